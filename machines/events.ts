@@ -1,0 +1,84 @@
+/**
+ * The vocabulary shared by the three machines.
+ *
+ * Facts (past tense) happened in the world and cannot be refused; commands
+ * (imperative) ask for something and a guard may decline them. Every
+ * per-connection event carries the connection id minted once at admission.
+ */
+
+/**
+ * The socket a connection actor owns. Machines never call it: they name an
+ * action (`closeSocket`, `terminateSocket`, ...) and the runtime supplies the
+ * code. It is typed here only so that context and input can carry it.
+ */
+export interface TransportEventSource {
+  /** Delivers the socket's facts to `sink`; returns the undo of exactly what it added. */
+  subscribe(sink: (event: ConnectionEvent) => void): () => void;
+}
+
+/** Why a connection reached `disposed`. Public: it is the `reason` of the `disposed` event. */
+export type DisposeReason =
+  | 'closed' // the peer closed, or the socket dropped
+  | 'error' // the socket errored
+  | 'connect-timeout' // the handshake did not finish within connectTimeoutMs
+  | 'dead-peer' // no pong by the next heartbeat
+  | 'evicted' // idle at or above the eviction threshold
+  | 'shutdown' // the supervisor shut down
+  | 'slow-consumer' // the peer did not read and the send buffer overflowed
+  | 'app-error' // an app hook threw or rejected
+  | 'app-close'; // the app closed the connection
+
+/** Facts the transport reports about its socket. */
+export type TransportEvent =
+  | { type: 'SOCKET_OPENED' }
+  | { type: 'SOCKET_CLOSED'; code: number; reason: string }
+  | { type: 'SOCKET_ERRORED'; error: Error }
+  | { type: 'MESSAGE_RECEIVED'; data: unknown; isBinary: boolean }
+  | { type: 'MESSAGE_SENT' }
+  | { type: 'PONG_RECEIVED' }
+  | { type: 'BUFFER_OVERFLOWED'; bufferedBytes: number }
+  | { type: 'APP_HOOK_FAILED'; hook: string };
+
+/** Commands a connection actor accepts from its supervisor or the app. */
+export type ConnectionCommand =
+  | { type: 'EVICT' }
+  | { type: 'DRAIN'; code: number; reason: string; cause: 'shutdown' | 'app-close' }
+  | { type: 'TERMINATE' };
+
+export type ConnectionEvent = TransportEvent | ConnectionCommand;
+
+/** What a connection actor tells its supervisor (child → parent facts). */
+export type ChildReport =
+  | { type: 'CHILD_IDLE'; connectionId: string }
+  | { type: 'CHILD_ACTIVE'; connectionId: string }
+  | { type: 'CHILD_DRAINING'; connectionId: string };
+
+/** The timeouts every connection actor is bounded by, in milliseconds. */
+export interface ConnectionTimings {
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  drainTimeoutMs: number;
+}
+
+/** Asks for a new connection. Sent to the hub, which forwards it to the user's supervisor. */
+export interface AdmitCommand {
+  type: 'ADMIT';
+  connectionId: string;
+  userId: string;
+  transport: TransportEventSource;
+}
+
+/** Why an admission was refused. Public: it is the `reason` of the `rejected` event. */
+export type RefusalReason = 'user-limit' | 'process-limit' | 'shutting-down';
+
+/** The output of a connection actor, carried by its `xstate.done.actor.<id>` event. */
+export interface ConnectionOutput {
+  connectionId: string;
+  userId: string;
+  reason: DisposeReason;
+  /** The close code we sent or received, when there was one. */
+  closeCode: number | undefined;
+  /** The transport captured at creation: cleanup never looks the connection up again. */
+  transport: TransportEventSource;
+}

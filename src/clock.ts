@@ -1,0 +1,48 @@
+/**
+ * The one place that touches timers. Every XState delay of every actor goes
+ * through this clock, which counts what is pending so that tests and
+ * `stats().resources` can prove that nothing is left scheduled.
+ */
+
+/** XState's clock: the only timer API actors use. */
+export interface Clock {
+  // biome-ignore lint/suspicious/noExplicitAny: mirrors XState's Clock, whose ids are opaque
+  setTimeout(fn: (...args: any[]) => void, timeout: number): any;
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  clearTimeout(id: any): void;
+}
+
+export interface CountingClock extends Clock {
+  now(): number;
+  /** Timers scheduled and neither fired nor cleared. */
+  readonly pending: number;
+}
+
+const realClock: Clock & { now(): number } = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
+  now: () => Date.now(),
+};
+
+export function createCountingClock(base: Clock & { now?: () => number } = realClock): CountingClock {
+  const pending = new Set<unknown>();
+  const now = base.now ? () => (base.now as () => number).call(base) : () => Date.now();
+  return {
+    setTimeout(fn, ms) {
+      const id = base.setTimeout(() => {
+        pending.delete(id);
+        fn();
+      }, ms);
+      pending.add(id);
+      return id;
+    },
+    clearTimeout(id) {
+      pending.delete(id);
+      base.clearTimeout(id);
+    },
+    now,
+    get pending() {
+      return pending.size;
+    },
+  };
+}

@@ -1,0 +1,25 @@
+import type { WebSocket } from 'ws';
+
+/** What the app sees of a connection: in hooks, and nothing it must free. */
+export interface ConnectionHandle {
+  /** UUID v7 minted once at admission: the actor id and the key in every event and log. */
+  readonly id: string;
+  readonly userId: string;
+  /** The app's own correlation id from authenticate, carried but never used as a key. */
+  readonly correlationId: string | undefined;
+  /** The ws socket once open (undefined while connecting). Prefer send() and close(). */
+  readonly socket: WebSocket | undefined;
+  /**
+   * Sends an application message (it counts as activity). Returns false when
+   * the connection is not open. A peer that does not read until the send
+   * buffer exceeds maxBufferedBytes is closed with 4008.
+   */
+  send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean }): boolean;
+  /**
+   * Closes the connection gracefully (it drains, bounded by drainTimeoutMs).
+   * Safe to call more than once.
+   * @param code 1000 or 3000–4999. @default 1000
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for another code or a reason over 123 bytes.
+   */
+  close(code?: number, reason?: string): void;
+}

@@ -1,0 +1,76 @@
+/**
+ * Typed errors. Match on `code`, never on the message or the class: codes are
+ * API, never renamed or reused, and each has a row in the README (a test
+ * fails when this table and the README drift apart).
+ */
+
+/** Every error code this library throws or reports, with what it means. */
+export const ErrorCodes = {
+  WSSUP_INVALID_OPTION:
+    'An option passed to createSupervisor() is unknown, of the wrong type, or out of range.',
+  WSSUP_INVALID_ARGUMENT:
+    'A method was called with a bad argument, e.g. a close code outside 1000 and 3000–4999.',
+  WSSUP_SHUTTING_DOWN:
+    'The supervisor is shutting down or shut down: it accepts no new server or connection.',
+  WSSUP_APP_HOOK_FAILED:
+    'An app hook or event listener threw or rejected; it is reported to onError and the connection still reaches disposed.',
+  WSSUP_INTERNAL:
+    'An actor of the supervisor failed; a bug in ws-supervisor. Its slots are released all the same.',
+} as const;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** The base of every error ws-supervisor throws or reports. */
+export class SupervisorError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SupervisorError';
+    this.code = code;
+  }
+}
+
+/** Thrown by createSupervisor() for a bad option; names the option and what is allowed. */
+export class InvalidOptionError extends SupervisorError {
+  readonly option: string;
+  readonly allowed: string;
+  readonly received: unknown;
+
+  constructor(option: string, allowed: string, received: unknown) {
+    super(
+      'WSSUP_INVALID_OPTION',
+      `Invalid option "${option}": expected ${allowed}, received ${describe(received)}.`,
+    );
+    this.name = 'InvalidOptionError';
+    this.option = option;
+    this.allowed = allowed;
+    this.received = received;
+  }
+}
+
+/** Reported to onError when an app hook throws or rejects; `cause` is what it threw. */
+export class AppHookError extends SupervisorError {
+  readonly hook: string;
+  readonly connectionId: string | undefined;
+
+  constructor(hook: string, cause: unknown, connectionId?: string) {
+    super(
+      'WSSUP_APP_HOOK_FAILED',
+      `App hook ${hook} failed: ${cause instanceof Error ? cause.message : describe(cause)}`,
+      {
+        cause,
+      },
+    );
+    this.name = 'AppHookError';
+    this.hook = hook;
+    this.connectionId = connectionId;
+  }
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
+  if (typeof value === 'function') return 'a function';
+  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+}

@@ -1,0 +1,92 @@
+/**
+ * The public, lowercase event vocabulary and a small typed emitter. A listener
+ * that throws is reported to onError; it never reaches the actors.
+ */
+import type { DisposeReason } from '../machines/events.js';
+import { AppHookError, type SupervisorError } from './errors.js';
+
+/** Why an upgrade was refused. Every refusal allocates nothing. */
+export type RejectReason =
+  | 'unauthenticated' // authenticate returned null (HTTP 401)
+  | 'invalid-user-id' // empty, over 128 characters, control characters, not a string (HTTP 400)
+  | 'auth-failed' // authenticate threw or rejected (HTTP 500)
+  | 'user-limit' // the user is at maxConnectionsPerUser after evicting idle ones (HTTP 429)
+  | 'process-limit' // maxConnections reached (HTTP 503)
+  | 'shutting-down' // shutdown() has started (HTTP 503)
+  | 'socket-closed'; // the client went away before a decision (nothing to answer)
+
+export interface AdmittedEvent {
+  connectionId: string;
+  userId: string;
+  correlationId: string | undefined;
+}
+
+export interface RejectedEvent {
+  reason: RejectReason;
+  /** The HTTP status sent, or undefined when the socket was already gone. */
+  status: number | undefined;
+  /** Undefined when the request never yielded a valid user id. */
+  userId: string | undefined;
+  message: string;
+}
+
+export interface EvictedEvent {
+  connectionId: string;
+  userId: string;
+}
+
+/** Why and how a connection ended; passed to onClose and the `disposed` event. */
+export interface DisposeInfo {
+  reason: DisposeReason;
+  /** The close code sent or received, when there was one. */
+  closeCode: number | undefined;
+  /** From admission to disposal. */
+  lifetimeMs: number;
+}
+
+export interface DisposedEvent extends DisposeInfo {
+  connectionId: string;
+  userId: string;
+}
+
+export interface SupervisorEventMap {
+  admitted: AdmittedEvent;
+  rejected: RejectedEvent;
+  evicted: EvictedEvent;
+  disposed: DisposedEvent;
+}
+
+export type SupervisorEventName = keyof SupervisorEventMap;
+type Listener<K extends SupervisorEventName> = (event: SupervisorEventMap[K]) => void;
+
+export class SupervisorEvents {
+  readonly #listeners: { [K in SupervisorEventName]: Set<Listener<K>> } = {
+    admitted: new Set(),
+    rejected: new Set(),
+    evicted: new Set(),
+    disposed: new Set(),
+  };
+
+  constructor(private readonly report: (error: SupervisorError) => void) {}
+
+  on<K extends SupervisorEventName>(name: K, listener: Listener<K>): () => void {
+    const listeners = this.#listeners[name] as Set<Listener<K>> | undefined;
+    if (listeners === undefined) throw new TypeError(`Unknown event "${String(name)}"`);
+    listeners.add(listener);
+    return () => void listeners.delete(listener);
+  }
+
+  emit<K extends SupervisorEventName>(name: K, event: SupervisorEventMap[K]): void {
+    for (const listener of this.#listeners[name] as Set<Listener<K>>) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.report(new AppHookError(`on('${name}')`, error));
+      }
+    }
+  }
+
+  listenerCount(): number {
+    return Object.values(this.#listeners).reduce((sum, set) => sum + set.size, 0);
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * ws-supervisor: supervise WebSocket connections with XState actors.
+ * Everything a user imports is re-exported here; anything else is internal.
+ */
+
+export type { DisposeReason, RefusalReason } from '../machines/events.js';
+export { connectionMachine, hubMachine, userSupervisorMachine } from '../machines/index.js';
+export type { ConnectionHandle } from './connection-handle.js';
+export { AppHookError, type ErrorCode, ErrorCodes, InvalidOptionError, SupervisorError } from './errors.js';
+export type {
+  AdmittedEvent,
+  DisposedEvent,
+  DisposeInfo,
+  EvictedEvent,
+  RejectedEvent,
+  RejectReason,
+  SupervisorEventMap,
+  SupervisorEventName,
+} from './events.js';
+export {
+  type AuthResult,
+  type Limits,
+  type PresetName,
+  presets,
+  type ResolvedOptions,
+  resolveOptions,
+  type SupervisorOptions,
+} from './options.js';
+export type { StatsOptions, SupervisorStats, UserStats } from './stats.js';
+export {
+  type AttachOptions,
+  createSupervisor,
+  type ShutdownOptions,
+  type Supervisor,
+} from './supervisor.js';
+export { MAX_USER_ID_LENGTH } from './user-id.js';

@@ -1,0 +1,201 @@
+/**
+ * Options: presets, defaults and validation. Validation happens once, in
+ * createSupervisor(), before anything is allocated; a bad option throws an
+ * InvalidOptionError naming the option and what is allowed.
+ */
+import type { IncomingMessage } from 'node:http';
+import { WebSocketServer } from 'ws';
+import type { InspectionEvent, Observer } from 'xstate';
+import type { Clock } from './clock.js';
+import type { ConnectionHandle } from './connection-handle.js';
+import { InvalidOptionError, type SupervisorError } from './errors.js';
+import type { DisposeInfo } from './events.js';
+
+/** What `authenticate` returns: a user id, an object with one, or null to refuse (HTTP 401). */
+export type AuthResult = string | { userId: string; correlationId?: string | undefined } | null | undefined;
+
+export type PresetName = 'production' | 'staging' | 'test';
+
+/** The tunable limits and timeouts. Every field has a default from the preset. */
+export interface Limits {
+  /** Connections per user in `connecting` or `active`. */
+  maxConnectionsPerUser: number;
+  /** Fraction of the per-user limit at which idle connections are evicted, in (0, 1]. */
+  evictionThreshold: number;
+  /** No application message in either direction for this long makes a connection idle. */
+  idleTimeoutMs: number;
+  /** Interval between pings; a peer with no pong by the next one is terminated. */
+  heartbeatIntervalMs: number;
+  /** Bound on the `connecting` state (upgrade request to open socket). */
+  connectTimeoutMs: number;
+  /** Bound on the close handshake; then the socket is terminated. */
+  drainTimeoutMs: number;
+  /** Largest inbound message; larger ones are refused by ws with close code 1009. */
+  maxPayloadBytes: number;
+  /** Largest send buffer before the peer is closed as a slow consumer (4008). */
+  maxBufferedBytes: number;
+}
+
+export interface SupervisorOptions extends Partial<Limits> {
+  /** Defaults for every limit. @default 'production' */
+  preset?: PresetName | undefined;
+  /** Process-wide cap on connections not yet disposed (draining included). @default no cap */
+  maxConnections?: number | undefined;
+  /**
+   * Runs on every upgrade request before anything is allocated. Return the
+   * user id (or `{ userId, correlationId }`), or null to refuse with HTTP 401.
+   */
+  authenticate: (request: IncomingMessage) => AuthResult | Promise<AuthResult>;
+  /** The socket is open. A throw or rejection closes it with 1011. */
+  onOpen?: ((connection: ConnectionHandle, request: IncomingMessage) => unknown) | undefined;
+  /** An application message arrived. A throw or rejection closes the connection with 1011. */
+  onMessage?: ((connection: ConnectionHandle, data: Buffer, isBinary: boolean) => unknown) | undefined;
+  /** The connection reached `disposed` and its slot is free. */
+  onClose?: ((connection: ConnectionHandle, info: DisposeInfo) => unknown) | undefined;
+  /** Receives every reported error (failing hooks, internal failures). @default console.error */
+  onError?: ((error: SupervisorError) => void) | undefined;
+  /** Your own `WebSocketServer({ noServer: true })`, to choose ws options such as perMessageDeflate. */
+  webSocketServer?: WebSocketServer | undefined;
+  /** Clock for every delay (e.g. XState's SimulatedClock in tests). @default the real clock */
+  clock?: (Clock & { now?: () => number }) | undefined;
+  /** Passed to XState's createActor: watch every actor (e.g. with Stately's inspector). */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
+}
+
+export interface ResolvedOptions extends Limits {
+  preset: PresetName;
+  maxConnections: number | undefined;
+}
+
+const second = 1_000;
+const MiB = 1_048_576;
+
+/** The presets. `test` has small limits and fast timers for test suites. */
+export const presets: Readonly<Record<PresetName, Readonly<Limits>>> = {
+  production: {
+    maxConnectionsPerUser: 20,
+    evictionThreshold: 0.7,
+    idleTimeoutMs: 300 * second,
+    heartbeatIntervalMs: 30 * second,
+    connectTimeoutMs: 10 * second,
+    drainTimeoutMs: 5 * second,
+    maxPayloadBytes: MiB,
+    maxBufferedBytes: 4 * MiB,
+  },
+  staging: {
+    maxConnectionsPerUser: 10,
+    evictionThreshold: 0.7,
+    idleTimeoutMs: 300 * second,
+    heartbeatIntervalMs: 30 * second,
+    connectTimeoutMs: 10 * second,
+    drainTimeoutMs: 5 * second,
+    maxPayloadBytes: MiB,
+    maxBufferedBytes: 4 * MiB,
+  },
+  test: {
+    maxConnectionsPerUser: 5,
+    evictionThreshold: 0.7,
+    idleTimeoutMs: 1 * second,
+    heartbeatIntervalMs: 1 * second,
+    connectTimeoutMs: 2 * second,
+    drainTimeoutMs: 500,
+    maxPayloadBytes: 64 * 1024,
+    maxBufferedBytes: MiB,
+  },
+};
+
+const MAX_DELAY_MS = 2_147_483_647; // setTimeout's ceiling
+const integerIn = (min: number, max: number) => (v: unknown) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+
+const limitRules: Record<keyof Limits, { allowed: string; check: (v: unknown) => boolean }> = {
+  maxConnectionsPerUser: { allowed: 'an integer from 1 to 100000', check: integerIn(1, 100_000) },
+  evictionThreshold: {
+    allowed: 'a number greater than 0 and at most 1',
+    check: (v) => typeof v === 'number' && v > 0 && v <= 1,
+  },
+  idleTimeoutMs: { allowed: `an integer from 1 to ${MAX_DELAY_MS}`, check: integerIn(1, MAX_DELAY_MS) },
+  heartbeatIntervalMs: { allowed: `an integer from 1 to ${MAX_DELAY_MS}`, check: integerIn(1, MAX_DELAY_MS) },
+  connectTimeoutMs: { allowed: `an integer from 1 to ${MAX_DELAY_MS}`, check: integerIn(1, MAX_DELAY_MS) },
+  drainTimeoutMs: { allowed: `an integer from 1 to ${MAX_DELAY_MS}`, check: integerIn(1, MAX_DELAY_MS) },
+  maxPayloadBytes: { allowed: 'an integer from 1 to 2147483647', check: integerIn(1, 2_147_483_647) },
+  maxBufferedBytes: { allowed: 'an integer from 1 to 2147483647', check: integerIn(1, 2_147_483_647) },
+};
+
+const isFunction = (v: unknown) => typeof v === 'function';
+const optionalFunctions = ['onOpen', 'onMessage', 'onClose', 'onError'] as const;
+const knownOptions = new Set<string>([
+  ...Object.keys(limitRules),
+  ...optionalFunctions,
+  'preset',
+  'maxConnections',
+  'authenticate',
+  'webSocketServer',
+  'clock',
+  'inspect',
+]);
+
+/**
+ * Checks every option and fills in the preset's defaults.
+ * @throws {InvalidOptionError} WSSUP_INVALID_OPTION, naming the first bad option.
+ */
+export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('options', 'an object', options);
+  }
+  for (const key of Object.keys(options)) {
+    if (!knownOptions.has(key)) {
+      throw new InvalidOptionError(key, `one of the known options (${[...knownOptions].join(', ')})`, key);
+    }
+  }
+  const presetName = options.preset ?? 'production';
+  const preset = presets[presetName];
+  if (preset === undefined || !Object.hasOwn(presets, presetName)) {
+    throw new InvalidOptionError('preset', "'production', 'staging' or 'test'", options.preset);
+  }
+  const limits = { ...preset };
+  for (const key of Object.keys(limitRules) as (keyof Limits)[]) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (!limitRules[key].check(value)) throw new InvalidOptionError(key, limitRules[key].allowed, value);
+    limits[key] = value;
+  }
+  const { maxConnections } = options;
+  if (maxConnections !== undefined && !integerIn(1, Number.MAX_SAFE_INTEGER)(maxConnections)) {
+    throw new InvalidOptionError(
+      'maxConnections',
+      'a positive integer, or undefined for no cap',
+      maxConnections,
+    );
+  }
+  if (!isFunction(options.authenticate)) {
+    throw new InvalidOptionError(
+      'authenticate',
+      'a function (request) => userId | null',
+      options.authenticate,
+    );
+  }
+  for (const key of optionalFunctions) {
+    if (options[key] !== undefined && !isFunction(options[key])) {
+      throw new InvalidOptionError(key, 'a function', options[key]);
+    }
+  }
+  const wss = options.webSocketServer;
+  if (wss !== undefined && !(wss instanceof WebSocketServer && wss.options.noServer === true)) {
+    // A server that listens by itself completes handshakes before a slot could be reserved.
+    throw new InvalidOptionError(
+      'webSocketServer',
+      'a ws WebSocketServer created with { noServer: true }',
+      wss,
+    );
+  }
+  const clock = options.clock;
+  if (clock !== undefined && !(isFunction(clock?.setTimeout) && isFunction(clock?.clearTimeout))) {
+    throw new InvalidOptionError('clock', 'an object with setTimeout and clearTimeout', clock);
+  }
+  const inspect = options.inspect;
+  if (inspect !== undefined && !isFunction(inspect) && (typeof inspect !== 'object' || inspect === null)) {
+    throw new InvalidOptionError('inspect', 'an inspection observer or function', inspect);
+  }
+  return { ...limits, preset: presetName, maxConnections };
+}

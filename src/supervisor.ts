@@ -1,0 +1,326 @@
+/**
+ * createSupervisor(): the public runtime. It owns one hub actor (which owns
+ * the user supervisors, which own the connection actors), turns upgrade
+ * requests into ADMIT commands, and turns the machines' decisions into HTTP
+ * answers, handshakes, counters and events.
+ */
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import { v7 as uuidv7 } from 'uuid';
+import { WebSocketServer } from 'ws';
+import { type Actor, createActor, toPromise } from 'xstate';
+import { CloseCodes } from '../machines/connection.machine.js';
+import type { ConnectionOutput } from '../machines/events.js';
+import { evictionPoint } from '../machines/eviction.js';
+import { hubMachine } from '../machines/hub.machine.js';
+import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
+import { createCountingClock } from './clock.js';
+import { AppHookError, SupervisorError } from './errors.js';
+import {
+  type RejectReason,
+  type SupervisorEventMap,
+  type SupervisorEventName,
+  SupervisorEvents,
+} from './events.js';
+import { type AuthResult, type ResolvedOptions, resolveOptions, type SupervisorOptions } from './options.js';
+import {
+  collectStats,
+  collectUserStats,
+  type StatsOptions,
+  type SupervisorStats,
+  type UserStats,
+} from './stats.js';
+import { refuseUpgrade } from './transport/http-refusal.js';
+import { type ConnectionEnv, createWsConnectionMachine, WsConnection } from './transport/ws-adapter.js';
+import { checkUserId } from './user-id.js';
+
+export interface AttachOptions {
+  /** Only upgrade requests for this path are handled; others are left to other listeners. */
+  path?: string | undefined;
+}
+
+export interface ShutdownOptions {
+  /** Connections still open this long after shutdown starts are terminated. @default drainTimeoutMs */
+  deadlineMs?: number | undefined;
+}
+
+/** A running supervisor. Create one per process with {@link createSupervisor}. */
+export interface Supervisor {
+  /** The options in force, presets and defaults applied. */
+  readonly options: Readonly<ResolvedOptions>;
+  /**
+   * Handles WebSocket upgrades of an HTTP(S) server. Returns the undo.
+   * @throws {SupervisorError} WSSUP_SHUTTING_DOWN after shutdown() started.
+   */
+  attach(server: HttpServer | HttpsServer, options?: AttachOptions): () => void;
+  /**
+   * Handles one upgrade request (call it from your own `upgrade` listener).
+   * Resolves once the request is admitted or refused; never rejects.
+   */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
+  /** A snapshot of connections, users, states and counters, read from the actors. */
+  stats(options?: StatsOptions): SupervisorStats;
+  /** One user's slot book, or undefined when the user holds no connection. */
+  userStats(userId: string): UserStats | undefined;
+  /** Subscribes to a public event; returns the unsubscribe. */
+  on<K extends SupervisorEventName>(name: K, listener: (event: SupervisorEventMap[K]) => void): () => void;
+  /**
+   * Refuses new connections, closes every connection with 1001, waits for
+   * each to reach `disposed`, and terminates what is left at the deadline.
+   * Idempotent: every call returns the same promise.
+   */
+  shutdown(options?: ShutdownOptions): Promise<void>;
+}
+
+const refusalStatus: Record<RejectReason, number | undefined> = {
+  unauthenticated: 401,
+  'invalid-user-id': 400,
+  'auth-failed': 500,
+  'user-limit': 429,
+  'process-limit': 503,
+  'shutting-down': 503,
+  'socket-closed': undefined,
+};
+
+/**
+ * Creates a supervisor: a hub actor that owns one supervisor actor per user,
+ * which owns one connection actor per socket.
+ *
+ * @throws {InvalidOptionError} WSSUP_INVALID_OPTION for a bad option; nothing is allocated.
+ * @example
+ * ```ts
+ * const supervisor = createSupervisor({
+ *   preset: 'production',
+ *   authenticate: (request) => new URL(request.url ?? '/', 'http://x').searchParams.get('user'),
+ *   onMessage: (connection, data) => connection.send(data),
+ * });
+ * supervisor.attach(httpServer);
+ * process.on('SIGTERM', () => supervisor.shutdown());
+ * ```
+ */
+export function createSupervisor(options: SupervisorOptions): Supervisor {
+  const resolved = Object.freeze(resolveOptions(options));
+  const report = options.onError ?? ((error: SupervisorError) => console.error(error));
+  const events = new SupervisorEvents(report);
+  const clock = createCountingClock(options.clock);
+  const counters = { admitted: 0, rejected: 0, evicted: 0, disposed: 0 };
+  const ownWss = options.webSocketServer === undefined;
+  const wss =
+    options.webSocketServer ??
+    new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: resolved.maxPayloadBytes });
+  const env: ConnectionEnv = {
+    wss,
+    maxBufferedBytes: resolved.maxBufferedBytes,
+    hooks: { onOpen: options.onOpen, onMessage: options.onMessage, onClose: options.onClose },
+    report,
+    listeners: 0,
+  };
+  const asConnection = (output: ConnectionOutput) => output.transport as WsConnection;
+
+  const userSupervisor = userSupervisorMachine.provide({
+    actors: { connection: createWsConnectionMachine(report) },
+    actions: {
+      announceAdmitted: ({ event }) => {
+        if (event.type !== 'ADMIT') return;
+        const connection = event.transport as WsConnection;
+        connection.decision = { admitted: true };
+        counters.admitted += 1;
+        events.emit('admitted', {
+          connectionId: connection.id,
+          userId: connection.userId,
+          correlationId: connection.correlationId,
+        });
+      },
+      announceRejected: ({ event }, { reason }) => {
+        if (event.type === 'ADMIT') (event.transport as WsConnection).decision = { admitted: false, reason };
+      },
+      announceEvicted: (_, { connectionId, userId }) => {
+        counters.evicted += 1;
+        events.emit('evicted', { connectionId, userId });
+      },
+      announceDisposed: (_, output) => {
+        const connection = asConnection(output);
+        counters.disposed += 1;
+        const info = {
+          reason: output.reason,
+          closeCode: output.closeCode,
+          lifetimeMs: clock.now() - connection.admittedAt,
+        };
+        connection.runCloseHook(info);
+        events.emit('disposed', { connectionId: output.connectionId, userId: output.userId, ...info });
+      },
+      announceChildFailed: (_, { connectionId, error }) => {
+        report(
+          new SupervisorError('WSSUP_INTERNAL', `connection actor ${connectionId} failed`, { cause: error }),
+        );
+      },
+    },
+  });
+
+  const hub = createActor(
+    hubMachine.provide({
+      actors: { userSupervisor },
+      actions: {
+        announceRejected: ({ event }, { reason }) => {
+          if (event.type === 'ADMIT')
+            (event.transport as WsConnection).decision = { admitted: false, reason };
+        },
+        announceSupervisorFailed: (_, { supervisorId, error }) => {
+          report(
+            new SupervisorError('WSSUP_INTERNAL', `user supervisor ${supervisorId} failed`, { cause: error }),
+          );
+        },
+      },
+    }),
+    {
+      input: {
+        maxConnectionsPerUser: resolved.maxConnectionsPerUser,
+        evictAt: evictionPoint(resolved.maxConnectionsPerUser, resolved.evictionThreshold),
+        maxConnections: resolved.maxConnections,
+        timings: {
+          connectTimeoutMs: resolved.connectTimeoutMs,
+          idleTimeoutMs: resolved.idleTimeoutMs,
+          heartbeatIntervalMs: resolved.heartbeatIntervalMs,
+          drainTimeoutMs: resolved.drainTimeoutMs,
+        },
+      },
+      clock,
+      ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
+    },
+  );
+  hub.start();
+
+  let shutdownPromise: Promise<void> | undefined;
+  const detachers = new Set<() => void>();
+
+  function reject(socket: Duplex, reason: RejectReason, userId: string | undefined, message: string): void {
+    const status = socket.destroyed ? undefined : refusalStatus[reason];
+    if (status !== undefined) refuseUpgrade(socket, status, message);
+    counters.rejected += 1;
+    events.emit('rejected', { reason, status, userId, message });
+  }
+
+  async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    if (shutdownPromise !== undefined) {
+      return reject(socket, 'shutting-down', undefined, 'server is shutting down');
+    }
+    // Until a decision, an error on the raw socket must not crash the process.
+    const ignore = () => {};
+    socket.on('error', ignore);
+    try {
+      let auth: AuthResult;
+      try {
+        auth = await options.authenticate(request);
+      } catch (error) {
+        report(new AppHookError('authenticate', error));
+        return reject(socket, 'auth-failed', undefined, 'authentication failed');
+      }
+      if (socket.destroyed)
+        return reject(socket, 'socket-closed', undefined, 'client went away during authentication');
+      if (auth === null || auth === undefined)
+        return reject(socket, 'unauthenticated', undefined, 'unauthenticated');
+      const userId = typeof auth === 'string' ? auth : auth.userId;
+      const correlationId = typeof auth === 'string' ? undefined : auth.correlationId;
+      const problem = checkUserId(userId);
+      if (problem !== undefined) return reject(socket, 'invalid-user-id', undefined, problem);
+      if (shutdownPromise !== undefined) {
+        return reject(socket, 'shutting-down', userId, 'server is shutting down');
+      }
+      admit(request, socket, head, userId, correlationId);
+    } finally {
+      socket.off('error', ignore);
+    }
+  }
+
+  function admit(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    userId: string,
+    correlationId: string | undefined,
+  ): void {
+    const connection = new WsConnection(env, uuidv7(), userId, correlationId, clock.now(), {
+      request,
+      socket,
+      head,
+    });
+    // Everything below runs synchronously: when send() returns, the machines have decided.
+    hub.send({ type: 'ADMIT', connectionId: connection.id, userId, transport: connection });
+    const decision = connection.decision;
+    if (decision?.admitted === true) {
+      connection.completeHandshake();
+    } else if (decision === undefined) {
+      report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
+      reject(socket, 'shutting-down', userId, 'server is not accepting connections');
+    } else if (decision.reason === 'user-limit') {
+      reject(
+        socket,
+        'user-limit',
+        userId,
+        `user has reached the maximum number of connections (${resolved.maxConnectionsPerUser})`,
+      );
+    } else if (decision.reason === 'process-limit') {
+      reject(
+        socket,
+        'process-limit',
+        userId,
+        `server has reached the maximum number of connections (${resolved.maxConnections})`,
+      );
+    } else {
+      reject(socket, 'shutting-down', userId, 'server is shutting down');
+    }
+  }
+
+  function attach(server: HttpServer | HttpsServer, attachOptions: AttachOptions = {}): () => void {
+    if (shutdownPromise !== undefined) {
+      throw new SupervisorError('WSSUP_SHUTTING_DOWN', 'cannot attach: the supervisor is shutting down');
+    }
+    const { path } = attachOptions;
+    if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/'))) {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `attach path must start with "/", got ${String(path)}`,
+      );
+    }
+    const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (path !== undefined && new URL(request.url ?? '/', 'http://localhost').pathname !== path) return;
+      void handleUpgrade(request, socket, head);
+    };
+    server.on('upgrade', onUpgrade);
+    const detach = () => {
+      server.off('upgrade', onUpgrade);
+      detachers.delete(detach);
+    };
+    detachers.add(detach);
+    return detach;
+  }
+
+  function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
+    if (shutdownPromise !== undefined) return shutdownPromise;
+    const deadlineMs = shutdownOptions.deadlineMs ?? resolved.drainTimeoutMs;
+    if (!Number.isInteger(deadlineMs) || deadlineMs < 0) {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `deadlineMs must be a non-negative integer, got ${deadlineMs}`,
+      );
+    }
+    shutdownPromise = (async () => {
+      for (const detach of [...detachers]) detach();
+      hub.send({ type: 'SHUTDOWN', deadlineMs, code: CloseCodes.goingAway, reason: 'server shutting down' });
+      await toPromise(hub as Actor<typeof hubMachine>);
+      if (ownWss) wss.close();
+    })();
+    return shutdownPromise;
+  }
+
+  return {
+    options: resolved,
+    attach,
+    handleUpgrade,
+    stats: (statsOptions) => collectStats(hub, { counters, clock, env, events }, statsOptions),
+    userStats: (userId) => collectUserStats(hub, userId),
+    on: (name, listener) => events.on(name, listener),
+    shutdown,
+  };
+}

@@ -1,0 +1,254 @@
+/**
+ * Binds one `ws` socket to one connection actor.
+ *
+ * A WsConnection is created per admitted upgrade request and captured in the
+ * actor's context (and its output), so cleanup never looks anything up. The
+ * actor subscribes to it for its whole life; the undo of that subscription
+ * removes every listener added here and, as a last line of defence, destroys
+ * a socket still open: a socket never outlives its actor.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, type WebSocketServer } from 'ws';
+import { connectionMachine } from '../../machines/connection.machine.js';
+import type { ConnectionEvent, RefusalReason, TransportEventSource } from '../../machines/events.js';
+import type { ConnectionHandle } from '../connection-handle.js';
+import { AppHookError, SupervisorError } from '../errors.js';
+import type { SupervisorOptions } from '../options.js';
+import { refuseUpgrade } from './http-refusal.js';
+
+/** What every connection of one supervisor shares. */
+export interface ConnectionEnv {
+  readonly wss: WebSocketServer;
+  readonly maxBufferedBytes: number;
+  readonly hooks: Pick<SupervisorOptions, 'onOpen' | 'onMessage' | 'onClose'>;
+  readonly report: (error: SupervisorError) => void;
+  /** Socket listeners currently added by this library (a leak check). */
+  listeners: number;
+}
+
+export type AdmissionDecision = { admitted: true } | { admitted: false; reason: RefusalReason };
+
+type Sink = (event: ConnectionEvent) => void;
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
+
+/** 1000, or an application code; ws would throw on the reserved ones. */
+const isAppCloseCode = (code: number) =>
+  code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999);
+
+export class WsConnection implements TransportEventSource, ConnectionHandle {
+  /** Set by the machines while the ADMIT event is processed. */
+  decision: AdmissionDecision | undefined;
+  #ws: WebSocket | undefined;
+  #sink: Sink | undefined;
+  // Held only until the handshake completes (or is aborted).
+  #request: IncomingMessage | undefined;
+  #raw: Duplex | undefined;
+  #head: Buffer | undefined;
+
+  constructor(
+    private readonly env: ConnectionEnv,
+    readonly id: string,
+    readonly userId: string,
+    readonly correlationId: string | undefined,
+    readonly admittedAt: number,
+    upgrade: { request: IncomingMessage; socket: Duplex; head: Buffer },
+  ) {
+    this.#request = upgrade.request;
+    this.#raw = upgrade.socket;
+    this.#head = upgrade.head;
+  }
+
+  get socket(): WebSocket | undefined {
+    return this.#ws;
+  }
+
+  // --- TransportEventSource: the actor's view -------------------------------
+
+  subscribe(sink: Sink): () => void {
+    this.#sink = sink;
+    const raw = this.#raw;
+    if (raw === undefined) return () => this.#release();
+    // Before the handshake only the TCP socket exists; ws takes it over on open.
+    const closed = () => sink({ type: 'SOCKET_CLOSED', code: 1006, reason: '' });
+    const errored = (error: Error) => sink({ type: 'SOCKET_ERRORED', error });
+    raw.on('close', closed).on('error', errored);
+    this.env.listeners += 2;
+    this.#unbindRaw = () => {
+      raw.off('close', closed).off('error', errored);
+      this.env.listeners -= 2;
+    };
+    return () => this.#release();
+  }
+
+  #unbindRaw: (() => void) | undefined;
+  #unbindWs: (() => void) | undefined;
+
+  /** Completes the WebSocket handshake; called once, right after admission. */
+  completeHandshake(): void {
+    const request = this.#request;
+    const raw = this.#raw;
+    if (request === undefined || raw === undefined || this.#head === undefined) return;
+    this.env.wss.handleUpgrade(request, raw, this.#head, (ws) => this.#opened(ws));
+    this.#head = undefined;
+  }
+
+  #opened(ws: WebSocket): void {
+    this.#unbindRaw?.();
+    this.#unbindRaw = undefined;
+    this.#raw = undefined;
+    this.#ws = ws;
+    const sink = this.#sink;
+    if (sink === undefined) {
+      ws.terminate(); // the actor is gone: nobody would own this socket
+      return;
+    }
+    const message = (data: Buffer, isBinary: boolean) => sink({ type: 'MESSAGE_RECEIVED', data, isBinary });
+    const pong = () => sink({ type: 'PONG_RECEIVED' });
+    const closed = (code: number, reason: Buffer) =>
+      sink({ type: 'SOCKET_CLOSED', code, reason: reason.toString() });
+    const errored = (error: Error) => sink({ type: 'SOCKET_ERRORED', error });
+    ws.on('message', message).on('pong', pong).on('close', closed).on('error', errored);
+    this.env.listeners += 4;
+    this.#unbindWs = () => {
+      ws.off('message', message).off('pong', pong).off('close', closed).off('error', errored);
+      this.env.listeners -= 4;
+    };
+    sink({ type: 'SOCKET_OPENED' });
+  }
+
+  /** The undo of subscribe: runs when the actor stops, whatever stopped it. */
+  #release(): void {
+    this.#sink = undefined;
+    this.#unbindRaw?.();
+    this.#unbindWs?.();
+    this.#unbindRaw = undefined;
+    this.#unbindWs = undefined;
+    this.#request = undefined;
+    this.#head = undefined;
+    if (this.#ws !== undefined && this.#ws.readyState !== WebSocket.CLOSED) this.#ws.terminate();
+    if (this.#raw !== undefined && !this.#raw.destroyed) this.#raw.destroy();
+    this.#raw = undefined;
+  }
+
+  // --- The machine's named actions ------------------------------------------
+
+  abortHandshake(): void {
+    if (this.#ws !== undefined) {
+      this.#ws.terminate();
+    } else if (this.#raw !== undefined) {
+      refuseUpgrade(this.#raw, 503, 'connection was not established');
+    }
+  }
+
+  closeSocket(code: number, reason: string): void {
+    this.#ws?.close(code, reason);
+  }
+
+  terminateSocket(): void {
+    if (this.#ws !== undefined) this.#ws.terminate();
+    else this.#raw?.destroy();
+  }
+
+  sendPing(): void {
+    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.ping();
+  }
+
+  runOpenHook(): void {
+    const request = this.#request;
+    this.#request = undefined;
+    const { onOpen } = this.env.hooks;
+    if (onOpen !== undefined && request !== undefined) this.#runHook('onOpen', () => onOpen(this, request));
+  }
+
+  deliverMessage(data: Buffer, isBinary: boolean): void {
+    const { onMessage } = this.env.hooks;
+    if (onMessage !== undefined) this.#runHook('onMessage', () => onMessage(this, data, isBinary));
+  }
+
+  runCloseHook(info: Parameters<NonNullable<SupervisorOptions['onClose']>>[1]): void {
+    const { onClose } = this.env.hooks;
+    if (onClose !== undefined) this.#runHook('onClose', () => onClose(this, info));
+  }
+
+  /** A throwing or rejecting hook is reported, and the connection (if still here) closes with 1011. */
+  #runHook(name: string, call: () => unknown): void {
+    const failed = (error: unknown) => {
+      this.env.report(new AppHookError(name, error, this.id));
+      this.#sink?.({ type: 'APP_HOOK_FAILED', hook: name });
+    };
+    try {
+      const result = call();
+      if (isThenable(result)) result.then(undefined, failed);
+    } catch (error) {
+      failed(error);
+    }
+  }
+
+  // --- ConnectionHandle: the app's view -------------------------------------
+
+  send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean }): boolean {
+    const ws = this.#ws;
+    const sink = this.#sink;
+    if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(data, { binary: options?.binary ?? typeof data !== 'string' });
+    sink({ type: 'MESSAGE_SENT' });
+    if (ws.bufferedAmount > this.env.maxBufferedBytes) {
+      sink({ type: 'BUFFER_OVERFLOWED', bufferedBytes: ws.bufferedAmount });
+    }
+    return true;
+  }
+
+  close(code = 1000, reason = ''): void {
+    if (!isAppCloseCode(code)) {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `close code must be 1000 or 3000-4999, got ${code}`,
+      );
+    }
+    if (typeof reason !== 'string' || Buffer.byteLength(reason) > 123) {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        'close reason must be a string of at most 123 bytes',
+      );
+    }
+    this.#sink?.({ type: 'DRAIN', code, reason, cause: 'app-close' });
+  }
+}
+
+const connectionOf = (context: { transport: TransportEventSource }) => context.transport as WsConnection;
+
+/**
+ * The connection machine with its socket actions implemented on WsConnection.
+ * An action that threw would fail the actor and strand its socket, so each
+ * one reports instead of throwing.
+ */
+export function createWsConnectionMachine(report: (error: SupervisorError) => void) {
+  const safely =
+    <A extends unknown[]>(name: string, action: (...args: A) => void) =>
+    (...args: A) => {
+      try {
+        action(...args);
+      } catch (error) {
+        report(new SupervisorError('WSSUP_INTERNAL', `connection action ${name} failed`, { cause: error }));
+      }
+    };
+  return connectionMachine.provide({
+    actions: {
+      abortHandshake: safely('abortHandshake', ({ context }) => connectionOf(context).abortHandshake()),
+      closeSocket: safely('closeSocket', ({ context }, { code, reason }: { code: number; reason: string }) =>
+        connectionOf(context).closeSocket(code, reason),
+      ),
+      terminateSocket: safely('terminateSocket', ({ context }) => connectionOf(context).terminateSocket()),
+      sendPing: safely('sendPing', ({ context }) => connectionOf(context).sendPing()),
+      runOpenHook: safely('runOpenHook', ({ context }) => connectionOf(context).runOpenHook()),
+      deliverMessage: safely(
+        'deliverMessage',
+        ({ context }, { data, isBinary }: { data: unknown; isBinary: boolean }) =>
+          connectionOf(context).deliverMessage(data as Buffer, isBinary),
+      ),
+    },
+  });
+}

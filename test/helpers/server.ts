@@ -1,0 +1,124 @@
+/**
+ * Real servers for real sockets: an HTTP server on port 0 with a supervisor
+ * attached, torn down after the test, and the leak invariant checked.
+ */
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
+import {
+  createSupervisor,
+  type DisposedEvent,
+  type Supervisor,
+  type SupervisorError,
+  type SupervisorOptions,
+} from '../../src/index.js';
+
+export interface TestServer {
+  server: Server;
+  supervisor: Supervisor;
+  port: number;
+  errors: SupervisorError[];
+  disposed: DisposedEvent[];
+  url(user: string, path?: string): string;
+}
+
+export const userFromQuery = (request: { url?: string | undefined }) =>
+  new URL(request.url ?? '/', 'http://localhost').searchParams.get('user');
+
+/** Starts an HTTP server on port 0 with a supervisor (test preset, echo) attached. */
+export async function startServer(options: Partial<SupervisorOptions> = {}): Promise<TestServer> {
+  const errors: SupervisorError[] = [];
+  const disposed: DisposedEvent[] = [];
+  const server = createServer((_request, response) => response.end('ok'));
+  const supervisor = createSupervisor({
+    preset: 'test',
+    authenticate: userFromQuery,
+    onMessage: (connection, data, isBinary) => {
+      connection.send(data, { binary: isBinary });
+    },
+    onError: (error) => errors.push(error),
+    ...options,
+  });
+  supervisor.on('disposed', (event) => disposed.push(event));
+  supervisor.attach(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  onTestFinished(async () => {
+    await supervisor.shutdown({ deadlineMs: 200 });
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return {
+    server,
+    supervisor,
+    port,
+    errors,
+    disposed,
+    url: (user, path = '/') => `ws://127.0.0.1:${port}${path}?user=${encodeURIComponent(user)}`,
+  };
+}
+
+/** Opens a client and waits until it is open. Cleans it up after the test. */
+export async function connect(url: string): Promise<WebSocket> {
+  const ws = new WebSocket(url);
+  onTestFinished(() => ws.terminate());
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  return ws;
+}
+
+/** Opens a client that the server must refuse; resolves with the HTTP status. */
+export async function connectRefused(url: string): Promise<number> {
+  const ws = new WebSocket(url);
+  onTestFinished(() => ws.terminate());
+  return new Promise<number>((resolve, reject) => {
+    ws.once('open', () => reject(new Error('expected the upgrade to be refused, but it opened')));
+    ws.once('unexpected-response', (_request, response) => {
+      resolve(response.statusCode ?? 0);
+      response.resume();
+    });
+    ws.once('error', (error) => {
+      if (!/Unexpected server response/.test(error.message)) reject(error);
+    });
+  });
+}
+
+/** Resolves with the client's close code and reason. */
+export async function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  if (ws.readyState === WebSocket.CLOSED) throw new Error('socket already closed; await closed() before it closes');
+  const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
+  return { code, reason: reason.toString() };
+}
+
+/** Resolves when the supervisor holds no connection at all. */
+export async function allDisposed(supervisor: Supervisor): Promise<void> {
+  if (supervisor.stats().connections === 0) return;
+  await new Promise<void>((resolve) => {
+    const off = supervisor.on('disposed', () => {
+      if (supervisor.stats().connections === 0) {
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
+/** The leak invariant: nothing held, and every admitted connection was disposed. */
+export function expectNoLeaks(supervisor: Supervisor): void {
+  const stats = supervisor.stats();
+  expect(stats.resources).toEqual({ connectionActors: 0, userSupervisors: 0, pendingTimers: 0, socketListeners: 0 });
+  expect(stats.connections).toBe(0);
+  expect(stats.users).toBe(0);
+  expect(stats.counters.disposed).toBe(stats.counters.admitted);
+}
+
+/** Resolves with the next message the client receives. */
+export async function nextMessage(ws: WebSocket): Promise<string> {
+  const [data] = (await once(ws, 'message')) as [Buffer];
+  return data.toString();
+}
