@@ -46,7 +46,7 @@ export const CloseCodes = {
   slowConsumer: 4008,
 } as const;
 
-interface EndParams {
+export interface EndParams {
   reason: DisposeReason;
   closeCode?: number | undefined;
 }

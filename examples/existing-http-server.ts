@@ -1,0 +1,57 @@
+/**
+ * Embedding ws-supervisor in an HTTP server you already have, routing the
+ * upgrades yourself: only `/chat` is supervised; other paths are refused.
+ *
+ *   npm run example:existing-http-server -- --port 8080
+ *   then connect to ws://127.0.0.1:8080/chat with header "authorization: Bearer <user>"
+ *   (or ?token=<user> from a browser, which cannot set headers)
+ */
+import { once } from 'node:events';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { parseArgs } from 'node:util';
+import { createSupervisor } from '../src/index.js';
+
+// Demo only: the "token" is the user id. Verify a real token (JWT, session) here.
+function authenticate(request: IncomingMessage): string | null {
+  const header = request.headers.authorization;
+  if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length);
+  return new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
+}
+
+const { values } = parseArgs({ options: { port: { type: 'string', default: process.env.PORT ?? '0' } } });
+
+const supervisor = createSupervisor({
+  preset: 'production',
+  authenticate,
+  onOpen: (connection) => connection.send(JSON.stringify({ hello: connection.userId, id: connection.id })),
+  onMessage: (connection, data) => {
+    connection.send(JSON.stringify({ from: connection.userId, text: data.toString() }));
+  },
+});
+
+const server = createServer((_request, response) => {
+  response.end('your existing routes live here\n');
+});
+
+server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+  if (new URL(request.url ?? '/', 'http://localhost').pathname === '/chat') {
+    void supervisor.handleUpgrade(request, socket, head);
+  } else {
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  }
+});
+
+server.listen(Number(values.port), '127.0.0.1');
+await once(server, 'listening');
+console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}/chat`);
+
+const signal = await new Promise<string>((resolve) => {
+  process.once('SIGINT', resolve);
+  process.once('SIGTERM', resolve);
+});
+console.log(`${signal}: draining`);
+server.close();
+await supervisor.shutdown();
+server.closeAllConnections();

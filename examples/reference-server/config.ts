@@ -1,0 +1,110 @@
+/**
+ * Flags and environment variables of the reference server. Flags win over the
+ * environment; anything not given falls back to the supervisor's preset.
+ */
+import { parseArgs } from 'node:util';
+import type { PresetName, SupervisorOptions } from '../../src/index.js';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  limits: Pick<
+    SupervisorOptions,
+    | 'preset'
+    | 'maxConnectionsPerUser'
+    | 'evictionThreshold'
+    | 'idleTimeoutMs'
+    | 'heartbeatIntervalMs'
+    | 'connectTimeoutMs'
+    | 'drainTimeoutMs'
+    | 'maxConnections'
+  >;
+}
+
+/** flag name → [environment variable, supervisor option (undefined for server-only settings)] */
+const settings = {
+  host: ['HOST', undefined],
+  port: ['PORT', undefined],
+  preset: ['WSSUP_PRESET', 'preset'],
+  'max-per-user': ['WSSUP_MAX_PER_USER', 'maxConnectionsPerUser'],
+  'eviction-threshold': ['WSSUP_EVICTION_THRESHOLD', 'evictionThreshold'],
+  'idle-timeout-ms': ['WSSUP_IDLE_TIMEOUT_MS', 'idleTimeoutMs'],
+  'heartbeat-ms': ['WSSUP_HEARTBEAT_MS', 'heartbeatIntervalMs'],
+  'connect-timeout-ms': ['WSSUP_CONNECT_TIMEOUT_MS', 'connectTimeoutMs'],
+  'drain-timeout-ms': ['WSSUP_DRAIN_TIMEOUT_MS', 'drainTimeoutMs'],
+  'max-connections': ['WSSUP_MAX_CONNECTIONS', 'maxConnections'],
+} as const;
+
+type Flag = keyof typeof settings;
+
+export const usage = `Usage: npm start -- [options]   (or: ws-supervisor serve [options])
+
+The ws-supervisor reference server: WebSocket echo, demo authentication by
+?user=<id>, GET /stats for the supervisor's stats() as JSON.
+
+Options (environment variable in brackets):
+  --host <addr>                 bind address [HOST] (default 127.0.0.1)
+  --port <n>                    port, 0 for any free port [PORT] (default 0)
+  --preset <name>               production | staging | test [WSSUP_PRESET] (default production)
+  --max-per-user <n>            connections per user [WSSUP_MAX_PER_USER]
+  --eviction-threshold <x>      fraction of the limit where idle ones are evicted [WSSUP_EVICTION_THRESHOLD]
+  --idle-timeout-ms <ms>        no message for this long = idle [WSSUP_IDLE_TIMEOUT_MS]
+  --heartbeat-ms <ms>           ping interval; no pong by the next one = dead [WSSUP_HEARTBEAT_MS]
+  --connect-timeout-ms <ms>     bound on the handshake [WSSUP_CONNECT_TIMEOUT_MS]
+  --drain-timeout-ms <ms>       bound on the close handshake and on shutdown [WSSUP_DRAIN_TIMEOUT_MS]
+  --max-connections <n>         process-wide cap [WSSUP_MAX_CONNECTIONS]
+  -h, --help                    show this help
+`;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** The flag that sets a supervisor option, for error messages. */
+export function flagFor(option: string): string | undefined {
+  const entry = Object.entries(settings).find(([, [, name]]) => name === option);
+  return entry === undefined ? undefined : `--${entry[0]}`;
+}
+
+function toNumber(flag: Flag, raw: string): number {
+  const value = raw.trim() === '' ? Number.NaN : Number(raw);
+  if (!Number.isFinite(value))
+    throw new ConfigError(`--${flag} must be a number, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+/**
+ * @returns the config, or 'help' when --help was given.
+ * @throws {ConfigError} for an unknown flag or a value that is not a number.
+ */
+export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig | 'help' {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries(Object.keys(settings).map((flag) => [flag, { type: 'string' as const }])),
+      },
+    });
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  if (parsed.values.help === true) return 'help';
+  const read = (flag: Flag): string | undefined => {
+    const value = parsed.values[flag];
+    return typeof value === 'string' ? value : env[settings[flag][0]];
+  };
+  const limits: ServerConfig['limits'] = {};
+  for (const flag of Object.keys(settings) as Flag[]) {
+    const option = settings[flag][1];
+    const raw = read(flag);
+    if (option === undefined || raw === undefined) continue;
+    if (option === 'preset') limits.preset = raw as PresetName;
+    else limits[option] = toNumber(flag, raw);
+  }
+  const port = read('port');
+  return { host: read('host') ?? '127.0.0.1', port: port === undefined ? 0 : toNumber('port', port), limits };
+}

@@ -1,0 +1,80 @@
+/**
+ * The reference server: HTTP + WebSocket on one port, echo of each message,
+ * demo authentication by `?user=<id>`, and `GET /stats`.
+ */
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createSupervisor, type Supervisor } from '../../src/index.js';
+import type { ServerConfig } from './config.js';
+
+export interface ReferenceServer {
+  supervisor: Supervisor;
+  /** ws://host:port */
+  url: string;
+  port: number;
+  /** Drains every client with 1001 (bounded by drainTimeoutMs), then closes the HTTP server. */
+  close(): Promise<void>;
+}
+
+/** Demo only: trusts ?user=<id>. A real app verifies a token here. */
+const userFromQuery = (request: IncomingMessage) =>
+  new URL(request.url ?? '/', 'http://localhost').searchParams.get('user');
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'cache-control': 'no-store',
+  });
+  response.end(`${JSON.stringify(body, null, 2)}\n`);
+}
+
+export async function startReferenceServer(
+  config: ServerConfig,
+  log: (line: string) => void = console.log,
+): Promise<ReferenceServer> {
+  const supervisor = createSupervisor({
+    ...config.limits,
+    authenticate: userFromQuery,
+    onMessage: (connection, data, isBinary) => {
+      connection.send(data, { binary: isBinary });
+    },
+    onError: (error) => log(`error ${error.code}: ${error.message}`),
+  });
+
+  const server = createServer((request, response) => {
+    const { pathname } = new URL(request.url ?? '/', 'http://localhost');
+    if (request.method === 'GET' && pathname === '/stats') {
+      sendJson(response, 200, supervisor.stats({ perUser: true }));
+    } else if (request.method === 'GET' && pathname === '/') {
+      response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+      response.end(
+        'ws-supervisor reference server: connect with ws://<host>:<port>/?user=<id>, GET /stats\n',
+      );
+    } else {
+      sendJson(response, 404, { error: 'not found' });
+    }
+  });
+  supervisor.attach(server);
+  server.listen(config.port, config.host);
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+
+  let closing: Promise<void> | undefined;
+  return {
+    supervisor,
+    url: `ws://${host}:${port}`,
+    port,
+    close() {
+      closing ??= (async () => {
+        // Stop accepting first, so no request arrives between drain and close.
+        const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        await supervisor.shutdown();
+        server.closeAllConnections();
+        await httpClosed;
+      })();
+      return closing;
+    },
+  };
+}

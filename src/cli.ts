@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+/**
+ * The `ws-supervisor` command. `serve` runs the reference server; more
+ * commands (charts) arrive with their issues.
+ */
+import { readFileSync } from 'node:fs';
+
+const usage = `Usage: ws-supervisor <command> [options]
+
+Commands:
+  serve [options]   run the reference server (ws-supervisor serve --help)
+
+Options:
+  -h, --help        show this help
+  -v, --version     print the version
+`;
+
+async function run(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    console.log(usage);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '-v' || command === '--version') {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    console.log(pkg.version);
+    return 0;
+  }
+  if (command === 'serve') {
+    const { main } = await import('../examples/reference-server/main.js');
+    return main(rest, process.env);
+  }
+  console.error(`error: unknown command ${JSON.stringify(command)}\n\n${usage}`);
+  return 2;
+}
+
+process.exitCode = await run(process.argv.slice(2));

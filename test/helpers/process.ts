@@ -1,0 +1,59 @@
+/** Runs a built program as its own process, the way a user runs it. */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { onTestFinished } from 'vitest';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface RunningProgram {
+  child: ChildProcessWithoutNullStreams;
+  /** Everything printed so far on stdout and stderr. */
+  output(): string;
+  /** Resolves with the first match of `pattern` in the output. */
+  waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+/** Starts `node <script> ...args` from the package root; `script` is relative to it (e.g. dist/...). */
+export function runProgram(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): RunningProgram {
+  if (!existsSync(`${root}${script}`)) {
+    throw new Error(`${script} is missing: run "npm run build" first (npm test does)`);
+  }
+  const child = spawn(process.execPath, [script, ...args], { cwd: root, env: { ...process.env, ...env } });
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let text = '';
+  const watchers = new Set<() => void>();
+  const append = (chunk: Buffer) => {
+    text += chunk.toString();
+    for (const watcher of watchers) watcher();
+  };
+  child.stdout.on('data', append);
+  child.stderr.on('data', append);
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return {
+    child,
+    output: () => text,
+    exited,
+    waitFor(pattern) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const match = text.match(pattern);
+          if (match !== null) {
+            watchers.delete(check);
+            resolve(match);
+          }
+        };
+        watchers.add(check);
+        check();
+        void exited.then(() => {
+          if (watchers.has(check)) reject(new Error(`exited before printing ${pattern}; output:\n${text}`));
+        });
+      });
+    },
+  };
+}
