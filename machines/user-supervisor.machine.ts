@@ -103,7 +103,9 @@ export const userSupervisorMachine = setup({
   guards: {
     /** After evicting every idle child if need be, is a slot free? */
     hasRoomAfterEviction: ({ context }) => context.live.length - context.idle.length < context.limit,
-    isLastChild: ({ context }) => context.live.length + context.draining.length <= 1,
+    /** True when no child but `connectionId` (the one that just ended) is left. */
+    isLastChild: ({ context }, params: { connectionId: string }) =>
+      [...context.live, ...context.draining].every((id) => id === params.connectionId),
     isLiveAndNotIdle: ({ context }, params: { connectionId: string }) =>
       context.live.includes(params.connectionId) && !context.idle.includes(params.connectionId),
     isLive: ({ context }, params: { connectionId: string }) => context.live.includes(params.connectionId),
@@ -253,14 +255,22 @@ export const userSupervisorMachine = setup({
           SHUTDOWN: { actions: 'drainAll' },
           TERMINATE: { actions: 'terminateAll' },
           'xstate.done.actor.*': [
-            { guard: 'isLastChild', target: 'stopped', actions: ['announceChildDisposed', 'forgetChild'] },
+            {
+              guard: { type: 'isLastChild', params: ({ event }) => ({ connectionId: event.actorId }) },
+              target: 'stopped',
+              actions: ['announceChildDisposed', 'forgetChild'],
+            },
             { actions: ['announceChildDisposed', 'forgetChild'] },
           ],
           // A child that failed (a runtime bug) must still free its slot, and must
           // not take its siblings down with it: unhandled, XState would fail this
           // supervisor and stop every child.
           'xstate.error.actor.*': [
-            { guard: 'isLastChild', target: 'stopped', actions: ['announceChildError', 'forgetChild'] },
+            {
+              guard: { type: 'isLastChild', params: ({ event }) => ({ connectionId: event.actorId }) },
+              target: 'stopped',
+              actions: ['announceChildError', 'forgetChild'],
+            },
             { actions: ['announceChildError', 'forgetChild'] },
           ],
         },

@@ -12,6 +12,10 @@ export function refuseUpgrade(socket: Duplex, status: number, message: string): 
     socket.destroy();
     return;
   }
+  // Node's HTTP server removed its own error listener when it emitted
+  // 'upgrade'; a reset while we answer must not become an uncaught error.
+  // The socket is being discarded, and this listener with it.
+  socket.on('error', () => {});
   const body = `${message}\n`;
   socket.once('finish', () => socket.destroy());
   socket.end(
