@@ -1,0 +1,131 @@
+/** The ways an app hands upgrades to the supervisor: attach(), handleUpgrade(), its own WebSocketServer. */
+import { once } from 'node:events';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { createSupervisor, InvalidOptionError, type SupervisorOptions } from '../../src/index.js';
+import {
+  allDisposed,
+  closed,
+  connect,
+  connectRefused,
+  expectNoLeaks,
+  nextMessage,
+  userFromQuery,
+} from '../helpers/server.js';
+
+async function listen(options: Partial<SupervisorOptions> & { path?: string; manual?: boolean } = {}) {
+  const { path, manual, ...supervisorOptions } = options;
+  const supervisor = createSupervisor({
+    preset: 'test',
+    authenticate: userFromQuery,
+    onMessage: (connection, data) => connection.send(data),
+    ...supervisorOptions,
+  });
+  // Without an upgrade listener, Node hands an upgrade request to 'request'.
+  const server = createServer((_request, response) => response.writeHead(426).end());
+  let detach = () => {};
+  if (manual === true) {
+    server.on('upgrade', (request, socket, head) => {
+      if (request.url?.startsWith('/manual') === true) void supervisor.handleUpgrade(request, socket, head);
+      else socket.destroy();
+    });
+  } else {
+    detach = supervisor.attach(server, { path });
+  }
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  onTestFinished(async () => {
+    await supervisor.shutdown({ deadlineMs: 100 });
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return { supervisor, server, detach, base: `ws://127.0.0.1:${port}` };
+}
+
+describe('attaching', () => {
+  it('attach(server, { path }) handles only that path, and its undo stops handling', async () => {
+    const { supervisor, server, detach, base } = await listen({ path: '/ws' });
+    const other = new WebSocketServer({ noServer: true });
+    onTestFinished(() => other.close());
+    // Another upgrade handler on the same server keeps working for other paths.
+    const otherHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (request.url?.startsWith('/other') === true) {
+        other.handleUpgrade(request, socket, head, (ws) => ws.close(4321, 'other handler'));
+      }
+    };
+    server.on('upgrade', otherHandler);
+    const ws = await connect(`${base}/ws?user=alice`);
+    ws.send('hi');
+    expect(await nextMessage(ws)).toBe('hi');
+    const foreign = new WebSocket(`${base}/other?user=alice`);
+    expect((await closed(foreign)).code).toBe(4321);
+    expect(supervisor.stats().counters.admitted).toBe(1);
+
+    detach();
+    server.off('upgrade', otherHandler);
+    expect(await connectRefused(`${base}/ws?user=alice`)).toBe(426);
+    expect(supervisor.stats().counters.admitted).toBe(1);
+
+    ws.close();
+    await allDisposed(supervisor);
+    expectNoLeaks(supervisor);
+  });
+
+  it('handleUpgrade() from the app’s own upgrade listener', async () => {
+    const { supervisor, base } = await listen({ manual: true });
+    const ws = await connect(`${base}/manual?user=bob`);
+    ws.send('x');
+    expect(await nextMessage(ws)).toBe('x');
+    expect(supervisor.userStats('bob')).toMatchObject({ live: 1, limit: 5, evictAt: 4 });
+    ws.terminate();
+    await allDisposed(supervisor);
+    expectNoLeaks(supervisor);
+  });
+
+  it('uses the app’s own noServer WebSocketServer and its ws options', async () => {
+    const wss = new WebSocketServer({ noServer: true, maxPayload: 16, clientTracking: false });
+    const { supervisor, base } = await listen({ webSocketServer: wss });
+    const ws = await connect(`${base}/?user=carol`);
+    const closing = closed(ws);
+    ws.send('x'.repeat(17));
+    expect((await closing).code).toBe(1009);
+    await allDisposed(supervisor);
+    expectNoLeaks(supervisor);
+  });
+
+  it('refuses a WebSocketServer that completes handshakes by itself', () => {
+    const wss = new WebSocketServer({ port: 0 });
+    onTestFinished(() => new Promise<void>((resolve) => wss.close(() => resolve())));
+    expect(() => createSupervisor({ authenticate: () => 'u', webSocketServer: wss })).toThrow(
+      InvalidOptionError,
+    );
+  });
+
+  it('refuses a bad attach path and attach() after shutdown', async () => {
+    const { supervisor, server, base } = await listen();
+    expect(() => supervisor.attach(server, { path: 'no-slash' })).toThrow(
+      expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }),
+    );
+    await supervisor.shutdown();
+    expect(() => supervisor.attach(server)).toThrow(expect.objectContaining({ code: 'WSSUP_SHUTTING_DOWN' }));
+    // The server's upgrades are no longer handled by the supervisor after shutdown.
+    expect(await connectRefused(`${base}/?user=dave`)).toBe(426);
+    expect(supervisor.stats().counters.admitted).toBe(0);
+  });
+
+  it('a refused upgrade gets its status and a body naming the limit', async () => {
+    const { supervisor, base } = await listen({ maxConnectionsPerUser: 1 });
+    const rejected: string[] = [];
+    supervisor.on('rejected', (event) => rejected.push(`${event.status} ${event.reason}: ${event.message}`));
+    const ws = await connect(`${base}/?user=erin`);
+    expect(await connectRefused(`${base}/?user=erin`)).toBe(429);
+    expect(rejected).toEqual(['429 user-limit: user has reached the maximum number of connections (1)']);
+    ws.close();
+    await allDisposed(supervisor);
+    expectNoLeaks(supervisor);
+  });
+});
