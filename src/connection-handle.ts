@@ -10,9 +10,10 @@ export interface ConnectionHandle {
   /** The ws socket once open (undefined while connecting). Prefer send() and close(). */
   readonly socket: WebSocket | undefined;
   /**
-   * Sends an application message (it counts as activity). Returns false when
-   * the connection is not open. A peer that does not read until the send
-   * buffer exceeds maxBufferedBytes is closed with 4008.
+   * Sends an application message (it counts as activity). Returns false, and
+   * sends nothing, when the connection is not open or its peer is a slow
+   * consumer: a peer that does not read until the send buffer exceeds
+   * maxBufferedBytes is closed with 4008.
    */
   send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean }): boolean;
   /**

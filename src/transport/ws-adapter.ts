@@ -47,6 +47,8 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   #request: IncomingMessage | undefined;
   #raw: Duplex | undefined;
   #head: Buffer | undefined;
+  /** Set once the send buffer overflowed: later sends are dropped, not buffered. */
+  #overflowed = false;
 
   constructor(
     private readonly env: ConnectionEnv,
@@ -192,10 +194,13 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean }): boolean {
     const ws = this.#ws;
     const sink = this.#sink;
-    if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN) return false;
+    if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN || this.#overflowed) return false;
     ws.send(data, { binary: options?.binary ?? typeof data !== 'string' });
     sink({ type: 'MESSAGE_SENT' });
     if (ws.bufferedAmount > this.env.maxBufferedBytes) {
+      // The close is decided after the current step; until then, a loop of
+      // sends must not keep growing the buffer.
+      this.#overflowed = true;
       sink({ type: 'BUFFER_OVERFLOWED', bufferedBytes: ws.bufferedAmount });
     }
     return true;
