@@ -11,9 +11,9 @@ export interface ConnectionHandle {
   readonly socket: WebSocket | undefined;
   /**
    * Sends an application message (it counts as activity). Returns false, and
-   * sends nothing, when the connection is not open or its peer is a slow
-   * consumer: a peer that does not read until the send buffer exceeds
-   * maxBufferedBytes is closed with 4008.
+   * sends nothing, when the connection is not open, was closed by close(), or
+   * its peer is a slow consumer: a peer that does not read until the send
+   * buffer exceeds maxBufferedBytes is closed with 4008.
    */
   send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean }): boolean;
   /**

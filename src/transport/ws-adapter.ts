@@ -47,8 +47,12 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   #request: IncomingMessage | undefined;
   #raw: Duplex | undefined;
   #head: Buffer | undefined;
-  /** Set once the send buffer overflowed: later sends are dropped, not buffered. */
-  #overflowed = false;
+  /**
+   * Set once the connection is on its way out (the app closed it, or the send
+   * buffer overflowed). The machine acts on it after the current step; until
+   * then, later sends must already be refused.
+   */
+  #leaving = false;
 
   constructor(
     private readonly env: ConnectionEnv,
@@ -194,13 +198,12 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean }): boolean {
     const ws = this.#ws;
     const sink = this.#sink;
-    if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN || this.#overflowed) return false;
+    if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN || this.#leaving)
+      return false;
     ws.send(data, { binary: options?.binary ?? typeof data !== 'string' });
     sink({ type: 'MESSAGE_SENT' });
     if (ws.bufferedAmount > this.env.maxBufferedBytes) {
-      // The close is decided after the current step; until then, a loop of
-      // sends must not keep growing the buffer.
-      this.#overflowed = true;
+      this.#leaving = true;
       sink({ type: 'BUFFER_OVERFLOWED', bufferedBytes: ws.bufferedAmount });
     }
     return true;
@@ -219,6 +222,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
         'close reason must be a string of at most 123 bytes',
       );
     }
+    this.#leaving = true;
     this.#sink?.({ type: 'DRAIN', code, reason, cause: 'app-close' });
   }
 }
