@@ -43,14 +43,15 @@ server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
   }
 });
 
+const stopSignal = new Promise<string>((resolve) => {
+  process.once('SIGINT', resolve);
+  process.once('SIGTERM', resolve);
+});
 server.listen(Number(values.port), '127.0.0.1');
 await once(server, 'listening');
 console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}/chat`);
 
-const signal = await new Promise<string>((resolve) => {
-  process.once('SIGINT', resolve);
-  process.once('SIGTERM', resolve);
-});
+const signal = await stopSignal;
 console.log(`${signal}: draining`);
 server.close();
 await supervisor.shutdown();

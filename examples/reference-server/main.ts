@@ -36,16 +36,19 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     }
     throw error;
   }
+  // Listen for the signals before announcing the port: a supervisor process
+  // may send SIGTERM as soon as it reads the line.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
   const { options } = server.supervisor;
   console.log(`listening on ${server.url}`);
   console.log(
     `preset ${options.preset}: ${options.maxConnectionsPerUser} per user, eviction at ${options.evictionThreshold}, ` +
       `idle ${options.idleTimeoutMs} ms, heartbeat ${options.heartbeatIntervalMs} ms, drain ${options.drainTimeoutMs} ms`,
   );
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const signal = await stopSignal;
   const { connections } = server.supervisor.stats();
   console.log(`${signal}: draining ${connections} connection(s)`);
   await server.close();

@@ -85,8 +85,10 @@ describe('existing HTTP server example', () => {
   it('supervises /chat only, authenticates by bearer token, and drains on SIGTERM', async () => {
     const program = runProgram('dist/examples/existing-http-server.js', ['--port', '0']);
     const [, url] = await program.waitFor(/listening on (ws:\/\/\S+)\/chat/);
-    const ws = await open(`${url}/chat`, { headers: { authorization: 'Bearer erin' } });
-    expect(JSON.parse(await nextMessage(ws))).toMatchObject({ hello: 'erin' });
+    const ws = new WebSocket(`${url}/chat`, { headers: { authorization: 'Bearer erin' } });
+    const hello = nextMessage(ws); // listen first: the greeting may arrive with the handshake
+    await once(ws, 'open');
+    expect(JSON.parse(await hello)).toMatchObject({ hello: 'erin' });
     ws.send('hi');
     expect(JSON.parse(await nextMessage(ws))).toEqual({ from: 'erin', text: 'hi' });
     expect(await connectRefused(`${url}/elsewhere`)).toBe(404);

@@ -90,7 +90,8 @@ export async function connectRefused(url: string): Promise<number> {
 
 /** Resolves with the client's close code and reason. */
 export async function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
-  if (ws.readyState === WebSocket.CLOSED) throw new Error('socket already closed; await closed() before it closes');
+  if (ws.readyState === WebSocket.CLOSED)
+    throw new Error('socket already closed; await closed() before it closes');
   const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
   return { code, reason: reason.toString() };
 }
@@ -111,7 +112,12 @@ export async function allDisposed(supervisor: Supervisor): Promise<void> {
 /** The leak invariant: nothing held, and every admitted connection was disposed. */
 export function expectNoLeaks(supervisor: Supervisor): void {
   const stats = supervisor.stats();
-  expect(stats.resources).toEqual({ connectionActors: 0, userSupervisors: 0, pendingTimers: 0, socketListeners: 0 });
+  expect(stats.resources).toEqual({
+    connectionActors: 0,
+    userSupervisors: 0,
+    pendingTimers: 0,
+    socketListeners: 0,
+  });
   expect(stats.connections).toBe(0);
   expect(stats.users).toBe(0);
   expect(stats.counters.disposed).toBe(stats.counters.admitted);

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { allDisposed, closed, connect, connectRefused, expectNoLeaks, nextMessage, startServer } from '../helpers/server.js';
+import {
+  allDisposed,
+  closed,
+  connect,
+  connectRefused,
+  expectNoLeaks,
+  nextMessage,
+  startServer,
+} from '../helpers/server.js';
 
 describe('smoke', () => {
   it('echoes, counts, refuses at the limit, and cleans up', async () => {

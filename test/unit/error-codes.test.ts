@@ -7,7 +7,7 @@ const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 
 function documentedCodes(): string[] {
   const section = readme.split(/^## Error codes$/m)[1]?.split(/^## /m)[0] ?? '';
-  return [...section.matchAll(/^\| `(WSSUP_[A-Z_]+)` \|/gm)].map((match) => match[1] as string);
+  return [...section.matchAll(/^\|\s*`(WSSUP_[A-Z_]+)`\s*\|/gm)].map((match) => match[1] as string);
 }
 
 describe('error codes', () => {
