@@ -51,6 +51,16 @@ export interface EndParams {
   closeCode?: number | undefined;
 }
 
+/** A transition to `draining` that records why and sends the close frame. */
+const closeAndDrain = (reason: DisposeReason, code: number, text: string) =>
+  ({
+    target: 'draining',
+    actions: [
+      { type: 'recordEnd', params: { reason, closeCode: code } },
+      { type: 'closeSocket', params: { code, reason: text } },
+    ],
+  }) as const;
+
 export const connectionMachine = setup({
   types: {} as {
     context: ConnectionContext;
@@ -165,13 +175,7 @@ export const connectionMachine = setup({
           target: 'draining',
           actions: { type: 'recordEnd', params: { reason: 'error' } },
         },
-        EVICT: {
-          target: 'draining',
-          actions: [
-            { type: 'recordEnd', params: { reason: 'evicted', closeCode: CloseCodes.evicted } },
-            { type: 'closeSocket', params: { code: CloseCodes.evicted, reason: 'evicted: idle' } },
-          ],
-        },
+        EVICT: closeAndDrain('evicted', CloseCodes.evicted, 'evicted: idle'),
         DRAIN: {
           target: 'draining',
           actions: [
@@ -179,20 +183,8 @@ export const connectionMachine = setup({
             { type: 'closeSocket', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
           ],
         },
-        BUFFER_OVERFLOWED: {
-          target: 'draining',
-          actions: [
-            { type: 'recordEnd', params: { reason: 'slow-consumer', closeCode: CloseCodes.slowConsumer } },
-            { type: 'closeSocket', params: { code: CloseCodes.slowConsumer, reason: 'slow consumer' } },
-          ],
-        },
-        APP_HOOK_FAILED: {
-          target: 'draining',
-          actions: [
-            { type: 'recordEnd', params: { reason: 'app-error', closeCode: CloseCodes.internalError } },
-            { type: 'closeSocket', params: { code: CloseCodes.internalError, reason: 'internal error' } },
-          ],
-        },
+        BUFFER_OVERFLOWED: closeAndDrain('slow-consumer', CloseCodes.slowConsumer, 'slow consumer'),
+        APP_HOOK_FAILED: closeAndDrain('app-error', CloseCodes.internalError, 'internal error'),
         TERMINATE: {
           target: 'disposed',
           actions: ['terminateSocket', { type: 'recordEnd', params: { reason: 'shutdown' } }],

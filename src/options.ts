@@ -70,29 +70,22 @@ export interface ResolvedOptions extends Limits {
 const second = 1_000;
 const MiB = 1_048_576;
 
-/** The presets. `test` has small limits and fast timers for test suites. */
-export const presets: Readonly<Record<PresetName, Readonly<Limits>>> = {
-  production: {
-    maxConnectionsPerUser: 20,
-    evictionThreshold: 0.7,
-    idleTimeoutMs: 300 * second,
-    heartbeatIntervalMs: 30 * second,
-    connectTimeoutMs: 10 * second,
-    drainTimeoutMs: 5 * second,
-    maxPayloadBytes: MiB,
-    maxBufferedBytes: 4 * MiB,
-  },
-  staging: {
-    maxConnectionsPerUser: 10,
-    evictionThreshold: 0.7,
-    idleTimeoutMs: 300 * second,
-    heartbeatIntervalMs: 30 * second,
-    connectTimeoutMs: 10 * second,
-    drainTimeoutMs: 5 * second,
-    maxPayloadBytes: MiB,
-    maxBufferedBytes: 4 * MiB,
-  },
-  test: {
+const production: Readonly<Limits> = Object.freeze({
+  maxConnectionsPerUser: 20,
+  evictionThreshold: 0.7,
+  idleTimeoutMs: 300 * second,
+  heartbeatIntervalMs: 30 * second,
+  connectTimeoutMs: 10 * second,
+  drainTimeoutMs: 5 * second,
+  maxPayloadBytes: MiB,
+  maxBufferedBytes: 4 * MiB,
+});
+
+/** The presets. `staging` is production at half the per-user limit; `test` has small limits and fast timers. */
+export const presets: Readonly<Record<PresetName, Readonly<Limits>>> = Object.freeze({
+  production,
+  staging: Object.freeze({ ...production, maxConnectionsPerUser: 10 }),
+  test: Object.freeze({
     maxConnectionsPerUser: 5,
     evictionThreshold: 0.7,
     idleTimeoutMs: 1 * second,
@@ -101,8 +94,8 @@ export const presets: Readonly<Record<PresetName, Readonly<Limits>>> = {
     drainTimeoutMs: 500,
     maxPayloadBytes: 64 * 1024,
     maxBufferedBytes: MiB,
-  },
-};
+  }),
+});
 
 const MAX_DELAY_MS = 2_147_483_647; // setTimeout's ceiling
 const integerIn = (min: number, max: number) => (v: unknown) =>

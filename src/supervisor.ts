@@ -11,7 +11,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { WebSocketServer } from 'ws';
 import { type Actor, createActor, toPromise } from 'xstate';
 import { CloseCodes } from '../machines/connection.machine.js';
-import type { ConnectionOutput } from '../machines/events.js';
+import type { ConnectionOutput, RefusalReason } from '../machines/events.js';
 import { evictionPoint } from '../machines/eviction.js';
 import { hubMachine } from '../machines/hub.machine.js';
 import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
@@ -191,6 +191,12 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   );
   hub.start();
 
+  const refusalMessage: Record<RefusalReason, string> = {
+    'user-limit': `user has reached the maximum number of connections (${resolved.maxConnectionsPerUser})`,
+    'process-limit': `server has reached the maximum number of connections (${resolved.maxConnections})`,
+    'shutting-down': 'server is shutting down',
+  };
+
   let shutdownPromise: Promise<void> | undefined;
   const detachers = new Set<() => void>();
 
@@ -253,22 +259,8 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     } else if (decision === undefined) {
       report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
       reject(socket, 'shutting-down', userId, 'server is not accepting connections');
-    } else if (decision.reason === 'user-limit') {
-      reject(
-        socket,
-        'user-limit',
-        userId,
-        `user has reached the maximum number of connections (${resolved.maxConnectionsPerUser})`,
-      );
-    } else if (decision.reason === 'process-limit') {
-      reject(
-        socket,
-        'process-limit',
-        userId,
-        `server has reached the maximum number of connections (${resolved.maxConnections})`,
-      );
     } else {
-      reject(socket, 'shutting-down', userId, 'server is shutting down');
+      reject(socket, decision.reason, userId, refusalMessage[decision.reason]);
     }
   }
 
