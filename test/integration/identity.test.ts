@@ -1,0 +1,45 @@
+/** One connection id, minted once at admission, is the key everywhere; the inspect hook sees the actors. */
+import { describe, expect, it } from 'vitest';
+import type { AnyActorRef, InspectionEvent } from 'xstate';
+import { allDisposed, connect, expectNoLeaks, nextMessage, startServer } from '../helpers/server.js';
+
+const uuidV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe('identity', () => {
+  it('the same UUID v7 is the handle id, the actor id, and the id in every event', async () => {
+    const inspected: InspectionEvent[] = [];
+    const seen: Record<string, string[]> = { open: [], admitted: [], disposed: [], close: [] };
+    const t = await startServer({
+      inspect: (event) => inspected.push(event),
+      onOpen: (connection) => void seen.open?.push(connection.id),
+      onClose: (connection) => void seen.close?.push(connection.id),
+    });
+    t.supervisor.on('admitted', (event) => seen.admitted?.push(event.connectionId));
+    t.supervisor.on('disposed', (event) => seen.disposed?.push(event.connectionId));
+    const ws = await connect(t.url('ivy'));
+    ws.send('x');
+    await nextMessage(ws);
+    ws.close();
+    await allDisposed(t.supervisor);
+
+    const [id] = seen.admitted ?? [];
+    expect(id).toMatch(uuidV7);
+    expect(seen).toEqual({ open: [id], admitted: [id], disposed: [id], close: [id] });
+    const actorIds = new Set(
+      inspected.filter((e) => e.type === '@xstate.actor').map((e) => (e.actorRef as AnyActorRef).id),
+    );
+    expect(actorIds).toContain(id);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('ids are time-ordered across connections', async () => {
+    const t = await startServer();
+    const ids: string[] = [];
+    t.supervisor.on('admitted', (event) => ids.push(event.connectionId));
+    for (let i = 0; i < 5; i++) (await connect(t.url('jay'))).close();
+    await allDisposed(t.supervisor);
+    expect(ids).toHaveLength(5);
+    expect([...ids].sort()).toEqual(ids);
+    expectNoLeaks(t.supervisor);
+  });
+});
