@@ -11,7 +11,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { WebSocketServer } from 'ws';
 import { type Actor, createActor, toPromise } from 'xstate';
 import { CloseCodes } from '../machines/connection.machine.js';
-import type { ConnectionOutput, RefusalReason } from '../machines/events.js';
+import type { AdmitCommand, ConnectionOutput, RefusalReason } from '../machines/events.js';
 import { evictionPoint } from '../machines/eviction.js';
 import { hubMachine } from '../machines/hub.machine.js';
 import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
@@ -24,6 +24,7 @@ import {
   SupervisorEvents,
 } from './events.js';
 import { type AuthResult, type ResolvedOptions, resolveOptions, type SupervisorOptions } from './options.js';
+import { createSafely } from './safely.js';
 import {
   collectStats,
   collectUserStats,
@@ -101,7 +102,15 @@ const refusalStatus: Record<RejectReason, number | undefined> = {
  */
 export function createSupervisor(options: SupervisorOptions): Supervisor {
   const resolved = Object.freeze(resolveOptions(options));
-  const report = options.onError ?? ((error: SupervisorError) => console.error(error));
+  const onError = options.onError ?? ((error: SupervisorError) => console.error(error));
+  // Reporting runs inside actors, so it must not throw either.
+  const report = (error: SupervisorError) => {
+    try {
+      onError(error);
+    } catch (failure) {
+      console.error('ws-supervisor: onError threw while reporting', error, failure);
+    }
+  };
   const events = new SupervisorEvents(report);
   const clock = createCountingClock(options.clock);
   const counters = { admitted: 0, rejected: 0, evicted: 0, disposed: 0 };
@@ -116,12 +125,21 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     report,
     listeners: 0,
   };
-  const asConnection = (output: ConnectionOutput) => output.transport as WsConnection;
+
+  const safely = createSafely(report);
+  // The machines decide; the decision is written on the connection being admitted.
+  const recordRefusal = safely(
+    'announceRejected',
+    ({ event }: { event: { type: string } }, { reason }: { reason: RefusalReason }) => {
+      if (event.type === 'ADMIT')
+        ((event as AdmitCommand).transport as WsConnection).decision = { admitted: false, reason };
+    },
+  );
 
   const userSupervisor = userSupervisorMachine.provide({
     actors: { connection: createWsConnectionMachine(report) },
     actions: {
-      announceAdmitted: ({ event }) => {
+      announceAdmitted: safely('announceAdmitted', ({ event }) => {
         if (event.type !== 'ADMIT') return;
         const connection = event.transport as WsConnection;
         connection.decision = { admitted: true };
@@ -131,16 +149,17 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
           userId: connection.userId,
           correlationId: connection.correlationId,
         });
-      },
-      announceRejected: ({ event }, { reason }) => {
-        if (event.type === 'ADMIT') (event.transport as WsConnection).decision = { admitted: false, reason };
-      },
-      announceEvicted: (_, { connectionId, userId }) => {
-        counters.evicted += 1;
-        events.emit('evicted', { connectionId, userId });
-      },
-      announceDisposed: (_, output) => {
-        const connection = asConnection(output);
+      }),
+      announceRejected: recordRefusal,
+      announceEvicted: safely(
+        'announceEvicted',
+        (_, { connectionId, userId }: { connectionId: string; userId: string }) => {
+          counters.evicted += 1;
+          events.emit('evicted', { connectionId, userId });
+        },
+      ),
+      announceDisposed: safely('announceDisposed', (_, output: ConnectionOutput) => {
+        const connection = output.transport as WsConnection;
         counters.disposed += 1;
         const info = {
           reason: output.reason,
@@ -149,7 +168,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         };
         connection.runCloseHook(info);
         events.emit('disposed', { connectionId: output.connectionId, userId: output.userId, ...info });
-      },
+      }),
       announceChildFailed: (_, { connectionId, error }) => {
         report(
           new SupervisorError('WSSUP_INTERNAL', `connection actor ${connectionId} failed`, { cause: error }),
@@ -162,10 +181,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     hubMachine.provide({
       actors: { userSupervisor },
       actions: {
-        announceRejected: ({ event }, { reason }) => {
-          if (event.type === 'ADMIT')
-            (event.transport as WsConnection).decision = { admitted: false, reason };
-        },
+        announceRejected: recordRefusal,
         announceSupervisorFailed: (_, { supervisorId, error }) => {
           report(
             new SupervisorError('WSSUP_INTERNAL', `user supervisor ${supervisorId} failed`, { cause: error }),

@@ -15,6 +15,7 @@ import type { ConnectionEvent, RefusalReason, TransportEventSource } from '../..
 import type { ConnectionHandle } from '../connection-handle.js';
 import { AppHookError, SupervisorError } from '../errors.js';
 import type { SupervisorOptions } from '../options.js';
+import { createSafely } from '../safely.js';
 import { refuseUpgrade } from './http-refusal.js';
 
 /** What every connection of one supervisor shares. */
@@ -231,19 +232,9 @@ const connectionOf = (context: { transport: TransportEventSource }) => context.t
 
 /**
  * The connection machine with its socket actions implemented on WsConnection.
- * An action that threw would fail the actor and strand its socket, so each
- * one reports instead of throwing.
  */
 export function createWsConnectionMachine(report: (error: SupervisorError) => void) {
-  const safely =
-    <A extends unknown[]>(name: string, action: (...args: A) => void) =>
-    (...args: A) => {
-      try {
-        action(...args);
-      } catch (error) {
-        report(new SupervisorError('WSSUP_INTERNAL', `connection action ${name} failed`, { cause: error }));
-      }
-    };
+  const safely = createSafely(report);
   return connectionMachine.provide({
     actions: {
       abortHandshake: safely('abortHandshake', ({ context }) => connectionOf(context).abortHandshake()),

@@ -213,6 +213,32 @@ describe('app hooks that fail', () => {
   });
 });
 
+describe('an onError that throws', () => {
+  it('is caught and logged; the failing connection still closes and is disposed', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    onTestFinished(() => logged.mockRestore());
+    const t = await startServer({
+      onMessage: () => {
+        throw new Error('app bug');
+      },
+      onError: () => {
+        throw new Error('logger down');
+      },
+    });
+    const ws = await connect(t.url('log'));
+    const closing = closed(ws);
+    ws.send('x');
+    expect((await closing).code).toBe(1011);
+    await allDisposed(t.supervisor);
+    expect(logged).toHaveBeenCalledWith(
+      'ws-supervisor: onError threw while reporting',
+      expect.objectContaining({ code: 'WSSUP_APP_HOOK_FAILED' }),
+      expect.objectContaining({ message: 'logger down' }),
+    );
+    expectNoLeaks(t.supervisor);
+  });
+});
+
 describe('bad arguments to the connection handle', () => {
   it('close() with a reserved code or a long reason throws WSSUP_INVALID_ARGUMENT; send() after close is false', async () => {
     const outcomes: unknown[] = [];
