@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { SupervisorStats } from '../../src/index.js';
-import { runProgram } from '../helpers/process.js';
+import { runCommand, runProgram } from '../helpers/process.js';
 import { closed, connectRefused, nextMessage } from '../helpers/server.js';
 
 async function open(url: string, options?: WebSocket.ClientOptions): Promise<WebSocket> {
@@ -17,6 +17,19 @@ async function open(url: string, options?: WebSocket.ClientOptions): Promise<Web
 
 describe('reference server (npm start)', () => {
   const script = 'dist/examples/reference-server/main.js';
+
+  it('`npm start` itself builds, serves, and drains on a SIGTERM sent to npm', async () => {
+    const program = runCommand('npm', ['start', '--', '--port', '0', '--preset', 'test']);
+    const [, url] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:\d+)/);
+    const ws = await open(`${url}/?user=npm`);
+    ws.send('via npm');
+    expect(await nextMessage(ws)).toBe('via npm');
+    const closing = closed(ws);
+    program.child.kill('SIGTERM'); // to npm, as a process manager would
+    expect((await closing).code).toBe(1001);
+    expect(await program.exited).toBe(0);
+    expect(program.output()).toMatch(/drained; bye/);
+  });
 
   it('echoes, serves /stats, and drains clients with 1001 on SIGTERM', async () => {
     const program = runProgram(script, ['--port', '0', '--preset', 'test']);

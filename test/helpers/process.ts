@@ -22,7 +22,16 @@ export function runProgram(script: string, args: string[] = [], env: NodeJS.Proc
   if (!existsSync(`${root}${script}`)) {
     throw new Error(`${script} is missing: run "npm run build" first (npm test does)`);
   }
-  const child = spawn(process.execPath, [script, ...args], { cwd: root, env: { ...process.env, ...env } });
+  return runCommand(process.execPath, [script, ...args], env);
+}
+
+/** Starts any command from the package root (e.g. `npm start`). */
+export function runCommand(
+  command: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+): RunningProgram {
+  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env } });
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
