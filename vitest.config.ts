@@ -7,5 +7,8 @@ export default defineConfig({
     hookTimeout: 20_000,
     // Tests open real sockets; keep the two cores from fighting over many workers.
     maxWorkers: 2,
+    // CI also writes a machine-readable report, summarised by .ci/run.
+    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    outputFile: { json: 'test-output/vitest.json' },
   },
 });
