@@ -17,7 +17,8 @@ import { createSupervisor } from '../src/index.js';
 function authenticate(request: IncomingMessage): string | null {
   const header = request.headers.authorization;
   if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length);
-  return new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
+  // Split by hand: `new URL()` throws on request targets such as `//[`.
+  return new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('token');
 }
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: process.env.PORT ?? '0' } } });
@@ -36,7 +37,7 @@ const server = createServer((_request, response) => {
 });
 
 server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-  if (new URL(request.url ?? '/', 'http://localhost').pathname === '/chat') {
+  if ((request.url ?? '/').split('?', 1)[0] === '/chat') {
     void supervisor.handleUpgrade(request, socket, head);
   } else {
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');

@@ -37,7 +37,11 @@ import { type ConnectionEnv, createWsConnectionMachine, WsConnection } from './t
 import { checkUserId } from './user-id.js';
 
 export interface AttachOptions {
-  /** Only upgrade requests for this path are handled; others are left to other listeners. */
+  /**
+   * Only upgrade requests for this path (query excluded) are handled. Others
+   * are left to the server's other `upgrade` listeners, or refused with 404
+   * when there is none.
+   */
   path?: string | undefined;
 }
 
@@ -93,7 +97,7 @@ const refusalStatus: Record<RejectReason, number | undefined> = {
  * ```ts
  * const supervisor = createSupervisor({
  *   preset: 'production',
- *   authenticate: (request) => new URL(request.url ?? '/', 'http://x').searchParams.get('user'),
+ *   authenticate: (request) => verifyToken(request.headers.authorization), // user id or null
  *   onMessage: (connection, data) => connection.send(data),
  * });
  * supervisor.attach(httpServer);
@@ -292,7 +296,13 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       );
     }
     const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (path !== undefined && new URL(request.url ?? '/', 'http://localhost').pathname !== path) return;
+      // Split, not new URL(): a request line such as `GET //[` must not throw in a server listener.
+      if (path !== undefined && (request.url ?? '/').split('?', 1)[0] !== path) {
+        // Not ours: left to the server's other upgrade listeners. With none,
+        // nobody would ever answer, and the socket would hang open.
+        if (server.listenerCount('upgrade') === 1) refuseUpgrade(socket, 404, 'not found');
+        return;
+      }
       void handleUpgrade(request, socket, head);
     };
     server.on('upgrade', onUpgrade);

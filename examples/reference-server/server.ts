@@ -17,9 +17,13 @@ export interface ReferenceServer {
   close(): Promise<void>;
 }
 
+// Request targets are split by hand: `new URL()` throws on targets such as
+// `//[`, and a throw in a server listener would take the process down.
+const pathOf = (request: IncomingMessage) => (request.url ?? '/').split('?', 1)[0];
+const queryOf = (request: IncomingMessage) => new URLSearchParams((request.url ?? '').split('?')[1] ?? '');
+
 /** Demo only: trusts ?user=<id>. A real app verifies a token here. */
-const userFromQuery = (request: IncomingMessage) =>
-  new URL(request.url ?? '/', 'http://localhost').searchParams.get('user');
+const userFromQuery = (request: IncomingMessage) => queryOf(request).get('user');
 
 function sendJson(response: ServerResponse, status: number, body: unknown): void {
   response.writeHead(status, {
@@ -43,7 +47,7 @@ export async function startReferenceServer(
   });
 
   const server = createServer((request, response) => {
-    const { pathname } = new URL(request.url ?? '/', 'http://localhost');
+    const pathname = pathOf(request);
     if (request.method === 'GET' && pathname === '/stats') {
       sendJson(response, 200, supervisor.stats({ perUser: true }));
     } else if (request.method === 'GET' && pathname === '/') {

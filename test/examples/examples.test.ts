@@ -3,6 +3,7 @@
  * and drains on SIGTERM. These run the built programs (npm test builds first).
  */
 import { once } from 'node:events';
+import { connect as connectTcp } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { SupervisorStats } from '../../src/index.js';
@@ -49,6 +50,29 @@ describe('reference server (npm start)', () => {
     expect((await closes).map((c) => c.code)).toEqual([1001, 1001]);
     expect(await program.exited).toBe(0);
     expect(program.output()).toMatch(/SIGTERM: draining 2 connection\(s\)/);
+  });
+
+  it('survives request targets that new URL() cannot parse', async () => {
+    const program = runProgram(script, ['--port', '0']);
+    const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
+    const upgrade = (target: string) =>
+      `GET ${target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${Buffer.alloc(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+    for (const [request, status] of [
+      ['GET //[ HTTP/1.1\r\nHost: x\r\n\r\n', 404],
+      [upgrade('//['), 401],
+      [upgrade('//[?user=a'), 101],
+    ] as const) {
+      const socket = connectTcp(Number(port), '127.0.0.1');
+      socket.end(request);
+      const [reply] = (await once(socket, 'data')) as [Buffer];
+      expect(reply.toString()).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      socket.destroy();
+    }
+    const ws = await open(`ws://127.0.0.1:${port}/?user=after`);
+    ws.close();
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
   });
 
   it('takes limits from flags and from the environment, flags first', async () => {

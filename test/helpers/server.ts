@@ -25,7 +25,7 @@ export interface TestServer {
 }
 
 export const userFromQuery = (request: { url?: string | undefined }) =>
-  new URL(request.url ?? '/', 'http://localhost').searchParams.get('user');
+  new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('user');
 
 /** Starts an HTTP server on port 0 with a supervisor (test preset, echo) attached. */
 export async function startServer(options: Partial<SupervisorOptions> = {}): Promise<TestServer> {

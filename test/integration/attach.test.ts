@@ -1,7 +1,7 @@
 /** The ways an app hands upgrades to the supervisor: attach(), handleUpgrade(), its own WebSocketServer. */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as connectTcp } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -70,6 +70,27 @@ describe('attaching', () => {
     expect(await connectRefused(`${base}/ws?user=alice`)).toBe(426);
     expect(supervisor.stats().counters.admitted).toBe(1);
 
+    ws.close();
+    await allDisposed(supervisor);
+    expectNoLeaks(supervisor);
+  });
+
+  it('attach(server, { path }) answers 404 to other paths when nobody else listens, even unparseable ones', async () => {
+    const { supervisor, server, base } = await listen({ path: '/ws' });
+    const port = (server.address() as AddressInfo).port;
+    const socket = connectTcp(port, '127.0.0.1');
+    onTestFinished(() => {
+      socket.destroy();
+    });
+    socket.end(
+      'GET //[ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Key: ${Buffer.alloc(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    // Not our path, and no other upgrade listener to leave it to: 404, not a hang.
+    const [reply] = (await once(socket, 'data')) as [Buffer];
+    expect(reply.toString()).toMatch(/^HTTP\/1\.1 404 /);
+    const ws = await connect(`${base}/ws?user=still-up`);
+    expect(supervisor.stats().counters).toMatchObject({ admitted: 1, rejected: 0 });
     ws.close();
     await allDisposed(supervisor);
     expectNoLeaks(supervisor);
