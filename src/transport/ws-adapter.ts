@@ -35,6 +35,8 @@ type Sink = (event: ConnectionEvent) => void;
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
+const ignoreLateError = () => {};
+
 /** 1000, or an application code; ws would throw on the reserved ones. */
 const isAppCloseCode = (code: number) =>
   code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999);
@@ -54,6 +56,8 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
    * then, later sends must already be refused.
    */
   #leaving = false;
+  #unbindRaw: (() => void) | undefined;
+  #unbindWs: (() => void) | undefined;
 
   constructor(
     private readonly env: ConnectionEnv,
@@ -89,9 +93,6 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     };
     return () => this.#release();
   }
-
-  #unbindRaw: (() => void) | undefined;
-  #unbindWs: (() => void) | undefined;
 
   /** Completes the WebSocket handshake; called once, right after admission. */
   completeHandshake(): void {
@@ -135,7 +136,12 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     this.#unbindWs = undefined;
     this.#request = undefined;
     this.#head = undefined;
-    if (this.#ws !== undefined && this.#ws.readyState !== WebSocket.CLOSED) this.#ws.terminate();
+    if (this.#ws !== undefined) {
+      // ws can still parse bytes it had buffered while it closes, and emit an
+      // error for them; with our listener gone that would crash the process.
+      this.#ws.on('error', ignoreLateError);
+      if (this.#ws.readyState !== WebSocket.CLOSED) this.#ws.terminate();
+    }
     if (this.#raw !== undefined && !this.#raw.destroyed) this.#raw.destroy();
     this.#raw = undefined;
   }
