@@ -51,6 +51,25 @@ export interface EndParams {
   closeCode?: number | undefined;
 }
 
+/** Leaving before the handshake finished: nothing to drain, so the handshake is aborted. */
+const abortAs = (reason: DisposeReason) =>
+  ({
+    target: 'disposed',
+    actions: ['abortHandshake', { type: 'recordEnd', params: { reason } }],
+  }) as const;
+
+/** The peer closed or the socket dropped: nothing is left to wait for. */
+const disposeOnClose = {
+  target: 'disposed',
+  actions: {
+    type: 'recordEnd',
+    params: ({ event }: { event: { code: number } }) => ({
+      reason: 'closed' as const,
+      closeCode: event.code,
+    }),
+  },
+} as const;
+
 /** A transition to `draining` that records why and sends the close frame. */
 const closeAndDrain = (reason: DisposeReason, code: number, text: string) =>
   ({
@@ -128,22 +147,10 @@ export const connectionMachine = setup({
       },
       on: {
         SOCKET_OPENED: { target: 'active', actions: 'runOpenHook' },
-        SOCKET_CLOSED: {
-          target: 'disposed',
-          actions: {
-            type: 'recordEnd',
-            params: ({ event }) => ({ reason: 'closed', closeCode: event.code }),
-          },
-        },
-        SOCKET_ERRORED: {
-          target: 'disposed',
-          actions: ['abortHandshake', { type: 'recordEnd', params: { reason: 'error' } }],
-        },
+        SOCKET_CLOSED: disposeOnClose,
+        SOCKET_ERRORED: abortAs('error'),
         // Nothing to drain before the handshake: a command to leave aborts it.
-        EVICT: {
-          target: 'disposed',
-          actions: ['abortHandshake', { type: 'recordEnd', params: { reason: 'evicted' } }],
-        },
+        EVICT: abortAs('evicted'),
         DRAIN: {
           target: 'disposed',
           actions: [
@@ -151,23 +158,14 @@ export const connectionMachine = setup({
             { type: 'recordEnd', params: ({ event }) => ({ reason: event.cause }) },
           ],
         },
-        TERMINATE: {
-          target: 'disposed',
-          actions: ['abortHandshake', { type: 'recordEnd', params: { reason: 'shutdown' } }],
-        },
+        TERMINATE: abortAs('shutdown'),
       },
     },
 
     active: {
       type: 'parallel',
       on: {
-        SOCKET_CLOSED: {
-          target: 'disposed',
-          actions: {
-            type: 'recordEnd',
-            params: ({ event }) => ({ reason: 'closed', closeCode: event.code }),
-          },
-        },
+        SOCKET_CLOSED: disposeOnClose,
         // ws is already closing the socket after an error (e.g. 1009 for an
         // oversized message); draining lets that close frame go out and still
         // bounds the wait by drainTimeout.
@@ -247,13 +245,7 @@ export const connectionMachine = setup({
         drainTimeout: { target: 'disposed', actions: 'terminateSocket' },
       },
       on: {
-        SOCKET_CLOSED: {
-          target: 'disposed',
-          actions: {
-            type: 'recordEnd',
-            params: ({ event }) => ({ reason: 'closed', closeCode: event.code }),
-          },
-        },
+        SOCKET_CLOSED: disposeOnClose,
         SOCKET_ERRORED: { target: 'disposed', actions: 'terminateSocket' },
         TERMINATE: { target: 'disposed', actions: 'terminateSocket' },
       },
