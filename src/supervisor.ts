@@ -55,7 +55,9 @@ export interface Supervisor {
   /** The options in force, presets and defaults applied. */
   readonly options: Readonly<ResolvedOptions>;
   /**
-   * Handles WebSocket upgrades of an HTTP(S) server. Returns the undo.
+   * Handles WebSocket upgrades of an HTTP(S) server. Returns the undo. The
+   * listener stays through shutdown, so upgrades that arrive then (clients
+   * reconnecting after their 1001) get a 503, until you detach or close the server.
    * @throws {SupervisorError} WSSUP_SHUTTING_DOWN after shutdown() started.
    */
   attach(server: HttpServer | HttpsServer, options?: AttachOptions): () => void;
@@ -218,7 +220,6 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   };
 
   let shutdownPromise: Promise<void> | undefined;
-  const detachers = new Set<() => void>();
 
   function reject(socket: Duplex, reason: RejectReason, userId: string | undefined, message: string): void {
     const status = socket.destroyed ? undefined : refusalStatus[reason];
@@ -306,12 +307,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       void handleUpgrade(request, socket, head);
     };
     server.on('upgrade', onUpgrade);
-    const detach = () => {
-      server.off('upgrade', onUpgrade);
-      detachers.delete(detach);
-    };
-    detachers.add(detach);
-    return detach;
+    return () => void server.off('upgrade', onUpgrade);
   }
 
   function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
@@ -324,7 +320,6 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       );
     }
     shutdownPromise = (async () => {
-      for (const detach of [...detachers]) detach();
       hub.send({ type: 'SHUTDOWN', deadlineMs, code: CloseCodes.goingAway, reason: 'server shutting down' });
       await toPromise(hub as Actor<typeof hubMachine>);
       if (ownWss) wss.close();

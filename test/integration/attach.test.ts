@@ -126,16 +126,16 @@ describe('attaching', () => {
     );
   });
 
-  it('refuses a bad attach path and attach() after shutdown', async () => {
+  it('refuses a bad attach path, attach() after shutdown, and upgrades after shutdown (503)', async () => {
     const { supervisor, server, base } = await listen();
     expect(() => supervisor.attach(server, { path: 'no-slash' })).toThrow(
       expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }),
     );
     await supervisor.shutdown();
     expect(() => supervisor.attach(server)).toThrow(expect.objectContaining({ code: 'WSSUP_SHUTTING_DOWN' }));
-    // The server's upgrades are no longer handled by the supervisor after shutdown.
-    expect(await connectRefused(`${base}/?user=dave`)).toBe(426);
-    expect(supervisor.stats().counters.admitted).toBe(0);
+    // The attached listener still answers, so reconnecting clients get a clear 503.
+    expect(await connectRefused(`${base}/?user=dave`)).toBe(503);
+    expect(supervisor.stats().counters).toMatchObject({ admitted: 0, rejected: 1 });
   });
 
   it('a refused upgrade gets its status and a body naming the limit', async () => {

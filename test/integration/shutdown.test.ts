@@ -1,0 +1,307 @@
+/**
+ * shutdown(): every client is closed with 1001, the promise resolves once
+ * every connection reached `disposed`, it is idempotent, whoever does not
+ * answer the close is terminated at the deadline, and nothing new gets in.
+ * Time is a SimulatedClock: the deadline passes exactly when the test says.
+ */
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { SupervisorError } from '../../src/index.js';
+import {
+  closeOf,
+  connectClient,
+  nextEvent,
+  type OwnServer,
+  refusal,
+  resumeReading,
+  startOwnServer,
+  stopReading,
+  touch,
+} from '../helpers/rules.js';
+import { expectNoLeaks } from '../helpers/server.js';
+
+/** Tracks whether a promise has settled, without awaiting it. */
+function track(promise: Promise<void>) {
+  const state = { resolved: false };
+  void promise.then(() => {
+    state.resolved = true;
+  });
+  return state;
+}
+
+/** Lets pending I/O callbacks and promise jobs run (no timer involved). */
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+async function openAll(t: OwnServer, users: string[]) {
+  const sockets = [];
+  for (const user of users) {
+    const ws = await connectClient(t.url(user));
+    await touch(ws);
+    sockets.push(ws);
+  }
+  return sockets;
+}
+
+describe('shutdown', () => {
+  it('closes every client with 1001 and resolves once every connection is disposed', async () => {
+    const t = await startOwnServer();
+    const sockets = await openAll(t, ['ann', 'ann', 'ben', 'cid']);
+    const closes = Promise.all(sockets.map((ws) => closeOf(ws)));
+
+    const done = t.supervisor.shutdown();
+    await done;
+
+    // When the promise resolves, every connection has reached disposed: nothing is left to wait for.
+    expect(t.events.disposed).toHaveLength(4);
+    expect(t.supervisor.stats()).toMatchObject({
+      connections: 0,
+      users: 0,
+      counters: { admitted: 4, disposed: 4, evicted: 0, rejected: 0 },
+    });
+    expect(t.events.disposed.map((event) => [event.reason, event.closeCode])).toEqual(
+      Array(4).fill(['shutdown', 1001]),
+    );
+    expect(await closes).toEqual(Array(4).fill({ code: 1001, reason: 'server shutting down' }));
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
+  });
+
+  it('does not resolve while a connection is still draining, and resolves once it is disposed', async () => {
+    const t = await startOwnServer({ drainTimeoutMs: 60_000 });
+    const [polite, deaf] = await openAll(t, ['dee', 'dee']);
+    if (polite === undefined || deaf === undefined) throw new Error('unreachable');
+    stopReading(deaf);
+    const politeClosed = closeOf(polite);
+
+    const done = t.supervisor.shutdown({ deadlineMs: 10_000 });
+    const state = track(done);
+    expect((await politeClosed).code).toBe(1001);
+    await allDisposedBut(t, 1);
+    await turn();
+    expect(state.resolved).toBe(false);
+    expect(t.supervisor.stats()).toMatchObject({ connections: 1, byState: { draining: 1 } });
+
+    // The deaf client finally reads, sees the close frame and answers it: now everyone is disposed.
+    const deafClosed = closeOf(deaf);
+    resumeReading(deaf);
+    expect(await deafClosed).toEqual({ code: 1001, reason: 'server shutting down' });
+    await done;
+    expect(t.events.disposed.map((event) => event.reason)).toEqual(['shutdown', 'shutdown']);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('is idempotent: every call returns the same promise, whatever its options', async () => {
+    const t = await startOwnServer();
+    const sockets = await openAll(t, ['eli']);
+    const closes = Promise.all(sockets.map((ws) => closeOf(ws)));
+    const first = t.supervisor.shutdown();
+    expect(t.supervisor.shutdown()).toBe(first);
+    expect(t.supervisor.shutdown({ deadlineMs: 1 })).toBe(first);
+    await first;
+    expect(t.supervisor.shutdown()).toBe(first);
+    await closes;
+    // Each connection was closed once and disposed once.
+    expect(t.events.disposed).toHaveLength(1);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('with no connection at all, resolves and leaves nothing behind', async () => {
+    const t = await startOwnServer();
+    await t.supervisor.shutdown();
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('terminates, at the deadline and not before, every client that does not answer the close', async () => {
+    const deadlineMs = 300;
+    const t = await startOwnServer({ drainTimeoutMs: 60_000 });
+    const [polite, deaf1, deaf2] = await openAll(t, ['fin', 'fin', 'gil']);
+    if (polite === undefined || deaf1 === undefined || deaf2 === undefined) throw new Error('unreachable');
+    stopReading(deaf1);
+    stopReading(deaf2);
+    const politeClosed = closeOf(polite);
+
+    const done = t.supervisor.shutdown({ deadlineMs });
+    const state = track(done);
+    expect((await politeClosed).code).toBe(1001);
+    await allDisposedBut(t, 2);
+
+    t.clock.increment(deadlineMs - 1);
+    await turn();
+    expect(state.resolved).toBe(false);
+    expect(t.supervisor.stats().byState.draining).toBe(2);
+
+    t.clock.increment(1);
+    // Terminated: disposed synchronously, as shutdown() means it; the close it sent stays the cause.
+    expect(t.supervisor.stats().connections).toBe(0);
+    await done;
+    expect(t.events.disposed.slice(1)).toMatchObject([
+      { reason: 'shutdown', closeCode: 1001, lifetimeMs: deadlineMs },
+      { reason: 'shutdown', closeCode: 1001, lifetimeMs: deadlineMs },
+    ]);
+    // The sockets really are gone: the clients see the connection end once they read again.
+    const gone = Promise.all([closeOf(deaf1), closeOf(deaf2)]);
+    resumeReading(deaf1);
+    resumeReading(deaf2);
+    await gone;
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a connection that drains for less than the deadline ends at its own drainTimeoutMs', async () => {
+    const t = await startOwnServer({ drainTimeoutMs: 200 });
+    const [deaf] = await openAll(t, ['hal']);
+    if (deaf === undefined) throw new Error('unreachable');
+    stopReading(deaf);
+    const done = t.supervisor.shutdown({ deadlineMs: 10_000 });
+    t.clock.increment(199);
+    expect(t.supervisor.stats().byState.draining).toBe(1);
+    t.clock.increment(1);
+    expect(t.supervisor.stats().connections).toBe(0);
+    await done;
+    expect(t.events.disposed).toMatchObject([{ reason: 'shutdown', closeCode: 1001, lifetimeMs: 200 }]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a connection already draining when shutdown starts keeps its reason and is terminated at the deadline', async () => {
+    const t = await startOwnServer({ drainTimeoutMs: 60_000 });
+    const [deaf] = await openAll(t, ['ivy']);
+    const handle = t.handles[0];
+    if (deaf === undefined || handle === undefined) throw new Error('unreachable');
+    stopReading(deaf);
+    handle.close(4000, 'bye');
+    expect(t.supervisor.stats().byState.draining).toBe(1);
+
+    const done = t.supervisor.shutdown({ deadlineMs: 100 });
+    t.clock.increment(100);
+    await done;
+    expect(t.events.disposed).toMatchObject([{ reason: 'app-close', closeCode: 4000 }]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('after shutdown starts, the app can no longer send through a handle', async () => {
+    const t = await startOwnServer({ drainTimeoutMs: 60_000 });
+    const [deaf] = await openAll(t, ['jon']);
+    const handle = t.handles[0];
+    if (deaf === undefined || handle === undefined) throw new Error('unreachable');
+    stopReading(deaf);
+    const done = t.supervisor.shutdown({ deadlineMs: 100 });
+    expect(handle.send('too late')).toBe(false);
+    t.clock.increment(100);
+    await done;
+    expect(handle.send('too late')).toBe(false);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('aborts a handshake still in progress with HTTP 503', async () => {
+    // An async verifyClient that never answers holds the connection in `connecting`.
+    const wss = new WebSocketServer({ noServer: true, verifyClient: (_info, _callback) => {} });
+    onTestFinished(() => wss.close());
+    const t = await startOwnServer({ webSocketServer: wss });
+    const admitted = nextEvent(t.supervisor, 'admitted');
+    const refused = refusal(t.url('neo'));
+    await admitted;
+    expect(t.supervisor.stats().byState).toEqual({ connecting: 1, active: 0, draining: 0 });
+
+    await t.supervisor.shutdown();
+    expect((await refused).status).toBe(503);
+    expect(t.events.disposed).toMatchObject([{ userId: 'neo', reason: 'shutdown' }]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('refuses with 503 an upgrade whose authentication was still pending when shutdown started', async () => {
+    let authenticated: (userId: string) => void = () => {};
+    const t = await startOwnServer({
+      authenticate: () => new Promise<string>((resolve) => (authenticated = resolve)),
+    });
+    const asked = new Promise<void>((resolve) => t.server.once('upgrade', () => resolve()));
+    const refused = refusal(t.url('ola'));
+    await asked;
+    const done = t.supervisor.shutdown();
+    authenticated('ola');
+    expect(await refused).toEqual({ status: 503, body: 'server is shutting down\n' });
+    await done;
+    expect(t.events.rejected).toMatchObject([{ reason: 'shutting-down', status: 503, userId: 'ola' }]);
+    expect(t.events.admitted).toEqual([]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  describe.each(['attach', 'handleUpgrade'] as const)('new upgrades (server routed by %s)', (route) => {
+    it('are refused with HTTP 503 while shutdown is under way', async () => {
+      const t = await startOwnServer({ drainTimeoutMs: 60_000 }, route);
+      const [deaf] = await openAll(t, ['kim']);
+      if (deaf === undefined) throw new Error('unreachable');
+      stopReading(deaf); // holds the shutdown open
+      const done = t.supervisor.shutdown({ deadlineMs: 1_000 });
+      const state = track(done);
+
+      const refused = await refusal(t.url('kim'));
+      expect(refused).toEqual({ status: 503, body: 'server is shutting down\n' });
+      expect(await refusal(t.url('newcomer'))).toMatchObject({ status: 503 });
+      expect(state.resolved).toBe(false);
+      expect(t.events.rejected).toMatchObject([
+        { reason: 'shutting-down', status: 503 },
+        { reason: 'shutting-down', status: 503 },
+      ]);
+      // A refusal during shutdown allocates nothing either.
+      expect(t.supervisor.stats()).toMatchObject({
+        connections: 1,
+        counters: { admitted: 1, rejected: 2 },
+        resources: { connectionActors: 1, userSupervisors: 1 },
+      });
+
+      t.clock.increment(1_000);
+      await done;
+      expectNoLeaks(t.supervisor);
+    });
+
+    it('are refused with HTTP 503 after shutdown resolved', async () => {
+      const t = await startOwnServer({}, route);
+      await openAll(t, ['lea']);
+      await t.supervisor.shutdown();
+      expect(await refusal(t.url('lea'))).toEqual({ status: 503, body: 'server is shutting down\n' });
+      expect(t.events.rejected).toMatchObject([{ reason: 'shutting-down', status: 503 }]);
+      expectNoLeaks(t.supervisor);
+    });
+  });
+
+  it('attach() once shutdown has started throws SupervisorError WSSUP_SHUTTING_DOWN', async () => {
+    const t = await startOwnServer({ drainTimeoutMs: 60_000 });
+    const [deaf] = await openAll(t, ['max']);
+    if (deaf === undefined) throw new Error('unreachable');
+    stopReading(deaf);
+    const done = t.supervisor.shutdown({ deadlineMs: 100 });
+    const during = catchError(() => t.supervisor.attach(t.server));
+    t.clock.increment(100);
+    await done;
+    const after = catchError(() => t.supervisor.attach(t.server));
+    for (const error of [during, after]) {
+      expect(error).toBeInstanceOf(SupervisorError);
+      expect(error).toMatchObject({ code: 'WSSUP_SHUTTING_DOWN' });
+    }
+    // attach() refused to add a second listener; the first stays to answer 503.
+    expect(t.server.listenerCount('upgrade')).toBe(1);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
+function catchError(call: () => unknown): unknown {
+  try {
+    call();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a throw');
+}
+
+/** Waits until all but `left` of the admitted connections are disposed. */
+async function allDisposedBut(t: OwnServer, left: number): Promise<void> {
+  const { admitted } = t.supervisor.stats().counters;
+  if (t.events.disposed.length >= admitted - left) return;
+  await new Promise<void>((resolve) => {
+    const off = t.supervisor.on('disposed', () => {
+      if (t.events.disposed.length >= admitted - left) {
+        off();
+        resolve();
+      }
+    });
+  });
+}
