@@ -23,6 +23,7 @@ import {
   type SupervisorEventName,
   SupervisorEvents,
 } from './events.js';
+import { indexScheduler } from './indexed-scheduler.js';
 import { type AuthResult, type ResolvedOptions, resolveOptions, type SupervisorOptions } from './options.js';
 import { createSafely } from './safely.js';
 import {
@@ -211,6 +212,8 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
     },
   );
+  // One system holds every actor; keep each actor's stop from scanning all of their delays.
+  indexScheduler(hub.system);
   hub.start();
 
   const refusalMessage: Record<RefusalReason, string> = {
