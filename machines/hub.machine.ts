@@ -27,8 +27,12 @@ export interface HubInput {
 export interface HubContext extends HubInput {
   /** Connections admitted and not yet disposed, draining included. */
   connections: number;
-  /** userId → actor id of that user's current supervisor. */
-  supervisors: Readonly<Record<string, string>>;
+  /**
+   * userId → actor id of that user's current supervisor. A Map, replaced (never
+   * mutated) on change: copying a Map is far cheaper than rebuilding an object
+   * with one key per user, which dominated admission with thousands of users.
+   */
+  supervisors: ReadonlyMap<string, string>;
   /** Makes each supervisor's actor id unique, so a new one never meets an old one's done event. */
   supervisorSeq: number;
   shutdownDeadlineMs: number;
@@ -52,7 +56,7 @@ export const hubMachine = setup({
   guards: {
     isAtProcessLimit: ({ context }) =>
       context.maxConnections !== undefined && context.connections >= context.maxConnections,
-    hasNoSupervisors: ({ context }) => Object.keys(context.supervisors).length === 0,
+    hasNoSupervisors: ({ context }) => context.supervisors.size === 0,
   },
   delays: {
     shutdownDeadline: ({ context }) => context.shutdownDeadlineMs,
@@ -70,7 +74,7 @@ export const hubMachine = setup({
     actions: {
       routeAdmission: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'ADMIT') return;
-        let supervisorId = context.supervisors[event.userId];
+        let supervisorId = context.supervisors.get(event.userId);
         if (supervisorId === undefined) {
           supervisorId = `user-supervisor-${context.supervisorSeq}`;
           enqueue.spawnChild('userSupervisor', {
@@ -83,7 +87,7 @@ export const hubMachine = setup({
             },
           });
           enqueue.assign({
-            supervisors: { ...context.supervisors, [event.userId]: supervisorId },
+            supervisors: new Map(context.supervisors).set(event.userId, supervisorId),
             supervisorSeq: context.supervisorSeq + 1,
           });
         }
@@ -99,13 +103,13 @@ export const hubMachine = setup({
       shutdownAll: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'SHUTDOWN') return;
         enqueue.assign({ shutdownDeadlineMs: event.deadlineMs });
-        for (const supervisorId of Object.values(context.supervisors)) {
+        for (const supervisorId of context.supervisors.values()) {
           enqueue.sendTo(supervisorId, { type: 'SHUTDOWN', code: event.code, reason: event.reason });
         }
       }),
 
       terminateAll: enqueueActions(({ context, enqueue }) => {
-        for (const supervisorId of Object.values(context.supervisors)) {
+        for (const supervisorId of context.supervisors.values()) {
           enqueue.sendTo(supervisorId, { type: 'TERMINATE' });
         }
       }),
@@ -113,9 +117,13 @@ export const hubMachine = setup({
       forgetSupervisor: enqueueActions(({ context, event, enqueue }) => {
         if (!('actorId' in event)) return;
         const supervisorId = event.actorId;
-        const supervisors = Object.fromEntries(
-          Object.entries(context.supervisors).filter(([, id]) => id !== supervisorId),
-        );
+        // A done event names its user; a failed supervisor's error event does not.
+        const userId =
+          'output' in event && event.output !== undefined
+            ? event.output.userId
+            : [...context.supervisors].find(([, id]) => id === supervisorId)?.[0];
+        const supervisors = new Map(context.supervisors);
+        if (userId !== undefined && supervisors.get(userId) === supervisorId) supervisors.delete(userId);
         enqueue.assign({ supervisors });
         enqueue(stopChild(supervisorId));
       }),
@@ -135,7 +143,7 @@ export const hubMachine = setup({
     context: ({ input }) => ({
       ...input,
       connections: 0,
-      supervisors: {},
+      supervisors: new Map(),
       supervisorSeq: 0,
       shutdownDeadlineMs: 0,
     }),

@@ -3,6 +3,7 @@
  * the numbers cannot drift from what the machines hold.
  */
 import type { AnyActorRef } from 'xstate';
+import type { HubContext } from '../machines/hub.machine.js';
 import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
 import type { CountingClock } from './clock.js';
 import type { SupervisorEvents } from './events.js';
@@ -113,10 +114,10 @@ export function collectStats(
 }
 
 export function collectUserStats(hub: AnyActorRef, userId: string): UserStats | undefined {
-  for (const supervisor of supervisorsOf(hub)) {
-    const snapshot = snapshotOf(supervisor);
-    const context = snapshot.context as UserSupervisorContext;
-    if (snapshot.status === 'active' && context.userId === userId) return userStatsOf(context);
-  }
-  return undefined;
+  const hubSnapshot = snapshotOf(hub);
+  const supervisorId = (hubSnapshot.context as HubContext).supervisors.get(userId);
+  const supervisor = supervisorId === undefined ? undefined : hubSnapshot.children?.[supervisorId];
+  if (supervisor === undefined) return undefined;
+  const snapshot = snapshotOf(supervisor);
+  return snapshot.status === 'active' ? userStatsOf(snapshot.context as UserSupervisorContext) : undefined;
 }

@@ -85,7 +85,7 @@ function startHub(options: { limit?: number; evictAt?: number; maxConnections?: 
     return transport;
   };
   const supervisorOf = (userId = 'u') => {
-    const id = hub.getSnapshot().context.supervisors[userId];
+    const id = hub.getSnapshot().context.supervisors.get(userId);
     return id === undefined ? undefined : hub.getSnapshot().children[id];
   };
   const book = (userId = 'u') => {
@@ -196,7 +196,7 @@ describe('user supervisor: draining and ending', () => {
     expect(supervisor).toBeUndefined(); // it did not exist before the first admission
     expect(h.supervisorOf()).toBeUndefined();
     expect(h.hub.getSnapshot().children).toEqual({});
-    expect(h.hub.getSnapshot().context).toMatchObject({ connections: 0, supervisors: {} });
+    expect(h.hub.getSnapshot().context).toMatchObject({ connections: 0, supervisors: new Map() });
     expect(h.clock.pending).toBe(0);
   });
 
@@ -205,7 +205,7 @@ describe('user supervisor: draining and ending', () => {
     h.admit('a').push({ type: 'SOCKET_CLOSED', code: 1000, reason: '' });
     h.admit('b');
     expect(h.book()).toEqual({ live: ['b'], idle: [], draining: [] });
-    expect(Object.values(h.hub.getSnapshot().context.supervisors)).toEqual(['user-supervisor-1']);
+    expect([...h.hub.getSnapshot().context.supervisors.values()]).toEqual(['user-supervisor-1']);
   });
 });
 
