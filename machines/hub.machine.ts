@@ -11,7 +11,7 @@
  *   running ──SHUTDOWN──▶ shuttingDown ──no supervisors left──▶ stopped
  *                             │ after shutdownDeadline: TERMINATE all
  */
-import { type DoneActorEvent, type ErrorActorEvent, enqueueActions, setup, stopChild } from 'xstate';
+import { assign, type DoneActorEvent, type ErrorActorEvent, enqueueActions, setup, stopChild } from 'xstate';
 import type { AdmitCommand, ConnectionTimings, RefusalReason } from './events.js';
 import { type SupervisorReport, userSupervisorMachine } from './user-supervisor.machine.js';
 
@@ -52,6 +52,7 @@ export const hubMachine = setup({
     // Placeholders for the runtime.
     announceRejected: (_, _params: { connectionId: string; userId: string; reason: RefusalReason }) => {},
     announceSupervisorFailed: (_, _params: { supervisorId: string; error: unknown }) => {},
+    releaseProcessSlot: assign(({ context }) => ({ connections: context.connections - 1 })),
   },
   guards: {
     isAtProcessLimit: ({ context }) =>
@@ -65,7 +66,6 @@ export const hubMachine = setup({
   // Composite actions, typed against the placeholders above.
   .extend<{
     routeAdmission: undefined;
-    releaseProcessSlot: undefined;
     shutdownAll: undefined;
     terminateAll: undefined;
     forgetSupervisor: undefined;
@@ -94,10 +94,6 @@ export const hubMachine = setup({
         // Reserve the process slot now; the supervisor releases it on refusal or disposal.
         enqueue.assign({ connections: context.connections + 1 });
         enqueue.sendTo(supervisorId, event);
-      }),
-
-      releaseProcessSlot: enqueueActions(({ context, enqueue }) => {
-        enqueue.assign({ connections: context.connections - 1 });
       }),
 
       shutdownAll: enqueueActions(({ context, event, enqueue }) => {
