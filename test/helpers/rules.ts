@@ -5,7 +5,6 @@
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { expect, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
@@ -23,7 +22,7 @@ import {
   type SupervisorEventName,
   type SupervisorOptions,
 } from '../../src/index.js';
-import { startServer, type TestServer, userFromQuery } from './server.js';
+import { closeServer, listenOnLoopback, startServer, type TestServer, userFromQuery } from './server.js';
 
 /** The test preset's limits, spelled out so that each assertion reads as the rule it checks. */
 export const limit = 5;
@@ -227,16 +226,13 @@ export async function startOwnServer(
       void supervisor.handleUpgrade(request, socket, head);
     });
   }
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   onTestFinished(async () => {
     // Normally already shut down by the test; after a failure, make sure nothing outlives it.
     const done = supervisor.shutdown({ deadlineMs: 0 });
     clock.increment(noHeartbeat);
     await done;
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await closeServer(server);
   });
   return {
     server,

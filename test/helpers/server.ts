@@ -27,6 +27,19 @@ export interface TestServer {
 export const userFromQuery = (request: { url?: string | undefined }) =>
   new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('user');
 
+/** Listens on 127.0.0.1, port 0; resolves with the port. */
+export async function listenOnLoopback(server: Server): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as AddressInfo).port;
+}
+
+/** Closes the server and every connection it still tracks. */
+export async function closeServer(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+}
+
 /** Starts an HTTP server on port 0 with a supervisor (test preset, echo) attached. */
 export async function startServer(options: Partial<SupervisorOptions> = {}): Promise<TestServer> {
   const errors: SupervisorError[] = [];
@@ -43,13 +56,10 @@ export async function startServer(options: Partial<SupervisorOptions> = {}): Pro
   });
   supervisor.on('disposed', (event) => disposed.push(event));
   supervisor.attach(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   onTestFinished(async () => {
     await supervisor.shutdown({ deadlineMs: 200 });
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await closeServer(server);
   });
   return {
     server,

@@ -9,9 +9,11 @@ import { createSupervisor, InvalidOptionError, type SupervisorOptions } from '..
 import {
   allDisposed,
   closed,
+  closeServer,
   connect,
   connectRefused,
   expectNoLeaks,
+  listenOnLoopback,
   nextMessage,
   userFromQuery,
 } from '../helpers/server.js';
@@ -35,13 +37,10 @@ async function listen(options: Partial<SupervisorOptions> & { path?: string; man
   } else {
     detach = supervisor.attach(server, { path });
   }
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+  const port = await listenOnLoopback(server);
   onTestFinished(async () => {
     await supervisor.shutdown({ deadlineMs: 100 });
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await closeServer(server);
   });
   return { supervisor, server, detach, base: `ws://127.0.0.1:${port}` };
 }
