@@ -9,7 +9,9 @@
 
 /** T = ceil(threshold × limit): the live count at which idle children must go. */
 export function evictionPoint(limit: number, threshold: number): number {
-  return Math.ceil(threshold * limit);
+  // Round the product to 12 significant digits first: 0.55 × 100 is
+  // 55.00000000000001 in floating point, and ceil would make T 56.
+  return Math.ceil(Number((threshold * limit).toPrecision(12)));
 }
 
 /**

@@ -15,7 +15,7 @@ export const ErrorCodes = {
   WSSUP_APP_HOOK_FAILED:
     'An app hook or event listener threw or rejected; it is reported to onError and the connection still reaches disposed.',
   WSSUP_INTERNAL:
-    'An actor of the supervisor failed; a bug in ws-supervisor. Its slots are released all the same.',
+    'An actor failed: a bug in ws-supervisor or XState. A failed connection frees its user slot; a failed user supervisor is forgotten, but the process-wide slots of its connections are not returned.',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

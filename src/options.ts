@@ -141,7 +141,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
       throw new InvalidOptionError(key, `one of the known options (${[...knownOptions].join(', ')})`, key);
     }
   }
-  const presetName = options.preset ?? 'production';
+  const presetName = options.preset === undefined ? 'production' : options.preset;
   const preset = presets[presetName];
   if (preset === undefined || !Object.hasOwn(presets, presetName)) {
     throw new InvalidOptionError('preset', "'production', 'staging' or 'test'", options.preset);

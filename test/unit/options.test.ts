@@ -1,9 +1,15 @@
-/** Option validation: each bad option is named, with what is allowed and what was given. */
-import { describe, expect, it } from 'vitest';
+/**
+ * Option validation: each bad option is named, with what is allowed and what
+ * was given; presets fill in the rest; a bad option allocates nothing.
+ */
+import { createServer } from 'node:http';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { WebSocketServer } from 'ws';
+import { SimulatedClock } from 'xstate';
 import {
   createSupervisor,
   InvalidOptionError,
+  type Limits,
   presets,
   resolveOptions,
   type SupervisorOptions,
@@ -11,95 +17,259 @@ import {
 
 const authenticate = () => 'user';
 
-describe('resolveOptions', () => {
-  it.each([
-    ['production', 20],
-    ['staging', 10],
-    ['test', 5],
-  ] as const)('preset %s allows %i connections per user', (preset, limit) => {
-    expect(resolveOptions({ preset, authenticate })).toMatchObject({ preset, maxConnectionsPerUser: limit });
-  });
+/** The error resolveOptions throws for `options`; fails the test if it does not throw. */
+function thrownBy(options: unknown): InvalidOptionError {
+  try {
+    resolveOptions(options as SupervisorOptions);
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    return error as InvalidOptionError;
+  }
+  const given = typeof options === 'object' && options !== null ? Object.entries(options) : options;
+  throw new Error(`expected resolveOptions to throw for ${String(given)}`);
+}
 
-  it('defaults to production and lets options override the preset', () => {
-    expect(resolveOptions({ authenticate })).toEqual({
-      ...presets.production,
+const MiB = 1_048_576;
+
+describe('presets', () => {
+  // The README's table, row by row.
+  it.each<{ preset: 'production' | 'staging' | 'test'; limits: Limits }>([
+    {
       preset: 'production',
+      limits: {
+        maxConnectionsPerUser: 20,
+        evictionThreshold: 0.7,
+        idleTimeoutMs: 300_000,
+        heartbeatIntervalMs: 30_000,
+        connectTimeoutMs: 10_000,
+        drainTimeoutMs: 5_000,
+        maxPayloadBytes: MiB,
+        maxBufferedBytes: 4 * MiB,
+      },
+    },
+    {
+      preset: 'staging',
+      limits: {
+        maxConnectionsPerUser: 10,
+        evictionThreshold: 0.7,
+        idleTimeoutMs: 300_000,
+        heartbeatIntervalMs: 30_000,
+        connectTimeoutMs: 10_000,
+        drainTimeoutMs: 5_000,
+        maxPayloadBytes: MiB,
+        maxBufferedBytes: 4 * MiB,
+      },
+    },
+    {
+      preset: 'test',
+      limits: {
+        maxConnectionsPerUser: 5,
+        evictionThreshold: 0.7,
+        idleTimeoutMs: 1_000,
+        heartbeatIntervalMs: 1_000,
+        connectTimeoutMs: 2_000,
+        drainTimeoutMs: 500,
+        maxPayloadBytes: 64 * 1024,
+        maxBufferedBytes: MiB,
+      },
+    },
+  ])('$preset: $limits.maxConnectionsPerUser connections per user, as documented', ({ preset, limits }) => {
+    expect(resolveOptions({ preset, authenticate })).toEqual({
+      ...limits,
+      preset,
       maxConnections: undefined,
     });
+    expect(presets[preset]).toEqual(limits);
+  });
+
+  it('production is the default', () => {
+    expect(resolveOptions({ authenticate })).toEqual(resolveOptions({ preset: 'production', authenticate }));
+    expect(resolveOptions({ authenticate, preset: undefined }).preset).toBe('production');
+  });
+
+  it('options override the preset one by one; the rest comes from the preset', () => {
     expect(
-      resolveOptions({ preset: 'test', authenticate, maxConnectionsPerUser: 7, evictionThreshold: 1 }),
-    ).toMatchObject({
+      resolveOptions({
+        preset: 'test',
+        authenticate,
+        maxConnectionsPerUser: 7,
+        evictionThreshold: 1,
+        drainTimeoutMs: 42,
+        maxConnections: 1_000,
+      }),
+    ).toEqual({
+      ...presets.test,
+      preset: 'test',
       maxConnectionsPerUser: 7,
       evictionThreshold: 1,
-      idleTimeoutMs: presets.test.idleTimeoutMs,
+      drainTimeoutMs: 42,
+      maxConnections: 1_000,
     });
   });
 
-  it.each([
-    ['maxConnectionsPerUser', 0, 'an integer from 1 to 100000'],
-    ['maxConnectionsPerUser', 2.5, 'an integer from 1 to 100000'],
-    ['maxConnectionsPerUser', '20', 'an integer from 1 to 100000'],
-    ['evictionThreshold', 0, 'a number greater than 0 and at most 1'],
-    ['evictionThreshold', 1.5, 'a number greater than 0 and at most 1'],
-    ['evictionThreshold', Number.NaN, 'a number greater than 0 and at most 1'],
-    ['idleTimeoutMs', -1, 'an integer from 1 to 2147483647'],
-    ['heartbeatIntervalMs', 2 ** 31, 'an integer from 1 to 2147483647'],
-    ['connectTimeoutMs', Number.POSITIVE_INFINITY, 'an integer from 1 to 2147483647'],
-    ['drainTimeoutMs', 0, 'an integer from 1 to 2147483647'],
-    ['maxPayloadBytes', 0, 'an integer from 1 to 2147483647'],
-    ['maxBufferedBytes', null, 'an integer from 1 to 2147483647'],
-    ['maxConnections', 0, 'a positive integer, or undefined for no cap'],
-    ['preset', 'prod', "'production', 'staging' or 'test'"],
-    ['preset', 'toString', "'production', 'staging' or 'test'"],
-    ['authenticate', undefined, 'a function (request) => userId | null'],
-    ['onMessage', 'echo', 'a function'],
-    ['onError', {}, 'a function'],
-    ['clock', { setTimeout() {} }, 'an object with setTimeout and clearTimeout'],
-    ['inspect', 42, 'an inspection observer or function'],
-  ])('rejects %s = %j', (option, received, allowed) => {
-    const options = { authenticate, [option]: received } as unknown as SupervisorOptions;
-    const error = (() => {
-      try {
-        resolveOptions(options);
-      } catch (thrown) {
-        return thrown;
-      }
-      throw new Error('expected a throw');
-    })();
-    expect(error).toBeInstanceOf(InvalidOptionError);
-    expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option, allowed });
-    expect(Object.is((error as InvalidOptionError).received, received)).toBe(true);
-    expect((error as Error).message).toContain(option);
+  it('the presets cannot be changed by a caller', () => {
+    expect(() => {
+      (presets.production as Limits).maxConnectionsPerUser = 1_000;
+    }).toThrow(TypeError);
+    expect(resolveOptions({ authenticate }).maxConnectionsPerUser).toBe(20);
   });
 
-  it('rejects unknown options, so a typo cannot silently fall back to a default', () => {
-    expect(() =>
-      resolveOptions({ authenticate, maxConnectionPerUser: 3 } as unknown as SupervisorOptions),
-    ).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option: 'maxConnectionPerUser' }));
-  });
-
-  it('rejects a WebSocketServer that does its own handshakes', () => {
-    const wss = new WebSocketServer({ noServer: false, port: 0 });
-    try {
-      expect(() => resolveOptions({ authenticate, webSocketServer: wss })).toThrow(
-        expect.objectContaining({ option: 'webSocketServer' }),
-      );
-    } finally {
-      wss.close();
-    }
-  });
-
-  it('rejects a non-object', () => {
-    expect(() => resolveOptions(null as unknown as SupervisorOptions)).toThrow(InvalidOptionError);
+  it.each<[keyof Limits | 'maxConnections', number]>([
+    ['maxConnectionsPerUser', 1],
+    ['maxConnectionsPerUser', 100_000],
+    ['evictionThreshold', 1],
+    ['evictionThreshold', 0.001],
+    ['idleTimeoutMs', 1],
+    ['idleTimeoutMs', 2_147_483_647],
+    ['heartbeatIntervalMs', 2_147_483_647],
+    ['connectTimeoutMs', 1],
+    ['drainTimeoutMs', 1],
+    ['maxPayloadBytes', 2_147_483_647],
+    ['maxBufferedBytes', 1],
+    ['maxConnections', 1],
+  ])('accepts %s = %d at the edge of what is allowed', (option, value) => {
+    expect(resolveOptions({ authenticate, [option]: value })).toMatchObject({ [option]: value });
   });
 });
 
-describe('createSupervisor with bad options', () => {
-  it('throws before allocating anything', () => {
-    const before = process.getActiveResourcesInfo().length;
-    expect(() => createSupervisor({ authenticate, idleTimeoutMs: 0 })).toThrow(
-      expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option: 'idleTimeoutMs' }),
-    );
-    expect(process.getActiveResourcesInfo().length).toBe(before);
+describe('a bad option throws InvalidOptionError naming it', () => {
+  const integerMs = 'an integer from 1 to 2147483647';
+  it.each<[string, unknown, string]>([
+    ['maxConnectionsPerUser', 0, 'an integer from 1 to 100000'],
+    ['maxConnectionsPerUser', 100_001, 'an integer from 1 to 100000'],
+    ['maxConnectionsPerUser', 2.5, 'an integer from 1 to 100000'],
+    ['maxConnectionsPerUser', '20', 'an integer from 1 to 100000'],
+    ['evictionThreshold', 0, 'a number greater than 0 and at most 1'],
+    ['evictionThreshold', -0.5, 'a number greater than 0 and at most 1'],
+    ['evictionThreshold', 1.5, 'a number greater than 0 and at most 1'],
+    ['evictionThreshold', Number.NaN, 'a number greater than 0 and at most 1'],
+    ['evictionThreshold', '0.7', 'a number greater than 0 and at most 1'],
+    ['idleTimeoutMs', 0, integerMs],
+    ['idleTimeoutMs', -1, integerMs],
+    ['idleTimeoutMs', 1.5, integerMs],
+    ['heartbeatIntervalMs', 2 ** 31, integerMs],
+    ['connectTimeoutMs', Number.POSITIVE_INFINITY, integerMs],
+    ['drainTimeoutMs', 0, integerMs],
+    ['drainTimeoutMs', true, integerMs],
+    ['maxPayloadBytes', 0, integerMs],
+    ['maxBufferedBytes', null, integerMs],
+    ['maxBufferedBytes', 2 ** 31, integerMs],
+    ['maxConnections', 0, 'a positive integer, or undefined for no cap'],
+    ['maxConnections', 1.5, 'a positive integer, or undefined for no cap'],
+    ['maxConnections', null, 'a positive integer, or undefined for no cap'],
+    ['preset', 'prod', "'production', 'staging' or 'test'"],
+    ['preset', 'toString', "'production', 'staging' or 'test'"],
+    ['preset', '__proto__', "'production', 'staging' or 'test'"],
+    ['preset', null, "'production', 'staging' or 'test'"],
+    ['authenticate', undefined, 'a function (request) => userId | null'],
+    ['authenticate', 'user', 'a function (request) => userId | null'],
+    ['onOpen', null, 'a function'],
+    ['onMessage', 'echo', 'a function'],
+    ['onClose', 1, 'a function'],
+    ['onError', {}, 'a function'],
+    ['clock', { setTimeout() {} }, 'an object with setTimeout and clearTimeout'],
+    ['clock', null, 'an object with setTimeout and clearTimeout'],
+    ['inspect', 42, 'an inspection observer or function'],
+    ['inspect', null, 'an inspection observer or function'],
+    [
+      'webSocketServer',
+      { options: { noServer: true } },
+      'a ws WebSocketServer created with { noServer: true }',
+    ],
+  ])('%s = %o', (option, received, allowed) => {
+    const error = thrownBy({ authenticate, [option]: received });
+    expect(error).toMatchObject({
+      name: 'InvalidOptionError',
+      code: 'WSSUP_INVALID_OPTION',
+      option,
+      allowed,
+    });
+    expect(Object.is(error.received, received)).toBe(true);
+    expect(error.message).toContain(`"${option}"`);
+    expect(error.message).toContain(allowed);
+  });
+
+  it('a WebSocketServer that does its own handshakes', () => {
+    const httpServer = createServer();
+    const wss = new WebSocketServer({ server: httpServer });
+    onTestFinished(() => void wss.close());
+    const error = thrownBy({ authenticate, webSocketServer: wss });
+    expect(error).toMatchObject({ option: 'webSocketServer', received: wss });
+    const own = new WebSocketServer({ noServer: true });
+    onTestFinished(() => void own.close());
+    expect(() => resolveOptions({ authenticate, webSocketServer: own })).not.toThrow();
+  });
+
+  it.each([
+    'maxConnectionPerUser',
+    'idleTimeout',
+    'evictionTreshold',
+    'heartbeatIntervalMS',
+    'onmessage',
+    'Preset',
+  ])('an unknown name (%s): a typo cannot silently fall back to a default', (typo) => {
+    const error = thrownBy({ authenticate, [typo]: 3 });
+    expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: typo, received: typo });
+    expect(error.allowed).toContain('maxConnectionsPerUser'); // the message lists the real names
+  });
+
+  it.each<[string, unknown]>([
+    ['null', null],
+    ['a string', 'production'],
+    ['undefined', undefined],
+  ])('options that are %s', (_name, options) => {
+    expect(thrownBy(options)).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: 'options' });
+  });
+});
+
+describe('createSupervisor', () => {
+  /** A clock and an inspector that see any actor or timer the supervisor would create. */
+  function observers() {
+    const seen = { timers: 0, inspected: 0 };
+    const simulated = new SimulatedClock();
+    const clock = {
+      setTimeout: (fn: () => void, ms: number) => {
+        seen.timers += 1;
+        return simulated.setTimeout(fn, ms);
+      },
+      clearTimeout: (id: number) => simulated.clearTimeout(id),
+      now: () => simulated.now(),
+    };
+    const inspect = () => {
+      seen.inspected += 1;
+    };
+    return { seen, clock, inspect };
+  }
+
+  it.each<[string, Partial<SupervisorOptions> | Record<string, unknown>]>([
+    ['idleTimeoutMs', { idleTimeoutMs: 0 }],
+    ['maxConnectionsPerUser', { maxConnectionsPerUser: -1 }],
+    ['onMessage', { onMessage: 'echo' }],
+    ['maxConnectionPerUser', { maxConnectionPerUser: 3 }],
+  ])('with a bad %s throws before creating anything', (option, bad) => {
+    const { seen, clock, inspect } = observers();
+    const resourcesBefore = process.getActiveResourcesInfo().length;
+    let onErrorCalls = 0;
+    expect(() =>
+      createSupervisor({
+        authenticate,
+        clock,
+        inspect,
+        onError: () => {
+          onErrorCalls += 1;
+        },
+        ...bad,
+      } as SupervisorOptions),
+    ).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option }));
+    expect(seen).toEqual({ timers: 0, inspected: 0 }); // no actor started, no delay scheduled
+    expect(onErrorCalls).toBe(0);
+    expect(process.getActiveResourcesInfo().length).toBe(resourcesBefore);
+  });
+
+  it('with good options does create its actors (so the test above can tell)', async () => {
+    const { seen, clock, inspect } = observers();
+    const supervisor = createSupervisor({ authenticate, clock, inspect });
+    expect(seen.inspected).toBeGreaterThan(0);
+    await supervisor.shutdown();
   });
 });
