@@ -62,12 +62,19 @@ type Snapshot = {
 const snapshotOf = (actor: AnyActorRef) => actor.getSnapshot() as Snapshot;
 const supervisorsOf = (hub: AnyActorRef) => Object.values(snapshotOf(hub).children ?? {});
 
-function userStatsOf(context: UserSupervisorContext): UserStats {
+/**
+ * One user's book, without children that already ended: onClose and the
+ * `disposed` event run inside the supervisor's step, before its context drops
+ * the child, and must already see the slot free.
+ */
+function userStatsOf(snapshot: Snapshot): UserStats {
+  const context = snapshot.context as UserSupervisorContext;
+  const running = (id: string) => snapshot.children?.[id]?.getSnapshot().status === 'active';
   return {
     userId: context.userId,
-    live: context.live.length,
-    idle: context.idle.length,
-    draining: context.draining.length,
+    live: context.live.filter(running).length,
+    idle: context.idle.filter(running).length,
+    draining: context.draining.filter(running).length,
     limit: context.limit,
     evictAt: context.evictAt,
   };
@@ -86,10 +93,12 @@ export function collectStats(
   for (const supervisor of supervisorsOf(hub)) {
     const snapshot = snapshotOf(supervisor);
     if (snapshot.status !== 'active') continue;
+    const book = userStatsOf(snapshot);
+    // A supervisor whose last child just ended is about to stop: already gone.
+    if (book.live + book.draining === 0) continue;
     userSupervisors += 1;
-    const context = snapshot.context as UserSupervisorContext;
-    if (context.live.length > 0) users += 1;
-    if (options.perUser === true) perUser[context.userId] = userStatsOf(context);
+    if (book.live > 0) users += 1;
+    if (options.perUser === true) perUser[book.userId] = book;
     for (const connection of Object.values(snapshot.children ?? {})) {
       const child = snapshotOf(connection);
       if (child.status !== 'active') continue;
@@ -119,5 +128,7 @@ export function collectUserStats(hub: AnyActorRef, userId: string): UserStats | 
   const supervisor = supervisorId === undefined ? undefined : hubSnapshot.children?.[supervisorId];
   if (supervisor === undefined) return undefined;
   const snapshot = snapshotOf(supervisor);
-  return snapshot.status === 'active' ? userStatsOf(snapshot.context as UserSupervisorContext) : undefined;
+  if (snapshot.status !== 'active') return undefined;
+  const book = userStatsOf(snapshot);
+  return book.live + book.draining === 0 ? undefined : book;
 }

@@ -250,8 +250,8 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         return reject(socket, 'socket-closed', undefined, 'client went away during authentication');
       if (auth === null || auth === undefined)
         return reject(socket, 'unauthenticated', undefined, 'unauthenticated');
-      const userId = typeof auth === 'string' ? auth : auth.userId;
-      const correlationId = typeof auth === 'string' ? undefined : auth.correlationId;
+      const userId = typeof auth === 'object' ? auth.userId : auth;
+      const correlationId = typeof auth === 'object' ? auth.correlationId : undefined;
       const problem = checkUserId(userId);
       if (problem !== undefined) return reject(socket, 'invalid-user-id', undefined, problem);
       if (shutdownPromise !== undefined) {

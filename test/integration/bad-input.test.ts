@@ -1,149 +1,292 @@
 /**
  * Bad input gets a clear, typed answer and allocates nothing: refused
- * upgrades, oversized messages, app code that throws, bad arguments.
+ * upgrades, malformed handshakes, oversized messages, app code that throws,
+ * bad arguments. Time is a SimulatedClock that these tests never advance, so
+ * no heartbeat or idle timer can fire in the middle of one.
  */
 import { once } from 'node:events';
-import { connect as tcpConnect } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
-import { AppHookError, type SupervisorOptions, type SupervisorStats } from '../../src/index.js';
+import { SimulatedClock } from 'xstate';
+import {
+  AppHookError,
+  type AuthResult,
+  type ConnectionHandle,
+  type Supervisor,
+  SupervisorError,
+  type SupervisorEventName,
+  type SupervisorOptions,
+  type SupervisorStats,
+} from '../../src/index.js';
+import {
+  connectionCount,
+  createCloseWatcher,
+  nextDisposed,
+  rawConnect,
+  readResponseHead,
+  upgradeRequest,
+} from '../helpers/cleanup.js';
+import { refusal } from '../helpers/rules.js';
 import {
   allDisposed,
   closed,
   connect,
-  connectRefused,
   expectNoLeaks,
+  nextMessage,
   startServer,
+  type TestServer,
+  userFromQuery,
 } from '../helpers/server.js';
 
-const upgradeRequest = (user: string, key = true) =>
-  `GET /?user=${user} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-  (key
-    ? `Sec-WebSocket-Key: ${Buffer.alloc(16, 1).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n`
-    : '') +
-  '\r\n';
+/** A test-preset echo server on a clock that never moves unless a test says so. */
+const startQuietServer = (options: Partial<SupervisorOptions> = {}) =>
+  startServer({ clock: new SimulatedClock(), ...options });
 
-const nothingAllocated = (stats: SupervisorStats) => {
-  expect(stats.resources).toEqual({
-    connectionActors: 0,
-    userSupervisors: 0,
-    pendingTimers: 0,
-    socketListeners: 0,
+/** Nothing new is held and nobody new was admitted: only `rejected` moved, by one. */
+function expectNothingAllocated(before: SupervisorStats, after: SupervisorStats): void {
+  expect(after.resources).toEqual(before.resources);
+  expect(after).toMatchObject({
+    connections: before.connections,
+    users: before.users,
+    counters: { ...before.counters, rejected: before.counters.rejected + 1 },
   });
-  expect(stats.counters.admitted).toBe(0);
-};
+}
 
 describe('refused upgrades allocate nothing', () => {
-  it.each([
-    ['authenticate returns null', 401, 'unauthenticated', () => null],
-    ['an empty user id', 400, 'invalid-user-id', () => ''],
-    ['a user id of 129 characters', 400, 'invalid-user-id', () => 'u'.repeat(129)],
-    ['a newline in the user id', 400, 'invalid-user-id', () => 'eve\nadmin'],
-    ['a NUL in the user id', 400, 'invalid-user-id', () => 'eve\u0000'],
-    ['a user id that is not a string', 400, 'invalid-user-id', () => ({ userId: 42 as unknown as string })],
+  const boom = new Error('token store down');
+  const cases: [string, number, string, RegExp, (request: IncomingMessage) => unknown][] = [
+    ['authenticate returns null', 401, 'unauthenticated', /^unauthenticated$/, () => null],
+    ['authenticate returns undefined', 401, 'unauthenticated', /^unauthenticated$/, () => undefined],
+    ['authenticate resolves null', 401, 'unauthenticated', /^unauthenticated$/, async () => null],
+    ['an empty user id', 400, 'invalid-user-id', /empty/, () => ''],
+    ['an empty user id in an object', 400, 'invalid-user-id', /empty/, () => ({ userId: '' })],
+    ['a user id of 129 characters', 400, 'invalid-user-id', /longer than 128/, () => 'u'.repeat(129)],
+    ['a newline in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\nadmin'],
+    ['a NUL in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\u0000'],
+    ['a DEL in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\u007f'],
+    ['a C1 control (NEL) in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\u0085'],
+    ['a user id that is a number', 400, 'invalid-user-id', /must be a string, got number/, () => 42],
+    [
+      'an object whose userId is a number',
+      400,
+      'invalid-user-id',
+      /must be a string, got number/,
+      () => ({ userId: 42 }),
+    ],
+    ['an object without userId', 400, 'invalid-user-id', /must be a string, got undefined/, () => ({})],
     [
       'authenticate throws',
       500,
       'auth-failed',
+      /^authentication failed$/,
       () => {
-        throw new Error('token store down');
+        throw boom;
       },
     ],
-    ['authenticate rejects', 500, 'auth-failed', () => Promise.reject(new Error('token store down'))],
-  ] as [string, number, string, SupervisorOptions['authenticate']][])(
-    '%s: HTTP %i, reason %s',
-    async (_name, status, reason, authenticate) => {
-      const t = await startServer({ authenticate });
-      const rejected: string[] = [];
-      t.supervisor.on('rejected', (event) => rejected.push(`${event.status} ${event.reason}`));
-      expect(await connectRefused(t.url('whoever'))).toBe(status);
-      expect(rejected).toEqual([`${status} ${reason}`]);
-      nothingAllocated(t.supervisor.stats());
-      if (reason === 'auth-failed') {
-        expect(t.errors).toHaveLength(1);
-        expect(t.errors[0]).toBeInstanceOf(AppHookError);
-        expect(t.errors[0]).toMatchObject({ code: 'WSSUP_APP_HOOK_FAILED', hook: 'authenticate' });
-      } else {
-        expect(t.errors).toEqual([]);
-      }
-    },
-  );
+    ['authenticate rejects', 500, 'auth-failed', /^authentication failed$/, () => Promise.reject(boom)],
+  ];
+
+  it.each(cases)('%s: HTTP %i, reason %s', async (_name, status, reason, message, authenticate) => {
+    // A bystander holds a connection, so "unchanged" is checked against books that are not empty.
+    const t = await startQuietServer({
+      authenticate: (request) =>
+        userFromQuery(request) === 'bystander' ? 'bystander' : (authenticate(request) as AuthResult),
+    });
+    const bystander = await connect(t.url('bystander'));
+    const rejected: unknown[] = [];
+    t.supervisor.on('rejected', (event) => rejected.push(event));
+    const before = t.supervisor.stats();
+
+    const answer = await refusal(t.url('whoever'));
+
+    expect(answer.status).toBe(status);
+    expect(rejected).toEqual([
+      { reason, status, userId: undefined, message: expect.stringMatching(message) },
+    ]);
+    // The client reads the same clear message as the body.
+    expect(answer.body).toBe(`${(rejected[0] as { message: string }).message}\n`);
+    expectNothingAllocated(before, t.supervisor.stats());
+    if (reason === 'auth-failed') {
+      expect(t.errors).toHaveLength(1);
+      expect(t.errors[0]).toBeInstanceOf(AppHookError);
+      expect(t.errors[0]).toMatchObject({
+        code: 'WSSUP_APP_HOOK_FAILED',
+        hook: 'authenticate',
+        connectionId: undefined,
+        cause: boom,
+      });
+    } else {
+      expect(t.errors).toEqual([]);
+    }
+    bystander.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
 
   it('accepts a user id of exactly 128 characters and non-ASCII ids', async () => {
-    const t = await startServer();
+    const t = await startQuietServer();
     const long = await connect(t.url('u'.repeat(128)));
     const unicode = await connect(t.url('Zoë-日本'));
     expect(t.supervisor.stats().users).toBe(2);
+    expect(t.supervisor.userStats('Zoë-日本')).toMatchObject({ live: 1 });
     long.close();
     unicode.close();
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
   });
+});
 
-  it('a client that leaves during a slow authenticate leaves nothing behind', async () => {
-    // Node does not read an upgrade socket before the handshake, so the server
-    // may or may not have seen the client go when authentication answers:
-    // either way, nothing may be left once the socket is gone.
-    let answer: ((user: string) => void) | undefined;
-    const t = await startServer({
-      authenticate: () =>
-        new Promise<string>((resolve) => {
-          answer = resolve;
-        }),
+describe('a client that leaves during a slow authenticate leaves nothing behind', () => {
+  /** authenticate waits for the test; the server socket of each upgrade is captured. */
+  async function slowAuthServer() {
+    const answers: ((user: string) => void)[] = [];
+    const t = await startQuietServer({
+      authenticate: () => new Promise<string>((resolve) => answers.push(resolve)),
     });
+    const serverSockets: Duplex[] = [];
+    t.server.on('upgrade', (_request: IncomingMessage, socket: Duplex) => serverSockets.push(socket));
     const outcomes: string[] = [];
-    t.supervisor.on('rejected', (event) => outcomes.push(event.reason));
-    t.supervisor.on('disposed', (event) => outcomes.push(event.reason));
-    const socket = tcpConnect(t.port, '127.0.0.1');
-    onTestFinished(() => {
-      socket.destroy();
-    });
-    socket.write(upgradeRequest('gone'));
-    await vi.waitFor(() => expect(answer).toBeTypeOf('function'));
-    socket.destroy();
-    await once(socket, 'close');
-    answer?.('gone');
+    t.supervisor.on('admitted', () => outcomes.push('admitted'));
+    t.supervisor.on('rejected', (event) => outcomes.push(`rejected ${event.reason} ${event.status}`));
+    t.supervisor.on('disposed', (event) => outcomes.push(`disposed ${event.reason} ${event.closeCode}`));
+    const startedWaiting = async (socket: Socket) => {
+      socket.write(upgradeRequest('gone'));
+      await vi.waitFor(() => expect(answers).toHaveLength(1));
+    };
+    return { t, answers, serverSockets, outcomes, startedWaiting };
+  }
+
+  it('a reset (RST) is seen before the answer: refused as socket-closed, with no status and no slot', async () => {
+    const { t, answers, serverSockets, outcomes, startedWaiting } = await slowAuthServer();
+    const socket = await rawConnect(t.port);
+    await startedWaiting(socket);
+    const before = t.supervisor.stats();
+    const serverSide = serverSockets[0] as Duplex;
+    // Not once(): it would reject on the ECONNRESET the server socket emits first.
+    const serverClosed = new Promise((resolve) => serverSide.once('close', resolve));
+    socket.resetAndDestroy();
+    await serverClosed;
+
+    answers[0]?.('gone');
     await vi.waitFor(() => expect(outcomes).toHaveLength(1));
-    expect(['socket-closed', 'closed', 'error']).toContain(outcomes[0]);
-    await allDisposed(t.supervisor);
+
+    expect(outcomes).toEqual(['rejected socket-closed undefined']);
+    expectNothingAllocated(before, t.supervisor.stats());
+    expect(t.supervisor.userStats('gone')).toBeUndefined();
+    expect(await connectionCount(t.server)).toBe(0);
     expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
   });
 
-  it('a malformed upgrade request (no Sec-WebSocket-Key) releases its reserved slot', async () => {
-    const t = await startServer();
-    const socket = tcpConnect(t.port, '127.0.0.1');
-    onTestFinished(() => {
-      socket.destroy();
-    });
-    await once(socket, 'connect');
-    socket.write(upgradeRequest('mal', false));
-    const [response] = (await once(socket, 'data')) as [Buffer];
-    expect(response.toString()).toMatch(/^HTTP\/1\.1 400/);
-    await allDisposed(t.supervisor);
-    expect(t.disposed).toMatchObject([{ userId: 'mal', reason: 'closed' }]);
+  it('a quiet close (FIN) is not seen until ws reads it: admitted, then disposed as closed', async () => {
+    // Node does not read an upgrade socket before the handshake, so a FIN
+    // cannot be noticed during authenticate. The handshake is written to a
+    // half-closed socket; ws then reads the end of stream, and the
+    // connection is disposed. Wasted work, but no slot survives it.
+    const { t, answers, outcomes, startedWaiting } = await slowAuthServer();
+    const socket = await rawConnect(t.port);
+    await startedWaiting(socket);
+    socket.destroy();
+    await once(socket, 'close');
+
+    const disposed = nextDisposed(t.supervisor);
+    answers[0]?.('gone');
+    expect(await disposed).toMatchObject({ userId: 'gone', reason: 'closed', closeCode: 1006 });
+
+    expect(outcomes).toEqual(['admitted', 'disposed closed 1006']);
+    expect(t.supervisor.userStats('gone')).toBeUndefined();
     expectNoLeaks(t.supervisor);
+    await vi.waitFor(async () => expect(await connectionCount(t.server)).toBe(0));
+    expect(t.errors).toEqual([]);
   });
 });
 
+describe('a malformed upgrade request after admission releases its slot', () => {
+  // Admission runs first (the app's authenticate decides who it is); ws then
+  // refuses the handshake itself. The slot must not outlive that refusal.
+  it.each([
+    ['no Sec-WebSocket-Key', 400, { headers: { 'Sec-WebSocket-Key': undefined } }],
+    ['a Sec-WebSocket-Key that is not 16 bytes', 400, { headers: { 'Sec-WebSocket-Key': 'c2hvcnQ=' } }],
+    ['an unsupported Sec-WebSocket-Version', 400, { headers: { 'Sec-WebSocket-Version': '12' } }],
+    ['an Upgrade header that is not websocket', 400, { headers: { Upgrade: 'h2c' } }],
+    ['a POST instead of a GET', 405, { method: 'POST' }],
+  ] as [string, number, Parameters<typeof upgradeRequest>[1]][])(
+    '%s: HTTP %i',
+    async (_name, status, shape) => {
+      const t = await startQuietServer();
+      // Our close listener on the server socket, added once the library's is in
+      // (the admission has subscribed by the time the microtask runs).
+      const seen: { live: number | undefined; connections: number; disposed: number }[] = [];
+      let serverSide: Duplex | undefined;
+      t.server.on('upgrade', (_request: IncomingMessage, socket: Duplex) => {
+        serverSide = socket;
+      });
+      t.supervisor.on('admitted', () =>
+        queueMicrotask(() =>
+          serverSide?.on('close', () => {
+            const stats = t.supervisor.stats();
+            seen.push({
+              live: t.supervisor.userStats('mal')?.live,
+              connections: stats.connections,
+              disposed: stats.counters.disposed,
+            });
+          }),
+        ),
+      );
+      const socket = await rawConnect(t.port);
+      socket.write(upgradeRequest('mal', shape));
+      expect(await readResponseHead(socket)).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      await allDisposed(t.supervisor);
+      await vi.waitFor(() => expect(seen).toHaveLength(1));
+
+      expect(seen).toEqual([{ live: undefined, connections: 0, disposed: 1 }]);
+      expect(t.disposed).toMatchObject([{ userId: 'mal', reason: 'closed', closeCode: 1006 }]);
+      expect(t.supervisor.stats().counters).toEqual({ admitted: 1, rejected: 0, evicted: 0, disposed: 1 });
+      expectNoLeaks(t.supervisor);
+      expect(t.errors).toEqual([]);
+    },
+  );
+});
+
 describe('oversized messages', () => {
-  it('are refused by ws with 1009 and the connection is disposed', async () => {
-    const t = await startServer({ maxPayloadBytes: 1024 });
+  it('are refused by ws with 1009, never reach onMessage, and the connection is disposed', async () => {
+    const watcher = createCloseWatcher();
+    const received: number[] = [];
+    const t = await startQuietServer({
+      maxPayloadBytes: 1024,
+      onOpen: watcher.onOpen,
+      onMessage: (connection, data) => {
+        received.push(data.length);
+        connection.send(data);
+      },
+    });
+    watcher.bind(t.supervisor);
     const ws = await connect(t.url('big'));
+    ws.send('x'.repeat(1024)); // at the limit: fine
+    expect((await nextMessage(ws)).length).toBe(1024);
     const closing = closed(ws);
     ws.send('x'.repeat(1025));
-    expect((await closing).code).toBe(1009);
+    expect(await closing).toEqual({ code: 1009, reason: '' });
     await allDisposed(t.supervisor);
-    expect(t.disposed).toMatchObject([{ reason: 'error' }]);
+
+    expect(received).toEqual([1024]);
+    // ws stops reading after the error, so it never sees the client's reply: the socket closes with 1006.
+    expect(t.disposed).toMatchObject([{ userId: 'big', reason: 'error', closeCode: 1006 }]);
+    const [snapshot] = watcher.snapshots;
+    expect(snapshot).toMatchObject({ disposed: true, user: undefined, stats: { connections: 0 } });
     expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
   });
 });
 
 describe('app hooks that fail', () => {
   const boom = new Error('app bug');
   it.each([
-    ['onOpen throws', { onOpen: () => Promise.reject(boom) }, 'onOpen', false],
     [
-      'onOpen rejects',
+      'onOpen throws',
       {
         onOpen: () => {
           throw boom;
@@ -152,6 +295,7 @@ describe('app hooks that fail', () => {
       'onOpen',
       false,
     ],
+    ['onOpen rejects', { onOpen: () => Promise.reject(boom) }, 'onOpen', false],
     [
       'onMessage throws',
       {
@@ -164,9 +308,9 @@ describe('app hooks that fail', () => {
     ],
     ['onMessage rejects', { onMessage: async () => Promise.reject(boom) }, 'onMessage', true],
   ] as [string, Partial<SupervisorOptions>, string, boolean][])(
-    '%s: reported, closed with 1011, and disposed',
+    '%s: reported with the hook and connection id, closed with 1011, and disposed',
     async (_name, hooks, hook, needsMessage) => {
-      const t = await startServer(hooks);
+      const t = await startQuietServer(hooks);
       const ws = new WebSocket(t.url('oops'));
       onTestFinished(() => ws.terminate());
       const closing = closed(ws);
@@ -176,48 +320,93 @@ describe('app hooks that fail', () => {
       }
       expect(await closing).toEqual({ code: 1011, reason: 'internal error' });
       await allDisposed(t.supervisor);
-      expect(t.disposed).toMatchObject([{ reason: 'app-error', closeCode: 1011 }]);
+      expect(t.disposed).toMatchObject([{ userId: 'oops', reason: 'app-error', closeCode: 1011 }]);
       expect(t.errors).toHaveLength(1);
-      expect(t.errors[0]).toMatchObject({ code: 'WSSUP_APP_HOOK_FAILED', hook, cause: boom });
-      expect((t.errors[0] as AppHookError).connectionId).toBe(t.disposed[0]?.connectionId);
+      expect(t.errors[0]).toBeInstanceOf(AppHookError);
+      expect(t.errors[0]).toMatchObject({
+        code: 'WSSUP_APP_HOOK_FAILED',
+        hook,
+        cause: boom,
+        connectionId: t.disposed[0]?.connectionId,
+      });
       expectNoLeaks(t.supervisor);
     },
   );
 
-  it('onClose throwing is reported; the slot is already free', async () => {
-    const t = await startServer({
-      onClose: () => {
+  it.each([
+    [
+      'throws',
+      () => {
         throw boom;
       },
-    });
-    const ws = await connect(t.url('bye'));
-    ws.close();
-    await allDisposed(t.supervisor);
-    expect(t.errors).toMatchObject([{ code: 'WSSUP_APP_HOOK_FAILED', hook: 'onClose' }]);
-    expectNoLeaks(t.supervisor);
-  });
+    ],
+    ['rejects', () => Promise.reject(boom)],
+  ])(
+    'onClose %s: reported with the connection id, after the connection was disposed',
+    async (_name, fail) => {
+      let supervisor: Supervisor | undefined;
+      const seenInOnClose: unknown[] = [];
+      const t = await startQuietServer({
+        onClose: (connection, info) => {
+          seenInOnClose.push({ id: connection.id, info, connections: supervisor?.stats().connections });
+          return fail();
+        },
+      });
+      supervisor = t.supervisor;
+      const ws = await connect(t.url('bye'));
+      ws.close(1000);
+      await allDisposed(t.supervisor);
+      await vi.waitFor(() => expect(t.errors).toHaveLength(1));
 
-  it('an event listener that throws is reported and changes nothing', async () => {
-    const t = await startServer();
-    t.supervisor.on('admitted', () => {
-      throw boom;
-    });
-    const ws = await connect(t.url('listener'));
-    ws.send('still works');
-    const [echo] = (await once(ws, 'message')) as [Buffer];
-    expect(echo.toString()).toBe('still works');
-    expect(t.errors).toMatchObject([{ code: 'WSSUP_APP_HOOK_FAILED', hook: "on('admitted')" }]);
-    ws.close();
-    await allDisposed(t.supervisor);
-    expectNoLeaks(t.supervisor);
-  });
+      const connectionId = t.disposed[0]?.connectionId;
+      expect(seenInOnClose).toEqual([
+        { id: connectionId, info: { reason: 'closed', closeCode: 1000, lifetimeMs: 0 }, connections: 0 },
+      ]);
+      expect(t.errors[0]).toBeInstanceOf(AppHookError);
+      expect(t.errors[0]).toMatchObject({
+        code: 'WSSUP_APP_HOOK_FAILED',
+        hook: 'onClose',
+        cause: boom,
+        connectionId,
+      });
+      expect(t.disposed).toMatchObject([{ connectionId, reason: 'closed', closeCode: 1000 }]);
+      expectNoLeaks(t.supervisor);
+    },
+  );
+
+  it.each(['admitted', 'rejected', 'disposed'] as SupervisorEventName[])(
+    'a throwing on(%s) listener is reported and changes nothing',
+    async (name) => {
+      const t = await startQuietServer();
+      t.supervisor.on(name, () => {
+        throw boom;
+      });
+      const ws = await connect(t.url('listener'));
+      ws.send('still works');
+      expect(await nextMessage(ws)).toBe('still works');
+      expect((await refusal(t.url(''))).status).toBe(400);
+      ws.close();
+      await allDisposed(t.supervisor);
+
+      expect(t.supervisor.stats().counters).toEqual({ admitted: 1, rejected: 1, evicted: 0, disposed: 1 });
+      expect(t.disposed).toMatchObject([{ userId: 'listener', reason: 'closed' }]);
+      expect(t.errors).toHaveLength(1);
+      expect(t.errors[0]).toBeInstanceOf(AppHookError);
+      expect(t.errors[0]).toMatchObject({
+        code: 'WSSUP_APP_HOOK_FAILED',
+        hook: `on('${name}')`,
+        cause: boom,
+      });
+      expectNoLeaks(t.supervisor);
+    },
+  );
 });
 
 describe('an onError that throws', () => {
   it('is caught and logged; the failing connection still closes and is disposed', async () => {
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
     onTestFinished(() => logged.mockRestore());
-    const t = await startServer({
+    const t = await startQuietServer({
       onMessage: () => {
         throw new Error('app bug');
       },
@@ -240,37 +429,91 @@ describe('an onError that throws', () => {
 });
 
 describe('bad arguments to the connection handle', () => {
-  it('close() with a reserved code or a long reason throws WSSUP_INVALID_ARGUMENT; send() after close is false', async () => {
-    const outcomes: unknown[] = [];
-    const t = await startServer({
-      onMessage: (connection) => {
-        for (const [code, reason] of [
-          [1005, ''],
-          [2000, ''],
-          [1000, 'x'.repeat(124)],
-        ] as const) {
-          try {
-            connection.close(code, reason);
-            outcomes.push('no error');
-          } catch (error) {
-            outcomes.push((error as { code?: string }).code);
-          }
-        }
-        connection.close(4000, 'done');
-        outcomes.push(connection.send('late'));
-      },
+  /** A server whose onMessage runs `script` on the handle of the connection that sent the message. */
+  async function scripted(script: (connection: ConnectionHandle) => void): Promise<TestServer> {
+    return startQuietServer({ onMessage: (connection) => script(connection) });
+  }
+
+  const codeOf = (call: () => void): string => {
+    try {
+      call();
+      return 'no error';
+    } catch (error) {
+      expect(error).toBeInstanceOf(SupervisorError);
+      return (error as SupervisorError).code;
+    }
+  };
+
+  it('close() with a code other than 1000 or 3000-4999, or a bad reason, throws WSSUP_INVALID_ARGUMENT and changes nothing', async () => {
+    const outcomes: Record<string, string> = {};
+    const t = await scripted((connection) => {
+      const calls: [string, () => void][] = [
+        ['1005 (reserved: no status)', () => connection.close(1005)],
+        ['1006 (reserved: abnormal)', () => connection.close(1006)],
+        ['1001 (the library says going away)', () => connection.close(1001)],
+        ['1015 (reserved: TLS)', () => connection.close(1015)],
+        ['2000', () => connection.close(2000)],
+        ['999', () => connection.close(999)],
+        ['5000', () => connection.close(5000)],
+        ['3000.5', () => connection.close(3000.5)],
+        ['NaN', () => connection.close(Number.NaN)],
+        ['a reason of 124 bytes', () => connection.close(1000, 'x'.repeat(124))],
+        ['62 two-byte characters (124 bytes)', () => connection.close(1000, 'é'.repeat(62))],
+        ['a reason that is not a string', () => connection.close(1000, 42 as unknown as string)],
+      ];
+      for (const [name, call] of calls) outcomes[name] = codeOf(call);
+      // None of that touched the connection: it still sends.
+      connection.send('still open');
     });
     const ws = await connect(t.url('args'));
-    const closing = closed(ws);
     ws.send('go');
-    expect(await closing).toEqual({ code: 4000, reason: 'done' });
-    expect(outcomes).toEqual([
-      'WSSUP_INVALID_ARGUMENT',
-      'WSSUP_INVALID_ARGUMENT',
-      'WSSUP_INVALID_ARGUMENT',
-      false,
-    ]);
+    expect(await nextMessage(ws)).toBe('still open');
+    expect(Object.values(outcomes)).toHaveLength(12);
+    for (const [name, code] of Object.entries(outcomes))
+      expect([name, code]).toEqual([name, 'WSSUP_INVALID_ARGUMENT']);
+    expect(t.supervisor.stats().byState).toEqual({ connecting: 0, active: 1, draining: 0 });
+    ws.close();
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
+  });
+
+  /** 61 two-byte characters and one ASCII: 123 bytes, the most a close frame can carry. */
+  const longestReason = `${'é'.repeat(61)}x`;
+
+  it('close() accepts 4999 with a reason of exactly 123 bytes; a second close() is ignored; send() after close is false', async () => {
+    const sent: boolean[] = [];
+    const t = await scripted((connection) => {
+      connection.close(4999, longestReason);
+      connection.close(3000, 'second close: ignored');
+      sent.push(connection.send('late'));
+    });
+    const ws = await connect(t.url('args'));
+    const messages: string[] = [];
+    ws.on('message', (data: Buffer) => messages.push(data.toString()));
+    const closing = closed(ws);
+    ws.send('go');
+    expect(await closing).toEqual({ code: 4999, reason: longestReason });
+    await allDisposed(t.supervisor);
+    expect(sent).toEqual([false]);
+    expect(messages).toEqual([]);
+    expect(t.disposed).toMatchObject([{ reason: 'app-close', closeCode: 4999 }]);
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
+  });
+
+  it('a handle kept after disposal: send() is false and close() is a no-op', async () => {
+    const watcher = createCloseWatcher();
+    const t = await startQuietServer({ onOpen: watcher.onOpen });
+    watcher.bind(t.supervisor);
+    const ws = await connect(t.url('kept'));
+    ws.close();
+    await allDisposed(t.supervisor);
+    const [handle] = watcher.handles;
+    expect(handle?.send('too late')).toBe(false);
+    expect(() => handle?.close(1000, 'too late')).not.toThrow();
+    expect(t.supervisor.stats().counters).toEqual({ admitted: 1, rejected: 0, evicted: 0, disposed: 1 });
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
   });
 });
