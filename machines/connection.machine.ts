@@ -150,7 +150,7 @@ export const connectionMachine = setup({
         SOCKET_CLOSED: disposeOnClose,
         SOCKET_ERRORED: abortAs('error'),
         // Nothing to drain before the handshake: a command to leave aborts it.
-        EVICT: abortAs('evicted'),
+        // (No EVICT: only idle children are evicted, and this one is not yet active.)
         DRAIN: {
           target: 'disposed',
           actions: [

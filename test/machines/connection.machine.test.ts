@@ -148,7 +148,6 @@ describe('connecting', () => {
       did: ['abortHandshake'],
       reason: 'error',
     },
-    { name: 'EVICT', event: { type: 'EVICT' }, did: ['abortHandshake'], reason: 'evicted' },
     {
       name: 'DRAIN (shutdown)',
       event: { type: 'DRAIN', code: 1001, reason: 'server shutting down', cause: 'shutdown' },
@@ -174,6 +173,15 @@ describe('connecting', () => {
       c.expectReleased();
     },
   );
+
+  it('ignores EVICT: only idle (so active) children are evicted', () => {
+    const c = startConnection();
+    c.push({ type: 'EVICT' });
+    expect(c.log).toEqual([]);
+    expect(c.outputs).toEqual([]);
+    c.push({ type: 'SOCKET_OPENED' });
+    expect(c.log).toEqual(['runOpenHook']);
+  });
 
   it('is bounded by connectTimeoutMs: the handshake is aborted', () => {
     const c = startConnection();
