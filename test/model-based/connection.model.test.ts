@@ -1,0 +1,362 @@
+/**
+ * Model-based tests of the connection machine against the real runtime.
+ *
+ * `xstate/graph` walks the connection machine (as a test model: delays become
+ * `after <delay>` events) and generates the shortest path to every state it
+ * can tell apart, telling states apart by how they were entered as well, so
+ * every transition is the last step of some path. Each path then runs as its
+ * own test on real sockets: every model event is caused by a real action
+ * (a handshake completes, the client sends, closes, drops, misbehaves, the
+ * app sends or closes, the supervisor evicts or shuts down, one delay of one
+ * actor elapses), and after each step the test checks what a user can see.
+ *
+ * The last test is the coverage gate: every state node and every transition
+ * of the machine must have been entered and taken by the real actors.
+ *
+ *   npx vitest list test/model-based/connection.model.test.ts   # the paths
+ *   npx vitest run test/model-based                               # run them
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { AnyMachineSnapshot, EventObject } from 'xstate';
+import { createTestModel } from 'xstate/graph';
+import type { ConnectionInput } from '../../machines/connection.machine.js';
+import { describeGaps, type Exemptions, MachineCoverage } from '../model/coverage.js';
+import { afterEvent, toModelMachine } from '../model/model-machine.js';
+import { FAILING_MESSAGE, type Rig, startRig, type TestClient, timings } from '../model/rig.js';
+import { loadSpecMachines } from '../model/spec.js';
+
+const { connectionMachine } = await loadSpecMachines();
+
+/** Transitions no real action can take, with why, and where they are covered instead. */
+const exemptions: Exemptions = {
+  'connection.connecting: TERMINATE → connection.disposed':
+    'shutdown drains a connecting child (DRAIN) before its deadline sends TERMINATE; test/machines/connection.machine.test.ts',
+  'connection.active: TERMINATE → connection.disposed':
+    'shutdown drains every active child before its deadline sends TERMINATE; test/machines/connection.machine.test.ts',
+};
+const coverage = new MachineCoverage(connectionMachine, exemptions);
+
+const USER = 'walker';
+const limit = 2; // T = ceil(0.7 × 2) = 2: one more connection makes an idle one evictable
+
+const modelInput: ConnectionInput = {
+  connectionId: 'model',
+  userId: USER,
+  transport: { subscribe: () => () => {} },
+  connectTimeoutMs: timings.connectTimeoutMs,
+  idleTimeoutMs: timings.idleTimeoutMs,
+  heartbeatIntervalMs: timings.heartbeatIntervalMs,
+  drainTimeoutMs: timings.drainTimeoutMs,
+};
+
+// Event variants: one per real action. Events not listed are sent as `{ type }`.
+const events = [
+  { type: 'SOCKET_CLOSED', code: 1000, reason: '' }, // the client closes (or completes our close)
+  { type: 'SOCKET_CLOSED', code: 1006, reason: '' }, // the TCP connection drops
+  { type: 'DRAIN', code: 4000, reason: 'bye', cause: 'app-close' }, // the app closes it
+  { type: 'DRAIN', code: 1001, reason: 'server shutting down', cause: 'shutdown' }, // shutdown
+  { type: 'MESSAGE_RECEIVED', data: 'hello', isBinary: false },
+  { type: 'SOCKET_ERRORED', error: new Error('protocol error') },
+];
+
+const is = (snapshot: AnyMachineSnapshot, value: unknown) => snapshot.matches(value as never);
+
+/** Only what the runtime can really do in each state. */
+function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<string, unknown>): boolean {
+  const connecting = is(snapshot, 'connecting');
+  switch (event.type) {
+    case 'EVICT': // the supervisor evicts idle children only
+      return is(snapshot, { active: { activity: 'idle' } });
+    case 'TERMINATE': // the shutdown deadline meets only children already draining
+      return is(snapshot, 'draining');
+    case 'SOCKET_ERRORED': // ws reports one protocol error per socket, and stops reading after it
+      return (snapshot.context as { endReason?: string }).endReason !== 'error';
+    case 'SOCKET_CLOSED': // before the handshake, the only close is a dropped TCP connection
+      return !(connecting && event.code === 1000);
+    case 'DRAIN': // the app has no handle before the handshake
+      return !(connecting && event.cause === 'app-close');
+    default:
+      return true;
+  }
+}
+
+const model = createTestModel(
+  toModelMachine(connectionMachine, ['notifyIdle', 'notifyActive', 'notifyDraining']),
+  {
+    input: modelInput,
+    events: events as never,
+    filterEvents: canHappen as never,
+  },
+);
+const paths = model.getShortestPaths();
+
+const label = (event: EventObject & Record<string, unknown>) => {
+  if (event.type === 'SOCKET_CLOSED')
+    return event.code === 1000 ? 'SOCKET_CLOSED(clean)' : 'SOCKET_CLOSED(drop)';
+  if (event.type === 'DRAIN') return `DRAIN(${event.cause})`;
+  return event.type;
+};
+const endOf = (snapshot: AnyMachineSnapshot) => {
+  const context = snapshot.context as { endReason?: string };
+  const value = JSON.stringify(snapshot.value).replaceAll('"', '');
+  return context.endReason === undefined ? value : `${value} (${context.endReason})`;
+};
+
+interface Walk {
+  rig: Rig;
+  client: TestClient;
+  id: string;
+  /** Connections opened only to make the walked one evictable. */
+  helpers: TestClient[];
+  shuttingDown: Promise<void> | undefined;
+}
+
+function handleOf(walk: Walk) {
+  const handle = walk.rig.handles.get(walk.id);
+  if (handle === undefined) throw new Error('no handle: onOpen never ran for the walked connection');
+  return handle;
+}
+
+function startShutdown(walk: Walk): void {
+  walk.shuttingDown ??= walk.rig.supervisor.shutdown({ deadlineMs: timings.shutdownDeadlineMs });
+}
+
+/** The real action behind each model event. */
+async function perform(walk: Walk, event: EventObject & Record<string, unknown>, before: AnyMachineSnapshot) {
+  const { rig, client, id } = walk;
+  switch (event.type) {
+    case 'SOCKET_OPENED':
+      rig.held.shift()?.(true);
+      await client.opened;
+      return;
+    case 'SOCKET_CLOSED':
+      if (event.code === 1006) {
+        // A drop: the client's TCP socket goes away without a close frame.
+        // Before the handshake: the app's verifyClient says no, so ws answers
+        // 401 and destroys the socket (a client that vanishes while the
+        // handshake is held goes unseen: nothing reads the socket until then).
+        if (is(before, 'connecting')) rig.held.shift()?.(false);
+        else client.socket?.destroy();
+      } else if (is(before, 'draining')) {
+        client.resume(); // the client reads our close frame and answers it
+      } else {
+        client.ws.close(1000);
+        client.resume();
+      }
+      return;
+    case 'SOCKET_ERRORED':
+      if (is(before, 'connecting')) client.requestSocket?.resetAndDestroy();
+      else client.sendInvalidFrame();
+      return;
+    case 'MESSAGE_RECEIVED':
+      client.ws.send('hello');
+      return;
+    case 'MESSAGE_SENT':
+      expect(handleOf(walk).send('to you')).toBe(true);
+      return;
+    case 'PONG_RECEIVED':
+      client.ws.pong();
+      return;
+    case 'BUFFER_OVERFLOWED':
+      // The client reads nothing, so most of this stays in our send buffer.
+      handleOf(walk).send(Buffer.alloc(8 * 1024 * 1024, 1));
+      return;
+    case 'APP_HOOK_FAILED':
+      client.ws.send(FAILING_MESSAGE);
+      return;
+    case 'EVICT': {
+      // One more connection of the same user reaches T with this one idle.
+      walk.helpers.push(await rig.open(USER));
+      return;
+    }
+    case 'DRAIN':
+      if (event.cause === 'app-close') handleOf(walk).close(4000, 'bye');
+      else startShutdown(walk);
+      return;
+    case 'TERMINATE':
+      startShutdown(walk);
+      rig.clock.fire('hub', timings.shutdownDeadlineMs);
+      return;
+    case afterEvent('connectTimeout'):
+      return rig.clock.fire(id, timings.connectTimeoutMs);
+    case afterEvent('idleTimeout'):
+      return rig.clock.fire(id, timings.idleTimeoutMs);
+    case afterEvent('heartbeatInterval'):
+    case afterEvent('pongTimeout'):
+      return rig.clock.fire(id, timings.heartbeatIntervalMs);
+    case afterEvent('drainTimeout'):
+      return rig.clock.fire(id, timings.drainTimeoutMs);
+    default:
+      throw new Error(`no real action performs ${event.type}: add one to perform()`);
+  }
+}
+
+type Step = {
+  event: EventObject & Record<string, unknown>;
+  before: AnyMachineSnapshot;
+  after: AnyMachineSnapshot;
+};
+
+/** The close code of the close frame we send when a connection leaves `active` by `event`. */
+function closeFrameFor(event: Step['event']): number {
+  switch (event.type) {
+    case 'EVICT':
+      return 4001;
+    case 'DRAIN':
+      return event.code as number;
+    case 'BUFFER_OVERFLOWED':
+      return 4008;
+    case 'APP_HOOK_FAILED':
+      return 1011;
+    case 'SOCKET_ERRORED':
+      return 1002; // ws answers a protocol error itself
+    case 'SOCKET_CLOSED':
+      return event.code as number;
+    default:
+      return 1006; // terminated (a dead peer): no close frame at all
+  }
+}
+
+/**
+ * What the client sees at the end of a path, worked out from the real actions
+ * alone (not from the machine): an independent oracle.
+ */
+function clientOutcome(steps: Step[]): { code: number } | { status: number } {
+  const last = steps[steps.length - 1] as Step;
+  if (is(last.before, 'connecting')) {
+    // Before the handshake: an HTTP answer, or a socket reset.
+    if (last.event.type === 'SOCKET_CLOSED') return { status: 401 }; // ws refused the handshake
+    if (last.event.type === 'SOCKET_ERRORED') return { code: 1006 };
+    return { status: 503 }; // connect timeout, shutdown
+  }
+  if (last.event.type === 'SOCKET_CLOSED' && last.event.code === 1006) return { code: 1006 };
+  const leaving = steps.find((step) => is(step.before, 'active') && !is(step.after, 'active')) as Step;
+  const terminated = last.event.type !== 'SOCKET_CLOSED';
+  // Destroyed with 8 MiB still queued ahead of the close frame: the frame never left.
+  if (leaving.event.type === 'BUFFER_OVERFLOWED' && terminated) return { code: 1006 };
+  return { code: closeFrameFor(leaving.event) };
+}
+
+/** Users' books (userStats) against the states of their live connection actors. */
+function expectBooksMatchActors(rig: Rig): void {
+  const users = new Set(rig.admitted.map((event) => event.userId));
+  for (const user of users) {
+    const ids = rig.admitted.filter((event) => event.userId === user).map((event) => event.connectionId);
+    const running = ids.map((id) => rig.actors.get(id)).filter((actor) => actor?.status === 'active');
+    const top = (value: unknown) => (typeof value === 'string' ? value : 'active');
+    const live = running.filter((actor) => top(actor?.value) !== 'draining').length;
+    const idle = running.filter(
+      (actor) => (actor?.value as { active?: { activity?: string } })?.active?.activity === 'idle',
+    ).length;
+    const draining = running.filter((actor) => actor?.value === 'draining').length;
+    const book = rig.supervisor.userStats(user);
+    expect(book === undefined ? { live: 0, idle: 0, draining: 0 } : book).toMatchObject({
+      live,
+      idle,
+      draining,
+    });
+  }
+}
+
+async function check(walk: Walk, expected: AnyMachineSnapshot): Promise<void> {
+  const { rig, client, id } = walk;
+  const done = expected.status === 'done';
+  await rig.until(
+    () => {
+      const actor = rig.actors.get(id);
+      return (
+        actor !== undefined &&
+        JSON.stringify(actor.value) === JSON.stringify(expected.value) &&
+        (actor.status === 'done') === done
+      );
+    },
+    () =>
+      `the model is in ${JSON.stringify(expected.value)}, the real actor in ${JSON.stringify(rig.actors.get(id))}`,
+  );
+  expectBooksMatchActors(rig);
+  const context = expected.context as { endReason?: string; closeCode?: number };
+  if (is(expected, 'connecting')) {
+    expect(client.ws.readyState).toBe(WebSocket.CONNECTING);
+  } else if (is(expected, 'active')) {
+    expect(client.ws.readyState).toBe(WebSocket.OPEN);
+    expect(rig.handles.get(id)?.socket?.readyState).toBe(WebSocket.OPEN);
+  } else if (is(expected, 'draining')) {
+    const handle = handleOf(walk);
+    expect(handle.socket?.readyState).toBe(WebSocket.CLOSING);
+    expect(handle.send('too late')).toBe(false); // a leaving connection refuses to send
+  } else {
+    const disposed = rig.disposed.find((event) => event.connectionId === id);
+    expect(disposed?.reason).toBe(context.endReason ?? 'closed');
+    // ws's own answer to a protocol error is not in the model's event, which carries no code.
+    if (context.endReason !== 'error') expect(disposed?.closeCode).toBe(context.closeCode);
+    expect(rig.supervisor.stats().byState).toEqual({
+      connecting: walk.helpers.filter((h) => rig.actors.get(h.connectionId ?? '')?.status === 'active')
+        .length,
+      active: 0,
+      draining: 0,
+    });
+  }
+}
+
+let walked = 0;
+
+describe('connection machine, path by path on real sockets', () => {
+  for (const path of paths) {
+    const name = `${path.steps
+      .slice(1)
+      .map((step) => label(step.event as never))
+      .join(' → ')} ⇒ ${endOf(path.state)}`;
+    it(name, async () => {
+      const rig = await startRig({ limit, holdHandshakes: true, coverage: [coverage] });
+      try {
+        const client = await rig.open(USER);
+        const id = client.connectionId;
+        if (id === undefined) throw new Error('the walked connection was refused');
+        const walk: Walk = { rig, client, id, helpers: [], shuttingDown: undefined };
+        // Each step holds an event and the state the model reaches by it.
+        const done: Step[] = [];
+        let before: AnyMachineSnapshot | undefined;
+        for (const step of path.steps) {
+          const event = step.event as Step['event'];
+          if (before !== undefined) {
+            await perform(walk, event, before);
+            done.push({ event, before, after: step.state });
+          }
+          await check(walk, step.state);
+          before = step.state;
+        }
+        if (path.state.status === 'done') {
+          await client.settled();
+          expect(client.outcome).toEqual(clientOutcome(done));
+        }
+        // Whatever state the path ended in, the errors seen are the app's own failures only.
+        for (const error of rig.errors) expect(error.code).toBe('WSSUP_APP_HOOK_FAILED');
+      } finally {
+        await rig.teardown();
+      }
+      const stats = rig.supervisor.stats();
+      expect(stats.resources).toEqual({
+        connectionActors: 0,
+        userSupervisors: 0,
+        pendingTimers: 0,
+        socketListeners: 0,
+      });
+      expect(stats.counters.disposed).toBe(stats.counters.admitted);
+      walked += 1;
+    });
+  }
+
+  it('walked every state node and every transition of the connection machine', (context) => {
+    if (walked < paths.length) context.skip(`only ${walked} of ${paths.length} paths ran`);
+    const gaps = describeGaps(coverage.report());
+    expect(gaps, gaps).toBeUndefined();
+  });
+});
+
+afterAll(() => {
+  const report = coverage.report();
+  console.log(
+    `connection machine: ${paths.length} paths; ${report.transitions.walked} of ${report.transitions.total} transitions taken by real actors, ${Object.keys(exemptions).length} exempt`,
+  );
+});

@@ -1,0 +1,257 @@
+/**
+ * The real runtime under a model's control: an HTTP server on port 0 with a
+ * supervisor attached, on an ActorClock (delays elapse only when a test says
+ * which one), with every actor's latest snapshot and every public event
+ * recorded, and clients whose every byte in and out the test decides.
+ *
+ * Handshakes can be held (`holdHandshakes`) through ws's own asynchronous
+ * `verifyClient`, the way an app that checks something before accepting
+ * would: that is how a path stays in `connecting` for as long as it needs.
+ */
+import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
+import type { InspectionEvent } from 'xstate';
+import {
+  type AdmittedEvent,
+  type ConnectionHandle,
+  createSupervisor,
+  type DisposedEvent,
+  type EvictedEvent,
+  type RejectedEvent,
+  type Supervisor,
+  type SupervisorError,
+} from '../../src/index.js';
+import { closeServer, listenOnLoopback, userFromQuery } from '../helpers/server.js';
+import { ActorClock } from './actor-clock.js';
+import type { MachineCoverage } from './coverage.js';
+
+/** Every delay has its own length, so a length names the delay. */
+export const timings = {
+  connectTimeoutMs: 1_000,
+  idleTimeoutMs: 2_000,
+  heartbeatIntervalMs: 3_000,
+  drainTimeoutMs: 4_000,
+  shutdownDeadlineMs: 5_000,
+} as const;
+
+/** A message the test app answers by throwing, so its hook fails for real. */
+export const FAILING_MESSAGE = 'please fail';
+
+export interface RigOptions {
+  limit: number;
+  evictionThreshold?: number;
+  maxConnections?: number;
+  maxBufferedBytes?: number;
+  holdHandshakes?: boolean;
+  coverage?: MachineCoverage[];
+}
+
+export interface ActorView {
+  value: unknown;
+  status: string;
+}
+
+/** One real client socket; reads only when resumed, pongs only when told. */
+export class TestClient {
+  readonly ws: WebSocket;
+  connectionId: string | undefined;
+  /** The close code the client saw, or the HTTP status of a refused upgrade, once known. */
+  outcome: { code: number } | { status: number } | { error: string } | undefined;
+  readonly #settled: Promise<void>;
+  readonly opened: Promise<boolean>;
+
+  constructor(
+    readonly user: string,
+    url: string,
+  ) {
+    this.ws = new WebSocket(url, { autoPong: false });
+    this.ws.on('error', (error) => {
+      this.outcome ??= { error: error.message };
+    });
+    this.opened = new Promise((resolve) => {
+      this.ws.once('open', () => {
+        // Reads stop at once: the test, not the client, decides when the
+        // server's frames (close, ping) are seen and answered.
+        this.socket?.pause();
+        resolve(true);
+      });
+      this.ws.once('close', () => resolve(false));
+      this.ws.once('unexpected-response', (_request, response) => {
+        this.outcome = { status: response.statusCode ?? 0 };
+        response.resume();
+        // With this listener, ws leaves ending the request to us.
+        this.ws.terminate();
+        resolve(false);
+      });
+    });
+    this.#settled = new Promise((resolve) => {
+      this.ws.once('close', (code) => {
+        if (this.outcome === undefined || 'error' in this.outcome) this.outcome = { code };
+        resolve();
+      });
+    });
+  }
+
+  get socket(): Socket | undefined {
+    return (this.ws as unknown as { _socket?: Socket })._socket;
+  }
+
+  /** The TCP socket before the upgrade answer arrived. */
+  get requestSocket(): Socket | undefined {
+    return (this.ws as unknown as { _req?: { socket?: Socket } })._req?.socket ?? undefined;
+  }
+
+  resume(): void {
+    this.socket?.resume();
+  }
+
+  /** Resolves once the client saw its socket close (or its upgrade refused). */
+  async settled(): Promise<void> {
+    this.resume();
+    await this.#settled;
+  }
+
+  /** Writes an unmasked frame: a protocol error the server must answer. */
+  sendInvalidFrame(): void {
+    this.socket?.write(Buffer.from([0x81, 0x01, 0x61]));
+  }
+}
+
+export interface Rig {
+  supervisor: Supervisor;
+  server: Server;
+  clock: ActorClock;
+  handles: Map<string, ConnectionHandle>;
+  actors: Map<string, ActorView>;
+  admitted: AdmittedEvent[];
+  rejected: RejectedEvent[];
+  evicted: EvictedEvent[];
+  disposed: DisposedEvent[];
+  errors: SupervisorError[];
+  /** Upgrades waiting for the app's verdict, oldest first. */
+  held: Array<(accept: boolean) => void>;
+  clients: TestClient[];
+  /** Opens a client; resolves once the supervisor admitted or refused it. */
+  open(user: string): Promise<TestClient>;
+  /** Fails with `describe()` if `condition` does not hold within 5 s. */
+  until(condition: () => boolean, describe: () => string): Promise<void>;
+  /** Closes every client, checks that nothing is left, and stops the server. */
+  teardown(): Promise<void>;
+}
+
+export async function startRig(options: RigOptions): Promise<Rig> {
+  const clock = new ActorClock();
+  const actors = new Map<string, ActorView>();
+  const handles = new Map<string, ConnectionHandle>();
+  const held: Array<(accept: boolean) => void> = [];
+  const errors: SupervisorError[] = [];
+  const inspect = (event: InspectionEvent) => {
+    clock.observe(event);
+    for (const coverage of options.coverage ?? []) coverage.record(event);
+    if (event.type === '@xstate.snapshot') {
+      const snapshot = event.snapshot as { value?: unknown; status: string };
+      actors.set((event.actorRef as unknown as { id: string }).id, {
+        value: snapshot.value,
+        status: snapshot.status,
+      });
+    }
+  };
+  const webSocketServer = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    maxPayload: 1024,
+    ...(options.holdHandshakes
+      ? { verifyClient: (_info: unknown, callback: (accept: boolean) => void) => void held.push(callback) }
+      : {}),
+  });
+  const supervisor = createSupervisor({
+    maxConnectionsPerUser: options.limit,
+    ...(options.evictionThreshold === undefined ? {} : { evictionThreshold: options.evictionThreshold }),
+    ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+    connectTimeoutMs: timings.connectTimeoutMs,
+    idleTimeoutMs: timings.idleTimeoutMs,
+    heartbeatIntervalMs: timings.heartbeatIntervalMs,
+    drainTimeoutMs: timings.drainTimeoutMs,
+    maxBufferedBytes: options.maxBufferedBytes ?? 64 * 1024,
+    webSocketServer,
+    clock,
+    inspect,
+    authenticate: userFromQuery,
+    onOpen: (connection) => void handles.set(connection.id, connection),
+    onMessage: (_connection, data) => {
+      if (data.toString() === FAILING_MESSAGE) throw new Error('the app failed on purpose');
+    },
+    onError: (error) => void errors.push(error),
+  });
+  const admitted: AdmittedEvent[] = [];
+  const rejected: RejectedEvent[] = [];
+  const evicted: EvictedEvent[] = [];
+  const disposed: DisposedEvent[] = [];
+  supervisor.on('admitted', (event) => void admitted.push(event));
+  supervisor.on('rejected', (event) => void rejected.push(event));
+  supervisor.on('evicted', (event) => void evicted.push(event));
+  supervisor.on('disposed', (event) => {
+    disposed.push(event);
+    handles.delete(event.connectionId);
+  });
+
+  const server = createServer((_request, response) => response.end('ok'));
+  supervisor.attach(server);
+  const port = await listenOnLoopback(server);
+  const clients: TestClient[] = [];
+
+  async function until(condition: () => boolean, describe: () => string): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(describe());
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  }
+
+  async function open(user: string): Promise<TestClient> {
+    const decided = admitted.length + rejected.length;
+    const client = new TestClient(user, `ws://127.0.0.1:${port}/?user=${encodeURIComponent(user)}`);
+    clients.push(client);
+    await until(
+      () => admitted.length + rejected.length > decided,
+      () => `no admission decision for a client of ${user}`,
+    );
+    const decision = admitted.slice(decided).find((event) => event.userId === user);
+    client.connectionId = decision?.connectionId;
+    if (!options.holdHandshakes && decision !== undefined) await client.opened;
+    return client;
+  }
+
+  async function teardown(): Promise<void> {
+    // A held handshake is refused (ws answers 401): nothing else would end it.
+    for (const answer of held.splice(0)) answer(false);
+    for (const client of clients) client.ws.terminate();
+    await until(
+      () => supervisor.stats().connections === 0,
+      () => `connections left after every client went away: ${JSON.stringify(supervisor.stats())}`,
+    );
+    await supervisor.shutdown();
+    await closeServer(server);
+    webSocketServer.close();
+    await Promise.all(clients.map((client) => client.settled()));
+  }
+
+  return {
+    supervisor,
+    server,
+    clock,
+    handles,
+    actors,
+    admitted,
+    rejected,
+    evicted,
+    disposed,
+    errors,
+    held,
+    clients,
+    open,
+    until,
+    teardown,
+  };
+}

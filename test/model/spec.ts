@@ -1,0 +1,25 @@
+/**
+ * The machines as committed: the specification that model-based tests walk.
+ *
+ * Loaded with `vi.importActual`, so that the mutation check (which swaps the
+ * runtime's connection machine for one with a transition removed, see
+ * test/mutants/) changes the system under test and never the specification.
+ */
+import { vi } from 'vitest';
+
+type ConnectionModule = typeof import('../../machines/connection.machine.js');
+type UserSupervisorModule = typeof import('../../machines/user-supervisor.machine.js');
+type HubModule = typeof import('../../machines/hub.machine.js');
+
+export async function loadSpecMachines() {
+  const [connection, userSupervisor, hub] = await Promise.all([
+    vi.importActual<ConnectionModule>('../../machines/connection.machine.js'),
+    vi.importActual<UserSupervisorModule>('../../machines/user-supervisor.machine.js'),
+    vi.importActual<HubModule>('../../machines/hub.machine.js'),
+  ]);
+  return {
+    connectionMachine: connection.connectionMachine,
+    userSupervisorMachine: userSupervisor.userSupervisorMachine,
+    hubMachine: hub.hubMachine,
+  };
+}
