@@ -10,5 +10,7 @@ export default defineConfig({
     // CI also writes a machine-readable report, summarised by .ci/run.
     reporters: process.env.CI ? ['default', 'json'] : ['default'],
     outputFile: { json: 'test-output/vitest.json' },
+    // The mutation check (npm run test:mutants) runs suites against a mutant runtime.
+    setupFiles: process.env.WSSUP_MUTANT ? ['test/mutants/apply-mutant.ts'] : [],
   },
 });

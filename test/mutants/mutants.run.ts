@@ -1,0 +1,75 @@
+/**
+ * The mutation check: does the net catch a missing transition?
+ *
+ * For each transition of the connection machine that leads toward
+ * `disposed`, run the model-based, property and connection-machine suites
+ * against a runtime whose machine lacks that one transition
+ * (WSSUP_MUTANT, see apply-mutant.ts), and record which suites failed. A
+ * mutant that no suite notices is a hole in the net, and fails this check.
+ *
+ *   npm run test:mutants   # prints the table, writes test-output/mutants.md
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { connectionMachine } from '../../machines/connection.machine.js';
+import { allTransitions, type TransitionInfo } from '../model/transitions.js';
+
+const suites = {
+  'model-based': 'test/model-based',
+  property: 'test/property',
+  machine: 'test/machines/connection.machine.test.ts',
+} as const;
+type Suite = keyof typeof suites;
+
+/** Leaves toward `disposed`: into `draining` or `disposed`, or into the waits that end there. */
+const leadsTowardDisposed = (t: TransitionInfo) =>
+  t.targets.some((target) => target === 'connection.draining' || target === 'connection.disposed') ||
+  t.event === 'after idleTimeout' ||
+  t.event === 'after heartbeatInterval';
+
+function runSuites(mutant: string | undefined): { failedSuites: Suite[]; passed: number; failed: number } {
+  const report = join(tmpdir(), `ws-supervisor-mutant-${process.pid}.json`);
+  const result = spawnSync(
+    process.execPath,
+    ['node_modules/vitest/vitest.mjs', 'run', ...Object.values(suites), '--reporter=json', `--outputFile=${report}`],
+    { env: { ...process.env, CI: '', WSSUP_MUTANT: mutant ?? '' }, encoding: 'utf8', timeout: 10 * 60_000 },
+  );
+  if (result.error) throw result.error;
+  const json = JSON.parse(readFileSync(report, 'utf8')) as {
+    numPassedTests: number;
+    numFailedTests: number;
+    testResults: Array<{ name: string; status: string }>;
+  };
+  const failedSuites = (Object.entries(suites) as Array<[Suite, string]>)
+    .filter(([, path]) => json.testResults.some((file) => file.status === 'failed' && file.name.includes(path)))
+    .map(([suite]) => suite);
+  return { failedSuites, passed: json.numPassedTests, failed: json.numFailedTests };
+}
+
+it('every transition toward disposed, removed, is caught', () => {
+  const baseline = runSuites(undefined);
+  expect(baseline.failedSuites, 'the suites must pass on the real machine first').toEqual([]);
+
+  const mutants = allTransitions(connectionMachine).filter(leadsTowardDisposed);
+  const rows = mutants.map((mutant) => {
+    const { failedSuites, failed } = runSuites(mutant.key);
+    console.log(`${failedSuites.length > 0 ? 'caught  ' : 'MISSED  '} ${mutant.key} (${failed} failing tests)`);
+    return { mutant: mutant.key, failedSuites, failed };
+  });
+
+  const table = [
+    '| Transition removed | Caught by | Failing tests |',
+    '| --- | --- | --- |',
+    ...rows.map(
+      (row) =>
+        `| \`${row.mutant}\` | ${row.failedSuites.length > 0 ? row.failedSuites.join(', ') : '**missed**'} | ${row.failed} |`,
+    ),
+  ].join('\n');
+  mkdirSync('test-output', { recursive: true });
+  writeFileSync('test-output/mutants.md', `${table}\n`);
+  console.log(`\n${table}\n\n${rows.filter((r) => r.failedSuites.length > 0).length} of ${rows.length} caught`);
+  expect(rows.filter((row) => row.failedSuites.length === 0).map((row) => row.mutant)).toEqual([]);
+});

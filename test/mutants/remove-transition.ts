@@ -1,0 +1,35 @@
+/**
+ * A mutant of a machine: the same machine with one transition removed, named
+ * by its key (see test/model/transitions.ts). Only the state that holds the
+ * transition is copied; the rest of the definition is shared.
+ */
+import { type AnyStateMachine, createMachine } from 'xstate';
+import { allTransitions } from '../model/transitions.js';
+
+type StateConfig = {
+  on?: Record<string, unknown>;
+  after?: Record<string, unknown>;
+  states?: Record<string, StateConfig>;
+};
+
+export function withoutTransition(machine: AnyStateMachine, key: string): AnyStateMachine {
+  const transition = allTransitions(machine).find((t) => t.key === key);
+  if (transition === undefined) throw new Error(`no transition ${key} in machine ${machine.id}`);
+  const config: StateConfig = { ...(machine.config as StateConfig) };
+  let node = config;
+  for (const key of transition.source.split('.').slice(1)) {
+    node.states = { ...node.states };
+    const child: StateConfig = { ...node.states[key] };
+    node.states[key] = child;
+    node = child;
+  }
+  const [slot, name] = transition.event.startsWith('after ')
+    ? (['after', transition.event.slice('after '.length)] as const)
+    : (['on', transition.event] as const);
+  const entries = { ...node[slot] };
+  if (Array.isArray(entries[name])) throw new Error(`${key}: one of several guarded transitions; not supported`);
+  delete entries[name];
+  node[slot] = entries;
+  // biome-ignore lint/suspicious/noExplicitAny: the mutant has the machine's own shape
+  return createMachine(config as any, machine.implementations as any);
+}
