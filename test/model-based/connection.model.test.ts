@@ -22,6 +22,7 @@ import type { AnyMachineSnapshot, EventObject } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import type { ConnectionInput } from '../../machines/connection.machine.js';
 import { describeGaps, type Exemptions, MachineCoverage } from '../model/coverage.js';
+import { expectBooksMatchActors, expectNothingLeft, expectStatsMatchActors } from '../model/invariants.js';
 import { afterEvent, toModelMachine } from '../model/model-machine.js';
 import { FAILING_MESSAGE, type Rig, startRig, type TestClient, timings } from '../model/rig.js';
 import { loadSpecMachines } from '../model/spec.js';
@@ -238,27 +239,6 @@ function clientOutcome(steps: Step[]): { code: number } | { status: number } {
   return { code: closeFrameFor(leaving.event) };
 }
 
-/** Users' books (userStats) against the states of their live connection actors. */
-function expectBooksMatchActors(rig: Rig): void {
-  const users = new Set(rig.admitted.map((event) => event.userId));
-  for (const user of users) {
-    const ids = rig.admitted.filter((event) => event.userId === user).map((event) => event.connectionId);
-    const running = ids.map((id) => rig.actors.get(id)).filter((actor) => actor?.status === 'active');
-    const top = (value: unknown) => (typeof value === 'string' ? value : 'active');
-    const live = running.filter((actor) => top(actor?.value) !== 'draining').length;
-    const idle = running.filter(
-      (actor) => (actor?.value as { active?: { activity?: string } })?.active?.activity === 'idle',
-    ).length;
-    const draining = running.filter((actor) => actor?.value === 'draining').length;
-    const book = rig.supervisor.userStats(user);
-    expect(book === undefined ? { live: 0, idle: 0, draining: 0 } : book).toMatchObject({
-      live,
-      idle,
-      draining,
-    });
-  }
-}
-
 async function check(walk: Walk, expected: AnyMachineSnapshot): Promise<void> {
   const { rig, client, id } = walk;
   const done = expected.status === 'done';
@@ -275,6 +255,7 @@ async function check(walk: Walk, expected: AnyMachineSnapshot): Promise<void> {
       `the model is in ${JSON.stringify(expected.value)}, the real actor in ${JSON.stringify(rig.actors.get(id))}`,
   );
   expectBooksMatchActors(rig);
+  expectStatsMatchActors(rig);
   const context = expected.context as { endReason?: string; closeCode?: number };
   if (is(expected, 'connecting')) {
     expect(client.ws.readyState).toBe(WebSocket.CONNECTING);
@@ -335,14 +316,7 @@ describe('connection machine, path by path on real sockets', () => {
       } finally {
         await rig.teardown();
       }
-      const stats = rig.supervisor.stats();
-      expect(stats.resources).toEqual({
-        connectionActors: 0,
-        userSupervisors: 0,
-        pendingTimers: 0,
-        socketListeners: 0,
-      });
-      expect(stats.counters.disposed).toBe(stats.counters.admitted);
+      expectNothingLeft(rig);
       walked += 1;
     });
   }

@@ -29,7 +29,9 @@ const machines = [
   {
     machine: userSupervisorMachine,
     mustHandle: ['xstate.done.actor.*', 'xstate.error.actor.*'],
-    mayWait: { 'userSupervisor.supervising': 'it ends with its last child, and every wait of a child is bounded' },
+    mayWait: {
+      'userSupervisor.supervising': 'it ends with its last child, and every wait of a child is bounded',
+    },
   },
   {
     machine: hubMachine,
@@ -50,12 +52,17 @@ describe.each(machines)('the $machine.id machine graph', ({ machine, mustHandle,
       [...facts.configurations.values()].flatMap((config) =>
         config.flatMap((leaf) => {
           const ids: string[] = [];
-          for (let node: typeof leaf | undefined = leaf; node !== undefined; node = node.parent) ids.push(node.id);
+          for (let node: typeof leaf | undefined = leaf; node !== undefined; node = node.parent)
+            ids.push(node.id);
           return ids;
         }),
       ),
     );
-    expect(allStateNodes(machine).map((node) => node.id).filter((id) => !reached.has(id))).toEqual([]);
+    expect(
+      allStateNodes(machine)
+        .map((node) => node.id)
+        .filter((id) => !reached.has(id)),
+    ).toEqual([]);
   });
 
   it.each(mustHandle)('handles %s in every non-final state', (eventType) => {
@@ -66,9 +73,11 @@ describe.each(machines)('the $machine.id machine graph', ({ machine, mustHandle,
     const waiting = configurationsWithoutDelay(facts).filter((key) => !(key in mayWait));
     expect(waiting, `states that could wait forever: ${waiting.join('; ')}`).toEqual([]);
     // The allowances name states that exist and do wait; stale ones are removed.
-    expect(configurationsWithoutDelay(facts).filter((key) => key in mayWait).sort()).toEqual(
-      Object.keys(mayWait).sort(),
-    );
+    expect(
+      configurationsWithoutDelay(facts)
+        .filter((key) => key in mayWait)
+        .sort(),
+    ).toEqual(Object.keys(mayWait).sort());
   });
 });
 

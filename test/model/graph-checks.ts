@@ -100,7 +100,9 @@ export function exploreMachine(machine: AnyStateMachine): GraphFacts {
   }
   // Walk backwards from every configuration holding a top-level final state.
   const canEnd = new Set(
-    [...configurations].filter(([, c]) => c.some((leaf) => leaf.type === 'final' && leaf.parent === machine.root)).map(([key]) => key),
+    [...configurations]
+      .filter(([, c]) => c.some((leaf) => leaf.type === 'final' && leaf.parent === machine.root))
+      .map(([key]) => key),
   );
   for (let grew = true; grew; ) {
     grew = false;

@@ -44,6 +44,11 @@ export interface RigOptions {
   maxConnections?: number;
   maxBufferedBytes?: number;
   holdHandshakes?: boolean;
+  /**
+   * Clients that read and answer pings like ordinary ones. By default a
+   * client reads nothing until told (`resume()`), and pongs only when told.
+   */
+  ordinaryClients?: boolean;
   coverage?: MachineCoverage[];
 }
 
@@ -64,8 +69,9 @@ export class TestClient {
   constructor(
     readonly user: string,
     url: string,
+    private readonly ordinary = false,
   ) {
-    this.ws = new WebSocket(url, { autoPong: false });
+    this.ws = new WebSocket(url, { autoPong: ordinary });
     this.ws.on('error', (error) => {
       this.outcome ??= { error: error.message };
     });
@@ -73,7 +79,7 @@ export class TestClient {
       this.ws.once('open', () => {
         // Reads stop at once: the test, not the client, decides when the
         // server's frames (close, ping) are seen and answered.
-        this.socket?.pause();
+        if (!this.ordinary) this.socket?.pause();
         resolve(true);
       });
       this.ws.once('close', () => resolve(false));
@@ -106,6 +112,11 @@ export class TestClient {
     this.socket?.resume();
   }
 
+  /** Stops reading (and so stops answering pings and close frames). */
+  pause(): void {
+    this.socket?.pause();
+  }
+
   /** Resolves once the client saw its socket close (or its upgrade refused). */
   async settled(): Promise<void> {
     this.resume();
@@ -124,6 +135,8 @@ export interface Rig {
   clock: ActorClock;
   handles: Map<string, ConnectionHandle>;
   actors: Map<string, ActorView>;
+  /** Application messages the app received, by connection id. */
+  received: Map<string, number>;
   admitted: AdmittedEvent[];
   rejected: RejectedEvent[];
   evicted: EvictedEvent[];
@@ -144,6 +157,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   const clock = new ActorClock();
   const actors = new Map<string, ActorView>();
   const handles = new Map<string, ConnectionHandle>();
+  const received = new Map<string, number>();
   const held: Array<(accept: boolean) => void> = [];
   const errors: SupervisorError[] = [];
   const inspect = (event: InspectionEvent) => {
@@ -179,7 +193,8 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     inspect,
     authenticate: userFromQuery,
     onOpen: (connection) => void handles.set(connection.id, connection),
-    onMessage: (_connection, data) => {
+    onMessage: (connection, data) => {
+      received.set(connection.id, (received.get(connection.id) ?? 0) + 1);
       if (data.toString() === FAILING_MESSAGE) throw new Error('the app failed on purpose');
     },
     onError: (error) => void errors.push(error),
@@ -210,14 +225,19 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   }
 
   async function open(user: string): Promise<TestClient> {
+    const admittedBefore = admitted.length;
     const decided = admitted.length + rejected.length;
-    const client = new TestClient(user, `ws://127.0.0.1:${port}/?user=${encodeURIComponent(user)}`);
+    const client = new TestClient(
+      user,
+      `ws://127.0.0.1:${port}/?user=${encodeURIComponent(user)}`,
+      options.ordinaryClients === true,
+    );
     clients.push(client);
     await until(
       () => admitted.length + rejected.length > decided,
       () => `no admission decision for a client of ${user}`,
     );
-    const decision = admitted.slice(decided).find((event) => event.userId === user);
+    const decision = admitted.slice(admittedBefore).find((event) => event.userId === user);
     client.connectionId = decision?.connectionId;
     if (!options.holdHandshakes && decision !== undefined) await client.opened;
     return client;
@@ -243,6 +263,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     clock,
     handles,
     actors,
+    received,
     admitted,
     rejected,
     evicted,

@@ -27,7 +27,8 @@ export function withoutTransition(machine: AnyStateMachine, key: string): AnySta
     ? (['after', transition.event.slice('after '.length)] as const)
     : (['on', transition.event] as const);
   const entries = { ...node[slot] };
-  if (Array.isArray(entries[name])) throw new Error(`${key}: one of several guarded transitions; not supported`);
+  if (Array.isArray(entries[name]))
+    throw new Error(`${key}: one of several guarded transitions; not supported`);
   delete entries[name];
   node[slot] = entries;
   // biome-ignore lint/suspicious/noExplicitAny: the mutant has the machine's own shape

@@ -1,0 +1,68 @@
+/**
+ * What must hold at every moment between two steps, checked against the
+ * actors themselves (their latest snapshots, from the inspection stream).
+ */
+import { expect } from 'vitest';
+import type { ActorView, Rig } from './rig.js';
+
+const topState = (value: unknown) => (typeof value === 'string' ? value : 'active');
+const isIdle = (value: unknown) => (value as { active?: { activity?: string } })?.active?.activity === 'idle';
+
+/** Running connection actors of `user` (all users when undefined). */
+function runningActors(rig: Rig, user?: string): ActorView[] {
+  return rig.admitted
+    .filter((event) => user === undefined || event.userId === user)
+    .map((event) => rig.actors.get(event.connectionId))
+    .filter((actor): actor is ActorView => actor?.status === 'active');
+}
+
+/** Each user's book (userStats) equals the states of that user's live connection actors. */
+export function expectBooksMatchActors(rig: Rig): void {
+  for (const user of new Set(rig.admitted.map((event) => event.userId))) {
+    const running = runningActors(rig, user);
+    const expected = {
+      live: running.filter((actor) => topState(actor.value) !== 'draining').length,
+      idle: running.filter((actor) => isIdle(actor.value)).length,
+      draining: running.filter((actor) => actor.value === 'draining').length,
+    };
+    const book = rig.supervisor.userStats(user) ?? { live: 0, idle: 0, draining: 0 };
+    expect({ live: book.live, idle: book.idle, draining: book.draining }, `book of ${user}`).toEqual(
+      expected,
+    );
+  }
+}
+
+/** stats() counts exactly the running connection actors, by state. */
+export function expectStatsMatchActors(rig: Rig): void {
+  const running = runningActors(rig);
+  const stats = rig.supervisor.stats();
+  expect(stats.byState).toEqual({
+    connecting: running.filter((actor) => actor.value === 'connecting').length,
+    active: running.filter((actor) => topState(actor.value) === 'active').length,
+    draining: running.filter((actor) => actor.value === 'draining').length,
+  });
+  expect(stats.resources.connectionActors).toBe(running.length);
+}
+
+/** The per-user rules: never above the limit; no idle connection kept at or above T. */
+export function expectRulesHold(rig: Rig): void {
+  for (const user of new Set(rig.admitted.map((event) => event.userId))) {
+    const book = rig.supervisor.userStats(user);
+    if (book === undefined) continue;
+    expect(book.live, `${user} above the limit`).toBeLessThanOrEqual(book.limit);
+    if (book.live >= book.evictAt)
+      expect(book.idle, `${user} keeps an idle connection at ${book.live} ≥ T`).toBe(0);
+  }
+}
+
+/** Everything the supervisor held is gone, and every admitted connection was disposed. */
+export function expectNothingLeft(rig: Rig): void {
+  const stats = rig.supervisor.stats();
+  expect(stats.resources).toEqual({
+    connectionActors: 0,
+    userSupervisors: 0,
+    pendingTimers: 0,
+    socketListeners: 0,
+  });
+  expect(stats.counters.disposed).toBe(stats.counters.admitted);
+}
