@@ -32,7 +32,7 @@ interface World {
 
 const isRunning = (world: World, client: TestClient) =>
   client.connectionId !== undefined && world.rig.actors.get(client.connectionId)?.status === 'active';
-const valueOf = (world: World, client: TestClient) => world.rig.actors.get(client.connectionId ?? '')?.value;
+const stateOf = (world: World, client: TestClient) => world.rig.actors.get(client.connectionId ?? '')?.value;
 
 function checkInvariants(world: World): void {
   expectRulesHold(world.rig);
@@ -90,7 +90,7 @@ class ClientSends extends OnClient {
   async run(model: Model, world: World) {
     model.steps += 1;
     const client = this.pick(world);
-    if (client === undefined || !isRunning(world, client) || valueOf(world, client) === 'draining') return;
+    if (client === undefined || !isRunning(world, client) || stateOf(world, client) === 'draining') return;
     if (client.ws.readyState !== client.ws.OPEN) return;
     const id = client.connectionId as string;
     const before = world.rig.received.get(id) ?? 0;
@@ -111,7 +111,7 @@ class AppSends extends OnClient {
     const handle =
       client?.connectionId === undefined ? undefined : world.rig.handles.get(client.connectionId);
     const sent = handle?.send('news');
-    if (sent === true) expect(valueOf(world, client as TestClient)).not.toBe('draining');
+    if (sent === true) expect(stateOf(world, client as TestClient)).not.toBe('draining');
     checkInvariants(world);
   }
   toString = () => `app sends to ${this.n}`;

@@ -26,10 +26,12 @@ describe('regression: a cleanup key that differs from the creation key', () => {
     let calls = 0;
     const seen = new Map<string, { openedAs: string; closedAs?: string }>();
     // A fresh "thread id" on every call, in the two formats the incident mixed up.
-    const threadId = () =>
-      (calls += 1) % 2 === 0
+    const threadId = () => {
+      calls += 1;
+      return calls % 2 === 0
         ? `websocket_factory_${Date.now()}`
         : `thread_websocket_factory_${Date.now()}_${calls}_${Math.random().toString(16).slice(2, 10)}`;
+    };
     const t = await startServer({
       maxConnectionsPerUser: 20,
       authenticate: (request) => {
