@@ -1,0 +1,278 @@
+/**
+ * Model-based tests of one user's supervisor against the real runtime, with a
+ * limit of 3 (T = ceil(0.7 × 3) = 3).
+ *
+ * The model is the user's slot book as the README states its rules, written
+ * as a small machine of its own: how many connections are busy, idle and
+ * draining. It is a second, independent statement of the rules, which
+ * `xstate/graph` walks path by path (shortest paths to every book it can
+ * reach). Each path runs on real sockets; after every step the real book
+ * (`userStats`) must equal the model's, each connection actor must be in a
+ * state the book allows, and a refused admission must be a 429.
+ *
+ * The gate at the end checks that these paths made the real user-supervisor
+ * machine enter every state and take every transition.
+ *
+ *   npx vitest list test/model-based/user-supervisor.model.test.ts
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type AnyMachineSnapshot, assign, type EventObject, setup } from 'xstate';
+import { createTestModel } from 'xstate/graph';
+import { describeGaps, type Exemptions, MachineCoverage } from '../model/coverage.js';
+import {
+  expectBooksMatchActors,
+  expectNothingLeft,
+  expectRulesHold,
+  expectStatsMatchActors,
+} from '../model/invariants.js';
+import { type Rig, startRig, type TestClient, timings } from '../model/rig.js';
+import { loadSpecMachines } from '../model/spec.js';
+
+const { userSupervisorMachine } = await loadSpecMachines();
+
+const exemptions: Exemptions = {
+  'userSupervisor.supervising: xstate.error.actor.* [isLastChild] → userSupervisor.stopped':
+    'a connection actor fails only through a bug inside XState (every provided action is wrapped); test/machines/user-supervisor.machine.test.ts',
+  'userSupervisor.supervising: xstate.error.actor.* → (stays)':
+    'as above; test/machines/user-supervisor.machine.test.ts',
+};
+const coverage = new MachineCoverage(userSupervisorMachine, exemptions);
+
+const USER = 'booker';
+const limit = 3;
+const evictAt = Math.ceil(0.7 * limit);
+
+interface Book {
+  /** Live connections that are not idle. */
+  busy: number;
+  idle: number;
+  draining: number;
+  shuttingDown: boolean;
+  /** Whether a connection was ever refused on this path (a refusal changes nothing else). */
+  refused: boolean;
+}
+
+/** The model keeps at most this many sockets at once, so that its books are finite. */
+const maxSockets = limit + 1;
+
+/** Evicts idle connections, one at a time, until the live count is below T or none is idle. */
+const evict = (book: Book, live: number): Book => {
+  const victims = Math.min(book.idle, Math.max(0, live - evictAt + 1));
+  return { ...book, idle: book.idle - victims, draining: book.draining + victims };
+};
+
+const sockets = (book: Book) => book.busy + book.idle + book.draining;
+
+/** The rules of the README, as a model: one user's slot book. */
+const bookModel = setup({
+  types: {} as { context: Book; events: { type: string } },
+  guards: {
+    hasRoom: ({ context }) => context.busy < limit && !context.shuttingDown && sockets(context) < maxSockets,
+    atLimit: ({ context }) => context.busy >= limit && !context.shuttingDown && sockets(context) < maxSockets,
+    hasBusy: ({ context }) => context.busy > 0,
+    hasIdle: ({ context }) => context.idle > 0,
+    hasDraining: ({ context }) => context.draining > 0,
+    shuttingDown: ({ context }) => context.shuttingDown,
+    notShuttingDown: ({ context }) => !context.shuttingDown,
+    // The user's last connection is leaving: the supervisor stops.
+  },
+}).createMachine({
+  id: 'book',
+  context: { busy: 0, idle: 0, draining: 0, shuttingDown: false, refused: false },
+  initial: 'noConnections',
+  states: {
+    noConnections: {
+      on: {
+        OPEN: { guard: 'notShuttingDown', target: 'supervised', actions: assign({ busy: 1 }) },
+      },
+    },
+    supervised: {
+      always: { guard: ({ context }) => sockets(context) === 0, target: 'noConnections' },
+      on: {
+        // Admission counts the newcomer: idle ones go first if that reaches T.
+        OPEN: [
+          {
+            guard: 'hasRoom',
+            actions: assign(({ context }) => {
+              const evicted = evict(context, context.busy + context.idle + 1);
+              return { ...evicted, busy: evicted.busy + 1 };
+            }),
+          },
+          { guard: 'atLimit', actions: assign({ refused: true }) }, // a 429; the book does not change
+        ],
+        GO_IDLE: {
+          guard: 'hasBusy',
+          actions: assign(({ context }) =>
+            evict(
+              { ...context, busy: context.busy - 1, idle: context.idle + 1 },
+              context.busy + context.idle,
+            ),
+          ),
+        },
+        WAKE: {
+          guard: 'hasIdle',
+          actions: assign(({ context }) => ({ idle: context.idle - 1, busy: context.busy + 1 })),
+        },
+        APP_CLOSES: {
+          guard: 'hasBusy',
+          actions: assign(({ context }) => ({ busy: context.busy - 1, draining: context.draining + 1 })),
+        },
+        BUSY_ONE_CLOSES: { guard: 'hasBusy', actions: assign(({ context }) => ({ busy: context.busy - 1 })) },
+        IDLE_ONE_CLOSES: { guard: 'hasIdle', actions: assign(({ context }) => ({ idle: context.idle - 1 })) },
+        DRAINING_ONE_CLOSES: {
+          guard: 'hasDraining',
+          actions: assign(({ context }) => ({ draining: context.draining - 1 })),
+        },
+        SHUTDOWN: {
+          guard: 'notShuttingDown',
+          actions: assign(({ context }) => ({
+            busy: 0,
+            idle: 0,
+            draining: context.draining + context.busy + context.idle,
+            shuttingDown: true,
+          })),
+        },
+        DEADLINE: { guard: 'shuttingDown', actions: assign({ draining: 0 }) },
+      },
+    },
+  },
+});
+
+const model = createTestModel(bookModel, {
+  // Only events the book allows now: a guarded-out event would be a step that changes nothing.
+  filterEvents: (snapshot, event) => snapshot.can(event),
+  // A book reached by a different last step is a different target: every
+  // (book, step into it) pair gets a path, so every kind of step is walked.
+  serializeTransition: (_snapshot, event) => (event === undefined ? '' : ` via ${event.type}`),
+});
+const paths = model.getShortestPaths();
+
+interface Walk {
+  rig: Rig;
+  clients: TestClient[];
+}
+
+const stateOf = (rig: Rig, client: TestClient) => rig.actors.get(client.connectionId ?? '');
+const running = (walk: Walk) => walk.clients.filter((c) => stateOf(walk.rig, c)?.status === 'active');
+const isIdle = (walk: Walk, c: TestClient) =>
+  (stateOf(walk.rig, c)?.value as { active?: { activity?: string } })?.active?.activity === 'idle';
+const isDraining = (walk: Walk, c: TestClient) => stateOf(walk.rig, c)?.value === 'draining';
+const busy = (walk: Walk) => running(walk).filter((c) => !isIdle(walk, c) && !isDraining(walk, c));
+const idle = (walk: Walk) => running(walk).filter((c) => isIdle(walk, c));
+const draining = (walk: Walk) => running(walk).filter((c) => isDraining(walk, c));
+
+function first(clients: TestClient[], what: string): TestClient {
+  const client = clients[0];
+  if (client === undefined) throw new Error(`the model expects a ${what} connection, and there is none`);
+  return client;
+}
+
+/** The real action behind each model event. Clients read nothing unless told. */
+async function perform(walk: Walk, event: EventObject, before: AnyMachineSnapshot): Promise<void> {
+  const { rig } = walk;
+  switch (event.type) {
+    case 'OPEN': {
+      const client = await rig.open(USER);
+      walk.clients.push(client);
+      if (client.connectionId === undefined) {
+        await client.opened;
+        expect(client.outcome).toEqual({ status: 429 });
+        expect((before.context as Book).busy).toBe(limit);
+      }
+      return;
+    }
+    case 'GO_IDLE': // its idle delay elapses
+      return rig.clock.fire(first(busy(walk), 'busy').connectionId as string, timings.idleTimeoutMs);
+    case 'WAKE': {
+      // The client sends a message: application traffic again.
+      const client = first(idle(walk), 'idle');
+      const id = client.connectionId as string;
+      const seen = rig.received.get(id) ?? 0;
+      client.ws.send('awake');
+      return rig.until(
+        () => (rig.received.get(id) ?? 0) > seen,
+        () => 'the message never reached the app',
+      );
+    }
+    case 'APP_CLOSES':
+      return rig.handles.get(first(busy(walk), 'busy').connectionId as string)?.close(4000, 'bye');
+    case 'BUSY_ONE_CLOSES':
+    case 'IDLE_ONE_CLOSES': {
+      const client = first(event.type === 'BUSY_ONE_CLOSES' ? busy(walk) : idle(walk), 'open');
+      client.ws.close(1000);
+      client.resume();
+      return;
+    }
+    case 'DRAINING_ONE_CLOSES':
+      first(draining(walk), 'draining').resume(); // it reads our close frame and answers
+      return;
+    case 'SHUTDOWN':
+      void rig.supervisor.shutdown({ deadlineMs: timings.shutdownDeadlineMs });
+      return;
+    case 'DEADLINE':
+      return rig.clock.fire('hub', timings.shutdownDeadlineMs);
+    default:
+      throw new Error(`no real action performs ${event.type}`);
+  }
+}
+
+async function check(walk: Walk, expected: AnyMachineSnapshot): Promise<void> {
+  const book = expected.context as Book;
+  const want = { live: book.busy + book.idle, idle: book.idle, draining: book.draining };
+  await walk.rig.until(
+    () => {
+      const real = walk.rig.supervisor.userStats(USER);
+      const got = real === undefined ? { live: 0, idle: 0, draining: 0 } : real;
+      return got.live === want.live && got.idle === want.idle && got.draining === want.draining;
+    },
+    () =>
+      `the model's book is ${JSON.stringify(want)}, the supervisor's ${JSON.stringify(walk.rig.supervisor.userStats(USER))}`,
+  );
+  expectRulesHold(walk.rig);
+  expectBooksMatchActors(walk.rig);
+  expectStatsMatchActors(walk.rig);
+  for (const client of draining(walk)) {
+    expect(walk.rig.handles.get(client.connectionId as string)?.socket?.readyState).toBe(WebSocket.CLOSING);
+  }
+}
+
+let walked = 0;
+
+describe(`user supervisor (limit ${limit}, T = ${evictAt}), path by path on real sockets`, () => {
+  for (const path of paths) {
+    const name = `${path.steps
+      .slice(1)
+      .map((step) => step.event.type)
+      .join(' → ')} ⇒ ${JSON.stringify(path.state.context).replaceAll('"', '')}`;
+    it(name, async () => {
+      const rig = await startRig({ limit, coverage: [coverage] });
+      const walk: Walk = { rig, clients: [] };
+      try {
+        let before: AnyMachineSnapshot | undefined;
+        for (const step of path.steps) {
+          if (before !== undefined) await perform(walk, step.event, before);
+          await check(walk, step.state);
+          before = step.state;
+        }
+      } finally {
+        await rig.teardown();
+      }
+      expectNothingLeft(rig);
+      walked += 1;
+    });
+  }
+
+  it('walked every state node and every transition of the user-supervisor machine', (context) => {
+    if (walked < paths.length) context.skip(`only ${walked} of ${paths.length} paths ran`);
+    const gaps = describeGaps(coverage.report());
+    expect(gaps, gaps).toBeUndefined();
+  });
+});
+
+afterAll(() => {
+  const report = coverage.report();
+  console.log(
+    `user supervisor: ${paths.length} paths; ${report.transitions.walked} of ${report.transitions.total} transitions taken by real actors, ${Object.keys(exemptions).length} exempt`,
+  );
+});
