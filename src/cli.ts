@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * The `ws-supervisor` command. `serve` runs the reference server; more
- * commands (charts) arrive with their issues.
+ * The `ws-supervisor` command. `serve` runs the reference server, `chart`
+ * draws the state charts. Each command is loaded only when it runs.
  */
 import { readFileSync } from 'node:fs';
 
@@ -9,6 +9,7 @@ const usage = `Usage: ws-supervisor <command> [options]
 
 Commands:
   serve [options]   run the reference server (ws-supervisor serve --help)
+  chart [options]   draw a machine's state chart (ws-supervisor chart --help)
 
 Options:
   -h, --help        show this help
@@ -31,6 +32,10 @@ async function run(argv: string[]): Promise<number> {
   if (command === 'serve') {
     const { main } = await import('../examples/reference-server/main.js');
     return main(rest, process.env);
+  }
+  if (command === 'chart') {
+    const { chartCommand } = await import('./chart/command.js');
+    return chartCommand(rest);
   }
   console.error(`error: unknown command ${JSON.stringify(command)}\n\n${usage}`);
   return 2;

@@ -5,6 +5,21 @@
 
 export type { DisposeReason, RefusalReason } from '../machines/events.js';
 export { connectionMachine, hubMachine, userSupervisorMachine } from '../machines/index.js';
+export {
+  type ChartDelay,
+  type ChartEdge,
+  type ChartEdgeKind,
+  type ChartFormat,
+  type ChartGraph,
+  type ChartName,
+  type ChartNode,
+  type ChartNodeType,
+  chartFormats,
+  charts,
+  machineGraph,
+  type RenderChartOptions,
+  renderChart,
+} from './chart/index.js';
 export type { ConnectionHandle } from './connection-handle.js';
 export { AppHookError, type ErrorCode, ErrorCodes, InvalidOptionError, SupervisorError } from './errors.js';
 export type {

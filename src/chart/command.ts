@@ -1,0 +1,117 @@
+/**
+ * `ws-supervisor chart`: writes the state charts of our machines to stdout or
+ * files. `npm run charts` uses it to regenerate docs/machines/.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type ChartName, charts, machineGraph, renderChart } from './index.js';
+import { toMarkdown } from './markdown.js';
+
+export const chartUsage = `Usage: ws-supervisor chart [options]
+
+Draws the state chart of a ws-supervisor machine from its definition.
+
+Options:
+  --machine <name>   connection (default), supervisor, hub, or all
+  --format <format>  mermaid (default), dot, json, svg, or markdown (a page with
+                     the Mermaid block); repeat it to write several formats
+  --out <path>       write to this file instead of stdout. With --machine all or
+                     several formats it names a directory, which gets one
+                     <machine>.<ext> per machine and format
+  -h, --help         show this help
+
+Examples:
+  ws-supervisor chart --machine connection --format svg --out connection.svg
+  ws-supervisor chart --machine all --format markdown --format svg --out docs/machines
+`;
+
+const FORMATS = ['mermaid', 'dot', 'json', 'svg', 'markdown'] as const;
+type CliFormat = (typeof FORMATS)[number];
+const EXTENSIONS: Record<CliFormat, string> = {
+  mermaid: 'mmd',
+  dot: 'dot',
+  json: 'json',
+  svg: 'svg',
+  markdown: 'md',
+};
+const NAMES = Object.keys(charts) as ChartName[];
+
+class UsageError extends Error {}
+
+/** Runs the command; returns the exit code (2 for bad usage, with a message on stderr). */
+export async function chartCommand(argv: string[]): Promise<number> {
+  let request: ReturnType<typeof readArgs>;
+  try {
+    request = readArgs(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS'))) {
+      throw error;
+    }
+    console.error(`error: ${(error as Error).message}\n(ws-supervisor chart --help lists the options)`);
+    return 2;
+  }
+  if (request === 'help') {
+    console.log(chartUsage);
+    return 0;
+  }
+  const { machines, formats, out } = request;
+  if (out === undefined) {
+    process.stdout.write(await render(machines[0] as ChartName, formats[0] as CliFormat));
+    return 0;
+  }
+  if (machines.length === 1 && formats.length === 1) {
+    await writeFile(out, await render(machines[0] as ChartName, formats[0] as CliFormat));
+    console.error(`wrote ${out}`);
+    return 0;
+  }
+  await mkdir(out, { recursive: true });
+  for (const name of machines) {
+    for (const format of formats) {
+      const file = join(out, `${name}.${EXTENSIONS[format]}`);
+      await writeFile(file, await render(name, format));
+      console.error(`wrote ${file}`);
+    }
+  }
+  return 0;
+}
+
+function readArgs(argv: string[]) {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      machine: { type: 'string' },
+      format: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help) return 'help' as const;
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const machine = values.machine ?? 'connection';
+  if (machine !== 'all' && !(NAMES as string[]).includes(machine)) {
+    throw new UsageError(
+      `--machine must be one of ${[...NAMES, 'all'].join(', ')}, got ${JSON.stringify(machine)}`,
+    );
+  }
+  const formats = [...new Set(values.format ?? ['mermaid'])];
+  for (const format of formats) {
+    if (!(FORMATS as readonly string[]).includes(format)) {
+      throw new UsageError(`--format must be one of ${FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+    }
+  }
+  const machines = machine === 'all' ? NAMES : [machine as ChartName];
+  const out = values.out;
+  if (out === '') throw new UsageError('--out needs a path');
+  if (out === undefined && (machines.length > 1 || formats.length > 1)) {
+    throw new UsageError('--machine all and several --format write one file each: give --out <directory>');
+  }
+  return { machines, formats: formats as CliFormat[], out };
+}
+
+function render(name: ChartName, format: CliFormat): Promise<string> {
+  if (format === 'markdown') return Promise.resolve(toMarkdown(name, machineGraph(charts[name])));
+  return renderChart(charts[name], { format });
+}

@@ -1,0 +1,87 @@
+/**
+ * Graphviz DOT text (`dot -Tsvg connection.dot`). A compound or parallel state
+ * is a cluster holding an invisible anchor node named after the state, so an
+ * edge to or from the state is drawn to the cluster's border (`lhead`/`ltail`,
+ * with `compound=true`). Parallel regions are dashed clusters.
+ */
+import type { ChartEdge, ChartGraph, ChartNode } from './graph.js';
+import { ANY_STATE, childrenOf, drawnEdges, edgeLabel, listedEdges, listedLabel } from './labels.js';
+
+export function toDot(graph: ChartGraph): string {
+  const byId = new Map(graph.nodes.map((node) => [node.id, node]));
+  const isCluster = (id: string) => {
+    const type = byId.get(id)?.type;
+    return type === 'compound' || type === 'parallel';
+  };
+  const lines: string[] = [
+    `// ${graph.machine}: generated from the machine definition by ws-supervisor; do not edit.`,
+    `digraph ${quote(graph.machine)} {`,
+    '  graph [compound=true, rankdir=TB, fontname="sans-serif", fontsize=12, labeljust=l];',
+    '  node [shape=box, style=rounded, fontname="sans-serif", fontsize=12];',
+    '  edge [fontname="sans-serif", fontsize=10];',
+  ];
+
+  const block = (parent: string | null, parallelParent: boolean, indent: string) => {
+    const children = childrenOf(graph, parent);
+    const initial = children.find((child) => child.initial === true);
+    if (initial !== undefined) {
+      const marker = quote(`[*]${parent ?? ''}`);
+      lines.push(`${indent}${marker} [shape=point, width=0.12, label=""];`);
+      lines.push(
+        `${indent}${marker} -> ${quote(initial.id)}${isCluster(initial.id) ? ` [lhead=${cluster(initial.id)}]` : ''};`,
+      );
+    }
+    for (const child of children) {
+      const listed = listedEdges(graph, child.id).map(listedLabel);
+      if (child.type === 'compound' || child.type === 'parallel') {
+        const style = parallelParent ? 'rounded,dashed' : 'rounded';
+        lines.push(`${indent}subgraph ${cluster(child.id)} {`);
+        lines.push(`${indent}  label=${quote(label(child, listed), true)}; style=${quote(style)};`);
+        lines.push(`${indent}  ${quote(child.id)} [shape=point, style=invis, width=0, label=""];`);
+        block(child.id, child.type === 'parallel', `${indent}  `);
+        lines.push(`${indent}}`);
+      } else {
+        const shape =
+          child.type === 'final' ? ', peripheries=2' : child.type === 'history' ? ', shape=circle' : '';
+        lines.push(`${indent}${quote(child.id)} [label=${quote(label(child, listed), true)}${shape}];`);
+      }
+    }
+  };
+  block(null, false, '  ');
+
+  const rootListed = listedEdges(graph, '').map(listedLabel);
+  if (rootListed.length > 0) {
+    lines.push(
+      `  ${quote('[any]')} [shape=note, label=${quote(`${ANY_STATE}\\l${rootListed.map(escapeDot).join('\\l')}\\l`, true)}];`,
+    );
+  }
+  for (const edge of drawnEdges(graph)) lines.push(`  ${arrow(edge, isCluster)}`);
+  lines.push('}');
+  return `${lines.join('\n')}\n`;
+}
+
+function arrow(edge: ChartEdge, isCluster: (id: string) => boolean): string {
+  const attributes = [`label=${quote(edgeLabel(edge))}`];
+  if (isCluster(edge.source)) attributes.push(`ltail=${cluster(edge.source)}`);
+  if (isCluster(edge.target) && edge.target !== edge.source) attributes.push(`lhead=${cluster(edge.target)}`);
+  return `${quote(edge.source)} -> ${quote(edge.target)} [${attributes.join(', ')}];`;
+}
+
+/** A state's label: its key, then its internal transitions, left-aligned. */
+function label(node: ChartNode, listed: string[]): string {
+  if (listed.length === 0) return escapeDot(node.key);
+  return `${escapeDot(node.key)}\\n${listed.map(escapeDot).join('\\l')}\\l`;
+}
+
+function cluster(id: string): string {
+  return quote(`cluster_${id}`);
+}
+
+function escapeDot(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+}
+
+/** A DOT string; `raw` when `value` is already escaped (labels with `\l` line ends). */
+function quote(value: string, raw = false): string {
+  return `"${raw ? value : escapeDot(value)}"`;
+}

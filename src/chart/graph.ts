@@ -1,0 +1,257 @@
+/**
+ * The chart graph: a machine definition flattened into plain, stable JSON.
+ *
+ * Every renderer (Mermaid, DOT, SVG) reads this graph, never the machine, so
+ * what a reviewer sees in a diagram is exactly what the JSON says. The output
+ * depends only on the definition, in definition order (lists of names are
+ * sorted), so a committed chart diffs cleanly when a machine changes.
+ *
+ * Format (version 1):
+ * - `nodes`: every state below the machine root, depth first in definition
+ *   order. `id` is the dot path below the root (`active.heartbeat.waiting`),
+ *   `parent` the parent's id (null at the top), `initial: true` marks the
+ *   initial child of a compound state (parallel regions are all entered, so
+ *   none is marked).
+ * - `edges`: every transition, in definition order per state. `source` is a
+ *   node id, or `''` for the machine root (a transition taken in any state).
+ *   A targetless transition has `target` = `source` and `internal: true`; a
+ *   transition that names its own state keeps `target` = `source`, with
+ *   `reenter: true` when it exits and re-enters it. A transition with several
+ *   targets yields one edge per target.
+ *   `event` is XState's event type: `xstate.after.<delay>.<state id>` for a
+ *   delay, `xstate.done.actor.<id>` / `xstate.error.actor.<id>` for an invoke's
+ *   onDone / onError (or a wildcard handler of them), `xstate.done.state.<id>`
+ *   for a state's onDone, and `''` for an eventless (`always`) transition.
+ *   `kind` says which of those it is; `delay` names the delay and `delayMs`
+ *   gives its length when the definition fixes it.
+ * - `events`, `guards`: sorted names used by the edges. `delays`: sorted, with
+ *   `ms` when it is a number in the definition (ours read it from context).
+ */
+import type { AnyStateMachine, AnyStateNode } from 'xstate';
+import { SupervisorError } from '../errors.js';
+
+export type ChartNodeType = 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
+
+export interface ChartNode {
+  /** Dot path below the machine root, e.g. `active.heartbeat.awaitingPong`. */
+  id: string;
+  key: string;
+  /** The parent state's id; null for a top-level state. */
+  parent: string | null;
+  type: ChartNodeType;
+  /** True for the initial child of a compound state (absent otherwise). */
+  initial?: boolean;
+}
+
+export type ChartEdgeKind = 'event' | 'delay' | 'always' | 'done' | 'error';
+
+export interface ChartEdge {
+  /** A node id, or `''` for a transition defined on the machine root. */
+  source: string;
+  target: string;
+  event: string;
+  kind: ChartEdgeKind;
+  guard?: string;
+  delay?: string;
+  delayMs?: number;
+  /** A targetless transition: no state is exited or entered. */
+  internal?: boolean;
+  /** The target is the source or its ancestor, and it is exited and re-entered. */
+  reenter?: boolean;
+  /** Names of the transition's actions, in order (absent when there are none). */
+  actions?: string[];
+}
+
+export interface ChartDelay {
+  name: string;
+  ms?: number;
+}
+
+export interface ChartGraph {
+  format: 'ws-supervisor-chart';
+  version: 1;
+  /** The machine's id. */
+  machine: string;
+  nodes: ChartNode[];
+  edges: ChartEdge[];
+  events: string[];
+  guards: string[];
+  delays: ChartDelay[];
+}
+
+/** The id of the machine root in `ChartEdge.source`. */
+export const ROOT = '';
+
+/**
+ * Builds the chart graph of a machine definition (no actor is created).
+ *
+ * @param machine - an XState v5 machine, e.g. `connectionMachine`
+ * @throws {SupervisorError} `WSSUP_INVALID_ARGUMENT` when `machine` is not an XState machine
+ * @example
+ * ```ts
+ * import { connectionMachine, machineGraph } from 'ws-supervisor';
+ * const graph = machineGraph(connectionMachine);
+ * graph.nodes.map((node) => node.id); // ['connecting', 'active', 'active.activity', ...]
+ * ```
+ */
+export function machineGraph(machine: AnyStateMachine): ChartGraph {
+  assertMachine(machine);
+  const nodes: ChartNode[] = [];
+  const edges: ChartEdge[] = [];
+  const delayMs = new Map<string, number | undefined>();
+  const fixedDelays = (machine.implementations?.delays ?? {}) as Record<string, unknown>;
+
+  const visit = (stateNode: AnyStateNode) => {
+    const id = pathOf(stateNode);
+    if (stateNode.parent !== undefined) {
+      const parent = stateNode.parent;
+      const node: ChartNode = {
+        id,
+        key: stateNode.key,
+        parent: parent.parent === undefined ? null : pathOf(parent),
+        type: stateNode.type,
+      };
+      if (parent.type === 'compound' && parent.initial?.target.includes(stateNode)) node.initial = true;
+      nodes.push(node);
+    }
+
+    const delayOf = new Map<string, string | number>();
+    for (const delayed of stateNode.after) {
+      const delay = delayed.delay;
+      delayOf.set(delayed.eventType, typeof delay === 'function' ? 'inline' : delay);
+    }
+
+    const transitions = [...stateNode.transitions.values()].flat();
+    for (const transition of [...transitions, ...(stateNode.always ?? [])]) {
+      const event = transition.eventType;
+      const guard = guardName(transition.guard);
+      const delay = delayOf.get(event);
+      let ms: number | undefined;
+      if (delay !== undefined) {
+        ms = typeof delay === 'number' ? delay : fixedMs(fixedDelays[delay]);
+        delayMs.set(String(delay), ms);
+      }
+      const actions = transition.actions.map(actionName);
+      // Keys in one fixed order, so the JSON reads source → target first and diffs line by line.
+      const edge = (target: string, flags: { internal?: boolean; reenter?: boolean }): ChartEdge => ({
+        source: id,
+        target,
+        event,
+        kind: kindOf(event),
+        ...(guard === undefined ? {} : { guard }),
+        ...(delay === undefined ? {} : { delay: String(delay) }),
+        ...(ms === undefined ? {} : { delayMs: ms }),
+        ...flags,
+        ...(actions.length === 0 ? {} : { actions }),
+      });
+      const targets: readonly AnyStateNode[] = transition.target ?? [];
+      if (targets.length === 0) edges.push(edge(id, { internal: true }));
+      for (const target of targets) {
+        const reenter = transition.reenter && (target === stateNode || isAncestor(target, stateNode));
+        edges.push(edge(pathOf(target), reenter ? { reenter: true } : {}));
+      }
+    }
+    for (const child of Object.values(stateNode.states)) visit(child);
+  };
+  visit(machine.root);
+
+  const namesOf = (kinds: ChartEdgeKind[]) =>
+    sorted(new Set(edges.filter((edge) => kinds.includes(edge.kind)).map((edge) => edge.event)));
+  return {
+    format: 'ws-supervisor-chart',
+    version: 1,
+    machine: machine.id,
+    nodes,
+    edges,
+    events: namesOf(['event', 'done', 'error']),
+    guards: sorted(new Set(edges.flatMap((edge) => (edge.guard === undefined ? [] : [edge.guard])))),
+    delays: sorted(new Set(delayMs.keys())).map((name) => {
+      const ms = delayMs.get(name);
+      return ms === undefined ? { name } : { name, ms };
+    }),
+  };
+}
+
+/** Throws the typed argument error unless `value` looks like an XState v5 machine. */
+export function assertMachine(value: unknown): asserts value is AnyStateMachine {
+  const root = (value as { root?: unknown } | null)?.root as { states?: unknown; transitions?: unknown };
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    typeof (value as { id?: unknown }).id !== 'string' ||
+    typeof root !== 'object' ||
+    root === null ||
+    typeof root.states !== 'object' ||
+    !(root.transitions instanceof Map)
+  ) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      'Expected an XState v5 machine (the result of createMachine() or setup().createMachine()).',
+    );
+  }
+}
+
+function pathOf(stateNode: AnyStateNode): string {
+  return stateNode.path.join('.');
+}
+
+function isAncestor(ancestor: AnyStateNode, node: AnyStateNode): boolean {
+  for (let parent = node.parent; parent !== undefined; parent = parent.parent) {
+    if (parent === ancestor) return true;
+  }
+  return false;
+}
+
+function kindOf(event: string): ChartEdgeKind {
+  if (event === '') return 'always';
+  if (event.startsWith('xstate.after.')) return 'delay';
+  if (event.startsWith('xstate.done.')) return 'done';
+  if (event.startsWith('xstate.error.')) return 'error';
+  return 'event';
+}
+
+function fixedMs(delay: unknown): number | undefined {
+  return typeof delay === 'number' ? delay : undefined;
+}
+
+/**
+ * A guard reads as its name; `and`/`or`/`not` read as an expression of their
+ * parts; an inline function reads as its own name, or `inline`.
+ */
+function guardName(guard: unknown, nested = false): string | undefined {
+  if (guard === undefined || guard === null) return undefined;
+  if (typeof guard === 'string') return guard;
+  if (typeof guard === 'object' && typeof (guard as { type?: unknown }).type === 'string') {
+    return (guard as { type: string }).type;
+  }
+  if (typeof guard === 'function') {
+    const { check, guards } = guard as { check?: { name?: string }; guards?: unknown[] };
+    if (Array.isArray(guards)) {
+      const parts = guards.map((part) => guardName(part, true) ?? 'inline');
+      if (check?.name === 'checkNot') return `!${parts.length === 1 ? parts[0] : `(${parts.join(' && ')})`}`;
+      const expression = parts.join(check?.name === 'checkOr' ? ' || ' : ' && ');
+      return nested && parts.length > 1 ? `(${expression})` : expression;
+    }
+    return functionName(guard);
+  }
+  return 'inline';
+}
+
+function actionName(action: unknown): string {
+  if (typeof action === 'string') return action;
+  if (action !== null && (typeof action === 'object' || typeof action === 'function')) {
+    const type = (action as { type?: unknown }).type;
+    if (typeof type === 'string') return type;
+  }
+  return typeof action === 'function' ? functionName(action) : 'inline';
+}
+
+/** Inline arrows take the name of the property they were written in (`guard`, `actions`). */
+function functionName(fn: { name?: string }): string {
+  const name = fn.name ?? '';
+  return name === '' || name === 'guard' || name === 'actions' ? 'inline' : name;
+}
+
+function sorted(values: Iterable<string>): string[] {
+  return [...values].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}

@@ -1,0 +1,85 @@
+/**
+ * State charts of XState v5 machines: ours (`charts`) or an app's own.
+ * JSON, Mermaid and DOT are plain text built from the chart graph; SVG is
+ * laid out by elkjs, which layout.ts loads only when an SVG is asked for.
+ */
+import type { AnyStateMachine } from 'xstate';
+import { connectionMachine } from '../../machines/connection.machine.js';
+import { hubMachine } from '../../machines/hub.machine.js';
+import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js';
+import { SupervisorError } from '../errors.js';
+import { toDot } from './dot.js';
+import { assertMachine, machineGraph } from './graph.js';
+import { toMermaid } from './mermaid.js';
+import { toSvg } from './svg.js';
+
+export type {
+  ChartDelay,
+  ChartEdge,
+  ChartEdgeKind,
+  ChartGraph,
+  ChartNode,
+  ChartNodeType,
+} from './graph.js';
+export { machineGraph };
+
+/** The formats `renderChart()` writes. */
+export const chartFormats = ['mermaid', 'dot', 'json', 'svg'] as const;
+export type ChartFormat = (typeof chartFormats)[number];
+
+export interface RenderChartOptions {
+  /** @default 'mermaid' */
+  format?: ChartFormat;
+}
+
+/** ws-supervisor's own machines, by the name the CLI and `docs/machines/` use. */
+export const charts = {
+  connection: connectionMachine,
+  supervisor: userSupervisorMachine,
+  hub: hubMachine,
+} as const;
+export type ChartName = keyof typeof charts;
+
+/**
+ * Draws a machine's state chart. The text depends only on the machine's
+ * definition, so it can be committed and diffed.
+ *
+ * - `json`: the chart graph (`machineGraph()`), two-space indented.
+ * - `mermaid`: `stateDiagram-v2`, for a Markdown code block (GitHub renders it).
+ * - `dot`: Graphviz.
+ * - `svg`: laid out with elkjs; each state is `<g class="state" data-state="<id>">`
+ *   with a `<text class="state-label">`, for dashboards to highlight.
+ *
+ * @param machine - an XState v5 machine, e.g. `charts.connection` or your own
+ * @param options - `format`, default `'mermaid'`
+ * @throws {SupervisorError} `WSSUP_INVALID_ARGUMENT` for an unknown format or a value that is not a machine
+ * @example
+ * ```ts
+ * import { charts, renderChart } from 'ws-supervisor';
+ * await writeFile('connection.svg', await renderChart(charts.connection, { format: 'svg' }));
+ * ```
+ */
+export async function renderChart(
+  machine: AnyStateMachine,
+  options: RenderChartOptions = {},
+): Promise<string> {
+  const format = options.format ?? 'mermaid';
+  if (!(chartFormats as readonly unknown[]).includes(format)) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `Unknown chart format ${JSON.stringify(format)}: expected one of ${chartFormats.join(', ')}.`,
+    );
+  }
+  assertMachine(machine);
+  const graph = machineGraph(machine);
+  switch (format) {
+    case 'json':
+      return `${JSON.stringify(graph, null, 2)}\n`;
+    case 'mermaid':
+      return toMermaid(graph);
+    case 'dot':
+      return toDot(graph);
+    case 'svg':
+      return toSvg(graph);
+  }
+}

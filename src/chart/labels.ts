@@ -1,0 +1,85 @@
+/**
+ * How an edge reads in every diagram, so Mermaid, DOT and SVG agree word for
+ * word: `EVENT [guard]`, `after connectTimeout`, `always [guard]`.
+ */
+import { type ChartEdge, type ChartGraph, type ChartNode, ROOT } from './graph.js';
+
+/** The trigger of an edge, with its guard: `SOCKET_OPENED`, `after drainTimeout`, `ADMIT [isAtLimit]`. */
+export function edgeLabel(edge: ChartEdge): string {
+  let trigger: string;
+  if (edge.kind === 'delay') {
+    const name = edge.delay ?? edge.event;
+    if (edge.delayMs === undefined) trigger = `after ${name}`;
+    else if (name === String(edge.delayMs)) trigger = `after ${name} ms`;
+    else trigger = `after ${name} (${edge.delayMs} ms)`;
+  } else if (edge.kind === 'always') {
+    trigger = 'always';
+  } else {
+    trigger = edge.event;
+  }
+  return edge.guard === undefined ? trigger : `${trigger} [${edge.guard}]`;
+}
+
+/**
+ * A transition listed as text rather than drawn as an arrow:
+ * `ADMIT [isAtProcessLimit] / announceRejected`, or `RESET → idle` for a
+ * root transition with a target.
+ */
+export function listedLabel(edge: ChartEdge): string {
+  const actions = edge.actions ?? [];
+  const text = actions.length === 0 ? edgeLabel(edge) : `${edgeLabel(edge)} / ${actions.join(', ')}`;
+  return edge.internal === true ? text : `${text} → ${edge.target}`;
+}
+
+/**
+ * Transitions written inside their state instead of drawn (the UML "internal
+ * transition" compartment): the targetless ones, and on the machine root
+ * (`source` = `''`, which has no box) all of them. In definition order.
+ */
+export function listedEdges(graph: ChartGraph, source: string): ChartEdge[] {
+  return graph.edges.filter((edge) => edge.source === source && (source === ROOT || edge.internal === true));
+}
+
+/** Edges drawn as arrows: every edge between two states that changes state or re-enters one. */
+export function drawnEdges(graph: ChartGraph): ChartEdge[] {
+  return graph.edges.filter((edge) => edge.source !== ROOT && edge.internal !== true);
+}
+
+export function childrenOf(graph: ChartGraph, parent: string | null): ChartNode[] {
+  return graph.nodes.filter((node) => node.parent === parent);
+}
+
+/** Heading of the note that lists the root's internal transitions. */
+export const ANY_STATE = 'in any state';
+
+/**
+ * One arrow per source, target and style: parallel transitions (five events
+ * from `connecting` to `disposed`) share an arrow and stack their labels, and
+ * delays get arrows of their own (the SVG draws them dashed).
+ */
+export interface Arrow {
+  source: string;
+  target: string;
+  delay: boolean;
+  edges: ChartEdge[];
+  /** One `edgeLabel()` per edge, without repeats, in definition order. */
+  labels: string[];
+}
+
+/** The drawn edges grouped into arrows, in the order of each arrow's first edge. */
+export function arrows(graph: ChartGraph): Arrow[] {
+  const byKey = new Map<string, Arrow>();
+  for (const edge of drawnEdges(graph)) {
+    const delay = edge.kind === 'delay';
+    const key = JSON.stringify([edge.source, edge.target, delay]);
+    let arrow = byKey.get(key);
+    if (arrow === undefined) {
+      arrow = { source: edge.source, target: edge.target, delay, edges: [], labels: [] };
+      byKey.set(key, arrow);
+    }
+    arrow.edges.push(edge);
+    const label = edgeLabel(edge);
+    if (!arrow.labels.includes(label)) arrow.labels.push(label);
+  }
+  return [...byKey.values()];
+}

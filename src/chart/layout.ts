@@ -1,0 +1,253 @@
+/**
+ * Lays a chart graph out with ELK (layered, top to bottom), nesting compound
+ * and parallel states as ELK child graphs so that edges between levels are
+ * routed around the boxes. elkjs is loaded on first use only: the runtime
+ * never pays for it.
+ *
+ * The result is in absolute coordinates (ELK's `json.shapeCoords` and
+ * `json.edgeCoords` = ROOT), rounded to a tenth of a pixel, so the SVG text is
+ * identical from run to run.
+ */
+import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
+import type { ChartGraph, ChartNode } from './graph.js';
+import { ANY_STATE, type Arrow, arrows, childrenOf, listedEdges, listedLabel } from './labels.js';
+import { textWidth } from './text-width.js';
+
+export const FONT = { state: 13, listed: 11, edge: 11 } as const;
+const LINE = 15;
+export const LINE_EDGE = 13;
+const HEADER = 28;
+const PAD = 12;
+const INITIAL_SIZE = 12;
+
+export interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+export interface PlacedState extends Box {
+  node: ChartNode;
+  /** Internal transitions written in the box, in definition order. */
+  listed: string[];
+  children: PlacedState[];
+  /** Set on a compound state with an initial child: where its initial dot sits. */
+  initial?: Box;
+  /** Set when `initial`: the arrow from the dot to the initial child. */
+  initialPath?: Point[];
+}
+
+export interface Point {
+  x: number;
+  y: number;
+}
+
+export interface PlacedEdge extends Arrow {
+  points: Point[];
+  labelBox?: Box;
+}
+
+export interface ChartLayout extends Box {
+  states: PlacedState[];
+  edges: PlacedEdge[];
+  /** The machine's initial dot and its arrow. */
+  initial?: Box;
+  initialPath?: Point[];
+  /** The note listing the root's transitions (taken in any state). */
+  note?: Box & { lines: string[] };
+}
+
+const ROOT_OPTIONS = {
+  'elk.algorithm': 'layered',
+  'elk.direction': 'DOWN',
+  'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
+  'elk.edgeRouting': 'ORTHOGONAL',
+  'elk.edgeLabels.placement': 'CENTER',
+  'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
+  'elk.layered.spacing.nodeNodeBetweenLayers': '36',
+  'elk.layered.spacing.edgeNodeBetweenLayers': '14',
+  'elk.spacing.nodeNode': '28',
+  'elk.spacing.edgeNode': '14',
+  'elk.spacing.edgeEdge': '10',
+  'elk.spacing.edgeLabel': '3',
+  'elk.padding': '[top=16,left=16,bottom=16,right=16]',
+  'elk.json.shapeCoords': 'ROOT',
+  'elk.json.edgeCoords': 'ROOT',
+  'elk.layered.nodePlacement.strategy': 'BRANDES_KOEPF',
+  'elk.layered.nodePlacement.bk.fixedAlignment': 'BALANCED',
+  'elk.randomSeed': '1',
+};
+
+const elkId = {
+  state: (id: string) => `state:${id}`,
+  initial: (parent: string | null) => `initial:${parent ?? ''}`,
+  note: 'note:root',
+};
+
+export async function layoutChart(graph: ChartGraph): Promise<ChartLayout> {
+  // elk.bundled.js is CommonJS: Node's `default` is module.exports, which also
+  // carries the class as its own `default` (the only spelling TypeScript types).
+  const { default: elkModule } = await import('elkjs/lib/elk.bundled.js');
+  const elk = new elkModule.default();
+  const edges: ElkExtendedEdge[] = [];
+  const listedOf = (id: string) => listedEdges(graph, id).map(listedLabel);
+
+  const childrenFor = (parent: string | null): ElkNode[] => {
+    const nodes: ElkNode[] = [];
+    const children = childrenOf(graph, parent);
+    const initial = children.find((child) => child.initial === true);
+    if (initial !== undefined) {
+      nodes.push({ id: elkId.initial(parent), width: INITIAL_SIZE, height: INITIAL_SIZE });
+      edges.push({
+        id: `initial-edge:${parent ?? ''}`,
+        sources: [elkId.initial(parent)],
+        targets: [elkId.state(initial.id)],
+      });
+    }
+    for (const child of children) {
+      const listed = listedOf(child.id);
+      const listedHeight = listed.length === 0 ? 0 : listed.length * LINE + 6;
+      const listedWidth = Math.max(0, ...listed.map((line) => textWidth(line, FONT.listed)));
+      const labelWidth = textWidth(child.key, FONT.state);
+      if (child.type === 'compound' || child.type === 'parallel') {
+        nodes.push({
+          id: elkId.state(child.id),
+          layoutOptions: {
+            'elk.padding': `[top=${HEADER + listedHeight},left=${PAD},bottom=${PAD},right=${PAD}]`,
+            'elk.nodeSize.constraints': 'MINIMUM_SIZE',
+            'elk.nodeSize.minimum': `(${Math.max(labelWidth, listedWidth) + 2 * PAD}, ${HEADER + listedHeight + 20})`,
+          },
+          children: childrenFor(child.id),
+        });
+        if (child.type === 'parallel') stackRegions(child.id);
+      } else {
+        nodes.push({
+          id: elkId.state(child.id),
+          width: Math.max(72, labelWidth + 2 * PAD, listedWidth + 2 * PAD),
+          height: 30 + listedHeight + (child.type === 'final' ? 4 : 0),
+        });
+      }
+    }
+    return nodes;
+  };
+
+  // Parallel regions are stacked, not set side by side, by an edge that is laid out but never drawn:
+  // a tall chart stays readable when a Markdown page scales it down to its column width.
+  const stackRegions = (parallel: string) => {
+    const regions = childrenOf(graph, parallel);
+    for (let index = 1; index < regions.length; index++) {
+      edges.push({
+        id: `stack:${parallel}:${index}`,
+        sources: [elkId.state((regions[index - 1] as ChartNode).id)],
+        targets: [elkId.state((regions[index] as ChartNode).id)],
+      });
+    }
+  };
+  const rootChildren = childrenFor(null);
+  const rootListed = listedOf('');
+  if (rootListed.length > 0) {
+    const lines = [ANY_STATE, ...rootListed];
+    rootChildren.push({
+      id: elkId.note,
+      width: Math.max(...lines.map((line) => textWidth(line, FONT.listed))) + 2 * PAD,
+      height: lines.length * LINE + 12,
+    });
+  }
+  const drawn = arrows(graph);
+  drawn.forEach((arrow, index) => {
+    edges.push({
+      id: `edge:${index}`,
+      sources: [elkId.state(arrow.source)],
+      targets: [elkId.state(arrow.target)],
+      labels: [
+        {
+          text: arrow.labels.join('\n'),
+          width: Math.max(...arrow.labels.map((label) => textWidth(label, FONT.edge))) + 8,
+          height: arrow.labels.length * LINE_EDGE + 4,
+        },
+      ],
+    });
+  });
+
+  const input: ElkNode = { id: 'root', layoutOptions: ROOT_OPTIONS, children: rootChildren, edges };
+  const laid: ElkNode = await elk.layout(input);
+
+  const shapes = new Map<string, ElkNode>();
+  const collect = (node: ElkNode) => {
+    shapes.set(node.id, node);
+    for (const child of node.children ?? []) collect(child);
+  };
+  collect(laid);
+  const laidEdges = new Map<string, ElkExtendedEdge>();
+  const collectEdges = (node: ElkNode) => {
+    for (const edge of node.edges ?? []) laidEdges.set(edge.id, edge);
+    for (const child of node.children ?? []) collectEdges(child);
+  };
+  collectEdges(laid);
+
+  const place = (parent: string | null): PlacedState[] =>
+    childrenOf(graph, parent).map((node) => {
+      const placed: PlacedState = {
+        ...box(shapes.get(elkId.state(node.id))),
+        node,
+        listed: listedOf(node.id),
+        children: place(node.id),
+      };
+      if (node.type === 'compound') withInitial(placed, node.id);
+      if (node.type === 'parallel') {
+        // Stacked regions share the parallel state's full width, like UML's dashed compartments.
+        for (const region of placed.children) {
+          region.x = round(placed.x + PAD);
+          region.width = round(placed.width - 2 * PAD);
+        }
+      }
+      return placed;
+    });
+  const withInitial = (target: { initial?: Box; initialPath?: Point[] }, parent: string | null) => {
+    const dot = shapes.get(elkId.initial(parent));
+    const path = laidEdges.get(`initial-edge:${parent ?? ''}`);
+    if (dot === undefined || path === undefined) return;
+    target.initial = box(dot);
+    target.initialPath = pointsOf(path);
+  };
+
+  const layout: ChartLayout = {
+    ...box(laid),
+    states: place(null),
+    edges: drawn.map((arrow, index) => {
+      const laidEdge = laidEdges.get(`edge:${index}`);
+      const placed: PlacedEdge = { ...arrow, points: laidEdge ? pointsOf(laidEdge) : [] };
+      const label = laidEdge?.labels?.[0];
+      if (label !== undefined) placed.labelBox = box(label);
+      return placed;
+    }),
+  };
+  withInitial(layout, null);
+  const note = shapes.get(elkId.note);
+  if (note !== undefined) layout.note = { ...box(note), lines: [ANY_STATE, ...rootListed] };
+  return layout;
+}
+
+function pointsOf(edge: ElkExtendedEdge): Point[] {
+  const section = edge.sections?.[0];
+  if (section === undefined) return [];
+  return [section.startPoint, ...(section.bendPoints ?? []), section.endPoint].map((p) => ({
+    x: round(p.x),
+    y: round(p.y),
+  }));
+}
+
+function box(shape: { x?: number; y?: number; width?: number; height?: number } | undefined): Box {
+  return {
+    x: round(shape?.x ?? 0),
+    y: round(shape?.y ?? 0),
+    width: round(shape?.width ?? 0),
+    height: round(shape?.height ?? 0),
+  };
+}
+
+/** A tenth of a pixel, and never `-0`, so the text is the same everywhere. */
+export function round(value: number): number {
+  return Math.round(value * 10) / 10 + 0;
+}

@@ -1,0 +1,123 @@
+/**
+ * Mermaid `stateDiagram-v2` text, as GitHub renders it in Markdown.
+ *
+ * Mermaid places a state in the last composite block that mentions it, so an
+ * edge is written inside a composite block only when both of its ends are
+ * direct children of that block; every other edge is written at the top
+ * level, which never moves a state. Composite states cannot carry a
+ * description in Mermaid, so only atomic states list their internal
+ * transitions in their box; a composite state's internal transitions, and
+ * those of the machine root, go in a note.
+ */
+import type { ChartGraph, ChartNode } from './graph.js';
+import { ANY_STATE, type Arrow, arrows, childrenOf, listedEdges, listedLabel } from './labels.js';
+
+/** Words Mermaid's state grammar (or its layout, for `root`) reserves. */
+const RESERVED = new Set([
+  'as',
+  'class',
+  'classdef',
+  'click',
+  'direction',
+  'end',
+  'hide',
+  'left',
+  'note',
+  'of',
+  'right',
+  'root',
+  'state',
+  'style',
+]);
+
+export function toMermaid(graph: ChartGraph): string {
+  const ids = mermaidIds(graph.nodes);
+  const idOf = (nodeId: string) => ids.get(nodeId) ?? nodeId;
+  const edges = arrows(graph);
+  const lines: string[] = [
+    'stateDiagram-v2',
+    `  %% ${graph.machine}: generated from the machine definition by ws-supervisor; do not edit.`,
+  ];
+
+  // Parallel transitions share one arrow, a label per line (`<br/>`), as in the SVG.
+  const arrow = (edge: Arrow) =>
+    `${idOf(edge.source)} --> ${idOf(edge.target)} : ${edge.labels.map(text).join('<br/>')}`;
+  const parentOf = new Map(graph.nodes.map((node) => [node.id, node.parent]));
+  const localTo = (parent: string | null) => (edge: Arrow) =>
+    parent !== null && parentOf.get(edge.source) === parent && parentOf.get(edge.target) === parent;
+
+  const block = (parent: string | null, parallel: boolean, indent: string) => {
+    const children = childrenOf(graph, parent);
+    const initial = children.find((child) => child.initial === true);
+    if (initial !== undefined) lines.push(`${indent}[*] --> ${idOf(initial.id)}`);
+    children.forEach((child, index) => {
+      if (parallel && index > 0) lines.push(`${indent}--`);
+      const id = idOf(child.id);
+      if (child.type === 'compound' || child.type === 'parallel') {
+        lines.push(`${indent}state ${id} {`);
+        block(child.id, child.type === 'parallel', `${indent}  `);
+        lines.push(`${indent}}`);
+        note(id, listedEdges(graph, child.id).map(listedLabel), indent);
+        return;
+      }
+      // A state with descriptions needs its name declared first, or the first description becomes its title.
+      const listed = listedEdges(graph, child.id);
+      if (id !== child.key || listed.length > 0) lines.push(`${indent}state "${text(child.key)}" as ${id}`);
+      else lines.push(`${indent}${id}`);
+      for (const edge of listed) lines.push(`${indent}${id} : ${text(listedLabel(edge))}`);
+    });
+    if (parent !== null)
+      for (const edge of edges.filter(localTo(parent))) lines.push(`${indent}${arrow(edge)}`);
+    for (const child of children)
+      if (child.type === 'final') lines.push(`${indent}${idOf(child.id)} --> [*]`);
+  };
+
+  block(null, false, '  ');
+  const nested = new Set(
+    graph.nodes.filter((node) => node.parent !== null).flatMap((node) => edges.filter(localTo(node.parent))),
+  );
+  for (const edge of edges) if (!nested.has(edge)) lines.push(`  ${arrow(edge)}`);
+
+  const top = childrenOf(graph, null);
+  const anchor = top.find((node) => node.initial === true) ?? top[0];
+  const rootListed = listedEdges(graph, '').map(listedLabel);
+  if (anchor !== undefined) note(idOf(anchor.id), rootListed, '  ', ANY_STATE);
+  return `${lines.join('\n')}\n`;
+
+  function note(id: string, labels: string[], indent: string, heading?: string) {
+    if (labels.length === 0) return;
+    lines.push(`${indent}note right of ${id}`);
+    if (heading !== undefined) lines.push(`${indent}  ${text(heading)}`);
+    for (const label of labels) lines.push(`${indent}  ${text(label)}`);
+    lines.push(`${indent}end note`);
+  }
+}
+
+/**
+ * Mermaid's ids are one flat namespace: a state keeps its key when the key is
+ * unique in the machine and safe, else it gets its path (`a_b_c`).
+ */
+function mermaidIds(nodes: ChartNode[]): Map<string, string> {
+  const keyCount = new Map<string, number>();
+  for (const node of nodes) keyCount.set(node.key, (keyCount.get(node.key) ?? 0) + 1);
+  const ids = new Map<string, string>();
+  const used = new Set<string>();
+  for (const node of nodes) {
+    const safe = (value: string) =>
+      /^[A-Za-z][A-Za-z0-9_]*$/.test(value) && !RESERVED.has(value.toLowerCase()) && !used.has(value);
+    let id = node.key;
+    if (keyCount.get(node.key) !== 1 || !safe(id)) {
+      const base = `s_${node.id.replace(/[^A-Za-z0-9]/g, '_')}`;
+      id = base;
+      for (let n = 2; !safe(id); n++) id = `${base}_${n}`;
+    }
+    used.add(id);
+    ids.set(node.id, id);
+  }
+  return ids;
+}
+
+/** Mermaid reads `#`, `;` and `:` in labels; write them as its entity codes. */
+function text(value: string): string {
+  return value.replace(/#/g, '#35;').replace(/;/g, '#59;').replace(/:/g, '#58;').replace(/"/g, '#quot;');
+}

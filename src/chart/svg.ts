@@ -1,0 +1,218 @@
+/**
+ * A laid-out chart as a standalone SVG string (light theme, sans-serif).
+ *
+ * Made to be inlined in a live dashboard: every state is a
+ * `<g class="state" data-state="<node id>">` holding its box and a
+ * `<text class="state-label">`, with its child states nested inside it, so a
+ * page can highlight a state or overlay a count with a CSS selector. Styling
+ * is in presentation attributes (no `<style>`, nothing that leaks into the
+ * host page, and a page's own CSS still wins), and the only ids (the arrow
+ * markers) carry the machine id, so two charts can share a page.
+ */
+import type { ChartGraph } from './graph.js';
+import {
+  type Box,
+  type ChartLayout,
+  FONT,
+  LINE_EDGE,
+  layoutChart,
+  type PlacedEdge,
+  type PlacedState,
+  type Point,
+  round,
+} from './layout.js';
+import { textWidth } from './text-width.js';
+
+const COLOR = {
+  background: '#ffffff',
+  text: '#111827',
+  muted: '#4b5563',
+  stateFill: '#eef4ff',
+  stateStroke: '#3b5ba5',
+  compoundFill: '#f8fafc',
+  compoundStroke: '#64748b',
+  regionStroke: '#94a3b8',
+  finalFill: '#f1f5f9',
+  edge: '#475569',
+  delayEdge: '#b45309',
+  noteFill: '#fffbeb',
+  noteStroke: '#d6b656',
+};
+
+export async function toSvg(graph: ChartGraph): Promise<string> {
+  return renderSvg(graph, await layoutChart(graph));
+}
+
+export function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
+  const marker = `ws-supervisor-arrow-${graph.machine.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  const parentType = new Map(graph.nodes.map((node) => [node.id, node.type]));
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${layout.width}" height="${layout.height}" ` +
+      `viewBox="0 0 ${layout.width} ${layout.height}" font-family="sans-serif" font-size="${FONT.state}" ` +
+      `class="ws-supervisor-chart" data-machine="${xml(graph.machine)}">`,
+    `  <title>${xml(graph.machine)} state chart</title>`,
+    '  <defs>',
+    // One marker per colour: `fill="context-stroke"` is not drawn by every SVG viewer.
+    arrowhead(marker, COLOR.edge),
+    arrowhead(`${marker}-delay`, COLOR.delayEdge),
+    '  </defs>',
+    `  <rect class="background" width="${layout.width}" height="${layout.height}" fill="${COLOR.background}"/>`,
+  ];
+
+  const drawState = (placed: PlacedState, indent: string) => {
+    const { node } = placed;
+    const region = node.parent !== null && parentType.get(node.parent) === 'parallel';
+    const container = node.type === 'compound' || node.type === 'parallel';
+    out.push(`${indent}<g class="state ${node.type}" data-state="${xml(node.id)}">`);
+    const fill = container ? COLOR.compoundFill : node.type === 'final' ? COLOR.finalFill : COLOR.stateFill;
+    const stroke = region ? COLOR.regionStroke : container ? COLOR.compoundStroke : COLOR.stateStroke;
+    const dash = region ? ' stroke-dasharray="6 4"' : '';
+    out.push(`${indent}  ${rect(placed, 8, fill, stroke, 1.4, dash)}`);
+    if (node.type === 'final')
+      out.push(`${indent}  ${rect(inset(placed, 3), 6, 'none', COLOR.stateStroke, 1.2)}`);
+    const labelY = container ? placed.y + 19 : placed.y + 20;
+    const labelX = container ? placed.x + 10 : placed.x + placed.width / 2;
+    const anchor = container ? 'start' : 'middle';
+    out.push(
+      `${indent}  <text class="state-label" x="${labelX}" y="${labelY}" text-anchor="${anchor}" ` +
+        `font-weight="600" fill="${COLOR.text}">${xml(node.key)}</text>`,
+    );
+    if (placed.listed.length > 0) {
+      const top = placed.y + 28;
+      out.push(
+        `${indent}  <line class="divider" x1="${placed.x}" y1="${top}" x2="${round(placed.x + placed.width)}" ` +
+          `y2="${top}" stroke="${container ? COLOR.compoundStroke : COLOR.stateStroke}" stroke-width="0.8"/>`,
+      );
+      placed.listed.forEach((line, index) => {
+        out.push(
+          `${indent}  <text class="internal" x="${placed.x + 8}" y="${round(top + 15 + index * 15)}" ` +
+            `font-size="${FONT.listed}" fill="${COLOR.muted}">${xml(line)}</text>`,
+        );
+      });
+    }
+    if (placed.initial !== undefined && placed.initialPath !== undefined) {
+      drawInitial(placed.initial, placed.initialPath, `${indent}  `);
+    }
+    for (const child of placed.children) drawState(child, `${indent}  `);
+    out.push(`${indent}</g>`);
+  };
+
+  const drawInitial = (dot: Box, path: Point[], indent: string) => {
+    const r = round(dot.width / 2);
+    out.push(
+      `${indent}<g class="initial"><circle cx="${round(dot.x + r)}" cy="${round(dot.y + r)}" r="${r}" fill="${COLOR.text}"/>` +
+        `<path d="${d(path)}" fill="none" stroke="${COLOR.edge}" stroke-width="1.3" marker-end="url(#${marker})"/></g>`,
+    );
+  };
+
+  out.push('  <g class="states">');
+  if (layout.initial !== undefined && layout.initialPath !== undefined) {
+    drawInitial(layout.initial, layout.initialPath, '    ');
+  }
+  for (const placed of layout.states) drawState(placed, '    ');
+  out.push('  </g>');
+
+  if (layout.note !== undefined) {
+    const note = layout.note;
+    out.push('  <g class="note">');
+    out.push(`    ${rect(note, 3, COLOR.noteFill, COLOR.noteStroke, 1)}`);
+    note.lines.forEach((line, index) => {
+      const weight = index === 0 ? ' font-weight="600"' : '';
+      out.push(
+        `    <text x="${note.x + 10}" y="${round(note.y + 18 + index * 15)}" font-size="${FONT.listed}"${weight} ` +
+          `fill="${COLOR.text}">${xml(line)}</text>`,
+      );
+    });
+    out.push('  </g>');
+  }
+
+  out.push('  <g class="edges">');
+  for (const placed of layout.edges) drawEdge(placed);
+  out.push('  </g>');
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+
+  function drawEdge({ source, target, delay, edges, labels, points, labelBox }: PlacedEdge) {
+    const color = delay ? COLOR.delayEdge : COLOR.edge;
+    const dash = delay ? ' stroke-dasharray="5 3"' : '';
+    const events = edges.map((edge) => edge.event).join(' ');
+    out.push(
+      `    <g class="edge${delay ? ' delay' : ''}" data-source="${xml(source)}" data-target="${xml(target)}" ` +
+        `data-events="${xml(events)}">`,
+    );
+    out.push(
+      `      <path d="${d(points)}" fill="none" stroke="${color}" stroke-width="1.3"${dash} ` +
+        `marker-end="url(#${delay ? `${marker}-delay` : marker})"/>`,
+    );
+    if (labelBox !== undefined) {
+      const side = labelSide(labelBox, points);
+      const x =
+        side === 'end'
+          ? labelBox.x + labelBox.width - 3
+          : side === 'start'
+            ? labelBox.x + 3
+            : labelBox.x + labelBox.width / 2;
+      // A white backing as wide as the text, so a crossing line never runs through a word.
+      const width = Math.max(...labels.map((label) => textWidth(label, FONT.edge))) + 4;
+      const left = side === 'end' ? x + 2 - width : side === 'start' ? x - 2 : x - width / 2;
+      out.push(
+        `      <rect x="${round(left)}" y="${labelBox.y}" width="${width}" height="${labelBox.height}" ` +
+          `rx="3" fill="${COLOR.background}" fill-opacity="0.85"/>`,
+      );
+      labels.forEach((label, index) => {
+        out.push(
+          `      <text class="edge-label" x="${round(x)}" y="${round(labelBox.y + 12 + index * LINE_EDGE)}" ` +
+            `text-anchor="${side}" font-size="${FONT.edge}" fill="${color}">${xml(label)}</text>`,
+        );
+      });
+    }
+    out.push('    </g>');
+  }
+}
+
+function arrowhead(id: string, color: string): string {
+  return (
+    `    <marker id="${id}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" ` +
+    `orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="${color}"/></marker>`
+  );
+}
+
+function rect(box: Box, radius: number, fill: string, stroke: string, width: number, extra = ''): string {
+  return (
+    `<rect x="${box.x}" y="${box.y}" width="${box.width}" height="${box.height}" rx="${radius}" ` +
+    `fill="${fill}" stroke="${stroke}" stroke-width="${width}"${extra}/>`
+  );
+}
+
+/**
+ * ELK puts a label beside its edge; aligning the text to that side keeps a
+ * stack of labels visibly attached to its own arrow rather than to a neighbour.
+ */
+function labelSide(label: Box, points: Point[]): 'start' | 'middle' | 'end' {
+  const middle = label.y + label.height / 2;
+  for (let index = 1; index < points.length; index++) {
+    const a = points[index - 1] as Point;
+    const b = points[index] as Point;
+    if (a.x !== b.x || middle < Math.min(a.y, b.y) || middle > Math.max(a.y, b.y)) continue;
+    if (a.x >= label.x + label.width - 1) return 'end';
+    if (a.x <= label.x + 1) return 'start';
+  }
+  return 'middle';
+}
+
+function inset(box: Box, by: number): Box {
+  return {
+    x: round(box.x + by),
+    y: round(box.y + by),
+    width: round(box.width - 2 * by),
+    height: round(box.height - 2 * by),
+  };
+}
+
+function d(points: Point[]): string {
+  return points.map((p, index) => `${index === 0 ? 'M' : 'L'} ${p.x} ${p.y}`).join(' ');
+}
+
+function xml(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}

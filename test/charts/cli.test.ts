@@ -1,0 +1,130 @@
+/**
+ * `ws-supervisor chart`, run as its own process on the built program (npm
+ * test builds first), the way a user runs it.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
+import { toMarkdown } from '../../src/chart/markdown.js';
+import { runProgram } from '../helpers/process.js';
+
+const cli = 'dist/src/cli.js';
+
+async function run(args: string[]) {
+  const program = runProgram(cli, args);
+  let stdout = '';
+  program.child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  const code = await program.exited;
+  return { code, stdout, output: program.output() };
+}
+
+function temporaryDirectory(): string {
+  const directory = mkdtempSync(join(tmpdir(), 'ws-supervisor-chart-'));
+  onTestFinished(() => rmSync(directory, { recursive: true, force: true }));
+  return directory;
+}
+
+describe('ws-supervisor chart', () => {
+  it('prints the connection machine as Mermaid by default', async () => {
+    const { code, stdout } = await run(['chart']);
+    expect(code).toBe(0);
+    expect(stdout).toBe(await renderChart(charts.connection, { format: 'mermaid' }));
+  });
+
+  it.each(['json', 'dot', 'mermaid'] as const)('prints --machine hub --format %s', async (format) => {
+    const { code, stdout } = await run(['chart', '--machine', 'hub', '--format', format]);
+    expect(code).toBe(0);
+    expect(stdout).toBe(await renderChart(charts.hub, { format }));
+    if (format === 'json') expect(JSON.parse(stdout)).toEqual(machineGraph(charts.hub));
+  });
+
+  it('writes one file with --out', async () => {
+    const file = join(temporaryDirectory(), 'supervisor.svg');
+    const { code, output } = await run([
+      'chart',
+      '--machine',
+      'supervisor',
+      '--format',
+      'svg',
+      '--out',
+      file,
+    ]);
+    expect(code).toBe(0);
+    expect(output).toContain(`wrote ${file}`);
+    expect(readFileSync(file, 'utf8')).toBe(await renderChart(charts.supervisor, { format: 'svg' }));
+  });
+
+  it('--machine all --out DIR writes one file per machine and format', async () => {
+    const directory = temporaryDirectory();
+    writeFileSync(join(directory, 'keep.txt'), 'not ours');
+    const { code } = await run([
+      'chart',
+      '--machine',
+      'all',
+      '--format',
+      'markdown',
+      '--format',
+      'json',
+      '--out',
+      join(directory, 'charts'),
+    ]);
+    expect(code).toBe(0);
+    const written = readdirSync(join(directory, 'charts')).sort();
+    expect(written).toEqual([
+      'connection.json',
+      'connection.md',
+      'hub.json',
+      'hub.md',
+      'supervisor.json',
+      'supervisor.md',
+    ]);
+    for (const name of ['connection', 'supervisor', 'hub'] as const) {
+      expect(readFileSync(join(directory, 'charts', `${name}.md`), 'utf8')).toBe(
+        toMarkdown(name, machineGraph(charts[name])),
+      );
+      expect(JSON.parse(readFileSync(join(directory, 'charts', `${name}.json`), 'utf8'))).toEqual(
+        machineGraph(charts[name]),
+      );
+    }
+  });
+
+  it('prints its help with --help and exits 0', async () => {
+    const { code, stdout } = await run(['chart', '--help']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Usage: ws-supervisor chart/);
+    expect(stdout).toContain('--machine <name>');
+  });
+
+  it.each([
+    [['--machine', 'nope'], /--machine must be one of connection, supervisor, hub, all, got "nope"/],
+    [['--format', 'png'], /--format must be one of mermaid, dot, json, svg, markdown, got "png"/],
+    [['--colour'], /Unknown option '--colour'/],
+    [['--machine'], /--machine/],
+    [['extra'], /unexpected argument "extra"/],
+    [['--machine', 'all'], /give --out <directory>/],
+    [['--format', 'svg', '--format', 'dot'], /give --out <directory>/],
+  ])('refuses %j on stderr with exit code 2', async (args, message) => {
+    const program = runProgram(cli, ['chart', ...args]);
+    let stdout = '';
+    program.child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    expect(await program.exited).toBe(2);
+    expect(program.output()).toMatch(message);
+    expect(stdout).toBe('');
+  });
+
+  it('keeps the other commands: --version, and the top-level help names chart', async () => {
+    const version = await run(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    const help = await run(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/serve \[options\]/);
+    expect(help.stdout).toMatch(/chart \[options\]/);
+  });
+});

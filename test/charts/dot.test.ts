@@ -1,0 +1,55 @@
+/** Graphviz DOT output: clusters for compound states, edges clipped to them, markers. */
+import { describe, expect, it } from 'vitest';
+import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
+import { sampleMachine } from './sample.machine.js';
+
+describe('DOT', () => {
+  it('connection: a cluster per compound state, nested, with edges clipped to the cluster border', async () => {
+    const text = await renderChart(charts.connection, { format: 'dot' });
+    expect(text).toMatch(/^\/\/ connection: generated .*\ndigraph "connection" \{\n/);
+    expect(text).toContain('compound=true');
+    // Braces balance, and the regions sit inside `active`.
+    expect(text.split('{').length).toBe(text.split('}').length);
+    const active = text.indexOf('subgraph "cluster_active" {');
+    const activity = text.indexOf('subgraph "cluster_active.activity" {');
+    const heartbeat = text.indexOf('subgraph "cluster_active.heartbeat" {');
+    expect(active).toBeGreaterThan(0);
+    expect(activity).toBeGreaterThan(active);
+    expect(heartbeat).toBeGreaterThan(activity);
+    expect(text).toContain('style="rounded,dashed"');
+
+    expect(text).toContain('"connecting" -> "active" [label="SOCKET_OPENED", lhead="cluster_active"];');
+    expect(text).toContain('"active" -> "draining" [label="EVICT", ltail="cluster_active"];');
+    expect(text).toContain('"connecting" -> "disposed" [label="after connectTimeout"];');
+    expect(text).toContain('"active.heartbeat.awaitingPong" -> "disposed" [label="after pongTimeout"];');
+    expect(text).toContain('"disposed" [label="disposed", peripheries=2];');
+    expect(text).toContain('"[*]" -> "connecting";');
+    expect(text).toContain('"[*]active.activity" -> "active.activity.live";');
+  });
+
+  it('writes every state and every drawn edge, and lists internal transitions in the box', async () => {
+    for (const machine of [charts.connection, charts.supervisor, charts.hub, sampleMachine]) {
+      const graph = machineGraph(machine);
+      const text = await renderChart(machine, { format: 'dot' });
+      for (const node of graph.nodes) expect(text).toContain(`"${node.id}" [`);
+      const drawn = graph.edges.filter((edge) => edge.source !== '' && !edge.internal);
+      expect(text.match(/^ {2}"[^"]*" -> "[^"]*" \[label=/gm)?.length ?? 0).toBe(drawn.length);
+    }
+    const hub = await renderChart(charts.hub, { format: 'dot' });
+    expect(hub).toContain(
+      '"running" [label="running\\nADMIT [isAtProcessLimit] / announceRejected\\lADMIT / routeAdmission\\l"];',
+    );
+    expect(hub).toMatch(/"\[any\]" \[shape=note, label="in any state\\lPROCESS_SLOT_RELEASED/);
+  });
+
+  it('escapes quotes and backslashes in labels', async () => {
+    const { setup } = await import('xstate');
+    const machine = setup({}).createMachine({
+      id: 'quotes',
+      initial: 'a',
+      states: { a: { on: { 'SAY_"HI"\\': 'b' } }, b: {} },
+    });
+    const text = await renderChart(machine, { format: 'dot' });
+    expect(text).toContain('"a" -> "b" [label="SAY_\\"HI\\"\\\\"];');
+  });
+});

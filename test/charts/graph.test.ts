@@ -1,0 +1,306 @@
+/**
+ * machineGraph(): every state and every transition of a definition, in a
+ * stable JSON shape. Checked on a small machine with every construct, against
+ * XState's own state nodes (nothing dropped), and on our three machines.
+ */
+
+import { describe, expect, it } from 'vitest';
+import type { AnyStateMachine, AnyStateNode } from 'xstate';
+import { type ChartEdge, charts, machineGraph, renderChart } from '../../src/chart/index.js';
+import { SupervisorError } from '../../src/errors.js';
+import { sampleMachine } from './sample.machine.js';
+
+const pick = (edge: ChartEdge) => [edge.source, edge.target, edge.event];
+/** XState's own state nodes, root included, read independently of machineGraph. */
+const everyStateNode = (node: AnyStateNode): AnyStateNode[] => [
+  node,
+  ...Object.values(node.states).flatMap(everyStateNode),
+];
+
+describe('machineGraph on a machine with every construct', () => {
+  const graph = machineGraph(sampleMachine);
+
+  it('lists every state by dot path, depth first, with its parent, type and initial mark', () => {
+    expect(graph).toMatchObject({ format: 'ws-supervisor-chart', version: 1, machine: 'sample' });
+    expect(graph.nodes).toEqual([
+      { id: 'idle', key: 'idle', parent: null, type: 'atomic', initial: true },
+      { id: 'working', key: 'working', parent: null, type: 'parallel' },
+      { id: 'working.task', key: 'task', parent: 'working', type: 'compound' },
+      { id: 'working.task.running', key: 'running', parent: 'working.task', type: 'atomic', initial: true },
+      { id: 'working.task.failed', key: 'failed', parent: 'working.task', type: 'atomic' },
+      { id: 'working.task.done', key: 'done', parent: 'working.task', type: 'final' },
+      { id: 'working.watch', key: 'watch', parent: 'working', type: 'compound' },
+      { id: 'working.watch.running', key: 'running', parent: 'working.watch', type: 'atomic', initial: true },
+      { id: 'working.watch.paused', key: 'paused', parent: 'working.watch', type: 'atomic' },
+      { id: 'end', key: 'end', parent: null, type: 'final' },
+    ]);
+  });
+
+  it('lists every transition in definition order, with its kind, guard, delay and flags', () => {
+    expect(graph.edges).toEqual([
+      { source: '', target: 'idle', event: 'RESET', kind: 'event' },
+      { source: 'idle', target: 'working', event: 'GO', kind: 'event', guard: 'isReady' },
+      { source: 'idle', target: 'idle', event: 'PING', kind: 'event', internal: true, actions: ['log'] },
+      { source: 'working', target: 'end', event: 'STOP', kind: 'event' },
+      {
+        source: 'working.task.running',
+        target: 'working.task.done',
+        event: 'xstate.done.actor.job',
+        kind: 'done',
+      },
+      {
+        source: 'working.task.running',
+        target: 'working.task.failed',
+        event: 'xstate.error.actor.job',
+        kind: 'error',
+      },
+      {
+        source: 'working.task.failed',
+        target: 'working.task.running',
+        event: 'xstate.after.retryDelay.sample.working.task.failed',
+        kind: 'delay',
+        delay: 'retryDelay',
+        delayMs: 250,
+      },
+      {
+        source: 'working.watch.running',
+        target: 'working.watch.running',
+        event: 'PING',
+        kind: 'event',
+        guard: 'inline',
+      },
+      {
+        source: 'working.watch.running',
+        target: 'working.watch.paused',
+        event: 'xstate.after.1000.sample.working.watch.running',
+        kind: 'delay',
+        delay: '1000',
+        delayMs: 1000,
+      },
+      {
+        source: 'working.watch.running',
+        target: 'working.watch.running',
+        event: 'xstate.after.pollDelay.sample.working.watch.running',
+        kind: 'delay',
+        delay: 'pollDelay',
+        reenter: true,
+      },
+      {
+        source: 'working.watch.paused',
+        target: 'working.watch.running',
+        event: '',
+        kind: 'always',
+        guard: 'isReady && !isBusy',
+      },
+    ]);
+  });
+
+  it('sums up the events, guards and delays, sorted; a computed delay has no ms', () => {
+    expect(graph.events).toEqual([
+      'GO',
+      'PING',
+      'RESET',
+      'STOP',
+      'xstate.done.actor.job',
+      'xstate.error.actor.job',
+    ]);
+    expect(graph.guards).toEqual(['inline', 'isReady', 'isReady && !isBusy']);
+    expect(graph.delays).toEqual([
+      { name: '1000', ms: 1000 },
+      { name: 'pollDelay' },
+      { name: 'retryDelay', ms: 250 },
+    ]);
+  });
+
+  it('serialises to the same JSON every time', async () => {
+    const json = await renderChart(sampleMachine, { format: 'json' });
+    expect(json).toBe(`${JSON.stringify(machineGraph(sampleMachine), null, 2)}\n`);
+    expect(JSON.parse(json)).toEqual(graph);
+  });
+});
+
+describe.each([...Object.entries(charts), ['sample', sampleMachine] as const])(
+  'machineGraph of %s',
+  (_name, machine) => {
+    const graph = machineGraph(machine as AnyStateMachine);
+
+    it('has one node per state node below the root, and one edge per transition target', () => {
+      const stateNodes = everyStateNode((machine as AnyStateMachine).root).filter(
+        (node) => node.parent !== undefined,
+      );
+      expect(graph.nodes.map((node) => node.id).sort()).toEqual(
+        stateNodes.map((node) => node.path.join('.')).sort(),
+      );
+
+      const expected = (node: AnyStateNode) =>
+        [...node.transitions.values(), node.always ?? []]
+          .flat()
+          .reduce((count, transition) => count + Math.max(1, transition.target?.length ?? 0), 0);
+      for (const node of everyStateNode((machine as AnyStateMachine).root)) {
+        const source = node.path.join('.');
+        expect(graph.edges.filter((edge) => edge.source === source).length, `edges of "${source}"`).toBe(
+          expected(node),
+        );
+      }
+    });
+
+    it('only links states that exist, and names every guard and delay it uses', () => {
+      const ids = new Set(graph.nodes.map((node) => node.id));
+      for (const edge of graph.edges) {
+        expect(edge.source === '' || ids.has(edge.source), edge.source).toBe(true);
+        expect(ids.has(edge.target) || (edge.internal === true && edge.target === ''), edge.target).toBe(
+          true,
+        );
+        if (edge.guard !== undefined) expect(graph.guards).toContain(edge.guard);
+        if (edge.kind === 'delay') expect(graph.delays.map((delay) => delay.name)).toContain(edge.delay);
+      }
+      expect(graph.events).toEqual([...graph.events].sort());
+    });
+
+    it('is deterministic', () => {
+      expect(JSON.stringify(machineGraph(machine as AnyStateMachine))).toBe(JSON.stringify(graph));
+    });
+  },
+);
+
+describe('machineGraph on our machines', () => {
+  it('connection: the lifecycle, the parallel regions, and each delay by name', () => {
+    const graph = machineGraph(charts.connection);
+    expect(graph.nodes.map((node) => node.id)).toEqual([
+      'connecting',
+      'active',
+      'active.activity',
+      'active.activity.live',
+      'active.activity.idle',
+      'active.heartbeat',
+      'active.heartbeat.waiting',
+      'active.heartbeat.awaitingPong',
+      'draining',
+      'disposed',
+    ]);
+    expect(graph.nodes.find((node) => node.id === 'active')?.type).toBe('parallel');
+    expect(graph.nodes.find((node) => node.id === 'disposed')?.type).toBe('final');
+    expect(graph.delays.map((delay) => delay.name)).toEqual([
+      'connectTimeout',
+      'drainTimeout',
+      'heartbeatInterval',
+      'idleTimeout',
+      'pongTimeout',
+    ]);
+    expect(graph.edges).toContainEqual(
+      expect.objectContaining({
+        source: 'connecting',
+        target: 'disposed',
+        kind: 'delay',
+        delay: 'connectTimeout',
+      }),
+    );
+    expect(graph.edges).toContainEqual(
+      expect.objectContaining({
+        source: 'active.heartbeat.awaitingPong',
+        target: 'disposed',
+        kind: 'delay',
+        delay: 'pongTimeout',
+      }),
+    );
+    // A message re-enters `live`, restarting the idle timer: a self-transition, not an internal one.
+    expect(graph.edges).toContainEqual(
+      expect.objectContaining({
+        source: 'active.activity.live',
+        target: 'active.activity.live',
+        event: 'MESSAGE_RECEIVED',
+        reenter: true,
+      }),
+    );
+    expect(graph.edges.filter((edge) => edge.source === 'connecting').map(pick)).toContainEqual([
+      'connecting',
+      'active',
+      'SOCKET_OPENED',
+    ]);
+    // Every state but the final one has a way out to `disposed`, directly or through an ancestor.
+    const ancestors = (id: string): string[] => {
+      const parent = graph.nodes.find((node) => node.id === id)?.parent ?? null;
+      return parent === null ? [id] : [id, ...ancestors(parent)];
+    };
+    for (const node of graph.nodes.filter((n) => n.type === 'atomic')) {
+      const leaves = graph.edges.filter((edge) => ancestors(node.id).includes(edge.source) && !edge.internal);
+      expect(leaves.length, node.id).toBeGreaterThan(0);
+    }
+  });
+
+  it('supervisor: internal transitions stay on their state, child ends are done/error edges', () => {
+    const graph = machineGraph(charts.supervisor);
+    expect(graph.machine).toBe('userSupervisor');
+    const admit = graph.edges.filter((edge) => edge.event === 'ADMIT');
+    expect(admit).toEqual([
+      expect.objectContaining({
+        source: 'supervising',
+        target: 'supervising',
+        internal: true,
+        guard: 'hasRoomAfterEviction',
+      }),
+      expect.objectContaining({ source: 'supervising', target: 'supervising', internal: true }),
+    ]);
+    expect(admit[1]).not.toHaveProperty('guard');
+    expect(graph.edges).toContainEqual(
+      expect.objectContaining({
+        source: 'supervising',
+        target: 'stopped',
+        event: 'xstate.done.actor.*',
+        kind: 'done',
+        guard: 'isLastChild',
+      }),
+    );
+    expect(graph.edges).toContainEqual(
+      expect.objectContaining({ target: 'stopped', event: 'xstate.error.actor.*', kind: 'error' }),
+    );
+  });
+
+  it('hub: root transitions have source "", the eventless exit is an always edge', () => {
+    const graph = machineGraph(charts.hub);
+    expect(graph.edges.filter((edge) => edge.source === '').map((edge) => edge.event)).toEqual([
+      'PROCESS_SLOT_RELEASED',
+      'xstate.done.actor.*',
+      'xstate.error.actor.*',
+    ]);
+    expect(graph.edges.filter((edge) => edge.source === '').every((edge) => edge.internal)).toBe(true);
+    expect(graph.edges).toContainEqual({
+      source: 'shuttingDown',
+      target: 'stopped',
+      event: '',
+      kind: 'always',
+      guard: 'hasNoSupervisors',
+    });
+    expect(graph.edges).toContainEqual(
+      expect.objectContaining({
+        source: 'shuttingDown',
+        target: 'shuttingDown',
+        kind: 'delay',
+        delay: 'shutdownDeadline',
+        internal: true,
+        actions: ['terminateAll'],
+      }),
+    );
+  });
+});
+
+describe('bad input', () => {
+  it.each([
+    ['an empty object', {}],
+    ['null', null],
+    ['a string', 'connection'],
+    ['a machine-like object without state nodes', { id: 'x', root: { states: {} } }],
+  ])('machineGraph refuses %s with WSSUP_INVALID_ARGUMENT', (_label, value) => {
+    const call = () => machineGraph(value as unknown as AnyStateMachine);
+    expect(call).toThrow(SupervisorError);
+    expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+  });
+
+  it('renderChart refuses an unknown format and a non-machine with WSSUP_INVALID_ARGUMENT', async () => {
+    await expect(renderChart(charts.hub, { format: 'png' as 'svg' })).rejects.toMatchObject({
+      code: 'WSSUP_INVALID_ARGUMENT',
+      message: expect.stringMatching(/Unknown chart format "png"/),
+    });
+    await expect(renderChart({} as AnyStateMachine)).rejects.toBeInstanceOf(SupervisorError);
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * Mermaid output. Besides the exact lines a reader relies on, a small parser
+ * checks the rule Mermaid itself imposes: a state mentioned inside a composite
+ * block is moved into that block, so each state may be mentioned only in its
+ * own parent's block or at the top level.
+ */
+
+import { describe, expect, it } from 'vitest';
+import type { AnyStateMachine } from 'xstate';
+import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
+import { sampleMachine } from './sample.machine.js';
+
+/**
+ * Reads the block structure: where each state is declared (its block, or null
+ * at the top level) and which states each block's edges and notes mention.
+ */
+function parse(text: string) {
+  const stack: string[] = [];
+  const declared = new Map<string, string | null>();
+  const declarations: string[] = [];
+  const mentions: { id: string; block: string | null; line: string }[] = [];
+  let inNote = false;
+  const block = () => stack.at(-1) ?? null;
+  const declare = (id: string) => {
+    declarations.push(id);
+    declared.set(id, block());
+  };
+  const mention = (id: string, line: string) => {
+    if (id !== '[*]') mentions.push({ id, block: block(), line });
+  };
+  // Each line kind, tried in order; the first that matches reads the line.
+  const rules: [RegExp, (match: string[], line: string) => void][] = [
+    [/^$|^%%|^--$/, () => {}],
+    [
+      /^state (\S+) \{$/,
+      ([, id]) => {
+        declare(id as string);
+        stack.push(id as string);
+      },
+    ],
+    [/^\}$/, () => expect(stack.pop(), 'unbalanced }').toBeDefined()],
+    [
+      /^(\S+) --> (\S+)(?: : .+)?$/,
+      ([, source, target], line) => {
+        mention(source as string, line);
+        mention(target as string, line);
+      },
+    ],
+    [
+      /^note right of (\S+)$/,
+      ([, id], line) => {
+        mention(id as string, line);
+        inNote = true;
+      },
+    ],
+    [/^state "[^"]+" as (\S+)$/, ([, id]) => declare(id as string)],
+    [/^([A-Za-z]\w*)$/, ([, id]) => declare(id as string)],
+    [/^(\S+) : .+$/, ([, id], line) => mention(id as string, line)],
+  ];
+  for (const raw of text.trimEnd().split('\n').slice(1)) {
+    const line = raw.trim();
+    if (inNote) {
+      inNote = line !== 'end note';
+      continue;
+    }
+    const rule = rules.find(([pattern]) => pattern.test(line));
+    if (rule === undefined) throw new Error(`unexpected Mermaid line: ${line}`);
+    rule[1](line.match(rule[0]) as string[], line);
+  }
+  expect(stack, 'unclosed state block').toEqual([]);
+  expect(inNote, 'unclosed note').toBe(false);
+  return { declared, declarations, mentions };
+}
+
+describe.each([
+  ['connection', charts.connection],
+  ['supervisor', charts.supervisor],
+  ['hub', charts.hub],
+  ['sample', sampleMachine],
+])('Mermaid of %s', (_name, machine) => {
+  it('declares each state once, and mentions it only in its own block or at the top level', async () => {
+    const text = await renderChart(machine as AnyStateMachine, { format: 'mermaid' });
+    expect(text.startsWith('stateDiagram-v2\n')).toBe(true);
+    const { declared, declarations, mentions } = parse(text);
+    const graph = machineGraph(machine as AnyStateMachine);
+    expect(declarations.length).toBe(graph.nodes.length);
+    expect(new Set(declarations).size).toBe(declarations.length);
+    for (const { id, block, line } of mentions) {
+      expect(declared.has(id), `${id} is declared (${line})`).toBe(true);
+      if (block !== null) expect(declared.get(id), line).toBe(block);
+    }
+  });
+});
+
+describe('Mermaid of the connection machine', async () => {
+  const text = await renderChart(charts.connection, { format: 'mermaid' });
+  const lines = text.split('\n');
+  const blockOf = (name: string) => {
+    const start = lines.findIndex((line) => line.trim() === `state ${name} {`);
+    const indent = lines[start]?.indexOf('state') ?? 0;
+    const end = lines.findIndex((line, index) => index > start && line === `${' '.repeat(indent)}}`);
+    return lines.slice(start, end + 1).join('\n');
+  };
+
+  it('nests the parallel regions in `active`, separated by --', () => {
+    const active = blockOf('active');
+    expect(active).toMatch(/state activity \{[\s\S]*\}\n\s*--\n\s*state heartbeat \{/);
+    expect(blockOf('activity')).toContain('[*] --> live');
+    expect(blockOf('heartbeat')).toContain('[*] --> waiting');
+  });
+
+  it('draws initial and final markers, and labels events, guards and delays', () => {
+    expect(lines).toContain('  [*] --> connecting');
+    expect(lines).toContain('  disposed --> [*]');
+    expect(lines).toContain('  connecting --> active : SOCKET_OPENED');
+    expect(lines).toContain('  connecting --> disposed : after connectTimeout');
+    expect(lines).toContain(
+      '  connecting --> disposed : SOCKET_CLOSED<br/>SOCKET_ERRORED<br/>DRAIN<br/>TERMINATE',
+    );
+    expect(lines).toContain('  awaitingPong --> disposed : after pongTimeout');
+    expect(blockOf('activity')).toContain('live --> idle : after idleTimeout');
+    expect(blockOf('activity')).toContain('live --> live : MESSAGE_RECEIVED<br/>MESSAGE_SENT');
+  });
+
+  it('writes edges that leave a composite at the top level, never inside it', () => {
+    expect(blockOf('active')).not.toContain('disposed');
+    expect(blockOf('active')).not.toContain('draining');
+  });
+});
+
+describe('Mermaid of the other machines', () => {
+  it('supervisor: internal transitions are descriptions under the declared name', async () => {
+    const text = await renderChart(charts.supervisor, { format: 'mermaid' });
+    const lines = text.split('\n');
+    const declared = lines.indexOf('  state "supervising" as supervising');
+    const first = lines.indexOf(
+      '  supervising : ADMIT [hasRoomAfterEviction] / evictIdle, spawnConnection, announceAdmitted',
+    );
+    expect(declared).toBeGreaterThan(0);
+    expect(first).toBeGreaterThan(declared);
+    expect(lines).toContain(
+      '  supervising --> stopped : xstate.done.actor.* [isLastChild]<br/>xstate.error.actor.* [isLastChild]',
+    );
+  });
+
+  it('hub: root transitions go in a note, the always edge is labelled with its guard', async () => {
+    const text = await renderChart(charts.hub, { format: 'mermaid' });
+    expect(text).toContain('  shuttingDown --> stopped : always [hasNoSupervisors]');
+    expect(text).toMatch(
+      /note right of running\n\s+in any state\n\s+PROCESS_SLOT_RELEASED \/ releaseProcessSlot\n/,
+    );
+    expect(text).toContain('  shuttingDown : after shutdownDeadline / terminateAll');
+  });
+
+  it('sample: shared keys and Mermaid keywords get path ids with their key as label', async () => {
+    const text = await renderChart(sampleMachine, { format: 'mermaid' });
+    expect(text).toContain('state "running" as s_working_task_running');
+    expect(text).toContain('state "running" as s_working_watch_running');
+    expect(text).toContain('state "end" as s_end');
+    expect(text).toContain('s_end --> [*]');
+    expect(text).toContain('working --> s_end : STOP');
+    expect(text).toContain('paused --> s_working_watch_running : always [isReady && !isBusy]');
+    expect(text).not.toMatch(/^\s*end\s*$/m);
+    expect(text).toContain('after 1000 ms');
+    expect(text).toContain('after retryDelay (250 ms)');
+    expect(text).toContain('always [isReady && !isBusy]');
+    expect(text).toMatch(/note right of idle\n\s+in any state\n\s+RESET → idle\n\s+end note/);
+  });
+});

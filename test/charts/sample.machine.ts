@@ -1,0 +1,53 @@
+/**
+ * A small machine with every construct the chart must show: a root
+ * transition, nested and parallel states, guards (named, `and`/`not`,
+ * inline), delays (fixed by name, literal, computed), `always`, an invoke's
+ * onDone/onError, self and internal transitions, and final states. Two states
+ * share a key (`running`) and one is named after a Mermaid keyword (`end`).
+ */
+import { and, fromPromise, not, setup } from 'xstate';
+
+export const sampleMachine = setup({
+  types: {} as { events: { type: 'GO' } | { type: 'STOP' } | { type: 'PING' } | { type: 'RESET' } },
+  guards: { isReady: () => true, isBusy: () => false },
+  delays: { retryDelay: 250, pollDelay: () => 100 },
+  actors: { job: fromPromise(async () => 1) },
+  actions: { log: () => {} },
+}).createMachine({
+  id: 'sample',
+  initial: 'idle',
+  on: { RESET: '.idle' },
+  states: {
+    idle: {
+      on: {
+        GO: { guard: 'isReady', target: 'working' },
+        PING: { actions: 'log' },
+      },
+    },
+    working: {
+      type: 'parallel',
+      on: { STOP: 'end' },
+      states: {
+        task: {
+          initial: 'running',
+          states: {
+            running: { invoke: { src: 'job', id: 'job', onDone: 'done', onError: 'failed' } },
+            failed: { after: { retryDelay: 'running' } },
+            done: { type: 'final' },
+          },
+        },
+        watch: {
+          initial: 'running',
+          states: {
+            running: {
+              after: { 1000: 'paused', pollDelay: { target: 'running', reenter: true } },
+              on: { PING: { guard: ({ event }) => event.type === 'PING', target: 'running' } },
+            },
+            paused: { always: { guard: and(['isReady', not('isBusy')]), target: 'running' } },
+          },
+        },
+      },
+    },
+    end: { type: 'final' },
+  },
+});

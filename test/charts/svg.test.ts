@@ -1,0 +1,215 @@
+/**
+ * SVG output, read back with a small XML reader: the hooks a dashboard relies
+ * on (`g.state[data-state]` with a `text.state-label`), the nesting of states,
+ * the geometry (children inside parents, siblings apart, arrows that touch
+ * their states), and determinism.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import type { AnyStateMachine } from 'xstate';
+import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
+import { arrows } from '../../src/chart/labels.js';
+import { sampleMachine } from './sample.machine.js';
+
+interface Element {
+  name: string;
+  attributes: Record<string, string>;
+  children: Element[];
+  text: string;
+  parent: Element | undefined;
+}
+
+/** A strict enough reader for our own output: every tag must close, attributes must be quoted. */
+function readSvg(source: string): Element {
+  const root: Element = { name: '#document', attributes: {}, children: [], text: '', parent: undefined };
+  let current = root;
+  const tag = /<(\/?)([A-Za-z][\w-]*)((?:\s+[\w:-]+="[^"<]*")*)\s*(\/?)>|([^<]+)/g;
+  let index = 0;
+  for (const match of source.matchAll(tag)) {
+    expect(match.index, `unreadable markup near: ${source.slice(index, index + 80)}`).toBe(index);
+    index = match.index + match[0].length;
+    const [, closing, name, attributeText, selfClosing, text] = match;
+    if (text !== undefined) {
+      current.text += text;
+      continue;
+    }
+    if (closing) {
+      expect(current.name, `</${name}> closes <${current.name}>`).toBe(name);
+      current = current.parent as Element;
+      continue;
+    }
+    const attributes: Record<string, string> = {};
+    for (const [, key, value] of (attributeText ?? '').matchAll(/([\w:-]+)="([^"]*)"/g)) {
+      attributes[key as string] = value as string;
+    }
+    const element: Element = { name: name as string, attributes, children: [], text: '', parent: current };
+    current.children.push(element);
+    if (!selfClosing) current = element;
+  }
+  expect(index).toBe(source.length);
+  expect(current, 'unclosed element').toBe(root);
+  return root;
+}
+
+function all(element: Element, test: (e: Element) => boolean): Element[] {
+  return element.children.flatMap((child) => [...(test(child) ? [child] : []), ...all(child, test)]);
+}
+
+const classes = (element: Element) => (element.attributes.class ?? '').split(' ');
+const num = (element: Element, name: string) => Number(element.attributes[name]);
+const boxOf = (group: Element) => {
+  const rect = group.children.find((child) => child.name === 'rect') as Element;
+  return { x: num(rect, 'x'), y: num(rect, 'y'), width: num(rect, 'width'), height: num(rect, 'height') };
+};
+type Box = ReturnType<typeof boxOf>;
+
+const inside = (inner: Box, outer: Box) =>
+  inner.x >= outer.x &&
+  inner.y >= outer.y &&
+  inner.x + inner.width <= outer.x + outer.width &&
+  inner.y + inner.height <= outer.y + outer.height;
+const apart = (a: Box, b: Box) =>
+  a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y;
+/** Distance from a point to a box's border (0 on the border). */
+const toBorder = (p: { x: number; y: number }, box: Box) => {
+  const dx = Math.max(box.x - p.x, 0, p.x - (box.x + box.width));
+  const dy = Math.max(box.y - p.y, 0, p.y - (box.y + box.height));
+  if (dx > 0 || dy > 0) return Math.hypot(dx, dy);
+  return Math.min(p.x - box.x, box.x + box.width - p.x, p.y - box.y, box.y + box.height - p.y);
+};
+
+const machines: [string, AnyStateMachine][] = [
+  ['connection', charts.connection],
+  ['supervisor', charts.supervisor],
+  ['hub', charts.hub],
+  ['sample', sampleMachine],
+];
+
+describe.each(machines)('SVG of %s', (_name, machine) => {
+  it('gives every state one <g class="state" data-state> with its label, nested like the states', async () => {
+    const graph = machineGraph(machine);
+    const svg = readSvg(await renderChart(machine, { format: 'svg' }));
+    const [root] = svg.children;
+    expect(root?.name).toBe('svg');
+    expect(root?.attributes).toMatchObject({
+      xmlns: 'http://www.w3.org/2000/svg',
+      'font-family': 'sans-serif',
+    });
+    expect(root?.attributes.viewBox).toBe(`0 0 ${root?.attributes.width} ${root?.attributes.height}`);
+
+    const groups = all(svg, (e) => e.name === 'g' && classes(e).includes('state'));
+    expect(groups.map((g) => g.attributes['data-state']).sort()).toEqual(graph.nodes.map((n) => n.id).sort());
+    for (const node of graph.nodes) {
+      const group = groups.find((g) => g.attributes['data-state'] === node.id) as Element;
+      expect(classes(group)).toContain(node.type);
+      const label = group.children.find(
+        (child) => child.name === 'text' && classes(child).includes('state-label'),
+      );
+      expect(label?.text, node.id).toBe(node.key);
+      let ancestor = group.parent;
+      while (ancestor !== undefined && !(ancestor.name === 'g' && classes(ancestor).includes('state'))) {
+        ancestor = ancestor.parent;
+      }
+      expect(ancestor?.attributes['data-state'] ?? null, `parent of ${node.id}`).toBe(node.parent);
+      if (node.type === 'final') {
+        expect(group.children.filter((child) => child.name === 'rect').length, 'double border').toBe(2);
+      }
+    }
+  });
+
+  it('places children inside their parent and keeps siblings apart', async () => {
+    const graph = machineGraph(machine);
+    const svg = readSvg(await renderChart(machine, { format: 'svg' }));
+    const root = svg.children[0] as Element;
+    const canvas = { x: 0, y: 0, width: num(root, 'width'), height: num(root, 'height') };
+    const box = (id: string) =>
+      boxOf(all(svg, (e) => e.name === 'g' && e.attributes['data-state'] === id)[0] as Element);
+    for (const node of graph.nodes) {
+      expect(inside(box(node.id), node.parent === null ? canvas : box(node.parent)), node.id).toBe(true);
+      for (const sibling of graph.nodes.filter((n) => n.parent === node.parent && n.id < node.id)) {
+        expect(apart(box(node.id), box(sibling.id)), `${node.id} / ${sibling.id}`).toBe(true);
+      }
+    }
+  });
+
+  it('draws one arrow per arrow of the graph, from its source border to its target border, labelled', async () => {
+    const graph = machineGraph(machine);
+    const text = await renderChart(machine, { format: 'svg' });
+    const svg = readSvg(text);
+    const markers = all(svg, (e) => e.name === 'marker').map((e) => e.attributes.id);
+    const marker = `ws-supervisor-arrow-${graph.machine}`;
+    expect(markers).toEqual([marker, `${marker}-delay`]);
+    expect(all(svg, (e) => e.attributes.id !== undefined).length, 'only the markers have ids').toBe(2);
+    const edges = all(svg, (e) => e.name === 'g' && classes(e).includes('edge'));
+    const expected = arrows(graph);
+    expect(edges.length).toBe(expected.length);
+    const box = (id: string) =>
+      boxOf(all(svg, (e) => e.name === 'g' && e.attributes['data-state'] === id)[0] as Element);
+    edges.forEach((edge, index) => {
+      const arrow = expected[index];
+      expect(edge.attributes['data-source']).toBe(arrow?.source);
+      expect(edge.attributes['data-target']).toBe(arrow?.target);
+      const path = edge.children.find((child) => child.name === 'path') as Element;
+      expect(path.attributes['marker-end']).toBe(`url(#${arrow?.delay ? `${marker}-delay` : marker})`);
+      const points = [...(path.attributes.d ?? '').matchAll(/[ML] (-?[\d.]+) (-?[\d.]+)/g)].map((m) => ({
+        x: Number(m[1]),
+        y: Number(m[2]),
+      }));
+      expect(points.length).toBeGreaterThanOrEqual(2);
+      const first = points[0] as { x: number; y: number };
+      const last = points.at(-1) as { x: number; y: number };
+      expect(toBorder(first, box(arrow?.source as string)), `start of ${arrow?.labels}`).toBeLessThan(2);
+      expect(toBorder(last, box(arrow?.target as string)), `end of ${arrow?.labels}`).toBeLessThan(2);
+      const labels = edge.children
+        .filter((child) => classes(child).includes('edge-label'))
+        .map((t) => t.text);
+      expect(labels).toEqual(arrow?.labels.map((label) => label.replace(/&/g, '&amp;')));
+    });
+    expect(text).not.toMatch(/NaN|undefined|Infinity/);
+  });
+
+  it('is the same string every time', async () => {
+    const [a, b] = await Promise.all([
+      renderChart(machine, { format: 'svg' }),
+      renderChart(machine, { format: 'svg' }),
+    ]);
+    expect(a).toBe(b);
+  });
+});
+
+describe('SVG specifics', () => {
+  it('draws delays dashed, initial dots, and internal transitions inside the box', async () => {
+    const svg = readSvg(await renderChart(charts.hub, { format: 'svg' }));
+    const running = all(svg, (e) => e.attributes['data-state'] === 'running')[0] as Element;
+    expect(running.children.filter((c) => classes(c).includes('internal')).map((t) => t.text)).toEqual([
+      'ADMIT [isAtProcessLimit] / announceRejected',
+      'ADMIT / routeAdmission',
+    ]);
+    expect(all(svg, (e) => classes(e).includes('initial')).length).toBe(1);
+    const note = all(svg, (e) => classes(e).includes('note'))[0] as Element;
+    expect(note.children.filter((c) => c.name === 'text').map((t) => t.text)[0]).toBe('in any state');
+
+    const connection = readSvg(await renderChart(charts.connection, { format: 'svg' }));
+    const delays = all(connection, (e) => e.name === 'g' && classes(e).includes('delay'));
+    expect(
+      delays.map((g) => g.children.find((c) => c.name === 'path')?.attributes['stroke-dasharray']),
+    ).toEqual(delays.map(() => '5 3'));
+    // The machine, activity and heartbeat each start with an initial dot.
+    expect(all(connection, (e) => classes(e).includes('initial')).length).toBe(3);
+  });
+
+  it('loads elkjs only lazily: only the layout names it, in import() or a type import', () => {
+    const src = fileURLToPath(new URL('../../src/', import.meta.url));
+    const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((file) =>
+      file.endsWith('.ts'),
+    );
+    const users = files.filter((file) => readFileSync(join(src, file), 'utf8').match(/['"]elkjs/));
+    expect(users).toEqual([join('chart', 'layout.ts')]);
+    const layout = readFileSync(join(src, 'chart', 'layout.ts'), 'utf8');
+    for (const line of layout.split('\n').filter((l) => l.includes("'elkjs/"))) {
+      expect(line).toMatch(/^import type |await import\('elkjs\/lib\/elk\.bundled\.js'\)/);
+    }
+  });
+});
