@@ -1,15 +1,19 @@
 /**
  * The reference server: HTTP + WebSocket on one port, echo of each message,
- * demo authentication by `?user=<id>`, and `GET /stats`.
+ * demo authentication by `?user=<id>`, `GET /stats`, and the live dashboard at
+ * `GET /dashboard` (see dashboard/).
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSupervisor, type Supervisor } from '../../src/index.js';
 import type { ServerConfig } from './config.js';
+import { createDashboard, type Dashboard } from './dashboard/index.js';
 
 export interface ReferenceServer {
   supervisor: Supervisor;
+  /** Serves GET /dashboard and its event streams. */
+  dashboard: Dashboard;
   /** ws://host:port */
   url: string;
   port: number;
@@ -46,14 +50,16 @@ export async function startReferenceServer(
     onError: (error) => log(`error ${error.code}: ${error.message}`),
   });
 
+  const dashboard = createDashboard(supervisor);
   const server = createServer((request, response) => {
     const pathname = pathOf(request);
+    if (dashboard.handle(request, response, pathname ?? '/')) return;
     if (request.method === 'GET' && pathname === '/stats') {
       sendJson(response, 200, supervisor.stats({ perUser: true }));
     } else if (request.method === 'GET' && pathname === '/') {
       response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
       response.end(
-        'ws-supervisor reference server: connect with ws://<host>:<port>/?user=<id>, GET /stats\n',
+        'ws-supervisor reference server: connect with ws://<host>:<port>/?user=<id>, GET /stats, GET /dashboard\n',
       );
     } else {
       sendJson(response, 404, { error: 'not found' });
@@ -68,12 +74,15 @@ export async function startReferenceServer(
   let closing: Promise<void> | undefined;
   return {
     supervisor,
+    dashboard,
     url: `ws://${host}:${port}`,
     port,
     close() {
       closing ??= (async () => {
         // Stop accepting first, so no request arrives between drain and close.
         const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Event streams never end on their own: end them, or close() would wait for the browser.
+        dashboard.close();
         await supervisor.shutdown();
         server.closeAllConnections();
         await httpClosed;

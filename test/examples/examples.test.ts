@@ -30,7 +30,8 @@ describe('reference server (npm start)', () => {
     expect((await closing).code).toBe(1001);
     expect(await program.exited).toBe(0);
     expect(program.output()).toMatch(/drained; bye/);
-  });
+    // `npm start` runs the whole build first (tsc, every module): slow on a busy machine.
+  }, 90_000);
 
   it('echoes, serves /stats, and drains clients with 1001 on SIGTERM', async () => {
     const program = runProgram(script, ['--port', '0', '--preset', 'test']);

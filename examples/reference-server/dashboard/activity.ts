@@ -1,0 +1,162 @@
+/**
+ * The dashboard's memory of what happened: the latest admissions, refusals and
+ * evictions, bounded, plus the view of stats() that the page draws. Owned by
+ * the dashboard: it subscribes to the supervisor once, and close() removes
+ * exactly those subscriptions.
+ */
+import { evictionPoint } from '../../../machines/index.js';
+import type { Supervisor } from '../../../src/index.js';
+
+export type ActivityKind = 'admitted' | 'rejected' | 'evicted';
+
+/** One line of the page's event list. Absent fields do not apply to that kind. */
+export interface Activity {
+  /** Increases by one per activity, from 1. */
+  seq: number;
+  /** Epoch milliseconds. */
+  at: number;
+  kind: ActivityKind;
+  /** Null when a refused request never yielded a valid user id. */
+  userId: string | null;
+  connectionId?: string;
+  /** Why a request was refused (`rejected` only). */
+  reason?: string;
+  /** The HTTP status the refusal sent (`rejected` only; absent when the client had gone). */
+  status?: number;
+}
+
+/** What the log tells its subscribers: a new activity, or only that stats() may have moved. */
+export type LogNotice = { type: 'activity'; activity: Activity } | { type: 'changed' };
+
+/**
+ * Live counts per state of the connection chart, keyed by the chart's
+ * `data-state` ids. `disposed` is the running total (counters.disposed).
+ */
+export interface StateCounts {
+  connecting: number;
+  active: number;
+  'active.activity.live': number;
+  'active.activity.idle': number;
+  draining: number;
+  disposed: number;
+}
+
+export interface UserBar {
+  userId: string;
+  live: number;
+  idle: number;
+  draining: number;
+  limit: number;
+  evictAt: number;
+}
+
+/** The part of stats() the page shows, bounded in size whatever the number of users. */
+export interface StatsView {
+  connections: number;
+  users: number;
+  states: StateCounts;
+  counters: { admitted: number; rejected: number; evicted: number; disposed: number };
+  /** The busiest users first (most live, then by id), at most `maxUsers` of them. */
+  perUser: UserBar[];
+  /** Users left out of `perUser`. */
+  moreUsers: number;
+  limit: number;
+  evictAt: number;
+}
+
+export function statsView(supervisor: Supervisor, maxUsers: number): StatsView {
+  const stats = supervisor.stats({ perUser: true });
+  const books = Object.values(stats.perUser ?? {});
+  const idle = books.reduce((sum, book) => sum + book.idle, 0);
+  const { connecting, active, draining } = stats.byState;
+  const perUser = books
+    .map(({ userId, live, idle, draining, limit, evictAt }) => ({
+      userId,
+      live,
+      idle,
+      draining,
+      limit,
+      evictAt,
+    }))
+    .sort((a, b) => b.live - a.live || b.draining - a.draining || (a.userId < b.userId ? -1 : 1))
+    .slice(0, maxUsers);
+  const { maxConnectionsPerUser, evictionThreshold } = supervisor.options;
+  return {
+    connections: stats.connections,
+    users: stats.users,
+    states: {
+      connecting,
+      active,
+      // A connection turns idle inside `active`, so idle ones are a part of active ones.
+      'active.activity.live': Math.max(0, active - idle),
+      'active.activity.idle': idle,
+      draining,
+      disposed: stats.counters.disposed,
+    },
+    counters: stats.counters,
+    perUser,
+    moreUsers: books.length - perUser.length,
+    limit: maxConnectionsPerUser,
+    evictAt: evictionPoint(maxConnectionsPerUser, evictionThreshold),
+  };
+}
+
+export interface ActivityLog {
+  /** Oldest first, at most `capacity` entries. */
+  recent(): Activity[];
+  /** Returns the unsubscribe. */
+  subscribe(listener: (notice: LogNotice) => void): () => void;
+  subscribers(): number;
+  /** Removes the log's supervisor subscriptions and its subscribers. Idempotent. */
+  close(): void;
+}
+
+export function createActivityLog(
+  supervisor: Supervisor,
+  capacity: number,
+  now: () => number = Date.now,
+): ActivityLog {
+  const entries: Activity[] = [];
+  const listeners = new Set<(notice: LogNotice) => void>();
+  let seq = 0;
+
+  const notify = (notice: LogNotice) => {
+    for (const listener of listeners) listener(notice);
+  };
+  const record = (fields: Omit<Activity, 'seq' | 'at'>) => {
+    const activity: Activity = { seq: ++seq, at: now(), ...fields };
+    entries.push(activity);
+    if (entries.length > capacity) entries.shift();
+    notify({ type: 'activity', activity });
+  };
+
+  const unsubscribes = [
+    supervisor.on('admitted', ({ userId, connectionId }) =>
+      record({ kind: 'admitted', userId, connectionId }),
+    ),
+    supervisor.on('rejected', ({ userId, reason, status }) =>
+      record({
+        kind: 'rejected',
+        userId: userId ?? null,
+        reason,
+        ...(status === undefined ? {} : { status }),
+      }),
+    ),
+    supervisor.on('evicted', ({ userId, connectionId }) => record({ kind: 'evicted', userId, connectionId })),
+    // Not listed on the page, but the counts moved.
+    supervisor.on('disposed', () => notify({ type: 'changed' })),
+  ];
+
+  return {
+    recent: () => entries.slice(),
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => void listeners.delete(listener);
+    },
+    subscribers: () => listeners.size,
+    close() {
+      for (const unsubscribe of unsubscribes.splice(0)) unsubscribe();
+      listeners.clear();
+    },
+  };
+}

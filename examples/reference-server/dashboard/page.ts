@@ -1,0 +1,449 @@
+/**
+ * The dashboard page: one HTML document with its CSS and JS inline, no build
+ * step and nothing loaded from elsewhere. It is a TS string because tsc does
+ * not copy .html files to dist/.
+ *
+ * The script draws what /dashboard/events sends (see stream.ts). User ids come
+ * from clients, so they only ever reach the DOM as textContent. The CSP allows
+ * exactly this script and this style sheet (by hash) and requests to this
+ * origin.
+ */
+import { createHash } from 'node:crypto';
+
+const style = `
+:root {
+  --bg: #f4f6fa; --card: #ffffff; --border: #e3e8ef; --text: #0f172a; --muted: #64748b; --faint: #94a3b8;
+  --connecting: #6366f1; --active: #2563eb; --live: #16a34a; --idle: #d97706; --draining: #dc2626;
+  --disposed: #64748b; --evict: #d97706; --limit: #dc2626;
+  color-scheme: light;
+}
+* { box-sizing: border-box; }
+body {
+  margin: 0; background: var(--bg); color: var(--text);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
+}
+header {
+  display: flex; align-items: center; gap: 16px; padding: 14px 28px;
+  background: #0f172a; color: #e2e8f0;
+}
+header h1 { margin: 0; font-size: 17px; font-weight: 600; letter-spacing: 0.2px; white-space: nowrap; }
+header h1 span { color: #94a3b8; font-weight: 400; }
+header .config { color: #94a3b8; font-size: 13px; }
+header .spacer { flex: 1; }
+.status {
+  display: inline-flex; align-items: center; gap: 8px; padding: 4px 12px; border-radius: 999px;
+  background: #1e293b; font-size: 12px; font-weight: 600; text-transform: uppercase; letter-spacing: 0.6px;
+}
+.status::before { content: ""; width: 8px; height: 8px; border-radius: 50%; background: var(--faint); }
+.status.live::before { background: #22c55e; box-shadow: 0 0 0 3px rgba(34, 197, 94, 0.25); }
+.status.down::before { background: #f97316; }
+main { max-width: 1480px; margin: 0 auto; padding: 20px 28px 32px; display: grid; gap: 20px; }
+.metrics { display: grid; grid-template-columns: repeat(6, minmax(0, 1fr)); gap: 14px; }
+.metric { background: var(--card); border: 1px solid var(--border); border-radius: 10px; padding: 12px 16px; }
+.metric .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: 0.5px; }
+.metric .value { font-size: 26px; font-weight: 650; font-variant-numeric: tabular-nums; margin-top: 2px; }
+.card { background: var(--card); border: 1px solid var(--border); border-radius: 12px; overflow: hidden; }
+.card > h2 {
+  margin: 0; padding: 12px 18px; font-size: 14px; font-weight: 600; border-bottom: 1px solid var(--border);
+  display: flex; align-items: baseline; gap: 12px;
+}
+.card > h2 small { color: var(--muted); font-weight: 400; font-size: 12px; }
+.columns { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 20px; align-items: start; }
+#chart { padding: 8px 12px 0; min-height: 120px; }
+#chart svg { display: block; width: 100%; height: auto; }
+#chart .placeholder { color: var(--muted); padding: 40px; text-align: center; }
+#chart g.state > rect { transition: stroke 0.2s, stroke-width 0.2s; }
+#chart g.state.occupied > rect { stroke: var(--c); stroke-width: 3px; }
+#chart g.state.occupied > text.state-label { fill: var(--c); }
+#chart g.count rect { fill: var(--c); stroke: #ffffff; stroke-width: 2px; transition: fill 0.2s; }
+#chart g.count text { fill: #ffffff; font-weight: 700; font-size: 15px; font-family: system-ui, sans-serif; }
+#chart g.count.zero rect { fill: #e2e8f0; }
+#chart g.count.zero text { fill: #64748b; }
+.legend { display: flex; flex-wrap: wrap; gap: 18px; padding: 8px 18px 14px; color: var(--muted); font-size: 12px; }
+.legend span { display: inline-flex; align-items: center; gap: 6px; }
+.legend b { font-weight: 400; }
+.legend i { width: 10px; height: 10px; border-radius: 3px; background: var(--c); }
+.users { list-style: none; margin: 0; padding: 6px 18px 14px; }
+.axis, .user { display: grid; grid-template-columns: 9rem minmax(0, 1fr) 8.5rem; gap: 14px; align-items: center; }
+.axis { padding: 10px 18px 0; color: var(--muted); font-size: 11px; }
+.axis .scale { position: relative; height: 16px; }
+.axis .scale span { position: absolute; transform: translateX(-50%); white-space: nowrap; font-variant-numeric: tabular-nums; }
+.axis .scale .evict { color: var(--evict); font-weight: 700; }
+.axis .scale .limit { color: var(--limit); font-weight: 700; }
+.legend i.busy { background: var(--live); }
+.legend i.idle { background: var(--idle); }
+.legend i.evict-mark { width: 0; height: 12px; border-radius: 0; border-left: 2px dashed var(--evict); }
+.legend i.limit-mark { width: 0; height: 12px; border-radius: 0; border-left: 2px solid var(--limit); }
+.user { padding: 7px 0; border-bottom: 1px solid #f1f5f9; }
+.user:last-child { border-bottom: 0; }
+.user-id { font: 13px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.bar {
+  position: relative; height: 18px; border-radius: 5px; background-color: #eef2f7;
+  background-image: repeating-linear-gradient(to right, transparent 0, transparent calc(100% / var(--slots) - 1px),
+    #ffffff calc(100% / var(--slots) - 1px), #ffffff calc(100% / var(--slots)));
+}
+.bar .fill { position: absolute; inset: 0; display: flex; border-radius: 5px; overflow: hidden; }
+.bar .seg { height: 100%; transition: width 0.25s ease; }
+.bar .busy { background: var(--live); }
+.bar .idle { background: var(--idle); }
+.bar .mark { position: absolute; top: -4px; bottom: -4px; width: 0; }
+.bar .mark.evict { border-left: 2px dashed var(--evict); }
+.bar .mark.limit { right: 0; border-left: 2px solid var(--limit); }
+.user-nums { font-variant-numeric: tabular-nums; color: var(--muted); font-size: 12px; white-space: nowrap; }
+.user-nums b { color: var(--text); font-size: 14px; }
+.user.warn .user-nums b { color: var(--evict); }
+.user.full .user-nums b { color: var(--limit); }
+.empty { color: var(--muted); padding: 18px; text-align: center; font-size: 13px; }
+.more { color: var(--muted); font-size: 12px; padding: 0 18px 12px; }
+.activity { list-style: none; margin: 0; padding: 4px 0; max-height: 420px; overflow-y: auto; }
+.act {
+  display: grid; grid-template-columns: 6.6rem 5.2rem 7rem minmax(0, 1fr); gap: 10px; align-items: center;
+  padding: 6px 18px; border-bottom: 1px solid #f1f5f9; font-size: 13px;
+}
+.act time { color: var(--muted); font-variant-numeric: tabular-nums; font-size: 12px; }
+.act .tag {
+  justify-self: start; padding: 1px 8px; border-radius: 999px; font-size: 11px; font-weight: 600;
+  text-transform: uppercase; letter-spacing: 0.4px;
+}
+.act[data-kind="admitted"] .tag { background: #dcfce7; color: #166534; }
+.act[data-kind="rejected"] .tag { background: #fee2e2; color: #991b1b; }
+.act[data-kind="evicted"] .tag { background: #fef3c7; color: #92400e; }
+.act .who { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.act .what { color: var(--muted); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.act.fresh { animation: fresh 1.2s ease-out; }
+@keyframes fresh { from { background: #eff6ff; } to { background: transparent; } }
+@media (max-width: 1000px) {
+  #updated { display: none; }
+  .columns { grid-template-columns: minmax(0, 1fr); }
+  .metrics { grid-template-columns: repeat(3, minmax(0, 1fr)); }
+}
+`;
+
+// No backticks and no dollar-brace in here: this is a template literal.
+const script = String.raw`
+(() => {
+  'use strict';
+  const SVG = 'http://www.w3.org/2000/svg';
+  const MAX_ACTIVITY = 50;
+  const STATES = [
+    ['connecting', 'var(--connecting)', 'connecting'],
+    ['active', 'var(--active)', 'active (live + idle)'],
+    ['active.activity.live', 'var(--live)', 'live'],
+    ['active.activity.idle', 'var(--idle)', 'idle'],
+    ['draining', 'var(--draining)', 'draining'],
+    ['disposed', 'var(--disposed)', 'disposed (total)'],
+  ];
+  const byId = (id) => document.getElementById(id);
+  const el = (tag, className, text) => {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = String(text);
+    return node;
+  };
+
+  let stats = null;
+  let activity = [];
+  const badges = new Map();
+  const rows = new Map();
+
+  // The chart: inline SVG (so CSS and counts can reach into it), one count badge per state.
+  async function loadChart() {
+    const response = await fetch('/dashboard/chart.svg');
+    if (!response.ok) throw new Error('HTTP ' + response.status);
+    const parsed = new DOMParser().parseFromString(await response.text(), 'image/svg+xml');
+    const svg = document.importNode(parsed.documentElement, true);
+    svg.removeAttribute('width');
+    svg.removeAttribute('height');
+    byId('chart').replaceChildren(svg);
+    const layer = document.createElementNS(SVG, 'g');
+    layer.setAttribute('class', 'counts');
+    svg.appendChild(layer);
+    for (const [id, color, title] of STATES) {
+      const group = svg.querySelector('g.state[data-state="' + id + '"]');
+      if (!group) continue;
+      group.style.setProperty('--c', color);
+      // The state's own box is its first rect; the chart is drawn in absolute coordinates.
+      const box = (group.querySelector(':scope > rect') || group).getBBox();
+      const badge = document.createElementNS(SVG, 'g');
+      badge.setAttribute('class', 'count zero');
+      badge.setAttribute('data-count-for', id);
+      badge.style.setProperty('--c', color);
+      const hint = document.createElementNS(SVG, 'title');
+      hint.textContent = title;
+      const pill = document.createElementNS(SVG, 'rect');
+      pill.setAttribute('height', '24');
+      pill.setAttribute('rx', '12');
+      const text = document.createElementNS(SVG, 'text');
+      text.setAttribute('text-anchor', 'middle');
+      text.setAttribute('dominant-baseline', 'central');
+      badge.append(hint, pill, text);
+      layer.appendChild(badge);
+      badges.set(id, { group, badge, pill, text, x: box.x + box.width - 6, y: box.y });
+    }
+    if (stats) drawCounts(stats.states);
+  }
+
+  function drawCounts(states) {
+    for (const [id, entry] of badges) {
+      const count = states[id] ?? 0;
+      const label = String(count);
+      const width = Math.max(30, 14 + label.length * 9);
+      entry.text.textContent = label;
+      entry.text.setAttribute('x', String(entry.x));
+      entry.text.setAttribute('y', String(entry.y));
+      entry.pill.setAttribute('x', String(entry.x - width / 2));
+      entry.pill.setAttribute('y', String(entry.y - 12));
+      entry.pill.setAttribute('width', String(width));
+      entry.badge.setAttribute('data-count', label);
+      entry.badge.classList.toggle('zero', count === 0);
+      // disposed is a running total, not a place where connections wait.
+      entry.group.classList.toggle('occupied', count > 0 && id !== 'disposed');
+    }
+  }
+
+  function drawStats(next) {
+    stats = next;
+    byId('m-connections').textContent = next.connections;
+    byId('m-users').textContent = next.users;
+    byId('m-admitted').textContent = next.counters.admitted;
+    byId('m-rejected').textContent = next.counters.rejected;
+    byId('m-evicted').textContent = next.counters.evicted;
+    byId('m-disposed').textContent = next.counters.disposed;
+    byId('config').textContent =
+      'limit ' + next.limit + ' per user \u00b7 idle ones evicted at ' + next.evictAt;
+    drawCounts(next.states);
+    drawUsers(next);
+    byId('updated').textContent = 'updated ' + clock(Date.now());
+  }
+
+  function drawUsers(next) {
+    const list = byId('users');
+    const scale = byId('scale');
+    // One tick per slot while they fit; the threshold and the limit always.
+    const ticks =
+      next.limit <= 20 ? Array.from({ length: next.limit + 1 }, (_, i) => i) : [0, next.evictAt, next.limit];
+    scale.replaceChildren(
+      ...ticks.map((tick) => {
+        const kind = tick === next.limit ? 'limit' : tick === next.evictAt ? 'evict' : '';
+        const label = el('span', kind, tick);
+        label.style.left = (100 * tick) / next.limit + '%';
+        if (kind) label.title = kind === 'limit' ? 'limit' : 'eviction threshold';
+        return label;
+      }),
+    );
+    byId('evict-legend').textContent = 'idle ones evicted from ' + next.evictAt + ' live';
+    byId('limit-legend').textContent = 'limit ' + next.limit;
+    const seen = new Set();
+    for (const user of next.perUser) {
+      seen.add(user.userId);
+      let row = rows.get(user.userId);
+      if (!row) row = makeRow(user.userId);
+      const slots = Math.max(1, user.limit);
+      row.li.dataset.live = String(user.live);
+      row.li.dataset.idle = String(user.idle);
+      row.li.classList.toggle('warn', user.live >= user.evictAt && user.live < user.limit);
+      row.li.classList.toggle('full', user.live >= user.limit);
+      row.bar.style.setProperty('--slots', String(Math.min(slots, 50)));
+      row.busy.style.width = (100 * Math.max(0, user.live - user.idle)) / slots + '%';
+      row.idle.style.width = (100 * user.idle) / slots + '%';
+      row.evict.style.left = (100 * user.evictAt) / slots + '%';
+      row.live.textContent = user.live;
+      row.limit.textContent = ' / ' + user.limit;
+      const extra = [];
+      if (user.idle > 0) extra.push(user.idle + ' idle');
+      if (user.draining > 0) extra.push(user.draining + ' draining');
+      row.extra.textContent = extra.length ? ' \u00b7 ' + extra.join(', ') : '';
+      list.appendChild(row.li); // keeps the server's order (busiest first)
+    }
+    for (const [userId, row] of rows) {
+      if (!seen.has(userId)) {
+        row.li.remove();
+        rows.delete(userId);
+      }
+    }
+    byId('users-empty').hidden = next.perUser.length > 0;
+    byId('users-more').hidden = next.moreUsers === 0;
+    byId('users-more').textContent = 'and ' + next.moreUsers + ' more users';
+  }
+
+  function makeRow(userId) {
+    const li = el('li', 'user');
+    li.dataset.user = userId;
+    const id = el('span', 'user-id', userId);
+    id.title = userId;
+    const bar = el('div', 'bar');
+    const fill = el('div', 'fill');
+    const busy = el('div', 'seg busy');
+    const idle = el('div', 'seg idle');
+    busy.title = 'live, in use';
+    idle.title = 'live, idle (evictable)';
+    fill.append(busy, idle);
+    const evict = el('div', 'mark evict');
+    evict.title = 'eviction threshold';
+    const limitMark = el('div', 'mark limit');
+    limitMark.title = 'limit';
+    bar.append(fill, evict, limitMark);
+    const nums = el('span', 'user-nums');
+    const live = el('b', 'user-live');
+    const limit = el('span', '');
+    const extra = el('span', 'user-extra');
+    nums.append(live, limit, extra);
+    li.append(id, bar, nums);
+    const row = { li, bar, busy, idle, evict, live, limit, extra };
+    rows.set(userId, row);
+    return row;
+  }
+
+  const clock = (at) => {
+    const d = new Date(at);
+    const two = (n) => String(n).padStart(2, '0');
+    return two(d.getHours()) + ':' + two(d.getMinutes()) + ':' + two(d.getSeconds()) + '.' +
+      String(d.getMilliseconds()).padStart(3, '0');
+  };
+  const shortId = (id) => (id ? '\u2026' + id.slice(-6) : '');
+  const tags = { admitted: 'admitted', rejected: 'refused', evicted: 'evicted' };
+
+  function activityItem(entry) {
+    const li = el('li', 'act');
+    li.dataset.kind = entry.kind;
+    li.dataset.user = entry.userId ?? '';
+    const what =
+      entry.kind === 'rejected'
+        ? (entry.status === undefined ? 'no answer' : 'HTTP ' + entry.status) + ' \u00b7 ' + entry.reason
+        : entry.kind === 'evicted'
+          ? 'connection ' + shortId(entry.connectionId) + ' \u00b7 idle, close 4001'
+          : 'connection ' + shortId(entry.connectionId);
+    const who = el('span', 'who', entry.userId ?? '\u2014');
+    who.title = entry.userId ?? 'no valid user id';
+    li.append(el('time', '', clock(entry.at)), el('span', 'tag', tags[entry.kind] ?? entry.kind), who, el('span', 'what', what));
+    return li;
+  }
+
+  function drawActivity() {
+    const list = byId('activity');
+    list.replaceChildren(...activity.slice().reverse().map(activityItem));
+    byId('activity-empty').hidden = activity.length > 0;
+  }
+
+  function addActivity(entry) {
+    activity.push(entry);
+    if (activity.length > MAX_ACTIVITY) activity = activity.slice(-MAX_ACTIVITY);
+    const list = byId('activity');
+    const li = activityItem(entry);
+    li.classList.add('fresh');
+    list.prepend(li);
+    while (list.children.length > MAX_ACTIVITY) list.lastElementChild.remove();
+    byId('activity-empty').hidden = true;
+  }
+
+  function setStatus(text, kind) {
+    const status = byId('status');
+    status.textContent = text;
+    status.className = 'status ' + kind;
+  }
+
+  const legend = byId('legend');
+  for (const [, color, title] of STATES) {
+    const item = el('span');
+    const swatch = el('i');
+    swatch.style.setProperty('--c', color);
+    item.append(swatch, title);
+    legend.appendChild(item);
+  }
+
+  loadChart().catch((error) => {
+    byId('chart').replaceChildren(el('div', 'placeholder', 'The state chart could not be loaded: ' + error.message));
+  });
+
+  const events = new EventSource('/dashboard/events');
+  events.addEventListener('open', () => setStatus('live', 'live'));
+  events.addEventListener('error', () =>
+    setStatus(events.readyState === EventSource.CLOSED ? 'disconnected' : 'reconnecting', 'down'),
+  );
+  events.addEventListener('snapshot', (message) => {
+    const data = JSON.parse(message.data);
+    activity = data.activity.slice(-MAX_ACTIVITY);
+    drawActivity();
+    drawStats(data.stats);
+  });
+  events.addEventListener('stats', (message) => drawStats(JSON.parse(message.data)));
+  events.addEventListener('activity', (message) => addActivity(JSON.parse(message.data)));
+})();
+`;
+
+const body = `
+<header>
+  <h1>ws-supervisor <span>live dashboard</span></h1>
+  <span class="config" id="config"></span>
+  <span class="spacer"></span>
+  <span class="config" id="updated"></span>
+  <span class="status" id="status">connecting</span>
+</header>
+<main>
+  <section class="metrics" aria-label="Totals">
+    <div class="metric"><div class="label">Connections</div><div class="value" id="m-connections">–</div></div>
+    <div class="metric"><div class="label">Users</div><div class="value" id="m-users">–</div></div>
+    <div class="metric"><div class="label">Admitted</div><div class="value" id="m-admitted">–</div></div>
+    <div class="metric"><div class="label">Refused</div><div class="value" id="m-rejected">–</div></div>
+    <div class="metric"><div class="label">Evicted</div><div class="value" id="m-evicted">–</div></div>
+    <div class="metric"><div class="label">Disposed</div><div class="value" id="m-disposed">–</div></div>
+  </section>
+  <section class="card" aria-labelledby="chart-title">
+    <h2 id="chart-title">Connection states <small>live count of connections in each state of the connection actor</small></h2>
+    <div id="chart"><div class="placeholder">Loading the state chart…</div></div>
+    <div class="legend" id="legend"></div>
+  </section>
+  <div class="columns">
+    <section class="card" aria-labelledby="users-title">
+      <h2 id="users-title">Capacity per user <small>live connections against the eviction threshold and the limit</small></h2>
+      <div class="axis"><span></span><div class="scale" id="scale"></div><span></span></div>
+      <ol class="users" id="users"></ol>
+      <div class="empty" id="users-empty">No user is connected.</div>
+      <div class="more" id="users-more" hidden></div>
+      <div class="legend">
+        <span><i class="busy"></i>in use</span><span><i class="idle"></i>idle</span>
+        <span><i class="evict-mark"></i><b id="evict-legend">eviction threshold</b></span>
+        <span><i class="limit-mark"></i><b id="limit-legend">limit</b></span>
+      </div>
+    </section>
+    <section class="card" aria-labelledby="activity-title">
+      <h2 id="activity-title">Latest events <small>admissions, refusals and evictions, newest first (last 50)</small></h2>
+      <ol class="activity" id="activity"></ol>
+      <div class="empty" id="activity-empty">Nothing has happened yet.</div>
+    </section>
+  </div>
+</main>`;
+
+const favicon = `data:image/svg+xml,${encodeURIComponent(
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="4" fill="#2563eb"/>' +
+    '<circle cx="8" cy="8" r="3.5" fill="#fff"/></svg>',
+)}`;
+
+const hash = (text: string) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
+
+export const dashboardPage = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>ws-supervisor · dashboard</title>
+<link rel="icon" href="${favicon}">
+<style>${style}</style>
+</head>
+<body>${body}
+<script>${script}</script>
+</body>
+</html>
+`;
+
+/** Only this page's own script and style sheet run, and it talks only to this origin. */
+export const dashboardCsp = [
+  "default-src 'none'",
+  `script-src ${hash(script)}`,
+  `style-src ${hash(style)}`,
+  "connect-src 'self'",
+  "img-src 'self' data:",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');

@@ -1,0 +1,276 @@
+/**
+ * GET /dashboard/events of the reference server, read with plain node:http:
+ * the first message is a snapshot, admissions arrive as they happen, and a
+ * stream takes everything it added with it when its client goes away or the
+ * server closes. Also the stream alone, against a client that stops reading.
+ */
+import { EventEmitter, once } from 'node:events';
+import { get, type IncomingMessage, type ServerResponse } from 'node:http';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
+import type {
+  Activity,
+  ActivityLog,
+  LogNotice,
+  StatsView,
+} from '../../examples/reference-server/dashboard/activity.js';
+import { DashboardStream } from '../../examples/reference-server/dashboard/stream.js';
+import { type ReferenceServer, startReferenceServer } from '../../examples/reference-server/server.js';
+
+interface Message {
+  event: string;
+  data: unknown;
+}
+
+async function startServer(): Promise<ReferenceServer> {
+  const server = await startReferenceServer(
+    { host: '127.0.0.1', port: 0, limits: { preset: 'test' } },
+    (line) => {
+      throw new Error(`unexpected log line: ${line}`);
+    },
+  );
+  onTestFinished(() => server.close());
+  return server;
+}
+
+/** An SSE client: `next()` resolves with the next message, in order. */
+async function openEvents(port: number) {
+  const request = get({ host: '127.0.0.1', port, path: '/dashboard/events' });
+  onTestFinished(() => void request.destroy());
+  const [response] = (await once(request, 'response')) as [IncomingMessage];
+  const queue: Message[] = [];
+  const waiting: ((message: Message) => void)[] = [];
+  let buffer = '';
+  response.setEncoding('utf8');
+  response.on('data', (chunk: string) => {
+    buffer += chunk;
+    for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const fields = new Map(
+        block
+          .split('\n')
+          .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]),
+      );
+      const data = fields.get('data');
+      if (data === undefined) continue; // retry: and keep-alive comments
+      const message = { event: fields.get('event') ?? 'message', data: JSON.parse(data) };
+      const waiter = waiting.shift();
+      if (waiter === undefined) queue.push(message);
+      else waiter(message);
+    }
+  });
+  const next = () =>
+    new Promise<Message>((resolve) => {
+      const message = queue.shift();
+      if (message === undefined) waiting.push(resolve);
+      else resolve(message);
+    });
+  /** Skips messages until one satisfies the predicate. */
+  const until = async (predicate: (message: Message) => boolean) => {
+    for (;;) {
+      const message = await next();
+      if (predicate(message)) return message;
+    }
+  };
+  return { request, response, next, until };
+}
+
+async function connect(server: ReferenceServer, user: string): Promise<WebSocket> {
+  const ws = new WebSocket(`${server.url}/?user=${user}`);
+  onTestFinished(() => ws.terminate());
+  await once(ws, 'open');
+  return ws;
+}
+
+describe('GET /dashboard/events', () => {
+  it('starts with a snapshot, then sends admissions and the counts as they change', async () => {
+    const server = await startServer();
+    const events = await openEvents(server.port);
+    expect(events.response.statusCode).toBe(200);
+    expect(events.response.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+
+    const snapshot = await events.next();
+    expect(snapshot.event).toBe('snapshot');
+    expect(snapshot.data).toMatchObject({
+      stats: { connections: 0, states: { connecting: 0, active: 0, draining: 0 }, perUser: [] },
+      activity: [],
+    });
+
+    await connect(server, 'ann');
+    const admitted = await events.until((message) => message.event === 'activity');
+    expect(admitted.data).toMatchObject({ kind: 'admitted', userId: 'ann', seq: 1 });
+    const stats = await events.until(
+      (message) => message.event === 'stats' && (message.data as StatsView).states.active === 1,
+    );
+    expect((stats.data as StatsView).perUser).toEqual([
+      { userId: 'ann', live: 1, idle: 0, draining: 0, limit: 5, evictAt: 4 },
+    ]);
+
+    // A second stream starts from the history.
+    const late = await openEvents(server.port);
+    const history = (await late.next()).data as { activity: Activity[] };
+    expect(history.activity.map((entry) => [entry.kind, entry.userId])).toEqual([['admitted', 'ann']]);
+  });
+
+  it('a client that goes away takes its subscription and timers with it', async () => {
+    const server = await startServer();
+    const on = vi.spyOn(server.supervisor, 'on');
+    expect(server.dashboard.resources()).toEqual({ streams: 0, subscribers: 0 });
+
+    const events = await openEvents(server.port);
+    await events.next();
+    expect(server.dashboard.resources()).toEqual({ streams: 1, subscribers: 1 });
+
+    events.request.destroy();
+    await vi.waitFor(() => expect(server.dashboard.resources()).toEqual({ streams: 0, subscribers: 0 }));
+    // Streams listen to the dashboard's one activity log, never to the supervisor itself.
+    expect(on).not.toHaveBeenCalled();
+
+    // And the supervisor carries on: nothing was left behind on its side.
+    const ws = await connect(server, 'bob');
+    ws.close();
+    await once(ws, 'close');
+    await vi.waitFor(() => expect(server.supervisor.stats().connections).toBe(0));
+  });
+
+  it('closing the server ends every open stream, promptly', async () => {
+    const server = await startServer();
+    const events = await openEvents(server.port);
+    await events.next();
+    const ended = once(events.response, 'end');
+    await server.close();
+    await ended;
+    expect(server.dashboard.resources()).toEqual({ streams: 0, subscribers: 0 });
+  });
+
+  it('refuses more streams than it may hold', async () => {
+    const server = await startServer();
+    const open = await Promise.all(Array.from({ length: 32 }, () => openEvents(server.port)));
+    expect(open.every((events) => events.response.statusCode === 200)).toBe(true);
+    const extra = get({ host: '127.0.0.1', port: server.port, path: '/dashboard/events' });
+    const [response] = (await once(extra, 'response')) as [IncomingMessage];
+    response.resume();
+    expect(response.statusCode).toBe(503);
+  });
+});
+
+describe('DashboardStream', () => {
+  afterEach(() => void vi.useRealTimers());
+
+  /** A response whose buffer is full after `capacity` writes. */
+  class FakeResponse extends EventEmitter {
+    writes: string[] = [];
+    capacity = Number.POSITIVE_INFINITY;
+    destroyed = false;
+    writableEnded = false;
+    writeHead() {
+      return this;
+    }
+    write(chunk: string) {
+      this.writes.push(chunk);
+      return this.writes.length < this.capacity;
+    }
+    end() {
+      this.writableEnded = true;
+    }
+  }
+
+  function fakeLog() {
+    const listeners = new Set<(notice: LogNotice) => void>();
+    const log: ActivityLog = {
+      recent: () => [],
+      subscribe: (listener) => {
+        listeners.add(listener);
+        return () => void listeners.delete(listener);
+      },
+      subscribers: () => listeners.size,
+      close: () => listeners.clear(),
+    };
+    const activity = (seq: number) => {
+      for (const listener of listeners) {
+        listener({
+          type: 'activity',
+          activity: { seq, at: 0, kind: 'admitted', userId: 'u', connectionId: 'c' },
+        });
+      }
+    };
+    return { log, activity };
+  }
+
+  it('stops writing to a client that does not read, and catches it up with one snapshot', () => {
+    vi.useFakeTimers();
+    const response = new FakeResponse();
+    const { log, activity } = fakeLog();
+    let counter = 0;
+    const stats = () => ({ connections: counter }) as unknown as StatsView;
+    const ended: DashboardStream[] = [];
+    const stream = new DashboardStream(
+      response as unknown as ServerResponse,
+      { log, stats, pollMs: 500, keepAliveMs: 15_000 },
+      (s) => ended.push(s),
+    );
+    stream.start();
+    expect(response.writes.map((chunk) => chunk.split('\n', 1)[0])).toEqual([
+      'retry: 2000',
+      'event: snapshot',
+    ]);
+
+    response.capacity = response.writes.length + 1; // the next write fills the buffer
+    for (let seq = 1; seq <= 1000; seq += 1) {
+      counter = seq;
+      activity(seq);
+      vi.advanceTimersByTime(500);
+    }
+    expect(response.writes).toHaveLength(3); // one activity, then nothing until `drain`
+
+    response.capacity = Number.POSITIVE_INFINITY;
+    response.emit('drain');
+    expect(response.writes).toHaveLength(4);
+    expect(response.writes[3]).toMatch(/^event: snapshot\ndata: \{"stats":\{"connections":1000\}/);
+
+    // Every timer and listener the stream added is gone after end(), which is idempotent.
+    expect(vi.getTimerCount()).toBeGreaterThan(0);
+    stream.end();
+    stream.end();
+    expect(vi.getTimerCount()).toBe(0);
+    expect(log.subscribers()).toBe(0);
+    expect(response.listenerCount('close') + response.listenerCount('drain')).toBe(0);
+    expect(response.writableEnded).toBe(true);
+    expect(ended).toEqual([stream]);
+  });
+
+  it('ends itself when the client goes away', () => {
+    vi.useFakeTimers();
+    const response = new FakeResponse();
+    const { log, activity } = fakeLog();
+    const stream = new DashboardStream(
+      response as unknown as ServerResponse,
+      { log, stats: () => ({}) as StatsView, pollMs: 500, keepAliveMs: 15_000 },
+      () => {},
+    );
+    stream.start();
+    activity(1); // leaves a pending immediate
+    response.destroyed = true;
+    response.emit('close');
+    expect(vi.getTimerCount()).toBe(0);
+    expect(log.subscribers()).toBe(0);
+  });
+
+  it('ends at once when the client was gone before it started', () => {
+    vi.useFakeTimers();
+    const response = new FakeResponse();
+    response.destroyed = true; // its `close` has already been emitted
+    const { log } = fakeLog();
+    const ended: DashboardStream[] = [];
+    const stream = new DashboardStream(
+      response as unknown as ServerResponse,
+      { log, stats: () => ({}) as StatsView, pollMs: 500, keepAliveMs: 15_000 },
+      (s) => ended.push(s),
+    );
+    stream.start();
+    expect(ended).toEqual([stream]);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(log.subscribers()).toBe(0);
+  });
+});
