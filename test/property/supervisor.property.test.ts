@@ -246,7 +246,13 @@ it('keeps every rule after every step of random interleavings, and leaves nothin
       seen.evicted += rig.evicted.length;
       for (const event of rig.disposed) seen.reasons.add(event.reason);
     }),
-    { numRuns: 100, verbose: 1 },
+    {
+      numRuns: 100,
+      verbose: 1,
+      // Replays a failure: FC_SEED=<seed> FC_PATH=<path> npx vitest run test/property
+      ...(process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED) }),
+      ...(process.env.FC_PATH === undefined ? {} : { path: process.env.FC_PATH, endOnFailure: true }),
+    },
   );
   console.log(
     `property: ${seen.runs} runs, ${seen.admitted} admitted, ${seen.rejected} refused, ${seen.evicted} evicted; ended by: ${[...seen.reasons].sort().join(', ')}`,
