@@ -249,6 +249,8 @@ it('keeps every rule after every step of random interleavings, and leaves nothin
     {
       numRuns: 100,
       verbose: 1,
+      // A mutation run (npm run test:mutants) needs only to know that it failed.
+      endOnFailure: process.env.WSSUP_MUTANT !== undefined && process.env.WSSUP_MUTANT !== '',
       // Replays a failure: FC_SEED=<seed> FC_PATH=<path> npx vitest run test/property
       ...(process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED) }),
       ...(process.env.FC_PATH === undefined ? {} : { path: process.env.FC_PATH, endOnFailure: true }),
