@@ -92,9 +92,14 @@ const model = createTestModel(
 );
 const paths = model.getShortestPaths();
 
-const label = (event: EventObject & Record<string, unknown>) => {
-  if (event.type === 'SOCKET_CLOSED')
+/** The model event, named by the real action that causes it. */
+const label = (event: EventObject & Record<string, unknown>, before: AnyMachineSnapshot) => {
+  if (event.type === 'SOCKET_CLOSED') {
+    if (is(before, 'connecting')) return 'SOCKET_CLOSED(handshake refused)';
     return event.code === 1000 ? 'SOCKET_CLOSED(clean)' : 'SOCKET_CLOSED(drop)';
+  }
+  if (event.type === 'SOCKET_ERRORED')
+    return is(before, 'connecting') ? 'SOCKET_ERRORED(reset)' : 'SOCKET_ERRORED(bad frame)';
   if (event.type === 'DRAIN') return `DRAIN(${event.cause})`;
   return event.type;
 };
@@ -288,7 +293,7 @@ describe('connection machine, path by path on real sockets', () => {
   for (const path of paths) {
     const name = `${path.steps
       .slice(1)
-      .map((step) => label(step.event as never))
+      .map((step, i) => label(step.event as never, (path.steps[i] as { state: AnyMachineSnapshot }).state))
       .join(' → ')} ⇒ ${endOf(path.state)}`;
     it(name, async () => {
       const rig = await startRig({ limit, holdHandshakes: true, coverage: [coverage] });
