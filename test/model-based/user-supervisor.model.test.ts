@@ -15,11 +15,12 @@
  *
  *   npx vitest list test/model-based/user-supervisor.model.test.ts
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type AnyMachineSnapshot, assign, type EventObject, setup } from 'xstate';
 import { createTestModel } from 'xstate/graph';
-import { describeGaps, type Exemptions, MachineCoverage } from '../model/coverage.js';
+import { type Exemptions, MachineCoverage } from '../model/coverage.js';
+import { coverageGate } from '../model/gate.js';
 import {
   expectBooksMatchActors,
   expectNothingLeft,
@@ -237,7 +238,7 @@ async function check(walk: Walk, expected: AnyMachineSnapshot): Promise<void> {
   }
 }
 
-let walked = 0;
+const progress = { walked: 0, total: paths.length };
 
 describe(`user supervisor (limit ${limit}, T = ${evictAt}), path by path on real sockets`, () => {
   for (const path of paths) {
@@ -259,20 +260,9 @@ describe(`user supervisor (limit ${limit}, T = ${evictAt}), path by path on real
         await rig.teardown();
       }
       expectNothingLeft(rig);
-      walked += 1;
+      progress.walked += 1;
     });
   }
 
-  it('walked every state node and every transition of the user-supervisor machine', (context) => {
-    if (walked < paths.length) context.skip(`only ${walked} of ${paths.length} paths ran`);
-    const gaps = describeGaps(coverage.report());
-    expect(gaps, gaps).toBeUndefined();
-  });
-});
-
-afterAll(() => {
-  const report = coverage.report();
-  console.log(
-    `user supervisor: ${paths.length} paths; ${report.transitions.walked} of ${report.transitions.total} transitions taken by real actors, ${Object.keys(exemptions).length} exempt`,
-  );
+  coverageGate(coverage, progress);
 });

@@ -55,6 +55,10 @@ export class MachineCoverage {
     }
   }
 
+  get exemptCount(): number {
+    return Object.keys(this.exemptions).length;
+  }
+
   report(): CoverageReport {
     const exempt = new Set(Object.keys(this.exemptions));
     const walked = this.#transitionKeys.filter((key) => this.#seenTransitions.has(key));

@@ -5,7 +5,7 @@
  * exactly those subscriptions.
  */
 import { evictionPoint } from '../../../machines/index.js';
-import type { Supervisor } from '../../../src/index.js';
+import type { Supervisor, UserStats } from '../../../src/index.js';
 
 export type ActivityKind = 'admitted' | 'rejected' | 'evicted';
 
@@ -41,14 +41,8 @@ export interface StateCounts {
   disposed: number;
 }
 
-export interface UserBar {
-  userId: string;
-  live: number;
-  idle: number;
-  draining: number;
-  limit: number;
-  evictAt: number;
-}
+/** One user's capacity bar: exactly that user's slot book. */
+export type UserBar = UserStats;
 
 /** The part of stats() the page shows, bounded in size whatever the number of users. */
 export interface StatsView {
