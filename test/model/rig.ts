@@ -75,6 +75,10 @@ export class TestClient {
     this.ws.on('error', (error) => {
       this.outcome ??= { error: error.message };
     });
+    let settle: () => void = () => {};
+    this.#settled = new Promise((resolve) => {
+      settle = resolve;
+    });
     this.opened = new Promise((resolve) => {
       this.ws.once('open', () => {
         // Reads stop at once: the test, not the client, decides when the
@@ -82,19 +86,17 @@ export class TestClient {
         if (!this.ordinary) this.socket?.pause();
         resolve(true);
       });
-      this.ws.once('close', () => resolve(false));
       this.ws.once('unexpected-response', (_request, response) => {
         this.outcome = { status: response.statusCode ?? 0 };
         response.resume();
         // With this listener, ws leaves ending the request to us.
         this.ws.terminate();
-        resolve(false);
       });
-    });
-    this.#settled = new Promise((resolve) => {
+      // One close listener: the outcome is known before anyone waiting is told.
       this.ws.once('close', (code) => {
         if (this.outcome === undefined || 'error' in this.outcome) this.outcome = { code };
-        resolve();
+        resolve(false);
+        settle();
       });
     });
   }
