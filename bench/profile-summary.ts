@@ -1,0 +1,91 @@
+/**
+ * Summarises a V8 .cpuprofile (node --cpu-prof): self time by function and
+ * by package or file, so RESULTS.md can say where the time goes.
+ *
+ *   node dist/bench/profile-summary.js <file.cpuprofile> [--top 25]
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { fixed, table } from './figures.js';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  endTime: number;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '25' } },
+});
+const file = positionals[0];
+if (file === undefined) {
+  console.error('usage: profile-summary <file.cpuprofile> [--top 25]');
+  process.exit(2);
+}
+const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+const selfUs = new Map<number, number>();
+profile.samples.forEach((id, i) => {
+  selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+});
+const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
+
+/** Where a frame lives: a package under node_modules, a file of ours, node internals, or V8. */
+function area(url: string): string {
+  if (url === '') return '(vm / gc / native)';
+  const modules = url.lastIndexOf('node_modules/');
+  if (modules >= 0) return url.slice(modules + 13).split('/')[0] ?? url;
+  if (url.startsWith('node:')) return 'node internals';
+  const dist = url.indexOf('/dist/');
+  return dist >= 0 ? url.slice(dist + 6) : url;
+}
+
+const byFunction = new Map<string, number>();
+const byArea = new Map<string, number>();
+for (const [id, us] of selfUs) {
+  const node = byId.get(id);
+  if (node === undefined) continue;
+  const { functionName, url, lineNumber } = node.callFrame;
+  const key = `${functionName || '(anonymous)'} ${area(url)}:${lineNumber + 1}`;
+  byFunction.set(key, (byFunction.get(key) ?? 0) + us);
+  byArea.set(area(url), (byArea.get(area(url)) ?? 0) + us);
+}
+// Inclusive time: each sample's time counts once for every distinct function on its stack.
+const inclusive = new Map<string, number>();
+const parentOf = new Map<number, number>();
+for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
+const keyOf = (node: ProfileNode) =>
+  `${node.callFrame.functionName || '(anonymous)'} ${area(node.callFrame.url)}:${node.callFrame.lineNumber + 1}`;
+for (const [id, us] of selfUs) {
+  const seen = new Set<string>();
+  for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+    const node = byId.get(at);
+    if (node === undefined) break;
+    const key = keyOf(node);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    inclusive.set(key, (inclusive.get(key) ?? 0) + us);
+  }
+}
+
+const top = Number(values.top);
+const rows = (map: Map<string, number>) =>
+  [...map]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([key, us]) => [key, `${fixed(us / 1000, 0)} ms`, `${fixed((us / total) * 100)} %`]);
+console.log(`${file}: ${fixed(total / 1000, 0)} ms sampled`);
+console.log(table(['self time by area', 'ms', 'share'], rows(byArea)));
+console.log();
+console.log(table(['self time by function', 'ms', 'share'], rows(byFunction)));
+console.log();
+console.log(table(['inclusive time by function', 'ms', 'share'], rows(inclusive)));

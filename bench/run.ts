@@ -1,0 +1,381 @@
+/**
+ * `npm run bench`: the supervised reference server against a bare `ws`
+ * server, A B A B, fresh server processes, in one run on one machine.
+ *
+ *   npm run bench                          every benchmark, 5 rounds
+ *   npm run bench -- --quick               2 rounds, shorter windows, 20,000 for scale
+ *   npm run bench -- --only churn,memory   some of: churn, memory, cleanup, admission, scale
+ *   npm run bench -- --rounds 7 --json out.json
+ */
+import { execFileSync, fork } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { fixed, median, percentile, sortNumbers, spread, table } from './figures.js';
+import type { ChurnReport } from './load-client.js';
+import { type Child, type ServerKind, sleep, startClient, startServer } from './processes.js';
+
+const all = ['memory', 'churn', 'cleanup', 'admission', 'scale'] as const;
+type Bench = (typeof all)[number];
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    rounds: { type: 'string' },
+    clients: { type: 'string', default: '2' },
+    'scale-connections': { type: 'string' },
+    concurrency: { type: 'string', default: '50,200' },
+    users: { type: 'string', default: '10,1000' },
+    kinds: { type: 'string', default: 'supervised,bare' },
+    json: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (args.help) {
+  console.log(`Usage: npm run bench -- [--quick] [--only ${all.join(',')}] [--rounds N] [--clients 2]
+                          [--concurrency 50,200] [--users 10,1000] [--kinds supervised,bare]
+                          [--scale-connections 100000] [--json results.json]
+BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=prof" adds flags to the server processes.`);
+  process.exit(0);
+}
+const selected = new Set<Bench>(
+  args.only === undefined ? all : (args.only.split(',').map((name) => name.trim()) as Bench[]),
+);
+for (const name of selected) {
+  if (!all.includes(name)) throw new Error(`unknown benchmark ${name}; choose from ${all.join(', ')}`);
+}
+const quick = args.quick;
+const rounds = Number(args.rounds ?? (quick ? 2 : 5));
+const clientCount = Number(args.clients);
+const warmupMs = quick ? 500 : 1_000;
+const windowMs = quick ? 1_500 : 3_000;
+const scaleConnections = Number(args['scale-connections'] ?? (quick ? 20_000 : 100_000));
+const list = (text: string) => text.split(',').map((item) => item.trim());
+const kinds = list(args.kinds) as ServerKind[];
+const concurrencies = list(args.concurrency).map(Number);
+const userCounts = list(args.users).map(Number);
+
+const results: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  node: process.version,
+  cpus: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown'}`,
+  openFiles: Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim()),
+  rounds,
+  quick,
+};
+const sections: string[] = [];
+
+/** A row: figure, supervised median (± spread), bare median (± spread), ratio, goal. */
+function compare(
+  label: string,
+  samples: Record<ServerKind, number[]>,
+  format: (value: number) => string,
+  goal: string,
+): string[] {
+  const s = median(samples.supervised);
+  const b = median(samples.bare);
+  return [
+    label,
+    `${format(s)} ±${fixed(spread(samples.supervised), 0)}%`,
+    `${format(b)} ±${fixed(spread(samples.bare), 0)}%`,
+    `${fixed(s / b, 2)}×`,
+    goal,
+  ];
+}
+const compareHeader = ['figure', 'supervised (median ±spread)', 'bare ws', 'ratio', 'goal'];
+
+// --- churn -------------------------------------------------------------------
+
+async function churnRound(
+  kind: ServerKind,
+  clients: Child[],
+  concurrency: number,
+  users: number,
+): Promise<{
+  rate: number;
+  cpuPerCycleUs: number;
+  p50: number;
+  p99: number;
+  refused: number;
+  failed: number;
+}> {
+  const server = await startServer(kind);
+  try {
+    const per = Math.ceil(concurrency / clients.length);
+    await Promise.all(
+      clients.map((client, i) =>
+        client.ask(
+          {
+            cmd: 'churn',
+            port: server.port,
+            workers: Math.min(per, concurrency - i * per),
+            firstWorker: i * per,
+            concurrency,
+            users,
+          },
+          'started',
+        ),
+      ),
+    );
+    await sleep(warmupMs);
+    await Promise.all(clients.map((client) => client.ask({ cmd: 'mark' }, 'marked')));
+    const cpu0 = await server.ask<number>({ cmd: 'cpu' }, 'cpuMicros');
+    const t0 = performance.now();
+    await sleep(windowMs);
+    const cpu1 = await server.ask<number>({ cmd: 'cpu' }, 'cpuMicros');
+    const reports = await Promise.all(
+      clients.map((client) => client.ask<ChurnReport>({ cmd: 'stop' }, 'report')),
+    );
+    const elapsed = (performance.now() - t0) / 1000;
+    const cycles = reports.reduce((sum, r) => sum + r.cycles, 0);
+    const latencies = sortNumbers(reports.flatMap((r) => r.latenciesMs));
+    return {
+      rate: cycles / elapsed,
+      cpuPerCycleUs: (cpu1 - cpu0) / cycles,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      refused: reports.reduce((sum, r) => sum + r.refused, 0),
+      failed: reports.reduce((sum, r) => sum + r.failed, 0),
+    };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function churn(): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: clientCount }, startClient));
+  const rows: string[][] = [];
+  const raw: Record<string, unknown> = {};
+  try {
+    for (const concurrency of concurrencies) {
+      for (const users of userCounts) {
+        const samples = {
+          rate: { supervised: [] as number[], bare: [] as number[] },
+          cpu: { supervised: [] as number[], bare: [] as number[] },
+          p50: { supervised: [] as number[], bare: [] as number[] },
+          p99: { supervised: [] as number[], bare: [] as number[] },
+        };
+        let refused = 0;
+        let failed = 0;
+        for (let round = 0; round < rounds; round++) {
+          for (const kind of kinds) {
+            const r = await churnRound(kind, clients, concurrency, users);
+            samples.rate[kind].push(r.rate);
+            samples.cpu[kind].push(r.cpuPerCycleUs);
+            samples.p50[kind].push(r.p50);
+            samples.p99[kind].push(r.p99);
+            refused += r.refused;
+            failed += r.failed;
+            process.stderr.write(
+              `churn c=${concurrency} users=${users} round ${round + 1} ${kind}: ${fixed(r.rate, 0)}/s ` +
+                `${fixed(r.cpuPerCycleUs, 1)} µs CPU/cycle p50 ${fixed(r.p50, 2)} ms p99 ${fixed(r.p99, 2)} ms\n`,
+            );
+          }
+        }
+        const at = `c=${concurrency}, ${users.toLocaleString('en-US')} users`;
+        rows.push(compare(`cycles/s, ${at}`, samples.rate, (v) => fixed(v, 0), '≥ 0.90×'));
+        rows.push(compare(`server CPU/cycle, ${at}`, samples.cpu, (v) => `${fixed(v, 1)} µs`, '≤ 1.10×'));
+        rows.push(compare(`cycle p50, ${at}`, samples.p50, (v) => `${fixed(v, 2)} ms`, ''));
+        rows.push(compare(`cycle p99, ${at}`, samples.p99, (v) => `${fixed(v, 2)} ms`, ''));
+        raw[at] = { ...samples, refused, failed };
+        if (refused + failed > 0)
+          rows.push([`refused / failed cycles, ${at}`, `${refused} / ${failed}`, '', '', '']);
+      }
+    }
+  } finally {
+    await Promise.all(clients.map((client) => client.stop()));
+  }
+  results.churn = raw;
+  sections.push(
+    `### Churn (open, one echo, close; ${rounds} rounds of ${windowMs / 1000} s)\n\n${table(compareHeader, rows)}`,
+  );
+}
+
+// --- memory ------------------------------------------------------------------
+
+async function memoryRound(kind: ServerKind, clients: Child[], count: number) {
+  const server = await startServer(kind);
+  try {
+    const before = await server.ask<{ rss: number; heapUsed: number }>({ cmd: 'memory' }, 'memory');
+    const per = Math.ceil(count / clients.length);
+    const opened = await Promise.all(
+      clients.map((client, i) =>
+        client.ask<number>(
+          {
+            cmd: 'hold',
+            port: server.port,
+            count: Math.min(per, count - i * per),
+            first: i * per,
+            users: 1_000,
+          },
+          'opened',
+        ),
+      ),
+    );
+    const held = opened.reduce((a, b) => a + b, 0);
+    await sleep(1_000);
+    const after = await server.ask<{ rss: number; heapUsed: number }>({ cmd: 'memory' }, 'memory');
+    await Promise.all(clients.map((client) => client.ask({ cmd: 'release' }, 'released')));
+    return { held, rss: (after.rss - before.rss) / held, heap: (after.heapUsed - before.heapUsed) / held };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function memory(): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: clientCount }, startClient));
+  const rows: string[][] = [];
+  const raw: Record<string, unknown> = {};
+  try {
+    for (const count of [5_000, 19_900]) {
+      const rss = { supervised: [] as number[], bare: [] as number[] };
+      const heap = { supervised: [] as number[], bare: [] as number[] };
+      for (let round = 0; round < rounds; round++) {
+        for (const kind of kinds) {
+          const r = await memoryRound(kind, clients, count);
+          if (r.held !== count) throw new Error(`${kind}: held ${r.held} of ${count} connections`);
+          rss[kind].push(r.rss);
+          heap[kind].push(r.heap);
+          process.stderr.write(
+            `memory ${count} ${kind} round ${round + 1}: RSS ${fixed(r.rss / 1024, 2)} KB/conn, heap ${fixed(r.heap / 1024, 2)} KB/conn\n`,
+          );
+        }
+      }
+      const kb = (v: number) => `${fixed(v / 1024, 2)} KB`;
+      rows.push(
+        compare(`RSS per idle connection, ${count.toLocaleString('en-US')} held`, rss, kb, '≤ 1.30×'),
+      );
+      rows.push(compare(`heap per idle connection, ${count.toLocaleString('en-US')} held`, heap, kb, ''));
+      raw[String(count)] = { rss, heap };
+    }
+  } finally {
+    await Promise.all(clients.map((client) => client.stop()));
+  }
+  results.memory = raw;
+  sections.push(`### Memory (fresh server per round, ${rounds} rounds)\n\n${table(compareHeader, rows)}`);
+}
+
+// --- cleanup -----------------------------------------------------------------
+
+async function cleanup(): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: clientCount }, startClient));
+  const p50s: number[] = [];
+  const p99s: number[] = [];
+  const maxes: number[] = [];
+  let samplesTotal = 0;
+  let notFree = 0;
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const server = await startServer('supervised', ['--probe']);
+      try {
+        await Promise.all(
+          clients.map((client, i) =>
+            client.ask(
+              {
+                cmd: 'churn',
+                port: server.port,
+                workers: 25,
+                firstWorker: i * 25,
+                concurrency: 50,
+                users: 1_000,
+              },
+              'started',
+            ),
+          ),
+        );
+        await Promise.all(clients.map((client) => client.ask({ cmd: 'mark' }, 'marked')));
+        await sleep(warmupMs + windowMs);
+        await Promise.all(clients.map((client) => client.ask({ cmd: 'stop' }, 'report')));
+        const result = await server.ask<{ samples: number[]; notFree: number }>(
+          { cmd: 'cleanup' },
+          'cleanup',
+        );
+        const sorted = sortNumbers(result.samples.slice(Math.floor(result.samples.length / 10)));
+        p50s.push(percentile(sorted, 50));
+        p99s.push(percentile(sorted, 99));
+        maxes.push(sorted[sorted.length - 1] ?? Number.NaN);
+        samplesTotal += sorted.length;
+        notFree += result.notFree;
+      } finally {
+        await server.stop();
+      }
+    }
+  } finally {
+    await Promise.all(clients.map((client) => client.stop()));
+  }
+  const us = (ms: number) => `${fixed(ms * 1000, 1)} µs`;
+  results.cleanup = { p50s, p99s, maxes, samples: samplesTotal, notFree };
+  sections.push(
+    `### Cleanup latency (socket \`close\` event to slot free, in-process, under churn c=50; ${samplesTotal.toLocaleString('en-US')} closes)\n\n${table(
+      ['figure', 'supervised (median of rounds ±spread)', 'goal'],
+      [
+        ['p50', `${us(median(p50s))} ±${fixed(spread(p50s), 0)}%`, ''],
+        ['p99', `${us(median(p99s))} ±${fixed(spread(p99s), 0)}%`, '≤ 1 ms'],
+        ['max', `${us(Math.max(...maxes))}`, ''],
+        ['closes whose slot was not yet free', String(notFree), '0'],
+      ],
+    )}\n\nA bare ws server has no slot to free; its figure would be the cost of its own \`close\` listener.`,
+  );
+}
+
+// --- admission and scale: in-memory, each in its own process -----------------
+
+async function runProgram(file: string, programArgs: string[], execArgv: string[]): Promise<string> {
+  const child = fork(fileURLToPath(new URL(file, import.meta.url)), programArgs, {
+    execArgv,
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) throw new Error(`${file} exited with ${code}:\n${output}`);
+  return output;
+}
+
+async function admission(): Promise<void> {
+  const output = await runProgram(
+    './admission.js',
+    ['--markdown', ...(quick ? ['--quick'] : [])],
+    ['--expose-gc'],
+  );
+  sections.push(output.trim());
+}
+
+async function scale(): Promise<void> {
+  const output = await runProgram(
+    './scale.js',
+    ['--markdown', '--connections', String(scaleConnections)],
+    ['--expose-gc', '--max-old-space-size=16000'],
+  );
+  sections.push(output.trim());
+}
+
+const benches: Record<Bench, () => Promise<void>> = { memory, churn, cleanup, admission, scale };
+const started = performance.now();
+console.log(
+  `## ws-supervisor bench, ${results.date}\n\nnode ${results.node}, ${results.cpus}, ulimit -n ${results.openFiles}, ` +
+    `${rounds} rounds${quick ? ' (--quick)' : ''}, load average at start ${os
+      .loadavg()
+      .map((n) => fixed(n, 2))
+      .join(' ')}`,
+);
+// Each table is printed (and the JSON rewritten) as soon as its benchmark ends.
+for (const name of all) {
+  if (!selected.has(name)) continue;
+  process.stderr.write(`--- ${name}\n`);
+  await benches[name]();
+  console.log(`\n${sections.at(-1) ?? ''}`);
+  if (args.json !== undefined) writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`);
+}
+const minutes = (performance.now() - started) / 60_000;
+console.log(
+  `\n${fixed(minutes, 1)} min; load average at the end ${os
+    .loadavg()
+    .map((n) => fixed(n, 2))
+    .join(' ')}`,
+);

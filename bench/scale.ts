@@ -1,0 +1,150 @@
+/**
+ * Scale: a million supervised connections held at once in one process, over
+ * the in-memory transport, with the production preset (20 per user, so
+ * 50,000 users) and the real clock (every connection holds its idle and
+ * heartbeat timers). Reports heap per connection after a full GC, the time
+ * of admissions and disposals at that size, and the transport's own heap
+ * (measured alone first) so that the supervisor's share can be read off.
+ *
+ * Run with node --expose-gc --max-old-space-size=16000 (npm run bench does).
+ */
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { fixed, fullGc, percentile, sortNumbers, table } from './figures.js';
+import { createMemorySupervisor } from './memory-supervisor.js';
+import { MemoryPeer, MemoryWebSocket, settle } from './memory-transport.js';
+
+const { values: args } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '1000000' },
+    'per-user': { type: 'string', default: '20' },
+    probes: { type: 'string', default: '2000' },
+    // Disposing of every connection one by one takes as long as admitting them; off above 100,000.
+    'dispose-all': { type: 'boolean' },
+    markdown: { type: 'boolean', default: false },
+  },
+});
+const total = Number(args.connections);
+const perUser = Number(args['per-user']);
+const probes = Number(args.probes);
+const heapUsed = () => {
+  fullGc();
+  return process.memoryUsage().heapUsed;
+};
+
+// 1. The transport alone: a peer, its raw socket, its ws stand-in with the
+//    adapter's four listeners, as held for an open connection.
+const sample = Math.min(total, 200_000);
+let base = heapUsed();
+const transportOnly: MemoryPeer[] = [];
+for (let i = 0; i < sample; i++) {
+  const peer = new MemoryPeer(`u${i}`);
+  const ws = new MemoryWebSocket(peer.behaviour);
+  const listener = () => {};
+  ws.on('message', listener).on('pong', listener).on('close', listener).on('error', listener);
+  peer.ws = ws;
+  transportOnly.push(peer);
+}
+const transportPerConnection = (heapUsed() - base) / sample;
+transportOnly.length = 0;
+
+// 2. The supervised million.
+const { supervisor, connect } = createMemorySupervisor({
+  maxConnectionsPerUser: perUser,
+  // Long timers: the run is about holding, and a heartbeat storm would only add noise.
+  heartbeatIntervalMs: 600_000,
+  onError: (error) => console.error(error),
+});
+base = heapUsed();
+const peers: MemoryPeer[] = new Array(total);
+const users = Math.ceil(total / perUser);
+const admitStarted = performance.now();
+const progressEvery = Math.max(1, Math.floor(total / 10));
+for (let i = 0; i < total; i++) {
+  // Round-robin over users: the hub meets every user early, then only known ones.
+  peers[i] = await connect(`u${i % users}`);
+  if ((i + 1) % progressEvery === 0) {
+    process.stderr.write(`scale: ${i + 1} admitted, ${fixed((performance.now() - admitStarted) / 1000)} s\n`);
+  }
+}
+const admitSeconds = (performance.now() - admitStarted) / 1000;
+await settle();
+const stats = supervisor.stats();
+if (stats.connections !== total) throw new Error(`held ${stats.connections} of ${total}`);
+const heapPerConnection = (heapUsed() - base) / total;
+
+// 3. Admission and disposal at that size: probes for users that already
+//    hold connections (one slot freed first), timed one by one.
+const admitTimes: number[] = [];
+const disposeTimes: number[] = [];
+let disposedAt = 0;
+supervisor.on('disposed', () => {
+  disposedAt = performance.now();
+});
+for (let p = 0; p < probes; p++) {
+  const index = (p * 7919) % total;
+  const peer = peers[index] as MemoryPeer;
+  // Disposal: from the socket's close event to the `disposed` event (slot free).
+  const ws = peer.ws as MemoryWebSocket;
+  let closedAt = 0;
+  ws.prependListener('close', () => {
+    closedAt = performance.now();
+  });
+  peer.close();
+  await settle();
+  disposeTimes.push(disposedAt - closedAt);
+  const started = performance.now();
+  peers[index] = await connect(`u${index % users}`);
+  admitTimes.push(performance.now() - started);
+}
+
+// 4. Dispose of everything, then check the books.
+const disposeAll = args['dispose-all'] ?? total <= 100_000;
+let disposeAllSeconds = Number.NaN;
+if (disposeAll) {
+  const disposeStarted = performance.now();
+  for (const peer of peers) peer.close();
+  await settle();
+  disposeAllSeconds = (performance.now() - disposeStarted) / 1000;
+  const end = supervisor.stats();
+  const leftovers = Object.values(end.resources).some((n) => n !== 0);
+  if (end.connections !== 0 || leftovers || end.counters.disposed !== end.counters.admitted) {
+    throw new Error(`after disposal: ${JSON.stringify(end)}`);
+  }
+}
+
+const us = (ms: number) => `${fixed(ms * 1000, 1)} µs`;
+const kb = (bytes: number) => `${fixed(bytes / 1024, 2)} KB`;
+const a = sortNumbers(admitTimes);
+const d = sortNumbers(disposeTimes);
+const count = total.toLocaleString('en-US');
+const output = `### Scale (${count} supervised connections held at once over ${users.toLocaleString('en-US')} users, in-memory transport, real clock)\n\n${table(
+  ['figure', 'value', 'goal'],
+  [
+    ['heap per connection (runtime + transport)', kb(heapPerConnection), ''],
+    ['of which the in-memory transport', kb(transportPerConnection), ''],
+    ['heap per connection, supervisor only', kb(heapPerConnection - transportPerConnection), '< 5 KB'],
+    [
+      `time to admit ${count} (one by one)`,
+      `${fixed(admitSeconds)} s (${us((admitSeconds * 1000) / total)} each)`,
+      '',
+    ],
+    [
+      `admission at ${count} held, p50 / p99`,
+      `${us(percentile(a, 50))} / ${us(percentile(a, 99))}`,
+      '≤ 50 µs (p99)',
+    ],
+    [
+      `disposal (close event → slot free) at ${count} held, p50 / p99`,
+      `${us(percentile(d, 50))} / ${us(percentile(d, 99))}`,
+      '≤ 1 ms (p99)',
+    ],
+    ...(disposeAll
+      ? [
+          [`dispose all ${count} (one by one)`, `${fixed(disposeAllSeconds)} s`, ''],
+          ['resources left after disposing all', 'none (stats().resources all 0, disposed == admitted)', ''],
+        ]
+      : [[`dispose all ${count}`, 'not run (--dispose-all)', '']]),
+  ],
+)}`;
+console.log(args.markdown ? output : output.replace(/^### /, ''));

@@ -1,0 +1,300 @@
+/**
+ * `npm run soak`: a million connection lifecycles through the runtime over
+ * the in-memory transport, with random outcomes (clean close, drop, error,
+ * app close, idle eviction, dead peer, refusal at the limit, shutdown), to
+ * prove that nothing leaks:
+ *   - after every epoch (a supervisor's life, ended by shutdown) every
+ *     stats().resources figure is zero and disposed == admitted;
+ *   - heap after a full GC is sampled across the run and must stay flat;
+ *   - every connection actor created is collected (FinalizationRegistry).
+ *
+ * Time is virtual (bench/virtual-clock.ts), so idle timeouts, heartbeats and drain
+ * deadlines happen in virtual time and the run is deterministic for a seed.
+ */
+import { parseArgs } from 'node:util';
+import type { AnyActorRef, InspectionEvent } from 'xstate';
+import type { DisposeReason } from '../src/index.js';
+import { fixed, fullGc, nowMs, table } from './figures.js';
+import { createMemorySupervisor } from './memory-supervisor.js';
+import { type MemoryPeer, type PeerBehaviour, settle } from './memory-transport.js';
+import { VirtualClock } from './virtual-clock.js';
+
+const { values: args } = parseArgs({
+  options: {
+    lifecycles: { type: 'string', default: '1000000' },
+    epoch: { type: 'string', default: '100000' },
+    users: { type: 'string', default: '300' },
+    samples: { type: 'string', default: '20' },
+    seed: { type: 'string', default: '1' },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (args.help) {
+  console.log(`Usage: npm run soak -- [--lifecycles 1000000] [--epoch 100000] [--users 300] [--samples 20] [--seed 1] [--json]
+Run with node --expose-gc (npm run soak does).`);
+  process.exit(0);
+}
+
+const lifecycles = Number(args.lifecycles);
+const epochSize = Number(args.epoch);
+const userCount = Number(args.users);
+const sampleEvery = Math.max(1, Math.floor(lifecycles / Number(args.samples)));
+
+// mulberry32: a small seeded generator, so a failing run can be replayed.
+let seed = Number(args.seed) >>> 0;
+function random(): number {
+  seed = (seed + 0x6d2b79f5) >>> 0;
+  let t = seed;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+
+type Plan = 'clean' | 'drop' | 'error' | 'app-close' | 'quiet' | 'dead';
+const plans: [Plan, number][] = [
+  ['clean', 35],
+  ['drop', 15],
+  ['error', 10],
+  ['app-close', 8],
+  ['quiet', 27], // no message, no close: ends by idle eviction or shutdown
+  ['dead', 5], // answers neither pings nor close frames
+];
+const planTotal = plans.reduce((sum, [, weight]) => sum + weight, 0);
+function drawPlan(): Plan {
+  let r = random() * planTotal;
+  for (const [plan, weight] of plans) {
+    r -= weight;
+    if (r < 0) return plan;
+  }
+  return 'clean';
+}
+const answering: PeerBehaviour = { answersPings: true, answersClose: true };
+const dead: PeerBehaviour = { answersPings: false, answersClose: false };
+
+// Connection and user-supervisor actors, registered at creation through XState's inspection API.
+const created = { connections: 0, supervisors: 0 };
+const collected = { connections: 0, supervisors: 0 };
+const registry = new FinalizationRegistry<'connections' | 'supervisors'>((kind) => {
+  collected[kind] += 1;
+});
+const inspect = (event: InspectionEvent) => {
+  if (event.type !== '@xstate.actor') return;
+  const id = (event.actorRef as AnyActorRef).id;
+  const kind = id.startsWith('user-supervisor-')
+    ? 'supervisors'
+    : id.length === 36
+      ? 'connections'
+      : undefined;
+  if (kind === undefined) return;
+  created[kind] += 1;
+  registry.register(event.actorRef, kind);
+};
+
+const totals = { attempts: 0, admitted: 0, rejected: 0, evicted: 0, disposed: 0, errors: 0 };
+const reasons: Partial<Record<DisposeReason | 'refused', number>> = {};
+const heapSeries: { lifecycles: number; heapMB: number; open: number; collected: number }[] = [];
+const failures: string[] = [];
+/** What each epoch's supervisor held after its shutdown: must be all zero. */
+const epochs: {
+  admitted: number;
+  disposed: number;
+  rejected: number;
+  evicted: number;
+  resources: Record<string, number>;
+}[] = [];
+const tickMs = 300;
+
+/** Waits for the fake sockets' async events, advancing virtual time by `ms`. */
+async function advance(clock: VirtualClock, ms: number): Promise<void> {
+  await settle();
+  clock.increment(ms);
+  await settle();
+}
+
+async function runEpoch(attempts: number): Promise<void> {
+  const clock = new VirtualClock();
+  const { supervisor, connect } = createMemorySupervisor({
+    // Production limits (20 per user, eviction at 14); timings short in virtual time.
+    idleTimeoutMs: 1_000,
+    heartbeatIntervalMs: 5_000,
+    connectTimeoutMs: 2_000,
+    drainTimeoutMs: 500,
+    clock,
+    inspect,
+    onError: (error) => {
+      totals.errors += 1;
+      if (failures.length < 5) failures.push(`${error.code}: ${error.message}`);
+    },
+  });
+  supervisor.on('disposed', ({ reason }) => {
+    reasons[reason] = (reasons[reason] ?? 0) + 1;
+  });
+  supervisor.on('rejected', () => {
+    reasons.refused = (reasons.refused ?? 0) + 1;
+  });
+  // A sample of closed peers, to check that the adapter removed its listeners.
+  const closedSample: MemoryPeer[] = [];
+  let done = 0;
+  while (done < attempts) {
+    const batch = Math.min(attempts - done, 100);
+    const opening: Promise<[MemoryPeer, Plan]>[] = [];
+    for (let i = 0; i < batch - 25; i++) {
+      const plan = drawPlan();
+      const user = `u${Math.floor(random() * userCount)}`;
+      opening.push(connect(user, plan === 'dead' ? dead : answering).then((peer) => [peer, plan]));
+    }
+    // A burst of 25 for one user: at the limit of 20, the rest are refused.
+    const burstUser = `u${Math.floor(random() * userCount)}`;
+    for (let i = 0; i < Math.min(25, batch); i++) {
+      opening.push(connect(burstUser, answering).then((peer) => [peer, 'clean']));
+    }
+    const opened = await Promise.all(opening);
+    done += opened.length;
+    totals.attempts += opened.length;
+    for (const [peer, plan] of opened) {
+      if (!peer.open) continue;
+      if (plan === 'quiet' || plan === 'dead') continue;
+      peer.send('hello');
+      if (peer.ws?.received !== 1) failures.push('echo missing');
+      if (plan === 'clean') peer.close(1000);
+      else if (plan === 'drop') peer.drop();
+      else if (plan === 'error') peer.error();
+      else peer.send('bye');
+      if (closedSample.length < 1000 && random() < 0.01) closedSample.push(peer);
+    }
+    await advance(clock, tickMs);
+    if (
+      Math.floor(totals.attempts / sampleEvery) !==
+      Math.floor((totals.attempts - opened.length) / sampleEvery)
+    ) {
+      sampleHeap(supervisor.stats().connections);
+    }
+  }
+  // Let two heartbeats pass before the shutdown, so that dead peers are found as such.
+  for (let i = 0; i < 11; i++) await advance(clock, 1_000);
+  const shutdown = supervisor.shutdown({ deadlineMs: 500 });
+  let finished = false;
+  void shutdown.then(() => {
+    finished = true;
+  });
+  while (!finished) await advance(clock, 100);
+  const stats = supervisor.stats();
+  const { resources, counters } = stats;
+  epochs.push({ ...counters, resources });
+  totals.admitted += counters.admitted;
+  totals.rejected += counters.rejected;
+  totals.evicted += counters.evicted;
+  totals.disposed += counters.disposed;
+  const leftovers = Object.entries(resources).filter(([, n]) => n !== 0);
+  if (leftovers.length > 0) failures.push(`resources left after shutdown: ${JSON.stringify(resources)}`);
+  if (counters.disposed !== counters.admitted) {
+    failures.push(`disposed ${counters.disposed} != admitted ${counters.admitted}`);
+  }
+  if (counters.admitted + counters.rejected !== attempts) {
+    failures.push(`admitted + rejected = ${counters.admitted + counters.rejected}, attempts ${attempts}`);
+  }
+  if (stats.connections !== 0 || stats.users !== 0)
+    failures.push(`stats not empty: ${JSON.stringify(stats)}`);
+  for (const peer of closedSample) {
+    const ws = peer.ws;
+    if (ws === undefined) continue;
+    const left = ws.listenerCount('message') + ws.listenerCount('pong') + ws.listenerCount('close');
+    if (left !== 0) failures.push(`a closed socket kept ${left} listener(s)`);
+  }
+}
+
+function sampleHeap(open: number): void {
+  fullGc();
+  heapSeries.push({
+    lifecycles: totals.attempts,
+    heapMB: process.memoryUsage().heapUsed / 1e6,
+    open,
+    collected: collected.connections,
+  });
+}
+
+const started = nowMs();
+fullGc();
+const baselineHeapMB = process.memoryUsage().heapUsed / 1e6;
+for (let run = 0; run < lifecycles; run += epochSize) {
+  await runEpoch(Math.min(epochSize, lifecycles - run));
+  if (failures.length > 20) break;
+}
+// Finalization callbacks run after a GC, on a later turn: give them a few.
+for (let i = 0; i < 10 && collected.connections < created.connections; i++) {
+  fullGc();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+}
+fullGc();
+const finalHeapMB = process.memoryUsage().heapUsed / 1e6;
+const seconds = (nowMs() - started) / 1000;
+
+const heaps = heapSeries.map((s) => s.heapMB);
+const result = {
+  lifecycles: totals.attempts,
+  seconds,
+  totals,
+  reasons,
+  finalization: { created, collected },
+  epochs,
+  heap: {
+    baselineMB: baselineHeapMB,
+    finalMB: finalHeapMB,
+    minMB: Math.min(...heaps),
+    maxMB: Math.max(...heaps),
+  },
+  heapSeries,
+  failures,
+  ok: failures.length === 0 && totals.disposed === totals.admitted && totals.errors === 0,
+};
+
+if (args.json) {
+  console.log(JSON.stringify(result));
+} else {
+  console.log(
+    `soak: ${totals.attempts.toLocaleString('en-US')} lifecycles in ${fixed(seconds)} s (node ${process.version})`,
+  );
+  console.log(
+    table(
+      ['after lifecycles', 'heap after full GC', 'connections open', 'connection actors collected'],
+      heapSeries.map((s) => [
+        s.lifecycles.toLocaleString('en-US'),
+        `${fixed(s.heapMB)} MB`,
+        s.open.toLocaleString('en-US'),
+        s.collected.toLocaleString('en-US'),
+      ]),
+    ),
+  );
+  console.log(`\nheap: baseline ${fixed(baselineHeapMB)} MB, final ${fixed(finalHeapMB)} MB`);
+  console.log(
+    table(
+      ['outcome', 'count'],
+      Object.entries(reasons)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([reason, n]) => [reason, (n ?? 0).toLocaleString('en-US')]),
+    ),
+  );
+  console.log(
+    table(
+      ['figure', 'value'],
+      [
+        ['attempts (admitted + refused)', totals.attempts.toLocaleString('en-US')],
+        ['admitted', totals.admitted.toLocaleString('en-US')],
+        ['disposed', totals.disposed.toLocaleString('en-US')],
+        ['refused', totals.rejected.toLocaleString('en-US')],
+        ['evicted', totals.evicted.toLocaleString('en-US')],
+        ['connection actors created / collected', `${created.connections} / ${collected.connections}`],
+        ['user supervisors created / collected', `${created.supervisors} / ${collected.supervisors}`],
+        ['errors reported', String(totals.errors)],
+        [
+          'resources left (actors, supervisors, timers, listeners)',
+          failures.length === 0 ? '0, 0, 0, 0' : 'see failures',
+        ],
+      ],
+    ),
+  );
+  if (failures.length > 0) console.log(`\nFAILURES:\n${failures.join('\n')}`);
+  console.log(result.ok ? '\nsoak: OK' : '\nsoak: FAILED');
+}
+process.exitCode = result.ok ? 0 : 1;
