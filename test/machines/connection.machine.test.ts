@@ -17,21 +17,12 @@ import {
   connectionMachine,
   type TransportEventSource,
 } from '../../machines/index.js';
+import { pendingDelays } from '../helpers/fake-transport.js';
 
 // Distinct enough that no two delays fall due at the same instant in these tests.
 const timings = { connectTimeoutMs: 100, idleTimeoutMs: 1_000, heartbeatIntervalMs: 300, drainTimeoutMs: 50 };
 /** Far beyond any increment a test makes: for tests where pings would be in the way. */
 const never = 1_000_000_000;
-
-/**
- * Delays not yet fired nor cancelled. SimulatedClock keeps them in a private
- * Map; if XState renames it, this throws instead of quietly counting zero.
- */
-function pendingDelays(clock: SimulatedClock): number {
-  const { timeouts } = clock as unknown as { timeouts: unknown };
-  if (!(timeouts instanceof Map)) throw new Error('SimulatedClock internals changed: no `timeouts` Map');
-  return timeouts.size;
-}
 
 function startConnection(overrides: Partial<typeof timings> = {}) {
   const clock = new SimulatedClock();

@@ -10,9 +10,9 @@ import {
   type ConnectionEvent,
   connectionMachine,
   hubMachine,
-  type TransportEventSource,
   userSupervisorMachine,
 } from '../../machines/index.js';
+import { asFake, FakeTransport, pendingDelays } from '../helpers/fake-transport.js';
 
 const timings = {
   connectTimeoutMs: 100,
@@ -21,33 +21,6 @@ const timings = {
   drainTimeoutMs: 10_000,
 };
 
-function pendingDelays(clock: SimulatedClock): number {
-  const { timeouts } = clock as unknown as { timeouts: unknown };
-  if (!(timeouts instanceof Map)) throw new Error('SimulatedClock internals changed: no `timeouts` Map');
-  return timeouts.size;
-}
-
-/** A fake socket: the test pushes facts into it and reads what the machines did to it. */
-class FakeTransport implements TransportEventSource {
-  readonly did: string[] = [];
-  subscribed = 0;
-  private sink: ((event: ConnectionEvent) => void) | undefined;
-
-  subscribe(sink: (event: ConnectionEvent) => void) {
-    this.subscribed += 1;
-    this.sink = sink;
-    return () => {
-      this.sink = undefined;
-    };
-  }
-
-  push(event: ConnectionEvent) {
-    if (this.sink === undefined) throw new Error(`${event.type} pushed to a transport nobody listens to`);
-    this.sink(event);
-  }
-}
-
-const asFake = (context: { transport: TransportEventSource }) => context.transport as FakeTransport;
 const closed: ConnectionEvent = { type: 'SOCKET_CLOSED', code: 1000, reason: '' };
 
 function startHub(options: { limit?: number; maxConnections?: number } = {}) {

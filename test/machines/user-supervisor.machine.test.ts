@@ -15,9 +15,9 @@ import {
   connectionMachine,
   evictionPoint,
   type SupervisorReport,
-  type TransportEventSource,
   userSupervisorMachine,
 } from '../../machines/index.js';
+import { asFake, FakeTransport, pendingDelays } from '../helpers/fake-transport.js';
 
 const limit = 5;
 const evictAt = evictionPoint(limit, 0.7);
@@ -29,36 +29,6 @@ const timings = {
   heartbeatIntervalMs: 1_000_000_000,
   drainTimeoutMs: 50,
 };
-
-function pendingDelays(clock: SimulatedClock): number {
-  const { timeouts } = clock as unknown as { timeouts: unknown };
-  if (!(timeouts instanceof Map)) throw new Error('SimulatedClock internals changed: no `timeouts` Map');
-  return timeouts.size;
-}
-
-/** A fake socket: the test pushes facts into it and reads what the machines did to it. */
-class FakeTransport implements TransportEventSource {
-  readonly did: string[] = [];
-  subscribed = 0;
-  undone = 0;
-  private sink: ((event: ConnectionEvent) => void) | undefined;
-
-  subscribe(sink: (event: ConnectionEvent) => void) {
-    this.subscribed += 1;
-    this.sink = sink;
-    return () => {
-      this.undone += 1;
-      this.sink = undefined;
-    };
-  }
-
-  push(event: ConnectionEvent) {
-    if (this.sink === undefined) throw new Error(`${event.type} pushed to a transport nobody listens to`);
-    this.sink(event);
-  }
-}
-
-const asFake = (context: { transport: TransportEventSource }) => context.transport as FakeTransport;
 
 function startSupervisor(options: { limit?: number; evictAt?: number; drainTimeoutMs?: number } = {}) {
   const clock = new SimulatedClock();

@@ -1,0 +1,40 @@
+/**
+ * Helpers for the machine tests: a fake socket, and a count of the delays a
+ * SimulatedClock still holds.
+ */
+import type { SimulatedClock } from 'xstate';
+import type { ConnectionEvent, TransportEventSource } from '../../machines/index.js';
+
+/**
+ * Delays not yet fired nor cancelled. SimulatedClock keeps them in a private
+ * Map; if XState renames it, this throws instead of quietly counting zero.
+ */
+export function pendingDelays(clock: SimulatedClock): number {
+  const { timeouts } = clock as unknown as { timeouts: unknown };
+  if (!(timeouts instanceof Map)) throw new Error('SimulatedClock internals changed: no `timeouts` Map');
+  return timeouts.size;
+}
+
+/** A fake socket: the test pushes facts into it and reads what the machines did to it. */
+export class FakeTransport implements TransportEventSource {
+  readonly did: string[] = [];
+  subscribed = 0;
+  undone = 0;
+  private sink: ((event: ConnectionEvent) => void) | undefined;
+
+  subscribe(sink: (event: ConnectionEvent) => void) {
+    this.subscribed += 1;
+    this.sink = sink;
+    return () => {
+      this.undone += 1;
+      this.sink = undefined;
+    };
+  }
+
+  push(event: ConnectionEvent) {
+    if (this.sink === undefined) throw new Error(`${event.type} pushed to a transport nobody listens to`);
+    this.sink(event);
+  }
+}
+
+export const asFake = (context: { transport: TransportEventSource }) => context.transport as FakeTransport;
