@@ -25,7 +25,10 @@ export interface HubInput {
 }
 
 export interface HubContext extends HubInput {
-  /** Connections admitted and not yet disposed, draining included. */
+  /**
+   * Connections admitted and not yet disposed, draining included. Counted only
+   * under a process-wide limit, its one reader (stats() counts the actors).
+   */
   connections: number;
   /**
    * userId → actor id of that user's current supervisor. A Map, replaced (never
@@ -84,6 +87,7 @@ export const hubMachine = setup({
               limit: context.maxConnectionsPerUser,
               evictAt: context.evictAt,
               timings: context.timings,
+              countsProcessSlots: context.maxConnections !== undefined,
             },
           });
           enqueue.assign({
@@ -92,7 +96,7 @@ export const hubMachine = setup({
           });
         }
         // Reserve the process slot now; the supervisor releases it on refusal or disposal.
-        enqueue.assign({ connections: context.connections + 1 });
+        if (context.maxConnections !== undefined) enqueue.assign({ connections: context.connections + 1 });
         enqueue.sendTo(supervisorId, event);
       }),
 

@@ -11,15 +11,7 @@
  * (`xstate.done.actor.<connectionId>`), never from a lookup, and it ends
  * itself (final state `stopped`) when its last child is gone.
  */
-import {
-  assign,
-  type DoneActorEvent,
-  type ErrorActorEvent,
-  enqueueActions,
-  sendParent,
-  setup,
-  stopChild,
-} from 'xstate';
+import { assign, type DoneActorEvent, type ErrorActorEvent, enqueueActions, setup, stopChild } from 'xstate';
 import { connectionMachine } from './connection.machine.js';
 import type {
   AdmitCommand,
@@ -36,6 +28,12 @@ export interface UserSupervisorInput {
   /** T: the live count at which idle children are evicted. */
   evictAt: number;
   timings: ConnectionTimings;
+  /**
+   * Whether the hub counts process slots (it does only under a process-wide
+   * limit): without one, reporting each freed slot would cost the hub a step
+   * per connection for a count nobody reads.
+   */
+  countsProcessSlots: boolean;
 }
 
 export interface UserSupervisorContext extends UserSupervisorInput {
@@ -93,12 +91,13 @@ export const userSupervisorMachine = setup({
       markDraining(context, [params.connectionId]),
     ),
 
-    releaseProcessSlot: sendParent(
-      ({ context }): SupervisorReport => ({
+    releaseProcessSlot: enqueueActions(({ context, enqueue }) => {
+      if (!context.countsProcessSlots) return;
+      enqueue.sendParent({
         type: 'PROCESS_SLOT_RELEASED',
         userId: context.userId,
-      }),
-    ),
+      } satisfies SupervisorReport);
+    }),
   },
   guards: {
     /** After evicting every idle child if need be, is a slot free? */

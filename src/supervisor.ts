@@ -7,7 +7,6 @@
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { v7 as uuidv7 } from 'uuid';
 import { WebSocketServer } from 'ws';
 import { type Actor, createActor, toPromise } from 'xstate';
 import { CloseCodes } from '../machines/connection.machine.js';
@@ -16,6 +15,7 @@ import { evictionPoint } from '../machines/eviction.js';
 import { hubMachine } from '../machines/hub.machine.js';
 import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
 import { createCountingClock } from './clock.js';
+import { createConnectionIds } from './connection-id.js';
 import { AppHookError, SupervisorError } from './errors.js';
 import {
   type RejectReason,
@@ -121,6 +121,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   const events = new SupervisorEvents(report);
   const clock = createCountingClock(options.clock);
   const counters = { admitted: 0, rejected: 0, evicted: 0, disposed: 0 };
+  const nextConnectionId = createConnectionIds();
   const ownWss = options.webSocketServer === undefined;
   const wss =
     options.webSocketServer ??
@@ -270,7 +271,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     userId: string,
     correlationId: string | undefined,
   ): void {
-    const connection = new WsConnection(env, uuidv7(), userId, correlationId, clock.now(), {
+    const connection = new WsConnection(env, nextConnectionId(), userId, correlationId, clock.now(), {
       request,
       socket,
       head,

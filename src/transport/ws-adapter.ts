@@ -56,6 +56,8 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
    * then, later sends must already be refused.
    */
   #leaving = false;
+  /** True while onMessage runs for a message of this connection (see send()). */
+  #delivering = false;
   #unbindRaw: (() => void) | undefined;
   #unbindWs: (() => void) | undefined;
 
@@ -178,7 +180,13 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
   deliverMessage(data: Buffer, isBinary: boolean): void {
     const { onMessage } = this.env.hooks;
-    if (onMessage !== undefined) this.#runHook('onMessage', () => onMessage(this, data, isBinary));
+    if (onMessage === undefined) return;
+    this.#delivering = true;
+    try {
+      this.#runHook('onMessage', () => onMessage(this, data, isBinary));
+    } finally {
+      this.#delivering = false;
+    }
   }
 
   runCloseHook(info: Parameters<NonNullable<SupervisorOptions['onClose']>>[1]): void {
@@ -208,7 +216,10 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN || this.#leaving)
       return false;
     ws.send(data, { binary: options?.binary ?? typeof data !== 'string' });
-    sink({ type: 'MESSAGE_SENT' });
+    // A reply sent while its request is being delivered is activity at the
+    // same instant as that request, which the machine is counting right now:
+    // telling it again would restart the same idle timer a second time.
+    if (!this.#delivering) sink({ type: 'MESSAGE_SENT' });
     if (ws.bufferedAmount > this.env.maxBufferedBytes) {
       this.#leaving = true;
       sink({ type: 'BUFFER_OVERFLOWED', bufferedBytes: ws.bufferedAmount });

@@ -100,7 +100,7 @@ function startHub(options: { limit?: number; maxConnections?: number } = {}) {
 
 describe('routing', () => {
   it('spawns a supervisor for a user on their first admission and reuses it', () => {
-    const h = startHub();
+    const h = startHub({ maxConnections: 100 }); // a limit, so the hub keeps its count
     expect(h.children()).toEqual([]);
     h.admit('a1', 'alice');
     h.admit('a2', 'alice');
@@ -116,7 +116,7 @@ describe('routing', () => {
   });
 
   it('passes the per-user limit to each supervisor, so users do not share it', () => {
-    const h = startHub({ limit: 1 });
+    const h = startHub({ limit: 1, maxConnections: 100 });
     h.admit('a1', 'alice');
     h.admit('b1', 'bob');
     h.admit('a2', 'alice');
@@ -125,7 +125,7 @@ describe('routing', () => {
   });
 
   it('forgets a supervisor that stopped, and spawns a new one for the same user later', () => {
-    const h = startHub();
+    const h = startHub({ maxConnections: 100 });
     h.admit('a1', 'alice');
     h.admit('b1', 'bob');
     const first = h.supervisorOf('alice');
@@ -193,6 +193,19 @@ describe('process-wide limit (maxConnections)', () => {
     expect(h.connections()).toBe(0);
     expect(h.children()).toEqual([]);
     expect(h.pending()).toBe(0);
+  });
+
+  it('without a limit, keeps no count: admission and disposal cost the hub no extra step', () => {
+    const h = startHub();
+    h.admit('a1', 'alice');
+    h.admit('b1', 'bob');
+    h.transport('a1').push(closed);
+    expect(h.connections()).toBe(0);
+    expect(h.supervisorOf('alice')).toBeUndefined();
+    expect(h.supervisorOf('bob')?.getSnapshot().context).toMatchObject({
+      live: ['b1'],
+      countsProcessSlots: false,
+    });
   });
 });
 

@@ -30,7 +30,9 @@ const timings = {
   drainTimeoutMs: 50,
 };
 
-function startSupervisor(options: { limit?: number; evictAt?: number; drainTimeoutMs?: number } = {}) {
+function startSupervisor(
+  options: { limit?: number; evictAt?: number; drainTimeoutMs?: number; countsProcessSlots?: boolean } = {},
+) {
   const clock = new SimulatedClock();
   const log: string[] = [];
   const transports = new Map<string, FakeTransport>();
@@ -69,6 +71,7 @@ function startSupervisor(options: { limit?: number; evictAt?: number; drainTimeo
         limit: options.limit ?? limit,
         evictAt: options.evictAt ?? evictAt,
         timings: { ...timings, drainTimeoutMs: options.drainTimeoutMs ?? timings.drainTimeoutMs },
+        countsProcessSlots: options.countsProcessSlots ?? true,
       },
       onDone: { actions: ({ event }) => void log.push(`supervisor done ${event.output.userId}`) },
     },
@@ -336,11 +339,21 @@ describe('ending', () => {
     expect(h.book()).toEqual({ live: ['a'], idle: [], draining: [] });
     expect(h.children()).toEqual(['a']);
     expect(h.slotsReleased()).toBe(1);
-    // (Its transport subscription is not undone: a failed XState actor does not stop
-    // its invoked actors. src/safely.ts keeps the runtime's actions from throwing.)
+    // Its socket's listeners went with it: the subscription ends on error as on stop.
+    expect(h.transport('broken-b')).toMatchObject({ subscribed: 1, undone: 1 });
     expect(h.child('a').getSnapshot().status).toBe('active');
     h.transport('a').push({ type: 'SOCKET_CLOSED', code: 1000, reason: '' });
     expect(h.supervisor.getSnapshot().status).toBe('done');
+  });
+
+  it('without a process-wide limit, it reports no process slots: the hub keeps no count', () => {
+    const h = startSupervisor({ countsProcessSlots: false });
+    admitAll(h, ['a', 'b', 'c', 'd', 'e']);
+    h.admit('f'); // refused
+    for (const id of ['a', 'b']) h.transport(id).push({ type: 'SOCKET_CLOSED', code: 1000, reason: '' });
+    expect(h.log).toContain('rejected f user-limit');
+    expect(h.log).toContain('disposed b closed');
+    expect(h.slotsReleased()).toBe(0);
   });
 });
 
