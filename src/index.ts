@@ -4,7 +4,7 @@
  */
 
 export type { DisposeReason, RefusalReason } from '../machines/events.js';
-export { connectionMachine, hubMachine, userSupervisorMachine } from '../machines/index.js';
+export { connectionMachine, hubMachine, userShardMachine, userSupervisorMachine } from '../machines/index.js';
 export {
   type ChartDelay,
   type ChartEdge,

@@ -4,6 +4,8 @@
  */
 import type { AnyActorRef } from 'xstate';
 import type { HubContext } from '../machines/hub.machine.js';
+import { shardId, shardOf } from '../machines/shard-of.js';
+import type { UserShardContext } from '../machines/user-shard.machine.js';
 import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
 import type { CountingClock } from './clock.js';
 import type { SupervisorEvents } from './events.js';
@@ -60,7 +62,9 @@ type Snapshot = {
 };
 
 const snapshotOf = (actor: AnyActorRef) => actor.getSnapshot() as Snapshot;
-const supervisorsOf = (hub: AnyActorRef) => Object.values(snapshotOf(hub).children ?? {});
+const childrenOf = (actor: AnyActorRef) => Object.values(snapshotOf(actor).children ?? {});
+/** Every user supervisor, shard by shard: hub → shards → supervisors. */
+const supervisorsOf = (hub: AnyActorRef) => childrenOf(hub).flatMap(childrenOf);
 
 /**
  * One user's book, without children that already ended: onClose and the
@@ -122,10 +126,15 @@ export function collectStats(
   };
 }
 
+/** One user's book in O(1): the shard by the hub's own hash, then the supervisor by the shard's map. */
 export function collectUserStats(hub: AnyActorRef, userId: string): UserStats | undefined {
   const hubSnapshot = snapshotOf(hub);
-  const supervisorId = (hubSnapshot.context as HubContext).supervisors.get(userId);
-  const supervisor = supervisorId === undefined ? undefined : hubSnapshot.children?.[supervisorId];
+  const { shards } = hubSnapshot.context as HubContext;
+  const shard = hubSnapshot.children?.[shardId(shardOf(userId, shards))];
+  if (shard === undefined) return undefined;
+  const shardSnapshot = snapshotOf(shard);
+  const supervisorId = (shardSnapshot.context as UserShardContext).supervisors.get(userId);
+  const supervisor = supervisorId === undefined ? undefined : shardSnapshot.children?.[supervisorId];
   if (supervisor === undefined) return undefined;
   const snapshot = snapshotOf(supervisor);
   if (snapshot.status !== 'active') return undefined;

@@ -13,11 +13,15 @@ const INTROS: Record<string, string> = {
     'draining → disposed`; every path ends in `disposed` (final), and every wait on the peer is ' +
     'bounded by a named delay.',
   supervisor:
-    "One actor per user with a live connection, owned by the hub. It keeps the user's slot book, " +
+    "One actor per user with a live connection, owned by the user's shard. It keeps the user's slot book, " +
     'admits or refuses, evicts idle connections, and stops (`stopped`) with its last child.',
+  shard:
+    "A fixed layer between the hub and the user supervisors: one of the hub's shards, which owns the " +
+    'supervisors of the users that hash to it, so that spawning or stopping one copies only this ' +
+    "shard's children, not every user's. It ends (`stopped`) after shutdown, with its last supervisor.",
   hub:
-    'The root actor, one per `createSupervisor()`. It routes admissions to user supervisors, ' +
-    'enforces the process-wide limit, and drives shutdown until no supervisor is left.',
+    'The root actor, one per `createSupervisor()`. It spawns the user shards, routes each admission ' +
+    "to its user's shard, enforces the process-wide limit, and drives shutdown until no shard is left.",
 };
 
 export function toMarkdown(name: string, graph: ChartGraph): string {

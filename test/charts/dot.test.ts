@@ -28,7 +28,7 @@ describe('DOT', () => {
   });
 
   it('writes every state and every drawn edge, and lists internal transitions in the box', async () => {
-    for (const machine of [charts.connection, charts.supervisor, charts.hub, sampleMachine]) {
+    for (const machine of [charts.connection, charts.supervisor, charts.shard, charts.hub, sampleMachine]) {
       const graph = machineGraph(machine);
       const text = await renderChart(machine, { format: 'dot' });
       for (const node of graph.nodes) expect(text).toContain(`"${node.id}" [`);
@@ -37,7 +37,8 @@ describe('DOT', () => {
     }
     const hub = await renderChart(charts.hub, { format: 'dot' });
     expect(hub).toContain(
-      '"running" [label="running\\nADMIT [isAtProcessLimit] / announceRejected\\lADMIT / routeAdmission\\l"];',
+      '"running" [label="running\\nADMIT [isAtProcessLimit] / announceRejected\\lADMIT / routeAdmission\\l' +
+        'xstate.error.actor.* / announceShardError, replaceShard\\l"];',
     );
     expect(hub).toMatch(/"\[any\]" \[shape=note, label="in any state\\lPROCESS_SLOT_RELEASED/);
   });

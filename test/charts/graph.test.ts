@@ -261,7 +261,6 @@ describe('machineGraph on our machines', () => {
     expect(graph.edges.filter((edge) => edge.source === '').map((edge) => edge.event)).toEqual([
       'PROCESS_SLOT_RELEASED',
       'xstate.done.actor.*',
-      'xstate.error.actor.*',
     ]);
     expect(graph.edges.filter((edge) => edge.source === '').every((edge) => edge.internal)).toBe(true);
     expect(graph.edges).toContainEqual({
@@ -269,7 +268,7 @@ describe('machineGraph on our machines', () => {
       target: 'stopped',
       event: '',
       kind: 'always',
-      guard: 'hasNoSupervisors',
+      guard: 'hasNoShards',
     });
     expect(graph.edges).toContainEqual(
       expect.objectContaining({

@@ -75,6 +75,7 @@ function parse(text: string) {
 describe.each([
   ['connection', charts.connection],
   ['supervisor', charts.supervisor],
+  ['shard', charts.shard],
   ['hub', charts.hub],
   ['sample', sampleMachine],
 ])('Mermaid of %s', (_name, machine) => {
@@ -145,7 +146,7 @@ describe('Mermaid of the other machines', () => {
 
   it('hub: root transitions go in a note, the always edge is labelled with its guard', async () => {
     const text = await renderChart(charts.hub, { format: 'mermaid' });
-    expect(text).toContain('  shuttingDown --> stopped : always [hasNoSupervisors]');
+    expect(text).toContain('  shuttingDown --> stopped : always [hasNoShards]');
     expect(text).toMatch(
       /note right of running\n\s+in any state\n\s+PROCESS_SLOT_RELEASED \/ releaseProcessSlot\n/,
     );

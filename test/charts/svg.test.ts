@@ -83,6 +83,7 @@ const toBorder = (p: { x: number; y: number }, box: Box) => {
 const machines: [string, AnyStateMachine][] = [
   ['connection', charts.connection],
   ['supervisor', charts.supervisor],
+  ['shard', charts.shard],
   ['hub', charts.hub],
   ['sample', sampleMachine],
 ];
@@ -186,6 +187,7 @@ describe('SVG specifics', () => {
     expect(running.children.filter((c) => classes(c).includes('internal')).map((t) => t.text)).toEqual([
       'ADMIT [isAtProcessLimit] / announceRejected',
       'ADMIT / routeAdmission',
+      'xstate.error.actor.* / announceShardError, replaceShard',
     ]);
     expect(all(svg, (e) => classes(e).includes('initial')).length).toBe(1);
     const note = all(svg, (e) => classes(e).includes('note'))[0] as Element;

@@ -1,8 +1,10 @@
 /**
- * The hub with real user supervisors and connection actors underneath, on
- * fake transports and simulated time: routing to one supervisor per user,
- * the process-wide limit (which still counts draining connections), and
- * shutdown (refuse, drain, terminate at the deadline, stop).
+ * The hub with real shards, user supervisors and connection actors underneath,
+ * on fake transports and simulated time: users spread over a fixed set of
+ * shards, the process-wide limit (which still counts draining connections),
+ * and shutdown (refuse, drain, terminate at the deadline, stop once every
+ * shard has ended). The routing inside a shard is tested in
+ * user-shard.machine.test.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { type AnyActorRef, createActor, SimulatedClock } from 'xstate';
@@ -10,6 +12,9 @@ import {
   type ConnectionEvent,
   connectionMachine,
   hubMachine,
+  shardId,
+  shardOf,
+  userShardMachine,
   userSupervisorMachine,
 } from '../../machines/index.js';
 import { asFake, FakeTransport, pendingDelays } from '../helpers/fake-transport.js';
@@ -23,10 +28,12 @@ const timings = {
 
 const closed: ConnectionEvent = { type: 'SOCKET_CLOSED', code: 1000, reason: '' };
 
-function startHub(options: { limit?: number; maxConnections?: number } = {}) {
+function startHub(options: { limit?: number; maxConnections?: number; shards?: number } = {}) {
   const clock = new SimulatedClock();
   const log: string[] = [];
   const transports = new Map<string, FakeTransport>();
+  const shards = options.shards ?? 4;
+  let shardBug = false;
   const connection = connectionMachine.provide({
     actions: {
       abortHandshake: ({ context }) => void asFake(context).did.push('abort'),
@@ -46,13 +53,23 @@ function startHub(options: { limit?: number; maxConnections?: number } = {}) {
       announceDisposed: (_, { connectionId, reason }) => void log.push(`disposed ${connectionId} ${reason}`),
     },
   });
+  const userShard = userShardMachine.provide({
+    actors: { userSupervisor },
+    actions: {
+      announceSupervisorFailed: ({ self }, { supervisorId }) => {
+        // Stands for a bug in the shard's own step: the shard actor fails.
+        if (shardBug) throw new Error('bug in announceSupervisorFailed');
+        log.push(`failed ${supervisorId} of ${self.id}`);
+      },
+    },
+  });
   const hub = createActor(
     hubMachine.provide({
-      actors: { userSupervisor },
+      actors: { userShard },
       actions: {
         announceRejected: (_, { connectionId, reason }) =>
           void log.push(`rejected ${connectionId} ${reason}`),
-        announceSupervisorFailed: (_, { supervisorId }) => void log.push(`failed ${supervisorId}`),
+        announceShardFailed: (_, { shardId }) => void log.push(`failed ${shardId}`),
       },
     }),
     {
@@ -62,6 +79,7 @@ function startHub(options: { limit?: number; maxConnections?: number } = {}) {
         evictAt: 4,
         maxConnections: options.maxConnections,
         timings,
+        shards,
       },
     },
   ).start();
@@ -78,80 +96,128 @@ function startHub(options: { limit?: number; maxConnections?: number } = {}) {
     if (found === undefined) throw new Error(`no transport ${connectionId}`);
     return found;
   };
+  const shardActors = () => hub.getSnapshot().children as Record<string, AnyActorRef>;
+  const shardOfUser = (userId: string) => shardActors()[shardId(shardOf(userId, shards))];
   const supervisorOf = (userId: string): AnyActorRef | undefined => {
-    const id = hub.getSnapshot().context.supervisors.get(userId);
-    return id === undefined ? undefined : hub.getSnapshot().children[id];
+    const shard = shardOfUser(userId)?.getSnapshot();
+    const id = shard?.context.supervisors.get(userId);
+    return id === undefined ? undefined : shard.children[id];
+  };
+  /** userId → shard id, for every user that has a supervisor now. */
+  const placement = () => {
+    const placed: Record<string, string> = {};
+    for (const [id, shard] of Object.entries(shardActors())) {
+      for (const userId of shard.getSnapshot().context.supervisors.keys()) placed[userId] = id;
+    }
+    return placed;
   };
   return {
     hub,
     log,
     admit,
     transport,
+    shardOfUser,
     supervisorOf,
+    placement,
+    /** From now on a shard fails when it announces a failed supervisor. */
+    armShardBug: () => {
+      shardBug = true;
+    },
     advance: (ms: number) => clock.increment(ms),
     pending: () => pendingDelays(clock),
-    supervisors: () => Object.fromEntries(hub.getSnapshot().context.supervisors),
-    children: () => Object.keys(hub.getSnapshot().children).sort(),
+    children: () => Object.keys(shardActors()).sort(),
     connections: () => hub.getSnapshot().context.connections,
     shutdown: (deadlineMs: number) =>
       hub.send({ type: 'SHUTDOWN', deadlineMs, code: 1001, reason: 'server shutting down' }),
   };
 }
 
-describe('routing', () => {
-  it('spawns a supervisor for a user on their first admission and reuses it', () => {
-    const h = startHub({ maxConnections: 100 }); // a limit, so the hub keeps its count
-    expect(h.children()).toEqual([]);
-    h.admit('a1', 'alice');
-    h.admit('a2', 'alice');
-    h.admit('b1', 'bob');
-    expect(h.supervisors()).toEqual({ alice: 'user-supervisor-0', bob: 'user-supervisor-1' });
-    expect(h.children()).toEqual(['user-supervisor-0', 'user-supervisor-1']);
-    expect(h.supervisorOf('alice')?.getSnapshot().context).toMatchObject({
-      userId: 'alice',
-      live: ['a1', 'a2'],
-    });
-    expect(h.supervisorOf('bob')?.getSnapshot().context).toMatchObject({ userId: 'bob', live: ['b1'] });
-    expect(h.connections()).toBe(3);
-  });
+/** Two user ids that hash to different shards of `shards`, and one that shares the first's. */
+function usersOnShards(shards: number) {
+  const users = Array.from({ length: 100 }, (_, i) => `user-${i}`);
+  const [first = ''] = users;
+  const other = users.find((u) => shardOf(u, shards) !== shardOf(first, shards)) ?? '';
+  const neighbour = users.find((u) => u !== first && shardOf(u, shards) === shardOf(first, shards)) ?? '';
+  return { first, other, neighbour };
+}
 
-  it('passes the per-user limit to each supervisor, so users do not share it', () => {
-    const h = startHub({ limit: 1, maxConnections: 100 });
+describe('shards', () => {
+  it('spawns its shards at start, and keeps them while it runs, with or without users', () => {
+    const h = startHub({ shards: 3 });
+    expect(h.children()).toEqual(['user-shard-0', 'user-shard-1', 'user-shard-2']);
     h.admit('a1', 'alice');
-    h.admit('b1', 'bob');
-    h.admit('a2', 'alice');
-    expect(h.log).toEqual(['admitted a1', 'admitted b1', 'rejected a2 user-limit']);
-    expect(h.connections()).toBe(2); // the refused one's reserved slot went back
-  });
-
-  it('forgets a supervisor that stopped, and spawns a new one for the same user later', () => {
-    const h = startHub({ maxConnections: 100 });
-    h.admit('a1', 'alice');
-    h.admit('b1', 'bob');
-    const first = h.supervisorOf('alice');
     h.transport('a1').push(closed);
-    expect(first?.getSnapshot().status).toBe('done');
-    expect(h.supervisors()).toEqual({ bob: 'user-supervisor-1' });
-    expect(h.children()).toEqual(['user-supervisor-1']);
-    expect(h.connections()).toBe(1);
-
-    h.admit('a2', 'alice');
-    expect(h.supervisors()).toEqual({ bob: 'user-supervisor-1', alice: 'user-supervisor-2' });
-    expect(h.supervisorOf('alice')).not.toBe(first);
-    expect(h.supervisorOf('alice')?.getSnapshot().context).toMatchObject({ live: ['a2'] });
-    expect(h.log.at(-1)).toBe('admitted a2');
+    expect(h.children()).toEqual(['user-shard-0', 'user-shard-1', 'user-shard-2']);
+    expect(h.hub.getSnapshot().context.runningShards).toEqual([
+      'user-shard-0',
+      'user-shard-1',
+      'user-shard-2',
+    ]);
   });
 
-  it('keeps serving other users when one supervisor fails', () => {
-    const h = startHub();
+  it('spreads users over the shards', () => {
+    const h = startHub({ shards: 8 });
+    for (let i = 0; i < 200; i++) h.admit(`c${i}`, `user-${i}`);
+    const perShard = new Map<string, number>();
+    for (const id of Object.values(h.placement())) perShard.set(id, (perShard.get(id) ?? 0) + 1);
+    expect([...perShard.keys()].sort()).toEqual(h.children());
+    // 25 each on average; a bad spread would leave a shard with a handful and another with most.
+    for (const count of perShard.values()) expect(count).toBeGreaterThanOrEqual(10);
+  });
+
+  it('sends a user to the same shard every time, also after its supervisor ended', () => {
+    const h = startHub({ shards: 8 });
     h.admit('a1', 'alice');
-    h.admit('boom', 'bob');
-    expect(h.log).toContain('failed user-supervisor-1');
-    expect(h.supervisors()).toEqual({ alice: 'user-supervisor-0' });
-    expect(h.hub.getSnapshot().status).toBe('active');
-    h.admit('b2', 'bob');
+    const shard = h.shardOfUser('alice');
+    expect(h.placement()).toEqual({ alice: shard?.id });
     h.admit('a2', 'alice');
-    expect(h.log.slice(-2)).toEqual(['admitted b2', 'admitted a2']);
+    expect(h.supervisorOf('alice')?.getSnapshot().context).toMatchObject({ live: ['a1', 'a2'] });
+    h.transport('a1').push(closed);
+    h.transport('a2').push(closed);
+    expect(h.placement()).toEqual({});
+    h.admit('a3', 'alice');
+    expect(h.shardOfUser('alice')).toBe(shard);
+    expect(h.placement()).toEqual({ alice: shard?.id });
+  });
+
+  it('with one shard, holds every user there', () => {
+    const h = startHub({ shards: 1 });
+    h.admit('a1', 'alice');
+    h.admit('b1', 'bob');
+    expect(h.placement()).toEqual({ alice: 'user-shard-0', bob: 'user-shard-0' });
+  });
+
+  it('a failed supervisor takes down neither its shard nor the other users', () => {
+    const { first, other, neighbour } = usersOnShards(4);
+    const h = startHub({ shards: 4 });
+    h.admit('n1', neighbour);
+    h.admit('o1', other);
+    h.admit('boom', first);
+    expect(h.log).toContain(`failed user-supervisor-1 of ${h.shardOfUser(first)?.id}`);
+    expect(h.shardOfUser(first)?.getSnapshot().status).toBe('active');
+    expect(h.hub.getSnapshot().status).toBe('active');
+    h.admit('f2', first);
+    h.admit('n2', neighbour);
+    h.admit('o2', other);
+    expect(h.log.slice(-3)).toEqual(['admitted f2', 'admitted n2', 'admitted o2']);
+  });
+
+  it('replaces a shard that failed, under the same id, and keeps serving the other shards', () => {
+    const { first, other } = usersOnShards(4);
+    const h = startHub({ shards: 4 });
+    h.admit('o1', other);
+    const failing = h.shardOfUser(first);
+    h.armShardBug();
+    h.admit('boom', first); // its supervisor fails, and the shard fails announcing it
+    expect(h.log).toContain(`failed ${failing?.id}`);
+    expect(failing?.getSnapshot().status).toBe('error');
+    expect(h.children()).toHaveLength(4);
+    expect(h.shardOfUser(first)).not.toBe(failing);
+    expect(h.shardOfUser(first)?.id).toBe(failing?.id);
+    expect(h.shardOfUser(first)?.getSnapshot().status).toBe('active');
+    h.admit('f2', first);
+    h.admit('o2', other);
+    expect(h.log.slice(-2)).toEqual(['admitted f2', 'admitted o2']);
   });
 });
 
@@ -163,7 +229,16 @@ describe('process-wide limit (maxConnections)', () => {
     const refused = h.admit('c1', 'carol');
     expect(h.log.at(-1)).toBe('rejected c1 process-limit');
     expect(refused.subscribed).toBe(0);
-    expect(h.supervisors()).toEqual({ alice: 'user-supervisor-0', bob: 'user-supervisor-1' });
+    expect(Object.keys(h.placement()).sort()).toEqual(['alice', 'bob']);
+    expect(h.connections()).toBe(2);
+  });
+
+  it('gets back the slot of a connection its supervisor refused, through the shard', () => {
+    const h = startHub({ limit: 1, maxConnections: 100 });
+    h.admit('a1', 'alice');
+    h.admit('b1', 'bob');
+    h.admit('a2', 'alice');
+    expect(h.log).toEqual(['admitted a1', 'admitted b1', 'rejected a2 user-limit']);
     expect(h.connections()).toBe(2);
   });
 
@@ -191,7 +266,7 @@ describe('process-wide limit (maxConnections)', () => {
     h.transport('b1').push({ type: 'EVICT' });
     h.advance(timings.drainTimeoutMs); // b1 never answered the close
     expect(h.connections()).toBe(0);
-    expect(h.children()).toEqual([]);
+    expect(h.placement()).toEqual({});
     expect(h.pending()).toBe(0);
   });
 
@@ -202,6 +277,7 @@ describe('process-wide limit (maxConnections)', () => {
     h.transport('a1').push(closed);
     expect(h.connections()).toBe(0);
     expect(h.supervisorOf('alice')).toBeUndefined();
+    expect(h.shardOfUser('bob')?.getSnapshot().context).toMatchObject({ countsProcessSlots: false });
     expect(h.supervisorOf('bob')?.getSnapshot().context).toMatchObject({
       live: ['b1'],
       countsProcessSlots: false,
@@ -210,9 +286,11 @@ describe('process-wide limit (maxConnections)', () => {
 });
 
 describe('shutdown', () => {
-  it('with no supervisors, stops at once', () => {
+  it('with no users, ends every shard and stops at once', () => {
     const h = startHub();
+    const shards = h.children().map((id) => h.hub.getSnapshot().children[id]);
     h.shutdown(500);
+    expect(shards.map((shard) => shard?.getSnapshot().status)).toEqual(['done', 'done', 'done', 'done']);
     expect(h.hub.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
     expect(h.pending()).toBe(0);
   });
@@ -232,20 +310,26 @@ describe('shutdown', () => {
     h.admit('c1', 'carol');
     expect(h.log.slice(-2)).toEqual(['rejected a2 shutting-down', 'rejected c1 shutting-down']);
     expect(late.subscribed).toBe(0);
-    expect(h.supervisors()).toEqual({ alice: 'user-supervisor-0', bob: 'user-supervisor-1' });
+    expect(Object.keys(h.placement()).sort()).toEqual(['alice', 'bob']);
   });
 
-  it('stops when the last supervisor is gone, before the deadline, cancelling it', () => {
-    const h = startHub();
-    h.admit('a1', 'alice');
-    h.admit('b1', 'bob');
+  it('ends each shard with its last supervisor, and the hub with its last shard, before the deadline', () => {
+    const { first, other } = usersOnShards(4);
+    const h = startHub({ shards: 4 });
+    h.admit('f1', first);
+    h.admit('o1', other);
+    const [firstShard, otherShard] = [h.shardOfUser(first), h.shardOfUser(other)];
     h.shutdown(500);
-    h.transport('a1').push(closed);
+    expect(h.hub.getSnapshot().context.runningShards).toEqual([firstShard?.id, otherShard?.id].sort());
+    h.transport('f1').push(closed);
+    expect(firstShard?.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
+    expect(otherShard?.getSnapshot().value).toBe('shuttingDown');
     expect(h.hub.getSnapshot().value).toBe('shuttingDown');
-    h.transport('b1').push(closed);
+    h.transport('o1').push(closed);
+    expect(otherShard?.getSnapshot().status).toBe('done');
     expect(h.hub.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
+    expect(h.children()).toEqual([]);
     expect(h.pending()).toBe(0);
-    expect(h.transport('a1').did).toEqual(['close 1001']);
   });
 
   it('terminates whatever is left at the deadline, then stops', () => {
@@ -267,7 +351,7 @@ describe('shutdown', () => {
       'disposed b2 shutdown',
     ]);
     expect(h.hub.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
-    expect(h.hub.getSnapshot().context).toMatchObject({ connections: 0, supervisors: new Map() });
+    expect(h.hub.getSnapshot().context).toMatchObject({ connections: 0, runningShards: [] });
     expect(h.pending()).toBe(0);
   });
 

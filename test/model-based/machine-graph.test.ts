@@ -4,9 +4,9 @@
  * once, joined by " + ") at fault.
  *
  * - From every reachable state the final state can be reached (`disposed`
- *   for a connection, `stopped` for a supervisor and for the hub).
+ *   for a connection, `stopped` for a supervisor, a shard and the hub).
  * - Every non-final state handles the socket closing and erroring (for a
- *   supervisor and the hub: a child ending and a child failing), directly or
+ *   supervisor, a shard and the hub: a child ending and a child failing), directly or
  *   through an ancestor.
  * - No reachable state waits without a delayed transition out, except the
  *   ones listed below, with the reason each may wait.
@@ -17,7 +17,7 @@ import { configurationsWithoutDelay, exploreMachine, statesNotHandling } from '.
 import { loadSpecMachines } from '../model/spec.js';
 import { allStateNodes } from '../model/transitions.js';
 
-const { connectionMachine, userSupervisorMachine, hubMachine } = await loadSpecMachines();
+const { connectionMachine, userSupervisorMachine, userShardMachine, hubMachine } = await loadSpecMachines();
 
 const machines = [
   {
@@ -31,6 +31,14 @@ const machines = [
     mustHandle: ['xstate.done.actor.*', 'xstate.error.actor.*'],
     mayWait: {
       'userSupervisor.supervising': 'it ends with its last child, and every wait of a child is bounded',
+    },
+  },
+  {
+    machine: userShardMachine,
+    mustHandle: ['xstate.done.actor.*', 'xstate.error.actor.*'],
+    mayWait: {
+      'userShard.running': 'a shard runs as long as the hub does',
+      'userShard.shuttingDown': "the hub's shutdown deadline bounds it: at the deadline it sends TERMINATE",
     },
   },
   {
