@@ -4,7 +4,7 @@
  *
  *   npm run bench                          every benchmark, 5 rounds
  *   npm run bench -- --quick               2 rounds, shorter windows, 20,000 for scale
- *   npm run bench -- --only churn,memory   some of: churn, memory, cleanup, admission, scale
+ *   npm run bench -- --only churn,memory   some of: churn, memory, cleanup, admission, scale, floor
  *   npm run bench -- --rounds 7 --json out.json
  */
 import { execFileSync, fork } from 'node:child_process';
@@ -17,7 +17,7 @@ import { fixed, median, percentile, sortNumbers, spread, table } from './figures
 import type { ChurnReport } from './load-client.js';
 import { type Child, type ServerKind, sleep, startClient, startServer } from './processes.js';
 
-const all = ['memory', 'churn', 'cleanup', 'admission', 'scale'] as const;
+const all = ['memory', 'churn', 'cleanup', 'admission', 'scale', 'floor'] as const;
 type Bench = (typeof all)[number];
 
 const { values: args } = parseArgs({
@@ -361,7 +361,17 @@ async function scale(): Promise<void> {
   sections.push(output.trim());
 }
 
-const benches: Record<Bench, () => Promise<void>> = { memory, churn, cleanup, admission, scale };
+/** What XState itself costs here: the floor under one actor per connection (bench/xstate-floor.ts). */
+async function floor(): Promise<void> {
+  const output = await runProgram(
+    './xstate-floor.js',
+    quick ? ['--iterations', '5000', '--repeats', '3'] : [],
+    ['--expose-gc'],
+  );
+  sections.push(output.trim());
+}
+
+const benches: Record<Bench, () => Promise<void>> = { memory, churn, cleanup, admission, scale, floor };
 const started = performance.now();
 console.log(
   `## ws-supervisor bench, ${results.date}\n\nnode ${results.node}, ${results.cpus}, ulimit -n ${results.openFiles}, ` +
