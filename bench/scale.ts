@@ -51,8 +51,11 @@ transportOnly.length = 0;
 // 2. The supervised million.
 const { supervisor, connect } = createMemorySupervisor({
   maxConnectionsPerUser: perUser,
-  // Long timers: the run is about holding, and a heartbeat storm would only add noise.
-  heartbeatIntervalMs: 600_000,
+  // Long timers: the run is about holding. A million admissions take minutes,
+  // longer than the production idle timeout, and an eviction or heartbeat
+  // storm in the middle of the probes would only add noise.
+  heartbeatIntervalMs: 3_600_000,
+  idleTimeoutMs: 3_600_000,
   onError: (error) => console.error(error),
 });
 base = heapUsed();
@@ -84,6 +87,7 @@ supervisor.on('disposed', () => {
 for (let p = 0; p < probes; p++) {
   const index = (p * 7919) % total;
   const peer = peers[index] as MemoryPeer;
+  if (!peer.open) throw new Error(`probe ${p}: connection ${index} is no longer open`);
   // Disposal: from the socket's close event to the `disposed` event (slot free).
   const ws = peer.ws as MemoryWebSocket;
   let closedAt = 0;
