@@ -6,48 +6,15 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type AnyActorRef, createActor, type DoneActorEvent, SimulatedClock, setup } from 'xstate';
-import {
-  type ConnectionEvent,
-  connectionMachine,
-  type SupervisorReport,
-  userShardMachine,
-  userSupervisorMachine,
-} from '../../machines/index.js';
-import { asFake, FakeTransport, pendingDelays } from '../helpers/fake-transport.js';
-
-const timings = {
-  connectTimeoutMs: 100,
-  idleTimeoutMs: 1_000_000_000,
-  heartbeatIntervalMs: 1_000_000_000,
-  drainTimeoutMs: 10_000,
-};
-
-const closed: ConnectionEvent = { type: 'SOCKET_CLOSED', code: 1000, reason: '' };
+import { type SupervisorReport, userShardMachine } from '../../machines/index.js';
+import { fakeAdmissions, pendingDelays } from '../helpers/fake-transport.js';
+import { closed, loggedUserSupervisor, timings } from '../helpers/logged-machines.js';
 
 function startShard(options: { limit?: number; countsProcessSlots?: boolean } = {}) {
   const clock = new SimulatedClock();
   const log: string[] = [];
   const reports: SupervisorReport[] = [];
-  const transports = new Map<string, FakeTransport>();
-  const connection = connectionMachine.provide({
-    actions: {
-      abortHandshake: ({ context }) => void asFake(context).did.push('abort'),
-      closeSocket: ({ context }, { code }) => void asFake(context).did.push(`close ${code}`),
-      terminateSocket: ({ context }) => void asFake(context).did.push('terminate'),
-    },
-  });
-  const userSupervisor = userSupervisorMachine.provide({
-    actors: { connection },
-    actions: {
-      announceAdmitted: (_, { connectionId }) => {
-        // Stands for a bug in the runtime's code: the supervisor actor fails.
-        if (connectionId.startsWith('boom')) throw new Error('bug in announceAdmitted');
-        log.push(`admitted ${connectionId}`);
-      },
-      announceRejected: (_, { connectionId, reason }) => void log.push(`rejected ${connectionId} ${reason}`),
-      announceDisposed: (_, { connectionId, reason }) => void log.push(`disposed ${connectionId} ${reason}`),
-    },
-  });
+  const userSupervisor = loggedUserSupervisor(log);
   const userShard = userShardMachine.provide({
     actors: { userSupervisor },
     actions: {
@@ -78,18 +45,7 @@ function startShard(options: { limit?: number; countsProcessSlots?: boolean } = 
     ReturnType<typeof hub.getSnapshot>['children']['shard']
   >;
 
-  const admit = (connectionId: string, userId: string, { open = true } = {}) => {
-    const transport = new FakeTransport();
-    transports.set(connectionId, transport);
-    shard.send({ type: 'ADMIT', connectionId, userId, transport });
-    if (open && transport.subscribed > 0) transport.push({ type: 'SOCKET_OPENED' });
-    return transport;
-  };
-  const transport = (connectionId: string) => {
-    const found = transports.get(connectionId);
-    if (found === undefined) throw new Error(`no transport ${connectionId}`);
-    return found;
-  };
+  const { admit, transport } = fakeAdmissions(shard);
   const supervisorOf = (userId: string): AnyActorRef | undefined => {
     const id = shard.getSnapshot().context.supervisors.get(userId);
     return id === undefined ? undefined : shard.getSnapshot().children[id];

@@ -17,7 +17,7 @@ import {
   type SupervisorReport,
   userSupervisorMachine,
 } from '../../machines/index.js';
-import { asFake, FakeTransport, pendingDelays } from '../helpers/fake-transport.js';
+import { asFake, fakeAdmissions, pendingDelays } from '../helpers/fake-transport.js';
 
 const limit = 5;
 const evictAt = evictionPoint(limit, 0.7);
@@ -35,7 +35,6 @@ function startSupervisor(
 ) {
   const clock = new SimulatedClock();
   const log: string[] = [];
-  const transports = new Map<string, FakeTransport>();
   let slotsReleased = 0;
 
   const connection = connectionMachine.provide({
@@ -88,19 +87,11 @@ function startSupervisor(
     ReturnType<typeof hub.getSnapshot>['children']['supervisor']
   >;
 
-  /** Sends ADMIT; if a connection actor subscribed to the transport, completes its handshake. */
-  const admit = (connectionId: string, { open = true } = {}) => {
-    const transport = new FakeTransport();
-    transports.set(connectionId, transport);
-    supervisor.send({ type: 'ADMIT', connectionId, userId: 'u', transport });
-    if (open && transport.subscribed > 0) transport.push({ type: 'SOCKET_OPENED' });
-    return transport;
-  };
-  const transport = (connectionId: string) => {
-    const found = transports.get(connectionId);
-    if (found === undefined) throw new Error(`no transport ${connectionId}`);
-    return found;
-  };
+  const admissions = fakeAdmissions(supervisor);
+  /** Sends ADMIT for user `u`; if a connection actor subscribed to the transport, completes its handshake. */
+  const admit = (connectionId: string, options?: { open?: boolean }) =>
+    admissions.admit(connectionId, 'u', options);
+  const { transport } = admissions;
   const child = (connectionId: string): AnyActorRef => {
     const found = supervisor.getSnapshot().children[connectionId];
     if (found === undefined) throw new Error(`no child ${connectionId}`);

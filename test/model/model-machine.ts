@@ -4,8 +4,9 @@
  * traversal needs (it refuses machines that invoke or wait):
  *   - each delay becomes an event, `after <delay>`, that a test performs by
  *     letting exactly that delay elapse on the actor's clock;
- *   - invocations are dropped: the model's events stand for what the invoked
- *     transport would have reported;
+ *   - invocations are dropped: the model's events stand for what an invoked
+ *     actor would have reported (the connection machine invokes nothing; it
+ *     subscribes to its transport, which the model's input stubs out);
  *   - `replaceActions` swaps actions that need the real world (a parent to
  *     report to) for no-ops: the model computes states, not effects.
  */
