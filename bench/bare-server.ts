@@ -3,14 +3,31 @@
  * (same HTTP routes, same demo authentication by ?user=<id> with the same
  * user-id check, same echo, same ws options) with no supervisor, no limits,
  * no heartbeat and no actors.
+ *
+ * With `actorPerConnection`, each socket also gets one small XState actor
+ * (bench/xstate-floor.ts's connection machine, on Node's timers) taken
+ * through the same steps as a supervised connection's: open, one event per
+ * message, close. That is the floor of "one XState actor per connection"
+ * with real sockets, and nothing of ws-supervisor runs.
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
+import { createActor } from 'xstate';
 import { refuseUpgrade } from '../src/transport/http-refusal.js';
 import { checkUserId } from '../src/user-id.js';
+import { connectionMachine } from './xstate-floor.js';
+
+export interface BareServerOptions {
+  host?: string;
+  port?: number;
+  /** One small XState actor per connection (see above). @default false */
+  actorPerConnection?: boolean;
+}
+
+const connecting = connectionMachine('connecting');
 
 export interface BareServer {
   port: number;
@@ -30,7 +47,11 @@ function sendJson(response: ServerResponse, status: number, body: unknown): void
   response.end(`${JSON.stringify(body, null, 2)}\n`);
 }
 
-export async function startBareServer(host = '127.0.0.1', port = 0): Promise<BareServer> {
+export async function startBareServer({
+  host = '127.0.0.1',
+  port = 0,
+  actorPerConnection = false,
+}: BareServerOptions = {}): Promise<BareServer> {
   let open = 0;
   const wss = new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: 1_048_576 });
   const server = createServer((request, response) => {
@@ -51,10 +72,17 @@ export async function startBareServer(host = '127.0.0.1', port = 0): Promise<Bar
     if (problem !== undefined) return refuseUpgrade(socket, 400, problem);
     wss.handleUpgrade(request, socket, head, (ws) => {
       open += 1;
-      ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary }));
+      const actor = actorPerConnection ? createActor(connecting).start() : undefined;
+      actor?.send({ type: 'OPEN' });
+      ws.on('message', (data, isBinary) => {
+        actor?.send({ type: 'TOUCH' });
+        ws.send(data as Buffer, { binary: isBinary });
+      });
       ws.on('error', () => {});
       ws.on('close', () => {
         open -= 1;
+        actor?.send({ type: 'CLOSE' });
+        actor?.send({ type: 'CLOSED' });
       });
     });
   });

@@ -53,7 +53,13 @@ export interface ServerChild extends Child {
   port: number;
 }
 
-export type ServerKind = 'supervised' | 'bare';
+/**
+ * supervised: the reference server; bare: the same work on bare ws; actor:
+ * bare ws plus one small XState actor per connection (the floor of "an actor
+ * per connection", with real sockets).
+ */
+export const serverKinds = ['supervised', 'bare', 'actor'] as const;
+export type ServerKind = (typeof serverKinds)[number];
 
 export async function startServer(kind: ServerKind, extra: string[] = []): Promise<ServerChild> {
   // e.g. BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=prof" to profile the servers.

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fixed, median, percentile, sortNumbers, spread, table } from './figures.js';
 import type { ChurnReport } from './load-client.js';
-import { type Child, type ServerKind, sleep, startClient, startServer } from './processes.js';
+import { type Child, type ServerKind, serverKinds, sleep, startClient, startServer } from './processes.js';
 
 const all = ['memory', 'churn', 'cleanup', 'admission', 'scale', 'floor'] as const;
 type Bench = (typeof all)[number];
@@ -37,7 +37,7 @@ const { values: args } = parseArgs({
 });
 if (args.help) {
   console.log(`Usage: npm run bench -- [--quick] [--only ${all.join(',')}] [--rounds N] [--clients 2]
-                          [--concurrency 50,200] [--users 10,1000] [--kinds supervised,bare]
+                          [--concurrency 50,200] [--users 10,1000] [--kinds supervised,bare | actor,bare | supervised,actor]
                           [--warmup seconds]
                           [--scale-connections 100000] [--json results.json]
 BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=prof" adds flags to the server processes.`);
@@ -61,6 +61,17 @@ const windowMs = quick ? 1_500 : 3_000;
 const scaleConnections = Number(args['scale-connections'] ?? (quick ? 20_000 : 100_000));
 const list = (text: string) => text.split(',').map((item) => item.trim());
 const kinds = list(args.kinds) as ServerKind[];
+if (kinds.length !== 2 || !kinds.every((kind) => serverKinds.includes(kind))) {
+  throw new Error(`--kinds takes two of ${serverKinds.join(', ')}: the first is compared with the second`);
+}
+const [kindA, kindB] = kinds as [ServerKind, ServerKind];
+const kindLabel: Record<ServerKind, string> = {
+  supervised: 'supervised',
+  bare: 'bare ws',
+  actor: 'ws + one XState actor',
+};
+/** An empty sample list per compared kind. */
+const perKind = () => ({ [kindA]: [], [kindB]: [] }) as unknown as Record<ServerKind, number[]>;
 const concurrencies = list(args.concurrency).map(Number);
 const userCounts = list(args.users).map(Number);
 
@@ -74,24 +85,24 @@ const results: Record<string, unknown> = {
 };
 const sections: string[] = [];
 
-/** A row: figure, supervised median (± spread), bare median (± spread), ratio, goal. */
+/** A row: figure, first kind's median (± spread), second kind's, ratio, goal. */
 function compare(
   label: string,
   samples: Record<ServerKind, number[]>,
   format: (value: number) => string,
   goal: string,
 ): string[] {
-  const s = median(samples.supervised);
-  const b = median(samples.bare);
+  const s = median(samples[kindA]);
+  const b = median(samples[kindB]);
   return [
     label,
-    `${format(s)} ±${fixed(spread(samples.supervised), 0)}%`,
-    `${format(b)} ±${fixed(spread(samples.bare), 0)}%`,
+    `${format(s)} ±${fixed(spread(samples[kindA]), 0)}%`,
+    `${format(b)} ±${fixed(spread(samples[kindB]), 0)}%`,
     `${fixed(s / b, 2)}×`,
     goal,
   ];
 }
-const compareHeader = ['figure', 'supervised (median ±spread)', 'bare ws', 'ratio', 'goal'];
+const compareHeader = ['figure', `${kindLabel[kindA]} (median ±spread)`, kindLabel[kindB], 'ratio', 'goal'];
 
 // --- churn -------------------------------------------------------------------
 
@@ -158,12 +169,7 @@ async function churn(): Promise<void> {
   try {
     for (const concurrency of concurrencies) {
       for (const users of userCounts) {
-        const samples = {
-          rate: { supervised: [] as number[], bare: [] as number[] },
-          cpu: { supervised: [] as number[], bare: [] as number[] },
-          p50: { supervised: [] as number[], bare: [] as number[] },
-          p99: { supervised: [] as number[], bare: [] as number[] },
-        };
+        const samples = { rate: perKind(), cpu: perKind(), p50: perKind(), p99: perKind() };
         let refused = 0;
         let failed = 0;
         for (let round = 0; round < rounds; round++) {
@@ -237,8 +243,8 @@ async function memory(): Promise<void> {
   const raw: Record<string, unknown> = {};
   try {
     for (const count of [5_000, 19_900]) {
-      const rss = { supervised: [] as number[], bare: [] as number[] };
-      const heap = { supervised: [] as number[], bare: [] as number[] };
+      const rss = perKind();
+      const heap = perKind();
       for (let round = 0; round < rounds; round++) {
         for (const kind of kinds) {
           const r = await memoryRound(kind, clients, count);

@@ -3,6 +3,7 @@
  *
  *   --kind supervised   the reference server itself (startReferenceServer)
  *   --kind bare         bench/bare-server.ts: the same work with bare ws
+ *   --kind actor        the same, plus one small XState actor per connection
  *   --probe             also time, inside the process, each socket's `close`
  *                       event to the moment its slot is free (see below)
  *
@@ -47,8 +48,8 @@ let port: number;
 const cleanupSamples: number[] = [];
 let notFree = 0;
 
-if (args.kind === 'bare') {
-  const bare: BareServer = await startBareServer();
+if (args.kind === 'bare' || args.kind === 'actor') {
+  const bare: BareServer = await startBareServer({ actorPerConnection: args.kind === 'actor' });
   port = bare.port;
   stats = () => ({ connections: bare.connections() });
   close = bare.close;

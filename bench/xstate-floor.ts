@@ -23,8 +23,12 @@ import { fixed, fullGc, kib, median, spread, table } from './figures.js';
 
 type ConnectionEvent = { type: 'OPEN' | 'TOUCH' | 'PING' | 'CLOSE' | 'CLOSED' | 'IGNORED' };
 
-/** A small connection; `active` holds two delays (idle, heartbeat) as a held connection does. */
-const connectionMachine = (initial: 'connecting' | 'active') =>
+/**
+ * A small connection; `active` holds two delays (idle, heartbeat) as a held
+ * connection does. Also what bench/bare-server.ts runs per socket for the
+ * `actor` kind.
+ */
+export const connectionMachine = (initial: 'connecting' | 'active') =>
   // Delays in ms, long enough that no Node timer fires during a run.
   setup({ types: { events: {} as ConnectionEvent }, actions: { noop: () => {} } }).createMachine({
     initial,
