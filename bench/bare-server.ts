@@ -18,7 +18,7 @@ import { WebSocketServer } from 'ws';
 import { createActor } from 'xstate';
 import { refuseUpgrade } from '../src/transport/http-refusal.js';
 import { checkUserId } from '../src/user-id.js';
-import { connectionMachine } from './xstate-floor.js';
+import { floorConnectionMachine } from './xstate-floor.js';
 
 export interface BareServerOptions {
   host?: string;
@@ -27,7 +27,7 @@ export interface BareServerOptions {
   actorPerConnection?: boolean;
 }
 
-const connecting = connectionMachine('connecting');
+const connecting = floorConnectionMachine('connecting');
 
 export interface BareServer {
   port: number;

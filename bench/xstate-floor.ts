@@ -28,7 +28,7 @@ type ConnectionEvent = { type: 'OPEN' | 'TOUCH' | 'PING' | 'CLOSE' | 'CLOSED' | 
  * connection does. Also what bench/bare-server.ts runs per socket for the
  * `actor` kind.
  */
-export const connectionMachine = (initial: 'connecting' | 'active') =>
+export const floorConnectionMachine = (initial: 'connecting' | 'active') =>
   // Delays in ms, long enough that no Node timer fires during a run.
   setup({ types: { events: {} as ConnectionEvent }, actions: { noop: () => {} } }).createMachine({
     initial,
@@ -53,9 +53,9 @@ export const connectionMachine = (initial: 'connecting' | 'active') =>
       disposed: { type: 'final' },
     },
   });
-const connection = connectionMachine('connecting');
+const connection = floorConnectionMachine('connecting');
 /** Starts where a held connection sits, with its two delays scheduled. */
-const held = connectionMachine('active');
+const held = floorConnectionMachine('active');
 
 const parentMachine = setup({
   types: { events: {} as { type: 'SPAWN' | 'STOP'; id: string } },

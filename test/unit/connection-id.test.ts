@@ -35,11 +35,4 @@ describe('connection ids', () => {
     expect(second > first).toBe(true);
     expect(msecsOf(second)).toBe(1_700_000_000_000);
   });
-
-  it('do not share state between supervisors', () => {
-    const now = () => 1_700_000_000_000;
-    const a = createConnectionIds(now);
-    const b = createConnectionIds(now);
-    expect(a()).not.toBe(b());
-  });
 });
