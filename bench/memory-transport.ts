@@ -38,6 +38,7 @@ export class MemorySocket extends EventEmitter {
   destroyed = false;
   writable = true;
   readable = true;
+  readableEnded = false;
   /** The HTTP status the server answered with, when it refused the upgrade. */
   refusedWith: number | undefined;
 

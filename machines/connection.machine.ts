@@ -1,11 +1,13 @@
 /**
  * Connection actor: one per socket, spawned by its user's supervisor at
- * admission with the connection id as its actor id, and owned by it.
+ * admission and owned by it. Its actor id is a slot name that the supervisor
+ * reuses (`c0`, `c1`, …); the connection id (UUID v7, minted once) is in its
+ * context, its output and every event it causes.
  *
- *   connecting ──SOCKET_OPENED──▶ active ──EVICT/DRAIN/overflow/app error──▶ draining
- *       │                          │  (activity: live ⇄ idle,                  │
- *       │                          │   heartbeat: waiting ⇄ awaitingPong)      │
- *       └──────────────────────────┴──────────────▶ disposed ◀─────────────────┘
+ *   connecting ──SOCKET_OPENED──▶ active ──EVICT/DRAIN/close frame/overflow/app error──▶ draining
+ *       │                          │  (activity: live ⇄ idle,                            │
+ *       │                          │   heartbeat: waiting ⇄ awaitingPong)                │
+ *       └──────────────────────────┴──────────────▶ disposed ◀───────────────────────────┘
  *
  * Every path ends in `disposed` (final): a closed or errored socket leads
  * there from every state, and every state that waits on the peer is bounded
@@ -13,6 +15,14 @@
  * forever. Reaching `disposed` stops the actor, which cancels its delays and
  * removes its socket listeners; the supervisor learns of it from the done
  * event alone.
+ *
+ * Messages cost no step in `active.activity.live`: its entry action
+ * `deliverDirectly` lets the transport hand them to the app itself and stamp
+ * its activity clock; its exit action `deliverViaMachine` takes that back.
+ * The idle delay asks the transport how long it has been quiet when it
+ * fires, and re-arms for the time left when there was activity meanwhile.
+ * Only the edges are events: a message on an idle connection (idle → live,
+ * the supervisor told), and nothing is delivered while `draining`.
  *
  * Pure: the actions that touch the socket or the app are placeholders that
  * the runtime supplies with `.provide()`.
@@ -101,6 +111,10 @@ export const connectionMachine = setup({
     },
 
     // Placeholders for the runtime (src/transport/ws-adapter.ts supplies them).
+    /** Messages go straight to the app, with no step; the transport stamps each one's time. */
+    deliverDirectly: () => {},
+    /** Messages come back to the machine as MESSAGE_RECEIVED (an idle edge), or are dropped when leaving. */
+    deliverViaMachine: () => {},
     abortHandshake: () => {},
     closeSocket: (_, _params: { code: number; reason: string }) => {},
     terminateSocket: () => {},
@@ -112,6 +126,7 @@ export const connectionMachine = setup({
     notifyIdle: sendParent(({ context }) => ({
       type: 'CHILD_IDLE',
       connectionId: context.connectionId,
+      lastActivityAt: context.transport.lastActivityAt(),
     })),
     notifyActive: sendParent(({ context }) => ({
       type: 'CHILD_ACTIVE',
@@ -129,9 +144,15 @@ export const connectionMachine = setup({
         : { closeCode: context.closeCode ?? params.closeCode },
     ),
   },
+  guards: {
+    /** No activity for a whole idleTimeoutMs, by the transport's activity clock. */
+    isQuiet: ({ context }) => context.transport.quietForMs() >= context.idleTimeoutMs,
+  },
   delays: {
     connectTimeout: ({ context }) => context.connectTimeoutMs,
-    idleTimeout: ({ context }) => context.idleTimeoutMs,
+    // The time left until the connection would be quiet for idleTimeoutMs: the
+    // whole of it on entry, what remains after activity when re-armed.
+    idleTimeout: ({ context }) => Math.max(1, context.idleTimeoutMs - context.transport.quietForMs()),
     heartbeatInterval: ({ context }) => context.heartbeatIntervalMs,
     // "No pong by the next heartbeat": a pong has one whole interval to arrive.
     pongTimeout: ({ context }) => context.heartbeatIntervalMs,
@@ -171,6 +192,13 @@ export const connectionMachine = setup({
       type: 'parallel',
       on: {
         SOCKET_CLOSED: disposeOnClose,
+        // The peer's close frame: it is leaving, and ws has answered it. Its
+        // slot is free at once; drainTimeout, not a timer of ws, bounds how
+        // long its TCP connection may linger (issue 13, item 13).
+        CLOSE_FRAME_RECEIVED: {
+          target: 'draining',
+          actions: { type: 'recordEnd', params: { reason: 'closed' } },
+        },
         // ws is already closing the socket after an error (e.g. 1009 for an
         // oversized message); draining lets that close frame go out and still
         // bounds the wait by drainTimeout.
@@ -194,19 +222,20 @@ export const connectionMachine = setup({
         },
       },
       states: {
-        // Idle = no application message in either direction for idleTimeoutMs.
+        // Idle = no application message for idleTimeoutMs (in either direction,
+        // or inbound only: the transport decides what counts as activity).
         activity: {
           initial: 'live',
           states: {
             live: {
-              after: { idleTimeout: 'idle' },
-              on: {
-                MESSAGE_RECEIVED: {
-                  target: 'live',
-                  reenter: true,
-                  actions: { type: 'deliverMessage', params: ({ event }) => event },
-                },
-                MESSAGE_SENT: { target: 'live', reenter: true },
+              entry: 'deliverDirectly',
+              exit: 'deliverViaMachine',
+              after: {
+                idleTimeout: [
+                  { guard: 'isQuiet', target: 'idle' },
+                  // Activity meanwhile: wait for the time left.
+                  { target: 'live', reenter: true },
+                ],
               },
             },
             idle: {
@@ -243,7 +272,8 @@ export const connectionMachine = setup({
     },
 
     // Already leaving: the slot is free (notifyDraining), inbound messages are
-    // no longer delivered, and drainTimeout bounds the close handshake.
+    // no longer delivered (no MESSAGE_RECEIVED here), and drainTimeout bounds
+    // the close handshake.
     draining: {
       entry: 'notifyDraining',
       after: {

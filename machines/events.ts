@@ -1,5 +1,5 @@
 /**
- * The vocabulary shared by the three machines.
+ * The vocabulary shared by the machines.
  *
  * Facts (past tense) happened in the world and cannot be refused; commands
  * (imperative) ask for something and a guard may decline them. Every
@@ -14,6 +14,15 @@
 export interface TransportEventSource {
   /** Delivers the socket's facts to `sink`; returns the undo of exactly what it added. */
   subscribe(sink: (event: ConnectionEvent) => void): () => void;
+  /**
+   * How long since the last application message that counts as activity (or
+   * since the socket opened). The transport keeps this activity clock itself,
+   * a timestamp per message and no event: the machine reads it only when its
+   * idle delay fires.
+   */
+  quietForMs(): number;
+  /** When that last activity was, on the runtime's clock (orders idle connections longest idle first). */
+  lastActivityAt(): number;
 }
 
 /** Why a connection reached `disposed`. Public: it is the `reason` of the `disposed` event. */
@@ -32,7 +41,10 @@ export type DisposeReason =
 export type TransportEvent =
   | { type: 'SOCKET_OPENED' }
   | { type: 'SOCKET_CLOSED'; code: number; reason: string }
+  /** The peer's close frame arrived: it is leaving, even if its TCP connection lingers. */
+  | { type: 'CLOSE_FRAME_RECEIVED' }
   | { type: 'SOCKET_ERRORED'; error: Error }
+  // Sent only while the machine is not delivering directly (see `deliverDirectly`).
   | { type: 'MESSAGE_RECEIVED'; data: unknown; isBinary: boolean }
   | { type: 'MESSAGE_SENT' }
   | { type: 'PONG_RECEIVED' }
@@ -49,7 +61,7 @@ export type ConnectionEvent = TransportEvent | ConnectionCommand;
 
 /** What a connection actor tells its supervisor (child → parent facts). */
 export type ChildReport =
-  | { type: 'CHILD_IDLE'; connectionId: string }
+  | { type: 'CHILD_IDLE'; connectionId: string; lastActivityAt: number }
   | { type: 'CHILD_ACTIVE'; connectionId: string }
   | { type: 'CHILD_DRAINING'; connectionId: string };
 
@@ -61,7 +73,7 @@ export interface ConnectionTimings {
   drainTimeoutMs: number;
 }
 
-/** Asks for a new connection. Sent to the hub, which forwards it to the user's supervisor. */
+/** Asks for a new connection. The runtime sends it to the user's supervisor. */
 export interface AdmitCommand {
   type: 'ADMIT';
   connectionId: string;

@@ -1,17 +1,43 @@
 /**
- * User supervisor: one per user with at least one connection, spawned by the
- * hub on that user's first admission and owned by it.
+ * User supervisor: one per user with a connection, a root actor of its own
+ * (the runtime finds it in a Map by user id), created on the user's first
+ * admission.
  *
  * It owns the user's connection actors and keeps the user's slot book:
+ *   slots    — every child not yet ended: connection id → actor id
  *   live     — children in `connecting` or `active` (these count toward the limit)
- *   idle     — the live children that are idle, longest idle first
- *   draining — children already leaving (they no longer hold a slot)
+ *   idle     — the live children that are idle, longest idle first (by the
+ *              time of their last activity, not by when they reported: idle
+ *              delays that fire late, together, must not reorder them)
+ *   draining — the rest of `slots`: children already leaving (no slot held)
  *
- * It learns that a child ended only from the child's done event
- * (`xstate.done.actor.<connectionId>`), never from a lookup, and it ends
- * itself (final state `stopped`) when its last child is gone.
+ * A child's actor id is the lowest free slot name (`c0`, `c1`, …), not its
+ * connection id: XState caches its transition lookup per event type, and
+ * every child's done event is typed by its actor id
+ * (`xstate.done.actor.<id>`), so ids unique per connection would grow that
+ * cache by one entry per connection forever. Slot names are bounded by the
+ * most children the user ever held at once.
+ *
+ * It learns that a child ended only from the child's done event, never from
+ * a lookup. After its last child it lingers for `lingerMs` (a reconnect
+ * reuses it) and then ends (final state `stopped`); shutdown ends it as soon
+ * as its last child is gone.
+ *
+ *   supervising ──last child gone──▶ lingering ──lingerTimeout──▶ stopped
+ *        │  ▲                           │ ADMIT                      ▲
+ *        │  └───────────────────────────┘                            │
+ *        └──SHUTDOWN──▶ shuttingDown ──last child gone───────────────┘
  */
-import { assign, type DoneActorEvent, type ErrorActorEvent, enqueueActions, setup, stopChild } from 'xstate';
+import {
+  and,
+  assign,
+  type DoneActorEvent,
+  type ErrorActorEvent,
+  enqueueActions,
+  not,
+  setup,
+  stopChild,
+} from 'xstate';
 import { connectionMachine } from './connection.machine.js';
 import type {
   AdmitCommand,
@@ -28,18 +54,29 @@ export interface UserSupervisorInput {
   /** T: the live count at which idle children are evicted. */
   evictAt: number;
   timings: ConnectionTimings;
-  /**
-   * Whether the hub counts process slots (it does only under a process-wide
-   * limit): without one, reporting each freed slot would cost the hub a step
-   * per connection for a count nobody reads.
-   */
-  countsProcessSlots: boolean;
+  /** How long to stay after the last child, ready for the user's next connection; 0 for not at all. */
+  lingerMs: number;
+}
+
+/** An idle child, and when it was last active. */
+export interface IdleChild {
+  connectionId: string;
+  lastActivityAt: number;
 }
 
 export interface UserSupervisorContext extends UserSupervisorInput {
+  /** Every child not yet ended: connection id → actor id (its slot name). */
+  slots: ReadonlyMap<string, string>;
   live: readonly string[];
-  idle: readonly string[];
-  draining: readonly string[];
+  /** Longest idle first. */
+  idle: readonly IdleChild[];
+}
+
+/** The user's book as the runtime mirrors it: counts only. */
+export interface BookCounts {
+  live: number;
+  idle: number;
+  draining: number;
 }
 
 export type UserSupervisorEvent =
@@ -50,19 +87,47 @@ export type UserSupervisorEvent =
   | DoneActorEvent<ConnectionOutput, string>
   | ErrorActorEvent<unknown, string>;
 
-/** Facts the supervisor reports to the hub. */
-export type SupervisorReport = { type: 'PROCESS_SLOT_RELEASED'; userId: string };
-
 const without = (ids: readonly string[], id: string): string[] => ids.filter((x) => x !== id);
+const withoutIdle = (idle: readonly IdleChild[], gone: (id: string) => boolean): IdleChild[] =>
+  idle.filter((child) => !gone(child.connectionId));
 
-/** Moves `victims` out of the slot book into `draining` (they are told to leave in the same step). */
+/** Inserts `child` after every child that was last active no later than it. */
+function insertIdle(idle: readonly IdleChild[], child: IdleChild): IdleChild[] {
+  let index = idle.length;
+  while (index > 0 && (idle[index - 1] as IdleChild).lastActivityAt > child.lastActivityAt) index -= 1;
+  return [...idle.slice(0, index), child, ...idle.slice(index)];
+}
+
+export const bookCounts = (context: UserSupervisorContext): BookCounts => ({
+  live: context.live.length,
+  idle: context.idle.length,
+  draining: context.slots.size - context.live.length,
+});
+
+/** The lowest slot name no running child has. */
+function freeSlot(slots: ReadonlyMap<string, string>): string {
+  const used = new Set(slots.values());
+  let index = 0;
+  while (used.has(`c${index}`)) index += 1;
+  return `c${index}`;
+}
+
+/** Takes `victims` out of the live book (they are told to leave in the same step). */
 function markDraining(context: UserSupervisorContext, victims: readonly string[]) {
   const gone = new Set(victims);
   return {
     live: context.live.filter((id) => !gone.has(id)),
-    idle: context.idle.filter((id) => !gone.has(id)),
-    draining: [...context.draining, ...victims],
+    idle: withoutIdle(context.idle, (id) => gone.has(id)),
   };
+}
+
+/** The connection id of the child whose done or error event this is. */
+function endedChild(context: UserSupervisorContext, event: UserSupervisorEvent): string | undefined {
+  if (!('actorId' in event)) return undefined;
+  if ('output' in event && event.output !== undefined) return event.output.connectionId;
+  // A failed child has no output: find it by its slot (only on a failure).
+  for (const [connectionId, slot] of context.slots) if (slot === event.actorId) return connectionId;
+  return undefined;
 }
 
 export const userSupervisorMachine = setup({
@@ -74,130 +139,148 @@ export const userSupervisorMachine = setup({
   },
   actors: { connection: connectionMachine },
   actions: {
-    // Placeholders for the runtime: counters, public events, the admission reply.
+    // Placeholders for the runtime: the book it mirrors, counters, public events, the admission reply.
+    /** The book changed: the runtime's O(1) counters follow, before any announcement of the change. */
+    publishBook: (_, _params: BookCounts) => {},
     announceAdmitted: (_, _params: { connectionId: string; userId: string }) => {},
     announceRejected: (_, _params: { connectionId: string; userId: string; reason: RefusalReason }) => {},
     announceEvicted: (_, _params: { connectionId: string; userId: string }) => {},
     announceDisposed: (_, _params: ConnectionOutput) => {},
     announceChildFailed: (_, _params: { connectionId: string; userId: string; error: unknown }) => {},
 
-    addIdle: assign(({ context }, params: { connectionId: string }) => ({
-      idle: [...context.idle, params.connectionId],
-    })),
+    addIdle: assign(({ context }, params: IdleChild) => ({ idle: insertIdle(context.idle, params) })),
     removeIdle: assign(({ context }, params: { connectionId: string }) => ({
-      idle: without(context.idle, params.connectionId),
+      idle: withoutIdle(context.idle, (id) => id === params.connectionId),
     })),
     markChildDraining: assign(({ context }, params: { connectionId: string }) =>
       markDraining(context, [params.connectionId]),
     ),
-
-    releaseProcessSlot: enqueueActions(({ context, enqueue }) => {
-      if (!context.countsProcessSlots) return;
-      enqueue.sendParent({
-        type: 'PROCESS_SLOT_RELEASED',
-        userId: context.userId,
-      } satisfies SupervisorReport);
-    }),
   },
   guards: {
     /** After evicting every idle child if need be, is a slot free? */
     hasRoomAfterEviction: ({ context }) => context.live.length - context.idle.length < context.limit,
-    /** True when no child but `connectionId` (the one that just ended) is left. */
-    isLastChild: ({ context }, params: { connectionId: string }) =>
-      [...context.live, ...context.draining].every((id) => id === params.connectionId),
+    /** True when the child whose done or error event this is was the last one. */
+    isLastChild: ({ context }) => context.slots.size <= 1,
+    lingers: ({ context }) => context.lingerMs > 0,
+    isLastChildWithLinger: and(['isLastChild', 'lingers']),
+    isLastChildWithoutLinger: and(['isLastChild', not('lingers')]),
     isLiveAndNotIdle: ({ context }, params: { connectionId: string }) =>
-      context.live.includes(params.connectionId) && !context.idle.includes(params.connectionId),
+      context.live.includes(params.connectionId) &&
+      !context.idle.some((child) => child.connectionId === params.connectionId),
     isLive: ({ context }, params: { connectionId: string }) => context.live.includes(params.connectionId),
+  },
+  delays: {
+    lingerTimeout: ({ context }) => context.lingerMs,
   },
 })
   // Composite actions, typed against the placeholders above.
   .extend<{
-    announceChildDisposed: undefined;
-    announceChildError: undefined;
+    publish: undefined;
+    admit: undefined;
+    refuse: { reason: RefusalReason };
     evictIdle: { liveCount: number };
-    spawnConnection: undefined;
     drainAll: undefined;
     terminateAll: undefined;
     forgetChild: undefined;
   }>({
     actions: {
-      announceChildDisposed: enqueueActions(({ event, enqueue }) => {
-        if (event.type.startsWith('xstate.done.actor.') && 'output' in event) {
-          enqueue({ type: 'announceDisposed', params: event.output as ConnectionOutput });
-        }
-      }),
-      announceChildError: enqueueActions(({ context, event, enqueue }) => {
-        if ('error' in event) {
-          enqueue({
-            type: 'announceChildFailed',
-            params: { connectionId: event.actorId, userId: context.userId, error: event.error },
-          });
-        }
+      publish: enqueueActions(({ context, enqueue }) => {
+        enqueue({ type: 'publishBook', params: bookCounts(context) });
       }),
 
       /** Evicts idle children until the invariant holds for `liveCount`. */
       evictIdle: enqueueActions(({ context, enqueue }, params: { liveCount: number }) => {
-        const victims = planEvictions(params.liveCount, context.idle, context.evictAt);
+        const victims = planEvictions(
+          params.liveCount,
+          context.idle.map((child) => child.connectionId),
+          context.evictAt,
+        );
         if (victims.length === 0) return;
         // Book first: the children's CHILD_DRAINING reports arrive after this step,
         // and the admission decided in this same step must already see the freed slots.
+        const next = { ...context, ...markDraining(context, victims) };
         enqueue.assign(markDraining(context, victims));
+        enqueue({ type: 'publishBook', params: bookCounts(next) });
         for (const connectionId of victims) {
-          enqueue.sendTo(connectionId, { type: 'EVICT' });
+          const slot = context.slots.get(connectionId);
+          if (slot !== undefined) enqueue.sendTo(slot, { type: 'EVICT' });
           enqueue({ type: 'announceEvicted', params: { connectionId, userId: context.userId } });
         }
       }),
 
-      spawnConnection: enqueueActions(({ context, event, enqueue }) => {
+      /** Spawns the newcomer in the lowest free slot, books it, and says so. */
+      admit: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'ADMIT') return;
+        const { connectionId } = event;
+        const slot = freeSlot(context.slots);
         enqueue.spawnChild('connection', {
-          id: event.connectionId,
-          input: {
-            connectionId: event.connectionId,
-            userId: context.userId,
-            transport: event.transport,
-            ...context.timings,
-          },
+          id: slot,
+          input: { connectionId, userId: context.userId, transport: event.transport, ...context.timings },
         });
-        enqueue.assign({ live: [...context.live, event.connectionId] });
+        const next = {
+          ...context,
+          slots: new Map(context.slots).set(connectionId, slot),
+          live: [...context.live, connectionId],
+        };
+        enqueue.assign({ slots: next.slots, live: next.live });
+        enqueue({ type: 'publishBook', params: bookCounts(next) });
+        enqueue({ type: 'announceAdmitted', params: { connectionId, userId: context.userId } });
+      }),
+
+      // A refusal allocates nothing: no child, no book entry.
+      refuse: enqueueActions(({ context, event, enqueue }, params: { reason: RefusalReason }) => {
+        if (event.type !== 'ADMIT') return;
+        enqueue({
+          type: 'announceRejected',
+          params: { connectionId: event.connectionId, userId: context.userId, reason: params.reason },
+        });
       }),
 
       drainAll: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'SHUTDOWN') return;
         for (const connectionId of context.live) {
-          enqueue.sendTo(connectionId, {
-            type: 'DRAIN',
-            code: event.code,
-            reason: event.reason,
-            cause: 'shutdown',
-          });
+          const slot = context.slots.get(connectionId);
+          if (slot === undefined) continue;
+          enqueue.sendTo(slot, { type: 'DRAIN', code: event.code, reason: event.reason, cause: 'shutdown' });
         }
-        enqueue.assign(markDraining(context, context.live));
+        enqueue.assign({ live: [], idle: [] });
+        enqueue({ type: 'publishBook', params: { live: 0, idle: 0, draining: context.slots.size } });
       }),
 
       terminateAll: enqueueActions(({ context, enqueue }) => {
-        for (const connectionId of [...context.live, ...context.draining]) {
-          enqueue.sendTo(connectionId, { type: 'TERMINATE' });
-        }
+        for (const slot of context.slots.values()) enqueue.sendTo(slot, { type: 'TERMINATE' });
       }),
 
-      /** Forgets a child that reached its final state (or failed) and releases it. */
+      /** Forgets a child that reached its final state (or failed), and says so. */
       forgetChild: enqueueActions(({ context, event, enqueue }) => {
         if (!('actorId' in event)) return;
-        const connectionId = event.actorId;
-        enqueue.assign({
+        const connectionId = endedChild(context, event);
+        enqueue(stopChild(event.actorId));
+        if (connectionId === undefined) return;
+        const slots = new Map(context.slots);
+        slots.delete(connectionId);
+        const next = {
+          ...context,
+          slots,
           live: without(context.live, connectionId),
-          idle: without(context.idle, connectionId),
-          draining: without(context.draining, connectionId),
-        });
-        enqueue(stopChild(connectionId));
-        enqueue('releaseProcessSlot');
+          idle: withoutIdle(context.idle, (id) => id === connectionId),
+        };
+        enqueue.assign({ slots: next.slots, live: next.live, idle: next.idle });
+        enqueue({ type: 'publishBook', params: bookCounts(next) });
+        if ('output' in event && event.output !== undefined) {
+          enqueue({ type: 'announceDisposed', params: event.output as ConnectionOutput });
+        } else if ('error' in event) {
+          enqueue({
+            type: 'announceChildFailed',
+            params: { connectionId, userId: context.userId, error: event.error },
+          });
+        }
       }),
     },
   })
   .createMachine({
     id: 'userSupervisor',
-    context: ({ input }) => ({ ...input, live: [], idle: [], draining: [] }),
+    context: ({ input }) => ({ ...input, slots: new Map(), live: [], idle: [] }),
     initial: 'supervising',
     states: {
       supervising: {
@@ -208,27 +291,10 @@ export const userSupervisorMachine = setup({
               actions: [
                 // The newcomer counts: evict so the invariant holds once it is in.
                 { type: 'evictIdle', params: ({ context }) => ({ liveCount: context.live.length + 1 }) },
-                'spawnConnection',
-                {
-                  type: 'announceAdmitted',
-                  params: ({ event }) => ({ connectionId: event.connectionId, userId: event.userId }),
-                },
+                'admit',
               ],
             },
-            {
-              // A refusal allocates nothing: no child, no book entry.
-              actions: [
-                {
-                  type: 'announceRejected',
-                  params: ({ event }) => ({
-                    connectionId: event.connectionId,
-                    userId: event.userId,
-                    reason: 'user-limit' as const,
-                  }),
-                },
-                'releaseProcessSlot',
-              ],
-            },
+            { actions: { type: 'refuse', params: { reason: 'user-limit' } } },
           ],
           CHILD_IDLE: {
             guard: {
@@ -236,41 +302,68 @@ export const userSupervisorMachine = setup({
               params: ({ event }) => ({ connectionId: event.connectionId }),
             },
             actions: [
-              { type: 'addIdle', params: ({ event }) => ({ connectionId: event.connectionId }) },
+              {
+                type: 'addIdle',
+                params: ({ event }) => ({
+                  connectionId: event.connectionId,
+                  lastActivityAt: event.lastActivityAt,
+                }),
+              },
+              'publish',
               { type: 'evictIdle', params: ({ context }) => ({ liveCount: context.live.length }) },
             ],
           },
           CHILD_ACTIVE: {
-            actions: { type: 'removeIdle', params: ({ event }) => ({ connectionId: event.connectionId }) },
+            guard: { type: 'isLive', params: ({ event }) => ({ connectionId: event.connectionId }) },
+            actions: [
+              { type: 'removeIdle', params: ({ event }) => ({ connectionId: event.connectionId }) },
+              'publish',
+            ],
           },
           CHILD_DRAINING: {
             // Already booked when the supervisor itself asked the child to leave.
             guard: { type: 'isLive', params: ({ event }) => ({ connectionId: event.connectionId }) },
-            actions: {
-              type: 'markChildDraining',
-              params: ({ event }) => ({ connectionId: event.connectionId }),
-            },
+            actions: [
+              { type: 'markChildDraining', params: ({ event }) => ({ connectionId: event.connectionId }) },
+              'publish',
+            ],
           },
-          SHUTDOWN: { actions: 'drainAll' },
-          TERMINATE: { actions: 'terminateAll' },
-          'xstate.done.actor.*': [
-            {
-              guard: { type: 'isLastChild', params: ({ event }) => ({ connectionId: event.actorId }) },
-              target: 'stopped',
-              actions: ['announceChildDisposed', 'forgetChild'],
-            },
-            { actions: ['announceChildDisposed', 'forgetChild'] },
-          ],
+          SHUTDOWN: { target: 'shuttingDown', actions: 'drainAll' },
           // A child that failed (a runtime bug) must still free its slot, and must
           // not take its siblings down with it: unhandled, XState would fail this
           // supervisor and stop every child.
+          'xstate.done.actor.*': [
+            { guard: 'isLastChildWithLinger', target: 'lingering', actions: 'forgetChild' },
+            { guard: 'isLastChildWithoutLinger', target: 'stopped', actions: 'forgetChild' },
+            { actions: 'forgetChild' },
+          ],
           'xstate.error.actor.*': [
-            {
-              guard: { type: 'isLastChild', params: ({ event }) => ({ connectionId: event.actorId }) },
-              target: 'stopped',
-              actions: ['announceChildError', 'forgetChild'],
-            },
-            { actions: ['announceChildError', 'forgetChild'] },
+            { guard: 'isLastChildWithLinger', target: 'lingering', actions: 'forgetChild' },
+            { guard: 'isLastChildWithoutLinger', target: 'stopped', actions: 'forgetChild' },
+            { actions: 'forgetChild' },
+          ],
+        },
+      },
+      // No child: the user's next connection finds this actor warm. Bounded by lingerTimeout.
+      lingering: {
+        after: { lingerTimeout: 'stopped' },
+        on: {
+          ADMIT: { target: 'supervising', actions: 'admit' },
+          SHUTDOWN: 'stopped',
+        },
+      },
+      // Every child was told to drain; the runtime's deadline sends TERMINATE.
+      shuttingDown: {
+        on: {
+          ADMIT: { actions: { type: 'refuse', params: { reason: 'shutting-down' } } },
+          TERMINATE: { actions: 'terminateAll' },
+          'xstate.done.actor.*': [
+            { guard: 'isLastChild', target: 'stopped', actions: 'forgetChild' },
+            { actions: 'forgetChild' },
+          ],
+          'xstate.error.actor.*': [
+            { guard: 'isLastChild', target: 'stopped', actions: 'forgetChild' },
+            { actions: 'forgetChild' },
           ],
         },
       },

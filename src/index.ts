@@ -4,7 +4,8 @@
  */
 
 export type { DisposeReason, RefusalReason } from '../machines/events.js';
-export { connectionMachine, hubMachine, userShardMachine, userSupervisorMachine } from '../machines/index.js';
+export { connectionMachine, hubMachine, userSupervisorMachine } from '../machines/index.js';
+export type { AuditReport } from './audit.js';
 export {
   type ChartDelay,
   type ChartEdge,
@@ -33,6 +34,7 @@ export type {
   SupervisorEventName,
 } from './events.js';
 export {
+  type ActivityMode,
   type AuthResult,
   type Limits,
   type PresetName,

@@ -34,11 +34,27 @@ export interface Limits {
   maxPayloadBytes: number;
   /** Largest send buffer before the peer is closed as a slow consumer (4008). */
   maxBufferedBytes: number;
+  /**
+   * How long a user's supervisor stays after the user's last connection, so
+   * that a reconnect finds it warm; 0 ends it at once. Bounded, counted in
+   * `stats().resources.lingeringSupervisors`, and ended by shutdown.
+   */
+  lingerMs: number;
 }
+
+/** What counts as activity for idleness: messages in either direction, or the client's only. */
+export type ActivityMode = 'both' | 'inbound';
 
 export interface SupervisorOptions extends Partial<Limits> {
   /** Defaults for every limit. @default 'production' */
   preset?: PresetName | undefined;
+  /**
+   * What keeps a connection from going idle: `'both'` (messages either way)
+   * or `'inbound'` (the client's messages only: for apps that push
+   * notifications, whose abandoned sockets would otherwise never go idle).
+   * @default 'both'
+   */
+  activity?: ActivityMode | undefined;
   /** Process-wide cap on connections not yet disposed (draining included). @default no cap */
   maxConnections?: number | undefined;
   /**
@@ -64,6 +80,7 @@ export interface SupervisorOptions extends Partial<Limits> {
 
 export interface ResolvedOptions extends Limits {
   preset: PresetName;
+  activity: ActivityMode;
   maxConnections: number | undefined;
 }
 
@@ -79,6 +96,8 @@ const production: Readonly<Limits> = Object.freeze({
   drainTimeoutMs: 5 * second,
   maxPayloadBytes: MiB,
   maxBufferedBytes: 4 * MiB,
+  // Long enough for a client's first reconnects (backoffs of 1–5 s are usual).
+  lingerMs: 5 * second,
 });
 
 /** The presets. `staging` is production at half the per-user limit; `test` has small limits and fast timers. */
@@ -94,6 +113,7 @@ export const presets: Readonly<Record<PresetName, Readonly<Limits>>> = Object.fr
     drainTimeoutMs: 500,
     maxPayloadBytes: 64 * 1024,
     maxBufferedBytes: MiB,
+    lingerMs: 0,
   }),
 });
 
@@ -113,6 +133,7 @@ const limitRules: Record<keyof Limits, { allowed: string; check: (v: unknown) =>
   drainTimeoutMs: { allowed: `an integer from 1 to ${MAX_DELAY_MS}`, check: integerIn(1, MAX_DELAY_MS) },
   maxPayloadBytes: { allowed: 'an integer from 1 to 2147483647', check: integerIn(1, 2_147_483_647) },
   maxBufferedBytes: { allowed: 'an integer from 1 to 2147483647', check: integerIn(1, 2_147_483_647) },
+  lingerMs: { allowed: `an integer from 0 to ${MAX_DELAY_MS}`, check: integerIn(0, MAX_DELAY_MS) },
 };
 
 const isFunction = (v: unknown) => typeof v === 'function';
@@ -121,6 +142,7 @@ const knownOptions = new Set<string>([
   ...Object.keys(limitRules),
   ...optionalFunctions,
   'preset',
+  'activity',
   'maxConnections',
   'authenticate',
   'webSocketServer',
@@ -152,6 +174,10 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     if (value === undefined) continue;
     if (!limitRules[key].check(value)) throw new InvalidOptionError(key, limitRules[key].allowed, value);
     limits[key] = value;
+  }
+  const activity = options.activity === undefined ? 'both' : options.activity;
+  if (activity !== 'both' && activity !== 'inbound') {
+    throw new InvalidOptionError('activity', "'both' or 'inbound'", options.activity);
   }
   const { maxConnections } = options;
   if (maxConnections !== undefined && !integerIn(1, Number.MAX_SAFE_INTEGER)(maxConnections)) {
@@ -190,5 +216,5 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
   if (inspect !== undefined && !isFunction(inspect) && (typeof inspect !== 'object' || inspect === null)) {
     throw new InvalidOptionError('inspect', 'an inspection observer or function', inspect);
   }
-  return { ...limits, preset: presetName, maxConnections };
+  return { ...limits, preset: presetName, activity, maxConnections };
 }

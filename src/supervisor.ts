@@ -1,20 +1,23 @@
 /**
- * createSupervisor(): the public runtime. It owns one hub actor (which owns
- * the user shards, which own the user supervisors, which own the connection
- * actors), turns upgrade requests into ADMIT commands, and turns the
- * machines' decisions into HTTP answers, handshakes, counters and events.
+ * createSupervisor(): the public runtime. It keeps one root user-supervisor
+ * actor per user in a Map (each owns that user's connection actors), sends
+ * each admission straight to it, keeps the process-wide count and the books
+ * that stats() reads, and owns a small hub actor whose only job is the
+ * shutdown deadline. It turns the machines' decisions into HTTP answers,
+ * handshakes, counters and events.
  */
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { type Actor, createActor, toPromise } from 'xstate';
+import { type Actor, type AnyActorRef, createActor, toPromise } from 'xstate';
 import { CloseCodes } from '../machines/connection.machine.js';
-import type { AdmitCommand, ConnectionOutput, RefusalReason } from '../machines/events.js';
+import type { ConnectionOutput, RefusalReason } from '../machines/events.js';
 import { evictionPoint } from '../machines/eviction.js';
 import { hubMachine } from '../machines/hub.machine.js';
-import { userShardMachine } from '../machines/user-shard.machine.js';
 import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
+import { type AuditReport, auditBooks } from './audit.js';
+import { Books, UserRecord } from './books.js';
 import { createCountingClock } from './clock.js';
 import { createConnectionIds } from './connection-id.js';
 import { AppHookError, SupervisorError } from './errors.js';
@@ -24,15 +27,15 @@ import {
   type SupervisorEventName,
   SupervisorEvents,
 } from './events.js';
-import { indexScheduler } from './indexed-scheduler.js';
 import { type AuthResult, type ResolvedOptions, resolveOptions, type SupervisorOptions } from './options.js';
 import { createSafely } from './safely.js';
 import {
   collectStats,
-  collectUserStats,
   type StatsOptions,
+  type StatsSources,
   type SupervisorStats,
   type UserStats,
+  userStatsOf,
 } from './stats.js';
 import { refuseUpgrade } from './transport/http-refusal.js';
 import { type ConnectionEnv, createWsConnectionMachine, WsConnection } from './transport/ws-adapter.js';
@@ -68,10 +71,19 @@ export interface Supervisor {
    * Resolves once the request is admitted or refused; never rejects.
    */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
-  /** A snapshot of connections, users, states and counters, read from the actors. */
+  /**
+   * Connections, users, states, counters and resources, in O(1) from the
+   * books the machines keep (`perUser` walks the users, so only when asked).
+   * Inside an event listener or hook, it already reflects that event.
+   */
   stats(options?: StatsOptions): SupervisorStats;
-  /** One user's slot book, or undefined when the user holds no connection. */
+  /** One user's slot book in O(1), or undefined when the user holds no connection. */
   userStats(userId: string): UserStats | undefined;
+  /**
+   * Walks every actor and compares it with the books that stats() reads;
+   * returns every mismatch. O(connections): for tests and on-demand checks.
+   */
+  audit(): AuditReport;
   /** Subscribes to a public event; returns the unsubscribe. */
   on<K extends SupervisorEventName>(name: K, listener: (event: SupervisorEventMap[K]) => void): () => void;
   /**
@@ -81,18 +93,6 @@ export interface Supervisor {
    */
   shutdown(options?: ShutdownOptions): Promise<void>;
 }
-
-/**
- * How many user shards the hub spreads users over. Each spawn or stop of a
- * user supervisor copies its shard's children (and its user map), so a user's
- * first connection costs O(users / shards): with 64, the 50,000 users of a
- * million connections at 20 per user are about 800 per shard, and at 20,000
- * users an admission takes about 0.35 ms where it took 22 ms with every
- * supervisor under the hub. Each shard costs an idle actor, a message at
- * shutdown and a step in stats(), so the count stays fixed and modest rather
- * than growing with the users.
- */
-const USER_SHARDS = 64;
 
 const refusalStatus: Record<RejectReason, number | undefined> = {
   unauthenticated: 401,
@@ -105,16 +105,16 @@ const refusalStatus: Record<RejectReason, number | undefined> = {
 };
 
 /**
- * Creates a supervisor: a hub actor that owns, through a fixed set of shards,
- * one supervisor actor per user, which owns one connection actor per socket.
+ * Creates a supervisor: one root supervisor actor per user (found in a Map),
+ * which owns one connection actor per socket, and a hub actor for shutdown.
  *
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION for a bad option; nothing is allocated.
  * @example
  * ```ts
  * const supervisor = createSupervisor({
  *   preset: 'production',
- *   authenticate: (request) => verifyToken(request.headers.authorization), // user id or null
- *   onMessage: (connection, data) => connection.send(data),
+ *   authenticate: (request) => verifyToken(request), // user id or null
+ *   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
  * });
  * supervisor.attach(httpServer);
  * process.on('SIGTERM', () => supervisor.shutdown());
@@ -133,7 +133,10 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   };
   const events = new SupervisorEvents(report);
   const clock = createCountingClock(options.clock);
-  const counters = { admitted: 0, rejected: 0, evicted: 0, disposed: 0 };
+  const books = new Books();
+  const { counters } = books;
+  /** userId → that user's supervisor: the only lookup on the admission path. */
+  const users = new Map<string, UserRecord>();
   const nextConnectionId = createConnectionIds();
   const ownWss = options.webSocketServer === undefined;
   const wss =
@@ -144,89 +147,95 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     maxBufferedBytes: resolved.maxBufferedBytes,
     hooks: { onOpen: options.onOpen, onMessage: options.onMessage, onClose: options.onClose },
     report,
+    now: clock.now,
+    activity: resolved.activity,
+    books,
     listeners: 0,
   };
+  const evictAt = evictionPoint(resolved.maxConnectionsPerUser, resolved.evictionThreshold);
+  const inspect = options.inspect === undefined ? {} : { inspect: options.inspect };
 
   const safely = createSafely(report);
-  // The machines decide; the decision is written on the connection being admitted.
-  const recordRefusal = safely(
-    'announceRejected',
-    ({ event }: { event: { type: string } }, { reason }: { reason: RefusalReason }) => {
-      if (event.type === 'ADMIT')
-        ((event as AdmitCommand).transport as WsConnection).decision = { admitted: false, reason };
-    },
-  );
+  const recordOf = (userId: string) => users.get(userId);
+
+  /** A connection left the books for good: counters, the app's onClose, the public event. */
+  function disposed(output: ConnectionOutput): void {
+    const connection = output.transport as WsConnection;
+    counters.disposed += 1;
+    if (!connection.opened) books.connecting -= 1;
+    const info = {
+      reason: output.reason,
+      closeCode: output.closeCode,
+      lifetimeMs: clock.now() - connection.admittedAt,
+    };
+    connection.runCloseHook(info);
+    events.emit('disposed', { connectionId: output.connectionId, userId: output.userId, ...info });
+  }
 
   const userSupervisor = userSupervisorMachine.provide({
-    actors: { connection: createWsConnectionMachine(report) },
+    actors: { connection: createWsConnectionMachine(env) },
     actions: {
+      publishBook: ({ context }, book) => {
+        const record = recordOf(context.userId);
+        if (record !== undefined) books.publish(record, book);
+      },
       announceAdmitted: safely('announceAdmitted', ({ event }) => {
         if (event.type !== 'ADMIT') return;
         const connection = event.transport as WsConnection;
         connection.decision = { admitted: true };
         counters.admitted += 1;
+        books.connecting += 1;
         events.emit('admitted', {
           connectionId: connection.id,
           userId: connection.userId,
           correlationId: connection.correlationId,
         });
       }),
-      announceRejected: recordRefusal,
-      announceEvicted: safely(
-        'announceEvicted',
-        (_, { connectionId, userId }: { connectionId: string; userId: string }) => {
-          counters.evicted += 1;
-          events.emit('evicted', { connectionId, userId });
+      announceRejected: safely('announceRejected', ({ event }, { reason }) => {
+        if (event.type === 'ADMIT') (event.transport as WsConnection).decision = { admitted: false, reason };
+      }),
+      announceEvicted: safely('announceEvicted', (_, { connectionId, userId }) => {
+        counters.evicted += 1;
+        events.emit('evicted', { connectionId, userId });
+      }),
+      announceDisposed: safely('announceDisposed', (_, output) => disposed(output)),
+      announceChildFailed: safely(
+        'announceChildFailed',
+        ({ event, self }, { connectionId, userId, error }) => {
+          report(
+            new SupervisorError('WSSUP_INTERNAL', `connection actor ${connectionId} failed`, {
+              cause: error,
+            }),
+          );
+          // A failed actor ran its stop procedure, so its socket is released:
+          // it is disposed, and its context still names its transport.
+          const { children } = self.getSnapshot() as { children: Record<string, AnyActorRef | undefined> };
+          const child = 'actorId' in event ? children[event.actorId] : undefined;
+          const context = child?.getSnapshot().context as ConnectionOutput | undefined;
+          if (context !== undefined) {
+            disposed({
+              connectionId,
+              userId,
+              transport: context.transport,
+              reason: 'error',
+              closeCode: undefined,
+            });
+          }
         },
       ),
-      announceDisposed: safely('announceDisposed', (_, output: ConnectionOutput) => {
-        const connection = output.transport as WsConnection;
-        counters.disposed += 1;
-        const info = {
-          reason: output.reason,
-          closeCode: output.closeCode,
-          lifetimeMs: clock.now() - connection.admittedAt,
-        };
-        connection.runCloseHook(info);
-        events.emit('disposed', { connectionId: output.connectionId, userId: output.userId, ...info });
-      }),
-      announceChildFailed: (_, { connectionId, error }) => {
-        report(
-          new SupervisorError('WSSUP_INTERNAL', `connection actor ${connectionId} failed`, { cause: error }),
-        );
-      },
     },
   });
 
-  const userShard = userShardMachine.provide({
-    actors: { userSupervisor },
-    actions: {
-      announceSupervisorFailed: ({ self }, { supervisorId, error }) => {
-        report(
-          new SupervisorError('WSSUP_INTERNAL', `user supervisor ${supervisorId} of ${self.id} failed`, {
-            cause: error,
-          }),
-        );
-      },
-    },
-  });
-
-  const hub = createActor(
-    hubMachine.provide({
-      actors: { userShard },
-      actions: {
-        announceRejected: recordRefusal,
-        announceShardFailed: (_, { shardId, error }) => {
-          report(new SupervisorError('WSSUP_INTERNAL', `user shard ${shardId} failed`, { cause: error }));
-        },
-      },
-    }),
-    {
+  /** The user's supervisor, started on the user's first admission. */
+  function supervisorOf(userId: string): UserRecord {
+    const existing = users.get(userId);
+    if (existing !== undefined) return existing;
+    const actor = createActor(userSupervisor, {
       input: {
-        shards: USER_SHARDS,
-        maxConnectionsPerUser: resolved.maxConnectionsPerUser,
-        evictAt: evictionPoint(resolved.maxConnectionsPerUser, resolved.evictionThreshold),
-        maxConnections: resolved.maxConnections,
+        userId,
+        limit: resolved.maxConnectionsPerUser,
+        evictAt,
+        lingerMs: resolved.lingerMs,
         timings: {
           connectTimeoutMs: resolved.connectTimeoutMs,
           idleTimeoutMs: resolved.idleTimeoutMs,
@@ -235,12 +244,79 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         },
       },
       clock,
-      ...(options.inspect === undefined ? {} : { inspect: options.inspect }),
-    },
+      ...inspect,
+    });
+    const record = new UserRecord(userId, actor);
+    users.set(userId, record);
+    books.supervisorStarted();
+    actor.subscribe({
+      complete: () => supervisorEnded(record),
+      error: (error) => supervisorFailed(record, error),
+    });
+    actor.start();
+    return record;
+  }
+
+  function supervisorEnded(record: UserRecord): void {
+    if (users.get(record.userId) === record) users.delete(record.userId);
+    books.supervisorEnded(record);
+    if (shuttingDown && users.size === 0) allUsersEnded();
+  }
+
+  /**
+   * A failed supervisor (a bug): XState stops none of its children, and a
+   * child cannot be stopped from outside its parent, so the runtime tells each
+   * to terminate (its final state releases its socket and timers) and counts
+   * them disposed; their slots go with them.
+   */
+  function supervisorFailed(record: UserRecord, error: unknown): void {
+    report(
+      new SupervisorError('WSSUP_INTERNAL', `user supervisor of ${record.userId} failed`, { cause: error }),
+    );
+    const { children } = record.actor.getSnapshot() as { children: Record<string, AnyActorRef> };
+    const outputs: ConnectionOutput[] = [];
+    for (const child of Object.values(children)) {
+      const snapshot = child.getSnapshot() as { status: string; context: ConnectionOutput };
+      if (snapshot.status !== 'active') continue;
+      const { connectionId, userId, transport } = snapshot.context;
+      child.send({ type: 'TERMINATE' });
+      outputs.push({ connectionId, userId, transport, reason: 'error', closeCode: undefined });
+    }
+    supervisorEnded(record);
+    for (const output of outputs) disposed(output);
+  }
+
+  let shuttingDown = false;
+  let allEndedSent = false;
+  function allUsersEnded(): void {
+    if (allEndedSent) return;
+    allEndedSent = true;
+    hub.send({ type: 'ALL_USERS_ENDED' });
+  }
+
+  const hub = createActor(
+    hubMachine.provide({
+      actions: {
+        drainAll: (_, { code, reason }) => {
+          for (const record of users.values()) record.actor.send({ type: 'SHUTDOWN', code, reason });
+        },
+        terminateAll: () => {
+          for (const record of users.values()) record.actor.send({ type: 'TERMINATE' });
+        },
+      },
+    }),
+    { clock, ...inspect },
   );
-  // One system holds every actor; keep each actor's stop from scanning all of their delays.
-  indexScheduler(hub.system);
   hub.start();
+
+  const sources: StatsSources = {
+    books,
+    users,
+    clock,
+    listeners: () => env.listeners,
+    limit: resolved.maxConnectionsPerUser,
+    evictAt,
+  };
 
   const refusalMessage: Record<RefusalReason, string> = {
     'user-limit': `user has reached the maximum number of connections (${resolved.maxConnectionsPerUser})`,
@@ -296,13 +372,23 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     userId: string,
     correlationId: string | undefined,
   ): void {
+    // Draining connections still hold a socket, so they count here (not toward the user's limit).
+    if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
+      reject(socket, 'process-limit', userId, refusalMessage['process-limit']);
+      return;
+    }
     const connection = new WsConnection(env, nextConnectionId(), userId, correlationId, clock.now(), {
       request,
       socket,
       head,
     });
     // Everything below runs synchronously: when send() returns, the machines have decided.
-    hub.send({ type: 'ADMIT', connectionId: connection.id, userId, transport: connection });
+    supervisorOf(userId).actor.send({
+      type: 'ADMIT',
+      connectionId: connection.id,
+      userId,
+      transport: connection,
+    });
     const decision = connection.decision;
     if (decision?.admitted === true) {
       connection.completeHandshake();
@@ -348,11 +434,13 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         `deadlineMs must be a non-negative integer, got ${deadlineMs}`,
       );
     }
-    shutdownPromise = (async () => {
-      hub.send({ type: 'SHUTDOWN', deadlineMs, code: CloseCodes.goingAway, reason: 'server shutting down' });
-      await toPromise(hub as Actor<typeof hubMachine>);
+    shuttingDown = true;
+    const stopped = toPromise(hub as Actor<typeof hubMachine>);
+    hub.send({ type: 'SHUTDOWN', deadlineMs, code: CloseCodes.goingAway, reason: 'server shutting down' });
+    if (users.size === 0) allUsersEnded();
+    shutdownPromise = stopped.then(() => {
       if (ownWss) wss.close();
-    })();
+    });
     return shutdownPromise;
   }
 
@@ -360,8 +448,12 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     options: resolved,
     attach,
     handleUpgrade,
-    stats: (statsOptions) => collectStats(hub, { counters, clock, env, events }, statsOptions),
-    userStats: (userId) => collectUserStats(hub, userId),
+    stats: (statsOptions) => collectStats(sources, statsOptions),
+    userStats: (userId) => {
+      const record = users.get(userId);
+      return record === undefined ? undefined : userStatsOf(record, sources);
+    },
+    audit: () => auditBooks(books, users),
     on: (name, listener) => events.on(name, listener),
     shutdown,
   };

@@ -6,7 +6,6 @@
 import type { AnyStateMachine } from 'xstate';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import { hubMachine } from '../../machines/hub.machine.js';
-import { userShardMachine } from '../../machines/user-shard.machine.js';
 import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js';
 import { SupervisorError } from '../errors.js';
 import { toDot } from './dot.js';
@@ -37,7 +36,6 @@ export interface RenderChartOptions {
 export const charts = {
   connection: connectionMachine,
   supervisor: userSupervisorMachine,
-  shard: userShardMachine,
   hub: hubMachine,
 } as const;
 export type ChartName = keyof typeof charts;

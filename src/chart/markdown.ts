@@ -11,17 +11,16 @@ const INTROS: Record<string, string> = {
   connection:
     'One actor per socket, owned by its user supervisor. It moves through `connecting → active → ' +
     'draining → disposed`; every path ends in `disposed` (final), and every wait on the peer is ' +
-    'bounded by a named delay.',
+    'bounded by a named delay. In `active.activity.live` messages reach the app with no step ' +
+    "(`deliverDirectly`); the idle delay reads the transport's activity clock when it fires.",
   supervisor:
-    "One actor per user with a live connection, owned by the user's shard. It keeps the user's slot book, " +
-    'admits or refuses, evicts idle connections, and stops (`stopped`) with its last child.',
-  shard:
-    "A fixed layer between the hub and the user supervisors: one of the hub's shards, which owns the " +
-    'supervisors of the users that hash to it, so that spawning or stopping one copies only this ' +
-    "shard's children, not every user's. It ends (`stopped`) after shutdown, with its last supervisor.",
+    'One root actor per user with a connection, found by the runtime in a Map. It keeps the ' +
+    "user's slot book, admits or refuses, evicts idle connections, lingers briefly after its last " +
+    'child for a reconnect, and then stops (`stopped`).',
   hub:
-    'The root actor, one per `createSupervisor()`. It spawns the user shards, routes each admission ' +
-    "to its user's shard, enforces the process-wide limit, and drives shutdown until no shard is left.",
+    "The runtime's lifecycle, one per `createSupervisor()`: it owns no connection and sits on no " +
+    'per-connection path. It drives shutdown: every user supervisor drains, whatever is left at ' +
+    'the deadline is terminated, and it stops when the last user supervisor has ended.',
 };
 
 export function toMarkdown(name: string, graph: ChartGraph): string {

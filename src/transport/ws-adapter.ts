@@ -6,15 +6,22 @@
  * actor subscribes to it for its whole life; the undo of that subscription
  * removes every listener added here and, as a last line of defence, destroys
  * a socket still open: a socket never outlives its actor.
+ *
+ * The per-message path takes no interpreter step: while the machine is in
+ * `active.activity.live` (between its `deliverDirectly` and
+ * `deliverViaMachine` actions) a message is stamped on the activity clock and
+ * handed to the app here. Otherwise it becomes a MESSAGE_RECEIVED event: the
+ * idle → live edge, or nothing at all while draining.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, type WebSocketServer } from 'ws';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import type { ConnectionEvent, RefusalReason, TransportEventSource } from '../../machines/events.js';
+import type { Books } from '../books.js';
 import type { ConnectionHandle } from '../connection-handle.js';
 import { AppHookError, SupervisorError } from '../errors.js';
-import type { SupervisorOptions } from '../options.js';
+import type { ActivityMode, SupervisorOptions } from '../options.js';
 import { createSafely } from '../safely.js';
 import { refuseUpgrade } from './http-refusal.js';
 
@@ -24,6 +31,10 @@ export interface ConnectionEnv {
   readonly maxBufferedBytes: number;
   readonly hooks: Pick<SupervisorOptions, 'onOpen' | 'onMessage' | 'onClose'>;
   readonly report: (error: SupervisorError) => void;
+  /** The supervisor's clock: the activity clock reads it. */
+  readonly now: () => number;
+  readonly activity: ActivityMode;
+  readonly books: Books;
   /** Socket listeners currently added by this library (a leak check). */
   listeners: number;
 }
@@ -62,6 +73,12 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   #leaving = false;
   /** True while onMessage runs for a message of this connection (see send()). */
   #delivering = false;
+  /** Set by the machine's `deliverDirectly`, cleared by `deliverViaMachine`. */
+  #direct = false;
+  /** The activity clock: when the last message that counts as activity went by. */
+  #lastActivityAt = 0;
+  /** The TCP socket under ws, watched for `finish` (see #opened). */
+  #tcp: Duplex | undefined;
 
   constructor(
     private readonly env: ConnectionEnv,
@@ -78,6 +95,27 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
   get socket(): WebSocket | undefined {
     return this.#ws;
+  }
+
+  /** Whether the socket ever opened (the machine left `connecting` for `active`). */
+  get opened(): boolean {
+    return this.#ws !== undefined;
+  }
+
+  quietForMs(): number {
+    return this.env.now() - this.#lastActivityAt;
+  }
+
+  lastActivityAt(): number {
+    return this.#lastActivityAt;
+  }
+
+  deliverDirectly(): void {
+    this.#direct = true;
+  }
+
+  deliverViaMachine(): void {
+    this.#direct = false;
   }
 
   // --- TransportEventSource: the actor's view -------------------------------
@@ -104,6 +142,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   }
 
   #opened(ws: WebSocket): void {
+    const tcp = this.#raw;
     this.#unbindRaw();
     this.#raw = undefined;
     this.#ws = ws;
@@ -118,6 +157,17 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       .on('close', WsConnection.#closed)
       .on('error', WsConnection.#errored);
     this.env.listeners += 4;
+    // ws ends our side of the TCP connection once the peer has started to
+    // close (its close frame answered, or its FIN) and emits `close` only
+    // when the TCP connection is gone, which a peer can delay for ws's own
+    // 30 s close timer. `finish` is the moment the peer left.
+    if (tcp !== undefined) {
+      (tcp as Owned)[owner] = this;
+      tcp.on('finish', WsConnection.#finished);
+      this.#tcp = tcp;
+      this.env.listeners += 1;
+    }
+    this.#lastActivityAt = this.env.now();
     sink({ type: 'SOCKET_OPENED' });
   }
 
@@ -129,8 +179,19 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     const connection = socket[owner];
     if (connection !== undefined) connection.#sink?.(event);
   }
+  // The per-message path: a timestamp and the app's hook, no interpreter step while live.
   static readonly #received = function (this: object, data: Buffer, isBinary: boolean): void {
-    WsConnection.#tell(this as Owned, { type: 'MESSAGE_RECEIVED', data, isBinary });
+    const connection = (this as Owned)[owner];
+    if (connection === undefined) return;
+    connection.#lastActivityAt = connection.env.now();
+    if (connection.#direct) connection.deliverMessage(data, isBinary);
+    else connection.#sink?.({ type: 'MESSAGE_RECEIVED', data, isBinary });
+  };
+  static readonly #finished = function (this: Duplex): void {
+    // Both halves done (the peer's FIN came first): `close` follows at once, and
+    // is the one step needed. Otherwise the peer's close frame came and its TCP
+    // connection may linger: it is leaving now.
+    if (!this.readableEnded) WsConnection.#tell(this as Owned, { type: 'CLOSE_FRAME_RECEIVED' });
   };
   static readonly #ponged = function (this: object): void {
     WsConnection.#tell(this as Owned, { type: 'PONG_RECEIVED' });
@@ -162,6 +223,13 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       .off('error', WsConnection.#errored);
     (ws as Owned)[owner] = undefined;
     this.env.listeners -= 4;
+    const tcp = this.#tcp;
+    if (tcp !== undefined && (tcp as Owned)[owner] === this) {
+      tcp.off('finish', WsConnection.#finished);
+      (tcp as Owned)[owner] = undefined;
+      this.env.listeners -= 1;
+    }
+    this.#tcp = undefined;
   }
 
   /** The undo of subscribe: runs when the actor stops, whatever stopped it. */
@@ -249,10 +317,12 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN || this.#leaving)
       return false;
     ws.send(data, { binary: options?.binary ?? typeof data !== 'string' });
-    // A reply sent while its request is being delivered is activity at the
-    // same instant as that request, which the machine is counting right now:
-    // telling it again would restart the same idle timer a second time.
-    if (!this.#delivering) sink({ type: 'MESSAGE_SENT' });
+    if (this.env.activity === 'both') {
+      this.#lastActivityAt = this.env.now();
+      // Idle: the edge back to live is the machine's. (Not while a request is
+      // being delivered: that request is taking the same edge right now.)
+      if (!this.#direct && !this.#delivering) sink({ type: 'MESSAGE_SENT' });
+    }
     if (ws.bufferedAmount > this.env.maxBufferedBytes) {
       this.#leaving = true;
       sink({ type: 'BUFFER_OVERFLOWED', bufferedBytes: ws.bufferedAmount });
@@ -283,17 +353,22 @@ const connectionOf = (context: { transport: TransportEventSource }) => context.t
 /**
  * The connection machine with its socket actions implemented on WsConnection.
  */
-export function createWsConnectionMachine(report: (error: SupervisorError) => void) {
-  const safely = createSafely(report);
+export function createWsConnectionMachine(env: ConnectionEnv) {
+  const safely = createSafely(env.report);
   return connectionMachine.provide({
     actions: {
+      deliverDirectly: ({ context }) => connectionOf(context).deliverDirectly(),
+      deliverViaMachine: ({ context }) => connectionOf(context).deliverViaMachine(),
       abortHandshake: safely('abortHandshake', ({ context }) => connectionOf(context).abortHandshake()),
       closeSocket: safely('closeSocket', ({ context }, { code, reason }: { code: number; reason: string }) =>
         connectionOf(context).closeSocket(code, reason),
       ),
       terminateSocket: safely('terminateSocket', ({ context }) => connectionOf(context).terminateSocket()),
       sendPing: safely('sendPing', ({ context }) => connectionOf(context).sendPing()),
-      runOpenHook: safely('runOpenHook', ({ context }) => connectionOf(context).runOpenHook()),
+      runOpenHook: safely('runOpenHook', ({ context }) => {
+        env.books.connecting -= 1; // it left `connecting` for `active`
+        connectionOf(context).runOpenHook();
+      }),
       deliverMessage: safely(
         'deliverMessage',
         ({ context }, { data, isBinary }: { data: unknown; isBinary: boolean }) =>

@@ -79,12 +79,10 @@ describe('ws-supervisor chart', () => {
       'connection.md',
       'hub.json',
       'hub.md',
-      'shard.json',
-      'shard.md',
       'supervisor.json',
       'supervisor.md',
     ]);
-    for (const name of ['connection', 'supervisor', 'shard', 'hub'] as const) {
+    for (const name of ['connection', 'supervisor', 'hub'] as const) {
       expect(readFileSync(join(directory, 'charts', `${name}.md`), 'utf8')).toBe(
         toMarkdown(name, machineGraph(charts[name])),
       );
@@ -102,7 +100,8 @@ describe('ws-supervisor chart', () => {
   });
 
   it.each([
-    [['--machine', 'nope'], /--machine must be one of connection, supervisor, shard, hub, all, got "nope"/],
+    [['--machine', 'shard'], /--machine must be one of connection, supervisor, hub, all, got "shard"/],
+    [['--machine', 'nope'], /--machine must be one of connection, supervisor, hub, all, got "nope"/],
     [['--format', 'png'], /--format must be one of mermaid, dot, json, svg, markdown, got "png"/],
     [['--colour'], /Unknown option '--colour'/],
     [['--machine'], /--machine/],

@@ -28,19 +28,25 @@ describe('DOT', () => {
   });
 
   it('writes every state and every drawn edge, and lists internal transitions in the box', async () => {
-    for (const machine of [charts.connection, charts.supervisor, charts.shard, charts.hub, sampleMachine]) {
+    for (const machine of [charts.connection, charts.supervisor, charts.hub, sampleMachine]) {
       const graph = machineGraph(machine);
       const text = await renderChart(machine, { format: 'dot' });
       for (const node of graph.nodes) expect(text).toContain(`"${node.id}" [`);
       const drawn = graph.edges.filter((edge) => edge.source !== '' && !edge.internal);
       expect(text.match(/^ {2}"[^"]*" -> "[^"]*" \[label=/gm)?.length ?? 0).toBe(drawn.length);
     }
+    const supervisor = await renderChart(charts.supervisor, { format: 'dot' });
+    expect(supervisor).toContain(
+      '"shuttingDown" [label="shuttingDown\\nADMIT / refuse\\lTERMINATE / terminateAll\\l' +
+        'xstate.done.actor.* / forgetChild\\lxstate.error.actor.* / forgetChild\\l"];',
+    );
     const hub = await renderChart(charts.hub, { format: 'dot' });
     expect(hub).toContain(
-      '"running" [label="running\\nADMIT [isAtProcessLimit] / announceRejected\\lADMIT / routeAdmission\\l' +
-        'xstate.error.actor.* / announceShardError, replaceShard\\l"];',
+      '"shuttingDown" [label="shuttingDown\\nafter shutdownDeadline / terminateAll\\l"];',
     );
-    expect(hub).toMatch(/"\[any\]" \[shape=note, label="in any state\\lPROCESS_SLOT_RELEASED/);
+    expect(hub).not.toContain('[any]'); // no root transitions
+    const sample = await renderChart(sampleMachine, { format: 'dot' });
+    expect(sample).toContain('"[any]" [shape=note, label="in any state\\lRESET → idle\\lTICK / log\\l"];');
   });
 
   it('escapes quotes and backslashes in labels', async () => {

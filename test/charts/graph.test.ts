@@ -39,6 +39,7 @@ describe('machineGraph on a machine with every construct', () => {
   it('lists every transition in definition order, with its kind, guard, delay and flags', () => {
     expect(graph.edges).toEqual([
       { source: '', target: 'idle', event: 'RESET', kind: 'event' },
+      { source: '', target: '', event: 'TICK', kind: 'event', internal: true, actions: ['log'] },
       { source: 'idle', target: 'working', event: 'GO', kind: 'event', guard: 'isReady' },
       { source: 'idle', target: 'idle', event: 'PING', kind: 'event', internal: true, actions: ['log'] },
       { source: 'working', target: 'end', event: 'STOP', kind: 'event' },
@@ -101,6 +102,7 @@ describe('machineGraph on a machine with every construct', () => {
       'PING',
       'RESET',
       'STOP',
+      'TICK',
       'xstate.done.actor.job',
       'xstate.error.actor.job',
     ]);
@@ -203,13 +205,52 @@ describe('machineGraph on our machines', () => {
         delay: 'pongTimeout',
       }),
     );
-    // A message re-enters `live`, restarting the idle timer: a self-transition, not an internal one.
+    // The idle delay goes idle only when the transport was quiet long enough ...
+    expect(graph.edges).toContainEqual(
+      expect.objectContaining({
+        source: 'active.activity.live',
+        target: 'active.activity.idle',
+        kind: 'delay',
+        delay: 'idleTimeout',
+        guard: 'isQuiet',
+      }),
+    );
+    // ... and otherwise re-enters `live`, re-arming for the time left: a self-transition, not an internal one.
     expect(graph.edges).toContainEqual(
       expect.objectContaining({
         source: 'active.activity.live',
         target: 'active.activity.live',
-        event: 'MESSAGE_RECEIVED',
+        kind: 'delay',
+        delay: 'idleTimeout',
         reenter: true,
+      }),
+    );
+    // Messages are events only on the way out of idle; `live` has no event edge at all.
+    expect(graph.edges.filter((edge) => edge.source === 'active.activity.live').map(pick)).toEqual([
+      [
+        'active.activity.live',
+        'active.activity.idle',
+        expect.stringMatching(/^xstate\.after\.idleTimeout\./),
+      ],
+      [
+        'active.activity.live',
+        'active.activity.live',
+        expect.stringMatching(/^xstate\.after\.idleTimeout\./),
+      ],
+    ]);
+    expect(graph.edges).toContainEqual(
+      expect.objectContaining({
+        source: 'active.activity.idle',
+        target: 'active.activity.live',
+        event: 'MESSAGE_RECEIVED',
+      }),
+    );
+    expect(graph.edges).toContainEqual(
+      expect.objectContaining({
+        source: 'active',
+        target: 'draining',
+        event: 'CLOSE_FRAME_RECEIVED',
+        kind: 'event',
       }),
     );
     expect(graph.edges.filter((edge) => edge.source === 'connecting').map(pick)).toContainEqual([
@@ -240,36 +281,50 @@ describe('machineGraph on our machines', () => {
         guard: 'hasRoomAfterEviction',
       }),
       expect.objectContaining({ source: 'supervising', target: 'supervising', internal: true }),
+      expect.objectContaining({ source: 'lingering', target: 'supervising', kind: 'event' }),
+      expect.objectContaining({ source: 'shuttingDown', target: 'shuttingDown', internal: true }),
     ]);
     expect(admit[1]).not.toHaveProperty('guard');
+    expect(admit[2]).not.toHaveProperty('internal');
     expect(graph.edges).toContainEqual(
       expect.objectContaining({
         source: 'supervising',
         target: 'stopped',
         event: 'xstate.done.actor.*',
         kind: 'done',
-        guard: 'isLastChild',
+        guard: 'isLastChildWithoutLinger',
+      }),
+    );
+    expect(graph.edges).toContainEqual(
+      expect.objectContaining({
+        source: 'supervising',
+        target: 'lingering',
+        event: 'xstate.done.actor.*',
+        kind: 'done',
+        guard: 'isLastChildWithLinger',
       }),
     );
     expect(graph.edges).toContainEqual(
       expect.objectContaining({ target: 'stopped', event: 'xstate.error.actor.*', kind: 'error' }),
     );
+    expect(graph.edges).toContainEqual(
+      expect.objectContaining({
+        source: 'lingering',
+        target: 'stopped',
+        kind: 'delay',
+        delay: 'lingerTimeout',
+      }),
+    );
   });
 
-  it('hub: root transitions have source "", the eventless exit is an always edge', () => {
+  it('hub: no root transitions, the shutdown path, and the deadline as an internal delay', () => {
     const graph = machineGraph(charts.hub);
-    expect(graph.edges.filter((edge) => edge.source === '').map((edge) => edge.event)).toEqual([
-      'PROCESS_SLOT_RELEASED',
-      'xstate.done.actor.*',
+    expect(graph.edges.filter((edge) => edge.source === '')).toEqual([]);
+    expect(graph.edges.map(pick)).toEqual([
+      ['running', 'shuttingDown', 'SHUTDOWN'],
+      ['shuttingDown', 'stopped', 'ALL_USERS_ENDED'],
+      ['shuttingDown', 'shuttingDown', 'xstate.after.shutdownDeadline.hub.shuttingDown'],
     ]);
-    expect(graph.edges.filter((edge) => edge.source === '').every((edge) => edge.internal)).toBe(true);
-    expect(graph.edges).toContainEqual({
-      source: 'shuttingDown',
-      target: 'stopped',
-      event: '',
-      kind: 'always',
-      guard: 'hasNoShards',
-    });
     expect(graph.edges).toContainEqual(
       expect.objectContaining({
         source: 'shuttingDown',

@@ -75,7 +75,6 @@ function parse(text: string) {
 describe.each([
   ['connection', charts.connection],
   ['supervisor', charts.supervisor],
-  ['shard', charts.shard],
   ['hub', charts.hub],
   ['sample', sampleMachine],
 ])('Mermaid of %s', (_name, machine) => {
@@ -119,8 +118,12 @@ describe('Mermaid of the connection machine', async () => {
       '  connecting --> disposed : SOCKET_CLOSED<br/>SOCKET_ERRORED<br/>DRAIN<br/>TERMINATE',
     );
     expect(lines).toContain('  awaitingPong --> disposed : after pongTimeout');
-    expect(blockOf('activity')).toContain('live --> idle : after idleTimeout');
-    expect(blockOf('activity')).toContain('live --> live : MESSAGE_RECEIVED<br/>MESSAGE_SENT');
+    expect(blockOf('activity')).toContain('live --> idle : after idleTimeout [isQuiet]');
+    expect(blockOf('activity')).toContain('live --> live : after idleTimeout');
+    expect(blockOf('activity')).toContain('idle --> live : MESSAGE_RECEIVED<br/>MESSAGE_SENT');
+    expect(lines).toContain(
+      '  active --> draining : CLOSE_FRAME_RECEIVED<br/>SOCKET_ERRORED<br/>EVICT<br/>DRAIN<br/>BUFFER_OVERFLOWED<br/>APP_HOOK_FAILED',
+    );
   });
 
   it('writes edges that leave a composite at the top level, never inside it', () => {
@@ -134,23 +137,24 @@ describe('Mermaid of the other machines', () => {
     const text = await renderChart(charts.supervisor, { format: 'mermaid' });
     const lines = text.split('\n');
     const declared = lines.indexOf('  state "supervising" as supervising');
-    const first = lines.indexOf(
-      '  supervising : ADMIT [hasRoomAfterEviction] / evictIdle, spawnConnection, announceAdmitted',
-    );
+    const first = lines.indexOf('  supervising : ADMIT [hasRoomAfterEviction] / evictIdle, admit');
     expect(declared).toBeGreaterThan(0);
     expect(first).toBeGreaterThan(declared);
     expect(lines).toContain(
-      '  supervising --> stopped : xstate.done.actor.* [isLastChild]<br/>xstate.error.actor.* [isLastChild]',
+      '  supervising --> stopped : xstate.done.actor.* [isLastChildWithoutLinger]<br/>xstate.error.actor.* [isLastChildWithoutLinger]',
     );
+    expect(lines).toContain(
+      '  shuttingDown --> stopped : xstate.done.actor.* [isLastChild]<br/>xstate.error.actor.* [isLastChild]',
+    );
+    expect(lines).toContain('  lingering --> stopped : after lingerTimeout');
   });
 
-  it('hub: root transitions go in a note, the always edge is labelled with its guard', async () => {
+  it('hub: the shutdown path, the deadline as an internal delay, and no note (no root transitions)', async () => {
     const text = await renderChart(charts.hub, { format: 'mermaid' });
-    expect(text).toContain('  shuttingDown --> stopped : always [hasNoShards]');
-    expect(text).toMatch(
-      /note right of running\n\s+in any state\n\s+PROCESS_SLOT_RELEASED \/ releaseProcessSlot\n/,
-    );
+    expect(text).toContain('  running --> shuttingDown : SHUTDOWN');
+    expect(text).toContain('  shuttingDown --> stopped : ALL_USERS_ENDED');
     expect(text).toContain('  shuttingDown : after shutdownDeadline / terminateAll');
+    expect(text).not.toContain('note');
   });
 
   it('sample: shared keys and Mermaid keywords get path ids with their key as label', async () => {
@@ -165,6 +169,7 @@ describe('Mermaid of the other machines', () => {
     expect(text).toContain('after 1000 ms');
     expect(text).toContain('after retryDelay (250 ms)');
     expect(text).toContain('always [isReady && !isBusy]');
-    expect(text).toMatch(/note right of idle\n\s+in any state\n\s+RESET → idle\n\s+end note/);
+    // Root transitions go in a note: one to a state, one internal with its action.
+    expect(text).toMatch(/note right of idle\n\s+in any state\n\s+RESET → idle\n\s+TICK \/ log\n\s+end note/);
   });
 });

@@ -1,6 +1,6 @@
 /**
- * A small machine with every construct the chart must show: a root
- * transition, nested and parallel states, guards (named, `and`/`not`,
+ * A small machine with every construct the chart must show: root
+ * transitions (one to a state, one internal with an action), nested and parallel states, guards (named, `and`/`not`,
  * inline), delays (fixed by name, literal, computed), `always`, an invoke's
  * onDone/onError, self and internal transitions, and final states. Two states
  * share a key (`running`) and one is named after a Mermaid keyword (`end`).
@@ -8,7 +8,9 @@
 import { and, fromPromise, not, setup } from 'xstate';
 
 export const sampleMachine = setup({
-  types: {} as { events: { type: 'GO' } | { type: 'STOP' } | { type: 'PING' } | { type: 'RESET' } },
+  types: {} as {
+    events: { type: 'GO' } | { type: 'STOP' } | { type: 'PING' } | { type: 'RESET' } | { type: 'TICK' };
+  },
   guards: { isReady: () => true, isBusy: () => false },
   delays: { retryDelay: 250, pollDelay: () => 100 },
   actors: { job: fromPromise(async () => 1) },
@@ -16,7 +18,7 @@ export const sampleMachine = setup({
 }).createMachine({
   id: 'sample',
   initial: 'idle',
-  on: { RESET: '.idle' },
+  on: { RESET: '.idle', TICK: { actions: 'log' } },
   states: {
     idle: {
       on: {

@@ -83,7 +83,6 @@ const toBorder = (p: { x: number; y: number }, box: Box) => {
 const machines: [string, AnyStateMachine][] = [
   ['connection', charts.connection],
   ['supervisor', charts.supervisor],
-  ['shard', charts.shard],
   ['hub', charts.hub],
   ['sample', sampleMachine],
 ];
@@ -182,16 +181,29 @@ describe.each(machines)('SVG of %s', (_name, machine) => {
 
 describe('SVG specifics', () => {
   it('draws delays dashed, initial dots, and internal transitions inside the box', async () => {
-    const svg = readSvg(await renderChart(charts.hub, { format: 'svg' }));
-    const running = all(svg, (e) => e.attributes['data-state'] === 'running')[0] as Element;
-    expect(running.children.filter((c) => classes(c).includes('internal')).map((t) => t.text)).toEqual([
-      'ADMIT [isAtProcessLimit] / announceRejected',
-      'ADMIT / routeAdmission',
-      'xstate.error.actor.* / announceShardError, replaceShard',
+    const internals = (svg: Element, state: string) =>
+      (all(svg, (e) => e.attributes['data-state'] === state)[0] as Element).children
+        .filter((c) => classes(c).includes('internal'))
+        .map((t) => t.text);
+    const supervisor = readSvg(await renderChart(charts.supervisor, { format: 'svg' }));
+    expect(internals(supervisor, 'shuttingDown')).toEqual([
+      'ADMIT / refuse',
+      'TERMINATE / terminateAll',
+      'xstate.done.actor.* / forgetChild',
+      'xstate.error.actor.* / forgetChild',
     ]);
+    const svg = readSvg(await renderChart(charts.hub, { format: 'svg' }));
+    expect(internals(svg, 'running')).toEqual([]);
+    expect(internals(svg, 'shuttingDown')).toEqual(['after shutdownDeadline / terminateAll']);
     expect(all(svg, (e) => classes(e).includes('initial')).length).toBe(1);
-    const note = all(svg, (e) => classes(e).includes('note'))[0] as Element;
-    expect(note.children.filter((c) => c.name === 'text').map((t) => t.text)[0]).toBe('in any state');
+    expect(all(svg, (e) => classes(e).includes('note'))).toEqual([]); // no root transitions
+    const sample = readSvg(await renderChart(sampleMachine, { format: 'svg' }));
+    const note = all(sample, (e) => classes(e).includes('note'))[0] as Element;
+    expect(note.children.filter((c) => c.name === 'text').map((t) => t.text)).toEqual([
+      'in any state',
+      'RESET → idle',
+      'TICK / log',
+    ]);
 
     const connection = readSvg(await renderChart(charts.connection, { format: 'svg' }));
     const delays = all(connection, (e) => e.name === 'g' && classes(e).includes('delay'));

@@ -20,6 +20,8 @@ export class FakeTransport implements TransportEventSource {
   readonly did: string[] = [];
   subscribed = 0;
   undone = 0;
+  /** The activity clock, as the test sets it: how long the peer has been quiet. */
+  quietMs = Number.POSITIVE_INFINITY;
   private sink: ((event: ConnectionEvent) => void) | undefined;
 
   subscribe(sink: (event: ConnectionEvent) => void) {
@@ -29,6 +31,17 @@ export class FakeTransport implements TransportEventSource {
       this.undone += 1;
       this.sink = undefined;
     };
+  }
+
+  /** When the peer was last active, as the test sets it. */
+  lastActiveAt = 0;
+
+  quietForMs(): number {
+    return this.quietMs;
+  }
+
+  lastActivityAt(): number {
+    return this.lastActiveAt;
   }
 
   push(event: ConnectionEvent) {
@@ -41,7 +54,7 @@ export const asFake = (context: { transport: TransportEventSource }) => context.
 
 /**
  * Admissions on fake sockets, for the machine tests: `admit` sends ADMIT to
- * `target` (a supervisor, a shard or the hub) and, if a connection actor
+ * `target` (a user supervisor) and, if a connection actor
  * subscribed, completes its handshake; `transport` finds a socket by id.
  */
 export function fakeAdmissions(target: { send(event: AdmitCommand): void }) {

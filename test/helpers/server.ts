@@ -125,12 +125,14 @@ export function expectNoLeaks(supervisor: Supervisor): void {
   expect(stats.resources).toEqual({
     connectionActors: 0,
     userSupervisors: 0,
+    lingeringSupervisors: 0,
     pendingTimers: 0,
     socketListeners: 0,
   });
   expect(stats.connections).toBe(0);
   expect(stats.users).toBe(0);
   expect(stats.counters.disposed).toBe(stats.counters.admitted);
+  expect(supervisor.audit().mismatches).toEqual([]);
 }
 
 /** Resolves with the next message the client receives. */

@@ -39,7 +39,8 @@ async function leave(ws: WebSocket, drop: boolean): Promise<void> {
 it(`${cycles} cycles over ${users} users leave zero actors, timers and listeners`, async () => {
   // Production limits (20 per user, T = 14): at most 50 cycles in flight over 20 users stay far
   // below them. The clock never moves, so no heartbeat or idle delay can fire mid-run.
-  const t = await startServer({ preset: 'production', clock: new SimulatedClock() });
+  const clock = new SimulatedClock();
+  const t = await startServer({ preset: 'production', clock });
   // Held connections (admitted, not yet disposed), per user and in all.
   const live = new Map<string, number>();
   let held = 0;
@@ -83,6 +84,9 @@ it(`${cycles} cycles over ${users} users leave zero actors, timers and listeners
       `client and server in one process; at most ${peak} held at once, ${peakPerUser} per user)`,
   );
 
+  // Every user's supervisor lingers for a reconnect; once lingerMs passes, none is left.
+  expect(t.supervisor.stats().resources.lingeringSupervisors).toBe(users);
+  clock.increment(t.supervisor.options.lingerMs);
   expectNoLeaks(t.supervisor);
   expect(t.supervisor.stats().counters).toEqual({
     admitted: cycles,

@@ -82,12 +82,20 @@ const oneActiveLeft = (disposed: number): Partial<SupervisorStats> => ({
   users: 1,
   byState: { connecting: 0, active: 1, draining: 0 },
   counters: { admitted: 2, rejected: 0, evicted: 0, disposed },
-  resources: { connectionActors: 1, userSupervisors: 1, pendingTimers: 2, socketListeners: 4 },
+  // Listeners: message, pong, close and error on the ws socket, finish on its TCP socket.
+  resources: {
+    connectionActors: 1,
+    userSupervisors: 1,
+    lingeringSupervisors: 0,
+    pendingTimers: 2,
+    socketListeners: 5,
+  },
 });
 
 const nothingLeft: SupervisorStats['resources'] = {
   connectionActors: 0,
   userSupervisors: 0,
+  lingeringSupervisors: 0,
   pendingTimers: 0,
   socketListeners: 0,
 };
@@ -395,7 +403,7 @@ describe('heartbeat', () => {
       expect(t.supervisor.stats()).toMatchObject({
         byState: { active: 1 },
         counters: { disposed: 0 },
-        resources: { pendingTimers: 2, socketListeners: 4 },
+        resources: { pendingTimers: 2, socketListeners: 5 },
       });
     }
     expect(pings).toEqual([1, 2, 3, 4, 5].map((n) => n * heartbeatIntervalMs));
@@ -440,6 +448,7 @@ describe('connecting is bounded by connectTimeoutMs', () => {
     expect(t.supervisor.stats().resources).toEqual({
       connectionActors: 1,
       userSupervisors: 1,
+      lingeringSupervisors: 0,
       pendingTimers: 1, // connectTimeout
       socketListeners: 2, // close and error on the raw TCP socket
     });

@@ -6,7 +6,7 @@ import { allDisposed, connect, expectNoLeaks, nextMessage, startServer } from '.
 const uuidV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('identity', () => {
-  it('the same UUID v7 is the handle id, the actor id, and the id in every event', async () => {
+  it("the same UUID v7 is the handle id, the connection actor's id in context, and the id in every event", async () => {
     const inspected: InspectionEvent[] = [];
     const seen: Record<string, string[]> = { open: [], admitted: [], disposed: [], close: [] };
     const t = await startServer({
@@ -25,10 +25,16 @@ describe('identity', () => {
     const [id] = seen.admitted ?? [];
     expect(id).toMatch(uuidV7);
     expect(seen).toEqual({ open: [id], admitted: [id], disposed: [id], close: [id] });
-    const actorIds = new Set(
-      inspected.filter((e) => e.type === '@xstate.actor').map((e) => (e.actorRef as AnyActorRef).id),
-    );
-    expect(actorIds).toContain(id);
+    // The connection actor carries the id in its context; its actor id is a
+    // reusable slot name, so that XState's per-event-type caches stay bounded.
+    const connectionActors = inspected
+      .filter((e) => e.type === '@xstate.actor')
+      .map((e) => e.actorRef as AnyActorRef)
+      .filter(
+        (actor) => (actor.getSnapshot().context as { connectionId?: string }).connectionId !== undefined,
+      );
+    expect(connectionActors.map((actor) => actor.getSnapshot().context.connectionId)).toEqual([id]);
+    expect(connectionActors.map((actor) => actor.id)).toEqual(['c0']);
     expectNoLeaks(t.supervisor);
   });
 

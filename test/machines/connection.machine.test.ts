@@ -6,7 +6,9 @@
  *
  * The connection runs as the child of a tiny parent, as it does under its user
  * supervisor, so that its reports (`sendParent`) and its done event are the
- * real ones. Only the socket actions, placeholders in the chart, are provided.
+ * real ones. Only the placeholder actions are provided. The fake socket keeps
+ * its activity clock on the simulated time (ClockedTransport), unless a test
+ * sets the clock by hand on a plain FakeTransport.
  */
 import { describe, expect, it } from 'vitest';
 import { type ActorRefFrom, createActor, type DoneActorEvent, SimulatedClock, setup } from 'xstate';
@@ -15,32 +17,30 @@ import {
   type ConnectionEvent,
   type ConnectionOutput,
   connectionMachine,
-  type TransportEventSource,
 } from '../../machines/index.js';
-import { pendingDelays } from '../helpers/fake-transport.js';
+import { FakeTransport, pendingDelays } from '../helpers/fake-transport.js';
+import { type ApplicationMessage, ClockedTransport } from '../helpers/logged-machines.js';
 
 // Distinct enough that no two delays fall due at the same instant in these tests.
 const timings = { connectTimeoutMs: 100, idleTimeoutMs: 1_000, heartbeatIntervalMs: 300, drainTimeoutMs: 50 };
 /** Far beyond any increment a test makes: for tests where pings would be in the way. */
 const never = 1_000_000_000;
 
-function startConnection(overrides: Partial<typeof timings> = {}) {
+function startConnection(
+  overrides: Partial<typeof timings> = {},
+  makeTransport: (clock: SimulatedClock) => FakeTransport = (clock) => new ClockedTransport(clock),
+) {
   const clock = new SimulatedClock();
   /** Everything the connection did to the world and told its parent, in order. */
   const log: string[] = [];
+  /** How messages reach the app: `direct` (no step) from deliverDirectly, `viaMachine` from deliverViaMachine. */
+  const delivery: string[] = [];
+  const reports: ChildReport[] = [];
   const outputs: ConnectionOutput[] = [];
-  let sink: ((event: ConnectionEvent) => void) | undefined;
-  let subscribed = 0;
-  let undone = 0;
-  const transport: TransportEventSource = {
-    subscribe(next) {
-      subscribed += 1;
-      sink = next;
-      return () => {
-        undone += 1;
-        sink = undefined;
-      };
-    },
+  const transport = makeTransport(clock);
+  const setDirect = (direct: boolean) => {
+    delivery.push(direct ? 'direct' : 'viaMachine');
+    if (transport instanceof ClockedTransport) transport.direct = direct;
   };
   const record = (name: string) => () => void log.push(name);
   const connection = connectionMachine.provide({
@@ -51,8 +51,14 @@ function startConnection(overrides: Partial<typeof timings> = {}) {
       sendPing: record('sendPing'),
       runOpenHook: record('runOpenHook'),
       deliverMessage: (_, { data }) => void log.push(`deliverMessage ${String(data)}`),
+      deliverDirectly: () => setDirect(true),
+      deliverViaMachine: () => setDirect(false),
     },
   });
+  const report = ({ event }: { event: ChildReport }) => {
+    reports.push(event);
+    log.push(`${event.type} ${event.connectionId}`);
+  };
   const parentMachine = setup({
     types: {} as { events: ChildReport | DoneActorEvent<ConnectionOutput, 'c-1'> },
     actors: { connection },
@@ -64,9 +70,9 @@ function startConnection(overrides: Partial<typeof timings> = {}) {
       onDone: { actions: ({ event }) => void outputs.push(event.output) },
     },
     on: {
-      CHILD_IDLE: { actions: ({ event }) => void log.push(`CHILD_IDLE ${event.connectionId}`) },
-      CHILD_ACTIVE: { actions: ({ event }) => void log.push(`CHILD_ACTIVE ${event.connectionId}`) },
-      CHILD_DRAINING: { actions: ({ event }) => void log.push(`CHILD_DRAINING ${event.connectionId}`) },
+      CHILD_IDLE: { actions: report },
+      CHILD_ACTIVE: { actions: report },
+      CHILD_DRAINING: { actions: report },
     },
   });
   const parent = createActor(parentMachine, { clock }).start();
@@ -76,15 +82,24 @@ function startConnection(overrides: Partial<typeof timings> = {}) {
     parent,
     child,
     log,
+    delivery,
+    reports,
     outputs,
     transport,
     advance: (ms: number) => clock.increment(ms),
     pending: () => pendingDelays(clock),
-    subscriptions: () => ({ subscribed, undone }),
+    subscriptions: () => ({ subscribed: transport.subscribed, undone: transport.undone }),
     /** A fact from the socket, delivered through the sink the connection subscribed. */
-    push(event: ConnectionEvent) {
-      if (sink === undefined) throw new Error(`${event.type} pushed to a transport nobody listens to`);
-      sink(event);
+    push: (event: ConnectionEvent) => transport.push(event),
+    /** The handshake completes (on a ClockedTransport, the activity clock starts now). */
+    open() {
+      if (transport instanceof ClockedTransport) transport.open();
+      else transport.push({ type: 'SOCKET_OPENED' });
+    },
+    /** An application message as the transport handles it: stamped, and an event only when not delivered directly. */
+    message(event?: ApplicationMessage) {
+      if (!(transport instanceof ClockedTransport)) throw new Error('message() needs a ClockedTransport');
+      transport.message(event);
     },
     value: () => child.getSnapshot().value,
     count: (entry: string) => log.filter((line) => line === entry).length,
@@ -93,7 +108,10 @@ function startConnection(overrides: Partial<typeof timings> = {}) {
       expect(child.getSnapshot().status).toBe('done');
       expect(child.getSnapshot().value).toBe('disposed');
       expect(pendingDelays(clock)).toBe(0);
-      expect({ subscribed, undone }).toEqual({ subscribed: 1, undone: 1 });
+      expect({ subscribed: transport.subscribed, undone: transport.undone }).toEqual({
+        subscribed: 1,
+        undone: 1,
+      });
       expect(outputs).toHaveLength(1); // the parent heard of it once, from the done event
     },
   };
@@ -103,12 +121,14 @@ type Connection = ReturnType<typeof startConnection>;
 
 function opened(overrides: Partial<typeof timings> = {}): Connection {
   const c = startConnection(overrides);
-  c.push({ type: 'SOCKET_OPENED' });
+  c.open();
   return c;
 }
 
 const live = { active: { activity: 'live', heartbeat: 'waiting' } };
+const idle = { active: { activity: 'idle', heartbeat: 'waiting' } };
 const closed = (code: number): ConnectionEvent => ({ type: 'SOCKET_CLOSED', code, reason: '' });
+const received = (data: unknown): ApplicationMessage => ({ type: 'MESSAGE_RECEIVED', data, isBinary: false });
 
 describe('connecting', () => {
   it('starts connecting, subscribed once to its transport, bounded by one delay', () => {
@@ -122,9 +142,10 @@ describe('connecting', () => {
   it('SOCKET_OPENED makes it active (live, heartbeat waiting), runs the open hook, and cancels the connect timeout', () => {
     const c = startConnection();
     c.advance(timings.connectTimeoutMs - 1);
-    c.push({ type: 'SOCKET_OPENED' });
+    c.open();
     expect(c.value()).toEqual(live);
     expect(c.log).toEqual(['runOpenHook']);
+    expect(c.delivery).toEqual(['direct']); // live: messages go to the app with no step
     expect(c.pending()).toBe(2); // idleTimeout and heartbeatInterval; connectTimeout is gone
     c.advance(1);
     expect(c.value()).toEqual(live);
@@ -158,6 +179,7 @@ describe('connecting', () => {
       const c = startConnection();
       c.push(event);
       expect(c.log).toEqual(did); // no close frame, no drain, no report of draining
+      expect(c.delivery).toEqual([]); // never live, so never delivering
       expect(c.outputs).toEqual([
         { connectionId: 'c-1', userId: 'u-1', reason, closeCode, transport: c.transport },
       ]);
@@ -170,7 +192,7 @@ describe('connecting', () => {
     c.push({ type: 'EVICT' });
     expect(c.log).toEqual([]);
     expect(c.outputs).toEqual([]);
-    c.push({ type: 'SOCKET_OPENED' });
+    c.open();
     expect(c.log).toEqual(['runOpenHook']);
   });
 
@@ -193,58 +215,139 @@ describe('connecting', () => {
   });
 });
 
-describe('active: activity (idle = no application message either way for idleTimeoutMs)', () => {
-  it('turns idle after idleTimeoutMs and tells its parent once', () => {
-    const c = opened({ heartbeatIntervalMs: never });
+describe("active: activity (idle = quiet for idleTimeoutMs, by the transport's activity clock)", () => {
+  it('turns idle after idleTimeoutMs of quiet and tells its parent once, with the time of its last activity', () => {
+    const c = startConnection({ heartbeatIntervalMs: never, connectTimeoutMs: 1_000 });
+    c.advance(250);
+    c.open(); // the activity clock starts at 250
     c.advance(timings.idleTimeoutMs - 1);
     expect(c.value()).toEqual(live);
     c.advance(1);
-    expect(c.value()).toEqual({ active: { activity: 'idle', heartbeat: 'waiting' } });
+    expect(c.value()).toEqual(idle);
     expect(c.log).toEqual(['runOpenHook', 'CHILD_IDLE c-1']);
+    expect(c.reports).toEqual([{ type: 'CHILD_IDLE', connectionId: 'c-1', lastActivityAt: 250 }]);
+    expect(c.delivery).toEqual(['direct', 'viaMachine']); // idle: a message is an event again
     c.advance(timings.idleTimeoutMs * 3);
     expect(c.count('CHILD_IDLE c-1')).toBe(1);
   });
 
-  it.each<{ direction: string; message: ConnectionEvent }>([
-    { direction: 'received', message: { type: 'MESSAGE_RECEIVED', data: 'hi', isBinary: false } },
-    { direction: 'sent', message: { type: 'MESSAGE_SENT' } },
-  ])('a message $direction restarts the idle timer and wakes an idle connection', ({ message }) => {
+  it('activity while live costs no step; when the idle delay fires it waits for the time left', () => {
     const c = opened({ heartbeatIntervalMs: never });
-    c.advance(timings.idleTimeoutMs - 1);
-    c.push(message);
-    expect(c.pending()).toBe(2); // the old idle timer was replaced, not left behind
-    c.advance(timings.idleTimeoutMs - 1);
+    let steps = 0;
+    c.child.subscribe(() => {
+      steps += 1;
+    });
+    c.advance(600);
+    c.message(received('hi')); // stamped by the transport at 600, no event
+    c.message();
+    expect(steps).toBe(0);
+    c.advance(400); // t = 1000: quiet for 400 only
     expect(c.value()).toEqual(live);
-    expect(c.count('CHILD_ACTIVE c-1')).toBe(0); // it never was idle
-    c.advance(1);
-    expect(c.value()).toMatchObject({ active: { activity: 'idle' } });
-    c.push(message);
+    expect(steps).toBe(1); // the delay, and nothing else
+    expect(c.delivery).toEqual(['direct', 'viaMachine', 'direct']); // re-entered once
+    expect(c.pending()).toBe(2); // the idle delay was replaced, not left behind
+    c.advance(599);
     expect(c.value()).toEqual(live);
-    expect(c.log.filter((line) => line.startsWith('CHILD_'))).toEqual(['CHILD_IDLE c-1', 'CHILD_ACTIVE c-1']);
-    // Awake again: idle again after another full idleTimeoutMs.
-    c.advance(timings.idleTimeoutMs);
-    expect(c.count('CHILD_IDLE c-1')).toBe(2);
+    expect(c.delivery).toHaveLength(3); // not re-armed again on the way
+    c.advance(1); // t = 1600: quiet for idleTimeoutMs
+    expect(c.value()).toEqual(idle);
+    expect(c.reports).toEqual([{ type: 'CHILD_IDLE', connectionId: 'c-1', lastActivityAt: 600 }]);
+    expect(c.log).toEqual(['runOpenHook', 'CHILD_IDLE c-1']); // the machine delivered nothing
   });
 
-  it('many messages leave no extra delays behind', () => {
+  // quietForMs() set by hand when the idle delay fires (idleTimeoutMs 1000).
+  it.each<{ quietAtFire: number; rearm?: number }>([
+    { quietAtFire: 0, rearm: 1_000 },
+    { quietAtFire: 400, rearm: 600 },
+    { quietAtFire: 999, rearm: 1 },
+    { quietAtFire: 1_000 },
+    { quietAtFire: 5_000 },
+    { quietAtFire: Number.POSITIVE_INFINITY },
+  ])(
+    'quiet for $quietAtFire ms when the delay fires: re-arms for $rearm ms, or goes idle',
+    ({ quietAtFire, rearm }) => {
+      const c = startConnection({ heartbeatIntervalMs: never }, () =>
+        Object.assign(new FakeTransport(), { quietMs: 0 }),
+      );
+      const transport = c.transport;
+      c.open();
+      c.advance(timings.idleTimeoutMs - 1);
+      transport.quietMs = quietAtFire;
+      c.advance(1);
+      if (rearm === undefined) {
+        expect(c.value()).toEqual(idle);
+        expect(c.count('CHILD_IDLE c-1')).toBe(1);
+        return;
+      }
+      expect(c.value()).toEqual(live);
+      expect(c.pending()).toBe(2); // the re-armed idle delay and the heartbeat
+      transport.quietMs = Number.POSITIVE_INFINITY; // quiet from now on: the next firing goes idle
+      c.advance(rearm - 1);
+      expect(c.value()).toEqual(live);
+      c.advance(1);
+      expect(c.value()).toEqual(idle);
+    },
+  );
+
+  it.each<{ name: string; event: ConnectionEvent }>([
+    { name: 'MESSAGE_RECEIVED', event: { type: 'MESSAGE_RECEIVED', data: 'stray', isBinary: false } },
+    { name: 'MESSAGE_SENT', event: { type: 'MESSAGE_SENT' } },
+  ])('$name while live is not handled: no transition, no delivery, the idle delay untouched', ({ event }) => {
     const c = opened({ heartbeatIntervalMs: never });
+    c.advance(timings.idleTimeoutMs - 1);
+    const before = c.child.getSnapshot();
+    c.push(event);
+    expect(c.child.getSnapshot()).toBe(before);
+    expect(c.log).toEqual(['runOpenHook']);
+    expect(c.delivery).toEqual(['direct']);
+    expect(c.pending()).toBe(2);
+    c.advance(1); // the delay armed at open still fires on time
+    expect(c.value()).toEqual(idle);
+  });
+
+  it.each<{ direction: string; message: ApplicationMessage; delivered: string[] }>([
+    { direction: 'received', message: received('hi'), delivered: ['deliverMessage hi'] },
+    { direction: 'sent', message: { type: 'MESSAGE_SENT' }, delivered: [] },
+  ])(
+    'a message $direction wakes an idle connection: live again, the parent told',
+    ({ message, delivered }) => {
+      const c = opened({ heartbeatIntervalMs: never });
+      c.advance(timings.idleTimeoutMs);
+      expect(c.value()).toEqual(idle);
+      c.advance(200);
+      c.message(message); // not delivered directly while idle: an event
+      expect(c.value()).toEqual(live);
+      expect(c.log.filter((line) => line.startsWith('CHILD_'))).toEqual([
+        'CHILD_IDLE c-1',
+        'CHILD_ACTIVE c-1',
+      ]);
+      expect(c.log.filter((line) => line.startsWith('deliverMessage'))).toEqual(delivered);
+      expect(c.delivery).toEqual(['direct', 'viaMachine', 'direct']);
+      expect(c.pending()).toBe(2);
+      // Awake again: idle again after another whole idleTimeoutMs.
+      c.advance(timings.idleTimeoutMs - 1);
+      expect(c.value()).toEqual(live);
+      c.advance(1);
+      expect(c.count('CHILD_IDLE c-1')).toBe(2);
+      expect(c.reports.at(-1)).toEqual({ type: 'CHILD_IDLE', connectionId: 'c-1', lastActivityAt: 1_200 });
+    },
+  );
+
+  it('many messages leave no extra delays behind, and cost the machine no step', () => {
+    const c = opened({ heartbeatIntervalMs: never });
+    let steps = 0;
+    c.child.subscribe(() => {
+      steps += 1;
+    });
     for (let i = 0; i < 100; i++) {
-      c.push({ type: 'MESSAGE_RECEIVED', data: i, isBinary: false });
-      c.push({ type: 'MESSAGE_SENT' });
+      c.message(received(i));
+      c.message();
       c.advance(10);
     }
     expect(c.pending()).toBe(2);
-  });
-
-  it('delivers every received message to the app, live or idle', () => {
-    const c = opened({ heartbeatIntervalMs: never });
-    c.push({ type: 'MESSAGE_RECEIVED', data: 'one', isBinary: false });
-    c.advance(timings.idleTimeoutMs);
-    c.push({ type: 'MESSAGE_RECEIVED', data: 'two', isBinary: false });
-    expect(c.log.filter((line) => line.startsWith('deliverMessage'))).toEqual([
-      'deliverMessage one',
-      'deliverMessage two',
-    ]);
+    expect(steps).toBe(1); // the idle delay firing at 1000, re-armed: 990 was the last activity
+    expect(c.value()).toEqual(live);
+    expect(c.log).toEqual(['runOpenHook']);
   });
 
   it('pings and pongs prove liveness, not activity', () => {
@@ -349,6 +452,7 @@ describe('active: ways out', () => {
     c.push(event);
     expect(c.value()).toBe('draining');
     expect(c.log).toEqual(['runOpenHook', close, 'CHILD_DRAINING c-1']);
+    expect(c.delivery).toEqual(['direct', 'viaMachine']); // no longer delivered directly
     expect(c.pending()).toBe(1); // only drainTimeout: idle and heartbeat timers are gone
     c.push(closed(1005));
     // The first cause wins: the peer's close completes the drain but does not rename it.
@@ -363,6 +467,39 @@ describe('active: ways out', () => {
     c.advance(timings.idleTimeoutMs);
     c.push({ type: 'EVICT' });
     expect(c.log.slice(-2)).toEqual(['closeSocket 4001 evicted: idle', 'CHILD_DRAINING c-1']);
+  });
+
+  it.each(['live', 'idle'] as const)(
+    "the peer's close frame (CLOSE_FRAME_RECEIVED) while %s drains, reason closed, with no close frame of ours",
+    (activity) => {
+      const c = opened({ heartbeatIntervalMs: never });
+      if (activity === 'idle') c.advance(timings.idleTimeoutMs);
+      expect(c.value()).toMatchObject({ active: { activity } });
+      c.push({ type: 'CLOSE_FRAME_RECEIVED' });
+      expect(c.value()).toBe('draining');
+      expect(c.log.filter((line) => !line.startsWith('CHILD_IDLE'))).toEqual([
+        'runOpenHook',
+        'CHILD_DRAINING c-1',
+      ]);
+      expect(c.delivery.at(-1)).toBe('viaMachine');
+      expect(c.pending()).toBe(1); // drainTimeout bounds how long its TCP connection may linger
+      c.push(closed(1000));
+      expect(c.outputs).toEqual([
+        { connectionId: 'c-1', userId: 'u-1', reason: 'closed', closeCode: 1000, transport: c.transport },
+      ]);
+      c.expectReleased();
+    },
+  );
+
+  it("after the peer's close frame, drainTimeoutMs still bounds the wait for the socket to close", () => {
+    const c = opened();
+    c.push({ type: 'CLOSE_FRAME_RECEIVED' });
+    c.advance(timings.drainTimeoutMs - 1);
+    expect(c.value()).toBe('draining');
+    c.advance(1);
+    expect(c.log).toEqual(['runOpenHook', 'CHILD_DRAINING c-1', 'terminateSocket']);
+    expect(c.outputs[0]).toMatchObject({ reason: 'closed', closeCode: undefined });
+    c.expectReleased();
   });
 
   it('SOCKET_ERRORED drains without a second close frame (ws is already closing)', () => {
@@ -413,12 +550,28 @@ describe('draining', () => {
 
   it('no longer pings, delivers or reports activity', () => {
     const c = draining({ drainTimeoutMs: 10_000 });
-    c.push({ type: 'MESSAGE_RECEIVED', data: 'late', isBinary: false });
-    c.push({ type: 'MESSAGE_SENT' });
+    const before = c.child.getSnapshot();
+    c.message(received('late')); // not delivered directly: an event, and nobody handles it
+    c.message();
     c.push({ type: 'PONG_RECEIVED' });
+    expect(c.child.getSnapshot()).toBe(before);
     c.advance(timings.heartbeatIntervalMs * 3);
     expect(c.log).toEqual([]);
+    expect(c.delivery).toEqual(['direct', 'viaMachine']);
     expect(c.value()).toBe('draining');
+  });
+
+  it("ignores the peer's close frame: the first cause stays, and the drain deadline is not restarted", () => {
+    const c = draining();
+    c.advance(timings.drainTimeoutMs - 1);
+    const before = c.child.getSnapshot();
+    c.push({ type: 'CLOSE_FRAME_RECEIVED' });
+    expect(c.child.getSnapshot()).toBe(before);
+    expect(c.log).toEqual([]);
+    c.advance(1);
+    expect(c.log).toEqual(['terminateSocket']);
+    expect(c.outputs[0]).toMatchObject({ reason: 'evicted', closeCode: 4001 });
+    c.expectReleased();
   });
 
   it('ignores further commands to leave, short of TERMINATE', () => {

@@ -1,23 +1,23 @@
 /**
- * The user supervisor alone, under a tiny parent that stands in for the hub:
- * fake transports, simulated time. Limit 5, so T = ceil(0.7 × 5) = 4.
+ * The user supervisor alone, as the root actor the runtime creates per user:
+ * fake transports whose activity clock runs on simulated time. Limit 5, so
+ * T = ceil(0.7 × 5) = 4.
  *
  * What a user relies on (DESIGN.md, "The rules"): admission up to the limit,
  * refusal beyond it with nothing allocated, the eviction invariant (while
  * n ≥ T no child stays idle; longest idle first; never an active child), the
- * immediate release of a draining child's slot, and the supervisor's end
- * after its last child.
+ * immediate release of a draining child's slot, lingering after the last
+ * child, and shutdown.
+ *
+ * Every test also checks, when it finishes, that the runtime's mirror of the
+ * book was right at every announcement (`publishBook` comes first, in the
+ * same step) and is right at the end (no change left unpublished).
  */
-import { describe, expect, it } from 'vitest';
-import { type AnyActorRef, createActor, type DoneActorEvent, SimulatedClock, setup } from 'xstate';
-import {
-  type ConnectionEvent,
-  connectionMachine,
-  evictionPoint,
-  type SupervisorReport,
-  userSupervisorMachine,
-} from '../../machines/index.js';
-import { asFake, fakeAdmissions, pendingDelays } from '../helpers/fake-transport.js';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { type AnyActorRef, createActor, SimulatedClock } from 'xstate';
+import { bookCounts, type ConnectionEvent, evictionPoint } from '../../machines/index.js';
+import { pendingDelays } from '../helpers/fake-transport.js';
+import { ClockedTransport, closed, loggedUserSupervisor } from '../helpers/logged-machines.js';
 
 const limit = 5;
 const evictAt = evictionPoint(limit, 0.7);
@@ -31,93 +31,95 @@ const timings = {
 };
 
 function startSupervisor(
-  options: { limit?: number; evictAt?: number; drainTimeoutMs?: number; countsProcessSlots?: boolean } = {},
+  options: { limit?: number; evictAt?: number; drainTimeoutMs?: number; lingerMs?: number } = {},
 ) {
   const clock = new SimulatedClock();
-  const log: string[] = [];
-  let slotsReleased = 0;
+  /** Book publications and announcements, in order. */
+  const trace: string[] = [];
+  const drift: string[] = [];
+  const { machine, published } = loggedUserSupervisor(trace, drift);
+  const supervisor = createActor(machine, {
+    clock,
+    input: {
+      userId: 'u',
+      limit: options.limit ?? limit,
+      evictAt: options.evictAt ?? evictAt,
+      timings: { ...timings, drainTimeoutMs: options.drainTimeoutMs ?? timings.drainTimeoutMs },
+      lingerMs: options.lingerMs ?? 0,
+    },
+  });
+  let failure: unknown;
+  supervisor.subscribe({
+    complete: () => void trace.push(`supervisor done ${supervisor.getSnapshot().output?.userId}`),
+    error: (error) => {
+      failure = error;
+    },
+  });
+  supervisor.start();
+  onTestFinished(() => {
+    expect(drift, 'announcements made before the runtime had the book').toEqual([]);
+    const snapshot = supervisor.getSnapshot();
+    if (snapshot.status !== 'error') {
+      expect(published(), 'the last published book').toEqual(bookCounts(snapshot.context));
+    }
+  });
 
-  const connection = connectionMachine.provide({
-    actions: {
-      abortHandshake: ({ context }) => void asFake(context).did.push('abort'),
-      closeSocket: ({ context }, { code, reason }) =>
-        void asFake(context).did.push(`close ${code} ${reason}`),
-      terminateSocket: ({ context }) => void asFake(context).did.push('terminate'),
-      runOpenHook: ({ context }) => {
-        if (context.connectionId.startsWith('broken')) throw new Error('bug in the runtime');
-      },
-    },
-  });
-  const userSupervisor = userSupervisorMachine.provide({
-    actors: { connection },
-    actions: {
-      announceAdmitted: (_, { connectionId }) => void log.push(`admitted ${connectionId}`),
-      announceRejected: (_, { connectionId, reason }) => void log.push(`rejected ${connectionId} ${reason}`),
-      announceEvicted: (_, { connectionId }) => void log.push(`evicted ${connectionId}`),
-      announceDisposed: (_, { connectionId, reason }) => void log.push(`disposed ${connectionId} ${reason}`),
-      announceChildFailed: (_, { connectionId }) => void log.push(`failed ${connectionId}`),
-    },
-  });
-  const hubStandIn = setup({
-    types: {} as { events: SupervisorReport | DoneActorEvent<{ userId: string }, 'supervisor'> },
-    actors: { userSupervisor },
-  }).createMachine({
-    invoke: {
-      id: 'supervisor',
-      src: 'userSupervisor',
-      input: {
-        userId: 'u',
-        limit: options.limit ?? limit,
-        evictAt: options.evictAt ?? evictAt,
-        timings: { ...timings, drainTimeoutMs: options.drainTimeoutMs ?? timings.drainTimeoutMs },
-        countsProcessSlots: options.countsProcessSlots ?? true,
-      },
-      onDone: { actions: ({ event }) => void log.push(`supervisor done ${event.output.userId}`) },
-    },
-    on: {
-      PROCESS_SLOT_RELEASED: {
-        actions: () => {
-          slotsReleased += 1;
-        },
-      },
-    },
-  });
-  const hub = createActor(hubStandIn, { clock }).start();
-  const supervisor = hub.getSnapshot().children.supervisor as NonNullable<
-    ReturnType<typeof hub.getSnapshot>['children']['supervisor']
-  >;
-
-  const admissions = fakeAdmissions(supervisor);
+  const transports = new Map<string, ClockedTransport>();
   /** Sends ADMIT for user `u`; if a connection actor subscribed to the transport, completes its handshake. */
-  const admit = (connectionId: string, options?: { open?: boolean }) =>
-    admissions.admit(connectionId, 'u', options);
-  const { transport } = admissions;
+  const admit = (connectionId: string, { open = true } = {}) => {
+    const transport = new ClockedTransport(clock);
+    transports.set(connectionId, transport);
+    supervisor.send({ type: 'ADMIT', connectionId, userId: 'u', transport });
+    if (open && transport.subscribed > 0) transport.open();
+    return transport;
+  };
+  const transport = (connectionId: string) => {
+    const found = transports.get(connectionId);
+    if (found === undefined) throw new Error(`no transport ${connectionId}`);
+    return found;
+  };
+  const context = () => supervisor.getSnapshot().context;
   const child = (connectionId: string): AnyActorRef => {
-    const found = supervisor.getSnapshot().children[connectionId];
+    const slot = context().slots.get(connectionId);
+    const found = slot === undefined ? undefined : supervisor.getSnapshot().children[slot];
     if (found === undefined) throw new Error(`no child ${connectionId}`);
     return found;
   };
 
   return {
-    hub,
     supervisor,
-    log,
+    trace,
+    /** The announcements alone. */
+    get log() {
+      return trace.filter((line) => !line.startsWith('book '));
+    },
+    failure: () => failure,
     admit,
     transport,
     child,
+    context,
     advance: (ms: number) => clock.increment(ms),
     pending: () => pendingDelays(clock),
-    slotsReleased: () => slotsReleased,
+    value: () => supervisor.getSnapshot().value,
+    published,
+    /** The book by connection id; `draining` is every child in a slot that is no longer live. */
     book: () => {
-      const { live, idle, draining } = supervisor.getSnapshot().context;
-      return { live, idle, draining };
+      const { slots, live, idle } = context();
+      return {
+        live,
+        idle: idle.map((entry) => entry.connectionId),
+        draining: [...slots.keys()].filter((id) => !live.includes(id)),
+      };
     },
+    /** connection id → actor id (slot name). */
+    slots: () => Object.fromEntries(context().slots),
     children: () => Object.keys(supervisor.getSnapshot().children).sort(),
-    evicted: () => log.filter((line) => line.startsWith('evicted')),
-    /** An application message on each connection: they are live for another idleTimeoutMs. */
+    evicted: () => trace.filter((line) => line.startsWith('evicted')),
+    /** An application message on each connection: they are active for another idleTimeoutMs. */
     touch: (...ids: string[]) => {
-      for (const id of ids) transport(id).push({ type: 'MESSAGE_SENT' });
+      for (const id of ids) transport(id).message();
     },
+    shutdown: () => supervisor.send({ type: 'SHUTDOWN', code: 1001, reason: 'server shutting down' }),
   };
 }
 
@@ -145,12 +147,13 @@ describe(`admission (limit ${limit})`, () => {
       'admitted e',
       'rejected f user-limit',
     ]);
-    expect(h.children()).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(h.children()).toEqual(['c0', 'c1', 'c2', 'c3', 'c4']);
     expect(h.book()).toEqual({ live: ['a', 'b', 'c', 'd', 'e'], idle: [], draining: [] });
-    // A refusal allocates nothing: no actor, no listener, no timer; the hub's slot goes back.
+    // A refusal allocates nothing: no actor, no listener, no timer, no book entry.
     expect(refused.subscribed).toBe(0);
     expect(h.pending()).toBe(delaysBefore);
-    expect(h.slotsReleased()).toBe(1);
+    expect(h.slots()).not.toHaveProperty('f');
+    expect(h.trace.slice(-2)).toEqual(['admitted e', 'rejected f user-limit']); // nothing to publish
     expect(h.evicted()).toEqual([]);
   });
 
@@ -161,10 +164,111 @@ describe(`admission (limit ${limit})`, () => {
     expect(h.log.at(-1)).toBe('rejected f user-limit');
   });
 
-  it('gives each child its connection id as actor id and the user id it was admitted for', () => {
+  it('gives each child the lowest free slot name as actor id, and its connection and user ids as input', () => {
     const h = startSupervisor();
-    h.admit('a');
-    expect(h.child('a').getSnapshot().context).toMatchObject({ connectionId: 'a', userId: 'u', ...timings });
+    admitAll(h, ['a', 'b']);
+    expect(h.slots()).toEqual({ a: 'c0', b: 'c1' });
+    expect(h.children()).toEqual(['c0', 'c1']);
+    expect(h.child('a').id).toBe('c0');
+    expect(h.child('b').getSnapshot().context).toMatchObject({ connectionId: 'b', userId: 'u', ...timings });
+  });
+});
+
+describe('slots', () => {
+  it("an ended child's slot is reused by the next admission, the lowest free one first", () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b', 'c']);
+    h.transport('b').push(closed);
+    h.transport('a').push(closed);
+    expect(h.slots()).toEqual({ c: 'c2' });
+    expect(h.children()).toEqual(['c2']);
+    h.admit('d');
+    h.admit('e');
+    h.admit('f');
+    expect(h.slots()).toEqual({ c: 'c2', d: 'c0', e: 'c1', f: 'c3' });
+    expect(h.children()).toEqual(['c0', 'c1', 'c2', 'c3']);
+    expect(h.child('d').getSnapshot().context).toMatchObject({ connectionId: 'd' });
+    expect(h.child('d').getSnapshot().value).toMatchObject({ active: { activity: 'live' } });
+  });
+
+  it('a draining child keeps its slot name until its done event, though it no longer counts', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b']);
+    h.transport('a').push({ type: 'BUFFER_OVERFLOWED', bufferedBytes: 1e7 });
+    h.admit('c');
+    expect(h.slots()).toEqual({ a: 'c0', b: 'c1', c: 'c2' });
+    h.transport('a').push(closed);
+    h.admit('d');
+    expect(h.slots()).toEqual({ b: 'c1', c: 'c2', d: 'c0' });
+  });
+
+  it('the done event of a reused slot is booked to the connection that holds it now', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b']);
+    h.transport('a').push(closed);
+    h.admit('c'); // in c0, a's old slot
+    h.transport('c').push({ type: 'SOCKET_CLOSED', code: 4000, reason: '' });
+    expect(h.log.slice(-2)).toEqual(['admitted c', 'disposed c closed']);
+    expect(h.book()).toEqual({ live: ['b'], idle: [], draining: [] });
+    expect(h.slots()).toEqual({ b: 'c1' });
+    expect(h.transport('b').did).toEqual([]);
+  });
+});
+
+describe('publishBook', () => {
+  it('publishes the counts (live/idle/draining) before every announcement, in the same step', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b', 'c']);
+    h.advance(idleTimeoutMs); // all three idle, n = 3 < T
+    h.admit('d'); // n + 1 = T: a goes
+    h.transport('a').push(closed);
+    h.transport('b').push({ type: 'BUFFER_OVERFLOWED', bufferedBytes: 1e7 });
+    h.touch('c'); // idle → live
+    h.admit('e');
+    h.admit('f');
+    h.admit('g'); // c, d, e, f live, none idle: at the limit? no: 4 < 5
+    h.admit('h');
+    expect(h.trace).toEqual([
+      'book 1/0/0',
+      'admitted a',
+      'book 2/0/0',
+      'admitted b',
+      'book 3/0/0',
+      'admitted c',
+      'book 3/1/0', // the idle reports: published, not announced
+      'book 3/2/0',
+      'book 3/3/0',
+      'book 2/2/1', // a is taken out of the live book first ...
+      'evicted a',
+      'book 3/2/1', // ... then d is booked
+      'admitted d',
+      'book 3/2/0',
+      'disposed a evicted',
+      'book 2/1/1', // b's CHILD_DRAINING
+      'book 2/0/1', // c's CHILD_ACTIVE
+      'book 3/0/1',
+      'admitted e',
+      'book 4/0/1',
+      'admitted f',
+      'book 5/0/1',
+      'admitted g',
+      'rejected h user-limit',
+    ]);
+  });
+
+  it('a failed child and a shutdown publish too', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'boom-b']);
+    h.shutdown();
+    expect(h.trace).toEqual([
+      'book 1/0/0',
+      'admitted a',
+      'book 2/0/0',
+      'admitted boom-b',
+      'book 1/0/0',
+      'failed boom-b',
+      'book 0/0/1', // SHUTDOWN: every live child is draining now
+    ]);
   });
 });
 
@@ -182,7 +286,7 @@ describe(`eviction invariant (limit ${limit}, T ${evictAt})`, () => {
   it('an admission counts the newcomer: n + 1 = T evicts the longest idle child, then stops', () => {
     const h = startSupervisor();
     admitAll(h, ['a', 'b', 'c']);
-    // Idle in the order c, a, b (not the admission order).
+    // Last active in the order c, a, b (not the admission order).
     h.advance(200);
     h.touch('a');
     h.advance(200);
@@ -198,11 +302,36 @@ describe(`eviction invariant (limit ${limit}, T ${evictAt})`, () => {
     expect(h.transport('b').did).toEqual([]);
   });
 
+  it('orders idle children by their last activity, not by the order their idle reports arrive', () => {
+    const h = startSupervisor();
+    h.admit('a'); // t = 0
+    h.advance(100);
+    h.admit('b'); // t = 100, never active again
+    h.advance(500);
+    h.touch('a'); // t = 600
+    // The idle delays fire late and together: a's (due at 1000) reports first.
+    h.advance(4_400);
+    expect(h.context().idle).toEqual([
+      { connectionId: 'b', lastActivityAt: 100 },
+      { connectionId: 'a', lastActivityAt: 600 },
+    ]);
+    // A child that wakes up and goes idle again is placed by its new activity.
+    h.touch('b');
+    expect(h.book().idle).toEqual(['a']);
+    h.advance(idleTimeoutMs);
+    expect(h.context().idle).toEqual([
+      { connectionId: 'a', lastActivityAt: 600 },
+      { connectionId: 'b', lastActivityAt: 5_000 },
+    ]);
+    admitAll(h, ['c', 'd']); // n + 1 = T at d: the longest idle goes
+    expect(h.evicted()).toEqual(['evicted a']);
+  });
+
   it('a child that wakes up leaves the idle list and is no longer a candidate', () => {
     const h = startSupervisor();
     admitAll(h, ['a', 'b', 'c']);
     h.advance(idleTimeoutMs);
-    h.transport('a').push({ type: 'MESSAGE_RECEIVED', data: 'hi', isBinary: false });
+    h.transport('a').message({ type: 'MESSAGE_RECEIVED', data: 'hi', isBinary: false });
     expect(h.book().idle).toEqual(['b', 'c']);
     h.admit('d');
     expect(h.evicted()).toEqual(['evicted b']);
@@ -274,6 +403,7 @@ describe('draining children', () => {
     },
     { name: 'a failed app hook', event: { type: 'APP_HOOK_FAILED', hook: 'onMessage' }, reason: 'app-error' },
     { name: 'a socket error', event: { type: 'SOCKET_ERRORED', error: new Error('reset') }, reason: 'error' },
+    { name: "the peer's close frame", event: { type: 'CLOSE_FRAME_RECEIVED' }, reason: 'closed' },
   ])('$name frees the slot at once; the child stays owned until its done event', ({ event, reason }) => {
     const h = startSupervisor();
     admitAll(h, ['a', 'b', 'c', 'd', 'e']);
@@ -281,13 +411,14 @@ describe('draining children', () => {
     expect(h.book()).toEqual({ live: ['b', 'c', 'd', 'e'], idle: [], draining: ['a'] });
     h.admit('f'); // a's slot is free although a is still draining
     expect(h.log.at(-1)).toBe('admitted f');
-    expect(h.children()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
-    expect(h.slotsReleased()).toBe(0); // the process-wide slot is held until disposal
+    expect(h.children()).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5']);
+    // The runtime's process-wide count (live + draining) still holds a until its disposal.
+    expect(h.published()).toEqual({ live: 5, idle: 0, draining: 1 });
     h.transport('a').push({ type: 'SOCKET_CLOSED', code: 1000, reason: '' });
     expect(h.log.at(-1)).toBe(`disposed a ${reason}`);
     expect(h.book()).toEqual({ live: ['b', 'c', 'd', 'e', 'f'], idle: [], draining: [] });
-    expect(h.children()).toEqual(['b', 'c', 'd', 'e', 'f']);
-    expect(h.slotsReleased()).toBe(1);
+    expect(h.children()).toEqual(['c1', 'c2', 'c3', 'c4', 'c5']);
+    expect(h.published()).toEqual({ live: 5, idle: 0, draining: 0 });
     expect(h.transport('a').undone).toBe(1);
   });
 
@@ -296,19 +427,19 @@ describe('draining children', () => {
     h.admit('a');
     h.child('a').send({ type: 'DRAIN', code: 4000, reason: 'bye', cause: 'app-close' });
     expect(h.book()).toEqual({ live: [], idle: [], draining: ['a'] });
-    expect(h.supervisor.getSnapshot().value).toBe('supervising');
+    expect(h.value()).toBe('supervising');
     h.advance(timings.drainTimeoutMs);
     expect(h.transport('a').did).toEqual(['close 4000 bye', 'terminate']);
     expect(h.supervisor.getSnapshot().status).toBe('done');
   });
 });
 
-describe('ending', () => {
+describe('ending (lingerMs 0)', () => {
   it('stays while any child is left, reaches stopped after the last one, leaving nothing behind', () => {
     const h = startSupervisor();
     admitAll(h, ['a', 'b']);
-    h.transport('a').push({ type: 'SOCKET_CLOSED', code: 1000, reason: '' });
-    expect(h.supervisor.getSnapshot().value).toBe('supervising');
+    h.transport('a').push(closed);
+    expect(h.value()).toBe('supervising');
     h.transport('b').push({ type: 'SOCKET_CLOSED', code: 1001, reason: '' });
     expect(h.supervisor.getSnapshot()).toMatchObject({
       value: 'stopped',
@@ -317,7 +448,7 @@ describe('ending', () => {
     });
     expect(h.log.slice(-3)).toEqual(['disposed a closed', 'disposed b closed', 'supervisor done u']);
     expect(h.children()).toEqual([]);
-    expect(h.slotsReleased()).toBe(2);
+    expect(h.published()).toEqual({ live: 0, idle: 0, draining: 0 });
     expect(h.pending()).toBe(0);
     for (const id of ['a', 'b']) expect(h.transport(id)).toMatchObject({ subscribed: 1, undone: 1 });
   });
@@ -325,26 +456,159 @@ describe('ending', () => {
   it('a child that fails (a runtime bug) frees its slot without taking its siblings down', () => {
     const h = startSupervisor();
     h.admit('a');
-    h.admit('broken-b'); // its open hook throws: the connection actor fails
-    expect(h.log).toEqual(['admitted a', 'admitted broken-b', 'failed broken-b']);
+    h.admit('boom-b'); // its open hook throws: the connection actor fails
+    expect(h.log).toEqual(['admitted a', 'admitted boom-b', 'failed boom-b']);
     expect(h.book()).toEqual({ live: ['a'], idle: [], draining: [] });
-    expect(h.children()).toEqual(['a']);
-    expect(h.slotsReleased()).toBe(1);
+    expect(h.slots()).toEqual({ a: 'c0' });
+    expect(h.children()).toEqual(['c0']);
     // Its socket's listeners went with it: the subscription ends on error as on stop.
-    expect(h.transport('broken-b')).toMatchObject({ subscribed: 1, undone: 1 });
+    expect(h.transport('boom-b')).toMatchObject({ subscribed: 1, undone: 1 });
     expect(h.child('a').getSnapshot().status).toBe('active');
-    h.transport('a').push({ type: 'SOCKET_CLOSED', code: 1000, reason: '' });
+    h.admit('c'); // its slot is free again
+    expect(h.slots()).toEqual({ a: 'c0', c: 'c1' });
+    h.transport('a').push(closed);
+    h.transport('c').push(closed);
     expect(h.supervisor.getSnapshot().status).toBe('done');
   });
 
-  it('without a process-wide limit, it reports no process slots: the hub keeps no count', () => {
-    const h = startSupervisor({ countsProcessSlots: false });
-    admitAll(h, ['a', 'b', 'c', 'd', 'e']);
-    h.admit('f'); // refused
-    for (const id of ['a', 'b']) h.transport(id).push({ type: 'SOCKET_CLOSED', code: 1000, reason: '' });
-    expect(h.log).toContain('rejected f user-limit');
-    expect(h.log).toContain('disposed b closed');
-    expect(h.slotsReleased()).toBe(0);
+  it('a failed child in a reused slot is booked to the connection that holds it now', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b']);
+    h.transport('a').push(closed);
+    h.admit('boom-c'); // in c0, a's old slot
+    expect(h.log.slice(-2)).toEqual(['admitted boom-c', 'failed boom-c']);
+    expect(h.slots()).toEqual({ b: 'c1' });
+    expect(h.child('b').getSnapshot().status).toBe('active');
+  });
+
+  it('a failing last child ends it too', () => {
+    const h = startSupervisor();
+    h.admit('boom-a');
+    expect(h.log).toEqual(['admitted boom-a', 'failed boom-a', 'supervisor done u']);
+    expect(h.supervisor.getSnapshot().status).toBe('done');
+    expect(h.pending()).toBe(0);
+  });
+
+  it("a bug in the supervisor's own step fails it; its snapshot still lists the children to stop", () => {
+    const h = startSupervisor();
+    h.admit('a');
+    h.admit('crash-b'); // announceAdmitted throws
+    expect(h.supervisor.getSnapshot().status).toBe('error');
+    expect(h.failure()).toBeInstanceOf(Error);
+    // XState stops none of a failed actor's children, so the runtime must: they are in its
+    // last snapshot, still running. A child cannot be stopped from outside (`stop()` throws
+    // for a non-root actor), but TERMINATE ends it, and its end releases everything.
+    const children = Object.values(h.supervisor.getSnapshot().children as Record<string, AnyActorRef>);
+    expect(children.map((child) => [child.id, child.getSnapshot().status])).toEqual([['c0', 'active']]);
+    expect(h.pending()).toBe(2); // a's idle and heartbeat delays
+    expect(() => children[0]?.stop()).toThrow(/non-root actor/);
+    for (const child of children) child.send({ type: 'TERMINATE' });
+    expect(h.transport('a').did).toEqual(['terminate']);
+    expect(h.pending()).toBe(0);
+    expect(h.transport('a')).toMatchObject({ subscribed: 1, undone: 1 });
+    // The admission that failed never started its connection: nothing to release.
+    expect(h.transport('crash-b').subscribed).toBe(0);
+  });
+});
+
+describe('lingering (lingerMs 500)', () => {
+  const lingerMs = 500;
+
+  it('lingers after its last child, bounded by lingerMs, then stops leaving nothing behind', () => {
+    const h = startSupervisor({ lingerMs });
+    h.admit('a');
+    h.transport('a').push(closed);
+    expect(h.supervisor.getSnapshot()).toMatchObject({ value: 'lingering', status: 'active' });
+    expect(h.log).toEqual(['admitted a', 'disposed a closed']);
+    expect(h.children()).toEqual([]);
+    expect(h.pending()).toBe(1); // lingerTimeout alone
+    h.advance(lingerMs - 1);
+    expect(h.value()).toBe('lingering');
+    h.advance(1);
+    expect(h.supervisor.getSnapshot()).toMatchObject({
+      value: 'stopped',
+      status: 'done',
+      output: { userId: 'u' },
+    });
+    expect(h.log.at(-1)).toBe('supervisor done u');
+    expect(h.pending()).toBe(0);
+  });
+
+  it.each<{ name: string; run: (h: Harness) => void }>([
+    {
+      name: 'closed',
+      run: (h) => {
+        h.admit('a');
+        h.transport('a').push(closed);
+      },
+    },
+    {
+      name: 'drained until drainTimeoutMs',
+      run: (h) => {
+        h.admit('a');
+        h.transport('a').push({ type: 'BUFFER_OVERFLOWED', bufferedBytes: 1e7 });
+        h.advance(timings.drainTimeoutMs);
+      },
+    },
+    { name: 'failed', run: (h) => h.admit('boom-a') },
+  ])('lingers after a last child that $name', ({ run }) => {
+    const h = startSupervisor({ lingerMs });
+    run(h);
+    expect(h.value()).toBe('lingering');
+    expect(h.book()).toEqual({ live: [], idle: [], draining: [] });
+    expect(h.children()).toEqual([]);
+    expect(h.pending()).toBe(1);
+  });
+
+  it('an ADMIT while lingering is admitted: back to supervising, and the linger delay is gone', () => {
+    const h = startSupervisor({ lingerMs });
+    h.admit('a');
+    h.transport('a').push(closed);
+    h.advance(lingerMs - 100);
+    h.admit('b');
+    expect(h.value()).toBe('supervising');
+    expect(h.log.slice(-1)).toEqual(['admitted b']);
+    expect(h.slots()).toEqual({ b: 'c0' });
+    expect(h.child('b').getSnapshot().value).toMatchObject({ active: { activity: 'live' } });
+    h.advance(lingerMs); // past the old linger deadline
+    expect(h.value()).toBe('supervising');
+    expect(h.child('b').getSnapshot().status).toBe('active');
+    // Lingers again after b, for a whole lingerMs from then.
+    h.transport('b').push(closed);
+    expect(h.value()).toBe('lingering');
+    h.advance(lingerMs - 1);
+    expect(h.value()).toBe('lingering');
+    h.advance(1);
+    expect(h.supervisor.getSnapshot().status).toBe('done');
+    expect(h.pending()).toBe(0);
+  });
+
+  it('the first admission after lingering follows the rules like any other', () => {
+    const h = startSupervisor({ lingerMs, limit: 2, evictAt: 2 });
+    h.admit('a');
+    h.transport('a').push(closed);
+    admitAll(h, ['b', 'c', 'd']);
+    expect(h.log.slice(-3)).toEqual(['admitted b', 'admitted c', 'rejected d user-limit']);
+  });
+
+  it('SHUTDOWN while lingering ends it at once', () => {
+    const h = startSupervisor({ lingerMs });
+    h.admit('a');
+    h.transport('a').push(closed);
+    h.shutdown();
+    expect(h.supervisor.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
+    expect(h.log.at(-1)).toBe('supervisor done u');
+    expect(h.pending()).toBe(0);
+  });
+
+  it('with children, lingerMs changes nothing: it supervises, then lingers only after the last one', () => {
+    const h = startSupervisor({ lingerMs });
+    admitAll(h, ['a', 'b']);
+    h.transport('a').push(closed);
+    expect(h.value()).toBe('supervising');
+    h.advance(lingerMs * 2);
+    expect(h.value()).toBe('supervising');
+    expect(h.child('b').getSnapshot().status).toBe('active');
   });
 });
 
@@ -354,16 +618,38 @@ describe('shutdown', () => {
     admitAll(h, ['a', 'b']);
     h.admit('c', { open: false });
     h.transport('a').push({ type: 'BUFFER_OVERFLOWED', bufferedBytes: 1e7 }); // already draining
-    h.supervisor.send({ type: 'SHUTDOWN', code: 1001, reason: 'server shutting down' });
+    h.shutdown();
+    expect(h.value()).toBe('shuttingDown');
     expect(h.transport('a').did).toEqual(['close 4008 slow consumer']); // not asked twice
     expect(h.transport('b').did).toEqual(['close 1001 server shutting down']);
     expect(h.transport('c').did).toEqual(['abort']);
     expect(h.book()).toEqual({ live: [], idle: [], draining: ['a', 'b'] });
     h.transport('b').push({ type: 'SOCKET_CLOSED', code: 1001, reason: '' });
     expect(h.log).toContain('disposed b shutdown');
+    expect(h.value()).toBe('shuttingDown');
     h.transport('a').push({ type: 'SOCKET_CLOSED', code: 1001, reason: '' });
-    expect(h.supervisor.getSnapshot().status).toBe('done');
+    expect(h.supervisor.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
     expect(h.pending()).toBe(0);
+  });
+
+  it('refuses admissions with shutting-down, allocating nothing', () => {
+    const h = startSupervisor();
+    h.admit('a');
+    h.shutdown();
+    const delaysBefore = h.pending();
+    const refused = h.admit('b');
+    expect(h.log.at(-1)).toBe('rejected b shutting-down');
+    expect(refused.subscribed).toBe(0);
+    expect(h.pending()).toBe(delaysBefore);
+    expect(h.slots()).toEqual({ a: 'c0' });
+  });
+
+  it('a second SHUTDOWN asks nothing more of the children', () => {
+    const h = startSupervisor();
+    h.admit('a');
+    h.shutdown();
+    h.supervisor.send({ type: 'SHUTDOWN', code: 1012, reason: 'again' });
+    expect(h.transport('a').did).toEqual(['close 1001 server shutting down']);
   });
 
   it('TERMINATE terminates every child, live or draining, and the supervisor stops at once', () => {
@@ -371,8 +657,9 @@ describe('shutdown', () => {
     admitAll(h, ['a', 'b']);
     h.admit('c', { open: false });
     h.child('b').send({ type: 'DRAIN', code: 4000, reason: 'bye', cause: 'app-close' });
+    h.shutdown();
     h.supervisor.send({ type: 'TERMINATE' });
-    expect(h.transport('a').did).toEqual(['terminate']);
+    expect(h.transport('a').did).toEqual(['close 1001 server shutting down', 'terminate']);
     expect(h.transport('b').did).toEqual(['close 4000 bye', 'terminate']);
     expect(h.transport('c').did).toEqual(['abort']);
     expect(h.log.filter((line) => line.startsWith('disposed')).sort()).toEqual([
@@ -380,8 +667,8 @@ describe('shutdown', () => {
       'disposed b app-close',
       'disposed c shutdown',
     ]);
-    expect(h.supervisor.getSnapshot().status).toBe('done');
-    expect(h.slotsReleased()).toBe(3);
+    expect(h.supervisor.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
+    expect(h.published()).toEqual({ live: 0, idle: 0, draining: 0 });
     expect(h.pending()).toBe(0);
   });
 });

@@ -18,13 +18,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { AnyMachineSnapshot, EventObject } from 'xstate';
+import { type AnyMachineSnapshot, assign, type EventObject } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import type { ConnectionInput } from '../../machines/connection.machine.js';
 import { type Exemptions, MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
 import { expectBooksMatchActors, expectNothingLeft, expectStatsMatchActors } from '../model/invariants.js';
-import { afterEvent, toModelMachine } from '../model/model-machine.js';
+import { afterEvent, type StateConfig, toModelMachine } from '../model/model-machine.js';
 import { FAILING_MESSAGE, type Rig, startRig, type TestClient, timings } from '../model/rig.js';
 import { loadSpecMachines } from '../model/spec.js';
 
@@ -45,7 +45,8 @@ const limit = 2; // T = ceil(0.7 × 2) = 2: one more connection makes an idle on
 const modelInput: ConnectionInput = {
   connectionId: 'model',
   userId: USER,
-  transport: { subscribe: () => () => {} },
+  // The model keeps its activity clock in context (see `withActivityClock`).
+  transport: { subscribe: () => () => {}, quietForMs: () => 0, lastActivityAt: () => 0 },
   connectTimeoutMs: timings.connectTimeoutMs,
   idleTimeoutMs: timings.idleTimeoutMs,
   heartbeatIntervalMs: timings.heartbeatIntervalMs,
@@ -73,8 +74,12 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
     case 'TERMINATE': // the shutdown deadline meets only children already draining
       return is(snapshot, 'draining');
     case 'SOCKET_ERRORED': // ws reports one protocol error per socket, and stops reading after it
-      return (snapshot.context as { endReason?: string }).endReason !== 'error';
-    case 'SOCKET_CLOSED': // before the handshake, the only close is a dropped TCP connection
+      // (and after the peer's close frame, it reads nothing more at all)
+      return !['error', 'closed'].includes((snapshot.context as { endReason?: string }).endReason ?? '');
+    case 'SOCKET_CLOSED':
+      // Before the handshake, the only close is a dropped TCP connection;
+      // after the peer's close frame, ws reports that frame's code however the TCP connection ends.
+      if ((snapshot.context as { endReason?: string }).endReason === 'closed') return event.code === 1000;
       return !(connecting && event.code === 1000);
     case 'DRAIN': // the app has no handle before the handshake
       return !(connecting && event.cause === 'app-close');
@@ -83,8 +88,45 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
   }
 }
 
+/**
+ * In `active.activity.live` a message is no event of the machine: the
+ * transport stamps its activity clock and hands it to the app. The model
+ * says so with model-only events there (a message either way marks the
+ * connection active since the idle delay was armed) and a flag that the idle
+ * delay's guard reads instead of the clock; entering `live` clears it.
+ */
+function withActivityClock(config: StateConfig): void {
+  const live = config.states?.active?.states?.activity?.states?.live;
+  if (live === undefined) throw new Error('the connection machine has no active.activity.live state');
+  const markActive = { actions: 'modelMarkActive' };
+  live.on = {
+    ...(live.on as Record<string, unknown>),
+    MESSAGE_RECEIVED: markActive,
+    MESSAGE_SENT: markActive,
+  };
+  live.entry = [...[live.entry ?? []].flat(), 'modelClearActivity'];
+  config.context = ({ input }: { input: ConnectionInput }) => ({
+    ...input,
+    endReason: undefined,
+    closeCode: undefined,
+    activeSinceArmed: false,
+  });
+}
+
 const model = createTestModel(
-  toModelMachine(connectionMachine, ['notifyIdle', 'notifyActive', 'notifyDraining']),
+  toModelMachine(connectionMachine, {
+    replaceActions: ['notifyIdle', 'notifyActive', 'notifyDraining'],
+    refine: withActivityClock,
+    implementations: {
+      guards: {
+        isQuiet: ({ context }: { context: { activeSinceArmed: boolean } }) => !context.activeSinceArmed,
+      },
+      actions: {
+        modelMarkActive: assign({ activeSinceArmed: true }),
+        modelClearActivity: assign({ activeSinceArmed: false }),
+      },
+    },
+  }),
   {
     input: modelInput,
     events: events as never,
@@ -102,6 +144,11 @@ const label = (event: EventObject & Record<string, unknown>, before: AnyMachineS
   if (event.type === 'SOCKET_ERRORED')
     return is(before, 'connecting') ? 'SOCKET_ERRORED(reset)' : 'SOCKET_ERRORED(bad frame)';
   if (event.type === 'DRAIN') return `DRAIN(${event.cause})`;
+  if (
+    (event.type === 'MESSAGE_RECEIVED' || event.type === 'MESSAGE_SENT') &&
+    is(before, { active: { activity: 'live' } })
+  )
+    return `${event.type}(direct)`;
   return event.type;
 };
 const endOf = (snapshot: AnyMachineSnapshot) => {
@@ -156,11 +203,24 @@ async function perform(walk: Walk, event: EventObject & Record<string, unknown>,
       if (is(before, 'connecting')) client.requestSocket?.resetAndDestroy();
       else client.sendInvalidFrame();
       return;
-    case 'MESSAGE_RECEIVED':
+    case 'MESSAGE_RECEIVED': {
+      // Later than the idle delay was armed, so that the activity clock tells them apart.
+      rig.clock.tick(1);
+      const seen = rig.received.get(id) ?? 0;
       client.ws.send('hello');
-      return;
+      return rig.until(
+        () => (rig.received.get(id) ?? 0) > seen,
+        () => 'the message never reached the app',
+      );
+    }
     case 'MESSAGE_SENT':
+      rig.clock.tick(1);
       expect(handleOf(walk).send('to you')).toBe(true);
+      return;
+    case 'CLOSE_FRAME_RECEIVED':
+      // The client sends its close frame but reads nothing, so it never
+      // closes its TCP connection: a peer that lingers after leaving.
+      client.ws.close(1000);
       return;
     case 'PONG_RECEIVED':
       client.ws.pong();
@@ -183,17 +243,14 @@ async function perform(walk: Walk, event: EventObject & Record<string, unknown>,
       return;
     case 'TERMINATE':
       startShutdown(walk);
-      rig.clock.fire('hub', timings.shutdownDeadlineMs);
+      rig.clock.fire('hub', 'shutdownDeadline');
       return;
     case afterEvent('connectTimeout'):
-      return rig.clock.fire(id, timings.connectTimeoutMs);
     case afterEvent('idleTimeout'):
-      return rig.clock.fire(id, timings.idleTimeoutMs);
     case afterEvent('heartbeatInterval'):
     case afterEvent('pongTimeout'):
-      return rig.clock.fire(id, timings.heartbeatIntervalMs);
     case afterEvent('drainTimeout'):
-      return rig.clock.fire(id, timings.drainTimeoutMs);
+      return rig.clock.fire(id, event.type.slice(afterEvent('').length));
     default:
       throw new Error(`no real action performs ${event.type}: add one to perform()`);
   }
@@ -220,6 +277,8 @@ function closeFrameFor(event: Step['event']): number {
       return 1002; // ws answers a protocol error itself
     case 'SOCKET_CLOSED':
       return event.code as number;
+    case 'CLOSE_FRAME_RECEIVED':
+      return 1000; // ws echoes the client's own code
     default:
       return 1006; // terminated (a dead peer): no close frame at all
   }

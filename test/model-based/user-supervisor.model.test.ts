@@ -10,6 +10,10 @@
  * (`userStats`) must equal the model's, each connection actor must be in a
  * state the book allows, and a refused admission must be a 429.
  *
+ * After the user's last connection the supervisor lingers (lingerMs, the
+ * production default), so a reconnect finds it warm; the model says when it
+ * lingers and when its linger ends.
+ *
  * The gate at the end checks that these paths made the real user-supervisor
  * machine enter every state and take every transition.
  *
@@ -33,10 +37,20 @@ import { loadSpecMachines } from '../model/spec.js';
 const { userSupervisorMachine } = await loadSpecMachines();
 
 const exemptions: Exemptions = {
-  'userSupervisor.supervising: xstate.error.actor.* [isLastChild] → userSupervisor.stopped':
+  'userSupervisor.supervising: xstate.error.actor.* [isLastChildWithLinger] → userSupervisor.lingering':
     'a connection actor fails only through a bug inside XState (every provided action is wrapped); test/machines/user-supervisor.machine.test.ts',
+  'userSupervisor.supervising: xstate.error.actor.* [isLastChildWithoutLinger] → userSupervisor.stopped':
+    'as above; test/machines/user-supervisor.machine.test.ts',
   'userSupervisor.supervising: xstate.error.actor.* → (stays)':
     'as above; test/machines/user-supervisor.machine.test.ts',
+  'userSupervisor.shuttingDown: xstate.error.actor.* [isLastChild] → userSupervisor.stopped':
+    'as above; test/machines/user-supervisor.machine.test.ts',
+  'userSupervisor.shuttingDown: xstate.error.actor.* → (stays)':
+    'as above; test/machines/user-supervisor.machine.test.ts',
+  'userSupervisor.supervising: xstate.done.actor.* [isLastChildWithoutLinger] → userSupervisor.stopped':
+    'the model walks with the default linger; lingerMs 0 is walked in test/machines/user-supervisor.machine.test.ts and by every integration test on the test preset',
+  'userSupervisor.shuttingDown: ADMIT → (stays)':
+    'the runtime refuses upgrades itself once shutdown() has started, before any supervisor sees them; test/machines/user-supervisor.machine.test.ts',
 };
 const coverage = new MachineCoverage(userSupervisorMachine, exemptions);
 
@@ -52,6 +66,8 @@ interface Book {
   shuttingDown: boolean;
   /** Whether a connection was ever refused on this path (a refusal changes nothing else). */
   refused: boolean;
+  /** No connection left, and the supervisor waits for the user's next one. */
+  lingering: boolean;
 }
 
 /** The model keeps at most this many sockets at once, so that its books are finite. */
@@ -80,16 +96,27 @@ const bookModel = setup({
   },
 }).createMachine({
   id: 'book',
-  context: { busy: 0, idle: 0, draining: 0, shuttingDown: false, refused: false },
+  context: { busy: 0, idle: 0, draining: 0, shuttingDown: false, refused: false, lingering: false },
   initial: 'noConnections',
   states: {
     noConnections: {
       on: {
-        OPEN: { guard: 'notShuttingDown', target: 'supervised', actions: assign({ busy: 1 }) },
+        OPEN: {
+          guard: 'notShuttingDown',
+          target: 'supervised',
+          actions: assign({ busy: 1, lingering: false }),
+        },
+        LINGER_ENDS: { guard: ({ context }) => context.lingering, actions: assign({ lingering: false }) },
+        SHUTDOWN: { guard: 'notShuttingDown', actions: assign({ shuttingDown: true, lingering: false }) },
       },
     },
     supervised: {
-      always: { guard: ({ context }) => sockets(context) === 0, target: 'noConnections' },
+      // The last connection is gone: the supervisor lingers, unless it is shutting down.
+      always: {
+        guard: ({ context }) => sockets(context) === 0,
+        target: 'noConnections',
+        actions: assign(({ context }) => ({ lingering: !context.shuttingDown })),
+      },
       on: {
         // Admission counts the newcomer: idle ones go first if that reaches T.
         OPEN: [
@@ -184,7 +211,9 @@ async function perform(walk: Walk, event: EventObject, before: AnyMachineSnapsho
       return;
     }
     case 'GO_IDLE': // its idle delay elapses
-      return rig.clock.fire(first(busy(walk), 'busy').connectionId as string, timings.idleTimeoutMs);
+      return rig.clock.fire(first(busy(walk), 'busy').connectionId as string, 'idleTimeout');
+    case 'LINGER_ENDS':
+      return rig.clock.fire('userSupervisor', 'lingerTimeout');
     case 'WAKE': {
       // The client sends a message: application traffic again.
       const client = first(idle(walk), 'idle');
@@ -212,7 +241,7 @@ async function perform(walk: Walk, event: EventObject, before: AnyMachineSnapsho
       void rig.supervisor.shutdown({ deadlineMs: timings.shutdownDeadlineMs });
       return;
     case 'DEADLINE':
-      return rig.clock.fire('hub', timings.shutdownDeadlineMs);
+      return rig.clock.fire('hub', 'shutdownDeadline');
     default:
       throw new Error(`no real action performs ${event.type}`);
   }
@@ -233,6 +262,10 @@ async function check(walk: Walk, expected: AnyMachineSnapshot): Promise<void> {
   expectRulesHold(walk.rig);
   expectBooksMatchActors(walk.rig);
   expectStatsMatchActors(walk.rig);
+  // One supervisor while the user holds a connection or it lingers; none after.
+  const { resources } = walk.rig.supervisor.stats();
+  expect(resources.lingeringSupervisors, 'lingering supervisors').toBe(book.lingering ? 1 : 0);
+  expect(resources.userSupervisors, 'user supervisors').toBe(book.lingering || sockets(book) > 0 ? 1 : 0);
   for (const client of draining(walk)) {
     expect(walk.rig.handles.get(client.connectionId as string)?.socket?.readyState).toBe(WebSocket.CLOSING);
   }

@@ -1,16 +1,25 @@
 /**
- * A manual clock that knows which actor scheduled each timer, so a test can
- * let exactly one actor's delay elapse: `fire(connectionId, idleTimeoutMs)`.
+ * A manual clock that knows which actor scheduled each timer, and for which
+ * delay, so a test can let exactly one actor's delay elapse:
+ * `fire(connectionId, 'idleTimeout')` (or by length: `fire(id, 2_000)`).
  *
- * XState's scheduler records each delayed event (with its source actor) in
- * the system's snapshot just before it asks the clock for a timer, so the
- * newest recorded event names the timer's owner. `observe` (fed the
- * inspection stream) is how the clock finds the system.
+ * XState's scheduler records each delayed event (with its source actor and
+ * the delay's event) in its system's snapshot just before it asks the clock
+ * for a timer, so the newest recorded event not yet matched to a timer names
+ * the timer's owner. Every user supervisor is a root actor with a system of
+ * its own; `observe` (fed the inspection stream) collects them all.
+ *
+ * Time is absolute: a timer is due `ms` after it was set, and firing it sets
+ * the clock to that moment. The test, not the clock, orders the delays (a
+ * model walks them in any order), so each delay fires on its own timeline:
+ * firing an earlier one after a later one sets the clock back to it, as if
+ * they had fired in time order. `tick` moves the clock without firing.
  */
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 
 interface ScheduledEvent {
   source: AnyActorRef;
+  event: { type: string };
 }
 interface SystemView {
   getSnapshot(): { _scheduledEvents: Record<string, ScheduledEvent> };
@@ -19,38 +28,66 @@ interface SystemView {
 interface Timer {
   fn: () => void;
   ms: number;
+  due: number;
+  /** The connection id of a connection actor, else the actor id. */
   owner: string | undefined;
   machine: string | undefined;
+  /** The delay's name, e.g. `idleTimeout`. */
+  delay: string | undefined;
 }
+
+/** A connection actor is known by its connection id (its actor id is a reusable slot name). */
+const ownerOf = (actor: AnyActorRef): string =>
+  (actor.getSnapshot() as { context?: { connectionId?: string } }).context?.connectionId ?? actor.id;
+
+/** `xstate.after.<delay>.<state id>` → `<delay>`. */
+const delayOf = (eventType: string): string | undefined =>
+  eventType.startsWith('xstate.after.') ? eventType.split('.')[2] : undefined;
 
 export class ActorClock {
   #now = 0;
   #seq = 0;
   readonly #timers = new Map<number, Timer>();
-  #system: SystemView | undefined;
+  readonly #systems = new Set<SystemView>();
+  readonly #matched = new WeakSet<ScheduledEvent>();
 
   readonly observe = (event: InspectionEvent): void => {
-    this.#system ??= (event.actorRef as unknown as { system: SystemView }).system;
+    this.#systems.add((event.actorRef as unknown as { system: SystemView }).system);
   };
 
-  /** The actor whose delayed event the scheduler recorded last. */
-  #newestScheduler(): AnyActorRef | undefined {
-    const scheduled = Object.values(this.#system?.getSnapshot()._scheduledEvents ?? {});
-    return scheduled[scheduled.length - 1]?.source;
+  /** The delayed event the scheduler recorded last and no timer claimed yet. */
+  #newestScheduled(): ScheduledEvent | undefined {
+    for (const system of this.#systems) {
+      const scheduled = Object.values(system.getSnapshot()._scheduledEvents);
+      const newest = scheduled[scheduled.length - 1];
+      if (newest !== undefined && !this.#matched.has(newest)) {
+        this.#matched.add(newest);
+        return newest;
+      }
+    }
+    return undefined;
   }
 
   now(): number {
     return this.#now;
   }
 
+  /** Moves the clock forward by `ms` without firing anything. */
+  tick(ms: number): void {
+    this.#now += ms;
+  }
+
   setTimeout(fn: () => void, ms: number): number {
     this.#seq += 1;
-    const owner = this.#newestScheduler();
+    const scheduled = this.#newestScheduled();
+    const source = scheduled?.source;
     this.#timers.set(this.#seq, {
       fn,
       ms,
-      owner: owner?.id,
-      machine: (owner as { logic?: { id?: string } } | undefined)?.logic?.id,
+      due: this.#now + ms,
+      owner: source === undefined ? undefined : ownerOf(source),
+      machine: (source as { logic?: { id?: string } } | undefined)?.logic?.id,
+      delay: scheduled === undefined ? undefined : delayOf(scheduled.event.type),
     });
     return this.#seq;
   }
@@ -59,33 +96,36 @@ export class ActorClock {
     this.#timers.delete(id);
   }
 
-  /** Timers pending for `owner` (an actor id), or for everyone. */
-  pending(owner?: string): Array<{ ms: number; owner: string | undefined }> {
+  /** Timers pending for `owner` (a connection id, an actor id), or for everyone. */
+  pending(owner?: string): Array<{ ms: number; owner: string | undefined; delay: string | undefined }> {
     return [...this.#timers.values()]
       .filter((timer) => owner === undefined || timer.owner === owner)
-      .map(({ ms, owner: o }) => ({ ms, owner: o }));
+      .map(({ ms, owner: o, delay }) => ({ ms, owner: o, delay }));
   }
 
   /**
-   * Lets the one pending `ms` delay of the actor `owner` (an actor id, or a
-   * machine id such as `hub`) elapse now. Throws when there is not exactly one:
-   * a path that expects a delay the actor has not scheduled is a failed path.
+   * Lets the one pending delay of `owner` (a connection id, an actor id, or a
+   * machine id such as `hub`) named `delay` (or `delay` ms long) elapse now.
+   * Throws when there is not exactly one: a path that expects a delay the
+   * actor has not scheduled is a failed path.
    */
-  fire(owner: string, ms: number): void {
+  fire(owner: string, delay: number | string): void {
     const matches = [...this.#timers].filter(
-      ([, timer]) => (timer.owner === owner || timer.machine === owner) && timer.ms === ms,
+      ([, timer]) =>
+        (timer.owner === owner || timer.machine === owner) &&
+        (typeof delay === 'number' ? timer.ms === delay : timer.delay === delay),
     );
     if (matches.length !== 1) {
-      const pending = this.pending()
-        .map((t) => `${t.owner}:${t.ms}ms`)
+      const pending = [...this.#timers.values()]
+        .map((t) => `${t.owner}:${t.delay ?? '?'}:${t.ms}ms`)
         .join(', ');
       throw new Error(
-        `expected one pending ${ms} ms delay of ${owner}, found ${matches.length} (pending: ${pending || 'none'})`,
+        `expected one pending ${delay} delay of ${owner}, found ${matches.length} (pending: ${pending || 'none'})`,
       );
     }
     const [id, timer] = matches[0] as [number, Timer];
     this.#timers.delete(id);
-    this.#now += timer.ms;
+    this.#now = timer.due;
     timer.fn();
   }
 }

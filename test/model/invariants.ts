@@ -61,8 +61,10 @@ export function expectNothingLeft(rig: Rig): void {
   expect(stats.resources).toEqual({
     connectionActors: 0,
     userSupervisors: 0,
+    lingeringSupervisors: 0,
     pendingTimers: 0,
     socketListeners: 0,
   });
   expect(stats.counters.disposed).toBe(stats.counters.admitted);
+  expect(rig.supervisor.audit().mismatches).toEqual([]);
 }

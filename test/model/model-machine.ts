@@ -8,7 +8,10 @@
  *     actor would have reported (the connection machine invokes nothing; it
  *     subscribes to its transport, which the model's input stubs out);
  *   - `replaceActions` swaps actions that need the real world (a parent to
- *     report to) for no-ops: the model computes states, not effects.
+ *     report to) for no-ops: the model computes states, not effects;
+ *   - `refine` may add what the machine leaves to its transport, as model-only
+ *     events and context (see the connection model's activity clock), and
+ *     `implementations` may replace guards that read the transport.
  */
 import { type AnyStateMachine, createMachine } from 'xstate';
 
@@ -39,17 +42,27 @@ function toModelState(config: StateConfig): StateConfig {
   return model;
 }
 
-export function toModelMachine(
-  machine: AnyStateMachine,
-  replaceActions: readonly string[] = [],
-): AnyStateMachine {
+export interface ModelOptions {
+  replaceActions?: readonly string[];
+  /** Edits the derived config in place (model-only events, context). */
+  refine?: (config: StateConfig) => void;
+  /** Guards and actions the model adds or replaces. */
+  implementations?: { guards?: Record<string, unknown>; actions?: Record<string, unknown> };
+}
+
+export type { StateConfig };
+
+export function toModelMachine(machine: AnyStateMachine, options: ModelOptions = {}): AnyStateMachine {
   const config = toModelState(machine.config as unknown as StateConfig);
+  options.refine?.(config);
   const noop = () => {};
   const implementations = {
     ...machine.implementations,
+    guards: { ...machine.implementations.guards, ...options.implementations?.guards },
     actions: {
       ...machine.implementations.actions,
-      ...Object.fromEntries(replaceActions.map((name) => [name, noop])),
+      ...Object.fromEntries((options.replaceActions ?? []).map((name) => [name, noop])),
+      ...options.implementations?.actions,
     },
   };
   // biome-ignore lint/suspicious/noExplicitAny: the derived config has the machine's own shape

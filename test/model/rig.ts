@@ -166,8 +166,10 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     clock.observe(event);
     for (const coverage of options.coverage ?? []) coverage.record(event);
     if (event.type === '@xstate.snapshot') {
-      const snapshot = event.snapshot as { value?: unknown; status: string };
-      actors.set((event.actorRef as unknown as { id: string }).id, {
+      const snapshot = event.snapshot as { value?: unknown; status: string; context?: unknown };
+      // Connection actors by their connection id (their actor ids are reusable slot names).
+      const connectionId = (snapshot.context as { connectionId?: string } | undefined)?.connectionId;
+      actors.set(connectionId ?? (event.actorRef as unknown as { id: string }).id, {
         value: snapshot.value,
         status: snapshot.status,
       });

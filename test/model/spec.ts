@@ -9,20 +9,17 @@ import { vi } from 'vitest';
 
 type ConnectionModule = typeof import('../../machines/connection.machine.js');
 type UserSupervisorModule = typeof import('../../machines/user-supervisor.machine.js');
-type UserShardModule = typeof import('../../machines/user-shard.machine.js');
 type HubModule = typeof import('../../machines/hub.machine.js');
 
 export async function loadSpecMachines() {
-  const [connection, userSupervisor, userShard, hub] = await Promise.all([
+  const [connection, userSupervisor, hub] = await Promise.all([
     vi.importActual<ConnectionModule>('../../machines/connection.machine.js'),
     vi.importActual<UserSupervisorModule>('../../machines/user-supervisor.machine.js'),
-    vi.importActual<UserShardModule>('../../machines/user-shard.machine.js'),
     vi.importActual<HubModule>('../../machines/hub.machine.js'),
   ]);
   return {
     connectionMachine: connection.connectionMachine,
     userSupervisorMachine: userSupervisor.userSupervisorMachine,
-    userShardMachine: userShard.userShardMachine,
     hubMachine: hub.hubMachine,
   };
 }

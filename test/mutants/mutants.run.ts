@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import { allTransitions, type TransitionInfo } from '../model/transitions.js';
+import { semanticMutants } from './semantic-mutants.js';
 
 const suites = {
   'model-based': 'test/model-based',
@@ -58,17 +59,20 @@ const failingSuites = (mutant: string | undefined): Suite[] =>
 it('every transition toward disposed, removed, is caught', () => {
   expect(failingSuites(undefined), 'the suites must pass on the real machine first').toEqual([]);
 
-  const mutants = allTransitions(connectionMachine).filter(leadsTowardDisposed);
+  const mutants = [
+    ...allTransitions(connectionMachine)
+      .filter(leadsTowardDisposed)
+      .map((t) => t.key),
+    ...Object.keys(semanticMutants),
+  ];
   const rows = mutants.map((mutant) => {
-    const failedSuites = failingSuites(mutant.key);
-    console.log(
-      `${failedSuites.length > 0 ? 'caught' : 'MISSED'}  ${mutant.key}  (${failedSuites.join(', ')})`,
-    );
-    return { mutant: mutant.key, failedSuites };
+    const failedSuites = failingSuites(mutant);
+    console.log(`${failedSuites.length > 0 ? 'caught' : 'MISSED'}  ${mutant}  (${failedSuites.join(', ')})`);
+    return { mutant, failedSuites };
   });
 
   const table = [
-    '| Transition removed | Caught by |',
+    '| Mutant (transition removed, or rule broken) | Caught by |',
     '| --- | --- |',
     ...rows.map(
       (row) =>

@@ -1,7 +1,8 @@
 /**
  * A mutant of a machine: the same machine with one transition removed, named
  * by its key (see test/model/transitions.ts). Only the state that holds the
- * transition is copied; the rest of the definition is shared.
+ * transition is copied; the rest of the definition is shared. Of several
+ * guarded transitions for one event, only the named one goes.
  */
 import { type AnyStateMachine, createMachine } from 'xstate';
 import { allTransitions } from '../model/transitions.js';
@@ -27,9 +28,16 @@ export function withoutTransition(machine: AnyStateMachine, key: string): AnySta
     ? (['after', transition.event.slice('after '.length)] as const)
     : (['on', transition.event] as const);
   const entries = { ...node[slot] };
-  if (Array.isArray(entries[name]))
-    throw new Error(`${key}: one of several guarded transitions; not supported`);
-  delete entries[name];
+  const written = entries[name];
+  if (Array.isArray(written)) {
+    // Its place among the transitions of the same source and event, in definition order.
+    const siblings = allTransitions(machine).filter(
+      (t) => t.source === transition.source && t.event === transition.event,
+    );
+    entries[name] = written.filter((_, index) => index !== siblings.indexOf(transition));
+  } else {
+    delete entries[name];
+  }
   node[slot] = entries;
   // biome-ignore lint/suspicious/noExplicitAny: the mutant has the machine's own shape
   return createMachine(config as any, machine.implementations as any);

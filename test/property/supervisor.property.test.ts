@@ -129,13 +129,15 @@ class TimePasses extends OnClient {
     model.steps += 1;
     const client = this.pick(world);
     const id = client?.connectionId;
-    const ms = {
-      idle: timings.idleTimeoutMs,
-      heartbeat: timings.heartbeatIntervalMs,
-      drain: timings.drainTimeoutMs,
+    const names = {
+      idle: ['idleTimeout'],
+      heartbeat: ['heartbeatInterval', 'pongTimeout'],
+      drain: ['drainTimeout'],
     }[this.delay];
-    if (id === undefined || !world.rig.clock.pending(id).some((timer) => timer.ms === ms)) return;
-    world.rig.clock.fire(id, ms);
+    const timer =
+      id === undefined ? undefined : world.rig.clock.pending(id).find((t) => names.includes(t.delay ?? ''));
+    if (id === undefined || timer?.delay === undefined) return;
+    world.rig.clock.fire(id, timer.delay);
     checkInvariants(world);
   }
   toString = () => `${this.delay} time passes for ${this.n}`;
@@ -191,8 +193,8 @@ class DeadlinePasses implements Step {
   check = (model: Model) => model.shut;
   async run(model: Model, world: World) {
     model.steps += 1;
-    if (world.rig.clock.pending().some((timer) => timer.ms === timings.shutdownDeadlineMs)) {
-      world.rig.clock.fire('hub', timings.shutdownDeadlineMs);
+    if (world.rig.clock.pending().some((timer) => timer.delay === 'shutdownDeadline')) {
+      world.rig.clock.fire('hub', 'shutdownDeadline');
     }
     checkInvariants(world);
   }

@@ -45,6 +45,7 @@ describe('presets', () => {
         drainTimeoutMs: 5_000,
         maxPayloadBytes: MiB,
         maxBufferedBytes: 4 * MiB,
+        lingerMs: 5_000,
       },
     },
     {
@@ -58,6 +59,7 @@ describe('presets', () => {
         drainTimeoutMs: 5_000,
         maxPayloadBytes: MiB,
         maxBufferedBytes: 4 * MiB,
+        lingerMs: 5_000,
       },
     },
     {
@@ -71,12 +73,14 @@ describe('presets', () => {
         drainTimeoutMs: 500,
         maxPayloadBytes: 64 * 1024,
         maxBufferedBytes: MiB,
+        lingerMs: 0,
       },
     },
   ])('$preset: $limits.maxConnectionsPerUser connections per user, as documented', ({ preset, limits }) => {
     expect(resolveOptions({ preset, authenticate })).toEqual({
       ...limits,
       preset,
+      activity: 'both',
       maxConnections: undefined,
     });
     expect(presets[preset]).toEqual(limits);
@@ -95,14 +99,18 @@ describe('presets', () => {
         maxConnectionsPerUser: 7,
         evictionThreshold: 1,
         drainTimeoutMs: 42,
+        lingerMs: 250,
+        activity: 'inbound',
         maxConnections: 1_000,
       }),
     ).toEqual({
       ...presets.test,
       preset: 'test',
+      activity: 'inbound',
       maxConnectionsPerUser: 7,
       evictionThreshold: 1,
       drainTimeoutMs: 42,
+      lingerMs: 250,
       maxConnections: 1_000,
     });
   });
@@ -126,9 +134,19 @@ describe('presets', () => {
     ['drainTimeoutMs', 1],
     ['maxPayloadBytes', 2_147_483_647],
     ['maxBufferedBytes', 1],
+    ['lingerMs', 0],
+    ['lingerMs', 2_147_483_647],
     ['maxConnections', 1],
   ])('accepts %s = %d at the edge of what is allowed', (option, value) => {
     expect(resolveOptions({ authenticate, [option]: value })).toMatchObject({ [option]: value });
+  });
+
+  it.each<[SupervisorOptions['activity'], 'both' | 'inbound']>([
+    ['both', 'both'],
+    ['inbound', 'inbound'],
+    [undefined, 'both'],
+  ])('accepts activity = %s (resolved: %s)', (activity, resolved) => {
+    expect(resolveOptions({ authenticate, activity }).activity).toBe(resolved);
   });
 });
 
@@ -154,6 +172,15 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     ['maxPayloadBytes', 0, integerMs],
     ['maxBufferedBytes', null, integerMs],
     ['maxBufferedBytes', 2 ** 31, integerMs],
+    ['lingerMs', -1, 'an integer from 0 to 2147483647'],
+    ['lingerMs', 2.5, 'an integer from 0 to 2147483647'],
+    ['lingerMs', 2 ** 31, 'an integer from 0 to 2147483647'],
+    ['lingerMs', '5000', 'an integer from 0 to 2147483647'],
+    ['lingerMs', Number.NaN, 'an integer from 0 to 2147483647'],
+    ['activity', 'outbound', "'both' or 'inbound'"],
+    ['activity', 'Both', "'both' or 'inbound'"],
+    ['activity', true, "'both' or 'inbound'"],
+    ['activity', null, "'both' or 'inbound'"],
     ['maxConnections', 0, 'a positive integer, or undefined for no cap'],
     ['maxConnections', 1.5, 'a positive integer, or undefined for no cap'],
     ['maxConnections', null, 'a positive integer, or undefined for no cap'],
@@ -207,6 +234,8 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     'heartbeatIntervalMS',
     'onmessage',
     'Preset',
+    'linger',
+    'activityMode',
   ])('an unknown name (%s): a typo cannot silently fall back to a default', (typo) => {
     const error = thrownBy({ authenticate, [typo]: 3 });
     expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: typo, received: typo });
@@ -244,6 +273,8 @@ describe('createSupervisor', () => {
   it.each<[string, Partial<SupervisorOptions> | Record<string, unknown>]>([
     ['idleTimeoutMs', { idleTimeoutMs: 0 }],
     ['maxConnectionsPerUser', { maxConnectionsPerUser: -1 }],
+    ['lingerMs', { lingerMs: -1 }],
+    ['activity', { activity: 'outbound' }],
     ['onMessage', { onMessage: 'echo' }],
     ['maxConnectionPerUser', { maxConnectionPerUser: 3 }],
   ])('with a bad %s throws before creating anything', (option, bad) => {

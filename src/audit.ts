@@ -1,0 +1,98 @@
+/**
+ * audit(): walks every actor and compares what they hold with the books
+ * (books.ts) that stats() reads in O(1). O(connections): for tests (the
+ * suite's leak check runs it after every integration test) and for an
+ * operator on demand, never on a hot path.
+ */
+import type { AnyActorRef } from 'xstate';
+import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
+import type { Books, UserRecord } from './books.js';
+
+export interface AuditReport {
+  /** True when every mismatch list is empty. */
+  ok: boolean;
+  /** Every difference found, one sentence each. */
+  mismatches: string[];
+  /** What was walked. */
+  walked: { userSupervisors: number; connectionActors: number };
+}
+
+type Snapshot = {
+  status: string;
+  value: unknown;
+  context: unknown;
+  children: Record<string, AnyActorRef>;
+};
+
+const stateOf = (value: unknown): string => (typeof value === 'string' ? value : 'active');
+const isIdle = (value: unknown) => (value as { active?: { activity?: string } })?.active?.activity === 'idle';
+
+export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>): AuditReport {
+  const mismatches: string[] = [];
+  const found = { live: 0, idle: 0, draining: 0, connecting: 0, users: 0, empty: 0, actors: 0 };
+  for (const [userId, record] of users) {
+    const snapshot = record.actor.getSnapshot() as Snapshot;
+    if (snapshot.status !== 'active') {
+      mismatches.push(`user ${userId}: supervisor is ${snapshot.status} but still in the runtime's map`);
+      continue;
+    }
+    const context = snapshot.context as UserSupervisorContext;
+    const children = Object.values(snapshot.children);
+    const byId = new Map<string, string>();
+    let idle = 0;
+    for (const child of children) {
+      const childSnapshot = child.getSnapshot() as Snapshot;
+      const { connectionId } = childSnapshot.context as { connectionId: string };
+      if (childSnapshot.status !== 'active') {
+        mismatches.push(
+          `user ${userId}: connection ${connectionId} is ${childSnapshot.status} but still a child`,
+        );
+        continue;
+      }
+      const state = stateOf(childSnapshot.value);
+      byId.set(connectionId, state);
+      if (state === 'connecting') found.connecting += 1;
+      if (isIdle(childSnapshot.value)) idle += 1;
+    }
+    const liveActors = [...byId.values()].filter((state) => state !== 'draining').length;
+    const actual = { live: liveActors, idle, draining: byId.size - liveActors };
+    found.actors += byId.size;
+    found.live += actual.live;
+    found.idle += actual.idle;
+    found.draining += actual.draining;
+    if (actual.live > 0) found.users += 1;
+    if (byId.size === 0) found.empty += 1;
+    const book = record.book;
+    if (book.live !== actual.live || book.idle !== actual.idle || book.draining !== actual.draining) {
+      mismatches.push(
+        `user ${userId}: book says ${JSON.stringify(book)}, the actors are ${JSON.stringify(actual)}`,
+      );
+    }
+    for (const connectionId of context.slots.keys()) {
+      if (!byId.has(connectionId))
+        mismatches.push(`user ${userId}: slot of ${connectionId} has no running actor`);
+    }
+    for (const connectionId of byId.keys()) {
+      if (!context.slots.has(connectionId))
+        mismatches.push(`user ${userId}: actor ${connectionId} holds no slot`);
+    }
+  }
+  const totals: Array<[string, number, number]> = [
+    ['live', books.live, found.live],
+    ['idle', books.idle, found.idle],
+    ['draining', books.draining, found.draining],
+    ['connecting', books.connecting, found.connecting],
+    ['users', books.users, found.users],
+    ['userSupervisors', books.supervisors, users.size],
+    ['lingeringSupervisors', books.emptySupervisors, found.empty],
+    ['admitted − disposed', books.counters.admitted - books.counters.disposed, found.actors],
+  ];
+  for (const [name, counted, walked] of totals) {
+    if (counted !== walked) mismatches.push(`${name}: the books count ${counted}, the actors hold ${walked}`);
+  }
+  return {
+    ok: mismatches.length === 0,
+    mismatches,
+    walked: { userSupervisors: users.size, connectionActors: found.actors },
+  };
+}

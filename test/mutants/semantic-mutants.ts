@@ -1,0 +1,15 @@
+/**
+ * Mutants that remove no transition but break a rule the machine states in
+ * its guards and delays: here, the activity clock that replaced an
+ * interpreter step per message (issue 10). Each must be caught like a
+ * missing transition.
+ */
+import type { ConnectionMachine } from '../../machines/connection.machine.js';
+
+export const semanticMutants: Record<string, (machine: ConnectionMachine) => ConnectionMachine> = {
+  // The idle delay ignores the activity clock: a connection that talks goes idle anyway.
+  'guard isQuiet: always quiet': (machine) => machine.provide({ guards: { isQuiet: () => true } }),
+  // The idle delay re-arms for a whole idleTimeoutMs, not for the time left.
+  'delay idleTimeout: always the whole timeout': (machine) =>
+    machine.provide({ delays: { idleTimeout: ({ context }) => context.idleTimeoutMs } }),
+};
