@@ -100,7 +100,7 @@ describe('the packed package in a fresh app', () => {
     ]);
   }, 120_000);
 
-  it('runs: a real socket through the app’s own ws, and SVG without elkjs is WSSUP_MISSING_PEER', async () => {
+  it('runs: a real socket through the app’s ws (the peer), and SVG without elkjs is WSSUP_MISSING_PEER', async () => {
     const result = await run(process.execPath, ['runtime.mjs'], app);
     expectSuccess(result, 'runtime.mjs');
     const seen = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '');

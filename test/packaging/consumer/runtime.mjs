@@ -1,16 +1,16 @@
-// Runs the installed package for real: the app's own ws (the peer), a real
+// Runs the installed package for real: the supervisor's own WebSocketServer,
+// made from the app's ws (the peer, resolved from inside the package), a real
 // socket, an echo, shutdown; then charts without the optional peer elkjs.
 // Prints one JSON line with what it saw.
 import { once } from 'node:events';
 import { createServer } from 'node:http';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { charts, createSupervisor, renderChart } from 'ws-supervisor';
 
 const supervisor = createSupervisor({
   preset: 'test',
   authenticate: () => 'consumer',
   onMessage: (connection, data) => connection.send(data),
-  webSocketServer: new WebSocketServer({ noServer: true }),
 });
 const server = createServer();
 supervisor.attach(server);
