@@ -14,6 +14,8 @@ export const ErrorCodes = {
     'The supervisor is shutting down or shut down: it accepts no new server or connection.',
   WSSUP_APP_HOOK_FAILED:
     'An app hook or event listener threw or rejected; it is reported to onError and the connection still reaches disposed.',
+  WSSUP_MISSING_PEER:
+    'A feature needs an optional peer dependency that is not installed, e.g. SVG charts need elkjs (npm install elkjs).',
   WSSUP_INTERNAL:
     'An actor failed: a bug in ws-supervisor or XState. A failed connection frees its user slot; a failed user supervisor is forgotten, but the process-wide slots of its connections are not returned.',
 } as const;
@@ -65,6 +67,26 @@ export class AppHookError extends SupervisorError {
     this.name = 'AppHookError';
     this.hook = hook;
     this.connectionId = connectionId;
+  }
+}
+
+/**
+ * Thrown when a feature needs an optional peer dependency that is not
+ * installed (SVG charts need elkjs). `peer` is the package to install.
+ */
+export class MissingPeerError extends SupervisorError {
+  readonly peer: string;
+  readonly feature: string;
+
+  constructor(peer: string, feature: string, cause: unknown) {
+    super(
+      'WSSUP_MISSING_PEER',
+      `${feature} need the optional peer dependency "${peer}", which is not installed: run npm install ${peer}.`,
+      { cause },
+    );
+    this.name = 'MissingPeerError';
+    this.peer = peer;
+    this.feature = feature;
   }
 }
 

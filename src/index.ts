@@ -22,7 +22,14 @@ export {
   renderChart,
 } from './chart/index.js';
 export type { ConnectionHandle } from './connection-handle.js';
-export { AppHookError, type ErrorCode, ErrorCodes, InvalidOptionError, SupervisorError } from './errors.js';
+export {
+  AppHookError,
+  type ErrorCode,
+  ErrorCodes,
+  InvalidOptionError,
+  MissingPeerError,
+  SupervisorError,
+} from './errors.js';
 export type {
   AdmittedEvent,
   DisposedEvent,

@@ -4,12 +4,13 @@
  * InvalidOptionError naming the option and what is allowed.
  */
 import type { IncomingMessage } from 'node:http';
-import { WebSocketServer } from 'ws';
+import type { WebSocketServer } from 'ws';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { Clock } from './clock.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { InvalidOptionError, type SupervisorError } from './errors.js';
 import type { DisposeInfo } from './events.js';
+import { isNoServerWebSocketServer } from './ws-server-shape.js';
 
 /** What `authenticate` returns: a user id, an object with one, or null to refuse (HTTP 401). */
 export type AuthResult = string | { userId: string; correlationId?: string | undefined } | null | undefined;
@@ -70,7 +71,11 @@ export interface SupervisorOptions extends Partial<Limits> {
   onClose?: ((connection: ConnectionHandle, info: DisposeInfo) => unknown) | undefined;
   /** Receives every reported error (failing hooks, internal failures). @default console.error */
   onError?: ((error: SupervisorError) => void) | undefined;
-  /** Your own `WebSocketServer({ noServer: true })`, to choose ws options such as perMessageDeflate. */
+  /**
+   * Your own `WebSocketServer({ noServer: true })`, to choose ws options such as
+   * perMessageDeflate. Any copy of ws 8.17.1 or later is accepted (it is checked by
+   * shape, not `instanceof`, so your app's own copy of ws works).
+   */
   webSocketServer?: WebSocketServer | undefined;
   /** Clock for every delay (e.g. XState's SimulatedClock in tests). @default the real clock */
   clock?: (Clock & { now?: () => number }) | undefined;
@@ -200,7 +205,7 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     }
   }
   const wss = options.webSocketServer;
-  if (wss !== undefined && !(wss instanceof WebSocketServer && wss.options.noServer === true)) {
+  if (wss !== undefined && !isNoServerWebSocketServer(wss)) {
     // A server that listens by itself completes handshakes before a slot could be reserved.
     throw new InvalidOptionError(
       'webSocketServer',

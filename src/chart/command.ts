@@ -5,6 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { MissingPeerError } from '../errors.js';
 import { type ChartName, charts, machineGraph, renderChart } from './index.js';
 import { toMarkdown } from './markdown.js';
 
@@ -39,7 +40,10 @@ const NAMES = Object.keys(charts) as ChartName[];
 
 class UsageError extends Error {}
 
-/** Runs the command; returns the exit code (2 for bad usage, with a message on stderr). */
+/**
+ * Runs the command; returns the exit code (2 for bad usage, 1 for a missing
+ * optional peer such as elkjs, each with a message on stderr).
+ */
 export async function chartCommand(argv: string[]): Promise<number> {
   let request: ReturnType<typeof readArgs>;
   try {
@@ -55,7 +59,17 @@ export async function chartCommand(argv: string[]): Promise<number> {
     console.log(chartUsage);
     return 0;
   }
-  const { machines, formats, out } = request;
+  try {
+    return await write(request);
+  } catch (error) {
+    // SVG without elkjs installed: say which package to install, without a stack.
+    if (!(error instanceof MissingPeerError)) throw error;
+    console.error(`error: ${error.message}`);
+    return 1;
+  }
+}
+
+async function write({ machines, formats, out }: Exclude<ReturnType<typeof readArgs>, 'help'>) {
   if (out === undefined) {
     process.stdout.write(await render(machines[0] as ChartName, formats[0] as CliFormat));
     return 0;

@@ -1,14 +1,16 @@
 /**
  * Lays a chart graph out with ELK (layered, top to bottom), nesting compound
  * and parallel states as ELK child graphs so that edges between levels are
- * routed around the boxes. elkjs is loaded on first use only: the runtime
- * never pays for it.
+ * routed around the boxes. elkjs is an optional peer dependency, loaded on
+ * first use only: the runtime never pays for it, and apps that draw no SVG
+ * need not install it.
  *
  * The result is in absolute coordinates (ELK's `json.shapeCoords` and
  * `json.edgeCoords` = ROOT), rounded to a tenth of a pixel, so the SVG text is
  * identical from run to run.
  */
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
+import { importOptionalPeer } from '../optional-peer.js';
 import type { ChartGraph, ChartNode } from './graph.js';
 import { ANY_STATE, type Arrow, arrows, childrenOf, listedEdges, listedLabel } from './labels.js';
 import { textWidth } from './text-width.js';
@@ -79,6 +81,10 @@ const ROOT_OPTIONS = {
   'elk.randomSeed': '1',
 };
 
+/** elkjs, an optional peer dependency: imported on first use only (a type import costs nothing). */
+const ELK_MODULE = 'elkjs/lib/elk.bundled.js';
+type ElkBundled = { default: typeof import('elkjs/lib/elk.bundled.js') };
+
 const elkId = {
   state: (id: string) => `state:${id}`,
   initial: (parent: string | null) => `initial:${parent ?? ''}`,
@@ -88,7 +94,8 @@ const elkId = {
 export async function layoutChart(graph: ChartGraph): Promise<ChartLayout> {
   // elk.bundled.js is CommonJS: Node's `default` is module.exports, which also
   // carries the class as its own `default` (the only spelling TypeScript types).
-  const { default: elkModule } = await import('elkjs/lib/elk.bundled.js');
+  // elkjs is an optional peer dependency: missing, it is a MissingPeerError.
+  const { default: elkModule } = await importOptionalPeer<ElkBundled>('elkjs', ELK_MODULE, 'SVG charts');
   const elk = new elkModule.default();
   const edges: ElkExtendedEdge[] = [];
   const listedOf = (id: string) => listedEdges(graph, id).map(listedLabel);

@@ -1,20 +1,24 @@
 /**
- * The live dashboard in a real browser (Debian's chromium, driven by
- * playwright-core): real `ws` clients move the counts on the state chart and
+ * The live dashboard in a real browser (Chromium or Chrome, found by
+ * test/helpers/chromium.ts, driven by playwright-core; skipped with a message
+ * when there is none, failed instead with WSSUP_REQUIRE_EXTERNAL=1 as in CI):
+ * real `ws` clients move the counts on the state chart and
  * the capacity bars, an eviction and refusals reach the event list, and every
  * count returns to 0 once the clients are gone. Leaves a screenshot in
  * test-output/dashboard.png for reviewers.
  */
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type ReferenceServer, startReferenceServer } from '../../examples/reference-server/server.js';
+import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { requireExternal } from '../helpers/requirements.js';
 
-const CHROMIUM = '/usr/bin/chromium';
+const search = findChromium();
+const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
 
 // The waitForFunction callbacks run in the page. The project has no DOM lib
 // (it is a Node library), so this module names just what they use.
@@ -29,7 +33,7 @@ declare const document: {
   getElementById(id: string): PageElement | null;
 };
 
-describe('dashboard in a browser', () => {
+describe.runIf(hasBrowser)('dashboard in a browser', () => {
   let server: ReferenceServer;
   let browser: Browser;
   let page: Page;
@@ -37,11 +41,6 @@ describe('dashboard in a browser', () => {
   const logged: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `${CHROMIUM} is missing: run scripts/ensure-chromium.sh (as root) to install Debian's chromium`,
-      );
-    }
     server = await startReferenceServer(
       {
         host: '127.0.0.1',
@@ -52,7 +51,7 @@ describe('dashboard in a browser', () => {
       (line) => logged.push(line),
     );
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: search.path as string, // set: the block runs only when a browser was found
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
     });
     page = await browser.newPage({ viewport: { width: 1440, height: 900 }, deviceScaleFactor: 1 });

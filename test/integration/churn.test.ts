@@ -1,8 +1,14 @@
 /**
- * Churn: 2,000 open / message / close cycles over 20 users, half closed
+ * Churn: 400 open / message / close cycles over 20 users, half closed
  * cleanly and half dropped, must leave nothing behind: no actor, no user
  * supervisor, no timer, no listener, no TCP connection, and every admitted
  * connection disposed exactly once.
+ *
+ * Sized for a loaded two-core machine (issue 13): it ran 2,000 cycles and
+ * timed out at 20 s there. 400 still gives each of the 20 users 20 rounds,
+ * both endings several times, and supervisors spawned and stopped again and
+ * again beside resident ones; the volume itself proved nothing more. Speed
+ * is the benchmark's business (npm run bench), not this test's.
  */
 import { once } from 'node:events';
 import { expect, it } from 'vitest';
@@ -11,7 +17,7 @@ import { SimulatedClock } from 'xstate';
 import { connectionCount } from '../helpers/cleanup.js';
 import { allDisposed, expectNoLeaks, startServer } from '../helpers/server.js';
 
-const cycles = 2_000;
+const cycles = 400;
 const users = 20;
 const concurrency = 50;
 /** The production preset's per-user limit. */
@@ -58,7 +64,6 @@ it(`${cycles} cycles over ${users} users leave zero actors, timers and listeners
     held -= 1;
   });
 
-  const started = performance.now();
   // Half the users keep one resident connection through the churn, so their
   // supervisors see children come and go beside another; the other half's
   // supervisors are spawned and stopped again and again. Residents are cycles too.
@@ -78,11 +83,7 @@ it(`${cycles} cycles over ${users} users leave zero actors, timers and listeners
   );
   await Promise.all(residents.map((ws, i) => leave(ws, i % 2 === 1)));
   await allDisposed(t.supervisor);
-  const seconds = (performance.now() - started) / 1000;
-  console.log(
-    `churn: ${cycles} cycles in ${seconds.toFixed(2)} s (${Math.round(cycles / seconds)} cycles/s, ` +
-      `client and server in one process; at most ${peak} held at once, ${peakPerUser} per user)`,
-  );
+  console.log(`churn: ${cycles} cycles, at most ${peak} held at once, ${peakPerUser} per user`);
 
   // Every user's supervisor lingers for a reconnect; once lingerMs passes, none is left.
   expect(t.supervisor.stats().resources.lingeringSupervisors).toBe(users);
@@ -107,4 +108,5 @@ it(`${cycles} cycles over ${users} users leave zero actors, timers and listeners
   expect(Object.fromEntries(endings)).toEqual({ 'closed 1000': cycles / 2, 'closed 1006': cycles / 2 });
   expect(await connectionCount(t.server)).toBe(0);
   expect(t.errors).toEqual([]);
-});
+  // A bound for a loaded machine, not a speed requirement: alone it takes a few seconds.
+}, 120_000);

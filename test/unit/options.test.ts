@@ -203,6 +203,23 @@ describe('a bad option throws InvalidOptionError naming it', () => {
       { options: { noServer: true } },
       'a ws WebSocketServer created with { noServer: true }',
     ],
+    // Checked by shape (issue 13): each part the supervisor relies on must be there.
+    [
+      'webSocketServer',
+      { handleUpgrade() {}, options: { noServer: true } },
+      'a ws WebSocketServer created with { noServer: true }',
+    ],
+    [
+      'webSocketServer',
+      { handleUpgrade() {}, close() {}, options: {} },
+      'a ws WebSocketServer created with { noServer: true }',
+    ],
+    [
+      'webSocketServer',
+      { handleUpgrade: true, close() {}, options: { noServer: true } },
+      'a ws WebSocketServer created with { noServer: true }',
+    ],
+    ['webSocketServer', null, 'a ws WebSocketServer created with { noServer: true }'],
   ])('%s = %o', (option, received, allowed) => {
     const error = thrownBy({ authenticate, [option]: received });
     expect(error).toMatchObject({

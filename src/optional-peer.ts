@@ -1,0 +1,35 @@
+/**
+ * Loads an optional peer dependency on first use (issue 13). elkjs is 7.9 MB
+ * of install for one feature (SVG charts), so apps that never draw an SVG do
+ * not install it; when a feature that needs it runs without it, the caller
+ * gets a MissingPeerError naming the package, not a bare ERR_MODULE_NOT_FOUND.
+ */
+import { MissingPeerError } from './errors.js';
+
+/** Imports a module by specifier; replaceable so that tests can point it anywhere. */
+export type ModuleLoader = (specifier: string) => Promise<unknown>;
+
+const importModule: ModuleLoader = (specifier) => import(specifier);
+
+/**
+ * Imports `specifier` (a module of the package `peer`) for `feature`.
+ * @throws {MissingPeerError} WSSUP_MISSING_PEER when the module cannot be found.
+ */
+export async function importOptionalPeer<T>(
+  peer: string,
+  specifier: string,
+  feature: string,
+  load: ModuleLoader = importModule,
+): Promise<T> {
+  try {
+    return (await load(specifier)) as T;
+  } catch (error) {
+    // ESM (ERR_MODULE_NOT_FOUND) or CommonJS (MODULE_NOT_FOUND) resolution: the
+    // package, or a file of it, is not installed. Anything else is a real failure.
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+      throw new MissingPeerError(peer, feature, error);
+    }
+    throw error;
+  }
+}

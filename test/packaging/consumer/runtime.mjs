@@ -1,0 +1,42 @@
+// Runs the installed package for real: the supervisor's own WebSocketServer,
+// made from the app's ws (the peer, resolved from inside the package), a real
+// socket, an echo, shutdown; then charts without the optional peer elkjs.
+// Prints one JSON line with what it saw.
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import WebSocket from 'ws';
+import { charts, createSupervisor, renderChart } from 'ws-supervisor';
+
+const supervisor = createSupervisor({
+  preset: 'test',
+  authenticate: () => 'consumer',
+  onMessage: (connection, data) => connection.send(data),
+});
+const server = createServer();
+supervisor.attach(server);
+server.listen(0, '127.0.0.1');
+await once(server, 'listening');
+
+const ws = new WebSocket(`ws://127.0.0.1:${server.address().port}/`);
+await once(ws, 'open');
+ws.send('hello');
+const [echo] = await once(ws, 'message');
+const closed = once(ws, 'close');
+await supervisor.shutdown({ deadlineMs: 1000 });
+const [closeCode] = await closed;
+server.close();
+
+const mermaid = await renderChart(charts.connection);
+const svg = await renderChart(charts.connection, { format: 'svg' }).then(
+  () => ({ ok: true }),
+  (error) => ({ ok: false, name: error.name, code: error.code, peer: error.peer, message: error.message }),
+);
+console.log(
+  JSON.stringify({
+    echo: echo.toString(),
+    closeCode,
+    counters: supervisor.stats().counters,
+    mermaid: mermaid.split('\n')[0],
+    svg,
+  }),
+);

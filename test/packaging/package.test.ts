@@ -1,0 +1,153 @@
+/**
+ * The package as an app gets it (issue 13, items 5, 11 and 12): `npm pack`,
+ * install the tarball into a fresh app (with its own `ws`, without the
+ * optional peer elkjs), then
+ * - type-check a strict app with skipLibCheck: false: the public API must
+ *   compile, and wrong types must be rejected (the ws types were once `any`,
+ *   because @types/ws was only a devDependency);
+ * - run it: a real socket through the app's own ws, require() from CommonJS,
+ *   and SVG charts without elkjs failing with WSSUP_MISSING_PEER;
+ * - check what ships: no source map pointing at a file that is not shipped.
+ *
+ * The install uses the network only for what the local npm cache lacks.
+ */
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const fixture = fileURLToPath(new URL('./consumer/', import.meta.url));
+const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to its end; never rejects, so each test can show what it printed. */
+function run(command: string, args: string[], cwd: string): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(command, args, { cwd, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function expectSuccess(result: Result, what: string): void {
+  expect(result.code, `${what} failed:\n${result.stdout}\n${result.stderr}`).toBe(0);
+}
+
+interface PackedFile {
+  path: string;
+}
+
+describe('the packed package in a fresh app', () => {
+  let app: string;
+  let packed: PackedFile[];
+
+  beforeAll(async () => {
+    app = mkdtempSync(join(tmpdir(), 'wssup-consumer-'));
+    // npm pack runs `prepare` (the build) first, as a publish would.
+    const pack = await run(npm, ['pack', '--json', '--pack-destination', app], root);
+    expectSuccess(pack, 'npm pack');
+    const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as [
+      { filename: string; files: PackedFile[] },
+    ];
+    packed = info.files;
+    cpSync(fixture, app, { recursive: true });
+    writeFileSync(
+      join(app, 'package.json'),
+      `${JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2)}\n`,
+    );
+    // The app installs ws itself (a peer), and neither @types/* nor elkjs.
+    const install = await run(
+      npm,
+      ['install', `./${info.filename}`, 'ws@^8.17.1', '--prefer-offline', '--no-audit', '--no-fund'],
+      app,
+    );
+    expectSuccess(install, 'npm install');
+  }, 120_000);
+
+  afterAll(() => {
+    if (app !== undefined) rmSync(app, { recursive: true, force: true });
+  });
+
+  it('installs one ws (the app’s), @types/ws with it, and no elkjs', () => {
+    const modules = join(app, 'node_modules');
+    expect(existsSync(join(modules, 'ws', 'package.json'))).toBe(true);
+    expect(existsSync(join(modules, 'ws-supervisor', 'node_modules', 'ws'))).toBe(false);
+    expect(existsSync(join(modules, '@types', 'ws', 'index.d.ts'))).toBe(true);
+    expect(existsSync(join(modules, 'elkjs'))).toBe(false);
+  });
+
+  it('type-checks a strict app (skipLibCheck: false) and rejects wrong types', async () => {
+    const check = await run(process.execPath, [tsc, '-p', 'tsconfig.json', '--pretty', 'false'], app);
+    const errors = check.stdout
+      .split('\n')
+      .filter((line) => /error TS\d+/.test(line))
+      .map((line) => line.replace(/: error (TS\d+):.*/, ' $1'));
+    // app.ts and every .d.ts compile; each WRONG line of wrong.ts is an error, and nothing else is.
+    expect(errors, check.stdout).toEqual([
+      'wrong.ts(6,9) TS2322',
+      'wrong.ts(12,3) TS2322',
+      'wrong.ts(17,3) TS2322',
+    ]);
+  }, 120_000);
+
+  it('runs: a real socket through the app’s ws (the peer), and SVG without elkjs is WSSUP_MISSING_PEER', async () => {
+    const result = await run(process.execPath, ['runtime.mjs'], app);
+    expectSuccess(result, 'runtime.mjs');
+    const seen = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '');
+    expect(seen).toMatchObject({
+      echo: 'hello',
+      closeCode: 1001,
+      counters: { admitted: 1, disposed: 1 },
+      mermaid: expect.stringMatching(/^stateDiagram-v2|^---/),
+      svg: { ok: false, name: 'MissingPeerError', code: 'WSSUP_MISSING_PEER', peer: 'elkjs' },
+    });
+    expect(seen.svg.message).toContain('npm install elkjs');
+  }, 30_000);
+
+  it('the chart command says what to install for SVG and exits 1', async () => {
+    const bin = join(app, 'node_modules', 'ws-supervisor', 'dist', 'src', 'cli.js');
+    const result = await run(process.execPath, [bin, 'chart', '--format', 'svg'], app);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^error: .*npm install elkjs/);
+    expect(result.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
+  }, 30_000);
+
+  it('loads with require() from CommonJS', async () => {
+    const result = await run(process.execPath, ['require.cjs'], app);
+    expectSuccess(result, 'require.cjs');
+    expect(JSON.parse(result.stdout.trim())).toMatchObject({ createSupervisor: 'function' });
+  }, 30_000);
+
+  it('ships no source map that points at a file outside the package', () => {
+    const paths = new Set(packed.map((file) => file.path));
+    const installed = (path: string) =>
+      readFileSync(join(app, 'node_modules', 'ws-supervisor', path), 'utf8');
+    const dangling: string[] = [];
+    for (const file of paths) {
+      if (!/\.(js|d\.ts)$/.test(file)) continue;
+      const url = installed(file).match(/\/\/# sourceMappingURL=(\S+)\s*$/)?.[1];
+      if (url === undefined) continue;
+      const map = posix.join(posix.dirname(file), url);
+      if (!paths.has(map)) {
+        dangling.push(`${file} → ${map}`);
+        continue;
+      }
+      const { sources } = JSON.parse(installed(map)) as { sources: string[] };
+      for (const source of sources) {
+        const target = posix.join(posix.dirname(map), source);
+        if (!paths.has(target)) dangling.push(`${map} → ${target}`);
+      }
+    }
+    expect(dangling).toEqual([]);
+  });
+});

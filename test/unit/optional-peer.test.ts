@@ -1,0 +1,55 @@
+/**
+ * Optional peer dependencies (issue 13): elkjs is needed only for SVG charts.
+ * Missing, it must be a MissingPeerError (WSSUP_MISSING_PEER) naming the
+ * package, not a bare ERR_MODULE_NOT_FOUND. The missing case is a real import
+ * of a package that is not installed; the whole path (renderChart and the CLI
+ * in an app installed without elkjs) is in test/packaging/.
+ */
+import { describe, expect, it } from 'vitest';
+import { MissingPeerError, SupervisorError } from '../../src/index.js';
+import { importOptionalPeer } from '../../src/optional-peer.js';
+
+describe('importOptionalPeer', () => {
+  it('turns a package that is not installed into WSSUP_MISSING_PEER naming it', async () => {
+    const loading = importOptionalPeer('wssup-not-installed', 'wssup-not-installed/lib/x.js', 'SVG charts');
+    const error = await loading.catch((failure: unknown) => failure);
+    expect(error).toBeInstanceOf(MissingPeerError);
+    expect(error).toBeInstanceOf(SupervisorError);
+    expect(error).toMatchObject({
+      name: 'MissingPeerError',
+      code: 'WSSUP_MISSING_PEER',
+      peer: 'wssup-not-installed',
+      feature: 'SVG charts',
+    });
+    expect((error as Error).message).toContain('npm install wssup-not-installed');
+    expect((error as { cause?: { code?: string } }).cause?.code).toBe('ERR_MODULE_NOT_FOUND');
+  });
+
+  it('also for a CommonJS resolution failure (MODULE_NOT_FOUND)', async () => {
+    const load = () =>
+      Promise.reject(Object.assign(new Error('Cannot find module'), { code: 'MODULE_NOT_FOUND' }));
+    await expect(
+      importOptionalPeer('elkjs', 'elkjs/lib/elk.bundled.js', 'SVG charts', load),
+    ).rejects.toMatchObject({
+      code: 'WSSUP_MISSING_PEER',
+      peer: 'elkjs',
+    });
+  });
+
+  it('passes any other failure through unchanged', async () => {
+    const broken = new SyntaxError('Unexpected token');
+    const load = () => Promise.reject(broken);
+    await expect(importOptionalPeer('elkjs', 'elkjs/lib/elk.bundled.js', 'SVG charts', load)).rejects.toBe(
+      broken,
+    );
+  });
+
+  it('returns the module when it is installed (elkjs is a devDependency)', async () => {
+    const elk = await importOptionalPeer<{ default: { default: unknown } }>(
+      'elkjs',
+      'elkjs/lib/elk.bundled.js',
+      'SVG charts',
+    );
+    expect(typeof elk.default.default).toBe('function');
+  });
+});
