@@ -5,11 +5,13 @@
  *
  *   churn   `workers` cycles back to back: open, one echo, close
  *   hold    open `count` connections (100 handshakes in flight) and keep them
- *   mark    start counting and this process's CPU time
- *   stop    stop, and report what was counted since mark
+ *   pump    on the held connections, `depth` echoes in flight each (messages)
+ *   mark    start counting (churn and pump) and this process's CPU time
+ *   stop / stop-pump   stop, and report what was counted since mark
  *   release drop the held connections
  */
 import { performance } from 'node:perf_hooks';
+import { MessagesLoad, type MessagesReport } from './messages-load.js';
 import { openConnection, type Protocol, type RawConnection, textFrame } from './raw-client.js';
 import { eventPacket } from './socketio-codec.js';
 
@@ -26,6 +28,8 @@ export type ClientRequest =
   | { cmd: 'mark' }
   | { cmd: 'stop' }
   | { cmd: 'hold'; protocol: Protocol; port: number; count: number; first: number; users: number }
+  | { cmd: 'pump'; protocol: Protocol; depth: number }
+  | { cmd: 'stop-pump' }
   | { cmd: 'release' };
 
 export interface ChurnReport {
@@ -36,6 +40,7 @@ export interface ChurnReport {
   /** This process's CPU time over the window, as a share of one core (0–1). */
   busy: number;
 }
+export type { MessagesReport };
 
 const send = (message: unknown) => process.send?.(message);
 
@@ -98,6 +103,7 @@ async function worker(
 }
 
 const held: RawConnection[] = [];
+const messages = new MessagesLoad();
 
 /** Opens `count` connections, 100 handshakes in flight, and keeps the ones that open. */
 async function hold(port: number, protocol: Protocol, count: number, first: number, users: number) {
@@ -131,6 +137,7 @@ process.on('message', async (request: ClientRequest) => {
       marked = true;
       markedCpu = process.cpuUsage();
       markedAt = performance.now();
+      messages.mark();
       send({ marked: true });
       break;
     case 'stop': {
@@ -146,6 +153,14 @@ process.on('message', async (request: ClientRequest) => {
       send({
         opened: await hold(request.port, request.protocol, request.count, request.first, request.users),
       });
+      break;
+    case 'pump':
+      messages.start(held, request.protocol, request.depth);
+      send({ pumping: true });
+      break;
+    case 'stop-pump':
+      marked = false;
+      send({ messages: messages.stop() });
       break;
     case 'release':
       for (const connection of held.splice(0)) connection.destroy();

@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { createComparison, parseKinds } from './comparison.js';
 import { fixed, median, percentile, sortNumbers, spread, table } from './figures.js';
 import type { ChurnReport } from './load-client.js';
+import { messagesBench } from './messages-bench.js';
 import {
   type Child,
   protocolOf,
@@ -22,7 +23,7 @@ import {
   startServer,
 } from './processes.js';
 
-const all = ['memory', 'churn', 'cleanup', 'admission', 'scale', 'floor'] as const;
+const all = ['memory', 'churn', 'messages', 'cleanup', 'admission', 'scale', 'floor'] as const;
 type Bench = (typeof all)[number];
 
 const { values: args } = parseArgs({
@@ -35,6 +36,9 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '50,200' },
     users: { type: 'string', default: '10,1000' },
     kinds: { type: 'string', default: 'supervised,bare,socketio' },
+    connections: { type: 'string', default: '1000' },
+    'message-users': { type: 'string', default: '100' },
+    depth: { type: 'string', default: '4' },
     json: { type: 'string' },
     warmup: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
@@ -49,11 +53,13 @@ if (args.help) {
                           (default supervised,bare,socketio); every round runs each
                           selected kind once, in this order, on a fresh server.
                           Ratios are against bare (or the last kind if bare is absent).
-                          Used by memory and churn.
+                          Used by memory, churn and messages.
   --rounds N              rounds per figure (default 5, --quick 2)
   --warmup SECONDS        warm-up of each fresh server before its window (default 5, --quick 3)
   --clients N             load client processes (default 2)
   churn:    --concurrency 50,200   cycles in flight;  --users 10,1000   users cycled over
+  messages: --connections 1000     held connections;  --message-users 100   users they belong to
+            --depth 4              echoes in flight per connection
   scale:    --scale-connections N  in-memory connections held (default 100,000)
   --json FILE             also write every sample as JSON
 
@@ -284,6 +290,23 @@ async function memory(): Promise<void> {
   );
 }
 
+// --- messages ----------------------------------------------------------------
+
+async function messages(): Promise<void> {
+  const { section, raw } = await messagesBench({
+    comparison,
+    rounds,
+    clients: clientCount,
+    warmupMs,
+    windowMs,
+    connections: Number(args.connections),
+    users: Number(args['message-users']),
+    depth: Number(args.depth),
+  });
+  results.messages = raw;
+  sections.push(section);
+}
+
 // --- cleanup -----------------------------------------------------------------
 
 async function cleanup(): Promise<void> {
@@ -394,6 +417,7 @@ async function floor(): Promise<void> {
 const benches: Record<Bench, () => Promise<void>> = {
   memory,
   churn,
+  messages,
   cleanup,
   admission,
   scale,
