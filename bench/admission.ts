@@ -6,8 +6,8 @@
  *     event, emitted inside the decision step);
  *   - admission: until handleUpgrade() resolved (connection actor started,
  *     handshake completed, `active`).
- * Cases: a user's first connection (a user supervisor is spawned), a user
- * below the threshold, a user at the threshold whose admission evicts an idle
+ * Cases: a user's first connection (a user supervisor is spawned), a known
+ * user below the threshold, a user at the threshold whose admission evicts an idle
  * connection, and a user at the limit (refused, HTTP 429).
  */
 import { performance } from 'node:perf_hooks';
@@ -55,7 +55,7 @@ for (let i = 0; i < background; i++) held.push(await connect(`bg${i % Math.ceil(
 
 type Case =
   | 'first connection of a user'
-  | 'user below the threshold'
+  | 'known user, below the threshold'
   | 'user at the threshold: evicts one idle'
   | 'user at the limit: refused';
 const times = new Map<Case, [number[], number[]]>();
@@ -85,7 +85,7 @@ for (let round = 0; round < rounds; round++) {
     record('first connection of a user', first);
     const peers = [first[2]];
     const second = await timed(user);
-    record('user below the threshold', second);
+    record('known user, below the threshold', second);
     peers.push(second[2]);
     // Up to T - 1 connections, all idle: the next admission reaches T and evicts the longest idle.
     while (peers.length < evictAt - 1) peers.push(await connect(user));

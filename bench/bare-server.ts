@@ -16,8 +16,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { createActor } from 'xstate';
-import { refuseUpgrade } from '../src/transport/http-refusal.js';
-import { checkUserId } from '../src/user-id.js';
+import { checkUserId, refuseUpgrade } from './refusal.js';
 import { floorConnectionMachine } from './xstate-floor.js';
 
 export interface BareServerOptions {

@@ -1,23 +1,35 @@
 /**
- * The load generator: a minimal WebSocket client on node:net, in its own
- * process, driven by bench/run.ts over IPC. A `ws` client costs more CPU per
- * cycle than the server it loads and would saturate first; this one does
- * only what a cycle needs:
+ * A load generator in its own process, driven by bench/run.ts over IPC, on
+ * the raw client of bench/raw-client.ts (the same client for every server
+ * kind; `protocol` says whether to speak plain WebSocket or Socket.IO).
  *
- *   connect ─▶ upgrade request ─▶ 101 ─▶ one masked text frame ─▶ its echo
- *     ─▶ close frame (1000) ─▶ the server's close frame ─▶ server FIN ─▶ closed
- *
- * `churn` runs `workers` such cycles back to back; `hold` opens connections
- * and keeps them (the memory benchmark).
+ *   churn   `workers` cycles back to back: open, one echo, close
+ *   hold    open `count` connections (100 handshakes in flight) and keep them
+ *   pump    on the held connections, `depth` echoes in flight each (messages)
+ *   mark    start counting (churn and pump) and this process's CPU time
+ *   stop / stop-pump   stop, and report what was counted since mark
+ *   release drop the held connections
  */
-import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { MessagesLoad, type MessagesReport } from './messages-load.js';
+import { openConnection, type Protocol, type RawConnection, textFrame } from './raw-client.js';
+import { eventPacket } from './socketio-codec.js';
 
 export type ClientRequest =
-  | { cmd: 'churn'; port: number; workers: number; firstWorker: number; concurrency: number; users: number }
+  | {
+      cmd: 'churn';
+      protocol: Protocol;
+      port: number;
+      workers: number;
+      firstWorker: number;
+      concurrency: number;
+      users: number;
+    }
   | { cmd: 'mark' }
   | { cmd: 'stop' }
-  | { cmd: 'hold'; port: number; count: number; first: number; users: number }
+  | { cmd: 'hold'; protocol: Protocol; port: number; count: number; first: number; users: number }
+  | { cmd: 'pump'; protocol: Protocol; depth: number }
+  | { cmd: 'stop-pump' }
   | { cmd: 'release' };
 
 export interface ChurnReport {
@@ -25,88 +37,62 @@ export interface ChurnReport {
   refused: number;
   failed: number;
   latenciesMs: number[];
+  /** This process's CPU time over the window, as a share of one core (0–1). */
+  busy: number;
 }
+export type { MessagesReport };
 
 const send = (message: unknown) => process.send?.(message);
-const key = Buffer.alloc(16, 7).toString('base64');
-const upgrade = (user: string) =>
-  Buffer.from(
-    `GET /?user=${user} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-  );
 
-/** A masked client frame (RFC 6455 §5.3), payload under 126 bytes. */
-function maskedFrame(opcode: number, payload: Buffer): Buffer {
-  const mask = [0x12, 0x34, 0x56, 0x78];
-  const body = payload.map((byte, i) => byte ^ (mask[i % 4] as number));
-  return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length, ...mask]), body]);
-}
-const message = Buffer.from('hello');
-const textFrame = maskedFrame(0x1, message);
-const closeFrame = maskedFrame(0x8, Buffer.from([0x03, 0xe8]));
-const headEnd = Buffer.from('\r\n\r\n');
+const churnMessage = {
+  ws: { frame: textFrame('hello'), echo: Buffer.from('hello') },
+  socketio: {
+    frame: textFrame(eventPacket('message', 'hello')),
+    echo: Buffer.from(eventPacket('message', 'hello')),
+  },
+} as const;
 
 type Outcome = 'ok' | 'refused' | 'failed';
 
-/** One open / echo / close cycle; resolves when the TCP connection is closed. */
-function cycle(port: number, request: Buffer): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1', noDelay: true });
-    let buffered: Buffer = Buffer.alloc(0);
-    let step: 'head' | 'echo' | 'close' | 'end' = 'head';
-    let outcome: Outcome = 'failed';
-    socket.on('connect', () => socket.write(request));
-    socket.on('data', (chunk: Buffer) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-      for (;;) {
-        if (step === 'head') {
-          const end = buffered.indexOf(headEnd);
-          if (end < 0) return;
-          if (buffered.toString('latin1', 9, 12) !== '101') {
-            outcome = 'refused';
-            socket.destroy();
-            return;
-          }
-          buffered = buffered.subarray(end + 4);
-          step = 'echo';
-          socket.write(textFrame);
-        } else if (step === 'echo') {
-          if (buffered.length < 2 + message.length) return;
-          buffered = buffered.subarray(2 + message.length);
-          step = 'close';
-          socket.write(closeFrame);
-        } else if (step === 'close') {
-          if (buffered.length < 4) return;
-          if (buffered[0] !== 0x88) {
-            socket.destroy();
-            return;
-          }
-          step = 'end';
-          outcome = 'ok';
-          return;
-        } else {
-          return;
-        }
-      }
-    });
-    socket.on('error', () => {
-      outcome = 'failed';
-    });
-    socket.on('close', () => resolve(outcome));
-  });
+/** One cycle: open (handshakes), one message and its echo, close handshake, TCP closed. */
+async function cycle(port: number, protocol: Protocol, user: string): Promise<Outcome> {
+  const connection = await openConnection(port, protocol, user);
+  if (typeof connection === 'string') return connection;
+  const { frame, echo } = churnMessage[protocol];
+  connection.send(frame);
+  const reply = await connection.nextMessage();
+  if (reply === undefined || !reply.equals(echo)) {
+    connection.destroy();
+    return 'failed';
+  }
+  return (await connection.close()) ? 'ok' : 'failed';
 }
 
 let running = false;
 let marked = false;
-let report: ChurnReport = { cycles: 0, refused: 0, failed: 0, latenciesMs: [] };
+let markedCpu = process.cpuUsage();
+let markedAt = 0;
+let report: ChurnReport = { cycles: 0, refused: 0, failed: 0, latenciesMs: [], busy: 0 };
 let workersDone: Promise<void>[] = [];
 
-async function worker(port: number, index: number, concurrency: number, users: number): Promise<void> {
+/** CPU time since mark, as a share of one core. */
+function busySinceMark(): number {
+  const cpu = process.cpuUsage(markedCpu);
+  return (cpu.user + cpu.system) / ((performance.now() - markedAt) * 1000);
+}
+
+async function worker(
+  port: number,
+  protocol: Protocol,
+  index: number,
+  concurrency: number,
+  users: number,
+): Promise<void> {
   // Worker w uses users w, w + c, w + 2c, ... (mod users): no two workers share a user at once.
   for (let k = 0; running; k++) {
-    const request = upgrade(`u${(index + k * concurrency) % users}`);
+    const user = `u${(index + k * concurrency) % users}`;
     const started = performance.now();
-    const outcome = await cycle(port, request);
+    const outcome = await cycle(port, protocol, user);
     if (!marked) continue;
     if (outcome === 'ok') {
       report.cycles += 1;
@@ -116,33 +102,21 @@ async function worker(port: number, index: number, concurrency: number, users: n
   }
 }
 
-const held: Socket[] = [];
+const held: RawConnection[] = [];
+const messages = new MessagesLoad();
 
-/** Opens `count` connections (100 handshakes in flight) and keeps them open. */
-async function hold(port: number, count: number, first: number, users: number): Promise<number> {
+/** Opens `count` connections, 100 handshakes in flight, and keeps the ones that open. */
+async function hold(port: number, protocol: Protocol, count: number, first: number, users: number) {
   let next = 0;
   let opened = 0;
-  const one = (index: number) =>
-    new Promise<void>((resolve) => {
-      const socket = connect({ port, host: '127.0.0.1' });
-      socket.on('connect', () => socket.write(upgrade(`u${index % users}`)));
-      socket.on('error', () => resolve());
-      socket.on('close', () => resolve());
-      let head = Buffer.alloc(0);
-      const onData = (chunk: Buffer) => {
-        head = Buffer.concat([head, chunk]);
-        if (head.indexOf(headEnd) < 0) return;
-        socket.off('data', onData);
-        if (head.toString('latin1', 9, 12) === '101') {
-          opened += 1;
-          held.push(socket);
-        } else socket.destroy();
-        resolve();
-      };
-      socket.on('data', onData);
-    });
   const lane = async () => {
-    while (next < count) await one(first + next++);
+    while (next < count) {
+      const index = first + next++;
+      const connection = await openConnection(port, protocol, `u${index % users}`);
+      if (typeof connection === 'string') continue;
+      opened += 1;
+      held.push(connection);
+    }
   };
   await Promise.all(Array.from({ length: 100 }, lane));
   return opened;
@@ -153,19 +127,22 @@ process.on('message', async (request: ClientRequest) => {
     case 'churn':
       running = true;
       marked = false;
-      report = { cycles: 0, refused: 0, failed: 0, latenciesMs: [] };
+      report = { cycles: 0, refused: 0, failed: 0, latenciesMs: [], busy: 0 };
       workersDone = Array.from({ length: request.workers }, (_, i) =>
-        worker(request.port, request.firstWorker + i, request.concurrency, request.users),
+        worker(request.port, request.protocol, request.firstWorker + i, request.concurrency, request.users),
       );
       send({ started: true });
       break;
     case 'mark':
       marked = true;
+      markedCpu = process.cpuUsage();
+      markedAt = performance.now();
+      messages.mark();
       send({ marked: true });
       break;
     case 'stop': {
       // Cycles completed after the stop are not counted: the window is [mark, stop].
-      const result = report;
+      const result = { ...report, busy: busySinceMark() };
       marked = false;
       running = false;
       await Promise.all(workersDone);
@@ -173,10 +150,20 @@ process.on('message', async (request: ClientRequest) => {
       break;
     }
     case 'hold':
-      send({ opened: await hold(request.port, request.count, request.first, request.users) });
+      send({
+        opened: await hold(request.port, request.protocol, request.count, request.first, request.users),
+      });
+      break;
+    case 'pump':
+      messages.start(held, request.protocol, request.depth);
+      send({ pumping: true });
+      break;
+    case 'stop-pump':
+      marked = false;
+      send({ messages: messages.stop() });
       break;
     case 'release':
-      for (const socket of held.splice(0)) socket.destroy();
+      for (const connection of held.splice(0)) connection.destroy();
       send({ released: true });
       break;
   }

@@ -2,6 +2,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import type { Protocol } from './raw-client.js';
 
 export interface Child {
   process: ChildProcess;
@@ -56,10 +57,14 @@ export interface ServerChild extends Child {
 /**
  * supervised: the reference server; bare: the same work on bare ws; actor:
  * bare ws plus one small XState actor per connection (the floor of "an actor
- * per connection", with real sockets).
+ * per connection", with real sockets); socketio: the same work on Socket.IO
+ * 4.8, websocket transport only, with a per-user limit in a middleware.
  */
-export const serverKinds = ['supervised', 'bare', 'actor'] as const;
+export const serverKinds = ['supervised', 'bare', 'actor', 'socketio'] as const;
 export type ServerKind = (typeof serverKinds)[number];
+
+/** How the load clients speak to a kind. */
+export const protocolOf = (kind: ServerKind): Protocol => (kind === 'socketio' ? 'socketio' : 'ws');
 
 export async function startServer(kind: ServerKind, extra: string[] = []): Promise<ServerChild> {
   // e.g. BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=prof" to profile the servers.

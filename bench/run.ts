@@ -1,11 +1,7 @@
 /**
  * `npm run bench`: the supervised reference server against a bare `ws`
- * server, A B A B, fresh server processes, in one run on one machine.
- *
- *   npm run bench                          every benchmark, 5 rounds
- *   npm run bench -- --quick               2 rounds, shorter windows, 20,000 for scale
- *   npm run bench -- --only churn,memory   some of: churn, memory, cleanup, admission, scale, floor
- *   npm run bench -- --rounds 7 --json out.json
+ * server and a Socket.IO server, alternated round by round (A B C A B C),
+ * fresh server processes, in one run on one machine. See usage below.
  */
 import { execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -13,11 +9,21 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createComparison, parseKinds } from './comparison.js';
 import { fixed, median, percentile, sortNumbers, spread, table } from './figures.js';
 import type { ChurnReport } from './load-client.js';
-import { type Child, type ServerKind, serverKinds, sleep, startClient, startServer } from './processes.js';
+import { messagesBench } from './messages-bench.js';
+import {
+  type Child,
+  protocolOf,
+  type ServerKind,
+  serverKinds,
+  sleep,
+  startClient,
+  startServer,
+} from './processes.js';
 
-const all = ['memory', 'churn', 'cleanup', 'admission', 'scale', 'floor'] as const;
+const all = ['memory', 'churn', 'messages', 'cleanup', 'admission', 'scale', 'floor'] as const;
 type Bench = (typeof all)[number];
 
 const { values: args } = parseArgs({
@@ -29,17 +35,34 @@ const { values: args } = parseArgs({
     'scale-connections': { type: 'string' },
     concurrency: { type: 'string', default: '50,200' },
     users: { type: 'string', default: '10,1000' },
-    kinds: { type: 'string', default: 'supervised,bare' },
+    kinds: { type: 'string', default: 'supervised,bare,socketio' },
+    connections: { type: 'string', default: '1000' },
+    'message-users': { type: 'string', default: '100' },
+    depth: { type: 'string', default: '4' },
     json: { type: 'string' },
     warmup: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
-  console.log(`Usage: npm run bench -- [--quick] [--only ${all.join(',')}] [--rounds N] [--clients 2]
-                          [--concurrency 50,200] [--users 10,1000] [--kinds supervised,bare | actor,bare | supervised,actor]
-                          [--warmup seconds]
-                          [--scale-connections 100000] [--json results.json]
+  console.log(`Usage: npm run bench -- [options]
+
+  --quick                 2 rounds, 3 s warm-up, 1.5 s windows, 20,000 connections for scale
+  --only LIST             some of: ${all.join(', ')} (default: all)
+  --kinds LIST            server kinds to compare, any of ${serverKinds.join(', ')}
+                          (default supervised,bare,socketio); every round runs each
+                          selected kind once, in this order, on a fresh server.
+                          Ratios are against bare (or the last kind if bare is absent).
+                          Used by memory, churn and messages.
+  --rounds N              rounds per figure (default 5, --quick 2)
+  --warmup SECONDS        warm-up of each fresh server before its window (default 5, --quick 3)
+  --clients N             load client processes (default 2)
+  churn:    --concurrency 50,200   cycles in flight;  --users 10,1000   users cycled over
+  messages: --connections 1000     held connections;  --message-users 100   users they belong to
+            --depth 4              echoes in flight per connection
+  scale:    --scale-connections N  in-memory connections held (default 100,000)
+  --json FILE             also write every sample as JSON
+
 BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=prof" adds flags to the server processes.`);
   process.exit(0);
 }
@@ -60,18 +83,8 @@ const warmupMs = Number(args.warmup ?? (quick ? 3 : 5)) * 1_000;
 const windowMs = quick ? 1_500 : 3_000;
 const scaleConnections = Number(args['scale-connections'] ?? (quick ? 20_000 : 100_000));
 const list = (text: string) => text.split(',').map((item) => item.trim());
-const kinds = list(args.kinds) as ServerKind[];
-if (kinds.length !== 2 || !kinds.every((kind) => serverKinds.includes(kind))) {
-  throw new Error(`--kinds takes two of ${serverKinds.join(', ')}: the first is compared with the second`);
-}
-const [kindA, kindB] = kinds as [ServerKind, ServerKind];
-const kindLabel: Record<ServerKind, string> = {
-  supervised: 'supervised',
-  bare: 'bare ws',
-  actor: 'ws + one XState actor',
-};
-/** An empty sample list per compared kind. */
-const perKind = () => ({ [kindA]: [], [kindB]: [] }) as unknown as Record<ServerKind, number[]>;
+const kinds = parseKinds(args.kinds, serverKinds);
+const comparison = createComparison(kinds);
 const concurrencies = list(args.concurrency).map(Number);
 const userCounts = list(args.users).map(Number);
 
@@ -82,27 +95,10 @@ const results: Record<string, unknown> = {
   openFiles: Number(execFileSync('sh', ['-c', 'ulimit -n']).toString().trim()),
   rounds,
   quick,
+  kinds,
 };
 const sections: string[] = [];
-
-/** A row: figure, first kind's median (± spread), second kind's, ratio, goal. */
-function compare(
-  label: string,
-  samples: Record<ServerKind, number[]>,
-  format: (value: number) => string,
-  goal: string,
-): string[] {
-  const s = median(samples[kindA]);
-  const b = median(samples[kindB]);
-  return [
-    label,
-    `${format(s)} ±${fixed(spread(samples[kindA]), 0)}%`,
-    `${format(b)} ±${fixed(spread(samples[kindB]), 0)}%`,
-    `${fixed(s / b, 2)}×`,
-    goal,
-  ];
-}
-const compareHeader = ['figure', `${kindLabel[kindA]} (median ±spread)`, kindLabel[kindB], 'ratio', 'goal'];
+const percent = (v: number) => `${fixed(v * 100, 0)}%`;
 
 // --- churn -------------------------------------------------------------------
 
@@ -118,6 +114,7 @@ async function churnRound(
   p99: number;
   refused: number;
   failed: number;
+  clientBusy: number[];
 }> {
   const server = await startServer(kind);
   try {
@@ -127,6 +124,7 @@ async function churnRound(
         client.ask(
           {
             cmd: 'churn',
+            protocol: protocolOf(kind),
             port: server.port,
             workers: Math.min(per, concurrency - i * per),
             firstWorker: i * per,
@@ -156,6 +154,7 @@ async function churnRound(
       p99: percentile(latencies, 99),
       refused: reports.reduce((sum, r) => sum + r.refused, 0),
       failed: reports.reduce((sum, r) => sum + r.failed, 0),
+      clientBusy: reports.map((r) => r.busy),
     };
   } finally {
     await server.stop();
@@ -169,9 +168,15 @@ async function churn(): Promise<void> {
   try {
     for (const concurrency of concurrencies) {
       for (const users of userCounts) {
-        const samples = { rate: perKind(), cpu: perKind(), p50: perKind(), p99: perKind() };
-        let refused = 0;
-        let failed = 0;
+        const samples = {
+          rate: comparison.samples(),
+          cpu: comparison.samples(),
+          p50: comparison.samples(),
+          p99: comparison.samples(),
+          clientBusy: comparison.samples(),
+        };
+        const refused = comparison.samples();
+        const failed = comparison.samples();
         for (let round = 0; round < rounds; round++) {
           for (const kind of kinds) {
             const r = await churnRound(kind, clients, concurrency, users);
@@ -179,22 +184,35 @@ async function churn(): Promise<void> {
             samples.cpu[kind].push(r.cpuPerCycleUs);
             samples.p50[kind].push(r.p50);
             samples.p99[kind].push(r.p99);
-            refused += r.refused;
-            failed += r.failed;
+            samples.clientBusy[kind].push(...r.clientBusy);
+            refused[kind].push(r.refused);
+            failed[kind].push(r.failed);
             process.stderr.write(
               `churn c=${concurrency} users=${users} round ${round + 1} ${kind}: ${fixed(r.rate, 0)}/s ` +
-                `${fixed(r.cpuPerCycleUs, 1)} µs CPU/cycle p50 ${fixed(r.p50, 2)} ms p99 ${fixed(r.p99, 2)} ms\n`,
+                `${fixed(r.cpuPerCycleUs, 1)} µs CPU/cycle p50 ${fixed(r.p50, 2)} ms p99 ${fixed(r.p99, 2)} ms, ` +
+                `clients busy ${r.clientBusy.map(percent).join(' ')}\n`,
             );
           }
         }
         const at = `c=${concurrency}, ${users.toLocaleString('en-US')} users`;
-        rows.push(compare(`cycles/s, ${at}`, samples.rate, (v) => fixed(v, 0), '≥ 0.90×'));
-        rows.push(compare(`server CPU/cycle, ${at}`, samples.cpu, (v) => `${fixed(v, 1)} µs`, '≤ 1.10×'));
-        rows.push(compare(`cycle p50, ${at}`, samples.p50, (v) => `${fixed(v, 2)} ms`, ''));
-        rows.push(compare(`cycle p99, ${at}`, samples.p99, (v) => `${fixed(v, 2)} ms`, ''));
+        const ms = (v: number) => `${fixed(v, 2)} ms`;
+        rows.push(comparison.row(`cycles/s, ${at}`, samples.rate, (v) => fixed(v, 0), '≥ 0.90×'));
+        rows.push(
+          comparison.row(`server CPU/cycle, ${at}`, samples.cpu, (v) => `${fixed(v, 1)} µs`, '≤ 1.10×'),
+        );
+        rows.push(comparison.row(`cycle p50, ${at}`, samples.p50, ms));
+        rows.push(comparison.row(`cycle p99, ${at}`, samples.p99, ms));
+        rows.push(comparison.row(`each load client busy, ${at}`, samples.clientBusy, percent, '', false));
         raw[at] = { ...samples, refused, failed };
-        if (refused + failed > 0)
-          rows.push([`refused / failed cycles, ${at}`, `${refused} / ${failed}`, '', '', '']);
+        const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
+        if (kinds.some((kind) => sum(refused[kind]) + sum(failed[kind]) > 0)) {
+          rows.push(
+            comparison.note(
+              `refused / failed cycles, ${at}`,
+              (kind) => `${sum(refused[kind])} / ${sum(failed[kind])}`,
+            ),
+          );
+        }
       }
     }
   } finally {
@@ -202,7 +220,7 @@ async function churn(): Promise<void> {
   }
   results.churn = raw;
   sections.push(
-    `### Churn (open, one echo, close; ${rounds} rounds of ${windowMs / 1000} s)\n\n${table(compareHeader, rows)}`,
+    `### Churn (open, one echo, close; ${rounds} rounds of ${windowMs / 1000} s after ${warmupMs / 1000} s of warm-up)\n\n${table(comparison.header, rows)}`,
   );
 }
 
@@ -218,6 +236,7 @@ async function memoryRound(kind: ServerKind, clients: Child[], count: number) {
         client.ask<number>(
           {
             cmd: 'hold',
+            protocol: protocolOf(kind),
             port: server.port,
             count: Math.min(per, count - i * per),
             first: i * per,
@@ -243,8 +262,8 @@ async function memory(): Promise<void> {
   const raw: Record<string, unknown> = {};
   try {
     for (const count of [5_000, 19_900]) {
-      const rss = perKind();
-      const heap = perKind();
+      const rss = comparison.samples();
+      const heap = comparison.samples();
       for (let round = 0; round < rounds; round++) {
         for (const kind of kinds) {
           const r = await memoryRound(kind, clients, count);
@@ -257,17 +276,35 @@ async function memory(): Promise<void> {
         }
       }
       const kb = (v: number) => `${fixed(v / 1024, 2)} KB`;
-      rows.push(
-        compare(`RSS per idle connection, ${count.toLocaleString('en-US')} held`, rss, kb, '≤ 1.30×'),
-      );
-      rows.push(compare(`heap per idle connection, ${count.toLocaleString('en-US')} held`, heap, kb, ''));
+      const held = count.toLocaleString('en-US');
+      rows.push(comparison.row(`RSS per idle connection, ${held} held`, rss, kb, '≤ 1.30×'));
+      rows.push(comparison.row(`heap per idle connection, ${held} held`, heap, kb));
       raw[String(count)] = { rss, heap };
     }
   } finally {
     await Promise.all(clients.map((client) => client.stop()));
   }
   results.memory = raw;
-  sections.push(`### Memory (fresh server per round, ${rounds} rounds)\n\n${table(compareHeader, rows)}`);
+  sections.push(
+    `### Memory (fresh server per round, ${rounds} rounds, over 1,000 users)\n\n${table(comparison.header, rows)}`,
+  );
+}
+
+// --- messages ----------------------------------------------------------------
+
+async function messages(): Promise<void> {
+  const { section, raw } = await messagesBench({
+    comparison,
+    rounds,
+    clients: clientCount,
+    warmupMs,
+    windowMs,
+    connections: Number(args.connections),
+    users: Number(args['message-users']),
+    depth: Number(args.depth),
+  });
+  results.messages = raw;
+  sections.push(section);
 }
 
 // --- cleanup -----------------------------------------------------------------
@@ -377,11 +414,19 @@ async function floor(): Promise<void> {
   sections.push(output.trim());
 }
 
-const benches: Record<Bench, () => Promise<void>> = { memory, churn, cleanup, admission, scale, floor };
+const benches: Record<Bench, () => Promise<void>> = {
+  memory,
+  churn,
+  messages,
+  cleanup,
+  admission,
+  scale,
+  floor,
+};
 const started = performance.now();
 console.log(
   `## ws-supervisor bench, ${results.date}\n\nnode ${results.node}, ${results.cpus}, ulimit -n ${results.openFiles}, ` +
-    `${rounds} rounds${quick ? ' (--quick)' : ''}, load average at start ${os
+    `${rounds} rounds${quick ? ' (--quick)' : ''}, kinds ${kinds.join(', ')}, load average at start ${os
       .loadavg()
       .map((n) => fixed(n, 2))
       .join(' ')}`,

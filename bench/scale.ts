@@ -2,7 +2,8 @@
  * Scale: a million supervised connections held at once in one process, over
  * the in-memory transport, with the production preset (20 per user, so
  * 50,000 users) and the real clock (every connection holds its idle and
- * heartbeat timers). Reports heap per connection after a full GC, the time
+ * heartbeat timers). Reports heap per connection after a full GC, the cost
+ * of stats() and userStats() at that size, the time
  * of admissions and disposals at that size, and the transport's own heap
  * (measured alone first) so that the supervisor's share can be read off.
  *
@@ -76,6 +77,22 @@ const stats = supervisor.stats();
 if (stats.connections !== total) throw new Error(`held ${stats.connections} of ${total}`);
 const heapPerConnection = (heapUsed() - base) / total;
 
+// 2b. What reading the books costs at that size: stats() and userStats(),
+//     the median of many calls (stats() may walk actors; at least 11 calls,
+//     up to 1,000 or 5 s).
+const timeCalls = (call: () => unknown): number[] => {
+  const times: number[] = [];
+  const deadline = performance.now() + 5_000;
+  for (let i = 0; i < 1_000 && (i < 11 || performance.now() < deadline); i++) {
+    const started = performance.now();
+    call();
+    times.push(performance.now() - started);
+  }
+  return times;
+};
+const statsTimes = sortNumbers(timeCalls(() => supervisor.stats()));
+const userStatsTimes = sortNumbers(timeCalls(() => supervisor.userStats(`u${users >> 1}`)));
+
 // 3. Admission and disposal at that size: probes for users that already
 //    hold connections (one slot freed first), timed one by one.
 const admitTimes: number[] = [];
@@ -131,6 +148,16 @@ const output = `### Scale (${count} supervised connections held at once over ${u
     [
       `time to admit ${count} (one by one)`,
       `${fixed(admitSeconds)} s (${us((admitSeconds * 1000) / total)} each)`,
+      '',
+    ],
+    [
+      `stats() at ${count} held, median of ${statsTimes.length.toLocaleString('en-US')} calls (p99)`,
+      `${us(percentile(statsTimes, 50))} (${us(percentile(statsTimes, 99))})`,
+      '',
+    ],
+    [
+      `userStats(id) at ${count} held, median of ${userStatsTimes.length.toLocaleString('en-US')} calls (p99)`,
+      `${us(percentile(userStatsTimes, 50))} (${us(percentile(userStatsTimes, 99))})`,
       '',
     ],
     [

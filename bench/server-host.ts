@@ -4,6 +4,7 @@
  *   --kind supervised   the reference server itself (startReferenceServer)
  *   --kind bare         bench/bare-server.ts: the same work with bare ws
  *   --kind actor        the same, plus one small XState actor per connection
+ *   --kind socketio     bench/socketio-server.ts: the same work on Socket.IO 4.8
  *   --probe             also time, inside the process, each socket's `close`
  *                       event to the moment its slot is free (see below)
  *
@@ -16,6 +17,7 @@ import { startReferenceServer } from '../examples/reference-server/server.js';
 import { createSupervisor, type Supervisor } from '../src/index.js';
 import { type BareServer, startBareServer } from './bare-server.js';
 import { fullGc } from './figures.js';
+import { startSocketIoServer } from './socketio-server.js';
 
 export type HostRequest =
   | { cmd: 'cpu' }
@@ -39,6 +41,8 @@ const { values: args } = parseArgs({
   },
 });
 
+const limits =
+  args['max-per-user'] === undefined ? {} : { maxConnectionsPerUser: Number(args['max-per-user']) };
 const send = (message: unknown) => process.send?.(message);
 const silent = () => {};
 
@@ -53,9 +57,12 @@ if (args.kind === 'bare' || args.kind === 'actor') {
   port = bare.port;
   stats = () => ({ connections: bare.connections() });
   close = bare.close;
+} else if (args.kind === 'socketio') {
+  const io = await startSocketIoServer(limits);
+  port = io.port;
+  stats = () => ({ connections: io.connections() });
+  close = io.close;
 } else if (!args.probe) {
-  const limits =
-    args['max-per-user'] === undefined ? {} : { maxConnectionsPerUser: Number(args['max-per-user']) };
   const server = await startReferenceServer({ host: '127.0.0.1', port: 0, limits }, silent);
   port = server.port;
   stats = () => server.supervisor.stats();

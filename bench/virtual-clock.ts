@@ -6,7 +6,10 @@
  * keeps a binary heap ordered by due time, so an advance costs O(log n) per
  * timer that fires, and a cancelled timer is skipped when it surfaces.
  */
-import type { Clock } from '../src/clock.js';
+import type { SupervisorOptions } from '../src/index.js';
+
+/** The clock the supervisor accepts (its `clock` option): the public type. */
+type Clock = NonNullable<SupervisorOptions['clock']>;
 
 interface Entry {
   due: number;

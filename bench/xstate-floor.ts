@@ -18,7 +18,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type AnyActorRef, createActor, setup, spawnChild, stopChild } from 'xstate';
-import type { Clock } from '../src/clock.js';
+import type { SupervisorOptions } from '../src/index.js';
 import { fixed, fullGc, kib, median, spread, table } from './figures.js';
 
 type ConnectionEvent = { type: 'OPEN' | 'TOUCH' | 'PING' | 'CLOSE' | 'CLOSED' | 'IGNORED' };
@@ -66,6 +66,9 @@ const parentMachine = setup({
     STOP: { actions: stopChild(({ event }) => event.id) },
   },
 });
+
+/** XState's clock, through the supervisor's public `clock` option. */
+type Clock = NonNullable<SupervisorOptions['clock']>;
 
 let lastId = 0;
 /** Hands out ids and never fires: XState's scheduling without any timer. */
