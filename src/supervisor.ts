@@ -34,6 +34,7 @@ import {
   type SupervisorStats,
   type UserStats,
 } from './stats.js';
+import { checkHandshake, type HandshakeRefusal } from './transport/handshake.js';
 import { refuseUpgrade } from './transport/http-refusal.js';
 import { type ConnectionEnv, createWsConnectionMachine, WsConnection } from './transport/ws-adapter.js';
 import { checkUserId } from './user-id.js';
@@ -95,6 +96,7 @@ export interface Supervisor {
 const USER_SHARDS = 64;
 
 const refusalStatus: Record<RejectReason, number | undefined> = {
+  'bad-handshake': 400, // issue 13 (2): the default; checkHandshake gives the status ws would
   unauthenticated: 401,
   'invalid-user-id': 400,
   'auth-failed': 500,
@@ -250,14 +252,27 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
 
   let shutdownPromise: Promise<void> | undefined;
 
-  function reject(socket: Duplex, reason: RejectReason, userId: string | undefined, message: string): void {
-    const status = socket.destroyed ? undefined : refusalStatus[reason];
-    if (status !== undefined) refuseUpgrade(socket, status, message);
+  function reject(
+    socket: Duplex,
+    reason: RejectReason,
+    userId: string | undefined,
+    message: string,
+    answer?: HandshakeRefusal, // issue 13 (2): a malformed handshake brings its own status and headers
+  ): void {
+    const status = socket.destroyed ? undefined : (answer?.status ?? refusalStatus[reason]);
+    if (status !== undefined) refuseUpgrade(socket, status, message, answer?.headers);
     counters.rejected += 1;
     events.emit('rejected', { reason, status, userId, message });
   }
 
   async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // Issue 13 (2): refuse what ws would refuse before authenticate and admission,
+    // so a malformed request is never admitted and never evicts anything.
+    const badHandshake = checkHandshake(request, wss);
+    if (badHandshake !== undefined) {
+      if (badHandshake.error !== undefined) report(badHandshake.error);
+      return reject(socket, 'bad-handshake', undefined, badHandshake.message, badHandshake);
+    }
     if (shutdownPromise !== undefined) {
       return reject(socket, 'shutting-down', undefined, 'server is shutting down');
     }

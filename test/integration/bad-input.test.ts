@@ -26,7 +26,6 @@ import {
   createCloseWatcher,
   nextDisposed,
   rawConnect,
-  readResponseHead,
   upgradeRequest,
 } from '../helpers/cleanup.js';
 import { refusal } from '../helpers/rules.js';
@@ -204,52 +203,8 @@ describe('a client that leaves during a slow authenticate leaves nothing behind'
   });
 });
 
-describe('a malformed upgrade request after admission releases its slot', () => {
-  // Admission runs first (the app's authenticate decides who it is); ws then
-  // refuses the handshake itself. The slot must not outlive that refusal.
-  it.each([
-    ['no Sec-WebSocket-Key', 400, { headers: { 'Sec-WebSocket-Key': undefined } }],
-    ['a Sec-WebSocket-Key that is not 16 bytes', 400, { headers: { 'Sec-WebSocket-Key': 'c2hvcnQ=' } }],
-    ['an unsupported Sec-WebSocket-Version', 400, { headers: { 'Sec-WebSocket-Version': '12' } }],
-    ['an Upgrade header that is not websocket', 400, { headers: { Upgrade: 'h2c' } }],
-    ['a POST instead of a GET', 405, { method: 'POST' }],
-  ] as [string, number, Parameters<typeof upgradeRequest>[1]][])(
-    '%s: HTTP %i',
-    async (_name, status, shape) => {
-      const t = await startQuietServer();
-      // Our close listener on the server socket, added once the library's is in
-      // (the admission has subscribed by the time the microtask runs).
-      const seen: { live: number | undefined; connections: number; disposed: number }[] = [];
-      let serverSide: Duplex | undefined;
-      t.server.on('upgrade', (_request: IncomingMessage, socket: Duplex) => {
-        serverSide = socket;
-      });
-      t.supervisor.on('admitted', () =>
-        queueMicrotask(() =>
-          serverSide?.on('close', () => {
-            const stats = t.supervisor.stats();
-            seen.push({
-              live: t.supervisor.userStats('mal')?.live,
-              connections: stats.connections,
-              disposed: stats.counters.disposed,
-            });
-          }),
-        ),
-      );
-      const socket = await rawConnect(t.port);
-      socket.write(upgradeRequest('mal', shape));
-      expect(await readResponseHead(socket)).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
-      await allDisposed(t.supervisor);
-      await vi.waitFor(() => expect(seen).toHaveLength(1));
-
-      expect(seen).toEqual([{ live: undefined, connections: 0, disposed: 1 }]);
-      expect(t.disposed).toMatchObject([{ userId: 'mal', reason: 'closed', closeCode: 1006 }]);
-      expect(t.supervisor.stats().counters).toEqual({ admitted: 1, rejected: 0, evicted: 0, disposed: 1 });
-      expectNoLeaks(t.supervisor);
-      expect(t.errors).toEqual([]);
-    },
-  );
-});
+// A malformed upgrade request is refused before authenticate and admission:
+// see handshake.test.ts.
 
 describe('oversized messages', () => {
   it('are refused by ws with 1009, never reach onMessage, and the connection is disposed', async () => {
