@@ -9,12 +9,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { SimulatedClock } from 'xstate';
 import {
   AppHookError,
   type AuthResult,
   type ConnectionHandle,
+  createSupervisor,
   type Supervisor,
   SupervisorError,
   type SupervisorEventName,
@@ -234,6 +235,47 @@ describe('oversized messages', () => {
     expect(snapshot).toMatchObject({ disposed: true, user: undefined, stats: { connections: 0 } });
     expectNoLeaks(t.supervisor);
     expect(t.errors).toEqual([]);
+  });
+});
+
+describe('oversized messages with the app’s own webSocketServer', () => {
+  // ws applies the server's own maxPayload; the supervisor reports that one and
+  // refuses a maxPayloadBytes that says otherwise (issue 13, item 3).
+  const big = 'x'.repeat(10_000);
+
+  it('an explicit maxPayloadBytes that differs from the server’s maxPayload is refused at creation', () => {
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true });
+    onTestFinished(() => void wss.close());
+    expect(() =>
+      createSupervisor({ authenticate: userFromQuery, maxPayloadBytes: 1024, webSocketServer: wss }),
+    ).toThrow(
+      expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option: 'maxPayloadBytes', received: 1024 }),
+    );
+  });
+
+  it('without maxPayloadBytes, the limit reported is the one ws applies (its 100 MiB default here)', async () => {
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true });
+    const t = await startQuietServer({ webSocketServer: wss });
+    expect(t.supervisor.options.maxPayloadBytes).toBe(100 * 1_048_576);
+    const ws = await connect(t.url('big'));
+    ws.send(big);
+    expect((await nextMessage(ws)).length).toBe(big.length);
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a maxPayload set on the server is applied and reported: 10,000 bytes over 1024 close with 1009', async () => {
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true, maxPayload: 1024 });
+    const t = await startQuietServer({ webSocketServer: wss, maxPayloadBytes: 1024 });
+    expect(t.supervisor.options.maxPayloadBytes).toBe(1024);
+    const ws = await connect(t.url('big'));
+    const closing = closed(ws);
+    ws.send(big);
+    expect(await closing).toEqual({ code: 1009, reason: '' });
+    await allDisposed(t.supervisor);
+    expect(t.disposed).toMatchObject([{ userId: 'big', reason: 'error' }]);
+    expectNoLeaks(t.supervisor);
   });
 });
 
