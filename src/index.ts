@@ -48,4 +48,4 @@ export {
   type ShutdownOptions,
   type Supervisor,
 } from './supervisor.js';
-export { MAX_USER_ID_LENGTH } from './user-id.js';
+export { MAX_USER_ID_BYTES, MAX_USER_ID_LENGTH } from './user-id.js';

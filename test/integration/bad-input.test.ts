@@ -63,7 +63,18 @@ describe('refused upgrades allocate nothing', () => {
     ['authenticate resolves null', 401, 'unauthenticated', /^unauthenticated$/, async () => null],
     ['an empty user id', 400, 'invalid-user-id', /empty/, () => ''],
     ['an empty user id in an object', 400, 'invalid-user-id', /empty/, () => ({ userId: '' })],
-    ['a user id of 129 characters', 400, 'invalid-user-id', /longer than 128/, () => 'u'.repeat(129)],
+    ['a user id of 129 characters', 400, 'invalid-user-id', /longer than 128 bytes/, () => 'u'.repeat(129)],
+    [
+      'a user id of 65 two-byte characters (130 bytes)',
+      400,
+      'invalid-user-id',
+      /longer than 128 bytes/,
+      () => 'é'.repeat(65),
+    ],
+    ['a bidi override in the user id', 400, 'invalid-user-id', /bidirectional/, () => '\u202Eecila'],
+    ['a line separator in the user id', 400, 'invalid-user-id', /separator/, () => 'eve\u2028admin'],
+    ['U+FFFD in the user id', 400, 'invalid-user-id', /U\+FFFD/, () => 'eve\uFFFD'],
+    ['a lone surrogate in the user id', 400, 'invalid-user-id', /lone surrogate/, () => 'eve\uD83D'],
     ['a newline in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\nadmin'],
     ['a NUL in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\u0000'],
     ['a DEL in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\u007f'],
@@ -126,13 +137,15 @@ describe('refused upgrades allocate nothing', () => {
     expectNoLeaks(t.supervisor);
   });
 
-  it('accepts a user id of exactly 128 characters and non-ASCII ids', async () => {
+  it('accepts user ids of exactly 128 bytes and non-ASCII ids', async () => {
     const t = await startQuietServer();
     const long = await connect(t.url('u'.repeat(128)));
+    const longUnicode = await connect(t.url('é'.repeat(64)));
     const unicode = await connect(t.url('Zoë-日本'));
-    expect(t.supervisor.stats().users).toBe(2);
+    expect(t.supervisor.stats().users).toBe(3);
     expect(t.supervisor.userStats('Zoë-日本')).toMatchObject({ live: 1 });
     long.close();
+    longUnicode.close();
     unicode.close();
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
