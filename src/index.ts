@@ -5,6 +5,7 @@
 
 export type { DisposeReason, RefusalReason } from '../machines/events.js';
 export { connectionMachine, hubMachine, userShardMachine, userSupervisorMachine } from '../machines/index.js';
+export type { AttachOptions } from './attach.js';
 export {
   type ChartDelay,
   type ChartEdge,
@@ -43,7 +44,6 @@ export {
 } from './options.js';
 export type { StatsOptions, SupervisorStats, UserStats } from './stats.js';
 export {
-  type AttachOptions,
   createSupervisor,
   type ShutdownOptions,
   type Supervisor,

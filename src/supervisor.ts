@@ -15,6 +15,7 @@ import { evictionPoint } from '../machines/eviction.js';
 import { hubMachine } from '../machines/hub.machine.js';
 import { userShardMachine } from '../machines/user-shard.machine.js';
 import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
+import { type AttachOptions, attachToServer } from './attach.js';
 import { createCountingClock } from './clock.js';
 import { createConnectionIds } from './connection-id.js';
 import { AppHookError, SupervisorError } from './errors.js';
@@ -38,15 +39,6 @@ import { checkHandshake, type HandshakeRefusal } from './transport/handshake.js'
 import { refuseUpgrade } from './transport/http-refusal.js';
 import { type ConnectionEnv, createWsConnectionMachine, WsConnection } from './transport/ws-adapter.js';
 import { checkUserId } from './user-id.js';
-
-export interface AttachOptions {
-  /**
-   * Only upgrade requests for this path (query excluded) are handled. Others
-   * are left to the server's other `upgrade` listeners, or refused with 404
-   * when there is none.
-   */
-  path?: string | undefined;
-}
 
 export interface ShutdownOptions {
   /** Connections still open this long after shutdown starts are terminated. @default drainTimeoutMs */
@@ -333,25 +325,10 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     if (shutdownPromise !== undefined) {
       throw new SupervisorError('WSSUP_SHUTTING_DOWN', 'cannot attach: the supervisor is shutting down');
     }
-    const { path } = attachOptions;
-    if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/'))) {
-      throw new SupervisorError(
-        'WSSUP_INVALID_ARGUMENT',
-        `attach path must start with "/", got ${String(path)}`,
-      );
-    }
-    const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      // Split, not new URL(): a request line such as `GET //[` must not throw in a server listener.
-      if (path !== undefined && (request.url ?? '/').split('?', 1)[0] !== path) {
-        // Not ours: left to the server's other upgrade listeners. With none,
-        // nobody would ever answer, and the socket would hang open.
-        if (server.listenerCount('upgrade') === 1) refuseUpgrade(socket, 404, 'not found');
-        return;
-      }
+    // Issue 13 (6): attach owns its path among the server's other upgrade listeners (src/attach.ts).
+    return attachToServer(server, attachOptions, (request, socket, head) => {
       void handleUpgrade(request, socket, head);
-    };
-    server.on('upgrade', onUpgrade);
-    return () => void server.off('upgrade', onUpgrade);
+    });
   }
 
   function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
