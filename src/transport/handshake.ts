@@ -37,10 +37,10 @@ export interface HandshakeServer {
 }
 
 /**
- * ws's own header parsers. Its CommonJS entry point has carried them since
- * ws 8.0 (its ESM wrapper only in recent releases, and @types/ws declares
- * none of them), so they are read from there: the same module instances
- * that `import 'ws'` uses.
+ * ws's own header parsers, attached to the export of its CommonJS entry point
+ * (and @types/ws declares none of them). Read from there, they are the same
+ * module instances that `import 'ws'` uses; a ws without them fails here, at
+ * import, rather than admitting what it would refuse.
  */
 interface WsParsers {
   subprotocol: { parse(header: string): Set<string> };
