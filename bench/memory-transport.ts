@@ -163,6 +163,13 @@ export class MemoryWebSocketServer extends WebSocketServer {
   }
 }
 
+const handshakeHeaders = Object.freeze({
+  upgrade: 'websocket',
+  connection: 'Upgrade',
+  'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+  'sec-websocket-version': '13',
+});
+
 const answering: PeerBehaviour = Object.freeze({ answersPings: true, answersClose: true });
 
 /** The client's side of one connection attempt. */
@@ -176,7 +183,12 @@ export class MemoryPeer {
     this.behaviour = behaviour;
     this.raw = new MemorySocket();
     this.raw.peer = this;
-    this.request = { url: `/?user=${userId}`, headers: {} } as unknown as IncomingMessage;
+    // A well-formed handshake: the supervisor refuses, before authenticate, what ws would refuse.
+    this.request = {
+      method: 'GET',
+      url: `/?user=${userId}`,
+      headers: handshakeHeaders,
+    } as unknown as IncomingMessage;
   }
 
   /** Admitted and open (the handshake completed). */

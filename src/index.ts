@@ -5,6 +5,7 @@
 
 export type { DisposeReason, RefusalReason } from '../machines/events.js';
 export { connectionMachine, hubMachine, userSupervisorMachine } from '../machines/index.js';
+export type { AttachOptions } from './attach.js';
 export type { AuditReport } from './audit.js';
 export {
   type ChartDelay,
@@ -52,9 +53,8 @@ export {
 } from './options.js';
 export type { StatsOptions, SupervisorStats, UserStats } from './stats.js';
 export {
-  type AttachOptions,
   createSupervisor,
   type ShutdownOptions,
   type Supervisor,
 } from './supervisor.js';
-export { MAX_USER_ID_LENGTH } from './user-id.js';
+export { MAX_USER_ID_BYTES, MAX_USER_ID_LENGTH } from './user-id.js';

@@ -31,7 +31,10 @@ export interface Limits {
   connectTimeoutMs: number;
   /** Bound on the close handshake; then the socket is terminated. */
   drainTimeoutMs: number;
-  /** Largest inbound message; larger ones are refused by ws with close code 1009. */
+  /**
+   * Largest inbound message; larger ones are refused by ws with close code 1009.
+   * With your own `webSocketServer`, its `maxPayload` is the limit (and this reports it).
+   */
   maxPayloadBytes: number;
   /** Largest send buffer before the peer is closed as a slow consumer (4008). */
   maxBufferedBytes: number;
@@ -74,7 +77,8 @@ export interface SupervisorOptions extends Partial<Limits> {
   /**
    * Your own `WebSocketServer({ noServer: true })`, to choose ws options such as
    * perMessageDeflate. Any copy of ws 8.17.1 or later is accepted (it is checked by
-   * shape, not `instanceof`, so your app's own copy of ws works).
+   * shape, not `instanceof`, so your app's own copy of ws works). Its `maxPayload`
+   * is the payload limit: leave `maxPayloadBytes` unset, or equal to it.
    */
   webSocketServer?: WebSocketServer | undefined;
   /** Clock for every delay (e.g. XState's SimulatedClock in tests). @default the real clock */
@@ -213,6 +217,8 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
       wss,
     );
   }
+  // Issue 13 (3): ws applies the app's server's own maxPayload, so that is the limit in force.
+  if (wss !== undefined) limits.maxPayloadBytes = payloadLimitOf(wss, options.maxPayloadBytes);
   const clock = options.clock;
   if (clock !== undefined && !(isFunction(clock?.setTimeout) && isFunction(clock?.clearTimeout))) {
     throw new InvalidOptionError('clock', 'an object with setTimeout and clearTimeout', clock);
@@ -222,4 +228,30 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
     throw new InvalidOptionError('inspect', 'an inspection observer or function', inspect);
   }
   return { ...limits, preset: presetName, activity, maxConnections };
+}
+
+/**
+ * The payload limit in force with the app's own WebSocketServer: ws applies
+ * that server's `maxPayload` (its default is 100 MiB; 0 means none, reported
+ * as Infinity), never our `maxPayloadBytes`. A `maxPayloadBytes` that says
+ * otherwise would be a limit that is not applied, so it is refused.
+ */
+function payloadLimitOf(wss: WebSocketServer, explicit: number | undefined): number {
+  const applied: unknown = wss.options.maxPayload;
+  if (typeof applied !== 'number' || !(applied >= 0)) {
+    throw new InvalidOptionError(
+      'webSocketServer',
+      'a ws WebSocketServer whose options.maxPayload is a number of bytes',
+      wss,
+    );
+  }
+  const limit = applied === 0 ? Number.POSITIVE_INFINITY : applied;
+  if (explicit !== undefined && explicit !== limit) {
+    throw new InvalidOptionError(
+      'maxPayloadBytes',
+      `no maxPayloadBytes, or the webSocketServer's own maxPayload (${applied}), which is the limit ws applies`,
+      explicit,
+    );
+  }
+  return limit;
 }

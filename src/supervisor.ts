@@ -16,6 +16,7 @@ import type { ConnectionOutput, RefusalReason } from '../machines/events.js';
 import { evictionPoint } from '../machines/eviction.js';
 import { hubMachine } from '../machines/hub.machine.js';
 import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
+import { type AttachOptions, attachToServer } from './attach.js';
 import { type AuditReport, auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
 import { createCountingClock } from './clock.js';
@@ -37,18 +38,10 @@ import {
   type UserStats,
   userStatsOf,
 } from './stats.js';
+import { checkHandshake, type HandshakeRefusal } from './transport/handshake.js';
 import { refuseUpgrade } from './transport/http-refusal.js';
 import { type ConnectionEnv, createWsConnectionMachine, WsConnection } from './transport/ws-adapter.js';
 import { checkUserId } from './user-id.js';
-
-export interface AttachOptions {
-  /**
-   * Only upgrade requests for this path (query excluded) are handled. Others
-   * are left to the server's other `upgrade` listeners, or refused with 404
-   * when there is none.
-   */
-  path?: string | undefined;
-}
 
 export interface ShutdownOptions {
   /** Connections still open this long after shutdown starts are terminated. @default drainTimeoutMs */
@@ -95,6 +88,7 @@ export interface Supervisor {
 }
 
 const refusalStatus: Record<RejectReason, number | undefined> = {
+  'bad-handshake': 400, // issue 13 (2): the default; checkHandshake gives the status ws would
   unauthenticated: 401,
   'invalid-user-id': 400,
   'auth-failed': 500,
@@ -326,14 +320,27 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
 
   let shutdownPromise: Promise<void> | undefined;
 
-  function reject(socket: Duplex, reason: RejectReason, userId: string | undefined, message: string): void {
-    const status = socket.destroyed ? undefined : refusalStatus[reason];
-    if (status !== undefined) refuseUpgrade(socket, status, message);
+  function reject(
+    socket: Duplex,
+    reason: RejectReason,
+    userId: string | undefined,
+    message: string,
+    answer?: HandshakeRefusal, // issue 13 (2): a malformed handshake brings its own status and headers
+  ): void {
+    const status = socket.destroyed ? undefined : (answer?.status ?? refusalStatus[reason]);
+    if (status !== undefined) refuseUpgrade(socket, status, message, answer?.headers);
     counters.rejected += 1;
     events.emit('rejected', { reason, status, userId, message });
   }
 
   async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // Issue 13 (2): refuse what ws would refuse before authenticate and admission,
+    // so a malformed request is never admitted and never evicts anything.
+    const badHandshake = checkHandshake(request, wss);
+    if (badHandshake !== undefined) {
+      if (badHandshake.error !== undefined) report(badHandshake.error);
+      return reject(socket, 'bad-handshake', undefined, badHandshake.message, badHandshake);
+    }
     if (shutdownPromise !== undefined) {
       return reject(socket, 'shutting-down', undefined, 'server is shutting down');
     }
@@ -404,25 +411,10 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     if (shutdownPromise !== undefined) {
       throw new SupervisorError('WSSUP_SHUTTING_DOWN', 'cannot attach: the supervisor is shutting down');
     }
-    const { path } = attachOptions;
-    if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/'))) {
-      throw new SupervisorError(
-        'WSSUP_INVALID_ARGUMENT',
-        `attach path must start with "/", got ${String(path)}`,
-      );
-    }
-    const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-      // Split, not new URL(): a request line such as `GET //[` must not throw in a server listener.
-      if (path !== undefined && (request.url ?? '/').split('?', 1)[0] !== path) {
-        // Not ours: left to the server's other upgrade listeners. With none,
-        // nobody would ever answer, and the socket would hang open.
-        if (server.listenerCount('upgrade') === 1) refuseUpgrade(socket, 404, 'not found');
-        return;
-      }
+    // Issue 13 (6): attach owns its path among the server's other upgrade listeners (src/attach.ts).
+    return attachToServer(server, attachOptions, (request, socket, head) => {
       void handleUpgrade(request, socket, head);
-    };
-    server.on('upgrade', onUpgrade);
-    return () => void server.off('upgrade', onUpgrade);
+    });
   }
 
   function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {

@@ -4,9 +4,14 @@ import type { Duplex } from 'node:stream';
 /**
  * Answers an upgrade request with a plain HTTP error and closes the socket.
  * Used for every refusal, so a refused client never gets a WebSocket (and we
- * never allocate one).
+ * never allocate one). `headers` are added as given: they are ours, never the client's.
  */
-export function refuseUpgrade(socket: Duplex, status: number, message: string): void {
+export function refuseUpgrade(
+  socket: Duplex,
+  status: number,
+  message: string,
+  headers: Readonly<Record<string, string>> = {},
+): void {
   if (socket.destroyed) return;
   if (!socket.writable) {
     socket.destroy();
@@ -22,6 +27,9 @@ export function refuseUpgrade(socket: Duplex, status: number, message: string): 
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +
       'Connection: close\r\n' +
       'Content-Type: text/plain; charset=utf-8\r\n' +
+      Object.entries(headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('') +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       `\r\n${body}`,
   );

@@ -9,12 +9,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { SimulatedClock } from 'xstate';
 import {
   AppHookError,
   type AuthResult,
   type ConnectionHandle,
+  createSupervisor,
   type Supervisor,
   SupervisorError,
   type SupervisorEventName,
@@ -26,7 +27,6 @@ import {
   createCloseWatcher,
   nextDisposed,
   rawConnect,
-  readResponseHead,
   upgradeRequest,
 } from '../helpers/cleanup.js';
 import { refusal } from '../helpers/rules.js';
@@ -63,7 +63,18 @@ describe('refused upgrades allocate nothing', () => {
     ['authenticate resolves null', 401, 'unauthenticated', /^unauthenticated$/, async () => null],
     ['an empty user id', 400, 'invalid-user-id', /empty/, () => ''],
     ['an empty user id in an object', 400, 'invalid-user-id', /empty/, () => ({ userId: '' })],
-    ['a user id of 129 characters', 400, 'invalid-user-id', /longer than 128/, () => 'u'.repeat(129)],
+    ['a user id of 129 characters', 400, 'invalid-user-id', /longer than 128 bytes/, () => 'u'.repeat(129)],
+    [
+      'a user id of 65 two-byte characters (130 bytes)',
+      400,
+      'invalid-user-id',
+      /longer than 128 bytes/,
+      () => 'é'.repeat(65),
+    ],
+    ['a bidi override in the user id', 400, 'invalid-user-id', /bidirectional/, () => '\u202Eecila'],
+    ['a line separator in the user id', 400, 'invalid-user-id', /separator/, () => 'eve\u2028admin'],
+    ['U+FFFD in the user id', 400, 'invalid-user-id', /U\+FFFD/, () => 'eve\uFFFD'],
+    ['a lone surrogate in the user id', 400, 'invalid-user-id', /lone surrogate/, () => 'eve\uD83D'],
     ['a newline in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\nadmin'],
     ['a NUL in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\u0000'],
     ['a DEL in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\u007f'],
@@ -126,13 +137,15 @@ describe('refused upgrades allocate nothing', () => {
     expectNoLeaks(t.supervisor);
   });
 
-  it('accepts a user id of exactly 128 characters and non-ASCII ids', async () => {
+  it('accepts user ids of exactly 128 bytes and non-ASCII ids', async () => {
     const t = await startQuietServer();
     const long = await connect(t.url('u'.repeat(128)));
+    const longUnicode = await connect(t.url('é'.repeat(64)));
     const unicode = await connect(t.url('Zoë-日本'));
-    expect(t.supervisor.stats().users).toBe(2);
+    expect(t.supervisor.stats().users).toBe(3);
     expect(t.supervisor.userStats('Zoë-日本')).toMatchObject({ live: 1 });
     long.close();
+    longUnicode.close();
     unicode.close();
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
@@ -204,52 +217,8 @@ describe('a client that leaves during a slow authenticate leaves nothing behind'
   });
 });
 
-describe('a malformed upgrade request after admission releases its slot', () => {
-  // Admission runs first (the app's authenticate decides who it is); ws then
-  // refuses the handshake itself. The slot must not outlive that refusal.
-  it.each([
-    ['no Sec-WebSocket-Key', 400, { headers: { 'Sec-WebSocket-Key': undefined } }],
-    ['a Sec-WebSocket-Key that is not 16 bytes', 400, { headers: { 'Sec-WebSocket-Key': 'c2hvcnQ=' } }],
-    ['an unsupported Sec-WebSocket-Version', 400, { headers: { 'Sec-WebSocket-Version': '12' } }],
-    ['an Upgrade header that is not websocket', 400, { headers: { Upgrade: 'h2c' } }],
-    ['a POST instead of a GET', 405, { method: 'POST' }],
-  ] as [string, number, Parameters<typeof upgradeRequest>[1]][])(
-    '%s: HTTP %i',
-    async (_name, status, shape) => {
-      const t = await startQuietServer();
-      // Our close listener on the server socket, added once the library's is in
-      // (the admission has subscribed by the time the microtask runs).
-      const seen: { live: number | undefined; connections: number; disposed: number }[] = [];
-      let serverSide: Duplex | undefined;
-      t.server.on('upgrade', (_request: IncomingMessage, socket: Duplex) => {
-        serverSide = socket;
-      });
-      t.supervisor.on('admitted', () =>
-        queueMicrotask(() =>
-          serverSide?.on('close', () => {
-            const stats = t.supervisor.stats();
-            seen.push({
-              live: t.supervisor.userStats('mal')?.live,
-              connections: stats.connections,
-              disposed: stats.counters.disposed,
-            });
-          }),
-        ),
-      );
-      const socket = await rawConnect(t.port);
-      socket.write(upgradeRequest('mal', shape));
-      expect(await readResponseHead(socket)).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
-      await allDisposed(t.supervisor);
-      await vi.waitFor(() => expect(seen).toHaveLength(1));
-
-      expect(seen).toEqual([{ live: undefined, connections: 0, disposed: 1 }]);
-      expect(t.disposed).toMatchObject([{ userId: 'mal', reason: 'closed', closeCode: 1006 }]);
-      expect(t.supervisor.stats().counters).toEqual({ admitted: 1, rejected: 0, evicted: 0, disposed: 1 });
-      expectNoLeaks(t.supervisor);
-      expect(t.errors).toEqual([]);
-    },
-  );
-});
+// A malformed upgrade request is refused before authenticate and admission:
+// see handshake.test.ts.
 
 describe('oversized messages', () => {
   it('are refused by ws with 1009, never reach onMessage, and the connection is disposed', async () => {
@@ -279,6 +248,47 @@ describe('oversized messages', () => {
     expect(snapshot).toMatchObject({ disposed: true, user: undefined, stats: { connections: 0 } });
     expectNoLeaks(t.supervisor);
     expect(t.errors).toEqual([]);
+  });
+});
+
+describe('oversized messages with the app’s own webSocketServer', () => {
+  // ws applies the server's own maxPayload; the supervisor reports that one and
+  // refuses a maxPayloadBytes that says otherwise (issue 13, item 3).
+  const big = 'x'.repeat(10_000);
+
+  it('an explicit maxPayloadBytes that differs from the server’s maxPayload is refused at creation', () => {
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true });
+    onTestFinished(() => void wss.close());
+    expect(() =>
+      createSupervisor({ authenticate: userFromQuery, maxPayloadBytes: 1024, webSocketServer: wss }),
+    ).toThrow(
+      expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option: 'maxPayloadBytes', received: 1024 }),
+    );
+  });
+
+  it('without maxPayloadBytes, the limit reported is the one ws applies (its 100 MiB default here)', async () => {
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true });
+    const t = await startQuietServer({ webSocketServer: wss });
+    expect(t.supervisor.options.maxPayloadBytes).toBe(100 * 1_048_576);
+    const ws = await connect(t.url('big'));
+    ws.send(big);
+    expect((await nextMessage(ws)).length).toBe(big.length);
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a maxPayload set on the server is applied and reported: 10,000 bytes over 1024 close with 1009', async () => {
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true, maxPayload: 1024 });
+    const t = await startQuietServer({ webSocketServer: wss, maxPayloadBytes: 1024 });
+    expect(t.supervisor.options.maxPayloadBytes).toBe(1024);
+    const ws = await connect(t.url('big'));
+    const closing = closed(ws);
+    ws.send(big);
+    expect(await closing).toEqual({ code: 1009, reason: '' });
+    await allDisposed(t.supervisor);
+    expect(t.disposed).toMatchObject([{ userId: 'big', reason: 'error' }]);
+    expectNoLeaks(t.supervisor);
   });
 });
 

@@ -244,6 +244,48 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     expect(() => resolveOptions({ authenticate, webSocketServer: own })).not.toThrow();
   });
 
+  describe('maxPayloadBytes with the app’s own webSocketServer (ws applies its maxPayload)', () => {
+    const server = (options: { maxPayload?: number } = {}) => {
+      const wss = new WebSocketServer({ noServer: true, ...options });
+      onTestFinished(() => void wss.close());
+      return wss;
+    };
+
+    it.each<[string, { maxPayload?: number }, number | undefined, number]>([
+      ['ws’s default, no maxPayloadBytes', {}, undefined, 100 * MiB],
+      ['maxPayload 16, no maxPayloadBytes', { maxPayload: 16 }, undefined, 16],
+      ['maxPayload 16, maxPayloadBytes 16', { maxPayload: 16 }, 16, 16],
+      ['maxPayload 0 (ws: no limit)', { maxPayload: 0 }, undefined, Number.POSITIVE_INFINITY],
+    ])('%s', (_name, wsOptions, maxPayloadBytes, reported) => {
+      const options = { authenticate, webSocketServer: server(wsOptions), preset: 'test' as const };
+      const resolved = resolveOptions(
+        maxPayloadBytes === undefined ? options : { ...options, maxPayloadBytes },
+      );
+      expect(resolved.maxPayloadBytes).toBe(reported);
+    });
+
+    it.each<[string, { maxPayload?: number }, number, string]>([
+      ['1024 against ws’s default', {}, 1024, `${100 * MiB}`],
+      ['1024 against maxPayload 16', { maxPayload: 16 }, 1024, '16'],
+      ['1024 against maxPayload 0 (no limit)', { maxPayload: 0 }, 1024, '0'],
+    ])('refuses %s, naming both', (_name, wsOptions, maxPayloadBytes, applied) => {
+      const error = thrownBy({ authenticate, webSocketServer: server(wsOptions), maxPayloadBytes });
+      expect(error).toMatchObject({
+        code: 'WSSUP_INVALID_OPTION',
+        option: 'maxPayloadBytes',
+        received: 1024,
+      });
+      expect(error.message).toContain('"maxPayloadBytes"');
+      expect(error.message).toContain(`webSocketServer's own maxPayload (${applied})`);
+    });
+
+    it('refuses a server whose maxPayload is not a number of bytes', () => {
+      const wss = server();
+      (wss.options as { maxPayload: unknown }).maxPayload = -1;
+      expect(thrownBy({ authenticate, webSocketServer: wss })).toMatchObject({ option: 'webSocketServer' });
+    });
+  });
+
   it.each([
     'maxConnectionPerUser',
     'idleTimeout',

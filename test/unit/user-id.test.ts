@@ -1,40 +1,70 @@
 /** User ids key the per-user limit, logs and metric labels: checkUserId says why one is unusable. */
 import { describe, expect, it } from 'vitest';
-import { MAX_USER_ID_LENGTH } from '../../src/index.js';
+import { MAX_USER_ID_BYTES, MAX_USER_ID_LENGTH } from '../../src/index.js';
 import { checkUserId } from '../../src/user-id.js';
 
+const tooLong = 'user id is longer than 128 bytes in UTF-8';
+const control = 'user id contains control characters';
+const bidi = 'user id contains bidirectional control characters';
+const separator = 'user id contains a line or paragraph separator';
+const replacement = 'user id contains U+FFFD, the mark of bytes that were not UTF-8';
+const surrogate = 'user id contains a lone surrogate (not valid Unicode)';
+
 describe('checkUserId', () => {
-  it('the documented maximum is 128 characters', () => {
-    expect(MAX_USER_ID_LENGTH).toBe(128);
+  it('the documented maximum is 128 bytes in UTF-8 (MAX_USER_ID_LENGTH is the same number, deprecated)', () => {
+    expect(MAX_USER_ID_BYTES).toBe(128);
+    expect(MAX_USER_ID_LENGTH).toBe(MAX_USER_ID_BYTES);
   });
 
   it.each([
     ['a plain id', 'alice'],
     ['one character', 'u'],
-    ['exactly 128 characters', 'u'.repeat(128)],
+    ['exactly 128 ASCII characters (128 bytes)', 'u'.repeat(128)],
+    ['64 two-byte characters (128 bytes)', 'é'.repeat(64)],
+    ['42 three-byte characters and two ASCII (128 bytes)', `${'日'.repeat(42)}ab`],
+    ['32 emoji, each a surrogate pair (128 bytes)', '👋'.repeat(32)],
     ['an e-mail address', 'user@example.com'],
     ['inner spaces', 'a b'],
     ['a UUID', '0190b6a4-3c1e-7d2a-9f00-1234567890ab'],
     ['accents and CJK', 'Zoë 日本語'],
     ['an emoji', 'user 👋'],
-    ['128 non-ASCII characters', 'é'.repeat(128)],
-    ['a right-to-left name', 'مستخدم'],
+    ['an emoji sequence with a zero-width joiner', '👩\u200d💻'],
+    ['a right-to-left name (no control characters)', 'مستخدم'],
+    ['U+FFFC, next to U+FFFD', 'a\ufffc'],
   ])('accepts %s', (_name, id) => {
     expect(checkUserId(id)).toBeUndefined();
   });
 
   it.each<[string, unknown, string]>([
     ['the empty string', '', 'user id is empty'],
-    ['129 characters', 'u'.repeat(129), 'user id is longer than 128 characters'],
-    ['a very long id', 'u'.repeat(10_000), 'user id is longer than 128 characters'],
-    ['NUL (\\u0000)', 'a\u0000', 'user id contains control characters'],
-    ['a newline (log injection)', 'alice\nlevel=error', 'user id contains control characters'],
-    ['a carriage return', 'a\rb', 'user id contains control characters'],
-    ['a tab', 'a\tb', 'user id contains control characters'],
-    ['ESC (terminal escapes)', '\u001b[31mred', 'user id contains control characters'],
-    ['DEL (\\u007f)', '\u007f', 'user id contains control characters'],
-    ['NEL (\\u0085, a C1 control)', 'a\u0085b', 'user id contains control characters'],
-    ['\\u009f, the last C1 control', 'a\u009f', 'user id contains control characters'],
+    ['129 ASCII characters', 'u'.repeat(129), tooLong],
+    ['65 two-byte characters (130 bytes, 65 UTF-16 units)', 'é'.repeat(65), tooLong],
+    ['43 three-byte characters (129 bytes)', '日'.repeat(43), tooLong],
+    ['33 emoji (132 bytes, 66 UTF-16 units)', '👋'.repeat(33), tooLong],
+    ['a very long id', 'u'.repeat(10_000), tooLong],
+    ['NUL (\\u0000)', 'a\u0000', control],
+    ['a newline (log injection)', 'alice\nlevel=error', control],
+    ['a carriage return', 'a\rb', control],
+    ['a tab', 'a\tb', control],
+    ['ESC (terminal escapes)', '\u001b[31mred', control],
+    ['DEL (\\u007f)', '\u007f', control],
+    ['NEL (\\u0085, a C1 control)', 'a\u0085b', control],
+    ['\\u009f, the last C1 control', 'a\u009f', control],
+    ['U+202E RIGHT-TO-LEFT OVERRIDE (reads "alice" as "ecila")', '\u202Eecila', bidi],
+    ['U+202A LEFT-TO-RIGHT EMBEDDING', 'a\u202Ab', bidi],
+    ['U+202C POP DIRECTIONAL FORMATTING', 'a\u202Cb', bidi],
+    ['U+2066 LEFT-TO-RIGHT ISOLATE', 'a\u2066b', bidi],
+    ['U+2069 POP DIRECTIONAL ISOLATE', 'a\u2069b', bidi],
+    ['U+200E LEFT-TO-RIGHT MARK', 'a\u200Eb', bidi],
+    ['U+200F RIGHT-TO-LEFT MARK', 'a\u200Fb', bidi],
+    ['U+061C ARABIC LETTER MARK', 'a\u061Cb', bidi],
+    ['U+2028 LINE SEPARATOR', 'alice\u2028level=error', separator],
+    ['U+2029 PARAGRAPH SEPARATOR', 'a\u2029b', separator],
+    ['U+FFFD, what %FF in a query decodes to', 'alice\uFFFD', replacement],
+    ['U+FFFD alone', '\uFFFD', replacement],
+    ['a lone high surrogate', 'a\uD83D', surrogate],
+    ['a lone low surrogate', '\uDC4Bb', surrogate],
+    ['a low surrogate before a high one', '\uDC4B\uD83D', surrogate],
     ['a number', 42, 'user id must be a string, got number'],
     ['undefined', undefined, 'user id must be a string, got undefined'],
     ['null', null, 'user id must be a string, got object'],
@@ -42,5 +72,12 @@ describe('checkUserId', () => {
     ['a String object', new String('alice'), 'user id must be a string, got object'],
   ])('refuses %s', (_name, id, problem) => {
     expect(checkUserId(id)).toBe(problem);
+  });
+
+  it('two different byte strings never become one user: an invalid byte is refused, not replaced', () => {
+    const decode = (query: string) => new URLSearchParams(query).get('user');
+    const [a, b] = [decode('user=alice%FF'), decode('user=alice%FE')];
+    expect(a).toBe(b); // the decoder made one string of two byte strings…
+    expect(checkUserId(a)).toBe(replacement); // …so that string is refused.
   });
 });

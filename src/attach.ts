@@ -1,0 +1,210 @@
+/**
+ * attach(): how the supervisor takes upgrade requests from an HTTP(S) server
+ * that other upgrade handlers may share (Fastify with @fastify/websocket, a
+ * `ws` server with `{ server, path }`, Socket.IO, a dev server's hot reload).
+ *
+ * Node calls every `upgrade` listener for every upgrade request, so two
+ * handlers that each answer what is not theirs (Fastify's router with 404,
+ * ws with 400) destroy each other's sockets. With a `path`, the supervisor
+ * owns that path: every other upgrade listener of the server, added before or
+ * after attach(), is wrapped in place so that it never sees a request for an
+ * attached path, and sees every other request in its own order. Detaching
+ * the last path puts the original listeners back as they were.
+ */
+import type { EventEmitter } from 'node:events';
+import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import { SupervisorError } from './errors.js';
+import { refuseUpgrade } from './transport/http-refusal.js';
+
+export interface AttachOptions {
+  /**
+   * The path (query excluded) the supervisor owns: its requests reach only the
+   * supervisor, never the server's other `upgrade` listeners, whenever they
+   * were added. Requests for other paths reach only those listeners, in
+   * their order, or are refused with 404 when there is none. Without a path,
+   * the supervisor takes every upgrade request and leaves the other
+   * listeners alone (Node calls them too): give a path to share the server.
+   */
+  path?: string | undefined;
+}
+
+type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+type Listener = (this: unknown, ...args: unknown[]) => unknown;
+
+/** A wrapped foreign listener. `listener` is Node's own convention: `off(original)` removes the wrapper. */
+interface Guard extends Listener {
+  listener: Listener;
+  [kGuard]: { once: boolean };
+}
+
+const kGuard = Symbol('ws-supervisor upgrade guard');
+const isGuard = (listener: Listener): listener is Guard => kGuard in listener;
+
+// Split, not new URL(): a request line such as `GET //[` must not throw in a server listener.
+const pathOf = (request: IncomingMessage) => (request.url ?? '/').split('?', 1)[0] ?? '/';
+
+/**
+ * One per server with at least one attached path: the supervisors' routes,
+ * one listener that dispatches them, and the guards around every other listener.
+ */
+class UpgradeRouter {
+  readonly #server: EventEmitter;
+  readonly #routes = new Map<string, UpgradeHandler>();
+  #rewiring = false;
+  #rewireQueued = false;
+
+  constructor(server: EventEmitter) {
+    this.#server = server;
+  }
+
+  get size(): number {
+    return this.#routes.size;
+  }
+
+  has(path: string): boolean {
+    return this.#routes.has(path);
+  }
+
+  add(path: string, handler: UpgradeHandler): void {
+    if (this.#routes.size === 0) {
+      this.#server.on('upgrade', this.#dispatch);
+      this.#server.on('newListener', this.#onNewListener);
+    }
+    this.#routes.set(path, handler);
+    this.#rewire();
+  }
+
+  delete(path: string, handler: UpgradeHandler): void {
+    if (this.#routes.get(path) !== handler) return;
+    this.#routes.delete(path);
+    if (this.#routes.size > 0) return;
+    this.#server.off('newListener', this.#onNewListener);
+    this.#server.off('upgrade', this.#dispatch);
+    this.#rewire();
+  }
+
+  readonly #dispatch = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const handler = this.#routes.get(pathOf(request));
+    if (handler !== undefined) {
+      handler(request, socket, head);
+      return;
+    }
+    // Not ours: the other listeners see it. With none, nobody would ever
+    // answer, and the socket would hang open.
+    if (this.#server.listenerCount('upgrade') === 1) refuseUpgrade(socket, 404, 'not found');
+  };
+
+  /**
+   * A listener added after attach() is wrapped too, in a microtask: Node adds
+   * it just after announcing it, and no upgrade request can arrive in between.
+   */
+  readonly #onNewListener = (event: string | symbol, listener: Listener): void => {
+    if (event !== 'upgrade' || this.#rewiring || listener === this.#dispatch || this.#rewireQueued) return;
+    this.#rewireQueued = true;
+    queueMicrotask(() => {
+      this.#rewireQueued = false;
+      this.#rewire();
+    });
+  };
+
+  /**
+   * Makes the server's upgrade listeners what the routes call for: each
+   * foreign one guarded while a path is attached, each restored once none
+   * is. Their order is kept (the list is rebuilt in place).
+   */
+  #rewire(): void {
+    const guarding = this.#routes.size > 0;
+    const current = this.#server.rawListeners('upgrade') as Listener[];
+    const next: [Listener, boolean][] = [];
+    let changed = false;
+    for (const listener of current) {
+      if (listener === this.#dispatch || (guarding && isGuard(listener))) {
+        next.push([listener, false]);
+      } else if (guarding) {
+        // A `once` listener is Node's wrapper with the original in `.listener`.
+        const original = (listener as Partial<Guard>).listener;
+        next.push([
+          original === undefined ? this.#guard(listener, false) : this.#guard(original, true),
+          false,
+        ]);
+        changed = true;
+      } else if (isGuard(listener)) {
+        next.push([listener.listener, listener[kGuard].once]);
+        changed = true;
+      } else {
+        next.push([listener, false]);
+      }
+    }
+    if (!changed) return;
+    this.#rewiring = true;
+    try {
+      this.#server.removeAllListeners('upgrade');
+      for (const [listener, once] of next) {
+        if (once) this.#server.once('upgrade', listener);
+        else this.#server.on('upgrade', listener);
+      }
+    } finally {
+      this.#rewiring = false;
+    }
+  }
+
+  #guard(listener: Listener, once: boolean): Guard {
+    const routes = this.#routes;
+    const server = this.#server;
+    const guard = function (this: unknown, request: IncomingMessage, socket: Duplex, head: Buffer) {
+      if (routes.has(pathOf(request))) return;
+      if (once) server.removeListener('upgrade', guard);
+      return listener.call(this, request, socket, head);
+    } as Guard;
+    guard.listener = listener;
+    guard[kGuard] = { once };
+    return guard;
+  }
+}
+
+const routers = new WeakMap<EventEmitter, UpgradeRouter>();
+
+/**
+ * Calls `handle` for the server's upgrade requests (those for `path`, when
+ * given) and returns the undo, which is idempotent.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a path that does not
+ * start with "/" or that is already attached on this server.
+ */
+export function attachToServer(
+  server: HttpServer | HttpsServer,
+  options: AttachOptions,
+  handle: UpgradeHandler,
+): () => void {
+  const { path } = options;
+  if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/'))) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `attach path must start with "/", got ${String(path)}`,
+    );
+  }
+  if (path === undefined) {
+    const listener: UpgradeHandler = (request, socket, head) => handle(request, socket, head);
+    server.on('upgrade', listener);
+    return () => void server.off('upgrade', listener);
+  }
+  let router = routers.get(server);
+  if (router?.has(path) === true) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `attach path ${path} is already attached to this server`,
+    );
+  }
+  if (router === undefined) {
+    router = new UpgradeRouter(server);
+    routers.set(server, router);
+  }
+  const route: UpgradeHandler = (request, socket, head) => handle(request, socket, head);
+  router.add(path, route);
+  const owner = router;
+  return () => {
+    owner.delete(path, route);
+    if (owner.size === 0 && routers.get(server) === owner) routers.delete(server);
+  };
+}
