@@ -5,6 +5,7 @@
  * server's frames, and the leak check with a bound and a message that says
  * what was still held.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type Server, type ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import { expect, onTestFinished } from 'vitest';
@@ -368,4 +369,38 @@ export async function holdConnections(url: string, count: number, users: number,
     () => program.output(),
   );
   return program;
+}
+
+/**
+ * The soft limit on open files of this process (from /proc/self/limits), or
+ * Infinity where that file does not exist. Heavy tests that hold thousands of
+ * sockets in this process are skipped, saying so, below what they need.
+ */
+export function openFileLimit(): number {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((entry) => entry.startsWith('Max open files'));
+    const soft = line?.split(/\s{2,}/)[1];
+    return soft === undefined || soft === 'unlimited' ? Number.POSITIVE_INFINITY : Number(soft);
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+/** Runs `work` on every item with at most `concurrency` at a time; resolves with the results in order. */
+export async function inBatches<T, R>(
+  items: T[],
+  concurrency: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    for (let index = next++; index < items.length; index = next++) {
+      results[index] = await work(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
+  return results;
 }
