@@ -36,8 +36,6 @@ export interface Target {
   /** Every connection handle, in the order the sockets opened. */
   handles: ConnectionHandle[];
   url(user: string, path?: string): string;
-  /** The handle of an admitted connection, by id. */
-  handle(connectionId: string): ConnectionHandle;
 }
 
 export interface TargetOptions {
@@ -95,11 +93,6 @@ export async function startTarget(options: TargetOptions = {}): Promise<Target> 
     errors,
     handles,
     url: (user, path = '/') => `ws://127.0.0.1:${port}${path}?user=${encodeURIComponent(user)}`,
-    handle(connectionId) {
-      const found = handles.find((handle) => handle.id === connectionId);
-      if (found === undefined) throw new Error(`no open connection ${connectionId}`);
-      return found;
-    },
   };
 }
 
