@@ -12,7 +12,7 @@ import { limit } from '../helpers/rules.js';
 
 const attempts = 200;
 /** Fewer: each admitted one also runs a whole close handshake. */
-const churners = 100;
+const churners = 50;
 
 /**
  * The highest live count of `user` seen at its admissions: inside each
