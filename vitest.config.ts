@@ -1,8 +1,11 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The heavy adversarial variants (thousands of sockets, fd exhaustion) run
+    // only under `npm run test:adversarial` (vitest.adversarial.config.ts).
+    exclude: [...configDefaults.exclude, 'test/**/*.heavy.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     // Tests open real sockets; keep the two cores from fighting over many workers.

@@ -12,7 +12,9 @@
  * order, and use ws's own parsers for the two headers with a grammar
  * (Sec-WebSocket-Protocol, Sec-WebSocket-Extensions), so they refuse exactly
  * what the installed ws refuses. Only `verifyClient` is left to ws: it is the
- * app's verdict, and it may be asynchronous.
+ * app's verdict, and it may be asynchronous. Two rules of RFC 6455 §4.2.1
+ * that ws does not check are checked too: the request is HTTP/1.1 or later
+ * and carries a Host header.
  */
 import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
@@ -76,6 +78,14 @@ export const SUPPORTED_VERSIONS = '13, 8';
  * (RFC 6455 §4.4 asks for the header; its 426 is only an example).
  */
 export function checkHandshake(request: IncomingMessage, wss: HandshakeServer): HandshakeRefusal | undefined {
+  // RFC 6455 §4.2.1 (1, 2): ws answers these with a 101; a proxy or a client that
+  // sends them is not speaking WebSocket, and its handshake must not hold a slot.
+  if (request.httpVersionMajor < 1 || (request.httpVersionMajor === 1 && request.httpVersionMinor < 1)) {
+    return { status: 505, message: 'WebSocket needs HTTP/1.1 or later' };
+  }
+  if (request.headers.host === undefined) {
+    return { status: 400, message: 'Missing Host header' };
+  }
   if (request.method !== 'GET') {
     return { status: 405, message: 'Invalid HTTP method', headers: { Allow: 'GET' } };
   }

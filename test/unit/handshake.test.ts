@@ -9,11 +9,14 @@ import { AppHookError } from '../../src/index.js';
 import { checkHandshake } from '../../src/transport/handshake.js';
 import { validKey } from '../helpers/cleanup.js';
 
-const request = (headers: Record<string, string> = {}, method = 'GET') =>
+const request = (headers: Record<string, string | undefined> = {}, method = 'GET', httpVersion = '1.1') =>
   ({
     method,
     url: '/?user=u',
+    httpVersionMajor: Number(httpVersion.split('.')[0]),
+    httpVersionMinor: Number(httpVersion.split('.')[1]),
     headers: {
+      host: '127.0.0.1',
       upgrade: 'websocket',
       'sec-websocket-key': validKey,
       'sec-websocket-version': '13',
@@ -44,6 +47,14 @@ describe('checkHandshake', () => {
       hook: 'webSocketServer.shouldHandle',
       cause: boom,
     });
+  });
+
+  it('refuses what RFC 6455 §4.2.1 forbids and ws lets through: HTTP/1.0, no Host header', () => {
+    const wss = new WebSocketServer({ noServer: true });
+    expect(checkHandshake(request({}, 'GET', '1.0'), wss)).toMatchObject({ status: 505 });
+    expect(checkHandshake(request({}, 'GET', '0.9'), wss)).toMatchObject({ status: 505 });
+    expect(checkHandshake(request({ host: undefined }), wss)).toMatchObject({ status: 400 });
+    expect(checkHandshake(request({}, 'GET', '2.0'), wss)).toBeUndefined();
   });
 
   it('the version refusal names the versions ws speaks; the method refusal names GET', () => {

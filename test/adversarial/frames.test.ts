@@ -1,0 +1,121 @@
+/**
+ * Frame abuse after a completed handshake, written byte for byte by a raw
+ * client: each breaks one rule of RFC 6455 §5. ws answers with the close code
+ * the RFC asks for (1002 protocol error, 1007 invalid data, 1009 too big);
+ * the connection drains, reaches `disposed` once the client has gone, and
+ * leaves nothing behind.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  clientFrame,
+  closePayload,
+  expectLeakFree,
+  frameHeader,
+  Opcode,
+  serverFrames,
+  startTarget,
+  tcpClosed,
+  within,
+} from '../helpers/adversary.js';
+import { rawWebSocket } from '../helpers/cleanup.js';
+
+const maxPayloadBytes = 1024;
+const utf8 = (bytes: number[]) => Buffer.from(bytes);
+
+const abuses: [string, number, Buffer][] = [
+  ['an unmasked client frame', 1002, clientFrame(Opcode.text, 'hello', { masked: false })],
+  ['reserved data opcode 0x3', 1002, clientFrame(0x3, 'x')],
+  ['reserved control opcode 0xB', 1002, clientFrame(0xb, '')],
+  ['RSV1 set without a negotiated extension', 1002, clientFrame(Opcode.text, 'x', { rsv: 0b100 })],
+  ['RSV2 set', 1002, clientFrame(Opcode.text, 'x', { rsv: 0b010 })],
+  ['RSV3 set', 1002, clientFrame(Opcode.binary, 'x', { rsv: 0b001 })],
+  [
+    'a ping of 126 bytes (control frames carry at most 125)',
+    1002,
+    clientFrame(Opcode.ping, Buffer.alloc(126)),
+  ],
+  ['a fragmented ping (FIN clear on a control frame)', 1002, clientFrame(Opcode.ping, 'x', { fin: false })],
+  ['a continuation frame with no message started', 1002, clientFrame(Opcode.continuation, 'x')],
+  [
+    'a new text frame in the middle of a fragmented message',
+    1002,
+    Buffer.concat([clientFrame(Opcode.text, 'a', { fin: false }), clientFrame(Opcode.text, 'b')]),
+  ],
+  ['a close frame with a one-byte body', 1002, clientFrame(Opcode.close, Buffer.from([0x03]))],
+  ['a close frame with the reserved code 1005', 1002, clientFrame(Opcode.close, closePayload(1005))],
+  ['a close frame with code 999', 1002, clientFrame(Opcode.close, closePayload(999))],
+  ['a message above maxPayloadBytes', 1009, clientFrame(Opcode.binary, Buffer.alloc(maxPayloadBytes + 1, 1))],
+  [
+    'fragments that add up to more than maxPayloadBytes',
+    1009,
+    Buffer.concat([
+      clientFrame(Opcode.binary, Buffer.alloc(maxPayloadBytes, 1), { fin: false }),
+      clientFrame(Opcode.continuation, Buffer.alloc(1, 1)),
+    ]),
+  ],
+  ['a frame header announcing 2^63 - 1 bytes', 1009, frameHeader(Opcode.binary, 2n ** 63n - 1n)],
+  ['invalid UTF-8 in a text frame', 1007, clientFrame(Opcode.text, utf8([0x68, 0xc3, 0x28]))],
+  [
+    'invalid UTF-8 split across fragments',
+    1007,
+    Buffer.concat([
+      clientFrame(Opcode.text, utf8([0xe2, 0x82]), { fin: false }),
+      clientFrame(Opcode.continuation, utf8([0x28])),
+    ]),
+  ],
+  ['a UTF-16 surrogate encoded in UTF-8', 1007, clientFrame(Opcode.text, utf8([0xed, 0xa0, 0x80]))],
+  [
+    'a close reason that is not UTF-8',
+    1007,
+    clientFrame(Opcode.close, Buffer.concat([closePayload(1000), utf8([0xff, 0xfe])])),
+  ],
+];
+
+describe('frame abuse is closed with the code RFC 6455 asks for, and leaves nothing behind', () => {
+  it.each(abuses)('%s: close %i', async (_name, code, bytes) => {
+    const delivered: Buffer[] = [];
+    const t = await startTarget({
+      supervisor: {
+        maxPayloadBytes,
+        onMessage: (_connection, data) => {
+          delivered.push(data);
+        },
+      },
+    });
+    const socket = await rawWebSocket(t.port, 'abuser');
+    const frames = serverFrames(socket);
+    socket.write(bytes);
+
+    expect(await within(frames.closeCode(), 2_000, 'a close frame from the server')).toBe(code);
+    // The client (a plain TCP socket) answers the server's FIN with its own.
+    await within(tcpClosed(socket), 2_000, 'the server to close the TCP connection');
+    await expectLeakFree(t.supervisor);
+    expect(delivered).toEqual([]);
+    expect(t.events.disposed).toMatchObject([{ userId: 'abuser', reason: 'error' }]);
+    expect(t.errors).toEqual([]);
+  });
+
+  it('a valid message before the abuse is delivered; nothing after it is', async () => {
+    const delivered: string[] = [];
+    const t = await startTarget({
+      supervisor: {
+        onMessage: (_connection, data) => {
+          delivered.push(data.toString());
+        },
+      },
+    });
+    const socket = await rawWebSocket(t.port, 'abuser');
+    const frames = serverFrames(socket);
+    socket.write(
+      Buffer.concat([
+        clientFrame(Opcode.text, 'before'),
+        clientFrame(Opcode.text, 'x', { masked: false }),
+        clientFrame(Opcode.text, 'after'),
+      ]),
+    );
+    expect(await within(frames.closeCode(), 2_000, 'a close frame from the server')).toBe(1002);
+    await within(tcpClosed(socket), 2_000, 'the server to close the TCP connection');
+    await expectLeakFree(t.supervisor);
+    expect(delivered).toEqual(['before']);
+  });
+});
