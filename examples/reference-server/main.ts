@@ -11,6 +11,8 @@ import { ConfigError, flagFor, readConfig, usage } from './config.js';
 import { startReferenceServer } from './server.js';
 import { watchStopSignals } from './stop-signals.js';
 
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let config: ReturnType<typeof readConfig>;
   try {
@@ -62,6 +64,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     `preset ${options.preset}: ${options.maxConnectionsPerUser} per user, eviction at ${options.evictionThreshold}, ` +
       `idle ${options.idleTimeoutMs} ms, heartbeat ${options.heartbeatIntervalMs} ms, drain ${options.drainTimeoutMs} ms`,
   );
+  if (config.dashboardToken === undefined && !isLoopback(config.host)) {
+    console.error(
+      `warning: listening on ${config.host} without --dashboard-token: /dashboard and /stats?perUser=1 ` +
+        '(user ids) are open to anyone who can reach this port',
+    );
+  }
   const signal = await signals.first;
   const { connections } = server.supervisor.stats();
   console.log(`${signal}: draining ${connections} connection(s)`);

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { connect as connectTcp } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import type { PerUserStats } from '../../examples/reference-server/stats-route.js';
 import type { SupervisorStats } from '../../src/index.js';
 import { runCommand, runProgram } from '../helpers/process.js';
 import { closed, connectRefused, nextMessage } from '../helpers/server.js';
@@ -41,10 +42,12 @@ describe('reference server (npm start)', () => {
     alice.send('hello');
     expect(await nextMessage(alice)).toBe('hello');
 
-    const response = await fetch(`${url?.replace('ws:', 'http:')}/stats`);
-    const stats = (await response.json()) as SupervisorStats;
+    const http = url?.replace('ws:', 'http:');
+    const stats = (await (await fetch(`${http}/stats`)).json()) as SupervisorStats;
     expect(stats).toMatchObject({ connections: 2, users: 2, counters: { admitted: 2 } });
-    expect(Object.keys(stats.perUser ?? {}).sort()).toEqual(['alice', 'bob']);
+    expect(stats).not.toHaveProperty('perUser');
+    const detail = (await (await fetch(`${http}/stats?perUser=1`)).json()) as PerUserStats;
+    expect(detail.perUser.map((book) => book.userId)).toEqual(['alice', 'bob']);
 
     const closes = Promise.all([closed(alice), closed(bob)]);
     program.child.kill('SIGTERM');

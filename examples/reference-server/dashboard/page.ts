@@ -3,7 +3,8 @@
  * step and nothing loaded from elsewhere. It is a TS string because tsc does
  * not copy .html files to dist/.
  *
- * The script draws what /dashboard/events sends (see stream.ts). User ids come
+ * The script draws what /dashboard/events sends (see stream.ts), and passes
+ * the page's own query string (a `?token=`) on to its requests. User ids come
  * from clients, so they only ever reach the DOM as textContent. The CSP allows
  * exactly this script and this style sheet (by hash) and requests to this
  * origin.
@@ -148,7 +149,7 @@ const script = String.raw`
 
   // The chart: inline SVG (so CSS and counts can reach into it), one count badge per state.
   async function loadChart() {
-    const response = await fetch('/dashboard/chart.svg');
+    const response = await fetch('/dashboard/chart.svg' + location.search);
     if (!response.ok) throw new Error('HTTP ' + response.status);
     const parsed = new DOMParser().parseFromString(await response.text(), 'image/svg+xml');
     const svg = document.importNode(parsed.documentElement, true);
@@ -180,13 +181,17 @@ const script = String.raw`
       layer.appendChild(badge);
       badges.set(id, { group, badge, pill, text, x: box.x + box.width - 6, y: box.y });
     }
-    if (stats) drawCounts(stats.states);
+    if (stats) drawCounts(stats.states, stats.idleExact);
   }
 
-  function drawCounts(states) {
+  // Without an exact idle count (more users than the server tracks), idle is a
+  // lower bound and live an upper one.
+  const bounds = { 'active.activity.idle': '\u2265', 'active.activity.live': '\u2264' };
+
+  function drawCounts(states, exact) {
     for (const [id, entry] of badges) {
       const count = states[id] ?? 0;
-      const label = String(count);
+      const label = (exact === false ? bounds[id] ?? '' : '') + count;
       const width = Math.max(30, 14 + label.length * 9);
       entry.text.textContent = label;
       entry.text.setAttribute('x', String(entry.x));
@@ -211,7 +216,7 @@ const script = String.raw`
     byId('m-disposed').textContent = next.counters.disposed;
     byId('config').textContent =
       'limit ' + next.limit + ' per user \u00b7 idle ones evicted at ' + next.evictAt;
-    drawCounts(next.states);
+    drawCounts(next.states, next.idleExact);
     drawUsers(next);
     byId('updated').textContent = 'updated ' + clock(Date.now());
   }
@@ -355,7 +360,9 @@ const script = String.raw`
     byId('chart').replaceChildren(el('div', 'placeholder', 'The state chart could not be loaded: ' + error.message));
   });
 
-  const events = new EventSource('/dashboard/events');
+  // The page's own query (e.g. ?token=) goes on to the chart and the events:
+  // an EventSource cannot set an Authorization header.
+  const events = new EventSource('/dashboard/events' + location.search);
   events.addEventListener('open', () => setStatus('live', 'live'));
   events.addEventListener('error', () =>
     setStatus(events.readyState === EventSource.CLOSED ? 'disconnected' : 'reconnecting', 'down'),
