@@ -258,6 +258,7 @@ describe('DashboardFeed and its streams', () => {
         return stats();
       },
       pollMs: 500,
+      batchMs: 50,
       keepAliveMs: 15_000,
     });
     return { feed, computed: () => computed };
@@ -305,7 +306,7 @@ describe('DashboardFeed and its streams', () => {
     const { log, activity } = fakeLog();
     const { feed } = fakeFeed(() => ({}) as StatsView, log);
     feed.open(response as unknown as ServerResponse);
-    activity(1); // leaves a pending immediate
+    activity(1); // leaves a burst pending
     response.destroyed = true;
     response.emit('close');
     expect(vi.getTimerCount()).toBe(0);
@@ -326,7 +327,7 @@ describe('DashboardFeed and its streams', () => {
   });
 
   // Issue 13, item 14: 32 streams used to cost 32 computations per tick.
-  it('computes and serialises once per tick and per burst, whatever the number of streams', () => {
+  it('computes and serialises once per tick and per burst, and writes once per stream, whatever the number of streams', () => {
     vi.useFakeTimers();
     const { log, activity } = fakeLog();
     let counter = 0;
@@ -342,13 +343,15 @@ describe('DashboardFeed and its streams', () => {
     expect(computed()).toBe(11);
 
     for (let seq = 1; seq <= 20; seq += 1) activity(seq); // one burst
-    vi.advanceTimersByTime(0);
+    vi.advanceTimersByTime(50);
     expect(computed()).toBe(12);
     expect(feed.computations()).toBe(12);
 
-    // Every stream was written the same messages: 1 snapshot, 10 stats, 20 activities.
+    // Every stream was written the same: the snapshot, 10 changes of the counts,
+    // and the burst's 20 activities in one write (the counts did not move).
     const [first, ...others] = responses.map((response) => response.writes);
-    expect(first).toHaveLength(2 + 10 + 20);
+    expect(first).toHaveLength(2 + 10 + 1);
+    expect(first?.[12]?.match(/^event: activity$/gm)).toHaveLength(20);
     for (const writes of others) expect(writes).toEqual(first);
     feed.close();
     expect(vi.getTimerCount()).toBe(0);

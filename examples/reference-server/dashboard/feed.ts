@@ -3,13 +3,16 @@
  * Each stream used to read and serialise the stats on every burst of events
  * and every 500 ms, so 32 open streams cost 32 times the work. Now one tick
  * serves them all: the view is computed and serialised once, and the same
- * string is written to each stream; an activity is serialised once, too.
+ * string is written to each stream. A burst of events is one write per
+ * stream: its activities (each serialised once) and the counts after it.
  *
  * The feed owns the only timers of the dashboard, and only while a stream is
  * open: one interval (the counts move without an event when a connection
  * turns active or idle; also the streams' keep-alives) and at most one
- * pending immediate (events fire inside an actor's step: read the counts
- * once it is over, and once for a burst). Its one subscription to the
+ * pending timeout for a burst of events (they fire inside an actor's step:
+ * read the counts once it is over, and once for the whole burst, batchMs
+ * long, so that the work follows the clock, not the rate of connections).
+ * Its one subscription to the
  * activity log lives as long as they do. The last stream to end takes all
  * three with it.
  */
@@ -23,6 +26,12 @@ export interface FeedSource {
   stats(): StatsView;
   /** How often the counts are re-read. */
   pollMs: number;
+  /**
+   * Events within this long of the first are one burst: one computation and
+   * one write per stream. Bounds the feed's work by time, not by the rate of
+   * connections.
+   */
+  batchMs: number;
   /** A comment line after this long without a write keeps proxies from closing a stream. */
   keepAliveMs: number;
   /** @default Date.now */
@@ -32,13 +41,15 @@ export interface FeedSource {
 export class DashboardFeed implements StreamFeed {
   readonly #streams = new Set<DashboardStream>();
   #poll: NodeJS.Timeout | undefined;
-  #pending: NodeJS.Immediate | undefined;
+  #pending: NodeJS.Timeout | undefined;
   #unsubscribe: (() => void) | undefined;
   /** The serialised view and its message, until the counts may have moved. */
   #stats: { json: string; chunk: string } | undefined;
   /** The whole snapshot message, until the counts or the activity list change. */
   #snapshot: string | undefined;
   #computations = 0;
+  /** The `event: activity` messages of the burst under way, each serialised once. */
+  #outbox: string[] = [];
 
   constructor(private readonly source: FeedSource) {}
 
@@ -84,11 +95,13 @@ export class DashboardFeed implements StreamFeed {
     return this.#stats;
   }
 
-  #broadcastStats(): void {
+  /** Recomputes the counts once, and sends `activities` and the counts (to whoever lacks them) to every stream. */
+  #broadcastStats(activities = ''): void {
     this.#stats = undefined;
     this.#snapshot = undefined;
     const { json, chunk } = this.#currentStats();
-    for (const stream of this.#streams) stream.sendStats(json, chunk);
+    const withStats = activities + chunk;
+    for (const stream of this.#streams) stream.send(activities, json, withStats);
   }
 
   #tick = (): void => {
@@ -99,25 +112,30 @@ export class DashboardFeed implements StreamFeed {
   #onNotice = (notice: LogNotice): void => {
     if (notice.type === 'activity') {
       this.#snapshot = undefined;
-      const chunk = `event: activity\ndata: ${JSON.stringify(notice.activity)}\n\n`;
-      for (const stream of this.#streams) stream.sendActivity(chunk);
+      this.#outbox.push(`event: activity\ndata: ${JSON.stringify(notice.activity)}\n\n`);
     }
-    this.#pending ??= setImmediate(() => {
-      this.#pending = undefined;
-      this.#broadcastStats();
-    });
+    this.#pending ??= setTimeout(this.#flush, this.source.batchMs);
+  };
+
+  /** The end of a burst: its activities and the counts after it, in one write per stream. */
+  #flush = (): void => {
+    this.#pending = undefined;
+    const activities = this.#outbox.join('');
+    this.#outbox = [];
+    this.#broadcastStats(activities);
   };
 
   #remove = (stream: DashboardStream): void => {
     this.#streams.delete(stream);
     if (this.#streams.size > 0) return;
     clearInterval(this.#poll);
-    clearImmediate(this.#pending);
+    clearTimeout(this.#pending);
     this.#poll = undefined;
     this.#pending = undefined;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
     this.#stats = undefined;
     this.#snapshot = undefined;
+    this.#outbox = [];
   };
 }

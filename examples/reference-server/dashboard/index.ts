@@ -45,6 +45,8 @@ export interface DashboardOptions {
   trackedUsers?: number;
   /** How often the counts are re-read, once for every stream. @default 500 */
   pollMs?: number;
+  /** Events within this long of the first are sent as one burst, with the counts after it. @default 50 */
+  batchMs?: number;
   /** A comment line after this long without a write. @default 15000 */
   keepAliveMs?: number;
   /** Concurrent event streams; more are answered 503. @default 32 */
@@ -72,6 +74,7 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     maxUsers = 50,
     trackedUsers = 200,
     pollMs = 500,
+    batchMs = 50,
     keepAliveMs = 15_000,
     maxStreams = 32,
   } = options;
@@ -81,6 +84,7 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     log,
     stats: () => statsView(supervisor, users.books(), maxUsers),
     pollMs,
+    batchMs,
     keepAliveMs,
   });
   let chart: Promise<string> | undefined;

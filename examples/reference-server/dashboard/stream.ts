@@ -64,16 +64,19 @@ export class DashboardStream {
     this.onEnd(this);
   };
 
-  /** The counts, as `stats` (JSON) and `chunk` (the whole message); skipped when this client has them. */
-  sendStats(stats: string, chunk: string): void {
-    if (this.#ended || this.#behind || stats === this.#lastStats) return;
+  /**
+   * One write: `activities` (whole `event: activity` messages, maybe none),
+   * then the counts unless this client has them already. `stats` is their
+   * JSON, `withStats` the activities followed by the `event: stats` message.
+   */
+  send(activities: string, stats: string, withStats: string): void {
+    if (this.#ended || this.#behind) return;
+    if (stats === this.#lastStats) {
+      if (activities !== '') this.#write(activities);
+      return;
+    }
     this.#lastStats = stats;
-    this.#write(chunk);
-  }
-
-  /** One whole `event: activity` message. */
-  sendActivity(chunk: string): void {
-    this.#write(chunk);
+    this.#write(withStats);
   }
 
   /** A comment line when nothing was written for `keepAliveMs`, so that proxies keep the stream open. */
