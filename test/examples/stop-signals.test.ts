@@ -70,7 +70,7 @@ describe('stop signals (issue 13, item 1)', () => {
         open(`${url}/?user=a`),
         open(`${url}/?user=b`),
       ]);
-      await silentClient(Number(port), 'silent');
+      const silent = await silentClient(Number(port), 'silent');
       const closes = Promise.all(polite.map(closed));
       program.child.kill(signal);
       await program.waitFor(new RegExp(`${signal}: draining 4 connection\\(s\\)`));
@@ -80,6 +80,14 @@ describe('stop signals (issue 13, item 1)', () => {
       expect(program.child.signalCode).toBeNull();
       expect(program.output()).toMatch(/drained; bye/);
       expect(program.errorOutput()).toBe('');
+      // The client that never answered was terminated at the deadline, but its
+      // 1001 close frame had reached it first: it reads that frame, then the end.
+      silent.resume();
+      const received: Buffer[] = [];
+      silent.on('data', (chunk: Buffer) => received.push(chunk));
+      await once(silent, 'end');
+      const bytes = Buffer.concat(received);
+      expect([bytes[0], bytes.readUInt16BE(2)]).toEqual([0x88, 1001]);
     },
   );
 
