@@ -203,6 +203,22 @@ describe('GET /dashboard/events, many streams and many users (issue 13, item 14)
     // The size of a message does not grow with the users.
     expect(JSON.stringify(view).length).toBeLessThan(2_000);
   });
+
+  it('a user whose last connection ends leaves the rows, and the counts are exact again', async () => {
+    const server = await startServer({ dashboard: { trackedUsers: 1, maxUsers: 1 } });
+    const ann = await connect(server, 'ann');
+    await connect(server, 'bob'); // the one tracked user: ann fell out
+    const events = await openEvents(server.port);
+    const before = ((await events.next()).data as { stats: StatsView }).stats;
+    expect(before).toMatchObject({ users: 2, idleExact: false, moreUsers: 1 });
+    expect(before.perUser.map((row) => row.userId)).toEqual(['bob']);
+
+    ann.close();
+    const after = await events.until(
+      (message) => message.event === 'stats' && (message.data as StatsView).users === 1,
+    );
+    expect(after.data).toMatchObject({ idleExact: true, moreUsers: 0, perUser: [{ userId: 'bob' }] });
+  });
 });
 
 describe('DashboardFeed and its streams', () => {
