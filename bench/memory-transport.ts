@@ -164,6 +164,7 @@ export class MemoryWebSocketServer extends WebSocketServer {
 }
 
 const handshakeHeaders = Object.freeze({
+  host: '127.0.0.1',
   upgrade: 'websocket',
   connection: 'Upgrade',
   'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
@@ -186,6 +187,8 @@ export class MemoryPeer {
     // A well-formed handshake: the supervisor refuses, before authenticate, what ws would refuse.
     this.request = {
       method: 'GET',
+      httpVersionMajor: 1,
+      httpVersionMinor: 1,
       url: `/?user=${userId}`,
       headers: handshakeHeaders,
     } as unknown as IncomingMessage;

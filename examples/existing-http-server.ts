@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { createSupervisor } from '../src/index.js';
+import { createSupervisor } from 'ws-supervisor';
 
 // Demo only: the "token" is the user id. Verify a real token (JWT, session) here.
 function authenticate(request: IncomingMessage): string | null {
@@ -36,6 +36,7 @@ const server = createServer((_request, response) => {
   response.end('your existing routes live here\n');
 });
 
+// #region upgrade
 server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
   if ((request.url ?? '/').split('?', 1)[0] === '/chat') {
     void supervisor.handleUpgrade(request, socket, head);
@@ -43,10 +44,12 @@ server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   }
 });
+// #endregion upgrade
 
+// `on`, not `once`: under npm, Ctrl-C reaches node twice; the second copy must
+// not meet Node's default handler while the clients drain.
 const stopSignal = new Promise<string>((resolve) => {
-  process.once('SIGINT', resolve);
-  process.once('SIGTERM', resolve);
+  process.on('SIGINT', resolve).on('SIGTERM', resolve);
 });
 server.listen(Number(values.port), '127.0.0.1');
 await once(server, 'listening');

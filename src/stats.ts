@@ -29,6 +29,8 @@ export interface SupervisorStats {
   connections: number;
   /** Users holding at least one connecting or active connection. */
   users: number;
+  /** Active connections that are idle (no activity for idleTimeoutMs): evictable at the threshold. */
+  idle: number;
   byState: { connecting: number; active: number; draining: number };
   counters: { admitted: number; rejected: number; evicted: number; disposed: number };
   /** What the supervisor holds right now; all zero once every connection and linger is gone. */
@@ -64,6 +66,7 @@ export function collectStats(sources: StatsSources, options: StatsOptions = {}):
   const stats: SupervisorStats = {
     connections: books.connections,
     users: books.users,
+    idle: books.idle,
     byState: {
       connecting: books.connecting,
       active: books.live - books.connecting,

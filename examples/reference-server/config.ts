@@ -8,6 +8,11 @@ import type { PresetName, SupervisorOptions } from '../../src/index.js';
 export interface ServerConfig {
   host: string;
   port: number;
+  /**
+   * When set, /dashboard and /stats?perUser=1 require it, as
+   * `Authorization: Bearer <token>` or `?token=<token>`.
+   */
+  dashboardToken?: string | undefined;
   limits: Pick<
     SupervisorOptions,
     | 'preset'
@@ -25,6 +30,7 @@ export interface ServerConfig {
 const settings = {
   host: ['HOST', undefined],
   port: ['PORT', undefined],
+  'dashboard-token': ['WSSUP_DASHBOARD_TOKEN', undefined],
   preset: ['WSSUP_PRESET', 'preset'],
   'max-per-user': ['WSSUP_MAX_PER_USER', 'maxConnectionsPerUser'],
   'eviction-threshold': ['WSSUP_EVICTION_THRESHOLD', 'evictionThreshold'],
@@ -40,11 +46,16 @@ type Flag = keyof typeof settings;
 export const usage = `Usage: npm start -- [options]   (or: ws-supervisor serve [options])
 
 The ws-supervisor reference server: WebSocket echo, demo authentication by
-?user=<id>, GET /stats for the supervisor's stats() as JSON.
+?user=<id>, GET /stats (totals; ?perUser=1&limit=<n> for the busiest users),
+and a live dashboard at GET /dashboard.
 
 Options (environment variable in brackets):
   --host <addr>                 bind address [HOST] (default 127.0.0.1)
   --port <n>                    port, 0 for any free port [PORT] (default 0)
+  --dashboard-token <secret>    require it for /dashboard and /stats?perUser=1, as
+                                "Authorization: Bearer <secret>" or ?token=<secret>
+                                [WSSUP_DASHBOARD_TOKEN] (default: open to anyone who can connect;
+                                prefer the variable: flags show in ps)
   --preset <name>               production | staging | test [WSSUP_PRESET] (default production)
   --max-per-user <n>            connections per user [WSSUP_MAX_PER_USER]
   --eviction-threshold <x>      fraction of the limit where idle ones are evicted [WSSUP_EVICTION_THRESHOLD]
@@ -106,5 +117,13 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     else limits[option] = toNumber(flag, raw);
   }
   const port = read('port');
-  return { host: read('host') ?? '127.0.0.1', port: port === undefined ? 0 : toNumber('port', port), limits };
+  const dashboardToken = read('dashboard-token');
+  if (dashboardToken !== undefined && dashboardToken.trim() === '')
+    throw new ConfigError('--dashboard-token must not be empty');
+  return {
+    host: read('host') ?? '127.0.0.1',
+    port: port === undefined ? 0 : toNumber('port', port),
+    limits,
+    ...(dashboardToken === undefined ? {} : { dashboardToken }),
+  };
 }

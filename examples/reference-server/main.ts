@@ -1,11 +1,17 @@
 /**
  * `npm start`: runs the reference server until SIGINT or SIGTERM, then drains
- * every client with 1001 and exits within the drain deadline.
+ * every client with 1001 and exits within the drain deadline. The same signal
+ * arriving twice at once (Ctrl-C under npm) is one stop; a second one sent
+ * later forces the exit (see stop-signals.ts).
  */
+import { constants as osConstants } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { InvalidOptionError } from '../../src/index.js';
 import { ConfigError, flagFor, readConfig, usage } from './config.js';
 import { startReferenceServer } from './server.js';
+import { watchStopSignals } from './stop-signals.js';
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let config: ReturnType<typeof readConfig>;
@@ -38,9 +44,19 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   }
   // Listen for the signals before announcing the port: a supervisor process
   // may send SIGTERM as soon as it reads the line.
-  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+  const signals = watchStopSignals({
+    onArmed: (signal) =>
+      console.log(
+        `still draining ${server.supervisor.stats().connections} connection(s), terminated at the latest ` +
+          `${server.supervisor.options.drainTimeoutMs} ms after ${signal}; send ${signal} again to stop now`,
+      ),
+    onForce: (signal) => {
+      // A deliberate second signal, not a copy of the first (see stop-signals.ts).
+      console.error(
+        `${signal} again: exiting now without draining ${server.supervisor.stats().connections} connection(s)`,
+      );
+      process.exit(128 + (osConstants.signals[signal] ?? 0));
+    },
   });
   const { options } = server.supervisor;
   console.log(`listening on ${server.url}`);
@@ -48,10 +64,17 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     `preset ${options.preset}: ${options.maxConnectionsPerUser} per user, eviction at ${options.evictionThreshold}, ` +
       `idle ${options.idleTimeoutMs} ms, heartbeat ${options.heartbeatIntervalMs} ms, drain ${options.drainTimeoutMs} ms`,
   );
-  const signal = await stopSignal;
+  if (config.dashboardToken === undefined && !isLoopback(config.host)) {
+    console.error(
+      `warning: listening on ${config.host} without --dashboard-token: /dashboard and /stats?perUser=1 ` +
+        '(user ids) are open to anyone who can reach this port',
+    );
+  }
+  const signal = await signals.first;
   const { connections } = server.supervisor.stats();
   console.log(`${signal}: draining ${connections} connection(s)`);
   await server.close();
+  signals.drained();
   console.log('drained; bye');
   return 0;
 }

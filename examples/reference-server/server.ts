@@ -1,14 +1,19 @@
 /**
  * The reference server: HTTP + WebSocket on one port, echo of each message,
- * demo authentication by `?user=<id>`, `GET /stats`, and the live dashboard at
- * `GET /dashboard` (see dashboard/).
+ * demo authentication by `?user=<id>`, `GET /stats` (stats-route.ts), and the
+ * live dashboard at `GET /dashboard` (see dashboard/). Every known path
+ * answers GET only (405 with `Allow: GET`); the dashboard and the per-user
+ * detail of /stats are for whoever `--dashboard-token` lets in.
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSupervisor, type Supervisor } from '../../src/index.js';
+import { tokenAuthorizer } from './access.js';
 import type { ServerConfig } from './config.js';
-import { createDashboard, type Dashboard } from './dashboard/index.js';
+import { createDashboard, type Dashboard, type DashboardOptions } from './dashboard/index.js';
+import { pathOf, queryOf, refuseMethod, sendJson, sendText } from './http.js';
+import { createStatsRoute } from './stats-route.js';
 
 export interface ReferenceServer {
   supervisor: Supervisor;
@@ -21,25 +26,19 @@ export interface ReferenceServer {
   close(): Promise<void>;
 }
 
-// Request targets are split by hand: `new URL()` throws on targets such as
-// `//[`, and a throw in a server listener would take the process down.
-const pathOf = (request: IncomingMessage) => (request.url ?? '/').split('?', 1)[0];
-const queryOf = (request: IncomingMessage) => new URLSearchParams((request.url ?? '').split('?')[1] ?? '');
-
 /** Demo only: trusts ?user=<id>. A real app verifies a token here. */
 const userFromQuery = (request: IncomingMessage) => queryOf(request).get('user');
 
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
-  response.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'cache-control': 'no-store',
-  });
-  response.end(`${JSON.stringify(body, null, 2)}\n`);
+/** Settings for tests and embedders that have no flag. */
+export interface ReferenceServerExtras {
+  /** Passed to createDashboard (its `authorize` defaults to the one of `config.dashboardToken`). */
+  dashboard?: DashboardOptions;
 }
 
 export async function startReferenceServer(
   config: ServerConfig,
   log: (line: string) => void = console.log,
+  extras: ReferenceServerExtras = {},
 ): Promise<ReferenceServer> {
   const supervisor = createSupervisor({
     ...config.limits,
@@ -50,20 +49,29 @@ export async function startReferenceServer(
     onError: (error) => log(`error ${error.code}: ${error.message}`),
   });
 
-  const dashboard = createDashboard(supervisor);
+  // One access rule for the dashboard and the per-user detail of /stats.
+  const authorize = config.dashboardToken === undefined ? undefined : tokenAuthorizer(config.dashboardToken);
+  const onAccessError = (error: unknown) => log(`error: authorize failed: ${String(error)}`);
+  const dashboard = createDashboard(supervisor, { authorize, onError: onAccessError, ...extras.dashboard });
+  const routes = new Map<string, (request: IncomingMessage, response: ServerResponse) => void>([
+    [
+      '/',
+      (_request, response) =>
+        sendText(
+          response,
+          200,
+          'ws-supervisor reference server: connect with ws://<host>:<port>/?user=<id>; ' +
+            'GET /stats, GET /stats?perUser=1&limit=<n>, GET /dashboard\n',
+        ),
+    ],
+    ['/stats', createStatsRoute(supervisor, authorize, onAccessError)],
+  ]);
   const server = createServer((request, response) => {
     const pathname = pathOf(request);
-    if (dashboard.handle(request, response, pathname ?? '/')) return;
-    if (request.method === 'GET' && pathname === '/stats') {
-      sendJson(response, 200, supervisor.stats({ perUser: true }));
-    } else if (request.method === 'GET' && pathname === '/') {
-      response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-      response.end(
-        'ws-supervisor reference server: connect with ws://<host>:<port>/?user=<id>, GET /stats, GET /dashboard\n',
-      );
-    } else {
-      sendJson(response, 404, { error: 'not found' });
-    }
+    if (dashboard.handle(request, response, pathname)) return;
+    const route = routes.get(pathname);
+    if (route === undefined) sendJson(response, 404, { error: 'not found' });
+    else if (!refuseMethod(request, response)) route(request, response);
   });
   supervisor.attach(server);
   server.listen(config.port, config.host);

@@ -60,7 +60,7 @@ it(`${streams} concurrent event streams: ${maxStreams} served, the rest 503, the
   expect(served).toHaveLength(maxStreams);
   expect(refused.map(({ response }) => response.statusCode)).toEqual(Array(streams - maxStreams).fill(503));
   for (const { response } of refused) response.resume();
-  expect(server.dashboard.resources()).toEqual({ streams: maxStreams, subscribers: maxStreams });
+  expect(server.dashboard.resources()).toEqual({ streams: maxStreams, subscribers: 1 }); // every stream shares one feed: one subscription
 
   // Half the streams never read; the other half collect what they are sent.
   const received: string[] = [];

@@ -14,20 +14,26 @@ import type {
   LogNotice,
   StatsView,
 } from '../../examples/reference-server/dashboard/activity.js';
-import { DashboardStream } from '../../examples/reference-server/dashboard/stream.js';
-import { type ReferenceServer, startReferenceServer } from '../../examples/reference-server/server.js';
+import { DashboardFeed } from '../../examples/reference-server/dashboard/feed.js';
+import {
+  type ReferenceServer,
+  type ReferenceServerExtras,
+  startReferenceServer,
+} from '../../examples/reference-server/server.js';
+import type { Supervisor } from '../../src/index.js';
 
 interface Message {
   event: string;
   data: unknown;
 }
 
-async function startServer(): Promise<ReferenceServer> {
+async function startServer(extras: ReferenceServerExtras = {}): Promise<ReferenceServer> {
   const server = await startReferenceServer(
     { host: '127.0.0.1', port: 0, limits: { preset: 'test' } },
     (line) => {
       throw new Error(`unexpected log line: ${line}`);
     },
+    extras,
   );
   onTestFinished(() => server.close());
   return server;
@@ -74,6 +80,14 @@ async function openEvents(port: number) {
     }
   };
   return { request, response, next, until };
+}
+
+/** Waits until the supervisor's totals satisfy the predicate, re-checking on each event. */
+function supervisorWatch(server: ReferenceServer) {
+  return {
+    until: (predicate: (stats: ReturnType<Supervisor['stats']>) => boolean) =>
+      vi.waitFor(() => expect(predicate(server.supervisor.stats())).toBe(true)),
+  };
 }
 
 async function connect(server: ReferenceServer, user: string): Promise<WebSocket> {
@@ -155,7 +169,59 @@ describe('GET /dashboard/events', () => {
   });
 });
 
-describe('DashboardStream', () => {
+describe('GET /dashboard/events, many streams and many users (issue 13, item 14)', () => {
+  it('one computation serves every open stream', async () => {
+    // No tick during the test (an hour): only the burst of events computes.
+    const server = await startServer({ dashboard: { pollMs: 3_600_000 } });
+    const streams = await Promise.all(Array.from({ length: 8 }, () => openEvents(server.port)));
+    for (const events of streams) expect((await events.next()).event).toBe('snapshot');
+    expect(server.dashboard.computations()).toBe(1); // eight snapshots, one view
+
+    await connect(server, 'ann');
+    for (const events of streams) {
+      expect((await events.next()).data).toMatchObject({ kind: 'admitted', userId: 'ann' });
+      expect(await events.next()).toMatchObject({ event: 'stats', data: { connections: 1 } });
+    }
+    expect(server.dashboard.computations()).toBe(2); // the burst, once for all eight
+  });
+
+  it('sends at most maxUsers rows however many users there are, from a bounded set of tracked ones', async () => {
+    const server = await startServer({ dashboard: { maxUsers: 5, trackedUsers: 10 } });
+    const stats = supervisorWatch(server);
+    const users = Array.from({ length: 30 }, (_, i) => `user-${String(i).padStart(2, '0')}`);
+    await Promise.all(users.map((user) => connect(server, user)));
+    await connect(server, 'user-29'); // the busiest, and the most recent
+    await stats.until((totals) => totals.byState.active === 31);
+
+    const events = await openEvents(server.port);
+    const view = ((await events.next()).data as { stats: StatsView }).stats;
+    expect(view).toMatchObject({ connections: 31, users: 30, moreUsers: 25 });
+    expect(view.perUser).toHaveLength(5);
+    expect(view.perUser[0]).toMatchObject({ userId: 'user-29', live: 2 });
+    // Only the ten most recent users are read: user-20 .. user-29.
+    expect(view.perUser.map((row) => row.userId).every((id) => id >= 'user-20')).toBe(true);
+    // The size of a message does not grow with the users.
+    expect(JSON.stringify(view).length).toBeLessThan(2_000);
+  });
+
+  it('a user whose last connection ends leaves the rows', async () => {
+    const server = await startServer({ dashboard: { trackedUsers: 1, maxUsers: 1 } });
+    const ann = await connect(server, 'ann');
+    await connect(server, 'bob'); // the one tracked user: ann fell out
+    const events = await openEvents(server.port);
+    const before = ((await events.next()).data as { stats: StatsView }).stats;
+    expect(before).toMatchObject({ users: 2, moreUsers: 1 });
+    expect(before.perUser.map((row) => row.userId)).toEqual(['bob']);
+
+    ann.close();
+    const after = await events.until(
+      (message) => message.event === 'stats' && (message.data as StatsView).users === 1,
+    );
+    expect(after.data).toMatchObject({ moreUsers: 0, perUser: [{ userId: 'bob' }] });
+  });
+});
+
+describe('DashboardFeed and its streams', () => {
   afterEach(() => void vi.useRealTimers());
 
   /** A response whose buffer is full after `capacity` writes. */
@@ -198,19 +264,29 @@ describe('DashboardStream', () => {
     return { log, activity };
   }
 
+  /** A feed whose view is `stats()`; `computed` counts the calls. */
+  function fakeFeed(stats: () => StatsView, log: ActivityLog) {
+    let computed = 0;
+    const feed = new DashboardFeed({
+      log,
+      stats: () => {
+        computed += 1;
+        return stats();
+      },
+      pollMs: 500,
+      batchMs: 50,
+      keepAliveMs: 15_000,
+    });
+    return { feed, computed: () => computed };
+  }
+
   it('stops writing to a client that does not read, and catches it up with one snapshot', () => {
     vi.useFakeTimers();
     const response = new FakeResponse();
     const { log, activity } = fakeLog();
     let counter = 0;
-    const stats = () => ({ connections: counter }) as unknown as StatsView;
-    const ended: DashboardStream[] = [];
-    const stream = new DashboardStream(
-      response as unknown as ServerResponse,
-      { log, stats, pollMs: 500, keepAliveMs: 15_000 },
-      (s) => ended.push(s),
-    );
-    stream.start();
+    const { feed } = fakeFeed(() => ({ connections: counter }) as unknown as StatsView, log);
+    const stream = feed.open(response as unknown as ServerResponse);
     expect(response.writes.map((chunk) => chunk.split('\n', 1)[0])).toEqual([
       'retry: 2000',
       'event: snapshot',
@@ -229,7 +305,7 @@ describe('DashboardStream', () => {
     expect(response.writes).toHaveLength(4);
     expect(response.writes[3]).toMatch(/^event: snapshot\ndata: \{"stats":\{"connections":1000\}/);
 
-    // Every timer and listener the stream added is gone after end(), which is idempotent.
+    // Every timer and listener added for the stream is gone after end(), which is idempotent.
     expect(vi.getTimerCount()).toBeGreaterThan(0);
     stream.end();
     stream.end();
@@ -237,24 +313,21 @@ describe('DashboardStream', () => {
     expect(log.subscribers()).toBe(0);
     expect(response.listenerCount('close') + response.listenerCount('drain')).toBe(0);
     expect(response.writableEnded).toBe(true);
-    expect(ended).toEqual([stream]);
+    expect(feed.streams()).toBe(0);
   });
 
   it('ends itself when the client goes away', () => {
     vi.useFakeTimers();
     const response = new FakeResponse();
     const { log, activity } = fakeLog();
-    const stream = new DashboardStream(
-      response as unknown as ServerResponse,
-      { log, stats: () => ({}) as StatsView, pollMs: 500, keepAliveMs: 15_000 },
-      () => {},
-    );
-    stream.start();
-    activity(1); // leaves a pending immediate
+    const { feed } = fakeFeed(() => ({}) as StatsView, log);
+    feed.open(response as unknown as ServerResponse);
+    activity(1); // leaves a burst pending
     response.destroyed = true;
     response.emit('close');
     expect(vi.getTimerCount()).toBe(0);
     expect(log.subscribers()).toBe(0);
+    expect(feed.streams()).toBe(0);
   });
 
   it('ends at once when the client was gone before it started', () => {
@@ -262,15 +335,41 @@ describe('DashboardStream', () => {
     const response = new FakeResponse();
     response.destroyed = true; // its `close` has already been emitted
     const { log } = fakeLog();
-    const ended: DashboardStream[] = [];
-    const stream = new DashboardStream(
-      response as unknown as ServerResponse,
-      { log, stats: () => ({}) as StatsView, pollMs: 500, keepAliveMs: 15_000 },
-      (s) => ended.push(s),
-    );
-    stream.start();
-    expect(ended).toEqual([stream]);
+    const { feed } = fakeFeed(() => ({}) as StatsView, log);
+    feed.open(response as unknown as ServerResponse);
+    expect(feed.streams()).toBe(0);
     expect(vi.getTimerCount()).toBe(0);
     expect(log.subscribers()).toBe(0);
+  });
+
+  // Issue 13, item 14: 32 streams used to cost 32 computations per tick.
+  it('computes and serialises once per tick and per burst, and writes once per stream, whatever the number of streams', () => {
+    vi.useFakeTimers();
+    const { log, activity } = fakeLog();
+    let counter = 0;
+    const { feed, computed } = fakeFeed(() => ({ connections: counter }) as unknown as StatsView, log);
+    const responses = Array.from({ length: 32 }, () => new FakeResponse());
+    for (const response of responses) feed.open(response as unknown as ServerResponse);
+    expect(computed()).toBe(1); // every snapshot is the same one
+
+    for (let tick = 1; tick <= 10; tick += 1) {
+      counter = tick;
+      vi.advanceTimersByTime(500);
+    }
+    expect(computed()).toBe(11);
+
+    for (let seq = 1; seq <= 20; seq += 1) activity(seq); // one burst
+    vi.advanceTimersByTime(50);
+    expect(computed()).toBe(12);
+    expect(feed.computations()).toBe(12);
+
+    // Every stream was written the same: the snapshot, 10 changes of the counts,
+    // and the burst's 20 activities in one write (the counts did not move).
+    const [first, ...others] = responses.map((response) => response.writes);
+    expect(first).toHaveLength(2 + 10 + 1);
+    expect(first?.[12]?.match(/^event: activity$/gm)).toHaveLength(20);
+    for (const writes of others) expect(writes).toEqual(first);
+    feed.close();
+    expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -3,9 +3,11 @@
  * and drains on SIGTERM. These run the built programs (npm test builds first).
  */
 import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import type { PerUserStats } from '../../examples/reference-server/stats-route.js';
 import type { SupervisorStats } from '../../src/index.js';
 import { runCommand, runProgram } from '../helpers/process.js';
 import { closed, connectRefused, nextMessage } from '../helpers/server.js';
@@ -41,10 +43,12 @@ describe('reference server (npm start)', () => {
     alice.send('hello');
     expect(await nextMessage(alice)).toBe('hello');
 
-    const response = await fetch(`${url?.replace('ws:', 'http:')}/stats`);
-    const stats = (await response.json()) as SupervisorStats;
+    const http = url?.replace('ws:', 'http:');
+    const stats = (await (await fetch(`${http}/stats`)).json()) as SupervisorStats;
     expect(stats).toMatchObject({ connections: 2, users: 2, counters: { admitted: 2 } });
-    expect(Object.keys(stats.perUser ?? {}).sort()).toEqual(['alice', 'bob']);
+    expect(stats).not.toHaveProperty('perUser');
+    const detail = (await (await fetch(`${http}/stats?perUser=1`)).json()) as PerUserStats;
+    expect(detail.perUser.map((book) => book.userId)).toEqual(['alice', 'bob']);
 
     const closes = Promise.all([closed(alice), closed(bob)]);
     program.child.kill('SIGTERM');
@@ -135,6 +139,99 @@ describe('existing HTTP server example', () => {
     const closing = closed(ws);
     program.child.kill('SIGTERM');
     expect((await closing).code).toBe(1001);
+    expect(await program.exited).toBe(0);
+  });
+});
+
+/**
+ * Every example (STYLE.md, "Examples"): one command, port 0 unless --port,
+ * the listening line, and a drain with 1001 on SIGINT or SIGTERM, also when
+ * the signal arrives twice (Ctrl-C under npm reaches node twice).
+ */
+describe('every example (issue 13, item 7)', () => {
+  interface Example {
+    /** The built program. */
+    script: string;
+    /** Where a client connects, after ws://127.0.0.1:<port>. */
+    path: string;
+    /** Checks one exchange over an open client. */
+    exchange(ws: WebSocket): Promise<void>;
+  }
+
+  const echo = async (ws: WebSocket) => {
+    ws.send('{"text":"stays text"}');
+    const [text, textIsBinary] = (await once(ws, 'message')) as [Buffer, boolean];
+    expect([text.toString(), textIsBinary]).toEqual(['{"text":"stays text"}', false]);
+    ws.send(Buffer.from([0, 1, 2]));
+    const [bytes, bytesAreBinary] = (await once(ws, 'message')) as [Buffer, boolean];
+    expect([[...bytes], bytesAreBinary]).toEqual([[0, 1, 2], true]);
+  };
+
+  const examples: Record<string, Example> = {
+    'reference-server/main.ts': {
+      script: 'dist/examples/reference-server/main.js',
+      path: '/?user=ex',
+      exchange: echo,
+    },
+    'embedding.ts': { script: 'dist/examples/embedding.js', path: '/?token=ex', exchange: echo },
+    'observing.ts': { script: 'dist/examples/observing.js', path: '/?user=ex', exchange: echo },
+    'fastify.ts': { script: 'dist/examples/fastify.js', path: '/ws?user=ex', exchange: echo },
+    'existing-http-server.ts': {
+      script: 'dist/examples/existing-http-server.js',
+      path: '/chat?token=ex',
+      async exchange(ws) {
+        ws.send('hi');
+        expect(JSON.parse(await nextMessage(ws))).toEqual({ from: 'ex', text: 'hi' });
+      },
+    },
+  };
+
+  it('lists every example there is', () => {
+    const files = readdirSync(new URL('../../examples/', import.meta.url), { withFileTypes: true }).map(
+      (entry) => (entry.isDirectory() ? `${entry.name}/main.ts` : entry.name),
+    );
+    expect(Object.keys(examples).sort()).toEqual(files.sort());
+  });
+
+  it.each(
+    Object.entries(examples).flatMap(([name, example]) => [
+      [name, 'SIGINT', example] as const,
+      [name, 'SIGTERM', example] as const,
+    ]),
+  )('%s: listens on a free port, serves, and drains on %s sent twice', async (_name, signal, example) => {
+    const program = runProgram(example.script);
+    const [, url, port] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+))/);
+    expect(Number(port)).toBeGreaterThan(0);
+    const ws = new WebSocket(`${url}${example.path}`);
+    const greeting = once(ws, 'message'); // existing-http-server greets first
+    await once(ws, 'open');
+    if (example.script.endsWith('existing-http-server.js')) await greeting;
+    await example.exchange(ws);
+
+    const closing = closed(ws);
+    program.child.kill(signal);
+    program.child.kill(signal);
+    expect((await closing).code).toBe(1001);
+    expect(await program.exited).toBe(0);
+  });
+});
+
+describe('observing example', () => {
+  it('serves stats(), userStats() and the charts it quotes in the README', async () => {
+    const program = runProgram('dist/examples/observing.js', ['--port', '0']);
+    const [, url] = await program.waitFor(/listening on (ws:\/\/\S+)/);
+    const ws = await open(`${url}/?user=olga`);
+    const http = url?.replace('ws:', 'http:');
+    expect(await (await fetch(`${http}/stats`)).json()).toMatchObject({ connections: 1, users: 1 });
+    expect(await (await fetch(`${http}/stats?user=olga`)).json()).toMatchObject({ userId: 'olga', live: 1 });
+    expect(await (await fetch(`${http}/stats?user=nobody`)).json()).toBeNull();
+    expect(await (await fetch(`${http}/chart.svg`)).text()).toMatch(/data-state="active"/);
+    expect(await (await fetch(`${http}/chart.json`)).json()).toMatchObject({ format: 'ws-supervisor-chart' });
+
+    const disposed = program.waitFor(/disposed olga \S+: closed, close 1000/);
+    ws.close(1000);
+    await disposed;
+    program.child.kill('SIGTERM');
     expect(await program.exited).toBe(0);
   });
 });

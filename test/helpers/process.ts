@@ -11,6 +11,13 @@ export interface RunningProgram {
   child: ChildProcessWithoutNullStreams;
   /** Everything printed so far on stdout and stderr. */
   output(): string;
+  /** What was printed so far on stderr alone. */
+  errorOutput(): string;
+  /**
+   * Sends a signal to the program's whole process group, as a terminal's
+   * Ctrl-C does (only with `{ group: true }`).
+   */
+  signalGroup(signal: NodeJS.Signals): void;
   /** Resolves with the first match of `pattern` in the output. */
   waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
   /** Resolves with the exit code. */
@@ -18,11 +25,21 @@ export interface RunningProgram {
 }
 
 /** Starts `node <script> ...args` from the package root; `script` is relative to it (e.g. dist/...). */
-export function runProgram(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): RunningProgram {
+export interface RunOptions {
+  /** Runs it in a process group of its own (`detached`), so that signalGroup() reaches all of it. */
+  group?: boolean;
+}
+
+export function runProgram(
+  script: string,
+  args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
+  options: RunOptions = {},
+): RunningProgram {
   if (!existsSync(`${root}${script}`)) {
     throw new Error(`${script} is missing: run "npm run build" first (npm test does)`);
   }
-  return runCommand(process.execPath, [script, ...args], env);
+  return runCommand(process.execPath, [script, ...args], env, options);
 }
 
 /** Starts any command from the package root (e.g. `npm start`). */
@@ -30,23 +47,43 @@ export function runCommand(
   command: string,
   args: string[] = [],
   env: NodeJS.ProcessEnv = {},
+  options: RunOptions = {},
 ): RunningProgram {
-  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env } });
+  const group = options.group === true;
+  const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env }, detached: group });
+  const signalGroup = (signal: NodeJS.Signals) => {
+    if (!group || child.pid === undefined)
+      throw new Error('signalGroup() needs runCommand(..., { group: true })');
+    process.kill(-child.pid, signal);
+  };
   onTestFinished(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (group) {
+      try {
+        signalGroup('SIGKILL'); // npm's child too
+      } catch {
+        // the group is already gone
+      }
+    } else child.kill('SIGKILL');
   });
   let text = '';
+  let errorText = '';
   const watchers = new Set<() => void>();
   const append = (chunk: Buffer) => {
     text += chunk.toString();
     for (const watcher of watchers) watcher();
   };
   child.stdout.on('data', append);
-  child.stderr.on('data', append);
+  child.stderr.on('data', (chunk: Buffer) => {
+    errorText += chunk.toString();
+    append(chunk);
+  });
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   return {
     child,
     output: () => text,
+    errorOutput: () => errorText,
+    signalGroup,
     exited,
     waitFor(pattern) {
       return new Promise((resolve, reject) => {

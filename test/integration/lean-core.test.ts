@@ -49,6 +49,7 @@ describe('the per-message path', () => {
     expect(t.supervisor.userStats('ned')).toMatchObject({ idle: 0 });
     t.clock.increment(1); // exactly idleTimeoutMs after the message
     expect(t.supervisor.userStats('ned')).toMatchObject({ live: 1, idle: 1 });
+    expect(t.supervisor.stats()).toMatchObject({ idle: 1, byState: { active: 1 } });
     // A message on an idle connection is the edge back to live.
     await touch(ws);
     expect(t.supervisor.userStats('ned')).toMatchObject({ live: 1, idle: 0 });

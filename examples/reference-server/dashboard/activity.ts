@@ -1,6 +1,7 @@
 /**
  * The dashboard's memory of what happened: the latest admissions, refusals and
- * evictions, bounded, plus the view of stats() that the page draws. Owned by
+ * evictions, bounded, plus the view of stats() that the page draws (computed
+ * by the feed, once for every stream). Owned by
  * the dashboard: it subscribes to the supervisor once, and close() removes
  * exactly those subscriptions.
  */
@@ -50,19 +51,22 @@ export interface StatsView {
   users: number;
   states: StateCounts;
   counters: { admitted: number; rejected: number; evicted: number; disposed: number };
-  /** The busiest users first (most live, then by id), at most `maxUsers` of them. */
+  /** The busiest of the tracked users first (most live, then by id), at most `maxUsers` of them. */
   perUser: UserBar[];
-  /** Users left out of `perUser`. */
+  /** Users with a live connection left out of `perUser`. */
   moreUsers: number;
   limit: number;
   evictAt: number;
 }
 
-export function statsView(supervisor: Supervisor, maxUsers: number): StatsView {
-  const stats = supervisor.stats({ perUser: true });
-  const books = Object.values(stats.perUser ?? {});
-  const idle = books.reduce((sum, book) => sum + book.idle, 0);
+/**
+ * The view from the totals of stats() (never the per-user walk, O(users)) and
+ * the books of a bounded set of users: its cost does not grow with the users.
+ */
+export function statsView(supervisor: Supervisor, books: readonly UserStats[], maxUsers: number): StatsView {
+  const stats = supervisor.stats();
   const { connecting, active, draining } = stats.byState;
+  const { idle } = stats;
   const perUser = books
     .map(({ userId, live, idle, draining, limit, evictAt }) => ({
       userId,
@@ -74,6 +78,7 @@ export function statsView(supervisor: Supervisor, maxUsers: number): StatsView {
     }))
     .sort((a, b) => b.live - a.live || b.draining - a.draining || (a.userId < b.userId ? -1 : 1))
     .slice(0, maxUsers);
+  const shownLive = perUser.reduce((sum, book) => sum + (book.live > 0 ? 1 : 0), 0);
   const { maxConnectionsPerUser, evictionThreshold } = supervisor.options;
   return {
     connections: stats.connections,
@@ -89,7 +94,7 @@ export function statsView(supervisor: Supervisor, maxUsers: number): StatsView {
     },
     counters: stats.counters,
     perUser,
-    moreUsers: books.length - perUser.length,
+    moreUsers: Math.max(0, stats.users - shownLive),
     limit: maxConnectionsPerUser,
     evictAt: evictionPoint(maxConnectionsPerUser, evictionThreshold),
   };

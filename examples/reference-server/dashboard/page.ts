@@ -3,7 +3,8 @@
  * step and nothing loaded from elsewhere. It is a TS string because tsc does
  * not copy .html files to dist/.
  *
- * The script draws what /dashboard/events sends (see stream.ts). User ids come
+ * The script draws what /dashboard/events sends (see stream.ts), and passes
+ * the page's own query string (a `?token=`) on to its requests. User ids come
  * from clients, so they only ever reach the DOM as textContent. The CSP allows
  * exactly this script and this style sheet (by hash) and requests to this
  * origin.
@@ -148,7 +149,7 @@ const script = String.raw`
 
   // The chart: inline SVG (so CSS and counts can reach into it), one count badge per state.
   async function loadChart() {
-    const response = await fetch('/dashboard/chart.svg');
+    const response = await fetch('/dashboard/chart.svg' + location.search);
     if (!response.ok) throw new Error('HTTP ' + response.status);
     const parsed = new DOMParser().parseFromString(await response.text(), 'image/svg+xml');
     const svg = document.importNode(parsed.documentElement, true);
@@ -355,7 +356,9 @@ const script = String.raw`
     byId('chart').replaceChildren(el('div', 'placeholder', 'The state chart could not be loaded: ' + error.message));
   });
 
-  const events = new EventSource('/dashboard/events');
+  // The page's own query (e.g. ?token=) goes on to the chart and the events:
+  // an EventSource cannot set an Authorization header.
+  const events = new EventSource('/dashboard/events' + location.search);
   events.addEventListener('open', () => setStatus('live', 'live'));
   events.addEventListener('error', () =>
     setStatus(events.readyState === EventSource.CLOSED ? 'disconnected' : 'reconnecting', 'down'),

@@ -1,9 +1,10 @@
 /**
- * One Server-Sent Events stream of the dashboard. It owns everything it adds:
- * one subscription to the activity log, one interval, at most one pending
- * immediate, and two listeners on the response. end() removes all of them; it
- * runs when the client goes away (the response's `close`) and when the
- * dashboard closes, and is safe to repeat.
+ * One Server-Sent Events stream of the dashboard: a sink. It computes nothing
+ * and holds no timer; the feed (feed.ts) computes each message once and
+ * writes the same string to every stream. A stream owns two listeners on its
+ * response; end() removes them and ends the response. It runs when the client
+ * goes away (the response's `close`) and when the dashboard closes, and is
+ * safe to repeat.
  *
  * Messages (each `data:` is one JSON line):
  *   snapshot  { stats: StatsView, activity: Activity[] }   first, and after a slow client caught up
@@ -15,32 +16,29 @@
  * which replaces everything the client missed.
  */
 import type { ServerResponse } from 'node:http';
-import type { ActivityLog, LogNotice, StatsView } from './activity.js';
 
-export interface StreamSource {
-  log: ActivityLog;
-  stats(): StatsView;
-  /** How often the counts are re-read: connecting → active and live → idle emit no event. */
-  pollMs: number;
-  /** A comment line after this long without a write keeps proxies from closing the stream. */
-  keepAliveMs: number;
+/** What a stream asks of its feed. */
+export interface StreamFeed {
+  /** The whole `event: snapshot` message, and the stats JSON inside it. */
+  snapshot(): { chunk: string; stats: string };
 }
 
 export class DashboardStream {
   #ended = false;
   /** write() reported a full buffer: nothing is written until `drain`. */
   #behind = false;
+  /** The stats JSON this client has last been sent. */
   #lastStats = '';
-  #lastWriteAt = Date.now();
-  #unsubscribe: () => void = () => {};
-  #poll: NodeJS.Timeout | undefined;
-  #pending: NodeJS.Immediate | undefined;
+  #lastWriteAt: number;
 
   constructor(
     private readonly response: ServerResponse,
-    private readonly source: StreamSource,
+    private readonly feed: StreamFeed,
     private readonly onEnd: (stream: DashboardStream) => void,
-  ) {}
+    private readonly now: () => number = Date.now,
+  ) {
+    this.#lastWriteAt = now();
+  }
 
   start(): void {
     this.response.writeHead(200, {
@@ -53,40 +51,38 @@ export class DashboardStream {
     this.response.on('close', this.end).on('drain', this.#drained);
     this.#write('retry: 2000\n\n');
     this.#sendSnapshot();
-    this.#unsubscribe = this.source.log.subscribe(this.#onNotice);
-    this.#poll = setInterval(this.#tick, this.source.pollMs);
     // A client gone before we got here has already had its `close`.
     if (this.response.destroyed) this.end();
   }
 
-  /** Removes everything the stream added and ends the response. Idempotent. */
+  /** Removes the stream's listeners and ends the response. Idempotent. */
   readonly end = (): void => {
     if (this.#ended) return;
     this.#ended = true;
-    this.#unsubscribe();
-    clearInterval(this.#poll);
-    clearImmediate(this.#pending);
-    this.#pending = undefined;
     this.response.off('close', this.end).off('drain', this.#drained);
     if (!this.response.writableEnded) this.response.end();
     this.onEnd(this);
   };
 
-  #onNotice = (notice: LogNotice): void => {
-    if (notice.type === 'activity') this.#send('activity', notice.activity);
-    // Events fire inside an actor's step; read the counts once it is over,
-    // and once for a burst of events.
-    this.#pending ??= setImmediate(() => {
-      this.#pending = undefined;
-      this.#sendStatsIfChanged();
-    });
-  };
+  /**
+   * One write: `activities` (whole `event: activity` messages, maybe none),
+   * then the counts unless this client has them already. `stats` is their
+   * JSON, `withStats` the activities followed by the `event: stats` message.
+   */
+  send(activities: string, stats: string, withStats: string): void {
+    if (this.#ended || this.#behind) return;
+    if (stats === this.#lastStats) {
+      if (activities !== '') this.#write(activities);
+      return;
+    }
+    this.#lastStats = stats;
+    this.#write(withStats);
+  }
 
-  #tick = (): void => {
-    this.#sendStatsIfChanged();
-    if (!this.#ended && Date.now() - this.#lastWriteAt >= this.source.keepAliveMs)
-      this.#write(': keep-alive\n\n');
-  };
+  /** A comment line when nothing was written for `keepAliveMs`, so that proxies keep the stream open. */
+  keepAlive(keepAliveMs: number): void {
+    if (this.now() - this.#lastWriteAt >= keepAliveMs) this.#write(': keep-alive\n\n');
+  }
 
   #drained = (): void => {
     if (!this.#behind) return;
@@ -95,26 +91,14 @@ export class DashboardStream {
   };
 
   #sendSnapshot(): void {
-    const stats = this.source.stats();
-    this.#lastStats = JSON.stringify(stats);
-    this.#send('snapshot', { stats, activity: this.source.log.recent() });
-  }
-
-  #sendStatsIfChanged(): void {
-    if (this.#ended || this.#behind) return;
-    const stats = JSON.stringify(this.source.stats());
-    if (stats === this.#lastStats) return;
+    const { chunk, stats } = this.feed.snapshot();
     this.#lastStats = stats;
-    this.#write(`event: stats\ndata: ${stats}\n\n`);
-  }
-
-  #send(event: string, data: unknown): void {
-    this.#write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    this.#write(chunk);
   }
 
   #write(chunk: string): void {
     if (this.#ended || this.#behind || this.response.destroyed) return;
-    this.#lastWriteAt = Date.now();
+    this.#lastWriteAt = this.now();
     if (!this.response.write(chunk)) this.#behind = true;
   }
 }

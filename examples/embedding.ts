@@ -1,0 +1,28 @@
+// Run: npm run example:embedding -- --port 8080
+// Connect: ws://127.0.0.1:8080/?token=alice (the demo's token is the user id)
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { createSupervisor } from 'ws-supervisor';
+
+// Your code: a user id for a valid token, or null (HTTP 401). Demo: the token is the user id.
+const verifyToken = (token: string | null): string | null => token;
+
+const supervisor = createSupervisor({
+  preset: 'production', // 20 connections per user, idle eviction at 70 %
+  // A browser's WebSocket cannot set headers: the client sends ws://host/?token=...
+  authenticate: (request) => verifyToken(new URLSearchParams(request.url?.split('?')[1]).get('token')),
+  // Echo: text stays text (a browser gets a string, not a Blob), binary stays binary.
+  onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
+});
+
+const server = createServer((_request, response) => response.end('your routes here\n'));
+supervisor.attach(server); // handles the server's WebSocket upgrades
+const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
+server.listen(Number(values.port), '127.0.0.1', () => {
+  console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+});
+
+// `on`, not `once`: under npm, Ctrl-C reaches node twice, and shutdown() is idempotent.
+const stop = () => void supervisor.shutdown().then(() => server.close()); // 1001 to every client
+process.on('SIGINT', stop).on('SIGTERM', stop);

@@ -1,0 +1,38 @@
+// Run: npm run example:fastify -- --port 8080
+// Connect: ws://127.0.0.1:8080/ws?user=alice (supervised) and ws://127.0.0.1:8080/live (Fastify's own)
+import { parseArgs } from 'node:util';
+import fastifyWebsocket from '@fastify/websocket';
+import Fastify from 'fastify';
+import type { WebSocket } from 'ws';
+import { createSupervisor } from 'ws-supervisor';
+
+const supervisor = createSupervisor({
+  // Demo only: trusts ?user=<id>. Verify a real token here.
+  authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
+  onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
+});
+// A route @fastify/websocket serves itself, beside the supervised one.
+const onLive = (socket: WebSocket) => {
+  socket.on('message', (data: Buffer) => socket.send(`live: ${data}`));
+};
+const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
+const port = Number(values.port);
+
+// #region coexist
+const app = Fastify();
+await app.register(fastifyWebsocket); // @fastify/websocket on its own routes
+app.get('/live', { websocket: true }, onLive);
+await app.listen({ port, host: '127.0.0.1' });
+const detach = supervisor.attach(app.server, { path: '/ws' });
+// #endregion coexist
+
+const { port: bound } = app.server.address() as { port: number };
+console.log(`listening on ws://127.0.0.1:${bound}/ws`);
+
+// `on`, not `once`: under npm, Ctrl-C reaches node twice, and shutdown() is idempotent.
+const stop = () =>
+  void supervisor.shutdown().then(async () => {
+    detach();
+    await app.close();
+  });
+process.on('SIGINT', stop).on('SIGTERM', stop);

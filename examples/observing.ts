@@ -1,0 +1,67 @@
+/**
+ * Watching a supervisor: its events, stats() and userStats(), and the state
+ * charts drawn from its machines, served over HTTP next to the WebSockets.
+ * The README quotes the regions below (test/examples/readme-snippets.test.ts).
+ *
+ *   npm run example:observing -- --port 8080
+ *   then connect to ws://127.0.0.1:8080/?user=<id> and open
+ *   /stats, /stats?user=<id>, /audit, /chart.svg and /chart.json
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { charts, createSupervisor, machineGraph, renderChart } from 'ws-supervisor';
+
+const supervisor = createSupervisor({
+  preset: 'production',
+  // Demo only: trusts ?user=<id>. Verify a real token here.
+  authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
+  onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
+});
+
+// #region observe
+supervisor.on('disposed', ({ connectionId, userId, reason, closeCode, lifetimeMs }) => {
+  console.log(`disposed ${userId} ${connectionId}: ${reason}, close ${closeCode}, after ${lifetimeMs} ms`);
+});
+// also: 'admitted', 'rejected' ({ reason, status, userId, message }), 'evicted'
+
+function statsFor(request: IncomingMessage) {
+  const user = new URLSearchParams(request.url?.split('?')[1]).get('user');
+  // stats(), O(1): { connections, users, idle, byState: { connecting, active, draining },
+  //   counters: { admitted, rejected, evicted, disposed },
+  //   resources: { connectionActors, userSupervisors, lingeringSupervisors, pendingTimers, socketListeners } }
+  // userStats(id), O(1): { userId, live, idle, draining, limit, evictAt }, or undefined
+  return user === null ? supervisor.stats() : (supervisor.userStats(user) ?? null);
+}
+
+// audit(), O(connections): every actor compared with the counters above.
+// { ok, mismatches: string[], walked: { userSupervisors, connectionActors } }
+const audit = () => supervisor.audit();
+// #endregion observe
+
+// #region charts
+const svg = await renderChart(charts.connection, { format: 'svg' }); // or 'mermaid', 'dot', 'json'
+const graph = machineGraph(charts.supervisor); // { nodes: [{ id: 'supervising', ... }], edges, events, guards, delays }
+// #endregion charts
+
+function send(response: ServerResponse, type: string, body: string): void {
+  response.writeHead(200, { 'content-type': `${type}; charset=utf-8` }).end(body);
+}
+
+const server = createServer((request, response) => {
+  const path = request.url?.split('?')[0];
+  if (path === '/stats') send(response, 'application/json', `${JSON.stringify(statsFor(request))}\n`);
+  else if (path === '/audit') send(response, 'application/json', `${JSON.stringify(audit())}\n`);
+  else if (path === '/chart.svg') send(response, 'image/svg+xml', svg);
+  else if (path === '/chart.json') send(response, 'application/json', JSON.stringify(graph));
+  else response.writeHead(404).end();
+});
+supervisor.attach(server);
+const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
+server.listen(Number(values.port), '127.0.0.1', () => {
+  console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+});
+
+// `on`, not `once`: under npm, Ctrl-C reaches node twice, and shutdown() is idempotent.
+const stop = () => void supervisor.shutdown().then(() => server.close());
+process.on('SIGINT', stop).on('SIGTERM', stop);

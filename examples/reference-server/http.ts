@@ -1,0 +1,37 @@
+/**
+ * The few HTTP helpers the reference server and its dashboard share. Request
+ * targets are split by hand: `new URL()` throws on targets such as `//[`,
+ * and a throw in a server listener would take the process down.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export const pathOf = (request: IncomingMessage): string => (request.url ?? '/').split('?', 1)[0] ?? '/';
+
+export const queryOf = (request: IncomingMessage): URLSearchParams =>
+  new URLSearchParams((request.url ?? '').split('?')[1] ?? '');
+
+export function sendText(response: ServerResponse, status: number, body: string, type = 'text/plain'): void {
+  if (response.headersSent || response.destroyed) return;
+  response.writeHead(status, {
+    'content-type': `${type}; charset=utf-8`,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
+  response.end(body);
+}
+
+export function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  sendText(response, status, `${JSON.stringify(body, null, 2)}\n`, 'application/json');
+}
+
+/**
+ * Every path the server knows answers GET only: any other method gets 405
+ * with `Allow: GET` (RFC 9110, 15.5.6), on /stats as on /dashboard.
+ * Returns true when the method was refused.
+ */
+export function refuseMethod(request: IncomingMessage, response: ServerResponse): boolean {
+  if (request.method === 'GET') return false;
+  response.setHeader('allow', 'GET');
+  sendText(response, 405, 'method not allowed: use GET\n');
+  return true;
+}

@@ -1,0 +1,73 @@
+/**
+ * GET /stats (issue 13, item 15). By default the totals of stats(), which
+ * name no user. The per-user detail walks every user's book (O(users)) and
+ * lists user ids, so it is opt-in (`?perUser=1`), bounded (`limit`, the
+ * busiest users first) and only for requests the dashboard's `authorize`
+ * lets through.
+ *
+ *   GET /stats                      { connections, users, byState, counters, resources }
+ *   GET /stats?perUser=1[&limit=n]  the same, plus perUser: UserStats[] (most live first,
+ *                                   then most draining, then by id) and moreUsers
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Supervisor, SupervisorStats, UserStats } from '../../src/index.js';
+import { type Authorize, checkAccess } from './access.js';
+import { queryOf, sendJson } from './http.js';
+
+export const PER_USER_LIMIT_DEFAULT = 100;
+export const PER_USER_LIMIT_MAX = 1000;
+
+/** The answer to `?perUser=1`. */
+export interface PerUserStats extends Omit<SupervisorStats, 'perUser'> {
+  /** At most `limit` books, the busiest first. */
+  perUser: UserStats[];
+  /** Users left out by the limit. */
+  moreUsers: number;
+  limit: number;
+}
+
+const busiestFirst = (a: UserStats, b: UserStats) =>
+  b.live - a.live || b.draining - a.draining || (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0);
+
+function readFlag(raw: string | null): boolean | undefined {
+  if (raw === null || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true') return true;
+  return undefined;
+}
+
+export function createStatsRoute(
+  supervisor: Supervisor,
+  authorize: Authorize | undefined,
+  onError: (error: unknown) => void,
+): (request: IncomingMessage, response: ServerResponse) => void {
+  return (request, response) => {
+    const query = queryOf(request);
+    const perUser = readFlag(query.get('perUser'));
+    if (perUser === undefined) {
+      sendJson(response, 400, { error: 'perUser must be 1, true, 0 or false' });
+      return;
+    }
+    if (!perUser) {
+      sendJson(response, 200, supervisor.stats());
+      return;
+    }
+    const rawLimit = query.get('limit');
+    const limit = rawLimit === null ? PER_USER_LIMIT_DEFAULT : Number(rawLimit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > PER_USER_LIMIT_MAX || rawLimit?.trim() === '') {
+      sendJson(response, 400, { error: `limit must be an integer from 1 to ${PER_USER_LIMIT_MAX}` });
+      return;
+    }
+    void checkAccess(authorize, request, response, onError).then((allowed) => {
+      if (!allowed) return;
+      const { perUser: books = {}, ...totals } = supervisor.stats({ perUser: true });
+      const all = Object.values(books).sort(busiestFirst);
+      const body: PerUserStats = {
+        ...totals,
+        perUser: all.slice(0, limit),
+        moreUsers: Math.max(0, all.length - limit),
+        limit,
+      };
+      sendJson(response, 200, body);
+    });
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * SIGINT and SIGTERM for the reference server (issue 13, item 1).
+ *
+ * A terminal's Ctrl-C goes to the whole foreground process group, and
+ * systemd's default KillMode sends SIGTERM to the whole control group: under
+ * `npm start` both npm and node get the signal, and npm forwards its copy to
+ * node. So node sees the same stop twice, a few milliseconds apart. With a
+ * `process.once` handler the second copy found no listener and killed the
+ * process mid-drain (clients saw 1006 instead of 1001).
+ *
+ *   first signal ──▶ drain ─────────────── echoWindowMs ──▶ "send it again to stop now"
+ *                    │ more signals in here: the same stop, ignored
+ *                    └─ after the window: a signal forces the exit (onForce)
+ *
+ * The listeners stay for the life of the process (a signal listener does not
+ * keep Node running), so a copy that arrives late, even after a fast drain,
+ * never meets Node's default handler. The window's one timer is owned here:
+ * drained() clears it, so it never delays the exit.
+ */
+import { performance } from 'node:perf_hooks';
+
+/** Copies of a stop signal that arrive within this long of the first one are the same stop. */
+export const SIGNAL_ECHO_WINDOW_MS = 500;
+
+export interface StopSignalsOptions {
+  /** @default SIGNAL_ECHO_WINDOW_MS */
+  echoWindowMs?: number;
+  /** The window is over and the drain goes on: from now on a signal forces the exit. */
+  onArmed(signal: NodeJS.Signals): void;
+  /** A deliberate second signal, sent after the window. */
+  onForce(signal: NodeJS.Signals): void;
+}
+
+export interface StopSignals {
+  /** Resolves with the first SIGINT or SIGTERM. */
+  readonly first: Promise<NodeJS.Signals>;
+  /** The drain is over: clears the window's timer. Late copies of the signal are still ignored. */
+  drained(): void;
+}
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+export function watchStopSignals(options: StopSignalsOptions): StopSignals {
+  const { echoWindowMs = SIGNAL_ECHO_WINDOW_MS } = options;
+  let firstAt: number | undefined;
+  let window: NodeJS.Timeout | undefined;
+  let resolveFirst: (signal: NodeJS.Signals) => void = () => {};
+  const first = new Promise<NodeJS.Signals>((resolve) => {
+    resolveFirst = resolve;
+  });
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (firstAt === undefined) {
+      firstAt = performance.now();
+      window = setTimeout(() => {
+        window = undefined;
+        options.onArmed(signal);
+      }, echoWindowMs);
+      resolveFirst(signal);
+    } else if (performance.now() - firstAt >= echoWindowMs) {
+      options.onForce(signal);
+    }
+    // Otherwise: the same stop delivered twice (process group, npm's forwarding).
+  };
+
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  return {
+    first,
+    drained() {
+      clearTimeout(window);
+      window = undefined;
+    },
+  };
+}

@@ -1,0 +1,221 @@
+/**
+ * The reference server's HTTP side (issue 13, items 14, 15 and 16): who may
+ * read the dashboard and the per-user detail of /stats, what /stats answers
+ * by default and on request, and one answer for a wrong method on every
+ * known path.
+ */
+import { once } from 'node:events';
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
+import { readConfig, type ServerConfig } from '../../examples/reference-server/config.js';
+import {
+  type ReferenceServer,
+  type ReferenceServerExtras,
+  startReferenceServer,
+} from '../../examples/reference-server/server.js';
+import type { PerUserStats } from '../../examples/reference-server/stats-route.js';
+
+const TOKEN = 's3cret-token';
+
+async function startServer(
+  config: Partial<ServerConfig> = {},
+  extras: ReferenceServerExtras = {},
+): Promise<{ server: ReferenceServer; logged: string[] }> {
+  const logged: string[] = [];
+  const server = await startReferenceServer(
+    { host: '127.0.0.1', port: 0, limits: { preset: 'test' }, ...config },
+    (line) => logged.push(line),
+    extras,
+  );
+  onTestFinished(() => server.close());
+  return { server, logged };
+}
+
+interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** One request; an event stream is read up to its first message, then dropped. */
+async function fetchReply(
+  server: ReferenceServer,
+  path: string,
+  options: { method?: string; headers?: Record<string, string> } = {},
+): Promise<Reply> {
+  const request = httpRequest({ host: '127.0.0.1', port: server.port, path, ...options });
+  onTestFinished(() => void request.destroy());
+  request.end();
+  const [response] = (await once(request, 'response')) as [IncomingMessage];
+  response.setEncoding('utf8');
+  let body = '';
+  if (response.headers['content-type']?.startsWith('text/event-stream')) {
+    while (!body.includes('event: snapshot')) body += ((await once(response, 'data')) as [string])[0];
+    request.destroy();
+  } else {
+    for await (const chunk of response) body += chunk;
+  }
+  return { status: response.statusCode ?? 0, headers: response.headers, body };
+}
+
+async function connect(server: ReferenceServer, user: string): Promise<WebSocket> {
+  const ws = new WebSocket(`${server.url}/?user=${user}`);
+  onTestFinished(() => ws.terminate());
+  await once(ws, 'open');
+  return ws;
+}
+
+describe('dashboard and per-user stats behind --dashboard-token (items 14, 15)', () => {
+  const protectedPaths = ['/dashboard', '/dashboard/chart.svg', '/dashboard/events', '/stats?perUser=1'];
+
+  it.each(protectedPaths)(
+    '%s: 401 without a token, 403 with a wrong one, 200 with the right one',
+    async (path) => {
+      const { server } = await startServer({ dashboardToken: TOKEN });
+      const join = path.includes('?') ? '&' : '?';
+
+      const anonymous = await fetchReply(server, path);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers['www-authenticate']).toBe('Bearer realm="ws-supervisor"');
+      expect(anonymous.body).not.toMatch(/connections/);
+
+      expect((await fetchReply(server, `${path}${join}token=wrong`)).status).toBe(403);
+      expect((await fetchReply(server, path, { headers: { authorization: 'Bearer wrong' } })).status).toBe(
+        403,
+      );
+
+      expect((await fetchReply(server, `${path}${join}token=${TOKEN}`)).status).toBe(200);
+      expect((await fetchReply(server, path, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(
+        200,
+      );
+    },
+  );
+
+  it('the totals of /stats stay open: they name no user', async () => {
+    const { server } = await startServer({ dashboardToken: TOKEN });
+    await connect(server, 'alice');
+    const reply = await fetchReply(server, '/stats');
+    expect(reply.status).toBe(200);
+    expect(JSON.parse(reply.body)).toMatchObject({ connections: 1, users: 1 });
+    expect(reply.body).not.toMatch(/alice/);
+  });
+
+  it('the page passes its own query (the token) on to the chart and the events', async () => {
+    const { server } = await startServer({ dashboardToken: TOKEN });
+    const page = await fetchReply(server, `/dashboard?token=${TOKEN}`);
+    expect(page.status).toBe(200);
+    expect(page.headers['referrer-policy']).toBe('no-referrer');
+    expect(page.body).toContain("fetch('/dashboard/chart.svg' + location.search)");
+    expect(page.body).toContain("new EventSource('/dashboard/events' + location.search)");
+  });
+
+  it('an app hook: async, 403 for false, 500 (reported) when it throws; refused streams hold nothing', async () => {
+    let verdict: () => Promise<boolean> = async () => false;
+    const { server, logged } = await startServer(
+      {},
+      {
+        dashboard: { authorize: () => verdict(), onError: (error) => logged.push(`hook: ${String(error)}`) },
+      },
+    );
+    expect((await fetchReply(server, '/dashboard/events')).status).toBe(403);
+    verdict = () => Promise.reject(new Error('token service down'));
+    expect((await fetchReply(server, '/dashboard/events')).status).toBe(500);
+    expect(logged).toEqual(['hook: Error: token service down']);
+    expect(server.dashboard.resources()).toEqual({ streams: 0, subscribers: 0 });
+    verdict = async () => true;
+    expect((await fetchReply(server, '/dashboard/events')).status).toBe(200);
+  });
+
+  it('reads the token from the flag or the environment, and refuses an empty one', () => {
+    expect(readConfig(['--dashboard-token', 'abc'], {})).toMatchObject({ dashboardToken: 'abc' });
+    expect(readConfig([], { WSSUP_DASHBOARD_TOKEN: 'xyz' })).toMatchObject({ dashboardToken: 'xyz' });
+    expect(readConfig([], {})).not.toHaveProperty('dashboardToken');
+    expect(() => readConfig(['--dashboard-token', ''], {})).toThrow(/must not be empty/);
+  });
+});
+
+describe('GET /stats (item 15)', () => {
+  it('answers the totals by default, without the per-user walk', async () => {
+    const { server } = await startServer();
+    await Promise.all([connect(server, 'alice'), connect(server, 'bob')]);
+    const stats = vi.spyOn(server.supervisor, 'stats');
+    const reply = await fetchReply(server, '/stats');
+    const body = JSON.parse(reply.body) as Record<string, unknown>;
+    expect(body).toMatchObject({ connections: 2, users: 2, counters: { admitted: 2 } });
+    expect(Object.keys(body).sort()).toEqual([
+      'byState',
+      'connections',
+      'counters',
+      'idle',
+      'resources',
+      'users',
+    ]);
+    expect(stats.mock.calls).toEqual([[]]);
+  });
+
+  it('?perUser=1 lists the busiest users first, at most `limit` of them', async () => {
+    const { server } = await startServer();
+    const opened = [];
+    for (const [user, count] of [
+      ['carol', 1],
+      ['alice', 3],
+      ['bob', 2],
+      ['dave', 2],
+    ] as const) {
+      for (let i = 0; i < count; i += 1) opened.push(connect(server, user));
+    }
+    await Promise.all(opened);
+
+    const top = JSON.parse((await fetchReply(server, '/stats?perUser=1&limit=3')).body) as PerUserStats;
+    expect(top.perUser.map((book) => [book.userId, book.live])).toEqual([
+      ['alice', 3],
+      ['bob', 2],
+      ['dave', 2],
+    ]);
+    expect(top).toMatchObject({ connections: 8, users: 4, moreUsers: 1, limit: 3 });
+
+    const all = JSON.parse((await fetchReply(server, '/stats?perUser=true')).body) as PerUserStats;
+    expect(all).toMatchObject({ moreUsers: 0, limit: 100 });
+    expect(all.perUser.map((book) => book.userId)).toEqual(['alice', 'bob', 'dave', 'carol']);
+  });
+
+  it.each([
+    '/stats?perUser=yes',
+    '/stats?perUser=1&limit=0',
+    '/stats?perUser=1&limit=1001',
+    '/stats?perUser=1&limit=2.5',
+    '/stats?perUser=1&limit=',
+  ])('%s: 400', async (path) => {
+    const { server } = await startServer();
+    const reply = await fetchReply(server, path);
+    expect(reply.status).toBe(400);
+    expect(JSON.parse(reply.body)).toHaveProperty('error');
+  });
+});
+
+describe('methods (item 16)', () => {
+  it.each([
+    ['POST', '/stats'],
+    ['DELETE', '/stats?perUser=1'],
+    ['PUT', '/'],
+    ['POST', '/dashboard'],
+    ['POST', '/dashboard/events'],
+    ['HEAD', '/dashboard/chart.svg'],
+  ])('%s %s: 405 with Allow: GET', async (method, path) => {
+    const { server } = await startServer({ dashboardToken: TOKEN });
+    const reply = await fetchReply(server, path, { method });
+    expect(reply.status).toBe(405);
+    expect(reply.headers.allow).toBe('GET');
+  });
+
+  it.each([
+    ['GET', '/nowhere'],
+    ['POST', '/nowhere'],
+    ['GET', '/dashboard/nowhere'],
+    ['POST', '/dashboard/nowhere'],
+  ])('%s %s: 404', async (method, path) => {
+    const { server } = await startServer();
+    expect((await fetchReply(server, path, { method })).status).toBe(404);
+  });
+});

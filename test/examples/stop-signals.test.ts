@@ -1,0 +1,114 @@
+/**
+ * Issue 13, item 1: Ctrl-C on `npm start` reaches node twice (the terminal
+ * signals the whole process group, and npm forwards its own copy). Both
+ * copies are one stop: clients get 1001 and the process exits 0. A second
+ * signal sent deliberately later forces the exit and says so on stderr.
+ * These run the built programs (npm test builds first).
+ */
+import { once } from 'node:events';
+import { connect as connectTcp, type Socket } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
+import { runCommand, runProgram } from '../helpers/process.js';
+import { closed } from '../helpers/server.js';
+
+const script = 'dist/examples/reference-server/main.js';
+
+async function open(url: string): Promise<WebSocket> {
+  const ws = new WebSocket(url);
+  onTestFinished(() => ws.terminate());
+  await once(ws, 'open');
+  return ws;
+}
+
+/** A client that completes the handshake, then never reads again: it never answers our close frame. */
+async function silentClient(port: number, user: string): Promise<Socket> {
+  const socket = connectTcp(port, '127.0.0.1');
+  onTestFinished(() => void socket.destroy());
+  socket.write(
+    `GET /?user=${user} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${Buffer.alloc(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  const [reply] = (await once(socket, 'data')) as [Buffer];
+  expect(reply.toString()).toMatch(/^HTTP\/1\.1 101 /);
+  socket.pause();
+  return socket;
+}
+
+describe('stop signals (issue 13, item 1)', () => {
+  // Each drain lasts until its deadline (a silent client never answers our
+  // close frame), so that the copy of the signal arrives mid-drain, as it
+  // does under a terminal whenever a client is slow to answer.
+  const drainFor = ['--preset', 'test', '--drain-timeout-ms', '2000'];
+
+  it('Ctrl-C under `npm start` (SIGINT to the whole process group) drains with 1001 and exits 0', async () => {
+    // --ignore-scripts skips prestart's build: npm test has built already.
+    const program = runCommand(
+      'npm',
+      ['start', '--ignore-scripts', '--', '--port', '0', ...drainFor],
+      {},
+      { group: true },
+    );
+    const [, url, port] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+))/);
+    const polite = await open(`${url}/?user=polite`);
+    await silentClient(Number(port), 'silent');
+    const politeClosed = closed(polite);
+    program.signalGroup('SIGINT'); // npm and node both get it, and npm forwards its copy to node
+    expect((await politeClosed).code).toBe(1001);
+    expect(await program.exited).toBe(0);
+    expect(program.output()).toMatch(/SIGINT: draining 2 connection\(s\)[\s\S]*drained; bye/);
+    expect(program.errorOutput()).toBe('');
+  });
+
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    '%s twice within the window is one stop: 1001, exit 0',
+    async (signal) => {
+      const program = runProgram(script, ['--port', '0', ...drainFor]);
+      const [, url, port] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+))/);
+      const polite = await Promise.all([
+        open(`${url}/?user=a`),
+        open(`${url}/?user=a`),
+        open(`${url}/?user=b`),
+      ]);
+      const silent = await silentClient(Number(port), 'silent');
+      const closes = Promise.all(polite.map(closed));
+      program.child.kill(signal);
+      await program.waitFor(new RegExp(`${signal}: draining 4 connection\\(s\\)`));
+      program.child.kill(signal); // the copy a process-group delivery adds, once the drain has begun
+      expect((await closes).map((close) => close.code)).toEqual([1001, 1001, 1001]);
+      expect(await program.exited).toBe(0);
+      expect(program.child.signalCode).toBeNull();
+      expect(program.output()).toMatch(/drained; bye/);
+      expect(program.errorOutput()).toBe('');
+      // The client that never answered was terminated at the deadline, but its
+      // 1001 close frame had reached it first: it reads that frame, then the end.
+      silent.resume();
+      const received: Buffer[] = [];
+      silent.on('data', (chunk: Buffer) => received.push(chunk));
+      await once(silent, 'end');
+      const bytes = Buffer.concat(received);
+      expect([bytes[0], bytes.readUInt16BE(2)]).toEqual([0x88, 1001]);
+    },
+  );
+
+  it('a second signal sent after the window forces the exit, and says so on stderr', async () => {
+    // A drain that cannot finish by itself: a client that never answers, and a long deadline.
+    const program = runProgram(script, ['--port', '0', '--preset', 'test', '--drain-timeout-ms', '600000']);
+    const [, url, port] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+))/);
+    const polite = await open(`${url}/?user=polite`);
+    await silentClient(Number(port), 'silent');
+    const politeClosed = closed(polite);
+
+    program.child.kill('SIGINT');
+    program.child.kill('SIGINT'); // a copy: ignored
+    expect((await politeClosed).code).toBe(1001);
+    // The window is over (the server says so) and one client is still draining.
+    await program.waitFor(/still draining 1 connection\(s\).*send SIGINT again to stop now/);
+    expect(program.child.exitCode).toBeNull();
+
+    program.child.kill('SIGINT');
+    expect(await program.exited).toBe(130); // 128 + SIGINT
+    expect(program.errorOutput()).toMatch(/SIGINT again: exiting now without draining 1 connection\(s\)/);
+    expect(program.output()).not.toMatch(/drained; bye/);
+  });
+});
