@@ -161,6 +161,7 @@ export const userSupervisorMachine = setup({
     hasRoomAfterEviction: ({ context }) => context.live.length - context.idle.length < context.limit,
     /** True when the child whose done or error event this is was the last one. */
     isLastChild: ({ context }) => context.slots.size <= 1,
+    hasNoChildren: ({ context }) => context.slots.size === 0,
     lingers: ({ context }) => context.lingerMs > 0,
     isLastChildWithLinger: and(['isLastChild', 'lingers']),
     isLastChildWithoutLinger: and(['isLastChild', not('lingers')]),
@@ -354,6 +355,8 @@ export const userSupervisorMachine = setup({
       },
       // Every child was told to drain; the runtime's deadline sends TERMINATE.
       shuttingDown: {
+        // With no child to wait for, shutdown must not wait at all.
+        always: { guard: 'hasNoChildren', target: 'stopped' },
         on: {
           ADMIT: { actions: { type: 'refuse', params: { reason: 'shutting-down' } } },
           TERMINATE: { actions: 'terminateAll' },

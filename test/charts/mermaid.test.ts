@@ -144,7 +144,7 @@ describe('Mermaid of the other machines', () => {
       '  supervising --> stopped : xstate.done.actor.* [isLastChildWithoutLinger]<br/>xstate.error.actor.* [isLastChildWithoutLinger]',
     );
     expect(lines).toContain(
-      '  shuttingDown --> stopped : xstate.done.actor.* [isLastChild]<br/>xstate.error.actor.* [isLastChild]',
+      '  shuttingDown --> stopped : xstate.done.actor.* [isLastChild]<br/>xstate.error.actor.* [isLastChild]<br/>always [hasNoChildren]',
     );
     expect(lines).toContain('  lingering --> stopped : after lingerTimeout');
   });

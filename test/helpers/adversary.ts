@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server, type ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
-import { expect, onTestFinished } from 'vitest';
+import { onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
 import {
@@ -21,7 +21,7 @@ import {
 } from '../../src/index.js';
 import { runProgram } from './process.js';
 import { type Recorded, recordEvents } from './rules.js';
-import { closeServer, listenOnLoopback, userFromQuery } from './server.js';
+import { closeServer, expectNoLeaks, listenOnLoopback, userFromQuery } from './server.js';
 
 /** Far beyond any increment a test makes: a delay set to it never fires unless the teardown says so. */
 export const never = 1_000_000_000;
@@ -162,17 +162,7 @@ export function allGone(supervisor: Supervisor, timeoutMs = 3_000): Promise<void
  */
 export async function expectLeakFree(supervisor: Supervisor, timeoutMs = 3_000): Promise<void> {
   await allGone(supervisor, timeoutMs);
-  const stats = supervisor.stats();
-  expect(stats.resources).toEqual({
-    connectionActors: 0,
-    userSupervisors: 0,
-    lingeringSupervisors: 0,
-    pendingTimers: 0,
-    socketListeners: 0,
-  });
-  expect(stats.connections).toBe(0);
-  expect(stats.users).toBe(0);
-  expect(stats.counters.disposed).toBe(stats.counters.admitted);
+  expectNoLeaks(supervisor);
 }
 
 export interface FrameOptions {

@@ -644,6 +644,21 @@ describe('shutdown', () => {
     expect(h.slots()).toEqual({ a: 'c0' });
   });
 
+  it('a SHUTDOWN that finds no child to drain ends the supervisor at once', () => {
+    // Not reachable through events (supervising always holds a child); a
+    // supervisor in that state must still never make shutdown wait.
+    const { machine } = loggedUserSupervisor([], []);
+    const input = { userId: 'u', limit, evictAt, timings, lingerMs: 0 };
+    const childless = machine.resolveState({
+      value: 'supervising',
+      context: { ...input, slots: new Map(), live: [], idle: [] },
+    });
+    const supervisor = createActor(machine, { input, snapshot: childless, clock: new SimulatedClock() });
+    supervisor.start();
+    supervisor.send({ type: 'SHUTDOWN', code: 1001, reason: 'server shutting down' });
+    expect(supervisor.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
+  });
+
   it('a second SHUTDOWN asks nothing more of the children', () => {
     const h = startSupervisor();
     h.admit('a');

@@ -3,6 +3,7 @@
  * actors themselves (their latest snapshots, from the inspection stream).
  */
 import { expect } from 'vitest';
+import { expectNoLeaks } from '../helpers/server.js';
 import type { ActorView, Rig } from './rig.js';
 
 const topState = (value: unknown) => (typeof value === 'string' ? value : 'active');
@@ -57,14 +58,5 @@ export function expectRulesHold(rig: Rig): void {
 
 /** Everything the supervisor held is gone, and every admitted connection was disposed. */
 export function expectNothingLeft(rig: Rig): void {
-  const stats = rig.supervisor.stats();
-  expect(stats.resources).toEqual({
-    connectionActors: 0,
-    userSupervisors: 0,
-    lingeringSupervisors: 0,
-    pendingTimers: 0,
-    socketListeners: 0,
-  });
-  expect(stats.counters.disposed).toBe(stats.counters.admitted);
-  expect(rig.supervisor.audit().mismatches).toEqual([]);
+  expectNoLeaks(rig.supervisor);
 }
