@@ -325,6 +325,7 @@ async function cleanup(): Promise<void> {
             client.ask(
               {
                 cmd: 'churn',
+                protocol: protocolOf('supervised'),
                 port: server.port,
                 workers: 25,
                 firstWorker: i * 25,

@@ -57,6 +57,8 @@ const { supervisor, connect } = createMemorySupervisor({
   // storm in the middle of the probes would only add noise.
   heartbeatIntervalMs: 3_600_000,
   idleTimeoutMs: 3_600_000,
+  // The check after disposal expects every supervisor gone at once, not after a linger.
+  lingerMs: 0,
   onError: (error) => console.error(error),
 });
 base = heapUsed();

@@ -147,10 +147,15 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     listeners: 0,
   };
   const evictAt = evictionPoint(resolved.maxConnectionsPerUser, resolved.evictionThreshold);
+  const timings = Object.freeze({
+    connectTimeoutMs: resolved.connectTimeoutMs,
+    idleTimeoutMs: resolved.idleTimeoutMs,
+    heartbeatIntervalMs: resolved.heartbeatIntervalMs,
+    drainTimeoutMs: resolved.drainTimeoutMs,
+  });
   const inspect = options.inspect === undefined ? {} : { inspect: options.inspect };
 
   const safely = createSafely(report);
-  const recordOf = (userId: string) => users.get(userId);
 
   /** A connection left the books for good: counters, the app's onClose, the public event. */
   function disposed(output: ConnectionOutput): void {
@@ -170,7 +175,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     actors: { connection: createWsConnectionMachine(env) },
     actions: {
       publishBook: ({ context }, book) => {
-        const record = recordOf(context.userId);
+        const record = users.get(context.userId);
         if (record !== undefined) books.publish(record, book);
       },
       announceAdmitted: safely('announceAdmitted', ({ event }) => {
@@ -225,18 +230,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     const existing = users.get(userId);
     if (existing !== undefined) return existing;
     const actor = createActor(userSupervisor, {
-      input: {
-        userId,
-        limit: resolved.maxConnectionsPerUser,
-        evictAt,
-        lingerMs: resolved.lingerMs,
-        timings: {
-          connectTimeoutMs: resolved.connectTimeoutMs,
-          idleTimeoutMs: resolved.idleTimeoutMs,
-          heartbeatIntervalMs: resolved.heartbeatIntervalMs,
-          drainTimeoutMs: resolved.drainTimeoutMs,
-        },
-      },
+      input: { userId, limit: resolved.maxConnectionsPerUser, evictAt, lingerMs: resolved.lingerMs, timings },
       clock,
       ...inspect,
     });
