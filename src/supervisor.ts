@@ -282,19 +282,14 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     hub.send({ type: 'ALL_USERS_ENDED' });
   }
 
-  const hub = createActor(
-    hubMachine.provide({
-      actions: {
-        drainAll: (_, { code, reason }) => {
-          for (const record of users.values()) record.actor.send({ type: 'SHUTDOWN', code, reason });
-        },
-        terminateAll: () => {
-          for (const record of users.values()) record.actor.send({ type: 'TERMINATE' });
-        },
-      },
-    }),
-    { clock, ...inspect },
-  );
+  const hub = createActor(hubMachine, { clock, ...inspect });
+  // The hub's requests arrive after its step: each supervisor steps on its own.
+  hub.on('drainAll', ({ code, reason }) => {
+    for (const record of users.values()) record.actor.send({ type: 'SHUTDOWN', code, reason });
+  });
+  hub.on('terminateAll', () => {
+    for (const record of users.values()) record.actor.send({ type: 'TERMINATE' });
+  });
   hub.start();
 
   const sources: StatsSources = {

@@ -1,7 +1,7 @@
 /**
  * The hub alone, on simulated time: it is only the runtime's shutdown
- * coordinator now (running → shuttingDown → stopped). Its two placeholder
- * actions are recorded in order: `drainAll` with the code and reason of the
+ * coordinator now (running → shuttingDown → stopped). The two requests it
+ * emits to the runtime are recorded in order: `drainAll` with the code and reason of the
  * SHUTDOWN, then `terminateAll` once the deadline expires. The user
  * supervisors under it are tested in user-supervisor.machine.test.ts.
  */
@@ -14,15 +14,10 @@ function startHub() {
   const clock = new SimulatedClock();
   /** What the hub asked the runtime to do, in order. */
   const log: string[] = [];
-  const hub = createActor(
-    hubMachine.provide({
-      actions: {
-        drainAll: (_, { code, reason }) => void log.push(`drainAll ${code} ${reason}`),
-        terminateAll: () => void log.push('terminateAll'),
-      },
-    }),
-    { clock },
-  ).start();
+  const hub = createActor(hubMachine, { clock });
+  hub.on('drainAll', ({ code, reason }) => void log.push(`drainAll ${code} ${reason}`));
+  hub.on('terminateAll', () => void log.push('terminateAll'));
+  hub.start();
   return {
     hub,
     log,
