@@ -34,7 +34,8 @@ export function withoutTransition(machine: AnyStateMachine, key: string): AnySta
     const siblings = allTransitions(machine).filter(
       (t) => t.source === transition.source && t.event === transition.event,
     );
-    entries[name] = written.filter((_, index) => index !== siblings.indexOf(transition));
+    const position = siblings.findIndex((t) => t.key === transition.key);
+    entries[name] = written.filter((_, index) => index !== position);
   } else {
     delete entries[name];
   }
