@@ -1,0 +1,114 @@
+/**
+ * The seam between the runtime and the cluster-wide slot book (issue 12).
+ *
+ * The local machines still run every connection's lifecycle; the slot store
+ * only holds the book that makes one per-user limit hold across processes.
+ * The Redis implementation lives beside this file; the runtime only ever
+ * sees this interface, so admission is designed once.
+ *
+ * Rules every implementation keeps:
+ * - `admit` is one atomic decision per call (one script run): an entry of a
+ *   dead incarnation is ignored and purged; the connection already booked is
+ *   admitted again (idempotent retry); below the eviction point it is added;
+ *   at or above it the idle entries needed to get below it (longest idle
+ *   first, on any node) are removed from the book and named in `evict`;
+ *   still at the limit after that, it is refused. The book never holds more
+ *   than `limit` entries of live incarnations for a user.
+ * - Every write that names a connection is fenced by the caller's
+ *   incarnation: a stale incarnation never deletes or refreshes an entry of a
+ *   newer one.
+ * - No offline queue: a command the store cannot run in time rejects with a
+ *   {@link SlotStoreUnavailableError}, and the runtime applies its outage policy.
+ */
+import { SupervisorError } from '../errors.js';
+
+/** A booked connection named by the admission script for eviction. */
+export interface EvictionOrder {
+  connectionId: string;
+  /** The node that holds the socket; it is told over pub/sub when it is not the caller. */
+  nodeId: string;
+  /** Its incarnation when the order was made (a newer one ignores the order). */
+  incarnation: number;
+}
+
+export type ClusterAdmission =
+  | {
+      admitted: true;
+      /** Idle connections removed from the book to make room (longest idle first). */
+      evict: EvictionOrder[];
+      /** The user's booked live count including the newcomer, after eviction. */
+      live: number;
+    }
+  | { admitted: false; reason: 'user-limit'; live: number };
+
+/** A connection the node holds, as re-admitted after it lost its lease. */
+export interface HeldConnection {
+  userId: string;
+  connectionId: string;
+  admittedAt: number;
+  /** When it went idle (epoch ms), or undefined while live. */
+  idleSince: number | undefined;
+}
+
+export interface ClusterUserBook {
+  userId: string;
+  /** Booked connections of live incarnations. */
+  live: number;
+  idle: number;
+  byNode: Record<string, number>;
+}
+
+export interface ClusterNode {
+  nodeId: string;
+  incarnation: number;
+  /** Time left on its lease; negative once expired (until the reaper removes it). */
+  leaseExpiresInMs: number;
+}
+
+export interface ClusterView {
+  nodes: ClusterNode[];
+  /** Users holding at least one booked connection. */
+  users: number;
+  connections: number;
+}
+
+/** What a store tells the runtime on its own (lease changes, orders for this node). */
+export interface SlotStoreEvents {
+  /** Another node named one of this node's connections for eviction. */
+  evictionOrdered(order: EvictionOrder): void;
+  /** The lease was lost and a new incarnation taken: re-admit what is held. */
+  incarnationChanged(incarnation: number, previous: number): void;
+}
+
+export interface SlotStore {
+  readonly nodeId: string;
+  /** The fencing token of this node's current lease. */
+  readonly incarnation: number;
+  /** Loads the scripts, takes a lease (a new incarnation) and subscribes to this node's orders. */
+  start(events: SlotStoreEvents): Promise<void>;
+  admit(userId: string, connectionId: string, limit: number, evictAt: number): Promise<ClusterAdmission>;
+  /** Frees a slot this node's incarnation holds; a no-op for any other entry. */
+  release(userId: string, connectionId: string): Promise<void>;
+  /** Marks a booked connection idle since `idleSince`, or live again (undefined). */
+  setIdle(userId: string, connectionId: string, idleSince: number | undefined): Promise<void>;
+  /** Tells the node holding `order.connectionId` to evict it (best effort). */
+  orderEviction(order: EvictionOrder): Promise<void>;
+  /** Books again what this node holds under its current incarnation; returns the ids refused (over the limit). */
+  readmit(held: readonly HeldConnection[], limit: number): Promise<string[]>;
+  /** Renews the lease; 'lost' when it had expired (the store then takes a new incarnation). */
+  renew(): Promise<'renewed' | 'lost'>;
+  /** Removes the entries of dead incarnations; returns how many were removed. */
+  reap(): Promise<number>;
+  userBook(userId: string): Promise<ClusterUserBook | undefined>;
+  view(): Promise<ClusterView>;
+  /** Releases this node's slots and lease, and unsubscribes. */
+  stop(): Promise<void>;
+}
+
+/** The store did not answer in time, or refused the command: the outage policy applies. */
+export class SlotStoreUnavailableError extends SupervisorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('WSSUP_STORE_UNAVAILABLE', message, options);
+    this.name = 'SlotStoreUnavailableError';
+  }
+}
