@@ -84,6 +84,13 @@ export type UserSupervisorEvent =
   | ChildReport
   | { type: 'SHUTDOWN'; code: number; reason: string }
   | { type: 'TERMINATE' }
+  /**
+   * Cluster mode (issue 12): the cluster-wide book named this idle child for
+   * eviction. It may have turned active since, so the guard checks again.
+   */
+  | { type: 'EVICT_IF_IDLE'; connectionId: string }
+  /** Cluster mode: this child is over the cluster-wide limit (the book refused it again); idle or not. */
+  | { type: 'EVICT_CHILD'; connectionId: string }
   | DoneActorEvent<ConnectionOutput, string>
   | ErrorActorEvent<unknown, string>;
 
@@ -147,6 +154,11 @@ export const userSupervisorMachine = setup({
     announceEvicted: (_, _params: { connectionId: string; userId: string }) => {},
     announceDisposed: (_, _params: ConnectionOutput) => {},
     announceChildFailed: (_, _params: { connectionId: string; userId: string; error: unknown }) => {},
+    // The edges the cluster-wide book mirrors (never a message: only live ⇄ idle).
+    announceIdle: (_, _params: { connectionId: string; lastActivityAt: number }) => {},
+    announceActive: (_, _params: { connectionId: string }) => {},
+    /** An EVICT_IF_IDLE found the child active again: it was kept, and the runtime books it again. */
+    announceKept: (_, _params: { connectionId: string; userId: string }) => {},
 
     addIdle: assign(({ context }, params: IdleChild) => ({ idle: insertIdle(context.idle, params) })),
     removeIdle: assign(({ context }, params: { connectionId: string }) => ({
@@ -169,6 +181,8 @@ export const userSupervisorMachine = setup({
       context.live.includes(params.connectionId) &&
       !context.idle.some((child) => child.connectionId === params.connectionId),
     isLive: ({ context }, params: { connectionId: string }) => context.live.includes(params.connectionId),
+    isIdle: ({ context }, params: { connectionId: string }) =>
+      context.idle.some((child) => child.connectionId === params.connectionId),
   },
   delays: {
     lingerTimeout: ({ context }) => context.lingerMs,
@@ -180,6 +194,7 @@ export const userSupervisorMachine = setup({
     admit: undefined;
     refuse: { reason: RefusalReason };
     evictIdle: { liveCount: number };
+    evictChild: { connectionId: string };
     drainAll: undefined;
     terminateAll: undefined;
     forgetChild: undefined;
@@ -207,6 +222,18 @@ export const userSupervisorMachine = setup({
           if (slot !== undefined) enqueue.sendTo(slot, { type: 'EVICT' });
           enqueue({ type: 'announceEvicted', params: { connectionId, userId: context.userId } });
         }
+      }),
+
+      /** Evicts one named live child (the cluster-wide book's decision), and says so. */
+      evictChild: enqueueActions(({ context, enqueue }, params: { connectionId: string }) => {
+        const { connectionId } = params;
+        const slot = context.slots.get(connectionId);
+        if (slot === undefined) return;
+        const next = { ...context, ...markDraining(context, [connectionId]) };
+        enqueue.assign(markDraining(context, [connectionId]));
+        enqueue({ type: 'publishBook', params: bookCounts(next) });
+        enqueue.sendTo(slot, { type: 'EVICT' });
+        enqueue({ type: 'announceEvicted', params: { connectionId, userId: context.userId } });
       }),
 
       /** Spawns the newcomer in the lowest free slot, books it, and says so. */
@@ -311,6 +338,13 @@ export const userSupervisorMachine = setup({
                 }),
               },
               'publish',
+              {
+                type: 'announceIdle',
+                params: ({ event }) => ({
+                  connectionId: event.connectionId,
+                  lastActivityAt: event.lastActivityAt,
+                }),
+              },
               { type: 'evictIdle', params: ({ context }) => ({ liveCount: context.live.length }) },
             ],
           },
@@ -319,7 +353,26 @@ export const userSupervisorMachine = setup({
             actions: [
               { type: 'removeIdle', params: ({ event }) => ({ connectionId: event.connectionId }) },
               'publish',
+              { type: 'announceActive', params: ({ event }) => ({ connectionId: event.connectionId }) },
             ],
+          },
+          EVICT_IF_IDLE: [
+            {
+              guard: { type: 'isIdle', params: ({ event }) => ({ connectionId: event.connectionId }) },
+              actions: { type: 'evictChild', params: ({ event }) => ({ connectionId: event.connectionId }) },
+            },
+            // Active again since the book chose it: never evict an active child for idleness.
+            {
+              guard: { type: 'isLive', params: ({ event }) => ({ connectionId: event.connectionId }) },
+              actions: {
+                type: 'announceKept',
+                params: ({ context, event }) => ({ connectionId: event.connectionId, userId: context.userId }),
+              },
+            },
+          ],
+          EVICT_CHILD: {
+            guard: { type: 'isLive', params: ({ event }) => ({ connectionId: event.connectionId }) },
+            actions: { type: 'evictChild', params: ({ event }) => ({ connectionId: event.connectionId }) },
           },
           CHILD_DRAINING: {
             // Already booked when the supervisor itself asked the child to leave.

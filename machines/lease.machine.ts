@@ -1,0 +1,166 @@
+/**
+ * Lease: one per supervisor in cluster mode (issue 12), owned by the runtime
+ * and stopped by its shutdown, which cancels every delay below.
+ *
+ * It holds this node's lease in the cluster-wide slot book and keeps the
+ * book honest in the background, with two timers that cost the same for 10
+ * or 100,000 sockets:
+ *
+ * - renewal: every `renewIntervalMs` (leaseTtl / 3) the lease is renewed. A
+ *   lost lease (a long pause, a partition: the store took a new incarnation)
+ *   or work left by an outage (slots booked or freed while the store was
+ *   away) sends it to `reconciling`, which books again what this node holds.
+ * - reaper: every `reapIntervalMs` the entries of dead incarnations (crashed
+ *   nodes) are removed from the book.
+ *
+ *   starting ──done──▶ holding ═╦═ renewal: waiting ─renewInterval─▶ renewing ─lost / work left─▶ reconciling
+ *      ▲  │error                ║              ▲────────────renewed / failed──────┘◀────────done / failed─┘
+ *      │  ▼                     ╚═ reaper:  waiting ─reapInterval─▶ reaping ─done / failed─▶ waiting
+ *   retrying ─retryInterval─┘
+ *
+ * A failed store call is never retried at once: the next tick is the retry,
+ * so an outage costs one call per interval. Pure: the store calls are
+ * placeholder actors and the runtime supplies them with `.provide()`.
+ */
+import { fromPromise, setup } from 'xstate';
+
+export interface LeaseInput {
+  /** leaseTtl / 3: a lease survives two missed renewals. */
+  renewIntervalMs: number;
+  reapIntervalMs: number;
+  /** Wait before trying again to take the first lease. */
+  retryIntervalMs: number;
+}
+
+export type LeaseContext = LeaseInput;
+
+export type LeaseEvent =
+  /** Fact from the store: it found the lease lost and took a new incarnation. */
+  | { type: 'INCARNATION_CHANGED' }
+  /** Command from the runtime: the store is back after an outage, reconcile now, not at the next tick. */
+  | { type: 'RECONCILE' };
+
+export const leaseMachine = setup({
+  types: {} as { context: LeaseContext; input: LeaseInput; events: LeaseEvent },
+  actors: {
+    // Placeholders for the runtime (src/cluster/cluster-admission.ts supplies them).
+    /** Loads the scripts, takes the first lease and subscribes to this node's orders. */
+    startStore: fromPromise<void>(async () => {}),
+    renewLease: fromPromise<'renewed' | 'lost'>(async () => 'renewed'),
+    /** Books again what this node holds (after a lost lease or an outage). */
+    reconcile: fromPromise<void>(async () => {}),
+    reapDeadSlots: fromPromise<number>(async () => 0),
+  },
+  actions: {
+    // Placeholders for the runtime: what it reports and counts.
+    leaseTaken: () => {},
+    leaseLost: () => {},
+    storeFailed: (_, _params: { operation: string; error: unknown }) => {},
+  },
+  guards: {
+    isLost: (_, params: { outcome: 'renewed' | 'lost' }) => params.outcome === 'lost',
+    /** Slots booked while the store was away, or releases it never got. */
+    hasWorkLeft: () => false,
+  },
+  delays: {
+    renewInterval: ({ context }) => context.renewIntervalMs,
+    reapInterval: ({ context }) => context.reapIntervalMs,
+    retryInterval: ({ context }) => context.retryIntervalMs,
+  },
+}).createMachine({
+  id: 'lease',
+  context: ({ input }) => ({ ...input }),
+  initial: 'starting',
+  states: {
+    starting: {
+      invoke: {
+        src: 'startStore',
+        onDone: { target: 'holding', actions: 'leaseTaken' },
+        onError: {
+          target: 'retrying',
+          actions: {
+            type: 'storeFailed',
+            params: ({ event }) => ({ operation: 'start', error: event.error }),
+          },
+        },
+      },
+    },
+    retrying: {
+      after: { retryInterval: 'starting' },
+    },
+    holding: {
+      type: 'parallel',
+      states: {
+        renewal: {
+          initial: 'waiting',
+          on: {
+            INCARNATION_CHANGED: { target: '.reconciling', actions: 'leaseLost' },
+            RECONCILE: { target: '.reconciling' },
+          },
+          states: {
+            waiting: {
+              after: { renewInterval: 'renewing' },
+            },
+            renewing: {
+              invoke: {
+                src: 'renewLease',
+                onDone: [
+                  {
+                    guard: { type: 'isLost', params: ({ event }) => ({ outcome: event.output }) },
+                    target: 'reconciling',
+                    actions: 'leaseLost',
+                  },
+                  { guard: 'hasWorkLeft', target: 'reconciling' },
+                  { target: 'waiting' },
+                ],
+                onError: {
+                  target: 'waiting',
+                  actions: {
+                    type: 'storeFailed',
+                    params: ({ event }) => ({ operation: 'renew', error: event.error }),
+                  },
+                },
+              },
+            },
+            reconciling: {
+              invoke: {
+                src: 'reconcile',
+                onDone: 'waiting',
+                onError: {
+                  target: 'waiting',
+                  actions: {
+                    type: 'storeFailed',
+                    params: ({ event }) => ({ operation: 'reconcile', error: event.error }),
+                  },
+                },
+              },
+            },
+          },
+        },
+        reaper: {
+          initial: 'waiting',
+          states: {
+            waiting: {
+              after: { reapInterval: 'reaping' },
+            },
+            reaping: {
+              invoke: {
+                src: 'reapDeadSlots',
+                onDone: 'waiting',
+                onError: {
+                  target: 'waiting',
+                  actions: {
+                    type: 'storeFailed',
+                    params: ({ event }) => ({ operation: 'reap', error: event.error }),
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+});
+
+export type LeaseMachine = typeof leaseMachine;
