@@ -95,11 +95,13 @@ export const leaseMachine = setup({
           initial: 'waiting',
           on: {
             INCARNATION_CHANGED: { target: '.reconciling', actions: 'leaseLost' },
-            RECONCILE: { target: '.reconciling' },
           },
           states: {
             waiting: {
               after: { renewInterval: 'renewing' },
+              // Only while waiting: a renewal in flight decides itself (leaving
+              // `renewing` would drop its answer, and a lost lease with it).
+              on: { RECONCILE: 'reconciling' },
             },
             renewing: {
               invoke: {

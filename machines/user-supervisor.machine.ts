@@ -366,7 +366,10 @@ export const userSupervisorMachine = setup({
               guard: { type: 'isLive', params: ({ event }) => ({ connectionId: event.connectionId }) },
               actions: {
                 type: 'announceKept',
-                params: ({ context, event }) => ({ connectionId: event.connectionId, userId: context.userId }),
+                params: ({ context, event }) => ({
+                  connectionId: event.connectionId,
+                  userId: context.userId,
+                }),
               },
             },
           ],

@@ -14,6 +14,7 @@ export type RejectReason =
   | 'user-limit' // the user is at maxConnectionsPerUser after evicting idle ones (HTTP 429)
   | 'process-limit' // maxConnections reached (HTTP 503)
   | 'shutting-down' // shutdown() has started (HTTP 503)
+  | 'store-unavailable' // cluster mode, onStoreUnavailable: 'reject': the slot store (Redis) does not answer (HTTP 503 with Retry-After)
   | 'socket-closed'; // the client went away before a decision (nothing to answer)
 
 export interface AdmittedEvent {
@@ -50,11 +51,24 @@ export interface DisposedEvent extends DisposeInfo {
   userId: string;
 }
 
+/**
+ * Cluster mode: the circuit breaker around the slot store opened (the store
+ * stopped answering: the outage policy applies) or closed again (the store
+ * answers: what the outage left is booked now).
+ */
+export interface StoreEvent {
+  breaker: 'open' | 'closed';
+  nodeId: string;
+  /** The policy that applies while the breaker is open. */
+  policy: 'local' | 'reject';
+}
+
 export interface SupervisorEventMap {
   admitted: AdmittedEvent;
   rejected: RejectedEvent;
   evicted: EvictedEvent;
   disposed: DisposedEvent;
+  store: StoreEvent;
 }
 
 export type SupervisorEventName = keyof SupervisorEventMap;
@@ -66,6 +80,7 @@ export class SupervisorEvents {
     rejected: new Set(),
     evicted: new Set(),
     disposed: new Set(),
+    store: new Set(),
   };
 
   constructor(private readonly report: (error: SupervisorError) => void) {}

@@ -22,6 +22,26 @@ export {
   type RenderChartOptions,
   renderChart,
 } from './chart/index.js';
+export type {
+  BreakerState,
+  ClusterStats,
+} from './cluster/cluster-admission.js';
+export type {
+  ClusterOptions,
+  RedisClientLike,
+  StoreUnavailablePolicy,
+} from './cluster/cluster-options.js';
+export {
+  type ClusterAdmission,
+  type ClusterNode,
+  type ClusterUserBook,
+  type ClusterView,
+  type EvictionOrder,
+  type HeldConnection,
+  type SlotStore,
+  type SlotStoreEvents,
+  SlotStoreUnavailableError,
+} from './cluster/slot-store.js';
 export type { ConnectionHandle } from './connection-handle.js';
 export {
   AppHookError,
@@ -38,6 +58,7 @@ export type {
   EvictedEvent,
   RejectedEvent,
   RejectReason,
+  StoreEvent,
   SupervisorEventMap,
   SupervisorEventName,
 } from './events.js';
@@ -51,7 +72,7 @@ export {
   resolveOptions,
   type SupervisorOptions,
 } from './options.js';
-export type { StatsOptions, SupervisorStats, UserStats } from './stats.js';
+export type { ClusterWideStats, StatsOptions, SupervisorStats, UserStats } from './stats.js';
 export {
   createSupervisor,
   type ShutdownOptions,

@@ -7,6 +7,11 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocketServer } from 'ws';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { Clock } from './clock.js';
+import {
+  type ClusterOptions,
+  type ResolvedClusterOptions,
+  resolveClusterOptions,
+} from './cluster/cluster-options.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { InvalidOptionError, type SupervisorError } from './errors.js';
 import type { DisposeInfo } from './events.js';
@@ -85,12 +90,20 @@ export interface SupervisorOptions extends Partial<Limits> {
   clock?: (Clock & { now?: () => number }) | undefined;
   /** Passed to XState's createActor: watch every actor (e.g. with Stately's inspector). */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
+  /**
+   * Cluster mode (README, "Running several processes"): one per-user limit
+   * across processes, on a slot book in Redis. Without it nothing changes,
+   * and no Redis client is loaded.
+   */
+  cluster?: ClusterOptions | undefined;
 }
 
 export interface ResolvedOptions extends Limits {
   preset: PresetName;
   activity: ActivityMode;
   maxConnections: number | undefined;
+  /** Cluster mode, defaults applied; undefined without it. */
+  cluster: ResolvedClusterOptions | undefined;
 }
 
 const second = 1_000;
@@ -157,6 +170,7 @@ const knownOptions = new Set<string>([
   'webSocketServer',
   'clock',
   'inspect',
+  'cluster',
 ]);
 
 /**
@@ -227,7 +241,8 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
   if (inspect !== undefined && !isFunction(inspect) && (typeof inspect !== 'object' || inspect === null)) {
     throw new InvalidOptionError('inspect', 'an inspection observer or function', inspect);
   }
-  return { ...limits, preset: presetName, activity, maxConnections };
+  const cluster = options.cluster === undefined ? undefined : resolveClusterOptions(options.cluster);
+  return { ...limits, preset: presetName, activity, maxConnections, cluster };
 }
 
 /**

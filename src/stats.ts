@@ -4,10 +4,23 @@
  */
 import type { Books, UserRecord } from './books.js';
 import type { CountingClock } from './clock.js';
+import type { ClusterStats } from './cluster/cluster-admission.js';
+import type { ClusterView } from './cluster/slot-store.js';
 
 export interface StatsOptions {
   /** Include one entry per user in `perUser` (O(users): not for every scrape). @default false */
   perUser?: boolean | undefined;
+  /**
+   * Cluster mode: `true` reads the cluster-wide book too, so stats() returns
+   * a Promise of {@link ClusterWideStats}. Without it stats() stays synchronous and O(1).
+   */
+  cluster?: boolean | undefined;
+}
+
+/** `stats({ cluster: true })`: this process's stats and the cluster-wide book. */
+export interface ClusterWideStats extends SupervisorStats {
+  /** Every node with a lease, and the booked totals across them. */
+  global: ClusterView;
 }
 
 /** One user's slot book. */
@@ -44,6 +57,8 @@ export interface SupervisorStats {
     socketListeners: number;
   };
   perUser?: Record<string, UserStats>;
+  /** Cluster mode only: this node's lease, breaker and outage work. */
+  cluster?: ClusterStats;
 }
 
 export interface StatsSources {
@@ -54,6 +69,7 @@ export interface StatsSources {
   listeners(): number;
   limit: number;
   evictAt: number;
+  cluster: { stats(): ClusterStats } | undefined;
 }
 
 export function userStatsOf(record: UserRecord, sources: StatsSources): UserStats | undefined {
@@ -81,6 +97,7 @@ export function collectStats(sources: StatsSources, options: StatsOptions = {}):
       socketListeners: sources.listeners(),
     },
   };
+  if (sources.cluster !== undefined) stats.cluster = sources.cluster.stats();
   if (options.perUser === true) {
     const perUser: Record<string, UserStats> = {};
     for (const record of sources.users.values()) {

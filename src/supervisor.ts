@@ -20,6 +20,10 @@ import { type AttachOptions, attachToServer } from './attach.js';
 import { type AuditReport, auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
 import { createCountingClock } from './clock.js';
+import { ClusterBook, type Reservation } from './cluster/cluster-admission.js';
+import { createClusterHost } from './cluster/cluster-host.js';
+import { openSlotStore } from './cluster/open-store.js';
+import type { ClusterUserBook } from './cluster/slot-store.js';
 import { createConnectionIds } from './connection-id.js';
 import { AppHookError, SupervisorError } from './errors.js';
 import {
@@ -31,6 +35,7 @@ import {
 import { type AuthResult, type ResolvedOptions, resolveOptions, type SupervisorOptions } from './options.js';
 import { createSafely } from './safely.js';
 import {
+  type ClusterWideStats,
   collectStats,
   type StatsOptions,
   type StatsSources,
@@ -65,11 +70,24 @@ export interface Supervisor {
    */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
   /**
+   * Cluster mode: this process's stats and the cluster-wide book (every
+   * node with a lease, booked users and connections), read from the store.
+   * @throws {SupervisorError} (rejects) WSSUP_INVALID_ARGUMENT without the `cluster` option,
+   *   WSSUP_STORE_UNAVAILABLE when the store does not answer.
+   */
+  stats(options: StatsOptions & { cluster: true }): Promise<ClusterWideStats>;
+  /**
    * Connections, users, states, counters and resources, in O(1) from the
    * books the machines keep (`perUser` walks the users, so only when asked).
    * Inside an event listener or hook, it already reflects that event.
    */
-  stats(options?: StatsOptions): SupervisorStats;
+  stats(options?: StatsOptions & { cluster?: false | undefined }): SupervisorStats;
+  /**
+   * Cluster mode: the user's cluster-wide book (live, idle, by node), read
+   * from the store; undefined when the user holds no slot anywhere.
+   * @throws {SupervisorError} (rejects) as stats({ cluster: true }).
+   */
+  userStats(userId: string, options: { cluster: true }): Promise<ClusterUserBook | undefined>;
   /** One user's slot book in O(1), or undefined when the user holds no connection. */
   userStats(userId: string): UserStats | undefined;
   /**
@@ -95,6 +113,7 @@ const refusalStatus: Record<RejectReason, number | undefined> = {
   'user-limit': 429,
   'process-limit': 503,
   'shutting-down': 503,
+  'store-unavailable': 503, // issue 12: cluster mode, onStoreUnavailable: 'reject'
   'socket-closed': undefined,
 };
 
@@ -160,6 +179,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   /** A connection left the books for good: counters, the app's onClose, the public event. */
   function disposed(output: ConnectionOutput): void {
     const connection = output.transport as WsConnection;
+    cluster?.released(output.userId, output.connectionId);
     counters.disposed += 1;
     if (!connection.opened) books.connecting -= 1;
     const info = {
@@ -198,6 +218,16 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         events.emit('evicted', { connectionId, userId });
       }),
       announceDisposed: safely('announceDisposed', (_, output) => disposed(output)),
+      // Issue 12: the cluster-wide book mirrors the idle ⇄ live edges, and re-books a child kept active.
+      announceIdle: safely('announceIdle', ({ context }, { connectionId, lastActivityAt }) =>
+        cluster?.idle(context.userId, connectionId, lastActivityAt),
+      ),
+      announceActive: safely('announceActive', ({ context }, { connectionId }) =>
+        cluster?.idle(context.userId, connectionId, undefined),
+      ),
+      announceKept: safely('announceKept', (_, { connectionId, userId }) =>
+        cluster?.kept(userId, connectionId),
+      ),
       announceChildFailed: safely(
         'announceChildFailed',
         ({ event, self }, { connectionId, userId, error }) => {
@@ -292,6 +322,29 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   });
   hub.start();
 
+  // Issue 12: cluster mode's book, lease and breaker (src/cluster/); undefined without it.
+  const cluster =
+    resolved.cluster === undefined
+      ? undefined
+      : new ClusterBook(
+          openSlotStore(resolved.cluster),
+          resolved.cluster,
+          createClusterHost({
+            users,
+            limit: resolved.maxConnectionsPerUser,
+            evictAt,
+            clock: createCountingClock(options.clock),
+            inspect: options.inspect,
+            report,
+            breakerChanged: (breaker) =>
+              events.emit('store', {
+                breaker,
+                nodeId: resolved.cluster?.nodeId ?? '',
+                policy: resolved.cluster?.onStoreUnavailable ?? 'local',
+              }),
+          }),
+        );
+
   const sources: StatsSources = {
     books,
     users,
@@ -299,6 +352,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     listeners: () => env.listeners,
     limit: resolved.maxConnectionsPerUser,
     evictAt,
+    cluster,
   };
 
   const refusalMessage: Record<RefusalReason, string> = {
@@ -355,7 +409,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       if (shutdownPromise !== undefined) {
         return reject(socket, 'shutting-down', userId, 'server is shutting down');
       }
-      admit(request, socket, head, userId, correlationId);
+      await admit(request, socket, head, userId, correlationId);
     } finally {
       socket.off('error', ignore);
     }
@@ -367,13 +421,27 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     head: Buffer,
     userId: string,
     correlationId: string | undefined,
-  ): void {
+  ): void | Promise<void> {
     // Draining connections still hold a socket, so they count here (not toward the user's limit).
     if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
       reject(socket, 'process-limit', userId, refusalMessage['process-limit']);
       return;
     }
-    const connection = new WsConnection(env, nextConnectionId(), userId, correlationId, clock.now(), {
+    // Issue 12: in cluster mode the cluster-wide book reserves the slot first.
+    if (cluster !== undefined) return admitInCluster(cluster, request, socket, head, userId, correlationId);
+    admitLocally(request, socket, head, userId, correlationId, nextConnectionId());
+  }
+
+  /** The machines decide; returns whether the connection was admitted (and its handshake started). */
+  function admitLocally(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    userId: string,
+    correlationId: string | undefined,
+    connectionId: string,
+  ): boolean {
+    const connection = new WsConnection(env, connectionId, userId, correlationId, clock.now(), {
       request,
       socket,
       head,
@@ -388,12 +456,65 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     const decision = connection.decision;
     if (decision?.admitted === true) {
       connection.completeHandshake();
-    } else if (decision === undefined) {
+      return true;
+    }
+    if (decision === undefined) {
       report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
       reject(socket, 'shutting-down', userId, 'server is not accepting connections');
     } else {
       reject(socket, decision.reason, userId, refusalMessage[decision.reason]);
     }
+    return false;
+  }
+
+  /**
+   * Issue 12: reserve the slot in the cluster-wide book, then let the local
+   * machines decide as always (local ≤ global, so they never refuse what the
+   * book admitted, short of the process limit or shutdown meanwhile). A slot
+   * reserved for a connection the machines did not take is given back.
+   */
+  async function admitInCluster(
+    book: ClusterBook,
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    userId: string,
+    correlationId: string | undefined,
+  ): Promise<void> {
+    const connectionId = nextConnectionId();
+    const reservation: Reservation = await book.reserve(userId, connectionId);
+    if (reservation.outcome === 'refused') {
+      return reject(socket, 'user-limit', userId, refusalMessage['user-limit']);
+    }
+    if (reservation.outcome === 'unavailable') {
+      const message = 'connection limits are unavailable, try again later';
+      const headers = { 'Retry-After': String(reservation.retryAfterSeconds) };
+      return reject(socket, 'store-unavailable', userId, message, { status: 503, message, headers });
+    }
+    let refusal: RefusalReason | 'socket-closed' | undefined;
+    if (socket.destroyed) refusal = 'socket-closed';
+    else if (shutdownPromise !== undefined) refusal = 'shutting-down';
+    else if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
+      refusal = 'process-limit';
+    }
+    if (refusal === undefined && admitLocally(request, socket, head, userId, correlationId, connectionId)) {
+      book.admitted(userId, connectionId, reservation);
+      return;
+    }
+    book.released(userId, connectionId);
+    if (refusal === 'socket-closed') reject(socket, refusal, userId, 'client went away during admission');
+    else if (refusal !== undefined) reject(socket, refusal, userId, refusalMessage[refusal]);
+  }
+
+  /** The cluster-wide reads need cluster mode. */
+  function clusterOnly(): Promise<ClusterBook> {
+    if (cluster !== undefined) return Promise.resolve(cluster);
+    return Promise.reject(
+      new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        '{ cluster: true } needs the cluster option of createSupervisor()',
+      ),
+    );
   }
 
   function attach(server: HttpServer | HttpsServer, attachOptions: AttachOptions = {}): () => void {
@@ -419,7 +540,9 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     const stopped = toPromise(hub as Actor<typeof hubMachine>);
     hub.send({ type: 'SHUTDOWN', deadlineMs, code: CloseCodes.goingAway, reason: 'server shutting down' });
     if (users.size === 0) allUsersEnded();
-    shutdownPromise = stopped.then(() => {
+    shutdownPromise = stopped.then(async () => {
+      // Issue 12: this node's slots and lease are released before shutdown resolves.
+      await cluster?.stop();
       if (ownWss) wss.close();
     });
     return shutdownPromise;
@@ -429,11 +552,18 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     options: resolved,
     attach,
     handleUpgrade,
-    stats: (statsOptions) => collectStats(sources, statsOptions),
-    userStats: (userId) => {
+    stats: ((statsOptions?: StatsOptions) => {
+      if (statsOptions?.cluster !== true) return collectStats(sources, statsOptions);
+      const local = collectStats(sources, statsOptions);
+      return clusterOnly()
+        .then((book) => book.view())
+        .then((global) => ({ ...local, global }));
+    }) as Supervisor['stats'],
+    userStats: ((userId: string, userOptions?: { cluster?: boolean }) => {
+      if (userOptions?.cluster === true) return clusterOnly().then((book) => book.userBook(userId));
       const record = users.get(userId);
       return record === undefined ? undefined : userStatsOf(record, sources);
-    },
+    }) as Supervisor['userStats'],
     audit: () => auditBooks(books, users),
     on: (name, listener) => events.on(name, listener),
     shutdown,

@@ -1,0 +1,378 @@
+/**
+ * Cluster mode's runtime (issue 12): what the supervisor asks of the
+ * cluster-wide slot book, and what it does when the book answers, or when
+ * it does not.
+ *
+ *   upgrade ─▶ authenticate ─▶ local checks ─▶ reserve() ─▶ ADMIT (local machines) ─▶ handshake
+ *                                              │ refused: 429 (user-limit)
+ *                                              │ store away: 'local' → admit unsynced, 'reject' → 503
+ *
+ * The machines stay the source of truth of every local lifecycle; the store
+ * only holds the book. This module mirrors the edges into it (admitted,
+ * idle ⇄ live, disposed: never a message), turns the book's eviction orders
+ * into local evictions or orders for other nodes, and owns:
+ *
+ * - the lease actor (machines/lease.machine.ts): renewal, reaper and
+ *   reconciliation as XState delays, stopped by stop();
+ * - a circuit breaker (cockatiel) around every store call, whose opening
+ *   and closing are the public `store` event;
+ * - the work an outage leaves: connections admitted unsynced, and releases
+ *   the store never got. Both are done again when the store answers.
+ */
+import {
+  BrokenCircuitError,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleAll,
+  type IDisposable,
+} from 'cockatiel';
+import { type Actor, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
+import { leaseMachine } from '../../machines/lease.machine.js';
+import type { Clock } from '../clock.js';
+import { SupervisorError } from '../errors.js';
+import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
+import type { ClusterUserBook, ClusterView, EvictionOrder, HeldConnection, SlotStore } from './slot-store.js';
+import { SlotStoreUnavailableError } from './slot-store.js';
+
+/** How the book answered a reservation. */
+export type Reservation =
+  | { outcome: 'booked' }
+  /** The store did not answer and the policy is 'local': admit against this process's limit. */
+  | { outcome: 'unsynced' }
+  | { outcome: 'refused' }
+  /** The store did not answer and the policy is 'reject': HTTP 503 with Retry-After. */
+  | { outcome: 'unavailable'; retryAfterSeconds: number };
+
+/** The breaker's state, as `stats().cluster` and the `store` event name it. */
+export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
+
+/** `stats().cluster`: this node's view of its place in the cluster, in O(1). */
+export interface ClusterStats {
+  nodeId: string;
+  /** The fencing token of this node's lease; 0 until the first lease is taken. */
+  incarnation: number;
+  /** Whether this node holds a lease (false before the first one and while it cannot reach the store). */
+  leaseHeld: boolean;
+  breaker: BreakerState;
+  policy: StoreUnavailablePolicy;
+  /** Connections admitted while the store was away ('local'), not yet booked. */
+  unsynced: number;
+  /** Releases the store has not confirmed yet (retried when it answers). */
+  pendingReleases: number;
+  /** Timers the lease actor holds (renewal and reaper): 2 while running, 0 after shutdown. */
+  pendingTimers: number;
+}
+
+/** What the supervisor lends this module: its user supervisors and its reporting. */
+export interface ClusterHost {
+  limit: number;
+  evictAt: number;
+  clock: Clock & { readonly pending: number };
+  inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
+  /** Sends EVICT_IF_IDLE to the user's supervisor. */
+  evictIfIdle(userId: string, connectionId: string): void;
+  /** Evicts a live connection over the cluster-wide limit, idle or not. */
+  evictOverLimit(userId: string, connectionId: string): void;
+  /** What this node holds now (every live connection, or those named). */
+  held(only?: ReadonlyMap<string, string>): HeldConnection[];
+  report(error: SupervisorError): void;
+  breakerChanged(state: 'open' | 'closed'): void;
+}
+
+/** The breaker opens after this many store calls in a row fail... */
+const FAILURES_TO_OPEN = 3;
+/** ...and lets one call through to try again after this long. */
+const HALF_OPEN_AFTER_MS = 1_000;
+
+/**
+ * Keep-first order for a re-admission: active ones oldest first, then idle
+ * ones most recently active first. A store that refuses the tail when over
+ * the limit so evicts idle ones (longest idle first) before the newest active.
+ */
+export function keepFirst(held: readonly HeldConnection[]): HeldConnection[] {
+  return [...held].sort((a, b) => {
+    if (a.idleSince === undefined && b.idleSince === undefined) return a.admittedAt - b.admittedAt;
+    if (a.idleSince === undefined) return -1;
+    if (b.idleSince === undefined) return 1;
+    return b.idleSince - a.idleSince;
+  });
+}
+
+export class ClusterBook {
+  readonly #store: SlotStore;
+  readonly #options: ResolvedClusterOptions;
+  readonly #host: ClusterHost;
+  readonly #breaker;
+  readonly #listeners: IDisposable[];
+  readonly #lease: Actor<typeof leaseMachine>;
+  /** Connections this node booked (or admitted unsynced): id → user. Orders name only the id. */
+  readonly #held = new Map<string, string>();
+  /** Admitted while the store was away: id → user. */
+  readonly #unsynced = new Map<string, string>();
+  /** Releases (and abandoned reservations) the store may not have applied: id → user. */
+  readonly #pendingReleases = new Map<string, string>();
+  #leaseHeld = false;
+  #needsFullReadmit = false;
+  #stopped: Promise<void> | undefined;
+  /** Settles when the first attempt to take a lease has succeeded or failed. */
+  readonly #firstStart: Promise<void>;
+  #firstStartSettled: () => void = () => {};
+
+  constructor(store: SlotStore, options: ResolvedClusterOptions, host: ClusterHost) {
+    this.#store = store;
+    this.#options = options;
+    this.#host = host;
+    this.#firstStart = new Promise((resolve) => {
+      this.#firstStartSettled = resolve;
+    });
+    this.#breaker = circuitBreaker(handleAll, {
+      halfOpenAfter: HALF_OPEN_AFTER_MS,
+      breaker: new ConsecutiveBreaker(FAILURES_TO_OPEN),
+    });
+    this.#listeners = [
+      this.#breaker.onBreak(() => host.breakerChanged('open')),
+      this.#breaker.onReset(() => {
+        host.breakerChanged('closed');
+        // The store is back: book what the outage left now, not at the next renewal.
+        this.#lease.send({ type: 'RECONCILE' });
+      }),
+    ];
+    const ttl = options.leaseTtlMs;
+    this.#lease = createActor(
+      leaseMachine.provide({
+        actors: {
+          startStore: fromPromise(() =>
+            store.start({
+              evictionOrdered: (order) => this.#ordered(order),
+              incarnationChanged: () => this.#lease.send({ type: 'INCARNATION_CHANGED' }),
+            }),
+          ),
+          renewLease: fromPromise(() => this.#call(() => store.renew())),
+          reconcile: fromPromise(() => this.#reconcile()),
+          reapDeadSlots: fromPromise(() => this.#call(() => store.reap())),
+        },
+        actions: {
+          leaseTaken: () => {
+            this.#leaseHeld = true;
+            this.#firstStartSettled();
+          },
+          leaseLost: () => {
+            this.#needsFullReadmit = true;
+          },
+          storeFailed: (_, { operation, error }) => {
+            if (operation === 'start') this.#firstStartSettled();
+            this.#reportStore(operation, error);
+          },
+        },
+        guards: {
+          hasWorkLeft: () =>
+            this.#needsFullReadmit || this.#unsynced.size > 0 || this.#pendingReleases.size > 0,
+        },
+      }),
+      {
+        input: {
+          renewIntervalMs: Math.max(1, Math.floor(ttl / 3)),
+          reapIntervalMs: options.reaperIntervalMs,
+          retryIntervalMs: Math.max(1, Math.floor(ttl / 3)),
+        },
+        clock: host.clock,
+        ...(host.inspect === undefined ? {} : { inspect: host.inspect }),
+      },
+    );
+    this.#lease.start();
+  }
+
+  /** Reserves the user's slot in the cluster-wide book, before the handshake. */
+  async reserve(userId: string, connectionId: string): Promise<Reservation> {
+    await this.#firstStart;
+    const { limit, evictAt } = this.#host;
+    try {
+      if (!this.#leaseHeld) throw new BrokenCircuitError();
+      const answer = await this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt));
+      if (!answer.admitted) return { outcome: 'refused' };
+      for (const order of answer.evict) this.#ordered(order);
+      return { outcome: 'booked' };
+    } catch (error) {
+      // A call that reached Redis and timed out may still have booked the slot.
+      if (!(error instanceof BrokenCircuitError)) {
+        this.#reportStore('admit', error);
+        this.#pendingReleases.set(connectionId, userId);
+      }
+      if (this.#options.onStoreUnavailable === 'reject') {
+        return { outcome: 'unavailable', retryAfterSeconds: Math.ceil(HALF_OPEN_AFTER_MS / 1000) };
+      }
+      return { outcome: 'unsynced' };
+    }
+  }
+
+  /** The local machines admitted a reserved connection. */
+  admitted(userId: string, connectionId: string, reservation: Reservation): void {
+    this.#held.set(connectionId, userId);
+    if (reservation.outcome === 'unsynced') {
+      this.#pendingReleases.delete(connectionId); // readmit books it again, idempotently
+      this.#unsynced.set(connectionId, userId);
+    }
+  }
+
+  /** The connection left the local books for good (disposed), or was never admitted locally. */
+  released(userId: string, connectionId: string): void {
+    this.#held.delete(connectionId);
+    // Never booked: nothing to free (a reservation that timed out is a pending release already).
+    if (this.#unsynced.delete(connectionId)) return;
+    this.#release(userId, connectionId);
+  }
+
+  /** The idle ⇄ live edges, mirrored so that other nodes can evict this node's idle connections. */
+  idle(userId: string, connectionId: string, idleSince: number | undefined): void {
+    if (!this.#held.has(connectionId) || this.#unsynced.has(connectionId)) return;
+    this.#call(() => this.#store.setIdle(userId, connectionId, idleSince)).catch((error) =>
+      this.#reportStore('setIdle', error),
+    );
+  }
+
+  /**
+   * The book named this connection for eviction, but it turned active first.
+   * Its slot is already gone from the book, so it is booked again: below the
+   * limit it stays; at the limit the book refuses it, and it is evicted, so
+   * the limit holds either way. (Evicting it at once would evict an active
+   * connection for idleness; keeping it unbooked would break the limit.)
+   */
+  kept(userId: string, connectionId: string): void {
+    const { limit, evictAt } = this.#host;
+    this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt)).then(
+      (answer) => {
+        if (!answer.admitted) this.#host.evictOverLimit(userId, connectionId);
+        else for (const order of answer.evict) this.#ordered(order);
+      },
+      (error) => {
+        // Booked again at reconciliation, with everything else the outage left.
+        this.#reportStore('admit', error);
+        if (this.#held.has(connectionId)) this.#unsynced.set(connectionId, userId);
+      },
+    );
+  }
+
+  stats(): ClusterStats {
+    return {
+      nodeId: this.#options.nodeId,
+      incarnation: this.#leaseHeld ? this.#store.incarnation : 0,
+      leaseHeld: this.#leaseHeld,
+      breaker: breakerState(this.#breaker.state),
+      policy: this.#options.onStoreUnavailable,
+      unsynced: this.#unsynced.size,
+      pendingReleases: this.#pendingReleases.size,
+      pendingTimers: this.#host.clock.pending,
+    };
+  }
+
+  view(): Promise<ClusterView> {
+    return this.#call(() => this.#store.view()).catch(unavailable);
+  }
+
+  userBook(userId: string): Promise<ClusterUserBook | undefined> {
+    return this.#call(() => this.#store.userBook(userId)).catch(unavailable);
+  }
+
+  /**
+   * Stops the lease actor (its timers go with it), then releases this node's
+   * slots and lease in the store. Never rejects; idempotent.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= (async () => {
+      this.#lease.stop();
+      for (const listener of this.#listeners) listener.dispose();
+      this.#firstStartSettled();
+      try {
+        await this.#store.stop();
+      } catch (error) {
+        this.#reportStore('stop', error);
+      }
+    })();
+    return this.#stopped;
+  }
+
+  /** Every store call goes through the breaker: an outage costs one failed call per interval, not one per admission. */
+  #call<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#breaker.execute(fn);
+  }
+
+  #release(userId: string, connectionId: string): void {
+    this.#call(() => this.#store.release(userId, connectionId)).then(
+      () => this.#pendingReleases.delete(connectionId),
+      (error) => {
+        // A slot the store never freed would stay booked while this node lives: retried at reconciliation.
+        this.#pendingReleases.set(connectionId, userId);
+        this.#reportStore('release', error);
+      },
+    );
+  }
+
+  /** An order from the book: this node's own connection is evicted if still idle; another node's is told. */
+  #ordered(order: EvictionOrder): void {
+    if (order.nodeId !== this.#store.nodeId) {
+      this.#call(() => this.#store.orderEviction(order)).catch((error) =>
+        this.#reportStore('orderEviction', error),
+      );
+      return;
+    }
+    // An order made for an incarnation this node has left names a slot the book no longer holds.
+    if (order.incarnation !== this.#store.incarnation) return;
+    const userId = this.#held.get(order.connectionId);
+    if (userId !== undefined) this.#host.evictIfIdle(userId, order.connectionId);
+  }
+
+  /** Books again what the outage or a lost lease left unbooked; evicts what the book refuses. */
+  async #reconcile(): Promise<void> {
+    const full = this.#needsFullReadmit;
+    for (const [connectionId, userId] of [...this.#pendingReleases]) {
+      await this.#call(() => this.#store.release(userId, connectionId));
+      this.#pendingReleases.delete(connectionId);
+    }
+    if (!full && this.#unsynced.size === 0) return;
+    const held = keepFirst(this.#host.held(full ? undefined : this.#unsynced));
+    const refused = await this.#call(() => this.#store.readmit(held, this.#host.limit));
+    if (full) this.#needsFullReadmit = false;
+    for (const { connectionId } of held) this.#unsynced.delete(connectionId);
+    const users = new Map(held.map((connection) => [connection.connectionId, connection.userId]));
+    for (const connectionId of refused) {
+      const userId = users.get(connectionId);
+      if (userId !== undefined) this.#host.evictOverLimit(userId, connectionId);
+    }
+  }
+
+  #reportStore(operation: string, error: unknown): void {
+    // An open breaker refused the call without reaching the store: the `store` event said so once.
+    if (error instanceof BrokenCircuitError) return;
+    if (error instanceof SupervisorError) {
+      this.#host.report(error);
+      return;
+    }
+    this.#host.report(
+      new SupervisorError('WSSUP_STORE_UNAVAILABLE', `slot store: ${operation} failed`, { cause: error }),
+    );
+  }
+}
+
+/** What the app sees when a cluster-wide read fails: always the typed error. */
+function unavailable(error: unknown): never {
+  if (error instanceof SupervisorError) throw error;
+  const message =
+    error instanceof BrokenCircuitError
+      ? 'the slot store is not answering (circuit open)'
+      : 'the slot store failed to answer';
+  throw new SlotStoreUnavailableError(message, { cause: error });
+}
+
+function breakerState(state: CircuitState): BreakerState {
+  switch (state) {
+    case CircuitState.Closed:
+      return 'closed';
+    case CircuitState.Open:
+      return 'open';
+    case CircuitState.HalfOpen:
+      return 'half-open';
+    default:
+      return 'isolated';
+  }
+}

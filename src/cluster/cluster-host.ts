@@ -1,0 +1,96 @@
+/**
+ * What cluster mode needs from the supervisor's user supervisors (issue 12):
+ * to evict one named connection, and to list what this node holds when it
+ * books again after a lost lease or an outage. It reads the machines' own
+ * state (they are the source of truth) and sends them commands; it keeps
+ * nothing of its own.
+ */
+import type { AnyActorRef, InspectionEvent, Observer } from 'xstate';
+import type { UserSupervisorContext } from '../../machines/user-supervisor.machine.js';
+import type { UserRecord } from '../books.js';
+import type { Clock } from '../clock.js';
+import type { SupervisorError } from '../errors.js';
+import type { WsConnection } from '../transport/ws-adapter.js';
+import type { ClusterHost } from './cluster-admission.js';
+import type { HeldConnection } from './slot-store.js';
+
+export interface ClusterHostOptions {
+  users: ReadonlyMap<string, UserRecord>;
+  limit: number;
+  evictAt: number;
+  clock: Clock & { readonly pending: number };
+  inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
+  report(error: SupervisorError): void;
+  breakerChanged(state: 'open' | 'closed'): void;
+}
+
+type SupervisorSnapshot = {
+  status: string;
+  context: UserSupervisorContext;
+  children: Record<string, AnyActorRef>;
+};
+
+function snapshotOf(record: UserRecord | undefined): SupervisorSnapshot | undefined {
+  const snapshot = record?.actor.getSnapshot() as SupervisorSnapshot | undefined;
+  return snapshot?.status === 'active' ? snapshot : undefined;
+}
+
+/** The transport of a live child, found through its supervisor's slots. */
+function transportOf(snapshot: SupervisorSnapshot, connectionId: string): WsConnection | undefined {
+  const slot = snapshot.context.slots.get(connectionId);
+  const child = slot === undefined ? undefined : snapshot.children[slot];
+  return (child?.getSnapshot() as { context?: { transport?: WsConnection } } | undefined)?.context?.transport;
+}
+
+export function createClusterHost(options: ClusterHostOptions): ClusterHost {
+  const { users } = options;
+  return {
+    limit: options.limit,
+    evictAt: options.evictAt,
+    clock: options.clock,
+    inspect: options.inspect,
+    report: options.report,
+    breakerChanged: options.breakerChanged,
+
+    evictIfIdle(userId, connectionId) {
+      users.get(userId)?.actor.send({ type: 'EVICT_IF_IDLE', connectionId });
+    },
+
+    evictOverLimit(userId, connectionId) {
+      const record = users.get(userId);
+      const snapshot = snapshotOf(record);
+      if (record === undefined || snapshot === undefined) return;
+      const transport = transportOf(snapshot, connectionId);
+      if (transport === undefined) return;
+      // EVICT_CHILD needs an open socket (a connecting child ignores EVICT): a
+      // handshake still in flight is closed through its handle instead.
+      if (transport.opened) record.actor.send({ type: 'EVICT_CHILD', connectionId });
+      else transport.close(4001, 'evicted: over the user limit');
+    },
+
+    held(only) {
+      const held: HeldConnection[] = [];
+      const records = only === undefined ? users.values() : new Set(only.values());
+      for (const entry of records) {
+        const record = typeof entry === 'string' ? users.get(entry) : entry;
+        const snapshot = snapshotOf(record);
+        if (record === undefined || snapshot === undefined) continue;
+        const idleSince = new Map(
+          snapshot.context.idle.map((child) => [child.connectionId, child.lastActivityAt]),
+        );
+        for (const connectionId of snapshot.context.live) {
+          if (only !== undefined && !only.has(connectionId)) continue;
+          const transport = transportOf(snapshot, connectionId);
+          if (transport === undefined) continue;
+          held.push({
+            userId: record.userId,
+            connectionId,
+            admittedAt: transport.admittedAt,
+            idleSince: idleSince.get(connectionId),
+          });
+        }
+      }
+      return held;
+    },
+  };
+}

@@ -1,0 +1,170 @@
+/**
+ * The `cluster` option (issue 12): validated with the other options, before
+ * anything is allocated, and with no Redis client loaded (the store is
+ * opened by the runtime, from `src/cluster/open-store.ts`).
+ */
+import { hostname } from 'node:os';
+import { InvalidOptionError } from '../errors.js';
+import type { SlotStore } from './slot-store.js';
+
+/** What happens to admissions while the slot store (Redis) does not answer. */
+export type StoreUnavailablePolicy = 'local' | 'reject';
+
+/**
+ * The part of a node-redis 5/6 client this library uses. Pass your app's
+ * own client (it is duplicated for pub/sub, never closed by us), or a URL.
+ */
+export interface RedisClientLike {
+  sendCommand(...args: never[]): unknown;
+  duplicate(...args: never[]): unknown;
+}
+
+/** Cluster mode: one per-user limit across processes, on a slot book in Redis. */
+export interface ClusterOptions {
+  /** A `redis://` or `rediss://` URL, or your app's own node-redis client (needs `npm install redis`). */
+  redis?: string | RedisClientLike | undefined;
+  /**
+   * A slot store of your own instead of `redis` (another engine, or a test
+   * double); it keeps the rules of {@link SlotStore}.
+   */
+  store?: SlotStore | undefined;
+  /** This process's name in the book; unique per process. @default `<hostname>:<pid>` */
+  nodeId?: string | undefined;
+  /** How long the node's lease lives without renewal (renewed every third of it). @default 15000 */
+  leaseTtlMs?: number | undefined;
+  /** How often the entries of dead nodes are removed from the book. @default leaseTtlMs */
+  reaperIntervalMs?: number | undefined;
+  /** Prefix of every key in Redis. @default 'wssup' */
+  keyPrefix?: string | undefined;
+  /**
+   * While Redis does not answer: `'local'` admits against this process's own
+   * limit and books those connections when Redis is back (fail-open);
+   * `'reject'` refuses new connections with HTTP 503 and Retry-After
+   * (fail-closed). Existing connections are kept either way.
+   * @default 'local'
+   */
+  onStoreUnavailable?: StoreUnavailablePolicy | undefined;
+}
+
+export interface ResolvedClusterOptions {
+  redis: string | RedisClientLike | undefined;
+  store: SlotStore | undefined;
+  nodeId: string;
+  leaseTtlMs: number;
+  reaperIntervalMs: number;
+  keyPrefix: string;
+  onStoreUnavailable: StoreUnavailablePolicy;
+}
+
+const known = new Set([
+  'redis',
+  'store',
+  'nodeId',
+  'leaseTtlMs',
+  'reaperIntervalMs',
+  'keyPrefix',
+  'onStoreUnavailable',
+]);
+/** Key-safe names: no braces (they would change the Redis Cluster hash tag) and no spaces. */
+const NAME = /^[A-Za-z0-9._:-]{1,64}$/;
+const MAX_DELAY_MS = 2_147_483_647;
+const isDuration = (min: number) => (v: unknown) =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= MAX_DELAY_MS;
+const isFunction = (v: unknown) => typeof v === 'function';
+
+function isRedisUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'redis:' || url.protocol === 'rediss:';
+  } catch {
+    return false;
+  }
+}
+
+const isStore = (v: unknown): v is SlotStore =>
+  typeof v === 'object' &&
+  v !== null &&
+  ['start', 'admit', 'release', 'setIdle', 'renew', 'reap', 'stop'].every((name) =>
+    isFunction((v as Record<string, unknown>)[name]),
+  );
+
+/**
+ * Checks `cluster` and fills in its defaults.
+ * @throws {InvalidOptionError} WSSUP_INVALID_OPTION, naming the first bad field (e.g. `cluster.redis`).
+ */
+export function resolveClusterOptions(cluster: unknown): ResolvedClusterOptions {
+  if (typeof cluster !== 'object' || cluster === null || Array.isArray(cluster)) {
+    throw new InvalidOptionError('cluster', 'an object such as { redis: "redis://…" }', cluster);
+  }
+  const options = cluster as ClusterOptions;
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) {
+      throw new InvalidOptionError(`cluster.${key}`, `one of ${[...known].join(', ')}`, key);
+    }
+  }
+  const { redis, store } = options;
+  if ((redis === undefined) === (store === undefined)) {
+    throw new InvalidOptionError(
+      redis === undefined ? 'cluster.redis' : 'cluster.store',
+      'exactly one of cluster.redis (a URL or a node-redis client) and cluster.store',
+      redis ?? store,
+    );
+  }
+  if (redis !== undefined) {
+    const ok =
+      typeof redis === 'string'
+        ? isRedisUrl(redis)
+        : typeof redis === 'object' &&
+          redis !== null &&
+          isFunction((redis as RedisClientLike).sendCommand) &&
+          isFunction((redis as RedisClientLike).duplicate);
+    if (!ok) {
+      throw new InvalidOptionError(
+        'cluster.redis',
+        'a redis:// or rediss:// URL, or a node-redis client (with sendCommand and duplicate)',
+        redis,
+      );
+    }
+  }
+  if (store !== undefined && !isStore(store)) {
+    throw new InvalidOptionError('cluster.store', 'a SlotStore (start, admit, release, …)', store);
+  }
+  const nodeId =
+    options.nodeId ??
+    `${hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .slice(0, 50)}:${process.pid}`;
+  if (typeof nodeId !== 'string' || !NAME.test(nodeId)) {
+    throw new InvalidOptionError('cluster.nodeId', '1 to 64 characters of A-Z a-z 0-9 . _ : -', nodeId);
+  }
+  const keyPrefix = options.keyPrefix ?? 'wssup';
+  if (typeof keyPrefix !== 'string' || !NAME.test(keyPrefix)) {
+    throw new InvalidOptionError('cluster.keyPrefix', '1 to 64 characters of A-Z a-z 0-9 . _ : -', keyPrefix);
+  }
+  // Below 300 ms a lease would need renewing every 100 ms: a busy event loop would lose it.
+  const leaseTtlMs = options.leaseTtlMs ?? 15_000;
+  if (!isDuration(300)(leaseTtlMs)) {
+    throw new InvalidOptionError('cluster.leaseTtlMs', `an integer from 300 to ${MAX_DELAY_MS}`, leaseTtlMs);
+  }
+  const reaperIntervalMs = options.reaperIntervalMs ?? leaseTtlMs;
+  if (!isDuration(100)(reaperIntervalMs)) {
+    throw new InvalidOptionError(
+      'cluster.reaperIntervalMs',
+      `an integer from 100 to ${MAX_DELAY_MS}`,
+      reaperIntervalMs,
+    );
+  }
+  const policy = options.onStoreUnavailable ?? 'local';
+  if (policy !== 'local' && policy !== 'reject') {
+    throw new InvalidOptionError('cluster.onStoreUnavailable', "'local' or 'reject'", policy);
+  }
+  return {
+    redis,
+    store,
+    nodeId,
+    leaseTtlMs,
+    reaperIntervalMs,
+    keyPrefix,
+    onStoreUnavailable: policy,
+  };
+}

@@ -1,0 +1,299 @@
+/**
+ * Cluster mode's runtime (issue 12) on real sockets, with three nodes (three
+ * supervisors, each with its own HTTP server on port 0) in this process,
+ * sharing one in-memory slot book with the rules of the Redis store and one
+ * SimulatedClock. What a user checks: one per-user limit across the nodes
+ * (429 beyond it), idle connections on other nodes evicted with 4001 at T,
+ * the outage policies, a lost lease re-booked, and each node's slots and
+ * lease released by its shutdown. The same rules on a real Redis with real
+ * processes: processes.test.ts.
+ *
+ * Test preset: limit 5, T = 4, idleTimeoutMs 1000.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import type { SimulatedClock } from 'xstate';
+import type { StoreEvent, Supervisor, SupervisorOptions } from '../../src/index.js';
+import { MemoryBook, type MemoryStore } from '../helpers/memory-slot-store.js';
+import {
+  type Client,
+  closeOf,
+  idleTimeoutMs,
+  limit,
+  type RulesServer,
+  refusal,
+  startRulesServer,
+  touch,
+} from '../helpers/rules.js';
+import { expectNoLeaks } from '../helpers/server.js';
+
+const leaseTtlMs = 60_000;
+/** For the outage tests, whose waits for the breaker advance the clock: nobody turns idle meanwhile. */
+const neverIdle = { idleTimeoutMs: 1_000_000_000 };
+
+interface Cluster {
+  book: MemoryBook;
+  stores: MemoryStore[];
+  nodes: RulesServer[];
+  clock: SimulatedClock;
+  ttl: number;
+}
+
+/** Three nodes on one book and one clock; every node's lease is taken before it returns. */
+async function startCluster(
+  count = 3,
+  policy: 'local' | 'reject' = 'local',
+  ttl = leaseTtlMs,
+  options: Partial<SupervisorOptions> = {},
+): Promise<Cluster> {
+  const first = await startRulesServer();
+  const clock = first.clock;
+  await first.supervisor.shutdown();
+  const book = new MemoryBook(() => clock.now());
+  const nodes: RulesServer[] = [];
+  const stores: MemoryStore[] = [];
+  for (let i = 0; i < count; i++) {
+    const nodeId = `node-${i}`;
+    const store = book.store(nodeId, ttl);
+    stores.push(store);
+    nodes.push(
+      await startRulesServer({
+        clock,
+        ...options,
+        cluster: { store, nodeId, leaseTtlMs: ttl, onStoreUnavailable: policy },
+      }),
+    );
+  }
+  await vi.waitFor(() => {
+    for (const node of nodes) expect(node.supervisor.stats().cluster?.leaseHeld).toBe(true);
+  });
+  return { book, stores, nodes, clock, ttl };
+}
+
+/**
+ * Drives simulated time until the store answers `supervisor` again: the
+ * breaker (cockatiel) lets a call through a second of real time after it
+ * opened, and the lease's renewal tick is that call.
+ */
+async function untilBreakerCloses(c: Cluster, events: StoreEvent[]): Promise<void> {
+  await driveUntil(c, () => expect(events.at(-1)?.breaker).toBe('closed'));
+}
+
+/** Advances simulated time one renewal at a time until `check` passes. */
+async function driveUntil(c: Cluster, check: () => void): Promise<void> {
+  await vi.waitFor(
+    () => {
+      c.clock.increment(c.ttl / 3);
+      check();
+    },
+    { timeout: 5_000, interval: 250 },
+  );
+}
+
+const node = (c: Cluster, i: number) => c.nodes[i] as RulesServer;
+const booked = (c: Cluster, user: string) => c.book.liveCounts().get(user) ?? 0;
+const localLive = (c: Cluster, user: string) =>
+  c.nodes.reduce((sum, n) => sum + (n.supervisor.userStats(user)?.live ?? 0), 0);
+
+/** The books match the sockets (once the store has applied what is in flight): every live connection is booked, nothing else is. */
+async function expectBooksMatchSockets(c: Cluster, user: string): Promise<void> {
+  await vi.waitFor(() => {
+    expect(booked(c, user)).toBe(localLive(c, user));
+    for (const n of c.nodes) {
+      expect(n.supervisor.stats().cluster).toMatchObject({ unsynced: 0, pendingReleases: 0 });
+    }
+  });
+}
+
+async function shutdownAll(c: Cluster): Promise<void> {
+  await Promise.all(c.nodes.map((n) => n.supervisor.shutdown({ deadlineMs: 200 })));
+  for (const n of c.nodes) {
+    expectNoLeaks(n.supervisor);
+    expect(n.supervisor.stats().cluster?.pendingTimers).toBe(0);
+  }
+  expect(c.book.liveCounts().size).toBe(0);
+  expect([...c.book.leases.keys()].filter((incarnation) => c.book.alive(incarnation))).toEqual([]);
+}
+
+function storeEvents(supervisor: Supervisor): StoreEvent[] {
+  const events: StoreEvent[] = [];
+  supervisor.on('store', (event) => events.push(event));
+  return events;
+}
+
+describe('one per-user limit across nodes', () => {
+  it('admits the limit across three nodes and refuses the next with 429 on any node', async () => {
+    const c = await startCluster();
+    const clients: Client[] = [];
+    for (let i = 0; i < limit; i++) {
+      clients.push(await node(c, i % 3).open('ann'));
+      await touch((clients.at(-1) as Client).ws); // active: nothing is evictable
+    }
+    expect(booked(c, 'ann')).toBe(limit);
+    // Each node is below the per-process limit on its own (2, 2, 1): only the book refuses.
+    for (let i = 0; i < 3; i++) {
+      expect(await refusal(node(c, i).url('ann'))).toMatchObject({ status: 429 });
+      expect(node(c, i).events.rejected.at(-1)).toMatchObject({ reason: 'user-limit', status: 429 });
+    }
+    expect(booked(c, 'ann')).toBe(limit);
+    await expectBooksMatchSockets(c, 'ann');
+    // A closed connection frees its slot in the book: the user can connect again.
+    (clients[0] as Client).ws.close();
+    await vi.waitFor(() => expect(booked(c, 'ann')).toBe(limit - 1));
+    await node(c, 2).open('ann');
+    await expectBooksMatchSockets(c, 'ann');
+    await shutdownAll(c);
+  });
+
+  it('at T, evicts the longest idle connection on another node with 4001', async () => {
+    const c = await startCluster();
+    const a = await node(c, 0).open('bea');
+    c.clock.increment(1);
+    const b = await node(c, 1).open('bea');
+    c.clock.increment(1);
+    const d = await node(c, 2).open('bea');
+    c.clock.increment(idleTimeoutMs); // all three idle; n = 3 < T
+    await vi.waitFor(() => expect(c.book.users.get('bea')?.get(a.id)?.idleSince).toBeDefined());
+    await vi.waitFor(() => expect(c.book.users.get('bea')?.get(d.id)?.idleSince).toBeDefined());
+    const closedA = closeOf(a.ws);
+    // The newcomer on node 2 makes n = 4 = T: the longest idle (a, on node 0) goes.
+    const e = await node(c, 2).open('bea');
+    expect(await closedA).toMatchObject({ code: 4001 });
+    expect(node(c, 0).events.evicted.map((event) => event.connectionId)).toEqual([a.id]);
+    await vi.waitFor(() => expect(localLive(c, 'bea')).toBe(3));
+    expect(booked(c, 'bea')).toBe(3);
+    expect(b.ws.readyState).toBe(b.ws.OPEN);
+    expect(e.ws.readyState).toBe(e.ws.OPEN);
+    await expectBooksMatchSockets(c, 'bea');
+    await shutdownAll(c);
+  });
+
+  it('keeps a connection that turned active before the order arrived, and books it again', async () => {
+    const c = await startCluster(2);
+    const a = await node(c, 0).open('cy');
+    c.clock.increment(1);
+    await node(c, 1).open('cy');
+    await node(c, 1).open('cy');
+    c.clock.increment(idleTimeoutMs);
+    await vi.waitFor(() => expect(c.book.users.get('cy')?.get(a.id)?.idleSince).toBeDefined());
+    // The book still says idle, but the connection talks before the order reaches it.
+    c.book.users.get('cy')?.get(a.id);
+    const order = c.book.subscribers.get('node-0');
+    const kept = new Promise<void>((resolve) => {
+      c.book.subscribers.set('node-0', {
+        ...(order as NonNullable<typeof order>),
+        evictionOrdered: (o) => {
+          void touch(a.ws).then(() => {
+            order?.evictionOrdered(o);
+            resolve();
+          });
+        },
+      });
+    });
+    await node(c, 1).open('cy'); // n = 4 = T: the book evicts a (node 0) and orders node 0
+    await kept;
+    // a is booked again; n = 4 = T once more, so the longest idle one left (on node 1) goes.
+    await vi.waitFor(() => expect(node(c, 1).events.evicted).toHaveLength(1));
+    await vi.waitFor(() => expect(c.book.users.get('cy')?.has(a.id)).toBe(true));
+    expect(a.ws.readyState).toBe(a.ws.OPEN);
+    expect(node(c, 0).events.evicted).toEqual([]);
+    await vi.waitFor(() => expect(localLive(c, 'cy')).toBe(3));
+    await expectBooksMatchSockets(c, 'cy');
+    await shutdownAll(c);
+  });
+});
+
+describe('outage policy', () => {
+  it("'local': admits against the process's own limit while the store is down, then books them", async () => {
+    const c = await startCluster(2, 'local', leaseTtlMs, neverIdle);
+    const events = storeEvents(node(c, 0).supervisor);
+    await node(c, 1).open('dan');
+    c.book.down = true;
+    const during: Client[] = [];
+    for (let i = 0; i < limit; i++) during.push(await node(c, 0).open('dan'));
+    expect(events.map((e) => e.breaker)).toEqual(['open']);
+    expect(node(c, 0).supervisor.stats().cluster).toMatchObject({ breaker: 'open', unsynced: limit });
+    // The process's own limit still holds.
+    expect(await refusal(node(c, 0).url('dan'))).toMatchObject({ status: 429 });
+
+    const newest = closeOf((during.at(-1) as Client).ws);
+    c.book.down = false;
+    await untilBreakerCloses(c, events);
+    expect(events.map((e) => e.breaker)).toEqual(['open', 'closed']);
+    // 6 connections for a limit of 5: the newest unsynced one is evicted.
+    expect(await newest).toMatchObject({ code: 4001 });
+    await vi.waitFor(() => expect(localLive(c, 'dan')).toBe(limit));
+    await expectBooksMatchSockets(c, 'dan');
+    await shutdownAll(c);
+  });
+
+  it("'reject': refuses with 503 and Retry-After while the store is down, and keeps existing connections", async () => {
+    const c = await startCluster(1, 'reject', leaseTtlMs, neverIdle);
+    const events = storeEvents(node(c, 0).supervisor);
+    const kept = await node(c, 0).open('eve');
+    c.book.down = true;
+    for (let i = 0; i < 4; i++) {
+      const answer = await refusal(node(c, 0).url('eve'));
+      expect(answer.status).toBe(503);
+    }
+    expect(node(c, 0).events.rejected.at(-1)).toMatchObject({ reason: 'store-unavailable', status: 503 });
+    expect(events.map((e) => e.breaker)).toEqual(['open']);
+    await touch(kept.ws);
+    c.book.down = false;
+    await untilBreakerCloses(c, events);
+    expect(events.map((e) => e.breaker)).toEqual(['open', 'closed']);
+    await node(c, 0).open('eve');
+    await expectBooksMatchSockets(c, 'eve');
+    await shutdownAll(c);
+  });
+});
+
+describe('leases', () => {
+  it('a node cut off past its lease loses its slots; back, it fences itself, books again and evicts what is over', async () => {
+    const ttl = 3_000;
+    const c = await startCluster(2, 'local', ttl, neverIdle);
+    for (let i = 0; i < 3; i++) await node(c, 0).open('fay');
+    const before = node(c, 0).supervisor.stats().cluster?.incarnation ?? 0;
+    (c.stores[0] as MemoryStore).partitioned = true; // renewals fail...
+    c.clock.increment(ttl + 1); // ...until the lease is gone, and node 0's slots with it
+    expect(booked(c, 'fay')).toBe(0);
+    // Node 1 is not cut off: its slots are never reclaimed, and the freed ones are its to take.
+    for (let i = 0; i < 4; i++) await node(c, 1).open('fay');
+    expect(booked(c, 'fay')).toBe(4);
+
+    (c.stores[0] as MemoryStore).partitioned = false;
+    // Node 0 takes a new incarnation and books what it holds: one fits, two are evicted.
+    await driveUntil(c, () => expect(localLive(c, 'fay')).toBe(limit));
+    expect(node(c, 0).supervisor.stats().cluster?.incarnation).toBeGreaterThan(before);
+    expect(node(c, 0).events.evicted).toHaveLength(2);
+    expect(node(c, 1).supervisor.userStats('fay')?.live).toBe(4);
+    await expectBooksMatchSockets(c, 'fay');
+    await shutdownAll(c);
+  });
+});
+
+describe('cluster-wide reads', () => {
+  it('stats({ cluster: true }) and userStats(id, { cluster: true }) read the global book', async () => {
+    const c = await startCluster(2);
+    await node(c, 0).open('hal');
+    await node(c, 1).open('hal');
+    const stats = await node(c, 0).supervisor.stats({ cluster: true });
+    expect(stats.global).toMatchObject({ users: 1, connections: 2 });
+    expect(stats.global.nodes.map((n) => n.nodeId).sort()).toEqual(['node-0', 'node-1']);
+    expect(stats.connections).toBe(1);
+    expect(await node(c, 1).supervisor.userStats('hal', { cluster: true })).toMatchObject({
+      live: 2,
+      byNode: { 'node-0': 1, 'node-1': 1 },
+    });
+    // The plain calls stay synchronous and local.
+    expect(node(c, 0).supervisor.userStats('hal')).toMatchObject({ live: 1 });
+    await shutdownAll(c);
+  });
+
+  it('rejects { cluster: true } without the cluster option', async () => {
+    const t = await startRulesServer();
+    await expect(t.supervisor.stats({ cluster: true })).rejects.toMatchObject({
+      code: 'WSSUP_INVALID_ARGUMENT',
+    });
+    expect(t.supervisor.stats().cluster).toBeUndefined();
+  });
+});

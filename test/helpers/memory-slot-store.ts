@@ -1,0 +1,237 @@
+/**
+ * An in-memory cluster-wide slot book with the rules of src/cluster/slot-store.ts,
+ * for tests that run several simulated nodes in one process on one clock:
+ * the runtime's side of cluster mode (admission, eviction orders, leases,
+ * reconciliation, outages) without a Redis. The real store is tested against
+ * a real redis-server (test/cluster/).
+ *
+ * `book.down = true` makes every call of every node reject with
+ * SlotStoreUnavailableError, as an unreachable Redis would.
+ */
+import { planEvictions } from '../../machines/eviction.js';
+import {
+  type ClusterAdmission,
+  type ClusterUserBook,
+  type ClusterView,
+  type EvictionOrder,
+  type HeldConnection,
+  type SlotStore,
+  type SlotStoreEvents,
+  SlotStoreUnavailableError,
+} from '../../src/cluster/slot-store.js';
+
+interface Entry {
+  nodeId: string;
+  incarnation: number;
+  admittedAt: number;
+  idleSince: number | undefined;
+}
+
+export class MemoryBook {
+  down = false;
+  /** userId → connectionId → entry. */
+  readonly users = new Map<string, Map<string, Entry>>();
+  /** incarnation → lease expiry. */
+  readonly leases = new Map<number, { nodeId: string; expiresAt: number }>();
+  readonly subscribers = new Map<string, SlotStoreEvents>();
+  lastIncarnation = 0;
+  /** Calls by method, for the round-trip checks. */
+  readonly calls: Record<string, number> = {};
+
+  constructor(readonly now: () => number) {}
+
+  alive(incarnation: number): boolean {
+    const lease = this.leases.get(incarnation);
+    return lease !== undefined && lease.expiresAt > this.now();
+  }
+
+  /** The user's entries of live incarnations (dead ones purged). */
+  book(userId: string): Map<string, Entry> {
+    const book = this.users.get(userId) ?? new Map<string, Entry>();
+    for (const [id, entry] of book) if (!this.alive(entry.incarnation)) book.delete(id);
+    if (book.size === 0) this.users.delete(userId);
+    else this.users.set(userId, book);
+    return book;
+  }
+
+  /** Live entries of every user, by user: what the global rules are checked against. */
+  liveCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const userId of [...this.users.keys()]) counts.set(userId, this.book(userId).size);
+    return counts;
+  }
+
+  store(nodeId: string, leaseTtlMs: number): MemoryStore {
+    return new MemoryStore(this, nodeId, leaseTtlMs);
+  }
+}
+
+export class MemoryStore implements SlotStore {
+  incarnation = 0;
+  /** This node alone cannot reach the book (a partition, or a process paused). */
+  partitioned = false;
+
+  constructor(
+    private readonly shared: MemoryBook,
+    readonly nodeId: string,
+    private readonly leaseTtlMs: number,
+  ) {}
+
+  #call(method: string): void {
+    this.shared.calls[method] = (this.shared.calls[method] ?? 0) + 1;
+    if (this.shared.down || this.partitioned)
+      throw new SlotStoreUnavailableError(`memory store is down (${method})`);
+  }
+
+  #takeLease(): void {
+    this.shared.lastIncarnation += 1;
+    this.incarnation = this.shared.lastIncarnation;
+    this.shared.leases.set(this.incarnation, {
+      nodeId: this.nodeId,
+      expiresAt: this.shared.now() + this.leaseTtlMs,
+    });
+  }
+
+  async start(events: SlotStoreEvents): Promise<void> {
+    this.#call('start');
+    this.#takeLease();
+    this.shared.subscribers.set(this.nodeId, events);
+  }
+
+  async admit(
+    userId: string,
+    connectionId: string,
+    limit: number,
+    evictAt: number,
+  ): Promise<ClusterAdmission> {
+    this.#call('admit');
+    const book = this.shared.book(userId);
+    if (book.has(connectionId)) return { admitted: true, evict: [], live: book.size };
+    const idle = [...book.entries()]
+      .filter(([, entry]) => entry.idleSince !== undefined)
+      .sort(([, a], [, b]) => (a.idleSince as number) - (b.idleSince as number));
+    if (book.size - idle.length >= limit) return { admitted: false, reason: 'user-limit', live: book.size };
+    const victims = planEvictions(
+      book.size + 1,
+      idle.map(([id]) => id),
+      evictAt,
+    );
+    const evict: EvictionOrder[] = [];
+    for (const id of victims) {
+      const entry = book.get(id) as Entry;
+      book.delete(id);
+      evict.push({ connectionId: id, nodeId: entry.nodeId, incarnation: entry.incarnation });
+    }
+    book.set(connectionId, {
+      nodeId: this.nodeId,
+      incarnation: this.incarnation,
+      admittedAt: this.shared.now(),
+      idleSince: undefined,
+    });
+    this.shared.users.set(userId, book);
+    return { admitted: true, evict, live: book.size };
+  }
+
+  async release(userId: string, connectionId: string): Promise<void> {
+    this.#call('release');
+    const book = this.shared.book(userId);
+    if (book.get(connectionId)?.incarnation === this.incarnation) book.delete(connectionId);
+    if (book.size === 0) this.shared.users.delete(userId);
+  }
+
+  async setIdle(userId: string, connectionId: string, idleSince: number | undefined): Promise<void> {
+    this.#call('setIdle');
+    const entry = this.shared.book(userId).get(connectionId);
+    if (entry?.incarnation === this.incarnation) entry.idleSince = idleSince;
+  }
+
+  async orderEviction(order: EvictionOrder): Promise<void> {
+    this.#call('orderEviction');
+    const target = this.shared.subscribers.get(order.nodeId);
+    // Pub/sub is asynchronous: the order arrives after this step.
+    if (target !== undefined) queueMicrotask(() => target.evictionOrdered(order));
+  }
+
+  async readmit(held: readonly HeldConnection[], limit: number): Promise<string[]> {
+    this.#call('readmit');
+    const refused: string[] = [];
+    for (const connection of held) {
+      const book = this.shared.book(connection.userId);
+      const entry = book.get(connection.connectionId);
+      if (entry !== undefined) {
+        entry.incarnation = this.incarnation;
+        continue;
+      }
+      if (book.size >= limit) {
+        refused.push(connection.connectionId);
+        continue;
+      }
+      book.set(connection.connectionId, {
+        nodeId: this.nodeId,
+        incarnation: this.incarnation,
+        admittedAt: connection.admittedAt,
+        idleSince: connection.idleSince,
+      });
+      this.shared.users.set(connection.userId, book);
+    }
+    return refused;
+  }
+
+  async renew(): Promise<'renewed' | 'lost'> {
+    this.#call('renew');
+    if (this.shared.alive(this.incarnation)) {
+      (this.shared.leases.get(this.incarnation) as { expiresAt: number }).expiresAt =
+        this.shared.now() + this.leaseTtlMs;
+      return 'renewed';
+    }
+    this.#takeLease();
+    return 'lost';
+  }
+
+  async reap(): Promise<number> {
+    this.#call('reap');
+    let removed = 0;
+    for (const [userId, book] of this.shared.users) {
+      const before = book.size;
+      removed += before - this.shared.book(userId).size;
+    }
+    return removed;
+  }
+
+  async userBook(userId: string): Promise<ClusterUserBook | undefined> {
+    this.#call('userBook');
+    const book = this.shared.book(userId);
+    if (book.size === 0) return undefined;
+    const byNode: Record<string, number> = {};
+    let idle = 0;
+    for (const entry of book.values()) {
+      byNode[entry.nodeId] = (byNode[entry.nodeId] ?? 0) + 1;
+      if (entry.idleSince !== undefined) idle += 1;
+    }
+    return { userId, live: book.size, idle, byNode };
+  }
+
+  async view(): Promise<ClusterView> {
+    this.#call('view');
+    const counts = this.shared.liveCounts();
+    return {
+      nodes: [...this.shared.leases].map(([incarnation, lease]) => ({
+        nodeId: lease.nodeId,
+        incarnation,
+        leaseExpiresInMs: lease.expiresAt - this.shared.now(),
+      })),
+      users: counts.size,
+      connections: [...counts.values()].reduce((sum, n) => sum + n, 0),
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.#call('stop');
+    this.shared.subscribers.delete(this.nodeId);
+    for (const [userId, book] of this.shared.users) {
+      for (const [id, entry] of book) if (entry.incarnation === this.incarnation) book.delete(id);
+      if (book.size === 0) this.shared.users.delete(userId);
+    }
+    this.shared.leases.delete(this.incarnation);
+  }
+}
