@@ -8,7 +8,7 @@
  *                                    (one user's book: admit, release, setIdle, readmit, purge)
  * <prefix>:{nodes}:leases      zset  incarnation → lease expiry (epoch ms, Redis TIME)
  * <prefix>:{nodes}:incarnations hash incarnation → node id
- * <prefix>:{nodes}:counter     string the last incarnation handed out (INCR)
+ * <prefix>:{nodes}:counter     string the last incarnation handed out (INCR, at least TIME in ms)
  *                                    (the node registry: renew, registry, forget)
  * <prefix>:{i:<incarnation>}:users  set  users this incarnation has booked (the reaper's index)
  * <prefix>:{n:<nodeId>}:orders       sharded pub/sub channel of eviction orders for that node

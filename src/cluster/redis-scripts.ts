@@ -218,8 +218,10 @@ return removed
 
 /**
  * KEYS: leases, incarnations, counter. ARGV: incarnation (0 = none yet),
- * leaseTtlMs, nodeId. Extends the lease while it is unexpired; otherwise
- * (lost, or first start) takes a new incarnation from the counter. One
+ * leaseTtlMs, nodeId. Extends the lease while it is unexpired and still
+ * registered to this node; otherwise (lost, or first start) takes a new
+ * incarnation: the counter plus one, and at least Redis's TIME in ms, so that
+ * incarnations keep increasing even across a Redis that lost its data. One
  * command whatever the number of sockets. Returns {status, incarnation,
  * now, maxIncarnation, live incarnations...}.
  */
@@ -230,12 +232,18 @@ local now = nowMs()
 local inc, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local status = 'renewed'
 local score = false
-if inc > 0 then score = redis.call('ZSCORE', KEYS[1], inc) end
+if inc > 0 and redis.call('HGET', KEYS[2], inc) == ARGV[3] then score = redis.call('ZSCORE', KEYS[1], inc) end
 if score and tonumber(score) >= now then
   redis.call('ZADD', KEYS[1], now + ttl, inc)
 else
   status = 'lost'
+  -- Never below Redis's clock: a Redis that lost its data (restart without
+  -- persistence) must not hand out an incarnation some node still holds.
   inc = redis.call('INCR', KEYS[3])
+  if inc < now then
+    inc = now
+    redis.call('SET', KEYS[3], now)
+  end
   redis.call('ZADD', KEYS[1], now + ttl, inc)
   redis.call('HSET', KEYS[2], inc, ARGV[3])
 end

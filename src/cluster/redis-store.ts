@@ -390,9 +390,9 @@ class Store implements RedisSlotStore {
     checkId('userId', userId);
     const connection = this.#ready();
     connection.roundTrip('userBook');
-    const flat = (await connection.command(['HGETALL', this.keys.user(userId)])) as unknown;
+    const values = (await connection.command(['HVALS', this.keys.user(userId)])) as string[];
     const book: ClusterUserBook = { userId, live: 0, idle: 0, byNode: {} };
-    for (const value of hashValues(flat)) {
+    for (const value of values) {
       const entry = decodeEntry(value);
       if (entry === undefined || this.#isDead(entry.incarnation)) continue;
       book.live += 1;
@@ -569,13 +569,6 @@ class Store implements RedisSlotStore {
 function isClient(value: unknown): value is RedisClientLike {
   const client = value as Partial<RedisClientLike> | null;
   return typeof client === 'object' && client !== null && typeof client.sendCommand === 'function';
-}
-
-function hashValues(flat: unknown): string[] {
-  if (!Array.isArray(flat)) return [];
-  const values: string[] = [];
-  for (let i = 1; i < flat.length; i += 2) values.push(String(flat[i]));
-  return values;
 }
 
 function checkInteger(option: string, value: unknown, min: number, max: number): void {
