@@ -61,6 +61,8 @@ export interface RedisConnection {
   command(args: readonly string[]): Promise<unknown>;
   /** Runs a script by SHA; on NOSCRIPT (Redis restarted, SCRIPT FLUSH) runs it with EVAL, which caches it again. */
   run(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+  /** Loads scripts into Redis's script cache (SCRIPT LOAD), so that the first EVALSHA of each finds it. */
+  load(scripts: readonly Script[]): Promise<void>;
   /** Counts one round trip for `method` (call once per batch of commands sent together). */
   roundTrip(method: string): void;
   traffic(): StoreTraffic;
@@ -138,6 +140,9 @@ function wrap(
         if (!isNoScript(error)) throw error;
         return await command(['EVAL', script.body, ...tail]);
       }
+    },
+    async load(list) {
+      await Promise.all(list.map((script) => command(['SCRIPT', 'LOAD', script.body])));
     },
     roundTrip(method) {
       roundTrips[method] = (roundTrips[method] ?? 0) + 1;

@@ -45,6 +45,7 @@ import {
   registryScript,
   releaseScript,
   renewScript,
+  scripts,
   setIdleScript,
 } from './redis-scripts.js';
 import {
@@ -166,6 +167,8 @@ class Store implements RedisSlotStore {
         typeof this.redis === 'string'
           ? await connectRedis(this.redis, options)
           : borrowRedis(this.redis, options);
+      this.#connection.roundTrip('start');
+      await this.#connection.load(scripts);
       await this.renew();
       const subscriber = this.#connection.client.duplicate();
       subscriber.on('error', this.#ignoreError);
