@@ -93,9 +93,10 @@ export async function connectRedis(url: string, options: ConnectOptions): Promis
   const ignore = () => {};
   client.on('error', ignore);
   try {
-    await client.connect();
+    await withDeadline(client.connect(), Math.max(options.commandTimeoutMs, 1_000), 'connect');
     connected = true;
   } catch (error) {
+    client.destroy();
     client.off('error', ignore);
     throw new SlotStoreUnavailableError(`could not connect to Redis at ${redactUrl(url)}`, { cause: error });
   }
@@ -120,13 +121,30 @@ function wrap(
 ): RedisConnection {
   let commands = 0;
   const roundTrips: Record<string, number> = {};
-  const command = async (args: readonly string[]) => {
-    commands += 1;
-    try {
-      return await client.sendCommand(args, { timeout: options.commandTimeoutMs });
-    } catch (error) {
-      throw unavailable(args[0] ?? '', error);
+  // Commands that timed out and are still unanswered. node-redis's own
+  // timeout only covers the wait to be written: once a command is on the
+  // socket, a Redis that stopped answering (SIGSTOP, a dropped link) would
+  // hold it forever. So each command gets a deadline here, and while any
+  // command is overdue the connection is known to be stuck: new commands fail
+  // at once instead of piling up behind it (no queue), until Redis answers
+  // the overdue ones (it is back) or the socket closes (they are rejected).
+  let overdue = 0;
+  const command = (args: readonly string[]): Promise<unknown> => {
+    const name = args[0] ?? '';
+    if (overdue > 0) {
+      return Promise.reject(
+        new SlotStoreUnavailableError(`Redis ${name}: ${overdue} earlier command(s) still unanswered`),
+      );
     }
+    commands += 1;
+    return withDeadline(client.sendCommand(args), options.commandTimeoutMs, name, {
+      late: () => {
+        overdue += 1;
+      },
+      settledLate: () => {
+        overdue -= 1;
+      },
+    });
   };
   return {
     client,
@@ -171,4 +189,36 @@ function redactUrl(url: string): string {
   } catch {
     return '(unparsable URL)';
   }
+}
+
+/**
+ * Settles like `promise`, or rejects with a SlotStoreUnavailableError after
+ * `ms`. The deadline is an AbortSignal.timeout owned by this one call: it
+ * keeps nothing alive, and its listener is removed when the reply comes.
+ */
+export function withDeadline<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+  hooks: { late?: () => void; settledLate?: () => void } = {},
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let late = false;
+    const signal = AbortSignal.timeout(ms);
+    const onTimeout = () => {
+      late = true;
+      hooks.late?.();
+      reject(new SlotStoreUnavailableError(`Redis ${what}: no answer within ${ms} ms`));
+    };
+    signal.addEventListener('abort', onTimeout, { once: true });
+    const settle = (done: () => void) => {
+      signal.removeEventListener('abort', onTimeout);
+      if (late) hooks.settledLate?.();
+      else done();
+    };
+    promise.then(
+      (value) => settle(() => resolve(value)),
+      (error: unknown) => settle(() => reject(unavailable(what, error))),
+    );
+  });
 }

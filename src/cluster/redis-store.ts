@@ -28,6 +28,7 @@ import {
   type RedisConnection,
   type RedisSubscriberLike,
   type StoreTraffic,
+  withDeadline,
 } from './redis-client.js';
 import {
   decodeAdmission,
@@ -173,8 +174,12 @@ class Store implements RedisSlotStore {
       const subscriber = this.#connection.client.duplicate();
       subscriber.on('error', this.#ignoreError);
       this.#subscriber = subscriber;
-      await subscriber.connect();
-      await subscriber.sSubscribe(this.keys.orders(this.nodeId), (message) => this.#onOrder(message));
+      await withDeadline(subscriber.connect(), this.commandTimeoutMs, 'connect (pub/sub)');
+      await withDeadline(
+        subscriber.sSubscribe(this.keys.orders(this.nodeId), (message) => this.#onOrder(message)),
+        this.commandTimeoutMs,
+        'SSUBSCRIBE',
+      );
     } catch (error) {
       await this.#release();
       this.#state = 'stopped';
