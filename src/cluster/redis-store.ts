@@ -1,0 +1,598 @@
+/**
+ * The Redis implementation of the slot store (issue 12): one per-user limit
+ * across processes, crash-safe without per-connection renewal.
+ *
+ * Each user's book is one hash in one hash slot (redis-keys.ts); each
+ * decision on it is one Lua script run with EVALSHA (redis-scripts.ts). A node
+ * holds one lease and an incarnation number (the fencing token its entries
+ * carry); renewing it is one command whatever the number of sockets, and
+ * returns a snapshot of which incarnations are alive, which admissions pass to
+ * their scripts so that dead entries are ignored and purged at once.
+ *
+ * Round trips: an admission is one EVALSHA, a release one EVALSHA. The first
+ * booking of a user on this incarnation also sends SADD to the reaper's
+ * index, and the last release of it SREM, in the same round trip.
+ *
+ * The reaper's index is one set of users per incarnation: when an
+ * incarnation dies, reap() walks only the users it booked (SPOP in batches,
+ * so reapers on several nodes share the work without overlap), never the
+ * whole keyspace. An entry the index missed (a crash between the two
+ * commands) is still purged by the next admission of that user.
+ */
+import { randomUUID } from 'node:crypto';
+import { InvalidOptionError, SupervisorError } from '../errors.js';
+import {
+  borrowRedis,
+  connectRedis,
+  type RedisClientLike,
+  type RedisConnection,
+  type RedisSubscriberLike,
+  type StoreTraffic,
+  withDeadline,
+} from './redis-client.js';
+import {
+  decodeAdmission,
+  decodeEntry,
+  decodeRegistry,
+  decodeRenewal,
+  type Liveness,
+} from './redis-decode.js';
+import { createKeyLayout, type KeyLayout } from './redis-keys.js';
+import {
+  admitScript,
+  forgetScript,
+  purgeScript,
+  readmitScript,
+  registryScript,
+  releaseScript,
+  renewScript,
+  scripts,
+  setIdleScript,
+} from './redis-scripts.js';
+import {
+  type ClusterAdmission,
+  type ClusterUserBook,
+  type ClusterView,
+  type EvictionOrder,
+  type HeldConnection,
+  type SlotStore,
+  type SlotStoreEvents,
+  SlotStoreUnavailableError,
+} from './slot-store.js';
+
+export type { RedisClientLike, RedisSubscriberLike, StoreTraffic } from './redis-client.js';
+
+/** Options of {@link createRedisSlotStore}. */
+export interface RedisSlotStoreOptions {
+  /** A Redis URL (`redis://host:port`), or a connected node-redis client the app owns. */
+  redis: string | RedisClientLike;
+  /** This process's name in the cluster. @default a random UUID */
+  nodeId?: string;
+  /** How long a lease lasts without renewal; renew every third of it. @default 15000 */
+  leaseTtlMs?: number;
+  /** The prefix of every key and channel. @default 'wssup' */
+  keyPrefix?: string;
+  /** How long a command may take before it fails with WSSUP_STORE_UNAVAILABLE. @default 500 */
+  commandTimeoutMs?: number;
+}
+
+/** A {@link SlotStore} on Redis, with its traffic counters. */
+export interface RedisSlotStore extends SlotStore {
+  readonly leaseTtlMs: number;
+  /** Commands sent and round trips per method since creation (for tests and the bench). */
+  traffic(): StoreTraffic;
+}
+
+/** What this node knows of one user it has booked on its current incarnation. */
+interface IndexedUser {
+  held: Set<string>;
+  /** Admissions in flight: the index entry must outlive them. */
+  pending: number;
+}
+
+const DEFAULTS = { leaseTtlMs: 15_000, keyPrefix: 'wssup', commandTimeoutMs: 500 } as const;
+/** How many users reap() takes from a dead incarnation's index per batch. */
+const REAP_BATCH = 256;
+
+/**
+ * Creates a slot store on Redis 7 (or Valkey). Nothing connects until `start()`.
+ *
+ * @throws {InvalidOptionError} WSSUP_INVALID_OPTION for a bad option.
+ * @example
+ * ```ts
+ * const store = createRedisSlotStore({ redis: 'redis://127.0.0.1:6379', nodeId: 'web-1' });
+ * await store.start({ evictionOrdered: (order) => evict(order), incarnationChanged: () => readmitAll() });
+ * const decision = await store.admit('ann', connectionId, 20, 14);
+ * ```
+ */
+export function createRedisSlotStore(options: RedisSlotStoreOptions): RedisSlotStore {
+  const { redis } = options;
+  if (typeof redis !== 'string' && !isClient(redis)) {
+    throw new InvalidOptionError('cluster.redis', 'a redis:// URL or a node-redis client', redis);
+  }
+  if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
+    throw new InvalidOptionError('cluster.redis', 'a redis:// or rediss:// URL', redis);
+  }
+  const nodeId = options.nodeId ?? randomUUID();
+  if (typeof nodeId !== 'string' || nodeId === '') {
+    throw new InvalidOptionError('cluster.nodeId', 'a non-empty string', nodeId);
+  }
+  const leaseTtlMs = options.leaseTtlMs ?? DEFAULTS.leaseTtlMs;
+  checkInteger('cluster.leaseTtlMs', leaseTtlMs, 30, 86_400_000);
+  const keyPrefix = options.keyPrefix ?? DEFAULTS.keyPrefix;
+  if (typeof keyPrefix !== 'string' || keyPrefix === '' || /[{}]/.test(keyPrefix)) {
+    throw new InvalidOptionError('cluster.keyPrefix', 'a non-empty string without { or }', keyPrefix);
+  }
+  const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs;
+  checkInteger('cluster.commandTimeoutMs', commandTimeoutMs, 1, 60_000);
+  return new Store(redis, nodeId, leaseTtlMs, createKeyLayout(keyPrefix), commandTimeoutMs);
+}
+
+class Store implements RedisSlotStore {
+  #incarnation = 0;
+  #connection: RedisConnection | undefined;
+  #subscriber: RedisSubscriberLike | undefined;
+  #events: SlotStoreEvents | undefined;
+  #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
+  /** Which incarnations were alive at the last renewal or registry read. */
+  #liveness: Liveness = { maxIncarnation: 0, live: [] };
+  /** Redis TIME minus Date.now(), measured at each renewal: converts deadlines and idle times. */
+  #offsetMs = 0;
+  #index = new Map<string, IndexedUser>();
+  readonly #ignoreError = () => {};
+
+  constructor(
+    readonly redis: string | RedisClientLike,
+    readonly nodeId: string,
+    readonly leaseTtlMs: number,
+    readonly keys: KeyLayout,
+    readonly commandTimeoutMs: number,
+  ) {}
+
+  get incarnation(): number {
+    return this.#incarnation;
+  }
+
+  traffic(): StoreTraffic {
+    return this.#connection?.traffic() ?? { commands: 0, roundTrips: {} };
+  }
+
+  async start(events: SlotStoreEvents): Promise<void> {
+    if (this.#state !== 'new')
+      throw new SupervisorError('WSSUP_INVALID_ARGUMENT', 'start() was already called');
+    this.#state = 'starting';
+    this.#events = events;
+    const options = { commandTimeoutMs: this.commandTimeoutMs };
+    try {
+      this.#connection =
+        typeof this.redis === 'string'
+          ? await connectRedis(this.redis, options)
+          : borrowRedis(this.redis, options);
+      this.#connection.roundTrip('start');
+      await this.#connection.load(scripts);
+      await this.renew();
+      const subscriber = this.#connection.client.duplicate();
+      subscriber.on('error', this.#ignoreError);
+      this.#subscriber = subscriber;
+      await withDeadline(subscriber.connect(), this.commandTimeoutMs, 'connect (pub/sub)');
+      await withDeadline(
+        subscriber.sSubscribe(this.keys.orders(this.nodeId), (message) => this.#onOrder(message)),
+        this.commandTimeoutMs,
+        'SSUBSCRIBE',
+      );
+    } catch (error) {
+      await this.#release();
+      this.#state = 'stopped';
+      throw error instanceof SupervisorError
+        ? error
+        : new SlotStoreUnavailableError(`could not start the slot store: ${String(error)}`, { cause: error });
+    }
+    this.#state = 'started';
+  }
+
+  async admit(
+    userId: string,
+    connectionId: string,
+    limit: number,
+    evictAt: number,
+  ): Promise<ClusterAdmission> {
+    checkId('userId', userId);
+    checkId('connectionId', connectionId);
+    checkArgument('limit', limit, 1);
+    checkArgument('evictAt', evictAt, 1);
+    if (evictAt > limit) {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `evictAt (${evictAt}) must be at most limit (${limit})`,
+      );
+    }
+    const connection = this.#ready();
+    const entry = this.#entryFor(userId);
+    const first = entry === undefined;
+    const indexed = entry ?? { held: new Set<string>(), pending: 0 };
+    if (first) this.#index.set(userId, indexed);
+    indexed.pending += 1;
+    const incarnation = this.#incarnation;
+    // Past this moment (on Redis's clock) the caller has given up on the
+    // answer, so the script must not book anything.
+    const deadline = Date.now() + this.#offsetMs + this.commandTimeoutMs;
+    connection.roundTrip('admit');
+    try {
+      const [, reply] = await Promise.all([
+        first ? connection.command(['SADD', this.keys.incarnationUsers(incarnation), userId]) : undefined,
+        connection.run(
+          admitScript,
+          [this.keys.user(userId)],
+          [connectionId, incarnation, this.nodeId, limit, evictAt, deadline, ...this.#livenessArgs()],
+        ),
+      ]);
+      const admission = decodeAdmission(reply);
+      if (admission === 'late')
+        throw new SlotStoreUnavailableError('Redis ran the admission after its deadline');
+      indexed.pending -= 1;
+      if (admission.admitted && this.#incarnation === incarnation) indexed.held.add(connectionId);
+      else await this.#forgetIfEmpty(userId, indexed, incarnation);
+      return admission;
+    } catch (error) {
+      // Redis did not answer: forget an empty entry here only (a stale member
+      // of the index costs the reaper one empty purge; a second timeout would
+      // double the caller's wait).
+      indexed.pending -= 1;
+      if (indexed.held.size === 0 && indexed.pending === 0 && this.#index.get(userId) === indexed) {
+        this.#index.delete(userId);
+      }
+      throw error;
+    }
+  }
+
+  async release(userId: string, connectionId: string): Promise<void> {
+    checkId('userId', userId);
+    checkId('connectionId', connectionId);
+    const connection = this.#ready();
+    const incarnation = this.#incarnation;
+    const entry = this.#index.get(userId);
+    const held = entry?.held.delete(connectionId) === true;
+    const last = entry !== undefined && entry.held.size === 0 && entry.pending === 0;
+    if (last) this.#index.delete(userId);
+    connection.roundTrip('release');
+    try {
+      // The release goes first on the connection: if it times out, so does the SREM after it.
+      await Promise.all([
+        connection.run(releaseScript, [this.keys.user(userId)], [connectionId, incarnation, this.nodeId]),
+        last ? connection.command(['SREM', this.keys.incarnationUsers(incarnation), userId]) : undefined,
+      ]);
+    } catch (error) {
+      // Not released: keep it indexed so that a retry, or the reaper, still finds it.
+      if (held && this.#incarnation === incarnation) {
+        const restored = this.#index.get(userId) ?? { held: new Set<string>(), pending: 0 };
+        restored.held.add(connectionId);
+        this.#index.set(userId, restored);
+      }
+      throw error;
+    }
+  }
+
+  async setIdle(userId: string, connectionId: string, idleSince: number | undefined): Promise<void> {
+    checkId('userId', userId);
+    checkId('connectionId', connectionId);
+    if (idleSince !== undefined && !(Number.isFinite(idleSince) && idleSince >= 0)) {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `idleSince must be epoch ms or undefined, got ${idleSince}`,
+      );
+    }
+    const connection = this.#ready();
+    const since = idleSince === undefined ? '' : String(Math.round(idleSince + this.#offsetMs));
+    connection.roundTrip('setIdle');
+    await connection.run(setIdleScript, [this.keys.user(userId)], [connectionId, this.#incarnation, since]);
+  }
+
+  async orderEviction(order: EvictionOrder): Promise<void> {
+    const connection = this.#ready();
+    if (order.nodeId === this.nodeId) {
+      this.#deliver(order); // ours: no need to go through Redis
+      return;
+    }
+    connection.roundTrip('orderEviction');
+    await connection.command(['SPUBLISH', this.keys.orders(order.nodeId), JSON.stringify(order)]);
+  }
+
+  async readmit(held: readonly HeldConnection[], limit: number): Promise<string[]> {
+    checkArgument('limit', limit, 1);
+    const connection = this.#ready();
+    const incarnation = this.#incarnation;
+    const byUser = new Map<string, HeldConnection[]>();
+    for (const item of held) {
+      checkId('userId', item.userId);
+      checkId('connectionId', item.connectionId);
+      const list = byUser.get(item.userId);
+      if (list === undefined) byUser.set(item.userId, [item]);
+      else list.push(item);
+    }
+    if (byUser.size === 0) return [];
+    connection.roundTrip('readmit');
+    const liveness = this.#livenessArgs();
+    const users = [...byUser.keys()];
+    const replies = await Promise.all([
+      connection.command(['SADD', this.keys.incarnationUsers(incarnation), ...users]),
+      ...users.map((userId) => {
+        const items = (byUser.get(userId) as HeldConnection[]).sort((a, b) => a.admittedAt - b.admittedAt);
+        const triples = items.flatMap((item) => [
+          item.connectionId,
+          String(Math.round(item.admittedAt + this.#offsetMs)),
+          item.idleSince === undefined ? '' : String(Math.round(item.idleSince + this.#offsetMs)),
+        ]);
+        return connection.run(
+          readmitScript,
+          [this.keys.user(userId)],
+          [incarnation, this.nodeId, limit, ...liveness, ...triples],
+        );
+      }),
+    ]);
+    const refused: string[] = [];
+    users.forEach((userId, i) => {
+      const out = new Set((replies[i + 1] as unknown[]).map(String));
+      for (const id of out) refused.push(id);
+      if (this.#incarnation !== incarnation) return;
+      const entry = this.#index.get(userId) ?? { held: new Set<string>(), pending: 0 };
+      for (const item of byUser.get(userId) as HeldConnection[]) {
+        if (!out.has(item.connectionId)) entry.held.add(item.connectionId);
+      }
+      this.#index.set(userId, entry);
+    });
+    return refused;
+  }
+
+  async renew(): Promise<'renewed' | 'lost'> {
+    const connection = this.#connection;
+    if (connection === undefined || this.#state === 'stopped') throw this.#notRunning();
+    const { leases, incarnations, counter } = this.keys.registry;
+    const sent = Date.now();
+    connection.roundTrip('renew');
+    const reply = await connection.run(
+      renewScript,
+      [leases, incarnations, counter],
+      [this.#incarnation, this.leaseTtlMs, this.nodeId],
+    );
+    const renewal = decodeRenewal(reply);
+    this.#offsetMs = renewal.now - Math.round((sent + Date.now()) / 2);
+    this.#liveness = renewal.liveness;
+    if (renewal.status === 'renewed') return 'renewed';
+    const previous = this.#incarnation;
+    this.#incarnation = renewal.incarnation;
+    // The index belongs to the dead incarnation now; readmit() rebuilds it.
+    this.#index = new Map();
+    if (previous !== 0) this.#events?.incarnationChanged(renewal.incarnation, previous);
+    return 'lost';
+  }
+
+  async reap(): Promise<number> {
+    const connection = this.#ready();
+    connection.roundTrip('reap');
+    const registry = await this.#readRegistry(connection);
+    let removed = 0;
+    for (const lease of registry.leases) {
+      if (lease.expiresAt >= registry.now) continue;
+      const users = this.keys.incarnationUsers(lease.incarnation);
+      for (;;) {
+        connection.roundTrip('reap');
+        const batch = (await connection.command(['SPOP', users, String(REAP_BATCH)])) as string[] | null;
+        if (batch === null || batch.length === 0) break;
+        connection.roundTrip('reap');
+        const counts = await Promise.all(
+          batch.map((userId) => connection.run(purgeScript, [this.keys.user(userId)], this.#livenessArgs())),
+        );
+        for (const count of counts) removed += Number(count);
+      }
+      connection.roundTrip('reap');
+      await connection.run(
+        forgetScript,
+        [this.keys.registry.leases, this.keys.registry.incarnations],
+        [lease.incarnation, '0'],
+      );
+    }
+    return removed;
+  }
+
+  async userBook(userId: string): Promise<ClusterUserBook | undefined> {
+    checkId('userId', userId);
+    const connection = this.#ready();
+    connection.roundTrip('userBook');
+    const values = (await connection.command(['HVALS', this.keys.user(userId)])) as string[];
+    const book: ClusterUserBook = { userId, live: 0, idle: 0, byNode: {} };
+    for (const value of values) {
+      const entry = decodeEntry(value);
+      if (entry === undefined || this.#isDead(entry.incarnation)) continue;
+      book.live += 1;
+      if (entry.idleSince !== undefined) book.idle += 1;
+      book.byNode[entry.nodeId] = (book.byNode[entry.nodeId] ?? 0) + 1;
+    }
+    return book.live === 0 ? undefined : book;
+  }
+
+  /**
+   * The registry, and the global counts. Costs one command per live
+   * incarnation plus one per booked user (sent together): for the stats page
+   * and the dashboard, not for a hot path.
+   */
+  async view(): Promise<ClusterView> {
+    const connection = this.#ready();
+    connection.roundTrip('view');
+    const registry = await this.#readRegistry(connection);
+    const alive = registry.leases.filter((lease) => lease.expiresAt >= registry.now);
+    connection.roundTrip('view');
+    const members = await Promise.all(
+      alive.map((lease) => connection.command(['SMEMBERS', this.keys.incarnationUsers(lease.incarnation)])),
+    );
+    const users = [...new Set(members.flatMap((list) => (list as string[]) ?? []))];
+    connection.roundTrip('view');
+    const books = await Promise.all(
+      users.map((userId) => connection.command(['HVALS', this.keys.user(userId)])),
+    );
+    let bookedUsers = 0;
+    let connections = 0;
+    for (const values of books) {
+      let live = 0;
+      for (const value of values as string[]) {
+        const entry = decodeEntry(value);
+        if (entry !== undefined && !this.#isDead(entry.incarnation)) live += 1;
+      }
+      if (live > 0) bookedUsers += 1;
+      connections += live;
+    }
+    return {
+      nodes: registry.leases.map((lease) => ({
+        nodeId: lease.nodeId,
+        incarnation: lease.incarnation,
+        leaseExpiresInMs: lease.expiresAt - registry.now,
+      })),
+      users: bookedUsers,
+      connections,
+    };
+  }
+
+  /**
+   * Removes this incarnation's entries and its lease, and closes what the
+   * store opened. When Redis does not answer, the entries stay until the
+   * lease expires (then they are dead for everyone); stop() still resolves.
+   * Safe to repeat.
+   */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped' || this.#state === 'new') {
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'stopped';
+    const connection = this.#connection;
+    const incarnation = this.#incarnation;
+    if (connection !== undefined && incarnation !== 0) {
+      try {
+        const users = this.keys.incarnationUsers(incarnation);
+        connection.roundTrip('stop');
+        const booked = ((await connection.command(['SMEMBERS', users])) as string[] | null) ?? [];
+        connection.roundTrip('stop');
+        await Promise.all([
+          ...booked.map((userId) =>
+            connection.run(purgeScript, [this.keys.user(userId)], [...this.#livenessArgs(), incarnation]),
+          ),
+          connection.command(['DEL', users]),
+          connection.run(
+            forgetScript,
+            [this.keys.registry.leases, this.keys.registry.incarnations],
+            [incarnation, '1'],
+          ),
+        ]);
+      } catch (error) {
+        if (!(error instanceof SlotStoreUnavailableError)) throw error;
+        // Redis is away: the lease expires on its own, and with it these entries.
+      }
+    }
+    await this.#release();
+  }
+
+  #onOrder(message: string): void {
+    let order: EvictionOrder;
+    try {
+      order = JSON.parse(message) as EvictionOrder;
+    } catch {
+      return; // not ours to parse: best-effort channel, the admission script enforces the limit
+    }
+    if (typeof order?.connectionId !== 'string' || typeof order.incarnation !== 'number') return;
+    this.#deliver(order);
+  }
+
+  /** Hands an order to the runtime unless it names an older incarnation (fenced). */
+  #deliver(order: EvictionOrder): void {
+    if (this.#state !== 'started' || order.incarnation !== this.#incarnation) return;
+    this.#events?.evictionOrdered(order);
+  }
+
+  async #release(): Promise<void> {
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    if (subscriber !== undefined) {
+      // destroy drops the pub/sub connection, which unsubscribes it; an
+      // UNSUBSCRIBE could wait forever on a Redis that does not answer.
+      subscriber.destroy();
+      subscriber.off('error', this.#ignoreError);
+    }
+    const connection = this.#connection;
+    if (connection !== undefined) await connection.close();
+    this.#index.clear();
+  }
+
+  async #readRegistry(connection: RedisConnection) {
+    const { leases, incarnations, counter } = this.keys.registry;
+    const registry = decodeRegistry(
+      await connection.run(registryScript, [leases, incarnations, counter], []),
+    );
+    this.#liveness = {
+      maxIncarnation: registry.maxIncarnation,
+      live: registry.leases
+        .filter((lease) => lease.expiresAt >= registry.now)
+        .map((lease) => lease.incarnation),
+    };
+    return registry;
+  }
+
+  /** Keeps the user in the index while this node holds or is admitting one of its connections. */
+  async #forgetIfEmpty(userId: string, entry: IndexedUser, incarnation: number): Promise<void> {
+    if (entry.held.size > 0 || entry.pending > 0 || this.#index.get(userId) !== entry) return;
+    this.#index.delete(userId);
+    try {
+      await this.#connection?.command(['SREM', this.keys.incarnationUsers(incarnation), userId]);
+    } catch {
+      // A stale member only costs the reaper one empty purge.
+    }
+  }
+
+  #entryFor(userId: string): IndexedUser | undefined {
+    return this.#index.get(userId);
+  }
+
+  #livenessArgs(): [number, string] {
+    return [this.#liveness.maxIncarnation, [this.#incarnation, ...this.#liveness.live].join(',')];
+  }
+
+  #isDead(incarnation: number): boolean {
+    return (
+      incarnation !== this.#incarnation &&
+      incarnation <= this.#liveness.maxIncarnation &&
+      !this.#liveness.live.includes(incarnation)
+    );
+  }
+
+  #ready(): RedisConnection {
+    if (this.#state !== 'started' || this.#connection === undefined) throw this.#notRunning();
+    return this.#connection;
+  }
+
+  #notRunning(): SupervisorError {
+    return this.#state === 'stopped'
+      ? new SupervisorError('WSSUP_SHUTTING_DOWN', 'the slot store was stopped')
+      : new SlotStoreUnavailableError('the slot store is not started: call start() first');
+  }
+}
+
+function isClient(value: unknown): value is RedisClientLike {
+  const client = value as Partial<RedisClientLike> | null;
+  return typeof client === 'object' && client !== null && typeof client.sendCommand === 'function';
+}
+
+function checkInteger(option: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(option, `an integer from ${min} to ${max}`, value);
+  }
+}
+
+function checkId(name: string, value: unknown): void {
+  if (typeof value !== 'string' || value === '') {
+    throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `${name} must be a non-empty string`);
+  }
+}
+
+function checkArgument(name: string, value: unknown, min: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `${name} must be an integer of at least ${min}`);
+  }
+}
