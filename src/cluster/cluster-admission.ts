@@ -85,20 +85,6 @@ const FAILURES_TO_OPEN = 3;
 /** ...and lets one call through to try again after this long. */
 const HALF_OPEN_AFTER_MS = 1_000;
 
-/**
- * Keep-first order for a re-admission: active ones oldest first, then idle
- * ones most recently active first. A store that refuses the tail when over
- * the limit so evicts idle ones (longest idle first) before the newest active.
- */
-export function keepFirst(held: readonly HeldConnection[]): HeldConnection[] {
-  return [...held].sort((a, b) => {
-    if (a.idleSince === undefined && b.idleSince === undefined) return a.admittedAt - b.admittedAt;
-    if (a.idleSince === undefined) return -1;
-    if (b.idleSince === undefined) return 1;
-    return b.idleSince - a.idleSince;
-  });
-}
-
 export class ClusterBook {
   readonly #store: SlotStore;
   readonly #options: ResolvedClusterOptions;
@@ -330,8 +316,14 @@ export class ClusterBook {
       this.#pendingReleases.delete(connectionId);
     }
     if (!full && this.#unsynced.size === 0) return;
-    const held = keepFirst(this.#host.held(full ? undefined : this.#unsynced));
-    const refused = await this.#call(() => this.#store.readmit(held, this.#host.limit));
+    const held = this.#host.held(full ? undefined : this.#unsynced);
+    // Over the limit, idle ones go first: active ones are booked before them
+    // (the store keeps the oldest of each call and refuses the newest).
+    const active = held.filter((connection) => connection.idleSince === undefined);
+    const idle = held.filter((connection) => connection.idleSince !== undefined);
+    const { limit } = this.#host;
+    const refused = await this.#call(() => this.#store.readmit(active, limit));
+    if (idle.length > 0) refused.push(...(await this.#call(() => this.#store.readmit(idle, limit))));
     if (full) this.#needsFullReadmit = false;
     for (const { connectionId } of held) this.#unsynced.delete(connectionId);
     const users = new Map(held.map((connection) => [connection.connectionId, connection.userId]));

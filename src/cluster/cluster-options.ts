@@ -5,19 +5,13 @@
  */
 import { hostname } from 'node:os';
 import { InvalidOptionError } from '../errors.js';
+import type { RedisClientLike } from './redis-client.js';
 import type { SlotStore } from './slot-store.js';
+
+export type { RedisClientLike } from './redis-client.js';
 
 /** What happens to admissions while the slot store (Redis) does not answer. */
 export type StoreUnavailablePolicy = 'local' | 'reject';
-
-/**
- * The part of a node-redis 5/6 client this library uses. Pass your app's
- * own client (it is duplicated for pub/sub, never closed by us), or a URL.
- */
-export interface RedisClientLike {
-  sendCommand(...args: never[]): unknown;
-  duplicate(...args: never[]): unknown;
-}
 
 /** Cluster mode: one per-user limit across processes, on a slot book in Redis. */
 export interface ClusterOptions {
@@ -37,6 +31,12 @@ export interface ClusterOptions {
   /** Prefix of every key in Redis. @default 'wssup' */
   keyPrefix?: string | undefined;
   /**
+   * How long one Redis command may take before it counts as a failure (and,
+   * three in a row, opens the breaker). Nothing is queued while Redis is away.
+   * @default 500
+   */
+  commandTimeoutMs?: number | undefined;
+  /**
    * While Redis does not answer: `'local'` admits against this process's own
    * limit and books those connections when Redis is back (fail-open);
    * `'reject'` refuses new connections with HTTP 503 and Retry-After
@@ -53,6 +53,7 @@ export interface ResolvedClusterOptions {
   leaseTtlMs: number;
   reaperIntervalMs: number;
   keyPrefix: string;
+  commandTimeoutMs: number;
   onStoreUnavailable: StoreUnavailablePolicy;
 }
 
@@ -63,6 +64,7 @@ const known = new Set([
   'leaseTtlMs',
   'reaperIntervalMs',
   'keyPrefix',
+  'commandTimeoutMs',
   'onStoreUnavailable',
 ]);
 /** Key-safe names: no braces (they would change the Redis Cluster hash tag) and no spaces. */
@@ -154,6 +156,10 @@ export function resolveClusterOptions(cluster: unknown): ResolvedClusterOptions 
       reaperIntervalMs,
     );
   }
+  const commandTimeoutMs = options.commandTimeoutMs ?? 500;
+  if (!isDuration(1)(commandTimeoutMs) || commandTimeoutMs > 60_000) {
+    throw new InvalidOptionError('cluster.commandTimeoutMs', 'an integer from 1 to 60000', commandTimeoutMs);
+  }
   const policy = options.onStoreUnavailable ?? 'local';
   if (policy !== 'local' && policy !== 'reject') {
     throw new InvalidOptionError('cluster.onStoreUnavailable', "'local' or 'reject'", policy);
@@ -165,6 +171,7 @@ export function resolveClusterOptions(cluster: unknown): ResolvedClusterOptions 
     leaseTtlMs,
     reaperIntervalMs,
     keyPrefix,
+    commandTimeoutMs,
     onStoreUnavailable: policy,
   };
 }
