@@ -3,7 +3,7 @@
  * environment; anything not given falls back to the supervisor's preset.
  */
 import { parseArgs } from 'node:util';
-import type { PresetName, SupervisorOptions } from '../../src/index.js';
+import type { ClusterOptions, PresetName, SupervisorOptions } from '../../src/index.js';
 
 export interface ServerConfig {
   host: string;
@@ -24,6 +24,8 @@ export interface ServerConfig {
     | 'drainTimeoutMs'
     | 'maxConnections'
   >;
+  /** Issue 12: cluster mode, when --redis is given. */
+  cluster?: ClusterOptions | undefined;
 }
 
 /** flag name → [environment variable, supervisor option (undefined for server-only settings)] */
@@ -39,6 +41,10 @@ const settings = {
   'connect-timeout-ms': ['WSSUP_CONNECT_TIMEOUT_MS', 'connectTimeoutMs'],
   'drain-timeout-ms': ['WSSUP_DRAIN_TIMEOUT_MS', 'drainTimeoutMs'],
   'max-connections': ['WSSUP_MAX_CONNECTIONS', 'maxConnections'],
+  redis: ['WSSUP_REDIS_URL', undefined],
+  'node-id': ['WSSUP_NODE_ID', undefined],
+  'lease-ttl-ms': ['WSSUP_LEASE_TTL_MS', undefined],
+  'store-unavailable': ['WSSUP_STORE_UNAVAILABLE', undefined],
 } as const;
 
 type Flag = keyof typeof settings;
@@ -64,6 +70,11 @@ Options (environment variable in brackets):
   --connect-timeout-ms <ms>     bound on the handshake [WSSUP_CONNECT_TIMEOUT_MS]
   --drain-timeout-ms <ms>       bound on the close handshake and on shutdown [WSSUP_DRAIN_TIMEOUT_MS]
   --max-connections <n>         process-wide cap [WSSUP_MAX_CONNECTIONS]
+  --redis <url>                 cluster mode: one per-user limit across every process on this
+                                Redis (redis://host:port) [WSSUP_REDIS_URL]
+  --node-id <id>                this process's name in the cluster [WSSUP_NODE_ID] (default host:pid)
+  --lease-ttl-ms <ms>           cluster lease lifetime [WSSUP_LEASE_TTL_MS] (default 15000)
+  --store-unavailable <policy>  while Redis is away: local | reject [WSSUP_STORE_UNAVAILABLE] (default local)
   -h, --help                    show this help
 `;
 
@@ -120,10 +131,27 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
   const dashboardToken = read('dashboard-token');
   if (dashboardToken !== undefined && dashboardToken.trim() === '')
     throw new ConfigError('--dashboard-token must not be empty');
+  const redis = read('redis');
+  const nodeId = read('node-id');
+  const leaseTtl = read('lease-ttl-ms');
+  const policy = read('store-unavailable');
+  if (redis === undefined && (nodeId ?? leaseTtl ?? policy) !== undefined) {
+    throw new ConfigError('--node-id, --lease-ttl-ms and --store-unavailable need --redis');
+  }
+  const cluster: ClusterOptions | undefined =
+    redis === undefined
+      ? undefined
+      : {
+          redis,
+          nodeId,
+          leaseTtlMs: leaseTtl === undefined ? undefined : toNumber('lease-ttl-ms', leaseTtl),
+          onStoreUnavailable: policy as ClusterOptions['onStoreUnavailable'],
+        };
   return {
     host: read('host') ?? '127.0.0.1',
     port: port === undefined ? 0 : toNumber('port', port),
     limits,
+    ...(cluster === undefined ? {} : { cluster }),
     ...(dashboardToken === undefined ? {} : { dashboardToken }),
   };
 }

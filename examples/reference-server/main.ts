@@ -64,6 +64,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     `preset ${options.preset}: ${options.maxConnectionsPerUser} per user, eviction at ${options.evictionThreshold}, ` +
       `idle ${options.idleTimeoutMs} ms, heartbeat ${options.heartbeatIntervalMs} ms, drain ${options.drainTimeoutMs} ms`,
   );
+  if (options.cluster !== undefined) {
+    console.log(`cluster node ${options.cluster.nodeId}, lease ${options.cluster.leaseTtlMs} ms`);
+  }
   if (config.dashboardToken === undefined && !isLoopback(config.host)) {
     console.error(
       `warning: listening on ${config.host} without --dashboard-token: /dashboard and /stats?perUser=1 ` +

@@ -42,6 +42,7 @@ export async function startReferenceServer(
 ): Promise<ReferenceServer> {
   const supervisor = createSupervisor({
     ...config.limits,
+    cluster: config.cluster,
     authenticate: userFromQuery,
     onMessage: (connection, data, isBinary) => {
       connection.send(data, { binary: isBinary });

@@ -8,9 +8,18 @@
  *   GET /stats                      { connections, users, byState, counters, resources }
  *   GET /stats?perUser=1[&limit=n]  the same, plus perUser: UserStats[] (most live first,
  *                                   then most draining, then by id) and moreUsers
+ *   GET /stats?cluster=1            (--redis) the same, plus global: the nodes with a lease and
+ *                                   the cluster-wide totals; with perUser=1, each listed user's
+ *                                   cluster-wide book as perUser[i].global
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Supervisor, SupervisorStats, UserStats } from '../../src/index.js';
+import type {
+  ClusterUserBook,
+  ClusterView,
+  Supervisor,
+  SupervisorStats,
+  UserStats,
+} from '../../src/index.js';
 import { type Authorize, checkAccess } from './access.js';
 import { queryOf, sendJson } from './http.js';
 
@@ -43,12 +52,24 @@ export function createStatsRoute(
   return (request, response) => {
     const query = queryOf(request);
     const perUser = readFlag(query.get('perUser'));
-    if (perUser === undefined) {
-      sendJson(response, 400, { error: 'perUser must be 1, true, 0 or false' });
+    const cluster = readFlag(query.get('cluster'));
+    if (perUser === undefined || cluster === undefined) {
+      sendJson(response, 400, { error: 'perUser and cluster must be 1, true, 0 or false' });
       return;
     }
+    if (cluster && supervisor.options.cluster === undefined) {
+      sendJson(response, 400, { error: 'cluster=1 needs cluster mode (--redis)' });
+      return;
+    }
+    // Issue 12: the cluster-wide book, read from the store (a 503 while it does not answer).
+    const global = (): Promise<ClusterView | undefined> =>
+      cluster
+        ? supervisor.stats({ cluster: true }).then((stats) => stats.global)
+        : Promise.resolve(undefined);
+    const failed = (error: unknown) => sendJson(response, 503, { error: String(error) });
     if (!perUser) {
-      sendJson(response, 200, supervisor.stats());
+      if (!cluster) sendJson(response, 200, supervisor.stats());
+      else global().then((view) => sendJson(response, 200, { ...supervisor.stats(), global: view }), failed);
       return;
     }
     const rawLimit = query.get('limit');
@@ -67,7 +88,18 @@ export function createStatsRoute(
         moreUsers: Math.max(0, all.length - limit),
         limit,
       };
-      sendJson(response, 200, body);
+      if (!cluster) {
+        sendJson(response, 200, body);
+        return;
+      }
+      const books$ = body.perUser.map((book) => supervisor.userStats(book.userId, { cluster: true }));
+      Promise.all([global(), ...books$]).then(([view, ...globals]) => {
+        const perUserGlobal = body.perUser.map((book, i) => ({
+          ...book,
+          global: globals[i] as ClusterUserBook | undefined,
+        }));
+        sendJson(response, 200, { ...body, perUser: perUserGlobal, global: view });
+      }, failed);
     });
   };
 }

@@ -1,0 +1,134 @@
+/**
+ * Reference-server processes in cluster mode on the file's private
+ * redis-server, and what a user checks from outside: clients that open or
+ * are refused (with the HTTP status), how they are closed, each node's
+ * /stats, and the cluster-wide book read straight from Redis.
+ */
+import { once } from 'node:events';
+import { onTestFinished } from 'vitest';
+import WebSocket from 'ws';
+import type { SupervisorStats } from '../../src/index.js';
+import { type RunningProgram, runProgram } from '../helpers/process.js';
+import type { PrivateRedis } from '../helpers/redis-server.js';
+
+export interface Node {
+  program: RunningProgram;
+  nodeId: string;
+  /** ws://127.0.0.1:<port> */
+  url: string;
+  /** GET /stats of this node. */
+  stats(): Promise<SupervisorStats>;
+}
+
+/** Short leases so that a crash is noticed within a test; the reaper runs at the same period. */
+export const leaseTtlMs = 1_500;
+
+/** Starts a reference server (test preset: limit 5, T = 4, idle after 1 s) in cluster mode. */
+export async function startNode(redis: PrivateRedis, nodeId: string, args: string[] = []): Promise<Node> {
+  const program = runProgram('dist/examples/reference-server/main.js', [
+    '--preset',
+    'test',
+    '--redis',
+    redis.url,
+    '--node-id',
+    nodeId,
+    '--lease-ttl-ms',
+    String(leaseTtlMs),
+    ...args,
+  ]);
+  onTestFinished(() => {
+    // A stopped process would ignore SIGKILL's delivery order: resume it first.
+    if (program.child.exitCode === null) program.child.kill('SIGCONT');
+  });
+  const [, url] = (await program.waitFor(/listening on (ws:\/\/\S+)/)) as RegExpMatchArray;
+  const http = (url as string).replace('ws://', 'http://');
+  return {
+    program,
+    nodeId,
+    url: url as string,
+    stats: async () => (await (await fetch(`${http}/stats`)).json()) as SupervisorStats,
+  };
+}
+
+export type Attempt =
+  | { opened: true; ws: WebSocket; closed: Promise<{ code: number; reason: string }> }
+  | { opened: false; status: number };
+
+/** One connection attempt for `user`: open (with its close watched from the start) or refused. */
+export function attempt(node: Node, user: string): Promise<Attempt> {
+  const ws = new WebSocket(`${node.url}/?user=${encodeURIComponent(user)}`);
+  onTestFinished(() => ws.terminate());
+  const closed = once(ws, 'close').then(([code, reason]) => ({
+    code: code as number,
+    reason: String(reason),
+  }));
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve({ opened: true, ws, closed }));
+    ws.once('unexpected-response', (_request, response) => {
+      resolve({ opened: false, status: response.statusCode ?? 0 });
+      response.resume();
+    });
+    // `on`, not `once`: terminating a refused client after the test errors again.
+    ws.on('error', (error) => {
+      if (!/Unexpected server response|closed before the connection/.test(error.message)) reject(error);
+    });
+  });
+}
+
+/** Keeps a client active (a message every 200 ms, well inside the 1 s idle timeout). */
+export function keepActive(ws: WebSocket): void {
+  const timer = setInterval(() => {
+    if (ws.readyState === WebSocket.OPEN) ws.send('ping');
+  }, 200);
+  ws.once('close', () => clearInterval(timer));
+  onTestFinished(() => clearInterval(timer));
+}
+
+export interface BookEntry {
+  connectionId: string;
+  incarnation: number;
+  idle: boolean;
+  nodeId: string;
+}
+
+/** The user's cluster-wide book, read from Redis (the store's layout, docs/cluster-store.md). */
+export async function bookOf(redis: PrivateRedis, user: string): Promise<BookEntry[]> {
+  const flat = (await redis.command('HGETALL', `wssup:{u:${encodeURIComponent(user)}}:slots`)) as string[];
+  const entries: BookEntry[] = [];
+  for (let i = 0; i < flat.length; i += 2) {
+    const [incarnation, , idleSince, nodeId] = (flat[i + 1] as string).split('|');
+    entries.push({
+      connectionId: flat[i] as string,
+      incarnation: Number(incarnation),
+      idle: idleSince !== undefined && idleSince !== '',
+      nodeId: nodeId as string,
+    });
+  }
+  return entries;
+}
+
+/** Connections of `user` the nodes hold in `connecting` or `active`, by their /stats. */
+export async function liveOn(nodes: Node[]): Promise<number> {
+  const stats = await Promise.all(nodes.map((node) => node.stats()));
+  return stats.reduce((sum, s) => sum + s.byState.connecting + s.byState.active, 0);
+}
+
+/** Samples the user's booked count every 10 ms until stopped; resolves with the highest seen. */
+export function sampleBook(redis: PrivateRedis, user: string): { stop(): Promise<number> } {
+  let highest = 0;
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const count = (await redis.command('HLEN', `wssup:{u:${encodeURIComponent(user)}}:slots`)) as number;
+      highest = Math.max(highest, count);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return highest;
+    },
+  };
+}
