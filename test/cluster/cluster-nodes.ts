@@ -4,7 +4,6 @@
  * are refused (with the HTTP status), how they are closed, each node's
  * /stats, and the cluster-wide book read straight from Redis.
  */
-import { once } from 'node:events';
 import { onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import type { SupervisorStats } from '../../src/index.js';
@@ -58,10 +57,10 @@ export type Attempt =
 export function attempt(node: Node, user: string): Promise<Attempt> {
   const ws = new WebSocket(`${node.url}/?user=${encodeURIComponent(user)}`);
   onTestFinished(() => ws.terminate());
-  const closed = once(ws, 'close').then(([code, reason]) => ({
-    code: code as number,
-    reason: String(reason),
-  }));
+  // Not events.once: it would reject on the error a refused client emits when terminated.
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+  );
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve({ opened: true, ws, closed }));
     ws.once('unexpected-response', (_request, response) => {
