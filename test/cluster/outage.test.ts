@@ -1,0 +1,219 @@
+/**
+ * The outage policy on a real Redis (issue 12): a supervisor in cluster mode
+ * (real sockets, port 0) while its private redis-server is stopped
+ * (SIGSTOP), killed and restarted empty, paused (CLIENT PAUSE), or cut off
+ * by a TCP proxy that drops traffic. Each policy does what it says:
+ * `'local'` admits against the process's own limit and books those
+ * connections when Redis is back, `'reject'` answers 503 with Retry-After
+ * and keeps existing connections. Nothing crashes, the breaker's opening
+ * and closing are `store` events, and after recovery the books match the
+ * sockets. Each test breaks its own redis-server.
+ */
+import { once } from 'node:events';
+import { createServer, type Server, Socket } from 'node:net';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
+import type { StoreEvent, StoreUnavailablePolicy, Supervisor } from '../../src/index.js';
+import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
+import { connect, startServer, type TestServer } from '../helpers/server.js';
+import { bookOf } from './cluster-nodes.js';
+import { hasRedis } from './store-fixture.js';
+
+async function ownRedis(): Promise<PrivateRedis> {
+  const redis = await startRedisServer();
+  onTestFinished(() => redis.stop());
+  return redis;
+}
+
+interface Node extends TestServer {
+  events: StoreEvent[];
+}
+
+/** A supervisor in cluster mode (limit 5; nobody turns idle) with short store timeouts. */
+async function startNode(url: string, policy: StoreUnavailablePolicy): Promise<Node> {
+  const t = await startServer({
+    idleTimeoutMs: 1_000_000_000,
+    cluster: {
+      redis: url,
+      nodeId: 'n1',
+      leaseTtlMs: 1_500,
+      commandTimeoutMs: 150,
+      onStoreUnavailable: policy,
+    },
+  });
+  const events: StoreEvent[] = [];
+  t.supervisor.on('store', (event) => events.push(event));
+  await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+  return { ...t, events };
+}
+
+/** One attempt: open, or the HTTP status and Retry-After of the refusal. */
+function attempt(
+  url: string,
+): Promise<{ ws: WebSocket } | { status: number; retryAfter: string | undefined }> {
+  const ws = new WebSocket(url);
+  onTestFinished(() => ws.terminate());
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve({ ws }));
+    ws.once('unexpected-response', (_request, response) => {
+      const retryAfter = response.headers['retry-after'];
+      resolve({
+        status: response.statusCode ?? 0,
+        retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
+      });
+      response.resume();
+    });
+    ws.on('error', (error) => {
+      if (!/Unexpected server response|closed before the connection/.test(error.message)) reject(error);
+    });
+  });
+}
+
+/** After recovery: nothing left to book or free, and the book holds exactly the live sockets. */
+async function expectBooksMatchSockets(
+  redis: PrivateRedis,
+  supervisor: Supervisor,
+  user: string,
+): Promise<void> {
+  await vi.waitFor(
+    async () => {
+      expect(supervisor.stats().cluster).toMatchObject({
+        breaker: 'closed',
+        unsynced: 0,
+        pendingReleases: 0,
+      });
+      expect((await bookOf(redis, user)).length).toBe(supervisor.userStats(user)?.live ?? 0);
+    },
+    { timeout: 8_000, interval: 100 },
+  );
+  expect(supervisor.audit().mismatches).toEqual([]);
+}
+
+describe.runIf(hasRedis)('outage policy on a real Redis', () => {
+  it("'local' through SIGSTOP: admits against the process's limit, books them when Redis resumes", async () => {
+    const redis = await ownRedis();
+    const t = await startNode(redis.url, 'local');
+    const before = await connect(t.url('ann'));
+    redis.pause();
+    try {
+      const during = await Promise.all([1, 2, 3].map(() => connect(t.url('ann'))));
+      during[0]?.close(); // closed during the outage: a release the store must still get
+      await vi.waitFor(() => expect(t.events.map((e) => e.breaker)).toContain('open'));
+      expect(t.supervisor.stats().cluster?.unsynced).toBeGreaterThan(0);
+    } finally {
+      redis.resume();
+    }
+    await vi.waitFor(() => expect(t.events.at(-1)?.breaker).toBe('closed'), { timeout: 8_000 });
+    await expectBooksMatchSockets(redis, t.supervisor, 'ann');
+    expect(before.readyState).toBe(WebSocket.OPEN);
+    expect(t.supervisor.userStats('ann')?.live).toBe(3);
+  });
+
+  it("'local' through SIGKILL and a restart: Redis comes back empty, the node takes a new lease and books what it holds", async () => {
+    const redis = await ownRedis();
+    const t = await startNode(redis.url, 'local');
+    await connect(t.url('bob'));
+    await connect(t.url('bob'));
+    const incarnation = t.supervisor.stats().cluster?.incarnation ?? 0;
+    await redis.kill();
+    await connect(t.url('bob')); // admitted unsynced
+    await redis.restart();
+    await expectBooksMatchSockets(redis, t.supervisor, 'bob');
+    expect(t.supervisor.userStats('bob')?.live).toBe(3);
+    // The restarted Redis remembers no incarnation: the node took a new lease on it.
+    expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true);
+    expect(incarnation).toBeGreaterThan(0);
+  });
+
+  it("'reject' through CLIENT PAUSE: 503 with Retry-After, existing connections kept, admissions again after", async () => {
+    const redis = await ownRedis();
+    const t = await startNode(redis.url, 'reject');
+    const kept = await connect(t.url('cat'));
+    await redis.command('CLIENT', 'PAUSE', '2000', 'ALL');
+    const refusals = [];
+    for (let i = 0; i < 4; i++) refusals.push(await attempt(t.url('cat')));
+    expect(refusals.map((r) => ('status' in r ? r.status : 'opened'))).toEqual([503, 503, 503, 503]);
+    expect(refusals.map((r) => ('status' in r ? r.retryAfter : undefined))).toEqual(['1', '1', '1', '1']);
+    expect(t.events.map((e) => e.breaker)).toEqual(['open']);
+    // The existing connection is untouched: it still echoes.
+    kept.send('still here');
+    const [echo] = (await once(kept, 'message')) as [Buffer];
+    expect(echo.toString()).toBe('still here');
+    await vi.waitFor(
+      async () => {
+        const next = await attempt(t.url('cat'));
+        expect('ws' in next).toBe(true);
+      },
+      { timeout: 8_000, interval: 300 },
+    );
+    await expectBooksMatchSockets(redis, t.supervisor, 'cat');
+  });
+
+  it("'reject' behind a proxy that drops traffic: 503 while it drops, normal service once it forwards again", async () => {
+    const redis = await ownRedis();
+    const proxy = await startDroppingProxy(redis.port);
+    const t = await startNode(`redis://127.0.0.1:${proxy.port}`, 'reject');
+    await connect(t.url('dan'));
+    proxy.drop(true);
+    const during = [];
+    for (let i = 0; i < 4; i++) during.push(await attempt(t.url('dan')));
+    expect(during.map((r) => ('status' in r ? r.status : 'opened'))).toEqual([503, 503, 503, 503]);
+    proxy.heal();
+    await vi.waitFor(
+      async () => {
+        const next = await attempt(t.url('dan'));
+        expect('ws' in next).toBe(true);
+      },
+      { timeout: 10_000, interval: 300 },
+    );
+    await expectBooksMatchSockets(redis, t.supervisor, 'dan');
+  });
+});
+
+/**
+ * A TCP proxy to Redis that can silently drop every byte in both directions
+ * (a partition: nothing is refused, nothing answers), and heal. Healing resets
+ * the connections that lived through the partition, as an expired NAT entry or
+ * TCP keepalive does: a reply dropped on a connection that carries on would
+ * leave its commands unanswered forever (see the store's `overdue` rule).
+ */
+async function startDroppingProxy(
+  target: number,
+): Promise<{ port: number; drop(on: boolean): void; heal(): void }> {
+  let dropping = false;
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    const upstream = new Socket();
+    upstream.connect(target, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    const forward = (to: Socket) => (chunk: Buffer) => {
+      if (!dropping) to.write(chunk);
+    };
+    client.on('data', forward(upstream));
+    upstream.on('data', forward(client));
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  onTestFinished(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    drop: (on) => {
+      dropping = on;
+    },
+    heal: () => {
+      for (const socket of sockets) socket.destroy();
+      dropping = false;
+    },
+  };
+}
