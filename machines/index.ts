@@ -7,6 +7,7 @@ export {
 export type * from './events.js';
 export { evictionPoint, planEvictions } from './eviction.js';
 export { type HubContext, type HubEvent, type HubRequest, hubMachine } from './hub.machine.js';
+export { type LeaseContext, type LeaseEvent, type LeaseInput, leaseMachine } from './lease.machine.js';
 export {
   type BookCounts,
   bookCounts,

@@ -4,7 +4,7 @@
  */
 
 export type { DisposeReason, RefusalReason } from '../machines/events.js';
-export { connectionMachine, hubMachine, userSupervisorMachine } from '../machines/index.js';
+export { connectionMachine, hubMachine, leaseMachine, userSupervisorMachine } from '../machines/index.js';
 export type { AttachOptions } from './attach.js';
 export type { AuditReport } from './audit.js';
 export {

@@ -79,10 +79,12 @@ describe('ws-supervisor chart', () => {
       'connection.md',
       'hub.json',
       'hub.md',
+      'lease.json',
+      'lease.md',
       'supervisor.json',
       'supervisor.md',
     ]);
-    for (const name of ['connection', 'supervisor', 'hub'] as const) {
+    for (const name of ['connection', 'supervisor', 'hub', 'lease'] as const) {
       expect(readFileSync(join(directory, 'charts', `${name}.md`), 'utf8')).toBe(
         toMarkdown(name, machineGraph(charts[name])),
       );
@@ -100,8 +102,8 @@ describe('ws-supervisor chart', () => {
   });
 
   it.each([
-    [['--machine', 'shard'], /--machine must be one of connection, supervisor, hub, all, got "shard"/],
-    [['--machine', 'nope'], /--machine must be one of connection, supervisor, hub, all, got "nope"/],
+    [['--machine', 'shard'], /--machine must be one of connection, supervisor, hub, lease, all, got "shard"/],
+    [['--machine', 'nope'], /--machine must be one of connection, supervisor, hub, lease, all, got "nope"/],
     [['--format', 'png'], /--format must be one of mermaid, dot, json, svg, markdown, got "png"/],
     [['--colour'], /Unknown option '--colour'/],
     [['--machine'], /--machine/],

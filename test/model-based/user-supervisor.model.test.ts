@@ -70,6 +70,8 @@ interface Book {
   refused: boolean;
   /** No connection left, and the supervisor waits for the user's next one. */
   lingering: boolean;
+  /** Whether the cluster-wide book ever named a connection that was active again (it changes nothing else). */
+  kept: boolean;
 }
 
 /** The model keeps at most this many sockets at once, so that its books are finite. */
@@ -98,7 +100,15 @@ const bookModel = setup({
   },
 }).createMachine({
   id: 'book',
-  context: { busy: 0, idle: 0, draining: 0, shuttingDown: false, refused: false, lingering: false },
+  context: {
+    busy: 0,
+    idle: 0,
+    draining: 0,
+    shuttingDown: false,
+    refused: false,
+    lingering: false,
+    kept: false,
+  },
   initial: 'noConnections',
   states: {
     noConnections: {
@@ -143,6 +153,18 @@ const bookModel = setup({
         WAKE: {
           guard: 'hasIdle',
           actions: assign(({ context }) => ({ idle: context.idle - 1, busy: context.busy + 1 })),
+        },
+        // Cluster mode (issue 12): the cluster-wide book names one connection.
+        // An idle one is evicted; one that turned active meanwhile is kept.
+        BOOK_EVICTS_IDLE: {
+          guard: 'hasIdle',
+          actions: assign(({ context }) => ({ idle: context.idle - 1, draining: context.draining + 1 })),
+        },
+        BOOK_EVICTS_ACTIVE_IF_IDLE: { guard: 'hasBusy', actions: assign({ kept: true }) },
+        // Over the cluster-wide limit after an outage: evicted, idle or not.
+        BOOK_REFUSES_ONE: {
+          guard: 'hasBusy',
+          actions: assign(({ context }) => ({ busy: context.busy - 1, draining: context.draining + 1 })),
         },
         APP_CLOSES: {
           guard: 'hasBusy',
@@ -226,6 +248,15 @@ async function perform(walk: Walk, event: EventObject, before: AnyMachineSnapsho
         () => (rig.received.get(id) ?? 0) > seen,
         () => 'the message never reached the app',
       );
+    }
+    case 'BOOK_EVICTS_IDLE':
+    case 'BOOK_EVICTS_ACTIVE_IF_IDLE':
+    case 'BOOK_REFUSES_ONE': {
+      const target =
+        event.type === 'BOOK_EVICTS_IDLE' ? first(idle(walk), 'idle') : first(busy(walk), 'busy');
+      const type = event.type === 'BOOK_REFUSES_ONE' ? 'EVICT_CHILD' : 'EVICT_IF_IDLE';
+      rig.userSupervisors.get(USER)?.send({ type, connectionId: target.connectionId as string });
+      return;
     }
     case 'APP_CLOSES':
       return rig.handles.get(first(busy(walk), 'busy').connectionId as string)?.close(4000, 'bye');

@@ -11,7 +11,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
-import type { InspectionEvent } from 'xstate';
+import type { AnyActorRef, InspectionEvent } from 'xstate';
 import {
   type AdmittedEvent,
   type ConnectionHandle,
@@ -137,6 +137,8 @@ export interface Rig {
   clock: ActorClock;
   handles: Map<string, ConnectionHandle>;
   actors: Map<string, ActorView>;
+  /** User supervisor actors by user id, to send them the cluster runtime's commands (issue 12). */
+  userSupervisors: Map<string, AnyActorRef>;
   /** Application messages the app received, by connection id. */
   received: Map<string, number>;
   admitted: AdmittedEvent[];
@@ -158,6 +160,7 @@ export interface Rig {
 export async function startRig(options: RigOptions): Promise<Rig> {
   const clock = new ActorClock();
   const actors = new Map<string, ActorView>();
+  const userSupervisors = new Map<string, AnyActorRef>();
   const handles = new Map<string, ConnectionHandle>();
   const received = new Map<string, number>();
   const held: Array<(accept: boolean) => void> = [];
@@ -167,6 +170,10 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     for (const coverage of options.coverage ?? []) coverage.record(event);
     if (event.type === '@xstate.snapshot') {
       const snapshot = event.snapshot as { value?: unknown; status: string; context?: unknown };
+      const userId = (snapshot.context as { userId?: string; slots?: unknown } | undefined)?.userId;
+      if (userId !== undefined && (snapshot.context as { slots?: unknown }).slots !== undefined) {
+        userSupervisors.set(userId, event.actorRef as AnyActorRef);
+      }
       // Connection actors by their connection id (their actor ids are reusable slot names).
       const connectionId = (snapshot.context as { connectionId?: string } | undefined)?.connectionId;
       actors.set(connectionId ?? (event.actorRef as unknown as { id: string }).id, {
@@ -267,6 +274,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     clock,
     handles,
     actors,
+    userSupervisors,
     received,
     admitted,
     rejected,
