@@ -5,11 +5,12 @@
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { PerUserStats } from '../../examples/reference-server/stats-route.js';
 import type { SupervisorStats } from '../../src/index.js';
 import { runCommand, runProgram } from '../helpers/process.js';
+import { findRedisServer, type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
 import { closed, connectRefused, nextMessage } from '../helpers/server.js';
 
 async function open(url: string, options?: WebSocket.ClientOptions): Promise<WebSocket> {
@@ -149,6 +150,11 @@ describe('existing HTTP server example', () => {
  * the signal arrives twice (Ctrl-C under npm reaches node twice).
  */
 describe('every example (issue 13, item 7)', () => {
+  let redis: PrivateRedis | undefined;
+  beforeAll(async () => {
+    if (findRedisServer() !== undefined) redis = await startRedisServer();
+  });
+  afterAll(() => redis?.stop());
   interface Example {
     /** The built program. */
     script: string;
@@ -156,6 +162,8 @@ describe('every example (issue 13, item 7)', () => {
     path: string;
     /** Checks one exchange over an open client. */
     exchange(ws: WebSocket): Promise<void>;
+    /** Arguments, read when the program starts. */
+    args?: () => string[];
   }
 
   const echo = async (ws: WebSocket) => {
@@ -176,6 +184,14 @@ describe('every example (issue 13, item 7)', () => {
     'embedding.ts': { script: 'dist/examples/embedding.js', path: '/?token=ex', exchange: echo },
     'observing.ts': { script: 'dist/examples/observing.js', path: '/?user=ex', exchange: echo },
     'fastify.ts': { script: 'dist/examples/fastify.js', path: '/ws?user=ex', exchange: echo },
+    // Issue 12: on the file's private Redis; without redis-server, on a port where nothing
+    // listens (it serves anyway, by its 'local' outage policy). Never the shared 6379.
+    'cluster.ts': {
+      script: 'dist/examples/cluster.js',
+      path: '/?user=ex',
+      exchange: echo,
+      args: () => ['--redis', redis?.url ?? 'redis://127.0.0.1:1', '--node-id', 'example'],
+    },
     'existing-http-server.ts': {
       script: 'dist/examples/existing-http-server.js',
       path: '/chat?token=ex',
@@ -199,7 +215,7 @@ describe('every example (issue 13, item 7)', () => {
       [name, 'SIGTERM', example] as const,
     ]),
   )('%s: listens on a free port, serves, and drains on %s sent twice', async (_name, signal, example) => {
-    const program = runProgram(example.script);
+    const program = runProgram(example.script, example.args?.() ?? []);
     const [, url, port] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+))/);
     expect(Number(port)).toBeGreaterThan(0);
     const ws = new WebSocket(`${url}${example.path}`);

@@ -1,0 +1,70 @@
+/**
+ * Cluster mode: one per-user limit across every process that shares a Redis
+ * (README, "Running several processes"). Run it twice on one Redis and a
+ * user's connections to both count toward one limit of 5.
+ *
+ *   npm run example:cluster -- --redis redis://127.0.0.1:6379 --node-id a --port 8080
+ *   npm run example:cluster -- --redis redis://127.0.0.1:6379 --node-id b --port 8081
+ *   then connect to ws://127.0.0.1:8080/?user=ann and ws://127.0.0.1:8081/?user=ann,
+ *   and GET /stats on either: this process, and the cluster-wide book.
+ *
+ * Without a Redis it still serves: it admits against its own limit and says
+ * so (the 'local' outage policy), and books those connections once Redis answers.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { createSupervisor } from 'ws-supervisor';
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '0' },
+    redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
+    'node-id': { type: 'string' },
+  },
+});
+
+// #region cluster
+const supervisor = createSupervisor({
+  maxConnectionsPerUser: 5, // per user, across every process on this Redis
+  authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
+  onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
+  cluster: {
+    redis: values.redis, // a redis:// URL, or your app's own node-redis client (npm install redis)
+    nodeId: values['node-id'], // default: <hostname>:<pid>
+    leaseTtlMs: 15_000, // a crashed process's slots are free within this, plus one reaper period
+    onStoreUnavailable: 'local', // or 'reject': HTTP 503 with Retry-After while Redis is away
+  },
+  onError: (error) => console.error(`${error.code}: ${error.message}`),
+});
+
+supervisor.on('store', ({ breaker, policy }) =>
+  console.log(breaker === 'open' ? `Redis unavailable: admitting by policy '${policy}'` : 'Redis is back'),
+);
+
+// stats() stays synchronous and O(1); stats({ cluster: true }) reads the cluster-wide book.
+async function clusterStats() {
+  const { connections, cluster, global } = await supervisor.stats({ cluster: true });
+  // cluster: { nodeId, incarnation, leaseHeld, breaker, policy, unsynced, pendingReleases, pendingTimers }
+  // global: { nodes: [{ nodeId, incarnation, leaseExpiresInMs }], users, connections }
+  return { here: connections, cluster, global };
+}
+// #endregion cluster
+
+const server = createServer((_request, response) => {
+  clusterStats().then(
+    (stats) => response.end(`${JSON.stringify(stats, null, 2)}\n`),
+    (error: Error) => {
+      response.statusCode = 503;
+      response.end(`${JSON.stringify({ here: supervisor.stats().connections, error: error.message })}\n`);
+    },
+  );
+});
+supervisor.attach(server);
+server.listen(Number(values.port), '127.0.0.1', () => {
+  console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+});
+
+// Shutdown releases this process's slots and lease in Redis before it resolves.
+const stop = () => void supervisor.shutdown().then(() => server.close());
+process.on('SIGINT', stop).on('SIGTERM', stop);

@@ -1,0 +1,69 @@
+/**
+ * The `cluster` option (issue 12): each bad field is named (`cluster.<field>`)
+ * with what is allowed, before anything is allocated and without loading a
+ * Redis client; defaults fill in the rest; no `cluster`, no cluster mode.
+ */
+import { describe, expect, it } from 'vitest';
+import { InvalidOptionError, resolveOptions, type SupervisorOptions } from '../../src/index.js';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
+
+const authenticate = () => 'user';
+const url = 'redis://127.0.0.1:6379';
+
+function thrownBy(cluster: unknown): InvalidOptionError {
+  try {
+    resolveOptions({ authenticate, cluster } as SupervisorOptions);
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidOptionError);
+    return error as InvalidOptionError;
+  }
+  throw new Error(`expected the cluster option ${JSON.stringify(cluster)} to be refused`);
+}
+
+describe('cluster option', () => {
+  it('is off without it', () => {
+    expect(resolveOptions({ authenticate }).cluster).toBeUndefined();
+  });
+
+  it('fills in the defaults', () => {
+    const { cluster } = resolveOptions({ authenticate, cluster: { redis: url } });
+    expect(cluster).toMatchObject({
+      redis: url,
+      store: undefined,
+      leaseTtlMs: 15_000,
+      reaperIntervalMs: 15_000,
+      keyPrefix: 'wssup',
+      commandTimeoutMs: 500,
+      onStoreUnavailable: 'local',
+    });
+    expect(cluster?.nodeId).toMatch(/^[A-Za-z0-9._-]+:\d+$/);
+  });
+
+  it('takes a slot store of the app’s own instead of redis', () => {
+    const store = new MemoryBook(() => 0).store('n', 1_000);
+    expect(resolveOptions({ authenticate, cluster: { store } }).cluster?.store).toBe(store);
+  });
+
+  it.each<[string, unknown, string]>([
+    ['not an object', 'redis://x', 'cluster'],
+    ['an unknown field', { redis: url, ttl: 5 }, 'cluster.ttl'],
+    ['neither redis nor store', {}, 'cluster.redis'],
+    ['both redis and store', { redis: url, store: new MemoryBook(() => 0).store('n', 1) }, 'cluster.store'],
+    ['an http URL', { redis: 'http://127.0.0.1:6379' }, 'cluster.redis'],
+    ['not a URL', { redis: 'localhost' }, 'cluster.redis'],
+    ['an object that is not a client', { redis: { host: 'x' } }, 'cluster.redis'],
+    ['a store missing methods', { store: { admit() {} } }, 'cluster.store'],
+    ['a node id with a brace', { redis: url, nodeId: 'a{b}' }, 'cluster.nodeId'],
+    ['an empty node id', { redis: url, nodeId: '' }, 'cluster.nodeId'],
+    ['a key prefix with a space', { redis: url, keyPrefix: 'a b' }, 'cluster.keyPrefix'],
+    ['a lease below 300 ms', { redis: url, leaseTtlMs: 299 }, 'cluster.leaseTtlMs'],
+    ['a fractional lease', { redis: url, leaseTtlMs: 1000.5 }, 'cluster.leaseTtlMs'],
+    ['a reaper interval below 100 ms', { redis: url, reaperIntervalMs: 50 }, 'cluster.reaperIntervalMs'],
+    ['a command timeout of 0', { redis: url, commandTimeoutMs: 0 }, 'cluster.commandTimeoutMs'],
+    ['an unknown policy', { redis: url, onStoreUnavailable: 'queue' }, 'cluster.onStoreUnavailable'],
+  ])('refuses %s, naming %s', (_, cluster, option) => {
+    const error = thrownBy(cluster);
+    expect(error.code).toBe('WSSUP_INVALID_OPTION');
+    expect(error.option).toBe(option);
+  });
+});
