@@ -7,7 +7,7 @@
  * node-redis (`redis`) is an optional peer dependency: only cluster mode needs
  * it, so it is imported on first use (as elkjs is for SVG charts).
  */
-import { importOptionalPeer } from '../optional-peer.js';
+import { importOptionalPeer, type ModuleLoader } from '../optional-peer.js';
 import type { Script } from './redis-scripts.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 
@@ -69,9 +69,22 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
-/** Creates a client for `url` with the store's settings, connects it, and wraps it. */
-export async function connectRedis(url: string, options: ConnectOptions): Promise<RedisConnection> {
-  const redis = await importOptionalPeer<RedisModule>('redis', 'redis', 'Cluster mode (a Redis slot store)');
+/**
+ * Creates a client for `url` with the store's settings, connects it, and wraps it.
+ * @throws {MissingPeerError} WSSUP_MISSING_PEER when `redis` is not installed.
+ * @throws {SlotStoreUnavailableError} WSSUP_STORE_UNAVAILABLE when Redis does not answer.
+ */
+export async function connectRedis(
+  url: string,
+  options: ConnectOptions,
+  load?: ModuleLoader,
+): Promise<RedisConnection> {
+  const redis = await importOptionalPeer<RedisModule>(
+    'redis',
+    'redis',
+    'Cluster mode (a Redis slot store)',
+    load,
+  );
   let connected = false;
   const client = redis.createClient({
     url,

@@ -6,6 +6,7 @@
  * (one hash slot per script).
  */
 import { describe, expect, it } from 'vitest';
+import { connectRedis } from '../../src/cluster/redis-client.js';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
 import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
 
@@ -208,5 +209,21 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     await store.stop();
     await store.stop(); // idempotent
     await expect(store.admit('ann', 'c1', 3, 3)).rejects.toMatchObject({ code: 'WSSUP_SHUTTING_DOWN' });
+  });
+});
+
+describe('Redis slot store without the redis package', () => {
+  it('fails with WSSUP_MISSING_PEER naming the package (an optional peer dependency)', async () => {
+    const notInstalled = () =>
+      Promise.reject(
+        Object.assign(new Error("Cannot find package 'redis'"), { code: 'ERR_MODULE_NOT_FOUND' }),
+      );
+    await expect(
+      connectRedis('redis://127.0.0.1:1', { commandTimeoutMs: 100 }, notInstalled),
+    ).rejects.toMatchObject({
+      name: 'MissingPeerError',
+      code: 'WSSUP_MISSING_PEER',
+      peer: 'redis',
+    });
   });
 });
