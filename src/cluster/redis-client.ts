@@ -92,7 +92,14 @@ export async function connectRedis(
     // (SlotStoreUnavailableError) and the outage policy decides; nothing
     // queued runs minutes later on a stale decision.
     disableOfflineQueue: true,
+    // A connection whose commands are overdue sends nothing more (see wrap),
+    // and node-redis's PING waits for its reply before the next: so a Redis
+    // that stopped answering leaves the socket silent, and socketTimeout drops
+    // it (rejecting what is pending) and reconnects, instead of waiting for
+    // TCP to give up (minutes). The PING keeps a healthy idle socket from timing out.
+    pingInterval: silentSocketMs(options.commandTimeoutMs) / 2,
     socket: {
+      socketTimeout: silentSocketMs(options.commandTimeoutMs),
       connectTimeout: Math.max(options.commandTimeoutMs, 1_000),
       // The first connect fails at once (returning the cause ends the
       // attempts); once connected, keep reconnecting in the background, at
@@ -120,6 +127,9 @@ export async function connectRedis(
     client.off('error', ignore);
   });
 }
+
+/** How long a socket may stay silent before it is dropped: 4 command timeouts, at least 1 s. */
+export const silentSocketMs = (commandTimeoutMs: number) => Math.max(4 * commandTimeoutMs, 1_000);
 
 /** Wraps a client the app created; the store never closes it. */
 export function borrowRedis(client: RedisClientLike, options: ConnectOptions): RedisConnection {

@@ -52,7 +52,7 @@ describe.runIf(hasRedis)('private redis-server', () => {
     const redis = await startRedisServer();
     try {
       await redis.command('SET', 'k', 'v');
-      redis.pause();
+      await redis.pause();
       await expect(redis.command('PING')).rejects.toThrow(/no reply/);
       redis.resume();
       expect(await redis.command('PING')).toBe('PONG');

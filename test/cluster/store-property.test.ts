@@ -241,7 +241,7 @@ const redisStops = (n: number, userId: string) =>
     `redisStops(admit on node ${n})`,
     async (world) => {
       world.paused = true;
-      world.redis.pause();
+      await world.redis.pause();
       try {
         await expect(
           (world.stores[n] as TestStore).store.admit(userId, `late${world.step}`, limit, evictAt),
