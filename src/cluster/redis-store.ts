@@ -14,10 +14,9 @@
  * index, and the last release of it SREM, in the same round trip.
  *
  * The reaper's index is one set of users per incarnation: when an
- * incarnation dies, reap() walks only the users it booked (SPOP in batches,
- * so reapers on several nodes share the work without overlap), never the
- * whole keyspace. An entry the index missed (a crash between the two
- * commands) is still purged by the next admission of that user.
+ * incarnation dies, reap() walks only the users it booked (redis-registry.ts),
+ * never the whole keyspace. An entry the index missed (a crash between the
+ * two commands) is still purged by the next admission of that user.
  */
 import { SupervisorError } from '../errors.js';
 import { BookedUsers } from './booked-users.js';
@@ -30,20 +29,15 @@ import {
   type StoreTraffic,
   withDeadline,
 } from './redis-client.js';
-import {
-  decodeAdmission,
-  decodeEntry,
-  decodeRegistry,
-  decodeRenewal,
-  type Liveness,
-} from './redis-decode.js';
+import type { Registry } from './redis-decode.js';
+import { decodeAdmission, decodeEntry, decodeRenewal, type Liveness } from './redis-decode.js';
 import { createKeyLayout, type KeyLayout } from './redis-keys.js';
+import { readClusterView, readRegistry, reapDead } from './redis-registry.js';
 import {
   admitScript,
   forgetScript,
   purgeScript,
   readmitScript,
-  registryScript,
   releaseScript,
   renewScript,
   scripts,
@@ -77,9 +71,6 @@ export interface RedisSlotStore extends SlotStore {
   /** Commands sent and round trips per method since creation (for tests and the bench). */
   traffic(): StoreTraffic;
 }
-
-/** How many users reap() takes from a dead incarnation's index per batch. */
-const REAP_BATCH = 256;
 
 /**
  * Creates a slot store on Redis 7 (or Valkey). Nothing connects until `start()`.
@@ -330,28 +321,7 @@ class Store implements RedisSlotStore {
     const connection = this.#ready();
     connection.roundTrip('reap');
     const registry = await this.#readRegistry(connection);
-    let removed = 0;
-    for (const lease of registry.leases) {
-      if (lease.expiresAt >= registry.now) continue;
-      const users = this.keys.incarnationUsers(lease.incarnation);
-      for (;;) {
-        connection.roundTrip('reap');
-        const batch = (await connection.command(['SPOP', users, String(REAP_BATCH)])) as string[] | null;
-        if (batch === null || batch.length === 0) break;
-        connection.roundTrip('reap');
-        const counts = await Promise.all(
-          batch.map((userId) => connection.run(purgeScript, [this.keys.user(userId)], this.#livenessArgs())),
-        );
-        for (const count of counts) removed += Number(count);
-      }
-      connection.roundTrip('reap');
-      await connection.run(
-        forgetScript,
-        [this.keys.registry.leases, this.keys.registry.incarnations],
-        [lease.incarnation, '0'],
-      );
-    }
-    return removed;
+    return reapDead(connection, this.keys, registry, this.#livenessArgs());
   }
 
   async userBook(userId: string): Promise<ClusterUserBook | undefined> {
@@ -370,45 +340,12 @@ class Store implements RedisSlotStore {
     return book.live === 0 ? undefined : book;
   }
 
-  /**
-   * The registry, and the global counts. Costs one command per live
-   * incarnation plus one per booked user (sent together): for the stats page
-   * and the dashboard, not for a hot path.
-   */
+  /** The registry, and the global counts (see readClusterView for the cost). */
   async view(): Promise<ClusterView> {
     const connection = this.#ready();
     connection.roundTrip('view');
     const registry = await this.#readRegistry(connection);
-    const alive = registry.leases.filter((lease) => lease.expiresAt >= registry.now);
-    connection.roundTrip('view');
-    const members = await Promise.all(
-      alive.map((lease) => connection.command(['SMEMBERS', this.keys.incarnationUsers(lease.incarnation)])),
-    );
-    const users = [...new Set(members.flatMap((list) => (list as string[]) ?? []))];
-    connection.roundTrip('view');
-    const books = await Promise.all(
-      users.map((userId) => connection.command(['HVALS', this.keys.user(userId)])),
-    );
-    let bookedUsers = 0;
-    let connections = 0;
-    for (const values of books) {
-      let live = 0;
-      for (const value of values as string[]) {
-        const entry = decodeEntry(value);
-        if (entry !== undefined && !this.#isDead(entry.incarnation)) live += 1;
-      }
-      if (live > 0) bookedUsers += 1;
-      connections += live;
-    }
-    return {
-      nodes: registry.leases.map((lease) => ({
-        nodeId: lease.nodeId,
-        incarnation: lease.incarnation,
-        leaseExpiresInMs: lease.expiresAt - registry.now,
-      })),
-      users: bookedUsers,
-      connections,
-    };
+    return readClusterView(connection, this.keys, registry, (incarnation) => this.#isDead(incarnation));
   }
 
   /**
@@ -481,11 +418,9 @@ class Store implements RedisSlotStore {
     this.#booked.clear();
   }
 
-  async #readRegistry(connection: RedisConnection) {
-    const { leases, incarnations, counter } = this.keys.registry;
-    const registry = decodeRegistry(
-      await connection.run(registryScript, [leases, incarnations, counter], []),
-    );
+  /** Reads the registry, and takes its liveness as this node's snapshot. */
+  async #readRegistry(connection: RedisConnection): Promise<Registry> {
+    const registry = await readRegistry(connection, this.keys);
     this.#liveness = {
       maxIncarnation: registry.maxIncarnation,
       live: registry.leases
