@@ -69,3 +69,13 @@ describe.runIf(hasRedis)('private redis-server', () => {
     }
   });
 });
+
+describe('findRedisServer', () => {
+  it('takes REDIS_SERVER_PATH when set, and reports a missing one as not found', () => {
+    expect(findRedisServer({ REDIS_SERVER_PATH: '/nonexistent/redis-server', PATH: '/usr/bin:/bin' })).toBe(
+      undefined,
+    );
+    expect(findRedisServer({ PATH: '/nonexistent' })).toBeUndefined();
+    expect(findRedisServer({ REDIS_SERVER_PATH: process.execPath })).toBe(process.execPath);
+  });
+});
