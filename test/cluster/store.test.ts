@@ -5,7 +5,7 @@
  * over sharded pub/sub), fencing by incarnation, bad input, and the key layout
  * (one hash slot per script).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { connectRedis } from '../../src/cluster/redis-client.js';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
 import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
@@ -168,6 +168,24 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     // A user id with braces gets a book of its own, apart from "x".
     expect(await store.userBook('{x}')).toMatchObject({ live: 1 });
     expect(await store.userBook('x')).toMatchObject({ live: 1 });
+  });
+
+  it("uses the app's own client without closing it, and a duplicate of it for pub/sub", async () => {
+    const { createClient } = await import('redis');
+    const client = createClient({ url: redis.current.url, disableOfflineQueue: true });
+    client.on('error', () => {});
+    await client.connect();
+    onTestFinished(() => client.destroy());
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a', redis: client });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    expect(await a.store.admit('ann', 'c1', 3, 3)).toMatchObject({ admitted: true, live: 1 });
+    await b.store.orderEviction({ connectionId: 'c1', nodeId: 'a', incarnation: a.store.incarnation });
+    await eventually(() => a.orders.length === 1);
+    await a.store.stop();
+    expect(client.isOpen).toBe(true);
+    expect(await client.sendCommand(['PING'])).toBe('PONG');
+    expect(await b.store.userBook('ann')).toBeUndefined();
   });
 
   it('rejects bad input with a typed error and sends nothing', async () => {
