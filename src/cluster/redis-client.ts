@@ -7,7 +7,7 @@
  * node-redis (`redis`) is an optional peer dependency: only cluster mode needs
  * it, so it is imported on first use (as elkjs is for SVG charts).
  */
-import { importOptionalPeer } from '../optional-peer.js';
+import { importOptionalPeer, type ModuleLoader } from '../optional-peer.js';
 import type { Script } from './redis-scripts.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 
@@ -69,9 +69,22 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
-/** Creates a client for `url` with the store's settings, connects it, and wraps it. */
-export async function connectRedis(url: string, options: ConnectOptions): Promise<RedisConnection> {
-  const redis = await importOptionalPeer<RedisModule>('redis', 'redis', 'Cluster mode (a Redis slot store)');
+/**
+ * Creates a client for `url` with the store's settings, connects it, and wraps it.
+ * @throws {MissingPeerError} WSSUP_MISSING_PEER when `redis` is not installed.
+ * @throws {SlotStoreUnavailableError} WSSUP_STORE_UNAVAILABLE when Redis does not answer.
+ */
+export async function connectRedis(
+  url: string,
+  options: ConnectOptions,
+  load?: ModuleLoader,
+): Promise<RedisConnection> {
+  const redis = await importOptionalPeer<RedisModule>(
+    'redis',
+    'redis',
+    'Cluster mode (a Redis slot store)',
+    load,
+  );
   let connected = false;
   const client = redis.createClient({
     url,
@@ -79,7 +92,14 @@ export async function connectRedis(url: string, options: ConnectOptions): Promis
     // (SlotStoreUnavailableError) and the outage policy decides; nothing
     // queued runs minutes later on a stale decision.
     disableOfflineQueue: true,
+    // A connection whose commands are overdue sends nothing more (see wrap),
+    // and node-redis's PING waits for its reply before the next: so a Redis
+    // that stopped answering leaves the socket silent, and socketTimeout drops
+    // it (rejecting what is pending) and reconnects, instead of waiting for
+    // TCP to give up (minutes). The PING keeps a healthy idle socket from timing out.
+    pingInterval: silentSocketMs(options.commandTimeoutMs) / 2,
     socket: {
+      socketTimeout: silentSocketMs(options.commandTimeoutMs),
       connectTimeout: Math.max(options.commandTimeoutMs, 1_000),
       // The first connect fails at once (returning the cause ends the
       // attempts); once connected, keep reconnecting in the background, at
@@ -107,6 +127,9 @@ export async function connectRedis(url: string, options: ConnectOptions): Promis
     client.off('error', ignore);
   });
 }
+
+/** How long a socket may stay silent before it is dropped: 4 command timeouts, at least 1 s. */
+export const silentSocketMs = (commandTimeoutMs: number) => Math.max(4 * commandTimeoutMs, 1_000);
 
 /** Wraps a client the app created; the store never closes it. */
 export function borrowRedis(client: RedisClientLike, options: ConnectOptions): RedisConnection {

@@ -66,7 +66,7 @@ export const admitScript = script(
   `${prelude}
 local now = nowMs()
 local deadline = tonumber(ARGV[6])
-if deadline > 0 and now > deadline then return {'late'} end
+if deadline > 0 and now >= deadline then return {'late'} end
 local key, id, inc, node = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local limit, evictAt = tonumber(ARGV[4]), tonumber(ARGV[5])
 local isDead = snapshot(7)

@@ -14,13 +14,12 @@
  * index, and the last release of it SREM, in the same round trip.
  *
  * The reaper's index is one set of users per incarnation: when an
- * incarnation dies, reap() walks only the users it booked (SPOP in batches,
- * so reapers on several nodes share the work without overlap), never the
- * whole keyspace. An entry the index missed (a crash between the two
- * commands) is still purged by the next admission of that user.
+ * incarnation dies, reap() walks only the users it booked (redis-registry.ts),
+ * never the whole keyspace. An entry the index missed (a crash between the
+ * two commands) is still purged by the next admission of that user.
  */
-import { randomUUID } from 'node:crypto';
-import { InvalidOptionError, SupervisorError } from '../errors.js';
+import { SupervisorError } from '../errors.js';
+import { BookedUsers } from './booked-users.js';
 import {
   borrowRedis,
   connectRedis,
@@ -30,25 +29,28 @@ import {
   type StoreTraffic,
   withDeadline,
 } from './redis-client.js';
-import {
-  decodeAdmission,
-  decodeEntry,
-  decodeRegistry,
-  decodeRenewal,
-  type Liveness,
-} from './redis-decode.js';
+import type { Registry } from './redis-decode.js';
+import { decodeAdmission, decodeEntry, decodeRenewal, type Liveness } from './redis-decode.js';
 import { createKeyLayout, type KeyLayout } from './redis-keys.js';
+import { readClusterView, readRegistry, reapDead } from './redis-registry.js';
 import {
   admitScript,
   forgetScript,
   purgeScript,
   readmitScript,
-  registryScript,
   releaseScript,
   renewScript,
   scripts,
   setIdleScript,
 } from './redis-scripts.js';
+import {
+  checkCount,
+  checkId,
+  checkIdleSince,
+  checkLimits,
+  type RedisSlotStoreOptions,
+  resolveStoreOptions,
+} from './redis-store-input.js';
 import {
   type ClusterAdmission,
   type ClusterUserBook,
@@ -61,20 +63,7 @@ import {
 } from './slot-store.js';
 
 export type { RedisClientLike, RedisSubscriberLike, StoreTraffic } from './redis-client.js';
-
-/** Options of {@link createRedisSlotStore}. */
-export interface RedisSlotStoreOptions {
-  /** A Redis URL (`redis://host:port`), or a connected node-redis client the app owns. */
-  redis: string | RedisClientLike;
-  /** This process's name in the cluster. @default a random UUID */
-  nodeId?: string;
-  /** How long a lease lasts without renewal; renew every third of it. @default 15000 */
-  leaseTtlMs?: number;
-  /** The prefix of every key and channel. @default 'wssup' */
-  keyPrefix?: string;
-  /** How long a command may take before it fails with WSSUP_STORE_UNAVAILABLE. @default 500 */
-  commandTimeoutMs?: number;
-}
+export type { RedisSlotStoreOptions } from './redis-store-input.js';
 
 /** A {@link SlotStore} on Redis, with its traffic counters. */
 export interface RedisSlotStore extends SlotStore {
@@ -82,17 +71,6 @@ export interface RedisSlotStore extends SlotStore {
   /** Commands sent and round trips per method since creation (for tests and the bench). */
   traffic(): StoreTraffic;
 }
-
-/** What this node knows of one user it has booked on its current incarnation. */
-interface IndexedUser {
-  held: Set<string>;
-  /** Admissions in flight: the index entry must outlive them. */
-  pending: number;
-}
-
-const DEFAULTS = { leaseTtlMs: 15_000, keyPrefix: 'wssup', commandTimeoutMs: 500 } as const;
-/** How many users reap() takes from a dead incarnation's index per batch. */
-const REAP_BATCH = 256;
 
 /**
  * Creates a slot store on Redis 7 (or Valkey). Nothing connects until `start()`.
@@ -106,25 +84,7 @@ const REAP_BATCH = 256;
  * ```
  */
 export function createRedisSlotStore(options: RedisSlotStoreOptions): RedisSlotStore {
-  const { redis } = options;
-  if (typeof redis !== 'string' && !isClient(redis)) {
-    throw new InvalidOptionError('cluster.redis', 'a redis:// URL or a node-redis client', redis);
-  }
-  if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
-    throw new InvalidOptionError('cluster.redis', 'a redis:// or rediss:// URL', redis);
-  }
-  const nodeId = options.nodeId ?? randomUUID();
-  if (typeof nodeId !== 'string' || nodeId === '') {
-    throw new InvalidOptionError('cluster.nodeId', 'a non-empty string', nodeId);
-  }
-  const leaseTtlMs = options.leaseTtlMs ?? DEFAULTS.leaseTtlMs;
-  checkInteger('cluster.leaseTtlMs', leaseTtlMs, 30, 86_400_000);
-  const keyPrefix = options.keyPrefix ?? DEFAULTS.keyPrefix;
-  if (typeof keyPrefix !== 'string' || keyPrefix === '' || /[{}]/.test(keyPrefix)) {
-    throw new InvalidOptionError('cluster.keyPrefix', 'a non-empty string without { or }', keyPrefix);
-  }
-  const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs;
-  checkInteger('cluster.commandTimeoutMs', commandTimeoutMs, 1, 60_000);
+  const { redis, nodeId, leaseTtlMs, keyPrefix, commandTimeoutMs } = resolveStoreOptions(options);
   return new Store(redis, nodeId, leaseTtlMs, createKeyLayout(keyPrefix), commandTimeoutMs);
 }
 
@@ -138,7 +98,10 @@ class Store implements RedisSlotStore {
   #liveness: Liveness = { maxIncarnation: 0, live: [] };
   /** Redis TIME minus Date.now(), measured at each renewal: converts deadlines and idle times. */
   #offsetMs = 0;
-  #index = new Map<string, IndexedUser>();
+  /** How wrong #offsetMs may be: half the round trip it was measured over, plus a ms of rounding. */
+  #offsetErrorMs = 0;
+  /** The users this incarnation booked here: when to SADD and SREM the reaper's index. */
+  #booked = new BookedUsers();
   readonly #ignoreError = () => {};
 
   constructor(
@@ -198,51 +161,49 @@ class Store implements RedisSlotStore {
   ): Promise<ClusterAdmission> {
     checkId('userId', userId);
     checkId('connectionId', connectionId);
-    checkArgument('limit', limit, 1);
-    checkArgument('evictAt', evictAt, 1);
-    if (evictAt > limit) {
-      throw new SupervisorError(
-        'WSSUP_INVALID_ARGUMENT',
-        `evictAt (${evictAt}) must be at most limit (${limit})`,
-      );
-    }
+    checkLimits(limit, evictAt);
     const connection = this.#ready();
-    const entry = this.#entryFor(userId);
-    const first = entry === undefined;
-    const indexed = entry ?? { held: new Set<string>(), pending: 0 };
-    if (first) this.#index.set(userId, indexed);
-    indexed.pending += 1;
     const incarnation = this.#incarnation;
-    // Past this moment (on Redis's clock) the caller has given up on the
-    // answer, so the script must not book anything.
-    const deadline = Date.now() + this.#offsetMs + this.commandTimeoutMs;
+    const users = this.keys.incarnationUsers(incarnation);
+    const pending = this.#booked.begin(userId);
+    // From this moment (on Redis's clock) the caller may have given up on the
+    // answer, so the script must not book anything. Earlier by the offset's
+    // error, so that it is never later than the real moment (a script run
+    // just before the timeout is answered 'late' and fails, which is safe).
+    const margin = Math.min(this.#offsetErrorMs, this.commandTimeoutMs / 2);
+    const deadline = Math.floor(Date.now() + this.#offsetMs + this.commandTimeoutMs - margin);
     connection.roundTrip('admit');
+    let admission: ClusterAdmission | 'late';
     try {
       const [, reply] = await Promise.all([
-        first ? connection.command(['SADD', this.keys.incarnationUsers(incarnation), userId]) : undefined,
+        pending.first ? connection.command(['SADD', users, userId]) : undefined,
         connection.run(
           admitScript,
           [this.keys.user(userId)],
           [connectionId, incarnation, this.nodeId, limit, evictAt, deadline, ...this.#livenessArgs()],
         ),
       ]);
-      const admission = decodeAdmission(reply);
-      if (admission === 'late')
-        throw new SlotStoreUnavailableError('Redis ran the admission after its deadline');
-      indexed.pending -= 1;
-      if (admission.admitted && this.#incarnation === incarnation) indexed.held.add(connectionId);
-      else await this.#forgetIfEmpty(userId, indexed, incarnation);
-      return admission;
+      admission = decodeAdmission(reply);
     } catch (error) {
-      // Redis did not answer: forget an empty entry here only (a stale member
-      // of the index costs the reaper one empty purge; a second timeout would
-      // double the caller's wait).
-      indexed.pending -= 1;
-      if (indexed.held.size === 0 && indexed.pending === 0 && this.#index.get(userId) === indexed) {
-        this.#index.delete(userId);
-      }
+      // No SREM here: Redis is not answering, and a second timeout would double
+      // the caller's wait. A stale member costs the reaper one empty purge.
+      pending.notAdmitted();
       throw error;
     }
+    if (admission !== 'late' && admission.admitted) {
+      pending.admitted(connectionId);
+      return admission;
+    }
+    if (pending.notAdmitted()) {
+      try {
+        await connection.command(['SREM', users, userId]);
+      } catch {
+        // A stale member only costs the reaper one empty purge.
+      }
+    }
+    if (admission === 'late')
+      throw new SlotStoreUnavailableError('Redis ran the admission after its deadline');
+    return admission;
   }
 
   async release(userId: string, connectionId: string): Promise<void> {
@@ -250,10 +211,7 @@ class Store implements RedisSlotStore {
     checkId('connectionId', connectionId);
     const connection = this.#ready();
     const incarnation = this.#incarnation;
-    const entry = this.#index.get(userId);
-    const held = entry?.held.delete(connectionId) === true;
-    const last = entry !== undefined && entry.held.size === 0 && entry.pending === 0;
-    if (last) this.#index.delete(userId);
+    const { held, last } = this.#booked.release(userId, connectionId);
     connection.roundTrip('release');
     try {
       // The release goes first on the connection: if it times out, so does the SREM after it.
@@ -262,12 +220,8 @@ class Store implements RedisSlotStore {
         last ? connection.command(['SREM', this.keys.incarnationUsers(incarnation), userId]) : undefined,
       ]);
     } catch (error) {
-      // Not released: keep it indexed so that a retry, or the reaper, still finds it.
-      if (held && this.#incarnation === incarnation) {
-        const restored = this.#index.get(userId) ?? { held: new Set<string>(), pending: 0 };
-        restored.held.add(connectionId);
-        this.#index.set(userId, restored);
-      }
+      // Not released: keep it listed so that a retry still finds it.
+      if (held && this.#incarnation === incarnation) this.#booked.add(userId, [connectionId]);
       throw error;
     }
   }
@@ -275,12 +229,7 @@ class Store implements RedisSlotStore {
   async setIdle(userId: string, connectionId: string, idleSince: number | undefined): Promise<void> {
     checkId('userId', userId);
     checkId('connectionId', connectionId);
-    if (idleSince !== undefined && !(Number.isFinite(idleSince) && idleSince >= 0)) {
-      throw new SupervisorError(
-        'WSSUP_INVALID_ARGUMENT',
-        `idleSince must be epoch ms or undefined, got ${idleSince}`,
-      );
-    }
+    checkIdleSince(idleSince);
     const connection = this.#ready();
     const since = idleSince === undefined ? '' : String(Math.round(idleSince + this.#offsetMs));
     connection.roundTrip('setIdle');
@@ -298,7 +247,7 @@ class Store implements RedisSlotStore {
   }
 
   async readmit(held: readonly HeldConnection[], limit: number): Promise<string[]> {
-    checkArgument('limit', limit, 1);
+    checkCount('limit', limit, 1);
     const connection = this.#ready();
     const incarnation = this.#incarnation;
     const byUser = new Map<string, HeldConnection[]>();
@@ -334,11 +283,11 @@ class Store implements RedisSlotStore {
       const out = new Set((replies[i + 1] as unknown[]).map(String));
       for (const id of out) refused.push(id);
       if (this.#incarnation !== incarnation) return;
-      const entry = this.#index.get(userId) ?? { held: new Set<string>(), pending: 0 };
-      for (const item of byUser.get(userId) as HeldConnection[]) {
-        if (!out.has(item.connectionId)) entry.held.add(item.connectionId);
-      }
-      this.#index.set(userId, entry);
+      const booked = (byUser.get(userId) as HeldConnection[]).map((item) => item.connectionId);
+      this.#booked.add(
+        userId,
+        booked.filter((id) => !out.has(id)),
+      );
     });
     return refused;
   }
@@ -355,13 +304,15 @@ class Store implements RedisSlotStore {
       [this.#incarnation, this.leaseTtlMs, this.nodeId],
     );
     const renewal = decodeRenewal(reply);
-    this.#offsetMs = renewal.now - Math.round((sent + Date.now()) / 2);
+    const received = Date.now();
+    this.#offsetMs = renewal.now - Math.round((sent + received) / 2);
+    this.#offsetErrorMs = Math.ceil((received - sent) / 2) + 1;
     this.#liveness = renewal.liveness;
     if (renewal.status === 'renewed') return 'renewed';
     const previous = this.#incarnation;
     this.#incarnation = renewal.incarnation;
     // The index belongs to the dead incarnation now; readmit() rebuilds it.
-    this.#index = new Map();
+    this.#booked.clear();
     if (previous !== 0) this.#events?.incarnationChanged(renewal.incarnation, previous);
     return 'lost';
   }
@@ -370,28 +321,7 @@ class Store implements RedisSlotStore {
     const connection = this.#ready();
     connection.roundTrip('reap');
     const registry = await this.#readRegistry(connection);
-    let removed = 0;
-    for (const lease of registry.leases) {
-      if (lease.expiresAt >= registry.now) continue;
-      const users = this.keys.incarnationUsers(lease.incarnation);
-      for (;;) {
-        connection.roundTrip('reap');
-        const batch = (await connection.command(['SPOP', users, String(REAP_BATCH)])) as string[] | null;
-        if (batch === null || batch.length === 0) break;
-        connection.roundTrip('reap');
-        const counts = await Promise.all(
-          batch.map((userId) => connection.run(purgeScript, [this.keys.user(userId)], this.#livenessArgs())),
-        );
-        for (const count of counts) removed += Number(count);
-      }
-      connection.roundTrip('reap');
-      await connection.run(
-        forgetScript,
-        [this.keys.registry.leases, this.keys.registry.incarnations],
-        [lease.incarnation, '0'],
-      );
-    }
-    return removed;
+    return reapDead(connection, this.keys, registry, this.#livenessArgs());
   }
 
   async userBook(userId: string): Promise<ClusterUserBook | undefined> {
@@ -410,45 +340,12 @@ class Store implements RedisSlotStore {
     return book.live === 0 ? undefined : book;
   }
 
-  /**
-   * The registry, and the global counts. Costs one command per live
-   * incarnation plus one per booked user (sent together): for the stats page
-   * and the dashboard, not for a hot path.
-   */
+  /** The registry, and the global counts (see readClusterView for the cost). */
   async view(): Promise<ClusterView> {
     const connection = this.#ready();
     connection.roundTrip('view');
     const registry = await this.#readRegistry(connection);
-    const alive = registry.leases.filter((lease) => lease.expiresAt >= registry.now);
-    connection.roundTrip('view');
-    const members = await Promise.all(
-      alive.map((lease) => connection.command(['SMEMBERS', this.keys.incarnationUsers(lease.incarnation)])),
-    );
-    const users = [...new Set(members.flatMap((list) => (list as string[]) ?? []))];
-    connection.roundTrip('view');
-    const books = await Promise.all(
-      users.map((userId) => connection.command(['HVALS', this.keys.user(userId)])),
-    );
-    let bookedUsers = 0;
-    let connections = 0;
-    for (const values of books) {
-      let live = 0;
-      for (const value of values as string[]) {
-        const entry = decodeEntry(value);
-        if (entry !== undefined && !this.#isDead(entry.incarnation)) live += 1;
-      }
-      if (live > 0) bookedUsers += 1;
-      connections += live;
-    }
-    return {
-      nodes: registry.leases.map((lease) => ({
-        nodeId: lease.nodeId,
-        incarnation: lease.incarnation,
-        leaseExpiresInMs: lease.expiresAt - registry.now,
-      })),
-      users: bookedUsers,
-      connections,
-    };
+    return readClusterView(connection, this.keys, registry, (incarnation) => this.#isDead(incarnation));
   }
 
   /**
@@ -518,14 +415,12 @@ class Store implements RedisSlotStore {
     }
     const connection = this.#connection;
     if (connection !== undefined) await connection.close();
-    this.#index.clear();
+    this.#booked.clear();
   }
 
-  async #readRegistry(connection: RedisConnection) {
-    const { leases, incarnations, counter } = this.keys.registry;
-    const registry = decodeRegistry(
-      await connection.run(registryScript, [leases, incarnations, counter], []),
-    );
+  /** Reads the registry, and takes its liveness as this node's snapshot. */
+  async #readRegistry(connection: RedisConnection): Promise<Registry> {
+    const registry = await readRegistry(connection, this.keys);
     this.#liveness = {
       maxIncarnation: registry.maxIncarnation,
       live: registry.leases
@@ -533,21 +428,6 @@ class Store implements RedisSlotStore {
         .map((lease) => lease.incarnation),
     };
     return registry;
-  }
-
-  /** Keeps the user in the index while this node holds or is admitting one of its connections. */
-  async #forgetIfEmpty(userId: string, entry: IndexedUser, incarnation: number): Promise<void> {
-    if (entry.held.size > 0 || entry.pending > 0 || this.#index.get(userId) !== entry) return;
-    this.#index.delete(userId);
-    try {
-      await this.#connection?.command(['SREM', this.keys.incarnationUsers(incarnation), userId]);
-    } catch {
-      // A stale member only costs the reaper one empty purge.
-    }
-  }
-
-  #entryFor(userId: string): IndexedUser | undefined {
-    return this.#index.get(userId);
   }
 
   #livenessArgs(): [number, string] {
@@ -571,28 +451,5 @@ class Store implements RedisSlotStore {
     return this.#state === 'stopped'
       ? new SupervisorError('WSSUP_SHUTTING_DOWN', 'the slot store was stopped')
       : new SlotStoreUnavailableError('the slot store is not started: call start() first');
-  }
-}
-
-function isClient(value: unknown): value is RedisClientLike {
-  const client = value as Partial<RedisClientLike> | null;
-  return typeof client === 'object' && client !== null && typeof client.sendCommand === 'function';
-}
-
-function checkInteger(option: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new InvalidOptionError(option, `an integer from ${min} to ${max}`, value);
-  }
-}
-
-function checkId(name: string, value: unknown): void {
-  if (typeof value !== 'string' || value === '') {
-    throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `${name} must be a non-empty string`);
-  }
-}
-
-function checkArgument(name: string, value: unknown, min: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `${name} must be an integer of at least ${min}`);
   }
 }

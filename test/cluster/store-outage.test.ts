@@ -7,6 +7,7 @@
  * of its own, since it breaks it.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { silentSocketMs } from '../../src/cluster/redis-client.js';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
 import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
 import { eventually, freshPrefix, hasRedis, startStore } from './store-fixture.js';
@@ -18,6 +19,16 @@ async function ownRedis(): Promise<PrivateRedis> {
 }
 
 const unavailable = { code: 'WSSUP_STORE_UNAVAILABLE', name: 'SlotStoreUnavailableError' };
+
+/** The ids of the clients connected to Redis, but for the helper's own control connection. */
+async function storeConnections(redis: PrivateRedis): Promise<string[]> {
+  const list = (await redis.command('CLIENT', 'LIST')) as string;
+  return list
+    .split('\n')
+    .filter((line) => line !== '' && !line.includes('cmd=client|list'))
+    .map((line) => /\bid=(\d+)/.exec(line)?.[1] as string)
+    .sort();
+}
 
 async function scriptCalls(redis: PrivateRedis): Promise<{ eval: number; evalsha: number }> {
   const info = (await redis.command('INFO', 'commandstats')) as string;
@@ -45,7 +56,7 @@ describe.runIf(hasRedis)('Redis slot store: outages', () => {
     const keyPrefix = freshPrefix();
     const { store } = await startStore(redis, { keyPrefix, nodeId: 'a', commandTimeoutMs: 200 });
     await store.admit('ann', 'c1', 3, 3);
-    redis.pause();
+    await redis.pause();
     try {
       // Each of these settles while Redis is still stopped: none waits for it.
       await expect(store.admit('ann', 'late', 3, 3)).rejects.toMatchObject(unavailable);
@@ -65,6 +76,34 @@ describe.runIf(hasRedis)('Redis slot store: outages', () => {
     expect(await store.userBook('ann')).toBeUndefined();
     expect(await store.renew()).toBe('renewed');
     expect(await store.admit('ann', 'c2', 3, 3)).toEqual({ admitted: true, evict: [], live: 1 });
+  });
+
+  it('a Redis stopped for longer: the silent connection is dropped and replaced, and the store recovers', async () => {
+    const redis = await ownRedis();
+    const keyPrefix = freshPrefix();
+    // 100 ms command timeout: the socket is dropped after 1 s of silence (silentSocketMs).
+    const { store } = await startStore(redis, { keyPrefix, nodeId: 'a', commandTimeoutMs: 100 });
+    const pid = redis.pid;
+    const before = await storeConnections(redis);
+    await redis.pause();
+    try {
+      await expect(store.admit('ann', 'late', 3, 3)).rejects.toMatchObject(unavailable);
+      // Still stopped, well past the silence limit: every command keeps failing at once.
+      const until = Date.now() + silentSocketMs(100) + 500;
+      while (Date.now() < until) {
+        await expect(store.admit('ann', 'c1', 3, 3)).rejects.toMatchObject(unavailable);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      redis.resume();
+    }
+    await eventually(async () => (await store.renew().catch(() => undefined)) === 'renewed', 10_000);
+    expect(redis.pid).toBe(pid);
+    // A new connection replaced the silent one; the admission sent before it runs late and books nothing.
+    const after = await storeConnections(redis);
+    expect(after.filter((id) => before.includes(id))).toEqual([]);
+    expect(await store.admit('ann', 'c2', 3, 3)).toEqual({ admitted: true, evict: [], live: 1 });
+    expect(await redis.command('HKEYS', `${keyPrefix}:{u:ann}:slots`)).toEqual(['c2']);
   });
 
   it('a killed Redis: commands reject at once (no offline queue), and after a restart the store takes a new incarnation', async () => {
@@ -92,7 +131,15 @@ describe.runIf(hasRedis)('Redis slot store: outages', () => {
       await a.store.readmit([{ userId: 'ann', connectionId: 'c1', admittedAt: 1, idleSince: undefined }], 3),
     ).toEqual([]);
     await eventually(async () => (await b.store.renew().catch(() => undefined)) !== undefined, 10_000);
-    expect(await b.store.userBook('ann')).toEqual({ userId: 'ann', live: 1, idle: 0, byNode: { a: 1 } });
+    const book = await redis.command('HGETALL', `${keyPrefix}:{u:ann}:slots`);
+    const leases = await redis.command('ZRANGE', `${keyPrefix}:{nodes}:leases`, '0', '-1', 'WITHSCORES');
+    const seen = JSON.stringify({ book, leases, a: a.store.incarnation, b: b.store.incarnation });
+    expect(await b.store.userBook('ann'), seen).toEqual({
+      userId: 'ann',
+      live: 1,
+      idle: 0,
+      byNode: { a: 1 },
+    });
     // The pub/sub connection came back too.
     const order = { connectionId: 'c1', nodeId: 'a', incarnation: a.store.incarnation };
     await eventually(async () => {
@@ -100,6 +147,20 @@ describe.runIf(hasRedis)('Redis slot store: outages', () => {
       return a.orders.length > 0;
     }, 10_000);
     expect(a.orders[0]).toEqual(order);
+  });
+
+  it('an idle store keeps its connections: pings keep them from being dropped as silent', async () => {
+    const redis = await ownRedis();
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis, { keyPrefix, nodeId: 'a', commandTimeoutMs: 100 });
+    const b = await startStore(redis, { keyPrefix, nodeId: 'b', commandTimeoutMs: 100 });
+    const before = await storeConnections(redis);
+    expect(before).toHaveLength(4); // each store: commands and pub/sub
+    await new Promise((resolve) => setTimeout(resolve, 2.5 * silentSocketMs(100)));
+    expect(await storeConnections(redis)).toEqual(before);
+    const order = { connectionId: 'c1', nodeId: 'a', incarnation: a.store.incarnation };
+    await b.store.orderEviction(order);
+    await eventually(() => a.orders.length === 1);
   });
 
   it('CLIENT PAUSE: admissions reject while Redis holds clients, and pass again after', async () => {

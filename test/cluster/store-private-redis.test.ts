@@ -52,7 +52,7 @@ describe.runIf(hasRedis)('private redis-server', () => {
     const redis = await startRedisServer();
     try {
       await redis.command('SET', 'k', 'v');
-      redis.pause();
+      await redis.pause();
       await expect(redis.command('PING')).rejects.toThrow(/no reply/);
       redis.resume();
       expect(await redis.command('PING')).toBe('PONG');
@@ -67,5 +67,15 @@ describe.runIf(hasRedis)('private redis-server', () => {
     } finally {
       await redis.stop();
     }
+  });
+});
+
+describe('findRedisServer', () => {
+  it('takes REDIS_SERVER_PATH when set, and reports a missing one as not found', () => {
+    expect(findRedisServer({ REDIS_SERVER_PATH: '/nonexistent/redis-server', PATH: '/usr/bin:/bin' })).toBe(
+      undefined,
+    );
+    expect(findRedisServer({ PATH: '/nonexistent' })).toBeUndefined();
+    expect(findRedisServer({ REDIS_SERVER_PATH: process.execPath })).toBe(process.execPath);
   });
 });

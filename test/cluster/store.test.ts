@@ -5,7 +5,8 @@
  * over sharded pub/sub), fencing by incarnation, bad input, and the key layout
  * (one hash slot per script).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { connectRedis } from '../../src/cluster/redis-client.js';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
 import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
 
@@ -169,6 +170,24 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     expect(await store.userBook('x')).toMatchObject({ live: 1 });
   });
 
+  it("uses the app's own client without closing it, and a duplicate of it for pub/sub", async () => {
+    const { createClient } = await import('redis');
+    const client = createClient({ url: redis.current.url, disableOfflineQueue: true });
+    client.on('error', () => {});
+    await client.connect();
+    onTestFinished(() => client.destroy());
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a', redis: client });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    expect(await a.store.admit('ann', 'c1', 3, 3)).toMatchObject({ admitted: true, live: 1 });
+    await b.store.orderEviction({ connectionId: 'c1', nodeId: 'a', incarnation: a.store.incarnation });
+    await eventually(() => a.orders.length === 1);
+    await a.store.stop();
+    expect(client.isOpen).toBe(true);
+    expect(await client.sendCommand(['PING'])).toBe('PONG');
+    expect(await b.store.userBook('ann')).toBeUndefined();
+  });
+
   it('rejects bad input with a typed error and sends nothing', async () => {
     const keyPrefix = freshPrefix();
     const { store } = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
@@ -208,5 +227,21 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     await store.stop();
     await store.stop(); // idempotent
     await expect(store.admit('ann', 'c1', 3, 3)).rejects.toMatchObject({ code: 'WSSUP_SHUTTING_DOWN' });
+  });
+});
+
+describe('Redis slot store without the redis package', () => {
+  it('fails with WSSUP_MISSING_PEER naming the package (an optional peer dependency)', async () => {
+    const notInstalled = () =>
+      Promise.reject(
+        Object.assign(new Error("Cannot find package 'redis'"), { code: 'ERR_MODULE_NOT_FOUND' }),
+      );
+    await expect(
+      connectRedis('redis://127.0.0.1:1', { commandTimeoutMs: 100 }, notInstalled),
+    ).rejects.toMatchObject({
+      name: 'MissingPeerError',
+      code: 'WSSUP_MISSING_PEER',
+      peer: 'redis',
+    });
   });
 });

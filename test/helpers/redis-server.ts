@@ -22,7 +22,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -65,8 +65,12 @@ export interface PrivateRedis {
   readonly pid: number;
   /** Runs one command on a fresh connection; resolves with the decoded reply. */
   command(...args: string[]): Promise<RespValue>;
-  /** SIGSTOP: the process keeps its port and sockets but answers nothing. */
-  pause(): void;
+  /**
+   * SIGSTOP: the process keeps its port and sockets but answers nothing.
+   * Resolves once the process is stopped (a signal takes effect
+   * asynchronously: until then it may still run, or answer, a command).
+   */
+  pause(): Promise<void>;
   /** SIGCONT after pause(). */
   resume(): void;
   /** SIGKILL, waiting until it has exited: the port refuses connections and the data is gone. */
@@ -121,7 +125,10 @@ export async function startRedisServer(): Promise<PrivateRedis> {
       return current.pid as number;
     },
     command: (...args) => respCommand(port, args),
-    pause: () => void current.kill('SIGSTOP'),
+    async pause() {
+      current.kill('SIGSTOP');
+      await untilStopped(current.pid as number);
+    },
     resume: () => void current.kill('SIGCONT'),
     kill,
     async restart() {
@@ -137,6 +144,27 @@ export async function startRedisServer(): Promise<PrivateRedis> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Resolves once the process is in the stopped state (Linux: state T in
+ * /proc/<pid>/stat); elsewhere, after a short wait.
+ */
+async function untilStopped(pid: number): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    let state: string | undefined;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50)); // no /proc: give the signal a moment
+      return;
+    }
+    if (state === 'T') return;
+    if (Date.now() > deadline) throw new Error(`redis-server ${pid} did not stop (state ${state})`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
 }
 
 /** Spawns redis-server on `port` and resolves once it answers PING; rejects if it exits first. */
