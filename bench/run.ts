@@ -23,7 +23,9 @@ import {
   startServer,
 } from './processes.js';
 
-const all = ['memory', 'churn', 'messages', 'cleanup', 'admission', 'scale', 'floor'] as const;
+const all = ['memory', 'churn', 'messages', 'cleanup', 'admission', 'scale', 'floor', 'cluster'] as const;
+/** Not in the default run: it needs redis-server (issue 12). */
+const optIn: readonly Bench[] = ['cluster'];
 type Bench = (typeof all)[number];
 
 const { values: args } = parseArgs({
@@ -48,7 +50,8 @@ if (args.help) {
   console.log(`Usage: npm run bench -- [options]
 
   --quick                 2 rounds, 3 s warm-up, 1.5 s windows, 20,000 connections for scale
-  --only LIST             some of: ${all.join(', ')} (default: all)
+  --only LIST             some of: ${all.join(', ')} (default: all but cluster,
+                          which starts a private redis-server: REDIS_SERVER_PATH or redis-server on PATH)
   --kinds LIST            server kinds to compare, any of ${serverKinds.join(', ')}
                           (default supervised,bare,socketio); every round runs each
                           selected kind once, in this order, on a fresh server.
@@ -67,7 +70,9 @@ BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=prof" adds flags to the ser
   process.exit(0);
 }
 const selected = new Set<Bench>(
-  args.only === undefined ? all : (args.only.split(',').map((name) => name.trim()) as Bench[]),
+  args.only === undefined
+    ? all.filter((name) => !optIn.includes(name))
+    : (args.only.split(',').map((name) => name.trim()) as Bench[]),
 );
 for (const name of selected) {
   if (!all.includes(name)) throw new Error(`unknown benchmark ${name}; choose from ${all.join(', ')}`);
@@ -415,6 +420,12 @@ async function floor(): Promise<void> {
   sections.push(output.trim());
 }
 
+/** Cluster mode on a private Redis (bench/cluster.ts). */
+async function cluster(): Promise<void> {
+  const output = await runProgram('./cluster.js', ['--markdown', ...(quick ? ['--quick'] : [])], []);
+  sections.push(output.trim());
+}
+
 const benches: Record<Bench, () => Promise<void>> = {
   memory,
   churn,
@@ -423,6 +434,7 @@ const benches: Record<Bench, () => Promise<void>> = {
   admission,
   scale,
   floor,
+  cluster,
 };
 const started = performance.now();
 console.log(

@@ -1,0 +1,257 @@
+/**
+ * `npm run bench -- --only cluster` (issue 12): cluster mode on a private
+ * redis-server on loopback (started here, on a free port, no persistence).
+ *
+ *   - admission latency: the book's decision (one store.admit, a script run)
+ *     and a whole upgrade through a supervisor in cluster mode (client
+ *     connect → open), p50/p99, with a bounded number in flight;
+ *   - Redis round trips per admission and per disposal (the store's counters);
+ *   - renewal traffic with 10 and with 10,000 connections held;
+ *   - churn of 3 reference-server processes (open, echo, close) with and
+ *     without --redis, the same clients and users.
+ *
+ * Goals: admission p99 ≤ 2 ms on loopback; churn ≥ 0.8× local; ≤ 2 round trips
+ * per lifecycle; renewal independent of the number of sockets.
+ */
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { createRedisSlotStore } from '../src/cluster/redis-store.js';
+import { createSupervisor } from '../src/index.js';
+import { fixed, percentile, sortNumbers, table } from './figures.js';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    markdown: { type: 'boolean', default: false },
+    'in-flight': { type: 'string', default: '8' },
+  },
+});
+const quick = args.quick;
+const inFlight = Number(args['in-flight']);
+const admissions = quick ? 2_000 : 10_000;
+const upgrades = quick ? 500 : 2_000;
+const churnSeconds = quick ? 3 : 8;
+const lines: string[] = [];
+const say = (line = '') => lines.push(line);
+
+async function freePort(): Promise<number> {
+  const server = createTcpServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function startRedis(): Promise<{ url: string; stop(): void }> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'wssup-bench-redis-'));
+  const child = spawn(
+    process.env.REDIS_SERVER_PATH || 'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let text = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (/Ready to accept connections/.test(text)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${text}`)));
+  });
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: () => {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs `task(i)` for i < count with at most `limit` in flight; returns each one's duration in ms. */
+async function bounded(count: number, limit: number, task: (i: number) => Promise<void>): Promise<number[]> {
+  const times: number[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      const started = performance.now();
+      await task(i);
+      times.push(performance.now() - started);
+    }
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+  return sortNumbers(times);
+}
+
+const ms = (value: number) => `${fixed(value, 3)} ms`;
+
+async function decisionLatency(url: string): Promise<void> {
+  const store = createRedisSlotStore({ redis: url, nodeId: 'bench-a', keyPrefix: 'bench1' });
+  await store.start({ evictionOrdered: () => {}, incarnationChanged: () => {} });
+  // Warm-up: scripts cached, JIT warm.
+  await bounded(500, inFlight, (i) => store.admit(`w${i % 100}`, `w-${i}`, 20, 14).then(() => {}));
+  const before = store.traffic();
+  const admit = await bounded(admissions, inFlight, (i) =>
+    store.admit(`u${i % 1_000}`, `c-${i}`, 20, 14).then(() => {}),
+  );
+  const afterAdmit = store.traffic();
+  const release = await bounded(admissions, inFlight, (i) => store.release(`u${i % 1_000}`, `c-${i}`));
+  const afterRelease = store.traffic();
+  const trips = (after: typeof before, from: typeof before, method: string) =>
+    ((after.roundTrips[method] ?? 0) - (from.roundTrips[method] ?? 0)) / admissions;
+  const commands = (after: typeof before, from: typeof before) =>
+    (after.commands - from.commands) / admissions;
+  say(`### Cluster mode (issue 12): the book on Redis, loopback, ${inFlight} in flight\n`);
+  say(
+    table(
+      ['', 'p50', 'p99', 'max', 'round trips each', 'commands each'],
+      [
+        [
+          `store.admit (${admissions} over 1,000 users)`,
+          ms(percentile(admit, 50)),
+          ms(percentile(admit, 99)),
+          ms(admit.at(-1) ?? 0),
+          fixed(trips(afterAdmit, before, 'admit'), 2),
+          fixed(commands(afterAdmit, before), 2),
+        ],
+        [
+          'store.release',
+          ms(percentile(release, 50)),
+          ms(percentile(release, 99)),
+          ms(release.at(-1) ?? 0),
+          fixed(trips(afterRelease, afterAdmit, 'release'), 2),
+          fixed(commands(afterRelease, afterAdmit), 2),
+        ],
+      ],
+    ),
+  );
+  await store.stop();
+}
+
+async function renewalTraffic(url: string): Promise<void> {
+  const rows: string[][] = [];
+  for (const held of [10, 10_000]) {
+    const store = createRedisSlotStore({ redis: url, nodeId: `bench-r${held}`, keyPrefix: `bench-r${held}` });
+    await store.start({ evictionOrdered: () => {}, incarnationChanged: () => {} });
+    await bounded(held, 32, (i) => store.admit(`u${i % 1_000}`, `h-${i}`, 20, 20).then(() => {}));
+    const before = store.traffic();
+    const times = await bounded(200, 1, () => store.renew().then(() => {}));
+    const after = store.traffic();
+    rows.push([
+      held.toLocaleString('en'),
+      ms(percentile(times, 50)),
+      fixed((after.commands - before.commands) / 200, 2),
+      fixed(((after.roundTrips.renew ?? 0) - (before.roundTrips.renew ?? 0)) / 200, 2),
+    ]);
+    await store.stop();
+  }
+  say('\nRenewal, 200 renewals each:\n');
+  say(table(['connections held', 'renew p50', 'commands per renewal', 'round trips per renewal'], rows));
+}
+
+async function upgradeLatency(url: string): Promise<void> {
+  const rows: string[][] = [];
+  for (const mode of ['local', 'cluster'] as const) {
+    const supervisor = createSupervisor({
+      authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
+      onError: () => {},
+      ...(mode === 'cluster' ? { cluster: { redis: url, nodeId: 'bench-up', keyPrefix: 'bench-up' } } : {}),
+    });
+    const server = createServer();
+    supervisor.attach(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as { port: number };
+    if (mode === 'cluster') {
+      while (supervisor.stats().cluster?.leaseHeld !== true) await new Promise((r) => setTimeout(r, 20));
+    }
+    const cycle = async (i: number) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/?user=u${i % 200}`);
+      await once(ws, 'open');
+      ws.close();
+      await once(ws, 'close');
+    };
+    await bounded(200, inFlight, cycle); // warm-up
+    const times = await bounded(upgrades, inFlight, cycle);
+    rows.push([mode, ms(percentile(times, 50)), ms(percentile(times, 99))]);
+    await supervisor.shutdown();
+    server.close();
+  }
+  say(
+    `\nA whole lifecycle through a supervisor (connect → open → close), ${upgrades} cycles, ${inFlight} in flight:\n`,
+  );
+  say(table(['mode', 'p50', 'p99'], rows));
+}
+
+/** Starts a built reference server (test preset: echo), with or without --redis. */
+async function startNode(args: string[]): Promise<{ child: ChildProcess; url: string }> {
+  const script = fileURLToPath(new URL('../examples/reference-server/main.js', import.meta.url));
+  const child = fork(script, ['--preset', 'production', '--max-per-user', '1000', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
+  let text = '';
+  const url = await new Promise<string>((resolve) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const match = /listening on (ws:\/\/\S+)/.exec(text);
+      if (match?.[1] !== undefined) resolve(match[1]);
+    });
+  });
+  return { child, url };
+}
+
+async function churn(url: string): Promise<void> {
+  const rows: string[][] = [];
+  const rates: Record<string, number> = {};
+  for (const mode of ['local', 'cluster'] as const) {
+    const nodes = await Promise.all(
+      [0, 1, 2].map((i) => startNode(mode === 'cluster' ? ['--redis', url, '--node-id', `churn-${i}`] : [])),
+    );
+    const deadline = performance.now() + churnSeconds * 1_000;
+    let cycles = 0;
+    const worker = async (w: number) => {
+      for (let i = 0; performance.now() < deadline; i++) {
+        const node = nodes[(w + i) % 3] as { url: string };
+        const ws = new WebSocket(`${node.url}/?user=u${(w * 7 + i) % 100}`);
+        await once(ws, 'open');
+        ws.send('x');
+        await once(ws, 'message');
+        ws.close();
+        await once(ws, 'close');
+        cycles += 1;
+      }
+    };
+    await Promise.all(Array.from({ length: 30 }, (_, w) => worker(w)));
+    rates[mode] = cycles / churnSeconds;
+    rows.push([mode, fixed(cycles / churnSeconds, 0)]);
+    for (const node of nodes) {
+      node.child.kill('SIGTERM');
+      await once(node.child, 'exit');
+    }
+  }
+  rows.push(['ratio cluster / local', fixed((rates.cluster ?? 0) / (rates.local ?? 1), 2)]);
+  say(
+    `\nChurn of 3 reference-server processes (open, one echo, close; 30 clients in this process, 100 users), ${churnSeconds} s each:\n`,
+  );
+  say(table(['mode', 'lifecycles / s'], rows));
+}
+
+const redis = await startRedis();
+try {
+  await decisionLatency(redis.url);
+  await renewalTraffic(redis.url);
+  await upgradeLatency(redis.url);
+  await churn(redis.url);
+} finally {
+  redis.stop();
+}
+console.log(lines.join('\n'));
