@@ -560,7 +560,14 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         .then((global) => ({ ...local, global }));
     }) as Supervisor['stats'],
     userStats: ((userId: string, userOptions?: { cluster?: boolean }) => {
-      if (userOptions?.cluster === true) return clusterOnly().then((book) => book.userBook(userId));
+      if (userOptions?.cluster === true) {
+        // A bad id is the caller's mistake: it must not reach the store (nor count toward its breaker).
+        const problem = checkUserId(userId);
+        if (problem !== undefined) {
+          return Promise.reject(new SupervisorError('WSSUP_INVALID_ARGUMENT', `userStats: ${problem}`));
+        }
+        return clusterOnly().then((book) => book.userBook(userId));
+      }
       const record = users.get(userId);
       return record === undefined ? undefined : userStatsOf(record, sources);
     }) as Supervisor['userStats'],

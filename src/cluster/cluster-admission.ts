@@ -204,6 +204,8 @@ export class ClusterBook {
   /** The connection left the local books for good (disposed), or was never admitted locally. */
   released(userId: string, connectionId: string): void {
     this.#held.delete(connectionId);
+    // After stop() the store has released every slot of this node already.
+    if (this.#stopped !== undefined) return;
     // Never booked: nothing to free (a reservation that timed out is a pending release already).
     if (this.#unsynced.delete(connectionId)) return;
     this.#release(userId, connectionId);
@@ -211,7 +213,8 @@ export class ClusterBook {
 
   /** The idle ⇄ live edges, mirrored so that other nodes can evict this node's idle connections. */
   idle(userId: string, connectionId: string, idleSince: number | undefined): void {
-    if (!this.#held.has(connectionId) || this.#unsynced.has(connectionId)) return;
+    if (!this.#held.has(connectionId) || this.#unsynced.has(connectionId) || this.#stopped !== undefined)
+      return;
     this.#call(() => this.#store.setIdle(userId, connectionId, idleSince)).catch((error) =>
       this.#reportStore('setIdle', error),
     );
@@ -225,6 +228,7 @@ export class ClusterBook {
    * connection for idleness; keeping it unbooked would break the limit.)
    */
   kept(userId: string, connectionId: string): void {
+    if (this.#stopped !== undefined) return;
     const { limit, evictAt } = this.#host;
     this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt)).then(
       (answer) => {

@@ -286,6 +286,12 @@ describe('cluster-wide reads', () => {
     });
     // The plain calls stay synchronous and local.
     expect(node(c, 0).supervisor.userStats('hal')).toMatchObject({ live: 1 });
+    // A bad id never reaches the store.
+    const calls = c.book.calls.userBook;
+    await expect(node(c, 0).supervisor.userStats('', { cluster: true })).rejects.toMatchObject({
+      code: 'WSSUP_INVALID_ARGUMENT',
+    });
+    expect(c.book.calls.userBook).toBe(calls);
     await shutdownAll(c);
   });
 
