@@ -77,7 +77,11 @@ async function startRedis(): Promise<{ url: string; stop(): void }> {
 }
 
 /** Runs `task(i)` for i < count with at most `limit` in flight; returns each one's duration in ms. */
-async function bounded(count: number, limit: number, task: (i: number) => Promise<void>): Promise<Float64Array> {
+async function bounded(
+  count: number,
+  limit: number,
+  task: (i: number) => Promise<void>,
+): Promise<Float64Array> {
   const times: number[] = [];
   let next = 0;
   const worker = async () => {
