@@ -63,6 +63,28 @@ describe.runIf(hasRedis)('three reference servers on one Redis', () => {
     const book = await bookOf(redis.current, 'ann');
     expect(book).toHaveLength(limit);
     expect(book.filter((e) => e.idle)).toEqual([]);
+
+    // Any node's /stats?cluster=1 shows every node and the cluster-wide counts, per user too.
+    const http = node(0).url.replace('ws://', 'http://');
+    const view = (await (await fetch(`${http}/stats?cluster=1`)).json()) as {
+      global: { nodes: Array<{ nodeId: string }>; connections: number };
+    };
+    expect(view.global.nodes.map((n) => n.nodeId)).toEqual(
+      expect.arrayContaining(['node-a', 'node-b', 'node-c']),
+    );
+    expect(view.global.connections).toBe(limit);
+    // Each node that holds some of ann's connections lists her with her cluster-wide book.
+    const listed = [];
+    for (const n of nodes) {
+      const detail = (await (
+        await fetch(`${n.url.replace('ws://', 'http://')}/stats?cluster=1&perUser=1`)
+      ).json()) as {
+        perUser: Array<{ userId: string; live: number; global?: { live: number } }>;
+      };
+      listed.push(...detail.perUser);
+    }
+    expect(listed.map((book) => book.live).reduce((sum, live) => sum + live, 0)).toBe(limit);
+    expect(listed.map((book) => [book.userId, book.global?.live])).toEqual(listed.map(() => ['ann', limit]));
   });
 
   it('kill -9 of a process: its slots free within leaseTtl + reaper period; a live node’s slots stay', async () => {
