@@ -43,6 +43,17 @@ export interface DisposeInfo {
   closeCode: number | undefined;
   /** From admission to disposal. */
   lifetimeMs: number;
+  /**
+   * The cleanup latency: from the moment the socket first said it was ending
+   * (the peer's close frame or FIN, the socket's `close` or `error`) to
+   * disposal, when the connection's last slot (the process-wide one) is
+   * free, on the supervisor's clock. 0 when the peer closed and cleanup ran
+   * at once; up to drainTimeoutMs when the peer's TCP connection lingered.
+   * Undefined when the supervisor ended the connection before its socket
+   * said anything (eviction or shutdown of a silent peer, dead peer, connect
+   * timeout): there was no socket end to measure from.
+   */
+  cleanupMs: number | undefined;
 }
 
 export interface DisposedEvent extends DisposeInfo {

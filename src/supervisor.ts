@@ -166,6 +166,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       reason: output.reason,
       closeCode: output.closeCode,
       lifetimeMs: clock.now() - connection.admittedAt,
+      cleanupMs: connection.endedAt === undefined ? undefined : clock.now() - connection.endedAt,
     };
     connection.runCloseHook(info);
     events.emit('disposed', { connectionId: output.connectionId, userId: output.userId, ...info });

@@ -370,7 +370,11 @@ describe('app hooks that fail', () => {
 
       const connectionId = t.disposed[0]?.connectionId;
       expect(seenInOnClose).toEqual([
-        { id: connectionId, info: { reason: 'closed', closeCode: 1000, lifetimeMs: 0 }, connections: 0 },
+        {
+          id: connectionId,
+          info: { reason: 'closed', closeCode: 1000, lifetimeMs: 0, cleanupMs: 0 },
+          connections: 0,
+        },
       ]);
       expect(t.errors[0]).toBeInstanceOf(AppHookError);
       expect(t.errors[0]).toMatchObject({

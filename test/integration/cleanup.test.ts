@@ -231,6 +231,8 @@ describe('the slot is free when the server socket emits close', () => {
         reason,
         closeCode,
         lifetimeMs: 1_234,
+        // The socket ended and everything was released in the same step.
+        cleanupMs: 0,
       });
       const snapshot = await t.watcher.closedOnServer(leaverId);
       expect(snapshot.disposed).toBe(true);
@@ -282,7 +284,15 @@ describe('the slot is free when the server socket emits close', () => {
     t.clock.increment(1);
     // Disposed at the deadline itself, before the socket has even finished closing.
     expect(t.disposed).toEqual([
-      { connectionId: id, userId: 'sam', reason: 'error', closeCode: undefined, lifetimeMs: drainTimeoutMs },
+      {
+        connectionId: id,
+        userId: 'sam',
+        reason: 'error',
+        closeCode: undefined,
+        lifetimeMs: drainTimeoutMs,
+        // Its socket failed at once, and held the process-wide slot until the deadline.
+        cleanupMs: drainTimeoutMs,
+      },
     ]);
     expect(t.supervisor.stats().connections).toBe(0);
     // terminate() destroyed the server socket; the half-open client cannot tell, so wait on the server side.
@@ -354,6 +364,8 @@ describe('heartbeat', () => {
         reason: 'dead-peer',
         closeCode: undefined,
         lifetimeMs: 2 * heartbeatIntervalMs,
+        // The socket never said it was ending: no cleanup latency to report.
+        cleanupMs: undefined,
       },
     ]);
     expect(t.supervisor.userStats('yan')).toBeUndefined();
