@@ -47,7 +47,7 @@ export const usage = `Usage: npm start -- [options]   (or: ws-supervisor serve [
 
 The ws-supervisor reference server: WebSocket echo, demo authentication by
 ?user=<id>, GET /stats (totals; ?perUser=1&limit=<n> for the busiest users),
-and a live dashboard at GET /dashboard.
+GET /metrics (Prometheus, needs prom-client), and a live dashboard at GET /dashboard.
 
 Options (environment variable in brackets):
   --host <addr>                 bind address [HOST] (default 127.0.0.1)

@@ -1,7 +1,8 @@
 /**
  * The reference server: HTTP + WebSocket on one port, echo of each message,
- * demo authentication by `?user=<id>`, `GET /stats` (stats-route.ts), and the
- * live dashboard at `GET /dashboard` (see dashboard/). Every known path
+ * demo authentication by `?user=<id>`, `GET /stats` (stats-route.ts),
+ * `GET /metrics` for Prometheus (metrics-route.ts), and the live dashboard
+ * at `GET /dashboard` (see dashboard/). Every known path
  * answers GET only (405 with `Allow: GET`); the dashboard and the per-user
  * detail of /stats are for whoever `--dashboard-token` lets in.
  */
@@ -13,6 +14,7 @@ import { tokenAuthorizer } from './access.js';
 import type { ServerConfig } from './config.js';
 import { createDashboard, type Dashboard, type DashboardOptions } from './dashboard/index.js';
 import { pathOf, queryOf, refuseMethod, sendJson, sendText } from './http.js';
+import { createMetricsRoute } from './metrics-route.js';
 import { createStatsRoute } from './stats-route.js';
 
 export interface ReferenceServer {
@@ -53,6 +55,9 @@ export async function startReferenceServer(
   const authorize = config.dashboardToken === undefined ? undefined : tokenAuthorizer(config.dashboardToken);
   const onAccessError = (error: unknown) => log(`error: authorize failed: ${String(error)}`);
   const dashboard = createDashboard(supervisor, { authorize, onError: onAccessError, ...extras.dashboard });
+  const metrics = await createMetricsRoute(supervisor, (error) =>
+    log(`error: metrics failed: ${String(error)}`),
+  );
   const routes = new Map<string, (request: IncomingMessage, response: ServerResponse) => void>([
     [
       '/',
@@ -61,10 +66,11 @@ export async function startReferenceServer(
           response,
           200,
           'ws-supervisor reference server: connect with ws://<host>:<port>/?user=<id>; ' +
-            'GET /stats, GET /stats?perUser=1&limit=<n>, GET /dashboard\n',
+            'GET /stats, GET /stats?perUser=1&limit=<n>, GET /metrics, GET /dashboard\n',
         ),
     ],
     ['/stats', createStatsRoute(supervisor, authorize, onAccessError)],
+    ['/metrics', metrics.route],
   ]);
   const server = createServer((request, response) => {
     const pathname = pathOf(request);
@@ -92,6 +98,7 @@ export async function startReferenceServer(
         // Event streams never end on their own: end them, or close() would wait for the browser.
         dashboard.close();
         await supervisor.shutdown();
+        metrics.close();
         server.closeAllConnections();
         await httpClosed;
       })();

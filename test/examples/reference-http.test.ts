@@ -198,6 +198,7 @@ describe('methods (item 16)', () => {
   it.each([
     ['POST', '/stats'],
     ['DELETE', '/stats?perUser=1'],
+    ['POST', '/metrics'],
     ['PUT', '/'],
     ['POST', '/dashboard'],
     ['POST', '/dashboard/events'],
