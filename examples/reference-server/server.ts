@@ -2,17 +2,21 @@
  * The reference server: HTTP + WebSocket on one port, echo of each message,
  * demo authentication by `?user=<id>`, `GET /stats` (stats-route.ts),
  * `GET /metrics` for Prometheus (metrics-route.ts), and the live dashboard
- * at `GET /dashboard` (see dashboard/). Every known path
+ * at `GET /dashboard` (ws-supervisor/dashboard, mounted here). Every known path
  * answers GET only (405 with `Allow: GET`); the dashboard and the per-user
  * detail of /stats are for whoever `--dashboard-token` lets in.
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  createDashboard,
+  type Dashboard,
+  type DashboardOptions,
+  tokenAuthorizer,
+} from '../../src/dashboard/index.js';
 import { createSupervisor, type Supervisor } from '../../src/index.js';
-import { tokenAuthorizer } from './access.js';
 import type { ServerConfig } from './config.js';
-import { createDashboard, type Dashboard, type DashboardOptions } from './dashboard/index.js';
 import { pathOf, queryOf, refuseMethod, sendJson, sendText } from './http.js';
 import { createMetricsRoute } from './metrics-route.js';
 import { createStatsRoute } from './stats-route.js';
@@ -74,7 +78,10 @@ export async function startReferenceServer(
   ]);
   const server = createServer((request, response) => {
     const pathname = pathOf(request);
-    if (dashboard.handle(request, response, pathname)) return;
+    if (pathname === dashboard.basePath || pathname.startsWith(`${dashboard.basePath}/`)) {
+      dashboard(request, response);
+      return;
+    }
     const route = routes.get(pathname);
     if (route === undefined) sendJson(response, 404, { error: 'not found' });
     else if (!refuseMethod(request, response)) route(request, response);

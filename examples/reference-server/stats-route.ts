@@ -10,8 +10,8 @@
  *                                   then most draining, then by id) and moreUsers
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Authorize, checkAccess } from '../../src/dashboard/index.js';
 import type { Supervisor, SupervisorStats, UserStats } from '../../src/index.js';
-import { type Authorize, checkAccess } from './access.js';
 import { queryOf, sendJson } from './http.js';
 
 export const PER_USER_LIMIT_DEFAULT = 100;

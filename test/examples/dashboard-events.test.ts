@@ -8,18 +8,13 @@ import { EventEmitter, once } from 'node:events';
 import { get, type IncomingMessage, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
-import type {
-  Activity,
-  ActivityLog,
-  LogNotice,
-  StatsView,
-} from '../../examples/reference-server/dashboard/activity.js';
-import { DashboardFeed } from '../../examples/reference-server/dashboard/feed.js';
 import {
   type ReferenceServer,
   type ReferenceServerExtras,
   startReferenceServer,
 } from '../../examples/reference-server/server.js';
+import type { Activity, ActivityLog, LogNotice, StatsView } from '../../src/dashboard/activity.js';
+import { DashboardFeed } from '../../src/dashboard/feed.js';
 import type { Supervisor } from '../../src/index.js';
 
 interface Message {

@@ -106,8 +106,10 @@ describe('dashboard and per-user stats behind --dashboard-token (items 14, 15)',
     const page = await fetchReply(server, `/dashboard?token=${TOKEN}`);
     expect(page.status).toBe(200);
     expect(page.headers['referrer-policy']).toBe('no-referrer');
-    expect(page.body).toContain("fetch('/dashboard/chart.svg' + location.search)");
-    expect(page.body).toContain("new EventSource('/dashboard/events' + location.search)");
+    // Under its own path, wherever it is mounted: here /dashboard.
+    expect(page.body).toContain("const base = location.pathname.replace(/\\/+$/, '');");
+    expect(page.body).toContain("fetch(base + '/chart.svg' + location.search)");
+    expect(page.body).toContain("new EventSource(base + '/events' + location.search)");
   });
 
   it('an app hook: async, 403 for false, 500 (reported) when it throws; refused streams hold nothing', async () => {

@@ -5,8 +5,9 @@
  * the dashboard: it subscribes to the supervisor once, and close() removes
  * exactly those subscriptions.
  */
-import { evictionPoint } from '../../../machines/index.js';
-import type { Supervisor, UserStats } from '../../../src/index.js';
+import { evictionPoint } from '../../machines/eviction.js';
+import type { UserStats } from '../stats.js';
+import type { Supervisor } from '../supervisor.js';
 
 export type ActivityKind = 'admitted' | 'rejected' | 'evicted';
 

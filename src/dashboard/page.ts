@@ -3,8 +3,9 @@
  * step and nothing loaded from elsewhere. It is a TS string because tsc does
  * not copy .html files to dist/.
  *
- * The script draws what /dashboard/events sends (see stream.ts), and passes
- * the page's own query string (a `?token=`) on to its requests. User ids come
+ * The script draws what <base>/events sends (see stream.ts), and passes
+ * the page's own query string (a `?token=`) on to its requests. <base> is
+ * the page's own path, so the page works wherever an app mounts it. User ids come
  * from clients, so they only ever reach the DOM as textContent. The CSP allows
  * exactly this script and this style sheet (by hash) and requests to this
  * origin.
@@ -126,6 +127,9 @@ const script = String.raw`
   'use strict';
   const SVG = 'http://www.w3.org/2000/svg';
   const MAX_ACTIVITY = 50;
+  // The dashboard's own path (the page is served at <base> and <base>/): its
+  // chart and events are under it, wherever the app mounted the dashboard.
+  const base = location.pathname.replace(/\/+$/, '');
   const STATES = [
     ['connecting', 'var(--connecting)', 'connecting'],
     ['active', 'var(--active)', 'active (live + idle)'],
@@ -149,7 +153,7 @@ const script = String.raw`
 
   // The chart: inline SVG (so CSS and counts can reach into it), one count badge per state.
   async function loadChart() {
-    const response = await fetch('/dashboard/chart.svg' + location.search);
+    const response = await fetch(base + '/chart.svg' + location.search);
     if (!response.ok) throw new Error('HTTP ' + response.status);
     const parsed = new DOMParser().parseFromString(await response.text(), 'image/svg+xml');
     const svg = document.importNode(parsed.documentElement, true);
@@ -358,7 +362,7 @@ const script = String.raw`
 
   // The page's own query (e.g. ?token=) goes on to the chart and the events:
   // an EventSource cannot set an Authorization header.
-  const events = new EventSource('/dashboard/events' + location.search);
+  const events = new EventSource(base + '/events' + location.search);
   events.addEventListener('open', () => setStatus('live', 'live'));
   events.addEventListener('error', () =>
     setStatus(events.readyState === EventSource.CLOSED ? 'disconnected' : 'reconnecting', 'down'),
