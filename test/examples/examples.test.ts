@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import type { PerUserStats } from '../../examples/reference-server/stats-route.js';
 import type { SupervisorStats } from '../../src/index.js';
 import { runCommand, runProgram } from '../helpers/process.js';
+import { parseExposition } from '../helpers/prometheus.js';
 import { closed, connectRefused, nextMessage } from '../helpers/server.js';
 
 async function open(url: string, options?: WebSocket.ClientOptions): Promise<WebSocket> {
@@ -174,6 +175,11 @@ describe('every example (issue 13, item 7)', () => {
       exchange: echo,
     },
     'embedding.ts': { script: 'dist/examples/embedding.js', path: '/?token=ex', exchange: echo },
+    'express-dashboard.ts': {
+      script: 'dist/examples/express-dashboard.js',
+      path: '/?user=ex',
+      exchange: echo,
+    },
     'observing.ts': { script: 'dist/examples/observing.js', path: '/?user=ex', exchange: echo },
     'fastify.ts': { script: 'dist/examples/fastify.js', path: '/ws?user=ex', exchange: echo },
     'existing-http-server.ts': {
@@ -211,6 +217,52 @@ describe('every example (issue 13, item 7)', () => {
     const closing = closed(ws);
     program.child.kill(signal);
     program.child.kill(signal);
+    expect((await closing).code).toBe(1001);
+    expect(await program.exited).toBe(0);
+  });
+});
+
+describe('express-dashboard example', () => {
+  it('mounts the dashboard on a path of its own behind a token, and serves /metrics', async () => {
+    const program = runProgram('dist/examples/express-dashboard.js', ['--port', '0'], {
+      DASHBOARD_TOKEN: 'opensesame',
+    });
+    const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
+    const http = `http://127.0.0.1:${port}`;
+    const ws = await open(`ws://127.0.0.1:${port}/?user=exa`);
+    expect(await connectRefused(`ws://127.0.0.1:${port}/`)).toBe(401);
+
+    // Express's own routes, and the dashboard under /ops/dashboard only.
+    expect(await (await fetch(`${http}/`)).text()).toMatch(/your own routes/);
+    expect((await fetch(`${http}/ops/dashboard`)).status).toBe(401);
+    expect((await fetch(`${http}/ops/dashboard?token=wrong`)).status).toBe(403);
+    const page = await fetch(`${http}/ops/dashboard?token=opensesame`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("new EventSource(base + '/events' + location.search)");
+    expect((await fetch(`${http}/ops/dashboard/nowhere?token=opensesame`)).status).toBe(404);
+    expect((await fetch(`${http}/dashboard?token=opensesame`)).status).toBe(404); // Express's 404: not mounted there
+    const events = new AbortController();
+    const stream = await fetch(`${http}/ops/dashboard/events?token=opensesame`, { signal: events.signal });
+    expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    while (!/event: snapshot\ndata: .*\n\n/.test(text))
+      text += new TextDecoder().decode((await reader.read()).value);
+    const snapshot = JSON.parse(/event: snapshot\ndata: (.*)\n/.exec(text)?.[1] ?? 'null');
+    expect(snapshot.stats).toMatchObject({
+      connections: 1,
+      users: 1,
+      counters: { admitted: 1, rejected: 1 },
+    });
+    events.abort();
+
+    const metrics = parseExposition(await (await fetch(`${http}/metrics`)).text());
+    expect(metrics.value('ws_supervisor_admitted_total')).toBe(1);
+    expect(metrics.value('ws_supervisor_rejected_total', { reason: 'unauthenticated' })).toBe(1);
+    expect(metrics.value('ws_supervisor_connections', { state: 'active' })).toBe(1);
+
+    const closing = closed(ws);
+    program.child.kill('SIGTERM');
     expect((await closing).code).toBe(1001);
     expect(await program.exited).toBe(0);
   });
