@@ -30,23 +30,26 @@ const supervisor = createSupervisor({
   },
 });
 
-// #region mount
+// #region dashboard
 const dashboard = createDashboard(supervisor, {
   basePath: '/ops/dashboard', // where it is mounted below: the page finds its chart and events under it
   authorize: tokenAuthorizer(process.env.DASHBOARD_TOKEN ?? 'demo'),
 });
-const registry = new Registry();
-const unregisterMetrics = registerMetrics(supervisor, { registry });
-
 const app = express();
 app.use('/ops/dashboard', dashboard);
+// #endregion dashboard
+
+// #region metrics
+const registry = new Registry(); // or prom-client's default `register`, next to collectDefaultMetrics()
+const unregisterMetrics = registerMetrics(supervisor, { registry });
 app.get('/metrics', async (_request, response) => {
   response.type(registry.contentType).send(await registry.metrics());
 });
+// #endregion metrics
+
 app.get('/', (_request, response) => {
   response.send('your own routes live here; the dashboard is at /ops/dashboard\n');
 });
-// #endregion mount
 
 const server = app.listen(Number(values.port), '127.0.0.1');
 supervisor.attach(server);
