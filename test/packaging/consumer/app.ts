@@ -12,6 +12,7 @@ import {
   renderChart,
   type SupervisorStats,
 } from 'ws-supervisor';
+import { createDashboard, type Dashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
 import { connectionMachine } from 'ws-supervisor/machines';
 
 const supervisor = createSupervisor({
@@ -33,7 +34,15 @@ export function socketOf(connection: ConnectionHandle): WebSocket | undefined {
 
 const server = createServer().listen(0);
 const detach: () => void = supervisor.attach(server, { path: '/ws' });
-supervisor.on('disposed', (event: DisposedEvent) => console.log(event.connectionId, event.lifetimeMs));
+supervisor.on('disposed', (event: DisposedEvent) =>
+  console.log(event.connectionId, event.lifetimeMs, event.cleanupMs),
+);
+// The dashboard is a Node request handler: it mounts as one.
+const dashboard: Dashboard = createDashboard(supervisor, {
+  basePath: '/ops',
+  authorize: tokenAuthorizer('t'),
+});
+server.on('request', dashboard);
 const stats: SupervisorStats = supervisor.stats();
 const code: ErrorCode = 'WSSUP_MISSING_PEER';
 console.log(stats.connections, code, connectionMachine.id);
@@ -41,6 +50,7 @@ console.log(stats.connections, code, connectionMachine.id);
 renderChart(charts.connection, { format: 'svg' }).catch((error: unknown) => {
   if (error instanceof MissingPeerError) console.log(error.peer, error.code);
 });
+dashboard.close();
 await supervisor.shutdown({ deadlineMs: 100 });
 detach();
 server.close();
