@@ -60,7 +60,8 @@ function snippetSource(source: string): string {
 }
 
 const blocks = codeBlocks(readme);
-const exported = (JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { exports: object }).exports;
+const packageJson = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { exports: object };
+const exported = packageJson.exports;
 const quoted = blocks.filter((block) => block.source !== undefined);
 
 describe("the README's code is the examples' code", () => {
