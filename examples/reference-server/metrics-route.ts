@@ -19,13 +19,16 @@ export interface MetricsRoute {
   close(): void;
 }
 
+type PromClient = typeof import('prom-client');
+
 export async function createMetricsRoute(
   supervisor: Supervisor,
   onError: (error: unknown) => void,
+  load: () => Promise<PromClient> = () => import('prom-client'),
 ): Promise<MetricsRoute> {
-  let client: typeof import('prom-client');
+  let client: PromClient;
   try {
-    client = await import('prom-client');
+    client = await load();
   } catch (error) {
     if ((error as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
     return {

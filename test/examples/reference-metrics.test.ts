@@ -4,11 +4,14 @@
  * the numbers are what the test did to the server.
  */
 import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
+import { createMetricsRoute } from '../../examples/reference-server/metrics-route.js';
 import { startReferenceServer } from '../../examples/reference-server/server.js';
+import { createSupervisor } from '../../src/index.js';
 import { parseExposition } from '../helpers/prometheus.js';
-import { connectRefused } from '../helpers/server.js';
+import { closeServer, connectRefused, listenOnLoopback } from '../helpers/server.js';
 
 async function open(url: string): Promise<WebSocket> {
   const ws = new WebSocket(url);
@@ -64,5 +67,38 @@ describe('reference server: GET /metrics', () => {
     expect(m.value('ws_supervisor_connection_lifetime_seconds_count')).toBe(1);
     expect(m.value('ws_supervisor_cleanup_latency_seconds_count')).toBe(1);
     expect(logged.filter((line) => line.startsWith('error'))).toEqual([]);
+  });
+
+  it('answers 501 naming prom-client when it is not installed (ws-supervisor serve from a bare install)', async () => {
+    const supervisor = createSupervisor({ preset: 'test', authenticate: () => null });
+    const missing = Object.assign(new Error("Cannot find package 'prom-client'"), {
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
+    const metrics = await createMetricsRoute(
+      supervisor,
+      () => {},
+      () => Promise.reject(missing),
+    );
+    const server = createServer(metrics.route);
+    const port = await listenOnLoopback(server);
+    onTestFinished(() => closeServer(server));
+    const reply = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(reply.status).toBe(501);
+    expect(await reply.text()).toMatch(/npm install prom-client/);
+    metrics.close();
+    await supervisor.shutdown();
+  });
+
+  it('passes any other failure to load it through', async () => {
+    const supervisor = createSupervisor({ preset: 'test', authenticate: () => null });
+    onTestFinished(() => supervisor.shutdown());
+    const broken = new SyntaxError('Unexpected token');
+    await expect(
+      createMetricsRoute(
+        supervisor,
+        () => {},
+        () => Promise.reject(broken),
+      ),
+    ).rejects.toBe(broken);
   });
 });
