@@ -46,8 +46,8 @@ export const metricNames = {
   disposed: 'disposed_total',
   cleanup: 'cleanup_latency_seconds',
   lifetime: 'connection_lifetime_seconds',
-  // Capacity alerts (issue 11, item 6) add, at merge: `users_by_capacity_band`
-  // and `capacity_alerts_total`; see CAPACITY below.
+  // TODO(issue 11, item 6): capacity: 'users_by_capacity_band', capacityAlerts:
+  // 'capacity_alerts_total' (see the TODO in registerMetrics).
 } as const;
 
 /** Socket end → disposal. Mostly 0 (cleanup in the same step); up to drainTimeoutMs for a lingering peer. */
@@ -194,11 +194,12 @@ export function registerMetrics(supervisor: MetricsSubject, options: MetricsOpti
       this.set(supervisor.stats().idle);
     },
   });
-  // CAPACITY (issue 11, item 6, wired at merge): a `users_by_capacity_band`
-  // gauge (label `band`) set in collect() from the O(1) band counts of
-  // stats(), and a `capacity_alerts_total` counter (labels `level`,
-  // `direction`) incremented by a `capacity` listener pushed to `listeners`.
-  // Add both names to metricNames so the duplicate check and unregister cover them.
+  // TODO(issue 11, item 6), wired when capacity alerts land: a
+  // `users_by_capacity_band` gauge (label `band`) set in collect() from the
+  // O(1) band counts of stats() (never perUser), and a `capacity_alerts_total`
+  // counter (labels `level`, `direction`) incremented by a `capacity` listener
+  // added to `listeners` below. Add both names to metricNames, so that the
+  // duplicate check and the undo cover them, and rows to the README's table.
 
   const admitted = new client.Counter({
     name: name('admitted'),
