@@ -8,6 +8,7 @@
  */
 import { once } from 'node:events';
 import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
+import Fastify from 'fastify';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import {
@@ -123,6 +124,35 @@ describe('createDashboard, mounted by an app', () => {
     expect((await fetch(`${base}/elsewhere`)).status).toBe(404);
     const post = await fetch(`${base}/dashboard/events`, { method: 'POST' });
     expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET']);
+  });
+
+  it('mounts on Fastify through reply.hijack()', async () => {
+    const t = await startRulesServer();
+    const dashboard = createDashboard(t.supervisor, { batchMs: 0 });
+    onTestFinished(() => dashboard.close());
+    const app = Fastify();
+    const handler = (request: { raw: IncomingMessage }, reply: { raw: ServerResponse; hijack(): void }) => {
+      reply.hijack(); // the dashboard answers on the raw response, streams included
+      dashboard(request.raw, reply.raw);
+    };
+    app.get('/dashboard', handler);
+    app.get('/dashboard/*', handler);
+    app.get('/', async () => 'the app');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    onTestFinished(() => app.close());
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+
+    expect((await fetch(`${base}/dashboard`)).status).toBe(200);
+    expect(await (await fetch(`${base}/`)).text()).toBe('the app');
+    const events = await openEvents(`${base}/dashboard/events`);
+    await events.until(/event: snapshot/);
+    const { ws } = await t.open('fay');
+    await events.until(/event: activity\ndata: [^\n]*"userId":"fay"/);
+    dashboard.close();
+    await events.ended;
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
   });
 
   it('streams beyond maxStreams get 503 and hold nothing', async () => {
