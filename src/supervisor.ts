@@ -99,6 +99,8 @@ export interface Supervisor {
   /**
    * Walks every actor and compares it with the books that stats() reads;
    * returns every mismatch. O(connections): for tests and on-demand checks.
+   * Call it outside `admitted`, `evicted` and `disposed` listeners: there the
+   * actors' snapshots are still those from before the step (the books are not).
    */
   audit(): AuditReport;
   /**
