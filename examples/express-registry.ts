@@ -19,6 +19,13 @@ const supervisor = createSupervisor({
   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
 });
 
+// #region capacity
+// Alerts at 50, 80 and 90 % of the per-user limit (capacityLevels), up and back down.
+supervisor.on('capacity', ({ userId, direction, level, live, limit }) => {
+  console.log(`capacity ${direction}: ${userId} holds ${live} of ${limit} (level ${level * 100} %)`);
+});
+// #endregion capacity
+
 const messageOf = (request: Request): string | undefined => {
   const message: unknown = request.body?.message;
   return typeof message === 'string' ? message : undefined;
@@ -65,11 +72,15 @@ server.listen(Number(values.port), '127.0.0.1');
 await once(server, 'listening');
 console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`);
 
+// #region shutdown
+// Paced: 10 batches over 20 s (idle connections first, then the oldest), so that
+// the clients do not all reconnect elsewhere at once; at 30 s the rest is terminated.
 // `on`, not `once`: under npm, Ctrl-C reaches node twice, and shutdown() is idempotent.
 const stop = () =>
-  void supervisor.shutdown().then(() => {
+  void supervisor.shutdown({ deadlineMs: 30_000, pace: { windowMs: 20_000, batches: 10 } }).then(() => {
     detach();
     server.close();
     server.closeAllConnections();
   });
 process.on('SIGINT', stop).on('SIGTERM', stop);
+// #endregion shutdown
