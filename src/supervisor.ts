@@ -402,6 +402,11 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       reason,
       cause: 'shutdown',
     });
+    // No user reconnects here any more: a supervisor lingering for one ends now,
+    // not at the last batch (SHUTDOWN stops a lingering supervisor at once).
+    for (const record of users.values()) {
+      if (record.empty) record.actor.send({ type: 'SHUTDOWN', code, reason });
+    }
   });
   hub.on('terminateAll', () => {
     for (const record of users.values()) {

@@ -150,6 +150,30 @@ describe('paced shutdown', () => {
   });
 });
 
+describe('paced shutdown and lingering user supervisors', () => {
+  it('a supervisor lingering after its user left ends at the next batch, not at the last one', async () => {
+    const t = await startOwnServer({ lingerMs: 60_000 });
+    const [ivy, jay] = await openAll(t, ['ivy', 'jay']);
+    if (ivy === undefined || jay === undefined) throw new Error('unreachable');
+    const ivyClosed = closeOf(ivy.ws);
+    let resolved = false;
+    const done = t.supervisor.shutdown({ deadlineMs: 10_000, pace: { windowMs: 1_000, batches: 10 } });
+    void done.then(() => {
+      resolved = true;
+    });
+    expect((await ivyClosed).code).toBe(1001); // batch 1: ceil(2 / 10) = 1, the oldest
+    jay.ws.terminate(); // jay leaves by itself before its batch
+    await disposedCount(t, 2);
+    // Both users' supervisors linger for a reconnect that cannot come.
+    expect(t.supervisor.stats().resources).toMatchObject({ userSupervisors: 2, lingeringSupervisors: 2 });
+    expect(resolved).toBe(false);
+
+    t.clock.increment(100); // batch 2 of 10 ends them
+    await done;
+    expectNoLeaks(t.supervisor);
+  });
+});
+
 describe('a bad pace throws WSSUP_INVALID_ARGUMENT and starts nothing', () => {
   it.each<[string, unknown]>([
     ['a number', 0.5],
