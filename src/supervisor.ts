@@ -410,7 +410,8 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   });
   hub.on('terminateAll', () => {
     for (const record of users.values()) {
-      // A paced shutdown has told every supervisor by now; SHUTDOWN again is ignored.
+      // Every supervisor was told by now (a pace window ends before the deadline), so
+      // SHUTDOWN is ignored; one still supervising would drain first, then terminate.
       record.actor.send({ type: 'SHUTDOWN', code: CloseCodes.goingAway, reason: 'server shutting down' });
       record.actor.send({ type: 'TERMINATE' });
     }
