@@ -76,6 +76,16 @@ it('notifies one user, broadcasts, and kicks a user from REST routes, then drain
   const bad = await call(`${base}/users/${'x'.repeat(200)}/notify`, 'POST', { message: 'hi' });
   expect(bad).toMatchObject({ status: 400, json: { code: 'WSSUP_INVALID_ARGUMENT' } });
 
+  // The capacity alert: 10 of the production limit of 20 is the 50 % level.
+  const carol = [];
+  for (let n = 0; n < 10; n += 1) carol.push(await open(`${ws}/ws?user=carol`));
+  await program.waitFor(/capacity up: carol holds 10 of 20 \(level 50 %\)/);
+  expect(program.output()).not.toMatch(/capacity up: carol holds 9/);
+  const gone = Promise.all(carol.map((client) => once(client, 'close')));
+  for (const client of carol) client.terminate();
+  await gone;
+
+  // Paced shutdown: bob, the only one left, goes in the first batch.
   const closing = closed(bob);
   program.child.kill('SIGTERM');
   expect((await closing).code).toBe(1001);
