@@ -6,7 +6,7 @@ export {
 } from './connection.machine.js';
 export type * from './events.js';
 export { evictionPoint, planEvictions } from './eviction.js';
-export { type HubContext, type HubEvent, type HubRequest, hubMachine } from './hub.machine.js';
+export { type HubContext, type HubEvent, type HubPace, type HubRequest, hubMachine } from './hub.machine.js';
 export {
   type BookCounts,
   bookCounts,

@@ -61,11 +61,31 @@ export interface DisposedEvent extends DisposeInfo {
   userId: string;
 }
 
+/**
+ * A user's live count crossed one of `capacityLevels`: one event per level
+ * crossed, after the change that crossed it (its `admitted`, `evicted` or
+ * `disposed` event comes first). `up` fires when the live count reaches
+ * ceil(level × limit); `down` only once it falls below the level by
+ * `capacityHysteresis` of the limit (see the README, Capacity alerts).
+ */
+export interface CapacityEvent {
+  userId: string;
+  direction: 'up' | 'down';
+  /** The level crossed, a fraction of the limit (e.g. 0.8). */
+  level: number;
+  /** Levels reached now: 0 is below every level, n is at or above `capacityLevels[n - 1]`. */
+  band: number;
+  /** The user's live connections (connecting or active) now. */
+  live: number;
+  limit: number;
+}
+
 export interface SupervisorEventMap {
   admitted: AdmittedEvent;
   rejected: RejectedEvent;
   evicted: EvictedEvent;
   disposed: DisposedEvent;
+  capacity: CapacityEvent;
 }
 
 export type SupervisorEventName = keyof SupervisorEventMap;
@@ -77,6 +97,7 @@ export class SupervisorEvents {
     rejected: new Set(),
     evicted: new Set(),
     disposed: new Set(),
+    capacity: new Set(),
   };
 
   constructor(private readonly report: (error: SupervisorError) => void) {}

@@ -33,6 +33,7 @@ export {
 } from './errors.js';
 export type {
   AdmittedEvent,
+  CapacityEvent,
   DisposedEvent,
   DisposeInfo,
   EvictedEvent,
@@ -51,10 +52,12 @@ export {
   resolveOptions,
   type SupervisorOptions,
 } from './options.js';
+export type { BroadcastOptions, SendData, SendOptions } from './registry.js';
 export type { StatsOptions, SupervisorStats, UserStats } from './stats.js';
 export {
   createSupervisor,
   type ShutdownOptions,
+  type ShutdownPace,
   type Supervisor,
 } from './supervisor.js';
 export { MAX_USER_ID_BYTES, MAX_USER_ID_LENGTH } from './user-id.js';

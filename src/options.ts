@@ -6,6 +6,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocketServer } from 'ws';
 import type { InspectionEvent, Observer } from 'xstate';
+import {
+  checkCapacityHysteresis,
+  checkCapacityLevels,
+  DEFAULT_CAPACITY_HYSTERESIS,
+  DEFAULT_CAPACITY_LEVELS,
+} from './capacity.js';
 import type { Clock } from './clock.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { InvalidOptionError, type SupervisorError } from './errors.js';
@@ -62,6 +68,22 @@ export interface SupervisorOptions extends Partial<Limits> {
   /** Process-wide cap on connections not yet disposed (draining included). @default no cap */
   maxConnections?: number | undefined;
   /**
+   * Fractions of `maxConnectionsPerUser` at which a `capacity` event fires
+   * when a user's live count reaches them (and again when it falls back
+   * below, see `capacityHysteresis`). Strictly increasing, each in (0, 1],
+   * at most 16; `[]` turns capacity alerts off.
+   * @default [0.5, 0.8, 0.9]
+   */
+  capacityLevels?: readonly number[] | undefined;
+  /**
+   * How far below a level (a fraction of `maxConnectionsPerUser`) the live
+   * count must fall before that level's down-crossing fires, so that a user
+   * hovering at a boundary does not flood: with a limit of 10 and the level
+   * 0.8, the event `up` fires at 8 connections and `down` only at 6.
+   * @default 0.1
+   */
+  capacityHysteresis?: number | undefined;
+  /**
    * Runs on every upgrade request before anything is allocated. Return the
    * user id (or `{ userId, correlationId }`), or null to refuse with HTTP 401.
    */
@@ -91,6 +113,8 @@ export interface ResolvedOptions extends Limits {
   preset: PresetName;
   activity: ActivityMode;
   maxConnections: number | undefined;
+  capacityLevels: readonly number[];
+  capacityHysteresis: number;
 }
 
 const second = 1_000;
@@ -153,6 +177,8 @@ const knownOptions = new Set<string>([
   'preset',
   'activity',
   'maxConnections',
+  'capacityLevels',
+  'capacityHysteresis',
   'authenticate',
   'webSocketServer',
   'clock',
@@ -227,7 +253,15 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
   if (inspect !== undefined && !isFunction(inspect) && (typeof inspect !== 'object' || inspect === null)) {
     throw new InvalidOptionError('inspect', 'an inspection observer or function', inspect);
   }
-  return { ...limits, preset: presetName, activity, maxConnections };
+  const capacityLevels =
+    options.capacityLevels === undefined
+      ? DEFAULT_CAPACITY_LEVELS
+      : checkCapacityLevels(options.capacityLevels);
+  const capacityHysteresis =
+    options.capacityHysteresis === undefined
+      ? DEFAULT_CAPACITY_HYSTERESIS
+      : checkCapacityHysteresis(options.capacityHysteresis);
+  return { ...limits, preset: presetName, activity, maxConnections, capacityLevels, capacityHysteresis };
 }
 
 /**

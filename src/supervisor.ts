@@ -19,7 +19,9 @@ import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
 import { type AttachOptions, attachToServer } from './attach.js';
 import { type AuditReport, auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
+import { capacityThresholds } from './capacity.js';
 import { createCountingClock } from './clock.js';
+import type { ConnectionHandle } from './connection-handle.js';
 import { createConnectionIds } from './connection-id.js';
 import { AppHookError, SupervisorError } from './errors.js';
 import {
@@ -29,6 +31,8 @@ import {
   SupervisorEvents,
 } from './events.js';
 import { type AuthResult, type ResolvedOptions, resolveOptions, type SupervisorOptions } from './options.js';
+import { drainBatch } from './paced-drain.js';
+import { type BroadcastOptions, createRegistry, type SendData, type SendOptions } from './registry.js';
 import { createSafely } from './safely.js';
 import {
   collectStats,
@@ -46,6 +50,26 @@ import { checkUserId } from './user-id.js';
 export interface ShutdownOptions {
   /** Connections still open this long after shutdown starts are terminated. @default drainTimeoutMs */
   deadlineMs?: number | undefined;
+  /**
+   * Close the connections in batches spread over a window instead of all at
+   * once, so that their clients do not all reconnect elsewhere at the same
+   * moment. Omit it to close everything at once.
+   */
+  pace?: ShutdownPace | undefined;
+}
+
+/**
+ * A paced shutdown: `batches` batches, `windowMs / batches` apart, the first
+ * at once. Each closes (with 1001) its share of the connections still live:
+ * idle ones first (longest idle first), then the oldest. The last batch
+ * closes the rest, so every close has started by `windowMs − windowMs / batches`;
+ * whatever is still open at `deadlineMs` is terminated, as unpaced.
+ */
+export interface ShutdownPace {
+  /** The window the batches are spread over; at most `deadlineMs`. @default half of deadlineMs */
+  windowMs?: number | undefined;
+  /** How many batches, 1 to 10000 (1 closes everything at once). @default 10 */
+  batches?: number | undefined;
 }
 
 /** A running supervisor. Create one per process with {@link createSupervisor}. */
@@ -75,14 +99,66 @@ export interface Supervisor {
   /**
    * Walks every actor and compares it with the books that stats() reads;
    * returns every mismatch. O(connections): for tests and on-demand checks.
+   * Call it outside `admitted`, `evicted` and `disposed` listeners: there the
+   * actors' snapshots are still those from before the step (the books are not).
    */
   audit(): AuditReport;
+  /**
+   * Handles of the user's live connections (connecting or active), oldest
+   * first: a new array, read from the user supervisor's own book in O(1) per
+   * connection. Empty for a user with no live connection.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id.
+   * @example
+   * ```ts
+   * for (const connection of supervisor.connectionsOf('alice')) console.log(connection.id);
+   * ```
+   */
+  connectionsOf(userId: string): ConnectionHandle[];
+  /**
+   * The handle of a connection, from its admission until it is disposed
+   * (a draining connection's handle refuses to send), in O(1); undefined after.
+   * A handle kept after disposal is inert: send() returns false and close() does nothing.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when the id is not a string.
+   */
+  connection(connectionId: string): ConnectionHandle | undefined;
+  /**
+   * Sends `data` to every open connection of the user. Returns how many got
+   * it: a connection still connecting, draining, or refusing sends (slow
+   * consumer) is not counted.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, data or options.
+   * @example
+   * ```ts
+   * const delivered = supervisor.sendToUser('alice', JSON.stringify({ type: 'notice' }));
+   * ```
+   */
+  sendToUser(userId: string, data: SendData, options?: SendOptions): number;
+  /**
+   * Sends `data` to every open connection (those `options.filter` accepts).
+   * Returns how many got it. O(connections).
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for invalid data or options.
+   */
+  broadcast(data: SendData, options?: BroadcastOptions): number;
+  /**
+   * Closes every live connection of the user gracefully ("kick"): each drains,
+   * bounded by drainTimeoutMs, and is disposed with reason `app-close`.
+   * Returns how many were closed.
+   * @param code 1000 or 3000–4999. @default 1000
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, code, or a reason over 123 bytes.
+   */
+  disconnectUser(userId: string, code?: number, reason?: string): number;
   /** Subscribes to a public event; returns the unsubscribe. */
   on<K extends SupervisorEventName>(name: K, listener: (event: SupervisorEventMap[K]) => void): () => void;
   /**
-   * Refuses new connections, closes every connection with 1001, waits for
-   * each to reach `disposed`, and terminates what is left at the deadline.
+   * Refuses new connections, closes every connection with 1001 (at once, or
+   * in batches with `pace`), waits for each to reach `disposed`, and
+   * terminates what is left at the deadline.
    * Idempotent: every call returns the same promise.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad deadlineMs or pace (nothing is started).
+   * @example
+   * ```ts
+   * // 10 batches over 20 s, anything still open at 30 s is terminated.
+   * await supervisor.shutdown({ deadlineMs: 30_000, pace: { windowMs: 20_000, batches: 10 } });
+   * ```
    */
   shutdown(options?: ShutdownOptions): Promise<void>;
 }
@@ -127,7 +203,9 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   };
   const events = new SupervisorEvents(report);
   const clock = createCountingClock(options.clock);
-  const books = new Books();
+  const books = new Books(
+    capacityThresholds(resolved.capacityLevels, resolved.capacityHysteresis, resolved.maxConnectionsPerUser),
+  );
   const { counters } = books;
   /** userId → that user's supervisor: the only lookup on the admission path. */
   const users = new Map<string, UserRecord>();
@@ -161,6 +239,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   function disposed(output: ConnectionOutput): void {
     const connection = output.transport as WsConnection;
     counters.disposed += 1;
+    books.handles.delete(output.connectionId);
     if (!connection.opened) books.connecting -= 1;
     const info = {
       reason: output.reason,
@@ -175,9 +254,10 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   const userSupervisor = userSupervisorMachine.provide({
     actors: { connection: createWsConnectionMachine(env) },
     actions: {
+      // `context.live` is the list the machine has just assigned (published with the counts it gives).
       publishBook: ({ context }, book) => {
         const record = users.get(context.userId);
-        if (record !== undefined) books.publish(record, book);
+        if (record !== undefined) books.publish(record, book, context.live);
       },
       announceAdmitted: safely('announceAdmitted', ({ event }) => {
         if (event.type !== 'ADMIT') return;
@@ -185,6 +265,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         connection.decision = { admitted: true };
         counters.admitted += 1;
         books.connecting += 1;
+        books.handles.set(connection.id, connection);
         events.emit('admitted', {
           connectionId: connection.id,
           userId: connection.userId,
@@ -239,6 +320,8 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     users.set(userId, record);
     books.supervisorStarted();
     actor.subscribe({
+      // After each of the supervisor's steps, once its own events are out.
+      next: () => announceCapacity(record),
       complete: () => supervisorEnded(record),
       error: (error) => supervisorFailed(record, error),
     });
@@ -246,9 +329,34 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     return record;
   }
 
+  /**
+   * Announces the capacity levels the user crossed in the supervisor's last
+   * step: its net change, so an eviction and an admission in one step that
+   * leave the count where it was announce nothing.
+   */
+  function announceCapacity(record: UserRecord): void {
+    const from = record.announcedBand;
+    const to = record.band;
+    if (from === to) return;
+    record.announcedBand = to;
+    books.capacityAlerts += Math.abs(to - from);
+    const step = to > from ? 1 : -1;
+    for (let band = from; band !== to; band += step) {
+      events.emit('capacity', {
+        userId: record.userId,
+        direction: step > 0 ? 'up' : 'down',
+        level: resolved.capacityLevels[step > 0 ? band : band - 1] as number,
+        band: to,
+        live: record.book.live,
+        limit: resolved.maxConnectionsPerUser,
+      });
+    }
+  }
+
   function supervisorEnded(record: UserRecord): void {
     if (users.get(record.userId) === record) users.delete(record.userId);
     books.supervisorEnded(record);
+    announceCapacity(record);
     if (shuttingDown && users.size === 0) allUsersEnded();
   }
 
@@ -288,8 +396,26 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   hub.on('drainAll', ({ code, reason }) => {
     for (const record of users.values()) record.actor.send({ type: 'SHUTDOWN', code, reason });
   });
+  hub.on('drainBatch', ({ of, code, reason }) => {
+    drainBatch(users, books.handles.keys(), Math.ceil(books.live / of), {
+      type: 'DRAIN',
+      code,
+      reason,
+      cause: 'shutdown',
+    });
+    // No user reconnects here any more: a supervisor lingering for one ends now,
+    // not at the last batch (SHUTDOWN stops a lingering supervisor at once).
+    for (const record of users.values()) {
+      if (record.empty) record.actor.send({ type: 'SHUTDOWN', code, reason });
+    }
+  });
   hub.on('terminateAll', () => {
-    for (const record of users.values()) record.actor.send({ type: 'TERMINATE' });
+    for (const record of users.values()) {
+      // Every supervisor was told by now (a pace window ends before the deadline), so
+      // SHUTDOWN is ignored; one still supervising would drain first, then terminate.
+      record.actor.send({ type: 'SHUTDOWN', code: CloseCodes.goingAway, reason: 'server shutting down' });
+      record.actor.send({ type: 'TERMINATE' });
+    }
   });
   hub.start();
 
@@ -416,9 +542,16 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         `deadlineMs must be a non-negative integer, got ${deadlineMs}`,
       );
     }
+    const pace = shutdownPace(shutdownOptions.pace, deadlineMs);
     shuttingDown = true;
     const stopped = toPromise(hub as Actor<typeof hubMachine>);
-    hub.send({ type: 'SHUTDOWN', deadlineMs, code: CloseCodes.goingAway, reason: 'server shutting down' });
+    hub.send({
+      type: 'SHUTDOWN',
+      deadlineMs,
+      code: CloseCodes.goingAway,
+      reason: 'server shutting down',
+      pace,
+    });
     if (users.size === 0) allUsersEnded();
     shutdownPromise = stopped.then(() => {
       if (ownWss) wss.close();
@@ -426,10 +559,17 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     return shutdownPromise;
   }
 
+  const registry = createRegistry(books, users);
+
   return {
     options: resolved,
     attach,
     handleUpgrade,
+    connectionsOf: registry.connectionsOf,
+    connection: registry.connection,
+    sendToUser: registry.sendToUser,
+    broadcast: registry.broadcast,
+    disconnectUser: registry.disconnectUser,
     stats: (statsOptions) => collectStats(sources, statsOptions),
     userStats: (userId) => {
       const record = users.get(userId);
@@ -439,4 +579,22 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     on: (name, listener) => events.on(name, listener),
     shutdown,
   };
+}
+
+/** Checks `pace` against the deadline; undefined when unpaced. */
+function shutdownPace(
+  pace: unknown,
+  deadlineMs: number,
+): { batches: number; intervalMs: number } | undefined {
+  if (pace === undefined) return undefined;
+  const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
+  if (typeof pace !== 'object' || pace === null)
+    throw invalid('pace must be an object { windowMs?, batches? }');
+  const { windowMs = Math.floor(deadlineMs / 2), batches = 10 } = pace as ShutdownPace;
+  if (!Number.isInteger(windowMs) || windowMs < 0 || windowMs > deadlineMs)
+    throw invalid(`pace.windowMs must be an integer from 0 to deadlineMs (${deadlineMs}), got ${windowMs}`);
+  if (!Number.isInteger(batches) || batches < 1 || batches > 10_000)
+    throw invalid(`pace.batches must be an integer from 1 to 10000, got ${batches}`);
+  if (batches === 1 || windowMs === 0) return undefined;
+  return { batches, intervalMs: windowMs / batches };
 }

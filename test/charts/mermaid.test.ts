@@ -149,12 +149,18 @@ describe('Mermaid of the other machines', () => {
     expect(lines).toContain('  lingering --> stopped : after lingerTimeout');
   });
 
-  it('hub: the shutdown path, the deadline as an internal delay, and no note (no root transitions)', async () => {
+  it('hub: the shutdown paths, the batches, the deadline as a note on shuttingDown, and no root transitions', async () => {
     const text = await renderChart(charts.hub, { format: 'mermaid' });
-    expect(text).toContain('  running --> shuttingDown : SHUTDOWN');
+    expect(text).toContain('  running --> pacing : SHUTDOWN [isPaced]');
+    expect(text).toContain('  running --> drained : SHUTDOWN');
+    expect(text).toContain('    pacing --> pacing : after batchInterval');
+    expect(text).toContain('    pacing --> drained : after batchInterval [isLastBatch]');
     expect(text).toContain('  shuttingDown --> stopped : ALL_USERS_ENDED');
-    expect(text).toContain('  shuttingDown : after shutdownDeadline / terminateAll');
-    expect(text).not.toContain('note');
+    // A compound state carries its internal transitions in a note.
+    expect(text).toContain(
+      '  note right of shuttingDown\n    after shutdownDeadline / terminateAll\n  end note',
+    );
+    expect(text).not.toContain('in any state');
   });
 
   it('sample: shared keys and Mermaid keywords get path ids with their key as label', async () => {

@@ -182,6 +182,11 @@ describe('every example (issue 13, item 7)', () => {
     },
     'observing.ts': { script: 'dist/examples/observing.js', path: '/?user=ex', exchange: echo },
     'fastify.ts': { script: 'dist/examples/fastify.js', path: '/ws?user=ex', exchange: echo },
+    'express-registry.ts': {
+      script: 'dist/examples/express-registry.js',
+      path: '/ws?user=ex',
+      exchange: echo,
+    },
     'existing-http-server.ts': {
       script: 'dist/examples/existing-http-server.js',
       path: '/chat?token=ex',

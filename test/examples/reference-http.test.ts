@@ -147,6 +147,7 @@ describe('GET /stats (item 15)', () => {
     expect(body).toMatchObject({ connections: 2, users: 2, counters: { admitted: 2 } });
     expect(Object.keys(body).sort()).toEqual([
       'byState',
+      'capacity',
       'connections',
       'counters',
       'idle',

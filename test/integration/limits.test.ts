@@ -46,6 +46,7 @@ describe('per-user limit (test preset: 5)', () => {
       draining: 0,
       limit: 5,
       evictAt,
+      band: 3, // 5 of 5: at or above every capacity level (50, 80 and 90 %)
     });
 
     expect(await refusal(t.url('alice'))).toEqual({ status: 429, body: userLimitBody });
