@@ -1,0 +1,247 @@
+/**
+ * The Redis connection of the slot store (issue 12): the node-redis client it
+ * creates or borrows, one `command()` with a short timeout that rejects with a
+ * SlotStoreUnavailableError instead of hanging or queueing, EVALSHA with the
+ * NOSCRIPT fallback, and the counters the tests and the bench read.
+ *
+ * node-redis (`redis`) is an optional peer dependency: only cluster mode needs
+ * it, so it is imported on first use (as elkjs is for SVG charts).
+ */
+import { importOptionalPeer, type ModuleLoader } from '../optional-peer.js';
+import type { Script } from './redis-scripts.js';
+import { SlotStoreUnavailableError } from './slot-store.js';
+
+/**
+ * The part of a node-redis v5/v6 client (`createClient()` from `redis`) the
+ * store uses. Pass your own connected client as `redis` to share it; the store
+ * then never closes it, and makes its pub/sub connection with `duplicate()`.
+ * Create it with `disableOfflineQueue: true`, or commands issued while it
+ * reconnects wait for the command timeout instead of failing at once.
+ */
+export interface RedisClientLike {
+  sendCommand(args: readonly string[], options?: { timeout?: number }): Promise<unknown>;
+  duplicate(): RedisSubscriberLike;
+}
+
+/** The pub/sub connection: a duplicate of the main client, owned by the store. */
+export interface RedisSubscriberLike {
+  connect(): Promise<unknown>;
+  sSubscribe(channel: string, listener: (message: string) => void): Promise<void>;
+  sUnsubscribe(channel?: string): Promise<void>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  off(event: 'error', listener: (error: Error) => void): unknown;
+  close(): Promise<void>;
+  destroy(): void;
+}
+
+interface OwnedClient extends RedisClientLike, RedisSubscriberLike {}
+
+interface RedisModule {
+  createClient(options: object): OwnedClient;
+}
+
+export interface ConnectOptions {
+  /** Per-command timeout in ms. */
+  commandTimeoutMs: number;
+}
+
+/** How many commands and round trips each store method has cost. */
+export interface StoreTraffic {
+  /** Commands sent to Redis (a NOSCRIPT retry counts twice). */
+  commands: number;
+  /** Round trips, by store method: commands sent together count once. */
+  roundTrips: Record<string, number>;
+}
+
+export interface RedisConnection {
+  readonly client: RedisClientLike;
+  /** Whether the store created the client (and so closes it on stop). */
+  readonly owned: boolean;
+  /** Sends one command. @throws {SlotStoreUnavailableError} on timeout, offline, or an error reply. */
+  command(args: readonly string[]): Promise<unknown>;
+  /** Runs a script by SHA; on NOSCRIPT (Redis restarted, SCRIPT FLUSH) runs it with EVAL, which caches it again. */
+  run(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+  /** Loads scripts into Redis's script cache (SCRIPT LOAD), so that the first EVALSHA of each finds it. */
+  load(scripts: readonly Script[]): Promise<void>;
+  /** Counts one round trip for `method` (call once per batch of commands sent together). */
+  roundTrip(method: string): void;
+  traffic(): StoreTraffic;
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a client for `url` with the store's settings, connects it, and wraps it.
+ * @throws {MissingPeerError} WSSUP_MISSING_PEER when `redis` is not installed.
+ * @throws {SlotStoreUnavailableError} WSSUP_STORE_UNAVAILABLE when Redis does not answer.
+ */
+export async function connectRedis(
+  url: string,
+  options: ConnectOptions,
+  load?: ModuleLoader,
+): Promise<RedisConnection> {
+  const redis = await importOptionalPeer<RedisModule>(
+    'redis',
+    'redis',
+    'Cluster mode (a Redis slot store)',
+    load,
+  );
+  let connected = false;
+  const client = redis.createClient({
+    url,
+    // No offline queue: while the connection is down a command fails at once
+    // (SlotStoreUnavailableError) and the outage policy decides; nothing
+    // queued runs minutes later on a stale decision.
+    disableOfflineQueue: true,
+    // A connection whose commands are overdue sends nothing more (see wrap),
+    // and node-redis's PING waits for its reply before the next: so a Redis
+    // that stopped answering leaves the socket silent, and socketTimeout drops
+    // it (rejecting what is pending) and reconnects, instead of waiting for
+    // TCP to give up (minutes). The PING keeps a healthy idle socket from timing out.
+    pingInterval: silentSocketMs(options.commandTimeoutMs) / 2,
+    socket: {
+      socketTimeout: silentSocketMs(options.commandTimeoutMs),
+      connectTimeout: Math.max(options.commandTimeoutMs, 1_000),
+      // The first connect fails at once (returning the cause ends the
+      // attempts); once connected, keep reconnecting in the background, at
+      // most once a second.
+      reconnectStrategy: (retries: number, cause: Error) =>
+        connected ? Math.min(50 * 2 ** retries, 1_000) : cause,
+    },
+  });
+  // node-redis emits 'error' on every failed reconnect; without a listener it
+  // would crash the process. The store reports outages through rejected commands.
+  const ignore = () => {};
+  client.on('error', ignore);
+  try {
+    await withDeadline(client.connect(), Math.max(options.commandTimeoutMs, 1_000), 'connect');
+    connected = true;
+  } catch (error) {
+    client.destroy();
+    client.off('error', ignore);
+    throw new SlotStoreUnavailableError(`could not connect to Redis at ${redactUrl(url)}`, { cause: error });
+  }
+  return wrap(client, true, options, async () => {
+    // destroy, not close: close waits for the replies of timed-out commands,
+    // which a stopped Redis never sends. The store awaited its own commands.
+    client.destroy();
+    client.off('error', ignore);
+  });
+}
+
+/** How long a socket may stay silent before it is dropped: 4 command timeouts, at least 1 s. */
+export const silentSocketMs = (commandTimeoutMs: number) => Math.max(4 * commandTimeoutMs, 1_000);
+
+/** Wraps a client the app created; the store never closes it. */
+export function borrowRedis(client: RedisClientLike, options: ConnectOptions): RedisConnection {
+  return wrap(client, false, options, async () => {});
+}
+
+function wrap(
+  client: RedisClientLike,
+  owned: boolean,
+  options: ConnectOptions,
+  close: () => Promise<void>,
+): RedisConnection {
+  let commands = 0;
+  const roundTrips: Record<string, number> = {};
+  // Commands that timed out and are still unanswered. node-redis's own
+  // timeout only covers the wait to be written: once a command is on the
+  // socket, a Redis that stopped answering (SIGSTOP, a dropped link) would
+  // hold it forever. So each command gets a deadline here, and while any
+  // command is overdue the connection is known to be stuck: new commands fail
+  // at once instead of piling up behind it (no queue), until Redis answers
+  // the overdue ones (it is back) or the socket closes (they are rejected).
+  let overdue = 0;
+  const command = (args: readonly string[]): Promise<unknown> => {
+    const name = args[0] ?? '';
+    if (overdue > 0) {
+      return Promise.reject(
+        new SlotStoreUnavailableError(`Redis ${name}: ${overdue} earlier command(s) still unanswered`),
+      );
+    }
+    commands += 1;
+    return withDeadline(client.sendCommand(args), options.commandTimeoutMs, name, {
+      late: () => {
+        overdue += 1;
+      },
+      settledLate: () => {
+        overdue -= 1;
+      },
+    });
+  };
+  return {
+    client,
+    owned,
+    command,
+    async run(script, keys, args) {
+      const tail = [String(keys.length), ...keys, ...args.map(String)];
+      try {
+        return await command(['EVALSHA', script.sha, ...tail]);
+      } catch (error) {
+        if (!isNoScript(error)) throw error;
+        return await command(['EVAL', script.body, ...tail]);
+      }
+    },
+    async load(list) {
+      await Promise.all(list.map((script) => command(['SCRIPT', 'LOAD', script.body])));
+    },
+    roundTrip(method) {
+      roundTrips[method] = (roundTrips[method] ?? 0) + 1;
+    },
+    traffic: () => ({ commands, roundTrips: { ...roundTrips } }),
+    close,
+  };
+}
+
+const isNoScript = (error: unknown) =>
+  error instanceof SlotStoreUnavailableError && /^NOSCRIPT/.test(messageOf(error.cause));
+
+function unavailable(command: string, error: unknown): SlotStoreUnavailableError {
+  if (error instanceof SlotStoreUnavailableError) return error;
+  return new SlotStoreUnavailableError(`Redis ${command}: ${messageOf(error)}`, { cause: error });
+}
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** The URL without its password, for messages. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/**
+ * Settles like `promise`, or rejects with a SlotStoreUnavailableError after
+ * `ms`. The deadline is an AbortSignal.timeout owned by this one call: it
+ * keeps nothing alive, and its listener is removed when the reply comes.
+ */
+export function withDeadline<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+  hooks: { late?: () => void; settledLate?: () => void } = {},
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let late = false;
+    const signal = AbortSignal.timeout(ms);
+    const onTimeout = () => {
+      late = true;
+      hooks.late?.();
+      reject(new SlotStoreUnavailableError(`Redis ${what}: no answer within ${ms} ms`));
+    };
+    signal.addEventListener('abort', onTimeout, { once: true });
+    const settle = (done: () => void) => {
+      signal.removeEventListener('abort', onTimeout);
+      if (late) hooks.settledLate?.();
+      else done();
+    };
+    promise.then(
+      (value) => settle(() => resolve(value)),
+      (error: unknown) => settle(() => reject(unavailable(what, error))),
+    );
+  });
+}

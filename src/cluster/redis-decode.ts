@@ -1,0 +1,110 @@
+/**
+ * Decodes what the slot store's scripts return (RESP2 arrays of strings and
+ * integers) into the interface's types, and a book entry's packed value.
+ * A reply of the wrong shape is a store failure, not a crash.
+ */
+import { type ClusterAdmission, type EvictionOrder, SlotStoreUnavailableError } from './slot-store.js';
+
+/** Which incarnations a snapshot of the registry calls alive (see redis-scripts.ts). */
+export interface Liveness {
+  maxIncarnation: number;
+  live: number[];
+}
+
+export interface BookEntry {
+  incarnation: number;
+  admittedAt: number;
+  idleSince: number | undefined;
+  nodeId: string;
+}
+
+export interface Lease {
+  incarnation: number;
+  /** Epoch ms on Redis's clock. */
+  expiresAt: number;
+  nodeId: string;
+}
+
+export interface Registry {
+  now: number;
+  maxIncarnation: number;
+  leases: Lease[];
+}
+
+export interface Renewal {
+  status: 'renewed' | 'lost';
+  incarnation: number;
+  now: number;
+  liveness: Liveness;
+}
+
+const ENTRY = /^(\d+)\|(\d+)\|(\d*)\|(.*)$/s;
+
+/** `<incarnation>|<admittedAt>|<idleSince>|<nodeId>`, or undefined for a value this store did not write. */
+export function decodeEntry(value: string): BookEntry | undefined {
+  const match = ENTRY.exec(value);
+  if (match === null) return undefined;
+  const [, incarnation, admittedAt, idleSince, nodeId] = match as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  return {
+    incarnation: Number(incarnation),
+    admittedAt: Number(admittedAt),
+    idleSince: idleSince === '' ? undefined : Number(idleSince),
+    nodeId,
+  };
+}
+
+export function decodeAdmission(reply: unknown): ClusterAdmission | 'late' {
+  const items = asArray(reply, 'admit');
+  const [status, live] = items;
+  if (status === 'late') return 'late';
+  if (status === 'refused') return { admitted: false, reason: 'user-limit', live: Number(live) };
+  if (status !== 'admitted') throw malformed('admit', reply);
+  const evict: EvictionOrder[] = [];
+  for (let i = 2; i + 2 < items.length; i += 3) {
+    evict.push({
+      connectionId: String(items[i]),
+      nodeId: String(items[i + 1]),
+      incarnation: Number(items[i + 2]),
+    });
+  }
+  return { admitted: true, evict, live: Number(live) };
+}
+
+export function decodeRenewal(reply: unknown): Renewal {
+  const items = asArray(reply, 'renew');
+  const [status, incarnation, now, maxIncarnation, ...live] = items;
+  if (status !== 'renewed' && status !== 'lost') throw malformed('renew', reply);
+  return {
+    status,
+    incarnation: Number(incarnation),
+    now: Number(now),
+    liveness: { maxIncarnation: Number(maxIncarnation), live: live.map(Number) },
+  };
+}
+
+export function decodeRegistry(reply: unknown): Registry {
+  const items = asArray(reply, 'registry');
+  const leases: Lease[] = [];
+  for (let i = 2; i + 2 < items.length; i += 3) {
+    leases.push({
+      incarnation: Number(items[i]),
+      expiresAt: Number(items[i + 1]),
+      nodeId: String(items[i + 2]),
+    });
+  }
+  return { now: Number(items[0]), maxIncarnation: Number(items[1]), leases };
+}
+
+function asArray(reply: unknown, script: string): unknown[] {
+  if (!Array.isArray(reply)) throw malformed(script, reply);
+  return reply;
+}
+
+const malformed = (script: string, reply: unknown) =>
+  new SlotStoreUnavailableError(`Redis answered the ${script} script with ${JSON.stringify(reply)}`);

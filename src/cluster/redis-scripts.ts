@@ -1,0 +1,303 @@
+/**
+ * The Lua scripts of the Redis slot store (issue 12). Each one is a single
+ * atomic decision over keys of one hash slot (see redis-keys.ts), run with
+ * EVALSHA; the SHA-1 of each is computed here, so a script is loaded the
+ * first time EVALSHA answers NOSCRIPT (a restarted Redis, SCRIPT FLUSH).
+ *
+ * Liveness. A user's book lives in one slot and the leases in another, so in
+ * Redis Cluster a user script cannot read the leases. The caller passes a
+ * snapshot of the registry instead (`maxIncarnation`, and the incarnations
+ * whose lease was unexpired when it was read, as a comma-separated list).
+ * An entry is dead when its incarnation is at most `maxIncarnation` and not in
+ * that list. Death is permanent (renew never revives an expired lease), so
+ * purging an entry the snapshot calls dead is always safe; an incarnation
+ * newer than the snapshot is above `maxIncarnation`, so it is never purged; an
+ * incarnation that died after the snapshot still counts until the next one
+ * (at most one renewal period): the book may count too many, never too few.
+ *
+ * Times are Redis's own TIME in epoch ms, so the nodes' clocks never meet.
+ */
+import { createHash } from 'node:crypto';
+
+export interface Script {
+  readonly name: string;
+  readonly body: string;
+  readonly sha: string;
+}
+
+const script = (name: string, body: string): Script => ({
+  name,
+  body,
+  sha: createHash('sha1').update(body).digest('hex'),
+});
+
+/** Redis TIME in epoch ms, and the liveness test of the snapshot in ARGV[first], ARGV[first + 1]. */
+const prelude = `
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function snapshot(first)
+  local maxInc = tonumber(ARGV[first])
+  local live = {}
+  for s in string.gmatch(ARGV[first + 1], '%d+') do live[tonumber(s)] = true end
+  return function(inc) return inc <= maxInc and not live[inc] end
+end
+local function decode(value)
+  local inc, admitted, since, node = string.match(value, '^(%d+)|(%d+)|(%d*)|(.*)$')
+  return tonumber(inc), tonumber(admitted), since, node
+end
+`;
+
+/**
+ * KEYS[1] the user's book. ARGV: connectionId, incarnation, nodeId, limit,
+ * evictAt, deadline (Redis ms, 0 = none), maxIncarnation, live incarnations.
+ * Returns {'late'} | {'refused', live} | {'admitted', live, victim id, node, incarnation, ...}.
+ *
+ * The rule is the local one (machines/eviction.ts): admitted when the live
+ * entries that are not idle leave a slot free; then idle entries are evicted
+ * longest idle first while the count including the newcomer is at or above
+ * evictAt. A refusal evicts nothing. An admission whose client already gave
+ * up on it (past the deadline) changes nothing: a timed-out admit never
+ * books a slot behind the caller's back.
+ */
+export const admitScript = script(
+  'admit',
+  `${prelude}
+local now = nowMs()
+local deadline = tonumber(ARGV[6])
+if deadline > 0 and now >= deadline then return {'late'} end
+local key, id, inc, node = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local limit, evictAt = tonumber(ARGV[4]), tonumber(ARGV[5])
+local isDead = snapshot(7)
+local flat = redis.call('HGETALL', key)
+local count, idle, existing = 0, {}, nil
+for i = 1, #flat, 2 do
+  local cid = flat[i]
+  local einc, admitted, since, enode = decode(flat[i + 1])
+  if einc ~= inc and isDead(einc) then
+    redis.call('HDEL', key, cid)
+  elseif cid == id then
+    existing = { einc, admitted, since, enode }
+  else
+    count = count + 1
+    if since ~= '' then idle[#idle + 1] = { cid, tonumber(since), einc, enode } end
+  end
+end
+if existing then
+  -- Idempotent retry. An entry an older incarnation of this node booked is
+  -- taken over; a newer incarnation's entry is left alone (fencing).
+  if existing[4] == node and existing[1] < inc then
+    redis.call('HSET', key, id, inc .. '|' .. existing[2] .. '|' .. existing[3] .. '|' .. node)
+  end
+  return { 'admitted', count + 1 }
+end
+if count - #idle >= limit then return { 'refused', count } end
+table.sort(idle, function(a, b)
+  if a[2] ~= b[2] then return a[2] < b[2] end
+  return a[1] < b[1]
+end)
+local out = { 'admitted', 0 }
+local remaining = count + 1
+for _, victim in ipairs(idle) do
+  if remaining < evictAt then break end
+  redis.call('HDEL', key, victim[1])
+  out[#out + 1] = victim[1]
+  out[#out + 1] = victim[4]
+  out[#out + 1] = tostring(victim[3])
+  remaining = remaining - 1
+end
+redis.call('HSET', key, id, inc .. '|' .. now .. '||' .. node)
+out[2] = remaining
+return out
+`,
+);
+
+/**
+ * KEYS[1] the user's book. ARGV: connectionId, incarnation, nodeId. Deletes
+ * the entry when this incarnation booked it, or an older incarnation of the
+ * same node did; never a newer one's. Returns 1 when it deleted.
+ */
+export const releaseScript = script(
+  'release',
+  `${prelude}
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then return 0 end
+local einc, _, _, enode = decode(value)
+local inc = tonumber(ARGV[2])
+if einc == inc or (enode == ARGV[3] and einc < inc) then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+`,
+);
+
+/**
+ * KEYS[1] the user's book. ARGV: connectionId, incarnation, idleSince (epoch
+ * ms, or '' for live again). Only this incarnation's own entry is refreshed.
+ * Returns 1 when it wrote.
+ */
+export const setIdleScript = script(
+  'setIdle',
+  `${prelude}
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if not value then return 0 end
+local einc, admitted, _, enode = decode(value)
+if einc ~= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], einc .. '|' .. admitted .. '|' .. ARGV[3] .. '|' .. enode)
+return 1
+`,
+);
+
+/**
+ * KEYS[1] the user's book. ARGV: incarnation, nodeId, limit, maxIncarnation,
+ * live incarnations, then (connectionId, admittedAt, idleSince) triples,
+ * oldest first. Purges dead entries, then books each held connection under
+ * this incarnation while the user has a free slot. Returns the ids refused.
+ */
+export const readmitScript = script(
+  'readmit',
+  `${prelude}
+local key, inc, node, limit = KEYS[1], tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local isDead = snapshot(4)
+local flat = redis.call('HGETALL', key)
+local booked, count = {}, 0
+for i = 1, #flat, 2 do
+  local einc = decode(flat[i + 1])
+  if einc ~= inc and isDead(einc) then
+    redis.call('HDEL', key, flat[i])
+  else
+    booked[flat[i]] = einc
+    count = count + 1
+  end
+end
+local refused = {}
+for i = 6, #ARGV, 3 do
+  local id = ARGV[i]
+  local einc = booked[id]
+  if einc == nil then
+    if count < limit then
+      redis.call('HSET', key, id, inc .. '|' .. ARGV[i + 1] .. '|' .. ARGV[i + 2] .. '|' .. node)
+      count = count + 1
+    else
+      refused[#refused + 1] = id
+    end
+  elseif einc < inc then
+    -- Ours from an incarnation the snapshot still calls live: take it over in place.
+    local _, admitted, since = decode(redis.call('HGET', key, id))
+    redis.call('HSET', key, id, inc .. '|' .. admitted .. '|' .. since .. '|' .. node)
+  end
+end
+return refused
+`,
+);
+
+/**
+ * KEYS[1] the user's book. ARGV: maxIncarnation, live incarnations, and
+ * optionally an incarnation to purge as well (a node stopping). Returns how
+ * many entries it removed.
+ */
+export const purgeScript = script(
+  'purge',
+  `${prelude}
+local isDead = snapshot(1)
+local retiring = tonumber(ARGV[3] or '0')
+local flat = redis.call('HGETALL', KEYS[1])
+local removed = 0
+for i = 1, #flat, 2 do
+  local einc = decode(flat[i + 1])
+  if einc == retiring or isDead(einc) then
+    redis.call('HDEL', KEYS[1], flat[i])
+    removed = removed + 1
+  end
+end
+return removed
+`,
+);
+
+/**
+ * KEYS: leases, incarnations, counter. ARGV: incarnation (0 = none yet),
+ * leaseTtlMs, nodeId. Extends the lease while it is unexpired and still
+ * registered to this node; otherwise (lost, or first start) takes a new
+ * incarnation: the counter plus one, and at least Redis's TIME in ms, so that
+ * incarnations keep increasing even across a Redis that lost its data. One
+ * command whatever the number of sockets. Returns {status, incarnation,
+ * now, maxIncarnation, live incarnations...}.
+ */
+export const renewScript = script(
+  'renew',
+  `${prelude}
+local now = nowMs()
+local inc, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local status = 'renewed'
+local score = false
+if inc > 0 and redis.call('HGET', KEYS[2], inc) == ARGV[3] then score = redis.call('ZSCORE', KEYS[1], inc) end
+if score and tonumber(score) >= now then
+  redis.call('ZADD', KEYS[1], now + ttl, inc)
+else
+  status = 'lost'
+  -- Never below Redis's clock: a Redis that lost its data (restart without
+  -- persistence) must not hand out an incarnation some node still holds.
+  inc = redis.call('INCR', KEYS[3])
+  if inc < now then
+    inc = now
+    redis.call('SET', KEYS[3], now)
+  end
+  redis.call('ZADD', KEYS[1], now + ttl, inc)
+  redis.call('HSET', KEYS[2], inc, ARGV[3])
+end
+local out = { status, inc, now, tonumber(redis.call('GET', KEYS[3]) or '0') }
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do out[#out + 1] = member end
+return out
+`,
+);
+
+/**
+ * KEYS: leases, incarnations, counter. Returns {now, maxIncarnation,
+ * (incarnation, expiry, nodeId) triples...} for every registered lease,
+ * expired ones included until they are forgotten.
+ */
+export const registryScript = script(
+  'registry',
+  `${prelude}
+local now = nowMs()
+local out = { now, tonumber(redis.call('GET', KEYS[3]) or '0') }
+local flat = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #flat, 2 do
+  out[#out + 1] = flat[i]
+  out[#out + 1] = flat[i + 1]
+  out[#out + 1] = redis.call('HGET', KEYS[2], flat[i]) or ''
+end
+return out
+`,
+);
+
+/**
+ * KEYS: leases, incarnations. ARGV: incarnation, force ('1' for a node
+ * retiring its own lease). Removes a lease from the registry, if expired
+ * (or forced). A forgotten incarnation stays dead: it is below the counter
+ * and in no live list. Returns 1 when it removed.
+ */
+export const forgetScript = script(
+  'forget',
+  `${prelude}
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score then return 0 end
+if ARGV[2] ~= '1' and tonumber(score) >= nowMs() then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+`,
+);
+
+export const scripts = [
+  admitScript,
+  releaseScript,
+  setIdleScript,
+  readmitScript,
+  purgeScript,
+  renewScript,
+  registryScript,
+  forgetScript,
+] as const;

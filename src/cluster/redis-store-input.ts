@@ -1,0 +1,96 @@
+/**
+ * The checks of the Redis slot store's options and arguments: bad input gets
+ * a typed error with a stable code before anything is sent or allocated.
+ */
+import { randomUUID } from 'node:crypto';
+import { InvalidOptionError, SupervisorError } from '../errors.js';
+import type { RedisClientLike } from './redis-client.js';
+
+/** Options of `createRedisSlotStore()`. */
+export interface RedisSlotStoreOptions {
+  /** A Redis URL (`redis://host:port`), or a connected node-redis client the app owns. */
+  redis: string | RedisClientLike;
+  /** This process's name in the cluster. @default a random UUID */
+  nodeId?: string;
+  /** How long a lease lasts without renewal; renew every third of it. @default 15000 */
+  leaseTtlMs?: number;
+  /** The prefix of every key and channel (no braces: they would break the hash tags). @default 'wssup' */
+  keyPrefix?: string;
+  /** How long a command may take before it fails with WSSUP_STORE_UNAVAILABLE. @default 500 */
+  commandTimeoutMs?: number;
+}
+
+export type ResolvedStoreOptions = Required<RedisSlotStoreOptions>;
+
+const DEFAULTS = { leaseTtlMs: 15_000, keyPrefix: 'wssup', commandTimeoutMs: 500 } as const;
+
+/** @throws {InvalidOptionError} WSSUP_INVALID_OPTION naming the option (as `cluster.<name>`). */
+export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedStoreOptions {
+  const { redis } = options;
+  if (typeof redis !== 'string' && !isClient(redis)) {
+    throw new InvalidOptionError('cluster.redis', 'a redis:// URL or a node-redis client', redis);
+  }
+  if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
+    throw new InvalidOptionError('cluster.redis', 'a redis:// or rediss:// URL', redis);
+  }
+  const nodeId = options.nodeId ?? randomUUID();
+  if (typeof nodeId !== 'string' || nodeId === '') {
+    throw new InvalidOptionError('cluster.nodeId', 'a non-empty string', nodeId);
+  }
+  const leaseTtlMs = options.leaseTtlMs ?? DEFAULTS.leaseTtlMs;
+  checkInteger('cluster.leaseTtlMs', leaseTtlMs, 30, 86_400_000);
+  const keyPrefix = options.keyPrefix ?? DEFAULTS.keyPrefix;
+  if (typeof keyPrefix !== 'string' || keyPrefix === '' || /[{}]/.test(keyPrefix)) {
+    throw new InvalidOptionError('cluster.keyPrefix', 'a non-empty string without { or }', keyPrefix);
+  }
+  const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs;
+  checkInteger('cluster.commandTimeoutMs', commandTimeoutMs, 1, 60_000);
+  return { redis, nodeId, leaseTtlMs, keyPrefix, commandTimeoutMs };
+}
+
+function isClient(value: unknown): value is RedisClientLike {
+  const client = value as Partial<RedisClientLike> | null;
+  return typeof client === 'object' && client !== null && typeof client.sendCommand === 'function';
+}
+
+function checkInteger(option: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new InvalidOptionError(option, `an integer from ${min} to ${max}`, value);
+  }
+}
+
+/** @throws {SupervisorError} WSSUP_INVALID_ARGUMENT unless `value` is a non-empty string. */
+export function checkId(name: string, value: unknown): void {
+  if (typeof value !== 'string' || value === '') {
+    throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `${name} must be a non-empty string`);
+  }
+}
+
+/** @throws {SupervisorError} WSSUP_INVALID_ARGUMENT unless `value` is an integer of at least `min`. */
+export function checkCount(name: string, value: unknown, min: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `${name} must be an integer of at least ${min}`);
+  }
+}
+
+/** @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a limit or eviction point out of range. */
+export function checkLimits(limit: unknown, evictAt: unknown): void {
+  checkCount('limit', limit, 1);
+  checkCount('evictAt', evictAt, 1);
+  if ((evictAt as number) > (limit as number)) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `evictAt (${evictAt}) must be at most limit (${limit})`,
+    );
+  }
+}
+
+/** @throws {SupervisorError} WSSUP_INVALID_ARGUMENT unless epoch ms or undefined. */
+export function checkIdleSince(value: unknown): void {
+  if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `idleSince must be epoch ms or undefined, got ${String(value)}`,
+    );
+  }
+}

@@ -1,0 +1,455 @@
+/**
+ * The Redis implementation of the slot store (issue 12): one per-user limit
+ * across processes, crash-safe without per-connection renewal.
+ *
+ * Each user's book is one hash in one hash slot (redis-keys.ts); each
+ * decision on it is one Lua script run with EVALSHA (redis-scripts.ts). A node
+ * holds one lease and an incarnation number (the fencing token its entries
+ * carry); renewing it is one command whatever the number of sockets, and
+ * returns a snapshot of which incarnations are alive, which admissions pass to
+ * their scripts so that dead entries are ignored and purged at once.
+ *
+ * Round trips: an admission is one EVALSHA, a release one EVALSHA. The first
+ * booking of a user on this incarnation also sends SADD to the reaper's
+ * index, and the last release of it SREM, in the same round trip.
+ *
+ * The reaper's index is one set of users per incarnation: when an
+ * incarnation dies, reap() walks only the users it booked (redis-registry.ts),
+ * never the whole keyspace. An entry the index missed (a crash between the
+ * two commands) is still purged by the next admission of that user.
+ */
+import { SupervisorError } from '../errors.js';
+import { BookedUsers } from './booked-users.js';
+import {
+  borrowRedis,
+  connectRedis,
+  type RedisClientLike,
+  type RedisConnection,
+  type RedisSubscriberLike,
+  type StoreTraffic,
+  withDeadline,
+} from './redis-client.js';
+import type { Registry } from './redis-decode.js';
+import { decodeAdmission, decodeEntry, decodeRenewal, type Liveness } from './redis-decode.js';
+import { createKeyLayout, type KeyLayout } from './redis-keys.js';
+import { readClusterView, readRegistry, reapDead } from './redis-registry.js';
+import {
+  admitScript,
+  forgetScript,
+  purgeScript,
+  readmitScript,
+  releaseScript,
+  renewScript,
+  scripts,
+  setIdleScript,
+} from './redis-scripts.js';
+import {
+  checkCount,
+  checkId,
+  checkIdleSince,
+  checkLimits,
+  type RedisSlotStoreOptions,
+  resolveStoreOptions,
+} from './redis-store-input.js';
+import {
+  type ClusterAdmission,
+  type ClusterUserBook,
+  type ClusterView,
+  type EvictionOrder,
+  type HeldConnection,
+  type SlotStore,
+  type SlotStoreEvents,
+  SlotStoreUnavailableError,
+} from './slot-store.js';
+
+export type { RedisClientLike, RedisSubscriberLike, StoreTraffic } from './redis-client.js';
+export type { RedisSlotStoreOptions } from './redis-store-input.js';
+
+/** A {@link SlotStore} on Redis, with its traffic counters. */
+export interface RedisSlotStore extends SlotStore {
+  readonly leaseTtlMs: number;
+  /** Commands sent and round trips per method since creation (for tests and the bench). */
+  traffic(): StoreTraffic;
+}
+
+/**
+ * Creates a slot store on Redis 7 (or Valkey). Nothing connects until `start()`.
+ *
+ * @throws {InvalidOptionError} WSSUP_INVALID_OPTION for a bad option.
+ * @example
+ * ```ts
+ * const store = createRedisSlotStore({ redis: 'redis://127.0.0.1:6379', nodeId: 'web-1' });
+ * await store.start({ evictionOrdered: (order) => evict(order), incarnationChanged: () => readmitAll() });
+ * const decision = await store.admit('ann', connectionId, 20, 14);
+ * ```
+ */
+export function createRedisSlotStore(options: RedisSlotStoreOptions): RedisSlotStore {
+  const { redis, nodeId, leaseTtlMs, keyPrefix, commandTimeoutMs } = resolveStoreOptions(options);
+  return new Store(redis, nodeId, leaseTtlMs, createKeyLayout(keyPrefix), commandTimeoutMs);
+}
+
+class Store implements RedisSlotStore {
+  #incarnation = 0;
+  #connection: RedisConnection | undefined;
+  #subscriber: RedisSubscriberLike | undefined;
+  #events: SlotStoreEvents | undefined;
+  #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
+  /** Which incarnations were alive at the last renewal or registry read. */
+  #liveness: Liveness = { maxIncarnation: 0, live: [] };
+  /** Redis TIME minus Date.now(), measured at each renewal: converts deadlines and idle times. */
+  #offsetMs = 0;
+  /** How wrong #offsetMs may be: half the round trip it was measured over, plus a ms of rounding. */
+  #offsetErrorMs = 0;
+  /** The users this incarnation booked here: when to SADD and SREM the reaper's index. */
+  #booked = new BookedUsers();
+  readonly #ignoreError = () => {};
+
+  constructor(
+    readonly redis: string | RedisClientLike,
+    readonly nodeId: string,
+    readonly leaseTtlMs: number,
+    readonly keys: KeyLayout,
+    readonly commandTimeoutMs: number,
+  ) {}
+
+  get incarnation(): number {
+    return this.#incarnation;
+  }
+
+  traffic(): StoreTraffic {
+    return this.#connection?.traffic() ?? { commands: 0, roundTrips: {} };
+  }
+
+  async start(events: SlotStoreEvents): Promise<void> {
+    if (this.#state !== 'new')
+      throw new SupervisorError('WSSUP_INVALID_ARGUMENT', 'start() was already called');
+    this.#state = 'starting';
+    this.#events = events;
+    const options = { commandTimeoutMs: this.commandTimeoutMs };
+    try {
+      this.#connection =
+        typeof this.redis === 'string'
+          ? await connectRedis(this.redis, options)
+          : borrowRedis(this.redis, options);
+      this.#connection.roundTrip('start');
+      await this.#connection.load(scripts);
+      await this.renew();
+      const subscriber = this.#connection.client.duplicate();
+      subscriber.on('error', this.#ignoreError);
+      this.#subscriber = subscriber;
+      await withDeadline(subscriber.connect(), this.commandTimeoutMs, 'connect (pub/sub)');
+      await withDeadline(
+        subscriber.sSubscribe(this.keys.orders(this.nodeId), (message) => this.#onOrder(message)),
+        this.commandTimeoutMs,
+        'SSUBSCRIBE',
+      );
+    } catch (error) {
+      await this.#release();
+      this.#state = 'stopped';
+      throw error instanceof SupervisorError
+        ? error
+        : new SlotStoreUnavailableError(`could not start the slot store: ${String(error)}`, { cause: error });
+    }
+    this.#state = 'started';
+  }
+
+  async admit(
+    userId: string,
+    connectionId: string,
+    limit: number,
+    evictAt: number,
+  ): Promise<ClusterAdmission> {
+    checkId('userId', userId);
+    checkId('connectionId', connectionId);
+    checkLimits(limit, evictAt);
+    const connection = this.#ready();
+    const incarnation = this.#incarnation;
+    const users = this.keys.incarnationUsers(incarnation);
+    const pending = this.#booked.begin(userId);
+    // From this moment (on Redis's clock) the caller may have given up on the
+    // answer, so the script must not book anything. Earlier by the offset's
+    // error, so that it is never later than the real moment (a script run
+    // just before the timeout is answered 'late' and fails, which is safe).
+    const margin = Math.min(this.#offsetErrorMs, this.commandTimeoutMs / 2);
+    const deadline = Math.floor(Date.now() + this.#offsetMs + this.commandTimeoutMs - margin);
+    connection.roundTrip('admit');
+    let admission: ClusterAdmission | 'late';
+    try {
+      const [, reply] = await Promise.all([
+        pending.first ? connection.command(['SADD', users, userId]) : undefined,
+        connection.run(
+          admitScript,
+          [this.keys.user(userId)],
+          [connectionId, incarnation, this.nodeId, limit, evictAt, deadline, ...this.#livenessArgs()],
+        ),
+      ]);
+      admission = decodeAdmission(reply);
+    } catch (error) {
+      // No SREM here: Redis is not answering, and a second timeout would double
+      // the caller's wait. A stale member costs the reaper one empty purge.
+      pending.notAdmitted();
+      throw error;
+    }
+    if (admission !== 'late' && admission.admitted) {
+      pending.admitted(connectionId);
+      return admission;
+    }
+    if (pending.notAdmitted()) {
+      try {
+        await connection.command(['SREM', users, userId]);
+      } catch {
+        // A stale member only costs the reaper one empty purge.
+      }
+    }
+    if (admission === 'late')
+      throw new SlotStoreUnavailableError('Redis ran the admission after its deadline');
+    return admission;
+  }
+
+  async release(userId: string, connectionId: string): Promise<void> {
+    checkId('userId', userId);
+    checkId('connectionId', connectionId);
+    const connection = this.#ready();
+    const incarnation = this.#incarnation;
+    const { held, last } = this.#booked.release(userId, connectionId);
+    connection.roundTrip('release');
+    try {
+      // The release goes first on the connection: if it times out, so does the SREM after it.
+      await Promise.all([
+        connection.run(releaseScript, [this.keys.user(userId)], [connectionId, incarnation, this.nodeId]),
+        last ? connection.command(['SREM', this.keys.incarnationUsers(incarnation), userId]) : undefined,
+      ]);
+    } catch (error) {
+      // Not released: keep it listed so that a retry still finds it.
+      if (held && this.#incarnation === incarnation) this.#booked.add(userId, [connectionId]);
+      throw error;
+    }
+  }
+
+  async setIdle(userId: string, connectionId: string, idleSince: number | undefined): Promise<void> {
+    checkId('userId', userId);
+    checkId('connectionId', connectionId);
+    checkIdleSince(idleSince);
+    const connection = this.#ready();
+    const since = idleSince === undefined ? '' : String(Math.round(idleSince + this.#offsetMs));
+    connection.roundTrip('setIdle');
+    await connection.run(setIdleScript, [this.keys.user(userId)], [connectionId, this.#incarnation, since]);
+  }
+
+  async orderEviction(order: EvictionOrder): Promise<void> {
+    const connection = this.#ready();
+    if (order.nodeId === this.nodeId) {
+      this.#deliver(order); // ours: no need to go through Redis
+      return;
+    }
+    connection.roundTrip('orderEviction');
+    await connection.command(['SPUBLISH', this.keys.orders(order.nodeId), JSON.stringify(order)]);
+  }
+
+  async readmit(held: readonly HeldConnection[], limit: number): Promise<string[]> {
+    checkCount('limit', limit, 1);
+    const connection = this.#ready();
+    const incarnation = this.#incarnation;
+    const byUser = new Map<string, HeldConnection[]>();
+    for (const item of held) {
+      checkId('userId', item.userId);
+      checkId('connectionId', item.connectionId);
+      const list = byUser.get(item.userId);
+      if (list === undefined) byUser.set(item.userId, [item]);
+      else list.push(item);
+    }
+    if (byUser.size === 0) return [];
+    connection.roundTrip('readmit');
+    const liveness = this.#livenessArgs();
+    const users = [...byUser.keys()];
+    const replies = await Promise.all([
+      connection.command(['SADD', this.keys.incarnationUsers(incarnation), ...users]),
+      ...users.map((userId) => {
+        const items = (byUser.get(userId) as HeldConnection[]).sort((a, b) => a.admittedAt - b.admittedAt);
+        const triples = items.flatMap((item) => [
+          item.connectionId,
+          String(Math.round(item.admittedAt + this.#offsetMs)),
+          item.idleSince === undefined ? '' : String(Math.round(item.idleSince + this.#offsetMs)),
+        ]);
+        return connection.run(
+          readmitScript,
+          [this.keys.user(userId)],
+          [incarnation, this.nodeId, limit, ...liveness, ...triples],
+        );
+      }),
+    ]);
+    const refused: string[] = [];
+    users.forEach((userId, i) => {
+      const out = new Set((replies[i + 1] as unknown[]).map(String));
+      for (const id of out) refused.push(id);
+      if (this.#incarnation !== incarnation) return;
+      const booked = (byUser.get(userId) as HeldConnection[]).map((item) => item.connectionId);
+      this.#booked.add(
+        userId,
+        booked.filter((id) => !out.has(id)),
+      );
+    });
+    return refused;
+  }
+
+  async renew(): Promise<'renewed' | 'lost'> {
+    const connection = this.#connection;
+    if (connection === undefined || this.#state === 'stopped') throw this.#notRunning();
+    const { leases, incarnations, counter } = this.keys.registry;
+    const sent = Date.now();
+    connection.roundTrip('renew');
+    const reply = await connection.run(
+      renewScript,
+      [leases, incarnations, counter],
+      [this.#incarnation, this.leaseTtlMs, this.nodeId],
+    );
+    const renewal = decodeRenewal(reply);
+    const received = Date.now();
+    this.#offsetMs = renewal.now - Math.round((sent + received) / 2);
+    this.#offsetErrorMs = Math.ceil((received - sent) / 2) + 1;
+    this.#liveness = renewal.liveness;
+    if (renewal.status === 'renewed') return 'renewed';
+    const previous = this.#incarnation;
+    this.#incarnation = renewal.incarnation;
+    // The index belongs to the dead incarnation now; readmit() rebuilds it.
+    this.#booked.clear();
+    if (previous !== 0) this.#events?.incarnationChanged(renewal.incarnation, previous);
+    return 'lost';
+  }
+
+  async reap(): Promise<number> {
+    const connection = this.#ready();
+    connection.roundTrip('reap');
+    const registry = await this.#readRegistry(connection);
+    return reapDead(connection, this.keys, registry, this.#livenessArgs());
+  }
+
+  async userBook(userId: string): Promise<ClusterUserBook | undefined> {
+    checkId('userId', userId);
+    const connection = this.#ready();
+    connection.roundTrip('userBook');
+    const values = (await connection.command(['HVALS', this.keys.user(userId)])) as string[];
+    const book: ClusterUserBook = { userId, live: 0, idle: 0, byNode: {} };
+    for (const value of values) {
+      const entry = decodeEntry(value);
+      if (entry === undefined || this.#isDead(entry.incarnation)) continue;
+      book.live += 1;
+      if (entry.idleSince !== undefined) book.idle += 1;
+      book.byNode[entry.nodeId] = (book.byNode[entry.nodeId] ?? 0) + 1;
+    }
+    return book.live === 0 ? undefined : book;
+  }
+
+  /** The registry, and the global counts (see readClusterView for the cost). */
+  async view(): Promise<ClusterView> {
+    const connection = this.#ready();
+    connection.roundTrip('view');
+    const registry = await this.#readRegistry(connection);
+    return readClusterView(connection, this.keys, registry, (incarnation) => this.#isDead(incarnation));
+  }
+
+  /**
+   * Removes this incarnation's entries and its lease, and closes what the
+   * store opened. When Redis does not answer, the entries stay until the
+   * lease expires (then they are dead for everyone); stop() still resolves.
+   * Safe to repeat.
+   */
+  async stop(): Promise<void> {
+    if (this.#state === 'stopped' || this.#state === 'new') {
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'stopped';
+    const connection = this.#connection;
+    const incarnation = this.#incarnation;
+    if (connection !== undefined && incarnation !== 0) {
+      try {
+        const users = this.keys.incarnationUsers(incarnation);
+        connection.roundTrip('stop');
+        const booked = ((await connection.command(['SMEMBERS', users])) as string[] | null) ?? [];
+        connection.roundTrip('stop');
+        await Promise.all([
+          ...booked.map((userId) =>
+            connection.run(purgeScript, [this.keys.user(userId)], [...this.#livenessArgs(), incarnation]),
+          ),
+          connection.command(['DEL', users]),
+          connection.run(
+            forgetScript,
+            [this.keys.registry.leases, this.keys.registry.incarnations],
+            [incarnation, '1'],
+          ),
+        ]);
+      } catch (error) {
+        if (!(error instanceof SlotStoreUnavailableError)) throw error;
+        // Redis is away: the lease expires on its own, and with it these entries.
+      }
+    }
+    await this.#release();
+  }
+
+  #onOrder(message: string): void {
+    let order: EvictionOrder;
+    try {
+      order = JSON.parse(message) as EvictionOrder;
+    } catch {
+      return; // not ours to parse: best-effort channel, the admission script enforces the limit
+    }
+    if (typeof order?.connectionId !== 'string' || typeof order.incarnation !== 'number') return;
+    this.#deliver(order);
+  }
+
+  /** Hands an order to the runtime unless it names an older incarnation (fenced). */
+  #deliver(order: EvictionOrder): void {
+    if (this.#state !== 'started' || order.incarnation !== this.#incarnation) return;
+    this.#events?.evictionOrdered(order);
+  }
+
+  async #release(): Promise<void> {
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    if (subscriber !== undefined) {
+      // destroy drops the pub/sub connection, which unsubscribes it; an
+      // UNSUBSCRIBE could wait forever on a Redis that does not answer.
+      subscriber.destroy();
+      subscriber.off('error', this.#ignoreError);
+    }
+    const connection = this.#connection;
+    if (connection !== undefined) await connection.close();
+    this.#booked.clear();
+  }
+
+  /** Reads the registry, and takes its liveness as this node's snapshot. */
+  async #readRegistry(connection: RedisConnection): Promise<Registry> {
+    const registry = await readRegistry(connection, this.keys);
+    this.#liveness = {
+      maxIncarnation: registry.maxIncarnation,
+      live: registry.leases
+        .filter((lease) => lease.expiresAt >= registry.now)
+        .map((lease) => lease.incarnation),
+    };
+    return registry;
+  }
+
+  #livenessArgs(): [number, string] {
+    return [this.#liveness.maxIncarnation, [this.#incarnation, ...this.#liveness.live].join(',')];
+  }
+
+  #isDead(incarnation: number): boolean {
+    return (
+      incarnation !== this.#incarnation &&
+      incarnation <= this.#liveness.maxIncarnation &&
+      !this.#liveness.live.includes(incarnation)
+    );
+  }
+
+  #ready(): RedisConnection {
+    if (this.#state !== 'started' || this.#connection === undefined) throw this.#notRunning();
+    return this.#connection;
+  }
+
+  #notRunning(): SupervisorError {
+    return this.#state === 'stopped'
+      ? new SupervisorError('WSSUP_SHUTTING_DOWN', 'the slot store was stopped')
+      : new SlotStoreUnavailableError('the slot store is not started: call start() first');
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Shared by the slot-store tests: one private redis-server per test file, and
+ * stores on it that record what they tell the runtime and are stopped after
+ * each test. Each test gets a key prefix of its own, so tests in one file never
+ * see each other's books.
+ */
+import { afterAll, beforeAll, onTestFinished } from 'vitest';
+import {
+  createRedisSlotStore,
+  type RedisSlotStore,
+  type RedisSlotStoreOptions,
+} from '../../src/cluster/redis-store.js';
+import type { EvictionOrder } from '../../src/cluster/slot-store.js';
+import {
+  findRedisServer,
+  type PrivateRedis,
+  redisServerHint,
+  startRedisServer,
+} from '../helpers/redis-server.js';
+import { requireExternal } from '../helpers/requirements.js';
+
+export const hasRedis = requireExternal('redis-server', findRedisServer() !== undefined, redisServerHint());
+
+/** Starts the file's redis-server before its tests and stops it after; read `.current` inside a test. */
+export function usePrivateRedis(): { readonly current: PrivateRedis } {
+  let redis: PrivateRedis | undefined;
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  return {
+    get current() {
+      if (redis === undefined) throw new Error('the private redis-server is not running');
+      return redis;
+    },
+  };
+}
+
+let prefixes = 0;
+/** A key prefix no other test of this process uses. */
+export const freshPrefix = () => `t${process.pid}-${++prefixes}`;
+
+export interface TestStore {
+  store: RedisSlotStore;
+  orders: EvictionOrder[];
+  incarnations: Array<{ incarnation: number; previous: number }>;
+}
+
+/** Creates and starts a store on `redis`; stopped after the test. */
+export async function startStore(
+  redis: PrivateRedis,
+  options: Partial<RedisSlotStoreOptions> & { keyPrefix: string },
+): Promise<TestStore> {
+  const store = createRedisSlotStore({ redis: redis.url, commandTimeoutMs: 300, ...options });
+  onTestFinished(() => store.stop());
+  const orders: EvictionOrder[] = [];
+  const incarnations: TestStore['incarnations'] = [];
+  await store.start({
+    evictionOrdered: (order) => orders.push(order),
+    incarnationChanged: (incarnation, previous) => incarnations.push({ incarnation, previous }),
+  });
+  return { store, orders, incarnations };
+}
+
+/** Resolves once `check` returns true, polling every 10 ms; fails after `ms`. */
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 3_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * Leases and incarnations of the Redis slot store (issue 12): a node whose
+ * lease expires leaves dead entries that admissions ignore and purge at once
+ * and that reap() removes in the background; a live node's entries are never
+ * reclaimed; a node that lost its lease takes a new incarnation and re-admits
+ * without double counting; stop() frees everything; renewal and a lifecycle
+ * cost a fixed number of commands.
+ */
+import { describe, expect, it } from 'vitest';
+import type { PrivateRedis } from '../helpers/redis-server.js';
+import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
+
+/** Ends a lease at once, as if the node had stopped renewing long ago (death is permanent). */
+const expireLease = (redis: PrivateRedis, keyPrefix: string, incarnation: number) =>
+  redis.command('ZADD', `${keyPrefix}:{nodes}:leases`, '0', String(incarnation));
+
+/** How many times Redis ran each command since the last CONFIG RESETSTAT. */
+async function commandCalls(redis: PrivateRedis): Promise<Record<string, number>> {
+  const info = (await redis.command('INFO', 'commandstats')) as string;
+  const calls: Record<string, number> = {};
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    calls[match[1] as string] = Number(match[2]);
+  }
+  return calls;
+}
+
+describe.runIf(hasRedis)('Redis slot store: leases', () => {
+  const redis = usePrivateRedis();
+
+  it('after a lease expires on its own, admissions ignore and purge its entries', async () => {
+    const keyPrefix = freshPrefix();
+    const dying = await startStore(redis.current, { keyPrefix, nodeId: 'dying', leaseTtlMs: 200 });
+    for (const id of ['d1', 'd2', 'd3']) await dying.store.admit('ann', id, 3, 3);
+    const survivor = await startStore(redis.current, { keyPrefix, nodeId: 'survivor' });
+    expect(await survivor.store.admit('ann', 's1', 3, 3)).toMatchObject({ admitted: false, live: 3 });
+
+    // The dying node never renews; once its lease is past, the survivor's next renewal sees it.
+    await eventually(async () =>
+      (await survivor.store.view()).nodes.some((node) => node.leaseExpiresInMs < 0),
+    );
+    expect(await survivor.store.renew()).toBe('renewed');
+    expect(await survivor.store.userBook('ann')).toBeUndefined();
+    expect(await survivor.store.admit('ann', 's1', 3, 3)).toEqual({ admitted: true, evict: [], live: 1 });
+    const book = (await redis.current.command('HKEYS', `${keyPrefix}:{u:ann}:slots`)) as string[];
+    expect(book).toEqual(['s1']); // purged, not just ignored
+  });
+
+  it('reap() removes the entries of dead incarnations and forgets their leases, touching only their users', async () => {
+    const keyPrefix = freshPrefix();
+    const dead = await startStore(redis.current, { keyPrefix, nodeId: 'dead' });
+    const live = await startStore(redis.current, { keyPrefix, nodeId: 'live' });
+    for (let i = 0; i < 40; i++) await dead.store.admit(`user${i}`, `d${i}`, 3, 3);
+    await live.store.admit('user0', 'l0', 3, 3);
+    await live.store.admit('other', 'l1', 3, 3);
+    await expireLease(redis.current, keyPrefix, dead.store.incarnation);
+
+    await redis.current.command('CONFIG', 'RESETSTAT');
+    expect(await live.store.reap()).toBe(40);
+    const calls = await commandCalls(redis.current);
+    // No SCAN or KEYS over the keyspace: the dead incarnation's index names its users.
+    expect(calls.scan).toBeUndefined();
+    expect(calls.keys).toBeUndefined();
+    expect(calls.evalsha).toBe(1 + 40 + 1); // registry, one purge per user, forget
+
+    expect(await live.store.userBook('user0')).toEqual({
+      userId: 'user0',
+      live: 1,
+      idle: 0,
+      byNode: { live: 1 },
+    });
+    expect(await live.store.userBook('user7')).toBeUndefined();
+    const view = await live.store.view();
+    expect(view.nodes.map((node) => node.nodeId)).toEqual(['live']);
+    expect(view).toMatchObject({ users: 2, connections: 2 });
+    expect(await redis.current.command('EXISTS', `${keyPrefix}:{i:${dead.store.incarnation}}:users`)).toBe(0);
+    expect(await live.store.reap()).toBe(0); // nothing left to do
+  });
+
+  it("never reclaims a live node's entries, however often others reap and admit", async () => {
+    const keyPrefix = freshPrefix();
+    const holder = await startStore(redis.current, { keyPrefix, nodeId: 'holder', leaseTtlMs: 150 });
+    const other = await startStore(redis.current, { keyPrefix, nodeId: 'other', leaseTtlMs: 150 });
+    await holder.store.admit('ann', 'h1', 2, 2);
+    await holder.store.admit('ann', 'h2', 2, 2);
+    const until = Date.now() + 600; // four lease lifetimes
+    while (Date.now() < until) {
+      expect(await holder.store.renew()).toBe('renewed');
+      expect(await other.store.renew()).toBe('renewed');
+      expect(await other.store.reap()).toBe(0);
+      expect(await other.store.admit('ann', 'o1', 2, 2)).toMatchObject({ admitted: false, live: 2 });
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    expect(await other.store.userBook('ann')).toMatchObject({ live: 2, byNode: { holder: 2 } });
+  });
+
+  it('a node that lost its lease takes a new incarnation and re-admits what it holds, without double counting', async () => {
+    const keyPrefix = freshPrefix();
+    const paused = await startStore(redis.current, { keyPrefix, nodeId: 'paused' });
+    const busy = await startStore(redis.current, { keyPrefix, nodeId: 'busy' });
+    const first = paused.store.incarnation;
+    const held = ['p1', 'p2', 'p3'].map((connectionId, i) => ({
+      userId: 'ann',
+      connectionId,
+      admittedAt: 1_000 + i,
+      idleSince: undefined,
+    }));
+    for (const { connectionId } of held) await paused.store.admit('ann', connectionId, 4, 4);
+    await paused.store.admit('bob', 'p4', 4, 4);
+
+    // A long GC pause: the lease runs out, and meanwhile the other node books two slots.
+    await expireLease(redis.current, keyPrefix, first);
+    await busy.store.renew();
+    await busy.store.admit('ann', 'b1', 4, 4);
+    await busy.store.admit('ann', 'b2', 4, 4);
+
+    expect(await paused.store.renew()).toBe('lost');
+    expect(paused.store.incarnation).toBeGreaterThan(first);
+    expect(paused.incarnations).toEqual([{ incarnation: paused.store.incarnation, previous: first }]);
+    // Oldest first: p1 and p2 fit beside b1 and b2, p3 does not.
+    const refused = await paused.store.readmit(
+      [...held, { userId: 'bob', connectionId: 'p4', admittedAt: 1_003, idleSince: 5_000 }],
+      4,
+    );
+    expect(refused).toEqual(['p3']);
+    expect(await busy.store.userBook('ann')).toEqual({
+      userId: 'ann',
+      live: 4,
+      idle: 0,
+      byNode: { paused: 2, busy: 2 },
+    });
+    expect(await busy.store.userBook('bob')).toEqual({
+      userId: 'bob',
+      live: 1,
+      idle: 1,
+      byNode: { paused: 1 },
+    });
+    // Re-admitting again changes nothing (idempotent), and the new incarnation renews.
+    expect(await paused.store.readmit(held.slice(0, 2), 4)).toEqual([]);
+    expect(await busy.store.userBook('ann')).toMatchObject({ live: 4 });
+    expect(await paused.store.renew()).toBe('renewed');
+    // Its old entries are gone from the book, and reaping the old incarnation removes nothing of the new.
+    expect(await busy.store.reap()).toBe(0);
+    expect(await busy.store.userBook('ann')).toMatchObject({ live: 4, byNode: { paused: 2, busy: 2 } });
+  });
+
+  it('stop() releases the node’s slots and its lease', async () => {
+    const keyPrefix = freshPrefix();
+    const leaving = await startStore(redis.current, { keyPrefix, nodeId: 'leaving' });
+    const staying = await startStore(redis.current, { keyPrefix, nodeId: 'staying' });
+    for (let i = 0; i < 5; i++) await leaving.store.admit(`user${i % 2}`, `c${i}`, 4, 4);
+    await staying.store.admit('user0', 's0', 4, 4);
+    await leaving.store.stop();
+    expect(await staying.store.userBook('user0')).toEqual({
+      userId: 'user0',
+      live: 1,
+      idle: 0,
+      byNode: { staying: 1 },
+    });
+    expect(await staying.store.userBook('user1')).toBeUndefined();
+    expect((await staying.store.view()).nodes.map((node) => node.nodeId)).toEqual(['staying']);
+    const keys = ((await redis.current.command('KEYS', `${keyPrefix}:*`)) as string[]).sort();
+    expect(keys).toEqual(
+      [
+        `${keyPrefix}:{i:${staying.store.incarnation}}:users`,
+        `${keyPrefix}:{nodes}:counter`,
+        `${keyPrefix}:{nodes}:incarnations`,
+        `${keyPrefix}:{nodes}:leases`,
+        `${keyPrefix}:{u:user0}:slots`,
+      ].sort(),
+    );
+  });
+
+  it('renewal is one command with 10 or 1,000 booked connections', async () => {
+    const keyPrefix = freshPrefix();
+    // A long command timeout: 990 admissions are sent at once on a shared machine.
+    const { store } = await startStore(redis.current, { keyPrefix, nodeId: 'a', commandTimeoutMs: 5_000 });
+    const renewalCommands = async () => {
+      const before = store.traffic();
+      await store.renew();
+      const after = store.traffic();
+      return { commands: after.commands - before.commands, roundTrips: after.roundTrips.renew };
+    };
+    for (let i = 0; i < 10; i++) await store.admit(`user${i}`, `c${i}`, 5, 4);
+    const small = await renewalCommands();
+    await Promise.all(Array.from({ length: 990 }, (_, i) => store.admit(`user${i % 300}`, `d${i}`, 5, 4)));
+    const large = await renewalCommands();
+    expect(small.commands).toBe(1);
+    expect(large.commands).toBe(1);
+  });
+
+  it('one lifecycle is two round trips: one EVALSHA to admit, one to release', async () => {
+    const keyPrefix = freshPrefix();
+    const { store } = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    await store.admit('ann', 'warm', 5, 4); // ann is indexed on this node from here on
+    const before = store.traffic();
+    await redis.current.command('CONFIG', 'RESETSTAT');
+    await store.admit('ann', 'c1', 5, 4);
+    await store.release('ann', 'c1');
+    const after = store.traffic();
+    expect((after.roundTrips.admit ?? 0) - (before.roundTrips.admit ?? 0)).toBe(1);
+    expect((after.roundTrips.release ?? 0) - (before.roundTrips.release ?? 0)).toBe(1);
+    expect(after.commands - before.commands).toBe(2);
+    const calls = await commandCalls(redis.current);
+    expect(calls.evalsha).toBe(2);
+
+    // A user's first and last connection on a node also update the reaper's index,
+    // in the same round trips.
+    await store.release('ann', 'warm');
+    const beforeBob = store.traffic();
+    await store.admit('bob', 'b1', 5, 4);
+    await store.release('bob', 'b1');
+    const afterBob = store.traffic();
+    expect(afterBob.roundTrips.admit).toBe((beforeBob.roundTrips.admit ?? 0) + 1);
+    expect(afterBob.roundTrips.release).toBe((beforeBob.roundTrips.release ?? 0) + 1);
+    expect(afterBob.commands - beforeBob.commands).toBe(4); // SADD + EVALSHA, EVALSHA + SREM
+    expect(await redis.current.command('SCARD', `${keyPrefix}:{i:${store.incarnation}}:users`)).toBe(0);
+  });
+});

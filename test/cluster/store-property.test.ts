@@ -1,0 +1,324 @@
+/**
+ * Property-based test of the Redis slot store (issue 12): fast-check draws
+ * random interleavings of admissions, releases, idleness changes, lease
+ * renewals, reaping, node crashes (the lease ends and the node comes back
+ * with nothing), lost leases (the lease ends and the node re-admits what it
+ * holds) and one Redis stop (SIGSTOP) per run, across 3 simulated nodes: 3
+ * stores on one private redis-server. Leases end deliberately (their expiry
+ * set in the past), so nothing depends on the machine's speed.
+ *
+ * After every step, read from Redis itself (the registry on Redis's clock,
+ * and every user's book):
+ * - no user has more than `limit` entries of live incarnations;
+ * - the entries of live incarnations are exactly the connections the model
+ *   holds, with their node, current incarnation and idleness: none lost,
+ *   none booked behind the caller's back;
+ * and on each step: a node writing to a connection it does not hold changes
+ * nothing (fencing); eviction names only idle entries (or entries of a
+ * dead incarnation); when the admitting node has renewed since the last
+ * crash, its decision is exactly the local rule (machines/eviction.ts), and a
+ * re-admission keeps the oldest connections that fit.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { planEvictions } from '../../machines/eviction.js';
+import type { TestStore } from './store-fixture.js';
+import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
+
+const users = ['ann', 'bob'] as const;
+const limit = 4;
+const evictAt = 3; // ceil(0.7 × 4)
+const NODES = 3;
+
+interface Held {
+  userId: string;
+  node: number;
+  /** Model time of admission: oldest first on re-admission. */
+  admittedAt: number;
+  idleSince: number | undefined;
+}
+
+interface World {
+  redis: ReturnType<typeof usePrivateRedis>['current'];
+  keyPrefix: string;
+  stores: TestStore[];
+  /** Connections the model says are booked, by id. */
+  held: Map<string, Held>;
+  /** Nodes whose liveness snapshot predates the last crash or lost lease. */
+  stale: Set<number>;
+  paused: boolean;
+  step: number;
+}
+
+const heldOf = (world: World, userId: string) =>
+  [...world.held.entries()].filter(([, h]) => h.userId === userId);
+
+async function checkBooks(world: World): Promise<void> {
+  const { redis, keyPrefix, stores } = world;
+  const [seconds, micros] = (await redis.command('TIME')) as [string, string];
+  const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  const leases = (await redis.command(
+    'ZRANGE',
+    `${keyPrefix}:{nodes}:leases`,
+    '0',
+    '-1',
+    'WITHSCORES',
+  )) as string[];
+  const live = new Set<number>();
+  for (let i = 0; i < leases.length; i += 2) {
+    if (Number(leases[i + 1]) >= now) live.add(Number(leases[i]));
+  }
+  for (const userId of users) {
+    const book = (await redis.command('HGETALL', `${keyPrefix}:{u:${userId}}:slots`)) as string[];
+    const actual: Record<string, string> = {};
+    for (let i = 0; i < book.length; i += 2) {
+      const [incarnation, , idleSince, nodeId] = (book[i + 1] as string).split('|');
+      if (!live.has(Number(incarnation))) continue;
+      actual[book[i] as string] = `${nodeId}#${incarnation}${idleSince === '' ? '' : ' idle'}`;
+    }
+    const expected: Record<string, string> = {};
+    for (const [id, h] of heldOf(world, userId)) {
+      const store = (stores[h.node] as TestStore).store;
+      expected[id] = `${store.nodeId}#${store.incarnation}${h.idleSince === undefined ? '' : ' idle'}`;
+    }
+    expect(actual, `book of ${userId} after step ${world.step}`).toEqual(expected);
+    expect(Object.keys(actual).length).toBeLessThanOrEqual(limit);
+  }
+}
+
+type Step = fc.AsyncCommand<object, World>;
+
+const command = (name: string, run: (world: World) => Promise<void>, check = (_: World) => true): Step => ({
+  check: (_m) => true,
+  async run(_m, world) {
+    if (!check(world)) return;
+    world.step += 1;
+    await run(world);
+    await checkBooks(world);
+  },
+  toString: () => name,
+});
+
+const node = fc.integer({ min: 0, max: NODES - 1 });
+const user = fc.constantFrom('ann', 'ann', 'ann', 'bob'); // ann reaches the limit often
+const pick = fc.nat(); // an index into the node's connections, modulo their number
+
+const admit = (n: number, userId: string) =>
+  command(`admit(node ${n}, ${userId})`, async (world) => {
+    const store = (world.stores[n] as TestStore).store;
+    const connectionId = `c${world.step}`;
+    const before = heldOf(world, userId);
+    const result = await store.admit(userId, connectionId, limit, evictAt);
+    if (!world.stale.has(n)) {
+      // A fresh snapshot: the decision is exactly the local rule.
+      const idle = before
+        .filter(([, h]) => h.idleSince !== undefined)
+        .sort(([, a], [, b]) => (a.idleSince as number) - (b.idleSince as number))
+        .map(([id]) => id);
+      const room = before.length - idle.length < limit;
+      expect(result.admitted).toBe(room);
+      if (result.admitted) {
+        expect(result.evict.map((order) => order.connectionId)).toEqual(
+          planEvictions(before.length + 1, idle, evictAt),
+        );
+      }
+    }
+    if (!result.admitted) return;
+    for (const order of result.evict) {
+      const victim = world.held.get(order.connectionId);
+      if (victim === undefined) {
+        // Only an entry of a dead incarnation the snapshot still counted.
+        const owner = world.stores.find((s) => s.store.nodeId === order.nodeId) as TestStore;
+        expect(order.incarnation).not.toBe(owner.store.incarnation);
+        continue;
+      }
+      expect(victim.idleSince, `evicted ${order.connectionId} was idle`).not.toBeUndefined();
+      world.held.delete(order.connectionId);
+    }
+    world.held.set(connectionId, { userId, node: n, admittedAt: world.step, idleSince: undefined });
+  });
+
+const ofNode = (world: World, n: number, index: number) => {
+  const mine = [...world.held.entries()].filter(([, h]) => h.node === n);
+  return mine.length === 0 ? undefined : mine[index % mine.length];
+};
+
+const release = (n: number, index: number) =>
+  command(`release(node ${n}, #${index})`, async (world) => {
+    const chosen = ofNode(world, n, index);
+    if (chosen === undefined) return;
+    await (world.stores[n] as TestStore).store.release(chosen[1].userId, chosen[0]);
+    world.held.delete(chosen[0]);
+  });
+
+const setIdle = (n: number, index: number, idle: boolean) =>
+  command(`setIdle(node ${n}, #${index}, ${idle})`, async (world) => {
+    const chosen = ofNode(world, n, index);
+    if (chosen === undefined) return;
+    // 1 s of model time per step: far above the nodes' clock offsets.
+    const since = idle ? 1_000_000 + world.step * 1_000 : undefined;
+    await (world.stores[n] as TestStore).store.setIdle(chosen[1].userId, chosen[0], since);
+    chosen[1].idleSince = since;
+  });
+
+/** Another node (or a stale caller) names a connection it does not hold: fencing makes it a no-op. */
+const foreignWrite = (n: number, index: number, write: 'release' | 'setIdle') =>
+  command(`${write} by a foreign node(node ${n}, #${index})`, async (world) => {
+    const others = [...world.held.entries()].filter(([, h]) => h.node !== n);
+    const chosen = others[index % Math.max(others.length, 1)];
+    if (chosen === undefined) return;
+    const { store } = world.stores[n] as TestStore;
+    if (write === 'release') await store.release(chosen[1].userId, chosen[0]);
+    else await store.setIdle(chosen[1].userId, chosen[0], chosen[1].idleSince === undefined ? 1 : undefined);
+  });
+
+const renew = (n: number) =>
+  command(`renew(node ${n})`, async (world) => {
+    expect(await (world.stores[n] as TestStore).store.renew()).toBe('renewed');
+    world.stale.delete(n);
+  });
+
+const reap = (n: number) =>
+  command(`reap(node ${n})`, async (world) => {
+    expect(await (world.stores[n] as TestStore).store.reap()).toBeGreaterThanOrEqual(0);
+  });
+
+/** Ends the node's lease now; it learns at its next renewal. */
+async function endLease(world: World, n: number): Promise<TestStore> {
+  const target = world.stores[n] as TestStore;
+  await world.redis.command(
+    'ZADD',
+    `${world.keyPrefix}:{nodes}:leases`,
+    '0',
+    String(target.store.incarnation),
+  );
+  for (let other = 0; other < NODES; other++) world.stale.add(other);
+  const previous = target.store.incarnation;
+  expect(await target.store.renew()).toBe('lost');
+  world.stale.delete(n);
+  expect(target.incarnations.at(-1)).toEqual({ incarnation: target.store.incarnation, previous });
+  return target;
+}
+
+const crash = (n: number) =>
+  command(`crash(node ${n})`, async (world) => {
+    await endLease(world, n);
+    // Its sockets died with it: the restarted node holds nothing.
+    for (const [id, h] of world.held) if (h.node === n) world.held.delete(id);
+  });
+
+const loseLease = (n: number) =>
+  command(`loseLease(node ${n})`, async (world) => {
+    const target = await endLease(world, n);
+    const mine = [...world.held.entries()].filter(([, h]) => h.node === n);
+    const refused = await target.store.readmit(
+      mine.map(([connectionId, h]) => ({
+        userId: h.userId,
+        connectionId,
+        admittedAt: h.admittedAt,
+        idleSince: h.idleSince,
+      })),
+      limit,
+    );
+    // The node's snapshot is fresh: oldest first, while the user has room.
+    const expected: string[] = [];
+    for (const userId of users) {
+      let count = heldOf(world, userId).filter(([, h]) => h.node !== n).length;
+      const own = mine
+        .filter(([, h]) => h.userId === userId)
+        .sort(([, a], [, b]) => a.admittedAt - b.admittedAt);
+      for (const [id] of own) {
+        if (count < limit) count += 1;
+        else expected.push(id);
+      }
+    }
+    expect([...refused].sort()).toEqual(expected.sort());
+    for (const id of refused) world.held.delete(id);
+  });
+
+const redisStops = (n: number, userId: string) =>
+  command(
+    `redisStops(admit on node ${n})`,
+    async (world) => {
+      world.paused = true;
+      await world.redis.pause();
+      try {
+        await expect(
+          (world.stores[n] as TestStore).store.admit(userId, `late${world.step}`, limit, evictAt),
+        ).rejects.toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
+      } finally {
+        world.redis.resume();
+      }
+      // Back once the overdue command is answered.
+      for (const { store } of world.stores) {
+        await eventually(
+          async () =>
+            await store.userBook(userId).then(
+              () => true,
+              () => false,
+            ),
+        );
+      }
+    },
+    (world) => !world.paused,
+  );
+
+// Admissions are drawn most often, so that users reach T and the limit.
+const steps = [
+  fc.tuple(node, user).map(([n, u]) => admit(n, u)),
+  fc.tuple(node, user).map(([n, u]) => admit(n, u)),
+  fc.tuple(node, user).map(([n, u]) => admit(n, u)),
+  fc.tuple(node, user).map(([n, u]) => admit(n, u)),
+  fc.tuple(node, user).map(([n, u]) => admit(n, u)),
+  fc.tuple(node, pick).map(([n, i]) => release(n, i)),
+  fc.tuple(node, pick, fc.boolean()).map(([n, i, idle]) => setIdle(n, i, idle)),
+  fc.tuple(node, pick).map(([n, i]) => setIdle(n, i, true)),
+  fc
+    .tuple(node, pick, fc.constantFrom('release' as const, 'setIdle' as const))
+    .map(([n, i, w]) => foreignWrite(n, i, w)),
+  node.map(renew),
+  node.map(reap),
+  node.map(crash),
+  node.map(loseLease),
+  fc.tuple(node, user).map(([n, u]) => redisStops(n, u)),
+];
+
+describe.runIf(hasRedis)('Redis slot store: random interleavings across 3 nodes', () => {
+  const redis = usePrivateRedis();
+
+  it('keeps the global rules under admissions, idleness, crashes, lost leases and a Redis stop', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.commands(steps, { maxCommands: 40, size: 'max' }), async (cmds) => {
+        const keyPrefix = freshPrefix();
+        const stores: TestStore[] = [];
+        const world: World = {
+          redis: redis.current,
+          keyPrefix,
+          stores,
+          held: new Map(),
+          stale: new Set(),
+          paused: false,
+          step: 0,
+        };
+        try {
+          for (let n = 0; n < NODES; n++) {
+            // Leases end only when a step ends them. The command timeout bounds the Redis stop,
+            // and stays well above a loaded machine's latency.
+            stores.push(
+              await startStore(redis.current, {
+                keyPrefix,
+                nodeId: `node${n}`,
+                leaseTtlMs: 600_000,
+                commandTimeoutMs: 400,
+              }),
+            );
+          }
+          await fc.asyncModelRun(() => ({ model: {}, real: world }), cmds);
+        } finally {
+          for (const { store } of stores) await store.stop();
+        }
+      }),
+      { numRuns: 10 },
+    );
+  }, 120_000);
+});

@@ -1,0 +1,247 @@
+/**
+ * The Redis slot store's admission rules (issue 12), against a private
+ * redis-server: idempotent retry, refusal at the limit, eviction of idle
+ * entries longest idle first on any node (and the order reaching that node
+ * over sharded pub/sub), fencing by incarnation, bad input, and the key layout
+ * (one hash slot per script).
+ */
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { connectRedis } from '../../src/cluster/redis-client.js';
+import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
+import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
+
+describe.runIf(hasRedis)('Redis slot store: admission', () => {
+  const redis = usePrivateRedis();
+
+  it('admits below the limit, admits a retry of the same connection again, and refuses at the limit', async () => {
+    const keyPrefix = freshPrefix();
+    const { store } = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    expect(await store.admit('ann', 'c1', 3, 3)).toEqual({ admitted: true, evict: [], live: 1 });
+    expect(await store.admit('ann', 'c1', 3, 3)).toEqual({ admitted: true, evict: [], live: 1 });
+    expect(await store.admit('ann', 'c2', 3, 3)).toEqual({ admitted: true, evict: [], live: 2 });
+    expect(await store.admit('ann', 'c3', 3, 3)).toEqual({ admitted: true, evict: [], live: 3 });
+    expect(await store.admit('ann', 'c4', 3, 3)).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
+    expect(await store.userBook('ann')).toEqual({ userId: 'ann', live: 3, idle: 0, byNode: { a: 3 } });
+    // Limits are per user.
+    expect(await store.admit('bob', 'b1', 3, 3)).toEqual({ admitted: true, evict: [], live: 1 });
+    // A release frees the slot; a retry of the released connection is a new admission.
+    await store.release('ann', 'c2');
+    expect(await store.admit('ann', 'c4', 3, 3)).toEqual({ admitted: true, evict: [], live: 3 });
+  });
+
+  it('counts every node: one limit for the user across nodes', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    const c = await startStore(redis.current, { keyPrefix, nodeId: 'c' });
+    await a.store.admit('ann', 'a1', 4, 4);
+    await b.store.admit('ann', 'b1', 4, 4);
+    await c.store.admit('ann', 'c1', 4, 4);
+    await b.store.admit('ann', 'b2', 4, 4);
+    expect(await c.store.admit('ann', 'c2', 4, 4)).toEqual({
+      admitted: false,
+      reason: 'user-limit',
+      live: 4,
+    });
+    expect(await a.store.userBook('ann')).toEqual({
+      userId: 'ann',
+      live: 4,
+      idle: 0,
+      byNode: { a: 1, b: 2, c: 1 },
+    });
+  });
+
+  it('at the eviction point evicts idle entries longest idle first, on any node, and tells that node', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    // limit 5, evictAt 4 (ceil(0.7 × 5)), as the test preset.
+    await a.store.admit('ann', 'a1', 5, 4);
+    await a.store.admit('ann', 'a2', 5, 4);
+    await b.store.admit('ann', 'b1', 5, 4);
+    await a.store.setIdle('ann', 'a1', 2_000);
+    await a.store.setIdle('ann', 'a2', 1_000); // the longest idle
+    await b.store.setIdle('ann', 'b1', 3_000);
+    expect(await b.store.userBook('ann')).toMatchObject({ live: 3, idle: 3 });
+
+    // 3 booked + the newcomer = 4 ≥ evictAt: one idle entry must go, the longest idle (a2, on node a).
+    const admission = await b.store.admit('ann', 'b2', 5, 4);
+    expect(admission).toEqual({
+      admitted: true,
+      evict: [{ connectionId: 'a2', nodeId: 'a', incarnation: a.store.incarnation }],
+      live: 3,
+    });
+    expect(await b.store.userBook('ann')).toEqual({
+      userId: 'ann',
+      live: 3,
+      idle: 2,
+      byNode: { a: 1, b: 2 },
+    });
+
+    // The order reaches node a over sharded pub/sub; node b's own are delivered to b directly.
+    if (!admission.admitted) throw new Error('unreachable');
+    for (const order of admission.evict) await b.store.orderEviction(order);
+    await eventually(() => a.orders.length === 1);
+    expect(a.orders).toEqual(admission.evict);
+    expect(b.orders).toEqual([]);
+    await b.store.orderEviction({ connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation });
+    expect(b.orders).toEqual([{ connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation }]);
+  });
+
+  it('never evicts an active entry, and refuses without evicting when eviction would not make room', async () => {
+    const keyPrefix = freshPrefix();
+    const { store } = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    for (const id of ['c1', 'c2', 'c3']) await store.admit('ann', id, 3, 2);
+    await store.setIdle('ann', 'c1', 1_000);
+    await store.setIdle('ann', 'c1', undefined); // active again
+    expect(await store.admit('ann', 'c4', 3, 2)).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
+    expect(await store.userBook('ann')).toMatchObject({ live: 3, idle: 0 });
+
+    // One idle: room after evicting it; the count with the newcomer (4) stays ≥ 2, but
+    // only idle entries may go, so c2 and c3 stay.
+    await store.setIdle('ann', 'c3', 1_000);
+    const admission = await store.admit('ann', 'c4', 3, 2);
+    expect(admission).toEqual({
+      admitted: true,
+      evict: [{ connectionId: 'c3', nodeId: 'a', incarnation: store.incarnation }],
+      live: 3,
+    });
+    expect(await store.userBook('ann')).toMatchObject({ live: 3, idle: 0 });
+  });
+
+  it('fences by incarnation: a stale or foreign incarnation neither deletes nor refreshes an entry', async () => {
+    const keyPrefix = freshPrefix();
+    // Two processes that call themselves node "a": the first is stale (its lease expired
+    // while it was paused), the second took over connection c1 under a newer incarnation.
+    const stale = await startStore(redis.current, { keyPrefix, nodeId: 'a', leaseTtlMs: 50 });
+    await stale.store.admit('ann', 'c1', 3, 3);
+    const other = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    await eventually(async () => (await other.store.view()).nodes.some((node) => node.leaseExpiresInMs < 0));
+    const fresh = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    expect(fresh.store.incarnation).toBeGreaterThan(stale.store.incarnation);
+    expect(
+      await fresh.store.readmit(
+        [{ userId: 'ann', connectionId: 'c1', admittedAt: 1, idleSince: undefined }],
+        3,
+      ),
+    ).toEqual([]);
+
+    await stale.store.setIdle('ann', 'c1', 5_000);
+    await stale.store.release('ann', 'c1');
+    await other.store.release('ann', 'c1');
+    expect(await fresh.store.userBook('ann')).toEqual({ userId: 'ann', live: 1, idle: 0, byNode: { a: 1 } });
+    // The owner itself can.
+    await fresh.store.setIdle('ann', 'c1', 5_000);
+    expect(await fresh.store.userBook('ann')).toMatchObject({ live: 1, idle: 1 });
+    await fresh.store.release('ann', 'c1');
+    expect(await fresh.store.userBook('ann')).toBeUndefined();
+  });
+
+  it('ignores an eviction order for an older incarnation', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    await b.store.orderEviction({ connectionId: 'x', nodeId: 'a', incarnation: a.store.incarnation - 1 });
+    await b.store.orderEviction({ connectionId: 'y', nodeId: 'a', incarnation: a.store.incarnation });
+    await eventually(() => a.orders.length > 0);
+    expect(a.orders.map((order) => order.connectionId)).toEqual(['y']);
+  });
+
+  it('keeps each script on one hash slot: a user, the registry, an incarnation index', async () => {
+    const keyPrefix = freshPrefix();
+    const { store } = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    await store.admit('ann', 'c1', 3, 3);
+    await store.admit('{x}', 'c2', 3, 3);
+    await store.admit('x', 'c3', 3, 3);
+    const keys = ((await redis.current.command('KEYS', `${keyPrefix}:*`)) as string[]).sort();
+    expect(keys).toEqual(
+      [
+        `${keyPrefix}:{i:${store.incarnation}}:users`,
+        `${keyPrefix}:{nodes}:counter`,
+        `${keyPrefix}:{nodes}:incarnations`,
+        `${keyPrefix}:{nodes}:leases`,
+        `${keyPrefix}:{u:%7Bx%7D}:slots`,
+        `${keyPrefix}:{u:ann}:slots`,
+        `${keyPrefix}:{u:x}:slots`,
+      ].sort(),
+    );
+    // A user id with braces gets a book of its own, apart from "x".
+    expect(await store.userBook('{x}')).toMatchObject({ live: 1 });
+    expect(await store.userBook('x')).toMatchObject({ live: 1 });
+  });
+
+  it("uses the app's own client without closing it, and a duplicate of it for pub/sub", async () => {
+    const { createClient } = await import('redis');
+    const client = createClient({ url: redis.current.url, disableOfflineQueue: true });
+    client.on('error', () => {});
+    await client.connect();
+    onTestFinished(() => client.destroy());
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a', redis: client });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    expect(await a.store.admit('ann', 'c1', 3, 3)).toMatchObject({ admitted: true, live: 1 });
+    await b.store.orderEviction({ connectionId: 'c1', nodeId: 'a', incarnation: a.store.incarnation });
+    await eventually(() => a.orders.length === 1);
+    await a.store.stop();
+    expect(client.isOpen).toBe(true);
+    expect(await client.sendCommand(['PING'])).toBe('PONG');
+    expect(await b.store.userBook('ann')).toBeUndefined();
+  });
+
+  it('rejects bad input with a typed error and sends nothing', async () => {
+    const keyPrefix = freshPrefix();
+    const { store } = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const before = store.traffic().commands;
+    const cases: Array<() => Promise<unknown>> = [
+      () => store.admit('', 'c1', 3, 3),
+      () => store.admit('ann', '', 3, 3),
+      () => store.admit('ann', 'c1', 0, 0),
+      () => store.admit('ann', 'c1', 3, 4),
+      () => store.admit('ann', 'c1', 2.5, 1),
+      () => store.setIdle('ann', 'c1', Number.NaN),
+      () => store.release(42 as unknown as string, 'c1'),
+    ];
+    for (const call of cases) {
+      await expect(call()).rejects.toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });
+    }
+    expect(store.traffic().commands).toBe(before);
+    const options = [
+      { redis: 'http://127.0.0.1' },
+      { redis: {} as never },
+      { redis: 'redis://127.0.0.1', leaseTtlMs: 0 },
+      { redis: 'redis://127.0.0.1', keyPrefix: 'a{b}' },
+      { redis: 'redis://127.0.0.1', nodeId: '' },
+      { redis: 'redis://127.0.0.1', commandTimeoutMs: -1 },
+    ];
+    for (const option of options) {
+      expect(() => createRedisSlotStore(option)).toThrow(
+        expect.objectContaining({ code: 'WSSUP_INVALID_OPTION' }),
+      );
+    }
+  });
+
+  it('refuses use before start() and after stop() with stable codes', async () => {
+    const store = createRedisSlotStore({ redis: redis.current.url, keyPrefix: freshPrefix() });
+    await expect(store.admit('ann', 'c1', 3, 3)).rejects.toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
+    await store.start({ evictionOrdered: () => {}, incarnationChanged: () => {} });
+    await store.stop();
+    await store.stop(); // idempotent
+    await expect(store.admit('ann', 'c1', 3, 3)).rejects.toMatchObject({ code: 'WSSUP_SHUTTING_DOWN' });
+  });
+});
+
+describe('Redis slot store without the redis package', () => {
+  it('fails with WSSUP_MISSING_PEER naming the package (an optional peer dependency)', async () => {
+    const notInstalled = () =>
+      Promise.reject(
+        Object.assign(new Error("Cannot find package 'redis'"), { code: 'ERR_MODULE_NOT_FOUND' }),
+      );
+    await expect(
+      connectRedis('redis://127.0.0.1:1', { commandTimeoutMs: 100 }, notInstalled),
+    ).rejects.toMatchObject({
+      name: 'MissingPeerError',
+      code: 'WSSUP_MISSING_PEER',
+      peer: 'redis',
+    });
+  });
+});

@@ -1,0 +1,290 @@
+/**
+ * A private redis-server per test file (issue 12): started on a free loopback
+ * port with no persistence (`--save '' --appendonly no`) and a temp `--dir`,
+ * so tests never collide with each other or with a Redis on 6379, and stopped
+ * (SIGKILL, temp dir removed) at the end. The outage helpers stop, resume,
+ * kill and restart that one process, on the same port, as a real outage would.
+ *
+ * Without the binary, the tests that need it are skipped loudly, or fail
+ * under WSSUP_REQUIRE_EXTERNAL=1 (CI):
+ *
+ * ```ts
+ * const hasRedis = requireExternal('redis-server', findRedisServer() !== undefined, redisServerHint());
+ * describe.runIf(hasRedis)('...', () => {
+ *   let redis: PrivateRedis;
+ *   beforeAll(async () => { redis = await startRedisServer(); });
+ *   afterAll(() => redis.stop());
+ * });
+ * ```
+ *
+ * Control commands (`command()`) go over a raw RESP connection of their own, so
+ * this helper does not depend on the client library under test.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+/** The redis-server to run: REDIS_SERVER_PATH if set, else the first one on PATH. */
+export function findRedisServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const chosen = env.REDIS_SERVER_PATH;
+  if (chosen !== undefined && chosen !== '') return isExecutable(chosen) ? chosen : undefined;
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, 'redis-server');
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** How to get redis-server, for requireExternal's message. */
+export function redisServerHint(): string {
+  return [
+    'The cluster-mode tests start a private redis-server (Redis 7 or Valkey 7+) on a free port.',
+    'Install it (Debian/Ubuntu, as root: apt-get install -y --no-install-recommends redis-server),',
+    'or point REDIS_SERVER_PATH at a redis-server executable. The shared Redis on 6379 is never used.',
+  ].join('\n');
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface PrivateRedis {
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>` */
+  readonly url: string;
+  /** The pid of the running redis-server (changes on restart). */
+  readonly pid: number;
+  /** Runs one command on a fresh connection; resolves with the decoded reply. */
+  command(...args: string[]): Promise<RespValue>;
+  /**
+   * SIGSTOP: the process keeps its port and sockets but answers nothing.
+   * Resolves once the process is stopped (a signal takes effect
+   * asynchronously: until then it may still run, or answer, a command).
+   */
+  pause(): Promise<void>;
+  /** SIGCONT after pause(). */
+  resume(): void;
+  /** SIGKILL, waiting until it has exited: the port refuses connections and the data is gone. */
+  kill(): Promise<void>;
+  /** Starts redis-server again on the same port (after kill()), empty, and waits until it answers. */
+  restart(): Promise<void>;
+  /** Kills it (if running) and removes its temp dir. Safe to repeat. */
+  stop(): Promise<void>;
+}
+
+export type RespValue = string | number | null | RespValue[] | Error;
+
+/**
+ * Starts a private redis-server and waits until it answers PING.
+ * @throws when redis-server is missing (guard with requireExternal first) or does not start.
+ */
+export async function startRedisServer(): Promise<PrivateRedis> {
+  const binary = findRedisServer();
+  if (binary === undefined) throw new Error(`redis-server was not found.\n${redisServerHint()}`);
+  const dir = mkdtempSync(join(tmpdir(), 'wssup-redis-'));
+  let child: ChildProcess | undefined;
+  let port = 0;
+  // A free port can be taken between our probe and redis-server's bind: try a few.
+  for (let attempt = 0; child === undefined; attempt++) {
+    port = await freePort();
+    try {
+      child = await launch(binary, port, dir);
+    } catch (error) {
+      if (attempt >= 4) {
+        rmSync(dir, { recursive: true, force: true });
+        throw error;
+      }
+    }
+  }
+  let current: ChildProcess = child;
+  // If the test worker dies without stop(), do not leave a redis-server behind.
+  const killOnExit = () => current.kill('SIGKILL');
+  process.on('exit', killOnExit);
+  let stopped = false;
+
+  const kill = async () => {
+    if (current.exitCode !== null || current.signalCode !== null) return;
+    const exited = once(current, 'exit');
+    current.kill('SIGKILL'); // also ends a SIGSTOPped process
+    await exited;
+  };
+
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    get pid() {
+      return current.pid as number;
+    },
+    command: (...args) => respCommand(port, args),
+    async pause() {
+      current.kill('SIGSTOP');
+      await untilStopped(current.pid as number);
+    },
+    resume: () => void current.kill('SIGCONT'),
+    kill,
+    async restart() {
+      if (stopped) throw new Error('restart() after stop()');
+      await kill();
+      current = await launch(binary, port, dir);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await kill();
+      process.off('exit', killOnExit);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Resolves once the process is in the stopped state (Linux: state T in
+ * /proc/<pid>/stat); elsewhere, after a short wait.
+ */
+async function untilStopped(pid: number): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  for (;;) {
+    let state: string | undefined;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50)); // no /proc: give the signal a moment
+      return;
+    }
+    if (state === 'T') return;
+    if (Date.now() > deadline) throw new Error(`redis-server ${pid} did not stop (state ${state})`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/** Spawns redis-server on `port` and resolves once it answers PING; rejects if it exits first. */
+async function launch(binary: string, port: number, dir: string): Promise<ChildProcess> {
+  const child = spawn(
+    binary,
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  const append = (chunk: Buffer) => {
+    output += chunk.toString();
+  };
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  const exited = once(child, 'exit').then(([code, signal]) => {
+    throw new Error(`redis-server exited (${code ?? signal}) before answering on port ${port}:\n${output}`);
+  });
+  exited.catch(() => {}); // observed below; once it answered, a later exit is the test's business
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const answered = await Promise.race([
+      respCommand(port, ['PING']).then(
+        (reply) => reply === 'PONG',
+        () => false,
+      ),
+      exited,
+    ]);
+    if (answered) return child;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`redis-server did not answer on port ${port} within 10 s:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  return address.port;
+}
+
+/** Sends one RESP command on a new connection and resolves with the decoded reply (2 s at most). */
+function respCommand(port: number, args: string[]): Promise<RespValue> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect({ port, host: '127.0.0.1' });
+    let bytes = Buffer.alloc(0);
+    const timer = setTimeout(() => finish(new Error(`no reply to ${args[0]} within 2 s`)), 2_000);
+    const finish = (error: Error | undefined, value?: RespValue) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (error === undefined) resolve(value as RespValue);
+      else reject(error);
+    };
+    socket.on('error', (error) => finish(error));
+    socket.on('data', (chunk: Buffer) => {
+      bytes = Buffer.concat([bytes, chunk]);
+      const parsed = parseResp(bytes, 0);
+      if (parsed !== undefined) finish(undefined, parsed.value);
+    });
+    const parts = args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`);
+    socket.write(`*${args.length}\r\n${parts.join('')}`);
+  });
+}
+
+/** Decodes one RESP2 value at `offset`, or undefined while it is incomplete. */
+function parseResp(bytes: Buffer, offset: number): { value: RespValue; end: number } | undefined {
+  const lineEnd = bytes.indexOf('\r\n', offset);
+  if (lineEnd === -1) return undefined;
+  const type = String.fromCharCode(bytes[offset] as number);
+  const line = bytes.toString('utf8', offset + 1, lineEnd);
+  const next = lineEnd + 2;
+  switch (type) {
+    case '+':
+      return { value: line, end: next };
+    case '-':
+      return { value: new Error(line), end: next };
+    case ':':
+      return { value: Number(line), end: next };
+    case '$': {
+      const length = Number(line);
+      if (length < 0) return { value: null, end: next };
+      if (bytes.length < next + length + 2) return undefined;
+      return { value: bytes.toString('utf8', next, next + length), end: next + length + 2 };
+    }
+    case '*': {
+      const count = Number(line);
+      if (count < 0) return { value: null, end: next };
+      const items: RespValue[] = [];
+      let end = next;
+      for (let i = 0; i < count; i++) {
+        const item = parseResp(bytes, end);
+        if (item === undefined) return undefined;
+        items.push(item.value);
+        end = item.end;
+      }
+      return { value: items, end };
+    }
+    default:
+      throw new Error(`unexpected RESP type ${JSON.stringify(type)}`);
+  }
+}
