@@ -8,12 +8,16 @@
  */
 import type { AnyActorRef } from 'xstate';
 import type { BookCounts } from '../machines/user-supervisor.machine.js';
+import type { TokenBucket } from './admission-rate.js';
 
 const EMPTY: BookCounts = Object.freeze({ live: 0, idle: 0, draining: 0 });
 
 /** One user's supervisor and the last book it published. */
-export class UserRecord {
+export class UserRecord implements TokenBucket {
   book: BookCounts = EMPTY;
+  // The admission rate limit's bucket (admission-rate.ts): freed with the record.
+  tokens = Number.NaN;
+  tokensAt = 0;
   constructor(
     readonly userId: string,
     readonly actor: AnyActorRef,

@@ -30,6 +30,14 @@ function thrownBy(options: unknown): InvalidOptionError {
 }
 
 const MiB = 1_048_576;
+/** Issue 11: how refusals are delivered and hinted, the same in every preset. */
+const refusalDefaults = {
+  refuse: 'http',
+  maxCloseRefusals: 1_000,
+  closeRefusalTimeoutMs: 1_000,
+  admissionRate: undefined,
+  retryAfterMs: { 'user-limit': 5_000, 'process-limit': 5_000, 'shutting-down': 1_000, refused: 5_000 },
+};
 
 describe('presets', () => {
   // The README's table, row by row.
@@ -82,6 +90,7 @@ describe('presets', () => {
       preset,
       activity: 'both',
       maxConnections: undefined,
+      ...refusalDefaults,
     });
     expect(presets[preset]).toEqual(limits);
   });
@@ -112,6 +121,7 @@ describe('presets', () => {
       drainTimeoutMs: 42,
       lingerMs: 250,
       maxConnections: 1_000,
+      ...refusalDefaults,
     });
   });
 
