@@ -356,7 +356,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
    */
   function reject(request: IncomingMessage, socket: Duplex, head: Buffer, rejection: Rejection): void {
     const { reason, message } = rejection;
-    const remoteAddress = request.socket.remoteAddress; // read before the answer destroys the socket
+    // Read before the answer destroys the socket. (An in-memory request, as in bench/, may have none.)
+    const remoteAddress = (request.socket as IncomingMessage['socket'] | undefined)?.remoteAddress;
     const status = socket.destroyed ? undefined : (rejection.status ?? refusalStatus[reason]);
     const retryAfterMs = rejection.retryAfterMs ?? defaultRetryAfter(reason, status);
     let via: 'http' | 'close' | undefined;
@@ -453,11 +454,10 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     correlationId: string | undefined,
     data: unknown,
   ): void {
-    const refuse = (reason: RejectReason, message: string, retryAfterMs?: number) =>
-      reject(request, socket, head, { reason, message, userId, correlationId, retryAfterMs });
     // Draining connections still hold a socket, so they count here (not toward the user's limit).
     if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
-      refuse('process-limit', refusalMessage['process-limit']);
+      const message = refusalMessage['process-limit'];
+      reject(request, socket, head, { reason: 'process-limit', message, userId, correlationId });
       return;
     }
     // Issue 11 (7): a user's token bucket is on its record; a user without one has a full bucket.
@@ -466,7 +466,12 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     if (rate !== undefined && known !== undefined) {
       const waitMs = takeAdmissionToken(known, rate, clock.now());
       if (waitMs > 0) {
-        refuse('rate-limited', rateLimitMessage, waitMs);
+        const rejection = {
+          reason: 'rate-limited',
+          message: rateLimitMessage,
+          retryAfterMs: waitMs,
+        } as const;
+        reject(request, socket, head, { ...rejection, userId, correlationId });
         return;
       }
     }
@@ -493,9 +498,11 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       connection.completeHandshake();
     } else if (decision === undefined) {
       report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
-      refuse('shutting-down', 'server is not accepting connections');
+      const message = 'server is not accepting connections';
+      reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });
     } else {
-      refuse(decision.reason, refusalMessage[decision.reason]);
+      const message = refusalMessage[decision.reason];
+      reject(request, socket, head, { reason: decision.reason, message, userId, correlationId });
     }
   }
 
