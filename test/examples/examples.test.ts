@@ -100,11 +100,26 @@ describe('reference server (npm start)', () => {
     expect(await fromEnv.exited).toBe(0);
   });
 
+  it('refuses with close codes a browser can read with --refuse close', async () => {
+    const program = runProgram(script, ['--port', '0', '--max-per-user', '1', '--refuse', 'close']);
+    const [, url] = await program.waitFor(/listening on (ws:\/\/\S+)/);
+    const held = await open(`${url}/?user=erin`);
+    expect(await closed(new WebSocket(`${url}/?user=erin`))).toEqual({
+      code: 4429,
+      reason: 'user has reached the maximum number of connections (1) retry-after=5',
+    });
+    expect((await closed(new WebSocket(`${url}/`))).code).toBe(4401);
+    held.terminate();
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+  });
+
   it.each([
     [['--max-per-user', '0'], /--max-per-user: expected an integer from 1 to 100000, got 0/],
     [['--eviction-threshold', 'lots'], /--eviction-threshold must be a number/],
     [['--no-such-flag'], /Unknown option '--no-such-flag'/],
     [['--port', '70000'], /cannot listen/],
+    [['--refuse', 'frame'], /--refuse: expected 'http' or 'close', got frame/],
   ])('refuses %j with a clear message and exit code 2', async (args, message) => {
     const program = runProgram(script, args);
     expect(await program.exited).toBe(2);
