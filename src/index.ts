@@ -4,7 +4,7 @@
  */
 
 export type { DisposeReason, RefusalReason } from '../machines/events.js';
-export { connectionMachine, hubMachine, userSupervisorMachine } from '../machines/index.js';
+export { connectionMachine, hubMachine, refusalMachine, userSupervisorMachine } from '../machines/index.js';
 export type { AdmissionRate } from './admission-rate.js';
 export type { AttachOptions } from './attach.js';
 export type { AuditReport } from './audit.js';
