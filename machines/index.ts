@@ -8,6 +8,12 @@ export type * from './events.js';
 export { evictionPoint, planEvictions } from './eviction.js';
 export { type HubContext, type HubEvent, type HubPace, type HubRequest, hubMachine } from './hub.machine.js';
 export {
+  type RefusalEvent,
+  type RefusalInput,
+  type RefusalTransport,
+  refusalMachine,
+} from './refusal.machine.js';
+export {
   type BookCounts,
   bookCounts,
   type UserSupervisorContext,

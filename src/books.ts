@@ -16,6 +16,7 @@ import type { AnyActorRef } from 'xstate';
 import type { BookCounts } from '../machines/user-supervisor.machine.js';
 import { bandAfter, type CapacityThresholds } from './capacity.js';
 import type { ConnectionHandle } from './connection-handle.js';
+import type { TokenBucket } from './admission-rate.js';
 
 const EMPTY: BookCounts = Object.freeze({ live: 0, idle: 0, draining: 0 });
 const NONE: readonly string[] = Object.freeze([]);
@@ -23,7 +24,7 @@ const NONE: readonly string[] = Object.freeze([]);
 const NO_LEVELS: CapacityThresholds = Object.freeze({ levels: [], up: [], down: [] });
 
 /** One user's supervisor and the last book it published. */
-export class UserRecord {
+export class UserRecord implements TokenBucket {
   book: BookCounts = EMPTY;
   /** The user's connections in `connecting` or `active`, oldest first: the supervisor's own list. */
   liveIds: readonly string[] = NONE;
@@ -31,6 +32,9 @@ export class UserRecord {
   band = 0;
   /** The band the last `capacity` events announced; the runtime announces the difference. */
   announcedBand = 0;
+  // The admission rate limit's bucket (admission-rate.ts): freed with the record.
+  tokens = Number.NaN;
+  tokensAt = 0;
   constructor(
     readonly userId: string,
     readonly actor: AnyActorRef,

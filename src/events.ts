@@ -11,7 +11,9 @@ export type RejectReason =
   | 'unauthenticated' // authenticate returned null (HTTP 401)
   | 'invalid-user-id' // not a string, empty, over 128 UTF-8 bytes, or a control, bidi-control, line-separator, U+FFFD or lone-surrogate character (HTTP 400)
   | 'auth-failed' // authenticate threw or rejected (HTTP 500)
+  | 'refused' // authenticate returned or threw a Refusal: its status (401, 403, 429 or 503)
   | 'user-limit' // the user is at maxConnectionsPerUser after evicting idle ones (HTTP 429)
+  | 'rate-limited' // the user's admissionRate bucket is empty (HTTP 429, Retry-After: until the next token)
   | 'process-limit' // maxConnections reached (HTTP 503)
   | 'shutting-down' // shutdown() has started (HTTP 503)
   | 'socket-closed'; // the client went away before a decision (nothing to answer)
@@ -24,11 +26,24 @@ export interface AdmittedEvent {
 
 export interface RejectedEvent {
   reason: RejectReason;
-  /** The HTTP status sent, or undefined when the socket was already gone. */
+  /**
+   * The HTTP status of the refusal, or undefined when the socket was already
+   * gone. With `refuse: 'close'` the client got close code 4000 + status instead (see `via`).
+   */
   status: number | undefined;
   /** Undefined when the request never yielded a valid user id. */
   userId: string | undefined;
   message: string;
+  /** How the refusal reached the client: an HTTP answer, or a close frame (`refuse: 'close'`). Undefined when nothing was sent. */
+  via?: 'http' | 'close' | undefined;
+  /** The retry hint sent (`Retry-After`, or ` retry-after=` in the close reason), in ms before rounding up to seconds. */
+  retryAfterMs?: number | undefined;
+  /** The peer's address as the socket saw it (a proxy's, behind one: read `x-forwarded-for` yourself). */
+  remoteAddress?: string | undefined;
+  /** The request's `user-agent` header, as sent (untrusted: escape it before you display it). */
+  userAgent?: string | undefined;
+  /** The correlation id `authenticate` returned, when it got that far. */
+  correlationId?: string | undefined;
 }
 
 export interface EvictedEvent {

@@ -4,7 +4,8 @@
  */
 
 export type { DisposeReason, RefusalReason } from '../machines/events.js';
-export { connectionMachine, hubMachine, userSupervisorMachine } from '../machines/index.js';
+export { connectionMachine, hubMachine, refusalMachine, userSupervisorMachine } from '../machines/index.js';
+export type { AdmissionRate } from './admission-rate.js';
 export type { AttachOptions } from './attach.js';
 export type { AuditReport } from './audit.js';
 export {
@@ -45,14 +46,18 @@ export type {
 export {
   type ActivityMode,
   type AuthResult,
+  defaultRetryAfterMs,
   type Limits,
   type PresetName,
   presets,
+  type RefuseMode,
   type ResolvedOptions,
+  type RetryAfterDefaults,
   resolveOptions,
   type SupervisorOptions,
 } from './options.js';
 export type { BroadcastOptions, SendData, SendOptions } from './registry.js';
+export { MAX_CLOSE_REASON_BYTES, Refusal, type RefusalStatus } from './refusal.js';
 export type { StatsOptions, SupervisorStats, UserStats } from './stats.js';
 export {
   createSupervisor,

@@ -59,6 +59,8 @@ export interface SupervisorStats {
     lingeringSupervisors: number;
     pendingTimers: number;
     socketListeners: number;
+    /** Refusals sent as close frames (`refuse: 'close'`) whose socket has not closed yet. */
+    closeRefusals: number;
   };
   perUser?: Record<string, UserStats>;
 }
@@ -69,6 +71,8 @@ export interface StatsSources {
   clock: CountingClock;
   /** Socket listeners currently added by this library. */
   listeners(): number;
+  /** Close-frame refusals in flight. */
+  closeRefusals(): number;
   limit: number;
   evictAt: number;
 }
@@ -107,6 +111,7 @@ export function collectStats(sources: StatsSources, options: StatsOptions = {}):
       lingeringSupervisors: books.emptySupervisors,
       pendingTimers: sources.clock.pending,
       socketListeners: sources.listeners(),
+      closeRefusals: sources.closeRefusals(),
     },
   };
   if (options.perUser === true) {

@@ -16,6 +16,7 @@ import type { ConnectionOutput, RefusalReason } from '../machines/events.js';
 import { evictionPoint } from '../machines/eviction.js';
 import { hubMachine } from '../machines/hub.machine.js';
 import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
+import { takeAdmissionToken } from './admission-rate.js';
 import { type AttachOptions, attachToServer } from './attach.js';
 import { type AuditReport, auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
@@ -33,6 +34,7 @@ import {
 import { type AuthResult, type ResolvedOptions, resolveOptions, type SupervisorOptions } from './options.js';
 import { drainBatch } from './paced-drain.js';
 import { type BroadcastOptions, createRegistry, type SendData, type SendOptions } from './registry.js';
+import { closeCodeFor, closeReason, Refusal, retryAfterSeconds } from './refusal.js';
 import { createSafely } from './safely.js';
 import {
   collectStats,
@@ -42,7 +44,8 @@ import {
   type UserStats,
   userStatsOf,
 } from './stats.js';
-import { checkHandshake, type HandshakeRefusal } from './transport/handshake.js';
+import { CloseRefusals } from './transport/close-refusal.js';
+import { checkHandshake } from './transport/handshake.js';
 import { refuseUpgrade } from './transport/http-refusal.js';
 import { type ConnectionEnv, createWsConnectionMachine, WsConnection } from './transport/ws-adapter.js';
 import { checkUserId } from './user-id.js';
@@ -168,30 +171,53 @@ const refusalStatus: Record<RejectReason, number | undefined> = {
   unauthenticated: 401,
   'invalid-user-id': 400,
   'auth-failed': 500,
+  refused: undefined, // the status the app's Refusal chose
   'user-limit': 429,
+  'rate-limited': 429,
   'process-limit': 503,
   'shutting-down': 503,
   'socket-closed': undefined,
 };
 
+/** One refusal, whatever refused it (see reject()). */
+interface Rejection {
+  reason: RejectReason;
+  message: string;
+  userId?: string | undefined;
+  correlationId?: string | undefined;
+  /** Overrides the reason's status: a malformed handshake's, or the app's Refusal's. */
+  status?: number | undefined;
+  /** A malformed handshake's own headers (issue 13 (2)). */
+  headers?: Readonly<Record<string, string>> | undefined;
+  retryAfterMs?: number | undefined;
+}
+
 /**
  * Creates a supervisor: one root supervisor actor per user (found in a Map),
  * which owns one connection actor per socket, and a hub actor for shutdown.
+ * `Data` types `connection.data`, the app data `authenticate` returns.
  *
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION for a bad option; nothing is allocated.
  * @example
  * ```ts
- * const supervisor = createSupervisor({
+ * const supervisor = createSupervisor<{ plan: string }>({
  *   preset: 'production',
- *   authenticate: (request) => verifyToken(request), // user id or null
+ *   authenticate: async (request) => {
+ *     const claims = await verifyToken(request); // your code
+ *     if (claims === null) return null; // HTTP 401
+ *     if (claims.banned) return new Refusal(403, 'account suspended');
+ *     return { userId: claims.sub, data: { plan: claims.plan } };
+ *   },
  *   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
  * });
  * supervisor.attach(httpServer);
  * process.on('SIGTERM', () => supervisor.shutdown());
  * ```
  */
-export function createSupervisor(options: SupervisorOptions): Supervisor {
-  const resolved = Object.freeze(resolveOptions(options));
+export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<Data>): Supervisor {
+  const resolved = Object.freeze(resolveOptions(appOptions));
+  // The runtime handles every connection as ConnectionHandle<unknown>; the app's hooks see Data.
+  const options = appOptions as SupervisorOptions;
   const onError = options.onError ?? ((error: SupervisorError) => console.error(error));
   // Reporting runs inside actors, so it must not throw either.
   const report = (error: SupervisorError) => {
@@ -234,6 +260,15 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   const inspect = options.inspect === undefined ? {} : { inspect: options.inspect };
 
   const safely = createSafely(report);
+  const closeRefusals = new CloseRefusals({
+    wss,
+    clock,
+    inspect,
+    report,
+    timeoutMs: resolved.closeRefusalTimeoutMs,
+    max: resolved.refuse === 'close' ? resolved.maxCloseRefusals : 0,
+    counter: env,
+  });
 
   /** A connection left the books for good: counters, the app's onClose, the public event. */
   function disposed(output: ConnectionOutput): void {
@@ -424,6 +459,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     users,
     clock,
     listeners: () => env.listeners,
+    closeRefusals: () => closeRefusals.inFlight,
     limit: resolved.maxConnectionsPerUser,
     evictAt,
   };
@@ -434,19 +470,57 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     'shutting-down': 'server is shutting down',
   };
 
+  const rateLimitMessage =
+    resolved.admissionRate === undefined
+      ? ''
+      : `user is connecting too often (at most ${resolved.admissionRate.perSecond}/s, burst ${resolved.admissionRate.burst})`;
+
   let shutdownPromise: Promise<void> | undefined;
 
-  function reject(
-    socket: Duplex,
-    reason: RejectReason,
-    userId: string | undefined,
-    message: string,
-    answer?: HandshakeRefusal, // issue 13 (2): a malformed handshake brings its own status and headers
-  ): void {
-    const status = socket.destroyed ? undefined : (answer?.status ?? refusalStatus[reason]);
-    if (status !== undefined) refuseUpgrade(socket, status, message, answer?.headers);
+  /**
+   * Answers a refusal: over HTTP, or (`refuse: 'close'`, a valid handshake, a
+   * refusal slot free) as close code 4000 + status. 429 and 503 carry a retry hint.
+   */
+  function reject(request: IncomingMessage, socket: Duplex, head: Buffer, rejection: Rejection): void {
+    const { reason, message } = rejection;
+    // Read before the answer destroys the socket. (An in-memory request, as in bench/, may have none.)
+    const remoteAddress = (request.socket as IncomingMessage['socket'] | undefined)?.remoteAddress;
+    const status = socket.destroyed ? undefined : (rejection.status ?? refusalStatus[reason]);
+    const retryAfterMs = rejection.retryAfterMs ?? defaultRetryAfter(reason, status);
+    let via: 'http' | 'close' | undefined;
+    if (status !== undefined) {
+      const closeCode = closeCodeFor(status);
+      const reasonText = reason === 'bad-handshake' ? '' : closeReason(message, retryAfterMs);
+      if (reason !== 'bad-handshake' && closeRefusals.refuse(request, socket, head, closeCode, reasonText)) {
+        via = 'close';
+      } else {
+        const headers =
+          retryAfterMs === undefined
+            ? rejection.headers
+            : { ...rejection.headers, 'Retry-After': String(retryAfterSeconds(retryAfterMs)) };
+        refuseUpgrade(socket, status, message, headers);
+        via = 'http';
+      }
+    }
     counters.rejected += 1;
-    events.emit('rejected', { reason, status, userId, message });
+    events.emit('rejected', {
+      reason,
+      status,
+      userId: rejection.userId,
+      message,
+      via,
+      retryAfterMs: status === undefined ? undefined : retryAfterMs,
+      remoteAddress,
+      userAgent: request.headers['user-agent'],
+      correlationId: rejection.correlationId,
+    });
+  }
+
+  /** The configured retry hint of a built-in 429/503 refusal (or an app Refusal that gave none). */
+  function defaultRetryAfter(reason: RejectReason, status: number | undefined): number | undefined {
+    if (status !== 429 && status !== 503) return undefined;
+    const hints = resolved.retryAfterMs;
+    return reason in hints ? hints[reason as keyof typeof hints] : hints.refused;
   }
 
   async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -455,10 +529,10 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     const badHandshake = checkHandshake(request, wss);
     if (badHandshake !== undefined) {
       if (badHandshake.error !== undefined) report(badHandshake.error);
-      return reject(socket, 'bad-handshake', undefined, badHandshake.message, badHandshake);
+      return reject(request, socket, head, { reason: 'bad-handshake', ...badHandshake });
     }
     if (shutdownPromise !== undefined) {
-      return reject(socket, 'shutting-down', undefined, 'server is shutting down');
+      return reject(request, socket, head, { reason: 'shutting-down', message: 'server is shutting down' });
     }
     // Until a decision, an error on the raw socket must not crash the process.
     const ignore = () => {};
@@ -468,21 +542,32 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       try {
         auth = await options.authenticate(request);
       } catch (error) {
-        report(new AppHookError('authenticate', error));
-        return reject(socket, 'auth-failed', undefined, 'authentication failed');
+        if (!(error instanceof Refusal)) {
+          report(new AppHookError('authenticate', error));
+          return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
+        }
+        auth = error; // issue 11 (3): a thrown Refusal is the app's answer, not a failure
       }
-      if (socket.destroyed)
-        return reject(socket, 'socket-closed', undefined, 'client went away during authentication');
+      if (socket.destroyed) {
+        const message = 'client went away during authentication';
+        return reject(request, socket, head, { reason: 'socket-closed', message });
+      }
       if (auth === null || auth === undefined)
-        return reject(socket, 'unauthenticated', undefined, 'unauthenticated');
+        return reject(request, socket, head, { reason: 'unauthenticated', message: 'unauthenticated' });
+      if (auth instanceof Refusal) {
+        const { status, message, retryAfterMs } = auth;
+        return reject(request, socket, head, { reason: 'refused', status, message, retryAfterMs });
+      }
       const userId = typeof auth === 'object' ? auth.userId : auth;
       const correlationId = typeof auth === 'object' ? auth.correlationId : undefined;
       const problem = checkUserId(userId);
-      if (problem !== undefined) return reject(socket, 'invalid-user-id', undefined, problem);
+      if (problem !== undefined)
+        return reject(request, socket, head, { reason: 'invalid-user-id', message: problem, correlationId });
       if (shutdownPromise !== undefined) {
-        return reject(socket, 'shutting-down', userId, 'server is shutting down');
+        const message = 'server is shutting down';
+        return reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });
       }
-      admit(request, socket, head, userId, correlationId);
+      admit(request, socket, head, userId, correlationId, typeof auth === 'object' ? auth.data : undefined);
     } finally {
       socket.off('error', ignore);
     }
@@ -494,19 +579,42 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     head: Buffer,
     userId: string,
     correlationId: string | undefined,
+    data: unknown,
   ): void {
     // Draining connections still hold a socket, so they count here (not toward the user's limit).
     if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
-      reject(socket, 'process-limit', userId, refusalMessage['process-limit']);
+      const message = refusalMessage['process-limit'];
+      reject(request, socket, head, { reason: 'process-limit', message, userId, correlationId });
       return;
     }
-    const connection = new WsConnection(env, nextConnectionId(), userId, correlationId, clock.now(), {
-      request,
-      socket,
-      head,
-    });
+    // Issue 11 (7): a user's token bucket is on its record; a user without one has a full bucket.
+    const rate = resolved.admissionRate;
+    const known = rate === undefined ? undefined : users.get(userId);
+    if (rate !== undefined && known !== undefined) {
+      const waitMs = takeAdmissionToken(known, rate, clock.now());
+      if (waitMs > 0) {
+        const rejection = {
+          reason: 'rate-limited',
+          message: rateLimitMessage,
+          retryAfterMs: waitMs,
+        } as const;
+        reject(request, socket, head, { ...rejection, userId, correlationId });
+        return;
+      }
+    }
+    const connection = new WsConnection(
+      env,
+      nextConnectionId(),
+      userId,
+      correlationId,
+      clock.now(),
+      { request, socket, head },
+      data,
+    );
+    const record = supervisorOf(userId);
+    if (rate !== undefined && known === undefined) takeAdmissionToken(record, rate, clock.now());
     // Everything below runs synchronously: when send() returns, the machines have decided.
-    supervisorOf(userId).actor.send({
+    record.actor.send({
       type: 'ADMIT',
       connectionId: connection.id,
       userId,
@@ -517,9 +625,11 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       connection.completeHandshake();
     } else if (decision === undefined) {
       report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
-      reject(socket, 'shutting-down', userId, 'server is not accepting connections');
+      const message = 'server is not accepting connections';
+      reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });
     } else {
-      reject(socket, decision.reason, userId, refusalMessage[decision.reason]);
+      const message = refusalMessage[decision.reason];
+      reject(request, socket, head, { reason: decision.reason, message, userId, correlationId });
     }
   }
 
@@ -554,6 +664,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     });
     if (users.size === 0) allUsersEnded();
     shutdownPromise = stopped.then(() => {
+      closeRefusals.close(); // issue 11 (3): later refusals are HTTP; none outlives the shutdown
       if (ownWss) wss.close();
     });
     return shutdownPromise;

@@ -3,7 +3,7 @@
  * environment; anything not given falls back to the supervisor's preset.
  */
 import { parseArgs } from 'node:util';
-import type { PresetName, SupervisorOptions } from '../../src/index.js';
+import type { PresetName, RefuseMode, SupervisorOptions } from '../../src/index.js';
 
 export interface ServerConfig {
   host: string;
@@ -23,6 +23,7 @@ export interface ServerConfig {
     | 'connectTimeoutMs'
     | 'drainTimeoutMs'
     | 'maxConnections'
+    | 'refuse'
   >;
 }
 
@@ -39,6 +40,7 @@ const settings = {
   'connect-timeout-ms': ['WSSUP_CONNECT_TIMEOUT_MS', 'connectTimeoutMs'],
   'drain-timeout-ms': ['WSSUP_DRAIN_TIMEOUT_MS', 'drainTimeoutMs'],
   'max-connections': ['WSSUP_MAX_CONNECTIONS', 'maxConnections'],
+  refuse: ['WSSUP_REFUSE', 'refuse'],
 } as const;
 
 type Flag = keyof typeof settings;
@@ -64,6 +66,8 @@ Options (environment variable in brackets):
   --connect-timeout-ms <ms>     bound on the handshake [WSSUP_CONNECT_TIMEOUT_MS]
   --drain-timeout-ms <ms>       bound on the close handshake and on shutdown [WSSUP_DRAIN_TIMEOUT_MS]
   --max-connections <n>         process-wide cap [WSSUP_MAX_CONNECTIONS]
+  --refuse <how>                http | close: refusals as HTTP statuses, or as close codes
+                                4000 + status that a browser can read [WSSUP_REFUSE] (default http)
   -h, --help                    show this help
 `;
 
@@ -114,6 +118,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     const raw = read(flag);
     if (option === undefined || raw === undefined) continue;
     if (option === 'preset') limits.preset = raw as PresetName;
+    else if (option === 'refuse')
+      limits.refuse = raw as RefuseMode; // checked by createSupervisor
     else limits[option] = toNumber(flag, raw);
   }
   const port = read('port');

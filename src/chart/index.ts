@@ -6,6 +6,7 @@
 import type { AnyStateMachine } from 'xstate';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import { hubMachine } from '../../machines/hub.machine.js';
+import { refusalMachine } from '../../machines/refusal.machine.js';
 import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js';
 import { SupervisorError } from '../errors.js';
 import { toDot } from './dot.js';
@@ -37,6 +38,7 @@ export const charts = {
   connection: connectionMachine,
   supervisor: userSupervisorMachine,
   hub: hubMachine,
+  refusal: refusalMachine,
 } as const;
 export type ChartName = keyof typeof charts;
 

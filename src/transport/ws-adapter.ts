@@ -93,6 +93,8 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     readonly correlationId: string | undefined,
     readonly admittedAt: number,
     upgrade: { request: IncomingMessage; socket: Duplex; head: Buffer },
+    /** The app data from authenticate (issue 11, item 2). */
+    readonly data: unknown = undefined,
   ) {
     this.#request = upgrade.request;
     this.#raw = upgrade.socket;

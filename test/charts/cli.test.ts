@@ -79,10 +79,12 @@ describe('ws-supervisor chart', () => {
       'connection.md',
       'hub.json',
       'hub.md',
+      'refusal.json',
+      'refusal.md',
       'supervisor.json',
       'supervisor.md',
     ]);
-    for (const name of ['connection', 'supervisor', 'hub'] as const) {
+    for (const name of ['connection', 'supervisor', 'hub', 'refusal'] as const) {
       expect(readFileSync(join(directory, 'charts', `${name}.md`), 'utf8')).toBe(
         toMarkdown(name, machineGraph(charts[name])),
       );
@@ -100,8 +102,11 @@ describe('ws-supervisor chart', () => {
   });
 
   it.each([
-    [['--machine', 'shard'], /--machine must be one of connection, supervisor, hub, all, got "shard"/],
-    [['--machine', 'nope'], /--machine must be one of connection, supervisor, hub, all, got "nope"/],
+    [
+      ['--machine', 'shard'],
+      /--machine must be one of connection, supervisor, hub, refusal, all, got "shard"/,
+    ],
+    [['--machine', 'nope'], /--machine must be one of connection, supervisor, hub, refusal, all, got "nope"/],
     [['--format', 'png'], /--format must be one of mermaid, dot, json, svg, markdown, got "png"/],
     [['--colour'], /Unknown option '--colour'/],
     [['--machine'], /--machine/],

@@ -76,6 +76,7 @@ describe.each([
   ['connection', charts.connection],
   ['supervisor', charts.supervisor],
   ['hub', charts.hub],
+  ['refusal', charts.refusal],
   ['sample', sampleMachine],
 ])('Mermaid of %s', (_name, machine) => {
   it('declares each state once, and mentions it only in its own block or at the top level', async () => {

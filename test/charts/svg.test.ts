@@ -84,6 +84,7 @@ const machines: [string, AnyStateMachine][] = [
   ['connection', charts.connection],
   ['supervisor', charts.supervisor],
   ['hub', charts.hub],
+  ['refusal', charts.refusal],
   ['sample', sampleMachine],
 ];
 

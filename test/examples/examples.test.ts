@@ -101,11 +101,26 @@ describe('reference server (npm start)', () => {
     expect(await fromEnv.exited).toBe(0);
   });
 
+  it('refuses with close codes a browser can read with --refuse close', async () => {
+    const program = runProgram(script, ['--port', '0', '--max-per-user', '1', '--refuse', 'close']);
+    const [, url] = await program.waitFor(/listening on (ws:\/\/\S+)/);
+    const held = await open(`${url}/?user=erin`);
+    expect(await closed(new WebSocket(`${url}/?user=erin`))).toEqual({
+      code: 4429,
+      reason: 'user has reached the maximum number of connections (1) retry-after=5',
+    });
+    expect((await closed(new WebSocket(`${url}/`))).code).toBe(4401);
+    held.terminate();
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+  });
+
   it.each([
     [['--max-per-user', '0'], /--max-per-user: expected an integer from 1 to 100000, got 0/],
     [['--eviction-threshold', 'lots'], /--eviction-threshold must be a number/],
     [['--no-such-flag'], /Unknown option '--no-such-flag'/],
     [['--port', '70000'], /cannot listen/],
+    [['--refuse', 'frame'], /--refuse: expected 'http' or 'close', got frame/],
   ])('refuses %j with a clear message and exit code 2', async (args, message) => {
     const program = runProgram(script, args);
     expect(await program.exited).toBe(2);
@@ -157,6 +172,8 @@ describe('every example (issue 13, item 7)', () => {
     path: string;
     /** Checks one exchange over an open client. */
     exchange(ws: WebSocket): Promise<void>;
+    /** It sends a greeting on open, before any exchange. */
+    greets?: boolean;
   }
 
   const echo = async (ws: WebSocket) => {
@@ -187,6 +204,7 @@ describe('every example (issue 13, item 7)', () => {
       path: '/ws?user=ex',
       exchange: echo,
     },
+    'logging.ts': { script: 'dist/examples/logging.js', path: '/?user=ex', exchange: echo, greets: true },
     'existing-http-server.ts': {
       script: 'dist/examples/existing-http-server.js',
       path: '/chat?token=ex',
@@ -216,7 +234,7 @@ describe('every example (issue 13, item 7)', () => {
     const ws = new WebSocket(`${url}${example.path}`);
     const greeting = once(ws, 'message'); // existing-http-server greets first
     await once(ws, 'open');
-    if (example.script.endsWith('existing-http-server.js')) await greeting;
+    if (example.greets === true || example.script.endsWith('existing-http-server.js')) await greeting;
     await example.exchange(ws);
 
     const closing = closed(ws);
@@ -290,5 +308,48 @@ describe('observing example', () => {
     await disposed;
     program.child.kill('SIGTERM');
     expect(await program.exited).toBe(0);
+  });
+});
+
+describe('logging example (issue 11)', () => {
+  it('logs every event as a JSON line, and refuses with close frames a browser can read', async () => {
+    const program = runProgram('dist/examples/logging.js', ['--port', '0']);
+    const [, url] = await program.waitFor(/listening on (ws:\/\/\S+)/);
+    const alice = new WebSocket(`${url}/?user=alice&rid=req-7`);
+    const [welcome] = (await once(alice, 'message')) as [Buffer];
+    expect(welcome.toString()).toBe('welcome, alice (free)');
+    await program.waitFor(/"event":"admitted"/);
+
+    const banned = new WebSocket(`${url}/?user=banned-bob`, { headers: { 'user-agent': 'example-test/1' } });
+    expect(await closed(banned)).toEqual({ code: 4403, reason: 'account suspended' });
+    const anonymous = new WebSocket(`${url}/`);
+    expect((await closed(anonymous)).code).toBe(4401);
+    await program.waitFor(/"reason":"unauthenticated"/);
+
+    const lines = program
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.find((line) => line.event === 'admitted')).toMatchObject({
+      level: 30,
+      service: 'chat',
+      msg: 'admitted',
+      userId: 'alice',
+      correlationId: 'req-7',
+    });
+    expect(lines.find((line) => line.event === 'rejected' && line.reason === 'refused')).toMatchObject({
+      status: 403,
+      via: 'close',
+      message: 'account suspended',
+      remoteAddress: '127.0.0.1',
+      userAgent: 'example-test/1',
+    });
+
+    const closing = closed(alice);
+    program.child.kill('SIGTERM');
+    expect((await closing).code).toBe(1001);
+    expect(await program.exited).toBe(0);
+    expect(program.output()).toMatch(/"event":"disposed".*"reason":"shutdown"/);
   });
 });

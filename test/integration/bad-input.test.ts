@@ -115,7 +115,14 @@ describe('refused upgrades allocate nothing', () => {
 
     expect(answer.status).toBe(status);
     expect(rejected).toEqual([
-      { reason, status, userId: undefined, message: expect.stringMatching(message) },
+      {
+        reason,
+        status,
+        userId: undefined,
+        message: expect.stringMatching(message),
+        via: 'http',
+        remoteAddress: '127.0.0.1',
+      },
     ]);
     // The client reads the same clear message as the body.
     expect(answer.body).toBe(`${(rejected[0] as { message: string }).message}\n`);

@@ -89,6 +89,7 @@ const oneActiveLeft = (disposed: number): Partial<SupervisorStats> => ({
     lingeringSupervisors: 0,
     pendingTimers: 2,
     socketListeners: 5,
+    closeRefusals: 0,
   },
 });
 
@@ -98,6 +99,7 @@ const nothingLeft: SupervisorStats['resources'] = {
   lingeringSupervisors: 0,
   pendingTimers: 0,
   socketListeners: 0,
+  closeRefusals: 0,
 };
 
 /** Closes the keeper cleanly and checks, from its own close event, that the user is gone. */
@@ -463,6 +465,7 @@ describe('connecting is bounded by connectTimeoutMs', () => {
       lingeringSupervisors: 0,
       pendingTimers: 1, // connectTimeout
       socketListeners: 2, // close and error on the raw TCP socket
+      closeRefusals: 0,
     });
 
     t.clock.increment(connectTimeoutMs - 1);

@@ -98,6 +98,8 @@ describe('the packed package in a fresh app', () => {
       'wrong.ts(6,9) TS2322',
       'wrong.ts(12,3) TS2322',
       'wrong.ts(17,3) TS2322',
+      'wrong.ts(21,50) TS2322',
+      'wrong.ts(24,25) TS2345',
     ]);
   }, 120_000);
 

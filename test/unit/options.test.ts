@@ -30,6 +30,14 @@ function thrownBy(options: unknown): InvalidOptionError {
 }
 
 const MiB = 1_048_576;
+/** Issue 11: how refusals are delivered and hinted, the same in every preset. */
+const refusalDefaults = {
+  refuse: 'http',
+  maxCloseRefusals: 1_000,
+  closeRefusalTimeoutMs: 1_000,
+  admissionRate: undefined,
+  retryAfterMs: { 'user-limit': 5_000, 'process-limit': 5_000, 'shutting-down': 1_000, refused: 5_000 },
+};
 
 describe('presets', () => {
   // The README's table, row by row.
@@ -84,6 +92,7 @@ describe('presets', () => {
       maxConnections: undefined,
       capacityLevels: [0.5, 0.8, 0.9],
       capacityHysteresis: 0.1,
+      ...refusalDefaults,
     });
     expect(presets[preset]).toEqual(limits);
   });
@@ -116,6 +125,7 @@ describe('presets', () => {
       maxConnections: 1_000,
       capacityLevels: [0.5, 0.8, 0.9],
       capacityHysteresis: 0.1,
+      ...refusalDefaults,
     });
   });
 

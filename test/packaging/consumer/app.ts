@@ -9,6 +9,7 @@ import {
   type DisposedEvent,
   type ErrorCode,
   MissingPeerError,
+  Refusal,
   renderChart,
   type SupervisorStats,
 } from 'ws-supervisor';
@@ -31,6 +32,24 @@ export function socketOf(connection: ConnectionHandle): WebSocket | undefined {
   if (socket !== undefined && socket.readyState === WebSocket.OPEN) socket.ping();
   return socket;
 }
+
+// Issue 11: app data typed through the generic, and a refusal the app chooses.
+const withData = createSupervisor<{ plan: 'free' | 'pro' }>({
+  refuse: 'close',
+  admissionRate: { perSecond: 1, burst: 5 },
+  authenticate: (request) =>
+    request.headers.authorization === undefined
+      ? new Refusal(403, 'no token', { retryAfterMs: 1_000 })
+      : { userId: request.headers.authorization, data: { plan: 'pro' } },
+  onOpen: (connection) => {
+    const plan: 'free' | 'pro' | undefined = connection.data?.plan;
+    console.log(plan);
+  },
+});
+withData.on('rejected', ({ via, remoteAddress, userAgent, retryAfterMs }) =>
+  console.log(via, remoteAddress, userAgent, retryAfterMs),
+);
+await withData.shutdown({ deadlineMs: 0 });
 
 const server = createServer().listen(0);
 const detach: () => void = supervisor.attach(server, { path: '/ws' });
