@@ -14,9 +14,9 @@
  */
 import type { AnyActorRef } from 'xstate';
 import type { BookCounts } from '../machines/user-supervisor.machine.js';
+import type { TokenBucket } from './admission-rate.js';
 import { bandAfter, type CapacityThresholds } from './capacity.js';
 import type { ConnectionHandle } from './connection-handle.js';
-import type { TokenBucket } from './admission-rate.js';
 
 const EMPTY: BookCounts = Object.freeze({ live: 0, idle: 0, draining: 0 });
 const NONE: readonly string[] = Object.freeze([]);

@@ -56,8 +56,8 @@ export {
   resolveOptions,
   type SupervisorOptions,
 } from './options.js';
-export type { BroadcastOptions, SendData, SendOptions } from './registry.js';
 export { MAX_CLOSE_REASON_BYTES, Refusal, type RefusalStatus } from './refusal.js';
+export type { BroadcastOptions, SendData, SendOptions } from './registry.js';
 export type { StatsOptions, SupervisorStats, UserStats } from './stats.js';
 export {
   createSupervisor,

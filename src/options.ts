@@ -6,13 +6,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocketServer } from 'ws';
 import type { InspectionEvent, Observer } from 'xstate';
+import type { AdmissionRate } from './admission-rate.js';
 import {
   checkCapacityHysteresis,
   checkCapacityLevels,
   DEFAULT_CAPACITY_HYSTERESIS,
   DEFAULT_CAPACITY_LEVELS,
 } from './capacity.js';
-import type { AdmissionRate } from './admission-rate.js';
 import type { Clock } from './clock.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { InvalidOptionError, type SupervisorError } from './errors.js';

@@ -33,8 +33,8 @@ import {
 } from './events.js';
 import { type AuthResult, type ResolvedOptions, resolveOptions, type SupervisorOptions } from './options.js';
 import { drainBatch } from './paced-drain.js';
-import { type BroadcastOptions, createRegistry, type SendData, type SendOptions } from './registry.js';
 import { closeCodeFor, closeReason, Refusal, retryAfterSeconds } from './refusal.js';
+import { type BroadcastOptions, createRegistry, type SendData, type SendOptions } from './registry.js';
 import { createSafely } from './safely.js';
 import {
   collectStats,

@@ -46,8 +46,8 @@ export const metricNames = {
   disposed: 'disposed_total',
   cleanup: 'cleanup_latency_seconds',
   lifetime: 'connection_lifetime_seconds',
-  // TODO(issue 11, item 6): capacity: 'users_by_capacity_band', capacityAlerts:
-  // 'capacity_alerts_total' (see the TODO in registerMetrics).
+  capacityBands: 'users_by_capacity_band',
+  capacityAlerts: 'capacity_alerts_total',
 } as const;
 
 /** Socket end → disposal. Mostly 0 (cleanup in the same step); up to drainTimeoutMs for a lingering peer. */
@@ -57,16 +57,19 @@ const LIFETIME_BUCKETS = [0.1, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14_400,
 
 // Labels exported at 0 from the start, so that a rate() over them has a series
 // before the first event. A reason missing here is still counted when it happens.
-const REJECT_REASONS: readonly RejectReason[] = [
-  'bad-handshake',
-  'unauthenticated',
-  'invalid-user-id',
-  'auth-failed',
-  'user-limit',
-  'process-limit',
-  'shutting-down',
-  'socket-closed',
-];
+// Keyed by the union, so a reason added to RejectReason fails to compile here until listed.
+const REJECT_REASONS = Object.keys({
+  'bad-handshake': true,
+  unauthenticated: true,
+  'invalid-user-id': true,
+  'auth-failed': true,
+  refused: true,
+  'user-limit': true,
+  'rate-limited': true,
+  'process-limit': true,
+  'shutting-down': true,
+  'socket-closed': true,
+} satisfies Record<RejectReason, true>) as RejectReason[];
 const DISPOSE_REASONS: readonly DisposeReason[] = [
   'closed',
   'error',
@@ -129,6 +132,8 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `disposed_total`                | counter   | `reason` | `disposed` events |
  * | `cleanup_latency_seconds`       | histogram |          | `disposed` events: `cleanupMs`, socket end → slot free |
  * | `connection_lifetime_seconds`   | histogram |          | `disposed` events: `lifetimeMs` |
+ * | `users_by_capacity_band`        | gauge     | `band`: `below` or the level (e.g. `0.8`) | stats().capacity, per scrape |
+ * | `capacity_alerts_total`         | counter   | `level`, `direction`: up, down | `capacity` events |
  *
  * Counters and histograms count from registration: register right after
  * createSupervisor().
@@ -194,12 +199,24 @@ export function registerMetrics(supervisor: MetricsSubject, options: MetricsOpti
       this.set(supervisor.stats().idle);
     },
   });
-  // TODO(issue 11, item 6), wired when capacity alerts land: a
-  // `users_by_capacity_band` gauge (label `band`) set in collect() from the
-  // O(1) band counts of stats() (never perUser), and a `capacity_alerts_total`
-  // counter (labels `level`, `direction`) incremented by a `capacity` listener
-  // added to `listeners` below. Add both names to metricNames, so that the
-  // duplicate check and the undo cover them, and rows to the README's table.
+  new client.Gauge({
+    name: name('capacityBands'),
+    help: 'Users holding a live connection, by capacity band: below every level, or the highest level reached.',
+    labelNames: ['band'] as const,
+    registers,
+    collect() {
+      const { levels, usersByBand } = supervisor.stats().capacity;
+      usersByBand.forEach((users, band) => {
+        this.set({ band: band === 0 ? 'below' : String(levels[band - 1]) }, users);
+      });
+    },
+  });
+  const capacityAlerts = new client.Counter({
+    name: name('capacityAlerts'),
+    help: 'Capacity alerts: a user crossed a level of capacityLevels, up or (past the hysteresis) down.',
+    labelNames: ['level', 'direction'] as const,
+    registers,
+  });
 
   const admitted = new client.Counter({
     name: name('admitted'),
@@ -242,6 +259,9 @@ export function registerMetrics(supervisor: MetricsSubject, options: MetricsOpti
     supervisor.on('admitted', () => admitted.inc()),
     supervisor.on('rejected', ({ reason }) => rejected.inc({ reason })),
     supervisor.on('evicted', () => evicted.inc()),
+    supervisor.on('capacity', ({ level, direction }) =>
+      capacityAlerts.inc({ level: String(level), direction }),
+    ),
     supervisor.on('disposed', ({ reason, lifetimeMs, cleanupMs }) => {
       disposed.inc({ reason });
       lifetime.observe(lifetimeMs / 1000);
