@@ -4,6 +4,7 @@
  * laid out by elkjs, which layout.ts loads only when an SVG is asked for.
  */
 import type { AnyStateMachine } from 'xstate';
+import { clientMachine } from '../../machines/client.machine.js';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import { hubMachine } from '../../machines/hub.machine.js';
 import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js';
@@ -37,6 +38,7 @@ export const charts = {
   connection: connectionMachine,
   supervisor: userSupervisorMachine,
   hub: hubMachine,
+  client: clientMachine,
 } as const;
 export type ChartName = keyof typeof charts;
 

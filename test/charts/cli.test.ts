@@ -75,6 +75,8 @@ describe('ws-supervisor chart', () => {
     expect(code).toBe(0);
     const written = readdirSync(join(directory, 'charts')).sort();
     expect(written).toEqual([
+      'client.json',
+      'client.md',
       'connection.json',
       'connection.md',
       'hub.json',
@@ -82,7 +84,7 @@ describe('ws-supervisor chart', () => {
       'supervisor.json',
       'supervisor.md',
     ]);
-    for (const name of ['connection', 'supervisor', 'hub'] as const) {
+    for (const name of ['connection', 'supervisor', 'hub', 'client'] as const) {
       expect(readFileSync(join(directory, 'charts', `${name}.md`), 'utf8')).toBe(
         toMarkdown(name, machineGraph(charts[name])),
       );
@@ -100,8 +102,11 @@ describe('ws-supervisor chart', () => {
   });
 
   it.each([
-    [['--machine', 'shard'], /--machine must be one of connection, supervisor, hub, all, got "shard"/],
-    [['--machine', 'nope'], /--machine must be one of connection, supervisor, hub, all, got "nope"/],
+    [
+      ['--machine', 'shard'],
+      /--machine must be one of connection, supervisor, hub, client, all, got "shard"/,
+    ],
+    [['--machine', 'nope'], /--machine must be one of connection, supervisor, hub, client, all, got "nope"/],
     [['--format', 'png'], /--format must be one of mermaid, dot, json, svg, markdown, got "png"/],
     [['--colour'], /Unknown option '--colour'/],
     [['--machine'], /--machine/],

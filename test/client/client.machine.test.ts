@@ -16,6 +16,7 @@ import {
   retryAfterMsOf,
 } from '../../machines/index.js';
 import { createCountingClock } from '../../src/clock.js';
+import { statesNotHandling } from '../model/graph-checks.js';
 
 const input = (random: number[] = [0.5]): ClientInput => {
   let i = 0;
@@ -213,6 +214,10 @@ describe('the client machine', () => {
     expect(c.value()).toEqual({ suspended: 'untilResumed' });
     c.actor.send({ type: 'RESUME' });
     expect(c.value()).toEqual({ connection: 'connecting' });
+  });
+
+  it("handles the app's CLOSE in every state but the final one", () => {
+    expect(statesNotHandling(clientMachine, 'CLOSE')).toEqual([]);
   });
 
   it.each([
