@@ -145,19 +145,30 @@ export function createClient(options: ClientOptions): Client {
     ...(resolved.inspect === undefined ? {} : { inspect: resolved.inspect }),
   });
 
-  // The machine's emitted events, in the order its actions ran; `state` follows each step.
-  actor.on('open', () => emit('open', { url }));
+  // The machine's emitted events wait for the end of their step, so that a listener reads the
+  // `state` that step reached (client.send() works inside `open`); `state` then follows them.
+  const pending: (() => void)[] = [];
+  actor.on('open', () => pending.push(() => emit('open', { url })));
   actor.on('close', ({ type: _, ...close }) => {
-    lastClose = { ...close, kind: closeKindOf(close.code), next: NEXT[dispositionOf(close.code)] };
-    emit('close', lastClose);
+    const event: ClientCloseEvent = {
+      ...close,
+      kind: closeKindOf(close.code),
+      next: NEXT[dispositionOf(close.code)],
+    };
+    pending.push(() => {
+      lastClose = event;
+      emit('close', event);
+    });
   });
-  actor.on('reconnecting', ({ delayMs, attempt }) => emit('reconnecting', { delayMs, attempt }));
+  actor.on('reconnecting', ({ delayMs, attempt }) =>
+    pending.push(() => emit('reconnecting', { delayMs, attempt })),
+  );
   let state: ClientState = 'connecting';
   actor.subscribe((snapshot) => {
-    const next = stateOf(snapshot);
-    if (next === state) return;
     const previous = state;
-    state = next;
+    state = stateOf(snapshot);
+    for (const announce of pending.splice(0)) announce();
+    if (state === previous) return;
     emit('state', { state, previous });
     // Nothing follows `closed`: the app's listeners go with the actor.
     if (state === 'closed') for (const set of Object.values(listeners)) set.clear();
@@ -172,8 +183,8 @@ export function createClient(options: ClientOptions): Client {
       return lastClose;
     },
     send(data) {
-      if (state !== 'open' || socket === undefined || socket.readyState !== ReadyState.open) return false;
-      socket.send(data);
+      if (socket === undefined || socket.readyState !== ReadyState.open) return false;
+      socket.send(data as never);
       return true;
     },
     activity() {

@@ -32,7 +32,9 @@ export type ClientData = string | ArrayBufferLike | ArrayBufferView | BlobLike;
 export interface WebSocketLike {
   readonly readyState: number;
   binaryType: string;
-  send(data: ClientData): void;
+  // `never`: constructors type what they send differently (lib.dom's Blob, ws's BufferLike); the
+  // client passes on what the app gave its own send(), typed ClientData there.
+  send(data: never): void;
   close(code?: number, reason?: string): void;
   addEventListener(type: 'open' | 'error', listener: () => void): void;
   addEventListener(type: 'message', listener: (event: MessageEventLike) => void): void;

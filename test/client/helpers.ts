@@ -27,7 +27,7 @@ export function recordingWebSocket() {
       sockets.push(this);
     }
   }
-  return { WebSocket: Recording as unknown as WebSocketConstructorLike, sockets };
+  return { WebSocket: Recording satisfies WebSocketConstructorLike, sockets };
 }
 
 /** How many listeners a ws socket holds for the WHATWG events (ws's own internals add none of these). */

@@ -13,7 +13,7 @@ import {
   type WebSocketConstructorLike,
 } from '../../src/client/index.js';
 
-const WS = WebSocket as unknown as WebSocketConstructorLike;
+const WS: WebSocketConstructorLike = WebSocket;
 const url = 'ws://127.0.0.1:9/';
 
 describe('createClient() options', () => {

@@ -176,6 +176,7 @@ describe('every example (issue 13, item 7)', () => {
     'embedding.ts': { script: 'dist/examples/embedding.js', path: '/?token=ex', exchange: echo },
     'observing.ts': { script: 'dist/examples/observing.js', path: '/?user=ex', exchange: echo },
     'fastify.ts': { script: 'dist/examples/fastify.js', path: '/ws?user=ex', exchange: echo },
+    'client.ts': { script: 'dist/examples/client.js', path: '/?user=ex', exchange: echo },
     'existing-http-server.ts': {
       script: 'dist/examples/existing-http-server.js',
       path: '/chat?token=ex',
