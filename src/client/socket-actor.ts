@@ -28,10 +28,24 @@ export function createSocketActor(options: ResolvedClientOptions, hooks: SocketH
       const url = options.url();
       socket = new options.WebSocket(String(url), options.protocols);
     } catch (error) {
-      // A url() that throws, or a URL the constructor refuses: a failed attempt, backed off like 1006.
+      // A url() that throws, or a URL the constructor refuses: a failed attempt, backed off like
+      // 1006. Reported a microtask later, as a socket would report it: the first attempt runs
+      // inside createClient(), before the app could add a listener. The undo cancels it.
       const message = error instanceof Error ? error.message : String(error);
-      sendBack({ type: 'SOCKET_CLOSED', code: 1006, reason: `cannot connect: ${message}`, wasClean: false });
-      return () => {};
+      let cancelled = false;
+      queueMicrotask(() => {
+        if (!cancelled) {
+          sendBack({
+            type: 'SOCKET_CLOSED',
+            code: 1006,
+            reason: `cannot connect: ${message}`,
+            wasClean: false,
+          });
+        }
+      });
+      return () => {
+        cancelled = true;
+      };
     }
     if (options.binaryType !== undefined) socket.binaryType = options.binaryType;
 

@@ -95,6 +95,37 @@ describe('the client against a supervisor', () => {
   });
 });
 
+describe('the runtime around the machine', () => {
+  it('inside `open`, state is already open and send() works; the url function runs before every attempt', async () => {
+    const server = await startServer();
+    let attempts = 0;
+    const seen: string[] = [];
+    const t = startClient({
+      url: () => {
+        attempts += 1;
+        if (attempts === 1) throw new Error('no token yet');
+        return server.url(`gil${attempts}`);
+      },
+    });
+    // The first url() threw: a failed attempt, reported and backed off like 1006.
+    expect(await t.next('close', 0)).toMatchObject({ code: 1006, reason: 'cannot connect: no token yet' });
+    expect(t.client.state).toBe('waiting');
+    t.client.on('open', () => {
+      seen.push(t.client.state);
+      seen.push(String(t.client.send('first words')));
+    });
+    t.simulated.increment((await t.next('reconnecting', 0)).delayMs);
+    const { data } = await t.next('message', 0);
+    expect([seen, String(data)]).toEqual([['open', 'true'], 'first words']);
+    expect(server.supervisor.userStats('gil2')).toMatchObject({ live: 1 });
+
+    t.client.close();
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+});
+
 describe('refusals and closes a plain ws server sends', () => {
   it('4008 slow consumer: backs off with full jitter', async () => {
     const server = await startClosingServer({ code: 4008, reason: 'slow consumer' });
