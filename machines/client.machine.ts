@@ -119,9 +119,10 @@ export const clientMachine = setup({
       const floor = context.lastClose?.retryAfterMs ?? 0;
       return { retryDelayMs: Math.round(floor + context.random() * ceiling), attempt: context.attempt + 1 };
     }),
-    /** A shutdown closes every client at once: spread their returns over the window. */
+    /** A shutdown closes every client at once: spread their returns over the window (after any hint). */
     planSpread: assign({
-      retryDelayMs: ({ context }) => Math.round(context.random() * context.shutdownWindowMs),
+      retryDelayMs: ({ context }) =>
+        Math.round((context.lastClose?.retryAfterMs ?? 0) + context.random() * context.shutdownWindowMs),
     }),
     resetAttempts: assign({ attempt: 0 }),
   },

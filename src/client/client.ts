@@ -118,7 +118,17 @@ export function createClient(options: ClientOptions): Client {
     state: new Set(),
   };
   const emit = <K extends keyof ClientEvents>(type: K, event: ClientEvents[K]) => {
-    for (const listener of listeners[type]) listener(event);
+    for (const listener of listeners[type]) {
+      try {
+        listener(event);
+      } catch (error) {
+        // As EventTarget does: the other listeners and the client go on, and the error is
+        // thrown where the platform reports it (window.onerror, Node's uncaughtException).
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
   };
 
   let socket: WebSocketLike | undefined;

@@ -161,6 +161,13 @@ describe('the client machine', () => {
     expect(c.value()).toEqual({ connection: 'connecting' });
   });
 
+  it('after a 1001 with a retry hint, spreads the return over the window after the hint', () => {
+    const c = startClient([0.5]);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.closeWith(1001, 'server shutting down retry-after=3');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 13_000, attempt: 0 });
+  });
+
   it('resets the backoff once a connection stayed open for stableAfterMs', () => {
     const c = startClient([1 - 2 ** -20]);
     c.closeWith(1006);

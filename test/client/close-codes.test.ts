@@ -6,7 +6,7 @@
  * reason). The client's delays run on a SimulatedClock.
  */
 import { once } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
 import { allDisposed, expectNoLeaks, startServer } from '../helpers/server.js';
@@ -118,6 +118,30 @@ describe('the runtime around the machine', () => {
     const { data } = await t.next('message', 0);
     expect([seen, String(data)]).toEqual([['open', 'true'], 'first words']);
     expect(server.supervisor.userStats('gil2')).toMatchObject({ live: 1 });
+
+    t.client.close();
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+});
+
+describe('listeners', () => {
+  it('a listener that throws does not stop the others, nor the client; its error is thrown on its own', async () => {
+    const server = await startServer();
+    const thrown: unknown[] = [];
+    const onUncaught = (error: unknown) => thrown.push(error);
+    process.on('uncaughtException', onUncaught);
+    onTestFinished(() => void process.off('uncaughtException', onUncaught));
+    const t = startClient({ url: server.url('hal') });
+    t.client.on('open', () => {
+      throw new Error('app bug');
+    });
+    const from = t.mark();
+    await t.next('open', 0);
+    expect(t.client.send('still here')).toBe(true);
+    expect(String((await t.next('message', from)).data)).toBe('still here');
+    await expect.poll(() => thrown.map((error) => (error as Error).message)).toEqual(['app bug']);
 
     t.client.close();
     await expectReleased(t);
