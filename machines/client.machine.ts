@@ -30,6 +30,7 @@ export interface ClientBackoff {
   factor: number;
 }
 
+/** What the client actor starts with: its timings, and where its random numbers come from. */
 export interface ClientInput {
   backoff: ClientBackoff;
   /** After a 1001 (shutdown), reconnect at a random moment within this window. */
@@ -52,6 +53,7 @@ export interface ClientClose {
   wasClean: boolean;
 }
 
+/** The client actor's context: its input, and what it learned from the sockets so far. */
 export interface ClientContext extends ClientInput {
   /** Failed attempts since the last stable connection: the backoff's exponent. */
   attempt: number;
@@ -60,6 +62,7 @@ export interface ClientContext extends ClientInput {
   lastClose: ClientClose | undefined;
 }
 
+/** The client actor's events: facts from its socket, and commands from the app. */
 export type ClientEvent =
   // Facts from the socket.
   | { type: 'SOCKET_OPENED' }
@@ -87,6 +90,19 @@ const closeFrom = (event: ClientEvent): ClientClose =>
 
 const codeOf = (event: ClientEvent) => (event.type === 'SOCKET_CLOSED' ? event.code : 1006);
 
+/**
+ * The reconnecting client's statechart (see the diagram at the top of this
+ * file and docs/machines/client.md). Its `socket` actor is a placeholder:
+ * `createClient()` from ws-supervisor/client provides the real one; use that,
+ * unless you bind the machine to a socket of your own.
+ *
+ * @example
+ * ```ts
+ * import { clientMachine } from 'ws-supervisor/machines';
+ * import { renderChart } from 'ws-supervisor';
+ * console.log(await renderChart(clientMachine)); // Mermaid
+ * ```
+ */
 export const clientMachine = setup({
   types: {} as {
     context: ClientContext;

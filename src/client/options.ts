@@ -9,6 +9,7 @@ import type { Clock } from '../clock.js';
 import { InvalidOptionError } from '../errors.js';
 import type { WebSocketConstructorLike } from './websocket-like.js';
 
+/** The options of `createClient()`. Only `url` is required; every other one has a default. */
 export interface ClientOptions {
   /**
    * Where to connect. A function is called before every attempt, so each
@@ -44,6 +45,7 @@ export interface ClientOptions {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
 }
 
+/** The defaults of `createClient()`'s timing options. */
 export const clientDefaults = {
   backoff: { baseMs: 500, capMs: 30_000, factor: 2 },
   shutdownWindowMs: 10_000,
