@@ -3,6 +3,7 @@
  * of random numbers. The socket actor is a fake that records each attempt and
  * whether its undo ran; the test plays the socket's facts into the actor.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createActor, fromCallback, SimulatedClock } from 'xstate';
 import {
@@ -239,5 +240,45 @@ describe('the client machine', () => {
     expect(c.actor.getSnapshot().status).toBe('done');
     expect(c.sockets.every((s) => !s.live)).toBe(true);
     expect(c.clock.pending).toBe(0);
+  });
+});
+
+describe('the delays, for any jitter (fast-check)', () => {
+  const jitter = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });
+
+  it('a back-off never comes before the retry hint, nor after the hint plus the ceiling', () => {
+    fc.assert(
+      fc.property(
+        fc.array(jitter, { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 0, max: 120 }),
+        fc.constantFrom(1006, 4008, 4429, 4503, 1011),
+        (randoms, hintSeconds, code) => {
+          const c = startClient(randoms);
+          for (let failure = 0; failure < randoms.length; failure++) {
+            c.closeWith(code, `later retry-after=${hintSeconds}`);
+            const { delayMs } = c.emitted.at(-1) as { delayMs: number };
+            const ceiling = Math.min(8_000, 1_000 * 2 ** failure);
+            expect(delayMs).toBeGreaterThanOrEqual(hintSeconds * 1_000);
+            expect(delayMs).toBeLessThanOrEqual(hintSeconds * 1_000 + ceiling);
+            c.advance(delayMs);
+          }
+          c.actor.stop();
+        },
+      ),
+    );
+  });
+
+  it('after a shutdown, the return falls within the window', () => {
+    fc.assert(
+      fc.property(jitter, (random) => {
+        const c = startClient([random]);
+        c.actor.send({ type: 'SOCKET_OPENED' });
+        c.closeWith(1001, 'server shutting down');
+        const { delayMs } = c.emitted.at(-1) as { delayMs: number };
+        expect(delayMs).toBeGreaterThanOrEqual(0);
+        expect(delayMs).toBeLessThanOrEqual(20_000);
+        c.actor.stop();
+      }),
+    );
   });
 });
