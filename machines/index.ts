@@ -1,4 +1,22 @@
 export {
+  type ClientBackoff,
+  type ClientClose,
+  type ClientContext,
+  type ClientEmitted,
+  type ClientEvent,
+  type ClientInput,
+  clientMachine,
+} from './client.machine.js';
+export {
+  ClientCloseCodes,
+  type CloseDisposition,
+  type CloseKind,
+  closeKindOf,
+  closeMessageOf,
+  dispositionOf,
+  retryAfterMsOf,
+} from './client-close.js';
+export {
   CloseCodes,
   type ConnectionContext,
   type ConnectionInput,

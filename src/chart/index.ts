@@ -4,6 +4,7 @@
  * laid out by elkjs, which layout.ts loads only when an SVG is asked for.
  */
 import type { AnyStateMachine } from 'xstate';
+import { clientMachine } from '../../machines/client.machine.js';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import { hubMachine } from '../../machines/hub.machine.js';
 import { refusalMachine } from '../../machines/refusal.machine.js';
@@ -39,6 +40,7 @@ export const charts = {
   supervisor: userSupervisorMachine,
   hub: hubMachine,
   refusal: refusalMachine,
+  client: clientMachine,
 } as const;
 export type ChartName = keyof typeof charts;
 

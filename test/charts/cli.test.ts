@@ -75,6 +75,8 @@ describe('ws-supervisor chart', () => {
     expect(code).toBe(0);
     const written = readdirSync(join(directory, 'charts')).sort();
     expect(written).toEqual([
+      'client.json',
+      'client.md',
       'connection.json',
       'connection.md',
       'hub.json',
@@ -84,7 +86,7 @@ describe('ws-supervisor chart', () => {
       'supervisor.json',
       'supervisor.md',
     ]);
-    for (const name of ['connection', 'supervisor', 'hub', 'refusal'] as const) {
+    for (const name of ['connection', 'supervisor', 'hub', 'refusal', 'client'] as const) {
       expect(readFileSync(join(directory, 'charts', `${name}.md`), 'utf8')).toBe(
         toMarkdown(name, machineGraph(charts[name])),
       );

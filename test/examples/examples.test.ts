@@ -205,6 +205,7 @@ describe('every example (issue 13, item 7)', () => {
       exchange: echo,
     },
     'logging.ts': { script: 'dist/examples/logging.js', path: '/?user=ex', exchange: echo, greets: true },
+    'client.ts': { script: 'dist/examples/client.js', path: '/?user=ex', exchange: echo },
     'existing-http-server.ts': {
       script: 'dist/examples/existing-http-server.js',
       path: '/chat?token=ex',

@@ -103,14 +103,15 @@ describe('the packed package in a fresh app', () => {
     ]);
   }, 120_000);
 
-  it('runs: a real socket through the app’s ws (the peer), the dashboard, and SVG without elkjs and metrics without prom-client are WSSUP_MISSING_PEER', async () => {
+  it('runs: a real socket through the app’s ws (the peer), ws-supervisor/client on it, the dashboard, and SVG without elkjs and metrics without prom-client are WSSUP_MISSING_PEER', async () => {
     const result = await run(process.execPath, ['runtime.mjs'], app);
     expectSuccess(result, 'runtime.mjs');
     const seen = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '');
     expect(seen).toMatchObject({
       echo: 'hello',
+      clientEcho: 'from the client',
       closeCode: 1001,
-      counters: { admitted: 1, disposed: 1 },
+      counters: { admitted: 2, disposed: 2 },
       mermaid: expect.stringMatching(/^stateDiagram-v2|^---/),
       svg: { ok: false, name: 'MissingPeerError', code: 'WSSUP_MISSING_PEER', peer: 'elkjs' },
       dashboard: { page: 200, chart: 500 },

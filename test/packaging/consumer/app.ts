@@ -13,8 +13,9 @@ import {
   renderChart,
   type SupervisorStats,
 } from 'ws-supervisor';
+import { type ClientCloseEvent, type ClientState, createClient } from 'ws-supervisor/client';
 import { createDashboard, type Dashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
-import { connectionMachine } from 'ws-supervisor/machines';
+import { clientMachine, connectionMachine } from 'ws-supervisor/machines';
 
 const supervisor = createSupervisor({
   preset: 'production',
@@ -69,7 +70,15 @@ console.log(stats.connections, code, connectionMachine.id);
 renderChart(charts.connection, { format: 'svg' }).catch((error: unknown) => {
   if (error instanceof MissingPeerError) console.log(error.peer, error.code);
 });
+
+// ws's WebSocket is a constructor the client takes as it is (Node 20 has no global one).
+const client = createClient({ url: 'ws://127.0.0.1:1/ws', WebSocket, backoff: { capMs: 60_000 } });
+client.on('close', (event: ClientCloseEvent) => console.log(event.kind, event.next, event.retryAfterMs));
+const state: ClientState = client.state;
+console.log(state, client.send(new Uint8Array(1)), clientMachine.id);
+client.close();
 dashboard.close();
+
 await supervisor.shutdown({ deadlineMs: 100 });
 detach();
 server.close();

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import WebSocket from 'ws';
 import { charts, createSupervisor, renderChart } from 'ws-supervisor';
+import { createClient } from 'ws-supervisor/client';
 import { createDashboard } from 'ws-supervisor/dashboard';
 import { registerMetrics } from 'ws-supervisor/metrics';
 
@@ -20,6 +21,14 @@ const server = createServer(dashboard);
 supervisor.attach(server);
 server.listen(0, '127.0.0.1');
 await once(server, 'listening');
+
+// ws-supervisor/client, with the app's ws as its WebSocket: an echo, then close() for good.
+const client = createClient({ url: `ws://127.0.0.1:${server.address().port}/`, WebSocket });
+const clientEcho = await new Promise((resolve) => {
+  client.on('open', () => client.send('from the client'));
+  client.on('message', ({ data }) => resolve(String(data)));
+});
+client.close();
 
 const ws = new WebSocket(`ws://127.0.0.1:${server.address().port}/`);
 await once(ws, 'open');
@@ -50,6 +59,7 @@ try {
 console.log(
   JSON.stringify({
     echo: echo.toString(),
+    clientEcho,
     closeCode,
     counters: supervisor.stats().counters,
     mermaid: mermaid.split('\n')[0],
