@@ -110,6 +110,7 @@ main { max-width: 1480px; margin: 0 auto; padding: 20px 28px 32px; display: grid
 .act[data-kind="admitted"] .tag { background: #dcfce7; color: #166534; }
 .act[data-kind="rejected"] .tag { background: #fee2e2; color: #991b1b; }
 .act[data-kind="evicted"] .tag { background: #fef3c7; color: #92400e; }
+.act[data-kind="capacity"] .tag { background: #e0e7ff; color: #3730a3; }
 .act .who { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .act .what { color: var(--muted); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .act.fresh { animation: fresh 1.2s ease-out; }
@@ -306,7 +307,7 @@ const script = String.raw`
       String(d.getMilliseconds()).padStart(3, '0');
   };
   const shortId = (id) => (id ? '\u2026' + id.slice(-6) : '');
-  const tags = { admitted: 'admitted', rejected: 'refused', evicted: 'evicted' };
+  const tags = { admitted: 'admitted', rejected: 'refused', evicted: 'evicted', capacity: 'capacity' };
 
   function activityItem(entry) {
     const li = el('li', 'act');
@@ -317,7 +318,10 @@ const script = String.raw`
         ? (entry.status === undefined ? 'no answer' : 'HTTP ' + entry.status) + ' \u00b7 ' + entry.reason
         : entry.kind === 'evicted'
           ? 'connection ' + shortId(entry.connectionId) + ' \u00b7 idle, close 4001'
-          : 'connection ' + shortId(entry.connectionId);
+          : entry.kind === 'capacity'
+            ? (entry.direction === 'up' ? 'reached ' : 'back below ') + Math.round(entry.level * 100) +
+              '% of the limit \u00b7 ' + entry.live + ' live'
+            : 'connection ' + shortId(entry.connectionId);
     const who = el('span', 'who', entry.userId ?? '\u2014');
     who.title = entry.userId ?? 'no valid user id';
     li.append(el('time', '', clock(entry.at)), el('span', 'tag', tags[entry.kind] ?? entry.kind), who, el('span', 'what', what));

@@ -106,9 +106,9 @@ describe('ws-supervisor chart', () => {
   it.each([
     [
       ['--machine', 'shard'],
-      /--machine must be one of connection, supervisor, hub, refusal, all, got "shard"/,
+      /--machine must be one of connection, supervisor, hub, refusal, client, all, got "shard"/,
     ],
-    [['--machine', 'nope'], /--machine must be one of connection, supervisor, hub, refusal, all, got "nope"/],
+    [['--machine', 'nope'], /--machine must be one of connection, supervisor, hub, refusal, client, all, got "nope"/],
     [['--format', 'png'], /--format must be one of mermaid, dot, json, svg, markdown, got "png"/],
     [['--colour'], /Unknown option '--colour'/],
     [['--machine'], /--machine/],
