@@ -128,4 +128,41 @@ describe('the client against the reference server', () => {
     server.program.child.kill('SIGTERM');
     expect(await server.program.exited).toBe(0);
   });
+
+  it("refused at the user limit with refuse: 'close' (4429 retry-after=5): waits at least the hint, then gets in", async () => {
+    // One connection per user, held active by a raw client; idle only after a minute.
+    const server = await startReference([
+      '--max-per-user',
+      '1',
+      '--idle-timeout-ms',
+      '60000',
+      '--refuse',
+      'close',
+    ]);
+    const holder = startClient({ url: `${server.url}/?user=di` });
+    await holder.next('open');
+
+    const t = startClient({ url: `${server.url}/?user=di`, random: () => 0.5 });
+    const close = await t.next('close', 0);
+    expect(close).toMatchObject({ code: 4429, retryAfterMs: 5_000, next: 'reconnect' });
+    expect(close.reason).toBe('user has reached the maximum number of connections (1)'); // the hint parsed out
+    const { delayMs } = await t.next('reconnecting', 0);
+    expect(delayMs).toBeGreaterThanOrEqual(5_000);
+    expect(t.client.state).toBe('waiting');
+
+    holder.client.close(); // her slot frees up
+    await expectReleased(holder);
+    await expect.poll(async () => (await server.stats()).connections).toBe(0);
+    t.simulated.increment(delayMs - 1);
+    expect(t.client.state).toBe('waiting');
+    const from = t.mark();
+    t.simulated.increment(1);
+    await t.next('open', from);
+    await echo(t, 'in');
+
+    t.client.close();
+    await expectReleased(t);
+    server.program.child.kill('SIGTERM');
+    expect(await server.program.exited).toBe(0);
+  });
 });
