@@ -75,8 +75,11 @@ export interface ShutdownPace {
   batches?: number | undefined;
 }
 
-/** A running supervisor. Create one per process with {@link createSupervisor}. */
-export interface Supervisor {
+/**
+ * A running supervisor. Create one per process with {@link createSupervisor}.
+ * `Data` is the type of `connection.data` (what `authenticate` returns as `data`).
+ */
+export interface Supervisor<Data = unknown> {
   /** The options in force, presets and defaults applied. */
   readonly options: Readonly<ResolvedOptions>;
   /**
@@ -116,14 +119,14 @@ export interface Supervisor {
    * for (const connection of supervisor.connectionsOf('alice')) console.log(connection.id);
    * ```
    */
-  connectionsOf(userId: string): ConnectionHandle[];
+  connectionsOf(userId: string): ConnectionHandle<Data>[];
   /**
    * The handle of a connection, from its admission until it is disposed
    * (a draining connection's handle refuses to send), in O(1); undefined after.
    * A handle kept after disposal is inert: send() returns false and close() does nothing.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when the id is not a string.
    */
-  connection(connectionId: string): ConnectionHandle | undefined;
+  connection(connectionId: string): ConnectionHandle<Data> | undefined;
   /**
    * Sends `data` to every open connection of the user. Returns how many got
    * it: a connection still connecting, draining, or refusing sends (slow
@@ -214,7 +217,7 @@ interface Rejection {
  * process.on('SIGTERM', () => supervisor.shutdown());
  * ```
  */
-export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<Data>): Supervisor {
+export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<Data>): Supervisor<Data> {
   const resolved = Object.freeze(resolveOptions(appOptions));
   // The runtime handles every connection as ConnectionHandle<unknown>; the app's hooks see Data.
   const options = appOptions as SupervisorOptions;
@@ -676,8 +679,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     options: resolved,
     attach,
     handleUpgrade,
-    connectionsOf: registry.connectionsOf,
-    connection: registry.connection,
+    // Every handle carries the data its own authenticate returned: Data, by createSupervisor<Data>'s contract.
+    connectionsOf: registry.connectionsOf as (userId: string) => ConnectionHandle<Data>[],
+    connection: registry.connection as (connectionId: string) => ConnectionHandle<Data> | undefined,
     sendToUser: registry.sendToUser,
     broadcast: registry.broadcast,
     disconnectUser: registry.disconnectUser,

@@ -100,6 +100,7 @@ describe('the packed package in a fresh app', () => {
       'wrong.ts(17,3) TS2322',
       'wrong.ts(21,50) TS2322',
       'wrong.ts(24,25) TS2345',
+      'wrong.ts(27,7) TS2322',
     ]);
   }, 120_000);
 

@@ -47,6 +47,11 @@ const withData = createSupervisor<{ plan: 'free' | 'pro' }>({
     console.log(plan);
   },
 });
+// The registry hands back the same typed data.
+const plans: ('free' | 'pro' | undefined)[] = withData
+  .connectionsOf('ann')
+  .map((connection) => connection.data?.plan);
+console.log(plans, withData.connection('id')?.data?.plan, withData.sendToUser('ann', 'hi'));
 withData.on('rejected', ({ via, remoteAddress, userAgent, retryAfterMs }) =>
   console.log(via, remoteAddress, userAgent, retryAfterMs),
 );

@@ -22,3 +22,7 @@ createSupervisor<{ plan: string }>({
 });
 
 console.log(new Refusal(404)); // WRONG: 401, 403, 429 or 503
+
+const typed = createSupervisor<{ plan: string }>({ authenticate: () => 'user' });
+const plan: number | undefined = typed.connection('id')?.data?.plan; // WRONG: the registry's data is typed
+console.log(plan);
