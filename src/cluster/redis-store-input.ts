@@ -85,6 +85,13 @@ export function checkLimits(limit: unknown, evictAt: unknown): void {
   }
 }
 
+/** @throws {SupervisorError} WSSUP_INVALID_ARGUMENT unless `value` is epoch ms (a finite number, at least 0). */
+export function checkEpochMs(name: string, value: unknown): void {
+  if (!(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
+    throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `${name} must be epoch ms, got ${String(value)}`);
+  }
+}
+
 /** @throws {SupervisorError} WSSUP_INVALID_ARGUMENT unless epoch ms or undefined. */
 export function checkIdleSince(value: unknown): void {
   if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
