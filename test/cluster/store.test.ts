@@ -166,9 +166,13 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     await store.release('ann', 'c2');
     await store.release('ann', 'c3');
     expect(await store.userBook('ann')).toBeUndefined();
-    await expect(
-      store.readmit([{ userId: 'ann', connectionId: 'c4', admittedAt: -1, idleSince: undefined }], 3),
-    ).rejects.toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });
+    // Times the scripts could not decode again: a sign, or an exponent (1e21).
+    for (const admittedAt of [-1, 1e21]) {
+      await expect(
+        store.readmit([{ userId: 'ann', connectionId: 'c4', admittedAt, idleSince: undefined }], 3),
+      ).rejects.toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });
+    }
+    await expect(store.setIdle('ann', 'c4', 1e21)).rejects.toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });
   });
 
   it('ignores an eviction order for an older incarnation', async () => {
