@@ -23,13 +23,15 @@ const supervisor = createSupervisor({
 supervisor.on('disposed', ({ connectionId, userId, reason, closeCode, lifetimeMs }) => {
   console.log(`disposed ${userId} ${connectionId}: ${reason}, close ${closeCode}, after ${lifetimeMs} ms`);
 });
-// also: 'admitted', 'rejected' ({ reason, status, userId, message }), 'evicted'
+// also: 'admitted', 'evicted', and 'rejected' ({ reason, status, userId, message,
+//   via, retryAfterMs, remoteAddress, userAgent, correlationId })
 
 function statsFor(request: IncomingMessage) {
   const user = new URLSearchParams(request.url?.split('?')[1]).get('user');
   // stats(), O(1): { connections, users, idle, byState: { connecting, active, draining },
   //   counters: { admitted, rejected, evicted, disposed },
-  //   resources: { connectionActors, userSupervisors, lingeringSupervisors, pendingTimers, socketListeners } }
+  //   resources: { connectionActors, userSupervisors, lingeringSupervisors, pendingTimers, socketListeners,
+  //     closeRefusals } }
   // userStats(id), O(1): { userId, live, idle, draining, limit, evictAt }, or undefined
   return user === null ? supervisor.stats() : (supervisor.userStats(user) ?? null);
 }

@@ -4,22 +4,42 @@
  * user's supervisor in a Map and sends admissions to it directly, and keeps
  * the process-wide count itself (a comparison per admission, with no step).
  *
- * What it owns is shutdown, because shutdown needs a timer: every user
- * supervisor is told to drain (it emits `drainAll`), whatever is left when
- * the deadline expires is terminated (`terminateAll`), and the hub ends
- * (`stopped`) when the runtime reports that the last user supervisor ended.
+ * What it owns is shutdown, because shutdown needs timers. Unpaced, every
+ * user supervisor is told to drain at once (it emits `drainAll`). Paced
+ * (issue 11, item 10), the connections are closed in batches, one every
+ * `batchInterval` (it emits `drainBatch`: close 1/`of` of what is still
+ * live), so that they do not all reconnect elsewhere at the same moment; the
+ * last batch is `drainAll`. Either way, whatever is left when the deadline
+ * expires is terminated (`terminateAll`), and the hub ends (`stopped`) when
+ * the runtime reports that the last user supervisor ended.
  *
  *   running ──SHUTDOWN──▶ shuttingDown ──ALL_USERS_ENDED──▶ stopped
- *                             │ after shutdownDeadline: terminateAll
+ *                          │ after shutdownDeadline: terminateAll
+ *                          ├─ pacing ──after batchInterval (last batch): drainAll──▶ drained
+ *                          │    └─ after batchInterval: drainBatch, and again
+ *                          └─ drained (unpaced: drainAll at SHUTDOWN)
  */
-import { assign, emit, setup } from 'xstate';
+import { assign, emit, enqueueActions, setup } from 'xstate';
 
 export interface HubContext {
   shutdownDeadlineMs: number;
+  /** Paced shutdown: time between two batches. */
+  batchIntervalMs: number;
+  /** Paced shutdown: batches still to send, the last (`drainAll`) included. */
+  batchesLeft: number;
+  /** The close code and reason every connection is drained with. */
+  code: number;
+  reason: string;
+}
+
+/** Close the connections in `batches` batches, `intervalMs` apart (the first at once). */
+export interface HubPace {
+  batches: number;
+  intervalMs: number;
 }
 
 export type HubEvent =
-  | { type: 'SHUTDOWN'; deadlineMs: number; code: number; reason: string }
+  | { type: 'SHUTDOWN'; deadlineMs: number; code: number; reason: string; pace?: HubPace | undefined }
   /** Fact from the runtime: no user supervisor is left. */
   | { type: 'ALL_USERS_ENDED' };
 
@@ -28,43 +48,94 @@ export type HubEvent =
  * actors of their own, outside the hub's system). Emitted, not called: XState
  * delivers emitted events after the hub's step, so the supervisors run their
  * own steps after the hub's, never inside one of its actions.
+ * `drainBatch` asks to drain ceil(live / of) connections, idle first, then oldest.
  */
-export type HubRequest = { type: 'drainAll'; code: number; reason: string } | { type: 'terminateAll' };
+export type HubRequest =
+  | { type: 'drainAll'; code: number; reason: string }
+  | { type: 'drainBatch'; of: number; code: number; reason: string }
+  | { type: 'terminateAll' };
 
 export const hubMachine = setup({
   types: {} as { context: HubContext; events: HubEvent; emitted: HubRequest },
   actions: {
-    drainAll: emit((_, params: { code: number; reason: string }) => ({
+    drainAll: emit(({ context }) => ({
       type: 'drainAll' as const,
-      ...params,
+      code: context.code,
+      reason: context.reason,
     })),
+    /** One batch: a share of what is live now, so the last batch takes the rest. */
+    drainBatch: enqueueActions(({ context, enqueue }) => {
+      enqueue.emit({
+        type: 'drainBatch',
+        of: context.batchesLeft,
+        code: context.code,
+        reason: context.reason,
+      });
+      enqueue.assign({ batchesLeft: context.batchesLeft - 1 });
+    }),
     terminateAll: emit({ type: 'terminateAll' as const }),
-    recordDeadline: assign((_, params: { deadlineMs: number }) => ({
-      shutdownDeadlineMs: params.deadlineMs,
-    })),
+    recordShutdown: assign(
+      (_, params: { deadlineMs: number; code: number; reason: string; pace: HubPace | undefined }) => ({
+        shutdownDeadlineMs: params.deadlineMs,
+        code: params.code,
+        reason: params.reason,
+        batchesLeft: params.pace?.batches ?? 1,
+        batchIntervalMs: params.pace?.intervalMs ?? 0,
+      }),
+    ),
+  },
+  guards: {
+    isPaced: (_, params: { pace: HubPace | undefined }) => (params.pace?.batches ?? 1) > 1,
+    isLastBatch: ({ context }) => context.batchesLeft <= 1,
   },
   delays: {
     shutdownDeadline: ({ context }) => context.shutdownDeadlineMs,
+    batchInterval: ({ context }) => context.batchIntervalMs,
   },
 }).createMachine({
   id: 'hub',
-  context: { shutdownDeadlineMs: 0 },
+  context: { shutdownDeadlineMs: 0, batchIntervalMs: 0, batchesLeft: 0, code: 1001, reason: '' },
   initial: 'running',
   states: {
     running: {
       on: {
-        SHUTDOWN: {
-          target: 'shuttingDown',
-          actions: [
-            { type: 'recordDeadline', params: ({ event }) => ({ deadlineMs: event.deadlineMs }) },
-            { type: 'drainAll', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
-          ],
-        },
+        SHUTDOWN: [
+          {
+            guard: { type: 'isPaced', params: ({ event }) => ({ pace: event.pace }) },
+            target: 'shuttingDown.pacing',
+            actions: [
+              { type: 'recordShutdown', params: ({ event }) => ({ ...event, pace: event.pace }) },
+              'drainBatch',
+            ],
+          },
+          {
+            target: 'shuttingDown.drained',
+            actions: [
+              { type: 'recordShutdown', params: ({ event }) => ({ ...event, pace: event.pace }) },
+              'drainAll',
+            ],
+          },
+        ],
       },
     },
     shuttingDown: {
+      // The deadline spans the batches: pacing never delays the final terminate.
       after: { shutdownDeadline: { actions: 'terminateAll' } },
       on: { ALL_USERS_ENDED: 'stopped' },
+      initial: 'drained',
+      states: {
+        // Batches left to send. Bounded: each batch counts one down, the last is drainAll.
+        pacing: {
+          after: {
+            batchInterval: [
+              { guard: 'isLastBatch', target: 'drained', actions: 'drainAll' },
+              { target: 'pacing', reenter: true, actions: 'drainBatch' },
+            ],
+          },
+        },
+        // Every user supervisor was told to drain; only the deadline and the last user's end remain.
+        drained: {},
+      },
     },
     stopped: { type: 'final' },
   },

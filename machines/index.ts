@@ -1,4 +1,22 @@
 export {
+  type ClientBackoff,
+  type ClientClose,
+  type ClientContext,
+  type ClientEmitted,
+  type ClientEvent,
+  type ClientInput,
+  clientMachine,
+} from './client.machine.js';
+export {
+  ClientCloseCodes,
+  type CloseDisposition,
+  type CloseKind,
+  closeKindOf,
+  closeMessageOf,
+  dispositionOf,
+  retryAfterMsOf,
+} from './client-close.js';
+export {
   CloseCodes,
   type ConnectionContext,
   type ConnectionInput,
@@ -6,8 +24,14 @@ export {
 } from './connection.machine.js';
 export type * from './events.js';
 export { evictionPoint, planEvictions } from './eviction.js';
-export { type HubContext, type HubEvent, type HubRequest, hubMachine } from './hub.machine.js';
+export { type HubContext, type HubEvent, type HubPace, type HubRequest, hubMachine } from './hub.machine.js';
 export { type LeaseContext, type LeaseEvent, type LeaseInput, leaseMachine } from './lease.machine.js';
+export {
+  type RefusalEvent,
+  type RefusalInput,
+  type RefusalTransport,
+  refusalMachine,
+} from './refusal.machine.js';
 export {
   type BookCounts,
   bookCounts,

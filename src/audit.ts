@@ -2,7 +2,9 @@
  * audit(): walks every actor and compares what they hold with the books
  * (books.ts) that stats() reads in O(1). O(connections): for tests (the
  * suite's leak check runs it after every integration test) and for an
- * operator on demand, never on a hot path.
+ * operator on demand, never on a hot path. The registry is part of the
+ * books: each user's published live ids, the handle of every connection,
+ * and each user's capacity band are checked too.
  */
 import type { AnyActorRef } from 'xstate';
 import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
@@ -25,11 +27,14 @@ type Snapshot = {
 };
 
 const stateOf = (value: unknown): string => (typeof value === 'string' ? value : 'active');
+const sameMembers = (a: readonly string[], b: ReadonlySet<string>) =>
+  a.length === b.size && a.every((id) => b.has(id));
 const isIdle = (value: unknown) => (value as { active?: { activity?: string } })?.active?.activity === 'idle';
 
 export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>): AuditReport {
   const mismatches: string[] = [];
   const found = { live: 0, idle: 0, draining: 0, connecting: 0, users: 0, empty: 0, actors: 0 };
+  const bands: number[] = books.usersByBand.map(() => 0);
   for (const [userId, record] of users) {
     const snapshot = record.actor.getSnapshot() as Snapshot;
     if (snapshot.status !== 'active') {
@@ -39,10 +44,14 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
     const context = snapshot.context as UserSupervisorContext;
     const children = Object.values(snapshot.children);
     const byId = new Map<string, string>();
+    const liveIds = new Set<string>();
     let idle = 0;
     for (const child of children) {
       const childSnapshot = child.getSnapshot() as Snapshot;
-      const { connectionId } = childSnapshot.context as { connectionId: string };
+      const { connectionId, transport } = childSnapshot.context as {
+        connectionId: string;
+        transport: unknown;
+      };
       if (childSnapshot.status !== 'active') {
         mismatches.push(
           `user ${userId}: connection ${connectionId} is ${childSnapshot.status} but still a child`,
@@ -51,6 +60,9 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
       }
       const state = stateOf(childSnapshot.value);
       byId.set(connectionId, state);
+      if (state !== 'draining') liveIds.add(connectionId);
+      if (books.handles.get(connectionId) !== transport)
+        mismatches.push(`user ${userId}: connection ${connectionId} is not registered under its own handle`);
       if (state === 'connecting') found.connecting += 1;
       if (isIdle(childSnapshot.value)) idle += 1;
     }
@@ -68,6 +80,22 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
         `user ${userId}: book says ${JSON.stringify(book)}, the actors are ${JSON.stringify(actual)}`,
       );
     }
+    if (!sameMembers(record.liveIds, liveIds))
+      mismatches.push(
+        `user ${userId}: the registry lists ${JSON.stringify(record.liveIds)}, the live actors are ${JSON.stringify([...liveIds])}`,
+      );
+    const { up, down } = books.capacity;
+    const band = record.band;
+    const bandHolds =
+      band >= 0 &&
+      band <= up.length &&
+      (band === 0 || actual.live >= (down[band - 1] as number)) &&
+      (band === up.length || actual.live < (up[band] as number));
+    if (!bandHolds || record.announcedBand !== band)
+      mismatches.push(
+        `user ${userId}: capacity band ${band} (announced ${record.announcedBand}) does not fit ${actual.live} live`,
+      );
+    if (actual.live > 0) bands[band] = (bands[band] ?? 0) + 1;
     for (const connectionId of context.slots.keys()) {
       if (!byId.has(connectionId))
         mismatches.push(`user ${userId}: slot of ${connectionId} has no running actor`);
@@ -86,6 +114,12 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
     ['userSupervisors', books.supervisors, users.size],
     ['lingeringSupervisors', books.emptySupervisors, found.empty],
     ['admitted − disposed', books.counters.admitted - books.counters.disposed, found.actors],
+    ['registered handles', books.handles.size, found.actors],
+    ...books.usersByBand.map((count, band): [string, number, number] => [
+      `users in capacity band ${band}`,
+      count,
+      bands[band] ?? 0,
+    ]),
   ];
   for (const [name, counted, walked] of totals) {
     if (counted !== walked) mismatches.push(`${name}: the books count ${counted}, the actors hold ${walked}`);

@@ -5,15 +5,36 @@
  * before it announces the change, so a listener or hook already reads the
  * books as they are after the event. `audit()` (audit.ts) checks them
  * against the actors themselves.
+ *
+ * The registry is part of the same books, kept by the same actions: each
+ * published book carries the user's live connection ids (the supervisor's
+ * own `live` list, shared, not copied), and `handles` maps every connection
+ * not yet disposed to its handle, set at admission and deleted at disposal,
+ * where `admitted` and `disposed` are counted.
  */
 import type { AnyActorRef } from 'xstate';
 import type { BookCounts } from '../machines/user-supervisor.machine.js';
+import type { TokenBucket } from './admission-rate.js';
+import { bandAfter, type CapacityThresholds } from './capacity.js';
+import type { ConnectionHandle } from './connection-handle.js';
 
 const EMPTY: BookCounts = Object.freeze({ live: 0, idle: 0, draining: 0 });
+const NONE: readonly string[] = Object.freeze([]);
+/** No capacity level: every user stays in band 0. */
+const NO_LEVELS: CapacityThresholds = Object.freeze({ levels: [], up: [], down: [] });
 
 /** One user's supervisor and the last book it published. */
-export class UserRecord {
+export class UserRecord implements TokenBucket {
   book: BookCounts = EMPTY;
+  /** The user's connections in `connecting` or `active`, oldest first: the supervisor's own list. */
+  liveIds: readonly string[] = NONE;
+  /** Capacity levels reached, after the last published book (see capacity.ts). */
+  band = 0;
+  /** The band the last `capacity` events announced; the runtime announces the difference. */
+  announcedBand = 0;
+  // The admission rate limit's bucket (admission-rate.ts): freed with the record.
+  tokens = Number.NaN;
+  tokensAt = 0;
   constructor(
     readonly userId: string,
     readonly actor: AnyActorRef,
@@ -38,6 +59,16 @@ export class Books {
   /** Supervisors holding no connection (lingering for a reconnect). */
   emptySupervisors = 0;
   readonly counters = { admitted: 0, rejected: 0, evicted: 0, disposed: 0 };
+  /** `capacity` events emitted, up and down. */
+  capacityAlerts = 0;
+  /** Every connection admitted and not yet disposed, by id, in admission order. */
+  readonly handles = new Map<string, ConnectionHandle>();
+  /** Users with a live connection, by capacity band: index 0 is below every level. */
+  readonly usersByBand: number[];
+
+  constructor(readonly capacity: CapacityThresholds = NO_LEVELS) {
+    this.usersByBand = new Array<number>(capacity.up.length + 1).fill(0);
+  }
 
   /** Connections not yet disposed, draining included. */
   get connections(): number {
@@ -52,20 +83,28 @@ export class Books {
 
   /** A supervisor ended; its book is emptied first if it still held connections (a failure). */
   supervisorEnded(record: UserRecord): void {
-    this.publish(record, EMPTY);
+    this.publish(record, EMPTY, NONE);
     this.supervisors -= 1;
     this.emptySupervisors -= 1;
   }
 
   /** `record`'s user now holds `book`: every total follows by the difference. */
-  publish(record: UserRecord, book: BookCounts): void {
+  publish(record: UserRecord, book: BookCounts, liveIds: readonly string[]): void {
     const before = record.book;
     const wasEmpty = record.empty;
     this.live += book.live - before.live;
     this.idle += book.idle - before.idle;
     this.draining += book.draining - before.draining;
     this.users += Number(book.live > 0) - Number(before.live > 0);
+    if (before.live > 0) this.#countBand(record.band, -1);
+    record.band = bandAfter(record.band, book.live, this.capacity);
+    if (book.live > 0) this.#countBand(record.band, 1);
     record.book = book;
+    record.liveIds = liveIds;
     this.emptySupervisors += Number(record.empty) - Number(wasEmpty);
+  }
+
+  #countBand(band: number, delta: number): void {
+    this.usersByBand[band] = (this.usersByBand[band] ?? 0) + delta;
   }
 }

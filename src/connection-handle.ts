@@ -1,12 +1,21 @@
 import type { WebSocket } from 'ws';
 
-/** What the app sees of a connection: in hooks, and nothing it must free. */
-export interface ConnectionHandle {
+/**
+ * What the app sees of a connection: in hooks, and nothing it must free.
+ * `Data` is the type of `data`, chosen with `createSupervisor<Data>()`.
+ */
+export interface ConnectionHandle<Data = unknown> {
   /** UUID v7 minted once at admission: the actor id and the key in every event and log. */
   readonly id: string;
   readonly userId: string;
   /** The app's own correlation id from authenticate, carried but never used as a key. */
   readonly correlationId: string | undefined;
+  /**
+   * The app data `authenticate` returned with the user id (`{ userId, data }`),
+   * as returned (not copied); undefined when it returned none (or a bare user id).
+   * Released with the connection once it is disposed and the app lets go of the handle.
+   */
+  readonly data: Data | undefined;
   /** The ws socket once open (undefined while connecting). Prefer send() and close(). */
   readonly socket: WebSocket | undefined;
   /**

@@ -11,7 +11,9 @@ export type RejectReason =
   | 'unauthenticated' // authenticate returned null (HTTP 401)
   | 'invalid-user-id' // not a string, empty, over 128 UTF-8 bytes, or a control, bidi-control, line-separator, U+FFFD or lone-surrogate character (HTTP 400)
   | 'auth-failed' // authenticate threw or rejected (HTTP 500)
+  | 'refused' // authenticate returned or threw a Refusal: its status (401, 403, 429 or 503)
   | 'user-limit' // the user is at maxConnectionsPerUser after evicting idle ones (HTTP 429)
+  | 'rate-limited' // the user's admissionRate bucket is empty (HTTP 429, Retry-After: until the next token)
   | 'process-limit' // maxConnections reached (HTTP 503)
   | 'shutting-down' // shutdown() has started (HTTP 503)
   | 'store-unavailable' // cluster mode, onStoreUnavailable: 'reject': the slot store (Redis) does not answer (HTTP 503 with Retry-After)
@@ -25,11 +27,24 @@ export interface AdmittedEvent {
 
 export interface RejectedEvent {
   reason: RejectReason;
-  /** The HTTP status sent, or undefined when the socket was already gone. */
+  /**
+   * The HTTP status of the refusal, or undefined when the socket was already
+   * gone. With `refuse: 'close'` the client got close code 4000 + status instead (see `via`).
+   */
   status: number | undefined;
   /** Undefined when the request never yielded a valid user id. */
   userId: string | undefined;
   message: string;
+  /** How the refusal reached the client: an HTTP answer, or a close frame (`refuse: 'close'`). Undefined when nothing was sent. */
+  via?: 'http' | 'close' | undefined;
+  /** The retry hint sent (`Retry-After`, or ` retry-after=` in the close reason), in ms before rounding up to seconds. */
+  retryAfterMs?: number | undefined;
+  /** The peer's address as the socket saw it (a proxy's, behind one: read `x-forwarded-for` yourself). */
+  remoteAddress?: string | undefined;
+  /** The request's `user-agent` header, as sent (untrusted: escape it before you display it). */
+  userAgent?: string | undefined;
+  /** The correlation id `authenticate` returned, when it got that far. */
+  correlationId?: string | undefined;
 }
 
 export interface EvictedEvent {
@@ -44,6 +59,17 @@ export interface DisposeInfo {
   closeCode: number | undefined;
   /** From admission to disposal. */
   lifetimeMs: number;
+  /**
+   * The cleanup latency: from the moment the socket first said it was ending
+   * (the peer's close frame or FIN, the socket's `close` or `error`) to
+   * disposal, when the connection's last slot (the process-wide one) is
+   * free, on the supervisor's clock. 0 when the peer closed and cleanup ran
+   * at once; up to drainTimeoutMs when the peer's TCP connection lingered.
+   * Undefined when the supervisor ended the connection before its socket
+   * said anything (eviction or shutdown of a silent peer, dead peer, connect
+   * timeout): there was no socket end to measure from.
+   */
+  cleanupMs: number | undefined;
 }
 
 export interface DisposedEvent extends DisposeInfo {
@@ -63,12 +89,32 @@ export interface StoreEvent {
   policy: 'local' | 'reject';
 }
 
+/**
+ * A user's live count crossed one of `capacityLevels`: one event per level
+ * crossed, after the change that crossed it (its `admitted`, `evicted` or
+ * `disposed` event comes first). `up` fires when the live count reaches
+ * ceil(level × limit); `down` only once it falls below the level by
+ * `capacityHysteresis` of the limit (see the README, Capacity alerts).
+ */
+export interface CapacityEvent {
+  userId: string;
+  direction: 'up' | 'down';
+  /** The level crossed, a fraction of the limit (e.g. 0.8). */
+  level: number;
+  /** Levels reached now: 0 is below every level, n is at or above `capacityLevels[n - 1]`. */
+  band: number;
+  /** The user's live connections (connecting or active) now. */
+  live: number;
+  limit: number;
+}
+
 export interface SupervisorEventMap {
   admitted: AdmittedEvent;
   rejected: RejectedEvent;
   evicted: EvictedEvent;
   disposed: DisposedEvent;
   store: StoreEvent;
+  capacity: CapacityEvent;
 }
 
 export type SupervisorEventName = keyof SupervisorEventMap;
@@ -81,6 +127,7 @@ export class SupervisorEvents {
     evicted: new Set(),
     disposed: new Set(),
     store: new Set(),
+    capacity: new Set(),
   };
 
   constructor(private readonly report: (error: SupervisorError) => void) {}

@@ -4,7 +4,14 @@
  */
 
 export type { DisposeReason, RefusalReason } from '../machines/events.js';
-export { connectionMachine, hubMachine, leaseMachine, userSupervisorMachine } from '../machines/index.js';
+export {
+  connectionMachine,
+  hubMachine,
+  leaseMachine,
+  refusalMachine,
+  userSupervisorMachine,
+} from '../machines/index.js';
+export type { AdmissionRate } from './admission-rate.js';
 export type { AttachOptions } from './attach.js';
 export type { AuditReport } from './audit.js';
 export {
@@ -53,6 +60,7 @@ export {
 } from './errors.js';
 export type {
   AdmittedEvent,
+  CapacityEvent,
   DisposedEvent,
   DisposeInfo,
   EvictedEvent,
@@ -65,17 +73,23 @@ export type {
 export {
   type ActivityMode,
   type AuthResult,
+  defaultRetryAfterMs,
   type Limits,
   type PresetName,
   presets,
+  type RefuseMode,
   type ResolvedOptions,
+  type RetryAfterDefaults,
   resolveOptions,
   type SupervisorOptions,
 } from './options.js';
+export { MAX_CLOSE_REASON_BYTES, Refusal, type RefusalStatus } from './refusal.js';
+export type { BroadcastOptions, SendData, SendOptions } from './registry.js';
 export type { ClusterWideStats, StatsOptions, SupervisorStats, UserStats } from './stats.js';
 export {
   createSupervisor,
   type ShutdownOptions,
+  type ShutdownPace,
   type Supervisor,
 } from './supervisor.js';
 export { MAX_USER_ID_BYTES, MAX_USER_ID_LENGTH } from './user-id.js';

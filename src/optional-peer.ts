@@ -1,9 +1,11 @@
 /**
  * Loads an optional peer dependency on first use (issue 13). elkjs is 7.9 MB
  * of install for one feature (SVG charts), so apps that never draw an SVG do
- * not install it; when a feature that needs it runs without it, the caller
- * gets a MissingPeerError naming the package, not a bare ERR_MODULE_NOT_FOUND.
+ * not install it; prom-client (issue 11) is only for apps that export
+ * metrics. When a feature that needs one runs without it, the caller gets a
+ * MissingPeerError naming the package, not a bare ERR_MODULE_NOT_FOUND.
  */
+import { createRequire } from 'node:module';
 import { MissingPeerError } from './errors.js';
 
 /** Imports a module by specifier; replaceable so that tests can point it anywhere. */
@@ -24,12 +26,41 @@ export async function importOptionalPeer<T>(
   try {
     return (await load(specifier)) as T;
   } catch (error) {
-    // ESM (ERR_MODULE_NOT_FOUND) or CommonJS (MODULE_NOT_FOUND) resolution: the
-    // package, or a file of it, is not installed. Anything else is a real failure.
-    const code = (error as { code?: unknown } | null)?.code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
-      throw new MissingPeerError(peer, feature, error);
-    }
-    throw error;
+    throw asMissingPeer(error, peer, feature);
   }
+}
+
+/** Requires a CommonJS module by specifier; replaceable so that tests can point it anywhere. */
+export type SyncModuleLoader = (specifier: string) => unknown;
+
+const requireModule: SyncModuleLoader = createRequire(import.meta.url);
+
+/**
+ * Requires `specifier` (a CommonJS module of the package `peer`) for
+ * `feature`, synchronously: prom-client is CommonJS, and `registerMetrics()`
+ * must not turn async for it. It is the same module instance an app's
+ * `import 'prom-client'` gets (Node shares the CommonJS cache with ESM).
+ * @throws {MissingPeerError} WSSUP_MISSING_PEER when the module cannot be found.
+ */
+export function requireOptionalPeer<T>(
+  peer: string,
+  specifier: string,
+  feature: string,
+  load: SyncModuleLoader = requireModule,
+): T {
+  try {
+    return load(specifier) as T;
+  } catch (error) {
+    throw asMissingPeer(error, peer, feature);
+  }
+}
+
+function asMissingPeer(error: unknown, peer: string, feature: string): unknown {
+  // ESM (ERR_MODULE_NOT_FOUND) or CommonJS (MODULE_NOT_FOUND) resolution: the
+  // package, or a file of it, is not installed. Anything else is a real failure.
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+    return new MissingPeerError(peer, feature, error);
+  }
+  return error;
 }

@@ -6,6 +6,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocketServer } from 'ws';
 import type { InspectionEvent, Observer } from 'xstate';
+import type { AdmissionRate } from './admission-rate.js';
+import {
+  checkCapacityHysteresis,
+  checkCapacityLevels,
+  DEFAULT_CAPACITY_HYSTERESIS,
+  DEFAULT_CAPACITY_LEVELS,
+} from './capacity.js';
 import type { Clock } from './clock.js';
 import {
   type ClusterOptions,
@@ -15,10 +22,32 @@ import {
 import type { ConnectionHandle } from './connection-handle.js';
 import { InvalidOptionError, type SupervisorError } from './errors.js';
 import type { DisposeInfo } from './events.js';
+import type { Refusal } from './refusal.js';
 import { isNoServerWebSocketServer } from './ws-server-shape.js';
 
-/** What `authenticate` returns: a user id, an object with one, or null to refuse (HTTP 401). */
-export type AuthResult = string | { userId: string; correlationId?: string | undefined } | null | undefined;
+/**
+ * What `authenticate` returns: a user id; an object with one, an optional
+ * correlation id and optional app data (`connection.data`); a {@link Refusal}
+ * (it may also be thrown); or null to refuse with HTTP 401.
+ */
+export type AuthResult<Data = unknown> =
+  | string
+  | { userId: string; correlationId?: string | undefined; data?: Data | undefined }
+  | Refusal
+  | null
+  | undefined;
+
+/** How a refusal reaches a client that sent a valid handshake. */
+export type RefuseMode = 'http' | 'close';
+
+/** The built-in refusals that carry `Retry-After`, and app Refusals (429/503) without their own hint. */
+export interface RetryAfterDefaults {
+  'user-limit': number;
+  'process-limit': number;
+  'shutting-down': number;
+  /** An app's `Refusal` with 429 or 503 and no `retryAfterMs` of its own. */
+  refused: number;
+}
 
 export type PresetName = 'production' | 'staging' | 'test';
 
@@ -54,7 +83,7 @@ export interface Limits {
 /** What counts as activity for idleness: messages in either direction, or the client's only. */
 export type ActivityMode = 'both' | 'inbound';
 
-export interface SupervisorOptions extends Partial<Limits> {
+export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
   /** Defaults for every limit. @default 'production' */
   preset?: PresetName | undefined;
   /**
@@ -67,16 +96,66 @@ export interface SupervisorOptions extends Partial<Limits> {
   /** Process-wide cap on connections not yet disposed (draining included). @default no cap */
   maxConnections?: number | undefined;
   /**
-   * Runs on every upgrade request before anything is allocated. Return the
-   * user id (or `{ userId, correlationId }`), or null to refuse with HTTP 401.
+   * Fractions of `maxConnectionsPerUser` at which a `capacity` event fires
+   * when a user's live count reaches them (and again when it falls back
+   * below, see `capacityHysteresis`). Strictly increasing, each in (0, 1],
+   * at most 16; `[]` turns capacity alerts off.
+   * @default [0.5, 0.8, 0.9]
    */
-  authenticate: (request: IncomingMessage) => AuthResult | Promise<AuthResult>;
+  capacityLevels?: readonly number[] | undefined;
+  /**
+   * How far below a level (a fraction of `maxConnectionsPerUser`) the live
+   * count must fall before that level's down-crossing fires, so that a user
+   * hovering at a boundary does not flood: with a limit of 10 and the level
+   * 0.8, the event `up` fires at 8 connections and `down` only at 6.
+   * @default 0.1
+   */
+  capacityHysteresis?: number | undefined;
+  /**
+   * Runs on every upgrade request before anything is allocated. Return the
+   * user id (or `{ userId, correlationId, data }`: `data` becomes
+   * `connection.data`), null to refuse with HTTP 401, or a `Refusal` (returned
+   * or thrown) to refuse with 401, 403, 429 or 503.
+   */
+  authenticate: (request: IncomingMessage) => AuthResult<Data> | Promise<AuthResult<Data>>;
   /** The socket is open. A throw or rejection closes it with 1011. */
-  onOpen?: ((connection: ConnectionHandle, request: IncomingMessage) => unknown) | undefined;
+  onOpen?: ((connection: ConnectionHandle<Data>, request: IncomingMessage) => unknown) | undefined;
   /** An application message arrived. A throw or rejection closes the connection with 1011. */
-  onMessage?: ((connection: ConnectionHandle, data: Buffer, isBinary: boolean) => unknown) | undefined;
+  onMessage?: ((connection: ConnectionHandle<Data>, data: Buffer, isBinary: boolean) => unknown) | undefined;
   /** The connection reached `disposed` and its slot is free. */
-  onClose?: ((connection: ConnectionHandle, info: DisposeInfo) => unknown) | undefined;
+  onClose?: ((connection: ConnectionHandle<Data>, info: DisposeInfo) => unknown) | undefined;
+  /**
+   * How a client whose handshake is valid is refused: `'http'` (an HTTP
+   * status at the upgrade, which a browser cannot read) or `'close'` (the
+   * upgrade completes just to send close code 4000 + that status, e.g. 4429,
+   * with a readable reason). A malformed handshake always gets HTTP.
+   * @default 'http'
+   */
+  refuse?: RefuseMode | undefined;
+  /**
+   * With `refuse: 'close'`: most refusals in flight (upgraded, close frame
+   * sent, not yet closed) at once; beyond it refusals are answered over HTTP,
+   * so a flood of refused clients cannot grow memory. @default 1000
+   */
+  maxCloseRefusals?: number | undefined;
+  /**
+   * With `refuse: 'close'`: how long a refused client has to complete the
+   * close handshake before its socket is terminated. @default 1000
+   */
+  closeRefusalTimeoutMs?: number | undefined;
+  /**
+   * The per-user admission rate limit (reconnect storms): a token bucket of
+   * `burst` admissions refilled at `perSecond`. An empty bucket refuses with
+   * 429 (`rate-limited`) and `Retry-After` until the next token. The bucket
+   * lives with the user's supervisor and ends with it. @default no limit
+   */
+  admissionRate?: AdmissionRate | undefined;
+  /**
+   * The retry hint (`Retry-After`, in ms, sent rounded up to seconds) of the
+   * built-in 429/503 refusals: one number for all, or per reason.
+   * @default { 'user-limit': 5000, 'process-limit': 5000, 'shutting-down': 1000, refused: 5000 }
+   */
+  retryAfterMs?: number | Partial<RetryAfterDefaults> | undefined;
   /** Receives every reported error (failing hooks, internal failures). @default console.error */
   onError?: ((error: SupervisorError) => void) | undefined;
   /**
@@ -104,7 +183,23 @@ export interface ResolvedOptions extends Limits {
   maxConnections: number | undefined;
   /** Cluster mode, defaults applied; undefined without it. */
   cluster: ResolvedClusterOptions | undefined;
+  capacityLevels: readonly number[];
+  capacityHysteresis: number;
+  refuse: RefuseMode;
+  maxCloseRefusals: number;
+  closeRefusalTimeoutMs: number;
+  admissionRate: Readonly<AdmissionRate> | undefined;
+  retryAfterMs: Readonly<RetryAfterDefaults>;
 }
+
+/** The retry hints of the built-in 429/503 refusals when `retryAfterMs` does not say. */
+export const defaultRetryAfterMs: Readonly<RetryAfterDefaults> = Object.freeze({
+  'user-limit': 5_000,
+  'process-limit': 5_000,
+  // A process that is shutting down is gone soon; its replacement or a peer takes the retry.
+  'shutting-down': 1_000,
+  refused: 5_000,
+});
 
 const second = 1_000;
 const MiB = 1_048_576;
@@ -166,18 +261,25 @@ const knownOptions = new Set<string>([
   'preset',
   'activity',
   'maxConnections',
+  'capacityLevels',
+  'capacityHysteresis',
   'authenticate',
   'webSocketServer',
   'clock',
   'inspect',
   'cluster',
+  'refuse',
+  'maxCloseRefusals',
+  'closeRefusalTimeoutMs',
+  'admissionRate',
+  'retryAfterMs',
 ]);
 
 /**
  * Checks every option and fills in the preset's defaults.
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION, naming the first bad option.
  */
-export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
+export function resolveOptions<Data>(options: SupervisorOptions<Data>): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
     throw new InvalidOptionError('options', 'an object', options);
   }
@@ -241,8 +343,114 @@ export function resolveOptions(options: SupervisorOptions): ResolvedOptions {
   if (inspect !== undefined && !isFunction(inspect) && (typeof inspect !== 'object' || inspect === null)) {
     throw new InvalidOptionError('inspect', 'an inspection observer or function', inspect);
   }
+  const capacityLevels =
+    options.capacityLevels === undefined
+      ? DEFAULT_CAPACITY_LEVELS
+      : checkCapacityLevels(options.capacityLevels);
+  const capacityHysteresis =
+    options.capacityHysteresis === undefined
+      ? DEFAULT_CAPACITY_HYSTERESIS
+      : checkCapacityHysteresis(options.capacityHysteresis);
   const cluster = options.cluster === undefined ? undefined : resolveClusterOptions(options.cluster);
-  return { ...limits, preset: presetName, activity, maxConnections, cluster };
+  return {
+    ...limits,
+    preset: presetName,
+    activity,
+    maxConnections,
+    capacityLevels,
+    capacityHysteresis,
+    ...resolveRefusalOptions(options),
+    cluster,
+  };
+}
+
+const MAX_RATE = 1_000_000;
+
+/** The refusal options (issue 11): how refusals are delivered, their retry hints, the admission rate. */
+function resolveRefusalOptions<Data>(
+  options: SupervisorOptions<Data>,
+): Pick<
+  ResolvedOptions,
+  'refuse' | 'maxCloseRefusals' | 'closeRefusalTimeoutMs' | 'admissionRate' | 'retryAfterMs'
+> {
+  const refuse = options.refuse ?? 'http';
+  if (refuse !== 'http' && refuse !== 'close') {
+    throw new InvalidOptionError('refuse', "'http' or 'close'", options.refuse);
+  }
+  const maxCloseRefusals = options.maxCloseRefusals ?? 1_000;
+  if (!integerIn(0, MAX_RATE)(maxCloseRefusals)) {
+    throw new InvalidOptionError('maxCloseRefusals', `an integer from 0 to ${MAX_RATE}`, maxCloseRefusals);
+  }
+  const closeRefusalTimeoutMs = options.closeRefusalTimeoutMs ?? 1_000;
+  if (!integerIn(1, MAX_DELAY_MS)(closeRefusalTimeoutMs)) {
+    throw new InvalidOptionError(
+      'closeRefusalTimeoutMs',
+      `an integer from 1 to ${MAX_DELAY_MS}`,
+      closeRefusalTimeoutMs,
+    );
+  }
+  return {
+    refuse,
+    maxCloseRefusals,
+    closeRefusalTimeoutMs,
+    admissionRate: resolveAdmissionRate(options.admissionRate),
+    retryAfterMs: resolveRetryAfter(options.retryAfterMs),
+  };
+}
+
+function resolveAdmissionRate(rate: unknown): Readonly<AdmissionRate> | undefined {
+  if (rate === undefined) return undefined;
+  if (typeof rate !== 'object' || rate === null || Array.isArray(rate)) {
+    throw new InvalidOptionError('admissionRate', '{ perSecond, burst }, or undefined for no limit', rate);
+  }
+  for (const key of Object.keys(rate)) {
+    if (key !== 'perSecond' && key !== 'burst') {
+      throw new InvalidOptionError(`admissionRate.${key}`, 'only perSecond and burst', key);
+    }
+  }
+  const { perSecond, burst } = rate as Partial<AdmissionRate>;
+  if (!(typeof perSecond === 'number' && perSecond > 0 && perSecond <= MAX_RATE)) {
+    throw new InvalidOptionError(
+      'admissionRate.perSecond',
+      `a number greater than 0 and at most ${MAX_RATE}`,
+      perSecond,
+    );
+  }
+  if (!integerIn(1, MAX_RATE)(burst)) {
+    throw new InvalidOptionError('admissionRate.burst', `an integer from 1 to ${MAX_RATE}`, burst);
+  }
+  return Object.freeze({ perSecond, burst: burst as number });
+}
+
+function resolveRetryAfter(value: unknown): Readonly<RetryAfterDefaults> {
+  const allowed = `an integer from 0 to ${MAX_DELAY_MS}`;
+  if (value === undefined) return defaultRetryAfterMs;
+  if (typeof value === 'number') {
+    if (!integerIn(0, MAX_DELAY_MS)(value)) throw new InvalidOptionError('retryAfterMs', allowed, value);
+    return Object.freeze({
+      'user-limit': value,
+      'process-limit': value,
+      'shutting-down': value,
+      refused: value,
+    });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidOptionError('retryAfterMs', `${allowed}, or an object of them by reason`, value);
+  }
+  const resolved = { ...defaultRetryAfterMs };
+  for (const [key, ms] of Object.entries(value)) {
+    if (!Object.hasOwn(defaultRetryAfterMs, key)) {
+      throw new InvalidOptionError(
+        `retryAfterMs.${key}`,
+        `one of ${Object.keys(defaultRetryAfterMs).join(', ')}`,
+        key,
+      );
+    }
+    if (ms === undefined) continue;
+    if (!integerIn(0, MAX_DELAY_MS)(ms)) throw new InvalidOptionError(`retryAfterMs.${key}`, allowed, ms);
+    resolved[key as keyof RetryAfterDefaults] = ms as number;
+  }
+  return Object.freeze(resolved);
 }
 
 /**

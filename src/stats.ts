@@ -35,6 +35,11 @@ export interface UserStats {
   limit: number;
   /** The live count at which idle connections are evicted: ceil(evictionThreshold × limit). */
   evictAt: number;
+  /**
+   * Capacity levels reached (0: none; n: at or above `capacityLevels[n - 1]`),
+   * hysteresis applied. Always set by userStats(); optional only for stats built elsewhere.
+   */
+  band?: number;
 }
 
 export interface SupervisorStats {
@@ -46,6 +51,18 @@ export interface SupervisorStats {
   idle: number;
   byState: { connecting: number; active: number; draining: number };
   counters: { admitted: number; rejected: number; evicted: number; disposed: number };
+  /** Capacity alerts: the levels, and how many users are in each band now (O(1), kept by the books). */
+  capacity: {
+    /** `capacityLevels`, fractions of maxConnectionsPerUser. */
+    levels: readonly number[];
+    /**
+     * Users with a live connection, by band: index 0 is below every level,
+     * index n at or above `levels[n - 1]` (hysteresis applied). Sums to `users`.
+     */
+    usersByBand: number[];
+    /** `capacity` events emitted so far, up and down (a counter). */
+    alerts: number;
+  };
   /** What the supervisor holds right now; all zero once every connection and linger is gone. */
   resources: {
     connectionActors: number;
@@ -55,6 +72,8 @@ export interface SupervisorStats {
     lingeringSupervisors: number;
     pendingTimers: number;
     socketListeners: number;
+    /** Refusals sent as close frames (`refuse: 'close'`) whose socket has not closed yet. */
+    closeRefusals: number;
   };
   perUser?: Record<string, UserStats>;
   /** Cluster mode only: this node's lease, breaker and outage work. */
@@ -67,6 +86,8 @@ export interface StatsSources {
   clock: CountingClock;
   /** Socket listeners currently added by this library. */
   listeners(): number;
+  /** Close-frame refusals in flight. */
+  closeRefusals(): number;
   limit: number;
   evictAt: number;
   cluster: { stats(): ClusterStats } | undefined;
@@ -74,7 +95,13 @@ export interface StatsSources {
 
 export function userStatsOf(record: UserRecord, sources: StatsSources): UserStats | undefined {
   if (record.empty) return undefined;
-  return { userId: record.userId, ...record.book, limit: sources.limit, evictAt: sources.evictAt };
+  return {
+    userId: record.userId,
+    ...record.book,
+    limit: sources.limit,
+    evictAt: sources.evictAt,
+    band: record.band,
+  };
 }
 
 export function collectStats(sources: StatsSources, options: StatsOptions = {}): SupervisorStats {
@@ -89,12 +116,18 @@ export function collectStats(sources: StatsSources, options: StatsOptions = {}):
       draining: books.draining,
     },
     counters: { ...books.counters },
+    capacity: {
+      levels: books.capacity.levels,
+      usersByBand: [...books.usersByBand],
+      alerts: books.capacityAlerts,
+    },
     resources: {
       connectionActors: books.connections,
       userSupervisors: books.supervisors,
       lingeringSupervisors: books.emptySupervisors,
       pendingTimers: sources.clock.pending,
       socketListeners: sources.listeners(),
+      closeRefusals: sources.closeRefusals(),
     },
   };
   if (sources.cluster !== undefined) stats.cluster = sources.cluster.stats();

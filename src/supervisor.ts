@@ -16,14 +16,17 @@ import type { ConnectionOutput, RefusalReason } from '../machines/events.js';
 import { evictionPoint } from '../machines/eviction.js';
 import { hubMachine } from '../machines/hub.machine.js';
 import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
+import { takeAdmissionToken } from './admission-rate.js';
 import { type AttachOptions, attachToServer } from './attach.js';
 import { type AuditReport, auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
+import { capacityThresholds } from './capacity.js';
 import { createCountingClock } from './clock.js';
 import { ClusterBook, type Reservation } from './cluster/cluster-admission.js';
 import { createClusterHost } from './cluster/cluster-host.js';
 import { openSlotStore } from './cluster/open-store.js';
 import type { ClusterUserBook } from './cluster/slot-store.js';
+import type { ConnectionHandle } from './connection-handle.js';
 import { createConnectionIds } from './connection-id.js';
 import { AppHookError, SupervisorError } from './errors.js';
 import {
@@ -33,6 +36,9 @@ import {
   SupervisorEvents,
 } from './events.js';
 import { type AuthResult, type ResolvedOptions, resolveOptions, type SupervisorOptions } from './options.js';
+import { drainBatch } from './paced-drain.js';
+import { closeCodeFor, closeReason, Refusal, retryAfterSeconds } from './refusal.js';
+import { type BroadcastOptions, createRegistry, type SendData, type SendOptions } from './registry.js';
 import { createSafely } from './safely.js';
 import {
   type ClusterWideStats,
@@ -43,7 +49,8 @@ import {
   type UserStats,
   userStatsOf,
 } from './stats.js';
-import { checkHandshake, type HandshakeRefusal } from './transport/handshake.js';
+import { CloseRefusals } from './transport/close-refusal.js';
+import { checkHandshake } from './transport/handshake.js';
 import { refuseUpgrade } from './transport/http-refusal.js';
 import { type ConnectionEnv, createWsConnectionMachine, WsConnection } from './transport/ws-adapter.js';
 import { checkUserId } from './user-id.js';
@@ -51,10 +58,33 @@ import { checkUserId } from './user-id.js';
 export interface ShutdownOptions {
   /** Connections still open this long after shutdown starts are terminated. @default drainTimeoutMs */
   deadlineMs?: number | undefined;
+  /**
+   * Close the connections in batches spread over a window instead of all at
+   * once, so that their clients do not all reconnect elsewhere at the same
+   * moment. Omit it to close everything at once.
+   */
+  pace?: ShutdownPace | undefined;
 }
 
-/** A running supervisor. Create one per process with {@link createSupervisor}. */
-export interface Supervisor {
+/**
+ * A paced shutdown: `batches` batches, `windowMs / batches` apart, the first
+ * at once. Each closes (with 1001) its share of the connections still live:
+ * idle ones first (longest idle first), then the oldest. The last batch
+ * closes the rest, so every close has started by `windowMs − windowMs / batches`;
+ * whatever is still open at `deadlineMs` is terminated, as unpaced.
+ */
+export interface ShutdownPace {
+  /** The window the batches are spread over; at most `deadlineMs`. @default half of deadlineMs */
+  windowMs?: number | undefined;
+  /** How many batches, 1 to 10000 (1 closes everything at once). @default 10 */
+  batches?: number | undefined;
+}
+
+/**
+ * A running supervisor. Create one per process with {@link createSupervisor}.
+ * `Data` is the type of `connection.data` (what `authenticate` returns as `data`).
+ */
+export interface Supervisor<Data = unknown> {
   /** The options in force, presets and defaults applied. */
   readonly options: Readonly<ResolvedOptions>;
   /**
@@ -93,14 +123,66 @@ export interface Supervisor {
   /**
    * Walks every actor and compares it with the books that stats() reads;
    * returns every mismatch. O(connections): for tests and on-demand checks.
+   * Call it outside `admitted`, `evicted` and `disposed` listeners: there the
+   * actors' snapshots are still those from before the step (the books are not).
    */
   audit(): AuditReport;
+  /**
+   * Handles of the user's live connections (connecting or active), oldest
+   * first: a new array, read from the user supervisor's own book in O(1) per
+   * connection. Empty for a user with no live connection.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id.
+   * @example
+   * ```ts
+   * for (const connection of supervisor.connectionsOf('alice')) console.log(connection.id);
+   * ```
+   */
+  connectionsOf(userId: string): ConnectionHandle<Data>[];
+  /**
+   * The handle of a connection, from its admission until it is disposed
+   * (a draining connection's handle refuses to send), in O(1); undefined after.
+   * A handle kept after disposal is inert: send() returns false and close() does nothing.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when the id is not a string.
+   */
+  connection(connectionId: string): ConnectionHandle<Data> | undefined;
+  /**
+   * Sends `data` to every open connection of the user. Returns how many got
+   * it: a connection still connecting, draining, or refusing sends (slow
+   * consumer) is not counted.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, data or options.
+   * @example
+   * ```ts
+   * const delivered = supervisor.sendToUser('alice', JSON.stringify({ type: 'notice' }));
+   * ```
+   */
+  sendToUser(userId: string, data: SendData, options?: SendOptions): number;
+  /**
+   * Sends `data` to every open connection (those `options.filter` accepts).
+   * Returns how many got it. O(connections).
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for invalid data or options.
+   */
+  broadcast(data: SendData, options?: BroadcastOptions): number;
+  /**
+   * Closes every live connection of the user gracefully ("kick"): each drains,
+   * bounded by drainTimeoutMs, and is disposed with reason `app-close`.
+   * Returns how many were closed.
+   * @param code 1000 or 3000–4999. @default 1000
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, code, or a reason over 123 bytes.
+   */
+  disconnectUser(userId: string, code?: number, reason?: string): number;
   /** Subscribes to a public event; returns the unsubscribe. */
   on<K extends SupervisorEventName>(name: K, listener: (event: SupervisorEventMap[K]) => void): () => void;
   /**
-   * Refuses new connections, closes every connection with 1001, waits for
-   * each to reach `disposed`, and terminates what is left at the deadline.
+   * Refuses new connections, closes every connection with 1001 (at once, or
+   * in batches with `pace`), waits for each to reach `disposed`, and
+   * terminates what is left at the deadline.
    * Idempotent: every call returns the same promise.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad deadlineMs or pace (nothing is started).
+   * @example
+   * ```ts
+   * // 10 batches over 20 s, anything still open at 30 s is terminated.
+   * await supervisor.shutdown({ deadlineMs: 30_000, pace: { windowMs: 20_000, batches: 10 } });
+   * ```
    */
   shutdown(options?: ShutdownOptions): Promise<void>;
 }
@@ -110,31 +192,54 @@ const refusalStatus: Record<RejectReason, number | undefined> = {
   unauthenticated: 401,
   'invalid-user-id': 400,
   'auth-failed': 500,
+  refused: undefined, // the status the app's Refusal chose
   'user-limit': 429,
+  'rate-limited': 429,
   'process-limit': 503,
   'shutting-down': 503,
   'store-unavailable': 503, // issue 12: cluster mode, onStoreUnavailable: 'reject'
   'socket-closed': undefined,
 };
 
+/** One refusal, whatever refused it (see reject()). */
+interface Rejection {
+  reason: RejectReason;
+  message: string;
+  userId?: string | undefined;
+  correlationId?: string | undefined;
+  /** Overrides the reason's status: a malformed handshake's, or the app's Refusal's. */
+  status?: number | undefined;
+  /** A malformed handshake's own headers (issue 13 (2)). */
+  headers?: Readonly<Record<string, string>> | undefined;
+  retryAfterMs?: number | undefined;
+}
+
 /**
  * Creates a supervisor: one root supervisor actor per user (found in a Map),
  * which owns one connection actor per socket, and a hub actor for shutdown.
+ * `Data` types `connection.data`, the app data `authenticate` returns.
  *
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION for a bad option; nothing is allocated.
  * @example
  * ```ts
- * const supervisor = createSupervisor({
+ * const supervisor = createSupervisor<{ plan: string }>({
  *   preset: 'production',
- *   authenticate: (request) => verifyToken(request), // user id or null
+ *   authenticate: async (request) => {
+ *     const claims = await verifyToken(request); // your code
+ *     if (claims === null) return null; // HTTP 401
+ *     if (claims.banned) return new Refusal(403, 'account suspended');
+ *     return { userId: claims.sub, data: { plan: claims.plan } };
+ *   },
  *   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
  * });
  * supervisor.attach(httpServer);
  * process.on('SIGTERM', () => supervisor.shutdown());
  * ```
  */
-export function createSupervisor(options: SupervisorOptions): Supervisor {
-  const resolved = Object.freeze(resolveOptions(options));
+export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<Data>): Supervisor<Data> {
+  const resolved = Object.freeze(resolveOptions(appOptions));
+  // The runtime handles every connection as ConnectionHandle<unknown>; the app's hooks see Data.
+  const options = appOptions as SupervisorOptions;
   const onError = options.onError ?? ((error: SupervisorError) => console.error(error));
   // Reporting runs inside actors, so it must not throw either.
   const report = (error: SupervisorError) => {
@@ -146,7 +251,9 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   };
   const events = new SupervisorEvents(report);
   const clock = createCountingClock(options.clock);
-  const books = new Books();
+  const books = new Books(
+    capacityThresholds(resolved.capacityLevels, resolved.capacityHysteresis, resolved.maxConnectionsPerUser),
+  );
   const { counters } = books;
   /** userId → that user's supervisor: the only lookup on the admission path. */
   const users = new Map<string, UserRecord>();
@@ -175,17 +282,28 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   const inspect = options.inspect === undefined ? {} : { inspect: options.inspect };
 
   const safely = createSafely(report);
+  const closeRefusals = new CloseRefusals({
+    wss,
+    clock,
+    inspect,
+    report,
+    timeoutMs: resolved.closeRefusalTimeoutMs,
+    max: resolved.refuse === 'close' ? resolved.maxCloseRefusals : 0,
+    counter: env,
+  });
 
   /** A connection left the books for good: counters, the app's onClose, the public event. */
   function disposed(output: ConnectionOutput): void {
     const connection = output.transport as WsConnection;
     cluster?.released(output.userId, output.connectionId);
     counters.disposed += 1;
+    books.handles.delete(output.connectionId);
     if (!connection.opened) books.connecting -= 1;
     const info = {
       reason: output.reason,
       closeCode: output.closeCode,
       lifetimeMs: clock.now() - connection.admittedAt,
+      cleanupMs: connection.endedAt === undefined ? undefined : clock.now() - connection.endedAt,
     };
     connection.runCloseHook(info);
     events.emit('disposed', { connectionId: output.connectionId, userId: output.userId, ...info });
@@ -194,9 +312,10 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   const userSupervisor = userSupervisorMachine.provide({
     actors: { connection: createWsConnectionMachine(env) },
     actions: {
+      // `context.live` is the list the machine has just assigned (published with the counts it gives).
       publishBook: ({ context }, book) => {
         const record = users.get(context.userId);
-        if (record !== undefined) books.publish(record, book);
+        if (record !== undefined) books.publish(record, book, context.live);
       },
       announceAdmitted: safely('announceAdmitted', ({ event }) => {
         if (event.type !== 'ADMIT') return;
@@ -204,6 +323,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         connection.decision = { admitted: true };
         counters.admitted += 1;
         books.connecting += 1;
+        books.handles.set(connection.id, connection);
         events.emit('admitted', {
           connectionId: connection.id,
           userId: connection.userId,
@@ -268,6 +388,8 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     users.set(userId, record);
     books.supervisorStarted();
     actor.subscribe({
+      // After each of the supervisor's steps, once its own events are out.
+      next: () => announceCapacity(record),
       complete: () => supervisorEnded(record),
       error: (error) => supervisorFailed(record, error),
     });
@@ -275,9 +397,34 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     return record;
   }
 
+  /**
+   * Announces the capacity levels the user crossed in the supervisor's last
+   * step: its net change, so an eviction and an admission in one step that
+   * leave the count where it was announce nothing.
+   */
+  function announceCapacity(record: UserRecord): void {
+    const from = record.announcedBand;
+    const to = record.band;
+    if (from === to) return;
+    record.announcedBand = to;
+    books.capacityAlerts += Math.abs(to - from);
+    const step = to > from ? 1 : -1;
+    for (let band = from; band !== to; band += step) {
+      events.emit('capacity', {
+        userId: record.userId,
+        direction: step > 0 ? 'up' : 'down',
+        level: resolved.capacityLevels[step > 0 ? band : band - 1] as number,
+        band: to,
+        live: record.book.live,
+        limit: resolved.maxConnectionsPerUser,
+      });
+    }
+  }
+
   function supervisorEnded(record: UserRecord): void {
     if (users.get(record.userId) === record) users.delete(record.userId);
     books.supervisorEnded(record);
+    announceCapacity(record);
     if (shuttingDown && users.size === 0) allUsersEnded();
   }
 
@@ -317,8 +464,26 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
   hub.on('drainAll', ({ code, reason }) => {
     for (const record of users.values()) record.actor.send({ type: 'SHUTDOWN', code, reason });
   });
+  hub.on('drainBatch', ({ of, code, reason }) => {
+    drainBatch(users, books.handles.keys(), Math.ceil(books.live / of), {
+      type: 'DRAIN',
+      code,
+      reason,
+      cause: 'shutdown',
+    });
+    // No user reconnects here any more: a supervisor lingering for one ends now,
+    // not at the last batch (SHUTDOWN stops a lingering supervisor at once).
+    for (const record of users.values()) {
+      if (record.empty) record.actor.send({ type: 'SHUTDOWN', code, reason });
+    }
+  });
   hub.on('terminateAll', () => {
-    for (const record of users.values()) record.actor.send({ type: 'TERMINATE' });
+    for (const record of users.values()) {
+      // Every supervisor was told by now (a pace window ends before the deadline), so
+      // SHUTDOWN is ignored; one still supervising would drain first, then terminate.
+      record.actor.send({ type: 'SHUTDOWN', code: CloseCodes.goingAway, reason: 'server shutting down' });
+      record.actor.send({ type: 'TERMINATE' });
+    }
   });
   hub.start();
 
@@ -350,6 +515,7 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     users,
     clock,
     listeners: () => env.listeners,
+    closeRefusals: () => closeRefusals.inFlight,
     limit: resolved.maxConnectionsPerUser,
     evictAt,
     cluster,
@@ -361,19 +527,57 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     'shutting-down': 'server is shutting down',
   };
 
+  const rateLimitMessage =
+    resolved.admissionRate === undefined
+      ? ''
+      : `user is connecting too often (at most ${resolved.admissionRate.perSecond}/s, burst ${resolved.admissionRate.burst})`;
+
   let shutdownPromise: Promise<void> | undefined;
 
-  function reject(
-    socket: Duplex,
-    reason: RejectReason,
-    userId: string | undefined,
-    message: string,
-    answer?: HandshakeRefusal, // issue 13 (2): a malformed handshake brings its own status and headers
-  ): void {
-    const status = socket.destroyed ? undefined : (answer?.status ?? refusalStatus[reason]);
-    if (status !== undefined) refuseUpgrade(socket, status, message, answer?.headers);
+  /**
+   * Answers a refusal: over HTTP, or (`refuse: 'close'`, a valid handshake, a
+   * refusal slot free) as close code 4000 + status. 429 and 503 carry a retry hint.
+   */
+  function reject(request: IncomingMessage, socket: Duplex, head: Buffer, rejection: Rejection): void {
+    const { reason, message } = rejection;
+    // Read before the answer destroys the socket. (An in-memory request, as in bench/, may have none.)
+    const remoteAddress = (request.socket as IncomingMessage['socket'] | undefined)?.remoteAddress;
+    const status = socket.destroyed ? undefined : (rejection.status ?? refusalStatus[reason]);
+    const retryAfterMs = rejection.retryAfterMs ?? defaultRetryAfter(reason, status);
+    let via: 'http' | 'close' | undefined;
+    if (status !== undefined) {
+      const closeCode = closeCodeFor(status);
+      const reasonText = reason === 'bad-handshake' ? '' : closeReason(message, retryAfterMs);
+      if (reason !== 'bad-handshake' && closeRefusals.refuse(request, socket, head, closeCode, reasonText)) {
+        via = 'close';
+      } else {
+        const headers =
+          retryAfterMs === undefined
+            ? rejection.headers
+            : { ...rejection.headers, 'Retry-After': String(retryAfterSeconds(retryAfterMs)) };
+        refuseUpgrade(socket, status, message, headers);
+        via = 'http';
+      }
+    }
     counters.rejected += 1;
-    events.emit('rejected', { reason, status, userId, message });
+    events.emit('rejected', {
+      reason,
+      status,
+      userId: rejection.userId,
+      message,
+      via,
+      retryAfterMs: status === undefined ? undefined : retryAfterMs,
+      remoteAddress,
+      userAgent: request.headers['user-agent'],
+      correlationId: rejection.correlationId,
+    });
+  }
+
+  /** The configured retry hint of a built-in 429/503 refusal (or an app Refusal that gave none). */
+  function defaultRetryAfter(reason: RejectReason, status: number | undefined): number | undefined {
+    if (status !== 429 && status !== 503) return undefined;
+    const hints = resolved.retryAfterMs;
+    return reason in hints ? hints[reason as keyof typeof hints] : hints.refused;
   }
 
   async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -382,10 +586,10 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     const badHandshake = checkHandshake(request, wss);
     if (badHandshake !== undefined) {
       if (badHandshake.error !== undefined) report(badHandshake.error);
-      return reject(socket, 'bad-handshake', undefined, badHandshake.message, badHandshake);
+      return reject(request, socket, head, { reason: 'bad-handshake', ...badHandshake });
     }
     if (shutdownPromise !== undefined) {
-      return reject(socket, 'shutting-down', undefined, 'server is shutting down');
+      return reject(request, socket, head, { reason: 'shutting-down', message: 'server is shutting down' });
     }
     // Until a decision, an error on the raw socket must not crash the process.
     const ignore = () => {};
@@ -395,21 +599,39 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
       try {
         auth = await options.authenticate(request);
       } catch (error) {
-        report(new AppHookError('authenticate', error));
-        return reject(socket, 'auth-failed', undefined, 'authentication failed');
+        if (!(error instanceof Refusal)) {
+          report(new AppHookError('authenticate', error));
+          return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
+        }
+        auth = error; // issue 11 (3): a thrown Refusal is the app's answer, not a failure
       }
-      if (socket.destroyed)
-        return reject(socket, 'socket-closed', undefined, 'client went away during authentication');
+      if (socket.destroyed) {
+        const message = 'client went away during authentication';
+        return reject(request, socket, head, { reason: 'socket-closed', message });
+      }
       if (auth === null || auth === undefined)
-        return reject(socket, 'unauthenticated', undefined, 'unauthenticated');
+        return reject(request, socket, head, { reason: 'unauthenticated', message: 'unauthenticated' });
+      if (auth instanceof Refusal) {
+        const { status, message, retryAfterMs } = auth;
+        return reject(request, socket, head, { reason: 'refused', status, message, retryAfterMs });
+      }
       const userId = typeof auth === 'object' ? auth.userId : auth;
       const correlationId = typeof auth === 'object' ? auth.correlationId : undefined;
       const problem = checkUserId(userId);
-      if (problem !== undefined) return reject(socket, 'invalid-user-id', undefined, problem);
+      if (problem !== undefined)
+        return reject(request, socket, head, { reason: 'invalid-user-id', message: problem, correlationId });
       if (shutdownPromise !== undefined) {
-        return reject(socket, 'shutting-down', userId, 'server is shutting down');
+        const message = 'server is shutting down';
+        return reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });
       }
-      await admit(request, socket, head, userId, correlationId);
+      await admit(
+        request,
+        socket,
+        head,
+        userId,
+        correlationId,
+        typeof auth === 'object' ? auth.data : undefined,
+      );
     } finally {
       socket.off('error', ignore);
     }
@@ -421,15 +643,34 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     head: Buffer,
     userId: string,
     correlationId: string | undefined,
+    data: unknown,
   ): void | Promise<void> {
     // Draining connections still hold a socket, so they count here (not toward the user's limit).
     if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
-      reject(socket, 'process-limit', userId, refusalMessage['process-limit']);
+      const message = refusalMessage['process-limit'];
+      reject(request, socket, head, { reason: 'process-limit', message, userId, correlationId });
       return;
     }
+    // Issue 11 (7): a user's token bucket is on its record; a user without one has a full bucket.
+    const rate = resolved.admissionRate;
+    const known = rate === undefined ? undefined : users.get(userId);
+    if (rate !== undefined && known !== undefined) {
+      const waitMs = takeAdmissionToken(known, rate, clock.now());
+      if (waitMs > 0) {
+        const rejection = {
+          reason: 'rate-limited',
+          message: rateLimitMessage,
+          retryAfterMs: waitMs,
+        } as const;
+        reject(request, socket, head, { ...rejection, userId, correlationId });
+        return;
+      }
+    }
     // Issue 12: in cluster mode the cluster-wide book reserves the slot first.
-    if (cluster !== undefined) return admitInCluster(cluster, request, socket, head, userId, correlationId);
-    admitLocally(request, socket, head, userId, correlationId, nextConnectionId());
+    if (cluster !== undefined) {
+      return admitInCluster(cluster, request, socket, head, userId, correlationId, data);
+    }
+    admitLocally(request, socket, head, userId, correlationId, data, nextConnectionId());
   }
 
   /** The machines decide; returns whether the connection was admitted (and its handshake started). */
@@ -439,15 +680,24 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     head: Buffer,
     userId: string,
     correlationId: string | undefined,
+    data: unknown,
     connectionId: string,
   ): boolean {
-    const connection = new WsConnection(env, connectionId, userId, correlationId, clock.now(), {
-      request,
-      socket,
-      head,
-    });
+    const rate = resolved.admissionRate;
+    const known = users.has(userId);
+    const connection = new WsConnection(
+      env,
+      connectionId,
+      userId,
+      correlationId,
+      clock.now(),
+      { request, socket, head },
+      data,
+    );
+    const record = supervisorOf(userId);
+    if (rate !== undefined && !known) takeAdmissionToken(record, rate, clock.now());
     // Everything below runs synchronously: when send() returns, the machines have decided.
-    supervisorOf(userId).actor.send({
+    record.actor.send({
       type: 'ADMIT',
       connectionId: connection.id,
       userId,
@@ -460,9 +710,11 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     }
     if (decision === undefined) {
       report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
-      reject(socket, 'shutting-down', userId, 'server is not accepting connections');
+      const message = 'server is not accepting connections';
+      reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });
     } else {
-      reject(socket, decision.reason, userId, refusalMessage[decision.reason]);
+      const message = refusalMessage[decision.reason];
+      reject(request, socket, head, { reason: decision.reason, message, userId, correlationId });
     }
     return false;
   }
@@ -480,16 +732,22 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     head: Buffer,
     userId: string,
     correlationId: string | undefined,
+    data: unknown,
   ): Promise<void> {
     const connectionId = nextConnectionId();
     const reservation: Reservation = await book.reserve(userId, connectionId);
+    const who = { userId, correlationId };
     if (reservation.outcome === 'refused') {
-      return reject(socket, 'user-limit', userId, refusalMessage['user-limit']);
+      return reject(request, socket, head, {
+        reason: 'user-limit',
+        message: refusalMessage['user-limit'],
+        ...who,
+      });
     }
     if (reservation.outcome === 'unavailable') {
       const message = 'connection limits are unavailable, try again later';
-      const headers = { 'Retry-After': String(reservation.retryAfterSeconds) };
-      return reject(socket, 'store-unavailable', userId, message, { status: 503, message, headers });
+      const retryAfterMs = reservation.retryAfterSeconds * 1_000;
+      return reject(request, socket, head, { reason: 'store-unavailable', message, retryAfterMs, ...who });
     }
     let refusal: RefusalReason | 'socket-closed' | undefined;
     if (socket.destroyed) refusal = 'socket-closed';
@@ -497,13 +755,23 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     else if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
       refusal = 'process-limit';
     }
-    if (refusal === undefined && admitLocally(request, socket, head, userId, correlationId, connectionId)) {
+    if (
+      refusal === undefined &&
+      admitLocally(request, socket, head, userId, correlationId, data, connectionId)
+    ) {
       book.admitted(userId, connectionId, reservation);
       return;
     }
     book.released(userId, connectionId);
-    if (refusal === 'socket-closed') reject(socket, refusal, userId, 'client went away during admission');
-    else if (refusal !== undefined) reject(socket, refusal, userId, refusalMessage[refusal]);
+    if (refusal === 'socket-closed') {
+      reject(request, socket, head, {
+        reason: refusal,
+        message: 'client went away during admission',
+        ...who,
+      });
+    } else if (refusal !== undefined) {
+      reject(request, socket, head, { reason: refusal, message: refusalMessage[refusal], ...who });
+    }
   }
 
   /** The cluster-wide reads need cluster mode. */
@@ -536,11 +804,19 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
         `deadlineMs must be a non-negative integer, got ${deadlineMs}`,
       );
     }
+    const pace = shutdownPace(shutdownOptions.pace, deadlineMs);
     shuttingDown = true;
     const stopped = toPromise(hub as Actor<typeof hubMachine>);
-    hub.send({ type: 'SHUTDOWN', deadlineMs, code: CloseCodes.goingAway, reason: 'server shutting down' });
+    hub.send({
+      type: 'SHUTDOWN',
+      deadlineMs,
+      code: CloseCodes.goingAway,
+      reason: 'server shutting down',
+      pace,
+    });
     if (users.size === 0) allUsersEnded();
     shutdownPromise = stopped.then(async () => {
+      closeRefusals.close(); // issue 11 (3): later refusals are HTTP; none outlives the shutdown
       // Issue 12: this node's slots and lease are released before shutdown resolves.
       await cluster?.stop();
       if (ownWss) wss.close();
@@ -548,10 +824,18 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     return shutdownPromise;
   }
 
+  const registry = createRegistry(books, users);
+
   return {
     options: resolved,
     attach,
     handleUpgrade,
+    // Every handle carries the data its own authenticate returned: Data, by createSupervisor<Data>'s contract.
+    connectionsOf: registry.connectionsOf as (userId: string) => ConnectionHandle<Data>[],
+    connection: registry.connection as (connectionId: string) => ConnectionHandle<Data> | undefined,
+    sendToUser: registry.sendToUser,
+    broadcast: registry.broadcast,
+    disconnectUser: registry.disconnectUser,
     stats: ((statsOptions?: StatsOptions) => {
       if (statsOptions?.cluster !== true) return collectStats(sources, statsOptions);
       const local = collectStats(sources, statsOptions);
@@ -575,4 +859,22 @@ export function createSupervisor(options: SupervisorOptions): Supervisor {
     on: (name, listener) => events.on(name, listener),
     shutdown,
   };
+}
+
+/** Checks `pace` against the deadline; undefined when unpaced. */
+function shutdownPace(
+  pace: unknown,
+  deadlineMs: number,
+): { batches: number; intervalMs: number } | undefined {
+  if (pace === undefined) return undefined;
+  const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
+  if (typeof pace !== 'object' || pace === null)
+    throw invalid('pace must be an object { windowMs?, batches? }');
+  const { windowMs = Math.floor(deadlineMs / 2), batches = 10 } = pace as ShutdownPace;
+  if (!Number.isInteger(windowMs) || windowMs < 0 || windowMs > deadlineMs)
+    throw invalid(`pace.windowMs must be an integer from 0 to deadlineMs (${deadlineMs}), got ${windowMs}`);
+  if (!Number.isInteger(batches) || batches < 1 || batches > 10_000)
+    throw invalid(`pace.batches must be an integer from 1 to 10000, got ${batches}`);
+  if (batches === 1 || windowMs === 0) return undefined;
+  return { batches, intervalMs: windowMs / batches };
 }

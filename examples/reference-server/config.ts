@@ -3,7 +3,7 @@
  * environment; anything not given falls back to the supervisor's preset.
  */
 import { parseArgs } from 'node:util';
-import type { ClusterOptions, PresetName, SupervisorOptions } from '../../src/index.js';
+import type { ClusterOptions, PresetName, RefuseMode, SupervisorOptions } from '../../src/index.js';
 
 export interface ServerConfig {
   host: string;
@@ -23,6 +23,7 @@ export interface ServerConfig {
     | 'connectTimeoutMs'
     | 'drainTimeoutMs'
     | 'maxConnections'
+    | 'refuse'
   >;
   /** Issue 12: cluster mode, when --redis is given. */
   cluster?: ClusterOptions | undefined;
@@ -41,6 +42,7 @@ const settings = {
   'connect-timeout-ms': ['WSSUP_CONNECT_TIMEOUT_MS', 'connectTimeoutMs'],
   'drain-timeout-ms': ['WSSUP_DRAIN_TIMEOUT_MS', 'drainTimeoutMs'],
   'max-connections': ['WSSUP_MAX_CONNECTIONS', 'maxConnections'],
+  refuse: ['WSSUP_REFUSE', 'refuse'],
   redis: ['WSSUP_REDIS_URL', undefined],
   'node-id': ['WSSUP_NODE_ID', undefined],
   'lease-ttl-ms': ['WSSUP_LEASE_TTL_MS', undefined],
@@ -53,7 +55,7 @@ export const usage = `Usage: npm start -- [options]   (or: ws-supervisor serve [
 
 The ws-supervisor reference server: WebSocket echo, demo authentication by
 ?user=<id>, GET /stats (totals; ?perUser=1&limit=<n> for the busiest users),
-and a live dashboard at GET /dashboard.
+GET /metrics (Prometheus, needs prom-client), and a live dashboard at GET /dashboard.
 
 Options (environment variable in brackets):
   --host <addr>                 bind address [HOST] (default 127.0.0.1)
@@ -70,6 +72,8 @@ Options (environment variable in brackets):
   --connect-timeout-ms <ms>     bound on the handshake [WSSUP_CONNECT_TIMEOUT_MS]
   --drain-timeout-ms <ms>       bound on the close handshake and on shutdown [WSSUP_DRAIN_TIMEOUT_MS]
   --max-connections <n>         process-wide cap [WSSUP_MAX_CONNECTIONS]
+  --refuse <how>                http | close: refusals as HTTP statuses, or as close codes
+                                4000 + status that a browser can read [WSSUP_REFUSE] (default http)
   --redis <url>                 cluster mode: one per-user limit across every process on this
                                 Redis (redis://host:port) [WSSUP_REDIS_URL]
   --node-id <id>                this process's name in the cluster [WSSUP_NODE_ID] (default host:pid)
@@ -125,6 +129,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     const raw = read(flag);
     if (option === undefined || raw === undefined) continue;
     if (option === 'preset') limits.preset = raw as PresetName;
+    else if (option === 'refuse')
+      limits.refuse = raw as RefuseMode; // checked by createSupervisor
     else limits[option] = toNumber(flag, raw);
   }
   const port = read('port');

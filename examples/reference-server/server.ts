@@ -1,18 +1,24 @@
 /**
  * The reference server: HTTP + WebSocket on one port, echo of each message,
- * demo authentication by `?user=<id>`, `GET /stats` (stats-route.ts), and the
- * live dashboard at `GET /dashboard` (see dashboard/). Every known path
+ * demo authentication by `?user=<id>`, `GET /stats` (stats-route.ts),
+ * `GET /metrics` for Prometheus (metrics-route.ts), and the live dashboard
+ * at `GET /dashboard` (ws-supervisor/dashboard, mounted here). Every known path
  * answers GET only (405 with `Allow: GET`); the dashboard and the per-user
  * detail of /stats are for whoever `--dashboard-token` lets in.
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import {
+  createDashboard,
+  type Dashboard,
+  type DashboardOptions,
+  tokenAuthorizer,
+} from '../../src/dashboard/index.js';
 import { createSupervisor, type Supervisor } from '../../src/index.js';
-import { tokenAuthorizer } from './access.js';
 import type { ServerConfig } from './config.js';
-import { createDashboard, type Dashboard, type DashboardOptions } from './dashboard/index.js';
 import { pathOf, queryOf, refuseMethod, sendJson, sendText } from './http.js';
+import { createMetricsRoute } from './metrics-route.js';
 import { createStatsRoute } from './stats-route.js';
 
 export interface ReferenceServer {
@@ -54,6 +60,9 @@ export async function startReferenceServer(
   const authorize = config.dashboardToken === undefined ? undefined : tokenAuthorizer(config.dashboardToken);
   const onAccessError = (error: unknown) => log(`error: authorize failed: ${String(error)}`);
   const dashboard = createDashboard(supervisor, { authorize, onError: onAccessError, ...extras.dashboard });
+  const metrics = await createMetricsRoute(supervisor, (error) =>
+    log(`error: metrics failed: ${String(error)}`),
+  );
   const routes = new Map<string, (request: IncomingMessage, response: ServerResponse) => void>([
     [
       '/',
@@ -62,14 +71,18 @@ export async function startReferenceServer(
           response,
           200,
           'ws-supervisor reference server: connect with ws://<host>:<port>/?user=<id>; ' +
-            'GET /stats, GET /stats?perUser=1&limit=<n>, GET /dashboard\n',
+            'GET /stats, GET /stats?perUser=1&limit=<n>, GET /metrics, GET /dashboard\n',
         ),
     ],
     ['/stats', createStatsRoute(supervisor, authorize, onAccessError)],
+    ['/metrics', metrics.route],
   ]);
   const server = createServer((request, response) => {
     const pathname = pathOf(request);
-    if (dashboard.handle(request, response, pathname)) return;
+    if (pathname === dashboard.basePath || pathname.startsWith(`${dashboard.basePath}/`)) {
+      dashboard(request, response);
+      return;
+    }
     const route = routes.get(pathname);
     if (route === undefined) sendJson(response, 404, { error: 'not found' });
     else if (!refuseMethod(request, response)) route(request, response);
@@ -93,6 +106,7 @@ export async function startReferenceServer(
         // Event streams never end on their own: end them, or close() would wait for the browser.
         dashboard.close();
         await supervisor.shutdown();
+        metrics.close();
         server.closeAllConnections();
         await httpClosed;
       })();

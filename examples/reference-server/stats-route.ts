@@ -13,6 +13,7 @@
  *                                   cluster-wide book as perUser[i].global
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Authorize, checkAccess } from '../../src/dashboard/index.js';
 import type {
   ClusterUserBook,
   ClusterView,
@@ -20,7 +21,6 @@ import type {
   SupervisorStats,
   UserStats,
 } from '../../src/index.js';
-import { type Authorize, checkAccess } from './access.js';
 import { queryOf, sendJson } from './http.js';
 
 export const PER_USER_LIMIT_DEFAULT = 100;

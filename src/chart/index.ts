@@ -4,9 +4,11 @@
  * laid out by elkjs, which layout.ts loads only when an SVG is asked for.
  */
 import type { AnyStateMachine } from 'xstate';
+import { clientMachine } from '../../machines/client.machine.js';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import { hubMachine } from '../../machines/hub.machine.js';
 import { leaseMachine } from '../../machines/lease.machine.js';
+import { refusalMachine } from '../../machines/refusal.machine.js';
 import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js';
 import { SupervisorError } from '../errors.js';
 import { toDot } from './dot.js';
@@ -39,6 +41,8 @@ export const charts = {
   supervisor: userSupervisorMachine,
   hub: hubMachine,
   lease: leaseMachine,
+  refusal: refusalMachine,
+  client: clientMachine,
 } as const;
 export type ChartName = keyof typeof charts;
 

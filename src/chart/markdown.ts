@@ -19,8 +19,9 @@ const INTROS: Record<string, string> = {
     'child for a reconnect, and then stops (`stopped`).',
   hub:
     "The runtime's lifecycle, one per `createSupervisor()`: it owns no connection and sits on no " +
-    'per-connection path. It drives shutdown: every user supervisor drains, whatever is left at ' +
-    'the deadline is terminated, and it stops when the last user supervisor has ended.',
+    'per-connection path. It drives shutdown: every user supervisor drains, at once or in ' +
+    'batches one `batchInterval` apart (`pacing`), whatever is left at the deadline is ' +
+    'terminated, and it stops when the last user supervisor has ended.',
 };
 
 export function toMarkdown(name: string, graph: ChartGraph): string {

@@ -85,9 +85,23 @@ export function checkLimits(limit: unknown, evictAt: unknown): void {
   }
 }
 
+/**
+ * Epoch ms as the scripts store them: plain digits. A negative time would
+ * carry a sign and a huge one an exponent, and neither would decode again.
+ */
+const isEpochMs = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= Number.MAX_SAFE_INTEGER;
+
+/** @throws {SupervisorError} WSSUP_INVALID_ARGUMENT unless `value` is epoch ms (0 to 2^53 − 1). */
+export function checkEpochMs(name: string, value: unknown): void {
+  if (!isEpochMs(value)) {
+    throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `${name} must be epoch ms, got ${String(value)}`);
+  }
+}
+
 /** @throws {SupervisorError} WSSUP_INVALID_ARGUMENT unless epoch ms or undefined. */
 export function checkIdleSince(value: unknown): void {
-  if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) {
+  if (value !== undefined && !isEpochMs(value)) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
       `idleSince must be epoch ms or undefined, got ${String(value)}`,

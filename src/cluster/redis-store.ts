@@ -45,6 +45,7 @@ import {
 } from './redis-scripts.js';
 import {
   checkCount,
+  checkEpochMs,
   checkId,
   checkIdleSince,
   checkLimits,
@@ -231,7 +232,7 @@ class Store implements RedisSlotStore {
     checkId('connectionId', connectionId);
     checkIdleSince(idleSince);
     const connection = this.#ready();
-    const since = idleSince === undefined ? '' : String(Math.round(idleSince + this.#offsetMs));
+    const since = idleSince === undefined ? '' : this.#onRedisClock(idleSince);
     connection.roundTrip('setIdle');
     await connection.run(setIdleScript, [this.keys.user(userId)], [connectionId, this.#incarnation, since]);
   }
@@ -254,6 +255,8 @@ class Store implements RedisSlotStore {
     for (const item of held) {
       checkId('userId', item.userId);
       checkId('connectionId', item.connectionId);
+      checkEpochMs('admittedAt', item.admittedAt);
+      checkIdleSince(item.idleSince);
       const list = byUser.get(item.userId);
       if (list === undefined) byUser.set(item.userId, [item]);
       else list.push(item);
@@ -268,8 +271,8 @@ class Store implements RedisSlotStore {
         const items = (byUser.get(userId) as HeldConnection[]).sort((a, b) => a.admittedAt - b.admittedAt);
         const triples = items.flatMap((item) => [
           item.connectionId,
-          String(Math.round(item.admittedAt + this.#offsetMs)),
-          item.idleSince === undefined ? '' : String(Math.round(item.idleSince + this.#offsetMs)),
+          this.#onRedisClock(item.admittedAt),
+          item.idleSince === undefined ? '' : this.#onRedisClock(item.idleSince),
         ]);
         return connection.run(
           readmitScript,
@@ -428,6 +431,17 @@ class Store implements RedisSlotStore {
         .map((lease) => lease.incarnation),
     };
     return registry;
+  }
+
+  /**
+   * A time of this node's clock (epoch ms) as the book stores it: on Redis's
+   * clock, a whole number of ms, never negative. The book's format (and both
+   * decoders, in redis-decode.ts and the scripts) has no sign, so a time
+   * earlier than the offset (a small value, with Redis's clock behind this
+   * node's) would make an entry nobody can read, count, release or purge.
+   */
+  #onRedisClock(ms: number): string {
+    return String(Math.max(0, Math.round(ms + this.#offsetMs)));
   }
 
   #livenessArgs(): [number, string] {

@@ -79,6 +79,12 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   #lastActivityAt = 0;
   /** The TCP socket under ws, watched for `finish` (see #opened). */
   #tcp: Duplex | undefined;
+  /**
+   * When the socket first said it was ending (the peer's FIN or close frame,
+   * `close`, or `error`), on the supervisor's clock: the start of the cleanup
+   * latency that `DisposeInfo.cleanupMs` reports (issue 11, item 5).
+   */
+  #endedAt: number | undefined;
 
   constructor(
     private readonly env: ConnectionEnv,
@@ -87,6 +93,8 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     readonly correlationId: string | undefined,
     readonly admittedAt: number,
     upgrade: { request: IncomingMessage; socket: Duplex; head: Buffer },
+    /** The app data from authenticate (issue 11, item 2). */
+    readonly data: unknown = undefined,
   ) {
     this.#request = upgrade.request;
     this.#raw = upgrade.socket;
@@ -108,6 +116,16 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
   lastActivityAt(): number {
     return this.#lastActivityAt;
+  }
+
+  /** When the socket first said it was ending, or undefined while it has not (see #endedAt). */
+  get endedAt(): number | undefined {
+    return this.#endedAt;
+  }
+
+  /** Stamps the first sign that the socket is ending. */
+  markEnded(): void {
+    this.#endedAt ??= this.env.now();
   }
 
   deliverDirectly(): void {
@@ -179,6 +197,13 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     const connection = socket[owner];
     if (connection !== undefined) connection.#sink?.(event);
   }
+  /** Like #tell, for the facts that say the socket is ending: stamps when, first. */
+  static #tellEnding(socket: Owned, event: ConnectionEvent): void {
+    const connection = socket[owner];
+    if (connection === undefined) return;
+    connection.markEnded();
+    connection.#sink?.(event);
+  }
   // The per-message path: a timestamp and the app's hook, no interpreter step while live.
   static readonly #received = function (this: object, data: Buffer, isBinary: boolean): void {
     const connection = (this as Owned)[owner];
@@ -191,19 +216,20 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     // Both halves done (the peer's FIN came first): `close` follows at once, and
     // is the one step needed. Otherwise the peer's close frame came and its TCP
     // connection may linger: it is leaving now.
-    if (!this.readableEnded) WsConnection.#tell(this as Owned, { type: 'CLOSE_FRAME_RECEIVED' });
+    if (!this.readableEnded) WsConnection.#tellEnding(this as Owned, { type: 'CLOSE_FRAME_RECEIVED' });
+    else (this as Owned)[owner]?.markEnded();
   };
   static readonly #ponged = function (this: object): void {
     WsConnection.#tell(this as Owned, { type: 'PONG_RECEIVED' });
   };
   static readonly #closed = function (this: object, code: number, reason: Buffer): void {
-    WsConnection.#tell(this as Owned, { type: 'SOCKET_CLOSED', code, reason: reason.toString() });
+    WsConnection.#tellEnding(this as Owned, { type: 'SOCKET_CLOSED', code, reason: reason.toString() });
   };
   static readonly #rawClosed = function (this: object): void {
-    WsConnection.#tell(this as Owned, { type: 'SOCKET_CLOSED', code: 1006, reason: '' });
+    WsConnection.#tellEnding(this as Owned, { type: 'SOCKET_CLOSED', code: 1006, reason: '' });
   };
   static readonly #errored = function (this: object, error: Error): void {
-    WsConnection.#tell(this as Owned, { type: 'SOCKET_ERRORED', error });
+    WsConnection.#tellEnding(this as Owned, { type: 'SOCKET_ERRORED', error });
   };
 
   #unbindRaw(): void {

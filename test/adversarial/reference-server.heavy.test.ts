@@ -82,6 +82,7 @@ async function expectServerLeakFree(port: number, timeoutMs = 10_000): Promise<S
     lingeringSupervisors: 0,
     pendingTimers: 0,
     socketListeners: 0,
+    closeRefusals: 0,
   });
   expect(now).toMatchObject({ connections: 0, users: 0 });
   expect(now.counters.disposed).toBe(now.counters.admitted);

@@ -75,16 +75,20 @@ describe('ws-supervisor chart', () => {
     expect(code).toBe(0);
     const written = readdirSync(join(directory, 'charts')).sort();
     expect(written).toEqual([
+      'client.json',
+      'client.md',
       'connection.json',
       'connection.md',
       'hub.json',
       'hub.md',
       'lease.json',
       'lease.md',
+      'refusal.json',
+      'refusal.md',
       'supervisor.json',
       'supervisor.md',
     ]);
-    for (const name of ['connection', 'supervisor', 'hub', 'lease'] as const) {
+    for (const name of ['connection', 'supervisor', 'hub', 'lease', 'refusal', 'client'] as const) {
       expect(readFileSync(join(directory, 'charts', `${name}.md`), 'utf8')).toBe(
         toMarkdown(name, machineGraph(charts[name])),
       );
@@ -102,8 +106,14 @@ describe('ws-supervisor chart', () => {
   });
 
   it.each([
-    [['--machine', 'shard'], /--machine must be one of connection, supervisor, hub, lease, all, got "shard"/],
-    [['--machine', 'nope'], /--machine must be one of connection, supervisor, hub, lease, all, got "nope"/],
+    [
+      ['--machine', 'shard'],
+      /--machine must be one of connection, supervisor, hub, lease, refusal, client, all, got "shard"/,
+    ],
+    [
+      ['--machine', 'nope'],
+      /--machine must be one of connection, supervisor, hub, lease, refusal, client, all, got "nope"/,
+    ],
     [['--format', 'png'], /--format must be one of mermaid, dot, json, svg, markdown, got "png"/],
     [['--colour'], /Unknown option '--colour'/],
     [['--machine'], /--machine/],

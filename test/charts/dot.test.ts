@@ -42,7 +42,7 @@ describe('DOT', () => {
     );
     const hub = await renderChart(charts.hub, { format: 'dot' });
     expect(hub).toContain(
-      '"shuttingDown" [label="shuttingDown\\nafter shutdownDeadline / terminateAll\\l"];',
+      'subgraph "cluster_shuttingDown" {\n    label="shuttingDown\\nafter shutdownDeadline / terminateAll\\l";',
     );
     expect(hub).not.toContain('[any]'); // no root transitions
     const sample = await renderChart(sampleMachine, { format: 'dot' });

@@ -317,14 +317,28 @@ describe('machineGraph on our machines', () => {
     );
   });
 
-  it('hub: no root transitions, the shutdown path, and the deadline as an internal delay', () => {
+  it('hub: no root transitions, the shutdown paths, the batches, and the deadline as an internal delay', () => {
     const graph = machineGraph(charts.hub);
     expect(graph.edges.filter((edge) => edge.source === '')).toEqual([]);
     expect(graph.edges.map(pick)).toEqual([
-      ['running', 'shuttingDown', 'SHUTDOWN'],
+      ['running', 'shuttingDown.pacing', 'SHUTDOWN'],
+      ['running', 'shuttingDown.drained', 'SHUTDOWN'],
       ['shuttingDown', 'stopped', 'ALL_USERS_ENDED'],
       ['shuttingDown', 'shuttingDown', 'xstate.after.shutdownDeadline.hub.shuttingDown'],
+      ['shuttingDown.pacing', 'shuttingDown.drained', 'xstate.after.batchInterval.hub.shuttingDown.pacing'],
+      ['shuttingDown.pacing', 'shuttingDown.pacing', 'xstate.after.batchInterval.hub.shuttingDown.pacing'],
     ]);
+    // Paced: a batch at once, then one per batchInterval, the last of them drainAll.
+    expect(graph.edges).toContainEqual(
+      expect.objectContaining({
+        source: 'shuttingDown.pacing',
+        target: 'shuttingDown.drained',
+        kind: 'delay',
+        delay: 'batchInterval',
+        guard: 'isLastBatch',
+        actions: ['drainAll'],
+      }),
+    );
     expect(graph.edges).toContainEqual(
       expect.objectContaining({
         source: 'shuttingDown',

@@ -76,6 +76,7 @@ describe.each([
   ['connection', charts.connection],
   ['supervisor', charts.supervisor],
   ['hub', charts.hub],
+  ['refusal', charts.refusal],
   ['sample', sampleMachine],
 ])('Mermaid of %s', (_name, machine) => {
   it('declares each state once, and mentions it only in its own block or at the top level', async () => {
@@ -149,12 +150,18 @@ describe('Mermaid of the other machines', () => {
     expect(lines).toContain('  lingering --> stopped : after lingerTimeout');
   });
 
-  it('hub: the shutdown path, the deadline as an internal delay, and no note (no root transitions)', async () => {
+  it('hub: the shutdown paths, the batches, the deadline as a note on shuttingDown, and no root transitions', async () => {
     const text = await renderChart(charts.hub, { format: 'mermaid' });
-    expect(text).toContain('  running --> shuttingDown : SHUTDOWN');
+    expect(text).toContain('  running --> pacing : SHUTDOWN [isPaced]');
+    expect(text).toContain('  running --> drained : SHUTDOWN');
+    expect(text).toContain('    pacing --> pacing : after batchInterval');
+    expect(text).toContain('    pacing --> drained : after batchInterval [isLastBatch]');
     expect(text).toContain('  shuttingDown --> stopped : ALL_USERS_ENDED');
-    expect(text).toContain('  shuttingDown : after shutdownDeadline / terminateAll');
-    expect(text).not.toContain('note');
+    // A compound state carries its internal transitions in a note.
+    expect(text).toContain(
+      '  note right of shuttingDown\n    after shutdownDeadline / terminateAll\n  end note',
+    );
+    expect(text).not.toContain('in any state');
   });
 
   it('sample: shared keys and Mermaid keywords get path ids with their key as label', async () => {

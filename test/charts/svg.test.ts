@@ -84,6 +84,7 @@ const machines: [string, AnyStateMachine][] = [
   ['connection', charts.connection],
   ['supervisor', charts.supervisor],
   ['hub', charts.hub],
+  ['refusal', charts.refusal],
   ['sample', sampleMachine],
 ];
 
@@ -195,7 +196,8 @@ describe('SVG specifics', () => {
     const svg = readSvg(await renderChart(charts.hub, { format: 'svg' }));
     expect(internals(svg, 'running')).toEqual([]);
     expect(internals(svg, 'shuttingDown')).toEqual(['after shutdownDeadline / terminateAll']);
-    expect(all(svg, (e) => classes(e).includes('initial')).length).toBe(1);
+    // The machine's and shuttingDown's (whose substates are pacing and drained).
+    expect(all(svg, (e) => classes(e).includes('initial')).length).toBe(2);
     expect(all(svg, (e) => classes(e).includes('note'))).toEqual([]); // no root transitions
     const sample = readSvg(await renderChart(sampleMachine, { format: 'svg' }));
     const note = all(sample, (e) => classes(e).includes('note'))[0] as Element;

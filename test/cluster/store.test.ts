@@ -5,7 +5,7 @@
  * over sharded pub/sub), fencing by incarnation, bad input, and the key layout
  * (one hash slot per script).
  */
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { connectRedis } from '../../src/cluster/redis-client.js';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
 import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
@@ -135,6 +135,44 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     expect(await fresh.store.userBook('ann')).toMatchObject({ live: 1, idle: 1 });
     await fresh.store.release('ann', 'c1');
     expect(await fresh.store.userBook('ann')).toBeUndefined();
+  });
+
+  it("keeps an entry readable when a time before Redis's offset would make it negative", async () => {
+    // This node's clock runs 10 s ahead of Redis's, so the offset measured at
+    // start is about -10 s: a small admittedAt or idleSince (as tests pass)
+    // converts to a negative time, which the book's format cannot hold. The
+    // same happens by a few ms on a loaded machine, where the offset of a
+    // local Redis reads -2 or -10 ms.
+    const realNow = Date.now.bind(Date);
+    const skew = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + 10_000);
+    onTestFinished(() => skew.mockRestore());
+    const keyPrefix = freshPrefix();
+    const { store } = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    expect(
+      await store.readmit(
+        [
+          { userId: 'ann', connectionId: 'c1', admittedAt: 1, idleSince: undefined },
+          { userId: 'ann', connectionId: 'c2', admittedAt: 2, idleSince: 3 },
+        ],
+        3,
+      ),
+    ).toEqual([]);
+    expect(await store.userBook('ann')).toEqual({ userId: 'ann', live: 2, idle: 1, byNode: { a: 2 } });
+    await store.setIdle('ann', 'c1', 5_000);
+    expect(await store.userBook('ann')).toMatchObject({ live: 2, idle: 2 });
+    // Every entry stays one the scripts can decode: an admission counts them, the owner frees them.
+    expect(await store.admit('ann', 'c3', 3, 3)).toMatchObject({ admitted: true });
+    await store.release('ann', 'c1');
+    await store.release('ann', 'c2');
+    await store.release('ann', 'c3');
+    expect(await store.userBook('ann')).toBeUndefined();
+    // Times the scripts could not decode again: a sign, or an exponent (1e21).
+    for (const admittedAt of [-1, 1e21]) {
+      await expect(
+        store.readmit([{ userId: 'ann', connectionId: 'c4', admittedAt, idleSince: undefined }], 3),
+      ).rejects.toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });
+    }
+    await expect(store.setIdle('ann', 'c4', 1e21)).rejects.toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });
   });
 
   it('ignores an eviction order for an older incarnation', async () => {

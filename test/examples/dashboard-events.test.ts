@@ -8,18 +8,13 @@ import { EventEmitter, once } from 'node:events';
 import { get, type IncomingMessage, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
-import type {
-  Activity,
-  ActivityLog,
-  LogNotice,
-  StatsView,
-} from '../../examples/reference-server/dashboard/activity.js';
-import { DashboardFeed } from '../../examples/reference-server/dashboard/feed.js';
 import {
   type ReferenceServer,
   type ReferenceServerExtras,
   startReferenceServer,
 } from '../../examples/reference-server/server.js';
+import type { Activity, ActivityLog, LogNotice, StatsView } from '../../src/dashboard/activity.js';
+import { DashboardFeed } from '../../src/dashboard/feed.js';
 import type { Supervisor } from '../../src/index.js';
 
 interface Message {
@@ -125,6 +120,32 @@ describe('GET /dashboard/events', () => {
     const late = await openEvents(server.port);
     const history = (await late.next()).data as { activity: Activity[] };
     expect(history.activity.map((entry) => [entry.kind, entry.userId])).toEqual([['admitted', 'ann']]);
+  });
+
+  it('lists capacity alerts: the user, the level and the direction, as they cross', async () => {
+    const server = await startServer(); // limit 5, levels 0.5/0.8/0.9: 0.5 is reached at 3
+    const events = await openEvents(server.port);
+    await events.next(); // snapshot
+    const sockets = [
+      await connect(server, 'ann'),
+      await connect(server, 'ann'),
+      await connect(server, 'ann'),
+    ];
+    const reached = await events.until(
+      (message) => message.event === 'activity' && (message.data as Activity).kind === 'capacity',
+    );
+    expect(reached.data).toMatchObject({
+      kind: 'capacity',
+      userId: 'ann',
+      level: 0.5,
+      direction: 'up',
+      live: 3,
+    });
+    for (const ws of sockets) ws.close();
+    const below = await events.until(
+      (message) => message.event === 'activity' && (message.data as Activity).kind === 'capacity',
+    );
+    expect(below.data).toMatchObject({ kind: 'capacity', userId: 'ann', level: 0.5, direction: 'down' });
   });
 
   it('a client that goes away takes its subscription and timers with it', async () => {

@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import type { PerUserStats } from '../../examples/reference-server/stats-route.js';
 import type { SupervisorStats } from '../../src/index.js';
 import { runCommand, runProgram } from '../helpers/process.js';
+import { parseExposition } from '../helpers/prometheus.js';
 import { findRedisServer, type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
 import { closed, connectRefused, nextMessage } from '../helpers/server.js';
 
@@ -101,11 +102,26 @@ describe('reference server (npm start)', () => {
     expect(await fromEnv.exited).toBe(0);
   });
 
+  it('refuses with close codes a browser can read with --refuse close', async () => {
+    const program = runProgram(script, ['--port', '0', '--max-per-user', '1', '--refuse', 'close']);
+    const [, url] = await program.waitFor(/listening on (ws:\/\/\S+)/);
+    const held = await open(`${url}/?user=erin`);
+    expect(await closed(new WebSocket(`${url}/?user=erin`))).toEqual({
+      code: 4429,
+      reason: 'user has reached the maximum number of connections (1) retry-after=5',
+    });
+    expect((await closed(new WebSocket(`${url}/`))).code).toBe(4401);
+    held.terminate();
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+  });
+
   it.each([
     [['--max-per-user', '0'], /--max-per-user: expected an integer from 1 to 100000, got 0/],
     [['--eviction-threshold', 'lots'], /--eviction-threshold must be a number/],
     [['--no-such-flag'], /Unknown option '--no-such-flag'/],
     [['--port', '70000'], /cannot listen/],
+    [['--refuse', 'frame'], /--refuse: expected 'http' or 'close', got frame/],
   ])('refuses %j with a clear message and exit code 2', async (args, message) => {
     const program = runProgram(script, args);
     expect(await program.exited).toBe(2);
@@ -164,6 +180,8 @@ describe('every example (issue 13, item 7)', () => {
     exchange(ws: WebSocket): Promise<void>;
     /** Arguments, read when the program starts. */
     args?: () => string[];
+    /** It sends a greeting on open, before any exchange. */
+    greets?: boolean;
   }
 
   const echo = async (ws: WebSocket) => {
@@ -182,6 +200,11 @@ describe('every example (issue 13, item 7)', () => {
       exchange: echo,
     },
     'embedding.ts': { script: 'dist/examples/embedding.js', path: '/?token=ex', exchange: echo },
+    'express-dashboard.ts': {
+      script: 'dist/examples/express-dashboard.js',
+      path: '/?user=ex',
+      exchange: echo,
+    },
     'observing.ts': { script: 'dist/examples/observing.js', path: '/?user=ex', exchange: echo },
     'fastify.ts': { script: 'dist/examples/fastify.js', path: '/ws?user=ex', exchange: echo },
     // Issue 12: on the file's private Redis; without redis-server, on a port where nothing
@@ -192,6 +215,13 @@ describe('every example (issue 13, item 7)', () => {
       exchange: echo,
       args: () => ['--redis', redis?.url ?? 'redis://127.0.0.1:1', '--node-id', 'example'],
     },
+    'express-registry.ts': {
+      script: 'dist/examples/express-registry.js',
+      path: '/ws?user=ex',
+      exchange: echo,
+    },
+    'logging.ts': { script: 'dist/examples/logging.js', path: '/?user=ex', exchange: echo, greets: true },
+    'client.ts': { script: 'dist/examples/client.js', path: '/?user=ex', exchange: echo },
     'existing-http-server.ts': {
       script: 'dist/examples/existing-http-server.js',
       path: '/chat?token=ex',
@@ -221,12 +251,58 @@ describe('every example (issue 13, item 7)', () => {
     const ws = new WebSocket(`${url}${example.path}`);
     const greeting = once(ws, 'message'); // existing-http-server greets first
     await once(ws, 'open');
-    if (example.script.endsWith('existing-http-server.js')) await greeting;
+    if (example.greets === true || example.script.endsWith('existing-http-server.js')) await greeting;
     await example.exchange(ws);
 
     const closing = closed(ws);
     program.child.kill(signal);
     program.child.kill(signal);
+    expect((await closing).code).toBe(1001);
+    expect(await program.exited).toBe(0);
+  });
+});
+
+describe('express-dashboard example', () => {
+  it('mounts the dashboard on a path of its own behind a token, and serves /metrics', async () => {
+    const program = runProgram('dist/examples/express-dashboard.js', ['--port', '0'], {
+      DASHBOARD_TOKEN: 'opensesame',
+    });
+    const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
+    const http = `http://127.0.0.1:${port}`;
+    const ws = await open(`ws://127.0.0.1:${port}/?user=exa`);
+    expect(await connectRefused(`ws://127.0.0.1:${port}/`)).toBe(401);
+
+    // Express's own routes, and the dashboard under /ops/dashboard only.
+    expect(await (await fetch(`${http}/`)).text()).toMatch(/your own routes/);
+    expect((await fetch(`${http}/ops/dashboard`)).status).toBe(401);
+    expect((await fetch(`${http}/ops/dashboard?token=wrong`)).status).toBe(403);
+    const page = await fetch(`${http}/ops/dashboard?token=opensesame`);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("new EventSource(base + '/events' + location.search)");
+    expect((await fetch(`${http}/ops/dashboard/nowhere?token=opensesame`)).status).toBe(404);
+    expect((await fetch(`${http}/dashboard?token=opensesame`)).status).toBe(404); // Express's 404: not mounted there
+    const events = new AbortController();
+    const stream = await fetch(`${http}/ops/dashboard/events?token=opensesame`, { signal: events.signal });
+    expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    while (!/event: snapshot\ndata: .*\n\n/.test(text))
+      text += new TextDecoder().decode((await reader.read()).value);
+    const snapshot = JSON.parse(/event: snapshot\ndata: (.*)\n/.exec(text)?.[1] ?? 'null');
+    expect(snapshot.stats).toMatchObject({
+      connections: 1,
+      users: 1,
+      counters: { admitted: 1, rejected: 1 },
+    });
+    events.abort();
+
+    const metrics = parseExposition(await (await fetch(`${http}/metrics`)).text());
+    expect(metrics.value('ws_supervisor_admitted_total')).toBe(1);
+    expect(metrics.value('ws_supervisor_rejected_total', { reason: 'unauthenticated' })).toBe(1);
+    expect(metrics.value('ws_supervisor_connections', { state: 'active' })).toBe(1);
+
+    const closing = closed(ws);
+    program.child.kill('SIGTERM');
     expect((await closing).code).toBe(1001);
     expect(await program.exited).toBe(0);
   });
@@ -249,5 +325,48 @@ describe('observing example', () => {
     await disposed;
     program.child.kill('SIGTERM');
     expect(await program.exited).toBe(0);
+  });
+});
+
+describe('logging example (issue 11)', () => {
+  it('logs every event as a JSON line, and refuses with close frames a browser can read', async () => {
+    const program = runProgram('dist/examples/logging.js', ['--port', '0']);
+    const [, url] = await program.waitFor(/listening on (ws:\/\/\S+)/);
+    const alice = new WebSocket(`${url}/?user=alice&rid=req-7`);
+    const [welcome] = (await once(alice, 'message')) as [Buffer];
+    expect(welcome.toString()).toBe('welcome, alice (free)');
+    await program.waitFor(/"event":"admitted"/);
+
+    const banned = new WebSocket(`${url}/?user=banned-bob`, { headers: { 'user-agent': 'example-test/1' } });
+    expect(await closed(banned)).toEqual({ code: 4403, reason: 'account suspended' });
+    const anonymous = new WebSocket(`${url}/`);
+    expect((await closed(anonymous)).code).toBe(4401);
+    await program.waitFor(/"reason":"unauthenticated"/);
+
+    const lines = program
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.find((line) => line.event === 'admitted')).toMatchObject({
+      level: 30,
+      service: 'chat',
+      msg: 'admitted',
+      userId: 'alice',
+      correlationId: 'req-7',
+    });
+    expect(lines.find((line) => line.event === 'rejected' && line.reason === 'refused')).toMatchObject({
+      status: 403,
+      via: 'close',
+      message: 'account suspended',
+      remoteAddress: '127.0.0.1',
+      userAgent: 'example-test/1',
+    });
+
+    const closing = closed(alice);
+    program.child.kill('SIGTERM');
+    expect((await closing).code).toBe(1001);
+    expect(await program.exited).toBe(0);
+    expect(program.output()).toMatch(/"event":"disposed".*"reason":"shutdown"/);
   });
 });

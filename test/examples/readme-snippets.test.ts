@@ -15,6 +15,9 @@ import { describe, expect, it } from 'vitest';
 
 const root = new URL('../../', import.meta.url);
 const readme = readFileSync(new URL('README.md', root), 'utf8');
+const packageJson = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as {
+  exports: Record<string, unknown>;
+};
 
 interface Block {
   /** 1-based line of the opening fence. */
@@ -89,10 +92,16 @@ describe("the README's code is the examples' code", () => {
         specifiers.filter((from) => from.startsWith('.')),
         path,
       ).toEqual([]);
+      // The package's entry points ('ws-supervisor', 'ws-supervisor/client', ...), as its exports map names them.
+      const entryPoints = Object.keys(packageJson.exports)
+        .filter((key) => key.endsWith('.json') === false)
+        .map((key) => `ws-supervisor${key.slice(1)}`);
+      const ours = specifiers.filter((from) => from.startsWith('ws-supervisor'));
+      expect(ours, path).toContain('ws-supervisor');
       expect(
-        specifiers.filter((from) => from.startsWith('ws-supervisor')),
+        ours.filter((from) => !entryPoints.includes(from)),
         path,
-      ).toEqual(['ws-supervisor']);
+      ).toEqual([]);
     }
   });
 });

@@ -106,8 +106,10 @@ describe('dashboard and per-user stats behind --dashboard-token (items 14, 15)',
     const page = await fetchReply(server, `/dashboard?token=${TOKEN}`);
     expect(page.status).toBe(200);
     expect(page.headers['referrer-policy']).toBe('no-referrer');
-    expect(page.body).toContain("fetch('/dashboard/chart.svg' + location.search)");
-    expect(page.body).toContain("new EventSource('/dashboard/events' + location.search)");
+    // Under its own path, wherever it is mounted: here /dashboard.
+    expect(page.body).toContain("const base = location.pathname.replace(/\\/+$/, '');");
+    expect(page.body).toContain("fetch(base + '/chart.svg' + location.search)");
+    expect(page.body).toContain("new EventSource(base + '/events' + location.search)");
   });
 
   it('an app hook: async, 403 for false, 500 (reported) when it throws; refused streams hold nothing', async () => {
@@ -145,6 +147,7 @@ describe('GET /stats (item 15)', () => {
     expect(body).toMatchObject({ connections: 2, users: 2, counters: { admitted: 2 } });
     expect(Object.keys(body).sort()).toEqual([
       'byState',
+      'capacity',
       'connections',
       'counters',
       'idle',
@@ -198,6 +201,7 @@ describe('methods (item 16)', () => {
   it.each([
     ['POST', '/stats'],
     ['DELETE', '/stats?perUser=1'],
+    ['POST', '/metrics'],
     ['PUT', '/'],
     ['POST', '/dashboard'],
     ['POST', '/dashboard/events'],

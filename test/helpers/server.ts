@@ -128,6 +128,7 @@ export function expectNoLeaks(supervisor: Supervisor): void {
     lingeringSupervisors: 0,
     pendingTimers: 0,
     socketListeners: 0,
+    closeRefusals: 0,
   });
   expect(stats.connections).toBe(0);
   expect(stats.users).toBe(0);

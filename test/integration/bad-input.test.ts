@@ -115,7 +115,14 @@ describe('refused upgrades allocate nothing', () => {
 
     expect(answer.status).toBe(status);
     expect(rejected).toEqual([
-      { reason, status, userId: undefined, message: expect.stringMatching(message) },
+      {
+        reason,
+        status,
+        userId: undefined,
+        message: expect.stringMatching(message),
+        via: 'http',
+        remoteAddress: '127.0.0.1',
+      },
     ]);
     // The client reads the same clear message as the body.
     expect(answer.body).toBe(`${(rejected[0] as { message: string }).message}\n`);
@@ -370,7 +377,11 @@ describe('app hooks that fail', () => {
 
       const connectionId = t.disposed[0]?.connectionId;
       expect(seenInOnClose).toEqual([
-        { id: connectionId, info: { reason: 'closed', closeCode: 1000, lifetimeMs: 0 }, connections: 0 },
+        {
+          id: connectionId,
+          info: { reason: 'closed', closeCode: 1000, lifetimeMs: 0, cleanupMs: 0 },
+          connections: 0,
+        },
       ]);
       expect(t.errors[0]).toBeInstanceOf(AppHookError);
       expect(t.errors[0]).toMatchObject({

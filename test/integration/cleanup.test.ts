@@ -89,6 +89,7 @@ const oneActiveLeft = (disposed: number): Partial<SupervisorStats> => ({
     lingeringSupervisors: 0,
     pendingTimers: 2,
     socketListeners: 5,
+    closeRefusals: 0,
   },
 });
 
@@ -98,6 +99,7 @@ const nothingLeft: SupervisorStats['resources'] = {
   lingeringSupervisors: 0,
   pendingTimers: 0,
   socketListeners: 0,
+  closeRefusals: 0,
 };
 
 /** Closes the keeper cleanly and checks, from its own close event, that the user is gone. */
@@ -231,6 +233,8 @@ describe('the slot is free when the server socket emits close', () => {
         reason,
         closeCode,
         lifetimeMs: 1_234,
+        // The socket ended and everything was released in the same step.
+        cleanupMs: 0,
       });
       const snapshot = await t.watcher.closedOnServer(leaverId);
       expect(snapshot.disposed).toBe(true);
@@ -282,7 +286,15 @@ describe('the slot is free when the server socket emits close', () => {
     t.clock.increment(1);
     // Disposed at the deadline itself, before the socket has even finished closing.
     expect(t.disposed).toEqual([
-      { connectionId: id, userId: 'sam', reason: 'error', closeCode: undefined, lifetimeMs: drainTimeoutMs },
+      {
+        connectionId: id,
+        userId: 'sam',
+        reason: 'error',
+        closeCode: undefined,
+        lifetimeMs: drainTimeoutMs,
+        // Its socket failed at once, and held the process-wide slot until the deadline.
+        cleanupMs: drainTimeoutMs,
+      },
     ]);
     expect(t.supervisor.stats().connections).toBe(0);
     // terminate() destroyed the server socket; the half-open client cannot tell, so wait on the server side.
@@ -354,6 +366,8 @@ describe('heartbeat', () => {
         reason: 'dead-peer',
         closeCode: undefined,
         lifetimeMs: 2 * heartbeatIntervalMs,
+        // The socket never said it was ending: no cleanup latency to report.
+        cleanupMs: undefined,
       },
     ]);
     expect(t.supervisor.userStats('yan')).toBeUndefined();
@@ -451,6 +465,7 @@ describe('connecting is bounded by connectTimeoutMs', () => {
       lingeringSupervisors: 0,
       pendingTimers: 1, // connectTimeout
       socketListeners: 2, // close and error on the raw TCP socket
+      closeRefusals: 0,
     });
 
     t.clock.increment(connectTimeoutMs - 1);

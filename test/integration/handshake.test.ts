@@ -162,6 +162,8 @@ describe('a malformed upgrade request is refused before authenticate, as ws woul
         status,
         userId: undefined,
         message: expect.any(String),
+        via: 'http',
+        remoteAddress: '127.0.0.1',
       } satisfies RejectedEvent,
     ]);
     expect(t.events.admitted).toEqual([]);

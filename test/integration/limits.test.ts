@@ -22,6 +22,14 @@ import {
 import { allDisposed, expectNoLeaks } from '../helpers/server.js';
 
 const userLimitBody = `user has reached the maximum number of connections (${limit})\n`;
+const processLimitEvent = (body: string) => ({
+  reason: 'process-limit',
+  status: 503,
+  message: body.trim(),
+  via: 'http',
+  retryAfterMs: 5_000,
+  remoteAddress: '127.0.0.1',
+});
 
 async function fill(t: RulesServer, user: string, count: number): Promise<WebSocket[]> {
   const sockets: WebSocket[] = [];
@@ -46,11 +54,20 @@ describe('per-user limit (test preset: 5)', () => {
       draining: 0,
       limit: 5,
       evictAt,
+      band: 3, // 5 of 5: at or above every capacity level (50, 80 and 90 %)
     });
 
     expect(await refusal(t.url('alice'))).toEqual({ status: 429, body: userLimitBody });
     expect(t.events.rejected).toEqual([
-      { reason: 'user-limit', status: 429, userId: 'alice', message: userLimitBody.trim() },
+      {
+        reason: 'user-limit',
+        status: 429,
+        userId: 'alice',
+        message: userLimitBody.trim(),
+        via: 'http',
+        retryAfterMs: 5_000, // the default hint, sent as Retry-After: 5
+        remoteAddress: '127.0.0.1',
+      },
     ]);
     // The five are untouched by the refusal.
     for (const ws of alice) await touch(ws);
@@ -184,6 +201,7 @@ describe('a refusal allocates nothing', () => {
 
 describe('process-wide limit (maxConnections)', () => {
   const processLimitBody = 'server has reached the maximum number of connections (3)\n';
+  const processLimit = processLimitEvent(processLimitBody);
 
   it('refuses any user with HTTP 503 and a process-limit event, allocating nothing', async () => {
     const t = await startRulesServer({ maxConnections: 3 });
@@ -193,8 +211,8 @@ describe('process-wide limit (maxConnections)', () => {
     expect(await refusal(t.url('carol'))).toEqual({ status: 503, body: processLimitBody });
     expect(await refusal(t.url('alice'))).toEqual({ status: 503, body: processLimitBody });
     expect(t.events.rejected).toEqual([
-      { reason: 'process-limit', status: 503, userId: 'carol', message: processLimitBody.trim() },
-      { reason: 'process-limit', status: 503, userId: 'alice', message: processLimitBody.trim() },
+      { ...processLimit, userId: 'carol' },
+      { ...processLimit, userId: 'alice' },
     ]);
     // Carol, refused, never got a supervisor.
     expect(t.supervisor.userStats('carol')).toBeUndefined();

@@ -45,7 +45,14 @@ describe('user ids from the query of a real upgrade request (the reference serve
     expect(await statusOf(server.port, query)).toBe('HTTP/1.1 400 Bad Request');
 
     expect(rejected).toEqual([
-      { reason: 'invalid-user-id', status: 400, userId: undefined, message: expect.stringMatching(message) },
+      {
+        reason: 'invalid-user-id',
+        status: 400,
+        userId: undefined,
+        message: expect.stringMatching(message),
+        via: 'http',
+        remoteAddress: '127.0.0.1',
+      },
     ]);
     expect(server.supervisor.stats().counters).toEqual({ admitted: 0, rejected: 1, evicted: 0, disposed: 0 });
     expectNoLeaks(server.supervisor);

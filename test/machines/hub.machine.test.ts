@@ -2,7 +2,7 @@
  * The hub alone, on simulated time: it is only the runtime's shutdown
  * coordinator now (running → shuttingDown → stopped). The two requests it
  * emits to the runtime are recorded in order: `drainAll` with the code and reason of the
- * SHUTDOWN, then `terminateAll` once the deadline expires. The user
+ * SHUTDOWN (after its `drainBatch`es when paced), then `terminateAll` once the deadline expires. The user
  * supervisors under it are tested in user-supervisor.machine.test.ts.
  */
 import { describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ function startHub() {
   const log: string[] = [];
   const hub = createActor(hubMachine, { clock });
   hub.on('drainAll', ({ code, reason }) => void log.push(`drainAll ${code} ${reason}`));
+  hub.on('drainBatch', ({ of, code }) => void log.push(`drainBatch 1/${of} ${code}`));
   hub.on('terminateAll', () => void log.push('terminateAll'));
   hub.start();
   return {
@@ -26,6 +27,20 @@ function startHub() {
     value: () => hub.getSnapshot().value,
     shutdown: (deadlineMs: number, code = 1001, reason = 'server shutting down') =>
       hub.send({ type: 'SHUTDOWN', deadlineMs, code, reason }),
+    pacedShutdown: (deadlineMs: number, batches: number, intervalMs: number) =>
+      hub.send({
+        type: 'SHUTDOWN',
+        deadlineMs,
+        code: 1001,
+        reason: 'server shutting down',
+        pace: { batches, intervalMs },
+      }),
+    /** Advances the clock and returns what the hub asked for meanwhile. */
+    during(ms: number): string[] {
+      const before = log.length;
+      clock.increment(ms);
+      return log.slice(before);
+    },
     allUsersEnded: () => hub.send({ type: 'ALL_USERS_ENDED' }),
   };
 }
@@ -48,7 +63,7 @@ describe('running', () => {
     expect(h.log).toEqual([]);
     expect(h.pending()).toBe(0);
     h.shutdown(500); // and it still shuts down
-    expect(h.value()).toBe('shuttingDown');
+    expect(h.value()).toEqual({ shuttingDown: 'drained' });
   });
 });
 
@@ -62,8 +77,8 @@ describe('SHUTDOWN', () => {
     ({ deadlineMs, code, reason }) => {
       const h = startHub();
       h.shutdown(deadlineMs, code, reason);
-      expect(h.value()).toBe('shuttingDown');
-      expect(h.hub.getSnapshot().context).toEqual({ shutdownDeadlineMs: deadlineMs });
+      expect(h.value()).toEqual({ shuttingDown: 'drained' });
+      expect(h.hub.getSnapshot().context).toMatchObject({ shutdownDeadlineMs: deadlineMs, batchesLeft: 1 });
       expect(h.log).toEqual([`drainAll ${code} ${reason}`]);
       expect(h.pending()).toBe(1); // the deadline, and nothing else
     },
@@ -80,7 +95,7 @@ describe('SHUTDOWN', () => {
       expect(h.log).toEqual(['drainAll 1001 server shutting down', 'terminateAll']);
       expect(h.pending()).toBe(0); // not re-armed
       // Terminating is asked for; the hub ends only when the runtime reports the last user gone.
-      expect(h.value()).toBe('shuttingDown');
+      expect(h.value()).toEqual({ shuttingDown: 'drained' });
       h.advance(deadlineMs * 10);
       expect(h.log.filter((line) => line === 'terminateAll')).toHaveLength(1);
       h.allUsersEnded();
@@ -115,7 +130,7 @@ describe('SHUTDOWN', () => {
     const before = h.hub.getSnapshot();
     h.shutdown(10_000, 1012, 'again');
     expect(h.hub.getSnapshot()).toBe(before);
-    expect(h.hub.getSnapshot().context).toEqual({ shutdownDeadlineMs: 500 });
+    expect(h.hub.getSnapshot().context).toMatchObject({ shutdownDeadlineMs: 500, code: 1001 });
     expect(h.log).toEqual(['drainAll 1001 server shutting down']);
     expect(h.pending()).toBe(1);
     h.advance(99);
@@ -141,5 +156,79 @@ describe('SHUTDOWN', () => {
     expect(h.pending()).toBe(0);
     h.advance(500);
     expect(h.log).toEqual(['drainAll 1001 server shutting down']);
+  });
+});
+
+describe('paced SHUTDOWN (issue 11, item 10)', () => {
+  it('sends one batch at once and one every interval, the last one draining everything, all before the deadline', () => {
+    const h = startHub();
+    h.pacedShutdown(1_000, 4, 100);
+    expect(h.log).toEqual(['drainBatch 1/4 1001']);
+    expect(h.value()).toEqual({ shuttingDown: 'pacing' });
+    expect(h.pending()).toBe(2); // the next batch and the deadline
+    expect(h.during(99)).toEqual([]);
+    expect(h.during(1)).toEqual(['drainBatch 1/3 1001']);
+    expect(h.during(99)).toEqual([]);
+    expect(h.during(1)).toEqual(['drainBatch 1/2 1001']);
+    expect(h.during(99)).toEqual([]);
+    expect(h.during(1)).toEqual(['drainAll 1001 server shutting down']);
+    expect(h.value()).toEqual({ shuttingDown: 'drained' });
+    expect(h.pending()).toBe(1); // only the deadline now
+    expect(h.during(699)).toEqual([]);
+    expect(h.during(1)).toEqual(['terminateAll']); // 1000 ms after SHUTDOWN, as unpaced
+    h.allUsersEnded();
+    expect(h.hub.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
+    expect(h.pending()).toBe(0);
+  });
+
+  it('the deadline is not moved by the batches: it terminates mid-pacing if it comes first', () => {
+    const h = startHub();
+    h.pacedShutdown(250, 10, 100);
+    expect([...h.during(100), ...h.during(100), ...h.during(50)]).toEqual([
+      'drainBatch 1/9 1001',
+      'drainBatch 1/8 1001',
+      'terminateAll',
+    ]);
+    expect(h.value()).toEqual({ shuttingDown: 'pacing' }); // the batches go on, each now finds nothing
+    expect(h.pending()).toBe(1);
+  });
+
+  it('ALL_USERS_ENDED mid-pacing stops it, with no batch or deadline left scheduled', () => {
+    const h = startHub();
+    h.pacedShutdown(1_000, 5, 100);
+    h.advance(150);
+    h.allUsersEnded();
+    expect(h.hub.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
+    expect(h.pending()).toBe(0);
+    expect(h.during(10_000)).toEqual([]);
+    expect(h.log).toEqual(['drainBatch 1/5 1001', 'drainBatch 1/4 1001']);
+  });
+
+  it('one batch is no pacing at all: drainAll at once', () => {
+    const h = startHub();
+    h.pacedShutdown(500, 1, 100);
+    expect(h.log).toEqual(['drainAll 1001 server shutting down']);
+    expect(h.value()).toEqual({ shuttingDown: 'drained' });
+    expect(h.pending()).toBe(1);
+  });
+
+  it('a second SHUTDOWN while pacing changes nothing', () => {
+    const h = startHub();
+    h.pacedShutdown(1_000, 3, 100);
+    const before = h.hub.getSnapshot();
+    h.shutdown(10);
+    expect(h.hub.getSnapshot()).toBe(before);
+    expect([...h.during(100), ...h.during(100)]).toEqual([
+      'drainBatch 1/2 1001',
+      'drainAll 1001 server shutting down',
+    ]);
+  });
+
+  it('stopping the hub mid-pacing cancels the batches and the deadline', () => {
+    const h = startHub();
+    h.pacedShutdown(1_000, 3, 100);
+    h.hub.stop();
+    expect(h.pending()).toBe(0);
+    expect(h.during(1_000)).toEqual([]);
   });
 });

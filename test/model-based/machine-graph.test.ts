@@ -17,7 +17,7 @@ import { configurationsWithoutDelay, exploreMachine, statesNotHandling } from '.
 import { loadSpecMachines } from '../model/spec.js';
 import { allStateNodes } from '../model/transitions.js';
 
-const { connectionMachine, userSupervisorMachine, hubMachine } = await loadSpecMachines();
+const { connectionMachine, userSupervisorMachine, hubMachine, clientMachine } = await loadSpecMachines();
 
 const machines = [
   {
@@ -43,6 +43,19 @@ const machines = [
     mustHandle: [] as string[],
     holdsNothing: [] as string[],
     mayWait: { 'hub.running': 'the hub runs until shutdown() is called' },
+  },
+  {
+    machine: clientMachine,
+    // (The app's CLOSE is handled at the root: test/client/client.machine.test.ts checks it.)
+    mustHandle: ['SOCKET_CLOSED'],
+    // No socket is held while waiting or suspended, so none can close there.
+    holdsNothing: ['client.waiting', 'client.suspended.untilActive', 'client.suspended.untilResumed'],
+    // (`open` has its stableAfter delay; after it, an open socket lasts until either side closes it.)
+    mayWait: {
+      'client.suspended.untilActive': 'evicted as idle (4001): it waits for the app to report activity',
+      'client.suspended.untilResumed':
+        'the server said retrying cannot help: it waits for the app to resume()',
+    },
   },
 ];
 

@@ -32,8 +32,15 @@ function initialLeaves(node: AnyStateNode): AnyStateNode[] {
   return [node];
 }
 
-/** The nearest compound (non-parallel) ancestor holding both nodes: a transition's domain. */
-function domainOf(source: AnyStateNode, target: AnyStateNode): AnyStateNode {
+/**
+ * A transition's domain: the nearest compound (non-parallel) ancestor holding
+ * both nodes, or the source itself when it targets one of its own descendants
+ * without `reenter` (XState v5's default: e.g. a root-level `CLOSE: '.closed'`).
+ */
+function domainOf(source: AnyStateNode, target: AnyStateNode, reenter = false): AnyStateNode {
+  if (!reenter && source.type === 'compound' && target !== source && isDescendant(target, source)) {
+    return source;
+  }
   for (const candidate of ancestorsOf(source)) {
     if (candidate.type !== 'parallel' && isDescendant(target, candidate)) return candidate;
   }
@@ -54,7 +61,7 @@ function successors(config: Config): Config[] {
       const targets = (transition.target ?? []) as AnyStateNode[];
       if (targets.length === 0) continue; // targetless: the configuration stays
       for (const target of targets) {
-        const domain = domainOf(transition.source, target);
+        const domain = domainOf(transition.source, target, transition.reenter === true);
         const kept = config.filter((leaf) => !isDescendant(leaf, domain) || leaf === domain);
         const entered = initialLeaves(target);
         // Entering a region of a parallel state enters its other regions too.

@@ -17,9 +17,23 @@ function runningActors(rig: Rig, user?: string): ActorView[] {
     .filter((actor): actor is ActorView => actor?.status === 'active');
 }
 
-/** Each user's book (userStats) equals the states of that user's live connection actors. */
+/**
+ * Each user's book (userStats) equals the states of that user's live
+ * connection actors, and the registry (connectionsOf) lists exactly its live
+ * ones, by connection id.
+ */
 export function expectBooksMatchActors(rig: Rig): void {
   for (const user of new Set(rig.admitted.map((event) => event.userId))) {
+    const liveIds = rig.admitted
+      .filter((event) => event.userId === user)
+      .map((event) => event.connectionId)
+      .filter((id) => {
+        const actor = rig.actors.get(id);
+        return actor?.status === 'active' && topState(actor.value) !== 'draining';
+      });
+    const listed = rig.supervisor.connectionsOf(user).map((connection) => connection.id);
+    expect(new Set(listed), `registry of ${user}`).toEqual(new Set(liveIds));
+    expect(listed, `registry of ${user}, without duplicates`).toHaveLength(liveIds.length);
     const running = runningActors(rig, user);
     const expected = {
       live: running.filter((actor) => topState(actor.value) !== 'draining').length,

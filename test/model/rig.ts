@@ -49,6 +49,8 @@ export interface RigOptions {
    * client reads nothing until told (`resume()`), and pongs only when told.
    */
   ordinaryClients?: boolean;
+  /** How long a user's supervisor lingers after its last connection. @default the production preset's */
+  lingerMs?: number;
   coverage?: MachineCoverage[];
 }
 
@@ -194,6 +196,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     maxConnectionsPerUser: options.limit,
     ...(options.evictionThreshold === undefined ? {} : { evictionThreshold: options.evictionThreshold }),
     ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+    ...(options.lingerMs === undefined ? {} : { lingerMs: options.lingerMs }),
     connectTimeoutMs: timings.connectTimeoutMs,
     idleTimeoutMs: timings.idleTimeoutMs,
     heartbeatIntervalMs: timings.heartbeatIntervalMs,

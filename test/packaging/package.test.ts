@@ -78,12 +78,13 @@ describe('the packed package in a fresh app', () => {
     if (app !== undefined) rmSync(app, { recursive: true, force: true });
   });
 
-  it('installs one ws (the app’s), @types/ws with it, and no elkjs', () => {
+  it('installs one ws (the app’s), @types/ws with it, and neither elkjs nor prom-client', () => {
     const modules = join(app, 'node_modules');
     expect(existsSync(join(modules, 'ws', 'package.json'))).toBe(true);
     expect(existsSync(join(modules, 'ws-supervisor', 'node_modules', 'ws'))).toBe(false);
     expect(existsSync(join(modules, '@types', 'ws', 'index.d.ts'))).toBe(true);
     expect(existsSync(join(modules, 'elkjs'))).toBe(false);
+    expect(existsSync(join(modules, 'prom-client'))).toBe(false);
   });
 
   it('type-checks a strict app (skipLibCheck: false) and rejects wrong types', async () => {
@@ -97,21 +98,29 @@ describe('the packed package in a fresh app', () => {
       'wrong.ts(6,9) TS2322',
       'wrong.ts(12,3) TS2322',
       'wrong.ts(17,3) TS2322',
+      'wrong.ts(21,50) TS2322',
+      'wrong.ts(24,25) TS2345',
+      'wrong.ts(27,7) TS2322',
     ]);
   }, 120_000);
 
-  it('runs: a real socket through the app’s ws (the peer), and SVG without elkjs is WSSUP_MISSING_PEER', async () => {
+  it('runs: a real socket through the app’s ws (the peer), ws-supervisor/client on it, the dashboard, and SVG without elkjs and metrics without prom-client are WSSUP_MISSING_PEER', async () => {
     const result = await run(process.execPath, ['runtime.mjs'], app);
     expectSuccess(result, 'runtime.mjs');
     const seen = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '');
     expect(seen).toMatchObject({
       echo: 'hello',
+      clientEcho: 'from the client',
       closeCode: 1001,
-      counters: { admitted: 1, disposed: 1 },
+      counters: { admitted: 2, disposed: 2 },
       mermaid: expect.stringMatching(/^stateDiagram-v2|^---/),
       svg: { ok: false, name: 'MissingPeerError', code: 'WSSUP_MISSING_PEER', peer: 'elkjs' },
+      dashboard: { page: 200, chart: 500 },
+      metrics: { ok: false, name: 'MissingPeerError', code: 'WSSUP_MISSING_PEER', peer: 'prom-client' },
     });
     expect(seen.svg.message).toContain('npm install elkjs');
+    expect(seen.dashboard.chartSays).toContain('npm install elkjs');
+    expect(seen.metrics.message).toContain('npm install prom-client');
   }, 30_000);
 
   it('the chart command says what to install for SVG and exits 1', async () => {

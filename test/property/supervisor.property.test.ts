@@ -38,6 +38,8 @@ function checkInvariants(world: World): void {
   expectRulesHold(world.rig);
   expectBooksMatchActors(world.rig);
   expectStatsMatchActors(world.rig);
+  // The whole walk, registry and capacity bands included, agrees with the books between steps.
+  expect(world.rig.supervisor.audit().mismatches).toEqual([]);
 }
 
 /** Settles a step: waits until `done`, then checks every invariant. */

@@ -73,6 +73,7 @@ it(`${lifecycles} random lifecycles through one supervisor leave nothing behind,
     lingeringSupervisors: 0,
     pendingTimers: 0,
     socketListeners: 0,
+    closeRefusals: 0,
   });
   // Six drained samples; the fitted growth over the last four (past the warm-up) is bounded.
   expect(result.heapSeries).toHaveLength(6);

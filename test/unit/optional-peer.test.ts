@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MissingPeerError, SupervisorError } from '../../src/index.js';
-import { importOptionalPeer } from '../../src/optional-peer.js';
+import { importOptionalPeer, requireOptionalPeer } from '../../src/optional-peer.js';
 
 describe('importOptionalPeer', () => {
   it('turns a package that is not installed into WSSUP_MISSING_PEER naming it', async () => {
@@ -51,5 +51,40 @@ describe('importOptionalPeer', () => {
       'SVG charts',
     );
     expect(typeof elk.default.default).toBe('function');
+  });
+});
+
+describe('requireOptionalPeer (synchronous, for CommonJS peers: prom-client)', () => {
+  it('turns a package that is not installed into WSSUP_MISSING_PEER naming it', () => {
+    let error: unknown;
+    try {
+      requireOptionalPeer('wssup-not-installed', 'wssup-not-installed', 'Prometheus metrics');
+    } catch (failure) {
+      error = failure;
+    }
+    expect(error).toBeInstanceOf(MissingPeerError);
+    expect(error).toMatchObject({ code: 'WSSUP_MISSING_PEER', peer: 'wssup-not-installed' });
+    expect((error as Error).message).toMatch(/^Prometheus metrics need .*npm install wssup-not-installed/);
+    expect((error as { cause?: { code?: string } }).cause?.code).toBe('MODULE_NOT_FOUND');
+  });
+
+  it('passes any other failure through unchanged', () => {
+    const broken = new SyntaxError('Unexpected token');
+    const load = () => {
+      throw broken;
+    };
+    expect(() => requireOptionalPeer('prom-client', 'prom-client', 'Prometheus metrics', load)).toThrow(
+      broken,
+    );
+  });
+
+  it("returns the module, the same instance as an app's import (prom-client is a devDependency)", async () => {
+    const required = requireOptionalPeer<{ Registry: unknown }>(
+      'prom-client',
+      'prom-client',
+      'Prometheus metrics',
+    );
+    const imported = await import('prom-client');
+    expect(required.Registry).toBe(imported.Registry);
   });
 });

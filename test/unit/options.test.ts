@@ -30,6 +30,14 @@ function thrownBy(options: unknown): InvalidOptionError {
 }
 
 const MiB = 1_048_576;
+/** Issue 11: how refusals are delivered and hinted, the same in every preset. */
+const refusalDefaults = {
+  refuse: 'http',
+  maxCloseRefusals: 1_000,
+  closeRefusalTimeoutMs: 1_000,
+  admissionRate: undefined,
+  retryAfterMs: { 'user-limit': 5_000, 'process-limit': 5_000, 'shutting-down': 1_000, refused: 5_000 },
+};
 
 describe('presets', () => {
   // The README's table, row by row.
@@ -82,6 +90,9 @@ describe('presets', () => {
       preset,
       activity: 'both',
       maxConnections: undefined,
+      capacityLevels: [0.5, 0.8, 0.9],
+      capacityHysteresis: 0.1,
+      ...refusalDefaults,
     });
     expect(presets[preset]).toEqual(limits);
   });
@@ -112,6 +123,21 @@ describe('presets', () => {
       drainTimeoutMs: 42,
       lingerMs: 250,
       maxConnections: 1_000,
+      capacityLevels: [0.5, 0.8, 0.9],
+      capacityHysteresis: 0.1,
+      ...refusalDefaults,
+    });
+  });
+
+  it.each<[readonly number[], number]>([
+    [[], 0],
+    [[1], 0.99],
+    [[0.001, 0.5, 1], 0],
+    [Array.from({ length: 16 }, (_, i) => (i + 1) / 16), 0.5],
+  ])('accepts capacityLevels = %j with capacityHysteresis = %d', (capacityLevels, capacityHysteresis) => {
+    expect(resolveOptions({ authenticate, capacityLevels, capacityHysteresis })).toMatchObject({
+      capacityLevels,
+      capacityHysteresis,
     });
   });
 
@@ -184,6 +210,50 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     ['maxConnections', 0, 'a positive integer, or undefined for no cap'],
     ['maxConnections', 1.5, 'a positive integer, or undefined for no cap'],
     ['maxConnections', null, 'a positive integer, or undefined for no cap'],
+    [
+      'capacityLevels',
+      0.5,
+      'an array of at most 16 fractions of maxConnectionsPerUser, each greater than 0 and at most 1, strictly increasing',
+    ],
+    [
+      'capacityLevels',
+      [0.8, 0.5],
+      'an array of at most 16 fractions of maxConnectionsPerUser, each greater than 0 and at most 1, strictly increasing',
+    ],
+    [
+      'capacityLevels',
+      [0.5, 0.5],
+      'an array of at most 16 fractions of maxConnectionsPerUser, each greater than 0 and at most 1, strictly increasing',
+    ],
+    [
+      'capacityLevels',
+      [0, 0.5],
+      'an array of at most 16 fractions of maxConnectionsPerUser, each greater than 0 and at most 1, strictly increasing',
+    ],
+    [
+      'capacityLevels',
+      [0.5, 1.5],
+      'an array of at most 16 fractions of maxConnectionsPerUser, each greater than 0 and at most 1, strictly increasing',
+    ],
+    [
+      'capacityLevels',
+      [Number.NaN],
+      'an array of at most 16 fractions of maxConnectionsPerUser, each greater than 0 and at most 1, strictly increasing',
+    ],
+    [
+      'capacityLevels',
+      ['0.5'],
+      'an array of at most 16 fractions of maxConnectionsPerUser, each greater than 0 and at most 1, strictly increasing',
+    ],
+    [
+      'capacityLevels',
+      Array.from({ length: 17 }, (_, i) => (i + 1) / 17),
+      'an array of at most 16 fractions of maxConnectionsPerUser, each greater than 0 and at most 1, strictly increasing',
+    ],
+    ['capacityHysteresis', -0.1, 'a number from 0 (inclusive) to 1 (exclusive)'],
+    ['capacityHysteresis', 1, 'a number from 0 (inclusive) to 1 (exclusive)'],
+    ['capacityHysteresis', Number.NaN, 'a number from 0 (inclusive) to 1 (exclusive)'],
+    ['capacityHysteresis', '0.1', 'a number from 0 (inclusive) to 1 (exclusive)'],
     ['preset', 'prod', "'production', 'staging' or 'test'"],
     ['preset', 'toString', "'production', 'staging' or 'test'"],
     ['preset', '__proto__', "'production', 'staging' or 'test'"],

@@ -9,10 +9,13 @@ import {
   type DisposedEvent,
   type ErrorCode,
   MissingPeerError,
+  Refusal,
   renderChart,
   type SupervisorStats,
 } from 'ws-supervisor';
-import { connectionMachine } from 'ws-supervisor/machines';
+import { type ClientCloseEvent, type ClientState, createClient } from 'ws-supervisor/client';
+import { createDashboard, type Dashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
+import { clientMachine, connectionMachine } from 'ws-supervisor/machines';
 
 const supervisor = createSupervisor({
   preset: 'production',
@@ -31,9 +34,40 @@ export function socketOf(connection: ConnectionHandle): WebSocket | undefined {
   return socket;
 }
 
+// Issue 11: app data typed through the generic, and a refusal the app chooses.
+const withData = createSupervisor<{ plan: 'free' | 'pro' }>({
+  refuse: 'close',
+  admissionRate: { perSecond: 1, burst: 5 },
+  authenticate: (request) =>
+    request.headers.authorization === undefined
+      ? new Refusal(403, 'no token', { retryAfterMs: 1_000 })
+      : { userId: request.headers.authorization, data: { plan: 'pro' } },
+  onOpen: (connection) => {
+    const plan: 'free' | 'pro' | undefined = connection.data?.plan;
+    console.log(plan);
+  },
+});
+// The registry hands back the same typed data.
+const plans: ('free' | 'pro' | undefined)[] = withData
+  .connectionsOf('ann')
+  .map((connection) => connection.data?.plan);
+console.log(plans, withData.connection('id')?.data?.plan, withData.sendToUser('ann', 'hi'));
+withData.on('rejected', ({ via, remoteAddress, userAgent, retryAfterMs }) =>
+  console.log(via, remoteAddress, userAgent, retryAfterMs),
+);
+await withData.shutdown({ deadlineMs: 0 });
+
 const server = createServer().listen(0);
 const detach: () => void = supervisor.attach(server, { path: '/ws' });
-supervisor.on('disposed', (event: DisposedEvent) => console.log(event.connectionId, event.lifetimeMs));
+supervisor.on('disposed', (event: DisposedEvent) =>
+  console.log(event.connectionId, event.lifetimeMs, event.cleanupMs),
+);
+// The dashboard is a Node request handler: it mounts as one.
+const dashboard: Dashboard = createDashboard(supervisor, {
+  basePath: '/ops',
+  authorize: tokenAuthorizer('t'),
+});
+server.on('request', dashboard);
 const stats: SupervisorStats = supervisor.stats();
 const code: ErrorCode = 'WSSUP_MISSING_PEER';
 console.log(stats.connections, code, connectionMachine.id);
@@ -41,6 +75,15 @@ console.log(stats.connections, code, connectionMachine.id);
 renderChart(charts.connection, { format: 'svg' }).catch((error: unknown) => {
   if (error instanceof MissingPeerError) console.log(error.peer, error.code);
 });
+
+// ws's WebSocket is a constructor the client takes as it is (Node 20 has no global one).
+const client = createClient({ url: 'ws://127.0.0.1:1/ws', WebSocket, backoff: { capMs: 60_000 } });
+client.on('close', (event: ClientCloseEvent) => console.log(event.kind, event.next, event.retryAfterMs));
+const state: ClientState = client.state;
+console.log(state, client.send(new Uint8Array(1)), clientMachine.id);
+client.close();
+dashboard.close();
+
 await supervisor.shutdown({ deadlineMs: 100 });
 detach();
 server.close();

@@ -1,6 +1,6 @@
 // Each marked line must be a type error: if the library's types were `any`
 // (ws types missing), they would all compile. The test expects exactly these.
-import { type ConnectionHandle, createSupervisor } from 'ws-supervisor';
+import { type ConnectionHandle, createSupervisor, Refusal } from 'ws-supervisor';
 
 export function wrong(connection: ConnectionHandle): void {
   const n: number = connection.socket; // WRONG: a ws WebSocket, not a number
@@ -16,3 +16,13 @@ createSupervisor({
   authenticate: () => 'user',
   maxConnectionsPerUser: '20', // WRONG: a number
 });
+
+createSupervisor<{ plan: string }>({
+  authenticate: () => ({ userId: 'user', data: { plan: 1 } }), // WRONG: plan is a string
+});
+
+console.log(new Refusal(404)); // WRONG: 401, 403, 429 or 503
+
+const typed = createSupervisor<{ plan: string }>({ authenticate: () => 'user' });
+const plan: number | undefined = typed.connection('id')?.data?.plan; // WRONG: the registry's data is typed
+console.log(plan);

@@ -3,8 +3,9 @@
  * step and nothing loaded from elsewhere. It is a TS string because tsc does
  * not copy .html files to dist/.
  *
- * The script draws what /dashboard/events sends (see stream.ts), and passes
- * the page's own query string (a `?token=`) on to its requests. User ids come
+ * The script draws what <base>/events sends (see stream.ts), and passes
+ * the page's own query string (a `?token=`) on to its requests. <base> is
+ * the page's own path, so the page works wherever an app mounts it. User ids come
  * from clients, so they only ever reach the DOM as textContent. The CSP allows
  * exactly this script and this style sheet (by hash) and requests to this
  * origin.
@@ -109,6 +110,7 @@ main { max-width: 1480px; margin: 0 auto; padding: 20px 28px 32px; display: grid
 .act[data-kind="admitted"] .tag { background: #dcfce7; color: #166534; }
 .act[data-kind="rejected"] .tag { background: #fee2e2; color: #991b1b; }
 .act[data-kind="evicted"] .tag { background: #fef3c7; color: #92400e; }
+.act[data-kind="capacity"] .tag { background: #e0e7ff; color: #3730a3; }
 .act .who { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .act .what { color: var(--muted); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .act.fresh { animation: fresh 1.2s ease-out; }
@@ -126,6 +128,9 @@ const script = String.raw`
   'use strict';
   const SVG = 'http://www.w3.org/2000/svg';
   const MAX_ACTIVITY = 50;
+  // The dashboard's own path (the page is served at <base> and <base>/): its
+  // chart and events are under it, wherever the app mounted the dashboard.
+  const base = location.pathname.replace(/\/+$/, '');
   const STATES = [
     ['connecting', 'var(--connecting)', 'connecting'],
     ['active', 'var(--active)', 'active (live + idle)'],
@@ -149,7 +154,7 @@ const script = String.raw`
 
   // The chart: inline SVG (so CSS and counts can reach into it), one count badge per state.
   async function loadChart() {
-    const response = await fetch('/dashboard/chart.svg' + location.search);
+    const response = await fetch(base + '/chart.svg' + location.search);
     if (!response.ok) throw new Error('HTTP ' + response.status);
     const parsed = new DOMParser().parseFromString(await response.text(), 'image/svg+xml');
     const svg = document.importNode(parsed.documentElement, true);
@@ -302,7 +307,7 @@ const script = String.raw`
       String(d.getMilliseconds()).padStart(3, '0');
   };
   const shortId = (id) => (id ? '\u2026' + id.slice(-6) : '');
-  const tags = { admitted: 'admitted', rejected: 'refused', evicted: 'evicted' };
+  const tags = { admitted: 'admitted', rejected: 'refused', evicted: 'evicted', capacity: 'capacity' };
 
   function activityItem(entry) {
     const li = el('li', 'act');
@@ -313,7 +318,10 @@ const script = String.raw`
         ? (entry.status === undefined ? 'no answer' : 'HTTP ' + entry.status) + ' \u00b7 ' + entry.reason
         : entry.kind === 'evicted'
           ? 'connection ' + shortId(entry.connectionId) + ' \u00b7 idle, close 4001'
-          : 'connection ' + shortId(entry.connectionId);
+          : entry.kind === 'capacity'
+            ? (entry.direction === 'up' ? 'reached ' : 'back below ') + Math.round(entry.level * 100) +
+              '% of the limit \u00b7 ' + entry.live + ' live'
+            : 'connection ' + shortId(entry.connectionId);
     const who = el('span', 'who', entry.userId ?? '\u2014');
     who.title = entry.userId ?? 'no valid user id';
     li.append(el('time', '', clock(entry.at)), el('span', 'tag', tags[entry.kind] ?? entry.kind), who, el('span', 'what', what));
@@ -358,7 +366,7 @@ const script = String.raw`
 
   // The page's own query (e.g. ?token=) goes on to the chart and the events:
   // an EventSource cannot set an Authorization header.
-  const events = new EventSource('/dashboard/events' + location.search);
+  const events = new EventSource(base + '/events' + location.search);
   events.addEventListener('open', () => setStatus('live', 'live'));
   events.addEventListener('error', () =>
     setStatus(events.readyState === EventSource.CLOSED ? 'disconnected' : 'reconnecting', 'down'),

@@ -1,10 +1,12 @@
 /**
- * Who may read the dashboard and the per-user detail of /stats (issue 13,
- * items 14 and 15). An app passes its own `authorize(request)`; the reference
- * server builds one from `--dashboard-token`.
+ * Who may read the dashboard (issue 13, items 14 and 15; public with the
+ * dashboard since issue 11, item 8). An app passes its own
+ * `authorize(request)`, or one made by `tokenAuthorizer(secret)`; it may
+ * guard its own routes with the same rule through `checkAccess`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { SupervisorError } from '../errors.js';
 import { queryOf, sendText } from './http.js';
 
 /**
@@ -18,7 +20,11 @@ export type Authorize = (request: IncomingMessage) => AccessVerdict | Promise<Ac
 /**
  * Runs `authorize` (without one, everyone may) and answers a refusal itself:
  * 401, 403, or 500 when the hook throws or rejects (reported to `onError`).
- * Resolves true when the request may go on.
+ * Resolves true when the request may go on; never rejects.
+ * @example
+ * ```ts
+ * if (await checkAccess(authorize, request, response, console.error)) sendUserList(response);
+ * ```
  */
 export async function checkAccess(
   authorize: Authorize | undefined,
@@ -52,8 +58,19 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
  * <token>` (curl, scripts) or from `?token=<token>` (a browser's EventSource
  * cannot set headers, so the dashboard page passes its own query on). No
  * token: 401; a wrong one: 403. Compared in constant time.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an empty or non-string token.
+ * @example
+ * ```ts
+ * createDashboard(supervisor, { authorize: tokenAuthorizer(process.env.DASHBOARD_TOKEN!) });
+ * ```
  */
 export function tokenAuthorizer(token: string): Authorize {
+  if (typeof token !== 'string' || token.trim() === '') {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      'tokenAuthorizer: the token must be a non-empty string',
+    );
+  }
   const expected = digest(token);
   return (request) => {
     const header = request.headers.authorization;

@@ -11,7 +11,8 @@
  * every one of them is here. Owned by the dashboard: close() removes exactly
  * the subscriptions it added.
  */
-import type { Supervisor, UserStats } from '../../../src/index.js';
+import type { UserStats } from '../stats.js';
+import type { Supervisor } from '../supervisor.js';
 
 export interface RecentUsers {
   /** The books of the users held, most recently active last. Drops users who hold nothing any more. */

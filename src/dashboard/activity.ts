@@ -1,14 +1,15 @@
 /**
- * The dashboard's memory of what happened: the latest admissions, refusals and
- * evictions, bounded, plus the view of stats() that the page draws (computed
+ * The dashboard's memory of what happened: the latest admissions, refusals,
+ * evictions and capacity alerts, bounded, plus the view of stats() that the page draws (computed
  * by the feed, once for every stream). Owned by
  * the dashboard: it subscribes to the supervisor once, and close() removes
  * exactly those subscriptions.
  */
-import { evictionPoint } from '../../../machines/index.js';
-import type { Supervisor, UserStats } from '../../../src/index.js';
+import { evictionPoint } from '../../machines/eviction.js';
+import type { UserStats } from '../stats.js';
+import type { Supervisor } from '../supervisor.js';
 
-export type ActivityKind = 'admitted' | 'rejected' | 'evicted';
+export type ActivityKind = 'admitted' | 'rejected' | 'evicted' | 'capacity';
 
 /** One line of the page's event list. Absent fields do not apply to that kind. */
 export interface Activity {
@@ -24,6 +25,12 @@ export interface Activity {
   reason?: string;
   /** The HTTP status the refusal sent (`rejected` only; absent when the client had gone). */
   status?: number;
+  /** The capacity level crossed, a fraction of the limit (`capacity` only). */
+  level?: number;
+  /** Whether the user reached the level or fell back below it (`capacity` only). */
+  direction?: 'up' | 'down';
+  /** The user's live connections after the crossing (`capacity` only). */
+  live?: number;
 }
 
 /** What the log tells its subscribers: a new activity, or only that stats() may have moved. */
@@ -142,6 +149,9 @@ export function createActivityLog(
       }),
     ),
     supervisor.on('evicted', ({ userId, connectionId }) => record({ kind: 'evicted', userId, connectionId })),
+    supervisor.on('capacity', ({ userId, level, direction, live }) =>
+      record({ kind: 'capacity', userId, level, direction, live }),
+    ),
     // Not listed on the page, but the counts moved.
     supervisor.on('disposed', () => notify({ type: 'changed' })),
   ];

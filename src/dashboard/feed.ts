@@ -6,17 +6,18 @@
  * string is written to each stream. A burst of events is one write per
  * stream: its activities (each serialised once) and the counts after it.
  *
- * The feed owns the only timers of the dashboard, and only while a stream is
- * open: one interval (the counts move without an event when a connection
- * turns active or idle; also the streams' keep-alives) and at most one
- * pending timeout for a burst of events (they fire inside an actor's step:
- * read the counts once it is over, and once for the whole burst, batchMs
- * long, so that the work follows the clock, not the rate of connections).
- * Its one subscription to the
- * activity log lives as long as they do. The last stream to end takes all
- * three with it.
+ * The feed's timing is an actor (machines/dashboard-feed.machine.ts): a poll
+ * interval (the counts move without an event when a connection turns active
+ * or idle; also the streams' keep-alives) and a batch window for a burst of
+ * events (they fire inside an actor's step: read the counts once it is over,
+ * and once for the whole burst). The feed runs that actor, and its one
+ * subscription to the activity log, only while a stream is open: the last
+ * stream to end stops the actor (cancelling its delays) and unsubscribes.
  */
 import type { ServerResponse } from 'node:http';
+import { type Actor, createActor } from 'xstate';
+import { dashboardFeedMachine } from '../../machines/dashboard-feed.machine.js';
+import type { Clock } from '../clock.js';
 import type { ActivityLog, LogNotice, StatsView } from './activity.js';
 import { DashboardStream, type StreamFeed } from './stream.js';
 
@@ -35,13 +36,15 @@ export interface FeedSource {
   /** A comment line after this long without a write keeps proxies from closing a stream. */
   keepAliveMs: number;
   /** @default Date.now */
-  now?: () => number;
+  now?: (() => number) | undefined;
+  /** Runs the feed's delays. @default XState's (the real timers) */
+  clock?: Clock | undefined;
 }
 
 export class DashboardFeed implements StreamFeed {
   readonly #streams = new Set<DashboardStream>();
-  #poll: NodeJS.Timeout | undefined;
-  #pending: NodeJS.Timeout | undefined;
+  /** The feed's clock: running while a stream is open. */
+  #timing: Actor<typeof dashboardFeedMachine> | undefined;
   #unsubscribe: (() => void) | undefined;
   /** The serialised view and its message, until the counts may have moved. */
   #stats: { json: string; chunk: string } | undefined;
@@ -59,7 +62,13 @@ export class DashboardFeed implements StreamFeed {
     this.#streams.add(stream);
     if (this.#streams.size === 1) {
       this.#unsubscribe = this.source.log.subscribe(this.#onNotice);
-      this.#poll = setInterval(this.#tick, this.source.pollMs);
+      const { pollMs, batchMs, clock } = this.source;
+      const timing = dashboardFeedMachine.provide({ actions: { tick: this.#tick, flush: this.#flush } });
+      this.#timing = createActor(timing, {
+        input: { pollMs, batchMs },
+        ...(clock === undefined ? {} : { clock }),
+      });
+      this.#timing.start();
     }
     stream.start();
     return stream;
@@ -114,12 +123,12 @@ export class DashboardFeed implements StreamFeed {
       this.#snapshot = undefined;
       this.#outbox.push(`event: activity\ndata: ${JSON.stringify(notice.activity)}\n\n`);
     }
-    this.#pending ??= setTimeout(this.#flush, this.source.batchMs);
+    // Opens a batch window, unless one is open already.
+    this.#timing?.send({ type: 'NOTICED' });
   };
 
   /** The end of a burst: its activities and the counts after it, in one write per stream. */
   #flush = (): void => {
-    this.#pending = undefined;
     const activities = this.#outbox.join('');
     this.#outbox = [];
     this.#broadcastStats(activities);
@@ -128,10 +137,8 @@ export class DashboardFeed implements StreamFeed {
   #remove = (stream: DashboardStream): void => {
     this.#streams.delete(stream);
     if (this.#streams.size > 0) return;
-    clearInterval(this.#poll);
-    clearTimeout(this.#pending);
-    this.#poll = undefined;
-    this.#pending = undefined;
+    this.#timing?.stop();
+    this.#timing = undefined;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
     this.#stats = undefined;

@@ -1,0 +1,61 @@
+// Run: npm run example:client -- --port 8080
+// An echo server (one connection per user, idle after 1 s) and, in the same
+// process, a ws-supervisor/client connected to it as user "demo" that logs what
+// it does. It goes idle, is evicted (4001) and waits; press Enter to be active again.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { createSupervisor } from 'ws-supervisor';
+import { createClient } from 'ws-supervisor/client';
+
+const supervisor = createSupervisor({
+  preset: 'test', // idle after 1 s
+  maxConnectionsPerUser: 1, // so idle connections are evicted at once (at ceil(0.7 × 1) = 1)
+  authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
+  onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
+});
+const server = createServer((_request, response) => response.end('ws-supervisor/client demo\n'));
+supervisor.attach(server);
+const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
+
+server.listen(Number(values.port), '127.0.0.1', () => {
+  const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  console.log(`listening on ${url}`);
+  const client = connectClient(`${url}/?user=demo`);
+  // Enter in a terminal is the user being active again.
+  const keyboard = process.stdin.isTTY ? createInterface({ input: process.stdin }) : undefined;
+  keyboard?.on('line', () => client.activity());
+
+  // `on`, not `once`: under npm, Ctrl-C reaches node twice, and both calls are idempotent.
+  const stop = () => {
+    client.close(); // stops for good: no reconnect to the server going away
+    keyboard?.close();
+    void supervisor.shutdown().then(() => server.close()); // 1001 to every other client
+  };
+  process.on('SIGINT', stop).on('SIGTERM', stop);
+});
+
+function connectClient(url: string) {
+  // #region client
+  const client = createClient({
+    url, // or a function, called before every attempt: () => `wss://host/?token=${freshToken()}`
+    WebSocket, // ws's: Node 20 has no global WebSocket (browsers and Node 22 need no such line)
+  });
+  client.on('open', () => client.send('hello'));
+  client.on('message', ({ data }) => console.log(`client: got ${String(data)}`));
+  client.on('state', ({ state }) => console.log(`client: ${state}`));
+  client.on('close', ({ code, kind, reason, retryAfterMs, next }) => {
+    // kind names the code: 'evicted', 'shutdown', 'unauthenticated', 'too-many-requests', ...
+    console.log(
+      `client: closed ${code} (${kind}) "${reason}", retry after ${retryAfterMs ?? '-'} ms: ${next}`,
+    );
+  });
+  client.on('reconnecting', ({ delayMs, attempt }) => {
+    console.log(`client: reconnecting in ${delayMs} ms (attempt ${attempt})`);
+  });
+  // In a page: addEventListener('keydown', () => client.activity()) brings it back after 4001.
+  // #endregion client
+  return client;
+}

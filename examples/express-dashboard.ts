@@ -1,0 +1,72 @@
+/**
+ * An Express 5 app that mounts the live dashboard (ws-supervisor/dashboard)
+ * on a path of its own, behind a token, and serves Prometheus metrics
+ * (ws-supervisor/metrics, with the optional peer prom-client) next to its
+ * own routes. WebSockets are supervised on the same port.
+ *
+ *   npm run example:express-dashboard -- --port 8080
+ *   then open http://127.0.0.1:8080/ops/dashboard?token=<DASHBOARD_TOKEN, default "demo">,
+ *   scrape http://127.0.0.1:8080/metrics, and connect to ws://127.0.0.1:8080/?user=<id>
+ */
+import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import express from 'express';
+import { Registry } from 'prom-client';
+import { createSupervisor } from 'ws-supervisor';
+import { createDashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
+import { registerMetrics } from 'ws-supervisor/metrics';
+
+const { values } = parseArgs({ options: { port: { type: 'string', default: process.env.PORT ?? '0' } } });
+
+const supervisor = createSupervisor({
+  preset: 'production',
+  // Demo only: trusts ?user=<id>. Verify a real token (JWT, session) here.
+  authenticate: (request: IncomingMessage) =>
+    new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('user'),
+  onMessage: (connection, data, isBinary) => {
+    connection.send(data, { binary: isBinary });
+  },
+});
+
+// #region dashboard
+const dashboard = createDashboard(supervisor, {
+  basePath: '/ops/dashboard', // where it is mounted below: the page finds its chart and events under it
+  authorize: tokenAuthorizer(process.env.DASHBOARD_TOKEN ?? 'demo'),
+});
+const app = express();
+app.use('/ops/dashboard', dashboard);
+// #endregion dashboard
+
+// #region metrics
+const registry = new Registry(); // or prom-client's default `register`, next to collectDefaultMetrics()
+const unregisterMetrics = registerMetrics(supervisor, { registry });
+app.get('/metrics', async (_request, response) => {
+  response.type(registry.contentType).send(await registry.metrics());
+});
+// #endregion metrics
+
+app.get('/', (_request, response) => {
+  response.send('your own routes live here; the dashboard is at /ops/dashboard\n');
+});
+
+const server = app.listen(Number(values.port), '127.0.0.1');
+supervisor.attach(server);
+
+// `on`, not `once`: under npm, Ctrl-C reaches node twice; the second copy must
+// not meet Node's default handler while the clients drain.
+const stopSignal = new Promise<string>((resolve) => {
+  process.on('SIGINT', resolve).on('SIGTERM', resolve);
+});
+await once(server, 'listening');
+console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+
+const signal = await stopSignal;
+console.log(`${signal}: draining`);
+server.close();
+// Event streams never end on their own: end them, or the server would wait for the browsers.
+dashboard.close();
+await supervisor.shutdown();
+unregisterMetrics();
+server.closeAllConnections();

@@ -1,0 +1,86 @@
+// Run: npm run example:express-registry -- --port 8080
+// Connect: ws://127.0.0.1:8080/ws?user=alice, then from another terminal:
+//   curl -X POST -H 'content-type: application/json' -d '{"message":"hi"}' http://127.0.0.1:8080/users/alice/notify
+//   curl -X POST -H 'content-type: application/json' -d '{"message":"to all"}' http://127.0.0.1:8080/broadcast
+//   curl -X DELETE http://127.0.0.1:8080/users/alice/connections
+//
+// The connection registry from REST routes (Express 5): the supervisor's own
+// books answer, so the app keeps no map of its own.
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { createSupervisor, SupervisorError } from 'ws-supervisor';
+
+const supervisor = createSupervisor({
+  // Demo only: trusts ?user=<id>. Verify a real token here.
+  authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
+  onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
+});
+
+// #region capacity
+// Alerts at 50, 80 and 90 % of the per-user limit (capacityLevels), up and back down.
+supervisor.on('capacity', ({ userId, direction, level, live, limit }) => {
+  console.log(`capacity ${direction}: ${userId} holds ${live} of ${limit} (level ${level * 100} %)`);
+});
+// #endregion capacity
+
+const messageOf = (request: Request): string | undefined => {
+  const message: unknown = request.body?.message;
+  return typeof message === 'string' ? message : undefined;
+};
+
+// #region routes
+const app = express();
+app.use(express.json({ limit: '16kb' }));
+
+app.get('/users/:id/connections', (request, response) => {
+  const ids = supervisor.connectionsOf(request.params.id).map((connection) => connection.id);
+  response.json({ connections: ids });
+});
+
+app.post('/users/:id/notify', (request, response) => {
+  const message = messageOf(request);
+  if (message === undefined) return void response.status(400).json({ error: 'body must be { message }' });
+  const delivered = supervisor.sendToUser(request.params.id, JSON.stringify({ notice: message }));
+  response.json({ delivered });
+});
+
+app.post('/broadcast', (request, response) => {
+  const message = messageOf(request);
+  if (message === undefined) return void response.status(400).json({ error: 'body must be { message }' });
+  response.json({ delivered: supervisor.broadcast(JSON.stringify({ broadcast: message })) });
+});
+
+// Kick: every connection of the user closes gracefully with 4000 "kicked".
+app.delete('/users/:id/connections', (request, response) => {
+  response.json({ closed: supervisor.disconnectUser(request.params.id, 4000, 'kicked') });
+});
+
+// A bad user id (empty, too long, control characters) is a typed error: answer 400 with its code.
+app.use((error: unknown, _request: Request, response: Response, next: NextFunction) => {
+  if (!(error instanceof SupervisorError)) return next(error);
+  response.status(400).json({ error: error.message, code: error.code });
+});
+// #endregion routes
+
+const { values } = parseArgs({ options: { port: { type: 'string', default: process.env.PORT ?? '0' } } });
+const server = createServer(app);
+const detach = supervisor.attach(server, { path: '/ws' });
+server.listen(Number(values.port), '127.0.0.1');
+await once(server, 'listening');
+console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`);
+
+// #region shutdown
+// Paced: 10 batches over 20 s (idle connections first, then the oldest), so that
+// the clients do not all reconnect elsewhere at once; at 30 s the rest is terminated.
+// `on`, not `once`: under npm, Ctrl-C reaches node twice, and shutdown() is idempotent.
+const stop = () =>
+  void supervisor.shutdown({ deadlineMs: 30_000, pace: { windowMs: 20_000, batches: 10 } }).then(() => {
+    detach();
+    server.close();
+    server.closeAllConnections();
+  });
+process.on('SIGINT', stop).on('SIGTERM', stop);
+// #endregion shutdown

@@ -1,0 +1,51 @@
+// Run: npm run example:logging -- --port 8080
+// Every supervisor event becomes one JSON line on stdout (pino), and refusals
+// reach browsers as close frames they can read (4401, 4403, 4429 retry-after=…).
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { createSupervisor, Refusal, type SupervisorEventName } from 'ws-supervisor';
+
+const logger = pino({ base: { service: 'chat' } });
+
+// #region logging
+interface Session {
+  plan: 'free' | 'pro';
+}
+
+const supervisor = createSupervisor<Session>({
+  preset: 'production',
+  refuse: 'close', // a browser reads why: close 4000 + status, reason `… retry-after=<s>`
+  admissionRate: { perSecond: 1, burst: 5 }, // reconnect storms: 429 with Retry-After
+  authenticate: (request) => {
+    // Demo only: trusts ?user=<id>. Verify a real token here.
+    const query = new URLSearchParams(request.url?.split('?')[1]);
+    const user = query.get('user');
+    if (user === null) return null; // 4401
+    if (user.startsWith('banned')) return new Refusal(403, 'account suspended'); // 4403
+    return { userId: user, correlationId: query.get('rid') ?? undefined, data: { plan: 'free' } };
+  },
+  onOpen: (connection) => connection.send(`welcome, ${connection.userId} (${connection.data?.plan})`),
+  onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
+  onError: (error) => logger.error({ err: error, code: error.code }, error.message),
+});
+
+// One line per event; the event's fields are the log's fields. `rejected` has
+// reason, status, via, retryAfterMs, userId, remoteAddress, userAgent and correlationId.
+const names: SupervisorEventName[] = ['admitted', 'rejected', 'evicted', 'disposed'];
+for (const name of names) {
+  supervisor.on(name, (event) => logger.info({ event: name, ...event }, name));
+}
+// #endregion logging
+
+const server = createServer((_request, response) => response.end('connect with ws://…/?user=<id>\n'));
+supervisor.attach(server);
+const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
+server.listen(Number(values.port), '127.0.0.1', () => {
+  console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
+});
+
+// `on`, not `once`: under npm, Ctrl-C reaches node twice, and shutdown() is idempotent.
+const stop = () => void supervisor.shutdown().then(() => server.close());
+process.on('SIGINT', stop).on('SIGTERM', stop);

@@ -1,0 +1,108 @@
+/**
+ * What a reconnecting client does after its socket closed, by close code:
+ * the contract between ws-supervisor's servers and `ws-supervisor/client`.
+ * Pure (no I/O), so the client machine's guards, its tests and the README's
+ * table read the same rules.
+ *
+ * A refusal delivered as a close frame uses 4000 + the HTTP status it would
+ * have had (4400, 4401, 4403, 4429, 4500, 4503). Its reason may end with
+ * ` retry-after=<seconds>`, as HTTP's Retry-After header: the client waits at
+ * least that long.
+ */
+
+/** Close codes the client treats specially. Public contract: see the README's "Client" table. */
+export const ClientCloseCodes = {
+  /** The server closed on purpose (an app's `connection.close()`, a kick): not retried. */
+  normal: 1000,
+  /** Server shutdown or restart: reconnect after a delay spread over `shutdownWindowMs`. */
+  goingAway: 1001,
+  /** No close frame at all (socket dropped, server killed, HTTP refusal): back off. */
+  abnormal: 1006,
+  /** Service restart (RFC 6455 registry): as 1001. */
+  serviceRestart: 1012,
+  /** Evicted as idle: wait for the user to be active again. */
+  evicted: 4001,
+  /** Slow consumer: back off. */
+  slowConsumer: 4008,
+  badRequest: 4400,
+  unauthenticated: 4401,
+  forbidden: 4403,
+  tooManyRequests: 4429,
+  authenticateFailed: 4500,
+  shuttingDown: 4503,
+} as const;
+
+/**
+ * What the client does next:
+ * - `suspend-until-active`: evicted as idle; reconnect on the app's `activity()` (or `resume()`);
+ * - `suspend-until-resumed`: the app must act (log in again, fix the request); reconnect on `resume()`;
+ * - `spread`: a planned shutdown; reconnect after a random delay within `shutdownWindowMs`;
+ * - `backoff`: reconnect after exponential backoff with full jitter, and never before a retry hint.
+ */
+export type CloseDisposition = 'suspend-until-active' | 'suspend-until-resumed' | 'spread' | 'backoff';
+
+/** The same hint the server writes: the reason ends with ` retry-after=<integer seconds>`. */
+const RETRY_AFTER = / retry-after=(\d+)$/;
+
+/** The retry hint of a close reason in milliseconds, or undefined when it has none. */
+export function retryAfterMsOf(reason: string): number | undefined {
+  const seconds = RETRY_AFTER.exec(reason)?.[1];
+  return seconds === undefined ? undefined : Number(seconds) * 1000;
+}
+
+/** The close reason without its retry hint: the human-readable message. */
+export function closeMessageOf(reason: string): string {
+  return reason.replace(RETRY_AFTER, '');
+}
+
+/**
+ * The disposition of a close code. 4400–4499 other than 4429 are client
+ * errors: retrying the same request would be refused again, so the app must
+ * act. 4429 and 5xx-like codes are the server's "later". Every code not named
+ * here (1005, 1011, 1013, 3000–3999, other 4xxx) backs off: a client that
+ * cannot tell why it was closed must neither give up nor hurry.
+ */
+export function dispositionOf(code: number): CloseDisposition {
+  if (code === ClientCloseCodes.evicted) return 'suspend-until-active';
+  if (code === ClientCloseCodes.goingAway || code === ClientCloseCodes.serviceRestart) return 'spread';
+  if (code === ClientCloseCodes.normal) return 'suspend-until-resumed';
+  if (code >= 4400 && code <= 4499 && code !== ClientCloseCodes.tooManyRequests) {
+    return 'suspend-until-resumed';
+  }
+  return 'backoff';
+}
+
+/** A close code by name, for apps to switch on. */
+export type CloseKind =
+  | 'normal'
+  | 'shutdown'
+  | 'abnormal'
+  | 'evicted'
+  | 'slow-consumer'
+  | 'bad-request'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'too-many-requests'
+  | 'auth-failed'
+  | 'unavailable'
+  | 'other';
+
+const KINDS: Record<number, CloseKind> = {
+  [ClientCloseCodes.normal]: 'normal',
+  [ClientCloseCodes.goingAway]: 'shutdown',
+  [ClientCloseCodes.serviceRestart]: 'shutdown',
+  [ClientCloseCodes.abnormal]: 'abnormal',
+  [ClientCloseCodes.evicted]: 'evicted',
+  [ClientCloseCodes.slowConsumer]: 'slow-consumer',
+  [ClientCloseCodes.badRequest]: 'bad-request',
+  [ClientCloseCodes.unauthenticated]: 'unauthenticated',
+  [ClientCloseCodes.forbidden]: 'forbidden',
+  [ClientCloseCodes.tooManyRequests]: 'too-many-requests',
+  [ClientCloseCodes.authenticateFailed]: 'auth-failed',
+  [ClientCloseCodes.shuttingDown]: 'unavailable',
+};
+
+/** The name of a close code (`'other'` for codes without a rule of their own). */
+export function closeKindOf(code: number): CloseKind {
+  return KINDS[code] ?? 'other';
+}

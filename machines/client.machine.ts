@@ -1,0 +1,225 @@
+/**
+ * Reconnecting client: one actor per `createClient()` (ws-supervisor/client),
+ * owned by the app's client object; it ends only in `closed`, when the app
+ * calls `close()`.
+ *
+ *   ┌────────────── connection (owns the socket) ──────────────┐
+ *   │ connecting ──SOCKET_OPENED──▶ open                        │──SOCKET_CLOSED──┬─▶ waiting ──retryDelay──▶ connection
+ *   └──────────────────────────────────────────────────────────┘   (by code)     └─▶ suspended ──ACTIVITY/RESUME──▶ connection
+ *   CLOSE, from anywhere ──▶ closed (final)
+ *
+ * The socket is an invoked actor of `connection`: leaving that state for any
+ * reason (closed, timed out, the app's close()) stops it, which closes the
+ * socket and removes every listener it added. The waits are named delays
+ * (connectTimeout, retryDelay, stableAfter), so stopping the actor cancels
+ * them and tests drive them with a SimulatedClock. Only `suspended` waits
+ * with no delay: there the server or the app said not to come back until the
+ * app says so.
+ *
+ * Messages cost no step: the socket actor hands them to the app directly.
+ * Pure: the socket actor is a placeholder that the runtime (src/client/)
+ * supplies with `.provide()`; the random numbers come from the input.
+ */
+import { assign, emit, fromCallback, setup } from 'xstate';
+import { closeMessageOf, dispositionOf, retryAfterMsOf } from './client-close.js';
+
+/** Exponential backoff with full jitter: delay = random() × min(capMs, baseMs × factor^attempt). */
+export interface ClientBackoff {
+  baseMs: number;
+  capMs: number;
+  factor: number;
+}
+
+/** What the client actor starts with: its timings, and where its random numbers come from. */
+export interface ClientInput {
+  backoff: ClientBackoff;
+  /** After a 1001 (shutdown), reconnect at a random moment within this window. */
+  shutdownWindowMs: number;
+  /** A socket not open after this long is given up, as a failed attempt. */
+  connectTimeoutMs: number;
+  /** A connection open this long resets the backoff to its first step. */
+  stableAfterMs: number;
+  /** A number in [0, 1): Math.random, or a fixed sequence in tests. */
+  random: () => number;
+}
+
+/** How the last socket ended, as the client read it. */
+export interface ClientClose {
+  code: number;
+  /** The close reason without its retry hint. */
+  reason: string;
+  /** The server's retry hint (` retry-after=<s>` at the end of the reason), in ms. */
+  retryAfterMs: number | undefined;
+  wasClean: boolean;
+}
+
+/** The client actor's context: its input, and what it learned from the sockets so far. */
+export interface ClientContext extends ClientInput {
+  /** Failed attempts since the last stable connection: the backoff's exponent. */
+  attempt: number;
+  /** The delay chosen for the current wait in `waiting`. */
+  retryDelayMs: number;
+  lastClose: ClientClose | undefined;
+}
+
+/** The client actor's events: facts from its socket, and commands from the app. */
+export type ClientEvent =
+  // Facts from the socket.
+  | { type: 'SOCKET_OPENED' }
+  | { type: 'SOCKET_CLOSED'; code: number; reason: string; wasClean: boolean }
+  // Commands from the app.
+  | { type: 'ACTIVITY' }
+  | { type: 'RESUME' }
+  | { type: 'CLOSE' };
+
+/** What the actor emits; the runtime forwards them to the app's listeners. */
+export type ClientEmitted =
+  | { type: 'open' }
+  | ({ type: 'close' } & ClientClose)
+  | { type: 'reconnecting'; delayMs: number; attempt: number };
+
+const closeFrom = (event: ClientEvent): ClientClose =>
+  event.type === 'SOCKET_CLOSED'
+    ? {
+        code: event.code,
+        reason: closeMessageOf(event.reason),
+        retryAfterMs: retryAfterMsOf(event.reason),
+        wasClean: event.wasClean,
+      }
+    : { code: 1006, reason: 'connect timeout', retryAfterMs: undefined, wasClean: false };
+
+const codeOf = (event: ClientEvent) => (event.type === 'SOCKET_CLOSED' ? event.code : 1006);
+
+/**
+ * The reconnecting client's statechart (see the diagram at the top of this
+ * file and docs/machines/client.md). Its `socket` actor is a placeholder:
+ * `createClient()` from ws-supervisor/client provides the real one; use that,
+ * unless you bind the machine to a socket of your own.
+ *
+ * @example
+ * ```ts
+ * import { clientMachine } from 'ws-supervisor/machines';
+ * import { renderChart } from 'ws-supervisor';
+ * console.log(await renderChart(clientMachine)); // Mermaid
+ * ```
+ */
+export const clientMachine = setup({
+  types: {} as {
+    context: ClientContext;
+    input: ClientInput;
+    events: ClientEvent;
+    emitted: ClientEmitted;
+  },
+  actors: {
+    // Placeholder: src/client/socket-actor.ts opens the WebSocket, reports
+    // SOCKET_OPENED / SOCKET_CLOSED, and closes it and removes its listeners when stopped.
+    socket: fromCallback<ClientEvent>(() => () => {}),
+  },
+  actions: {
+    recordClose: assign({ lastClose: ({ event }) => closeFrom(event) }),
+    announceClose: emit(({ context }) => ({ type: 'close' as const, ...(context.lastClose as ClientClose) })),
+    announceOpen: emit({ type: 'open' }),
+    announceReconnecting: emit(({ context }) => ({
+      type: 'reconnecting' as const,
+      delayMs: context.retryDelayMs,
+      attempt: context.attempt,
+    })),
+    /**
+     * Full jitter (AWS's "Exponential Backoff and Jitter"): a uniform delay up
+     * to the exponential ceiling, so clients that failed together do not
+     * retry together. A retry hint is a floor the jitter is added to.
+     */
+    planBackoff: assign(({ context }) => {
+      const { baseMs, capMs, factor } = context.backoff;
+      const ceiling = Math.min(capMs, baseMs * factor ** context.attempt);
+      const floor = context.lastClose?.retryAfterMs ?? 0;
+      return { retryDelayMs: Math.round(floor + context.random() * ceiling), attempt: context.attempt + 1 };
+    }),
+    /** A shutdown closes every client at once: spread their returns over the window (after any hint). */
+    planSpread: assign({
+      retryDelayMs: ({ context }) =>
+        Math.round((context.lastClose?.retryAfterMs ?? 0) + context.random() * context.shutdownWindowMs),
+    }),
+    resetAttempts: assign({ attempt: 0 }),
+  },
+  guards: {
+    isEvicted: ({ event }) => dispositionOf(codeOf(event)) === 'suspend-until-active',
+    needsTheApp: ({ event }) => dispositionOf(codeOf(event)) === 'suspend-until-resumed',
+    isShutdown: ({ event }) => dispositionOf(codeOf(event)) === 'spread',
+  },
+  delays: {
+    connectTimeout: ({ context }) => context.connectTimeoutMs,
+    retryDelay: ({ context }) => context.retryDelayMs,
+    stableAfter: ({ context }) => context.stableAfterMs,
+  },
+}).createMachine({
+  id: 'client',
+  context: ({ input }) => ({ ...input, attempt: 0, retryDelayMs: 0, lastClose: undefined }),
+  initial: 'connection',
+  on: {
+    CLOSE: '.closed',
+  },
+  states: {
+    connection: {
+      invoke: { id: 'socket', src: 'socket' },
+      initial: 'connecting',
+      on: {
+        SOCKET_CLOSED: [
+          {
+            guard: 'isEvicted',
+            target: 'suspended.untilActive',
+            actions: ['recordClose', 'announceClose'],
+          },
+          {
+            guard: 'needsTheApp',
+            target: 'suspended.untilResumed',
+            actions: ['recordClose', 'announceClose'],
+          },
+          {
+            guard: 'isShutdown',
+            target: 'waiting',
+            actions: ['recordClose', 'announceClose', 'planSpread'],
+          },
+          { target: 'waiting', actions: ['recordClose', 'announceClose', 'planBackoff'] },
+        ],
+      },
+      states: {
+        connecting: {
+          after: {
+            connectTimeout: {
+              target: '#client.waiting',
+              actions: ['recordClose', 'announceClose', 'planBackoff'],
+            },
+          },
+          on: { SOCKET_OPENED: 'open' },
+        },
+        open: {
+          entry: 'announceOpen',
+          after: { stableAfter: { actions: 'resetAttempts' } },
+        },
+      },
+    },
+
+    waiting: {
+      entry: 'announceReconnecting',
+      after: { retryDelay: 'connection' },
+    },
+
+    suspended: {
+      initial: 'untilActive',
+      on: {
+        RESUME: { target: 'connection', actions: 'resetAttempts' },
+      },
+      states: {
+        /** Evicted as idle (4001): the user's next activity brings the connection back. */
+        untilActive: {
+          on: { ACTIVITY: { target: '#client.connection', actions: 'resetAttempts' } },
+        },
+        /** Refused for a reason retrying cannot fix (4400, 4401, 4403, 1000): only resume() reconnects. */
+        untilResumed: {},
+      },
+    },
+
+    closed: { type: 'final' },
+  },
+});

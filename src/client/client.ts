@@ -1,0 +1,217 @@
+/**
+ * `createClient()`: the reconnecting client of ws-supervisor/client. It binds
+ * the client machine (machines/client.machine.ts) to a WebSocket constructor
+ * and to the app's listeners; every wait is a delay of that machine.
+ */
+import { createActor, type SnapshotFrom } from 'xstate';
+import { type ClientClose, clientMachine } from '../../machines/client.machine.js';
+import { type CloseKind, closeKindOf, dispositionOf } from '../../machines/client-close.js';
+import { type ClientOptions, resolveClientOptions } from './options.js';
+import { createSocketActor } from './socket-actor.js';
+import { type ClientData, ReadyState, type WebSocketLike } from './websocket-like.js';
+
+/** Where the client is. `suspended` waits for the app: `activity()` after 4001, `resume()` after any. */
+export type ClientState = 'connecting' | 'open' | 'waiting' | 'suspended' | 'closed';
+
+/** What the client does after a close: see the README's "Client" table. */
+export type ClientNext = 'reconnect' | 'wait-for-activity' | 'wait-for-resume';
+
+/** The `close` event: how the socket ended, read by the client. */
+export interface ClientCloseEvent extends ClientClose {
+  /** The close code by name, e.g. 'evicted', 'unauthenticated', 'too-many-requests'. */
+  kind: CloseKind;
+  /** What the client does now. */
+  next: ClientNext;
+}
+
+/** Every event the client emits, by name, with its payload. */
+export interface ClientEvents {
+  /** A socket opened (the first time, and after every reconnect). */
+  open: { url: string };
+  /** A message arrived: a string, or binary as `binaryType` says (a Buffer under ws). */
+  message: { data: unknown };
+  /** The socket closed or could not connect; `next` says what follows. */
+  close: ClientCloseEvent;
+  /** The client waits `delayMs` and then connects again (`attempt` counts failures since it last stayed open). */
+  reconnecting: { delayMs: number; attempt: number };
+  /** `state` changed. */
+  state: { state: ClientState; previous: ClientState };
+}
+
+export type ClientListener<K extends keyof ClientEvents> = (event: ClientEvents[K]) => void;
+
+/** A reconnecting WebSocket client. */
+export interface Client {
+  /** Where the client is now. */
+  readonly state: ClientState;
+  /** How the last socket ended, or undefined before the first close. */
+  readonly lastClose: ClientCloseEvent | undefined;
+  /**
+   * Sends on the open socket.
+   * @returns false (and sends nothing) unless `state` is `'open'`
+   */
+  send(data: ClientData): boolean;
+  /**
+   * Tells the client that the user is active (a key press, a click, the tab
+   * shown again). After an idle eviction (4001) it reconnects; otherwise it does nothing.
+   */
+  activity(): void;
+  /**
+   * Reconnects from `suspended`, whatever suspended it (after 4401, once the
+   * app has a new token: the `url` function gives it). Does nothing in other states.
+   */
+  resume(): void;
+  /**
+   * Stops for good: closes the socket (1000), cancels every delay, removes every
+   * listener. Idempotent.
+   */
+  close(): void;
+  /** Adds a listener; returns the function that removes it. */
+  on<K extends keyof ClientEvents>(type: K, listener: ClientListener<K>): () => void;
+}
+
+type Snapshot = SnapshotFrom<typeof clientMachine>;
+
+function stateOf(snapshot: Snapshot): ClientState {
+  if (snapshot.matches('closed')) return 'closed';
+  if (snapshot.matches('waiting')) return 'waiting';
+  if (snapshot.matches('suspended')) return 'suspended';
+  if (snapshot.matches({ connection: 'open' })) return 'open';
+  return 'connecting';
+}
+
+const NEXT: Record<ReturnType<typeof dispositionOf>, ClientNext> = {
+  'suspend-until-active': 'wait-for-activity',
+  'suspend-until-resumed': 'wait-for-resume',
+  spread: 'reconnect',
+  backoff: 'reconnect',
+};
+
+/**
+ * Creates a client and starts connecting at once. It reconnects with
+ * exponential backoff and full jitter, and honours ws-supervisor's close
+ * codes: after 4001 (evicted as idle) it waits for `activity()`; after 1001
+ * (shutdown) it comes back at a random moment within `shutdownWindowMs`;
+ * after 4429 / 4503 it waits at least the server's `retry-after`; after
+ * 4400 / 4401 / 4403 (and 1000) it waits for `resume()`. It imports no Node
+ * built-in: it runs in browsers.
+ *
+ * @param options - `url` is required; see {@link ClientOptions}
+ * @throws {InvalidOptionError} `WSSUP_INVALID_OPTION` for a bad option, or when there is no WebSocket constructor
+ * @example
+ * ```ts
+ * import { createClient } from 'ws-supervisor/client';
+ *
+ * const client = createClient({ url: () => `wss://chat.example/?token=${getToken()}` });
+ * client.on('message', ({ data }) => render(data));
+ * client.on('close', ({ kind, next }) => { if (kind === 'unauthenticated') void login().then(() => client.resume()); });
+ * addEventListener('keydown', () => client.activity());
+ * ```
+ */
+export function createClient(options: ClientOptions): Client {
+  const resolved = resolveClientOptions(options);
+  const listeners: { [K in keyof ClientEvents]: Set<ClientListener<K>> } = {
+    open: new Set(),
+    message: new Set(),
+    close: new Set(),
+    reconnecting: new Set(),
+    state: new Set(),
+  };
+  const emit = <K extends keyof ClientEvents>(type: K, event: ClientEvents[K]) => {
+    for (const listener of listeners[type]) {
+      try {
+        listener(event);
+      } catch (error) {
+        // As EventTarget does: the other listeners and the client go on, and the error is
+        // thrown where the platform reports it (window.onerror, Node's uncaughtException).
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  };
+
+  let socket: WebSocketLike | undefined;
+  let url = '';
+  let lastClose: ClientCloseEvent | undefined;
+  const socketActor = createSocketActor(
+    {
+      ...resolved,
+      url: () => {
+        url = String(resolved.url());
+        return url;
+      },
+    },
+    {
+      attach: (open) => {
+        socket = open;
+      },
+      deliver: (data) => emit('message', { data }),
+    },
+  );
+  const actor = createActor(clientMachine.provide({ actors: { socket: socketActor } }), {
+    input: resolved.machine,
+    ...(resolved.clock === undefined ? {} : { clock: resolved.clock }),
+    ...(resolved.inspect === undefined ? {} : { inspect: resolved.inspect }),
+  });
+
+  // The machine's emitted events wait for the end of their step, so that a listener reads the
+  // `state` that step reached (client.send() works inside `open`); `state` then follows them.
+  const pending: (() => void)[] = [];
+  actor.on('open', () => pending.push(() => emit('open', { url })));
+  actor.on('close', ({ type: _, ...close }) => {
+    const event: ClientCloseEvent = {
+      ...close,
+      kind: closeKindOf(close.code),
+      next: NEXT[dispositionOf(close.code)],
+    };
+    pending.push(() => {
+      lastClose = event;
+      emit('close', event);
+    });
+  });
+  actor.on('reconnecting', ({ delayMs, attempt }) =>
+    pending.push(() => emit('reconnecting', { delayMs, attempt })),
+  );
+  let state: ClientState = 'connecting';
+  actor.subscribe((snapshot) => {
+    const previous = state;
+    state = stateOf(snapshot);
+    for (const announce of pending.splice(0)) announce();
+    if (state === previous) return;
+    emit('state', { state, previous });
+    // Nothing follows `closed`: the app's listeners go with the actor.
+    if (state === 'closed') for (const set of Object.values(listeners)) set.clear();
+  });
+  actor.start();
+
+  return {
+    get state() {
+      return state;
+    },
+    get lastClose() {
+      return lastClose;
+    },
+    send(data) {
+      if (socket === undefined || socket.readyState !== ReadyState.open) return false;
+      socket.send(data as never);
+      return true;
+    },
+    activity() {
+      // Called on every key press: a step only when it can matter.
+      if (state === 'suspended') actor.send({ type: 'ACTIVITY' });
+    },
+    resume() {
+      if (state === 'suspended') actor.send({ type: 'RESUME' });
+    },
+    close() {
+      if (state !== 'closed') actor.send({ type: 'CLOSE' });
+    },
+    on(type, listener) {
+      if (state === 'closed') return () => {};
+      const set = listeners[type] as Set<typeof listener>;
+      set.add(listener);
+      return () => void set.delete(listener);
+    },
+  };
+}

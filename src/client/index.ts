@@ -1,0 +1,35 @@
+/**
+ * ws-supervisor/client: a reconnecting WebSocket client for browsers and
+ * Node that understands ws-supervisor's close codes. It imports no Node
+ * built-in and needs only `xstate` and a WebSocket constructor.
+ */
+
+export type { ClientBackoff, ClientClose } from '../../machines/client.machine.js';
+export {
+  ClientCloseCodes,
+  type CloseDisposition,
+  type CloseKind,
+  closeKindOf,
+  closeMessageOf,
+  dispositionOf,
+  retryAfterMsOf,
+} from '../../machines/client-close.js';
+export { InvalidOptionError, SupervisorError } from '../errors.js';
+export {
+  type Client,
+  type ClientCloseEvent,
+  type ClientEvents,
+  type ClientListener,
+  type ClientNext,
+  type ClientState,
+  createClient,
+} from './client.js';
+export { type ClientOptions, clientDefaults } from './options.js';
+export type {
+  BlobLike,
+  ClientData,
+  CloseEventLike,
+  MessageEventLike,
+  WebSocketConstructorLike,
+  WebSocketLike,
+} from './websocket-like.js';

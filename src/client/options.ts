@@ -1,0 +1,180 @@
+/**
+ * The client's options: defaults and validation, once, in createClient(),
+ * before anything is allocated. A bad option throws InvalidOptionError
+ * (`WSSUP_INVALID_OPTION`) naming the option and what is allowed.
+ */
+import type { InspectionEvent, Observer } from 'xstate';
+import type { ClientBackoff, ClientInput } from '../../machines/client.machine.js';
+import type { Clock } from '../clock.js';
+import { InvalidOptionError } from '../errors.js';
+import type { WebSocketConstructorLike } from './websocket-like.js';
+
+/** The options of `createClient()`. Only `url` is required; every other one has a default. */
+export interface ClientOptions {
+  /**
+   * Where to connect. A function is called before every attempt, so each
+   * reconnect can carry a fresh token (`() => \`wss://host/?token=${token()}\``).
+   */
+  url: string | URL | (() => string | URL);
+  /** Subprotocols, passed to the WebSocket constructor. */
+  protocols?: string | string[] | undefined;
+  /**
+   * The WebSocket constructor. @default globalThis.WebSocket (browsers, Node
+   * 22 and later). Node 20 has none: pass `WebSocket` from `ws`.
+   */
+  WebSocket?: WebSocketConstructorLike | undefined;
+  /** How binary messages arrive. @default the constructor's own ('blob' in browsers, Buffer under ws) */
+  binaryType?: 'blob' | 'arraybuffer' | undefined;
+  /**
+   * Exponential backoff with full jitter for 1006, 4008, 4429, 4503, a failed
+   * or timed-out connect, and every code without a rule of its own.
+   * @default { baseMs: 500, capMs: 30000, factor: 2 }
+   */
+  backoff?: Partial<ClientBackoff> | undefined;
+  /** After 1001 (server shutdown), reconnect at a random moment within this window. @default 10000 */
+  shutdownWindowMs?: number | undefined;
+  /** A socket not open after this long counts as a failed attempt. @default 10000 */
+  connectTimeoutMs?: number | undefined;
+  /** A connection open this long resets the backoff to its first step. @default 5000 */
+  stableAfterMs?: number | undefined;
+  /** Numbers in [0, 1) for the jitter. @default Math.random */
+  random?: (() => number) | undefined;
+  /** Clock for every delay, e.g. XState's `SimulatedClock` in tests. @default the real timers */
+  clock?: Clock | undefined;
+  /** Passed to XState's `createActor`, to watch the client's actor. */
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
+}
+
+/** The defaults of `createClient()`'s timing options. */
+export const clientDefaults = {
+  backoff: { baseMs: 500, capMs: 30_000, factor: 2 },
+  shutdownWindowMs: 10_000,
+  connectTimeoutMs: 10_000,
+  stableAfterMs: 5_000,
+} as const;
+
+const MAX_DELAY_MS = 2_147_483_647; // the largest delay setTimeout honours
+
+export interface ResolvedClientOptions {
+  url: () => string | URL;
+  protocols: string | string[] | undefined;
+  WebSocket: WebSocketConstructorLike;
+  binaryType: 'blob' | 'arraybuffer' | undefined;
+  machine: ClientInput;
+  clock: Clock | undefined;
+  inspect: ClientOptions['inspect'];
+}
+
+const KNOWN = new Set([
+  'url',
+  'protocols',
+  'WebSocket',
+  'binaryType',
+  'backoff',
+  'shutdownWindowMs',
+  'connectTimeoutMs',
+  'stableAfterMs',
+  'random',
+  'clock',
+  'inspect',
+]);
+
+function milliseconds(option: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > MAX_DELAY_MS) {
+    throw new InvalidOptionError(option, `an integer number of ms from ${min} to ${MAX_DELAY_MS}`, value);
+  }
+  return value;
+}
+
+/** Validates every option and fills in the defaults. @throws InvalidOptionError */
+export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidOptionError('options', 'an object with at least `url`', options);
+  }
+  for (const name of Object.keys(options)) {
+    if (!KNOWN.has(name)) throw new InvalidOptionError(name, `one of ${[...KNOWN].join(', ')}`, name);
+  }
+  const { url } = options;
+  if (!(typeof url === 'string' || typeof url === 'function' || isUrl(url))) {
+    throw new InvalidOptionError('url', 'a ws:// or wss:// URL, or a function returning one', url);
+  }
+  if (typeof url !== 'function') checkUrl(url);
+
+  const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructorLike }).WebSocket;
+  if (typeof WebSocket !== 'function') {
+    throw new InvalidOptionError(
+      'WebSocket',
+      "a WebSocket constructor (there is no global WebSocket in Node 20: pass `WebSocket` from 'ws')",
+      WebSocket,
+    );
+  }
+  const { protocols, binaryType, random = Math.random } = options;
+  if (!(protocols === undefined || typeof protocols === 'string' || isStringArray(protocols))) {
+    throw new InvalidOptionError('protocols', 'a string or an array of strings', protocols);
+  }
+  if (!(binaryType === undefined || binaryType === 'blob' || binaryType === 'arraybuffer')) {
+    throw new InvalidOptionError('binaryType', "'blob' or 'arraybuffer'", binaryType);
+  }
+  if (typeof random !== 'function') throw new InvalidOptionError('random', 'a function', random);
+  if (options.clock !== undefined && typeof options.clock?.setTimeout !== 'function') {
+    throw new InvalidOptionError('clock', 'an object with setTimeout and clearTimeout', options.clock);
+  }
+
+  const backoff = options.backoff ?? {};
+  if (typeof backoff !== 'object' || backoff === null) {
+    throw new InvalidOptionError('backoff', 'an object { baseMs, capMs, factor }', backoff);
+  }
+  const defaults = clientDefaults.backoff;
+  const baseMs = milliseconds('backoff.baseMs', backoff.baseMs, defaults.baseMs, 1);
+  const capMs = milliseconds('backoff.capMs', backoff.capMs, Math.max(defaults.capMs, baseMs), baseMs);
+  const factor = backoff.factor ?? defaults.factor;
+  if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1 || factor > 100) {
+    throw new InvalidOptionError('backoff.factor', 'a number from 1 to 100', factor);
+  }
+
+  return {
+    url: typeof url === 'function' ? url : () => url,
+    protocols,
+    WebSocket,
+    binaryType,
+    clock: options.clock,
+    inspect: options.inspect,
+    machine: {
+      backoff: { baseMs, capMs, factor },
+      shutdownWindowMs: milliseconds(
+        'shutdownWindowMs',
+        options.shutdownWindowMs,
+        clientDefaults.shutdownWindowMs,
+        0,
+      ),
+      connectTimeoutMs: milliseconds(
+        'connectTimeoutMs',
+        options.connectTimeoutMs,
+        clientDefaults.connectTimeoutMs,
+        1,
+      ),
+      stableAfterMs: milliseconds('stableAfterMs', options.stableAfterMs, clientDefaults.stableAfterMs, 0),
+      random,
+    },
+  };
+}
+
+const isUrl = (value: unknown): value is URL =>
+  typeof value === 'object' && value !== null && typeof (value as URL).href === 'string';
+
+const isStringArray = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every((item) => typeof item === 'string');
+
+/** A URL the WebSocket constructor would take (it throws a SyntaxError for any other). */
+function checkUrl(url: string | URL): void {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(String(url));
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || !/^(wss?|https?):$/.test(parsed.protocol) || parsed.hash !== '') {
+    throw new InvalidOptionError('url', 'an absolute ws:// or wss:// URL without a #fragment', url);
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The client machine's `socket` actor: one WebSocket per attempt, invoked by
+ * the machine's `connection` state. Its undo runs whenever that state is
+ * left (closed, timed out, the app's close()), and removes exactly what it
+ * added.
+ */
+import { fromCallback } from 'xstate';
+import type { ClientEvent } from '../../machines/client.machine.js';
+import type { ResolvedClientOptions } from './options.js';
+import {
+  type CloseEventLike,
+  type MessageEventLike,
+  ReadyState,
+  type WebSocketLike,
+} from './websocket-like.js';
+
+export interface SocketHooks {
+  /** The socket the app may send on (set when it opens, cleared when the actor stops). */
+  attach(socket: WebSocketLike | undefined): void;
+  /** A message, straight to the app: no machine step on the hot path. */
+  deliver(data: unknown): void;
+}
+
+export function createSocketActor(options: ResolvedClientOptions, hooks: SocketHooks) {
+  return fromCallback<ClientEvent>(({ sendBack }) => {
+    let socket: WebSocketLike;
+    try {
+      const url = options.url();
+      socket = new options.WebSocket(String(url), options.protocols);
+    } catch (error) {
+      // A url() that throws, or a URL the constructor refuses: a failed attempt, backed off like
+      // 1006. Reported a microtask later, as a socket would report it: the first attempt runs
+      // inside createClient(), before the app could add a listener. The undo cancels it.
+      const message = error instanceof Error ? error.message : String(error);
+      let cancelled = false;
+      queueMicrotask(() => {
+        if (!cancelled) {
+          sendBack({
+            type: 'SOCKET_CLOSED',
+            code: 1006,
+            reason: `cannot connect: ${message}`,
+            wasClean: false,
+          });
+        }
+      });
+      return () => {
+        cancelled = true;
+      };
+    }
+    if (options.binaryType !== undefined) socket.binaryType = options.binaryType;
+
+    const opened = () => {
+      hooks.attach(socket);
+      sendBack({ type: 'SOCKET_OPENED' });
+    };
+    const message = (event: MessageEventLike) => hooks.deliver(event.data);
+    const closed = (event: CloseEventLike) =>
+      sendBack({ type: 'SOCKET_CLOSED', code: event.code, reason: event.reason, wasClean: event.wasClean });
+    // WHATWG fires `close` after every `error`, and the close is what the machine acts on. The
+    // listener must exist all the same: ws (an EventEmitter) throws an `error` with no listener.
+    const errored = () => {};
+    socket.addEventListener('open', opened);
+    socket.addEventListener('message', message);
+    socket.addEventListener('close', closed);
+    socket.addEventListener('error', errored);
+
+    return () => {
+      hooks.attach(undefined);
+      socket.removeEventListener('open', opened);
+      socket.removeEventListener('message', message);
+      socket.removeEventListener('close', closed);
+      if (socket.readyState === ReadyState.closed) {
+        socket.removeEventListener('error', errored);
+        return;
+      }
+      // Closing a socket that is still connecting makes ws emit `error` on a later tick:
+      // `errored` stays until the socket has closed, then goes with this last listener.
+      const gone = () => {
+        socket.removeEventListener('error', errored);
+        socket.removeEventListener('close', gone);
+      };
+      socket.addEventListener('close', gone);
+      if (socket.readyState !== ReadyState.closing) socket.close(1000);
+    };
+  });
+}

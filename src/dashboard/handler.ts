@@ -1,0 +1,229 @@
+/**
+ * The mountable dashboard (issue 4; a library export since issue 11, item 8):
+ *
+ *   GET <basePath>            the page (HTML, inline CSS and JS, nothing fetched from elsewhere)
+ *   GET <basePath>/chart.svg  the connection state chart, rendered once and cached
+ *   GET <basePath>/events     Server-Sent Events: snapshot, stats, activity (see stream.ts)
+ *
+ * createDashboard() returns a Node request handler that an app mounts on its
+ * own server (plain http, Express, Fastify). Every path answers GET only
+ * (405 with `Allow: GET` otherwise), and only to requests that `authorize`
+ * lets through (401 / 403 otherwise). The page passes its own query string
+ * on to the chart and the events, so a `?token=` it was opened with reaches
+ * them too, and finds them under its own path.
+ *
+ * Owned by the app: close() ends every stream (and with the last one the
+ * feed's actor and its delays) and removes the dashboard's supervisor
+ * subscriptions, so nothing outlives the server.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { connectionMachine } from '../../machines/connection.machine.js';
+import { renderChart } from '../chart/index.js';
+import type { Clock } from '../clock.js';
+import { SupervisorError } from '../errors.js';
+import type { Supervisor } from '../supervisor.js';
+import { type Authorize, checkAccess } from './access.js';
+import { createActivityLog, statsView } from './activity.js';
+import { DashboardFeed } from './feed.js';
+import { refuseMethod, requestPath, sendText } from './http.js';
+import { dashboardCsp, dashboardPage } from './page.js';
+import { createRecentUsers } from './recent-users.js';
+
+/** Options of {@link createDashboard}. */
+export interface DashboardOptions {
+  /**
+   * Where the dashboard is, as the client sees it: it serves `basePath`,
+   * `basePath/chart.svg` and `basePath/events`. Matched against
+   * `request.originalUrl` (Express, Connect) or `request.url`, so mount it
+   * on the same path: `app.use('/dashboard', dashboard)`.
+   * @default '/dashboard'
+   */
+  basePath?: string | undefined;
+  /**
+   * Who may see the dashboard. Without it, anyone who can reach the server.
+   * `true` lets a request through, `401` / `403` (or `false`) refuse it.
+   * @example authorize: (request) => request.headers.authorization === `Bearer ${secret}` || 401
+   */
+  authorize?: Authorize | undefined;
+  /** A failing `authorize` (answered 500). @default console.error */
+  onError?: ((error: unknown) => void) | undefined;
+  /** Entries kept in the event list. @default 50 */
+  activityCapacity?: number | undefined;
+  /** Users drawn as capacity bars (the busiest of the tracked ones first). @default 50 */
+  maxUsers?: number | undefined;
+  /**
+   * The most recently active users whose books are read on each tick, with
+   * userStats(id): bounds the cost of a tick whatever the number of users. At
+   * least `maxUsers`. @default 200
+   */
+  trackedUsers?: number | undefined;
+  /** How often the counts are re-read, once for every stream. @default 500 */
+  pollMs?: number | undefined;
+  /** Events within this long of the first are sent as one burst, with the counts after it. @default 50 */
+  batchMs?: number | undefined;
+  /** A comment line after this long without a write. @default 15000 */
+  keepAliveMs?: number | undefined;
+  /** Concurrent event streams; more are answered 503. @default 32 */
+  maxStreams?: number | undefined;
+  /** Runs the dashboard's delays (poll, batch), as the supervisor's `clock` option does. @default real timers */
+  clock?: Clock | undefined;
+}
+
+/**
+ * A Node request handler `(request, response, next?)`. A request outside
+ * `basePath` goes to `next` when there is one (Express, Connect), and is
+ * answered 404 otherwise.
+ */
+export interface Dashboard {
+  (request: IncomingMessage, response: ServerResponse, next?: (error?: unknown) => void): void;
+  /** The path it serves (the `basePath` option). */
+  readonly basePath: string;
+  /** Open event streams, and subscribers to the activity log (the feed's one, while a stream is open). */
+  resources(): { streams: number; subscribers: number };
+  /** How many times the stats view was computed: once per tick or burst, whatever the number of streams. */
+  computations(): number;
+  /** Ends every stream and unsubscribes from the supervisor; later requests get 503. Idempotent. */
+  close(): void;
+}
+
+const BASE_PATH = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+$/;
+
+const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
+
+/** The options, defaults applied; a bad one throws before anything is allocated. */
+function resolve(options: DashboardOptions) {
+  if (typeof options !== 'object' || options === null)
+    throw invalid('createDashboard: options must be an object');
+  const integer = (name: keyof DashboardOptions, fallback: number, min: number, max = 2_147_483_647) => {
+    const value = options[name] ?? fallback;
+    if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
+      throw invalid(
+        `createDashboard: ${name} must be an integer from ${min} to ${max}, got ${String(value)}`,
+      );
+    }
+    return value as number;
+  };
+  const basePath = options.basePath ?? '/dashboard';
+  if (typeof basePath !== 'string' || !BASE_PATH.test(basePath)) {
+    throw invalid(
+      `createDashboard: basePath must be a path such as "/dashboard" (no trailing slash, query or fragment), got ${JSON.stringify(basePath)}`,
+    );
+  }
+  for (const name of ['authorize', 'onError'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'function') {
+      throw invalid(`createDashboard: ${name} must be a function`);
+    }
+  }
+  const maxUsers = integer('maxUsers', 50, 1, 10_000);
+  return {
+    basePath,
+    authorize: options.authorize,
+    onError: options.onError ?? ((error: unknown) => console.error('dashboard: authorize failed:', error)),
+    activityCapacity: integer('activityCapacity', 50, 1, 10_000),
+    maxUsers,
+    trackedUsers: Math.max(integer('trackedUsers', 200, 1, 100_000), maxUsers),
+    pollMs: integer('pollMs', 500, 1),
+    batchMs: integer('batchMs', 50, 0),
+    keepAliveMs: integer('keepAliveMs', 15_000, 1),
+    maxStreams: integer('maxStreams', 32, 1, 10_000),
+    clock: options.clock,
+  };
+}
+
+/**
+ * Creates the live dashboard of `supervisor`: a request handler to mount on
+ * your own server, and close() to end its event streams at shutdown.
+ *
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad option; nothing is allocated.
+ * @example
+ * ```ts
+ * import { createDashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
+ *
+ * const dashboard = createDashboard(supervisor, { authorize: tokenAuthorizer(secret) });
+ * app.use('/dashboard', dashboard); // Express; or, in a plain http server:
+ * // if (request.url?.startsWith('/dashboard')) return dashboard(request, response);
+ * process.on('SIGTERM', () => { dashboard.close(); void supervisor.shutdown(); });
+ * ```
+ */
+export function createDashboard(supervisor: Supervisor, options: DashboardOptions = {}): Dashboard {
+  const settings = resolve(options);
+  const { basePath, authorize, onError, maxUsers, maxStreams } = settings;
+  const log = createActivityLog(supervisor, settings.activityCapacity);
+  const users = createRecentUsers(supervisor, settings.trackedUsers);
+  const feed = new DashboardFeed({
+    log,
+    stats: () => statsView(supervisor, users.books(), maxUsers),
+    pollMs: settings.pollMs,
+    batchMs: settings.batchMs,
+    keepAliveMs: settings.keepAliveMs,
+    clock: settings.clock,
+  });
+  const paths = new Map([
+    [basePath, 'page'],
+    [`${basePath}/`, 'page'],
+    [`${basePath}/chart.svg`, 'chart'],
+    [`${basePath}/events`, 'events'],
+  ] as const);
+  let chart: Promise<string> | undefined;
+  let closed = false;
+
+  const chartSvg = () => {
+    chart ??= renderChart(connectionMachine, { format: 'svg' }).catch((error: unknown) => {
+      chart = undefined; // try again on the next request
+      throw error;
+    });
+    return chart;
+  };
+
+  const serve = (response: ServerResponse, route: 'page' | 'chart' | 'events') => {
+    if (closed) {
+      sendText(response, 503, 'server is shutting down\n');
+    } else if (route === 'chart') {
+      chartSvg().then(
+        (svg) => sendText(response, 200, svg, 'image/svg+xml'),
+        (error: unknown) => sendText(response, 500, `chart failed: ${String(error)}\n`),
+      );
+    } else if (route === 'events') {
+      if (feed.streams() >= maxStreams) {
+        sendText(response, 503, `too many dashboard streams (${maxStreams})\n`);
+      } else if (!response.destroyed) {
+        feed.open(response);
+      }
+    } else {
+      response.setHeader('content-security-policy', dashboardCsp);
+      // The page's URL may carry ?token=: send it nowhere else.
+      response.setHeader('referrer-policy', 'no-referrer');
+      sendText(response, 200, dashboardPage, 'text/html');
+    }
+  };
+
+  const handler = (request: IncomingMessage, response: ServerResponse, next?: (error?: unknown) => void) => {
+    const pathname = requestPath(request);
+    const route = paths.get(pathname);
+    if (route === undefined) {
+      const ours = pathname.startsWith(`${basePath}/`);
+      if (!ours && next !== undefined) next();
+      else sendText(response, 404, 'not found\n');
+    } else if (refuseMethod(request, response)) {
+      // 405, Allow: GET
+    } else if (closed) {
+      sendText(response, 503, 'server is shutting down\n');
+    } else {
+      void checkAccess(authorize, request, response, onError).then((allowed) => {
+        if (allowed) serve(response, route);
+      });
+    }
+  };
+
+  return Object.assign(handler, {
+    basePath,
+    resources: () => ({ streams: feed.streams(), subscribers: log.subscribers() }),
+    computations: () => feed.computations(),
+    close() {
+      closed = true;
+      feed.close();
+      log.close();
+      users.close();
+    },
+  });
+}

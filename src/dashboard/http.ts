@@ -1,0 +1,39 @@
+/**
+ * The few HTTP helpers of the dashboard. Request targets are split by hand:
+ * `new URL()` throws on targets such as `//[`, and a throw in a server
+ * listener would take the process down.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * The path the client asked for. Express and Connect rewrite `url` inside a
+ * mounted handler and keep the whole target in `originalUrl`.
+ */
+export const requestPath = (request: IncomingMessage & { originalUrl?: unknown }): string => {
+  const target = typeof request.originalUrl === 'string' ? request.originalUrl : (request.url ?? '/');
+  return target.split('?', 1)[0] ?? '/';
+};
+
+export const queryOf = (request: IncomingMessage): URLSearchParams =>
+  new URLSearchParams((request.url ?? '').split('?')[1] ?? '');
+
+export function sendText(response: ServerResponse, status: number, body: string, type = 'text/plain'): void {
+  if (response.headersSent || response.destroyed) return;
+  response.writeHead(status, {
+    'content-type': `${type}; charset=utf-8`,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
+  response.end(body);
+}
+
+/**
+ * Every path of the dashboard answers GET only: any other method gets 405
+ * with `Allow: GET` (RFC 9110, 15.5.6). Returns true when the method was refused.
+ */
+export function refuseMethod(request: IncomingMessage, response: ServerResponse): boolean {
+  if (request.method === 'GET') return false;
+  if (!response.headersSent) response.setHeader('allow', 'GET');
+  sendText(response, 405, 'method not allowed: use GET\n');
+  return true;
+}

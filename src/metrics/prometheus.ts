@@ -1,0 +1,289 @@
+/**
+ * Prometheus metrics for one supervisor, through prom-client (issue 11, item
+ * 5), an optional peer dependency loaded on the first call.
+ *
+ * Two kinds of source, and neither walks the actors:
+ * - gauges read `supervisor.stats()` in their `collect()`, once per scrape,
+ *   O(1) whatever the number of connections (never `perUser`);
+ * - counters and histograms follow the public events, from registration on.
+ *
+ * Owned by the caller: the function returned removes every metric from the
+ * registry and every listener from the supervisor, so nothing outlives it.
+ */
+import type * as PromClient from 'prom-client';
+import type { DisposeReason } from '../../machines/events.js';
+import { SupervisorError } from '../errors.js';
+import type { RejectReason } from '../events.js';
+import { requireOptionalPeer } from '../optional-peer.js';
+import type { StatsOptions, SupervisorStats } from '../stats.js';
+import type { Supervisor } from '../supervisor.js';
+
+/** Options of {@link registerMetrics}. */
+export interface MetricsOptions {
+  /**
+   * Where the metrics are registered.
+   * @default prom-client's default registry (`register`), the one `collectDefaultMetrics()` fills
+   */
+  registry?: PromClient.Registry | undefined;
+  /**
+   * Put before every metric name: letters, digits, `_` and `:`, not starting with a digit.
+   * Give each supervisor of a process its own prefix (or registry).
+   * @default 'ws_supervisor_'
+   */
+  prefix?: string | undefined;
+}
+
+/**
+ * What registerMetrics reads of a supervisor: the O(1) totals (the synchronous
+ * `stats()`, never the cluster-wide read of issue 12) and the public events.
+ */
+export interface MetricsSubject {
+  stats(options?: StatsOptions & { cluster?: false | undefined }): SupervisorStats;
+  on: Supervisor['on'];
+}
+
+/** The metric names, without the prefix. */
+export const metricNames = {
+  connections: 'connections',
+  users: 'users',
+  idle: 'idle_connections',
+  admitted: 'admitted_total',
+  rejected: 'rejected_total',
+  evicted: 'evicted_total',
+  disposed: 'disposed_total',
+  cleanup: 'cleanup_latency_seconds',
+  lifetime: 'connection_lifetime_seconds',
+  capacityBands: 'users_by_capacity_band',
+  capacityAlerts: 'capacity_alerts_total',
+} as const;
+
+/** Socket end → disposal. Mostly 0 (cleanup in the same step); up to drainTimeoutMs for a lingering peer. */
+const CLEANUP_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Admission → disposal: from a refused-at-once retry to a day-long session. */
+const LIFETIME_BUCKETS = [0.1, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14_400, 43_200, 86_400];
+
+// Labels exported at 0 from the start, so that a rate() over them has a series
+// before the first event. A reason missing here is still counted when it happens.
+// Keyed by the union, so a reason added to RejectReason fails to compile here until listed.
+const REJECT_REASONS = Object.keys({
+  'bad-handshake': true,
+  unauthenticated: true,
+  'invalid-user-id': true,
+  'auth-failed': true,
+  refused: true,
+  'user-limit': true,
+  'rate-limited': true,
+  'process-limit': true,
+  'shutting-down': true,
+  'store-unavailable': true,
+  'socket-closed': true,
+} satisfies Record<RejectReason, true>) as RejectReason[];
+const DISPOSE_REASONS: readonly DisposeReason[] = [
+  'closed',
+  'error',
+  'connect-timeout',
+  'dead-peer',
+  'evicted',
+  'shutdown',
+  'slow-consumer',
+  'app-error',
+  'app-close',
+];
+
+const METRIC_PREFIX = /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
+const OPTION_KEYS = new Set(['registry', 'prefix']);
+
+const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
+
+function checkArguments(supervisor: unknown, options: unknown): void {
+  const subject = supervisor as Partial<MetricsSubject> | null;
+  if (typeof subject?.stats !== 'function' || typeof subject.on !== 'function') {
+    throw invalid('registerMetrics: the first argument must be a supervisor from createSupervisor()');
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalid('registerMetrics: options must be an object { registry?, prefix? }');
+  }
+  for (const key of Object.keys(options)) {
+    if (!OPTION_KEYS.has(key))
+      throw invalid(`registerMetrics: unknown option "${key}" (allowed: registry, prefix)`);
+  }
+  const { registry, prefix } = options as MetricsOptions;
+  if (
+    registry !== undefined &&
+    (typeof registry !== 'object' ||
+      registry === null ||
+      typeof registry.getSingleMetric !== 'function' ||
+      typeof registry.removeSingleMetric !== 'function')
+  ) {
+    throw invalid('registerMetrics: registry must be a prom-client Registry');
+  }
+  if (prefix !== undefined && (typeof prefix !== 'string' || !METRIC_PREFIX.test(prefix))) {
+    throw invalid(
+      `registerMetrics: prefix must match ${METRIC_PREFIX.source} (a Prometheus metric name start), got ${JSON.stringify(prefix)}`,
+    );
+  }
+}
+
+/**
+ * Registers Prometheus metrics of `supervisor` in a prom-client registry;
+ * returns the undo, which removes them and their supervisor listeners (safe to
+ * call twice). Needs the optional peer dependency `prom-client` (^15.1).
+ *
+ * | metric (after the prefix)       | type      | labels   | from |
+ * |---------------------------------|-----------|----------|------|
+ * | `connections`                   | gauge     | `state`: connecting, active, draining | stats(), per scrape |
+ * | `users`                         | gauge     |          | stats(): users holding a live connection |
+ * | `idle_connections`              | gauge     |          | stats(): idle, evictable at the threshold |
+ * | `admitted_total`                | counter   |          | `admitted` events |
+ * | `rejected_total`                | counter   | `reason` | `rejected` events |
+ * | `evicted_total`                 | counter   |          | `evicted` events |
+ * | `disposed_total`                | counter   | `reason` | `disposed` events |
+ * | `cleanup_latency_seconds`       | histogram |          | `disposed` events: `cleanupMs`, socket end → slot free |
+ * | `connection_lifetime_seconds`   | histogram |          | `disposed` events: `lifetimeMs` |
+ * | `users_by_capacity_band`        | gauge     | `band`: `below` or the level (e.g. `0.8`) | stats().capacity, per scrape |
+ * | `capacity_alerts_total`         | counter   | `level`, `direction`: up, down | `capacity` events |
+ *
+ * Counters and histograms count from registration: register right after
+ * createSupervisor().
+ *
+ * @param supervisor what to measure.
+ * @param options `registry` (default: prom-client's default one) and `prefix` (default `ws_supervisor_`).
+ * @returns the unregister function.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad argument, or when the
+ *   registry already holds a metric of that name (another prefix, or unregister first); nothing is registered.
+ * @throws {MissingPeerError} WSSUP_MISSING_PEER when prom-client is not installed.
+ * @example
+ * ```ts
+ * import { register } from 'prom-client';
+ * import { registerMetrics } from 'ws-supervisor/metrics';
+ *
+ * const unregister = registerMetrics(supervisor, { registry: register });
+ * app.get('/metrics', async (_req, res) => {
+ *   res.type(register.contentType).send(await register.metrics());
+ * });
+ * ```
+ */
+export function registerMetrics(supervisor: MetricsSubject, options: MetricsOptions = {}): () => void {
+  checkArguments(supervisor, options);
+  const client = requireOptionalPeer<typeof PromClient>('prom-client', 'prom-client', 'Prometheus metrics');
+  const registry = options.registry ?? client.register;
+  const prefix = options.prefix ?? 'ws_supervisor_';
+  const name = (key: keyof typeof metricNames) => `${prefix}${metricNames[key]}`;
+  // All or nothing: refuse before the first metric is made.
+  for (const key of Object.keys(metricNames) as (keyof typeof metricNames)[]) {
+    if (registry.getSingleMetric(name(key)) !== undefined) {
+      throw invalid(
+        `registerMetrics: the registry already holds ${name(key)}: pass another prefix or registry, or unregister the first one`,
+      );
+    }
+  }
+  const registers = [registry];
+
+  new client.Gauge({
+    name: name('connections'),
+    help: 'Connections by state: connecting and active ones hold a user slot; draining ones are leaving.',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      const { byState } = supervisor.stats();
+      this.set({ state: 'connecting' }, byState.connecting);
+      this.set({ state: 'active' }, byState.active);
+      this.set({ state: 'draining' }, byState.draining);
+    },
+  });
+  new client.Gauge({
+    name: name('users'),
+    help: 'Users holding at least one connecting or active connection.',
+    registers,
+    collect() {
+      this.set(supervisor.stats().users);
+    },
+  });
+  new client.Gauge({
+    name: name('idle'),
+    help: 'Active connections with no activity for idleTimeoutMs: evicted first at the threshold.',
+    registers,
+    collect() {
+      this.set(supervisor.stats().idle);
+    },
+  });
+  new client.Gauge({
+    name: name('capacityBands'),
+    help: 'Users holding a live connection, by capacity band: below every level, or the highest level reached.',
+    labelNames: ['band'] as const,
+    registers,
+    collect() {
+      const { levels, usersByBand } = supervisor.stats().capacity;
+      usersByBand.forEach((users, band) => {
+        this.set({ band: band === 0 ? 'below' : String(levels[band - 1]) }, users);
+      });
+    },
+  });
+  const capacityAlerts = new client.Counter({
+    name: name('capacityAlerts'),
+    help: 'Capacity alerts: a user crossed a level of capacityLevels, up or (past the hysteresis) down.',
+    labelNames: ['level', 'direction'] as const,
+    registers,
+  });
+
+  const admitted = new client.Counter({
+    name: name('admitted'),
+    help: 'Connections admitted.',
+    registers,
+  });
+  const rejected = new client.Counter({
+    name: name('rejected'),
+    help: 'Upgrade requests refused, by reason.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const evicted = new client.Counter({
+    name: name('evicted'),
+    help: 'Idle connections evicted at the threshold.',
+    registers,
+  });
+  const disposed = new client.Counter({
+    name: name('disposed'),
+    help: 'Connections disposed (every slot free), by reason.',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const cleanup = new client.Histogram({
+    name: name('cleanup'),
+    help: 'From the socket ending (close frame, FIN, close or error) to disposal, every slot free.',
+    buckets: CLEANUP_BUCKETS,
+    registers,
+  });
+  const lifetime = new client.Histogram({
+    name: name('lifetime'),
+    help: 'From admission to disposal.',
+    buckets: LIFETIME_BUCKETS,
+    registers,
+  });
+  for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
+  for (const reason of DISPOSE_REASONS) disposed.inc({ reason }, 0);
+
+  const listeners = [
+    supervisor.on('admitted', () => admitted.inc()),
+    supervisor.on('rejected', ({ reason }) => rejected.inc({ reason })),
+    supervisor.on('evicted', () => evicted.inc()),
+    supervisor.on('capacity', ({ level, direction }) =>
+      capacityAlerts.inc({ level: String(level), direction }),
+    ),
+    supervisor.on('disposed', ({ reason, lifetimeMs, cleanupMs }) => {
+      disposed.inc({ reason });
+      lifetime.observe(lifetimeMs / 1000);
+      if (cleanupMs !== undefined) cleanup.observe(cleanupMs / 1000);
+    }),
+  ];
+
+  let registered = true;
+  return () => {
+    if (!registered) return;
+    registered = false;
+    for (const off of listeners) off();
+    for (const key of Object.keys(metricNames) as (keyof typeof metricNames)[]) {
+      registry.removeSingleMetric(name(key));
+    }
+  };
+}

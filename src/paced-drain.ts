@@ -1,0 +1,65 @@
+/**
+ * One batch of a paced shutdown (issue 11, item 10): which connections go
+ * now. Idle ones first, longest idle first (they lose nothing), then the
+ * oldest (admission order, which `books.handles` keeps). The hub owns the
+ * timing (`drainBatch` every `batchInterval`); this only chooses, from the
+ * supervisors' own contexts, and tells each chosen child to drain.
+ *
+ * O(live connections) per batch, plus a sort of the idle ones: a shutdown
+ * touches every connection anyway, and it runs a bounded number of batches.
+ */
+import type { AnyActorRef } from 'xstate';
+import type { ConnectionCommand } from '../machines/events.js';
+import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
+import type { UserRecord } from './books.js';
+
+type SupervisorSnapshot = {
+  status: string;
+  context: UserSupervisorContext;
+  children: Record<string, AnyActorRef | undefined>;
+};
+
+/** Tells up to `size` live connections to drain with `command`; returns how many were told. */
+export function drainBatch(
+  users: ReadonlyMap<string, UserRecord>,
+  admissionOrder: Iterable<string>,
+  size: number,
+  command: Extract<ConnectionCommand, { type: 'DRAIN' }>,
+): number {
+  if (size <= 0) return 0;
+  const idle: Array<{ lastActivityAt: number; child: AnyActorRef }> = [];
+  /** Live connections that are not idle: connection id → its actor. */
+  const busy = new Map<string, AnyActorRef>();
+  for (const record of users.values()) {
+    const { status, context, children } = record.actor.getSnapshot() as SupervisorSnapshot;
+    if (status !== 'active') continue;
+    const childOf = (id: string) => {
+      const slot = context.slots.get(id);
+      return slot === undefined ? undefined : children[slot];
+    };
+    const idleIds = new Set<string>();
+    for (const { connectionId, lastActivityAt } of context.idle) {
+      const child = childOf(connectionId);
+      if (child === undefined) continue;
+      idleIds.add(connectionId);
+      idle.push({ lastActivityAt, child });
+    }
+    for (const id of context.live) {
+      const child = idleIds.has(id) ? undefined : childOf(id);
+      if (child !== undefined) busy.set(id, child);
+    }
+  }
+  idle.sort((a, b) => a.lastActivityAt - b.lastActivityAt);
+  const chosen = idle.slice(0, size).map(({ child }) => child);
+  if (chosen.length < size) {
+    for (const id of admissionOrder) {
+      const child = busy.get(id);
+      if (child === undefined) continue;
+      chosen.push(child);
+      if (chosen.length === size) break;
+    }
+  }
+  // Each child reports CHILD_DRAINING to its supervisor, which books it as draining.
+  for (const child of chosen) child.send(command);
+  return chosen.length;
+}

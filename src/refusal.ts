@@ -1,0 +1,100 @@
+/**
+ * Refusals the app controls: the `Refusal` that `authenticate` returns or
+ * throws, and the wording shared by both ways of delivering a refusal (an
+ * HTTP answer, or a close frame with `refuse: 'close'`). The close codes and
+ * the `retry-after=<seconds>` hint are a contract with the client helper.
+ */
+import { STATUS_CODES } from 'node:http';
+import { SupervisorError } from './errors.js';
+
+/** The statuses an app may refuse with. */
+export type RefusalStatus = 401 | 403 | 429 | 503;
+
+const refusalStatuses: ReadonlySet<number> = new Set([401, 403, 429, 503]);
+
+/** Largest close reason RFC 6455 allows (a control frame carries 125 bytes, 2 of them the code). */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+/**
+ * A refusal chosen by the app: return it from `authenticate`, or throw it.
+ * The client gets that status (HTTP, or close code 4000 + status with
+ * `refuse: 'close'`) with the message, and `Retry-After` when there is a hint.
+ * The `rejected` event says `reason: 'refused'` with the status.
+ *
+ * @param status 401, 403, 429 or 503.
+ * @param message What the client reads (HTTP body, close reason). @default the status text, e.g. `Forbidden`
+ * @param options.retryAfterMs When the client may try again; sent as `Retry-After` (seconds, rounded up).
+ *   A 429 or 503 without it gets the `retryAfterMs.refused` option's default.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for another status, a message that is not a
+ *   string, or a `retryAfterMs` that is not a finite number ≥ 0.
+ * @example
+ * ```ts
+ * authenticate: async (request) => {
+ *   const claims = await verify(request);
+ *   if (claims === null) return null; // 401
+ *   if (claims.banned) return new Refusal(403, 'account suspended');
+ *   return { userId: claims.sub, data: { plan: claims.plan } };
+ * }
+ * ```
+ */
+export class Refusal extends Error {
+  readonly status: RefusalStatus;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(status: RefusalStatus, message?: string, options: { retryAfterMs?: number | undefined } = {}) {
+    if (!refusalStatuses.has(status)) {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `a Refusal's status must be 401, 403, 429 or 503, got ${String(status)}`,
+      );
+    }
+    if (message !== undefined && typeof message !== 'string') {
+      throw new SupervisorError('WSSUP_INVALID_ARGUMENT', "a Refusal's message must be a string");
+    }
+    const retryAfterMs = options?.retryAfterMs;
+    if (retryAfterMs !== undefined && !isDuration(retryAfterMs)) {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `a Refusal's retryAfterMs must be a finite number of milliseconds >= 0, got ${String(retryAfterMs)}`,
+      );
+    }
+    super(message ?? STATUS_CODES[status] ?? 'refused');
+    this.name = 'Refusal';
+    this.status = status;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+const isDuration = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isFinite(value) && value >= 0;
+
+/** `Retry-After` in whole seconds, rounded up (RFC 9110 §10.2.3 allows no fraction). */
+export const retryAfterSeconds = (ms: number): number => Math.ceil(ms / 1000);
+
+/** The close code that carries an HTTP status: 4000 + status (4401, 4403, 4429, 4503…). */
+export const closeCodeFor = (status: number): number => 4000 + status;
+
+/**
+ * A close reason within 123 UTF-8 bytes: the message, cut at a character
+ * boundary if it must be, then ` retry-after=<seconds>` when there is a hint
+ * (never cut: clients parse it with `/ retry-after=(\d+)$/`).
+ */
+export function closeReason(message: string, retryAfterMs: number | undefined): string {
+  const hint = retryAfterMs === undefined ? '' : ` retry-after=${retryAfterSeconds(retryAfterMs)}`;
+  const room = MAX_CLOSE_REASON_BYTES - Buffer.byteLength(hint);
+  return truncateUtf8(message, room) + hint;
+}
+
+function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  let bytes = 0;
+  let end = 0;
+  for (const character of text) {
+    // A lone surrogate is written as U+FFFD: 3 bytes, as for any BMP character above U+07FF.
+    const size = Buffer.byteLength(character);
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    end += character.length;
+  }
+  return text.slice(0, end);
+}

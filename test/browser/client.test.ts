@@ -1,0 +1,177 @@
+/**
+ * ws-supervisor/client in a real browser (Chromium or Chrome, found by
+ * test/helpers/chromium.ts, driven by playwright-core; skipped with a message
+ * when there is none, failed instead with WSSUP_REQUIRE_EXTERNAL=1 as in CI).
+ *
+ * A small static server hands the page the built client as it ships
+ * (dist/src/client/, dist/machines/, dist/src/errors.js) and xstate's ESM
+ * build, joined by an import map: no bundler, so what runs is what a browser
+ * gets from the package. The page's client uses the browser's own WebSocket
+ * and an XState SimulatedClock, which the test advances from outside.
+ * Against real supervisors in this process: an echo, an idle eviction (4001)
+ * that waits for activity, and a shutdown (1001) after which the client
+ * comes back, to the next server, within the window.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { requireExternal } from '../helpers/requirements.js';
+import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback, startServer } from '../helpers/server.js';
+
+const search = findChromium();
+const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
+
+const root = new URL('../../', import.meta.url);
+
+/** What the static server may hand out: the built client, its machines, and xstate's browser build. */
+function staticFile(path: string): string | undefined {
+  const served = [
+    { prefix: '/dist/src/client/', dir: 'dist/src/client/' },
+    { prefix: '/dist/machines/', dir: 'dist/machines/' },
+    { prefix: '/dist/src/', dir: 'dist/src/', only: ['errors.js'] },
+    { prefix: '/xstate/', dir: 'node_modules/xstate/dist/' },
+  ];
+  for (const { prefix, dir, only } of served) {
+    if (!path.startsWith(prefix)) continue;
+    const name = path.slice(prefix.length);
+    if (!/^[\w.-]+\.js$/.test(name) || (only !== undefined && !only.includes(name))) return undefined;
+    if (prefix === '/xstate/' && !name.endsWith('.esm.js')) return undefined;
+    const file = new URL(`${dir}${name}`, root);
+    return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  }
+  return undefined;
+}
+
+const page = (wsUrl: string) => `<!doctype html>
+<meta charset="utf-8">
+<title>ws-supervisor/client</title>
+<script type="importmap">{ "imports": { "xstate": "/xstate/xstate.esm.js" } }</script>
+<script type="module">
+  import { SimulatedClock } from 'xstate';
+  import { createClient } from '/dist/src/client/index.js';
+  window.target = ${JSON.stringify(wsUrl)};
+  window.clock = new SimulatedClock();
+  window.events = [];
+  window.client = createClient({
+    url: () => window.target,          // read before every attempt
+    clock: window.clock,
+    random: () => 0.5,
+    shutdownWindowMs: 4000,
+  });
+  for (const type of ['open', 'message', 'close', 'reconnecting', 'state']) {
+    window.client.on(type, (event) => window.events.push({ type, ...event }));
+  }
+  window.ready = true;
+</script>`;
+
+describe.runIf(hasBrowser)('the client in a browser', () => {
+  let browser: Browser;
+  let tab: Page;
+  const logged: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(new URL('dist/src/client/index.js', root))) {
+      throw new Error('dist/src/client/index.js is missing: run "npm run build" first (npm test does)');
+    }
+    browser = await chromium.launch({
+      executablePath: search.path as string, // set: the block runs only when a browser was found
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    tab = await browser.newPage();
+    tab.on('pageerror', (error) => logged.push(`page error: ${error.message}`));
+    tab.on('console', (message) => {
+      if (message.type() === 'error') logged.push(`console: ${message.text()}`);
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  /** Resolves once `expression` (evaluated in the page) is truthy. */
+  const until = (expression: string) => tab.waitForFunction(expression, undefined, { timeout: 10_000 });
+  const evaluate = <T>(expression: string) => tab.evaluate(expression) as Promise<T>;
+  const lastOf = <T>(type: string) =>
+    evaluate<T>(`window.events.filter((e) => e.type === ${JSON.stringify(type)}).at(-1)`);
+
+  it('echoes, waits for activity after an idle eviction, and comes back within the window after a shutdown', async () => {
+    const serverClock = new SimulatedClock();
+    // limit 1, so T = 1: the connection is evicted as soon as it turns idle.
+    const first = await startServer({
+      clock: serverClock,
+      maxConnectionsPerUser: 1,
+      heartbeatIntervalMs: 1e9,
+    });
+    const second = await startServer();
+    const files = createServer((request, response) => {
+      const path = (request.url ?? '/').split('?')[0] ?? '/';
+      if (path === '/') {
+        response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page(first.url('zoe')));
+        return;
+      }
+      if (path === '/favicon.ico') {
+        response.writeHead(204).end(); // asked for by every page: not a missing module
+        return;
+      }
+      const body = staticFile(path);
+      if (body === undefined) response.writeHead(404).end();
+      else response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(body);
+    });
+    const port = await listenOnLoopback(files);
+
+    try {
+      await tab.goto(`http://127.0.0.1:${port}/`);
+      await until('window.ready === true');
+      await until("window.client.state === 'open'");
+      expect(first.supervisor.userStats('zoe')).toMatchObject({ live: 1 });
+
+      // An echo, through the browser's own WebSocket.
+      expect(await evaluate<boolean>("window.client.send('hello from the browser')")).toBe(true);
+      await until("window.events.some((e) => e.type === 'message' && e.data === 'hello from the browser')");
+
+      // Idle eviction (4001): suspended, and an hour later still nothing, until activity.
+      serverClock.increment(first.supervisor.options.idleTimeoutMs);
+      await until("window.client.state === 'suspended'");
+      expect(await lastOf('close')).toMatchObject({ code: 4001, kind: 'evicted', next: 'wait-for-activity' });
+      await evaluate('window.clock.increment(3_600_000)');
+      expect(await evaluate<string>('window.client.state')).toBe('suspended');
+      expect(first.supervisor.stats().counters.admitted).toBe(1);
+      await evaluate('window.client.activity()');
+      await until("window.client.state === 'open'");
+      expect(first.supervisor.stats().counters.admitted).toBe(2);
+
+      // Shutdown (1001): the next attempt goes to the second server, 0.5 × 4 s later.
+      await evaluate(`window.target = ${JSON.stringify(second.url('zoe'))}`);
+      await first.supervisor.shutdown({ deadlineMs: 500 });
+      await until("window.client.state === 'waiting'");
+      expect(await lastOf('close')).toMatchObject({
+        code: 1001,
+        kind: 'shutdown',
+        reason: 'server shutting down',
+      });
+      expect(await lastOf('reconnecting')).toMatchObject({ delayMs: 2_000, attempt: 0 });
+      await evaluate('window.clock.increment(1_999)');
+      expect(await evaluate<string>('window.client.state')).toBe('waiting');
+      await evaluate('window.clock.increment(1)');
+      await until("window.client.state === 'open'");
+      expect(second.supervisor.userStats('zoe')).toMatchObject({ live: 1 });
+      await evaluate("window.client.send('hello again')");
+      await until("window.events.some((e) => e.type === 'message' && e.data === 'hello again')");
+
+      // close(): the server sees a clean 1000, and both supervisors end with nothing held.
+      const disposed = new Promise((resolve) => second.supervisor.on('disposed', resolve));
+      await evaluate('window.client.close()');
+      expect(await evaluate<string>('window.client.state')).toBe('closed');
+      expect(await disposed).toMatchObject({ reason: 'closed', closeCode: 1000 });
+      await allDisposed(first.supervisor);
+      expectNoLeaks(first.supervisor);
+      expectNoLeaks(second.supervisor);
+      expect(logged).toEqual([]);
+    } finally {
+      await closeServer(files);
+    }
+  }, 60_000);
+});

@@ -1,0 +1,284 @@
+/**
+ * The client statechart alone: no sockets, simulated time, a fixed sequence
+ * of random numbers. The socket actor is a fake that records each attempt and
+ * whether its undo ran; the test plays the socket's facts into the actor.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createActor, fromCallback, SimulatedClock } from 'xstate';
+import {
+  type ClientEmitted,
+  type ClientEvent,
+  type ClientInput,
+  clientMachine,
+  closeKindOf,
+  closeMessageOf,
+  dispositionOf,
+  retryAfterMsOf,
+} from '../../machines/index.js';
+import { createCountingClock } from '../../src/clock.js';
+import { statesNotHandling } from '../model/graph-checks.js';
+
+const input = (random: number[] = [0.5]): ClientInput => {
+  let i = 0;
+  return {
+    backoff: { baseMs: 1_000, capMs: 8_000, factor: 2 },
+    shutdownWindowMs: 20_000,
+    connectTimeoutMs: 5_000,
+    stableAfterMs: 3_000,
+    // Cycles through the given numbers, so a test knows every jitter in advance.
+    random: () => random[i++ % random.length] as number,
+  };
+};
+
+function startClient(random?: number[]) {
+  const simulated = new SimulatedClock();
+  const clock = createCountingClock(simulated);
+  /** One entry per socket the machine asked for: is it still held? */
+  const sockets: { live: boolean }[] = [];
+  const emitted: ClientEmitted[] = [];
+  const machine = clientMachine.provide({
+    actors: {
+      socket: fromCallback<ClientEvent>(() => {
+        const socket = { live: true };
+        sockets.push(socket);
+        return () => {
+          socket.live = false;
+        };
+      }),
+    },
+  });
+  const actor = createActor(machine, { input: input(random), clock });
+  for (const type of ['open', 'close', 'reconnecting'] as const) {
+    actor.on(type, (event) => emitted.push(event));
+  }
+  actor.start();
+  return {
+    actor,
+    clock,
+    sockets,
+    emitted,
+    advance: (ms: number) => simulated.increment(ms),
+    value: () => actor.getSnapshot().value,
+    closeWith: (code: number, reason = '') =>
+      actor.send({ type: 'SOCKET_CLOSED', code, reason, wasClean: code !== 1006 }),
+  };
+}
+
+describe('close codes', () => {
+  it.each([
+    [1000, 'suspend-until-resumed', 'normal'],
+    [1001, 'spread', 'shutdown'],
+    [1006, 'backoff', 'abnormal'],
+    [1011, 'backoff', 'other'],
+    [1012, 'spread', 'shutdown'],
+    [4001, 'suspend-until-active', 'evicted'],
+    [4008, 'backoff', 'slow-consumer'],
+    [4400, 'suspend-until-resumed', 'bad-request'],
+    [4401, 'suspend-until-resumed', 'unauthenticated'],
+    [4403, 'suspend-until-resumed', 'forbidden'],
+    [4429, 'backoff', 'too-many-requests'],
+    [4500, 'backoff', 'auth-failed'],
+    [4503, 'backoff', 'unavailable'],
+    [4404, 'suspend-until-resumed', 'other'],
+    [3000, 'backoff', 'other'],
+  ])('%i: %s (%s)', (code, disposition, kind) => {
+    expect(dispositionOf(code)).toBe(disposition);
+    expect(closeKindOf(code)).toBe(kind);
+  });
+
+  it.each([
+    ['user connection limit reached retry-after=5', 5_000, 'user connection limit reached'],
+    ['shutting down retry-after=0', 0, 'shutting down'],
+    ['retry-after=5', undefined, 'retry-after=5'], // the hint follows a message and a space
+    ['limit retry-after=5 ', undefined, 'limit retry-after=5 '], // and ends the reason
+    ['limit retry-after=1.5', undefined, 'limit retry-after=1.5'], // in whole seconds
+    ['', undefined, ''],
+  ])('reads the retry hint of %j', (reason, ms, message) => {
+    expect(retryAfterMsOf(reason)).toBe(ms);
+    expect(closeMessageOf(reason)).toBe(message);
+  });
+});
+
+describe('the client machine', () => {
+  it('connects, opens, and backs off with full jitter after 1006, doubling the ceiling each time', () => {
+    const c = startClient([0.5, 0.25, 1 - 2 ** -20]);
+    expect(c.value()).toEqual({ connection: 'connecting' });
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    expect(c.value()).toEqual({ connection: 'open' });
+
+    c.closeWith(1006);
+    expect(c.value()).toBe('waiting');
+    expect(c.sockets.map((s) => s.live)).toEqual([false]);
+    // attempt 0: 0.5 × min(8000, 1000 × 2^0)
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 500, attempt: 1 });
+    c.advance(499);
+    expect(c.value()).toBe('waiting');
+    c.advance(1);
+    expect(c.value()).toEqual({ connection: 'connecting' });
+    expect(c.sockets).toHaveLength(2);
+
+    c.closeWith(1006); // a failed connect: 0.25 × 2000
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 500, attempt: 2 });
+    c.advance(500);
+    c.closeWith(1006); // almost 1 × 4000
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 4_000, attempt: 3 });
+    c.advance(4_000);
+    c.closeWith(1006); // 0.5 × min(8000, 8000)
+    c.advance(4_000);
+    c.closeWith(1006); // 0.25 × min(8000, 16000): capped
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 2_000, attempt: 5 });
+  });
+
+  it('reports the close it acts on, with the hint parsed', () => {
+    const c = startClient();
+    c.closeWith(4429, 'user connection limit reached retry-after=5');
+    expect(c.emitted[0]).toEqual({
+      type: 'close',
+      code: 4429,
+      reason: 'user connection limit reached',
+      retryAfterMs: 5_000,
+      wasClean: true,
+    });
+  });
+
+  it('waits at least the retry hint after 4429 and 4503, plus the jitter', () => {
+    const c = startClient([0.5]);
+    c.closeWith(4429, 'too many retry-after=5');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 5_500, attempt: 1 });
+    c.advance(5_499);
+    expect(c.value()).toBe('waiting');
+    c.advance(1);
+    c.closeWith(4503, 'shutting down retry-after=2');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 3_000, attempt: 2 });
+  });
+
+  it('spreads the return after 1001 over the shutdown window, without growing the backoff', () => {
+    const c = startClient([0.75]);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.closeWith(1001, 'server shutting down');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 15_000, attempt: 0 });
+    c.advance(15_000);
+    expect(c.value()).toEqual({ connection: 'connecting' });
+  });
+
+  it('after a 1001 with a retry hint, spreads the return over the window after the hint', () => {
+    const c = startClient([0.5]);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.closeWith(1001, 'server shutting down retry-after=3');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 13_000, attempt: 0 });
+  });
+
+  it('resets the backoff once a connection stayed open for stableAfterMs', () => {
+    const c = startClient([1 - 2 ** -20]);
+    c.closeWith(1006);
+    c.advance(1_000);
+    c.closeWith(1006);
+    c.advance(2_000);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.advance(2_999);
+    c.closeWith(4008, 'slow consumer'); // not stable yet: the third step
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 4_000, attempt: 3 });
+    c.advance(4_000);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.advance(3_000);
+    c.closeWith(4008, 'slow consumer');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 1_000, attempt: 1 });
+  });
+
+  it('gives up a connect that takes longer than connectTimeoutMs, as a failed attempt', () => {
+    const c = startClient([0.5]);
+    c.advance(4_999);
+    expect(c.value()).toEqual({ connection: 'connecting' });
+    c.advance(1);
+    expect(c.value()).toBe('waiting');
+    expect(c.sockets[0]?.live).toBe(false);
+    expect(c.emitted).toEqual([
+      { type: 'close', code: 1006, reason: 'connect timeout', retryAfterMs: undefined, wasClean: false },
+      { type: 'reconnecting', delayMs: 500, attempt: 1 },
+    ]);
+  });
+
+  it('after 4001 waits for activity, however long, then connects with a fresh backoff', () => {
+    const c = startClient();
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.closeWith(4001, 'evicted: idle');
+    expect(c.value()).toEqual({ suspended: 'untilActive' });
+    expect(c.clock.pending).toBe(0);
+    c.advance(1_000_000);
+    expect(c.sockets).toHaveLength(1);
+    c.actor.send({ type: 'ACTIVITY' });
+    expect(c.value()).toEqual({ connection: 'connecting' });
+    expect(c.sockets).toHaveLength(2);
+  });
+
+  it.each([4400, 4401, 4403, 1000])('after %i ignores activity and waits for resume()', (code) => {
+    const c = startClient();
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.closeWith(code, 'no');
+    expect(c.value()).toEqual({ suspended: 'untilResumed' });
+    c.actor.send({ type: 'ACTIVITY' });
+    c.advance(1_000_000);
+    expect(c.value()).toEqual({ suspended: 'untilResumed' });
+    c.actor.send({ type: 'RESUME' });
+    expect(c.value()).toEqual({ connection: 'connecting' });
+  });
+
+  it("handles the app's CLOSE in every state but the final one", () => {
+    expect(statesNotHandling(clientMachine, 'CLOSE')).toEqual([]);
+  });
+
+  it.each([
+    ['connecting', () => {}],
+    ['open', (c: ReturnType<typeof startClient>) => c.actor.send({ type: 'SOCKET_OPENED' })],
+    ['waiting', (c: ReturnType<typeof startClient>) => c.closeWith(1006)],
+    ['suspended', (c: ReturnType<typeof startClient>) => c.closeWith(4001)],
+  ])('CLOSE in %s ends it: no socket held, no delay pending', (_state, reach) => {
+    const c = startClient();
+    reach(c);
+    c.actor.send({ type: 'CLOSE' });
+    expect(c.actor.getSnapshot().status).toBe('done');
+    expect(c.sockets.every((s) => !s.live)).toBe(true);
+    expect(c.clock.pending).toBe(0);
+  });
+});
+
+describe('the delays, for any jitter (fast-check)', () => {
+  const jitter = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });
+
+  it('a back-off never comes before the retry hint, nor after the hint plus the ceiling', () => {
+    fc.assert(
+      fc.property(
+        fc.array(jitter, { minLength: 1, maxLength: 8 }),
+        fc.integer({ min: 0, max: 120 }),
+        fc.constantFrom(1006, 4008, 4429, 4503, 1011),
+        (randoms, hintSeconds, code) => {
+          const c = startClient(randoms);
+          for (let failure = 0; failure < randoms.length; failure++) {
+            c.closeWith(code, `later retry-after=${hintSeconds}`);
+            const { delayMs } = c.emitted.at(-1) as { delayMs: number };
+            const ceiling = Math.min(8_000, 1_000 * 2 ** failure);
+            expect(delayMs).toBeGreaterThanOrEqual(hintSeconds * 1_000);
+            expect(delayMs).toBeLessThanOrEqual(hintSeconds * 1_000 + ceiling);
+            c.advance(delayMs);
+          }
+          c.actor.stop();
+        },
+      ),
+    );
+  });
+
+  it('after a shutdown, the return falls within the window', () => {
+    fc.assert(
+      fc.property(jitter, (random) => {
+        const c = startClient([random]);
+        c.actor.send({ type: 'SOCKET_OPENED' });
+        c.closeWith(1001, 'server shutting down');
+        const { delayMs } = c.emitted.at(-1) as { delayMs: number };
+        expect(delayMs).toBeGreaterThanOrEqual(0);
+        expect(delayMs).toBeLessThanOrEqual(20_000);
+        c.actor.stop();
+      }),
+    );
+  });
+});

@@ -1,0 +1,215 @@
+/**
+ * ws-supervisor/client on real sockets, in-process: a supervisor (its books
+ * clean after every test) where a ws-supervisor server provokes the code, and
+ * a plain ws server that closes with the code a refusal delivered as a close
+ * frame carries (4000 + the HTTP status, ` retry-after=<s>` at the end of the
+ * reason). The client's delays run on a SimulatedClock.
+ */
+import { once } from 'node:events';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
+import { SimulatedClock } from 'xstate';
+import { allDisposed, expectNoLeaks, startServer } from '../helpers/server.js';
+import { expectReleased, listenersOn, startClient, startClosingServer } from './helpers.js';
+
+describe('the client against a supervisor', () => {
+  it('shutdown (1001): closes, waits within the window, and leaves the books clean', async () => {
+    const server = await startServer();
+    const t = startClient({ url: server.url('dee'), shutdownWindowMs: 4_000, random: () => 0.999 });
+    await t.next('open');
+    expect(server.supervisor.userStats('dee')).toMatchObject({ live: 1 });
+
+    const from = t.mark();
+    await server.supervisor.shutdown({ deadlineMs: 500 });
+    expect(await t.next('close', from)).toMatchObject({ code: 1001, kind: 'shutdown' });
+    expect(await t.next('reconnecting', from)).toEqual({ delayMs: 3_996, attempt: 0 });
+    expect(t.client.state).toBe('waiting');
+
+    t.client.close();
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+
+  it('evicted (4001) on the supervisor’s own clock: suspended until activity, then admitted again', async () => {
+    const serverClock = new SimulatedClock();
+    // limit 1: T = 1, so the connection is evicted as soon as it turns idle.
+    const server = await startServer({
+      clock: serverClock,
+      maxConnectionsPerUser: 1,
+      heartbeatIntervalMs: 1e9,
+    });
+    const t = startClient({ url: server.url('eve') });
+    await t.next('open');
+
+    const from = t.mark();
+    serverClock.increment(server.supervisor.options.idleTimeoutMs);
+    expect(await t.next('close', from)).toMatchObject({
+      code: 4001,
+      kind: 'evicted',
+      next: 'wait-for-activity',
+    });
+    expect(t.client.state).toBe('suspended');
+    t.simulated.increment(3_600_000);
+    expect(server.supervisor.stats().counters.admitted).toBe(1);
+
+    t.client.activity();
+    await t.next('open', from);
+    expect(server.supervisor.stats().counters.admitted).toBe(2);
+
+    t.client.close();
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+
+  it('close() sends 1000, cancels every delay and removes every listener, from any state; send() is then false', async () => {
+    const server = await startServer();
+    const t = startClient({ url: server.url('fay') });
+    await t.next('open');
+    const [socket] = t.sockets as [WebSocket];
+    expect(listenersOn(socket)).toBe(4);
+
+    const disposed = new Promise((resolve) => server.supervisor.on('disposed', resolve));
+    t.client.close();
+    t.client.close(); // idempotent
+    expect(t.client.send('late')).toBe(false);
+    await expectReleased(t);
+    expect(await disposed).toMatchObject({ reason: 'closed', closeCode: 1000 });
+    expectNoLeaks(server.supervisor);
+  });
+
+  it('close() while waiting and while connecting leaves nothing either', async () => {
+    const refusing = await startClosingServer({ code: 4008, reason: 'slow consumer' });
+    const waiting = startClient({ url: refusing.url });
+    await waiting.next('reconnecting', 0);
+    expect(waiting.clock.pending).toBe(1);
+    waiting.client.close();
+    await expectReleased(waiting);
+
+    const connecting = startClient({ url: refusing.url });
+    expect(connecting.client.state).toBe('connecting');
+    connecting.client.close(); // before the handshake finished: ws aborts it
+    await expectReleased(connecting);
+    expect(connecting.events.filter(([type]) => type === 'open')).toEqual([]);
+  });
+});
+
+describe('the runtime around the machine', () => {
+  it('inside `open`, state is already open and send() works; the url function runs before every attempt', async () => {
+    const server = await startServer();
+    let attempts = 0;
+    const seen: string[] = [];
+    const t = startClient({
+      url: () => {
+        attempts += 1;
+        if (attempts === 1) throw new Error('no token yet');
+        return server.url(`gil${attempts}`);
+      },
+    });
+    // The first url() threw: a failed attempt, reported and backed off like 1006.
+    expect(await t.next('close', 0)).toMatchObject({ code: 1006, reason: 'cannot connect: no token yet' });
+    expect(t.client.state).toBe('waiting');
+    t.client.on('open', () => {
+      seen.push(t.client.state);
+      seen.push(String(t.client.send('first words')));
+    });
+    t.simulated.increment((await t.next('reconnecting', 0)).delayMs);
+    const { data } = await t.next('message', 0);
+    expect([seen, String(data)]).toEqual([['open', 'true'], 'first words']);
+    expect(server.supervisor.userStats('gil2')).toMatchObject({ live: 1 });
+
+    t.client.close();
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+});
+
+describe('listeners', () => {
+  it('a listener that throws does not stop the others, nor the client; its error is thrown on its own', async () => {
+    const server = await startServer();
+    const thrown: unknown[] = [];
+    const onUncaught = (error: unknown) => thrown.push(error);
+    process.on('uncaughtException', onUncaught);
+    onTestFinished(() => void process.off('uncaughtException', onUncaught));
+    const t = startClient({ url: server.url('hal') });
+    t.client.on('open', () => {
+      throw new Error('app bug');
+    });
+    const from = t.mark();
+    await t.next('open', 0);
+    expect(t.client.send('still here')).toBe(true);
+    expect(String((await t.next('message', from)).data)).toBe('still here');
+    await expect.poll(() => thrown.map((error) => (error as Error).message)).toEqual(['app bug']);
+
+    t.client.close();
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+});
+
+describe('refusals and closes a plain ws server sends', () => {
+  it('4008 slow consumer: backs off with full jitter', async () => {
+    const server = await startClosingServer({ code: 4008, reason: 'slow consumer' });
+    const t = startClient({ url: server.url, backoff: { baseMs: 200, capMs: 10_000, factor: 3 } });
+    expect(await t.next('close')).toMatchObject({
+      code: 4008,
+      reason: 'slow consumer',
+      kind: 'slow-consumer',
+    });
+    expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 100, attempt: 1 });
+    const from = t.mark();
+    t.simulated.increment(100);
+    expect(await t.next('reconnecting', from)).toEqual({ delayMs: 300, attempt: 2 }); // 0.5 × 200 × 3
+    expect(server.connections()).toBe(2);
+  });
+
+  it.each([
+    [
+      4429,
+      'user connection limit reached retry-after=5',
+      'too-many-requests',
+      'user connection limit reached',
+    ],
+    [4503, 'shutting down retry-after=5', 'unavailable', 'shutting down'],
+  ])('%i with retry-after=5: waits at least 5 s', async (code, reason, kind, message) => {
+    const server = await startClosingServer({ code, reason });
+    const t = startClient({ url: server.url });
+    expect(await t.next('close')).toMatchObject({ code, kind, reason: message, retryAfterMs: 5_000 });
+    const { delayMs } = await t.next('reconnecting', 0);
+    expect(delayMs).toBe(5_250); // the hint, plus 0.5 × 500 of jitter
+    t.simulated.increment(4_999);
+    expect(t.client.state).toBe('waiting');
+    // Nothing reached the server meanwhile (a connect would have been counted by now: it is loopback).
+    const probe = new WebSocket(server.url);
+    await once(probe, 'close');
+    expect(server.connections()).toBe(2); // the client's first, and the probe
+    const from = t.mark();
+    t.simulated.increment(delayMs - 4_999);
+    await t.next('close', from);
+    expect(server.connections()).toBe(3);
+  });
+
+  it.each([
+    [4400, 'invalid user id', 'bad-request'],
+    [4401, 'unauthenticated', 'unauthenticated'],
+    [4403, 'forbidden', 'forbidden'],
+  ])('%i: does not retry, names the reason, and reconnects on resume()', async (code, reason, kind) => {
+    const server = await startClosingServer({ code, reason });
+    const t = startClient({ url: server.url });
+    expect(await t.next('close')).toMatchObject({ code, reason, kind, next: 'wait-for-resume' });
+    expect(t.client.state).toBe('suspended');
+    expect(t.client.lastClose).toMatchObject({ code, kind });
+    t.client.activity(); // user input is not what is missing here
+    t.simulated.increment(3_600_000);
+    expect(t.client.state).toBe('suspended');
+    expect(server.connections()).toBe(1);
+
+    const from = t.mark();
+    t.client.resume();
+    await t.next('close', from);
+    expect(server.connections()).toBe(2);
+  });
+});

@@ -1,0 +1,128 @@
+/**
+ * Helpers for the client tests: a client on simulated time that records
+ * every event and is closed after the test, a ws WebSocket that remembers
+ * its instances (to check that the client left no listener on them), and a
+ * plain ws server that answers every connection with one close code.
+ */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { expect, onTestFinished } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { SimulatedClock } from 'xstate';
+import {
+  type Client,
+  type ClientEvents,
+  type ClientOptions,
+  createClient,
+  type WebSocketConstructorLike,
+} from '../../src/client/index.js';
+import { type CountingClock, createCountingClock } from '../../src/clock.js';
+
+/** ws's WebSocket, remembering every socket the client made. */
+export function recordingWebSocket() {
+  const sockets: WebSocket[] = [];
+  class Recording extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols);
+      sockets.push(this);
+    }
+  }
+  return { WebSocket: Recording satisfies WebSocketConstructorLike, sockets };
+}
+
+/** How many listeners a ws socket holds for the WHATWG events (ws's own internals add none of these). */
+export const listenersOn = (socket: WebSocket) =>
+  ['open', 'message', 'close', 'error'].reduce((sum, name) => sum + socket.listenerCount(name), 0);
+
+export interface TestClient {
+  client: Client;
+  /** The client's clock: `simulated.increment(ms)` fires its delays; `clock.pending` counts them. */
+  simulated: SimulatedClock;
+  clock: CountingClock;
+  sockets: WebSocket[];
+  /** Every event, in order, as `[type, payload]`. */
+  events: [keyof ClientEvents, unknown][];
+  /** Resolves with the next event of `type` (the first already recorded after `from`, if any). */
+  next<K extends keyof ClientEvents>(type: K, from?: number): Promise<ClientEvents[K]>;
+  /** How many events are recorded so far: pass it to next() to wait for a later one. */
+  mark(): number;
+}
+
+/** A client of ws's WebSocket on simulated time, random fixed at 0.5 unless given; closed after the test. */
+export function startClient(options: Partial<ClientOptions> & Pick<ClientOptions, 'url'>): TestClient {
+  const simulated = new SimulatedClock();
+  const clock = createCountingClock(simulated);
+  const recording = recordingWebSocket();
+  const client = createClient({ WebSocket: recording.WebSocket, random: () => 0.5, clock, ...options });
+  onTestFinished(() => client.close());
+  const events: [keyof ClientEvents, unknown][] = [];
+  const waiters = new Set<() => void>();
+  for (const type of ['open', 'message', 'close', 'reconnecting', 'state'] as const) {
+    client.on(type, (event: unknown) => {
+      events.push([type, event]);
+      for (const waiter of waiters) waiter();
+    });
+  }
+  return {
+    client,
+    simulated,
+    clock,
+    sockets: recording.sockets,
+    events,
+    mark: () => events.length,
+    next(type, from = events.length) {
+      return new Promise((resolve) => {
+        const check = () => {
+          const found = events.slice(from).find(([t]) => t === type);
+          if (found === undefined) return;
+          waiters.delete(check);
+          resolve(found[1] as never);
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** The messages received so far, as text. */
+export const messagesOf = (t: TestClient) =>
+  t.events
+    .filter(([type]) => type === 'message')
+    .map(([, event]) => String((event as { data: unknown }).data));
+
+/**
+ * Everything the client held is released once it is closed: no delay pending
+ * at once, and no listener on any of its sockets once each has finished closing.
+ */
+export async function expectReleased(t: TestClient): Promise<void> {
+  expect(t.client.state).toBe('closed');
+  expect(t.clock.pending).toBe(0);
+  // Not events.once(): it rejects on the `error` that ws emits when a handshake is aborted.
+  await Promise.all(
+    t.sockets
+      .filter((ws) => ws.readyState !== WebSocket.CLOSED)
+      .map((ws) => new Promise((resolve) => ws.once('close', resolve))),
+  );
+  expect(t.sockets.map(listenersOn)).toEqual(t.sockets.map(() => 0));
+}
+
+/**
+ * A plain ws server that accepts every connection and closes it at once with
+ * `close.code` and `close.reason` (what a server with `refuse: 'close'` does).
+ */
+export async function startClosingServer(close: { code: number; reason: string }) {
+  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await once(server, 'listening');
+  let connections = 0;
+  server.on('connection', (ws) => {
+    connections += 1;
+    ws.close(close.code, close.reason);
+  });
+  onTestFinished(async () => {
+    for (const ws of server.clients) ws.terminate();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `ws://127.0.0.1:${port}/`, connections: () => connections };
+}

@@ -1,0 +1,97 @@
+/**
+ * createClient()'s options, checked before anything is allocated, and the
+ * promise that the client runs in a browser: its modules import nothing but
+ * xstate and each other (no `node:` built-in, no ws, nothing of the server).
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import {
+  clientDefaults,
+  createClient,
+  InvalidOptionError,
+  type WebSocketConstructorLike,
+} from '../../src/client/index.js';
+
+const WS: WebSocketConstructorLike = WebSocket;
+const url = 'ws://127.0.0.1:9/';
+
+describe('createClient() options', () => {
+  it.each([
+    ['url', { url: 42 }],
+    ['url', { url: 'not a url' }],
+    ['url', { url: 'ftp://host/' }],
+    ['url', { url: 'ws://host/#frag' }],
+    ['WebSocket', { url, WebSocket: 'ws' }],
+    ['protocols', { url, protocols: [1] }],
+    ['binaryType', { url, binaryType: 'nodebuffer' }],
+    ['backoff', { url, backoff: 5 }],
+    ['backoff.baseMs', { url, backoff: { baseMs: 0 } }],
+    ['backoff.baseMs', { url, backoff: { baseMs: 1.5 } }],
+    ['backoff.capMs', { url, backoff: { baseMs: 1_000, capMs: 999 } }],
+    ['backoff.factor', { url, backoff: { factor: 0.5 } }],
+    ['backoff.factor', { url, backoff: { factor: Number.NaN } }],
+    ['shutdownWindowMs', { url, shutdownWindowMs: -1 }],
+    ['shutdownWindowMs', { url, shutdownWindowMs: 2 ** 31 }],
+    ['connectTimeoutMs', { url, connectTimeoutMs: 0 }],
+    ['stableAfterMs', { url, stableAfterMs: '5s' }],
+    ['random', { url, random: 0.5 }],
+    ['clock', { url, clock: {} }],
+    ['reconnect', { url, reconnect: false }],
+  ])('refuses a bad %s with WSSUP_INVALID_OPTION, naming it', (option, options) => {
+    const attempt = () => createClient({ WebSocket: WS, ...options } as never);
+    expect(attempt).toThrow(InvalidOptionError);
+    try {
+      attempt();
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option });
+    }
+  });
+
+  it('says to pass ws’s WebSocket when there is no global one (Node 20)', () => {
+    expect((globalThis as { WebSocket?: unknown }).WebSocket).toBeUndefined(); // this suite runs on Node 20
+    expect(() => createClient({ url })).toThrow(/no global WebSocket in Node 20: pass `WebSocket` from 'ws'/);
+  });
+
+  it('documents its defaults', () => {
+    expect(clientDefaults).toEqual({
+      backoff: { baseMs: 500, capMs: 30_000, factor: 2 },
+      shutdownWindowMs: 10_000,
+      connectTimeoutMs: 10_000,
+      stableAfterMs: 5_000,
+    });
+  });
+});
+
+describe('the client runs in a browser', () => {
+  it('imports nothing but xstate and its own modules (no Node built-in)', () => {
+    const root = new URL('../../', import.meta.url);
+    const seen = new Set<string>();
+    const bare = new Set<string>();
+    const visit = (path: string) => {
+      if (seen.has(path)) return;
+      seen.add(path);
+      const source = readFileSync(new URL(path, root), 'utf8');
+      for (const [, from] of source.matchAll(/^(?:import|export)(?! type)(?:[^;]*? from)? '([^']+)';$/gms)) {
+        if (from === undefined) continue;
+        if (!from.startsWith('.')) bare.add(from);
+        else
+          visit(
+            new URL(from.replace(/\.js$/, '.ts'), new URL(path, root)).pathname.slice(root.pathname.length),
+          );
+      }
+    };
+    visit('src/client/index.ts');
+    expect([...bare]).toEqual(['xstate']);
+    expect([...seen].sort()).toEqual([
+      'machines/client-close.ts',
+      'machines/client.machine.ts',
+      'src/client/client.ts',
+      'src/client/index.ts',
+      'src/client/options.ts',
+      'src/client/socket-actor.ts',
+      'src/client/websocket-like.ts',
+      'src/errors.ts',
+    ]);
+  });
+});

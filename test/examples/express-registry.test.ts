@@ -1,0 +1,93 @@
+/**
+ * The Express 5 registry example (issue 11, item 1), run as a user runs it:
+ * real clients on /ws, and the REST routes that notify one user, broadcast,
+ * and kick a user, each answering how many connections it reached.
+ */
+import { once } from 'node:events';
+import { expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { runProgram } from '../helpers/process.js';
+import { closed, nextMessage } from '../helpers/server.js';
+
+async function open(url: string): Promise<WebSocket> {
+  const ws = new WebSocket(url);
+  await once(ws, 'open');
+  return ws;
+}
+
+async function call(url: string, method: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  const response = await fetch(
+    url,
+    body === undefined
+      ? { method }
+      : { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+  );
+  return { status: response.status, json: await response.json() };
+}
+
+it('notifies one user, broadcasts, and kicks a user from REST routes, then drains on SIGTERM', async () => {
+  const program = runProgram('dist/examples/express-registry.js', ['--port', '0']);
+  const [, ws, http] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+))\/ws/);
+  const base = `http://127.0.0.1:${http}`;
+  const alice1 = await open(`${ws}/ws?user=alice`);
+  const alice2 = await open(`${ws}/ws?user=alice`);
+  const bob = await open(`${ws}/ws?user=bob`);
+
+  const listed = await call(`${base}/users/alice/connections`, 'GET');
+  expect((listed.json as { connections: string[] }).connections).toHaveLength(2);
+
+  const toAlice = Promise.all([nextMessage(alice1), nextMessage(alice2)]);
+  expect(await call(`${base}/users/alice/notify`, 'POST', { message: 'hi alice' })).toEqual({
+    status: 200,
+    json: { delivered: 2 },
+  });
+  expect((await toAlice).map((text) => JSON.parse(text))).toEqual([
+    { notice: 'hi alice' },
+    { notice: 'hi alice' },
+  ]);
+  expect(await call(`${base}/users/nobody/notify`, 'POST', { message: 'hi' })).toEqual({
+    status: 200,
+    json: { delivered: 0 },
+  });
+  expect((await call(`${base}/users/alice/notify`, 'POST', {})).status).toBe(400);
+
+  const toAll = Promise.all([alice1, alice2, bob].map((client) => nextMessage(client)));
+  expect(await call(`${base}/broadcast`, 'POST', { message: 'everyone' })).toEqual({
+    status: 200,
+    json: { delivered: 3 },
+  });
+  expect((await toAll).map((text) => JSON.parse(text))).toEqual(Array(3).fill({ broadcast: 'everyone' }));
+
+  const kicked = Promise.all([closed(alice1), closed(alice2)]);
+  expect(await call(`${base}/users/alice/connections`, 'DELETE')).toEqual({
+    status: 200,
+    json: { closed: 2 },
+  });
+  expect(await kicked).toEqual(Array(2).fill({ code: 4000, reason: 'kicked' }));
+  expect(await call(`${base}/users/alice/connections`, 'GET')).toEqual({
+    status: 200,
+    json: { connections: [] },
+  });
+  // Bob is untouched.
+  bob.send('still here');
+  expect(await nextMessage(bob)).toBe('still here');
+
+  // A user id the supervisor refuses (over 128 bytes) is answered 400 with its code.
+  const bad = await call(`${base}/users/${'x'.repeat(200)}/notify`, 'POST', { message: 'hi' });
+  expect(bad).toMatchObject({ status: 400, json: { code: 'WSSUP_INVALID_ARGUMENT' } });
+
+  // The capacity alert: 10 of the production limit of 20 is the 50 % level.
+  const carol = [];
+  for (let n = 0; n < 10; n += 1) carol.push(await open(`${ws}/ws?user=carol`));
+  await program.waitFor(/capacity up: carol holds 10 of 20 \(level 50 %\)/);
+  expect(program.output()).not.toMatch(/capacity up: carol holds 9/);
+  const gone = Promise.all(carol.map((client) => once(client, 'close')));
+  for (const client of carol) client.terminate();
+  await gone;
+
+  // Paced shutdown: bob, the only one left, goes in the first batch.
+  const closing = closed(bob);
+  program.child.kill('SIGTERM');
+  expect((await closing).code).toBe(1001);
+  expect(await program.exited).toBe(0);
+}, 30_000);

@@ -1,0 +1,230 @@
+/**
+ * Capacity alerts (issue 11, item 6) at the exact crossings, on real
+ * sockets: with a limit of 10 and the default levels (50, 80, 90 %) and
+ * hysteresis (10 % of the limit), a level is reached at 5, 8 and 9 live
+ * connections, and left only below 4, 7 and 8. And inside every listener
+ * (`admitted`, `evicted`, `capacity`, `disposed`) the books already reflect
+ * the event: the stale view the issue reports (one behind inside
+ * `admitted`, the evicted connection still idle-live inside `evicted`)
+ * must not come back.
+ */
+import { describe, expect, it } from 'vitest';
+import type { CapacityEvent, Supervisor } from '../../src/index.js';
+import { type Client, nextEvent, type RulesServer, startRulesServer } from '../helpers/rules.js';
+import { allDisposed, expectNoLeaks } from '../helpers/server.js';
+
+function recordCapacity(supervisor: Supervisor): CapacityEvent[] {
+  const events: CapacityEvent[] = [];
+  supervisor.on('capacity', (event) => events.push(event));
+  return events;
+}
+
+/** The client closes; resolves once its connection is disposed. */
+async function leave(t: RulesServer, client: Client): Promise<void> {
+  const disposed = nextEvent(t.supervisor, 'disposed', (event) => event.connectionId === client.id);
+  client.ws.close();
+  await disposed;
+}
+
+const short = (events: CapacityEvent[]) => events.map((e) => `${e.direction} ${e.level} @${e.live}`);
+
+async function closeAll(t: RulesServer, clients: Client[]): Promise<void> {
+  for (const client of clients) client.ws.close();
+  await allDisposed(t.supervisor);
+  expectNoLeaks(t.supervisor);
+}
+
+describe('capacity levels (limit 10: up at 5, 8, 9; down below 4, 7, 8)', () => {
+  it('fires up exactly at 5, 8 and 9 live connections, and not at 10', async () => {
+    const t = await startRulesServer({ maxConnectionsPerUser: 10, evictionThreshold: 1 });
+    const alerts = recordCapacity(t.supervisor);
+    const clients: Client[] = [];
+    const firedAt: Record<number, string[]> = {};
+    for (let n = 1; n <= 10; n += 1) {
+      const before = alerts.length;
+      clients.push(await t.open('ada'));
+      firedAt[n] = short(alerts.slice(before));
+    }
+    expect(firedAt).toEqual({
+      1: [],
+      2: [],
+      3: [],
+      4: [],
+      5: ['up 0.5 @5'],
+      6: [],
+      7: [],
+      8: ['up 0.8 @8'],
+      9: ['up 0.9 @9'],
+      10: [],
+    });
+    expect(alerts[2]).toEqual({ userId: 'ada', direction: 'up', level: 0.9, band: 3, live: 9, limit: 10 });
+    expect(t.supervisor.stats().capacity).toEqual({
+      levels: [0.5, 0.8, 0.9],
+      usersByBand: [0, 0, 0, 1],
+      alerts: 3,
+    });
+    expect(t.supervisor.userStats('ada')).toMatchObject({ live: 10, band: 3 });
+    await closeAll(t, clients);
+    // Leaving crossed every level back down.
+    expect(short(alerts.slice(3))).toEqual(['down 0.9 @7', 'down 0.8 @6', 'down 0.5 @3']);
+    expect(t.supervisor.stats().capacity).toMatchObject({ usersByBand: [0, 0, 0, 0], alerts: 6 });
+  });
+
+  it('a user hovering at a boundary does not flood: down only a margin below the level', async () => {
+    const t = await startRulesServer({ maxConnectionsPerUser: 10, evictionThreshold: 1 });
+    const alerts = recordCapacity(t.supervisor);
+    const clients: Client[] = [];
+    for (let n = 1; n <= 9; n += 1) clients.push(await t.open('bea'));
+    expect(short(alerts)).toEqual(['up 0.5 @5', 'up 0.8 @8', 'up 0.9 @9']);
+
+    // Hover between 8 and 9, five times: the 90 % level is held until the count falls below 8.
+    for (let i = 0; i < 5; i += 1) {
+      await leave(t, clients.pop() as Client);
+      expect(t.supervisor.userStats('bea')).toMatchObject({ live: 8, band: 3 });
+      clients.push(await t.open('bea'));
+    }
+    expect(alerts).toHaveLength(3);
+
+    const steps: Record<number, string[]> = {};
+    for (let live = 8; live >= 3; live -= 1) {
+      const before = alerts.length;
+      await leave(t, clients.pop() as Client);
+      steps[live] = short(alerts.slice(before));
+    }
+    expect(steps).toEqual({
+      8: [],
+      7: ['down 0.9 @7'],
+      6: ['down 0.8 @6'],
+      5: [],
+      4: [],
+      3: ['down 0.5 @3'],
+    });
+    expect(t.supervisor.stats().capacity).toMatchObject({ usersByBand: [1, 0, 0, 0], alerts: 6 });
+    await closeAll(t, clients);
+    expect(alerts).toHaveLength(6);
+  });
+
+  it('counts users per band in O(1), one band per user', async () => {
+    const t = await startRulesServer({ maxConnectionsPerUser: 10, evictionThreshold: 1 });
+    const clients: Client[] = [];
+    for (let n = 0; n < 5; n += 1) clients.push(await t.open('cal'));
+    for (let n = 0; n < 8; n += 1) clients.push(await t.open('dan'));
+    clients.push(await t.open('eli'));
+    expect(t.supervisor.stats()).toMatchObject({ users: 3, capacity: { usersByBand: [1, 1, 1, 0] } });
+    expect(t.supervisor.audit().mismatches).toEqual([]);
+    await closeAll(t, clients);
+  });
+
+  it('levels that share a count fire together, lowest first; [] turns alerts off', async () => {
+    const t = await startRulesServer({ maxConnectionsPerUser: 2, evictionThreshold: 1 });
+    const alerts = recordCapacity(t.supervisor);
+    const first = await t.open('fay');
+    expect(short(alerts)).toEqual(['up 0.5 @1']);
+    const second = await t.open('fay');
+    // 80 % and 90 % of 2 are both 2 connections.
+    expect(alerts.slice(1)).toEqual([
+      { userId: 'fay', direction: 'up', level: 0.8, band: 3, live: 2, limit: 2 },
+      { userId: 'fay', direction: 'up', level: 0.9, band: 3, live: 2, limit: 2 },
+    ]);
+    await closeAll(t, [first, second]);
+
+    const off = await startRulesServer({ capacityLevels: [] });
+    const none = recordCapacity(off.supervisor);
+    const clients = [];
+    for (let n = 0; n < 5; n += 1) clients.push(await off.open('gus'));
+    expect(none).toEqual([]);
+    expect(off.supervisor.stats().capacity).toEqual({ levels: [], usersByBand: [1], alerts: 0 });
+    await closeAll(off, clients);
+  });
+
+  it('an eviction and an admission in one step that leave the count where it was announce nothing', async () => {
+    // Limit 4, T = 2, one level at 25 % (1 connection): the second admission evicts the idle first.
+    const t = await startRulesServer({
+      maxConnectionsPerUser: 4,
+      evictionThreshold: 0.5,
+      capacityLevels: [0.25],
+    });
+    const alerts = recordCapacity(t.supervisor);
+    const first = await t.open('hal');
+    t.clock.increment(t.supervisor.options.idleTimeoutMs);
+    expect(t.supervisor.userStats('hal')).toMatchObject({ live: 1, idle: 1 });
+    const evicted = nextEvent(t.supervisor, 'evicted');
+    const second = await t.open('hal');
+    expect((await evicted).connectionId).toBe(first.id);
+    expect(short(alerts)).toEqual(['up 0.25 @1']); // 1 → 0 → 1 in one step: no down, no second up
+    await closeAll(t, [first, second]);
+  });
+});
+
+describe('listeners see the books as they are after the event (issue 11, item 6)', () => {
+  it('inside admitted, evicted, capacity and disposed', async () => {
+    // Test preset: limit 5, T = 4; levels reached at 3, 4 and 5.
+    const t = await startRulesServer();
+    const { supervisor } = t;
+    const seen: string[] = [];
+    const problems: string[] = [];
+    const check = (what: string, ok: boolean) => {
+      if (!ok) problems.push(what);
+    };
+    supervisor.on('admitted', ({ connectionId, userId }) => {
+      const book = supervisor.userStats(userId);
+      seen.push(`admitted live=${book?.live}`);
+      check(
+        'admitted: counted',
+        supervisor.stats().counters.admitted === seen.filter((s) => s.startsWith('admitted')).length,
+      );
+      check('admitted: registered', supervisor.connection(connectionId) !== undefined);
+      check(
+        'admitted: listed',
+        supervisor.connectionsOf(userId).some((c) => c.id === connectionId),
+      );
+      const stats = supervisor.stats();
+      check('admitted: totals', stats.connections === stats.counters.admitted - stats.counters.disposed);
+    });
+    supervisor.on('evicted', ({ connectionId, userId }) => {
+      const book = supervisor.userStats(userId);
+      seen.push(`evicted live=${book?.live} idle=${book?.idle} draining=${book?.draining}`);
+      check('evicted: not listed', !supervisor.connectionsOf(userId).some((c) => c.id === connectionId));
+      check('evicted: counted', supervisor.stats().counters.evicted >= 1);
+    });
+    supervisor.on('capacity', ({ userId, band, live }) => {
+      const book = supervisor.userStats(userId);
+      seen.push(`capacity band=${band} live=${live}`);
+      check('capacity: band', book?.band === band && (book?.live ?? 0) === live);
+      check(
+        'capacity: usersByBand',
+        (supervisor.stats().capacity.usersByBand[band] ?? 0) >= (live > 0 ? 1 : 0),
+      );
+      // After the supervisor's step: even the walk of every actor agrees with the books.
+      check('capacity: audit', supervisor.audit().ok);
+    });
+    supervisor.on('disposed', ({ connectionId, userId }) => {
+      const book = supervisor.userStats(userId);
+      seen.push(`disposed live=${book?.live ?? 0} draining=${book?.draining ?? 0}`);
+      check('disposed: unregistered', supervisor.connection(connectionId) === undefined);
+      const stats = supervisor.stats();
+      check('disposed: totals', stats.connections === stats.counters.admitted - stats.counters.disposed);
+    });
+
+    const clients: Client[] = [];
+    for (let n = 0; n < 3; n += 1) clients.push(await t.open('ivy'));
+    t.clock.increment(t.supervisor.options.idleTimeoutMs); // all three idle
+    const evicted = nextEvent(supervisor, 'evicted');
+    clients.push(await t.open('ivy')); // live would be 4 = T: the longest idle goes
+    await evicted;
+    await nextEvent(supervisor, 'disposed');
+    expect(seen).toEqual([
+      'admitted live=1',
+      'admitted live=2',
+      'admitted live=3',
+      'capacity band=1 live=3',
+      // Eviction, then admission, in one step: the evicted one is already out of live and idle.
+      'evicted live=2 idle=2 draining=1',
+      'admitted live=3',
+      'disposed live=3 draining=0',
+    ]);
+    expect(problems).toEqual([]);
+    await closeAll(t, clients);
+    expect(problems).toEqual([]);
+  });
+});

@@ -1,0 +1,197 @@
+/**
+ * Issue 11, item 3: `refuse: 'close'`. A refused client whose handshake is
+ * valid is upgraded just long enough to read why: close code 4000 + the HTTP
+ * status, and a reason ending in ` retry-after=<s>` when there is a hint. After
+ * the close the supervisor holds nothing; a peer that never completes the
+ * close is terminated at `closeRefusalTimeoutMs` (a SimulatedClock here); at
+ * most `maxCloseRefusals` are in flight, the rest are answered over HTTP.
+ */
+import type { Socket } from 'node:net';
+import { describe, expect, it, vi } from 'vitest';
+import { Refusal, type Supervisor } from '../../src/index.js';
+import { rawConnect, readResponseHead, readUntil, upgradeRequest } from '../helpers/cleanup.js';
+import { closeRefusal, httpRefusal } from '../helpers/refusals.js';
+import { type RulesServer, startRulesServer } from '../helpers/rules.js';
+import { allDisposed, expectNoLeaks, userFromQuery } from '../helpers/server.js';
+
+const closeRefusalTimeoutMs = 700;
+
+/** Close-mode server: alice may hold one connection, and `authenticate` answers by user name. */
+function startCloseServer(options: Parameters<typeof startRulesServer>[0] = {}): Promise<RulesServer> {
+  return startRulesServer({
+    refuse: 'close',
+    closeRefusalTimeoutMs,
+    maxConnectionsPerUser: 1,
+    onError: () => {},
+    authenticate: (request) => {
+      const user = userFromQuery(request);
+      switch (user) {
+        case 'nobody':
+          return null;
+        case 'banned':
+          return new Refusal(403, 'account suspended');
+        case 'busy':
+          throw new Refusal(429, 'try later', { retryAfterMs: 2_500 });
+        case 'boom':
+          throw new Error('token store down');
+        case 'empty':
+          return '';
+        default:
+          return user;
+      }
+    },
+    ...options,
+  });
+}
+
+/** Every close-frame refusal has ended: its socket closed, its actor, timer and listeners gone. */
+async function refusalsSettled(supervisor: Supervisor): Promise<void> {
+  await vi.waitFor(() => expect(supervisor.stats().resources.closeRefusals).toBe(0));
+}
+
+/** A raw client that completes the handshake, reads the close frame, and never answers it. */
+async function silentRefusedClient(port: number, user: string): Promise<{ socket: Socket; code: number }> {
+  const socket = await rawConnect(port);
+  socket.write(upgradeRequest(user));
+  const bytes = await readUntil(socket, (b) => {
+    const end = b.indexOf('\r\n\r\n');
+    return end !== -1 && b.length >= end + 4 + 4;
+  });
+  const head = bytes.subarray(0, bytes.indexOf('\r\n\r\n')).toString('latin1');
+  expect(head).toMatch(/^HTTP\/1\.1 101 /);
+  const frame = bytes.subarray(bytes.indexOf('\r\n\r\n') + 4);
+  expect(frame[0]).toBe(0x88); // a close frame, FIN set
+  return { socket, code: frame.readUInt16BE(2) };
+}
+
+describe("refuse: 'close'", () => {
+  it.each([
+    ['banned', 4403, 'account suspended', undefined],
+    ['busy', 4429, 'try later retry-after=3', 3],
+    ['nobody', 4401, 'unauthenticated', undefined],
+    ['empty', 4400, 'user id is empty', undefined],
+    ['boom', 4500, 'authentication failed', undefined],
+  ])('%s: close %i "%s", and nothing held after the close', async (user, code, reason, retryAfter) => {
+    const t = await startCloseServer();
+    expect(await closeRefusal(t.url(user))).toEqual({ code, reason, retryAfter });
+    expect(t.events.rejected).toMatchObject([
+      { status: code - 4000, via: 'close', message: reason.split(' retry-after')[0] },
+    ]);
+    await refusalsSettled(t.supervisor);
+    expectNoLeaks(t.supervisor);
+    expect(t.supervisor.stats().counters).toEqual({ admitted: 0, rejected: 1, evicted: 0, disposed: 0 });
+  });
+
+  it('user limit: 4429 with retry-after=5, and the connection already held is untouched', async () => {
+    const t = await startCloseServer();
+    const held = await t.open('alice');
+    const refused = await closeRefusal(t.url('alice'));
+    expect(refused).toEqual({
+      code: 4429,
+      reason: 'user has reached the maximum number of connections (1) retry-after=5',
+      retryAfter: 5,
+    });
+    expect(t.supervisor.userStats('alice')).toMatchObject({ live: 1 });
+    await refusalsSettled(t.supervisor);
+    expect(t.supervisor.stats().resources).toMatchObject({ connectionActors: 1, closeRefusals: 0 });
+    held.ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('process limit and shutdown: 4503; once shut down, refusals are HTTP 503 again', async () => {
+    const t = await startCloseServer({ maxConnections: 1 });
+    const held = await t.open('alice');
+    expect(await closeRefusal(t.url('bob'))).toMatchObject({ code: 4503, retryAfter: 5 });
+
+    const stopping = t.supervisor.shutdown({ deadlineMs: 10 });
+    expect(await closeRefusal(t.url('carol'))).toEqual({
+      code: 4503,
+      reason: 'server is shutting down retry-after=1',
+      retryAfter: 1,
+    });
+    held.ws.close();
+    await stopping;
+    expect((await httpRefusal(t.url('dave'))).status).toBe(503);
+    expect(t.events.rejected.map((event) => [event.reason, event.via])).toEqual([
+      ['process-limit', 'close'],
+      ['shutting-down', 'close'],
+      ['shutting-down', 'http'],
+    ]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('keeps the reason within 123 UTF-8 bytes: the message is cut at a character, never the hint', async () => {
+    const t = await startCloseServer({
+      authenticate: () => new Refusal(429, 'é'.repeat(100), { retryAfterMs: 1_500 }),
+    });
+    const refused = await closeRefusal(t.url('anyone'));
+    expect(refused.code).toBe(4429);
+    expect(refused.retryAfter).toBe(2);
+    expect(Buffer.byteLength(refused.reason)).toBeLessThanOrEqual(123);
+    expect(refused.reason).toBe(`${'é'.repeat(54)} retry-after=2`);
+    await refusalsSettled(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a malformed handshake still gets HTTP 400', async () => {
+    const t = await startCloseServer();
+    const socket = await rawConnect(t.port);
+    socket.write(upgradeRequest('alice', { headers: { 'Sec-WebSocket-Key': 'not a key' } }));
+    expect(await readResponseHead(socket)).toMatch(/^HTTP\/1\.1 400 /);
+    expect(t.events.rejected).toMatchObject([{ reason: 'bad-handshake', via: 'http' }]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('terminates a peer that never completes the close at closeRefusalTimeoutMs', async () => {
+    const t = await startCloseServer();
+    const { socket, code } = await silentRefusedClient(t.port, 'nobody');
+    expect(code).toBe(4401);
+    expect(t.supervisor.stats().resources).toEqual({
+      connectionActors: 0,
+      userSupervisors: 0,
+      lingeringSupervisors: 0,
+      pendingTimers: 1, // refusalTimeout
+      socketListeners: 2, // close and error on the ws socket
+      closeRefusals: 1,
+    });
+    const gone = new Promise((resolve) => socket.once('close', resolve));
+    t.clock.increment(closeRefusalTimeoutMs - 1);
+    expect(t.supervisor.stats().resources.closeRefusals).toBe(1);
+    t.clock.increment(1);
+    expect(t.supervisor.stats().resources.closeRefusals).toBe(0); // terminated at once
+    await gone;
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('answers over HTTP beyond maxCloseRefusals in flight, so a flood cannot grow memory', async () => {
+    const t = await startCloseServer({ maxCloseRefusals: 2 });
+    await silentRefusedClient(t.port, 'nobody');
+    await silentRefusedClient(t.port, 'banned');
+    const flood = await Promise.all(Array.from({ length: 5 }, () => httpRefusal(t.url('nobody'))));
+    expect(flood.map((answer) => answer.status)).toEqual([401, 401, 401, 401, 401]);
+    expect(t.supervisor.stats().resources).toMatchObject({ closeRefusals: 2, pendingTimers: 2 });
+    expect(t.events.rejected.map((event) => event.via)).toEqual([
+      'close',
+      'close',
+      'http',
+      'http',
+      'http',
+      'http',
+      'http',
+    ]);
+
+    t.clock.increment(closeRefusalTimeoutMs);
+    expect(t.supervisor.stats().resources.closeRefusals).toBe(0);
+    // A slot is free again: the next refusal is a close frame.
+    expect((await closeRefusal(t.url('banned'))).code).toBe(4403);
+    await refusalsSettled(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('maxCloseRefusals: 0 answers every refusal over HTTP', async () => {
+    const t = await startCloseServer({ maxCloseRefusals: 0 });
+    expect((await httpRefusal(t.url('banned'))).status).toBe(403);
+    expectNoLeaks(t.supervisor);
+  });
+});

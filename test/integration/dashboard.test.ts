@@ -1,0 +1,210 @@
+/**
+ * ws-supervisor/dashboard mounted by an app (issue 11, item 8): a request
+ * handler on the app's own plain http server, under a path of its own,
+ * passing what is not its own to `next`, timed by an injected clock, and
+ * leaving nothing behind once closed. Bad options are refused before
+ * anything is allocated. (The reference server, Express and Chromium mount
+ * it too: test/examples/, test/browser/.)
+ */
+import { once } from 'node:events';
+import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
+import Fastify from 'fastify';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import {
+  createDashboard,
+  type Dashboard,
+  type DashboardOptions,
+  type StatsView,
+  tokenAuthorizer,
+} from '../../src/dashboard/index.js';
+import { type Supervisor, SupervisorError } from '../../src/index.js';
+import { pendingDelays } from '../helpers/fake-transport.js';
+import { startRulesServer } from '../helpers/rules.js';
+import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback } from '../helpers/server.js';
+
+type Next = (error?: unknown) => void;
+
+/** The app: a plain http server that mounts `dashboard` and answers the rest itself. */
+async function mount(dashboard: Dashboard, { withNext }: { withNext: boolean }) {
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    const appRoute = () => void response.end('the app\n');
+    if (withNext) dashboard(request, response, appRoute as Next);
+    else dashboard(request, response);
+  });
+  const port = await listenOnLoopback(server);
+  onTestFinished(() => closeServer(server));
+  return `http://127.0.0.1:${port}`;
+}
+
+/** An event stream read as text; `until` waits for the text so far to match. */
+async function openEvents(url: string) {
+  const request = get(url);
+  onTestFinished(() => void request.destroy());
+  const [response] = (await once(request, 'response')) as [IncomingMessage];
+  let text = '';
+  response.setEncoding('utf8').on('data', (chunk: string) => {
+    text += chunk;
+  });
+  const ended = once(response, 'end');
+  return {
+    response,
+    ended,
+    text: () => text,
+    until: (pattern: RegExp) => vi.waitFor(() => expect(text).toMatch(pattern)),
+    /** The data of the last `event: <name>` message so far. */
+    last<T>(name: string): T {
+      const all = [...text.matchAll(new RegExp(`event: ${name}\\ndata: (.*)\\n\\n`, 'g'))];
+      return JSON.parse(all.at(-1)?.[1] ?? 'null') as T;
+    },
+  };
+}
+
+describe('createDashboard, mounted by an app', () => {
+  it('serves its page and events under basePath, on the injected clock, and close() frees everything', async () => {
+    const t = await startRulesServer();
+    const dashboardClock = new SimulatedClock();
+    const dashboard = createDashboard(t.supervisor, {
+      basePath: '/ops/live',
+      clock: dashboardClock,
+      pollMs: 1_000,
+      batchMs: 20,
+    });
+    onTestFinished(() => dashboard.close());
+    const base = await mount(dashboard, { withNext: true });
+
+    const page = await fetch(`${base}/ops/live/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toMatch(/script-src 'sha256-/);
+    expect(await page.text()).toContain("new EventSource(base + '/events' + location.search)");
+    expect(await (await fetch(`${base}/elsewhere`)).text()).toBe('the app\n');
+    expect((await fetch(`${base}/ops/live/nowhere`)).status).toBe(404); // under basePath: the dashboard's 404
+
+    const events = await openEvents(`${base}/ops/live/events`);
+    expect(events.response.headers['content-type']).toBe('text/event-stream; charset=utf-8');
+    await events.until(/event: snapshot/);
+    expect(dashboard.resources()).toEqual({ streams: 1, subscribers: 1 });
+    expect(pendingDelays(dashboardClock)).toBe(1); // the poll
+
+    const { ws } = await t.open('ola');
+    // The admission opened a batch window; nothing is sent until the dashboard's clock says so.
+    expect(pendingDelays(dashboardClock)).toBe(2);
+    expect(events.text()).not.toMatch(/event: activity/);
+    dashboardClock.increment(20);
+    await events.until(/event: activity\ndata: \{[^\n]*"kind":"admitted"[^\n]*"userId":"ola"/);
+    await events.until(/event: stats/);
+    expect(events.last<StatsView>('stats')).toMatchObject({
+      connections: 1,
+      users: 1,
+      perUser: [{ userId: 'ola', live: 1, idle: 0 }],
+    });
+
+    // The counts move without an event (idle): the poll reads them.
+    t.clock.increment(1_000); // the supervisor's idle timeout (test preset)
+    dashboardClock.increment(1_000);
+    await vi.waitFor(() => expect(events.last<StatsView>('stats').states['active.activity.idle']).toBe(1));
+
+    dashboard.close();
+    await events.ended;
+    expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 });
+    expect(pendingDelays(dashboardClock)).toBe(0);
+    expect((await fetch(`${base}/ops/live`)).status).toBe(503);
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('without next, answers 404 outside basePath; any method but GET is 405', async () => {
+    const t = await startRulesServer();
+    const dashboard = createDashboard(t.supervisor);
+    onTestFinished(() => dashboard.close());
+    const base = await mount(dashboard, { withNext: false });
+    expect(dashboard.basePath).toBe('/dashboard');
+    expect((await fetch(`${base}/dashboard`)).status).toBe(200);
+    expect((await fetch(`${base}/elsewhere`)).status).toBe(404);
+    const post = await fetch(`${base}/dashboard/events`, { method: 'POST' });
+    expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET']);
+  });
+
+  it('mounts on Fastify through reply.hijack()', async () => {
+    const t = await startRulesServer();
+    const dashboard = createDashboard(t.supervisor, { batchMs: 0 });
+    onTestFinished(() => dashboard.close());
+    const app = Fastify();
+    const handler = (request: { raw: IncomingMessage }, reply: { raw: ServerResponse; hijack(): void }) => {
+      reply.hijack(); // the dashboard answers on the raw response, streams included
+      dashboard(request.raw, reply.raw);
+    };
+    app.get('/dashboard', handler);
+    app.get('/dashboard/*', handler);
+    app.get('/', async () => 'the app');
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    onTestFinished(() => app.close());
+    const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+
+    expect((await fetch(`${base}/dashboard`)).status).toBe(200);
+    expect(await (await fetch(`${base}/`)).text()).toBe('the app');
+    const events = await openEvents(`${base}/dashboard/events`);
+    await events.until(/event: snapshot/);
+    const { ws } = await t.open('fay');
+    await events.until(/event: activity\ndata: [^\n]*"userId":"fay"/);
+    dashboard.close();
+    await events.ended;
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('streams beyond maxStreams get 503 and hold nothing', async () => {
+    const t = await startRulesServer();
+    const dashboard = createDashboard(t.supervisor, { maxStreams: 1, authorize: tokenAuthorizer('k') });
+    onTestFinished(() => dashboard.close());
+    const base = await mount(dashboard, { withNext: false });
+    expect((await fetch(`${base}/dashboard/events`)).status).toBe(401);
+    const first = await openEvents(`${base}/dashboard/events?token=k`);
+    await first.until(/event: snapshot/);
+    const second = await fetch(`${base}/dashboard/events?token=k`);
+    expect(second.status).toBe(503);
+    expect(dashboard.resources()).toEqual({ streams: 1, subscribers: 1 });
+    first.response.destroy();
+    await vi.waitFor(() => expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 }));
+  });
+
+  describe('bad options: WSSUP_INVALID_ARGUMENT, and nothing subscribed', () => {
+    it.each<[string, DashboardOptions]>([
+      ['a basePath without its leading slash', { basePath: 'dashboard' }],
+      ['a basePath with a trailing slash', { basePath: '/dashboard/' }],
+      ['a basePath with a query', { basePath: '/dashboard?x=1' }],
+      ['the root as basePath', { basePath: '/' }],
+      ['maxStreams of 0', { maxStreams: 0 }],
+      ['a fractional pollMs', { pollMs: 0.5 }],
+      ['a negative batchMs', { batchMs: -1 }],
+      ['activityCapacity as a string', { activityCapacity: '50' as unknown as number }],
+      [
+        'authorize that is not a function',
+        { authorize: 'secret' as unknown as DashboardOptions['authorize'] },
+      ],
+    ])('%s', (_name, options) => {
+      let subscriptions = 0;
+      const supervisor = {
+        on: () => {
+          subscriptions += 1;
+          return () => {};
+        },
+      } as unknown as Supervisor;
+      let error: unknown;
+      try {
+        createDashboard(supervisor, options);
+      } catch (failure) {
+        error = failure;
+      }
+      expect(error).toBeInstanceOf(SupervisorError);
+      expect(error).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });
+      expect(subscriptions).toBe(0);
+    });
+
+    it('tokenAuthorizer refuses an empty token', () => {
+      expect(() => tokenAuthorizer('')).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    });
+  });
+});

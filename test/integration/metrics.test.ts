@@ -1,0 +1,256 @@
+/**
+ * Prometheus metrics (issue 11, item 5) on real sockets and simulated time
+ * (test preset: limit 5, T = 4, idleTimeoutMs 1000, drainTimeoutMs 500).
+ * Every scrape is prom-client's own text, read back by a strict parser of
+ * the exposition format; the numbers are what the test did. The reference
+ * server's GET /metrics is scraped over HTTP in test/examples/.
+ */
+import { once } from 'node:events';
+import { Registry, register } from 'prom-client';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { type Supervisor, SupervisorError } from '../../src/index.js';
+import { type MetricsSubject, registerMetrics } from '../../src/metrics/index.js';
+import { frame, rawWebSocket } from '../helpers/cleanup.js';
+import { parseExposition } from '../helpers/prometheus.js';
+import {
+  type Client,
+  closeOf,
+  drainTimeoutMs,
+  idleTimeoutMs,
+  limit,
+  refusal,
+  startRulesServer,
+} from '../helpers/rules.js';
+import { allDisposed, expectNoLeaks } from '../helpers/server.js';
+
+const scrape = async (registry: Registry) => parseExposition(await registry.metrics());
+
+/** A registry of its own per test, and the metrics in it, removed after the test. */
+function metricsOf(supervisor: MetricsSubject) {
+  const registry = new Registry();
+  const unregister = registerMetrics(supervisor, { registry });
+  onTestFinished(unregister);
+  return { registry, unregister };
+}
+
+describe('registerMetrics', () => {
+  it('exports the counts, the counters by reason and both histograms, as the test made them', async () => {
+    const t = await startRulesServer();
+    const { registry } = metricsOf(t.supervisor);
+    const ann: Client[] = [];
+    for (let i = 0; i < limit; i++) ann.push(await t.open('ann'));
+    const bob = await t.open('bob');
+    expect((await refusal(t.url('ann'))).status).toBe(429);
+    expect((await refusal(`ws://127.0.0.1:${t.port}/`)).status).toBe(401); // no ?user=
+
+    let m = await scrape(registry);
+    expect(m.value('ws_supervisor_connections', { state: 'active' })).toBe(6);
+    expect(m.value('ws_supervisor_connections', { state: 'connecting' })).toBe(0);
+    expect(m.value('ws_supervisor_connections', { state: 'draining' })).toBe(0);
+    expect(m.value('ws_supervisor_users')).toBe(2);
+    expect(m.value('ws_supervisor_idle_connections')).toBe(0);
+    expect(m.value('ws_supervisor_admitted_total')).toBe(6);
+    expect(m.value('ws_supervisor_rejected_total', { reason: 'user-limit' })).toBe(1);
+    expect(m.value('ws_supervisor_rejected_total', { reason: 'unauthenticated' })).toBe(1);
+    // Every known reason has its series from the start.
+    expect(m.value('ws_supervisor_rejected_total', { reason: 'process-limit' })).toBe(0);
+    expect(m.value('ws_supervisor_disposed_total', { reason: 'evicted' })).toBe(0);
+    expect(m.families.get('ws_supervisor_cleanup_latency_seconds')?.type).toBe('histogram');
+    // Capacity (levels 0.5/0.8/0.9 of 5: reached at 3, 4, 5): ann at 5 is in the top band, bob below.
+    expect(m.value('ws_supervisor_users_by_capacity_band', { band: 'below' })).toBe(1);
+    expect(m.value('ws_supervisor_users_by_capacity_band', { band: '0.5' })).toBe(0);
+    expect(m.value('ws_supervisor_users_by_capacity_band', { band: '0.9' })).toBe(1);
+    for (const level of ['0.5', '0.8', '0.9']) {
+      expect(m.value('ws_supervisor_capacity_alerts_total', { level, direction: 'up' })).toBe(1);
+    }
+
+    // All idle at once: ann is at 5 ≥ T, so idle ones go until she is below T (2 of them).
+    const evictions = ann.map(({ ws }) => closeOf(ws));
+    t.clock.increment(idleTimeoutMs);
+    await vi.waitFor(() => expect(t.events.disposed).toHaveLength(2));
+    m = await scrape(registry);
+    expect(m.value('ws_supervisor_evicted_total')).toBe(2);
+    expect(m.value('ws_supervisor_disposed_total', { reason: 'evicted' })).toBe(2);
+    expect(m.value('ws_supervisor_idle_connections')).toBe(4); // ann's 3 left and bob
+    expect(m.value('ws_supervisor_connections', { state: 'active' })).toBe(4);
+    // ann fell to 3: below 0.9's and 0.8's down points (4, with hysteresis 0.1), not below 0.5's (2).
+    expect(m.value('ws_supervisor_users_by_capacity_band', { band: '0.5' })).toBe(1);
+    expect(m.value('ws_supervisor_users_by_capacity_band', { band: '0.9' })).toBe(0);
+    expect(m.value('ws_supervisor_capacity_alerts_total', { level: '0.9', direction: 'down' })).toBe(1);
+    expect(m.value('ws_supervisor_capacity_alerts_total', { level: '0.8', direction: 'down' })).toBe(1);
+    const alerts = m.families.get('ws_supervisor_capacity_alerts_total')?.samples ?? [];
+    expect(
+      alerts.filter((sample) => sample.labels.level === '0.5' && sample.labels.direction === 'down'),
+    ).toEqual([]);
+
+    for (const { ws } of [...ann, bob]) ws.close();
+    await Promise.all(evictions);
+    await allDisposed(t.supervisor);
+    m = await scrape(registry);
+    expect(m.value('ws_supervisor_disposed_total', { reason: 'closed' })).toBe(4);
+    expect(m.value('ws_supervisor_connections', { state: 'active' })).toBe(0);
+    expect(m.value('ws_supervisor_users')).toBe(0);
+    // Admitted at 0, all gone at 1 s of simulated time: six lifetimes of exactly 1 s.
+    expect(m.value('ws_supervisor_connection_lifetime_seconds_count')).toBe(6);
+    expect(m.value('ws_supervisor_connection_lifetime_seconds_sum')).toBe(6);
+    expect(m.value('ws_supervisor_connection_lifetime_seconds_bucket', { le: '0.1' })).toBe(0);
+    expect(m.value('ws_supervisor_connection_lifetime_seconds_bucket', { le: '1' })).toBe(6);
+    // Every socket ended and was released in the same step: cleanup took no time.
+    expect(m.value('ws_supervisor_cleanup_latency_seconds_count')).toBe(6);
+    expect(m.value('ws_supervisor_cleanup_latency_seconds_sum')).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('the cleanup histogram shows a peer whose TCP connection lingered after its close frame', async () => {
+    const t = await startRulesServer();
+    const { registry } = metricsOf(t.supervisor);
+    // A raw client that sends its close frame but never ends its side of the TCP connection.
+    const socket = await rawWebSocket(t.port, 'lin', { allowHalfOpen: true });
+    socket.write(frame(0x8, Buffer.from([0x03, 0xe8]))); // close, 1000
+    await vi.waitFor(() => expect(t.supervisor.stats().byState.draining).toBe(1));
+    t.clock.increment(drainTimeoutMs); // drainTimeout: terminated, disposed
+    expect(t.events.disposed).toMatchObject([{ userId: 'lin', reason: 'closed', cleanupMs: drainTimeoutMs }]);
+
+    const m = await scrape(registry);
+    expect(m.value('ws_supervisor_cleanup_latency_seconds_count')).toBe(1);
+    expect(m.value('ws_supervisor_cleanup_latency_seconds_sum')).toBe(drainTimeoutMs / 1000);
+    expect(m.value('ws_supervisor_cleanup_latency_seconds_bucket', { le: '0.25' })).toBe(0);
+    expect(m.value('ws_supervisor_cleanup_latency_seconds_bucket', { le: '0.5' })).toBe(1);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('gauges read the O(1) totals, never the per-user walk, and the undo removes metrics and listeners', async () => {
+    const t = await startRulesServer();
+    const statsCalls: unknown[] = [];
+    let listening = 0;
+    const watched: MetricsSubject = {
+      stats: (options) => {
+        statsCalls.push(options);
+        return t.supervisor.stats(options);
+      },
+      on: (name, listener) => {
+        listening += 1;
+        const off = t.supervisor.on(name, listener);
+        return () => {
+          listening -= 1;
+          off();
+        };
+      },
+    };
+    const registry = new Registry();
+    const unregister = registerMetrics(watched, { registry, prefix: 'app_ws_' });
+    expect(listening).toBe(5); // admitted, rejected, evicted, capacity, disposed
+    const { ws } = await t.open('una');
+    const m = await scrape(registry);
+    expect(m.value('app_ws_admitted_total')).toBe(1);
+    expect(m.value('app_ws_users')).toBe(1);
+    expect(statsCalls.length).toBeGreaterThan(0);
+    expect(statsCalls.every((options) => options === undefined)).toBe(true);
+
+    unregister();
+    unregister(); // safe to repeat
+    expect(listening).toBe(0);
+    expect(registry.getMetricsAsArray()).toEqual([]);
+    // The names are free again, and a new registration counts from zero.
+    const again = metricsOf(t.supervisor);
+    expect((await scrape(again.registry)).value('ws_supervisor_admitted_total')).toBe(0);
+    expect((await scrape(again.registry)).value('ws_supervisor_users')).toBe(1);
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it("registers in prom-client's default registry when given none", async () => {
+    const t = await startRulesServer();
+    const unregister = registerMetrics(t.supervisor);
+    onTestFinished(unregister);
+    await t.open('dee');
+    const m = parseExposition(await register.metrics());
+    expect(m.value('ws_supervisor_admitted_total')).toBe(1);
+    unregister();
+    expect(register.getSingleMetric('ws_supervisor_admitted_total')).toBeUndefined();
+  });
+
+  it('two supervisors in one registry, each with its own prefix', async () => {
+    const a = await startRulesServer();
+    const b = await startRulesServer();
+    const registry = new Registry();
+    onTestFinished(registerMetrics(a.supervisor, { registry, prefix: 'a_' }));
+    onTestFinished(registerMetrics(b.supervisor, { registry, prefix: 'b_' }));
+    const { ws } = await b.open('bo');
+    const m = await scrape(registry);
+    expect([m.value('a_users'), m.value('b_users')]).toEqual([0, 1]);
+    const closing = once(ws, 'close');
+    ws.close();
+    await closing;
+  });
+
+  describe('bad input: WSSUP_INVALID_ARGUMENT, and nothing registered', () => {
+    const supervisorLike = { stats: () => ({}), on: () => () => {} } as unknown as Supervisor;
+    const cases: [string, unknown, (registry: Registry) => unknown, RegExp][] = [
+      [
+        'a prefix that starts with a digit',
+        supervisorLike,
+        (registry) => ({ registry, prefix: '1x_' }),
+        /prefix must match/,
+      ],
+      [
+        'a prefix with a dash',
+        supervisorLike,
+        (registry) => ({ registry, prefix: 'my-app_' }),
+        /prefix must match/,
+      ],
+      [
+        'a prefix that is not a string',
+        supervisorLike,
+        (registry) => ({ registry, prefix: 42 }),
+        /prefix must match/,
+      ],
+      [
+        'a registry that is not one',
+        supervisorLike,
+        () => ({ registry: {} }),
+        /must be a prom-client Registry/,
+      ],
+      [
+        'an unknown option',
+        supervisorLike,
+        (registry) => ({ registy: registry }),
+        /unknown option "registy"/,
+      ],
+      ['options that are not an object', supervisorLike, () => 'ws_', /options must be an object/],
+      ['something else than a supervisor', {}, (registry) => ({ registry }), /must be a supervisor/],
+    ];
+    it.each(cases)('%s', (_name, supervisor, options, message) => {
+      const registry = new Registry();
+      let error: unknown;
+      try {
+        registerMetrics(supervisor as MetricsSubject, options(registry) as never);
+      } catch (failure) {
+        error = failure;
+      }
+      expect(error).toBeInstanceOf(SupervisorError);
+      expect(error).toMatchObject({
+        code: 'WSSUP_INVALID_ARGUMENT',
+        message: expect.stringMatching(message),
+      });
+      expect(registry.getMetricsAsArray()).toEqual([]);
+      expect(
+        register.getMetricsAsArray().filter((metric) => metric.name.startsWith('ws_supervisor_')),
+      ).toEqual([]);
+    });
+
+    it('a second registration under the same names, in the same registry', async () => {
+      const t = await startRulesServer();
+      const { registry } = metricsOf(t.supervisor);
+      const before = registry.getMetricsAsArray().length;
+      expect(() => registerMetrics(t.supervisor, { registry })).toThrow(
+        expect.objectContaining({
+          code: 'WSSUP_INVALID_ARGUMENT',
+          message: expect.stringContaining('already holds ws_supervisor_'),
+        }),
+      );
+      expect(registry.getMetricsAsArray()).toHaveLength(before);
+    });
+  });
+});

@@ -1,0 +1,200 @@
+/**
+ * Paced shutdown (issue 11, item 10): shutdown({ deadlineMs, pace }) closes
+ * the connections in batches spread over the window, idle ones first
+ * (longest idle first), then the oldest, refuses new connections from the
+ * first moment, and still terminates whatever is left at the deadline.
+ * Time is a SimulatedClock: each batch happens exactly when the test
+ * advances the clock to it, on real sockets.
+ */
+import { describe, expect, it } from 'vitest';
+import type WebSocket from 'ws';
+import { SupervisorError } from '../../src/index.js';
+import {
+  closeOf,
+  connectClient,
+  type OwnServer,
+  refusal,
+  startOwnServer,
+  stopReading,
+  touch,
+} from '../helpers/rules.js';
+import { expectNoLeaks } from '../helpers/server.js';
+
+interface Opened {
+  name: string;
+  ws: WebSocket;
+  id: string;
+}
+
+/** Opens one client per entry, in order; names them u1, u2, … */
+async function openAll(t: OwnServer, users: string[]): Promise<Opened[]> {
+  const opened: Opened[] = [];
+  for (const [index, user] of users.entries()) {
+    const ws = await connectClient(t.url(user));
+    await touch(ws);
+    const id = t.handles[index]?.id;
+    if (id === undefined) throw new Error('unreachable');
+    opened.push({ name: `u${index + 1}`, ws, id });
+  }
+  return opened;
+}
+
+/** The clients whose connection is still live, by name. */
+function stillLive(t: OwnServer, clients: Opened[]): string[] {
+  const live = new Set(
+    ['ann', 'ben', 'cid'].flatMap((user) => t.supervisor.connectionsOf(user).map((c) => c.id)),
+  );
+  return clients.filter((client) => live.has(client.id)).map((client) => client.name);
+}
+
+async function disposedCount(t: OwnServer, count: number): Promise<void> {
+  if (t.events.disposed.length >= count) return;
+  await new Promise<void>((resolve) => {
+    const off = t.supervisor.on('disposed', () => {
+      if (t.events.disposed.length >= count) {
+        off();
+        resolve();
+      }
+    });
+  });
+}
+
+const named = (t: OwnServer, clients: Opened[]) =>
+  t.events.disposed.map((event) => clients.find((c) => c.id === event.connectionId)?.name);
+
+describe('paced shutdown', () => {
+  it('closes in batches at 0, 1 and 2 intervals: idle (longest idle first), then the oldest', async () => {
+    const t = await startOwnServer();
+    const clients = await openAll(t, ['ann', 'ben', 'ann', 'cid', 'ben', 'cid']);
+    const [u1, u2, u3, u4] = clients as [Opened, Opened, Opened, Opened];
+    // Last activity: u5 and u6 at 0, u3 and u4 at 300, u1 and u2 at 600.
+    t.clock.increment(300);
+    for (const client of [u1, u2, u3, u4]) await touch(client.ws);
+    t.clock.increment(300);
+    for (const client of [u1, u2]) await touch(client.ws);
+    t.clock.increment(700); // now 1300: u5, u6 idle since 1000; u3, u4 since 1300; u1, u2 busy until 1600
+    expect(t.supervisor.stats().idle).toBe(4);
+    const closes = clients.map((client) => closeOf(client.ws));
+
+    const done = t.supervisor.shutdown({ deadlineMs: 1_000, pace: { windowMs: 300, batches: 3 } });
+    // Batch 1 of 3, at once: ceil(6 / 3) = 2, the two idle longest.
+    expect(stillLive(t, clients)).toEqual(['u1', 'u2', 'u3', 'u4']);
+    // Nothing new gets in from the first moment.
+    expect((await refusal(t.url('dee'))).status).toBe(503);
+    await disposedCount(t, 2);
+    // Within a batch the closes go out together; the clients answer in any order.
+    expect(named(t, clients).sort()).toEqual(['u5', 'u6']);
+
+    t.clock.increment(99);
+    expect(stillLive(t, clients)).toEqual(['u1', 'u2', 'u3', 'u4']);
+    t.clock.increment(1); // batch 2 of 3 at 100 ms: ceil(4 / 2) = 2, the other idle ones
+    expect(stillLive(t, clients)).toEqual(['u1', 'u2']);
+    await disposedCount(t, 4);
+    expect(named(t, clients).slice(2).sort()).toEqual(['u3', 'u4']);
+
+    t.clock.increment(100); // batch 3 of 3 at 200 ms: the rest, oldest first
+    expect(stillLive(t, clients)).toEqual([]);
+    await done;
+    expect(named(t, clients).slice(4).sort()).toEqual(['u1', 'u2']);
+    for (const close of await Promise.all(closes)) {
+      expect(close).toEqual({ code: 1001, reason: 'server shutting down' });
+    }
+    expect(t.events.disposed.every((event) => event.reason === 'shutdown')).toBe(true);
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
+  });
+
+  it('with no idle connection, the oldest go first', async () => {
+    const t = await startOwnServer();
+    const clients = await openAll(t, ['cid', 'ann', 'ben', 'ann']);
+    const done = t.supervisor.shutdown({ deadlineMs: 1_000, pace: { windowMs: 400, batches: 4 } });
+    const order: string[][] = [];
+    for (let batch = 0; batch < 4; batch += 1) {
+      await disposedCount(t, batch + 1);
+      order.push(named(t, clients).slice(batch) as string[]);
+      t.clock.increment(100);
+    }
+    await done;
+    expect(order).toEqual([['u1'], ['u2'], ['u3'], ['u4']]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('terminates at the deadline, and not before, whatever has not answered its close', async () => {
+    const t = await startOwnServer({ drainTimeoutMs: 60_000 });
+    const clients = await openAll(t, ['eve', 'eve', 'fay']);
+    for (const client of clients) stopReading(client.ws);
+    const done = t.supervisor.shutdown({ deadlineMs: 500, pace: { windowMs: 200, batches: 2 } });
+    expect(t.supervisor.stats().byState).toMatchObject({ active: 1, draining: 2 }); // ceil(3 / 2) = 2
+    t.clock.increment(100); // the last batch: everyone is told
+    expect(t.supervisor.stats().byState).toMatchObject({ active: 0, draining: 3 });
+    t.clock.increment(399);
+    expect(t.supervisor.stats().connections).toBe(3);
+    t.clock.increment(1);
+    expect(t.supervisor.stats().connections).toBe(0);
+    await done;
+    expect(t.events.disposed.map((event) => [event.reason, event.lifetimeMs])).toEqual([
+      ['shutdown', 500],
+      ['shutdown', 500],
+      ['shutdown', 500],
+    ]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('ends as soon as every connection is gone, without waiting for the remaining batches', async () => {
+    const t = await startOwnServer();
+    const clients = await openAll(t, ['gil']);
+    const done = t.supervisor.shutdown({ deadlineMs: 10_000, pace: { windowMs: 5_000, batches: 5 } });
+    await closeOf((clients[0] as Opened).ws);
+    await done; // no clock advanced: nothing was left to pace
+    expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('paced shutdown and lingering user supervisors', () => {
+  it('a supervisor lingering after its user left ends at the next batch, not at the last one', async () => {
+    const t = await startOwnServer({ lingerMs: 60_000 });
+    const [ivy, jay] = await openAll(t, ['ivy', 'jay']);
+    if (ivy === undefined || jay === undefined) throw new Error('unreachable');
+    const ivyClosed = closeOf(ivy.ws);
+    let resolved = false;
+    const done = t.supervisor.shutdown({ deadlineMs: 10_000, pace: { windowMs: 1_000, batches: 10 } });
+    void done.then(() => {
+      resolved = true;
+    });
+    expect((await ivyClosed).code).toBe(1001); // batch 1: ceil(2 / 10) = 1, the oldest
+    jay.ws.terminate(); // jay leaves by itself before its batch
+    await disposedCount(t, 2);
+    // Both users' supervisors linger for a reconnect that cannot come.
+    expect(t.supervisor.stats().resources).toMatchObject({ userSupervisors: 2, lingeringSupervisors: 2 });
+    expect(resolved).toBe(false);
+
+    t.clock.increment(100); // batch 2 of 10 ends them
+    await done;
+    expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('a bad pace throws WSSUP_INVALID_ARGUMENT and starts nothing', () => {
+  it.each<[string, unknown]>([
+    ['a number', 0.5],
+    ['null', null],
+    ['windowMs over the deadline', { windowMs: 1_001 }],
+    ['a negative windowMs', { windowMs: -1 }],
+    ['a fractional windowMs', { windowMs: 1.5 }],
+    ['zero batches', { batches: 0 }],
+    ['too many batches', { batches: 10_001 }],
+    ['fractional batches', { batches: 2.5 }],
+  ])('%s', async (_name, pace) => {
+    const t = await startOwnServer();
+    const call = () => t.supervisor.shutdown({ deadlineMs: 1_000, pace: pace as { windowMs: number } });
+    expect(call).toThrow(SupervisorError);
+    expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    // Still running: a new connection is admitted.
+    const ws = await connectClient(t.url('hal'));
+    await touch(ws);
+    const closing = closeOf(ws);
+    await t.supervisor.shutdown({ deadlineMs: 1_000 });
+    await closing;
+    expectNoLeaks(t.supervisor);
+  });
+});

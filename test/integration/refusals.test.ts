@@ -1,0 +1,266 @@
+/**
+ * Issue 11, items 2, 3 and 9, over HTTP (the default `refuse: 'http'`): the
+ * app's own data on each connection, the app's own refusals (a Refusal
+ * returned or thrown), `Retry-After` on every 429 and 503, and `rejected`
+ * events that say who was refused. Time is a SimulatedClock never advanced.
+ */
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import {
+  type ConnectionHandle,
+  createSupervisor,
+  Refusal,
+  type RejectedEvent,
+  SupervisorError,
+  type SupervisorOptions,
+} from '../../src/index.js';
+import { httpRefusal } from '../helpers/refusals.js';
+import { refusal, startRulesServer, touch } from '../helpers/rules.js';
+import { allDisposed, expectNoLeaks, userFromQuery } from '../helpers/server.js';
+
+describe('connection.data (item 2)', () => {
+  it('carries what authenticate returned as data into onOpen, onMessage and onClose', async () => {
+    interface Claims {
+      plan: 'free' | 'pro';
+      scopes: string[];
+    }
+    const seen: Array<[string, Claims | undefined]> = [];
+    const record = (hook: string) => (connection: ConnectionHandle<Claims>) =>
+      void seen.push([hook, connection.data]);
+    const t = await startRulesServer({
+      authenticate: (request) => {
+        const user = userFromQuery(request);
+        return user === 'bare' ? user : { userId: user ?? '', data: { plan: 'pro', scopes: [user ?? ''] } };
+      },
+      onOpen: record('onOpen') as never,
+      onMessage: ((connection: ConnectionHandle<Claims>, data: Buffer) => {
+        seen.push(['onMessage', connection.data]);
+        connection.send(data, { binary: false });
+      }) as never,
+      onClose: record('onClose') as never,
+    });
+    const { ws, handle } = await t.open('alice');
+    await touch(ws);
+    expect(handle.data).toEqual({ plan: 'pro', scopes: ['alice'] });
+    ws.close();
+    await allDisposed(t.supervisor);
+    expect(seen).toEqual([
+      ['onOpen', { plan: 'pro', scopes: ['alice'] }],
+      ['onMessage', { plan: 'pro', scopes: ['alice'] }],
+      ['onClose', { plan: 'pro', scopes: ['alice'] }],
+    ]);
+
+    // A bare user id brings no data.
+    const bare = await t.open('bare');
+    expect(bare.handle.data).toBeUndefined();
+    bare.ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
+  });
+
+  it('is typed by createSupervisor<Data>() in every hook', () => {
+    // Types only: nothing is started.
+    type Options = SupervisorOptions<{ plan: 'pro' }>;
+    type OnOpen = NonNullable<Options['onOpen']>;
+    expectTypeOf<Parameters<OnOpen>[0]['data']>().toEqualTypeOf<{ plan: 'pro' } | undefined>();
+    expectTypeOf(createSupervisor<{ plan: 'pro' }>)
+      .parameter(0)
+      .toEqualTypeOf<Options>();
+    const wrong: Options['authenticate'] = () => ({
+      userId: 'u',
+      // @ts-expect-error: data must be of the supervisor's Data type
+      data: { plan: 42 },
+    });
+    expect(typeof wrong).toBe('function');
+  });
+});
+
+describe('Refusal (item 3)', () => {
+  it.each([
+    ['returned', false],
+    ['thrown', true],
+  ])(
+    'a Refusal(403) %s by authenticate answers 403 with its message, and allocates nothing',
+    async (_how, thrown) => {
+      const t = await startRulesServer({
+        authenticate: async (request) => {
+          const user = userFromQuery(request);
+          if (user !== 'banned') return user;
+          const answer = new Refusal(403, 'account suspended');
+          if (thrown) throw answer;
+          return answer;
+        },
+      });
+      const bystander = await t.open('bystander');
+      const before = t.supervisor.stats();
+
+      const answer = await httpRefusal(t.url('banned'), { headers: { 'user-agent': 'test-agent/1.0' } });
+
+      expect(answer.status).toBe(403);
+      expect(answer.body).toBe('account suspended\n');
+      expect(answer.headers['retry-after']).toBeUndefined();
+      expect(t.events.rejected).toEqual([
+        {
+          reason: 'refused',
+          status: 403,
+          userId: undefined,
+          message: 'account suspended',
+          via: 'http',
+          remoteAddress: '127.0.0.1',
+          userAgent: 'test-agent/1.0',
+        } satisfies RejectedEvent,
+      ]);
+      expect(t.supervisor.stats().resources).toEqual(before.resources);
+      expect(t.supervisor.stats().counters).toEqual({ ...before.counters, rejected: 1 });
+      expect(t.errors).toEqual([]); // a thrown Refusal is an answer, not a failing hook
+      bystander.ws.close();
+      await allDisposed(t.supervisor);
+      expectNoLeaks(t.supervisor);
+    },
+  );
+
+  it.each([
+    [429, 2_500, '3'],
+    [503, 0, '0'],
+    [429, undefined, '5'], // no hint of its own: the `refused` default
+    [401, 1_000, '1'], // a hint the app gave is sent whatever the status
+  ] as const)(
+    'a Refusal(%i, { retryAfterMs: %s }) sends Retry-After: %s',
+    async (status, retryAfterMs, header) => {
+      const t = await startRulesServer({
+        authenticate: () => new Refusal(status, 'not now', { retryAfterMs }),
+      });
+      const answer = await httpRefusal(t.url('anyone'));
+      expect(answer.status).toBe(status);
+      expect(answer.headers['retry-after']).toBe(header);
+      expect(t.events.rejected[0]).toMatchObject({
+        reason: 'refused',
+        status,
+        retryAfterMs: retryAfterMs ?? 5_000,
+      });
+      expectNoLeaks(t.supervisor);
+    },
+  );
+
+  it('defaults its message to the status text', () => {
+    expect(new Refusal(403).message).toBe('Forbidden');
+    expect(new Refusal(429)).toMatchObject({ status: 429, retryAfterMs: undefined, name: 'Refusal' });
+  });
+
+  it.each([
+    [[400], /status must be 401, 403, 429 or 503, got 400/],
+    [[500], /got 500/],
+    [['403'], /got 403/],
+    [[403, 42], /message must be a string/],
+    [[429, 'x', { retryAfterMs: -1 }], /retryAfterMs must be a finite number/],
+    [[429, 'x', { retryAfterMs: Number.NaN }], /retryAfterMs must be a finite number/],
+    [[429, 'x', { retryAfterMs: Number.POSITIVE_INFINITY }], /retryAfterMs must be a finite number/],
+  ])('new Refusal(%j) throws WSSUP_INVALID_ARGUMENT', (args, message) => {
+    const make = () => new Refusal(...(args as ConstructorParameters<typeof Refusal>));
+    expect(make).toThrow(SupervisorError);
+    expect(make).toThrow(message);
+    try {
+      make();
+    } catch (error) {
+      expect((error as SupervisorError).code).toBe('WSSUP_INVALID_ARGUMENT');
+    }
+  });
+});
+
+describe('Retry-After on every 429 and 503 (item 3)', () => {
+  it('user limit: 429 with the default Retry-After: 5', async () => {
+    const t = await startRulesServer({ maxConnectionsPerUser: 1 });
+    const held = await t.open('alice');
+    const answer = await httpRefusal(t.url('alice'));
+    expect([answer.status, answer.headers['retry-after']]).toEqual([429, '5']);
+    held.ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('process limit and shutdown: 503 with the hints retryAfterMs sets per reason, rounded up', async () => {
+    const t = await startRulesServer({
+      maxConnections: 1,
+      retryAfterMs: { 'process-limit': 1_500, 'shutting-down': 250 },
+    });
+    const held = await t.open('alice');
+    const full = await httpRefusal(t.url('bob'));
+    expect([full.status, full.headers['retry-after']]).toEqual([503, '2']);
+
+    const stopping = t.supervisor.shutdown({ deadlineMs: 10 });
+    const late = await httpRefusal(t.url('carol'));
+    expect([late.status, late.headers['retry-after']]).toEqual([503, '1']);
+    expect(t.events.rejected.map((event) => [event.reason, event.retryAfterMs])).toEqual([
+      ['process-limit', 1_500],
+      ['shutting-down', 250],
+    ]);
+    held.ws.close();
+    await stopping;
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('one number sets every built-in hint; 401, 400 and 500 carry none', async () => {
+    const t = await startRulesServer({
+      maxConnectionsPerUser: 1,
+      retryAfterMs: 10_000,
+      authenticate: (request) => {
+        const user = userFromQuery(request);
+        if (user === 'boom') throw new Error('token store down');
+        return user === 'nobody' ? null : user === 'empty' ? '' : user;
+      },
+      onError: () => {},
+    });
+    const held = await t.open('alice');
+    expect((await httpRefusal(t.url('alice'))).headers['retry-after']).toBe('10');
+    for (const user of ['nobody', 'empty', 'boom']) {
+      const answer = await httpRefusal(t.url(user));
+      expect(answer.headers['retry-after'], user).toBeUndefined();
+    }
+    expect(t.events.rejected.map((event) => [event.status, event.retryAfterMs])).toEqual([
+      [429, 10_000],
+      [401, undefined],
+      [400, undefined],
+      [500, undefined],
+    ]);
+    held.ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('rejected events say who was refused (item 9)', () => {
+  it('carries the remote address, the user agent and the correlation id when known', async () => {
+    const t = await startRulesServer({
+      maxConnectionsPerUser: 1,
+      authenticate: (request) => ({ userId: userFromQuery(request) ?? '', correlationId: 'req-42' }),
+    });
+    const held = await t.open('alice');
+    await httpRefusal(t.url('alice'), { headers: { 'user-agent': 'Mozilla/5.0 (test)' } });
+    expect(await refusal(t.url(''))).toMatchObject({ status: 400 });
+    expect(t.events.rejected).toEqual([
+      {
+        reason: 'user-limit',
+        status: 429,
+        userId: 'alice',
+        message: 'user has reached the maximum number of connections (1)',
+        via: 'http',
+        retryAfterMs: 5_000,
+        remoteAddress: '127.0.0.1',
+        userAgent: 'Mozilla/5.0 (test)',
+        correlationId: 'req-42',
+      },
+      {
+        reason: 'invalid-user-id',
+        status: 400,
+        userId: undefined,
+        message: 'user id is empty',
+        via: 'http',
+        remoteAddress: '127.0.0.1',
+        correlationId: 'req-42',
+      },
+    ]);
+    held.ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+});

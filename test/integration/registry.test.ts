@@ -1,0 +1,198 @@
+/**
+ * The connection registry (issue 11, item 1), as an app uses it from
+ * outside any hook: find a user's connections, send to them, broadcast,
+ * kick. Real clients on loopback; the registry is the supervisors' own
+ * books, so after every test audit() finds it equal to the actors and
+ * nothing is left.
+ */
+import { describe, expect, it } from 'vitest';
+import type WebSocket from 'ws';
+import { SupervisorError } from '../../src/index.js';
+import { closeOf, nextEvent, type RulesServer, startRulesServer } from '../helpers/rules.js';
+import { allDisposed, expectNoLeaks, nextMessage } from '../helpers/server.js';
+
+async function closeAll(t: RulesServer, sockets: WebSocket[]): Promise<void> {
+  for (const ws of sockets) ws.close();
+  await allDisposed(t.supervisor);
+  expectNoLeaks(t.supervisor);
+}
+
+/** Collects every message the client receives from now on. */
+function inbox(ws: WebSocket): string[] {
+  const received: string[] = [];
+  ws.on('message', (data: Buffer) => received.push(data.toString()));
+  return received;
+}
+
+describe('lookups', () => {
+  it("connectionsOf lists a user's live connections oldest first; connection(id) finds each", async () => {
+    const t = await startRulesServer();
+    const a1 = await t.open('ana');
+    const b1 = await t.open('bo');
+    const a2 = await t.open('ana');
+
+    expect(t.supervisor.connectionsOf('ana').map((c) => c.id)).toEqual([a1.id, a2.id]);
+    expect(t.supervisor.connectionsOf('bo')).toEqual([b1.handle]);
+    expect(t.supervisor.connectionsOf('nobody')).toEqual([]);
+    for (const client of [a1, b1, a2]) expect(t.supervisor.connection(client.id)).toBe(client.handle);
+    expect(t.supervisor.connection('no-such-id')).toBeUndefined();
+    expect(t.supervisor.audit().mismatches).toEqual([]);
+
+    await closeAll(t, [a1.ws, b1.ws, a2.ws]);
+    expect(t.supervisor.connectionsOf('ana')).toEqual([]);
+    expect(t.supervisor.connection(a1.id)).toBeUndefined();
+  });
+
+  it('a draining connection leaves connectionsOf at once; its handle stays until disposed, then is inert', async () => {
+    const t = await startRulesServer();
+    const a1 = await t.open('cy');
+    const a2 = await t.open('cy');
+    const closing = closeOf(a1.ws);
+    a1.handle.close(4000, 'bye');
+    // Booked as draining in the same step: the registry no longer lists it.
+    expect(t.supervisor.connectionsOf('cy').map((c) => c.id)).toEqual([a2.id]);
+    expect(t.supervisor.connection(a1.id)).toBe(a1.handle);
+    expect(t.supervisor.sendToUser('cy', 'only a2')).toBe(1);
+    expect(await closing).toEqual({ code: 4000, reason: 'bye' });
+    await nextEvent(t.supervisor, 'disposed', (event) => event.connectionId === a1.id);
+
+    expect(t.supervisor.connection(a1.id)).toBeUndefined();
+    expect(a1.handle.send('late')).toBe(false); // inert
+    expect(() => a1.handle.close()).not.toThrow(); // and closing it again does nothing
+    expect(t.supervisor.connectionsOf('cy').map((c) => c.id)).toEqual([a2.id]);
+    expect(t.supervisor.audit().mismatches).toEqual([]);
+    await closeAll(t, [a2.ws]);
+  });
+});
+
+describe('sending', () => {
+  it("sendToUser reaches every open connection of that user, and nobody else's", async () => {
+    const t = await startRulesServer();
+    const d1 = await t.open('dee');
+    const d2 = await t.open('dee');
+    const e1 = await t.open('eve');
+    const eveInbox = inbox(e1.ws);
+    const got = Promise.all([nextMessage(d1.ws), nextMessage(d2.ws)]);
+
+    expect(t.supervisor.sendToUser('dee', 'hello dee')).toBe(2);
+    expect(await got).toEqual(['hello dee', 'hello dee']);
+    expect(t.supervisor.sendToUser('nobody', 'hi')).toBe(0);
+
+    const binary = nextMessage(d1.ws);
+    const twice = nextMessage(d2.ws);
+    expect(t.supervisor.sendToUser('dee', Buffer.from('bytes'), { binary: true })).toBe(2);
+    expect([await binary, await twice]).toEqual(['bytes', 'bytes']);
+    // Eve's echo round trip comes after anything sent to her before it.
+    e1.ws.send('ping');
+    expect(await nextMessage(e1.ws)).toBe('ping');
+    expect(eveInbox).toEqual(['ping']);
+    await closeAll(t, [d1.ws, d2.ws, e1.ws]);
+  });
+
+  it('broadcast reaches every open connection, or those the filter accepts', async () => {
+    const t = await startRulesServer();
+    const clients = [await t.open('fay'), await t.open('gus'), await t.open('gus')];
+    const all = Promise.all(clients.map((c) => nextMessage(c.ws)));
+    expect(t.supervisor.broadcast('to all')).toBe(3);
+    expect(await all).toEqual(['to all', 'to all', 'to all']);
+
+    const [sender, ...others] = clients as [(typeof clients)[0], ...typeof clients];
+    const senderInbox = inbox(sender.ws);
+    const rest = Promise.all(others.map((c) => nextMessage(c.ws)));
+    expect(t.supervisor.broadcast('not to fay', { filter: (c) => c.id !== sender.id })).toBe(2);
+    expect(await rest).toEqual(['not to fay', 'not to fay']);
+    sender.ws.send('ping');
+    expect(await nextMessage(sender.ws)).toBe('ping');
+    expect(senderInbox).toEqual(['ping']);
+    await closeAll(
+      t,
+      clients.map((c) => c.ws),
+    );
+  });
+});
+
+describe('disconnectUser', () => {
+  it("closes every live connection of the user gracefully with the code and reason given, and nobody else's", async () => {
+    const t = await startRulesServer();
+    const h1 = await t.open('hal');
+    const h2 = await t.open('hal');
+    const i1 = await t.open('ivy');
+    const closes = Promise.all([closeOf(h1.ws), closeOf(h2.ws)]);
+
+    expect(t.supervisor.disconnectUser('hal', 4003, 'kicked')).toBe(2);
+    expect(t.supervisor.connectionsOf('hal')).toEqual([]);
+    expect(t.supervisor.userStats('hal')).toMatchObject({ live: 0, draining: 2 });
+    expect(await closes).toEqual([
+      { code: 4003, reason: 'kicked' },
+      { code: 4003, reason: 'kicked' },
+    ]);
+    await nextEvent(t.supervisor, 'disposed', () => t.supervisor.userStats('hal') === undefined);
+    expect(t.events.disposed.map((e) => [e.userId, e.reason, e.closeCode])).toEqual([
+      ['hal', 'app-close', 4003],
+      ['hal', 'app-close', 4003],
+    ]);
+    expect(t.supervisor.disconnectUser('hal')).toBe(0); // nothing left to kick
+    expect(t.supervisor.connectionsOf('ivy')).toEqual([i1.handle]);
+    await closeAll(t, [i1.ws]);
+  });
+
+  it('closes with 1000 and no reason by default', async () => {
+    const t = await startRulesServer();
+    const j1 = await t.open('jo');
+    const closing = closeOf(j1.ws);
+    expect(t.supervisor.disconnectUser('jo')).toBe(1);
+    expect(await closing).toEqual({ code: 1000, reason: '' });
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('bad arguments throw WSSUP_INVALID_ARGUMENT and change nothing', () => {
+  const longReason = 'x'.repeat(124);
+  const calls: Array<[string, (t: RulesServer) => unknown]> = [
+    ['connectionsOf(42)', (t) => t.supervisor.connectionsOf(42 as unknown as string)],
+    ["connectionsOf('')", (t) => t.supervisor.connectionsOf('')],
+    ['connectionsOf(a control character)', (t) => t.supervisor.connectionsOf('k\u0000m')],
+    ['connection(undefined)', (t) => t.supervisor.connection(undefined as unknown as string)],
+    ["sendToUser('', data)", (t) => t.supervisor.sendToUser('', 'x')],
+    ['sendToUser(user, a number)', (t) => t.supervisor.sendToUser('kim', 42 as unknown as string)],
+    ['sendToUser(user, an object)', (t) => t.supervisor.sendToUser('kim', {} as unknown as string)],
+    [
+      'sendToUser(user, data, { binary: "yes" })',
+      (t) => t.supervisor.sendToUser('kim', 'x', { binary: 'yes' as unknown as boolean }),
+    ],
+    ['broadcast(null)', (t) => t.supervisor.broadcast(null as unknown as string)],
+    [
+      'broadcast(data, { filter: 1 })',
+      (t) => t.supervisor.broadcast('x', { filter: 1 as unknown as () => boolean }),
+    ],
+    ["disconnectUser('')", (t) => t.supervisor.disconnectUser('')],
+    ['disconnectUser(user, 1001)', (t) => t.supervisor.disconnectUser('kim', 1001)],
+    ['disconnectUser(user, 5000)', (t) => t.supervisor.disconnectUser('kim', 5000)],
+    ['disconnectUser(user, 3000.5)', (t) => t.supervisor.disconnectUser('kim', 3000.5)],
+    [
+      'disconnectUser(user, 4000, a reason over 123 bytes)',
+      (t) => t.supervisor.disconnectUser('kim', 4000, longReason),
+    ],
+  ];
+
+  it.each(calls)('%s', async (_name, call) => {
+    const t = await startRulesServer();
+    const k1 = await t.open('kim');
+    const kimInbox = inbox(k1.ws);
+    const before = t.supervisor.stats();
+    let thrown: unknown;
+    try {
+      call(t);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(SupervisorError);
+    expect(thrown).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });
+    expect(t.supervisor.stats()).toEqual(before);
+    k1.ws.send('ping'); // nothing was sent before this echo, and kim is still connected
+    expect(await nextMessage(k1.ws)).toBe('ping');
+    expect(kimInbox).toEqual(['ping']);
+    await closeAll(t, [k1.ws]);
+  });
+});

@@ -1,0 +1,196 @@
+/**
+ * Model-based tests of the client machine against the real client runtime
+ * (ws-supervisor/client with ws's WebSocket, in Node).
+ *
+ * `xstate/graph` walks the client machine as a test model (delays become
+ * `after <delay>` events) and generates the shortest path to every state,
+ * told apart by the event that entered it, so every transition is the last
+ * step of some path. Each path runs as its own test on real sockets: a ws
+ * server on port 0 holds every handshake until the path says how it ends
+ * (opened, or refused: 1006), closes an open connection with the path's code
+ * (or drops it), the app calls activity(), resume() or close(), and a delay
+ * elapses on the client's SimulatedClock. After each step the client's
+ * `state` must be the model's; at the end, close() must leave nothing.
+ *
+ * The last test is the coverage gate: every state node and every transition
+ * of the machine must have been entered and taken by the real actor.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { type WebSocket, WebSocketServer } from 'ws';
+import type { AnyMachineSnapshot, EventObject } from 'xstate';
+import { createTestModel } from 'xstate/graph';
+import type { ClientInput } from '../../machines/client.machine.js';
+import type { ClientState } from '../../src/client/index.js';
+import { expectReleased, startClient, type TestClient } from '../client/helpers.js';
+import { MachineCoverage } from '../model/coverage.js';
+import { coverageGate } from '../model/gate.js';
+import { afterEvent, toModelMachine } from '../model/model-machine.js';
+import { loadSpecMachines } from '../model/spec.js';
+
+const { clientMachine } = await loadSpecMachines();
+const coverage = new MachineCoverage(clientMachine);
+
+const timings = {
+  backoff: { baseMs: 1_000, capMs: 8_000, factor: 2 },
+  shutdownWindowMs: 4_000,
+  connectTimeoutMs: 5_000,
+  stableAfterMs: 3_000,
+};
+const modelInput: ClientInput = { ...timings, random: () => 0.5 };
+
+// Event variants: one per real action. Events not listed are sent as `{ type }`.
+const events = [
+  { type: 'SOCKET_CLOSED', code: 1006, reason: '', wasClean: false }, // refused, or dropped
+  { type: 'SOCKET_CLOSED', code: 1001, reason: 'server shutting down', wasClean: true },
+  { type: 'SOCKET_CLOSED', code: 4001, reason: 'evicted: idle', wasClean: true },
+  { type: 'SOCKET_CLOSED', code: 4401, reason: 'unauthenticated', wasClean: true },
+];
+
+const is = (snapshot: AnyMachineSnapshot, value: unknown) => snapshot.matches(value as never);
+
+/** Only what can really happen in each state. */
+function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<string, unknown>): boolean {
+  switch (event.type) {
+    case 'SOCKET_CLOSED': // before the handshake, the only close is a failed connect (1006)
+      return is(snapshot, 'connection') && (is(snapshot, { connection: 'open' }) || event.code === 1006);
+    case 'ACTIVITY':
+    case 'RESUME': // the runtime sends them only while suspended
+      return is(snapshot, 'suspended');
+    default:
+      return true;
+  }
+}
+
+const model = createTestModel(toModelMachine(clientMachine), {
+  input: modelInput,
+  events: events as never,
+  filterEvents: canHappen as never,
+  // Context counts attempts without bound: a state is its value and the event that entered it.
+  serializeState: (snapshot, event) =>
+    `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${(event as { code?: number } | undefined)?.code ?? ''}`,
+});
+const paths = model.getShortestPaths();
+
+/** The client's `state` in a model state. */
+function stateOf(snapshot: AnyMachineSnapshot): ClientState {
+  if (snapshot.status === 'done') return 'closed';
+  if (is(snapshot, 'waiting')) return 'waiting';
+  if (is(snapshot, 'suspended')) return 'suspended';
+  return is(snapshot, { connection: 'open' }) ? 'open' : 'connecting';
+}
+
+const label = (event: EventObject & Record<string, unknown>, before: AnyMachineSnapshot) => {
+  if (event.type !== 'SOCKET_CLOSED') return event.type;
+  return is(before, { connection: 'connecting' }) ? 'SOCKET_CLOSED(refused)' : `SOCKET_CLOSED(${event.code})`;
+};
+
+/** A ws server that holds each handshake until the test decides, and remembers each socket. */
+async function startHoldingServer() {
+  const held: ((ok: boolean) => void)[] = [];
+  const sockets: WebSocket[] = [];
+  const server = new WebSocketServer({
+    port: 0,
+    host: '127.0.0.1',
+    verifyClient: (_info: { req: IncomingMessage }, done: (ok: boolean, status?: number) => void) => {
+      held.push((ok) => (ok ? done(true) : done(false, 401)));
+    },
+  });
+  await new Promise((resolve) => server.once('listening', resolve));
+  server.on('connection', (ws) => sockets.push(ws));
+  onTestFinished(async () => {
+    for (const release of held.splice(0)) release(false);
+    for (const ws of server.clients) ws.terminate();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`, held, sockets };
+}
+
+type Server = Awaited<ReturnType<typeof startHoldingServer>>;
+
+/** Resolves once `ready()` holds, polling the event loop (real sockets answer in their own time). */
+async function until(ready: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2_000; i++) {
+    if (ready()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The real action behind each model event. */
+async function perform(
+  t: TestClient,
+  server: Server,
+  event: EventObject & Record<string, unknown>,
+  before: AnyMachineSnapshot,
+) {
+  const from = t.mark();
+  switch (event.type) {
+    case 'SOCKET_OPENED':
+      await until(() => server.held.length > 0, 'the handshake');
+      server.held.shift()?.(true);
+      await t.next('open', from);
+      return;
+    case 'SOCKET_CLOSED':
+      if (is(before, { connection: 'connecting' })) {
+        await until(() => server.held.length > 0, 'the handshake');
+        server.held.shift()?.(false);
+      } else {
+        const socket = server.sockets.at(-1) as WebSocket;
+        if (event.code === 1006) socket.terminate();
+        else socket.close(event.code as number, event.reason as string);
+      }
+      await t.next('close', from);
+      return;
+    case 'ACTIVITY':
+      return t.client.activity();
+    case 'RESUME':
+      return t.client.resume();
+    case 'CLOSE':
+      return t.client.close();
+    case afterEvent('connectTimeout'):
+      await until(() => server.held.length > 0, 'the handshake');
+      t.simulated.increment(timings.connectTimeoutMs);
+      return;
+    case afterEvent('stableAfter'):
+      t.simulated.increment(timings.stableAfterMs);
+      return;
+    case afterEvent('retryDelay'): {
+      const [, reconnecting] = t.events.filter(([type]) => type === 'reconnecting').at(-1) ?? [];
+      t.simulated.increment((reconnecting as { delayMs: number }).delayMs);
+      return;
+    }
+    default:
+      throw new Error(`no real action performs ${event.type}: add one to perform()`);
+  }
+}
+
+const progress = { walked: 0, total: paths.length };
+
+describe('client machine, path by path on real sockets', () => {
+  for (const path of paths) {
+    const name = `${path.steps
+      .slice(1)
+      .map((step, i) => label(step.event as never, (path.steps[i] as { state: AnyMachineSnapshot }).state))
+      .join(' → ')} ⇒ ${stateOf(path.state)} ${JSON.stringify(path.state.value).replaceAll('"', '')}`;
+    it(name, async () => {
+      const server = await startHoldingServer();
+      const t = startClient({ url: server.url, ...modelInput, inspect: (event) => coverage.record(event) });
+      let before: AnyMachineSnapshot | undefined;
+      for (const step of path.steps) {
+        const event = step.event as EventObject & Record<string, unknown>;
+        if (before !== undefined) await perform(t, server, event, before);
+        expect(t.client.state, `after ${event.type}`).toBe(stateOf(step.state));
+        before = step.state;
+      }
+      // Whatever the path, close() ends it with nothing left: no delay, no listener.
+      t.client.close();
+      for (const release of server.held.splice(0)) release(false);
+      await expectReleased(t);
+      progress.walked += 1;
+    });
+  }
+
+  coverageGate(coverage, progress);
+});
