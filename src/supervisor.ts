@@ -18,174 +18,31 @@ import { hubMachine } from '../machines/hub.machine.js';
 import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
 import { takeAdmissionToken } from './admission-rate.js';
 import { type AttachOptions, attachToServer } from './attach.js';
-import { type AuditReport, auditBooks } from './audit.js';
+import { auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
 import { capacityThresholds } from './capacity.js';
 import { createCountingClock } from './clock.js';
 import { ClusterBook, type Reservation } from './cluster/cluster-admission.js';
 import { createClusterHost } from './cluster/cluster-host.js';
 import { openSlotStore } from './cluster/open-store.js';
-import type { ClusterUserBook } from './cluster/slot-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { createConnectionIds } from './connection-id.js';
 import { AppHookError, SupervisorError } from './errors.js';
-import {
-  type RejectReason,
-  type SupervisorEventMap,
-  type SupervisorEventName,
-  SupervisorEvents,
-} from './events.js';
-import { type AuthResult, type ResolvedOptions, resolveOptions, type SupervisorOptions } from './options.js';
+import { type RejectReason, SupervisorEvents } from './events.js';
+import { type AuthResult, resolveOptions, type SupervisorOptions } from './options.js';
 import { drainBatch } from './paced-drain.js';
 import { closeCodeFor, closeReason, Refusal, retryAfterSeconds } from './refusal.js';
-import { type BroadcastOptions, createRegistry, type SendData, type SendOptions } from './registry.js';
+import { createRegistry } from './registry.js';
 import { createSafely } from './safely.js';
-import {
-  type ClusterWideStats,
-  collectStats,
-  type StatsOptions,
-  type StatsSources,
-  type SupervisorStats,
-  type UserStats,
-  userStatsOf,
-} from './stats.js';
+import { collectStats, type StatsOptions, type StatsSources, userStatsOf } from './stats.js';
+import type { ShutdownOptions, ShutdownPace, Supervisor } from './supervisor-api.js';
 import { CloseRefusals } from './transport/close-refusal.js';
 import { checkHandshake } from './transport/handshake.js';
 import { refuseUpgrade } from './transport/http-refusal.js';
 import { type ConnectionEnv, createWsConnectionMachine, WsConnection } from './transport/ws-adapter.js';
 import { checkUserId } from './user-id.js';
 
-export interface ShutdownOptions {
-  /** Connections still open this long after shutdown starts are terminated. @default drainTimeoutMs */
-  deadlineMs?: number | undefined;
-  /**
-   * Close the connections in batches spread over a window instead of all at
-   * once, so that their clients do not all reconnect elsewhere at the same
-   * moment. Omit it to close everything at once.
-   */
-  pace?: ShutdownPace | undefined;
-}
-
-/**
- * A paced shutdown: `batches` batches, `windowMs / batches` apart, the first
- * at once. Each closes (with 1001) its share of the connections still live:
- * idle ones first (longest idle first), then the oldest. The last batch
- * closes the rest, so every close has started by `windowMs − windowMs / batches`;
- * whatever is still open at `deadlineMs` is terminated, as unpaced.
- */
-export interface ShutdownPace {
-  /** The window the batches are spread over; at most `deadlineMs`. @default half of deadlineMs */
-  windowMs?: number | undefined;
-  /** How many batches, 1 to 10000 (1 closes everything at once). @default 10 */
-  batches?: number | undefined;
-}
-
-/**
- * A running supervisor. Create one per process with {@link createSupervisor}.
- * `Data` is the type of `connection.data` (what `authenticate` returns as `data`).
- */
-export interface Supervisor<Data = unknown> {
-  /** The options in force, presets and defaults applied. */
-  readonly options: Readonly<ResolvedOptions>;
-  /**
-   * Handles WebSocket upgrades of an HTTP(S) server. Returns the undo. The
-   * listener stays through shutdown, so upgrades that arrive then (clients
-   * reconnecting after their 1001) get a 503, until you detach or close the server.
-   * @throws {SupervisorError} WSSUP_SHUTTING_DOWN after shutdown() started.
-   */
-  attach(server: HttpServer | HttpsServer, options?: AttachOptions): () => void;
-  /**
-   * Handles one upgrade request (call it from your own `upgrade` listener).
-   * Resolves once the request is admitted or refused; never rejects.
-   */
-  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
-  /**
-   * Cluster mode: this process's stats and the cluster-wide book (every
-   * node with a lease, booked users and connections), read from the store.
-   * @throws {SupervisorError} (rejects) WSSUP_INVALID_ARGUMENT without the `cluster` option,
-   *   WSSUP_STORE_UNAVAILABLE when the store does not answer.
-   */
-  stats(options: StatsOptions & { cluster: true }): Promise<ClusterWideStats>;
-  /**
-   * Connections, users, states, counters and resources, in O(1) from the
-   * books the machines keep (`perUser` walks the users, so only when asked).
-   * Inside an event listener or hook, it already reflects that event.
-   */
-  stats(options?: StatsOptions & { cluster?: false | undefined }): SupervisorStats;
-  /**
-   * Cluster mode: the user's cluster-wide book (live, idle, by node), read
-   * from the store; undefined when the user holds no slot anywhere.
-   * @throws {SupervisorError} (rejects) as stats({ cluster: true }).
-   */
-  userStats(userId: string, options: { cluster: true }): Promise<ClusterUserBook | undefined>;
-  /** One user's slot book in O(1), or undefined when the user holds no connection. */
-  userStats(userId: string): UserStats | undefined;
-  /**
-   * Walks every actor and compares it with the books that stats() reads;
-   * returns every mismatch. O(connections): for tests and on-demand checks.
-   * Call it outside `admitted`, `evicted` and `disposed` listeners: there the
-   * actors' snapshots are still those from before the step (the books are not).
-   */
-  audit(): AuditReport;
-  /**
-   * Handles of the user's live connections (connecting or active), oldest
-   * first: a new array, read from the user supervisor's own book in O(1) per
-   * connection. Empty for a user with no live connection.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id.
-   * @example
-   * ```ts
-   * for (const connection of supervisor.connectionsOf('alice')) console.log(connection.id);
-   * ```
-   */
-  connectionsOf(userId: string): ConnectionHandle<Data>[];
-  /**
-   * The handle of a connection, from its admission until it is disposed
-   * (a draining connection's handle refuses to send), in O(1); undefined after.
-   * A handle kept after disposal is inert: send() returns false and close() does nothing.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when the id is not a string.
-   */
-  connection(connectionId: string): ConnectionHandle<Data> | undefined;
-  /**
-   * Sends `data` to every open connection of the user. Returns how many got
-   * it: a connection still connecting, draining, or refusing sends (slow
-   * consumer) is not counted.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, data or options.
-   * @example
-   * ```ts
-   * const delivered = supervisor.sendToUser('alice', JSON.stringify({ type: 'notice' }));
-   * ```
-   */
-  sendToUser(userId: string, data: SendData, options?: SendOptions): number;
-  /**
-   * Sends `data` to every open connection (those `options.filter` accepts).
-   * Returns how many got it. O(connections).
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for invalid data or options.
-   */
-  broadcast(data: SendData, options?: BroadcastOptions): number;
-  /**
-   * Closes every live connection of the user gracefully ("kick"): each drains,
-   * bounded by drainTimeoutMs, and is disposed with reason `app-close`.
-   * Returns how many were closed.
-   * @param code 1000 or 3000–4999. @default 1000
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, code, or a reason over 123 bytes.
-   */
-  disconnectUser(userId: string, code?: number, reason?: string): number;
-  /** Subscribes to a public event; returns the unsubscribe. */
-  on<K extends SupervisorEventName>(name: K, listener: (event: SupervisorEventMap[K]) => void): () => void;
-  /**
-   * Refuses new connections, closes every connection with 1001 (at once, or
-   * in batches with `pace`), waits for each to reach `disposed`, and
-   * terminates what is left at the deadline.
-   * Idempotent: every call returns the same promise.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad deadlineMs or pace (nothing is started).
-   * @example
-   * ```ts
-   * // 10 batches over 20 s, anything still open at 30 s is terminated.
-   * await supervisor.shutdown({ deadlineMs: 30_000, pace: { windowMs: 20_000, batches: 10 } });
-   * ```
-   */
-  shutdown(options?: ShutdownOptions): Promise<void>;
-}
+export type { ShutdownOptions, ShutdownPace, Supervisor };
 
 const refusalStatus: Record<RejectReason, number | undefined> = {
   'bad-handshake': 400, // issue 13 (2): the default; checkHandshake gives the status ws would
