@@ -64,6 +64,12 @@ export interface StatsView {
   moreUsers: number;
   limit: number;
   evictAt: number;
+  /**
+   * Cluster mode: this node's place in the cluster (O(1), from `stats().cluster`).
+   * The cluster-wide book is read with `stats({ cluster: true })` (the reference
+   * server's `/stats?cluster=1`), not here: it costs a store round trip per user.
+   */
+  cluster?: { nodeId: string; incarnation: number; leaseHeld: boolean; breaker: string; unsynced: number };
 }
 
 /**
@@ -104,6 +110,17 @@ export function statsView(supervisor: Supervisor, books: readonly UserStats[], m
     moreUsers: Math.max(0, stats.users - shownLive),
     limit: maxConnectionsPerUser,
     evictAt: evictionPoint(maxConnectionsPerUser, evictionThreshold),
+    ...(stats.cluster === undefined
+      ? {}
+      : {
+          cluster: {
+            nodeId: stats.cluster.nodeId,
+            incarnation: stats.cluster.incarnation,
+            leaseHeld: stats.cluster.leaseHeld,
+            breaker: stats.cluster.breaker,
+            unsynced: stats.cluster.unsynced,
+          },
+        }),
   };
 }
 

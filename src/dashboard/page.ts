@@ -215,8 +215,13 @@ const script = String.raw`
     byId('m-rejected').textContent = next.counters.rejected;
     byId('m-evicted').textContent = next.counters.evicted;
     byId('m-disposed').textContent = next.counters.disposed;
+    const cluster = next.cluster
+      ? ' \u00b7 cluster node ' + next.cluster.nodeId + ' (incarnation ' + next.cluster.incarnation + ', ' +
+        (next.cluster.leaseHeld ? 'lease held' : 'no lease') + ', store ' + next.cluster.breaker +
+        (next.cluster.unsynced > 0 ? ', ' + next.cluster.unsynced + ' unsynced' : '') + ')'
+      : '';
     byId('config').textContent =
-      'limit ' + next.limit + ' per user \u00b7 idle ones evicted at ' + next.evictAt;
+      'limit ' + next.limit + ' per user \u00b7 idle ones evicted at ' + next.evictAt + cluster;
     drawCounts(next.states);
     drawUsers(next);
     byId('updated').textContent = 'updated ' + clock(Date.now());

@@ -95,6 +95,18 @@ const OPTION_KEYS = new Set(['registry', 'prefix']);
 
 const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
 
+/** A prom-client Registry, told from an options object by its methods. */
+function isRegistry(value: unknown): value is PromClient.Registry {
+  const candidate = value as Partial<PromClient.Registry> | null;
+  return (
+    typeof candidate === 'object' &&
+    candidate !== null &&
+    typeof candidate.getSingleMetric === 'function' &&
+    typeof candidate.removeSingleMetric === 'function' &&
+    typeof candidate.metrics === 'function'
+  );
+}
+
 function checkArguments(supervisor: unknown, options: unknown): void {
   const subject = supervisor as Partial<MetricsSubject> | null;
   if (typeof subject?.stats !== 'function' || typeof subject.on !== 'function') {
@@ -163,7 +175,16 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * });
  * ```
  */
-export function registerMetrics(supervisor: MetricsSubject, options: MetricsOptions = {}): () => void {
+export function registerMetrics(supervisor: MetricsSubject, options?: MetricsOptions): () => void;
+/** The same, with a registry in place of the options (default prefix). */
+export function registerMetrics(supervisor: MetricsSubject, registry: PromClient.Registry): () => void;
+export function registerMetrics(
+  supervisor: MetricsSubject,
+  optionsOrRegistry: MetricsOptions | PromClient.Registry = {},
+): () => void {
+  const options: MetricsOptions = isRegistry(optionsOrRegistry)
+    ? { registry: optionsOrRegistry }
+    : optionsOrRegistry;
   checkArguments(supervisor, options);
   const client = requireOptionalPeer<typeof PromClient>('prom-client', 'prom-client', 'Prometheus metrics');
   const registry = options.registry ?? client.register;

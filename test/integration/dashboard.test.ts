@@ -20,6 +20,7 @@ import {
 } from '../../src/dashboard/index.js';
 import { type Supervisor, SupervisorError } from '../../src/index.js';
 import { pendingDelays } from '../helpers/fake-transport.js';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { startRulesServer } from '../helpers/rules.js';
 import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback } from '../helpers/server.js';
 
@@ -112,6 +113,31 @@ describe('createDashboard, mounted by an app', () => {
     ws.close();
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
+  });
+
+  it("in cluster mode, shows this node's place in the cluster: node id, incarnation, lease and breaker", async () => {
+    const clock = new SimulatedClock();
+    const book = new MemoryBook(() => clock.now());
+    const store = book.store('node-a', 3_000);
+    const t = await startRulesServer({ clock, cluster: { store, nodeId: 'node-a', leaseTtlMs: 3_000 } });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true));
+    const dashboard = createDashboard(t.supervisor, { clock: new SimulatedClock() });
+    onTestFinished(() => dashboard.close());
+    const base = await mount(dashboard, { withNext: false });
+    const events = await openEvents(`${base}/dashboard/events`);
+    await events.until(/event: snapshot/);
+    const snapshot = events.last<{ stats: StatsView }>('snapshot');
+    expect(snapshot.stats.cluster).toEqual({
+      nodeId: 'node-a',
+      incarnation: store.incarnation,
+      leaseHeld: true,
+      breaker: 'closed',
+      unsynced: 0,
+    });
+    expect(store.incarnation).toBeGreaterThan(0);
+    dashboard.close();
+    await events.ended;
+    await t.supervisor.shutdown();
   });
 
   it('without next, answers 404 outside basePath; any method but GET is 405', async () => {

@@ -171,6 +171,19 @@ describe('registerMetrics', () => {
     expect(register.getSingleMetric('ws_supervisor_admitted_total')).toBeUndefined();
   });
 
+  it('takes the registry itself in place of the options, as registerMetrics(supervisor, registry)', async () => {
+    const t = await startRulesServer();
+    const registry = new Registry();
+    const unregister = registerMetrics(t.supervisor, registry);
+    const { ws } = await t.open('ivy');
+    expect((await scrape(registry)).value('ws_supervisor_admitted_total')).toBe(1);
+    unregister();
+    expect(await registry.getMetricsAsJSON()).toEqual([]);
+    const closing = once(ws, 'close');
+    ws.close();
+    await closing;
+  });
+
   it('two supervisors in one registry, each with its own prefix', async () => {
     const a = await startRulesServer();
     const b = await startRulesServer();
