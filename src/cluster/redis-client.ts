@@ -136,6 +136,21 @@ export function borrowRedis(client: RedisClientLike, options: ConnectOptions): R
   return wrap(client, false, options, async () => {});
 }
 
+/**
+ * Per-command options for node-redis: no write timeout of its own. node-redis
+ * 6 gives every command a 5 s write timeout by default, an AbortSignal.timeout
+ * whose timer (on Node 20) stays armed after the reply: tens of thousands of
+ * live timers and signals at a few thousand commands a second, which cost
+ * more CPU and garbage collection than the commands (a 3× slower PING, and the
+ * store's p99 in tens of ms: bench/RESULTS.md, cluster latency). It adds no
+ * safety here: the store's deadline below starts earlier (when the command is
+ * issued, not written) and, for the default commandTimeoutMs, ends earlier;
+ * once a command is overdue nothing more is sent, so the silent socket is
+ * dropped after socketTimeout, and with disableOfflineQueue that rejects what
+ * was still waiting to be written (as node-redis's timeout would have).
+ */
+const NO_WRITE_TIMEOUT = { timeout: 0 } as const;
+
 function wrap(
   client: RedisClientLike,
   owned: boolean,
@@ -160,7 +175,7 @@ function wrap(
       );
     }
     commands += 1;
-    return withDeadline(client.sendCommand(args), options.commandTimeoutMs, name, {
+    return withDeadline(client.sendCommand(args, NO_WRITE_TIMEOUT), options.commandTimeoutMs, name, {
       late: () => {
         overdue += 1;
       },
@@ -216,8 +231,13 @@ function redactUrl(url: string): string {
 
 /**
  * Settles like `promise`, or rejects with a SlotStoreUnavailableError after
- * `ms`. The deadline is an AbortSignal.timeout owned by this one call: it
- * keeps nothing alive, and its listener is removed when the reply comes.
+ * `ms`. The deadline is a plain unref'd timer owned by this one call: it
+ * keeps nothing alive, and it is cleared when the reply comes.
+ *
+ * Not AbortSignal.timeout: its timer is not cancelled when the listener is
+ * removed, so every command left a timer that fired `ms` later (building a
+ * DOMException when the signal was still alive), plus an EventTarget and a
+ * WeakRef per call: about a sixth of the bench process's CPU, and garbage.
  */
 export function withDeadline<T>(
   promise: Promise<T>,
@@ -227,21 +247,23 @@ export function withDeadline<T>(
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let late = false;
-    const signal = AbortSignal.timeout(ms);
-    const onTimeout = () => {
+    const timer = setTimeout(() => {
       late = true;
       hooks.late?.();
       reject(new SlotStoreUnavailableError(`Redis ${what}: no answer within ${ms} ms`));
-    };
-    signal.addEventListener('abort', onTimeout, { once: true });
-    const settle = (done: () => void) => {
-      signal.removeEventListener('abort', onTimeout);
-      if (late) hooks.settledLate?.();
-      else done();
-    };
+    }, ms);
+    timer.unref();
     promise.then(
-      (value) => settle(() => resolve(value)),
-      (error: unknown) => settle(() => reject(unavailable(what, error))),
+      (value) => {
+        clearTimeout(timer);
+        if (late) hooks.settledLate?.();
+        else resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        if (late) hooks.settledLate?.();
+        else reject(unavailable(what, error));
+      },
     );
   });
 }
