@@ -163,6 +163,7 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     [`${basePath}/`, 'page'],
     [`${basePath}/chart.svg`, 'chart'],
     [`${basePath}/events`, 'events'],
+    [`${basePath}/cluster`, 'cluster'],
   ] as const);
   let chart: Promise<string> | undefined;
   let closed = false;
@@ -175,9 +176,33 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     return chart;
   };
 
-  const serve = (response: ServerResponse, route: 'page' | 'chart' | 'events') => {
+  /**
+   * Cluster mode: the nodes and the cluster-wide books of the users the page
+   * shows (at most maxUsers), read from the store on request (a round trip
+   * per user, so the page asks every few seconds, not on every event).
+   */
+  const clusterView = async () => {
+    const shown = users.books().slice(0, maxUsers);
+    const [wide, ...books] = await Promise.all([
+      supervisor.stats({ cluster: true }),
+      ...shown.map(({ userId }) => supervisor.userStats(userId, { cluster: true })),
+    ]);
+    return { ...wide.global, perUser: books.filter((book) => book !== undefined) };
+  };
+
+  const serve = (response: ServerResponse, route: 'page' | 'chart' | 'events' | 'cluster') => {
     if (closed) {
       sendText(response, 503, 'server is shutting down\n');
+    } else if (route === 'cluster') {
+      if (supervisor.stats().cluster === undefined) {
+        sendText(response, 404, 'not in cluster mode\n');
+        return;
+      }
+      clusterView().then(
+        (view) => sendText(response, 200, `${JSON.stringify(view)}\n`, 'application/json'),
+        (error: unknown) =>
+          sendText(response, 503, `the cluster-wide book is unavailable: ${String(error)}\n`),
+      );
     } else if (route === 'chart') {
       chartSvg().then(
         (svg) => sendText(response, 200, svg, 'image/svg+xml'),

@@ -224,7 +224,46 @@ const script = String.raw`
       'limit ' + next.limit + ' per user \u00b7 idle ones evicted at ' + next.evictAt + cluster;
     drawCounts(next.states);
     drawUsers(next);
+    if (next.cluster && clusterTimer === null) {
+      byId('cluster').hidden = false;
+      loadCluster();
+      clusterTimer = setInterval(loadCluster, 5000);
+    }
     byId('updated').textContent = 'updated ' + clock(Date.now());
+  }
+
+  // Cluster mode: the nodes and the users' cluster-wide books cost a store round
+  // trip per user, so they are asked for every 5 s rather than pushed.
+  let clusterTimer = null;
+  function loadCluster() {
+    fetch(base + '/cluster' + location.search)
+      .then((response) => (response.ok ? response.json() : Promise.reject(new Error('HTTP ' + response.status))))
+      .then(drawCluster, (error) => {
+        byId('cluster-note').textContent = 'The cluster-wide view is unavailable: ' + error.message;
+      });
+  }
+
+  function drawCluster(view) {
+    byId('cluster-note').textContent =
+      view.users + ' users, ' + view.connections + ' connections across ' + view.nodes.length + ' nodes';
+    byId('cluster-nodes').replaceChildren(
+      ...view.nodes.map((node) => {
+        const li = el('li', 'act');
+        li.dataset.node = node.nodeId;
+        const lease = node.leaseExpiresInMs >= 0 ? 'lease ' + Math.ceil(node.leaseExpiresInMs / 1000) + ' s left' : 'lease expired';
+        li.append(el('span', 'tag', 'node'), el('span', 'who', node.nodeId), el('span', 'what', 'incarnation ' + node.incarnation + ' \u00b7 ' + lease));
+        return li;
+      }),
+    );
+    byId('cluster-users').replaceChildren(
+      ...view.perUser.map((book) => {
+        const li = el('li', 'act');
+        li.dataset.user = book.userId;
+        const where = Object.entries(book.byNode).map(([node, count]) => node + ' ' + count).join(', ');
+        li.append(el('span', 'tag', 'user'), el('span', 'who', book.userId), el('span', 'what', book.live + ' live, ' + book.idle + ' idle \u00b7 ' + where));
+        return li;
+      }),
+    );
   }
 
   function drawUsers(next) {
@@ -428,6 +467,12 @@ const body = `
       <div class="empty" id="activity-empty">Nothing has happened yet.</div>
     </section>
   </div>
+  <section class="card" aria-labelledby="cluster-title" id="cluster" hidden>
+    <h2 id="cluster-title">Cluster <small>every node with a lease, and the cluster-wide books of the users above (every 5 s)</small></h2>
+    <div class="more" id="cluster-note"></div>
+    <ol class="activity" id="cluster-nodes"></ol>
+    <ol class="activity" id="cluster-users"></ol>
+  </section>
 </main>`;
 
 const favicon = `data:image/svg+xml,${encodeURIComponent(

@@ -80,6 +80,7 @@ describe('createDashboard, mounted by an app', () => {
     expect(await page.text()).toContain("new EventSource(base + '/events' + location.search)");
     expect(await (await fetch(`${base}/elsewhere`)).text()).toBe('the app\n');
     expect((await fetch(`${base}/ops/live/nowhere`)).status).toBe(404); // under basePath: the dashboard's 404
+    expect((await fetch(`${base}/ops/live/cluster`)).status).toBe(404); // not in cluster mode
 
     const events = await openEvents(`${base}/ops/live/events`);
     expect(events.response.headers['content-type']).toBe('text/event-stream; charset=utf-8');
@@ -135,6 +136,27 @@ describe('createDashboard, mounted by an app', () => {
       unsynced: 0,
     });
     expect(store.incarnation).toBeGreaterThan(0);
+
+    // GET <base>/cluster: every node with a lease, and the shown users' cluster-wide books.
+    const { ws } = await t.open('ola');
+    await vi.waitFor(() => expect(book.users.get('ola')?.size).toBe(1));
+    const cluster = await fetch(`${base}/dashboard/cluster`);
+    expect(cluster.status).toBe(200);
+    expect(await cluster.json()).toMatchObject({
+      nodes: [{ nodeId: 'node-a', incarnation: store.incarnation }],
+      users: 1,
+      connections: 1,
+      perUser: [{ userId: 'ola', live: 1, idle: 0, byNode: { 'node-a': 1 } }],
+    });
+    // The store away: 503 with the reason, and the page says so.
+    store.partitioned = true;
+    const away = await fetch(`${base}/dashboard/cluster`);
+    expect(away.status).toBe(503);
+    expect(await away.text()).toMatch(/cluster-wide book is unavailable/);
+    store.partitioned = false;
+    ws.close();
+    await allDisposed(t.supervisor);
+
     dashboard.close();
     await events.ended;
     await t.supervisor.shutdown();
