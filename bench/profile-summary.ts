@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { codeArea } from './code-area.js';
 import { fixed, table } from './figures.js';
 
 interface ProfileNode {
@@ -39,15 +40,7 @@ profile.samples.forEach((id, i) => {
 });
 const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
 
-/** Where a frame lives: a package under node_modules, a file of ours, node internals, or V8. */
-function area(url: string): string {
-  if (url === '') return '(vm / gc / native)';
-  const modules = url.lastIndexOf('node_modules/');
-  if (modules >= 0) return url.slice(modules + 13).split('/')[0] ?? url;
-  if (url.startsWith('node:')) return 'node internals';
-  const dist = url.indexOf('/dist/');
-  return dist >= 0 ? url.slice(dist + 6) : url;
-}
+const area = codeArea;
 
 const byFunction = new Map<string, number>();
 const byArea = new Map<string, number>();

@@ -9,6 +9,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { Allocation } from './allocation-sampler.js';
 import { createComparison, parseKinds } from './comparison.js';
 import { fixed, median, percentile, sortNumbers, spread, table } from './figures.js';
 import type { ChurnReport } from './load-client.js';
@@ -23,7 +24,17 @@ import {
   startServer,
 } from './processes.js';
 
-const all = ['memory', 'churn', 'messages', 'cleanup', 'admission', 'scale', 'floor', 'cluster'] as const;
+const all = [
+  'memory',
+  'churn',
+  'allocation',
+  'messages',
+  'cleanup',
+  'admission',
+  'scale',
+  'floor',
+  'cluster',
+] as const;
 /** Not in the default run: it needs redis-server (issue 12). */
 const optIn: readonly Bench[] = ['cluster'];
 type Bench = (typeof all)[number];
@@ -229,6 +240,101 @@ async function churn(): Promise<void> {
   );
 }
 
+// --- allocation ----------------------------------------------------------------
+
+/**
+ * Bytes allocated by the server per churn cycle (garbage included), by where
+ * the allocating code lives: the figure that the machine's load cannot move
+ * (see allocation-sampler.ts). Churn at the first concurrency and user count.
+ */
+async function allocationRound(kind: ServerKind, clients: Child[], concurrency: number, users: number) {
+  const server = await startServer(kind);
+  try {
+    const per = Math.ceil(concurrency / clients.length);
+    await Promise.all(
+      clients.map((client, i) =>
+        client.ask(
+          {
+            cmd: 'churn',
+            protocol: protocolOf(kind),
+            port: server.port,
+            workers: Math.min(per, concurrency - i * per),
+            firstWorker: i * per,
+            concurrency,
+            users,
+          },
+          'started',
+        ),
+      ),
+    );
+    await sleep(warmupMs);
+    await server.ask({ cmd: 'alloc-start' }, 'allocating');
+    await Promise.all(clients.map((client) => client.ask({ cmd: 'mark' }, 'marked')));
+    await sleep(windowMs);
+    const reports = await Promise.all(
+      clients.map((client) => client.ask<ChurnReport>({ cmd: 'stop' }, 'report')),
+    );
+    const allocation = await server.ask<Allocation>({ cmd: 'alloc-stop' }, 'allocation');
+    // The window's allocations over the cycles completed in it (the few cycles
+    // under way at its edges are in the bytes but not in the count: < 1 % here).
+    const cycles = reports.reduce((sum, r) => sum + r.cycles, 0);
+    return { cycles, allocation };
+  } finally {
+    await server.stop();
+  }
+}
+
+async function allocation(): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: clientCount }, startClient));
+  const concurrency = concurrencies[0] ?? 50;
+  const users = userCounts.at(-1) ?? 1_000;
+  const perCycle = comparison.samples();
+  const groups = Object.fromEntries(kinds.map((kind) => [kind, {}])) as Record<
+    ServerKind,
+    Record<string, number>
+  >;
+  const roundsRun = Math.min(rounds, 2);
+  try {
+    for (let round = 0; round < roundsRun; round++) {
+      for (const kind of kinds) {
+        const { cycles, allocation } = await allocationRound(kind, clients, concurrency, users);
+        perCycle[kind].push(allocation.bytes / cycles);
+        const kept = groups[kind];
+        for (const [group, bytes] of Object.entries(allocation.byGroup)) {
+          kept[group] = (kept[group] ?? 0) + bytes / cycles / roundsRun;
+        }
+        process.stderr.write(
+          `allocation round ${round + 1} ${kind}: ${fixed(allocation.bytes / cycles / 1024, 1)} KB per cycle over ${cycles} cycles\n`,
+        );
+      }
+    }
+  } finally {
+    await Promise.all(clients.map((client) => client.stop()));
+  }
+  const kb = (bytes: number) => `${fixed(bytes / 1024, 1)} KB`;
+  const at = `c=${concurrency}, ${users.toLocaleString('en-US')} users`;
+  const rows = [comparison.row(`bytes allocated per churn cycle, ${at}`, perCycle, kb)];
+  // Where the bytes come from: every group above 2 % of its kind's total, biggest first.
+  const names = new Set<string>();
+  for (const kind of kinds) {
+    const byGroup = groups[kind];
+    const total = Object.values(byGroup).reduce((a, b) => a + b, 0);
+    for (const [group, bytes] of Object.entries(byGroup)) if (bytes > total * 0.02) names.add(group);
+  }
+  const order = [...names].sort(
+    (a, b) =>
+      Math.max(...kinds.map((kind) => groups[kind][b] ?? 0)) -
+      Math.max(...kinds.map((kind) => groups[kind][a] ?? 0)),
+  );
+  for (const group of order) {
+    rows.push(comparison.note(`  of which ${group}`, (kind) => kb(groups[kind][group] ?? 0)));
+  }
+  results.allocation = { perCycle, groups };
+  sections.push(
+    `### Allocation per churn cycle (V8's sampling heap profiler, garbage included; ${roundsRun} rounds of ${windowMs / 1000} s after ${warmupMs / 1000} s of warm-up)\n\n${table(comparison.header, rows)}\n\nBytes are what a cycle gives the allocator and the garbage collector; unlike CPU time they do not move with the machine's load.`,
+  );
+}
+
 // --- memory ------------------------------------------------------------------
 
 async function memoryRound(kind: ServerKind, clients: Child[], count: number) {
@@ -429,6 +535,7 @@ async function cluster(): Promise<void> {
 const benches: Record<Bench, () => Promise<void>> = {
   memory,
   churn,
+  allocation,
   messages,
   cleanup,
   admission,

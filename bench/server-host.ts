@@ -9,12 +9,14 @@
  *                       event to the moment its slot is free (see below)
  *
  * Every figure is read inside this process: CPU with process.cpuUsage(),
- * memory with process.memoryUsage() after a full GC (run with --expose-gc).
+ * memory with process.memoryUsage() after a full GC (run with --expose-gc),
+ * bytes allocated with V8's sampling heap profiler (allocation-sampler.ts).
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { startReferenceServer } from '../examples/reference-server/server.js';
 import { createSupervisor, type Supervisor } from '../src/index.js';
+import { type Allocation, AllocationSampler } from './allocation-sampler.js';
 import { type BareServer, startBareServer } from './bare-server.js';
 import { fullGc } from './figures.js';
 import { startSocketIoServer } from './socketio-server.js';
@@ -24,6 +26,8 @@ export type HostRequest =
   | { cmd: 'memory' }
   | { cmd: 'stats' }
   | { cmd: 'cleanup' }
+  | { cmd: 'alloc-start' }
+  | { cmd: 'alloc-stop' }
   | { cmd: 'exit' };
 
 export interface HostReply {
@@ -31,6 +35,8 @@ export interface HostReply {
   memory?: { rss: number; heapUsed: number; external: number; arrayBuffers: number };
   stats?: unknown;
   cleanup?: { samples: number[]; notFree: number };
+  allocating?: true;
+  allocation?: Allocation;
 }
 
 const { values: args } = parseArgs({
@@ -108,6 +114,8 @@ if (args.kind === 'bare' || args.kind === 'actor') {
   };
 }
 
+const allocations = new AllocationSampler();
+
 process.on('message', async (request: HostRequest) => {
   switch (request.cmd) {
     case 'cpu': {
@@ -127,6 +135,13 @@ process.on('message', async (request: HostRequest) => {
     case 'cleanup':
       send({ cleanup: { samples: cleanupSamples.splice(0), notFree } } satisfies HostReply);
       notFree = 0;
+      break;
+    case 'alloc-start':
+      await allocations.start();
+      send({ allocating: true } satisfies HostReply);
+      break;
+    case 'alloc-stop':
+      send({ allocation: await allocations.stop() } satisfies HostReply);
       break;
     case 'exit':
       await close();
