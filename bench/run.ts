@@ -120,6 +120,33 @@ const percent = (v: number) => `${fixed(v * 100, 0)}%`;
 
 // --- churn -------------------------------------------------------------------
 
+/** Starts `concurrency` churn workers, spread over the load clients, against `port`. */
+async function startChurn(
+  kind: ServerKind,
+  port: number,
+  clients: Child[],
+  concurrency: number,
+  users: number,
+): Promise<void> {
+  const per = Math.ceil(concurrency / clients.length);
+  await Promise.all(
+    clients.map((client, i) =>
+      client.ask(
+        {
+          cmd: 'churn',
+          protocol: protocolOf(kind),
+          port,
+          workers: Math.min(per, concurrency - i * per),
+          firstWorker: i * per,
+          concurrency,
+          users,
+        },
+        'started',
+      ),
+    ),
+  );
+}
+
 async function churnRound(
   kind: ServerKind,
   clients: Child[],
@@ -136,23 +163,7 @@ async function churnRound(
 }> {
   const server = await startServer(kind);
   try {
-    const per = Math.ceil(concurrency / clients.length);
-    await Promise.all(
-      clients.map((client, i) =>
-        client.ask(
-          {
-            cmd: 'churn',
-            protocol: protocolOf(kind),
-            port: server.port,
-            workers: Math.min(per, concurrency - i * per),
-            firstWorker: i * per,
-            concurrency,
-            users,
-          },
-          'started',
-        ),
-      ),
-    );
+    await startChurn(kind, server.port, clients, concurrency, users);
     await sleep(warmupMs);
     await Promise.all(clients.map((client) => client.ask({ cmd: 'mark' }, 'marked')));
     const cpu0 = await server.ask<number>({ cmd: 'cpu' }, 'cpuMicros');
@@ -252,23 +263,7 @@ async function churn(): Promise<void> {
 async function allocationRound(kind: ServerKind, clients: Child[], concurrency: number, users: number) {
   const server = await startServer(kind);
   try {
-    const per = Math.ceil(concurrency / clients.length);
-    await Promise.all(
-      clients.map((client, i) =>
-        client.ask(
-          {
-            cmd: 'churn',
-            protocol: protocolOf(kind),
-            port: server.port,
-            workers: Math.min(per, concurrency - i * per),
-            firstWorker: i * per,
-            concurrency,
-            users,
-          },
-          'started',
-        ),
-      ),
-    );
+    await startChurn(kind, server.port, clients, concurrency, users);
     await sleep(warmupMs);
     await server.ask({ cmd: 'alloc-start' }, 'allocating');
     await Promise.all(clients.map((client) => client.ask({ cmd: 'mark' }, 'marked')));
