@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type AnyActorRef, createActor, setup, spawnChild, stopChild } from 'xstate';
 import type { SupervisorOptions } from '../src/index.js';
+import { AllocationSampler } from './allocation-sampler.js';
 import { fixed, fullGc, kib, median, spread, table } from './figures.js';
 
 type ConnectionEvent = { type: 'OPEN' | 'TOUCH' | 'PING' | 'CLOSE' | 'CLOSED' | 'IGNORED' };
@@ -112,15 +113,23 @@ function heapPerActor(count: number, make: (i: number) => AnyActorRef | undefine
 
 export type XStateFloorOptions = { iterations?: number; repeats?: number; childrenPerParent?: number };
 /** value: CPU µs per operation (median of the repeats, spread ±%) or heap bytes (one measurement, spread 0). */
-export type Figure = { name: string; unit: 'µs' | 'bytes'; value: number; spread: number };
+export type Figure = {
+  name: string;
+  unit: 'µs' | 'bytes';
+  value: number;
+  spread: number;
+  /** CPU figures: bytes allocated per operation, garbage included (allocation-sampler.ts). */
+  allocated?: number;
+};
 type Environment = { xstate: string; node: string; cpu: string };
 export type XStateFloor = Required<XStateFloorOptions> & Environment & { figures: Figure[] };
 
-export function runXStateFloor(options: XStateFloorOptions = {}): XStateFloor {
+export async function runXStateFloor(options: XStateFloorOptions = {}): Promise<XStateFloor> {
   const { iterations = 20_000, repeats = 5, childrenPerParent = 1_000 } = options;
   fullGc(); // throws at once without --expose-gc
   const figures: Figure[] = [];
-  const timed = (name: string, op: () => void, loops = iterations) => {
+  const sampler = new AllocationSampler(1_024);
+  const timed = async (name: string, op: () => void, loops = iterations) => {
     const perOp: number[] = [];
     // r = -1 is the warm-up loop, untimed; the GC before each loop keeps one case's garbage out of the next.
     for (let r = -1; r < repeats; r++) {
@@ -130,14 +139,21 @@ export function runXStateFloor(options: XStateFloorOptions = {}): XStateFloor {
       const used = process.cpuUsage(start);
       if (r >= 0) perOp.push((used.user + used.system) / loops);
     }
-    figures.push({ name, unit: 'µs', value: median(perOp), spread: spread(perOp) });
+    // One more loop, not timed: what the operation gives the allocator and the GC.
+    await sampler.start();
+    for (let i = 0; i < loops; i++) op();
+    const { bytes } = await sampler.stop();
+    figures.push({ name, unit: 'µs', value: median(perOp), spread: spread(perOp), allocated: bytes / loops });
   };
   const clocks = Object.entries({ 'no-op clock': noopClock, 'Node timers': nodeClock });
   for (const [kind, clock] of clocks) {
     const startStop = () => createActor(held, { clock }).start().stop();
-    timed(`create + start + stop, top-level actor (${kind})`, startStop);
+    await timed(`create + start + stop, top-level actor (${kind})`, startStop);
   }
-  timed('lifecycle: create, start, 4 events to final (connecting → active → draining → disposed)', lifecycle);
+  await timed(
+    'lifecycle: create, start, 4 events to final (connecting → active → draining → disposed)',
+    lifecycle,
+  );
   if (lifecycle().getSnapshot().status !== 'done') throw new Error('the lifecycle did not end');
   for (const siblings of [0, 1_000]) {
     const parent = newParent();
@@ -148,19 +164,19 @@ export function runXStateFloor(options: XStateFloorOptions = {}): XStateFloor {
     };
     // O(siblings) per pair: a hundredth of the loops with siblings keeps the run short.
     const name = `spawn + stop of a child, ${fixed(siblings, 0)} live siblings (per pair of events)`;
-    timed(name, pair, siblings === 0 ? iterations : Math.ceil(iterations / 100));
+    await timed(name, pair, siblings === 0 ? iterations : Math.ceil(iterations / 100));
     parent.stop();
   }
   // One long-lived held actor per event kind; it stays in `active` throughout.
-  const perEvent = (name: string, e: ConnectionEvent, clock = noopClock) => {
+  const perEvent = async (name: string, e: ConnectionEvent, clock = noopClock) => {
     const actor = createActor(held, { clock }).start();
-    timed(name, () => actor.send(e));
+    await timed(name, () => actor.send(e));
     actor.stop();
   };
-  perEvent('event restarting a delay (reenter: true, no-op clock)', event('TOUCH'));
-  perEvent('event restarting a delay (reenter: true, Node timers)', event('TOUCH'), nodeClock);
-  perEvent('event taken by a targetless transition, one no-op action', event('PING'));
-  perEvent('event that no transition handles', event('IGNORED'));
+  await perEvent('event restarting a delay (reenter: true, no-op clock)', event('TOUCH'));
+  await perEvent('event restarting a delay (reenter: true, Node timers)', event('TOUCH'), nodeClock);
+  await perEvent('event taken by a targetless transition, one no-op action', event('PING'));
+  await perEvent('event that no transition handles', event('IGNORED'));
 
   const heap = (name: string, make: (i: number) => AnyActorRef | undefined, release = true) =>
     figures.push({ name, unit: 'bytes', value: heapPerActor(20_000, make, release), spread: 0 });
@@ -185,11 +201,13 @@ export function runXStateFloor(options: XStateFloorOptions = {}): XStateFloor {
 
 export function formatXStateFloor(floor: XStateFloor): string {
   const cells = (f: Figure) =>
-    f.unit === 'µs' ? [`${fixed(f.value, 2)} µs`, `±${fixed(f.spread)}%`] : [kib(f.value), ''];
+    f.unit === 'µs'
+      ? [`${fixed(f.value, 2)} µs`, `±${fixed(f.spread)}%`, f.allocated === undefined ? '' : kib(f.allocated)]
+      : [kib(f.value), '', ''];
   const rows = floor.figures.map((f) => [f.name, ...cells(f)]);
   const runs = `median of ${floor.repeats} loops of ${fixed(floor.iterations, 0)}`;
   const title = `### XState floor (xstate ${floor.xstate}, Node ${floor.node}, ${floor.cpu}; CPU time per operation, ${runs}; every actor holds two delays; heap at 20,000 live actors)`;
-  return `${title}\n\n${table(['figure', 'value', 'spread'], rows)}`;
+  return `${title}\n\n${table(['figure', 'value', 'spread', 'allocated per operation'], rows)}`;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -201,6 +219,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     },
   });
   const { iterations, repeats, 'children-per-parent': perParent } = args;
-  const floor = runXStateFloor({ iterations: +iterations, repeats: +repeats, childrenPerParent: +perParent });
+  const floor = await runXStateFloor({
+    iterations: +iterations,
+    repeats: +repeats,
+    childrenPerParent: +perParent,
+  });
   console.log(formatXStateFloor(floor));
 }
