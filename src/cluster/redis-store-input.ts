@@ -17,7 +17,10 @@ export interface RedisSlotStoreOptions {
   leaseTtlMs?: number;
   /** The prefix of every key and channel (no braces: they would break the hash tags). @default 'wssup' */
   keyPrefix?: string;
-  /** How long a command may take before it fails with WSSUP_STORE_UNAVAILABLE. @default 500 */
+  /**
+   * How long a command may take before it fails with WSSUP_STORE_UNAVAILABLE
+   * (checked every quarter of it: it fails within 1.25 × this). @default 500
+   */
   commandTimeoutMs?: number;
   /**
    * The timer API of the store's command deadlines (one watchdog delay per
