@@ -123,16 +123,18 @@ export async function connectRedis(
     await deadlines.watch(client.connect(), 'connect', Math.max(options.commandTimeoutMs, 1_000));
     connected = true;
   } catch (error) {
-    client.destroy();
-    client.off('error', ignore);
+    client.destroy(); // the 'error' listener stays: see close below
     deadlines.stop();
     throw new SlotStoreUnavailableError(`could not connect to Redis at ${redactUrl(url)}`, { cause: error });
   }
   return wrap(client, true, deadlines, async () => {
     // destroy, not close: close waits for the replies of timed-out commands,
     // which a stopped Redis never sends. The store awaited its own commands.
+    // The 'error' listener stays on the dead client: destroy() rejects a
+    // keep-alive PING still in flight, and node-redis reports that as an
+    // 'error' event a microtask later; with no listener left it would be an
+    // unhandled rejection (a crash, by Node's default) at shutdown.
     client.destroy();
-    client.off('error', ignore);
   });
 }
 

@@ -429,8 +429,9 @@ class Store implements RedisSlotStore {
     if (subscriber !== undefined) {
       // destroy drops the pub/sub connection, which unsubscribes it; an
       // UNSUBSCRIBE could wait forever on a Redis that does not answer.
+      // Its 'error' listener stays: a PING in flight, rejected by destroy(),
+      // is reported as an 'error' event later (see redis-client.ts, close).
       subscriber.destroy();
-      subscriber.off('error', this.#ignoreError);
     }
     const connection = this.#connection;
     if (connection !== undefined) await connection.close();
