@@ -2,7 +2,7 @@
  * Where the tail of `store.admit` comes from (issue 12): the decision-latency
  * part of bench/cluster.ts, with the evidence around its slowest samples.
  *
- *   node dist/bench/cluster-tail.js [--admissions 2000] [--in-flight 8] [--rounds 3] [--warm-up 2000]
+ *   node dist/bench/cluster-tail.js [--admissions 2000] [--in-flight 8] [--rounds 3] [--warm-up 2000] [--quiet]
  *
  * For each measured round it prints p50/p99/max, and for the samples above
  * the p99: how many overlapped a GC pause of this process (PerformanceObserver
@@ -32,6 +32,8 @@ const { values: args } = parseArgs({
     'in-flight': { type: 'string', default: '8' },
     rounds: { type: 'string', default: '3' },
     'warm-up': { type: 'string', default: '2000' },
+    /** Without the event-loop probe (a setImmediate and a cpuUsage per turn: load of its own). */
+    quiet: { type: 'boolean', default: false },
   },
 });
 const admissions = Number(args.admissions);
@@ -169,8 +171,8 @@ for (let round = 0; round < rounds; round++) {
   const schedRedis = schedstat(child.pid ?? 0);
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
-  probeOn = true;
-  probe();
+  probeOn = !args.quiet;
+  if (probeOn) probe();
   const cpu = process.cpuUsage();
   // With node --trace-opt --trace-deopt, what V8 compiled during the measured window lies between these marks.
   if (process.env.TAIL_MARKS) console.log(`mark: round ${round} starts`);
