@@ -33,6 +33,12 @@ export {
   refusalMachine,
 } from './refusal.machine.js';
 export {
+  type StoreWatchdogContext,
+  type StoreWatchdogEvent,
+  type StoreWatchdogInput,
+  storeWatchdogMachine,
+} from './store-watchdog.machine.js';
+export {
   type BookCounts,
   bookCounts,
   type UserSupervisorContext,

@@ -9,6 +9,7 @@ import { connectionMachine } from '../../machines/connection.machine.js';
 import { hubMachine } from '../../machines/hub.machine.js';
 import { leaseMachine } from '../../machines/lease.machine.js';
 import { refusalMachine } from '../../machines/refusal.machine.js';
+import { storeWatchdogMachine } from '../../machines/store-watchdog.machine.js';
 import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js';
 import { SupervisorError } from '../errors.js';
 import { toDot } from './dot.js';
@@ -41,6 +42,7 @@ export const charts = {
   supervisor: userSupervisorMachine,
   hub: hubMachine,
   lease: leaseMachine,
+  watchdog: storeWatchdogMachine,
   refusal: refusalMachine,
   client: clientMachine,
 } as const;

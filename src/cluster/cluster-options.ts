@@ -33,6 +33,8 @@ export interface ClusterOptions {
   /**
    * How long one Redis command may take before it counts as a failure (and,
    * three in a row, opens the breaker). Nothing is queued while Redis is away.
+   * A command past it fails within a quarter of it more: one watchdog per
+   * connection checks every `commandTimeoutMs / 4`, not a timer per command.
    * @default 500
    */
   commandTimeoutMs?: number | undefined;

@@ -7,7 +7,9 @@
  * node-redis (`redis`) is an optional peer dependency: only cluster mode needs
  * it, so it is imported on first use (as elkjs is for SVG charts).
  */
+import { type Clock, createCountingClock } from '../clock.js';
 import { importOptionalPeer, type ModuleLoader } from '../optional-peer.js';
+import { Deadlines } from './redis-deadlines.js';
 import type { Script } from './redis-scripts.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 
@@ -43,6 +45,8 @@ interface RedisModule {
 export interface ConnectOptions {
   /** Per-command timeout in ms. */
   commandTimeoutMs: number;
+  /** The timer API of the deadlines' watchdog (redis-deadlines.ts). @default the real timers */
+  clock?: Clock;
 }
 
 /** How many commands and round trips each store method has cost. */
@@ -61,6 +65,8 @@ export interface RedisConnection {
   command(args: readonly string[]): Promise<unknown>;
   /** Runs a script by SHA; on NOSCRIPT (Redis restarted, SCRIPT FLUSH) runs it with EVAL, which caches it again. */
   run(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
+  /** Settles like `promise`, or fails with SlotStoreUnavailableError after the command timeout. */
+  watch<T>(promise: Promise<T>, what: string): Promise<T>;
   /** Loads scripts into Redis's script cache (SCRIPT LOAD), so that the first EVALSHA of each finds it. */
   load(scripts: readonly Script[]): Promise<void>;
   /** Counts one round trip for `method` (call once per batch of commands sent together). */
@@ -112,19 +118,23 @@ export async function connectRedis(
   // would crash the process. The store reports outages through rejected commands.
   const ignore = () => {};
   client.on('error', ignore);
+  const deadlines = new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock());
   try {
-    await withDeadline(client.connect(), Math.max(options.commandTimeoutMs, 1_000), 'connect');
+    await deadlines.watch(client.connect(), 'connect', Math.max(options.commandTimeoutMs, 1_000));
     connected = true;
   } catch (error) {
-    client.destroy();
-    client.off('error', ignore);
+    client.destroy(); // the 'error' listener stays: see close below
+    deadlines.stop();
     throw new SlotStoreUnavailableError(`could not connect to Redis at ${redactUrl(url)}`, { cause: error });
   }
-  return wrap(client, true, options, async () => {
+  return wrap(client, true, deadlines, async () => {
     // destroy, not close: close waits for the replies of timed-out commands,
     // which a stopped Redis never sends. The store awaited its own commands.
+    // The 'error' listener stays on the dead client: destroy() rejects a
+    // keep-alive PING still in flight, and node-redis reports that as an
+    // 'error' event a microtask later; with no listener left it would be an
+    // unhandled rejection (a crash, by Node's default) at shutdown.
     client.destroy();
-    client.off('error', ignore);
   });
 }
 
@@ -133,7 +143,12 @@ export const silentSocketMs = (commandTimeoutMs: number) => Math.max(4 * command
 
 /** Wraps a client the app created; the store never closes it. */
 export function borrowRedis(client: RedisClientLike, options: ConnectOptions): RedisConnection {
-  return wrap(client, false, options, async () => {});
+  return wrap(
+    client,
+    false,
+    new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock()),
+    async () => {},
+  );
 }
 
 /**
@@ -143,7 +158,7 @@ export function borrowRedis(client: RedisClientLike, options: ConnectOptions): R
  * live timers and signals at a few thousand commands a second, which cost
  * more CPU and garbage collection than the commands (a 3× slower PING, and the
  * store's p99 in tens of ms: bench/RESULTS.md, cluster latency). It adds no
- * safety here: the store's deadline below starts earlier (when the command is
+ * safety here: the store's deadline (redis-deadlines.ts) starts earlier (when the command is
  * issued, not written) and, for the default commandTimeoutMs, ends earlier;
  * once a command is overdue nothing more is sent, so the silent socket is
  * dropped after socketTimeout, and with disableOfflineQueue that rejects what
@@ -154,67 +169,76 @@ const NO_WRITE_TIMEOUT = { timeout: 0 } as const;
 function wrap(
   client: RedisClientLike,
   owned: boolean,
-  options: ConnectOptions,
+  deadlines: Deadlines,
   close: () => Promise<void>,
 ): RedisConnection {
   let commands = 0;
   const roundTrips: Record<string, number> = {};
-  // Commands that timed out and are still unanswered. node-redis's own
-  // timeout only covers the wait to be written: once a command is on the
-  // socket, a Redis that stopped answering (SIGSTOP, a dropped link) would
-  // hold it forever. So each command gets a deadline here, and while any
-  // command is overdue the connection is known to be stuck: new commands fail
-  // at once instead of piling up behind it (no queue), until Redis answers
-  // the overdue ones (it is back) or the socket closes (they are rejected).
-  let overdue = 0;
+  // node-redis's own timeout only covers the wait to be written: once a
+  // command is on the socket, a Redis that stopped answering (SIGSTOP, a
+  // dropped link) would hold it forever. So each command gets a deadline
+  // here (Deadlines), and while any command is overdue the connection is
+  // known to be stuck: new commands fail at once instead of piling up behind
+  // it (no queue), until Redis answers the overdue ones (it is back) or the
+  // socket closes (they are rejected).
   const command = (args: readonly string[]): Promise<unknown> => {
     const name = args[0] ?? '';
-    if (overdue > 0) {
+    if (deadlines.overdue > 0) {
       return Promise.reject(
-        new SlotStoreUnavailableError(`Redis ${name}: ${overdue} earlier command(s) still unanswered`),
+        new SlotStoreUnavailableError(
+          `Redis ${name}: ${deadlines.overdue} earlier command(s) still unanswered`,
+        ),
       );
     }
     commands += 1;
-    return withDeadline(client.sendCommand(args, NO_WRITE_TIMEOUT), options.commandTimeoutMs, name, {
-      late: () => {
-        overdue += 1;
-      },
-      settledLate: () => {
-        overdue -= 1;
-      },
-    });
+    return deadlines.watch(client.sendCommand(args, NO_WRITE_TIMEOUT), name);
   };
   return {
     client,
     owned,
     command,
-    async run(script, keys, args) {
-      const tail = [String(keys.length), ...keys, ...args.map(String)];
-      try {
-        return await command(['EVALSHA', script.sha, ...tail]);
-      } catch (error) {
+    run(script, keys, args) {
+      // One array, filled in place: this runs for every admission and release
+      // (bench/RESULTS.md: what each admission allocates drives the GC pauses).
+      const line = scriptCall('EVALSHA', script.sha, keys, args);
+      return command(line).then(undefined, (error: unknown) => {
         if (!isNoScript(error)) throw error;
-        return await command(['EVAL', script.body, ...tail]);
-      }
+        return command(scriptCall('EVAL', script.body, keys, args));
+      });
     },
     async load(list) {
       await Promise.all(list.map((script) => command(['SCRIPT', 'LOAD', script.body])));
     },
+    watch: (promise, what) => deadlines.watch(promise, what),
     roundTrip(method) {
       roundTrips[method] = (roundTrips[method] ?? 0) + 1;
     },
     traffic: () => ({ commands, roundTrips: { ...roundTrips } }),
-    close,
+    async close() {
+      await close();
+      deadlines.stop();
+    },
   };
+}
+
+/** `[verb, script, numkeys, ...keys, ...args]`, the args as strings. */
+function scriptCall(
+  verb: string,
+  script: string,
+  keys: readonly string[],
+  args: readonly (string | number)[],
+): string[] {
+  const line = new Array<string>(3 + keys.length + args.length);
+  line[0] = verb;
+  line[1] = script;
+  line[2] = String(keys.length);
+  for (let i = 0; i < keys.length; i++) line[3 + i] = keys[i] as string;
+  for (let i = 0; i < args.length; i++) line[3 + keys.length + i] = String(args[i]);
+  return line;
 }
 
 const isNoScript = (error: unknown) =>
   error instanceof SlotStoreUnavailableError && /^NOSCRIPT/.test(messageOf(error.cause));
-
-function unavailable(command: string, error: unknown): SlotStoreUnavailableError {
-  if (error instanceof SlotStoreUnavailableError) return error;
-  return new SlotStoreUnavailableError(`Redis ${command}: ${messageOf(error)}`, { cause: error });
-}
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
@@ -227,43 +251,4 @@ function redactUrl(url: string): string {
   } catch {
     return '(unparsable URL)';
   }
-}
-
-/**
- * Settles like `promise`, or rejects with a SlotStoreUnavailableError after
- * `ms`. The deadline is a plain unref'd timer owned by this one call: it
- * keeps nothing alive, and it is cleared when the reply comes.
- *
- * Not AbortSignal.timeout: its timer is not cancelled when the listener is
- * removed, so every command left a timer that fired `ms` later (building a
- * DOMException when the signal was still alive), plus an EventTarget and a
- * WeakRef per call: about a sixth of the bench process's CPU, and garbage.
- */
-export function withDeadline<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-  hooks: { late?: () => void; settledLate?: () => void } = {},
-): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    let late = false;
-    const timer = setTimeout(() => {
-      late = true;
-      hooks.late?.();
-      reject(new SlotStoreUnavailableError(`Redis ${what}: no answer within ${ms} ms`));
-    }, ms);
-    timer.unref();
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        if (late) hooks.settledLate?.();
-        else resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        if (late) hooks.settledLate?.();
-        else reject(unavailable(what, error));
-      },
-    );
-  });
 }

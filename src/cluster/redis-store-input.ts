@@ -3,6 +3,7 @@
  * a typed error with a stable code before anything is sent or allocated.
  */
 import { randomUUID } from 'node:crypto';
+import { type Clock, createCountingClock } from '../clock.js';
 import { InvalidOptionError, SupervisorError } from '../errors.js';
 import type { RedisClientLike } from './redis-client.js';
 
@@ -16,8 +17,17 @@ export interface RedisSlotStoreOptions {
   leaseTtlMs?: number;
   /** The prefix of every key and channel (no braces: they would break the hash tags). @default 'wssup' */
   keyPrefix?: string;
-  /** How long a command may take before it fails with WSSUP_STORE_UNAVAILABLE. @default 500 */
+  /**
+   * How long a command may take before it fails with WSSUP_STORE_UNAVAILABLE
+   * (checked every quarter of it: it fails within 1.25 × this). @default 500
+   */
   commandTimeoutMs?: number;
+  /**
+   * The timer API of the store's command deadlines (one watchdog delay per
+   * connection, not a timer per command): tests inject a simulated clock.
+   * @default the real timers
+   */
+  clock?: Clock;
 }
 
 export type ResolvedStoreOptions = Required<RedisSlotStoreOptions>;
@@ -45,7 +55,11 @@ export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedSto
   }
   const commandTimeoutMs = options.commandTimeoutMs ?? DEFAULTS.commandTimeoutMs;
   checkInteger('cluster.commandTimeoutMs', commandTimeoutMs, 1, 60_000);
-  return { redis, nodeId, leaseTtlMs, keyPrefix, commandTimeoutMs };
+  const clock = options.clock ?? createCountingClock();
+  if (typeof clock?.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function') {
+    throw new InvalidOptionError('clock', 'an object with setTimeout and clearTimeout', clock);
+  }
+  return { redis, nodeId, leaseTtlMs, keyPrefix, commandTimeoutMs, clock };
 }
 
 function isClient(value: unknown): value is RedisClientLike {

@@ -18,6 +18,7 @@
  * never the whole keyspace. An entry the index missed (a crash between the
  * two commands) is still purged by the next admission of that user.
  */
+import type { Clock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import { BookedUsers } from './booked-users.js';
 import {
@@ -27,7 +28,6 @@ import {
   type RedisConnection,
   type RedisSubscriberLike,
   type StoreTraffic,
-  withDeadline,
 } from './redis-client.js';
 import type { Registry } from './redis-decode.js';
 import { decodeAdmission, decodeEntry, decodeRenewal, type Liveness } from './redis-decode.js';
@@ -85,8 +85,8 @@ export interface RedisSlotStore extends SlotStore {
  * ```
  */
 export function createRedisSlotStore(options: RedisSlotStoreOptions): RedisSlotStore {
-  const { redis, nodeId, leaseTtlMs, keyPrefix, commandTimeoutMs } = resolveStoreOptions(options);
-  return new Store(redis, nodeId, leaseTtlMs, createKeyLayout(keyPrefix), commandTimeoutMs);
+  const { redis, nodeId, leaseTtlMs, keyPrefix, commandTimeoutMs, clock } = resolveStoreOptions(options);
+  return new Store(redis, nodeId, leaseTtlMs, createKeyLayout(keyPrefix), commandTimeoutMs, clock);
 }
 
 class Store implements RedisSlotStore {
@@ -97,6 +97,10 @@ class Store implements RedisSlotStore {
   #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   /** Which incarnations were alive at the last renewal or registry read. */
   #liveness: Liveness = { maxIncarnation: 0, live: [] };
+  /** #livenessArgs's list, and the snapshot and incarnation it was joined for. */
+  #livenessJoined: string | undefined;
+  #livenessFor: Liveness | undefined;
+  #livenessOf = 0;
   /** Redis TIME minus Date.now(), measured at each renewal: converts deadlines and idle times. */
   #offsetMs = 0;
   /** How wrong #offsetMs may be: half the round trip it was measured over, plus a ms of rounding. */
@@ -111,6 +115,7 @@ class Store implements RedisSlotStore {
     readonly leaseTtlMs: number,
     readonly keys: KeyLayout,
     readonly commandTimeoutMs: number,
+    readonly clock: Clock,
   ) {}
 
   get incarnation(): number {
@@ -126,7 +131,7 @@ class Store implements RedisSlotStore {
       throw new SupervisorError('WSSUP_INVALID_ARGUMENT', 'start() was already called');
     this.#state = 'starting';
     this.#events = events;
-    const options = { commandTimeoutMs: this.commandTimeoutMs };
+    const options = { commandTimeoutMs: this.commandTimeoutMs, clock: this.clock };
     try {
       this.#connection =
         typeof this.redis === 'string'
@@ -138,10 +143,9 @@ class Store implements RedisSlotStore {
       const subscriber = this.#connection.client.duplicate();
       subscriber.on('error', this.#ignoreError);
       this.#subscriber = subscriber;
-      await withDeadline(subscriber.connect(), this.commandTimeoutMs, 'connect (pub/sub)');
-      await withDeadline(
+      await this.#connection.watch(subscriber.connect(), 'connect (pub/sub)');
+      await this.#connection.watch(
         subscriber.sSubscribe(this.keys.orders(this.nodeId), (message) => this.#onOrder(message)),
-        this.commandTimeoutMs,
         'SSUBSCRIBE',
       );
     } catch (error) {
@@ -176,14 +180,17 @@ class Store implements RedisSlotStore {
     connection.roundTrip('admit');
     let admission: ClusterAdmission | 'late';
     try {
-      const [, reply] = await Promise.all([
-        pending.first ? connection.command(['SADD', users, userId]) : undefined,
-        connection.run(
-          admitScript,
-          [this.keys.user(userId)],
-          [connectionId, incarnation, this.nodeId, limit, evictAt, deadline, ...this.#livenessArgs()],
-        ),
-      ]);
+      // The index first (an entry it misses is only found by the user's next
+      // admission); and only on the user's first booking here: no Promise.all
+      // for the others.
+      const indexed = pending.first ? connection.command(['SADD', users, userId]) : undefined;
+      const [maxIncarnation, live] = this.#livenessArgs();
+      const script = connection.run(
+        admitScript,
+        [this.keys.user(userId)],
+        [connectionId, incarnation, this.nodeId, limit, evictAt, deadline, maxIncarnation, live],
+      );
+      const reply = indexed === undefined ? await script : (await Promise.all([indexed, script]))[1];
       admission = decodeAdmission(reply);
     } catch (error) {
       // No SREM here: Redis is not answering, and a second timeout would double
@@ -216,10 +223,19 @@ class Store implements RedisSlotStore {
     connection.roundTrip('release');
     try {
       // The release goes first on the connection: if it times out, so does the SREM after it.
-      await Promise.all([
-        connection.run(releaseScript, [this.keys.user(userId)], [connectionId, incarnation, this.nodeId]),
-        last ? connection.command(['SREM', this.keys.incarnationUsers(incarnation), userId]) : undefined,
-      ]);
+      const released = connection.run(
+        releaseScript,
+        [this.keys.user(userId)],
+        [connectionId, incarnation, this.nodeId],
+      );
+      if (last) {
+        await Promise.all([
+          released,
+          connection.command(['SREM', this.keys.incarnationUsers(incarnation), userId]),
+        ]);
+      } else {
+        await released;
+      }
     } catch (error) {
       // Not released: keep it listed so that a retry still finds it.
       if (held && this.#incarnation === incarnation) this.#booked.add(userId, [connectionId]);
@@ -413,8 +429,9 @@ class Store implements RedisSlotStore {
     if (subscriber !== undefined) {
       // destroy drops the pub/sub connection, which unsubscribes it; an
       // UNSUBSCRIBE could wait forever on a Redis that does not answer.
+      // Its 'error' listener stays: a PING in flight, rejected by destroy(),
+      // is reported as an 'error' event later (see redis-client.ts, close).
       subscriber.destroy();
-      subscriber.off('error', this.#ignoreError);
     }
     const connection = this.#connection;
     if (connection !== undefined) await connection.close();
@@ -445,7 +462,18 @@ class Store implements RedisSlotStore {
   }
 
   #livenessArgs(): [number, string] {
-    return [this.#liveness.maxIncarnation, [this.#incarnation, ...this.#liveness.live].join(',')];
+    // Joined once per renewal (or incarnation), not once per admission.
+    const key = this.#liveness;
+    if (
+      this.#livenessJoined === undefined ||
+      this.#livenessFor !== key ||
+      this.#livenessOf !== this.#incarnation
+    ) {
+      this.#livenessFor = key;
+      this.#livenessOf = this.#incarnation;
+      this.#livenessJoined = [this.#incarnation, ...key.live].join(',');
+    }
+    return [key.maxIncarnation, this.#livenessJoined];
   }
 
   #isDead(incarnation: number): boolean {

@@ -87,8 +87,18 @@ describe('ws-supervisor chart', () => {
       'refusal.md',
       'supervisor.json',
       'supervisor.md',
+      'watchdog.json',
+      'watchdog.md',
     ]);
-    for (const name of ['connection', 'supervisor', 'hub', 'lease', 'refusal', 'client'] as const) {
+    for (const name of [
+      'connection',
+      'supervisor',
+      'hub',
+      'lease',
+      'watchdog',
+      'refusal',
+      'client',
+    ] as const) {
       expect(readFileSync(join(directory, 'charts', `${name}.md`), 'utf8')).toBe(
         toMarkdown(name, machineGraph(charts[name])),
       );
@@ -108,11 +118,11 @@ describe('ws-supervisor chart', () => {
   it.each([
     [
       ['--machine', 'shard'],
-      /--machine must be one of connection, supervisor, hub, lease, refusal, client, all, got "shard"/,
+      /--machine must be one of connection, supervisor, hub, lease, watchdog, refusal, client, all, got "shard"/,
     ],
     [
       ['--machine', 'nope'],
-      /--machine must be one of connection, supervisor, hub, lease, refusal, client, all, got "nope"/,
+      /--machine must be one of connection, supervisor, hub, lease, watchdog, refusal, client, all, got "nope"/,
     ],
     [['--format', 'png'], /--format must be one of mermaid, dot, json, svg, markdown, got "png"/],
     [['--colour'], /Unknown option '--colour'/],

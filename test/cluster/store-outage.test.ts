@@ -177,6 +177,33 @@ describe.runIf(hasRedis)('Redis slot store: outages', () => {
     expect(await store.admit('ann', 'c2', 3, 3)).toEqual({ admitted: true, evict: [], live: 1 });
   });
 
+  it('stop() while Redis is stopped and keep-alive PINGs are unanswered: no unhandled rejection', async () => {
+    const redis = await ownRedis();
+    const { store } = await startStore(redis, {
+      keyPrefix: freshPrefix(),
+      nodeId: 'a',
+      commandTimeoutMs: 100,
+    });
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', record);
+    onTestFinished(() => {
+      process.off('unhandledRejection', record);
+    });
+    await redis.pause();
+    try {
+      // Past one ping interval (half the silence limit): both connections have a PING in flight.
+      await new Promise((resolve) => setTimeout(resolve, silentSocketMs(100) / 2 + 200));
+      // destroy() rejects those PINGs; node-redis reports them as 'error' events,
+      // which must still find a listener after stop().
+      await store.stop();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      redis.resume();
+    }
+    expect(unhandled).toEqual([]);
+  });
+
   it('start() against a Redis that is not there rejects with WSSUP_STORE_UNAVAILABLE', async () => {
     const redis = await ownRedis();
     await redis.kill();
