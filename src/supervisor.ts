@@ -3,73 +3,44 @@
  * actor per user in a Map (each owns that user's connection actors), sends
  * each admission straight to it, keeps the process-wide count and the books
  * that stats() reads, and owns a small hub actor whose only job is the
- * shutdown deadline. It turns the machines' decisions into HTTP answers,
- * handshakes, counters and events.
+ * shutdown deadline. It turns the machines' decisions into counters and
+ * events; the upgrade path that asks them (src/upgrade.ts) and the answer to
+ * a refusal (src/rejections.ts) are modules of their own.
  */
-import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { type Actor, type AnyActorRef, createActor, toPromise } from 'xstate';
 import { CloseCodes } from '../machines/connection.machine.js';
-import type { ConnectionOutput, RefusalReason } from '../machines/events.js';
+import type { ConnectionOutput } from '../machines/events.js';
 import { evictionPoint } from '../machines/eviction.js';
 import { hubMachine } from '../machines/hub.machine.js';
 import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
-import { takeAdmissionToken } from './admission-rate.js';
 import { type AttachOptions, attachToServer } from './attach.js';
 import { auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
 import { capacityThresholds } from './capacity.js';
 import { createCountingClock } from './clock.js';
-import { ClusterBook, type Reservation } from './cluster/cluster-admission.js';
+import { ClusterBook } from './cluster/cluster-admission.js';
 import { createClusterHost } from './cluster/cluster-host.js';
 import { openSlotStore } from './cluster/open-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { createConnectionIds } from './connection-id.js';
-import { AppHookError, SupervisorError } from './errors.js';
-import { type RejectReason, SupervisorEvents } from './events.js';
-import { type AuthResult, resolveOptions, type SupervisorOptions } from './options.js';
+import { SupervisorError } from './errors.js';
+import { SupervisorEvents } from './events.js';
+import { resolveOptions, type SupervisorOptions } from './options.js';
 import { drainBatch } from './paced-drain.js';
-import { closeCodeFor, closeReason, Refusal, retryAfterSeconds } from './refusal.js';
 import { createRegistry } from './registry.js';
+import { createRejections } from './rejections.js';
 import { createSafely } from './safely.js';
 import { collectStats, type StatsOptions, type StatsSources, userStatsOf } from './stats.js';
 import type { ShutdownOptions, ShutdownPace, Supervisor } from './supervisor-api.js';
 import { CloseRefusals } from './transport/close-refusal.js';
-import { checkHandshake } from './transport/handshake.js';
-import { refuseUpgrade } from './transport/http-refusal.js';
-import { type ConnectionEnv, createWsConnectionMachine, WsConnection } from './transport/ws-adapter.js';
+import { type ConnectionEnv, createWsConnectionMachine, type WsConnection } from './transport/ws-adapter.js';
+import { createUpgradePath } from './upgrade.js';
 import { checkUserId } from './user-id.js';
 
 export type { ShutdownOptions, ShutdownPace, Supervisor };
-
-const refusalStatus: Record<RejectReason, number | undefined> = {
-  'bad-handshake': 400, // issue 13 (2): the default; checkHandshake gives the status ws would
-  unauthenticated: 401,
-  'invalid-user-id': 400,
-  'auth-failed': 500,
-  refused: undefined, // the status the app's Refusal chose
-  'user-limit': 429,
-  'rate-limited': 429,
-  'process-limit': 503,
-  'shutting-down': 503,
-  'store-unavailable': 503, // issue 12: cluster mode, onStoreUnavailable: 'reject'
-  'socket-closed': undefined,
-};
-
-/** One refusal, whatever refused it (see reject()). */
-interface Rejection {
-  reason: RejectReason;
-  message: string;
-  userId?: string | undefined;
-  correlationId?: string | undefined;
-  /** Overrides the reason's status: a malformed handshake's, or the app's Refusal's. */
-  status?: number | undefined;
-  /** A malformed handshake's own headers (issue 13 (2)). */
-  headers?: Readonly<Record<string, string>> | undefined;
-  retryAfterMs?: number | undefined;
-}
 
 /**
  * Creates a supervisor: one root supervisor actor per user (found in a Map),
@@ -378,258 +349,25 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     cluster,
   };
 
-  const refusalMessage: Record<RefusalReason, string> = {
-    'user-limit': `user has reached the maximum number of connections (${resolved.maxConnectionsPerUser})`,
-    'process-limit': `server has reached the maximum number of connections (${resolved.maxConnections})`,
-    'shutting-down': 'server is shutting down',
-  };
-
-  const rateLimitMessage =
-    resolved.admissionRate === undefined
-      ? ''
-      : `user is connecting too often (at most ${resolved.admissionRate.perSecond}/s, burst ${resolved.admissionRate.burst})`;
-
   let shutdownPromise: Promise<void> | undefined;
 
-  /**
-   * Answers a refusal: over HTTP, or (`refuse: 'close'`, a valid handshake, a
-   * refusal slot free) as close code 4000 + status. 429 and 503 carry a retry hint.
-   */
-  function reject(request: IncomingMessage, socket: Duplex, head: Buffer, rejection: Rejection): void {
-    const { reason, message } = rejection;
-    // Read before the answer destroys the socket. (An in-memory request, as in bench/, may have none.)
-    const remoteAddress = (request.socket as IncomingMessage['socket'] | undefined)?.remoteAddress;
-    const status = socket.destroyed ? undefined : (rejection.status ?? refusalStatus[reason]);
-    const retryAfterMs = rejection.retryAfterMs ?? defaultRetryAfter(reason, status);
-    let via: 'http' | 'close' | undefined;
-    if (status !== undefined) {
-      const closeCode = closeCodeFor(status);
-      const reasonText = reason === 'bad-handshake' ? '' : closeReason(message, retryAfterMs);
-      if (reason !== 'bad-handshake' && closeRefusals.refuse(request, socket, head, closeCode, reasonText)) {
-        via = 'close';
-      } else {
-        const headers =
-          retryAfterMs === undefined
-            ? rejection.headers
-            : { ...rejection.headers, 'Retry-After': String(retryAfterSeconds(retryAfterMs)) };
-        refuseUpgrade(socket, status, message, headers);
-        via = 'http';
-      }
-    }
-    counters.rejected += 1;
-    events.emit('rejected', {
-      reason,
-      status,
-      userId: rejection.userId,
-      message,
-      via,
-      retryAfterMs: status === undefined ? undefined : retryAfterMs,
-      remoteAddress,
-      userAgent: request.headers['user-agent'],
-      correlationId: rejection.correlationId,
-    });
-  }
-
-  /** The configured retry hint of a built-in 429/503 refusal (or an app Refusal that gave none). */
-  function defaultRetryAfter(reason: RejectReason, status: number | undefined): number | undefined {
-    if (status !== 429 && status !== 503) return undefined;
-    const hints = resolved.retryAfterMs;
-    return reason in hints ? hints[reason as keyof typeof hints] : hints.refused;
-  }
-
-  async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    // Issue 13 (2): refuse what ws would refuse before authenticate and admission,
-    // so a malformed request is never admitted and never evicts anything.
-    const badHandshake = checkHandshake(request, wss);
-    if (badHandshake !== undefined) {
-      if (badHandshake.error !== undefined) report(badHandshake.error);
-      return reject(request, socket, head, { reason: 'bad-handshake', ...badHandshake });
-    }
-    if (shutdownPromise !== undefined) {
-      return reject(request, socket, head, { reason: 'shutting-down', message: 'server is shutting down' });
-    }
-    // Until a decision, an error on the raw socket must not crash the process.
-    const ignore = () => {};
-    socket.on('error', ignore);
-    try {
-      let auth: AuthResult;
-      try {
-        auth = await options.authenticate(request);
-      } catch (error) {
-        if (!(error instanceof Refusal)) {
-          report(new AppHookError('authenticate', error));
-          return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
-        }
-        auth = error; // issue 11 (3): a thrown Refusal is the app's answer, not a failure
-      }
-      if (socket.destroyed) {
-        const message = 'client went away during authentication';
-        return reject(request, socket, head, { reason: 'socket-closed', message });
-      }
-      if (auth === null || auth === undefined)
-        return reject(request, socket, head, { reason: 'unauthenticated', message: 'unauthenticated' });
-      if (auth instanceof Refusal) {
-        const { status, message, retryAfterMs } = auth;
-        return reject(request, socket, head, { reason: 'refused', status, message, retryAfterMs });
-      }
-      const userId = typeof auth === 'object' ? auth.userId : auth;
-      const correlationId = typeof auth === 'object' ? auth.correlationId : undefined;
-      const problem = checkUserId(userId);
-      if (problem !== undefined)
-        return reject(request, socket, head, { reason: 'invalid-user-id', message: problem, correlationId });
-      if (shutdownPromise !== undefined) {
-        const message = 'server is shutting down';
-        return reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });
-      }
-      await admit(
-        request,
-        socket,
-        head,
-        userId,
-        correlationId,
-        typeof auth === 'object' ? auth.data : undefined,
-      );
-    } finally {
-      socket.off('error', ignore);
-    }
-  }
-
-  function admit(
-    request: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    userId: string,
-    correlationId: string | undefined,
-    data: unknown,
-  ): void | Promise<void> {
-    // Draining connections still hold a socket, so they count here (not toward the user's limit).
-    if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
-      const message = refusalMessage['process-limit'];
-      reject(request, socket, head, { reason: 'process-limit', message, userId, correlationId });
-      return;
-    }
-    // Issue 11 (7): a user's token bucket is on its record; a user without one has a full bucket.
-    const rate = resolved.admissionRate;
-    const known = rate === undefined ? undefined : users.get(userId);
-    if (rate !== undefined && known !== undefined) {
-      const waitMs = takeAdmissionToken(known, rate, clock.now());
-      if (waitMs > 0) {
-        const rejection = {
-          reason: 'rate-limited',
-          message: rateLimitMessage,
-          retryAfterMs: waitMs,
-        } as const;
-        reject(request, socket, head, { ...rejection, userId, correlationId });
-        return;
-      }
-    }
-    // Issue 12: in cluster mode the cluster-wide book reserves the slot first.
-    if (cluster !== undefined) {
-      return admitInCluster(cluster, request, socket, head, userId, correlationId, data);
-    }
-    admitLocally(request, socket, head, userId, correlationId, data, nextConnectionId());
-  }
-
-  /** The machines decide; returns whether the connection was admitted (and its handshake started). */
-  function admitLocally(
-    request: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    userId: string,
-    correlationId: string | undefined,
-    data: unknown,
-    connectionId: string,
-  ): boolean {
-    const rate = resolved.admissionRate;
-    const known = users.has(userId);
-    const connection = new WsConnection(
-      env,
-      connectionId,
-      userId,
-      correlationId,
-      clock.now(),
-      { request, socket, head },
-      data,
-    );
-    const record = supervisorOf(userId);
-    if (rate !== undefined && !known) takeAdmissionToken(record, rate, clock.now());
-    // Everything below runs synchronously: when send() returns, the machines have decided.
-    record.actor.send({
-      type: 'ADMIT',
-      connectionId: connection.id,
-      userId,
-      transport: connection,
-    });
-    const decision = connection.decision;
-    if (decision?.admitted === true) {
-      connection.completeHandshake();
-      return true;
-    }
-    if (decision === undefined) {
-      report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
-      const message = 'server is not accepting connections';
-      reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });
-    } else {
-      const message = refusalMessage[decision.reason];
-      reject(request, socket, head, { reason: decision.reason, message, userId, correlationId });
-    }
-    return false;
-  }
-
-  /**
-   * Issue 12: reserve the slot in the cluster-wide book, then let the local
-   * machines decide as always (local ≤ global, so they never refuse what the
-   * book admitted, short of the process limit or shutdown meanwhile). A slot
-   * reserved for a connection the machines did not take is given back.
-   */
-  async function admitInCluster(
-    book: ClusterBook,
-    request: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    userId: string,
-    correlationId: string | undefined,
-    data: unknown,
-  ): Promise<void> {
-    const connectionId = nextConnectionId();
-    const reservation: Reservation = await book.reserve(userId, connectionId);
-    const who = { userId, correlationId };
-    if (reservation.outcome === 'refused') {
-      return reject(request, socket, head, {
-        reason: 'user-limit',
-        message: refusalMessage['user-limit'],
-        ...who,
-      });
-    }
-    if (reservation.outcome === 'unavailable') {
-      const message = 'connection limits are unavailable, try again later';
-      const retryAfterMs = reservation.retryAfterSeconds * 1_000;
-      return reject(request, socket, head, { reason: 'store-unavailable', message, retryAfterMs, ...who });
-    }
-    let refusal: RefusalReason | 'socket-closed' | undefined;
-    if (socket.destroyed) refusal = 'socket-closed';
-    else if (shutdownPromise !== undefined) refusal = 'shutting-down';
-    else if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
-      refusal = 'process-limit';
-    }
-    if (
-      refusal === undefined &&
-      admitLocally(request, socket, head, userId, correlationId, data, connectionId)
-    ) {
-      book.admitted(userId, connectionId, reservation);
-      return;
-    }
-    book.released(userId, connectionId);
-    if (refusal === 'socket-closed') {
-      reject(request, socket, head, {
-        reason: refusal,
-        message: 'client went away during admission',
-        ...who,
-      });
-    } else if (refusal !== undefined) {
-      reject(request, socket, head, { reason: refusal, message: refusalMessage[refusal], ...who });
-    }
-  }
+  // The upgrade path (src/upgrade.ts) and its one way of refusing (src/rejections.ts).
+  const reject = createRejections({ retryHints: resolved.retryAfterMs, closeRefusals, counters, events });
+  const handleUpgrade = createUpgradePath({
+    options,
+    resolved,
+    wss,
+    env,
+    books,
+    users,
+    clock,
+    report,
+    reject,
+    supervisorOf,
+    nextConnectionId,
+    cluster,
+    isShuttingDown: () => shutdownPromise !== undefined,
+  });
 
   /** The cluster-wide reads need cluster mode. */
   function clusterOnly(): Promise<ClusterBook> {

@@ -1,0 +1,272 @@
+/**
+ * The upgrade path: from an HTTP upgrade request to an admitted, open
+ * WebSocket or a refusal. It refuses what ws would refuse before anything
+ * else (issue 13 (2)), asks the app's `authenticate`, checks the user id,
+ * the process-wide limit and the user's admission rate, reserves the slot in
+ * the cluster-wide book in cluster mode (issue 12), and lets the user's
+ * supervisor decide; the handshake completes only once the machines have
+ * admitted the connection.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocketServer } from 'ws';
+import type { RefusalReason } from '../machines/events.js';
+import { takeAdmissionToken } from './admission-rate.js';
+import type { Books, UserRecord } from './books.js';
+import type { CountingClock } from './clock.js';
+import type { ClusterBook, Reservation } from './cluster/cluster-admission.js';
+import { AppHookError, SupervisorError } from './errors.js';
+import type { AuthResult, ResolvedOptions, SupervisorOptions } from './options.js';
+import { Refusal } from './refusal.js';
+import type { Reject } from './rejections.js';
+import { checkHandshake } from './transport/handshake.js';
+import { type ConnectionEnv, WsConnection } from './transport/ws-adapter.js';
+import { checkUserId } from './user-id.js';
+
+export interface UpgradeDeps {
+  options: SupervisorOptions;
+  resolved: ResolvedOptions;
+  wss: WebSocketServer;
+  env: ConnectionEnv;
+  books: Books;
+  /** userId → that user's supervisor. */
+  users: ReadonlyMap<string, UserRecord>;
+  clock: CountingClock;
+  report: (error: SupervisorError) => void;
+  reject: Reject;
+  /** The user's supervisor, started on the user's first admission. */
+  supervisorOf: (userId: string) => UserRecord;
+  nextConnectionId: () => string;
+  /** Cluster mode's book; undefined without it. */
+  cluster: ClusterBook | undefined;
+  /** True once shutdown() was called: later requests are refused with 503. */
+  isShuttingDown: () => boolean;
+}
+
+/** Returns the supervisor's `handleUpgrade`. */
+export function createUpgradePath(
+  deps: UpgradeDeps,
+): (request: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void> {
+  const {
+    options,
+    resolved,
+    wss,
+    env,
+    books,
+    users,
+    clock,
+    report,
+    reject,
+    supervisorOf,
+    nextConnectionId,
+    cluster,
+    isShuttingDown,
+  } = deps;
+
+  const refusalMessage: Record<RefusalReason, string> = {
+    'user-limit': `user has reached the maximum number of connections (${resolved.maxConnectionsPerUser})`,
+    'process-limit': `server has reached the maximum number of connections (${resolved.maxConnections})`,
+    'shutting-down': 'server is shutting down',
+  };
+
+  const rateLimitMessage =
+    resolved.admissionRate === undefined
+      ? ''
+      : `user is connecting too often (at most ${resolved.admissionRate.perSecond}/s, burst ${resolved.admissionRate.burst})`;
+
+  async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // Issue 13 (2): refuse what ws would refuse before authenticate and admission,
+    // so a malformed request is never admitted and never evicts anything.
+    const badHandshake = checkHandshake(request, wss);
+    if (badHandshake !== undefined) {
+      if (badHandshake.error !== undefined) report(badHandshake.error);
+      return reject(request, socket, head, { reason: 'bad-handshake', ...badHandshake });
+    }
+    if (isShuttingDown()) {
+      return reject(request, socket, head, { reason: 'shutting-down', message: 'server is shutting down' });
+    }
+    // Until a decision, an error on the raw socket must not crash the process.
+    const ignore = () => {};
+    socket.on('error', ignore);
+    try {
+      let auth: AuthResult;
+      try {
+        auth = await options.authenticate(request);
+      } catch (error) {
+        if (!(error instanceof Refusal)) {
+          report(new AppHookError('authenticate', error));
+          return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
+        }
+        auth = error; // issue 11 (3): a thrown Refusal is the app's answer, not a failure
+      }
+      if (socket.destroyed) {
+        const message = 'client went away during authentication';
+        return reject(request, socket, head, { reason: 'socket-closed', message });
+      }
+      if (auth === null || auth === undefined)
+        return reject(request, socket, head, { reason: 'unauthenticated', message: 'unauthenticated' });
+      if (auth instanceof Refusal) {
+        const { status, message, retryAfterMs } = auth;
+        return reject(request, socket, head, { reason: 'refused', status, message, retryAfterMs });
+      }
+      const userId = typeof auth === 'object' ? auth.userId : auth;
+      const correlationId = typeof auth === 'object' ? auth.correlationId : undefined;
+      const problem = checkUserId(userId);
+      if (problem !== undefined)
+        return reject(request, socket, head, { reason: 'invalid-user-id', message: problem, correlationId });
+      if (isShuttingDown()) {
+        const message = 'server is shutting down';
+        return reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });
+      }
+      await admit(
+        request,
+        socket,
+        head,
+        userId,
+        correlationId,
+        typeof auth === 'object' ? auth.data : undefined,
+      );
+    } finally {
+      socket.off('error', ignore);
+    }
+  }
+
+  function admit(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    userId: string,
+    correlationId: string | undefined,
+    data: unknown,
+  ): void | Promise<void> {
+    // Draining connections still hold a socket, so they count here (not toward the user's limit).
+    if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
+      const message = refusalMessage['process-limit'];
+      reject(request, socket, head, { reason: 'process-limit', message, userId, correlationId });
+      return;
+    }
+    // Issue 11 (7): a user's token bucket is on its record; a user without one has a full bucket.
+    const rate = resolved.admissionRate;
+    const known = rate === undefined ? undefined : users.get(userId);
+    if (rate !== undefined && known !== undefined) {
+      const waitMs = takeAdmissionToken(known, rate, clock.now());
+      if (waitMs > 0) {
+        const rejection = {
+          reason: 'rate-limited',
+          message: rateLimitMessage,
+          retryAfterMs: waitMs,
+        } as const;
+        reject(request, socket, head, { ...rejection, userId, correlationId });
+        return;
+      }
+    }
+    // Issue 12: in cluster mode the cluster-wide book reserves the slot first.
+    if (cluster !== undefined) {
+      return admitInCluster(cluster, request, socket, head, userId, correlationId, data);
+    }
+    admitLocally(request, socket, head, userId, correlationId, data, nextConnectionId());
+  }
+
+  /** The machines decide; returns whether the connection was admitted (and its handshake started). */
+  function admitLocally(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    userId: string,
+    correlationId: string | undefined,
+    data: unknown,
+    connectionId: string,
+  ): boolean {
+    const rate = resolved.admissionRate;
+    const known = users.has(userId);
+    const connection = new WsConnection(
+      env,
+      connectionId,
+      userId,
+      correlationId,
+      clock.now(),
+      { request, socket, head },
+      data,
+    );
+    const record = supervisorOf(userId);
+    if (rate !== undefined && !known) takeAdmissionToken(record, rate, clock.now());
+    // Everything below runs synchronously: when send() returns, the machines have decided.
+    record.actor.send({
+      type: 'ADMIT',
+      connectionId: connection.id,
+      userId,
+      transport: connection,
+    });
+    const decision = connection.decision;
+    if (decision?.admitted === true) {
+      connection.completeHandshake();
+      return true;
+    }
+    if (decision === undefined) {
+      report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
+      const message = 'server is not accepting connections';
+      reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });
+    } else {
+      const message = refusalMessage[decision.reason];
+      reject(request, socket, head, { reason: decision.reason, message, userId, correlationId });
+    }
+    return false;
+  }
+
+  /**
+   * Issue 12: reserve the slot in the cluster-wide book, then let the local
+   * machines decide as always (local ≤ global, so they never refuse what the
+   * book admitted, short of the process limit or shutdown meanwhile). A slot
+   * reserved for a connection the machines did not take is given back.
+   */
+  async function admitInCluster(
+    book: ClusterBook,
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    userId: string,
+    correlationId: string | undefined,
+    data: unknown,
+  ): Promise<void> {
+    const connectionId = nextConnectionId();
+    const reservation: Reservation = await book.reserve(userId, connectionId);
+    const who = { userId, correlationId };
+    if (reservation.outcome === 'refused') {
+      return reject(request, socket, head, {
+        reason: 'user-limit',
+        message: refusalMessage['user-limit'],
+        ...who,
+      });
+    }
+    if (reservation.outcome === 'unavailable') {
+      const message = 'connection limits are unavailable, try again later';
+      const retryAfterMs = reservation.retryAfterSeconds * 1_000;
+      return reject(request, socket, head, { reason: 'store-unavailable', message, retryAfterMs, ...who });
+    }
+    let refusal: RefusalReason | 'socket-closed' | undefined;
+    if (socket.destroyed) refusal = 'socket-closed';
+    else if (isShuttingDown()) refusal = 'shutting-down';
+    else if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
+      refusal = 'process-limit';
+    }
+    if (
+      refusal === undefined &&
+      admitLocally(request, socket, head, userId, correlationId, data, connectionId)
+    ) {
+      book.admitted(userId, connectionId, reservation);
+      return;
+    }
+    book.released(userId, connectionId);
+    if (refusal === 'socket-closed') {
+      reject(request, socket, head, {
+        reason: refusal,
+        message: 'client went away during admission',
+        ...who,
+      });
+    } else if (refusal !== undefined) {
+      reject(request, socket, head, { reason: refusal, message: refusalMessage[refusal], ...who });
+    }
+  }
+
+  return handleUpgrade;
+}
