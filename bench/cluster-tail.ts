@@ -15,9 +15,7 @@
  * A diagnostic, not a benchmark: its own probes add a little load.
  */
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer as createTcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
@@ -25,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
 import { createRedisSlotStore } from '../src/cluster/redis-store.js';
 import { fixed, percentile } from './figures.js';
+import { freePort } from './free-port.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,14 +39,6 @@ const admissions = Number(args.admissions);
 const inFlight = Number(args['in-flight']);
 const rounds = Number(args.rounds);
 const warmUp = Number(args['warm-up']);
-
-async function freePort(): Promise<number> {
-  const server = createTcpServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const port = await freePort();
 const dir = mkdtempSync(join(tmpdir(), 'wssup-tail-redis-'));

@@ -18,7 +18,7 @@ import type { ClusterBook, Reservation } from './cluster/cluster-admission.js';
 import { AppHookError, SupervisorError } from './errors.js';
 import type { AuthResult, ResolvedOptions, SupervisorOptions } from './options.js';
 import { Refusal } from './refusal.js';
-import type { Reject } from './rejections.js';
+import type { Reject, Rejection } from './rejections.js';
 import { checkHandshake } from './transport/handshake.js';
 import { type ConnectionEnv, WsConnection } from './transport/ws-adapter.js';
 import { checkUserId } from './user-id.js';
@@ -41,6 +41,17 @@ export interface UpgradeDeps {
   cluster: ClusterBook | undefined;
   /** True once shutdown() was called: later requests are refused with 503. */
   isShuttingDown: () => boolean;
+}
+
+/** One authenticated upgrade request on its way to a decision. */
+interface Attempt {
+  request: IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+  userId: string;
+  correlationId: string | undefined;
+  /** The app data from authenticate (issue 11, item 2). */
+  data: unknown;
 }
 
 /** Returns the supervisor's `handleUpgrade`. */
@@ -118,65 +129,41 @@ export function createUpgradePath(
         const message = 'server is shutting down';
         return reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });
       }
-      await admit(
-        request,
-        socket,
-        head,
-        userId,
-        correlationId,
-        typeof auth === 'object' ? auth.data : undefined,
-      );
+      const data = typeof auth === 'object' ? auth.data : undefined;
+      await admit({ request, socket, head, userId, correlationId, data });
     } finally {
       socket.off('error', ignore);
     }
   }
 
-  function admit(
-    request: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    userId: string,
-    correlationId: string | undefined,
-    data: unknown,
-  ): void | Promise<void> {
+  /** Refuses an attempt, naming its user. */
+  function refuse(attempt: Attempt, rejection: Pick<Rejection, 'reason' | 'message' | 'retryAfterMs'>): void {
+    const { request, socket, head, userId, correlationId } = attempt;
+    reject(request, socket, head, { ...rejection, userId, correlationId });
+  }
+
+  function admit(attempt: Attempt): void | Promise<void> {
     // Draining connections still hold a socket, so they count here (not toward the user's limit).
     if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
-      const message = refusalMessage['process-limit'];
-      reject(request, socket, head, { reason: 'process-limit', message, userId, correlationId });
-      return;
+      return refuse(attempt, { reason: 'process-limit', message: refusalMessage['process-limit'] });
     }
     // Issue 11 (7): a user's token bucket is on its record; a user without one has a full bucket.
     const rate = resolved.admissionRate;
-    const known = rate === undefined ? undefined : users.get(userId);
+    const known = rate === undefined ? undefined : users.get(attempt.userId);
     if (rate !== undefined && known !== undefined) {
       const waitMs = takeAdmissionToken(known, rate, clock.now());
       if (waitMs > 0) {
-        const rejection = {
-          reason: 'rate-limited',
-          message: rateLimitMessage,
-          retryAfterMs: waitMs,
-        } as const;
-        reject(request, socket, head, { ...rejection, userId, correlationId });
-        return;
+        return refuse(attempt, { reason: 'rate-limited', message: rateLimitMessage, retryAfterMs: waitMs });
       }
     }
     // Issue 12: in cluster mode the cluster-wide book reserves the slot first.
-    if (cluster !== undefined) {
-      return admitInCluster(cluster, request, socket, head, userId, correlationId, data);
-    }
-    admitLocally(request, socket, head, userId, correlationId, data, nextConnectionId());
+    if (cluster !== undefined) return admitInCluster(cluster, attempt);
+    admitLocally(attempt, nextConnectionId());
   }
 
   /** The machines decide; returns whether the connection was admitted (and its handshake started). */
-  function admitLocally(
-    request: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    userId: string,
-    correlationId: string | undefined,
-    data: unknown,
-    connectionId: string,
-  ): boolean {
+  function admitLocally(attempt: Attempt, connectionId: string): boolean {
+    const { request, socket, head, userId, correlationId, data } = attempt;
     const rate = resolved.admissionRate;
     const known = users.has(userId);
     const connection = new WsConnection(
@@ -204,11 +191,9 @@ export function createUpgradePath(
     }
     if (decision === undefined) {
       report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
-      const message = 'server is not accepting connections';
-      reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });
+      refuse(attempt, { reason: 'shutting-down', message: 'server is not accepting connections' });
     } else {
-      const message = refusalMessage[decision.reason];
-      reject(request, socket, head, { reason: decision.reason, message, userId, correlationId });
+      refuse(attempt, { reason: decision.reason, message: refusalMessage[decision.reason] });
     }
     return false;
   }
@@ -219,52 +204,33 @@ export function createUpgradePath(
    * book admitted, short of the process limit or shutdown meanwhile). A slot
    * reserved for a connection the machines did not take is given back.
    */
-  async function admitInCluster(
-    book: ClusterBook,
-    request: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    userId: string,
-    correlationId: string | undefined,
-    data: unknown,
-  ): Promise<void> {
+  async function admitInCluster(book: ClusterBook, attempt: Attempt): Promise<void> {
+    const { userId } = attempt;
     const connectionId = nextConnectionId();
     const reservation: Reservation = await book.reserve(userId, connectionId);
-    const who = { userId, correlationId };
     if (reservation.outcome === 'refused') {
-      return reject(request, socket, head, {
-        reason: 'user-limit',
-        message: refusalMessage['user-limit'],
-        ...who,
-      });
+      return refuse(attempt, { reason: 'user-limit', message: refusalMessage['user-limit'] });
     }
     if (reservation.outcome === 'unavailable') {
       const message = 'connection limits are unavailable, try again later';
       const retryAfterMs = reservation.retryAfterSeconds * 1_000;
-      return reject(request, socket, head, { reason: 'store-unavailable', message, retryAfterMs, ...who });
+      return refuse(attempt, { reason: 'store-unavailable', message, retryAfterMs });
     }
     let refusal: RefusalReason | 'socket-closed' | undefined;
-    if (socket.destroyed) refusal = 'socket-closed';
+    if (attempt.socket.destroyed) refusal = 'socket-closed';
     else if (isShuttingDown()) refusal = 'shutting-down';
     else if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
       refusal = 'process-limit';
     }
-    if (
-      refusal === undefined &&
-      admitLocally(request, socket, head, userId, correlationId, data, connectionId)
-    ) {
+    if (refusal === undefined && admitLocally(attempt, connectionId)) {
       book.admitted(userId, connectionId, reservation);
       return;
     }
     book.released(userId, connectionId);
     if (refusal === 'socket-closed') {
-      reject(request, socket, head, {
-        reason: refusal,
-        message: 'client went away during admission',
-        ...who,
-      });
+      refuse(attempt, { reason: refusal, message: 'client went away during admission' });
     } else if (refusal !== undefined) {
-      reject(request, socket, head, { reason: refusal, message: refusalMessage[refusal], ...who });
+      refuse(attempt, { reason: refusal, message: refusalMessage[refusal] });
     }
   }
 
