@@ -14,16 +14,13 @@
  *
  * A diagnostic, not a benchmark: its own probes add a little load.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
 import { createRedisSlotStore } from '../src/cluster/redis-store.js';
 import { fixed, percentile } from './figures.js';
-import { freePort } from './free-port.js';
+import { startPrivateRedis } from './private-redis.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -40,21 +37,8 @@ const inFlight = Number(args['in-flight']);
 const rounds = Number(args.rounds);
 const warmUp = Number(args['warm-up']);
 
-const port = await freePort();
-const dir = mkdtempSync(join(tmpdir(), 'wssup-tail-redis-'));
-const child = spawn(
-  process.env.REDIS_SERVER_PATH || 'redis-server',
-  ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-await new Promise<void>((resolve) => {
-  let text = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    text += chunk.toString();
-    if (/Ready to accept connections/.test(text)) resolve();
-  });
-});
-const url = `redis://127.0.0.1:${port}`;
+const privateRedis = await startPrivateRedis();
+const { url } = privateRedis;
 
 /**
  * A thread's scheduler figures (Linux /proc/<pid>/task/<tid>/schedstat): ns on
@@ -159,7 +143,7 @@ for (let round = 0; round < rounds; round++) {
   stalls.length = 0;
   stallsOnCpu = 0;
   const schedUs = schedstat(process.pid);
-  const schedRedis = schedstat(child.pid ?? 0);
+  const schedRedis = schedstat(privateRedis.pid);
   const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   probeOn = !args.quiet;
@@ -175,7 +159,7 @@ for (let round = 0; round < rounds; round++) {
   if (process.env.TAIL_MARKS) console.log(`mark: round ${round} ends`);
   const used = process.cpuUsage(cpu);
   const us = schedstat(process.pid);
-  const them = schedstat(child.pid ?? 0);
+  const them = schedstat(privateRedis.pid);
   probeOn = false;
   loop.disable();
   const times = spans.map(([a, b]) => b - a).sort((a, b) => a - b);
@@ -216,5 +200,4 @@ for (let round = 0; round < rounds; round++) {
 await store.stop();
 await control.close();
 gcObserver.disconnect();
-child.kill('SIGKILL');
-rmSync(dir, { recursive: true, force: true });
+privateRedis.stop();

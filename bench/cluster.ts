@@ -13,12 +13,9 @@
  * Goals: admission p99 ≤ 2 ms on loopback; churn ≥ 0.8× local; ≤ 2 round trips
  * per lifecycle; renewal independent of the number of sockets.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -26,7 +23,7 @@ import WebSocket from 'ws';
 import { createRedisSlotStore } from '../src/cluster/redis-store.js';
 import { createSupervisor } from '../src/index.js';
 import { fixed, percentile, sortNumbers, table } from './figures.js';
-import { freePort } from './free-port.js';
+import { startPrivateRedis } from './private-redis.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -42,31 +39,6 @@ const upgrades = quick ? 500 : 2_000;
 const churnSeconds = quick ? 3 : 8;
 const lines: string[] = [];
 const say = (line = '') => lines.push(line);
-
-async function startRedis(): Promise<{ url: string; stop(): void }> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'wssup-bench-redis-'));
-  const child = spawn(
-    process.env.REDIS_SERVER_PATH || 'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let text = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (/Ready to accept connections/.test(text)) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${text}`)));
-  });
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    stop: () => {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** Runs `task(i)` for i < count with at most `limit` in flight; returns each one's duration in ms. */
 async function bounded(
@@ -256,7 +228,7 @@ async function churn(url: string): Promise<void> {
   say(table(['mode', 'lifecycles / s'], rows));
 }
 
-const redis = await startRedis();
+const redis = await startPrivateRedis();
 try {
   await decisionLatency(redis.url);
   await renewalTraffic(redis.url);
