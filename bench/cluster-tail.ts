@@ -19,6 +19,7 @@ import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:pe
 import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
 import { createRedisSlotStore } from '../src/cluster/redis-store.js';
+import { runBounded } from './bounded.js';
 import { fixed, percentile } from './figures.js';
 import { startPrivateRedis } from './private-redis.js';
 
@@ -93,20 +94,7 @@ const probe = () => {
 const store = createRedisSlotStore({ redis: url, nodeId: 'tail-a', keyPrefix: 'tail' });
 await store.start({ evictionOrdered: () => {}, incarnationChanged: () => {} });
 
-async function bounded(count: number, task: (i: number) => Promise<void>): Promise<[number, number][]> {
-  const spans: [number, number][] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      const started = performance.now();
-      await task(i);
-      spans.push([started, performance.now()]);
-    }
-  };
-  await Promise.all(Array.from({ length: inFlight }, worker));
-  return spans;
-}
+const bounded = (count: number, task: (i: number) => Promise<void>) => runBounded(count, inFlight, task);
 
 const overlaps = (span: [number, number], list: readonly (readonly [number, number, ...unknown[]])[]) =>
   list.some(([a, b]) => a < span[1] && b > span[0]);

@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { createRedisSlotStore } from '../src/cluster/redis-store.js';
 import { createSupervisor } from '../src/index.js';
+import { runBounded } from './bounded.js';
 import { fixed, percentile, sortNumbers, table } from './figures.js';
 import { startPrivateRedis } from './private-redis.js';
 
@@ -40,24 +41,14 @@ const churnSeconds = quick ? 3 : 8;
 const lines: string[] = [];
 const say = (line = '') => lines.push(line);
 
-/** Runs `task(i)` for i < count with at most `limit` in flight; returns each one's duration in ms. */
+/** Runs `task(i)` for i < count with at most `limit` in flight; returns each one's duration in ms, sorted. */
 async function bounded(
   count: number,
   limit: number,
   task: (i: number) => Promise<void>,
 ): Promise<Float64Array> {
-  const times: number[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      const started = performance.now();
-      await task(i);
-      times.push(performance.now() - started);
-    }
-  };
-  await Promise.all(Array.from({ length: limit }, worker));
-  return sortNumbers(times);
+  const spans = await runBounded(count, limit, task);
+  return sortNumbers(spans.map(([start, end]) => end - start));
 }
 
 const ms = (value: number) => `${fixed(value, 3)} ms`;
