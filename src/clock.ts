@@ -2,7 +2,13 @@
  * The one place that touches timers. Every XState delay of every actor goes
  * through this clock, which counts what is pending so that tests and
  * `stats().resources` can prove that nothing is left scheduled.
+ *
+ * The default (real) clock queues its timers by duration (timer-queue.ts):
+ * far less heap per pending delay than a Node timer each. An injected clock
+ * gets each timer as it is set.
  */
+import { performance } from 'node:perf_hooks';
+import { createTimerQueue } from './timer-queue.js';
 
 /** XState's clock: the only timer API actors use. */
 export interface Clock {
@@ -24,7 +30,19 @@ const realClock: Clock & { now(): number } = {
   now: () => Date.now(),
 };
 
-export function createCountingClock(base: Clock & { now?: () => number } = realClock): CountingClock {
+export function createCountingClock(base?: Clock & { now?: () => number }): CountingClock {
+  if (base === undefined) {
+    // Monotonic for the queue's due times (a wall clock may jump); Date.now() for the app's times.
+    const queue = createTimerQueue(realClock, () => performance.now());
+    return {
+      setTimeout: (fn, ms) => queue.setTimeout(fn, ms),
+      clearTimeout: (id) => queue.clearTimeout(id),
+      now: realClock.now,
+      get pending() {
+        return queue.pending;
+      },
+    };
+  }
   const pending = new Set<unknown>();
   const now = base.now ? () => (base.now as () => number).call(base) : () => Date.now();
   return {

@@ -1,0 +1,139 @@
+/**
+ * The default clock's timers: one list per duration, one host timer per list.
+ *
+ * Every held connection keeps two XState delays pending (idle and
+ * heartbeat), and they are all of a few durations. A Node `Timeout` per delay
+ * (≈ 180 bytes with its numbers), plus a wrapper closure and a Set entry to
+ * count it, made these timers the largest part of a held connection's heap
+ * that is ours rather than XState's. Here a pending timer is one small node
+ * in its duration's list, in the order it was set (so in the order it is
+ * due, on a monotonic clock), and only each list's head has a host timer.
+ * Clearing a timer unlinks it at once, so a cleared timer keeps nothing
+ * alive; a list with nothing left gives its host timer back, so an idle
+ * queue holds no timer at all (the process may exit).
+ *
+ * This is what Node's own timers do internally (a list per duration), with a
+ * lighter node. Injected clocks (tests, XState's SimulatedClock) are not
+ * queued: a test clock may fire any one timer on its own (test/model).
+ */
+import type { Clock } from './clock.js';
+
+/** One pending timer. */
+class Entry {
+  prev: Entry | undefined = undefined;
+  next: Entry | undefined = undefined;
+  constructor(
+    public fn: (() => void) | undefined,
+    readonly at: number,
+    readonly list: TimerList,
+  ) {}
+}
+
+/** The pending timers of one duration, oldest (so first due) first. */
+class TimerList {
+  head: Entry | undefined = undefined;
+  tail: Entry | undefined = undefined;
+  /** The host timer armed for `head`, if any. */
+  hostTimer: unknown = undefined;
+  /** When the host timer is due (on the queue's clock). */
+  hostAt = Number.POSITIVE_INFINITY;
+  constructor(readonly ms: number) {}
+}
+
+export interface TimerQueue extends Clock {
+  setTimeout(fn: () => void, ms: number): Entry;
+  clearTimeout(id: unknown): void;
+  /** Timers set and neither fired nor cleared. */
+  readonly pending: number;
+}
+
+/**
+ * A queue over `host` (a clock that can set and clear timers) and `now` (a
+ * monotonic time in ms on which `host`'s delays elapse).
+ */
+export function createTimerQueue(host: Clock, now: () => number): TimerQueue {
+  const lists = new Map<number, TimerList>();
+  let pending = 0;
+
+  function unlink(entry: Entry): void {
+    const list = entry.list;
+    if (entry.prev === undefined) list.head = entry.next;
+    else entry.prev.next = entry.next;
+    if (entry.next === undefined) list.tail = entry.prev;
+    else entry.next.prev = entry.prev;
+    entry.prev = undefined;
+    entry.next = undefined;
+    entry.fn = undefined;
+    pending -= 1;
+  }
+
+  /** Arms the host timer for the list's head, or gives the list up when it is empty. */
+  function arm(list: TimerList): void {
+    const head = list.head;
+    if (head === undefined) {
+      if (list.hostTimer !== undefined) host.clearTimeout(list.hostTimer);
+      list.hostTimer = undefined;
+      list.hostAt = Number.POSITIVE_INFINITY;
+      if (lists.get(list.ms) === list) lists.delete(list.ms);
+      return;
+    }
+    // An armed host timer due no later than the head is kept: when it fires, it re-arms.
+    if (list.hostTimer !== undefined && list.hostAt <= head.at) return;
+    if (list.hostTimer !== undefined) host.clearTimeout(list.hostTimer);
+    list.hostAt = head.at;
+    list.hostTimer = host.setTimeout(() => fire(list), Math.max(0, head.at - now()));
+  }
+
+  /** The host timer of `list` fired: runs every timer now due, in order, then re-arms. */
+  function fire(list: TimerList): void {
+    list.hostTimer = undefined;
+    list.hostAt = Number.POSITIVE_INFINITY;
+    const time = now();
+    try {
+      for (let head = list.head; head !== undefined && head.at <= time; head = list.head) {
+        const fn = head.fn as () => void;
+        unlink(head);
+        fn();
+      }
+    } finally {
+      // Also after a throwing callback: the rest stay scheduled.
+      arm(list);
+    }
+  }
+
+  return {
+    setTimeout(fn, ms) {
+      const duration = Math.max(0, ms);
+      let list = lists.get(duration);
+      if (list === undefined) {
+        list = new TimerList(duration);
+        lists.set(duration, list);
+      }
+      const entry = new Entry(fn, now() + duration, list);
+      // Appended: on a monotonic clock the newest of one duration is due last. Should
+      // an injected clock go back, it is still put in due order.
+      let before = list.tail;
+      while (before !== undefined && before.at > entry.at) before = before.prev;
+      entry.prev = before;
+      entry.next = before === undefined ? list.head : before.next;
+      if (before === undefined) list.head = entry;
+      else before.next = entry;
+      if (entry.next === undefined) list.tail = entry;
+      else entry.next.prev = entry;
+      pending += 1;
+      if (list.head === entry) arm(list);
+      return entry;
+    },
+    clearTimeout(id) {
+      if (!(id instanceof Entry) || id.fn === undefined) return; // fired, cleared, or not ours
+      const list = id.list;
+      const wasHead = list.head === id;
+      unlink(id);
+      // The host timer stays armed for a later head (it re-arms when it fires), unless none is left.
+      if (wasHead && list.head === undefined) arm(list);
+    },
+    get pending() {
+      return pending;
+    },
+  };
+}
