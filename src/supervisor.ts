@@ -36,7 +36,12 @@ import { createSafely } from './safely.js';
 import { collectStats, type StatsOptions, type StatsSources, userStatsOf } from './stats.js';
 import type { ShutdownOptions, ShutdownPace, Supervisor } from './supervisor-api.js';
 import { CloseRefusals } from './transport/close-refusal.js';
-import { type ConnectionEnv, createWsConnectionMachine, type WsConnection } from './transport/ws-adapter.js';
+import {
+  ADMITTED,
+  type ConnectionEnv,
+  createWsConnectionMachine,
+  type WsConnection,
+} from './transport/ws-adapter.js';
 import { createUpgradePath } from './upgrade.js';
 import { checkUserId } from './user-id.js';
 
@@ -148,7 +153,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       announceAdmitted: safely('announceAdmitted', ({ event }) => {
         if (event.type !== 'ADMIT') return;
         const connection = event.transport as WsConnection;
-        connection.decision = { admitted: true };
+        connection.decision = ADMITTED;
         counters.admitted += 1;
         books.connecting += 1;
         books.handles.set(connection.id, connection);

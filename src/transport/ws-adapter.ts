@@ -39,7 +39,10 @@ export interface ConnectionEnv {
   listeners: number;
 }
 
-export type AdmissionDecision = { admitted: true } | { admitted: false; reason: RefusalReason };
+export type AdmissionDecision = { readonly admitted: true } | { admitted: false; reason: RefusalReason };
+
+/** Every admitted connection's decision: one shared object, not one each (it stays on the connection). */
+export const ADMITTED: AdmissionDecision = Object.freeze({ admitted: true });
 
 type Sink = (event: ConnectionEvent) => void;
 
