@@ -120,7 +120,7 @@ const rows = [...times].map(([name, [decision, admission]]) => {
     us(percentile(d, 99)),
     us(percentile(a, 50)),
     us(percentile(a, 99)),
-    '≤ 50 µs',
+    '≤ 100 µs',
   ];
 });
 const title = `### Admission (in-process, in-memory transport, ${background.toLocaleString('en-US')} connections held, ${samples.toLocaleString('en-US')} samples per case)`;

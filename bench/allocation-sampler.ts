@@ -3,8 +3,10 @@
  * lives, read from V8's sampling heap profiler with the samples of objects
  * already collected kept (`includeObjectsCollectedBy{Minor,Major}GC`). So it
  * counts everything allocated, garbage included: the work a churn cycle
- * gives the allocator and the GC. Unlike CPU time it does not move with the
- * machine's load, so two kinds compare even on a busy machine.
+ * gives the allocator and the GC. The machine's load moves it far less than
+ * CPU time, with one caveat: code V8 has not optimised yet allocates more
+ * (no escape analysis), so a server that ran few cycles before the window
+ * reads high.
  *
  * A sample taken in V8's own code (a `Set`, an array grown by `push`) is
  * charged to the nearest JavaScript frame under it, so xstate's Sets count as

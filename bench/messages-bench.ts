@@ -125,8 +125,8 @@ export async function messagesBench(s: MessagesSettings): Promise<{ section: str
   const percent = (v: number) => `${fixed(v * 100, 0)}%`;
   const ms = (v: number) => `${fixed(v, 2)} ms`;
   const rows = [
-    comparison.row('messages/s', samples.rate, (v) => fixed(v, 0)),
-    comparison.row('server CPU per message', samples.cpu, (v) => `${fixed(v, 2)} µs`),
+    comparison.row('messages/s', samples.rate, (v) => fixed(v, 0), '≥ 0.90×'),
+    comparison.row('server CPU per message', samples.cpu, (v) => `${fixed(v, 2)} µs`, '≤ 1.15×'),
     comparison.row('round trip p50', samples.p50, ms),
     comparison.row('round trip p99', samples.p99, ms),
     comparison.row('server process busy (share of one core)', samples.serverBusy, percent, '', false),
