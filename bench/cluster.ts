@@ -8,7 +8,8 @@
  *   - Redis round trips per admission and per disposal (the store's counters);
  *   - renewal traffic with 10 and with 10,000 connections held;
  *   - churn of 3 reference-server processes (open, echo, close) with and
- *     without --redis, the same clients and users.
+ *     without --redis, the same clients and users, alternated round by round
+ *     (local, cluster, local, cluster, …) after a warm-up of each.
  *
  * Goals: admission p99 ≤ 2 ms on loopback; churn ≥ 0.8× local; ≤ 2 round trips
  * per lifecycle; renewal independent of the number of sockets.
@@ -23,7 +24,7 @@ import WebSocket from 'ws';
 import { createRedisSlotStore } from '../src/cluster/redis-store.js';
 import { createSupervisor } from '../src/index.js';
 import { runBounded } from './bounded.js';
-import { fixed, percentile, sortNumbers, table } from './figures.js';
+import { fixed, median, percentile, sortNumbers, table } from './figures.js';
 import { startPrivateRedis } from './private-redis.js';
 
 const { values: args } = parseArgs({
@@ -37,7 +38,9 @@ const quick = args.quick;
 const inFlight = Number(args['in-flight']);
 const admissions = quick ? 2_000 : 10_000;
 const upgrades = quick ? 500 : 2_000;
-const churnSeconds = quick ? 3 : 8;
+const churnSeconds = quick ? 3 : 6;
+const churnWarmUpSeconds = quick ? 1 : 2;
+const churnRounds = quick ? 2 : 3;
 const lines: string[] = [];
 const say = (line = '') => lines.push(line);
 
@@ -183,40 +186,54 @@ async function startNode(args: string[]): Promise<{ child: ChildProcess; url: st
   return { child, url };
 }
 
-async function churn(url: string): Promise<void> {
-  const rows: string[][] = [];
-  const rates: Record<string, number> = {};
-  for (const mode of ['local', 'cluster'] as const) {
-    const nodes = await Promise.all(
-      [0, 1, 2].map((i) => startNode(mode === 'cluster' ? ['--redis', url, '--node-id', `churn-${i}`] : [])),
-    );
-    const deadline = performance.now() + churnSeconds * 1_000;
-    let cycles = 0;
-    const worker = async (w: number) => {
-      for (let i = 0; performance.now() < deadline; i++) {
-        const node = nodes[(w + i) % 3] as { url: string };
-        const ws = new WebSocket(`${node.url}/?user=u${(w * 7 + i) % 100}`);
-        await once(ws, 'open');
-        ws.send('x');
-        await once(ws, 'message');
-        ws.close();
-        await once(ws, 'close');
-        cycles += 1;
-      }
-    };
-    await Promise.all(Array.from({ length: 30 }, (_, w) => worker(w)));
-    rates[mode] = cycles / churnSeconds;
-    rows.push([mode, fixed(cycles / churnSeconds, 0)]);
-    for (const node of nodes) {
-      node.child.kill('SIGTERM');
-      await once(node.child, 'exit');
-    }
-  }
-  rows.push(['ratio cluster / local', fixed((rates.cluster ?? 0) / (rates.local ?? 1), 2)]);
-  say(
-    `\nChurn of 3 reference-server processes (open, one echo, close; 30 clients in this process, 100 users), ${churnSeconds} s each:\n`,
+/** Lifecycles per second of 3 fresh reference-server processes, counted after a warm-up. */
+async function churnRate(mode: 'local' | 'cluster', url: string): Promise<number> {
+  const nodes = await Promise.all(
+    [0, 1, 2].map((i) => startNode(mode === 'cluster' ? ['--redis', url, '--node-id', `churn-${i}`] : [])),
   );
-  say(table(['mode', 'lifecycles / s'], rows));
+  const warmUpEnds = performance.now() + churnWarmUpSeconds * 1_000;
+  const deadline = warmUpEnds + churnSeconds * 1_000;
+  let cycles = 0;
+  const worker = async (w: number) => {
+    for (let i = 0; performance.now() < deadline; i++) {
+      const node = nodes[(w + i) % 3] as { url: string };
+      const ws = new WebSocket(`${node.url}/?user=u${(w * 7 + i) % 100}`);
+      await once(ws, 'open');
+      ws.send('x');
+      await once(ws, 'message');
+      ws.close();
+      await once(ws, 'close');
+      const now = performance.now();
+      if (now >= warmUpEnds && now < deadline) cycles += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: 30 }, (_, w) => worker(w)));
+  for (const node of nodes) {
+    node.child.kill('SIGTERM');
+    await once(node.child, 'exit');
+  }
+  return cycles / churnSeconds;
+}
+
+/** Local and cluster alternated round by round (L C L C …): this machine's load drifts. */
+async function churn(url: string): Promise<void> {
+  const rates = { local: [] as number[], cluster: [] as number[] };
+  const rows: string[][] = [];
+  for (let round = 1; round <= churnRounds; round++) {
+    const local = await churnRate('local', url);
+    const cluster = await churnRate('cluster', url);
+    rates.local.push(local);
+    rates.cluster.push(cluster);
+    rows.push([`round ${round}`, fixed(local, 0), fixed(cluster, 0), fixed(cluster / local, 2)]);
+  }
+  const local = median(rates.local);
+  const cluster = median(rates.cluster);
+  rows.push(['median', fixed(local, 0), fixed(cluster, 0), fixed(cluster / local, 2)]);
+  say(
+    `\nChurn of 3 reference-server processes (open, one echo, close; 30 clients in this process, 100 users), ` +
+      `${churnRounds} rounds, each mode ${churnWarmUpSeconds} s of warm-up then ${churnSeconds} s counted:\n`,
+  );
+  say(table(['', 'local lifecycles / s', 'cluster lifecycles / s', 'cluster / local'], rows));
 }
 
 const redis = await startPrivateRedis();
