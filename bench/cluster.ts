@@ -16,6 +16,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +25,7 @@ import WebSocket from 'ws';
 import { createRedisSlotStore } from '../src/cluster/redis-store.js';
 import { createSupervisor } from '../src/index.js';
 import { runBounded } from './bounded.js';
-import { fixed, median, percentile, sortNumbers, table } from './figures.js';
+import { fixed, percentile, sortNumbers, table } from './figures.js';
 import { startPrivateRedis } from './private-redis.js';
 
 const { values: args } = parseArgs({
@@ -186,14 +187,46 @@ async function startNode(args: string[]): Promise<{ child: ChildProcess; url: st
   return { child, url };
 }
 
+/** A process's CPU time in ms (user + system, all threads), from Linux's /proc; NaN elsewhere. */
+function cpuMsOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return ((Number(fields[11]) + Number(fields[12])) * 1_000) / ticksPerSecond;
+  } catch {
+    return Number.NaN;
+  }
+}
+const ticksPerSecond = 100; // Linux's USER_HZ
+
+interface ChurnRate {
+  rate: number;
+  /** CPU per counted lifecycle, µs: the three servers, redis-server, this process (the clients). */
+  cpu: { servers: number; redis: number; clients: number };
+}
+
 /** Lifecycles per second of 3 fresh reference-server processes, counted after a warm-up. */
-async function churnRate(mode: 'local' | 'cluster', url: string): Promise<number> {
+async function churnRate(mode: 'local' | 'cluster', url: string, redisPid: number): Promise<ChurnRate> {
   const nodes = await Promise.all(
     [0, 1, 2].map((i) => startNode(mode === 'cluster' ? ['--redis', url, '--node-id', `churn-${i}`] : [])),
   );
   const warmUpEnds = performance.now() + churnWarmUpSeconds * 1_000;
   const deadline = warmUpEnds + churnSeconds * 1_000;
   let cycles = 0;
+  const pids = nodes.map((node) => node.child.pid ?? 0);
+  let before: number[] | undefined;
+  let after: number[] | undefined;
+  const readCpu = () => [...pids.map(cpuMsOf), cpuMsOf(redisPid), cpuMsOf(process.pid)];
+  const windowTimers = [
+    setTimeout(() => {
+      before = readCpu();
+    }, churnWarmUpSeconds * 1_000),
+    setTimeout(
+      () => {
+        after = readCpu();
+      },
+      (churnWarmUpSeconds + churnSeconds) * 1_000,
+    ),
+  ];
   const worker = async (w: number) => {
     for (let i = 0; performance.now() < deadline; i++) {
       const node = nodes[(w + i) % 3] as { url: string };
@@ -208,32 +241,64 @@ async function churnRate(mode: 'local' | 'cluster', url: string): Promise<number
     }
   };
   await Promise.all(Array.from({ length: 30 }, (_, w) => worker(w)));
+  for (const timer of windowTimers) clearTimeout(timer);
   for (const node of nodes) {
     node.child.kill('SIGTERM');
     await once(node.child, 'exit');
   }
-  return cycles / churnSeconds;
+  const used = (i: number) => ((after?.[i] ?? Number.NaN) - (before?.[i] ?? Number.NaN)) * 1_000;
+  const perCycle = (us: number) => us / Math.max(1, cycles);
+  return {
+    rate: cycles / churnSeconds,
+    cpu: {
+      servers: perCycle(used(0) + used(1) + used(2)),
+      redis: perCycle(used(3)),
+      clients: perCycle(used(4)),
+    },
+  };
 }
 
 /** Local and cluster alternated round by round (L C L C …): this machine's load drifts. */
-async function churn(url: string): Promise<void> {
+async function churn(url: string, redisPid: number): Promise<void> {
   const rates = { local: [] as number[], cluster: [] as number[] };
   const rows: string[][] = [];
+  const cpuCell = ({ cpu }: ChurnRate) =>
+    `${fixed(cpu.servers, 0)} / ${fixed(cpu.redis, 0)} / ${fixed(cpu.clients, 0)}`;
   for (let round = 1; round <= churnRounds; round++) {
-    const local = await churnRate('local', url);
-    const cluster = await churnRate('cluster', url);
-    rates.local.push(local);
-    rates.cluster.push(cluster);
-    rows.push([`round ${round}`, fixed(local, 0), fixed(cluster, 0), fixed(cluster / local, 2)]);
+    const local = await churnRate('local', url, redisPid);
+    const cluster = await churnRate('cluster', url, redisPid);
+    rates.local.push(local.rate);
+    rates.cluster.push(cluster.rate);
+    rows.push([
+      `round ${round}`,
+      fixed(local.rate, 0),
+      fixed(cluster.rate, 0),
+      fixed(cluster.rate / local.rate, 2),
+      cpuCell(local),
+      cpuCell(cluster),
+    ]);
   }
-  const local = median(rates.local);
-  const cluster = median(rates.cluster);
-  rows.push(['median', fixed(local, 0), fixed(cluster, 0), fixed(cluster / local, 2)]);
+  // Pooled over the rounds: every counted lifecycle weighs the same.
+  const local = rates.local.reduce((a, b) => a + b, 0) / rates.local.length;
+  const cluster = rates.cluster.reduce((a, b) => a + b, 0) / rates.cluster.length;
+  rows.push(['all rounds', fixed(local, 0), fixed(cluster, 0), fixed(cluster / local, 2), '', '']);
   say(
     `\nChurn of 3 reference-server processes (open, one echo, close; 30 clients in this process, 100 users), ` +
       `${churnRounds} rounds, each mode ${churnWarmUpSeconds} s of warm-up then ${churnSeconds} s counted:\n`,
   );
-  say(table(['', 'local lifecycles / s', 'cluster lifecycles / s', 'cluster / local'], rows));
+  say(
+    table(
+      [
+        '',
+        'local lifecycles / s',
+        'cluster lifecycles / s',
+        'cluster / local',
+        'local CPU µs per lifecycle: servers / redis / clients',
+        'cluster CPU µs per lifecycle: servers / redis / clients',
+      ],
+      rows,
+    ),
+  );
 }
 
 const redis = await startPrivateRedis();
@@ -241,7 +306,7 @@ try {
   await decisionLatency(redis.url);
   await renewalTraffic(redis.url);
   await upgradeLatency(redis.url);
-  await churn(redis.url);
+  await churn(redis.url, redis.pid);
 } finally {
   redis.stop();
 }
