@@ -1,10 +1,15 @@
 /**
  * Which users this node has booked under its current incarnation, and which
  * of their connections: what keeps the reaper's index in Redis (one set of
- * users per incarnation, see redis-store.ts) to one SADD per user's first
- * connection on the node and one SREM per last, instead of a command per
- * connection. A user stays listed while an admission of theirs is in flight,
- * so a concurrent release never removes them from the index under it.
+ * users per incarnation, see redis-store.ts) to one SADD per user newly
+ * listed on the node, instead of a command per connection.
+ *
+ * A user whose last connection here has gone stays listed, empty, until the
+ * next lease renewal sweeps the empty ones out (one SREM for all of them, in
+ * the renewal's round trip): a user who reconnects within a renewal period,
+ * the common case, costs neither an SREM nor a new SADD. A stale member of
+ * the index only costs the reaper one empty purge if the node dies.
+ * A user stays listed while an admission of theirs is in flight.
  */
 
 interface BookedUser {
@@ -19,12 +24,14 @@ export interface PendingAdmission {
   readonly first: boolean;
   /** Books the connection (admitted) and settles. */
   admitted(connectionId: string): void;
-  /** Settles without booking; true when the user is now unlisted (send SREM if Redis answered). */
-  notAdmitted(): boolean;
+  /** Settles without booking (the user stays listed until the next sweep). */
+  notAdmitted(): void;
 }
 
 export class BookedUsers {
   #users = new Map<string, BookedUser>();
+  /** Listed users that may have nothing left here: what the next sweep looks at (not every user). */
+  #maybeEmpty = new Set<string>();
 
   begin(userId: string): PendingAdmission {
     let user = this.#users.get(userId);
@@ -50,17 +57,32 @@ export class BookedUsers {
       },
       notAdmitted: () => {
         settle();
-        return this.#dropIfEmpty(userId, entry);
+        this.#noteIfEmpty(userId, entry);
       },
     };
   }
 
-  /** Removes a released connection; returns whether it was held and whether the user is now unlisted. */
-  release(userId: string, connectionId: string): { held: boolean; last: boolean } {
+  /** Removes a released connection; returns whether it was held. The user stays listed until the next sweep. */
+  release(userId: string, connectionId: string): boolean {
     const user = this.#users.get(userId);
-    if (user === undefined) return { held: false, last: false };
+    if (user === undefined) return false;
     const held = user.held.delete(connectionId);
-    return { held, last: this.#dropIfEmpty(userId, user) };
+    this.#noteIfEmpty(userId, user);
+    return held;
+  }
+
+  /** Unlists every user with no connection and no admission in flight; returns them (for one SREM). */
+  sweep(): string[] {
+    const gone: string[] = [];
+    for (const userId of this.#maybeEmpty) {
+      const user = this.#users.get(userId);
+      if (user !== undefined && user.held.size === 0 && user.pending === 0) {
+        this.#users.delete(userId);
+        gone.push(userId);
+      }
+    }
+    this.#maybeEmpty.clear();
+    return gone;
   }
 
   /** Lists connections again (a release that failed, or a re-admission). */
@@ -76,11 +98,12 @@ export class BookedUsers {
   /** Forgets everything: the incarnation changed, or the store stopped. */
   clear(): void {
     this.#users = new Map();
+    this.#maybeEmpty.clear();
   }
 
-  #dropIfEmpty(userId: string, user: BookedUser): boolean {
-    if (user.held.size > 0 || user.pending > 0 || this.#users.get(userId) !== user) return false;
-    this.#users.delete(userId);
-    return true;
+  #noteIfEmpty(userId: string, user: BookedUser): void {
+    if (user.held.size === 0 && user.pending === 0 && this.#users.get(userId) === user) {
+      this.#maybeEmpty.add(userId);
+    }
   }
 }

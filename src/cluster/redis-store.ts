@@ -11,7 +11,9 @@
  *
  * Round trips: an admission is one EVALSHA, a release one EVALSHA. The first
  * booking of a user on this incarnation also sends SADD to the reaper's
- * index, and the last release of it SREM, in the same round trip.
+ * index, in the same round trip; users with nothing left here leave the
+ * index at the next lease renewal (one SREM for all, in the renewal's round
+ * trip), so a user who reconnects meanwhile costs neither (booked-users.ts).
  *
  * The reaper's index is one set of users per incarnation: when an
  * incarnation dies, reap() walks only the users it booked (redis-registry.ts),
@@ -202,13 +204,7 @@ class Store implements RedisSlotStore {
       pending.admitted(connectionId);
       return admission;
     }
-    if (pending.notAdmitted()) {
-      try {
-        await connection.command(['SREM', users, userId]);
-      } catch {
-        // A stale member only costs the reaper one empty purge.
-      }
-    }
+    pending.notAdmitted(); // still listed: the next renewal's sweep unlists the user if nothing came of it
     if (admission === 'late')
       throw new SlotStoreUnavailableError('Redis ran the admission after its deadline');
     return admission;
@@ -219,23 +215,11 @@ class Store implements RedisSlotStore {
     checkId('connectionId', connectionId);
     const connection = this.#ready();
     const incarnation = this.#incarnation;
-    const { held, last } = this.#booked.release(userId, connectionId);
+    // The user stays in the reaper's index until the next renewal's sweep.
+    const held = this.#booked.release(userId, connectionId);
     connection.roundTrip('release');
     try {
-      // The release goes first on the connection: if it times out, so does the SREM after it.
-      const released = connection.run(
-        releaseScript,
-        [this.keys.user(userId)],
-        [connectionId, incarnation, this.nodeId],
-      );
-      if (last) {
-        await Promise.all([
-          released,
-          connection.command(['SREM', this.keys.incarnationUsers(incarnation), userId]),
-        ]);
-      } else {
-        await released;
-      }
+      await connection.run(releaseScript, [this.keys.user(userId)], [connectionId, incarnation, this.nodeId]);
     } catch (error) {
       // Not released: keep it listed so that a retry still finds it.
       if (held && this.#incarnation === incarnation) this.#booked.add(userId, [connectionId]);
@@ -316,12 +300,21 @@ class Store implements RedisSlotStore {
     if (connection === undefined || this.#state === 'stopped') throw this.#notRunning();
     const { leases, incarnations, counter } = this.keys.registry;
     const sent = Date.now();
+    // Users whose last connection here has gone leave the reaper's index in the
+    // same round trip (one SREM for all of them; none when nothing emptied).
+    const incarnation = this.#incarnation;
+    const unlisted = this.#booked.sweep();
     connection.roundTrip('renew');
-    const reply = await connection.run(
+    const renewed = connection.run(
       renewScript,
       [leases, incarnations, counter],
-      [this.#incarnation, this.leaseTtlMs, this.nodeId],
+      [incarnation, this.leaseTtlMs, this.nodeId],
     );
+    if (unlisted.length > 0 && incarnation !== 0) {
+      // A stale member only costs the reaper one empty purge: a failed SREM is not an error.
+      connection.command(['SREM', this.keys.incarnationUsers(incarnation), ...unlisted]).catch(() => {});
+    }
+    const reply = await renewed;
     const renewal = decodeRenewal(reply);
     const received = Date.now();
     this.#offsetMs = renewal.now - Math.round((sent + received) / 2);

@@ -206,16 +206,33 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
     const calls = await commandCalls(redis.current);
     expect(calls.evalsha).toBe(2);
 
-    // A user's first and last connection on a node also update the reaper's index,
-    // in the same round trips.
+    // A user's first connection on a node also lists the user in the reaper's
+    // index, in the same round trip; the release leaves the user listed.
     await store.release('ann', 'warm');
+    const index = `${keyPrefix}:{i:${store.incarnation}}:users`;
     const beforeBob = store.traffic();
     await store.admit('bob', 'b1', 5, 4);
     await store.release('bob', 'b1');
     const afterBob = store.traffic();
     expect(afterBob.roundTrips.admit).toBe((beforeBob.roundTrips.admit ?? 0) + 1);
     expect(afterBob.roundTrips.release).toBe((beforeBob.roundTrips.release ?? 0) + 1);
-    expect(afterBob.commands - beforeBob.commands).toBe(4); // SADD + EVALSHA, EVALSHA + SREM
-    expect(await redis.current.command('SCARD', `${keyPrefix}:{i:${store.incarnation}}:users`)).toBe(0);
+    expect(afterBob.commands - beforeBob.commands).toBe(3); // SADD + EVALSHA, EVALSHA
+    expect(await redis.current.command('SMEMBERS', index)).toEqual(expect.arrayContaining(['ann', 'bob']));
+
+    // A reconnect before the next renewal costs no SADD: bob is still listed.
+    const beforeAgain = store.traffic();
+    await store.admit('bob', 'b2', 5, 4);
+    expect(store.traffic().commands - beforeAgain.commands).toBe(1);
+
+    // The renewal unlists, in its own round trip, exactly the users with nothing left here.
+    const beforeRenew = store.traffic();
+    await store.renew();
+    const afterRenew = store.traffic();
+    expect((afterRenew.roundTrips.renew ?? 0) - (beforeRenew.roundTrips.renew ?? 0)).toBe(1);
+    expect(afterRenew.commands - beforeRenew.commands).toBe(2); // EVALSHA + SREM of ann
+    expect(await redis.current.command('SMEMBERS', index)).toEqual(['bob']);
+    await store.release('bob', 'b2');
+    await store.renew();
+    expect(await redis.current.command('SCARD', index)).toBe(0);
   });
 });
