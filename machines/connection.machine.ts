@@ -176,7 +176,10 @@ export const connectionMachine = setup({
         SOCKET_CLOSED: disposeOnClose,
         SOCKET_ERRORED: abortAs('error'),
         // Nothing to drain before the handshake: a command to leave aborts it.
-        // (No EVICT: only idle children are evicted, and this one is not yet active.)
+        // Idleness never evicts a connecting child; in cluster mode the
+        // cluster-wide book may refuse it again (over the limit after an
+        // outage), and then it is evicted before it opens.
+        EVICT: abortAs('evicted'),
         DRAIN: {
           target: 'disposed',
           actions: [

@@ -31,7 +31,7 @@ export type DisposeReason =
   | 'error' // the socket errored
   | 'connect-timeout' // the handshake did not finish within connectTimeoutMs
   | 'dead-peer' // no pong by the next heartbeat
-  | 'evicted' // idle at or above the eviction threshold
+  | 'evicted' // idle at or above the eviction threshold, or (cluster mode) over the cluster-wide limit
   | 'shutdown' // the supervisor shut down
   | 'slow-consumer' // the peer did not read and the send buffer overflowed
   | 'app-error' // an app hook threw or rejected

@@ -57,15 +57,9 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
     },
 
     evictOverLimit(userId, connectionId) {
-      const record = users.get(userId);
-      const snapshot = snapshotOf(record);
-      if (record === undefined || snapshot === undefined) return;
-      const transport = transportOf(snapshot, connectionId);
-      if (transport === undefined) return;
-      // EVICT_CHILD needs an open socket (a connecting child ignores EVICT): a
-      // handshake still in flight is closed through its handle instead.
-      if (transport.opened) record.actor.send({ type: 'EVICT_CHILD', connectionId });
-      else transport.close(4001, 'evicted: over the user limit');
+      // Open or still in its handshake, the child leaves as evicted (4001, or
+      // its handshake aborted), and the book and the `evicted` event say so.
+      users.get(userId)?.actor.send({ type: 'EVICT_CHILD', connectionId });
     },
 
     held(only) {

@@ -116,7 +116,7 @@ describe('Mermaid of the connection machine', async () => {
     expect(lines).toContain('  connecting --> active : SOCKET_OPENED');
     expect(lines).toContain('  connecting --> disposed : after connectTimeout');
     expect(lines).toContain(
-      '  connecting --> disposed : SOCKET_CLOSED<br/>SOCKET_ERRORED<br/>DRAIN<br/>TERMINATE',
+      '  connecting --> disposed : SOCKET_CLOSED<br/>SOCKET_ERRORED<br/>EVICT<br/>DRAIN<br/>TERMINATE',
     );
     expect(lines).toContain('  awaitingPong --> disposed : after pongTimeout');
     expect(blockOf('activity')).toContain('live --> idle : after idleTimeout [isQuiet]');

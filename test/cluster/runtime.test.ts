@@ -11,6 +11,7 @@
  * Test preset: limit 5, T = 4, idleTimeoutMs 1000.
  */
 import { describe, expect, it, vi } from 'vitest';
+import { WebSocketServer } from 'ws';
 import type { SimulatedClock } from 'xstate';
 import type { StoreEvent, Supervisor, SupervisorOptions } from '../../src/index.js';
 import { MemoryBook, type MemoryStore } from '../helpers/memory-slot-store.js';
@@ -19,6 +20,7 @@ import {
   closeOf,
   idleTimeoutMs,
   limit,
+  nextEvent,
   type RulesServer,
   refusal,
   startRulesServer,
@@ -43,7 +45,7 @@ async function startCluster(
   count = 3,
   policy: 'local' | 'reject' = 'local',
   ttl = leaseTtlMs,
-  options: Partial<SupervisorOptions> = {},
+  options: Partial<SupervisorOptions> | ((node: number) => Partial<SupervisorOptions>) = {},
 ): Promise<Cluster> {
   const first = await startRulesServer();
   const clock = first.clock;
@@ -58,7 +60,7 @@ async function startCluster(
     nodes.push(
       await startRulesServer({
         clock,
-        ...options,
+        ...(typeof options === 'function' ? options(i) : options),
         cluster: { store, nodeId, leaseTtlMs: ttl, onStoreUnavailable: policy },
       }),
     );
@@ -223,6 +225,47 @@ describe('outage policy', () => {
     expect(await newest).toMatchObject({ code: 4001 });
     await vi.waitFor(() => expect(localLive(c, 'dan')).toBe(limit));
     await expectBooksMatchSockets(c, 'dan');
+    await shutdownAll(c);
+  });
+
+  it("'local': a connection still in its handshake when the book refuses it again is evicted, and its handshake aborted", async () => {
+    // Each node's own ws server, whose verifyClient holds the handshake while `held` is set.
+    let held: Promise<void> | undefined;
+    const c = await startCluster(2, 'local', leaseTtlMs, () => ({
+      ...neverIdle,
+      connectTimeoutMs: 1_000_000_000, // the waits for the breaker advance the clock
+      webSocketServer: new WebSocketServer({
+        noServer: true,
+        verifyClient: (_info, done) => {
+          if (held === undefined) done(true);
+          else void held.then(() => done(true));
+        },
+      }),
+    }));
+    const events = storeEvents(node(c, 0).supervisor);
+    await node(c, 1).open('fay');
+    c.book.down = true;
+    for (let i = 0; i < limit - 1; i++) await node(c, 0).open('fay');
+    let letThrough = () => {};
+    held = new Promise((resolve) => {
+      letThrough = resolve;
+    });
+    const stuck = refusal(node(c, 0).url('fay'));
+    await vi.waitFor(() => expect(node(c, 0).supervisor.stats().byState.connecting).toBe(1));
+    const disposed = nextEvent(node(c, 0).supervisor, 'disposed');
+    const evicted = nextEvent(node(c, 0).supervisor, 'evicted');
+
+    // 6 for a limit of 5 once the book answers: the newest, still in its handshake, goes.
+    c.book.down = false;
+    await untilBreakerCloses(c, events);
+    expect(await stuck).toMatchObject({ status: 503 });
+    const gone = await disposed;
+    expect(gone).toMatchObject({ userId: 'fay', reason: 'evicted' });
+    expect(await evicted).toMatchObject({ userId: 'fay', connectionId: gone.connectionId });
+    letThrough(); // ws's verdict comes after the abort: nothing opens
+    await vi.waitFor(() => expect(localLive(c, 'fay')).toBe(limit));
+    expect(node(c, 0).supervisor.stats().byState.connecting).toBe(0);
+    await expectBooksMatchSockets(c, 'fay');
     await shutdownAll(c);
   });
 
