@@ -33,6 +33,9 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     markdown: { type: 'boolean', default: false },
     'in-flight': { type: 'string', default: '8' },
+    // Seconds of churn before counting, per mode and round (fresh processes each time).
+    'churn-warm-up': { type: 'string' },
+    'churn-rounds': { type: 'string' },
   },
 });
 const quick = args.quick;
@@ -40,8 +43,8 @@ const inFlight = Number(args['in-flight']);
 const admissions = quick ? 2_000 : 10_000;
 const upgrades = quick ? 500 : 2_000;
 const churnSeconds = quick ? 3 : 6;
-const churnWarmUpSeconds = quick ? 1 : 2;
-const churnRounds = quick ? 2 : 3;
+const churnWarmUpSeconds = Number(args['churn-warm-up'] ?? (quick ? 1 : 2));
+const churnRounds = Number(args['churn-rounds'] ?? (quick ? 2 : 3));
 const lines: string[] = [];
 const say = (line = '') => lines.push(line);
 
