@@ -3,6 +3,14 @@
  * kind (median of rounds ±spread), then each kind's ratio to the baseline,
  * which is bare `ws` when it was measured (else the last kind listed, so
  * `--kinds supervised,actor` still reads supervised / actor).
+ *
+ * A ratio is paired: the median over rounds of the kind's figure divided by
+ * the baseline's in the same round. The kinds take turns within each round
+ * precisely so that they meet the same machine, and this machine's speed
+ * drifts between rounds by more than the kinds differ (whole-bench spreads
+ * of ±20–40 %): a ratio of two medians may divide a slow round of one kind by
+ * a fast round of the other. Without one sample per round for both (a
+ * figure measured once), it falls back to the ratio of the medians.
  */
 import { fixed, median, spread } from './figures.js';
 import type { ServerKind } from './processes.js';
@@ -44,7 +52,7 @@ export function createComparison(kinds: readonly ServerKind[]): Comparison {
     header: [
       'figure (median of rounds ±spread)',
       ...kinds.map((kind) => kindLabel[kind]),
-      ...others.map((kind) => `${kind} / ${base}`),
+      ...others.map((kind) => `${kind} / ${base} (paired)`),
       'goal (supervised / bare)',
     ],
     samples: () => Object.fromEntries(kinds.map((kind) => [kind, []])) as unknown as Samples,
@@ -56,12 +64,20 @@ export function createComparison(kinds: readonly ServerKind[]): Comparison {
       return [
         label,
         ...kinds.map((kind) => `${format(medians[kind])} ±${fixed(spread(samples[kind]), 0)}%`),
-        ...(ratios ? others.map((kind) => `${fixed(medians[kind] / medians[base], 2)}×`) : blanks),
+        ...(ratios
+          ? others.map((kind) => `${fixed(pairedRatio(samples[kind], samples[base]), 2)}×`)
+          : blanks),
         goal,
       ];
     },
     note: (label, cells) => [label, ...kinds.map(cells), ...blanks, ''],
   };
+}
+
+/** The median of the per-round ratios `of[i] / to[i]`; the ratio of the medians unless both have one sample per round. */
+export function pairedRatio(of: readonly number[], to: readonly number[]): number {
+  if (of.length !== to.length || of.length === 0) return median(of) / median(to);
+  return median(of.map((value, round) => value / (to[round] as number)));
 }
 
 /** `--kinds`: any list of known kinds, each once. */
