@@ -251,7 +251,9 @@ describe('outage policy', () => {
       letThrough = resolve;
     });
     const stuck = refusal(node(c, 0).url('fay'));
-    await vi.waitFor(() => expect(node(c, 0).supervisor.stats().byState.connecting).toBe(1));
+    await vi.waitFor(() => expect(node(c, 0).supervisor.stats().byState.connecting).toBe(1), {
+      timeout: 5_000,
+    });
     const disposed = nextEvent(node(c, 0).supervisor, 'disposed');
     const evicted = nextEvent(node(c, 0).supervisor, 'evicted');
 
