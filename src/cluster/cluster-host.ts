@@ -59,7 +59,8 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
     evictOverLimit(userId, connectionId) {
       // Open or still in its handshake, the child leaves as evicted (4001, or
       // its handshake aborted), and the book and the `evicted` event say so.
-      users.get(userId)?.actor.send({ type: 'EVICT_CHILD', connectionId });
+      const record = users.get(userId);
+      if (snapshotOf(record) !== undefined) record?.actor.send({ type: 'EVICT_CHILD', connectionId });
     },
 
     held(only) {
