@@ -12,21 +12,28 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { readCommandLine } from './command-line.js';
 import { fixed, fullGc, percentile, sortNumbers, table } from './figures.js';
 import { createMemorySupervisor } from './memory-supervisor.js';
 import { type MemoryPeer, settle } from './memory-transport.js';
 import { VirtualClock } from './virtual-clock.js';
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    samples: { type: 'string' },
-    background: { type: 'string', default: '10000' },
-    markdown: { type: 'boolean', default: false },
-  },
-});
-const samples = Number(args.samples ?? (args.quick ? 200 : 1_000));
-const background = Number(args.background);
+const commandLine = readCommandLine(
+  'Usage: node --expose-gc dist/bench/admission.js [--samples 1000] [--background 10000] [--quick] [--markdown]',
+  () =>
+    parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        samples: { type: 'string' },
+        background: { type: 'string' },
+        markdown: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+);
+const args = commandLine.values;
+const samples = commandLine.number('samples', args.quick ? 200 : 1_000);
+const background = commandLine.number('background', 10_000, 0);
 const idleTimeoutMs = 1_000;
 const clock = new VirtualClock();
 const { supervisor, connect } = createMemorySupervisor({ idleTimeoutMs, clock });

@@ -23,21 +23,30 @@ import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { createSupervisor } from '../src/index.js';
+import { readCommandLine, usageError } from './command-line.js';
 import { fixed, fullGc, kib, median, nowMs, table } from './figures.js';
 
 type Mode = 'http' | 'close';
 type Request = { cmd: 'cpu' } | { cmd: 'memory' } | { cmd: 'stats' } | { cmd: 'exit' };
 
-const { values: args } = parseArgs({
-  options: {
-    serve: { type: 'boolean', default: false },
-    mode: { type: 'string', default: 'http' },
-    refusals: { type: 'string', default: '4000' },
-    concurrency: { type: 'string', default: '50' },
-    held: { type: 'string', default: '1000' },
-    rounds: { type: 'string', default: '3' },
-  },
-});
+const usage =
+  'Usage: node --expose-gc dist/bench/close-refusal.js [--refusals 4000] [--concurrency 50] [--held 1000] [--rounds 3]';
+const commandLine = readCommandLine(usage, () =>
+  parseArgs({
+    options: {
+      serve: { type: 'boolean', default: false },
+      mode: { type: 'string', default: 'http' },
+      refusals: { type: 'string' },
+      concurrency: { type: 'string' },
+      held: { type: 'string' },
+      rounds: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
+const args = commandLine.values;
+if (args.mode !== 'http' && args.mode !== 'close')
+  usageError(usage, `--mode must be http or close, not "${args.mode}"`);
 
 if (args.serve) await serve(args.mode as Mode);
 else await drive();
@@ -160,10 +169,10 @@ async function memoryRound(mode: Mode, held: number) {
 }
 
 async function drive(): Promise<void> {
-  const refusals = Number(args.refusals);
-  const concurrency = Number(args.concurrency);
-  const held = Number(args.held);
-  const rounds = Number(args.rounds);
+  const refusals = commandLine.number('refusals', 4_000);
+  const concurrency = commandLine.number('concurrency', 50);
+  const held = commandLine.number('held', 1_000, 0);
+  const rounds = commandLine.number('rounds', 3);
   const modes: Mode[] = ['http', 'close'];
   const time: Record<Mode, { perSecond: number[]; cpu: number[] }> = {
     http: { perSecond: [], cpu: [] },

@@ -20,23 +20,30 @@ import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
 import { createRedisSlotStore } from '../src/cluster/redis-store.js';
 import { runBounded } from './bounded.js';
+import { readCommandLine } from './command-line.js';
 import { fixed, percentile } from './figures.js';
 import { startPrivateRedis } from './private-redis.js';
 
-const { values: args } = parseArgs({
-  options: {
-    admissions: { type: 'string', default: '2000' },
-    'in-flight': { type: 'string', default: '8' },
-    rounds: { type: 'string', default: '3' },
-    'warm-up': { type: 'string', default: '2000' },
-    /** Without the event-loop probe (a setImmediate and a cpuUsage per turn: load of its own). */
-    quiet: { type: 'boolean', default: false },
-  },
-});
-const admissions = Number(args.admissions);
-const inFlight = Number(args['in-flight']);
-const rounds = Number(args.rounds);
-const warmUp = Number(args['warm-up']);
+const commandLine = readCommandLine(
+  'Usage: node dist/bench/cluster-tail.js [--admissions 2000] [--in-flight 8] [--rounds 3] [--warm-up 2000] [--quiet]',
+  () =>
+    parseArgs({
+      options: {
+        admissions: { type: 'string' },
+        'in-flight': { type: 'string' },
+        rounds: { type: 'string' },
+        'warm-up': { type: 'string' },
+        /** Without the event-loop probe (a setImmediate and a cpuUsage per turn: load of its own). */
+        quiet: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+);
+const args = commandLine.values;
+const admissions = commandLine.number('admissions', 2_000);
+const inFlight = commandLine.number('in-flight', 8);
+const rounds = commandLine.number('rounds', 3);
+const warmUp = commandLine.number('warm-up', 2_000, 0);
 
 const privateRedis = await startPrivateRedis();
 const { url } = privateRedis;

@@ -25,26 +25,41 @@ import WebSocket from 'ws';
 import { createRedisSlotStore } from '../src/cluster/redis-store.js';
 import { createSupervisor } from '../src/index.js';
 import { runBounded } from './bounded.js';
+import { readCommandLine } from './command-line.js';
 import { fixed, percentile, sortNumbers, table } from './figures.js';
 import { startPrivateRedis } from './private-redis.js';
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    markdown: { type: 'boolean', default: false },
-    'in-flight': { type: 'string', default: '8' },
-    // Seconds of churn before counting, per mode and round (fresh processes each time).
-    'churn-warm-up': { type: 'string' },
-    'churn-rounds': { type: 'string' },
-  },
-});
+const commandLine = readCommandLine(
+  `Usage: node dist/bench/cluster.js [options]   (or: npm run bench -- --only cluster)
+
+  --quick               fewer admissions and upgrades, shorter churn rounds
+  --in-flight N         admissions in flight in the latency figures (default 8)
+  --churn-warm-up S     seconds of churn before counting, per mode and round (default 2, --quick 1)
+  --churn-rounds N      churn rounds, local and cluster alternated (default 3, --quick 2)
+  --markdown            accepted for npm run bench (the output is markdown either way)
+
+Starts a private redis-server (REDIS_SERVER_PATH, or redis-server on PATH).`,
+  () =>
+    parseArgs({
+      options: {
+        quick: { type: 'boolean', default: false },
+        markdown: { type: 'boolean', default: false },
+        'in-flight': { type: 'string' },
+        // Seconds of churn before counting, per mode and round (fresh processes each time).
+        'churn-warm-up': { type: 'string' },
+        'churn-rounds': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+);
+const args = commandLine.values;
 const quick = args.quick;
-const inFlight = Number(args['in-flight']);
+const inFlight = commandLine.number('in-flight', 8);
 const admissions = quick ? 2_000 : 10_000;
 const upgrades = quick ? 500 : 2_000;
 const churnSeconds = quick ? 3 : 6;
-const churnWarmUpSeconds = Number(args['churn-warm-up'] ?? (quick ? 1 : 2));
-const churnRounds = Number(args['churn-rounds'] ?? (quick ? 2 : 3));
+const churnWarmUpSeconds = commandLine.number('churn-warm-up', quick ? 1 : 2, 0);
+const churnRounds = commandLine.number('churn-rounds', quick ? 2 : 3);
 const lines: string[] = [];
 const say = (line = '') => lines.push(line);
 

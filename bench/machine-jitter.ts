@@ -9,10 +9,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { readCommandLine } from './command-line.js';
 import { fixed, percentile, sortNumbers, table } from './figures.js';
 
-const { values: args } = parseArgs({ options: { samples: { type: 'string', default: '20000' } } });
-const samples = Number(args.samples);
+const commandLine = readCommandLine('Usage: node dist/bench/machine-jitter.js [--samples 20000]', () =>
+  parseArgs({ options: { samples: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }),
+);
+const samples = commandLine.number('samples', 20_000);
 
 /** A few µs to a few ms of integer arithmetic, depending on `rounds`. */
 function task(rounds: number): number {

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { codeArea } from './code-area.js';
+import { readCommandLine, usageError } from './command-line.js';
 import { fixed, table } from './figures.js';
 
 interface ProfileNode {
@@ -23,15 +24,16 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { top: { type: 'string', default: '25' } },
-});
-const file = positionals[0];
-if (file === undefined) {
-  console.error('usage: profile-summary <file.cpuprofile> [--top 25]');
-  process.exit(2);
-}
+const usage = 'Usage: node dist/bench/profile-summary.js <file.cpuprofile> [--top 25]';
+const commandLine = readCommandLine(usage, () =>
+  parseArgs({
+    allowPositionals: true,
+    options: { top: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  }),
+);
+const file = commandLine.positionals[0];
+if (file === undefined) usageError(usage, 'which .cpuprofile? (node --cpu-prof writes one)');
+const top = commandLine.number('top', 25);
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
 const selfUs = new Map<number, number>();
@@ -70,7 +72,6 @@ for (const [id, us] of selfUs) {
   }
 }
 
-const top = Number(values.top);
 const rows = (map: Map<string, number>) =>
   [...map]
     .sort((a, b) => b[1] - a[1])

@@ -10,6 +10,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Allocation } from './allocation-sampler.js';
+import { readCommandLine, usageError } from './command-line.js';
 import { createComparison, parseKinds } from './comparison.js';
 import { fixed, median, percentile, sortNumbers, spread, table } from './figures.js';
 import type { ChurnReport } from './load-client.js';
@@ -39,26 +40,7 @@ const all = [
 const optIn: readonly Bench[] = ['cluster'];
 type Bench = (typeof all)[number];
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    only: { type: 'string' },
-    rounds: { type: 'string' },
-    clients: { type: 'string', default: '2' },
-    'scale-connections': { type: 'string' },
-    concurrency: { type: 'string', default: '50,200' },
-    users: { type: 'string', default: '10,1000' },
-    kinds: { type: 'string', default: 'supervised,bare,socketio' },
-    connections: { type: 'string', default: '1000' },
-    'message-users': { type: 'string', default: '100' },
-    depth: { type: 'string', default: '4' },
-    json: { type: 'string' },
-    warmup: { type: 'string' },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
-if (args.help) {
-  console.log(`Usage: npm run bench -- [options]
+const usage = `Usage: npm run bench -- [options]
 
   --quick                 2 rounds, 3 s warm-up, 1.5 s windows, 20,000 connections for scale
   --only LIST             some of: ${all.join(', ')} (default: all but cluster,
@@ -77,34 +59,71 @@ if (args.help) {
   scale:    --scale-connections N  in-memory connections held (default 100,000)
   --json FILE             also write every sample as JSON
 
-BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=prof" adds flags to the server processes.`);
-  process.exit(0);
-}
+BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=prof" adds flags to the server processes.`;
+const commandLine = readCommandLine(usage, () =>
+  parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      rounds: { type: 'string' },
+      clients: { type: 'string' },
+      'scale-connections': { type: 'string' },
+      concurrency: { type: 'string', default: '50,200' },
+      users: { type: 'string', default: '10,1000' },
+      kinds: { type: 'string', default: 'supervised,bare,socketio' },
+      connections: { type: 'string' },
+      'message-users': { type: 'string' },
+      depth: { type: 'string' },
+      json: { type: 'string' },
+      warmup: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
+const args = commandLine.values;
 const selected = new Set<Bench>(
   args.only === undefined
     ? all.filter((name) => !optIn.includes(name))
     : (args.only.split(',').map((name) => name.trim()) as Bench[]),
 );
 for (const name of selected) {
-  if (!all.includes(name)) throw new Error(`unknown benchmark ${name}; choose from ${all.join(', ')}`);
+  if (!all.includes(name))
+    usageError(usage, `--only: unknown benchmark "${name}"; choose from ${all.join(', ')}`);
 }
 const quick = args.quick;
-const rounds = Number(args.rounds ?? (quick ? 2 : 5));
-const clientCount = Number(args.clients);
+const rounds = commandLine.number('rounds', quick ? 2 : 5);
+const clientCount = commandLine.number('clients', 2);
 // Each round starts a fresh server, cold: V8 compiles the hot paths only after
 // thousands of cycles, and the supervised server has far more code to warm up
 // than the bare one. 1 s of warm-up measured the JIT, not the steady state
 // (supervised CPU per cycle fell by a third between 1 s and 6 s of warm-up).
-const warmupMs = Number(args.warmup ?? (quick ? 3 : 5)) * 1_000;
+const warmupMs = commandLine.number('warmup', quick ? 3 : 5, 0) * 1_000;
 const windowMs = quick ? 1_500 : 3_000;
 /** Longer than the timed windows: the figure is per cycle, and wants many cycles. */
 const allocationWindowMs = quick ? 3_000 : 6_000;
-const scaleConnections = Number(args['scale-connections'] ?? (quick ? 20_000 : 100_000));
-const list = (text: string) => text.split(',').map((item) => item.trim());
-const kinds = parseKinds(args.kinds, serverKinds);
+const scaleConnections = commandLine.number('scale-connections', quick ? 20_000 : 100_000);
+/** A comma-separated list of counts, each at least 1. */
+const counts = (name: string, text: string) =>
+  text.split(',').map((item) => {
+    const value = Number(item.trim());
+    if (item.trim() === '' || !Number.isInteger(value) || value < 1) {
+      usageError(usage, `--${name} takes counts like 50,200, not "${text}"`);
+    }
+    return value;
+  });
+const kinds = (() => {
+  try {
+    return parseKinds(args.kinds, serverKinds);
+  } catch (error) {
+    return usageError(usage, (error as Error).message);
+  }
+})();
 const comparison = createComparison(kinds);
-const concurrencies = list(args.concurrency).map(Number);
-const userCounts = list(args.users).map(Number);
+const messageConnections = commandLine.number('connections', 1_000);
+const messageUsers = commandLine.number('message-users', 100);
+const messageDepth = commandLine.number('depth', 4);
+const concurrencies = counts('concurrency', args.concurrency);
+const userCounts = counts('users', args.users);
 
 const results: Record<string, unknown> = {
   date: new Date().toISOString(),
@@ -409,9 +428,9 @@ async function messages(): Promise<void> {
     clients: clientCount,
     warmupMs,
     windowMs,
-    connections: Number(args.connections),
-    users: Number(args['message-users']),
-    depth: Number(args.depth),
+    connections: messageConnections,
+    users: messageUsers,
+    depth: messageDepth,
   });
   results.messages = raw;
   sections.push(section);

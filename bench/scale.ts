@@ -11,23 +11,30 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { readCommandLine } from './command-line.js';
 import { fixed, fullGc, percentile, sortNumbers, table } from './figures.js';
 import { createMemorySupervisor } from './memory-supervisor.js';
 import { MemoryPeer, MemoryWebSocket, settle } from './memory-transport.js';
 
-const { values: args } = parseArgs({
-  options: {
-    connections: { type: 'string', default: '1000000' },
-    'per-user': { type: 'string', default: '20' },
-    probes: { type: 'string', default: '2000' },
-    // Disposing of every connection one by one takes as long as admitting them; off above 100,000.
-    'dispose-all': { type: 'boolean' },
-    markdown: { type: 'boolean', default: false },
-  },
-});
-const total = Number(args.connections);
-const perUser = Number(args['per-user']);
-const probes = Number(args.probes);
+const commandLine = readCommandLine(
+  'Usage: node --expose-gc --max-old-space-size=16000 dist/bench/scale.js [--connections 1000000] [--per-user 20] [--probes 2000] [--dispose-all] [--markdown]',
+  () =>
+    parseArgs({
+      options: {
+        connections: { type: 'string' },
+        'per-user': { type: 'string' },
+        probes: { type: 'string' },
+        // Disposing of every connection one by one takes as long as admitting them; off above 100,000.
+        'dispose-all': { type: 'boolean' },
+        markdown: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+);
+const args = commandLine.values;
+const total = commandLine.number('connections', 1_000_000);
+const perUser = commandLine.number('per-user', 20);
+const probes = commandLine.number('probes', 2_000);
 const heapUsed = () => {
   fullGc();
   return process.memoryUsage().heapUsed;

@@ -19,37 +19,38 @@
 import { parseArgs } from 'node:util';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import type { DisposeReason } from '../src/index.js';
+import { readCommandLine } from './command-line.js';
 import { fixed, fullGc, nowMs, table } from './figures.js';
 import { createMemorySupervisor } from './memory-supervisor.js';
 import { type MemoryPeer, type PeerBehaviour, settle } from './memory-transport.js';
 import { VirtualClock } from './virtual-clock.js';
 
-const { values: args } = parseArgs({
-  options: {
-    lifecycles: { type: 'string', default: '1000000' },
-    // Most heap growth a lifecycle may leave behind, in bytes (a fitted slope).
-    'max-growth': { type: 'string', default: '64' },
-    users: { type: 'string', default: '300' },
-    samples: { type: 'string', default: '20' },
-    seed: { type: 'string', default: '1' },
-    json: { type: 'boolean', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
-if (args.help) {
-  console.log(`Usage: npm run soak -- [--lifecycles 1000000] [--users 300] [--samples 20] [--max-growth 64] [--seed 1] [--json]
-Run with node --expose-gc (npm run soak does).`);
-  process.exit(0);
-}
-
-const lifecycles = Number(args.lifecycles);
-const maxGrowthBytes = Number(args['max-growth']);
-const userCount = Number(args.users);
+const commandLine = readCommandLine(
+  `Usage: npm run soak -- [--lifecycles 1000000] [--users 300] [--samples 20] [--max-growth 64] [--seed 1] [--json]
+Run with node --expose-gc (npm run soak does).`,
+  () =>
+    parseArgs({
+      options: {
+        lifecycles: { type: 'string' },
+        // Most heap growth a lifecycle may leave behind, in bytes (a fitted slope).
+        'max-growth': { type: 'string' },
+        users: { type: 'string' },
+        samples: { type: 'string' },
+        seed: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+);
+const args = commandLine.values;
+const lifecycles = commandLine.number('lifecycles', 1_000_000);
+const maxGrowthBytes = commandLine.number('max-growth', 64, 0);
+const userCount = commandLine.number('users', 300);
 // One more window than samples, so that the last window ends in the final shutdown.
-const sampleEvery = Math.max(1, Math.floor(lifecycles / (Number(args.samples) + 1)));
+const sampleEvery = Math.max(1, Math.floor(lifecycles / (commandLine.number('samples', 20) + 1)));
 
 // mulberry32: a small seeded generator, so a failing run can be replayed.
-let seed = Number(args.seed) >>> 0;
+let seed = commandLine.number('seed', 1, 0) >>> 0;
 function random(): number {
   seed = (seed + 0x6d2b79f5) >>> 0;
   let t = seed;

@@ -16,16 +16,24 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import type { InspectionEvent } from 'xstate';
 import { createSupervisor } from '../src/index.js';
+import { readCommandLine, usageError } from './command-line.js';
 
-const { values: args } = parseArgs({
-  options: {
-    cycles: { type: 'string', default: '2000' },
-    users: { type: 'string', default: '1000' },
-    close: { type: 'string', default: 'both' },
-  },
-});
-const cycles = Number(args.cycles);
-const users = Number(args.users);
+const usage = 'Usage: node dist/bench/steps.js [--cycles 2000] [--users 1000] [--close clean|drop|both]';
+const commandLine = readCommandLine(usage, () =>
+  parseArgs({
+    options: {
+      cycles: { type: 'string' },
+      users: { type: 'string' },
+      close: { type: 'string', default: 'both' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }),
+);
+const args = commandLine.values;
+if (!['clean', 'drop', 'both'].includes(args.close))
+  usageError(usage, `--close must be clean, drop or both, not "${args.close}"`);
+const cycles = commandLine.number('cycles', 2_000);
+const users = commandLine.number('users', 1_000);
 
 const counts = new Map<string, { events: number; actors: number }>();
 const countOf = (machine: string) => {

@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { type AnyActorRef, createActor, setup, spawnChild, stopChild } from 'xstate';
 import type { SupervisorOptions } from '../src/index.js';
 import { AllocationSampler } from './allocation-sampler.js';
+import { readCommandLine } from './command-line.js';
 import { fixed, fullGc, kib, median, spread, table } from './figures.js';
 
 type ConnectionEvent = { type: 'OPEN' | 'TOUCH' | 'PING' | 'CLOSE' | 'CLOSED' | 'IGNORED' };
@@ -211,18 +212,22 @@ export function formatXStateFloor(floor: XStateFloor): string {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values: args } = parseArgs({
-    options: {
-      iterations: { type: 'string', default: '20000' },
-      repeats: { type: 'string', default: '5' },
-      'children-per-parent': { type: 'string', default: '1000' },
-    },
-  });
-  const { iterations, repeats, 'children-per-parent': perParent } = args;
+  const commandLine = readCommandLine(
+    'Usage: node --expose-gc dist/bench/xstate-floor.js [--iterations 20000] [--repeats 5] [--children-per-parent 1000]',
+    () =>
+      parseArgs({
+        options: {
+          iterations: { type: 'string' },
+          repeats: { type: 'string' },
+          'children-per-parent': { type: 'string' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      }),
+  );
   const floor = await runXStateFloor({
-    iterations: +iterations,
-    repeats: +repeats,
-    childrenPerParent: +perParent,
+    iterations: commandLine.number('iterations', 20_000),
+    repeats: commandLine.number('repeats', 5),
+    childrenPerParent: commandLine.number('children-per-parent', 1_000),
   });
   console.log(formatXStateFloor(floor));
 }

@@ -1,0 +1,81 @@
+/**
+ * bench/RESULTS.md tells readers to run the bench programs by hand, so each
+ * one answers `--help`, and a mistyped flag or a number that is not one gets
+ * a one-line message and the usage (exit 2), not a stack trace or a run on NaN.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+const programs = [
+  'run',
+  'soak',
+  'scale',
+  'admission',
+  'steps',
+  'machine-jitter',
+  'xstate-floor',
+  'close-refusal',
+  'cluster',
+  'cluster-tail',
+  'profile-summary',
+];
+
+/** Runs a built bench program to its end (each of these ends at once); its exit code and what it printed. */
+function run(
+  program: string,
+  args: string[],
+): Promise<{ code: number | null; output: string; errors: string }> {
+  const script = `dist/bench/${program}.js`;
+  if (!existsSync(`${root}${script}`))
+    throw new Error(`${script} is missing: run "npm run build" first (npm test does)`);
+  return new Promise((resolve) => {
+    // execFile, not the helpers' runProgram: its clean-up belongs to one test at a time, and these run concurrently.
+    execFile(process.execPath, [script, ...args], { cwd: root, timeout: 15_000 }, (error, output, errors) => {
+      resolve({
+        code: error === null ? 0 : typeof error.code === 'number' ? error.code : null,
+        output,
+        errors,
+      });
+    });
+  });
+}
+
+describe.concurrent('the bench programs on the command line', () => {
+  for (const program of programs) {
+    it(`${program} --help prints its usage and exits 0`, async () => {
+      const { code, output } = await run(program, ['--help']);
+      expect(code).toBe(0);
+      expect(output).toMatch(/^Usage: /);
+    });
+
+    it(`${program} refuses an unknown flag with its usage, exit 2, no stack trace`, async () => {
+      const { code, errors } = await run(program, ['--no-such-flag']);
+      expect(code).toBe(2);
+      expect(errors).toMatch(/^Unknown option '--no-such-flag'/);
+      expect(errors).toContain('Usage: ');
+      expect(errors).not.toMatch(/^\s+at /m);
+    });
+  }
+
+  it('refuses a count that is not a number instead of running on NaN', async () => {
+    const { code, errors } = await run('machine-jitter', ['--samples', 'many']);
+    expect(code).toBe(2);
+    expect(errors).toMatch(/^--samples must be a number ≥ 1, not "many"/);
+  });
+
+  it('refuses a benchmark it does not have, naming the ones it has', async () => {
+    const { code, errors } = await run('run', ['--only', 'churn,chrun']);
+    expect(code).toBe(2);
+    expect(errors).toMatch(/^--only: unknown benchmark "chrun"; choose from memory, churn,/);
+  });
+
+  it('refuses a list of counts with a word in it', async () => {
+    const { code, errors } = await run('run', ['--only', 'churn', '--concurrency', '50,lots']);
+    expect(code).toBe(2);
+    expect(errors).toMatch(/^--concurrency takes counts like 50,200, not "50,lots"/);
+  });
+});
