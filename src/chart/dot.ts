@@ -5,7 +5,7 @@
  * with `compound=true`). Parallel regions are dashed clusters.
  */
 import type { ChartEdge, ChartGraph, ChartNode } from './graph.js';
-import { ANY_STATE, childrenOf, drawnEdges, edgeLabel, listedEdges, listedLabel } from './labels.js';
+import { ANY_STATE, childrenOf, compartment, drawnEdges, edgeLabel } from './labels.js';
 
 export function toDot(graph: ChartGraph): string {
   const byId = new Map(graph.nodes.map((node) => [node.id, node]));
@@ -32,7 +32,7 @@ export function toDot(graph: ChartGraph): string {
       );
     }
     for (const child of children) {
-      const listed = listedEdges(graph, child.id).map(listedLabel);
+      const listed = compartment(graph, child.id);
       if (child.type === 'compound' || child.type === 'parallel') {
         const style = parallelParent ? 'rounded,dashed' : 'rounded';
         lines.push(`${indent}subgraph ${cluster(child.id)} {`);
@@ -49,7 +49,7 @@ export function toDot(graph: ChartGraph): string {
   };
   block(null, false, '  ');
 
-  const rootListed = listedEdges(graph, '').map(listedLabel);
+  const rootListed = compartment(graph, '');
   if (rootListed.length > 0) {
     lines.push(
       `  ${quote('[any]')} [shape=note, label=${quote(`${ANY_STATE}\\l${rootListed.map(escapeDot).join('\\l')}\\l`, true)}];`,
@@ -67,7 +67,7 @@ function arrow(edge: ChartEdge, isCluster: (id: string) => boolean): string {
   return `${quote(edge.source)} -> ${quote(edge.target)} [${attributes.join(', ')}];`;
 }
 
-/** A state's label: its key, then its internal transitions, left-aligned. */
+/** A state's label: its key, then its entry actions, internal transitions and exit actions, left-aligned. */
 function label(node: ChartNode, listed: string[]): string {
   if (listed.length === 0) return escapeDot(node.key);
   return `${escapeDot(node.key)}\\n${listed.map(escapeDot).join('\\l')}\\l`;

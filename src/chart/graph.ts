@@ -11,7 +11,9 @@
  *   order. `id` is the dot path below the root (`active.heartbeat.waiting`),
  *   `parent` the parent's id (null at the top), `initial: true` marks the
  *   initial child of a compound state (parallel regions are all entered, so
- *   none is marked).
+ *   none is marked). `entry` and `exit` name the state's entry and exit
+ *   actions, in order (absent when it has none): what happens on the way in
+ *   and out, such as a connection's `live` state handing messages to the app.
  * - `edges`: every transition, in definition order per state. `source` is a
  *   node id, or `''` for the machine root (a transition taken in any state).
  *   A targetless transition has `target` = `source` and `internal: true`; a
@@ -41,6 +43,10 @@ export interface ChartNode {
   type: ChartNodeType;
   /** True for the initial child of a compound state (absent otherwise). */
   initial?: boolean;
+  /** Names of the state's entry actions, in order (absent when there are none). */
+  entry?: string[];
+  /** Names of the state's exit actions, in order (absent when there are none). */
+  exit?: string[];
 }
 
 export type ChartEdgeKind = 'event' | 'delay' | 'always' | 'done' | 'error';
@@ -112,6 +118,10 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
         type: stateNode.type,
       };
       if (parent.type === 'compound' && parent.initial?.target.includes(stateNode)) node.initial = true;
+      const entry = ownActions(stateNode, 'entry');
+      const exit = ownActions(stateNode, 'exit');
+      if (entry.length > 0) node.entry = entry;
+      if (exit.length > 0) node.exit = exit;
       nodes.push(node);
     }
 
@@ -189,6 +199,23 @@ export function assertMachine(value: unknown): asserts value is AnyStateMachine 
       'Expected an XState v5 machine (the result of createMachine() or setup().createMachine()).',
     );
   }
+}
+
+/**
+ * A state's entry or exit actions by name, without the `raise` and `cancel`
+ * that XState adds to schedule and cancel the state's own `after` delays:
+ * the chart draws those as the delays' dashed arrows.
+ */
+function ownActions(stateNode: AnyStateNode, which: 'entry' | 'exit'): string[] {
+  // Reading `after` first: XState adds those actions when it first resolves the delays.
+  const delayEvents = new Set<unknown>(stateNode.after.map((delayed) => delayed.eventType));
+  const scheduling = (action: unknown) => {
+    const { type, id, sendId } = action as { type?: unknown; id?: unknown; sendId?: unknown };
+    return which === 'entry'
+      ? type === 'xstate.raise' && delayEvents.has(id)
+      : type === 'xstate.cancel' && delayEvents.has(sendId);
+  };
+  return stateNode[which].filter((action) => !scheduling(action)).map(actionName);
 }
 
 function pathOf(stateNode: AnyStateNode): string {

@@ -32,6 +32,19 @@ export function listedLabel(edge: ChartEdge): string {
 }
 
 /**
+ * The lines written inside a state's box, in UML's order: `entry / actions`,
+ * the internal transitions, `exit / actions`. For the machine root (`''`,
+ * which has no box) its listed transitions alone.
+ */
+export function compartment(graph: ChartGraph, id: string): string[] {
+  const node = id === ROOT ? undefined : graph.nodes.find((candidate) => candidate.id === id);
+  const lines = listedEdges(graph, id).map(listedLabel);
+  if (node?.entry !== undefined) lines.unshift(`entry / ${node.entry.join(', ')}`);
+  if (node?.exit !== undefined) lines.push(`exit / ${node.exit.join(', ')}`);
+  return lines;
+}
+
+/**
  * Transitions written inside their state instead of drawn (the UML "internal
  * transition" compartment): the targetless ones, and on the machine root
  * (`source` = `''`, which has no box) all of them. In definition order.

@@ -12,7 +12,7 @@
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
 import { importOptionalPeer } from '../optional-peer.js';
 import type { ChartGraph, ChartNode } from './graph.js';
-import { ANY_STATE, type Arrow, arrows, childrenOf, listedEdges, listedLabel } from './labels.js';
+import { ANY_STATE, type Arrow, arrows, childrenOf, compartment } from './labels.js';
 import { textWidth } from './text-width.js';
 
 export const FONT = { state: 13, listed: 11, edge: 11 } as const;
@@ -31,7 +31,7 @@ export interface Box {
 
 export interface PlacedState extends Box {
   node: ChartNode;
-  /** Internal transitions written in the box, in definition order. */
+  /** The lines written in the box (`compartment()`): entry actions, internal transitions, exit actions. */
   listed: string[];
   children: PlacedState[];
   /** Set on a compound state with an initial child: where its initial dot sits. */
@@ -98,7 +98,7 @@ export async function layoutChart(graph: ChartGraph): Promise<ChartLayout> {
   const { default: elkModule } = await importOptionalPeer<ElkBundled>('elkjs', ELK_MODULE, 'SVG charts');
   const elk = new elkModule.default();
   const edges: ElkExtendedEdge[] = [];
-  const listedOf = (id: string) => listedEdges(graph, id).map(listedLabel);
+  const listedOf = (id: string) => compartment(graph, id);
 
   const childrenFor = (parent: string | null): ElkNode[] => {
     const nodes: ElkNode[] = [];

@@ -5,12 +5,12 @@
  * edge is written inside a composite block only when both of its ends are
  * direct children of that block; every other edge is written at the top
  * level, which never moves a state. Composite states cannot carry a
- * description in Mermaid, so only atomic states list their internal
- * transitions in their box; a composite state's internal transitions, and
- * those of the machine root, go in a note.
+ * description in Mermaid, so only atomic states list their entry actions,
+ * internal transitions and exit actions in their box; a composite state's
+ * list, and the machine root's transitions, go in a note.
  */
 import type { ChartGraph, ChartNode } from './graph.js';
-import { ANY_STATE, type Arrow, arrows, childrenOf, listedEdges, listedLabel } from './labels.js';
+import { ANY_STATE, type Arrow, arrows, childrenOf, compartment } from './labels.js';
 
 /** Words Mermaid's state grammar (or its layout, for `root`) reserves. */
 const RESERVED = new Set([
@@ -57,14 +57,14 @@ export function toMermaid(graph: ChartGraph): string {
         lines.push(`${indent}state ${id} {`);
         block(child.id, child.type === 'parallel', `${indent}  `);
         lines.push(`${indent}}`);
-        note(id, listedEdges(graph, child.id).map(listedLabel), indent);
+        note(id, compartment(graph, child.id), indent);
         return;
       }
       // A state with descriptions needs its name declared first, or the first description becomes its title.
-      const listed = listedEdges(graph, child.id);
+      const listed = compartment(graph, child.id);
       if (id !== child.key || listed.length > 0) lines.push(`${indent}state "${text(child.key)}" as ${id}`);
       else lines.push(`${indent}${id}`);
-      for (const edge of listed) lines.push(`${indent}${id} : ${text(listedLabel(edge))}`);
+      for (const line of listed) lines.push(`${indent}${id} : ${text(line)}`);
     });
     if (parent !== null)
       for (const edge of edges.filter(localTo(parent))) lines.push(`${indent}${arrow(edge)}`);
@@ -80,7 +80,7 @@ export function toMermaid(graph: ChartGraph): string {
 
   const top = childrenOf(graph, null);
   const anchor = top.find((node) => node.initial === true) ?? top[0];
-  const rootListed = listedEdges(graph, '').map(listedLabel);
+  const rootListed = compartment(graph, '');
   if (anchor !== undefined) note(idOf(anchor.id), rootListed, '  ', ANY_STATE);
   return `${lines.join('\n')}\n`;
 

@@ -47,6 +47,10 @@ describe('DOT', () => {
     expect(hub).not.toContain('[any]'); // no root transitions
     const sample = await renderChart(sampleMachine, { format: 'dot' });
     expect(sample).toContain('"[any]" [shape=note, label="in any state\\lRESET → idle\\lTICK / log\\l"];');
+    const connection = await renderChart(charts.connection, { format: 'dot' });
+    expect(connection).toContain(
+      '"active.activity.live" [label="live\\nentry / deliverDirectly\\lexit / deliverViaMachine\\l"];',
+    );
   });
 
   it('escapes quotes and backslashes in labels', async () => {

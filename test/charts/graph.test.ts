@@ -27,7 +27,14 @@ describe('machineGraph on a machine with every construct', () => {
       { id: 'working', key: 'working', parent: null, type: 'parallel' },
       { id: 'working.task', key: 'task', parent: 'working', type: 'compound' },
       { id: 'working.task.running', key: 'running', parent: 'working.task', type: 'atomic', initial: true },
-      { id: 'working.task.failed', key: 'failed', parent: 'working.task', type: 'atomic' },
+      {
+        id: 'working.task.failed',
+        key: 'failed',
+        parent: 'working.task',
+        type: 'atomic',
+        entry: ['log'],
+        exit: ['log', 'log'],
+      },
       { id: 'working.task.done', key: 'done', parent: 'working.task', type: 'final' },
       { id: 'working.watch', key: 'watch', parent: 'working', type: 'compound' },
       { id: 'working.watch.running', key: 'running', parent: 'working.watch', type: 'atomic', initial: true },
@@ -94,6 +101,24 @@ describe('machineGraph on a machine with every construct', () => {
         guard: 'isReady && !isBusy',
       },
     ]);
+  });
+
+  it("names a state's entry and exit actions, but not the raise and cancel that schedule its own delays", () => {
+    // `failed` has a delay (retryDelay): XState adds a raise to its entry and a cancel to its exit.
+    const failed = sampleMachine.root.states.working?.states.task?.states.failed as AnyStateNode;
+    expect(failed.entry.length).toBe(2);
+    expect(failed.exit.length).toBe(3);
+    const connection = machineGraph(charts.connection);
+    const node = (id: string) => connection.nodes.find((candidate) => candidate.id === id);
+    expect(node('active.activity.live')).toMatchObject({
+      entry: ['deliverDirectly'],
+      exit: ['deliverViaMachine'],
+    });
+    expect(node('active.activity.idle')).toMatchObject({ entry: ['notifyIdle'] });
+    expect(node('draining')).toMatchObject({ entry: ['notifyDraining'] });
+    // Delays only: nothing of its own on the way in or out.
+    expect(node('connecting')).not.toHaveProperty('entry');
+    expect(node('connecting')).not.toHaveProperty('exit');
   });
 
   it('sums up the events, guards and delays, sorted; a computed delay has no ms', () => {

@@ -127,6 +127,23 @@ describe('Mermaid of the connection machine', async () => {
     );
   });
 
+  it('says which states deliver messages: entry and exit actions in the box, in UML order', () => {
+    const activity = blockOf('activity')
+      .split('\n')
+      .map((line) => line.trim());
+    const declared = activity.indexOf('state "live" as live');
+    expect(declared).toBeGreaterThan(0);
+    expect(activity.slice(declared + 1, declared + 3)).toEqual([
+      'live : entry / deliverDirectly',
+      'live : exit / deliverViaMachine',
+    ]);
+    expect(activity).toContain('idle : entry / notifyIdle');
+    expect(lines).toContain('  draining : entry / notifyDraining');
+    // The delays' own scheduling is drawn as their arrows, not listed.
+    expect(text).not.toContain('xstate.raise');
+    expect(text).not.toContain('xstate.cancel');
+  });
+
   it('writes edges that leave a composite at the top level, never inside it', () => {
     expect(blockOf('active')).not.toContain('disposed');
     expect(blockOf('active')).not.toContain('draining');
@@ -162,6 +179,14 @@ describe('Mermaid of the other machines', () => {
       '  note right of shuttingDown\n    after shutdownDeadline / terminateAll\n  end note',
     );
     expect(text).not.toContain('in any state');
+  });
+
+  it("refusal: a composite state's entry actions go in its note", async () => {
+    const text = await renderChart(charts.refusal, { format: 'mermaid' });
+    expect(text).toContain(
+      '  note right of refusing\n    entry / bindTransport, completeHandshake\n  end note',
+    );
+    expect(text).toContain('    closing : entry / sendCloseFrame');
   });
 
   it('sample: shared keys and Mermaid keywords get path ids with their key as label', async () => {

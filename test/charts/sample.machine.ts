@@ -2,8 +2,10 @@
  * A small machine with every construct the chart must show: root
  * transitions (one to a state, one internal with an action), nested and parallel states, guards (named, `and`/`not`,
  * inline), delays (fixed by name, literal, computed), `always`, an invoke's
- * onDone/onError, self and internal transitions, and final states. Two states
- * share a key (`running`) and one is named after a Mermaid keyword (`end`).
+ * onDone/onError, self and internal transitions, entry and exit actions (on a
+ * state with a delay, whose own raise/cancel the chart leaves out), and final
+ * states. Two states share a key (`running`) and one is named after a Mermaid
+ * keyword (`end`).
  */
 import { and, fromPromise, not, setup } from 'xstate';
 
@@ -34,7 +36,7 @@ export const sampleMachine = setup({
           initial: 'running',
           states: {
             running: { invoke: { src: 'job', id: 'job', onDone: 'done', onError: 'failed' } },
-            failed: { after: { retryDelay: 'running' } },
+            failed: { entry: 'log', exit: ['log', 'log'], after: { retryDelay: 'running' } },
             done: { type: 'final' },
           },
         },

@@ -208,6 +208,14 @@ describe('SVG specifics', () => {
     ]);
 
     const connection = readSvg(await renderChart(charts.connection, { format: 'svg' }));
+    // Which states deliver messages, and what entering and leaving them does.
+    expect(internals(connection, 'active.activity.live')).toEqual([
+      'entry / deliverDirectly',
+      'exit / deliverViaMachine',
+    ]);
+    expect(internals(connection, 'draining')).toEqual(['entry / notifyDraining']);
+    expect(internals(connection, 'connecting')).toEqual([]);
+    expect(internals(sample, 'working.task.failed')).toEqual(['entry / log', 'exit / log, log']);
     const delays = all(connection, (e) => e.name === 'g' && classes(e).includes('delay'));
     expect(
       delays.map((g) => g.children.find((c) => c.name === 'path')?.attributes['stroke-dasharray']),
