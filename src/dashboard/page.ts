@@ -184,7 +184,8 @@ const script = String.raw`
       text.setAttribute('dominant-baseline', 'central');
       badge.append(hint, pill, text);
       layer.appendChild(badge);
-      badges.set(id, { group, badge, pill, text, x: box.x + box.width - 6, y: box.y });
+      // Centred just off the top right corner: on a narrow box (disposed) it would cover the state's name.
+      badges.set(id, { group, badge, pill, text, x: box.x + box.width + 2, y: box.y - 4 });
     }
     if (stats) drawCounts(stats.states);
   }
