@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
+import { createCountingClock } from '../../src/clock.js';
 import { allDisposed, expectNoLeaks, startServer } from '../helpers/server.js';
 import { expectReleased, listenersOn, startClient, startClosingServer } from './helpers.js';
 
@@ -211,5 +212,30 @@ describe('refusals and closes a plain ws server sends', () => {
     t.client.resume();
     await t.next('close', from);
     expect(server.connections()).toBe(2);
+  });
+});
+
+describe('retry hints longer than a timer can hold', () => {
+  // setTimeout (Node and browsers) fires at once for a delay above 2^31 - 1 ms (24.8 days).
+  // A server may hint that long (a Refusal's retryAfterMs has no upper bound): the client must
+  // still wait, not reconnect at once. Real timers here: a simulated clock has no such limit.
+  it.each([
+    [4429, 'banned for a month retry-after=2592000'],
+    [4503, 'maintenance retry-after=99999999999'],
+    [1001, 'moving retry-after=2147484'],
+  ])('%i "%s": waits (at most 2^31 - 1 ms) instead of reconnecting at once', async (code, reason) => {
+    const server = await startClosingServer({ code, reason });
+    const realTimers = createCountingClock({ setTimeout, clearTimeout });
+    const t = startClient({ url: server.url, clock: realTimers });
+    const { delayMs } = await t.next('reconnecting');
+    // A reconnect would reach the loopback server well within this; the client must still be waiting.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.connections()).toBe(1);
+    expect(t.client.state).toBe('waiting');
+    expect(realTimers.pending).toBe(1);
+    // It waits as long as a timer can: 24.8 days, the hint (not the jitter alone) cut to that.
+    expect(delayMs).toBe(2_147_483_647);
+    t.client.close();
+    expect(realTimers.pending).toBe(0);
   });
 });
