@@ -128,6 +128,26 @@ describe('the runtime around the machine', () => {
 });
 
 describe('listeners', () => {
+  it('close() inside a listener: stops there, and the listeners hear nothing but the final `closed`', async () => {
+    const server = await startClosingServer({ code: 4429, reason: 'busy retry-after=5' });
+    const t = startClient({ url: server.url });
+    let after = -1;
+    let stateThen = '';
+    t.client.on('close', () => {
+      // The app gives up on a refusal (a common pattern: 'too-many-requests' means try another host).
+      t.client.close();
+      after = t.mark();
+      stateThen = t.client.state;
+    });
+    await t.next('close');
+    await t.next('state', after);
+    // No "reconnecting in 5250 ms" nor "waiting" for a client the app has just closed.
+    expect(t.events.slice(after)).toEqual([['state', { state: 'closed', previous: 'open' }]]);
+    expect(stateThen).toBe('closed');
+    await expectReleased(t);
+    expect(server.connections()).toBe(1);
+  });
+
   it('a listener that throws does not stop the others, nor the client; its error is thrown on its own', async () => {
     const server = await startServer();
     const thrown: unknown[] = [];
