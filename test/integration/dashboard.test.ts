@@ -226,6 +226,8 @@ describe('createDashboard, mounted by an app', () => {
       ([, data]) => (JSON.parse(data as string) as { userId: string }).userId,
     );
     expect(sent).toEqual(['burst6', 'burst7', 'burst8']);
+    dashboard.close();
+    await events.ended;
   });
 
   it('streams beyond maxStreams get 503 and hold nothing', async () => {
