@@ -100,7 +100,9 @@ export class DashboardFeed implements StreamFeed {
 
   snapshot(): { chunk: string; stats: string } {
     const stats = this.#currentStats();
-    this.#snapshot ??= `event: snapshot\ndata: {"stats":${stats.json},"activity":${JSON.stringify(this.source.log.recent())}}\n\n`;
+    // The capacity too: the page lists as many as the log keeps (the activityCapacity option).
+    const capacity = Number.isFinite(this.#maxActivities) ? `,"activityCapacity":${this.#maxActivities}` : '';
+    this.#snapshot ??= `event: snapshot\ndata: {"stats":${stats.json},"activity":${JSON.stringify(this.source.log.recent())}${capacity}}\n\n`;
     return { chunk: this.#snapshot, stats: stats.json };
   }
 
