@@ -133,10 +133,9 @@ export class DashboardFeed implements StreamFeed {
     if (notice.type === 'activity') {
       this.#snapshot = undefined;
       this.#outbox.push(`event: activity\ndata: ${JSON.stringify(notice.activity)}\n\n`);
-      // A burst is bounded by the clock, not by the rate of events: without this, a flood of
-      // refusals (or a long batchMs) piles up in memory and is written whole to every stream,
-      // although the log, and so the page, keeps only the newest of them.
-      // Trimmed at twice the bound, so that a long burst costs O(1) per event; the flush takes the newest.
+      // A burst is bounded by the clock, not by the rate of events: keep no more than the log (and
+      // so the page) keeps, or a flood of refusals, or a long batchMs, piles up here and is written
+      // whole to every stream. Cut at twice the bound (O(1) per event); the flush takes the newest.
       const max = this.#maxActivities;
       if (this.#outbox.length >= 2 * max) this.#outbox = this.#outbox.slice(-max);
     }
