@@ -91,6 +91,14 @@ const closeFrom = (event: ClientEvent): ClientClose =>
 const codeOf = (event: ClientEvent) => (event.type === 'SOCKET_CLOSED' ? event.code : 1006);
 
 /**
+ * The longest delay a timer can hold (2^31 - 1 ms, 24.8 days): setTimeout, in
+ * Node and in browsers, fires at once for anything longer. A server's retry
+ * hint has no upper bound (`retry-after=2592000` is a month), so a wait is cut
+ * to this rather than turning "not for a month" into a reconnect loop.
+ */
+const MAX_WAIT_MS = 2_147_483_647;
+
+/**
  * The reconnecting client's statechart (see the diagram at the top of this
  * file and docs/machines/client.md). Its `socket` actor is a placeholder:
  * `createClient()` from ws-supervisor/client provides the real one; use that,
@@ -133,12 +141,18 @@ export const clientMachine = setup({
       const { baseMs, capMs, factor } = context.backoff;
       const ceiling = Math.min(capMs, baseMs * factor ** context.attempt);
       const floor = context.lastClose?.retryAfterMs ?? 0;
-      return { retryDelayMs: Math.round(floor + context.random() * ceiling), attempt: context.attempt + 1 };
+      return {
+        retryDelayMs: Math.min(MAX_WAIT_MS, Math.round(floor + context.random() * ceiling)),
+        attempt: context.attempt + 1,
+      };
     }),
     /** A shutdown closes every client at once: spread their returns over the window (after any hint). */
     planSpread: assign({
       retryDelayMs: ({ context }) =>
-        Math.round((context.lastClose?.retryAfterMs ?? 0) + context.random() * context.shutdownWindowMs),
+        Math.min(
+          MAX_WAIT_MS,
+          Math.round((context.lastClose?.retryAfterMs ?? 0) + context.random() * context.shutdownWindowMs),
+        ),
     }),
     resetAttempts: assign({ attempt: 0 }),
   },

@@ -117,7 +117,11 @@ export function createClient(options: ClientOptions): Client {
     reconnecting: new Set(),
     state: new Set(),
   };
+  // The app called close(). From inside a listener, the CLOSE waits for the step under way (XState
+  // queues it), whose news is stale by then: the app hears nothing more but the final `closed`.
+  let closing = false;
   const emit = <K extends keyof ClientEvents>(type: K, event: ClientEvents[K]) => {
+    if (closing && !(type === 'state' && (event as ClientEvents['state']).state === 'closed')) return;
     for (const listener of listeners[type]) {
       try {
         listener(event);
@@ -174,11 +178,14 @@ export function createClient(options: ClientOptions): Client {
     pending.push(() => emit('reconnecting', { delayMs, attempt })),
   );
   let state: ClientState = 'connecting';
+  /** The state the listeners last heard of (a step cut short by close() is never announced). */
+  let announced: ClientState = 'connecting';
   actor.subscribe((snapshot) => {
-    const previous = state;
     state = stateOf(snapshot);
     for (const announce of pending.splice(0)) announce();
-    if (state === previous) return;
+    if (state === announced || (closing && state !== 'closed')) return;
+    const previous = announced;
+    announced = state;
     emit('state', { state, previous });
     // Nothing follows `closed`: the app's listeners go with the actor.
     if (state === 'closed') for (const set of Object.values(listeners)) set.clear();
@@ -187,28 +194,30 @@ export function createClient(options: ClientOptions): Client {
 
   return {
     get state() {
-      return state;
+      return closing ? 'closed' : state;
     },
     get lastClose() {
       return lastClose;
     },
     send(data) {
-      if (socket === undefined || socket.readyState !== ReadyState.open) return false;
+      if (closing || socket === undefined || socket.readyState !== ReadyState.open) return false;
       socket.send(data as never);
       return true;
     },
     activity() {
       // Called on every key press: a step only when it can matter.
-      if (state === 'suspended') actor.send({ type: 'ACTIVITY' });
+      if (state === 'suspended' && !closing) actor.send({ type: 'ACTIVITY' });
     },
     resume() {
-      if (state === 'suspended') actor.send({ type: 'RESUME' });
+      if (state === 'suspended' && !closing) actor.send({ type: 'RESUME' });
     },
     close() {
-      if (state !== 'closed') actor.send({ type: 'CLOSE' });
+      if (closing || state === 'closed') return;
+      closing = true;
+      actor.send({ type: 'CLOSE' });
     },
     on(type, listener) {
-      if (state === 'closed') return () => {};
+      if (closing || state === 'closed') return () => {};
       const set = listeners[type] as Set<typeof listener>;
       set.add(listener);
       return () => void set.delete(listener);

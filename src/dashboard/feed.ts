@@ -35,6 +35,11 @@ export interface FeedSource {
   batchMs: number;
   /** A comment line after this long without a write keeps proxies from closing a stream. */
   keepAliveMs: number;
+  /**
+   * The most activities a burst holds: the log's capacity, as many as a
+   * snapshot carries. @default unbounded
+   */
+  maxActivities?: number | undefined;
   /** @default Date.now */
   now?: (() => number) | undefined;
   /** Runs the feed's delays. @default XState's (the real timers) */
@@ -54,7 +59,11 @@ export class DashboardFeed implements StreamFeed {
   /** The `event: activity` messages of the burst under way, each serialised once. */
   #outbox: string[] = [];
 
-  constructor(private readonly source: FeedSource) {}
+  readonly #maxActivities: number;
+
+  constructor(private readonly source: FeedSource) {
+    this.#maxActivities = source.maxActivities ?? Number.POSITIVE_INFINITY;
+  }
 
   /** Starts a stream on `response` (the caller has authorised it). */
   open(response: ServerResponse): DashboardStream {
@@ -91,7 +100,9 @@ export class DashboardFeed implements StreamFeed {
 
   snapshot(): { chunk: string; stats: string } {
     const stats = this.#currentStats();
-    this.#snapshot ??= `event: snapshot\ndata: {"stats":${stats.json},"activity":${JSON.stringify(this.source.log.recent())}}\n\n`;
+    // The capacity too: the page lists as many as the log keeps (the activityCapacity option).
+    const capacity = Number.isFinite(this.#maxActivities) ? `,"activityCapacity":${this.#maxActivities}` : '';
+    this.#snapshot ??= `event: snapshot\ndata: {"stats":${stats.json},"activity":${JSON.stringify(this.source.log.recent())}${capacity}}\n\n`;
     return { chunk: this.#snapshot, stats: stats.json };
   }
 
@@ -122,6 +133,11 @@ export class DashboardFeed implements StreamFeed {
     if (notice.type === 'activity') {
       this.#snapshot = undefined;
       this.#outbox.push(`event: activity\ndata: ${JSON.stringify(notice.activity)}\n\n`);
+      // A burst is bounded by the clock, not by the rate of events: keep no more than the log (and
+      // so the page) keeps, or a flood of refusals, or a long batchMs, piles up here and is written
+      // whole to every stream. Cut at twice the bound (O(1) per event); the flush takes the newest.
+      const max = this.#maxActivities;
+      if (this.#outbox.length >= 2 * max) this.#outbox = this.#outbox.slice(-max);
     }
     // Opens a batch window, unless one is open already.
     this.#timing?.send({ type: 'NOTICED' });
@@ -129,7 +145,7 @@ export class DashboardFeed implements StreamFeed {
 
   /** The end of a burst: its activities and the counts after it, in one write per stream. */
   #flush = (): void => {
-    const activities = this.#outbox.join('');
+    const activities = this.#outbox.slice(-this.#maxActivities).join('');
     this.#outbox = [];
     this.#broadcastStats(activities);
   };

@@ -156,6 +156,7 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     pollMs: settings.pollMs,
     batchMs: settings.batchMs,
     keepAliveMs: settings.keepAliveMs,
+    maxActivities: settings.activityCapacity,
     clock: settings.clock,
   });
   const paths = new Map([

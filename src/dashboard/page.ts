@@ -127,7 +127,8 @@ const script = String.raw`
 (() => {
   'use strict';
   const SVG = 'http://www.w3.org/2000/svg';
-  const MAX_ACTIVITY = 50;
+  // As many entries as the server's log keeps (its activityCapacity option), which the snapshot says.
+  let maxActivity = 50;
   // The dashboard's own path (the page is served at <base> and <base>/): its
   // chart and events are under it, wherever the app mounted the dashboard.
   const base = location.pathname.replace(/\/+$/, '');
@@ -381,12 +382,12 @@ const script = String.raw`
 
   function addActivity(entry) {
     activity.push(entry);
-    if (activity.length > MAX_ACTIVITY) activity = activity.slice(-MAX_ACTIVITY);
+    if (activity.length > maxActivity) activity = activity.slice(-maxActivity);
     const list = byId('activity');
     const li = activityItem(entry);
     li.classList.add('fresh');
     list.prepend(li);
-    while (list.children.length > MAX_ACTIVITY) list.lastElementChild.remove();
+    while (list.children.length > maxActivity) list.lastElementChild.remove();
     byId('activity-empty').hidden = true;
   }
 
@@ -418,7 +419,11 @@ const script = String.raw`
   );
   events.addEventListener('snapshot', (message) => {
     const data = JSON.parse(message.data);
-    activity = data.activity.slice(-MAX_ACTIVITY);
+    if (Number.isInteger(data.activityCapacity) && data.activityCapacity > 0) {
+      maxActivity = data.activityCapacity;
+      byId('activity-limit').textContent = String(maxActivity);
+    }
+    activity = data.activity.slice(-maxActivity);
     drawActivity();
     drawStats(data.stats);
   });
@@ -463,7 +468,7 @@ const body = `
       </div>
     </section>
     <section class="card" aria-labelledby="activity-title">
-      <h2 id="activity-title">Latest events <small>admissions, refusals and evictions, newest first (last 50)</small></h2>
+      <h2 id="activity-title">Latest events <small>admissions, refusals and evictions, newest first (last <span id="activity-limit">50</span>)</small></h2>
       <ol class="activity" id="activity"></ol>
       <div class="empty" id="activity-empty">Nothing has happened yet.</div>
     </section>

@@ -7,7 +7,7 @@
  * safe to repeat.
  *
  * Messages (each `data:` is one JSON line):
- *   snapshot  { stats: StatsView, activity: Activity[] }   first, and after a slow client caught up
+ *   snapshot  { stats: StatsView, activity: Activity[], activityCapacity? }   first, and after a slow client caught up
  *   stats     StatsView                                    whenever the counts changed
  *   activity  Activity                                     each admission, refusal, eviction
  *

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
+import { createCountingClock } from '../../src/clock.js';
 import { allDisposed, expectNoLeaks, startServer } from '../helpers/server.js';
 import { expectReleased, listenersOn, startClient, startClosingServer } from './helpers.js';
 
@@ -127,6 +128,26 @@ describe('the runtime around the machine', () => {
 });
 
 describe('listeners', () => {
+  it('close() inside a listener: stops there, and the listeners hear nothing but the final `closed`', async () => {
+    const server = await startClosingServer({ code: 4429, reason: 'busy retry-after=5' });
+    const t = startClient({ url: server.url });
+    let after = -1;
+    let stateThen = '';
+    t.client.on('close', () => {
+      // The app gives up on a refusal (a common pattern: 'too-many-requests' means try another host).
+      t.client.close();
+      after = t.mark();
+      stateThen = t.client.state;
+    });
+    await t.next('close');
+    await t.next('state', after);
+    // No "reconnecting in 5250 ms" nor "waiting" for a client the app has just closed.
+    expect(t.events.slice(after)).toEqual([['state', { state: 'closed', previous: 'open' }]]);
+    expect(stateThen).toBe('closed');
+    await expectReleased(t);
+    expect(server.connections()).toBe(1);
+  });
+
   it('a listener that throws does not stop the others, nor the client; its error is thrown on its own', async () => {
     const server = await startServer();
     const thrown: unknown[] = [];
@@ -211,5 +232,30 @@ describe('refusals and closes a plain ws server sends', () => {
     t.client.resume();
     await t.next('close', from);
     expect(server.connections()).toBe(2);
+  });
+});
+
+describe('retry hints longer than a timer can hold', () => {
+  // setTimeout (Node and browsers) fires at once for a delay above 2^31 - 1 ms (24.8 days).
+  // A server may hint that long (a Refusal's retryAfterMs has no upper bound): the client must
+  // still wait, not reconnect at once. Real timers here: a simulated clock has no such limit.
+  it.each([
+    [4429, 'banned for a month retry-after=2592000'],
+    [4503, 'maintenance retry-after=99999999999'],
+    [1001, 'moving retry-after=2147484'],
+  ])('%i "%s": waits (at most 2^31 - 1 ms) instead of reconnecting at once', async (code, reason) => {
+    const server = await startClosingServer({ code, reason });
+    const realTimers = createCountingClock({ setTimeout, clearTimeout });
+    const t = startClient({ url: server.url, clock: realTimers });
+    const { delayMs } = await t.next('reconnecting');
+    // A reconnect would reach the loopback server well within this; the client must still be waiting.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(server.connections()).toBe(1);
+    expect(t.client.state).toBe('waiting');
+    expect(realTimers.pending).toBe(1);
+    // It waits as long as a timer can: 24.8 days, the hint (not the jitter alone) cut to that.
+    expect(delayMs).toBe(2_147_483_647);
+    t.client.close();
+    expect(realTimers.pending).toBe(0);
   });
 });

@@ -203,6 +203,33 @@ describe('createDashboard, mounted by an app', () => {
     expectNoLeaks(t.supervisor);
   });
 
+  it('a burst longer than activityCapacity is sent as its last activityCapacity entries, as the snapshot holds', async () => {
+    const t = await startRulesServer();
+    const dashboardClock = new SimulatedClock();
+    // A long batch window: every admission below falls into one burst.
+    const dashboard = createDashboard(t.supervisor, {
+      clock: dashboardClock,
+      activityCapacity: 3,
+      batchMs: 60_000,
+      pollMs: 1_000_000,
+    });
+    onTestFinished(() => dashboard.close());
+    const base = await mount(dashboard, { withNext: false });
+    const events = await openEvents(`${base}/dashboard/events`);
+    await events.until(/event: snapshot/);
+
+    for (let i = 1; i <= 8; i += 1) await t.open(`burst${i}`);
+    dashboardClock.increment(60_000);
+    await events.until(/event: stats/);
+    // The burst held (and wrote to every stream) only what the page can list: the newest entries.
+    const sent = [...events.text().matchAll(/event: activity\ndata: (.*)\n\n/g)].map(
+      ([, data]) => (JSON.parse(data as string) as { userId: string }).userId,
+    );
+    expect(sent).toEqual(['burst6', 'burst7', 'burst8']);
+    dashboard.close();
+    await events.ended;
+  });
+
   it('streams beyond maxStreams get 503 and hold nothing', async () => {
     const t = await startRulesServer();
     const dashboard = createDashboard(t.supervisor, { maxStreams: 1, authorize: tokenAuthorizer('k') });
