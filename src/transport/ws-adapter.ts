@@ -158,8 +158,21 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     const request = this.#request;
     const raw = this.#raw;
     if (request === undefined || raw === undefined || this.#head === undefined) return;
-    this.env.wss.handleUpgrade(request, raw, this.#head, (ws) => this.#opened(ws));
+    const head = this.#head;
     this.#head = undefined;
+    try {
+      this.env.wss.handleUpgrade(request, raw, head, (ws) => this.#opened(ws));
+    } catch (error) {
+      // The app's own server runs its hooks in there (verifyClient, handleProtocols,
+      // `headers` listeners). One that throws leaves the admitted handshake half
+      // done: report it and abort, so the client is answered now and the slot is
+      // freed now, not at connectTimeoutMs, and handleUpgrade() still resolves.
+      this.env.report(new AppHookError('webSocketServer.handleUpgrade', error, this.id));
+      this.#sink?.({
+        type: 'SOCKET_ERRORED',
+        error: error instanceof Error ? error : new Error(String(error)),
+      });
+    }
   }
 
   #opened(ws: WebSocket): void {

@@ -27,6 +27,7 @@ import {
   createCloseWatcher,
   nextDisposed,
   rawConnect,
+  readResponseHead,
   upgradeRequest,
 } from '../helpers/cleanup.js';
 import { refusal } from '../helpers/rules.js';
@@ -226,6 +227,86 @@ describe('a client that leaves during a slow authenticate leaves nothing behind'
 
 // A malformed upgrade request is refused before authenticate and admission:
 // see handshake.test.ts.
+
+describe('an app’s webSocketServer that throws while completing an admitted handshake', () => {
+  // checkHandshake runs the app's shouldHandle before admission; these hooks
+  // of the app's own server run only inside ws's handleUpgrade, after it.
+  const boom = new Error('handshake hook bug');
+  const cases: [string, () => WebSocketServer, Record<string, string>][] = [
+    [
+      'handleProtocols throws',
+      () =>
+        new WebSocketServer({
+          noServer: true,
+          handleProtocols: () => {
+            throw boom;
+          },
+        }),
+      { 'Sec-WebSocket-Protocol': 'chat' },
+    ],
+    [
+      'a headers listener throws',
+      () =>
+        new WebSocketServer({ noServer: true }).on('headers', () => {
+          throw boom;
+        }),
+      {},
+    ],
+    [
+      'a synchronous verifyClient throws',
+      () =>
+        new WebSocketServer({
+          noServer: true,
+          verifyClient: (_info: unknown) => {
+            throw boom;
+          },
+        }),
+      {},
+    ],
+  ];
+
+  it.each(cases)(
+    '%s: reported as an AppHookError, the client is answered at once, and nothing is left',
+    async (_name, webSocketServer, headers) => {
+      const t = await startQuietServer({ webSocketServer: webSocketServer() });
+      const socket = await rawConnect(t.port);
+      socket.write(upgradeRequest('hooked', { headers }));
+      // The clock never moves: only an immediate answer, not connectTimeoutMs, can come.
+      expect(await readResponseHead(socket)).toMatch(/^HTTP\/1\.1 5\d\d /);
+      await allDisposed(t.supervisor);
+      expect(t.disposed).toMatchObject([{ userId: 'hooked', reason: 'error' }]);
+      expect(t.errors).toHaveLength(1);
+      expect(t.errors[0]).toBeInstanceOf(AppHookError);
+      expect(t.errors[0]).toMatchObject({
+        code: 'WSSUP_APP_HOOK_FAILED',
+        hook: 'webSocketServer.handleUpgrade',
+        cause: boom,
+        connectionId: t.disposed[0]?.connectionId,
+      });
+      expectNoLeaks(t.supervisor);
+    },
+  );
+
+  it('handleUpgrade() still resolves: it never rejects', async () => {
+    const webSocketServer = new WebSocketServer({ noServer: true }).on('headers', () => {
+      throw boom;
+    });
+    const t = await startQuietServer({ webSocketServer });
+    const upgrades: Promise<void>[] = [];
+    // Routed by the app, as in the README: its own upgrade listener, the supervisor's promise kept.
+    t.server.removeAllListeners('upgrade');
+    t.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+      upgrades.push(t.supervisor.handleUpgrade(request, socket, head)),
+    );
+    const socket = await rawConnect(t.port);
+    socket.write(upgradeRequest('routed'));
+    await vi.waitFor(() => expect(upgrades).toHaveLength(1));
+    await expect(upgrades[0]).resolves.toBeUndefined();
+    await readResponseHead(socket);
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+});
 
 describe('oversized messages', () => {
   it('are refused by ws with 1009, never reach onMessage, and the connection is disposed', async () => {
