@@ -167,11 +167,15 @@ export function createUpgradePath(
     }
     // Issue 12: in cluster mode the cluster-wide book reserves the slot first.
     if (cluster !== undefined) return admitInCluster(cluster, attempt);
-    admitLocally(attempt, nextConnectionId());
+    admitLocally(attempt, nextConnectionId())?.completeHandshake();
   }
 
-  /** The machines decide; returns whether the connection was admitted (and its handshake started). */
-  function admitLocally(attempt: Attempt, connectionId: string): boolean {
+  /**
+   * The machines decide; returns the admitted connection, whose handshake the
+   * caller completes once its own books have it (that can dispose it at once),
+   * or undefined when the attempt was refused.
+   */
+  function admitLocally(attempt: Attempt, connectionId: string): WsConnection | undefined {
     const { request, socket, head, userId, correlationId, data } = attempt;
     const rate = resolved.admissionRate;
     const known = users.has(userId);
@@ -194,17 +198,14 @@ export function createUpgradePath(
       transport: connection,
     });
     const decision = connection.decision;
-    if (decision?.admitted === true) {
-      connection.completeHandshake();
-      return true;
-    }
+    if (decision?.admitted === true) return connection;
     if (decision === undefined) {
       report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
       refuse(attempt, 'shutting-down', 'server is not accepting connections');
     } else {
       refuse(attempt, decision.reason, refusalMessage[decision.reason]);
     }
-    return false;
+    return undefined;
   }
 
   /**
@@ -231,8 +232,12 @@ export function createUpgradePath(
     else if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
       refusal = 'process-limit';
     }
-    if (refusal === undefined && admitLocally(attempt, connectionId)) {
+    const connection = refusal === undefined ? admitLocally(attempt, connectionId) : undefined;
+    if (connection !== undefined) {
+      // Booked before the handshake: a handshake that fails at once disposes the
+      // connection, whose release must find it held (else its slot is booked forever).
       book.admitted(userId, connectionId, reservation);
+      connection.completeHandshake();
       return;
     }
     book.released(userId, connectionId);
