@@ -23,6 +23,7 @@ import type { ConnectionHandle } from '../connection-handle.js';
 import { AppHookError, SupervisorError } from '../errors.js';
 import type { ActivityMode, SupervisorOptions } from '../options.js';
 import { createSafely } from '../safely.js';
+import { checkData, checkSendOptions } from '../send-arguments.js';
 import { refuseUpgrade } from './http-refusal.js';
 
 /** What every connection of one supervisor shares. */
@@ -354,11 +355,14 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   // --- ConnectionHandle: the app's view -------------------------------------
 
   send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean }): boolean {
+    // Checked first, open or not, as sendToUser() checks: ws would send bad data anyway.
+    checkData(data);
+    const binary = checkSendOptions(options)?.binary;
     const ws = this.#ws;
     const sink = this.#sink;
     if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN || this.#leaving)
       return false;
-    ws.send(data, { binary: options?.binary ?? typeof data !== 'string' });
+    ws.send(data, { binary: binary ?? typeof data !== 'string' });
     if (this.env.activity === 'both') {
       this.#lastActivityAt = this.env.now();
       // Idle: the edge back to live is the machine's. (Not while a request is

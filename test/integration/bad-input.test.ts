@@ -580,6 +580,36 @@ describe('bad arguments to the connection handle', () => {
     expect(t.errors).toEqual([]);
   });
 
+  it('send() with data that is not a string, Buffer, ArrayBuffer or view, or bad options, throws WSSUP_INVALID_ARGUMENT and sends nothing', async () => {
+    const outcomes: Record<string, string> = {};
+    const t = await scripted((connection) => {
+      const send = connection.send.bind(connection) as (data: unknown, options?: unknown) => boolean;
+      const calls: [string, () => void][] = [
+        ['undefined', () => send(undefined)],
+        ['null', () => send(null)],
+        ['a number', () => send(42)],
+        ['a plain object', () => send({ text: 'hi' })],
+        ['an array', () => send(['hi'])],
+        ['options that are not an object', () => send('hi', 'binary')],
+        ['options.binary that is not a boolean', () => send('hi', { binary: 'yes' })],
+      ];
+      for (const [name, call] of calls) outcomes[name] = codeOf(call);
+      // None of that reached the peer: the next message it reads is this one.
+      connection.send('still open');
+    });
+    const ws = await connect(t.url('sends'));
+    ws.send('go');
+    expect(await nextMessage(ws)).toBe('still open');
+    expect(Object.values(outcomes)).toHaveLength(7);
+    for (const [name, code] of Object.entries(outcomes))
+      expect([name, code]).toEqual([name, 'WSSUP_INVALID_ARGUMENT']);
+    expect(t.supervisor.stats().byState).toEqual({ connecting: 0, active: 1, draining: 0 });
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
+  });
+
   /** 61 two-byte characters and one ASCII: 123 bytes, the most a close frame can carry. */
   const longestReason = `${'é'.repeat(61)}x`;
 
