@@ -236,7 +236,8 @@ export function createUpgradePath(
     if (connection !== undefined) {
       // Booked before the handshake: a handshake that fails at once disposes the
       // connection, whose release must find it held (else its slot is booked forever).
-      book.admitted(userId, connectionId, reservation);
+      // One an `admitted` listener closed is disposed, and released, already.
+      if (books.handles.has(connectionId)) book.admitted(userId, connectionId, reservation);
       connection.completeHandshake();
       return;
     }

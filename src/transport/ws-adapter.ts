@@ -75,6 +75,14 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
    * then, later sends must already be refused.
    */
   #leaving = false;
+  /**
+   * A close asked for before the actor bound this transport: from an
+   * `admitted` listener, which runs while the user's supervisor admits the
+   * connection and before its actor starts. Told to the actor when it subscribes.
+   */
+  #pendingDrain: Extract<ConnectionEvent, { type: 'DRAIN' }> | undefined;
+  /** Set once the actor has let go of this transport: nothing will subscribe again. */
+  #released = false;
   /** True while onMessage runs for a message of this connection (see send()). */
   #delivering = false;
   /** Set by the machine's `deliverDirectly`, cleared by `deliverViaMachine`. */
@@ -151,6 +159,9 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       raw.on('close', WsConnection.#rawClosed).on('error', WsConnection.#errored);
       this.env.listeners += 2;
     }
+    const pending = this.#pendingDrain;
+    this.#pendingDrain = undefined;
+    if (pending !== undefined) sink(pending);
     return () => this.#release();
   }
 
@@ -278,6 +289,8 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   /** The undo of subscribe: runs when the actor stops, whatever stopped it. */
   #release(): void {
     this.#sink = undefined;
+    this.#released = true;
+    this.#pendingDrain = undefined;
     this.#unbindRaw();
     this.#unbindWs();
     this.#request = undefined;
@@ -390,7 +403,10 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       );
     }
     this.#leaving = true;
-    this.#sink?.({ type: 'DRAIN', code, reason, cause: 'app-close' });
+    const drain = { type: 'DRAIN', code, reason, cause: 'app-close' } as const;
+    if (this.#sink !== undefined) this.#sink(drain);
+    // Not bound yet (see #pendingDrain): the first close is kept, as the machine keeps the first cause.
+    else if (!this.#released) this.#pendingDrain ??= drain;
   }
 }
 
