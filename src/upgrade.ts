@@ -54,6 +54,15 @@ interface Attempt {
   data: unknown;
 }
 
+/**
+ * Every socket handed to the `handleUpgrade` of any supervisor in this
+ * process. A second hand-over of one socket (the supervisor attached and also
+ * called from the app's own upgrade listener, or two supervisors attached
+ * without a path) would admit it twice over one TCP connection, and the
+ * second handshake would tear down the first. Weak: an entry goes with its socket.
+ */
+const handedOver = new WeakSet<Duplex>();
+
 /** Returns the supervisor's `handleUpgrade`. */
 export function createUpgradePath(
   deps: UpgradeDeps,
@@ -86,6 +95,14 @@ export function createUpgradePath(
       : `user is connecting too often (at most ${resolved.admissionRate.perSecond}/s, burst ${resolved.admissionRate.burst})`;
 
   async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    if (handedOver.has(socket)) {
+      // Left to the call that has it: answering here would break that connection.
+      const message =
+        'handleUpgrade() was called more than once with the same socket: is the supervisor attached to ' +
+        'this server and also called from an upgrade listener, or attached twice without a path?';
+      return report(new SupervisorError('WSSUP_INVALID_ARGUMENT', message));
+    }
+    handedOver.add(socket);
     // Issue 13 (2): refuse what ws would refuse before authenticate and admission,
     // so a malformed request is never admitted and never evicts anything.
     const badHandshake = checkHandshake(request, wss);
