@@ -22,6 +22,7 @@ import type { Books } from '../books.js';
 import type { ConnectionHandle } from '../connection-handle.js';
 import { AppHookError, SupervisorError } from '../errors.js';
 import type { ActivityMode, SupervisorOptions } from '../options.js';
+import { retryAfterSeconds } from '../refusal.js';
 import { createSafely } from '../safely.js';
 import { checkData, checkSendOptions } from '../send-arguments.js';
 import { refuseUpgrade } from './http-refusal.js';
@@ -38,6 +39,11 @@ export interface ConnectionEnv {
   readonly books: Books;
   /** Socket listeners currently added by this library (a leak check). */
   listeners: number;
+  /**
+   * The `shutting-down` retry hint: a handshake that shutdown aborts is
+   * answered as an upgrade during shutdown is (503 with `Retry-After`).
+   */
+  readonly shutdownRetryAfterMs?: number | undefined;
 }
 
 export type AdmissionDecision = { readonly admitted: true } | { admitted: false; reason: RefusalReason };
@@ -307,9 +313,13 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
   // --- The machine's named actions ------------------------------------------
 
-  abortHandshake(): void {
+  abortHandshake(byShutdown = false): void {
     if (this.#ws !== undefined) {
       this.#ws.terminate();
+    } else if (this.#raw !== undefined && byShutdown) {
+      const hint = this.env.shutdownRetryAfterMs;
+      const headers = hint === undefined ? {} : { 'Retry-After': String(retryAfterSeconds(hint)) };
+      refuseUpgrade(this.#raw, 503, 'server is shutting down', headers);
     } else if (this.#raw !== undefined) {
       refuseUpgrade(this.#raw, 503, 'connection was not established');
     }
@@ -412,6 +422,10 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
 const connectionOf = (context: { transport: TransportEventSource }) => context.transport as WsConnection;
 
+/** The commands by which shutdown ends a connection (a paced batch, the broadcast, the deadline). */
+const isShutdown = (event: ConnectionEvent) =>
+  event.type === 'TERMINATE' || (event.type === 'DRAIN' && event.cause === 'shutdown');
+
 /**
  * The connection machine with its socket actions implemented on WsConnection.
  */
@@ -421,7 +435,9 @@ export function createWsConnectionMachine(env: ConnectionEnv) {
     actions: {
       deliverDirectly: ({ context }) => connectionOf(context).deliverDirectly(),
       deliverViaMachine: ({ context }) => connectionOf(context).deliverViaMachine(),
-      abortHandshake: safely('abortHandshake', ({ context }) => connectionOf(context).abortHandshake()),
+      abortHandshake: safely('abortHandshake', ({ context, event }) =>
+        connectionOf(context).abortHandshake(isShutdown(event)),
+      ),
       closeSocket: safely('closeSocket', ({ context }, { code, reason }: { code: number; reason: string }) =>
         connectionOf(context).closeSocket(code, reason),
       ),

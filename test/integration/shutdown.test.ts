@@ -7,6 +7,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { SupervisorError } from '../../src/index.js';
+import { httpRefusal } from '../helpers/refusals.js';
 import {
   closeOf,
   connectClient,
@@ -191,18 +192,23 @@ describe('shutdown', () => {
     expectNoLeaks(t.supervisor);
   });
 
-  it('aborts a handshake still in progress with HTTP 503', async () => {
+  it('aborts a handshake still in progress with HTTP 503 and the shutdown’s Retry-After', async () => {
     // An async verifyClient that never answers holds the connection in `connecting`.
     const wss = new WebSocketServer({ noServer: true, verifyClient: (_info, _callback) => {} });
     onTestFinished(() => wss.close());
     const t = await startOwnServer({ webSocketServer: wss });
     const admitted = nextEvent(t.supervisor, 'admitted');
-    const refused = refusal(t.url('neo'));
+    const refused = httpRefusal(t.url('neo'));
     await admitted;
     expect(t.supervisor.stats().byState).toEqual({ connecting: 1, active: 0, draining: 0 });
 
     await t.supervisor.shutdown();
-    expect((await refused).status).toBe(503);
+    // What an upgrade during shutdown gets (the README's table), so a client backs off alike.
+    expect(await refused).toMatchObject({
+      status: 503,
+      headers: { 'retry-after': '1' },
+      body: 'server is shutting down\n',
+    });
     expect(t.events.disposed).toMatchObject([{ userId: 'neo', reason: 'shutdown' }]);
     expectNoLeaks(t.supervisor);
   });
