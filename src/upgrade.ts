@@ -63,10 +63,30 @@ interface Attempt {
  */
 const handedOver = new WeakSet<Duplex>();
 
-/** Returns the supervisor's `handleUpgrade`. */
-export function createUpgradePath(
-  deps: UpgradeDeps,
-): (request: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void> {
+/** An upgrade request waiting for the app's `authenticate`. */
+interface Authenticating {
+  request: IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+}
+
+/** What `authenticate` settled with. */
+type AuthOutcome = { auth: AuthResult } | { error: unknown };
+
+export interface UpgradePath {
+  /** The supervisor's `handleUpgrade`. */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
+  /**
+   * Answers 503 (shutting down) every request whose `authenticate` has not
+   * settled yet; its verdict, if it ever comes, is then ignored. For the end
+   * of shutdown: nothing else bounds the wait for the app's promise, and the
+   * socket would outlive the shutdown (and keep the HTTP server from closing).
+   */
+  refuseAuthenticating(): void;
+}
+
+/** Returns the supervisor's upgrade path. */
+export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
   const {
     options,
     resolved,
@@ -116,16 +136,27 @@ export function createUpgradePath(
     // Until a decision, an error on the raw socket must not crash the process.
     const ignore = () => {};
     socket.on('error', ignore);
+    const waiting: Authenticating = { request, socket, head };
+    authenticating.add(waiting);
     try {
-      let auth: AuthResult;
+      let outcome: AuthOutcome;
       try {
-        auth = await options.authenticate(request);
+        outcome = { auth: await options.authenticate(request) };
       } catch (error) {
+        outcome = { error };
+      }
+      // Gone: shutdown answered it while authenticate ran (refuseAuthenticating).
+      if (!authenticating.delete(waiting)) return;
+      let auth: AuthResult;
+      if ('error' in outcome) {
+        const { error } = outcome;
         if (!(error instanceof Refusal)) {
           report(new AppHookError('authenticate', error));
           return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
         }
         auth = error; // issue 11 (3): a thrown Refusal is the app's answer, not a failure
+      } else {
+        auth = outcome.auth;
       }
       if (socket.destroyed) {
         const message = 'client went away during authentication';
@@ -151,6 +182,17 @@ export function createUpgradePath(
     } finally {
       socket.off('error', ignore);
     }
+  }
+
+  /** Upgrade requests whose `authenticate` has not settled, in arrival order. */
+  const authenticating = new Set<Authenticating>();
+
+  function refuseAuthenticating(): void {
+    const message = refusalMessage['shutting-down'];
+    for (const { request, socket, head } of authenticating) {
+      reject(request, socket, head, { reason: 'shutting-down', message });
+    }
+    authenticating.clear();
   }
 
   /**
@@ -266,5 +308,5 @@ export function createUpgradePath(
     }
   }
 
-  return handleUpgrade;
+  return { handleUpgrade, refuseAuthenticating };
 }
