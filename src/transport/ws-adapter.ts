@@ -380,12 +380,12 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean }): boolean {
     // Checked first, open or not, as sendToUser() checks: ws would send bad data anyway.
     checkData(data);
-    const binary = checkSendOptions(options)?.binary;
+    if (options !== undefined) checkSendOptions(options); // its copy is for the registry; none per message here
     const ws = this.#ws;
     const sink = this.#sink;
     if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN || this.#leaving)
       return false;
-    ws.send(data, { binary: binary ?? typeof data !== 'string' });
+    ws.send(data, { binary: options?.binary ?? typeof data !== 'string' });
     if (this.env.activity === 'both') {
       this.#lastActivityAt = this.env.now();
       // Idle: the edge back to live is the machine's. (Not while a request is
