@@ -23,6 +23,8 @@ export interface ConnectionHandle<Data = unknown> {
    * sends nothing, when the connection is not open, was closed by close(), or
    * its peer is a slow consumer: a peer that does not read until the send
    * buffer exceeds maxBufferedBytes is closed with 4008.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, sending nothing, for data that is not a
+   *   string, Buffer, ArrayBuffer or typed array view, or options that are not `{ binary?: boolean }`.
    */
   send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean }): boolean;
   /**

@@ -12,10 +12,10 @@
 import type { Books, UserRecord } from './books.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { SupervisorError } from './errors.js';
+import { checkData, checkSendOptions, type SendData } from './send-arguments.js';
 import { checkUserId } from './user-id.js';
 
-/** What sendToUser() and broadcast() send: what `ws` sends. */
-export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
+export type { SendData };
 
 export interface SendOptions {
   /** Send as a binary frame. @default false for a string, true otherwise */
@@ -42,24 +42,6 @@ function checkedUserId(userId: unknown): string {
   const problem = checkUserId(userId);
   if (problem !== undefined) throw invalid(problem);
   return userId as string;
-}
-
-function checkData(data: unknown): void {
-  if (
-    typeof data !== 'string' &&
-    !Buffer.isBuffer(data) &&
-    !(data instanceof ArrayBuffer) &&
-    !ArrayBuffer.isView(data)
-  )
-    throw invalid('data must be a string, a Buffer, an ArrayBuffer or a typed array view');
-}
-
-function checkSendOptions(options: unknown): { binary?: boolean } | undefined {
-  if (options === undefined) return undefined;
-  if (typeof options !== 'object' || options === null) throw invalid('send options must be an object');
-  const { binary } = options as SendOptions;
-  if (binary !== undefined && typeof binary !== 'boolean') throw invalid('options.binary must be a boolean');
-  return binary === undefined ? undefined : { binary };
 }
 
 /** 1000 or 3000–4999 and a reason of at most 123 UTF-8 bytes, as ConnectionHandle.close() accepts. */

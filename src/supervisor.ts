@@ -104,6 +104,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     activity: resolved.activity,
     books,
     listeners: 0,
+    shutdownRetryAfterMs: resolved.retryAfterMs['shutting-down'],
   };
   const evictAt = evictionPoint(resolved.maxConnectionsPerUser, resolved.evictionThreshold);
   const timings = Object.freeze({
@@ -358,7 +359,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
 
   // The upgrade path (src/upgrade.ts) and its one way of refusing (src/rejections.ts).
   const reject = createRejections({ retryHints: resolved.retryAfterMs, closeRefusals, counters, events });
-  const handleUpgrade = createUpgradePath({
+  const { handleUpgrade, refuseAuthenticating } = createUpgradePath({
     options,
     resolved,
     wss,
@@ -417,6 +418,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     if (users.size === 0) allUsersEnded();
     shutdownPromise = stopped.then(async () => {
       closeRefusals.close(); // issue 11 (3): later refusals are HTTP; none outlives the shutdown
+      refuseAuthenticating(); // nor a socket waiting for an authenticate that never settles
       // Issue 12: this node's slots and lease are released before shutdown resolves.
       await cluster?.stop();
       if (ownWss) wss.close();

@@ -54,10 +54,39 @@ interface Attempt {
   data: unknown;
 }
 
-/** Returns the supervisor's `handleUpgrade`. */
-export function createUpgradePath(
-  deps: UpgradeDeps,
-): (request: IncomingMessage, socket: Duplex, head: Buffer) => Promise<void> {
+/**
+ * Every socket handed to the `handleUpgrade` of any supervisor in this
+ * process. A second hand-over of one socket (the supervisor attached and also
+ * called from the app's own upgrade listener, or two supervisors attached
+ * without a path) would admit it twice over one TCP connection, and the
+ * second handshake would tear down the first. Weak: an entry goes with its socket.
+ */
+const handedOver = new WeakSet<Duplex>();
+
+/** An upgrade request waiting for the app's `authenticate`. */
+interface Authenticating {
+  request: IncomingMessage;
+  socket: Duplex;
+  head: Buffer;
+}
+
+/** What `authenticate` settled with. */
+type AuthOutcome = { auth: AuthResult } | { error: unknown };
+
+export interface UpgradePath {
+  /** The supervisor's `handleUpgrade`. */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
+  /**
+   * Answers 503 (shutting down) every request whose `authenticate` has not
+   * settled yet; its verdict, if it ever comes, is then ignored. For the end
+   * of shutdown: nothing else bounds the wait for the app's promise, and the
+   * socket would outlive the shutdown (and keep the HTTP server from closing).
+   */
+  refuseAuthenticating(): void;
+}
+
+/** Returns the supervisor's upgrade path. */
+export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
   const {
     options,
     resolved,
@@ -86,6 +115,14 @@ export function createUpgradePath(
       : `user is connecting too often (at most ${resolved.admissionRate.perSecond}/s, burst ${resolved.admissionRate.burst})`;
 
   async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    if (handedOver.has(socket)) {
+      // Left to the call that has it: answering here would break that connection.
+      const message =
+        'handleUpgrade() was called more than once with the same socket: is the supervisor attached to ' +
+        'this server and also called from an upgrade listener, or attached twice without a path?';
+      return report(new SupervisorError('WSSUP_INVALID_ARGUMENT', message));
+    }
+    handedOver.add(socket);
     // Issue 13 (2): refuse what ws would refuse before authenticate and admission,
     // so a malformed request is never admitted and never evicts anything.
     const badHandshake = checkHandshake(request, wss);
@@ -99,16 +136,27 @@ export function createUpgradePath(
     // Until a decision, an error on the raw socket must not crash the process.
     const ignore = () => {};
     socket.on('error', ignore);
+    const waiting: Authenticating = { request, socket, head };
+    authenticating.add(waiting);
     try {
-      let auth: AuthResult;
+      let outcome: AuthOutcome;
       try {
-        auth = await options.authenticate(request);
+        outcome = { auth: await options.authenticate(request) };
       } catch (error) {
+        outcome = { error };
+      }
+      // Gone: shutdown answered it while authenticate ran (refuseAuthenticating).
+      if (!authenticating.delete(waiting)) return;
+      let auth: AuthResult;
+      if ('error' in outcome) {
+        const { error } = outcome;
         if (!(error instanceof Refusal)) {
           report(new AppHookError('authenticate', error));
           return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
         }
         auth = error; // issue 11 (3): a thrown Refusal is the app's answer, not a failure
+      } else {
+        auth = outcome.auth;
       }
       if (socket.destroyed) {
         const message = 'client went away during authentication';
@@ -134,6 +182,17 @@ export function createUpgradePath(
     } finally {
       socket.off('error', ignore);
     }
+  }
+
+  /** Upgrade requests whose `authenticate` has not settled, in arrival order. */
+  const authenticating = new Set<Authenticating>();
+
+  function refuseAuthenticating(): void {
+    const message = refusalMessage['shutting-down'];
+    for (const { request, socket, head } of authenticating) {
+      reject(request, socket, head, { reason: 'shutting-down', message });
+    }
+    authenticating.clear();
   }
 
   /**
@@ -167,11 +226,15 @@ export function createUpgradePath(
     }
     // Issue 12: in cluster mode the cluster-wide book reserves the slot first.
     if (cluster !== undefined) return admitInCluster(cluster, attempt);
-    admitLocally(attempt, nextConnectionId());
+    admitLocally(attempt, nextConnectionId())?.completeHandshake();
   }
 
-  /** The machines decide; returns whether the connection was admitted (and its handshake started). */
-  function admitLocally(attempt: Attempt, connectionId: string): boolean {
+  /**
+   * The machines decide; returns the admitted connection, whose handshake the
+   * caller completes once its own books have it (that can dispose it at once),
+   * or undefined when the attempt was refused.
+   */
+  function admitLocally(attempt: Attempt, connectionId: string): WsConnection | undefined {
     const { request, socket, head, userId, correlationId, data } = attempt;
     const rate = resolved.admissionRate;
     const known = users.has(userId);
@@ -194,17 +257,14 @@ export function createUpgradePath(
       transport: connection,
     });
     const decision = connection.decision;
-    if (decision?.admitted === true) {
-      connection.completeHandshake();
-      return true;
-    }
+    if (decision?.admitted === true) return connection;
     if (decision === undefined) {
       report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
       refuse(attempt, 'shutting-down', 'server is not accepting connections');
     } else {
       refuse(attempt, decision.reason, refusalMessage[decision.reason]);
     }
-    return false;
+    return undefined;
   }
 
   /**
@@ -231,8 +291,13 @@ export function createUpgradePath(
     else if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
       refusal = 'process-limit';
     }
-    if (refusal === undefined && admitLocally(attempt, connectionId)) {
-      book.admitted(userId, connectionId, reservation);
+    const connection = refusal === undefined ? admitLocally(attempt, connectionId) : undefined;
+    if (connection !== undefined) {
+      // Booked before the handshake: a handshake that fails at once disposes the
+      // connection, whose release must find it held (else its slot is booked forever).
+      // One an `admitted` listener closed is disposed, and released, already.
+      if (books.handles.has(connectionId)) book.admitted(userId, connectionId, reservation);
+      connection.completeHandshake();
       return;
     }
     book.released(userId, connectionId);
@@ -243,5 +308,5 @@ export function createUpgradePath(
     }
   }
 
-  return handleUpgrade;
+  return { handleUpgrade, refuseAuthenticating };
 }

@@ -17,7 +17,7 @@ import { WebSocket, type WebSocketServer } from 'ws';
 import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
 import { type RefusalEvent, type RefusalTransport, refusalMachine } from '../../machines/refusal.machine.js';
 import type { Clock } from '../clock.js';
-import { SupervisorError } from '../errors.js';
+import { AppHookError, SupervisorError } from '../errors.js';
 import { createSafely } from '../safely.js';
 
 export interface CloseRefusalsEnv {
@@ -71,7 +71,18 @@ class RefusedSocket implements RefusalTransport {
     this.#request = undefined;
     this.#head = undefined;
     if (request === undefined || raw === undefined || head === undefined) return;
-    this.env.wss.handleUpgrade(request, raw, head, (ws) => this.#opened(ws));
+    try {
+      this.env.wss.handleUpgrade(request, raw, head, (ws) => this.#opened(ws));
+    } catch (error) {
+      // A hook of the app's own server (verifyClient, handleProtocols, a `headers`
+      // listener) threw: the app's failure, not ours, and no close frame can
+      // follow, so the socket is let go now rather than at closeRefusalTimeoutMs.
+      this.env.report(new AppHookError('webSocketServer.handleUpgrade', error));
+      this.#sink?.({
+        type: 'SOCKET_ERRORED',
+        error: error instanceof Error ? error : new Error(String(error)),
+      });
+    }
   }
 
   #opened(ws: WebSocket): void {

@@ -22,7 +22,9 @@ import type { Books } from '../books.js';
 import type { ConnectionHandle } from '../connection-handle.js';
 import { AppHookError, SupervisorError } from '../errors.js';
 import type { ActivityMode, SupervisorOptions } from '../options.js';
+import { retryAfterSeconds } from '../refusal.js';
 import { createSafely } from '../safely.js';
+import { checkData, checkSendOptions } from '../send-arguments.js';
 import { refuseUpgrade } from './http-refusal.js';
 
 /** What every connection of one supervisor shares. */
@@ -37,6 +39,11 @@ export interface ConnectionEnv {
   readonly books: Books;
   /** Socket listeners currently added by this library (a leak check). */
   listeners: number;
+  /**
+   * The `shutting-down` retry hint: a handshake that shutdown aborts is
+   * answered as an upgrade during shutdown is (503 with `Retry-After`).
+   */
+  readonly shutdownRetryAfterMs?: number | undefined;
 }
 
 export type AdmissionDecision = { readonly admitted: true } | { admitted: false; reason: RefusalReason };
@@ -74,6 +81,14 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
    * then, later sends must already be refused.
    */
   #leaving = false;
+  /**
+   * A close asked for before the actor bound this transport: from an
+   * `admitted` listener, which runs while the user's supervisor admits the
+   * connection and before its actor starts. Told to the actor when it subscribes.
+   */
+  #pendingDrain: Extract<ConnectionEvent, { type: 'DRAIN' }> | undefined;
+  /** Set once the actor has let go of this transport: nothing will subscribe again. */
+  #released = false;
   /** True while onMessage runs for a message of this connection (see send()). */
   #delivering = false;
   /** Set by the machine's `deliverDirectly`, cleared by `deliverViaMachine`. */
@@ -150,6 +165,9 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       raw.on('close', WsConnection.#rawClosed).on('error', WsConnection.#errored);
       this.env.listeners += 2;
     }
+    const pending = this.#pendingDrain;
+    this.#pendingDrain = undefined;
+    if (pending !== undefined) sink(pending);
     return () => this.#release();
   }
 
@@ -158,8 +176,21 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     const request = this.#request;
     const raw = this.#raw;
     if (request === undefined || raw === undefined || this.#head === undefined) return;
-    this.env.wss.handleUpgrade(request, raw, this.#head, (ws) => this.#opened(ws));
+    const head = this.#head;
     this.#head = undefined;
+    try {
+      this.env.wss.handleUpgrade(request, raw, head, (ws) => this.#opened(ws));
+    } catch (error) {
+      // The app's own server runs its hooks in there (verifyClient, handleProtocols,
+      // `headers` listeners). One that throws leaves the admitted handshake half
+      // done: report it and abort, so the client is answered now and the slot is
+      // freed now, not at connectTimeoutMs, and handleUpgrade() still resolves.
+      this.env.report(new AppHookError('webSocketServer.handleUpgrade', error, this.id));
+      this.#sink?.({
+        type: 'SOCKET_ERRORED',
+        error: error instanceof Error ? error : new Error(String(error)),
+      });
+    }
   }
 
   #opened(ws: WebSocket): void {
@@ -264,6 +295,8 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   /** The undo of subscribe: runs when the actor stops, whatever stopped it. */
   #release(): void {
     this.#sink = undefined;
+    this.#released = true;
+    this.#pendingDrain = undefined;
     this.#unbindRaw();
     this.#unbindWs();
     this.#request = undefined;
@@ -280,9 +313,13 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
   // --- The machine's named actions ------------------------------------------
 
-  abortHandshake(): void {
+  abortHandshake(byShutdown = false): void {
     if (this.#ws !== undefined) {
       this.#ws.terminate();
+    } else if (this.#raw !== undefined && byShutdown) {
+      const hint = this.env.shutdownRetryAfterMs;
+      const headers = hint === undefined ? {} : { 'Retry-After': String(retryAfterSeconds(hint)) };
+      refuseUpgrade(this.#raw, 503, 'server is shutting down', headers);
     } else if (this.#raw !== undefined) {
       refuseUpgrade(this.#raw, 503, 'connection was not established');
     }
@@ -341,6 +378,9 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   // --- ConnectionHandle: the app's view -------------------------------------
 
   send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean }): boolean {
+    // Checked first, open or not, as sendToUser() checks: ws would send bad data anyway.
+    checkData(data);
+    if (options !== undefined) checkSendOptions(options); // its copy is for the registry; none per message here
     const ws = this.#ws;
     const sink = this.#sink;
     if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN || this.#leaving)
@@ -373,11 +413,18 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       );
     }
     this.#leaving = true;
-    this.#sink?.({ type: 'DRAIN', code, reason, cause: 'app-close' });
+    const drain = { type: 'DRAIN', code, reason, cause: 'app-close' } as const;
+    if (this.#sink !== undefined) this.#sink(drain);
+    // Not bound yet (see #pendingDrain): the first close is kept, as the machine keeps the first cause.
+    else if (!this.#released) this.#pendingDrain ??= drain;
   }
 }
 
 const connectionOf = (context: { transport: TransportEventSource }) => context.transport as WsConnection;
+
+/** The commands by which shutdown ends a connection (a paced batch, the broadcast, the deadline). */
+const isShutdown = (event: ConnectionEvent) =>
+  event.type === 'TERMINATE' || (event.type === 'DRAIN' && event.cause === 'shutdown');
 
 /**
  * The connection machine with its socket actions implemented on WsConnection.
@@ -388,7 +435,9 @@ export function createWsConnectionMachine(env: ConnectionEnv) {
     actions: {
       deliverDirectly: ({ context }) => connectionOf(context).deliverDirectly(),
       deliverViaMachine: ({ context }) => connectionOf(context).deliverViaMachine(),
-      abortHandshake: safely('abortHandshake', ({ context }) => connectionOf(context).abortHandshake()),
+      abortHandshake: safely('abortHandshake', ({ context, event }) =>
+        connectionOf(context).abortHandshake(isShutdown(event)),
+      ),
       closeSocket: safely('closeSocket', ({ context }, { code, reason }: { code: number; reason: string }) =>
         connectionOf(context).closeSocket(code, reason),
       ),

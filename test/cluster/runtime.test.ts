@@ -271,6 +271,47 @@ describe('outage policy', () => {
     await shutdownAll(c);
   });
 
+  it("'local': an admitted handshake that the app's server fails at once leaves nothing to book later", async () => {
+    // A `headers` listener of the app's own server throws for this user's
+    // requests: the connection is admitted (unsynced, the store is down),
+    // then disposed inside its own admission.
+    const c = await startCluster(1, 'local', leaseTtlMs, () => ({
+      ...neverIdle,
+      webSocketServer: new WebSocketServer({ noServer: true }).on('headers', (_headers, request) => {
+        if (request.url?.includes('user=gil') === true) throw new Error('handshake hook bug');
+      }),
+    }));
+    c.book.down = true;
+    const disposed = nextEvent(node(c, 0).supervisor, 'disposed');
+    expect(await refusal(node(c, 0).url('gil'))).toMatchObject({ status: 503 });
+    expect(await disposed).toMatchObject({ userId: 'gil', reason: 'error' });
+    // Nothing left for reconciliation to book once the store answers again.
+    expect(node(c, 0).supervisor.stats().cluster).toMatchObject({ unsynced: 0, pendingReleases: 0 });
+    c.book.down = false;
+    await expectBooksMatchSockets(c, 'gil');
+    expect(booked(c, 'gil')).toBe(0);
+    await shutdownAll(c);
+  });
+
+  it("'local': a connection closed from the admitted event, inside its own admission, leaves nothing to book later", async () => {
+    const c = await startCluster(1, 'local', leaseTtlMs, neverIdle);
+    const { supervisor } = node(c, 0);
+    supervisor.on('admitted', ({ connectionId }) =>
+      supervisor.connection(connectionId)?.close(4003, 'kicked'),
+    );
+    c.book.down = true;
+    const disposed = nextEvent(supervisor, 'disposed');
+    expect(await refusal(node(c, 0).url('hana'))).toMatchObject({ status: 503 });
+    expect(await disposed).toMatchObject({ userId: 'hana', reason: 'app-close' });
+    expect(supervisor.stats().cluster).toMatchObject({ unsynced: 0 });
+    c.book.down = false;
+    // Its release, which the store did not get, is done again at the next renewal.
+    await driveUntil(c, () => expect(supervisor.stats().cluster).toMatchObject({ pendingReleases: 0 }));
+    await expectBooksMatchSockets(c, 'hana');
+    expect(booked(c, 'hana')).toBe(0);
+    await shutdownAll(c);
+  });
+
   it("'reject': refuses with 503 and Retry-After while the store is down, and keeps existing connections", async () => {
     const c = await startCluster(1, 'reject', leaseTtlMs, neverIdle);
     const events = storeEvents(node(c, 0).supervisor);

@@ -106,6 +106,27 @@ describe('attaching', () => {
     expectNoLeaks(supervisor);
   });
 
+  it('a socket handed over twice (attach() and handleUpgrade() both) is handled once; the second call is reported', async () => {
+    const errors: unknown[] = [];
+    const { supervisor, server, base } = await listen({ onError: (error) => errors.push(error) });
+    // The misconfiguration: the app also routes upgrades itself.
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      void supervisor.handleUpgrade(request, socket, head);
+    });
+    const ws = await connect(`${base}/?user=twice`);
+    ws.send('x');
+    expect(await nextMessage(ws)).toBe('x');
+    expect(supervisor.stats().counters).toMatchObject({ admitted: 1, rejected: 0, disposed: 0 });
+    expect(supervisor.userStats('twice')).toMatchObject({ live: 1 });
+    expect(errors).toEqual([expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' })]);
+    expect((errors[0] as Error).message).toMatch(/more than once/);
+    const closing = closed(ws);
+    ws.close(1000);
+    expect(await closing).toMatchObject({ code: 1000 });
+    await allDisposed(supervisor);
+    expectNoLeaks(supervisor);
+  });
+
   it('uses the app’s own noServer WebSocketServer and its ws options', async () => {
     const wss = new WebSocketServer({ noServer: true, maxPayload: 16, clientTracking: false });
     const { supervisor, base } = await listen({ webSocketServer: wss });

@@ -27,6 +27,7 @@ import {
   createCloseWatcher,
   nextDisposed,
   rawConnect,
+  readResponseHead,
   upgradeRequest,
 } from '../helpers/cleanup.js';
 import { refusal } from '../helpers/rules.js';
@@ -226,6 +227,86 @@ describe('a client that leaves during a slow authenticate leaves nothing behind'
 
 // A malformed upgrade request is refused before authenticate and admission:
 // see handshake.test.ts.
+
+describe('an app’s webSocketServer that throws while completing an admitted handshake', () => {
+  // checkHandshake runs the app's shouldHandle before admission; these hooks
+  // of the app's own server run only inside ws's handleUpgrade, after it.
+  const boom = new Error('handshake hook bug');
+  const cases: [string, () => WebSocketServer, Record<string, string>][] = [
+    [
+      'handleProtocols throws',
+      () =>
+        new WebSocketServer({
+          noServer: true,
+          handleProtocols: () => {
+            throw boom;
+          },
+        }),
+      { 'Sec-WebSocket-Protocol': 'chat' },
+    ],
+    [
+      'a headers listener throws',
+      () =>
+        new WebSocketServer({ noServer: true }).on('headers', () => {
+          throw boom;
+        }),
+      {},
+    ],
+    [
+      'a synchronous verifyClient throws',
+      () =>
+        new WebSocketServer({
+          noServer: true,
+          verifyClient: (_info: unknown) => {
+            throw boom;
+          },
+        }),
+      {},
+    ],
+  ];
+
+  it.each(cases)(
+    '%s: reported as an AppHookError, the client is answered at once, and nothing is left',
+    async (_name, webSocketServer, headers) => {
+      const t = await startQuietServer({ webSocketServer: webSocketServer() });
+      const socket = await rawConnect(t.port);
+      socket.write(upgradeRequest('hooked', { headers }));
+      // The clock never moves: only an immediate answer, not connectTimeoutMs, can come.
+      expect(await readResponseHead(socket)).toMatch(/^HTTP\/1\.1 5\d\d /);
+      await allDisposed(t.supervisor);
+      expect(t.disposed).toMatchObject([{ userId: 'hooked', reason: 'error' }]);
+      expect(t.errors).toHaveLength(1);
+      expect(t.errors[0]).toBeInstanceOf(AppHookError);
+      expect(t.errors[0]).toMatchObject({
+        code: 'WSSUP_APP_HOOK_FAILED',
+        hook: 'webSocketServer.handleUpgrade',
+        cause: boom,
+        connectionId: t.disposed[0]?.connectionId,
+      });
+      expectNoLeaks(t.supervisor);
+    },
+  );
+
+  it('handleUpgrade() still resolves: it never rejects', async () => {
+    const webSocketServer = new WebSocketServer({ noServer: true }).on('headers', () => {
+      throw boom;
+    });
+    const t = await startQuietServer({ webSocketServer });
+    const upgrades: Promise<void>[] = [];
+    // Routed by the app, as in the README: its own upgrade listener, the supervisor's promise kept.
+    t.server.removeAllListeners('upgrade');
+    t.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+      upgrades.push(t.supervisor.handleUpgrade(request, socket, head)),
+    );
+    const socket = await rawConnect(t.port);
+    socket.write(upgradeRequest('routed'));
+    await vi.waitFor(() => expect(upgrades).toHaveLength(1));
+    await expect(upgrades[0]).resolves.toBeUndefined();
+    await readResponseHead(socket);
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+});
 
 describe('oversized messages', () => {
   it('are refused by ws with 1009, never reach onMessage, and the connection is disposed', async () => {
@@ -490,6 +571,36 @@ describe('bad arguments to the connection handle', () => {
     ws.send('go');
     expect(await nextMessage(ws)).toBe('still open');
     expect(Object.values(outcomes)).toHaveLength(12);
+    for (const [name, code] of Object.entries(outcomes))
+      expect([name, code]).toEqual([name, 'WSSUP_INVALID_ARGUMENT']);
+    expect(t.supervisor.stats().byState).toEqual({ connecting: 0, active: 1, draining: 0 });
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
+  });
+
+  it('send() with data that is not a string, Buffer, ArrayBuffer or view, or bad options, throws WSSUP_INVALID_ARGUMENT and sends nothing', async () => {
+    const outcomes: Record<string, string> = {};
+    const t = await scripted((connection) => {
+      const send = connection.send.bind(connection) as (data: unknown, options?: unknown) => boolean;
+      const calls: [string, () => void][] = [
+        ['undefined', () => send(undefined)],
+        ['null', () => send(null)],
+        ['a number', () => send(42)],
+        ['a plain object', () => send({ text: 'hi' })],
+        ['an array', () => send(['hi'])],
+        ['options that are not an object', () => send('hi', 'binary')],
+        ['options.binary that is not a boolean', () => send('hi', { binary: 'yes' })],
+      ];
+      for (const [name, call] of calls) outcomes[name] = codeOf(call);
+      // None of that reached the peer: the next message it reads is this one.
+      connection.send('still open');
+    });
+    const ws = await connect(t.url('sends'));
+    ws.send('go');
+    expect(await nextMessage(ws)).toBe('still open');
+    expect(Object.values(outcomes)).toHaveLength(7);
     for (const [name, code] of Object.entries(outcomes))
       expect([name, code]).toEqual([name, 'WSSUP_INVALID_ARGUMENT']);
     expect(t.supervisor.stats().byState).toEqual({ connecting: 0, active: 1, draining: 0 });

@@ -8,7 +8,8 @@
  */
 import type { Socket } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
-import { Refusal, type Supervisor } from '../../src/index.js';
+import { WebSocketServer } from 'ws';
+import { AppHookError, Refusal, type Supervisor } from '../../src/index.js';
 import { rawConnect, readResponseHead, readUntil, upgradeRequest } from '../helpers/cleanup.js';
 import { closeRefusal, httpRefusal } from '../helpers/refusals.js';
 import { type RulesServer, startRulesServer } from '../helpers/rules.js';
@@ -186,6 +187,29 @@ describe("refuse: 'close'", () => {
     // A slot is free again: the next refusal is a close frame.
     expect((await closeRefusal(t.url('banned'))).code).toBe(4403);
     await refusalsSettled(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('an app webSocketServer hook that throws during the refusal handshake: an AppHookError, and the socket let go at once', async () => {
+    const boom = new Error('handshake hook bug');
+    const webSocketServer = new WebSocketServer({ noServer: true }).on('headers', () => {
+      throw boom;
+    });
+    const errors: unknown[] = [];
+    const t = await startCloseServer({ webSocketServer, onError: (error) => errors.push(error) });
+    const socket = await rawConnect(t.port);
+    const gone = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(upgradeRequest('nobody'));
+    // The clock never moves: the refusal must not wait for closeRefusalTimeoutMs.
+    await gone;
+    await refusalsSettled(t.supervisor);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(AppHookError);
+    expect(errors[0]).toMatchObject({
+      code: 'WSSUP_APP_HOOK_FAILED',
+      hook: 'webSocketServer.handleUpgrade',
+      cause: boom,
+    });
     expectNoLeaks(t.supervisor);
   });
 

@@ -9,6 +9,7 @@
  * status; the supervisor must count a `bad-handshake` rejection, never call
  * authenticate, and hold nothing afterwards.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -208,6 +209,36 @@ describe('an app’s shouldHandle() that throws', () => {
       { code: 'WSSUP_APP_HOOK_FAILED', hook: 'webSocketServer.shouldHandle', cause: boom },
     ]);
     expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('the README’s row for a malformed upgrade request', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const row = readme.split('\n').find((line) => line.startsWith('| Malformed upgrade request')) ?? '';
+
+  it('names every status such a request is answered with, and nothing was admitted', async () => {
+    class Throwing extends WebSocketServer {
+      override shouldHandle(): boolean {
+        throw new Error('routing table missing');
+      }
+    }
+    const requests: [Wss, string][] = [
+      [undefined, upgradeRequest('u', { method: 'POST' })],
+      [undefined, upgradeRequest('u', { headers: { 'Sec-WebSocket-Version': '12' } })],
+      // RFC 6455 §4.2.1 rules that ws does not check.
+      [undefined, upgradeRequest('u').replace('HTTP/1.1', 'HTTP/1.0')],
+      [undefined, upgradeRequest('u', { headers: { Host: undefined } })],
+      [() => new Throwing({ noServer: true }), upgradeRequest('u')],
+    ];
+    const statuses = new Set<number>();
+    for (const [makeWss, request] of requests) {
+      const t = await startRulesServer({ webSocketServer: makeWss?.() });
+      statuses.add(Number(statusLine(await answer(t.port, request))?.split(' ')[1]));
+      expect(t.events.rejected).toMatchObject([{ reason: 'bad-handshake' }]);
+      expectNoLeaks(t.supervisor);
+    }
+    expect([...statuses].sort()).toEqual([400, 405, 500, 505]);
+    for (const status of statuses) expect([status, row.includes(`**${status}**`)]).toEqual([status, true]);
   });
 });
 

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { SupervisorError } from '../../src/index.js';
-import { closeOf, nextEvent, type RulesServer, startRulesServer } from '../helpers/rules.js';
+import { closeOf, nextEvent, type RulesServer, refusal, startRulesServer } from '../helpers/rules.js';
 import { allDisposed, expectNoLeaks, nextMessage } from '../helpers/server.js';
 
 async function closeAll(t: RulesServer, sockets: WebSocket[]): Promise<void> {
@@ -145,6 +145,31 @@ describe('disconnectUser', () => {
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
   });
+});
+
+describe('closing a connection from the admitted event', () => {
+  // The `admitted` event comes while the user's supervisor admits the
+  // connection, before its actor has started: a close asked for then must
+  // still reach it. The clock never moves: nothing but the close can end it.
+  it.each([
+    ['disconnectUser()', (t: RulesServer) => t.supervisor.disconnectUser('kim', 4003, 'kicked')],
+    [
+      'close() on its handle',
+      (t: RulesServer, id: string) => t.supervisor.connection(id)?.close(4003, 'kicked'),
+    ],
+  ])(
+    '%s: the handshake is aborted, the connection disposed as app-close, and nothing is left',
+    async (_name, kick) => {
+      const t = await startRulesServer();
+      t.supervisor.on('admitted', ({ connectionId }) => kick(t, connectionId));
+      expect(await refusal(t.url('kim'))).toMatchObject({ status: 503 });
+      await allDisposed(t.supervisor);
+      expect(t.events.disposed).toMatchObject([{ userId: 'kim', reason: 'app-close' }]);
+      expect(t.handles).toEqual([]); // onOpen never ran
+      expectNoLeaks(t.supervisor);
+      expect(t.errors).toEqual([]);
+    },
+  );
 });
 
 describe('bad arguments throw WSSUP_INVALID_ARGUMENT and change nothing', () => {

@@ -7,6 +7,7 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { SupervisorError } from '../../src/index.js';
+import { httpRefusal } from '../helpers/refusals.js';
 import {
   closeOf,
   connectClient,
@@ -18,7 +19,7 @@ import {
   stopReading,
   touch,
 } from '../helpers/rules.js';
-import { expectNoLeaks } from '../helpers/server.js';
+import { expectNoLeaks, userFromQuery } from '../helpers/server.js';
 
 /** Tracks whether a promise has settled, without awaiting it. */
 function track(promise: Promise<void>) {
@@ -191,18 +192,23 @@ describe('shutdown', () => {
     expectNoLeaks(t.supervisor);
   });
 
-  it('aborts a handshake still in progress with HTTP 503', async () => {
+  it('aborts a handshake still in progress with HTTP 503 and the shutdown’s Retry-After', async () => {
     // An async verifyClient that never answers holds the connection in `connecting`.
     const wss = new WebSocketServer({ noServer: true, verifyClient: (_info, _callback) => {} });
     onTestFinished(() => wss.close());
     const t = await startOwnServer({ webSocketServer: wss });
     const admitted = nextEvent(t.supervisor, 'admitted');
-    const refused = refusal(t.url('neo'));
+    const refused = httpRefusal(t.url('neo'));
     await admitted;
     expect(t.supervisor.stats().byState).toEqual({ connecting: 1, active: 0, draining: 0 });
 
     await t.supervisor.shutdown();
-    expect((await refused).status).toBe(503);
+    // What an upgrade during shutdown gets (the README's table), so a client backs off alike.
+    expect(await refused).toMatchObject({
+      status: 503,
+      headers: { 'retry-after': '1' },
+      body: 'server is shutting down\n',
+    });
     expect(t.events.disposed).toMatchObject([{ userId: 'neo', reason: 'shutdown' }]);
     expectNoLeaks(t.supervisor);
   });
@@ -210,18 +216,48 @@ describe('shutdown', () => {
   it('refuses with 503 an upgrade whose authentication was still pending when shutdown started', async () => {
     let authenticated: (userId: string) => void = () => {};
     const t = await startOwnServer({
-      authenticate: () => new Promise<string>((resolve) => (authenticated = resolve)),
+      drainTimeoutMs: 60_000,
+      authenticate: (request) =>
+        userFromQuery(request) === 'ola'
+          ? new Promise<string>((resolve) => (authenticated = resolve))
+          : userFromQuery(request),
     });
+    const [deaf] = await openAll(t, ['kim']);
+    if (deaf === undefined) throw new Error('unreachable');
+    stopReading(deaf); // holds the shutdown open: the verdict comes while it is under way
     const asked = new Promise<void>((resolve) => t.server.once('upgrade', () => resolve()));
     const refused = refusal(t.url('ola'));
     await asked;
-    const done = t.supervisor.shutdown();
+    const done = t.supervisor.shutdown({ deadlineMs: 1_000 });
     authenticated('ola');
     expect(await refused).toEqual({ status: 503, body: 'server is shutting down\n' });
-    await done;
     expect(t.events.rejected).toMatchObject([{ reason: 'shutting-down', status: 503, userId: 'ola' }]);
+    t.clock.increment(1_000);
+    await done;
+    expect(t.events.admitted.map((event) => event.userId)).toEqual(['kim']);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('answers 503, once it has finished, an upgrade whose authenticate has not settled; a late verdict changes nothing', async () => {
+    // An identity provider that hangs: the socket must not outlive the shutdown.
+    let authenticated: (userId: string) => void = () => {};
+    const t = await startOwnServer({
+      authenticate: () => new Promise<string>((resolve) => (authenticated = resolve)),
+    });
+    const asked = new Promise<void>((resolve) => t.server.once('upgrade', () => resolve()));
+    const refused = refusal(t.url('pia'));
+    await asked;
+    await t.supervisor.shutdown();
+    expect(await refused).toEqual({ status: 503, body: 'server is shutting down\n' });
+    expect(t.events.rejected).toMatchObject([{ reason: 'shutting-down', status: 503, via: 'http' }]);
+
+    authenticated('pia');
+    // Every microtask has run by the next turn of the event loop: the verdict has been acted on.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(t.events.rejected).toHaveLength(1); // answered once
     expect(t.events.admitted).toEqual([]);
     expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
   });
 
   describe.each(['attach', 'handleUpgrade'] as const)('new upgrades (server routed by %s)', (route) => {

@@ -1,0 +1,33 @@
+/**
+ * The checks of what the app asks to send, shared by the connection handle's
+ * send() and the registry's sendToUser() and broadcast(), so that every way
+ * of sending refuses the same bad input with the same typed error, before
+ * anything is sent (ws would send `undefined` or `null` as an empty binary
+ * message, and a number as a binary one).
+ */
+import { SupervisorError } from './errors.js';
+
+/** What the connection handle, sendToUser() and broadcast() send: what `ws` sends. */
+export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
+
+const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
+
+/** @throws {SupervisorError} WSSUP_INVALID_ARGUMENT unless `data` is a string, Buffer, ArrayBuffer or view. */
+export function checkData(data: unknown): void {
+  if (
+    typeof data !== 'string' &&
+    !Buffer.isBuffer(data) &&
+    !(data instanceof ArrayBuffer) &&
+    !ArrayBuffer.isView(data)
+  )
+    throw invalid('data must be a string, a Buffer, an ArrayBuffer or a typed array view');
+}
+
+/** @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for options that are not an object, or a `binary` that is not a boolean. */
+export function checkSendOptions(options: unknown): { binary?: boolean } | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) throw invalid('send options must be an object');
+  const { binary } = options as { binary?: unknown };
+  if (binary !== undefined && typeof binary !== 'boolean') throw invalid('options.binary must be a boolean');
+  return binary === undefined ? undefined : { binary };
+}
