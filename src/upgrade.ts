@@ -54,15 +54,6 @@ interface Attempt {
   data: unknown;
 }
 
-/**
- * Every socket handed to the `handleUpgrade` of any supervisor in this
- * process. A second hand-over of one socket (the supervisor attached and also
- * called from the app's own upgrade listener, or two supervisors attached
- * without a path) would admit it twice over one TCP connection, and the
- * second handshake would tear down the first. Weak: an entry goes with its socket.
- */
-const handedOver = new WeakSet<Duplex>();
-
 /** An upgrade request waiting for the app's `authenticate`. */
 interface Authenticating {
   request: IncomingMessage;
@@ -114,12 +105,21 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       ? ''
       : `user is connecting too often (at most ${resolved.admissionRate.perSecond}/s, burst ${resolved.admissionRate.burst})`;
 
+  /**
+   * Every socket handed to this supervisor's `handleUpgrade`. A second
+   * hand-over of one socket (the supervisor attached and also called from the
+   * app's own upgrade listener) would admit it twice over one TCP connection,
+   * and the second handshake would tear down the first. Weak: an entry goes
+   * with its socket; owned by this supervisor, as everything it keeps.
+   */
+  const handedOver = new WeakSet<Duplex>();
+
   async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     if (handedOver.has(socket)) {
       // Left to the call that has it: answering here would break that connection.
       const message =
         'handleUpgrade() was called more than once with the same socket: is the supervisor attached to ' +
-        'this server and also called from an upgrade listener, or attached twice without a path?';
+        'this server and also called from an upgrade listener?';
       return report(new SupervisorError('WSSUP_INVALID_ARGUMENT', message));
     }
     handedOver.add(socket);
