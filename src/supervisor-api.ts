@@ -54,8 +54,10 @@ export interface Supervisor<Data = unknown> {
    */
   attach(server: HttpServer | HttpsServer, options?: AttachOptions): () => void;
   /**
-   * Handles one upgrade request (call it from your own `upgrade` listener).
-   * Resolves once the request is admitted or refused; never rejects.
+   * Handles one upgrade request (call it from your own `upgrade` listener,
+   * with the three arguments Node gives it). Resolves once the request is
+   * admitted or refused; never rejects. A `head` that is not a Buffer is
+   * refused with HTTP 500 and reported to `onError` as WSSUP_INVALID_ARGUMENT.
    */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
   /**

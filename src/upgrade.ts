@@ -123,6 +123,18 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       return report(new SupervisorError('WSSUP_INVALID_ARGUMENT', message));
     }
     handedOver.add(socket);
+    if (!Buffer.isBuffer(head)) {
+      // A caller's slip (JavaScript, or `head` dropped from the listener): without
+      // it the handshake can never complete, so the admitted connection would hold
+      // its slot until connectTimeoutMs. Said at once, and nothing is admitted.
+      const error = new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        "handleUpgrade(request, socket, head): head must be the Buffer of Node's 'upgrade' event",
+      );
+      report(error);
+      const refusal = { reason: 'bad-handshake', status: 500, message: 'Internal Server Error' } as const;
+      return reject(request, socket, Buffer.alloc(0), refusal);
+    }
     // Issue 13 (2): refuse what ws would refuse before authenticate and admission,
     // so a malformed request is never admitted and never evicts anything.
     const badHandshake = checkHandshake(request, wss);

@@ -308,6 +308,31 @@ describe('an app’s webSocketServer that throws while completing an admitted ha
   });
 });
 
+describe('handleUpgrade() called without the head of the upgrade event', () => {
+  it('is refused at once with HTTP 500 and reported as WSSUP_INVALID_ARGUMENT; nothing is admitted or held', async () => {
+    const t = await startQuietServer();
+    const before = t.supervisor.stats();
+    const rejected: { reason: string }[] = [];
+    t.supervisor.on('rejected', (event) => rejected.push(event));
+    const upgrades: Promise<void>[] = [];
+    // The slip: an app's own upgrade listener that drops `head` (or plain JavaScript passing anything).
+    t.server.removeAllListeners('upgrade');
+    t.server.on('upgrade', (request: IncomingMessage, socket: Duplex) =>
+      upgrades.push(t.supervisor.handleUpgrade(request, socket, undefined as unknown as Buffer)),
+    );
+    const socket = await rawConnect(t.port);
+    socket.write(upgradeRequest('headless'));
+    // The clock never moves: only an immediate answer, not connectTimeoutMs, can come.
+    expect(await readResponseHead(socket)).toMatch(/^HTTP\/1\.1 500 /);
+    await expect(upgrades[0]).resolves.toBeUndefined();
+    expect(t.errors).toEqual([expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' })]);
+    expect((t.errors[0] as Error).message).toMatch(/head must be the Buffer/);
+    expectNothingAllocated(before, t.supervisor.stats());
+    expect(rejected).toMatchObject([{ reason: 'bad-handshake' }]);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
 describe('oversized messages', () => {
   it('are refused by ws with 1009, never reach onMessage, and the connection is disposed', async () => {
     const watcher = createCloseWatcher();
