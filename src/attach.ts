@@ -170,7 +170,8 @@ const routers = new WeakMap<EventEmitter, UpgradeRouter>();
  * Calls `handle` for the server's upgrade requests (those for `path`, when
  * given) and returns the undo, which is idempotent.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a path that does not
- * start with "/" or that is already attached on this server.
+ * start with "/", that has a query or fragment (requests are routed by their
+ * path alone, so it could never match), or that is already attached on this server.
  */
 export function attachToServer(
   server: HttpServer | HttpsServer,
@@ -178,10 +179,10 @@ export function attachToServer(
   handle: UpgradeHandler,
 ): () => void {
   const { path } = options;
-  if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/'))) {
+  if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/') || /[?#]/.test(path))) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
-      `attach path must start with "/", got ${String(path)}`,
+      `attach path must start with "/" and have no query or fragment (requests are routed by path), got ${String(path)}`,
     );
   }
   if (path === undefined) {

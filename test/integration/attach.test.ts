@@ -151,6 +151,15 @@ describe('attaching', () => {
     expect(() => supervisor.attach(server, { path: 'no-slash' })).toThrow(
       expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }),
     );
+    // Routed by path alone (the query excluded), so these could never match a request.
+    for (const path of ['/ws?room=1', '/ws#top']) {
+      expect(() => supervisor.attach(server, { path })).toThrow(
+        expect.objectContaining({
+          code: 'WSSUP_INVALID_ARGUMENT',
+          message: expect.stringMatching(/no query/),
+        }),
+      );
+    }
     await supervisor.shutdown();
     expect(() => supervisor.attach(server)).toThrow(expect.objectContaining({ code: 'WSSUP_SHUTTING_DOWN' }));
     // The attached listener still answers, so reconnecting clients get a clear 503.
