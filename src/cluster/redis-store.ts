@@ -200,6 +200,16 @@ class Store implements RedisSlotStore {
       pending.notAdmitted();
       throw error;
     }
+    if (admission !== 'late' && admission.admitted && this.#incarnation !== incarnation) {
+      // The lease was lost while this admission was in flight (a renewal sent
+      // before it took a new incarnation): Redis booked the slot under the old
+      // incarnation, which every node now counts as dead, and the re-admission
+      // of what this node holds has not seen this connection. Booked again
+      // under the new one (that admission purges the dead entry), and the
+      // victims already taken out of the book are still told.
+      pending.notAdmitted();
+      return this.#admitAgain(userId, connectionId, limit, evictAt, admission.evict);
+    }
     if (admission !== 'late' && admission.admitted) {
       pending.admitted(connectionId);
       return admission;
@@ -208,6 +218,23 @@ class Store implements RedisSlotStore {
     if (admission === 'late')
       throw new SlotStoreUnavailableError('Redis ran the admission after its deadline');
     return admission;
+  }
+
+  /** admit() once more, under the incarnation taken while the first one was in flight. */
+  async #admitAgain(
+    userId: string,
+    connectionId: string,
+    limit: number,
+    evictAt: number,
+    evicted: readonly EvictionOrder[],
+  ): Promise<ClusterAdmission> {
+    const again = await this.admit(userId, connectionId, limit, evictAt);
+    if (again.admitted) return { ...again, evict: [...evicted, ...again.evict] };
+    // Refused now: the caller drops the connection, but the first run's victims
+    // have no slot any more. (Ours, of the old incarnation, are fenced out by
+    // #deliver; the re-admission of what this node holds books them again.)
+    for (const order of evicted) this.orderEviction(order).catch(this.#ignoreError);
+    return again;
   }
 
   async release(userId: string, connectionId: string): Promise<void> {
