@@ -96,6 +96,12 @@ export class ClusterBook {
   readonly #held = new Map<string, string>();
   /** Admitted while the store was away: id → user. */
   readonly #unsynced = new Map<string, string>();
+  /**
+   * Unsynced connections whose admission reached the store and failed there
+   * (a timeout): Redis may have booked them all the same, so closing one
+   * before reconciliation must still release its slot.
+   */
+  readonly #maybeBooked = new Set<string>();
   /** Releases (and abandoned reservations) the store may not have applied: id → user. */
   readonly #pendingReleases = new Map<string, string>();
   #leaseHeld = false;
@@ -196,7 +202,8 @@ export class ClusterBook {
   admitted(userId: string, connectionId: string, reservation: Reservation): void {
     this.#held.set(connectionId, userId);
     if (reservation.outcome === 'unsynced') {
-      this.#pendingReleases.delete(connectionId); // readmit books it again, idempotently
+      // Readmit books it again, idempotently; until then a release is still owed if it closes.
+      if (this.#pendingReleases.delete(connectionId)) this.#maybeBooked.add(connectionId);
       this.#unsynced.set(connectionId, userId);
     }
   }
@@ -206,8 +213,9 @@ export class ClusterBook {
     this.#held.delete(connectionId);
     // After stop() the store has released every slot of this node already.
     if (this.#stopped !== undefined) return;
-    // Never booked: nothing to free (a reservation that timed out is a pending release already).
-    if (this.#unsynced.delete(connectionId)) return;
+    // Never booked: nothing to free (a reservation that timed out is a pending release already,
+    // or, admitted unsynced, may have been booked all the same).
+    if (this.#unsynced.delete(connectionId) && !this.#maybeBooked.delete(connectionId)) return;
     this.#release(userId, connectionId);
   }
 
@@ -238,7 +246,10 @@ export class ClusterBook {
       (error) => {
         // Booked again at reconciliation, with everything else the outage left.
         this.#reportStore('admit', error);
-        if (this.#held.has(connectionId)) this.#unsynced.set(connectionId, userId);
+        if (!this.#held.has(connectionId)) return;
+        this.#unsynced.set(connectionId, userId);
+        // A call that reached Redis and timed out may still have booked the slot.
+        if (!(error instanceof BrokenCircuitError)) this.#maybeBooked.add(connectionId);
       },
     );
   }
@@ -329,7 +340,10 @@ export class ClusterBook {
     const refused = await this.#call(() => this.#store.readmit(active, limit));
     if (idle.length > 0) refused.push(...(await this.#call(() => this.#store.readmit(idle, limit))));
     if (full) this.#needsFullReadmit = false;
-    for (const { connectionId } of held) this.#unsynced.delete(connectionId);
+    for (const { connectionId } of held) {
+      this.#unsynced.delete(connectionId);
+      this.#maybeBooked.delete(connectionId);
+    }
     const users = new Map(held.map((connection) => [connection.connectionId, connection.userId]));
     for (const connectionId of refused) {
       const userId = users.get(connectionId);

@@ -149,6 +149,23 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     await expectBooksMatchSockets(redis, t.supervisor, 'cat');
   });
 
+  it("'local': a connection whose admission timed out after Redis booked it frees its slot when it closes", async () => {
+    const redis = await ownRedis();
+    const proxy = await startDroppingProxy(redis.port);
+    const t = await startNode(`redis://127.0.0.1:${proxy.port}`, 'local');
+    // Redis runs the admission at once (well before its deadline), but its
+    // reply comes after the command timeout: the node admits unsynced.
+    proxy.delayReplies(600);
+    const ws = await connect(t.url('eve'));
+    expect(t.supervisor.stats().cluster?.unsynced).toBe(1);
+    ws.close();
+    await vi.waitFor(() => expect(t.supervisor.userStats('eve')).toBeUndefined());
+    proxy.delayReplies(0);
+    // The user holds nothing any more: no slot of theirs may stay booked.
+    await expectBooksMatchSockets(redis, t.supervisor, 'eve');
+    expect(await bookOf(redis, 'eve')).toEqual([]);
+  });
+
   it("'reject' behind a proxy that drops traffic: 503 while it drops, normal service once it forwards again", async () => {
     const redis = await ownRedis();
     const proxy = await startDroppingProxy(redis.port);
@@ -177,10 +194,15 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
  * TCP keepalive does: a reply dropped on a connection that carries on would
  * leave its commands unanswered forever (see the store's `overdue` rule).
  */
-async function startDroppingProxy(
-  target: number,
-): Promise<{ port: number; drop(on: boolean): void; heal(): void }> {
+async function startDroppingProxy(target: number): Promise<{
+  port: number;
+  drop(on: boolean): void;
+  heal(): void;
+  /** Holds Redis's replies back `ms` (0: none), in order: Redis has run the commands already. */
+  delayReplies(ms: number): void;
+}> {
   let dropping = false;
+  let replyDelayMs = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = new Socket();
@@ -189,8 +211,19 @@ async function startDroppingProxy(
     const forward = (to: Socket) => (chunk: Buffer) => {
       if (!dropping) to.write(chunk);
     };
+    // Replies keep their order: each waits for the one before it, then for its own delay.
+    let replies = Promise.resolve();
+    const reply = (chunk: Buffer) => {
+      if (dropping) return;
+      const due = Date.now() + replyDelayMs;
+      replies = replies.then(async () => {
+        const wait = due - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        if (!client.destroyed) client.write(chunk);
+      });
+    };
     client.on('data', forward(upstream));
-    upstream.on('data', forward(client));
+    upstream.on('data', reply);
     const end = () => {
       client.destroy();
       upstream.destroy();
@@ -214,6 +247,9 @@ async function startDroppingProxy(
     heal: () => {
       for (const socket of sockets) socket.destroy();
       dropping = false;
+    },
+    delayReplies: (ms) => {
+      replyDelayMs = ms;
     },
   };
 }
