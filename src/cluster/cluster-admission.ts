@@ -29,7 +29,7 @@ import {
 } from 'cockatiel';
 import { type Actor, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import { leaseMachine } from '../../machines/lease.machine.js';
-import type { Clock } from '../clock.js';
+import type { CountingClock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterUserBook, ClusterView, EvictionOrder, HeldConnection, SlotStore } from './slot-store.js';
@@ -52,7 +52,10 @@ export interface ClusterStats {
   nodeId: string;
   /** The fencing token of this node's lease; 0 until the first lease is taken. */
   incarnation: number;
-  /** Whether this node holds a lease (false before the first one and while it cannot reach the store). */
+  /**
+   * Whether this node holds a lease: false before the first one, once no renewal
+   * has been answered for `leaseTtlMs` (other nodes count it dead), and after shutdown.
+   */
   leaseHeld: boolean;
   breaker: BreakerState;
   policy: StoreUnavailablePolicy;
@@ -68,7 +71,7 @@ export interface ClusterStats {
 export interface ClusterHost {
   limit: number;
   evictAt: number;
-  clock: Clock & { readonly pending: number };
+  clock: CountingClock;
   inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   /** Sends EVICT_IF_IDLE to the user's supervisor. */
   evictIfIdle(userId: string, connectionId: string): void;
@@ -104,7 +107,14 @@ export class ClusterBook {
   readonly #maybeBooked = new Set<string>();
   /** Releases (and abandoned reservations) the store may not have applied: id → user. */
   readonly #pendingReleases = new Map<string, string>();
-  #leaseHeld = false;
+  /** The first lease was taken: admissions go to the store from now on. */
+  #started = false;
+  /**
+   * Until when (host clock, ms) the lease is known to be held: the TTL from
+   * when the last successful renewal was sent. Past it, other nodes count
+   * this one dead, whatever this node still believes.
+   */
+  #leaseUntil = 0;
   #needsFullReadmit = false;
   #stopped: Promise<void> | undefined;
   /** Settles when the first attempt to take a lease has succeeded or failed. */
@@ -134,19 +144,22 @@ export class ClusterBook {
     this.#lease = createActor(
       leaseMachine.provide({
         actors: {
-          startStore: fromPromise(() =>
-            store.start({
+          startStore: fromPromise(async () => {
+            await store.start({
               evictionOrdered: (order) => this.#ordered(order),
               incarnationChanged: () => this.#lease.send({ type: 'INCARNATION_CHANGED' }),
-            }),
-          ),
-          renewLease: fromPromise(() => this.#call(() => store.renew())),
+            });
+            // From when it answered: start() also connects (and loads the client library),
+            // so when it began says little of when the lease was taken.
+            this.#leaseUntil = this.#host.clock.now() + this.#options.leaseTtlMs;
+          }),
+          renewLease: fromPromise(() => this.#holdingLease(() => this.#call(() => store.renew()))),
           reconcile: fromPromise(() => this.#reconcile()),
           reapDeadSlots: fromPromise(() => this.#call(() => store.reap())),
         },
         actions: {
           leaseTaken: () => {
-            this.#leaseHeld = true;
+            this.#started = true;
             this.#firstStartSettled();
           },
           leaseLost: () => {
@@ -180,7 +193,7 @@ export class ClusterBook {
     await this.#firstStart;
     const { limit, evictAt } = this.#host;
     try {
-      if (!this.#leaseHeld) throw new BrokenCircuitError();
+      if (!this.#started) throw new BrokenCircuitError();
       const answer = await this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt));
       if (!answer.admitted) return { outcome: 'refused' };
       for (const order of answer.evict) this.#ordered(order);
@@ -257,8 +270,9 @@ export class ClusterBook {
   stats(): ClusterStats {
     return {
       nodeId: this.#options.nodeId,
-      incarnation: this.#leaseHeld ? this.#store.incarnation : 0,
-      leaseHeld: this.#leaseHeld,
+      incarnation: this.#started ? this.#store.incarnation : 0,
+      // Not merely "once taken": a lease run out in an outage, or given back by stop(), is not held.
+      leaseHeld: this.#started && this.#stopped === undefined && this.#host.clock.now() < this.#leaseUntil,
       breaker: breakerState(this.#breaker.state),
       policy: this.#options.onStoreUnavailable,
       unsynced: this.#unsynced.size,
@@ -291,6 +305,14 @@ export class ClusterBook {
       }
     })();
     return this.#stopped;
+  }
+
+  /** Runs a renewal; once it succeeds, the lease runs a TTL from when it was sent (never later than Redis's own count). */
+  async #holdingLease<T>(fn: () => Promise<T>): Promise<T> {
+    const sent = this.#host.clock.now();
+    const outcome = await fn();
+    this.#leaseUntil = sent + this.#options.leaseTtlMs;
+    return outcome;
   }
 
   /** Every store call goes through the breaker: an outage costs one failed call per interval, not one per admission. */

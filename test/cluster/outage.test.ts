@@ -109,6 +109,36 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     expect(t.supervisor.userStats('ann')?.live).toBe(3);
   });
 
+  it('stats().cluster.leaseHeld is false once the lease has run out in an outage, and after shutdown', async () => {
+    const redis = await ownRedis();
+    const t = await startNode(redis.url, 'local');
+    const first = t.supervisor.stats().cluster?.incarnation ?? 0;
+    await redis.pause();
+    try {
+      // Past the lease's TTL (1.5 s) without a renewal: every other node counts this one dead.
+      await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(false), {
+        timeout: 5_000,
+      });
+      // The node counts from when it sent its last renewal, Redis from when it ran it:
+      // stay stopped until Redis's own expiry has surely passed too.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    } finally {
+      redis.resume();
+    }
+    // Back: the renewal finds the lease lost and takes a new one.
+    await vi.waitFor(
+      () =>
+        expect(t.supervisor.stats().cluster).toMatchObject({
+          leaseHeld: true,
+          incarnation: expect.toSatisfy((n: number) => n > first),
+        }),
+      { timeout: 8_000 },
+    );
+    await t.supervisor.shutdown();
+    // shutdown() gave the lease back.
+    expect(t.supervisor.stats().cluster?.leaseHeld).toBe(false);
+  });
+
   it("'local' through SIGKILL and a restart: Redis comes back empty, the node takes a new lease and books what it holds", async () => {
     const redis = await ownRedis();
     const t = await startNode(redis.url, 'local');
