@@ -152,7 +152,10 @@ class Store implements RedisSlotStore {
       );
     } catch (error) {
       await this.#release();
-      this.#state = 'stopped';
+      // The runtime tries again (the lease actor's retry, e.g. Redis was down
+      // when the process started): a failed start leaves the store as new,
+      // unless stop() was called meanwhile.
+      if (this.#state === 'starting') this.#state = 'new';
       throw error instanceof SupervisorError
         ? error
         : new SlotStoreUnavailableError(`could not start the slot store: ${String(error)}`, { cause: error });

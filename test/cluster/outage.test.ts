@@ -139,6 +139,26 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     expect(t.supervisor.stats().cluster?.leaseHeld).toBe(false);
   });
 
+  it('a Redis down when the supervisor starts: the node takes its lease once Redis is up, and books', async () => {
+    const redis = await ownRedis();
+    await redis.kill();
+    const t = await startServer({
+      idleTimeoutMs: 1_000_000_000,
+      cluster: { redis: redis.url, nodeId: 'n1', leaseTtlMs: 1_500, commandTimeoutMs: 150 },
+    });
+    const early = await connect(t.url('fay')); // no lease yet: admitted unsynced ('local')
+    expect(t.supervisor.stats().cluster?.leaseHeld).toBe(false);
+    await redis.restart();
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    await connect(t.url('fay'));
+    await expectBooksMatchSockets(redis, t.supervisor, 'fay');
+    expect(await bookOf(redis, 'fay')).toHaveLength(2);
+    expect(early.readyState).toBe(WebSocket.OPEN);
+    // Failing to reach Redis is the only error reported: no misuse of the store.
+    const misuse = t.errors.filter((error) => error.code !== 'WSSUP_STORE_UNAVAILABLE');
+    expect(misuse.map((error) => error.code)).toEqual([]);
+  });
+
   it("'local' through SIGKILL and a restart: Redis comes back empty, the node takes a new lease and books what it holds", async () => {
     const redis = await ownRedis();
     const t = await startNode(redis.url, 'local');
