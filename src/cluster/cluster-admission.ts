@@ -132,9 +132,17 @@ export class ClusterBook {
       halfOpenAfter: HALF_OPEN_AFTER_MS,
       breaker: new ConsecutiveBreaker(FAILURES_TO_OPEN),
     });
+    // cockatiel reports a break again each time a half-open probe fails: one
+    // outage is one 'open' and one 'closed' for the app, so only changes are told.
+    let told: 'open' | 'closed' = 'closed';
     this.#listeners = [
-      this.#breaker.onBreak(() => host.breakerChanged('open')),
+      this.#breaker.onBreak(() => {
+        if (told === 'open') return;
+        told = 'open';
+        host.breakerChanged('open');
+      }),
       this.#breaker.onReset(() => {
+        told = 'closed';
         host.breakerChanged('closed');
         // The store is back: book what the outage left now, not at the next renewal.
         this.#lease.send({ type: 'RECONCILE' });

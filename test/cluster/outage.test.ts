@@ -139,6 +139,22 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     expect(t.supervisor.stats().cluster?.leaseHeld).toBe(false);
   });
 
+  it("one outage is one 'open' and one 'closed' store event, however many probes fail in between", async () => {
+    const redis = await ownRedis();
+    const t = await startNode(redis.url, 'local');
+    await redis.pause();
+    try {
+      // Three renewals in a row fail (one every 500 ms): the breaker opens.
+      await vi.waitFor(() => expect(t.events.map((e) => e.breaker)).toEqual(['open']), { timeout: 5_000 });
+      // Past the breaker's half-open delay (1 s) twice: the renewals let through fail again.
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+    } finally {
+      redis.resume();
+    }
+    await vi.waitFor(() => expect(t.events.at(-1)?.breaker).toBe('closed'), { timeout: 8_000 });
+    expect(t.events.map((e) => e.breaker)).toEqual(['open', 'closed']);
+  });
+
   it('a Redis down when the supervisor starts: the node takes its lease once Redis is up, and books', async () => {
     const redis = await ownRedis();
     await redis.kill();
