@@ -105,6 +105,13 @@ export class ClusterBook {
    * before reconciliation must still release its slot.
    */
   readonly #maybeBooked = new Set<string>();
+  /**
+   * Idle ⇄ live edges the store did not confirm: id → a mark of the failed call.
+   * Reconciliation sends each connection's state of the moment again; without
+   * it the book would keep a stale flag (an idle connection no node can evict,
+   * or a live one named for eviction) for as long as the connection lives.
+   */
+  readonly #idleUnsent = new Map<string, { userId: string }>();
   /** Releases (and abandoned reservations) the store may not have applied: id → user. */
   readonly #pendingReleases = new Map<string, string>();
   /** The first lease was taken: admissions go to the store from now on. */
@@ -180,7 +187,10 @@ export class ClusterBook {
         },
         guards: {
           hasWorkLeft: () =>
-            this.#needsFullReadmit || this.#unsynced.size > 0 || this.#pendingReleases.size > 0,
+            this.#needsFullReadmit ||
+            this.#unsynced.size > 0 ||
+            this.#pendingReleases.size > 0 ||
+            this.#idleUnsent.size > 0,
         },
       }),
       {
@@ -232,6 +242,7 @@ export class ClusterBook {
   /** The connection left the local books for good (disposed), or was never admitted locally. */
   released(userId: string, connectionId: string): void {
     this.#held.delete(connectionId);
+    this.#idleUnsent.delete(connectionId);
     // After stop() the store has released every slot of this node already.
     if (this.#stopped !== undefined) return;
     // Never booked: nothing to free (a reservation that timed out is a pending release already,
@@ -244,8 +255,13 @@ export class ClusterBook {
   idle(userId: string, connectionId: string, idleSince: number | undefined): void {
     if (!this.#held.has(connectionId) || this.#unsynced.has(connectionId) || this.#stopped !== undefined)
       return;
-    this.#call(() => this.#store.setIdle(userId, connectionId, idleSince)).catch((error) =>
-      this.#reportStore('setIdle', error),
+    this.#call(() => this.#store.setIdle(userId, connectionId, idleSince)).then(
+      // This edge is the connection's state now: an older unconfirmed one no longer matters.
+      () => this.#idleUnsent.delete(connectionId),
+      (error) => {
+        if (this.#held.has(connectionId)) this.#idleUnsent.set(connectionId, { userId });
+        this.#reportStore('setIdle', error);
+      },
     );
   }
 
@@ -360,7 +376,12 @@ export class ClusterBook {
       await this.#call(() => this.#store.release(userId, connectionId));
       this.#pendingReleases.delete(connectionId);
     }
-    if (!full && this.#unsynced.size === 0) return;
+    if (full || this.#unsynced.size > 0) await this.#readmit(full);
+    await this.#resendIdle();
+  }
+
+  /** Books again everything (a lost lease) or what was admitted unsynced; evicts what the book refuses. */
+  async #readmit(full: boolean): Promise<void> {
     const held = this.#host.held(full ? undefined : this.#unsynced);
     // Over the limit, idle ones go first: active ones are booked before them
     // (the store keeps the oldest of each call and refuses the newest).
@@ -379,6 +400,27 @@ export class ClusterBook {
       const userId = users.get(connectionId);
       if (userId !== undefined) this.#host.evictOverLimit(userId, connectionId);
     }
+  }
+
+  /** Sends the idle ⇄ live state of the moment of each connection whose edge the store did not confirm. */
+  async #resendIdle(): Promise<void> {
+    if (this.#idleUnsent.size === 0) return;
+    const marks = new Map(this.#idleUnsent);
+    const held = this.#host.held(new Map([...marks].map(([id, mark]) => [id, mark.userId])));
+    const stillHeld = new Set(held.map((connection) => connection.connectionId));
+    // Draining or gone: its slot is released at disposal, there is no flag to keep.
+    for (const [id, mark] of marks) {
+      if (!stillHeld.has(id) && this.#idleUnsent.get(id) === mark) this.#idleUnsent.delete(id);
+    }
+    // All from one reading of the machines, sent together: none goes out after a newer edge.
+    await Promise.all(
+      held.map(async ({ userId, connectionId, idleSince }) => {
+        await this.#call(() => this.#store.setIdle(userId, connectionId, idleSince));
+        if (this.#idleUnsent.get(connectionId) === marks.get(connectionId)) {
+          this.#idleUnsent.delete(connectionId);
+        }
+      }),
+    );
   }
 
   #reportStore(operation: string, error: unknown): void {

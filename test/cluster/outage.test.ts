@@ -15,7 +15,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { StoreEvent, StoreUnavailablePolicy, Supervisor } from '../../src/index.js';
 import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
-import { connect, startServer, type TestServer } from '../helpers/server.js';
+import { closed, connect, startServer, type TestServer } from '../helpers/server.js';
 import { bookOf } from './cluster-nodes.js';
 import { hasRedis } from './store-fixture.js';
 
@@ -153,6 +153,46 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     }
     await vi.waitFor(() => expect(t.events.at(-1)?.breaker).toBe('closed'), { timeout: 8_000 });
     expect(t.events.map((e) => e.breaker)).toEqual(['open', 'closed']);
+  });
+
+  it('an idle edge whose command was lost reaches the book later: another node can evict that connection', async () => {
+    const redis = await ownRedis();
+    const proxy = await startDroppingProxy(redis.port);
+    // A long lease: the partition below must not cost node a its lease (a new
+    // lease books everything again, idle flags included).
+    const cluster = (url: string, nodeId: string) => ({
+      redis: url,
+      nodeId,
+      leaseTtlMs: 6_000,
+      commandTimeoutMs: 150,
+    });
+    const a = await startServer({ cluster: cluster(`redis://127.0.0.1:${proxy.port}`, 'a') });
+    const b = await startServer({ cluster: cluster(redis.url, 'b') });
+    for (const node of [a, b]) {
+      await vi.waitFor(() => expect(node.supervisor.stats().cluster?.leaseHeld).toBe(true), {
+        timeout: 5_000,
+      });
+    }
+    const quiet = await connect(a.url('gus')); // idle after 1 s (test preset: limit 5, T = 4)
+    const quietClosed = closed(quiet);
+    const incarnation = a.supervisor.stats().cluster?.incarnation;
+    proxy.drop(true);
+    await vi.waitFor(() => expect(a.supervisor.userStats('gus')?.idle).toBe(1), { timeout: 3_000 });
+    // Past the command timeout: the idle edge's command failed and never reached Redis.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    proxy.heal();
+    await vi.waitFor(
+      async () => expect(await bookOf(redis, 'gus')).toMatchObject([{ nodeId: 'a', idle: true }]),
+      {
+        timeout: 8_000,
+        interval: 100,
+      },
+    );
+    // Three active connections on b bring the user to T: the idle one on a goes.
+    for (let i = 0; i < 3; i++) await connect(b.url('gus'));
+    expect(await quietClosed).toMatchObject({ code: 4001 });
+    // Node a kept its lease throughout: the flag came from the idle edge sent again.
+    expect(a.supervisor.stats().cluster?.incarnation).toBe(incarnation);
   });
 
   it('a Redis down when the supervisor starts: the node takes its lease once Redis is up, and books', async () => {
