@@ -97,6 +97,9 @@ class Store implements RedisSlotStore {
   #subscriber: RedisSubscriberLike | undefined;
   #events: SlotStoreEvents | undefined;
   #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
+  /** The start() in flight, which stop() waits for; and whether stop() asked it to give up. */
+  #starting: Promise<void> | undefined;
+  #stopRequested = false;
   /** Which incarnations were alive at the last renewal or registry read. */
   #liveness: Liveness = { maxIncarnation: 0, live: [] };
   /** #livenessArgs's list, and the snapshot and incarnation it was joined for. */
@@ -133,14 +136,27 @@ class Store implements RedisSlotStore {
       throw new SupervisorError('WSSUP_INVALID_ARGUMENT', 'start() was already called');
     this.#state = 'starting';
     this.#events = events;
+    const starting = this.#start();
+    this.#starting = starting;
+    try {
+      await starting;
+    } finally {
+      this.#starting = undefined;
+    }
+  }
+
+  async #start(): Promise<void> {
     const options = { commandTimeoutMs: this.commandTimeoutMs, clock: this.clock };
     try {
       this.#connection =
         typeof this.redis === 'string'
           ? await connectRedis(this.redis, options)
           : borrowRedis(this.redis, options);
+      // stop() came while connecting: take no lease, and close what was opened (below).
+      if (this.#stopRequested) throw this.#stoppedWhileStarting();
       this.#connection.roundTrip('start');
       await this.#connection.load(scripts);
+      if (this.#stopRequested) throw this.#stoppedWhileStarting();
       await this.renew();
       const subscriber = this.#connection.client.duplicate();
       subscriber.on('error', this.#ignoreError);
@@ -153,9 +169,9 @@ class Store implements RedisSlotStore {
     } catch (error) {
       await this.#release();
       // The runtime tries again (the lease actor's retry, e.g. Redis was down
-      // when the process started): a failed start leaves the store as new,
-      // unless stop() was called meanwhile.
-      if (this.#state === 'starting') this.#state = 'new';
+      // when the process started): a failed start leaves the store as new
+      // (and a stop() waiting for it then stops it for good).
+      this.#state = 'new';
       throw error instanceof SupervisorError
         ? error
         : new SlotStoreUnavailableError(`could not start the slot store: ${String(error)}`, { cause: error });
@@ -397,6 +413,12 @@ class Store implements RedisSlotStore {
    * Safe to repeat.
    */
   async stop(): Promise<void> {
+    if (this.#state === 'starting') {
+      // A start() in flight would go on connecting (and take a lease) after
+      // stop() resolved: it stops early, and what it opened is closed first.
+      this.#stopRequested = true;
+      await this.#starting?.catch(() => {});
+    }
     if (this.#state === 'stopped' || this.#state === 'new') {
       this.#state = 'stopped';
       return;
@@ -505,6 +527,10 @@ class Store implements RedisSlotStore {
       incarnation <= this.#liveness.maxIncarnation &&
       !this.#liveness.live.includes(incarnation)
     );
+  }
+
+  #stoppedWhileStarting(): SupervisorError {
+    return new SupervisorError('WSSUP_SHUTTING_DOWN', 'the slot store was stopped while starting');
   }
 
   #ready(): RedisConnection {

@@ -195,6 +195,25 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     expect(a.supervisor.stats().cluster?.incarnation).toBe(incarnation);
   });
 
+  it('shutdown() right after creation leaves no Redis connection behind, then or later', async () => {
+    const redis = await ownRedis();
+    const info = async () => (await redis.command('INFO')) as string;
+    const count = (text: string, field: string) => Number(new RegExp(`${field}:(\\d+)`).exec(text)?.[1]);
+    const t = await startServer({
+      cluster: { redis: redis.url, nodeId: 'n1', leaseTtlMs: 1_500, commandTimeoutMs: 150 },
+    });
+    await t.supervisor.shutdown(); // while the store is still connecting
+    const atShutdown = await info();
+    expect(count(atShutdown, 'connected_clients')).toBe(1); // this INFO's own connection
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const later = await info();
+    // The only connection Redis received since is this INFO's own: the node opened none.
+    expect(count(later, 'total_connections_received') - count(atShutdown, 'total_connections_received')).toBe(
+      1,
+    );
+    expect(await redis.command('EXISTS', 'wssup:{nodes}:leases')).toBe(0);
+  });
+
   it('a Redis down when the supervisor starts: the node takes its lease once Redis is up, and books', async () => {
     const redis = await ownRedis();
     await redis.kill();
