@@ -327,6 +327,13 @@ export class ClusterBook {
       } catch (error) {
         this.#reportStore('stop', error);
       }
+      // Nothing is retried after shutdown, and nothing needs to be: the store
+      // removed this incarnation's entries, or (Redis away) its lease runs out
+      // and takes every one of them along. stats() must not show work owed.
+      this.#pendingReleases.clear();
+      this.#unsynced.clear();
+      this.#maybeBooked.clear();
+      this.#idleUnsent.clear();
     })();
     return this.#stopped;
   }
@@ -348,8 +355,9 @@ export class ClusterBook {
     this.#call(() => this.#store.release(userId, connectionId)).then(
       () => this.#pendingReleases.delete(connectionId),
       (error) => {
-        // A slot the store never freed would stay booked while this node lives: retried at reconciliation.
-        this.#pendingReleases.set(connectionId, userId);
+        // A slot the store never freed would stay booked while this node lives: retried at
+        // reconciliation (after shutdown, the lease's end frees it).
+        if (this.#stopped === undefined) this.#pendingReleases.set(connectionId, userId);
         this.#reportStore('release', error);
       },
     );

@@ -214,6 +214,23 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     expect(await redis.command('EXISTS', 'wssup:{nodes}:leases')).toBe(0);
   });
 
+  it('after a shutdown during an outage, no release is left pending: the lease runs out, and with it every slot', async () => {
+    const redis = await ownRedis();
+    const t = await startNode(redis.url, 'local');
+    const booked = await connect(t.url('hal'));
+    await redis.pause();
+    try {
+      booked.close(); // its release cannot reach Redis
+      await vi.waitFor(() => expect(t.supervisor.stats().cluster?.pendingReleases).toBe(1), {
+        timeout: 3_000,
+      });
+      await t.supervisor.shutdown();
+      expect(t.supervisor.stats().cluster).toMatchObject({ pendingReleases: 0, unsynced: 0 });
+    } finally {
+      redis.resume();
+    }
+  });
+
   it('a Redis down when the supervisor starts: the node takes its lease once Redis is up, and books', async () => {
     const redis = await ownRedis();
     await redis.kill();
