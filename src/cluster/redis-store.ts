@@ -26,6 +26,7 @@ import { BookedUsers } from './booked-users.js';
 import {
   borrowRedis,
   connectRedis,
+  connectTimeoutMs,
   type RedisClientLike,
   type RedisConnection,
   type RedisSubscriberLike,
@@ -161,7 +162,12 @@ class Store implements RedisSlotStore {
       const subscriber = this.#connection.client.duplicate();
       subscriber.on('error', this.#ignoreError);
       this.#subscriber = subscriber;
-      await this.#connection.watch(subscriber.connect(), 'connect (pub/sub)');
+      // A connection to open, like the first one: not a command's deadline.
+      await this.#connection.watch(
+        subscriber.connect(),
+        'connect (pub/sub)',
+        connectTimeoutMs(this.commandTimeoutMs),
+      );
       await this.#connection.watch(
         subscriber.sSubscribe(this.keys.orders(this.nodeId), (message) => this.#onOrder(message)),
         'SSUBSCRIBE',

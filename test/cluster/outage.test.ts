@@ -231,6 +231,24 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     }
   });
 
+  it('connections slower to open than a command: the node still starts (its pub/sub connection too)', async () => {
+    const redis = await ownRedis();
+    const proxy = await startDroppingProxy(redis.port);
+    // Commands answer in well under the 150 ms timeout; opening a connection takes 300 ms.
+    proxy.delayConnections(300);
+    const t = await startServer({
+      cluster: {
+        redis: `redis://127.0.0.1:${proxy.port}`,
+        nodeId: 'n1',
+        leaseTtlMs: 1_500,
+        commandTimeoutMs: 150,
+      },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    await connect(t.url('ivy'));
+    expect(await bookOf(redis, 'ivy')).toHaveLength(1);
+  });
+
   it('a Redis down when the supervisor starts: the node takes its lease once Redis is up, and books', async () => {
     const redis = await ownRedis();
     await redis.kill();
@@ -342,16 +360,29 @@ async function startDroppingProxy(target: number): Promise<{
   heal(): void;
   /** Holds Redis's replies back `ms` (0: none), in order: Redis has run the commands already. */
   delayReplies(ms: number): void;
+  /** Opens each new connection to Redis `ms` late (a slow handshake, as over TLS far away). */
+  delayConnections(ms: number): void;
 }> {
   let dropping = false;
   let replyDelayMs = 0;
+  let connectDelayMs = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = new Socket();
-    upstream.connect(target, '127.0.0.1');
+    // What the client sends before Redis is reached waits here, in order.
+    let early: Buffer[] | undefined = [];
+    const open = () =>
+      upstream.connect(target, '127.0.0.1', () => {
+        for (const chunk of early ?? []) upstream.write(chunk);
+        early = undefined;
+      });
+    if (connectDelayMs > 0) setTimeout(open, connectDelayMs);
+    else open();
     sockets.add(client).add(upstream);
     const forward = (to: Socket) => (chunk: Buffer) => {
-      if (!dropping) to.write(chunk);
+      if (dropping) return;
+      if (early !== undefined) early.push(chunk);
+      else to.write(chunk);
     };
     // Replies keep their order: each waits for the one before it, then for its own delay.
     let replies = Promise.resolve();
@@ -392,6 +423,9 @@ async function startDroppingProxy(target: number): Promise<{
     },
     delayReplies: (ms) => {
       replyDelayMs = ms;
+    },
+    delayConnections: (ms) => {
+      connectDelayMs = ms;
     },
   };
 }
