@@ -29,7 +29,7 @@ import {
 } from 'cockatiel';
 import { type Actor, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import { leaseMachine } from '../../machines/lease.machine.js';
-import type { Clock } from '../clock.js';
+import type { CountingClock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterUserBook, ClusterView, EvictionOrder, HeldConnection, SlotStore } from './slot-store.js';
@@ -52,7 +52,10 @@ export interface ClusterStats {
   nodeId: string;
   /** The fencing token of this node's lease; 0 until the first lease is taken. */
   incarnation: number;
-  /** Whether this node holds a lease (false before the first one and while it cannot reach the store). */
+  /**
+   * Whether this node holds a lease: false before the first one, once no renewal
+   * has been answered for `leaseTtlMs` (other nodes count it dead), and after shutdown.
+   */
   leaseHeld: boolean;
   breaker: BreakerState;
   policy: StoreUnavailablePolicy;
@@ -68,7 +71,7 @@ export interface ClusterStats {
 export interface ClusterHost {
   limit: number;
   evictAt: number;
-  clock: Clock & { readonly pending: number };
+  clock: CountingClock;
   inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   /** Sends EVICT_IF_IDLE to the user's supervisor. */
   evictIfIdle(userId: string, connectionId: string): void;
@@ -96,9 +99,29 @@ export class ClusterBook {
   readonly #held = new Map<string, string>();
   /** Admitted while the store was away: id → user. */
   readonly #unsynced = new Map<string, string>();
+  /**
+   * Unsynced connections whose admission reached the store and failed there
+   * (a timeout): Redis may have booked them all the same, so closing one
+   * before reconciliation must still release its slot.
+   */
+  readonly #maybeBooked = new Set<string>();
+  /**
+   * Idle ⇄ live edges the store did not confirm: id → a mark of the failed call.
+   * Reconciliation sends each connection's state of the moment again; without
+   * it the book would keep a stale flag (an idle connection no node can evict,
+   * or a live one named for eviction) for as long as the connection lives.
+   */
+  readonly #idleUnsent = new Map<string, { userId: string }>();
   /** Releases (and abandoned reservations) the store may not have applied: id → user. */
   readonly #pendingReleases = new Map<string, string>();
-  #leaseHeld = false;
+  /** The first lease was taken: admissions go to the store from now on. */
+  #started = false;
+  /**
+   * Until when (host clock, ms) the lease is known to be held: the TTL from
+   * when the last successful renewal was sent. Past it, other nodes count
+   * this one dead, whatever this node still believes.
+   */
+  #leaseUntil = 0;
   #needsFullReadmit = false;
   #stopped: Promise<void> | undefined;
   /** Settles when the first attempt to take a lease has succeeded or failed. */
@@ -116,9 +139,17 @@ export class ClusterBook {
       halfOpenAfter: HALF_OPEN_AFTER_MS,
       breaker: new ConsecutiveBreaker(FAILURES_TO_OPEN),
     });
+    // cockatiel reports a break again each time a half-open probe fails: one
+    // outage is one 'open' and one 'closed' for the app, so only changes are told.
+    let told: 'open' | 'closed' = 'closed';
     this.#listeners = [
-      this.#breaker.onBreak(() => host.breakerChanged('open')),
+      this.#breaker.onBreak(() => {
+        if (told === 'open') return;
+        told = 'open';
+        host.breakerChanged('open');
+      }),
       this.#breaker.onReset(() => {
+        told = 'closed';
         host.breakerChanged('closed');
         // The store is back: book what the outage left now, not at the next renewal.
         this.#lease.send({ type: 'RECONCILE' });
@@ -128,19 +159,22 @@ export class ClusterBook {
     this.#lease = createActor(
       leaseMachine.provide({
         actors: {
-          startStore: fromPromise(() =>
-            store.start({
+          startStore: fromPromise(async () => {
+            await store.start({
               evictionOrdered: (order) => this.#ordered(order),
               incarnationChanged: () => this.#lease.send({ type: 'INCARNATION_CHANGED' }),
-            }),
-          ),
-          renewLease: fromPromise(() => this.#call(() => store.renew())),
+            });
+            // From when it answered: start() also connects (and loads the client library),
+            // so when it began says little of when the lease was taken.
+            this.#leaseUntil = this.#host.clock.now() + this.#options.leaseTtlMs;
+          }),
+          renewLease: fromPromise(() => this.#holdingLease(() => this.#call(() => store.renew()))),
           reconcile: fromPromise(() => this.#reconcile()),
           reapDeadSlots: fromPromise(() => this.#call(() => store.reap())),
         },
         actions: {
           leaseTaken: () => {
-            this.#leaseHeld = true;
+            this.#started = true;
             this.#firstStartSettled();
           },
           leaseLost: () => {
@@ -153,7 +187,10 @@ export class ClusterBook {
         },
         guards: {
           hasWorkLeft: () =>
-            this.#needsFullReadmit || this.#unsynced.size > 0 || this.#pendingReleases.size > 0,
+            this.#needsFullReadmit ||
+            this.#unsynced.size > 0 ||
+            this.#pendingReleases.size > 0 ||
+            this.#idleUnsent.size > 0,
         },
       }),
       {
@@ -174,7 +211,7 @@ export class ClusterBook {
     await this.#firstStart;
     const { limit, evictAt } = this.#host;
     try {
-      if (!this.#leaseHeld) throw new BrokenCircuitError();
+      if (!this.#started) throw new BrokenCircuitError();
       const answer = await this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt));
       if (!answer.admitted) return { outcome: 'refused' };
       for (const order of answer.evict) this.#ordered(order);
@@ -196,7 +233,8 @@ export class ClusterBook {
   admitted(userId: string, connectionId: string, reservation: Reservation): void {
     this.#held.set(connectionId, userId);
     if (reservation.outcome === 'unsynced') {
-      this.#pendingReleases.delete(connectionId); // readmit books it again, idempotently
+      // Readmit books it again, idempotently; until then a release is still owed if it closes.
+      if (this.#pendingReleases.delete(connectionId)) this.#maybeBooked.add(connectionId);
       this.#unsynced.set(connectionId, userId);
     }
   }
@@ -204,10 +242,12 @@ export class ClusterBook {
   /** The connection left the local books for good (disposed), or was never admitted locally. */
   released(userId: string, connectionId: string): void {
     this.#held.delete(connectionId);
+    this.#idleUnsent.delete(connectionId);
     // After stop() the store has released every slot of this node already.
     if (this.#stopped !== undefined) return;
-    // Never booked: nothing to free (a reservation that timed out is a pending release already).
-    if (this.#unsynced.delete(connectionId)) return;
+    // Never booked: nothing to free (a reservation that timed out is a pending release already,
+    // or, admitted unsynced, may have been booked all the same).
+    if (this.#unsynced.delete(connectionId) && !this.#maybeBooked.delete(connectionId)) return;
     this.#release(userId, connectionId);
   }
 
@@ -215,8 +255,13 @@ export class ClusterBook {
   idle(userId: string, connectionId: string, idleSince: number | undefined): void {
     if (!this.#held.has(connectionId) || this.#unsynced.has(connectionId) || this.#stopped !== undefined)
       return;
-    this.#call(() => this.#store.setIdle(userId, connectionId, idleSince)).catch((error) =>
-      this.#reportStore('setIdle', error),
+    this.#call(() => this.#store.setIdle(userId, connectionId, idleSince)).then(
+      // This edge is the connection's state now: an older unconfirmed one no longer matters.
+      () => this.#idleUnsent.delete(connectionId),
+      (error) => {
+        if (this.#held.has(connectionId)) this.#idleUnsent.set(connectionId, { userId });
+        this.#reportStore('setIdle', error);
+      },
     );
   }
 
@@ -238,7 +283,10 @@ export class ClusterBook {
       (error) => {
         // Booked again at reconciliation, with everything else the outage left.
         this.#reportStore('admit', error);
-        if (this.#held.has(connectionId)) this.#unsynced.set(connectionId, userId);
+        if (!this.#held.has(connectionId)) return;
+        this.#unsynced.set(connectionId, userId);
+        // A call that reached Redis and timed out may still have booked the slot.
+        if (!(error instanceof BrokenCircuitError)) this.#maybeBooked.add(connectionId);
       },
     );
   }
@@ -246,8 +294,9 @@ export class ClusterBook {
   stats(): ClusterStats {
     return {
       nodeId: this.#options.nodeId,
-      incarnation: this.#leaseHeld ? this.#store.incarnation : 0,
-      leaseHeld: this.#leaseHeld,
+      incarnation: this.#started ? this.#store.incarnation : 0,
+      // Not merely "once taken": a lease run out in an outage, or given back by stop(), is not held.
+      leaseHeld: this.#started && this.#stopped === undefined && this.#host.clock.now() < this.#leaseUntil,
       breaker: breakerState(this.#breaker.state),
       policy: this.#options.onStoreUnavailable,
       unsynced: this.#unsynced.size,
@@ -278,8 +327,23 @@ export class ClusterBook {
       } catch (error) {
         this.#reportStore('stop', error);
       }
+      // Nothing is retried after shutdown, and nothing needs to be: the store
+      // removed this incarnation's entries, or (Redis away) its lease runs out
+      // and takes every one of them along. stats() must not show work owed.
+      this.#pendingReleases.clear();
+      this.#unsynced.clear();
+      this.#maybeBooked.clear();
+      this.#idleUnsent.clear();
     })();
     return this.#stopped;
+  }
+
+  /** Runs a renewal; once it succeeds, the lease runs a TTL from when it was sent (never later than Redis's own count). */
+  async #holdingLease<T>(fn: () => Promise<T>): Promise<T> {
+    const sent = this.#host.clock.now();
+    const outcome = await fn();
+    this.#leaseUntil = sent + this.#options.leaseTtlMs;
+    return outcome;
   }
 
   /** Every store call goes through the breaker: an outage costs one failed call per interval, not one per admission. */
@@ -291,8 +355,9 @@ export class ClusterBook {
     this.#call(() => this.#store.release(userId, connectionId)).then(
       () => this.#pendingReleases.delete(connectionId),
       (error) => {
-        // A slot the store never freed would stay booked while this node lives: retried at reconciliation.
-        this.#pendingReleases.set(connectionId, userId);
+        // A slot the store never freed would stay booked while this node lives: retried at
+        // reconciliation (after shutdown, the lease's end frees it).
+        if (this.#stopped === undefined) this.#pendingReleases.set(connectionId, userId);
         this.#reportStore('release', error);
       },
     );
@@ -319,7 +384,12 @@ export class ClusterBook {
       await this.#call(() => this.#store.release(userId, connectionId));
       this.#pendingReleases.delete(connectionId);
     }
-    if (!full && this.#unsynced.size === 0) return;
+    if (full || this.#unsynced.size > 0) await this.#readmit(full);
+    await this.#resendIdle();
+  }
+
+  /** Books again everything (a lost lease) or what was admitted unsynced; evicts what the book refuses. */
+  async #readmit(full: boolean): Promise<void> {
     const held = this.#host.held(full ? undefined : this.#unsynced);
     // Over the limit, idle ones go first: active ones are booked before them
     // (the store keeps the oldest of each call and refuses the newest).
@@ -329,12 +399,36 @@ export class ClusterBook {
     const refused = await this.#call(() => this.#store.readmit(active, limit));
     if (idle.length > 0) refused.push(...(await this.#call(() => this.#store.readmit(idle, limit))));
     if (full) this.#needsFullReadmit = false;
-    for (const { connectionId } of held) this.#unsynced.delete(connectionId);
+    for (const { connectionId } of held) {
+      this.#unsynced.delete(connectionId);
+      this.#maybeBooked.delete(connectionId);
+    }
     const users = new Map(held.map((connection) => [connection.connectionId, connection.userId]));
     for (const connectionId of refused) {
       const userId = users.get(connectionId);
       if (userId !== undefined) this.#host.evictOverLimit(userId, connectionId);
     }
+  }
+
+  /** Sends the idle ⇄ live state of the moment of each connection whose edge the store did not confirm. */
+  async #resendIdle(): Promise<void> {
+    if (this.#idleUnsent.size === 0) return;
+    const marks = new Map(this.#idleUnsent);
+    const held = this.#host.held(new Map([...marks].map(([id, mark]) => [id, mark.userId])));
+    const stillHeld = new Set(held.map((connection) => connection.connectionId));
+    // Draining or gone: its slot is released at disposal, there is no flag to keep.
+    for (const [id, mark] of marks) {
+      if (!stillHeld.has(id) && this.#idleUnsent.get(id) === mark) this.#idleUnsent.delete(id);
+    }
+    // All from one reading of the machines, sent together: none goes out after a newer edge.
+    await Promise.all(
+      held.map(async ({ userId, connectionId, idleSince }) => {
+        await this.#call(() => this.#store.setIdle(userId, connectionId, idleSince));
+        if (this.#idleUnsent.get(connectionId) === marks.get(connectionId)) {
+          this.#idleUnsent.delete(connectionId);
+        }
+      }),
+    );
   }
 
   #reportStore(operation: string, error: unknown): void {

@@ -8,7 +8,7 @@
 import type { AnyActorRef, InspectionEvent, Observer } from 'xstate';
 import type { UserSupervisorContext } from '../../machines/user-supervisor.machine.js';
 import type { UserRecord } from '../books.js';
-import type { Clock } from '../clock.js';
+import type { CountingClock } from '../clock.js';
 import type { SupervisorError } from '../errors.js';
 import type { WsConnection } from '../transport/ws-adapter.js';
 import type { ClusterHost } from './cluster-admission.js';
@@ -18,7 +18,7 @@ export interface ClusterHostOptions {
   users: ReadonlyMap<string, UserRecord>;
   limit: number;
   evictAt: number;
-  clock: Clock & { readonly pending: number };
+  clock: CountingClock;
   inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   report(error: SupervisorError): void;
   breakerChanged(state: 'open' | 'closed'): void;

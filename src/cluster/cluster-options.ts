@@ -85,12 +85,29 @@ function isRedisUrl(value: string): boolean {
   }
 }
 
+/**
+ * Every method of SlotStore: the runtime calls each of them (readmit after
+ * every outage, orderEviction at the eviction point, userBook and view for
+ * the cluster-wide stats), so a store without one would fail long after startup.
+ */
+const storeMethods = [
+  'start',
+  'admit',
+  'release',
+  'setIdle',
+  'orderEviction',
+  'readmit',
+  'renew',
+  'reap',
+  'userBook',
+  'view',
+  'stop',
+] as const satisfies readonly (keyof SlotStore)[];
+
 const isStore = (v: unknown): v is SlotStore =>
   typeof v === 'object' &&
   v !== null &&
-  ['start', 'admit', 'release', 'setIdle', 'renew', 'reap', 'stop'].every((name) =>
-    isFunction((v as Record<string, unknown>)[name]),
-  );
+  storeMethods.every((name) => isFunction((v as Record<string, unknown>)[name]));
 
 /**
  * Checks `cluster` and fills in its defaults.

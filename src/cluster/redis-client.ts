@@ -65,8 +65,8 @@ export interface RedisConnection {
   command(args: readonly string[]): Promise<unknown>;
   /** Runs a script by SHA; on NOSCRIPT (Redis restarted, SCRIPT FLUSH) runs it with EVAL, which caches it again. */
   run(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
-  /** Settles like `promise`, or fails with SlotStoreUnavailableError after the command timeout. */
-  watch<T>(promise: Promise<T>, what: string): Promise<T>;
+  /** Settles like `promise`, or fails with SlotStoreUnavailableError after `timeoutMs` (default: the command timeout). */
+  watch<T>(promise: Promise<T>, what: string, timeoutMs?: number): Promise<T>;
   /** Loads scripts into Redis's script cache (SCRIPT LOAD), so that the first EVALSHA of each finds it. */
   load(scripts: readonly Script[]): Promise<void>;
   /** Counts one round trip for `method` (call once per batch of commands sent together). */
@@ -106,7 +106,7 @@ export async function connectRedis(
     pingInterval: silentSocketMs(options.commandTimeoutMs) / 2,
     socket: {
       socketTimeout: silentSocketMs(options.commandTimeoutMs),
-      connectTimeout: Math.max(options.commandTimeoutMs, 1_000),
+      connectTimeout: connectTimeoutMs(options.commandTimeoutMs),
       // The first connect fails at once (returning the cause ends the
       // attempts); once connected, keep reconnecting in the background, at
       // most once a second.
@@ -120,7 +120,7 @@ export async function connectRedis(
   client.on('error', ignore);
   const deadlines = new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock());
   try {
-    await deadlines.watch(client.connect(), 'connect', Math.max(options.commandTimeoutMs, 1_000));
+    await deadlines.watch(client.connect(), 'connect', connectTimeoutMs(options.commandTimeoutMs));
     connected = true;
   } catch (error) {
     client.destroy(); // the 'error' listener stays: see close below
@@ -137,6 +137,13 @@ export async function connectRedis(
     client.destroy();
   });
 }
+
+/**
+ * How long opening a connection may take: a command's timeout, but at least a
+ * second. Opening one (TCP, TLS, the client's handshake) takes round trips a
+ * command does not, so it gets this for every connection the store opens.
+ */
+export const connectTimeoutMs = (commandTimeoutMs: number) => Math.max(commandTimeoutMs, 1_000);
 
 /** How long a socket may stay silent before it is dropped: 4 command timeouts, at least 1 s. */
 export const silentSocketMs = (commandTimeoutMs: number) => Math.max(4 * commandTimeoutMs, 1_000);
@@ -209,7 +216,7 @@ function wrap(
     async load(list) {
       await Promise.all(list.map((script) => command(['SCRIPT', 'LOAD', script.body])));
     },
-    watch: (promise, what) => deadlines.watch(promise, what),
+    watch: (promise, what, timeoutMs) => deadlines.watch(promise, what, timeoutMs),
     roundTrip(method) {
       roundTrips[method] = (roundTrips[method] ?? 0) + 1;
     },

@@ -26,6 +26,7 @@ import { BookedUsers } from './booked-users.js';
 import {
   borrowRedis,
   connectRedis,
+  connectTimeoutMs,
   type RedisClientLike,
   type RedisConnection,
   type RedisSubscriberLike,
@@ -97,6 +98,9 @@ class Store implements RedisSlotStore {
   #subscriber: RedisSubscriberLike | undefined;
   #events: SlotStoreEvents | undefined;
   #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
+  /** The start() in flight, which stop() waits for; and whether stop() asked it to give up. */
+  #starting: Promise<void> | undefined;
+  #stopRequested = false;
   /** Which incarnations were alive at the last renewal or registry read. */
   #liveness: Liveness = { maxIncarnation: 0, live: [] };
   /** #livenessArgs's list, and the snapshot and incarnation it was joined for. */
@@ -133,26 +137,47 @@ class Store implements RedisSlotStore {
       throw new SupervisorError('WSSUP_INVALID_ARGUMENT', 'start() was already called');
     this.#state = 'starting';
     this.#events = events;
+    const starting = this.#start();
+    this.#starting = starting;
+    try {
+      await starting;
+    } finally {
+      this.#starting = undefined;
+    }
+  }
+
+  async #start(): Promise<void> {
     const options = { commandTimeoutMs: this.commandTimeoutMs, clock: this.clock };
     try {
       this.#connection =
         typeof this.redis === 'string'
           ? await connectRedis(this.redis, options)
           : borrowRedis(this.redis, options);
+      // stop() came while connecting: take no lease, and close what was opened (below).
+      if (this.#stopRequested) throw this.#stoppedWhileStarting();
       this.#connection.roundTrip('start');
       await this.#connection.load(scripts);
+      if (this.#stopRequested) throw this.#stoppedWhileStarting();
       await this.renew();
       const subscriber = this.#connection.client.duplicate();
       subscriber.on('error', this.#ignoreError);
       this.#subscriber = subscriber;
-      await this.#connection.watch(subscriber.connect(), 'connect (pub/sub)');
+      // A connection to open, like the first one: not a command's deadline.
+      await this.#connection.watch(
+        subscriber.connect(),
+        'connect (pub/sub)',
+        connectTimeoutMs(this.commandTimeoutMs),
+      );
       await this.#connection.watch(
         subscriber.sSubscribe(this.keys.orders(this.nodeId), (message) => this.#onOrder(message)),
         'SSUBSCRIBE',
       );
     } catch (error) {
       await this.#release();
-      this.#state = 'stopped';
+      // The runtime tries again (the lease actor's retry, e.g. Redis was down
+      // when the process started): a failed start leaves the store as new
+      // (and a stop() waiting for it then stops it for good).
+      this.#state = 'new';
       throw error instanceof SupervisorError
         ? error
         : new SlotStoreUnavailableError(`could not start the slot store: ${String(error)}`, { cause: error });
@@ -200,6 +225,16 @@ class Store implements RedisSlotStore {
       pending.notAdmitted();
       throw error;
     }
+    if (admission !== 'late' && admission.admitted && this.#incarnation !== incarnation) {
+      // The lease was lost while this admission was in flight (a renewal sent
+      // before it took a new incarnation): Redis booked the slot under the old
+      // incarnation, which every node now counts as dead, and the re-admission
+      // of what this node holds has not seen this connection. Booked again
+      // under the new one (that admission purges the dead entry), and the
+      // victims already taken out of the book are still told.
+      pending.notAdmitted();
+      return this.#admitAgain(userId, connectionId, limit, evictAt, admission.evict);
+    }
     if (admission !== 'late' && admission.admitted) {
       pending.admitted(connectionId);
       return admission;
@@ -208,6 +243,23 @@ class Store implements RedisSlotStore {
     if (admission === 'late')
       throw new SlotStoreUnavailableError('Redis ran the admission after its deadline');
     return admission;
+  }
+
+  /** admit() once more, under the incarnation taken while the first one was in flight. */
+  async #admitAgain(
+    userId: string,
+    connectionId: string,
+    limit: number,
+    evictAt: number,
+    evicted: readonly EvictionOrder[],
+  ): Promise<ClusterAdmission> {
+    const again = await this.admit(userId, connectionId, limit, evictAt);
+    if (again.admitted) return { ...again, evict: [...evicted, ...again.evict] };
+    // Refused now: the caller drops the connection, but the first run's victims
+    // have no slot any more. (Ours, of the old incarnation, are fenced out by
+    // #deliver; the re-admission of what this node holds books them again.)
+    for (const order of evicted) this.orderEviction(order).catch(this.#ignoreError);
+    return again;
   }
 
   async release(userId: string, connectionId: string): Promise<void> {
@@ -367,6 +419,12 @@ class Store implements RedisSlotStore {
    * Safe to repeat.
    */
   async stop(): Promise<void> {
+    if (this.#state === 'starting') {
+      // A start() in flight would go on connecting (and take a lease) after
+      // stop() resolved: it stops early, and what it opened is closed first.
+      this.#stopRequested = true;
+      await this.#starting?.catch(() => {});
+    }
     if (this.#state === 'stopped' || this.#state === 'new') {
       this.#state = 'stopped';
       return;
@@ -475,6 +533,10 @@ class Store implements RedisSlotStore {
       incarnation <= this.#liveness.maxIncarnation &&
       !this.#liveness.live.includes(incarnation)
     );
+  }
+
+  #stoppedWhileStarting(): SupervisorError {
+    return new SupervisorError('WSSUP_SHUTTING_DOWN', 'the slot store was stopped while starting');
   }
 
   #ready(): RedisConnection {

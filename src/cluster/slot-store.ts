@@ -84,7 +84,10 @@ export interface SlotStore {
   readonly nodeId: string;
   /** The fencing token of this node's current lease. */
   readonly incarnation: number;
-  /** Loads the scripts, takes a lease (a new incarnation) and subscribes to this node's orders. */
+  /**
+   * Loads the scripts, takes a lease (a new incarnation) and subscribes to this
+   * node's orders. The runtime calls it again after it rejects, until it succeeds.
+   */
   start(events: SlotStoreEvents): Promise<void>;
   admit(userId: string, connectionId: string, limit: number, evictAt: number): Promise<ClusterAdmission>;
   /** Frees a slot this node's incarnation holds; a no-op for any other entry. */

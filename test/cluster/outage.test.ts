@@ -15,7 +15,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { StoreEvent, StoreUnavailablePolicy, Supervisor } from '../../src/index.js';
 import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
-import { connect, startServer, type TestServer } from '../helpers/server.js';
+import { closed, connect, startServer, type TestServer } from '../helpers/server.js';
 import { bookOf } from './cluster-nodes.js';
 import { hasRedis } from './store-fixture.js';
 
@@ -109,6 +109,166 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     expect(t.supervisor.userStats('ann')?.live).toBe(3);
   });
 
+  it('stats().cluster.leaseHeld is false once the lease has run out in an outage, and after shutdown', async () => {
+    const redis = await ownRedis();
+    const t = await startNode(redis.url, 'local');
+    const first = t.supervisor.stats().cluster?.incarnation ?? 0;
+    await redis.pause();
+    try {
+      // Past the lease's TTL (1.5 s) without a renewal: every other node counts this one dead.
+      await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(false), {
+        timeout: 5_000,
+      });
+      // The node counts from when it sent its last renewal, Redis from when it ran it:
+      // stay stopped until Redis's own expiry has surely passed too.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    } finally {
+      redis.resume();
+    }
+    // Back: the renewal finds the lease lost and takes a new one.
+    await vi.waitFor(
+      () =>
+        expect(t.supervisor.stats().cluster).toMatchObject({
+          leaseHeld: true,
+          incarnation: expect.toSatisfy((n: number) => n > first),
+        }),
+      { timeout: 8_000 },
+    );
+    await t.supervisor.shutdown();
+    // shutdown() gave the lease back.
+    expect(t.supervisor.stats().cluster?.leaseHeld).toBe(false);
+  });
+
+  it("one outage is one 'open' and one 'closed' store event, however many probes fail in between", async () => {
+    const redis = await ownRedis();
+    const t = await startNode(redis.url, 'local');
+    await redis.pause();
+    try {
+      // Three renewals in a row fail (one every 500 ms): the breaker opens.
+      await vi.waitFor(() => expect(t.events.map((e) => e.breaker)).toEqual(['open']), { timeout: 5_000 });
+      // Past the breaker's half-open delay (1 s) twice: the renewals let through fail again.
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+    } finally {
+      redis.resume();
+    }
+    await vi.waitFor(() => expect(t.events.at(-1)?.breaker).toBe('closed'), { timeout: 8_000 });
+    expect(t.events.map((e) => e.breaker)).toEqual(['open', 'closed']);
+  });
+
+  it('an idle edge whose command was lost reaches the book later: another node can evict that connection', async () => {
+    const redis = await ownRedis();
+    const proxy = await startDroppingProxy(redis.port);
+    // A long lease: the partition below must not cost node a its lease (a new
+    // lease books everything again, idle flags included).
+    const cluster = (url: string, nodeId: string) => ({
+      redis: url,
+      nodeId,
+      leaseTtlMs: 6_000,
+      commandTimeoutMs: 150,
+    });
+    const a = await startServer({ cluster: cluster(`redis://127.0.0.1:${proxy.port}`, 'a') });
+    const b = await startServer({ cluster: cluster(redis.url, 'b') });
+    for (const node of [a, b]) {
+      await vi.waitFor(() => expect(node.supervisor.stats().cluster?.leaseHeld).toBe(true), {
+        timeout: 5_000,
+      });
+    }
+    const quiet = await connect(a.url('gus')); // idle after 1 s (test preset: limit 5, T = 4)
+    const quietClosed = closed(quiet);
+    const incarnation = a.supervisor.stats().cluster?.incarnation;
+    proxy.drop(true);
+    await vi.waitFor(() => expect(a.supervisor.userStats('gus')?.idle).toBe(1), { timeout: 3_000 });
+    // Past the command timeout: the idle edge's command failed and never reached Redis.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    proxy.heal();
+    await vi.waitFor(
+      async () => expect(await bookOf(redis, 'gus')).toMatchObject([{ nodeId: 'a', idle: true }]),
+      {
+        timeout: 8_000,
+        interval: 100,
+      },
+    );
+    // Three active connections on b bring the user to T: the idle one on a goes.
+    for (let i = 0; i < 3; i++) await connect(b.url('gus'));
+    expect(await quietClosed).toMatchObject({ code: 4001 });
+    // Node a kept its lease throughout: the flag came from the idle edge sent again.
+    expect(a.supervisor.stats().cluster?.incarnation).toBe(incarnation);
+  });
+
+  it('shutdown() right after creation leaves no Redis connection behind, then or later', async () => {
+    const redis = await ownRedis();
+    const info = async () => (await redis.command('INFO')) as string;
+    const count = (text: string, field: string) => Number(new RegExp(`${field}:(\\d+)`).exec(text)?.[1]);
+    const t = await startServer({
+      cluster: { redis: redis.url, nodeId: 'n1', leaseTtlMs: 1_500, commandTimeoutMs: 150 },
+    });
+    await t.supervisor.shutdown(); // while the store is still connecting
+    const atShutdown = await info();
+    expect(count(atShutdown, 'connected_clients')).toBe(1); // this INFO's own connection
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const later = await info();
+    // The only connection Redis received since is this INFO's own: the node opened none.
+    expect(count(later, 'total_connections_received') - count(atShutdown, 'total_connections_received')).toBe(
+      1,
+    );
+    expect(await redis.command('EXISTS', 'wssup:{nodes}:leases')).toBe(0);
+  });
+
+  it('after a shutdown during an outage, no release is left pending: the lease runs out, and with it every slot', async () => {
+    const redis = await ownRedis();
+    const t = await startNode(redis.url, 'local');
+    const booked = await connect(t.url('hal'));
+    await redis.pause();
+    try {
+      booked.close(); // its release cannot reach Redis
+      await vi.waitFor(() => expect(t.supervisor.stats().cluster?.pendingReleases).toBe(1), {
+        timeout: 3_000,
+      });
+      await t.supervisor.shutdown();
+      expect(t.supervisor.stats().cluster).toMatchObject({ pendingReleases: 0, unsynced: 0 });
+    } finally {
+      redis.resume();
+    }
+  });
+
+  it('connections slower to open than a command: the node still starts (its pub/sub connection too)', async () => {
+    const redis = await ownRedis();
+    const proxy = await startDroppingProxy(redis.port);
+    // Commands answer in well under the 150 ms timeout; opening a connection takes 300 ms.
+    proxy.delayConnections(300);
+    const t = await startServer({
+      cluster: {
+        redis: `redis://127.0.0.1:${proxy.port}`,
+        nodeId: 'n1',
+        leaseTtlMs: 1_500,
+        commandTimeoutMs: 150,
+      },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    await connect(t.url('ivy'));
+    expect(await bookOf(redis, 'ivy')).toHaveLength(1);
+  });
+
+  it('a Redis down when the supervisor starts: the node takes its lease once Redis is up, and books', async () => {
+    const redis = await ownRedis();
+    await redis.kill();
+    const t = await startServer({
+      idleTimeoutMs: 1_000_000_000,
+      cluster: { redis: redis.url, nodeId: 'n1', leaseTtlMs: 1_500, commandTimeoutMs: 150 },
+    });
+    const early = await connect(t.url('fay')); // no lease yet: admitted unsynced ('local')
+    expect(t.supervisor.stats().cluster?.leaseHeld).toBe(false);
+    await redis.restart();
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    await connect(t.url('fay'));
+    await expectBooksMatchSockets(redis, t.supervisor, 'fay');
+    expect(await bookOf(redis, 'fay')).toHaveLength(2);
+    expect(early.readyState).toBe(WebSocket.OPEN);
+    // Failing to reach Redis is the only error reported: no misuse of the store.
+    const misuse = t.errors.filter((error) => error.code !== 'WSSUP_STORE_UNAVAILABLE');
+    expect(misuse.map((error) => error.code)).toEqual([]);
+  });
+
   it("'local' through SIGKILL and a restart: Redis comes back empty, the node takes a new lease and books what it holds", async () => {
     const redis = await ownRedis();
     const t = await startNode(redis.url, 'local');
@@ -149,6 +309,23 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     await expectBooksMatchSockets(redis, t.supervisor, 'cat');
   });
 
+  it("'local': a connection whose admission timed out after Redis booked it frees its slot when it closes", async () => {
+    const redis = await ownRedis();
+    const proxy = await startDroppingProxy(redis.port);
+    const t = await startNode(`redis://127.0.0.1:${proxy.port}`, 'local');
+    // Redis runs the admission at once (well before its deadline), but its
+    // reply comes after the command timeout: the node admits unsynced.
+    proxy.delayReplies(600);
+    const ws = await connect(t.url('eve'));
+    expect(t.supervisor.stats().cluster?.unsynced).toBe(1);
+    ws.close();
+    await vi.waitFor(() => expect(t.supervisor.userStats('eve')).toBeUndefined());
+    proxy.delayReplies(0);
+    // The user holds nothing any more: no slot of theirs may stay booked.
+    await expectBooksMatchSockets(redis, t.supervisor, 'eve');
+    expect(await bookOf(redis, 'eve')).toEqual([]);
+  });
+
   it("'reject' behind a proxy that drops traffic: 503 while it drops, normal service once it forwards again", async () => {
     const redis = await ownRedis();
     const proxy = await startDroppingProxy(redis.port);
@@ -177,20 +354,49 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
  * TCP keepalive does: a reply dropped on a connection that carries on would
  * leave its commands unanswered forever (see the store's `overdue` rule).
  */
-async function startDroppingProxy(
-  target: number,
-): Promise<{ port: number; drop(on: boolean): void; heal(): void }> {
+async function startDroppingProxy(target: number): Promise<{
+  port: number;
+  drop(on: boolean): void;
+  heal(): void;
+  /** Holds Redis's replies back `ms` (0: none), in order: Redis has run the commands already. */
+  delayReplies(ms: number): void;
+  /** Opens each new connection to Redis `ms` late (a slow handshake, as over TLS far away). */
+  delayConnections(ms: number): void;
+}> {
   let dropping = false;
+  let replyDelayMs = 0;
+  let connectDelayMs = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = new Socket();
-    upstream.connect(target, '127.0.0.1');
+    // What the client sends before Redis is reached waits here, in order.
+    let early: Buffer[] | undefined = [];
+    const open = () =>
+      upstream.connect(target, '127.0.0.1', () => {
+        for (const chunk of early ?? []) upstream.write(chunk);
+        early = undefined;
+      });
+    if (connectDelayMs > 0) setTimeout(open, connectDelayMs);
+    else open();
     sockets.add(client).add(upstream);
     const forward = (to: Socket) => (chunk: Buffer) => {
-      if (!dropping) to.write(chunk);
+      if (dropping) return;
+      if (early !== undefined) early.push(chunk);
+      else to.write(chunk);
+    };
+    // Replies keep their order: each waits for the one before it, then for its own delay.
+    let replies = Promise.resolve();
+    const reply = (chunk: Buffer) => {
+      if (dropping) return;
+      const due = Date.now() + replyDelayMs;
+      replies = replies.then(async () => {
+        const wait = due - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        if (!client.destroyed) client.write(chunk);
+      });
     };
     client.on('data', forward(upstream));
-    upstream.on('data', forward(client));
+    upstream.on('data', reply);
     const end = () => {
       client.destroy();
       upstream.destroy();
@@ -214,6 +420,12 @@ async function startDroppingProxy(
     heal: () => {
       for (const socket of sockets) socket.destroy();
       dropping = false;
+    },
+    delayReplies: (ms) => {
+      replyDelayMs = ms;
+    },
+    delayConnections: (ms) => {
+      connectDelayMs = ms;
     },
   };
 }

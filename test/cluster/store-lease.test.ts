@@ -146,6 +146,26 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
     expect(await busy.store.userBook('ann')).toMatchObject({ live: 4, byNode: { paused: 2, busy: 2 } });
   });
 
+  it('an admission sent while a renewal finds the lease lost is booked under the new incarnation', async () => {
+    const keyPrefix = freshPrefix();
+    const paused = await startStore(redis.current, { keyPrefix, nodeId: 'paused' });
+    const other = await startStore(redis.current, { keyPrefix, nodeId: 'other' });
+    const first = paused.store.incarnation;
+    await expireLease(redis.current, keyPrefix, first);
+    // The renewal goes out first, then an admission, before the renewal's answer:
+    // Redis takes a new incarnation, then runs the admission, still under the old one.
+    const [renewal, admission] = await Promise.all([
+      paused.store.renew(),
+      paused.store.admit('ann', 'p1', 1, 1),
+    ]);
+    expect(renewal).toBe('lost');
+    expect(admission).toMatchObject({ admitted: true });
+    // The caller holds p1 as booked: every node counts it, so the user is at the limit.
+    await other.store.renew();
+    expect(await other.store.admit('ann', 'o1', 1, 1)).toMatchObject({ admitted: false, live: 1 });
+    expect(await other.store.userBook('ann')).toMatchObject({ live: 1, byNode: { paused: 1 } });
+  });
+
   it('stop() releases the node’s slots and its lease', async () => {
     const keyPrefix = freshPrefix();
     const leaving = await startStore(redis.current, { keyPrefix, nodeId: 'leaving' });

@@ -204,13 +204,17 @@ describe.runIf(hasRedis)('Redis slot store: outages', () => {
     expect(unhandled).toEqual([]);
   });
 
-  it('start() against a Redis that is not there rejects with WSSUP_STORE_UNAVAILABLE', async () => {
+  it('start() against a Redis that is not there rejects with WSSUP_STORE_UNAVAILABLE, and succeeds once it is up', async () => {
     const redis = await ownRedis();
     await redis.kill();
     const store = createRedisSlotStore({ redis: redis.url, keyPrefix: freshPrefix(), commandTimeoutMs: 200 });
     onTestFinished(() => store.stop());
-    await expect(
-      store.start({ evictionOrdered: () => {}, incarnationChanged: () => {} }),
-    ).rejects.toMatchObject(unavailable);
+    const events = { evictionOrdered: () => {}, incarnationChanged: () => {} };
+    await expect(store.start(events)).rejects.toMatchObject(unavailable);
+    // The runtime's lease actor calls start() again until it succeeds.
+    await redis.restart();
+    await store.start(events);
+    expect(store.incarnation).toBeGreaterThan(0);
+    expect(await store.admit('ann', 'c1', 3, 3)).toEqual({ admitted: true, evict: [], live: 1 });
   });
 });

@@ -20,6 +20,28 @@ function thrownBy(cluster: unknown): InvalidOptionError {
   throw new Error(`expected the cluster option ${JSON.stringify(cluster)} to be refused`);
 }
 
+/** A working store of the test double's, with some of its methods taken away. */
+function storeMissing(...names: string[]): object {
+  const store = new MemoryBook(() => 0).store('n', 1_000) as unknown as Record<string, unknown>;
+  const methods: Record<string, unknown> = {};
+  for (const name of [
+    'start',
+    'admit',
+    'release',
+    'setIdle',
+    'orderEviction',
+    'readmit',
+    'renew',
+    'reap',
+    'userBook',
+    'view',
+    'stop',
+  ]) {
+    if (!names.includes(name)) methods[name] = (store[name] as () => unknown).bind(store);
+  }
+  return { nodeId: 'n', incarnation: 0, ...methods };
+}
+
 describe('cluster option', () => {
   it('is off without it', () => {
     expect(resolveOptions({ authenticate }).cluster).toBeUndefined();
@@ -53,6 +75,12 @@ describe('cluster option', () => {
     ['not a URL', { redis: 'localhost' }, 'cluster.redis'],
     ['an object that is not a client', { redis: { host: 'x' } }, 'cluster.redis'],
     ['a store missing methods', { store: { admit() {} } }, 'cluster.store'],
+    [
+      'a store without readmit, orderEviction, userBook or view',
+      { store: storeMissing('readmit', 'orderEviction', 'userBook', 'view') },
+      'cluster.store',
+    ],
+    ['a store without readmit', { store: storeMissing('readmit') }, 'cluster.store'],
     ['a node id with a brace', { redis: url, nodeId: 'a{b}' }, 'cluster.nodeId'],
     ['an empty node id', { redis: url, nodeId: '' }, 'cluster.nodeId'],
     ['a key prefix with a space', { redis: url, keyPrefix: 'a b' }, 'cluster.keyPrefix'],
