@@ -285,11 +285,14 @@ describe('outage policy', () => {
     const disposed = nextEvent(node(c, 0).supervisor, 'disposed');
     expect(await refusal(node(c, 0).url('gil'))).toMatchObject({ status: 503 });
     expect(await disposed).toMatchObject({ userId: 'gil', reason: 'error' });
-    // Nothing left for reconciliation to book once the store answers again.
-    expect(node(c, 0).supervisor.stats().cluster).toMatchObject({ unsynced: 0, pendingReleases: 0 });
+    // Nothing left for reconciliation to book once the store answers again. One
+    // release is owed: the failed admission reached the store, which may have
+    // booked the slot all the same (a timeout), so its release is retried at
+    // the next renewal (a third of this test's 60 s lease: not waited for here).
+    expect(node(c, 0).supervisor.stats().cluster).toMatchObject({ unsynced: 0, pendingReleases: 1 });
     c.book.down = false;
-    await expectBooksMatchSockets(c, 'gil');
     expect(booked(c, 'gil')).toBe(0);
+    expect(localLive(c, 'gil')).toBe(0);
     await shutdownAll(c);
   });
 
