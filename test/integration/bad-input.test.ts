@@ -46,6 +46,16 @@ import {
 const startQuietServer = (options: Partial<SupervisorOptions> = {}) =>
   startServer({ clock: new SimulatedClock(), ...options });
 
+/** Exactly one error was reported: the app's `hook` failed with `cause` (for `connectionId`, when given). */
+function expectOneAppHookError(
+  errors: readonly unknown[],
+  expected: { hook: string; cause: unknown; connectionId?: string | undefined },
+): void {
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toBeInstanceOf(AppHookError);
+  expect(errors[0]).toMatchObject({ code: 'WSSUP_APP_HOOK_FAILED', ...expected });
+}
+
 /** Nothing new is held and nobody new was admitted: only `rejected` moved, by one. */
 function expectNothingAllocated(before: SupervisorStats, after: SupervisorStats): void {
   expect(after.resources).toEqual(before.resources);
@@ -129,14 +139,7 @@ describe('refused upgrades allocate nothing', () => {
     expect(answer.body).toBe(`${(rejected[0] as { message: string }).message}\n`);
     expectNothingAllocated(before, t.supervisor.stats());
     if (reason === 'auth-failed') {
-      expect(t.errors).toHaveLength(1);
-      expect(t.errors[0]).toBeInstanceOf(AppHookError);
-      expect(t.errors[0]).toMatchObject({
-        code: 'WSSUP_APP_HOOK_FAILED',
-        hook: 'authenticate',
-        connectionId: undefined,
-        cause: boom,
-      });
+      expectOneAppHookError(t.errors, { hook: 'authenticate', connectionId: undefined, cause: boom });
     } else {
       expect(t.errors).toEqual([]);
     }
@@ -275,10 +278,7 @@ describe('an app’s webSocketServer that throws while completing an admitted ha
       expect(await readResponseHead(socket)).toMatch(/^HTTP\/1\.1 5\d\d /);
       await allDisposed(t.supervisor);
       expect(t.disposed).toMatchObject([{ userId: 'hooked', reason: 'error' }]);
-      expect(t.errors).toHaveLength(1);
-      expect(t.errors[0]).toBeInstanceOf(AppHookError);
-      expect(t.errors[0]).toMatchObject({
-        code: 'WSSUP_APP_HOOK_FAILED',
+      expectOneAppHookError(t.errors, {
         hook: 'webSocketServer.handleUpgrade',
         cause: boom,
         connectionId: t.disposed[0]?.connectionId,
@@ -444,14 +444,7 @@ describe('app hooks that fail', () => {
       expect(await closing).toEqual({ code: 1011, reason: 'internal error' });
       await allDisposed(t.supervisor);
       expect(t.disposed).toMatchObject([{ userId: 'oops', reason: 'app-error', closeCode: 1011 }]);
-      expect(t.errors).toHaveLength(1);
-      expect(t.errors[0]).toBeInstanceOf(AppHookError);
-      expect(t.errors[0]).toMatchObject({
-        code: 'WSSUP_APP_HOOK_FAILED',
-        hook,
-        cause: boom,
-        connectionId: t.disposed[0]?.connectionId,
-      });
+      expectOneAppHookError(t.errors, { hook, cause: boom, connectionId: t.disposed[0]?.connectionId });
       expectNoLeaks(t.supervisor);
     },
   );
@@ -517,13 +510,7 @@ describe('app hooks that fail', () => {
 
       expect(t.supervisor.stats().counters).toEqual({ admitted: 1, rejected: 1, evicted: 0, disposed: 1 });
       expect(t.disposed).toMatchObject([{ userId: 'listener', reason: 'closed' }]);
-      expect(t.errors).toHaveLength(1);
-      expect(t.errors[0]).toBeInstanceOf(AppHookError);
-      expect(t.errors[0]).toMatchObject({
-        code: 'WSSUP_APP_HOOK_FAILED',
-        hook: `on('${name}')`,
-        cause: boom,
-      });
+      expectOneAppHookError(t.errors, { hook: `on('${name}')`, cause: boom });
       expectNoLeaks(t.supervisor);
     },
   );
@@ -571,6 +558,27 @@ describe('bad arguments to the connection handle', () => {
     }
   };
 
+  /**
+   * Every bad call threw WSSUP_INVALID_ARGUMENT, and none of them touched the
+   * connection: the peer read `still open` next, and it closes cleanly.
+   */
+  async function expectAllRefusedAndStillOpen(
+    t: TestServer,
+    ws: WebSocket,
+    outcomes: Record<string, string>,
+    calls: number,
+  ): Promise<void> {
+    expect(await nextMessage(ws)).toBe('still open');
+    expect(Object.values(outcomes)).toHaveLength(calls);
+    for (const [name, code] of Object.entries(outcomes))
+      expect([name, code]).toEqual([name, 'WSSUP_INVALID_ARGUMENT']);
+    expect(t.supervisor.stats().byState).toEqual({ connecting: 0, active: 1, draining: 0 });
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
+  }
+
   it('close() with a code other than 1000 or 3000-4999, or a bad reason, throws WSSUP_INVALID_ARGUMENT and changes nothing', async () => {
     const outcomes: Record<string, string> = {};
     const t = await scripted((connection) => {
@@ -594,15 +602,7 @@ describe('bad arguments to the connection handle', () => {
     });
     const ws = await connect(t.url('args'));
     ws.send('go');
-    expect(await nextMessage(ws)).toBe('still open');
-    expect(Object.values(outcomes)).toHaveLength(12);
-    for (const [name, code] of Object.entries(outcomes))
-      expect([name, code]).toEqual([name, 'WSSUP_INVALID_ARGUMENT']);
-    expect(t.supervisor.stats().byState).toEqual({ connecting: 0, active: 1, draining: 0 });
-    ws.close();
-    await allDisposed(t.supervisor);
-    expectNoLeaks(t.supervisor);
-    expect(t.errors).toEqual([]);
+    await expectAllRefusedAndStillOpen(t, ws, outcomes, 12);
   });
 
   it('send() with data that is not a string, Buffer, ArrayBuffer or view, or bad options, throws WSSUP_INVALID_ARGUMENT and sends nothing', async () => {
@@ -624,15 +624,7 @@ describe('bad arguments to the connection handle', () => {
     });
     const ws = await connect(t.url('sends'));
     ws.send('go');
-    expect(await nextMessage(ws)).toBe('still open');
-    expect(Object.values(outcomes)).toHaveLength(7);
-    for (const [name, code] of Object.entries(outcomes))
-      expect([name, code]).toEqual([name, 'WSSUP_INVALID_ARGUMENT']);
-    expect(t.supervisor.stats().byState).toEqual({ connecting: 0, active: 1, draining: 0 });
-    ws.close();
-    await allDisposed(t.supervisor);
-    expectNoLeaks(t.supervisor);
-    expect(t.errors).toEqual([]);
+    await expectAllRefusedAndStillOpen(t, ws, outcomes, 7);
   });
 
   /** 61 two-byte characters and one ASCII: 123 bytes, the most a close frame can carry. */
