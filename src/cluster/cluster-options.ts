@@ -35,7 +35,9 @@ export interface ClusterOptions {
    * three in a row, opens the breaker). Nothing is queued while Redis is away.
    * A command past it fails within a quarter of it more: one watchdog per
    * connection checks every `commandTimeoutMs / 4`, not a timer per command.
-   * @default 500
+   * At most a third of `leaseTtlMs` (the renewal period), so that one renewal
+   * that hangs leaves the next time to land before the lease runs out.
+   * @default 500, or a third of `leaseTtlMs` when that is less
    */
   commandTimeoutMs?: number | undefined;
   /**
@@ -175,9 +177,17 @@ export function resolveClusterOptions(cluster: unknown): ResolvedClusterOptions 
       reaperIntervalMs,
     );
   }
-  const commandTimeoutMs = options.commandTimeoutMs ?? 500;
-  if (!isDuration(1)(commandTimeoutMs) || commandTimeoutMs > 60_000) {
-    throw new InvalidOptionError('cluster.commandTimeoutMs', 'an integer from 1 to 60000', commandTimeoutMs);
+  // The lease is renewed every third of its TTL: a renewal that hangs for a whole
+  // command timeout must leave the next one time to land before the lease runs out,
+  // or one slow answer would cost this node its lease (and all its slots).
+  const maxCommandTimeoutMs = Math.min(60_000, Math.floor(leaseTtlMs / 3));
+  const commandTimeoutMs = options.commandTimeoutMs ?? Math.min(500, maxCommandTimeoutMs);
+  if (!isDuration(1)(commandTimeoutMs) || commandTimeoutMs > maxCommandTimeoutMs) {
+    throw new InvalidOptionError(
+      'cluster.commandTimeoutMs',
+      `an integer from 1 to ${maxCommandTimeoutMs} (at most 60000, and a third of cluster.leaseTtlMs)`,
+      commandTimeoutMs,
+    );
   }
   const policy = options.onStoreUnavailable ?? 'local';
   if (policy !== 'local' && policy !== 'reject') {

@@ -62,6 +62,19 @@ describe('cluster option', () => {
     expect(cluster?.nodeId).toMatch(/^[A-Za-z0-9._-]+:\d+$/);
   });
 
+  it('keeps the command timeout within a third of the lease, so that one slow renewal cannot lose it', () => {
+    // A short lease brings the default timeout down with it.
+    expect(resolveOptions({ authenticate, cluster: { redis: url, leaseTtlMs: 900 } }).cluster).toMatchObject({
+      leaseTtlMs: 900,
+      commandTimeoutMs: 300,
+    });
+    const at = { redis: url, leaseTtlMs: 900, commandTimeoutMs: 300 };
+    expect(resolveOptions({ authenticate, cluster: at }).cluster?.commandTimeoutMs).toBe(300);
+    const error = thrownBy({ ...at, commandTimeoutMs: 301 });
+    expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: 'cluster.commandTimeoutMs' });
+    expect(error.message).toMatch(/a third of cluster\.leaseTtlMs/);
+  });
+
   it('takes a slot store of the app’s own instead of redis', () => {
     const store = new MemoryBook(() => 0).store('n', 1_000);
     expect(resolveOptions({ authenticate, cluster: { store } }).cluster?.store).toBe(store);
