@@ -23,11 +23,25 @@ export function checkData(data: unknown): void {
     throw invalid('data must be a string, a Buffer, an ArrayBuffer or a typed array view');
 }
 
-/** @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for options that are not an object, or a `binary` that is not a boolean. */
-export function checkSendOptions(options: unknown): { binary?: boolean } | undefined {
-  if (options === undefined) return undefined;
+/**
+ * Validates without copying: the connection handle's send() runs it on every
+ * message, and hands the app's own options object to ws.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for options that are not an object, or a `binary` that is not a boolean.
+ */
+export function assertSendOptions(options: unknown): asserts options is { binary?: boolean } | undefined {
+  if (options === undefined) return;
   if (typeof options !== 'object' || options === null) throw invalid('send options must be an object');
   const { binary } = options as { binary?: unknown };
   if (binary !== undefined && typeof binary !== 'boolean') throw invalid('options.binary must be a boolean');
+}
+
+/**
+ * Validates and copies, for sends that keep the options past the call (the
+ * registry reuses them for every connection of a user or of the process).
+ * @throws {SupervisorError} as assertSendOptions.
+ */
+export function checkSendOptions(options: unknown): { binary?: boolean } | undefined {
+  assertSendOptions(options);
+  const binary = options?.binary;
   return binary === undefined ? undefined : { binary };
 }

@@ -24,7 +24,7 @@ import { AppHookError, SupervisorError } from '../errors.js';
 import type { ActivityMode, SupervisorOptions } from '../options.js';
 import { retryAfterSeconds } from '../refusal.js';
 import { createSafely } from '../safely.js';
-import { checkData, checkSendOptions } from '../send-arguments.js';
+import { assertSendOptions, checkData } from '../send-arguments.js';
 import { refuseUpgrade } from './http-refusal.js';
 
 /** What every connection of one supervisor shares. */
@@ -380,7 +380,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean }): boolean {
     // Checked first, open or not, as sendToUser() checks: ws would send bad data anyway.
     checkData(data);
-    if (options !== undefined) checkSendOptions(options); // its copy is for the registry; none per message here
+    assertSendOptions(options); // no copy: this runs on every message
     const ws = this.#ws;
     const sink = this.#sink;
     if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN || this.#leaving)
