@@ -63,6 +63,13 @@ export interface Limits {
   heartbeatIntervalMs: number;
   /** Bound on the `connecting` state (upgrade request to open socket). */
   connectTimeoutMs: number;
+  /**
+   * Bound on the wait for an asynchronous `authenticate`: one that has not
+   * settled by then is refused as a failed one (HTTP 500 or close 4500,
+   * `auth-failed`, an `AppHookError` to `onError`), and its late verdict is
+   * ignored. A synchronous `authenticate` sets no timer.
+   */
+  authenticateTimeoutMs: number;
   /** Bound on the close handshake; then the socket is terminated. */
   drainTimeoutMs: number;
   /**
@@ -115,7 +122,8 @@ export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
    * Runs on every upgrade request before anything is allocated. Return the
    * user id (or `{ userId, correlationId, data }`: `data` becomes
    * `connection.data`), null to refuse with HTTP 401, or a `Refusal` (returned
-   * or thrown) to refuse with 401, 403, 429 or 503.
+   * or thrown) to refuse with 401, 403, 429 or 503. An asynchronous one that
+   * has not settled within `authenticateTimeoutMs` fails as a throw does (500).
    */
   authenticate: (request: IncomingMessage) => AuthResult<Data> | Promise<AuthResult<Data>>;
   /** The socket is open. A throw or rejection closes it with 1011. */
@@ -210,6 +218,8 @@ const production: Readonly<Limits> = Object.freeze({
   idleTimeoutMs: 300 * second,
   heartbeatIntervalMs: 30 * second,
   connectTimeoutMs: 10 * second,
+  // As long as the client helper waits for a connect (its connectTimeoutMs): a later answer reaches nobody.
+  authenticateTimeoutMs: 10 * second,
   drainTimeoutMs: 5 * second,
   maxPayloadBytes: MiB,
   maxBufferedBytes: 4 * MiB,
@@ -227,6 +237,7 @@ export const presets: Readonly<Record<PresetName, Readonly<Limits>>> = Object.fr
     idleTimeoutMs: 1 * second,
     heartbeatIntervalMs: 1 * second,
     connectTimeoutMs: 2 * second,
+    authenticateTimeoutMs: 2 * second,
     drainTimeoutMs: 500,
     maxPayloadBytes: 64 * 1024,
     maxBufferedBytes: MiB,
@@ -247,6 +258,10 @@ const limitRules: Record<keyof Limits, { allowed: string; check: (v: unknown) =>
   idleTimeoutMs: { allowed: `an integer from 1 to ${MAX_DELAY_MS}`, check: integerIn(1, MAX_DELAY_MS) },
   heartbeatIntervalMs: { allowed: `an integer from 1 to ${MAX_DELAY_MS}`, check: integerIn(1, MAX_DELAY_MS) },
   connectTimeoutMs: { allowed: `an integer from 1 to ${MAX_DELAY_MS}`, check: integerIn(1, MAX_DELAY_MS) },
+  authenticateTimeoutMs: {
+    allowed: `an integer from 1 to ${MAX_DELAY_MS}`,
+    check: integerIn(1, MAX_DELAY_MS),
+  },
   drainTimeoutMs: { allowed: `an integer from 1 to ${MAX_DELAY_MS}`, check: integerIn(1, MAX_DELAY_MS) },
   maxPayloadBytes: { allowed: 'an integer from 1 to 2147483647', check: integerIn(1, 2_147_483_647) },
   maxBufferedBytes: { allowed: 'an integer from 1 to 2147483647', check: integerIn(1, 2_147_483_647) },

@@ -54,24 +54,58 @@ interface Attempt {
   data: unknown;
 }
 
-/** An upgrade request waiting for the app's `authenticate`. */
+/** An upgrade request waiting for the app's asynchronous `authenticate`. */
 interface Authenticating {
   request: IncomingMessage;
   socket: Duplex;
   head: Buffer;
+  /** Bounds the wait (authenticateTimeoutMs), on the supervisor's clock. */
+  timer: unknown;
+  /** Ends the wait without a verdict, once the request was answered (timeout, shutdown). */
+  stop: () => void;
 }
 
 /** What `authenticate` settled with. */
 type AuthOutcome = { auth: AuthResult } | { error: unknown };
+
+/** A verdict still to come: a promise, or anything `await` would wait for. */
+function isPending(verdict: unknown): verdict is PromiseLike<AuthResult> {
+  return (
+    (typeof verdict === 'object' || typeof verdict === 'function') &&
+    verdict !== null &&
+    typeof (verdict as { then?: unknown }).then === 'function'
+  );
+}
+
+/**
+ * What `verdict` settles with, or undefined as soon as `stop()` is called:
+ * the upgrade path stops waiting for an app's promise that may never settle.
+ * Kept apart from the request on purpose: such a promise holds these few
+ * closures, not the request, its socket or the upgrade's frame.
+ */
+function stoppable(verdict: PromiseLike<AuthResult>): {
+  outcome: Promise<AuthOutcome | undefined>;
+  stop: () => void;
+} {
+  let stop: () => void = () => {};
+  const outcome = new Promise<AuthOutcome | undefined>((settle) => {
+    stop = () => settle(undefined);
+    verdict.then(
+      (auth) => settle({ auth }),
+      (error: unknown) => settle({ error }),
+    );
+  });
+  return { outcome, stop };
+}
 
 export interface UpgradePath {
   /** The supervisor's `handleUpgrade`. */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
   /**
    * Answers 503 (shutting down) every request whose `authenticate` has not
-   * settled yet; its verdict, if it ever comes, is then ignored. For the end
-   * of shutdown: nothing else bounds the wait for the app's promise, and the
-   * socket would outlive the shutdown (and keep the HTTP server from closing).
+   * settled yet, and clears its timer; its verdict, if it ever comes, is then
+   * ignored. For the end of shutdown: the socket must not outlive it (and
+   * keep the HTTP server from closing) until `authenticateTimeoutMs`.
    */
   refuseAuthenticating(): void;
 }
@@ -148,17 +182,19 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     // Until a decision, an error on the raw socket must not crash the process.
     const ignore = () => {};
     socket.on('error', ignore);
-    const waiting: Authenticating = { request, socket, head };
-    authenticating.add(waiting);
     try {
-      let outcome: AuthOutcome;
+      let outcome: AuthOutcome | undefined;
       try {
-        outcome = { auth: await options.authenticate(request) };
+        const verdict = options.authenticate(request);
+        // A synchronous verdict is awaited as ever (one microtask), and needs no timer.
+        outcome = isPending(verdict)
+          ? await authenticated(verdict, request, socket, head)
+          : { auth: await verdict };
       } catch (error) {
         outcome = { error };
       }
-      // Gone: shutdown answered it while authenticate ran (refuseAuthenticating).
-      if (!authenticating.delete(waiting)) return;
+      // Answered without a verdict while authenticate ran: timed out, or shut down.
+      if (outcome === undefined) return;
       let auth: AuthResult;
       if ('error' in outcome) {
         const { error } = outcome;
@@ -199,9 +235,47 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
   /** Upgrade requests whose `authenticate` has not settled, in arrival order. */
   const authenticating = new Set<Authenticating>();
 
+  /**
+   * Waits for an asynchronous `authenticate`, bounded by authenticateTimeoutMs
+   * on the supervisor's clock (counted in pendingTimers, cleared at the
+   * verdict). Resolves with the verdict, or with undefined when the request
+   * was answered meanwhile (timedOut, refuseAuthenticating): whoever takes it
+   * out of `authenticating` answers it, once.
+   */
+  async function authenticated(
+    verdict: PromiseLike<AuthResult>,
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ): Promise<AuthOutcome | undefined> {
+    const { outcome, stop } = stoppable(verdict);
+    const waiting: Authenticating = { request, socket, head, timer: undefined, stop };
+    authenticating.add(waiting);
+    waiting.timer = clock.setTimeout(() => timedOut(waiting), resolved.authenticateTimeoutMs);
+    const settled = await outcome;
+    clock.clearTimeout(waiting.timer);
+    // The timer may have fired after the verdict, before this continuation: it answered.
+    return authenticating.delete(waiting) ? settled : undefined;
+  }
+
+  /** authenticate did not settle in time: refused as a failed authenticate, its verdict ignored. */
+  function timedOut(waiting: Authenticating): void {
+    if (!authenticating.delete(waiting)) return;
+    waiting.stop();
+    const ms = resolved.authenticateTimeoutMs;
+    const cause = new Error(`timed out after ${ms} ms (authenticateTimeoutMs)`);
+    cause.name = 'TimeoutError';
+    report(new AppHookError('authenticate', cause));
+    const { request, socket, head } = waiting;
+    reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
+  }
+
   function refuseAuthenticating(): void {
     const message = refusalMessage['shutting-down'];
-    for (const { request, socket, head } of authenticating) {
+    for (const waiting of authenticating) {
+      clock.clearTimeout(waiting.timer);
+      waiting.stop();
+      const { request, socket, head } = waiting;
       reject(request, socket, head, { reason: 'shutting-down', message });
     }
     authenticating.clear();

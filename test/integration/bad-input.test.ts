@@ -186,8 +186,9 @@ describe('a client that leaves during a slow authenticate leaves nothing behind'
   it('a reset (RST) is seen before the answer: refused as socket-closed, with no status and no slot', async () => {
     const { t, answers, serverSockets, outcomes, startedWaiting } = await slowAuthServer();
     const socket = await rawConnect(t.port);
-    await startedWaiting(socket);
+    // Read before the request: while authenticate runs, its timer (authenticateTimeoutMs) is pending.
     const before = t.supervisor.stats();
+    await startedWaiting(socket);
     const serverSide = serverSockets[0] as Duplex;
     // Not once(): it would reject on the ECONNRESET the server socket emits first.
     const serverClosed = new Promise((resolve) => serverSide.once('close', resolve));
