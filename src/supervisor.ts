@@ -222,8 +222,12 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     users.set(userId, record);
     books.supervisorStarted();
     actor.subscribe({
-      // After each of the supervisor's steps, once its own events are out.
-      next: () => announceCapacity(record),
+      // After each of the supervisor's steps, once its own events are out. Not after
+      // its last step: XState calls `next` before `complete`, while the ended actor is
+      // still in the map and the books; supervisorEnded() announces it once it is not.
+      next: (snapshot) => {
+        if (snapshot.status === 'active') announceCapacity(record);
+      },
       complete: () => supervisorEnded(record),
       error: (error) => supervisorFailed(record, error),
     });

@@ -228,3 +228,29 @@ describe('listeners see the books as they are after the event (issue 11, item 6)
     expect(problems).toEqual([]);
   });
 });
+
+describe('the down alert of a user whose supervisor ends in the same step', () => {
+  it('sees the supervisor gone, in the books and in audit()', async () => {
+    // One connection reaches the level (ceil(0.2 × 5) = 1); with lingerMs 0 (test preset) the
+    // step that disposes it also ends the user's supervisor.
+    const t = await startRulesServer({ capacityLevels: [0.2] });
+    const { supervisor } = t;
+    const inside: Array<{ direction: string; userSupervisors: number; mismatches: string[] }> = [];
+    supervisor.on('capacity', ({ direction }) => {
+      inside.push({
+        direction,
+        userSupervisors: supervisor.stats().resources.userSupervisors,
+        mismatches: supervisor.audit().mismatches,
+      });
+    });
+    const client = await t.open('ivo');
+    const disposed = nextEvent(supervisor, 'disposed', (event) => event.connectionId === client.id);
+    client.ws.terminate(); // no close frame: active → disposed in one step, the last child
+    await disposed;
+    expect(inside).toEqual([
+      { direction: 'up', userSupervisors: 1, mismatches: [] },
+      { direction: 'down', userSupervisors: 0, mismatches: [] },
+    ]);
+    expectNoLeaks(supervisor);
+  });
+});
