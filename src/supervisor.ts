@@ -402,11 +402,18 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
 
   function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
     if (shutdownPromise !== undefined) return shutdownPromise;
-    const deadlineMs = shutdownOptions.deadlineMs ?? resolved.drainTimeoutMs;
-    if (!Number.isInteger(deadlineMs) || deadlineMs < 0) {
+    if (typeof shutdownOptions !== 'object' || shutdownOptions === null) {
       throw new SupervisorError(
         'WSSUP_INVALID_ARGUMENT',
-        `deadlineMs must be a non-negative integer, got ${deadlineMs}`,
+        `shutdown options must be an object { deadlineMs?, pace? }, got ${String(shutdownOptions)}`,
+      );
+    }
+    const deadlineMs = shutdownOptions.deadlineMs ?? resolved.drainTimeoutMs;
+    // Past setTimeout's ceiling Node fires a timer after 1 ms: the deadline would terminate everything at once.
+    if (!Number.isInteger(deadlineMs) || deadlineMs < 0 || deadlineMs > MAX_DEADLINE_MS) {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `deadlineMs must be an integer from 0 to ${MAX_DEADLINE_MS}, got ${deadlineMs}`,
       );
     }
     const pace = shutdownPace(shutdownOptions.pace, deadlineMs);
@@ -466,6 +473,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     shutdown,
   };
 }
+
+/** The longest delay a timer can hold (setTimeout's ceiling, as for every option in ms). */
+const MAX_DEADLINE_MS = 2_147_483_647;
 
 /** Checks `pace` against the deadline; undefined when unpaced. */
 function shutdownPace(
