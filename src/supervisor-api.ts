@@ -131,7 +131,10 @@ export interface Supervisor<Data = unknown> {
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, code, or a reason over 123 bytes.
    */
   disconnectUser(userId: string, code?: number, reason?: string): number;
-  /** Subscribes to a public event; returns the unsubscribe. */
+  /**
+   * Subscribes to a public event; returns the unsubscribe.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event name or a listener that is not a function.
+   */
   on<K extends SupervisorEventName>(name: K, listener: (event: SupervisorEventMap[K]) => void): () => void;
   /**
    * Refuses new connections, closes every connection with 1001 (at once, or
