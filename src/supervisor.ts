@@ -450,6 +450,13 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     broadcast: registry.broadcast,
     disconnectUser: registry.disconnectUser,
     stats: ((statsOptions?: StatsOptions) => {
+      // null would fail inside collectStats as a TypeError; a string would be read as no options.
+      if (statsOptions !== undefined && (typeof statsOptions !== 'object' || statsOptions === null)) {
+        throw new SupervisorError(
+          'WSSUP_INVALID_ARGUMENT',
+          `stats options must be an object { perUser?, cluster? }, got ${String(statsOptions)}`,
+        );
+      }
       if (statsOptions?.cluster !== true) return collectStats(sources, statsOptions);
       const local = collectStats(sources, statsOptions);
       return clusterOnly()

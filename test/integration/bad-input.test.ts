@@ -538,6 +538,20 @@ describe('on() with a bad event name or listener', () => {
   });
 });
 
+describe('stats() with options that are not an object', () => {
+  it.each([
+    ['null', null],
+    ['a string', 'perUser'],
+  ])('%s: throws WSSUP_INVALID_ARGUMENT', async (_name, options) => {
+    const t = await startQuietServer();
+    const stats = t.supervisor.stats as (options: unknown) => unknown;
+    const call = () => stats(options);
+    expect(call).toThrow(SupervisorError);
+    expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    expectNoLeaks(t.supervisor);
+  });
+});
+
 describe('an onError that throws', () => {
   it('is caught and logged; the failing connection still closes and is disposed', async () => {
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
