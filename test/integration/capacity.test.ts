@@ -154,6 +154,31 @@ describe('capacity levels (limit 10: up at 5, 8, 9; down below 4, 7, 8)', () => 
     expect(short(alerts)).toEqual(['up 0.25 @1']); // 1 → 0 → 1 in one step: no down, no second up
     await closeAll(t, [first, second]);
   });
+
+  it('… nor where the count the eviction passes through is below the hysteresis', async () => {
+    // Limit 10, T = 5, one level at 50 %: reached at 5, left below 4. At 4 live (band 1 kept
+    // by the hysteresis) and idle, an admission evicts one (4 → 3 → 4): still 4, still band 1.
+    const t = await startRulesServer({
+      maxConnectionsPerUser: 10,
+      evictionThreshold: 0.5,
+      capacityLevels: [0.5],
+    });
+    const alerts = recordCapacity(t.supervisor);
+    const clients: Client[] = [];
+    for (let n = 0; n < 5; n += 1) clients.push(await t.open('ike'));
+    const [leaving, ...held] = clients as [Client, ...Client[]];
+    await leave(t, leaving);
+    expect(t.supervisor.userStats('ike')).toMatchObject({ live: 4, band: 1 });
+    t.clock.increment(t.supervisor.options.idleTimeoutMs);
+    expect(t.supervisor.userStats('ike')).toMatchObject({ live: 4, idle: 4 });
+    const evicted = nextEvent(t.supervisor, 'evicted');
+    const newcomer = await t.open('ike');
+    await evicted;
+    expect(t.supervisor.userStats('ike')).toMatchObject({ live: 4, band: 1 });
+    expect(short(alerts)).toEqual(['up 0.5 @5']);
+    expect(t.supervisor.audit().mismatches).toEqual([]);
+    await closeAll(t, [...held, newcomer]);
+  });
 });
 
 describe('listeners see the books as they are after the event (issue 11, item 6)', () => {
