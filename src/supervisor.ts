@@ -408,6 +408,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         `shutdown options must be an object { deadlineMs?, pace? }, got ${String(shutdownOptions)}`,
       );
     }
+    refuseUnknownKeys(shutdownOptions, ['deadlineMs', 'pace'], 'shutdown options');
     const deadlineMs = shutdownOptions.deadlineMs ?? resolved.drainTimeoutMs;
     // Past setTimeout's ceiling Node fires a timer after 1 ms: the deadline would terminate everything at once.
     if (!Number.isInteger(deadlineMs) || deadlineMs < 0 || deadlineMs > MAX_DEADLINE_MS) {
@@ -484,6 +485,18 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
 /** The longest delay a timer can hold (setTimeout's ceiling, as for every option in ms). */
 const MAX_DEADLINE_MS = 2_147_483_647;
 
+/** As createSupervisor() refuses unknown options: a misspelt key must not fall back to a default. */
+function refuseUnknownKeys(value: object, known: readonly string[], what: string): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `${what}: unknown key ${key}, expected one of ${known.join(', ')}`,
+      );
+    }
+  }
+}
+
 /** Checks `pace` against the deadline; undefined when unpaced. */
 function shutdownPace(
   pace: unknown,
@@ -493,6 +506,7 @@ function shutdownPace(
   const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
   if (typeof pace !== 'object' || pace === null)
     throw invalid('pace must be an object { windowMs?, batches? }');
+  refuseUnknownKeys(pace, ['windowMs', 'batches'], 'pace');
   const { windowMs = Math.floor(deadlineMs / 2), batches = 10 } = pace as ShutdownPace;
   if (!Number.isInteger(windowMs) || windowMs < 0 || windowMs > deadlineMs)
     throw invalid(`pace.windowMs must be an integer from 0 to deadlineMs (${deadlineMs}), got ${windowMs}`);

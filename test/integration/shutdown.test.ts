@@ -348,6 +348,9 @@ describe('shutdown() with bad options throws WSSUP_INVALID_ARGUMENT and starts n
     ['a deadline no timer can hold', { deadlineMs: 2_147_483_648 }],
     ['null', null],
     ['a string', 'soon'],
+    // As createSupervisor() refuses unknown options: a typo must not fall back to a default.
+    ['a misspelt option', { deadline: 30_000 }],
+    ['a misspelt pace option', { deadlineMs: 1_000, pace: { window: 500 } }],
   ])('%s', async (_name, options) => {
     const t = await startOwnServer();
     const call = () => t.supervisor.shutdown(options as { deadlineMs: number });
