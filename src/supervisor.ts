@@ -226,7 +226,12 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       // its last step: XState calls `next` before `complete`, while the ended actor is
       // still in the map and the books; supervisorEnded() announces it once it is not.
       next: (snapshot) => {
-        if (snapshot.status === 'active') announceCapacity(record);
+        if (snapshot.status !== 'active' || record.announcedBand === record.band) return;
+        // Nor while a child this step ended at once (a connecting one drained or evicted)
+        // waits to be forgotten: its done event is queued behind this step, and until that
+        // step the books and the actors disagree. That step announces the net change.
+        if (hasEndedChild(snapshot)) return;
+        announceCapacity(record);
       },
       complete: () => supervisorEnded(record),
       error: (error) => supervisorFailed(record, error),
@@ -480,6 +485,14 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     on: (name, listener) => events.on(name, listener),
     shutdown,
   };
+}
+
+/** Whether a child of the supervisor has ended and is not forgotten yet. O(children): only on a band change. */
+function hasEndedChild(snapshot: { children: Record<string, AnyActorRef | undefined> }): boolean {
+  for (const child of Object.values(snapshot.children)) {
+    if (child !== undefined && child.getSnapshot().status !== 'active') return true;
+  }
+  return false;
 }
 
 /** The longest delay a timer can hold (setTimeout's ceiling, as for every option in ms). */

@@ -8,10 +8,12 @@
  * `admitted`, the evicted connection still idle-live inside `evicted`)
  * must not come back.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { SimulatedClock } from 'xstate';
 import type { CapacityEvent, Supervisor } from '../../src/index.js';
 import { type Client, nextEvent, type RulesServer, startRulesServer } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks } from '../helpers/server.js';
+import { allDisposed, connectRefused, expectNoLeaks, startServer } from '../helpers/server.js';
 
 function recordCapacity(supervisor: Supervisor): CapacityEvent[] {
   const events: CapacityEvent[] = [];
@@ -277,5 +279,32 @@ describe('the down alert of a user whose supervisor ends in the same step', () =
       { direction: 'down', userSupervisors: 0, mismatches: [] },
     ]);
     expectNoLeaks(supervisor);
+  });
+});
+
+describe('the down alert of a shutdown that ends a connection still connecting', () => {
+  it('sees it disposed, in the books and in audit()', async () => {
+    // The app's server holds the handshake (its asynchronous verifyClient, two parameters,
+    // never answers): the connection stays connecting. Shutdown's drain ends it at once, in
+    // the step that drains the user.
+    const webSocketServer = new WebSocketServer({ noServer: true, verifyClient: (_info, _answer) => {} });
+    const clock = new SimulatedClock();
+    const t = await startServer({ webSocketServer, clock, capacityLevels: [0.2] });
+    const inside: Array<{ direction: string; byState: object; mismatches: string[] }> = [];
+    t.supervisor.on('capacity', ({ direction }) => {
+      const { byState } = t.supervisor.stats();
+      inside.push({ direction, byState, mismatches: t.supervisor.audit().mismatches });
+    });
+    const refused = connectRefused(t.url('wes'));
+    await vi.waitFor(() => expect(t.supervisor.stats().byState.connecting).toBe(1));
+    const done = t.supervisor.shutdown({ deadlineMs: 100 });
+    clock.increment(100);
+    await done;
+    expect(inside).toEqual([
+      { direction: 'up', byState: { connecting: 1, active: 0, draining: 0 }, mismatches: [] },
+      { direction: 'down', byState: { connecting: 0, active: 0, draining: 0 }, mismatches: [] },
+    ]);
+    expect(await refused).toBe(503);
+    expectNoLeaks(t.supervisor);
   });
 });
