@@ -415,7 +415,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     }
     refuseUnknownKeys(shutdownOptions, ['deadlineMs', 'pace'], 'shutdown options');
     const deadlineMs = shutdownOptions.deadlineMs ?? resolved.drainTimeoutMs;
-    // Past setTimeout's ceiling Node fires a timer after 1 ms: the deadline would terminate everything at once.
+    // Past setTimeout's ceiling Node runs a timer after 1 ms: through an app's clock the
+    // deadline would terminate everything at once (the default clock would wake every ms).
     if (!Number.isInteger(deadlineMs) || deadlineMs < 0 || deadlineMs > MAX_DEADLINE_MS) {
       throw new SupervisorError(
         'WSSUP_INVALID_ARGUMENT',
