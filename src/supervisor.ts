@@ -167,7 +167,16 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       announceRejected: safely('announceRejected', ({ event }, { reason }) => {
         if (event.type === 'ADMIT') (event.transport as WsConnection).decision = { admitted: false, reason };
       }),
-      announceEvicted: safely('announceEvicted', (_, { connectionId, userId }) => {
+      announceEvicted: safely('announceEvicted', ({ context, self }, { connectionId, userId }) => {
+        // The machine's EVICT to the child is sent after this step (XState defers sendTo),
+        // but the `evicted` listener must find the connection draining, as the books say:
+        // send() false, nothing sent ahead of its 4001. An active child is told now (the
+        // deferred EVICT then finds it draining, and is ignored); a connecting one has no
+        // socket to send on, and is left to the deferred EVICT (it would end at once).
+        const slot = context.slots.get(connectionId);
+        const { children } = self.getSnapshot() as { children: Record<string, AnyActorRef | undefined> };
+        const child = slot === undefined ? undefined : children[slot];
+        if (child?.getSnapshot().matches('active') === true) child.send({ type: 'EVICT' });
         counters.evicted += 1;
         events.emit('evicted', { connectionId, userId });
       }),
