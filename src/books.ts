@@ -30,7 +30,10 @@ export class UserRecord implements TokenBucket {
   liveIds: readonly string[] = NONE;
   /** Capacity levels reached, after the last published book (see capacity.ts). */
   band = 0;
-  /** The band the last `capacity` events announced; the runtime announces the difference. */
+  /**
+   * The band the last `capacity` events announced, after the supervisor's last step;
+   * the runtime announces the difference, and each book of a step starts from it.
+   */
   announcedBand = 0;
   // The admission rate limit's bucket (admission-rate.ts): freed with the record.
   tokens = Number.NaN;
@@ -97,7 +100,10 @@ export class Books {
     this.draining += book.draining - before.draining;
     this.users += Number(book.live > 0) - Number(before.live > 0);
     if (before.live > 0) this.#countBand(record.band, -1);
-    record.band = bandAfter(record.band, book.live, this.capacity);
+    // From the band at the start of the supervisor's step (the one last announced), not
+    // from this step's earlier books: an eviction and an admission in one step (4 → 3 → 4)
+    // must not leave the band that the hysteresis kept at 4 because 3 was below it.
+    record.band = bandAfter(record.announcedBand, book.live, this.capacity);
     if (book.live > 0) this.#countBand(record.band, 1);
     record.book = book;
     record.liveIds = liveIds;

@@ -3,7 +3,7 @@
  * that throws is reported to onError; it never reaches the actors.
  */
 import type { DisposeReason } from '../machines/events.js';
-import { AppHookError, type SupervisorError } from './errors.js';
+import { AppHookError, SupervisorError } from './errors.js';
 
 /** Why an upgrade was refused. Every refusal allocates nothing. */
 export type RejectReason =
@@ -133,8 +133,16 @@ export class SupervisorEvents {
   constructor(private readonly report: (error: SupervisorError) => void) {}
 
   on<K extends SupervisorEventName>(name: K, listener: Listener<K>): () => void {
-    const listeners = this.#listeners[name] as Set<Listener<K>> | undefined;
-    if (listeners === undefined) throw new TypeError(`Unknown event "${String(name)}"`);
+    // Own keys only: 'toString' or '__proto__' would find Object.prototype's members.
+    if (!Object.hasOwn(this.#listeners, name)) {
+      const names = Object.keys(this.#listeners).join(', ');
+      throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `unknown event ${String(name)}: one of ${names}`);
+    }
+    // Checked now: a non-function kept here would fail, and be reported, at every event.
+    if (typeof listener !== 'function') {
+      throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `the listener of '${name}' must be a function`);
+    }
+    const listeners = this.#listeners[name] as Set<Listener<K>>;
     listeners.add(listener);
     return () => void listeners.delete(listener);
   }

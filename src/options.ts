@@ -351,8 +351,20 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
   // Issue 13 (3): ws applies the app's server's own maxPayload, so that is the limit in force.
   if (wss !== undefined) limits.maxPayloadBytes = payloadLimitOf(wss, options.maxPayloadBytes);
   const clock = options.clock;
-  if (clock !== undefined && !(isFunction(clock?.setTimeout) && isFunction(clock?.clearTimeout))) {
-    throw new InvalidOptionError('clock', 'an object with setTimeout and clearTimeout', clock);
+  // `now` is optional (Date.now then), but read at every admission: a bad one must fail here.
+  if (
+    clock !== undefined &&
+    !(
+      isFunction(clock?.setTimeout) &&
+      isFunction(clock?.clearTimeout) &&
+      (clock?.now === undefined || isFunction(clock?.now))
+    )
+  ) {
+    throw new InvalidOptionError(
+      'clock',
+      'an object with setTimeout and clearTimeout, and now() if any',
+      clock,
+    );
   }
   const inspect = options.inspect;
   if (inspect !== undefined && !isFunction(inspect) && (typeof inspect !== 'object' || inspect === null)) {

@@ -71,6 +71,7 @@ export interface Supervisor<Data = unknown> {
    * Connections, users, states, counters and resources, in O(1) from the
    * books the machines keep (`perUser` walks the users, so only when asked).
    * Inside an event listener or hook, it already reflects that event.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when options is neither undefined nor an object.
    */
   stats(options?: StatsOptions & { cluster?: false | undefined }): SupervisorStats;
   /**
@@ -131,7 +132,10 @@ export interface Supervisor<Data = unknown> {
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, code, or a reason over 123 bytes.
    */
   disconnectUser(userId: string, code?: number, reason?: string): number;
-  /** Subscribes to a public event; returns the unsubscribe. */
+  /**
+   * Subscribes to a public event; returns the unsubscribe.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event name or a listener that is not a function.
+   */
   on<K extends SupervisorEventName>(name: K, listener: (event: SupervisorEventMap[K]) => void): () => void;
   /**
    * Refuses new connections, closes every connection with 1001 (at once, or

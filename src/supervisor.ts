@@ -167,7 +167,16 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       announceRejected: safely('announceRejected', ({ event }, { reason }) => {
         if (event.type === 'ADMIT') (event.transport as WsConnection).decision = { admitted: false, reason };
       }),
-      announceEvicted: safely('announceEvicted', (_, { connectionId, userId }) => {
+      announceEvicted: safely('announceEvicted', ({ context, self }, { connectionId, userId }) => {
+        // The machine's EVICT to the child is sent after this step (XState defers sendTo),
+        // but the `evicted` listener must find the connection draining, as the books say:
+        // send() false, nothing sent ahead of its 4001. An active child is told now (the
+        // deferred EVICT then finds it draining, and is ignored); a connecting one has no
+        // socket to send on, and is left to the deferred EVICT (it would end at once).
+        const slot = context.slots.get(connectionId);
+        const { children } = self.getSnapshot() as { children: Record<string, AnyActorRef | undefined> };
+        const child = slot === undefined ? undefined : children[slot];
+        if (child?.getSnapshot().matches('active') === true) child.send({ type: 'EVICT' });
         counters.evicted += 1;
         events.emit('evicted', { connectionId, userId });
       }),
@@ -222,8 +231,17 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     users.set(userId, record);
     books.supervisorStarted();
     actor.subscribe({
-      // After each of the supervisor's steps, once its own events are out.
-      next: () => announceCapacity(record),
+      // After each of the supervisor's steps, once its own events are out. Not after
+      // its last step: XState calls `next` before `complete`, while the ended actor is
+      // still in the map and the books; supervisorEnded() announces it once it is not.
+      next: (snapshot) => {
+        if (snapshot.status !== 'active' || record.announcedBand === record.band) return;
+        // Nor while a child this step ended at once (a connecting one drained or evicted)
+        // waits to be forgotten: its done event is queued behind this step, and until that
+        // step the books and the actors disagree. That step announces the net change.
+        if (hasEndedChild(snapshot)) return;
+        announceCapacity(record);
+      },
       complete: () => supervisorEnded(record),
       error: (error) => supervisorFailed(record, error),
     });
@@ -398,11 +416,20 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
 
   function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
     if (shutdownPromise !== undefined) return shutdownPromise;
-    const deadlineMs = shutdownOptions.deadlineMs ?? resolved.drainTimeoutMs;
-    if (!Number.isInteger(deadlineMs) || deadlineMs < 0) {
+    if (typeof shutdownOptions !== 'object' || shutdownOptions === null) {
       throw new SupervisorError(
         'WSSUP_INVALID_ARGUMENT',
-        `deadlineMs must be a non-negative integer, got ${deadlineMs}`,
+        `shutdown options must be an object { deadlineMs?, pace? }, got ${String(shutdownOptions)}`,
+      );
+    }
+    refuseUnknownKeys(shutdownOptions, ['deadlineMs', 'pace'], 'shutdown options');
+    const deadlineMs = shutdownOptions.deadlineMs ?? resolved.drainTimeoutMs;
+    // Past setTimeout's ceiling Node runs a timer after 1 ms: through an app's clock the
+    // deadline would terminate everything at once (the default clock would wake every ms).
+    if (!Number.isInteger(deadlineMs) || deadlineMs < 0 || deadlineMs > MAX_DEADLINE_MS) {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `deadlineMs must be an integer from 0 to ${MAX_DEADLINE_MS}, got ${deadlineMs}`,
       );
     }
     const pace = shutdownPace(shutdownOptions.pace, deadlineMs);
@@ -439,6 +466,13 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     broadcast: registry.broadcast,
     disconnectUser: registry.disconnectUser,
     stats: ((statsOptions?: StatsOptions) => {
+      // null would fail inside collectStats as a TypeError; a string would be read as no options.
+      if (statsOptions !== undefined && (typeof statsOptions !== 'object' || statsOptions === null)) {
+        throw new SupervisorError(
+          'WSSUP_INVALID_ARGUMENT',
+          `stats options must be an object { perUser?, cluster? }, got ${String(statsOptions)}`,
+        );
+      }
       if (statsOptions?.cluster !== true) return collectStats(sources, statsOptions);
       const local = collectStats(sources, statsOptions);
       return clusterOnly()
@@ -463,6 +497,29 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   };
 }
 
+/** Whether a child of the supervisor has ended and is not forgotten yet. O(children): only on a band change. */
+function hasEndedChild(snapshot: { children: Record<string, AnyActorRef | undefined> }): boolean {
+  for (const child of Object.values(snapshot.children)) {
+    if (child !== undefined && child.getSnapshot().status !== 'active') return true;
+  }
+  return false;
+}
+
+/** The longest delay a timer can hold (setTimeout's ceiling, as for every option in ms). */
+const MAX_DEADLINE_MS = 2_147_483_647;
+
+/** As createSupervisor() refuses unknown options: a misspelt key must not fall back to a default. */
+function refuseUnknownKeys(value: object, known: readonly string[], what: string): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `${what}: unknown key ${key}, expected one of ${known.join(', ')}`,
+      );
+    }
+  }
+}
+
 /** Checks `pace` against the deadline; undefined when unpaced. */
 function shutdownPace(
   pace: unknown,
@@ -472,6 +529,7 @@ function shutdownPace(
   const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
   if (typeof pace !== 'object' || pace === null)
     throw invalid('pace must be an object { windowMs?, batches? }');
+  refuseUnknownKeys(pace, ['windowMs', 'batches'], 'pace');
   const { windowMs = Math.floor(deadlineMs / 2), batches = 10 } = pace as ShutdownPace;
   if (!Number.isInteger(windowMs) || windowMs < 0 || windowMs > deadlineMs)
     throw invalid(`pace.windowMs must be an integer from 0 to deadlineMs (${deadlineMs}), got ${windowMs}`);

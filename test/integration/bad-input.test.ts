@@ -517,6 +517,42 @@ describe('app hooks that fail', () => {
   );
 });
 
+describe('on() with a bad event name or listener', () => {
+  it.each([
+    ['an unknown event name', 'opened', () => {}],
+    ['a name Object.prototype has', 'toString', () => {}],
+    ['__proto__', '__proto__', () => {}],
+    ['a listener that is not a function', 'admitted', 'log it'],
+    ['no listener', 'disposed', undefined],
+  ])('%s: throws WSSUP_INVALID_ARGUMENT and registers nothing', async (_name, name, listener) => {
+    const t = await startQuietServer();
+    const on = t.supervisor.on as (name: unknown, listener: unknown) => () => void;
+    const call = () => on(name, listener);
+    expect(call).toThrow(SupervisorError);
+    expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    // Nothing was registered: a connection's whole life reports no error.
+    const ws = await connect(t.url('listener'));
+    ws.close();
+    await allDisposed(t.supervisor);
+    expect(t.errors).toEqual([]);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('stats() with options that are not an object', () => {
+  it.each([
+    ['null', null],
+    ['a string', 'perUser'],
+  ])('%s: throws WSSUP_INVALID_ARGUMENT', async (_name, options) => {
+    const t = await startQuietServer();
+    const stats = t.supervisor.stats as (options: unknown) => unknown;
+    const call = () => stats(options);
+    expect(call).toThrow(SupervisorError);
+    expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    expectNoLeaks(t.supervisor);
+  });
+});
+
 describe('an onError that throws', () => {
   it('is caught and logged; the failing connection still closes and is disposed', async () => {
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {});

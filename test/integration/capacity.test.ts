@@ -8,10 +8,12 @@
  * `admitted`, the evicted connection still idle-live inside `evicted`)
  * must not come back.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { SimulatedClock } from 'xstate';
 import type { CapacityEvent, Supervisor } from '../../src/index.js';
 import { type Client, nextEvent, type RulesServer, startRulesServer } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks } from '../helpers/server.js';
+import { allDisposed, connectRefused, expectNoLeaks, startServer } from '../helpers/server.js';
 
 function recordCapacity(supervisor: Supervisor): CapacityEvent[] {
   const events: CapacityEvent[] = [];
@@ -154,6 +156,31 @@ describe('capacity levels (limit 10: up at 5, 8, 9; down below 4, 7, 8)', () => 
     expect(short(alerts)).toEqual(['up 0.25 @1']); // 1 → 0 → 1 in one step: no down, no second up
     await closeAll(t, [first, second]);
   });
+
+  it('… nor where the count the eviction passes through is below the hysteresis', async () => {
+    // Limit 10, T = 5, one level at 50 %: reached at 5, left below 4. At 4 live (band 1 kept
+    // by the hysteresis) and idle, an admission evicts one (4 → 3 → 4): still 4, still band 1.
+    const t = await startRulesServer({
+      maxConnectionsPerUser: 10,
+      evictionThreshold: 0.5,
+      capacityLevels: [0.5],
+    });
+    const alerts = recordCapacity(t.supervisor);
+    const clients: Client[] = [];
+    for (let n = 0; n < 5; n += 1) clients.push(await t.open('ike'));
+    const [leaving, ...held] = clients as [Client, ...Client[]];
+    await leave(t, leaving);
+    expect(t.supervisor.userStats('ike')).toMatchObject({ live: 4, band: 1 });
+    t.clock.increment(t.supervisor.options.idleTimeoutMs);
+    expect(t.supervisor.userStats('ike')).toMatchObject({ live: 4, idle: 4 });
+    const evicted = nextEvent(t.supervisor, 'evicted');
+    const newcomer = await t.open('ike');
+    await evicted;
+    expect(t.supervisor.userStats('ike')).toMatchObject({ live: 4, band: 1 });
+    expect(short(alerts)).toEqual(['up 0.5 @5']);
+    expect(t.supervisor.audit().mismatches).toEqual([]);
+    await closeAll(t, [...held, newcomer]);
+  });
 });
 
 describe('listeners see the books as they are after the event (issue 11, item 6)', () => {
@@ -226,5 +253,58 @@ describe('listeners see the books as they are after the event (issue 11, item 6)
     expect(problems).toEqual([]);
     await closeAll(t, clients);
     expect(problems).toEqual([]);
+  });
+});
+
+describe('the down alert of a user whose supervisor ends in the same step', () => {
+  it('sees the supervisor gone, in the books and in audit()', async () => {
+    // One connection reaches the level (ceil(0.2 × 5) = 1); with lingerMs 0 (test preset) the
+    // step that disposes it also ends the user's supervisor.
+    const t = await startRulesServer({ capacityLevels: [0.2] });
+    const { supervisor } = t;
+    const inside: Array<{ direction: string; userSupervisors: number; mismatches: string[] }> = [];
+    supervisor.on('capacity', ({ direction }) => {
+      inside.push({
+        direction,
+        userSupervisors: supervisor.stats().resources.userSupervisors,
+        mismatches: supervisor.audit().mismatches,
+      });
+    });
+    const client = await t.open('ivo');
+    const disposed = nextEvent(supervisor, 'disposed', (event) => event.connectionId === client.id);
+    client.ws.terminate(); // no close frame: active → disposed in one step, the last child
+    await disposed;
+    expect(inside).toEqual([
+      { direction: 'up', userSupervisors: 1, mismatches: [] },
+      { direction: 'down', userSupervisors: 0, mismatches: [] },
+    ]);
+    expectNoLeaks(supervisor);
+  });
+});
+
+describe('the down alert of a shutdown that ends a connection still connecting', () => {
+  it('sees it disposed, in the books and in audit()', async () => {
+    // The app's server holds the handshake (its asynchronous verifyClient, two parameters,
+    // never answers): the connection stays connecting. Shutdown's drain ends it at once, in
+    // the step that drains the user.
+    const webSocketServer = new WebSocketServer({ noServer: true, verifyClient: (_info, _answer) => {} });
+    const clock = new SimulatedClock();
+    const t = await startServer({ webSocketServer, clock, capacityLevels: [0.2] });
+    const inside: Array<{ direction: string; byState: object; mismatches: string[] }> = [];
+    t.supervisor.on('capacity', ({ direction }) => {
+      const { byState } = t.supervisor.stats();
+      inside.push({ direction, byState, mismatches: t.supervisor.audit().mismatches });
+    });
+    const refused = connectRefused(t.url('wes'));
+    await vi.waitFor(() => expect(t.supervisor.stats().byState.connecting).toBe(1));
+    const done = t.supervisor.shutdown({ deadlineMs: 100 });
+    clock.increment(100);
+    await done;
+    expect(inside).toEqual([
+      { direction: 'up', byState: { connecting: 1, active: 0, draining: 0 }, mismatches: [] },
+      { direction: 'down', byState: { connecting: 0, active: 0, draining: 0 }, mismatches: [] },
+    ]);
+    expect(await refused).toBe(503);
+    expectNoLeaks(t.supervisor);
   });
 });

@@ -356,3 +356,26 @@ describe('draining frees the slot at once', () => {
 async function waitUntil(condition: () => boolean): Promise<void> {
   await vi.waitFor(() => expect(condition()).toBe(true));
 }
+
+describe('inside an evicted listener', () => {
+  it('the evicted connection is draining already: send() returns false and its client gets only the 4001', async () => {
+    const t = await startRulesServer();
+    const clients: Client[] = [];
+    for (let i = 0; i < evictAt - 1; i++) clients.push(await t.open('eve'));
+    t.clock.increment(idleTimeoutMs); // all idle; the next admission reaches T and evicts the oldest
+    const [oldest] = clients as [Client];
+    const sent: boolean[] = [];
+    t.supervisor.on('evicted', ({ connectionId }) => {
+      sent.push(t.supervisor.connection(connectionId)?.send('after eviction') ?? true);
+    });
+    const received: string[] = [];
+    oldest.ws.on('message', (data) => received.push(String(data)));
+    const closing = closeOf(oldest.ws);
+    clients.push(await t.open('eve'));
+    expect((await closing).code).toBe(4001);
+    expect({ sent, received }).toEqual({ sent: [false], received: [] });
+    for (const { ws } of clients) ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+});

@@ -341,3 +341,33 @@ async function allDisposedBut(t: OwnServer, left: number): Promise<void> {
     });
   });
 }
+
+describe('shutdown() with bad options throws WSSUP_INVALID_ARGUMENT and starts nothing', () => {
+  it.each([
+    // Past setTimeout's ceiling, Node fires a timer after 1 ms: every connection would be terminated at once.
+    ['a deadline no timer can hold', { deadlineMs: 2_147_483_648 }],
+    ['null', null],
+    ['a string', 'soon'],
+    // As createSupervisor() refuses unknown options: a typo must not fall back to a default.
+    ['a misspelt option', { deadline: 30_000 }],
+    ['a misspelt pace option', { deadlineMs: 1_000, pace: { window: 500 } }],
+  ])('%s', async (_name, options) => {
+    const t = await startOwnServer();
+    const call = () => t.supervisor.shutdown(options as { deadlineMs: number });
+    expect(call).toThrow(SupervisorError);
+    expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    // Still running: a new connection is admitted.
+    const ws = await connectClient(t.url('ida'));
+    await touch(ws);
+    const closing = closeOf(ws);
+    await t.supervisor.shutdown({ deadlineMs: 1_000 });
+    await closing;
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('the longest deadline a timer can hold is accepted', async () => {
+    const t = await startOwnServer();
+    await t.supervisor.shutdown({ deadlineMs: 2_147_483_647 });
+    expectNoLeaks(t.supervisor);
+  });
+});

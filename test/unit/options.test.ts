@@ -279,8 +279,14 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     ['onMessage', 'echo', 'a function'],
     ['onClose', 1, 'a function'],
     ['onError', {}, 'a function'],
-    ['clock', { setTimeout() {} }, 'an object with setTimeout and clearTimeout'],
-    ['clock', null, 'an object with setTimeout and clearTimeout'],
+    ['clock', { setTimeout() {} }, 'an object with setTimeout and clearTimeout, and now() if any'],
+    ['clock', null, 'an object with setTimeout and clearTimeout, and now() if any'],
+    // Its `now` is read at every admission: one that is not a function failed there, not here.
+    [
+      'clock',
+      { setTimeout() {}, clearTimeout() {}, now: 1_000 },
+      'an object with setTimeout and clearTimeout, and now() if any',
+    ],
     ['inspect', 42, 'an inspection observer or function'],
     ['inspect', null, 'an inspection observer or function'],
     [
