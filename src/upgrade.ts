@@ -310,9 +310,11 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         return refuse(attempt, 'rate-limited', rateLimitMessage, waitMs);
       }
     }
+    // A new user's bucket is the record admitLocally creates: its token is taken there.
+    const tokenTaken = known !== undefined;
     // Issue 12: in cluster mode the cluster-wide book reserves the slot first.
-    if (cluster !== undefined) return admitInCluster(cluster, attempt);
-    admitLocally(attempt, nextConnectionId())?.completeHandshake();
+    if (cluster !== undefined) return admitInCluster(cluster, attempt, tokenTaken);
+    admitLocally(attempt, nextConnectionId(), tokenTaken)?.completeHandshake();
   }
 
   /**
@@ -320,10 +322,24 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
    * caller completes once its own books have it (that can dispose it at once),
    * or undefined when the attempt was refused.
    */
-  function admitLocally(attempt: Attempt, connectionId: string): WsConnection | undefined {
+  function admitLocally(
+    attempt: Attempt,
+    connectionId: string,
+    tokenTaken: boolean,
+  ): WsConnection | undefined {
     const { request, socket, head, userId, correlationId, data } = attempt;
     const rate = resolved.admissionRate;
-    const known = users.has(userId);
+    const known = users.get(userId);
+    if (rate !== undefined && !tokenTaken && known !== undefined) {
+      // A new user when admit() looked, known now: another of its first connections
+      // created the record while this one waited for the cluster's book. Its bucket
+      // counts this one too, or concurrent first connections would all skip it.
+      const waitMs = takeAdmissionToken(known, rate, clock.now());
+      if (waitMs > 0) {
+        refuse(attempt, 'rate-limited', rateLimitMessage, waitMs);
+        return undefined;
+      }
+    }
     const connection = new WsConnection(
       env,
       connectionId,
@@ -334,7 +350,9 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       data,
     );
     const record = supervisorOf(userId);
-    if (rate !== undefined && !known) takeAdmissionToken(record, rate, clock.now());
+    // A record just created has a full bucket: this takes its first token.
+    if (rate !== undefined && !tokenTaken && known === undefined)
+      takeAdmissionToken(record, rate, clock.now());
     // Everything below runs synchronously: when send() returns, the machines have decided.
     record.actor.send({
       type: 'ADMIT',
@@ -359,7 +377,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
    * book admitted, short of the process limit or shutdown meanwhile). A slot
    * reserved for a connection the machines did not take is given back.
    */
-  async function admitInCluster(book: ClusterBook, attempt: Attempt): Promise<void> {
+  async function admitInCluster(book: ClusterBook, attempt: Attempt, tokenTaken: boolean): Promise<void> {
     const { userId } = attempt;
     const connectionId = nextConnectionId();
     const reservation: Reservation = await book.reserve(userId, connectionId);
@@ -377,7 +395,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     else if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
       refusal = 'process-limit';
     }
-    const connection = refusal === undefined ? admitLocally(attempt, connectionId) : undefined;
+    const connection = refusal === undefined ? admitLocally(attempt, connectionId, tokenTaken) : undefined;
     if (connection !== undefined) {
       // Booked before the handshake: a handshake that fails at once disposes the
       // connection, whose release must find it held (else its slot is booked forever).

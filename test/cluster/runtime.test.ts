@@ -10,8 +10,8 @@
  *
  * Test preset: limit 5, T = 4, idleTimeoutMs 1000.
  */
-import { describe, expect, it, vi } from 'vitest';
-import { WebSocketServer } from 'ws';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import type { SimulatedClock } from 'xstate';
 import type { StoreEvent, Supervisor, SupervisorOptions } from '../../src/index.js';
 import { MemoryBook, type MemoryStore } from '../helpers/memory-slot-store.js';
@@ -200,6 +200,44 @@ describe('one per-user limit across nodes', () => {
     expect(node(c, 0).events.evicted).toEqual([]);
     await vi.waitFor(() => expect(localLive(c, 'cy')).toBe(3));
     await expectBooksMatchSockets(c, 'cy');
+    await shutdownAll(c);
+  });
+});
+
+describe('the admission rate limit in cluster mode', () => {
+  it("counts a new user's first connections that wait for the book together: one token, one admission", async () => {
+    const c = await startCluster(1, 'local', leaseTtlMs, { admissionRate: { perSecond: 0.01, burst: 1 } });
+    // The book answers only once both first connections of the new user wait for it.
+    const store = c.stores[0] as MemoryStore;
+    const admitNow = store.admit.bind(store);
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let waiting = 0;
+    store.admit = async (...args) => {
+      waiting += 1;
+      await gate;
+      return admitNow(...args);
+    };
+    const outcome = (url: string) =>
+      new Promise<number | 'open'>((resolve, reject) => {
+        const ws = new WebSocket(url);
+        onTestFinished(() => ws.terminate());
+        ws.once('open', () => resolve('open'));
+        ws.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+        ws.once('error', (error) => {
+          if (!/Unexpected server response/.test(error.message)) reject(error);
+        });
+      });
+    const both = Promise.all([outcome(node(c, 0).url('hal')), outcome(node(c, 0).url('hal'))]);
+    await vi.waitFor(() => expect(waiting).toBe(2));
+    open();
+    expect((await both).sort()).toEqual([429, 'open']);
+    expect(node(c, 0).events.rejected).toMatchObject([{ userId: 'hal', reason: 'rate-limited' }]);
+    // The refused one's reservation was given back: the book holds the one connection.
+    await expectBooksMatchSockets(c, 'hal');
+    expect(booked(c, 'hal')).toBe(1);
     await shutdownAll(c);
   });
 });
