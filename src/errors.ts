@@ -19,7 +19,7 @@ export const ErrorCodes = {
   WSSUP_STORE_UNAVAILABLE:
     'Cluster mode: the slot store (Redis) did not answer in time or refused a command; the outage policy (`onStoreUnavailable`) decides what happens.',
   WSSUP_INTERNAL:
-    'An actor failed: a bug in ws-supervisor or XState. A failed connection frees its slot and is counted as disposed (reason `error`); a failed user supervisor is forgotten, and the runtime terminates each of its connection actors (XState would not stop them), which releases their sockets and slots.',
+    'An actor failed: a bug in ws-supervisor or XState. A failed connection frees its slot and is counted as disposed (reason `error`); a failed user supervisor is forgotten, and the runtime terminates each of its connection actors (XState would not stop them), which releases their sockets and slots. Also an upgrade that failed unexpectedly: handleUpgrade() still resolves, and the socket is destroyed.',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

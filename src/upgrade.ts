@@ -148,7 +148,23 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
    */
   const handedOver = new WeakSet<Duplex>();
 
-  async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  /**
+   * The supervisor's `handleUpgrade`, which never rejects (under attach() a
+   * rejection would be unhandled, and end the process under Node's defaults):
+   * whatever throws on the way is reported and the socket let go, so no client
+   * waits for an answer that will not come.
+   */
+  function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    return upgrade(request, socket, head).catch((error: unknown) => {
+      const message =
+        'handleUpgrade failed unexpectedly (a bug in ws-supervisor, or an authenticate result that throws when read)';
+      report(new SupervisorError('WSSUP_INTERNAL', message, { cause: error }));
+      // What was written to it, if anything, is unknown: let it go rather than answer twice.
+      if (!socket.destroyed) socket.destroy();
+    });
+  }
+
+  async function upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     if (handedOver.has(socket)) {
       // Left to the call that has it: answering here would break that connection.
       const message =

@@ -309,6 +309,37 @@ describe('an app’s webSocketServer that throws while completing an admitted ha
   });
 });
 
+describe('handleUpgrade() never rejects', () => {
+  it('an authenticate result that throws when read is reported, the socket let go, nothing held', async () => {
+    const boom = new Error('getter bug');
+    const t = await startQuietServer({
+      authenticate: () =>
+        ({
+          get userId(): string {
+            throw boom;
+          },
+        }) as AuthResult,
+    });
+    const before = t.supervisor.stats();
+    const upgrades: Promise<void>[] = [];
+    t.server.removeAllListeners('upgrade');
+    t.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+      upgrades.push(t.supervisor.handleUpgrade(request, socket, head)),
+    );
+    const socket = await rawConnect(t.port);
+    const ended = once(socket, 'close');
+    socket.write(upgradeRequest('getter'));
+    await vi.waitFor(() => expect(upgrades).toHaveLength(1));
+    await expect(upgrades[0]).resolves.toBeUndefined();
+    await ended; // the client is not left waiting for an answer
+    expect(t.errors).toEqual([expect.objectContaining({ code: 'WSSUP_INTERNAL', cause: boom })]);
+    const after = t.supervisor.stats();
+    expect(after.resources).toEqual(before.resources);
+    expect(after).toMatchObject({ connections: 0, users: 0, counters: before.counters });
+    expectNoLeaks(t.supervisor);
+  });
+});
+
 describe('handleUpgrade() called without the head of the upgrade event', () => {
   it('is refused at once with HTTP 500 and reported as WSSUP_INVALID_ARGUMENT; nothing is admitted or held', async () => {
     const t = await startQuietServer();
