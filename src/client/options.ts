@@ -117,7 +117,10 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     throw new InvalidOptionError('binaryType', "'blob' or 'arraybuffer'", binaryType);
   }
   if (typeof random !== 'function') throw new InvalidOptionError('random', 'a function', random);
-  if (options.clock !== undefined && typeof options.clock?.setTimeout !== 'function') {
+  if (
+    options.clock !== undefined &&
+    (typeof options.clock?.setTimeout !== 'function' || typeof options.clock.clearTimeout !== 'function')
+  ) {
     throw new InvalidOptionError('clock', 'an object with setTimeout and clearTimeout', options.clock);
   }
 

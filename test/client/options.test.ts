@@ -37,6 +37,7 @@ describe('createClient() options', () => {
     ['stableAfterMs', { url, stableAfterMs: '5s' }],
     ['random', { url, random: 0.5 }],
     ['clock', { url, clock: {} }],
+    ['clock', { url, clock: { setTimeout: () => 0 } }],
     ['reconnect', { url, reconnect: false }],
   ])('refuses a bad %s with WSSUP_INVALID_OPTION, naming it', (option, options) => {
     const attempt = () => createClient({ WebSocket: WS, ...options } as never);
