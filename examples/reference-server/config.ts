@@ -86,8 +86,22 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** The flag that sets a supervisor option, for error messages. */
+/**
+ * The cluster's flags, by the name createSupervisor's InvalidOptionError gives
+ * their option (`cluster.<field>`): a user who typed --lease-ttl-ms is told
+ * about --lease-ttl-ms.
+ */
+const clusterFlags: Record<string, Flag> = {
+  'cluster.redis': 'redis',
+  'cluster.nodeId': 'node-id',
+  'cluster.leaseTtlMs': 'lease-ttl-ms',
+  'cluster.onStoreUnavailable': 'store-unavailable',
+};
+
+/** The flag that sets a supervisor option (or a cluster one), for error messages. */
 export function flagFor(option: string): string | undefined {
+  const cluster = clusterFlags[option];
+  if (cluster !== undefined) return `--${cluster}`;
   const entry = Object.entries(settings).find(([, [, name]]) => name === option);
   return entry === undefined ? undefined : `--${entry[0]}`;
 }

@@ -124,6 +124,11 @@ describe('reference server (npm start)', () => {
     [['--refuse', 'frame'], /--refuse: expected 'http' or 'close', got frame/],
     // An address this host does not have (TEST-NET-1): EADDRNOTAVAIL, not a crash.
     [['--host', '192.0.2.1'], /cannot listen: .*192\.0\.2\.1/],
+    // The cluster's options are named by their flags too, not by cluster.<field>.
+    [['--redis', 'http://127.0.0.1:1'], /--redis: expected a redis:\/\/ or rediss:\/\/ URL/],
+    [['--redis', 'redis://127.0.0.1:1', '--lease-ttl-ms', '10'], /--lease-ttl-ms: expected an integer/],
+    [['--redis', 'redis://127.0.0.1:1', '--node-id', 'a b'], /--node-id: expected 1 to 64 characters/],
+    [['--redis', 'redis://127.0.0.1:1', '--store-unavailable', 'x'], /--store-unavailable: expected 'local'/],
   ])('refuses %j with a clear message and exit code 2', async (args, message) => {
     const program = runProgram(script, args);
     expect(await program.exited).toBe(2);
