@@ -129,6 +129,23 @@ describe('dashboard and per-user stats behind --dashboard-token (items 14, 15)',
     expect((await fetchReply(server, '/dashboard/events')).status).toBe(200);
   });
 
+  it('a query holds everything after the first "?": a token or a user id may contain one', async () => {
+    // A browser sends a "?" inside the query as is (RFC 3986 allows it there).
+    const { server } = await startServer({ dashboardToken: 'pass?word' });
+    expect((await fetchReply(server, '/dashboard?token=pass?word')).status).toBe(200);
+    expect((await fetchReply(server, '/stats?perUser=1&token=pass?word')).status).toBe(200);
+    await connect(server, 'who?');
+    await connect(server, 'who');
+    const reply = await fetchReply(server, '/stats?perUser=1', {
+      headers: { authorization: 'Bearer pass?word' },
+    });
+    const users = (JSON.parse(reply.body) as PerUserStats).perUser.map((book) => [book.userId, book.live]);
+    expect(users.sort()).toEqual([
+      ['who', 1],
+      ['who?', 1],
+    ]);
+  });
+
   it('reads the token from the flag or the environment, and refuses an empty one', () => {
     expect(readConfig(['--dashboard-token', 'abc'], {})).toMatchObject({ dashboardToken: 'abc' });
     expect(readConfig([], { WSSUP_DASHBOARD_TOKEN: 'xyz' })).toMatchObject({ dashboardToken: 'xyz' });
