@@ -147,6 +147,10 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
       limits.refuse = raw as RefuseMode; // checked by createSupervisor
     else limits[option] = toNumber(flag, raw);
   }
+  const host = read('host') ?? '127.0.0.1';
+  // Node's listen() takes an empty host as every interface: a HOST= left empty
+  // would publish the open dashboard instead of falling back to loopback.
+  if (host.trim() === '') throw new ConfigError('--host must not be empty');
   const port = read('port');
   const dashboardToken = read('dashboard-token');
   if (dashboardToken !== undefined && dashboardToken.trim() === '')
@@ -168,7 +172,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
           onStoreUnavailable: policy as ClusterOptions['onStoreUnavailable'],
         };
   return {
-    host: read('host') ?? '127.0.0.1',
+    host,
     port: port === undefined ? 0 : toNumber('port', port),
     limits,
     ...(cluster === undefined ? {} : { cluster }),

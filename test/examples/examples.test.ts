@@ -122,6 +122,9 @@ describe('reference server (npm start)', () => {
     [['--no-such-flag'], /Unknown option '--no-such-flag'/],
     [['--port', '70000'], /cannot listen/],
     [['--refuse', 'frame'], /--refuse: expected 'http' or 'close', got frame/],
+    // Node reads an empty host as every interface: refused, not a public listener.
+    [['--host', ''], /--host must not be empty/],
+    [['--host', ' '], /--host must not be empty/],
     // An address this host does not have (TEST-NET-1): EADDRNOTAVAIL, not a crash.
     [['--host', '192.0.2.1'], /cannot listen: .*192\.0\.2\.1/],
     // The cluster's options are named by their flags too, not by cluster.<field>.

@@ -151,6 +151,8 @@ describe('dashboard and per-user stats behind --dashboard-token (items 14, 15)',
     expect(readConfig([], { WSSUP_DASHBOARD_TOKEN: 'xyz' })).toMatchObject({ dashboardToken: 'xyz' });
     expect(readConfig([], {})).not.toHaveProperty('dashboardToken');
     expect(() => readConfig(['--dashboard-token', ''], {})).toThrow(/must not be empty/);
+    // An empty HOST= (a unit file, a compose file) would listen on every interface.
+    expect(() => readConfig([], { HOST: '' })).toThrow(/--host must not be empty/);
   });
 });
 
