@@ -129,6 +129,18 @@ describe('dashboard and per-user stats behind --dashboard-token (items 14, 15)',
     expect((await fetchReply(server, '/dashboard/events')).status).toBe(200);
   });
 
+  it('reads the Bearer scheme in any case (RFC 9110, 11.1: schemes are case-insensitive)', async () => {
+    const { server } = await startServer({ dashboardToken: TOKEN });
+    for (const scheme of ['bearer', 'BEARER', 'Bearer']) {
+      const headers = { authorization: `${scheme} ${TOKEN}` };
+      expect((await fetchReply(server, '/stats?perUser=1', { headers })).status).toBe(200);
+      expect((await fetchReply(server, '/dashboard', { headers })).status).toBe(200);
+    }
+    expect(
+      (await fetchReply(server, '/stats?perUser=1', { headers: { authorization: 'bearer wrong' } })).status,
+    ).toBe(403);
+  });
+
   it('a query holds everything after the first "?": a token or a user id may contain one', async () => {
     // A browser sends a "?" inside the query as is (RFC 3986 allows it there).
     const { server } = await startServer({ dashboardToken: 'pass?word' });
