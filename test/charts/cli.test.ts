@@ -141,6 +141,25 @@ describe('ws-supervisor chart', () => {
     expect(stdout).toBe('');
   });
 
+  it.each([
+    [
+      'a file in a directory that does not exist',
+      (dir: string) => ['--out', join(dir, 'no', 'such', 'x.mmd')],
+    ],
+    [
+      'a directory where a file is',
+      (dir: string) => {
+        writeFileSync(join(dir, 'file'), '');
+        return ['--machine', 'all', '--out', join(dir, 'file')];
+      },
+    ],
+  ])('cannot write %s: says which path and why, exit 1, no stack trace', async (_case, args) => {
+    const { code, output } = await run(['chart', ...args(temporaryDirectory())]);
+    expect(code).toBe(1);
+    expect(output).toMatch(/^error: cannot write: .*(ENOENT|EEXIST|ENOTDIR)/m);
+    expect(output).not.toMatch(/^\s+at /m);
+  });
+
   it('keeps the other commands: --version, and the top-level help names chart', async () => {
     const version = await run(['--version']);
     expect(version.code).toBe(0);
