@@ -14,7 +14,8 @@ export const chartUsage = `Usage: ws-supervisor chart [options]
 Draws the state chart of a ws-supervisor machine from its definition.
 
 Options:
-  --machine <name>   connection (default), supervisor, hub, refusal, client, or all
+  --machine <name>   connection (default), supervisor, hub, lease, watchdog, refusal,
+                     client, or all
   --format <format>  mermaid (default), dot, json, svg, or markdown (a page with
                      the Mermaid block); repeat it to write several formats
   --out <path>       write to this file instead of stdout. With --machine all or

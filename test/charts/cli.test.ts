@@ -113,6 +113,12 @@ describe('ws-supervisor chart', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Usage: ws-supervisor chart/);
     expect(stdout).toContain('--machine <name>');
+    // Every machine it draws is named (lease and watchdog were left out).
+    const machineOption = stdout.slice(
+      stdout.indexOf('--machine <name>'),
+      stdout.indexOf('--format <format>'),
+    );
+    for (const name of Object.keys(charts)) expect(machineOption).toContain(name);
   });
 
   it.each([
