@@ -166,6 +166,13 @@ describe('ws-supervisor chart', () => {
     expect(output).not.toMatch(/^\s+at /m);
   });
 
+  it('without a command: the usage on stderr, nothing on stdout, exit 2', async () => {
+    const { code, stdout, output } = await run([]);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(output).toMatch(/^Usage: ws-supervisor <command>/);
+  });
+
   it('keeps the other commands: --version, and the top-level help names chart', async () => {
     const version = await run(['--version']);
     expect(version.code).toBe(0);
