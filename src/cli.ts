@@ -18,9 +18,14 @@ Options:
 
 async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+  if (command === undefined) {
+    // A usage error: on stderr, so that `ws-supervisor > file` does not hide it.
+    console.error(usage);
+    return 2;
+  }
+  if (command === '-h' || command === '--help' || command === 'help') {
     console.log(usage);
-    return command === undefined ? 2 : 0;
+    return 0;
   }
   if (command === '-v' || command === '--version') {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {

@@ -86,8 +86,22 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** The flag that sets a supervisor option, for error messages. */
+/**
+ * The cluster's flags, by the name createSupervisor's InvalidOptionError gives
+ * their option (`cluster.<field>`): a user who typed --lease-ttl-ms is told
+ * about --lease-ttl-ms.
+ */
+const clusterFlags: Record<string, Flag> = {
+  'cluster.redis': 'redis',
+  'cluster.nodeId': 'node-id',
+  'cluster.leaseTtlMs': 'lease-ttl-ms',
+  'cluster.onStoreUnavailable': 'store-unavailable',
+};
+
+/** The flag that sets a supervisor option (or a cluster one), for error messages. */
 export function flagFor(option: string): string | undefined {
+  const cluster = clusterFlags[option];
+  if (cluster !== undefined) return `--${cluster}`;
   const entry = Object.entries(settings).find(([, [, name]]) => name === option);
   return entry === undefined ? undefined : `--${entry[0]}`;
 }
@@ -133,6 +147,10 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
       limits.refuse = raw as RefuseMode; // checked by createSupervisor
     else limits[option] = toNumber(flag, raw);
   }
+  const host = read('host') ?? '127.0.0.1';
+  // Node's listen() takes an empty host as every interface: a HOST= left empty
+  // would publish the open dashboard instead of falling back to loopback.
+  if (host.trim() === '') throw new ConfigError('--host must not be empty');
   const port = read('port');
   const dashboardToken = read('dashboard-token');
   if (dashboardToken !== undefined && dashboardToken.trim() === '')
@@ -154,7 +172,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
           onStoreUnavailable: policy as ClusterOptions['onStoreUnavailable'],
         };
   return {
-    host: read('host') ?? '127.0.0.1',
+    host,
     port: port === undefined ? 0 : toNumber('port', port),
     limits,
     ...(cluster === undefined ? {} : { cluster }),

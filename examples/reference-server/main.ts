@@ -8,7 +8,7 @@ import { constants as osConstants } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { InvalidOptionError } from '../../src/index.js';
 import { ConfigError, flagFor, readConfig, usage } from './config.js';
-import { startReferenceServer } from './server.js';
+import { ListenError, startReferenceServer } from './server.js';
 import { watchStopSignals } from './stop-signals.js';
 
 const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -36,8 +36,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       );
       return 2;
     }
-    if (error instanceof RangeError || (error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      console.error(`error: cannot listen: ${(error as Error).message}`);
+    if (error instanceof ListenError) {
+      console.error(`error: cannot listen: ${error.message}`);
       return 2;
     }
     throw error;

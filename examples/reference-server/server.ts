@@ -32,6 +32,18 @@ export interface ReferenceServer {
   close(): Promise<void>;
 }
 
+/**
+ * The server could not listen on `--host`/`--port` (a port out of range or in
+ * use, an address this host does not have, a host name that does not resolve).
+ * Nothing is left running; the cause is the error `listen()` gave.
+ */
+export class ListenError extends Error {
+  override name = 'ListenError';
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+}
+
 /** Demo only: trusts ?user=<id>. A real app verifies a token here. */
 const userFromQuery = (request: IncomingMessage) => queryOf(request).get('user');
 
@@ -88,8 +100,17 @@ export async function startReferenceServer(
     else if (!refuseMethod(request, response)) route(request, response);
   });
   supervisor.attach(server);
-  server.listen(config.port, config.host);
-  await once(server, 'listening');
+  try {
+    server.listen(config.port, config.host); // throws a RangeError for a bad port
+    await once(server, 'listening'); // rejects for EADDRINUSE, EADDRNOTAVAIL, EACCES, an unknown host
+  } catch (error) {
+    // Leave nothing running: in cluster mode the supervisor keeps (re)connecting
+    // to Redis, which held the process open after the error was printed.
+    dashboard.close();
+    metrics.close();
+    await supervisor.shutdown();
+    throw new ListenError(error);
+  }
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
 

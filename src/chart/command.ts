@@ -14,7 +14,8 @@ export const chartUsage = `Usage: ws-supervisor chart [options]
 Draws the state chart of a ws-supervisor machine from its definition.
 
 Options:
-  --machine <name>   connection (default), supervisor, hub, refusal, client, or all
+  --machine <name>   connection (default), supervisor, hub, lease, watchdog, refusal,
+                     client, or all
   --format <format>  mermaid (default), dot, json, svg, or markdown (a page with
                      the Mermaid block); repeat it to write several formats
   --out <path>       write to this file instead of stdout. With --machine all or
@@ -42,7 +43,8 @@ class UsageError extends Error {}
 
 /**
  * Runs the command; returns the exit code (2 for bad usage, 1 for a missing
- * optional peer such as elkjs, each with a message on stderr).
+ * optional peer such as elkjs or an --out it cannot write, each with a
+ * message on stderr).
  */
 export async function chartCommand(argv: string[]): Promise<number> {
   let request: ReturnType<typeof readArgs>;
@@ -63,9 +65,16 @@ export async function chartCommand(argv: string[]): Promise<number> {
     return await write(request);
   } catch (error) {
     // SVG without elkjs installed: say which package to install, without a stack.
-    if (!(error instanceof MissingPeerError)) throw error;
-    console.error(`error: ${error.message}`);
-    return 1;
+    if (error instanceof MissingPeerError) {
+      console.error(`error: ${error.message}`);
+      return 1;
+    }
+    // --out in a missing directory, over a file, not writable: Node's message names the path.
+    if (typeof (error as NodeJS.ErrnoException).syscall === 'string') {
+      console.error(`error: cannot write: ${(error as Error).message}`);
+      return 1;
+    }
+    throw error;
   }
 }
 

@@ -74,8 +74,9 @@ export function tokenAuthorizer(token: string): Authorize {
   const expected = digest(token);
   return (request) => {
     const header = request.headers.authorization;
-    const given = header?.startsWith('Bearer ')
-      ? header.slice('Bearer '.length)
+    // The scheme is case-insensitive (RFC 9110, 11.1): `bearer <token>` is the same credential.
+    const given = /^bearer /i.test(header ?? '')
+      ? (header as string).slice('Bearer '.length)
       : queryOf(request).get('token');
     if (given === null || given === undefined || given === '') return 401;
     return timingSafeEqual(digest(given), expected);

@@ -14,8 +14,16 @@ export const requestPath = (request: IncomingMessage & { originalUrl?: unknown }
   return target.split('?', 1)[0] ?? '/';
 };
 
-export const queryOf = (request: IncomingMessage): URLSearchParams =>
-  new URLSearchParams((request.url ?? '').split('?')[1] ?? '');
+/**
+ * Everything after the first `?`: a query may itself hold a `?` (RFC 3986,
+ * 3.4), as a token or a user id typed into a browser does. `split('?')[1]`
+ * cut it there, so `?token=pass?word` was refused.
+ */
+export function queryOf(request: IncomingMessage): URLSearchParams {
+  const target = request.url ?? '';
+  const start = target.indexOf('?');
+  return new URLSearchParams(start === -1 ? '' : target.slice(start + 1));
+}
 
 export function sendText(response: ServerResponse, status: number, body: string, type = 'text/plain'): void {
   if (response.headersSent || response.destroyed) return;

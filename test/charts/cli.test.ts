@@ -113,6 +113,12 @@ describe('ws-supervisor chart', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^Usage: ws-supervisor chart/);
     expect(stdout).toContain('--machine <name>');
+    // Every machine it draws is named (lease and watchdog were left out).
+    const machineOption = stdout.slice(
+      stdout.indexOf('--machine <name>'),
+      stdout.indexOf('--format <format>'),
+    );
+    for (const name of Object.keys(charts)) expect(machineOption).toContain(name);
   });
 
   it.each([
@@ -139,6 +145,32 @@ describe('ws-supervisor chart', () => {
     expect(await program.exited).toBe(2);
     expect(program.output()).toMatch(message);
     expect(stdout).toBe('');
+  });
+
+  it.each([
+    [
+      'a file in a directory that does not exist',
+      (dir: string) => ['--out', join(dir, 'no', 'such', 'x.mmd')],
+    ],
+    [
+      'a directory where a file is',
+      (dir: string) => {
+        writeFileSync(join(dir, 'file'), '');
+        return ['--machine', 'all', '--out', join(dir, 'file')];
+      },
+    ],
+  ])('cannot write %s: says which path and why, exit 1, no stack trace', async (_case, args) => {
+    const { code, output } = await run(['chart', ...args(temporaryDirectory())]);
+    expect(code).toBe(1);
+    expect(output).toMatch(/^error: cannot write: .*(ENOENT|EEXIST|ENOTDIR)/m);
+    expect(output).not.toMatch(/^\s+at /m);
+  });
+
+  it('without a command: the usage on stderr, nothing on stdout, exit 2', async () => {
+    const { code, stdout, output } = await run([]);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(output).toMatch(/^Usage: ws-supervisor <command>/);
   });
 
   it('keeps the other commands: --version, and the top-level help names chart', async () => {

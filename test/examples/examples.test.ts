@@ -4,8 +4,8 @@
  */
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
-import { connect as connectTcp } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type AddressInfo, connect as connectTcp, createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import type { PerUserStats } from '../../examples/reference-server/stats-route.js';
 import type { SupervisorStats } from '../../src/index.js';
@@ -122,10 +122,33 @@ describe('reference server (npm start)', () => {
     [['--no-such-flag'], /Unknown option '--no-such-flag'/],
     [['--port', '70000'], /cannot listen/],
     [['--refuse', 'frame'], /--refuse: expected 'http' or 'close', got frame/],
+    // Node reads an empty host as every interface: refused, not a public listener.
+    [['--host', ''], /--host must not be empty/],
+    [['--host', ' '], /--host must not be empty/],
+    // An address this host does not have (TEST-NET-1): EADDRNOTAVAIL, not a crash.
+    [['--host', '192.0.2.1'], /cannot listen: .*192\.0\.2\.1/],
+    // The cluster's options are named by their flags too, not by cluster.<field>.
+    [['--redis', 'http://127.0.0.1:1'], /--redis: expected a redis:\/\/ or rediss:\/\/ URL/],
+    [['--redis', 'redis://127.0.0.1:1', '--lease-ttl-ms', '10'], /--lease-ttl-ms: expected an integer/],
+    [['--redis', 'redis://127.0.0.1:1', '--node-id', 'a b'], /--node-id: expected 1 to 64 characters/],
+    [['--redis', 'redis://127.0.0.1:1', '--store-unavailable', 'x'], /--store-unavailable: expected 'local'/],
   ])('refuses %j with a clear message and exit code 2', async (args, message) => {
     const program = runProgram(script, args);
     expect(await program.exited).toBe(2);
     expect(program.output()).toMatch(message);
+    expect(program.output()).not.toMatch(/^\s+at /m); // a message, not a stack trace
+  });
+
+  it('a port in use with --redis: says so and exits 2, without waiting for Redis', async () => {
+    const busy = createServer();
+    busy.listen(0, '127.0.0.1');
+    await once(busy, 'listening');
+    onTestFinished(() => void busy.close());
+    const { port } = busy.address() as AddressInfo;
+    // Nothing listens on :1: the cluster's store keeps trying to connect, which held the process open.
+    const program = runProgram(script, ['--port', String(port), '--redis', 'redis://127.0.0.1:1']);
+    expect(await program.exited).toBe(2);
+    expect(program.errorOutput()).toMatch(/cannot listen: .*EADDRINUSE/);
   });
 
   it('runs as `ws-supervisor serve`', async () => {

@@ -129,11 +129,42 @@ describe('dashboard and per-user stats behind --dashboard-token (items 14, 15)',
     expect((await fetchReply(server, '/dashboard/events')).status).toBe(200);
   });
 
+  it('reads the Bearer scheme in any case (RFC 9110, 11.1: schemes are case-insensitive)', async () => {
+    const { server } = await startServer({ dashboardToken: TOKEN });
+    for (const scheme of ['bearer', 'BEARER', 'Bearer']) {
+      const headers = { authorization: `${scheme} ${TOKEN}` };
+      expect((await fetchReply(server, '/stats?perUser=1', { headers })).status).toBe(200);
+      expect((await fetchReply(server, '/dashboard', { headers })).status).toBe(200);
+    }
+    expect(
+      (await fetchReply(server, '/stats?perUser=1', { headers: { authorization: 'bearer wrong' } })).status,
+    ).toBe(403);
+  });
+
+  it('a query holds everything after the first "?": a token or a user id may contain one', async () => {
+    // A browser sends a "?" inside the query as is (RFC 3986 allows it there).
+    const { server } = await startServer({ dashboardToken: 'pass?word' });
+    expect((await fetchReply(server, '/dashboard?token=pass?word')).status).toBe(200);
+    expect((await fetchReply(server, '/stats?perUser=1&token=pass?word')).status).toBe(200);
+    await connect(server, 'who?');
+    await connect(server, 'who');
+    const reply = await fetchReply(server, '/stats?perUser=1', {
+      headers: { authorization: 'Bearer pass?word' },
+    });
+    const users = (JSON.parse(reply.body) as PerUserStats).perUser.map((book) => [book.userId, book.live]);
+    expect(users.sort()).toEqual([
+      ['who', 1],
+      ['who?', 1],
+    ]);
+  });
+
   it('reads the token from the flag or the environment, and refuses an empty one', () => {
     expect(readConfig(['--dashboard-token', 'abc'], {})).toMatchObject({ dashboardToken: 'abc' });
     expect(readConfig([], { WSSUP_DASHBOARD_TOKEN: 'xyz' })).toMatchObject({ dashboardToken: 'xyz' });
     expect(readConfig([], {})).not.toHaveProperty('dashboardToken');
     expect(() => readConfig(['--dashboard-token', ''], {})).toThrow(/must not be empty/);
+    // An empty HOST= (a unit file, a compose file) would listen on every interface.
+    expect(() => readConfig([], { HOST: '' })).toThrow(/--host must not be empty/);
   });
 });
 
