@@ -13,7 +13,7 @@ import { createClient } from 'ws-supervisor/client';
 const supervisor = createSupervisor({
   preset: 'test', // idle after 1 s
   maxConnectionsPerUser: 1, // so idle connections are evicted at once (at ceil(0.7 × 1) = 1)
-  authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
+  authenticate: (request) => new URL(request.url ?? '/', 'http://localhost').searchParams.get('user'),
   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
 });
 const server = createServer((_request, response) => response.end('ws-supervisor/client demo\n'));

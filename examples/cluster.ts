@@ -27,7 +27,7 @@ const { values } = parseArgs({
 // #region cluster
 const supervisor = createSupervisor({
   maxConnectionsPerUser: 5, // per user, across every process on this Redis
-  authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
+  authenticate: (request) => new URL(request.url ?? '/', 'http://localhost').searchParams.get('user'),
   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
   cluster: {
     redis: values.redis, // a redis:// URL, or your app's own node-redis client (npm install redis)

@@ -18,7 +18,7 @@ function authenticate(request: IncomingMessage): string | null {
   const header = request.headers.authorization;
   if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length);
   // Split by hand: `new URL()` throws on request targets such as `//[`.
-  return new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('token');
+  return new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
 }
 
 const { values } = parseArgs({ options: { port: { type: 'string', default: process.env.PORT ?? '0' } } });

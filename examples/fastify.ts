@@ -8,7 +8,7 @@ import { createSupervisor } from 'ws-supervisor';
 
 const supervisor = createSupervisor({
   // Demo only: trusts ?user=<id>. Verify a real token here.
-  authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
+  authenticate: (request) => new URL(request.url ?? '/', 'http://localhost').searchParams.get('user'),
   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
 });
 // A route @fastify/websocket serves itself, beside the supervised one.

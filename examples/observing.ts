@@ -15,7 +15,7 @@ import { charts, createSupervisor, machineGraph, renderChart } from 'ws-supervis
 const supervisor = createSupervisor({
   preset: 'production',
   // Demo only: trusts ?user=<id>. Verify a real token here.
-  authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
+  authenticate: (request) => new URL(request.url ?? '/', 'http://localhost').searchParams.get('user'),
   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
 });
 
@@ -27,7 +27,7 @@ supervisor.on('disposed', ({ connectionId, userId, reason, closeCode, lifetimeMs
 //   via, retryAfterMs, remoteAddress, userAgent, correlationId })
 
 function statsFor(request: IncomingMessage) {
-  const user = new URLSearchParams(request.url?.split('?')[1]).get('user');
+  const user = new URL(request.url ?? '/', 'http://localhost').searchParams.get('user');
   // stats(), O(1): { connections, users, idle, byState: { connecting, active, draining },
   //   counters: { admitted, rejected, evicted, disposed },
   //   resources: { connectionActors, userSupervisors, lingeringSupervisors, pendingTimers, socketListeners,
