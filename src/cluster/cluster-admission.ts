@@ -159,11 +159,15 @@ export class ClusterBook {
     this.#lease = createActor(
       leaseMachine.provide({
         actors: {
+          // Through the breaker like every store call: a Redis down when the process
+          // starts opens it (the `store` event, stats().cluster.breaker) as an outage does.
           startStore: fromPromise(async () => {
-            await store.start({
-              evictionOrdered: (order) => this.#ordered(order),
-              incarnationChanged: () => this.#lease.send({ type: 'INCARNATION_CHANGED' }),
-            });
+            await this.#call(() =>
+              store.start({
+                evictionOrdered: (order) => this.#ordered(order),
+                incarnationChanged: () => this.#lease.send({ type: 'INCARNATION_CHANGED' }),
+              }),
+            );
             // From when it answered: start() also connects (and loads the client library),
             // so when it began says little of when the lease was taken.
             this.#leaseUntil = this.#host.clock.now() + this.#options.leaseTtlMs;

@@ -256,10 +256,16 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
       idleTimeoutMs: 1_000_000_000,
       cluster: { redis: redis.url, nodeId: 'n1', leaseTtlMs: 1_500, commandTimeoutMs: 150 },
     });
+    const breaker: string[] = [];
+    t.supervisor.on('store', (event) => breaker.push(event.breaker));
     const early = await connect(t.url('fay')); // no lease yet: admitted unsynced ('local')
     expect(t.supervisor.stats().cluster?.leaseHeld).toBe(false);
+    // Told as an outage is: failed starts open the breaker, once.
+    await vi.waitFor(() => expect(breaker).toEqual(['open']), { timeout: 5_000 });
+    expect(t.supervisor.stats().cluster?.breaker).toBe('open');
     await redis.restart();
     await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    expect(breaker).toEqual(['open', 'closed']);
     await connect(t.url('fay'));
     await expectBooksMatchSockets(redis, t.supervisor, 'fay');
     expect(await bookOf(redis, 'fay')).toHaveLength(2);
