@@ -310,11 +310,24 @@ export class ClusterBook {
   }
 
   view(): Promise<ClusterView> {
-    return this.#call(() => this.#store.view()).catch(unavailable);
+    return this.#read(() => this.#store.view());
   }
 
   userBook(userId: string): Promise<ClusterUserBook | undefined> {
-    return this.#call(() => this.#store.userBook(userId)).catch(unavailable);
+    return this.#read(() => this.#store.userBook(userId));
+  }
+
+  /**
+   * A read of the cluster-wide book. Before the first lease the store is not
+   * started: said in the app's terms, and not through the breaker (a read that
+   * cannot be made yet is no failure of the store's).
+   */
+  #read<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.#started && this.#stopped === undefined) {
+      const message = 'the slot store has not answered since this process started (no lease yet)';
+      return Promise.reject(new SlotStoreUnavailableError(message));
+    }
+    return this.#call(fn).catch(unavailable);
   }
 
   /**

@@ -260,6 +260,11 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     t.supervisor.on('store', (event) => breaker.push(event.breaker));
     const early = await connect(t.url('fay')); // no lease yet: admitted unsynced ('local')
     expect(t.supervisor.stats().cluster?.leaseHeld).toBe(false);
+    // The cluster-wide book cannot be read yet: said in the app's terms.
+    await expect(t.supervisor.stats({ cluster: true })).rejects.toMatchObject({
+      code: 'WSSUP_STORE_UNAVAILABLE',
+      message: expect.stringMatching(/has not answered since this process started/),
+    });
     // Told as an outage is: failed starts open the breaker, once.
     await vi.waitFor(() => expect(breaker).toEqual(['open']), { timeout: 5_000 });
     expect(t.supervisor.stats().cluster?.breaker).toBe('open');
