@@ -120,14 +120,21 @@ export interface SupervisorEventMap {
 export type SupervisorEventName = keyof SupervisorEventMap;
 type Listener<K extends SupervisorEventName> = (event: SupervisorEventMap[K]) => void;
 
+/**
+ * The listeners of each event, as Node's EventEmitter calls them: an emit
+ * calls those registered when it began, so a listener added by a listener
+ * hears the next event, not this one, and one removed during an emit still
+ * hears it. Each list is replaced, never changed, when a listener comes or
+ * goes (copy on write): an emit iterates the list it found, with no copy per event.
+ */
 export class SupervisorEvents {
-  readonly #listeners: { [K in SupervisorEventName]: Set<Listener<K>> } = {
-    admitted: new Set(),
-    rejected: new Set(),
-    evicted: new Set(),
-    disposed: new Set(),
-    store: new Set(),
-    capacity: new Set(),
+  readonly #listeners: { [K in SupervisorEventName]: readonly Listener<K>[] } = {
+    admitted: [],
+    rejected: [],
+    evicted: [],
+    disposed: [],
+    store: [],
+    capacity: [],
   };
 
   constructor(private readonly report: (error: SupervisorError) => void) {}
@@ -142,13 +149,16 @@ export class SupervisorEvents {
     if (typeof listener !== 'function') {
       throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `the listener of '${name}' must be a function`);
     }
-    const listeners = this.#listeners[name] as Set<Listener<K>>;
-    listeners.add(listener);
-    return () => void listeners.delete(listener);
+    const lists = this.#listeners as unknown as Record<K, readonly Listener<K>[]>;
+    // Once per listener, as a Set kept it: the same function added twice is called once.
+    if (!lists[name].includes(listener)) lists[name] = [...lists[name], listener];
+    return () => {
+      lists[name] = lists[name].filter((registered) => registered !== listener);
+    };
   }
 
   emit<K extends SupervisorEventName>(name: K, event: SupervisorEventMap[K]): void {
-    for (const listener of this.#listeners[name] as Set<Listener<K>>) {
+    for (const listener of this.#listeners[name] as readonly Listener<K>[]) {
       try {
         listener(event);
       } catch (error) {
@@ -158,6 +168,6 @@ export class SupervisorEvents {
   }
 
   listenerCount(): number {
-    return Object.values(this.#listeners).reduce((sum, set) => sum + set.size, 0);
+    return Object.values(this.#listeners).reduce((sum, list) => sum + list.length, 0);
   }
 }
