@@ -1,0 +1,149 @@
+/**
+ * The README's tables are the user's contract: a test fails when one of them
+ * and the code drift apart (as error-codes.test.ts does for the error codes).
+ * The lists below are typed as records over the code's own unions, so adding
+ * a reason or an option fails the typecheck here until it is listed, and then
+ * this test until the README has its row.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { CloseCodes } from '../../machines/index.js';
+import {
+  type ClusterOptions,
+  type DisposeReason,
+  defaultRetryAfterMs,
+  type RejectReason,
+  type SupervisorOptions,
+} from '../../src/index.js';
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+/** The rows of the first table after `heading` (a whole line of the README). */
+function tableAfter(heading: string): string[][] {
+  const start = readme.indexOf(`\n${heading}\n`);
+  if (start === -1) throw new Error(`README.md has no heading "${heading}"`);
+  const lines = readme.slice(start).split('\n');
+  const first = lines.findIndex((line) => line.startsWith('| '));
+  const rows: string[][] = [];
+  for (const line of lines.slice(first + 2)) {
+    if (!line.startsWith('|')) break;
+    rows.push(
+      line
+        .split(/(?<!\\)\|/)
+        .slice(1, -1)
+        .map((cell) => cell.trim()),
+    );
+  }
+  return rows;
+}
+
+const names = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map((match) => match[1] as string);
+
+const rejectReasons = Object.keys({
+  'bad-handshake': true,
+  unauthenticated: true,
+  'invalid-user-id': true,
+  'auth-failed': true,
+  refused: true,
+  'user-limit': true,
+  'rate-limited': true,
+  'process-limit': true,
+  'shutting-down': true,
+  'store-unavailable': true,
+  'socket-closed': true,
+} satisfies Record<RejectReason, true>);
+
+const disposeReasons = Object.keys({
+  closed: true,
+  error: true,
+  'connect-timeout': true,
+  'dead-peer': true,
+  evicted: true,
+  shutdown: true,
+  'slow-consumer': true,
+  'app-error': true,
+  'app-close': true,
+} satisfies Record<DisposeReason, true>);
+
+describe("the README's close-code table", () => {
+  const rows = tableAfter('### Close codes and HTTP statuses');
+  const reasonOf = (row: string[]) => names(row[2] ?? '');
+
+  it('names every `rejected` and `disposed` reason, and no other', () => {
+    const documented = new Set(rows.flatMap(reasonOf));
+    expect([...documented].sort()).toEqual([...new Set([...rejectReasons, ...disposeReasons])].sort());
+  });
+
+  it('gives each close code the runtime sends on the row of its reason', () => {
+    const rowOf = (reason: string) => rows.find((row) => reasonOf(row).includes(reason))?.[1] ?? '';
+    expect(rowOf('evicted')).toContain(`**${CloseCodes.evicted}**`);
+    expect(rowOf('slow-consumer')).toContain(`**${CloseCodes.slowConsumer}**`);
+    expect(rowOf('app-error')).toContain(`**${CloseCodes.internalError}**`);
+    expect(rowOf('shutdown')).toContain(`**${CloseCodes.goingAway}**`);
+  });
+
+  it('gives the default Retry-After of each built-in refusal', () => {
+    const rowOf = (reason: string) => rows.find((row) => reasonOf(row).includes(reason))?.[1] ?? '';
+    const seconds = (ms: number) => `\`Retry-After: ${ms / 1000}\``;
+    expect(rowOf('user-limit')).toContain(seconds(defaultRetryAfterMs['user-limit']));
+    expect(rowOf('process-limit')).toContain(seconds(defaultRetryAfterMs['process-limit']));
+    expect(rowOf('shutting-down')).toContain(seconds(defaultRetryAfterMs['shutting-down']));
+  });
+});
+
+describe("the README's option tables", () => {
+  it('name every option of createSupervisor, and no other', () => {
+    const options = Object.keys({
+      preset: true,
+      maxConnectionsPerUser: true,
+      evictionThreshold: true,
+      idleTimeoutMs: true,
+      heartbeatIntervalMs: true,
+      connectTimeoutMs: true,
+      authenticateTimeoutMs: true,
+      drainTimeoutMs: true,
+      maxPayloadBytes: true,
+      maxBufferedBytes: true,
+      lingerMs: true,
+      activity: true,
+      maxConnections: true,
+      capacityLevels: true,
+      capacityHysteresis: true,
+      refuse: true,
+      maxCloseRefusals: true,
+      closeRefusalTimeoutMs: true,
+      admissionRate: true,
+      retryAfterMs: true,
+      authenticate: true,
+      onOpen: true,
+      onMessage: true,
+      onClose: true,
+      onError: true,
+      webSocketServer: true,
+      clock: true,
+      inspect: true,
+      cluster: true,
+    } satisfies Record<keyof SupervisorOptions, true>);
+    const documented = [...tableAfter('## Options'), ...tableAfter('| Hook or setting | Meaning |')]
+      // `authenticate(request)` names the hook `authenticate`.
+      .map((row) => names(row[0] ?? '')[0]?.replace(/\(.*$/, ''));
+    expect(documented.sort()).toEqual(options.sort());
+  });
+
+  it('name every field of the cluster option, and no other', () => {
+    const fields = Object.keys({
+      redis: true,
+      store: true,
+      nodeId: true,
+      leaseTtlMs: true,
+      reaperIntervalMs: true,
+      keyPrefix: true,
+      commandTimeoutMs: true,
+      onStoreUnavailable: true,
+    } satisfies Record<keyof ClusterOptions, true>);
+    const documented = tableAfter('| `cluster` field | Default | Meaning |').map(
+      (row) => names(row[0] ?? '')[0],
+    );
+    expect(documented.sort()).toEqual(fields.sort());
+  });
+});
