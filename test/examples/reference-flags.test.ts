@@ -1,0 +1,129 @@
+/**
+ * The README's table of the reference server's flags is what `npm start`
+ * takes: every flag in it exists, is listed by `--help` with its variable,
+ * reads that variable (the flag winning), and has the documented default;
+ * and `--help` lists no flag the table leaves out.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { readConfig, type ServerConfig, usage } from '../../examples/reference-server/config.js';
+import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
+import { resolveOptions } from '../../src/index.js';
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+interface FlagRow {
+  flag: string;
+  variable: string;
+  default: string;
+}
+
+function flagTable(): FlagRow[] {
+  const lines = readme.split('\n');
+  const header = lines.indexOf('| Flag | Environment | Default |');
+  if (header === -1) throw new Error('README.md has no table of the reference server’s flags');
+  const rows: FlagRow[] = [];
+  for (const line of lines.slice(header + 2)) {
+    if (!line.startsWith('|')) break;
+    const [flag = '', variable = '', fallback = ''] = line
+      .split('|')
+      .slice(1, -1)
+      .map((cell) => cell.trim());
+    rows.push({ flag: flag.replaceAll('`', ''), variable: variable.replaceAll('`', ''), default: fallback });
+  }
+  return rows;
+}
+
+const rows = flagTable();
+
+/** A valid value for each flag that differs from its default. */
+const sample: Record<string, string> = {
+  '--port': '8080',
+  '--host': '0.0.0.0',
+  '--dashboard-token': 's3cret',
+  '--preset': 'test',
+  '--max-per-user': '3',
+  '--eviction-threshold': '0.5',
+  '--idle-timeout-ms': '1234',
+  '--heartbeat-ms': '2345',
+  '--connect-timeout-ms': '3456',
+  '--drain-timeout-ms': '4567',
+  '--max-connections': '99',
+  '--refuse': 'close',
+  '--redis': 'redis://127.0.0.1:6390',
+  '--node-id': 'node-a',
+  '--lease-ttl-ms': '9000',
+  '--store-unavailable': 'reject',
+};
+/** The cluster's flags need --redis (its variable, when they are read from the environment). */
+const needsRedis = (flag: string) => ['--node-id', '--lease-ttl-ms', '--store-unavailable'].includes(flag);
+
+const config = (argv: string[], env: NodeJS.ProcessEnv = {}) => readConfig(argv, env) as ServerConfig;
+
+describe("the README's table of the reference server's flags", () => {
+  it('lists what --help lists, each flag with its environment variable', () => {
+    const helped = [...usage.matchAll(/^ {2}(?:-h, )?(--[a-z-]+)/gm)].map((match) => match[1]);
+    expect(rows.map((row) => row.flag).sort()).toEqual(helped.filter((flag) => flag !== '--help').sort());
+    for (const { flag, variable } of rows) {
+      const line = usage.slice(usage.indexOf(`  ${flag} `)).split(/\n {2}-/)[0] ?? '';
+      expect(line, flag).toContain(`[${variable}]`);
+    }
+  });
+
+  it.each(rows.map((row) => [row.flag, row]))(
+    '%s: read from the flag or its variable, the flag first',
+    (flag, row) => {
+      const value = sample[flag];
+      expect(value, `a sample value for ${flag}`).toBeDefined();
+      const redisFlag = needsRedis(flag) ? ['--redis', 'redis://127.0.0.1:6390'] : [];
+      const redisEnv = needsRedis(flag) ? { WSSUP_REDIS_URL: 'redis://127.0.0.1:6390' } : {};
+      const fromFlag = config([...redisFlag, flag, value as string]);
+      const fromEnv = config([], { ...redisEnv, [row.variable]: value });
+      expect(fromEnv).toEqual(fromFlag);
+      expect(fromFlag).not.toEqual(config(redisFlag));
+      // The flag wins over the variable.
+      expect(config([...redisFlag, flag, value as string], { [row.variable]: 'not used' })).toEqual(fromFlag);
+    },
+  );
+
+  it('has the documented defaults', () => {
+    const defaults = Object.fromEntries(rows.map((row) => [row.flag, row.default]));
+    const plain = config([]);
+    expect(defaults['--port']).toMatch(/^0 /);
+    expect(plain.port).toBe(0);
+    expect(defaults['--host']).toMatch(/^127\.0\.0\.1 /);
+    expect(plain.host).toBe('127.0.0.1');
+    expect(defaults['--dashboard-token']).toMatch(/^none/);
+    expect(plain.dashboardToken).toBeUndefined();
+    expect(plain.cluster).toBeUndefined();
+
+    const resolved = resolveOptions({ ...plain.limits, authenticate: () => null });
+    expect(defaults['--preset']).toBe(resolved.preset);
+    expect(defaults['--refuse']).toMatch(new RegExp(`^\`${resolved.refuse}\`;`));
+    expect(defaults['--max-connections']).toBe('none');
+    expect(resolved.maxConnections).toBeUndefined();
+    for (const flag of [
+      '--max-per-user',
+      '--eviction-threshold',
+      '--idle-timeout-ms',
+      '--heartbeat-ms',
+      '--connect-timeout-ms',
+      '--drain-timeout-ms',
+    ]) {
+      expect(defaults[flag], flag).toBe('from the preset');
+    }
+    expect(plain.limits).toEqual({});
+
+    const cluster = resolveClusterOptions(config(['--redis', 'redis://127.0.0.1:6390']).cluster);
+    expect(defaults['--redis']).toMatch(/^none;/);
+    expect(defaults['--lease-ttl-ms']).toBe(`${cluster.leaseTtlMs} (needs \`--redis\`)`);
+    expect(defaults['--store-unavailable']).toMatch(new RegExp(`^\`${cluster.onStoreUnavailable}\`, or`));
+    expect(defaults['--node-id']).toBe('`<hostname>:<pid>` (needs `--redis`)');
+    expect(cluster.nodeId).toBe(
+      `${hostname()
+        .replace(/[^A-Za-z0-9._-]/g, '-')
+        .slice(0, 50)}:${process.pid}`,
+    );
+  });
+});
