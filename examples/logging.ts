@@ -32,7 +32,7 @@ const supervisor = createSupervisor<Session>({
 });
 
 // One line per event; the event's fields are the log's fields. `rejected` has
-// reason, status, via, retryAfterMs, userId, remoteAddress, userAgent and correlationId.
+// reason, status, message, via, retryAfterMs, userId, remoteAddress, userAgent and correlationId.
 const names: SupervisorEventName[] = ['admitted', 'rejected', 'evicted', 'disposed', 'capacity'];
 for (const name of names) {
   supervisor.on(name, (event) => logger.info({ event: name, ...event }, name));

@@ -29,10 +29,10 @@ supervisor.on('disposed', ({ connectionId, userId, reason, closeCode, lifetimeMs
 function statsFor(request: IncomingMessage) {
   const user = new URL(request.url ?? '/', 'http://localhost').searchParams.get('user');
   // stats(), O(1): { connections, users, idle, byState: { connecting, active, draining },
-  //   counters: { admitted, rejected, evicted, disposed },
+  //   counters: { admitted, rejected, evicted, disposed }, capacity: { levels, usersByBand, alerts },
   //   resources: { connectionActors, userSupervisors, lingeringSupervisors, pendingTimers, socketListeners,
   //     closeRefusals } }
-  // userStats(id), O(1): { userId, live, idle, draining, limit, evictAt }, or undefined
+  // userStats(id), O(1): { userId, live, idle, draining, limit, evictAt, band }, or undefined
   return user === null ? supervisor.stats() : (supervisor.userStats(user) ?? null);
 }
 
