@@ -15,6 +15,7 @@ import {
   type RejectReason,
   type SupervisorOptions,
 } from '../../src/index.js';
+import { metricNames } from '../../src/metrics/index.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -145,5 +146,14 @@ describe("the README's option tables", () => {
       (row) => names(row[0] ?? '')[0],
     );
     expect(documented.sort()).toEqual(fields.sort());
+  });
+});
+
+describe("the README's metrics table", () => {
+  it('names every metric registerMetrics() registers, and no other', () => {
+    const documented = tableAfter('| Metric (prefix `ws_supervisor_`) | Type | Labels | Source |').map(
+      (row) => names(row[0] ?? '')[0],
+    );
+    expect(documented.sort()).toEqual(Object.values(metricNames).sort());
   });
 });
