@@ -9,10 +9,17 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CloseCodes } from '../../machines/index.js';
 import {
+  type AdmittedEvent,
+  type CapacityEvent,
   type ClusterOptions,
+  type DisposedEvent,
   type DisposeReason,
   defaultRetryAfterMs,
+  type EvictedEvent,
+  type RejectedEvent,
   type RejectReason,
+  type StoreEvent,
+  type SupervisorEventMap,
   type SupervisorOptions,
 } from '../../src/index.js';
 import { metricNames } from '../../src/metrics/index.js';
@@ -155,5 +162,59 @@ describe("the README's metrics table", () => {
       (row) => names(row[0] ?? '')[0],
     );
     expect(documented.sort()).toEqual(Object.values(metricNames).sort());
+  });
+});
+
+describe("the README's table of events", () => {
+  it('names every event with every field of its payload, and no other', () => {
+    const events = {
+      admitted: Object.keys({
+        connectionId: true,
+        userId: true,
+        correlationId: true,
+      } satisfies Record<keyof AdmittedEvent, true>),
+      rejected: Object.keys({
+        reason: true,
+        status: true,
+        userId: true,
+        message: true,
+        via: true,
+        retryAfterMs: true,
+        remoteAddress: true,
+        userAgent: true,
+        correlationId: true,
+      } satisfies Record<keyof RejectedEvent, true>),
+      evicted: Object.keys({ connectionId: true, userId: true } satisfies Record<keyof EvictedEvent, true>),
+      disposed: Object.keys({
+        connectionId: true,
+        userId: true,
+        reason: true,
+        closeCode: true,
+        lifetimeMs: true,
+        cleanupMs: true,
+      } satisfies Record<keyof DisposedEvent, true>),
+      capacity: Object.keys({
+        userId: true,
+        direction: true,
+        level: true,
+        band: true,
+        live: true,
+        limit: true,
+      } satisfies Record<keyof CapacityEvent, true>),
+      store: Object.keys({ breaker: true, nodeId: true, policy: true } satisfies Record<
+        keyof StoreEvent,
+        true
+      >),
+    } satisfies Record<keyof SupervisorEventMap, string[]>;
+    const documented = Object.fromEntries(
+      tableAfter('| Event | Fields |').map((row) => [
+        names(row[0] ?? '')[0],
+        // The field names only: the links in a cell are not backticked.
+        names(row[1] ?? '').sort(),
+      ]),
+    );
+    expect(documented).toEqual(
+      Object.fromEntries(Object.entries(events).map(([name, fields]) => [name, [...fields].sort()])),
+    );
   });
 });
