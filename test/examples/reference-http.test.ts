@@ -5,6 +5,7 @@
  * known path.
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
@@ -252,5 +253,37 @@ describe('methods (item 16)', () => {
   ])('%s %s: 404', async (method, path) => {
     const { server } = await startServer();
     expect((await fetchReply(server, path, { method })).status).toBe(404);
+  });
+});
+
+describe("the README's table of endpoints", () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const table = readme.slice(readme.indexOf('| Endpoint | Answers |')).split('\n\n')[0] ?? '';
+  const paths = table
+    .split('\n')
+    .slice(2)
+    .flatMap((row) => [...(row.split('|')[1] ?? '').matchAll(/`(?:GET )?(\/[^`]*)`/g)])
+    .map((match) => (match[1] as string).replace('<n>', '5'));
+
+  it('lists the paths the server has', () => {
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        '/',
+        '/stats',
+        '/metrics',
+        '/dashboard',
+        '/dashboard/events',
+        '/dashboard/cluster',
+      ]),
+    );
+  });
+
+  it.each(paths)('GET %s answers as the table says', async (path) => {
+    const { server } = await startServer();
+    const reply = await fetchReply(server, path);
+    // The cluster's paths need --redis (processes.test.ts runs them on a private redis-server).
+    // Without it /stats?cluster=1 is a bad request, /dashboard/cluster is "not in cluster mode".
+    const expected = !path.includes('cluster') ? 200 : path.startsWith('/stats') ? 400 : 404;
+    expect(reply.status).toBe(expected);
   });
 });
