@@ -61,7 +61,10 @@ export interface DashboardOptions {
   pollMs?: number | undefined;
   /** Events within this long of the first are sent as one burst, with the counts after it. @default 50 */
   batchMs?: number | undefined;
-  /** A comment line after this long without a write. @default 15000 */
+  /**
+   * A comment line after this long without a write; a stream whose client has not read
+   * what was sent for this long is dropped (its place among maxStreams freed). @default 15000
+   */
   keepAliveMs?: number | undefined;
   /** Concurrent event streams; more are answered 503. @default 32 */
   maxStreams?: number | undefined;
@@ -130,6 +133,12 @@ function resolve(options: DashboardOptions) {
   };
 }
 
+/** The injected clock's time when it tells it (SimulatedClock does), else the default. */
+const clockNow = (clock: Clock | undefined): (() => number) | undefined => {
+  const timed = clock as (Clock & { now?: unknown }) | undefined;
+  return typeof timed?.now === 'function' ? () => (timed.now as () => number).call(timed) : undefined;
+};
+
 /**
  * Creates the live dashboard of `supervisor`: a request handler to mount on
  * your own server, and close() to end its event streams at shutdown.
@@ -158,6 +167,8 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     keepAliveMs: settings.keepAliveMs,
     maxActivities: settings.activityCapacity,
     clock: settings.clock,
+    // Keep-alives and dropping a stalled stream measure time on the clock that runs the ticks.
+    now: clockNow(settings.clock),
   });
   const paths = new Map([
     [basePath, 'page'],

@@ -13,7 +13,10 @@
  *
  * A slow client cannot grow memory: once write() reports a full buffer the
  * stream writes nothing more until `drain`, then sends one fresh snapshot,
- * which replaces everything the client missed.
+ * which replaces everything the client missed. Nor can it keep its place
+ * among maxStreams by never reading: a stream still behind `keepAliveMs`
+ * after its last write is destroyed (its socket and buffers with it), as a
+ * proxy would cut a stream silent for that long; an EventSource reconnects.
  */
 import type { ServerResponse } from 'node:http';
 
@@ -79,9 +82,20 @@ export class DashboardStream {
     this.#write(withStats);
   }
 
-  /** A comment line when nothing was written for `keepAliveMs`, so that proxies keep the stream open. */
+  /**
+   * A comment line when nothing was written for `keepAliveMs`, so that proxies keep the stream open.
+   * Nothing was written because the client stopped reading: it has taken no byte for that long, and
+   * `drain` may never come (a paused reader), so the stream is dropped to free its place.
+   */
   keepAlive(keepAliveMs: number): void {
-    if (this.now() - this.#lastWriteAt >= keepAliveMs) this.#write(': keep-alive\n\n');
+    if (this.now() - this.#lastWriteAt < keepAliveMs) return;
+    if (!this.#behind) {
+      this.#write(': keep-alive\n\n');
+      return;
+    }
+    this.end();
+    // end() only queues the last chunk behind a buffer that never drains: destroy frees the socket.
+    this.response.destroy();
   }
 
   #drained = (): void => {

@@ -261,6 +261,9 @@ describe('DashboardFeed and its streams', () => {
     end() {
       this.writableEnded = true;
     }
+    destroy() {
+      this.destroyed = true;
+    }
   }
 
   function fakeLog() {
@@ -314,10 +317,11 @@ describe('DashboardFeed and its streams', () => {
     ]);
 
     response.capacity = response.writes.length + 1; // the next write fills the buffer
+    // 1000 bursts within keepAliveMs (15 s): longer behind, and it would be dropped (next test).
     for (let seq = 1; seq <= 1000; seq += 1) {
       counter = seq;
       activity(seq);
-      vi.advanceTimersByTime(500);
+      vi.advanceTimersByTime(14);
     }
     expect(response.writes).toHaveLength(3); // one activity, then nothing until `drain`
 
@@ -335,6 +339,28 @@ describe('DashboardFeed and its streams', () => {
     expect(response.listenerCount('close') + response.listenerCount('drain')).toBe(0);
     expect(response.writableEnded).toBe(true);
     expect(feed.streams()).toBe(0);
+  });
+
+  it('drops a client still behind keepAliveMs after the write that filled its buffer', () => {
+    vi.useFakeTimers();
+    const response = new FakeResponse();
+    const { log, activity } = fakeLog();
+    const { feed } = fakeFeed(() => ({}) as StatsView, log);
+    feed.open(response as unknown as ServerResponse);
+    response.capacity = response.writes.length + 1;
+    activity(1);
+    vi.advanceTimersByTime(50); // the burst's write fills the buffer
+    expect(response.writes).toHaveLength(3);
+
+    vi.advanceTimersByTime(15_000 - 50); // the tick at 15 s: 14.95 s behind
+    expect(feed.streams()).toBe(1);
+    vi.advanceTimersByTime(500); // the tick at 15.5 s: the first at or past keepAliveMs
+    expect(feed.streams()).toBe(0);
+    expect(response.destroyed).toBe(true);
+    expect(response.writableEnded).toBe(true);
+    expect(response.listenerCount('close') + response.listenerCount('drain')).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+    expect(log.subscribers()).toBe(0);
   });
 
   it('ends itself when the client goes away', () => {

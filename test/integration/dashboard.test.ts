@@ -8,6 +8,7 @@
  */
 import { once } from 'node:events';
 import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect as netConnect } from 'node:net';
 import Fastify from 'fastify';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
@@ -21,7 +22,7 @@ import {
 import { type Supervisor, SupervisorError } from '../../src/index.js';
 import { pendingDelays } from '../helpers/fake-transport.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
-import { startRulesServer } from '../helpers/rules.js';
+import { nextEvent, startRulesServer } from '../helpers/rules.js';
 import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback } from '../helpers/server.js';
 
 type Next = (error?: unknown) => void;
@@ -243,6 +244,77 @@ describe('createDashboard, mounted by an app', () => {
     expect(dashboard.resources()).toEqual({ streams: 1, subscribers: 1 });
     first.response.destroy();
     await vi.waitFor(() => expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 }));
+  });
+
+  // A client that opens the stream and stops reading (its TCP window full) used to keep its
+  // place among maxStreams, and what was buffered for it, for as long as it stayed connected.
+  it('a client that stops reading, and has not caught up within keepAliveMs, is dropped and frees its place', async () => {
+    const t = await startRulesServer();
+    const dashboardClock = new SimulatedClock();
+    const users = Array.from({ length: 100 }, (_, i) => `${String(i).padStart(3, '0')}-${'u'.repeat(124)}`);
+    const dashboard = createDashboard(t.supervisor, {
+      clock: dashboardClock,
+      maxStreams: 1,
+      pollMs: 1_000,
+      batchMs: 10,
+      keepAliveMs: 5_000,
+      // Every message carries a row per user: a few dozen of them fill the socket's buffers.
+      maxUsers: users.length,
+      trackedUsers: users.length,
+    });
+    onTestFinished(() => dashboard.close());
+    const responses: ServerResponse[] = [];
+    const server = createServer((request, response) => {
+      responses.push(response);
+      dashboard(request, response);
+    });
+    const port = await listenOnLoopback(server);
+    onTestFinished(() => closeServer(server));
+    for (const user of users) await t.open(user);
+
+    // A raw HTTP client: it reads the head and the snapshot, then never reads again.
+    const socket = netConnect(port, '127.0.0.1');
+    onTestFinished(() => void socket.destroy());
+    socket.write('GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    let received = '';
+    await new Promise<void>((resolve) => {
+      socket.setEncoding('utf8').on('data', (chunk: string) => {
+        received += chunk;
+        if (received.includes('event: snapshot')) resolve();
+      });
+    });
+    socket.pause();
+    const stream = responses.at(-1) as ServerResponse;
+    // The client reads nothing, so it would not see the end: watch the server's side of the socket.
+    const closed = once(stream.socket as NonNullable<ServerResponse['socket']>, 'close');
+    expect(dashboard.resources()).toEqual({ streams: 1, subscribers: 1 });
+
+    // Connections come and go: each burst writes the counts, with every user's row, until
+    // the kernel's buffers are full and the response's own one too.
+    let cycles = 0;
+    while (!stream.writableNeedDrain) {
+      if (cycles++ > 2_000)
+        throw new Error(`the stream never filled: ${stream.writableLength} bytes buffered`);
+      const { ws } = await t.open(users[0] as string);
+      dashboardClock.increment(10);
+      ws.close();
+      await nextEvent(t.supervisor, 'disposed');
+      dashboardClock.increment(10);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+
+    // Not caught up within keepAliveMs: dropped, its socket closed, its place free again.
+    dashboardClock.increment(4_000);
+    expect(dashboard.resources()).toEqual({ streams: 1, subscribers: 1 });
+    dashboardClock.increment(1_000);
+    expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 });
+    expect(pendingDelays(dashboardClock)).toBe(0);
+    await closed;
+    expect(stream.destroyed).toBe(true);
+    const again = await openEvents(`http://127.0.0.1:${port}/dashboard/events`);
+    await again.until(/event: snapshot/);
+    dashboard.close();
+    await again.ended;
   });
 
   describe('bad options: WSSUP_INVALID_ARGUMENT, and nothing subscribed', () => {
