@@ -283,6 +283,11 @@ export function registerMetrics(
   });
   for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
   for (const reason of DISPOSE_REASONS) disposed.inc({ reason }, 0);
+  // The levels are fixed at createSupervisor(): every series an alert can land in, at 0.
+  for (const level of supervisor.stats().capacity.levels) {
+    for (const direction of ['up', 'down'] as const)
+      capacityAlerts.inc({ level: String(level), direction }, 0);
+  }
 
   const listeners = [
     supervisor.on('admitted', () => admitted.inc()),
