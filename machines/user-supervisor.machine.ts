@@ -137,6 +137,10 @@ function endedChild(context: UserSupervisorContext, event: UserSupervisorEvent):
   return undefined;
 }
 
+/** forgetChild on a transition that keeps the supervisor, and on one that ends it (to `stopped`). */
+const STAYS = { type: 'forgetChild', params: { ends: false } } as const;
+const ENDS = { type: 'forgetChild', params: { ends: true } } as const;
+
 export const userSupervisorMachine = setup({
   types: {} as {
     context: UserSupervisorContext;
@@ -149,6 +153,12 @@ export const userSupervisorMachine = setup({
     // Placeholders for the runtime: the book it mirrors, counters, public events, the admission reply.
     /** The book changed: the runtime's O(1) counters follow, before any announcement of the change. */
     publishBook: (_, _params: BookCounts) => {},
+    /**
+     * This step ends the supervisor (its last child is gone, and it does not linger): the
+     * runtime takes it out of its books now, so the disposal announced next already reads
+     * them without it, not once the step is over.
+     */
+    publishEnded: () => {},
     announceAdmitted: (_, _params: { connectionId: string; userId: string }) => {},
     announceRejected: (_, _params: { connectionId: string; userId: string; reason: RefusalReason }) => {},
     announceEvicted: (_, _params: { connectionId: string; userId: string }) => {},
@@ -197,7 +207,7 @@ export const userSupervisorMachine = setup({
     evictChild: { connectionId: string };
     drainAll: undefined;
     terminateAll: undefined;
-    forgetChild: undefined;
+    forgetChild: { ends: boolean };
   }>({
     actions: {
       publish: enqueueActions(({ context, enqueue }) => {
@@ -279,8 +289,8 @@ export const userSupervisorMachine = setup({
         for (const slot of context.slots.values()) enqueue.sendTo(slot, { type: 'TERMINATE' });
       }),
 
-      /** Forgets a child that reached its final state (or failed), and says so. */
-      forgetChild: enqueueActions(({ context, event, enqueue }) => {
+      /** Forgets a child that reached its final state (or failed), and says so; `ends`: the last, and this step stops. */
+      forgetChild: enqueueActions(({ context, event, enqueue }, params: { ends: boolean }) => {
         if (!('actorId' in event)) return;
         const connectionId = endedChild(context, event);
         enqueue(stopChild(event.actorId));
@@ -295,6 +305,7 @@ export const userSupervisorMachine = setup({
         };
         enqueue.assign({ slots: next.slots, live: next.live, idle: next.idle });
         enqueue({ type: 'publishBook', params: bookCounts(next) });
+        if (params.ends) enqueue('publishEnded');
         if ('output' in event && event.output !== undefined) {
           enqueue({ type: 'announceDisposed', params: event.output as ConnectionOutput });
         } else if ('error' in event) {
@@ -390,14 +401,14 @@ export const userSupervisorMachine = setup({
           // not take its siblings down with it: unhandled, XState would fail this
           // supervisor and stop every child.
           'xstate.done.actor.*': [
-            { guard: 'isLastChildWithLinger', target: 'lingering', actions: 'forgetChild' },
-            { guard: 'isLastChildWithoutLinger', target: 'stopped', actions: 'forgetChild' },
-            { actions: 'forgetChild' },
+            { guard: 'isLastChildWithLinger', target: 'lingering', actions: STAYS },
+            { guard: 'isLastChildWithoutLinger', target: 'stopped', actions: ENDS },
+            { actions: STAYS },
           ],
           'xstate.error.actor.*': [
-            { guard: 'isLastChildWithLinger', target: 'lingering', actions: 'forgetChild' },
-            { guard: 'isLastChildWithoutLinger', target: 'stopped', actions: 'forgetChild' },
-            { actions: 'forgetChild' },
+            { guard: 'isLastChildWithLinger', target: 'lingering', actions: STAYS },
+            { guard: 'isLastChildWithoutLinger', target: 'stopped', actions: ENDS },
+            { actions: STAYS },
           ],
         },
       },
@@ -417,12 +428,12 @@ export const userSupervisorMachine = setup({
           ADMIT: { actions: { type: 'refuse', params: { reason: 'shutting-down' } } },
           TERMINATE: { actions: 'terminateAll' },
           'xstate.done.actor.*': [
-            { guard: 'isLastChild', target: 'stopped', actions: 'forgetChild' },
-            { actions: 'forgetChild' },
+            { guard: 'isLastChild', target: 'stopped', actions: ENDS },
+            { actions: STAYS },
           ],
           'xstate.error.actor.*': [
-            { guard: 'isLastChild', target: 'stopped', actions: 'forgetChild' },
-            { actions: 'forgetChild' },
+            { guard: 'isLastChild', target: 'stopped', actions: ENDS },
+            { actions: STAYS },
           ],
         },
       },

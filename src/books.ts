@@ -38,6 +38,8 @@ export class UserRecord implements TokenBucket {
   // The admission rate limit's bucket (admission-rate.ts): freed with the record.
   tokens = Number.NaN;
   tokensAt = 0;
+  /** Out of the books: from the step that ends the supervisor, before its actor completes. */
+  ended = false;
   constructor(
     readonly userId: string,
     readonly actor: AnyActorRef,
@@ -84,8 +86,13 @@ export class Books {
     this.emptySupervisors += 1;
   }
 
-  /** A supervisor ended; its book is emptied first if it still held connections (a failure). */
+  /**
+   * A supervisor ended; its book is emptied first if it still held connections (a failure).
+   * Once: in the step that ends it (publishEnded), then again when its actor completes.
+   */
   supervisorEnded(record: UserRecord): void {
+    if (record.ended) return;
+    record.ended = true;
     this.publish(record, EMPTY, NONE);
     this.supervisors -= 1;
     this.emptySupervisors -= 1;

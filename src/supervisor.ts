@@ -151,6 +151,12 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         const record = users.get(context.userId);
         if (record !== undefined) books.publish(record, book, context.live);
       },
+      // Issue 10's rule: the `disposed` listener of the user's last connection (lingerMs 0, or a
+      // shutdown) must not count a supervisor that this very step ends.
+      publishEnded: ({ context }) => {
+        const record = users.get(context.userId);
+        if (record !== undefined) supervisorLeaves(record);
+      },
       announceAdmitted: safely('announceAdmitted', ({ event }) => {
         if (event.type !== 'ADMIT') return;
         const connection = event.transport as WsConnection;
@@ -273,9 +279,14 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     }
   }
 
-  function supervisorEnded(record: UserRecord): void {
+  /** Out of the map and the books (idempotent): in the step that ends it, or when it completes. */
+  function supervisorLeaves(record: UserRecord): void {
     if (users.get(record.userId) === record) users.delete(record.userId);
     books.supervisorEnded(record);
+  }
+
+  function supervisorEnded(record: UserRecord): void {
+    supervisorLeaves(record);
     announceCapacity(record);
     if (shuttingDown && users.size === 0) allUsersEnded();
   }

@@ -107,6 +107,7 @@ export function loggedUserSupervisor(trace: string[], drift: string[]) {
         published = counts;
         trace.push(formatBook(counts));
       },
+      publishEnded: () => void trace.push('book ended'),
       announceAdmitted: ({ context }, { connectionId }) => {
         if (connectionId.startsWith('crash')) throw new Error('bug in announceAdmitted');
         announce(context, `admitted ${connectionId}`);

@@ -135,6 +135,50 @@ describe('listeners see the books after the event', () => {
   });
 });
 
+describe("the disposed listener of a user's last connection, with lingerMs 0", () => {
+  type Inside = { users: number; resources: Record<string, number>; mismatches: string[] };
+  /** stats() and audit() as the `disposed` listener reads them. */
+  function watchDisposed(t: Awaited<ReturnType<typeof startRulesServer>>) {
+    const inside: Inside[] = [];
+    t.supervisor.on('disposed', () => {
+      const { users, resources } = t.supervisor.stats();
+      const { userSupervisors, lingeringSupervisors, connectionActors } = resources;
+      inside.push({
+        users,
+        resources: { userSupervisors, lingeringSupervisors, connectionActors },
+        mismatches: t.supervisor.audit().mismatches,
+      });
+    });
+    return inside;
+  }
+  const nothingHeld: Inside = {
+    users: 0,
+    resources: { userSupervisors: 0, lingeringSupervisors: 0, connectionActors: 0 },
+    mismatches: [],
+  };
+
+  // The step that disposes the last connection also ends the supervisor (no linger): the
+  // listener used to count it, as a lingering one, until that step was over.
+  it('sees the user supervisor gone, as the step that announces it ends it', async () => {
+    const t = await startRulesServer({ lingerMs: 0 });
+    const inside = watchDisposed(t);
+    const { ws } = await t.open('lou');
+    ws.close();
+    await allDisposed(t.supervisor);
+    expect(inside).toEqual([nothingHeld]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('and so does the last one a shutdown ends', async () => {
+    const t = await startRulesServer({ lingerMs: 60_000 });
+    const inside = watchDisposed(t);
+    await t.open('sam');
+    await t.supervisor.shutdown();
+    expect(inside).toEqual([nothingHeld]);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
 describe('lingering user supervisors', () => {
   it('outlive the last connection by lingerMs, serve a reconnect, then end', async () => {
     const created: string[] = [];

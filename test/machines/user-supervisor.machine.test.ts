@@ -453,6 +453,49 @@ describe('ending (lingerMs 0)', () => {
     for (const id of ['a', 'b']) expect(h.transport(id)).toMatchObject({ subscribed: 1, undone: 1 });
   });
 
+  // The runtime's books drop the supervisor before the last disposal is announced, not after
+  // the step: the `disposed` listener must not count a supervisor that step ends.
+  it('publishes its end in the step of its last child, after that book and before that disposal', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b']);
+    h.transport('a').push(closed);
+    h.transport('b').push(closed);
+    expect(h.trace.slice(-6)).toEqual([
+      'book 1/0/0',
+      'disposed a closed',
+      'book 0/0/0',
+      'book ended',
+      'disposed b closed',
+      'supervisor done u',
+    ]);
+    // So does the last child of a shutdown, and a failing last child.
+    const shut = startSupervisor({ lingerMs: 500 });
+    shut.admit('a');
+    shut.shutdown();
+    shut.transport('a').push(closed);
+    expect(shut.trace.slice(-4)).toEqual([
+      'book 0/0/0',
+      'book ended',
+      'disposed a shutdown',
+      'supervisor done u',
+    ]);
+    const failing = startSupervisor();
+    failing.admit('boom-a');
+    expect(failing.trace.slice(-4)).toEqual([
+      'book 0/0/0',
+      'book ended',
+      'failed boom-a',
+      'supervisor done u',
+    ]);
+    // A supervisor that lingers has not ended.
+    const lingering = startSupervisor({ lingerMs: 500 });
+    lingering.admit('a');
+    lingering.transport('a').push(closed);
+    lingering.advance(500);
+    expect(lingering.trace).not.toContain('book ended');
+    expect(lingering.trace.at(-1)).toBe('supervisor done u');
+  });
+
   it('a child that fails (a runtime bug) frees its slot without taking its siblings down', () => {
     const h = startSupervisor();
     h.admit('a');
