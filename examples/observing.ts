@@ -10,7 +10,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { charts, createSupervisor, machineGraph, renderChart } from 'ws-supervisor';
+import { charts, createSupervisor, machineGraph, renderChart, SupervisorError } from 'ws-supervisor';
 
 const supervisor = createSupervisor({
   preset: 'production',
@@ -32,7 +32,8 @@ function statsFor(request: IncomingMessage) {
   //   counters: { admitted, rejected, evicted, disposed }, capacity: { levels, usersByBand, alerts },
   //   resources: { connectionActors, userSupervisors, lingeringSupervisors, pendingTimers, socketListeners,
   //     closeRefusals } }
-  // userStats(id), O(1): { userId, live, idle, draining, limit, evictAt, band }, or undefined
+  // userStats(id), O(1): { userId, live, idle, draining, limit, evictAt, band }, or undefined;
+  //   an invalid id (empty, over 128 bytes, control characters) throws WSSUP_INVALID_ARGUMENT
   return user === null ? supervisor.stats() : (supervisor.userStats(user) ?? null);
 }
 
@@ -50,9 +51,19 @@ function send(response: ServerResponse, type: string, body: string): void {
   response.writeHead(200, { 'content-type': `${type}; charset=utf-8` }).end(body);
 }
 
+function sendStats(request: IncomingMessage, response: ServerResponse): void {
+  try {
+    send(response, 'application/json', `${JSON.stringify(statsFor(request))}\n`);
+  } catch (error) {
+    // ?user=<an invalid id>: the client's mistake. Match on the code, not the message.
+    if (!(error instanceof SupervisorError && error.code === 'WSSUP_INVALID_ARGUMENT')) throw error;
+    response.writeHead(400, { 'content-type': 'text/plain; charset=utf-8' }).end(`${error.message}\n`);
+  }
+}
+
 const server = createServer((request, response) => {
   const path = request.url?.split('?')[0];
-  if (path === '/stats') send(response, 'application/json', `${JSON.stringify(statsFor(request))}\n`);
+  if (path === '/stats') sendStats(request, response);
   else if (path === '/audit') send(response, 'application/json', `${JSON.stringify(audit())}\n`);
   else if (path === '/chart.svg') send(response, 'image/svg+xml', svg);
   else if (path === '/chart.json') send(response, 'application/json', JSON.stringify(graph));

@@ -77,10 +77,14 @@ export interface Supervisor<Data = unknown> {
   /**
    * Cluster mode: the user's cluster-wide book (live, idle, by node), read
    * from the store; undefined when the user holds no slot anywhere.
-   * @throws {SupervisorError} (rejects) as stats({ cluster: true }).
+   * @throws {SupervisorError} (rejects) as stats({ cluster: true }), and WSSUP_INVALID_ARGUMENT
+   *   for an invalid user id (before the store is asked).
    */
   userStats(userId: string, options: { cluster: true }): Promise<ClusterUserBook | undefined>;
-  /** One user's slot book in O(1), or undefined when the user holds no connection. */
+  /**
+   * One user's slot book in O(1), or undefined when the user holds no connection.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id (as connectionsOf()).
+   */
   userStats(userId: string): UserStats | undefined;
   /**
    * Walks every actor and compares it with the books that stats() reads;

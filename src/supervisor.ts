@@ -491,14 +491,18 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         .then((global) => ({ ...local, global }));
     }) as Supervisor['stats'],
     userStats: ((userId: string, userOptions?: { cluster?: boolean }) => {
+      // A bad id is the caller's mistake, as for connectionsOf(): not a user without a
+      // connection (undefined), and in cluster mode it must not reach the store (nor its breaker).
+      const problem = checkUserId(userId);
+      const invalid =
+        problem === undefined
+          ? undefined
+          : new SupervisorError('WSSUP_INVALID_ARGUMENT', `userStats: ${problem}`);
       if (userOptions?.cluster === true) {
-        // A bad id is the caller's mistake: it must not reach the store (nor count toward its breaker).
-        const problem = checkUserId(userId);
-        if (problem !== undefined) {
-          return Promise.reject(new SupervisorError('WSSUP_INVALID_ARGUMENT', `userStats: ${problem}`));
-        }
+        if (invalid !== undefined) return Promise.reject(invalid);
         return clusterOnly().then((book) => book.userBook(userId));
       }
+      if (invalid !== undefined) throw invalid;
       const record = users.get(userId);
       return record === undefined ? undefined : userStatsOf(record, sources);
     }) as Supervisor['userStats'],

@@ -179,6 +179,11 @@ describe('bad arguments throw WSSUP_INVALID_ARGUMENT and change nothing', () => 
     ["connectionsOf('')", (t) => t.supervisor.connectionsOf('')],
     ['connectionsOf(a control character)', (t) => t.supervisor.connectionsOf('k\u0000m')],
     ['connection(undefined)', (t) => t.supervisor.connection(undefined as unknown as string)],
+    // As userStats(id, { cluster: true }) rejects: it returned undefined, as for a user with no connection.
+    ['userStats(42)', (t) => t.supervisor.userStats(42 as unknown as string)],
+    ["userStats('')", (t) => t.supervisor.userStats('')],
+    ['userStats(a control character)', (t) => t.supervisor.userStats('k\u0000m')],
+    ['userStats(an id over 128 bytes)', (t) => t.supervisor.userStats('k'.repeat(129))],
     ["sendToUser('', data)", (t) => t.supervisor.sendToUser('', 'x')],
     ['sendToUser(user, a number)', (t) => t.supervisor.sendToUser('kim', 42 as unknown as string)],
     ['sendToUser(user, an object)', (t) => t.supervisor.sendToUser('kim', {} as unknown as string)],
