@@ -83,7 +83,8 @@ export interface Supervisor<Data = unknown> {
   userStats(userId: string, options: { cluster: true }): Promise<ClusterUserBook | undefined>;
   /**
    * One user's slot book in O(1), or undefined when the user holds no connection.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id (as connectionsOf()).
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id (as connectionsOf()),
+   *   or options that are neither undefined nor an object.
    */
   userStats(userId: string): UserStats | undefined;
   /**

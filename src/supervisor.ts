@@ -491,6 +491,13 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         .then((global) => ({ ...local, global }));
     }) as Supervisor['stats'],
     userStats: ((userId: string, userOptions?: { cluster?: boolean }) => {
+      // As stats(): null or a string would be read as no options, and answered from this process.
+      if (userOptions !== undefined && (typeof userOptions !== 'object' || userOptions === null)) {
+        throw new SupervisorError(
+          'WSSUP_INVALID_ARGUMENT',
+          `userStats options must be an object { cluster? }, got ${String(userOptions)}`,
+        );
+      }
       // A bad id is the caller's mistake, as for connectionsOf(): not a user without a
       // connection (undefined), and in cluster mode it must not reach the store (nor its breaker).
       const problem = checkUserId(userId);

@@ -184,6 +184,14 @@ describe('bad arguments throw WSSUP_INVALID_ARGUMENT and change nothing', () => 
     ["userStats('')", (t) => t.supervisor.userStats('')],
     ['userStats(a control character)', (t) => t.supervisor.userStats('k\u0000m')],
     ['userStats(an id over 128 bytes)', (t) => t.supervisor.userStats('k'.repeat(129))],
+    // Options that are not an object, as stats() refuses them: they were read as no options.
+    ['userStats(user, null)', (t) => t.supervisor.userStats('kim', null as unknown as { cluster: true })],
+    [
+      "userStats(user, 'cluster')",
+      (t) => t.supervisor.userStats('kim', 'cluster' as unknown as { cluster: true }),
+    ],
+    ['stats(null)', (t) => t.supervisor.stats(null as unknown as undefined)],
+    ["stats('perUser')", (t) => t.supervisor.stats('perUser' as unknown as undefined)],
     ["sendToUser('', data)", (t) => t.supervisor.sendToUser('', 'x')],
     ['sendToUser(user, a number)', (t) => t.supervisor.sendToUser('kim', 42 as unknown as string)],
     ['sendToUser(user, an object)', (t) => t.supervisor.sendToUser('kim', {} as unknown as string)],
