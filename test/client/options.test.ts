@@ -39,6 +39,15 @@ describe('createClient() options', () => {
     ['clock', { url, clock: {} }],
     ['clock', { url, clock: { setTimeout: () => 0 } }],
     ['reconnect', { url, reconnect: false }],
+    // XState's createActor threw a TypeError without a code for these.
+    ['inspect', { url, inspect: 42 }],
+    ['inspect', { url, inspect: 'console' }],
+    ['inspect', { url, inspect: { next: 'log' } }],
+    // null is a value, not an absent option: like every other option, it must not become the default.
+    ['inspect', { url, inspect: null }],
+    ['WebSocket', { url, WebSocket: null }],
+    ['backoff', { url, backoff: null }],
+    ['backoff.factor', { url, backoff: { factor: null } }],
   ])('refuses a bad %s with WSSUP_INVALID_OPTION, naming it', (option, options) => {
     const attempt = () => createClient({ WebSocket: WS, ...options } as never);
     expect(attempt).toThrow(InvalidOptionError);
