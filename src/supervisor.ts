@@ -423,7 +423,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       );
     }
     refuseUnknownKeys(shutdownOptions, ['deadlineMs', 'pace'], 'shutdown options');
-    const deadlineMs = shutdownOptions.deadlineMs ?? resolved.drainTimeoutMs;
+    // `=== undefined`, not `??`: a null is a bad value to refuse, not the default.
+    const deadlineMs =
+      shutdownOptions.deadlineMs === undefined ? resolved.drainTimeoutMs : shutdownOptions.deadlineMs;
     // Past setTimeout's ceiling Node runs a timer after 1 ms: through an app's clock the
     // deadline would terminate everything at once (the default clock would wake every ms).
     if (!Number.isInteger(deadlineMs) || deadlineMs < 0 || deadlineMs > MAX_DEADLINE_MS) {

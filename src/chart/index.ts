@@ -71,7 +71,19 @@ export async function renderChart(
   machine: AnyStateMachine,
   options: RenderChartOptions = {},
 ): Promise<string> {
-  const format = options.format ?? 'mermaid';
+  // As every other options argument: a typo or a null must not silently give Mermaid.
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new SupervisorError('WSSUP_INVALID_ARGUMENT', 'renderChart options must be an object { format? }.');
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'format') {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `renderChart options: unknown key ${JSON.stringify(key)}, expected format.`,
+      );
+    }
+  }
+  const format = options.format === undefined ? 'mermaid' : options.format;
   if (!(chartFormats as readonly unknown[]).includes(format)) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
