@@ -27,7 +27,8 @@ export interface ClientOptions {
   binaryType?: 'blob' | 'arraybuffer' | undefined;
   /**
    * Exponential backoff with full jitter for 1006, 4008, 4429, 4503, a failed
-   * or timed-out connect, and every code without a rule of its own.
+   * or timed-out connect, and every code without a rule of its own. `capMs`
+   * is at least `baseMs`: without one, a `baseMs` above 30000 is the cap too.
    * @default { baseMs: 500, capMs: 30000, factor: 2 }
    */
   backoff?: Partial<ClientBackoff> | undefined;
