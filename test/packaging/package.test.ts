@@ -10,16 +10,19 @@
  * - run it: a real socket through the app's own ws, every subpath through
  *   import() and require() (and no other path), and SVG charts without elkjs
  *   failing with WSSUP_MISSING_PEER;
- * - check what ships: no source map pointing at a file that is not shipped.
+ * - run the `ws-supervisor` command (`serve` starts the shipped reference server);
+ * - check what ships: code with its types, the CLI's reference server, the
+ *   docs, and no other example; no source map pointing at a file not shipped.
  *
  * The install uses the network only for what the local npm cache lacks.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = fileURLToPath(new URL('./consumer/', import.meta.url));
@@ -212,6 +215,55 @@ describe('the packed package in a fresh app', () => {
       "require-types.cts TS1471 'ws-supervisor/client'",
     ]);
   }, 120_000);
+
+  it('ships what a user runs and nothing else: the compiled code with its types, the CLI and the reference server it serves, the docs', () => {
+    const paths = packed.map((file) => file.path).sort();
+    for (const path of ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/src/cli.js']) {
+      expect(paths, path).toContain(path);
+    }
+    expect(paths).toContain('dist/examples/reference-server/main.js'); // `ws-supervisor serve`
+    // The other examples need the devDependencies (express, fastify, pino): in the package they cannot run.
+    const stray = paths.filter(
+      (path) =>
+        !/^(package\.json|README\.md|CHANGELOG\.md|LICENSE)$/.test(path) &&
+        !/^dist\/(src|machines|examples\/reference-server)\/.+\.(js|d\.ts)$/.test(path),
+    );
+    expect(stray).toEqual([]);
+    const untyped = paths.filter(
+      (path) =>
+        /^dist\/(src|machines)\/.+\.js$/.test(path) && !paths.includes(path.replace(/\.js$/, '.d.ts')),
+    );
+    expect(untyped).toEqual([]);
+  });
+
+  it('the ws-supervisor command: --version, and serve starts the reference server and drains on SIGTERM', async () => {
+    const bin = join(app, 'node_modules', '.bin', 'ws-supervisor');
+    const version = await run(bin, ['--version'], app);
+    expectSuccess(version, 'ws-supervisor --version');
+    expect(version.stdout.trim()).toBe(
+      (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version,
+    );
+    const serve = spawn(bin, ['serve', '--port', '0'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    serve.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    serve.stderr.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const exited = once(serve, 'exit');
+    try {
+      await vi.waitFor(() => expect(out).toMatch(/listening on ws:\/\/127\.0\.0\.1:\d+/), {
+        timeout: 20_000,
+        interval: 50,
+      });
+    } finally {
+      serve.kill('SIGTERM');
+    }
+    const [code] = await exited;
+    expect(code, out).toBe(0);
+    expect(out).toContain('drained');
+  }, 30_000);
 
   it('ships no source map that points at a file outside the package', () => {
     const paths = new Set(packed.map((file) => file.path));
