@@ -50,7 +50,9 @@ export interface Supervisor<Data = unknown> {
    * Handles WebSocket upgrades of an HTTP(S) server. Returns the undo. The
    * listener stays through shutdown, so upgrades that arrive then (clients
    * reconnecting after their 1001) get a 503, until you detach or close the server.
-   * @throws {SupervisorError} WSSUP_SHUTTING_DOWN after shutdown() started.
+   * @throws {SupervisorError} WSSUP_SHUTTING_DOWN after shutdown() started;
+   *   WSSUP_INVALID_ARGUMENT for a `path` without its leading "/", with a query
+   *   or fragment, or already attached on this server.
    */
   attach(server: HttpServer | HttpsServer, options?: AttachOptions): () => void;
   /**

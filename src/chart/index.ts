@@ -60,7 +60,7 @@ export type ChartName = keyof typeof charts;
  *
  * @param machine - an XState v5 machine, e.g. `charts.connection` or your own
  * @param options - `format`, default `'mermaid'`
- * @throws {SupervisorError} `WSSUP_INVALID_ARGUMENT` for an unknown format or a value that is not a machine
+ * @throws {SupervisorError} `WSSUP_INVALID_ARGUMENT` (rejects) for options that are not an object, an unknown option or format, or a value that is not a machine
  * @example
  * ```ts
  * import { charts, renderChart } from 'ws-supervisor';
