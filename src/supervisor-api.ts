@@ -73,7 +73,8 @@ export interface Supervisor<Data = unknown> {
    * Connections, users, states, counters and resources, in O(1) from the
    * books the machines keep (`perUser` walks the users, so only when asked).
    * Inside an event listener or hook, it already reflects that event.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when options is neither undefined nor an object.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when options is neither undefined nor an object,
+   *   has a key other than `perUser` and `cluster`, or one of them is not a boolean.
    */
   stats(options?: StatsOptions & { cluster?: false | undefined }): SupervisorStats;
   /**

@@ -475,6 +475,16 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
           `stats options must be an object { perUser?, cluster? }, got ${String(statsOptions)}`,
         );
       }
+      // A typo or `cluster: 'true'` would be read as no option (sync local stats, not a Promise).
+      if (statsOptions !== undefined) {
+        refuseUnknownKeys(statsOptions, ['perUser', 'cluster'], 'stats options');
+        for (const key of ['perUser', 'cluster'] as const) {
+          const value: unknown = statsOptions[key];
+          if (value !== undefined && typeof value !== 'boolean') {
+            throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `stats options: ${key} must be a boolean`);
+          }
+        }
+      }
       if (statsOptions?.cluster !== true) return collectStats(sources, statsOptions);
       const local = collectStats(sources, statsOptions);
       return clusterOnly()

@@ -570,10 +570,14 @@ describe('on() with a bad event name or listener', () => {
   });
 });
 
-describe('stats() with options that are not an object', () => {
+describe('stats() with bad options', () => {
   it.each([
     ['null', null],
     ['a string', 'perUser'],
+    // A typo or a non-boolean was read as no option: `cluster: 'true'` returned local stats, not a Promise.
+    ['a misspelt option', { peruser: true }],
+    ['a perUser that is not a boolean', { perUser: 'yes' }],
+    ['a cluster that is not a boolean', { cluster: 'true' }],
   ])('%s: throws WSSUP_INVALID_ARGUMENT', async (_name, options) => {
     const t = await startQuietServer();
     const stats = t.supervisor.stats as (options: unknown) => unknown;
