@@ -80,7 +80,8 @@ export interface Supervisor<Data = unknown> {
   /**
    * Cluster mode: the user's cluster-wide book (live, idle, by node), read
    * from the store; undefined when the user holds no slot anywhere.
-   * @throws {SupervisorError} (rejects) as stats({ cluster: true }).
+   * @throws {SupervisorError} (rejects) as stats({ cluster: true }); throws
+   *   WSSUP_INVALID_ARGUMENT for options other than `{ cluster?: boolean }`.
    */
   userStats(userId: string, options: { cluster: true }): Promise<ClusterUserBook | undefined>;
   /** One user's slot book in O(1), or undefined when the user holds no connection. */

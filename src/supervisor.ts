@@ -468,23 +468,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     broadcast: registry.broadcast,
     disconnectUser: registry.disconnectUser,
     stats: ((statsOptions?: StatsOptions) => {
-      // null would fail inside collectStats as a TypeError; a string would be read as no options.
-      if (statsOptions !== undefined && (typeof statsOptions !== 'object' || statsOptions === null)) {
-        throw new SupervisorError(
-          'WSSUP_INVALID_ARGUMENT',
-          `stats options must be an object { perUser?, cluster? }, got ${String(statsOptions)}`,
-        );
-      }
-      // A typo or `cluster: 'true'` would be read as no option (sync local stats, not a Promise).
-      if (statsOptions !== undefined) {
-        refuseUnknownKeys(statsOptions, ['perUser', 'cluster'], 'stats options');
-        for (const key of ['perUser', 'cluster'] as const) {
-          const value: unknown = statsOptions[key];
-          if (value !== undefined && typeof value !== 'boolean') {
-            throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `stats options: ${key} must be a boolean`);
-          }
-        }
-      }
+      checkStatsOptions(statsOptions, ['perUser', 'cluster'], 'stats');
       if (statsOptions?.cluster !== true) return collectStats(sources, statsOptions);
       const local = collectStats(sources, statsOptions);
       return clusterOnly()
@@ -492,6 +476,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         .then((global) => ({ ...local, global }));
     }) as Supervisor['stats'],
     userStats: ((userId: string, userOptions?: { cluster?: boolean }) => {
+      checkStatsOptions(userOptions, ['cluster'], 'userStats');
       if (userOptions?.cluster === true) {
         // A bad id is the caller's mistake: it must not reach the store (nor count toward its breaker).
         const problem = checkUserId(userId);
@@ -528,6 +513,28 @@ function refuseUnknownKeys(value: object, known: readonly string[], what: string
         'WSSUP_INVALID_ARGUMENT',
         `${what}: unknown key ${key}, expected one of ${known.join(', ')}`,
       );
+    }
+  }
+}
+
+/**
+ * The options of stats() and userStats(): undefined, or an object of booleans
+ * under the known keys. null would fail as a TypeError, and a string, a typo
+ * or `cluster: 'true'` would be read as no option (sync local stats, not a Promise).
+ */
+function checkStatsOptions(options: unknown, known: readonly string[], what: string): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `${what} options must be an object { ${known.join('?, ')}? }, got ${String(options)}`,
+    );
+  }
+  refuseUnknownKeys(options, known, `${what} options`);
+  for (const key of known) {
+    const value: unknown = (options as Record<string, unknown>)[key];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `${what} options: ${key} must be a boolean`);
     }
   }
 }

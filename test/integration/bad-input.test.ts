@@ -588,6 +588,23 @@ describe('stats() with bad options', () => {
   });
 });
 
+describe('userStats() with bad options', () => {
+  it.each([
+    ['null', null],
+    ['a string', 'cluster'],
+    // Read as no option: local stats, synchronously, instead of a Promise of the cluster-wide book.
+    ['a misspelt option', { clustr: true }],
+    ['a cluster that is not a boolean', { cluster: 'true' }],
+  ])('%s: throws WSSUP_INVALID_ARGUMENT', async (_name, options) => {
+    const t = await startQuietServer();
+    const userStats = t.supervisor.userStats as (userId: string, options: unknown) => unknown;
+    const call = () => userStats('ann', options);
+    expect(call).toThrow(SupervisorError);
+    expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    expectNoLeaks(t.supervisor);
+  });
+});
+
 describe('an onError that throws', () => {
   it('is caught and logged; the failing connection still closes and is disposed', async () => {
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
