@@ -33,7 +33,7 @@ export type ChartFormat = (typeof chartFormats)[number];
 
 export interface RenderChartOptions {
   /** @default 'mermaid' */
-  format?: ChartFormat;
+  format?: ChartFormat | undefined;
 }
 
 /** ws-supervisor's own machines, by the name the CLI and `docs/machines/` use. */
