@@ -21,6 +21,7 @@ export {
   type ConnectionContext,
   type ConnectionInput,
   connectionMachine,
+  type EndParams,
 } from './connection.machine.js';
 export type * from './events.js';
 export { evictionPoint, planEvictions } from './eviction.js';
@@ -41,6 +42,7 @@ export {
 export {
   type BookCounts,
   bookCounts,
+  type IdleChild,
   type UserSupervisorContext,
   type UserSupervisorEvent,
   type UserSupervisorInput,

@@ -29,6 +29,7 @@ export {
   type RenderChartOptions,
   renderChart,
 } from './chart/index.js';
+export type { Clock } from './clock.js';
 export type {
   BreakerState,
   ClusterStats,
@@ -36,8 +37,10 @@ export type {
 export type {
   ClusterOptions,
   RedisClientLike,
+  ResolvedClusterOptions,
   StoreUnavailablePolicy,
 } from './cluster/cluster-options.js';
+export type { RedisSubscriberLike } from './cluster/redis-client.js';
 export {
   type ClusterAdmission,
   type ClusterNode,

@@ -269,6 +269,19 @@ const limitRules: Record<keyof Limits, { allowed: string; check: (v: unknown) =>
 };
 
 const isFunction = (v: unknown) => typeof v === 'function';
+/**
+ * A function, or an observer whose handlers are functions: XState binds each
+ * one in createActor, and a `next` that is not a function failed there with a
+ * TypeError (no code) after the options were checked.
+ */
+const isInspect = (v: unknown) =>
+  isFunction(v) ||
+  (typeof v === 'object' &&
+    v !== null &&
+    ['next', 'error', 'complete'].every((name) => {
+      const handler = (v as Record<string, unknown>)[name];
+      return handler === undefined || isFunction(handler);
+    }));
 const optionalFunctions = ['onOpen', 'onMessage', 'onClose', 'onError'] as const;
 const knownOptions = new Set<string>([
   ...Object.keys(limitRules),
@@ -367,7 +380,7 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
     );
   }
   const inspect = options.inspect;
-  if (inspect !== undefined && !isFunction(inspect) && (typeof inspect !== 'object' || inspect === null)) {
+  if (inspect !== undefined && !isInspect(inspect)) {
     throw new InvalidOptionError('inspect', 'an inspection observer or function', inspect);
   }
   const capacityLevels =
@@ -400,15 +413,17 @@ function resolveRefusalOptions<Data>(
   ResolvedOptions,
   'refuse' | 'maxCloseRefusals' | 'closeRefusalTimeoutMs' | 'admissionRate' | 'retryAfterMs'
 > {
-  const refuse = options.refuse ?? 'http';
+  // `=== undefined`, not `??`: a null is a bad value to refuse, as for every other option.
+  const refuse = options.refuse === undefined ? 'http' : options.refuse;
   if (refuse !== 'http' && refuse !== 'close') {
     throw new InvalidOptionError('refuse', "'http' or 'close'", options.refuse);
   }
-  const maxCloseRefusals = options.maxCloseRefusals ?? 1_000;
+  const maxCloseRefusals = options.maxCloseRefusals === undefined ? 1_000 : options.maxCloseRefusals;
   if (!integerIn(0, MAX_RATE)(maxCloseRefusals)) {
     throw new InvalidOptionError('maxCloseRefusals', `an integer from 0 to ${MAX_RATE}`, maxCloseRefusals);
   }
-  const closeRefusalTimeoutMs = options.closeRefusalTimeoutMs ?? 1_000;
+  const closeRefusalTimeoutMs =
+    options.closeRefusalTimeoutMs === undefined ? 1_000 : options.closeRefusalTimeoutMs;
   if (!integerIn(1, MAX_DELAY_MS)(closeRefusalTimeoutMs)) {
     throw new InvalidOptionError(
       'closeRefusalTimeoutMs',

@@ -50,7 +50,9 @@ export interface Supervisor<Data = unknown> {
    * Handles WebSocket upgrades of an HTTP(S) server. Returns the undo. The
    * listener stays through shutdown, so upgrades that arrive then (clients
    * reconnecting after their 1001) get a 503, until you detach or close the server.
-   * @throws {SupervisorError} WSSUP_SHUTTING_DOWN after shutdown() started.
+   * @throws {SupervisorError} WSSUP_SHUTTING_DOWN after shutdown() started;
+   *   WSSUP_INVALID_ARGUMENT for a `path` without its leading "/", with a query
+   *   or fragment, or already attached on this server.
    */
   attach(server: HttpServer | HttpsServer, options?: AttachOptions): () => void;
   /**
@@ -71,14 +73,16 @@ export interface Supervisor<Data = unknown> {
    * Connections, users, states, counters and resources, in O(1) from the
    * books the machines keep (`perUser` walks the users, so only when asked).
    * Inside an event listener or hook, it already reflects that event.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when options is neither undefined nor an object.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when options is neither undefined nor an object,
+   *   has a key other than `perUser` and `cluster`, or one of them is not a boolean.
    */
   stats(options?: StatsOptions & { cluster?: false | undefined }): SupervisorStats;
   /**
    * Cluster mode: the user's cluster-wide book (live, idle, by node), read
    * from the store; undefined when the user holds no slot anywhere.
    * @throws {SupervisorError} (rejects) as stats({ cluster: true }), and WSSUP_INVALID_ARGUMENT
-   *   for an invalid user id (before the store is asked).
+   *   for an invalid user id (before the store is asked); throws WSSUP_INVALID_ARGUMENT for
+   *   options other than `{ cluster?: boolean }`.
    */
   userStats(userId: string, options: { cluster: true }): Promise<ClusterUserBook | undefined>;
   /**

@@ -434,7 +434,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       );
     }
     refuseUnknownKeys(shutdownOptions, ['deadlineMs', 'pace'], 'shutdown options');
-    const deadlineMs = shutdownOptions.deadlineMs ?? resolved.drainTimeoutMs;
+    // `=== undefined`, not `??`: a null is a bad value to refuse, not the default.
+    const deadlineMs =
+      shutdownOptions.deadlineMs === undefined ? resolved.drainTimeoutMs : shutdownOptions.deadlineMs;
     // Past setTimeout's ceiling Node runs a timer after 1 ms: through an app's clock the
     // deadline would terminate everything at once (the default clock would wake every ms).
     if (!Number.isInteger(deadlineMs) || deadlineMs < 0 || deadlineMs > MAX_DEADLINE_MS) {
@@ -477,13 +479,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     broadcast: registry.broadcast,
     disconnectUser: registry.disconnectUser,
     stats: ((statsOptions?: StatsOptions) => {
-      // null would fail inside collectStats as a TypeError; a string would be read as no options.
-      if (statsOptions !== undefined && (typeof statsOptions !== 'object' || statsOptions === null)) {
-        throw new SupervisorError(
-          'WSSUP_INVALID_ARGUMENT',
-          `stats options must be an object { perUser?, cluster? }, got ${String(statsOptions)}`,
-        );
-      }
+      checkStatsOptions(statsOptions, ['perUser', 'cluster'], 'stats');
       if (statsOptions?.cluster !== true) return collectStats(sources, statsOptions);
       const local = collectStats(sources, statsOptions);
       return clusterOnly()
@@ -491,13 +487,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         .then((global) => ({ ...local, global }));
     }) as Supervisor['stats'],
     userStats: ((userId: string, userOptions?: { cluster?: boolean }) => {
-      // As stats(): null or a string would be read as no options, and answered from this process.
-      if (userOptions !== undefined && (typeof userOptions !== 'object' || userOptions === null)) {
-        throw new SupervisorError(
-          'WSSUP_INVALID_ARGUMENT',
-          `userStats options must be an object { cluster? }, got ${String(userOptions)}`,
-        );
-      }
+      checkStatsOptions(userOptions, ['cluster'], 'userStats');
       // A bad id is the caller's mistake, as for connectionsOf(): not a user without a
       // connection (undefined), and in cluster mode it must not reach the store (nor its breaker).
       const problem = checkUserId(userId);
@@ -538,6 +528,28 @@ function refuseUnknownKeys(value: object, known: readonly string[], what: string
         'WSSUP_INVALID_ARGUMENT',
         `${what}: unknown key ${key}, expected one of ${known.join(', ')}`,
       );
+    }
+  }
+}
+
+/**
+ * The options of stats() and userStats(): undefined, or an object of booleans
+ * under the known keys. null would fail as a TypeError, and a string, a typo
+ * or `cluster: 'true'` would be read as no option (sync local stats, not a Promise).
+ */
+function checkStatsOptions(options: unknown, known: readonly string[], what: string): void {
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `${what} options must be an object { ${known.join('?, ')}? }, got ${String(options)}`,
+    );
+  }
+  refuseUnknownKeys(options, known, `${what} options`);
+  for (const key of known) {
+    const value: unknown = (options as Record<string, unknown>)[key];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `${what} options: ${key} must be a boolean`);
     }
   }
 }

@@ -33,7 +33,7 @@ export type ChartFormat = (typeof chartFormats)[number];
 
 export interface RenderChartOptions {
   /** @default 'mermaid' */
-  format?: ChartFormat;
+  format?: ChartFormat | undefined;
 }
 
 /** ws-supervisor's own machines, by the name the CLI and `docs/machines/` use. */
@@ -60,7 +60,7 @@ export type ChartName = keyof typeof charts;
  *
  * @param machine - an XState v5 machine, e.g. `charts.connection` or your own
  * @param options - `format`, default `'mermaid'`
- * @throws {SupervisorError} `WSSUP_INVALID_ARGUMENT` for an unknown format or a value that is not a machine
+ * @throws {SupervisorError} `WSSUP_INVALID_ARGUMENT` (rejects) for options that are not an object, an unknown option or format, or a value that is not a machine
  * @example
  * ```ts
  * import { charts, renderChart } from 'ws-supervisor';
@@ -71,7 +71,19 @@ export async function renderChart(
   machine: AnyStateMachine,
   options: RenderChartOptions = {},
 ): Promise<string> {
-  const format = options.format ?? 'mermaid';
+  // As every other options argument: a typo or a null must not silently give Mermaid.
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new SupervisorError('WSSUP_INVALID_ARGUMENT', 'renderChart options must be an object { format? }.');
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'format') {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `renderChart options: unknown key ${JSON.stringify(key)}, expected format.`,
+      );
+    }
+  }
+  const format = options.format === undefined ? 'mermaid' : options.format;
   if (!(chartFormats as readonly unknown[]).includes(format)) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',

@@ -14,6 +14,7 @@ export {
   dispositionOf,
   retryAfterMsOf,
 } from '../../machines/client-close.js';
+export type { Clock } from '../clock.js';
 export { InvalidOptionError, SupervisorError } from '../errors.js';
 export {
   type Client,

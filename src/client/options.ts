@@ -27,7 +27,8 @@ export interface ClientOptions {
   binaryType?: 'blob' | 'arraybuffer' | undefined;
   /**
    * Exponential backoff with full jitter for 1006, 4008, 4429, 4503, a failed
-   * or timed-out connect, and every code without a rule of its own.
+   * or timed-out connect, and every code without a rule of its own. `capMs`
+   * is at least `baseMs`: without one, a `baseMs` above 30000 is the cap too.
    * @default { baseMs: 500, capMs: 30000, factor: 2 }
    */
   backoff?: Partial<ClientBackoff> | undefined;
@@ -101,7 +102,11 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   }
   if (typeof url !== 'function') checkUrl(url);
 
-  const WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructorLike }).WebSocket;
+  // `=== undefined`, not `??`, here and below: a null is a bad value to refuse, not a default.
+  const WebSocket =
+    options.WebSocket === undefined
+      ? (globalThis as { WebSocket?: WebSocketConstructorLike }).WebSocket
+      : options.WebSocket;
   if (typeof WebSocket !== 'function') {
     throw new InvalidOptionError(
       'WebSocket',
@@ -123,15 +128,31 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   ) {
     throw new InvalidOptionError('clock', 'an object with setTimeout and clearTimeout', options.clock);
   }
+  // XState binds each handler in createActor: anything else failed there with a TypeError and no code.
+  const { inspect } = options;
+  if (
+    inspect !== undefined &&
+    typeof inspect !== 'function' &&
+    !(
+      typeof inspect === 'object' &&
+      inspect !== null &&
+      ['next', 'error', 'complete'].every((name) => {
+        const handler = (inspect as unknown as Record<string, unknown>)[name];
+        return handler === undefined || typeof handler === 'function';
+      })
+    )
+  ) {
+    throw new InvalidOptionError('inspect', 'an inspection observer or function', inspect);
+  }
 
-  const backoff = options.backoff ?? {};
+  const backoff = options.backoff === undefined ? {} : options.backoff;
   if (typeof backoff !== 'object' || backoff === null) {
     throw new InvalidOptionError('backoff', 'an object { baseMs, capMs, factor }', backoff);
   }
   const defaults = clientDefaults.backoff;
   const baseMs = milliseconds('backoff.baseMs', backoff.baseMs, defaults.baseMs, 1);
   const capMs = milliseconds('backoff.capMs', backoff.capMs, Math.max(defaults.capMs, baseMs), baseMs);
-  const factor = backoff.factor ?? defaults.factor;
+  const factor = backoff.factor === undefined ? defaults.factor : backoff.factor;
   if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1 || factor > 100) {
     throw new InvalidOptionError('backoff.factor', 'a number from 1 to 100', factor);
   }
@@ -142,7 +163,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     WebSocket,
     binaryType,
     clock: options.clock,
-    inspect: options.inspect,
+    inspect,
     machine: {
       backoff: { baseMs, capMs, factor },
       shutdownWindowMs: milliseconds(

@@ -152,24 +152,26 @@ export function resolveClusterOptions(cluster: unknown): ResolvedClusterOptions 
   if (store !== undefined && !isStore(store)) {
     throw new InvalidOptionError('cluster.store', 'a SlotStore (start, admit, release, …)', store);
   }
+  // `=== undefined`, not `??`, here and below: a null is a bad value to refuse, as for every other option.
   const nodeId =
-    options.nodeId ??
-    `${hostname()
-      .replace(/[^A-Za-z0-9._-]/g, '-')
-      .slice(0, 50)}:${process.pid}`;
+    options.nodeId !== undefined
+      ? options.nodeId
+      : `${hostname()
+          .replace(/[^A-Za-z0-9._-]/g, '-')
+          .slice(0, 50)}:${process.pid}`;
   if (typeof nodeId !== 'string' || !NAME.test(nodeId)) {
     throw new InvalidOptionError('cluster.nodeId', '1 to 64 characters of A-Z a-z 0-9 . _ : -', nodeId);
   }
-  const keyPrefix = options.keyPrefix ?? 'wssup';
+  const keyPrefix = options.keyPrefix === undefined ? 'wssup' : options.keyPrefix;
   if (typeof keyPrefix !== 'string' || !NAME.test(keyPrefix)) {
     throw new InvalidOptionError('cluster.keyPrefix', '1 to 64 characters of A-Z a-z 0-9 . _ : -', keyPrefix);
   }
   // Below 300 ms a lease would need renewing every 100 ms: a busy event loop would lose it.
-  const leaseTtlMs = options.leaseTtlMs ?? 15_000;
+  const leaseTtlMs = options.leaseTtlMs === undefined ? 15_000 : options.leaseTtlMs;
   if (!isDuration(300)(leaseTtlMs)) {
     throw new InvalidOptionError('cluster.leaseTtlMs', `an integer from 300 to ${MAX_DELAY_MS}`, leaseTtlMs);
   }
-  const reaperIntervalMs = options.reaperIntervalMs ?? leaseTtlMs;
+  const reaperIntervalMs = options.reaperIntervalMs === undefined ? leaseTtlMs : options.reaperIntervalMs;
   if (!isDuration(100)(reaperIntervalMs)) {
     throw new InvalidOptionError(
       'cluster.reaperIntervalMs',
@@ -181,7 +183,8 @@ export function resolveClusterOptions(cluster: unknown): ResolvedClusterOptions 
   // command timeout must leave the next one time to land before the lease runs out,
   // or one slow answer would cost this node its lease (and all its slots).
   const maxCommandTimeoutMs = Math.min(60_000, Math.floor(leaseTtlMs / 3));
-  const commandTimeoutMs = options.commandTimeoutMs ?? Math.min(500, maxCommandTimeoutMs);
+  const commandTimeoutMs =
+    options.commandTimeoutMs === undefined ? Math.min(500, maxCommandTimeoutMs) : options.commandTimeoutMs;
   if (!isDuration(1)(commandTimeoutMs) || commandTimeoutMs > maxCommandTimeoutMs) {
     throw new InvalidOptionError(
       'cluster.commandTimeoutMs',
@@ -189,7 +192,7 @@ export function resolveClusterOptions(cluster: unknown): ResolvedClusterOptions 
       commandTimeoutMs,
     );
   }
-  const policy = options.onStoreUnavailable ?? 'local';
+  const policy = options.onStoreUnavailable === undefined ? 'local' : options.onStoreUnavailable;
   if (policy !== 'local' && policy !== 'reject') {
     throw new InvalidOptionError('cluster.onStoreUnavailable', "'local' or 'reject'", policy);
   }

@@ -91,14 +91,35 @@ export interface Dashboard {
 
 const BASE_PATH = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+$/;
 
+const KNOWN_OPTIONS: readonly (keyof DashboardOptions)[] = [
+  'basePath',
+  'authorize',
+  'onError',
+  'activityCapacity',
+  'maxUsers',
+  'trackedUsers',
+  'pollMs',
+  'batchMs',
+  'keepAliveMs',
+  'maxStreams',
+  'clock',
+];
+
 const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
 
 /** The options, defaults applied; a bad one throws before anything is allocated. */
 function resolve(options: DashboardOptions) {
   if (typeof options !== 'object' || options === null)
     throw invalid('createDashboard: options must be an object');
+  // As createSupervisor() does: a typo must not silently fall back to a default.
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.includes(key as keyof DashboardOptions)) {
+      throw invalid(`createDashboard: unknown option "${key}" (allowed: ${KNOWN_OPTIONS.join(', ')})`);
+    }
+  }
+  // `=== undefined`, not `??`, here and below: a null is a bad value to refuse, not the default.
   const integer = (name: keyof DashboardOptions, fallback: number, min: number, max = 2_147_483_647) => {
-    const value = options[name] ?? fallback;
+    const value = options[name] === undefined ? fallback : options[name];
     if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
       throw invalid(
         `createDashboard: ${name} must be an integer from ${min} to ${max}, got ${String(value)}`,
@@ -106,7 +127,7 @@ function resolve(options: DashboardOptions) {
     }
     return value as number;
   };
-  const basePath = options.basePath ?? '/dashboard';
+  const basePath = options.basePath === undefined ? '/dashboard' : options.basePath;
   if (typeof basePath !== 'string' || !BASE_PATH.test(basePath)) {
     throw invalid(
       `createDashboard: basePath must be a path such as "/dashboard" (no trailing slash, query or fragment), got ${JSON.stringify(basePath)}`,
@@ -116,6 +137,14 @@ function resolve(options: DashboardOptions) {
     if (options[name] !== undefined && typeof options[name] !== 'function') {
       throw invalid(`createDashboard: ${name} must be a function`);
     }
+  }
+  const { clock } = options;
+  // Read at the first stream's first delay: a bad one must fail here, as the supervisor's does.
+  if (
+    clock !== undefined &&
+    (typeof clock?.setTimeout !== 'function' || typeof clock.clearTimeout !== 'function')
+  ) {
+    throw invalid('createDashboard: clock must be an object with setTimeout and clearTimeout');
   }
   const maxUsers = integer('maxUsers', 50, 1, 10_000);
   return {
@@ -129,7 +158,7 @@ function resolve(options: DashboardOptions) {
     batchMs: integer('batchMs', 50, 0),
     keepAliveMs: integer('keepAliveMs', 15_000, 1),
     maxStreams: integer('maxStreams', 32, 1, 10_000),
-    clock: options.clock,
+    clock,
   };
 }
 

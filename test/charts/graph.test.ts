@@ -6,7 +6,13 @@
 
 import { describe, expect, it } from 'vitest';
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
-import { type ChartEdge, charts, machineGraph, renderChart } from '../../src/chart/index.js';
+import {
+  type ChartEdge,
+  charts,
+  machineGraph,
+  type RenderChartOptions,
+  renderChart,
+} from '../../src/chart/index.js';
 import { SupervisorError } from '../../src/errors.js';
 import { sampleMachine } from './sample.machine.js';
 
@@ -395,5 +401,19 @@ describe('bad input', () => {
       message: expect.stringMatching(/Unknown chart format "png"/),
     });
     await expect(renderChart({} as AnyStateMachine)).rejects.toBeInstanceOf(SupervisorError);
+  });
+
+  // As every other options argument: a typo or a null must not fall back to Mermaid, and a
+  // null options argument rejected with a bare TypeError.
+  it.each<[string, unknown]>([
+    ['null options', null],
+    ['a string for options', 'svg'],
+    ['a null format', { format: null }],
+    ['a misspelt option', { fromat: 'svg' }],
+  ])('renderChart refuses %s with WSSUP_INVALID_ARGUMENT', async (_label, options) => {
+    await expect(renderChart(charts.hub, options as RenderChartOptions)).rejects.toMatchObject({
+      name: 'SupervisorError',
+      code: 'WSSUP_INVALID_ARGUMENT',
+    });
   });
 });

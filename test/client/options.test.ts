@@ -39,6 +39,15 @@ describe('createClient() options', () => {
     ['clock', { url, clock: {} }],
     ['clock', { url, clock: { setTimeout: () => 0 } }],
     ['reconnect', { url, reconnect: false }],
+    // XState's createActor threw a TypeError without a code for these.
+    ['inspect', { url, inspect: 42 }],
+    ['inspect', { url, inspect: 'console' }],
+    ['inspect', { url, inspect: { next: 'log' } }],
+    // null is a value, not an absent option: like every other option, it must not become the default.
+    ['inspect', { url, inspect: null }],
+    ['WebSocket', { url, WebSocket: null }],
+    ['backoff', { url, backoff: null }],
+    ['backoff.factor', { url, backoff: { factor: null } }],
   ])('refuses a bad %s with WSSUP_INVALID_OPTION, naming it', (option, options) => {
     const attempt = () => createClient({ WebSocket: WS, ...options } as never);
     expect(attempt).toThrow(InvalidOptionError);
@@ -52,6 +61,29 @@ describe('createClient() options', () => {
   it('says to pass ws’s WebSocket when there is no global one (Node 20)', () => {
     expect((globalThis as { WebSocket?: unknown }).WebSocket).toBeUndefined(); // this suite runs on Node 20
     expect(() => createClient({ url })).toThrow(/no global WebSocket in Node 20: pass `WebSocket` from 'ws'/);
+  });
+
+  it('the README’s option table names exactly the known options, with these defaults', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.split(/^## Client$/m)[1]?.split(/^## /m)[0] ?? '';
+    const table = section.slice(section.indexOf('| Option | Default | Meaning |'));
+    const rows = [...table.matchAll(/^\| ((?:`\w+`(?:, )?)+) \| ([^|]+) \|/gm)].map((match) => ({
+      names: [...(match[1] as string).matchAll(/`(\w+)`/g)].map((name) => name[1] as string),
+      defaults: (match[2] as string).trim(),
+    }));
+    let known: string[] = [];
+    try {
+      createClient({ url, WebSocket: WS, notAnOption: 1 } as never);
+    } catch (error) {
+      known = (error as InvalidOptionError).allowed.replace(/^one of /, '').split(', ');
+    }
+    expect(rows.flatMap((row) => row.names).sort()).toEqual(known.sort());
+    const said = Object.fromEntries(rows.map((row) => [row.names[0], row.defaults]));
+    const { backoff, ...timings } = clientDefaults;
+    expect(said.backoff).toBe(
+      `\`{ baseMs: ${backoff.baseMs}, capMs: ${backoff.capMs}, factor: ${backoff.factor} }\``,
+    );
+    for (const [name, value] of Object.entries(timings)) expect(said[name], name).toBe(String(value));
   });
 
   it('documents its defaults', () => {

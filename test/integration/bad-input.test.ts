@@ -570,14 +570,35 @@ describe('on() with a bad event name or listener', () => {
   });
 });
 
-describe('stats() with options that are not an object', () => {
+describe('stats() with bad options', () => {
   it.each([
     ['null', null],
     ['a string', 'perUser'],
+    // A typo or a non-boolean was read as no option: `cluster: 'true'` returned local stats, not a Promise.
+    ['a misspelt option', { peruser: true }],
+    ['a perUser that is not a boolean', { perUser: 'yes' }],
+    ['a cluster that is not a boolean', { cluster: 'true' }],
   ])('%s: throws WSSUP_INVALID_ARGUMENT', async (_name, options) => {
     const t = await startQuietServer();
     const stats = t.supervisor.stats as (options: unknown) => unknown;
     const call = () => stats(options);
+    expect(call).toThrow(SupervisorError);
+    expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('userStats() with bad options', () => {
+  it.each([
+    ['null', null],
+    ['a string', 'cluster'],
+    // Read as no option: local stats, synchronously, instead of a Promise of the cluster-wide book.
+    ['a misspelt option', { clustr: true }],
+    ['a cluster that is not a boolean', { cluster: 'true' }],
+  ])('%s: throws WSSUP_INVALID_ARGUMENT', async (_name, options) => {
+    const t = await startQuietServer();
+    const userStats = t.supervisor.userStats as (userId: string, options: unknown) => unknown;
+    const call = () => userStats('ann', options);
     expect(call).toThrow(SupervisorError);
     expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
     expectNoLeaks(t.supervisor);

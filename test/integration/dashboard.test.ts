@@ -331,6 +331,12 @@ describe('createDashboard, mounted by an app', () => {
         'authorize that is not a function',
         { authorize: 'secret' as unknown as DashboardOptions['authorize'] },
       ],
+      // A typo or a null fell back to the default; a clock that is not one failed at the first stream.
+      ['a misspelt option', { basepath: '/ops' } as DashboardOptions],
+      ['a null basePath', { basePath: null } as unknown as DashboardOptions],
+      ['a null maxStreams', { maxStreams: null } as unknown as DashboardOptions],
+      ['a clock that is not one', { clock: 42 } as unknown as DashboardOptions],
+      ['a clock without clearTimeout', { clock: { setTimeout: () => 0 } } as unknown as DashboardOptions],
     ])('%s', (_name, options) => {
       let subscriptions = 0;
       const supervisor = {

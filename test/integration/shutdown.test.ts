@@ -351,6 +351,8 @@ describe('shutdown() with bad options throws WSSUP_INVALID_ARGUMENT and starts n
     // As createSupervisor() refuses unknown options: a typo must not fall back to a default.
     ['a misspelt option', { deadline: 30_000 }],
     ['a misspelt pace option', { deadlineMs: 1_000, pace: { window: 500 } }],
+    // A value, not an absent option: it fell back to drainTimeoutMs.
+    ['a null deadline', { deadlineMs: null }],
   ])('%s', async (_name, options) => {
     const t = await startOwnServer();
     const call = () => t.supervisor.shutdown(options as { deadlineMs: number });

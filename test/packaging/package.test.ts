@@ -5,18 +5,24 @@
  * - type-check a strict app with skipLibCheck: false: the public API must
  *   compile, and wrong types must be rejected (the ws types were once `any`,
  *   because @types/ws was only a devDependency);
- * - run it: a real socket through the app's own ws, require() from CommonJS,
- *   and SVG charts without elkjs failing with WSSUP_MISSING_PEER;
- * - check what ships: no source map pointing at a file that is not shipped.
+ * - resolve the types of every subpath of `exports` with moduleResolution
+ *   nodenext, node16 and bundler, and `import = require()` from a .cts file;
+ * - run it: a real socket through the app's own ws, every subpath through
+ *   import() and require() (and no other path), and SVG charts without elkjs
+ *   failing with WSSUP_MISSING_PEER;
+ * - run the `ws-supervisor` command (`serve` starts the shipped reference server);
+ * - check what ships: code with its types, the CLI's reference server, the
+ *   docs, and no other example; no source map pointing at a file not shipped.
  *
  * The install uses the network only for what the local npm cache lacks.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = fileURLToPath(new URL('./consumer/', import.meta.url));
@@ -41,6 +47,17 @@ function run(command: string, args: string[], cwd: string): Promise<Result> {
 
 function expectSuccess(result: Result, what: string): void {
   expect(result.code, `${what} failed:\n${result.stdout}\n${result.stderr}`).toBe(0);
+}
+
+/** `file TSnnnn 'module'` for each error line of tsc's output (the module named in it, if any). */
+function errorsOf(stdout: string): string[] {
+  return stdout
+    .split('\n')
+    .filter((line) => /error TS\d+/.test(line))
+    .map((line) => {
+      const [, file, code, module] = line.match(/^(.+?)\(\d+,\d+\): error (TS\d+):[^']*('[^']+')?/) ?? [];
+      return `${file} ${code}${module === undefined ? '' : ` ${module}`}`;
+    });
 }
 
 interface PackedFile {
@@ -135,6 +152,117 @@ describe('the packed package in a fresh app', () => {
     const result = await run(process.execPath, ['require.cjs'], app);
     expectSuccess(result, 'require.cjs');
     expect(JSON.parse(result.stdout.trim())).toMatchObject({ createSupervisor: 'function' });
+  }, 30_000);
+
+  it('every subpath of "exports" loads with import() and with require(), the same names both ways; a path it does not list is refused', async () => {
+    const imported = await run(process.execPath, ['exports.mjs'], app);
+    expectSuccess(imported, 'exports.mjs');
+    const required = await run(process.execPath, ['require.cjs'], app);
+    expectSuccess(required, 'require.cjs');
+    const esm = JSON.parse(imported.stdout.trim()) as { subpaths: Record<string, string[]>; deep: string };
+    const cjs = JSON.parse(required.stdout.trim()) as { subpaths: Record<string, string[]> };
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+    };
+    const code = Object.keys(manifest.exports).filter((subpath) => !subpath.endsWith('.json'));
+    expect(code).toEqual(['.', './client', './machines', './dashboard', './metrics']);
+    for (const subpath of code) {
+      expect(esm.subpaths[subpath], subpath).toEqual(cjs.subpaths[subpath]);
+      expect(esm.subpaths[subpath]?.length, subpath).toBeGreaterThan(0);
+    }
+    expect(esm.subpaths['./package.json']).toEqual(['default']);
+    expect(cjs.subpaths['./package.json']).toContain('exports');
+    expect(esm.deep).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
+  }, 30_000);
+
+  // Each subpath's types resolve under every moduleResolution an ESM app may use. The one
+  // error expected is ws-supervisor/metrics naming prom-client, the optional peer it needs
+  // (types included), which this app does not install.
+  it.each(['nodenext', 'node16', 'bundler'])(
+    'the types of every subpath resolve with moduleResolution %s',
+    async (resolution) => {
+      const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+        exports: Record<string, unknown>;
+      };
+      const specifiers = Object.keys(manifest.exports)
+        .filter((subpath) => !subpath.endsWith('.json'))
+        .map((subpath) => `ws-supervisor${subpath.slice(1)}`);
+      writeFileSync(
+        join(app, 'subpaths.ts'),
+        `${specifiers.map((specifier, i) => `import * as m${i} from '${specifier}';`).join('\n')}\n` +
+          `export const all = [${specifiers.map((_, i) => `m${i}`).join(', ')}];\n`,
+      );
+      const check = await run(
+        process.execPath,
+        [tsc, '-p', `tsconfig.${resolution}.json`, '--pretty', 'false'],
+        app,
+      );
+      expect(errorsOf(check.stdout), check.stdout).toEqual([
+        "node_modules/ws-supervisor/dist/src/metrics/prometheus.d.ts TS2307 'prom-client'",
+      ]);
+    },
+    120_000,
+  );
+
+  it('TypeScript CommonJS: import = require() type-checks with module nodenext, and node16 refuses it (TS1471), as the README says', async () => {
+    const check = await run(
+      process.execPath,
+      [tsc, '-p', 'tsconfig.node16-require.json', '--pretty', 'false'],
+      app,
+    );
+    expect(errorsOf(check.stdout), check.stdout).toEqual([
+      "require-types.cts TS1471 'ws-supervisor'",
+      "require-types.cts TS1471 'ws-supervisor/client'",
+    ]);
+  }, 120_000);
+
+  it('ships what a user runs and nothing else: the compiled code with its types, the CLI and the reference server it serves, the docs', () => {
+    const paths = packed.map((file) => file.path).sort();
+    for (const path of ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/src/cli.js']) {
+      expect(paths, path).toContain(path);
+    }
+    expect(paths).toContain('dist/examples/reference-server/main.js'); // `ws-supervisor serve`
+    // The other examples need the devDependencies (express, fastify, pino): in the package they cannot run.
+    const stray = paths.filter(
+      (path) =>
+        !/^(package\.json|README\.md|CHANGELOG\.md|LICENSE)$/.test(path) &&
+        !/^dist\/(src|machines|examples\/reference-server)\/.+\.(js|d\.ts)$/.test(path),
+    );
+    expect(stray).toEqual([]);
+    const untyped = paths.filter(
+      (path) =>
+        /^dist\/(src|machines)\/.+\.js$/.test(path) && !paths.includes(path.replace(/\.js$/, '.d.ts')),
+    );
+    expect(untyped).toEqual([]);
+  });
+
+  it('the ws-supervisor command: --version, and serve starts the reference server and drains on SIGTERM', async () => {
+    const bin = join(app, 'node_modules', '.bin', 'ws-supervisor');
+    const version = await run(bin, ['--version'], app);
+    expectSuccess(version, 'ws-supervisor --version');
+    expect(version.stdout.trim()).toBe(
+      (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version,
+    );
+    const serve = spawn(bin, ['serve', '--port', '0'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    serve.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    serve.stderr.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    const exited = once(serve, 'exit');
+    try {
+      await vi.waitFor(() => expect(out).toMatch(/listening on ws:\/\/127\.0\.0\.1:\d+/), {
+        timeout: 20_000,
+        interval: 50,
+      });
+    } finally {
+      serve.kill('SIGTERM');
+    }
+    const [code] = await exited;
+    expect(code, out).toBe(0);
+    expect(out).toContain('drained');
   }, 30_000);
 
   it('ships no source map that points at a file outside the package', () => {

@@ -103,6 +103,13 @@ describe('cluster option', () => {
     ['a reaper interval below 100 ms', { redis: url, reaperIntervalMs: 50 }, 'cluster.reaperIntervalMs'],
     ['a command timeout of 0', { redis: url, commandTimeoutMs: 0 }, 'cluster.commandTimeoutMs'],
     ['an unknown policy', { redis: url, onStoreUnavailable: 'queue' }, 'cluster.onStoreUnavailable'],
+    // null is a value, not an absent field: it must not become the default.
+    ['a null node id', { redis: url, nodeId: null }, 'cluster.nodeId'],
+    ['a null key prefix', { redis: url, keyPrefix: null }, 'cluster.keyPrefix'],
+    ['a null lease', { redis: url, leaseTtlMs: null }, 'cluster.leaseTtlMs'],
+    ['a null reaper interval', { redis: url, reaperIntervalMs: null }, 'cluster.reaperIntervalMs'],
+    ['a null command timeout', { redis: url, commandTimeoutMs: null }, 'cluster.commandTimeoutMs'],
+    ['a null policy', { redis: url, onStoreUnavailable: null }, 'cluster.onStoreUnavailable'],
   ])('refuses %s, naming %s', (_, cluster, option) => {
     const error = thrownBy(cluster);
     expect(error.code).toBe('WSSUP_INVALID_OPTION');

@@ -1,5 +1,9 @@
-/** Codes are API: the README's table and the code must list the same ones. */
-import { readFileSync } from 'node:fs';
+/**
+ * Codes are API: the README's table and the code must list the same ones, and
+ * each listed code must still be produced by src/ (a code nothing throws any
+ * more is a row that lies). The error classes are named in their code's row.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/index.js';
 
@@ -8,6 +12,37 @@ const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
 function documentedCodes(): string[] {
   const section = readme.split(/^## Error codes$/m)[1]?.split(/^## /m)[0] ?? '';
   return [...section.matchAll(/^\|\s*`(WSSUP_[A-Z_]+)`\s*\|/gm)].map((match) => match[1] as string);
+}
+
+/** Every .ts file of the runtime (src/, machines/), by path, with its text. */
+function sources(): Map<string, string> {
+  const root = new URL('../../', import.meta.url);
+  const files = new Map<string, string>();
+  for (const dir of ['src', 'machines']) {
+    for (const entry of readdirSync(new URL(dir, root), { recursive: true, encoding: 'utf8' })) {
+      if (entry.endsWith('.ts'))
+        files.set(`${dir}/${entry}`, readFileSync(new URL(`${dir}/${entry}`, root), 'utf8'));
+    }
+  }
+  return files;
+}
+
+/** Each subclass of SupervisorError in src/ with the code its constructor passes to super(). */
+function errorClasses(files: Map<string, string>): Map<string, string> {
+  const classes = new Map<string, string>();
+  for (const text of files.values()) {
+    for (const match of text.matchAll(
+      /class (\w+) extends SupervisorError \{[\s\S]*?super\(\s*'(WSSUP_[A-Z_]+)'/g,
+    )) {
+      classes.set(match[1] as string, match[2] as string);
+    }
+  }
+  return classes;
+}
+
+/** The README row of `code`. */
+function rowOf(code: string): string {
+  return readme.match(new RegExp(`^\\|\\s*\`${code}\`\\s*\\|.*$`, 'm'))?.[0] ?? '';
 }
 
 describe('error codes', () => {
@@ -20,5 +55,31 @@ describe('error codes', () => {
       expect(code).toMatch(/^WSSUP_[A-Z_]+$/);
       expect(meaning.length).toBeGreaterThan(20);
     }
+  });
+
+  it('every code is still produced by src/: named where an error is made, or by an error class src/ constructs', () => {
+    const files = sources();
+    const classes = errorClasses(files);
+    const notProduced = Object.keys(ErrorCodes).filter((code) => {
+      const named = [...files].some(([path, text]) => path !== 'src/errors.ts' && text.includes(`'${code}'`));
+      const constructed = [...classes].some(
+        ([name, classCode]) =>
+          classCode === code && [...files.values()].some((text) => text.includes(`new ${name}(`)),
+      );
+      return !named && !constructed;
+    });
+    expect(notProduced).toEqual([]);
+  });
+
+  it('the README names each error class in its code’s row', () => {
+    const classes = errorClasses(sources());
+    // The test reads the classes it is meant to: the four of src/errors.ts and the store's.
+    expect([...classes.keys()].sort()).toEqual([
+      'AppHookError',
+      'InvalidOptionError',
+      'MissingPeerError',
+      'SlotStoreUnavailableError',
+    ]);
+    for (const [name, code] of classes) expect(rowOf(code), code).toContain(`\`${name}\``);
   });
 });

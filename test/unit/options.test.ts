@@ -289,6 +289,9 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     ],
     ['inspect', 42, 'an inspection observer or function'],
     ['inspect', null, 'an inspection observer or function'],
+    // XState's createActor threw a TypeError without a code for an observer whose next is not a function.
+    ['inspect', { next: 'log' }, 'an inspection observer or function'],
+    ['inspect', { next() {}, error: 1 }, 'an inspection observer or function'],
     [
       'webSocketServer',
       { options: { noServer: true } },
@@ -311,6 +314,10 @@ describe('a bad option throws InvalidOptionError naming it', () => {
       'a ws WebSocketServer created with { noServer: true }',
     ],
     ['webSocketServer', null, 'a ws WebSocketServer created with { noServer: true }'],
+    // null is a value, not an absent option: like every other option, it must not become the default.
+    ['refuse', null, "'http' or 'close'"],
+    ['maxCloseRefusals', null, 'an integer from 0 to 1000000'],
+    ['closeRefusalTimeoutMs', null, integerMs],
   ])('%s = %o', (option, received, allowed) => {
     const error = thrownBy({ authenticate, [option]: received });
     expect(error).toMatchObject({

@@ -1,0 +1,92 @@
+/**
+ * The public types are usable by name: every interface, type alias, class or
+ * enum of ours that an exported declaration refers to (an option's type, an
+ * event payload, a field of the stats) is itself exported from an entry point
+ * of the `exports` map, so an app can write it down (a `clock` of its own
+ * needs `Clock`) instead of digging it out with `Parameters<…>`.
+ */
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+// The source of each entry point of package.json's "exports".
+const entries = [
+  'src/index.ts',
+  'src/client/index.ts',
+  'machines/index.ts',
+  'src/dashboard/index.ts',
+  'src/metrics/index.ts',
+].map((path) => `${root}${path}`);
+
+/** `Name (file)` for each declaration of ours that the public API names but no entry point exports. */
+function unexportedNames(): string[] {
+  const program = ts.createProgram(entries, {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+  });
+  const checker = program.getTypeChecker();
+  const unalias = (symbol: ts.Symbol) =>
+    symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
+  const exported = new Set<ts.Symbol>();
+  for (const entry of entries) {
+    const file = program.getSourceFile(entry);
+    const module = file === undefined ? undefined : checker.getSymbolAtLocation(file);
+    if (module === undefined) throw new Error(`cannot read ${entry}`);
+    for (const symbol of checker.getExportsOfModule(module)) exported.add(unalias(symbol));
+  }
+  const ours = (declaration: ts.Declaration) => {
+    const path = declaration.getSourceFile().fileName;
+    return path.startsWith(`${root}src/`) || path.startsWith(`${root}machines/`);
+  };
+  const missing = new Set<string>();
+  const visited = new Set<ts.Symbol>();
+  const visit = (symbol: ts.Symbol) => {
+    if (visited.has(symbol)) return;
+    visited.add(symbol);
+    for (const declaration of symbol.declarations ?? []) {
+      if (!ours(declaration)) continue;
+      // Only what the declaration says about its type: a function's body or an initialiser is not API.
+      const walk = (node: ts.Node): void => {
+        if (ts.isBlock(node)) return;
+        const name = ts.isTypeReferenceNode(node)
+          ? node.typeName
+          : ts.isExpressionWithTypeArguments(node) || ts.isTypeQueryNode(node)
+            ? ts.isTypeQueryNode(node)
+              ? node.exprName
+              : node.expression
+            : undefined;
+        const referred = name === undefined ? undefined : checker.getSymbolAtLocation(name);
+        if (referred !== undefined) {
+          const target = unalias(referred);
+          const [first] = target.declarations ?? [];
+          if (first !== undefined && ours(first) && !ts.isTypeParameterDeclaration(first)) {
+            if (!exported.has(target)) {
+              const file = first.getSourceFile().fileName.slice(root.length);
+              missing.add(`${target.name} (${file})`);
+            }
+            visit(target);
+          }
+        }
+        ts.forEachChild(node, walk);
+      };
+      if (ts.isVariableDeclaration(declaration)) {
+        if (declaration.type !== undefined) walk(declaration.type);
+      } else {
+        walk(declaration);
+      }
+    }
+  };
+  for (const symbol of exported) visit(symbol);
+  return [...missing].sort();
+}
+
+describe('the public types', () => {
+  it('every type of ours that an exported declaration names is exported by name', () => {
+    expect(unexportedNames()).toEqual([]);
+  }, 60_000);
+});
