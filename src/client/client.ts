@@ -6,6 +6,7 @@
 import { createActor, type SnapshotFrom } from 'xstate';
 import { type ClientClose, clientMachine } from '../../machines/client.machine.js';
 import { type CloseKind, closeKindOf, dispositionOf } from '../../machines/client-close.js';
+import { InvalidOptionError } from '../errors.js';
 import { type ClientOptions, resolveClientOptions } from './options.js';
 import { createSocketActor } from './socket-actor.js';
 import { type ClientData, ReadyState, type WebSocketLike } from './websocket-like.js';
@@ -120,19 +121,44 @@ export function createClient(options: ClientOptions): Client {
   // The app called close(). From inside a listener, the CLOSE waits for the step under way (XState
   // queues it), whose news is stale by then: the app hears nothing more but the final `closed`.
   let closing = false;
+  // Thrown where the platform reports it (window.onerror, Node's uncaughtException), as
+  // EventTarget does with a listener's error: the caller of the step under way goes on.
+  const report = (error: unknown) =>
+    queueMicrotask(() => {
+      throw error;
+    });
   const emit = <K extends keyof ClientEvents>(type: K, event: ClientEvents[K]) => {
     if (closing && !(type === 'state' && (event as ClientEvents['state']).state === 'closed')) return;
     for (const listener of listeners[type]) {
       try {
         listener(event);
       } catch (error) {
-        // As EventTarget does: the other listeners and the client go on, and the error is
-        // thrown where the platform reports it (window.onerror, Node's uncaughtException).
-        queueMicrotask(() => {
-          throw error;
-        });
+        report(error); // the other listeners and the client go on
       }
     }
+  };
+
+  // `random` is only known to be a function until it is called. A value outside [0, 1) (NaN,
+  // -1, 1, a string, the undefined of a used-up test sequence) makes a delay NaN, negative or
+  // too long, and a timer fires NaN or a negative delay at once: a reconnect loop. And it must
+  // not throw inside the machine's step: XState would fail the actor and leave its socket open.
+  // So every draw is checked; a bad one ends the client for good, as close() does, right after
+  // the step (its delay, planned from the stand-in 0, is cancelled unrun), and the
+  // InvalidOptionError (or what random threw) is reported as a listener's error is.
+  let badRandom: { error: unknown } | undefined;
+  const random = () => {
+    let value: unknown;
+    try {
+      value = resolved.machine.random();
+    } catch (error) {
+      badRandom ??= { error };
+      return 0;
+    }
+    if (typeof value === 'number' && value >= 0 && value < 1) return value;
+    badRandom ??= {
+      error: new InvalidOptionError('random', 'a function returning numbers in [0, 1)', value),
+    };
+    return 0;
   };
 
   let socket: WebSocketLike | undefined;
@@ -154,7 +180,7 @@ export function createClient(options: ClientOptions): Client {
     },
   );
   const actor = createActor(clientMachine.provide({ actors: { socket: socketActor } }), {
-    input: resolved.machine,
+    input: { ...resolved.machine, random },
     ...(resolved.clock === undefined ? {} : { clock: resolved.clock }),
     ...(resolved.inspect === undefined ? {} : { inspect: resolved.inspect }),
   });
@@ -182,6 +208,11 @@ export function createClient(options: ClientOptions): Client {
   let announced: ClientState = 'connecting';
   actor.subscribe((snapshot) => {
     state = stateOf(snapshot);
+    if (badRandom !== undefined && !closing) {
+      closing = true;
+      report(badRandom.error);
+      actor.send({ type: 'CLOSE' });
+    }
     for (const announce of pending.splice(0)) announce();
     if (state === announced || (closing && state !== 'closed')) return;
     const previous = announced;

@@ -37,7 +37,11 @@ export interface ClientOptions {
   connectTimeoutMs?: number | undefined;
   /** A connection open this long resets the backoff to its first step. @default 5000 */
   stableAfterMs?: number | undefined;
-  /** Numbers in [0, 1) for the jitter. @default Math.random */
+  /**
+   * Numbers in [0, 1) for the jitter. @default Math.random
+   * Checked at every draw: any other value (or a throw) ends the client, as
+   * `close()` does, and its `InvalidOptionError` is thrown on its own.
+   */
   random?: (() => number) | undefined;
   /** Clock for every delay, e.g. XState's `SimulatedClock` in tests. @default the real timers */
   clock?: Clock | undefined;

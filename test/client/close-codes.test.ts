@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
+import { InvalidOptionError } from '../../src/client/index.js';
 import { createCountingClock } from '../../src/clock.js';
 import { allDisposed, expectNoLeaks, startServer } from '../helpers/server.js';
 import { expectReleased, listenersOn, startClient, startClosingServer } from './helpers.js';
@@ -257,5 +258,71 @@ describe('retry hints longer than a timer can hold', () => {
     expect(delayMs).toBe(2_147_483_647);
     t.client.close();
     expect(realTimers.pending).toBe(0);
+  });
+});
+
+describe('a random that breaks its contract (numbers in [0, 1))', () => {
+  // Before: NaN or a negative number made the delay NaN or negative, which setTimeout fires at
+  // once (a reconnect loop); 1 or more waited past the ceiling. Now the first bad draw ends the
+  // client, as close() does, and its InvalidOptionError is thrown on its own, as a listener's is.
+  it.each([
+    ['NaN', () => Number.NaN, 4008],
+    ['-0.5', () => -0.5, 4008],
+    ['1', () => 1, 4008],
+    ['1.5', () => 1.5, 4008],
+    ['Infinity', () => Number.POSITIVE_INFINITY, 4008],
+    ['a string', () => '0.5', 4008],
+    ['undefined (a used-up sequence)', () => undefined, 4008],
+    ['NaN, after a shutdown (1001)', () => Number.NaN, 1001],
+  ])(
+    '%s: closes the client, reports WSSUP_INVALID_OPTION, and never reconnects',
+    async (_name, random, code) => {
+      const thrown: unknown[] = [];
+      const onUncaught = (error: unknown) => thrown.push(error);
+      process.on('uncaughtException', onUncaught);
+      onTestFinished(() => void process.off('uncaughtException', onUncaught));
+      const server = await startClosingServer({ code, reason: 'bye' });
+      const t = startClient({ url: server.url, random: random as () => number });
+
+      await t.next('open');
+      const from = t.mark();
+      // The step that drew the bad number is not announced (no `close` saying "reconnect", no
+      // `reconnecting`): as after close(), only the final `state` event; lastClose says why.
+      expect(await t.next('state', from)).toEqual({ state: 'closed', previous: 'open' });
+      expect(t.events.slice(from)).toEqual([['state', { state: 'closed', previous: 'open' }]]);
+      expect(t.client.lastClose).toMatchObject({ code });
+      await expect.poll(() => thrown.length).toBe(1);
+      expect(thrown[0]).toBeInstanceOf(InvalidOptionError);
+      expect(thrown[0]).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: 'random' });
+      t.simulated.increment(3_600_000);
+      expect(server.connections()).toBe(1);
+      await expectReleased(t);
+    },
+  );
+
+  it('a random that throws: the same, with what it threw', async () => {
+    const thrown: unknown[] = [];
+    const onUncaught = (error: unknown) => thrown.push(error);
+    process.on('uncaughtException', onUncaught);
+    onTestFinished(() => void process.off('uncaughtException', onUncaught));
+    const server = await startClosingServer({ code: 4008, reason: 'slow consumer' });
+    let draws = 0;
+    const t = startClient({
+      url: server.url,
+      random: () => {
+        draws += 1;
+        if (draws > 1) throw new Error('entropy ran out');
+        return 0.5;
+      },
+    });
+    // The first draw is good: one back-off, one reconnect; the second throws.
+    expect(await t.next('reconnecting')).toEqual({ delayMs: 250, attempt: 1 });
+    const from = t.mark();
+    t.simulated.increment(250);
+    await t.next('open', from);
+    expect(await t.next('state', t.mark())).toEqual({ state: 'closed', previous: 'open' });
+    await expect.poll(() => thrown.map((error) => (error as Error).message)).toEqual(['entropy ran out']);
+    expect(server.connections()).toBe(2);
+    await expectReleased(t);
   });
 });
