@@ -111,13 +111,12 @@ const NEXT: Record<ReturnType<typeof dispositionOf>, ClientNext> = {
  */
 export function createClient(options: ClientOptions): Client {
   const resolved = resolveClientOptions(options);
-  const listeners: { [K in keyof ClientEvents]: Set<ClientListener<K>> } = {
-    open: new Set(),
-    message: new Set(),
-    close: new Set(),
-    reconnecting: new Set(),
-    state: new Set(),
-  };
+  // Copy on write, as Node's EventEmitter: an emit goes to the listeners registered when it
+  // began. A Set iterated while a listener adds to it visits the newcomer, and a listener that
+  // removes and re-adds itself was visited again and again: an endless loop.
+  type Lists = { [K in keyof ClientEvents]: readonly ClientListener<K>[] };
+  const empty: Lists = { open: [], message: [], close: [], reconnecting: [], state: [] };
+  let listeners: Lists = empty;
   // The app called close(). From inside a listener, the CLOSE waits for the step under way (XState
   // queues it), whose news is stale by then: the app hears nothing more but the final `closed`.
   let closing = false;
@@ -219,7 +218,7 @@ export function createClient(options: ClientOptions): Client {
     announced = state;
     emit('state', { state, previous });
     // Nothing follows `closed`: the app's listeners go with the actor.
-    if (state === 'closed') for (const set of Object.values(listeners)) set.clear();
+    if (state === 'closed') listeners = empty;
   });
   actor.start();
 
@@ -249,9 +248,15 @@ export function createClient(options: ClientOptions): Client {
     },
     on(type, listener) {
       if (closing || state === 'closed') return () => {};
-      const set = listeners[type] as Set<typeof listener>;
-      set.add(listener);
-      return () => void set.delete(listener);
+      const lists = listeners as unknown as Record<typeof type, readonly (typeof listener)[]>;
+      // Once per listener, as a Set kept it: the same function added twice is called once.
+      if (!lists[type].includes(listener)) listeners = { ...listeners, [type]: [...lists[type], listener] };
+      return () => {
+        const current = listeners as unknown as Record<typeof type, readonly (typeof listener)[]>;
+        if (current[type].includes(listener)) {
+          listeners = { ...listeners, [type]: current[type].filter((added) => added !== listener) };
+        }
+      };
     },
   };
 }

@@ -172,6 +172,44 @@ describe('listeners', () => {
   });
 });
 
+describe('listeners added or removed while an event is delivered', () => {
+  // As Node's EventEmitter (and the supervisor's own events): an event goes to the listeners
+  // registered when it began. A Set iterated while a listener adds to it visits the newcomer
+  // too, and one that removes and re-adds itself was called again and again, forever.
+  it('a listener added during an event hears the next one, not this one; re-adding itself does not loop', async () => {
+    const server = await startServer();
+    const t = startClient({ url: server.url('ivy') });
+    await t.next('open');
+    const heard: string[] = [];
+    let calls = 0;
+    const again = (event: { data: unknown }) => {
+      calls += 1;
+      if (calls > 5) return; // without the fix, the loop this test is about
+      off();
+      off = t.client.on('message', again);
+      heard.push(`again ${String(event.data)}`);
+    };
+    let off = t.client.on('message', again);
+    t.client.on('message', (event) => {
+      heard.push(`first ${String(event.data)}`);
+      t.client.on('message', (later) => heard.push(`added ${String(later.data)}`));
+    });
+    let from = t.mark();
+    t.client.send('one');
+    await t.next('message', from);
+    from = t.mark();
+    t.client.send('two');
+    await t.next('message', from);
+    // `again` re-added itself after `first`; `first` added a listener in each message.
+    expect(heard).toEqual(['again one', 'first one', 'first two', 'again two', 'added two']);
+
+    t.client.close();
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+});
+
 describe('refusals and closes a plain ws server sends', () => {
   it('4008 slow consumer: backs off with full jitter', async () => {
     const server = await startClosingServer({ code: 4008, reason: 'slow consumer' });
