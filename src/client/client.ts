@@ -6,7 +6,7 @@
 import { createActor, type SnapshotFrom } from 'xstate';
 import { type ClientClose, clientMachine } from '../../machines/client.machine.js';
 import { type CloseKind, closeKindOf, dispositionOf } from '../../machines/client-close.js';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError, SupervisorError } from '../errors.js';
 import { type ClientOptions, resolveClientOptions } from './options.js';
 import { createSocketActor } from './socket-actor.js';
 import { type ClientData, ReadyState, type WebSocketLike } from './websocket-like.js';
@@ -67,7 +67,10 @@ export interface Client {
    * listener. Idempotent.
    */
   close(): void;
-  /** Adds a listener; returns the function that removes it. */
+  /**
+   * Adds a listener; returns the function that removes it.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event or a listener that is not a function
+   */
   on<K extends keyof ClientEvents>(type: K, listener: ClientListener<K>): () => void;
 }
 
@@ -247,6 +250,18 @@ export function createClient(options: ClientOptions): Client {
       actor.send({ type: 'CLOSE' });
     },
     on(type, listener) {
+      // Checked first, as supervisor.on() checks (closed or not): own keys only, since
+      // 'toString' or '__proto__' would find Object.prototype's members; and a non-function
+      // kept here would fail at every event.
+      if (!Object.hasOwn(empty, type)) {
+        throw new SupervisorError(
+          'WSSUP_INVALID_ARGUMENT',
+          `unknown client event ${String(type)}: one of ${Object.keys(empty).join(', ')}`,
+        );
+      }
+      if (typeof listener !== 'function') {
+        throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `the listener of '${type}' must be a function`);
+      }
       if (closing || state === 'closed') return () => {};
       const lists = listeners as unknown as Record<typeof type, readonly (typeof listener)[]>;
       // Once per listener, as a Set kept it: the same function added twice is called once.

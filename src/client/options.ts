@@ -114,13 +114,27 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     );
   }
   const { protocols, binaryType, random = Math.random } = options;
-  if (!(protocols === undefined || typeof protocols === 'string' || isStringArray(protocols))) {
-    throw new InvalidOptionError('protocols', 'a string or an array of strings', protocols);
+  if (!(protocols === undefined || isSubprotocols(typeof protocols === 'string' ? [protocols] : protocols))) {
+    throw new InvalidOptionError(
+      'protocols',
+      "a subprotocol name (an HTTP token: letters, digits and !#$%&'*+-.^_`|~) or an array of distinct ones",
+      protocols,
+    );
   }
   if (!(binaryType === undefined || binaryType === 'blob' || binaryType === 'arraybuffer')) {
     throw new InvalidOptionError('binaryType', "'blob' or 'arraybuffer'", binaryType);
   }
   if (typeof random !== 'function') throw new InvalidOptionError('random', 'a function', random);
+  const { inspect } = options;
+  if (
+    !(
+      inspect === undefined ||
+      typeof inspect === 'function' ||
+      (typeof inspect === 'object' && inspect !== null)
+    )
+  ) {
+    throw new InvalidOptionError('inspect', 'an inspection observer or function', inspect);
+  }
   if (
     options.clock !== undefined &&
     (typeof options.clock?.setTimeout !== 'function' || typeof options.clock.clearTimeout !== 'function')
@@ -129,8 +143,14 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   }
 
   const backoff = options.backoff ?? {};
-  if (typeof backoff !== 'object' || backoff === null) {
+  if (typeof backoff !== 'object' || backoff === null || Array.isArray(backoff)) {
     throw new InvalidOptionError('backoff', 'an object { baseMs, capMs, factor }', backoff);
+  }
+  for (const key of Object.keys(backoff)) {
+    // A typo (`baseMS`) would otherwise leave the default in place without a word.
+    if (key !== 'baseMs' && key !== 'capMs' && key !== 'factor') {
+      throw new InvalidOptionError(`backoff.${key}`, 'only baseMs, capMs and factor', key);
+    }
   }
   const defaults = clientDefaults.backoff;
   const baseMs = milliseconds('backoff.baseMs', backoff.baseMs, defaults.baseMs, 1);
@@ -146,7 +166,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     WebSocket,
     binaryType,
     clock: options.clock,
-    inspect: options.inspect,
+    inspect,
     machine: {
       backoff: { baseMs, capMs, factor },
       shutdownWindowMs: milliseconds(
@@ -170,8 +190,17 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
 const isUrl = (value: unknown): value is URL =>
   typeof value === 'object' && value !== null && typeof (value as URL).href === 'string';
 
-const isStringArray = (value: unknown): value is string[] =>
-  Array.isArray(value) && value.every((item) => typeof item === 'string');
+/** RFC 9110's token, as `Sec-WebSocket-Protocol` takes it (ws and browsers check the same). */
+const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
+
+/**
+ * What the WebSocket constructor accepts as subprotocols: distinct tokens. It throws a
+ * SyntaxError for anything else, at every attempt: a failed connect backed off forever.
+ */
+const isSubprotocols = (value: unknown): value is string[] =>
+  Array.isArray(value) &&
+  value.every((item) => typeof item === 'string' && TOKEN.test(item)) &&
+  new Set(value).size === value.length;
 
 /** A URL the WebSocket constructor would take (it throws a SyntaxError for any other). */
 function checkUrl(url: string | URL): void {
