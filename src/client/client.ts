@@ -50,6 +50,7 @@ export interface Client {
   /**
    * Sends on the open socket.
    * @returns false (and sends nothing) unless `state` is `'open'`
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (and sends nothing) unless `data` is a string, an ArrayBuffer, a view or a Blob
    */
   send(data: ClientData): boolean;
   /**
@@ -75,6 +76,18 @@ export interface Client {
 }
 
 type Snapshot = SnapshotFrom<typeof clientMachine>;
+
+/** Bytes a WebSocket sends, by shape: another realm's (an iframe's) buffers fail `instanceof`. */
+function isBinaryData(data: unknown): boolean {
+  if (typeof data !== 'object' || data === null) return false;
+  if (ArrayBuffer.isView(data)) return true;
+  const tag = Object.prototype.toString.call(data);
+  if (tag === '[object ArrayBuffer]' || tag === '[object SharedArrayBuffer]') return true;
+  const blob = data as Partial<Record<'size' | 'type' | 'arrayBuffer', unknown>>;
+  return (
+    typeof blob.size === 'number' && typeof blob.type === 'string' && typeof blob.arrayBuffer === 'function'
+  );
+}
 
 function stateOf(snapshot: Snapshot): ClientState {
   if (snapshot.matches('closed')) return 'closed';
@@ -233,6 +246,15 @@ export function createClient(options: ClientOptions): Client {
       return lastClose;
     },
     send(data) {
+      // Checked before anything else, open or not, as connection.send() checks: ws sends a
+      // number as text and throws a bare TypeError for an object, a browser sends "undefined"
+      // or "[object Object]". The string test first: it is the common case, on every message.
+      if (typeof data !== 'string' && !isBinaryData(data)) {
+        throw new SupervisorError(
+          'WSSUP_INVALID_ARGUMENT',
+          'data must be a string, an ArrayBuffer, a typed array or DataView, or a Blob',
+        );
+      }
       if (closing || socket === undefined || socket.readyState !== ReadyState.open) return false;
       socket.send(data as never);
       return true;

@@ -172,6 +172,43 @@ describe('listeners', () => {
   });
 });
 
+describe('send() checks what it is given', () => {
+  // As connection.send(): ws sent a number as text and threw a bare TypeError for an object;
+  // a browser sends "undefined" or "[object Object]". Now a typed error, and nothing is sent.
+  it('refuses what is not a string, bytes or a Blob with WSSUP_INVALID_ARGUMENT, open or not', async () => {
+    const server = await startServer();
+    const t = startClient({ url: server.url('jo') });
+    await t.next('open');
+    for (const bad of [42, undefined, null, { text: 'hi' }, true, [1, 2]]) {
+      expect(() => t.client.send(bad as never), String(bad)).toThrow(
+        expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }),
+      );
+    }
+    const from = t.mark();
+    expect(t.client.send('ok')).toBe(true);
+    expect(t.client.send(new Uint8Array([1, 2]))).toBe(true);
+    expect(t.client.send(new ArrayBuffer(1))).toBe(true);
+    expect(t.client.send(new Blob(['blob']))).toBe(true);
+    const messages = () => t.events.slice(from).filter(([type]) => type === 'message');
+    await expect.poll(() => messages().length).toBe(4);
+    const received = messages().map(([, event]) => {
+      const { data } = event as { data: unknown };
+      return Buffer.isBuffer(data) ? `bytes ${[...data].join(',')}` : String(data);
+    });
+    // The echo server answers in order: the refused sends never reached it.
+    expect(received).toEqual(['ok', 'bytes 1,2', 'bytes 0', 'bytes 98,108,111,98']);
+
+    t.client.close();
+    expect(() => t.client.send(42 as never)).toThrow(
+      expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }),
+    );
+    expect(t.client.send('late')).toBe(false);
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+});
+
 describe('listeners added or removed while an event is delivered', () => {
   // As Node's EventEmitter (and the supervisor's own events): an event goes to the listeners
   // registered when it began. A Set iterated while a listener adds to it visits the newcomer
