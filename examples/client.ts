@@ -5,10 +5,18 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { createSupervisor } from 'ws-supervisor';
 import { createClient } from 'ws-supervisor/client';
+// Not the library: the examples' own --port and --help. Your app reads its own configuration.
+import { readExampleFlags } from './reference-server/command-line.js';
+
+const flags = readExampleFlags({
+  script: 'example:client',
+  about:
+    'An echo server and, in the same process, a ws-supervisor/client that goes idle, is\n' +
+    'evicted (4001) and waits; press Enter to be active again.',
+});
 
 const supervisor = createSupervisor({
   preset: 'test', // idle after 1 s
@@ -18,9 +26,8 @@ const supervisor = createSupervisor({
 });
 const server = createServer((_request, response) => response.end('ws-supervisor/client demo\n'));
 supervisor.attach(server);
-const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
 
-server.listen(Number(values.port), '127.0.0.1', () => {
+server.listen(flags.port, '127.0.0.1', () => {
   const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
   console.log(`listening on ${url}`);
   const client = connectClient(`${url}/?user=demo`);

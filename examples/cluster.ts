@@ -13,14 +13,16 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import { createSupervisor } from 'ws-supervisor';
+// Not the library: the examples' own --port and --help. Your app reads its own configuration.
+import { readExampleFlags } from './reference-server/command-line.js';
 
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string', default: '0' },
-    redis: { type: 'string', default: 'redis://127.0.0.1:6379' },
-    'node-id': { type: 'string' },
+const flags = readExampleFlags({
+  script: 'example:cluster',
+  about: 'An echo server whose per-user limit (5) is shared by every process on one Redis.',
+  flags: {
+    redis: ['<url>', 'the Redis to share (default redis://127.0.0.1:6379)'],
+    'node-id': ['<id>', "this process's name in the cluster (default <hostname>:<pid>)"],
   },
 });
 
@@ -30,8 +32,8 @@ const supervisor = createSupervisor({
   authenticate: (request) => new URL(request.url ?? '/', 'http://localhost').searchParams.get('user'),
   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
   cluster: {
-    redis: values.redis, // a redis:// URL, or your app's own node-redis client (npm install redis)
-    nodeId: values['node-id'], // default: <hostname>:<pid>
+    redis: flags.redis ?? 'redis://127.0.0.1:6379', // a redis:// URL, or your app's own node-redis client (npm install redis)
+    nodeId: flags['node-id'], // default: <hostname>:<pid>
     leaseTtlMs: 15_000, // a crashed process's slots are free within this, plus one reaper period
     onStoreUnavailable: 'local', // or 'reject': HTTP 503 with Retry-After while Redis is away
   },
@@ -61,7 +63,7 @@ const server = createServer((_request, response) => {
   );
 });
 supervisor.attach(server);
-server.listen(Number(values.port), '127.0.0.1', () => {
+server.listen(flags.port, '127.0.0.1', () => {
   console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });
 

@@ -2,8 +2,14 @@
 // Connect: ws://127.0.0.1:8080/?token=alice (the demo's token is the user id)
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import { createSupervisor } from 'ws-supervisor';
+// Not the library: the examples' own --port and --help. Your app reads its own configuration.
+import { readExampleFlags } from './reference-server/command-line.js';
+
+const { port } = readExampleFlags({
+  script: 'example:embedding',
+  about: 'An echo server on your own http.Server; connect with ws://127.0.0.1:<port>/?token=<user>.',
+});
 
 // Your code: a user id for a valid token, or null (HTTP 401). Demo: the token is the user id.
 const verifyToken = (token: string | null): string | null => token;
@@ -19,8 +25,7 @@ const supervisor = createSupervisor({
 
 const server = createServer((_request, response) => response.end('your routes here\n'));
 supervisor.attach(server); // handles the server's WebSocket upgrades
-const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
-server.listen(Number(values.port), '127.0.0.1', () => {
+server.listen(port, '127.0.0.1', () => {
   console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });
 

@@ -10,8 +10,9 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { parseArgs } from 'node:util';
 import { createSupervisor } from 'ws-supervisor';
+// Not the library: the examples' own --port and --help. Your app reads its own configuration.
+import { readExampleFlags } from './reference-server/command-line.js';
 
 // Demo only: the "token" is the user id. Verify a real token (JWT, session) here.
 function authenticate(request: IncomingMessage): string | null {
@@ -21,7 +22,13 @@ function authenticate(request: IncomingMessage): string | null {
   return new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
 }
 
-const { values } = parseArgs({ options: { port: { type: 'string', default: process.env.PORT ?? '0' } } });
+const flags = readExampleFlags({
+  script: 'example:existing-http-server',
+  about:
+    'Your HTTP server, routing its own upgrades: only /chat is supervised. Connect to\n' +
+    'ws://127.0.0.1:<port>/chat with "authorization: Bearer <user>" or ?token=<user>.',
+  portVariable: 'PORT',
+});
 
 const supervisor = createSupervisor({
   preset: 'production',
@@ -51,7 +58,7 @@ server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
 const stopSignal = new Promise<string>((resolve) => {
   process.on('SIGINT', resolve).on('SIGTERM', resolve);
 });
-server.listen(Number(values.port), '127.0.0.1');
+server.listen(flags.port, '127.0.0.1');
 await once(server, 'listening');
 console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}/chat`);
 

@@ -11,14 +11,21 @@
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import express from 'express';
 import { Registry } from 'prom-client';
 import { createSupervisor } from 'ws-supervisor';
 import { createDashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
 import { registerMetrics } from 'ws-supervisor/metrics';
+// Not the library: the examples' own --port and --help. Your app reads its own configuration.
+import { readExampleFlags } from './reference-server/command-line.js';
 
-const { values } = parseArgs({ options: { port: { type: 'string', default: process.env.PORT ?? '0' } } });
+const flags = readExampleFlags({
+  script: 'example:express-dashboard',
+  about:
+    'An Express 5 app with the dashboard at /ops/dashboard?token=<DASHBOARD_TOKEN, default "demo">,\n' +
+    '/metrics, and WebSockets at ws://127.0.0.1:<port>/?user=<id>.',
+  portVariable: 'PORT',
+});
 
 const supervisor = createSupervisor({
   preset: 'production',
@@ -51,7 +58,7 @@ app.get('/', (_request, response) => {
   response.send('your own routes live here; the dashboard is at /ops/dashboard\n');
 });
 
-const server = app.listen(Number(values.port), '127.0.0.1');
+const server = app.listen(flags.port, '127.0.0.1');
 supervisor.attach(server);
 
 // `on`, not `once`: under npm, Ctrl-C reaches node twice; the second copy must

@@ -9,9 +9,17 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { createSupervisor, SupervisorError } from 'ws-supervisor';
+// Not the library: the examples' own --port and --help. Your app reads its own configuration.
+import { readExampleFlags } from './reference-server/command-line.js';
+
+const flags = readExampleFlags({
+  script: 'example:express-registry',
+  about:
+    'The connection registry from REST routes (Express 5): connect to ws://127.0.0.1:<port>/ws?user=<id>,\n' +
+    'then POST /users/<id>/notify, POST /broadcast or DELETE /users/<id>/connections.',
+});
 
 const supervisor = createSupervisor({
   // Demo only: trusts ?user=<id>. Verify a real token here.
@@ -65,10 +73,9 @@ app.use((error: unknown, _request: Request, response: Response, next: NextFuncti
 });
 // #endregion routes
 
-const { values } = parseArgs({ options: { port: { type: 'string', default: process.env.PORT ?? '0' } } });
 const server = createServer(app);
 const detach = supervisor.attach(server, { path: '/ws' });
-server.listen(Number(values.port), '127.0.0.1');
+server.listen(flags.port, '127.0.0.1');
 await once(server, 'listening');
 console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`);
 

@@ -1,10 +1,17 @@
 // Run: npm run example:fastify -- --port 8080
 // Connect: ws://127.0.0.1:8080/ws?user=alice (supervised) and ws://127.0.0.1:8080/live (Fastify's own)
-import { parseArgs } from 'node:util';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify from 'fastify';
 import type { WebSocket } from 'ws';
 import { createSupervisor } from 'ws-supervisor';
+// Not the library: the examples' own --port and --help. Your app reads its own configuration.
+import { readExampleFlags } from './reference-server/command-line.js';
+
+const { port } = readExampleFlags({
+  script: 'example:fastify',
+  about:
+    'Fastify with @fastify/websocket: ws://127.0.0.1:<port>/ws?user=<id> (supervised) and /live (its own).',
+});
 
 const supervisor = createSupervisor({
   // Demo only: trusts ?user=<id>. Verify a real token here.
@@ -15,8 +22,6 @@ const supervisor = createSupervisor({
 const onLive = (socket: WebSocket) => {
   socket.on('message', (data: Buffer) => socket.send(`live: ${data}`));
 };
-const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
-const port = Number(values.port);
 
 // #region coexist
 const app = Fastify();

@@ -3,9 +3,15 @@
 // reach browsers as close frames they can read (4401, 4403, 4429 retry-after=…).
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { createSupervisor, Refusal, type SupervisorEventName } from 'ws-supervisor';
+// Not the library: the examples' own --port and --help. Your app reads its own configuration.
+import { readExampleFlags } from './reference-server/command-line.js';
+
+const flags = readExampleFlags({
+  script: 'example:logging',
+  about: 'Every supervisor event as one JSON line (pino); connect with ws://127.0.0.1:<port>/?user=<id>.',
+});
 
 const logger = pino({ base: { service: 'chat' } });
 
@@ -41,8 +47,7 @@ for (const name of names) {
 
 const server = createServer((_request, response) => response.end('connect with ws://…/?user=<id>\n'));
 supervisor.attach(server);
-const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
-server.listen(Number(values.port), '127.0.0.1', () => {
+server.listen(flags.port, '127.0.0.1', () => {
   console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });
 

@@ -9,8 +9,16 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import { charts, createSupervisor, machineGraph, renderChart, SupervisorError } from 'ws-supervisor';
+// Not the library: the examples' own --port and --help. Your app reads its own configuration.
+import { readExampleFlags } from './reference-server/command-line.js';
+
+const flags = readExampleFlags({
+  script: 'example:observing',
+  about:
+    'Events, stats() and the charts over HTTP: connect to ws://127.0.0.1:<port>/?user=<id>, then open\n' +
+    '/stats, /stats?user=<id>, /audit, /chart.svg and /chart.json.',
+});
 
 const supervisor = createSupervisor({
   preset: 'production',
@@ -70,8 +78,7 @@ const server = createServer((request, response) => {
   else response.writeHead(404).end();
 });
 supervisor.attach(server);
-const { values } = parseArgs({ options: { port: { type: 'string', default: '0' } } });
-server.listen(Number(values.port), '127.0.0.1', () => {
+server.listen(flags.port, '127.0.0.1', () => {
   console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });
 

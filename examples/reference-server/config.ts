@@ -2,8 +2,8 @@
  * Flags and environment variables of the reference server. Flags win over the
  * environment; anything not given falls back to the supervisor's preset.
  */
-import { parseArgs } from 'node:util';
 import type { ClusterOptions, PresetName, RefuseMode, SupervisorOptions } from '../../src/index.js';
+import { ConfigError, parseFlags, toNumber } from './command-line.js';
 
 export interface ServerConfig {
   host: string;
@@ -82,10 +82,6 @@ Options (environment variable in brackets):
   -h, --help                    show this help
 `;
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
-
 /**
  * The cluster's flags, by the name createSupervisor's InvalidOptionError gives
  * their option (`cluster.<field>`): a user who typed --lease-ttl-ms is told
@@ -106,37 +102,14 @@ export function flagFor(option: string): string | undefined {
   return entry === undefined ? undefined : `--${entry[0]}`;
 }
 
-function toNumber(flag: Flag, raw: string): number {
-  const value = raw.trim() === '' ? Number.NaN : Number(raw);
-  if (!Number.isFinite(value))
-    throw new ConfigError(`--${flag} must be a number, got ${JSON.stringify(raw)}`);
-  return value;
-}
-
 /**
  * @returns the config, or 'help' when --help was given.
  * @throws {ConfigError} for an unknown flag or a value that is not a number.
  */
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig | 'help' {
-  let parsed: ReturnType<typeof parseArgs>;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        ...Object.fromEntries(Object.keys(settings).map((flag) => [flag, { type: 'string' as const }])),
-      },
-    });
-  } catch (error) {
-    throw new ConfigError((error as Error).message);
-  }
-  if (parsed.values.help === true) return 'help';
-  const read = (flag: Flag): string | undefined => {
-    const value = parsed.values[flag];
-    return typeof value === 'string' ? value : env[settings[flag][0]];
-  };
+  const parsed = parseFlags(argv, Object.keys(settings) as Flag[]);
+  if (parsed.help) return 'help';
+  const read = (flag: Flag): string | undefined => parsed.values[flag] ?? env[settings[flag][0]];
   const limits: ServerConfig['limits'] = {};
   for (const flag of Object.keys(settings) as Flag[]) {
     const option = settings[flag][1];

@@ -7,7 +7,8 @@
 import { constants as osConstants } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { InvalidOptionError } from '../../src/index.js';
-import { ConfigError, flagFor, readConfig, usage } from './config.js';
+import { ConfigError, printUsageError } from './command-line.js';
+import { flagFor, readConfig, usage } from './config.js';
 import { ListenError, startReferenceServer } from './server.js';
 import { watchStopSignals } from './stop-signals.js';
 
@@ -19,7 +20,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     config = readConfig(argv, env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    console.error(`error: ${error.message}\n\n${usage}`);
+    printUsageError(usage, error.message);
     return 2;
   }
   if (config === 'help') {

@@ -6,6 +6,7 @@
 import { createActor, type SnapshotFrom } from 'xstate';
 import { type ClientClose, clientMachine } from '../../machines/client.machine.js';
 import { type CloseKind, closeKindOf, dispositionOf } from '../../machines/client-close.js';
+import { InvalidOptionError, SupervisorError } from '../errors.js';
 import { type ClientOptions, resolveClientOptions } from './options.js';
 import { createSocketActor } from './socket-actor.js';
 import { type ClientData, ReadyState, type WebSocketLike } from './websocket-like.js';
@@ -49,6 +50,7 @@ export interface Client {
   /**
    * Sends on the open socket.
    * @returns false (and sends nothing) unless `state` is `'open'`
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (and sends nothing) unless `data` is a string, an ArrayBuffer, a view or a Blob
    */
   send(data: ClientData): boolean;
   /**
@@ -66,11 +68,26 @@ export interface Client {
    * listener. Idempotent.
    */
   close(): void;
-  /** Adds a listener; returns the function that removes it. */
+  /**
+   * Adds a listener; returns the function that removes it.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event or a listener that is not a function
+   */
   on<K extends keyof ClientEvents>(type: K, listener: ClientListener<K>): () => void;
 }
 
 type Snapshot = SnapshotFrom<typeof clientMachine>;
+
+/** Bytes a WebSocket sends, by shape: another realm's (an iframe's) buffers fail `instanceof`. */
+function isBinaryData(data: unknown): boolean {
+  if (typeof data !== 'object' || data === null) return false;
+  if (ArrayBuffer.isView(data)) return true;
+  const tag = Object.prototype.toString.call(data);
+  if (tag === '[object ArrayBuffer]' || tag === '[object SharedArrayBuffer]') return true;
+  const blob = data as Partial<Record<'size' | 'type' | 'arrayBuffer', unknown>>;
+  return (
+    typeof blob.size === 'number' && typeof blob.type === 'string' && typeof blob.arrayBuffer === 'function'
+  );
+}
 
 function stateOf(snapshot: Snapshot): ClientState {
   if (snapshot.matches('closed')) return 'closed';
@@ -110,29 +127,53 @@ const NEXT: Record<ReturnType<typeof dispositionOf>, ClientNext> = {
  */
 export function createClient(options: ClientOptions): Client {
   const resolved = resolveClientOptions(options);
-  const listeners: { [K in keyof ClientEvents]: Set<ClientListener<K>> } = {
-    open: new Set(),
-    message: new Set(),
-    close: new Set(),
-    reconnecting: new Set(),
-    state: new Set(),
-  };
+  // Copy on write, as Node's EventEmitter: an emit goes to the listeners registered when it
+  // began. A Set iterated while a listener adds to it visits the newcomer, and a listener that
+  // removes and re-adds itself was visited again and again: an endless loop.
+  type Lists = { [K in keyof ClientEvents]: readonly ClientListener<K>[] };
+  const empty: Lists = { open: [], message: [], close: [], reconnecting: [], state: [] };
+  let listeners: Lists = empty;
   // The app called close(). From inside a listener, the CLOSE waits for the step under way (XState
   // queues it), whose news is stale by then: the app hears nothing more but the final `closed`.
   let closing = false;
+  // Thrown where the platform reports it (window.onerror, Node's uncaughtException), as
+  // EventTarget does with a listener's error: the caller of the step under way goes on.
+  const report = (error: unknown) =>
+    queueMicrotask(() => {
+      throw error;
+    });
   const emit = <K extends keyof ClientEvents>(type: K, event: ClientEvents[K]) => {
     if (closing && !(type === 'state' && (event as ClientEvents['state']).state === 'closed')) return;
     for (const listener of listeners[type]) {
       try {
         listener(event);
       } catch (error) {
-        // As EventTarget does: the other listeners and the client go on, and the error is
-        // thrown where the platform reports it (window.onerror, Node's uncaughtException).
-        queueMicrotask(() => {
-          throw error;
-        });
+        report(error); // the other listeners and the client go on
       }
     }
+  };
+
+  // `random` is only known to be a function until it is called. A value outside [0, 1) (NaN,
+  // -1, 1, a string, the undefined of a used-up test sequence) makes a delay NaN, negative or
+  // too long, and a timer fires NaN or a negative delay at once: a reconnect loop. And it must
+  // not throw inside the machine's step: XState would fail the actor and leave its socket open.
+  // So every draw is checked; a bad one ends the client for good, as close() does, right after
+  // the step (its delay, planned from the stand-in 0, is cancelled unrun), and the
+  // InvalidOptionError (or what random threw) is reported as a listener's error is.
+  let badRandom: { error: unknown } | undefined;
+  const random = () => {
+    let value: unknown;
+    try {
+      value = resolved.machine.random();
+    } catch (error) {
+      badRandom ??= { error };
+      return 0;
+    }
+    if (typeof value === 'number' && value >= 0 && value < 1) return value;
+    badRandom ??= {
+      error: new InvalidOptionError('random', 'a function returning numbers in [0, 1)', value),
+    };
+    return 0;
   };
 
   let socket: WebSocketLike | undefined;
@@ -154,7 +195,7 @@ export function createClient(options: ClientOptions): Client {
     },
   );
   const actor = createActor(clientMachine.provide({ actors: { socket: socketActor } }), {
-    input: resolved.machine,
+    input: { ...resolved.machine, random },
     ...(resolved.clock === undefined ? {} : { clock: resolved.clock }),
     ...(resolved.inspect === undefined ? {} : { inspect: resolved.inspect }),
   });
@@ -182,13 +223,18 @@ export function createClient(options: ClientOptions): Client {
   let announced: ClientState = 'connecting';
   actor.subscribe((snapshot) => {
     state = stateOf(snapshot);
+    if (badRandom !== undefined && !closing) {
+      closing = true;
+      report(badRandom.error);
+      actor.send({ type: 'CLOSE' });
+    }
     for (const announce of pending.splice(0)) announce();
     if (state === announced || (closing && state !== 'closed')) return;
     const previous = announced;
     announced = state;
     emit('state', { state, previous });
     // Nothing follows `closed`: the app's listeners go with the actor.
-    if (state === 'closed') for (const set of Object.values(listeners)) set.clear();
+    if (state === 'closed') listeners = empty;
   });
   actor.start();
 
@@ -200,6 +246,15 @@ export function createClient(options: ClientOptions): Client {
       return lastClose;
     },
     send(data) {
+      // Checked before anything else, open or not, as connection.send() checks: ws sends a
+      // number as text and throws a bare TypeError for an object, a browser sends "undefined"
+      // or "[object Object]". The string test first: it is the common case, on every message.
+      if (typeof data !== 'string' && !isBinaryData(data)) {
+        throw new SupervisorError(
+          'WSSUP_INVALID_ARGUMENT',
+          'data must be a string, an ArrayBuffer, a typed array or DataView, or a Blob',
+        );
+      }
       if (closing || socket === undefined || socket.readyState !== ReadyState.open) return false;
       socket.send(data as never);
       return true;
@@ -217,10 +272,28 @@ export function createClient(options: ClientOptions): Client {
       actor.send({ type: 'CLOSE' });
     },
     on(type, listener) {
+      // Checked first, as supervisor.on() checks (closed or not): own keys only, since
+      // 'toString' or '__proto__' would find Object.prototype's members; and a non-function
+      // kept here would fail at every event.
+      if (!Object.hasOwn(empty, type)) {
+        throw new SupervisorError(
+          'WSSUP_INVALID_ARGUMENT',
+          `unknown client event ${String(type)}: one of ${Object.keys(empty).join(', ')}`,
+        );
+      }
+      if (typeof listener !== 'function') {
+        throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `the listener of '${type}' must be a function`);
+      }
       if (closing || state === 'closed') return () => {};
-      const set = listeners[type] as Set<typeof listener>;
-      set.add(listener);
-      return () => void set.delete(listener);
+      const lists = listeners as unknown as Record<typeof type, readonly (typeof listener)[]>;
+      // Once per listener, as a Set kept it: the same function added twice is called once.
+      if (!lists[type].includes(listener)) listeners = { ...listeners, [type]: [...lists[type], listener] };
+      return () => {
+        const current = listeners as unknown as Record<typeof type, readonly (typeof listener)[]>;
+        if (current[type].includes(listener)) {
+          listeners = { ...listeners, [type]: current[type].filter((added) => added !== listener) };
+        }
+      };
     },
   };
 }

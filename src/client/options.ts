@@ -38,7 +38,11 @@ export interface ClientOptions {
   connectTimeoutMs?: number | undefined;
   /** A connection open this long resets the backoff to its first step. @default 5000 */
   stableAfterMs?: number | undefined;
-  /** Numbers in [0, 1) for the jitter. @default Math.random */
+  /**
+   * Numbers in [0, 1) for the jitter. @default Math.random
+   * Checked at every draw: any other value (or a throw) ends the client, as
+   * `close()` does, and its `InvalidOptionError` is thrown on its own.
+   */
   random?: (() => number) | undefined;
   /** Clock for every delay, e.g. XState's `SimulatedClock` in tests. @default the real timers */
   clock?: Clock | undefined;
@@ -115,8 +119,12 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     );
   }
   const { protocols, binaryType, random = Math.random } = options;
-  if (!(protocols === undefined || typeof protocols === 'string' || isStringArray(protocols))) {
-    throw new InvalidOptionError('protocols', 'a string or an array of strings', protocols);
+  if (!(protocols === undefined || isSubprotocols(typeof protocols === 'string' ? [protocols] : protocols))) {
+    throw new InvalidOptionError(
+      'protocols',
+      "a subprotocol name (an HTTP token: letters, digits and !#$%&'*+-.^_`|~) or an array of distinct ones",
+      protocols,
+    );
   }
   if (!(binaryType === undefined || binaryType === 'blob' || binaryType === 'arraybuffer')) {
     throw new InvalidOptionError('binaryType', "'blob' or 'arraybuffer'", binaryType);
@@ -146,8 +154,14 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   }
 
   const backoff = options.backoff === undefined ? {} : options.backoff;
-  if (typeof backoff !== 'object' || backoff === null) {
+  if (typeof backoff !== 'object' || backoff === null || Array.isArray(backoff)) {
     throw new InvalidOptionError('backoff', 'an object { baseMs, capMs, factor }', backoff);
+  }
+  for (const key of Object.keys(backoff)) {
+    // A typo (`baseMS`) would otherwise leave the default in place without a word.
+    if (key !== 'baseMs' && key !== 'capMs' && key !== 'factor') {
+      throw new InvalidOptionError(`backoff.${key}`, 'only baseMs, capMs and factor', key);
+    }
   }
   const defaults = clientDefaults.backoff;
   const baseMs = milliseconds('backoff.baseMs', backoff.baseMs, defaults.baseMs, 1);
@@ -187,8 +201,17 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
 const isUrl = (value: unknown): value is URL =>
   typeof value === 'object' && value !== null && typeof (value as URL).href === 'string';
 
-const isStringArray = (value: unknown): value is string[] =>
-  Array.isArray(value) && value.every((item) => typeof item === 'string');
+/** RFC 9110's token, as `Sec-WebSocket-Protocol` takes it (ws and browsers check the same). */
+const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
+
+/**
+ * What the WebSocket constructor accepts as subprotocols: distinct tokens. It throws a
+ * SyntaxError for anything else, at every attempt: a failed connect backed off forever.
+ */
+const isSubprotocols = (value: unknown): value is string[] =>
+  Array.isArray(value) &&
+  value.every((item) => typeof item === 'string' && TOKEN.test(item)) &&
+  new Set(value).size === value.length;
 
 /** A URL the WebSocket constructor would take (it throws a SyntaxError for any other). */
 function checkUrl(url: string | URL): void {

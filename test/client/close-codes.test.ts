@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
+import { InvalidOptionError } from '../../src/client/index.js';
 import { createCountingClock } from '../../src/clock.js';
 import { allDisposed, expectNoLeaks, startServer } from '../helpers/server.js';
 import { expectReleased, listenersOn, startClient, startClosingServer } from './helpers.js';
@@ -171,6 +172,81 @@ describe('listeners', () => {
   });
 });
 
+describe('send() checks what it is given', () => {
+  // As connection.send(): ws sent a number as text and threw a bare TypeError for an object;
+  // a browser sends "undefined" or "[object Object]". Now a typed error, and nothing is sent.
+  it('refuses what is not a string, bytes or a Blob with WSSUP_INVALID_ARGUMENT, open or not', async () => {
+    const server = await startServer();
+    const t = startClient({ url: server.url('jo') });
+    await t.next('open');
+    for (const bad of [42, undefined, null, { text: 'hi' }, true, [1, 2]]) {
+      expect(() => t.client.send(bad as never), String(bad)).toThrow(
+        expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }),
+      );
+    }
+    const from = t.mark();
+    expect(t.client.send('ok')).toBe(true);
+    expect(t.client.send(new Uint8Array([1, 2]))).toBe(true);
+    expect(t.client.send(new ArrayBuffer(1))).toBe(true);
+    expect(t.client.send(new Blob(['blob']))).toBe(true);
+    const messages = () => t.events.slice(from).filter(([type]) => type === 'message');
+    await expect.poll(() => messages().length).toBe(4);
+    const received = messages().map(([, event]) => {
+      const { data } = event as { data: unknown };
+      return Buffer.isBuffer(data) ? `bytes ${[...data].join(',')}` : String(data);
+    });
+    // The echo server answers in order: the refused sends never reached it.
+    expect(received).toEqual(['ok', 'bytes 1,2', 'bytes 0', 'bytes 98,108,111,98']);
+
+    t.client.close();
+    expect(() => t.client.send(42 as never)).toThrow(
+      expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }),
+    );
+    expect(t.client.send('late')).toBe(false);
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+});
+
+describe('listeners added or removed while an event is delivered', () => {
+  // As Node's EventEmitter (and the supervisor's own events): an event goes to the listeners
+  // registered when it began. A Set iterated while a listener adds to it visits the newcomer
+  // too, and one that removes and re-adds itself was called again and again, forever.
+  it('a listener added during an event hears the next one, not this one; re-adding itself does not loop', async () => {
+    const server = await startServer();
+    const t = startClient({ url: server.url('ivy') });
+    await t.next('open');
+    const heard: string[] = [];
+    let calls = 0;
+    const again = (event: { data: unknown }) => {
+      calls += 1;
+      if (calls > 5) return; // without the fix, the loop this test is about
+      off();
+      off = t.client.on('message', again);
+      heard.push(`again ${String(event.data)}`);
+    };
+    let off = t.client.on('message', again);
+    t.client.on('message', (event) => {
+      heard.push(`first ${String(event.data)}`);
+      t.client.on('message', (later) => heard.push(`added ${String(later.data)}`));
+    });
+    let from = t.mark();
+    t.client.send('one');
+    await t.next('message', from);
+    from = t.mark();
+    t.client.send('two');
+    await t.next('message', from);
+    // `again` re-added itself after `first`; `first` added a listener in each message.
+    expect(heard).toEqual(['again one', 'first one', 'first two', 'again two', 'added two']);
+
+    t.client.close();
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+});
+
 describe('refusals and closes a plain ws server sends', () => {
   it('4008 slow consumer: backs off with full jitter', async () => {
     const server = await startClosingServer({ code: 4008, reason: 'slow consumer' });
@@ -257,5 +333,71 @@ describe('retry hints longer than a timer can hold', () => {
     expect(delayMs).toBe(2_147_483_647);
     t.client.close();
     expect(realTimers.pending).toBe(0);
+  });
+});
+
+describe('a random that breaks its contract (numbers in [0, 1))', () => {
+  // Before: NaN or a negative number made the delay NaN or negative, which setTimeout fires at
+  // once (a reconnect loop); 1 or more waited past the ceiling. Now the first bad draw ends the
+  // client, as close() does, and its InvalidOptionError is thrown on its own, as a listener's is.
+  it.each([
+    ['NaN', () => Number.NaN, 4008],
+    ['-0.5', () => -0.5, 4008],
+    ['1', () => 1, 4008],
+    ['1.5', () => 1.5, 4008],
+    ['Infinity', () => Number.POSITIVE_INFINITY, 4008],
+    ['a string', () => '0.5', 4008],
+    ['undefined (a used-up sequence)', () => undefined, 4008],
+    ['NaN, after a shutdown (1001)', () => Number.NaN, 1001],
+  ])(
+    '%s: closes the client, reports WSSUP_INVALID_OPTION, and never reconnects',
+    async (_name, random, code) => {
+      const thrown: unknown[] = [];
+      const onUncaught = (error: unknown) => thrown.push(error);
+      process.on('uncaughtException', onUncaught);
+      onTestFinished(() => void process.off('uncaughtException', onUncaught));
+      const server = await startClosingServer({ code, reason: 'bye' });
+      const t = startClient({ url: server.url, random: random as () => number });
+
+      await t.next('open');
+      const from = t.mark();
+      // The step that drew the bad number is not announced (no `close` saying "reconnect", no
+      // `reconnecting`): as after close(), only the final `state` event; lastClose says why.
+      expect(await t.next('state', from)).toEqual({ state: 'closed', previous: 'open' });
+      expect(t.events.slice(from)).toEqual([['state', { state: 'closed', previous: 'open' }]]);
+      expect(t.client.lastClose).toMatchObject({ code });
+      await expect.poll(() => thrown.length).toBe(1);
+      expect(thrown[0]).toBeInstanceOf(InvalidOptionError);
+      expect(thrown[0]).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: 'random' });
+      t.simulated.increment(3_600_000);
+      expect(server.connections()).toBe(1);
+      await expectReleased(t);
+    },
+  );
+
+  it('a random that throws: the same, with what it threw', async () => {
+    const thrown: unknown[] = [];
+    const onUncaught = (error: unknown) => thrown.push(error);
+    process.on('uncaughtException', onUncaught);
+    onTestFinished(() => void process.off('uncaughtException', onUncaught));
+    const server = await startClosingServer({ code: 4008, reason: 'slow consumer' });
+    let draws = 0;
+    const t = startClient({
+      url: server.url,
+      random: () => {
+        draws += 1;
+        if (draws > 1) throw new Error('entropy ran out');
+        return 0.5;
+      },
+    });
+    // The first draw is good: one back-off, one reconnect; the second throws.
+    expect(await t.next('reconnecting')).toEqual({ delayMs: 250, attempt: 1 });
+    const from = t.mark();
+    t.simulated.increment(250);
+    await t.next('open', from);
+    expect(await t.next('state', t.mark())).toEqual({ state: 'closed', previous: 'open' });
+    await expect.poll(() => thrown.map((error) => (error as Error).message)).toEqual(['entropy ran out']);
+    expect(server.connections()).toBe(2);
+    await expectReleased(t);
   });
 });

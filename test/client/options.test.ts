@@ -4,12 +4,13 @@
  * xstate and each other (no `node:` built-in, no ws, nothing of the server).
  */
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import {
   clientDefaults,
   createClient,
   InvalidOptionError,
+  SupervisorError,
   type WebSocketConstructorLike,
 } from '../../src/client/index.js';
 
@@ -36,6 +37,16 @@ describe('createClient() options', () => {
     ['connectTimeoutMs', { url, connectTimeoutMs: 0 }],
     ['stableAfterMs', { url, stableAfterMs: '5s' }],
     ['random', { url, random: 0.5 }],
+    // Checked as the supervisor checks its own nested options and `inspect`: a typo in a
+    // backoff key was ignored, and a bad subprotocol failed every attempt, backed off forever.
+    ['backoff.baseMS', { url, backoff: { baseMS: 100 } }],
+    ['backoff', { url, backoff: [100] }],
+    ['inspect', { url, inspect: 5 }],
+    ['inspect', { url, inspect: 'log' }],
+    ['protocols', { url, protocols: 'chat v1' }],
+    ['protocols', { url, protocols: '' }],
+    ['protocols', { url, protocols: ['chat', 'chat'] }],
+    ['protocols', { url, protocols: ['chat', 'ü'] }],
     ['clock', { url, clock: {} }],
     ['clock', { url, clock: { setTimeout: () => 0 } }],
     ['reconnect', { url, reconnect: false }],
@@ -93,6 +104,33 @@ describe('createClient() options', () => {
       connectTimeoutMs: 10_000,
       stableAfterMs: 5_000,
     });
+  });
+});
+
+describe('client.on()', () => {
+  // As supervisor.on(): a caller's mistake is a typed error at the call. An unknown name threw a
+  // bare TypeError ('toString' found Object.prototype's), and a non-function was kept, to fail
+  // at every event.
+  it.each([
+    ['an unknown event', 'opened', () => {}],
+    ["Object.prototype's toString", 'toString', () => {}],
+    ['__proto__', '__proto__', () => {}],
+    ['a listener that is not a function', 'open', 'log'],
+    ['no listener', 'close', undefined],
+  ])('refuses %s with WSSUP_INVALID_ARGUMENT', (_what, type, listener) => {
+    const client = createClient({ url, WebSocket: WS });
+    onTestFinished(() => client.close());
+    expect(() => client.on(type as 'open', listener as never)).toThrow(SupervisorError);
+    expect(() => client.on(type as 'open', listener as never)).toThrow(
+      expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }),
+    );
+    client.close();
+    expect(() => client.on(type as 'open', listener as never)).toThrow(SupervisorError); // closed or not
+  });
+
+  it('takes a valid subprotocol list', () => {
+    const client = createClient({ url, WebSocket: WS, protocols: ['chat.v1', 'x-json'] });
+    client.close();
   });
 });
 

@@ -1,0 +1,105 @@
+/**
+ * The command lines of the reference server and of every example: Node's
+ * `parseArgs`, strict, with `-h, --help`. Whatever it refuses (an unknown
+ * flag, a flag without its value, a stray argument), and a value that is not
+ * a number, becomes a ConfigError whose message a user can read; the program
+ * prints it with its usage and exits 2 (0 for --help): never a stack trace,
+ * nor a listen on NaN.
+ */
+import { parseArgs } from 'node:util';
+
+/** A command line the program cannot run with: its message is for the user. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Reads the string flags `names`, and --help, from `argv`.
+ * @throws {ConfigError} for anything parseArgs refuses
+ */
+export function parseFlags<N extends string>(
+  argv: string[],
+  names: readonly N[],
+): { help: boolean; values: Partial<Record<N, string>> } {
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        help: { type: 'boolean', short: 'h' },
+        ...Object.fromEntries(names.map((name) => [name, { type: 'string' as const }])),
+      },
+    });
+    const { help, ...given } = values;
+    return { help: help === true, values: given as Partial<Record<N, string>> };
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+}
+
+/** `raw` as a number. @throws {ConfigError} naming `--flag` when it is not one */
+export function toNumber(flag: string, raw: string): number {
+  const value = raw.trim() === '' ? Number.NaN : Number(raw);
+  if (!Number.isFinite(value))
+    throw new ConfigError(`--${flag} must be a number, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+/** Prints `message` and the usage on stderr, as every program here reports a bad command line. */
+export function printUsageError(usage: string, message: string): void {
+  console.error(`error: ${message}\n\n${usage}`);
+}
+
+/** How an example describes its command line; `--port` and `--help` come with every one. */
+export interface ExampleCommandLine<N extends string> {
+  /** Its npm script, e.g. `example:embedding`. */
+  script: string;
+  /** What it does and where to connect, in a line or two. */
+  about: string;
+  /** Its own flags: `{ redis: ['<url>', 'the Redis to share'] }`. */
+  flags?: Record<N, readonly [value: string, help: string]>;
+  /** The environment variable that gives `--port` when the flag is absent, e.g. `PORT`. */
+  portVariable?: string;
+}
+
+/**
+ * An example's flags: `--port` as a port number, and the example's own as
+ * strings. On `--help` it prints the usage and exits 0; on a bad command
+ * line, the message and the usage on stderr, and exits 2. Called before the
+ * example opens anything, so exiting there leaves nothing behind.
+ */
+export function readExampleFlags<N extends string = never>(
+  spec: ExampleCommandLine<N>,
+  argv: string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+): { port: number } & Partial<Record<N, string>> {
+  const own = Object.entries<readonly [string, string]>(spec.flags ?? {});
+  const variable = spec.portVariable === undefined ? '' : ` [${spec.portVariable}]`;
+  const lines = [
+    ['--port <n>', `port, 0 for any free port${variable} (default 0)`],
+    ...own.map(([name, [value, help]]) => [`--${name} ${value}`, help]),
+    ['-h, --help', 'show this help'],
+  ] as const;
+  const width = Math.max(...lines.map(([flag]) => flag.length)) + 2;
+  const usage =
+    `Usage: npm run ${spec.script} -- [options]\n\n${spec.about}\n\nOptions:\n` +
+    lines.map(([flag, help]) => `  ${flag.padEnd(width)}${help}`).join('\n');
+  try {
+    const { help, values } = parseFlags(argv, ['port', ...own.map(([name]) => name as N)]);
+    if (help) {
+      console.log(usage);
+      process.exit(0);
+    }
+    const raw = values.port ?? (spec.portVariable === undefined ? undefined : env[spec.portVariable]) ?? '0';
+    const port = toNumber('port', raw);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+      throw new ConfigError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(raw)}`);
+    }
+    return { ...(values as Partial<Record<N, string>>), port };
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    printUsageError(usage, error.message);
+    process.exit(2);
+  }
+}

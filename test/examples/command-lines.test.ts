@@ -1,0 +1,62 @@
+/**
+ * Every example's command line (the reference server's is in examples.test.ts):
+ * `--help` prints the usage and exits 0; a port that is not one, an unknown
+ * flag or a stray argument print a message and the usage and exit 2, before
+ * anything listens: never a stack trace, nor a listen on NaN. They share the
+ * reference server's parsing (examples/reference-server/command-line.ts).
+ * These run the built programs (npm run build first; npm test does).
+ */
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { runProgram } from '../helpers/process.js';
+
+const examples = readdirSync(new URL('../../examples/', import.meta.url))
+  .filter((name) => name.endsWith('.ts'))
+  .map((name) => name.replace(/\.ts$/, ''));
+
+const noStackTrace = /^\s+at /m;
+
+describe('every example reads its flags like the reference server (exit 2, not a stack trace)', () => {
+  it('finds the examples', () => {
+    expect(examples).toContain('embedding');
+    expect(examples.length).toBeGreaterThanOrEqual(9);
+  });
+
+  it.each(examples)('%s --help: the usage, exit 0', async (name) => {
+    const program = runProgram(`dist/examples/${name}.js`, ['--help']);
+    expect(await program.exited).toBe(0);
+    expect(program.output()).toMatch(new RegExp(`^Usage: npm run example:${name} -- \\[options\\]`));
+    expect(program.output()).toMatch(/--port <n> +port, 0 for any free port/);
+    expect(program.output()).not.toMatch(/listening on/);
+  });
+
+  it.each([
+    ...examples.flatMap((name) => [
+      [name, ['--port', 'abc'], /error: --port must be a number, got "abc"/],
+      [name, ['--no-such-flag'], /error: Unknown option '--no-such-flag'/],
+    ]),
+    // The rest is the same shared code in every example: once is enough.
+    ['embedding', ['--port', '70000'], /error: --port must be an integer from 0 to 65535, got "70000"/],
+    ['embedding', ['--port', '80.5'], /error: --port must be an integer from 0 to 65535, got "80.5"/],
+    ['embedding', ['--port'], /error: Option '--port <value>' argument missing/],
+    ['embedding', ['8080'], /error: Unexpected argument '8080'/],
+    ['cluster', ['--redis'], /error: Option '--redis <value>' argument missing/],
+  ])('%s %j: a message and the usage, exit 2', async (name, args, message) => {
+    const program = runProgram(`dist/examples/${String(name)}.js`, args as string[]);
+    expect(await program.exited).toBe(2);
+    expect(program.errorOutput()).toMatch(message as RegExp);
+    expect(program.errorOutput()).toMatch(/Usage: npm run example:/);
+    expect(program.output()).not.toMatch(noStackTrace);
+    expect(program.output()).not.toMatch(/listening on/);
+  });
+
+  it.each(['existing-http-server', 'express-dashboard'])(
+    '%s: a PORT that is not a port, exit 2',
+    async (name) => {
+      const program = runProgram(`dist/examples/${name}.js`, [], { PORT: 'abc' });
+      expect(await program.exited).toBe(2);
+      expect(program.errorOutput()).toMatch(/error: --port must be a number, got "abc"/);
+      expect(program.output()).not.toMatch(noStackTrace);
+    },
+  );
+});
