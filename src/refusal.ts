@@ -68,8 +68,16 @@ export class Refusal extends Error {
 const isDuration = (value: unknown): value is number =>
   typeof value === 'number' && Number.isFinite(value) && value >= 0;
 
-/** `Retry-After` in whole seconds, rounded up (RFC 9110 §10.2.3 allows no fraction). */
-export const retryAfterSeconds = (ms: number): number => Math.ceil(ms / 1000);
+/**
+ * The most a hint says: 2^31 seconds (68 years), the value RFC 9111 §1.2.2 gives any
+ * larger delta-seconds. Above 1e21, a number prints as `1e+21`, which neither HTTP's
+ * delay-seconds nor the client's `/ retry-after=(\d+)$/` reads: the hint would be lost.
+ */
+const MAX_RETRY_AFTER_SECONDS = 2 ** 31;
+
+/** `Retry-After` in whole seconds, rounded up (RFC 9110 §10.2.3 allows no fraction), at most 2^31. */
+export const retryAfterSeconds = (ms: number): number =>
+  Math.min(Math.ceil(ms / 1000), MAX_RETRY_AFTER_SECONDS);
 
 /** The close code that carries an HTTP status: 4000 + status (4401, 4403, 4429, 4503…). */
 export const closeCodeFor = (status: number): number => 4000 + status;

@@ -36,6 +36,15 @@ describe('closeReason', () => {
     }
   });
 
+  it('writes a hint of any length as whole digits, at most 2^31 seconds (RFC 9111 §1.2.2)', () => {
+    // String(1e21) is '1e+21': neither the client's / retry-after=(\d+)$/ nor HTTP's delay-seconds.
+    for (const retryAfterMs of [1e24, Number.MAX_VALUE]) {
+      expect(retryAfterSeconds(retryAfterMs)).toBe(2_147_483_648);
+      expect(closeReason('busy', retryAfterMs)).toBe('busy retry-after=2147483648');
+    }
+    expect(retryAfterSeconds(2_147_483_647_000)).toBe(2_147_483_647);
+  });
+
   it('never cuts a surrogate pair in half', () => {
     expect(closeReason('😀'.repeat(60), undefined)).toBe('😀'.repeat(30)); // 4 bytes each: 31 would be 124
     expect(closeReason('😀'.repeat(60), 1_000)).toBe(`${'😀'.repeat(27)} retry-after=1`);
