@@ -217,7 +217,10 @@ export class ClusterBook {
     try {
       if (!this.#started) throw new BrokenCircuitError();
       const answer = await this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt));
-      if (!answer.admitted) return { outcome: 'refused' };
+      if (!answer.admitted) {
+        if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
+        return { outcome: 'refused' };
+      }
       for (const order of answer.evict) this.#ordered(order);
       return { outcome: 'booked' };
     } catch (error) {
@@ -281,8 +284,10 @@ export class ClusterBook {
     const { limit, evictAt } = this.#host;
     this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt)).then(
       (answer) => {
-        if (!answer.admitted) this.#host.evictOverLimit(userId, connectionId);
-        else for (const order of answer.evict) this.#ordered(order);
+        if (!answer.admitted) {
+          if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
+          this.#host.evictOverLimit(userId, connectionId);
+        } else for (const order of answer.evict) this.#ordered(order);
       },
       (error) => {
         // Booked again at reconciliation, with everything else the outage left.
@@ -445,6 +450,20 @@ export class ClusterBook {
           this.#idleUnsent.delete(connectionId);
         }
       }),
+    );
+  }
+
+  /**
+   * The book holds this connection id for another owner (node and incarnation). Ids are
+   * UUID v7 minted here, so that is a bug (ours or a custom store's): refused, never
+   * counted as a retry, and reported.
+   */
+  #duplicate(connectionId: string): void {
+    this.#host.report(
+      new SupervisorError(
+        'WSSUP_INTERNAL',
+        `slot store: connection id ${connectionId} is already booked by another node or incarnation`,
+      ),
     );
   }
 

@@ -64,6 +64,7 @@ export function decodeAdmission(reply: unknown): ClusterAdmission | 'late' {
   const [status, live] = items;
   if (status === 'late') return 'late';
   if (status === 'refused') return { admitted: false, reason: 'user-limit', live: Number(live) };
+  if (status === 'duplicate') return { admitted: false, reason: 'duplicate-connection', live: Number(live) };
   if (status !== 'admitted') throw malformed('admit', reply);
   const evict: EvictionOrder[] = [];
   for (let i = 2; i + 2 < items.length; i += 3) {

@@ -52,7 +52,8 @@ end
 /**
  * KEYS[1] the user's book. ARGV: connectionId, incarnation, nodeId, limit,
  * evictAt, deadline (Redis ms, 0 = none), maxIncarnation, live incarnations.
- * Returns {'late'} | {'refused', live} | {'admitted', live, victim id, node, incarnation, ...}.
+ * Returns {'late'} | {'refused', live} | {'duplicate', live} | {'admitted', live, victim id, node,
+ * incarnation, ...}. 'duplicate': another owner (node and incarnation) booked this connection id.
  *
  * The rule is the local one (machines/eviction.ts): admitted when the live
  * entries that are not idle leave a slot free; then idle entries are evicted
@@ -85,11 +86,12 @@ for i = 1, #flat, 2 do
   end
 end
 if existing then
-  -- Idempotent retry. An entry an older incarnation of this node booked is
-  -- taken over; a newer incarnation's entry is left alone (fencing).
-  if existing[4] == node and existing[1] < inc then
-    redis.call('HSET', key, id, inc .. '|' .. existing[2] .. '|' .. existing[3] .. '|' .. node)
-  end
+  -- Idempotent retry, only for the owner that booked it: the same node and
+  -- incarnation. Another node, or another live incarnation of this node (its
+  -- own dead ones were purged above), presenting the id is no retry: admitting
+  -- it would count one slot for two sockets, and taking the entry over would
+  -- strand the owner's socket without a slot.
+  if existing[1] ~= inc or existing[4] ~= node then return { 'duplicate', count + 1 } end
   return { 'admitted', count + 1 }
 end
 if count - #idle >= limit then return { 'refused', count } end
@@ -154,7 +156,8 @@ return 1
  * KEYS[1] the user's book. ARGV: incarnation, nodeId, limit, maxIncarnation,
  * live incarnations, then (connectionId, admittedAt, idleSince) triples,
  * oldest first. Purges dead entries, then books each held connection under
- * this incarnation while the user has a free slot. Returns the ids refused.
+ * this incarnation while the user has a free slot. Returns the ids refused:
+ * over the limit, or booked by another node (or a newer incarnation of this one).
  */
 export const readmitScript = script(
   'readmit',
@@ -164,29 +167,30 @@ local isDead = snapshot(4)
 local flat = redis.call('HGETALL', key)
 local booked, count = {}, 0
 for i = 1, #flat, 2 do
-  local einc = decode(flat[i + 1])
+  local einc, _, _, enode = decode(flat[i + 1])
   if einc ~= inc and isDead(einc) then
     redis.call('HDEL', key, flat[i])
   else
-    booked[flat[i]] = einc
+    booked[flat[i]] = { einc, enode }
     count = count + 1
   end
 end
 local refused = {}
 for i = 6, #ARGV, 3 do
   local id = ARGV[i]
-  local einc = booked[id]
-  if einc == nil then
+  local entry = booked[id]
+  if entry == nil then
     if count < limit then
       redis.call('HSET', key, id, inc .. '|' .. ARGV[i + 1] .. '|' .. ARGV[i + 2] .. '|' .. node)
       count = count + 1
     else
       refused[#refused + 1] = id
     end
-  elseif einc < inc then
-    -- Ours from an incarnation the snapshot still calls live: take it over in place.
-    local _, admitted, since = decode(redis.call('HGET', key, id))
-    redis.call('HSET', key, id, inc .. '|' .. admitted .. '|' .. since .. '|' .. node)
+  elseif entry[1] ~= inc or entry[2] ~= node then
+    -- Another owner's: another node's, or another live incarnation of this node
+    -- (this node's dead ones were purged above; a live one is another process
+    -- with the same node id). A duplicate id: never taken over, never kept.
+    refused[#refused + 1] = id
   end
 end
 return refused

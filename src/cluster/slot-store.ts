@@ -8,8 +8,9 @@
  *
  * Rules every implementation keeps:
  * - `admit` is one atomic decision per call (one script run): an entry of a
- *   dead incarnation is ignored and purged; the connection already booked is
- *   admitted again (idempotent retry); below the eviction point it is added;
+ *   dead incarnation is ignored and purged; the connection already booked by
+ *   the same node and incarnation is admitted again (idempotent retry), by any
+ *   other owner refused ('duplicate-connection'); below the eviction point it is added;
  *   at or above it the idle entries needed to get below it (longest idle
  *   first, on any node) are removed from the book and named in `evict`;
  *   still at the limit after that, it is refused. The book never holds more
@@ -39,7 +40,15 @@ export type ClusterAdmission =
       /** The user's booked live count including the newcomer, after eviction. */
       live: number;
     }
-  | { admitted: false; reason: 'user-limit'; live: number };
+  | {
+      admitted: false;
+      /**
+       * 'user-limit': no slot free after evicting idle ones. 'duplicate-connection': another
+       * node (or another incarnation of this one) booked this connection id; a bug, never a retry.
+       */
+      reason: 'user-limit' | 'duplicate-connection';
+      live: number;
+    };
 
 /** A connection the node holds, as re-admitted after it lost its lease. */
 export interface HeldConnection {
@@ -96,7 +105,10 @@ export interface SlotStore {
   setIdle(userId: string, connectionId: string, idleSince: number | undefined): Promise<void>;
   /** Tells the node holding `order.connectionId` to evict it (best effort). */
   orderEviction(order: EvictionOrder): Promise<void>;
-  /** Books again what this node holds under its current incarnation; returns the ids refused (over the limit). */
+  /**
+   * Books again what this node holds under its current incarnation; returns the ids refused
+   * (over the limit, or booked by another owner).
+   */
   readmit(held: readonly HeldConnection[], limit: number): Promise<string[]>;
   /** Renews the lease; 'lost' when it had expired (the store then takes a new incarnation). */
   renew(): Promise<'renewed' | 'lost'>;

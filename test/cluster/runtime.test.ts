@@ -204,6 +204,28 @@ describe('one per-user limit across nodes', () => {
   });
 });
 
+describe('a connection id the book holds for another owner', () => {
+  it('is refused and reported as a bug, never admitted as a retry', async () => {
+    const c = await startCluster(1);
+    const store = c.stores[0] as MemoryStore;
+    // A custom store (or a bug in minting ids) answers that another owner booked this id.
+    const admit = store.admit.bind(store);
+    store.admit = async () => {
+      store.admit = admit;
+      return { admitted: false, reason: 'duplicate-connection', live: 1 };
+    };
+    expect(await refusal(node(c, 0).url('dee'))).toMatchObject({ status: 429 });
+    expect(node(c, 0).errors).toEqual([
+      expect.objectContaining({ code: 'WSSUP_INTERNAL', message: expect.stringMatching(/already booked/) }),
+    ]);
+    expect(booked(c, 'dee')).toBe(0);
+    // The next attempt has an id of its own.
+    await node(c, 0).open('dee');
+    await expectBooksMatchSockets(c, 'dee');
+    await shutdownAll(c);
+  });
+});
+
 describe('the admission rate limit in cluster mode', () => {
   it("counts a new user's first connections that wait for the book together: one token, one admission", async () => {
     const c = await startCluster(1, 'local', leaseTtlMs, { admissionRate: { perSecond: 0.01, burst: 1 } });

@@ -137,6 +137,42 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     expect(await fresh.store.userBook('ann')).toBeUndefined();
   });
 
+  it('refuses a connection id another owner booked: only the same node and incarnation is a retry', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    // A second live process that also calls itself "a" (a misconfigured node id, or a
+    // restart whose predecessor's lease still runs): a newer incarnation of the same node.
+    const twin = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    expect(twin.store.incarnation).toBeGreaterThan(a.store.incarnation);
+    await a.store.admit('ann', 'c1', 3, 3);
+    await a.store.admit('ann', 'c2', 3, 3);
+    const owned = { userId: 'ann', live: 2, idle: 0, byNode: { a: 2 } };
+    // Another node, or another incarnation of the same node, presenting c1 is no retry:
+    // refused, and the owner's entry is neither counted twice nor taken over.
+    for (const other of [b, twin]) {
+      expect(await other.store.admit('ann', 'c1', 3, 3)).toEqual({
+        admitted: false,
+        reason: 'duplicate-connection',
+        live: 2,
+      });
+      expect(
+        await other.store.readmit(
+          [{ userId: 'ann', connectionId: 'c2', admittedAt: 1, idleSince: undefined }],
+          3,
+        ),
+      ).toEqual(['c2']);
+      expect(await a.store.userBook('ann')).toEqual(owned);
+    }
+    // The owner still holds both: its writes reach them, and its own retry is one.
+    expect(await a.store.admit('ann', 'c1', 3, 3)).toEqual({ admitted: true, evict: [], live: 2 });
+    await a.store.setIdle('ann', 'c1', 5_000);
+    expect(await a.store.userBook('ann')).toMatchObject({ live: 2, idle: 1 });
+    await a.store.release('ann', 'c1');
+    await a.store.release('ann', 'c2');
+    expect(await a.store.userBook('ann')).toBeUndefined();
+  });
+
   it("keeps an entry readable when a time before Redis's offset would make it negative", async () => {
     // This node's clock runs 10 s ahead of Redis's, so the offset measured at
     // start is about -10 s: a small admittedAt or idleSince (as tests pass)
