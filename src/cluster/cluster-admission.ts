@@ -219,6 +219,8 @@ export class ClusterBook {
       const answer = await this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt));
       if (!answer.admitted) {
         if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
+        // Evicted earlier, still booked: their nodes are told again (an order may have been lost).
+        for (const order of answer.evict ?? []) this.#ordered(order);
         return { outcome: 'refused' };
       }
       for (const order of answer.evict) this.#ordered(order);
@@ -274,9 +276,9 @@ export class ClusterBook {
 
   /**
    * The book named this connection for eviction, but it turned active first.
-   * Its slot is already gone from the book, so it is booked again: below the
-   * limit it stays; at the limit the book refuses it, and it is evicted, so
-   * the limit holds either way. (Evicting it at once would evict an active
+   * Its entry is marked evicted (its slot went to the newcomer), so it is
+   * booked again as a newcomer: below the limit it stays; at the limit the
+   * book refuses it, and it is evicted, so the limit holds either way. (Evicting it at once would evict an active
    * connection for idleness; keeping it unbooked would break the limit.)
    */
   kept(userId: string, connectionId: string): void {
@@ -287,7 +289,8 @@ export class ClusterBook {
         if (!answer.admitted) {
           if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
           this.#host.evictOverLimit(userId, connectionId);
-        } else for (const order of answer.evict) this.#ordered(order);
+        }
+        for (const order of answer.evict ?? []) this.#ordered(order);
       },
       (error) => {
         // Booked again at reconciliation, with everything else the outage left.

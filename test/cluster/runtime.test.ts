@@ -162,7 +162,8 @@ describe('one per-user limit across nodes', () => {
     expect(await closedA).toMatchObject({ code: 4001 });
     expect(node(c, 0).events.evicted.map((event) => event.connectionId)).toEqual([a.id]);
     await vi.waitFor(() => expect(localLive(c, 'bea')).toBe(3));
-    expect(booked(c, 'bea')).toBe(3);
+    // a's entry holds its slot until node 0 releases it (after the close), not before.
+    await vi.waitFor(() => expect(booked(c, 'bea')).toBe(3));
     expect(b.ws.readyState).toBe(b.ws.OPEN);
     expect(e.ws.readyState).toBe(e.ws.OPEN);
     await expectBooksMatchSockets(c, 'bea');
@@ -200,6 +201,46 @@ describe('one per-user limit across nodes', () => {
     expect(node(c, 0).events.evicted).toEqual([]);
     await vi.waitFor(() => expect(localLive(c, 'cy')).toBe(3));
     await expectBooksMatchSockets(c, 'cy');
+    await shutdownAll(c);
+  });
+});
+
+describe('an eviction order lost on its way', () => {
+  it('never lets the user past the limit: the victim keeps its slot, and the order is sent again', async () => {
+    const c = await startCluster();
+    const a = await node(c, 0).open('eve');
+    c.clock.increment(idleTimeoutMs); // a is idle
+    await vi.waitFor(() => expect(c.book.users.get('eve')?.get(a.id)?.idleSince).toBeDefined());
+    // Node 0 hears no order for now (its pub/sub connection is reconnecting).
+    const subscriber = c.book.subscribers.get('node-0') as NonNullable<
+      ReturnType<typeof c.book.subscribers.get>
+    >;
+    const lost: string[] = [];
+    c.book.subscribers.set('node-0', {
+      ...subscriber,
+      evictionOrdered: (order) => lost.push(order.connectionId),
+    });
+    const active: Client[] = [];
+    for (let i = 0; i < 3; i++) {
+      active.push(await node(c, 1).open('eve'));
+      await touch((active.at(-1) as Client).ws);
+    }
+    // The third made n = 4 = T: a was named, and its order lost.
+    await vi.waitFor(() => expect(lost).toContain(a.id));
+    active.push(await node(c, 2).open('eve'));
+    await touch((active.at(-1) as Client).ws);
+    // Five sockets, a among them: the next one is refused, not a sixth socket.
+    expect(await refusal(node(c, 1).url('eve'))).toMatchObject({ status: 429 });
+    expect(localLive(c, 'eve')).toBe(limit);
+    expect(a.ws.readyState).toBe(a.ws.OPEN);
+    // Node 0 hears again: the next admission names a once more, and a goes (4001).
+    c.book.subscribers.set('node-0', subscriber);
+    const closedA = closeOf(a.ws);
+    expect(await refusal(node(c, 1).url('eve'))).toMatchObject({ status: 429 });
+    expect(await closedA).toMatchObject({ code: 4001 });
+    await vi.waitFor(() => expect(booked(c, 'eve')).toBe(limit - 1));
+    await node(c, 1).open('eve');
+    await expectBooksMatchSockets(c, 'eve');
     await shutdownAll(c);
   });
 });

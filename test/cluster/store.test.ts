@@ -71,11 +71,12 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
       evict: [{ connectionId: 'a2', nodeId: 'a', incarnation: a.store.incarnation }],
       live: 3,
     });
+    // a2 keeps its slot until node a lets it go (see the lost-order test below).
     expect(await b.store.userBook('ann')).toEqual({
       userId: 'ann',
-      live: 3,
+      live: 4,
       idle: 2,
-      byNode: { a: 1, b: 2 },
+      byNode: { a: 2, b: 2 },
     });
 
     // The order reaches node a over sharded pub/sub; node b's own are delivered to b directly.
@@ -86,6 +87,64 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     expect(b.orders).toEqual([]);
     await b.store.orderEviction({ connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation });
     expect(b.orders).toEqual([{ connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation }]);
+  });
+
+  it('keeps an evicted entry booked until its node releases it, so a lost order never lets the user over the limit', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    await a.store.admit('ann', 'a1', 4, 4);
+    await a.store.setIdle('ann', 'a1', 1_000);
+    await b.store.admit('ann', 'b1', 4, 4);
+    await b.store.admit('ann', 'b2', 4, 4);
+    // 3 booked + the newcomer = 4 ≥ evictAt: a1 (idle, on node a) is named, and the newcomer
+    // is admitted at once, as a local eviction would admit it.
+    const order = { connectionId: 'a1', nodeId: 'a', incarnation: a.store.incarnation };
+    expect(await b.store.admit('ann', 'b3', 4, 4)).toEqual({ admitted: true, evict: [order], live: 3 });
+    // The order is lost (node b crashed before publishing it, or node a's subscriber was
+    // reconnecting): a1's socket stays open on node a. Its slot is still in the book, so
+    // a fifth socket is refused, and the order is given again to whoever admits next.
+    expect(await b.store.userBook('ann')).toMatchObject({ live: 4, idle: 0, byNode: { a: 1, b: 3 } });
+    const refused = { admitted: false, reason: 'user-limit', live: 4, evict: [order] };
+    expect(await b.store.admit('ann', 'b4', 4, 4)).toEqual(refused);
+    // Neither an idle edge nor a live one of a1 revives it in the book.
+    await a.store.setIdle('ann', 'a1', undefined);
+    await a.store.setIdle('ann', 'a1', 2_000);
+    expect(await b.store.admit('ann', 'b4', 4, 4)).toEqual(refused);
+    // Node a gets the order this time and lets a1 go: its release frees the slot.
+    await b.store.orderEviction(order);
+    await eventually(() => a.orders.length === 1);
+    await a.store.release('ann', 'a1');
+    expect(await b.store.admit('ann', 'b4', 4, 4)).toEqual({ admitted: true, evict: [], live: 4 });
+  });
+
+  it('books an evicted entry again, as a newcomer, when its own node finds it active', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    await a.store.admit('ann', 'a1', 3, 3);
+    await b.store.admit('ann', 'b1', 3, 3);
+    await b.store.admit('ann', 'b2', 3, 3);
+    await a.store.setIdle('ann', 'a1', 1_000);
+    expect(await b.store.admit('ann', 'b3', 3, 3)).toMatchObject({ admitted: true, live: 3 });
+    // The order reached node a after a1 talked again: the runtime books it again. No room
+    // (b1 to b3 are active): refused, and node a evicts it over the limit.
+    expect(await a.store.admit('ann', 'a1', 3, 3)).toEqual({
+      admitted: false,
+      reason: 'user-limit',
+      live: 3,
+    });
+    await b.store.release('ann', 'b1');
+    expect(await a.store.admit('ann', 'a1', 3, 3)).toEqual({ admitted: true, evict: [], live: 3 });
+    // Booked like any other entry again: a retry is a retry, an idle edge is recorded.
+    expect(await a.store.admit('ann', 'a1', 3, 3)).toEqual({ admitted: true, evict: [], live: 3 });
+    await a.store.setIdle('ann', 'a1', 5_000);
+    expect(await b.store.userBook('ann')).toEqual({
+      userId: 'ann',
+      live: 3,
+      idle: 1,
+      byNode: { a: 1, b: 2 },
+    });
   });
 
   it('never evicts an active entry, and refuses without evicting when eviction would not make room', async () => {
@@ -106,7 +165,7 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
       evict: [{ connectionId: 'c3', nodeId: 'a', incarnation: store.incarnation }],
       live: 3,
     });
-    expect(await store.userBook('ann')).toMatchObject({ live: 3, idle: 0 });
+    expect(await store.userBook('ann')).toMatchObject({ live: 4, idle: 0 }); // c3 until released
   });
 
   it('fences by incarnation: a stale or foreign incarnation neither deletes nor refreshes an entry', async () => {
