@@ -112,6 +112,8 @@ export class ClusterBook {
    * or a live one named for eviction) for as long as the connection lives.
    */
   readonly #idleUnsent = new Map<string, { userId: string }>();
+  /** Connections in a readmit() the store has not answered yet: it may have booked them. */
+  readonly #readmitting = new Set<string>();
   /** Releases (and abandoned reservations) the store may not have applied: id → user. */
   readonly #pendingReleases = new Map<string, string>();
   /** The first lease was taken: admissions go to the store from now on. */
@@ -255,8 +257,12 @@ export class ClusterBook {
     // After stop() the store has released every slot of this node already.
     if (this.#stopped !== undefined) return;
     // Never booked: nothing to free (a reservation that timed out is a pending release already,
-    // or, admitted unsynced, may have been booked all the same).
-    if (this.#unsynced.delete(connectionId) && !this.#maybeBooked.delete(connectionId)) return;
+    // or, admitted unsynced, may have been booked all the same). One in a re-admission on its
+    // way is booked by it: the release, sent after it, is applied after it.
+    const unsynced = this.#unsynced.delete(connectionId);
+    const readmitting = this.#readmitting.delete(connectionId);
+    const maybeBooked = this.#maybeBooked.delete(connectionId) || readmitting;
+    if (unsynced && !maybeBooked) return;
     this.#release(userId, connectionId);
   }
 
@@ -421,8 +427,17 @@ export class ClusterBook {
     const active = held.filter((connection) => connection.idleSince === undefined);
     const idle = held.filter((connection) => connection.idleSince !== undefined);
     const { limit } = this.#host;
-    const refused = await this.#call(() => this.#store.readmit(active, limit));
-    if (idle.length > 0) refused.push(...(await this.#call(() => this.#store.readmit(idle, limit))));
+    for (const { connectionId } of held) this.#readmitting.add(connectionId);
+    let refused: string[];
+    try {
+      refused = await this.#call(() => this.#store.readmit(active, limit));
+      // Not the ones released meanwhile: a readmit sent after their release would book them.
+      const idleLeft = idle.filter((connection) => this.#readmitting.has(connection.connectionId));
+      if (idleLeft.length > 0)
+        refused.push(...(await this.#call(() => this.#store.readmit(idleLeft, limit))));
+    } finally {
+      for (const { connectionId } of held) this.#readmitting.delete(connectionId);
+    }
     if (full) this.#needsFullReadmit = false;
     for (const { connectionId } of held) {
       this.#unsynced.delete(connectionId);

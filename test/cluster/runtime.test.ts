@@ -416,6 +416,40 @@ describe('outage policy', () => {
     await shutdownAll(c);
   });
 
+  it("'local': a connection closed while its re-admission is on its way leaves no slot booked", async () => {
+    const c = await startCluster(1, 'local', leaseTtlMs, neverIdle);
+    c.book.down = true;
+    // Three failed admissions open the breaker: the fourth never reaches the store.
+    for (let i = 0; i < 3; i++) await node(c, 0).open('gus');
+    const gone = await node(c, 0).open('gus');
+    expect(node(c, 0).supervisor.stats().cluster).toMatchObject({ breaker: 'open', unsynced: 4 });
+    c.book.down = false;
+    // The store applies the re-admission at once (Redis runs commands in order) but its
+    // answer is slow to come back; the connection closes meanwhile.
+    const store = c.stores[0] as MemoryStore;
+    const readmit = store.readmit.bind(store);
+    let applied = false;
+    let answer = () => {};
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    store.readmit = async (held, limit) => {
+      const refused = await readmit(held, limit);
+      applied = true;
+      await answered;
+      return refused;
+    };
+    await driveUntil(c, () => expect(applied).toBe(true));
+    expect(booked(c, 'gus')).toBe(4);
+    gone.ws.close();
+    await vi.waitFor(() => expect(node(c, 0).events.disposed).toHaveLength(1));
+    answer();
+    // Its release follows the re-admission: the slot it booked is freed.
+    await expectBooksMatchSockets(c, 'gus');
+    expect(booked(c, 'gus')).toBe(3);
+    await shutdownAll(c);
+  });
+
   it("'reject': refuses with 503 and Retry-After while the store is down, and keeps existing connections", async () => {
     const c = await startCluster(1, 'reject', leaseTtlMs, neverIdle);
     const events = storeEvents(node(c, 0).supervisor);
