@@ -450,6 +450,39 @@ describe('outage policy', () => {
     await shutdownAll(c);
   });
 
+  it("'local': an idle connection closed while the active ones are re-admitted is not booked after its release", async () => {
+    // Room for 4 idle connections without a local eviction (T = 7).
+    const c = await startCluster(1, 'local', leaseTtlMs, { maxConnectionsPerUser: 10 });
+    c.book.down = true;
+    for (let i = 0; i < 3; i++) await node(c, 0).open('hal');
+    const gone = await node(c, 0).open('hal'); // the breaker is open: never reached the store
+    c.book.down = false;
+    // Every one is idle by the time the store is back (the clock jumps a renewal at a time),
+    // so the re-admission of the active ones books none; its answer is slow to come back.
+    const store = c.stores[0] as MemoryStore;
+    const readmit = store.readmit.bind(store);
+    const calls: number[] = [];
+    let answer = () => {};
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    store.readmit = async (held, limit) => {
+      calls.push(held.length);
+      const refused = await readmit(held, limit);
+      if (calls.length === 1) await answered;
+      return refused;
+    };
+    await driveUntil(c, () => expect(calls).toEqual([0]));
+    gone.ws.close();
+    await vi.waitFor(() => expect(node(c, 0).events.disposed).toHaveLength(1));
+    answer();
+    // The idle ones are booked after that, without the one already released.
+    await vi.waitFor(() => expect(calls).toEqual([0, 3]));
+    await expectBooksMatchSockets(c, 'hal');
+    expect(booked(c, 'hal')).toBe(3);
+    await shutdownAll(c);
+  });
+
   it("'reject': refuses with 503 and Retry-After while the store is down, and keeps existing connections", async () => {
     const c = await startCluster(1, 'reject', leaseTtlMs, neverIdle);
     const events = storeEvents(node(c, 0).supervisor);
