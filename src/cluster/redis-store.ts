@@ -101,6 +101,8 @@ class Store implements RedisSlotStore {
   /** The start() in flight, which stop() waits for; and whether stop() asked it to give up. */
   #starting: Promise<void> | undefined;
   #stopRequested = false;
+  /** The last renew() (settled or not): stop() waits for it, as it may take a new incarnation. */
+  #renewal: Promise<unknown> | undefined;
   /** Which incarnations were alive at the last renewal or registry read. */
   #liveness: Liveness = { maxIncarnation: 0, live: [] };
   /** #livenessArgs's list, and the snapshot and incarnation it was joined for. */
@@ -347,7 +349,13 @@ class Store implements RedisSlotStore {
     return refused;
   }
 
-  async renew(): Promise<'renewed' | 'lost'> {
+  renew(): Promise<'renewed' | 'lost'> {
+    const renewal = this.#renew();
+    this.#renewal = renewal;
+    return renewal;
+  }
+
+  async #renew(): Promise<'renewed' | 'lost'> {
     const connection = this.#connection;
     if (connection === undefined || this.#state === 'stopped') throw this.#notRunning();
     const { leases, incarnations, counter } = this.keys.registry;
@@ -377,7 +385,9 @@ class Store implements RedisSlotStore {
     this.#incarnation = renewal.incarnation;
     // The index belongs to the dead incarnation now; readmit() rebuilds it.
     this.#booked.clear();
-    if (previous !== 0) this.#events?.incarnationChanged(renewal.incarnation, previous);
+    // Stopping: stop() retires the new lease; there is nothing left to re-admit.
+    if (previous !== 0 && !this.#hasStopped())
+      this.#events?.incarnationChanged(renewal.incarnation, previous);
     return 'lost';
   }
 
@@ -430,6 +440,10 @@ class Store implements RedisSlotStore {
       return;
     }
     this.#state = 'stopped';
+    // A renewal on its way (the lease actor's) may take a new incarnation, which Redis
+    // registers before the commands below: retire that one, or its lease outlives this
+    // node by a TTL. Its deadline bounds the wait.
+    await this.#renewal?.catch(() => {});
     const connection = this.#connection;
     const incarnation = this.#incarnation;
     if (connection !== undefined && incarnation !== 0) {
@@ -533,6 +547,11 @@ class Store implements RedisSlotStore {
       incarnation <= this.#liveness.maxIncarnation &&
       !this.#liveness.live.includes(incarnation)
     );
+  }
+
+  /** A method, not a read of #state: TypeScript keeps #state narrowed across an await. */
+  #hasStopped(): boolean {
+    return this.#state === 'stopped';
   }
 
   #stoppedWhileStarting(): SupervisorError {

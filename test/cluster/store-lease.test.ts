@@ -166,6 +166,24 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
     expect(await other.store.userBook('ann')).toMatchObject({ live: 1, byNode: { paused: 1 } });
   });
 
+  it('stop() with a renewal on its way that takes a new incarnation leaves no lease behind', async () => {
+    const keyPrefix = freshPrefix();
+    const leaving = await startStore(redis.current, { keyPrefix, nodeId: 'leaving' });
+    const staying = await startStore(redis.current, { keyPrefix, nodeId: 'staying' });
+    await leaving.store.admit('ann', 'c1', 4, 4);
+    await expireLease(redis.current, keyPrefix, leaving.store.incarnation);
+    // The lease actor's renewal is on its way when shutdown stops the store: Redis runs it
+    // first, and it registers a new incarnation.
+    const renewal = leaving.store.renew();
+    await leaving.store.stop();
+    await renewal.catch(() => {});
+    // The expired lease waits for a reaper, as any expired one; no live one is left behind.
+    const live = (await staying.store.view()).nodes.filter((node) => node.leaseExpiresInMs >= 0);
+    expect(live.map((node) => node.nodeId)).toEqual(['staying']);
+    expect(leaving.incarnations).toEqual([]); // a stopped store tells the runtime nothing more
+    expect(await staying.store.userBook('ann')).toBeUndefined();
+  });
+
   it('stop() releases the node’s slots and its lease', async () => {
     const keyPrefix = freshPrefix();
     const leaving = await startStore(redis.current, { keyPrefix, nodeId: 'leaving' });
