@@ -479,6 +479,9 @@ class Store implements RedisSlotStore {
       return; // not ours to parse: best-effort channel, the admission script enforces the limit
     }
     if (typeof order?.connectionId !== 'string' || typeof order.incarnation !== 'number') return;
+    // Only orders for this node come on its channel: the runtime passes an order naming
+    // another node on to that node, so one that came here by mistake must stop here.
+    if (order.nodeId !== this.nodeId) return;
     this.#deliver(order);
   }
 

@@ -280,6 +280,25 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     expect(a.orders.map((order) => order.connectionId)).toEqual(['y']);
   });
 
+  it('ignores a message on its channel that names another node or is malformed', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const channel = `${keyPrefix}:{n:a}:orders`;
+    const incarnation = a.store.incarnation;
+    for (const message of [
+      JSON.stringify({ connectionId: 'x', nodeId: 'b', incarnation }), // the runtime would pass it on to b
+      JSON.stringify({ connectionId: 'x', incarnation }),
+      JSON.stringify({ connectionId: 7, nodeId: 'a', incarnation }),
+      'null',
+      '{',
+      JSON.stringify({ connectionId: 'y', nodeId: 'a', incarnation }),
+    ]) {
+      await redis.current.command('SPUBLISH', channel, message);
+    }
+    await eventually(() => a.orders.length > 0);
+    expect(a.orders).toEqual([{ connectionId: 'y', nodeId: 'a', incarnation }]);
+  });
+
   it('keeps each script on one hash slot: a user, the registry, an incarnation index', async () => {
     const keyPrefix = freshPrefix();
     const { store } = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
