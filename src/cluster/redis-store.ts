@@ -233,7 +233,7 @@ class Store implements RedisSlotStore {
       // incarnation, which every node now counts as dead, and the re-admission
       // of what this node holds has not seen this connection. Booked again
       // under the new one (that admission purges the dead entry), and the
-      // victims already taken out of the book are still told.
+      // victims the first run named are still told.
       pending.notAdmitted();
       return this.#admitAgain(userId, connectionId, limit, evictAt, admission.evict);
     }
@@ -256,12 +256,13 @@ class Store implements RedisSlotStore {
     evicted: readonly EvictionOrder[],
   ): Promise<ClusterAdmission> {
     const again = await this.admit(userId, connectionId, limit, evictAt);
-    if (again.admitted) return { ...again, evict: [...evicted, ...again.evict] };
-    // Refused now: the caller drops the connection, but the first run's victims
-    // have no slot any more. (Ours, of the old incarnation, are fenced out by
-    // #deliver; the re-admission of what this node holds books them again.)
-    for (const order of evicted) this.orderEviction(order).catch(this.#ignoreError);
-    return again;
+    // The first run's victims are marked evicted, so the second run names them again
+    // (unless their nodes died): each once. Refused or not, the caller sends them, as the
+    // first run's newcomer took their slots. (Ours, of the old incarnation, are fenced out
+    // by #deliver; the re-admission of what this node holds books them again.)
+    const named = new Set(evicted.map((order) => order.connectionId));
+    const evict = [...evicted, ...(again.evict ?? []).filter((order) => !named.has(order.connectionId))];
+    return again.admitted || evict.length > 0 ? { ...again, evict } : again;
   }
 
   async release(userId: string, connectionId: string): Promise<void> {

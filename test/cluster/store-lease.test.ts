@@ -166,6 +166,20 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
     expect(await other.store.userBook('ann')).toMatchObject({ live: 1, byNode: { paused: 1 } });
   });
 
+  it('an admission booked again under the new incarnation names each victim of its first run once', async () => {
+    const keyPrefix = freshPrefix();
+    const paused = await startStore(redis.current, { keyPrefix, nodeId: 'paused' });
+    const other = await startStore(redis.current, { keyPrefix, nodeId: 'other' });
+    await other.store.admit('ann', 'o1', 3, 2);
+    await other.store.setIdle('ann', 'o1', 1_000);
+    await paused.store.renew(); // a snapshot that knows node other
+    await expireLease(redis.current, keyPrefix, paused.store.incarnation);
+    const [, admission] = await Promise.all([paused.store.renew(), paused.store.admit('ann', 'p1', 3, 2)]);
+    // The first run evicted o1 (marked, still counted); the second run names it again.
+    const order = { connectionId: 'o1', nodeId: 'other', incarnation: other.store.incarnation };
+    expect(admission).toEqual({ admitted: true, evict: [order], live: 2 });
+  });
+
   it('stop() with a renewal on its way that takes a new incarnation leaves no lease behind', async () => {
     const keyPrefix = freshPrefix();
     const leaving = await startStore(redis.current, { keyPrefix, nodeId: 'leaving' });
