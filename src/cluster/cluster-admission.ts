@@ -112,6 +112,8 @@ export class ClusterBook {
    * or a live one named for eviction) for as long as the connection lives.
    */
   readonly #idleUnsent = new Map<string, { userId: string }>();
+  /** Connections in a readmit() the store has not answered yet: it may have booked them. */
+  readonly #readmitting = new Set<string>();
   /** Releases (and abandoned reservations) the store may not have applied: id → user. */
   readonly #pendingReleases = new Map<string, string>();
   /** The first lease was taken: admissions go to the store from now on. */
@@ -217,7 +219,12 @@ export class ClusterBook {
     try {
       if (!this.#started) throw new BrokenCircuitError();
       const answer = await this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt));
-      if (!answer.admitted) return { outcome: 'refused' };
+      if (!answer.admitted) {
+        if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
+        // Evicted earlier, still booked: their nodes are told again (an order may have been lost).
+        for (const order of answer.evict ?? []) this.#ordered(order);
+        return { outcome: 'refused' };
+      }
       for (const order of answer.evict) this.#ordered(order);
       return { outcome: 'booked' };
     } catch (error) {
@@ -250,8 +257,12 @@ export class ClusterBook {
     // After stop() the store has released every slot of this node already.
     if (this.#stopped !== undefined) return;
     // Never booked: nothing to free (a reservation that timed out is a pending release already,
-    // or, admitted unsynced, may have been booked all the same).
-    if (this.#unsynced.delete(connectionId) && !this.#maybeBooked.delete(connectionId)) return;
+    // or, admitted unsynced, may have been booked all the same). One in a re-admission on its
+    // way is booked by it: the release, sent after it, is applied after it.
+    const unsynced = this.#unsynced.delete(connectionId);
+    const readmitting = this.#readmitting.delete(connectionId);
+    const maybeBooked = this.#maybeBooked.delete(connectionId) || readmitting;
+    if (unsynced && !maybeBooked) return;
     this.#release(userId, connectionId);
   }
 
@@ -271,9 +282,9 @@ export class ClusterBook {
 
   /**
    * The book named this connection for eviction, but it turned active first.
-   * Its slot is already gone from the book, so it is booked again: below the
-   * limit it stays; at the limit the book refuses it, and it is evicted, so
-   * the limit holds either way. (Evicting it at once would evict an active
+   * Its entry is marked evicted (its slot went to the newcomer), so it is
+   * booked again as a newcomer: below the limit it stays; at the limit the
+   * book refuses it, and it is evicted, so the limit holds either way. (Evicting it at once would evict an active
    * connection for idleness; keeping it unbooked would break the limit.)
    */
   kept(userId: string, connectionId: string): void {
@@ -281,8 +292,11 @@ export class ClusterBook {
     const { limit, evictAt } = this.#host;
     this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt)).then(
       (answer) => {
-        if (!answer.admitted) this.#host.evictOverLimit(userId, connectionId);
-        else for (const order of answer.evict) this.#ordered(order);
+        if (!answer.admitted) {
+          if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
+          this.#host.evictOverLimit(userId, connectionId);
+        }
+        for (const order of answer.evict ?? []) this.#ordered(order);
       },
       (error) => {
         // Booked again at reconciliation, with everything else the outage left.
@@ -413,8 +427,17 @@ export class ClusterBook {
     const active = held.filter((connection) => connection.idleSince === undefined);
     const idle = held.filter((connection) => connection.idleSince !== undefined);
     const { limit } = this.#host;
-    const refused = await this.#call(() => this.#store.readmit(active, limit));
-    if (idle.length > 0) refused.push(...(await this.#call(() => this.#store.readmit(idle, limit))));
+    for (const { connectionId } of held) this.#readmitting.add(connectionId);
+    let refused: string[];
+    try {
+      refused = await this.#call(() => this.#store.readmit(active, limit));
+      // Not the ones released meanwhile: a readmit sent after their release would book them.
+      const idleLeft = idle.filter((connection) => this.#readmitting.has(connection.connectionId));
+      if (idleLeft.length > 0)
+        refused.push(...(await this.#call(() => this.#store.readmit(idleLeft, limit))));
+    } finally {
+      for (const { connectionId } of held) this.#readmitting.delete(connectionId);
+    }
     if (full) this.#needsFullReadmit = false;
     for (const { connectionId } of held) {
       this.#unsynced.delete(connectionId);
@@ -445,6 +468,20 @@ export class ClusterBook {
           this.#idleUnsent.delete(connectionId);
         }
       }),
+    );
+  }
+
+  /**
+   * The book holds this connection id for another owner (node and incarnation). Ids are
+   * UUID v7 minted here, so that is a bug (ours or a custom store's): refused, never
+   * counted as a retry, and reported.
+   */
+  #duplicate(connectionId: string): void {
+    this.#host.report(
+      new SupervisorError(
+        'WSSUP_INTERNAL',
+        `slot store: connection id ${connectionId} is already booked by another node or incarnation`,
+      ),
     );
   }
 

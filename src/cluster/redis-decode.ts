@@ -14,7 +14,10 @@ export interface Liveness {
 export interface BookEntry {
   incarnation: number;
   admittedAt: number;
+  /** Undefined while live, and once evicted. */
   idleSince: number | undefined;
+  /** Named for eviction, its node not done yet: it still holds its slot (see the admit script). */
+  evicting: boolean;
   nodeId: string;
 }
 
@@ -38,7 +41,7 @@ export interface Renewal {
   liveness: Liveness;
 }
 
-const ENTRY = /^(\d+)\|(\d+)\|(\d*)\|(.*)$/s;
+const ENTRY = /^(\d+)\|(\d+)\|(e?\d*)\|(.*)$/s;
 
 /** `<incarnation>|<admittedAt>|<idleSince>|<nodeId>`, or undefined for a value this store did not write. */
 export function decodeEntry(value: string): BookEntry | undefined {
@@ -54,7 +57,8 @@ export function decodeEntry(value: string): BookEntry | undefined {
   return {
     incarnation: Number(incarnation),
     admittedAt: Number(admittedAt),
-    idleSince: idleSince === '' ? undefined : Number(idleSince),
+    idleSince: idleSince === '' || idleSince.startsWith('e') ? undefined : Number(idleSince),
+    evicting: idleSince.startsWith('e'),
     nodeId,
   };
 }
@@ -63,8 +67,8 @@ export function decodeAdmission(reply: unknown): ClusterAdmission | 'late' {
   const items = asArray(reply, 'admit');
   const [status, live] = items;
   if (status === 'late') return 'late';
-  if (status === 'refused') return { admitted: false, reason: 'user-limit', live: Number(live) };
-  if (status !== 'admitted') throw malformed('admit', reply);
+  if (status === 'duplicate') return { admitted: false, reason: 'duplicate-connection', live: Number(live) };
+  if (status !== 'admitted' && status !== 'refused') throw malformed('admit', reply);
   const evict: EvictionOrder[] = [];
   for (let i = 2; i + 2 < items.length; i += 3) {
     evict.push({
@@ -73,7 +77,11 @@ export function decodeAdmission(reply: unknown): ClusterAdmission | 'late' {
       incarnation: Number(items[i + 2]),
     });
   }
-  return { admitted: true, evict, live: Number(live) };
+  if (status === 'admitted') return { admitted: true, evict, live: Number(live) };
+  // Refused with orders: the user's evicted entries still booked, named again.
+  return evict.length === 0
+    ? { admitted: false, reason: 'user-limit', live: Number(live) }
+    : { admitted: false, reason: 'user-limit', live: Number(live), evict };
 }
 
 export function decodeRenewal(reply: unknown): Renewal {

@@ -44,15 +44,19 @@ local function snapshot(first)
   return function(inc) return inc <= maxInc and not live[inc] end
 end
 local function decode(value)
-  local inc, admitted, since, node = string.match(value, '^(%d+)|(%d+)|(%d*)|(.*)$')
+  local inc, admitted, since, node = string.match(value, '^(%d+)|(%d+)|(e?%d*)|(.*)$')
   return tonumber(inc), tonumber(admitted), since, node
 end
+local function isEvicting(since) return string.byte(since, 1) == 101 end
 `;
 
 /**
  * KEYS[1] the user's book. ARGV: connectionId, incarnation, nodeId, limit,
  * evictAt, deadline (Redis ms, 0 = none), maxIncarnation, live incarnations.
- * Returns {'late'} | {'refused', live} | {'admitted', live, victim id, node, incarnation, ...}.
+ * Returns {'late'} | {'refused', live, orders...} | {'duplicate', live} | {'admitted', live,
+ * orders...}, an order being (connection id, node, incarnation): the new victims, then the
+ * entries evicted earlier that are still booked. 'duplicate': another owner (node and
+ * incarnation) booked this connection id.
  *
  * The rule is the local one (machines/eviction.ts): admitted when the live
  * entries that are not idle leave a slot free; then idle entries are evicted
@@ -60,6 +64,16 @@ end
  * evictAt. A refusal evicts nothing. An admission whose client already gave
  * up on it (past the deadline) changes nothing: a timed-out admit never
  * books a slot behind the caller's back.
+ *
+ * An evicted entry is not deleted but marked (idleSince 'e<now>'): its socket
+ * stays open until its node gets the order, which goes over pub/sub, best
+ * effort. The newcomer that evicted it is admitted at once, as a local
+ * eviction admits it (a draining connection frees its slot); every later
+ * admission counts the marked entry until its node releases it, and names it
+ * again (after the new victims) so that a lost order is sent again. So a
+ * lost order never lets the user past the limit, and renewal stays one
+ * command. The entry's own node books it again only as a newcomer (it turned
+ * active before the order came: the runtime's kept()).
  */
 export const admitScript = script(
   'admit',
@@ -71,7 +85,7 @@ local key, id, inc, node = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local limit, evictAt = tonumber(ARGV[4]), tonumber(ARGV[5])
 local isDead = snapshot(7)
 local flat = redis.call('HGETALL', key)
-local count, idle, existing = 0, {}, nil
+local count, idle, existing, evicting = 0, {}, nil, {}
 for i = 1, #flat, 2 do
   local cid = flat[i]
   local einc, admitted, since, enode = decode(flat[i + 1])
@@ -81,18 +95,32 @@ for i = 1, #flat, 2 do
     existing = { einc, admitted, since, enode }
   else
     count = count + 1
-    if since ~= '' then idle[#idle + 1] = { cid, tonumber(since), einc, enode } end
+    if isEvicting(since) then
+      evicting[#evicting + 1] = { cid, enode, einc }
+    elseif since ~= '' then
+      idle[#idle + 1] = { cid, tonumber(since), einc, enode, admitted }
+    end
   end
+end
+local function orderAgain(out)
+  for _, entry in ipairs(evicting) do
+    out[#out + 1] = entry[1]
+    out[#out + 1] = entry[2]
+    out[#out + 1] = tostring(entry[3])
+  end
+  return out
 end
 if existing then
-  -- Idempotent retry. An entry an older incarnation of this node booked is
-  -- taken over; a newer incarnation's entry is left alone (fencing).
-  if existing[4] == node and existing[1] < inc then
-    redis.call('HSET', key, id, inc .. '|' .. existing[2] .. '|' .. existing[3] .. '|' .. node)
-  end
-  return { 'admitted', count + 1 }
+  -- Idempotent retry, only for the owner that booked it: the same node and
+  -- incarnation. Another node, or another live incarnation of this node (its
+  -- own dead ones were purged above), presenting the id is no retry: admitting
+  -- it would count one slot for two sockets, and taking the entry over would
+  -- strand the owner's socket without a slot.
+  if existing[1] ~= inc or existing[4] ~= node then return { 'duplicate', count + 1 } end
+  -- Evicted, but its node kept it (active again): booked again as a newcomer, below.
+  if not isEvicting(existing[3]) then return { 'admitted', count + 1 } end
 end
-if count - #idle >= limit then return { 'refused', count } end
+if count - #idle >= limit then return orderAgain({ 'refused', count }) end
 table.sort(idle, function(a, b)
   if a[2] ~= b[2] then return a[2] < b[2] end
   return a[1] < b[1]
@@ -101,7 +129,7 @@ local out = { 'admitted', 0 }
 local remaining = count + 1
 for _, victim in ipairs(idle) do
   if remaining < evictAt then break end
-  redis.call('HDEL', key, victim[1])
+  redis.call('HSET', key, victim[1], victim[3] .. '|' .. victim[5] .. '|e' .. now .. '|' .. victim[4])
   out[#out + 1] = victim[1]
   out[#out + 1] = victim[4]
   out[#out + 1] = tostring(victim[3])
@@ -109,7 +137,7 @@ for _, victim in ipairs(idle) do
 end
 redis.call('HSET', key, id, inc .. '|' .. now .. '||' .. node)
 out[2] = remaining
-return out
+return orderAgain(out)
 `,
 );
 
@@ -135,16 +163,17 @@ return 0
 
 /**
  * KEYS[1] the user's book. ARGV: connectionId, incarnation, idleSince (epoch
- * ms, or '' for live again). Only this incarnation's own entry is refreshed.
- * Returns 1 when it wrote.
+ * ms, or '' for live again). Only this incarnation's own entry is refreshed,
+ * and never one evicted (see admit). Returns 1 when it wrote.
  */
 export const setIdleScript = script(
   'setIdle',
   `${prelude}
 local value = redis.call('HGET', KEYS[1], ARGV[1])
 if not value then return 0 end
-local einc, admitted, _, enode = decode(value)
-if einc ~= tonumber(ARGV[2]) then return 0 end
+local einc, admitted, since, enode = decode(value)
+-- Evicted: no edge revives it (it counts until released, and is named again).
+if einc ~= tonumber(ARGV[2]) or isEvicting(since) then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], einc .. '|' .. admitted .. '|' .. ARGV[3] .. '|' .. enode)
 return 1
 `,
@@ -154,7 +183,8 @@ return 1
  * KEYS[1] the user's book. ARGV: incarnation, nodeId, limit, maxIncarnation,
  * live incarnations, then (connectionId, admittedAt, idleSince) triples,
  * oldest first. Purges dead entries, then books each held connection under
- * this incarnation while the user has a free slot. Returns the ids refused.
+ * this incarnation while the user has a free slot. Returns the ids refused:
+ * over the limit, or booked by another node (or a newer incarnation of this one).
  */
 export const readmitScript = script(
   'readmit',
@@ -164,29 +194,30 @@ local isDead = snapshot(4)
 local flat = redis.call('HGETALL', key)
 local booked, count = {}, 0
 for i = 1, #flat, 2 do
-  local einc = decode(flat[i + 1])
+  local einc, _, _, enode = decode(flat[i + 1])
   if einc ~= inc and isDead(einc) then
     redis.call('HDEL', key, flat[i])
   else
-    booked[flat[i]] = einc
+    booked[flat[i]] = { einc, enode }
     count = count + 1
   end
 end
 local refused = {}
 for i = 6, #ARGV, 3 do
   local id = ARGV[i]
-  local einc = booked[id]
-  if einc == nil then
+  local entry = booked[id]
+  if entry == nil then
     if count < limit then
       redis.call('HSET', key, id, inc .. '|' .. ARGV[i + 1] .. '|' .. ARGV[i + 2] .. '|' .. node)
       count = count + 1
     else
       refused[#refused + 1] = id
     end
-  elseif einc < inc then
-    -- Ours from an incarnation the snapshot still calls live: take it over in place.
-    local _, admitted, since = decode(redis.call('HGET', key, id))
-    redis.call('HSET', key, id, inc .. '|' .. admitted .. '|' .. since .. '|' .. node)
+  elseif entry[1] ~= inc or entry[2] ~= node then
+    -- Another owner's: another node's, or another live incarnation of this node
+    -- (this node's dead ones were purged above; a live one is another process
+    -- with the same node id). A duplicate id: never taken over, never kept.
+    refused[#refused + 1] = id
   end
 end
 return refused

@@ -101,6 +101,8 @@ class Store implements RedisSlotStore {
   /** The start() in flight, which stop() waits for; and whether stop() asked it to give up. */
   #starting: Promise<void> | undefined;
   #stopRequested = false;
+  /** The last renew() (settled or not): stop() waits for it, as it may take a new incarnation. */
+  #renewal: Promise<unknown> | undefined;
   /** Which incarnations were alive at the last renewal or registry read. */
   #liveness: Liveness = { maxIncarnation: 0, live: [] };
   /** #livenessArgs's list, and the snapshot and incarnation it was joined for. */
@@ -231,7 +233,7 @@ class Store implements RedisSlotStore {
       // incarnation, which every node now counts as dead, and the re-admission
       // of what this node holds has not seen this connection. Booked again
       // under the new one (that admission purges the dead entry), and the
-      // victims already taken out of the book are still told.
+      // victims the first run named are still told.
       pending.notAdmitted();
       return this.#admitAgain(userId, connectionId, limit, evictAt, admission.evict);
     }
@@ -254,12 +256,13 @@ class Store implements RedisSlotStore {
     evicted: readonly EvictionOrder[],
   ): Promise<ClusterAdmission> {
     const again = await this.admit(userId, connectionId, limit, evictAt);
-    if (again.admitted) return { ...again, evict: [...evicted, ...again.evict] };
-    // Refused now: the caller drops the connection, but the first run's victims
-    // have no slot any more. (Ours, of the old incarnation, are fenced out by
-    // #deliver; the re-admission of what this node holds books them again.)
-    for (const order of evicted) this.orderEviction(order).catch(this.#ignoreError);
-    return again;
+    // The first run's victims are marked evicted, so the second run names them again
+    // (unless their nodes died): each once. Refused or not, the caller sends them, as the
+    // first run's newcomer took their slots. (Ours, of the old incarnation, are fenced out
+    // by #deliver; the re-admission of what this node holds books them again.)
+    const named = new Set(evicted.map((order) => order.connectionId));
+    const evict = [...evicted, ...(again.evict ?? []).filter((order) => !named.has(order.connectionId))];
+    return again.admitted || evict.length > 0 ? { ...again, evict } : again;
   }
 
   async release(userId: string, connectionId: string): Promise<void> {
@@ -347,7 +350,13 @@ class Store implements RedisSlotStore {
     return refused;
   }
 
-  async renew(): Promise<'renewed' | 'lost'> {
+  renew(): Promise<'renewed' | 'lost'> {
+    const renewal = this.#renew();
+    this.#renewal = renewal;
+    return renewal;
+  }
+
+  async #renew(): Promise<'renewed' | 'lost'> {
     const connection = this.#connection;
     if (connection === undefined || this.#state === 'stopped') throw this.#notRunning();
     const { leases, incarnations, counter } = this.keys.registry;
@@ -377,7 +386,9 @@ class Store implements RedisSlotStore {
     this.#incarnation = renewal.incarnation;
     // The index belongs to the dead incarnation now; readmit() rebuilds it.
     this.#booked.clear();
-    if (previous !== 0) this.#events?.incarnationChanged(renewal.incarnation, previous);
+    // Stopping: stop() retires the new lease; there is nothing left to re-admit.
+    if (previous !== 0 && !this.#hasStopped())
+      this.#events?.incarnationChanged(renewal.incarnation, previous);
     return 'lost';
   }
 
@@ -430,6 +441,10 @@ class Store implements RedisSlotStore {
       return;
     }
     this.#state = 'stopped';
+    // A renewal on its way (the lease actor's) may take a new incarnation, which Redis
+    // registers before the commands below: retire that one, or its lease outlives this
+    // node by a TTL. Its deadline bounds the wait.
+    await this.#renewal?.catch(() => {});
     const connection = this.#connection;
     const incarnation = this.#incarnation;
     if (connection !== undefined && incarnation !== 0) {
@@ -465,6 +480,9 @@ class Store implements RedisSlotStore {
       return; // not ours to parse: best-effort channel, the admission script enforces the limit
     }
     if (typeof order?.connectionId !== 'string' || typeof order.incarnation !== 'number') return;
+    // Only orders for this node come on its channel: the runtime passes an order naming
+    // another node on to that node, so one that came here by mistake must stop here.
+    if (order.nodeId !== this.nodeId) return;
     this.#deliver(order);
   }
 
@@ -533,6 +551,11 @@ class Store implements RedisSlotStore {
       incarnation <= this.#liveness.maxIncarnation &&
       !this.#liveness.live.includes(incarnation)
     );
+  }
+
+  /** A method, not a read of #state: TypeScript keeps #state narrowed across an await. */
+  #hasStopped(): boolean {
+    return this.#state === 'stopped';
   }
 
   #stoppedWhileStarting(): SupervisorError {

@@ -8,12 +8,17 @@
  *
  * Rules every implementation keeps:
  * - `admit` is one atomic decision per call (one script run): an entry of a
- *   dead incarnation is ignored and purged; the connection already booked is
- *   admitted again (idempotent retry); below the eviction point it is added;
+ *   dead incarnation is ignored and purged; the connection already booked by
+ *   the same node and incarnation is admitted again (idempotent retry), by any
+ *   other owner refused ('duplicate-connection'); below the eviction point it is added;
  *   at or above it the idle entries needed to get below it (longest idle
- *   first, on any node) are removed from the book and named in `evict`;
- *   still at the limit after that, it is refused. The book never holds more
- *   than `limit` entries of live incarnations for a user.
+ *   first, on any node) are marked evicted and named in `evict`;
+ *   still at the limit after that, it is refused. An evicted entry keeps its
+ *   slot for every later admission until its node releases it (the order may
+ *   be lost), and is named again in each answer meanwhile. So the book never
+ *   holds more than `limit` entries of live incarnations for a user, besides
+ *   the ones the latest admission evicted (its newcomer took their slots, as
+ *   a draining connection gives up its slot in the local rule).
  * - Every write that names a connection is fenced by the caller's
  *   incarnation: a stale incarnation never deletes or refreshes an entry of a
  *   newer one.
@@ -34,12 +39,29 @@ export interface EvictionOrder {
 export type ClusterAdmission =
   | {
       admitted: true;
-      /** Idle connections removed from the book to make room (longest idle first). */
+      /**
+       * Idle connections evicted to make room (longest idle first), then the ones evicted
+       * earlier and still booked. An evicted entry holds its slot for later admissions
+       * until its node releases it, so a lost order never lets the user past the limit.
+       */
       evict: EvictionOrder[];
       /** The user's booked live count including the newcomer, after eviction. */
       live: number;
     }
-  | { admitted: false; reason: 'user-limit'; live: number };
+  | {
+      admitted: false;
+      /**
+       * 'user-limit': no slot free after evicting idle ones. 'duplicate-connection': another
+       * node (or another incarnation of this one) booked this connection id; a bug, never a retry.
+       */
+      reason: 'user-limit' | 'duplicate-connection';
+      live: number;
+      /**
+       * Entries evicted earlier whose node has not released them yet (its order may have
+       * been lost): they still count, and are named again so that their nodes are told.
+       */
+      evict?: EvictionOrder[];
+    };
 
 /** A connection the node holds, as re-admitted after it lost its lease. */
 export interface HeldConnection {
@@ -96,7 +118,10 @@ export interface SlotStore {
   setIdle(userId: string, connectionId: string, idleSince: number | undefined): Promise<void>;
   /** Tells the node holding `order.connectionId` to evict it (best effort). */
   orderEviction(order: EvictionOrder): Promise<void>;
-  /** Books again what this node holds under its current incarnation; returns the ids refused (over the limit). */
+  /**
+   * Books again what this node holds under its current incarnation; returns the ids refused
+   * (over the limit, or booked by another owner).
+   */
   readmit(held: readonly HeldConnection[], limit: number): Promise<string[]>;
   /** Renews the lease; 'lost' when it had expired (the store then takes a new incarnation). */
   renew(): Promise<'renewed' | 'lost'>;

@@ -87,6 +87,8 @@ export interface BookEntry {
   connectionId: string;
   incarnation: number;
   idle: boolean;
+  /** Named for eviction, not released by its node yet (it still holds its slot). */
+  evicting: boolean;
   nodeId: string;
 }
 
@@ -99,7 +101,8 @@ export async function bookOf(redis: PrivateRedis, user: string): Promise<BookEnt
     entries.push({
       connectionId: flat[i] as string,
       incarnation: Number(incarnation),
-      idle: idleSince !== undefined && idleSince !== '',
+      idle: idleSince !== undefined && idleSince !== '' && !idleSince.startsWith('e'),
+      evicting: idleSince?.startsWith('e') ?? false,
       nodeId: nodeId as string,
     });
   }

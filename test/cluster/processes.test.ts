@@ -60,6 +60,8 @@ describe.runIf(hasRedis)('three reference servers on one Redis', () => {
     expect(await sampler.stop()).toBeLessThanOrEqual(limit);
     // The book matches the sockets: five active entries, and the five the processes hold.
     await eventually(async () => (await liveOn(nodes)) === limit);
+    // The evicted ones hold their slots until their processes release them, after the close.
+    await eventually(async () => (await bookOf(redis.current, 'ann')).length === limit);
     const book = await bookOf(redis.current, 'ann');
     expect(book).toHaveLength(limit);
     expect(book.filter((e) => e.idle)).toEqual([]);

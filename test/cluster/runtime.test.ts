@@ -162,7 +162,8 @@ describe('one per-user limit across nodes', () => {
     expect(await closedA).toMatchObject({ code: 4001 });
     expect(node(c, 0).events.evicted.map((event) => event.connectionId)).toEqual([a.id]);
     await vi.waitFor(() => expect(localLive(c, 'bea')).toBe(3));
-    expect(booked(c, 'bea')).toBe(3);
+    // a's entry holds its slot until node 0 releases it (after the close), not before.
+    await vi.waitFor(() => expect(booked(c, 'bea')).toBe(3));
     expect(b.ws.readyState).toBe(b.ws.OPEN);
     expect(e.ws.readyState).toBe(e.ws.OPEN);
     await expectBooksMatchSockets(c, 'bea');
@@ -200,6 +201,68 @@ describe('one per-user limit across nodes', () => {
     expect(node(c, 0).events.evicted).toEqual([]);
     await vi.waitFor(() => expect(localLive(c, 'cy')).toBe(3));
     await expectBooksMatchSockets(c, 'cy');
+    await shutdownAll(c);
+  });
+});
+
+describe('an eviction order lost on its way', () => {
+  it('never lets the user past the limit: the victim keeps its slot, and the order is sent again', async () => {
+    const c = await startCluster();
+    const a = await node(c, 0).open('eve');
+    c.clock.increment(idleTimeoutMs); // a is idle
+    await vi.waitFor(() => expect(c.book.users.get('eve')?.get(a.id)?.idleSince).toBeDefined());
+    // Node 0 hears no order for now (its pub/sub connection is reconnecting).
+    const subscriber = c.book.subscribers.get('node-0') as NonNullable<
+      ReturnType<typeof c.book.subscribers.get>
+    >;
+    const lost: string[] = [];
+    c.book.subscribers.set('node-0', {
+      ...subscriber,
+      evictionOrdered: (order) => lost.push(order.connectionId),
+    });
+    const active: Client[] = [];
+    for (let i = 0; i < 3; i++) {
+      active.push(await node(c, 1).open('eve'));
+      await touch((active.at(-1) as Client).ws);
+    }
+    // The third made n = 4 = T: a was named, and its order lost.
+    await vi.waitFor(() => expect(lost).toContain(a.id));
+    active.push(await node(c, 2).open('eve'));
+    await touch((active.at(-1) as Client).ws);
+    // Five sockets, a among them: the next one is refused, not a sixth socket.
+    expect(await refusal(node(c, 1).url('eve'))).toMatchObject({ status: 429 });
+    expect(localLive(c, 'eve')).toBe(limit);
+    expect(a.ws.readyState).toBe(a.ws.OPEN);
+    // Node 0 hears again: the next admission names a once more, and a goes (4001).
+    c.book.subscribers.set('node-0', subscriber);
+    const closedA = closeOf(a.ws);
+    expect(await refusal(node(c, 1).url('eve'))).toMatchObject({ status: 429 });
+    expect(await closedA).toMatchObject({ code: 4001 });
+    await vi.waitFor(() => expect(booked(c, 'eve')).toBe(limit - 1));
+    await node(c, 1).open('eve');
+    await expectBooksMatchSockets(c, 'eve');
+    await shutdownAll(c);
+  });
+});
+
+describe('a connection id the book holds for another owner', () => {
+  it('is refused and reported as a bug, never admitted as a retry', async () => {
+    const c = await startCluster(1);
+    const store = c.stores[0] as MemoryStore;
+    // A custom store (or a bug in minting ids) answers that another owner booked this id.
+    const admit = store.admit.bind(store);
+    store.admit = async () => {
+      store.admit = admit;
+      return { admitted: false, reason: 'duplicate-connection', live: 1 };
+    };
+    expect(await refusal(node(c, 0).url('dee'))).toMatchObject({ status: 429 });
+    expect(node(c, 0).errors).toEqual([
+      expect.objectContaining({ code: 'WSSUP_INTERNAL', message: expect.stringMatching(/already booked/) }),
+    ]);
+    expect(booked(c, 'dee')).toBe(0);
+    // The next attempt has an id of its own.
+    await node(c, 0).open('dee');
+    await expectBooksMatchSockets(c, 'dee');
     await shutdownAll(c);
   });
 });
@@ -350,6 +413,73 @@ describe('outage policy', () => {
     await driveUntil(c, () => expect(supervisor.stats().cluster).toMatchObject({ pendingReleases: 0 }));
     await expectBooksMatchSockets(c, 'hana');
     expect(booked(c, 'hana')).toBe(0);
+    await shutdownAll(c);
+  });
+
+  it("'local': a connection closed while its re-admission is on its way leaves no slot booked", async () => {
+    const c = await startCluster(1, 'local', leaseTtlMs, neverIdle);
+    c.book.down = true;
+    // Three failed admissions open the breaker: the fourth never reaches the store.
+    for (let i = 0; i < 3; i++) await node(c, 0).open('gus');
+    const gone = await node(c, 0).open('gus');
+    expect(node(c, 0).supervisor.stats().cluster).toMatchObject({ breaker: 'open', unsynced: 4 });
+    c.book.down = false;
+    // The store applies the re-admission at once (Redis runs commands in order) but its
+    // answer is slow to come back; the connection closes meanwhile.
+    const store = c.stores[0] as MemoryStore;
+    const readmit = store.readmit.bind(store);
+    let applied = false;
+    let answer = () => {};
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    store.readmit = async (held, limit) => {
+      const refused = await readmit(held, limit);
+      applied = true;
+      await answered;
+      return refused;
+    };
+    await driveUntil(c, () => expect(applied).toBe(true));
+    expect(booked(c, 'gus')).toBe(4);
+    gone.ws.close();
+    await vi.waitFor(() => expect(node(c, 0).events.disposed).toHaveLength(1));
+    answer();
+    // Its release follows the re-admission: the slot it booked is freed.
+    await expectBooksMatchSockets(c, 'gus');
+    expect(booked(c, 'gus')).toBe(3);
+    await shutdownAll(c);
+  });
+
+  it("'local': an idle connection closed while the active ones are re-admitted is not booked after its release", async () => {
+    // Room for 4 idle connections without a local eviction (T = 7).
+    const c = await startCluster(1, 'local', leaseTtlMs, { maxConnectionsPerUser: 10 });
+    c.book.down = true;
+    for (let i = 0; i < 3; i++) await node(c, 0).open('hal');
+    const gone = await node(c, 0).open('hal'); // the breaker is open: never reached the store
+    c.book.down = false;
+    // Every one is idle by the time the store is back (the clock jumps a renewal at a time),
+    // so the re-admission of the active ones books none; its answer is slow to come back.
+    const store = c.stores[0] as MemoryStore;
+    const readmit = store.readmit.bind(store);
+    const calls: number[] = [];
+    let answer = () => {};
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    store.readmit = async (held, limit) => {
+      calls.push(held.length);
+      const refused = await readmit(held, limit);
+      if (calls.length === 1) await answered;
+      return refused;
+    };
+    await driveUntil(c, () => expect(calls).toEqual([0]));
+    gone.ws.close();
+    await vi.waitFor(() => expect(node(c, 0).events.disposed).toHaveLength(1));
+    answer();
+    // The idle ones are booked after that, without the one already released.
+    await vi.waitFor(() => expect(calls).toEqual([0, 3]));
+    await expectBooksMatchSockets(c, 'hal');
+    expect(booked(c, 'hal')).toBe(3);
     await shutdownAll(c);
   });
 

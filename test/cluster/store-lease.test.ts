@@ -166,6 +166,38 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
     expect(await other.store.userBook('ann')).toMatchObject({ live: 1, byNode: { paused: 1 } });
   });
 
+  it('an admission booked again under the new incarnation names each victim of its first run once', async () => {
+    const keyPrefix = freshPrefix();
+    const paused = await startStore(redis.current, { keyPrefix, nodeId: 'paused' });
+    const other = await startStore(redis.current, { keyPrefix, nodeId: 'other' });
+    await other.store.admit('ann', 'o1', 3, 2);
+    await other.store.setIdle('ann', 'o1', 1_000);
+    await paused.store.renew(); // a snapshot that knows node other
+    await expireLease(redis.current, keyPrefix, paused.store.incarnation);
+    const [, admission] = await Promise.all([paused.store.renew(), paused.store.admit('ann', 'p1', 3, 2)]);
+    // The first run evicted o1 (marked, still counted); the second run names it again.
+    const order = { connectionId: 'o1', nodeId: 'other', incarnation: other.store.incarnation };
+    expect(admission).toEqual({ admitted: true, evict: [order], live: 2 });
+  });
+
+  it('stop() with a renewal on its way that takes a new incarnation leaves no lease behind', async () => {
+    const keyPrefix = freshPrefix();
+    const leaving = await startStore(redis.current, { keyPrefix, nodeId: 'leaving' });
+    const staying = await startStore(redis.current, { keyPrefix, nodeId: 'staying' });
+    await leaving.store.admit('ann', 'c1', 4, 4);
+    await expireLease(redis.current, keyPrefix, leaving.store.incarnation);
+    // The lease actor's renewal is on its way when shutdown stops the store: Redis runs it
+    // first, and it registers a new incarnation.
+    const renewal = leaving.store.renew();
+    await leaving.store.stop();
+    await renewal.catch(() => {});
+    // The expired lease waits for a reaper, as any expired one; no live one is left behind.
+    const live = (await staying.store.view()).nodes.filter((node) => node.leaseExpiresInMs >= 0);
+    expect(live.map((node) => node.nodeId)).toEqual(['staying']);
+    expect(leaving.incarnations).toEqual([]); // a stopped store tells the runtime nothing more
+    expect(await staying.store.userBook('ann')).toBeUndefined();
+  });
+
   it('stop() releases the node’s slots and its lease', async () => {
     const keyPrefix = freshPrefix();
     const leaving = await startStore(redis.current, { keyPrefix, nodeId: 'leaving' });

@@ -71,11 +71,12 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
       evict: [{ connectionId: 'a2', nodeId: 'a', incarnation: a.store.incarnation }],
       live: 3,
     });
+    // a2 keeps its slot until node a lets it go (see the lost-order test below).
     expect(await b.store.userBook('ann')).toEqual({
       userId: 'ann',
-      live: 3,
+      live: 4,
       idle: 2,
-      byNode: { a: 1, b: 2 },
+      byNode: { a: 2, b: 2 },
     });
 
     // The order reaches node a over sharded pub/sub; node b's own are delivered to b directly.
@@ -86,6 +87,64 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     expect(b.orders).toEqual([]);
     await b.store.orderEviction({ connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation });
     expect(b.orders).toEqual([{ connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation }]);
+  });
+
+  it('keeps an evicted entry booked until its node releases it, so a lost order never lets the user over the limit', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    await a.store.admit('ann', 'a1', 4, 4);
+    await a.store.setIdle('ann', 'a1', 1_000);
+    await b.store.admit('ann', 'b1', 4, 4);
+    await b.store.admit('ann', 'b2', 4, 4);
+    // 3 booked + the newcomer = 4 ≥ evictAt: a1 (idle, on node a) is named, and the newcomer
+    // is admitted at once, as a local eviction would admit it.
+    const order = { connectionId: 'a1', nodeId: 'a', incarnation: a.store.incarnation };
+    expect(await b.store.admit('ann', 'b3', 4, 4)).toEqual({ admitted: true, evict: [order], live: 3 });
+    // The order is lost (node b crashed before publishing it, or node a's subscriber was
+    // reconnecting): a1's socket stays open on node a. Its slot is still in the book, so
+    // a fifth socket is refused, and the order is given again to whoever admits next.
+    expect(await b.store.userBook('ann')).toMatchObject({ live: 4, idle: 0, byNode: { a: 1, b: 3 } });
+    const refused = { admitted: false, reason: 'user-limit', live: 4, evict: [order] };
+    expect(await b.store.admit('ann', 'b4', 4, 4)).toEqual(refused);
+    // Neither an idle edge nor a live one of a1 revives it in the book.
+    await a.store.setIdle('ann', 'a1', undefined);
+    await a.store.setIdle('ann', 'a1', 2_000);
+    expect(await b.store.admit('ann', 'b4', 4, 4)).toEqual(refused);
+    // Node a gets the order this time and lets a1 go: its release frees the slot.
+    await b.store.orderEviction(order);
+    await eventually(() => a.orders.length === 1);
+    await a.store.release('ann', 'a1');
+    expect(await b.store.admit('ann', 'b4', 4, 4)).toEqual({ admitted: true, evict: [], live: 4 });
+  });
+
+  it('books an evicted entry again, as a newcomer, when its own node finds it active', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    await a.store.admit('ann', 'a1', 3, 3);
+    await b.store.admit('ann', 'b1', 3, 3);
+    await b.store.admit('ann', 'b2', 3, 3);
+    await a.store.setIdle('ann', 'a1', 1_000);
+    expect(await b.store.admit('ann', 'b3', 3, 3)).toMatchObject({ admitted: true, live: 3 });
+    // The order reached node a after a1 talked again: the runtime books it again. No room
+    // (b1 to b3 are active): refused, and node a evicts it over the limit.
+    expect(await a.store.admit('ann', 'a1', 3, 3)).toEqual({
+      admitted: false,
+      reason: 'user-limit',
+      live: 3,
+    });
+    await b.store.release('ann', 'b1');
+    expect(await a.store.admit('ann', 'a1', 3, 3)).toEqual({ admitted: true, evict: [], live: 3 });
+    // Booked like any other entry again: a retry is a retry, an idle edge is recorded.
+    expect(await a.store.admit('ann', 'a1', 3, 3)).toEqual({ admitted: true, evict: [], live: 3 });
+    await a.store.setIdle('ann', 'a1', 5_000);
+    expect(await b.store.userBook('ann')).toEqual({
+      userId: 'ann',
+      live: 3,
+      idle: 1,
+      byNode: { a: 1, b: 2 },
+    });
   });
 
   it('never evicts an active entry, and refuses without evicting when eviction would not make room', async () => {
@@ -106,7 +165,7 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
       evict: [{ connectionId: 'c3', nodeId: 'a', incarnation: store.incarnation }],
       live: 3,
     });
-    expect(await store.userBook('ann')).toMatchObject({ live: 3, idle: 0 });
+    expect(await store.userBook('ann')).toMatchObject({ live: 4, idle: 0 }); // c3 until released
   });
 
   it('fences by incarnation: a stale or foreign incarnation neither deletes nor refreshes an entry', async () => {
@@ -135,6 +194,42 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     expect(await fresh.store.userBook('ann')).toMatchObject({ live: 1, idle: 1 });
     await fresh.store.release('ann', 'c1');
     expect(await fresh.store.userBook('ann')).toBeUndefined();
+  });
+
+  it('refuses a connection id another owner booked: only the same node and incarnation is a retry', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    // A second live process that also calls itself "a" (a misconfigured node id, or a
+    // restart whose predecessor's lease still runs): a newer incarnation of the same node.
+    const twin = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    expect(twin.store.incarnation).toBeGreaterThan(a.store.incarnation);
+    await a.store.admit('ann', 'c1', 3, 3);
+    await a.store.admit('ann', 'c2', 3, 3);
+    const owned = { userId: 'ann', live: 2, idle: 0, byNode: { a: 2 } };
+    // Another node, or another incarnation of the same node, presenting c1 is no retry:
+    // refused, and the owner's entry is neither counted twice nor taken over.
+    for (const other of [b, twin]) {
+      expect(await other.store.admit('ann', 'c1', 3, 3)).toEqual({
+        admitted: false,
+        reason: 'duplicate-connection',
+        live: 2,
+      });
+      expect(
+        await other.store.readmit(
+          [{ userId: 'ann', connectionId: 'c2', admittedAt: 1, idleSince: undefined }],
+          3,
+        ),
+      ).toEqual(['c2']);
+      expect(await a.store.userBook('ann')).toEqual(owned);
+    }
+    // The owner still holds both: its writes reach them, and its own retry is one.
+    expect(await a.store.admit('ann', 'c1', 3, 3)).toEqual({ admitted: true, evict: [], live: 2 });
+    await a.store.setIdle('ann', 'c1', 5_000);
+    expect(await a.store.userBook('ann')).toMatchObject({ live: 2, idle: 1 });
+    await a.store.release('ann', 'c1');
+    await a.store.release('ann', 'c2');
+    expect(await a.store.userBook('ann')).toBeUndefined();
   });
 
   it("keeps an entry readable when a time before Redis's offset would make it negative", async () => {
@@ -183,6 +278,25 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     await b.store.orderEviction({ connectionId: 'y', nodeId: 'a', incarnation: a.store.incarnation });
     await eventually(() => a.orders.length > 0);
     expect(a.orders.map((order) => order.connectionId)).toEqual(['y']);
+  });
+
+  it('ignores a message on its channel that names another node or is malformed', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const channel = `${keyPrefix}:{n:a}:orders`;
+    const incarnation = a.store.incarnation;
+    for (const message of [
+      JSON.stringify({ connectionId: 'x', nodeId: 'b', incarnation }), // the runtime would pass it on to b
+      JSON.stringify({ connectionId: 'x', incarnation }),
+      JSON.stringify({ connectionId: 7, nodeId: 'a', incarnation }),
+      'null',
+      '{',
+      JSON.stringify({ connectionId: 'y', nodeId: 'a', incarnation }),
+    ]) {
+      await redis.current.command('SPUBLISH', channel, message);
+    }
+    await eventually(() => a.orders.length > 0);
+    expect(a.orders).toEqual([{ connectionId: 'y', nodeId: 'a', incarnation }]);
   });
 
   it('keeps each script on one hash slot: a user, the registry, an incarnation index', async () => {

@@ -25,6 +25,8 @@ interface Entry {
   incarnation: number;
   admittedAt: number;
   idleSince: number | undefined;
+  /** Named for eviction, not released by its node yet: still counted (the Redis store's 'e' mark). */
+  evicting?: boolean;
 }
 
 export class MemoryBook {
@@ -58,6 +60,18 @@ export class MemoryBook {
   liveCounts(): Map<string, number> {
     const counts = new Map<string, number>();
     for (const userId of [...this.users.keys()]) counts.set(userId, this.book(userId).size);
+    return counts;
+  }
+
+  /**
+   * As liveCounts(), without the entries named for eviction: at most `limit` at every
+   * moment. The evicted ones hold their slots only until their nodes release them.
+   */
+  admittedCounts(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const userId of [...this.users.keys()]) {
+      counts.set(userId, [...this.book(userId).values()].filter((entry) => !entry.evicting).length);
+    }
     return counts;
   }
 
@@ -106,21 +120,35 @@ export class MemoryStore implements SlotStore {
   ): Promise<ClusterAdmission> {
     this.#call('admit');
     const book = this.shared.book(userId);
-    if (book.has(connectionId)) return { admitted: true, evict: [], live: book.size };
-    const idle = [...book.entries()]
-      .filter(([, entry]) => entry.idleSince !== undefined)
+    const existing = book.get(connectionId);
+    // A retry; an evicted entry its own node kept is booked again as a newcomer.
+    if (existing !== undefined && !existing.evicting) return { admitted: true, evict: [], live: book.size };
+    const others = [...book.entries()].filter(([id]) => id !== connectionId);
+    const orderOf = ([id, entry]: [string, Entry]): EvictionOrder => ({
+      connectionId: id,
+      nodeId: entry.nodeId,
+      incarnation: entry.incarnation,
+    });
+    const again = others.filter(([, entry]) => entry.evicting).map(orderOf);
+    const idle = others
+      .filter(([, entry]) => entry.idleSince !== undefined && !entry.evicting)
       .sort(([, a], [, b]) => (a.idleSince as number) - (b.idleSince as number));
-    if (book.size - idle.length >= limit) return { admitted: false, reason: 'user-limit', live: book.size };
+    if (others.length - idle.length >= limit) {
+      const refused = { admitted: false, reason: 'user-limit', live: others.length } as const;
+      return again.length === 0 ? refused : { ...refused, evict: again };
+    }
     const victims = planEvictions(
-      book.size + 1,
+      others.length + 1,
       idle.map(([id]) => id),
       evictAt,
     );
     const evict: EvictionOrder[] = [];
     for (const id of victims) {
       const entry = book.get(id) as Entry;
-      book.delete(id);
-      evict.push({ connectionId: id, nodeId: entry.nodeId, incarnation: entry.incarnation });
+      // Kept, and counted by later admissions, until its node releases it.
+      entry.evicting = true;
+      entry.idleSince = undefined;
+      evict.push(orderOf([id, entry]));
     }
     book.set(connectionId, {
       nodeId: this.nodeId,
@@ -129,7 +157,7 @@ export class MemoryStore implements SlotStore {
       idleSince: undefined,
     });
     this.shared.users.set(userId, book);
-    return { admitted: true, evict, live: book.size };
+    return { admitted: true, evict: [...evict, ...again], live: others.length + 1 - victims.length };
   }
 
   async release(userId: string, connectionId: string): Promise<void> {
@@ -142,7 +170,7 @@ export class MemoryStore implements SlotStore {
   async setIdle(userId: string, connectionId: string, idleSince: number | undefined): Promise<void> {
     this.#call('setIdle');
     const entry = this.shared.book(userId).get(connectionId);
-    if (entry?.incarnation === this.incarnation) entry.idleSince = idleSince;
+    if (entry?.incarnation === this.incarnation && !entry.evicting) entry.idleSince = idleSince;
   }
 
   async orderEviction(order: EvictionOrder): Promise<void> {
