@@ -33,6 +33,7 @@ import type {
   ConnectionOutput,
   ConnectionTimings,
   DisposeReason,
+  EvictionCause,
   TransportEventSource,
 } from './events.js';
 
@@ -79,6 +80,12 @@ const disposeOnClose = {
     }),
   },
 } as const;
+
+/** The close reason of 4001, by cause: the peer (and its user) learn why it was chosen. */
+const evictionReasons: Record<EvictionCause, string> = {
+  idle: 'evicted: idle',
+  'over-limit': 'evicted: over the limit',
+};
 
 /** A transition to `draining` that records why and sends the close frame. */
 const closeAndDrain = (reason: DisposeReason, code: number, text: string) =>
@@ -209,7 +216,16 @@ export const connectionMachine = setup({
           target: 'draining',
           actions: { type: 'recordEnd', params: { reason: 'error' } },
         },
-        EVICT: closeAndDrain('evicted', CloseCodes.evicted, 'evicted: idle'),
+        EVICT: {
+          target: 'draining',
+          actions: [
+            { type: 'recordEnd', params: { reason: 'evicted', closeCode: CloseCodes.evicted } },
+            {
+              type: 'closeSocket',
+              params: ({ event }) => ({ code: CloseCodes.evicted, reason: evictionReasons[event.cause] }),
+            },
+          ],
+        },
         DRAIN: {
           target: 'draining',
           actions: [

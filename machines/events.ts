@@ -51,9 +51,16 @@ export type TransportEvent =
   | { type: 'BUFFER_OVERFLOWED'; bufferedBytes: number }
   | { type: 'APP_HOOK_FAILED'; hook: string };
 
+/**
+ * Why a supervisor evicts a connection: it was idle at the threshold, or (cluster
+ * mode, after an outage) the user is over the cluster-wide limit and it is the
+ * newest of the connections admitted meanwhile.
+ */
+export type EvictionCause = 'idle' | 'over-limit';
+
 /** Commands a connection actor accepts from its supervisor or the app. */
 export type ConnectionCommand =
-  | { type: 'EVICT' }
+  | { type: 'EVICT'; cause: EvictionCause }
   | { type: 'DRAIN'; code: number; reason: string; cause: 'shutdown' | 'app-close' }
   | { type: 'TERMINATE' };
 

@@ -44,6 +44,7 @@ import type {
   ChildReport,
   ConnectionOutput,
   ConnectionTimings,
+  EvictionCause,
   RefusalReason,
 } from './events.js';
 import { planEvictions } from './eviction.js';
@@ -161,7 +162,7 @@ export const userSupervisorMachine = setup({
     publishEnded: () => {},
     announceAdmitted: (_, _params: { connectionId: string; userId: string }) => {},
     announceRejected: (_, _params: { connectionId: string; userId: string; reason: RefusalReason }) => {},
-    announceEvicted: (_, _params: { connectionId: string; userId: string }) => {},
+    announceEvicted: (_, _params: { connectionId: string; userId: string; cause: EvictionCause }) => {},
     announceDisposed: (_, _params: ConnectionOutput) => {},
     announceChildFailed: (_, _params: { connectionId: string; userId: string; error: unknown }) => {},
     // The edges the cluster-wide book mirrors (never a message: only live ⇄ idle).
@@ -204,7 +205,7 @@ export const userSupervisorMachine = setup({
     admit: undefined;
     refuse: { reason: RefusalReason };
     evictIdle: { liveCount: number };
-    evictChild: { connectionId: string };
+    evictChild: { connectionId: string; cause: EvictionCause };
     drainAll: undefined;
     terminateAll: undefined;
     forgetChild: { ends: boolean };
@@ -229,22 +230,27 @@ export const userSupervisorMachine = setup({
         enqueue({ type: 'publishBook', params: bookCounts(next) });
         for (const connectionId of victims) {
           const slot = context.slots.get(connectionId);
-          if (slot !== undefined) enqueue.sendTo(slot, { type: 'EVICT' });
-          enqueue({ type: 'announceEvicted', params: { connectionId, userId: context.userId } });
+          if (slot !== undefined) enqueue.sendTo(slot, { type: 'EVICT', cause: 'idle' });
+          enqueue({
+            type: 'announceEvicted',
+            params: { connectionId, userId: context.userId, cause: 'idle' },
+          });
         }
       }),
 
       /** Evicts one named live child (the cluster-wide book's decision), and says so. */
-      evictChild: enqueueActions(({ context, enqueue }, params: { connectionId: string }) => {
-        const { connectionId } = params;
-        const slot = context.slots.get(connectionId);
-        if (slot === undefined) return;
-        const next = { ...context, ...markDraining(context, [connectionId]) };
-        enqueue.assign(markDraining(context, [connectionId]));
-        enqueue({ type: 'publishBook', params: bookCounts(next) });
-        enqueue.sendTo(slot, { type: 'EVICT' });
-        enqueue({ type: 'announceEvicted', params: { connectionId, userId: context.userId } });
-      }),
+      evictChild: enqueueActions(
+        ({ context, enqueue }, params: { connectionId: string; cause: EvictionCause }) => {
+          const { connectionId, cause } = params;
+          const slot = context.slots.get(connectionId);
+          if (slot === undefined) return;
+          const next = { ...context, ...markDraining(context, [connectionId]) };
+          enqueue.assign(markDraining(context, [connectionId]));
+          enqueue({ type: 'publishBook', params: bookCounts(next) });
+          enqueue.sendTo(slot, { type: 'EVICT', cause });
+          enqueue({ type: 'announceEvicted', params: { connectionId, userId: context.userId, cause } });
+        },
+      ),
 
       /** Spawns the newcomer in the lowest free slot, books it, and says so. */
       admit: enqueueActions(({ context, event, enqueue }) => {
@@ -370,7 +376,10 @@ export const userSupervisorMachine = setup({
           EVICT_IF_IDLE: [
             {
               guard: { type: 'isIdle', params: ({ event }) => ({ connectionId: event.connectionId }) },
-              actions: { type: 'evictChild', params: ({ event }) => ({ connectionId: event.connectionId }) },
+              actions: {
+                type: 'evictChild',
+                params: ({ event }) => ({ connectionId: event.connectionId, cause: 'idle' }),
+              },
             },
             // Active again since the book chose it: never evict an active child for idleness.
             {
@@ -386,7 +395,10 @@ export const userSupervisorMachine = setup({
           ],
           EVICT_CHILD: {
             guard: { type: 'isLive', params: ({ event }) => ({ connectionId: event.connectionId }) },
-            actions: { type: 'evictChild', params: ({ event }) => ({ connectionId: event.connectionId }) },
+            actions: {
+              type: 'evictChild',
+              params: ({ event }) => ({ connectionId: event.connectionId, cause: 'over-limit' }),
+            },
           },
           CHILD_DRAINING: {
             // Already booked when the supervisor itself asked the child to leave.

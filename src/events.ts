@@ -2,7 +2,7 @@
  * The public, lowercase event vocabulary and a small typed emitter. A listener
  * that throws is reported to onError; it never reaches the actors.
  */
-import type { DisposeReason } from '../machines/events.js';
+import type { DisposeReason, EvictionCause } from '../machines/events.js';
 import { AppHookError, SupervisorError } from './errors.js';
 
 /** Why an upgrade was refused. Every refusal allocates nothing. */
@@ -50,6 +50,13 @@ export interface RejectedEvent {
 export interface EvictedEvent {
   connectionId: string;
   userId: string;
+  /**
+   * `idle`: idle when the user reached the eviction threshold. `over-limit`: cluster
+   * mode only, the user is over the cluster-wide limit (after an outage or a lost
+   * lease) and this was the newest connection admitted meanwhile. The close reason
+   * says the same: `evicted: idle` or `evicted: over the limit`.
+   */
+  cause: EvictionCause;
 }
 
 /** Why and how a connection ended; passed to onClose and the `disposed` event. */

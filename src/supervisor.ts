@@ -173,7 +173,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       announceRejected: safely('announceRejected', ({ event }, { reason }) => {
         if (event.type === 'ADMIT') (event.transport as WsConnection).decision = { admitted: false, reason };
       }),
-      announceEvicted: safely('announceEvicted', ({ context, self }, { connectionId, userId }) => {
+      announceEvicted: safely('announceEvicted', ({ context, self }, { connectionId, userId, cause }) => {
         // The machine's EVICT to the child is sent after this step (XState defers sendTo),
         // but the `evicted` listener must find the connection draining, as the books say:
         // send() false, nothing sent ahead of its 4001. An active child is told now (the
@@ -182,9 +182,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         const slot = context.slots.get(connectionId);
         const { children } = self.getSnapshot() as { children: Record<string, AnyActorRef | undefined> };
         const child = slot === undefined ? undefined : children[slot];
-        if (child?.getSnapshot().matches('active') === true) child.send({ type: 'EVICT' });
+        if (child?.getSnapshot().matches('active') === true) child.send({ type: 'EVICT', cause });
         counters.evicted += 1;
-        events.emit('evicted', { connectionId, userId });
+        events.emit('evicted', { connectionId, userId, cause });
       }),
       announceDisposed: safely('announceDisposed', (_, output) => disposed(output)),
       // Issue 12: the cluster-wide book mirrors the idle ⇄ live edges, and re-books a child kept active.

@@ -159,8 +159,8 @@ describe('one per-user limit across nodes', () => {
     const closedA = closeOf(a.ws);
     // The newcomer on node 2 makes n = 4 = T: the longest idle (a, on node 0) goes.
     const e = await node(c, 2).open('bea');
-    expect(await closedA).toMatchObject({ code: 4001 });
-    expect(node(c, 0).events.evicted.map((event) => event.connectionId)).toEqual([a.id]);
+    expect(await closedA).toEqual({ code: 4001, reason: 'evicted: idle' });
+    expect(node(c, 0).events.evicted).toEqual([{ connectionId: a.id, userId: 'bea', cause: 'idle' }]);
     await vi.waitFor(() => expect(localLive(c, 'bea')).toBe(3));
     // a's entry holds its slot until node 0 releases it (after the close), not before.
     await vi.waitFor(() => expect(booked(c, 'bea')).toBe(3));
@@ -322,8 +322,10 @@ describe('outage policy', () => {
     c.book.down = false;
     await untilBreakerCloses(c, events);
     expect(events.map((e) => e.breaker)).toEqual(['open', 'closed']);
-    // 6 connections for a limit of 5: the newest unsynced one is evicted.
-    expect(await newest).toMatchObject({ code: 4001 });
+    // 6 connections for a limit of 5: the newest unsynced one is evicted, for the
+    // limit, not for idleness (it is active): its close reason says which.
+    expect(await newest).toEqual({ code: 4001, reason: 'evicted: over the limit' });
+    expect(node(c, 0).events.evicted).toMatchObject([{ cause: 'over-limit' }]);
     await vi.waitFor(() => expect(localLive(c, 'dan')).toBe(limit));
     await expectBooksMatchSockets(c, 'dan');
     await shutdownAll(c);

@@ -85,6 +85,7 @@ describe(`eviction invariant (limit ${limit}, T = ${evictAt})`, () => {
     expect(evictedIds(t)).toEqual([b.id, a.id]);
     const f = await t.open('bea');
     expect(evictedIds(t)).toEqual([b.id, a.id, c.id]);
+    expect(t.events.evicted.map((event) => event.cause)).toEqual(['idle', 'idle', 'idle']);
     expect(t.supervisor.userStats('bea')).toMatchObject({ live: 3, idle: 0 });
 
     for (const { code, reason } of await Promise.all(closes)) {

@@ -174,7 +174,7 @@ describe('connecting', () => {
     },
     { name: 'TERMINATE', event: { type: 'TERMINATE' }, did: ['abortHandshake'], reason: 'shutdown' },
     // Cluster mode: the cluster-wide book refused it again (over the limit after an outage).
-    { name: 'EVICT', event: { type: 'EVICT' }, did: ['abortHandshake'], reason: 'evicted' },
+    { name: 'EVICT', event: { type: 'EVICT', cause: 'idle' }, did: ['abortHandshake'], reason: 'evicted' },
   ])(
     '$name disposes it at once: nothing to drain before the handshake',
     ({ event, did, reason, closeCode }) => {
@@ -406,9 +406,16 @@ describe('active: heartbeat', () => {
 describe('active: ways out', () => {
   it.each<{ name: string; event: ConnectionEvent; close: string; reason: string; closeCode: number }>([
     {
-      name: 'EVICT',
-      event: { type: 'EVICT' },
+      name: 'EVICT (idle)',
+      event: { type: 'EVICT', cause: 'idle' },
       close: 'closeSocket 4001 evicted: idle',
+      reason: 'evicted',
+      closeCode: 4001,
+    },
+    {
+      name: 'EVICT (over the cluster-wide limit)',
+      event: { type: 'EVICT', cause: 'over-limit' },
+      close: 'closeSocket 4001 evicted: over the limit',
       reason: 'evicted',
       closeCode: 4001,
     },
@@ -458,7 +465,7 @@ describe('active: ways out', () => {
   it('EVICT works from idle as well as live', () => {
     const c = opened({ heartbeatIntervalMs: never });
     c.advance(timings.idleTimeoutMs);
-    c.push({ type: 'EVICT' });
+    c.push({ type: 'EVICT', cause: 'idle' });
     expect(c.log.slice(-2)).toEqual(['closeSocket 4001 evicted: idle', 'CHILD_DRAINING c-1']);
   });
 
@@ -526,7 +533,7 @@ describe('active: ways out', () => {
 describe('draining', () => {
   const draining = (overrides: Partial<typeof timings> = {}) => {
     const c = opened(overrides);
-    c.push({ type: 'EVICT' });
+    c.push({ type: 'EVICT', cause: 'idle' });
     c.log.length = 0;
     return c;
   };
@@ -569,7 +576,7 @@ describe('draining', () => {
 
   it('ignores further commands to leave, short of TERMINATE', () => {
     const c = draining();
-    c.push({ type: 'EVICT' });
+    c.push({ type: 'EVICT', cause: 'idle' });
     c.push({ type: 'DRAIN', code: 1001, reason: 'x', cause: 'shutdown' });
     c.push({ type: 'BUFFER_OVERFLOWED', bufferedBytes: 1 });
     c.push({ type: 'APP_HOOK_FAILED', hook: 'onMessage' });

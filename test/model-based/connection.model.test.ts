@@ -63,6 +63,7 @@ const events = [
   { type: 'DRAIN', code: 1001, reason: 'server shutting down', cause: 'shutdown' }, // shutdown
   { type: 'MESSAGE_RECEIVED', data: 'hello', isBinary: false },
   { type: 'SOCKET_ERRORED', error: new Error('protocol error') },
+  { type: 'EVICT', cause: 'idle' }, // over-limit evictions are cluster mode's: test/cluster/runtime.test.ts
 ];
 
 const is = (snapshot: AnyMachineSnapshot, value: unknown) => snapshot.matches(value as never);

@@ -184,7 +184,10 @@ describe("the README's table of events", () => {
         userAgent: true,
         correlationId: true,
       } satisfies Record<keyof RejectedEvent, true>),
-      evicted: Object.keys({ connectionId: true, userId: true } satisfies Record<keyof EvictedEvent, true>),
+      evicted: Object.keys({ connectionId: true, userId: true, cause: true } satisfies Record<
+        keyof EvictedEvent,
+        true
+      >),
       disposed: Object.keys({
         connectionId: true,
         userId: true,
