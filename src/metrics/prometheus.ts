@@ -11,10 +11,9 @@
  * registry and every listener from the supervisor, so nothing outlives it.
  */
 import type * as PromClient from 'prom-client';
-import type { DisposeReason } from '../../machines/events.js';
 import { SupervisorError } from '../errors.js';
-import type { RejectReason } from '../events.js';
 import { requireOptionalPeer } from '../optional-peer.js';
+import { DISPOSE_REASONS, REJECT_REASONS } from '../reasons.js';
 import type { StatsOptions, SupervisorStats } from '../stats.js';
 import type { Supervisor } from '../supervisor.js';
 
@@ -62,34 +61,8 @@ const CLEANUP_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 /** Admission → disposal: from a refused-at-once retry to a day-long session. */
 const LIFETIME_BUCKETS = [0.1, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14_400, 43_200, 86_400];
 
-// Labels exported at 0 from the start, so that a rate() over them has a series
-// before the first event. A reason missing here is still counted when it happens.
-// Keyed by the union, so a reason added to RejectReason fails to compile here until listed.
-const REJECT_REASONS = Object.keys({
-  'bad-handshake': true,
-  unauthenticated: true,
-  'invalid-user-id': true,
-  'auth-failed': true,
-  refused: true,
-  'user-limit': true,
-  'rate-limited': true,
-  'process-limit': true,
-  'shutting-down': true,
-  'store-unavailable': true,
-  'socket-closed': true,
-} satisfies Record<RejectReason, true>) as RejectReason[];
-const DISPOSE_REASONS: readonly DisposeReason[] = [
-  'closed',
-  'error',
-  'connect-timeout',
-  'dead-peer',
-  'evicted',
-  'shutdown',
-  'slow-consumer',
-  'app-error',
-  'app-close',
-];
-
+// Labels exported at 0 from the start (REJECT_REASONS, DISPOSE_REASONS), so that a
+// rate() over them has a series before the first event.
 const METRIC_PREFIX = /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
 const OPTION_KEYS = new Set(['registry', 'prefix']);
 

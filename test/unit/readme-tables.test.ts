@@ -13,16 +13,15 @@ import {
   type CapacityEvent,
   type ClusterOptions,
   type DisposedEvent,
-  type DisposeReason,
   defaultRetryAfterMs,
   type EvictedEvent,
   type RejectedEvent,
-  type RejectReason,
   type StoreEvent,
   type SupervisorEventMap,
   type SupervisorOptions,
 } from '../../src/index.js';
 import { metricNames } from '../../src/metrics/index.js';
+import { DISPOSE_REASONS, REJECT_REASONS } from '../../src/reasons.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -47,39 +46,13 @@ function tableAfter(heading: string): string[][] {
 
 const names = (cell: string) => [...cell.matchAll(/`([^`]+)`/g)].map((match) => match[1] as string);
 
-const rejectReasons = Object.keys({
-  'bad-handshake': true,
-  unauthenticated: true,
-  'invalid-user-id': true,
-  'auth-failed': true,
-  refused: true,
-  'user-limit': true,
-  'rate-limited': true,
-  'process-limit': true,
-  'shutting-down': true,
-  'store-unavailable': true,
-  'socket-closed': true,
-} satisfies Record<RejectReason, true>);
-
-const disposeReasons = Object.keys({
-  closed: true,
-  error: true,
-  'connect-timeout': true,
-  'dead-peer': true,
-  evicted: true,
-  shutdown: true,
-  'slow-consumer': true,
-  'app-error': true,
-  'app-close': true,
-} satisfies Record<DisposeReason, true>);
-
 describe("the README's close-code table", () => {
   const rows = tableAfter('### Close codes and HTTP statuses');
   const reasonOf = (row: string[]) => names(row[2] ?? '');
 
   it('names every `rejected` and `disposed` reason, and no other', () => {
     const documented = new Set(rows.flatMap(reasonOf));
-    expect([...documented].sort()).toEqual([...new Set([...rejectReasons, ...disposeReasons])].sort());
+    expect([...documented].sort()).toEqual([...new Set([...REJECT_REASONS, ...DISPOSE_REASONS])].sort());
   });
 
   it('gives each close code the runtime sends on the row of its reason', () => {
