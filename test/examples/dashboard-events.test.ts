@@ -16,6 +16,7 @@ import {
 import type { Activity, ActivityLog, LogNotice, StatsView } from '../../src/dashboard/activity.js';
 import { DashboardFeed } from '../../src/dashboard/feed.js';
 import type { Supervisor } from '../../src/index.js';
+import { ioWait } from '../helpers/server.js';
 
 interface Message {
   event: string;
@@ -81,7 +82,7 @@ async function openEvents(port: number) {
 function supervisorWatch(server: ReferenceServer) {
   return {
     until: (predicate: (stats: ReturnType<Supervisor['stats']>) => boolean) =>
-      vi.waitFor(() => expect(predicate(server.supervisor.stats())).toBe(true)),
+      vi.waitFor(() => expect(predicate(server.supervisor.stats())).toBe(true), ioWait),
   };
 }
 
@@ -158,7 +159,10 @@ describe('GET /dashboard/events', () => {
     expect(server.dashboard.resources()).toEqual({ streams: 1, subscribers: 1 });
 
     events.request.destroy();
-    await vi.waitFor(() => expect(server.dashboard.resources()).toEqual({ streams: 0, subscribers: 0 }));
+    await vi.waitFor(
+      () => expect(server.dashboard.resources()).toEqual({ streams: 0, subscribers: 0 }),
+      ioWait,
+    );
     // Streams listen to the dashboard's one activity log, never to the supervisor itself.
     expect(on).not.toHaveBeenCalled();
 
@@ -166,7 +170,7 @@ describe('GET /dashboard/events', () => {
     const ws = await connect(server, 'bob');
     ws.close();
     await once(ws, 'close');
-    await vi.waitFor(() => expect(server.supervisor.stats().connections).toBe(0));
+    await vi.waitFor(() => expect(server.supervisor.stats().connections).toBe(0), ioWait);
   });
 
   it('closing the server ends every open stream, promptly', async () => {

@@ -11,7 +11,7 @@ import { createMetricsRoute } from '../../examples/reference-server/metrics-rout
 import { startReferenceServer } from '../../examples/reference-server/server.js';
 import { createSupervisor } from '../../src/index.js';
 import { parseExposition } from '../helpers/prometheus.js';
-import { closeServer, connectRefused, listenOnLoopback } from '../helpers/server.js';
+import { closeServer, connectRefused, ioWait, listenOnLoopback } from '../helpers/server.js';
 
 async function open(url: string): Promise<WebSocket> {
   const ws = new WebSocket(url);
@@ -60,7 +60,7 @@ describe('reference server: GET /metrics', () => {
 
     const [first] = clients;
     first?.close(1000);
-    await vi.waitFor(() => expect(server.supervisor.stats().connections).toBe(2));
+    await vi.waitFor(() => expect(server.supervisor.stats().connections).toBe(2), ioWait);
     m = await scrape();
     expect(m.value('ws_supervisor_disposed_total', { reason: 'closed' })).toBe(1);
     expect(m.value('ws_supervisor_connections', { state: 'active' })).toBe(2);

@@ -22,7 +22,14 @@ import {
   type SupervisorEventName,
   type SupervisorOptions,
 } from '../../src/index.js';
-import { closeServer, listenOnLoopback, startServer, type TestServer, userFromQuery } from './server.js';
+import {
+  closeServer,
+  ioWait,
+  listenOnLoopback,
+  startServer,
+  type TestServer,
+  userFromQuery,
+} from './server.js';
 
 /** The test preset's limits, spelled out so that each assertion reads as the rule it checks. */
 export const limit = 5;
@@ -170,7 +177,7 @@ export async function waitForUser(
   userId: string,
   expected: Partial<{ live: number; idle: number; draining: number }>,
 ): Promise<void> {
-  await vi.waitFor(() => expect(supervisor.userStats(userId)).toMatchObject(expected));
+  await vi.waitFor(() => expect(supervisor.userStats(userId)).toMatchObject(expected), ioWait);
 }
 
 /** Resolves with the close code and reason the client saw. */

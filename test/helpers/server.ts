@@ -27,6 +27,14 @@ export interface TestServer {
 export const userFromQuery = (request: { url?: string | undefined }) =>
   new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('user');
 
+/**
+ * Options for vi.waitFor on a fact that follows from I/O (loopback sockets, a
+ * private Redis). Its default deadline, 1 s, is too short on a loaded 2-core
+ * CI machine. Only how long the test polls changes: the delays the code
+ * measures run on the injected clock.
+ */
+export const ioWait = { timeout: 10_000 } as const;
+
 /** Listens on 127.0.0.1, port 0; resolves with the port. */
 export async function listenOnLoopback(server: Server): Promise<number> {
   server.listen(0, '127.0.0.1');

@@ -36,6 +36,7 @@ import {
   closed,
   connect,
   expectNoLeaks,
+  ioWait,
   nextMessage,
   startServer,
   type TestServer,
@@ -178,7 +179,7 @@ describe('a client that leaves during a slow authenticate leaves nothing behind'
     t.supervisor.on('disposed', (event) => outcomes.push(`disposed ${event.reason} ${event.closeCode}`));
     const startedWaiting = async (socket: Socket) => {
       socket.write(upgradeRequest('gone'));
-      await vi.waitFor(() => expect(answers).toHaveLength(1));
+      await vi.waitFor(() => expect(answers).toHaveLength(1), ioWait);
     };
     return { t, answers, serverSockets, outcomes, startedWaiting };
   }
@@ -196,7 +197,7 @@ describe('a client that leaves during a slow authenticate leaves nothing behind'
     await serverClosed;
 
     answers[0]?.('gone');
-    await vi.waitFor(() => expect(outcomes).toHaveLength(1));
+    await vi.waitFor(() => expect(outcomes).toHaveLength(1), ioWait);
 
     expect(outcomes).toEqual(['rejected socket-closed undefined']);
     expectNothingAllocated(before, t.supervisor.stats());
@@ -224,7 +225,7 @@ describe('a client that leaves during a slow authenticate leaves nothing behind'
     expect(outcomes).toEqual(['admitted', 'disposed closed 1006']);
     expect(t.supervisor.userStats('gone')).toBeUndefined();
     expectNoLeaks(t.supervisor);
-    await vi.waitFor(async () => expect(await connectionCount(t.server)).toBe(0));
+    await vi.waitFor(async () => expect(await connectionCount(t.server)).toBe(0), ioWait);
     expect(t.errors).toEqual([]);
   });
 });
@@ -301,7 +302,7 @@ describe('an app’s webSocketServer that throws while completing an admitted ha
     );
     const socket = await rawConnect(t.port);
     socket.write(upgradeRequest('routed'));
-    await vi.waitFor(() => expect(upgrades).toHaveLength(1));
+    await vi.waitFor(() => expect(upgrades).toHaveLength(1), ioWait);
     await expect(upgrades[0]).resolves.toBeUndefined();
     await readResponseHead(socket);
     await allDisposed(t.supervisor);
@@ -329,7 +330,7 @@ describe('handleUpgrade() never rejects', () => {
     const socket = await rawConnect(t.port);
     const ended = once(socket, 'close');
     socket.write(upgradeRequest('getter'));
-    await vi.waitFor(() => expect(upgrades).toHaveLength(1));
+    await vi.waitFor(() => expect(upgrades).toHaveLength(1), ioWait);
     await expect(upgrades[0]).resolves.toBeUndefined();
     await ended; // the client is not left waiting for an answer
     expect(t.errors).toEqual([expect.objectContaining({ code: 'WSSUP_INTERNAL', cause: boom })]);
@@ -504,7 +505,7 @@ describe('app hooks that fail', () => {
       const ws = await connect(t.url('bye'));
       ws.close(1000);
       await allDisposed(t.supervisor);
-      await vi.waitFor(() => expect(t.errors).toHaveLength(1));
+      await vi.waitFor(() => expect(t.errors).toHaveLength(1), ioWait);
 
       const connectionId = t.disposed[0]?.connectionId;
       expect(seenInOnClose).toEqual([

@@ -13,7 +13,7 @@ import { WebSocketServer } from 'ws';
 import { SimulatedClock } from 'xstate';
 import type { CapacityEvent, Supervisor } from '../../src/index.js';
 import { type Client, nextEvent, type RulesServer, startRulesServer } from '../helpers/rules.js';
-import { allDisposed, connectRefused, expectNoLeaks, startServer } from '../helpers/server.js';
+import { allDisposed, connectRefused, expectNoLeaks, ioWait, startServer } from '../helpers/server.js';
 
 function recordCapacity(supervisor: Supervisor): CapacityEvent[] {
   const events: CapacityEvent[] = [];
@@ -296,7 +296,7 @@ describe('the down alert of a shutdown that ends a connection still connecting',
       inside.push({ direction, byState, mismatches: t.supervisor.audit().mismatches });
     });
     const refused = connectRefused(t.url('wes'));
-    await vi.waitFor(() => expect(t.supervisor.stats().byState.connecting).toBe(1));
+    await vi.waitFor(() => expect(t.supervisor.stats().byState.connecting).toBe(1), ioWait);
     const done = t.supervisor.shutdown({ deadlineMs: 100 });
     clock.increment(100);
     await done;

@@ -36,6 +36,7 @@ import {
   connect,
   connectRefused,
   expectNoLeaks,
+  ioWait,
   nextMessage,
   startServer,
   type TestServer,
@@ -449,7 +450,7 @@ describe('connecting is bounded by connectTimeoutMs', () => {
   }
 
   async function waitConnecting(t: TestServer, count: number): Promise<void> {
-    await vi.waitFor(() => expect(t.supervisor.stats().byState.connecting).toBe(count));
+    await vi.waitFor(() => expect(t.supervisor.stats().byState.connecting).toBe(count), ioWait);
   }
 
   it('a handshake that never completes is aborted with 503 at the deadline, and nothing is left', async () => {
@@ -495,7 +496,7 @@ describe('connecting is bounded by connectTimeoutMs', () => {
     t.clock.increment(connectTimeoutMs);
     expect(await disposed).toMatchObject({ reason: 'connect-timeout' });
     expectNoLeaks(t.supervisor);
-    await vi.waitFor(async () => expect(await connectionCount(t.server)).toBe(0));
+    await vi.waitFor(async () => expect(await connectionCount(t.server)).toBe(0), ioWait);
   });
 
   it('a client that resets (RST) while connecting is disposed at once, before the deadline', async () => {

@@ -13,7 +13,7 @@ import { AppHookError, Refusal, type Supervisor } from '../../src/index.js';
 import { rawConnect, readResponseHead, readUntil, upgradeRequest } from '../helpers/cleanup.js';
 import { closeRefusal, httpRefusal } from '../helpers/refusals.js';
 import { type RulesServer, startRulesServer } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks, userFromQuery } from '../helpers/server.js';
+import { allDisposed, expectNoLeaks, ioWait, userFromQuery } from '../helpers/server.js';
 
 const closeRefusalTimeoutMs = 700;
 
@@ -47,7 +47,7 @@ function startCloseServer(options: Parameters<typeof startRulesServer>[0] = {}):
 
 /** Every close-frame refusal has ended: its socket closed, its actor, timer and listeners gone. */
 async function refusalsSettled(supervisor: Supervisor): Promise<void> {
-  await vi.waitFor(() => expect(supervisor.stats().resources.closeRefusals).toBe(0));
+  await vi.waitFor(() => expect(supervisor.stats().resources.closeRefusals).toBe(0), ioWait);
 }
 
 /** A raw client that completes the handshake, reads the close frame, and never answers it. */

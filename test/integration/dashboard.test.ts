@@ -23,7 +23,7 @@ import { type Supervisor, SupervisorError } from '../../src/index.js';
 import { pendingDelays } from '../helpers/fake-transport.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { nextEvent, startRulesServer } from '../helpers/rules.js';
-import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback } from '../helpers/server.js';
+import { allDisposed, closeServer, expectNoLeaks, ioWait, listenOnLoopback } from '../helpers/server.js';
 
 type Next = (error?: unknown) => void;
 
@@ -53,7 +53,7 @@ async function openEvents(url: string) {
     response,
     ended,
     text: () => text,
-    until: (pattern: RegExp) => vi.waitFor(() => expect(text).toMatch(pattern)),
+    until: (pattern: RegExp) => vi.waitFor(() => expect(text).toMatch(pattern), ioWait),
     /** The data of the last `event: <name>` message so far. */
     last<T>(name: string): T {
       const all = [...text.matchAll(new RegExp(`event: ${name}\\ndata: (.*)\\n\\n`, 'g'))];
@@ -105,7 +105,10 @@ describe('createDashboard, mounted by an app', () => {
     // The counts move without an event (idle): the poll reads them.
     t.clock.increment(1_000); // the supervisor's idle timeout (test preset)
     dashboardClock.increment(1_000);
-    await vi.waitFor(() => expect(events.last<StatsView>('stats').states['active.activity.idle']).toBe(1));
+    await vi.waitFor(
+      () => expect(events.last<StatsView>('stats').states['active.activity.idle']).toBe(1),
+      ioWait,
+    );
 
     dashboard.close();
     await events.ended;
@@ -122,7 +125,7 @@ describe('createDashboard, mounted by an app', () => {
     const book = new MemoryBook(() => clock.now());
     const store = book.store('node-a', 3_000);
     const t = await startRulesServer({ clock, cluster: { store, nodeId: 'node-a', leaseTtlMs: 3_000 } });
-    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true));
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
     const dashboard = createDashboard(t.supervisor, { clock: new SimulatedClock() });
     onTestFinished(() => dashboard.close());
     const base = await mount(dashboard, { withNext: false });
@@ -140,7 +143,7 @@ describe('createDashboard, mounted by an app', () => {
 
     // GET <base>/cluster: every node with a lease, and the shown users' cluster-wide books.
     const { ws } = await t.open('ola');
-    await vi.waitFor(() => expect(book.users.get('ola')?.size).toBe(1));
+    await vi.waitFor(() => expect(book.users.get('ola')?.size).toBe(1), ioWait);
     const cluster = await fetch(`${base}/dashboard/cluster`);
     expect(cluster.status).toBe(200);
     expect(await cluster.json()).toMatchObject({
@@ -243,7 +246,7 @@ describe('createDashboard, mounted by an app', () => {
     expect(second.status).toBe(503);
     expect(dashboard.resources()).toEqual({ streams: 1, subscribers: 1 });
     first.response.destroy();
-    await vi.waitFor(() => expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 }));
+    await vi.waitFor(() => expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 }), ioWait);
   });
 
   // A client that opens the stream and stops reading (its TCP window full) used to keep its

@@ -31,7 +31,7 @@ import {
   touch,
   waitForUser,
 } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks } from '../helpers/server.js';
+import { allDisposed, expectNoLeaks, ioWait } from '../helpers/server.js';
 
 /** Opens `count` clients for `user`, 1 ms of simulated time apart so that no two turn idle at the same instant. */
 async function openSpaced(t: RulesServer, user: string, count: number): Promise<Client[]> {
@@ -355,7 +355,7 @@ describe('draining frees the slot at once', () => {
 });
 
 async function waitUntil(condition: () => boolean): Promise<void> {
-  await vi.waitFor(() => expect(condition()).toBe(true));
+  await vi.waitFor(() => expect(condition()).toBe(true), ioWait);
 }
 
 describe('inside an evicted listener', () => {

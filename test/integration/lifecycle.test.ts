@@ -15,6 +15,7 @@ import {
   connect,
   connectRefused,
   expectNoLeaks,
+  ioWait,
   startServer,
 } from '../helpers/server.js';
 
@@ -123,7 +124,7 @@ describe('heartbeat', () => {
 });
 
 async function waitUntil(condition: () => boolean): Promise<void> {
-  await vi.waitFor(() => expect(condition()).toBe(true));
+  await vi.waitFor(() => expect(condition()).toBe(true), ioWait);
 }
 
 describe('bounded waits', () => {

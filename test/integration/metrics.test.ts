@@ -21,7 +21,7 @@ import {
   refusal,
   startRulesServer,
 } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks } from '../helpers/server.js';
+import { allDisposed, expectNoLeaks, ioWait } from '../helpers/server.js';
 
 const scrape = async (registry: Registry) => parseExposition(await registry.metrics());
 
@@ -67,7 +67,7 @@ describe('registerMetrics', () => {
     // All idle at once: ann is at 5 ≥ T, so idle ones go until she is below T (2 of them).
     const evictions = ann.map(({ ws }) => closeOf(ws));
     t.clock.increment(idleTimeoutMs);
-    await vi.waitFor(() => expect(t.events.disposed).toHaveLength(2));
+    await vi.waitFor(() => expect(t.events.disposed).toHaveLength(2), ioWait);
     m = await scrape(registry);
     expect(m.value('ws_supervisor_evicted_total')).toBe(2);
     expect(m.value('ws_supervisor_disposed_total', { reason: 'evicted' })).toBe(2);
@@ -122,7 +122,7 @@ describe('registerMetrics', () => {
     // A raw client that sends its close frame but never ends its side of the TCP connection.
     const socket = await rawWebSocket(t.port, 'lin', { allowHalfOpen: true });
     socket.write(frame(0x8, Buffer.from([0x03, 0xe8]))); // close, 1000
-    await vi.waitFor(() => expect(t.supervisor.stats().byState.draining).toBe(1));
+    await vi.waitFor(() => expect(t.supervisor.stats().byState.draining).toBe(1), ioWait);
     t.clock.increment(drainTimeoutMs); // drainTimeout: terminated, disposed
     expect(t.events.disposed).toMatchObject([{ userId: 'lin', reason: 'closed', cleanupMs: drainTimeoutMs }]);
 
