@@ -48,13 +48,15 @@ describe('lookups', () => {
     const a1 = await t.open('cy');
     const a2 = await t.open('cy');
     const closing = closeOf(a1.ws);
+    // Listened for before the close: the server may dispose it before the client sees its close.
+    const disposed = nextEvent(t.supervisor, 'disposed', (event) => event.connectionId === a1.id);
     a1.handle.close(4000, 'bye');
     // Booked as draining in the same step: the registry no longer lists it.
     expect(t.supervisor.connectionsOf('cy').map((c) => c.id)).toEqual([a2.id]);
     expect(t.supervisor.connection(a1.id)).toBe(a1.handle);
     expect(t.supervisor.sendToUser('cy', 'only a2')).toBe(1);
     expect(await closing).toEqual({ code: 4000, reason: 'bye' });
-    await nextEvent(t.supervisor, 'disposed', (event) => event.connectionId === a1.id);
+    await disposed;
 
     expect(t.supervisor.connection(a1.id)).toBeUndefined();
     expect(a1.handle.send('late')).toBe(false); // inert
@@ -118,6 +120,8 @@ describe('disconnectUser', () => {
     const h2 = await t.open('hal');
     const i1 = await t.open('ivy');
     const closes = Promise.all([closeOf(h1.ws), closeOf(h2.ws)]);
+    // Listened for before the closes: the server may dispose both before the clients see theirs.
+    const halGone = nextEvent(t.supervisor, 'disposed', () => t.supervisor.userStats('hal') === undefined);
 
     expect(t.supervisor.disconnectUser('hal', 4003, 'kicked')).toBe(2);
     expect(t.supervisor.connectionsOf('hal')).toEqual([]);
@@ -126,7 +130,7 @@ describe('disconnectUser', () => {
       { code: 4003, reason: 'kicked' },
       { code: 4003, reason: 'kicked' },
     ]);
-    await nextEvent(t.supervisor, 'disposed', () => t.supervisor.userStats('hal') === undefined);
+    await halGone;
     expect(t.events.disposed.map((e) => [e.userId, e.reason, e.closeCode])).toEqual([
       ['hal', 'app-close', 4003],
       ['hal', 'app-close', 4003],
