@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import {
   attempt,
   expectLeakFree,
+  ioDeadlineMs,
   serverFrames,
   serverHungUp,
   startTarget,
@@ -51,17 +52,17 @@ describe('dead peers', () => {
     t.clock.increment(heartbeatIntervalMs);
     await within(
       Promise.all(dead.map((peer) => peer.frames.ping())),
-      2_000,
+      ioDeadlineMs,
       'every silent peer to be pinged',
     );
-    await within(ponged, 2_000, 'the live peer’s pong to reach the server');
+    await within(ponged, ioDeadlineMs, 'the live peer’s pong to reach the server');
 
     t.clock.increment(heartbeatIntervalMs);
     expect(t.events.disposed.map((event) => event.reason)).toEqual(['dead-peer', 'dead-peer', 'dead-peer']);
     expect(t.supervisor.userStats('dee')).toMatchObject({ live: 1, draining: 0 });
     await within(
       Promise.all(dead.map((peer) => serverHungUp(peer.socket))),
-      2_000,
+      ioDeadlineMs,
       'the server to hang up on every dead peer',
     );
     await until(
@@ -84,7 +85,7 @@ describe('dead peers', () => {
     t.clock.increment(heartbeatIntervalMs);
     await within(
       Promise.all(dead.map((peer) => peer.frames.ping())),
-      2_000,
+      ioDeadlineMs,
       'every silent peer to be pinged',
     );
     t.clock.increment(heartbeatIntervalMs);
@@ -95,7 +96,7 @@ describe('dead peers', () => {
     for (const ws of back) ws.close();
     await within(
       Promise.all(dead.map((peer) => serverHungUp(peer.socket))),
-      2_000,
+      ioDeadlineMs,
       'the server to hang up on every dead peer',
     );
     await expectLeakFree(t.supervisor);

@@ -11,6 +11,7 @@ import {
   closePayload,
   expectLeakFree,
   frameHeader,
+  ioDeadlineMs,
   Opcode,
   serverFrames,
   startTarget,
@@ -86,9 +87,9 @@ describe('frame abuse is closed with the code RFC 6455 asks for, and leaves noth
     const frames = serverFrames(socket);
     socket.write(bytes);
 
-    expect(await within(frames.closeCode(), 2_000, 'a close frame from the server')).toBe(code);
+    expect(await within(frames.closeCode(), ioDeadlineMs, 'a close frame from the server')).toBe(code);
     // The client (a plain TCP socket) answers the server's FIN with its own.
-    await within(tcpClosed(socket), 2_000, 'the server to close the TCP connection');
+    await within(tcpClosed(socket), ioDeadlineMs, 'the server to close the TCP connection');
     await expectLeakFree(t.supervisor);
     expect(delivered).toEqual([]);
     expect(t.events.disposed).toMatchObject([{ userId: 'abuser', reason: 'error' }]);
@@ -113,8 +114,8 @@ describe('frame abuse is closed with the code RFC 6455 asks for, and leaves noth
         clientFrame(Opcode.text, 'after'),
       ]),
     );
-    expect(await within(frames.closeCode(), 2_000, 'a close frame from the server')).toBe(1002);
-    await within(tcpClosed(socket), 2_000, 'the server to close the TCP connection');
+    expect(await within(frames.closeCode(), ioDeadlineMs, 'a close frame from the server')).toBe(1002);
+    await within(tcpClosed(socket), ioDeadlineMs, 'the server to close the TCP connection');
     await expectLeakFree(t.supervisor);
     expect(delivered).toEqual(['before']);
   });

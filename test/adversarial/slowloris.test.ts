@@ -18,6 +18,7 @@ import { describe, expect, it } from 'vitest';
 import {
   expectLeakFree,
   frameHeader,
+  ioDeadlineMs,
   Opcode,
   serverFrames,
   startTarget,
@@ -48,7 +49,7 @@ describe('upgrade request headers that never finish', () => {
     try {
       const head = (await within(answer, 5_000, 'an answer to the unfinished request')).toString('latin1');
       expect(head).toMatch(/^HTTP\/1\.1 408 /);
-      await within(tcpClosed(socket), 2_000, 'the server to close the TCP connection');
+      await within(tcpClosed(socket), ioDeadlineMs, 'the server to close the TCP connection');
     } finally {
       clearInterval(trickle);
     }
@@ -66,7 +67,7 @@ describe('upgrade request headers that never finish', () => {
     socket.write(upgradeRequest('lori').slice(0, -2));
     const head = (await within(answer, 5_000, 'an answer to the unfinished request')).toString('latin1');
     expect(head).toMatch(/^HTTP\/1\.1 408 /);
-    await within(tcpClosed(socket), 2_000, 'the server to close the TCP connection');
+    await within(tcpClosed(socket), ioDeadlineMs, 'the server to close the TCP connection');
     expect(t.supervisor.stats().counters).toEqual({ admitted: 0, rejected: 0, evicted: 0, disposed: 0 });
     expect(t.supervisor.userStats('lori')).toBeUndefined();
     await expectLeakFree(t.supervisor);
@@ -91,15 +92,15 @@ describe('a frame header whose payload never comes', () => {
     const disposed = nextEvent(t.supervisor, 'disposed');
 
     t.clock.increment(heartbeatIntervalMs);
-    await within(frames.ping(), 2_000, 'the server to ping');
+    await within(frames.ping(), ioDeadlineMs, 'the server to ping');
     expect(t.supervisor.userStats('lori')).toMatchObject({ live: 1 });
     // What the client sends now is read as the rest of its payload, not as a pong.
     t.clock.increment(heartbeatIntervalMs);
-    expect(await within(disposed, 1_000, 'the stalled connection to be disposed')).toMatchObject({
+    expect(await within(disposed, ioDeadlineMs, 'the stalled connection to be disposed')).toMatchObject({
       userId: 'lori',
       reason: 'dead-peer',
     });
-    await within(tcpClosed(socket), 2_000, 'the server to drop the TCP connection');
+    await within(tcpClosed(socket), ioDeadlineMs, 'the server to drop the TCP connection');
     expect(delivered).toEqual([]);
     await expectLeakFree(t.supervisor);
     expect(t.errors).toEqual([]);

@@ -96,6 +96,14 @@ export async function startTarget(options: TargetOptions = {}): Promise<Target> 
   };
 }
 
+/**
+ * The real-time deadline for I/O over loopback (a frame, a hang-up, a
+ * disposal that follows one): 1–2 s is too short on a loaded 2-core CI
+ * machine. It only turns a hang into a clear message; the delays the
+ * supervisor measures run on the injected clock.
+ */
+export const ioDeadlineMs = 5_000;
+
 /** Rejects with `message` (and what `detail` says then) unless `promise` settles within `timeoutMs`. */
 export async function within<T>(
   promise: Promise<T>,
@@ -129,7 +137,7 @@ export async function within<T>(
 export async function until(
   check: () => boolean | Promise<boolean>,
   message: string,
-  { timeoutMs = 2_000, intervalMs = 5, detail = () => undefined as unknown } = {},
+  { timeoutMs = ioDeadlineMs, intervalMs = 5, detail = () => undefined as unknown } = {},
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -145,7 +153,7 @@ export async function until(
 }
 
 /** Resolves once the supervisor holds no connection, woken by `disposed` events; bounded. */
-export function allGone(supervisor: Supervisor, timeoutMs = 3_000): Promise<void> {
+export function allGone(supervisor: Supervisor, timeoutMs = ioDeadlineMs): Promise<void> {
   if (supervisor.stats().connections === 0) return Promise.resolve();
   let off = () => {};
   const gone = new Promise<void>((resolve) => {
