@@ -90,9 +90,11 @@ const formatBook = ({ live, idle, draining }: BookCounts) => `book ${live}/${idl
  * publishes (`book live/idle/draining`) and every announcement, in order.
  * `drift` gets a line for every announcement made while the last published
  * book was not the supervisor's book: the runtime's counters must already
- * reflect what is announced.
+ * reflect what is announced. `edges` gets what only the cluster-wide book
+ * hears of (`idle`, `active`, `kept`), kept apart so that `trace` reads the
+ * same in and out of cluster mode.
  */
-export function loggedUserSupervisor(trace: string[], drift: string[]) {
+export function loggedUserSupervisor(trace: string[], drift: string[], edges: string[] = []) {
   let published: BookCounts | undefined;
   const announce = (context: UserSupervisorContext, line: string) => {
     const book = formatBook(bookCounts(context));
@@ -118,6 +120,10 @@ export function loggedUserSupervisor(trace: string[], drift: string[]) {
       announceDisposed: ({ context }, { connectionId, reason }) =>
         announce(context, `disposed ${connectionId} ${reason}`),
       announceChildFailed: ({ context }, { connectionId }) => announce(context, `failed ${connectionId}`),
+      announceIdle: (_, { connectionId, lastActivityAt }) =>
+        void edges.push(`idle ${connectionId} ${lastActivityAt}`),
+      announceActive: (_, { connectionId }) => void edges.push(`active ${connectionId}`),
+      announceKept: (_, { connectionId }) => void edges.push(`kept ${connectionId}`),
     },
   });
   return { machine, published: () => published };

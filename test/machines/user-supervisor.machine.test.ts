@@ -37,7 +37,9 @@ function startSupervisor(
   /** Book publications and announcements, in order. */
   const trace: string[] = [];
   const drift: string[] = [];
-  const { machine, published } = loggedUserSupervisor(trace, drift);
+  /** What the cluster-wide book hears of: idle and active edges, kept children. */
+  const edges: string[] = [];
+  const { machine, published } = loggedUserSupervisor(trace, drift, edges);
   const supervisor = createActor(machine, {
     clock,
     input: {
@@ -89,6 +91,7 @@ function startSupervisor(
   return {
     supervisor,
     trace,
+    edges,
     /** The announcements alone. */
     get log() {
       return trace.filter((line) => !line.startsWith('book '));
@@ -434,6 +437,55 @@ describe('draining children', () => {
   });
 });
 
+describe('reports and orders that come late', () => {
+  it('a CHILD_IDLE from a child already idle, or already leaving, changes nothing', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b']);
+    h.advance(idleTimeoutMs); // both idle at n = 2 < T: they stay
+    h.child('b').send({ type: 'DRAIN', code: 4000, reason: 'bye', cause: 'app-close' });
+    expect(h.book()).toEqual({ live: ['a'], idle: ['a'], draining: ['b'] });
+    const edges = [...h.edges];
+
+    // Reports queued before the supervisor's own step reached the child.
+    h.supervisor.send({ type: 'CHILD_IDLE', connectionId: 'a', lastActivityAt: 0 });
+    h.supervisor.send({ type: 'CHILD_IDLE', connectionId: 'b', lastActivityAt: 0 });
+    expect(h.book()).toEqual({ live: ['a'], idle: ['a'], draining: ['b'] });
+    expect(h.published()).toEqual({ live: 1, idle: 1, draining: 1 });
+    expect(h.edges).toEqual(edges);
+  });
+
+  it('EVICT_IF_IDLE evicts an idle child, keeps one active again since, and ignores one already leaving', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b']);
+    h.advance(idleTimeoutMs);
+    h.touch('b'); // active again after the cluster-wide book saw it idle
+    h.supervisor.send({ type: 'EVICT_IF_IDLE', connectionId: 'a' });
+    expect(h.log.at(-1)).toBe('evicted a');
+    expect(h.book()).toEqual({ live: ['b'], idle: [], draining: ['a'] });
+    expect(h.transport('a').did).toEqual(['close 4001 evicted: idle']);
+
+    h.supervisor.send({ type: 'EVICT_IF_IDLE', connectionId: 'b' });
+    h.supervisor.send({ type: 'EVICT_IF_IDLE', connectionId: 'a' });
+    expect(h.evicted()).toEqual(['evicted a']);
+    // What the cluster-wide book heard: both idle edges, b's return, and that b was kept.
+    expect(h.edges).toEqual(['idle a 0', 'idle b 0', 'active b', 'kept b']);
+    expect(h.transport('b').did).toEqual([]);
+  });
+
+  it('EVICT_CHILD evicts a live child, idle or not, once, and says so', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b']);
+    h.supervisor.send({ type: 'EVICT_CHILD', connectionId: 'a' }); // active, but over the cluster-wide limit
+    expect(h.log.at(-1)).toBe('evicted a');
+    expect(h.book()).toEqual({ live: ['b'], idle: [], draining: ['a'] });
+    expect(h.published()).toEqual({ live: 1, idle: 0, draining: 1 });
+    expect(h.transport('a').did).toEqual(['close 4001 evicted: over the limit']);
+    h.supervisor.send({ type: 'EVICT_CHILD', connectionId: 'a' }); // already leaving
+    expect(h.evicted()).toEqual(['evicted a']);
+    expect(h.transport('a').did).toEqual(['close 4001 evicted: over the limit']);
+  });
+});
+
 describe('ending (lingerMs 0)', () => {
   it('stays while any child is left, reaches stopped after the last one, leaving nothing behind', () => {
     const h = startSupervisor();
@@ -661,10 +713,10 @@ describe('shutdown', () => {
     admitAll(h, ['a', 'b']);
     h.admit('c', { open: false });
     h.transport('a').push({ type: 'BUFFER_OVERFLOWED', bufferedBytes: 1e7 }); // already draining
-    h.shutdown();
+    h.supervisor.send({ type: 'SHUTDOWN', code: 4000, reason: 'maintenance' }); // not the usual 1001
     expect(h.value()).toBe('shuttingDown');
     expect(h.transport('a').did).toEqual(['close 4008 slow consumer']); // not asked twice
-    expect(h.transport('b').did).toEqual(['close 1001 server shutting down']);
+    expect(h.transport('b').did).toEqual(['close 4000 maintenance']);
     expect(h.transport('c').did).toEqual(['abort']);
     expect(h.book()).toEqual({ live: [], idle: [], draining: ['a', 'b'] });
     h.transport('b').push({ type: 'SOCKET_CLOSED', code: 1001, reason: '' });
