@@ -199,30 +199,46 @@ describe('the client machine', () => {
     ]);
   });
 
-  it('after 4001 waits for activity, however long, then connects with a fresh backoff', () => {
-    const c = startClient();
+  /** Two failed connects, then a connection that closes before stableAfterMs: the backoff stays at its third step. */
+  function startUnstable() {
+    const c = startClient([0.5]);
+    c.closeWith(1006); // 0.5 × 1000
+    c.advance(500);
+    c.closeWith(1006); // 0.5 × 2000
+    c.advance(1_000);
     c.actor.send({ type: 'SOCKET_OPENED' });
+    return c;
+  }
+
+  it('after 4001 waits for activity, however long, then connects with a fresh backoff', () => {
+    const c = startUnstable();
     c.closeWith(4001, 'evicted: idle');
     expect(c.value()).toEqual({ suspended: 'untilActive' });
     expect(c.clock.pending).toBe(0);
     c.advance(1_000_000);
-    expect(c.sockets).toHaveLength(1);
+    expect(c.sockets).toHaveLength(3);
     c.actor.send({ type: 'ACTIVITY' });
     expect(c.value()).toEqual({ connection: 'connecting' });
-    expect(c.sockets).toHaveLength(2);
+    expect(c.sockets).toHaveLength(4);
+    c.closeWith(1006); // the first step again: 0.5 × 1000, not 0.5 × 4000
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 500, attempt: 1 });
   });
 
-  it.each([4400, 4401, 4403, 1000])('after %i ignores activity and waits for resume()', (code) => {
-    const c = startClient();
-    c.actor.send({ type: 'SOCKET_OPENED' });
-    c.closeWith(code, 'no');
-    expect(c.value()).toEqual({ suspended: 'untilResumed' });
-    c.actor.send({ type: 'ACTIVITY' });
-    c.advance(1_000_000);
-    expect(c.value()).toEqual({ suspended: 'untilResumed' });
-    c.actor.send({ type: 'RESUME' });
-    expect(c.value()).toEqual({ connection: 'connecting' });
-  });
+  it.each([4400, 4401, 4403, 1000])(
+    'after %i ignores activity and waits for resume(), then a fresh backoff',
+    (code) => {
+      const c = startUnstable();
+      c.closeWith(code, 'no');
+      expect(c.value()).toEqual({ suspended: 'untilResumed' });
+      c.actor.send({ type: 'ACTIVITY' });
+      c.advance(1_000_000);
+      expect(c.value()).toEqual({ suspended: 'untilResumed' });
+      c.actor.send({ type: 'RESUME' });
+      expect(c.value()).toEqual({ connection: 'connecting' });
+      c.closeWith(1006);
+      expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 500, attempt: 1 });
+    },
+  );
 
   it("handles the app's CLOSE in every state but the final one", () => {
     expect(statesNotHandling(clientMachine, 'CLOSE')).toEqual([]);
