@@ -4,6 +4,7 @@
  * interpreter step per message (issue 10). Each must be caught like a
  * missing transition.
  */
+import { sendParent } from 'xstate';
 import type { ConnectionMachine } from '../../machines/connection.machine.js';
 
 export const semanticMutants: Record<string, (machine: ConnectionMachine) => ConnectionMachine> = {
@@ -12,4 +13,16 @@ export const semanticMutants: Record<string, (machine: ConnectionMachine) => Con
   // The idle delay re-arms for a whole idleTimeoutMs, not for the time left.
   'delay idleTimeout: always the whole timeout': (machine) =>
     machine.provide({ delays: { idleTimeout: ({ context }) => context.idleTimeoutMs } }),
+  // The idle report carries the time it was sent, not the time of the last activity:
+  // idle delays that fire late, together, would reorder the longest idle first.
+  'action notifyIdle: the time of the report': (machine) =>
+    machine.provide({
+      actions: {
+        notifyIdle: sendParent(({ context }) => ({
+          type: 'CHILD_IDLE' as const,
+          connectionId: context.connectionId,
+          lastActivityAt: context.transport.lastActivityAt() + context.transport.quietForMs(),
+        })),
+      },
+    }),
 };
