@@ -101,7 +101,9 @@ describe('the client against the reference server', () => {
 
   it('evicted as idle (4001): suspended, no reconnect however long, until the user is active again', async () => {
     // One connection per user, so T = ceil(0.7 × 1) = 1: an idle connection is evicted at once.
-    const server = await startReference(['--max-per-user', '1', '--idle-timeout-ms', '200']);
+    // The server runs on real time: after the reconnect, the echo must reach it before
+    // the connection is idle again, which 200 ms did not leave a loaded 2-core machine.
+    const server = await startReference(['--max-per-user', '1', '--idle-timeout-ms', '1000']);
     const t = startClient({ url: `${server.url}/?user=cy` });
     await t.next('open');
 
