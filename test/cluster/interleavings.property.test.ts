@@ -20,6 +20,7 @@ import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
 import { MemoryBook, type MemoryStore } from '../helpers/memory-slot-store.js';
 import { type RulesServer, startRulesServer } from '../helpers/rules.js';
+import { ioWait } from '../helpers/server.js';
 
 const ttl = 6_000;
 /** Small, so that random runs reach the limit, and go over it while the store is away. */
@@ -92,7 +93,7 @@ it('the global rules hold after every step of random interleavings across 3 node
         }
         await vi.waitFor(() => {
           for (const n of nodes) expect(n.supervisor.stats().cluster?.leaseHeld).toBe(true);
-        });
+        }, ioWait);
         const live = (user: string) =>
           nodes.reduce((sum, n) => sum + (n.supervisor.userStats(user)?.live ?? 0), 0);
         let troubled = false;
@@ -137,7 +138,9 @@ it('the global rules hold after every step of random interleavings across 3 node
           // Entries named for eviction hold their slots until their nodes release them.
           for (const user of users) expect(book.admittedCounts().get(user) ?? 0).toBeLessThanOrEqual(limit);
           if (!troubled) {
-            for (const user of users) await vi.waitFor(() => expect(live(user)).toBeLessThanOrEqual(limit));
+            for (const user of users) {
+              await vi.waitFor(() => expect(live(user)).toBeLessThanOrEqual(limit), ioWait);
+            }
           }
         }
         // Recovery: the store answers every node again; time passes until each has reconciled.
