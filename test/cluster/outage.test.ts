@@ -15,7 +15,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { StoreEvent, StoreUnavailablePolicy, Supervisor } from '../../src/index.js';
 import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
-import { closed, connect, startServer, type TestServer } from '../helpers/server.js';
+import { closed, connect, ioWait, startServer, type TestServer } from '../helpers/server.js';
 import { bookOf } from './cluster-nodes.js';
 import { hasRedis } from './store-fixture.js';
 
@@ -98,7 +98,7 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     try {
       const during = await Promise.all([1, 2, 3].map(() => connect(t.url('ann'))));
       during[0]?.close(); // closed during the outage: a release the store must still get
-      await vi.waitFor(() => expect(t.events.map((e) => e.breaker)).toContain('open'));
+      await vi.waitFor(() => expect(t.events.map((e) => e.breaker)).toContain('open'), ioWait);
       expect(t.supervisor.stats().cluster?.unsynced).toBeGreaterThan(0);
     } finally {
       redis.resume();
@@ -330,7 +330,7 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     const ws = await connect(t.url('eve'));
     expect(t.supervisor.stats().cluster?.unsynced).toBe(1);
     ws.close();
-    await vi.waitFor(() => expect(t.supervisor.userStats('eve')).toBeUndefined());
+    await vi.waitFor(() => expect(t.supervisor.userStats('eve')).toBeUndefined(), ioWait);
     proxy.delayReplies(0);
     // The user holds nothing any more: no slot of theirs may stay booked.
     await expectBooksMatchSockets(redis, t.supervisor, 'eve');

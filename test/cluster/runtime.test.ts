@@ -26,7 +26,7 @@ import {
   startRulesServer,
   touch,
 } from '../helpers/rules.js';
-import { expectNoLeaks } from '../helpers/server.js';
+import { expectNoLeaks, ioWait } from '../helpers/server.js';
 
 const leaseTtlMs = 60_000;
 /** For the outage tests, whose waits for the breaker advance the clock: nobody turns idle meanwhile. */
@@ -67,7 +67,7 @@ async function startCluster(
   }
   await vi.waitFor(() => {
     for (const node of nodes) expect(node.supervisor.stats().cluster?.leaseHeld).toBe(true);
-  });
+  }, ioWait);
   return { book, stores, nodes, clock, ttl };
 }
 
@@ -103,7 +103,7 @@ async function expectBooksMatchSockets(c: Cluster, user: string): Promise<void> 
     for (const n of c.nodes) {
       expect(n.supervisor.stats().cluster).toMatchObject({ unsynced: 0, pendingReleases: 0 });
     }
-  });
+  }, ioWait);
 }
 
 async function shutdownAll(c: Cluster): Promise<void> {
@@ -140,7 +140,7 @@ describe('one per-user limit across nodes', () => {
     await expectBooksMatchSockets(c, 'ann');
     // A closed connection frees its slot in the book: the user can connect again.
     (clients[0] as Client).ws.close();
-    await vi.waitFor(() => expect(booked(c, 'ann')).toBe(limit - 1));
+    await vi.waitFor(() => expect(booked(c, 'ann')).toBe(limit - 1), ioWait);
     await node(c, 2).open('ann');
     await expectBooksMatchSockets(c, 'ann');
     await shutdownAll(c);
@@ -154,16 +154,16 @@ describe('one per-user limit across nodes', () => {
     c.clock.increment(1);
     const d = await node(c, 2).open('bea');
     c.clock.increment(idleTimeoutMs); // all three idle; n = 3 < T
-    await vi.waitFor(() => expect(c.book.users.get('bea')?.get(a.id)?.idleSince).toBeDefined());
-    await vi.waitFor(() => expect(c.book.users.get('bea')?.get(d.id)?.idleSince).toBeDefined());
+    await vi.waitFor(() => expect(c.book.users.get('bea')?.get(a.id)?.idleSince).toBeDefined(), ioWait);
+    await vi.waitFor(() => expect(c.book.users.get('bea')?.get(d.id)?.idleSince).toBeDefined(), ioWait);
     const closedA = closeOf(a.ws);
     // The newcomer on node 2 makes n = 4 = T: the longest idle (a, on node 0) goes.
     const e = await node(c, 2).open('bea');
     expect(await closedA).toEqual({ code: 4001, reason: 'evicted: idle' });
     expect(node(c, 0).events.evicted).toEqual([{ connectionId: a.id, userId: 'bea', cause: 'idle' }]);
-    await vi.waitFor(() => expect(localLive(c, 'bea')).toBe(3));
+    await vi.waitFor(() => expect(localLive(c, 'bea')).toBe(3), ioWait);
     // a's entry holds its slot until node 0 releases it (after the close), not before.
-    await vi.waitFor(() => expect(booked(c, 'bea')).toBe(3));
+    await vi.waitFor(() => expect(booked(c, 'bea')).toBe(3), ioWait);
     expect(b.ws.readyState).toBe(b.ws.OPEN);
     expect(e.ws.readyState).toBe(e.ws.OPEN);
     await expectBooksMatchSockets(c, 'bea');
@@ -177,7 +177,7 @@ describe('one per-user limit across nodes', () => {
     await node(c, 1).open('cy');
     await node(c, 1).open('cy');
     c.clock.increment(idleTimeoutMs);
-    await vi.waitFor(() => expect(c.book.users.get('cy')?.get(a.id)?.idleSince).toBeDefined());
+    await vi.waitFor(() => expect(c.book.users.get('cy')?.get(a.id)?.idleSince).toBeDefined(), ioWait);
     // The book still says idle, but the connection talks before the order reaches it.
     c.book.users.get('cy')?.get(a.id);
     const order = c.book.subscribers.get('node-0');
@@ -195,11 +195,11 @@ describe('one per-user limit across nodes', () => {
     await node(c, 1).open('cy'); // n = 4 = T: the book evicts a (node 0) and orders node 0
     await kept;
     // a is booked again; n = 4 = T once more, so the longest idle one left (on node 1) goes.
-    await vi.waitFor(() => expect(node(c, 1).events.evicted).toHaveLength(1));
-    await vi.waitFor(() => expect(c.book.users.get('cy')?.has(a.id)).toBe(true));
+    await vi.waitFor(() => expect(node(c, 1).events.evicted).toHaveLength(1), ioWait);
+    await vi.waitFor(() => expect(c.book.users.get('cy')?.has(a.id)).toBe(true), ioWait);
     expect(a.ws.readyState).toBe(a.ws.OPEN);
     expect(node(c, 0).events.evicted).toEqual([]);
-    await vi.waitFor(() => expect(localLive(c, 'cy')).toBe(3));
+    await vi.waitFor(() => expect(localLive(c, 'cy')).toBe(3), ioWait);
     await expectBooksMatchSockets(c, 'cy');
     await shutdownAll(c);
   });
@@ -210,7 +210,7 @@ describe('an eviction order lost on its way', () => {
     const c = await startCluster();
     const a = await node(c, 0).open('eve');
     c.clock.increment(idleTimeoutMs); // a is idle
-    await vi.waitFor(() => expect(c.book.users.get('eve')?.get(a.id)?.idleSince).toBeDefined());
+    await vi.waitFor(() => expect(c.book.users.get('eve')?.get(a.id)?.idleSince).toBeDefined(), ioWait);
     // Node 0 hears no order for now (its pub/sub connection is reconnecting).
     const subscriber = c.book.subscribers.get('node-0') as NonNullable<
       ReturnType<typeof c.book.subscribers.get>
@@ -226,7 +226,7 @@ describe('an eviction order lost on its way', () => {
       await touch((active.at(-1) as Client).ws);
     }
     // The third made n = 4 = T: a was named, and its order lost.
-    await vi.waitFor(() => expect(lost).toContain(a.id));
+    await vi.waitFor(() => expect(lost).toContain(a.id), ioWait);
     active.push(await node(c, 2).open('eve'));
     await touch((active.at(-1) as Client).ws);
     // Five sockets, a among them: the next one is refused, not a sixth socket.
@@ -238,7 +238,7 @@ describe('an eviction order lost on its way', () => {
     const closedA = closeOf(a.ws);
     expect(await refusal(node(c, 1).url('eve'))).toMatchObject({ status: 429 });
     expect(await closedA).toMatchObject({ code: 4001 });
-    await vi.waitFor(() => expect(booked(c, 'eve')).toBe(limit - 1));
+    await vi.waitFor(() => expect(booked(c, 'eve')).toBe(limit - 1), ioWait);
     await node(c, 1).open('eve');
     await expectBooksMatchSockets(c, 'eve');
     await shutdownAll(c);
@@ -294,7 +294,7 @@ describe('the admission rate limit in cluster mode', () => {
         });
       });
     const both = Promise.all([outcome(node(c, 0).url('hal')), outcome(node(c, 0).url('hal'))]);
-    await vi.waitFor(() => expect(waiting).toBe(2));
+    await vi.waitFor(() => expect(waiting).toBe(2), ioWait);
     open();
     expect((await both).sort()).toEqual([429, 'open']);
     expect(node(c, 0).events.rejected).toMatchObject([{ userId: 'hal', reason: 'rate-limited' }]);
@@ -326,7 +326,7 @@ describe('outage policy', () => {
     // limit, not for idleness (it is active): its close reason says which.
     expect(await newest).toEqual({ code: 4001, reason: 'evicted: over the limit' });
     expect(node(c, 0).events.evicted).toMatchObject([{ cause: 'over-limit' }]);
-    await vi.waitFor(() => expect(localLive(c, 'dan')).toBe(limit));
+    await vi.waitFor(() => expect(localLive(c, 'dan')).toBe(limit), ioWait);
     await expectBooksMatchSockets(c, 'dan');
     await shutdownAll(c);
   });
@@ -368,7 +368,7 @@ describe('outage policy', () => {
     expect(gone).toMatchObject({ userId: 'fay', reason: 'evicted' });
     expect(await evicted).toMatchObject({ userId: 'fay', connectionId: gone.connectionId });
     letThrough(); // ws's verdict comes after the abort: nothing opens
-    await vi.waitFor(() => expect(localLive(c, 'fay')).toBe(limit));
+    await vi.waitFor(() => expect(localLive(c, 'fay')).toBe(limit), ioWait);
     expect(node(c, 0).supervisor.stats().byState.connecting).toBe(0);
     await expectBooksMatchSockets(c, 'fay');
     await shutdownAll(c);
@@ -444,7 +444,7 @@ describe('outage policy', () => {
     await driveUntil(c, () => expect(applied).toBe(true));
     expect(booked(c, 'gus')).toBe(4);
     gone.ws.close();
-    await vi.waitFor(() => expect(node(c, 0).events.disposed).toHaveLength(1));
+    await vi.waitFor(() => expect(node(c, 0).events.disposed).toHaveLength(1), ioWait);
     answer();
     // Its release follows the re-admission: the slot it booked is freed.
     await expectBooksMatchSockets(c, 'gus');
@@ -476,10 +476,10 @@ describe('outage policy', () => {
     };
     await driveUntil(c, () => expect(calls).toEqual([0]));
     gone.ws.close();
-    await vi.waitFor(() => expect(node(c, 0).events.disposed).toHaveLength(1));
+    await vi.waitFor(() => expect(node(c, 0).events.disposed).toHaveLength(1), ioWait);
     answer();
     // The idle ones are booked after that, without the one already released.
-    await vi.waitFor(() => expect(calls).toEqual([0, 3]));
+    await vi.waitFor(() => expect(calls).toEqual([0, 3]), ioWait);
     await expectBooksMatchSockets(c, 'hal');
     expect(booked(c, 'hal')).toBe(3);
     await shutdownAll(c);
