@@ -1,21 +1,33 @@
 /**
  * Setup file of a mutation run (only loaded when WSSUP_MUTANT names a
- * mutant): the runtime's connection machine loses that transition, or gets
- * one of the semantic mutants of semantic-mutants.ts. Tests that walk the
- * specification load the committed machine with `vi.importActual`
- * (test/model/spec.ts), so only the system under test changes.
+ * mutant): the runtime's connection machine or user supervisor loses that
+ * transition (the key names its machine: `connection.…` or
+ * `userSupervisor.…`), or the connection machine gets one of the semantic
+ * mutants of semantic-mutants.ts. Tests that walk the specification load the
+ * committed machines with `vi.importActual` (test/model/spec.ts), so only the
+ * system under test changes.
  */
 import { vi } from 'vitest';
 
+const mutant = () => process.env.WSSUP_MUTANT as string;
+const mutatesSupervisor = () => mutant().startsWith('userSupervisor.');
+
 vi.mock('../../machines/connection.machine.js', async (importOriginal) => {
   const actual = await importOriginal<typeof import('../../machines/connection.machine.js')>();
+  if (mutatesSupervisor()) return actual;
   const { withoutTransition } = await import('./remove-transition.js');
   const { semanticMutants } = await import('./semantic-mutants.js');
-  const key = process.env.WSSUP_MUTANT as string;
-  const semantic = semanticMutants[key];
+  const semantic = semanticMutants[mutant()];
   const connectionMachine =
     semantic === undefined
-      ? withoutTransition(actual.connectionMachine, key)
+      ? withoutTransition(actual.connectionMachine, mutant())
       : semantic(actual.connectionMachine);
   return { ...actual, connectionMachine };
+});
+
+vi.mock('../../machines/user-supervisor.machine.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../machines/user-supervisor.machine.js')>();
+  if (!mutatesSupervisor()) return actual;
+  const { withoutTransition } = await import('./remove-transition.js');
+  return { ...actual, userSupervisorMachine: withoutTransition(actual.userSupervisorMachine, mutant()) };
 });

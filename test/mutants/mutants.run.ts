@@ -2,10 +2,12 @@
  * The mutation check: does the net catch a missing transition?
  *
  * For each transition of the connection machine that leads toward
- * `disposed`, run the model-based, property and connection-machine suites
- * against a runtime whose machine lacks that one transition
- * (WSSUP_MUTANT, see apply-mutant.ts), and record which suites failed. A
- * mutant that no suite notices is a hole in the net, and fails this check.
+ * `disposed`, and each transition of the user supervisor (it keeps the slot
+ * books: a missing transition there leaks a slot or breaks the limit), run
+ * the model-based, property and machine suites against a runtime whose
+ * machine lacks that one transition (WSSUP_MUTANT, see apply-mutant.ts), and
+ * record which suites failed. A mutant that no suite notices is a hole in the
+ * net, and fails this check.
  *
  *   npm run test:mutants   # prints the table, writes test-output/mutants.md
  */
@@ -15,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { connectionMachine } from '../../machines/connection.machine.js';
+import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js';
 import { allTransitions, type TransitionInfo } from '../model/transitions.js';
 import { semanticMutants } from './semantic-mutants.js';
 
@@ -22,8 +25,17 @@ const suites = {
   'model-based': 'test/model-based',
   property: 'test/property',
   machine: 'test/machines/connection.machine.test.ts',
+  'supervisor machine': 'test/machines/user-supervisor.machine.test.ts',
 } as const;
 type Suite = keyof typeof suites;
+
+/** The suites run against a mutant: the walks, the properties, and its own machine's. */
+const suitesFor = (mutant: string | undefined): Suite[] =>
+  mutant?.startsWith('userSupervisor.') === true
+    ? ['model-based', 'property', 'supervisor machine']
+    : mutant === undefined
+      ? (Object.keys(suites) as Suite[])
+      : ['model-based', 'property', 'machine'];
 
 /** Leaves toward `disposed`: into `draining` or `disposed`, or into the waits that end there. */
 const leadsTowardDisposed = (t: TransitionInfo) =>
@@ -54,9 +66,9 @@ function suiteFails(suite: Suite, mutant: string | undefined): boolean {
 
 /** The suites that fail against `mutant` (none, for the real machine). */
 const failingSuites = (mutant: string | undefined): Suite[] =>
-  (Object.keys(suites) as Suite[]).filter((suite) => suiteFails(suite, mutant));
+  suitesFor(mutant).filter((suite) => suiteFails(suite, mutant));
 
-it('every transition toward disposed, removed, is caught', () => {
+it('every transition toward disposed, and every one of the user supervisor, removed, is caught', () => {
   expect(failingSuites(undefined), 'the suites must pass on the real machine first').toEqual([]);
 
   const mutants = [
@@ -64,6 +76,7 @@ it('every transition toward disposed, removed, is caught', () => {
       .filter(leadsTowardDisposed)
       .map((t) => t.key),
     ...Object.keys(semanticMutants),
+    ...allTransitions(userSupervisorMachine).map((t) => t.key),
   ];
   const rows = mutants.map((mutant) => {
     const failedSuites = failingSuites(mutant);
