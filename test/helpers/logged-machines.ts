@@ -6,8 +6,10 @@
  *
  * Conventions: a connection id starting with `boom` stands for a bug in the
  * runtime under that connection (its open hook throws: the connection actor
- * fails); one starting with `crash` for a bug in the supervisor's own step
- * (announceAdmitted throws: the supervisor actor fails).
+ * fails); one starting with `fragile` for a bug met only when it is closed
+ * (closeSocket throws: the connection actor fails on its way to `draining`,
+ * e.g. while a shutdown drains it); one starting with `crash` for a bug in the
+ * supervisor's own step (announceAdmitted throws: the supervisor actor fails).
  */
 import type { SimulatedClock } from 'xstate';
 import {
@@ -71,8 +73,10 @@ export function loggedConnection() {
   return connectionMachine.provide({
     actions: {
       abortHandshake: ({ context }) => void asFake(context).did.push('abort'),
-      closeSocket: ({ context }, { code, reason }) =>
-        void asFake(context).did.push(`close ${code} ${reason}`),
+      closeSocket: ({ context }, { code, reason }) => {
+        if (context.connectionId.startsWith('fragile')) throw new Error('bug in the runtime');
+        asFake(context).did.push(`close ${code} ${reason}`);
+      },
       terminateSocket: ({ context }) => void asFake(context).did.push('terminate'),
       deliverDirectly: ({ context }) => setDirect(context.transport, true),
       deliverViaMachine: ({ context }) => setDirect(context.transport, false),

@@ -754,6 +754,33 @@ describe('shutdown', () => {
     expect(supervisor.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
   });
 
+  it('a child that fails while the shutdown drains it is forgotten, and the supervisor waits for the others', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'fragile-b']);
+    h.shutdown(); // a drains; fragile-b fails in its DRAIN step (a bug in closeSocket)
+    expect(h.log.slice(-1)).toEqual(['failed fragile-b']);
+    expect(h.failure()).toBeUndefined();
+    expect(h.value()).toBe('shuttingDown');
+    expect(h.book()).toEqual({ live: [], idle: [], draining: ['a'] });
+    h.transport('a').push(closed);
+    expect(h.log.slice(-2)).toEqual(['disposed a shutdown', 'supervisor done u']);
+    expect(h.supervisor.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
+  });
+
+  it('the last child failing while the shutdown drains it ends the supervisor in that step', () => {
+    const h = startSupervisor();
+    h.admit('fragile-a');
+    h.shutdown();
+    expect(h.trace.slice(-5)).toEqual([
+      'book 0/0/1', // SHUTDOWN: fragile-a is draining
+      'book 0/0/0', // its failure frees the slot
+      'book ended', // in the step that ends the supervisor, before the announcement
+      'failed fragile-a',
+      'supervisor done u',
+    ]);
+    expect(h.supervisor.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
+  });
+
   it('a second SHUTDOWN asks nothing more of the children', () => {
     const h = startSupervisor();
     h.admit('a');

@@ -10,6 +10,7 @@ import { allTransitions } from '../model/transitions.js';
 type StateConfig = {
   on?: Record<string, unknown>;
   after?: Record<string, unknown>;
+  always?: unknown;
   states?: Record<string, StateConfig>;
 };
 
@@ -24,22 +25,26 @@ export function withoutTransition(machine: AnyStateMachine, key: string): AnySta
     node.states[key] = child;
     node = child;
   }
-  const [slot, name] = transition.event.startsWith('after ')
-    ? (['after', transition.event.slice('after '.length)] as const)
-    : (['on', transition.event] as const);
-  const entries = { ...node[slot] };
-  const written = entries[name];
-  if (Array.isArray(written)) {
-    // Its place among the transitions of the same source and event, in definition order.
-    const siblings = allTransitions(machine).filter(
-      (t) => t.source === transition.source && t.event === transition.event,
-    );
-    const position = siblings.findIndex((t) => t.key === transition.key);
-    entries[name] = written.filter((_, index) => index !== position);
+  // Its place among the transitions of the same source and event, in definition order.
+  const siblings = allTransitions(machine).filter(
+    (t) => t.source === transition.source && t.event === transition.event,
+  );
+  const position = siblings.findIndex((t) => t.key === transition.key);
+  const without = (written: unknown) =>
+    Array.isArray(written) ? written.filter((_, index) => index !== position) : undefined;
+  if (transition.event === 'always') {
+    // Eventless transitions have a key of their own, not an entry under `on`.
+    node.always = without(node.always);
   } else {
-    delete entries[name];
+    const [slot, name] = transition.event.startsWith('after ')
+      ? (['after', transition.event.slice('after '.length)] as const)
+      : (['on', transition.event] as const);
+    const entries = { ...node[slot] };
+    const rest = without(entries[name]);
+    if (rest === undefined) delete entries[name];
+    else entries[name] = rest;
+    node[slot] = entries;
   }
-  node[slot] = entries;
   // biome-ignore lint/suspicious/noExplicitAny: the mutant has the machine's own shape
   return createMachine(config as any, machine.implementations as any);
 }
