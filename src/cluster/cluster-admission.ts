@@ -166,7 +166,7 @@ export class ClusterBook {
           startStore: fromPromise(async () => {
             await this.#call(() =>
               store.start({
-                evictionOrdered: (order) => this.#ordered(order),
+                evictionOrdered: (order) => this.#orderArrived(order),
                 incarnationChanged: () => this.#lease.send({ type: 'INCARNATION_CHANGED' }),
               }),
             );
@@ -394,16 +394,30 @@ export class ClusterBook {
     );
   }
 
-  /** An order from the book: this node's own connection is evicted if still idle; another node's is told. */
+  /**
+   * An order from the book: this process's own connection is evicted if still idle; any
+   * other holder is told through the store. Matched by incarnation, not node id: another
+   * live process may share this node id (its orders go to it); an order for an incarnation
+   * this process has left is void, which the store, knowing its own incarnations, decides.
+   */
   #ordered(order: EvictionOrder): void {
-    if (order.nodeId !== this.#store.nodeId) {
+    if (order.nodeId !== this.#store.nodeId || order.incarnation !== this.#store.incarnation) {
       this.#call(() => this.#store.orderEviction(order)).catch((error) =>
         this.#reportStore('orderEviction', error),
       );
       return;
     }
-    // An order made for an incarnation this node has left names a slot the book no longer holds.
-    if (order.incarnation !== this.#store.incarnation) return;
+    this.#orderArrived(order);
+  }
+
+  /**
+   * An order for this process: acted on only if it names this process's current
+   * incarnation. Never passed on: a store that hands this process an order meant for
+   * another (a process sharing the node id, or an incarnation this one has left)
+   * must not make it act on a connection id it does not own for that incarnation.
+   */
+  #orderArrived(order: EvictionOrder): void {
+    if (order.nodeId !== this.#store.nodeId || order.incarnation !== this.#store.incarnation) return;
     const userId = this.#held.get(order.connectionId);
     if (userId !== undefined) this.#host.evictIfIdle(userId, order.connectionId);
   }
