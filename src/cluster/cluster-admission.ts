@@ -168,6 +168,7 @@ export class ClusterBook {
               store.start({
                 evictionOrdered: (order) => this.#orderArrived(order),
                 incarnationChanged: () => this.#lease.send({ type: 'INCARNATION_CHANGED' }),
+                duplicateNodeId: (incarnation) => this.#duplicateNodeId(incarnation),
               }),
             );
             // From when it answered: start() also connects (and loads the client library),
@@ -495,6 +496,24 @@ export class ClusterBook {
       new SupervisorError(
         'WSSUP_INTERNAL',
         `slot store: connection id ${connectionId} is already booked by another node or incarnation`,
+      ),
+    );
+  }
+
+  /**
+   * Another live process renews a lease under this node id. Reported, not refused: the
+   * node id cannot tell a live twin from a crashed predecessor at start (a restart with
+   * the same hostname:pid within the lease), and the book fences by incarnation, so
+   * neither process can free or evict the other's connections. What still mixes is
+   * the name: stats, the dashboard and userBook's byNode count both as one node.
+   */
+  #duplicateNodeId(incarnation: number): void {
+    const { nodeId } = this.#options;
+    this.#host.report(
+      new SupervisorError(
+        'WSSUP_DUPLICATE_NODE_ID',
+        `another live process uses cluster.nodeId "${nodeId}" (its incarnation ${incarnation}, ` +
+          `this process's ${this.#store.incarnation}): give each process its own node id`,
       ),
     );
   }

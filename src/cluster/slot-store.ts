@@ -105,6 +105,12 @@ export interface SlotStoreEvents {
   evictionOrdered(order: EvictionOrder): void;
   /** The lease was lost and a new incarnation taken: re-admit what is held. */
   incarnationChanged(incarnation: number, previous: number): void;
+  /**
+   * Another live process holds a lease under this node id: its lease `incarnation` was
+   * renewed while this process watched it (a crashed predecessor's never is). Told once
+   * per incarnation. Optional for a store: ownership stays fenced by incarnation anyway.
+   */
+  duplicateNodeId?(incarnation: number): void;
 }
 
 export interface SlotStore {

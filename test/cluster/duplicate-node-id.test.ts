@@ -6,8 +6,10 @@
  * evicts the other's connections, and an eviction order for one reaches that
  * one, whichever of the two made it. Test preset: limit 5, T = 4, idle after 1 s.
  */
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
+import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
+import type { SupervisorOptions } from '../../src/index.js';
 import { closed, connect, ioWait, startServer, type TestServer } from '../helpers/server.js';
 import { bookOf } from './cluster-nodes.js';
 import { hasRedis, usePrivateRedis } from './store-fixture.js';
@@ -15,9 +17,15 @@ import { hasRedis, usePrivateRedis } from './store-fixture.js';
 describe.runIf(hasRedis)('two live processes with one node id', () => {
   const redis = usePrivateRedis();
 
-  /** A supervisor in cluster mode as node "twin", once it holds its lease. */
-  async function startTwin(options: { idleTimeoutMs?: number } = {}): Promise<TestServer> {
-    const t = await startServer({ ...options, cluster: { redis: redis.current.url, nodeId: 'twin' } });
+  /** A supervisor in cluster mode as node `nodeId` (default "twin"), once it holds its lease. */
+  async function startTwin(
+    options: { idleTimeoutMs?: number } = {},
+    cluster: Partial<NonNullable<SupervisorOptions['cluster']>> = {},
+  ): Promise<TestServer> {
+    const t = await startServer({
+      ...options,
+      cluster: { redis: redis.current.url, nodeId: 'twin', ...cluster },
+    });
     await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
     return t;
   }
@@ -71,5 +79,50 @@ describe.runIf(hasRedis)('two live processes with one node id', () => {
         Array(3).fill(other.supervisor.stats().cluster?.incarnation),
       );
     }, ioWait);
+  });
+
+  /** The lease expiry Redis holds for `incarnation`, or undefined once it is forgotten. */
+  async function leaseOf(incarnation: number | undefined): Promise<number | undefined> {
+    const score = await redis.current.command('ZSCORE', 'wssup:{nodes}:leases', String(incarnation));
+    return score === null ? undefined : Number(score);
+  }
+
+  const duplicates = (t: TestServer) => t.errors.filter((error) => error.code === 'WSSUP_DUPLICATE_NODE_ID');
+
+  it('each of two live processes with one node id reports the other once (WSSUP_DUPLICATE_NODE_ID)', async () => {
+    // Renewed every 500 ms, the registry read every 100 ms: each sees the other's lease move.
+    const lease = { nodeId: 'pair', leaseTtlMs: 1_500, reaperIntervalMs: 100 };
+    const first = await startTwin({}, lease);
+    const second = await startTwin({}, lease);
+    const [one, two] = [first, second].map((t) => t.supervisor.stats().cluster?.incarnation);
+    await vi.waitFor(() => {
+      expect(duplicates(first)).toHaveLength(1);
+      expect(duplicates(second)).toHaveLength(1);
+    }, ioWait);
+    expect(duplicates(first)[0]?.message).toContain(`"pair" (its incarnation ${two}, this process's ${one})`);
+    expect(duplicates(second)[0]?.message).toContain(`(its incarnation ${one}, this process's ${two})`);
+    // Once per incarnation: two more renewals of each, read many times meanwhile, add nothing.
+    for (const incarnation of [one, two]) {
+      const seen = await leaseOf(incarnation);
+      await vi.waitFor(
+        async () => expect(await leaseOf(incarnation)).toBeGreaterThan((seen ?? 0) + 500),
+        ioWait,
+      );
+    }
+    expect(duplicates(first)).toHaveLength(1);
+    expect(duplicates(second)).toHaveLength(1);
+  });
+
+  it("a restart within its predecessor's lease is not reported: a crashed process's lease never moves", async () => {
+    // The predecessor took a lease and died: nothing renews it (no lease actor drives this store).
+    const crashed = createRedisSlotStore({ redis: redis.current.url, nodeId: 'heir', leaseTtlMs: 1_000 });
+    onTestFinished(() => crashed.stop());
+    await crashed.start({ evictionOrdered: () => {}, incarnationChanged: () => {} });
+    const heir = await startTwin({}, { nodeId: 'heir', leaseTtlMs: 1_500, reaperIntervalMs: 100 });
+    expect(await leaseOf(crashed.incarnation)).toBeDefined();
+    // Read every 100 ms until the predecessor's lease expired and the reaper forgot it.
+    await vi.waitFor(async () => expect(await leaseOf(crashed.incarnation)).toBeUndefined(), ioWait);
+    expect(duplicates(heir)).toEqual([]);
+    expect(heir.supervisor.stats().cluster?.leaseHeld).toBe(true);
   });
 });
