@@ -13,45 +13,61 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createSupervisor } from 'ws-supervisor';
+import { createSupervisor, InvalidOptionError } from 'ws-supervisor';
 // Not the library: the examples' own --port and --help. Your app reads its own configuration.
-import { readExampleFlags } from './reference-server/command-line.js';
+import { exitWithFlagError, readExampleFlags } from './reference-server/command-line.js';
 
-const flags = readExampleFlags({
+const commandLine = {
   script: 'example:cluster',
   about: 'An echo server whose per-user limit (5) is shared by every process on one Redis.',
   flags: {
     redis: ['<url>', 'the Redis to share (default redis://127.0.0.1:6379)'],
     'node-id': ['<id>', "this process's name in the cluster (default <hostname>:<pid>)"],
   },
-});
+} as const;
+const flags = readExampleFlags(commandLine);
 
-// #region cluster
-const supervisor = createSupervisor({
-  maxConnectionsPerUser: 5, // per user, across every process on this Redis
-  authenticate: (request) => new URL(request.url ?? '/', 'http://localhost').searchParams.get('user'),
-  onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
-  cluster: {
-    redis: flags.redis ?? 'redis://127.0.0.1:6379', // a redis:// URL, or your app's own node-redis client (npm install redis)
-    nodeId: flags['node-id'], // default: <hostname>:<pid>
-    leaseTtlMs: 15_000, // a crashed process's slots are free within this, plus one reaper period
-    onStoreUnavailable: 'local', // or 'reject': HTTP 503 with Retry-After while Redis is away
-  },
-  onError: (error) => console.error(`${error.code}: ${error.message}`),
-});
+/** The supervisor, built from the flags. @throws {InvalidOptionError} for a bad --redis or --node-id */
+function startCluster() {
+  // #region cluster
+  const supervisor = createSupervisor({
+    maxConnectionsPerUser: 5, // per user, across every process on this Redis
+    authenticate: (request) => new URL(request.url ?? '/', 'http://localhost').searchParams.get('user'),
+    onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
+    cluster: {
+      redis: flags.redis ?? 'redis://127.0.0.1:6379', // a redis:// URL, or your app's own node-redis client (npm install redis)
+      nodeId: flags['node-id'], // default: <hostname>:<pid>
+      leaseTtlMs: 15_000, // a crashed process's slots are free within this, plus one reaper period
+      onStoreUnavailable: 'local', // or 'reject': HTTP 503 with Retry-After while Redis is away
+    },
+    onError: (error) => console.error(`${error.code}: ${error.message}`),
+  });
 
-supervisor.on('store', ({ breaker, policy }) =>
-  console.log(breaker === 'open' ? `Redis unavailable: admitting by policy '${policy}'` : 'Redis is back'),
-);
+  supervisor.on('store', ({ breaker, policy }) =>
+    console.log(breaker === 'open' ? `Redis unavailable: admitting by policy '${policy}'` : 'Redis is back'),
+  );
 
-// stats() stays synchronous and O(1); stats({ cluster: true }) reads the cluster-wide book.
-async function clusterStats() {
-  const { connections, cluster, global } = await supervisor.stats({ cluster: true });
-  // cluster: { nodeId, incarnation, leaseHeld, breaker, policy, unsynced, pendingReleases, pendingTimers }
-  // global: { nodes: [{ nodeId, incarnation, leaseExpiresInMs }], users, connections }
-  return { here: connections, cluster, global };
+  // stats() stays synchronous and O(1); stats({ cluster: true }) reads the cluster-wide book.
+  async function clusterStats() {
+    const { connections, cluster, global } = await supervisor.stats({ cluster: true });
+    // cluster: { nodeId, incarnation, leaseHeld, breaker, policy, unsynced, pendingReleases, pendingTimers }
+    // global: { nodes: [{ nodeId, incarnation, leaseExpiresInMs }], users, connections }
+    return { here: connections, cluster, global };
+  }
+  // #endregion cluster
+  return { supervisor, clusterStats };
 }
-// #endregion cluster
+
+// A --redis or --node-id the library refuses is a bad flag: a message and the usage, exit 2.
+const clusterFlags: Record<string, string> = { 'cluster.redis': '--redis', 'cluster.nodeId': '--node-id' };
+let cluster: ReturnType<typeof startCluster>;
+try {
+  cluster = startCluster();
+} catch (error) {
+  if (!(error instanceof InvalidOptionError)) throw error;
+  exitWithFlagError(commandLine, clusterFlags[error.option] ?? error.option, error);
+}
+const { supervisor, clusterStats } = cluster;
 
 const server = createServer((_request, response) => {
   clusterStats().then(

@@ -18,6 +18,8 @@ export const ErrorCodes = {
     'A feature needs an optional peer dependency that is not installed, e.g. SVG charts need elkjs (npm install elkjs).',
   WSSUP_STORE_UNAVAILABLE:
     'Cluster mode: the slot store (Redis) did not answer in time or refused a command; the outage policy (`onStoreUnavailable`) decides what happens.',
+  WSSUP_DUPLICATE_NODE_ID:
+    "Cluster mode: another live process renews a lease under this cluster.nodeId. Reported, never refused (a restart within its predecessor's lease is not reported); ownership stays fenced by incarnation, but give each process its own node id.",
   WSSUP_INTERNAL:
     'An actor failed: a bug in ws-supervisor or XState. A failed connection frees its slot and is counted as disposed (reason `error`); a failed user supervisor is forgotten, and the runtime terminates each of its connection actors (XState would not stop them), which releases their sockets and slots. Also an upgrade that failed unexpectedly: handleUpgrade() still resolves, and the socket is destroyed.',
 } as const;

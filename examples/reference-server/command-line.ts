@@ -63,6 +63,36 @@ export interface ExampleCommandLine<N extends string> {
   portVariable?: string;
 }
 
+/** An example's usage text, as --help prints it. */
+export function exampleUsage<N extends string>(spec: ExampleCommandLine<N>): string {
+  const own = Object.entries<readonly [string, string]>(spec.flags ?? {});
+  const variable = spec.portVariable === undefined ? '' : ` [${spec.portVariable}]`;
+  const lines = [
+    ['--port <n>', `port, 0 for any free port${variable} (default 0)`],
+    ...own.map(([name, [value, help]]) => [`--${name} ${value}`, help]),
+    ['-h, --help', 'show this help'],
+  ] as const;
+  const width = Math.max(...lines.map(([flag]) => flag.length)) + 2;
+  return (
+    `Usage: npm run ${spec.script} -- [options]\n\n${spec.about}\n\nOptions:\n` +
+    lines.map(([flag, help]) => `  ${flag.padEnd(width)}${help}`).join('\n')
+  );
+}
+
+/**
+ * A flag whose value the library refused (its InvalidOptionError, e.g. a
+ * `--redis` that is no Redis URL): its message and the usage on stderr, and
+ * exit 2, as for a flag the command line refused.
+ */
+export function exitWithFlagError<N extends string>(
+  spec: ExampleCommandLine<N>,
+  flag: string,
+  error: { allowed: string; received: unknown },
+): never {
+  printUsageError(exampleUsage(spec), `${flag}: expected ${error.allowed}, got ${String(error.received)}`);
+  process.exit(2);
+}
+
 /**
  * An example's flags: `--port` as a port number, and the example's own as
  * strings. On `--help` it prints the usage and exits 0; on a bad command
@@ -75,16 +105,7 @@ export function readExampleFlags<N extends string = never>(
   env: NodeJS.ProcessEnv = process.env,
 ): { port: number } & Partial<Record<N, string>> {
   const own = Object.entries<readonly [string, string]>(spec.flags ?? {});
-  const variable = spec.portVariable === undefined ? '' : ` [${spec.portVariable}]`;
-  const lines = [
-    ['--port <n>', `port, 0 for any free port${variable} (default 0)`],
-    ...own.map(([name, [value, help]]) => [`--${name} ${value}`, help]),
-    ['-h, --help', 'show this help'],
-  ] as const;
-  const width = Math.max(...lines.map(([flag]) => flag.length)) + 2;
-  const usage =
-    `Usage: npm run ${spec.script} -- [options]\n\n${spec.about}\n\nOptions:\n` +
-    lines.map(([flag, help]) => `  ${flag.padEnd(width)}${help}`).join('\n');
+  const usage = exampleUsage(spec);
   try {
     const { help, values } = parseFlags(argv, ['port', ...own.map(([name]) => name as N)]);
     if (help) {

@@ -166,8 +166,9 @@ export class ClusterBook {
           startStore: fromPromise(async () => {
             await this.#call(() =>
               store.start({
-                evictionOrdered: (order) => this.#ordered(order),
+                evictionOrdered: (order) => this.#orderArrived(order),
                 incarnationChanged: () => this.#lease.send({ type: 'INCARNATION_CHANGED' }),
+                duplicateNodeId: (incarnation) => this.#duplicateNodeId(incarnation),
               }),
             );
             // From when it answered: start() also connects (and loads the client library),
@@ -394,16 +395,30 @@ export class ClusterBook {
     );
   }
 
-  /** An order from the book: this node's own connection is evicted if still idle; another node's is told. */
+  /**
+   * An order from the book: this process's own connection is evicted if still idle; any
+   * other holder is told through the store. Matched by incarnation, not node id: another
+   * live process may share this node id (its orders go to it); an order for an incarnation
+   * this process has left is void, which the store, knowing its own incarnations, decides.
+   */
   #ordered(order: EvictionOrder): void {
-    if (order.nodeId !== this.#store.nodeId) {
+    if (order.nodeId !== this.#store.nodeId || order.incarnation !== this.#store.incarnation) {
       this.#call(() => this.#store.orderEviction(order)).catch((error) =>
         this.#reportStore('orderEviction', error),
       );
       return;
     }
-    // An order made for an incarnation this node has left names a slot the book no longer holds.
-    if (order.incarnation !== this.#store.incarnation) return;
+    this.#orderArrived(order);
+  }
+
+  /**
+   * An order for this process: acted on only if it names this process's current
+   * incarnation. Never passed on: a store that hands this process an order meant for
+   * another (a process sharing the node id, or an incarnation this one has left)
+   * must not make it act on a connection id it does not own for that incarnation.
+   */
+  #orderArrived(order: EvictionOrder): void {
+    if (order.nodeId !== this.#store.nodeId || order.incarnation !== this.#store.incarnation) return;
     const userId = this.#held.get(order.connectionId);
     if (userId !== undefined) this.#host.evictIfIdle(userId, order.connectionId);
   }
@@ -481,6 +496,24 @@ export class ClusterBook {
       new SupervisorError(
         'WSSUP_INTERNAL',
         `slot store: connection id ${connectionId} is already booked by another node or incarnation`,
+      ),
+    );
+  }
+
+  /**
+   * Another live process renews a lease under this node id. Reported, not refused: the
+   * node id cannot tell a live twin from a crashed predecessor at start (a restart with
+   * the same hostname:pid within the lease), and the book fences by incarnation, so
+   * neither process can free or evict the other's connections. What still mixes is
+   * the name: stats, the dashboard and userBook's byNode count both as one node.
+   */
+  #duplicateNodeId(incarnation: number): void {
+    const { nodeId } = this.#options;
+    this.#host.report(
+      new SupervisorError(
+        'WSSUP_DUPLICATE_NODE_ID',
+        `another live process uses cluster.nodeId "${nodeId}" (its incarnation ${incarnation}, ` +
+          `this process's ${this.#store.incarnation}): give each process its own node id`,
       ),
     );
   }

@@ -142,9 +142,12 @@ return orderAgain(out)
 );
 
 /**
- * KEYS[1] the user's book. ARGV: connectionId, incarnation, nodeId. Deletes
- * the entry when this incarnation booked it, or an older incarnation of the
- * same node did; never a newer one's. Returns 1 when it deleted.
+ * KEYS[1] the user's book. ARGV: connectionId, nodeId, and the incarnations
+ * this process has held (its current one and its last few, comma-separated).
+ * Deletes the entry only when one of those booked it: never a newer
+ * incarnation's, and never another process's, even one that shares the node
+ * id (a misconfiguration, or a restart within the predecessor's lease), whose
+ * incarnations are its own. Returns 1 when it deleted.
  */
 export const releaseScript = script(
   'release',
@@ -152,10 +155,12 @@ export const releaseScript = script(
 local value = redis.call('HGET', KEYS[1], ARGV[1])
 if not value then return 0 end
 local einc, _, _, enode = decode(value)
-local inc = tonumber(ARGV[2])
-if einc == inc or (enode == ARGV[3] and einc < inc) then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  return 1
+if enode ~= ARGV[2] then return 0 end
+for s in string.gmatch(ARGV[3], '%d+') do
+  if tonumber(s) == einc then
+    redis.call('HDEL', KEYS[1], ARGV[1])
+    return 1
+  end
 end
 return 0
 `,

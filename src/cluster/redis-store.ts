@@ -92,8 +92,29 @@ export function createRedisSlotStore(options: RedisSlotStoreOptions): RedisSlotS
   return new Store(redis, nodeId, leaseTtlMs, createKeyLayout(keyPrefix), commandTimeoutMs, clock);
 }
 
+/**
+ * How many of its own incarnations a process remembers (its current one included).
+ * Entries of the older ones are dead: forgetting one only leaves its entries to the
+ * reaper or the user's next admission, instead of this process's release.
+ */
+const OWN_INCARNATIONS = 8;
+
 class Store implements RedisSlotStore {
   #incarnation = 0;
+  /**
+   * The incarnations this process took, oldest first, the current one last: what
+   * it may release or stand for. Node ids can be shared by two live processes (a
+   * misconfiguration, or a restart within the predecessor's lease), incarnations
+   * never are: ownership is fenced by these, not by the node id.
+   */
+  #own: number[] = [];
+  /** #own joined for the scripts, rebuilt when it changes. */
+  #ownJoined = '';
+  /**
+   * Other processes' unexpired leases under this node id, by incarnation: the expiry
+   * last read, and whether duplicateNodeId was told. See #watchTwins.
+   */
+  #twins = new Map<number, { expiresAt: number; told: boolean }>();
   #connection: RedisConnection | undefined;
   #subscriber: RedisSubscriberLike | undefined;
   #events: SlotStoreEvents | undefined;
@@ -274,7 +295,11 @@ class Store implements RedisSlotStore {
     const held = this.#booked.release(userId, connectionId);
     connection.roundTrip('release');
     try {
-      await connection.run(releaseScript, [this.keys.user(userId)], [connectionId, incarnation, this.nodeId]);
+      await connection.run(
+        releaseScript,
+        [this.keys.user(userId)],
+        [connectionId, this.nodeId, this.#ownJoined],
+      );
     } catch (error) {
       // Not released: keep it listed so that a retry still finds it.
       if (held && this.#incarnation === incarnation) this.#booked.add(userId, [connectionId]);
@@ -295,8 +320,14 @@ class Store implements RedisSlotStore {
   async orderEviction(order: EvictionOrder): Promise<void> {
     const connection = this.#ready();
     if (order.nodeId === this.nodeId) {
-      this.#deliver(order); // ours: no need to go through Redis
-      return;
+      if (order.incarnation === this.#incarnation) {
+        this.#deliver(order); // ours: no need to go through Redis
+        return;
+      }
+      // One of this process's older incarnations: its entries are dead, the order is void.
+      if (this.#own.includes(order.incarnation)) return;
+      // Another live process with this node id (its channel is ours): only Redis reaches it,
+      // and only it acts on the order (#deliver fences by incarnation on every subscriber).
     }
     connection.roundTrip('orderEviction');
     await connection.command(['SPUBLISH', this.keys.orders(order.nodeId), JSON.stringify(order)]);
@@ -384,6 +415,8 @@ class Store implements RedisSlotStore {
     if (renewal.status === 'renewed') return 'renewed';
     const previous = this.#incarnation;
     this.#incarnation = renewal.incarnation;
+    this.#own = [...this.#own, renewal.incarnation].slice(-OWN_INCARNATIONS);
+    this.#ownJoined = this.#own.join(',');
     // The index belongs to the dead incarnation now; readmit() rebuilds it.
     this.#booked.clear();
     // Stopping: stop() retires the new lease; there is nothing left to re-admit.
@@ -510,6 +543,7 @@ class Store implements RedisSlotStore {
   /** Reads the registry, and takes its liveness as this node's snapshot. */
   async #readRegistry(connection: RedisConnection): Promise<Registry> {
     const registry = await readRegistry(connection, this.keys);
+    this.#watchTwins(registry);
     this.#liveness = {
       maxIncarnation: registry.maxIncarnation,
       live: registry.leases
@@ -517,6 +551,26 @@ class Store implements RedisSlotStore {
         .map((lease) => lease.incarnation),
     };
     return registry;
+  }
+
+  /**
+   * Tells duplicateNodeId about a lease under this node id that is not one of this
+   * process's and was renewed between two reads of the registry (the reaper's, every
+   * reaperIntervalMs, or a view()): another live process. At start nothing is told: a
+   * lease of this node id may be a crashed predecessor's (a restart with the same
+   * hostname:pid), which looks alive until it expires but is never renewed again.
+   */
+  #watchTwins(registry: Registry): void {
+    const seen = new Map<number, { expiresAt: number; told: boolean }>();
+    for (const { incarnation, expiresAt, nodeId } of registry.leases) {
+      if (nodeId !== this.nodeId || expiresAt < registry.now || this.#own.includes(incarnation)) continue;
+      const before = this.#twins.get(incarnation);
+      const renewed = before !== undefined && expiresAt > before.expiresAt;
+      const told = before?.told === true || renewed;
+      seen.set(incarnation, { expiresAt, told });
+      if (renewed && before.told !== true) this.#events?.duplicateNodeId?.(incarnation);
+    }
+    this.#twins = seen;
   }
 
   /**

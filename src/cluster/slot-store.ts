@@ -20,8 +20,13 @@
  *   the ones the latest admission evicted (its newcomer took their slots, as
  *   a draining connection gives up its slot in the local rule).
  * - Every write that names a connection is fenced by the caller's
- *   incarnation: a stale incarnation never deletes or refreshes an entry of a
- *   newer one.
+ *   incarnations, never by its node id alone: a process releases or refreshes
+ *   only entries booked by incarnations it held itself, so a stale incarnation
+ *   never deletes or refreshes an entry of a newer one, and two live processes
+ *   that share a node id (a misconfiguration, or a restart within the
+ *   predecessor's lease) never free or refresh each other's entries.
+ * - An eviction order is for one incarnation: only the process holding it acts
+ *   on it, whichever process shares its node id.
  * - No offline queue: a command the store cannot run in time rejects with a
  *   {@link SlotStoreUnavailableError}, and the runtime applies its outage policy.
  */
@@ -100,6 +105,12 @@ export interface SlotStoreEvents {
   evictionOrdered(order: EvictionOrder): void;
   /** The lease was lost and a new incarnation taken: re-admit what is held. */
   incarnationChanged(incarnation: number, previous: number): void;
+  /**
+   * Another live process holds a lease under this node id: its lease `incarnation` was
+   * renewed while this process watched it (a crashed predecessor's never is). Told once
+   * per incarnation. Optional for a store: ownership stays fenced by incarnation anyway.
+   */
+  duplicateNodeId?(incarnation: number): void;
 }
 
 export interface SlotStore {
@@ -112,11 +123,15 @@ export interface SlotStore {
    */
   start(events: SlotStoreEvents): Promise<void>;
   admit(userId: string, connectionId: string, limit: number, evictAt: number): Promise<ClusterAdmission>;
-  /** Frees a slot this node's incarnation holds; a no-op for any other entry. */
+  /** Frees a slot booked by this process (its current incarnation or an earlier one); a no-op for any other entry. */
   release(userId: string, connectionId: string): Promise<void>;
   /** Marks a booked connection idle since `idleSince`, or live again (undefined). */
   setIdle(userId: string, connectionId: string, idleSince: number | undefined): Promise<void>;
-  /** Tells the node holding `order.connectionId` to evict it (best effort). */
+  /**
+   * Tells the process holding `order.connectionId` (its node and incarnation) to evict it
+   * (best effort): through the store also when that process shares this one's node id.
+   * An order for an incarnation this process has left is void.
+   */
   orderEviction(order: EvictionOrder): Promise<void>;
   /**
    * Books again what this node holds under its current incarnation; returns the ids refused

@@ -232,6 +232,53 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     expect(await a.store.userBook('ann')).toBeUndefined();
   });
 
+  it('fences by incarnation, not node id: a live twin with the same node id neither frees nor refreshes the other’s entries', async () => {
+    const keyPrefix = freshPrefix();
+    // Two live processes that both call themselves "a" (a misconfigured node id, or a
+    // container restarted with the same hostname:pid within the lease), one socket each.
+    const older = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const newer = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    expect(newer.store.incarnation).toBeGreaterThan(older.store.incarnation);
+    await older.store.admit('ann', 'c1', 2, 2);
+    await newer.store.admit('ann', 'c2', 2, 2);
+    const both = { userId: 'ann', live: 2, idle: 0, byNode: { a: 2 } };
+    // Neither the newer nor the older incarnation frees or refreshes the other's entry.
+    await newer.store.release('ann', 'c1');
+    await newer.store.setIdle('ann', 'c1', 5_000);
+    await older.store.release('ann', 'c2');
+    await older.store.setIdle('ann', 'c2', 5_000);
+    expect(await older.store.userBook('ann')).toEqual(both);
+    // The user is still at the limit: both slots are held.
+    expect(await newer.store.admit('ann', 'c3', 2, 2)).toEqual({
+      admitted: false,
+      reason: 'user-limit',
+      live: 2,
+    });
+    // Each owner still frees its own.
+    await older.store.release('ann', 'c1');
+    await newer.store.release('ann', 'c2');
+    expect(await older.store.userBook('ann')).toBeUndefined();
+  });
+
+  it('sends an order for a twin with the same node id to that twin, over Redis; the sender does not act on it', async () => {
+    const keyPrefix = freshPrefix();
+    const older = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const newer = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    await older.store.orderEviction({
+      connectionId: 'n1',
+      nodeId: 'a',
+      incarnation: newer.store.incarnation,
+    });
+    await newer.store.orderEviction({
+      connectionId: 'o1',
+      nodeId: 'a',
+      incarnation: older.store.incarnation,
+    });
+    await eventually(() => older.orders.length > 0 && newer.orders.length > 0);
+    expect(newer.orders).toEqual([{ connectionId: 'n1', nodeId: 'a', incarnation: newer.store.incarnation }]);
+    expect(older.orders).toEqual([{ connectionId: 'o1', nodeId: 'a', incarnation: older.store.incarnation }]);
+  });
+
   it("keeps an entry readable when a time before Redis's offset would make it negative", async () => {
     // This node's clock runs 10 s ahead of Redis's, so the offset measured at
     // start is about -10 s: a small admittedAt or idleSince (as tests pass)

@@ -41,6 +41,13 @@ describe('every example reads its flags like the reference server (exit 2, not a
     ['embedding', ['--port'], /error: Option '--port <value>' argument missing/],
     ['embedding', ['8080'], /error: Unexpected argument '8080'/],
     ['cluster', ['--redis'], /error: Option '--redis <value>' argument missing/],
+    // Values the library refuses (its InvalidOptionError), said in the flags' terms.
+    [
+      'cluster',
+      ['--redis', 'localhost:6379'],
+      /^error: --redis: expected .*redis:\/\/.*, got localhost:6379$/m,
+    ],
+    ['cluster', ['--node-id', 'a b'], /^error: --node-id: expected .*, got a b$/m],
   ])('%s %j: a message and the usage, exit 2', async (name, args, message) => {
     const program = runProgram(`dist/examples/${String(name)}.js`, args as string[]);
     expect(await program.exited).toBe(2);
