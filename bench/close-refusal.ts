@@ -22,8 +22,8 @@ import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { readCommandLine, usageError } from '../examples/reference-server/command-line.js';
 import { createSupervisor } from '../src/index.js';
-import { readCommandLine, usageError } from './command-line.js';
 import { fixed, fullGc, kib, median, nowMs, table } from './figures.js';
 
 type Mode = 'http' | 'close';

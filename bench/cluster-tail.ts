@@ -18,9 +18,9 @@ import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
+import { readCommandLine } from '../examples/reference-server/command-line.js';
 import { createRedisSlotStore } from '../src/cluster/redis-store.js';
 import { runBounded } from './bounded.js';
-import { readCommandLine } from './command-line.js';
 import { fixed, percentile } from './figures.js';
 import { startPrivateRedis } from './private-redis.js';
 

@@ -22,10 +22,10 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { readCommandLine } from '../examples/reference-server/command-line.js';
 import { createRedisSlotStore } from '../src/cluster/redis-store.js';
 import { createSupervisor } from '../src/index.js';
 import { runBounded } from './bounded.js';
-import { readCommandLine } from './command-line.js';
 import { fixed, percentile, sortNumbers, table } from './figures.js';
 import { startPrivateRedis } from './private-redis.js';
 

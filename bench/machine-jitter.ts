@@ -9,7 +9,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { readCommandLine } from './command-line.js';
+import { readCommandLine } from '../examples/reference-server/command-line.js';
 import { fixed, percentile, sortNumbers, table } from './figures.js';
 
 const commandLine = readCommandLine('Usage: node dist/bench/machine-jitter.js [--samples 20000]', () =>

@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { readCommandLine, usageError } from '../examples/reference-server/command-line.js';
 import { codeArea } from './code-area.js';
-import { readCommandLine, usageError } from './command-line.js';
 import { fixed, table } from './figures.js';
 
 interface ProfileNode {

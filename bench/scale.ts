@@ -11,7 +11,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { readCommandLine } from './command-line.js';
+import { readCommandLine } from '../examples/reference-server/command-line.js';
 import { fixed, fullGc, percentile, sortNumbers, table } from './figures.js';
 import { createMemorySupervisor } from './memory-supervisor.js';
 import { MemoryPeer, MemoryWebSocket, settle } from './memory-transport.js';

@@ -18,8 +18,8 @@
  */
 import { parseArgs } from 'node:util';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
+import { readCommandLine } from '../examples/reference-server/command-line.js';
 import type { DisposeReason } from '../src/index.js';
-import { readCommandLine } from './command-line.js';
 import { fixed, fullGc, nowMs, table } from './figures.js';
 import { createMemorySupervisor } from './memory-supervisor.js';
 import { type MemoryPeer, type PeerBehaviour, settle } from './memory-transport.js';

@@ -15,8 +15,8 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import type { InspectionEvent } from 'xstate';
+import { readCommandLine, usageError } from '../examples/reference-server/command-line.js';
 import { createSupervisor } from '../src/index.js';
-import { readCommandLine, usageError } from './command-line.js';
 
 const usage = 'Usage: node dist/bench/steps.js [--cycles 2000] [--users 1000] [--close clean|drop|both]';
 const commandLine = readCommandLine(usage, () =>

@@ -18,9 +18,9 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type AnyActorRef, createActor, setup, spawnChild, stopChild } from 'xstate';
+import { readCommandLine } from '../examples/reference-server/command-line.js';
 import type { SupervisorOptions } from '../src/index.js';
 import { AllocationSampler } from './allocation-sampler.js';
-import { readCommandLine } from './command-line.js';
 import { fixed, fullGc, kib, median, spread, table } from './figures.js';
 
 type ConnectionEvent = { type: 'OPEN' | 'TOUCH' | 'PING' | 'CLOSE' | 'CLOSED' | 'IGNORED' };

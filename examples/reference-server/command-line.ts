@@ -1,10 +1,10 @@
 /**
- * The command lines of the reference server and of every example: Node's
+ * The command lines of the reference server, of every example and of the
+ * bench programs (bench/ imports this file; it ships, bench does not): Node's
  * `parseArgs`, strict, with `-h, --help`. Whatever it refuses (an unknown
  * flag, a flag without its value, a stray argument), and a value that is not
- * a number, becomes a ConfigError whose message a user can read; the program
- * prints it with its usage and exits 2 (0 for --help): never a stack trace,
- * nor a listen on NaN.
+ * a number, becomes a message a user can read; the program prints it with its
+ * usage and exits 2 (0 for --help): never a stack trace, nor a run on NaN.
  */
 import { parseArgs } from 'node:util';
 
@@ -51,6 +51,61 @@ export function printUsageError(usage: string, message: string): void {
   console.error(`error: ${message}\n\n${usage}`);
 }
 
+/** Ends the program: `message`, then the usage, on stderr; exit status 2. */
+export function usageError(usage: string, message: string): never {
+  printUsageError(usage, message);
+  process.exit(2);
+}
+
+/** A command line read by readCommandLine. */
+export interface CommandLine<T extends { values: object }> {
+  values: T['values'];
+  positionals: string[];
+  /**
+   * The flag `--name` as a number, or `fallback` when it is absent; not a
+   * finite number of at least `min` (default 1) ends the program as a usage error.
+   */
+  number(name: string, fallback?: number, min?: number): number;
+}
+
+/**
+ * Runs `parse` (a `parseArgs` call whose options include
+ * `help: { type: 'boolean', short: 'h' }`): prints `usage` and exits 0 on
+ * `--help`, turns a parse error into a usage error (exit 2).
+ */
+export function readCommandLine<T extends { values: { help?: boolean | undefined }; positionals?: string[] }>(
+  usage: string,
+  parse: () => T,
+): CommandLine<T> {
+  let parsed: T;
+  try {
+    parsed = parse();
+  } catch (error) {
+    usageError(usage, error instanceof Error ? error.message : String(error));
+  }
+  if (parsed.values.help === true) {
+    console.log(usage);
+    process.exit(0);
+  }
+  const values = parsed.values as Record<string, unknown>;
+  return {
+    values: parsed.values,
+    positionals: parsed.positionals ?? [],
+    number(name, fallback, min = 1) {
+      const text = values[name];
+      if (text === undefined) {
+        if (fallback === undefined) usageError(usage, `--${name} is required`);
+        return fallback;
+      }
+      const value = Number(text);
+      if (typeof text !== 'string' || text.trim() === '' || !Number.isFinite(value) || value < min) {
+        usageError(usage, `--${name} must be a number ≥ ${min}, not "${String(text)}"`);
+      }
+      return value;
+    },
+  };
+}
+
 /** How an example describes its command line; `--port` and `--help` come with every one. */
 export interface ExampleCommandLine<N extends string> {
   /** Its npm script, e.g. `example:embedding`. */
@@ -89,8 +144,7 @@ export function exitWithFlagError<N extends string>(
   flag: string,
   error: { allowed: string; received: unknown },
 ): never {
-  printUsageError(exampleUsage(spec), `${flag}: expected ${error.allowed}, got ${String(error.received)}`);
-  process.exit(2);
+  usageError(exampleUsage(spec), `${flag}: expected ${error.allowed}, got ${String(error.received)}`);
 }
 
 /**
@@ -106,21 +160,20 @@ export function readExampleFlags<N extends string = never>(
 ): { port: number } & Partial<Record<N, string>> {
   const own = Object.entries<readonly [string, string]>(spec.flags ?? {});
   const usage = exampleUsage(spec);
-  try {
+  const { values } = readCommandLine(usage, () => {
     const { help, values } = parseFlags(argv, ['port', ...own.map(([name]) => name as N)]);
-    if (help) {
-      console.log(usage);
-      process.exit(0);
-    }
-    const raw = values.port ?? (spec.portVariable === undefined ? undefined : env[spec.portVariable]) ?? '0';
-    const port = toNumber('port', raw);
-    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-      throw new ConfigError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(raw)}`);
-    }
-    return { ...(values as Partial<Record<N, string>>), port };
+    return { values: { ...values, help } };
+  });
+  const raw = values.port ?? (spec.portVariable === undefined ? undefined : env[spec.portVariable]) ?? '0';
+  let port: number;
+  try {
+    port = toNumber('port', raw);
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    printUsageError(usage, error.message);
-    process.exit(2);
+    usageError(usage, (error as ConfigError).message);
   }
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    usageError(usage, `--port must be an integer from 0 to 65535, got ${JSON.stringify(raw)}`);
+  }
+  const { help: _help, ...given } = values;
+  return { ...(given as Partial<Record<N, string>>), port };
 }

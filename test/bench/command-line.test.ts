@@ -2,6 +2,8 @@
  * bench/RESULTS.md tells readers to run the bench programs by hand, so each
  * one answers `--help`, and a mistyped flag or a number that is not one gets
  * a one-line message and the usage (exit 2), not a stack trace or a run on NaN.
+ * They read it with the examples' parser (examples/reference-server/command-line.ts),
+ * so the message reads `error: …` as every example's does.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -55,7 +57,7 @@ describe.concurrent('the bench programs on the command line', () => {
     it(`${program} refuses an unknown flag with its usage, exit 2, no stack trace`, async () => {
       const { code, errors } = await run(program, ['--no-such-flag']);
       expect(code).toBe(2);
-      expect(errors).toMatch(/^Unknown option '--no-such-flag'/);
+      expect(errors).toMatch(/^error: Unknown option '--no-such-flag'/);
       expect(errors).toContain('Usage: ');
       expect(errors).not.toMatch(/^\s+at /m);
     });
@@ -64,18 +66,18 @@ describe.concurrent('the bench programs on the command line', () => {
   it('refuses a count that is not a number instead of running on NaN', async () => {
     const { code, errors } = await run('machine-jitter', ['--samples', 'many']);
     expect(code).toBe(2);
-    expect(errors).toMatch(/^--samples must be a number ≥ 1, not "many"/);
+    expect(errors).toMatch(/^error: --samples must be a number ≥ 1, not "many"/);
   });
 
   it('refuses a benchmark it does not have, naming the ones it has', async () => {
     const { code, errors } = await run('run', ['--only', 'churn,chrun']);
     expect(code).toBe(2);
-    expect(errors).toMatch(/^--only: unknown benchmark "chrun"; choose from memory, churn,/);
+    expect(errors).toMatch(/^error: --only: unknown benchmark "chrun"; choose from memory, churn,/);
   });
 
   it('refuses a list of counts with a word in it', async () => {
     const { code, errors } = await run('run', ['--only', 'churn', '--concurrency', '50,lots']);
     expect(code).toBe(2);
-    expect(errors).toMatch(/^--concurrency takes counts like 50,200, not "50,lots"/);
+    expect(errors).toMatch(/^error: --concurrency takes counts like 50,200, not "50,lots"/);
   });
 });

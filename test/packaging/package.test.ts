@@ -6,7 +6,9 @@
  *   compile, and wrong types must be rejected (the ws types were once `any`,
  *   because @types/ws was only a devDependency);
  * - resolve the types of every subpath of `exports` with moduleResolution
- *   nodenext, node16 and bundler, and `import = require()` from a .cts file;
+ *   nodenext, node16 and bundler, and `import = require()` from a .cts file
+ *   (three tsc programs, one per resolution, two at a time: each checks
+ *   every library .d.ts again, most of this file's time);
  * - run it: a real socket through the app's own ws, every subpath through
  *   import() and require() (and no other path), and SVG charts without elkjs
  *   failing with WSSUP_MISSING_PEER;
@@ -49,11 +51,20 @@ function expectSuccess(result: Result, what: string): void {
   expect(result.code, `${what} failed:\n${result.stdout}\n${result.stderr}`).toBe(0);
 }
 
-/** `file TSnnnn 'module'` for each error line of tsc's output (the module named in it, if any). */
-function errorsOf(stdout: string): string[] {
+/** The file an error line of tsc's output is about. */
+const fileOf = (line: string) => line.slice(0, line.indexOf('('));
+
+/** The consumer's own files (test/packaging/consumer/tsconfig*.json); other errors are in subpaths.ts or a library's .d.ts. */
+const appFiles = new Set(['app.ts', 'wrong.ts', 'require-types.cts']);
+
+/**
+ * `file TSnnnn 'module'` for each error line of tsc's output (the module named in it, if
+ * any) about a file `where` keeps.
+ */
+function errorsOf(stdout: string, where: (file: string) => boolean = () => true): string[] {
   return stdout
     .split('\n')
-    .filter((line) => /error TS\d+/.test(line))
+    .filter((line) => /error TS\d+/.test(line) && where(fileOf(line)))
     .map((line) => {
       const [, file, code, module] = line.match(/^(.+?)\(\d+,\d+\): error (TS\d+):[^']*('[^']+')?/) ?? [];
       return `${file} ${code}${module === undefined ? '' : ` ${module}`}`;
@@ -64,9 +75,38 @@ interface PackedFile {
   path: string;
 }
 
+/** Runs the tasks given to it `slots` at a time, in the order given. */
+function limiter(slots: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let free = slots;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    // A finishing task hands its slot to the next one waiting, so a slot is never counted twice.
+    if (free > 0) free -= 1;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next === undefined) free += 1;
+      else next();
+    }
+  };
+}
+
 describe('the packed package in a fresh app', () => {
   let app: string;
   let packed: PackedFile[];
+  /**
+   * One tsc program per moduleResolution, started as soon as the app is installed (the
+   * tests run meanwhile) and two at a time (CI has two cores). Files that share compiler
+   * options share a program: tsconfig.json (nodenext) is the strict app and subpaths.ts,
+   * tsconfig.node16.json is subpaths.ts and require-types.cts.
+   */
+  let typeChecks: Record<'nodenext' | 'node16' | 'bundler', Promise<Result>> | undefined;
+  const typeCheck = (resolution: keyof NonNullable<typeof typeChecks>): Promise<Result> => {
+    if (typeChecks === undefined) throw new Error('the app was not installed (see beforeAll)');
+    return typeChecks[resolution];
+  };
 
   beforeAll(async () => {
     app = mkdtempSync(join(tmpdir(), 'wssup-consumer-'));
@@ -89,11 +129,33 @@ describe('the packed package in a fresh app', () => {
       app,
     );
     expectSuccess(install, 'npm install');
+    // Every subpath of `exports` (but ./package.json), imported by one file that each program checks.
+    const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, unknown>;
+    };
+    const specifiers = Object.keys(manifest.exports)
+      .filter((subpath) => !subpath.endsWith('.json'))
+      .map((subpath) => `ws-supervisor${subpath.slice(1)}`);
+    writeFileSync(
+      join(app, 'subpaths.ts'),
+      `${specifiers.map((specifier, i) => `import * as m${i} from '${specifier}';`).join('\n')}\n` +
+        `export const all = [${specifiers.map((_, i) => `m${i}`).join(', ')}];\n`,
+    );
+    const twoAtATime = limiter(2);
+    const tscRun = (project: string) =>
+      twoAtATime(() => run(process.execPath, [tsc, '-p', project, '--pretty', 'false'], app));
+    typeChecks = {
+      nodenext: tscRun('tsconfig.json'),
+      node16: tscRun('tsconfig.node16.json'),
+      bundler: tscRun('tsconfig.bundler.json'),
+    };
   }, 120_000);
 
-  afterAll(() => {
+  afterAll(async () => {
+    // A test left out (-t) leaves its tsc running: let it end before its files go.
+    if (typeChecks !== undefined) await Promise.all(Object.values(typeChecks));
     if (app !== undefined) rmSync(app, { recursive: true, force: true });
-  });
+  }, 120_000);
 
   it('installs one ws (the app’s), @types/ws with it, and neither elkjs nor prom-client', () => {
     const modules = join(app, 'node_modules');
@@ -105,12 +167,13 @@ describe('the packed package in a fresh app', () => {
   });
 
   it('type-checks a strict app (skipLibCheck: false) and rejects wrong types', async () => {
-    const check = await run(process.execPath, [tsc, '-p', 'tsconfig.json', '--pretty', 'false'], app);
+    const check = await typeCheck('nodenext');
+    // The program's other errors (subpaths.ts and the .d.ts files) are the nodenext test's below.
     const errors = check.stdout
       .split('\n')
-      .filter((line) => /error TS\d+/.test(line))
+      .filter((line) => /error TS\d+/.test(line) && appFiles.has(fileOf(line)))
       .map((line) => line.replace(/: error (TS\d+):.*/, ' $1'));
-    // app.ts and every .d.ts compile; each WRONG line of wrong.ts is an error, and nothing else is.
+    // app.ts and require-types.cts compile; each WRONG line of wrong.ts is an error, and nothing else is.
     expect(errors, check.stdout).toEqual([
       'wrong.ts(6,9) TS2322',
       'wrong.ts(12,3) TS2322',
@@ -177,40 +240,27 @@ describe('the packed package in a fresh app', () => {
 
   // Each subpath's types resolve under every moduleResolution an ESM app may use. The one
   // error expected is ws-supervisor/metrics naming prom-client, the optional peer it needs
-  // (types included), which this app does not install.
-  it.each(['nodenext', 'node16', 'bundler'])(
+  // (types included), which this app does not install. The consumer's own files (app.ts,
+  // wrong.ts, require-types.cts) share these programs; the tests above and below judge their errors.
+  it.each(['nodenext', 'node16', 'bundler'] as const)(
     'the types of every subpath resolve with moduleResolution %s',
     async (resolution) => {
-      const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
-        exports: Record<string, unknown>;
-      };
-      const specifiers = Object.keys(manifest.exports)
-        .filter((subpath) => !subpath.endsWith('.json'))
-        .map((subpath) => `ws-supervisor${subpath.slice(1)}`);
-      writeFileSync(
-        join(app, 'subpaths.ts'),
-        `${specifiers.map((specifier, i) => `import * as m${i} from '${specifier}';`).join('\n')}\n` +
-          `export const all = [${specifiers.map((_, i) => `m${i}`).join(', ')}];\n`,
-      );
-      const check = await run(
-        process.execPath,
-        [tsc, '-p', `tsconfig.${resolution}.json`, '--pretty', 'false'],
-        app,
-      );
-      expect(errorsOf(check.stdout), check.stdout).toEqual([
-        "node_modules/ws-supervisor/dist/src/metrics/prometheus.d.ts TS2307 'prom-client'",
-      ]);
+      const check = await typeCheck(resolution);
+      expect(
+        errorsOf(check.stdout, (file) => !appFiles.has(file)),
+        check.stdout,
+      ).toEqual(["node_modules/ws-supervisor/dist/src/metrics/prometheus.d.ts TS2307 'prom-client'"]);
     },
     120_000,
   );
 
   it('TypeScript CommonJS: import = require() type-checks with module nodenext, and node16 refuses it (TS1471), as the README says', async () => {
-    const check = await run(
-      process.execPath,
-      [tsc, '-p', 'tsconfig.node16-require.json', '--pretty', 'false'],
-      app,
-    );
-    expect(errorsOf(check.stdout), check.stdout).toEqual([
+    // Under nodenext, require-types.cts is in the strict app's program, whose test wants no error in it.
+    const check = await typeCheck('node16');
+    expect(
+      errorsOf(check.stdout, (file) => file === 'require-types.cts'),
+      check.stdout,
+    ).toEqual([
       "require-types.cts TS1471 'ws-supervisor'",
       "require-types.cts TS1471 'ws-supervisor/client'",
     ]);
