@@ -104,7 +104,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     activity: resolved.activity,
     books,
     listeners: 0,
-    shutdownRetryAfterMs: resolved.retryAfterMs['shutting-down'],
+    retryHints: resolved.retryAfterMs,
   };
   const evictAt = evictionPoint(resolved.maxConnectionsPerUser, resolved.evictionThreshold);
   const timings = Object.freeze({

@@ -21,7 +21,7 @@ import type { ConnectionEvent, RefusalReason, TransportEventSource } from '../..
 import type { Books } from '../books.js';
 import type { ConnectionHandle } from '../connection-handle.js';
 import { AppHookError, SupervisorError } from '../errors.js';
-import type { ActivityMode, SupervisorOptions } from '../options.js';
+import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../options.js';
 import { retryAfterSeconds } from '../refusal.js';
 import { createSafely } from '../safely.js';
 import { assertSendOptions, checkData } from '../send-arguments.js';
@@ -40,11 +40,17 @@ export interface ConnectionEnv {
   /** Socket listeners currently added by this library (a leak check). */
   listeners: number;
   /**
-   * The `shutting-down` retry hint: a handshake that shutdown aborts is
-   * answered as an upgrade during shutdown is (503 with `Retry-After`).
+   * The retry hints (the `retryAfterMs` option) of an aborted handshake's 503:
+   * `shutting-down` when shutdown aborts it (as an upgrade during shutdown is
+   * answered), `user-limit` when the cluster's book evicts it (the user is over
+   * the limit), `refused` otherwise (the app's server did not finish it within
+   * connectTimeoutMs). Every 503 carries `Retry-After`.
    */
-  readonly shutdownRetryAfterMs?: number | undefined;
+  readonly retryHints: Readonly<RetryAfterDefaults>;
 }
+
+/** Why a handshake was aborted, for its 503's message and retry hint. */
+export type AbortCause = 'shutdown' | 'evicted' | 'other';
 
 export type AdmissionDecision = { readonly admitted: true } | { admitted: false; reason: RefusalReason };
 
@@ -313,16 +319,18 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
   // --- The machine's named actions ------------------------------------------
 
-  abortHandshake(byShutdown = false): void {
+  abortHandshake(cause: AbortCause = 'other'): void {
     if (this.#ws !== undefined) {
       this.#ws.terminate();
-    } else if (this.#raw !== undefined && byShutdown) {
-      const hint = this.env.shutdownRetryAfterMs;
-      const headers = hint === undefined ? {} : { 'Retry-After': String(retryAfterSeconds(hint)) };
-      refuseUpgrade(this.#raw, 503, 'server is shutting down', headers);
-    } else if (this.#raw !== undefined) {
-      refuseUpgrade(this.#raw, 503, 'connection was not established');
+      return;
     }
+    if (this.#raw === undefined) return;
+    const hints = this.env.retryHints;
+    const [message, hint] =
+      cause === 'shutdown'
+        ? ['server is shutting down', hints['shutting-down']]
+        : ['connection was not established', cause === 'evicted' ? hints['user-limit'] : hints.refused];
+    refuseUpgrade(this.#raw, 503, message, { 'Retry-After': String(retryAfterSeconds(hint)) });
   }
 
   closeSocket(code: number, reason: string): void {
@@ -422,9 +430,15 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
 const connectionOf = (context: { transport: TransportEventSource }) => context.transport as WsConnection;
 
-/** The commands by which shutdown ends a connection (a paced batch, the broadcast, the deadline). */
-const isShutdown = (event: ConnectionEvent) =>
-  event.type === 'TERMINATE' || (event.type === 'DRAIN' && event.cause === 'shutdown');
+/**
+ * Why the machine aborts a handshake: shutdown's commands (a paced batch, the
+ * broadcast, the deadline), the cluster book's eviction, or anything else (the
+ * connect timeout, an app's close before the handshake, a socket error).
+ */
+const abortCauseOf = (event: { type: string; cause?: unknown }): AbortCause => {
+  if (event.type === 'TERMINATE' || (event.type === 'DRAIN' && event.cause === 'shutdown')) return 'shutdown';
+  return event.type === 'EVICT' ? 'evicted' : 'other';
+};
 
 /**
  * The connection machine with its socket actions implemented on WsConnection.
@@ -436,7 +450,7 @@ export function createWsConnectionMachine(env: ConnectionEnv) {
       deliverDirectly: ({ context }) => connectionOf(context).deliverDirectly(),
       deliverViaMachine: ({ context }) => connectionOf(context).deliverViaMachine(),
       abortHandshake: safely('abortHandshake', ({ context, event }) =>
-        connectionOf(context).abortHandshake(isShutdown(event)),
+        connectionOf(context).abortHandshake(abortCauseOf(event)),
       ),
       closeSocket: safely('closeSocket', ({ context }, { code, reason }: { code: number; reason: string }) =>
         connectionOf(context).closeSocket(code, reason),

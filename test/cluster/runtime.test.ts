@@ -15,6 +15,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import type { SimulatedClock } from 'xstate';
 import type { StoreEvent, Supervisor, SupervisorOptions } from '../../src/index.js';
 import { MemoryBook, type MemoryStore } from '../helpers/memory-slot-store.js';
+import { httpRefusal } from '../helpers/refusals.js';
 import {
   type Client,
   closeOf,
@@ -353,7 +354,7 @@ describe('outage policy', () => {
     held = new Promise((resolve) => {
       letThrough = resolve;
     });
-    const stuck = refusal(node(c, 0).url('fay'));
+    const stuck = httpRefusal(node(c, 0).url('fay'));
     await vi.waitFor(() => expect(node(c, 0).supervisor.stats().byState.connecting).toBe(1), {
       timeout: 5_000,
     });
@@ -363,7 +364,8 @@ describe('outage policy', () => {
     // 6 for a limit of 5 once the book answers: the newest, still in its handshake, goes.
     c.book.down = false;
     await untilBreakerCloses(c, events);
-    expect(await stuck).toMatchObject({ status: 503 });
+    // Over the user's limit: the user-limit hint, as a 429 at the limit has (every 503 has one).
+    expect(await stuck).toMatchObject({ status: 503, headers: { 'retry-after': '5' } });
     const gone = await disposed;
     expect(gone).toMatchObject({ userId: 'fay', reason: 'evicted' });
     expect(await evicted).toMatchObject({ userId: 'fay', connectionId: gone.connectionId });
