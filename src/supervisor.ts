@@ -105,6 +105,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     books,
     listeners: 0,
     retryHints: resolved.retryAfterMs,
+    // `refuse: 'close'`: an aborted handshake is refused as a new request would be.
+    refuseByClose: (...args) => closeRefusals.adopt(...args),
   };
   const evictAt = evictionPoint(resolved.maxConnectionsPerUser, resolved.evictionThreshold);
   const timings = Object.freeze({

@@ -22,9 +22,10 @@ import type { Books } from '../books.js';
 import type { ConnectionHandle } from '../connection-handle.js';
 import { AppHookError, SupervisorError } from '../errors.js';
 import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../options.js';
-import { retryAfterSeconds } from '../refusal.js';
+import { closeCodeFor, closeReason, retryAfterSeconds } from '../refusal.js';
 import { createSafely } from '../safely.js';
 import { assertSendOptions, checkData } from '../send-arguments.js';
+import type { CloseRefusals, HttpAnswer } from './close-refusal.js';
 import { refuseUpgrade } from './http-refusal.js';
 
 /** What every connection of one supervisor shares. */
@@ -47,10 +48,16 @@ export interface ConnectionEnv {
    * connectTimeoutMs). Every 503 carries `Retry-After`.
    */
   readonly retryHints: Readonly<RetryAfterDefaults>;
+  /**
+   * `refuse: 'close'`: takes over an aborted handshake to refuse it with a
+   * close frame (4503), as an upgrade refused for the same cause would be
+   * (close-refusal.ts, adopt()). Undefined, or a decline, means HTTP.
+   */
+  readonly refuseByClose?: CloseRefusals['adopt'] | undefined;
 }
 
 /** Why a handshake was aborted, for its 503's message and retry hint. */
-export type AbortCause = 'shutdown' | 'evicted' | 'other';
+export type AbortCause = 'shutdown' | 'evicted' | 'error' | 'other';
 
 export type AdmissionDecision = { readonly admitted: true } | { admitted: false; reason: RefusalReason };
 
@@ -95,6 +102,11 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   #pendingDrain: Extract<ConnectionEvent, { type: 'DRAIN' }> | undefined;
   /** Set once the actor has let go of this transport: nothing will subscribe again. */
   #released = false;
+  /**
+   * The close-frame refusal that took over this handshake when it was aborted
+   * while ws was completing it (see abortHandshake): the socket ws opens is its.
+   */
+  #adopter: ((ws: WebSocket) => void) | undefined;
   /** True while onMessage runs for a message of this connection (see send()). */
   #delivering = false;
   /** Set by the machine's `deliverDirectly`, cleared by `deliverViaMachine`. */
@@ -200,6 +212,12 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   }
 
   #opened(ws: WebSocket): void {
+    const adopter = this.#adopter;
+    if (adopter !== undefined) {
+      this.#adopter = undefined;
+      adopter(ws);
+      return;
+    }
     const tcp = this.#raw;
     this.#unbindRaw();
     this.#raw = undefined;
@@ -325,12 +343,38 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       return;
     }
     if (this.#raw === undefined) return;
+    const raw = this.#raw;
     const hints = this.env.retryHints;
     const [message, hint] =
       cause === 'shutdown'
         ? ['server is shutting down', hints['shutting-down']]
         : ['connection was not established', cause === 'evicted' ? hints['user-limit'] : hints.refused];
-    refuseUpgrade(this.#raw, 503, message, { 'Retry-After': String(retryAfterSeconds(hint)) });
+    const answer = { status: 503, message, headers: { 'Retry-After': String(retryAfterSeconds(hint)) } };
+    // A socket that errored, or whose handshake ws refused to go on with (an app's
+    // hook threw in it), cannot carry a close frame: it is answered (or let go) now.
+    if (cause !== 'error' && !raw.destroyed && this.#handOver(raw, answer, hint)) return;
+    refuseUpgrade(raw, answer.status, message, answer.headers);
+  }
+
+  /**
+   * `refuse: 'close'`: the refusal this abort stands for goes out as a close
+   * frame (4000 + status), as it would for a new request refused for the same
+   * cause. The socket becomes the refusal's: this connection lets go of it.
+   */
+  #handOver(raw: Duplex, answer: HttpAnswer, hint: number): boolean {
+    const request = this.#request;
+    const head = this.#head;
+    // No head: completeHandshake() has run, so ws is completing the handshake.
+    const handshake = request !== undefined && head !== undefined ? { request, head } : undefined;
+    const code = closeCodeFor(answer.status);
+    const opened = this.env.refuseByClose?.(raw, handshake, code, closeReason(answer.message, hint), answer);
+    if (opened === undefined) return false;
+    this.#unbindRaw();
+    this.#raw = undefined;
+    this.#head = undefined;
+    this.#request = undefined; // onOpen never runs for it
+    if (handshake === undefined) this.#adopter = opened;
+    return true;
   }
 
   closeSocket(code: number, reason: string): void {
@@ -432,11 +476,13 @@ const connectionOf = (context: { transport: TransportEventSource }) => context.t
 
 /**
  * Why the machine aborts a handshake: shutdown's commands (a paced batch, the
- * broadcast, the deadline), the cluster book's eviction, or anything else (the
- * connect timeout, an app's close before the handshake, a socket error).
+ * broadcast, the deadline), the cluster book's eviction, a socket error (or a
+ * handshake an app's hook broke), or anything else (the connect timeout, an
+ * app's close before the handshake).
  */
 const abortCauseOf = (event: { type: string; cause?: unknown }): AbortCause => {
   if (event.type === 'TERMINATE' || (event.type === 'DRAIN' && event.cause === 'shutdown')) return 'shutdown';
+  if (event.type === 'SOCKET_ERRORED') return 'error';
   return event.type === 'EVICT' ? 'evicted' : 'other';
 };
 
