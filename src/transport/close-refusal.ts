@@ -21,13 +21,13 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, type WebSocketServer } from 'ws';
 import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
 import { type RefusalEvent, type RefusalTransport, refusalMachine } from '../../machines/refusal.machine.js';
 import type { Clock } from '../clock.js';
 import { AppHookError, SupervisorError } from '../errors.js';
 import { createSafely } from '../safely.js';
 import { refuseUpgrade } from './http-refusal.js';
+import { WebSocket, type WebSocketServer } from './ws-peer.js';
 
 /** The HTTP answer of a refusal that could not be upgraded: status, body, headers. */
 export interface HttpAnswer {

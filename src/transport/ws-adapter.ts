@@ -15,7 +15,6 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, type WebSocketServer } from 'ws';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import type { ConnectionEvent, RefusalReason, TransportEventSource } from '../../machines/events.js';
 import type { Books } from '../books.js';
@@ -27,6 +26,7 @@ import { createSafely } from '../safely.js';
 import { assertSendOptions, checkData } from '../send-arguments.js';
 import type { CloseRefusals, HttpAnswer } from './close-refusal.js';
 import { refuseUpgrade } from './http-refusal.js';
+import { WebSocket, type WebSocketServer } from './ws-peer.js';
 
 /** What every connection of one supervisor shares. */
 export interface ConnectionEnv {
