@@ -247,7 +247,7 @@ describe('an eviction order lost on its way', () => {
 });
 
 describe('a connection id the book holds for another owner', () => {
-  it('is refused and reported as a bug, never admitted as a retry', async () => {
+  it('is refused as the internal error it is (500, internal-error), reported as a bug, never admitted as a retry', async () => {
     const c = await startCluster(1);
     const store = c.stores[0] as MemoryStore;
     // A custom store (or a bug in minting ids) answers that another owner booked this id.
@@ -256,7 +256,11 @@ describe('a connection id the book holds for another owner', () => {
       store.admit = admit;
       return { admitted: false, reason: 'duplicate-connection', live: 1 };
     };
-    expect(await refusal(node(c, 0).url('dee'))).toMatchObject({ status: 429 });
+    // Not the user's limit (429 would tell the client to wait for a slot): a bug of ours or the store's.
+    expect(await httpRefusal(node(c, 0).url('dee'))).toMatchObject({ status: 500, body: 'internal error\n' });
+    expect(node(c, 0).events.rejected).toMatchObject([
+      { reason: 'internal-error', status: 500, userId: 'dee', retryAfterMs: undefined },
+    ]);
     expect(node(c, 0).errors).toEqual([
       expect.objectContaining({ code: 'WSSUP_INTERNAL', message: expect.stringMatching(/already booked/) }),
     ]);
