@@ -301,6 +301,21 @@ describe("refuse: 'close', a handshake caught by a shutdown", () => {
     expectNoLeaks(t.supervisor);
   });
 
+  it('a connection closed from the admitted event, before ws was asked to finish its handshake: 4503, and nothing left', async () => {
+    const t = await startCloseServer();
+    t.supervisor.on('admitted', ({ connectionId }) =>
+      t.supervisor.connection(connectionId)?.close(4003, 'kicked'),
+    );
+    expect(await closeRefusal(t.url('kim'))).toEqual({
+      code: 4503,
+      reason: 'connection was not established retry-after=5',
+      retryAfter: 5,
+    });
+    expect(t.events.disposed).toMatchObject([{ userId: 'kim', reason: 'app-close' }]);
+    await refusalsSettled(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
   it('a handshake not finished within connectTimeoutMs is refused with 4503 too', async () => {
     const { t, answers } = await startHeldServer('wes', { connectTimeoutMs: 1_000 });
     const admitted = nextEvent(t.supervisor, 'admitted');
