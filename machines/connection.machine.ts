@@ -52,6 +52,11 @@ export interface ConnectionContext extends ConnectionInput {
 export const CloseCodes = {
   goingAway: 1001,
   internalError: 1011,
+  /**
+   * @deprecated Never sent: a refusal at a limit is answered at the upgrade (HTTP 429 or
+   * 503, close 4429 or 4503 with `refuse: 'close'`), and no open connection is closed for
+   * overload. Kept so that code reading it still compiles (removing it would break them).
+   */
   tryAgainLater: 1013,
   evicted: 4001,
   slowConsumer: 4008,

@@ -16,6 +16,8 @@ export const ErrorCodes = {
     'An app hook or event listener threw or rejected; it is reported to onError and the connection still reaches disposed.',
   WSSUP_MISSING_PEER:
     'A feature needs an optional peer dependency that is not installed, e.g. SVG charts need elkjs (npm install elkjs).',
+  WSSUP_UNSUPPORTED_PEER:
+    'A peer dependency is installed in a version ws-supervisor cannot run on: ws older than 8. Thrown when ws-supervisor is imported.',
   WSSUP_STORE_UNAVAILABLE:
     'Cluster mode: the slot store (Redis) did not answer in time or refused a command; the outage policy (`onStoreUnavailable`) decides what happens.',
   WSSUP_DUPLICATE_NODE_ID:

@@ -45,7 +45,10 @@ export interface RetryAfterDefaults {
   'user-limit': number;
   'process-limit': number;
   'shutting-down': number;
-  /** An app's `Refusal` with 429 or 503 and no `retryAfterMs` of its own. */
+  /**
+   * An app's `Refusal` with 429 or 503 and no `retryAfterMs` of its own, and the
+   * 503 of a handshake the app's `webSocketServer` did not finish within `connectTimeoutMs`.
+   */
   refused: number;
 }
 

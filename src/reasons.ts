@@ -18,6 +18,7 @@ export const REJECT_REASONS = Object.keys({
   'process-limit': true,
   'shutting-down': true,
   'store-unavailable': true,
+  'internal-error': true,
   'socket-closed': true,
 } satisfies Record<RejectReason, true>) as readonly RejectReason[];
 

@@ -26,6 +26,7 @@ const refusalStatus: Record<RejectReason, number | undefined> = {
   'process-limit': 503,
   'shutting-down': 503,
   'store-unavailable': 503, // issue 12: cluster mode, onStoreUnavailable: 'reject'
+  'internal-error': 500, // a bug caught at admission (reported as WSSUP_INTERNAL)
   'socket-closed': undefined,
 };
 

@@ -9,7 +9,6 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { WebSocketServer } from 'ws';
 import { type Actor, type AnyActorRef, createActor, toPromise } from 'xstate';
 import { CloseCodes } from '../machines/connection.machine.js';
 import type { ConnectionOutput } from '../machines/events.js';
@@ -42,6 +41,7 @@ import {
   createWsConnectionMachine,
   type WsConnection,
 } from './transport/ws-adapter.js';
+import { WebSocketServer } from './transport/ws-peer.js';
 import { createUpgradePath } from './upgrade.js';
 import { checkUserId } from './user-id.js';
 
@@ -104,7 +104,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     activity: resolved.activity,
     books,
     listeners: 0,
-    shutdownRetryAfterMs: resolved.retryAfterMs['shutting-down'],
+    retryHints: resolved.retryAfterMs,
+    // `refuse: 'close'`: an aborted handshake is refused as a new request would be.
+    refuseByClose: (...args) => closeRefusals.adopt(...args),
   };
   const evictAt = evictionPoint(resolved.maxConnectionsPerUser, resolved.evictionThreshold);
   const timings = Object.freeze({

@@ -400,6 +400,8 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     if (reservation.outcome === 'refused') {
       return refuse(attempt, 'user-limit', refusalMessage['user-limit']);
     }
+    // Not the user's limit: the book holds this id for another owner, a bug (reported).
+    if (reservation.outcome === 'failed') return refuse(attempt, 'internal-error', 'internal error');
     if (reservation.outcome === 'unavailable') {
       const message = 'connection limits are unavailable, try again later';
       const retryAfterMs = reservation.retryAfterSeconds * 1_000;

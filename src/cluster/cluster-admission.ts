@@ -41,6 +41,8 @@ export type Reservation =
   /** The store did not answer and the policy is 'local': admit against this process's limit. */
   | { outcome: 'unsynced' }
   | { outcome: 'refused' }
+  /** The book holds this connection id for another owner: a bug, reported; HTTP 500. */
+  | { outcome: 'failed' }
   /** The store did not answer and the policy is 'reject': HTTP 503 with Retry-After. */
   | { outcome: 'unavailable'; retryAfterSeconds: number };
 
@@ -224,7 +226,7 @@ export class ClusterBook {
         if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
         // Evicted earlier, still booked: their nodes are told again (an order may have been lost).
         for (const order of answer.evict ?? []) this.#ordered(order);
-        return { outcome: 'refused' };
+        return answer.reason === 'duplicate-connection' ? { outcome: 'failed' } : { outcome: 'refused' };
       }
       for (const order of answer.evict) this.#ordered(order);
       return { outcome: 'booked' };

@@ -10,15 +10,37 @@
  * holds no slot. At most `maxCloseRefusals` are in flight: beyond that, and
  * once the supervisor has shut down, `refuse()` declines and the caller
  * answers over HTTP, which costs nothing after the answer is written.
+ *
+ * `adopt()` takes over an admitted handshake that its connection aborted
+ * before it opened (shutdown, an eviction, the connect timeout), so that it
+ * is refused as a new request would be. Often ws is completing that
+ * handshake already (the app's asynchronous `verifyClient`), and a second
+ * `handleUpgrade()` on the socket is not possible: the refusal then waits for
+ * the socket ws opens, and if the refusal ends first (closeRefusalTimeoutMs,
+ * the end of shutdown) it answers over HTTP what the connection would have.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, type WebSocketServer } from 'ws';
 import { type Actor, createActor, type InspectionEvent, type Observer } from 'xstate';
 import { type RefusalEvent, type RefusalTransport, refusalMachine } from '../../machines/refusal.machine.js';
 import type { Clock } from '../clock.js';
 import { AppHookError, SupervisorError } from '../errors.js';
 import { createSafely } from '../safely.js';
+import { refuseUpgrade } from './http-refusal.js';
+import { WebSocket, type WebSocketServer } from './ws-peer.js';
+
+/** The HTTP answer of a refusal that could not be upgraded: status, body, headers. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly message: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** A handshake ws has not been asked to complete yet: the refusal completes it. */
+interface Handshake {
+  readonly request: IncomingMessage;
+  readonly head: Buffer;
+}
 
 export interface CloseRefusalsEnv {
   readonly wss: WebSocketServer;
@@ -40,27 +62,46 @@ class RefusedSocket implements RefusalTransport {
   #head: Buffer | undefined;
   #ws: WebSocket | undefined;
   #sink: ((event: RefusalEvent) => void) | undefined;
+  /** Whether our listeners are on #raw, on #ws (each counted in counter.listeners). */
+  #rawBound = false;
+  #wsBound = false;
+  /** Set once the actor has let go: a socket ws opens later is terminated. */
+  #released = false;
   readonly #closed = (code: number, reason: Buffer) =>
     this.#sink?.({ type: 'SOCKET_CLOSED', code, reason: reason.toString() });
   readonly #rawClosed = () => this.#sink?.({ type: 'SOCKET_CLOSED', code: 1006, reason: '' });
   readonly #errored = (error: Error) => this.#sink?.({ type: 'SOCKET_ERRORED', error });
 
+  /**
+   * @param handshake undefined when ws is completing the handshake already (adopt()):
+   *   completeHandshake() then does nothing and the socket comes through opened().
+   * @param fallback what to answer over HTTP when the refusal ends before the socket opened.
+   */
   constructor(
     private readonly env: CloseRefusalsEnv,
-    request: IncomingMessage,
     raw: Duplex,
-    head: Buffer,
+    handshake: Handshake | undefined,
+    private readonly fallback: HttpAnswer | undefined,
   ) {
-    this.#request = request;
+    this.#request = handshake?.request;
     this.#raw = raw;
-    this.#head = head;
+    this.#head = handshake?.head;
   }
 
   subscribe(sink: (event: RefusalEvent) => void): () => void {
     this.#sink = sink;
-    // Before the handshake only the TCP socket exists; ws takes it over on open.
-    this.#raw?.on('close', this.#rawClosed).on('error', this.#errored);
-    this.env.counter.listeners += 2;
+    if (this.#ws !== undefined) {
+      // Adopted, and ws opened the socket before the refusal started (see adopt()).
+      this.#bindWs(this.#ws);
+      sink({ type: 'SOCKET_OPENED' });
+    } else if (this.#raw !== undefined) {
+      // Before the handshake only the TCP socket exists; ws takes it over on open.
+      this.#raw.on('close', this.#rawClosed).on('error', this.#errored);
+      this.#rawBound = true;
+      this.env.counter.listeners += 2;
+      // An adopted socket may have closed before the refusal started: its `close` is gone.
+      if (this.#raw.destroyed) sink({ type: 'SOCKET_CLOSED', code: 1006, reason: '' });
+    }
     return () => this.#release();
   }
 
@@ -72,7 +113,7 @@ class RefusedSocket implements RefusalTransport {
     this.#head = undefined;
     if (request === undefined || raw === undefined || head === undefined) return;
     try {
-      this.env.wss.handleUpgrade(request, raw, head, (ws) => this.#opened(ws));
+      this.env.wss.handleUpgrade(request, raw, head, (ws) => this.opened(ws));
     } catch (error) {
       // A hook of the app's own server (verifyClient, handleProtocols, a `headers`
       // listener) threw: the app's failure, not ours, and no close frame can
@@ -85,16 +126,19 @@ class RefusedSocket implements RefusalTransport {
     }
   }
 
-  #opened(ws: WebSocket): void {
+  /** ws completed the handshake: the close frame can go. */
+  opened(ws: WebSocket): void {
     this.#unbindRaw();
+    this.#raw = undefined;
     this.#ws = ws;
-    if (this.#sink === undefined) {
+    if (this.#released) {
       ws.terminate(); // the actor is gone (an async verifyClient answered late): nobody owns it
       return;
     }
-    ws.on('close', this.#closed).on('error', this.#errored);
-    this.env.counter.listeners += 2;
-    this.#sink({ type: 'SOCKET_OPENED' });
+    const sink = this.#sink;
+    if (sink === undefined) return; // not started yet: subscribe() takes it
+    this.#bindWs(ws);
+    sink({ type: 'SOCKET_OPENED' });
   }
 
   sendCloseFrame(code: number, reason: string): void {
@@ -103,26 +147,40 @@ class RefusedSocket implements RefusalTransport {
 
   terminateSocket(): void {
     if (this.#ws !== undefined) this.#ws.terminate();
-    else this.#raw?.destroy();
+    else if (this.#raw !== undefined && this.fallback !== undefined) {
+      const { status, message, headers } = this.fallback;
+      refuseUpgrade(this.#raw, status, message, headers);
+    } else this.#raw?.destroy();
+  }
+
+  #bindWs(ws: WebSocket): void {
+    ws.on('close', this.#closed).on('error', this.#errored);
+    this.#wsBound = true;
+    this.env.counter.listeners += 2;
   }
 
   #unbindRaw(): void {
-    if (this.#raw === undefined) return;
+    if (!this.#rawBound || this.#raw === undefined) return;
     this.#raw.off('close', this.#rawClosed).off('error', this.#errored);
-    this.#raw = undefined;
+    this.#rawBound = false;
     this.env.counter.listeners -= 2;
   }
 
   /** The undo of subscribe: whatever ended the actor, nothing of this socket is left. */
   #release(): void {
     this.#sink = undefined;
+    this.#released = true;
     const raw = this.#raw;
     this.#unbindRaw();
+    this.#raw = undefined;
     if (raw !== undefined && !raw.destroyed) raw.destroy();
     const ws = this.#ws;
     if (ws !== undefined) {
-      ws.off('close', this.#closed).off('error', this.#errored);
-      this.env.counter.listeners -= 2;
+      if (this.#wsBound) {
+        ws.off('close', this.#closed).off('error', this.#errored);
+        this.#wsBound = false;
+        this.env.counter.listeners -= 2;
+      }
       ws.on('error', ignore); // ws may still report bytes it had buffered
       if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
       this.#ws = undefined;
@@ -137,6 +195,8 @@ export class CloseRefusals {
   readonly #actors = new Set<Actor<typeof refusalMachine>>();
   readonly #machine: typeof refusalMachine;
   #closed = false;
+  /** Refusals adopted in the current step, whose actors start right after it. */
+  #starting = 0;
 
   constructor(private readonly env: CloseRefusalsEnv) {
     const safely = createSafely(env.report);
@@ -153,9 +213,9 @@ export class CloseRefusals {
     });
   }
 
-  /** Refusals upgraded and not yet closed. */
+  /** Refusals upgraded and not yet closed (and those adopted, about to start). */
   get inFlight(): number {
-    return this.#actors.size;
+    return this.#actors.size + this.#starting;
   }
 
   /**
@@ -163,10 +223,49 @@ export class CloseRefusals {
    * the cap is reached or the supervisor has shut down: answer over HTTP then.
    */
   refuse(request: IncomingMessage, socket: Duplex, head: Buffer, code: number, reason: string): boolean {
-    if (this.#closed || this.#actors.size >= this.env.max) return false;
+    if (this.#declines()) return false;
+    this.#start(new RefusedSocket(this.env, socket, { request, head }, undefined), code, reason);
+    return true;
+  }
+
+  /**
+   * Refuses with a close frame a handshake that was admitted and then aborted
+   * before it opened. `handshake` is its request and head when ws has not been
+   * asked to complete it; undefined when ws is completing it (an asynchronous
+   * `verifyClient`): hand the socket ws then opens to the function returned.
+   * Until the socket opens, a refusal that ends answers `fallback` over HTTP.
+   * Returns undefined, having touched nothing, when refuse() would decline.
+   */
+  adopt(
+    socket: Duplex,
+    handshake: Handshake | undefined,
+    code: number,
+    reason: string,
+    fallback: HttpAnswer,
+  ): ((ws: WebSocket) => void) | undefined {
+    if (this.#declines()) return undefined;
+    const transport = new RefusedSocket(this.env, socket, handshake, fallback);
+    // Called from a connection actor's action: an actor created there makes XState's
+    // development build warn that a custom action calls assign() (its initial context).
+    // So it starts once the current step is over; the socket waits for it meanwhile
+    // (a close or an open in between is picked up by subscribe()).
+    this.#starting += 1;
+    queueMicrotask(() => {
+      this.#starting -= 1;
+      const actor = this.#start(transport, code, reason);
+      if (this.#closed) actor.send({ type: 'TERMINATE' }); // shut down meanwhile: HTTP
+    });
+    return (ws) => transport.opened(ws);
+  }
+
+  #declines(): boolean {
+    return this.#closed || this.inFlight >= this.env.max;
+  }
+
+  #start(transport: RefusedSocket, code: number, reason: string): Actor<typeof refusalMachine> {
     const actor = createActor(this.#machine, {
       input: {
-        transport: new RefusedSocket(this.env, request, socket, head),
+        transport,
         code,
         reason,
         timeoutMs: this.env.timeoutMs,
@@ -185,7 +284,7 @@ export class CloseRefusals {
       },
     });
     actor.start();
-    return true;
+    return actor;
   }
 
   /** From now on refuse over HTTP, and end every refusal in flight (their sockets terminated). Idempotent. */

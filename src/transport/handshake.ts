@@ -17,8 +17,9 @@
  * and carries a Host header.
  */
 import type { IncomingMessage } from 'node:http';
-import { createRequire } from 'node:module';
 import { AppHookError } from '../errors.js';
+// ws's own parsers, read from the app's ws (ws-peer.ts checks that it has them).
+import { extension, PerMessageDeflate, subprotocol } from './ws-peer.js';
 
 /** How to refuse a malformed upgrade request: an HTTP status, a body and extra headers. */
 export interface HandshakeRefusal {
@@ -36,29 +37,6 @@ export interface HandshakeServer {
     readonly maxPayload?: number | undefined;
   };
   shouldHandle(request: IncomingMessage): boolean | Promise<boolean>;
-}
-
-/**
- * ws's own header parsers, attached to the export of its CommonJS entry point
- * (and @types/ws declares none of them). Read from there, they are the same
- * module instances that `import 'ws'` uses; a ws without them fails here, at
- * import, rather than admitting what it would refuse.
- */
-interface WsParsers {
-  subprotocol: { parse(header: string): Set<string> };
-  extension: { parse(header: string): Record<string, object[]> };
-  PerMessageDeflate: {
-    new (options: object): { accept(offers: object[]): unknown };
-    readonly extensionName: string;
-  };
-}
-const { subprotocol, extension, PerMessageDeflate } = createRequire(import.meta.url)('ws') as WsParsers;
-if (
-  typeof subprotocol?.parse !== 'function' ||
-  typeof extension?.parse !== 'function' ||
-  typeof PerMessageDeflate !== 'function'
-) {
-  throw new Error('ws-supervisor: this version of ws lacks the header parsers of ws 8');
 }
 
 // ws's own: 16 bytes in base64 are 22 characters and "==".

@@ -15,17 +15,18 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocket, type WebSocketServer } from 'ws';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import type { ConnectionEvent, RefusalReason, TransportEventSource } from '../../machines/events.js';
 import type { Books } from '../books.js';
 import type { ConnectionHandle } from '../connection-handle.js';
 import { AppHookError, SupervisorError } from '../errors.js';
-import type { ActivityMode, SupervisorOptions } from '../options.js';
-import { retryAfterSeconds } from '../refusal.js';
+import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../options.js';
+import { closeCodeFor, closeReason, retryAfterSeconds } from '../refusal.js';
 import { createSafely } from '../safely.js';
 import { assertSendOptions, checkData } from '../send-arguments.js';
+import type { CloseRefusals, HttpAnswer } from './close-refusal.js';
 import { refuseUpgrade } from './http-refusal.js';
+import { WebSocket, type WebSocketServer } from './ws-peer.js';
 
 /** What every connection of one supervisor shares. */
 export interface ConnectionEnv {
@@ -40,11 +41,23 @@ export interface ConnectionEnv {
   /** Socket listeners currently added by this library (a leak check). */
   listeners: number;
   /**
-   * The `shutting-down` retry hint: a handshake that shutdown aborts is
-   * answered as an upgrade during shutdown is (503 with `Retry-After`).
+   * The retry hints (the `retryAfterMs` option) of an aborted handshake's 503:
+   * `shutting-down` when shutdown aborts it (as an upgrade during shutdown is
+   * answered), `user-limit` when the cluster's book evicts it (the user is over
+   * the limit), `refused` otherwise (the app's server did not finish it within
+   * connectTimeoutMs). Every 503 carries `Retry-After`.
    */
-  readonly shutdownRetryAfterMs?: number | undefined;
+  readonly retryHints: Readonly<RetryAfterDefaults>;
+  /**
+   * `refuse: 'close'`: takes over an aborted handshake to refuse it with a
+   * close frame (4503), as an upgrade refused for the same cause would be
+   * (close-refusal.ts, adopt()). Undefined, or a decline, means HTTP.
+   */
+  readonly refuseByClose?: CloseRefusals['adopt'] | undefined;
 }
+
+/** Why a handshake was aborted, for its 503's message and retry hint. */
+export type AbortCause = 'shutdown' | 'evicted' | 'error' | 'other';
 
 export type AdmissionDecision = { readonly admitted: true } | { admitted: false; reason: RefusalReason };
 
@@ -89,6 +102,11 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   #pendingDrain: Extract<ConnectionEvent, { type: 'DRAIN' }> | undefined;
   /** Set once the actor has let go of this transport: nothing will subscribe again. */
   #released = false;
+  /**
+   * The close-frame refusal that took over this handshake when it was aborted
+   * while ws was completing it (see abortHandshake): the socket ws opens is its.
+   */
+  #adopter: ((ws: WebSocket) => void) | undefined;
   /** True while onMessage runs for a message of this connection (see send()). */
   #delivering = false;
   /** Set by the machine's `deliverDirectly`, cleared by `deliverViaMachine`. */
@@ -194,6 +212,12 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   }
 
   #opened(ws: WebSocket): void {
+    const adopter = this.#adopter;
+    if (adopter !== undefined) {
+      this.#adopter = undefined;
+      adopter(ws);
+      return;
+    }
     const tcp = this.#raw;
     this.#unbindRaw();
     this.#raw = undefined;
@@ -313,16 +337,44 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
   // --- The machine's named actions ------------------------------------------
 
-  abortHandshake(byShutdown = false): void {
+  abortHandshake(cause: AbortCause = 'other'): void {
     if (this.#ws !== undefined) {
       this.#ws.terminate();
-    } else if (this.#raw !== undefined && byShutdown) {
-      const hint = this.env.shutdownRetryAfterMs;
-      const headers = hint === undefined ? {} : { 'Retry-After': String(retryAfterSeconds(hint)) };
-      refuseUpgrade(this.#raw, 503, 'server is shutting down', headers);
-    } else if (this.#raw !== undefined) {
-      refuseUpgrade(this.#raw, 503, 'connection was not established');
+      return;
     }
+    if (this.#raw === undefined) return;
+    const raw = this.#raw;
+    const hints = this.env.retryHints;
+    const [message, hint] =
+      cause === 'shutdown'
+        ? ['server is shutting down', hints['shutting-down']]
+        : ['connection was not established', cause === 'evicted' ? hints['user-limit'] : hints.refused];
+    const answer = { status: 503, message, headers: { 'Retry-After': String(retryAfterSeconds(hint)) } };
+    // A socket that errored, or whose handshake ws refused to go on with (an app's
+    // hook threw in it), cannot carry a close frame: it is answered (or let go) now.
+    if (cause !== 'error' && !raw.destroyed && this.#handOver(raw, answer, hint)) return;
+    refuseUpgrade(raw, answer.status, message, answer.headers);
+  }
+
+  /**
+   * `refuse: 'close'`: the refusal this abort stands for goes out as a close
+   * frame (4000 + status), as it would for a new request refused for the same
+   * cause. The socket becomes the refusal's: this connection lets go of it.
+   */
+  #handOver(raw: Duplex, answer: HttpAnswer, hint: number): boolean {
+    const request = this.#request;
+    const head = this.#head;
+    // No head: completeHandshake() has run, so ws is completing the handshake.
+    const handshake = request !== undefined && head !== undefined ? { request, head } : undefined;
+    const code = closeCodeFor(answer.status);
+    const opened = this.env.refuseByClose?.(raw, handshake, code, closeReason(answer.message, hint), answer);
+    if (opened === undefined) return false;
+    this.#unbindRaw();
+    this.#raw = undefined;
+    this.#head = undefined;
+    this.#request = undefined; // onOpen never runs for it
+    if (handshake === undefined) this.#adopter = opened;
+    return true;
   }
 
   closeSocket(code: number, reason: string): void {
@@ -422,9 +474,17 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
 const connectionOf = (context: { transport: TransportEventSource }) => context.transport as WsConnection;
 
-/** The commands by which shutdown ends a connection (a paced batch, the broadcast, the deadline). */
-const isShutdown = (event: ConnectionEvent) =>
-  event.type === 'TERMINATE' || (event.type === 'DRAIN' && event.cause === 'shutdown');
+/**
+ * Why the machine aborts a handshake: shutdown's commands (a paced batch, the
+ * broadcast, the deadline), the cluster book's eviction, a socket error (or a
+ * handshake an app's hook broke), or anything else (the connect timeout, an
+ * app's close before the handshake).
+ */
+const abortCauseOf = (event: { type: string; cause?: unknown }): AbortCause => {
+  if (event.type === 'TERMINATE' || (event.type === 'DRAIN' && event.cause === 'shutdown')) return 'shutdown';
+  if (event.type === 'SOCKET_ERRORED') return 'error';
+  return event.type === 'EVICT' ? 'evicted' : 'other';
+};
 
 /**
  * The connection machine with its socket actions implemented on WsConnection.
@@ -436,7 +496,7 @@ export function createWsConnectionMachine(env: ConnectionEnv) {
       deliverDirectly: ({ context }) => connectionOf(context).deliverDirectly(),
       deliverViaMachine: ({ context }) => connectionOf(context).deliverViaMachine(),
       abortHandshake: safely('abortHandshake', ({ context, event }) =>
-        connectionOf(context).abortHandshake(isShutdown(event)),
+        connectionOf(context).abortHandshake(abortCauseOf(event)),
       ),
       closeSocket: safely('closeSocket', ({ context }, { code, reason }: { code: number; reason: string }) =>
         connectionOf(context).closeSocket(code, reason),

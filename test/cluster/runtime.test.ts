@@ -15,6 +15,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import type { SimulatedClock } from 'xstate';
 import type { StoreEvent, Supervisor, SupervisorOptions } from '../../src/index.js';
 import { MemoryBook, type MemoryStore } from '../helpers/memory-slot-store.js';
+import { httpRefusal } from '../helpers/refusals.js';
 import {
   type Client,
   closeOf,
@@ -246,7 +247,7 @@ describe('an eviction order lost on its way', () => {
 });
 
 describe('a connection id the book holds for another owner', () => {
-  it('is refused and reported as a bug, never admitted as a retry', async () => {
+  it('is refused as the internal error it is (500, internal-error), reported as a bug, never admitted as a retry', async () => {
     const c = await startCluster(1);
     const store = c.stores[0] as MemoryStore;
     // A custom store (or a bug in minting ids) answers that another owner booked this id.
@@ -255,7 +256,11 @@ describe('a connection id the book holds for another owner', () => {
       store.admit = admit;
       return { admitted: false, reason: 'duplicate-connection', live: 1 };
     };
-    expect(await refusal(node(c, 0).url('dee'))).toMatchObject({ status: 429 });
+    // Not the user's limit (429 would tell the client to wait for a slot): a bug of ours or the store's.
+    expect(await httpRefusal(node(c, 0).url('dee'))).toMatchObject({ status: 500, body: 'internal error\n' });
+    expect(node(c, 0).events.rejected).toMatchObject([
+      { reason: 'internal-error', status: 500, userId: 'dee', retryAfterMs: undefined },
+    ]);
     expect(node(c, 0).errors).toEqual([
       expect.objectContaining({ code: 'WSSUP_INTERNAL', message: expect.stringMatching(/already booked/) }),
     ]);
@@ -353,7 +358,7 @@ describe('outage policy', () => {
     held = new Promise((resolve) => {
       letThrough = resolve;
     });
-    const stuck = refusal(node(c, 0).url('fay'));
+    const stuck = httpRefusal(node(c, 0).url('fay'));
     await vi.waitFor(() => expect(node(c, 0).supervisor.stats().byState.connecting).toBe(1), {
       timeout: 5_000,
     });
@@ -363,7 +368,8 @@ describe('outage policy', () => {
     // 6 for a limit of 5 once the book answers: the newest, still in its handshake, goes.
     c.book.down = false;
     await untilBreakerCloses(c, events);
-    expect(await stuck).toMatchObject({ status: 503 });
+    // Over the user's limit: the user-limit hint, as a 429 at the limit has (every 503 has one).
+    expect(await stuck).toMatchObject({ status: 503, headers: { 'retry-after': '5' } });
     const gone = await disposed;
     expect(gone).toMatchObject({ userId: 'fay', reason: 'evicted' });
     expect(await evicted).toMatchObject({ userId: 'fay', connectionId: gone.connectionId });

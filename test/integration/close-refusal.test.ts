@@ -7,12 +7,12 @@
  * most `maxCloseRefusals` are in flight, the rest are answered over HTTP.
  */
 import type { Socket } from 'node:net';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { AppHookError, Refusal, type Supervisor } from '../../src/index.js';
 import { rawConnect, readResponseHead, readUntil, upgradeRequest } from '../helpers/cleanup.js';
 import { closeRefusal, httpRefusal } from '../helpers/refusals.js';
-import { type RulesServer, startRulesServer } from '../helpers/rules.js';
+import { nextEvent, type RulesServer, startRulesServer, stopReading } from '../helpers/rules.js';
 import { allDisposed, expectNoLeaks, ioWait, userFromQuery } from '../helpers/server.js';
 
 const closeRefusalTimeoutMs = 700;
@@ -216,6 +216,120 @@ describe("refuse: 'close'", () => {
   it('maxCloseRefusals: 0 answers every refusal over HTTP', async () => {
     const t = await startCloseServer({ maxCloseRefusals: 0 });
     expect((await httpRefusal(t.url('banned'))).status).toBe(403);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
+/**
+ * A handshake admitted and then aborted before it opened (here by shutdown):
+ * with `refuse: 'close'` it is refused as a new request would be, with close
+ * 4503 and the shutdown's hint, not HTTP 503. ws is completing that handshake
+ * already (the app's asynchronous verifyClient holds it), so the refusal waits
+ * for the socket ws opens; if the shutdown ends first, it answers HTTP 503.
+ */
+describe("refuse: 'close', a handshake caught by a shutdown", () => {
+  /** A close-mode server whose verifyClient holds the handshakes of `held` until answered. */
+  async function startHeldServer(held: string, options: Parameters<typeof startRulesServer>[0] = {}) {
+    const answers: ((verified: boolean) => void)[] = [];
+    const webSocketServer = new WebSocketServer({
+      noServer: true,
+      verifyClient: (info, callback) => {
+        if (info.req.url?.includes(`user=${held}`) === true) answers.push(callback);
+        else callback(true);
+      },
+    });
+    onTestFinished(() => void webSocketServer.close());
+    const t = await startCloseServer({ webSocketServer, ...options });
+    return { t, answers };
+  }
+
+  it('gets close 4503 with the shutdown’s retry-after once the handshake finishes, as an upgrade during shutdown does', async () => {
+    const { t, answers } = await startHeldServer('neo');
+    const deaf = await t.open('kim');
+    stopReading(deaf.ws); // holds the shutdown open until its deadline
+    const admitted = nextEvent(t.supervisor, 'admitted');
+    const refused = closeRefusal(t.url('neo'));
+    await admitted;
+    expect(t.supervisor.stats().byState.connecting).toBe(1);
+
+    const done = t.supervisor.shutdown({ deadlineMs: 1_000 });
+    await vi.waitFor(
+      () => expect(t.events.disposed).toMatchObject([{ userId: 'neo', reason: 'shutdown' }]),
+      ioWait,
+    );
+    expect(t.supervisor.stats().resources.closeRefusals).toBe(1);
+    answers[0]?.(true); // the app's verifyClient lets the handshake finish
+    expect(await refused).toEqual({
+      code: 4503,
+      reason: 'server is shutting down retry-after=1',
+      retryAfter: 1,
+    });
+    await refusalsSettled(t.supervisor);
+    t.clock.increment(1_000);
+    await done;
+    expect(t.events.rejected).toEqual([]); // it was admitted: its end is the `disposed` above
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('gets HTTP 503 with Retry-After when the handshake has not finished by the end of the shutdown', async () => {
+    const { t, answers } = await startHeldServer('neo');
+    const admitted = nextEvent(t.supervisor, 'admitted');
+    const refused = httpRefusal(t.url('neo'));
+    await admitted;
+    await t.supervisor.shutdown();
+    expect(await refused).toMatchObject({
+      status: 503,
+      headers: { 'retry-after': '1' },
+      body: 'server is shutting down\n',
+    });
+    expect(t.events.disposed).toMatchObject([{ userId: 'neo', reason: 'shutdown' }]);
+    answers[0]?.(true); // too late: nothing opens
+    await vi.waitFor(() => expect(t.supervisor.stats().resources.closeRefusals).toBe(0), ioWait);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('an admitted handshake that the app’s server breaks is answered over HTTP at once, not adopted', async () => {
+    const webSocketServer = new WebSocketServer({ noServer: true }).on('headers', (_headers, request) => {
+      if (request.url?.includes('user=gil') === true) throw new Error('handshake hook bug');
+    });
+    onTestFinished(() => void webSocketServer.close());
+    const t = await startCloseServer({ webSocketServer });
+    // The clock never moves: the answer must not wait for closeRefusalTimeoutMs.
+    expect(await httpRefusal(t.url('gil'))).toMatchObject({ status: 503, headers: { 'retry-after': '5' } });
+    expect(t.events.disposed).toMatchObject([{ userId: 'gil', reason: 'error' }]);
+    expect(t.supervisor.stats().resources.closeRefusals).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a connection closed from the admitted event, before ws was asked to finish its handshake: 4503, and nothing left', async () => {
+    const t = await startCloseServer();
+    t.supervisor.on('admitted', ({ connectionId }) =>
+      t.supervisor.connection(connectionId)?.close(4003, 'kicked'),
+    );
+    expect(await closeRefusal(t.url('kim'))).toEqual({
+      code: 4503,
+      reason: 'connection was not established retry-after=5',
+      retryAfter: 5,
+    });
+    expect(t.events.disposed).toMatchObject([{ userId: 'kim', reason: 'app-close' }]);
+    await refusalsSettled(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a handshake not finished within connectTimeoutMs is refused with 4503 too', async () => {
+    const { t, answers } = await startHeldServer('wes', { connectTimeoutMs: 1_000 });
+    const admitted = nextEvent(t.supervisor, 'admitted');
+    const refused = closeRefusal(t.url('wes'));
+    await admitted;
+    t.clock.increment(1_000);
+    expect(t.events.disposed).toMatchObject([{ userId: 'wes', reason: 'connect-timeout' }]);
+    answers[0]?.(true);
+    expect(await refused).toEqual({
+      code: 4503,
+      reason: 'connection was not established retry-after=5',
+      retryAfter: 5,
+    });
+    await refusalsSettled(t.supervisor);
     expectNoLeaks(t.supervisor);
   });
 });

@@ -4,7 +4,8 @@
  * returned or thrown), `Retry-After` on every 429 and 503, and `rejected`
  * events that say who was refused. Time is a SimulatedClock never advanced.
  */
-import { describe, expect, expectTypeOf, it } from 'vitest';
+import { describe, expect, expectTypeOf, it, onTestFinished, vi } from 'vitest';
+import { WebSocketServer } from 'ws';
 import {
   type ConnectionHandle,
   createSupervisor,
@@ -15,7 +16,7 @@ import {
 } from '../../src/index.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import { refusal, startRulesServer, touch } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks, userFromQuery } from '../helpers/server.js';
+import { allDisposed, expectNoLeaks, ioWait, userFromQuery } from '../helpers/server.js';
 
 describe('connection.data (item 2)', () => {
   it('carries what authenticate returned as data into onOpen, onMessage and onClose', async () => {
@@ -196,6 +197,27 @@ describe('Retry-After on every 429 and 503 (item 3)', () => {
     ]);
     held.ws.close();
     await stopping;
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a handshake the app’s server did not finish within connectTimeoutMs: 503 with the `refused` hint', async () => {
+    // An async verifyClient that never answers holds the connection in `connecting`.
+    const webSocketServer = new WebSocketServer({ noServer: true, verifyClient: (_info, _callback) => {} });
+    onTestFinished(() => void webSocketServer.close());
+    const t = await startRulesServer({
+      webSocketServer,
+      connectTimeoutMs: 1_000,
+      retryAfterMs: { refused: 2_500 },
+    });
+    const answer = httpRefusal(t.url('wes'));
+    await vi.waitFor(() => expect(t.supervisor.stats().byState.connecting).toBe(1), ioWait);
+    t.clock.increment(1_000);
+    expect(await answer).toMatchObject({
+      status: 503,
+      headers: { 'retry-after': '3' },
+      body: 'connection was not established\n',
+    });
+    expect(t.events.disposed).toMatchObject([{ userId: 'wes', reason: 'connect-timeout' }]);
     expectNoLeaks(t.supervisor);
   });
 

@@ -15,6 +15,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { ConnectionEvent } from '../../machines/events.js';
 import { Books } from '../../src/books.js';
+import { defaultRetryAfterMs } from '../../src/options.js';
 import { type ConnectionEnv, WsConnection } from '../../src/transport/ws-adapter.js';
 import { closeOf, drainTimeoutMs, startRulesServer, stopReading } from '../helpers/rules.js';
 import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback } from '../helpers/server.js';
@@ -75,6 +76,7 @@ describe('the ws adapter', () => {
       activity: 'both',
       books: new Books(),
       listeners: 0,
+      retryHints: defaultRetryAfterMs,
     };
     const events: ConnectionEvent[] = [];
     let undo: (() => void) | undefined;

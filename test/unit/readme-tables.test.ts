@@ -5,7 +5,7 @@
  * a reason or an option fails the typecheck here until it is listed, and then
  * this test until the README has its row.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CloseCodes } from '../../machines/index.js';
 import {
@@ -61,6 +61,27 @@ describe("the README's close-code table", () => {
     expect(rowOf('slow-consumer')).toContain(`**${CloseCodes.slowConsumer}**`);
     expect(rowOf('app-error')).toContain(`**${CloseCodes.internalError}**`);
     expect(rowOf('shutdown')).toContain(`**${CloseCodes.goingAway}**`);
+  });
+
+  it('marks deprecated, in the README and in its TSDoc, every exported close code the runtime never sends', () => {
+    const root = new URL('../../', import.meta.url);
+    const runtime = ['machines', 'src']
+      .flatMap((dir) =>
+        readdirSync(new URL(dir, root), { recursive: true, encoding: 'utf8' })
+          .filter((entry) => entry.endsWith('.ts'))
+          .map((entry) => readFileSync(new URL(`${dir}/${entry}`, root), 'utf8')),
+      )
+      .join('\n');
+    const section = readme.split('\n### Close codes and HTTP statuses\n')[1]?.split(/^## /m)[0] ?? '';
+    const definition = readFileSync(new URL('machines/connection.machine.ts', root), 'utf8');
+    const unsent = Object.entries(CloseCodes).filter(([name]) => !runtime.includes(`CloseCodes.${name}`));
+    expect(unsent.map(([name]) => name)).toEqual(['tryAgainLater']);
+    for (const [name, code] of unsent) {
+      expect(section).toMatch(new RegExp(`\`CloseCodes\\.${name}\` \\(${code}\\)[^.]*deprecated`));
+      expect(definition).toMatch(
+        new RegExp(`/\\*\\*(?:(?!\\*/)[\\s\\S])*@deprecated(?:(?!\\*/)[\\s\\S])*\\*/\\s*${name}:`),
+      );
+    }
   });
 
   it('gives the default Retry-After of each built-in refusal', () => {
