@@ -36,7 +36,7 @@ export function toMermaid(graph: ChartGraph): string {
   const edges = arrows(graph);
   const lines: string[] = [
     'stateDiagram-v2',
-    `  %% ${graph.machine}: generated from the machine definition by ws-supervisor; do not edit.`,
+    `  %% ${oneLine(graph.machine)}: generated from the machine definition by ws-supervisor; do not edit.`,
   ];
 
   // Parallel transitions share one arrow, a label per line (`<br/>`), as in the SVG.
@@ -117,7 +117,29 @@ function mermaidIds(nodes: ChartNode[]): Map<string, string> {
   return ids;
 }
 
-/** Mermaid reads `#`, `;` and `:` in labels; write them as its entity codes. */
+/**
+ * Entity codes for what Mermaid would read: `#`, `;`, `:` and `"` as syntax,
+ * `<` and `>` as a tag (`a<b` lost its text). `&` stays: `isReady && !isBusy`
+ * reads as it is, and the label sanitiser shows a lone `&` as itself.
+ */
+const ENTITIES: Record<string, string> = {
+  '#': '#35;',
+  ';': '#59;',
+  ':': '#58;',
+  '"': '#quot;',
+  '<': '#60;',
+  '>': '#62;',
+};
+
+/**
+ * A label as Mermaid text. In one pass, so that the `;` of one code is never
+ * escaped again (`#` became `#35#59;`). A line break would end the statement
+ * and start another: it is a space.
+ */
 function text(value: string): string {
-  return value.replace(/#/g, '#35;').replace(/;/g, '#59;').replace(/:/g, '#58;').replace(/"/g, '#quot;');
+  return oneLine(value).replace(/[#;:"<>]/g, (char) => ENTITIES[char] as string);
+}
+
+function oneLine(value: string): string {
+  return value.replace(/\r\n|[\r\n\u2028\u2029]/g, ' ');
 }
