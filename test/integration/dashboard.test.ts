@@ -359,6 +359,33 @@ describe('createDashboard, mounted by an app', () => {
       expect(subscriptions).toBe(0);
     });
 
+    // A missing or wrong first argument failed with a TypeError, after subscribing to what it could.
+    it.each<[string, unknown]>([
+      ['no supervisor', undefined],
+      ['null', null],
+      ['a registry instead', { on: () => () => {} }],
+      ['a supervisor without userStats', { on: () => () => {}, stats: () => ({}), options: {} }],
+    ])('a first argument that is not a supervisor: %s', (_name, supervisor) => {
+      let subscriptions = 0;
+      const counted =
+        supervisor === null || supervisor === undefined
+          ? supervisor
+          : {
+              ...supervisor,
+              on: () => {
+                subscriptions += 1;
+                return () => {};
+              },
+            };
+      expect(() => createDashboard(counted as unknown as Supervisor)).toThrow(
+        expect.objectContaining({
+          code: 'WSSUP_INVALID_ARGUMENT',
+          message: expect.stringMatching(/supervisor/),
+        }),
+      );
+      expect(subscriptions).toBe(0);
+    });
+
     it('tokenAuthorizer refuses an empty token', () => {
       expect(() => tokenAuthorizer('')).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
     });
