@@ -12,7 +12,12 @@
 import type { ChartGraph, ChartNode } from './graph.js';
 import { ANY_STATE, type Arrow, arrows, childrenOf, compartment } from './labels.js';
 
-/** Words Mermaid's state grammar (or its layout, for `root`) reserves. */
+/**
+ * Words Mermaid's state grammar (or its layout, for `root`) reserves. Its lexer
+ * takes the first rule that matches, so `scale` or `stateDiagram` before a
+ * space starts a statement, and `default` is a keyword even at the start of a
+ * longer id (`defaultMode`): see `safe` below.
+ */
 const RESERVED = new Set([
   'as',
   'class',
@@ -26,7 +31,9 @@ const RESERVED = new Set([
   'of',
   'right',
   'root',
+  'scale',
   'state',
+  'statediagram',
   'style',
 ]);
 
@@ -104,7 +111,10 @@ function mermaidIds(nodes: ChartNode[]): Map<string, string> {
   const used = new Set<string>();
   for (const node of nodes) {
     const safe = (value: string) =>
-      /^[A-Za-z][A-Za-z0-9_]*$/.test(value) && !RESERVED.has(value.toLowerCase()) && !used.has(value);
+      /^[A-Za-z][A-Za-z0-9_]*$/.test(value) &&
+      !RESERVED.has(value.toLowerCase()) &&
+      !/^default/i.test(value) &&
+      !used.has(value);
     let id = node.key;
     if (keyCount.get(node.key) !== 1 || !safe(id)) {
       const base = `s_${node.id.replace(/[^A-Za-z0-9]/g, '_')}`;
