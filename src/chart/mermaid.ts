@@ -43,7 +43,7 @@ export function toMermaid(graph: ChartGraph): string {
   const edges = arrows(graph);
   const lines: string[] = [
     'stateDiagram-v2',
-    `  %% ${oneLine(graph.machine)}: generated from the machine definition by ws-supervisor; do not edit.`,
+    `  %% ${text(graph.machine)}: generated from the machine definition by ws-supervisor; do not edit.`,
   ];
 
   // Parallel transitions share one arrow, a label per line (`<br/>`), as in the SVG.
@@ -142,12 +142,19 @@ const ENTITIES: Record<string, string> = {
 };
 
 /**
- * A label as Mermaid text. In one pass, so that the `;` of one code is never
- * escaped again (`#` became `#35#59;`). A line break would end the statement
- * and start another: it is a space.
+ * A label as Mermaid text. The characters in one pass, so that the `;` of one
+ * code is never escaped again (`#` became `#35#59;`). A line break would end
+ * the statement and start another: it is a space.
  */
 function text(value: string): string {
-  return oneLine(value).replace(/[#;:"<>]/g, (char) => ENTITIES[char] as string);
+  return (
+    oneLine(value)
+      .replace(/[#;:"<>]/g, (char) => ENTITIES[char] as string)
+      // Read before any other rule, wherever they are on a line: `direction LR` as a direction
+      // statement (the whole line), `end note` as the end of a note. A coded space breaks them.
+      .replace(/(direction)\s+(?=tb|bt|rl|lr)/gi, '$1#32;')
+      .replace(/(end)\s+(?=note)/gi, '$1#32;')
+  );
 }
 
 function oneLine(value: string): string {

@@ -284,3 +284,22 @@ describe('Mermaid ids that its lexer would read as a keyword', () => {
     expect(text).not.toMatch(/^\s*(?:default|scale |statediagram )/im);
   });
 });
+
+describe('Mermaid labels that its lexer would read as a statement', () => {
+  // `direction LR` anywhere on a line is read as a direction statement (the whole line),
+  // and `end note` anywhere in a note ends it.
+  it('breaks `direction <dir>` and `end note` in names with an entity code for the space', async () => {
+    const { setup } = await import('xstate');
+    const machine = setup({ actions: { 'send end note': () => {} } }).createMachine({
+      id: 'words',
+      initial: 'a',
+      on: { NOTE: { actions: 'send end note' } },
+      states: { a: { on: { 'SET direction lr': 'b' } }, b: {} },
+    });
+    const text = await renderChart(machine, { format: 'mermaid' });
+    expect(text).toContain('a --> b : SET direction#32;lr');
+    expect(text).toContain('    NOTE / send end#32;note');
+    expect(text).not.toMatch(/direction\s+(?:tb|bt|rl|lr)/i);
+    expect(text.match(/end note/gi)).toHaveLength(1);
+  });
+});
