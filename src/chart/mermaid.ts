@@ -14,15 +14,15 @@ import { ANY_STATE, type Arrow, arrows, childrenOf, compartment } from './labels
 
 /**
  * Words Mermaid's state grammar (or its layout, for `root`) reserves. Its lexer
- * takes the first rule that matches, so `scale` or `stateDiagram` before a
- * space starts a statement, and `default` is a keyword even at the start of a
- * longer id (`defaultMode`): see `safe` below.
+ * takes the longest match, so `scale` or `stateDiagram` before a space starts
+ * a statement, and `default` alone is a keyword (`defaultMode` is an id).
  */
 const RESERVED = new Set([
   'as',
   'class',
   'classdef',
   'click',
+  'default',
   'direction',
   'end',
   'hide',
@@ -111,10 +111,7 @@ function mermaidIds(nodes: ChartNode[]): Map<string, string> {
   const used = new Set<string>();
   for (const node of nodes) {
     const safe = (value: string) =>
-      /^[A-Za-z][A-Za-z0-9_]*$/.test(value) &&
-      !RESERVED.has(value.toLowerCase()) &&
-      !/^default/i.test(value) &&
-      !used.has(value);
+      /^[A-Za-z][A-Za-z0-9_]*$/.test(value) && !RESERVED.has(value.toLowerCase()) && !used.has(value);
     let id = node.key;
     if (keyCount.get(node.key) !== 1 || !safe(id)) {
       const base = `s_${node.id.replace(/[^A-Za-z0-9]/g, '_')}`;
