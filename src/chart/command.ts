@@ -103,9 +103,10 @@ function readArgs(argv: string[]) {
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
-      machine: { type: 'string' },
+      // Multiple, to refuse a repeat: parseArgs keeps the last one and drops the others silently.
+      machine: { type: 'string', multiple: true },
       format: { type: 'string', multiple: true },
-      out: { type: 'string' },
+      out: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -113,7 +114,10 @@ function readArgs(argv: string[]) {
   });
   if (values.help) return 'help' as const;
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
-  const machine = values.machine ?? 'connection';
+  if ((values.machine?.length ?? 0) > 1)
+    throw new UsageError('--machine given twice: once, or --machine all');
+  if ((values.out?.length ?? 0) > 1) throw new UsageError('--out given twice');
+  const machine = values.machine?.[0] ?? 'connection';
   if (machine !== 'all' && !(NAMES as string[]).includes(machine)) {
     throw new UsageError(
       `--machine must be one of ${[...NAMES, 'all'].join(', ')}, got ${JSON.stringify(machine)}`,
@@ -126,7 +130,7 @@ function readArgs(argv: string[]) {
     }
   }
   const machines = machine === 'all' ? NAMES : [machine as ChartName];
-  const out = values.out;
+  const out = values.out?.[0];
   if (out === '') throw new UsageError('--out needs a path');
   if (out === undefined && (machines.length > 1 || formats.length > 1)) {
     throw new UsageError('--machine all and several --format write one file each: give --out <directory>');

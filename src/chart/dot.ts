@@ -14,7 +14,7 @@ export function toDot(graph: ChartGraph): string {
     return type === 'compound' || type === 'parallel';
   };
   const lines: string[] = [
-    `// ${graph.machine}: generated from the machine definition by ws-supervisor; do not edit.`,
+    `// ${graph.machine.replace(/\r\n|[\r\n\u2028\u2029]/g, ' ')}: generated from the machine definition by ws-supervisor; do not edit.`,
     `digraph ${quote(graph.machine)} {`,
     '  graph [compound=true, rankdir=TB, fontname="sans-serif", fontsize=12, labeljust=l];',
     '  node [shape=box, style=rounded, fontname="sans-serif", fontsize=12];',
@@ -77,8 +77,12 @@ function cluster(id: string): string {
   return quote(`cluster_${id}`);
 }
 
+/** A DOT string's text: `\` and `"` escaped, a line break as `\n` (a label shows it as one). */
 function escapeDot(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"');
+  return value
+    .replace(/\\/g, '\\\\')
+    .replace(/"/g, '\\"')
+    .replace(/\r\n|[\r\n]/g, '\\n');
 }
 
 /** A DOT string; `raw` when `value` is already escaped (labels with `\l` line ends). */

@@ -12,12 +12,17 @@
 import type { ChartGraph, ChartNode } from './graph.js';
 import { ANY_STATE, type Arrow, arrows, childrenOf, compartment } from './labels.js';
 
-/** Words Mermaid's state grammar (or its layout, for `root`) reserves. */
+/**
+ * Words Mermaid's state grammar (or its layout, for `root`) reserves. Its lexer
+ * takes the longest match, so `scale` or `stateDiagram` before a space starts
+ * a statement, and `default` alone is a keyword (`defaultMode` is an id).
+ */
 const RESERVED = new Set([
   'as',
   'class',
   'classdef',
   'click',
+  'default',
   'direction',
   'end',
   'hide',
@@ -26,7 +31,9 @@ const RESERVED = new Set([
   'of',
   'right',
   'root',
+  'scale',
   'state',
+  'statediagram',
   'style',
 ]);
 
@@ -36,7 +43,7 @@ export function toMermaid(graph: ChartGraph): string {
   const edges = arrows(graph);
   const lines: string[] = [
     'stateDiagram-v2',
-    `  %% ${graph.machine}: generated from the machine definition by ws-supervisor; do not edit.`,
+    `  %% ${text(graph.machine)}: generated from the machine definition by ws-supervisor; do not edit.`,
   ];
 
   // Parallel transitions share one arrow, a label per line (`<br/>`), as in the SVG.
@@ -117,7 +124,36 @@ function mermaidIds(nodes: ChartNode[]): Map<string, string> {
   return ids;
 }
 
-/** Mermaid reads `#`, `;` and `:` in labels; write them as its entity codes. */
+/**
+ * Entity codes for what Mermaid would read: `#`, `;`, `:` and `"` as syntax,
+ * `<` and `>` as a tag (`a<b` lost its text). `&` stays: `isReady && !isBusy`
+ * reads as it is, and the label sanitiser shows a lone `&` as itself.
+ */
+const ENTITIES: Record<string, string> = {
+  '#': '#35;',
+  ';': '#59;',
+  ':': '#58;',
+  '"': '#quot;',
+  '<': '#60;',
+  '>': '#62;',
+};
+
+/**
+ * A label as Mermaid text. The characters in one pass, so that the `;` of one
+ * code is never escaped again (`#` became `#35#59;`). A line break would end
+ * the statement and start another: it is a space.
+ */
 function text(value: string): string {
-  return value.replace(/#/g, '#35;').replace(/;/g, '#59;').replace(/:/g, '#58;').replace(/"/g, '#quot;');
+  return (
+    oneLine(value)
+      .replace(/[#;:"<>]/g, (char) => ENTITIES[char] as string)
+      // Read before any other rule, wherever they are on a line: `direction LR` as a direction
+      // statement (the whole line), `end note` as the end of a note. A coded space breaks them.
+      .replace(/(direction)\s+(?=tb|bt|rl|lr)/gi, '$1#32;')
+      .replace(/(end)\s+(?=note)/gi, '$1#32;')
+  );
+}
+
+function oneLine(value: string): string {
+  return value.replace(/\r\n|[\r\n\u2028\u2029]/g, ' ');
 }

@@ -213,6 +213,21 @@ function d(points: Point[]): string {
   return points.map((p, index) => `${index === 0 ? 'M' : 'L'} ${p.x} ${p.y}`).join(' ');
 }
 
+/**
+ * Text for an element or a quoted attribute. A character XML 1.0 does not allow
+ * (a control character, a lone surrogate) made the whole SVG unreadable: it is
+ * U+FFFD. Line breaks and tabs are references, as a raw one in an attribute is
+ * read as a space and `data-state` would no longer name its state.
+ */
 function xml(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return value
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/[\n\r\t]/g, (char) => `&#${char.charCodeAt(0)};`)
+    .replace(NOT_XML, '\ufffd');
 }
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching them is the point
+const NOT_XML = /[\0-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|\p{Cs}/gu;

@@ -139,7 +139,10 @@ export function createActivityLog(
   capacity: number,
   now: () => number = Date.now,
 ): ActivityLog {
-  const entries: Activity[] = [];
+  // A ring of `capacity` slots: `next` is where the next entry goes, and, once the ring is
+  // full, the oldest entry. O(1) per event; Array#shift moved every entry, O(capacity).
+  const ring: Activity[] = [];
+  let next = 0;
   const listeners = new Set<(notice: LogNotice) => void>();
   let seq = 0;
 
@@ -148,8 +151,8 @@ export function createActivityLog(
   };
   const record = (fields: Omit<Activity, 'seq' | 'at'>) => {
     const activity: Activity = { seq: ++seq, at: now(), ...fields };
-    entries.push(activity);
-    if (entries.length > capacity) entries.shift();
+    ring[next] = activity;
+    next = next + 1 === capacity ? 0 : next + 1;
     notify({ type: 'activity', activity });
   };
 
@@ -174,7 +177,8 @@ export function createActivityLog(
   ];
 
   return {
-    recent: () => entries.slice(),
+    // Oldest first: from `next` to the end (empty until the ring is full), then the start.
+    recent: () => [...ring.slice(next), ...ring.slice(0, next)],
     subscribe(listener) {
       listeners.add(listener);
       return () => void listeners.delete(listener);

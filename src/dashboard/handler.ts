@@ -162,6 +162,23 @@ function resolve(options: DashboardOptions) {
   };
 }
 
+/**
+ * What the dashboard reads of a supervisor. Anything else failed with a
+ * TypeError, or only at the first tick, inside a timer.
+ */
+function checkSupervisor(supervisor: unknown): void {
+  const subject = supervisor as Partial<Supervisor> | null | undefined;
+  if (
+    typeof subject?.on !== 'function' ||
+    typeof subject.stats !== 'function' ||
+    typeof subject.userStats !== 'function' ||
+    typeof subject.options !== 'object' ||
+    subject.options === null
+  ) {
+    throw invalid('createDashboard: the first argument must be a supervisor from createSupervisor()');
+  }
+}
+
 /** The injected clock's time when it tells it (SimulatedClock does), else the default. */
 const clockNow = (clock: Clock | undefined): (() => number) | undefined => {
   const timed = clock as (Clock & { now?: unknown }) | undefined;
@@ -172,7 +189,8 @@ const clockNow = (clock: Clock | undefined): (() => number) | undefined => {
  * Creates the live dashboard of `supervisor`: a request handler to mount on
  * your own server, and close() to end its event streams at shutdown.
  *
- * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad option; nothing is allocated.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad option, or a first argument that is
+ *   not a supervisor; nothing is allocated.
  * @example
  * ```ts
  * import { createDashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
@@ -185,6 +203,7 @@ const clockNow = (clock: Clock | undefined): (() => number) | undefined => {
  */
 export function createDashboard(supervisor: Supervisor, options: DashboardOptions = {}): Dashboard {
   const settings = resolve(options);
+  checkSupervisor(supervisor);
   const { basePath, authorize, onError, maxUsers, maxStreams } = settings;
   const log = createActivityLog(supervisor, settings.activityCapacity);
   const users = createRecentUsers(supervisor, settings.trackedUsers);

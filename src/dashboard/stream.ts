@@ -12,11 +12,12 @@
  *   activity  Activity                                     each admission, refusal, eviction
  *
  * A slow client cannot grow memory: once write() reports a full buffer the
- * stream writes nothing more until `drain`, then sends one fresh snapshot,
- * which replaces everything the client missed. Nor can it keep its place
- * among maxStreams by never reading: a stream still behind `keepAliveMs`
- * after its last write is destroyed (its socket and buffers with it), as a
- * proxy would cut a stream silent for that long; an EventSource reconnects.
+ * stream writes nothing more until `drain`, then, if it left anything out,
+ * sends one fresh snapshot, which replaces everything the client missed. Nor
+ * can it keep its place among maxStreams by never reading: a stream still
+ * behind `keepAliveMs` after its last write is destroyed (its socket and
+ * buffers with it), as a proxy would cut a stream silent for that long; an
+ * EventSource reconnects.
  */
 import type { ServerResponse } from 'node:http';
 
@@ -30,6 +31,8 @@ export class DashboardStream {
   #ended = false;
   /** write() reported a full buffer: nothing is written until `drain`. */
   #behind = false;
+  /** Something was not written because the stream was behind: `drain` sends a fresh snapshot. */
+  #missed = false;
   /** The stats JSON this client has last been sent. */
   #lastStats = '';
   #lastWriteAt: number;
@@ -73,7 +76,11 @@ export class DashboardStream {
    * JSON, `withStats` the activities followed by the `event: stats` message.
    */
   send(activities: string, stats: string, withStats: string): void {
-    if (this.#ended || this.#behind) return;
+    if (this.#ended) return;
+    if (this.#behind) {
+      this.#missed ||= activities !== '' || stats !== this.#lastStats;
+      return;
+    }
     if (stats === this.#lastStats) {
       if (activities !== '') this.#write(activities);
       return;
@@ -98,9 +105,16 @@ export class DashboardStream {
     this.response.destroy();
   }
 
+  /**
+   * Caught up: a fresh snapshot replaces what was not written meanwhile. Only then: a snapshot
+   * larger than the buffer (16 KiB) fills it at once, and one sent at every `drain` was sent
+   * back to back, 850 of them in half a second, for as long as the page was open.
+   */
   #drained = (): void => {
     if (!this.#behind) return;
     this.#behind = false;
+    if (!this.#missed) return;
+    this.#missed = false;
     this.#sendSnapshot();
   };
 

@@ -136,6 +136,9 @@ describe('ws-supervisor chart', () => {
     [['extra'], /unexpected argument "extra"/],
     [['--machine', 'all'], /give --out <directory>/],
     [['--format', 'svg', '--format', 'dot'], /give --out <directory>/],
+    // The last one was taken, the other silently dropped.
+    [['--machine', 'hub', '--machine', 'lease'], /--machine given twice: once, or --machine all/],
+    [['--out', 'a.mmd', '--out', 'b.mmd'], /--out given twice/],
   ])('refuses %j on stderr with exit code 2', async (args, message) => {
     const program = runProgram(cli, ['chart', ...args]);
     let stdout = '';

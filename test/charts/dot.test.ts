@@ -63,4 +63,15 @@ describe('DOT', () => {
     const text = await renderChart(machine, { format: 'dot' });
     expect(text).toContain('"a" -> "b" [label="SAY_\\"HI\\"\\\\"];');
   });
+
+  it('keeps a line break in a machine id inside its comment and its quoted name', async () => {
+    const { setup } = await import('xstate');
+    const machine = setup({}).createMachine({ id: 'x\ndigraph y', initial: 'a', states: { a: {} } });
+    const lines = (await renderChart(machine, { format: 'dot' })).split('\n');
+    expect(lines[0]).toBe(
+      '// x digraph y: generated from the machine definition by ws-supervisor; do not edit.',
+    );
+    // In a quoted string a line break is written `\n`, which a label shows as one.
+    expect(lines[1]).toBe('digraph "x\\ndigraph y" {');
+  });
 });

@@ -205,3 +205,100 @@ describe('Mermaid of the other machines', () => {
     expect(text).toMatch(/note right of idle\n\s+in any state\n\s+RESET → idle\n\s+TICK \/ log\n\s+end note/);
   });
 });
+
+describe('Mermaid of labels with characters Mermaid reads', () => {
+  const machine = async () => {
+    const { setup } = await import('xstate');
+    return setup({
+      guards: { 'has#tag': () => true, 'a<b&c': () => true },
+      actions: { 'say "hi"; done': () => {} },
+    }).createMachine({
+      id: 'odd',
+      initial: 'a',
+      states: {
+        a: {
+          on: {
+            'GO#1': 'b',
+            'LT<GT>': { guard: 'a<b&c', target: 'b' },
+            SPLIT: { target: 'b', actions: 'say "hi"; done' },
+            'TWO\nLINES': 'b',
+            STAY: { guard: 'has#tag', actions: 'say "hi"; done' },
+          },
+        },
+        b: {},
+      },
+    });
+  };
+
+  it('writes each special character as one entity code, never a code inside a code', async () => {
+    const text = await renderChart(await machine(), { format: 'mermaid' });
+    // `#` alone: `#35;` (its `;` was escaped again to `#35#59;`, which Mermaid shows as `#35;`).
+    expect(text).toContain('a --> b : GO#35;1<br/>');
+    expect(text).not.toContain('#35#59;');
+    // `<` and `>` would be read as a tag by Mermaid's labels; `&` stays readable (`&&`).
+    expect(text).toContain('LT#60;GT#62; [a#60;b&c]');
+    expect(text).toContain('a : STAY [has#35;tag] / say #quot;hi#quot;#59; done');
+  });
+
+  it('keeps a label with a line break on its own line of Mermaid', async () => {
+    const text = await renderChart(await machine(), { format: 'mermaid' });
+    expect(text).toContain('<br/>TWO LINES');
+    expect(text.split('\n').every((line) => line !== 'LINES' && !line.startsWith('LINES'))).toBe(true);
+    // Every line is one the grammar knows (the parser above throws on any other).
+    expect(() => parse(text)).not.toThrow();
+  });
+
+  it('keeps a machine id with a line break inside its comment', async () => {
+    const { setup } = await import('xstate');
+    const text = await renderChart(
+      setup({}).createMachine({ id: 'two\nlines', initial: 'a', states: { a: {} } }),
+      { format: 'mermaid' },
+    );
+    expect(text.split('\n')[1]).toBe(
+      '  %% two lines: generated from the machine definition by ws-supervisor; do not edit.',
+    );
+  });
+});
+
+describe('Mermaid ids that its lexer would read as a keyword', () => {
+  // Its lexer takes the longest match: `scale` or `stateDiagram` and a space start a statement,
+  // and `default` (any case) is a keyword of its own; `defaultMode` is an id.
+  it('gives states named default, scale or stateDiagram a path id, with their key as label', async () => {
+    const { setup } = await import('xstate');
+    const machine = setup({}).createMachine({
+      id: 'words',
+      initial: 'defaultMode',
+      states: {
+        defaultMode: { on: { GO: 'scale' } },
+        scale: { on: { GO: 'stateDiagram' } },
+        stateDiagram: { on: { GO: 'Default' } },
+        Default: {},
+      },
+    });
+    const text = await renderChart(machine, { format: 'mermaid' });
+    expect(text).toContain('state "scale" as s_scale');
+    expect(text).toContain('state "stateDiagram" as s_stateDiagram');
+    expect(text).toContain('state "Default" as s_Default');
+    expect(text).toContain('defaultMode --> s_scale : GO');
+    expect(text).not.toMatch(/^\s*(?:default\b|scale |statediagram )/im);
+  });
+});
+
+describe('Mermaid labels that its lexer would read as a statement', () => {
+  // `direction LR` anywhere on a line is read as a direction statement (the whole line),
+  // and `end note` anywhere in a note ends it.
+  it('breaks `direction <dir>` and `end note` in names with an entity code for the space', async () => {
+    const { setup } = await import('xstate');
+    const machine = setup({ actions: { 'send end note': () => {} } }).createMachine({
+      id: 'words',
+      initial: 'a',
+      on: { NOTE: { actions: 'send end note' } },
+      states: { a: { on: { 'SET direction lr': 'b' } }, b: {} },
+    });
+    const text = await renderChart(machine, { format: 'mermaid' });
+    expect(text).toContain('a --> b : SET direction#32;lr');
+    expect(text).toContain('    NOTE / send end#32;note');
+    expect(text).not.toMatch(/direction\s+(?:tb|bt|rl|lr)/i);
+    expect(text.match(/end note/gi)).toHaveLength(1);
+  });
+});

@@ -181,6 +181,30 @@ describe.each(machines)('SVG of %s', (_name, machine) => {
 });
 
 describe('SVG specifics', () => {
+  it('stays well-formed XML whatever the names hold: control characters, line breaks, markup', async () => {
+    const { setup } = await import('xstate');
+    const machine = setup({
+      delays: { 'wait\u0001': 10 },
+      actions: { 'say "<b>" & go': () => {} },
+    }).createMachine({
+      id: 'odd',
+      initial: 'a',
+      states: {
+        a: { after: { 'wait\u0001': 'b\nc' }, on: { 'BELL\u0007': { actions: 'say "<b>" & go' } } },
+        'b\nc': {},
+      },
+    });
+    const text = await renderChart(machine, { format: 'svg' });
+    // XML 1.0's Char production: a control character (other than tab, LF, CR) makes the document unreadable.
+    expect(text).not.toMatch(/[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u);
+    expect(text).toContain('after wait\uFFFD (10 ms)');
+    expect(text).toContain('BELL\uFFFD / say &quot;&lt;b&gt;&quot; &amp; go');
+    // An attribute keeps its line break as a reference (a raw one is read as a space), so a
+    // page finds the state by its id.
+    expect(text).toContain('data-state="b&#10;c"');
+    readSvg(text);
+  });
+
   it('draws delays dashed, initial dots, and internal transitions inside the box', async () => {
     const internals = (svg: Element, state: string) =>
       (all(svg, (e) => e.attributes['data-state'] === state)[0] as Element).children

@@ -234,6 +234,37 @@ describe('createDashboard, mounted by an app', () => {
     await events.ended;
   });
 
+  // A snapshot larger than the socket's buffer (16 KiB) makes write() report a full buffer at
+  // once. The stream then sent a fresh snapshot at every `drain`, which filled the buffer again:
+  // snapshots back to back, for as long as the page was open, with nothing missed.
+  it('a client that reads a snapshot larger than the buffer gets it once', async () => {
+    const t = await startRulesServer();
+    const dashboardClock = new SimulatedClock();
+    const users = Array.from({ length: 100 }, (_, i) => `${String(i).padStart(3, '0')}-${'u'.repeat(124)}`);
+    const dashboard = createDashboard(t.supervisor, {
+      clock: dashboardClock,
+      maxUsers: users.length,
+      trackedUsers: users.length,
+      pollMs: 1_000_000,
+      batchMs: 10,
+    });
+    onTestFinished(() => dashboard.close());
+    for (const user of users) await t.open(user);
+    const base = await mount(dashboard, { withNext: false });
+    const events = await openEvents(`${base}/dashboard/events`);
+    await events.until(/event: snapshot\ndata: .*\n\n/);
+    const snapshot = /event: snapshot\ndata: .*\n\n/.exec(events.text())?.[0] ?? '';
+    expect(Buffer.byteLength(snapshot)).toBeGreaterThan(16 * 1024);
+
+    // One more admission: its activity comes after whatever the stream wrote before it.
+    await t.open('late');
+    dashboardClock.increment(10);
+    await events.until(/event: activity\ndata: [^\n]*"late"/);
+    expect(events.text().match(/event: snapshot/g)).toHaveLength(1);
+    dashboard.close();
+    await events.ended;
+  });
+
   it('streams beyond maxStreams get 503 and hold nothing', async () => {
     const t = await startRulesServer();
     const dashboard = createDashboard(t.supervisor, { maxStreams: 1, authorize: tokenAuthorizer('k') });
@@ -356,6 +387,33 @@ describe('createDashboard, mounted by an app', () => {
       }
       expect(error).toBeInstanceOf(SupervisorError);
       expect(error).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });
+      expect(subscriptions).toBe(0);
+    });
+
+    // A missing or wrong first argument failed with a TypeError, after subscribing to what it could.
+    it.each<[string, unknown]>([
+      ['no supervisor', undefined],
+      ['null', null],
+      ['a registry instead', { on: () => () => {} }],
+      ['a supervisor without userStats', { on: () => () => {}, stats: () => ({}), options: {} }],
+    ])('a first argument that is not a supervisor: %s', (_name, supervisor) => {
+      let subscriptions = 0;
+      const counted =
+        supervisor === null || supervisor === undefined
+          ? supervisor
+          : {
+              ...supervisor,
+              on: () => {
+                subscriptions += 1;
+                return () => {};
+              },
+            };
+      expect(() => createDashboard(counted as unknown as Supervisor)).toThrow(
+        expect.objectContaining({
+          code: 'WSSUP_INVALID_ARGUMENT',
+          message: expect.stringMatching(/supervisor/),
+        }),
+      );
       expect(subscriptions).toBe(0);
     });
 

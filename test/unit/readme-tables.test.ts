@@ -6,12 +6,14 @@
  * this test until the README has its row.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { Registry } from 'prom-client';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { CloseCodes } from '../../machines/index.js';
 import {
   type AdmittedEvent,
   type CapacityEvent,
   type ClusterOptions,
+  createSupervisor,
   type DisposedEvent,
   defaultRetryAfterMs,
   type EvictedEvent,
@@ -20,7 +22,7 @@ import {
   type SupervisorEventMap,
   type SupervisorOptions,
 } from '../../src/index.js';
-import { metricNames } from '../../src/metrics/index.js';
+import { metricNames, registerMetrics } from '../../src/metrics/index.js';
 import { DISPOSE_REASONS, REJECT_REASONS } from '../../src/reasons.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -156,6 +158,34 @@ describe("the README's metrics table", () => {
       (row) => names(row[0] ?? '')[0],
     );
     expect(documented.sort()).toEqual(Object.values(metricNames).sort());
+  });
+
+  it('gives each metric the type and the label names it is registered with', async () => {
+    const rows = tableAfter('| Metric (prefix `ws_supervisor_`) | Type | Labels | Source |');
+    const registry = new Registry();
+    const supervisor = createSupervisor({ authenticate: () => ({ userId: 'u' }) });
+    onTestFinished(() => supervisor.shutdown());
+    const unregister = registerMetrics(supervisor, { registry, prefix: '' });
+    try {
+      const registered = (await registry.getMetricsAsJSON()).map(({ name, type }) => ({
+        name,
+        type: String(type),
+        labels: [
+          ...((registry.getSingleMetric(name) as unknown as { labelNames?: string[] }).labelNames ?? []),
+        ],
+      }));
+      // The label names are the cell's names outside parentheses, before a `:` listing their values.
+      const documented = rows.map(([metric = '', type = '', labels = '']) => ({
+        name: names(metric)[0],
+        type,
+        labels: names(labels.replace(/\([^)]*\)/g, '').split(':')[0] ?? ''),
+      }));
+      const byName = (a: { name: string | undefined }, b: { name: string | undefined }) =>
+        (a.name ?? '') < (b.name ?? '') ? -1 : 1;
+      expect(documented.sort(byName)).toEqual(registered.sort(byName));
+    } finally {
+      unregister();
+    }
   });
 });
 
