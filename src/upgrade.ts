@@ -379,8 +379,11 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     const decision = connection.decision;
     if (decision?.admitted === true) return connection;
     if (decision === undefined) {
+      // A bug: the user's supervisor failed inside the ADMIT step (reported as it
+      // failed), or ignored it. Answered as any internal failure at admission is
+      // (500, no retry hint), not as a shutdown that asks the client to come back.
       report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
-      refuse(attempt, 'shutting-down', 'server is not accepting connections');
+      refuse(attempt, 'internal-error', 'internal error');
     } else {
       refuse(attempt, decision.reason, refusalMessage[decision.reason]);
     }

@@ -13,7 +13,8 @@
  *
  * `adopt()` takes over an admitted handshake that its connection aborted
  * before it opened (shutdown, an eviction, the connect timeout), so that it
- * is refused as a new request would be. Often ws is completing that
+ * is refused as a new request would be, or that the app closed (its own code
+ * and reason are sent). Often ws is completing that
  * handshake already (the app's asynchronous `verifyClient`), and a second
  * `handleUpgrade()` on the socket is not possible: the refusal then waits for
  * the socket ws opens, and if the refusal ends first (closeRefusalTimeoutMs,

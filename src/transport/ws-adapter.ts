@@ -13,7 +13,7 @@
  * handed to the app here. Otherwise it becomes a MESSAGE_RECEIVED event: the
  * idle → live edge, or nothing at all while draining.
  */
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import type { ConnectionEvent, RefusalReason, TransportEventSource } from '../../machines/events.js';
@@ -50,14 +50,24 @@ export interface ConnectionEnv {
   readonly retryHints: Readonly<RetryAfterDefaults>;
   /**
    * `refuse: 'close'`: takes over an aborted handshake to refuse it with a
-   * close frame (4503), as an upgrade refused for the same cause would be
-   * (close-refusal.ts, adopt()). Undefined, or a decline, means HTTP.
+   * close frame (4503, as an upgrade refused for the same cause would be; the
+   * app's own code when the app closed it) (close-refusal.ts, adopt()).
+   * Undefined, or a decline, means HTTP.
    */
   readonly refuseByClose?: CloseRefusals['adopt'] | undefined;
 }
 
-/** Why a handshake was aborted, for its 503's message and retry hint. */
-export type AbortCause = 'shutdown' | 'evicted' | 'error' | 'other';
+/** The app's `close(code, reason)` (or `disconnectUser`) that ended a connection before it opened. */
+export interface AppClose {
+  readonly code: number;
+  readonly reason: string;
+}
+
+/**
+ * Why a handshake was aborted: for its 503's message and retry hint, or the
+ * app's own close (answered with the app's code, or 403 over HTTP).
+ */
+export type AbortCause = 'shutdown' | 'evicted' | 'error' | 'other' | AppClose;
 
 export type AdmissionDecision = { readonly admitted: true } | { admitted: false; reason: RefusalReason };
 
@@ -344,30 +354,35 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     }
     if (this.#raw === undefined) return;
     const raw = this.#raw;
+    const { answer, code, reason } = typeof cause === 'object' ? appRefusal(cause) : this.#unavailable(cause);
+    // A socket that errored, or whose handshake ws refused to go on with (an app's
+    // hook threw in it), cannot carry a close frame: it is answered (or let go) now.
+    if (cause !== 'error' && !raw.destroyed && this.#handOver(raw, answer, code, reason)) return;
+    refuseUpgrade(raw, answer.status, answer.message, answer.headers);
+  }
+
+  /** The 503 of a handshake that the server aborted, with its cause's retry hint (4503 as a close). */
+  #unavailable(cause: Exclude<AbortCause, AppClose>): AbortAnswer {
     const hints = this.env.retryHints;
     const [message, hint] =
       cause === 'shutdown'
         ? ['server is shutting down', hints['shutting-down']]
         : ['connection was not established', cause === 'evicted' ? hints['user-limit'] : hints.refused];
     const answer = { status: 503, message, headers: { 'Retry-After': String(retryAfterSeconds(hint)) } };
-    // A socket that errored, or whose handshake ws refused to go on with (an app's
-    // hook threw in it), cannot carry a close frame: it is answered (or let go) now.
-    if (cause !== 'error' && !raw.destroyed && this.#handOver(raw, answer, hint)) return;
-    refuseUpgrade(raw, answer.status, message, answer.headers);
+    return { answer, code: closeCodeFor(503), reason: closeReason(message, hint) };
   }
 
   /**
    * `refuse: 'close'`: the refusal this abort stands for goes out as a close
-   * frame (4000 + status), as it would for a new request refused for the same
-   * cause. The socket becomes the refusal's: this connection lets go of it.
+   * frame, as it would for a new request refused for the same cause. The
+   * socket becomes the refusal's: this connection lets go of it.
    */
-  #handOver(raw: Duplex, answer: HttpAnswer, hint: number): boolean {
+  #handOver(raw: Duplex, answer: HttpAnswer, code: number, reason: string): boolean {
     const request = this.#request;
     const head = this.#head;
     // No head: completeHandshake() has run, so ws is completing the handshake.
     const handshake = request !== undefined && head !== undefined ? { request, head } : undefined;
-    const code = closeCodeFor(answer.status);
-    const opened = this.env.refuseByClose?.(raw, handshake, code, closeReason(answer.message, hint), answer);
+    const opened = this.env.refuseByClose?.(raw, handshake, code, reason, answer);
     if (opened === undefined) return false;
     this.#unbindRaw();
     this.#raw = undefined;
@@ -472,15 +487,37 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   }
 }
 
+/** How an aborted handshake is answered: over HTTP, or (`refuse: 'close'`) with this close frame. */
+interface AbortAnswer {
+  readonly answer: HttpAnswer;
+  readonly code: number;
+  readonly reason: string;
+}
+
+/**
+ * The app closed the connection before it opened: it chose the code and
+ * reason, so a close frame carries them as given (already checked by close()).
+ * HTTP has no close code: 403 with the reason (the status text without one),
+ * as a `Refusal(403)` is answered, and no retry hint. Not a 503: the server
+ * is not unavailable, the app refused this client.
+ */
+const appRefusal = ({ code, reason }: AppClose): AbortAnswer => ({
+  answer: { status: 403, message: reason === '' ? (STATUS_CODES[403] ?? 'Forbidden') : reason, headers: {} },
+  code,
+  reason,
+});
+
 const connectionOf = (context: { transport: TransportEventSource }) => context.transport as WsConnection;
 
 /**
  * Why the machine aborts a handshake: shutdown's commands (a paced batch, the
  * broadcast, the deadline), the cluster book's eviction, a socket error (or a
- * handshake an app's hook broke), or anything else (the connect timeout, an
- * app's close before the handshake).
+ * handshake an app's hook broke), the app's own close (its code and reason),
+ * or anything else (the connect timeout).
  */
-const abortCauseOf = (event: { type: string; cause?: unknown }): AbortCause => {
+const abortCauseOf = (event: ConnectionEvent): AbortCause => {
+  if (event.type === 'DRAIN' && event.cause === 'app-close')
+    return { code: event.code, reason: event.reason };
   if (event.type === 'TERMINATE' || (event.type === 'DRAIN' && event.cause === 'shutdown')) return 'shutdown';
   if (event.type === 'SOCKET_ERRORED') return 'error';
   return event.type === 'EVICT' ? 'evicted' : 'other';

@@ -413,7 +413,7 @@ describe('outage policy', () => {
     );
     c.book.down = true;
     const disposed = nextEvent(supervisor, 'disposed');
-    expect(await refusal(node(c, 0).url('hana'))).toMatchObject({ status: 503 });
+    expect(await refusal(node(c, 0).url('hana'))).toEqual({ status: 403, body: 'kicked\n' });
     expect(await disposed).toMatchObject({ userId: 'hana', reason: 'app-close' });
     expect(supervisor.stats().cluster).toMatchObject({ unsynced: 0 });
     c.book.down = false;

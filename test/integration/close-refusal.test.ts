@@ -301,17 +301,43 @@ describe("refuse: 'close', a handshake caught by a shutdown", () => {
     expectNoLeaks(t.supervisor);
   });
 
-  it('a connection closed from the admitted event, before ws was asked to finish its handshake: 4503, and nothing left', async () => {
+  // The app chose the code and reason: the client reads them, not a 4503 that
+  // says the server is unavailable and asks it to come back.
+  it('a connection closed from the admitted event, before ws was asked to finish its handshake: the app’s code and reason, and nothing left', async () => {
     const t = await startCloseServer();
     t.supervisor.on('admitted', ({ connectionId }) =>
       t.supervisor.connection(connectionId)?.close(4003, 'kicked'),
     );
-    expect(await closeRefusal(t.url('kim'))).toEqual({
-      code: 4503,
-      reason: 'connection was not established retry-after=5',
-      retryAfter: 5,
-    });
+    expect(await closeRefusal(t.url('kim'))).toEqual({ code: 4003, reason: 'kicked', retryAfter: undefined });
     expect(t.events.disposed).toMatchObject([{ userId: 'kim', reason: 'app-close' }]);
+    await refusalsSettled(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a connection the app closes while ws completes its handshake gets the app’s code and reason once it finishes', async () => {
+    const { t, answers } = await startHeldServer('neo');
+    const admitted = nextEvent(t.supervisor, 'admitted');
+    const refused = closeRefusal(t.url('neo'));
+    const { connectionId } = await admitted;
+    t.supervisor.connection(connectionId)?.close(1000, 'not today');
+    expect(t.events.disposed).toMatchObject([{ userId: 'neo', reason: 'app-close' }]);
+    answers[0]?.(true);
+    expect(await refused).toEqual({ code: 1000, reason: 'not today', retryAfter: undefined });
+    await refusalsSettled(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('one whose handshake has not finished by the end of a shutdown gets HTTP 403 with the app’s reason', async () => {
+    const { t, answers } = await startHeldServer('neo');
+    const admitted = nextEvent(t.supervisor, 'admitted');
+    const refused = httpRefusal(t.url('neo'));
+    const { connectionId } = await admitted;
+    t.supervisor.connection(connectionId)?.close(4003, 'kicked');
+    await t.supervisor.shutdown();
+    const answer = await refused;
+    expect(answer).toMatchObject({ status: 403, body: 'kicked\n' });
+    expect(answer.headers['retry-after']).toBeUndefined();
+    answers[0]?.(true); // too late: nothing opens
     await refusalsSettled(t.supervisor);
     expectNoLeaks(t.supervisor);
   });

@@ -8,7 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { SupervisorError } from '../../src/index.js';
-import { closeOf, nextEvent, type RulesServer, refusal, startRulesServer } from '../helpers/rules.js';
+import { httpRefusal } from '../helpers/refusals.js';
+import { closeOf, nextEvent, type RulesServer, startRulesServer } from '../helpers/rules.js';
 import { allDisposed, expectNoLeaks, nextMessage } from '../helpers/server.js';
 
 async function closeAll(t: RulesServer, sockets: WebSocket[]): Promise<void> {
@@ -155,18 +156,27 @@ describe('closing a connection from the admitted event', () => {
   // The `admitted` event comes while the user's supervisor admits the
   // connection, before its actor has started: a close asked for then must
   // still reach it. The clock never moves: nothing but the close can end it.
+  // Over HTTP there is no close code to carry: the app refused it, so the
+  // client gets 403 with the app's reason (Forbidden without one), never a
+  // 503 that says the server is unavailable and asks it to come back.
   it.each([
-    ['disconnectUser()', (t: RulesServer) => t.supervisor.disconnectUser('kim', 4003, 'kicked')],
+    ['disconnectUser()', (t: RulesServer) => t.supervisor.disconnectUser('kim', 4003, 'kicked'), 'kicked'],
     [
       'close() on its handle',
       (t: RulesServer, id: string) => t.supervisor.connection(id)?.close(4003, 'kicked'),
+      'kicked',
     ],
+    ['disconnectUser() with no reason', (t: RulesServer) => t.supervisor.disconnectUser('kim'), 'Forbidden'],
   ])(
-    '%s: the handshake is aborted, the connection disposed as app-close, and nothing is left',
-    async (_name, kick) => {
+    '%s: the handshake is refused with 403 and the app’s reason, the connection disposed as app-close, and nothing is left',
+    async (_name, kick, body) => {
       const t = await startRulesServer();
       t.supervisor.on('admitted', ({ connectionId }) => kick(t, connectionId));
-      expect(await refusal(t.url('kim'))).toMatchObject({ status: 503 });
+      expect(await httpRefusal(t.url('kim'))).toEqual({
+        status: 403,
+        headers: expect.not.objectContaining({ 'retry-after': expect.anything() }),
+        body: `${body}\n`,
+      });
       await allDisposed(t.supervisor);
       expect(t.events.disposed).toMatchObject([{ userId: 'kim', reason: 'app-close' }]);
       expect(t.handles).toEqual([]); // onOpen never ran
