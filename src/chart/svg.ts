@@ -7,7 +7,8 @@
  * page can highlight a state or overlay a count with a CSS selector. Styling
  * is in presentation attributes (no `<style>`, nothing that leaks into the
  * host page, and a page's own CSS still wins), and the only ids (the arrow
- * markers) carry the machine id, so two charts can share a page.
+ * markers) carry the machine id, escaped one to one (idPart), so two charts
+ * can share a page.
  */
 import type { ChartGraph } from './graph.js';
 import {
@@ -44,7 +45,7 @@ export async function toSvg(graph: ChartGraph): Promise<string> {
 }
 
 export function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
-  const marker = `ws-supervisor-arrow-${graph.machine.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  const marker = `ws-supervisor-arrow-${idPart(graph.machine)}`;
   const parentType = new Map(graph.nodes.map((node) => [node.id, node.type]));
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${layout.width}" height="${layout.height}" ` +
@@ -168,6 +169,20 @@ export function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
     }
     out.push('    </g>');
   }
+}
+
+/**
+ * The machine id as a part of an XML id, one to one: letters and digits as they are, any other
+ * character as `_<hex code point>_`. Replacing them all with `_` gave `billing.v2` and
+ * `billing-v2` the same markers, and `billing-delay` the delay marker of `billing`: two charts
+ * on one page then drew with one another's. No `-` is left, so the `-delay` suffix stays apart.
+ */
+function idPart(machine: string): string {
+  let out = '';
+  for (const char of machine) {
+    out += /^[A-Za-z0-9]$/.test(char) ? char : `_${(char.codePointAt(0) as number).toString(16)}_`;
+  }
+  return out;
 }
 
 function arrowhead(id: string, color: string): string {

@@ -17,7 +17,7 @@
 import type { ServerResponse } from 'node:http';
 import { type Actor, createActor } from 'xstate';
 import { dashboardFeedMachine } from '../../machines/dashboard-feed.machine.js';
-import type { Clock } from '../clock.js';
+import { type Clock, createCountingClock } from '../clock.js';
 import type { ActivityLog, LogNotice, StatsView } from './activity.js';
 import { DashboardStream, type StreamFeed } from './stream.js';
 
@@ -33,7 +33,11 @@ export interface FeedSource {
    * connections.
    */
   batchMs: number;
-  /** A comment line after this long without a write keeps proxies from closing a stream. */
+  /**
+   * A comment line after this long without a write keeps proxies from closing a stream. A stream
+   * whose client has not read what was sent for this long is dropped, and an ended one (close())
+   * whose response has not closed within this long is destroyed.
+   */
   keepAliveMs: number;
   /**
    * The most activities a burst holds: the log's capacity, as many as a
@@ -60,14 +64,17 @@ export class DashboardFeed implements StreamFeed {
   #outbox: string[] = [];
 
   readonly #maxActivities: number;
+  /** Bounds each ended stream until its response closes (the actor's delays use source.clock). */
+  readonly #endBound: { clock: Clock; ms: number };
 
   constructor(private readonly source: FeedSource) {
     this.#maxActivities = source.maxActivities ?? Number.POSITIVE_INFINITY;
+    this.#endBound = { clock: source.clock ?? createCountingClock(), ms: source.keepAliveMs };
   }
 
   /** Starts a stream on `response` (the caller has authorised it). */
   open(response: ServerResponse): DashboardStream {
-    const stream = new DashboardStream(response, this, this.#remove, this.source.now);
+    const stream = new DashboardStream(response, this, this.#remove, this.#endBound, this.source.now);
     this.#streams.add(stream);
     if (this.#streams.size === 1) {
       this.#unsubscribe = this.source.log.subscribe(this.#onNotice);
@@ -93,7 +100,10 @@ export class DashboardFeed implements StreamFeed {
     return this.#computations;
   }
 
-  /** Ends every stream; the last one takes the timers and the subscription. Idempotent. */
+  /**
+   * Ends every stream; the last one takes the timers and the subscription. A response that has not
+   * closed within keepAliveMs of its end is destroyed (the stream's bound). Idempotent.
+   */
   close(): void {
     for (const stream of [...this.#streams]) stream.end();
   }

@@ -14,7 +14,8 @@
  *
  * Owned by the app: close() ends every stream (and with the last one the
  * feed's actor and its delays) and removes the dashboard's supervisor
- * subscriptions, so nothing outlives the server.
+ * subscriptions, so nothing outlives the server; a stream whose client has
+ * not read its end within keepAliveMs is destroyed, so no socket does either.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connectionMachine } from '../../machines/connection.machine.js';
@@ -63,7 +64,9 @@ export interface DashboardOptions {
   batchMs?: number | undefined;
   /**
    * A comment line after this long without a write; a stream whose client has not read
-   * what was sent for this long is dropped (its place among maxStreams freed). @default 15000
+   * what was sent for this long is dropped (its place among maxStreams freed). After close(),
+   * a stream whose client has not read its end for this long has its socket destroyed.
+   * @default 15000
    */
   keepAliveMs?: number | undefined;
   /** Concurrent event streams; more are answered 503. @default 32 */
@@ -85,7 +88,11 @@ export interface Dashboard {
   resources(): { streams: number; subscribers: number };
   /** How many times the stats view was computed: once per tick or burst, whatever the number of streams. */
   computations(): number;
-  /** Ends every stream and unsubscribes from the supervisor; later requests get 503. Idempotent. */
+  /**
+   * Ends every stream and unsubscribes from the supervisor; later requests get 503. Idempotent.
+   * A client that has not read its stream's end within `keepAliveMs` has its socket destroyed, so
+   * the server's close() completes without closeAllConnections().
+   */
   close(): void;
 }
 

@@ -149,7 +149,6 @@ const script = String.raw`
   };
 
   let stats = null;
-  let activity = [];
   const badges = new Map();
   const rows = new Map();
 
@@ -374,15 +373,15 @@ const script = String.raw`
     return li;
   }
 
-  function drawActivity() {
+  // The list is the only copy of the entries: a snapshot redraws it, an event adds one at the top
+  // and drops the oldest (no array beside it, which was copied on every event and never read).
+  function drawActivity(entries) {
     const list = byId('activity');
-    list.replaceChildren(...activity.slice().reverse().map(activityItem));
-    byId('activity-empty').hidden = activity.length > 0;
+    list.replaceChildren(...entries.slice(-maxActivity).reverse().map(activityItem));
+    byId('activity-empty').hidden = entries.length > 0;
   }
 
   function addActivity(entry) {
-    activity.push(entry);
-    if (activity.length > maxActivity) activity = activity.slice(-maxActivity);
     const list = byId('activity');
     const li = activityItem(entry);
     li.classList.add('fresh');
@@ -423,8 +422,7 @@ const script = String.raw`
       maxActivity = data.activityCapacity;
       byId('activity-limit').textContent = String(maxActivity);
     }
-    activity = data.activity.slice(-maxActivity);
-    drawActivity();
+    drawActivity(data.activity);
     drawStats(data.stats);
   });
   events.addEventListener('stats', (message) => drawStats(JSON.parse(message.data)));

@@ -4,7 +4,10 @@
  * writes the same string to every stream. A stream owns two listeners on its
  * response; end() removes them and ends the response. It runs when the client
  * goes away (the response's `close`) and when the dashboard closes, and is
- * safe to repeat.
+ * safe to repeat. end() only queues the last chunk, behind whatever the
+ * client has not read: a response not closed within keepAliveMs of it is
+ * destroyed, so that no socket outlives the dashboard and keeps the app's
+ * `server.close()` waiting (the stream's one timer, on the feed's clock).
  *
  * Messages (each `data:` is one JSON line):
  *   snapshot  { stats: StatsView, activity: Activity[], activityCapacity? }   first, and after a slow client caught up
@@ -20,6 +23,7 @@
  * EventSource reconnects.
  */
 import type { ServerResponse } from 'node:http';
+import type { Clock } from '../clock.js';
 
 /** What a stream asks of its feed. */
 export interface StreamFeed {
@@ -36,11 +40,18 @@ export class DashboardStream {
   /** The stats JSON this client has last been sent. */
   #lastStats = '';
   #lastWriteAt: number;
+  /** Clears the bound armed by end() and removes its listener; set while that bound is armed. */
+  #unbind: (() => void) | undefined;
 
+  /**
+   * @param endBound how long after end() a response may take to close (the client reading the
+   *   rest) before it is destroyed, on the clock that runs the feed's timers.
+   */
   constructor(
     private readonly response: ServerResponse,
     private readonly feed: StreamFeed,
     private readonly onEnd: (stream: DashboardStream) => void,
+    private readonly endBound: { clock: Clock; ms: number },
     private readonly now: () => number = Date.now,
   ) {
     this.#lastWriteAt = now();
@@ -61,14 +72,44 @@ export class DashboardStream {
     if (this.response.destroyed) this.end();
   }
 
-  /** Removes the stream's listeners and ends the response. Idempotent. */
+  /**
+   * Removes the stream's listeners and ends the response; destroys it if it has not closed
+   * within the bound. Idempotent.
+   */
   readonly end = (): void => {
     if (this.#ended) return;
     this.#ended = true;
     this.response.off('close', this.end).off('drain', this.#drained);
     if (!this.response.writableEnded) this.response.end();
+    this.#bindEnd();
     this.onEnd(this);
   };
+
+  /**
+   * A client that stopped reading never takes the last chunk: its socket stayed open after the
+   * dashboard's close(), and the app's server.close() waited for it forever. It gets as long as
+   * keepAliveMs gives any client to read what was sent, then its response is destroyed. The
+   * response's `close` (finished, or the socket gone) clears the timer.
+   */
+  #bindEnd(): void {
+    const { response } = this;
+    if (response.destroyed) return;
+    const { clock, ms } = this.endBound;
+    const closed = () => {
+      this.#unbind = undefined;
+      clock.clearTimeout(timer);
+    };
+    const timer = clock.setTimeout(() => {
+      this.#unbind = undefined;
+      response.off('close', closed);
+      response.destroy();
+    }, ms);
+    response.once('close', closed);
+    this.#unbind = () => {
+      response.off('close', closed);
+      closed();
+    };
+  }
 
   /**
    * One write: `activities` (whole `event: activity` messages, maybe none),
@@ -101,7 +142,9 @@ export class DashboardStream {
       return;
     }
     this.end();
-    // end() only queues the last chunk behind a buffer that never drains: destroy frees the socket.
+    // end() only queues the last chunk behind a buffer that never drains: destroy frees the socket
+    // now, and the bound end() armed has nothing left to wait for.
+    this.#unbind?.();
     this.response.destroy();
   }
 

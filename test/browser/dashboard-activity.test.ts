@@ -74,4 +74,50 @@ describe.runIf(hasBrowser)('the dashboard event list in a browser', () => {
     },
     60_000,
   );
+
+  // The page kept its own array of the entries beside the list: pushed to and, once full, copied
+  // (slice) on every event, and never read but by the snapshot, which replaced it anyway.
+  it('a live event copies no list: the page keeps no array of the entries beside the list', async () => {
+    const capacity = 60;
+    const t = await startServer();
+    const dashboard = createDashboard(t.supervisor, { activityCapacity: capacity });
+    onTestFinished(() => dashboard.close());
+    const http = createServer((request, response) => dashboard(request, response));
+    const port = await listenOnLoopback(http);
+    onTestFinished(() => closeServer(http));
+    for (let i = 0; i < capacity; i += 1)
+      expect(await connectRefused(t.url('').split('?')[0] as string)).toBe(401);
+
+    const page = await browser.newPage();
+    onTestFinished(() => page.close());
+    // Counts copies of arrays as long as the list (nothing else on the page is: no user is connected).
+    await page.addInitScript((min: number) => {
+      const counted = globalThis as unknown as { longSlices: number };
+      counted.longSlices = 0;
+      const slice = Array.prototype.slice;
+      Array.prototype.slice = function (this: unknown[], ...args: [number?, number?]) {
+        if (this.length >= min) counted.longSlices += 1;
+        return slice.apply(this, args);
+      };
+    }, capacity);
+    await page.goto(`http://127.0.0.1:${port}/dashboard`);
+    await page.waitForSelector('#status.live');
+    await page.waitForFunction(
+      (n) => document.getElementById('m-rejected')?.textContent === n,
+      String(capacity),
+    );
+    const atSnapshot = await page.evaluate(
+      () => (globalThis as unknown as { longSlices: number }).longSlices,
+    );
+
+    for (let i = 0; i < 5; i += 1) expect(await connectRefused(t.url('').split('?')[0] as string)).toBe(401);
+    await page.waitForFunction(
+      (n) => document.getElementById('m-rejected')?.textContent === n,
+      String(capacity + 5),
+    );
+    expect(await page.locator('#activity .act').count()).toBe(capacity);
+    expect(await page.evaluate(() => (globalThis as unknown as { longSlices: number }).longSlices)).toBe(
+      atSnapshot,
+    );
+  }, 60_000);
 });

@@ -248,6 +248,43 @@ describe('SVG specifics', () => {
     expect(all(connection, (e) => classes(e).includes('initial')).length).toBe(3);
   });
 
+  // The marker ids replaced every character but [A-Za-z0-9_-] with `_`: `billing.v2` and
+  // `billing-v2`... shared `ws-supervisor-arrow-billing_v2`, so two charts inlined in one page drew
+  // their arrows with whichever marker came first.
+  it('gives two machines whose ids differ only in punctuation marker ids of their own', async () => {
+    const { createMachine } = await import('xstate');
+    // And one whose marker was the other's delay marker: `billing-delay`.
+    const ids = [
+      'billing.v2',
+      'billing_v2',
+      'billing-v2',
+      'billing v2',
+      'billing:v2',
+      'billing',
+      'billing-delay',
+    ];
+    const markersOf = async (id: string) => {
+      const machine = createMachine({ id, initial: 'a', states: { a: { after: { 10: 'b' } }, b: {} } });
+      const svg = readSvg(await renderChart(machine, { format: 'svg' }));
+      const markers = all(svg, (e) => e.name === 'marker').map((e) => e.attributes.id as string);
+      expect(markers).toHaveLength(2);
+      for (const marker of markers) expect(marker).toMatch(/^ws-supervisor-arrow-[A-Za-z0-9_-]+$/);
+      // The arrows point at this chart's own markers.
+      const used = all(svg, (e) => e.attributes['marker-end'] !== undefined).map(
+        (e) => e.attributes['marker-end'],
+      );
+      expect(new Set(used)).toEqual(new Set(markers.map((marker) => `url(#${marker})`)));
+      return markers;
+    };
+    const markers = (await Promise.all(ids.map(markersOf))).flat();
+    expect(new Set(markers).size).toBe(markers.length);
+    // Plain ids keep the markers they had (docs/machines/*.svg do not change).
+    expect(await markersOf('userSupervisor')).toEqual([
+      'ws-supervisor-arrow-userSupervisor',
+      'ws-supervisor-arrow-userSupervisor-delay',
+    ]);
+  });
+
   it('loads elkjs only lazily: only the layout names it, as an optional peer or in a type import', () => {
     const src = fileURLToPath(new URL('../../src/', import.meta.url));
     const files = readdirSync(src, { recursive: true, encoding: 'utf8' }).filter((file) =>

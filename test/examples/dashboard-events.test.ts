@@ -8,6 +8,7 @@ import { EventEmitter, once } from 'node:events';
 import { get, type IncomingMessage, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
+import { SimulatedClock } from 'xstate';
 import {
   type ReferenceServer,
   type ReferenceServerExtras,
@@ -16,6 +17,7 @@ import {
 import type { Activity, ActivityLog, LogNotice, StatsView } from '../../src/dashboard/activity.js';
 import { DashboardFeed } from '../../src/dashboard/feed.js';
 import type { Supervisor } from '../../src/index.js';
+import { pendingDelays } from '../helpers/fake-transport.js';
 import { ioWait } from '../helpers/server.js';
 
 interface Message {
@@ -293,7 +295,7 @@ describe('DashboardFeed and its streams', () => {
   }
 
   /** A feed whose view is `stats()`; `computed` counts the calls. */
-  function fakeFeed(stats: () => StatsView, log: ActivityLog) {
+  function fakeFeed(stats: () => StatsView, log: ActivityLog, clock?: SimulatedClock) {
     let computed = 0;
     const feed = new DashboardFeed({
       log,
@@ -304,6 +306,7 @@ describe('DashboardFeed and its streams', () => {
       pollMs: 500,
       batchMs: 50,
       keepAliveMs: 15_000,
+      ...(clock === undefined ? {} : { clock }),
     });
     return { feed, computed: () => computed };
   }
@@ -334,15 +337,41 @@ describe('DashboardFeed and its streams', () => {
     expect(response.writes).toHaveLength(4);
     expect(response.writes[3]).toMatch(/^event: snapshot\ndata: \{"stats":\{"connections":1000\}/);
 
-    // Every timer and listener added for the stream is gone after end(), which is idempotent.
+    // end(), which is idempotent, takes every timer and listener of the feed; what is left (the
+    // bound on the end, its one timer and `close` listener) goes with the response's `close`.
     expect(vi.getTimerCount()).toBeGreaterThan(0);
     stream.end();
     stream.end();
-    expect(vi.getTimerCount()).toBe(0);
     expect(log.subscribers()).toBe(0);
-    expect(response.listenerCount('close') + response.listenerCount('drain')).toBe(0);
-    expect(response.writableEnded).toBe(true);
     expect(feed.streams()).toBe(0);
+    expect(response.writableEnded).toBe(true);
+    expect(vi.getTimerCount()).toBe(1);
+    expect(response.listenerCount('close')).toBe(1);
+    response.emit('close'); // finished: the client read the end
+    expect(vi.getTimerCount()).toBe(0);
+    expect(response.listenerCount('close') + response.listenerCount('drain')).toBe(0);
+    expect(response.destroyed).toBe(false);
+  });
+
+  // close() ended a stream whose client had stopped reading, and nothing ever destroyed it: its
+  // socket kept the app's server.close() waiting (test/integration/dashboard.test.ts, over TCP).
+  it("destroys an ended response that has not closed within keepAliveMs, on the feed's clock", () => {
+    const clock = new SimulatedClock();
+    const response = new FakeResponse();
+    const { log } = fakeLog();
+    const { feed } = fakeFeed(() => ({}) as StatsView, log, clock);
+    feed.open(response as unknown as ServerResponse);
+    feed.close();
+    feed.close();
+    expect(feed.streams()).toBe(0);
+    expect(response.writableEnded).toBe(true);
+    expect(pendingDelays(clock)).toBe(1);
+    clock.increment(15_000 - 1);
+    expect(response.destroyed).toBe(false);
+    clock.increment(1);
+    expect(response.destroyed).toBe(true);
+    expect(pendingDelays(clock)).toBe(0);
+    expect(response.listenerCount('close') + response.listenerCount('drain')).toBe(0);
   });
 
   it('drops a client still behind keepAliveMs after the write that filled its buffer', () => {
@@ -421,6 +450,7 @@ describe('DashboardFeed and its streams', () => {
     expect(first?.[12]?.match(/^event: activity$/gm)).toHaveLength(20);
     for (const writes of others) expect(writes).toEqual(first);
     feed.close();
+    for (const response of responses) response.emit('close'); // each finished
     expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -62,6 +62,68 @@ async function openEvents(url: string) {
   };
 }
 
+/**
+ * A dashboard stream whose client stopped reading, and whose buffers (the kernel's and the
+ * response's own) are full: a raw HTTP client reads the head and the snapshot, then never again.
+ * keepAliveMs is 5 s, on `dashboardClock`.
+ */
+async function stalledStream() {
+  const t = await startRulesServer();
+  const dashboardClock = new SimulatedClock();
+  const users = Array.from({ length: 100 }, (_, i) => `${String(i).padStart(3, '0')}-${'u'.repeat(124)}`);
+  const dashboard = createDashboard(t.supervisor, {
+    clock: dashboardClock,
+    maxStreams: 1,
+    pollMs: 1_000,
+    batchMs: 10,
+    keepAliveMs: 5_000,
+    // Every message carries a row per user: a few dozen of them fill the socket's buffers.
+    maxUsers: users.length,
+    trackedUsers: users.length,
+  });
+  onTestFinished(() => dashboard.close());
+  const responses: ServerResponse[] = [];
+  const server = createServer((request, response) => {
+    responses.push(response);
+    dashboard(request, response);
+  });
+  const port = await listenOnLoopback(server);
+  onTestFinished(() => closeServer(server));
+  for (const user of users) await t.open(user);
+
+  const socket = netConnect(port, '127.0.0.1');
+  onTestFinished(() => void socket.destroy());
+  socket.write('GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  let received = '';
+  await new Promise<void>((resolve) => {
+    const read = (chunk: string) => {
+      received += chunk;
+      if (!received.includes('event: snapshot')) return;
+      socket.off('data', read).pause();
+      resolve();
+    };
+    socket.setEncoding('utf8').on('data', read);
+  });
+  const stream = responses.at(-1) as ServerResponse;
+  // The client reads nothing, so it would not see the end: watch the server's side of the socket.
+  const closed = once(stream.socket as NonNullable<ServerResponse['socket']>, 'close');
+  expect(dashboard.resources()).toEqual({ streams: 1, subscribers: 1 });
+
+  // Connections come and go: each burst writes the counts, with every user's row, until
+  // the kernel's buffers are full and the response's own one too.
+  let cycles = 0;
+  while (!stream.writableNeedDrain) {
+    if (cycles++ > 2_000) throw new Error(`the stream never filled: ${stream.writableLength} bytes buffered`);
+    const { ws } = await t.open(users[0] as string);
+    dashboardClock.increment(10);
+    ws.close();
+    await nextEvent(t.supervisor, 'disposed');
+    dashboardClock.increment(10);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return { dashboard, dashboardClock, server, port, stream, socket, closed };
+}
+
 describe('createDashboard, mounted by an app', () => {
   it('serves its page and events under basePath, on the injected clock, and close() frees everything', async () => {
     const t = await startRulesServer();
@@ -283,59 +345,7 @@ describe('createDashboard, mounted by an app', () => {
   // A client that opens the stream and stops reading (its TCP window full) used to keep its
   // place among maxStreams, and what was buffered for it, for as long as it stayed connected.
   it('a client that stops reading, and has not caught up within keepAliveMs, is dropped and frees its place', async () => {
-    const t = await startRulesServer();
-    const dashboardClock = new SimulatedClock();
-    const users = Array.from({ length: 100 }, (_, i) => `${String(i).padStart(3, '0')}-${'u'.repeat(124)}`);
-    const dashboard = createDashboard(t.supervisor, {
-      clock: dashboardClock,
-      maxStreams: 1,
-      pollMs: 1_000,
-      batchMs: 10,
-      keepAliveMs: 5_000,
-      // Every message carries a row per user: a few dozen of them fill the socket's buffers.
-      maxUsers: users.length,
-      trackedUsers: users.length,
-    });
-    onTestFinished(() => dashboard.close());
-    const responses: ServerResponse[] = [];
-    const server = createServer((request, response) => {
-      responses.push(response);
-      dashboard(request, response);
-    });
-    const port = await listenOnLoopback(server);
-    onTestFinished(() => closeServer(server));
-    for (const user of users) await t.open(user);
-
-    // A raw HTTP client: it reads the head and the snapshot, then never reads again.
-    const socket = netConnect(port, '127.0.0.1');
-    onTestFinished(() => void socket.destroy());
-    socket.write('GET /dashboard/events HTTP/1.1\r\nHost: localhost\r\n\r\n');
-    let received = '';
-    await new Promise<void>((resolve) => {
-      socket.setEncoding('utf8').on('data', (chunk: string) => {
-        received += chunk;
-        if (received.includes('event: snapshot')) resolve();
-      });
-    });
-    socket.pause();
-    const stream = responses.at(-1) as ServerResponse;
-    // The client reads nothing, so it would not see the end: watch the server's side of the socket.
-    const closed = once(stream.socket as NonNullable<ServerResponse['socket']>, 'close');
-    expect(dashboard.resources()).toEqual({ streams: 1, subscribers: 1 });
-
-    // Connections come and go: each burst writes the counts, with every user's row, until
-    // the kernel's buffers are full and the response's own one too.
-    let cycles = 0;
-    while (!stream.writableNeedDrain) {
-      if (cycles++ > 2_000)
-        throw new Error(`the stream never filled: ${stream.writableLength} bytes buffered`);
-      const { ws } = await t.open(users[0] as string);
-      dashboardClock.increment(10);
-      ws.close();
-      await nextEvent(t.supervisor, 'disposed');
-      dashboardClock.increment(10);
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    const { dashboard, dashboardClock, port, stream, closed } = await stalledStream();
 
     // Not caught up within keepAliveMs: dropped, its socket closed, its place free again.
     dashboardClock.increment(4_000);
@@ -349,6 +359,57 @@ describe('createDashboard, mounted by an app', () => {
     await again.until(/event: snapshot/);
     dashboard.close();
     await again.ended;
+  });
+
+  // close() ended each stream, but a response's end() waits behind a full buffer: the socket of a
+  // client that stopped reading stayed open, and the app's server.close() waited for it forever.
+  it('close() releases the socket of a client that stopped reading within keepAliveMs: server.close() completes without closeAllConnections()', async () => {
+    const { dashboard, dashboardClock, server, stream, closed } = await stalledStream();
+
+    dashboard.close();
+    expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 });
+    let serverClosed = false;
+    const serverDone = new Promise<void>((resolve) =>
+      server.close(() => {
+        serverClosed = true;
+        resolve();
+      }),
+    );
+    // Graceful first: the client has keepAliveMs to read what was sent, and the end.
+    dashboardClock.increment(4_999);
+    expect(stream.destroyed).toBe(false);
+    expect(pendingDelays(dashboardClock)).toBe(1);
+    dashboardClock.increment(1);
+    await closed;
+    expect(stream.destroyed).toBe(true);
+    await serverDone;
+    expect(serverClosed).toBe(true);
+    expect(pendingDelays(dashboardClock)).toBe(0);
+    dashboard.close(); // idempotent
+    expect(pendingDelays(dashboardClock)).toBe(0);
+  });
+
+  it('after close(), a slow client that catches up within keepAliveMs gets its end, and nothing is left scheduled', async () => {
+    const { dashboard, dashboardClock, server, stream, socket } = await stalledStream();
+
+    dashboard.close();
+    expect(pendingDelays(dashboardClock)).toBe(1);
+    const finished = once(stream, 'close');
+    let received = '';
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+    });
+    socket.resume();
+    // The last chunk of a chunked response: the end came through, nothing was cut. (The
+    // connection itself stays open: keep-alive.)
+    await vi.waitFor(() => expect(received).toMatch(/\r\n0\r\n\r\n$/), ioWait);
+    await finished;
+    expect(stream.destroyed).toBe(true); // closed, as every finished response is
+    expect(stream.socket).toBeNull(); // handed back to the connection, not destroyed with it
+    expect(socket.destroyed).toBe(false);
+    expect(pendingDelays(dashboardClock)).toBe(0);
+    socket.end();
+    await new Promise((resolve) => server.close(resolve));
   });
 
   describe('bad options: WSSUP_INVALID_ARGUMENT, and nothing subscribed', () => {
