@@ -45,7 +45,8 @@ export interface ConnectionEnv {
    * `shutting-down` when shutdown aborts it (as an upgrade during shutdown is
    * answered), `user-limit` when the cluster's book evicts it (the user is over
    * the limit), `refused` otherwise (the app's server did not finish it within
-   * connectTimeoutMs). Every 503 carries `Retry-After`.
+   * connectTimeoutMs, or the app closed it with 4429 or 4503). Every 429 and
+   * 503 carries `Retry-After`.
    */
   readonly retryHints: Readonly<RetryAfterDefaults>;
   /**
@@ -65,7 +66,8 @@ export interface AppClose {
 
 /**
  * Why a handshake was aborted: for its 503's message and retry hint, or the
- * app's own close (answered with the app's code, or 403 over HTTP).
+ * app's own close (answered with the app's code, or over HTTP the status it
+ * stands for, else 403: see appRefusal).
  */
 export type AbortCause = 'shutdown' | 'evicted' | 'error' | 'other' | AppClose;
 
@@ -354,7 +356,8 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     }
     if (this.#raw === undefined) return;
     const raw = this.#raw;
-    const { answer, code, reason } = typeof cause === 'object' ? appRefusal(cause) : this.#unavailable(cause);
+    const { answer, code, reason } =
+      typeof cause === 'object' ? appRefusal(cause, this.env.retryHints) : this.#unavailable(cause);
     // A socket that errored, or whose handshake ws refused to go on with (an app's
     // hook threw in it), cannot carry a close frame: it is answered (or let go) now.
     if (cause !== 'error' && !raw.destroyed && this.#handOver(raw, answer, code, reason)) return;
@@ -497,15 +500,30 @@ interface AbortAnswer {
 /**
  * The app closed the connection before it opened: it chose the code and
  * reason, so a close frame carries them as given (already checked by close()).
- * HTTP has no close code: 403 with the reason (the status text without one),
- * as a `Refusal(403)` is answered, and no retry hint. Not a 503: the server
- * is not unavailable, the app refused this client.
+ * HTTP has no close code: the status the code stands for by the convention of
+ * our own close-frame refusals (4000 + status, e.g. 4429 → 429), else 403, as
+ * a `Refusal(403)` is answered. The body is the reason (the status text
+ * without one). A 429 or 503 carries the `refused` hint, as a `Refusal(429)`
+ * or `Refusal(503)` without one does; nothing else has a retry hint. Never a
+ * 503 of our own: the server is not unavailable, the app refused this client.
  */
-const appRefusal = ({ code, reason }: AppClose): AbortAnswer => ({
-  answer: { status: 403, message: reason === '' ? (STATUS_CODES[403] ?? 'Forbidden') : reason, headers: {} },
-  code,
-  reason,
-});
+function appRefusal({ code, reason }: AppClose, hints: Readonly<RetryAfterDefaults>): AbortAnswer {
+  const status = statusOfCloseCode(code) ?? 403;
+  const retry = status === 429 || status === 503;
+  const headers = retry ? { 'Retry-After': String(retryAfterSeconds(hints.refused)) } : {};
+  const message = reason === '' ? (STATUS_CODES[status] ?? 'Forbidden') : reason;
+  return { answer: { status, message, headers }, code, reason };
+}
+
+/**
+ * The HTTP status a close code stands for (the inverse of closeCodeFor): a
+ * 4xx or 5xx that node:http knows, e.g. 4404 → 404. Undefined for any other
+ * code (1000, 3000–4399, 4420, 4600–4999).
+ */
+function statusOfCloseCode(code: number): number | undefined {
+  const status = code - 4000;
+  return status >= 400 && status <= 599 && STATUS_CODES[status] !== undefined ? status : undefined;
+}
 
 const connectionOf = (context: { transport: TransportEventSource }) => context.transport as WsConnection;
 

@@ -303,16 +303,24 @@ describe("refuse: 'close', a handshake caught by a shutdown", () => {
 
   // The app chose the code and reason: the client reads them, not a 4503 that
   // says the server is unavailable and asks it to come back.
-  it('a connection closed from the admitted event, before ws was asked to finish its handshake: the app’s code and reason, and nothing left', async () => {
-    const t = await startCloseServer();
-    t.supervisor.on('admitted', ({ connectionId }) =>
-      t.supervisor.connection(connectionId)?.close(4003, 'kicked'),
-    );
-    expect(await closeRefusal(t.url('kim'))).toEqual({ code: 4003, reason: 'kicked', retryAfter: undefined });
-    expect(t.events.disposed).toMatchObject([{ userId: 'kim', reason: 'app-close' }]);
-    await refusalsSettled(t.supervisor);
-    expectNoLeaks(t.supervisor);
-  });
+  // A code that stands for an HTTP status (4429) is sent as given too: the
+  // reason is the app's, with no retry hint added to it.
+  it.each([
+    [4003, 'kicked'],
+    [4429, 'slow down'],
+  ])(
+    'a connection closed from the admitted event with %i %j, before ws was asked to finish its handshake: the app’s code and reason, and nothing left',
+    async (code, reason) => {
+      const t = await startCloseServer();
+      t.supervisor.on('admitted', ({ connectionId }) =>
+        t.supervisor.connection(connectionId)?.close(code, reason),
+      );
+      expect(await closeRefusal(t.url('kim'))).toEqual({ code, reason, retryAfter: undefined });
+      expect(t.events.disposed).toMatchObject([{ userId: 'kim', reason: 'app-close' }]);
+      await refusalsSettled(t.supervisor);
+      expectNoLeaks(t.supervisor);
+    },
+  );
 
   it('a connection the app closes while ws completes its handshake gets the app’s code and reason once it finishes', async () => {
     const { t, answers } = await startHeldServer('neo');
@@ -327,20 +335,28 @@ describe("refuse: 'close', a handshake caught by a shutdown", () => {
     expectNoLeaks(t.supervisor);
   });
 
-  it('one whose handshake has not finished by the end of a shutdown gets HTTP 403 with the app’s reason', async () => {
-    const { t, answers } = await startHeldServer('neo');
-    const admitted = nextEvent(t.supervisor, 'admitted');
-    const refused = httpRefusal(t.url('neo'));
-    const { connectionId } = await admitted;
-    t.supervisor.connection(connectionId)?.close(4003, 'kicked');
-    await t.supervisor.shutdown();
-    const answer = await refused;
-    expect(answer).toMatchObject({ status: 403, body: 'kicked\n' });
-    expect(answer.headers['retry-after']).toBeUndefined();
-    answers[0]?.(true); // too late: nothing opens
-    await refusalsSettled(t.supervisor);
-    expectNoLeaks(t.supervisor);
-  });
+  // Over HTTP, a code that is 4000 + a status gets that status (a 429 or 503
+  // with the `refused` hint, as a Refusal without one); any other code, 403.
+  it.each([
+    [4003, 'kicked', 403, undefined],
+    [4503, 'back soon', 503, '5'],
+  ])(
+    'one closed with %i %j whose handshake has not finished by the end of a shutdown gets HTTP %i with the app’s reason',
+    async (code, reason, status, retryAfter) => {
+      const { t, answers } = await startHeldServer('neo');
+      const admitted = nextEvent(t.supervisor, 'admitted');
+      const refused = httpRefusal(t.url('neo'));
+      const { connectionId } = await admitted;
+      t.supervisor.connection(connectionId)?.close(code, reason);
+      await t.supervisor.shutdown();
+      const answer = await refused;
+      expect(answer).toMatchObject({ status, body: `${reason}\n` });
+      expect(answer.headers['retry-after']).toBe(retryAfter);
+      answers[0]?.(true); // too late: nothing opens
+      await refusalsSettled(t.supervisor);
+      expectNoLeaks(t.supervisor);
+    },
+  );
 
   it('a handshake not finished within connectTimeoutMs is refused with 4503 too', async () => {
     const { t, answers } = await startHeldServer('wes', { connectTimeoutMs: 1_000 });

@@ -184,6 +184,37 @@ describe('closing a connection from the admitted event', () => {
       expect(t.errors).toEqual([]);
     },
   );
+
+  // A code that is 4000 + an HTTP status (the convention of the library's own
+  // close-frame refusals: 4429 for 429, 4503 for 503) is answered with that
+  // status over HTTP; a 429 or 503 gets the `refused` default hint, as a
+  // Refusal(429) or Refusal(503) without one does. Any other code stays 403.
+  it.each([
+    [4429, 'slow down', 429, 'slow down', '5'],
+    [4503, 'back soon', 503, 'back soon', '5'],
+    [4404, '', 404, 'Not Found', undefined],
+    [4500, 'oops', 500, 'oops', undefined],
+    [4403, 'banned', 403, 'banned', undefined],
+    [4420, 'not a status', 403, 'not a status', undefined],
+    [4600, 'past 4599', 403, 'past 4599', undefined],
+    [4399, '', 403, 'Forbidden', undefined],
+    [3429, 'not 4000 + 429', 403, 'not 4000 + 429', undefined],
+  ])(
+    'close(%i, %j) from the admitted event is answered with HTTP %i',
+    async (code, reason, status, body, retryAfter) => {
+      const t = await startRulesServer();
+      t.supervisor.on('admitted', ({ connectionId }) =>
+        t.supervisor.connection(connectionId)?.close(code, reason),
+      );
+      const answer = await httpRefusal(t.url('kim'));
+      expect(answer).toMatchObject({ status, body: `${body}\n` });
+      expect(answer.headers['retry-after']).toBe(retryAfter);
+      await allDisposed(t.supervisor);
+      expect(t.events.disposed).toMatchObject([{ userId: 'kim', reason: 'app-close' }]);
+      expectNoLeaks(t.supervisor);
+      expect(t.errors).toEqual([]);
+    },
+  );
 });
 
 describe('bad arguments throw WSSUP_INVALID_ARGUMENT and change nothing', () => {
