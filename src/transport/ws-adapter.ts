@@ -516,13 +516,17 @@ function appRefusal({ code, reason }: AppClose, hints: Readonly<RetryAfterDefaul
 }
 
 /**
- * The HTTP status a close code stands for (the inverse of closeCodeFor): a
- * 4xx or 5xx that node:http knows, e.g. 4404 → 404. Undefined for any other
- * code (1000, 3000–4399, 4420, 4600–4999).
+ * The statuses of the README's close-code table (4400, 4401, 4403, 4429,
+ * 4500, 4503): the ones the library itself answers, and so the only codes a
+ * client reads as a status. Not every 4xx: some need headers an app's close
+ * cannot give (405 Allow, 407 Proxy-Authenticate, 426 Upgrade).
  */
+const STATUSES_OF_CLOSE_CODES: ReadonlySet<number> = new Set([400, 401, 403, 429, 500, 503]);
+
+/** The HTTP status a close code stands for (the inverse of closeCodeFor), e.g. 4429 → 429; else undefined. */
 function statusOfCloseCode(code: number): number | undefined {
   const status = code - 4000;
-  return status >= 400 && status <= 599 && STATUS_CODES[status] !== undefined ? status : undefined;
+  return STATUSES_OF_CLOSE_CODES.has(status) ? status : undefined;
 }
 
 const connectionOf = (context: { transport: TransportEventSource }) => context.transport as WsConnection;

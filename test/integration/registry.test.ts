@@ -185,14 +185,17 @@ describe('closing a connection from the admitted event', () => {
     },
   );
 
-  // A code that is 4000 + an HTTP status (the convention of the library's own
-  // close-frame refusals: 4429 for 429, 4503 for 503) is answered with that
-  // status over HTTP; a 429 or 503 gets the `refused` default hint, as a
-  // Refusal(429) or Refusal(503) without one does. Any other code stays 403.
+  // A code of the library's own close-code table (4000 + 400, 401, 403, 429,
+  // 500 or 503) is answered with that status over HTTP; a 429 or 503 gets the
+  // `refused` default hint, as a Refusal(429) or Refusal(503) without one does.
+  // Any other code stays 403, even 4000 + another status (4404, 4405).
   it.each([
     [4429, 'slow down', 429, 'slow down', '5'],
     [4503, 'back soon', 503, 'back soon', '5'],
-    [4404, '', 404, 'Not Found', undefined],
+    [4404, '', 403, 'Forbidden', undefined],
+    [4405, 'needs Allow', 403, 'needs Allow', undefined],
+    [4401, '', 401, 'Unauthorized', undefined],
+    [4400, 'bad', 400, 'bad', undefined],
     [4500, 'oops', 500, 'oops', undefined],
     [4403, 'banned', 403, 'banned', undefined],
     [4420, 'not a status', 403, 'not a status', undefined],
