@@ -178,7 +178,11 @@ export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
   webSocketServer?: WebSocketServer | undefined;
   /** Clock for every delay (e.g. XState's SimulatedClock in tests). @default the real clock */
   clock?: (Clock & { now?: () => number }) | undefined;
-  /** Passed to XState's createActor: watch every actor (e.g. with Stately's inspector). */
+  /**
+   * Watches every actor (e.g. with Stately's inspector), through XState's createActor.
+   * A throw is reported to onError as AppHookError (`WSSUP_APP_HOOK_FAILED`, hook
+   * `inspect`) and never reaches the actors. @default none (no inspection, no cost)
+   */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   /**
    * Cluster mode (README, "Running several processes"): one per-user limit

@@ -31,7 +31,7 @@ import { resolveOptions, type SupervisorOptions } from './options.js';
 import { drainBatch } from './paced-drain.js';
 import { createRegistry } from './registry.js';
 import { createRejections } from './rejections.js';
-import { createSafely } from './safely.js';
+import { createSafely, isolateInspect } from './safely.js';
 import { collectStats, type StatsOptions, type StatsSources, userStatsOf } from './stats.js';
 import type { ShutdownOptions, ShutdownPace, Supervisor } from './supervisor-api.js';
 import { CloseRefusals } from './transport/close-refusal.js';
@@ -115,7 +115,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     heartbeatIntervalMs: resolved.heartbeatIntervalMs,
     drainTimeoutMs: resolved.drainTimeoutMs,
   });
-  const inspect = options.inspect === undefined ? {} : { inspect: options.inspect };
+  // The app's observer never reaches XState bare: a throw would fail or wedge an actor.
+  const appInspect = isolateInspect(options.inspect, report);
+  const inspect = appInspect === undefined ? {} : { inspect: appInspect };
 
   const safely = createSafely(report);
   const closeRefusals = new CloseRefusals({
@@ -364,7 +366,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
             limit: resolved.maxConnectionsPerUser,
             evictAt,
             clock: createCountingClock(options.clock),
-            inspect: options.inspect,
+            inspect: appInspect,
             report,
             breakerChanged: (breaker) =>
               events.emit('store', {

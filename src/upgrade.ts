@@ -121,7 +121,6 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     users,
     clock,
     report,
-    reject,
     supervisorOf,
     nextConnectionId,
     cluster,
@@ -149,17 +148,40 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
   const handedOver = new WeakSet<Duplex>();
 
   /**
+   * The sockets this path has let go of: answered (or handed to a close
+   * refusal), or given to a connection actor. If the upgrade then fails
+   * unexpectedly, what was written to such a socket, or who holds it, is not
+   * known here, so it is destroyed; any other is answered as an internal error.
+   */
+  const letGo = new WeakSet<Duplex>();
+
+  /** Every refusal of this path goes through here, once the socket is marked as let go. */
+  const reject: Reject = (request, socket, head, rejection) => {
+    letGo.add(socket);
+    deps.reject(request, socket, head, rejection);
+  };
+
+  /**
    * The supervisor's `handleUpgrade`, which never rejects (under attach() a
    * rejection would be unhandled, and end the process under Node's defaults):
-   * whatever throws on the way is reported and the socket let go, so no client
-   * waits for an answer that will not come.
+   * whatever throws on the way is reported, and the socket answered as an
+   * internal error (HTTP 500, close 4500 with `refuse: 'close'`) when nothing
+   * was written to it yet, else destroyed; no client waits for an answer
+   * that will not come.
    */
   function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     return upgrade(request, socket, head).catch((error: unknown) => {
       const message =
         'handleUpgrade failed unexpectedly (a bug in ws-supervisor, or an authenticate result that throws when read)';
       report(new SupervisorError('WSSUP_INTERNAL', message, { cause: error }));
-      // What was written to it, if anything, is unknown: let it go rather than answer twice.
+      if (!letGo.has(socket)) {
+        try {
+          return reject(request, socket, head, { reason: 'internal-error', message: 'internal error' });
+        } catch {
+          // Fall through: the answer failed as well, so the socket is let go without one.
+        }
+      }
+      // What was written to it, or who holds it, is unknown: let it go rather than answer twice.
       if (!socket.destroyed) socket.destroy();
     });
   }
@@ -370,6 +392,8 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     if (rate !== undefined && !tokenTaken && known === undefined)
       takeAdmissionToken(record, rate, clock.now());
     // Everything below runs synchronously: when send() returns, the machines have decided.
+    // From here the socket may be a connection actor's: a failure must not answer it.
+    letGo.add(socket);
     record.actor.send({
       type: 'ADMIT',
       connectionId: connection.id,
@@ -382,6 +406,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       // A bug: the user's supervisor failed inside the ADMIT step (reported as it
       // failed), or ignored it. Answered as any internal failure at admission is
       // (500, no retry hint), not as a shutdown that asks the client to come back.
+      // No app hook leads here: the app's `inspect`, which did, is isolated (safely.ts).
       report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
       refuse(attempt, 'internal-error', 'internal error');
     } else {

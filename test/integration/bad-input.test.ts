@@ -30,6 +30,7 @@ import {
   readResponseHead,
   upgradeRequest,
 } from '../helpers/cleanup.js';
+import { closeRefusal } from '../helpers/refusals.js';
 import { refusal } from '../helpers/rules.js';
 import {
   allDisposed,
@@ -311,32 +312,45 @@ describe('an app’s webSocketServer that throws while completing an admitted ha
 });
 
 describe('handleUpgrade() never rejects', () => {
-  it('an authenticate result that throws when read is reported, the socket let go, nothing held', async () => {
-    const boom = new Error('getter bug');
-    const t = await startQuietServer({
-      authenticate: () =>
-        ({
-          get userId(): string {
-            throw boom;
-          },
-        }) as AuthResult,
-    });
+  const boom = new Error('getter bug');
+  const throwsWhenRead = () =>
+    ({
+      get userId(): string {
+        throw boom;
+      },
+    }) as AuthResult;
+
+  it('an authenticate result that throws when read is reported and answered 500 internal-error; nothing held', async () => {
+    const t = await startQuietServer({ authenticate: throwsWhenRead });
     const before = t.supervisor.stats();
+    const rejected: { reason: string; status: number | undefined }[] = [];
+    t.supervisor.on('rejected', (event) => rejected.push(event));
     const upgrades: Promise<void>[] = [];
     t.server.removeAllListeners('upgrade');
     t.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
       upgrades.push(t.supervisor.handleUpgrade(request, socket, head)),
     );
     const socket = await rawConnect(t.port);
-    const ended = once(socket, 'close');
     socket.write(upgradeRequest('getter'));
+    // Nothing was written to it yet: the client gets an answer, not a reset.
+    expect(await readResponseHead(socket)).toMatch(/^HTTP\/1\.1 500 /);
     await vi.waitFor(() => expect(upgrades).toHaveLength(1), ioWait);
     await expect(upgrades[0]).resolves.toBeUndefined();
-    await ended; // the client is not left waiting for an answer
     expect(t.errors).toEqual([expect.objectContaining({ code: 'WSSUP_INTERNAL', cause: boom })]);
-    const after = t.supervisor.stats();
-    expect(after.resources).toEqual(before.resources);
-    expect(after).toMatchObject({ connections: 0, users: 0, counters: before.counters });
+    expect(rejected).toMatchObject([{ reason: 'internal-error', status: 500 }]);
+    expectNothingAllocated(before, t.supervisor.stats());
+    expectNoLeaks(t.supervisor);
+  });
+
+  it("with refuse: 'close', the same failure is answered with close 4500", async () => {
+    const t = await startQuietServer({ authenticate: throwsWhenRead, refuse: 'close' });
+    expect(await closeRefusal(t.url('getter'))).toEqual({
+      code: 4500,
+      reason: 'internal error',
+      retryAfter: undefined,
+    });
+    expect(t.errors).toEqual([expect.objectContaining({ code: 'WSSUP_INTERNAL', cause: boom })]);
+    await vi.waitFor(() => expect(t.supervisor.stats().resources.closeRefusals).toBe(0), ioWait);
     expectNoLeaks(t.supervisor);
   });
 });
