@@ -17,7 +17,7 @@ export type RejectReason =
   | 'process-limit' // maxConnections reached (HTTP 503)
   | 'shutting-down' // shutdown() has started (HTTP 503)
   | 'store-unavailable' // cluster mode, onStoreUnavailable: 'reject': the slot store (Redis) does not answer (HTTP 503 with Retry-After)
-  | 'internal-error' // a bug caught at admission, reported as WSSUP_INTERNAL: in cluster mode, the slot book holds the new connection's id for another node (HTTP 500)
+  | 'internal-error' // a bug caught at admission, reported as WSSUP_INTERNAL (HTTP 500, close 4500): e.g. the cluster's book holds the new connection's id for another node, or the upgrade failed before any answer
   | 'socket-closed'; // the client went away before a decision (nothing to answer)
 
 export interface AdmittedEvent {

@@ -7,6 +7,7 @@ import { createActor, type SnapshotFrom } from 'xstate';
 import { type ClientClose, clientMachine } from '../../machines/client.machine.js';
 import { type CloseKind, closeKindOf, dispositionOf } from '../../machines/client-close.js';
 import { InvalidOptionError, SupervisorError } from '../errors.js';
+import { isolateInspect } from '../safely.js';
 import { type ClientOptions, resolveClientOptions } from './options.js';
 import { createSocketActor } from './socket-actor.js';
 import { type ClientData, ReadyState, type WebSocketLike } from './websocket-like.js';
@@ -194,10 +195,13 @@ export function createClient(options: ClientOptions): Client {
       deliver: (data) => emit('message', { data }),
     },
   );
+  const inspect = isolateInspect(resolved.inspect, report);
   const actor = createActor(clientMachine.provide({ actors: { socket: socketActor } }), {
     input: { ...resolved.machine, random },
     ...(resolved.clock === undefined ? {} : { clock: resolved.clock }),
-    ...(resolved.inspect === undefined ? {} : { inspect: resolved.inspect }),
+    // XState calls an inspector inside the step, unguarded: a throw would fail the actor mid-step
+    // (its socket left open). Reported as a listener's error is, and the step goes on.
+    ...(inspect === undefined ? {} : { inspect }),
   });
 
   // The machine's emitted events wait for the end of their step, so that a listener reads the

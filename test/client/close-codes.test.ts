@@ -172,6 +172,40 @@ describe('listeners', () => {
   });
 });
 
+describe('an inspect observer that throws', () => {
+  // XState calls inspection observers inside its step, with no try/catch: a throw there
+  // failed the client's actor mid-step (its socket left open, its state stuck). The client
+  // reports it as a listener's error is reported, and goes on.
+  it('is reported on its own (AppHookError, hook inspect); the client connects, echoes and closes', async () => {
+    const server = await startServer();
+    const thrown: unknown[] = [];
+    const onUncaught = (error: unknown) => thrown.push(error);
+    process.on('uncaughtException', onUncaught);
+    onTestFinished(() => void process.off('uncaughtException', onUncaught));
+    const t = startClient({
+      url: server.url('ivy'),
+      inspect: (event) => {
+        if (event.type === '@xstate.snapshot') throw new Error('inspector bug');
+      },
+    });
+    const from = t.mark();
+    await t.next('open', 0);
+    expect(t.client.send('still here')).toBe(true);
+    expect(String((await t.next('message', from)).data)).toBe('still here');
+    await expect.poll(() => thrown.length).toBeGreaterThan(0);
+    for (const error of thrown) {
+      expect(error).toMatchObject({ code: 'WSSUP_APP_HOOK_FAILED', hook: 'inspect' });
+      expect((error as Error).cause).toMatchObject({ message: 'inspector bug' });
+    }
+
+    t.client.close();
+    await expectReleased(t);
+    expect(t.client.state).toBe('closed');
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+});
+
 describe('send() checks what it is given', () => {
   // As connection.send(): ws sent a number as text and threw a bare TypeError for an object;
   // a browser sends "undefined" or "[object Object]". Now a typed error, and nothing is sent.
