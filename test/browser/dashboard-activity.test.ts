@@ -5,7 +5,7 @@
  * test/browser/dashboard.test.ts is.
  */
 import { createServer } from 'node:http';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createDashboard } from '../../src/dashboard/index.js';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
@@ -18,6 +18,24 @@ const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromi
 declare const document: {
   getElementById(id: string): { textContent: string | null; children: ArrayLike<unknown> } | null;
 };
+
+/** A supervisor with a dashboard of `capacity` entries on a loopback HTTP server, `refusals` refusals (401) already logged. */
+async function dashboardWithRefusals(capacity: number, refusals: number) {
+  const t = await startServer();
+  const dashboard = createDashboard(t.supervisor, { activityCapacity: capacity });
+  onTestFinished(() => dashboard.close());
+  const http = createServer((request, response) => dashboard(request, response));
+  const port = await listenOnLoopback(http);
+  onTestFinished(() => closeServer(http));
+  /** One more refusal: a connection without a user. */
+  const refuse = async () => expect(await connectRefused(t.url('').split('?')[0] as string)).toBe(401);
+  for (let i = 0; i < refusals; i += 1) await refuse();
+  return { url: `http://127.0.0.1:${port}/dashboard`, refuse };
+}
+
+/** Waits until the page's rejected counter reads `n`. */
+const rejectedReads = (page: Page, n: number) =>
+  page.waitForFunction((text) => document.getElementById('m-rejected')?.textContent === text, String(n));
 
 describe.runIf(hasBrowser)('the dashboard event list in a browser', () => {
   let browser: Browser;
@@ -38,36 +56,21 @@ describe.runIf(hasBrowser)('the dashboard event list in a browser', () => {
   ])(
     'activityCapacity %i: the list shows that many, from the snapshot and as events arrive',
     async (capacity, before) => {
-      const t = await startServer();
-      const dashboard = createDashboard(t.supervisor, { activityCapacity: capacity });
-      onTestFinished(() => dashboard.close());
-      const http = createServer((request, response) => dashboard(request, response));
-      const port = await listenOnLoopback(http);
-      onTestFinished(() => closeServer(http));
-
       // Refusals (no user: 401) before the page opens: the snapshot carries the newest `capacity`.
-      for (let i = 0; i < before; i += 1)
-        expect(await connectRefused(t.url('').split('?')[0] as string)).toBe(401);
+      const { url, refuse } = await dashboardWithRefusals(capacity, before);
 
       const page = await browser.newPage();
       onTestFinished(() => page.close());
       const errors: string[] = [];
       page.on('pageerror', (error) => errors.push(error.message));
-      await page.goto(`http://127.0.0.1:${port}/dashboard`);
+      await page.goto(url);
       await page.waitForSelector('#status.live');
-      await page.waitForFunction(
-        (n) => document.getElementById('m-rejected')?.textContent === n,
-        String(before),
-      );
+      await rejectedReads(page, before);
       expect(await page.locator('#activity .act').count()).toBe(Math.min(capacity, before));
 
       // Two more, live: the list stays at `capacity`.
-      for (let i = 0; i < 2; i += 1)
-        expect(await connectRefused(t.url('').split('?')[0] as string)).toBe(401);
-      await page.waitForFunction(
-        (n) => document.getElementById('m-rejected')?.textContent === n,
-        String(before + 2),
-      );
+      for (let i = 0; i < 2; i += 1) await refuse();
+      await rejectedReads(page, before + 2);
       expect(await page.locator('#activity .act').count()).toBe(capacity);
       expect(await page.textContent('#activity-title small')).toContain(`last ${capacity}`);
       expect(errors).toEqual([]);
@@ -79,14 +82,7 @@ describe.runIf(hasBrowser)('the dashboard event list in a browser', () => {
   // (slice) on every event, and never read but by the snapshot, which replaced it anyway.
   it('a live event copies no list: the page keeps no array of the entries beside the list', async () => {
     const capacity = 60;
-    const t = await startServer();
-    const dashboard = createDashboard(t.supervisor, { activityCapacity: capacity });
-    onTestFinished(() => dashboard.close());
-    const http = createServer((request, response) => dashboard(request, response));
-    const port = await listenOnLoopback(http);
-    onTestFinished(() => closeServer(http));
-    for (let i = 0; i < capacity; i += 1)
-      expect(await connectRefused(t.url('').split('?')[0] as string)).toBe(401);
+    const { url, refuse } = await dashboardWithRefusals(capacity, capacity);
 
     const page = await browser.newPage();
     onTestFinished(() => page.close());
@@ -100,21 +96,15 @@ describe.runIf(hasBrowser)('the dashboard event list in a browser', () => {
         return slice.apply(this, args);
       };
     }, capacity);
-    await page.goto(`http://127.0.0.1:${port}/dashboard`);
+    await page.goto(url);
     await page.waitForSelector('#status.live');
-    await page.waitForFunction(
-      (n) => document.getElementById('m-rejected')?.textContent === n,
-      String(capacity),
-    );
+    await rejectedReads(page, capacity);
     const atSnapshot = await page.evaluate(
       () => (globalThis as unknown as { longSlices: number }).longSlices,
     );
 
-    for (let i = 0; i < 5; i += 1) expect(await connectRefused(t.url('').split('?')[0] as string)).toBe(401);
-    await page.waitForFunction(
-      (n) => document.getElementById('m-rejected')?.textContent === n,
-      String(capacity + 5),
-    );
+    for (let i = 0; i < 5; i += 1) await refuse();
+    await rejectedReads(page, capacity + 5);
     expect(await page.locator('#activity .act').count()).toBe(capacity);
     expect(await page.evaluate(() => (globalThis as unknown as { longSlices: number }).longSlices)).toBe(
       atSnapshot,
