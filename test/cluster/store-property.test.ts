@@ -3,19 +3,24 @@
  * random interleavings of admissions, releases, idleness changes, lease
  * renewals, reaping, node crashes (the lease ends and the node comes back
  * with nothing), lost leases (the lease ends and the node re-admits what it
- * holds) and one Redis stop (SIGSTOP) per run, across 3 simulated nodes: 3
- * stores on one private redis-server. Leases end deliberately (their expiry
- * set in the past), so nothing depends on the machine's speed.
+ * holds) and one Redis stop (SIGSTOP) per run, across 4 simulated processes:
+ * 4 stores on one private redis-server. The fourth is a node of its own or,
+ * in most runs, a twin: a live process that shares one of the others' node
+ * ids (a misconfiguration, or a restart within the predecessor's lease), with
+ * incarnations of its own. Leases end deliberately (their expiry set in the
+ * past), so nothing depends on the machine's speed.
  *
  * After every step, read from Redis itself (the registry on Redis's clock,
  * and every user's book):
  * - no user has more than `limit` entries of live incarnations;
  * - the entries of live incarnations are exactly the connections the model
- *   holds, with their node, current incarnation and idleness: none lost,
- *   none booked behind the caller's back;
- * and on each step: a node writing to a connection it does not hold changes
- * nothing (fencing); eviction names only idle entries (or entries of a
- * dead incarnation); when the admitting node has renewed since the last
+ *   holds, with their node, the holding process's current incarnation and
+ *   idleness: none lost, none booked behind the caller's back;
+ * and on each step: a process writing to a connection it does not hold
+ * changes nothing (fencing by incarnation: its twin's too); an eviction
+ * order names the process that holds the entry (its node id and current
+ * incarnation), and only idle entries (or entries of a dead incarnation),
+ * never a live process's; when the admitting node has renewed since the last
  * crash, its decision is exactly the local rule (machines/eviction.ts), and a
  * re-admission keeps the oldest connections that fit.
  */
@@ -28,7 +33,8 @@ import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from '
 const users = ['ann', 'bob'] as const;
 const limit = 4;
 const evictAt = 3; // ceil(0.7 × 4)
-const NODES = 3;
+/** Processes: three nodes, and a fourth that may share one of their node ids. */
+const NODES = 4;
 
 interface Held {
   userId: string;
@@ -138,11 +144,18 @@ const admit = (n: number, userId: string) =>
     for (const order of result.evict) {
       const victim = world.held.get(order.connectionId);
       if (victim === undefined) {
-        // Only an entry of a dead incarnation the snapshot still counted.
-        const owner = world.stores.find((s) => s.store.nodeId === order.nodeId) as TestStore;
-        expect(order.incarnation).not.toBe(owner.store.incarnation);
+        // Only an entry of a dead incarnation the snapshot still counted: no live process's
+        // (a twin's current incarnation is as live as the other's).
+        expect(world.stores.some((s) => s.store.nodeId === order.nodeId)).toBe(true);
+        expect(world.stores.map((s) => s.store.incarnation)).not.toContain(order.incarnation);
         continue;
       }
+      // The order reaches the process that holds the entry: its incarnation, not only its node id.
+      const holder = (world.stores[victim.node] as TestStore).store;
+      expect(order, `order for ${order.connectionId}`).toMatchObject({
+        nodeId: holder.nodeId,
+        incarnation: holder.incarnation,
+      });
       if (!victim.evicting)
         expect(victim.idleSince, `evicted ${order.connectionId} was idle`).not.toBeUndefined();
       victim.evicting = true;
@@ -173,10 +186,18 @@ const setIdle = (n: number, index: number, idle: boolean) =>
     chosen[1].idleSince = since;
   });
 
-/** Another node (or a stale caller) names a connection it does not hold: fencing makes it a no-op. */
-const foreignWrite = (n: number, index: number, write: 'release' | 'setIdle') =>
-  command(`${write} by a foreign node(node ${n}, #${index})`, async (world) => {
-    const others = [...world.held.entries()].filter(([, h]) => h.node !== n);
+const sameNodeId = (world: World, a: number, b: number) =>
+  (world.stores[a] as TestStore).store.nodeId === (world.stores[b] as TestStore).store.nodeId;
+
+/**
+ * Another process (or a stale caller) names a connection it does not hold: fencing makes
+ * it a no-op. `twin`: a connection of a process with the same node id (none without a twin).
+ */
+const foreignWrite = (n: number, index: number, write: 'release' | 'setIdle', twin = false) =>
+  command(`${write} by a foreign ${twin ? 'twin' : 'node'}(node ${n}, #${index})`, async (world) => {
+    const others = [...world.held.entries()].filter(
+      ([, h]) => h.node !== n && (!twin || sameNodeId(world, h.node, n)),
+    );
     const chosen = others[index % Math.max(others.length, 1)];
     if (chosen === undefined) return;
     const { store } = world.stores[n] as TestStore;
@@ -290,6 +311,13 @@ const steps = [
   fc
     .tuple(node, pick, fc.constantFrom('release' as const, 'setIdle' as const))
     .map(([n, i, w]) => foreignWrite(n, i, w)),
+  // Twice: a write to the twin's connection is the one that only incarnations fence.
+  fc
+    .tuple(node, pick, fc.constantFrom('release' as const, 'setIdle' as const))
+    .map(([n, i, w]) => foreignWrite(n, i, w, true)),
+  fc
+    .tuple(node, pick, fc.constantFrom('release' as const, 'setIdle' as const))
+    .map(([n, i, w]) => foreignWrite(n, i, w, true)),
   node.map(renew),
   node.map(reap),
   node.map(crash),
@@ -297,12 +325,14 @@ const steps = [
   fc.tuple(node, user).map(([n, u]) => redisStops(n, u)),
 ];
 
-describe.runIf(hasRedis)('Redis slot store: random interleavings across 3 nodes', () => {
+describe.runIf(hasRedis)('Redis slot store: random interleavings across 4 processes, twins included', () => {
   const redis = usePrivateRedis();
 
-  it('keeps the global rules under admissions, idleness, crashes, lost leases and a Redis stop', async () => {
+  it('keeps the global rules under admissions, idleness, crashes, lost leases, a Redis stop and twins', async () => {
+    // The node id the fourth process shares (a twin), or none in a quarter of the runs.
+    const twinOf = fc.option(fc.integer({ min: 0, max: NODES - 2 }), { freq: 4, nil: undefined });
     await fc.assert(
-      fc.asyncProperty(fc.commands(steps, { maxCommands: 40, size: 'max' }), async (cmds) => {
+      fc.asyncProperty(twinOf, fc.commands(steps, { maxCommands: 40, size: 'max' }), async (twin, cmds) => {
         const keyPrefix = freshPrefix();
         const stores: TestStore[] = [];
         const world: World = {
@@ -321,7 +351,7 @@ describe.runIf(hasRedis)('Redis slot store: random interleavings across 3 nodes'
             stores.push(
               await startStore(redis.current, {
                 keyPrefix,
-                nodeId: `node${n}`,
+                nodeId: n === NODES - 1 && twin !== undefined ? `node${twin}` : `node${n}`,
                 leaseTtlMs: 600_000,
                 commandTimeoutMs: 400,
               }),
