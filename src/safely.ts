@@ -1,5 +1,4 @@
-import type { InspectionEvent, Observer } from 'xstate';
-import { AppHookError, SupervisorError } from './errors.js';
+import { SupervisorError } from './errors.js';
 
 /**
  * Wraps the runtime's implementation of a machine action so that it reports
@@ -16,32 +15,4 @@ export function createSafely(report: (error: SupervisorError) => void) {
         report(new SupervisorError('WSSUP_INTERNAL', `action ${name} failed`, { cause: error }));
       }
     };
-}
-
-/** The `inspect` option: what XState's createActor accepts. */
-export type Inspect = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-
-/**
- * The app's `inspect` observer as the actors get it: a throw is reported as
- * AppHookError (hook `inspect`) and never reaches XState. XState calls its
- * inspection observers with no try/catch, from inside a step: a throw there
- * escapes `send()` (the ADMIT of an upgrade), loses the event being relayed,
- * or stops an actor halfway through its start, deaf to every later event
- * while its socket stays open. Undefined without an observer (or one without
- * `next`, which is all XState calls), so no inspection costs nothing.
- */
-export function isolateInspect(
-  inspect: Inspect | undefined,
-  report: (error: SupervisorError) => void,
-): ((event: InspectionEvent) => void) | undefined {
-  // Bound once, as XState's toObserver does: an observer object's `next` runs with it as `this`.
-  const next = typeof inspect === 'function' ? inspect : inspect?.next?.bind(inspect);
-  if (next === undefined) return undefined;
-  return (event) => {
-    try {
-      next(event);
-    } catch (error) {
-      report(new AppHookError('inspect', error));
-    }
-  };
 }

@@ -406,7 +406,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       // A bug: the user's supervisor failed inside the ADMIT step (reported as it
       // failed), or ignored it. Answered as any internal failure at admission is
       // (500, no retry hint), not as a shutdown that asks the client to come back.
-      // No app hook leads here: the app's `inspect`, which did, is isolated (safely.ts).
+      // No app hook leads here: the app's `inspect`, which did, is isolated (inspect.ts).
       report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
       refuse(attempt, 'internal-error', 'internal error');
     } else {

@@ -7,7 +7,7 @@ import { createActor, type SnapshotFrom } from 'xstate';
 import { type ClientClose, clientMachine } from '../../machines/client.machine.js';
 import { type CloseKind, closeKindOf, dispositionOf } from '../../machines/client-close.js';
 import { InvalidOptionError, SupervisorError } from '../errors.js';
-import { isolateInspect } from '../safely.js';
+import { isolateInspect } from '../inspect.js';
 import { type ClientOptions, resolveClientOptions } from './options.js';
 import { createSocketActor } from './socket-actor.js';
 import { type ClientData, ReadyState, type WebSocketLike } from './websocket-like.js';

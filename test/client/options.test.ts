@@ -163,6 +163,7 @@ describe('the client runs in a browser', () => {
       'src/client/socket-actor.ts',
       'src/client/websocket-like.ts',
       'src/errors.ts',
+      'src/inspect.ts',
     ]);
   });
 });

@@ -1,12 +1,12 @@
 /**
- * isolateInspect(): the app's `inspect` as the actors get it (src/safely.ts).
+ * isolateInspect(): the app's `inspect` as the actors get it (src/inspect.ts).
  * No observer means no wrapper at all, so XState skips inspection entirely:
  * the default costs nothing.
  */
 import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
 import { AppHookError, type SupervisorError } from '../../src/errors.js';
-import { isolateInspect } from '../../src/safely.js';
+import { isolateInspect } from '../../src/inspect.js';
 
 const event = { type: '@xstate.event' } as unknown as InspectionEvent;
 
