@@ -28,8 +28,10 @@ const supervisor = createSupervisor({
 });
 
 // #region observe
-supervisor.on('disposed', ({ connectionId, userId, reason, closeCode, lifetimeMs }) => {
-  console.log(`disposed ${userId} ${connectionId}: ${reason}, close ${closeCode}, after ${lifetimeMs} ms`);
+supervisor.on('disposed', ({ connectionId, userId, reason, closeCode, httpStatus, lifetimeMs }) => {
+  // httpStatus: a handshake refused over HTTP before it opened (no close frame was sent)
+  const answer = httpStatus === undefined ? `close ${closeCode}` : `HTTP ${httpStatus}`;
+  console.log(`disposed ${userId} ${connectionId}: ${reason}, ${answer}, after ${lifetimeMs} ms`);
 });
 // also: 'admitted', 'evicted', and 'rejected' ({ reason, status, userId, message,
 //   via, retryAfterMs, remoteAddress, userAgent, correlationId })

@@ -138,9 +138,12 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     counters.disposed += 1;
     books.handles.delete(output.connectionId);
     if (!connection.opened) books.connecting -= 1;
+    // A handshake aborted before it opened: the machine recorded no code, the transport knows the answer.
+    const aborted = connection.abortAnswer;
     const info = {
       reason: output.reason,
-      closeCode: output.closeCode,
+      closeCode: output.closeCode ?? aborted?.closeCode,
+      httpStatus: aborted?.httpStatus,
       lifetimeMs: clock.now() - connection.admittedAt,
       cleanupMs: connection.endedAt === undefined ? undefined : clock.now() - connection.endedAt,
     };

@@ -5,17 +5,19 @@ import type { Duplex } from 'node:stream';
  * Answers an upgrade request with a plain HTTP error and closes the socket.
  * Used for every refusal, so a refused client never gets a WebSocket (and we
  * never allocate one). `headers` are added as given: they are ours, never the client's.
+ * Returns whether the answer was written: false when the socket was already
+ * gone (destroyed, or no longer writable), and nothing could be said.
  */
 export function refuseUpgrade(
   socket: Duplex,
   status: number,
   message: string,
   headers: Readonly<Record<string, string>> = {},
-): void {
-  if (socket.destroyed) return;
+): boolean {
+  if (socket.destroyed) return false;
   if (!socket.writable) {
     socket.destroy();
-    return;
+    return false;
   }
   // Node's HTTP server removed its own error listener when it emitted
   // 'upgrade'; a reset while we answer must not become an uncaught error.
@@ -33,4 +35,5 @@ export function refuseUpgrade(
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       `\r\n${body}`,
   );
+  return true;
 }

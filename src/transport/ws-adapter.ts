@@ -133,6 +133,8 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
    * latency that `DisposeInfo.cleanupMs` reports (issue 11, item 5).
    */
   #endedAt: number | undefined;
+  /** How an aborted handshake was answered (see abortAnswer); undefined while none was. */
+  #abortAnswer: AbortAnswerSent | undefined;
 
   constructor(
     private readonly env: ConnectionEnv,
@@ -169,6 +171,16 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   /** When the socket first said it was ending, or undefined while it has not (see #endedAt). */
   get endedAt(): number | undefined {
     return this.#endedAt;
+  }
+
+  /**
+   * What the peer of an aborted handshake is told: the close frame a refusal
+   * sends it (`refuse: 'close'`), or the HTTP status it was answered with.
+   * Undefined when the handshake was not aborted, or nothing could be said
+   * (the socket was gone). `DisposeInfo` reports it: the machine never knew.
+   */
+  get abortAnswer(): AbortAnswerSent | undefined {
+    return this.#abortAnswer;
   }
 
   /** Stamps the first sign that the socket is ending. */
@@ -360,8 +372,13 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       typeof cause === 'object' ? appRefusal(cause, this.env.retryHints) : this.#unavailable(cause);
     // A socket that errored, or whose handshake ws refused to go on with (an app's
     // hook threw in it), cannot carry a close frame: it is answered (or let go) now.
-    if (cause !== 'error' && !raw.destroyed && this.#handOver(raw, answer, code, reason)) return;
-    refuseUpgrade(raw, answer.status, answer.message, answer.headers);
+    if (cause !== 'error' && !raw.destroyed && this.#handOver(raw, answer, code, reason)) {
+      this.#abortAnswer = { closeCode: code, httpStatus: undefined };
+      return;
+    }
+    if (refuseUpgrade(raw, answer.status, answer.message, answer.headers)) {
+      this.#abortAnswer = { closeCode: undefined, httpStatus: answer.status };
+    }
   }
 
   /** The 503 of a handshake that the server aborted, with its cause's retry hint (4503 as a close). */
@@ -488,6 +505,15 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     // Not bound yet (see #pendingDrain): the first close is kept, as the machine keeps the first cause.
     else if (!this.#released) this.#pendingDrain ??= drain;
   }
+}
+
+/**
+ * How an aborted handshake's peer was answered: the close code a refusal
+ * sends it, or the HTTP status written to it (exactly one is set).
+ */
+export interface AbortAnswerSent {
+  readonly closeCode: number | undefined;
+  readonly httpStatus: number | undefined;
 }
 
 /** How an aborted handshake is answered: over HTTP, or (`refuse: 'close'`) with this close frame. */

@@ -371,7 +371,8 @@ describe('outage policy', () => {
     // Over the user's limit: the user-limit hint, as a 429 at the limit has (every 503 has one).
     expect(await stuck).toMatchObject({ status: 503, headers: { 'retry-after': '5' } });
     const gone = await disposed;
-    expect(gone).toMatchObject({ userId: 'fay', reason: 'evicted' });
+    // The event says what the client got: no close frame, an HTTP 503.
+    expect(gone).toMatchObject({ userId: 'fay', reason: 'evicted', closeCode: undefined, httpStatus: 503 });
     expect(await evicted).toMatchObject({ userId: 'fay', connectionId: gone.connectionId });
     letThrough(); // ws's verdict comes after the abort: nothing opens
     await vi.waitFor(() => expect(localLive(c, 'fay')).toBe(limit), ioWait);

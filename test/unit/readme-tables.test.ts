@@ -217,6 +217,7 @@ describe("the README's table of events", () => {
         userId: true,
         reason: true,
         closeCode: true,
+        httpStatus: true,
         lifetimeMs: true,
         cleanupMs: true,
       } satisfies Record<keyof DisposedEvent, true>),
