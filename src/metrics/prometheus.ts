@@ -13,7 +13,7 @@
 import type * as PromClient from 'prom-client';
 import { SupervisorError } from '../errors.js';
 import { requireOptionalPeer } from '../optional-peer.js';
-import { DISPOSE_REASONS, REJECT_REASONS } from '../reasons.js';
+import { DISPOSE_REASONS, EVICTION_CAUSES, REJECT_REASONS } from '../reasons.js';
 import type { StatsOptions, SupervisorStats } from '../stats.js';
 import type { Supervisor } from '../supervisor.js';
 
@@ -61,7 +61,7 @@ const CLEANUP_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 /** Admission → disposal: from a refused-at-once retry to a day-long session. */
 const LIFETIME_BUCKETS = [0.1, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14_400, 43_200, 86_400];
 
-// Labels exported at 0 from the start (REJECT_REASONS, DISPOSE_REASONS), so that a
+// Labels exported at 0 from the start (REJECT_REASONS, DISPOSE_REASONS, EVICTION_CAUSES), so that a
 // rate() over them has a series before the first event.
 const METRIC_PREFIX = /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
 const OPTION_KEYS = new Set(['registry', 'prefix']);
@@ -121,7 +121,7 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `idle_connections`              | gauge     |          | stats(): idle, evictable at the threshold |
  * | `admitted_total`                | counter   |          | `admitted` events |
  * | `rejected_total`                | counter   | `reason` | `rejected` events |
- * | `evicted_total`                 | counter   |          | `evicted` events |
+ * | `evicted_total`                 | counter   | `cause`: idle, over-limit | `evicted` events |
  * | `disposed_total`                | counter   | `reason` | `disposed` events |
  * | `cleanup_latency_seconds`       | histogram |          | `disposed` events: `cleanupMs`, socket end → slot free |
  * | `connection_lifetime_seconds`   | histogram |          | `disposed` events: `lifetimeMs` |
@@ -233,7 +233,8 @@ export function registerMetrics(
   });
   const evicted = new client.Counter({
     name: name('evicted'),
-    help: 'Idle connections evicted at the threshold.',
+    help: 'Connections evicted, by cause: idle ones at the threshold, or (cluster mode) the newest over the cluster-wide limit.',
+    labelNames: ['cause'] as const,
     registers,
   });
   const disposed = new client.Counter({
@@ -256,6 +257,7 @@ export function registerMetrics(
   });
   for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
   for (const reason of DISPOSE_REASONS) disposed.inc({ reason }, 0);
+  for (const cause of EVICTION_CAUSES) evicted.inc({ cause }, 0);
   // The levels are fixed at createSupervisor(): every series an alert can land in, at 0.
   for (const level of supervisor.stats().capacity.levels) {
     for (const direction of ['up', 'down'] as const)
@@ -265,7 +267,7 @@ export function registerMetrics(
   const listeners = [
     supervisor.on('admitted', () => admitted.inc()),
     supervisor.on('rejected', ({ reason }) => rejected.inc({ reason })),
-    supervisor.on('evicted', () => evicted.inc()),
+    supervisor.on('evicted', ({ cause }) => evicted.inc({ cause })),
     supervisor.on('capacity', ({ level, direction }) =>
       capacityAlerts.inc({ level: String(level), direction }),
     ),

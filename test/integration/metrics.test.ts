@@ -69,7 +69,8 @@ describe('registerMetrics', () => {
     t.clock.increment(idleTimeoutMs);
     await vi.waitFor(() => expect(t.events.disposed).toHaveLength(2), ioWait);
     m = await scrape(registry);
-    expect(m.value('ws_supervisor_evicted_total')).toBe(2);
+    expect(m.value('ws_supervisor_evicted_total', { cause: 'idle' })).toBe(2);
+    expect(m.value('ws_supervisor_evicted_total', { cause: 'over-limit' })).toBe(0);
     expect(m.value('ws_supervisor_disposed_total', { reason: 'evicted' })).toBe(2);
     expect(m.value('ws_supervisor_idle_connections')).toBe(4); // ann's 3 left and bob
     expect(m.value('ws_supervisor_connections', { state: 'active' })).toBe(4);
