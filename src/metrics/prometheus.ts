@@ -16,6 +16,7 @@ import { requireOptionalPeer } from '../optional-peer.js';
 import { DISPOSE_REASONS, EVICTION_CAUSES, REJECT_REASONS } from '../reasons.js';
 import type { StatsOptions, SupervisorStats } from '../stats.js';
 import type { Supervisor } from '../supervisor.js';
+import { registerClusterGauges } from './cluster-gauges.js';
 
 /** Options of {@link registerMetrics}. */
 export interface MetricsOptions {
@@ -54,7 +55,21 @@ export const metricNames = {
   lifetime: 'connection_lifetime_seconds',
   capacityBands: 'users_by_capacity_band',
   capacityAlerts: 'capacity_alerts_total',
+  clusterBreaker: 'cluster_store_breaker',
+  clusterLeaseHeld: 'cluster_lease_held',
+  clusterUnsynced: 'cluster_unsynced_connections',
+  clusterPendingReleases: 'cluster_pending_releases',
 } as const;
+
+export type MetricKey = keyof typeof metricNames;
+
+/** Registered only for a supervisor in cluster mode: elsewhere they would say nothing true. */
+const CLUSTER_KEYS: readonly MetricKey[] = [
+  'clusterBreaker',
+  'clusterLeaseHeld',
+  'clusterUnsynced',
+  'clusterPendingReleases',
+];
 
 /** Socket end → disposal. Mostly 0 (cleanup in the same step); up to drainTimeoutMs for a lingering peer. */
 const CLEANUP_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -127,6 +142,12 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `connection_lifetime_seconds`   | histogram |          | `disposed` events: `lifetimeMs` |
  * | `users_by_capacity_band`        | gauge     | `band`: `below` or the level (e.g. `0.8`) | stats().capacity, per scrape |
  * | `capacity_alerts_total`         | counter   | `level`, `direction`: up, down | `capacity` events |
+ * | `cluster_store_breaker`         | gauge     | `state`: closed, open, half-open, isolated | stats().cluster.breaker, per scrape: 1 for the current state |
+ * | `cluster_lease_held`            | gauge     |          | stats().cluster.leaseHeld, per scrape: 1 or 0 |
+ * | `cluster_unsynced_connections`  | gauge     |          | stats().cluster.unsynced, per scrape |
+ * | `cluster_pending_releases`      | gauge     |          | stats().cluster.pendingReleases, per scrape |
+ *
+ * The `cluster_` metrics are registered only when the supervisor runs in cluster mode.
  *
  * Counters and histograms count from registration: register right after
  * createSupervisor().
@@ -162,9 +183,14 @@ export function registerMetrics(
   const client = requireOptionalPeer<typeof PromClient>('prom-client', 'prom-client', 'Prometheus metrics');
   const registry = options.registry ?? client.register;
   const prefix = options.prefix ?? 'ws_supervisor_';
-  const name = (key: keyof typeof metricNames) => `${prefix}${metricNames[key]}`;
+  const name = (key: MetricKey) => `${prefix}${metricNames[key]}`;
+  const clustered = supervisor.stats().cluster !== undefined;
+  // Only the names registered here: the undo must never remove a metric it does not own.
+  const keys = (Object.keys(metricNames) as MetricKey[]).filter(
+    (key) => clustered || !CLUSTER_KEYS.includes(key),
+  );
   // All or nothing: refuse before the first metric is made.
-  for (const key of Object.keys(metricNames) as (keyof typeof metricNames)[]) {
+  for (const key of keys) {
     if (registry.getSingleMetric(name(key)) !== undefined) {
       throw invalid(
         `registerMetrics: the registry already holds ${name(key)}: pass another prefix or registry, or unregister the first one`,
@@ -255,6 +281,7 @@ export function registerMetrics(
     buckets: LIFETIME_BUCKETS,
     registers,
   });
+  if (clustered) registerClusterGauges(client, registers, name, supervisor);
   for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
   for (const reason of DISPOSE_REASONS) disposed.inc({ reason }, 0);
   for (const cause of EVICTION_CAUSES) evicted.inc({ cause }, 0);
@@ -283,7 +310,7 @@ export function registerMetrics(
     if (!registered) return;
     registered = false;
     for (const off of listeners) off();
-    for (const key of Object.keys(metricNames) as (keyof typeof metricNames)[]) {
+    for (const key of keys) {
       registry.removeSingleMetric(name(key));
     }
   };

@@ -3,7 +3,8 @@
  * sockets and one simulated clock: two nodes share an in-memory slot book
  * with the Redis store's rules (test/helpers/memory-slot-store.ts). What an
  * SRE alerts on: the evictions the cluster's limit ordered, told from the
- * idle ones. Test preset: limit 5, T = 4.
+ * idle ones, and the node's place in the cluster (breaker, lease, work left
+ * from an outage) as stats().cluster says it. Test preset: limit 5, T = 4.
  */
 import { Registry } from 'prom-client';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -86,6 +87,57 @@ describe('registerMetrics in cluster mode', () => {
     expect(m.families.get('ws_supervisor_evicted_total')?.help).not.toMatch(/^Idle connections/);
 
     await Promise.all(nodes.map((node) => node.supervisor.shutdown({ deadlineMs: 200 })));
+    for (const node of nodes) expectNoLeaks(node.supervisor);
+  });
+
+  it("exports the node's breaker, lease and outage work as stats().cluster says them, before, during and after an outage", async () => {
+    const { book, clock, nodes } = await startTwoNodes();
+    const [here, there] = nodes;
+    const registry = new Registry();
+    onTestFinished(registerMetrics(here.supervisor, { registry }));
+    const breaker: StoreEvent[] = [];
+    here.supervisor.on('store', (event) => breaker.push(event));
+    /** The cluster gauges, scraped, next to what stats().cluster says at the same moment. */
+    const both = async () => {
+      const m = parseExposition(await registry.metrics());
+      const states = m.families.get('ws_supervisor_cluster_store_breaker')?.samples ?? [];
+      return {
+        scraped: {
+          breaker: states.filter(({ value }) => value === 1).map(({ labels }) => labels.state),
+          leaseHeld: m.value('ws_supervisor_cluster_lease_held') === 1,
+          unsynced: m.value('ws_supervisor_cluster_unsynced_connections'),
+          pendingReleases: m.value('ws_supervisor_cluster_pending_releases'),
+        },
+        states: states.map(({ labels }) => labels.state).sort(),
+        stats: here.supervisor.stats().cluster,
+      };
+    };
+
+    let now = await both();
+    expect(now.scraped).toEqual({ breaker: ['closed'], leaseHeld: true, unsynced: 0, pendingReleases: 0 });
+    expect(now.states).toEqual(['closed', 'half-open', 'isolated', 'open']); // every state, at 0 or 1
+    expect(now.stats).toMatchObject({ ...now.scraped, breaker: 'closed' });
+
+    book.down = true;
+    const during: Client[] = [];
+    for (let i = 0; i < 3; i++) during.push(await here.open('eve'));
+    expect(breaker.map((event) => event.breaker)).toEqual(['open']);
+    now = await both();
+    expect(now.scraped).toMatchObject({ breaker: ['open'], unsynced: 3 });
+    expect(now.stats).toMatchObject({ ...now.scraped, breaker: 'open' });
+
+    book.down = false;
+    await driveUntil(clock, () => expect(breaker.at(-1)?.breaker).toBe('closed'));
+    await vi.waitFor(() => expect(here.supervisor.stats().cluster?.unsynced).toBe(0), ioWait);
+    now = await both();
+    expect(now.scraped).toEqual({ breaker: ['closed'], leaseHeld: true, unsynced: 0, pendingReleases: 0 });
+
+    // After shutdown a scrape still answers: the lease is given back.
+    await Promise.all(nodes.map((node) => node.supervisor.shutdown({ deadlineMs: 200 })));
+    now = await both();
+    expect(now.scraped.leaseHeld).toBe(false);
+    expect(now.stats).toMatchObject({ leaseHeld: false });
+    expect(there.supervisor.stats().cluster?.leaseHeld).toBe(false);
     for (const node of nodes) expectNoLeaks(node.supervisor);
   });
 });

@@ -6,7 +6,7 @@
  * server's GET /metrics is scraped over HTTP in test/examples/.
  */
 import { once } from 'node:events';
-import { Registry, register } from 'prom-client';
+import { Gauge, Registry, register } from 'prom-client';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type Supervisor, SupervisorError } from '../../src/index.js';
 import { type MetricsSubject, registerMetrics } from '../../src/metrics/index.js';
@@ -212,6 +212,26 @@ describe('registerMetrics', () => {
     const closing = once(ws, 'close');
     ws.close();
     await closing;
+  });
+
+  it("outside cluster mode registers no cluster_ gauge, and its undo leaves the app's metric of that name", async () => {
+    const t = await startRulesServer();
+    const registry = new Registry();
+    // The app's own metric, named as the gauge a supervisor in cluster mode would register.
+    const own = new Gauge({
+      name: 'ws_supervisor_cluster_lease_held',
+      help: 'the app',
+      registers: [registry],
+    });
+    own.set(7);
+    const unregister = registerMetrics(t.supervisor, { registry });
+    const m = await scrape(registry);
+    expect([...m.families.keys()].filter((family) => family.startsWith('ws_supervisor_cluster_'))).toEqual([
+      'ws_supervisor_cluster_lease_held',
+    ]);
+    expect(m.families.get('ws_supervisor_cluster_lease_held')?.help).toBe('the app');
+    unregister();
+    expect((await scrape(registry)).value('ws_supervisor_cluster_lease_held')).toBe(7);
   });
 
   describe('bad input: WSSUP_INVALID_ARGUMENT, and nothing registered', () => {
