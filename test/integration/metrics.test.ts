@@ -214,6 +214,31 @@ describe('registerMetrics', () => {
     await closing;
   });
 
+  it('a scrape after shutdown answers, every counter kept; a connection the supervisor ended has no cleanup latency to observe', async () => {
+    const t = await startRulesServer();
+    const { registry } = metricsOf(t.supervisor);
+    for (const user of ['sam', 'sam', 'sue']) await t.open(user);
+    const before = await scrape(registry);
+    expect(before.value('ws_supervisor_admitted_total')).toBe(3);
+
+    const stopped = t.supervisor.shutdown();
+    t.clock.increment(drainTimeoutMs); // the shutdown deadline: whoever has not answered is terminated
+    await stopped;
+    expect((await refusal(t.url('sid'))).status).toBe(503);
+    const after = await scrape(registry);
+    expect(after.value('ws_supervisor_admitted_total')).toBe(3);
+    expect(after.value('ws_supervisor_disposed_total', { reason: 'shutdown' })).toBe(3);
+    expect(after.value('ws_supervisor_rejected_total', { reason: 'shutting-down' })).toBe(1);
+    expect(after.value('ws_supervisor_connections', { state: 'active' })).toBe(0);
+    expect(after.value('ws_supervisor_connection_lifetime_seconds_count')).toBe(3);
+    // The supervisor ended them before their sockets said anything: no socket end to measure
+    // from, so the cleanup histogram counts fewer than disposed_total, and its HELP says so.
+    expect(t.events.disposed.map(({ cleanupMs }) => cleanupMs)).toEqual([undefined, undefined, undefined]);
+    expect(after.value('ws_supervisor_cleanup_latency_seconds_count')).toBe(0);
+    expect(after.families.get('ws_supervisor_cleanup_latency_seconds')?.help).toMatch(/not observed/i);
+    expectNoLeaks(t.supervisor);
+  });
+
   it("outside cluster mode registers no cluster_ gauge, and its undo leaves the app's metric of that name", async () => {
     const t = await startRulesServer();
     const registry = new Registry();
