@@ -1,9 +1,8 @@
 /**
  * Every reason a `rejected` or `disposed` event can carry, and every cause of
- * an `evicted` one, as lists: for the
- * metrics' series exported at 0 and the test that keeps the README's table in
- * step. Keyed by the unions, so a reason added to either type fails to compile
- * here until it is listed.
+ * an `evicted` one, as lists: for the metrics' series exported at 0 and the
+ * test that keeps the README's table in step. Keyed by the unions, so a
+ * reason or cause added to any of them fails to compile here until it is listed.
  */
 import type { DisposeReason, EvictionCause } from '../machines/events.js';
 import type { RejectReason } from './events.js';

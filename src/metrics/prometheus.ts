@@ -42,7 +42,7 @@ export interface MetricsSubject {
   on: Supervisor['on'];
 }
 
-/** The metric names, without the prefix. */
+/** The metric names, without the prefix (the `cluster_` ones only for a supervisor in cluster mode). */
 export const metricNames = {
   connections: 'connections',
   users: 'users',
