@@ -1,10 +1,10 @@
 /**
- * Every reason a `rejected` or `disposed` event can carry, as lists: for the
- * metrics' series exported at 0 and the test that keeps the README's table in
- * step. Keyed by the unions, so a reason added to either type fails to compile
- * here until it is listed.
+ * Every reason a `rejected` or `disposed` event can carry, and every cause of
+ * an `evicted` one, as lists: for the metrics' series exported at 0 and the
+ * test that keeps the README's table in step. Keyed by the unions, so a
+ * reason or cause added to any of them fails to compile here until it is listed.
  */
-import type { DisposeReason } from '../machines/events.js';
+import type { DisposeReason, EvictionCause } from '../machines/events.js';
 import type { RejectReason } from './events.js';
 
 export const REJECT_REASONS = Object.keys({
@@ -33,3 +33,8 @@ export const DISPOSE_REASONS = Object.keys({
   'app-error': true,
   'app-close': true,
 } satisfies Record<DisposeReason, true>) as readonly DisposeReason[];
+
+export const EVICTION_CAUSES = Object.keys({
+  idle: true,
+  'over-limit': true,
+} satisfies Record<EvictionCause, true>) as readonly EvictionCause[];

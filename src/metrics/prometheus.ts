@@ -13,9 +13,10 @@
 import type * as PromClient from 'prom-client';
 import { SupervisorError } from '../errors.js';
 import { requireOptionalPeer } from '../optional-peer.js';
-import { DISPOSE_REASONS, REJECT_REASONS } from '../reasons.js';
+import { DISPOSE_REASONS, EVICTION_CAUSES, REJECT_REASONS } from '../reasons.js';
 import type { StatsOptions, SupervisorStats } from '../stats.js';
 import type { Supervisor } from '../supervisor.js';
+import { registerClusterGauges } from './cluster-gauges.js';
 
 /** Options of {@link registerMetrics}. */
 export interface MetricsOptions {
@@ -41,7 +42,7 @@ export interface MetricsSubject {
   on: Supervisor['on'];
 }
 
-/** The metric names, without the prefix. */
+/** The metric names, without the prefix (the `cluster_` ones only for a supervisor in cluster mode). */
 export const metricNames = {
   connections: 'connections',
   users: 'users',
@@ -54,14 +55,28 @@ export const metricNames = {
   lifetime: 'connection_lifetime_seconds',
   capacityBands: 'users_by_capacity_band',
   capacityAlerts: 'capacity_alerts_total',
+  clusterBreaker: 'cluster_store_breaker',
+  clusterLeaseHeld: 'cluster_lease_held',
+  clusterUnsynced: 'cluster_unsynced_connections',
+  clusterPendingReleases: 'cluster_pending_releases',
 } as const;
+
+export type MetricKey = keyof typeof metricNames;
+
+/** Registered only for a supervisor in cluster mode: elsewhere they would say nothing true. */
+const CLUSTER_KEYS: readonly MetricKey[] = [
+  'clusterBreaker',
+  'clusterLeaseHeld',
+  'clusterUnsynced',
+  'clusterPendingReleases',
+];
 
 /** Socket end → disposal. Mostly 0 (cleanup in the same step); up to drainTimeoutMs for a lingering peer. */
 const CLEANUP_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 /** Admission → disposal: from a refused-at-once retry to a day-long session. */
 const LIFETIME_BUCKETS = [0.1, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14_400, 43_200, 86_400];
 
-// Labels exported at 0 from the start (REJECT_REASONS, DISPOSE_REASONS), so that a
+// Labels exported at 0 from the start (REJECT_REASONS, DISPOSE_REASONS, EVICTION_CAUSES), so that a
 // rate() over them has a series before the first event.
 const METRIC_PREFIX = /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/;
 const OPTION_KEYS = new Set(['registry', 'prefix']);
@@ -121,12 +136,18 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `idle_connections`              | gauge     |          | stats(): idle, evictable at the threshold |
  * | `admitted_total`                | counter   |          | `admitted` events |
  * | `rejected_total`                | counter   | `reason` | `rejected` events |
- * | `evicted_total`                 | counter   |          | `evicted` events |
+ * | `evicted_total`                 | counter   | `cause`: idle, over-limit | `evicted` events |
  * | `disposed_total`                | counter   | `reason` | `disposed` events |
  * | `cleanup_latency_seconds`       | histogram |          | `disposed` events: `cleanupMs`, socket end → slot free |
  * | `connection_lifetime_seconds`   | histogram |          | `disposed` events: `lifetimeMs` |
  * | `users_by_capacity_band`        | gauge     | `band`: `below` or the level (e.g. `0.8`) | stats().capacity, per scrape |
  * | `capacity_alerts_total`         | counter   | `level`, `direction`: up, down | `capacity` events |
+ * | `cluster_store_breaker`         | gauge     | `state`: closed, open, half-open, isolated | stats().cluster.breaker, per scrape: 1 for the current state |
+ * | `cluster_lease_held`            | gauge     |          | stats().cluster.leaseHeld, per scrape: 1 or 0 |
+ * | `cluster_unsynced_connections`  | gauge     |          | stats().cluster.unsynced, per scrape |
+ * | `cluster_pending_releases`      | gauge     |          | stats().cluster.pendingReleases, per scrape |
+ *
+ * The `cluster_` metrics are registered only when the supervisor runs in cluster mode.
  *
  * Counters and histograms count from registration: register right after
  * createSupervisor().
@@ -162,9 +183,14 @@ export function registerMetrics(
   const client = requireOptionalPeer<typeof PromClient>('prom-client', 'prom-client', 'Prometheus metrics');
   const registry = options.registry ?? client.register;
   const prefix = options.prefix ?? 'ws_supervisor_';
-  const name = (key: keyof typeof metricNames) => `${prefix}${metricNames[key]}`;
+  const name = (key: MetricKey) => `${prefix}${metricNames[key]}`;
+  const clustered = supervisor.stats().cluster !== undefined;
+  // Only the names registered here: the undo must never remove a metric it does not own.
+  const keys = (Object.keys(metricNames) as MetricKey[]).filter(
+    (key) => clustered || !CLUSTER_KEYS.includes(key),
+  );
   // All or nothing: refuse before the first metric is made.
-  for (const key of Object.keys(metricNames) as (keyof typeof metricNames)[]) {
+  for (const key of keys) {
     if (registry.getSingleMetric(name(key)) !== undefined) {
       throw invalid(
         `registerMetrics: the registry already holds ${name(key)}: pass another prefix or registry, or unregister the first one`,
@@ -233,7 +259,8 @@ export function registerMetrics(
   });
   const evicted = new client.Counter({
     name: name('evicted'),
-    help: 'Idle connections evicted at the threshold.',
+    help: 'Connections evicted, by cause: idle ones at the threshold, or (cluster mode) the newest over the cluster-wide limit.',
+    labelNames: ['cause'] as const,
     registers,
   });
   const disposed = new client.Counter({
@@ -244,7 +271,9 @@ export function registerMetrics(
   });
   const cleanup = new client.Histogram({
     name: name('cleanup'),
-    help: 'From the socket ending (close frame, FIN, close or error) to disposal, every slot free.',
+    help:
+      'From the socket ending (close frame, FIN, close or error) to disposal, every slot free. ' +
+      'Not observed when the supervisor ended a connection before its socket said anything (eviction or shutdown of a silent peer, dead peer, connect timeout): its count is below disposed_total.',
     buckets: CLEANUP_BUCKETS,
     registers,
   });
@@ -254,8 +283,10 @@ export function registerMetrics(
     buckets: LIFETIME_BUCKETS,
     registers,
   });
+  if (clustered) registerClusterGauges(client, registers, name, supervisor);
   for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
   for (const reason of DISPOSE_REASONS) disposed.inc({ reason }, 0);
+  for (const cause of EVICTION_CAUSES) evicted.inc({ cause }, 0);
   // The levels are fixed at createSupervisor(): every series an alert can land in, at 0.
   for (const level of supervisor.stats().capacity.levels) {
     for (const direction of ['up', 'down'] as const)
@@ -265,7 +296,7 @@ export function registerMetrics(
   const listeners = [
     supervisor.on('admitted', () => admitted.inc()),
     supervisor.on('rejected', ({ reason }) => rejected.inc({ reason })),
-    supervisor.on('evicted', () => evicted.inc()),
+    supervisor.on('evicted', ({ cause }) => evicted.inc({ cause })),
     supervisor.on('capacity', ({ level, direction }) =>
       capacityAlerts.inc({ level: String(level), direction }),
     ),
@@ -281,7 +312,7 @@ export function registerMetrics(
     if (!registered) return;
     registered = false;
     for (const off of listeners) off();
-    for (const key of Object.keys(metricNames) as (keyof typeof metricNames)[]) {
+    for (const key of keys) {
       registry.removeSingleMetric(name(key));
     }
   };

@@ -6,7 +6,7 @@
  * server's GET /metrics is scraped over HTTP in test/examples/.
  */
 import { once } from 'node:events';
-import { Registry, register } from 'prom-client';
+import { Gauge, Registry, register } from 'prom-client';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type Supervisor, SupervisorError } from '../../src/index.js';
 import { type MetricsSubject, registerMetrics } from '../../src/metrics/index.js';
@@ -69,7 +69,8 @@ describe('registerMetrics', () => {
     t.clock.increment(idleTimeoutMs);
     await vi.waitFor(() => expect(t.events.disposed).toHaveLength(2), ioWait);
     m = await scrape(registry);
-    expect(m.value('ws_supervisor_evicted_total')).toBe(2);
+    expect(m.value('ws_supervisor_evicted_total', { cause: 'idle' })).toBe(2);
+    expect(m.value('ws_supervisor_evicted_total', { cause: 'over-limit' })).toBe(0);
     expect(m.value('ws_supervisor_disposed_total', { reason: 'evicted' })).toBe(2);
     expect(m.value('ws_supervisor_idle_connections')).toBe(4); // ann's 3 left and bob
     expect(m.value('ws_supervisor_connections', { state: 'active' })).toBe(4);
@@ -211,6 +212,51 @@ describe('registerMetrics', () => {
     const closing = once(ws, 'close');
     ws.close();
     await closing;
+  });
+
+  it('a scrape after shutdown answers, every counter kept; a connection the supervisor ended has no cleanup latency to observe', async () => {
+    const t = await startRulesServer();
+    const { registry } = metricsOf(t.supervisor);
+    for (const user of ['sam', 'sam', 'sue']) await t.open(user);
+    const before = await scrape(registry);
+    expect(before.value('ws_supervisor_admitted_total')).toBe(3);
+
+    const stopped = t.supervisor.shutdown();
+    t.clock.increment(drainTimeoutMs); // the shutdown deadline: whoever has not answered is terminated
+    await stopped;
+    expect((await refusal(t.url('sid'))).status).toBe(503);
+    const after = await scrape(registry);
+    expect(after.value('ws_supervisor_admitted_total')).toBe(3);
+    expect(after.value('ws_supervisor_disposed_total', { reason: 'shutdown' })).toBe(3);
+    expect(after.value('ws_supervisor_rejected_total', { reason: 'shutting-down' })).toBe(1);
+    expect(after.value('ws_supervisor_connections', { state: 'active' })).toBe(0);
+    expect(after.value('ws_supervisor_connection_lifetime_seconds_count')).toBe(3);
+    // The supervisor ended them before their sockets said anything: no socket end to measure
+    // from, so the cleanup histogram counts fewer than disposed_total, and its HELP says so.
+    expect(t.events.disposed.map(({ cleanupMs }) => cleanupMs)).toEqual([undefined, undefined, undefined]);
+    expect(after.value('ws_supervisor_cleanup_latency_seconds_count')).toBe(0);
+    expect(after.families.get('ws_supervisor_cleanup_latency_seconds')?.help).toMatch(/not observed/i);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it("outside cluster mode registers no cluster_ gauge, and its undo leaves the app's metric of that name", async () => {
+    const t = await startRulesServer();
+    const registry = new Registry();
+    // The app's own metric, named as the gauge a supervisor in cluster mode would register.
+    const own = new Gauge({
+      name: 'ws_supervisor_cluster_lease_held',
+      help: 'the app',
+      registers: [registry],
+    });
+    own.set(7);
+    const unregister = registerMetrics(t.supervisor, { registry });
+    const m = await scrape(registry);
+    expect([...m.families.keys()].filter((family) => family.startsWith('ws_supervisor_cluster_'))).toEqual([
+      'ws_supervisor_cluster_lease_held',
+    ]);
+    expect(m.families.get('ws_supervisor_cluster_lease_held')?.help).toBe('the app');
+    unregister();
+    expect((await scrape(registry)).value('ws_supervisor_cluster_lease_held')).toBe(7);
   });
 
   describe('bad input: WSSUP_INVALID_ARGUMENT, and nothing registered', () => {

@@ -24,6 +24,7 @@ import {
 } from '../../src/index.js';
 import { metricNames, registerMetrics } from '../../src/metrics/index.js';
 import { DISPOSE_REASONS, REJECT_REASONS } from '../../src/reasons.js';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -163,7 +164,12 @@ describe("the README's metrics table", () => {
   it('gives each metric the type and the label names it is registered with', async () => {
     const rows = tableAfter('| Metric (prefix `ws_supervisor_`) | Type | Labels | Source |');
     const registry = new Registry();
-    const supervisor = createSupervisor({ authenticate: () => ({ userId: 'u' }) });
+    // In cluster mode, so that the cluster_ gauges are registered too.
+    const store = new MemoryBook(() => Date.now()).store('node-0', 60_000);
+    const supervisor = createSupervisor({
+      authenticate: () => ({ userId: 'u' }),
+      cluster: { store, nodeId: 'node-0' },
+    });
     onTestFinished(() => supervisor.shutdown());
     const unregister = registerMetrics(supervisor, { registry, prefix: '' });
     try {

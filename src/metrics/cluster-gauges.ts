@@ -1,0 +1,61 @@
+/**
+ * The cluster-mode gauges of registerMetrics (issue 12): this node's place in
+ * the cluster, read from `stats().cluster` (O(1), never the store) at each
+ * scrape, so that a scrape and stats() agree. Under the 'local' outage policy
+ * an outage refuses nobody: these gauges are what shows it.
+ */
+import type * as PromClient from 'prom-client';
+import type { BreakerState } from '../cluster/cluster-admission.js';
+import type { MetricKey, MetricsSubject } from './prometheus.js';
+
+/** Every state the breaker gauge exports, at 1 for the current one and 0 for the rest. */
+const BREAKER_STATES = Object.keys({
+  closed: true,
+  open: true,
+  'half-open': true,
+  isolated: true,
+} satisfies Record<BreakerState, true>) as readonly BreakerState[];
+
+/** Registers the four gauges in `registers`; registerMetrics' undo removes them by name. */
+export function registerClusterGauges(
+  client: typeof PromClient,
+  registers: PromClient.Registry[],
+  name: (key: MetricKey) => string,
+  supervisor: MetricsSubject,
+): void {
+  const cluster = () => supervisor.stats().cluster;
+  new client.Gauge({
+    name: name('clusterBreaker'),
+    help: "The circuit breaker around the slot store, 1 for this node's current state: open means the store does not answer and the outage policy applies.",
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      const breaker = cluster()?.breaker;
+      for (const state of BREAKER_STATES) this.set({ state }, state === breaker ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    name: name('clusterLeaseHeld'),
+    help: '1 while this node holds its lease in the slot store; 0 before the first one, once it ran out unrenewed (other nodes count this one dead), and after shutdown.',
+    registers,
+    collect() {
+      this.set(cluster()?.leaseHeld === true ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    name: name('clusterUnsynced'),
+    help: "Connections admitted while the store was away (the 'local' policy), not booked in it yet.",
+    registers,
+    collect() {
+      this.set(cluster()?.unsynced ?? 0);
+    },
+  });
+  new client.Gauge({
+    name: name('clusterPendingReleases'),
+    help: 'Slot releases the store has not confirmed yet, retried when it answers.',
+    registers,
+    collect() {
+      this.set(cluster()?.pendingReleases ?? 0);
+    },
+  });
+}
