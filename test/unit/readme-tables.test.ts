@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { CloseCodes } from '../../machines/index.js';
+import { ClientCloseCodes, CloseCodes, closeKindOf, dispositionOf } from '../../machines/index.js';
 import {
   type AdmittedEvent,
   type CapacityEvent,
@@ -242,6 +242,41 @@ describe("the README's table of events", () => {
     );
     expect(documented).toEqual(
       Object.fromEntries(Object.entries(events).map(([name, fields]) => [name, [...fields].sort()])),
+    );
+  });
+});
+
+describe("the README's table of what the client does after a close", () => {
+  const rows = tableAfter('| Close code | `kind` | The client |');
+  /** What a row's last cell says the client does, by its first words, as the machine's disposition. */
+  const dispositionSaid = (text: string) =>
+    text.startsWith('Waits, with nothing scheduled')
+      ? 'suspend-until-active'
+      : text.startsWith('Reconnects at a uniformly random moment')
+        ? 'spread'
+        : text.startsWith('Backs off')
+          ? 'backoff'
+          : text.startsWith('Does not retry')
+            ? 'suspend-until-resumed'
+            : `unrecognised: ${text}`;
+
+  it.each(rows.map((row) => [row[0] ?? '', row]))('%s', (_codes, [codes = '', kinds = '', does = '']) => {
+    const bold = [...codes.matchAll(/\*\*(\d{4})\*\*/g)].map((match) => Number(match[1]));
+    expect(bold.length, 'the row names a close code').toBeGreaterThan(0);
+    for (const code of bold) {
+      expect(names(kinds), `${code}'s kind`).toContain(closeKindOf(code));
+      expect(dispositionOf(code), `what the client does after ${code}`).toBe(dispositionSaid(does));
+    }
+  });
+
+  it('names every code the client has a rule for, and every kind', () => {
+    const documented = rows.flatMap(([codes = '']) =>
+      [...codes.matchAll(/\*\*(\d{4})\*\*/g)].map((match) => Number(match[1])),
+    );
+    expect(Object.values(ClientCloseCodes).filter((code) => !documented.includes(code))).toEqual([]);
+    const kinds = new Set([...Object.values(ClientCloseCodes).map(closeKindOf), closeKindOf(3000)]);
+    expect([...kinds].filter((kind) => !rows.some(([, cell = '']) => names(cell).includes(kind)))).toEqual(
+      [],
     );
   });
 });
