@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ClientCloseCodes, CloseCodes, closeKindOf, dispositionOf } from '../../machines/index.js';
+import type { ClientEvents } from '../../src/client/index.js';
 import {
   type AdmittedEvent,
   type CapacityEvent,
@@ -277,6 +278,45 @@ describe("the README's table of what the client does after a close", () => {
     const kinds = new Set([...Object.values(ClientCloseCodes).map(closeKindOf), closeKindOf(3000)]);
     expect([...kinds].filter((kind) => !rows.some(([, cell = '']) => names(cell).includes(kind)))).toEqual(
       [],
+    );
+  });
+});
+
+describe("the README's list of the client's events", () => {
+  it('names every event with every field of its payload, and no other', () => {
+    const events = {
+      open: Object.keys({ url: true } satisfies Record<keyof ClientEvents['open'], true>),
+      message: Object.keys({ data: true } satisfies Record<keyof ClientEvents['message'], true>),
+      close: Object.keys({
+        code: true,
+        reason: true,
+        retryAfterMs: true,
+        wasClean: true,
+        kind: true,
+        next: true,
+      } satisfies Record<keyof ClientEvents['close'], true>),
+      reconnecting: Object.keys({ delayMs: true, attempt: true } satisfies Record<
+        keyof ClientEvents['reconnecting'],
+        true
+      >),
+      state: Object.keys({ state: true, previous: true } satisfies Record<keyof ClientEvents['state'], true>),
+    } satisfies Record<keyof ClientEvents, string[]>;
+    // "the events are `open` (`{ url }`…), `message` (`{ data }`: …), … and `state` (`{ state, previous }`)."
+    const section = readme.split(/^## Client$/m)[1]?.split(/^## /m)[0] ?? '';
+    const sentence = section.slice(section.indexOf('the events are')).split(/\.\s/)[0] ?? '';
+    const documented = Object.fromEntries(
+      // An event's name, then its parentheses (skipped whole: the names inside are not events).
+      [...sentence.matchAll(/`(\w+)`(?:\s+\(([^()]*)\))?/g)].map((match) => [
+        match[1],
+        (match[2]?.match(/^`\{([^}]*)\}`/)?.[1] ?? '')
+          .split(',')
+          .map((field) => field.trim())
+          .filter((field) => field !== '')
+          .sort(),
+      ]),
+    );
+    expect(documented).toEqual(
+      Object.fromEntries(Object.entries(events).map(([name, fields]) => [name, [...fields].sort()])),
     );
   });
 });
