@@ -25,6 +25,7 @@ import {
 } from '../../src/index.js';
 import { metricNames, registerMetrics } from '../../src/metrics/index.js';
 import { DISPOSE_REASONS, REJECT_REASONS } from '../../src/reasons.js';
+import { closeCodeFor } from '../../src/refusal.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -318,5 +319,32 @@ describe("the README's list of the client's events", () => {
     expect(documented).toEqual(
       Object.fromEntries(Object.entries(events).map(([name, fields]) => [name, [...fields].sort()])),
     );
+  });
+});
+
+describe("the README's table of refusals a client can read", () => {
+  const rows = tableAfter('### Refusals a client can read');
+  const bold = (cell: string) => [...cell.matchAll(/\*\*(\d+)\*\*/g)].map((match) => Number(match[1]));
+
+  it('gives each close code as 4000 + the HTTP status it stands for', () => {
+    for (const [code = '', status = ''] of rows.filter(([code = '']) => bold(code).length > 0)) {
+      expect(bold(code), `the row of ${code}`).toEqual([closeCodeFor(Number(status))]);
+    }
+  });
+
+  it('has a row for every status a refusal with a valid handshake is answered with', () => {
+    // The statuses of the close-code table's rows for the `rejected` reasons that a close frame can carry.
+    const closeCodeRows = tableAfter('### Close codes and HTTP statuses');
+    const closable = REJECT_REASONS.filter(
+      (reason) => reason !== 'bad-handshake' && reason !== 'socket-closed',
+    );
+    const statuses = new Set(
+      closeCodeRows
+        .filter(([, , reasons = '']) => closable.some((reason) => names(reasons).includes(reason)))
+        .flatMap(([, answer = '']) => bold(answer)),
+    );
+    expect([...statuses].sort()).toEqual([400, 401, 403, 429, 500, 503]);
+    const listed = rows.flatMap(([code = '']) => bold(code));
+    expect([...statuses].map(closeCodeFor).filter((code) => !listed.includes(code))).toEqual([]);
   });
 });
