@@ -132,3 +132,38 @@ describe('the README’s “Allowed” column', () => {
     },
   );
 });
+
+describe('the README’s table of the cluster option', () => {
+  const table = readme.slice(readme.indexOf('| `cluster` field | Default | Meaning |'));
+  const clusterRows = [...table.matchAll(/^\|\s*`(\w+)`\s*\|(.*)\|\s*$/gm)]
+    .map((match) => ({
+      name: match[1] as string,
+      cells: (match[2] as string).split('|').map((cell) => cell.trim()),
+    }))
+    .filter(({ cells }) => cells.length === 2);
+  const bounded = clusterRows.flatMap(({ name, cells }) =>
+    statedBounds(name, cells.at(-1) ?? '').filter((bound) => bound.where === name),
+  );
+
+  it('states the bounds of the lease and the reaper', () => {
+    expect(bounded.map(({ where }) => where).sort()).toEqual(['leaseTtlMs', 'reaperIntervalMs']);
+  });
+
+  it.each(bounded.map((bound) => [bound.where, bound]))(
+    'cluster.%s: accepts its stated bounds and refuses what lies beyond them',
+    (where, { valid, invalid }) => {
+      const options = (value: number) => ({
+        authenticate: () => 'user',
+        cluster: { redis: 'redis://127.0.0.1:6390', [where]: value },
+      });
+      for (const value of valid) {
+        expect(() => resolveOptions(options(value)), `${where}: ${value} is allowed`).not.toThrow();
+      }
+      for (const value of invalid) {
+        expect(() => resolveOptions(options(value)), `${where}: ${value} is refused`).toThrow(
+          InvalidOptionError,
+        );
+      }
+    },
+  );
+});
