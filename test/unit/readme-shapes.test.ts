@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
-import { startServer } from '../helpers/server.js';
+import { allDisposed, expectNoLeaks, startServer } from '../helpers/server.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const observing = readme.split(/^## Observing it$/m)[1]?.split(/^## /m)[0] ?? '';
@@ -83,5 +83,9 @@ describe('the README’s “Observing it” snippet', () => {
       'userStats()',
     );
     expectSameFields(documentedShape('audit(), O(connections)'), supervisor.audit(), 'audit()');
+
+    ws.close();
+    await allDisposed(supervisor);
+    expectNoLeaks(supervisor);
   });
 });
