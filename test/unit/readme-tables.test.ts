@@ -16,6 +16,7 @@ import {
   type ClusterOptions,
   createSupervisor,
   type DisposedEvent,
+  type DisposeInfo,
   defaultRetryAfterMs,
   type EvictedEvent,
   type RejectedEvent,
@@ -346,5 +347,21 @@ describe("the README's table of refusals a client can read", () => {
     expect([...statuses].sort()).toEqual([400, 401, 403, 429, 500, 503]);
     const listed = rows.flatMap(([code = '']) => bold(code));
     expect([...statuses].map(closeCodeFor).filter((code) => !listed.includes(code))).toEqual([]);
+  });
+});
+
+describe("the README's row of the onClose hook", () => {
+  it('names every field of what onClose receives, and no other', () => {
+    const fields = Object.keys({
+      reason: true,
+      closeCode: true,
+      lifetimeMs: true,
+      cleanupMs: true,
+    } satisfies Record<keyof DisposeInfo, true>);
+    const row = tableAfter('| Hook or setting | Meaning |').find(([hook = '']) =>
+      hook.startsWith('`onClose('),
+    );
+    const documented = (row?.[0]?.match(/\{([^}]*)\}/)?.[1] ?? '').split(',').map((field) => field.trim());
+    expect(documented.sort()).toEqual(fields.sort());
   });
 });
