@@ -501,7 +501,12 @@ describe('outage policy', () => {
       const answer = await refusal(node(c, 0).url('eve'));
       expect(answer.status).toBe(503);
     }
-    expect(node(c, 0).events.rejected.at(-1)).toMatchObject({ reason: 'store-unavailable', status: 503 });
+    // The hint is when the breaker next tries the store (1 s, as the README says), not `retryAfterMs`.
+    expect(node(c, 0).events.rejected.at(-1)).toMatchObject({
+      reason: 'store-unavailable',
+      status: 503,
+      retryAfterMs: 1_000,
+    });
     expect(events.map((e) => e.breaker)).toEqual(['open']);
     await touch(kept.ws);
     c.book.down = false;

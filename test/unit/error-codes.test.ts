@@ -5,7 +5,14 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ErrorCodes } from '../../src/index.js';
+import {
+  AppHookError,
+  ErrorCodes,
+  InvalidOptionError,
+  MissingPeerError,
+  SlotStoreUnavailableError,
+  type SupervisorError,
+} from '../../src/index.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -81,5 +88,24 @@ describe('error codes', () => {
       'SlotStoreUnavailableError',
     ]);
     for (const [name, code] of classes) expect(rowOf(code), code).toContain(`\`${name}\``);
+  });
+
+  it('the README lists the fields each error class carries, and no other', () => {
+    const instances: SupervisorError[] = [
+      new InvalidOptionError('preset', "'production'", 'prod'),
+      new AppHookError('onOpen', new Error('boom'), 'connection-id'),
+      new MissingPeerError('elkjs', 'SVG charts', new Error('not found')),
+      new SlotStoreUnavailableError('redis timed out', { cause: new Error('timeout') }),
+    ];
+    for (const error of instances) {
+      // What Error and SupervisorError give every error are not the class's own.
+      const fields = Object.getOwnPropertyNames(error)
+        .filter((field) => !['stack', 'message', 'name', 'code'].includes(field))
+        .sort();
+      // "(`InvalidOptionError` with `option`, `allowed`, `received`)", or "(`SlotStoreUnavailableError`, with `cause`)".
+      const listed = rowOf(error.code).match(new RegExp(`\`${error.name}\`,? with ((?:\`\\w+\`(?:, )?)+)`));
+      const documented = [...(listed?.[1] ?? '').matchAll(/`(\w+)`/g)].map((match) => match[1]).sort();
+      expect(documented, `the fields of ${error.name} in the row of ${error.code}`).toEqual(fields);
+    }
   });
 });

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { type PresetName, resolveOptions } from '../../src/index.js';
+import { InvalidOptionError, type PresetName, resolveOptions } from '../../src/index.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const section = readme.split(/^## Options$/m)[1]?.split(/^## /m)[0] ?? '';
@@ -55,4 +55,115 @@ describe('the README’s option tables', () => {
     );
     expect(said).toEqual(resolveOptions({ authenticate: () => 'user' }).retryAfterMs);
   });
+});
+
+/**
+ * The bounds an "Allowed" cell states, each with the option (or `option.field`)
+ * it bounds: `integer 1–100000`, `integer ms, 0–2147483647`, `number in (0, 1]`,
+ * `` `burst` an integer 1–1000000 ``.
+ */
+function statedBounds(name: string, allowed: string) {
+  const bound =
+    /(?:`(\w+)` an? )?(?:integer(?: ms)?,? (\d+)–(\d+)|number in ([([])([\d.]+), ([\d.]+)([)\]]))/g;
+  return [...allowed.matchAll(bound)].map((match) => {
+    const [, field, intMin, intMax, open, low, high, close] = match;
+    const where = field === undefined ? name : `${name}.${field}`;
+    if (intMin !== undefined) {
+      const [min, max] = [Number(intMin), Number(intMax)];
+      return { where, valid: [min, max], invalid: [min - 1, max + 1, min + 0.5] };
+    }
+    const [min, max] = [Number(low), Number(high)];
+    return {
+      where,
+      valid: [open === '[' ? min : min + 1e-9, close === ']' ? max : max - 1e-9],
+      invalid: [open === '[' ? min - 1e-9 : min, close === ']' ? max + 1e-9 : max],
+    };
+  });
+}
+
+/** Options with `value` at `where`; a nested field gets valid siblings (admissionRate's). */
+function optionsWith(where: string, value: number) {
+  const [name, field] = where.split('.') as [string, string | undefined];
+  const option = field === undefined ? value : { perSecond: 1, burst: 1, [field]: value };
+  return { authenticate: () => 'user', [name]: option };
+}
+
+describe('the README’s “Allowed” column', () => {
+  const bounded = rows.flatMap(({ name, cells }) => statedBounds(name, cells.at(-1) ?? ''));
+
+  it('states the bounds of every numeric option', () => {
+    // Every integer and fraction option, retryAfterMs, and admissionRate's two fields.
+    expect(bounded.map(({ where }) => where).sort()).toEqual(
+      [
+        'admissionRate.burst',
+        'admissionRate.perSecond',
+        'authenticateTimeoutMs',
+        'capacityHysteresis',
+        'closeRefusalTimeoutMs',
+        'connectTimeoutMs',
+        'drainTimeoutMs',
+        'evictionThreshold',
+        'heartbeatIntervalMs',
+        'idleTimeoutMs',
+        'lingerMs',
+        'maxBufferedBytes',
+        'maxCloseRefusals',
+        'maxConnectionsPerUser',
+        'maxPayloadBytes',
+        'retryAfterMs',
+      ].sort(),
+    );
+  });
+
+  it.each(bounded.map((bound) => [bound.where, bound]))(
+    '%s: accepts its stated bounds and refuses what lies beyond them',
+    (where, { valid, invalid }) => {
+      for (const value of valid) {
+        expect(
+          () => resolveOptions(optionsWith(where, value)),
+          `${where}: ${value} is allowed`,
+        ).not.toThrow();
+      }
+      for (const value of invalid) {
+        expect(() => resolveOptions(optionsWith(where, value)), `${where}: ${value} is refused`).toThrow(
+          InvalidOptionError,
+        );
+      }
+    },
+  );
+});
+
+describe('the README’s table of the cluster option', () => {
+  const table = readme.slice(readme.indexOf('| `cluster` field | Default | Meaning |'));
+  const clusterRows = [...table.matchAll(/^\|\s*`(\w+)`\s*\|(.*)\|\s*$/gm)]
+    .map((match) => ({
+      name: match[1] as string,
+      cells: (match[2] as string).split('|').map((cell) => cell.trim()),
+    }))
+    .filter(({ cells }) => cells.length === 2);
+  const bounded = clusterRows.flatMap(({ name, cells }) =>
+    statedBounds(name, cells.at(-1) ?? '').filter((bound) => bound.where === name),
+  );
+
+  it('states the bounds of the lease and the reaper', () => {
+    expect(bounded.map(({ where }) => where).sort()).toEqual(['leaseTtlMs', 'reaperIntervalMs']);
+  });
+
+  it.each(bounded.map((bound) => [bound.where, bound]))(
+    'cluster.%s: accepts its stated bounds and refuses what lies beyond them',
+    (where, { valid, invalid }) => {
+      const options = (value: number) => ({
+        authenticate: () => 'user',
+        cluster: { redis: 'redis://127.0.0.1:6390', [where]: value },
+      });
+      for (const value of valid) {
+        expect(() => resolveOptions(options(value)), `${where}: ${value} is allowed`).not.toThrow();
+      }
+      for (const value of invalid) {
+        expect(() => resolveOptions(options(value)), `${where}: ${value} is refused`).toThrow(
+          InvalidOptionError,
+        );
+      }
+    },
+  );
 });

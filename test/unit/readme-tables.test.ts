@@ -8,13 +8,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { CloseCodes } from '../../machines/index.js';
+import { ClientCloseCodes, CloseCodes, closeKindOf, dispositionOf } from '../../machines/index.js';
+import type { ClientEvents } from '../../src/client/index.js';
 import {
   type AdmittedEvent,
   type CapacityEvent,
   type ClusterOptions,
   createSupervisor,
   type DisposedEvent,
+  type DisposeInfo,
   defaultRetryAfterMs,
   type EvictedEvent,
   type RejectedEvent,
@@ -24,6 +26,7 @@ import {
 } from '../../src/index.js';
 import { metricNames, registerMetrics } from '../../src/metrics/index.js';
 import { DISPOSE_REASONS, REJECT_REASONS } from '../../src/reasons.js';
+import { closeCodeFor } from '../../src/refusal.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -250,5 +253,123 @@ describe("the README's table of events", () => {
     expect(documented).toEqual(
       Object.fromEntries(Object.entries(events).map(([name, fields]) => [name, [...fields].sort()])),
     );
+  });
+});
+
+describe("the README's table of what the client does after a close", () => {
+  const rows = tableAfter('| Close code | `kind` | The client |');
+  /** What a row's last cell says the client does, by its first words, as the machine's disposition. */
+  const dispositionSaid = (text: string) =>
+    text.startsWith('Waits, with nothing scheduled')
+      ? 'suspend-until-active'
+      : text.startsWith('Reconnects at a uniformly random moment')
+        ? 'spread'
+        : text.startsWith('Backs off')
+          ? 'backoff'
+          : text.startsWith('Does not retry')
+            ? 'suspend-until-resumed'
+            : `unrecognised: ${text}`;
+
+  it.each(rows.map((row) => [row[0] ?? '', row]))('%s', (_codes, [codes = '', kinds = '', does = '']) => {
+    const bold = [...codes.matchAll(/\*\*(\d{4})\*\*/g)].map((match) => Number(match[1]));
+    expect(bold.length, 'the row names a close code').toBeGreaterThan(0);
+    for (const code of bold) {
+      expect(names(kinds), `${code}'s kind`).toContain(closeKindOf(code));
+      expect(dispositionOf(code), `what the client does after ${code}`).toBe(dispositionSaid(does));
+    }
+  });
+
+  it('names every code the client has a rule for, and every kind', () => {
+    const documented = rows.flatMap(([codes = '']) =>
+      [...codes.matchAll(/\*\*(\d{4})\*\*/g)].map((match) => Number(match[1])),
+    );
+    expect(Object.values(ClientCloseCodes).filter((code) => !documented.includes(code))).toEqual([]);
+    const kinds = new Set([...Object.values(ClientCloseCodes).map(closeKindOf), closeKindOf(3000)]);
+    expect([...kinds].filter((kind) => !rows.some(([, cell = '']) => names(cell).includes(kind)))).toEqual(
+      [],
+    );
+  });
+});
+
+describe("the README's list of the client's events", () => {
+  it('names every event with every field of its payload, and no other', () => {
+    const events = {
+      open: Object.keys({ url: true } satisfies Record<keyof ClientEvents['open'], true>),
+      message: Object.keys({ data: true } satisfies Record<keyof ClientEvents['message'], true>),
+      close: Object.keys({
+        code: true,
+        reason: true,
+        retryAfterMs: true,
+        wasClean: true,
+        kind: true,
+        next: true,
+      } satisfies Record<keyof ClientEvents['close'], true>),
+      reconnecting: Object.keys({ delayMs: true, attempt: true } satisfies Record<
+        keyof ClientEvents['reconnecting'],
+        true
+      >),
+      state: Object.keys({ state: true, previous: true } satisfies Record<keyof ClientEvents['state'], true>),
+    } satisfies Record<keyof ClientEvents, string[]>;
+    // "the events are `open` (`{ url }`…), `message` (`{ data }`: …), … and `state` (`{ state, previous }`)."
+    const section = readme.split(/^## Client$/m)[1]?.split(/^## /m)[0] ?? '';
+    const sentence = section.slice(section.indexOf('the events are')).split(/\.\s/)[0] ?? '';
+    const documented = Object.fromEntries(
+      // An event's name, then its parentheses (skipped whole: the names inside are not events).
+      [...sentence.matchAll(/`(\w+)`(?:\s+\(([^()]*)\))?/g)].map((match) => [
+        match[1],
+        (match[2]?.match(/^`\{([^}]*)\}`/)?.[1] ?? '')
+          .split(',')
+          .map((field) => field.trim())
+          .filter((field) => field !== '')
+          .sort(),
+      ]),
+    );
+    expect(documented).toEqual(
+      Object.fromEntries(Object.entries(events).map(([name, fields]) => [name, [...fields].sort()])),
+    );
+  });
+});
+
+describe("the README's table of refusals a client can read", () => {
+  const rows = tableAfter('### Refusals a client can read');
+  const bold = (cell: string) => [...cell.matchAll(/\*\*(\d+)\*\*/g)].map((match) => Number(match[1]));
+
+  it('gives each close code as 4000 + the HTTP status it stands for', () => {
+    for (const [code = '', status = ''] of rows.filter(([code = '']) => bold(code).length > 0)) {
+      expect(bold(code), `the row of ${code}`).toEqual([closeCodeFor(Number(status))]);
+    }
+  });
+
+  it('has a row for every status a refusal with a valid handshake is answered with', () => {
+    // The statuses of the close-code table's rows for the `rejected` reasons that a close frame can carry.
+    const closeCodeRows = tableAfter('### Close codes and HTTP statuses');
+    const closable = REJECT_REASONS.filter(
+      (reason) => reason !== 'bad-handshake' && reason !== 'socket-closed',
+    );
+    const statuses = new Set(
+      closeCodeRows
+        .filter(([, , reasons = '']) => closable.some((reason) => names(reasons).includes(reason)))
+        .flatMap(([, answer = '']) => bold(answer)),
+    );
+    expect([...statuses].sort()).toEqual([400, 401, 403, 429, 500, 503]);
+    const listed = rows.flatMap(([code = '']) => bold(code));
+    expect([...statuses].map(closeCodeFor).filter((code) => !listed.includes(code))).toEqual([]);
+  });
+});
+
+describe("the README's row of the onClose hook", () => {
+  it('names every field of what onClose receives, and no other', () => {
+    const fields = Object.keys({
+      reason: true,
+      closeCode: true,
+      httpStatus: true,
+      lifetimeMs: true,
+      cleanupMs: true,
+    } satisfies Record<keyof DisposeInfo, true>);
+    const row = tableAfter('| Hook or setting | Meaning |').find(([hook = '']) =>
+      hook.startsWith('`onClose('),
+    );
+    const documented = (row?.[0]?.match(/\{([^}]*)\}/)?.[1] ?? '').split(',').map((field) => field.trim());
+    expect(documented.sort()).toEqual(fields.sort());
   });
 });

@@ -1,0 +1,62 @@
+/**
+ * What the README points at must be there: every `npm run <script>` it tells
+ * a user to type is a script of package.json, every file or folder it links
+ * to or names under the repository's own folders exists, and every link to a
+ * section (`#anchor`, here or in docs/) lands on a heading.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+
+const root = new URL('../../', import.meta.url);
+const readme = readFileSync(new URL('README.md', root), 'utf8');
+const scripts = Object.keys(
+  (JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { scripts: Record<string, string> })
+    .scripts,
+);
+const exists = (path: string) => existsSync(new URL(path, root));
+
+/** GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens. */
+const anchorOf = (heading: string) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\w\- ]/g, '')
+    .replaceAll(' ', '-');
+
+/** The anchors of a markdown file's headings (those inside code blocks are not headings). */
+function anchorsOf(markdown: string): Set<string> {
+  const prose = markdown.replace(/^```[\s\S]*?^```/gm, '');
+  return new Set([...prose.matchAll(/^#+ (.*)$/gm)].map((match) => anchorOf(match[1] as string)));
+}
+
+describe('what the README points at', () => {
+  it('every `npm run` script it names is in package.json', () => {
+    // `npm\nrun x` happens where a sentence wraps.
+    const named = new Set([...readme.matchAll(/npm\s+run\s+([\w:-]+)/g)].map((match) => match[1] as string));
+    expect(named.size).toBeGreaterThan(5);
+    expect([...named].filter((script) => !scripts.includes(script))).toEqual([]);
+  });
+
+  it('every file it links to exists', () => {
+    const linked = [...readme.matchAll(/\]\((?![a-z]+:|#)([^)#\s]+)/g)].map((match) => match[1] as string);
+    expect(linked.length).toBeGreaterThan(10);
+    expect(linked.filter((path) => !exists(path))).toEqual([]);
+  });
+
+  it('every path it names under the repository’s folders exists', () => {
+    const named = [
+      ...readme.matchAll(/`((?:src|machines|examples|test|bench|docs)\/[^`\s*#]*)(?:#[^`]*)?`/g),
+    ].map((match) => match[1] as string);
+    expect(named.length).toBeGreaterThan(10);
+    expect(named.filter((path) => !exists(path))).toEqual([]);
+  });
+
+  it('every link to a section lands on a heading', () => {
+    const broken: string[] = [];
+    for (const [, file, anchor] of readme.matchAll(/\]\(([^)#\s:]*)#([^)\s]+)\)/g)) {
+      const target = file === '' ? readme : readFileSync(new URL(file as string, root), 'utf8');
+      if (!anchorsOf(target).has(anchor as string)) broken.push(`${file}#${anchor}`);
+    }
+    expect(broken).toEqual([]);
+  });
+});
