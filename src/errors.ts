@@ -100,5 +100,19 @@ function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
   if (typeof value === 'function') return 'a function';
-  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value !== 'object') return `a ${typeof value}`;
+  // By its class: "received a WebSocketServer" says which mistake it was ("a object" did not).
+  const name = classNameOf(value);
+  if (typeof name !== 'string' || name === '' || name === 'Object') return 'an object';
+  return `${/^[AEIOU]/i.test(name) ? 'an' : 'a'} ${name}`;
+}
+
+/** The class name of an object, or undefined; never throws (a Proxy or a getter may), as it runs while an error is built. */
+function classNameOf(value: object): unknown {
+  try {
+    return (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  } catch {
+    return undefined;
+  }
 }

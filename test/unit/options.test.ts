@@ -337,6 +337,10 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     onTestFinished(() => void wss.close());
     const error = thrownBy({ authenticate, webSocketServer: wss });
     expect(error).toMatchObject({ option: 'webSocketServer', received: wss });
+    // What was given is named by its class, so the message reads as the mistake it was.
+    expect(error.message).toBe(
+      'Invalid option "webSocketServer": expected a ws WebSocketServer created with { noServer: true }, received a WebSocketServer.',
+    );
     const own = new WebSocketServer({ noServer: true });
     onTestFinished(() => void own.close());
     expect(() => resolveOptions({ authenticate, webSocketServer: own })).not.toThrow();
@@ -382,6 +386,18 @@ describe('a bad option throws InvalidOptionError naming it', () => {
       (wss.options as { maxPayload: unknown }).maxPayload = -1;
       expect(thrownBy({ authenticate, webSocketServer: wss })).toMatchObject({ option: 'webSocketServer' });
     });
+  });
+
+  it.each<[unknown, string]>([
+    [{}, 'an object'],
+    [Object.create(null), 'an object'],
+    [[], 'an array'],
+    [new Map(), 'a Map'],
+    [new (class Emitter {})(), 'an Emitter'],
+  ])('names what it received: %o as %s', (received, named) => {
+    expect(thrownBy({ authenticate, onError: received }).message).toBe(
+      `Invalid option "onError": expected a function, received ${named}.`,
+    );
   });
 
   it.each([
