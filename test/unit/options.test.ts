@@ -416,6 +416,32 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     expect(error.allowed).toContain('maxConnectionsPerUser'); // the message lists the real names
   });
 
+  it.each([
+    ['maxConnectionPerUser', 'maxConnectionsPerUser'],
+    ['idleTimeout', 'idleTimeoutMs'],
+    ['heartbeatIntervalMS', 'heartbeatIntervalMs'],
+    ['onmessage', 'onMessage'],
+    ['evictionTreshold', 'evictionThreshold'],
+    ['linger', 'lingerMs'],
+    ['maxPayload', 'maxPayloadBytes'],
+    ['authenticateTimeout', 'authenticateTimeoutMs'],
+  ])('an unknown name (%s) that is close to one names it (%s), so nobody scans the list', (typo, meant) => {
+    const error = thrownBy({ authenticate, [typo]: 3 });
+    expect(error.message).toMatch(
+      new RegExp(
+        `^Invalid option "${typo}": expected one of the known options, here probably "${meant}" \\(`,
+      ),
+    );
+  });
+
+  it('an unknown name close to none names none', () => {
+    const error = thrownBy({ authenticate, port: 8080 });
+    expect(error.message).toMatch(
+      /^Invalid option "port": expected one of the known options \(maxConnectionsPerUser, /,
+    );
+    expect(error.message).not.toContain('probably');
+  });
+
   it.each<[string, unknown]>([
     ['null', null],
     ['a string', 'production'],
