@@ -177,7 +177,7 @@ function checkServer(server: unknown): asserts server is HttpServer | HttpsServe
   if (typeof candidate === 'object' && candidate !== null && typeof candidate.handleUpgrade === 'function') {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
-      'attach() takes the http or https server, not a WebSocketServer: pass your WebSocketServer as the webSocketServer option of createSupervisor(), and attach the server it is for',
+      'attach() takes the http or https server, not a WebSocketServer: pass the WebSocketServer as the webSocketServer option of createSupervisor(), and your http server to attach()',
     );
   }
   if (
