@@ -15,7 +15,7 @@ import type { EventEmitter } from 'node:events';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
-import { SupervisorError } from './errors.js';
+import { describeValue, SupervisorError } from './errors.js';
 import { refuseUpgrade } from './transport/http-refusal.js';
 
 export interface AttachOptions {
@@ -165,10 +165,51 @@ class UpgradeRouter {
 }
 
 const routers = new WeakMap<EventEmitter, UpgradeRouter>();
+/** The supervisors attached to a server without a path. */
+const unrouted = new WeakMap<EventEmitter, WeakSet<object>>();
+
+/**
+ * A WebSocketServer, an Express app or a URL has an `on` too, or none at all,
+ * and its 'upgrade' never comes: attach() would wait forever without a word.
+ */
+function checkServer(server: unknown): asserts server is HttpServer | HttpsServer {
+  const candidate = server as Partial<Record<'on' | 'off' | 'listen' | 'handleUpgrade', unknown>> | null;
+  if (typeof candidate === 'object' && candidate !== null && typeof candidate.handleUpgrade === 'function') {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      'attach() takes the http or https server, not a WebSocketServer: pass the WebSocketServer as the webSocketServer option of createSupervisor(), and your http server to attach()',
+    );
+  }
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    typeof candidate.on !== 'function' ||
+    typeof candidate.off !== 'function' ||
+    typeof candidate.listen !== 'function'
+  ) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `attach() needs an http or https server (the one that listens: what http.createServer() or Express's app.listen() returns, Fastify's app.server), got ${describeValue(server)}`,
+    );
+  }
+}
+
+/** Only `path` is known: a typo (`pathname`) or a bare string would otherwise attach to every path. */
+function checkOptions(options: unknown): asserts options is AttachOptions {
+  const unknownKey =
+    typeof options === 'object' && options !== null ? Object.keys(options).find((key) => key !== 'path') : '';
+  if (unknownKey !== undefined) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `attach options must be an object { path? }, got ${unknownKey === '' ? describeValue(options) : `an unknown key ${JSON.stringify(unknownKey)}`}`,
+    );
+  }
+}
 
 /**
  * Calls `handle` for the server's upgrade requests (those for `path`, when
- * given) and returns the undo, which is idempotent.
+ * given) and returns the undo, which is idempotent. `supervisor` identifies
+ * the caller (a supervisor attaches to a server without a path once).
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a path that does not
  * start with "/", that has a query or fragment (requests are routed by their
  * path alone, so it could never match), or that is already attached on this server.
@@ -177,7 +218,10 @@ export function attachToServer(
   server: HttpServer | HttpsServer,
   options: AttachOptions,
   handle: UpgradeHandler,
+  supervisor: object,
 ): () => void {
+  checkServer(server);
+  checkOptions(options);
   const { path } = options;
   if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/') || /[?#]/.test(path))) {
     throw new SupervisorError(
@@ -186,9 +230,27 @@ export function attachToServer(
     );
   }
   if (path === undefined) {
+    // Twice on one server, each upgrade would reach this supervisor twice; the
+    // second call can only report the socket as handed over already.
+    const owners = unrouted.get(server) ?? new WeakSet<object>();
+    if (owners.has(supervisor)) {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        'this supervisor is already attached to this server without a path: call attach(server) once, or give each attach() its own path',
+      );
+    }
+    owners.add(supervisor);
+    unrouted.set(server, owners);
     const listener: UpgradeHandler = (request, socket, head) => handle(request, socket, head);
     server.on('upgrade', listener);
-    return () => void server.off('upgrade', listener);
+    let attached = true;
+    return () => {
+      // Idempotent: a second call of an old undo must not release a later attach.
+      if (!attached) return;
+      attached = false;
+      owners.delete(supervisor);
+      server.off('upgrade', listener);
+    };
   }
   let router = routers.get(server);
   if (router?.has(path) === true) {

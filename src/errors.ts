@@ -48,7 +48,7 @@ export class InvalidOptionError extends SupervisorError {
   constructor(option: string, allowed: string, received: unknown) {
     super(
       'WSSUP_INVALID_OPTION',
-      `Invalid option "${option}": expected ${allowed}, received ${describe(received)}.`,
+      `Invalid option "${option}": expected ${allowed}, received ${describeValue(received)}.`,
     );
     this.name = 'InvalidOptionError';
     this.option = option;
@@ -65,7 +65,7 @@ export class AppHookError extends SupervisorError {
   constructor(hook: string, cause: unknown, connectionId?: string) {
     super(
       'WSSUP_APP_HOOK_FAILED',
-      `App hook ${hook} failed: ${cause instanceof Error ? cause.message : describe(cause)}`,
+      `App hook ${hook} failed: ${cause instanceof Error ? cause.message : describeValue(cause)}`,
       {
         cause,
       },
@@ -96,9 +96,24 @@ export class MissingPeerError extends SupervisorError {
   }
 }
 
-function describe(value: unknown): string {
+/** How an error message names a value it got: `"text"`, `3`, `an object`, `a WebSocketServer`. */
+export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number' || typeof value === 'boolean' || value == null) return String(value);
   if (typeof value === 'function') return 'a function';
-  return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value !== 'object') return `a ${typeof value}`;
+  // By its class: "received a WebSocketServer" says which mistake it was ("a object" did not).
+  const name = classNameOf(value);
+  if (typeof name !== 'string' || name === '' || name === 'Object') return 'an object';
+  return `${/^[AEIOU]/i.test(name) ? 'an' : 'a'} ${name}`;
+}
+
+/** The class name of an object, or undefined; never throws (a Proxy or a getter may), as it runs while an error is built. */
+function classNameOf(value: object): unknown {
+  try {
+    return (Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  } catch {
+    return undefined;
+  }
 }

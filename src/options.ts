@@ -14,6 +14,7 @@ import {
   DEFAULT_CAPACITY_LEVELS,
 } from './capacity.js';
 import type { Clock } from './clock.js';
+import { closestName } from './closest-name.js';
 import {
   type ClusterOptions,
   type ResolvedClusterOptions,
@@ -320,7 +321,13 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
   }
   for (const key of Object.keys(options)) {
     if (!knownOptions.has(key)) {
-      throw new InvalidOptionError(key, `one of the known options (${[...knownOptions].join(', ')})`, key);
+      const meant = closestName(key, knownOptions);
+      const probably = meant === undefined ? '' : `, here probably "${meant}"`;
+      throw new InvalidOptionError(
+        key,
+        `one of the known options${probably} (${[...knownOptions].join(', ')})`,
+        key,
+      );
     }
   }
   const presetName = options.preset === undefined ? 'production' : options.preset;

@@ -5,7 +5,7 @@
  * anything is sent (ws would send `undefined` or `null` as an empty binary
  * message, and a number as a binary one).
  */
-import { SupervisorError } from './errors.js';
+import { describeValue, SupervisorError } from './errors.js';
 
 /** What the connection handle, sendToUser() and broadcast() send: what `ws` sends. */
 export type SendData = string | Buffer | ArrayBuffer | ArrayBufferView;
@@ -19,8 +19,19 @@ export function checkData(data: unknown): void {
     !Buffer.isBuffer(data) &&
     !(data instanceof ArrayBuffer) &&
     !ArrayBuffer.isView(data)
-  )
-    throw invalid('data must be a string, a Buffer, an ArrayBuffer or a typed array view');
+  ) {
+    // The usual mistake is a message object: ws would send it as an empty binary frame.
+    const serialise = Array.isArray(data) || isPlainObject(data) ? ' (JSON.stringify() it first)' : '';
+    throw invalid(
+      `data must be a string, a Buffer, an ArrayBuffer or a typed array view, got ${describeValue(data)}${serialise}`,
+    );
+  }
+}
+
+function isPlainObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 /**

@@ -51,8 +51,11 @@ export interface Supervisor<Data = unknown> {
    * listener stays through shutdown, so upgrades that arrive then (clients
    * reconnecting after their 1001) get a 503, until you detach or close the server.
    * @throws {SupervisorError} WSSUP_SHUTTING_DOWN after shutdown() started;
-   *   WSSUP_INVALID_ARGUMENT for a `path` without its leading "/", with a query
-   *   or fragment, or already attached on this server.
+   *   WSSUP_INVALID_ARGUMENT for a `server` that is not an HTTP(S) server (a
+   *   WebSocketServer goes in the `webSocketServer` option), options other than
+   *   `{ path? }`, a `path` without its leading "/", with a query or fragment,
+   *   or already attached on this server, and for a second attach without a
+   *   path of this supervisor to one server (each upgrade would come twice).
    */
   attach(server: HttpServer | HttpsServer, options?: AttachOptions): () => void;
   /**

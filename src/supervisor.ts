@@ -428,9 +428,14 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       throw new SupervisorError('WSSUP_SHUTTING_DOWN', 'cannot attach: the supervisor is shutting down');
     }
     // Issue 13 (6): attach owns its path among the server's other upgrade listeners (src/attach.ts).
-    return attachToServer(server, attachOptions, (request, socket, head) => {
-      void handleUpgrade(request, socket, head);
-    });
+    return attachToServer(
+      server,
+      attachOptions,
+      (request, socket, head) => {
+        void handleUpgrade(request, socket, head);
+      },
+      handleUpgrade, // one per supervisor: who is attached, to refuse a second attach without a path
+    );
   }
 
   function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {

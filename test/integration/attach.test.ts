@@ -167,6 +167,75 @@ describe('attaching', () => {
     expect(supervisor.stats().counters).toMatchObject({ admitted: 0, rejected: 1 });
   });
 
+  it('refuses what is not an HTTP(S) server, naming the mistake (a WebSocketServer goes in the options)', () => {
+    const supervisor = createSupervisor({ preset: 'test', authenticate: userFromQuery });
+    onTestFinished(() => supervisor.shutdown());
+    const wss = new WebSocketServer({ noServer: true });
+    onTestFinished(() => wss.close());
+    // Listening on a WebSocketServer's 'upgrade' would never see a request: refused, not silent.
+    expect(() => supervisor.attach(wss as never)).toThrow(
+      expect.objectContaining({
+        code: 'WSSUP_INVALID_ARGUMENT',
+        message: expect.stringMatching(/not a WebSocketServer.*webSocketServer option/),
+      }),
+    );
+    for (const notAServer of [undefined, null, {}, 'http://127.0.0.1:8080']) {
+      expect(() => supervisor.attach(notAServer as never)).toThrow(
+        expect.objectContaining({
+          code: 'WSSUP_INVALID_ARGUMENT',
+          message: expect.stringMatching(/attach\(\) needs an http or https server/),
+        }),
+      );
+    }
+  });
+
+  it('refuses attach options that are not { path? }, which would silently take every path', async () => {
+    const supervisor = createSupervisor({ preset: 'test', authenticate: userFromQuery });
+    onTestFinished(() => supervisor.shutdown());
+    const server = createServer();
+    for (const options of ['/ws', { pathname: '/ws' }, { path: '/ws', paths: ['/a'] }, null]) {
+      expect(() => supervisor.attach(server, options as never)).toThrow(
+        expect.objectContaining({
+          code: 'WSSUP_INVALID_ARGUMENT',
+          message: expect.stringMatching(/attach options must be an object \{ path\? \}/),
+        }),
+      );
+    }
+    // Nothing was attached by the refused calls.
+    expect(server.listenerCount('upgrade')).toBe(0);
+    expect(() => supervisor.attach(server, { path: undefined })()).not.toThrow();
+    expect(server.listenerCount('upgrade')).toBe(0);
+  });
+
+  it('refuses attaching one supervisor to one server twice without a path (each upgrade would come twice)', async () => {
+    const errors: unknown[] = [];
+    const { supervisor, server, detach, base } = await listen({ onError: (error) => errors.push(error) });
+    expect(() => supervisor.attach(server)).toThrow(
+      expect.objectContaining({
+        code: 'WSSUP_INVALID_ARGUMENT',
+        message: expect.stringMatching(/already attached to this server/),
+      }),
+    );
+    expect(server.listenerCount('upgrade')).toBe(1);
+    // Another supervisor may (it cannot tell the sockets apart, but that is its own call), and after
+    // the undo this one may again.
+    detach();
+    const again = supervisor.attach(server);
+    onTestFinished(again);
+    detach(); // the old undo, again: it must not release the new attach
+    expect(() => supervisor.attach(server)).toThrow(
+      expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }),
+    );
+    expect(server.listenerCount('upgrade')).toBe(1);
+    const ws = await connect(`${base}/?user=once`);
+    const closing = closed(ws);
+    ws.close(1000);
+    await closing;
+    await allDisposed(supervisor);
+    expect(errors).toEqual([]);
+    expectNoLeaks(supervisor);
+  });
+
   it('a refused upgrade gets its status and a body naming the limit', async () => {
     const { supervisor, base } = await listen({ maxConnectionsPerUser: 1 });
     const rejected: string[] = [];

@@ -731,6 +731,31 @@ describe('bad arguments to the connection handle', () => {
     await expectAllRefusedAndStillOpen(t, ws, outcomes, 7);
   });
 
+  it('data that is not sendable is named in the error, and an object is told to be serialised first', () => {
+    const supervisor = createSupervisor({ preset: 'test', authenticate: () => 'alice' });
+    onTestFinished(() => supervisor.shutdown());
+    const messageOf = (call: () => unknown) => {
+      try {
+        call();
+      } catch (error) {
+        return `${(error as SupervisorError).code}: ${(error as Error).message}`;
+      }
+      return 'no error';
+    };
+    const sendToUser = supervisor.sendToUser as (userId: string, data: unknown) => number;
+    const broadcast = supervisor.broadcast as (data: unknown) => number;
+    // The newcomer's message: an object, as a browser's socket.send(JSON.stringify(...)) would need.
+    expect(messageOf(() => sendToUser('alice', { type: 'hello' }))).toBe(
+      'WSSUP_INVALID_ARGUMENT: data must be a string, a Buffer, an ArrayBuffer or a typed array view, got an object (JSON.stringify() it first)',
+    );
+    expect(messageOf(() => broadcast(['hi']))).toBe(
+      'WSSUP_INVALID_ARGUMENT: data must be a string, a Buffer, an ArrayBuffer or a typed array view, got an array (JSON.stringify() it first)',
+    );
+    expect(messageOf(() => broadcast(42))).toBe(
+      'WSSUP_INVALID_ARGUMENT: data must be a string, a Buffer, an ArrayBuffer or a typed array view, got 42',
+    );
+  });
+
   /** 61 two-byte characters and one ASCII: 123 bytes, the most a close frame can carry. */
   const longestReason = `${'é'.repeat(61)}x`;
 

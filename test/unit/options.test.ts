@@ -337,6 +337,10 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     onTestFinished(() => void wss.close());
     const error = thrownBy({ authenticate, webSocketServer: wss });
     expect(error).toMatchObject({ option: 'webSocketServer', received: wss });
+    // What was given is named by its class, so the message reads as the mistake it was.
+    expect(error.message).toBe(
+      'Invalid option "webSocketServer": expected a ws WebSocketServer created with { noServer: true }, received a WebSocketServer.',
+    );
     const own = new WebSocketServer({ noServer: true });
     onTestFinished(() => void own.close());
     expect(() => resolveOptions({ authenticate, webSocketServer: own })).not.toThrow();
@@ -384,6 +388,18 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     });
   });
 
+  it.each<[unknown, string]>([
+    [{}, 'an object'],
+    [Object.create(null), 'an object'],
+    [[], 'an array'],
+    [new Map(), 'a Map'],
+    [new (class Emitter {})(), 'an Emitter'],
+  ])('names what it received: %o as %s', (received, named) => {
+    expect(thrownBy({ authenticate, onError: received }).message).toBe(
+      `Invalid option "onError": expected a function, received ${named}.`,
+    );
+  });
+
   it.each([
     'maxConnectionPerUser',
     'idleTimeout',
@@ -398,6 +414,32 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     const error = thrownBy({ authenticate, [typo]: 3 });
     expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: typo, received: typo });
     expect(error.allowed).toContain('maxConnectionsPerUser'); // the message lists the real names
+  });
+
+  it.each([
+    ['maxConnectionPerUser', 'maxConnectionsPerUser'],
+    ['idleTimeout', 'idleTimeoutMs'],
+    ['heartbeatIntervalMS', 'heartbeatIntervalMs'],
+    ['onmessage', 'onMessage'],
+    ['evictionTreshold', 'evictionThreshold'],
+    ['linger', 'lingerMs'],
+    ['maxPayload', 'maxPayloadBytes'],
+    ['authenticateTimeout', 'authenticateTimeoutMs'],
+  ])('an unknown name (%s) that is close to one names it (%s), so nobody scans the list', (typo, meant) => {
+    const error = thrownBy({ authenticate, [typo]: 3 });
+    expect(error.message).toMatch(
+      new RegExp(
+        `^Invalid option "${typo}": expected one of the known options, here probably "${meant}" \\(`,
+      ),
+    );
+  });
+
+  it('an unknown name close to none names none', () => {
+    const error = thrownBy({ authenticate, port: 8080 });
+    expect(error.message).toMatch(
+      /^Invalid option "port": expected one of the known options \(maxConnectionsPerUser, /,
+    );
+    expect(error.message).not.toContain('probably');
   });
 
   it.each<[string, unknown]>([

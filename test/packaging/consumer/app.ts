@@ -1,16 +1,23 @@
 // A strict TypeScript app using the public API as the README shows it. Must compile with no error,
 // including the library's own .d.ts files (skipLibCheck: false).
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
+  type AdmittedEvent,
+  AppHookError,
+  type AuthResult,
   type ConnectionHandle,
   charts,
   createSupervisor,
   type DisposedEvent,
+  type DisposeInfo,
   type ErrorCode,
   MissingPeerError,
   Refusal,
+  type RejectedEvent,
   renderChart,
+  type SupervisorError,
+  type SupervisorOptions,
   type SupervisorStats,
 } from 'ws-supervisor';
 import { type ClientCloseEvent, type ClientState, createClient } from 'ws-supervisor/client';
@@ -56,6 +63,30 @@ withData.on('rejected', ({ via, remoteAddress, userAgent, retryAfterMs }) =>
   console.log(via, remoteAddress, userAgent, retryAfterMs),
 );
 await withData.shutdown({ deadlineMs: 0 });
+
+// Hooks and listeners written as functions of their own, typed from the public entry point alone.
+interface Session {
+  plan: 'free' | 'pro';
+}
+async function authenticate(request: IncomingMessage): Promise<AuthResult<Session>> {
+  const token = request.headers.authorization;
+  return token === undefined ? null : { userId: token, data: { plan: 'pro' } };
+}
+function onMessage(connection: ConnectionHandle<Session>, data: Buffer, isBinary: boolean): void {
+  if (connection.data?.plan === 'pro') connection.send(data, { binary: isBinary });
+}
+function onClose(connection: ConnectionHandle<Session>, info: DisposeInfo): void {
+  console.log(connection.userId, info.reason, info.closeCode, info.lifetimeMs);
+}
+function onError(error: SupervisorError): void {
+  if (error instanceof AppHookError) console.error(error.hook, error.connectionId, error.cause);
+  else console.error(error.code satisfies ErrorCode, error.message);
+}
+const hooks: SupervisorOptions<Session> = { authenticate, onMessage, onClose, onError };
+const typed = createSupervisor(hooks);
+typed.on('admitted', (event: AdmittedEvent) => console.log(event.userId, event.connectionId));
+typed.on('rejected', (event: RejectedEvent) => console.log(event.reason, event.status));
+await typed.shutdown();
 
 const server = createServer().listen(0);
 const detach: () => void = supervisor.attach(server, { path: '/ws' });

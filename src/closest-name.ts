@@ -1,0 +1,45 @@
+/**
+ * "Did you mean": the known name an unknown one was probably meant to be, so
+ * that an error about a typo names the fix instead of listing every option.
+ */
+
+/**
+ * The known name closest to `name`, or undefined when none is close: equal
+ * but for case, one that starts with it (`linger` for `lingerMs`), or within
+ * an edit distance of a third of its length (at least 2).
+ */
+export function closestName(name: string, known: Iterable<string>): string | undefined {
+  const wanted = name.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(wanted.length / 3)) + 1;
+  for (const candidate of known) {
+    const lower = candidate.toLowerCase();
+    const distance = wanted.length >= 4 && lower.startsWith(wanted) ? 1 : editDistance(wanted, lower);
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance, with a swap of two neighbours counting as one edit (`Treshold`). */
+function editDistance(a: string, b: string): number {
+  // rows[i][j]: the distance between a's first i and b's first j characters.
+  const rows: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  const at = (i: number, j: number) => rows[i]?.[j] ?? Number.POSITIVE_INFINITY;
+  for (let i = 1; i <= a.length; i += 1) {
+    const row = rows[i] as number[];
+    for (let j = 1; j <= b.length; j += 1) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let distance = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        distance = Math.min(distance, at(i - 2, j - 2) + 1);
+      }
+      row[j] = distance;
+    }
+  }
+  return at(a.length, b.length);
+}
