@@ -165,8 +165,6 @@ class UpgradeRouter {
 }
 
 const routers = new WeakMap<EventEmitter, UpgradeRouter>();
-/** The supervisors attached to a server without a path. */
-const unrouted = new WeakMap<EventEmitter, WeakSet<object>>();
 
 /**
  * A WebSocketServer, an Express app or a URL has an `on` too, or none at all,
@@ -208,8 +206,9 @@ function checkOptions(options: unknown): asserts options is AttachOptions {
 
 /**
  * Calls `handle` for the server's upgrade requests (those for `path`, when
- * given) and returns the undo, which is idempotent. `supervisor` identifies
- * the caller (a supervisor attaches to a server without a path once).
+ * given) and returns the undo, which is idempotent. `unrouted` is the
+ * caller's own record of the servers it is attached to without a path: one
+ * supervisor attaches to a server that way once.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a path that does not
  * start with "/", that has a query or fragment (requests are routed by their
  * path alone, so it could never match), or that is already attached on this server.
@@ -218,7 +217,7 @@ export function attachToServer(
   server: HttpServer | HttpsServer,
   options: AttachOptions,
   handle: UpgradeHandler,
-  supervisor: object,
+  unrouted: WeakSet<HttpServer | HttpsServer>,
 ): () => void {
   checkServer(server);
   checkOptions(options);
@@ -232,15 +231,13 @@ export function attachToServer(
   if (path === undefined) {
     // Twice on one server, each upgrade would reach this supervisor twice; the
     // second call can only report the socket as handed over already.
-    const owners = unrouted.get(server) ?? new WeakSet<object>();
-    if (owners.has(supervisor)) {
+    if (unrouted.has(server)) {
       throw new SupervisorError(
         'WSSUP_INVALID_ARGUMENT',
         'this supervisor is already attached to this server without a path: call attach(server) once, or give each attach() its own path',
       );
     }
-    owners.add(supervisor);
-    unrouted.set(server, owners);
+    unrouted.add(server);
     const listener: UpgradeHandler = (request, socket, head) => handle(request, socket, head);
     server.on('upgrade', listener);
     let attached = true;
@@ -248,7 +245,7 @@ export function attachToServer(
       // Idempotent: a second call of an old undo must not release a later attach.
       if (!attached) return;
       attached = false;
-      owners.delete(supervisor);
+      unrouted.delete(server);
       server.off('upgrade', listener);
     };
   }

@@ -423,6 +423,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     );
   }
 
+  /** The servers attach() hands every upgrade of (no path): once each, or each upgrade would come twice. */
+  const attachedWithoutPath = new WeakSet<HttpServer | HttpsServer>();
+
   function attach(server: HttpServer | HttpsServer, attachOptions: AttachOptions = {}): () => void {
     if (shutdownPromise !== undefined) {
       throw new SupervisorError('WSSUP_SHUTTING_DOWN', 'cannot attach: the supervisor is shutting down');
@@ -434,7 +437,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       (request, socket, head) => {
         void handleUpgrade(request, socket, head);
       },
-      handleUpgrade, // one per supervisor: who is attached, to refuse a second attach without a path
+      attachedWithoutPath,
     );
   }
 
