@@ -76,11 +76,13 @@ function trackTimers() {
 export function baseline(server: NodeJS.EventEmitter) {
   const resources = activeResources();
   const listeners = listenerCounts(server);
+  const processListeners = listenerCounts(process);
   const liveTimers = trackTimers();
   const leftovers = () => [...beyond(resources), ...liveTimers()];
   return {
     async expectReleased(): Promise<void> {
       expect(listenerCounts(server)).toEqual(listeners);
+      expect(listenerCounts(process)).toEqual(processListeners);
       const giveUpAt = Date.now() + ioWait.timeout;
       while (leftovers().length > 0 && Date.now() < giveUpAt) await turn();
       expect(leftovers()).toEqual([]);

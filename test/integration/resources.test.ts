@@ -7,14 +7,16 @@
  * that own timers, listeners or sockets of their own.
  */
 import { once } from 'node:events';
-import { get, type IncomingMessage } from 'node:http';
+import { createServer, get, type IncomingMessage } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createClient } from '../../src/client/index.js';
 import { createDashboard } from '../../src/dashboard/index.js';
+import { createSupervisor } from '../../src/index.js';
 import { baseline, closedClient, open, start } from '../helpers/resources.js';
-import { ioWait } from '../helpers/server.js';
+import { closeServer, expectNoLeaks, ioWait, listenOnLoopback } from '../helpers/server.js';
 
 describe('after shutdown() and server.close(), nothing of ours is left', () => {
   it('with open clients', async () => {
@@ -122,6 +124,27 @@ describe('edge calls', () => {
     expect(h.supervisor.stats().resources).toEqual(resourcesAfterShutdown);
     expect(h.supervisor.stats().counters).toMatchObject({ admitted: 0, rejected: 1 });
     await h.expectReleased();
+  });
+
+  it('attach with a path next to the app’s own upgrade listener: detach restores it as it was', async () => {
+    const server = createServer();
+    const theApps = (_request: unknown, socket: Duplex) => void socket.destroy();
+    server.on('upgrade', theApps);
+    const check = baseline(server);
+    const supervisor = createSupervisor({ preset: 'test', authenticate: () => 'pat' });
+    const detach = supervisor.attach(server, { path: '/ws' });
+    onTestFinished(detach);
+    const port = await listenOnLoopback(server);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+    await supervisor.shutdown();
+    await closedClient(ws);
+    detach();
+    expect(server.listeners('upgrade')).toEqual([theApps]);
+    await closeServer(server);
+    expectNoLeaks(supervisor);
+    await check.expectReleased();
   });
 
   it('detach, then shutdown: the server is left as it was', async () => {
