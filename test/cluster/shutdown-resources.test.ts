@@ -109,4 +109,19 @@ describe.runIf(hasRedis)('cluster mode: nothing is left after shutdown', () => {
     if (seen === 'open') await closedClient(ws);
     await h.expectReleased();
   });
+
+  it('with Redis down since before the node started (never a lease): it resolves, and leaves nothing', async () => {
+    const redis = await ownRedis();
+    await redis.kill();
+    const h = await start({
+      idleTimeoutMs: 1_000_000_000,
+      cluster: { redis: redis.url, nodeId: 'n1', leaseTtlMs: 1_500, commandTimeoutMs: 150 },
+    });
+    const ws = await open(h, 'ida'); // admitted against the local limit ('local' policy)
+    expect(h.supervisor.stats().cluster?.leaseHeld).toBe(false);
+    await h.supervisor.shutdown();
+    await closedClient(ws);
+    expect(h.supervisor.stats().cluster).toMatchObject({ pendingTimers: 0 });
+    await h.expectReleased();
+  });
 });
