@@ -7,7 +7,7 @@
  * it too: test/examples/, test/browser/.)
  */
 import { once } from 'node:events';
-import { createServer, get, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import Fastify from 'fastify';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -20,6 +20,7 @@ import {
   tokenAuthorizer,
 } from '../../src/dashboard/index.js';
 import { type Supervisor, SupervisorError } from '../../src/index.js';
+import { openEvents } from '../helpers/event-stream.js';
 import { pendingDelays } from '../helpers/fake-transport.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { nextEvent, startRulesServer } from '../helpers/rules.js';
@@ -37,29 +38,6 @@ async function mount(dashboard: Dashboard, { withNext }: { withNext: boolean }) 
   const port = await listenOnLoopback(server);
   onTestFinished(() => closeServer(server));
   return `http://127.0.0.1:${port}`;
-}
-
-/** An event stream read as text; `until` waits for the text so far to match. */
-async function openEvents(url: string) {
-  const request = get(url);
-  onTestFinished(() => void request.destroy());
-  const [response] = (await once(request, 'response')) as [IncomingMessage];
-  let text = '';
-  response.setEncoding('utf8').on('data', (chunk: string) => {
-    text += chunk;
-  });
-  const ended = once(response, 'end');
-  return {
-    response,
-    ended,
-    text: () => text,
-    until: (pattern: RegExp) => vi.waitFor(() => expect(text).toMatch(pattern), ioWait),
-    /** The data of the last `event: <name>` message so far. */
-    last<T>(name: string): T {
-      const all = [...text.matchAll(new RegExp(`event: ${name}\\ndata: (.*)\\n\\n`, 'g'))];
-      return JSON.parse(all.at(-1)?.[1] ?? 'null') as T;
-    },
-  };
 }
 
 /**

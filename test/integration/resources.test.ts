@@ -7,7 +7,7 @@
  * that own timers, listeners or sockets of their own.
  */
 import { once } from 'node:events';
-import { createServer, get, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -15,6 +15,7 @@ import WebSocket from 'ws';
 import { createClient } from '../../src/client/index.js';
 import { createDashboard } from '../../src/dashboard/index.js';
 import { createSupervisor } from '../../src/index.js';
+import { openEvents } from '../helpers/event-stream.js';
 import { baseline, closedClient, open, start } from '../helpers/resources.js';
 import { closeServer, expectNoLeaks, ioWait, listenOnLoopback } from '../helpers/server.js';
 
@@ -169,18 +170,11 @@ describe('companions stopped with the supervisor', () => {
     onTestFinished(() => dashboard.close());
     h.route((request, response) => dashboard(request, response));
     const ws = await open(h, 'ned');
-    const request = get(`http://127.0.0.1:${h.port}/dashboard/events`);
-    onTestFinished(() => void request.destroy());
-    const [response] = (await once(request, 'response')) as [IncomingMessage];
-    let text = '';
-    response.setEncoding('utf8').on('data', (chunk: string) => {
-      text += chunk;
-    });
-    const ended = once(response, 'end');
-    await vi.waitFor(() => expect(text).toMatch(/event: snapshot/), ioWait);
+    const events = await openEvents(`http://127.0.0.1:${h.port}/dashboard/events`);
+    await events.until(/event: snapshot/);
     await h.supervisor.shutdown();
     dashboard.close();
-    await Promise.all([ended, closedClient(ws)]);
+    await Promise.all([events.ended, closedClient(ws)]);
     expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 });
     await h.expectReleased();
   });
