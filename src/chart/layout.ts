@@ -126,7 +126,10 @@ export async function layoutChart(graph: ChartGraph): Promise<ChartLayout> {
           layoutOptions: {
             'elk.padding': `[top=${header},left=${PAD},bottom=${PAD},right=${PAD}]`,
             'elk.nodeSize.constraints': 'MINIMUM_SIZE',
-            'elk.nodeSize.minimum': `(${Math.max(labelWidth, listedWidth) + 2 * PAD}, ${header + 20})`,
+            // Written (height, width): elkjs 0.12 reads a compound node's minimum transposed when
+            // it lays out DOWN with INCLUDE_CHILDREN, and made `(width, height)` a box narrower
+            // than its lines and as tall as they are wide (test/charts/svg.test.ts checks both).
+            'elk.nodeSize.minimum': `(${header + 20}, ${Math.max(labelWidth, listedWidth) + 2 * PAD})`,
           },
           children: childrenFor(child.id),
         });

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { AnyStateMachine } from 'xstate';
 import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
 import { arrows, compartment } from '../../src/chart/labels.js';
+import { textWidth } from '../../src/chart/text-width.js';
 import { sampleMachine } from './sample.machine.js';
 
 interface Element {
@@ -290,6 +291,36 @@ describe('SVG specifics', () => {
             );
           }
         }
+      }
+    }
+  });
+
+  // elkjs (0.12, direction DOWN with INCLUDE_CHILDREN) reads a compound node's minimum size
+  // transposed: refusal.svg's `refusing` was narrower than its entry line, which ran 20 px past
+  // its border, and hub.svg's `shuttingDown` as tall as its line is wide, empty below its states.
+  it('makes a composite state as wide as its lines and no taller than its states need', async () => {
+    for (const [name, machine] of [...Object.entries(charts), ['sample', sampleMachine] as const]) {
+      const graph = machineGraph(machine as AnyStateMachine);
+      const svg = readSvg(await renderChart(machine as AnyStateMachine, { format: 'svg' }));
+      const containers = all(
+        svg,
+        (e) =>
+          classes(e).includes('state') &&
+          (classes(e).includes('compound') || classes(e).includes('parallel')),
+      );
+      for (const state of containers) {
+        const id = state.attributes['data-state'] as string;
+        const box = boxOf(state);
+        for (const line of compartment(graph, id)) {
+          expect(box.width, `${name}: ${id} holds "${line}"`).toBeGreaterThanOrEqual(
+            textWidth(line, 11) + 16,
+          );
+        }
+        const children = state.children.filter((c) => classes(c).includes('state')).map(boxOf);
+        const lowest = Math.max(...children.map((child) => child.y + child.height));
+        expect(box.y + box.height - lowest, `${name}: ${id}'s space below its states`).toBeLessThanOrEqual(
+          40,
+        );
       }
     }
   });
