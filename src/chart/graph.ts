@@ -25,7 +25,8 @@
  *   onDone / onError (or a wildcard handler of them), `xstate.done.state.<id>`
  *   for a state's onDone, and `''` for an eventless (`always`) transition.
  *   `kind` says which of those it is; `delay` names the delay and `delayMs`
- *   gives its length when the definition fixes it.
+ *   gives its length when the definition fixes it. `invoke` names the src of
+ *   the state's own invoke on its done/error edges when XState made up its id.
  * - `events`, `guards`: sorted names used by the edges. `delays`: sorted, with
  *   `ms` when it is a number in the definition (ours read it from context).
  */
@@ -66,6 +67,11 @@ export interface ChartEdge {
   reenter?: boolean;
   /** Names of the transition's actions, in order (absent when there are none). */
   actions?: string[];
+  /**
+   * On a `done`/`error` edge of the state's own invoke whose id XState made up
+   * (`0.lease.starting`): the invoked actor's `src`, which the label names instead.
+   */
+  invoke?: string;
 }
 
 export interface ChartDelay {
@@ -131,6 +137,16 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
       delayOf.set(delayed.eventType, typeof delay === 'function' ? 'inline' : delay);
     }
 
+    // XState names an invoke without an id `<index>.<machine>.<path>`: a label naming that says
+    // neither what was invoked nor anything the definition spells, so it names the src instead.
+    const generatedInvokes = new Map<string, string>();
+    stateNode.invoke.forEach((invoke: { id: string; src: unknown }, index: number) => {
+      if (invoke.id !== `${index}.${stateNode.id}`) return;
+      const src = typeof invoke.src === 'string' ? invoke.src : 'inline';
+      generatedInvokes.set(`xstate.done.actor.${invoke.id}`, src);
+      generatedInvokes.set(`xstate.error.actor.${invoke.id}`, src);
+    });
+
     const transitions = [...stateNode.transitions.values()].flat();
     for (const transition of [...transitions, ...(stateNode.always ?? [])]) {
       const event = transition.eventType;
@@ -142,6 +158,7 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
         delayMs.set(String(delay), ms);
       }
       const actions = transition.actions.map(actionName);
+      const invoke = generatedInvokes.get(event);
       // Keys in one fixed order, so the JSON reads source → target first and diffs line by line.
       const edge = (target: string, flags: { internal?: boolean; reenter?: boolean }): ChartEdge => ({
         source: id,
@@ -153,6 +170,7 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
         ...(ms === undefined ? {} : { delayMs: ms }),
         ...flags,
         ...(actions.length === 0 ? {} : { actions }),
+        ...(invoke === undefined ? {} : { invoke }),
       });
       const targets: readonly AnyStateNode[] = transition.target ?? [];
       if (targets.length === 0) edges.push(edge(id, { internal: true }));

@@ -179,6 +179,21 @@ describe('Mermaid of the other machines', () => {
     expect(text).not.toContain('in any state');
   });
 
+  // An invoke without an id gets one from XState (`0.lease.holding.renewal.renewing`): its
+  // done and error events named the index and the path, not what was invoked.
+  it('lease: the done and error of an invoke without an id read as onDone/onError of its src', async () => {
+    const text = await renderChart(charts.lease, { format: 'mermaid' });
+    expect(text).toContain('  starting --> holding : onDone (startStore)');
+    expect(text).toContain('  starting --> retrying : onError (startStore)');
+    expect(text).toContain(
+      'renewing --> reconciling : onDone (renewLease) [isLost]<br/>onDone (renewLease) [hasWorkLeft]',
+    );
+    expect(text).toContain(
+      'reaping --> s_holding_reaper_waiting : onDone (reapDeadSlots)<br/>onError (reapDeadSlots)',
+    );
+    expect(text).not.toMatch(/xstate\.(?:done|error)\.actor\.\d/);
+  });
+
   it("refusal: a composite state's entry actions go in its note", async () => {
     const text = await renderChart(charts.refusal, { format: 'mermaid' });
     expect(text).toContain(
