@@ -260,14 +260,15 @@ function fixedMs(delay: unknown): number | undefined {
 }
 
 /**
- * A guard reads as its name; `and`/`or`/`not` read as an expression of their
- * parts; an inline function reads as its own name, or `inline`.
+ * A guard reads as its name, with its params when they are fixed; `and`/`or`/`not`
+ * read as an expression of their parts; an inline function reads as its own name, or `inline`.
  */
 function guardName(guard: unknown, nested = false): string | undefined {
   if (guard === undefined || guard === null) return undefined;
   if (typeof guard === 'string') return guard;
   if (typeof guard === 'object' && typeof (guard as { type?: unknown }).type === 'string') {
-    return (guard as { type: string }).type;
+    const { type, params } = guard as { type: string; params?: unknown };
+    return type + fixedParams(params);
   }
   if (typeof guard === 'function') {
     const { check, guards } = guard as { check?: { name?: string }; guards?: unknown[] };
@@ -280,6 +281,19 @@ function guardName(guard: unknown, nested = false): string | undefined {
     return functionName(guard);
   }
   return 'inline';
+}
+
+/**
+ * A guard's params when the definition fixes them, `(count: 3, role: "admin")`:
+ * `isAtLeast` alone hid the rule. Params computed from the event or context
+ * (a function) are known only when the guard runs, so they add nothing.
+ */
+function fixedParams(params: unknown): string {
+  if (params === null || typeof params !== 'object') return '';
+  const entries = Object.entries(params).map(
+    ([key, value]) => `${key}: ${JSON.stringify(value) ?? String(value)}`,
+  );
+  return `(${entries.join(', ')})`;
 }
 
 function actionName(action: unknown): string {
