@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AnyStateMachine } from 'xstate';
 import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
+import { toMarkdown } from '../../src/chart/markdown.js';
 import { sampleMachine } from './sample.machine.js';
 
 /**
@@ -192,6 +193,15 @@ describe('Mermaid of the other machines', () => {
       'reaping --> s_holding_reaper_waiting : onDone (reapDeadSlots)<br/>onError (reapDeadSlots)',
     );
     expect(text).not.toMatch(/xstate\.(?:done|error)\.actor\.\d/);
+  });
+
+  it("lease.md: the vocabulary names the id-less invokes by src, not XState's made-up event types", () => {
+    const page = toMarkdown('lease', machineGraph(charts.lease));
+    expect(page).toContain('- Events: `INCARNATION_CHANGED`, `RECONCILE`\n');
+    expect(page).toContain(
+      '- Invoked (onDone / onError): `reapDeadSlots`, `reconcile`, `renewLease`, `startStore`\n',
+    );
+    expect(page).not.toMatch(/xstate\.(?:done|error)\.actor\.\d/);
   });
 
   it("refusal: a composite state's entry actions go in its note", async () => {
