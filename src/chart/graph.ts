@@ -25,7 +25,8 @@
  *   onDone / onError (or a wildcard handler of them), `xstate.done.state.<id>`
  *   for a state's onDone, and `''` for an eventless (`always`) transition.
  *   `kind` says which of those it is; `delay` names the delay and `delayMs`
- *   gives its length when the definition fixes it.
+ *   gives its length when the definition fixes it. `invoke` names the src of
+ *   the state's own invoke on its done/error edges when XState made up its id.
  * - `events`, `guards`: sorted names used by the edges. `delays`: sorted, with
  *   `ms` when it is a number in the definition (ours read it from context).
  */
@@ -66,6 +67,11 @@ export interface ChartEdge {
   reenter?: boolean;
   /** Names of the transition's actions, in order (absent when there are none). */
   actions?: string[];
+  /**
+   * On a `done`/`error` edge of the state's own invoke whose id XState made up
+   * (`0.lease.starting`): the invoked actor's `src`, which the label names instead.
+   */
+  invoke?: string;
 }
 
 export interface ChartDelay {
@@ -131,6 +137,16 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
       delayOf.set(delayed.eventType, typeof delay === 'function' ? 'inline' : delay);
     }
 
+    // XState names an invoke without an id `<index>.<machine>.<path>`: a label naming that says
+    // neither what was invoked nor anything the definition spells, so it names the src instead.
+    const generatedInvokes = new Map<string, string>();
+    stateNode.invoke.forEach((invoke: { id: string; src: unknown }, index: number) => {
+      if (invoke.id !== `${index}.${stateNode.id}`) return;
+      const src = typeof invoke.src === 'string' ? invoke.src : 'inline';
+      generatedInvokes.set(`xstate.done.actor.${invoke.id}`, src);
+      generatedInvokes.set(`xstate.error.actor.${invoke.id}`, src);
+    });
+
     const transitions = [...stateNode.transitions.values()].flat();
     for (const transition of [...transitions, ...(stateNode.always ?? [])]) {
       const event = transition.eventType;
@@ -142,6 +158,7 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
         delayMs.set(String(delay), ms);
       }
       const actions = transition.actions.map(actionName);
+      const invoke = generatedInvokes.get(event);
       // Keys in one fixed order, so the JSON reads source → target first and diffs line by line.
       const edge = (target: string, flags: { internal?: boolean; reenter?: boolean }): ChartEdge => ({
         source: id,
@@ -153,6 +170,7 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
         ...(ms === undefined ? {} : { delayMs: ms }),
         ...flags,
         ...(actions.length === 0 ? {} : { actions }),
+        ...(invoke === undefined ? {} : { invoke }),
       });
       const targets: readonly AnyStateNode[] = transition.target ?? [];
       if (targets.length === 0) edges.push(edge(id, { internal: true }));
@@ -242,14 +260,15 @@ function fixedMs(delay: unknown): number | undefined {
 }
 
 /**
- * A guard reads as its name; `and`/`or`/`not` read as an expression of their
- * parts; an inline function reads as its own name, or `inline`.
+ * A guard reads as its name, with its params when they are fixed; `and`/`or`/`not`
+ * read as an expression of their parts; an inline function reads as its own name, or `inline`.
  */
 function guardName(guard: unknown, nested = false): string | undefined {
   if (guard === undefined || guard === null) return undefined;
   if (typeof guard === 'string') return guard;
   if (typeof guard === 'object' && typeof (guard as { type?: unknown }).type === 'string') {
-    return (guard as { type: string }).type;
+    const { type, params } = guard as { type: string; params?: unknown };
+    return type + fixedParams(params);
   }
   if (typeof guard === 'function') {
     const { check, guards } = guard as { check?: { name?: string }; guards?: unknown[] };
@@ -262,6 +281,19 @@ function guardName(guard: unknown, nested = false): string | undefined {
     return functionName(guard);
   }
   return 'inline';
+}
+
+/**
+ * A guard's params when the definition fixes them, `(count: 3, role: "admin")`:
+ * `isAtLeast` alone hid the rule. Params computed from the event or context
+ * (a function) are known only when the guard runs, so they add nothing.
+ */
+function fixedParams(params: unknown): string {
+  if (params === null || typeof params !== 'object') return '';
+  const entries = Object.entries(params).map(
+    ([key, value]) => `${key}: ${JSON.stringify(value) ?? String(value)}`,
+  );
+  return `(${entries.join(', ')})`;
 }
 
 function actionName(action: unknown): string {

@@ -4,7 +4,10 @@
  */
 import { type ChartEdge, type ChartGraph, type ChartNode, ROOT } from './graph.js';
 
-/** The trigger of an edge, with its guard: `SOCKET_OPENED`, `after drainTimeout`, `ADMIT [isAtLimit]`. */
+/**
+ * The trigger of an edge, with its guard: `SOCKET_OPENED`, `after drainTimeout`, `ADMIT [isAtLimit]`,
+ * `onDone (renewLease)` for an invoke whose id XState made up.
+ */
 export function edgeLabel(edge: ChartEdge): string {
   let trigger: string;
   if (edge.kind === 'delay') {
@@ -14,6 +17,8 @@ export function edgeLabel(edge: ChartEdge): string {
     else trigger = `after ${name} (${edge.delayMs} ms)`;
   } else if (edge.kind === 'always') {
     trigger = 'always';
+  } else if (edge.invoke !== undefined) {
+    trigger = `${edge.kind === 'done' ? 'onDone' : 'onError'} (${edge.invoke})`;
   } else {
     trigger = edge.event;
   }

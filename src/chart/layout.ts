@@ -21,6 +21,7 @@ export const LINE_EDGE = 13;
 const HEADER = 28;
 const PAD = 12;
 const INITIAL_SIZE = 12;
+const ARROWHEAD = 8;
 
 export interface Box {
   x: number;
@@ -118,12 +119,17 @@ export async function layoutChart(graph: ChartGraph): Promise<ChartLayout> {
       const listedWidth = Math.max(0, ...listed.map((line) => textWidth(line, FONT.listed)));
       const labelWidth = textWidth(child.key, FONT.state);
       if (child.type === 'compound' || child.type === 'parallel') {
+        // Room below the lines for the arrowheads of arrows into the children, which cross them.
+        const header = HEADER + listedHeight + (listed.length === 0 ? 0 : ARROWHEAD);
         nodes.push({
           id: elkId.state(child.id),
           layoutOptions: {
-            'elk.padding': `[top=${HEADER + listedHeight},left=${PAD},bottom=${PAD},right=${PAD}]`,
+            'elk.padding': `[top=${header},left=${PAD},bottom=${PAD},right=${PAD}]`,
             'elk.nodeSize.constraints': 'MINIMUM_SIZE',
-            'elk.nodeSize.minimum': `(${Math.max(labelWidth, listedWidth) + 2 * PAD}, ${HEADER + listedHeight + 20})`,
+            // Written (height, width): elkjs 0.12 reads a compound node's minimum transposed when
+            // it lays out DOWN with INCLUDE_CHILDREN, and made `(width, height)` a box narrower
+            // than its lines and as tall as they are wide (test/charts/svg.test.ts checks both).
+            'elk.nodeSize.minimum': `(${header + 20}, ${Math.max(labelWidth, listedWidth) + 2 * PAD})`,
           },
           children: childrenFor(child.id),
         });

@@ -28,6 +28,14 @@ export function toMarkdown(name: string, graph: ChartGraph): string {
   const intro = INTROS[name] ?? `State chart of the \`${graph.machine}\` machine.`;
   const list = (items: string[]) =>
     items.length === 0 ? 'none' : items.map((item) => `\`${item}\``).join(', ');
+  // The done and error of an invoke without an id are event types XState makes up
+  // (`xstate.done.actor.0.lease.starting`): the page names the invoked src, as the diagram does.
+  const invokeEvents = new Set(
+    graph.edges.filter((edge) => edge.invoke !== undefined).map((edge) => edge.event),
+  );
+  const invoked = [
+    ...new Set(graph.edges.flatMap((edge) => (edge.invoke === undefined ? [] : [edge.invoke]))),
+  ].sort();
   const delays = graph.delays.map((delay) =>
     delay.ms === undefined ? delay.name : `${delay.name} (${delay.ms} ms)`,
   );
@@ -46,7 +54,8 @@ export function toMarkdown(name: string, graph: ChartGraph): string {
     toMermaid(graph).trimEnd(),
     '```',
     '',
-    `- Events: ${list(graph.events)}`,
+    `- Events: ${list(graph.events.filter((event) => !invokeEvents.has(event)))}`,
+    ...(invoked.length === 0 ? [] : [`- Invoked (onDone / onError): ${list(invoked)}`]),
     `- Guards: ${list(graph.guards)}`,
     `- Delays: ${list(delays)}`,
     '',

@@ -4,7 +4,9 @@
  * Made to be inlined in a live dashboard: every state is a
  * `<g class="state" data-state="<node id>">` holding its box and a
  * `<text class="state-label">`, with its child states nested inside it, so a
- * page can highlight a state or overlay a count with a CSS selector. Styling
+ * page can highlight a state or overlay a count with a CSS selector. A
+ * composite state's listed lines (entry, internal transitions, exit) are in
+ * `<g class="compartment" data-of="<node id>">`, painted after the arrows. Styling
  * is in presentation attributes (no `<style>`, nothing that leaks into the
  * host page, and a page's own CSS still wins), and the only ids (the arrow
  * markers) carry the machine id, escaped one to one (idPart), so two charts
@@ -84,12 +86,10 @@ export function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
         `${indent}  <line class="divider" x1="${placed.x}" y1="${top}" x2="${round(placed.x + placed.width)}" ` +
           `y2="${top}" stroke="${container ? COLOR.compoundStroke : COLOR.stateStroke}" stroke-width="0.8"/>`,
       );
-      placed.listed.forEach((line, index) => {
-        out.push(
-          `${indent}  <text class="internal" x="${placed.x + 8}" y="${round(top + 15 + index * 15)}" ` +
-            `font-size="${FONT.listed}" fill="${COLOR.muted}">${xml(line)}</text>`,
-        );
-      });
+      // A composite's lines sit in its header, where arrows into its children pass: they are
+      // painted after the arrows (see compartments), or an arrow ran through the words.
+      if (container) compartments.push(placed);
+      else out.push(...listedLines(placed, `${indent}  `));
     }
     if (placed.initial !== undefined && placed.initialPath !== undefined) {
       drawInitial(placed.initial, placed.initialPath, `${indent}  `);
@@ -97,6 +97,14 @@ export function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
     for (const child of placed.children) drawState(child, `${indent}  `);
     out.push(`${indent}</g>`);
   };
+
+  const listedLines = (placed: PlacedState, indent: string) =>
+    placed.listed.map(
+      (line, index) =>
+        `${indent}<text class="internal" x="${placed.x + 8}" y="${round(placed.y + 28 + 15 + index * 15)}" ` +
+        `font-size="${FONT.listed}" fill="${COLOR.muted}">${xml(line)}</text>`,
+    );
+  const compartments: PlacedState[] = [];
 
   const drawInitial = (dot: Box, path: Point[], indent: string) => {
     const r = round(dot.width / 2);
@@ -130,6 +138,24 @@ export function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
   out.push('  <g class="edges">');
   for (const placed of layout.edges) drawEdge(placed);
   out.push('  </g>');
+  if (compartments.length > 0) {
+    // A backing as wide as the longest line, as edge labels have: a crossing arrow stops at the words.
+    out.push('  <g class="compartments">');
+    for (const placed of compartments) {
+      const width = Math.max(...placed.listed.map((line) => textWidth(line, FONT.listed))) + 8;
+      const backing: Box = {
+        x: placed.x + 4,
+        y: placed.y + 31,
+        width,
+        height: placed.listed.length * 15 + 1,
+      };
+      out.push(`    <g class="compartment" data-of="${xml(placed.node.id)}">`);
+      out.push(`      ${rect(backing, 3, COLOR.compoundFill, 'none', 0, ' fill-opacity="0.85"')}`);
+      out.push(...listedLines(placed, '      '));
+      out.push('    </g>');
+    }
+    out.push('  </g>');
+  }
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 

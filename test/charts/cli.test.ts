@@ -108,6 +108,24 @@ describe('ws-supervisor chart', () => {
     }
   });
 
+  // sync.test.ts renders in-process; this runs the very command of `npm run charts` (read from
+  // package.json) on the built program, so the SVGs it writes are proven to be the committed ones too.
+  it('`npm run charts` writes docs/machines byte for byte', async () => {
+    const directory = temporaryDirectory();
+    const script: string = JSON.parse(readFileSync('package.json', 'utf8')).scripts.charts;
+    const args = (script.split(`node ${cli} `)[1] ?? '').split(' ');
+    expect(args.slice(-2)).toEqual(['--out', 'docs/machines']);
+    const { code } = await run([...args.slice(0, -1), directory]);
+    expect(code).toBe(0);
+    const committed = readdirSync('docs/machines').sort();
+    expect(readdirSync(directory).sort()).toEqual(committed);
+    for (const file of committed) {
+      expect(readFileSync(join(directory, file)), `${file}: run \`npm run charts\` and commit`).toEqual(
+        readFileSync(join('docs/machines', file)),
+      );
+    }
+  });
+
   it('prints its help with --help and exits 0', async () => {
     const { code, stdout } = await run(['chart', '--help']);
     expect(code).toBe(0);

@@ -383,6 +383,49 @@ describe('machineGraph on our machines', () => {
   });
 });
 
+describe('guards that take params', () => {
+  // `{ type: 'isAtLeast', params: { count: 3 } }` read as `isAtLeast`: two transitions guarded by
+  // the one guard with different params looked the same, and the rule (at least what?) was lost.
+  it('shows fixed params after the name; params computed from the event stay the name alone', async () => {
+    const { and, not, setup } = await import('xstate');
+    const machine = setup({
+      types: { events: {} as { type: 'GO'; n: number } },
+      guards: {
+        isAtLeast: (_, params: { count: number }) => params.count > 0,
+        hasRole: (_, params: { role: string; strict: boolean }) => params.role !== '' && params.strict,
+        isLive: (_, params: { n: number }) => params.n > 0,
+        isBusy: () => false,
+      },
+    }).createMachine({
+      id: 'params',
+      initial: 'a',
+      states: {
+        a: {
+          on: {
+            GO: [
+              { guard: { type: 'isAtLeast', params: { count: 3 } }, target: 'b' },
+              {
+                guard: and([{ type: 'hasRole', params: { role: 'admin', strict: true } }, not('isBusy')]),
+                target: 'b',
+              },
+              { guard: { type: 'isLive', params: ({ event }) => ({ n: event.n }) }, target: 'b' },
+            ],
+          },
+        },
+        b: {},
+      },
+    });
+    const guards = machineGraph(machine).edges.map((edge) => edge.guard);
+    expect(guards).toEqual([
+      'isAtLeast(count: 3)',
+      'hasRole(role: "admin", strict: true) && !isBusy',
+      'isLive',
+    ]);
+    const text = await renderChart(machine, { format: 'mermaid' });
+    expect(text).toContain('a --> b : GO [isAtLeast(count#58; 3)]');
+  });
+});
+
 describe('bad input', () => {
   it.each([
     ['an empty object', {}],

@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AnyStateMachine } from 'xstate';
 import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
+import { toMarkdown } from '../../src/chart/markdown.js';
 import { sampleMachine } from './sample.machine.js';
 
 /**
@@ -72,26 +73,24 @@ function parse(text: string) {
   return { declared, declarations, mentions };
 }
 
-describe.each([
-  ['connection', charts.connection],
-  ['supervisor', charts.supervisor],
-  ['hub', charts.hub],
-  ['refusal', charts.refusal],
-  ['sample', sampleMachine],
-])('Mermaid of %s', (_name, machine) => {
-  it('declares each state once, and mentions it only in its own block or at the top level', async () => {
-    const text = await renderChart(machine as AnyStateMachine, { format: 'mermaid' });
-    expect(text.startsWith('stateDiagram-v2\n')).toBe(true);
-    const { declared, declarations, mentions } = parse(text);
-    const graph = machineGraph(machine as AnyStateMachine);
-    expect(declarations.length).toBe(graph.nodes.length);
-    expect(new Set(declarations).size).toBe(declarations.length);
-    for (const { id, block, line } of mentions) {
-      expect(declared.has(id), `${id} is declared (${line})`).toBe(true);
-      if (block !== null) expect(declared.get(id), line).toBe(block);
-    }
-  });
-});
+// Every committed chart (docs/machines), not a hand-picked few, plus the sample's odd corners.
+describe.each([...Object.entries(charts), ['sample', sampleMachine] as const])(
+  'Mermaid of %s',
+  (_name, machine) => {
+    it('declares each state once, and mentions it only in its own block or at the top level', async () => {
+      const text = await renderChart(machine as AnyStateMachine, { format: 'mermaid' });
+      expect(text.startsWith('stateDiagram-v2\n')).toBe(true);
+      const { declared, declarations, mentions } = parse(text);
+      const graph = machineGraph(machine as AnyStateMachine);
+      expect(declarations.length).toBe(graph.nodes.length);
+      expect(new Set(declarations).size).toBe(declarations.length);
+      for (const { id, block, line } of mentions) {
+        expect(declared.has(id), `${id} is declared (${line})`).toBe(true);
+        if (block !== null) expect(declared.get(id), line).toBe(block);
+      }
+    });
+  },
+);
 
 describe('Mermaid of the connection machine', async () => {
   const text = await renderChart(charts.connection, { format: 'mermaid' });
@@ -179,6 +178,30 @@ describe('Mermaid of the other machines', () => {
       '  note right of shuttingDown\n    after shutdownDeadline / terminateAll\n  end note',
     );
     expect(text).not.toContain('in any state');
+  });
+
+  // An invoke without an id gets one from XState (`0.lease.holding.renewal.renewing`): its
+  // done and error events named the index and the path, not what was invoked.
+  it('lease: the done and error of an invoke without an id read as onDone/onError of its src', async () => {
+    const text = await renderChart(charts.lease, { format: 'mermaid' });
+    expect(text).toContain('  starting --> holding : onDone (startStore)');
+    expect(text).toContain('  starting --> retrying : onError (startStore)');
+    expect(text).toContain(
+      'renewing --> reconciling : onDone (renewLease) [isLost]<br/>onDone (renewLease) [hasWorkLeft]',
+    );
+    expect(text).toContain(
+      'reaping --> s_holding_reaper_waiting : onDone (reapDeadSlots)<br/>onError (reapDeadSlots)',
+    );
+    expect(text).not.toMatch(/xstate\.(?:done|error)\.actor\.\d/);
+  });
+
+  it("lease.md: the vocabulary names the id-less invokes by src, not XState's made-up event types", () => {
+    const page = toMarkdown('lease', machineGraph(charts.lease));
+    expect(page).toContain('- Events: `INCARNATION_CHANGED`, `RECONCILE`\n');
+    expect(page).toContain(
+      '- Invoked (onDone / onError): `reapDeadSlots`, `reconcile`, `renewLease`, `startStore`\n',
+    );
+    expect(page).not.toMatch(/xstate\.(?:done|error)\.actor\.\d/);
   });
 
   it("refusal: a composite state's entry actions go in its note", async () => {

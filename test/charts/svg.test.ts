@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { AnyStateMachine } from 'xstate';
 import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
-import { arrows } from '../../src/chart/labels.js';
+import { arrows, compartment } from '../../src/chart/labels.js';
+import { textWidth } from '../../src/chart/text-width.js';
 import { sampleMachine } from './sample.machine.js';
 
 interface Element {
@@ -206,8 +207,10 @@ describe('SVG specifics', () => {
   });
 
   it('draws delays dashed, initial dots, and internal transitions inside the box', async () => {
+    // An atomic state's lines are in its group; a composite's in its compartment, over the arrows.
     const internals = (svg: Element, state: string) =>
-      (all(svg, (e) => e.attributes['data-state'] === state)[0] as Element).children
+      all(svg, (e) => e.attributes['data-state'] === state || e.attributes['data-of'] === state)
+        .flatMap((group) => group.children)
         .filter((c) => classes(c).includes('internal'))
         .map((t) => t.text);
     const supervisor = readSvg(await renderChart(charts.supervisor, { format: 'svg' }));
@@ -246,6 +249,80 @@ describe('SVG specifics', () => {
     ).toEqual(delays.map(() => '5 3'));
     // The machine, activity and heartbeat each start with an initial dot.
     expect(all(connection, (e) => classes(e).includes('initial')).length).toBe(3);
+  });
+
+  // hub.svg: the arrow from running into shuttingDown.pacing crosses shuttingDown's listed line
+  // (`after shutdownDeadline / terminateAll`) on its way in, and was painted over the words.
+  it("paints a composite state's listed lines above the arrows that cross them, on a backing", async () => {
+    for (const [name, machine] of [...Object.entries(charts), ['sample', sampleMachine] as const]) {
+      const svg = readSvg(await renderChart(machine as AnyStateMachine, { format: 'svg' }));
+      const order = all(svg, () => true);
+      const lastEdge = order.lastIndexOf(all(svg, (e) => classes(e).includes('edge')).at(-1) as Element);
+      const containers = all(
+        svg,
+        (e) =>
+          classes(e).includes('state') &&
+          (classes(e).includes('compound') || classes(e).includes('parallel')),
+      );
+      for (const state of containers) {
+        const id = state.attributes['data-state'] as string;
+        const lines = all(
+          svg,
+          (e) => classes(e).includes('internal') && e.parent?.attributes['data-of'] === id,
+        );
+        expect(
+          lines.map((line) => line.text),
+          `${name}: ${id}'s lines`,
+        ).toEqual(compartment(machineGraph(machine as AnyStateMachine), id));
+        for (const line of lines) {
+          expect(
+            order.indexOf(line),
+            `${name}: ${id}'s "${line.text}" is painted after the edges`,
+          ).toBeGreaterThan(lastEdge);
+          const backing = line.parent?.children.find((c) => c.name === 'rect') as Element;
+          expect(backing, `${name}: ${id}'s lines have a backing`).toBeDefined();
+          const y = num(line, 'y');
+          expect(num(backing, 'y')).toBeLessThanOrEqual(y - 11);
+          expect(num(backing, 'y') + num(backing, 'height')).toBeGreaterThanOrEqual(y + 3);
+          // An arrow into a child ends below the backing, so its head is not hidden (7 px long).
+          for (const child of state.children.filter((c) => classes(c).includes('state'))) {
+            expect(boxOf(child).y, `${name}: ${child.attributes['data-state']}`).toBeGreaterThanOrEqual(
+              num(backing, 'y') + num(backing, 'height') + 7,
+            );
+          }
+        }
+      }
+    }
+  });
+
+  // elkjs (0.12, direction DOWN with INCLUDE_CHILDREN) reads a compound node's minimum size
+  // transposed: refusal.svg's `refusing` was narrower than its entry line, which ran 20 px past
+  // its border, and hub.svg's `shuttingDown` as tall as its line is wide, empty below its states.
+  it('makes a composite state as wide as its lines and no taller than its states need', async () => {
+    for (const [name, machine] of [...Object.entries(charts), ['sample', sampleMachine] as const]) {
+      const graph = machineGraph(machine as AnyStateMachine);
+      const svg = readSvg(await renderChart(machine as AnyStateMachine, { format: 'svg' }));
+      const containers = all(
+        svg,
+        (e) =>
+          classes(e).includes('state') &&
+          (classes(e).includes('compound') || classes(e).includes('parallel')),
+      );
+      for (const state of containers) {
+        const id = state.attributes['data-state'] as string;
+        const box = boxOf(state);
+        for (const line of compartment(graph, id)) {
+          expect(box.width, `${name}: ${id} holds "${line}"`).toBeGreaterThanOrEqual(
+            textWidth(line, 11) + 16,
+          );
+        }
+        const children = state.children.filter((c) => classes(c).includes('state')).map(boxOf);
+        const lowest = Math.max(...children.map((child) => child.y + child.height));
+        expect(box.y + box.height - lowest, `${name}: ${id}'s space below its states`).toBeLessThanOrEqual(
+          40,
+        );
+      }
+    }
   });
 
   // The marker ids replaced every character but [A-Za-z0-9_-] with `_`: `billing.v2` and
