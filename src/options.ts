@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocketServer } from 'ws';
 import type { InspectionEvent, Observer } from 'xstate';
 import type { AdmissionRate } from './admission-rate.js';
+import { type AllowedOrigin, type OriginAllowlist, resolveAllowedOrigins } from './allowed-origins.js';
 import {
   checkCapacityHysteresis,
   checkCapacityLevels,
@@ -130,6 +131,22 @@ export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
    * has not settled within `authenticateTimeoutMs` fails as a throw does (500).
    */
   authenticate: (request: IncomingMessage) => AuthResult<Data> | Promise<AuthResult<Data>>;
+  /**
+   * The origins whose pages may open a WebSocket (against cross-site
+   * WebSocket hijacking: a browser sends its user's cookies with an upgrade
+   * opened from any site). Exact origins, normalised here (`'HTTPS://App.Example.com:443'`
+   * is `'https://app.example.com'`), or RegExps tested against the request's
+   * serialized origin (anchor them). Any other origin is refused with 403
+   * (`origin-not-allowed`) before `authenticate` runs. A request without an
+   * `Origin` header (not a browser) is let through: the header guards browsers'
+   * users, it is not authentication. For any other rule, use `authenticate`.
+   * @default no check
+   * @example
+   * ```ts
+   * allowedOrigins: ['https://app.example.com', /^https:\/\/[a-z0-9-]+\.preview\.example\.com$/]
+   * ```
+   */
+  allowedOrigins?: readonly AllowedOrigin[] | undefined;
   /** The socket is open. A throw or rejection closes it with 1011. */
   onOpen?: ((connection: ConnectionHandle<Data>, request: IncomingMessage) => unknown) | undefined;
   /** An application message arrived. A throw or rejection closes the connection with 1011. */
@@ -206,6 +223,8 @@ export interface ResolvedOptions extends Limits {
   closeRefusalTimeoutMs: number;
   admissionRate: Readonly<AdmissionRate> | undefined;
   retryAfterMs: Readonly<RetryAfterDefaults>;
+  /** The `allowedOrigins` option, normalised; undefined without it (no check). */
+  allowedOrigins: OriginAllowlist | undefined;
 }
 
 /** The retry hints of the built-in 429/503 refusals when `retryAfterMs` does not say. */
@@ -300,6 +319,7 @@ const knownOptions = new Set<string>([
   'capacityLevels',
   'capacityHysteresis',
   'authenticate',
+  'allowedOrigins',
   'webSocketServer',
   'clock',
   'inspect',
@@ -414,6 +434,7 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
     capacityLevels,
     capacityHysteresis,
     ...resolveRefusalOptions(options),
+    allowedOrigins: resolveAllowedOrigins(options.allowedOrigins),
     cluster,
   };
 }

@@ -9,6 +9,7 @@ import type { RejectReason } from './events.js';
 
 export const REJECT_REASONS = Object.keys({
   'bad-handshake': true,
+  'origin-not-allowed': true,
   unauthenticated: true,
   'invalid-user-id': true,
   'auth-failed': true,

@@ -17,6 +17,7 @@ import { refuseUpgrade } from './transport/http-refusal.js';
 
 const refusalStatus: Record<RejectReason, number | undefined> = {
   'bad-handshake': 400, // issue 13 (2): the default; checkHandshake gives the status ws would
+  'origin-not-allowed': 403, // allowedOrigins: a page of another site, refused before authenticate
   unauthenticated: 401,
   'invalid-user-id': 400,
   'auth-failed': 500,

@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import type { RefusalReason } from '../machines/events.js';
 import { takeAdmissionToken } from './admission-rate.js';
+import { isOriginAllowed } from './allowed-origins.js';
 import type { Books, UserRecord } from './books.js';
 import type { CountingClock } from './clock.js';
 import type { ClusterBook, Reservation } from './cluster/cluster-admission.js';
@@ -213,6 +214,10 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     if (badHandshake !== undefined) {
       if (badHandshake.error !== undefined) report(badHandshake.error);
       return reject(request, socket, head, { reason: 'bad-handshake', ...badHandshake });
+    }
+    // Before authenticate: a page of another site costs no app call, no actor and no slot.
+    if (resolved.allowedOrigins !== undefined && !isOriginAllowed(resolved.allowedOrigins, request)) {
+      return reject(request, socket, head, { reason: 'origin-not-allowed', message: 'origin not allowed' });
     }
     if (isShuttingDown()) {
       return reject(request, socket, head, { reason: 'shutting-down', message: 'server is shutting down' });

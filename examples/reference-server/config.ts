@@ -24,6 +24,7 @@ export interface ServerConfig {
     | 'drainTimeoutMs'
     | 'maxConnections'
     | 'refuse'
+    | 'allowedOrigins'
   >;
   /** Issue 12: cluster mode, when --redis is given. */
   cluster?: ClusterOptions | undefined;
@@ -43,6 +44,7 @@ const settings = {
   'drain-timeout-ms': ['WSSUP_DRAIN_TIMEOUT_MS', 'drainTimeoutMs'],
   'max-connections': ['WSSUP_MAX_CONNECTIONS', 'maxConnections'],
   refuse: ['WSSUP_REFUSE', 'refuse'],
+  'allowed-origins': ['WSSUP_ALLOWED_ORIGINS', 'allowedOrigins'],
   redis: ['WSSUP_REDIS_URL', undefined],
   'node-id': ['WSSUP_NODE_ID', undefined],
   'lease-ttl-ms': ['WSSUP_LEASE_TTL_MS', undefined],
@@ -74,6 +76,9 @@ Options (environment variable in brackets):
   --max-connections <n>         process-wide cap [WSSUP_MAX_CONNECTIONS]
   --refuse <how>                http | close: refusals as HTTP statuses, or as close codes
                                 4000 + status that a browser can read [WSSUP_REFUSE] (default http)
+  --allowed-origins <list>      comma-separated origins (https://app.example.com) whose pages may
+                                connect; other browsers' pages get 403 [WSSUP_ALLOWED_ORIGINS]
+                                (default none: no Origin check)
   --redis <url>                 cluster mode: one per-user limit across every process on this
                                 Redis (redis://host:port) [WSSUP_REDIS_URL]
   --node-id <id>                this process's name in the cluster [WSSUP_NODE_ID] (default host:pid)
@@ -98,7 +103,9 @@ const clusterFlags: Record<string, Flag> = {
 export function flagFor(option: string): string | undefined {
   const cluster = clusterFlags[option];
   if (cluster !== undefined) return `--${cluster}`;
-  const entry = Object.entries(settings).find(([, [, name]]) => name === option);
+  // `allowedOrigins[1]`: the option of one origin of the list.
+  const name = option.replace(/\[\d+\]$/, '');
+  const entry = Object.entries(settings).find(([, [, setting]]) => setting === name);
   return entry === undefined ? undefined : `--${entry[0]}`;
 }
 
@@ -118,6 +125,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     if (option === 'preset') limits.preset = raw as PresetName;
     else if (option === 'refuse')
       limits.refuse = raw as RefuseMode; // checked by createSupervisor
+    else if (option === 'allowedOrigins')
+      // A list in one value, as an environment variable can hold it; each origin is checked by createSupervisor.
+      limits.allowedOrigins = raw.split(',').map((origin) => origin.trim());
     else limits[option] = toNumber(flag, raw);
   }
   const host = read('host') ?? '127.0.0.1';

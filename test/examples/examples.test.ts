@@ -122,6 +122,10 @@ describe('reference server (npm start)', () => {
     [['--no-such-flag'], /Unknown option '--no-such-flag'/],
     [['--port', '70000'], /cannot listen/],
     [['--refuse', 'frame'], /--refuse: expected 'http' or 'close', got frame/],
+    [
+      ['--allowed-origins', 'https://a.example,app.example.com'],
+      /--allowed-origins: expected an origin such as/,
+    ],
     // Node reads an empty host as every interface: refused, not a public listener.
     [['--host', ''], /--host must not be empty/],
     [['--host', ' '], /--host must not be empty/],

@@ -51,6 +51,7 @@ const sample: Record<string, string> = {
   '--drain-timeout-ms': '4567',
   '--max-connections': '99',
   '--refuse': 'close',
+  '--allowed-origins': 'https://app.example.com,http://localhost:8080',
   '--redis': 'redis://127.0.0.1:6390',
   '--node-id': 'node-a',
   '--lease-ttl-ms': '9000',
@@ -102,6 +103,8 @@ describe("the README's table of the reference server's flags", () => {
     expect(defaults['--preset']).toBe(resolved.preset);
     expect(defaults['--refuse']).toMatch(new RegExp(`^\`${resolved.refuse}\`;`));
     expect(defaults['--max-connections']).toBe('none');
+    expect(defaults['--allowed-origins']).toMatch(/^none/);
+    expect(resolved.allowedOrigins).toBeUndefined();
     expect(resolved.maxConnections).toBeUndefined();
     for (const flag of [
       '--max-per-user',

@@ -169,6 +169,32 @@ describe('dashboard and per-user stats behind --dashboard-token (items 14, 15)',
   });
 });
 
+describe('--allowed-origins', () => {
+  it('reads a comma-separated list of origins from the flag or the environment', () => {
+    const list = 'https://app.example.com, http://localhost:8080';
+    const expected = ['https://app.example.com', 'http://localhost:8080'];
+    expect(readConfig(['--allowed-origins', list], {})).toMatchObject({
+      limits: { allowedOrigins: expected },
+    });
+    expect(readConfig([], { WSSUP_ALLOWED_ORIGINS: list })).toMatchObject({
+      limits: { allowedOrigins: expected },
+    });
+  });
+
+  it('refuses a WebSocket from a page of another origin with 403, and admits its own', async () => {
+    const config = readConfig(['--allowed-origins', 'https://app.example.com'], {}) as ServerConfig;
+    const { server } = await startServer({ limits: { ...config.limits, preset: 'test' } });
+    const refused = new WebSocket(`${server.url}/?user=mallory`, { origin: 'https://evil.example' });
+    onTestFinished(() => refused.terminate());
+    refused.on('error', () => {});
+    const [, response] = (await once(refused, 'unexpected-response')) as [unknown, IncomingMessage];
+    expect(response.statusCode).toBe(403);
+    const allowed = new WebSocket(`${server.url}/?user=alice`, { origin: 'https://app.example.com' });
+    onTestFinished(() => allowed.terminate());
+    await once(allowed, 'open');
+  });
+});
+
 describe('GET /stats (item 15)', () => {
   it('answers the totals by default, without the per-user walk', async () => {
     const { server } = await startServer();

@@ -123,6 +123,7 @@ describe("the README's option tables", () => {
       admissionRate: true,
       retryAfterMs: true,
       authenticate: true,
+      allowedOrigins: true,
       onOpen: true,
       onMessage: true,
       onClose: true,

@@ -1,0 +1,151 @@
+/**
+ * allowedOrigins: the guard against cross-site WebSocket hijacking. A browser
+ * sends its user's cookies with an upgrade opened from any site, so a server
+ * that authenticates by cookie must refuse the pages of other sites by their
+ * `Origin` header. Real `ws` clients send the header (`{ origin }`); a
+ * forbidden origin is refused before `authenticate`, with nothing allocated.
+ */
+import { Registry } from 'prom-client';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { InvalidOptionError, resolveOptions } from '../../src/index.js';
+import { registerMetrics } from '../../src/metrics/index.js';
+import { parseExposition } from '../helpers/prometheus.js';
+import { closeRefusal, httpRefusal } from '../helpers/refusals.js';
+import { connectClient, startRulesServer } from '../helpers/rules.js';
+import { allDisposed, expectNoLeaks, userFromQuery } from '../helpers/server.js';
+
+const app = 'https://app.example.com';
+
+describe('allowedOrigins', () => {
+  it('admits an allowed origin, and a request without Origin (not a browser)', async () => {
+    const t = await startRulesServer({ allowedOrigins: [app] });
+    const fromApp = await connectClient(t.url('alice'), { origin: app });
+    const noOrigin = await connectClient(t.url('bob'));
+    expect(t.events.admitted.map((event) => event.userId)).toEqual(['alice', 'bob']);
+    expect(t.events.rejected).toEqual([]);
+    fromApp.close();
+    noOrigin.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('refuses another origin with 403 before authenticate: no call, no actor, no slot', async () => {
+    const authenticate = vi.fn(userFromQuery);
+    const t = await startRulesServer({ allowedOrigins: [app], authenticate });
+    const registry = new Registry();
+    onTestFinished(registerMetrics(t.supervisor, { registry }));
+    const counted = async () =>
+      parseExposition(await registry.metrics()).value('ws_supervisor_rejected_total', {
+        reason: 'origin-not-allowed',
+      });
+    expect(await counted()).toBe(0);
+    const before = t.supervisor.stats();
+
+    const refused = await httpRefusal(t.url('mallory'), { origin: 'https://evil.example' });
+    expect(refused).toMatchObject({ status: 403, body: 'origin not allowed\n' });
+    expect(refused.headers['retry-after']).toBeUndefined();
+    expect(authenticate).not.toHaveBeenCalled();
+    expect(t.events.rejected).toEqual([
+      {
+        reason: 'origin-not-allowed',
+        status: 403,
+        userId: undefined,
+        message: 'origin not allowed',
+        via: 'http',
+        retryAfterMs: undefined,
+        remoteAddress: '127.0.0.1',
+      },
+    ]);
+    expect(t.supervisor.stats().resources).toEqual(before.resources);
+    expect(t.supervisor.stats().counters.rejected).toBe(1);
+    expect(await counted()).toBe(1);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it("with refuse: 'close', the browser reads close code 4403", async () => {
+    const t = await startRulesServer({ allowedOrigins: [app], refuse: 'close' });
+    expect(await closeRefusal(t.url('mallory'), { origin: 'https://evil.example' })).toEqual({
+      code: 4403,
+      reason: 'origin not allowed',
+      retryAfter: undefined,
+    });
+    expect(t.events.rejected).toMatchObject([{ reason: 'origin-not-allowed', status: 403, via: 'close' }]);
+    await vi.waitFor(() => expectNoLeaks(t.supervisor));
+  });
+
+  it('compares serialized origins: case and default ports of the configured ones do not matter', async () => {
+    const t = await startRulesServer({
+      allowedOrigins: ['HTTPS://App.Example.COM:443', 'http://localhost:8080/'],
+    });
+    const held = [
+      await connectClient(t.url('a'), { origin: app }),
+      await connectClient(t.url('b'), { origin: 'http://localhost:8080' }),
+    ];
+    // Another scheme, port or host is another origin.
+    for (const origin of [
+      'http://app.example.com',
+      'https://app.example.com:8443',
+      'http://localhost:8081',
+      'https://app.example.com.evil.example',
+      'null', // an opaque origin: a sandboxed iframe, a file:// page
+    ]) {
+      expect((await httpRefusal(t.url('c'), { origin })).status, origin).toBe(403);
+    }
+    for (const ws of held) ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('matches a RegExp against the serialized origin', async () => {
+    const t = await startRulesServer({ allowedOrigins: [/^https:\/\/[a-z0-9-]+\.example\.com$/] });
+    const ws = await connectClient(t.url('a'), { origin: 'https://tenant-1.example.com' });
+    expect((await httpRefusal(t.url('b'), { origin: 'https://example.com.evil.example' })).status).toBe(403);
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('reads Sec-WebSocket-Origin from a version 8 handshake, as ws does', async () => {
+    const t = await startRulesServer({ allowedOrigins: [app] });
+    const refused = await httpRefusal(t.url('a'), { origin: 'https://evil.example', protocolVersion: 8 });
+    expect(refused.status).toBe(403);
+    const ws = await connectClient(t.url('b'), { origin: app, protocolVersion: 8 });
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('unset, checks nothing (as before)', async () => {
+    const t = await startRulesServer();
+    expect(t.supervisor.options.allowedOrigins).toBeUndefined();
+    const ws = await connectClient(t.url('a'), { origin: 'https://anywhere.example' });
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it.each<[string, unknown, string]>([
+    ['a string, not a list', app, 'allowedOrigins'],
+    ['no scheme', ['app.example.com'], 'allowedOrigins[0]'],
+    ['a wildcard', ['*'], 'allowedOrigins[0]'],
+    ["the opaque origin 'null'", ['null'], 'allowedOrigins[0]'],
+    ['a path', [`${app}/chat`], 'allowedOrigins[0]'],
+    ['a query', [`${app}/?x=1`], 'allowedOrigins[0]'],
+    ['credentials', ['https://user@app.example.com'], 'allowedOrigins[0]'],
+    ['a scheme without an origin', ['chrome-extension://abc'], 'allowedOrigins[0]'],
+    ['a number', [app, 42], 'allowedOrigins[1]'],
+    ['a stateful (global) RegExp', [/example/g], 'allowedOrigins[0]'],
+    ['a sticky RegExp', [/example/y], 'allowedOrigins[0]'],
+    ['a function', [() => true], 'allowedOrigins[0]'],
+    ['null', null, 'allowedOrigins'],
+  ])('refuses %s at createSupervisor', (_name, value, option) => {
+    const attempt = () => resolveOptions({ authenticate: () => 'u', allowedOrigins: value as never });
+    expect(attempt).toThrow(InvalidOptionError);
+    expect(attempt).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option }));
+  });
+
+  it('accepts an empty list: only clients without Origin (not browsers) get in', () => {
+    const resolved = resolveOptions({ authenticate: () => 'u', allowedOrigins: [] });
+    expect(resolved.allowedOrigins).toBeDefined();
+  });
+});
