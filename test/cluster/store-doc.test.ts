@@ -82,6 +82,7 @@ describe.runIf(hasRedis)('docs/cluster-store.md against a private Redis', () => 
     } while (cursor !== '0');
     const channels = (await redis.current.command('PUBSUB', 'SHARDCHANNELS', `${keyPrefix}:*`)) as string[];
     const wrong: string[] = [];
+    if (!/No key has a Redis TTL/.test(doc)) wrong.push('the doc no longer says whether keys have a TTL');
     const seen = new Set<number>();
     for (const key of keys) {
       const row = rows.find((candidate) => candidate.pattern.test(key));
@@ -89,6 +90,8 @@ describe.runIf(hasRedis)('docs/cluster-store.md against a private Redis', () => 
       if (row === undefined) wrong.push(`key ${key} (${type}) is in no row of the key layout`);
       else if (row.type !== type) wrong.push(`line ${row.line}: ${row.key} is a ${type}, not a ${row.type}`);
       if (row !== undefined) seen.add(row.line);
+      const ttl = await redis.current.command('TTL', key);
+      if (ttl !== -1) wrong.push(`key ${key} has a TTL (${String(ttl)}), and the doc says none has`);
     }
     for (const channel of channels) {
       const row = rows.find((candidate) => candidate.pattern.test(channel));
