@@ -8,7 +8,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { createCountingClock } from '../../src/clock.js';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
+import { connectTimeoutMs, silentSocketMs } from '../../src/cluster/redis-client.js';
+import { Deadlines } from '../../src/cluster/redis-deadlines.js';
 import type { RedisSlotStore } from '../../src/cluster/redis-store.js';
 import { freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
 
@@ -214,6 +217,38 @@ describe('docs/cluster-store.md against the code', () => {
     if (!breaker.includes(`${Number(constant('HALF_OPEN_AFTER_MS')) / 1000} s`))
       wrong.push(
         `the breaker section does not say it lets a call through after ${constant('HALF_OPEN_AFTER_MS')} ms`,
+      );
+    expect(wrong).toEqual([]);
+  });
+
+  it('states the deadlines the connection derives from commandTimeoutMs', () => {
+    const clock = createCountingClock();
+    const deadlines = new Deadlines(500, clock);
+    const periodMs = deadlines.periodMs;
+    deadlines.stop();
+    const claims: Array<[RegExp, boolean]> = [
+      [/it every quarter of `commandTimeoutMs`/, periodMs === 500 / 4],
+      [
+        /silent for 4 timeouts \(at least 1 s\)/,
+        silentSocketMs(500) === 2_000 && silentSocketMs(100) === 1_000,
+      ],
+      [
+        /socket silent for 4 × this \(at least 1 s\)/,
+        silentSocketMs(500) === 2_000 && silentSocketMs(100) === 1_000,
+      ],
+      [
+        /\(`commandTimeoutMs`, at least 1 s, for the pub\/sub one/,
+        connectTimeoutMs(500) === 1_000 && connectTimeoutMs(2_000) === 2_000,
+      ],
+      [
+        /open within this or 1 s, whichever is longer/,
+        connectTimeoutMs(500) === 1_000 && connectTimeoutMs(2_000) === 2_000,
+      ],
+    ];
+    const wrong = claims
+      .filter(([claim, holds]) => lineOf(claim) === 0 || !holds)
+      .map(([claim]) =>
+        lineOf(claim) === 0 ? `no line matches ${claim}` : `line ${lineOf(claim)} is wrong`,
       );
     expect(wrong).toEqual([]);
   });
