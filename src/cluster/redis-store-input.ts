@@ -19,7 +19,8 @@ export interface RedisSlotStoreOptions {
   keyPrefix?: string;
   /**
    * How long a command may take before it fails with WSSUP_STORE_UNAVAILABLE
-   * (checked every quarter of it: it fails within 1.25 × this). @default 500
+   * (checked every quarter of it, rounded up to a whole ms: it fails within
+   * 1.25 × this, plus up to 4 ms when it is not a multiple of 4). @default 500
    */
   commandTimeoutMs?: number;
   /**
