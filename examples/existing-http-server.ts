@@ -30,14 +30,19 @@ const flags = readExampleFlags({
   portVariable: 'PORT',
 });
 
+// #region origins
 const supervisor = createSupervisor({
   preset: 'production',
+  // Pages of these sites may connect; a page of any other site gets 403. Clients
+  // that are not browsers send no Origin and pass: this is not authentication.
+  allowedOrigins: ['https://app.example.com', /^http:\/\/(localhost|127\.0\.0\.1)(:\d+)?$/],
   authenticate,
   onOpen: (connection) => connection.send(JSON.stringify({ hello: connection.userId, id: connection.id })),
   onMessage: (connection, data) => {
     connection.send(JSON.stringify({ from: connection.userId, text: data.toString() }));
   },
 });
+// #endregion origins
 
 const server = createServer((_request, response) => {
   response.end('your existing routes live here\n');

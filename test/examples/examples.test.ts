@@ -168,7 +168,7 @@ describe('reference server (npm start)', () => {
 });
 
 describe('existing HTTP server example', () => {
-  it('supervises /chat only, authenticates by bearer token, and drains on SIGTERM', async () => {
+  it('supervises /chat only, authenticates by bearer token, refuses pages of other sites, and drains on SIGTERM', async () => {
     const program = runProgram('dist/examples/existing-http-server.js', ['--port', '0']);
     const [, url] = await program.waitFor(/listening on (ws:\/\/\S+)\/chat/);
     const ws = new WebSocket(`${url}/chat`, { headers: { authorization: 'Bearer erin' } });
@@ -179,6 +179,13 @@ describe('existing HTTP server example', () => {
     expect(JSON.parse(await nextMessage(ws))).toEqual({ from: 'erin', text: 'hi' });
     expect(await connectRefused(`${url}/elsewhere`)).toBe(404);
     expect(await connectRefused(`${url}/chat`)).toBe(401);
+    // allowedOrigins: a page of another site is refused before authenticate; a local page connects.
+    expect(await connectRefused(`${url}/chat?token=eve`, { origin: 'https://evil.example' })).toBe(403);
+    const page = new WebSocket(`${url}/chat?token=lou`, { origin: 'http://localhost:5173' });
+    const pageHello = nextMessage(page);
+    await once(page, 'open');
+    expect(JSON.parse(await pageHello)).toMatchObject({ hello: 'lou' });
+    page.close();
 
     const closing = closed(ws);
     program.child.kill('SIGTERM');

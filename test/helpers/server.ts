@@ -91,8 +91,8 @@ export async function connect(url: string): Promise<WebSocket> {
 }
 
 /** Opens a client that the server must refuse; resolves with the HTTP status. */
-export async function connectRefused(url: string): Promise<number> {
-  const ws = new WebSocket(url);
+export async function connectRefused(url: string, options?: WebSocket.ClientOptions): Promise<number> {
+  const ws = new WebSocket(url, options);
   onTestFinished(() => ws.terminate());
   return new Promise<number>((resolve, reject) => {
     ws.once('open', () => reject(new Error('expected the upgrade to be refused, but it opened')));
