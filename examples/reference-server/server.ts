@@ -127,11 +127,13 @@ export async function startReferenceServer(
     port,
     close() {
       closing ??= (async () => {
-        // Stop accepting first, so no request arrives between drain and close.
-        const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         // Event streams never end on their own: end them, or close() would wait for the browser.
         dashboard.close();
+        // The port stays open while the supervisor drains: a load balancer's probes must
+        // still reach /healthz (200, or the orchestrator kills the draining process) and
+        // /readyz (503 shutting-down); an upgrade meanwhile gets 503 from the supervisor.
         await supervisor.shutdown();
+        const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         metrics.close();
         server.closeAllConnections();
         await httpClosed;

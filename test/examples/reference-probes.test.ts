@@ -7,6 +7,7 @@
  */
 import { once } from 'node:events';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { type Socket, connect as tcpConnect } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { ServerConfig } from '../../examples/reference-server/config.js';
@@ -47,6 +48,21 @@ async function connect(server: ReferenceServer, user: string): Promise<WebSocket
   return ws;
 }
 
+/** A client that completes the handshake and then never answers: its close frame keeps a drain waiting. */
+async function silentClient(server: ReferenceServer, user: string): Promise<Socket> {
+  const socket = tcpConnect(server.port, '127.0.0.1');
+  onTestFinished(() => void socket.destroy());
+  await once(socket, 'connect');
+  socket.write(
+    `GET /?user=${user} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  );
+  const [head] = (await once(socket, 'data')) as [Buffer];
+  expect(head.toString('latin1')).toMatch(/^HTTP\/1\.1 101 /);
+  socket.pause(); // reads nothing more, so it never answers the close frame
+  return socket;
+}
+
 describe('GET /healthz and GET /readyz', () => {
   it('answer 200 while the server runs, with its process full', async () => {
     const server = await startServer({ limits: { preset: 'test', maxConnections: 1 } });
@@ -67,6 +83,17 @@ describe('GET /healthz and GET /readyz', () => {
     await done;
     expect((await fetchReply(server, '/readyz')).status).toBe(503);
     expect((await fetchReply(server, '/healthz')).status).toBe(200);
+  });
+
+  it('while close() drains (SIGINT, SIGTERM), /healthz still answers 200 and /readyz 503 shutting-down', async () => {
+    const server = await startServer({ limits: { preset: 'test', drainTimeoutMs: 30_000 } });
+    const silent = await silentClient(server, 'ann');
+    const closed = server.close();
+    expect(server.supervisor.stats().connections).toBe(1); // still draining
+    expect(await fetchReply(server, '/healthz')).toMatchObject({ status: 200, body: 'ok\n' });
+    expect(await fetchReply(server, '/readyz')).toMatchObject({ status: 503, body: 'shutting-down\n' });
+    silent.destroy();
+    await closed;
   });
 
   it.each(['/healthz', '/readyz'])('POST %s: 405 with Allow: GET', async (path) => {
