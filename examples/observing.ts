@@ -38,7 +38,8 @@ supervisor.on('disposed', ({ connectionId, userId, reason, closeCode, httpStatus
 
 function statsFor(request: IncomingMessage) {
   const user = new URL(request.url ?? '/', 'http://localhost').searchParams.get('user');
-  // stats(), O(1): { connections, users, idle, byState: { connecting, active, draining },
+  // stats(), O(1): { admission: { admitting, reason }, connections, users, idle,
+  //   byState: { connecting, active, draining },
   //   counters: { admitted, rejected, evicted, disposed }, capacity: { levels, usersByBand, alerts },
   //   resources: { connectionActors, userSupervisors, lingeringSupervisors, pendingTimers, socketListeners,
   //     closeRefusals } }

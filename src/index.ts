@@ -12,6 +12,7 @@ export {
   userSupervisorMachine,
 } from '../machines/index.js';
 export type { AdmissionRate } from './admission-rate.js';
+export type { AdmissionState, ProcessRefusal } from './admission-state.js';
 export type { AllowedOrigin, OriginAllowlist } from './allowed-origins.js';
 export type { AttachOptions } from './attach.js';
 export type { AuditReport } from './audit.js';

@@ -2,6 +2,7 @@
  * stats() and userStats(): read from the books the machines' actions keep
  * (books.ts), in O(1). Only `perUser` walks, and only when asked.
  */
+import type { AdmissionState } from './admission-state.js';
 import type { Books, UserRecord } from './books.js';
 import type { CountingClock } from './clock.js';
 import type { ClusterStats } from './cluster/cluster-admission.js';
@@ -43,6 +44,14 @@ export interface UserStats {
 }
 
 export interface SupervisorStats {
+  /**
+   * Whether an upgrade arriving now would be considered for admission, or refused
+   * for a reason that concerns the whole process (`shutting-down` from the moment
+   * shutdown() is called; `store-unavailable` in cluster mode under
+   * `onStoreUnavailable: 'reject'` while the store's breaker is not closed). What a
+   * readiness probe reads. A user or the process at its limit still admits.
+   */
+  admission: AdmissionState;
   /** Connections not yet disposed, draining included. */
   connections: number;
   /** Users holding at least one connecting or active connection. */
@@ -91,6 +100,7 @@ export interface StatsSources {
   limit: number;
   evictAt: number;
   cluster: { stats(): ClusterStats } | undefined;
+  admission(): AdmissionState;
 }
 
 export function userStatsOf(record: UserRecord, sources: StatsSources): UserStats | undefined {
@@ -107,6 +117,7 @@ export function userStatsOf(record: UserRecord, sources: StatsSources): UserStat
 export function collectStats(sources: StatsSources, options: StatsOptions = {}): SupervisorStats {
   const { books } = sources;
   const stats: SupervisorStats = {
+    admission: sources.admission(),
     connections: books.connections,
     users: books.users,
     idle: books.idle,

@@ -15,6 +15,7 @@ import type { ConnectionOutput } from '../machines/events.js';
 import { evictionPoint } from '../machines/eviction.js';
 import { hubMachine } from '../machines/hub.machine.js';
 import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
+import { admissionState } from './admission-state.js';
 import { type AttachOptions, attachToServer } from './attach.js';
 import { auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
@@ -390,6 +391,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     limit: resolved.maxConnectionsPerUser,
     evictAt,
     cluster,
+    admission: () => admissionState({ shuttingDown: () => shuttingDown, cluster }),
   };
 
   let shutdownPromise: Promise<void> | undefined;
@@ -409,7 +411,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     supervisorOf,
     nextConnectionId,
     cluster,
-    isShuttingDown: () => shutdownPromise !== undefined,
+    // The flag stats().admission reads, so the probe and the refusals never disagree.
+    isShuttingDown: () => shuttingDown,
   });
 
   /** The cluster-wide reads need cluster mode. */

@@ -1,7 +1,8 @@
 /**
  * The reference server: HTTP + WebSocket on one port, echo of each message,
  * demo authentication by `?user=<id>`, `GET /stats` (stats-route.ts),
- * `GET /metrics` for Prometheus (metrics-route.ts), and the live dashboard
+ * `GET /metrics` for Prometheus (metrics-route.ts), `GET /healthz` and
+ * `GET /readyz` for a load balancer (probes-route.ts), and the live dashboard
  * at `GET /dashboard` (ws-supervisor/dashboard, mounted here). Every known path
  * answers GET only (405 with `Allow: GET`); the dashboard and the per-user
  * detail of /stats are for whoever `--dashboard-token` lets in.
@@ -19,6 +20,7 @@ import { createSupervisor, type Supervisor } from '../../src/index.js';
 import type { ServerConfig } from './config.js';
 import { pathOf, queryOf, refuseMethod, sendJson, sendText } from './http.js';
 import { createMetricsRoute } from './metrics-route.js';
+import { createReadinessRoute, livenessRoute } from './probes-route.js';
 import { createStatsRoute } from './stats-route.js';
 
 export interface ReferenceServer {
@@ -83,11 +85,14 @@ export async function startReferenceServer(
           response,
           200,
           'ws-supervisor reference server: connect with ws://<host>:<port>/?user=<id>; ' +
-            'GET /stats, GET /stats?perUser=1&limit=<n>, GET /metrics, GET /dashboard\n',
+            'GET /stats, GET /stats?perUser=1&limit=<n>, GET /metrics, GET /dashboard, ' +
+            'GET /healthz, GET /readyz\n',
         ),
     ],
     ['/stats', createStatsRoute(supervisor, authorize, onAccessError)],
     ['/metrics', metrics.route],
+    ['/healthz', livenessRoute],
+    ['/readyz', createReadinessRoute(supervisor)],
   ]);
   const server = createServer((request, response) => {
     const pathname = pathOf(request);
@@ -122,11 +127,13 @@ export async function startReferenceServer(
     port,
     close() {
       closing ??= (async () => {
-        // Stop accepting first, so no request arrives between drain and close.
-        const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         // Event streams never end on their own: end them, or close() would wait for the browser.
         dashboard.close();
+        // The port stays open while the supervisor drains: a load balancer's probes must
+        // still reach /healthz (200, or the orchestrator kills the draining process) and
+        // /readyz (503 shutting-down); an upgrade meanwhile gets 503 from the supervisor.
         await supervisor.shutdown();
+        const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         metrics.close();
         server.closeAllConnections();
         await httpClosed;

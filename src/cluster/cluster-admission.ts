@@ -312,6 +312,19 @@ export class ClusterBook {
     );
   }
 
+  /**
+   * Whether reserve() refuses every upgrade now (`store-unavailable`), for
+   * stats().admission. Under 'reject', from the breaker's opening (or before the
+   * first lease: reserve() refuses then too) until a store call succeeds. Half-open
+   * counts as refusing: one upgrade may be the trial call and get through, but a
+   * probe that said ready for that moment would flap once per `HALF_OPEN_AFTER_MS`
+   * all through an outage. Under 'local' the process admits on its own limit.
+   */
+  refusesAdmissions(): boolean {
+    if (this.#options.onStoreUnavailable !== 'reject') return false;
+    return !this.#started || this.#breaker.state !== CircuitState.Closed;
+  }
+
   stats(): ClusterStats {
     return {
       nodeId: this.#options.nodeId,

@@ -204,6 +204,7 @@ describe('GET /stats (item 15)', () => {
     const body = JSON.parse(reply.body) as Record<string, unknown>;
     expect(body).toMatchObject({ connections: 2, users: 2, counters: { admitted: 2 } });
     expect(Object.keys(body).sort()).toEqual([
+      'admission',
       'byState',
       'capacity',
       'connections',

@@ -1,0 +1,30 @@
+/**
+ * Whether this process admits at all right now: what a readiness probe asks
+ * (`stats().admission`, the reference server's GET /readyz). Only refusals
+ * that concern every upgrade count. A user or the process at its limit does
+ * not: the next upgrade is still considered (another user, or a slot freed
+ * meanwhile), and a probe that followed the count would make a load balancer
+ * flap in and out with every connection.
+ */
+import type { RejectReason } from './events.js';
+
+/** The refusals that concern every upgrade, whoever sends it. */
+export type ProcessRefusal = Extract<RejectReason, 'shutting-down' | 'store-unavailable'>;
+
+/** `stats().admission`. */
+export type AdmissionState = { admitting: true; reason: null } | { admitting: false; reason: ProcessRefusal };
+
+export interface AdmissionSources {
+  /** The same flag the upgrade path reads: set synchronously by shutdown(). */
+  shuttingDown(): boolean;
+  /** Cluster mode only: the breaker refuses every reservation under `onStoreUnavailable: 'reject'`. */
+  cluster: { refusesAdmissions(): boolean } | undefined;
+}
+
+const ADMITTING: AdmissionState = { admitting: true, reason: null };
+
+export function admissionState(sources: AdmissionSources): AdmissionState {
+  if (sources.shuttingDown()) return { admitting: false, reason: 'shutting-down' };
+  if (sources.cluster?.refusesAdmissions() === true) return { admitting: false, reason: 'store-unavailable' };
+  return { ...ADMITTING };
+}
