@@ -9,7 +9,7 @@ import { AppHookError, SupervisorError } from './errors.js';
 export type RejectReason =
   | 'bad-handshake' // a request ws would refuse: method, Upgrade, key, version, path, protocol or extension header (HTTP 400, 405 for a method other than GET); checked before authenticate
   | 'origin-not-allowed' // allowedOrigins is set and the request's Origin is not in it (HTTP 403); checked before authenticate
-  | 'unauthenticated' // authenticate returned null (HTTP 401)
+  | 'unauthenticated' // authenticate returned null or undefined (HTTP 401)
   | 'invalid-user-id' // not a string, empty, over 128 UTF-8 bytes, or a control, bidi-control, line-separator, U+FFFD or lone-surrogate character (HTTP 400)
   | 'auth-failed' // authenticate threw or rejected (HTTP 500)
   | 'refused' // authenticate returned or threw a Refusal: its status (401, 403, 429 or 503)
