@@ -7,7 +7,6 @@
 import { EventEmitter, once } from 'node:events';
 import { get, type IncomingMessage, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
-import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
 import {
   type ReferenceServer,
@@ -18,7 +17,7 @@ import type { Activity, ActivityLog, LogNotice, StatsView } from '../../src/dash
 import { DashboardFeed } from '../../src/dashboard/feed.js';
 import type { Supervisor } from '../../src/index.js';
 import { pendingDelays } from '../helpers/fake-transport.js';
-import { ioWait } from '../helpers/server.js';
+import { ioWait, connect as openClient } from '../helpers/server.js';
 
 interface Message {
   event: string;
@@ -88,12 +87,8 @@ function supervisorWatch(server: ReferenceServer) {
   };
 }
 
-async function connect(server: ReferenceServer, user: string): Promise<WebSocket> {
-  const ws = new WebSocket(`${server.url}/?user=${user}`);
-  onTestFinished(() => ws.terminate());
-  await once(ws, 'open');
-  return ws;
-}
+/** An open client of the reference server, as `user`. */
+const connect = (server: ReferenceServer, user: string) => openClient(`${server.url}/?user=${user}`);
 
 describe('GET /dashboard/events', () => {
   it('starts with a snapshot, then sends admissions and the counts as they change', async () => {

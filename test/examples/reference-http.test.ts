@@ -16,6 +16,7 @@ import {
   startReferenceServer,
 } from '../../examples/reference-server/server.js';
 import type { PerUserStats } from '../../examples/reference-server/stats-route.js';
+import { connect as openClient } from '../helpers/server.js';
 
 const TOKEN = 's3cret-token';
 
@@ -60,12 +61,8 @@ async function fetchReply(
   return { status: response.statusCode ?? 0, headers: response.headers, body };
 }
 
-async function connect(server: ReferenceServer, user: string): Promise<WebSocket> {
-  const ws = new WebSocket(`${server.url}/?user=${user}`);
-  onTestFinished(() => ws.terminate());
-  await once(ws, 'open');
-  return ws;
-}
+/** An open client of the reference server, as `user`. */
+const connect = (server: ReferenceServer, user: string) => openClient(`${server.url}/?user=${user}`);
 
 describe('dashboard and per-user stats behind --dashboard-token (items 14, 15)', () => {
   const protectedPaths = ['/dashboard', '/dashboard/chart.svg', '/dashboard/events', '/stats?perUser=1'];

@@ -15,7 +15,7 @@ import { type ReferenceServer, startReferenceServer } from '../../examples/refer
 import type { StoreUnavailablePolicy } from '../../src/index.js';
 import { hasRedis } from '../cluster/store-fixture.js';
 import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
-import { ioWait } from '../helpers/server.js';
+import { ioWait, connect as openClient } from '../helpers/server.js';
 
 async function startServer(config: Partial<ServerConfig> = {}): Promise<ReferenceServer> {
   const server = await startReferenceServer(
@@ -41,12 +41,8 @@ async function fetchReply(
   return { status: response.statusCode ?? 0, headers: response.headers, body };
 }
 
-async function connect(server: ReferenceServer, user: string): Promise<WebSocket> {
-  const ws = new WebSocket(`${server.url}/?user=${user}`);
-  onTestFinished(() => ws.terminate());
-  await once(ws, 'open');
-  return ws;
-}
+/** An open client of the reference server, as `user`. */
+const connect = (server: ReferenceServer, user: string) => openClient(`${server.url}/?user=${user}`);
 
 /** A client that completes the handshake and then never answers: its close frame keeps a drain waiting. */
 async function silentClient(server: ReferenceServer, user: string): Promise<Socket> {
