@@ -59,6 +59,13 @@ function all(element: Element, test: (e: Element) => boolean): Element[] {
 }
 
 const classes = (element: Element) => (element.attributes.class ?? '').split(' ');
+/** The states that hold others (compound or parallel) in a rendered chart. */
+const compositeStates = (svg: Element) =>
+  all(
+    svg,
+    (e) =>
+      classes(e).includes('state') && (classes(e).includes('compound') || classes(e).includes('parallel')),
+  );
 const num = (element: Element, name: string) => Number(element.attributes[name]);
 const boxOf = (group: Element) => {
   const rect = group.children.find((child) => child.name === 'rect') as Element;
@@ -258,12 +265,7 @@ describe('SVG specifics', () => {
       const svg = readSvg(await renderChart(machine as AnyStateMachine, { format: 'svg' }));
       const order = all(svg, () => true);
       const lastEdge = order.lastIndexOf(all(svg, (e) => classes(e).includes('edge')).at(-1) as Element);
-      const containers = all(
-        svg,
-        (e) =>
-          classes(e).includes('state') &&
-          (classes(e).includes('compound') || classes(e).includes('parallel')),
-      );
+      const containers = compositeStates(svg);
       for (const state of containers) {
         const id = state.attributes['data-state'] as string;
         const lines = all(
@@ -302,12 +304,7 @@ describe('SVG specifics', () => {
     for (const [name, machine] of [...Object.entries(charts), ['sample', sampleMachine] as const]) {
       const graph = machineGraph(machine as AnyStateMachine);
       const svg = readSvg(await renderChart(machine as AnyStateMachine, { format: 'svg' }));
-      const containers = all(
-        svg,
-        (e) =>
-          classes(e).includes('state') &&
-          (classes(e).includes('compound') || classes(e).includes('parallel')),
-      );
+      const containers = compositeStates(svg);
       for (const state of containers) {
         const id = state.attributes['data-state'] as string;
         const box = boxOf(state);
