@@ -22,9 +22,10 @@ export interface SendOptions {
   binary?: boolean | undefined;
 }
 
-export interface BroadcastOptions extends SendOptions {
+/** `Data` is the supervisor's app data type, so that a filter reads `connection.data` without a cast. */
+export interface BroadcastOptions<Data = unknown> extends SendOptions {
   /** Sends only to the connections for which it returns true (e.g. everyone but the sender). */
-  filter?: ((connection: ConnectionHandle) => boolean) | undefined;
+  filter?: ((connection: ConnectionHandle<Data>) => boolean) | undefined;
 }
 
 /** The registry methods of a Supervisor; documented there. */

@@ -132,10 +132,17 @@ export interface Supervisor<Data = unknown> {
   sendToUser(userId: string, data: SendData, options?: SendOptions): number;
   /**
    * Sends `data` to every open connection (those `options.filter` accepts).
-   * Returns how many got it. O(connections).
+   * Returns how many got it. O(connections). The filter gets each handle
+   * typed by `Data`, so rooms kept in app data need no cast.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for invalid data or options.
+   * @example
+   * ```ts
+   * supervisor.broadcast(JSON.stringify({ room: 'lobby', text: 'hi' }), {
+   *   filter: (connection) => connection.data?.rooms.has('lobby') === true,
+   * });
+   * ```
    */
-  broadcast(data: SendData, options?: BroadcastOptions): number;
+  broadcast(data: SendData, options?: BroadcastOptions<Data>): number;
   /**
    * Closes every live connection of the user gracefully ("kick"): each drains,
    * bounded by drainTimeoutMs, and is disposed with reason `app-close`.
