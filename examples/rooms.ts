@@ -46,6 +46,7 @@ function parseCommand(text: string): Command | undefined {
 interface Member {
   rooms: Set<string>; // this connection's rooms, as Socket.IO's socket.rooms
 }
+const maxRooms = 32; // per connection: a client cannot grow the server's memory by joining
 
 const supervisor = createSupervisor<Member>({
   preset: 'production',
@@ -54,7 +55,7 @@ const supervisor = createSupervisor<Member>({
     const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
     const user = query.get('user');
     if (user === null) return null; // 401
-    return { userId: user, data: { rooms: new Set(query.getAll('room').filter(isRoom)) } };
+    return { userId: user, data: { rooms: new Set(query.getAll('room').filter(isRoom).slice(0, maxRooms)) } };
   },
   onMessage: (connection, data, isBinary) => {
     const command = isBinary ? undefined : parseCommand(data.toString());
@@ -62,6 +63,7 @@ const supervisor = createSupervisor<Member>({
     if (command === undefined || rooms === undefined) {
       connection.send(JSON.stringify({ error: 'expected {"join"}, {"leave"} or {"to","text"}' }));
     } else if ('join' in command) {
+      if (rooms.size >= maxRooms) return void connection.send(JSON.stringify({ error: 'too many rooms' }));
       rooms.add(command.join); // socket.join(room)
       connection.send(JSON.stringify({ joined: command.join }));
     } else if ('leave' in command) {

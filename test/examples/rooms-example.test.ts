@@ -15,21 +15,30 @@ interface Client {
   ws: WebSocket;
   /** Every message received since the socket opened, parsed. */
   inbox: unknown[];
-  /** Sends `command` as JSON and resolves with the next message's JSON. */
+  /** Sends `command` (as JSON unless a string) and resolves with the answer: the next message that is not a room's. */
   ask(command: unknown): Promise<unknown>;
 }
+
+/** A room message may arrive while a client waits for the answer to its own command: it is not the answer. */
+const isRoomMessage = (message: unknown) =>
+  typeof message === 'object' && message !== null && 'room' in message;
 
 async function connect(url: string, query: string): Promise<Client> {
   const ws = new WebSocket(`${url}/?${query}`);
   const inbox: unknown[] = [];
   ws.on('message', (data: Buffer) => inbox.push(JSON.parse(data.toString())));
   await once(ws, 'open');
-  const ask = async (command: unknown) => {
-    const answer = once(ws, 'message');
-    ws.send(typeof command === 'string' ? command : JSON.stringify(command));
-    const [data] = (await answer) as [Buffer];
-    return JSON.parse(data.toString());
-  };
+  const ask = (command: unknown) =>
+    new Promise<unknown>((resolve) => {
+      const answered = (data: Buffer) => {
+        const message: unknown = JSON.parse(data.toString());
+        if (isRoomMessage(message)) return;
+        ws.off('message', answered);
+        resolve(message);
+      };
+      ws.on('message', answered);
+      ws.send(typeof command === 'string' ? command : JSON.stringify(command));
+    });
   return { ws, inbox, ask };
 }
 
@@ -52,7 +61,7 @@ it('a message to a room reaches exactly the members of that room', async () => {
   expect(await dave.ask({ to: 'kitchen', text: 'dinner' })).toEqual({ sent: 'kitchen', delivered: 2 });
   expect(await carol.ask('not json')).toEqual({ error: expect.stringMatching(/^expected/) });
 
-  // Each client's last answer came after any room message sent to it before, on the same socket.
+  // Each client's last answer came after any room message sent to it before it, on the same socket.
   for (const client of [aliceOtherTab, erin]) await client.ask({ to: 'nowhere', text: '' });
   const inLobby = { room: 'lobby', from: 'alice', text: 'hi' };
   const inKitchen = { room: 'kitchen', from: 'dave', text: 'dinner' };
@@ -62,6 +71,11 @@ it('a message to a room reaches exactly the members of that room', async () => {
   expect(carol.inbox).toEqual([inKitchen, { error: expect.stringMatching(/^expected/) }]);
   expect(dave.inbox).toEqual([{ joined: 'lobby' }, inLobby, { sent: 'kitchen', delivered: 2 }]);
   expect(erin.inbox).toEqual([{ left: 'lobby' }, { sent: 'nowhere', delivered: 0 }]);
+
+  // A connection holds at most 32 rooms: bob holds 2, so his 31st join is refused.
+  for (let room = 1; room <= 30; room += 1) await bob.ask({ join: `room-${room}` });
+  expect(await bob.ask({ join: 'one-too-many' })).toEqual({ error: 'too many rooms' });
+  expect(await carol.ask({ to: 'one-too-many', text: '' })).toEqual({ sent: 'one-too-many', delivered: 0 });
 
   const clients = [alice, aliceOtherTab, bob, carol, dave, erin];
   const closes = Promise.all(clients.map((client) => closed(client.ws)));
