@@ -3,9 +3,11 @@
  * promise that the client runs in a browser: its modules import nothing but
  * xstate and each other (no `node:` built-in, no ws, nothing of the server).
  */
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import {
   clientDefaults,
   createClient,
@@ -13,6 +15,7 @@ import {
   SupervisorError,
   type WebSocketConstructorLike,
 } from '../../src/client/index.js';
+import { expectReleased, startClient } from './helpers.js';
 
 const WS: WebSocketConstructorLike = WebSocket;
 const url = 'ws://127.0.0.1:9/';
@@ -127,10 +130,32 @@ describe('client.on()', () => {
     client.close();
     expect(() => client.on(type as 'open', listener as never)).toThrow(SupervisorError); // closed or not
   });
+});
 
-  it('takes a valid subprotocol list', () => {
-    const client = createClient({ url, WebSocket: WS, protocols: ['chat.v1', 'x-json'] });
-    client.close();
+describe('createClient() protocols', () => {
+  // It only checked that createClient() did not throw: dropping the list on the way to the
+  // WebSocket constructor passed. A server reads the offer and picks one; the socket says which.
+  it.each([
+    ['a subprotocol list', ['chat.v1', 'x-json'], 'x-json'],
+    ['one subprotocol as a string', 'chat.v1', 'chat.v1'],
+  ])('offers %s to the server, which picks one', async (_what, protocols, picked) => {
+    const server = new WebSocketServer({
+      port: 0,
+      host: '127.0.0.1',
+      handleProtocols: (offered) => (offered.has('x-json') ? 'x-json' : ([...offered][0] ?? false)),
+    });
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    await once(server, 'listening');
+    const offered = new Promise<string | undefined>((resolve) =>
+      server.once('connection', (_ws, request) => resolve(request.headers['sec-websocket-protocol'])),
+    );
+    const { port } = server.address() as AddressInfo;
+    const t = startClient({ url: `ws://127.0.0.1:${port}/`, protocols });
+    await t.next('open');
+    expect((await offered)?.split(/\s*,\s*/)).toEqual([protocols].flat());
+    expect(t.sockets.map((socket) => socket.protocol)).toEqual([picked]);
+    t.client.close();
+    await expectReleased(t);
   });
 });
 

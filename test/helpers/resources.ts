@@ -10,7 +10,12 @@ import { once } from 'node:events';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { expect, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
-import { createSupervisor, type Supervisor, type SupervisorOptions } from '../../src/index.js';
+import {
+  createSupervisor,
+  type Supervisor,
+  type SupervisorError,
+  type SupervisorOptions,
+} from '../../src/index.js';
 import { closeServer, expectNoLeaks, ioWait, listenOnLoopback, userFromQuery } from './server.js';
 
 /** The process's active handles and requests, counted by kind. */
@@ -98,7 +103,11 @@ export interface Harness {
   /** Replaces the server's request handler (the default answers "ok"). */
   route(handler: RequestListener): void;
   url(user: string): string;
-  expectReleased(): Promise<void>;
+  /**
+   * Nothing left, and nothing reported to onError but errors with one of the
+   * `expected` codes (an outage's WSSUP_STORE_UNAVAILABLE, say).
+   */
+  expectReleased(expected?: readonly string[]): Promise<void>;
 }
 
 /**
@@ -111,11 +120,12 @@ export async function start(options: Partial<SupervisorOptions> = {}): Promise<H
   let routeRequest: RequestListener = (_request, response) => void response.end('ok');
   const check = baseline(server);
   const port = await listenOnLoopback(server);
+  const errors: SupervisorError[] = [];
   const supervisor = createSupervisor({
     preset: 'test',
     authenticate: userFromQuery,
     onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
-    onError: () => {},
+    onError: (error) => void errors.push(error),
     ...options,
   });
   const detach = supervisor.attach(server);
@@ -133,11 +143,13 @@ export async function start(options: Partial<SupervisorOptions> = {}): Promise<H
       routeRequest = handler;
     },
     url: (user) => `ws://127.0.0.1:${port}/?user=${encodeURIComponent(user)}`,
-    async expectReleased() {
+    async expectReleased(expected = []) {
       detach();
       await closeServer(server);
       expectNoLeaks(supervisor);
       await check.expectReleased();
+      const unexpected = errors.filter((error) => !expected.includes(error.code));
+      expect(unexpected.map((error) => `${error.code}: ${error.message}`)).toEqual([]);
     },
   };
 }

@@ -24,6 +24,7 @@ import {
 } from '../../src/index.js';
 import {
   closeServer,
+  expectNoInternalErrors,
   ioWait,
   listenOnLoopback,
   startServer,
@@ -240,6 +241,7 @@ export async function startOwnServer(
     clock.increment(noHeartbeat);
     await done;
     await closeServer(server);
+    expectNoInternalErrors(errors);
   });
   return {
     server,

@@ -19,6 +19,10 @@ export interface TestServer {
   server: Server;
   supervisor: Supervisor;
   port: number;
+  /**
+   * What onError heard. A WSSUP_INTERNAL left in it fails the test when it ends
+   * (expectNoInternalErrors): a test that expects one takes it out, `errors.splice(0)`.
+   */
   errors: SupervisorError[];
   disposed: DisposedEvent[];
   url(user: string, path?: string): string;
@@ -48,6 +52,20 @@ export async function closeServer(server: Server): Promise<void> {
   await new Promise((resolve) => server.close(resolve));
 }
 
+/**
+ * The runtime reports a bug it caught (an action of ours that threw, wrapped by
+ * safely(); an actor that failed) to onError as WSSUP_INTERNAL instead of
+ * throwing, and carries on. Without this check such a bug passed every test
+ * that did not look at `errors` itself.
+ */
+export function expectNoInternalErrors(errors: readonly SupervisorError[]): void {
+  const internal = errors.filter((error) => error.code === 'WSSUP_INTERNAL');
+  expect(
+    internal.map((error) => `${error.message}: ${String(error.cause)}`),
+    'WSSUP_INTERNAL reported',
+  ).toEqual([]);
+}
+
 /** Starts an HTTP server on port 0 with a supervisor (test preset, echo) attached. */
 export async function startServer(options: Partial<SupervisorOptions> = {}): Promise<TestServer> {
   const errors: SupervisorError[] = [];
@@ -68,6 +86,7 @@ export async function startServer(options: Partial<SupervisorOptions> = {}): Pro
   onTestFinished(async () => {
     await supervisor.shutdown({ deadlineMs: 200 });
     await closeServer(server);
+    expectNoInternalErrors(errors);
   });
   return {
     server,

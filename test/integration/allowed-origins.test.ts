@@ -144,8 +144,16 @@ describe('allowedOrigins', () => {
     expect(attempt).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option }));
   });
 
-  it('accepts an empty list: only clients without Origin (not browsers) get in', () => {
-    const resolved = resolveOptions({ authenticate: () => 'u', allowedOrigins: [] });
-    expect(resolved.allowedOrigins).toBeDefined();
+  // It checked only that the option resolved to something: an empty list read as "no check"
+  // (every origin admitted, the opposite of what it says) passed.
+  it('accepts an empty list: only clients without Origin (not browsers) get in', async () => {
+    const t = await startRulesServer({ allowedOrigins: [] });
+    const noOrigin = await connectClient(t.url('bob'));
+    expect((await httpRefusal(t.url('mallory'), { origin: app })).status).toBe(403);
+    expect(t.events.admitted.map((event) => event.userId)).toEqual(['bob']);
+    expect(t.events.rejected).toMatchObject([{ reason: 'origin-not-allowed', status: 403 }]);
+    noOrigin.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
   });
 });

@@ -23,7 +23,6 @@ function startCloseServer(options: Parameters<typeof startRulesServer>[0] = {}):
     refuse: 'close',
     closeRefusalTimeoutMs,
     maxConnectionsPerUser: 1,
-    onError: () => {},
     authenticate: (request) => {
       const user = userFromQuery(request);
       switch (user) {

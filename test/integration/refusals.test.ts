@@ -230,7 +230,6 @@ describe('Retry-After on every 429 and 503 (item 3)', () => {
         if (user === 'boom') throw new Error('token store down');
         return user === 'nobody' ? null : user === 'empty' ? '' : user;
       },
-      onError: () => {},
     });
     const held = await t.open('alice');
     expect((await httpRefusal(t.url('alice'))).headers['retry-after']).toBe('10');

@@ -39,7 +39,6 @@ async function startHeldServer(options: Partial<SupervisorOptions> = {}): Promis
   const t = await startRulesServer({
     webSocketServer,
     connectTimeoutMs,
-    onError: () => {},
     onClose: (_connection, info) => void closes.push(info),
     ...options,
   });
