@@ -89,7 +89,13 @@ export {
   type SupervisorOptions,
 } from './options.js';
 export { MAX_CLOSE_REASON_BYTES, Refusal, type RefusalStatus } from './refusal.js';
-export type { BroadcastOptions, SendData, SendOptions } from './registry.js';
+export type {
+  BroadcastOptions,
+  ClusterSendResult,
+  DisconnectOptions,
+  SendData,
+  SendOptions,
+} from './registry.js';
 export type { ClusterWideStats, StatsOptions, SupervisorStats, UserStats } from './stats.js';
 export {
   createSupervisor,

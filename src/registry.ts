@@ -8,8 +8,14 @@
  *
  * Every argument is checked before anything is allocated or sent: a bad one
  * throws WSSUP_INVALID_ARGUMENT.
+ *
+ * `{ cluster: true }` (cluster mode) also reaches the other processes: this
+ * one's connections are served here, synchronously, and the store passes the
+ * rest on (src/cluster/cluster-sends.ts). Every check is made first, so a bad
+ * argument rejects before anything is sent here or anywhere.
  */
 import type { Books, UserRecord } from './books.js';
+import type { ClusterDelivery } from './cluster/cluster-sends.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { SupervisorError } from './errors.js';
 import { checkData, checkSendOptions, type SendData } from './send-arguments.js';
@@ -20,6 +26,25 @@ export type { SendData };
 export interface SendOptions {
   /** Send as a binary frame. @default false for a string, true otherwise */
   binary?: boolean | undefined;
+  /**
+   * Cluster mode: the connections on every other process too (best effort, over Redis
+   * pub/sub); the method then returns a Promise of a {@link ClusterSendResult}. @default false
+   */
+  cluster?: boolean | undefined;
+}
+
+/** The 4th argument of disconnectUser(). */
+export interface DisconnectOptions {
+  /** Cluster mode: close the user's connections on every other process too. @default false */
+  cluster?: boolean | undefined;
+}
+
+/** What a `{ cluster: true }` send or disconnect resolves with. */
+export interface ClusterSendResult {
+  /** This process's connections reached, as the method returns without `cluster`. */
+  delivered: number;
+  /** Other processes told (one pub/sub message each); how many of their connections got it is not known here. */
+  nodes: number;
 }
 
 export interface BroadcastOptions extends SendOptions {
@@ -31,10 +56,20 @@ export interface BroadcastOptions extends SendOptions {
 export interface Registry {
   connectionsOf(userId: string): ConnectionHandle[];
   connection(connectionId: string): ConnectionHandle | undefined;
-  sendToUser(userId: string, data: SendData, options?: SendOptions): number;
-  broadcast(data: SendData, options?: BroadcastOptions): number;
-  disconnectUser(userId: string, code?: number, reason?: string): number;
+  sendToUser(userId: string, data: SendData, options?: SendOptions): number | Promise<ClusterSendResult>;
+  broadcast(data: SendData, options?: BroadcastOptions): number | Promise<ClusterSendResult>;
+  disconnectUser(
+    userId: string,
+    code?: number,
+    reason?: string,
+    options?: DisconnectOptions,
+  ): number | Promise<ClusterSendResult>;
+  /** Serves another process's cluster-wide send with this process's connections. */
+  deliver(delivery: ClusterDelivery): void;
 }
+
+/** Passes a cluster-wide send on to the other processes; resolves with how many were told. */
+export type SendAcross = (delivery: ClusterDelivery) => Promise<number>;
 
 const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
 
@@ -55,7 +90,31 @@ function checkClose(code: unknown, reason: unknown): void {
     throw invalid('close reason must be a string of at most 123 bytes');
 }
 
-export function createRegistry(books: Books, users: ReadonlyMap<string, UserRecord>): Registry {
+/** `options.cluster`, read before the other checks: a non-boolean leaves the overload unknown, so it throws. */
+function clusterFlag(options: unknown): boolean {
+  if (typeof options !== 'object' || options === null) return false; // refused by the usual checks
+  const { cluster } = options as { cluster?: unknown };
+  if (cluster !== undefined && typeof cluster !== 'boolean')
+    throw invalid('options.cluster must be a boolean');
+  return cluster === true;
+}
+
+/** What travels: a copy, so that the app may reuse its buffer once the call returns. */
+function toWire(data: SendData): string | Buffer {
+  if (typeof data === 'string') return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(new Uint8Array(data));
+  return Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+}
+
+/**
+ * @param across the store's relay in cluster mode; undefined without it, and
+ *   `{ cluster: true }` then rejects.
+ */
+export function createRegistry(
+  books: Books,
+  users: ReadonlyMap<string, UserRecord>,
+  across?: SendAcross,
+): Registry {
   /** The user's live ids as last published: the supervisor's own list, replaced (never mutated) on change. */
   const liveIdsOf = (userId: string) => users.get(userId)?.liveIds ?? [];
 
@@ -84,6 +143,48 @@ export function createRegistry(books: Books, users: ReadonlyMap<string, UserReco
     return sent;
   }
 
+  function closeAll(ids: readonly string[], code: number, reason: string): number {
+    // Each close steps the user's supervisor, which publishes a new list; this one stays as it was.
+    const handles = handlesOf(ids);
+    for (const handle of handles) handle.close(code, reason);
+    return handles.length;
+  }
+
+  /**
+   * A `{ cluster: true }` call: `prepare` makes every check (and throws) before
+   * anything is sent; then this process's part, then the other processes'.
+   */
+  function clusterWide(prepare: () => [() => number, ClusterDelivery]): Promise<ClusterSendResult> {
+    let local: () => number;
+    let delivery: ClusterDelivery;
+    try {
+      [local, delivery] = prepare();
+      if (across === undefined)
+        throw invalid('{ cluster: true } needs the cluster option of createSupervisor()');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const delivered = local();
+    return across(delivery).then((nodes) => ({ delivered, nodes }));
+  }
+
+  function sendToUser(userId: unknown, data: SendData, options: unknown): number {
+    const ids = liveIdsOf(checkedUserId(userId));
+    checkData(data);
+    return sendTo(ids, data, checkSendOptions(options));
+  }
+
+  function broadcast(data: SendData, options: BroadcastOptions | undefined): number {
+    checkData(data);
+    const sendOptions = checkSendOptions(options);
+    const filter = options?.filter;
+    if (filter !== undefined && typeof filter !== 'function')
+      throw invalid('options.filter must be a function');
+    let sent = 0;
+    for (const record of users.values()) sent += sendTo(record.liveIds, data, sendOptions, filter);
+    return sent;
+  }
+
   return {
     connectionsOf: (userId) => handlesOf(liveIdsOf(checkedUserId(userId))),
 
@@ -93,29 +194,56 @@ export function createRegistry(books: Books, users: ReadonlyMap<string, UserReco
     },
 
     sendToUser: (userId, data, options) => {
-      const ids = liveIdsOf(checkedUserId(userId));
-      checkData(data);
-      return sendTo(ids, data, checkSendOptions(options));
+      if (!clusterFlag(options)) return sendToUser(userId, data, options);
+      return clusterWide(() => {
+        const ids = liveIdsOf(checkedUserId(userId));
+        checkData(data);
+        const sendOptions = checkSendOptions(options);
+        const binary = sendOptions?.binary === undefined ? {} : { binary: sendOptions.binary };
+        return [
+          () => sendTo(ids, data, sendOptions),
+          { kind: 'send', userId, data: toWire(data), ...binary },
+        ];
+      });
     },
 
     broadcast: (data, options) => {
-      checkData(data);
-      const sendOptions = checkSendOptions(options);
-      const filter = options?.filter;
-      if (filter !== undefined && typeof filter !== 'function')
-        throw invalid('options.filter must be a function');
-      let sent = 0;
-      for (const record of users.values()) sent += sendTo(record.liveIds, data, sendOptions, filter);
-      return sent;
+      if (!clusterFlag(options)) return broadcast(data, options);
+      return clusterWide(() => {
+        checkData(data);
+        const sendOptions = checkSendOptions(options);
+        // A function cannot travel: each process would need the app's own predicate.
+        if (options?.filter !== undefined)
+          throw invalid('options.filter cannot be combined with cluster: true (it runs in one process only)');
+        const binary = sendOptions?.binary === undefined ? {} : { binary: sendOptions.binary };
+        return [() => broadcast(data, sendOptions), { kind: 'broadcast', data: toWire(data), ...binary }];
+      });
     },
 
-    disconnectUser: (userId, code = 1000, reason = '') => {
-      const ids = liveIdsOf(checkedUserId(userId));
-      checkClose(code, reason);
-      // Each close steps the user's supervisor, which publishes a new list; this one stays as it was.
-      const handles = handlesOf(ids);
-      for (const handle of handles) handle.close(code, reason);
-      return handles.length;
+    disconnectUser: (userId, code = 1000, reason = '', options = undefined) => {
+      if (options !== undefined && (typeof options !== 'object' || options === null))
+        throw invalid('disconnectUser options must be an object { cluster? }');
+      if (!clusterFlag(options)) {
+        const ids = liveIdsOf(checkedUserId(userId));
+        checkClose(code, reason);
+        return closeAll(ids, code, reason);
+      }
+      return clusterWide(() => {
+        const ids = liveIdsOf(checkedUserId(userId));
+        checkClose(code, reason);
+        return [() => closeAll(ids, code, reason), { kind: 'disconnect', userId, code, reason }];
+      });
+    },
+
+    deliver: (delivery) => {
+      if (delivery.kind === 'disconnect') {
+        checkClose(delivery.code, delivery.reason);
+        closeAll(liveIdsOf(delivery.userId), delivery.code, delivery.reason);
+        return;
+      }
+      const options = delivery.binary === undefined ? undefined : { binary: delivery.binary };
+      if (delivery.kind === 'send') sendTo(liveIdsOf(delivery.userId), delivery.data, options);
+      else broadcast(delivery.data, options);
     },
   };
 }

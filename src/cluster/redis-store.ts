@@ -24,6 +24,13 @@ import type { Clock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import { BookedUsers } from './booked-users.js';
 import {
+  type ClusterDelivery,
+  decodeDelivery,
+  encodeDelivery,
+  holdersOf,
+  liveProcesses,
+} from './cluster-sends.js';
+import {
   borrowRedis,
   connectRedis,
   connectTimeoutMs,
@@ -456,6 +463,30 @@ class Store implements RedisSlotStore {
     return readClusterView(connection, this.keys, registry, (incarnation) => this.#isDead(incarnation));
   }
 
+  /** One round trip for the targets (the user's book, or the registry), one for the SPUBLISHes. */
+  async sendAcross(delivery: ClusterDelivery): Promise<number> {
+    if (delivery.kind !== 'broadcast') checkId('userId', delivery.userId);
+    const connection = this.#ready();
+    connection.roundTrip('sendAcross');
+    const targets =
+      delivery.kind === 'broadcast'
+        ? liveProcesses(await this.#readRegistry(connection))
+        : holdersOf(
+            (await connection.command(['HVALS', this.keys.user(delivery.userId)])) as string[],
+            (incarnation) => this.#isDead(incarnation),
+          );
+    // This process's connections were served locally; its older incarnations are dead.
+    const others = targets.filter((target) => !this.#own.includes(target.incarnation));
+    if (others.length === 0) return 0;
+    connection.roundTrip('sendAcross');
+    await Promise.all(
+      others.map((to) =>
+        connection.command(['SPUBLISH', this.keys.orders(to.nodeId), encodeDelivery(delivery, to)]),
+      ),
+    );
+    return others.length;
+  }
+
   /**
    * Removes this incarnation's entries and its lease, and closes what the
    * store opened. When Redis does not answer, the entries stay until the
@@ -511,6 +542,13 @@ class Store implements RedisSlotStore {
       order = JSON.parse(message) as EvictionOrder;
     } catch {
       return; // not ours to parse: best-effort channel, the admission script enforces the limit
+    }
+    // A cluster-wide send (no connectionId): fenced as an order is, by node and incarnation.
+    const sent = decodeDelivery(order);
+    if (sent !== undefined) {
+      if (this.#state === 'started' && sent.nodeId === this.nodeId && sent.incarnation === this.#incarnation)
+        this.#events?.deliveryArrived?.(sent.delivery);
+      return;
     }
     if (typeof order?.connectionId !== 'string' || typeof order.incarnation !== 'number') return;
     // Only orders for this node come on its channel: the runtime passes an order naming
