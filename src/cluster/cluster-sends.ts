@@ -18,7 +18,9 @@
  * `nodeId` and `incarnation` name the receiving process: it acts only if the
  * incarnation is its current one (fenced as eviction orders are).
  */
+import type { RedisConnection } from './redis-client.js';
 import { decodeEntry, type Registry } from './redis-decode.js';
+import type { KeyLayout } from './redis-keys.js';
 
 /** What a cluster-wide send asks the other processes to do with their own connections. */
 export type ClusterDelivery =
@@ -30,6 +32,46 @@ export type ClusterDelivery =
 export interface SendTarget {
   nodeId: string;
   incarnation: number;
+}
+
+/** What the store knows of the cluster, lent to publishAcross. */
+export interface StoreView {
+  /** Reads the node registry (and refreshes the store's liveness snapshot). */
+  registry(): Promise<Registry>;
+  isDead(incarnation: number): boolean;
+  /** This process's incarnations, current and older: never sent to. */
+  own: readonly number[];
+}
+
+/**
+ * Publishes `delivery` to every other live process concerned; resolves with how many.
+ * One round trip for the targets (the user's book, or the registry), one for the SPUBLISHes,
+ * which the client writes together.
+ */
+export async function publishAcross(
+  connection: RedisConnection,
+  keys: KeyLayout,
+  delivery: ClusterDelivery,
+  store: StoreView,
+): Promise<number> {
+  connection.roundTrip('sendAcross');
+  const targets =
+    delivery.kind === 'broadcast'
+      ? liveProcesses(await store.registry())
+      : holdersOf(
+          (await connection.command(['HVALS', keys.user(delivery.userId)])) as string[],
+          store.isDead,
+        );
+  // This process's connections were served locally; its older incarnations are dead.
+  const others = targets.filter((target) => !store.own.includes(target.incarnation));
+  if (others.length === 0) return 0;
+  connection.roundTrip('sendAcross');
+  await Promise.all(
+    others.map((to) =>
+      connection.command(['SPUBLISH', keys.orders(to.nodeId), encodeDelivery(delivery, to)]),
+    ),
+  );
+  return others.length;
 }
 
 /** The processes holding entries of the user's book (its HVALS), dead incarnations left out; one per incarnation. */

@@ -23,13 +23,7 @@
 import type { Clock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import { BookedUsers } from './booked-users.js';
-import {
-  type ClusterDelivery,
-  decodeDelivery,
-  encodeDelivery,
-  holdersOf,
-  liveProcesses,
-} from './cluster-sends.js';
+import { type ClusterDelivery, decodeDelivery, publishAcross } from './cluster-sends.js';
 import {
   borrowRedis,
   connectRedis,
@@ -463,28 +457,14 @@ class Store implements RedisSlotStore {
     return readClusterView(connection, this.keys, registry, (incarnation) => this.#isDead(incarnation));
   }
 
-  /** One round trip for the targets (the user's book, or the registry), one for the SPUBLISHes. */
-  async sendAcross(delivery: ClusterDelivery): Promise<number> {
+  sendAcross(delivery: ClusterDelivery): Promise<number> {
     if (delivery.kind !== 'broadcast') checkId('userId', delivery.userId);
     const connection = this.#ready();
-    connection.roundTrip('sendAcross');
-    const targets =
-      delivery.kind === 'broadcast'
-        ? liveProcesses(await this.#readRegistry(connection))
-        : holdersOf(
-            (await connection.command(['HVALS', this.keys.user(delivery.userId)])) as string[],
-            (incarnation) => this.#isDead(incarnation),
-          );
-    // This process's connections were served locally; its older incarnations are dead.
-    const others = targets.filter((target) => !this.#own.includes(target.incarnation));
-    if (others.length === 0) return 0;
-    connection.roundTrip('sendAcross');
-    await Promise.all(
-      others.map((to) =>
-        connection.command(['SPUBLISH', this.keys.orders(to.nodeId), encodeDelivery(delivery, to)]),
-      ),
-    );
-    return others.length;
+    return publishAcross(connection, this.keys, delivery, {
+      registry: () => this.#readRegistry(connection),
+      isDead: (incarnation) => this.#isDead(incarnation),
+      own: this.#own,
+    });
   }
 
   /**
