@@ -45,6 +45,7 @@ export type {
 export type { RedisSubscriberLike } from './cluster/redis-client.js';
 export {
   type ClusterAdmission,
+  type ClusterDelivery,
   type ClusterNode,
   type ClusterUserBook,
   type ClusterView,

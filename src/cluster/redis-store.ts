@@ -75,6 +75,7 @@ export interface RedisSlotStore extends SlotStore {
   readonly leaseTtlMs: number;
   /** Commands sent and round trips per method since creation (for tests and the bench). */
   traffic(): StoreTraffic;
+  sendAcross(delivery: ClusterDelivery): Promise<number>;
 }
 
 /**
