@@ -92,6 +92,7 @@ export {
 export { MAX_CLOSE_REASON_BYTES, Refusal, type RefusalStatus } from './refusal.js';
 export type {
   BroadcastOptions,
+  ClusterFlag,
   ClusterSendResult,
   DisconnectOptions,
   SendData,

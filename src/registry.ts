@@ -26,18 +26,19 @@ export type { SendData };
 export interface SendOptions {
   /** Send as a binary frame. @default false for a string, true otherwise */
   binary?: boolean | undefined;
-  /**
-   * Cluster mode: the connections on every other process too (best effort, over Redis
-   * pub/sub); the method then returns a Promise of a {@link ClusterSendResult}. @default false
-   */
+}
+
+/**
+ * `{ cluster: true }` in cluster mode: the connections on every other process too (best
+ * effort, over Redis pub/sub), and a Promise of a {@link ClusterSendResult}. Not part of
+ * SendOptions, so that options typed as SendOptions keep the synchronous overload.
+ */
+export interface ClusterFlag {
   cluster?: boolean | undefined;
 }
 
-/** The 4th argument of disconnectUser(). */
-export interface DisconnectOptions {
-  /** Cluster mode: close the user's connections on every other process too. @default false */
-  cluster?: boolean | undefined;
-}
+/** The 4th argument of disconnectUser(): `{ cluster: true }` closes them on every process. */
+export type DisconnectOptions = ClusterFlag;
 
 /** What a `{ cluster: true }` send or disconnect resolves with. */
 export interface ClusterSendResult {
@@ -56,8 +57,12 @@ export interface BroadcastOptions extends SendOptions {
 export interface Registry {
   connectionsOf(userId: string): ConnectionHandle[];
   connection(connectionId: string): ConnectionHandle | undefined;
-  sendToUser(userId: string, data: SendData, options?: SendOptions): number | Promise<ClusterSendResult>;
-  broadcast(data: SendData, options?: BroadcastOptions): number | Promise<ClusterSendResult>;
+  sendToUser(
+    userId: string,
+    data: SendData,
+    options?: SendOptions & ClusterFlag,
+  ): number | Promise<ClusterSendResult>;
+  broadcast(data: SendData, options?: BroadcastOptions & ClusterFlag): number | Promise<ClusterSendResult>;
   disconnectUser(
     userId: string,
     code?: number,
@@ -174,7 +179,7 @@ export function createRegistry(
     return sendTo(ids, data, checkSendOptions(options));
   }
 
-  function broadcast(data: SendData, options: BroadcastOptions | undefined): number {
+  function broadcast(data: SendData, options: (BroadcastOptions & ClusterFlag) | undefined): number {
     checkData(data);
     const sendOptions = checkSendOptions(options);
     const filter = options?.filter;

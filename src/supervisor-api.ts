@@ -13,6 +13,7 @@ import type { SupervisorEventMap, SupervisorEventName } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import type {
   BroadcastOptions,
+  ClusterFlag,
   ClusterSendResult,
   DisconnectOptions,
   SendData,
@@ -150,6 +151,12 @@ export interface Supervisor<Data = unknown> {
     data: SendData,
     options: SendOptions & { cluster: true },
   ): Promise<ClusterSendResult>;
+  /** A `cluster` flag known only at run time: a number without it, a Promise with it. */
+  sendToUser(
+    userId: string,
+    data: SendData,
+    options?: SendOptions & ClusterFlag,
+  ): number | Promise<ClusterSendResult>;
   /**
    * Sends `data` to every open connection (those `options.filter` accepts).
    * Returns how many got it. O(connections).
@@ -167,6 +174,8 @@ export interface Supervisor<Data = unknown> {
     data: SendData,
     options: Omit<BroadcastOptions, 'filter'> & { cluster: true; filter?: undefined },
   ): Promise<ClusterSendResult>;
+  /** A `cluster` flag known only at run time: a number without it, a Promise with it. */
+  broadcast(data: SendData, options?: BroadcastOptions & ClusterFlag): number | Promise<ClusterSendResult>;
   /**
    * Closes every live connection of the user gracefully ("kick"): each drains,
    * bounded by drainTimeoutMs, and is disposed with reason `app-close`.
@@ -196,6 +205,13 @@ export interface Supervisor<Data = unknown> {
     reason: string | undefined,
     options: DisconnectOptions & { cluster: true },
   ): Promise<ClusterSendResult>;
+  /** A `cluster` flag known only at run time: a number without it, a Promise with it. */
+  disconnectUser(
+    userId: string,
+    code?: number,
+    reason?: string,
+    options?: DisconnectOptions,
+  ): number | Promise<ClusterSendResult>;
   /**
    * Subscribes to a public event; returns the unsubscribe.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event name or a listener that is not a function.

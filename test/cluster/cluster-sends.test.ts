@@ -11,9 +11,10 @@
  * WSSUP_STORE_UNAVAILABLE.
  */
 import { createClient } from 'redis';
-import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { describe, expect, expectTypeOf, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createRedisSlotStore, type RedisSlotStore } from '../../src/cluster/redis-store.js';
+import type { ClusterSendResult, SendOptions, Supervisor } from '../../src/index.js';
 import type { PrivateRedis } from '../helpers/redis-server.js';
 import { closed, connect, ioWait, startServer, type TestServer } from '../helpers/server.js';
 import { freshPrefix, hasRedis, usePrivateRedis } from './store-fixture.js';
@@ -243,5 +244,26 @@ describe('cluster-wide sends without the cluster option', () => {
     // Without the flag nothing changes: synchronous, a number.
     expect(t.supervisor.sendToUser('ann', 'x', { cluster: false })).toBe(1);
     expect(ws.readyState).toBe(WebSocket.OPEN);
+  });
+});
+
+describe('the overloads (checked by tsc)', () => {
+  it('options typed as SendOptions stay synchronous; cluster: true is a Promise; a run-time flag is either', () => {
+    const types = (s: Supervisor, options: SendOptions, flag: boolean) => {
+      expectTypeOf(s.sendToUser('ann', 'x', options)).toEqualTypeOf<number>();
+      expectTypeOf(s.broadcast('x', options)).toEqualTypeOf<number>();
+      expectTypeOf(s.disconnectUser('ann', 4000, 'x')).toEqualTypeOf<number>();
+      expectTypeOf(s.sendToUser('ann', 'x', { cluster: true })).toEqualTypeOf<Promise<ClusterSendResult>>();
+      expectTypeOf(s.broadcast('x', { binary: true, cluster: true })).toEqualTypeOf<
+        Promise<ClusterSendResult>
+      >();
+      expectTypeOf(s.disconnectUser('ann', 4000, 'x', { cluster: true })).toEqualTypeOf<
+        Promise<ClusterSendResult>
+      >();
+      expectTypeOf(s.sendToUser('ann', 'x', { cluster: flag })).toEqualTypeOf<
+        number | Promise<ClusterSendResult>
+      >();
+    };
+    expect(types).toBeTypeOf('function');
   });
 });
