@@ -48,9 +48,10 @@ export interface ClusterSendResult {
   nodes: number;
 }
 
-export interface BroadcastOptions extends SendOptions {
+/** `Data` is the supervisor's app data type, so that a filter reads `connection.data` without a cast. */
+export interface BroadcastOptions<Data = unknown> extends SendOptions {
   /** Sends only to the connections for which it returns true (e.g. everyone but the sender). */
-  filter?: ((connection: ConnectionHandle) => boolean) | undefined;
+  filter?: ((connection: ConnectionHandle<Data>) => boolean) | undefined;
 }
 
 /** The registry methods of a Supervisor; documented there. */

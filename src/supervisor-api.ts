@@ -159,10 +159,17 @@ export interface Supervisor<Data = unknown> {
   ): number | Promise<ClusterSendResult>;
   /**
    * Sends `data` to every open connection (those `options.filter` accepts).
-   * Returns how many got it. O(connections).
+   * Returns how many got it. O(connections). The filter gets each handle
+   * typed by `Data`, so rooms kept in app data need no cast.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for invalid data or options.
+   * @example
+   * ```ts
+   * supervisor.broadcast(JSON.stringify({ room: 'lobby', text: 'hi' }), {
+   *   filter: (connection) => connection.data?.rooms.has('lobby') === true,
+   * });
+   * ```
    */
-  broadcast(data: SendData, options?: BroadcastOptions & { cluster?: false | undefined }): number;
+  broadcast(data: SendData, options?: BroadcastOptions<Data> & { cluster?: false | undefined }): number;
   /**
    * Cluster mode: sends to every open connection of every live process, as
    * sendToUser() with `{ cluster: true }` does (best effort). `filter` is refused:
@@ -172,10 +179,13 @@ export interface Supervisor<Data = unknown> {
    */
   broadcast(
     data: SendData,
-    options: Omit<BroadcastOptions, 'filter'> & { cluster: true; filter?: undefined },
+    options: SendOptions & { cluster: true; filter?: undefined },
   ): Promise<ClusterSendResult>;
   /** A `cluster` flag known only at run time: a number without it, a Promise with it. */
-  broadcast(data: SendData, options?: BroadcastOptions & ClusterFlag): number | Promise<ClusterSendResult>;
+  broadcast(
+    data: SendData,
+    options?: BroadcastOptions<Data> & ClusterFlag,
+  ): number | Promise<ClusterSendResult>;
   /**
    * Closes every live connection of the user gracefully ("kick"): each drains,
    * bounded by drainTimeoutMs, and is disposed with reason `app-close`.

@@ -266,6 +266,14 @@ describe('every example (issue 13, item 7)', () => {
     },
     'logging.ts': { script: 'dist/examples/logging.js', path: '/?user=ex', exchange: echo, greets: true },
     'client.ts': { script: 'dist/examples/client.js', path: '/?user=ex', exchange: echo },
+    'rooms.ts': {
+      script: 'dist/examples/rooms.js',
+      path: '/?user=ex&room=r',
+      async exchange(ws) {
+        ws.send('{"to":"r","text":"hi"}');
+        expect(JSON.parse(await nextMessage(ws))).toEqual({ sent: 'r', delivered: 0 });
+      },
+    },
     'existing-http-server.ts': {
       script: 'dist/examples/existing-http-server.js',
       path: '/chat?token=ex',

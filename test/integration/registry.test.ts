@@ -5,9 +5,9 @@
  * books, so after every test audit() finds it equal to the actors and
  * nothing is left.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import type WebSocket from 'ws';
-import { SupervisorError } from '../../src/index.js';
+import { type Supervisor, SupervisorError } from '../../src/index.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import { closeOf, nextEvent, type RulesServer, startRulesServer } from '../helpers/rules.js';
 import { allDisposed, expectNoLeaks, nextMessage } from '../helpers/server.js';
@@ -111,6 +111,14 @@ describe('sending', () => {
       t,
       clients.map((c) => c.ws),
     );
+  });
+
+  it("broadcast's filter reads the app data as createSupervisor<Data>() typed it", () => {
+    // Types only: rooms kept in app data are read without a cast (README "Coming from Socket.IO").
+    type Filter = NonNullable<
+      NonNullable<Parameters<Supervisor<{ rooms: Set<string> }>['broadcast']>[1]>['filter']
+    >;
+    expectTypeOf<Parameters<Filter>[0]['data']>().toEqualTypeOf<{ rooms: Set<string> } | undefined>();
   });
 });
 

@@ -1,0 +1,85 @@
+/**
+ * examples/rooms.ts, as `npm run example:rooms` runs it (from dist/): Socket.IO's
+ * rooms kept in app data, and a message to a room delivered by a filtered
+ * broadcast. It must reach exactly the room's members: not the sender, not a
+ * connection that left the room, not another connection of a member's user
+ * (rooms belong to connections, as in Socket.IO), not anyone else.
+ */
+import { once } from 'node:events';
+import { expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { runProgram } from '../helpers/process.js';
+import { closed } from '../helpers/server.js';
+
+interface Client {
+  ws: WebSocket;
+  /** Every message received since the socket opened, parsed. */
+  inbox: unknown[];
+  /** Sends `command` (as JSON unless a string) and resolves with the answer: the next message that is not a room's. */
+  ask(command: unknown): Promise<unknown>;
+}
+
+/** A room message may arrive while a client waits for the answer to its own command: it is not the answer. */
+const isRoomMessage = (message: unknown) =>
+  typeof message === 'object' && message !== null && 'room' in message;
+
+async function connect(url: string, query: string): Promise<Client> {
+  const ws = new WebSocket(`${url}/?${query}`);
+  const inbox: unknown[] = [];
+  ws.on('message', (data: Buffer) => inbox.push(JSON.parse(data.toString())));
+  await once(ws, 'open');
+  const ask = (command: unknown) =>
+    new Promise<unknown>((resolve) => {
+      const answered = (data: Buffer) => {
+        const message: unknown = JSON.parse(data.toString());
+        if (isRoomMessage(message)) return;
+        ws.off('message', answered);
+        resolve(message);
+      };
+      ws.on('message', answered);
+      ws.send(typeof command === 'string' ? command : JSON.stringify(command));
+    });
+  return { ws, inbox, ask };
+}
+
+it('a message to a room reaches exactly the members of that room', async () => {
+  const program = runProgram('dist/examples/rooms.js', ['--port', '0']);
+  const [, url = ''] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:\d+)/);
+
+  const alice = await connect(url, 'user=alice&room=lobby'); // joined by her token
+  const aliceOtherTab = await connect(url, 'user=alice'); // same user, no room
+  const bob = await connect(url, 'user=bob&room=lobby&room=kitchen');
+  const carol = await connect(url, 'user=carol&room=kitchen');
+  const dave = await connect(url, 'user=dave');
+  const erin = await connect(url, 'user=erin&room=lobby');
+  expect(await dave.ask({ join: 'lobby' })).toEqual({ joined: 'lobby' });
+  expect(await erin.ask({ leave: 'lobby' })).toEqual({ left: 'lobby' });
+
+  // To the lobby: bob and dave; not alice (the sender), her other tab, carol or erin.
+  expect(await alice.ask({ to: 'lobby', text: 'hi' })).toEqual({ sent: 'lobby', delivered: 2 });
+  // A sender need not be a member, as in Socket.IO.
+  expect(await dave.ask({ to: 'kitchen', text: 'dinner' })).toEqual({ sent: 'kitchen', delivered: 2 });
+  expect(await carol.ask('not json')).toEqual({ error: expect.stringMatching(/^expected/) });
+
+  // Each client's last answer came after any room message sent to it before it, on the same socket.
+  for (const client of [aliceOtherTab, erin]) await client.ask({ to: 'nowhere', text: '' });
+  const inLobby = { room: 'lobby', from: 'alice', text: 'hi' };
+  const inKitchen = { room: 'kitchen', from: 'dave', text: 'dinner' };
+  expect(alice.inbox).toEqual([{ sent: 'lobby', delivered: 2 }]);
+  expect(aliceOtherTab.inbox).toEqual([{ sent: 'nowhere', delivered: 0 }]);
+  expect(bob.inbox).toEqual([inLobby, inKitchen]);
+  expect(carol.inbox).toEqual([inKitchen, { error: expect.stringMatching(/^expected/) }]);
+  expect(dave.inbox).toEqual([{ joined: 'lobby' }, inLobby, { sent: 'kitchen', delivered: 2 }]);
+  expect(erin.inbox).toEqual([{ left: 'lobby' }, { sent: 'nowhere', delivered: 0 }]);
+
+  // A connection holds at most 32 rooms: bob holds 2, so his 31st join is refused.
+  for (let room = 1; room <= 30; room += 1) await bob.ask({ join: `room-${room}` });
+  expect(await bob.ask({ join: 'one-too-many' })).toEqual({ error: 'too many rooms' });
+  expect(await carol.ask({ to: 'one-too-many', text: '' })).toEqual({ sent: 'one-too-many', delivered: 0 });
+
+  const clients = [alice, aliceOtherTab, bob, carol, dave, erin];
+  const closes = Promise.all(clients.map((client) => closed(client.ws)));
+  program.child.kill('SIGTERM');
+  expect((await closes).map((close) => close.code)).toEqual(clients.map(() => 1001));
+  expect(await program.exited).toBe(0);
+});
