@@ -113,13 +113,14 @@ function toWire(data: SendData): string | Buffer {
 }
 
 /**
- * @param across the store's relay in cluster mode; undefined without it, and
- *   `{ cluster: true }` then rejects.
+ * @param across the store's relay in cluster mode; otherwise why there is none
+ *   (no cluster option, or a store without sendAcross), which `{ cluster: true }`
+ *   rejects with before anything is sent.
  */
 export function createRegistry(
   books: Books,
   users: ReadonlyMap<string, UserRecord>,
-  across?: SendAcross,
+  across: SendAcross | string = '{ cluster: true } needs the cluster option of createSupervisor()',
 ): Registry {
   /** The user's live ids as last published: the supervisor's own list, replaced (never mutated) on change. */
   const liveIdsOf = (userId: string) => users.get(userId)?.liveIds ?? [];
@@ -165,13 +166,12 @@ export function createRegistry(
     let delivery: ClusterDelivery;
     try {
       [local, delivery] = prepare();
-      if (across === undefined)
-        throw invalid('{ cluster: true } needs the cluster option of createSupervisor()');
+      if (typeof across === 'string') throw invalid(across);
     } catch (error) {
       return Promise.reject(error);
     }
     const delivered = local();
-    return across(delivery).then((nodes) => ({ delivered, nodes }));
+    return (across as SendAcross)(delivery).then((nodes) => ({ delivered, nodes }));
   }
 
   function sendToUser(userId: unknown, data: SendData, options: unknown): number {

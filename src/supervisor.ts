@@ -363,7 +363,11 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   const registry = createRegistry(
     books,
     users,
-    resolved.cluster === undefined ? undefined : (delivery) => (cluster as ClusterBook).sendAcross(delivery),
+    resolved.cluster === undefined
+      ? undefined
+      : resolved.cluster.store !== undefined && resolved.cluster.store.sendAcross === undefined
+        ? 'the cluster store has no sendAcross(): { cluster: true } needs a store that implements it'
+        : (delivery) => (cluster as ClusterBook).sendAcross(delivery),
   );
 
   // Issue 12: cluster mode's book, lease and breaker (src/cluster/); undefined without it.

@@ -15,6 +15,7 @@ import { describe, expect, expectTypeOf, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createRedisSlotStore, type RedisSlotStore } from '../../src/cluster/redis-store.js';
 import type { ClusterSendResult, SendOptions, Supervisor } from '../../src/index.js';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
 import type { PrivateRedis } from '../helpers/redis-server.js';
 import { closed, connect, ioWait, startServer, type TestServer } from '../helpers/server.js';
 import { freshPrefix, hasRedis, usePrivateRedis } from './store-fixture.js';
@@ -249,6 +250,23 @@ describe('cluster-wide sends without the cluster option', () => {
     // Without the flag nothing changes: synchronous, a number.
     expect(t.supervisor.sendToUser('ann', 'x', { cluster: false })).toBe(1);
     expect(ws.readyState).toBe(WebSocket.OPEN);
+  });
+});
+
+describe('cluster-wide sends with a store of your own', () => {
+  it('reject with WSSUP_INVALID_ARGUMENT when the store has no sendAcross(), after nothing was sent', async () => {
+    const store = new MemoryBook(() => Date.now()).store('solo', 60_000);
+    const t = await startServer({ cluster: { store, nodeId: 'solo', leaseTtlMs: 60_000 } });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    const ws = await connect(t.url('ann'));
+    const got: unknown[] = [];
+    ws.on('message', (data) => got.push(data));
+    await expect(t.supervisor.broadcast('x', { cluster: true })).rejects.toMatchObject({
+      code: 'WSSUP_INVALID_ARGUMENT',
+      message: expect.stringContaining('sendAcross'),
+    });
+    expect(t.supervisor.broadcast('y')).toBe(1); // the same socket, after: only 'y' arrives
+    await vi.waitFor(() => expect(got.map(String)).toEqual(['y']), ioWait);
   });
 });
 
