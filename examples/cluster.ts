@@ -6,7 +6,8 @@
  *   npm run example:cluster -- --redis redis://127.0.0.1:6379 --node-id a --port 8080
  *   npm run example:cluster -- --redis redis://127.0.0.1:6379 --node-id b --port 8081
  *   then connect to ws://127.0.0.1:8080/?user=ann and ws://127.0.0.1:8081/?user=ann,
- *   and GET /stats on either: this process, and the cluster-wide book.
+ *   and GET /stats on either: this process, and the cluster-wide book; GET
+ *   /notify?user=ann&message=hi on either reaches both of ann's connections.
  *
  * Without a Redis it still serves: it admits against its own limit and says
  * so (the 'local' outage policy), and books those connections once Redis answers.
@@ -55,7 +56,20 @@ function startCluster() {
     return { here: connections, cluster, global };
   }
   // #endregion cluster
-  return { supervisor, clusterStats };
+
+  // #region cluster-sends
+  // { cluster: true }: the user's connections on every process, not only this one's. The
+  // other processes are told over Redis pub/sub: best effort, as Socket.IO's Redis adapter.
+  async function notify(userId: string, message: string) {
+    const notice = JSON.stringify({ notice: message });
+    const { delivered, nodes } = await supervisor.sendToUser(userId, notice, { cluster: true });
+    return { delivered, nodes }; // this process's connections reached, other processes told
+  }
+  // Kick everywhere; rejects with WSSUP_STORE_UNAVAILABLE (after closing this process's) while Redis is away.
+  const kick = (userId: string) => supervisor.disconnectUser(userId, 4000, 'kicked', { cluster: true });
+  // broadcast(data, { cluster: true }) reaches every process's connections; `filter` cannot travel.
+  // #endregion cluster-sends
+  return { supervisor, clusterStats, notify, kick };
 }
 
 // A --redis or --node-id the library refuses is a bad flag: a message and the usage, exit 2.
@@ -67,11 +81,19 @@ try {
   if (!(error instanceof InvalidOptionError)) throw error;
   exitWithFlagError(commandLine, clusterFlags[error.option] ?? error.option, error);
 }
-const { supervisor, clusterStats } = cluster;
+const { supervisor, clusterStats, notify, kick } = cluster;
 
-const server = createServer((_request, response) => {
-  clusterStats().then(
-    (stats) => response.end(`${JSON.stringify(stats, null, 2)}\n`),
+/** GET /notify?user=ann&message=hi and GET /kick?user=ann act on every process; anything else is the stats. */
+function route(url: URL): Promise<unknown> {
+  const user = url.searchParams.get('user') ?? '';
+  if (url.pathname === '/notify') return notify(user, url.searchParams.get('message') ?? '');
+  if (url.pathname === '/kick') return kick(user);
+  return clusterStats();
+}
+
+const server = createServer((request, response) => {
+  route(new URL(request.url ?? '/', 'http://localhost')).then(
+    (answer) => response.end(`${JSON.stringify(answer, null, 2)}\n`),
     (error: Error) => {
       response.statusCode = 503;
       response.end(`${JSON.stringify({ here: supervisor.stats().connections, error: error.message })}\n`);

@@ -45,6 +45,7 @@ export type {
 export type { RedisSubscriberLike } from './cluster/redis-client.js';
 export {
   type ClusterAdmission,
+  type ClusterDelivery,
   type ClusterNode,
   type ClusterUserBook,
   type ClusterView,
@@ -89,7 +90,14 @@ export {
   type SupervisorOptions,
 } from './options.js';
 export { MAX_CLOSE_REASON_BYTES, Refusal, type RefusalStatus } from './refusal.js';
-export type { BroadcastOptions, SendData, SendOptions } from './registry.js';
+export type {
+  BroadcastOptions,
+  ClusterFlag,
+  ClusterSendResult,
+  DisconnectOptions,
+  SendData,
+  SendOptions,
+} from './registry.js';
 export type { ClusterWideStats, StatsOptions, SupervisorStats, UserStats } from './stats.js';
 export {
   createSupervisor,

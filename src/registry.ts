@@ -8,8 +8,14 @@
  *
  * Every argument is checked before anything is allocated or sent: a bad one
  * throws WSSUP_INVALID_ARGUMENT.
+ *
+ * `{ cluster: true }` (cluster mode) also reaches the other processes: this
+ * one's connections are served here, synchronously, and the store passes the
+ * rest on (src/cluster/cluster-sends.ts). Every check is made first, so a bad
+ * argument rejects before anything is sent here or anywhere.
  */
 import type { Books, UserRecord } from './books.js';
+import type { ClusterDelivery } from './cluster/cluster-sends.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { SupervisorError } from './errors.js';
 import { checkData, checkSendOptions, type SendData } from './send-arguments.js';
@@ -22,6 +28,26 @@ export interface SendOptions {
   binary?: boolean | undefined;
 }
 
+/**
+ * `{ cluster: true }` in cluster mode: the connections on every other process too (best
+ * effort, over Redis pub/sub), and a Promise of a {@link ClusterSendResult}. Not part of
+ * SendOptions, so that options typed as SendOptions keep the synchronous overload.
+ */
+export interface ClusterFlag {
+  cluster?: boolean | undefined;
+}
+
+/** The 4th argument of disconnectUser(): `{ cluster: true }` closes them on every process. */
+export type DisconnectOptions = ClusterFlag;
+
+/** What a `{ cluster: true }` send or disconnect resolves with. */
+export interface ClusterSendResult {
+  /** This process's connections reached, as the method returns without `cluster`. */
+  delivered: number;
+  /** Other processes told (one pub/sub message each); how many of their connections got it is not known here. */
+  nodes: number;
+}
+
 /** `Data` is the supervisor's app data type, so that a filter reads `connection.data` without a cast. */
 export interface BroadcastOptions<Data = unknown> extends SendOptions {
   /** Sends only to the connections for which it returns true (e.g. everyone but the sender). */
@@ -32,10 +58,24 @@ export interface BroadcastOptions<Data = unknown> extends SendOptions {
 export interface Registry {
   connectionsOf(userId: string): ConnectionHandle[];
   connection(connectionId: string): ConnectionHandle | undefined;
-  sendToUser(userId: string, data: SendData, options?: SendOptions): number;
-  broadcast(data: SendData, options?: BroadcastOptions): number;
-  disconnectUser(userId: string, code?: number, reason?: string): number;
+  sendToUser(
+    userId: string,
+    data: SendData,
+    options?: SendOptions & ClusterFlag,
+  ): number | Promise<ClusterSendResult>;
+  broadcast(data: SendData, options?: BroadcastOptions & ClusterFlag): number | Promise<ClusterSendResult>;
+  disconnectUser(
+    userId: string,
+    code?: number,
+    reason?: string,
+    options?: DisconnectOptions,
+  ): number | Promise<ClusterSendResult>;
+  /** Serves another process's cluster-wide send with this process's connections. */
+  deliver(delivery: ClusterDelivery): void;
 }
+
+/** Passes a cluster-wide send on to the other processes; resolves with how many were told. */
+export type SendAcross = (delivery: ClusterDelivery) => Promise<number>;
 
 const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
 
@@ -56,7 +96,32 @@ function checkClose(code: unknown, reason: unknown): void {
     throw invalid('close reason must be a string of at most 123 bytes');
 }
 
-export function createRegistry(books: Books, users: ReadonlyMap<string, UserRecord>): Registry {
+/** `options.cluster`, read before the other checks: a non-boolean leaves the overload unknown, so it throws. */
+function clusterFlag(options: unknown): boolean {
+  if (typeof options !== 'object' || options === null) return false; // refused by the usual checks
+  const { cluster } = options as { cluster?: unknown };
+  if (cluster !== undefined && typeof cluster !== 'boolean')
+    throw invalid('options.cluster must be a boolean');
+  return cluster === true;
+}
+
+/** What travels: a copy, so that the app may reuse its buffer once the call returns. */
+function toWire(data: SendData): string | Buffer {
+  if (typeof data === 'string') return data;
+  if (data instanceof ArrayBuffer) return Buffer.from(new Uint8Array(data));
+  return Buffer.from(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+}
+
+/**
+ * @param across the store's relay in cluster mode; otherwise why there is none
+ *   (no cluster option, or a store without sendAcross), which `{ cluster: true }`
+ *   rejects with before anything is sent.
+ */
+export function createRegistry(
+  books: Books,
+  users: ReadonlyMap<string, UserRecord>,
+  across: SendAcross | string = '{ cluster: true } needs the cluster option of createSupervisor()',
+): Registry {
   /** The user's live ids as last published: the supervisor's own list, replaced (never mutated) on change. */
   const liveIdsOf = (userId: string) => users.get(userId)?.liveIds ?? [];
 
@@ -85,6 +150,47 @@ export function createRegistry(books: Books, users: ReadonlyMap<string, UserReco
     return sent;
   }
 
+  function closeAll(ids: readonly string[], code: number, reason: string): number {
+    // Each close steps the user's supervisor, which publishes a new list; this one stays as it was.
+    const handles = handlesOf(ids);
+    for (const handle of handles) handle.close(code, reason);
+    return handles.length;
+  }
+
+  /**
+   * A `{ cluster: true }` call: `prepare` makes every check (and throws) before
+   * anything is sent; then this process's part, then the other processes'.
+   */
+  function clusterWide(prepare: () => [() => number, ClusterDelivery]): Promise<ClusterSendResult> {
+    let local: () => number;
+    let delivery: ClusterDelivery;
+    try {
+      [local, delivery] = prepare();
+      if (typeof across === 'string') throw invalid(across);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const delivered = local();
+    return (across as SendAcross)(delivery).then((nodes) => ({ delivered, nodes }));
+  }
+
+  function sendToUser(userId: unknown, data: SendData, options: unknown): number {
+    const ids = liveIdsOf(checkedUserId(userId));
+    checkData(data);
+    return sendTo(ids, data, checkSendOptions(options));
+  }
+
+  function broadcast(data: SendData, options: (BroadcastOptions & ClusterFlag) | undefined): number {
+    checkData(data);
+    const sendOptions = checkSendOptions(options);
+    const filter = options?.filter;
+    if (filter !== undefined && typeof filter !== 'function')
+      throw invalid('options.filter must be a function');
+    let sent = 0;
+    for (const record of users.values()) sent += sendTo(record.liveIds, data, sendOptions, filter);
+    return sent;
+  }
+
   return {
     connectionsOf: (userId) => handlesOf(liveIdsOf(checkedUserId(userId))),
 
@@ -94,29 +200,56 @@ export function createRegistry(books: Books, users: ReadonlyMap<string, UserReco
     },
 
     sendToUser: (userId, data, options) => {
-      const ids = liveIdsOf(checkedUserId(userId));
-      checkData(data);
-      return sendTo(ids, data, checkSendOptions(options));
+      if (!clusterFlag(options)) return sendToUser(userId, data, options);
+      return clusterWide(() => {
+        const ids = liveIdsOf(checkedUserId(userId));
+        checkData(data);
+        const sendOptions = checkSendOptions(options);
+        const binary = sendOptions?.binary === undefined ? {} : { binary: sendOptions.binary };
+        return [
+          () => sendTo(ids, data, sendOptions),
+          { kind: 'send', userId, data: toWire(data), ...binary },
+        ];
+      });
     },
 
     broadcast: (data, options) => {
-      checkData(data);
-      const sendOptions = checkSendOptions(options);
-      const filter = options?.filter;
-      if (filter !== undefined && typeof filter !== 'function')
-        throw invalid('options.filter must be a function');
-      let sent = 0;
-      for (const record of users.values()) sent += sendTo(record.liveIds, data, sendOptions, filter);
-      return sent;
+      if (!clusterFlag(options)) return broadcast(data, options);
+      return clusterWide(() => {
+        checkData(data);
+        const sendOptions = checkSendOptions(options);
+        // A function cannot travel: each process would need the app's own predicate.
+        if (options?.filter !== undefined)
+          throw invalid('options.filter cannot be combined with cluster: true (it runs in one process only)');
+        const binary = sendOptions?.binary === undefined ? {} : { binary: sendOptions.binary };
+        return [() => broadcast(data, sendOptions), { kind: 'broadcast', data: toWire(data), ...binary }];
+      });
     },
 
-    disconnectUser: (userId, code = 1000, reason = '') => {
-      const ids = liveIdsOf(checkedUserId(userId));
-      checkClose(code, reason);
-      // Each close steps the user's supervisor, which publishes a new list; this one stays as it was.
-      const handles = handlesOf(ids);
-      for (const handle of handles) handle.close(code, reason);
-      return handles.length;
+    disconnectUser: (userId, code = 1000, reason = '', options = undefined) => {
+      if (options !== undefined && (typeof options !== 'object' || options === null))
+        throw invalid('disconnectUser options must be an object { cluster? }');
+      if (!clusterFlag(options)) {
+        const ids = liveIdsOf(checkedUserId(userId));
+        checkClose(code, reason);
+        return closeAll(ids, code, reason);
+      }
+      return clusterWide(() => {
+        const ids = liveIdsOf(checkedUserId(userId));
+        checkClose(code, reason);
+        return [() => closeAll(ids, code, reason), { kind: 'disconnect', userId, code, reason }];
+      });
+    },
+
+    deliver: (delivery) => {
+      if (delivery.kind === 'disconnect') {
+        checkClose(delivery.code, delivery.reason);
+        closeAll(liveIdsOf(delivery.userId), delivery.code, delivery.reason);
+        return;
+      }
+      const options = delivery.binary === undefined ? undefined : { binary: delivery.binary };
+      if (delivery.kind === 'send') sendTo(liveIdsOf(delivery.userId), delivery.data, options);
+      else broadcast(delivery.data, options);
     },
   };
 }

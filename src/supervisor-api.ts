@@ -11,7 +11,14 @@ import type { ClusterUserBook } from './cluster/slot-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import type { SupervisorEventMap, SupervisorEventName } from './events.js';
 import type { ResolvedOptions } from './options.js';
-import type { BroadcastOptions, SendData, SendOptions } from './registry.js';
+import type {
+  BroadcastOptions,
+  ClusterFlag,
+  ClusterSendResult,
+  DisconnectOptions,
+  SendData,
+  SendOptions,
+} from './registry.js';
 import type { ClusterWideStats, StatsOptions, SupervisorStats, UserStats } from './stats.js';
 
 export interface ShutdownOptions {
@@ -129,7 +136,27 @@ export interface Supervisor<Data = unknown> {
    * const delivered = supervisor.sendToUser('alice', JSON.stringify({ type: 'notice' }));
    * ```
    */
-  sendToUser(userId: string, data: SendData, options?: SendOptions): number;
+  sendToUser(userId: string, data: SendData, options?: SendOptions & { cluster?: false | undefined }): number;
+  /**
+   * Cluster mode: sends to the user's open connections on this process (at once,
+   * counted in `delivered`) and tells each other live process that holds one of
+   * them (`nodes`), which sends to its own. Best effort, as pub/sub is: a process
+   * that misses the message (Redis away, a crash) is not told again.
+   * @throws {SupervisorError} (rejects; nothing is sent anywhere) WSSUP_INVALID_ARGUMENT for
+   *   what sendToUser() refuses, or without the `cluster` option; (rejects, this process's part
+   *   sent) WSSUP_STORE_UNAVAILABLE when the store does not answer.
+   */
+  sendToUser(
+    userId: string,
+    data: SendData,
+    options: SendOptions & { cluster: true },
+  ): Promise<ClusterSendResult>;
+  /** A `cluster` flag known only at run time: a number without it, a Promise with it. */
+  sendToUser(
+    userId: string,
+    data: SendData,
+    options?: SendOptions & ClusterFlag,
+  ): number | Promise<ClusterSendResult>;
   /**
    * Sends `data` to every open connection (those `options.filter` accepts).
    * Returns how many got it. O(connections). The filter gets each handle
@@ -142,7 +169,23 @@ export interface Supervisor<Data = unknown> {
    * });
    * ```
    */
-  broadcast(data: SendData, options?: BroadcastOptions<Data>): number;
+  broadcast(data: SendData, options?: BroadcastOptions<Data> & { cluster?: false | undefined }): number;
+  /**
+   * Cluster mode: sends to every open connection of every live process, as
+   * sendToUser() with `{ cluster: true }` does (best effort). `filter` is refused:
+   * a function cannot travel to another process.
+   * @throws {SupervisorError} (rejects) as sendToUser() with `{ cluster: true }`, and
+   *   WSSUP_INVALID_ARGUMENT for a `filter`.
+   */
+  broadcast(
+    data: SendData,
+    options: SendOptions & { cluster: true; filter?: undefined },
+  ): Promise<ClusterSendResult>;
+  /** A `cluster` flag known only at run time: a number without it, a Promise with it. */
+  broadcast(
+    data: SendData,
+    options?: BroadcastOptions<Data> & ClusterFlag,
+  ): number | Promise<ClusterSendResult>;
   /**
    * Closes every live connection of the user gracefully ("kick"): each drains,
    * bounded by drainTimeoutMs, and is disposed with reason `app-close`.
@@ -150,7 +193,35 @@ export interface Supervisor<Data = unknown> {
    * @param code 1000 or 3000–4999. @default 1000
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, code, or a reason over 123 bytes.
    */
-  disconnectUser(userId: string, code?: number, reason?: string): number;
+  disconnectUser(
+    userId: string,
+    code?: number,
+    reason?: string,
+    options?: DisconnectOptions & { cluster?: false | undefined },
+  ): number;
+  /**
+   * Cluster mode: closes the user's connections on this process (`delivered`)
+   * and on every other live process that holds one (`nodes`), best effort.
+   * @throws {SupervisorError} (rejects) as sendToUser() with `{ cluster: true }`, for what
+   *   disconnectUser() refuses.
+   * @example
+   * ```ts
+   * const { delivered, nodes } = await supervisor.disconnectUser('mallory', 4003, 'banned', { cluster: true });
+   * ```
+   */
+  disconnectUser(
+    userId: string,
+    code: number | undefined,
+    reason: string | undefined,
+    options: DisconnectOptions & { cluster: true },
+  ): Promise<ClusterSendResult>;
+  /** A `cluster` flag known only at run time: a number without it, a Promise with it. */
+  disconnectUser(
+    userId: string,
+    code?: number,
+    reason?: string,
+    options?: DisconnectOptions,
+  ): number | Promise<ClusterSendResult>;
   /**
    * Subscribes to a public event; returns the unsubscribe.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event name or a listener that is not a function.

@@ -359,6 +359,17 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   });
   hub.start();
 
+  // Cluster-wide sends go through the cluster book, created below (only called once it exists).
+  const registry = createRegistry(
+    books,
+    users,
+    resolved.cluster === undefined
+      ? undefined
+      : resolved.cluster.store !== undefined && resolved.cluster.store.sendAcross === undefined
+        ? 'the cluster store has no sendAcross(): { cluster: true } needs a store that implements it'
+        : (delivery) => (cluster as ClusterBook).sendAcross(delivery),
+  );
+
   // Issue 12: cluster mode's book, lease and breaker (src/cluster/); undefined without it.
   const cluster =
     resolved.cluster === undefined
@@ -373,6 +384,14 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
             clock: createCountingClock(options.clock),
             inspect: appInspect,
             report,
+            deliver: (delivery) => {
+              // Checked by its sender; a message that fails the checks here (another version's) is reported.
+              try {
+                registry.deliver(delivery);
+              } catch (error) {
+                if (error instanceof SupervisorError) report(error);
+              }
+            },
             breakerChanged: (breaker) =>
               events.emit('store', {
                 breaker,
@@ -485,8 +504,6 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     return shutdownPromise;
   }
 
-  const registry = createRegistry(books, users);
-
   return {
     options: resolved,
     attach,
@@ -494,9 +511,10 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     // Every handle carries the data its own authenticate returned: Data, by createSupervisor<Data>'s contract.
     connectionsOf: registry.connectionsOf as (userId: string) => ConnectionHandle<Data>[],
     connection: registry.connection as (connectionId: string) => ConnectionHandle<Data> | undefined,
-    sendToUser: registry.sendToUser,
-    broadcast: registry.broadcast,
-    disconnectUser: registry.disconnectUser,
+    // One implementation, whose result type follows `options.cluster` as the overloads say.
+    sendToUser: registry.sendToUser as Supervisor['sendToUser'],
+    broadcast: registry.broadcast as Supervisor['broadcast'],
+    disconnectUser: registry.disconnectUser as Supervisor['disconnectUser'],
     stats: ((statsOptions?: StatsOptions) => {
       checkStatsOptions(statsOptions, ['perUser', 'cluster'], 'stats');
       if (statsOptions?.cluster !== true) return collectStats(sources, statsOptions);

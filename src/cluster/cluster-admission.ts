@@ -32,6 +32,7 @@ import { leaseMachine } from '../../machines/lease.machine.js';
 import type { CountingClock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
+import type { ClusterDelivery } from './cluster-sends.js';
 import type { ClusterUserBook, ClusterView, EvictionOrder, HeldConnection, SlotStore } from './slot-store.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 
@@ -81,6 +82,8 @@ export interface ClusterHost {
   evictOverLimit(userId: string, connectionId: string): void;
   /** What this node holds now (every live connection, or those named). */
   held(only?: ReadonlyMap<string, string>): HeldConnection[];
+  /** Serves another process's cluster-wide send with this process's own connections. */
+  deliver(delivery: ClusterDelivery): void;
   report(error: SupervisorError): void;
   breakerChanged(state: 'open' | 'closed'): void;
 }
@@ -171,6 +174,7 @@ export class ClusterBook {
                 evictionOrdered: (order) => this.#orderArrived(order),
                 incarnationChanged: () => this.#lease.send({ type: 'INCARNATION_CHANGED' }),
                 duplicateNodeId: (incarnation) => this.#duplicateNodeId(incarnation),
+                deliveryArrived: (delivery) => this.#host.deliver(delivery),
               }),
             );
             // From when it answered: start() also connects (and loads the client library),
@@ -345,6 +349,15 @@ export class ClusterBook {
 
   userBook(userId: string): Promise<ClusterUserBook | undefined> {
     return this.#read(() => this.#store.userBook(userId));
+  }
+
+  /**
+   * Tells the other processes of a cluster-wide send (the caller served its own
+   * connections); resolves with how many were told. Fails as a read does.
+   */
+  sendAcross(delivery: ClusterDelivery): Promise<number> {
+    // The registry refuses { cluster: true } before anything is sent when the store lacks it.
+    return this.#read(() => this.#store.sendAcross?.(delivery) ?? Promise.resolve(0));
   }
 
   /**

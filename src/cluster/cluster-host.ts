@@ -12,6 +12,7 @@ import type { CountingClock } from '../clock.js';
 import type { SupervisorError } from '../errors.js';
 import type { WsConnection } from '../transport/ws-adapter.js';
 import type { ClusterHost } from './cluster-admission.js';
+import type { ClusterDelivery } from './cluster-sends.js';
 import type { HeldConnection } from './slot-store.js';
 
 export interface ClusterHostOptions {
@@ -22,6 +23,8 @@ export interface ClusterHostOptions {
   inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   report(error: SupervisorError): void;
   breakerChanged(state: 'open' | 'closed'): void;
+  /** Serves another process's cluster-wide send (the registry's local methods). */
+  deliver(delivery: ClusterDelivery): void;
 }
 
 type SupervisorSnapshot = {
@@ -51,6 +54,7 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
     inspect: options.inspect,
     report: options.report,
     breakerChanged: options.breakerChanged,
+    deliver: options.deliver,
 
     evictIfIdle(userId, connectionId) {
       users.get(userId)?.actor.send({ type: 'EVICT_IF_IDLE', connectionId });

@@ -11,7 +11,7 @@
  * <prefix>:{nodes}:counter     string the last incarnation handed out (INCR, at least TIME in ms)
  *                                    (the node registry: renew, registry, forget)
  * <prefix>:{i:<incarnation>}:users  set  users this incarnation has booked (the reaper's index)
- * <prefix>:{n:<nodeId>}:orders       sharded pub/sub channel of eviction orders for that node
+ * <prefix>:{n:<nodeId>}:orders       sharded pub/sub channel of eviction orders and cluster-wide sends for that node
  * ```
  *
  * User ids and node ids are URI-encoded in key names: `{` and `}` never
@@ -31,7 +31,7 @@ export interface KeyLayout {
   registry: RegistryKeys;
   /** The set of users an incarnation has booked, walked by the reaper when it dies. */
   incarnationUsers(incarnation: number): string;
-  /** The sharded pub/sub channel that carries eviction orders to `nodeId`. */
+  /** The sharded pub/sub channel that carries eviction orders and cluster-wide sends to `nodeId`. */
   orders(nodeId: string): string;
 }
 

@@ -23,6 +23,7 @@
 import type { Clock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import { BookedUsers } from './booked-users.js';
+import { type ClusterDelivery, decodeDelivery, publishAcross } from './cluster-sends.js';
 import {
   borrowRedis,
   connectRedis,
@@ -74,6 +75,7 @@ export interface RedisSlotStore extends SlotStore {
   readonly leaseTtlMs: number;
   /** Commands sent and round trips per method since creation (for tests and the bench). */
   traffic(): StoreTraffic;
+  sendAcross(delivery: ClusterDelivery): Promise<number>;
 }
 
 /**
@@ -456,6 +458,16 @@ class Store implements RedisSlotStore {
     return readClusterView(connection, this.keys, registry, (incarnation) => this.#isDead(incarnation));
   }
 
+  sendAcross(delivery: ClusterDelivery): Promise<number> {
+    if (delivery.kind !== 'broadcast') checkId('userId', delivery.userId);
+    const connection = this.#ready();
+    return publishAcross(connection, this.keys, delivery, {
+      registry: () => this.#readRegistry(connection),
+      isDead: (incarnation) => this.#isDead(incarnation),
+      own: this.#own,
+    });
+  }
+
   /**
    * Removes this incarnation's entries and its lease, and closes what the
    * store opened. When Redis does not answer, the entries stay until the
@@ -511,6 +523,13 @@ class Store implements RedisSlotStore {
       order = JSON.parse(message) as EvictionOrder;
     } catch {
       return; // not ours to parse: best-effort channel, the admission script enforces the limit
+    }
+    // A cluster-wide send (no connectionId): fenced as an order is, by node and incarnation.
+    const sent = decodeDelivery(order);
+    if (sent !== undefined) {
+      if (this.#state === 'started' && sent.nodeId === this.nodeId && sent.incarnation === this.#incarnation)
+        this.#events?.deliveryArrived?.(sent.delivery);
+      return;
     }
     if (typeof order?.connectionId !== 'string' || typeof order.incarnation !== 'number') return;
     // Only orders for this node come on its channel: the runtime passes an order naming

@@ -29,8 +29,14 @@
  *   on it, whichever process shares its node id.
  * - No offline queue: a command the store cannot run in time rejects with a
  *   {@link SlotStoreUnavailableError}, and the runtime applies its outage policy.
+ * - A cluster-wide send goes only to live incarnations other than the caller's,
+ *   and a process acts on one only if it names its current incarnation, as an
+ *   eviction order does (best effort: a lost message is not sent again).
  */
 import { SupervisorError } from '../errors.js';
+import type { ClusterDelivery } from './cluster-sends.js';
+
+export type { ClusterDelivery } from './cluster-sends.js';
 
 /** A booked connection named by the admission script for eviction. */
 export interface EvictionOrder {
@@ -111,6 +117,8 @@ export interface SlotStoreEvents {
    * per incarnation. Optional for a store: ownership stays fenced by incarnation anyway.
    */
   duplicateNodeId?(incarnation: number): void;
+  /** Another process asked this one to send to or close its own connections (a cluster-wide send). */
+  deliveryArrived?(delivery: ClusterDelivery): void;
 }
 
 export interface SlotStore {
@@ -144,6 +152,13 @@ export interface SlotStore {
   reap(): Promise<number>;
   userBook(userId: string): Promise<ClusterUserBook | undefined>;
   view(): Promise<ClusterView>;
+  /**
+   * Passes a cluster-wide send on to the other live processes: those holding the user's
+   * booked connections ('send', 'disconnect'), or every one with a live lease ('broadcast').
+   * Never to the caller's own incarnation (the runtime serves its connections itself).
+   * Resolves with how many processes were told. Optional: without it, cluster-wide sends reject.
+   */
+  sendAcross?(delivery: ClusterDelivery): Promise<number>;
   /** Releases this node's slots and lease, and unsubscribes. */
   stop(): Promise<void>;
 }

@@ -115,6 +115,7 @@ describe.runIf(hasRedis)('docs/cluster-store.md against a private Redis', () => 
     const a = await startStore(redis.current, { keyPrefix, nodeId: 'n-a' });
     const b = await startStore(redis.current, { keyPrefix, nodeId: 'n-b' });
     await a.store.admit('ann', 'warm', 5, 5); // ann is listed on n-a: the next admission sends no SADD
+    await b.store.admit('ann', 'on-b', 5, 5); // n-b holds ann: sendAcross tells it
     /** The cost of one call of each operation, in its plainest case (the table's first number). */
     const operations: Record<string, (store: RedisSlotStore) => Promise<unknown>> = {
       admit: (store) => store.admit('ann', 'c1', 5, 5),
@@ -126,6 +127,7 @@ describe.runIf(hasRedis)('docs/cluster-store.md against a private Redis', () => 
       readmit: (store) =>
         store.readmit([{ userId: 'ann', connectionId: 'c2', admittedAt: 1_000, idleSince: undefined }], 5),
       userBook: (store) => store.userBook('ann'),
+      sendAcross: (store) => store.sendAcross({ kind: 'send', userId: 'ann', data: 'hi' }),
       view: (store) => store.view(),
     };
     const wrong: string[] = [];

@@ -246,7 +246,17 @@ describe('every example (issue 13, item 7)', () => {
     'cluster.ts': {
       script: 'dist/examples/cluster.js',
       path: '/?user=ex',
-      exchange: echo,
+      async exchange(ws) {
+        await echo(ws);
+        // GET /notify: sendToUser(..., { cluster: true }) serves this process's connection at
+        // once, Redis or not; with Redis, it answers that no other process was told.
+        const notice = nextMessage(ws);
+        const http = new URL(ws.url.replace('ws:', 'http:'));
+        const answer = await fetch(`${http.origin}/notify?user=ex&message=hi`);
+        expect(JSON.parse(await notice)).toEqual({ notice: 'hi' });
+        if (redis !== undefined) expect(await answer.json()).toEqual({ delivered: 1, nodes: 0 });
+        else await answer.text();
+      },
       args: () => ['--redis', redis?.url ?? 'redis://127.0.0.1:1', '--node-id', 'example'],
     },
     'express-registry.ts': {

@@ -1,0 +1,135 @@
+/**
+ * Cluster-wide sends (sendToUser, disconnectUser and broadcast with
+ * `{ cluster: true }`): what travels to the other processes, and whom it
+ * goes to. Best effort, as Socket.IO's Redis adapter: one sharded pub/sub
+ * message per other live process, on the channel that carries its eviction
+ * orders (redis-keys.ts, `orders`), never queued nor acknowledged.
+ *
+ * A message is JSON without a `connectionId`, which a node that predates it
+ * drops (its order handler wants a string one):
+ *
+ * ```
+ * {"kind":"send","nodeId":"web-2","incarnation":42,"userId":"ann","text":"hi"}
+ * {"kind":"send","nodeId":"web-2","incarnation":42,"userId":"ann","base64":"AP8B","binary":true}
+ * {"kind":"disconnect","nodeId":"web-2","incarnation":42,"userId":"ann","code":4000,"reason":"banned"}
+ * {"kind":"broadcast","nodeId":"web-3","incarnation":43,"text":"maintenance at 22:00"}
+ * ```
+ *
+ * `nodeId` and `incarnation` name the receiving process: it acts only if the
+ * incarnation is its current one (fenced as eviction orders are).
+ */
+import type { RedisConnection } from './redis-client.js';
+import { decodeEntry, type Registry } from './redis-decode.js';
+import type { KeyLayout } from './redis-keys.js';
+
+/** What a cluster-wide send asks the other processes to do with their own connections. */
+export type ClusterDelivery =
+  | { kind: 'send'; userId: string; data: string | Buffer; binary?: boolean }
+  | { kind: 'disconnect'; userId: string; code: number; reason: string }
+  | { kind: 'broadcast'; data: string | Buffer; binary?: boolean };
+
+/** A live process: where to publish, and the incarnation that may act on it. */
+export interface SendTarget {
+  nodeId: string;
+  incarnation: number;
+}
+
+/** What the store knows of the cluster, lent to publishAcross. */
+export interface StoreView {
+  /** Reads the node registry (and refreshes the store's liveness snapshot). */
+  registry(): Promise<Registry>;
+  isDead(incarnation: number): boolean;
+  /** This process's incarnations, current and older: never sent to. */
+  own: readonly number[];
+}
+
+/**
+ * Publishes `delivery` to every other live process concerned; resolves with how many.
+ * One round trip for the targets (the user's book, or the registry), one for the SPUBLISHes,
+ * which the client writes together.
+ */
+export async function publishAcross(
+  connection: RedisConnection,
+  keys: KeyLayout,
+  delivery: ClusterDelivery,
+  store: StoreView,
+): Promise<number> {
+  connection.roundTrip('sendAcross');
+  const targets =
+    delivery.kind === 'broadcast'
+      ? liveProcesses(await store.registry())
+      : holdersOf(
+          (await connection.command(['HVALS', keys.user(delivery.userId)])) as string[],
+          store.isDead,
+        );
+  // This process's connections were served locally; its older incarnations are dead.
+  const others = targets.filter((target) => !store.own.includes(target.incarnation));
+  if (others.length === 0) return 0;
+  connection.roundTrip('sendAcross');
+  await Promise.all(
+    others.map((to) =>
+      connection.command(['SPUBLISH', keys.orders(to.nodeId), encodeDelivery(delivery, to)]),
+    ),
+  );
+  return others.length;
+}
+
+/** The processes holding entries of the user's book (its HVALS), dead incarnations left out; one per incarnation. */
+export function holdersOf(values: readonly string[], isDead: (incarnation: number) => boolean): SendTarget[] {
+  const targets = new Map<number, SendTarget>();
+  for (const value of values) {
+    const entry = decodeEntry(value);
+    if (entry === undefined || isDead(entry.incarnation) || targets.has(entry.incarnation)) continue;
+    targets.set(entry.incarnation, { nodeId: entry.nodeId, incarnation: entry.incarnation });
+  }
+  return [...targets.values()];
+}
+
+/** Every process whose lease had not expired when the registry was read. */
+export function liveProcesses(registry: Registry): SendTarget[] {
+  return registry.leases
+    .filter((lease) => lease.expiresAt >= registry.now)
+    .map(({ nodeId, incarnation }) => ({ nodeId, incarnation }));
+}
+
+/** The message for one process. Binary data goes as base64: the channel carries JSON text. */
+export function encodeDelivery(delivery: ClusterDelivery, to: SendTarget): string {
+  const head = { kind: delivery.kind, nodeId: to.nodeId, incarnation: to.incarnation };
+  if (delivery.kind === 'disconnect') return JSON.stringify({ ...head, ...delivery });
+  const { data, binary } = delivery;
+  const payload = typeof data === 'string' ? { text: data } : { base64: data.toString('base64') };
+  return JSON.stringify({
+    ...head,
+    ...(delivery.kind === 'send' ? { userId: delivery.userId } : {}),
+    ...payload,
+    ...(binary === undefined ? {} : { binary }),
+  });
+}
+
+/**
+ * A message of the channel as a delivery for `nodeId`, or undefined when it is
+ * none (an eviction order, a kind this version does not know, or malformed).
+ */
+export function decodeDelivery(message: unknown): (SendTarget & { delivery: ClusterDelivery }) | undefined {
+  if (typeof message !== 'object' || message === null) return undefined;
+  const m = message as Record<string, unknown>;
+  if (typeof m.nodeId !== 'string' || typeof m.incarnation !== 'number') return undefined;
+  const to = { nodeId: m.nodeId, incarnation: m.incarnation };
+  if (m.kind === 'disconnect') {
+    if (typeof m.userId !== 'string' || typeof m.code !== 'number' || typeof m.reason !== 'string')
+      return undefined;
+    return { ...to, delivery: { kind: 'disconnect', userId: m.userId, code: m.code, reason: m.reason } };
+  }
+  if (m.kind !== 'send' && m.kind !== 'broadcast') return undefined;
+  const data =
+    typeof m.text === 'string'
+      ? m.text
+      : typeof m.base64 === 'string'
+        ? Buffer.from(m.base64, 'base64')
+        : undefined;
+  if (data === undefined || (m.binary !== undefined && typeof m.binary !== 'boolean')) return undefined;
+  const binary = m.binary === undefined ? {} : { binary: m.binary };
+  if (m.kind === 'broadcast') return { ...to, delivery: { kind: 'broadcast', data, ...binary } };
+  if (typeof m.userId !== 'string') return undefined;
+  return { ...to, delivery: { kind: 'send', userId: m.userId, data, ...binary } };
+}
