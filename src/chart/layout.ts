@@ -51,6 +51,8 @@ export interface Point {
 }
 
 export interface PlacedEdge extends Arrow {
+  /** The labels as drawn: a long one wrapped (`labelLines()`). */
+  lines: LabelLine[];
   points: Point[];
   labelBox?: Box;
 }
@@ -162,7 +164,11 @@ export async function layoutChart(graph: ChartGraph): Promise<ChartLayout> {
     edges: drawn.map((arrow, index) => {
       const laidEdge = laidEdges.get(`edge:${index}`);
       const points = laidEdge ? pointsOf(laidEdge) : [];
-      const placed: PlacedEdge = { ...arrow, points: detours.has(index) ? points.reverse() : points };
+      const placed: PlacedEdge = {
+        ...arrow,
+        lines: labelLines(arrow.labels),
+        points: detours.has(index) ? points.reverse() : points,
+      };
       const label = laidEdge?.labels?.[0];
       if (label !== undefined) placed.labelBox = box(label);
       return placed;
@@ -280,8 +286,8 @@ function elkGraph(graph: ChartGraph, drawn: Arrow[], rootListed: string[], rever
       labels: [
         {
           text: arrow.labels.join('\n'),
-          width: Math.max(...arrow.labels.map((label) => textWidth(label, FONT.edge))) + 8,
-          height: arrow.labels.length * LINE_EDGE + 4,
+          width: labelWidth(labelLines(arrow.labels)) + 8,
+          height: labelLines(arrow.labels).length * LINE_EDGE + 4,
         },
       ],
     });
@@ -325,4 +331,77 @@ function findEdge(node: ElkNode, id: string): ElkExtendedEdge | undefined {
     if (found !== undefined) return found;
   }
   return undefined;
+}
+
+/** How far a label's wrapped line is indented (px), and the widest a line gets before it wraps. */
+export const LABEL_INDENT = 12;
+const LABEL_WRAP = 340;
+
+export interface LabelLine {
+  text: string;
+  /** The line goes on with the label above it (it is indented); joined with a space, they are the label. */
+  continued: boolean;
+}
+
+/**
+ * An arrow's labels as lines to draw. A label wider than LABEL_WRAP breaks after its trigger
+ * (`BUFFER_OVERFLOWED /`) and between its actions, never inside an action's params: a transition
+ * with two actions and their params read as one line wider than the chart's states together.
+ */
+export function labelLines(labels: string[]): LabelLine[] {
+  const lines: LabelLine[] = [];
+  for (const label of labels) {
+    const [first, ...rest] = breakPoints(label);
+    let current = first as string;
+    let continued = false;
+    for (const piece of rest) {
+      if (textWidth(`${current} ${piece}`, FONT.edge) + (continued ? LABEL_INDENT : 0) <= LABEL_WRAP) {
+        current = `${current} ${piece}`;
+        continue;
+      }
+      lines.push({ text: current, continued });
+      current = piece;
+      continued = true;
+    }
+    lines.push({ text: current, continued });
+  }
+  return lines;
+}
+
+/** The widest line of a label, indent included. */
+export function labelWidth(lines: LabelLine[]): number {
+  return Math.max(
+    ...lines.map((line) => textWidth(line.text, FONT.edge) + (line.continued ? LABEL_INDENT : 0)),
+  );
+}
+
+/**
+ * A label cut where it may wrap, each piece keeping the separator before the cut:
+ * `EVICT / a(x: 1, y: 2), b` is `EVICT /`, `a(x: 1, y: 2),`, `b`. Commas inside params
+ * (parentheses, quoted strings) are not places to cut.
+ */
+function breakPoints(label: string): string[] {
+  const slash = label.indexOf(' / ');
+  if (slash < 0) return [label];
+  const pieces = [label.slice(0, slash + 2)];
+  const actions = label.slice(slash + 3);
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let index = 0; index < actions.length; index++) {
+    const char = actions[index];
+    if (quoted) {
+      if (char === '\\') index++;
+      else if (char === '"') quoted = false;
+    } else if (char === '"') quoted = true;
+    else if (char === '(') depth++;
+    else if (char === ')') depth--;
+    else if (char === ',' && depth === 0 && actions[index + 1] === ' ') {
+      pieces.push(actions.slice(start, index + 1));
+      start = index + 2;
+      index++;
+    }
+  }
+  pieces.push(actions.slice(start));
+  return pieces;
 }

@@ -58,6 +58,9 @@ function all(element: Element, test: (e: Element) => boolean): Element[] {
   return element.children.flatMap((child) => [...(test(child) ? [child] : []), ...all(child, test)]);
 }
 
+/** A label as our SVG writes it between tags. */
+const xmlText = (text: string) =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const classes = (element: Element) => (element.attributes.class ?? '').split(' ');
 /** The states that hold others (compound or parallel) in a rendered chart. */
 const compositeStates = (svg: Element) =>
@@ -171,10 +174,13 @@ describe.each(machines)('SVG of %s', (_name, machine) => {
       const last = points.at(-1) as { x: number; y: number };
       expect(toBorder(first, box(arrow?.source as string)), `start of ${arrow?.labels}`).toBeLessThan(2);
       expect(toBorder(last, box(arrow?.target as string)), `end of ${arrow?.labels}`).toBeLessThan(2);
-      const labels = edge.children
-        .filter((child) => classes(child).includes('edge-label'))
-        .map((t) => t.text);
-      expect(labels).toEqual(arrow?.labels.map((label) => label.replace(/&/g, '&amp;')));
+      // A long label wraps: its `continued` lines, joined to the line above with a space, are the label.
+      const labels: string[] = [];
+      for (const line of edge.children.filter((child) => classes(child).includes('edge-label'))) {
+        if (classes(line).includes('continued')) labels.push(`${labels.pop()} ${line.text}`);
+        else labels.push(line.text);
+      }
+      expect(labels).toEqual(arrow?.labels.map((label) => xmlText(label)));
     });
     expect(text).not.toMatch(/NaN|undefined|Infinity/);
   });
@@ -222,10 +228,10 @@ describe('SVG specifics', () => {
         .map((t) => t.text);
     const supervisor = readSvg(await renderChart(charts.supervisor, { format: 'svg' }));
     expect(internals(supervisor, 'shuttingDown')).toEqual([
-      'ADMIT / refuse',
+      'ADMIT / refuse(reason: &quot;shutting-down&quot;)',
       'TERMINATE / terminateAll',
-      'xstate.done.actor.* / forgetChild',
-      'xstate.error.actor.* / forgetChild',
+      'xstate.done.actor.* / forgetChild(ends: false)',
+      'xstate.error.actor.* / forgetChild(ends: false)',
     ]);
     const svg = readSvg(await renderChart(charts.hub, { format: 'svg' }));
     expect(internals(svg, 'running')).toEqual([]);
