@@ -5,7 +5,7 @@
  * with `compound=true`). Parallel regions are dashed clusters.
  */
 import type { ChartEdge, ChartGraph, ChartNode } from './graph.js';
-import { ANY_STATE, childrenOf, compartment, drawnEdges, edgeLabel } from './labels.js';
+import { ANY_STATE, childrenOf, compartment, drawnEdges, transitionLabel } from './labels.js';
 
 export function toDot(graph: ChartGraph): string {
   const byId = new Map(graph.nodes.map((node) => [node.id, node]));
@@ -61,7 +61,7 @@ export function toDot(graph: ChartGraph): string {
 }
 
 function arrow(edge: ChartEdge, isCluster: (id: string) => boolean): string {
-  const attributes = [`label=${quote(edgeLabel(edge))}`];
+  const attributes = [`label=${quote(transitionLabel(edge))}`];
   if (isCluster(edge.source)) attributes.push(`ltail=${cluster(edge.source)}`);
   if (isCluster(edge.target) && edge.target !== edge.source) attributes.push(`lhead=${cluster(edge.target)}`);
   return `${quote(edge.source)} -> ${quote(edge.target)} [${attributes.join(', ')}];`;

@@ -44,7 +44,7 @@ export interface ChartNode {
   type: ChartNodeType;
   /** True for the initial child of a compound state (absent otherwise). */
   initial?: boolean;
-  /** Names of the state's entry actions, in order (absent when there are none). */
+  /** Names of the state's entry actions (with fixed params, as `actions`), in order (absent when there are none). */
   entry?: string[];
   /** Names of the state's exit actions, in order (absent when there are none). */
   exit?: string[];
@@ -65,7 +65,7 @@ export interface ChartEdge {
   internal?: boolean;
   /** The target is the source or its ancestor, and it is exited and re-entered. */
   reenter?: boolean;
-  /** Names of the transition's actions, in order (absent when there are none). */
+  /** Names of the transition's actions, with their fixed params (`closeSocket(code: 4008, ...)`), in order (absent when there are none). */
   actions?: string[];
   /**
    * On a `done`/`error` edge of the state's own invoke whose id XState made up
@@ -284,9 +284,9 @@ function guardName(guard: unknown, nested = false): string | undefined {
 }
 
 /**
- * A guard's params when the definition fixes them, `(count: 3, role: "admin")`:
- * `isAtLeast` alone hid the rule. Params computed from the event or context
- * (a function) are known only when the guard runs, so they add nothing.
+ * A guard's or an action's params when the definition fixes them, `(count: 3, role: "admin")`:
+ * `isAtLeast` alone hid the rule, `closeSocket` the close code. Params computed from the event or
+ * context (a function) are known only when the guard or action runs, so they add nothing.
  */
 function fixedParams(params: unknown): string {
   if (params === null || typeof params !== 'object') return '';
@@ -296,11 +296,15 @@ function fixedParams(params: unknown): string {
   return `(${entries.join(', ')})`;
 }
 
+/**
+ * An action reads as its name, with its params when they are fixed, as a guard does:
+ * `closeSocket(code: 4008, reason: "slow consumer")` says which close code the transition sends.
+ */
 function actionName(action: unknown): string {
   if (typeof action === 'string') return action;
   if (action !== null && (typeof action === 'object' || typeof action === 'function')) {
-    const type = (action as { type?: unknown }).type;
-    if (typeof type === 'string') return type;
+    const { type, params } = action as { type?: unknown; params?: unknown };
+    if (typeof type === 'string') return type + fixedParams(params);
   }
   return typeof action === 'function' ? functionName(action) : 'inline';
 }

@@ -1,6 +1,6 @@
 /**
  * How an edge reads in every diagram, so Mermaid, DOT and SVG agree word for
- * word: `EVENT [guard]`, `after connectTimeout`, `always [guard]`.
+ * word: `EVENT [guard] / actions`, `after connectTimeout`, `always [guard]`.
  */
 import { type ChartEdge, type ChartGraph, type ChartNode, ROOT } from './graph.js';
 
@@ -31,9 +31,18 @@ export function edgeLabel(edge: ChartEdge): string {
  * root transition with a target.
  */
 export function listedLabel(edge: ChartEdge): string {
-  const actions = edge.actions ?? [];
-  const text = actions.length === 0 ? edgeLabel(edge) : `${edgeLabel(edge)} / ${actions.join(', ')}`;
+  const text = transitionLabel(edge);
   return edge.internal === true ? text : `${text} → ${edge.target}`;
+}
+
+/**
+ * A transition as UML writes it, `EVENT [guard] / actions`, each action with its fixed params:
+ * `BUFFER_OVERFLOWED / recordEnd(…), closeSocket(code: 4008, reason: "slow consumer")`. Arrows
+ * and listed lines read alike, so a reviewer sees what a transition does wherever it is drawn.
+ */
+export function transitionLabel(edge: ChartEdge): string {
+  const actions = edge.actions ?? [];
+  return actions.length === 0 ? edgeLabel(edge) : `${edgeLabel(edge)} / ${actions.join(', ')}`;
 }
 
 /**
@@ -80,7 +89,7 @@ export interface Arrow {
   target: string;
   delay: boolean;
   edges: ChartEdge[];
-  /** One `edgeLabel()` per edge, without repeats, in definition order. */
+  /** One `transitionLabel()` per edge, without repeats, in definition order. */
   labels: string[];
 }
 
@@ -96,7 +105,7 @@ export function arrows(graph: ChartGraph): Arrow[] {
       byKey.set(key, arrow);
     }
     arrow.edges.push(edge);
-    const label = edgeLabel(edge);
+    const label = transitionLabel(edge);
     if (!arrow.labels.includes(label)) arrow.labels.push(label);
   }
   return [...byKey.values()];

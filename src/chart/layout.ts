@@ -22,6 +22,10 @@ const HEADER = 28;
 const PAD = 12;
 const INITIAL_SIZE = 12;
 const ARROWHEAD = 8;
+/** A composite's name: where svg.ts writes it (x + 10, baseline y + 19), and ELK's gap below a label. */
+const NAME_LEFT = 10;
+const NAME_HEIGHT = 23;
+const NAME_GAP = 5;
 
 export interface Box {
   x: number;
@@ -47,6 +51,8 @@ export interface Point {
 }
 
 export interface PlacedEdge extends Arrow {
+  /** The labels as drawn: a long one wrapped (`labelLines()`). */
+  lines: LabelLine[];
   points: Point[];
   labelBox?: Box;
 }
@@ -98,93 +104,20 @@ export async function layoutChart(graph: ChartGraph): Promise<ChartLayout> {
   // elkjs is an optional peer dependency: missing, it is a MissingPeerError.
   const { default: elkModule } = await importOptionalPeer<ElkBundled>('elkjs', ELK_MODULE, 'SVG charts');
   const elk = new elkModule.default();
-  const edges: ElkExtendedEdge[] = [];
   const listedOf = (id: string) => compartment(graph, id);
-
-  const childrenFor = (parent: string | null): ElkNode[] => {
-    const nodes: ElkNode[] = [];
-    const children = childrenOf(graph, parent);
-    const initial = children.find((child) => child.initial === true);
-    if (initial !== undefined) {
-      nodes.push({ id: elkId.initial(parent), width: INITIAL_SIZE, height: INITIAL_SIZE });
-      edges.push({
-        id: `initial-edge:${parent ?? ''}`,
-        sources: [elkId.initial(parent)],
-        targets: [elkId.state(initial.id)],
-      });
-    }
-    for (const child of children) {
-      const listed = listedOf(child.id);
-      const listedHeight = listed.length === 0 ? 0 : listed.length * LINE + 6;
-      const listedWidth = Math.max(0, ...listed.map((line) => textWidth(line, FONT.listed)));
-      const labelWidth = textWidth(child.key, FONT.state);
-      if (child.type === 'compound' || child.type === 'parallel') {
-        // Room below the lines for the arrowheads of arrows into the children, which cross them.
-        const header = HEADER + listedHeight + (listed.length === 0 ? 0 : ARROWHEAD);
-        nodes.push({
-          id: elkId.state(child.id),
-          layoutOptions: {
-            'elk.padding': `[top=${header},left=${PAD},bottom=${PAD},right=${PAD}]`,
-            'elk.nodeSize.constraints': 'MINIMUM_SIZE',
-            // Written (height, width): elkjs 0.12 reads a compound node's minimum transposed when
-            // it lays out DOWN with INCLUDE_CHILDREN, and made `(width, height)` a box narrower
-            // than its lines and as tall as they are wide (test/charts/svg.test.ts checks both).
-            'elk.nodeSize.minimum': `(${header + 20}, ${Math.max(labelWidth, listedWidth) + 2 * PAD})`,
-          },
-          children: childrenFor(child.id),
-        });
-        if (child.type === 'parallel') stackRegions(child.id);
-      } else {
-        nodes.push({
-          id: elkId.state(child.id),
-          width: Math.max(72, labelWidth + 2 * PAD, listedWidth + 2 * PAD),
-          height: 30 + listedHeight + (child.type === 'final' ? 4 : 0),
-        });
-      }
-    }
-    return nodes;
-  };
-
-  // Parallel regions are stacked, not set side by side, by an edge that is laid out but never drawn:
-  // a tall chart stays readable when a Markdown page scales it down to its column width.
-  const stackRegions = (parallel: string) => {
-    const regions = childrenOf(graph, parallel);
-    for (let index = 1; index < regions.length; index++) {
-      edges.push({
-        id: `stack:${parallel}:${index}`,
-        sources: [elkId.state((regions[index - 1] as ChartNode).id)],
-        targets: [elkId.state((regions[index] as ChartNode).id)],
-      });
-    }
-  };
-  const rootChildren = childrenFor(null);
   const rootListed = listedOf('');
-  if (rootListed.length > 0) {
-    const lines = [ANY_STATE, ...rootListed];
-    rootChildren.push({
-      id: elkId.note,
-      width: Math.max(...lines.map((line) => textWidth(line, FONT.listed))) + 2 * PAD,
-      height: lines.length * LINE + 12,
-    });
-  }
   const drawn = arrows(graph);
-  drawn.forEach((arrow, index) => {
-    edges.push({
-      id: `edge:${index}`,
-      sources: [elkId.state(arrow.source)],
-      targets: [elkId.state(arrow.target)],
-      labels: [
-        {
-          text: arrow.labels.join('\n'),
-          width: Math.max(...arrow.labels.map((label) => textWidth(label, FONT.edge))) + 8,
-          height: arrow.labels.length * LINE_EDGE + 4,
-        },
-      ],
-    });
-  });
 
-  const input: ElkNode = { id: 'root', layoutOptions: ROOT_OPTIONS, children: rootChildren, edges };
-  const laid: ElkNode = await elk.layout(input);
+  // ELK routes an arrow it has to turn round (one to a state above its source, as the client's
+  // RESUME back to `connection`) out of the source's bottom and into the target's top. Into a
+  // composite state laid out with its children, that way runs round the whole picture, and two such
+  // arrows drew one big unlabelled box round every state. Laid out again pointing down (target to
+  // source) and drawn reversed, the arrow runs straight between the two states.
+  let laid = await elk.layout(elkGraph(graph, drawn, rootListed, new Set()));
+  const detours = new Set(
+    drawn.flatMap((arrow, index) => (detoursAround(laid, arrow, `edge:${index}`) ? [index] : [])),
+  );
+  if (detours.size > 0) laid = await elk.layout(elkGraph(graph, drawn, rootListed, detours));
 
   const shapes = new Map<string, ElkNode>();
   const collect = (node: ElkNode) => {
@@ -230,7 +163,12 @@ export async function layoutChart(graph: ChartGraph): Promise<ChartLayout> {
     states: place(null),
     edges: drawn.map((arrow, index) => {
       const laidEdge = laidEdges.get(`edge:${index}`);
-      const placed: PlacedEdge = { ...arrow, points: laidEdge ? pointsOf(laidEdge) : [] };
+      const points = laidEdge ? pointsOf(laidEdge) : [];
+      const placed: PlacedEdge = {
+        ...arrow,
+        lines: labelLines(arrow.labels),
+        points: detours.has(index) ? points.reverse() : points,
+      };
       const label = laidEdge?.labels?.[0];
       if (label !== undefined) placed.labelBox = box(label);
       return placed;
@@ -263,4 +201,207 @@ function box(shape: { x?: number; y?: number; width?: number; height?: number } 
 /** A tenth of a pixel, and never `-0`, so the text is the same everywhere. */
 export function round(value: number): number {
   return Math.round(value * 10) / 10 + 0;
+}
+
+/** ELK's input for the chart; the arrows at `reversed` go from their target to their source. */
+function elkGraph(graph: ChartGraph, drawn: Arrow[], rootListed: string[], reversed: Set<number>): ElkNode {
+  const edges: ElkExtendedEdge[] = [];
+  const listedOf = (id: string) => compartment(graph, id);
+
+  const childrenFor = (parent: string | null): ElkNode[] => {
+    const nodes: ElkNode[] = [];
+    const children = childrenOf(graph, parent);
+    const initial = children.find((child) => child.initial === true);
+    if (initial !== undefined) {
+      nodes.push({ id: elkId.initial(parent), width: INITIAL_SIZE, height: INITIAL_SIZE });
+      edges.push({
+        id: `initial-edge:${parent ?? ''}`,
+        sources: [elkId.initial(parent)],
+        targets: [elkId.state(initial.id)],
+      });
+    }
+    for (const child of children) {
+      const listed = listedOf(child.id);
+      const listedHeight = listed.length === 0 ? 0 : listed.length * LINE + 6;
+      const listedWidth = Math.max(0, ...listed.map((line) => textWidth(line, FONT.listed)));
+      const labelWidth = textWidth(child.key, FONT.state);
+      if (child.type === 'compound' || child.type === 'parallel') {
+        // Room below the lines for the arrowheads of arrows into the children, which cross them.
+        const header = HEADER + listedHeight + (listed.length === 0 ? 0 : ARROWHEAD);
+        nodes.push({
+          id: elkId.state(child.id),
+          // The name, in the top left corner, as a label ELK knows of: it routes arrows into the
+          // children beside it, not through the word (ELK adds the label's height to the padding).
+          labels: [{ text: child.key, width: NAME_LEFT + labelWidth + 4, height: NAME_HEIGHT }],
+          layoutOptions: {
+            'elk.nodeLabels.placement': '[H_LEFT, V_TOP, INSIDE]',
+            'elk.padding': `[top=${header - NAME_HEIGHT - NAME_GAP},left=${PAD},bottom=${PAD},right=${PAD}]`,
+            'elk.nodeSize.constraints': 'MINIMUM_SIZE',
+            // Written (height, width): elkjs 0.12 reads a compound node's minimum transposed when
+            // it lays out DOWN with INCLUDE_CHILDREN, and made `(width, height)` a box narrower
+            // than its lines and as tall as they are wide (test/charts/svg.test.ts checks both).
+            'elk.nodeSize.minimum': `(${header + 20}, ${Math.max(labelWidth, listedWidth) + 2 * PAD})`,
+          },
+          children: childrenFor(child.id),
+        });
+        if (child.type === 'parallel') stackRegions(child.id);
+      } else {
+        nodes.push({
+          id: elkId.state(child.id),
+          width: Math.max(72, labelWidth + 2 * PAD, listedWidth + 2 * PAD),
+          height: 30 + listedHeight + (child.type === 'final' ? 4 : 0),
+        });
+      }
+    }
+    return nodes;
+  };
+
+  // Parallel regions are stacked, not set side by side, by an edge that is laid out but never drawn:
+  // a tall chart stays readable when a Markdown page scales it down to its column width.
+  const stackRegions = (parallel: string) => {
+    const regions = childrenOf(graph, parallel);
+    for (let index = 1; index < regions.length; index++) {
+      edges.push({
+        id: `stack:${parallel}:${index}`,
+        sources: [elkId.state((regions[index - 1] as ChartNode).id)],
+        targets: [elkId.state((regions[index] as ChartNode).id)],
+      });
+    }
+  };
+  const rootChildren = childrenFor(null);
+  if (rootListed.length > 0) {
+    const lines = [ANY_STATE, ...rootListed];
+    rootChildren.push({
+      id: elkId.note,
+      width: Math.max(...lines.map((line) => textWidth(line, FONT.listed))) + 2 * PAD,
+      height: lines.length * LINE + 12,
+    });
+  }
+  drawn.forEach((arrow, index) => {
+    const [from, to] = reversed.has(index) ? [arrow.target, arrow.source] : [arrow.source, arrow.target];
+    edges.push({
+      id: `edge:${index}`,
+      sources: [elkId.state(from)],
+      targets: [elkId.state(to)],
+      labels: [
+        {
+          text: arrow.labels.join('\n'),
+          width: labelWidth(labelLines(arrow.labels)) + 8,
+          height: labelLines(arrow.labels).length * LINE_EDGE + 4,
+        },
+      ],
+    });
+  });
+  return { id: 'root', layoutOptions: ROOT_OPTIONS, children: rootChildren, edges };
+}
+
+/**
+ * True when ELK routed the arrow above the higher or below the lower of its two states (which
+ * are apart): round the back of one of them rather than between them.
+ */
+function detoursAround(laid: ElkNode, arrow: Arrow, edgeId: string): boolean {
+  const source = findNode(laid, elkId.state(arrow.source));
+  const target = findNode(laid, elkId.state(arrow.target));
+  const edge = findEdge(laid, edgeId);
+  if (source === undefined || target === undefined || edge === undefined) return false;
+  const [a, b] = [box(source), box(target)];
+  const apart =
+    a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y;
+  if (!apart) return false;
+  const ys = pointsOf(edge).map((point) => point.y);
+  return (
+    Math.min(...ys) < Math.min(a.y, b.y) - 1 || Math.max(...ys) > Math.max(a.y + a.height, b.y + b.height) + 1
+  );
+}
+
+function findNode(node: ElkNode, id: string): ElkNode | undefined {
+  if (node.id === id) return node;
+  for (const child of node.children ?? []) {
+    const found = findNode(child, id);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+function findEdge(node: ElkNode, id: string): ElkExtendedEdge | undefined {
+  const own = node.edges?.find((edge) => edge.id === id);
+  if (own !== undefined) return own;
+  for (const child of node.children ?? []) {
+    const found = findEdge(child, id);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** How far a label's wrapped line is indented (px), and the widest a line gets before it wraps. */
+export const LABEL_INDENT = 12;
+const LABEL_WRAP = 340;
+
+export interface LabelLine {
+  text: string;
+  /** The line goes on with the label above it (it is indented); joined with a space, they are the label. */
+  continued: boolean;
+}
+
+/**
+ * An arrow's labels as lines to draw. A label wider than LABEL_WRAP breaks after its trigger
+ * (`BUFFER_OVERFLOWED /`) and between its actions, never inside an action's params: a transition
+ * with two actions and their params read as one line wider than the chart's states together.
+ */
+export function labelLines(labels: string[]): LabelLine[] {
+  const lines: LabelLine[] = [];
+  for (const label of labels) {
+    const [first, ...rest] = breakPoints(label);
+    let current = first as string;
+    let continued = false;
+    for (const piece of rest) {
+      if (textWidth(`${current} ${piece}`, FONT.edge) + (continued ? LABEL_INDENT : 0) <= LABEL_WRAP) {
+        current = `${current} ${piece}`;
+        continue;
+      }
+      lines.push({ text: current, continued });
+      current = piece;
+      continued = true;
+    }
+    lines.push({ text: current, continued });
+  }
+  return lines;
+}
+
+/** The widest line of a label, indent included. */
+export function labelWidth(lines: LabelLine[]): number {
+  return Math.max(
+    ...lines.map((line) => textWidth(line.text, FONT.edge) + (line.continued ? LABEL_INDENT : 0)),
+  );
+}
+
+/**
+ * A label cut where it may wrap, each piece keeping the separator before the cut:
+ * `EVICT / a(x: 1, y: 2), b` is `EVICT /`, `a(x: 1, y: 2),`, `b`. Commas inside params
+ * (parentheses, quoted strings) are not places to cut.
+ */
+function breakPoints(label: string): string[] {
+  const slash = label.indexOf(' / ');
+  if (slash < 0) return [label];
+  const pieces = [label.slice(0, slash + 2)];
+  const actions = label.slice(slash + 3);
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let index = 0; index < actions.length; index++) {
+    const char = actions[index];
+    if (quoted) {
+      if (char === '\\') index++;
+      else if (char === '"') quoted = false;
+    } else if (char === '"') quoted = true;
+    else if (char === '(') depth++;
+    else if (char === ')') depth--;
+    else if (char === ',' && depth === 0 && actions[index + 1] === ' ') {
+      pieces.push(actions.slice(start, index + 1));
+      start = index + 2;
+      index++;
+    }
+  }
+  pieces.push(actions.slice(start));
+  return pieces;
 }

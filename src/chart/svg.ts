@@ -17,7 +17,9 @@ import {
   type Box,
   type ChartLayout,
   FONT,
+  LABEL_INDENT,
   LINE_EDGE,
+  labelWidth,
   layoutChart,
   type PlacedEdge,
   type PlacedState,
@@ -159,7 +161,7 @@ export function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 
-  function drawEdge({ source, target, delay, edges, labels, points, labelBox }: PlacedEdge) {
+  function drawEdge({ source, target, delay, edges, lines, points, labelBox }: PlacedEdge) {
     const color = delay ? COLOR.delayEdge : COLOR.edge;
     const dash = delay ? ' stroke-dasharray="5 3"' : '';
     const events = edges.map((edge) => edge.event).join(' ');
@@ -180,16 +182,22 @@ export function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
             ? labelBox.x + 3
             : labelBox.x + labelBox.width / 2;
       // A white backing as wide as the text, so a crossing line never runs through a word.
-      const width = Math.max(...labels.map((label) => textWidth(label, FONT.edge))) + 4;
+      const width = labelWidth(lines) + 4;
       const left = side === 'end' ? x + 2 - width : side === 'start' ? x - 2 : x - width / 2;
       out.push(
         `      <rect x="${round(left)}" y="${labelBox.y}" width="${width}" height="${labelBox.height}" ` +
           `rx="3" fill="${COLOR.background}" fill-opacity="0.85"/>`,
       );
-      labels.forEach((label, index) => {
+      // A wrapped label is set flush left in its backing, its wrapped lines indented, so each
+      // label's first word stands out; right-aligned, the lines of two labels ran together.
+      const wrapped = lines.some((line) => line.continued);
+      const anchor = wrapped ? 'start' : side;
+      lines.forEach((line, index) => {
+        const at = wrapped ? left + 2 + (line.continued ? LABEL_INDENT : 0) : x;
         out.push(
-          `      <text class="edge-label" x="${round(x)}" y="${round(labelBox.y + 12 + index * LINE_EDGE)}" ` +
-            `text-anchor="${side}" font-size="${FONT.edge}" fill="${color}">${xml(label)}</text>`,
+          `      <text class="edge-label${line.continued ? ' continued' : ''}" x="${round(at)}" ` +
+            `y="${round(labelBox.y + 12 + index * LINE_EDGE)}" text-anchor="${anchor}" font-size="${FONT.edge}" ` +
+            `fill="${color}">${xml(line.text)}</text>`,
         );
       });
     }

@@ -18,10 +18,19 @@ describe('DOT', () => {
     expect(heartbeat).toBeGreaterThan(activity);
     expect(text).toContain('style="rounded,dashed"');
 
-    expect(text).toContain('"connecting" -> "active" [label="SOCKET_OPENED", lhead="cluster_active"];');
-    expect(text).toContain('"active" -> "draining" [label="EVICT", ltail="cluster_active"];');
-    expect(text).toContain('"connecting" -> "disposed" [label="after connectTimeout"];');
-    expect(text).toContain('"active.heartbeat.awaitingPong" -> "disposed" [label="after pongTimeout"];');
+    expect(text).toContain(
+      '"connecting" -> "active" [label="SOCKET_OPENED / runOpenHook", lhead="cluster_active"];',
+    );
+    expect(text).toContain(
+      '"active" -> "draining" [label="EVICT / recordEnd(reason: \\"evicted\\", closeCode: 4001), closeSocket", ' +
+        'ltail="cluster_active"];',
+    );
+    expect(text).toContain(
+      '"connecting" -> "disposed" [label="after connectTimeout / abortHandshake, recordEnd(reason: \\"connect-timeout\\")"];',
+    );
+    expect(text).toContain(
+      '"active.heartbeat.awaitingPong" -> "disposed" [label="after pongTimeout / terminateSocket, recordEnd(reason: \\"dead-peer\\")"];',
+    );
     expect(text).toContain('"disposed" [label="disposed", peripheries=2];');
     expect(text).toContain('"[*]" -> "connecting";');
     expect(text).toContain('"[*]active.activity" -> "active.activity.live";');
@@ -37,8 +46,8 @@ describe('DOT', () => {
     }
     const supervisor = await renderChart(charts.supervisor, { format: 'dot' });
     expect(supervisor).toContain(
-      '"shuttingDown" [label="shuttingDown\\nADMIT / refuse\\lTERMINATE / terminateAll\\l' +
-        'xstate.done.actor.* / forgetChild\\lxstate.error.actor.* / forgetChild\\l"];',
+      '"shuttingDown" [label="shuttingDown\\nADMIT / refuse(reason: \\"shutting-down\\")\\lTERMINATE / terminateAll\\l' +
+        'xstate.done.actor.* / forgetChild(ends: false)\\lxstate.error.actor.* / forgetChild(ends: false)\\l"];',
     );
     const hub = await renderChart(charts.hub, { format: 'dot' });
     expect(hub).toContain(

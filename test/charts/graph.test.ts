@@ -426,6 +426,79 @@ describe('guards that take params', () => {
   });
 });
 
+describe('actions that take params', () => {
+  // `{ type: 'closeSocket', params: { code: 4001 } }` read as `closeSocket`: a reviewer could not see
+  // which close code a transition sends, and arrows did not name their actions at all.
+  const machineWithParams = async () => {
+    const { setup } = await import('xstate');
+    return setup({
+      types: { events: {} as { type: 'EVICT' } | { type: 'PING'; n: number } | { type: 'GO' } },
+      actions: {
+        closeSocket: (_, _params: { code: number; reason: string }) => {},
+        recordEnd: (_, _params: { reason: string }) => {},
+        ping: (_, _params: { n: number }) => {},
+        open: (_, _params: { port: number }) => {},
+        log: () => {},
+      },
+    }).createMachine({
+      id: 'actionParams',
+      initial: 'a',
+      states: {
+        a: {
+          entry: { type: 'open', params: { port: 80 } },
+          on: {
+            EVICT: {
+              target: 'b',
+              actions: [
+                { type: 'recordEnd', params: { reason: 'evicted' } },
+                { type: 'closeSocket', params: { code: 4001, reason: 'evicted: idle' } },
+              ],
+            },
+            PING: { actions: { type: 'ping', params: ({ event }) => ({ n: event.n }) } },
+            GO: { target: 'b', actions: 'log' },
+          },
+        },
+        b: {},
+      },
+    });
+  };
+
+  it('shows fixed params after the name, as a guard does; params computed from the event stay out', async () => {
+    const graph = machineGraph(await machineWithParams());
+    expect(graph.nodes[0]?.entry).toEqual(['open(port: 80)']);
+    expect(graph.edges.map((edge) => edge.actions)).toEqual([
+      ['recordEnd(reason: "evicted")', 'closeSocket(code: 4001, reason: "evicted: idle")'],
+      ['ping'],
+      ['log'],
+    ]);
+  });
+
+  it('writes an arrow as `EVENT [guard] / actions` in every format, params included', async () => {
+    const machine = await machineWithParams();
+    const label = 'EVICT / recordEnd(reason: "evicted"), closeSocket(code: 4001, reason: "evicted: idle")';
+    const dot = await renderChart(machine, { format: 'dot' });
+    expect(dot).toContain(`label=${JSON.stringify(label)}`);
+    expect(dot).toContain('label="GO / log"');
+    const svg = await renderChart(machine, { format: 'svg' });
+    // Wider than a line may be, the SVG wraps it between actions (svg.test.ts joins the lines back).
+    expect(svg).toContain('>EVICT / recordEnd(reason: &quot;evicted&quot;),</text>');
+    expect(svg).toContain('>closeSocket(code: 4001, reason: &quot;evicted: idle&quot;)</text>');
+    expect(svg).toContain('>entry / open(port: 80)</text>');
+    expect(svg).toContain('>PING / ping</text>');
+    const mermaid = await renderChart(machine, { format: 'mermaid' });
+    expect(mermaid).toContain(
+      'a --> b : EVICT / recordEnd(reason#58; #quot;evicted#quot;), closeSocket(code#58; 4001',
+    );
+    expect(mermaid).toContain('a : entry / open(port#58; 80)');
+  });
+
+  it('names the close code each of our connection transitions sends', async () => {
+    const mermaid = await renderChart(charts.connection, { format: 'mermaid' });
+    expect(mermaid).toContain('closeSocket(code#58; 4008, reason#58; #quot;slow consumer#quot;)');
+    expect(mermaid).toContain('closeSocket(code#58; 1011, reason#58; #quot;internal error#quot;)');
+  });
+});
+
 describe('bad input', () => {
   it.each([
     ['an empty object', {}],

@@ -112,17 +112,34 @@ describe('Mermaid of the connection machine', async () => {
   it('draws initial and final markers, and labels events, guards and delays', () => {
     expect(lines).toContain('  [*] --> connecting');
     expect(lines).toContain('  disposed --> [*]');
-    expect(lines).toContain('  connecting --> active : SOCKET_OPENED');
-    expect(lines).toContain('  connecting --> disposed : after connectTimeout');
+    expect(lines).toContain('  connecting --> active : SOCKET_OPENED / runOpenHook');
     expect(lines).toContain(
-      '  connecting --> disposed : SOCKET_CLOSED<br/>SOCKET_ERRORED<br/>EVICT<br/>DRAIN<br/>TERMINATE',
+      '  connecting --> disposed : after connectTimeout / abortHandshake, recordEnd(reason#58; #quot;connect-timeout#quot;)',
     );
-    expect(lines).toContain('  awaitingPong --> disposed : after pongTimeout');
+    expect(lines).toContain(
+      '  connecting --> disposed : SOCKET_CLOSED / recordEnd<br/>' +
+        'SOCKET_ERRORED / abortHandshake, recordEnd(reason#58; #quot;error#quot;)<br/>' +
+        'EVICT / abortHandshake, recordEnd(reason#58; #quot;evicted#quot;)<br/>DRAIN / abortHandshake, recordEnd<br/>' +
+        'TERMINATE / abortHandshake, recordEnd(reason#58; #quot;shutdown#quot;)',
+    );
+    expect(lines).toContain(
+      '  awaitingPong --> disposed : after pongTimeout / terminateSocket, recordEnd(reason#58; #quot;dead-peer#quot;)',
+    );
     expect(blockOf('activity')).toContain('live --> idle : after idleTimeout [isQuiet]');
     expect(blockOf('activity')).toContain('live --> live : after idleTimeout');
-    expect(blockOf('activity')).toContain('idle --> live : MESSAGE_RECEIVED<br/>MESSAGE_SENT');
+    expect(blockOf('activity')).toContain(
+      'idle --> live : MESSAGE_RECEIVED / notifyActive, deliverMessage<br/>MESSAGE_SENT / notifyActive',
+    );
+    // Each arrow names its actions, with their fixed params: which close code each way out sends.
     expect(lines).toContain(
-      '  active --> draining : CLOSE_FRAME_RECEIVED<br/>SOCKET_ERRORED<br/>EVICT<br/>DRAIN<br/>BUFFER_OVERFLOWED<br/>APP_HOOK_FAILED',
+      '  active --> draining : CLOSE_FRAME_RECEIVED / recordEnd(reason#58; #quot;closed#quot;)<br/>' +
+        'SOCKET_ERRORED / recordEnd(reason#58; #quot;error#quot;)<br/>' +
+        'EVICT / recordEnd(reason#58; #quot;evicted#quot;, closeCode#58; 4001), closeSocket<br/>' +
+        'DRAIN / recordEnd, closeSocket<br/>' +
+        'BUFFER_OVERFLOWED / recordEnd(reason#58; #quot;slow-consumer#quot;, closeCode#58; 4008), ' +
+        'closeSocket(code#58; 4008, reason#58; #quot;slow consumer#quot;)<br/>' +
+        'APP_HOOK_FAILED / recordEnd(reason#58; #quot;app-error#quot;, closeCode#58; 1011), ' +
+        'closeSocket(code#58; 1011, reason#58; #quot;internal error#quot;)',
     );
   });
 
@@ -158,10 +175,12 @@ describe('Mermaid of the other machines', () => {
     expect(declared).toBeGreaterThan(0);
     expect(first).toBeGreaterThan(declared);
     expect(lines).toContain(
-      '  supervising --> stopped : xstate.done.actor.* [isLastChildWithoutLinger]<br/>xstate.error.actor.* [isLastChildWithoutLinger]',
+      '  supervising --> stopped : xstate.done.actor.* [isLastChildWithoutLinger] / forgetChild(ends#58; true)<br/>' +
+        'xstate.error.actor.* [isLastChildWithoutLinger] / forgetChild(ends#58; true)',
     );
     expect(lines).toContain(
-      '  shuttingDown --> stopped : xstate.done.actor.* [isLastChild]<br/>xstate.error.actor.* [isLastChild]<br/>always [hasNoChildren]',
+      '  shuttingDown --> stopped : xstate.done.actor.* [isLastChild] / forgetChild(ends#58; true)<br/>' +
+        'xstate.error.actor.* [isLastChild] / forgetChild(ends#58; true)<br/>always [hasNoChildren]',
     );
     expect(lines).toContain('  lingering --> stopped : after lingerTimeout');
   });
@@ -187,7 +206,7 @@ describe('Mermaid of the other machines', () => {
     expect(text).toContain('  starting --> holding : onDone (startStore)');
     expect(text).toContain('  starting --> retrying : onError (startStore)');
     expect(text).toContain(
-      'renewing --> reconciling : onDone (renewLease) [isLost]<br/>onDone (renewLease) [hasWorkLeft]',
+      'renewing --> reconciling : onDone (renewLease) [isLost] / leaseLost<br/>onDone (renewLease) [hasWorkLeft]',
     );
     expect(text).toContain(
       'reaping --> s_holding_reaper_waiting : onDone (reapDeadSlots)<br/>onError (reapDeadSlots)',

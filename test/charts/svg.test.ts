@@ -58,6 +58,9 @@ function all(element: Element, test: (e: Element) => boolean): Element[] {
   return element.children.flatMap((child) => [...(test(child) ? [child] : []), ...all(child, test)]);
 }
 
+/** A label as our SVG writes it between tags. */
+const xmlText = (text: string) =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const classes = (element: Element) => (element.attributes.class ?? '').split(' ');
 /** The states that hold others (compound or parallel) in a rendered chart. */
 const compositeStates = (svg: Element) =>
@@ -171,10 +174,13 @@ describe.each(machines)('SVG of %s', (_name, machine) => {
       const last = points.at(-1) as { x: number; y: number };
       expect(toBorder(first, box(arrow?.source as string)), `start of ${arrow?.labels}`).toBeLessThan(2);
       expect(toBorder(last, box(arrow?.target as string)), `end of ${arrow?.labels}`).toBeLessThan(2);
-      const labels = edge.children
-        .filter((child) => classes(child).includes('edge-label'))
-        .map((t) => t.text);
-      expect(labels).toEqual(arrow?.labels.map((label) => label.replace(/&/g, '&amp;')));
+      // A long label wraps: its `continued` lines, joined to the line above with a space, are the label.
+      const labels: string[] = [];
+      for (const line of edge.children.filter((child) => classes(child).includes('edge-label'))) {
+        if (classes(line).includes('continued')) labels.push(`${labels.pop()} ${line.text}`);
+        else labels.push(line.text);
+      }
+      expect(labels).toEqual(arrow?.labels.map((label) => xmlText(label)));
     });
     expect(text).not.toMatch(/NaN|undefined|Infinity/);
   });
@@ -222,10 +228,10 @@ describe('SVG specifics', () => {
         .map((t) => t.text);
     const supervisor = readSvg(await renderChart(charts.supervisor, { format: 'svg' }));
     expect(internals(supervisor, 'shuttingDown')).toEqual([
-      'ADMIT / refuse',
+      'ADMIT / refuse(reason: &quot;shutting-down&quot;)',
       'TERMINATE / terminateAll',
-      'xstate.done.actor.* / forgetChild',
-      'xstate.error.actor.* / forgetChild',
+      'xstate.done.actor.* / forgetChild(ends: false)',
+      'xstate.error.actor.* / forgetChild(ends: false)',
     ]);
     const svg = readSvg(await renderChart(charts.hub, { format: 'svg' }));
     expect(internals(svg, 'running')).toEqual([]);
@@ -375,3 +381,124 @@ describe('SVG specifics', () => {
     expect(layout).toContain("await importOptionalPeer<ElkBundled>('elkjs', ELK_MODULE, 'SVG charts')");
   });
 });
+
+/** An edge's path as points, from its `d`. */
+const pointsOf = (edge: Element) => {
+  const path = edge.children.find((child) => child.name === 'path') as Element;
+  return [...(path.attributes.d ?? '').matchAll(/[ML] (-?[\d.]+) (-?[\d.]+)/g)].map((m) => ({
+    x: Number(m[1]),
+    y: Number(m[2]),
+  }));
+};
+/** Distance between a box and an axis-parallel segment (0 when they touch). */
+const boxToSegment = (box: Box, a: { x: number; y: number }, b: { x: number; y: number }) => {
+  const dx = Math.max(box.x - Math.max(a.x, b.x), 0, Math.min(a.x, b.x) - (box.x + box.width));
+  const dy = Math.max(box.y - Math.max(a.y, b.y), 0, Math.min(a.y, b.y) - (box.y + box.height));
+  return Math.hypot(dx, dy);
+};
+const overlap = (a: Box, b: Box) => !apart(a, b);
+
+// What a reviewer reads in review: every arrow with its words beside it, no words on a state or on
+// other words, and no arrow that runs around the whole chart (in client.svg, RESUME and ACTIVITY
+// back into `connection` left suspended's bottom, ran round the picture and came in at the top:
+// with their labels far off on the sides, they read as one big unlabelled box around everything).
+describe.each([...Object.entries(charts), ['sample', sampleMachine] as const])(
+  'SVG of %s reads in review',
+  (name, machine) => {
+    const rendered = async () => {
+      const svg = readSvg(await renderChart(machine as AnyStateMachine, { format: 'svg' }));
+      const states = all(svg, (e) => e.name === 'g' && classes(e).includes('state'));
+      const box = (id: string) => boxOf(states.find((g) => g.attributes['data-state'] === id) as Element);
+      const edges = all(svg, (e) => e.name === 'g' && classes(e).includes('edge'));
+      return { svg, states, box, edges };
+    };
+
+    it('routes an arrow between its states, never round the back of either', async () => {
+      const { box, edges } = await rendered();
+      for (const edge of edges) {
+        const source = box(edge.attributes['data-source'] as string);
+        const target = box(edge.attributes['data-target'] as string);
+        if (!apart(source, target)) continue; // a self-loop, or into a state's own child
+        const ys = pointsOf(edge).map((p) => p.y);
+        const top = Math.min(source.y, target.y);
+        const bottom = Math.max(source.y + source.height, target.y + target.height);
+        const what = `${name}: ${edge.attributes['data-events']} (${ys.join(' ')})`;
+        expect(Math.min(...ys), what).toBeGreaterThanOrEqual(top - 2);
+        expect(Math.max(...ys), what).toBeLessThanOrEqual(bottom + 2);
+      }
+    });
+
+    // After the first fix, client.svg's arrow into `suspended.untilResumed` came down through the
+    // word `suspended`: ELK knew nothing of a composite's name in its top left corner.
+    it("keeps arrows off every state's name and out of every state they do not start or end in", async () => {
+      const { states, box, edges } = await rendered();
+      const leaves = states.filter((g) => !states.some((other) => other.parent === g));
+      for (const edge of edges) {
+        const points = pointsOf(edge);
+        const ends = [edge.attributes['data-source'], edge.attributes['data-target']];
+        const segments = points.slice(1).map((p, i) => [points[i] as typeof p, p] as const);
+        const what = `${name}: ${edge.attributes['data-events']}`;
+        for (const state of states) {
+          const id = state.attributes['data-state'] as string;
+          const label = state.children.find((c) => classes(c).includes('state-label')) as Element;
+          const width = textWidth(label.text, 13);
+          const x =
+            label.attributes['text-anchor'] === 'middle' ? num(label, 'x') - width / 2 : num(label, 'x');
+          const words = { x, y: num(label, 'y') - 12, width, height: 15 };
+          for (const [a, b] of segments) {
+            expect(boxToSegment(words, a, b), `${what} crosses the name of ${id}`).toBeGreaterThan(0);
+          }
+          if (!leaves.includes(state) || ends.includes(id)) continue;
+          const inner = { ...box(id) };
+          const interior = {
+            x: inner.x + 1,
+            y: inner.y + 1,
+            width: inner.width - 2,
+            height: inner.height - 2,
+          };
+          for (const [a, b] of segments) {
+            expect(boxToSegment(interior, a, b), `${what} crosses ${id}`).toBeGreaterThan(0);
+          }
+        }
+      }
+    });
+
+    it('writes every label beside its own arrow, clear of other labels and of states', async () => {
+      const { svg, states, edges } = await rendered();
+      const root = svg.children[0] as Element;
+      const canvas = { x: 0, y: 0, width: num(root, 'width'), height: num(root, 'height') };
+      const labelled = edges.map((edge) => {
+        const backing = edge.children.find((child) => child.name === 'rect');
+        expect(backing, `${name}: ${edge.attributes['data-events']} has a label`).toBeDefined();
+        return { edge, label: boxOf(edge), points: pointsOf(edge) };
+      });
+      const leaves = states.filter((g) => !states.some((other) => other.parent === g));
+      const containers = states.filter((g) => !leaves.includes(g));
+      const note = all(svg, (e) => classes(e).includes('note')).map(boxOf);
+      for (const [index, { edge, label, points }] of labelled.entries()) {
+        const what = `${name}: label of ${edge.attributes['data-events']}`;
+        expect(inside(label, canvas), `${what} is on the canvas`).toBe(true);
+        const near = Math.min(
+          ...points.slice(1).map((p, i) => boxToSegment(label, points[i] as typeof p, p)),
+        );
+        expect(near, `${what} is beside its arrow`).toBeLessThanOrEqual(6);
+        for (const other of labelled.slice(index + 1)) {
+          expect(overlap(label, other.label), `${what} / ${other.edge.attributes['data-events']}`).toBe(
+            false,
+          );
+        }
+        for (const leaf of leaves) {
+          expect(overlap(label, boxOf(leaf)), `${what} / state ${leaf.attributes['data-state']}`).toBe(false);
+        }
+        for (const container of containers) {
+          const state = boxOf(container);
+          expect(
+            inside(label, state) || apart(label, state),
+            `${what} crosses the border of ${container.attributes['data-state']}`,
+          ).toBe(true);
+        }
+        for (const box of note) expect(overlap(label, box), `${what} / the note`).toBe(false);
+      }
+    });
+  },
+);
