@@ -9,10 +9,21 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createSupervisor, type RejectedEvent, type Supervisor } from '../../src/index.js';
+import {
+  createSupervisor,
+  type RejectedEvent,
+  type Supervisor,
+  type SupervisorError,
+} from '../../src/index.js';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
 import { requireExternal } from '../helpers/requirements.js';
-import { closeServer, expectNoLeaks, listenOnLoopback, userFromQuery } from '../helpers/server.js';
+import {
+  closeServer,
+  expectNoInternalErrors,
+  expectNoLeaks,
+  listenOnLoopback,
+  userFromQuery,
+} from '../helpers/server.js';
 
 const search = findChromium();
 const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
@@ -29,6 +40,7 @@ const blankPage = (_request: IncomingMessage, response: ServerResponse) =>
 describe.runIf(hasBrowser)('allowedOrigins in a browser', () => {
   let browser: Browser;
   let supervisor: Supervisor;
+  const errors: SupervisorError[] = [];
   const authenticate = vi.fn(userFromQuery);
   const rejected: RejectedEvent[] = [];
   const own = createServer(blankPage);
@@ -44,6 +56,7 @@ describe.runIf(hasBrowser)('allowedOrigins in a browser', () => {
       lingerMs: 0,
       allowedOrigins: [`http://127.0.0.1:${port}`],
       authenticate,
+      onError: (error) => void errors.push(error),
     });
     supervisor.on('rejected', (event) => rejected.push(event));
     supervisor.attach(own);
@@ -58,6 +71,7 @@ describe.runIf(hasBrowser)('allowedOrigins in a browser', () => {
     await supervisor?.shutdown({ deadlineMs: 100 });
     await closeServer(own);
     await closeServer(elsewhere);
+    expectNoInternalErrors(errors);
   });
 
   /** Opens a page at `origin`, a WebSocket to the supervised server from it; resolves with its close. */

@@ -9,10 +9,16 @@
 import { createServer } from 'node:http';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createSupervisor, Refusal, type Supervisor } from '../../src/index.js';
+import { createSupervisor, Refusal, type Supervisor, type SupervisorError } from '../../src/index.js';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
 import { requireExternal } from '../helpers/requirements.js';
-import { closeServer, expectNoLeaks, listenOnLoopback, userFromQuery } from '../helpers/server.js';
+import {
+  closeServer,
+  expectNoInternalErrors,
+  expectNoLeaks,
+  listenOnLoopback,
+  userFromQuery,
+} from '../helpers/server.js';
 
 const search = findChromium();
 const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
@@ -28,6 +34,7 @@ describe.runIf(hasBrowser)("refuse: 'close' in a browser", () => {
   let browser: Browser;
   let page: Page;
   let supervisor: Supervisor;
+  const errors: SupervisorError[] = [];
   const server = createServer((_request, response) => response.end('<!doctype html><title>refusals</title>'));
   let port = 0;
 
@@ -43,6 +50,7 @@ describe.runIf(hasBrowser)("refuse: 'close' in a browser", () => {
         if (user === 'busy') throw new Refusal(429, 'slow down', { retryAfterMs: 4_200 });
         return user;
       },
+      onError: (error) => void errors.push(error),
     });
     supervisor.attach(server);
     port = await listenOnLoopback(server);
@@ -58,6 +66,7 @@ describe.runIf(hasBrowser)("refuse: 'close' in a browser", () => {
     await browser?.close();
     await supervisor?.shutdown({ deadlineMs: 100 });
     await closeServer(server);
+    expectNoInternalErrors(errors);
   });
 
   /** Opens a WebSocket in the page; resolves with what its close event said. */

@@ -18,11 +18,16 @@ import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js'
 import { ioWait, connect as openClient } from '../helpers/server.js';
 
 async function startServer(config: Partial<ServerConfig> = {}): Promise<ReferenceServer> {
+  const logged: string[] = [];
   const server = await startReferenceServer(
     { host: '127.0.0.1', port: 0, limits: { preset: 'test' }, ...config },
-    () => {},
+    (line) => void logged.push(line),
   );
-  onTestFinished(() => server.close());
+  onTestFinished(async () => {
+    await server.close();
+    // A store outage may be reported (WSSUP_STORE_*), a bug the runtime caught may not.
+    expect(logged.filter((line) => line.startsWith('error WSSUP_INTERNAL'))).toEqual([]);
+  });
   return server;
 }
 

@@ -21,7 +21,13 @@ import {
 } from '../../src/index.js';
 import { runProgram } from './process.js';
 import { type Recorded, recordEvents } from './rules.js';
-import { closeServer, expectNoLeaks, listenOnLoopback, userFromQuery } from './server.js';
+import {
+  closeServer,
+  expectNoInternalErrors,
+  expectNoLeaks,
+  listenOnLoopback,
+  userFromQuery,
+} from './server.js';
 
 /** Far beyond any increment a test makes: a delay set to it never fires unless the teardown says so. */
 export const never = 1_000_000_000;
@@ -83,6 +89,8 @@ export async function startTarget(options: TargetOptions = {}): Promise<Target> 
     clock.increment(never * 2);
     await done;
     await closeServer(server);
+    // A bug the runtime caught changes nothing a client sees: only onError hears it.
+    expectNoInternalErrors(errors);
   });
   return {
     server,

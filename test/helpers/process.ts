@@ -3,7 +3,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { onTestFinished } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -57,14 +57,19 @@ export function runCommand(
     process.kill(-child.pid, signal);
   };
   onTestFinished(() => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    if (group) {
-      try {
-        signalGroup('SIGKILL'); // npm's child too
-      } catch {
-        // the group is already gone
-      }
-    } else child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) {
+      if (group) {
+        try {
+          signalGroup('SIGKILL'); // npm's child too
+        } catch {
+          // the group is already gone
+        }
+      } else child.kill('SIGKILL');
+    }
+    // A bug the runtime caught in the program (an action of ours that threw) goes to its
+    // onError, which prints it, and changes nothing else a test sees.
+    const internal = text.split('\n').filter((line) => line.includes('WSSUP_INTERNAL'));
+    expect(internal, `${command} ${args.join(' ')} reported WSSUP_INTERNAL`).toEqual([]);
   });
   let text = '';
   let errorText = '';

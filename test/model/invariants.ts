@@ -70,7 +70,17 @@ export function expectRulesHold(rig: Rig): void {
   }
 }
 
-/** Everything the supervisor held is gone, and every admitted connection was disposed. */
+/**
+ * Everything the supervisor held is gone, every admitted connection was
+ * disposed, and onError heard nothing but the app's own failures (the rig's
+ * onMessage throws on FAILING_MESSAGE). A bug the runtime caught (an action of
+ * ours that threw: WSSUP_INTERNAL) changes nothing else a path can see.
+ */
 export function expectNothingLeft(rig: Rig): void {
   expectNoLeaks(rig.supervisor);
+  const unexpected = rig.errors.filter((error) => error.code !== 'WSSUP_APP_HOOK_FAILED');
+  expect(
+    unexpected.map((error) => `${error.code}: ${error.message}: ${String(error.cause)}`),
+    'errors reported to onError',
+  ).toEqual([]);
 }

