@@ -289,7 +289,8 @@ describe('machineGraph on our machines', () => {
       'active',
       'SOCKET_OPENED',
     ]);
-    // Every state but the final one has a way out to `disposed`, directly or through an ancestor.
+    // Every atomic state has an arrow out, its own or an ancestor's (that each one reaches
+    // `disposed` is proven on the machine itself by test/model-based/machine-graph.test.ts).
     const ancestors = (id: string): string[] => {
       const parent = graph.nodes.find((node) => node.id === id)?.parent ?? null;
       return parent === null ? [id] : [id, ...ancestors(parent)];
