@@ -389,7 +389,14 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
               try {
                 registry.deliver(delivery);
               } catch (error) {
-                if (error instanceof SupervisorError) report(error);
+                // Nothing may escape into the Redis client's message handler; anything else is a bug of ours.
+                report(
+                  error instanceof SupervisorError
+                    ? error
+                    : new SupervisorError('WSSUP_INTERNAL', 'a cluster-wide send failed here', {
+                        cause: error,
+                      }),
+                );
               }
             },
             breakerChanged: (breaker) =>

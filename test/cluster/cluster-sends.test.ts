@@ -183,6 +183,33 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
     expect(JSON.parse(message(incarnation, 'x'))).not.toHaveProperty('connectionId');
   });
 
+  it('a malformed message from another process is reported to onError and closes nothing', async () => {
+    const { c, ann } = await annAcrossNodes();
+    const channel = `${c.prefix}:{n:node-1}:orders`;
+    const incarnation = node(c, 1).supervisor.stats().cluster?.incarnation as number;
+    const got: string[] = [];
+    (ann[2] as WebSocket).on('message', (data) => got.push(String(data)));
+    // 1006 is not a code an app may send: a sender of this version refuses it before publishing.
+    const disconnect = {
+      kind: 'disconnect',
+      nodeId: 'node-1',
+      incarnation,
+      userId: 'ann',
+      code: 1006,
+      reason: '',
+    };
+    await redis.current.command('SPUBLISH', channel, JSON.stringify(disconnect));
+    await vi.waitFor(
+      () => expect(node(c, 1).errors.map((error) => error.code)).toEqual(['WSSUP_INVALID_ARGUMENT']),
+      ioWait,
+    );
+    // The channel still works, and the connection is still open.
+    const send = { kind: 'send', nodeId: 'node-1', incarnation, userId: 'ann', text: 'after' };
+    await redis.current.command('SPUBLISH', channel, JSON.stringify(send));
+    await vi.waitFor(() => expect(got).toEqual(['after']), ioWait);
+    expect((ann[2] as WebSocket).readyState).toBe(WebSocket.OPEN);
+  });
+
   it('refuses bad input before any Redis traffic, and sends nothing locally', async () => {
     const { c, ann } = await annAcrossNodes();
     const got: unknown[] = [];
