@@ -94,8 +94,9 @@ function route(url: URL): Promise<unknown> {
 const server = createServer((request, response) => {
   route(new URL(request.url ?? '/', 'http://localhost')).then(
     (answer) => response.end(`${JSON.stringify(answer, null, 2)}\n`),
-    (error: Error) => {
-      response.statusCode = 503;
+    (error: Error & { code?: string }) => {
+      // A bad ?user= is the caller's mistake; anything else here is Redis not answering.
+      response.statusCode = error.code === 'WSSUP_INVALID_ARGUMENT' ? 400 : 503;
       response.end(`${JSON.stringify({ here: supervisor.stats().connections, error: error.message })}\n`);
     },
   );

@@ -256,6 +256,10 @@ describe('every example (issue 13, item 7)', () => {
         expect(JSON.parse(await notice)).toEqual({ notice: 'hi' });
         if (redis !== undefined) expect(await answer.json()).toEqual({ delivered: 1, nodes: 0 });
         else await answer.text();
+        // A user id the library refuses is the caller's mistake, not an outage.
+        const bad = await fetch(`${http.origin}/notify?message=hi`);
+        expect(bad.status).toBe(400);
+        expect(((await bad.json()) as { error: string }).error).toMatch(/user id/);
       },
       args: () => ['--redis', redis?.url ?? 'redis://127.0.0.1:1', '--node-id', 'example'],
     },
