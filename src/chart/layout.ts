@@ -67,13 +67,30 @@ export interface ChartLayout extends Box {
   note?: Box & { lines: string[] };
 }
 
+/**
+ * How ELK orders and places the states, set on the root and on every composite state: ELK
+ * reads them per graph, and set on the root alone they left the order inside `connection` as
+ * it was. ELK counts crossings, not length: in client.svg, ordering `connection`'s arrows by
+ * the definition's order and by `connection`'s own layout put `after connectTimeout` (to
+ * `waiting`, on the right) at the left of the row of labels between `connection` and the
+ * states below, and `SOCKET_CLOSED [needsTheApp]`'s label at its far end, so the two ran out
+ * round the picture to their words. Ordered by where the arrows go (a full hierarchical sweep,
+ * not the definition's order) and placed by network simplex (which shortens arrows rather than
+ * lining up blocks), each arrow's label sits between its two states.
+ */
+const ORDER_OPTIONS = {
+  'elk.layered.considerModelOrder.strategy': 'NONE',
+  'elk.layered.crossingMinimization.hierarchicalSweepiness': '1',
+  'elk.layered.nodePlacement.strategy': 'NETWORK_SIMPLEX',
+};
+
 const ROOT_OPTIONS = {
+  ...ORDER_OPTIONS,
   'elk.algorithm': 'layered',
   'elk.direction': 'DOWN',
   'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
   'elk.edgeRouting': 'ORTHOGONAL',
   'elk.edgeLabels.placement': 'CENTER',
-  'elk.layered.considerModelOrder.strategy': 'NODES_AND_EDGES',
   'elk.layered.spacing.nodeNodeBetweenLayers': '36',
   'elk.layered.spacing.edgeNodeBetweenLayers': '14',
   'elk.spacing.nodeNode': '28',
@@ -83,8 +100,6 @@ const ROOT_OPTIONS = {
   'elk.padding': '[top=16,left=16,bottom=16,right=16]',
   'elk.json.shapeCoords': 'ROOT',
   'elk.json.edgeCoords': 'ROOT',
-  'elk.layered.nodePlacement.strategy': 'BRANDES_KOEPF',
-  'elk.layered.nodePlacement.bk.fixedAlignment': 'BALANCED',
   'elk.randomSeed': '1',
 };
 
@@ -234,6 +249,7 @@ function elkGraph(graph: ChartGraph, drawn: Arrow[], rootListed: string[], rever
           // children beside it, not through the word (ELK adds the label's height to the padding).
           labels: [{ text: child.key, width: NAME_LEFT + labelWidth + 4, height: NAME_HEIGHT }],
           layoutOptions: {
+            ...ORDER_OPTIONS,
             'elk.nodeLabels.placement': '[H_LEFT, V_TOP, INSIDE]',
             'elk.padding': `[top=${header - NAME_HEIGHT - NAME_GAP},left=${PAD},bottom=${PAD},right=${PAD}]`,
             'elk.nodeSize.constraints': 'MINIMUM_SIZE',

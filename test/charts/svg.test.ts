@@ -428,6 +428,30 @@ describe.each([...Object.entries(charts), ['sample', sampleMachine] as const])(
       }
     });
 
+    // In client.svg, `SOCKET_CLOSED [needsTheApp]` (connection to suspended.untilResumed) went
+    // ~430px out to the left of both states and back, and `after connectTimeout` (connecting to
+    // waiting) ran left, down and across under everything: with their words at the far ends, the
+    // two read as a frame round the picture. An arrow may step aside by its label's width (its
+    // words sit beside it) and come back; anything longer goes round something.
+    it('takes a short path: no longer than from end to end, plus a step aside by its label and back', async () => {
+      const { edges } = await rendered();
+      for (const edge of edges) {
+        const points = pointsOf(edge);
+        const first = points[0] as (typeof points)[number];
+        const last = points[points.length - 1] as (typeof points)[number];
+        const length = points
+          .slice(1)
+          .reduce(
+            (sum, p, i) => sum + Math.hypot(p.x - (points[i] as typeof p).x, p.y - (points[i] as typeof p).y),
+            0,
+          );
+        const direct = Math.abs(last.x - first.x) + Math.abs(last.y - first.y);
+        const label = edge.children.some((child) => child.name === 'rect') ? boxOf(edge).width : 0;
+        const what = `${name}: ${edge.attributes['data-events']} is ${Math.round(length)}px for ${Math.round(direct)}px`;
+        expect(length, what).toBeLessThanOrEqual(direct + 2 * label + 100);
+      }
+    });
+
     // After the first fix, client.svg's arrow into `suspended.untilResumed` came down through the
     // word `suspended`: ELK knew nothing of a composite's name in its top left corner.
     it("keeps arrows off every state's name and out of every state they do not start or end in", async () => {
