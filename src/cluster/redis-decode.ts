@@ -38,6 +38,8 @@ export interface Renewal {
   status: 'renewed' | 'lost';
   incarnation: number;
   now: number;
+  /** The run_id of the Redis server that ran it; '' when it denies INFO. */
+  runId: string;
   liveness: Liveness;
 }
 
@@ -86,12 +88,14 @@ export function decodeAdmission(reply: unknown): ClusterAdmission | 'late' {
 
 export function decodeRenewal(reply: unknown): Renewal {
   const items = asArray(reply, 'renew');
-  const [status, incarnation, now, maxIncarnation, ...live] = items;
+  const [status, incarnation, now, maxIncarnation, runId, ...live] = items;
   if (status !== 'renewed' && status !== 'lost') throw malformed('renew', reply);
+  if (typeof runId !== 'string') throw malformed('renew', reply);
   return {
     status,
     incarnation: Number(incarnation),
     now: Number(now),
+    runId,
     liveness: { maxIncarnation: Number(maxIncarnation), live: live.map(Number) },
   };
 }

@@ -254,12 +254,26 @@ return removed
 
 /**
  * KEYS: leases, incarnations, counter. ARGV: incarnation (0 = none yet),
- * leaseTtlMs, nodeId. Extends the lease while it is unexpired and still
- * registered to this node; otherwise (lost, or first start) takes a new
- * incarnation: the counter plus one, and at least Redis's TIME in ms, so that
- * incarnations keep increasing even across a Redis that lost its data. One
- * command whatever the number of sockets. Returns {status, incarnation,
- * now, maxIncarnation, live incarnations...}.
+ * leaseTtlMs, nodeId, and the run_id of the Redis server the last renewal
+ * ran on ('' = none yet, or unknown). Extends the lease while it is unexpired
+ * and still registered to this node; otherwise (lost, or first start) takes a
+ * new incarnation: the counter plus one, and at least Redis's TIME in ms, so
+ * that incarnations keep increasing even across a Redis that lost its data.
+ *
+ * A failover. A server whose run_id differs from the one the node last saw is
+ * another process (a replica promoted, or a restart from an older snapshot),
+ * which may have lost the last writes acknowledged before it: a release (a slot
+ * booked for a socket long gone) or an admission (a socket outside the book).
+ * So the node's lease is treated as lost even if this server still holds it:
+ * its expiry is set in the past (dead at once for every node, so the old slots
+ * and the re-admitted ones are never counted together; the reaper purges them
+ * and forgets it, as for a crash) and a new incarnation is taken, in this same
+ * command. The run_id comes from INFO, through pcall: a server that denies
+ * INFO (an ACL without +info, a renamed command) answers '' and renewal goes on
+ * as before, without this detection.
+ *
+ * One command whatever the number of sockets. Returns {status, incarnation,
+ * now, maxIncarnation, runId, live incarnations...}.
  */
 export const renewScript = script(
   'renew',
@@ -268,7 +282,16 @@ local now = nowMs()
 local inc, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local status = 'renewed'
 local score = false
+local runId = ''
+local info = redis.pcall('INFO', 'server')
+if type(info) == 'string' then runId = string.match(info, 'run_id:(%x+)') or '' end
+local failedOver = ARGV[4] ~= '' and runId ~= '' and runId ~= ARGV[4]
 if inc > 0 and redis.call('HGET', KEYS[2], inc) == ARGV[3] then score = redis.call('ZSCORE', KEYS[1], inc) end
+if score and failedOver then
+  -- Expired, not removed: the reaper still finds its users and purges its slots.
+  redis.call('ZADD', KEYS[1], 'XX', 0, inc)
+  score = false
+end
 if score and tonumber(score) >= now then
   redis.call('ZADD', KEYS[1], now + ttl, inc)
 else
@@ -283,7 +306,7 @@ else
   redis.call('ZADD', KEYS[1], now + ttl, inc)
   redis.call('HSET', KEYS[2], inc, ARGV[3])
 end
-local out = { status, inc, now, tonumber(redis.call('GET', KEYS[3]) or '0') }
+local out = { status, inc, now, tonumber(redis.call('GET', KEYS[3]) or '0'), runId }
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do out[#out + 1] = member end
 return out
 `,

@@ -132,6 +132,12 @@ class Store implements RedisSlotStore {
   #livenessJoined: string | undefined;
   #livenessFor: Liveness | undefined;
   #livenessOf = 0;
+  /**
+   * The run_id of the Redis server the last renewal ran on ('' before the first, or when
+   * it denies INFO). A renewal that meets another server takes a new incarnation: see
+   * renewScript, a failover.
+   */
+  #serverRunId = '';
   /** Redis TIME minus Date.now(), measured at each renewal: converts deadlines and idle times. */
   #offsetMs = 0;
   /** How wrong #offsetMs may be: half the round trip it was measured over, plus a ms of rounding. */
@@ -402,7 +408,7 @@ class Store implements RedisSlotStore {
     const renewed = connection.run(
       renewScript,
       [leases, incarnations, counter],
-      [incarnation, this.leaseTtlMs, this.nodeId],
+      [incarnation, this.leaseTtlMs, this.nodeId, this.#serverRunId],
     );
     if (unlisted.length > 0 && incarnation !== 0) {
       // A stale member only costs the reaper one empty purge: a failed SREM is not an error.
@@ -414,6 +420,8 @@ class Store implements RedisSlotStore {
     this.#offsetMs = renewal.now - Math.round((sent + received) / 2);
     this.#offsetErrorMs = Math.ceil((received - sent) / 2) + 1;
     this.#liveness = renewal.liveness;
+    // Kept when the server denies INFO (''): a later answer still compares with the last known.
+    if (renewal.runId !== '') this.#serverRunId = renewal.runId;
     if (renewal.status === 'renewed') return 'renewed';
     const previous = this.#incarnation;
     this.#incarnation = renewal.incarnation;

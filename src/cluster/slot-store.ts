@@ -109,7 +109,10 @@ export interface ClusterView {
 export interface SlotStoreEvents {
   /** Another node named one of this node's connections for eviction. */
   evictionOrdered(order: EvictionOrder): void;
-  /** The lease was lost and a new incarnation taken: re-admit what is held. */
+  /**
+   * The lease was lost (or another Redis server answered: a failover, whose book may
+   * be behind) and a new incarnation taken: re-admit what is held.
+   */
   incarnationChanged(incarnation: number, previous: number): void;
   /**
    * Another live process holds a lease under this node id: its lease `incarnation` was

@@ -356,6 +356,83 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     );
     await expectBooksMatchSockets(redis, t.supervisor, 'dan');
   });
+
+  it('a failover to a replica that lost the last release and admission: the book matches the sockets within a renewal', async () => {
+    const a = await ownRedis();
+    const b = await ownRedis();
+    // Redis waits 5 s by default for more replicas before a diskless full sync.
+    await a.command('CONFIG', 'SET', 'repl-diskless-sync-delay', '0');
+    await b.command('REPLICAOF', '127.0.0.1', String(a.port));
+    await vi.waitFor(
+      async () => expect(await b.command('INFO', 'replication')).toMatch(/master_link_status:up/),
+      { timeout: 5_000 },
+    );
+    const proxy = await startDroppingProxy(a.port);
+    // A lease long enough to outlive the steps below on B's copy: the failover leaves it
+    // alive there, so only looking at the server's identity can tell the book is stale.
+    const t = await startServer({
+      idleTimeoutMs: 1_000_000_000,
+      cluster: {
+        redis: `redis://127.0.0.1:${proxy.port}`,
+        nodeId: 'n1',
+        leaseTtlMs: 6_000,
+        commandTimeoutMs: 150,
+      },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    const sockets = [];
+    for (let i = 0; i < 4; i++) sockets.push(await connect(t.url('fox')));
+    const replicated = (await bookOf(a, 'fox')).map((entry) => entry.connectionId);
+    expect(replicated).toHaveLength(4);
+    // B has every write so far, then stops following A: it holds the book as it was.
+    // (Not WAIT: it waits for the writes of its own connection, which made none.)
+    const offset = (info: unknown, field: string) =>
+      Number(new RegExp(`${field}:(\\d+)`).exec(String(info))?.[1]);
+    const written = offset(await a.command('INFO', 'replication'), 'master_repl_offset');
+    await vi.waitFor(
+      async () =>
+        expect(offset(await b.command('INFO', 'replication'), 'slave_repl_offset')).toBeGreaterThanOrEqual(
+          written,
+        ),
+      ioWait,
+    );
+    expect(await bookOf(b, 'fox')).toHaveLength(4);
+    await b.command('REPLICAOF', 'NO', 'ONE');
+    // Two releases and one admission that only A gets (acknowledged, then lost).
+    sockets[0]?.close();
+    sockets[1]?.close();
+    await vi.waitFor(async () => expect(await bookOf(a, 'fox')).toHaveLength(2), ioWait);
+    const late = await connect(t.url('fox'));
+    const open = (await bookOf(a, 'fox')).map((entry) => entry.connectionId);
+    expect(open).toHaveLength(3);
+    const gone = replicated.filter((id) => !open.includes(id));
+    expect(gone).toHaveLength(2);
+    // The failover: the same address now reaches B.
+    proxy.switchTo(b.port);
+    const incarnation = t.supervisor.stats().cluster?.incarnation;
+    await vi.waitFor(
+      async () => {
+        const book = await bookOf(b, 'fox');
+        expect(book.map((entry) => entry.connectionId).sort()).toEqual([...open].sort());
+        expect(new Set(book.map((entry) => entry.incarnation))).toEqual(
+          new Set([t.supervisor.stats().cluster?.incarnation]),
+        );
+      },
+      { timeout: 6_000, interval: 100 },
+    );
+    expect(t.supervisor.stats().cluster?.incarnation).not.toBe(incarnation);
+    // Up to the limit (5) and no further: two more open, the next one is refused.
+    await connect(t.url('fox'));
+    await connect(t.url('fox'));
+    expect(await attempt(t.url('fox'))).toMatchObject({ status: 429 });
+    expect((await bookOf(b, 'fox')).length).toBe(5);
+    expect(late.readyState).toBe(WebSocket.OPEN);
+    expect(sockets.slice(2).map((ws) => ws.readyState)).toEqual([WebSocket.OPEN, WebSocket.OPEN]);
+    // Cutting the connections may fail a command or two: nothing else is reported.
+    const unexpected = t.errors.filter((error) => error.code !== 'WSSUP_STORE_UNAVAILABLE');
+    expect(unexpected.map((error) => error.code)).toEqual([]);
+    expect(t.supervisor.audit().mismatches).toEqual([]);
+  });
 });
 
 /**
@@ -365,15 +442,21 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
  * TCP keepalive does: a reply dropped on a connection that carries on would
  * leave its commands unanswered forever (see the store's `overdue` rule).
  */
-async function startDroppingProxy(target: number): Promise<{
+async function startDroppingProxy(redisPort: number): Promise<{
   port: number;
   drop(on: boolean): void;
   heal(): void;
+  /**
+   * Sends new connections to another Redis and resets the ones open now (a failover
+   * behind one address, as Sentinel-aware proxies or a moved DNS name do).
+   */
+  switchTo(port: number): void;
   /** Holds Redis's replies back `ms` (0: none), in order: Redis has run the commands already. */
   delayReplies(ms: number): void;
   /** Opens each new connection to Redis `ms` late (a slow handshake, as over TLS far away). */
   delayConnections(ms: number): void;
 }> {
+  let target = redisPort;
   let dropping = false;
   let replyDelayMs = 0;
   let connectDelayMs = 0;
@@ -431,6 +514,10 @@ async function startDroppingProxy(target: number): Promise<{
     heal: () => {
       for (const socket of sockets) socket.destroy();
       dropping = false;
+    },
+    switchTo: (port) => {
+      target = port;
+      for (const socket of sockets) socket.destroy();
     },
     delayReplies: (ms) => {
       replyDelayMs = ms;

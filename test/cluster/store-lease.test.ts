@@ -4,10 +4,11 @@
  * and that reap() removes in the background; a live node's entries are never
  * reclaimed; a node that lost its lease takes a new incarnation and re-admits
  * without double counting; stop() frees everything; renewal and a lifecycle
- * cost a fixed number of commands.
+ * cost a fixed number of commands. A renewal that meets another Redis server
+ * (a failover, a restart from a snapshot) takes a new incarnation at once.
  */
-import { describe, expect, it } from 'vitest';
-import type { PrivateRedis } from '../helpers/redis-server.js';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
 import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
 
 /** Ends a lease at once, as if the node had stopped renewing long ago (death is permanent). */
@@ -286,5 +287,74 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
     await store.release('bob', 'b2');
     await store.renew();
     expect(await redis.current.command('SCARD', index)).toBe(0);
+  });
+});
+
+describe.runIf(hasRedis)('Redis slot store: a failover (another server answers)', () => {
+  /** A redis-server of the test's own: these tests kill and restart it. */
+  async function ownRedis(): Promise<PrivateRedis> {
+    const redis = await startRedisServer();
+    onTestFinished(() => redis.stop());
+    return redis;
+  }
+
+  /** The first renewal Redis answers (the ones sent while it restarts fail). */
+  async function renewOnce(store: { renew(): Promise<'renewed' | 'lost'> }): Promise<'renewed' | 'lost'> {
+    let outcome: 'renewed' | 'lost' | undefined;
+    await eventually(async () => {
+      outcome = await store.renew().catch(() => undefined);
+      return outcome !== undefined;
+    }, 5_000);
+    return outcome as 'renewed' | 'lost';
+  }
+
+  it('a restart from a snapshot, its lease still alive there: one renewal takes a new incarnation, the old slots stop counting', async () => {
+    const redis = await ownRedis();
+    const keyPrefix = freshPrefix();
+    // A lease long enough to be alive in the snapshot when the server comes back.
+    const node = await startStore(redis, { keyPrefix, nodeId: 'n1', leaseTtlMs: 30_000 });
+    const first = node.store.incarnation;
+    await node.store.admit('ann', 'gone', 2, 2); // released below, after the snapshot
+    await node.store.admit('ann', 'kept', 2, 2);
+    await redis.command('SAVE');
+    await node.store.release('ann', 'gone'); // acknowledged, then lost
+    await redis.kill();
+    await redis.restart(); // loads the snapshot: same book, same lease, another run_id
+    expect(await redis.command('HLEN', `${keyPrefix}:{u:ann}:slots`)).toBe(2);
+
+    expect(await renewOnce(node.store)).toBe('lost');
+    expect(node.store.incarnation).toBeGreaterThan(first);
+    expect(node.incarnations).toEqual([{ incarnation: node.store.incarnation, previous: first }]);
+    // Dead at once, not after the TTL: a node starting now counts none of the old slots
+    // (no double counting with the re-admitted ones) and the reaper can find it.
+    const leases = `${keyPrefix}:{nodes}:leases`;
+    expect(Number(await redis.command('ZSCORE', leases, String(first)))).toBe(0);
+    const other = await startStore(redis, { keyPrefix, nodeId: 'n2' });
+    expect(await other.store.userBook('ann')).toBeUndefined();
+    // Re-admission books what the node really holds; the lost release's slot is gone.
+    const held = { userId: 'ann', connectionId: 'kept', admittedAt: 1_000, idleSince: undefined };
+    expect(await node.store.readmit([held], 2)).toEqual([]);
+    expect(await other.store.userBook('ann')).toEqual({ userId: 'ann', live: 1, idle: 0, byNode: { n1: 1 } });
+    expect(await redis.command('HKEYS', `${keyPrefix}:{u:ann}:slots`)).toEqual(['kept']);
+    // Same server from here on: the next renewals renew.
+    expect(await node.store.renew()).toBe('renewed');
+    expect(await node.store.renew()).toBe('renewed');
+    expect(node.incarnations).toHaveLength(1);
+  });
+
+  it('a Redis that denies INFO to the store (ACL without +info): renewal goes on as before', async () => {
+    const redis = await ownRedis();
+    await redis.command('ACL', 'SETUSER', 'noinfo', 'on', '>secret', '~*', '&*', '+@all', '-info');
+    const keyPrefix = freshPrefix();
+    const url = `redis://noinfo:secret@127.0.0.1:${redis.port}`;
+    const node = await startStore(redis, { keyPrefix, nodeId: 'n1', redis: url });
+    const first = node.store.incarnation;
+    expect(first).toBeGreaterThan(0);
+    await node.store.admit('ann', 'c1', 2, 2);
+    expect(await node.store.renew()).toBe('renewed');
+    expect(await node.store.renew()).toBe('renewed');
+    expect(node.store.incarnation).toBe(first);
+    expect(node.incarnations).toEqual([]);
+    expect(await node.store.userBook('ann')).toMatchObject({ live: 1 });
   });
 });
