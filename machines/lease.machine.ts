@@ -7,7 +7,8 @@
  * or 100,000 sockets:
  *
  * - renewal: every `renewIntervalMs` (leaseTtl / 3) the lease is renewed. A
- *   lost lease (a long pause, a partition: the store took a new incarnation)
+ *   lost lease (a long pause, a partition, or another Redis server answering
+ *   after a failover: the store took a new incarnation)
  *   or work left by an outage (slots booked or freed while the store was
  *   away) sends it to `reconciling`, which books again what this node holds.
  * - reaper: every `reapIntervalMs` the entries of dead incarnations (crashed
