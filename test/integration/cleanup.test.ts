@@ -475,6 +475,9 @@ describe('connecting is bounded by connectTimeoutMs', () => {
     expect(t.disposed).toMatchObject([
       { userId: 'wes', reason: 'connect-timeout', closeCode: undefined, lifetimeMs: connectTimeoutMs },
     ]);
+    // Answered over HTTP (httpStatus); the socket itself said nothing, so no cleanup latency.
+    expect(t.disposed[0]).toMatchObject({ httpStatus: 503 });
+    expect(t.disposed[0]?.cleanupMs).toBeUndefined();
     expect(t.supervisor.userStats('wes')).toBeUndefined();
     expect(await refused).toBe(503);
     expectNoLeaks(t.supervisor);

@@ -295,6 +295,8 @@ describe('draining frees the slot at once', () => {
     expect(t.events.disposed).toMatchObject([
       { connectionId: deaf.id, reason: 'evicted', closeCode: 4001, lifetimeMs: t.clock.now() }, // admitted at 0
     ]);
+    // Its socket said nothing before the supervisor ended it: no cleanup latency to report.
+    expect(t.events.disposed[0]?.cleanupMs).toBeUndefined();
     expect(t.supervisor.stats()).toMatchObject({ connections: 5, byState: { active: 5, draining: 0 } });
 
     // The client, reading again, finds the close frame and then the end of the connection.

@@ -150,6 +150,47 @@ describe('paced shutdown', () => {
   });
 });
 
+describe('paced shutdown defaults and degenerate paces', () => {
+  const live = (t: OwnServer) => t.supervisor.stats().byState.active;
+
+  it('pace: {} is 10 batches over half the deadline: one every 100 ms of a 2 s deadline, the last at 900 ms', async () => {
+    const t = await startOwnServer();
+    const users = Array.from({ length: 10 }, (_, index) => `p${index}`);
+    const clients = await openAll(t, users);
+    const done = t.supervisor.shutdown({ deadlineMs: 2_000, pace: {} });
+    expect(live(t)).toBe(9); // batch 1 of 10, at once: ceil(10 / 10) = 1
+    t.clock.increment(99);
+    expect(live(t)).toBe(9);
+    t.clock.increment(1); // batch 2 at windowMs / batches = 1000 / 10 = 100 ms
+    expect(live(t)).toBe(8);
+    // One batch per step: a SimulatedClock fires what is due, and the next batch's delay starts then.
+    for (let at = 200; at <= 800; at += 100) t.clock.increment(100);
+    t.clock.increment(99); // 899 ms: batches 3 to 9 have run (200 … 800 ms)
+    expect(live(t)).toBe(1);
+    t.clock.increment(1); // 900 ms = windowMs − windowMs / batches: the last batch
+    expect(live(t)).toBe(0);
+    await done;
+    expect(t.events.disposed).toHaveLength(clients.length);
+    expect(t.events.disposed.every((event) => event.reason === 'shutdown')).toBe(true);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it.each([
+    ['batches: 1', { batches: 1 }],
+    ['windowMs: 0', { windowMs: 0 }],
+  ])('%s closes everything at once', async (_name, pace) => {
+    const t = await startOwnServer();
+    const clients = await openAll(t, ['ann', 'ben', 'ann', 'cid']);
+    const closes = clients.map((client) => closeOf(client.ws));
+    const done = t.supervisor.shutdown({ deadlineMs: 1_000, pace });
+    expect(live(t)).toBe(0);
+    expect(t.supervisor.stats().byState.draining).toBe(4);
+    for (const close of await Promise.all(closes)) expect(close.code).toBe(1001);
+    await done; // no clock advanced
+    expectNoLeaks(t.supervisor);
+  });
+});
+
 describe('paced shutdown and lingering user supervisors', () => {
   it('a supervisor lingering after its user left ends at the next batch, not at the last one', async () => {
     const t = await startOwnServer({ lingerMs: 60_000 });
@@ -184,6 +225,7 @@ describe('a bad pace throws WSSUP_INVALID_ARGUMENT and starts nothing', () => {
     ['zero batches', { batches: 0 }],
     ['too many batches', { batches: 10_001 }],
     ['fractional batches', { batches: 2.5 }],
+    ['an unknown key', { windowMs: 100, batch: 2 }],
   ])('%s', async (_name, pace) => {
     const t = await startOwnServer();
     const call = () => t.supervisor.shutdown({ deadlineMs: 1_000, pace: pace as { windowMs: number } });
