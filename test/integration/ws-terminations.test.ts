@@ -7,10 +7,16 @@
  * fast enough: a ping that finds `maxPendingAutoPongs` (60) pongs not yet
  * written, e.g. 61 pings in one read. ws never pings by itself: a peer that
  * does not answer pings is the supervisor's heartbeat's business (dead-peer).
+ *
+ * Those two limits are ws's, and recent: `maxFragments` (and `maxBufferedChunks`)
+ * came with ws 8.21.0, at these defaults from 8.21.1, and `maxPendingAutoPongs`
+ * with 8.23.0. The oldest ws the peer range accepts, 8.17.1, has neither: the
+ * README says so, and the last block here shows it on a real ws 8.17.1 server.
  */
-import { describe, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { frame, rawWebSocket, readUntil } from '../helpers/cleanup.js';
-import { allDisposed, closed, connect, expectNoLeaks, startServer } from '../helpers/server.js';
+import { allDisposed, closed, connect, expectNoLeaks, nextMessage, startServer } from '../helpers/server.js';
 
 const never = 2_147_483_647;
 
@@ -47,5 +53,44 @@ describe("ws's own terminations", () => {
     await allDisposed(t.supervisor);
     expect(t.disposed).toMatchObject([{ userId: 'pinger', reason: 'closed', closeCode: 1006 }]);
     expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('with ws 8.17.1, the oldest ws the peer range accepts, neither limit exists', () => {
+  // The devDependency alias `ws-8.17.1` is a real, separate install (see issue-13-foreign-ws.test.ts).
+  const require = createRequire(import.meta.url);
+  const oldWs = require('ws-8.17.1') as typeof import('ws');
+
+  async function startOnOldWs() {
+    const webSocketServer = new oldWs.WebSocketServer({ noServer: true });
+    onTestFinished(() => void webSocketServer.close());
+    return startServer({ heartbeatIntervalMs: never, webSocketServer });
+  }
+
+  it('a message in 16,385 fragments is delivered, not closed with 1008', async () => {
+    const t = await startOnOldWs();
+    const ws = await connect(t.url('frag-old'));
+    ws.on('error', () => {}); // should the server close while this client still sends
+    const closing = closed(ws);
+    for (let i = 0; i < 16_384; i += 1) ws.send('x', { fin: false });
+    ws.send('x', { fin: true }); // fragment 16,385
+    const echoed = await Promise.race([nextMessage(ws), closing.then(({ code }) => `closed with ${code}`)]);
+    expect(echoed).toBe('x'.repeat(16_385)); // echoed whole
+    expect(t.supervisor.stats().byState).toMatchObject({ active: 1 });
+    ws.close();
+    await closing;
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('61 pings in one burst are all answered, and the peer stays', async () => {
+    const t = await startOnOldWs();
+    const socket = await rawWebSocket(t.port, 'pinger-old');
+    onTestFinished(() => void socket.destroy());
+    socket.write(Buffer.concat(Array.from({ length: 61 }, () => frame(0x9, Buffer.from('p')))));
+    const pongs = await readUntil(socket, (bytes) => bytes.length >= 61 * 3);
+    expect(pongs.length).toBe(61 * 3);
+    expect(t.supervisor.stats().byState).toMatchObject({ active: 1 });
+    expect(t.disposed).toEqual([]);
   });
 });
