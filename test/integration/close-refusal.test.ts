@@ -164,6 +164,18 @@ describe("refuse: 'close'", () => {
     expectNoLeaks(t.supervisor);
   });
 
+  it('terminates, once shutdown() has finished, a refusal still in flight (before its own timeout)', async () => {
+    const t = await startCloseServer();
+    const { socket, code } = await silentRefusedClient(t.port, 'nobody');
+    expect(code).toBe(4401);
+    expect(t.supervisor.stats().resources.closeRefusals).toBe(1);
+    const gone = new Promise((resolve) => socket.once('close', resolve));
+    await t.supervisor.shutdown({ deadlineMs: 10 }); // no connection: it finishes at once
+    expect(t.supervisor.stats().resources.closeRefusals).toBe(0); // no clock advanced
+    await gone;
+    expectNoLeaks(t.supervisor);
+  });
+
   it('answers over HTTP beyond maxCloseRefusals in flight, so a flood cannot grow memory', async () => {
     const t = await startCloseServer({ maxCloseRefusals: 2 });
     await silentRefusedClient(t.port, 'nobody');
