@@ -119,9 +119,11 @@ export interface StoreEvent {
 /**
  * A user's live count crossed one of `capacityLevels`: one event per level
  * crossed, after the change that crossed it (its `admitted`, `evicted` or
- * `disposed` event comes first). `up` fires when the live count reaches
- * ceil(level × limit); `down` only once it falls below the level by
- * `capacityHysteresis` of the limit (see the README, Capacity alerts).
+ * `disposed` event comes first; a connection leaving by a close handshake
+ * stops counting as it starts draining, before its `disposed`). `up` fires
+ * when the live count reaches ceil(level × limit); `down` only once it
+ * falls below the level by `capacityHysteresis` of the limit (see the
+ * README, Capacity alerts).
  */
 export interface CapacityEvent {
   userId: string;

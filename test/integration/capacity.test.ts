@@ -139,6 +139,44 @@ describe('capacity levels (limit 10: up at 5, 8, 9; down below 4, 7, 8)', () => 
     await closeAll(off, clients);
   });
 
+  it('on the way down, levels that share a count fire together, highest first', async () => {
+    const t = await startRulesServer({ maxConnectionsPerUser: 2, evictionThreshold: 1 });
+    const order: string[] = [];
+    t.supervisor.on('disposed', ({ userId }) => order.push(`disposed ${userId}`));
+    t.supervisor.on('capacity', ({ direction, level, band, live }) =>
+      order.push(`${direction} ${level} band=${band} @${live}`),
+    );
+    const [first, second] = [await t.open('fay'), await t.open('fay')] as [Client, Client];
+    order.length = 0;
+    // No close frame: the connection goes from active to disposed in one step, so
+    // its disposed event comes first, then the step's alerts (band: after the step).
+    const gone = nextEvent(t.supervisor, 'disposed');
+    second.ws.terminate();
+    await gone;
+    expect(order).toEqual(['disposed fay', 'down 0.9 band=1 @1', 'down 0.8 band=1 @1']);
+    order.length = 0;
+    // A close frame frees the slot when it arrives (the connection drains), so the
+    // alert comes then, before the close handshake ends and the connection is disposed.
+    await leave(t, first);
+    expect(order).toEqual(['down 0.5 band=0 @0', 'disposed fay']);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a shutdown announces the down of every level the user had reached, highest first', async () => {
+    const t = await startRulesServer({ maxConnectionsPerUser: 10, evictionThreshold: 1 });
+    const alerts = recordCapacity(t.supervisor);
+    for (let n = 1; n <= 9; n += 1) await t.open('gil');
+    expect(short(alerts)).toEqual(['up 0.5 @5', 'up 0.8 @8', 'up 0.9 @9']);
+    await t.supervisor.shutdown({ deadlineMs: 1_000 });
+    expect(alerts.slice(3).map(({ direction, level }) => `${direction} ${level}`)).toEqual([
+      'down 0.9',
+      'down 0.8',
+      'down 0.5',
+    ]);
+    expect(t.supervisor.stats().capacity).toMatchObject({ usersByBand: [0, 0, 0, 0], alerts: 6 });
+    expectNoLeaks(t.supervisor);
+  });
+
   it('an eviction and an admission in one step that leave the count where it was announce nothing', async () => {
     // Limit 4, T = 2, one level at 25 % (1 connection): the second admission evicts the idle first.
     const t = await startRulesServer({
