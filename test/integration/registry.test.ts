@@ -5,12 +5,13 @@
  * books, so after every test audit() finds it equal to the actors and
  * nothing is left.
  */
-import { describe, expect, expectTypeOf, it } from 'vitest';
+import { describe, expect, expectTypeOf, it, onTestFinished, vi } from 'vitest';
 import type WebSocket from 'ws';
+import { WebSocketServer } from 'ws';
 import { type Supervisor, SupervisorError } from '../../src/index.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import { closeOf, nextEvent, type RulesServer, startRulesServer } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks, nextMessage } from '../helpers/server.js';
+import { allDisposed, expectNoLeaks, ioWait, nextMessage } from '../helpers/server.js';
 
 async function closeAll(t: RulesServer, sockets: WebSocket[]): Promise<void> {
   for (const ws of sockets) ws.close();
@@ -119,6 +120,30 @@ describe('sending', () => {
       NonNullable<Parameters<Supervisor<{ rooms: Set<string> }>['broadcast']>[1]>['filter']
     >;
     expectTypeOf<Parameters<Filter>[0]['data']>().toEqualTypeOf<{ rooms: Set<string> } | undefined>();
+  });
+});
+
+describe('a connection still connecting', () => {
+  it('is listed by connectionsOf, with no socket yet, but nothing is sent to it; disconnectUser closes it', async () => {
+    // The app's server holds the handshake: an asynchronous verifyClient that never answers.
+    const webSocketServer = new WebSocketServer({ noServer: true, verifyClient: (_info, _answer) => {} });
+    onTestFinished(() => void webSocketServer.close());
+    const t = await startRulesServer({ webSocketServer });
+    const refused = httpRefusal(t.url('wes'));
+    await vi.waitFor(() => expect(t.supervisor.stats().byState.connecting).toBe(1), ioWait);
+
+    const [handle] = t.supervisor.connectionsOf('wes');
+    expect(handle?.userId).toBe('wes');
+    expect(handle?.socket).toBeUndefined();
+    expect(handle?.send('early')).toBe(false);
+    expect(t.supervisor.sendToUser('wes', 'early')).toBe(0);
+    expect(t.supervisor.broadcast('early')).toBe(0);
+
+    expect(t.supervisor.disconnectUser('wes')).toBe(1);
+    expect(await refused).toMatchObject({ status: 403, body: 'Forbidden\n' });
+    await allDisposed(t.supervisor);
+    expect(t.events.disposed).toMatchObject([{ userId: 'wes', reason: 'app-close', httpStatus: 403 }]);
+    expectNoLeaks(t.supervisor);
   });
 });
 
