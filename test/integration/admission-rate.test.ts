@@ -74,6 +74,20 @@ describe('admissionRate: { perSecond: 0.5, burst: 3 }', () => {
     expectNoLeaks(t.supervisor);
   });
 
+  it('with lingerMs: 0 the bucket goes with the last connection: a client that drops it and reconnects is not slowed', async () => {
+    const t = await startRulesServer({ admissionRate: { perSecond: 0.001, burst: 1 }, lingerMs: 0 });
+    const first = await t.open('erin'); // the only token
+    expect((await httpRefusal(t.url('erin'))).status).toBe(429); // while it holds a connection
+    first.ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor); // the user's supervisor, and its bucket, are gone at once
+    const again = await t.open('erin'); // no clock advanced: a full bucket again
+    expect(t.events.rejected.map((event) => event.reason)).toEqual(['rate-limited']);
+    again.ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
   it("with refuse: 'close', the client reads 4429 and retry-after=<s>", async () => {
     const t = await startRulesServer({ admissionRate: { perSecond: 0.25, burst: 1 }, refuse: 'close' });
     const held = await t.open('dave');
