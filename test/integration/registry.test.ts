@@ -114,6 +114,41 @@ describe('sending', () => {
     );
   });
 
+  it('onMessage gets a Buffer and isBinary; send() of a Buffer is a binary frame unless { binary: false }', async () => {
+    const received: Array<[boolean, boolean]> = [];
+    const t = await startRulesServer({
+      onMessage: (_connection, data, isBinary) => void received.push([Buffer.isBuffer(data), isBinary]),
+    });
+    const { ws, handle } = await t.open('ida');
+    const frames: Array<[string, boolean]> = [];
+    const arrived = new Promise<void>((resolve) =>
+      ws.on('message', (data: Buffer, isBinary) => {
+        if (frames.push([data.toString(), isBinary]) === 3) resolve();
+      }),
+    );
+    ws.send('text');
+    ws.send(Buffer.from('bytes'));
+    await vi.waitFor(
+      () =>
+        expect(received).toEqual([
+          [true, false],
+          [true, true],
+        ]),
+      ioWait,
+    );
+
+    expect(handle.send(Buffer.from('a buffer'))).toBe(true);
+    expect(handle.send(Buffer.from('a buffer as text'), { binary: false })).toBe(true);
+    expect(handle.send('a string')).toBe(true);
+    await arrived;
+    expect(frames).toEqual([
+      ['a buffer', true],
+      ['a buffer as text', false],
+      ['a string', false],
+    ]);
+    await closeAll(t, [ws]);
+  });
+
   it("broadcast's filter reads the app data as createSupervisor<Data>() typed it", () => {
     // Types only: rooms kept in app data are read without a cast (README "Coming from Socket.IO").
     type Filter = NonNullable<
