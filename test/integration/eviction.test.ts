@@ -90,7 +90,7 @@ describe(`eviction invariant (limit ${limit}, T = ${evictAt})`, () => {
 
     for (const { code, reason } of await Promise.all(closes)) {
       expect(code).toBe(4001);
-      expect(reason).toMatch(/^evicted/);
+      expect(reason).toBe('evicted: idle'); // the README's close-code table, exactly
     }
     await waitForUser(t.supervisor, 'bea', { draining: 0 });
     expect(t.events.disposed.map((event) => [event.connectionId, event.reason, event.closeCode])).toEqual([

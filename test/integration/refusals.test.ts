@@ -200,6 +200,19 @@ describe('Retry-After on every 429 and 503 (item 3)', () => {
     expectNoLeaks(t.supervisor);
   });
 
+  it("retryAfterMs: { 'shutting-down': 0 } sets that one hint, to Retry-After: 0; the others keep their default", async () => {
+    const t = await startRulesServer({ maxConnectionsPerUser: 1, retryAfterMs: { 'shutting-down': 0 } });
+    const held = await t.open('alice');
+    const full = await httpRefusal(t.url('alice'));
+    expect([full.status, full.headers['retry-after']]).toEqual([429, '5']);
+    const stopping = t.supervisor.shutdown({ deadlineMs: 10 });
+    const late = await httpRefusal(t.url('bob'));
+    expect([late.status, late.headers['retry-after']]).toEqual([503, '0']);
+    held.ws.close();
+    await stopping;
+    expectNoLeaks(t.supervisor);
+  });
+
   it('a handshake the app’s server did not finish within connectTimeoutMs: 503 with the `refused` hint', async () => {
     // An async verifyClient that never answers holds the connection in `connecting`.
     const webSocketServer = new WebSocketServer({ noServer: true, verifyClient: (_info, _callback) => {} });
