@@ -354,6 +354,25 @@ describe('draining frees the slot at once', () => {
     await closeAll(t, [...clients, newcomer]);
     expectNoLeaks(t.supervisor);
   });
+
+  it('stats(): a draining connection counts in connections, not in users; the process-wide limit still counts it', async () => {
+    const t = await startRulesServer({ drainTimeoutMs: 200, maxConnections: 1 });
+    const deaf = await t.open('lea');
+    stopReading(deaf.ws);
+    deaf.handle.close(4000, 'bye');
+    expect(t.supervisor.stats()).toMatchObject({
+      connections: 1,
+      users: 0,
+      byState: { connecting: 0, active: 0, draining: 1 },
+    });
+    expect((await refusal(t.url('max'))).status).toBe(503); // process-limit, until it is disposed
+    t.clock.increment(200);
+    expect(t.supervisor.stats()).toMatchObject({ connections: 0, users: 0 });
+    const admitted = await t.open('max');
+    expect(t.events.rejected.map((event) => event.reason)).toEqual(['process-limit']);
+    await closeAll(t, [admitted]);
+    expectNoLeaks(t.supervisor);
+  });
 });
 
 async function waitUntil(condition: () => boolean): Promise<void> {
