@@ -59,6 +59,23 @@ describe('connection.data (item 2)', () => {
     expect(t.errors).toEqual([]);
   });
 
+  it('is the very object authenticate returned, not a copy', async () => {
+    const session = { plan: 'pro' as const, seen: 0 };
+    const inHooks: unknown[] = [];
+    const t = await startRulesServer({
+      authenticate: (request) => ({ userId: userFromQuery(request) ?? '', data: session }),
+      onOpen: (connection) => void inHooks.push(connection.data),
+      onClose: (connection) => void inHooks.push(connection.data),
+    });
+    const { ws, handle } = await t.open('ada');
+    expect(handle.data).toBe(session);
+    ws.close();
+    await allDisposed(t.supervisor);
+    expect(inHooks).toHaveLength(2);
+    for (const data of inHooks) expect(data).toBe(session);
+    expectNoLeaks(t.supervisor);
+  });
+
   it('is typed by createSupervisor<Data>() in every hook', () => {
     // Types only: nothing is started.
     type Options = SupervisorOptions<{ plan: 'pro' }>;
