@@ -10,6 +10,7 @@ import { Gauge, Registry, register } from 'prom-client';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type Supervisor, SupervisorError } from '../../src/index.js';
 import { type MetricsSubject, registerMetrics } from '../../src/metrics/index.js';
+import { DISPOSE_REASONS, EVICTION_CAUSES, REJECT_REASONS } from '../../src/reasons.js';
 import { frame, rawWebSocket } from '../helpers/cleanup.js';
 import { parseExposition } from '../helpers/prometheus.js';
 import {
@@ -101,6 +102,30 @@ describe('registerMetrics', () => {
 
   // As rejected_total and disposed_total: an increase() over a series that appears with its
   // first alert misses that alert.
+  it('exports every known reason and cause at 0 before the first event, and histograms over the README’s ranges', async () => {
+    const t = await startRulesServer();
+    const { registry } = metricsOf(t.supervisor);
+    const m = await scrape(registry);
+    const series = (name: string, label: string) =>
+      (m.families.get(`ws_supervisor_${name}`)?.samples ?? []).map((sample) => [
+        sample.labels[label],
+        sample.value,
+      ]);
+    const zeroes = (labels: readonly string[]) => [...labels].sort().map((label) => [label, 0]);
+    expect(series('rejected_total', 'reason').sort()).toEqual(zeroes(REJECT_REASONS));
+    expect(series('disposed_total', 'reason').sort()).toEqual(zeroes(DISPOSE_REASONS));
+    expect(series('evicted_total', 'cause').sort()).toEqual(zeroes(EVICTION_CAUSES));
+    // "1 ms … 60 s" and "0.1 s … 1 day": the first and last finite bucket of each.
+    const bounds = (name: string) => {
+      const finite = (m.families.get(`ws_supervisor_${name}`)?.samples ?? [])
+        .filter((sample) => sample.name.endsWith('_bucket') && sample.labels.le !== '+Inf')
+        .map((sample) => Number(sample.labels.le));
+      return [finite[0], finite.at(-1)];
+    };
+    expect(bounds('cleanup_latency_seconds')).toEqual([0.001, 60]);
+    expect(bounds('connection_lifetime_seconds')).toEqual([0.1, 86_400]);
+  });
+
   it('exports capacity_alerts_total at 0 for every level and direction before the first alert', async () => {
     const t = await startRulesServer({ capacityLevels: [0.6, 0.8] });
     const { registry } = metricsOf(t.supervisor);
