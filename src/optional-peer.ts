@@ -33,7 +33,8 @@ export async function importOptionalPeer<T>(
 /** Requires a CommonJS module by specifier; replaceable so that tests can point it anywhere. */
 export type SyncModuleLoader = (specifier: string) => unknown;
 
-const requireModule: SyncModuleLoader = createRequire(import.meta.url);
+const require = createRequire(import.meta.url);
+const requireModule: SyncModuleLoader = require;
 
 /**
  * Requires `specifier` (a CommonJS module of the package `peer`) for
@@ -52,6 +53,34 @@ export function requireOptionalPeer<T>(
     return load(specifier) as T;
   } catch (error) {
     throw asMissingPeer(error, peer, feature);
+  }
+}
+
+/** Resolves a specifier to a file without loading it; replaceable so that tests can point it anywhere. */
+export type ModuleResolver = (specifier: string) => string;
+
+const resolveModule: ModuleResolver = (specifier) => require.resolve(specifier);
+
+/**
+ * Checks, without loading it, that the package `peer` is installed, for a
+ * feature that imports it later, asynchronously: cluster mode connects to
+ * Redis after createSupervisor() has returned, and a missing `redis` found
+ * only then is one report to onError while the app runs on its per-process
+ * limit. Only "not found" counts as missing: a package whose `exports` offer
+ * no CommonJS entry (ERR_PACKAGE_PATH_NOT_EXPORTED) may still import fine,
+ * and is left to the import.
+ * @throws {MissingPeerError} WSSUP_MISSING_PEER when the package cannot be found.
+ */
+export function assertOptionalPeerInstalled(
+  peer: string,
+  feature: string,
+  resolve: ModuleResolver = resolveModule,
+): void {
+  try {
+    resolve(peer);
+  } catch (error) {
+    const missing = asMissingPeer(error, peer, feature);
+    if (missing instanceof MissingPeerError) throw missing;
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { InvalidOptionError } from '../../src/index.js';
+import { InvalidOptionError, MissingPeerError } from '../../src/index.js';
 import { ConfigError, printUsageError } from './command-line.js';
 import { flagFor, readConfig, usage } from './config.js';
 import { ListenError, startReferenceServer } from './server.js';
@@ -40,6 +40,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     if (error instanceof ListenError) {
       console.error(`error: cannot listen: ${error.message}`);
       return 2;
+    }
+    // --redis without `npm install redis`: the flags are right, the install is not (1, as `chart` does).
+    if (error instanceof MissingPeerError) {
+      console.error(`error: ${error.message}`);
+      return 1;
     }
     throw error;
   }

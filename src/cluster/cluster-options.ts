@@ -5,7 +5,8 @@
  */
 import { hostname } from 'node:os';
 import { InvalidOptionError } from '../errors.js';
-import type { RedisClientLike } from './redis-client.js';
+import { assertOptionalPeerInstalled, type ModuleResolver } from '../optional-peer.js';
+import { REDIS_FEATURE, type RedisClientLike } from './redis-client.js';
 import type { SlotStore } from './slot-store.js';
 
 export type { RedisClientLike } from './redis-client.js';
@@ -113,9 +114,11 @@ const isStore = (v: unknown): v is SlotStore =>
 
 /**
  * Checks `cluster` and fills in its defaults.
+ * @param resolve How the `redis` package is looked up (tests replace it).
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION, naming the first bad field (e.g. `cluster.redis`).
+ * @throws {MissingPeerError} WSSUP_MISSING_PEER for a Redis URL when the `redis` package is not installed.
  */
-export function resolveClusterOptions(cluster: unknown): ResolvedClusterOptions {
+export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver): ResolvedClusterOptions {
   if (typeof cluster !== 'object' || cluster === null || Array.isArray(cluster)) {
     throw new InvalidOptionError('cluster', 'an object such as { redis: "redis://…" }', cluster);
   }
@@ -196,6 +199,10 @@ export function resolveClusterOptions(cluster: unknown): ResolvedClusterOptions 
   if (policy !== 'local' && policy !== 'reject') {
     throw new InvalidOptionError('cluster.onStoreUnavailable', "'local' or 'reject'", policy);
   }
+  // A URL makes the store import `redis` when it starts, after createSupervisor() has
+  // returned: missing, it must fail here, not once to onError while admissions go on
+  // against this process's limit alone. An app's own client needs no import of ours.
+  if (typeof redis === 'string') assertOptionalPeerInstalled('redis', REDIS_FEATURE, resolve);
   return {
     redis,
     store,

@@ -36,6 +36,9 @@ export interface RedisSubscriberLike {
   destroy(): void;
 }
 
+/** What needs `redis`, as a MissingPeerError names it. */
+export const REDIS_FEATURE = 'Cluster mode (a Redis slot store)';
+
 interface OwnedClient extends RedisClientLike, RedisSubscriberLike {}
 
 interface RedisModule {
@@ -85,12 +88,7 @@ export async function connectRedis(
   options: ConnectOptions,
   load?: ModuleLoader,
 ): Promise<RedisConnection> {
-  const redis = await importOptionalPeer<RedisModule>(
-    'redis',
-    'redis',
-    'Cluster mode (a Redis slot store)',
-    load,
-  );
+  const redis = await importOptionalPeer<RedisModule>('redis', 'redis', REDIS_FEATURE, load);
   let connected = false;
   const client = redis.createClient({
     url,

@@ -1,7 +1,7 @@
 /**
  * The package as an app gets it (issue 13, items 5, 11 and 12): `npm pack`,
  * install the tarball into a fresh app (with its own `ws`, without the
- * optional peer elkjs), then
+ * optional peers elkjs, prom-client and redis), then
  * - type-check a strict app with skipLibCheck: false: the public API must
  *   compile, and wrong types must be rejected (the ws types were once `any`,
  *   because @types/ws was only a devDependency);
@@ -157,13 +157,14 @@ describe('the packed package in a fresh app', () => {
     if (app !== undefined) rmSync(app, { recursive: true, force: true });
   }, 120_000);
 
-  it('installs one ws (the app’s), @types/ws with it, and neither elkjs nor prom-client', () => {
+  it('installs one ws (the app’s), @types/ws with it, and none of the optional peers (elkjs, prom-client, redis)', () => {
     const modules = join(app, 'node_modules');
     expect(existsSync(join(modules, 'ws', 'package.json'))).toBe(true);
     expect(existsSync(join(modules, 'ws-supervisor', 'node_modules', 'ws'))).toBe(false);
     expect(existsSync(join(modules, '@types', 'ws', 'index.d.ts'))).toBe(true);
     expect(existsSync(join(modules, 'elkjs'))).toBe(false);
     expect(existsSync(join(modules, 'prom-client'))).toBe(false);
+    expect(existsSync(join(modules, 'redis'))).toBe(false);
   });
 
   it('type-checks a strict app (skipLibCheck: false) and rejects wrong types', async () => {
@@ -184,7 +185,7 @@ describe('the packed package in a fresh app', () => {
     ]);
   }, 120_000);
 
-  it('runs: a real socket through the app’s ws (the peer), ws-supervisor/client on it, the dashboard, and SVG without elkjs and metrics without prom-client are WSSUP_MISSING_PEER', async () => {
+  it('runs: a real socket through the app’s ws (the peer), ws-supervisor/client on it, the dashboard, and SVG without elkjs, metrics without prom-client and cluster mode without redis are WSSUP_MISSING_PEER', async () => {
     const result = await run(process.execPath, ['runtime.mjs'], app);
     expectSuccess(result, 'runtime.mjs');
     const seen = JSON.parse(result.stdout.trim().split('\n').at(-1) ?? '');
@@ -197,10 +198,12 @@ describe('the packed package in a fresh app', () => {
       svg: { ok: false, name: 'MissingPeerError', code: 'WSSUP_MISSING_PEER', peer: 'elkjs' },
       dashboard: { page: 200, chart: 500 },
       metrics: { ok: false, name: 'MissingPeerError', code: 'WSSUP_MISSING_PEER', peer: 'prom-client' },
+      cluster: { ok: false, name: 'MissingPeerError', code: 'WSSUP_MISSING_PEER', peer: 'redis' },
     });
     expect(seen.svg.message).toContain('npm install elkjs');
     expect(seen.dashboard.chartSays).toContain('npm install elkjs');
     expect(seen.metrics.message).toContain('npm install prom-client');
+    expect(seen.cluster.message).toContain('npm install redis');
   }, 30_000);
 
   it('the chart command says what to install for SVG and exits 1', async () => {
@@ -209,6 +212,15 @@ describe('the packed package in a fresh app', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^error: .*npm install elkjs/);
     expect(result.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
+  }, 30_000);
+
+  it('serve --redis without the redis package says what to install and exits 1, before it listens', async () => {
+    const bin = join(app, 'node_modules', '.bin', 'ws-supervisor');
+    const result = await run(bin, ['serve', '--port', '0', '--redis', 'redis://127.0.0.1:1'], app);
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(1);
+    expect(result.stderr).toMatch(/^error: .*npm install redis/);
+    expect(result.stderr).not.toMatch(/\n\s+at /); // a message, not a stack trace
+    expect(result.stdout).not.toContain('listening');
   }, 30_000);
 
   it('loads with require() from CommonJS', async () => {

@@ -4,7 +4,13 @@
  * Redis client; defaults fill in the rest; no `cluster`, no cluster mode.
  */
 import { describe, expect, it } from 'vitest';
-import { InvalidOptionError, resolveOptions, type SupervisorOptions } from '../../src/index.js';
+import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
+import {
+  InvalidOptionError,
+  MissingPeerError,
+  resolveOptions,
+  type SupervisorOptions,
+} from '../../src/index.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
 
 const authenticate = () => 'user';
@@ -114,5 +120,41 @@ describe('cluster option', () => {
     const error = thrownBy(cluster);
     expect(error.code).toBe('WSSUP_INVALID_OPTION');
     expect(error.option).toBe(option);
+  });
+
+  describe('without the redis package (an optional peer)', () => {
+    const notInstalled = (specifier: string): string => {
+      throw Object.assign(new Error(`Cannot find module '${specifier}'`), { code: 'MODULE_NOT_FOUND' });
+    };
+
+    it('a Redis URL is refused at once with WSSUP_MISSING_PEER, not found later when the store starts', () => {
+      let error: unknown;
+      try {
+        resolveClusterOptions({ redis: url }, notInstalled);
+      } catch (failure) {
+        error = failure;
+      }
+      expect(error).toBeInstanceOf(MissingPeerError);
+      expect(error).toMatchObject({ code: 'WSSUP_MISSING_PEER', peer: 'redis' });
+      expect((error as Error).message).toContain('npm install redis');
+    });
+
+    it('a client of the app’s own or a store of its own needs nothing of ours', () => {
+      const client = { sendCommand: async () => 'OK', duplicate: () => ({}) };
+      expect(resolveClusterOptions({ redis: client }, notInstalled).redis).toBe(client);
+      const store = new MemoryBook(() => 0).store('n', 1_000);
+      expect(resolveClusterOptions({ store }, notInstalled).store).toBe(store);
+    });
+
+    it('the package is looked up, not loaded, and with it installed (a devDependency here) a URL is taken', () => {
+      const looked: string[] = [];
+      const resolve = (specifier: string) => {
+        looked.push(specifier);
+        return `/somewhere/${specifier}/index.js`;
+      };
+      expect(resolveClusterOptions({ redis: url }, resolve).redis).toBe(url);
+      expect(looked).toEqual(['redis']);
+      expect(resolveOptions({ authenticate, cluster: { redis: url } }).cluster?.redis).toBe(url);
+    });
   });
 });

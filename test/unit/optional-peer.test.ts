@@ -7,7 +7,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MissingPeerError, SupervisorError } from '../../src/index.js';
-import { importOptionalPeer, requireOptionalPeer } from '../../src/optional-peer.js';
+import {
+  assertOptionalPeerInstalled,
+  importOptionalPeer,
+  requireOptionalPeer,
+} from '../../src/optional-peer.js';
 
 describe('importOptionalPeer', () => {
   it('turns a package that is not installed into WSSUP_MISSING_PEER naming it', async () => {
@@ -86,5 +90,33 @@ describe('requireOptionalPeer (synchronous, for CommonJS peers: prom-client)', (
     );
     const imported = await import('prom-client');
     expect(required.Registry).toBe(imported.Registry);
+  });
+});
+
+describe('assertOptionalPeerInstalled (looks a peer up without loading it)', () => {
+  it('throws WSSUP_MISSING_PEER for a package that is not installed', () => {
+    let error: unknown;
+    try {
+      assertOptionalPeerInstalled('wssup-not-installed', 'Cluster mode (a Redis slot store)');
+    } catch (failure) {
+      error = failure;
+    }
+    expect(error).toBeInstanceOf(MissingPeerError);
+    expect(error).toMatchObject({ code: 'WSSUP_MISSING_PEER', peer: 'wssup-not-installed' });
+    expect((error as Error).message).toContain('npm install wssup-not-installed');
+    expect((error as { cause?: { code?: string } }).cause?.code).toBe('MODULE_NOT_FOUND');
+  });
+
+  it('passes for an installed package (redis is a devDependency)', () => {
+    expect(() => assertOptionalPeerInstalled('redis', 'Cluster mode (a Redis slot store)')).not.toThrow();
+  });
+
+  it('leaves any other lookup failure to the import (a package without a CommonJS entry may still import)', () => {
+    const esmOnly = () => {
+      throw Object.assign(new Error('No "exports" main defined'), { code: 'ERR_PACKAGE_PATH_NOT_EXPORTED' });
+    };
+    expect(() =>
+      assertOptionalPeerInstalled('redis', 'Cluster mode (a Redis slot store)', esmOnly),
+    ).not.toThrow();
   });
 });

@@ -1,7 +1,8 @@
 // Runs the installed package for real: the supervisor's own WebSocketServer,
 // made from the app's ws (the peer, resolved from inside the package), a real
 // socket, an echo, the mounted dashboard, shutdown; then charts without the
-// optional peer elkjs and metrics without the optional peer prom-client.
+// optional peer elkjs, metrics without the optional peer prom-client, and cluster
+// mode without the optional peer redis.
 // Prints one JSON line with what it saw.
 import { once } from 'node:events';
 import { createServer } from 'node:http';
@@ -56,6 +57,20 @@ try {
 } catch (error) {
   metrics = { ok: false, name: error.name, code: error.code, peer: error.peer, message: error.message };
 }
+// Cluster mode on a Redis URL without the optional peer redis: createSupervisor() must say so
+// at once, not report it later to onError and admit against this process's limit only.
+let cluster;
+try {
+  const clustered = createSupervisor({
+    authenticate: () => 'consumer',
+    onError: () => {},
+    cluster: { redis: 'redis://127.0.0.1:1' },
+  });
+  await clustered.shutdown();
+  cluster = { ok: true };
+} catch (error) {
+  cluster = { ok: false, name: error.name, code: error.code, peer: error.peer, message: error.message };
+}
 console.log(
   JSON.stringify({
     echo: echo.toString(),
@@ -66,5 +81,6 @@ console.log(
     svg,
     dashboard: dashboardSeen,
     metrics,
+    cluster,
   }),
 );
