@@ -87,7 +87,8 @@ export class MissingPeerError extends SupervisorError {
   constructor(peer: string, feature: string, cause: unknown) {
     super(
       'WSSUP_MISSING_PEER',
-      `${feature} need the optional peer dependency "${peer}", which is not installed: run npm install ${peer}.`,
+      // "<feature>: …", not "<feature> need(s) …": a feature's name may be singular or plural.
+      `${feature}: the optional peer dependency "${peer}" is not installed; run npm install ${peer}.`,
       { cause },
     );
     this.name = 'MissingPeerError';

@@ -68,7 +68,7 @@ describe('requireOptionalPeer (synchronous, for CommonJS peers: prom-client)', (
     }
     expect(error).toBeInstanceOf(MissingPeerError);
     expect(error).toMatchObject({ code: 'WSSUP_MISSING_PEER', peer: 'wssup-not-installed' });
-    expect((error as Error).message).toMatch(/^Prometheus metrics need .*npm install wssup-not-installed/);
+    expect((error as Error).message).toMatch(/^Prometheus metrics: .*npm install wssup-not-installed/);
     expect((error as { cause?: { code?: string } }).cause?.code).toBe('MODULE_NOT_FOUND');
   });
 
@@ -118,5 +118,18 @@ describe('assertOptionalPeerInstalled (looks a peer up without loading it)', () 
     expect(() =>
       assertOptionalPeerInstalled('redis', 'Cluster mode (a Redis slot store)', esmOnly),
     ).not.toThrow();
+  });
+});
+
+describe('MissingPeerError', () => {
+  // A feature's name may be singular or plural ("SVG charts", "Cluster mode"): the message
+  // names it without a verb that must agree with it ("Cluster mode … need" read wrong).
+  it.each([
+    ['redis', 'Cluster mode (a Redis slot store)'],
+    ['elkjs', 'SVG charts'],
+  ])('says what is missing and what to run, whatever the feature (%s)', (peer, feature) => {
+    expect(new MissingPeerError(peer, feature, undefined).message).toBe(
+      `${feature}: the optional peer dependency "${peer}" is not installed; run npm install ${peer}.`,
+    );
   });
 });
