@@ -8,7 +8,9 @@
  * - resolve the types of every subpath of `exports` with moduleResolution
  *   nodenext, node16 and bundler, and `import = require()` from a .cts file
  *   (three tsc programs, one per resolution, two at a time: each checks
- *   every library .d.ts again, most of this file's time);
+ *   every library .d.ts again, most of this file's time); and with node10
+ *   (`module: commonjs` in TypeScript 5), through typesVersions (a fourth,
+ *   short program: skipLibCheck);
  * - run it: a real socket through the app's own ws, every subpath through
  *   import() and require() (and no other path), and SVG charts without elkjs
  *   failing with WSSUP_MISSING_PEER;
@@ -100,9 +102,10 @@ describe('the packed package in a fresh app', () => {
    * One tsc program per moduleResolution, started as soon as the app is installed (the
    * tests run meanwhile) and two at a time (CI has two cores). Files that share compiler
    * options share a program: tsconfig.json (nodenext) is the strict app and subpaths.ts,
-   * tsconfig.node16.json is subpaths.ts and require-types.cts.
+   * tsconfig.node16.json is subpaths.ts and require-types.cts; tsconfig.node10.json
+   * (subpaths.ts) skips the library checks, so it is short.
    */
-  let typeChecks: Record<'nodenext' | 'node16' | 'bundler', Promise<Result>> | undefined;
+  let typeChecks: Record<'nodenext' | 'node16' | 'bundler' | 'node10', Promise<Result>> | undefined;
   const typeCheck = (resolution: keyof NonNullable<typeof typeChecks>): Promise<Result> => {
     if (typeChecks === undefined) throw new Error('the app was not installed (see beforeAll)');
     return typeChecks[resolution];
@@ -148,6 +151,7 @@ describe('the packed package in a fresh app', () => {
       nodenext: tscRun('tsconfig.json'),
       node16: tscRun('tsconfig.node16.json'),
       bundler: tscRun('tsconfig.bundler.json'),
+      node10: tscRun('tsconfig.node10.json'),
     };
   }, 120_000);
 
@@ -265,6 +269,14 @@ describe('the packed package in a fresh app', () => {
     },
     120_000,
   );
+
+  // An existing service on `module: commonjs` (TypeScript 5's default resolution, node10)
+  // reads no `exports`: without typesVersions every subpath but the root was TS2307. This
+  // program skips the library checks (skipLibCheck, as such apps do): resolution only.
+  it('the types of every subpath resolve with moduleResolution node10 (module commonjs, TypeScript 5)', async () => {
+    const check = await typeCheck('node10');
+    expect(errorsOf(check.stdout), check.stdout).toEqual([]);
+  }, 120_000);
 
   it('TypeScript CommonJS: import = require() type-checks with module nodenext, and node16 refuses it (TS1471), as the README says', async () => {
     // Under nodenext, require-types.cts is in the strict app's program, whose test wants no error in it.
