@@ -113,7 +113,7 @@ describe('the packed package in a fresh app', () => {
 
   beforeAll(async () => {
     app = mkdtempSync(join(tmpdir(), 'wssup-consumer-'));
-    // npm pack runs `prepare` (the build) first, as a publish would.
+    // npm pack runs `prepack` (the build) first, as a publish would.
     const pack = await run(npm, ['pack', '--json', '--pack-destination', app], root);
     expectSuccess(pack, 'npm pack');
     const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as [
@@ -289,6 +289,19 @@ describe('the packed package in a fresh app', () => {
       "require-types.cts TS1471 'ws-supervisor/client'",
     ]);
   }, 120_000);
+
+  // npm 11 lists a dependency's install-time scripts at every install ("1 package has install
+  // scripts not yet covered by allowScripts: ws-supervisor@0.1.0 (prepare: npm run build)"):
+  // the build is for the repository and for packing, never for an app that installs the package.
+  it('asks the app’s npm to run no script at install (no preinstall, install, postinstall or prepare)', () => {
+    const installed = JSON.parse(
+      readFileSync(join(app, 'node_modules', 'ws-supervisor', 'package.json'), 'utf8'),
+    ) as { scripts?: Record<string, string> };
+    const atInstall = ['preinstall', 'install', 'postinstall', 'prepare'].filter(
+      (name) => installed.scripts?.[name] !== undefined,
+    );
+    expect(atInstall).toEqual([]);
+  });
 
   it('ships what a user runs and nothing else: the compiled code with its types, the CLI and the reference server it serves, the docs', () => {
     const paths = packed.map((file) => file.path).sort();
