@@ -45,11 +45,14 @@ export class InvalidOptionError extends SupervisorError {
   readonly allowed: string;
   readonly received: unknown;
 
-  constructor(option: string, allowed: string, received: unknown) {
-    super(
-      'WSSUP_INVALID_OPTION',
-      `Invalid option "${option}": expected ${allowed}, received ${describeValue(received)}.`,
-    );
+  /** `receivedAs`: how the message names `received`, when its class alone would not say what is wrong. */
+  constructor(
+    option: string,
+    allowed: string,
+    received: unknown,
+    receivedAs: string = describeValue(received),
+  ) {
+    super('WSSUP_INVALID_OPTION', `Invalid option "${option}": expected ${allowed}, received ${receivedAs}.`);
     this.name = 'InvalidOptionError';
     this.option = option;
     this.allowed = allowed;

@@ -25,7 +25,7 @@ import type { ConnectionHandle } from './connection-handle.js';
 import { InvalidOptionError, type SupervisorError } from './errors.js';
 import type { DisposeInfo } from './events.js';
 import type { Refusal } from './refusal.js';
-import { isNoServerWebSocketServer } from './ws-server-shape.js';
+import { describeListeningServer, isNoServerWebSocketServer } from './ws-server-shape.js';
 
 /**
  * What `authenticate` returns: a user id; an object with one, an optional
@@ -393,6 +393,7 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
       'webSocketServer',
       'a ws WebSocketServer created with { noServer: true }',
       wss,
+      describeListeningServer(wss),
     );
   }
   // Issue 13 (3): ws applies the app's server's own maxPayload, so that is the limit in force.

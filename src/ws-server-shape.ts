@@ -5,6 +5,7 @@
  * ours refused it.
  */
 import type { WebSocketServer } from 'ws';
+import { describeValue } from './errors.js';
 
 /**
  * True for a WebSocketServer-like object created with `{ noServer: true }`:
@@ -19,5 +20,26 @@ export function isNoServerWebSocketServer(value: unknown): value is WebSocketSer
   const options = candidate.options;
   return (
     typeof options === 'object' && options !== null && (options as { noServer?: unknown }).noServer === true
+  );
+}
+
+/**
+ * How an error names a ws server made to listen by itself (`{ port }` or `{ server }`):
+ * "received a WebSocketServer" alone read as the right thing passed, so say how it was
+ * made and what to do instead. Undefined for anything else (the default naming applies).
+ */
+export function describeListeningServer(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const candidate = value as { handleUpgrade?: unknown; options?: unknown };
+  if (typeof candidate.handleUpgrade !== 'function') return undefined;
+  const options = candidate.options;
+  if (typeof options !== 'object' || options === null) return undefined;
+  const { server, port } = options as { server?: unknown; port?: unknown };
+  // ws fills in every option it knows, as null when not given.
+  const madeWith = server != null ? 'server' : port != null ? 'port' : undefined;
+  if (madeWith === undefined) return undefined;
+  return (
+    `${describeValue(value)} created with { ${madeWith} }, which completes handshakes itself: ` +
+    'create it with { noServer: true } and give your http server to attach()'
   );
 }

@@ -337,9 +337,17 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     onTestFinished(() => void wss.close());
     const error = thrownBy({ authenticate, webSocketServer: wss });
     expect(error).toMatchObject({ option: 'webSocketServer', received: wss });
-    // What was given is named by its class, so the message reads as the mistake it was.
+    // What was given is named by its class and how it was made, so the message reads as the
+    // mistake it was ("received a WebSocketServer" left a user sure they had passed the right thing).
     expect(error.message).toBe(
-      'Invalid option "webSocketServer": expected a ws WebSocketServer created with { noServer: true }, received a WebSocketServer.',
+      'Invalid option "webSocketServer": expected a ws WebSocketServer created with { noServer: true }, ' +
+        'received a WebSocketServer created with { server }, which completes handshakes itself: ' +
+        'create it with { noServer: true } and give your http server to attach().',
+    );
+    const listening = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    onTestFinished(() => void listening.close());
+    expect(thrownBy({ authenticate, webSocketServer: listening }).message).toContain(
+      'received a WebSocketServer created with { port }, which completes handshakes itself',
     );
     const own = new WebSocketServer({ noServer: true });
     onTestFinished(() => void own.close());
