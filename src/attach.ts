@@ -225,7 +225,7 @@ export function attachToServer(
   if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/') || /[?#]/.test(path))) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
-      `attach path must start with "/" and have no query or fragment (requests are routed by path), got ${String(path)}`,
+      `attach path must start with "/" and have no query or fragment (requests are routed by path), got ${describeValue(path)}`,
     );
   }
   if (path === undefined) {

@@ -5,7 +5,7 @@
  * the `retry-after=<seconds>` hint are a contract with the client helper.
  */
 import { STATUS_CODES } from 'node:http';
-import { SupervisorError } from './errors.js';
+import { describeValue, SupervisorError } from './errors.js';
 
 /** The statuses an app may refuse with. */
 export type RefusalStatus = 401 | 403 | 429 | 503;
@@ -45,7 +45,7 @@ export class Refusal extends Error {
     if (!refusalStatuses.has(status)) {
       throw new SupervisorError(
         'WSSUP_INVALID_ARGUMENT',
-        `a Refusal's status must be 401, 403, 429 or 503, got ${String(status)}`,
+        `a Refusal's status must be 401, 403, 429 or 503, got ${describeValue(status)}`,
       );
     }
     if (message !== undefined && typeof message !== 'string') {
@@ -55,7 +55,7 @@ export class Refusal extends Error {
     if (retryAfterMs !== undefined && !isDuration(retryAfterMs)) {
       throw new SupervisorError(
         'WSSUP_INVALID_ARGUMENT',
-        `a Refusal's retryAfterMs must be a finite number of milliseconds >= 0, got ${String(retryAfterMs)}`,
+        `a Refusal's retryAfterMs must be a finite number of milliseconds >= 0, got ${describeValue(retryAfterMs)}`,
       );
     }
     super(message ?? STATUS_CODES[status] ?? 'refused');

@@ -17,7 +17,7 @@
 import type { Books, UserRecord } from './books.js';
 import type { ClusterDelivery } from './cluster/cluster-sends.js';
 import type { ConnectionHandle } from './connection-handle.js';
-import { SupervisorError } from './errors.js';
+import { describeValue, SupervisorError } from './errors.js';
 import { checkData, checkSendOptions, type SendData } from './send-arguments.js';
 import { checkUserId } from './user-id.js';
 
@@ -91,7 +91,7 @@ function checkClose(code: unknown, reason: unknown): void {
     typeof code !== 'number' ||
     !(code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999))
   )
-    throw invalid(`close code must be 1000 or 3000-4999, got ${String(code)}`);
+    throw invalid(`close code must be 1000 or 3000-4999, got ${describeValue(code)}`);
   if (typeof reason !== 'string' || Buffer.byteLength(reason) > 123)
     throw invalid('close reason must be a string of at most 123 bytes');
 }

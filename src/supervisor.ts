@@ -26,7 +26,7 @@ import { createClusterHost } from './cluster/cluster-host.js';
 import { openSlotStore } from './cluster/open-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { createConnectionIds } from './connection-id.js';
-import { SupervisorError } from './errors.js';
+import { describeValue, SupervisorError } from './errors.js';
 import { SupervisorEvents } from './events.js';
 import { isolateInspect } from './inspect.js';
 import { resolveOptions, type SupervisorOptions } from './options.js';
@@ -475,7 +475,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     if (typeof shutdownOptions !== 'object' || shutdownOptions === null) {
       throw new SupervisorError(
         'WSSUP_INVALID_ARGUMENT',
-        `shutdown options must be an object { deadlineMs?, pace? }, got ${String(shutdownOptions)}`,
+        `shutdown options must be an object { deadlineMs?, pace? }, got ${describeValue(shutdownOptions)}`,
       );
     }
     refuseUnknownKeys(shutdownOptions, ['deadlineMs', 'pace'], 'shutdown options');
@@ -487,7 +487,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     if (!Number.isInteger(deadlineMs) || deadlineMs < 0 || deadlineMs > MAX_DEADLINE_MS) {
       throw new SupervisorError(
         'WSSUP_INVALID_ARGUMENT',
-        `deadlineMs must be an integer from 0 to ${MAX_DEADLINE_MS}, got ${deadlineMs}`,
+        `deadlineMs must be an integer from 0 to ${MAX_DEADLINE_MS}, got ${describeValue(deadlineMs)}`,
       );
     }
     const pace = shutdownPace(shutdownOptions.pace, deadlineMs);
@@ -586,7 +586,7 @@ function checkStatsOptions(options: unknown, known: readonly string[], what: str
   if (typeof options !== 'object' || options === null) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
-      `${what} options must be an object { ${known.join('?, ')}? }, got ${String(options)}`,
+      `${what} options must be an object { ${known.join('?, ')}? }, got ${describeValue(options)}`,
     );
   }
   refuseUnknownKeys(options, known, `${what} options`);
@@ -610,9 +610,11 @@ function shutdownPace(
   refuseUnknownKeys(pace, ['windowMs', 'batches'], 'pace');
   const { windowMs = Math.floor(deadlineMs / 2), batches = 10 } = pace as ShutdownPace;
   if (!Number.isInteger(windowMs) || windowMs < 0 || windowMs > deadlineMs)
-    throw invalid(`pace.windowMs must be an integer from 0 to deadlineMs (${deadlineMs}), got ${windowMs}`);
+    throw invalid(
+      `pace.windowMs must be an integer from 0 to deadlineMs (${deadlineMs}), got ${describeValue(windowMs)}`,
+    );
   if (!Number.isInteger(batches) || batches < 1 || batches > 10_000)
-    throw invalid(`pace.batches must be an integer from 1 to 10000, got ${batches}`);
+    throw invalid(`pace.batches must be an integer from 1 to 10000, got ${describeValue(batches)}`);
   if (batches === 1 || windowMs === 0) return undefined;
   return { batches, intervalMs: windowMs / batches };
 }

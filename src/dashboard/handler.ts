@@ -21,7 +21,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import { renderChart } from '../chart/index.js';
 import type { Clock } from '../clock.js';
-import { SupervisorError } from '../errors.js';
+import { describeValue, SupervisorError } from '../errors.js';
 import type { Supervisor } from '../supervisor.js';
 import { type Authorize, checkAccess } from './access.js';
 import { createActivityLog, statsView } from './activity.js';
@@ -129,7 +129,7 @@ function resolve(options: DashboardOptions) {
     const value = options[name] === undefined ? fallback : options[name];
     if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
       throw invalid(
-        `createDashboard: ${name} must be an integer from ${min} to ${max}, got ${String(value)}`,
+        `createDashboard: ${name} must be an integer from ${min} to ${max}, got ${describeValue(value)}`,
       );
     }
     return value as number;

@@ -168,7 +168,7 @@ describe('Refusal (item 3)', () => {
   it.each([
     [[400], /status must be 401, 403, 429 or 503, got 400/],
     [[500], /got 500/],
-    [['403'], /got 403/],
+    [['403'], /got "403"/], // the string, quoted: "got 403" looked like a valid status
     [[403, 42], /message must be a string/],
     [[429, 'x', { retryAfterMs: -1 }], /retryAfterMs must be a finite number/],
     [[429, 'x', { retryAfterMs: Number.NaN }], /retryAfterMs must be a finite number/],
