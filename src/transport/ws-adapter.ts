@@ -19,7 +19,7 @@ import { connectionMachine } from '../../machines/connection.machine.js';
 import type { ConnectionEvent, RefusalReason, TransportEventSource } from '../../machines/events.js';
 import type { Books } from '../books.js';
 import type { ConnectionHandle } from '../connection-handle.js';
-import { AppHookError, SupervisorError } from '../errors.js';
+import { AppHookError, describeValue, SupervisorError } from '../errors.js';
 import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../options.js';
 import { closeCodeFor, closeReason, retryAfterSeconds } from '../refusal.js';
 import { createSafely } from '../safely.js';
@@ -490,7 +490,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     if (!isAppCloseCode(code)) {
       throw new SupervisorError(
         'WSSUP_INVALID_ARGUMENT',
-        `close code must be 1000 or 3000-4999, got ${code}`,
+        `close code must be 1000 or 3000-4999, got ${describeValue(code)}`,
       );
     }
     if (typeof reason !== 'string' || Buffer.byteLength(reason) > 123) {

@@ -709,6 +709,24 @@ describe('bad arguments to the connection handle', () => {
     await expectAllRefusedAndStillOpen(t, ws, outcomes, 12);
   });
 
+  it('close() with a code given as a string names it in quotes (got "4000" read as a valid code)', async () => {
+    let message = '';
+    const t = await scripted((connection) => {
+      try {
+        connection.close('4000' as unknown as number);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      connection.send('still open');
+    });
+    const ws = await connect(t.url('string-code'));
+    ws.send('go');
+    expect(await nextMessage(ws)).toBe('still open');
+    expect(message).toBe('close code must be 1000 or 3000-4999, got "4000"');
+    ws.close();
+    await allDisposed(t.supervisor);
+  });
+
   it('send() with data that is not a string, Buffer, ArrayBuffer or view, or bad options, throws WSSUP_INVALID_ARGUMENT and sends nothing', async () => {
     const outcomes: Record<string, string> = {};
     const t = await scripted((connection) => {
