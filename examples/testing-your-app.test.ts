@@ -4,10 +4,10 @@
  * take minutes (idle eviction, heartbeats). The README's "Testing your app"
  * quotes the regions below (test/examples/readme-snippets.test.ts).
  *
- *   npm run build && npx vitest run examples/testing-your-app.test.ts
+ *   npm run example:testing-your-app
  *
  * It imports `ws-supervisor` by name, as your tests will: here that resolves to
- * this package's dist/ (hence the build; `npm test` builds first).
+ * this package's dist/, so the script builds first (as `npm test` does).
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
