@@ -2,7 +2,9 @@ import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    // examples/*.test.ts are examples too (testing-your-app.test.ts: how a user tests an app),
+    // run here as any test; they import the package by name, from dist/ (npm test builds first).
+    include: ['test/**/*.test.ts', 'examples/**/*.test.ts'],
     // The heavy adversarial variants (thousands of sockets, fd exhaustion) run
     // only under `npm run test:adversarial` (vitest.adversarial.config.ts).
     exclude: [...configDefaults.exclude, 'test/**/*.heavy.test.ts'],

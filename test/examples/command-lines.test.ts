@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { runProgram } from '../helpers/process.js';
 
 const examples = readdirSync(new URL('../../examples/', import.meta.url))
-  .filter((name) => name.endsWith('.ts'))
+  // A test file among the examples (testing-your-app.test.ts) is not a program: vitest runs it.
+  .filter((name) => name.endsWith('.ts') && !name.endsWith('.test.ts'))
   .map((name) => name.replace(/\.ts$/, ''));
 
 const noStackTrace = /^\s+at /m;

@@ -331,6 +331,31 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     expect(error.message).toContain(allowed);
   });
 
+  // A user wiring a test clock: "received an object" did not say which part of it was wrong.
+  it.each<[string, unknown, string]>([
+    [
+      "@sinonjs/fake-timers' clock, whose now is a number",
+      { setTimeout() {}, clearTimeout() {}, now: 1_000 },
+      'received an object (its now is 1000, not a function).',
+    ],
+    [
+      'a clock without clearTimeout',
+      { setTimeout() {} },
+      'received an object (its clearTimeout is undefined).',
+    ],
+    [
+      'the class instead of an instance',
+      SimulatedClock,
+      'received a function (a clock is an object, e.g. new SimulatedClock(), not a class or a function).',
+    ],
+  ])('clock: %s, says what is wrong with it', (_name, clock, ending) => {
+    const error = thrownBy({ authenticate, clock });
+    expect(error).toMatchObject({ option: 'clock', received: clock });
+    expect(error.message).toBe(
+      `Invalid option "clock": expected an object with setTimeout and clearTimeout, and now() if any, ${ending}`,
+    );
+  });
+
   it('a WebSocketServer that does its own handshakes', () => {
     const httpServer = createServer();
     const wss = new WebSocketServer({ server: httpServer });

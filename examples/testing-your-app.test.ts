@@ -1,0 +1,215 @@
+/**
+ * Testing your own service built on ws-supervisor, with vitest: a real `ws`
+ * server on port 0, real `ws` clients, and simulated time for the rules that
+ * take minutes (idle eviction, heartbeats). The README's "Testing your app"
+ * quotes the regions below (test/examples/readme-snippets.test.ts).
+ *
+ *   npm run example:testing-your-app
+ *
+ * It imports `ws-supervisor` by name, as your tests will: here that resolves to
+ * this package's dist/, so the script builds first (as `npm test` does).
+ */
+import { once } from 'node:events';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect, it, onTestFailed, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
+import {
+  createSupervisor,
+  type Supervisor,
+  type SupervisorEventMap,
+  type SupervisorEventName,
+  type SupervisorOptions,
+} from 'ws-supervisor';
+import { SimulatedClock } from 'xstate';
+
+// #region app
+// The app under test (in your repo, your own module): a token per user, and a
+// JSON protocol: {"say": text} is answered {"from": user, "said": text}; anything
+// else closes the connection with 4100. Tests pass what they change (a clock, limits).
+const users: Record<string, string> = { 'token-alice': 'alice', 'token-bob': 'bob' };
+
+function createChat(overrides: Partial<SupervisorOptions> = {}): Supervisor {
+  return createSupervisor({
+    preset: 'production',
+    authenticate: (request) => {
+      const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
+      return users[token ?? ''] ?? null; // null: HTTP 401
+    },
+    onMessage: (connection, data) => {
+      let message: { say?: unknown };
+      try {
+        message = JSON.parse(data.toString());
+      } catch {
+        connection.close(4100, 'expected JSON');
+        return;
+      }
+      connection.send(JSON.stringify({ from: connection.userId, said: message.say }));
+    },
+    ...overrides,
+  });
+}
+// #endregion app
+
+// #region harness
+/** Your app on a real HTTP server on port 0; after the test, shut down and check that nothing leaked. */
+async function startChat(overrides: Partial<SupervisorOptions> = {}) {
+  const supervisor = createChat(overrides);
+  const server = createServer();
+  supervisor.attach(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  // A test that waits for an event that never comes times out and says nothing: print what happened.
+  const seen: string[] = [];
+  for (const name of ['admitted', 'rejected', 'evicted', 'disposed'] as const) {
+    supervisor.on(name, (event) => seen.push(`${name} ${JSON.stringify(event)}`));
+  }
+  onTestFailed(() => console.log(`what the supervisor did:\n${seen.join('\n')}`));
+  onTestFinished(async () => {
+    const stopped = supervisor.shutdown();
+    // On a SimulatedClock the shutdown's deadline is simulated too: move the clock past it,
+    // or a client that never answers the 1001 holds shutdown() until the test times out.
+    if (overrides.clock instanceof SimulatedClock)
+      overrides.clock.increment(supervisor.options.drainTimeoutMs);
+    await stopped;
+    server.close();
+    // The leak check: every actor agrees with the books, and nothing is held.
+    expect(supervisor.audit().mismatches).toEqual([]);
+    const stats = supervisor.stats();
+    expect(stats.connections).toBe(0);
+    expect(stats.counters.disposed).toBe(stats.counters.admitted);
+    expect(
+      Object.values(stats.resources).every((held) => held === 0),
+      JSON.stringify(stats.resources),
+    ).toBe(true);
+  });
+  return { supervisor, url: (token: string) => `ws://127.0.0.1:${port}/?token=${token}` };
+}
+
+/** A client, open; terminated after the test whatever happens. */
+async function open(url: string, options?: WebSocket.ClientOptions): Promise<WebSocket> {
+  const ws = new WebSocket(url, options);
+  onTestFinished(() => ws.terminate());
+  await once(ws, 'open'); // rejects on 'error', e.g. an upgrade refused with 401
+  return ws;
+}
+/** The answer to an upgrade the server must refuse (its status, headers and body); fails if it opens. */
+async function refusal(url: string): Promise<IncomingMessage> {
+  // No terminate() after the test: on a socket still connecting, ws reports that as an 'error'.
+  const ws = new WebSocket(url);
+  ws.on('open', () => ws.emit('error', new Error(`expected ${url} to be refused, but it opened`)));
+  // With this listener, ws hands over the response instead of an 'error' ("Unexpected server response").
+  const [, response] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
+  response.resume(); // the body, e.g. "user has reached the maximum number of connections (2)"
+  return response;
+}
+// #endregion harness
+
+// #region events
+/** The supervisor's next `name` event (that `matches`): call it before what causes the event. */
+function nextEvent<K extends SupervisorEventName>(
+  supervisor: Supervisor,
+  name: K,
+  matches: (event: SupervisorEventMap[K]) => boolean = () => true,
+): Promise<SupervisorEventMap[K]> {
+  return new Promise((resolve) => {
+    const off = supervisor.on(name, (event) => {
+      if (matches(event)) {
+        off();
+        resolve(event);
+      }
+    });
+  });
+}
+// #endregion events
+
+// #region protocol
+it('answers {"say"} and closes with 4100 on anything but JSON', async () => {
+  const { supervisor, url } = await startChat();
+  const admitted = nextEvent(supervisor, 'admitted');
+  const ws = await open(url('token-alice'));
+  const { connectionId } = await admitted;
+
+  ws.send(JSON.stringify({ say: 'hi' }));
+  const [reply] = await once(ws, 'message');
+  expect(JSON.parse(String(reply))).toEqual({ from: 'alice', said: 'hi' });
+
+  const disposed = nextEvent(supervisor, 'disposed', (event) => event.connectionId === connectionId);
+  ws.send('not json');
+  const [code, reason] = await once(ws, 'close');
+  expect([code, String(reason)]).toEqual([4100, 'expected JSON']);
+  // The client's close can come before the server has let go of the socket: wait for `disposed`.
+  expect(await disposed).toMatchObject({ reason: 'app-close', closeCode: 4100 });
+  expect(supervisor.stats().connections).toBe(0);
+});
+// #endregion protocol
+
+// #region limit
+it('refuses a user at the limit with HTTP 429 and a Retry-After', async () => {
+  const { supervisor, url } = await startChat({ maxConnectionsPerUser: 2 });
+  await open(url('token-bob'));
+  await open(url('token-bob'));
+  const rejected = nextEvent(supervisor, 'rejected');
+  const response = await refusal(url('token-bob'));
+  expect(response.statusCode).toBe(429);
+  expect(response.headers['retry-after']).toBe('5');
+  expect(await rejected).toMatchObject({ reason: 'user-limit', userId: 'bob', status: 429 });
+  expect(supervisor.userStats('bob')).toMatchObject({ live: 2, limit: 2 });
+});
+// #endregion limit
+
+// #region idle
+it('evicts an idle connection with 4001 after idleTimeoutMs of simulated time', async () => {
+  const clock = new SimulatedClock();
+  const { supervisor, url } = await startChat({
+    clock,
+    maxConnectionsPerUser: 1, // eviction starts at T = ceil(evictionThreshold × limit) live connections: 1
+    heartbeatIntervalMs: 3_600_000, // one rule per test: no ping (and no pong to wait for) in these 7.5 minutes
+  });
+  const { idleTimeoutMs } = supervisor.options; // 5 minutes, not one of them waited for
+  const ws = await open(url('token-alice'));
+
+  clock.increment(idleTimeoutMs / 2);
+  ws.send(JSON.stringify({ say: 'still here' }));
+  await once(ws, 'message'); // the server has seen the message: activity, stamped on the clock
+  clock.increment(idleTimeoutMs / 2);
+  expect(supervisor.userStats('alice')).toMatchObject({ live: 1, idle: 0 });
+
+  const evicted = nextEvent(supervisor, 'evicted');
+  const disposed = nextEvent(supervisor, 'disposed');
+  const closed = once(ws, 'close');
+  clock.increment(idleTimeoutMs / 2); // quiet for idleTimeoutMs: evicted in this call
+  // increment() has run the due delays and what they decided (the eviction, its event) when it
+  // returns; what goes over the network (the 4001 reaching the client) comes later: await it.
+  expect(supervisor.userStats('alice')).toMatchObject({ live: 0, draining: 1 });
+  expect(await evicted).toMatchObject({ userId: 'alice', cause: 'idle' });
+  const [code, reason] = await closed;
+  expect([code, String(reason)]).toEqual([4001, 'evicted: idle']);
+  expect(await disposed).toMatchObject({ reason: 'evicted', closeCode: 4001 });
+});
+// #endregion idle
+
+// #region heartbeat
+it('terminates a peer that stops answering pings, by the next heartbeat', async () => {
+  const clock = new SimulatedClock();
+  const { supervisor, url } = await startChat({ clock });
+  const { heartbeatIntervalMs } = supervisor.options;
+  const live = await open(url('token-alice'));
+  const dead = await open(url('token-bob'), { autoPong: false }); // a peer that is gone
+
+  const pinged = once(live, 'ping');
+  clock.increment(heartbeatIntervalMs); // both are pinged
+  await pinged;
+  live.send(JSON.stringify({ say: 'pong went first' })); // same socket, so its pong is ahead:
+  await once(live, 'message'); // once this is answered, the server has the pong
+
+  const disposed = nextEvent(supervisor, 'disposed');
+  const closed = once(dead, 'close');
+  clock.increment(heartbeatIntervalMs); // no pong from bob: terminated, no close frame
+  expect(supervisor.userStats('bob')).toBeUndefined(); // disposed in this call: its slot is free
+  expect(await disposed).toMatchObject({ userId: 'bob', reason: 'dead-peer' });
+  expect((await closed)[0]).toBe(1006);
+  expect(live.readyState).toBe(WebSocket.OPEN);
+});
+// #endregion heartbeat
