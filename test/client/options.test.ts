@@ -15,6 +15,7 @@ import {
   SupervisorError,
   type WebSocketConstructorLike,
 } from '../../src/client/index.js';
+import { resolveClientOptions } from '../../src/client/options.js';
 import { expectReleased, startClient } from './helpers.js';
 
 const WS: WebSocketConstructorLike = WebSocket;
@@ -98,6 +99,16 @@ describe('createClient() options', () => {
       `\`{ baseMs: ${backoff.baseMs}, capMs: ${backoff.capMs}, factor: ${backoff.factor} }\``,
     );
     for (const [name, value] of Object.entries(timings)) expect(said[name], name).toBe(String(value));
+  });
+
+  it('keeps capMs at least baseMs: a baseMs above the default cap, without a capMs, is the cap too', () => {
+    const resolve = (backoff: object) =>
+      resolveClientOptions({ url, WebSocket: WS, backoff }).machine.backoff;
+    expect(resolve({ baseMs: 60_000 })).toEqual({ baseMs: 60_000, capMs: 60_000, factor: 2 });
+    expect(resolve({ baseMs: 1_000 })).toEqual({ baseMs: 1_000, capMs: 30_000, factor: 2 });
+    expect(resolve({ baseMs: 1_000, capMs: 1_000 })).toEqual({ baseMs: 1_000, capMs: 1_000, factor: 2 });
+    // A cap given below the base is refused (the table above), not raised.
+    expect(() => resolve({ baseMs: 60_000, capMs: 30_000 })).toThrow(InvalidOptionError);
   });
 
   it('documents its defaults', () => {

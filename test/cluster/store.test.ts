@@ -427,6 +427,38 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     await store.stop(); // idempotent
     await expect(store.admit('ann', 'c1', 3, 3)).rejects.toMatchObject({ code: 'WSSUP_SHUTTING_DOWN' });
   });
+
+  it('start() twice is WSSUP_INVALID_ARGUMENT; stop() during start() waits for it, which gives up (WSSUP_SHUTTING_DOWN) and leaves no lease', async () => {
+    const events = { evictionOrdered: () => {}, incarnationChanged: () => {} };
+    const keyPrefix = freshPrefix();
+    const started = createRedisSlotStore({ redis: redis.current.url, keyPrefix });
+    onTestFinished(() => started.stop());
+    const first = started.start(events);
+    await expect(started.start(events)).rejects.toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });
+    await first; // the first start() is not disturbed by the second
+
+    const interrupted = createRedisSlotStore({ redis: redis.current.url, keyPrefix, nodeId: 'interrupted' });
+    const starting = interrupted.start(events);
+    const settled = starting.then(
+      () => 'resolved',
+      (error: { code?: string }) => error.code,
+    );
+    let startSettledFirst = false;
+    await interrupted.stop().then(async () => {
+      // stop() resolved only after the start() it interrupted had settled.
+      startSettledFirst = (await Promise.race([settled, Promise.resolve('pending')])) !== 'pending';
+    });
+    expect(startSettledFirst).toBe(true);
+    expect(await settled).toBe('WSSUP_SHUTTING_DOWN');
+    // It took no lease: the registry knows only the first store's.
+    const registered = (await redis.current.command(
+      'HVALS',
+      `${keyPrefix}:{nodes}:incarnations`,
+    )) as string[];
+    expect(registered).not.toContain('interrupted');
+    expect(registered).toHaveLength(1);
+    await expect(interrupted.admit('ann', 'c1', 3, 3)).rejects.toMatchObject({ code: 'WSSUP_SHUTTING_DOWN' });
+  });
 });
 
 describe('Redis slot store without the redis package', () => {
