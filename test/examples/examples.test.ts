@@ -155,6 +155,34 @@ describe('reference server (npm start)', () => {
     expect(program.errorOutput()).toMatch(/cannot listen: .*EADDRINUSE/);
   });
 
+  it('warns on stderr when it listens beyond loopback without a dashboard token, and only then', async () => {
+    const start = async (args: string[]) => {
+      const program = runProgram(script, ['--port', '0', ...args]);
+      await program.waitFor(/listening on ws:\/\//);
+      program.child.kill('SIGTERM');
+      expect(await program.exited).toBe(0);
+      return program.errorOutput();
+    };
+    const warning = /warning: listening on 0\.0\.0\.0 without --dashboard-token: .* open to anyone/;
+    expect(await start(['--host', '0.0.0.0'])).toMatch(warning);
+    expect(await start(['--host', '0.0.0.0', '--dashboard-token', 's3cret'])).not.toMatch(/warning/);
+    for (const loopback of [[], ['--host', '127.0.0.2'], ['--host', 'localhost'], ['--host', '::1']]) {
+      expect(await start(loopback), loopback.join(' ')).not.toMatch(/warning/);
+    }
+  });
+
+  it('follows an error in the flags themselves with the usage, and a value the supervisor refuses with none', async () => {
+    for (const args of [['--no-such-flag'], ['--port', 'abc'], ['--host', ''], ['--node-id', 'a']]) {
+      const program = runProgram(script, args);
+      expect(await program.exited, args.join(' ')).toBe(2);
+      expect(program.errorOutput(), args.join(' ')).toMatch(/^error: .*\n\nUsage: npm start -- \[options\]/);
+    }
+    const refused = runProgram(script, ['--max-per-user', '0']);
+    expect(await refused.exited).toBe(2);
+    expect(refused.errorOutput()).toMatch(/^error: --max-per-user: /);
+    expect(refused.errorOutput()).not.toMatch(/Usage:/);
+  });
+
   it('runs as `ws-supervisor serve`', async () => {
     const version = runProgram('dist/src/cli.js', ['--version']);
     expect(await version.exited).toBe(0);

@@ -93,6 +93,13 @@ describe('GET /healthz and GET /readyz', () => {
     expect(server.supervisor.stats().connections).toBe(1); // still draining
     expect(await fetchReply(server, '/healthz')).toMatchObject({ status: 200, body: 'ok\n' });
     expect(await fetchReply(server, '/readyz')).toMatchObject({ status: 503, body: 'shutting-down\n' });
+    // The port stays open while it drains, and a new upgrade is refused with 503.
+    const refused = new WebSocket(`${server.url}/?user=bob`);
+    refused.on('error', () => {});
+    onTestFinished(() => refused.terminate());
+    const [, response] = (await once(refused, 'unexpected-response')) as [unknown, IncomingMessage];
+    expect(response.statusCode).toBe(503);
+    response.resume();
     silent.destroy();
     await closed;
   });
@@ -157,6 +164,27 @@ describe.runIf(hasRedis)('GET /readyz through a Redis outage', () => {
     }, ioWait);
     expect(server.supervisor.stats().cluster?.breaker).toBe('closed');
     await connect(server, 'bob');
+  });
+
+  it('GET /stats?cluster=1: the totals plus global, read from Redis; 503 while Redis does not answer', async () => {
+    const { server, redis } = await startNode('local');
+    await connect(server, 'ann');
+    const answered = await fetchReply(server, '/stats?cluster=1');
+    expect(answered.status).toBe(200);
+    expect(JSON.parse(answered.body)).toMatchObject({
+      connections: 1,
+      global: { nodes: [{ nodeId: 'n1' }], users: 1, connections: 1 },
+    });
+    await redis.pause();
+    try {
+      const away = await fetchReply(server, '/stats?cluster=1');
+      expect(away.status).toBe(503);
+      expect(JSON.parse(away.body).error).toMatch(/^SlotStoreUnavailableError: /);
+      // The totals of this process stay served: they read no store.
+      expect((await fetchReply(server, '/stats')).status).toBe(200);
+    } finally {
+      redis.resume();
+    }
   });
 
   it("'local': 200 all through the outage (upgrades are admitted on this process's limit)", async () => {
