@@ -5,8 +5,12 @@
  * `Origin` header. Real `ws` clients send the header (`{ origin }`); a
  * forbidden origin is refused before `authenticate`, with nothing allocated.
  */
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
 import { InvalidOptionError, resolveOptions } from '../../src/index.js';
 import { registerMetrics } from '../../src/metrics/index.js';
 import { parseExposition } from '../helpers/prometheus.js';
@@ -155,5 +159,25 @@ describe('allowedOrigins', () => {
     noOrigin.close();
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
+  });
+});
+
+// The README's "Coming from Socket.IO" says why allowedOrigins is needed there: in Socket.IO 4.8
+// `cors.origin` sets CORS headers on HTTP requests only, and an upgrade from any origin connects.
+describe('Socket.IO 4.8, for comparison', () => {
+  it('cors.origin does not refuse a WebSocket upgrade from another origin', async () => {
+    const { Server } = await import('socket.io');
+    const http = createServer();
+    const io = new Server(http, { cors: { origin: app }, transports: ['websocket'] });
+    onTestFinished(() => new Promise<void>((resolve) => void io.close(() => resolve())));
+    http.listen(0, '127.0.0.1');
+    await once(http, 'listening');
+    const { port } = http.address() as AddressInfo;
+    const url = `ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`;
+    const foreign = new WebSocket(url, { origin: 'https://evil.example' });
+    onTestFinished(() => foreign.terminate());
+    // Engine.IO's open packet: the handshake was accepted, not just the TCP connection.
+    const [data] = (await once(foreign, 'message')) as [Buffer];
+    expect(data.toString()).toMatch(/^0\{"sid":/);
   });
 });
