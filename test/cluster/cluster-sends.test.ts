@@ -177,8 +177,12 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
     const message = (to: number, text: string) =>
       JSON.stringify({ kind: 'send', nodeId: 'node-1', incarnation: to, userId: 'ann', text });
     await redis.current.command('SPUBLISH', channel, message(incarnation - 1, 'stale'));
+    // A kind this version does not know (a later version's) is dropped, as its reader would drop ours.
+    const unknownKind = { ...JSON.parse(message(incarnation, 'unknown kind')), kind: 'sendLater' };
+    await redis.current.command('SPUBLISH', channel, JSON.stringify(unknownKind));
     await redis.current.command('SPUBLISH', channel, message(incarnation, 'current'));
     await vi.waitFor(() => expect(got).toEqual(['current']), ioWait);
+    expect(node(c, 1).errors).toEqual([]);
     // No connectionId: a node of an earlier version, which reads only eviction orders, drops it.
     expect(JSON.parse(message(incarnation, 'x'))).not.toHaveProperty('connectionId');
   });
