@@ -114,8 +114,8 @@ const KNOWN_OPTIONS: readonly (keyof DashboardOptions)[] = [
 
 const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
 
-/** The options, defaults applied; a bad one throws before anything is allocated. */
-function resolve(options: DashboardOptions) {
+/** The options, defaults applied; a bad one throws before anything is allocated. Exported for the README table test. */
+export function resolveDashboardOptions(options: DashboardOptions) {
   if (typeof options !== 'object' || options === null)
     throw invalid('createDashboard: options must be an object');
   // As createSupervisor() does: a typo must not silently fall back to a default.
@@ -209,7 +209,7 @@ const clockNow = (clock: Clock | undefined): (() => number) | undefined => {
  * ```
  */
 export function createDashboard(supervisor: Supervisor, options: DashboardOptions = {}): Dashboard {
-  const settings = resolve(options);
+  const settings = resolveDashboardOptions(options);
   checkSupervisor(supervisor);
   const { basePath, authorize, onError, maxUsers, maxStreams } = settings;
   const log = createActivityLog(supervisor, settings.activityCapacity);

@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ClientCloseCodes, CloseCodes, closeKindOf, dispositionOf } from '../../machines/index.js';
 import type { ClientEvents } from '../../src/client/index.js';
+import { resolveDashboardOptions } from '../../src/dashboard/handler.js';
 import {
   type AdmittedEvent,
   type CapacityEvent,
@@ -372,5 +373,44 @@ describe("the README's row of the onClose hook", () => {
     );
     const documented = (row?.[0]?.match(/\{([^}]*)\}/)?.[1] ?? '').split(',').map((field) => field.trim());
     expect(documented.sort()).toEqual(fields.sort());
+  });
+});
+
+describe("the README's table of the dashboard's options", () => {
+  const rows = tableAfter('## Dashboard');
+
+  it('names every option createDashboard() takes, and no other', () => {
+    let allowed = '';
+    try {
+      resolveDashboardOptions({ notAnOption: 1 } as never);
+    } catch (error) {
+      allowed = /\(allowed: ([^)]*)\)/.exec((error as Error).message)?.[1] ?? '';
+    }
+    expect(allowed).not.toBe('');
+    expect(rows.map(([name = '']) => names(name)[0]).sort()).toEqual(allowed.split(', ').sort());
+  });
+
+  it('gives each default the options resolve to', () => {
+    const resolved = resolveDashboardOptions({}) as unknown as Record<string, unknown>;
+    const said = Object.fromEntries(rows.map(([name = '', value = '']) => [names(name)[0], value]));
+    expect(said.basePath).toBe(`\`'${resolved.basePath}'\``);
+    expect(resolved.authorize).toBeUndefined();
+    expect(said.authorize).toMatch(/^none/);
+    expect(said.onError).toBe('`console.error`');
+    expect(resolved.clock).toBeUndefined();
+    expect(said.clock).toBe('real timers');
+    for (const name of [
+      'maxStreams',
+      'pollMs',
+      'batchMs',
+      'keepAliveMs',
+      'activityCapacity',
+      'maxUsers',
+      'trackedUsers',
+    ]) {
+      expect(said[name], name).toBe(String(resolved[name]));
+    }
+    // "at least maxUsers": a smaller trackedUsers is raised to it.
+    expect(resolveDashboardOptions({ maxUsers: 80, trackedUsers: 10 })).toMatchObject({ trackedUsers: 80 });
   });
 });
