@@ -7,12 +7,14 @@
  * incarnations a process may still release. Each failure names the doc's line.
  */
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { createCountingClock } from '../../src/clock.js';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
 import { connectTimeoutMs, silentSocketMs } from '../../src/cluster/redis-client.js';
 import { Deadlines } from '../../src/cluster/redis-deadlines.js';
-import type { RedisSlotStore } from '../../src/cluster/redis-store.js';
+import { createRedisSlotStore, type RedisSlotStore } from '../../src/cluster/redis-store.js';
+import { resolveStoreOptions } from '../../src/cluster/redis-store-input.js';
 import { freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
 
 const root = new URL('../../', import.meta.url);
@@ -221,6 +223,24 @@ describe('docs/cluster-store.md against the code', () => {
         `the breaker section does not say it lets a call through after ${constant('HALF_OPEN_AFTER_MS')} ms`,
       );
     expect(wrong).toEqual([]);
+  });
+
+  it('states the defaults of createRedisSlotStore() alone, and the node id of the cluster option', () => {
+    const page = read('docs/cluster-store.md');
+    expect(page).toContain('`createRedisSlotStore()` alone takes `nodeId`, `leaseTtlMs`,');
+    expect(page).toContain('and `commandTimeoutMs` (500, whatever the TTL)');
+    expect(page).toContain('(`createRedisSlotStore()` alone: a random UUID)');
+    for (const leaseTtlMs of [900, 15_000, 60_000]) {
+      const store = resolveStoreOptions({ redis: 'redis://127.0.0.1:1', leaseTtlMs });
+      expect(store.commandTimeoutMs, `leaseTtlMs ${leaseTtlMs}`).toBe(500);
+    }
+    const { nodeId } = createRedisSlotStore({ redis: 'redis://127.0.0.1:1' }); // nothing connects before start()
+    expect(nodeId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const twice = [1, 2].map(() => createRedisSlotStore({ redis: 'redis://127.0.0.1:1' }).nodeId);
+    expect(twice[0]).not.toBe(twice[1]);
+    expect(resolveClusterOptions({ redis: 'redis://127.0.0.1:1' }).nodeId).toBe(
+      `${hostname()}:${process.pid}`,
+    );
   });
 
   it('states the deadlines the connection derives from commandTimeoutMs', () => {
