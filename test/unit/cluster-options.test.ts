@@ -81,6 +81,23 @@ describe('cluster option', () => {
     expect(error.message).toMatch(/a third of cluster\.leaseTtlMs/);
   });
 
+  it('accepts the bounds the README gives, at their edges', () => {
+    const cluster = {
+      redis: url,
+      nodeId: `${'n'.repeat(60)}.:_-`,
+      keyPrefix: 'p'.repeat(64),
+      leaseTtlMs: 2 ** 31 - 1,
+      reaperIntervalMs: 100,
+      commandTimeoutMs: 60_000,
+    };
+    expect(resolveOptions({ authenticate, cluster }).cluster).toMatchObject(cluster);
+    expect(resolveOptions({ authenticate, cluster: { redis: url, leaseTtlMs: 300 } }).cluster).toMatchObject({
+      leaseTtlMs: 300,
+      commandTimeoutMs: 100,
+      reaperIntervalMs: 300,
+    });
+  });
+
   it('takes a slot store of the app’s own instead of redis', () => {
     const store = new MemoryBook(() => 0).store('n', 1_000);
     expect(resolveOptions({ authenticate, cluster: { store } }).cluster?.store).toBe(store);
@@ -108,6 +125,20 @@ describe('cluster option', () => {
     ['a fractional lease', { redis: url, leaseTtlMs: 1000.5 }, 'cluster.leaseTtlMs'],
     ['a reaper interval below 100 ms', { redis: url, reaperIntervalMs: 50 }, 'cluster.reaperIntervalMs'],
     ['a command timeout of 0', { redis: url, commandTimeoutMs: 0 }, 'cluster.commandTimeoutMs'],
+    // The README's bounds: names of at most 64 characters, delays a timer can hold, a timeout of at most 60 s.
+    ['a node id of 65 characters', { redis: url, nodeId: 'n'.repeat(65) }, 'cluster.nodeId'],
+    ['a key prefix of 65 characters', { redis: url, keyPrefix: 'p'.repeat(65) }, 'cluster.keyPrefix'],
+    ['a lease above 2^31 - 1 ms', { redis: url, leaseTtlMs: 2 ** 31 }, 'cluster.leaseTtlMs'],
+    [
+      'a reaper interval above 2^31 - 1 ms',
+      { redis: url, reaperIntervalMs: 2 ** 31 },
+      'cluster.reaperIntervalMs',
+    ],
+    [
+      'a command timeout above 60 s, however long the lease',
+      { redis: url, leaseTtlMs: 600_000, commandTimeoutMs: 60_001 },
+      'cluster.commandTimeoutMs',
+    ],
     ['an unknown policy', { redis: url, onStoreUnavailable: 'queue' }, 'cluster.onStoreUnavailable'],
     // null is a value, not an absent field: it must not become the default.
     ['a null node id', { redis: url, nodeId: null }, 'cluster.nodeId'],
