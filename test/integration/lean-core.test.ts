@@ -8,6 +8,10 @@
  *     shutdown ends it;
  *   - audit() agrees with the books after every kind of ending.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import type { InspectionEvent } from 'xstate';
 import type { UserStats } from '../../src/index.js';
@@ -238,5 +242,65 @@ describe('audit()', () => {
     await allDisposed(t.supervisor);
     expectAgreement();
     expectNoLeaks(t.supervisor);
+  });
+});
+
+// The README ("Running several processes"): without the cluster option nothing changes and no
+// Redis client is loaded. A resolve hook in a child process refuses `redis`: a supervisor without
+// `cluster` serves a real socket all the same, and one with it hits the hook (the hook works).
+describe('redis, loaded only in cluster mode', () => {
+  const program = (cluster: boolean) => `
+    import { register } from 'node:module';
+    register('data:text/javascript,' + encodeURIComponent(
+      "export async function resolve(specifier, context, next) {" +
+      " if (specifier === 'redis' || specifier.startsWith('@redis/')) throw new Error('redis was loaded');" +
+      " return next(specifier, context); }"));
+    const { createServer } = await import('node:http');
+    const { once } = await import('node:events');
+    const { default: WebSocket } = await import('ws');
+    const { createSupervisor } = await import(${JSON.stringify(new URL('../../dist/src/index.js', import.meta.url).href)});
+    const errors = [];
+    const supervisor = createSupervisor({
+      preset: 'test',
+      authenticate: () => 'ann',
+      onMessage: (connection, data) => connection.send(data),
+      onError: (error) => errors.push(String(error.cause ?? error)),
+      ${cluster ? "cluster: { redis: 'redis://127.0.0.1:1', onStoreUnavailable: 'local' }," : ''}
+    });
+    const server = createServer();
+    supervisor.attach(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const ws = new WebSocket('ws://127.0.0.1:' + server.address().port + '/');
+    await once(ws, 'open');
+    ws.send('hello');
+    const [echo] = await once(ws, 'message');
+    for (let i = 0; i < 100 && ${cluster} && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    ws.close();
+    await supervisor.shutdown({ deadlineMs: 200 });
+    server.close();
+    console.log(JSON.stringify({ echo: String(echo), errors }));
+  `;
+  const run = async (cluster: boolean) => {
+    const child = spawn(process.execPath, ['--input-type=module', '-e', program(cluster)], {
+      cwd: fileURLToPath(new URL('../../', import.meta.url)),
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.stderr.on('data', (chunk) => (err += chunk));
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(code, err).toBe(0);
+    return JSON.parse(out.trim().split('\n').at(-1) ?? '') as { echo: string; errors: string[] };
+  };
+
+  it('a supervisor without `cluster` never resolves redis, and serves', async () => {
+    if (!existsSync(new URL('../../dist/src/index.js', import.meta.url))) {
+      throw new Error('dist/ is missing: run "npm run build" first (npm test does)');
+    }
+    expect(await run(false)).toEqual({ echo: 'hello', errors: [] });
+    const withCluster = await run(true);
+    expect(withCluster.echo).toBe('hello');
+    expect(withCluster.errors.join('\n')).toMatch(/redis was loaded/);
   });
 });
