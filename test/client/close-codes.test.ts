@@ -120,12 +120,39 @@ describe('the runtime around the machine', () => {
     const { data } = await t.next('message', 0);
     expect([seen, String(data)]).toEqual([['open', 'true'], 'first words']);
     expect(server.supervisor.userStats('gil2')).toMatchObject({ live: 1 });
+    // `open` names the URL of the attempt that opened: the url function's answer.
+    expect(await t.next('open', 0)).toEqual({ url: server.url('gil2') });
 
     t.client.close();
     await expectReleased(t);
     await allDisposed(server.supervisor);
     expectNoLeaks(server.supervisor);
   });
+});
+
+describe('binaryType', () => {
+  it.each([
+    ['arraybuffer', ArrayBuffer],
+    ['blob', Blob],
+  ] as const)(
+    "'%s': a binary message arrives as that type, a text message as a string",
+    async (binaryType, type) => {
+      const server = await startServer();
+      const t = startClient({ url: server.url('bin'), binaryType });
+      await t.next('open', 0);
+      t.client.send(new Uint8Array([1, 2, 255]));
+      const binary = (await t.next('message', 0)).data;
+      expect(binary).toBeInstanceOf(type);
+      const bytes = binary instanceof Blob ? await binary.arrayBuffer() : (binary as ArrayBuffer);
+      expect([...new Uint8Array(bytes)]).toEqual([1, 2, 255]);
+      const mark = t.mark();
+      t.client.send('text');
+      expect((await t.next('message', mark)).data).toBe('text');
+      t.client.close();
+      await expectReleased(t);
+      await allDisposed(server.supervisor);
+    },
+  );
 });
 
 describe('listeners', () => {
