@@ -12,7 +12,7 @@ import { SimulatedClock } from 'xstate';
 import { InvalidOptionError } from '../../src/client/index.js';
 import { createCountingClock } from '../../src/clock.js';
 import { allDisposed, expectNoLeaks, startServer } from '../helpers/server.js';
-import { expectReleased, listenersOn, startClient, startClosingServer } from './helpers.js';
+import { expectReleased, listenersOn, messagesOf, startClient, startClosingServer } from './helpers.js';
 
 describe('the client against a supervisor', () => {
   it('shutdown (1001): closes, waits within the window, and leaves the books clean', async () => {
@@ -123,6 +123,29 @@ describe('the runtime around the machine', () => {
     // `open` names the URL of the attempt that opened: the url function's answer.
     expect(await t.next('open', 0)).toEqual({ url: server.url('gil2') });
 
+    t.client.close();
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+});
+
+describe('send() while disconnected', () => {
+  it('returns false and queues nothing: the next connection carries only what is sent once it is open', async () => {
+    const server = await startServer();
+    const t = startClient({ url: server.url('hal') });
+    await t.next('open', 0);
+    const mark = t.mark();
+    server.supervisor.disconnectUser('hal', 4008, 'slow consumer');
+    expect(await t.next('close', mark)).toMatchObject({ code: 4008, next: 'reconnect' });
+    expect(t.client.state).toBe('waiting');
+    expect(t.client.send('lost')).toBe(false);
+    t.simulated.increment((await t.next('reconnecting', mark)).delayMs);
+    const reopened = t.mark();
+    await t.next('open', mark);
+    expect(t.client.send('after')).toBe(true);
+    await t.next('message', reopened);
+    expect(messagesOf(t)).toEqual(['after']); // the echo server returned nothing else
     t.client.close();
     await expectReleased(t);
     await allDisposed(server.supervisor);
