@@ -306,6 +306,23 @@ describe("the README's table of endpoints", () => {
     );
   });
 
+  it('GET / is one line naming the endpoints', async () => {
+    const { server } = await startServer();
+    const { body } = await fetchReply(server, '/');
+    expect(body.split('\n')).toEqual([expect.any(String), '']);
+    for (const name of [
+      '?user=<id>',
+      'GET /stats',
+      'perUser=1',
+      'GET /metrics',
+      'GET /dashboard',
+      'GET /healthz',
+      'GET /readyz',
+    ]) {
+      expect(body, name).toContain(name);
+    }
+  });
+
   it.each(paths)('GET %s answers as the table says', async (path) => {
     const { server } = await startServer();
     const reply = await fetchReply(server, path);
