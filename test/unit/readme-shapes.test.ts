@@ -6,8 +6,9 @@
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { allDisposed, expectNoLeaks, startServer } from '../helpers/server.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -83,6 +84,52 @@ describe('the README’s “Observing it” snippet', () => {
       'userStats()',
     );
     expectSameFields(documentedShape('audit(), O(connections)'), supervisor.audit(), 'audit()');
+
+    ws.close();
+    await allDisposed(supervisor);
+    expectNoLeaks(supervisor);
+  });
+});
+
+/** The names in a `{ a, b, c }` list that follows `label` in `text` (one level, no nesting). */
+function namesAfter(text: string, label: string): string[] {
+  const start = text.indexOf(label);
+  if (start === -1) throw new Error(`no longer describes ${label}`);
+  const open = text.indexOf('{', start);
+  const list = text.slice(open + 1, text.indexOf('}', open));
+  return list
+    .split(',')
+    .map((name) => name.trim().replace(/:.*$/, ''))
+    .sort();
+}
+
+describe('the cluster-mode shapes the README and docs/cluster-store.md give', () => {
+  const cluster = readme.split(/^## Running several processes$/m)[1]?.split(/^## /m)[0] ?? '';
+  const clusterComments = [...cluster.matchAll(/^\s*\/\/ ?(.*)$/gm)].map((match) => match[1]).join(' ');
+  const storeDoc = readFileSync(new URL('../../docs/cluster-store.md', import.meta.url), 'utf8');
+
+  it('stats().cluster, stats({ cluster: true }).global and userStats(id, { cluster: true }) have the fields they list', async () => {
+    const store = new MemoryBook(() => Date.now()).store('n1', 15_000);
+    const { supervisor, url } = await startServer({ cluster: { store, nodeId: 'n1' } });
+    await vi.waitFor(() => expect(supervisor.stats().cluster?.leaseHeld).toBe(true));
+    const ws = new WebSocket(url('olga'));
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+
+    const local = supervisor.stats().cluster ?? {};
+    expect(Object.keys(local).sort()).toEqual(namesAfter(clusterComments, 'cluster: {'));
+    expect(Object.keys(local).sort()).toEqual(namesAfter(cluster, '`stats().cluster` says'));
+
+    const { global } = await supervisor.stats({ cluster: true });
+    // global: { nodes: [{ nodeId, incarnation, leaseExpiresInMs }], users, connections }
+    const said = /global: \{ nodes: \[\{ ([^}]*) \}\], ([^}]*) \}/.exec(clusterComments);
+    expect(said, 'the snippet describes global').not.toBeNull();
+    const split = (list = '') => list.split(', ').sort();
+    expect(Object.keys(global).sort()).toEqual(['nodes', ...split(said?.[2])].sort());
+    expect(Object.keys(global.nodes[0] ?? {}).sort()).toEqual(split(said?.[1]));
+
+    const book = await supervisor.userStats('olga', { cluster: true });
+    expect(Object.keys(book ?? {}).sort()).toEqual(namesAfter(storeDoc, 'cluster: true })` answers'));
 
     ws.close();
     await allDisposed(supervisor);
