@@ -77,6 +77,39 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
     expect(await live.store.reap()).toBe(0); // nothing left to do
   });
 
+  it('docs/cluster-store.md: `ZADD <prefix>:{nodes}:leases XX 0 <incarnation>` frees a crashed node at once; reap() takes its users 256 at a time', async () => {
+    const keyPrefix = freshPrefix();
+    const crashed = await startStore(redis.current, { keyPrefix, nodeId: 'crashed' });
+    const other = await startStore(redis.current, { keyPrefix, nodeId: 'other' });
+    const users = 300;
+    await Promise.all(
+      Array.from({ length: users }, (_, i) => crashed.store.admit(`user${i}`, `c${i}`, 1, 1)),
+    );
+    expect(await other.store.admit('user0', 'o0', 1, 1)).toMatchObject({ admitted: false });
+
+    // The operator's command, as the doc gives it (XX: only a lease that exists).
+    expect(
+      await redis.current.command(
+        'ZADD',
+        `${keyPrefix}:{nodes}:leases`,
+        'XX',
+        '0',
+        String(crashed.store.incarnation),
+      ),
+    ).toBe(0); // updated, not added
+    expect(await redis.current.command('ZADD', `${keyPrefix}:{nodes}:leases`, 'XX', '0', '999')).toBe(0);
+    expect(await redis.current.command('ZSCORE', `${keyPrefix}:{nodes}:leases`, '999')).toBeNull();
+    // Counted dead from the other node's next renewal.
+    expect(await other.store.renew()).toBe('renewed');
+    expect(await other.store.admit('user0', 'o0', 1, 1)).toMatchObject({ admitted: true });
+
+    await redis.current.command('CONFIG', 'RESETSTAT');
+    expect(await other.store.reap()).toBe(users - 1); // user0's entry went with the admission above
+    // 256, then the other 44, then an empty pop that ends the loop.
+    expect((await commandCalls(redis.current)).spop).toBe(3);
+    expect((await other.store.view()).nodes.map((node) => node.nodeId)).toEqual(['other']);
+  });
+
   it("never reclaims a live node's entries, however often others reap and admit", async () => {
     const keyPrefix = freshPrefix();
     // Leases live on Redis's clock, so this runs on real time: a TTL long enough that a
