@@ -373,6 +373,24 @@ describe('DashboardFeed and its streams', () => {
     expect(response.listenerCount('close') + response.listenerCount('drain')).toBe(0);
   });
 
+  it('writes a comment line to a client that reads, after keepAliveMs without a write, and only then', () => {
+    vi.useFakeTimers();
+    const response = new FakeResponse();
+    const { log } = fakeLog();
+    const { feed } = fakeFeed(() => ({}) as StatsView, log); // the counts never change: no stats write
+    feed.open(response as unknown as ServerResponse);
+    const opened = response.writes.length;
+    vi.advanceTimersByTime(15_000 - 500); // the last tick before keepAliveMs
+    expect(response.writes).toHaveLength(opened);
+    vi.advanceTimersByTime(500);
+    expect(response.writes.slice(opened)).toEqual([': keep-alive\n\n']);
+    vi.advanceTimersByTime(15_000);
+    expect(response.writes.slice(opened)).toEqual([': keep-alive\n\n', ': keep-alive\n\n']);
+    expect(feed.streams()).toBe(1);
+    expect(response.destroyed).toBe(false);
+    feed.close();
+  });
+
   it('drops a client still behind keepAliveMs after the write that filled its buffer', () => {
     vi.useFakeTimers();
     const response = new FakeResponse();
