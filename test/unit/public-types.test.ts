@@ -5,6 +5,7 @@
  * of the `exports` map, so an app can write it down (a `clock` of its own
  * needs `Clock`) instead of digging it out with `Parameters<…>`.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
@@ -89,4 +90,22 @@ describe('the public types', () => {
   it('every type of ours that an exported declaration names is exported by name', () => {
     expect(unexportedNames()).toEqual([]);
   }, 60_000);
+});
+
+describe('ws-supervisor/machines', () => {
+  // The README (How it is built): every machine of machines/ is exported for charts and
+  // tests, all but the dashboard's feed, which is internal to ws-supervisor/dashboard.
+  it('exports every machine in machines/ but the dashboard feed', async () => {
+    const files = readdirSync(`${root}machines`).filter((name) => name.endsWith('.machine.ts'));
+    const machines = Object.keys(await import('../../machines/index.js')).filter((name) =>
+      name.endsWith('Machine'),
+    );
+    expect(files).toHaveLength(machines.length + 1);
+    expect(machines).not.toContain('dashboardFeedMachine');
+    expect(files).toContain('dashboard-feed.machine.ts');
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    expect(readme).toContain(
+      "all but the\n  dashboard's feed, which is internal to `ws-supervisor/dashboard`",
+    );
+  });
 });
