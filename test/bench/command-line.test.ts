@@ -6,7 +6,7 @@
  * so the message reads `error: …` as every example's does.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -73,6 +73,17 @@ describe.concurrent('the bench programs on the command line', () => {
     const { code, errors } = await run('run', ['--only', 'churn,chrun']);
     expect(code).toBe(2);
     expect(errors).toMatch(/^error: --only: unknown benchmark "chrun"; choose from memory, churn,/);
+  });
+
+  it("the README's Performance section names the benchmarks and server kinds it takes", async () => {
+    const readme = readFileSync(`${root}README.md`, 'utf8');
+    const listed = (line: RegExp) => (readme.match(line)?.[1] ?? '').split(',').map((name) => name.trim());
+    const only = (await run('run', ['--only', 'none'])).errors;
+    const kinds = (await run('run', ['--kinds', 'none'])).errors;
+    const taken = (errors: string) => (/choose from (.*)$/m.exec(errors)?.[1] ?? '').split(', ');
+    expect(listed(/--only churn,memory +# any of: ([^(\n]*)/)).toEqual(taken(only));
+    expect(listed(/--kinds (\S+) +#/)).toEqual(expect.arrayContaining(taken(kinds)));
+    expect(taken(kinds)).toHaveLength(4);
   });
 
   it('refuses a list of counts with a word in it', async () => {
