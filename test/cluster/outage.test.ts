@@ -257,7 +257,12 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
       cluster: { redis: redis.url, nodeId: 'n1', leaseTtlMs: 1_500, commandTimeoutMs: 150 },
     });
     const breaker: string[] = [];
-    t.supervisor.on('store', (event) => breaker.push(event.breaker));
+    const failedBeforeOpen: number[] = [];
+    t.supervisor.on('store', (event) => {
+      breaker.push(event.breaker);
+      // The failure that opens it is reported just after this event, in the same turn.
+      if (event.breaker === 'open') setImmediate(() => failedBeforeOpen.push(t.errors.length));
+    });
     const early = await connect(t.url('fay')); // no lease yet: admitted unsynced ('local')
     expect(t.supervisor.stats().cluster?.leaseHeld).toBe(false);
     // The cluster-wide book cannot be read yet: said in the app's terms.
@@ -267,6 +272,10 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     });
     // Told as an outage is: failed starts open the breaker, once.
     await vi.waitFor(() => expect(breaker).toEqual(['open']), { timeout: 5_000 });
+    // After three failed starts, each reported (the README: "opens it too, after three failed starts").
+    await vi.waitFor(() => expect(failedBeforeOpen).toHaveLength(1));
+    expect(failedBeforeOpen).toEqual([3]);
+    expect(t.errors.slice(0, 3).map((error) => error.code)).toEqual(Array(3).fill('WSSUP_STORE_UNAVAILABLE'));
     expect(t.supervisor.stats().cluster?.breaker).toBe('open');
     await redis.restart();
     await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
