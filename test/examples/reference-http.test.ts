@@ -306,6 +306,20 @@ describe("the README's table of endpoints", () => {
     );
   });
 
+  it('the WebSocket endpoint echoes every message, text as text and binary as binary', async () => {
+    const { server } = await startServer();
+    const ws = await openClient(`${server.url}/?user=echo`);
+    const echoes: [string, boolean][] = [];
+    ws.on('message', (data, isBinary) => echoes.push([String(data), isBinary]));
+    ws.send('text');
+    ws.send(Buffer.from('bytes'));
+    await vi.waitFor(() => expect(echoes).toHaveLength(2));
+    expect(echoes).toEqual([
+      ['text', false],
+      ['bytes', true],
+    ]);
+  });
+
   it('GET / is one line naming the endpoints', async () => {
     const { server } = await startServer();
     const { body } = await fetchReply(server, '/');
