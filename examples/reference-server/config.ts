@@ -100,6 +100,22 @@ const clusterFlags: Record<string, Flag> = {
 };
 
 /** The flag that sets a supervisor option (or a cluster one), for error messages. */
+/** Hosts that only this machine can reach: 127.0.0.0/8, ::1 and localhost. */
+const isLoopbackHost = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
+
+/**
+ * The warning printed when the server listens where others can reach it and
+ * the dashboard has no token: /dashboard and /stats?perUser=1 name users.
+ * Undefined when there is nothing to warn about.
+ */
+export function exposureWarning(config: Pick<ServerConfig, 'host' | 'dashboardToken'>): string | undefined {
+  if (config.dashboardToken !== undefined || isLoopbackHost(config.host)) return undefined;
+  return (
+    `warning: listening on ${config.host} without --dashboard-token: /dashboard and /stats?perUser=1 ` +
+    '(user ids) are open to anyone who can reach this port'
+  );
+}
+
 export function flagFor(option: string): string | undefined {
   const cluster = clusterFlags[option];
   if (cluster !== undefined) return `--${cluster}`;

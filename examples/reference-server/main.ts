@@ -8,11 +8,9 @@ import { constants as osConstants } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { InvalidOptionError, MissingPeerError } from '../../src/index.js';
 import { ConfigError, printUsageError } from './command-line.js';
-import { flagFor, readConfig, usage } from './config.js';
+import { exposureWarning, flagFor, readConfig, usage } from './config.js';
 import { ListenError, startReferenceServer } from './server.js';
 import { watchStopSignals } from './stop-signals.js';
-
-const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
   let config: ReturnType<typeof readConfig>;
@@ -73,12 +71,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   if (options.cluster !== undefined) {
     console.log(`cluster node ${options.cluster.nodeId}, lease ${options.cluster.leaseTtlMs} ms`);
   }
-  if (config.dashboardToken === undefined && !isLoopback(config.host)) {
-    console.error(
-      `warning: listening on ${config.host} without --dashboard-token: /dashboard and /stats?perUser=1 ` +
-        '(user ids) are open to anyone who can reach this port',
-    );
-  }
+  const warning = exposureWarning(config);
+  if (warning !== undefined) console.error(warning);
   const signal = await signals.first;
   const { connections } = server.supervisor.stats();
   console.log(`${signal}: draining ${connections} connection(s)`);

@@ -155,20 +155,14 @@ describe('reference server (npm start)', () => {
     expect(program.errorOutput()).toMatch(/cannot listen: .*EADDRINUSE/);
   });
 
-  it('warns on stderr when it listens beyond loopback without a dashboard token, and only then', async () => {
-    const start = async (args: string[]) => {
-      const program = runProgram(script, ['--port', '0', ...args]);
-      await program.waitFor(/listening on ws:\/\//);
-      program.child.kill('SIGTERM');
-      expect(await program.exited).toBe(0);
-      return program.errorOutput();
-    };
-    const warning = /warning: listening on 0\.0\.0\.0 without --dashboard-token: .* open to anyone/;
-    expect(await start(['--host', '0.0.0.0'])).toMatch(warning);
-    expect(await start(['--host', '0.0.0.0', '--dashboard-token', 's3cret'])).not.toMatch(/warning/);
-    for (const loopback of [[], ['--host', '127.0.0.2'], ['--host', 'localhost'], ['--host', '::1']]) {
-      expect(await start(loopback), loopback.join(' ')).not.toMatch(/warning/);
-    }
+  it('prints no exposure warning on its default host, loopback', async () => {
+    // Which hosts warn is exposureWarning()'s, tested in reference-flags.test.ts without listening
+    // beyond loopback (127.0.0.2 and ::1 are not configured on every machine either).
+    const program = runProgram(script, ['--port', '0']);
+    await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:/);
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+    expect(program.errorOutput()).not.toMatch(/warning/);
   });
 
   it('follows an error in the flags themselves with the usage, and a value the supervisor refuses with none', async () => {

@@ -7,7 +7,12 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { readConfig, type ServerConfig, usage } from '../../examples/reference-server/config.js';
+import {
+  exposureWarning,
+  readConfig,
+  type ServerConfig,
+  usage,
+} from '../../examples/reference-server/config.js';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
 import { resolveOptions } from '../../src/index.js';
 
@@ -128,5 +133,21 @@ describe("the README's table of the reference server's flags", () => {
         .replace(/[^A-Za-z0-9._-]/g, '-')
         .slice(0, 50)}:${process.pid}`,
     );
+  });
+});
+
+describe('the warning for a server others can reach without a dashboard token', () => {
+  it('is given for any host but loopback, and never with --dashboard-token', () => {
+    for (const host of ['0.0.0.0', '::', '192.168.1.20', 'example.com']) {
+      expect(exposureWarning({ host }), host).toMatch(
+        new RegExp(
+          `^warning: listening on ${host.replaceAll('.', '\\.')} without --dashboard-token: .* open to anyone`,
+        ),
+      );
+      expect(exposureWarning({ host, dashboardToken: 's3cret' }), host).toBeUndefined();
+    }
+    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) {
+      expect(exposureWarning({ host }), host).toBeUndefined();
+    }
   });
 });
