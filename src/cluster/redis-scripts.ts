@@ -254,8 +254,9 @@ return removed
 
 /**
  * KEYS: leases, incarnations, counter. ARGV: incarnation (0 = none yet),
- * leaseTtlMs, nodeId, and the run_id of the Redis server the last renewal
- * ran on ('' = none yet, or unknown). Extends the lease while it is unexpired
+ * leaseTtlMs, nodeId, the run_id of the Redis server the last renewal ran on
+ * ('' = none yet, or unknown), and the incarnations this process took
+ * (comma-separated, the current one last), expired at once when a new one is taken. Extends the lease while it is unexpired
  * and still registered to this node; otherwise (lost, or first start) takes a
  * new incarnation: the counter plus one, and at least Redis's TIME in ms, so
  * that incarnations keep increasing even across a Redis that lost its data.
@@ -296,6 +297,13 @@ if score and tonumber(score) >= now then
   redis.call('ZADD', KEYS[1], now + ttl, inc)
 else
   status = 'lost'
+  -- This process's earlier leases, where this server still holds one unexpired (back on
+  -- a server it left within the TTL, a flapping failover): dead too, or their entries
+  -- would count beside the ones booked again, which the re-admission refuses as another
+  -- owner's, evicting live sockets.
+  for s in string.gmatch(ARGV[5], '%d+') do
+    if redis.call('HGET', KEYS[2], s) == ARGV[3] then redis.call('ZADD', KEYS[1], 'XX', 0, s) end
+  end
   -- Never below Redis's clock: a Redis that lost its data (restart without
   -- persistence) must not hand out an incarnation some node still holds.
   inc = redis.call('INCR', KEYS[3])

@@ -408,7 +408,7 @@ class Store implements RedisSlotStore {
     const renewed = connection.run(
       renewScript,
       [leases, incarnations, counter],
-      [incarnation, this.leaseTtlMs, this.nodeId, this.#serverRunId],
+      [incarnation, this.leaseTtlMs, this.nodeId, this.#serverRunId, this.#ownJoined],
     );
     if (unlisted.length > 0 && incarnation !== 0) {
       // A stale member only costs the reaper one empty purge: a failed SREM is not an error.

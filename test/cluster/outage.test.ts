@@ -442,6 +442,63 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     expect(unexpected.map((error) => error.code)).toEqual([]);
     expect(t.supervisor.audit().mismatches).toEqual([]);
   });
+
+  it('a failover and back to the old server within its lease TTL: the node fences once each way, and keeps its sockets', async () => {
+    const a = await ownRedis();
+    const b = await ownRedis();
+    const proxy = await startDroppingProxy(a.port);
+    const t = await startServer({
+      idleTimeoutMs: 1_000_000_000,
+      cluster: {
+        redis: `redis://127.0.0.1:${proxy.port}`,
+        nodeId: 'n1',
+        leaseTtlMs: 6_000,
+        commandTimeoutMs: 150,
+      },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    const sockets = [await connect(t.url('fox')), await connect(t.url('fox'))];
+    const first = t.supervisor.stats().cluster?.incarnation;
+    const incarnationOf = async (redis: PrivateRedis) =>
+      new Set((await bookOf(redis, 'fox')).map((entry) => entry.incarnation));
+    // Over to B, then back to A while A still holds the first lease, unexpired.
+    proxy.switchTo(b.port);
+    await vi.waitFor(
+      async () => {
+        const now = t.supervisor.stats().cluster?.incarnation;
+        expect(now).not.toBe(first);
+        expect(await incarnationOf(b)).toEqual(new Set([now]));
+      },
+      { timeout: 5_000, interval: 50 },
+    );
+    const second = t.supervisor.stats().cluster?.incarnation;
+    proxy.switchTo(a.port);
+    await vi.waitFor(
+      async () => {
+        const now = t.supervisor.stats().cluster?.incarnation;
+        expect(now).not.toBe(second);
+        expect(await incarnationOf(a)).toEqual(new Set([now]));
+      },
+      { timeout: 5_000, interval: 50 },
+    );
+    expect(sockets.map((ws) => ws.readyState)).toEqual([WebSocket.OPEN, WebSocket.OPEN]);
+    expect((await bookOf(a, 'fox')).length).toBe(2);
+    // The first lease, still unexpired on A when the node came back, is dead there now
+    // (expiry 0, or already forgotten by the reaper): nothing counts its slots.
+    expect([null, '0']).toContain(await a.command('ZSCORE', 'wssup:{nodes}:leases', String(first)));
+    // And on the same server from here on, the next renewal renews: one fence per switch.
+    const third = t.supervisor.stats().cluster?.incarnation;
+    const expiry = async () => Number(await a.command('ZSCORE', 'wssup:{nodes}:leases', String(third)));
+    const renewedAt = await expiry();
+    await vi.waitFor(async () => expect(await expiry()).toBeGreaterThan(renewedAt), {
+      timeout: 5_000,
+      interval: 50,
+    });
+    expect(t.supervisor.stats().cluster?.incarnation).toBe(third);
+    const unexpected = t.errors.filter((error) => error.code !== 'WSSUP_STORE_UNAVAILABLE');
+    expect(unexpected.map((error) => error.code)).toEqual([]);
+    expect(t.supervisor.audit().mismatches).toEqual([]);
+  });
 });
 
 /**
