@@ -391,3 +391,68 @@ describe.runIf(hasRedis)('Redis slot store: a failover (another server answers)'
     expect(await node.store.userBook('ann')).toMatchObject({ live: 1 });
   });
 });
+
+describe.runIf(hasRedis)('Redis slot store: a failover, several nodes', () => {
+  async function ownRedis(): Promise<PrivateRedis> {
+    const redis = await startRedisServer();
+    onTestFinished(() => redis.stop());
+    return redis;
+  }
+
+  async function renewOnce(store: { renew(): Promise<'renewed' | 'lost'> }): Promise<'renewed' | 'lost'> {
+    let outcome: 'renewed' | 'lost' | undefined;
+    await eventually(async () => {
+      outcome = await store.renew().catch(() => undefined);
+      return outcome !== undefined;
+    }, 5_000);
+    return outcome as 'renewed' | 'lost';
+  }
+
+  it('a restart that lost nothing, three nodes and a user at the limit: each node fences and books again, nothing refused, never counted twice, and the reaper forgets the old leases', async () => {
+    const redis = await ownRedis();
+    const keyPrefix = freshPrefix();
+    const nodes = [];
+    for (const nodeId of ['n1', 'n2', 'n3'])
+      nodes.push(await startStore(redis, { keyPrefix, nodeId, leaseTtlMs: 30_000 }));
+    const held = (i: number) => ({
+      userId: 'ann',
+      connectionId: `c${i}`,
+      admittedAt: 1_000 + i,
+      idleSince: undefined,
+    });
+    for (const [i, node] of nodes.entries())
+      expect(await node.store.admit('ann', `c${i}`, 3, 3)).toMatchObject({ admitted: true });
+    const old = nodes.map((node) => node.store.incarnation);
+    await redis.command('SAVE');
+    await redis.kill();
+    await redis.restart(); // every write kept, another run_id
+    expect(await redis.command('HLEN', `${keyPrefix}:{u:ann}:slots`)).toBe(3);
+
+    // One node after the other, as their renewal timers fire: at every step the book
+    // counts each socket once (3), whichever node reads it, and nothing is refused.
+    for (const node of nodes) {
+      expect(await renewOnce(node.store)).toBe('lost');
+      const i = nodes.indexOf(node);
+      expect(await node.store.readmit([held(i)], 3)).toEqual([]);
+      for (const reader of nodes) expect((await reader.store.userBook('ann'))?.live).toBe(3);
+    }
+    // Still at the limit: a newcomer is refused, evicting nothing.
+    const refused = await nodes[0]?.store.admit('ann', 'c9', 3, 3);
+    expect(refused?.admitted).toBe(false);
+    expect(refused?.evict ?? []).toEqual([]);
+    expect(nodes.map((node) => node.orders)).toEqual([[], [], []]);
+    const book = await redis.command('HGETALL', `${keyPrefix}:{u:ann}:slots`);
+    expect((book as string[]).filter((_, i) => i % 2 === 0).sort()).toEqual(['c0', 'c1', 'c2']);
+    // The old leases are dead (expiry 0), found by the reaper, and forgotten with their indexes.
+    const leases = `${keyPrefix}:{nodes}:leases`;
+    for (const incarnation of old)
+      expect(Number(await redis.command('ZSCORE', leases, String(incarnation)))).toBe(0);
+    await nodes[2]?.store.reap();
+    for (const incarnation of old) {
+      expect(await redis.command('ZSCORE', leases, String(incarnation))).toBeNull();
+      expect(await redis.command('EXISTS', `${keyPrefix}:{i:${incarnation}}:users`)).toBe(0);
+    }
+    expect(await redis.command('ZCARD', leases)).toBe(3);
+    for (const node of nodes) expect(await node.store.renew()).toBe('renewed');
+  });
+});
