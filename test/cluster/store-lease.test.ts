@@ -456,3 +456,105 @@ describe.runIf(hasRedis)('Redis slot store: a failover, several nodes', () => {
     for (const node of nodes) expect(await node.store.renew()).toBe('renewed');
   });
 });
+
+describe.runIf(hasRedis)('Redis slot store: a failover, in flight and on the edges', () => {
+  async function ownRedis(): Promise<PrivateRedis> {
+    const redis = await startRedisServer();
+    onTestFinished(() => redis.stop());
+    return redis;
+  }
+
+  /** Kills and restarts `redis` from a snapshot of everything: another run_id, nothing lost. */
+  async function restartKeepingData(redis: PrivateRedis): Promise<void> {
+    await redis.command('SAVE');
+    await redis.kill();
+    await redis.restart();
+  }
+
+  it('an admission sent right behind the fencing renewal lands under the old incarnation: booked again under the new one, once', async () => {
+    const redis = await ownRedis();
+    const keyPrefix = freshPrefix();
+    const node = await startStore(redis, { keyPrefix, nodeId: 'n1', leaseTtlMs: 30_000 });
+    const first = node.store.incarnation;
+    await node.store.admit('ann', 'kept', 2, 2);
+    await restartKeepingData(redis);
+    // The first commands after the restart may fail while the client reconnects.
+    await eventually(
+      async () => (await node.store.userBook('ann').catch(() => undefined)) !== undefined,
+      5_000,
+    );
+    // Sent together on one connection: Redis runs the renewal (the fence) first.
+    const [renewal, admission] = await Promise.all([
+      node.store.renew(),
+      node.store.admit('ann', 'late', 2, 2),
+    ]);
+    expect(renewal).toBe('lost');
+    expect(admission).toMatchObject({ admitted: true });
+    const now = node.store.incarnation;
+    expect(now).toBeGreaterThan(first);
+    expect(
+      await node.store.readmit(
+        [{ userId: 'ann', connectionId: 'kept', admittedAt: 1_000, idleSince: undefined }],
+        2,
+      ),
+    ).toEqual([]);
+    const values = (await redis.command('HGETALL', `${keyPrefix}:{u:ann}:slots`)) as string[];
+    const book = Object.fromEntries(
+      values.flatMap((v, i) => (i % 2 === 0 ? [[v, Number(values[i + 1]?.split('|')[0])]] : [])),
+    );
+    expect(book).toEqual({ kept: now, late: now });
+  });
+
+  it('stop() while a fencing renewal is in flight: no re-admission asked, neither lease left alive, nothing left once reaped', async () => {
+    const redis = await ownRedis();
+    const keyPrefix = freshPrefix();
+    const node = await startStore(redis, { keyPrefix, nodeId: 'n1', leaseTtlMs: 30_000 });
+    const first = node.store.incarnation;
+    await node.store.admit('ann', 'kept', 2, 2);
+    await restartKeepingData(redis);
+    await eventually(
+      async () => (await node.store.userBook('ann').catch(() => undefined)) !== undefined,
+      5_000,
+    );
+    const renewal = node.store.renew();
+    await node.store.stop();
+    expect(await renewal).toBe('lost');
+    expect(node.incarnations).toEqual([]);
+    const leases = `${keyPrefix}:{nodes}:leases`;
+    expect(Number(await redis.command('ZSCORE', leases, String(first)))).toBe(0);
+    expect(await redis.command('ZCARD', leases)).toBe(1); // only the first, dead
+    const other = await startStore(redis, { keyPrefix, nodeId: 'n2' });
+    expect(await other.store.userBook('ann')).toBeUndefined();
+    await other.store.reap();
+    expect(await redis.command('EXISTS', `${keyPrefix}:{u:ann}:slots`)).toBe(0);
+    expect(await redis.command('ZRANGE', leases, '0', '-1')).toEqual([String(other.store.incarnation)]);
+  });
+
+  it('a server that denies INFO for a while (ACL changed at runtime), then answers it again: no fence', async () => {
+    const redis = await ownRedis();
+    await redis.command('ACL', 'SETUSER', 'flip', 'on', '>secret', '~*', '&*', '+@all');
+    const keyPrefix = freshPrefix();
+    const url = `redis://flip:secret@127.0.0.1:${redis.port}`;
+    const node = await startStore(redis, { keyPrefix, nodeId: 'n1', redis: url });
+    const first = node.store.incarnation;
+    await redis.command('ACL', 'SETUSER', 'flip', '-info');
+    expect(await node.store.renew()).toBe('renewed');
+    expect(await node.store.renew()).toBe('renewed');
+    await redis.command('ACL', 'SETUSER', 'flip', '+info');
+    expect(await node.store.renew()).toBe('renewed');
+    expect(node.store.incarnation).toBe(first);
+    // Denied at the first renewal, answered later: no run_id known before, so nothing to compare.
+    await redis.command('ACL', 'SETUSER', 'late', 'on', '>secret', '~*', '&*', '+@all', '-info');
+    const late = await startStore(redis, {
+      keyPrefix,
+      nodeId: 'n2',
+      redis: `redis://late:secret@127.0.0.1:${redis.port}`,
+    });
+    const lateFirst = late.store.incarnation;
+    await redis.command('ACL', 'SETUSER', 'late', '+info');
+    expect(await late.store.renew()).toBe('renewed');
+    expect(await late.store.renew()).toBe('renewed');
+    expect(late.store.incarnation).toBe(lateFirst);
+    expect([...node.incarnations, ...late.incarnations]).toEqual([]);
+  });
+});
