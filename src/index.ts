@@ -51,6 +51,7 @@ export {
   type ClusterView,
   type EvictionOrder,
   type HeldConnection,
+  type IncarnationChangeCause,
   type SlotStore,
   type SlotStoreEvents,
   SlotStoreUnavailableError,

@@ -121,6 +121,13 @@ export class ClusterBook {
   readonly #readmitting = new Set<string>();
   /** Releases (and abandoned reservations) the store may not have applied: id → user. */
   readonly #pendingReleases = new Map<string, string>();
+  /**
+   * The next full re-admission follows a failover: what it refuses is kept one renewal
+   * period (as unsynced) and booked again then, not evicted. The new server may still
+   * count another node's entries whose release it lost, until that node renews on it
+   * and fences them: a refusal now can be for a slot the book has once every node has.
+   */
+  #graceAfterFailover = false;
   /** The first lease was taken: admissions go to the store from now on. */
   #started = false;
   /**
@@ -172,7 +179,10 @@ export class ClusterBook {
             await this.#call(() =>
               store.start({
                 evictionOrdered: (order) => this.#orderArrived(order),
-                incarnationChanged: () => this.#lease.send({ type: 'INCARNATION_CHANGED' }),
+                incarnationChanged: (_incarnation, _previous, cause) => {
+                  if (cause === 'failover') this.#graceAfterFailover = true;
+                  this.#lease.send({ type: 'INCARNATION_CHANGED' });
+                },
                 duplicateNodeId: (incarnation) => this.#duplicateNodeId(incarnation),
                 deliveryArrived: (delivery) => this.#host.deliver(delivery),
               }),
@@ -487,9 +497,14 @@ export class ClusterBook {
       this.#maybeBooked.delete(connectionId);
     }
     const users = new Map(held.map((connection) => [connection.connectionId, connection.userId]));
+    const grace = full && this.#graceAfterFailover;
+    if (full) this.#graceAfterFailover = false;
     for (const connectionId of refused) {
       const userId = users.get(connectionId);
-      if (userId !== undefined) this.#host.evictOverLimit(userId, connectionId);
+      if (userId === undefined) continue;
+      // Booked again at the next renewal (hasWorkLeft), evicted only if refused then.
+      if (grace) this.#unsynced.set(connectionId, userId);
+      else this.#host.evictOverLimit(userId, connectionId);
     }
   }
 

@@ -420,6 +420,8 @@ class Store implements RedisSlotStore {
     this.#offsetMs = renewal.now - Math.round((sent + received) / 2);
     this.#offsetErrorMs = Math.ceil((received - sent) / 2) + 1;
     this.#liveness = renewal.liveness;
+    const failedOver =
+      this.#serverRunId !== '' && renewal.runId !== '' && renewal.runId !== this.#serverRunId;
     // Kept when the server denies INFO (''): a later answer still compares with the last known.
     if (renewal.runId !== '') this.#serverRunId = renewal.runId;
     if (renewal.status === 'renewed') return 'renewed';
@@ -431,7 +433,7 @@ class Store implements RedisSlotStore {
     this.#booked.clear();
     // Stopping: stop() retires the new lease; there is nothing left to re-admit.
     if (previous !== 0 && !this.#hasStopped())
-      this.#events?.incarnationChanged(renewal.incarnation, previous);
+      this.#events?.incarnationChanged(renewal.incarnation, previous, failedOver ? 'failover' : 'lease-lost');
     return 'lost';
   }
 

@@ -105,15 +105,23 @@ export interface ClusterView {
   connections: number;
 }
 
+/**
+ * Why a store took a new incarnation: its lease expired (a pause, a partition), or
+ * another Redis server answered (a failover, or a restart from a snapshot), whose book
+ * may have lost the last writes of every node until each has renewed on it.
+ */
+export type IncarnationChangeCause = 'lease-lost' | 'failover';
+
 /** What a store tells the runtime on its own (lease changes, orders for this node). */
 export interface SlotStoreEvents {
   /** Another node named one of this node's connections for eviction. */
   evictionOrdered(order: EvictionOrder): void;
   /**
    * The lease was lost (or another Redis server answered: a failover, whose book may
-   * be behind) and a new incarnation taken: re-admit what is held.
+   * be behind) and a new incarnation taken: re-admit what is held. `cause` says which;
+   * a store that cannot tell leaves it out, which counts as `'lease-lost'`.
    */
-  incarnationChanged(incarnation: number, previous: number): void;
+  incarnationChanged(incarnation: number, previous: number, cause?: IncarnationChangeCause): void;
   /**
    * Another live process holds a lease under this node id: its lease `incarnation` was
    * renewed while this process watched it (a crashed predecessor's never is). Told once

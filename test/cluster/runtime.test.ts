@@ -540,6 +540,63 @@ describe('leases', () => {
     await expectBooksMatchSockets(c, 'fay');
     await shutdownAll(c);
   });
+
+  /**
+   * Node 0 holds limit − 1 of gus's sockets and one more admitted last; node 1's socket
+   * has closed. Then a failover to a server that lost node 1's release (its entry is
+   * back, under its lease, alive there) and node 0's last admission, and node 0 renews
+   * on it first: it fences and books again what it holds, against node 1's stale entry.
+   */
+  async function failoverAfterLostRelease() {
+    const ttl = 3_000;
+    const c = await startCluster(2, 'local', ttl, neverIdle);
+    for (let i = 0; i < limit - 1; i++) await node(c, 0).open('gus');
+    const leaving = await node(c, 1).open('gus');
+    leaving.ws.close();
+    await vi.waitFor(() => expect(booked(c, 'gus')).toBe(limit - 1), ioWait);
+    const late = await node(c, 0).open('gus');
+    expect(booked(c, 'gus')).toBe(limit);
+    const book = c.book.users.get('gus') as Map<string, unknown>;
+    book.delete(late.id);
+    book.set(leaving.id, {
+      nodeId: 'node-1',
+      incarnation: (c.stores[1] as MemoryStore).incarnation,
+      admittedAt: 0,
+      idleSince: undefined,
+    });
+    (c.stores[0] as MemoryStore).failedOver = true;
+    c.clock.increment(ttl / 3);
+    return { c, late };
+  }
+
+  it("after a failover, a socket refused for another node's lost release is kept a renewal, and booked once that node has fenced", async () => {
+    const { c, late } = await failoverAfterLostRelease();
+    // The last one does not fit: kept (unsynced), not evicted.
+    await vi.waitFor(() => expect(node(c, 0).supervisor.stats().cluster?.unsynced).toBe(1), ioWait);
+    expect(node(c, 0).events.evicted).toEqual([]);
+    expect(late.ws.readyState).toBe(WebSocket.OPEN);
+    // Node 1 renews on the new server within that period and fences too (its stale entry
+    // dies with its old lease): node 0's next renewal books the kept socket.
+    (c.stores[1] as MemoryStore).failedOver = true;
+    await driveUntil(c, () => expect(node(c, 0).supervisor.stats().cluster?.unsynced).toBe(0));
+    expect(node(c, 0).events.evicted).toEqual([]);
+    expect(late.ws.readyState).toBe(WebSocket.OPEN);
+    expect(booked(c, 'gus')).toBe(limit);
+    await expectBooksMatchSockets(c, 'gus');
+    await shutdownAll(c);
+  });
+
+  it('after a failover, a kept socket still refused at the next renewal is evicted: the limit holds', async () => {
+    const { c } = await failoverAfterLostRelease();
+    await vi.waitFor(() => expect(node(c, 0).supervisor.stats().cluster?.unsynced).toBe(1), ioWait);
+    // Node 1 never fences (its entry stays): at node 0's next renewal the book still
+    // refuses the kept socket, and it is evicted as over the limit.
+    await driveUntil(c, () => expect(node(c, 0).events.evicted).toHaveLength(1));
+    expect(node(c, 0).events.evicted[0]).toMatchObject({ userId: 'gus', cause: 'over-limit' });
+    await vi.waitFor(() => expect(localLive(c, 'gus')).toBe(limit - 1), ioWait);
+    expect(booked(c, 'gus')).toBe(limit);
+    await shutdownAll(c);
+  });
 });
 
 describe('cluster-wide reads', () => {

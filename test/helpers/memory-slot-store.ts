@@ -84,6 +84,11 @@ export class MemoryStore implements SlotStore {
   incarnation = 0;
   /** This node alone cannot reach the book (a partition, or a process paused). */
   partitioned = false;
+  /**
+   * Another server answers this node's next renewal (a failover, as the Redis store
+   * tells one by the server's run_id): it fences itself, whatever its lease, and says so.
+   */
+  failedOver = false;
 
   constructor(
     private readonly shared: MemoryBook,
@@ -207,6 +212,14 @@ export class MemoryStore implements SlotStore {
 
   async renew(): Promise<'renewed' | 'lost'> {
     this.#call('renew');
+    if (this.failedOver) {
+      this.failedOver = false;
+      const previous = this.incarnation;
+      (this.shared.leases.get(previous) as { expiresAt: number }).expiresAt = 0;
+      this.#takeLease();
+      this.shared.subscribers.get(this.nodeId)?.incarnationChanged(this.incarnation, previous, 'failover');
+      return 'lost';
+    }
     if (this.shared.alive(this.incarnation)) {
       (this.shared.leases.get(this.incarnation) as { expiresAt: number }).expiresAt =
         this.shared.now() + this.leaseTtlMs;
