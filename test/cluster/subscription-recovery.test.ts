@@ -28,9 +28,9 @@ interface Node extends TestServer {
 }
 
 /** A supervisor in cluster mode (test preset: limit 5, T = 4, idle after 1 s) with short store timeouts. */
-async function startNode(url: string, nodeId: string): Promise<Node> {
+async function startNode(url: string, nodeId: string, leaseTtlMs: number): Promise<Node> {
   const t = await startServer({
-    cluster: { redis: url, nodeId, leaseTtlMs: 1_500, commandTimeoutMs: 150, onStoreUnavailable: 'local' },
+    cluster: { redis: url, nodeId, leaseTtlMs, commandTimeoutMs: 150, onStoreUnavailable: 'local' },
   });
   const events: StoreEvent[] = [];
   t.supervisor.on('store', (event) => events.push(event));
@@ -51,9 +51,9 @@ async function subscribers(redis: PrivateRedis, nodeId: string): Promise<number>
  * Both nodes hold b's connections: ann (to send to) and gus (idle, to evict),
  * each booked on Redis as node b's, gus's flagged idle.
  */
-async function setUp(redis: PrivateRedis) {
-  const a = await startNode(redis.url, 'a');
-  const b = await startNode(redis.url, 'b');
+async function setUp(redis: PrivateRedis, leaseTtlMs = 1_500) {
+  const a = await startNode(redis.url, 'a', leaseTtlMs);
+  const b = await startNode(redis.url, 'b', leaseTtlMs);
   const ann = await connect(b.url('ann'));
   const gus = await connect(b.url('gus'));
   await vi.waitFor(() => expect(b.supervisor.userStats('gus')?.idle).toBe(1), ioWait);
@@ -131,7 +131,11 @@ describe.runIf(hasRedis)('the order channel after an outage', () => {
 
   it('Redis stopped (SIGSTOP) until the sockets time out, then resumed: sends and eviction orders flow again', async () => {
     const redis = await ownRedis();
-    const cluster = await setUp(redis);
+    // Leases of 4.5 s (renewed every 1.5 s) run out at least 3 s into the pause, well after
+    // the sockets time out (1 s of silence, at most 1.5 s into it: the next PING or renewal
+    // goes unanswered). With 1.5 s leases both came at about the same time, and on a loaded
+    // machine the leases could run out first, Redis resume, and the sockets never drop.
+    const cluster = await setUp(redis, 4_500);
     const clients = async () => (await redis.command('CLIENT', 'LIST')) as string;
     const before = await clients();
     await redis.pause();
@@ -141,7 +145,7 @@ describe.runIf(hasRedis)('the order channel after an outage', () => {
         for (const node of [cluster.a, cluster.b])
           expect(node.supervisor.stats().cluster?.breaker).toBe('open');
       }, ioWait);
-      // Until the leases ran out (1.5 s): past the sockets' timeout (1 s: 4 command timeouts, at least 1 s).
+      // Until the leases ran out: past the sockets' timeout (1 s: 4 command timeouts, at least 1 s).
       await vi.waitFor(() => {
         for (const node of [cluster.a, cluster.b])
           expect(node.supervisor.stats().cluster?.leaseHeld).toBe(false);
