@@ -62,7 +62,10 @@ export interface ClusterStats {
   leaseHeld: boolean;
   breaker: BreakerState;
   policy: StoreUnavailablePolicy;
-  /** Connections admitted while the store was away ('local'), not yet booked. */
+  /**
+   * Connections held but not booked yet: admitted while the store was away ('local'),
+   * or kept one renewal after the re-admission that follows a failover refused them.
+   */
   unsynced: number;
   /** Releases the store has not confirmed yet (retried when it answers). */
   pendingReleases: number;
