@@ -44,7 +44,7 @@ export function registerClusterGauges(
   });
   new client.Gauge({
     name: name('clusterUnsynced'),
-    help: "Connections admitted while the store was away (the 'local' policy), not booked in it yet.",
+    help: "Connections held but not booked in the store yet: admitted while it was away (the 'local' policy), or kept a renewal after a failover.",
     registers,
     collect() {
       this.set(cluster()?.unsynced ?? 0);
