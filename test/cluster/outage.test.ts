@@ -366,6 +366,20 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     await expectBooksMatchSockets(redis, t.supervisor, 'dan');
   });
 
+  /**
+   * Node n1 through the proxy on `port`, its lease taken. The lease is long enough to
+   * outlive each test's steps on the other server's copy: a failover leaves it alive
+   * there, so only looking at the server's identity can tell the book is stale.
+   */
+  async function startFailoverNode(port: number) {
+    const t = await startServer({
+      idleTimeoutMs: 1_000_000_000,
+      cluster: { redis: `redis://127.0.0.1:${port}`, nodeId: 'n1', leaseTtlMs: 6_000, commandTimeoutMs: 150 },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    return t;
+  }
+
   it('a failover to a replica that lost the last release and admission: the book matches the sockets within a renewal', async () => {
     const a = await ownRedis();
     const b = await ownRedis();
@@ -377,18 +391,7 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
       { timeout: 5_000 },
     );
     const proxy = await startDroppingProxy(a.port);
-    // A lease long enough to outlive the steps below on B's copy: the failover leaves it
-    // alive there, so only looking at the server's identity can tell the book is stale.
-    const t = await startServer({
-      idleTimeoutMs: 1_000_000_000,
-      cluster: {
-        redis: `redis://127.0.0.1:${proxy.port}`,
-        nodeId: 'n1',
-        leaseTtlMs: 6_000,
-        commandTimeoutMs: 150,
-      },
-    });
-    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    const t = await startFailoverNode(proxy.port);
     const sockets = [];
     for (let i = 0; i < 4; i++) sockets.push(await connect(t.url('fox')));
     const replicated = (await bookOf(a, 'fox')).map((entry) => entry.connectionId);
@@ -447,16 +450,7 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     const a = await ownRedis();
     const b = await ownRedis();
     const proxy = await startDroppingProxy(a.port);
-    const t = await startServer({
-      idleTimeoutMs: 1_000_000_000,
-      cluster: {
-        redis: `redis://127.0.0.1:${proxy.port}`,
-        nodeId: 'n1',
-        leaseTtlMs: 6_000,
-        commandTimeoutMs: 150,
-      },
-    });
-    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    const t = await startFailoverNode(proxy.port);
     const sockets = [await connect(t.url('fox')), await connect(t.url('fox'))];
     const first = t.supervisor.stats().cluster?.incarnation;
     const incarnationOf = async (redis: PrivateRedis) =>

@@ -323,24 +323,24 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
   });
 });
 
+/** A redis-server of the test's own: the failover tests kill and restart it. */
+async function ownRedis(): Promise<PrivateRedis> {
+  const redis = await startRedisServer();
+  onTestFinished(() => redis.stop());
+  return redis;
+}
+
+/** The first renewal Redis answers (the ones sent while it restarts fail). */
+async function renewOnce(store: { renew(): Promise<'renewed' | 'lost'> }): Promise<'renewed' | 'lost'> {
+  let outcome: 'renewed' | 'lost' | undefined;
+  await eventually(async () => {
+    outcome = await store.renew().catch(() => undefined);
+    return outcome !== undefined;
+  }, 5_000);
+  return outcome as 'renewed' | 'lost';
+}
+
 describe.runIf(hasRedis)('Redis slot store: a failover (another server answers)', () => {
-  /** A redis-server of the test's own: these tests kill and restart it. */
-  async function ownRedis(): Promise<PrivateRedis> {
-    const redis = await startRedisServer();
-    onTestFinished(() => redis.stop());
-    return redis;
-  }
-
-  /** The first renewal Redis answers (the ones sent while it restarts fail). */
-  async function renewOnce(store: { renew(): Promise<'renewed' | 'lost'> }): Promise<'renewed' | 'lost'> {
-    let outcome: 'renewed' | 'lost' | undefined;
-    await eventually(async () => {
-      outcome = await store.renew().catch(() => undefined);
-      return outcome !== undefined;
-    }, 5_000);
-    return outcome as 'renewed' | 'lost';
-  }
-
   it('a restart from a snapshot, its lease still alive there: one renewal takes a new incarnation, the old slots stop counting', async () => {
     const redis = await ownRedis();
     const keyPrefix = freshPrefix();
@@ -393,21 +393,6 @@ describe.runIf(hasRedis)('Redis slot store: a failover (another server answers)'
 });
 
 describe.runIf(hasRedis)('Redis slot store: a failover, several nodes', () => {
-  async function ownRedis(): Promise<PrivateRedis> {
-    const redis = await startRedisServer();
-    onTestFinished(() => redis.stop());
-    return redis;
-  }
-
-  async function renewOnce(store: { renew(): Promise<'renewed' | 'lost'> }): Promise<'renewed' | 'lost'> {
-    let outcome: 'renewed' | 'lost' | undefined;
-    await eventually(async () => {
-      outcome = await store.renew().catch(() => undefined);
-      return outcome !== undefined;
-    }, 5_000);
-    return outcome as 'renewed' | 'lost';
-  }
-
   it('a restart that lost nothing, three nodes and a user at the limit: each node fences and books again, nothing refused, never counted twice, and the reaper forgets the old leases', async () => {
     const redis = await ownRedis();
     const keyPrefix = freshPrefix();
@@ -458,12 +443,6 @@ describe.runIf(hasRedis)('Redis slot store: a failover, several nodes', () => {
 });
 
 describe.runIf(hasRedis)('Redis slot store: a failover, in flight and on the edges', () => {
-  async function ownRedis(): Promise<PrivateRedis> {
-    const redis = await startRedisServer();
-    onTestFinished(() => redis.stop());
-    return redis;
-  }
-
   /** Kills and restarts `redis` from a snapshot of everything: another run_id, nothing lost. */
   async function restartKeepingData(redis: PrivateRedis): Promise<void> {
     await redis.command('SAVE');
