@@ -443,11 +443,19 @@ describe.runIf(hasRedis)('Redis slot store: a failover, several nodes', () => {
 });
 
 describe.runIf(hasRedis)('Redis slot store: a failover, in flight and on the edges', () => {
-  /** Kills and restarts `redis` from a snapshot of everything: another run_id, nothing lost. */
-  async function restartKeepingData(redis: PrivateRedis): Promise<void> {
+  /**
+   * Kills and restarts `redis` from a snapshot of everything (another run_id, nothing
+   * lost), then waits until `store` reads ann's book again, which each test has filled
+   * (the first commands after the restart may fail while the client reconnects).
+   */
+  async function restartKeepingData(
+    redis: PrivateRedis,
+    store: { userBook(userId: string): Promise<unknown> },
+  ): Promise<void> {
     await redis.command('SAVE');
     await redis.kill();
     await redis.restart();
+    await eventually(async () => (await store.userBook('ann').catch(() => undefined)) !== undefined, 5_000);
   }
 
   it('an admission sent right behind the fencing renewal lands under the old incarnation: booked again under the new one, once', async () => {
@@ -456,12 +464,7 @@ describe.runIf(hasRedis)('Redis slot store: a failover, in flight and on the edg
     const node = await startStore(redis, { keyPrefix, nodeId: 'n1', leaseTtlMs: 30_000 });
     const first = node.store.incarnation;
     await node.store.admit('ann', 'kept', 2, 2);
-    await restartKeepingData(redis);
-    // The first commands after the restart may fail while the client reconnects.
-    await eventually(
-      async () => (await node.store.userBook('ann').catch(() => undefined)) !== undefined,
-      5_000,
-    );
+    await restartKeepingData(redis, node.store);
     // Sent together on one connection: Redis runs the renewal (the fence) first.
     const [renewal, admission] = await Promise.all([
       node.store.renew(),
@@ -490,11 +493,7 @@ describe.runIf(hasRedis)('Redis slot store: a failover, in flight and on the edg
     const node = await startStore(redis, { keyPrefix, nodeId: 'n1', leaseTtlMs: 30_000 });
     const first = node.store.incarnation;
     await node.store.admit('ann', 'kept', 2, 2);
-    await restartKeepingData(redis);
-    await eventually(
-      async () => (await node.store.userBook('ann').catch(() => undefined)) !== undefined,
-      5_000,
-    );
+    await restartKeepingData(redis, node.store);
     const renewal = node.store.renew();
     await node.store.stop();
     expect(await renewal).toBe('lost');
