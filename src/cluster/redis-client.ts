@@ -1,8 +1,15 @@
 /**
  * The Redis connection of the slot store (issue 12): the node-redis client it
- * creates or borrows, one `command()` with a short timeout that rejects with a
+ * creates or borrows (a single Redis, or a Redis Cluster through node-redis's
+ * cluster client), one `command()` with a short timeout that rejects with a
  * SlotStoreUnavailableError instead of hanging or queueing, EVALSHA with the
  * NOSCRIPT fallback, and the counters the tests and the bench read.
+ *
+ * Redis Cluster. Every command the store sends names the key (or sharded
+ * channel) it is routed by at a fixed place (clusterRoutingKey below), and
+ * every script's keys share one hash slot (redis-keys.ts), so the cluster
+ * client sends each command to the one master that serves it. Nothing above
+ * this file knows which kind of Redis it talks to.
  *
  * node-redis (`redis`) is an optional peer dependency: only cluster mode needs
  * it, so it is imported on first use (as elkjs is for SVG charts).
@@ -25,11 +32,88 @@ export interface RedisClientLike {
   duplicate(): RedisSubscriberLike;
 }
 
+/**
+ * The part of a node-redis v5/v6 cluster client (`createCluster()` from `redis`)
+ * the store uses. Told apart from a single client by `nodeClient` and
+ * `masters`, which only the cluster client has (its `sendCommand` takes the
+ * routing key first: another signature). Create it with
+ * `defaults: { disableOfflineQueue: true }`, for the reason given above.
+ */
+export interface RedisClusterLike {
+  sendCommand(
+    firstKey: string | undefined,
+    isReadonly: boolean | undefined,
+    args: string[],
+    options?: { timeout?: number },
+  ): Promise<unknown>;
+  /** The masters of the last topology the client discovered. */
+  readonly masters: readonly object[];
+  /** A master's own connection (for SCRIPT LOAD on each, and the renewal's checks). */
+  nodeClient(node: object): Promise<RedisNodeLike>;
+  duplicate(): RedisSubscriberLike;
+}
+
+/** One node's connection inside a cluster client. */
+export interface RedisNodeLike {
+  sendCommand(args: string[], options?: { timeout?: number }): Promise<unknown>;
+}
+
+/** Root nodes of a Redis Cluster, for the store to create its own cluster client. */
+export interface RedisClusterNodes {
+  /** `redis://` or `rediss://` URLs of some of the cluster's nodes; the rest are discovered. */
+  rootNodes: readonly string[];
+}
+
+/** What the store may be given as `redis`. */
+export type RedisTarget = string | RedisClientLike | RedisClusterLike | RedisClusterNodes;
+
+/**
+ * Whether `value` is a node-redis cluster client: it has `nodeClient` and a
+ * `masters` list, which a single client has not. Checked before the single
+ * client's shape, as both have `sendCommand` and `duplicate`.
+ */
+export function isClusterClient(value: unknown): value is RedisClusterLike {
+  const client = value as Partial<RedisClusterLike> | null;
+  return (
+    typeof client === 'object' &&
+    client !== null &&
+    typeof client.nodeClient === 'function' &&
+    typeof client.sendCommand === 'function' &&
+    typeof client.duplicate === 'function' &&
+    Array.isArray(client.masters)
+  );
+}
+
+/** Whether `value` is a single node-redis client (and not a cluster client). */
+export function isSingleClient(value: unknown): value is RedisClientLike {
+  const client = value as Partial<RedisClientLike> | null;
+  return (
+    typeof client === 'object' &&
+    client !== null &&
+    !isClusterClient(value) &&
+    typeof client.sendCommand === 'function' &&
+    typeof client.duplicate === 'function'
+  );
+}
+
+/** Whether `value` is `{ rootNodes: [url, …] }` (URLs checked by the caller). */
+export function isClusterNodes(value: unknown): value is RedisClusterNodes {
+  const nodes = value as Partial<RedisClusterNodes> | null;
+  return (
+    typeof nodes === 'object' &&
+    nodes !== null &&
+    Array.isArray(nodes.rootNodes) &&
+    nodes.rootNodes.length > 0 &&
+    nodes.rootNodes.every((url) => typeof url === 'string')
+  );
+}
+
 /** The pub/sub connection: a duplicate of the main client, owned by the store. */
 export interface RedisSubscriberLike {
   connect(): Promise<unknown>;
   sSubscribe(channel: string, listener: (message: string) => void): Promise<void>;
-  sUnsubscribe(channel?: string): Promise<void>;
+  /** Not called by the store (destroy() ends the subscription); part of the shape both client kinds share. */
+  sUnsubscribe(channel: string): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): unknown;
   off(event: 'error', listener: (error: Error) => void): unknown;
   close(): Promise<void>;
@@ -41,8 +125,11 @@ export const REDIS_FEATURE = 'Cluster mode (a Redis slot store)';
 
 interface OwnedClient extends RedisClientLike, RedisSubscriberLike {}
 
+interface OwnedCluster extends RedisClusterLike, RedisSubscriberLike {}
+
 interface RedisModule {
   createClient(options: object): OwnedClient;
+  createCluster(options: object): OwnedCluster;
 }
 
 export interface ConnectOptions {
@@ -61,7 +148,8 @@ export interface StoreTraffic {
 }
 
 export interface RedisConnection {
-  readonly client: RedisClientLike;
+  /** The client whose duplicate() makes the pub/sub connection (a cluster client for a cluster). */
+  readonly client: { duplicate(): RedisSubscriberLike };
   /** Whether the store created the client (and so closes it on stop). */
   readonly owned: boolean;
   /** Sends one command. @throws {SlotStoreUnavailableError} on timeout, offline, or an error reply. */
@@ -70,7 +158,7 @@ export interface RedisConnection {
   run(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
   /** Settles like `promise`, or fails with SlotStoreUnavailableError after `timeoutMs` (default: the command timeout). */
   watch<T>(promise: Promise<T>, what: string, timeoutMs?: number): Promise<T>;
-  /** Loads scripts into Redis's script cache (SCRIPT LOAD), so that the first EVALSHA of each finds it. */
+  /** Loads scripts into Redis's script cache (SCRIPT LOAD, on every master of a cluster), so that the first EVALSHA of each finds it. */
   load(scripts: readonly Script[]): Promise<void>;
   /** Counts one round trip for `method` (call once per batch of commands sent together). */
   roundTrip(method: string): void;
@@ -89,43 +177,104 @@ export async function connectRedis(
   load?: ModuleLoader,
 ): Promise<RedisConnection> {
   const redis = await importOptionalPeer<RedisModule>('redis', 'redis', REDIS_FEATURE, load);
-  let connected = false;
-  const client = redis.createClient({
-    url,
-    // No offline queue: while the connection is down a command fails at once
-    // (SlotStoreUnavailableError) and the outage policy decides; nothing
-    // queued runs minutes later on a stale decision.
-    disableOfflineQueue: true,
-    // A connection whose commands are overdue sends nothing more (see wrap),
-    // and node-redis's PING waits for its reply before the next: so a Redis
-    // that stopped answering leaves the socket silent, and socketTimeout drops
-    // it (rejecting what is pending) and reconnects, instead of waiting for
-    // TCP to give up (minutes). The PING keeps a healthy idle socket from timing out.
-    pingInterval: silentSocketMs(options.commandTimeoutMs) / 2,
-    socket: {
-      socketTimeout: silentSocketMs(options.commandTimeoutMs),
-      connectTimeout: connectTimeoutMs(options.commandTimeoutMs),
-      // The first connect fails at once (returning the cause ends the
-      // attempts); once connected, keep reconnecting in the background, at
-      // most once a second.
-      reconnectStrategy: (retries: number, cause: Error) =>
-        connected ? Math.min(50 * 2 ** retries, 1_000) : cause,
+  const settings = nodeSettings(options.commandTimeoutMs);
+  const client = redis.createClient({ url, ...settings.options });
+  return open(client, `Redis at ${redactUrl(url)}`, settings, options, (deadlines, close) =>
+    wrap(single(client), client, true, deadlines, close),
+  );
+}
+
+/**
+ * Creates a cluster client from `rootNodes` with the store's settings on every
+ * node's connection (node-redis's `defaults`: the root nodes' own options are
+ * only used to discover the others), connects it, and wraps it. The first
+ * URL's credentials and scheme (rediss: TLS) go to every node.
+ * @throws {MissingPeerError} WSSUP_MISSING_PEER when `redis` is not installed.
+ * @throws {SlotStoreUnavailableError} WSSUP_STORE_UNAVAILABLE when no root node answers.
+ */
+export async function connectRedisCluster(
+  nodes: RedisClusterNodes,
+  options: ConnectOptions,
+  load?: ModuleLoader,
+): Promise<RedisConnection> {
+  const redis = await importOptionalPeer<RedisModule>('redis', 'redis', REDIS_FEATURE, load);
+  const settings = nodeSettings(options.commandTimeoutMs);
+  const first = new URL(nodes.rootNodes[0] as string);
+  const cluster = redis.createCluster({
+    rootNodes: nodes.rootNodes.map((url) => ({ url })),
+    defaults: {
+      ...settings.options,
+      ...(first.username === '' ? {} : { username: decodeURIComponent(first.username) }),
+      ...(first.password === '' ? {} : { password: decodeURIComponent(first.password) }),
+      socket: { ...settings.options.socket, ...(first.protocol === 'rediss:' ? { tls: true } : {}) },
     },
+    // Replicas may lag their master: every command, reads included, goes to
+    // the master, as a decision must read what the last one wrote.
+    useReplicas: false,
   });
-  // node-redis emits 'error' on every failed reconnect; without a listener it
-  // would crash the process. The store reports outages through rejected commands.
-  const ignore = () => {};
-  client.on('error', ignore);
+  const where = `the Redis Cluster at ${nodes.rootNodes.map(redactUrl).join(', ')}`;
+  return open(cluster, where, settings, options, (deadlines, close) =>
+    wrap(ofCluster(cluster), cluster, true, deadlines, close),
+  );
+}
+
+interface NodeSettings {
+  /** Whether the first connect succeeded: until then a failed connect ends the attempts. */
+  connected: boolean;
+  readonly options: { disableOfflineQueue: true; pingInterval: number; socket: Record<string, unknown> };
+}
+
+/** The options of every connection the store opens: one Redis's, or each node's of a cluster. */
+function nodeSettings(commandTimeoutMs: number): NodeSettings {
+  const settings: NodeSettings = {
+    connected: false,
+    options: {
+      // No offline queue: while the connection is down a command fails at once
+      // (SlotStoreUnavailableError) and the outage policy decides; nothing
+      // queued runs minutes later on a stale decision.
+      disableOfflineQueue: true,
+      // A connection whose commands are overdue sends nothing more (see wrap),
+      // and node-redis's PING waits for its reply before the next: so a Redis
+      // that stopped answering leaves the socket silent, and socketTimeout drops
+      // it (rejecting what is pending) and reconnects, instead of waiting for
+      // TCP to give up (minutes). The PING keeps a healthy idle socket from timing out.
+      pingInterval: silentSocketMs(commandTimeoutMs) / 2,
+      socket: {
+        socketTimeout: silentSocketMs(commandTimeoutMs),
+        connectTimeout: connectTimeoutMs(commandTimeoutMs),
+        // The first connect fails at once (returning the cause ends the
+        // attempts); once connected, keep reconnecting in the background, at
+        // most once a second.
+        reconnectStrategy: (retries: number, cause: Error) =>
+          settings.connected ? Math.min(50 * 2 ** retries, 1_000) : cause,
+      },
+    },
+  };
+  return settings;
+}
+
+/** Connects a client the store created, and wraps it; destroyed if it does not connect. */
+async function open(
+  client: { connect(): Promise<unknown>; destroy(): void; on(event: 'error', listener: () => void): unknown },
+  where: string,
+  settings: NodeSettings,
+  options: ConnectOptions,
+  wrapIt: (deadlines: Deadlines, close: () => Promise<void>) => RedisConnection,
+): Promise<RedisConnection> {
+  // node-redis emits 'error' on every failed reconnect (a cluster client, also
+  // on a failed discovery); without a listener it would crash the process. The
+  // store reports outages through rejected commands.
+  client.on('error', () => {});
   const deadlines = new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock());
   try {
     await deadlines.watch(client.connect(), 'connect', connectTimeoutMs(options.commandTimeoutMs));
-    connected = true;
+    settings.connected = true;
   } catch (error) {
     client.destroy(); // the 'error' listener stays: see close below
     deadlines.stop();
-    throw new SlotStoreUnavailableError(`could not connect to Redis at ${redactUrl(url)}`, { cause: error });
+    throw new SlotStoreUnavailableError(`could not connect to ${where}`, { cause: error });
   }
-  return wrap(client, true, deadlines, async () => {
+  return wrapIt(deadlines, async () => {
     // destroy, not close: close waits for the replies of timed-out commands,
     // which a stopped Redis never sends. The store awaited its own commands.
     // The 'error' listener stays on the dead client: destroy() rejects a
@@ -146,9 +295,13 @@ export const connectTimeoutMs = (commandTimeoutMs: number) => Math.max(commandTi
 /** How long a socket may stay silent before it is dropped: 4 command timeouts, at least 1 s. */
 export const silentSocketMs = (commandTimeoutMs: number) => Math.max(4 * commandTimeoutMs, 1_000);
 
-/** Wraps a client the app created; the store never closes it. */
-export function borrowRedis(client: RedisClientLike, options: ConnectOptions): RedisConnection {
+/** Wraps a client (single or cluster) the app created; the store never closes it. */
+export function borrowRedis(
+  client: RedisClientLike | RedisClusterLike,
+  options: ConnectOptions,
+): RedisConnection {
   return wrap(
+    isClusterClient(client) ? ofCluster(client) : single(client),
     client,
     false,
     new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock()),
@@ -171,8 +324,65 @@ export function borrowRedis(client: RedisClientLike, options: ConnectOptions): R
  */
 const NO_WRITE_TIMEOUT = { timeout: 0 } as const;
 
+/** How commands reach Redis: one connection, or the cluster's master for each command's key. */
+interface Sender {
+  send(args: string[]): Promise<unknown>;
+  /** SCRIPT LOAD `body` wherever an EVALSHA may run; resolves with how many commands that took. */
+  load(body: string): Promise<number>;
+}
+
+function single(client: RedisClientLike): Sender {
+  return {
+    send: (args) => client.sendCommand(args, NO_WRITE_TIMEOUT),
+    load: (body) => client.sendCommand(['SCRIPT', 'LOAD', body], NO_WRITE_TIMEOUT).then(() => 1),
+  };
+}
+
+/**
+ * A cluster client: each command goes to the master of its routing key
+ * (MOVED and ASK redirects are the client's business). Scripts are loaded on
+ * every master the client knows at start, each through its own connection,
+ * rather than trusting the client to fan SCRIPT LOAD out (not every node-redis
+ * version does). A master that appears later (a failover, a new shard) still
+ * works: its first EVALSHA answers NOSCRIPT and run() falls back to EVAL,
+ * which caches the script there.
+ */
+function ofCluster(cluster: RedisClusterLike): Sender {
+  return {
+    send: (args) => cluster.sendCommand(clusterRoutingKey(args), false, args, NO_WRITE_TIMEOUT),
+    async load(body) {
+      const masters = [...cluster.masters];
+      await Promise.all(
+        masters.map(async (master) => {
+          const node = await cluster.nodeClient(master);
+          await node.sendCommand(['SCRIPT', 'LOAD', body], NO_WRITE_TIMEOUT);
+        }),
+      );
+      return masters.length;
+    },
+  };
+}
+
+/** The verbs whose first argument is the key (or the sharded channel) they are routed by. */
+const KEYED_FIRST = new Set(['SADD', 'SREM', 'SPOP', 'SMEMBERS', 'HVALS', 'DEL', 'SPUBLISH']);
+
+/**
+ * The key a command of the store is routed by in a Redis Cluster: a script's
+ * first key (all its keys share one slot), or a set command's key, or
+ * SPUBLISH's channel. A command without a rule is a bug of the store: it
+ * throws rather than let the client pick a random node.
+ */
+export function clusterRoutingKey(args: readonly string[]): string {
+  const verb = (args[0] ?? '').toUpperCase();
+  const key = verb === 'EVALSHA' || verb === 'EVAL' ? args[3] : KEYED_FIRST.has(verb) ? args[1] : undefined;
+  if (key === undefined || ((verb === 'EVALSHA' || verb === 'EVAL') && args[2] === '0'))
+    throw new Error(`the slot store has no Redis Cluster routing for ${verb || 'an empty command'}`);
+  return key;
+}
+
 function wrap(
-  client: RedisClientLike,
+  sender: Sender,
+  client: { duplicate(): RedisSubscriberLike },
   owned: boolean,
   deadlines: Deadlines,
   close: () => Promise<void>,
@@ -196,7 +406,13 @@ function wrap(
       );
     }
     commands += 1;
-    return deadlines.watch(client.sendCommand(args, NO_WRITE_TIMEOUT), name);
+    let sent: Promise<unknown>;
+    try {
+      sent = sender.send(args as string[]);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return deadlines.watch(sent, name);
   };
   return {
     client,
@@ -212,7 +428,16 @@ function wrap(
       });
     },
     async load(list) {
-      await Promise.all(list.map((script) => command(['SCRIPT', 'LOAD', script.body])));
+      if (deadlines.overdue > 0) {
+        throw new SlotStoreUnavailableError(
+          `Redis SCRIPT: ${deadlines.overdue} earlier command(s) still unanswered`,
+        );
+      }
+      await Promise.all(
+        list.map(async (script) => {
+          commands += await deadlines.watch(sender.load(script.body), 'SCRIPT');
+        }),
+      );
     },
     watch: (promise, what, timeoutMs) => deadlines.watch(promise, what, timeoutMs),
     roundTrip(method) {

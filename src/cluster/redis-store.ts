@@ -27,10 +27,12 @@ import { type ClusterDelivery, decodeDelivery, publishAcross } from './cluster-s
 import {
   borrowRedis,
   connectRedis,
+  connectRedisCluster,
   connectTimeoutMs,
-  type RedisClientLike,
+  isClusterNodes,
   type RedisConnection,
   type RedisSubscriberLike,
+  type RedisTarget,
   type StoreTraffic,
 } from './redis-client.js';
 import type { Registry } from './redis-decode.js';
@@ -67,7 +69,13 @@ import {
   SlotStoreUnavailableError,
 } from './slot-store.js';
 
-export type { RedisClientLike, RedisSubscriberLike, StoreTraffic } from './redis-client.js';
+export type {
+  RedisClientLike,
+  RedisClusterLike,
+  RedisClusterNodes,
+  RedisSubscriberLike,
+  StoreTraffic,
+} from './redis-client.js';
 export type { RedisSlotStoreOptions } from './redis-store-input.js';
 
 /** A {@link SlotStore} on Redis, with its traffic counters. */
@@ -147,7 +155,7 @@ class Store implements RedisSlotStore {
   readonly #ignoreError = () => {};
 
   constructor(
-    readonly redis: string | RedisClientLike,
+    readonly redis: RedisTarget,
     readonly nodeId: string,
     readonly leaseTtlMs: number,
     readonly keys: KeyLayout,
@@ -183,7 +191,9 @@ class Store implements RedisSlotStore {
       this.#connection =
         typeof this.redis === 'string'
           ? await connectRedis(this.redis, options)
-          : borrowRedis(this.redis, options);
+          : isClusterNodes(this.redis)
+            ? await connectRedisCluster(this.redis, options)
+            : borrowRedis(this.redis, options);
       // stop() came while connecting: take no lease, and close what was opened (below).
       if (this.#stopRequested) throw this.#stoppedWhileStarting();
       this.#connection.roundTrip('start');
