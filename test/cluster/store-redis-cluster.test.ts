@@ -7,12 +7,15 @@
  * they must hold with one lifecycle's commands spread over two masters.
  */
 import { createCluster } from 'redis';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
 import { clusterRoutingKey, type RedisClusterLike } from '../../src/cluster/redis-client.js';
 import { scripts } from '../../src/cluster/redis-scripts.js';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
 import { type PrivateRedisCluster, startRedisCluster } from '../helpers/redis-cluster.js';
 import { freePort } from '../helpers/redis-server.js';
+import { httpRefusal } from '../helpers/refusals.js';
+import { closed, connect, ioWait, startServer, type TestServer } from '../helpers/server.js';
 import { eventually, freshPrefix, hasRedis, startStoreOn } from './store-fixture.js';
 
 /** Starts the file's cluster before its tests and stops it after; read `.current` inside a test. */
@@ -62,7 +65,7 @@ describe('Redis slot store options for a Redis Cluster', () => {
   });
 });
 
-describe.runIf(hasRedis)('Redis slot store on a Redis Cluster', () => {
+describe.runIf(hasRedis)('on a private 3-master Redis Cluster', () => {
   const cluster = usePrivateCluster();
   const rootNodes = () => ({ rootNodes: [...cluster.current.urls] });
 
@@ -239,5 +242,58 @@ describe.runIf(hasRedis)('Redis slot store on a Redis Cluster', () => {
     expect(clusterRoutingKey(['SPUBLISH', 'p:{n:a}:orders', '{}'])).toBe('p:{n:a}:orders');
     expect(() => clusterRoutingKey(['EVALSHA', 'sha', '0'])).toThrow(/no Redis Cluster routing/);
     expect(() => clusterRoutingKey(['KEYS', '*'])).toThrow(/no Redis Cluster routing for KEYS/);
+  });
+
+  describe('two supervisors on it (test preset: limit 5, T = 4, idle after 1 s)', () => {
+    async function startNode(nodeId: string, keyPrefix: string): Promise<TestServer> {
+      const t = await startServer({
+        cluster: {
+          redis: { rootNodes: [...cluster.current.urls] },
+          nodeId,
+          keyPrefix,
+          leaseTtlMs: 3_000,
+          commandTimeoutMs: 300,
+          onStoreUnavailable: 'reject',
+        },
+      });
+      await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+      return t;
+    }
+
+    /** Sends a message every 200 ms (inside the 1 s idle timeout) until the socket closes. */
+    function keepActive(ws: WebSocket): void {
+      const timer = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send('ping'), 200);
+      ws.once('close', () => clearInterval(timer));
+      onTestFinished(() => clearInterval(timer));
+    }
+
+    it("one user's connections across both stay at most the limit; refusals are 429; an idle one on the other node is evicted with 4001", async () => {
+      const keyPrefix = freshPrefix();
+      const [ann, gus] = await usersApart(cluster.current, keyPrefix);
+      const a = await startNode('a', keyPrefix);
+      const b = await startNode('b', keyPrefix);
+      const book = async (user: string) => {
+        const key = `${keyPrefix}:{u:${user}}:slots`;
+        return cluster.current.command((await cluster.current.masterOf(key)).port, 'HLEN', key);
+      };
+      const live = (user: string) =>
+        [a, b].reduce((sum, node) => sum + (node.supervisor.userStats(user)?.live ?? 0), 0);
+
+      for (let i = 0; i < 5; i++) keepActive(await connect((i % 2 === 0 ? a : b).url(ann)));
+      expect(live(ann)).toBe(5);
+      expect(await book(ann)).toBe(5);
+      for (const node of [a, b, a]) expect((await httpRefusal(node.url(ann))).status).toBe(429);
+      expect(live(ann)).toBe(5);
+      expect(await book(ann)).toBe(5);
+
+      // gus: one connection on b left to go idle; four active ones on a bring him to T = 4.
+      const idle = await connect(b.url(gus));
+      const idleClosed = closed(idle);
+      await vi.waitFor(() => expect(b.supervisor.userStats(gus)?.idle).toBe(1), ioWait);
+      for (let i = 0; i < 4; i++) keepActive(await connect(a.url(gus)));
+      expect(await idleClosed).toMatchObject({ code: 4001 });
+      await vi.waitFor(async () => expect(await book(gus)).toBe(4), ioWait);
+      expect(live(gus)).toBe(4);
+    });
   });
 });
