@@ -160,6 +160,13 @@ export interface RedisConnection {
   watch<T>(promise: Promise<T>, what: string, timeoutMs?: number): Promise<T>;
   /** Loads scripts into Redis's script cache (SCRIPT LOAD, on every master of a cluster), so that the first EVALSHA of each finds it. */
   load(scripts: readonly Script[]): Promise<void>;
+  /**
+   * A Redis Cluster's masters, each asked its TIME and INFO server run_id on
+   * its own connection (the renewal's clock and failover checks, see
+   * redis-store.ts); undefined for a single Redis, whose renew script does
+   * both. A master that does not answer in time is left out.
+   */
+  checkMasters(): Promise<readonly MasterCheck[]> | undefined;
   /** Counts one round trip for `method` (call once per batch of commands sent together). */
   roundTrip(method: string): void;
   traffic(): StoreTraffic;
@@ -324,11 +331,22 @@ export function borrowRedis(
  */
 const NO_WRITE_TIMEOUT = { timeout: 0 } as const;
 
+/** What one master of a Redis Cluster answered: its run_id ('' when it denies INFO) and its clock. */
+export interface MasterCheck {
+  runId: string;
+  /** Its TIME minus Date.now() at the middle of the round trip. */
+  offsetMs: number;
+  /** How wrong offsetMs may be: half the round trip, plus a ms of rounding. */
+  errorMs: number;
+}
+
 /** How commands reach Redis: one connection, or the cluster's master for each command's key. */
 interface Sender {
   send(args: string[]): Promise<unknown>;
   /** SCRIPT LOAD `body` wherever an EVALSHA may run; resolves with how many commands that took. */
   load(body: string): Promise<number>;
+  /** The masters' checks (a cluster only); each promise settles on its own. */
+  checkMasters?(): Array<Promise<MasterCheck>>;
 }
 
 function single(client: RedisClientLike): Sender {
@@ -360,6 +378,23 @@ function ofCluster(cluster: RedisClusterLike): Sender {
       );
       return masters.length;
     },
+    checkMasters: () =>
+      [...cluster.masters].map(async (master) => {
+        const node = await cluster.nodeClient(master);
+        const sent = Date.now();
+        // Written together on the master's connection, TIME first: its reply ends the round trip
+        // the clock is measured over. INFO denied (an ACL without +info) is '': no check.
+        const timed = node.sendCommand(['TIME'], NO_WRITE_TIMEOUT);
+        const info = node.sendCommand(['INFO', 'server'], NO_WRITE_TIMEOUT).then(String, () => '');
+        const time = (await timed) as [string, string];
+        const received = Date.now();
+        const ms = Number(time[0]) * 1_000 + Math.floor(Number(time[1]) / 1_000);
+        return {
+          runId: /run_id:([0-9a-f]+)/.exec(await info)?.[1] ?? '',
+          offsetMs: ms - Math.round((sent + received) / 2),
+          errorMs: Math.ceil((received - sent) / 2) + 1,
+        };
+      }),
   };
 }
 
@@ -440,6 +475,16 @@ function wrap(
       );
     },
     watch: (promise, what, timeoutMs) => deadlines.watch(promise, what, timeoutMs),
+    checkMasters() {
+      // Not async: on a single Redis the renewal must not wait a microtask more (see #renew).
+      if (sender.checkMasters === undefined) return undefined;
+      if (deadlines.overdue > 0) return Promise.resolve([]);
+      const checks = sender.checkMasters();
+      commands += 2 * checks.length;
+      return Promise.allSettled(checks.map((check) => deadlines.watch(check, 'TIME'))).then((settled) =>
+        settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : [])),
+      );
+    },
     roundTrip(method) {
       roundTrips[method] = (roundTrips[method] ?? 0) + 1;
     },

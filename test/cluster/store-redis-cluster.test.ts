@@ -127,6 +127,40 @@ describe.runIf(hasRedis)('on a private 3-master Redis Cluster', () => {
     expect(a.incarnations).toEqual([]);
   });
 
+  it('a user’s master restarted empty (its run_id changes): the next renewals fence, as for a failover, and the node books again', async () => {
+    const keyPrefix = freshPrefix();
+    const [ann] = await usersApart(cluster.current, keyPrefix);
+    const store = createRedisSlotStore({ redis: rootNodes(), keyPrefix, nodeId: 'a', commandTimeoutMs: 300 });
+    onTestFinished(() => store.stop());
+    const changes: Array<{ incarnation: number; previous: number; cause: string | undefined }> = [];
+    await store.start({
+      evictionOrdered() {},
+      incarnationChanged: (incarnation, previous, cause) => changes.push({ incarnation, previous, cause }),
+    });
+    const first = store.incarnation;
+    await store.admit(ann, 'a1', 3, 3);
+    expect(await store.renew()).toBe('renewed'); // the masters' run_ids are known from here
+
+    // ann's book is lost with her master's data; the registry (on another master) keeps the lease.
+    const master = await cluster.current.masterOf(`${keyPrefix}:{u:${ann}}:slots`);
+    await cluster.current.restart(master.port);
+    expect(await cluster.current.command(master.port, 'EXISTS', `${keyPrefix}:{u:${ann}}:slots`)).toBe(0);
+    // The client reconnects to it in the background; until then a renewal cannot see it.
+    await eventually(async () => (await store.renew().catch(() => 'failed')) === 'lost', 10_000);
+    expect(store.incarnation).toBeGreaterThan(first);
+    expect(changes).toEqual([{ incarnation: store.incarnation, previous: first, cause: 'failover' }]);
+    expect(
+      await store.readmit(
+        [{ userId: ann, connectionId: 'a1', admittedAt: Date.now(), idleSince: undefined }],
+        3,
+      ),
+    ).toEqual([]);
+    expect(await store.userBook(ann)).toEqual({ userId: ann, live: 1, idle: 0, byNode: { a: 1 } });
+    // Fenced once: later renewals renew.
+    expect(await store.renew()).toBe('renewed');
+    expect(changes).toHaveLength(1);
+  });
+
   it('reaps a dead node’s slots on every master its users live on', async () => {
     const keyPrefix = freshPrefix();
     const [ann, bob] = await usersApart(cluster.current, keyPrefix);

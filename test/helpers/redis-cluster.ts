@@ -56,6 +56,12 @@ export interface PrivateRedisCluster {
   command(port: number, ...args: string[]): Promise<RespValue>;
   /** The master that serves `key`, asked of the cluster (CLUSTER KEYSLOT, then CLUSTER NODES). */
   masterOf(key: string): Promise<ClusterMaster>;
+  /**
+   * Kills one master (SIGKILL) and starts it again on its port with its cluster
+   * config (same id, same slots) but no data, as a master restarted without
+   * persistence; resolves once every node says `cluster_state:ok` again.
+   */
+  restart(port: number): Promise<void>;
   /** Kills every node and removes the temp dir. Safe to repeat. */
   stop(): Promise<void>;
 }
@@ -125,6 +131,18 @@ export async function startRedisCluster(): Promise<PrivateRedisCluster> {
         if (master === undefined) throw new Error(`no master of ours serves slot ${slot} (${key})`);
         return master;
       },
+      async restart(port) {
+        const index = ports.indexOf(port);
+        const child = children[index];
+        if (child === undefined || stopped) throw new Error(`no running node on port ${port}`);
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = once(child, 'exit');
+          child.kill('SIGKILL');
+          await exited;
+        }
+        children[index] = await launch(binary, port, dir, clusterArgs(dir, port));
+        await untilReady(ports);
+      },
       stop,
     };
   } catch (error) {
@@ -142,22 +160,25 @@ async function launchNode(
   for (let attempt = 0; ; attempt++) {
     const port = await freePortPair(taken);
     try {
-      const child = await launch(binary, port, dir, [
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        join(dir, `nodes-${port}.conf`),
-        '--cluster-node-timeout',
-        '5000',
-        '--cluster-announce-ip',
-        '127.0.0.1',
-      ]);
+      const child = await launch(binary, port, dir, clusterArgs(dir, port));
       return { port, child };
     } catch (error) {
       if (attempt >= 4) throw error;
     }
   }
 }
+
+/** The cluster arguments of the node on `port`: its config file is kept in `dir` across a restart. */
+const clusterArgs = (dir: string, port: number) => [
+  '--cluster-enabled',
+  'yes',
+  '--cluster-config-file',
+  join(dir, `nodes-${port}.conf`),
+  '--cluster-node-timeout',
+  '5000',
+  '--cluster-announce-ip',
+  '127.0.0.1',
+];
 
 /** A port P such that P and P + 10000 were both free a moment ago on 127.0.0.1. */
 async function freePortPair(taken: readonly number[]): Promise<number> {
