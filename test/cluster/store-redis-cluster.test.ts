@@ -12,6 +12,7 @@ import WebSocket from 'ws';
 import { clusterRoutingKey, type RedisClusterLike } from '../../src/cluster/redis-client.js';
 import { scripts } from '../../src/cluster/redis-scripts.js';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
+import { runProgram } from '../helpers/process.js';
 import { type PrivateRedisCluster, startRedisCluster } from '../helpers/redis-cluster.js';
 import { freePort } from '../helpers/redis-server.js';
 import { httpRefusal } from '../helpers/refusals.js';
@@ -300,6 +301,33 @@ describe.runIf(hasRedis)('on a private 3-master Redis Cluster', () => {
       ws.once('close', () => clearInterval(timer));
       onTestFinished(() => clearInterval(timer));
     }
+
+    it('the reference server with --redis-cluster books on the cluster', async () => {
+      const [ann] = await usersApart(cluster.current, 'wssup');
+      const program = runProgram('dist/examples/reference-server/main.js', [
+        '--preset',
+        'test',
+        '--redis-cluster',
+        cluster.current.urls.join(','),
+        '--node-id',
+        'ref-1',
+      ]);
+      const [, url] = (await program.waitFor(/listening on (ws:\/\/\S+)/)) as RegExpMatchArray;
+      const ws = await connect(`${url}/?user=${encodeURIComponent(ann)}`);
+      const key = `wssup:{u:${ann}}:slots`;
+      const master = await cluster.current.masterOf(key);
+      await vi.waitFor(
+        async () => expect(await cluster.current.command(master.port, 'HLEN', key)).toBe(1),
+        ioWait,
+      );
+      ws.close();
+      await vi.waitFor(
+        async () => expect(await cluster.current.command(master.port, 'HLEN', key)).toBe(0),
+        ioWait,
+      );
+      program.child.kill('SIGTERM');
+      expect(await program.exited).toBe(0);
+    });
 
     it("one user's connections across both stay at most the limit; refusals are 429; an idle one on the other node is evicted with 4001", async () => {
       const keyPrefix = freshPrefix();
