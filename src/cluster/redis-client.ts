@@ -18,107 +18,28 @@ import { type Clock, createCountingClock } from '../clock.js';
 import { importOptionalPeer, type ModuleLoader } from '../optional-peer.js';
 import { Deadlines } from './redis-deadlines.js';
 import type { Script } from './redis-scripts.js';
+import { type MasterCheck, ofCluster, type Sender, single } from './redis-senders.js';
+import {
+  isClusterClient,
+  type RedisClientLike,
+  type RedisClusterLike,
+  type RedisClusterNodes,
+  type RedisSubscriberLike,
+} from './redis-shapes.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 
-/**
- * The part of a node-redis v5/v6 client (`createClient()` from `redis`) the
- * store uses. Pass your own connected client as `redis` to share it; the store
- * then never closes it, and makes its pub/sub connection with `duplicate()`.
- * Create it with `disableOfflineQueue: true`, or commands issued while it
- * reconnects wait for the command timeout instead of failing at once.
- */
-export interface RedisClientLike {
-  sendCommand(args: readonly string[], options?: { timeout?: number }): Promise<unknown>;
-  duplicate(): RedisSubscriberLike;
-}
-
-/**
- * The part of a node-redis v5/v6 cluster client (`createCluster()` from `redis`)
- * the store uses. Told apart from a single client by `nodeClient` and
- * `masters`, which only the cluster client has (its `sendCommand` takes the
- * routing key first: another signature). Create it with
- * `defaults: { disableOfflineQueue: true }`, for the reason given above.
- */
-export interface RedisClusterLike {
-  sendCommand(
-    firstKey: string | undefined,
-    isReadonly: boolean | undefined,
-    args: string[],
-    options?: { timeout?: number },
-  ): Promise<unknown>;
-  /** The masters of the last topology the client discovered. */
-  readonly masters: readonly object[];
-  /** A master's own connection (for SCRIPT LOAD on each, and the renewal's checks). */
-  nodeClient(node: object): Promise<RedisNodeLike>;
-  duplicate(): RedisSubscriberLike;
-}
-
-/** One node's connection inside a cluster client. */
-export interface RedisNodeLike {
-  sendCommand(args: string[], options?: { timeout?: number }): Promise<unknown>;
-}
-
-/** Root nodes of a Redis Cluster, for the store to create its own cluster client. */
-export interface RedisClusterNodes {
-  /** `redis://` or `rediss://` URLs of some of the cluster's nodes; the rest are discovered. */
-  rootNodes: readonly string[];
-}
-
-/** What the store may be given as `redis`. */
-export type RedisTarget = string | RedisClientLike | RedisClusterLike | RedisClusterNodes;
-
-/**
- * Whether `value` is a node-redis cluster client: it has `nodeClient` and a
- * `masters` list, which a single client has not. Checked before the single
- * client's shape, as both have `sendCommand` and `duplicate`.
- */
-export function isClusterClient(value: unknown): value is RedisClusterLike {
-  const client = value as Partial<RedisClusterLike> | null;
-  return (
-    typeof client === 'object' &&
-    client !== null &&
-    typeof client.nodeClient === 'function' &&
-    typeof client.sendCommand === 'function' &&
-    typeof client.duplicate === 'function' &&
-    Array.isArray(client.masters)
-  );
-}
-
-/** Whether `value` is a single node-redis client (and not a cluster client). */
-export function isSingleClient(value: unknown): value is RedisClientLike {
-  const client = value as Partial<RedisClientLike> | null;
-  return (
-    typeof client === 'object' &&
-    client !== null &&
-    !isClusterClient(value) &&
-    typeof client.sendCommand === 'function' &&
-    typeof client.duplicate === 'function'
-  );
-}
-
-/** Whether `value` is `{ rootNodes: [url, …] }` (URLs checked by the caller). */
-export function isClusterNodes(value: unknown): value is RedisClusterNodes {
-  const nodes = value as Partial<RedisClusterNodes> | null;
-  return (
-    typeof nodes === 'object' &&
-    nodes !== null &&
-    Array.isArray(nodes.rootNodes) &&
-    nodes.rootNodes.length > 0 &&
-    nodes.rootNodes.every((url) => typeof url === 'string')
-  );
-}
-
-/** The pub/sub connection: a duplicate of the main client, owned by the store. */
-export interface RedisSubscriberLike {
-  connect(): Promise<unknown>;
-  sSubscribe(channel: string, listener: (message: string) => void): Promise<void>;
-  /** Not called by the store (destroy() ends the subscription); part of the shape both client kinds share. */
-  sUnsubscribe(channel: string): Promise<void>;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  off(event: 'error', listener: (error: Error) => void): unknown;
-  close(): Promise<void>;
-  destroy(): void;
-}
+export { clusterRoutingKey, type MasterCheck } from './redis-senders.js';
+export {
+  isClusterClient,
+  isClusterNodes,
+  isSingleClient,
+  type RedisClientLike,
+  type RedisClusterLike,
+  type RedisClusterNodes,
+  type RedisNodeLike,
+  type RedisSubscriberLike,
+  type RedisTarget,
+} from './redis-shapes.js';
 
 /** What needs `redis`, as a MissingPeerError names it. */
 export const REDIS_FEATURE = 'Cluster mode (a Redis slot store)';
@@ -314,105 +235,6 @@ export function borrowRedis(
     new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock()),
     async () => {},
   );
-}
-
-/**
- * Per-command options for node-redis: no write timeout of its own. node-redis
- * 6 gives every command a 5 s write timeout by default, an AbortSignal.timeout
- * whose timer (on Node 20) stays armed after the reply: tens of thousands of
- * live timers and signals at a few thousand commands a second, which cost
- * more CPU and garbage collection than the commands (a 3× slower PING, and the
- * store's p99 in tens of ms: bench/RESULTS.md, cluster latency). It adds no
- * safety here: the store's deadline (redis-deadlines.ts) starts earlier (when the command is
- * issued, not written) and, for the default commandTimeoutMs, ends earlier;
- * once a command is overdue nothing more is sent, so the silent socket is
- * dropped after socketTimeout, and with disableOfflineQueue that rejects what
- * was still waiting to be written (as node-redis's timeout would have).
- */
-const NO_WRITE_TIMEOUT = { timeout: 0 } as const;
-
-/** What one master of a Redis Cluster answered: its run_id ('' when it denies INFO) and its clock. */
-export interface MasterCheck {
-  runId: string;
-  /** Its TIME minus Date.now() at the middle of the round trip. */
-  offsetMs: number;
-  /** How wrong offsetMs may be: half the round trip, plus a ms of rounding. */
-  errorMs: number;
-}
-
-/** How commands reach Redis: one connection, or the cluster's master for each command's key. */
-interface Sender {
-  send(args: string[]): Promise<unknown>;
-  /** SCRIPT LOAD `body` wherever an EVALSHA may run; resolves with how many commands that took. */
-  load(body: string): Promise<number>;
-  /** The masters' checks (a cluster only); each promise settles on its own. */
-  checkMasters?(): Array<Promise<MasterCheck>>;
-}
-
-function single(client: RedisClientLike): Sender {
-  return {
-    send: (args) => client.sendCommand(args, NO_WRITE_TIMEOUT),
-    load: (body) => client.sendCommand(['SCRIPT', 'LOAD', body], NO_WRITE_TIMEOUT).then(() => 1),
-  };
-}
-
-/**
- * A cluster client: each command goes to the master of its routing key
- * (MOVED and ASK redirects are the client's business). Scripts are loaded on
- * every master the client knows at start, each through its own connection,
- * rather than trusting the client to fan SCRIPT LOAD out (not every node-redis
- * version does). A master that appears later (a failover, a new shard) still
- * works: its first EVALSHA answers NOSCRIPT and run() falls back to EVAL,
- * which caches the script there.
- */
-function ofCluster(cluster: RedisClusterLike): Sender {
-  return {
-    send: (args) => cluster.sendCommand(clusterRoutingKey(args), false, args, NO_WRITE_TIMEOUT),
-    async load(body) {
-      const masters = [...cluster.masters];
-      await Promise.all(
-        masters.map(async (master) => {
-          const node = await cluster.nodeClient(master);
-          await node.sendCommand(['SCRIPT', 'LOAD', body], NO_WRITE_TIMEOUT);
-        }),
-      );
-      return masters.length;
-    },
-    checkMasters: () =>
-      [...cluster.masters].map(async (master) => {
-        const node = await cluster.nodeClient(master);
-        const sent = Date.now();
-        // Written together on the master's connection, TIME first: its reply ends the round trip
-        // the clock is measured over. INFO denied (an ACL without +info) is '': no check.
-        const timed = node.sendCommand(['TIME'], NO_WRITE_TIMEOUT);
-        const info = node.sendCommand(['INFO', 'server'], NO_WRITE_TIMEOUT).then(String, () => '');
-        const time = (await timed) as [string, string];
-        const received = Date.now();
-        const ms = Number(time[0]) * 1_000 + Math.floor(Number(time[1]) / 1_000);
-        return {
-          runId: /run_id:([0-9a-f]+)/.exec(await info)?.[1] ?? '',
-          offsetMs: ms - Math.round((sent + received) / 2),
-          errorMs: Math.ceil((received - sent) / 2) + 1,
-        };
-      }),
-  };
-}
-
-/** The verbs whose first argument is the key (or the sharded channel) they are routed by. */
-const KEYED_FIRST = new Set(['SADD', 'SREM', 'SPOP', 'SMEMBERS', 'HVALS', 'DEL', 'SPUBLISH']);
-
-/**
- * The key a command of the store is routed by in a Redis Cluster: a script's
- * first key (all its keys share one slot), or a set command's key, or
- * SPUBLISH's channel. A command without a rule is a bug of the store: it
- * throws rather than let the client pick a random node.
- */
-export function clusterRoutingKey(args: readonly string[]): string {
-  const verb = (args[0] ?? '').toUpperCase();
-  const key = verb === 'EVALSHA' || verb === 'EVAL' ? args[3] : KEYED_FIRST.has(verb) ? args[1] : undefined;
-  if (key === undefined || ((verb === 'EVALSHA' || verb === 'EVAL') && args[2] === '0'))
-    throw new Error(`the slot store has no Redis Cluster routing for ${verb || 'an empty command'}`);
-  return key;
 }
 
 function wrap(
