@@ -162,6 +162,27 @@ describe.runIf(hasRedis)('on a private 3-master Redis Cluster', () => {
     expect(changes).toHaveLength(1);
   });
 
+  it('a master that stops answering: its users’ admissions fail at once or by the deadline (no queue), the others’ work again once its socket is dropped', async () => {
+    const keyPrefix = freshPrefix();
+    const [ann, bob] = await usersApart(cluster.current, keyPrefix);
+    const a = await startStoreOn({ redis: rootNodes(), keyPrefix, nodeId: 'a', commandTimeoutMs: 200 });
+    const master = await cluster.current.masterOf(`${keyPrefix}:{u:${ann}}:slots`);
+    cluster.current.pause(master.port);
+    onTestFinished(() => cluster.current.resume(master.port));
+    await expect(a.store.admit(ann, 'a1', 3, 3)).rejects.toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
+    // The stuck command holds the store's other commands until the socket is dropped (1 s); then bob's master answers.
+    await eventually(
+      async () => (await a.store.admit(bob, 'b1', 3, 3).catch(() => undefined))?.admitted === true,
+      5_000,
+    );
+    await expect(a.store.admit(ann, 'a2', 3, 3)).rejects.toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
+    cluster.current.resume(master.port);
+    await eventually(
+      async () => (await a.store.admit(ann, 'a3', 3, 3).catch(() => undefined))?.admitted === true,
+      5_000,
+    );
+  });
+
   it('reaps a dead node’s slots on every master its users live on', async () => {
     const keyPrefix = freshPrefix();
     const [ann, bob] = await usersApart(cluster.current, keyPrefix);

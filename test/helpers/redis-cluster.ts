@@ -56,6 +56,10 @@ export interface PrivateRedisCluster {
   command(port: number, ...args: string[]): Promise<RespValue>;
   /** The master that serves `key`, asked of the cluster (CLUSTER KEYSLOT, then CLUSTER NODES). */
   masterOf(key: string): Promise<ClusterMaster>;
+  /** SIGSTOP one master: it keeps its port and sockets but answers nothing (nor the cluster bus). */
+  pause(port: number): void;
+  /** SIGCONT after pause(). */
+  resume(port: number): void;
   /**
    * Kills one master (SIGKILL) and starts it again on its port with its cluster
    * config (same id, same slots) but no data, as a master restarted without
@@ -131,6 +135,8 @@ export async function startRedisCluster(): Promise<PrivateRedisCluster> {
         if (master === undefined) throw new Error(`no master of ours serves slot ${slot} (${key})`);
         return master;
       },
+      pause: (port) => void children[ports.indexOf(port)]?.kill('SIGSTOP'),
+      resume: (port) => void children[ports.indexOf(port)]?.kill('SIGCONT'),
       async restart(port) {
         const index = ports.indexOf(port);
         const child = children[index];
