@@ -42,6 +42,8 @@ const DEFAULTS = { leaseTtlMs: 15_000, keyPrefix: 'wssup', commandTimeoutMs: 500
 /** @throws {InvalidOptionError} WSSUP_INVALID_OPTION naming the option (as `cluster.<name>`). */
 export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedStoreOptions {
   const { redis } = options;
+  // Root nodes first: a bad list is named as such, not as a bad client.
+  if (typeof redis === 'object' && redis !== null && 'rootNodes' in redis) checkRootNodes(redis.rootNodes);
   if (
     typeof redis !== 'string' &&
     !isClusterClient(redis) &&
@@ -56,9 +58,6 @@ export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedSto
   }
   if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
     throw new InvalidOptionError('cluster.redis', 'a redis:// or rediss:// URL', redis);
-  }
-  if (isClusterNodes(redis)) {
-    checkRootNodes(redis.rootNodes);
   }
   const nodeId = options.nodeId ?? randomUUID();
   if (typeof nodeId !== 'string' || nodeId === '') {

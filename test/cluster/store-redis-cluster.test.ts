@@ -54,7 +54,7 @@ async function usersApart(cluster: PrivateRedisCluster, keyPrefix: string): Prom
 
 describe('Redis slot store options for a Redis Cluster', () => {
   it.each<[string, unknown, string]>([
-    ['no root nodes', { rootNodes: [] }, 'cluster.redis'],
+    ['no root nodes', { rootNodes: [] }, 'cluster.redis.rootNodes'],
     ['an http root node', { rootNodes: ['http://127.0.0.1:7000'] }, 'cluster.redis.rootNodes'],
     ['root nodes of two schemes', { rootNodes: ['redis://a:1', 'rediss://b:2'] }, 'cluster.redis.rootNodes'],
     ['a client without duplicate', { sendCommand: async () => 'OK' }, 'cluster.redis'],
