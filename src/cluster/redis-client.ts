@@ -46,7 +46,9 @@ export const REDIS_FEATURE = 'Cluster mode (a Redis slot store)';
 
 interface OwnedClient extends RedisClientLike, RedisSubscriberLike {}
 
-interface OwnedCluster extends RedisClusterLike, RedisSubscriberLike {}
+interface OwnedCluster extends RedisClusterLike, RedisSubscriberLike {
+  duplicate(overrides?: { minimizeConnections?: boolean }): RedisSubscriberLike;
+}
 
 interface RedisModule {
   createClient(options: object): OwnedClient;
@@ -141,8 +143,11 @@ export async function connectRedisCluster(
     useReplicas: false,
   });
   const where = `the Redis Cluster at ${nodes.rootNodes.map(redactUrl).join(', ')}`;
+  // The pub/sub duplicate only needs its sharded subscription's connection (and one to
+  // discover the slots): not one to every master, as the command client opens at connect.
+  const subscriberSource = { duplicate: () => cluster.duplicate({ minimizeConnections: true }) };
   return open(cluster, where, settings, options, (deadlines, close) =>
-    wrap(ofCluster(cluster), cluster, true, deadlines, close),
+    wrap(ofCluster(cluster), subscriberSource, true, deadlines, close),
   );
 }
 
