@@ -39,10 +39,13 @@ export type {
 export type {
   ClusterOptions,
   RedisClientLike,
+  RedisClusterLike,
+  RedisClusterNodes,
+  RedisTarget,
   ResolvedClusterOptions,
   StoreUnavailablePolicy,
 } from './cluster/cluster-options.js';
-export type { RedisSubscriberLike } from './cluster/redis-client.js';
+export type { RedisNodeLike, RedisSubscriberLike } from './cluster/redis-client.js';
 export {
   type ClusterAdmission,
   type ClusterDelivery,

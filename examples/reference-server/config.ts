@@ -26,7 +26,7 @@ export interface ServerConfig {
     | 'refuse'
     | 'allowedOrigins'
   >;
-  /** Issue 12: cluster mode, when --redis is given. */
+  /** Issue 12: cluster mode, when --redis or --redis-cluster is given. */
   cluster?: ClusterOptions | undefined;
 }
 
@@ -46,6 +46,7 @@ const settings = {
   refuse: ['WSSUP_REFUSE', 'refuse'],
   'allowed-origins': ['WSSUP_ALLOWED_ORIGINS', 'allowedOrigins'],
   redis: ['WSSUP_REDIS_URL', undefined],
+  'redis-cluster': ['WSSUP_REDIS_CLUSTER', undefined],
   'node-id': ['WSSUP_NODE_ID', undefined],
   'lease-ttl-ms': ['WSSUP_LEASE_TTL_MS', undefined],
   'store-unavailable': ['WSSUP_STORE_UNAVAILABLE', undefined],
@@ -81,6 +82,8 @@ Options (environment variable in brackets):
                                 (default none: no Origin check)
   --redis <url>                 cluster mode: one per-user limit across every process on this
                                 Redis (redis://host:port) [WSSUP_REDIS_URL]
+  --redis-cluster <urls>        cluster mode on a Redis Cluster: comma-separated root node URLs
+                                (redis://host:port,redis://host2:port) [WSSUP_REDIS_CLUSTER]
   --node-id <id>                this process's name in the cluster [WSSUP_NODE_ID] (default host:pid)
   --lease-ttl-ms <ms>           cluster lease lifetime [WSSUP_LEASE_TTL_MS] (default 15000)
   --store-unavailable <policy>  while Redis is away: local | reject [WSSUP_STORE_UNAVAILABLE] (default local)
@@ -94,6 +97,7 @@ Options (environment variable in brackets):
  */
 const clusterFlags: Record<string, Flag> = {
   'cluster.redis': 'redis',
+  'cluster.redis.rootNodes': 'redis-cluster',
   'cluster.nodeId': 'node-id',
   'cluster.leaseTtlMs': 'lease-ttl-ms',
   'cluster.onStoreUnavailable': 'store-unavailable',
@@ -154,12 +158,21 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
   const dashboardToken = read('dashboard-token');
   if (dashboardToken !== undefined && dashboardToken.trim() === '')
     throw new ConfigError('--dashboard-token must not be empty');
-  const redis = read('redis');
+  const url = read('redis');
+  const rootNodes = read('redis-cluster');
   const nodeId = read('node-id');
   const leaseTtl = read('lease-ttl-ms');
   const policy = read('store-unavailable');
+  if (url !== undefined && rootNodes !== undefined) {
+    throw new ConfigError('--redis and --redis-cluster: give one of them');
+  }
+  // A list in one value, as an environment variable can hold it; each URL is checked by createSupervisor.
+  const redis: ClusterOptions['redis'] =
+    rootNodes === undefined ? url : { rootNodes: rootNodes.split(',').map((node) => node.trim()) };
   if (redis === undefined && (nodeId ?? leaseTtl ?? policy) !== undefined) {
-    throw new ConfigError('--node-id, --lease-ttl-ms and --store-unavailable need --redis');
+    throw new ConfigError(
+      '--node-id, --lease-ttl-ms and --store-unavailable need --redis or --redis-cluster',
+    );
   }
   const cluster: ClusterOptions | undefined =
     redis === undefined

@@ -6,18 +6,36 @@
 import { hostname } from 'node:os';
 import { InvalidOptionError } from '../errors.js';
 import { assertOptionalPeerInstalled, type ModuleResolver } from '../optional-peer.js';
-import { REDIS_FEATURE, type RedisClientLike } from './redis-client.js';
+import {
+  isClusterClient,
+  isClusterNodes,
+  isSingleClient,
+  REDIS_FEATURE,
+  type RedisTarget,
+} from './redis-client.js';
+import { checkRootNodes } from './redis-store-input.js';
 import type { SlotStore } from './slot-store.js';
 
-export type { RedisClientLike } from './redis-client.js';
+export type {
+  RedisClientLike,
+  RedisClusterLike,
+  RedisClusterNodes,
+  RedisTarget,
+} from './redis-client.js';
 
 /** What happens to admissions while the slot store (Redis) does not answer. */
 export type StoreUnavailablePolicy = 'local' | 'reject';
 
 /** Cluster mode: one per-user limit across processes, on a slot book in Redis. */
 export interface ClusterOptions {
-  /** A `redis://` or `rediss://` URL, or your app's own node-redis client (needs `npm install redis`). */
-  redis?: string | RedisClientLike | undefined;
+  /**
+   * Where the slot book lives (needs `npm install redis`): a `redis://` or
+   * `rediss://` URL; your app's own connected node-redis client
+   * (`createClient()`), or cluster client (`createCluster()`) for a Redis
+   * Cluster; or `{ rootNodes: ['redis://…', …] }` for the store to create its
+   * own cluster client (the first URL's credentials and TLS apply to every node).
+   */
+  redis?: RedisTarget | undefined;
   /**
    * A slot store of your own instead of `redis` (another engine, or a test
    * double); it keeps the rules of {@link SlotStore}.
@@ -52,7 +70,7 @@ export interface ClusterOptions {
 }
 
 export interface ResolvedClusterOptions {
-  redis: string | RedisClientLike | undefined;
+  redis: RedisTarget | undefined;
   store: SlotStore | undefined;
   nodeId: string;
   leaseTtlMs: number;
@@ -136,18 +154,20 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
       redis ?? store,
     );
   }
+  if (typeof redis === 'object' && redis !== null && 'rootNodes' in redis) {
+    checkRootNodes((redis as { rootNodes: unknown }).rootNodes);
+    const extra = Object.keys(redis).find((key) => key !== 'rootNodes');
+    if (extra !== undefined) throw new InvalidOptionError(`cluster.redis.${extra}`, 'only rootNodes', extra);
+  }
   if (redis !== undefined) {
     const ok =
       typeof redis === 'string'
         ? isRedisUrl(redis)
-        : typeof redis === 'object' &&
-          redis !== null &&
-          isFunction((redis as RedisClientLike).sendCommand) &&
-          isFunction((redis as RedisClientLike).duplicate);
+        : isClusterClient(redis) || isSingleClient(redis) || isClusterNodes(redis);
     if (!ok) {
       throw new InvalidOptionError(
         'cluster.redis',
-        'a redis:// or rediss:// URL, or a node-redis client (with sendCommand and duplicate)',
+        'a redis:// or rediss:// URL, a node-redis client (sendCommand, duplicate) or cluster client (also nodeClient, masters), or { rootNodes: [url, …] }',
         redis,
       );
     }
@@ -202,7 +222,8 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
   // A URL makes the store import `redis` when it starts, after createSupervisor() has
   // returned: missing, it must fail here, not once to onError while admissions go on
   // against this process's limit alone. An app's own client needs no import of ours.
-  if (typeof redis === 'string') assertOptionalPeerInstalled('redis', REDIS_FEATURE, resolve);
+  if (typeof redis === 'string' || isClusterNodes(redis))
+    assertOptionalPeerInstalled('redis', REDIS_FEATURE, resolve);
   return {
     redis,
     store,

@@ -1,8 +1,15 @@
 /**
  * The Redis connection of the slot store (issue 12): the node-redis client it
- * creates or borrows, one `command()` with a short timeout that rejects with a
+ * creates or borrows (a single Redis, or a Redis Cluster through node-redis's
+ * cluster client), one `command()` with a short timeout that rejects with a
  * SlotStoreUnavailableError instead of hanging or queueing, EVALSHA with the
  * NOSCRIPT fallback, and the counters the tests and the bench read.
+ *
+ * Redis Cluster. Every command the store sends names the key (or sharded
+ * channel) it is routed by at a fixed place (clusterRoutingKey below), and
+ * every script's keys share one hash slot (redis-keys.ts), so the cluster
+ * client sends each command to the one master that serves it. Nothing above
+ * this file knows which kind of Redis it talks to.
  *
  * node-redis (`redis`) is an optional peer dependency: only cluster mode needs
  * it, so it is imported on first use (as elkjs is for SVG charts).
@@ -11,38 +18,41 @@ import { type Clock, createCountingClock } from '../clock.js';
 import { importOptionalPeer, type ModuleLoader } from '../optional-peer.js';
 import { Deadlines } from './redis-deadlines.js';
 import type { Script } from './redis-scripts.js';
+import { type MasterCheck, ofCluster, type Sender, single } from './redis-senders.js';
+import {
+  isClusterClient,
+  type RedisClientLike,
+  type RedisClusterLike,
+  type RedisClusterNodes,
+  type RedisSubscriberLike,
+} from './redis-shapes.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 
-/**
- * The part of a node-redis v5/v6 client (`createClient()` from `redis`) the
- * store uses. Pass your own connected client as `redis` to share it; the store
- * then never closes it, and makes its pub/sub connection with `duplicate()`.
- * Create it with `disableOfflineQueue: true`, or commands issued while it
- * reconnects wait for the command timeout instead of failing at once.
- */
-export interface RedisClientLike {
-  sendCommand(args: readonly string[], options?: { timeout?: number }): Promise<unknown>;
-  duplicate(): RedisSubscriberLike;
-}
-
-/** The pub/sub connection: a duplicate of the main client, owned by the store. */
-export interface RedisSubscriberLike {
-  connect(): Promise<unknown>;
-  sSubscribe(channel: string, listener: (message: string) => void): Promise<void>;
-  sUnsubscribe(channel?: string): Promise<void>;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  off(event: 'error', listener: (error: Error) => void): unknown;
-  close(): Promise<void>;
-  destroy(): void;
-}
+export { clusterRoutingKey, type MasterCheck } from './redis-senders.js';
+export {
+  isClusterClient,
+  isClusterNodes,
+  isSingleClient,
+  type RedisClientLike,
+  type RedisClusterLike,
+  type RedisClusterNodes,
+  type RedisNodeLike,
+  type RedisSubscriberLike,
+  type RedisTarget,
+} from './redis-shapes.js';
 
 /** What needs `redis`, as a MissingPeerError names it. */
 export const REDIS_FEATURE = 'Cluster mode (a Redis slot store)';
 
 interface OwnedClient extends RedisClientLike, RedisSubscriberLike {}
 
+interface OwnedCluster extends RedisClusterLike, RedisSubscriberLike {
+  duplicate(overrides?: { minimizeConnections?: boolean }): RedisSubscriberLike;
+}
+
 interface RedisModule {
   createClient(options: object): OwnedClient;
+  createCluster(options: object): OwnedCluster;
 }
 
 export interface ConnectOptions {
@@ -61,7 +71,8 @@ export interface StoreTraffic {
 }
 
 export interface RedisConnection {
-  readonly client: RedisClientLike;
+  /** The client whose duplicate() makes the pub/sub connection (a cluster client for a cluster). */
+  readonly client: { duplicate(): RedisSubscriberLike };
   /** Whether the store created the client (and so closes it on stop). */
   readonly owned: boolean;
   /** Sends one command. @throws {SlotStoreUnavailableError} on timeout, offline, or an error reply. */
@@ -70,8 +81,15 @@ export interface RedisConnection {
   run(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
   /** Settles like `promise`, or fails with SlotStoreUnavailableError after `timeoutMs` (default: the command timeout). */
   watch<T>(promise: Promise<T>, what: string, timeoutMs?: number): Promise<T>;
-  /** Loads scripts into Redis's script cache (SCRIPT LOAD), so that the first EVALSHA of each finds it. */
+  /** Loads scripts into Redis's script cache (SCRIPT LOAD, on every master of a cluster), so that the first EVALSHA of each finds it. */
   load(scripts: readonly Script[]): Promise<void>;
+  /**
+   * A Redis Cluster's masters, each asked its TIME and INFO server run_id on
+   * its own connection (the renewal's clock and failover checks, see
+   * redis-store.ts); undefined for a single Redis, whose renew script does
+   * both. A master that does not answer in time is left out.
+   */
+  checkMasters(): Promise<readonly MasterCheck[]> | undefined;
   /** Counts one round trip for `method` (call once per batch of commands sent together). */
   roundTrip(method: string): void;
   traffic(): StoreTraffic;
@@ -89,43 +107,107 @@ export async function connectRedis(
   load?: ModuleLoader,
 ): Promise<RedisConnection> {
   const redis = await importOptionalPeer<RedisModule>('redis', 'redis', REDIS_FEATURE, load);
-  let connected = false;
-  const client = redis.createClient({
-    url,
-    // No offline queue: while the connection is down a command fails at once
-    // (SlotStoreUnavailableError) and the outage policy decides; nothing
-    // queued runs minutes later on a stale decision.
-    disableOfflineQueue: true,
-    // A connection whose commands are overdue sends nothing more (see wrap),
-    // and node-redis's PING waits for its reply before the next: so a Redis
-    // that stopped answering leaves the socket silent, and socketTimeout drops
-    // it (rejecting what is pending) and reconnects, instead of waiting for
-    // TCP to give up (minutes). The PING keeps a healthy idle socket from timing out.
-    pingInterval: silentSocketMs(options.commandTimeoutMs) / 2,
-    socket: {
-      socketTimeout: silentSocketMs(options.commandTimeoutMs),
-      connectTimeout: connectTimeoutMs(options.commandTimeoutMs),
-      // The first connect fails at once (returning the cause ends the
-      // attempts); once connected, keep reconnecting in the background, at
-      // most once a second.
-      reconnectStrategy: (retries: number, cause: Error) =>
-        connected ? Math.min(50 * 2 ** retries, 1_000) : cause,
+  const settings = nodeSettings(options.commandTimeoutMs);
+  const client = redis.createClient({ url, ...settings.options });
+  return open(client, `Redis at ${redactUrl(url)}`, settings, options, (deadlines, close) =>
+    wrap(single(client), client, true, deadlines, close),
+  );
+}
+
+/**
+ * Creates a cluster client from `rootNodes` with the store's settings on every
+ * node's connection (node-redis's `defaults`: the root nodes' own options are
+ * only used to discover the others), connects it, and wraps it. The first
+ * URL's credentials and scheme (rediss: TLS) go to every node.
+ * @throws {MissingPeerError} WSSUP_MISSING_PEER when `redis` is not installed.
+ * @throws {SlotStoreUnavailableError} WSSUP_STORE_UNAVAILABLE when no root node answers.
+ */
+export async function connectRedisCluster(
+  nodes: RedisClusterNodes,
+  options: ConnectOptions,
+  load?: ModuleLoader,
+): Promise<RedisConnection> {
+  const redis = await importOptionalPeer<RedisModule>('redis', 'redis', REDIS_FEATURE, load);
+  const settings = nodeSettings(options.commandTimeoutMs);
+  const first = new URL(nodes.rootNodes[0] as string);
+  const cluster = redis.createCluster({
+    rootNodes: nodes.rootNodes.map((url) => ({ url })),
+    defaults: {
+      ...settings.options,
+      ...(first.username === '' ? {} : { username: decodeURIComponent(first.username) }),
+      ...(first.password === '' ? {} : { password: decodeURIComponent(first.password) }),
+      socket: { ...settings.options.socket, ...(first.protocol === 'rediss:' ? { tls: true } : {}) },
     },
+    // Replicas may lag their master: every command, reads included, goes to
+    // the master, as a decision must read what the last one wrote.
+    useReplicas: false,
   });
-  // node-redis emits 'error' on every failed reconnect; without a listener it
-  // would crash the process. The store reports outages through rejected commands.
-  const ignore = () => {};
-  client.on('error', ignore);
+  const where = `the Redis Cluster at ${nodes.rootNodes.map(redactUrl).join(', ')}`;
+  // The pub/sub duplicate only needs its sharded subscription's connection (and one to
+  // discover the slots): not one to every master, as the command client opens at connect.
+  const subscriberSource = { duplicate: () => cluster.duplicate({ minimizeConnections: true }) };
+  return open(cluster, where, settings, options, (deadlines, close) =>
+    wrap(ofCluster(cluster), subscriberSource, true, deadlines, close),
+  );
+}
+
+interface NodeSettings {
+  /** Whether the first connect succeeded: until then a failed connect ends the attempts. */
+  connected: boolean;
+  readonly options: { disableOfflineQueue: true; pingInterval: number; socket: Record<string, unknown> };
+}
+
+/** The options of every connection the store opens: one Redis's, or each node's of a cluster. */
+function nodeSettings(commandTimeoutMs: number): NodeSettings {
+  const settings: NodeSettings = {
+    connected: false,
+    options: {
+      // No offline queue: while the connection is down a command fails at once
+      // (SlotStoreUnavailableError) and the outage policy decides; nothing
+      // queued runs minutes later on a stale decision.
+      disableOfflineQueue: true,
+      // A connection whose commands are overdue sends nothing more (see wrap),
+      // and node-redis's PING waits for its reply before the next: so a Redis
+      // that stopped answering leaves the socket silent, and socketTimeout drops
+      // it (rejecting what is pending) and reconnects, instead of waiting for
+      // TCP to give up (minutes). The PING keeps a healthy idle socket from timing out.
+      pingInterval: silentSocketMs(commandTimeoutMs) / 2,
+      socket: {
+        socketTimeout: silentSocketMs(commandTimeoutMs),
+        connectTimeout: connectTimeoutMs(commandTimeoutMs),
+        // The first connect fails at once (returning the cause ends the
+        // attempts); once connected, keep reconnecting in the background, at
+        // most once a second.
+        reconnectStrategy: (retries: number, cause: Error) =>
+          settings.connected ? Math.min(50 * 2 ** retries, 1_000) : cause,
+      },
+    },
+  };
+  return settings;
+}
+
+/** Connects a client the store created, and wraps it; destroyed if it does not connect. */
+async function open(
+  client: { connect(): Promise<unknown>; destroy(): void; on(event: 'error', listener: () => void): unknown },
+  where: string,
+  settings: NodeSettings,
+  options: ConnectOptions,
+  wrapIt: (deadlines: Deadlines, close: () => Promise<void>) => RedisConnection,
+): Promise<RedisConnection> {
+  // node-redis emits 'error' on every failed reconnect (a cluster client, also
+  // on a failed discovery); without a listener it would crash the process. The
+  // store reports outages through rejected commands.
+  client.on('error', () => {});
   const deadlines = new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock());
   try {
     await deadlines.watch(client.connect(), 'connect', connectTimeoutMs(options.commandTimeoutMs));
-    connected = true;
+    settings.connected = true;
   } catch (error) {
     client.destroy(); // the 'error' listener stays: see close below
     deadlines.stop();
-    throw new SlotStoreUnavailableError(`could not connect to Redis at ${redactUrl(url)}`, { cause: error });
+    throw new SlotStoreUnavailableError(`could not connect to ${where}`, { cause: error });
   }
-  return wrap(client, true, deadlines, async () => {
+  return wrapIt(deadlines, async () => {
     // destroy, not close: close waits for the replies of timed-out commands,
     // which a stopped Redis never sends. The store awaited its own commands.
     // The 'error' listener stays on the dead client: destroy() rejects a
@@ -146,9 +228,13 @@ export const connectTimeoutMs = (commandTimeoutMs: number) => Math.max(commandTi
 /** How long a socket may stay silent before it is dropped: 4 command timeouts, at least 1 s. */
 export const silentSocketMs = (commandTimeoutMs: number) => Math.max(4 * commandTimeoutMs, 1_000);
 
-/** Wraps a client the app created; the store never closes it. */
-export function borrowRedis(client: RedisClientLike, options: ConnectOptions): RedisConnection {
+/** Wraps a client (single or cluster) the app created; the store never closes it. */
+export function borrowRedis(
+  client: RedisClientLike | RedisClusterLike,
+  options: ConnectOptions,
+): RedisConnection {
   return wrap(
+    isClusterClient(client) ? ofCluster(client) : single(client),
     client,
     false,
     new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock()),
@@ -156,23 +242,9 @@ export function borrowRedis(client: RedisClientLike, options: ConnectOptions): R
   );
 }
 
-/**
- * Per-command options for node-redis: no write timeout of its own. node-redis
- * 6 gives every command a 5 s write timeout by default, an AbortSignal.timeout
- * whose timer (on Node 20) stays armed after the reply: tens of thousands of
- * live timers and signals at a few thousand commands a second, which cost
- * more CPU and garbage collection than the commands (a 3× slower PING, and the
- * store's p99 in tens of ms: bench/RESULTS.md, cluster latency). It adds no
- * safety here: the store's deadline (redis-deadlines.ts) starts earlier (when the command is
- * issued, not written) and, for the default commandTimeoutMs, ends earlier;
- * once a command is overdue nothing more is sent, so the silent socket is
- * dropped after socketTimeout, and with disableOfflineQueue that rejects what
- * was still waiting to be written (as node-redis's timeout would have).
- */
-const NO_WRITE_TIMEOUT = { timeout: 0 } as const;
-
 function wrap(
-  client: RedisClientLike,
+  sender: Sender,
+  client: { duplicate(): RedisSubscriberLike },
   owned: boolean,
   deadlines: Deadlines,
   close: () => Promise<void>,
@@ -196,7 +268,13 @@ function wrap(
       );
     }
     commands += 1;
-    return deadlines.watch(client.sendCommand(args, NO_WRITE_TIMEOUT), name);
+    let sent: Promise<unknown>;
+    try {
+      sent = sender.send(args as string[]);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return deadlines.watch(sent, name);
   };
   return {
     client,
@@ -212,9 +290,28 @@ function wrap(
       });
     },
     async load(list) {
-      await Promise.all(list.map((script) => command(['SCRIPT', 'LOAD', script.body])));
+      if (deadlines.overdue > 0) {
+        throw new SlotStoreUnavailableError(
+          `Redis SCRIPT: ${deadlines.overdue} earlier command(s) still unanswered`,
+        );
+      }
+      await Promise.all(
+        list.map(async (script) => {
+          commands += await deadlines.watch(sender.load(script.body), 'SCRIPT');
+        }),
+      );
     },
     watch: (promise, what, timeoutMs) => deadlines.watch(promise, what, timeoutMs),
+    checkMasters() {
+      // Not async: on a single Redis the renewal must not wait a microtask more (see #renew).
+      if (sender.checkMasters === undefined) return undefined;
+      if (deadlines.overdue > 0) return Promise.resolve([]);
+      const checks = sender.checkMasters();
+      commands += 2 * checks.length;
+      return Promise.allSettled(checks.map((check) => deadlines.watch(check, 'TIME'))).then((settled) =>
+        settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : [])),
+      );
+    },
     roundTrip(method) {
       roundTrips[method] = (roundTrips[method] ?? 0) + 1;
     },

@@ -255,8 +255,9 @@ return removed
 /**
  * KEYS: leases, incarnations, counter. ARGV: incarnation (0 = none yet),
  * leaseTtlMs, nodeId, the run_id of the Redis server the last renewal ran on
- * ('' = none yet, or unknown), and the incarnations this process took
- * (comma-separated, the current one last), expired at once when a new one is taken. Extends the lease while it is unexpired
+ * ('' = none yet, or unknown), the incarnations this process took
+ * (comma-separated, the current one last), expired at once when a new one is
+ * taken, and '1' to fence as for a failover whatever the run_id ('0' otherwise). Extends the lease while it is unexpired
  * and still registered to this node; otherwise (lost, or first start) takes a
  * new incarnation: the counter plus one, and at least Redis's TIME in ms, so
  * that incarnations keep increasing even across a Redis that lost its data.
@@ -273,6 +274,10 @@ return removed
  * INFO (an ACL without +info, a renamed command) answers '' and renewal goes on
  * as before, without this detection.
  *
+ * In a Redis Cluster this server is the registry's master only; a failover of
+ * another master (a user's book) is found by the node (redis-store.ts, the
+ * masters' run_ids), which passes ARGV[6] = '1' to fence the same way.
+ *
  * One command whatever the number of sockets. Returns {status, incarnation,
  * now, maxIncarnation, runId, live incarnations...}.
  */
@@ -286,7 +291,7 @@ local score = false
 local runId = ''
 local info = redis.pcall('INFO', 'server')
 if type(info) == 'string' then runId = string.match(info, 'run_id:(%x+)') or '' end
-local failedOver = ARGV[4] ~= '' and runId ~= '' and runId ~= ARGV[4]
+local failedOver = (ARGV[4] ~= '' and runId ~= '' and runId ~= ARGV[4]) or ARGV[6] == '1'
 if inc > 0 and redis.call('HGET', KEYS[2], inc) == ARGV[3] then score = redis.call('ZSCORE', KEYS[1], inc) end
 if score and failedOver then
   -- Expired, not removed: the reaper still finds its users and purges its slots.

@@ -5,12 +5,16 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, createCountingClock } from '../clock.js';
 import { InvalidOptionError, SupervisorError } from '../errors.js';
-import type { RedisClientLike } from './redis-client.js';
+import { isClusterClient, isClusterNodes, isSingleClient, type RedisTarget } from './redis-client.js';
 
 /** Options of `createRedisSlotStore()`. */
 export interface RedisSlotStoreOptions {
-  /** A Redis URL (`redis://host:port`), or a connected node-redis client the app owns. */
-  redis: string | RedisClientLike;
+  /**
+   * A Redis URL (`redis://host:port`), a connected node-redis client the app
+   * owns (`createClient()`, or `createCluster()` for a Redis Cluster), or
+   * `{ rootNodes: [url, …] }` for the store to create its own cluster client.
+   */
+  redis: RedisTarget;
   /** This process's name in the cluster. @default a random UUID */
   nodeId?: string;
   /** How long a lease lasts without renewal; renew every third of it. @default 15000 */
@@ -38,8 +42,19 @@ const DEFAULTS = { leaseTtlMs: 15_000, keyPrefix: 'wssup', commandTimeoutMs: 500
 /** @throws {InvalidOptionError} WSSUP_INVALID_OPTION naming the option (as `cluster.<name>`). */
 export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedStoreOptions {
   const { redis } = options;
-  if (typeof redis !== 'string' && !isClient(redis)) {
-    throw new InvalidOptionError('cluster.redis', 'a redis:// URL or a node-redis client', redis);
+  // Root nodes first: a bad list is named as such, not as a bad client.
+  if (typeof redis === 'object' && redis !== null && 'rootNodes' in redis) checkRootNodes(redis.rootNodes);
+  if (
+    typeof redis !== 'string' &&
+    !isClusterClient(redis) &&
+    !isSingleClient(redis) &&
+    !isClusterNodes(redis)
+  ) {
+    throw new InvalidOptionError(
+      'cluster.redis',
+      'a redis:// URL, a node-redis client or cluster client, or { rootNodes: [url, …] }',
+      redis,
+    );
   }
   if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
     throw new InvalidOptionError('cluster.redis', 'a redis:// or rediss:// URL', redis);
@@ -63,9 +78,30 @@ export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedSto
   return { redis, nodeId, leaseTtlMs, keyPrefix, commandTimeoutMs, clock };
 }
 
-function isClient(value: unknown): value is RedisClientLike {
-  const client = value as Partial<RedisClientLike> | null;
-  return typeof client === 'object' && client !== null && typeof client.sendCommand === 'function';
+/**
+ * @throws {InvalidOptionError} WSSUP_INVALID_OPTION `cluster.redis.rootNodes` unless every
+ * root node is a redis:// or rediss:// URL, all of one scheme (the first one's
+ * TLS and credentials apply to every node of the cluster).
+ */
+export function checkRootNodes(rootNodes: unknown): void {
+  const urls = Array.isArray(rootNodes) ? (rootNodes as unknown[]) : [];
+  const schemes = new Set(urls.map((url) => (typeof url === 'string' ? schemeOf(url) : undefined)));
+  if (urls.length === 0 || schemes.has(undefined) || schemes.size !== 1) {
+    throw new InvalidOptionError(
+      'cluster.redis.rootNodes',
+      'a non-empty array of redis:// or rediss:// URLs, all of one scheme',
+      rootNodes,
+    );
+  }
+}
+
+function schemeOf(value: string): string | undefined {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'redis:' || url.protocol === 'rediss:' ? url.protocol : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function checkInteger(option: string, value: unknown, min: number, max: number): void {

@@ -27,10 +27,13 @@ import { type ClusterDelivery, decodeDelivery, publishAcross } from './cluster-s
 import {
   borrowRedis,
   connectRedis,
+  connectRedisCluster,
   connectTimeoutMs,
-  type RedisClientLike,
+  isClusterNodes,
+  type MasterCheck,
   type RedisConnection,
   type RedisSubscriberLike,
+  type RedisTarget,
   type StoreTraffic,
 } from './redis-client.js';
 import type { Registry } from './redis-decode.js';
@@ -67,7 +70,13 @@ import {
   SlotStoreUnavailableError,
 } from './slot-store.js';
 
-export type { RedisClientLike, RedisSubscriberLike, StoreTraffic } from './redis-client.js';
+export type {
+  RedisClientLike,
+  RedisClusterLike,
+  RedisClusterNodes,
+  RedisSubscriberLike,
+  StoreTraffic,
+} from './redis-client.js';
 export type { RedisSlotStoreOptions } from './redis-store-input.js';
 
 /** A {@link SlotStore} on Redis, with its traffic counters. */
@@ -142,12 +151,21 @@ class Store implements RedisSlotStore {
   #offsetMs = 0;
   /** How wrong #offsetMs may be: half the round trip it was measured over, plus a ms of rounding. */
   #offsetErrorMs = 0;
+  /**
+   * A Redis Cluster: how far the clock of the master furthest behind the
+   * registry's may be behind it (0 when none is, and on a single Redis). See #renew.
+   */
+  #mastersBehindMs = 0;
+  /** A Redis Cluster: the masters' run_ids seen since the last fence. See #mastersReplaced. */
+  #mastersRunIds = new Set<string>();
+  /** A master was replaced: the next renewal fences (takes a new incarnation) until one has. */
+  #fencePending = false;
   /** The users this incarnation booked here: when to SADD and SREM the reaper's index. */
   #booked = new BookedUsers();
   readonly #ignoreError = () => {};
 
   constructor(
-    readonly redis: string | RedisClientLike,
+    readonly redis: RedisTarget,
     readonly nodeId: string,
     readonly leaseTtlMs: number,
     readonly keys: KeyLayout,
@@ -183,7 +201,9 @@ class Store implements RedisSlotStore {
       this.#connection =
         typeof this.redis === 'string'
           ? await connectRedis(this.redis, options)
-          : borrowRedis(this.redis, options);
+          : isClusterNodes(this.redis)
+            ? await connectRedisCluster(this.redis, options)
+            : borrowRedis(this.redis, options);
       // stop() came while connecting: take no lease, and close what was opened (below).
       if (this.#stopRequested) throw this.#stoppedWhileStarting();
       this.#connection.roundTrip('start');
@@ -233,7 +253,10 @@ class Store implements RedisSlotStore {
     // answer, so the script must not book anything. Earlier by the offset's
     // error, so that it is never later than the real moment (a script run
     // just before the timeout is answered 'late' and fails, which is safe).
-    const margin = Math.min(this.#offsetErrorMs, this.commandTimeoutMs / 2);
+    // On a Redis Cluster the script runs on the user's master, whose clock may be behind
+    // the registry's (where the offset was measured): earlier by that much too, uncapped,
+    // as a later deadline would let a script book after the caller gave up.
+    const margin = Math.min(this.#offsetErrorMs, this.commandTimeoutMs / 2) + this.#mastersBehindMs;
     const deadline = Math.floor(Date.now() + this.#offsetMs + this.commandTimeoutMs - margin);
     connection.roundTrip('admit');
     let admission: ClusterAdmission | 'late';
@@ -402,14 +425,19 @@ class Store implements RedisSlotStore {
     const sent = Date.now();
     // Users whose last connection here has gone leave the reaper's index in the
     // same round trip (one SREM for all of them; none when nothing emptied).
+    const fence = this.#fencePending;
     const incarnation = this.#incarnation;
     const unlisted = this.#booked.sweep();
     connection.roundTrip('renew');
     const renewed = connection.run(
       renewScript,
       [leases, incarnations, counter],
-      [incarnation, this.leaseTtlMs, this.nodeId, this.#serverRunId, this.#ownJoined],
+      [incarnation, this.leaseTtlMs, this.nodeId, this.#serverRunId, this.#ownJoined, fence ? '1' : '0'],
     );
+    // A Redis Cluster: each master's clock and run_id, in the same round trip (the renew
+    // script only sees the registry's master). Sent after it, so that a master that stopped
+    // answering cannot hold the renewal back (see Deadlines: overdue commands block the next).
+    const checking = connection.checkMasters();
     if (unlisted.length > 0 && incarnation !== 0) {
       // A stale member only costs the reaper one empty purge: a failed SREM is not an error.
       connection.command(['SREM', this.keys.incarnationUsers(incarnation), ...unlisted]).catch(() => {});
@@ -421,20 +449,62 @@ class Store implements RedisSlotStore {
     this.#offsetErrorMs = Math.ceil((received - sent) / 2) + 1;
     this.#liveness = renewal.liveness;
     const failedOver =
-      this.#serverRunId !== '' && renewal.runId !== '' && renewal.runId !== this.#serverRunId;
+      fence || (this.#serverRunId !== '' && renewal.runId !== '' && renewal.runId !== this.#serverRunId);
     // Kept when the server denies INFO (''): a later answer still compares with the last known.
     if (renewal.runId !== '') this.#serverRunId = renewal.runId;
-    if (renewal.status === 'renewed') return 'renewed';
+    // The incarnation is taken as soon as the reply is in, before the masters' checks:
+    // an admission whose reply comes next must see it (admit, #admitAgain).
+    const status =
+      renewal.status === 'renewed' ? 'renewed' : this.#tookIncarnation(renewal.incarnation, failedOver);
+    if (status === 'lost') this.#fencePending = false;
+    if (checking === undefined) return status;
+    const masters = await checking;
+    if (masters.length > 0) {
+      // Behind the registry's clock: this offset minus the master's, give or take both errors.
+      this.#mastersBehindMs = Math.max(
+        0,
+        ...masters.map((master) => this.#offsetMs - master.offsetMs + master.errorMs + this.#offsetErrorMs),
+      );
+    }
+    // A master replaced (seen by the checks sent beside this renewal): fence now, with one
+    // more renewal that takes a new incarnation, unless this one already took one.
+    if (this.#mastersReplaced(masters) && status === 'renewed') this.#fencePending = true;
+    return this.#fencePending && !this.#hasStopped() ? this.#renew() : status;
+  }
+
+  /** Takes the incarnation a renewal handed out (the lease was lost, or fenced): 'lost'. */
+  #tookIncarnation(incarnation: number, failedOver: boolean): 'lost' {
     const previous = this.#incarnation;
-    this.#incarnation = renewal.incarnation;
-    this.#own = [...this.#own, renewal.incarnation].slice(-OWN_INCARNATIONS);
+    this.#incarnation = incarnation;
+    this.#own = [...this.#own, incarnation].slice(-OWN_INCARNATIONS);
     this.#ownJoined = this.#own.join(',');
     // The index belongs to the dead incarnation now; readmit() rebuilds it.
     this.#booked.clear();
     // Stopping: stop() retires the new lease; there is nothing left to re-admit.
     if (previous !== 0 && !this.#hasStopped())
-      this.#events?.incarnationChanged(renewal.incarnation, previous, failedOver ? 'failover' : 'lease-lost');
+      this.#events?.incarnationChanged(incarnation, previous, failedOver ? 'failover' : 'lease-lost');
     return 'lost';
+  }
+
+  /**
+   * Whether a master of the cluster was replaced since the last fence: a run_id never
+   * seen before while one seen before is missing. That is a failover (a replica
+   * promoted: another process, which may have lost the last writes acknowledged to the
+   * old master, as renewScript explains for the registry's) or a master restarted
+   * without its data. Moving slots between the same masters changes neither set, a new
+   * master only adds one, a removed one only takes one away: no fence for those. (A
+   * master added while another is away fences: needless, not unsafe.)
+   */
+  #mastersReplaced(masters: readonly MasterCheck[]): boolean {
+    const now = masters.map((master) => master.runId).filter((runId) => runId !== '');
+    const seen = this.#mastersRunIds;
+    const replaced =
+      seen.size > 0 &&
+      now.some((runId) => !seen.has(runId)) &&
+      [...seen].some((runId) => !now.includes(runId));
+    if (replaced) this.#mastersRunIds = new Set(now);
+    else for (const runId of now) seen.add(runId);
+    return replaced;
   }
 
   async reap(): Promise<number> {

@@ -292,6 +292,8 @@ describe('docs/cluster-store.md against the code', () => {
       'src/cluster/redis-store.ts',
       'src/cluster/redis-store-input.ts',
       'src/cluster/redis-client.ts',
+      'src/cluster/redis-senders.ts',
+      'src/cluster/redis-shapes.ts',
       'src/cluster/redis-deadlines.ts',
       'src/cluster/redis-registry.ts',
       'src/cluster/slot-store.ts',

@@ -5,6 +5,7 @@
  * see each other's books.
  */
 import { afterAll, beforeAll, onTestFinished } from 'vitest';
+import type { ClusterDelivery } from '../../src/cluster/cluster-sends.js';
 import {
   createRedisSlotStore,
   type RedisSlotStore,
@@ -46,22 +47,33 @@ export interface TestStore {
   store: RedisSlotStore;
   orders: EvictionOrder[];
   incarnations: Array<{ incarnation: number; previous: number }>;
+  /** What cluster-wide sends delivered to this store. */
+  deliveries: ClusterDelivery[];
 }
 
 /** Creates and starts a store on `redis`; stopped after the test. */
-export async function startStore(
+export function startStore(
   redis: PrivateRedis,
   options: Partial<RedisSlotStoreOptions> & { keyPrefix: string },
 ): Promise<TestStore> {
-  const store = createRedisSlotStore({ redis: redis.url, commandTimeoutMs: 300, ...options });
+  return startStoreOn({ redis: redis.url, ...options });
+}
+
+/** Creates and starts a store on any `redis` target (a URL, a client, a cluster's root nodes); stopped after the test. */
+export async function startStoreOn(
+  options: RedisSlotStoreOptions & { keyPrefix: string },
+): Promise<TestStore> {
+  const store = createRedisSlotStore({ commandTimeoutMs: 300, ...options });
   onTestFinished(() => store.stop());
   const orders: EvictionOrder[] = [];
   const incarnations: TestStore['incarnations'] = [];
+  const deliveries: ClusterDelivery[] = [];
   await store.start({
     evictionOrdered: (order) => orders.push(order),
     incarnationChanged: (incarnation, previous) => incarnations.push({ incarnation, previous }),
+    deliveryArrived: (delivery) => deliveries.push(delivery),
   });
-  return { store, orders, incarnations };
+  return { store, orders, incarnations, deliveries };
 }
 
 /** Resolves once `check` returns true, polling every 10 ms; fails after `ms`. */

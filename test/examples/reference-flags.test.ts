@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import {
   exposureWarning,
+  flagFor,
   readConfig,
   type ServerConfig,
   usage,
@@ -58,6 +59,7 @@ const sample: Record<string, string> = {
   '--refuse': 'close',
   '--allowed-origins': 'https://app.example.com,http://localhost:8080',
   '--redis': 'redis://127.0.0.1:6390',
+  '--redis-cluster': 'redis://127.0.0.1:7000,redis://127.0.0.1:7001',
   '--node-id': 'node-a',
   '--lease-ttl-ms': '9000',
   '--store-unavailable': 'reject',
@@ -125,6 +127,7 @@ describe("the README's table of the reference server's flags", () => {
 
     const cluster = resolveClusterOptions(config(['--redis', 'redis://127.0.0.1:6390']).cluster);
     expect(defaults['--redis']).toMatch(/^none;/);
+    expect(defaults['--redis-cluster']).toMatch(/^none;/);
     expect(defaults['--lease-ttl-ms']).toBe(`${cluster.leaseTtlMs} (needs \`--redis\`)`);
     expect(defaults['--store-unavailable']).toMatch(new RegExp(`^\`${cluster.onStoreUnavailable}\`, or`));
     expect(defaults['--node-id']).toBe('`<hostname>:<pid>` (needs `--redis`)');
@@ -133,6 +136,28 @@ describe("the README's table of the reference server's flags", () => {
         .replace(/[^A-Za-z0-9._-]/g, '-')
         .slice(0, 50)}:${process.pid}`,
     );
+  });
+});
+
+describe('--redis-cluster', () => {
+  it('takes root nodes as one comma-separated value, and not beside --redis', () => {
+    const rootNodes = ['redis://127.0.0.1:7000', 'redis://127.0.0.1:7001'];
+    expect(config(['--redis-cluster', `${rootNodes[0]}, ${rootNodes[1]}`]).cluster?.redis).toEqual({
+      rootNodes,
+    });
+    expect(config([], { WSSUP_REDIS_CLUSTER: rootNodes.join(',') }).cluster?.redis).toEqual({ rootNodes });
+    expect(config(['--redis-cluster', rootNodes.join(','), '--node-id', 'a']).cluster?.nodeId).toBe('a');
+    expect(resolveClusterOptions(config(['--redis-cluster', rootNodes.join(',')]).cluster).redis).toEqual({
+      rootNodes,
+    });
+    expect(() =>
+      config(['--redis', 'redis://127.0.0.1:6390', '--redis-cluster', rootNodes.join(',')]),
+    ).toThrow(/give one of them/);
+    // A bad root node is named by the flag that gave it.
+    expect(flagFor('cluster.redis.rootNodes')).toBe('--redis-cluster');
+    expect(() =>
+      resolveClusterOptions(config(['--redis-cluster', 'redis://a:1,http://b:2']).cluster),
+    ).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option: 'cluster.redis.rootNodes' }));
   });
 });
 

@@ -167,8 +167,16 @@ async function untilStopped(pid: number): Promise<void> {
   }
 }
 
-/** Spawns redis-server on `port` and resolves once it answers PING; rejects if it exits first. */
-async function launch(binary: string, port: number, dir: string): Promise<ChildProcess> {
+/**
+ * Spawns redis-server on `port` and resolves once it answers PING; rejects if it exits first.
+ * `extra` arguments go after the defaults (redis-cluster.ts adds the cluster ones).
+ */
+export async function launch(
+  binary: string,
+  port: number,
+  dir: string,
+  extra: readonly string[] = [],
+): Promise<ChildProcess> {
   const child = spawn(
     binary,
     [
@@ -186,6 +194,7 @@ async function launch(binary: string, port: number, dir: string): Promise<ChildP
       'no',
       '--loglevel',
       'warning',
+      ...extra,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -218,7 +227,7 @@ async function launch(binary: string, port: number, dir: string): Promise<ChildP
 }
 
 /** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -229,7 +238,7 @@ async function freePort(): Promise<number> {
 }
 
 /** Sends one RESP command on a new connection and resolves with the decoded reply (2 s at most). */
-function respCommand(port: number, args: string[]): Promise<RespValue> {
+export function respCommand(port: number, args: string[]): Promise<RespValue> {
   return new Promise((resolve, reject) => {
     const socket = tcpConnect({ port, host: '127.0.0.1' });
     let bytes = Buffer.alloc(0);

@@ -3,8 +3,10 @@
  * with what is allowed, before anything is allocated and without loading a
  * Redis client; defaults fill in the rest; no `cluster`, no cluster mode.
  */
+import { createClient, createCluster } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
+import { isClusterClient, isSingleClient } from '../../src/cluster/redis-client.js';
 import {
   InvalidOptionError,
   MissingPeerError,
@@ -98,6 +100,20 @@ describe('cluster option', () => {
     });
   });
 
+  it('takes a Redis Cluster: root nodes, or node-redis clients of either kind, told apart by their shape', () => {
+    const rootNodes = { rootNodes: [url, 'redis://127.0.0.1:6380'] };
+    expect(resolveOptions({ authenticate, cluster: { redis: rootNodes } }).cluster?.redis).toBe(rootNodes);
+    // Neither connects: node-redis connects on connect() only.
+    const cluster = createCluster({ rootNodes: [{ url }] });
+    const single = createClient({ url });
+    expect(isClusterClient(cluster)).toBe(true);
+    expect(isSingleClient(cluster)).toBe(false);
+    expect(isClusterClient(single)).toBe(false);
+    expect(isSingleClient(single)).toBe(true);
+    expect(resolveOptions({ authenticate, cluster: { redis: cluster } }).cluster?.redis).toBe(cluster);
+    expect(resolveOptions({ authenticate, cluster: { redis: single } }).cluster?.redis).toBe(single);
+  });
+
   it('takes a slot store of the app’s own instead of redis', () => {
     const store = new MemoryBook(() => 0).store('n', 1_000);
     expect(resolveOptions({ authenticate, cluster: { store } }).cluster?.store).toBe(store);
@@ -147,6 +163,31 @@ describe('cluster option', () => {
     ['a null reaper interval', { redis: url, reaperIntervalMs: null }, 'cluster.reaperIntervalMs'],
     ['a null command timeout', { redis: url, commandTimeoutMs: null }, 'cluster.commandTimeoutMs'],
     ['a null policy', { redis: url, onStoreUnavailable: null }, 'cluster.onStoreUnavailable'],
+    // Redis Cluster: root nodes, or a client of the app's own of either kind.
+    ['no root nodes', { redis: { rootNodes: [] } }, 'cluster.redis.rootNodes'],
+    ['root nodes that are not a list', { redis: { rootNodes: url } }, 'cluster.redis.rootNodes'],
+    [
+      'an http root node',
+      { redis: { rootNodes: [url, 'http://127.0.0.1:7001'] } },
+      'cluster.redis.rootNodes',
+    ],
+    ['a root node that is not a string', { redis: { rootNodes: [url, 7001] } }, 'cluster.redis.rootNodes'],
+    [
+      'root nodes of two schemes',
+      { redis: { rootNodes: [url, 'rediss://127.0.0.1:7001'] } },
+      'cluster.redis.rootNodes',
+    ],
+    [
+      'root nodes with another field',
+      { redis: { rootNodes: [url], password: 'x' } },
+      'cluster.redis.password',
+    ],
+    ['a client without duplicate', { redis: { sendCommand: async () => 'OK' } }, 'cluster.redis'],
+    [
+      'half a cluster client (nodeClient and masters, no sendCommand)',
+      { redis: { nodeClient: async () => ({}), masters: [], duplicate: () => ({}) } },
+      'cluster.redis',
+    ],
   ])('refuses %s, naming %s', (_, cluster, option) => {
     const error = thrownBy(cluster);
     expect(error.code).toBe('WSSUP_INVALID_OPTION');
@@ -173,8 +214,16 @@ describe('cluster option', () => {
     it('a client of the app’s own or a store of its own needs nothing of ours', () => {
       const client = { sendCommand: async () => 'OK', duplicate: () => ({}) };
       expect(resolveClusterOptions({ redis: client }, notInstalled).redis).toBe(client);
+      const cluster = { ...client, nodeClient: async () => client, masters: [] };
+      expect(resolveClusterOptions({ redis: cluster }, notInstalled).redis).toBe(cluster);
       const store = new MemoryBook(() => 0).store('n', 1_000);
       expect(resolveClusterOptions({ store }, notInstalled).store).toBe(store);
+    });
+
+    it('root nodes of a Redis Cluster are refused at once with WSSUP_MISSING_PEER, as a URL is', () => {
+      expect(() => resolveClusterOptions({ redis: { rootNodes: [url] } }, notInstalled)).toThrow(
+        expect.objectContaining({ code: 'WSSUP_MISSING_PEER', peer: 'redis' }),
+      );
     });
 
     it('the package is looked up, not loaded, and with it installed (a devDependency here) a URL is taken', () => {

@@ -1,0 +1,105 @@
+/**
+ * How the store's commands reach Redis (issue 12): on one connection, or, on a
+ * Redis Cluster, to the master of each command's key through node-redis's
+ * cluster client. redis-client.ts puts its deadlines and counters around them.
+ */
+import type { RedisClientLike, RedisClusterLike } from './redis-shapes.js';
+
+/**
+ * Per-command options for node-redis: no write timeout of its own. node-redis
+ * 6 gives every command a 5 s write timeout by default, an AbortSignal.timeout
+ * whose timer (on Node 20) stays armed after the reply: tens of thousands of
+ * live timers and signals at a few thousand commands a second, which cost
+ * more CPU and garbage collection than the commands (a 3× slower PING, and the
+ * store's p99 in tens of ms: bench/RESULTS.md, cluster latency). It adds no
+ * safety here: the store's deadline (redis-deadlines.ts) starts earlier (when the command is
+ * issued, not written) and, for the default commandTimeoutMs, ends earlier;
+ * once a command is overdue nothing more is sent, so the silent socket is
+ * dropped after socketTimeout, and with disableOfflineQueue that rejects what
+ * was still waiting to be written (as node-redis's timeout would have).
+ */
+const NO_WRITE_TIMEOUT = { timeout: 0 } as const;
+
+/** What one master of a Redis Cluster answered: its run_id ('' when it denies INFO) and its clock. */
+export interface MasterCheck {
+  runId: string;
+  /** Its TIME minus Date.now() at the middle of the round trip. */
+  offsetMs: number;
+  /** How wrong offsetMs may be: half the round trip, plus a ms of rounding. */
+  errorMs: number;
+}
+
+/** How commands reach Redis: one connection, or the cluster's master for each command's key. */
+export interface Sender {
+  send(args: string[]): Promise<unknown>;
+  /** SCRIPT LOAD `body` wherever an EVALSHA may run; resolves with how many commands that took. */
+  load(body: string): Promise<number>;
+  /** The masters' checks (a cluster only); each promise settles on its own. */
+  checkMasters?(): Array<Promise<MasterCheck>>;
+}
+
+export function single(client: RedisClientLike): Sender {
+  return {
+    send: (args) => client.sendCommand(args, NO_WRITE_TIMEOUT),
+    load: (body) => client.sendCommand(['SCRIPT', 'LOAD', body], NO_WRITE_TIMEOUT).then(() => 1),
+  };
+}
+
+/**
+ * A cluster client: each command goes to the master of its routing key
+ * (MOVED and ASK redirects are the client's business). Scripts are loaded on
+ * every master the client knows at start, each through its own connection,
+ * rather than trusting the client to fan SCRIPT LOAD out (not every node-redis
+ * version does). A master that appears later (a failover, a new shard) still
+ * works: its first EVALSHA answers NOSCRIPT and run() falls back to EVAL,
+ * which caches the script there.
+ */
+export function ofCluster(cluster: RedisClusterLike): Sender {
+  return {
+    send: (args) => cluster.sendCommand(clusterRoutingKey(args), false, args, NO_WRITE_TIMEOUT),
+    async load(body) {
+      const masters = [...cluster.masters];
+      await Promise.all(
+        masters.map(async (master) => {
+          const node = await cluster.nodeClient(master);
+          await node.sendCommand(['SCRIPT', 'LOAD', body], NO_WRITE_TIMEOUT);
+        }),
+      );
+      return masters.length;
+    },
+    checkMasters: () =>
+      [...cluster.masters].map(async (master) => {
+        const node = await cluster.nodeClient(master);
+        const sent = Date.now();
+        // Written together on the master's connection, TIME first: its reply ends the round trip
+        // the clock is measured over. INFO denied (an ACL without +info) is '': no check.
+        const timed = node.sendCommand(['TIME'], NO_WRITE_TIMEOUT);
+        const info = node.sendCommand(['INFO', 'server'], NO_WRITE_TIMEOUT).then(String, () => '');
+        const time = (await timed) as [string, string];
+        const received = Date.now();
+        const ms = Number(time[0]) * 1_000 + Math.floor(Number(time[1]) / 1_000);
+        return {
+          runId: /run_id:([0-9a-f]+)/.exec(await info)?.[1] ?? '',
+          offsetMs: ms - Math.round((sent + received) / 2),
+          errorMs: Math.ceil((received - sent) / 2) + 1,
+        };
+      }),
+  };
+}
+
+/** The verbs whose first argument is the key (or the sharded channel) they are routed by. */
+const KEYED_FIRST = new Set(['SADD', 'SREM', 'SPOP', 'SMEMBERS', 'HVALS', 'DEL', 'SPUBLISH']);
+
+/**
+ * The key a command of the store is routed by in a Redis Cluster: a script's
+ * first key (all its keys share one slot), or a set command's key, or
+ * SPUBLISH's channel. A command without a rule is a bug of the store: it
+ * throws rather than let the client pick a random node.
+ */
+export function clusterRoutingKey(args: readonly string[]): string {
+  const verb = (args[0] ?? '').toUpperCase();
+  const key = verb === 'EVALSHA' || verb === 'EVAL' ? args[3] : KEYED_FIRST.has(verb) ? args[1] : undefined;
+  if (key === undefined || ((verb === 'EVALSHA' || verb === 'EVAL') && args[2] === '0'))
+    throw new Error(`the slot store has no Redis Cluster routing for ${verb || 'an empty command'}`);
+  return key;
+}
