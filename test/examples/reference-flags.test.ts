@@ -128,7 +128,9 @@ describe("the README's table of the reference server's flags", () => {
     const cluster = resolveClusterOptions(config(['--redis', 'redis://127.0.0.1:6390']).cluster);
     expect(defaults['--redis']).toMatch(/^none;/);
     expect(defaults['--redis-cluster']).toMatch(/^none;/);
-    expect(defaults['--lease-ttl-ms']).toBe(`${cluster.leaseTtlMs} (needs \`--redis\` or \`--redis-cluster\`)`);
+    expect(defaults['--lease-ttl-ms']).toBe(
+      `${cluster.leaseTtlMs} (needs \`--redis\` or \`--redis-cluster\`)`,
+    );
     expect(defaults['--store-unavailable']).toMatch(new RegExp(`^\`${cluster.onStoreUnavailable}\`, or`));
     expect(defaults['--node-id']).toBe('`<hostname>:<pid>` (needs `--redis` or `--redis-cluster`)');
     expect(cluster.nodeId).toBe(
