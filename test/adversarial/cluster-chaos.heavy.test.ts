@@ -1,0 +1,444 @@
+/**
+ * A chaos run of cluster mode with real processes (issue 12): one private
+ * redis-server and three reference servers (`--redis`, leases of 1.5 s;
+ * node-a and node-b `--store-unavailable local`, node-c `reject`), clients
+ * churning for a handful of users (two kept at the limit, so eviction and
+ * refusal happen all the time), and faults injected at random for a bounded
+ * time: a node stopped (SIGSTOP) for less and for more than its lease, a
+ * node killed (-9) and replaced under the same node id, redis-server
+ * stopped, paused (`CLIENT PAUSE`), killed and restarted empty on its port.
+ *
+ * The run is seeded: the seed is printed, and CHAOS_SEED=<n> replays the
+ * same choices (timings on a shared machine still vary). CHAOS_MS sets its
+ * length (default below).
+ *
+ * What it checks, only what docs/cluster-store.md promises:
+ * - continuously, from Redis itself (one script: TIME, the leases, every
+ *   user's book): a user's entries of live incarnations, not marked evicted,
+ *   never exceed the limit. The docs allow more only between a failover (a
+ *   Redis that comes back as another process: here, restarted empty) and
+ *   every node's next renewal; samples inside that window are counted apart,
+ *   never failed. A stopped or paused Redis is not a failover: there the book
+ *   must hold (a late admission books nothing, 'local' admits unsynced);
+ * - every refusal is 429, or 503 with Retry-After; no 500 (duplicate-connection);
+ * - no process exits unless the test killed it, and none reports an error
+ *   code other than WSSUP_STORE_UNAVAILABLE, nor prints on stderr;
+ * - after the faults stop: every node recovers (breaker closed, lease held,
+ *   nothing unsynced or pending), each user's live sockets across the nodes
+ *   are at most the limit and equal the user's live book; once every client
+ *   has closed, every node holds 0 connections and the book holds nothing of
+ *   a live node, and the reaper leaves no book at all.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { SupervisorStats, UserStats } from '../../src/index.js';
+import { leaseTtlMs, type Node, startNode } from '../cluster/cluster-nodes.js';
+import { hasRedis, usePrivateRedis } from '../cluster/store-fixture.js';
+import type { PrivateRedis } from '../helpers/redis-server.js';
+
+/** How long faults and churn run (ms). */
+const durationMs = Number(process.env.CHAOS_MS ?? 75_000);
+const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 2 ** 31);
+const limit = 5; // the test preset
+const users = ['hot-0', 'hot-1', 'warm-0', 'warm-1', 'cold-0', 'cold-1'];
+const workers = 14;
+/** The docs' failover window: until every node has renewed on the new server, a period more per failed renewal. */
+const failoverGraceMs = leaseTtlMs * 3 + 1_000;
+
+/** mulberry32: small, seeded, good enough to pick faults. */
+function random(seedValue: number): () => number {
+  let a = seedValue >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const policies = ['local', 'local', 'reject'] as const;
+const nodeIds = ['node-a', 'node-b', 'node-c'];
+
+type Outcome =
+  | { kind: 'opened'; ws: WebSocket; closed: Promise<number> }
+  | { kind: 'refused'; status: number; retryAfter: string | undefined }
+  | { kind: 'unreachable'; message: string };
+
+/** One connection attempt, bounded: a stopped node never answers. */
+function attempt(node: Node, user: string): Promise<Outcome> {
+  const ws = new WebSocket(`${node.url}/?user=${encodeURIComponent(user)}`, { handshakeTimeout: 3_000 });
+  const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+  return new Promise((resolve) => {
+    ws.once('open', () => resolve({ kind: 'opened', ws, closed }));
+    ws.once('unexpected-response', (_request, response) => {
+      const retryAfter = response.headers['retry-after'];
+      resolve({
+        kind: 'refused',
+        status: response.statusCode ?? 0,
+        retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
+      });
+      response.resume();
+      ws.terminate();
+    });
+    ws.on('error', (error) => {
+      resolve({ kind: 'unreachable', message: error.message });
+      ws.terminate();
+    });
+  });
+}
+
+interface PerUserStats extends Omit<SupervisorStats, 'perUser'> {
+  perUser: UserStats[];
+}
+
+/** GET /stats?perUser=1 of a node, bounded (a stopped node never answers). */
+async function statsOf(node: Node): Promise<PerUserStats> {
+  const http = node.url.replace('ws://', 'http://');
+  const response = await fetch(`${http}/stats?perUser=1&limit=1000`, { signal: AbortSignal.timeout(2_000) });
+  return (await response.json()) as PerUserStats;
+}
+
+/**
+ * The whole cluster-wide book at one instant, read in one script: Redis's
+ * TIME, the leases, and each user's entries (docs/cluster-store.md, key layout).
+ */
+const snapshotScript = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = { tostring(now), redis.call('ZRANGE', ARGV[1], 0, -1, 'WITHSCORES') }
+for i, key in ipairs(KEYS) do out[#out + 1] = redis.call('HGETALL', key) end
+return out`;
+
+interface BookSnapshot {
+  /** Per user: entries of a live incarnation, not marked evicted. */
+  live: Map<string, Array<{ connectionId: string; nodeId: string; incarnation: number }>>;
+  /** Per user: every entry, dead ones included. */
+  all: Map<string, number>;
+}
+
+async function readBooks(redis: PrivateRedis): Promise<BookSnapshot> {
+  const keys = users.map((user) => `wssup:{u:${encodeURIComponent(user)}}:slots`);
+  const reply = (await redis.command(
+    'EVAL',
+    snapshotScript,
+    String(keys.length),
+    ...keys,
+    'wssup:{nodes}:leases',
+  )) as unknown;
+  if (reply instanceof Error) throw reply;
+  const [now, leasesFlat, ...books] = reply as [string, string[], ...string[][]];
+  const leaseExpiry = new Map<number, number>();
+  for (let i = 0; i < leasesFlat.length; i += 2) {
+    leaseExpiry.set(Number(leasesFlat[i]), Number(leasesFlat[i + 1]));
+  }
+  const snapshot: BookSnapshot = { live: new Map(), all: new Map() };
+  users.forEach((user, u) => {
+    const flat = books[u] ?? [];
+    const live = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      const [incarnation, , idleSince, nodeId] = String(flat[i + 1]).split('|');
+      const expiry = leaseExpiry.get(Number(incarnation));
+      const alive = expiry !== undefined && expiry >= Number(now);
+      if (alive && !(idleSince ?? '').startsWith('e')) {
+        live.push({
+          connectionId: String(flat[i]),
+          nodeId: String(nodeId),
+          incarnation: Number(incarnation),
+        });
+      }
+    }
+    snapshot.live.set(user, live);
+    snapshot.all.set(user, flat.length / 2);
+  });
+  return snapshot;
+}
+
+/** Polls `check` until it passes; fails with its last error after `ms`. */
+async function until(check: () => Promise<void>, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(200);
+    }
+  }
+}
+
+describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faults', () => {
+  const redis = usePrivateRedis();
+
+  it(`holds the limit and leaks nothing (seed ${seed}, ${durationMs} ms)`, {
+    timeout: durationMs + 120_000,
+  }, async () => {
+    console.log(`cluster chaos: seed ${seed} (replay with CHAOS_SEED=${seed}), ${durationMs} ms`);
+    const rand = random(seed);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)] as T;
+    const between = (low: number, high: number) => Math.round(low + rand() * (high - low));
+
+    const counts = {
+      attempts: 0,
+      admissions: 0,
+      refused429: 0,
+      refused503: 0,
+      unreachable: 0,
+      evicted4001: 0,
+      closeCodes: {} as Record<number, number>,
+      faults: {} as Record<string, number>,
+      samples: 0,
+      samplesFailed: 0,
+      samplesInFailoverWindow: 0,
+      overLimitInFailoverWindow: 0,
+    };
+    const problems: string[] = [];
+    const problem = (text: string) => {
+      if (problems.length < 50) problems.push(`${new Date().toISOString()} ${text}`);
+    };
+
+    // Nodes: a replacement keeps the index and the node id; killed ones are expected to exit.
+    const nodes: Node[] = [];
+    const killed = new Set<Node>();
+    const retired: Node[] = [];
+    const launch = async (i: number) => {
+      const node = await startNode(redis.current, nodeIds[i] as string, [
+        '--store-unavailable',
+        policies[i] as string,
+      ]);
+      void node.program.exited.then((code) => {
+        if (!killed.has(node))
+          problem(`${node.nodeId} exited on its own (code ${code}):\n${node.program.output()}`);
+      });
+      nodes[i] = node;
+    };
+    await Promise.all([0, 1, 2].map(launch));
+
+    // Failover windows: from a kill of redis-server until every node has had time to fence.
+    let failoverUntil = 0;
+    let redisDown = false;
+
+    // The continuous check of the book.
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const startedAt = Date.now();
+        try {
+          const snapshot = await readBooks(redis.current);
+          counts.samples++;
+          const inWindow = redisDown || startedAt < failoverUntil || Date.now() < failoverUntil;
+          if (inWindow) counts.samplesInFailoverWindow++;
+          for (const [user, live] of snapshot.live) {
+            if (live.length <= limit) continue;
+            const detail = `${user} has ${live.length} live entries: ${JSON.stringify(live)}`;
+            if (inWindow) counts.overLimitInFailoverWindow++;
+            else problem(`over the limit outside any failover window: ${detail}`);
+          }
+        } catch {
+          counts.samplesFailed++; // Redis stopped, paused or down: nothing to read
+        }
+        await sleep(50);
+      }
+    })();
+
+    // Churn: each worker opens a client for a user, uses it, lets it idle, closes it.
+    const open = new Set<WebSocket>();
+    let churning = true;
+    let holding = false;
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const worker = async (w: number) => {
+      const wrand = random(seed + w + 1);
+      while (churning) {
+        const roll = wrand();
+        const user = (roll < 0.55 ? users[w % 2] : users[2 + Math.floor(wrand() * 4)]) as string;
+        const node = nodes[Math.floor(wrand() * 3)] as Node;
+        counts.attempts++;
+        const outcome = await attempt(node, user);
+        if (outcome.kind === 'refused') {
+          if (outcome.status === 429) counts.refused429++;
+          else if (outcome.status === 503) {
+            counts.refused503++;
+            if (outcome.retryAfter === undefined) problem(`503 without Retry-After from ${node.nodeId}`);
+          } else problem(`refusal ${outcome.status} from ${node.nodeId} for ${user}`);
+          await sleep(50 + wrand() * 200);
+          continue;
+        }
+        if (outcome.kind === 'unreachable') {
+          counts.unreachable++;
+          await sleep(50 + wrand() * 200);
+          continue;
+        }
+        counts.admissions++;
+        const { ws } = outcome;
+        open.add(ws);
+        let closedCode: number | undefined;
+        void outcome.closed.then((code) => {
+          closedCode = code;
+          open.delete(ws);
+          counts.closeCodes[code] = (counts.closeCodes[code] ?? 0) + 1;
+          if (code === 4001) counts.evicted4001++;
+        });
+        ws.on('error', () => {}); // a killed node resets the socket; the close says the rest
+        const active = wrand() < 0.6;
+        const timer = active
+          ? setInterval(() => {
+              if (ws.readyState === WebSocket.OPEN) ws.send('ping');
+            }, 200)
+          : undefined;
+        if (!active && wrand() < 0.5 && ws.readyState === WebSocket.OPEN) ws.send('hello');
+        await Promise.race([sleep(active ? 300 + wrand() * 3_000 : 1_200 + wrand() * 4_000), outcome.closed]);
+        if (holding && closedCode === undefined) await released;
+        clearInterval(timer);
+        if (closedCode === undefined) {
+          if (wrand() < 0.7) ws.close(1000);
+          else ws.terminate();
+        }
+        // A close handshake to a stopped node never completes: terminate after a while.
+        const done = await Promise.race([outcome.closed.then(() => true), sleep(2_000).then(() => false)]);
+        if (!done) ws.terminate();
+        await sleep(wrand() * 150);
+      }
+    };
+    const workersDone = Promise.all(Array.from({ length: workers }, (_, w) => worker(w)));
+
+    // Faults, one at a time, at random.
+    const faultKinds = [
+      'node-stop-short',
+      'node-stop-long',
+      'node-kill-replace',
+      'redis-stop',
+      'redis-client-pause',
+      'redis-kill-restart',
+    ] as const;
+    const endAt = Date.now() + durationMs;
+    await sleep(2_000); // let the cluster fill first
+    while (Date.now() < endAt) {
+      const kind = pick(faultKinds);
+      counts.faults[kind] = (counts.faults[kind] ?? 0) + 1;
+      const i = Math.floor(rand() * 3);
+      const node = nodes[i] as Node;
+      switch (kind) {
+        case 'node-stop-short':
+          node.program.child.kill('SIGSTOP');
+          await sleep(between(leaseTtlMs * 0.1, leaseTtlMs * 0.6));
+          node.program.child.kill('SIGCONT');
+          break;
+        case 'node-stop-long':
+          node.program.child.kill('SIGSTOP');
+          await sleep(between(leaseTtlMs * 1.3, leaseTtlMs * 3));
+          node.program.child.kill('SIGCONT');
+          break;
+        case 'node-kill-replace': {
+          killed.add(node);
+          retired.push(node);
+          node.program.child.kill('SIGKILL');
+          await node.program.exited;
+          await sleep(between(0, leaseTtlMs * 1.5));
+          await launch(i);
+          break;
+        }
+        case 'redis-stop': {
+          await redis.current.pause();
+          await sleep(between(200, leaseTtlMs * 2.5));
+          redis.current.resume();
+          break;
+        }
+        case 'redis-client-pause': {
+          await redis.current.command('CLIENT', 'PAUSE', String(between(200, leaseTtlMs * 2)), 'ALL');
+          break;
+        }
+        case 'redis-kill-restart': {
+          redisDown = true;
+          await redis.current.kill();
+          await sleep(between(0, 1_500));
+          await redis.current.restart();
+          failoverUntil = Date.now() + failoverGraceMs;
+          redisDown = false;
+          break;
+        }
+      }
+      await sleep(between(300, 3_000));
+    }
+    console.log(`cluster chaos: faults over, recovering; so far ${JSON.stringify(counts)}`);
+
+    // Recovery: no new clients; the ones open are held until the books are checked against them.
+    holding = true;
+    churning = false;
+    await sleep(failoverGraceMs);
+    await until(async () => {
+      for (const node of nodes) {
+        const stats = await statsOf(node);
+        expect(stats.cluster, node.nodeId).toMatchObject({
+          breaker: 'closed',
+          leaseHeld: true,
+          unsynced: 0,
+          pendingReleases: 0,
+        });
+      }
+    }, leaseTtlMs * 6);
+    // Each user's live sockets across the nodes: at most the limit, and exactly the user's live book.
+    await until(async () => {
+      const all = await Promise.all(nodes.map(statsOf));
+      const books = await readBooks(redis.current);
+      for (const user of users) {
+        const sockets = all.reduce(
+          (sum, s) => sum + (s.perUser.find((b) => b.userId === user)?.live ?? 0),
+          0,
+        );
+        const booked = books.live.get(user)?.length ?? 0;
+        expect(sockets, `${user}'s live sockets`).toBeLessThanOrEqual(limit);
+        expect(booked, `${user}'s live book vs its sockets`).toBe(sockets);
+      }
+    }, leaseTtlMs * 6);
+    console.log(`cluster chaos: recovered with ${open.size} client(s) open; closing them`);
+
+    // Every client closes: then nothing is left anywhere.
+    release();
+    await workersDone;
+    for (const ws of open) ws.terminate();
+    await until(async () => {
+      for (const node of nodes) {
+        const stats = await statsOf(node);
+        expect(stats.connections, `${node.nodeId} connections`).toBe(0);
+        expect(stats.byState, node.nodeId).toEqual({ connecting: 0, active: 0, draining: 0 });
+        expect(stats.perUser, node.nodeId).toEqual([]);
+        expect(stats.cluster, node.nodeId).toMatchObject({ unsynced: 0, pendingReleases: 0 });
+      }
+      const books = await readBooks(redis.current);
+      for (const user of users) expect(books.live.get(user), `${user}'s live book`).toEqual([]);
+    }, leaseTtlMs * 4);
+    // Dead incarnations' entries (killed nodes, fenced ones) go with the reaper.
+    await until(async () => {
+      const books = await readBooks(redis.current);
+      for (const user of users) expect(books.all.get(user), `${user}'s book`).toBe(0);
+    }, leaseTtlMs * 6);
+
+    sampling = false;
+    await sampler;
+    console.log(`cluster chaos: seed ${seed} done: ${JSON.stringify(counts)}`);
+
+    // No process reported anything but the store's unavailability, nor printed on stderr.
+    for (const node of [...retired, ...nodes]) {
+      const errors = node.program
+        .output()
+        .split('\n')
+        .filter((line) => /error|unhandled|exception/i.test(line))
+        .filter((line) => !line.startsWith('error WSSUP_STORE_UNAVAILABLE:'));
+      if (errors.length > 0)
+        problem(`${node.nodeId} (pid ${node.program.child.pid}) reported:\n${errors.join('\n')}`);
+      const stderr = node.program.errorOutput();
+      if (stderr.trim() !== '') problem(`${node.nodeId} (pid ${node.program.child.pid}) stderr:\n${stderr}`);
+    }
+    for (const node of nodes) expect(node.program.child.exitCode).toBeNull();
+    expect(problems).toEqual([]);
+    // The run covered what it claims: refusals and evictions happened.
+    expect(counts.admissions).toBeGreaterThan(0);
+    expect(counts.refused429).toBeGreaterThan(0);
+    expect(counts.evicted4001).toBeGreaterThan(0);
+  });
+});
