@@ -29,8 +29,10 @@
  *   has closed, every node holds 0 connections and the book holds nothing of
  *   a live node, and the reaper leaves no book at all.
  */
+import { once } from 'node:events';
+import { createServer, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import type { SupervisorStats, UserStats } from '../../src/index.js';
 import { leaseTtlMs, type Node, startNode } from '../cluster/cluster-nodes.js';
@@ -42,7 +44,7 @@ const durationMs = Number(process.env.CHAOS_MS ?? 75_000);
 const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 2 ** 31);
 const limit = 5; // the test preset
 const users = ['hot-0', 'hot-1', 'warm-0', 'warm-1', 'cold-0', 'cold-1'];
-const workers = 14;
+const workers = 20;
 /** The docs' failover window: until every node has renewed on the new server, a period more per failed renewal. */
 const failoverGraceMs = leaseTtlMs * 3 + 1_000;
 
@@ -155,6 +157,74 @@ async function readBooks(redis: PrivateRedis): Promise<BookSnapshot> {
   return snapshot;
 }
 
+/**
+ * A TCP proxy between one node and redis-server: `drop` discards what flows
+ * both ways (a partition: the sockets stay open and silent), `heal` resets
+ * the connections and forwards again; `delayReplies` holds Redis's replies
+ * back, in order (Redis ran the commands; the node's deadlines pass first).
+ */
+async function startProxy(redisPort: number): Promise<{
+  url: string;
+  drop(): void;
+  heal(): void;
+  delayReplies(ms: number): void;
+}> {
+  let dropping = false;
+  let replyDelayMs = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = new Socket();
+    let early: Buffer[] | undefined = [];
+    upstream.connect(redisPort, '127.0.0.1', () => {
+      for (const chunk of early ?? []) upstream.write(chunk);
+      early = undefined;
+    });
+    sockets.add(client).add(upstream);
+    client.on('data', (chunk: Buffer) => {
+      if (dropping) return;
+      if (early !== undefined) early.push(chunk);
+      else upstream.write(chunk);
+    });
+    let replies = Promise.resolve();
+    upstream.on('data', (chunk: Buffer) => {
+      if (dropping) return;
+      const due = Date.now() + replyDelayMs;
+      replies = replies.then(async () => {
+        const wait = due - Date.now();
+        if (wait > 0) await sleep(wait);
+        if (!client.destroyed && !dropping) client.write(chunk);
+      });
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  onTestFinished(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return {
+    url: `redis://127.0.0.1:${(server.address() as { port: number }).port}`,
+    drop: () => {
+      dropping = true;
+    },
+    heal: () => {
+      for (const socket of sockets) socket.destroy();
+      dropping = false;
+    },
+    delayReplies: (ms) => {
+      replyDelayMs = ms;
+    },
+  };
+}
+
 /** Polls `check` until it passes; fails with its last error after `ms`. */
 async function until(check: () => Promise<void>, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
@@ -176,9 +246,6 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
     timeout: durationMs + 120_000,
   }, async () => {
     console.log(`cluster chaos: seed ${seed} (replay with CHAOS_SEED=${seed}), ${durationMs} ms`);
-    const rand = random(seed);
-    const pick = <T>(items: readonly T[]): T => items[Math.floor(rand() * items.length)] as T;
-    const between = (low: number, high: number) => Math.round(low + rand() * (high - low));
 
     const counts = {
       attempts: 0,
@@ -203,8 +270,10 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
     const nodes: Node[] = [];
     const killed = new Set<Node>();
     const retired: Node[] = [];
+    // Each node reaches Redis through a proxy of its own, so one node alone can be cut off.
+    const proxies = await Promise.all([0, 1, 2].map(() => startProxy(redis.current.port)));
     const launch = async (i: number) => {
-      const node = await startNode(redis.current, nodeIds[i] as string, [
+      const node = await startNode({ url: (proxies[i] as { url: string }).url }, nodeIds[i] as string, [
         '--store-unavailable',
         policies[i] as string,
       ]);
@@ -239,7 +308,7 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
         } catch {
           counts.samplesFailed++; // Redis stopped, paused or down: nothing to read
         }
-        await sleep(50);
+        await sleep(10);
       }
     })();
 
@@ -282,6 +351,8 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
           open.delete(ws);
           counts.closeCodes[code] = (counts.closeCodes[code] ?? 0) + 1;
           if (code === 4001) counts.evicted4001++;
+          // Ours (1000), a node gone (1006), evicted (4001); 1011 or anything else is a bug.
+          if (![1000, 1005, 1006, 4001].includes(code)) problem(`a client of ${user} closed with ${code}`);
         });
         ws.on('error', () => {}); // a killed node resets the socket; the close says the rest
         const active = wrand() < 0.6;
@@ -306,64 +377,96 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
     };
     const workersDone = Promise.all(Array.from({ length: workers }, (_, w) => worker(w)));
 
-    // Faults, one at a time, at random.
-    const faultKinds = [
-      'node-stop-short',
-      'node-stop-long',
-      'node-kill-replace',
-      'redis-stop',
-      'redis-client-pause',
-      'redis-kill-restart',
-    ] as const;
+    // Faults at random, two loops at once: one on the nodes (and each node's own link to
+    // Redis), one on redis-server itself, so a node may be stopped while Redis restarts.
     const endAt = Date.now() + durationMs;
-    await sleep(2_000); // let the cluster fill first
-    while (Date.now() < endAt) {
-      const kind = pick(faultKinds);
-      counts.faults[kind] = (counts.faults[kind] ?? 0) + 1;
-      const i = Math.floor(rand() * 3);
-      const node = nodes[i] as Node;
-      switch (kind) {
-        case 'node-stop-short':
-          node.program.child.kill('SIGSTOP');
-          await sleep(between(leaseTtlMs * 0.1, leaseTtlMs * 0.6));
-          node.program.child.kill('SIGCONT');
-          break;
-        case 'node-stop-long':
-          node.program.child.kill('SIGSTOP');
-          await sleep(between(leaseTtlMs * 1.3, leaseTtlMs * 3));
-          node.program.child.kill('SIGCONT');
-          break;
-        case 'node-kill-replace': {
-          killed.add(node);
-          retired.push(node);
-          node.program.child.kill('SIGKILL');
-          await node.program.exited;
-          await sleep(between(0, leaseTtlMs * 1.5));
-          await launch(i);
-          break;
+    let failovers = 0;
+    const nodeFaults = async () => {
+      const frand = random(seed + 100);
+      const between = (low: number, high: number) => Math.round(low + frand() * (high - low));
+      const kinds = [
+        'node-stop-short',
+        'node-stop-long',
+        'node-kill-replace',
+        'node-partition',
+        'node-slow-replies',
+      ] as const;
+      while (Date.now() < endAt) {
+        const kind = kinds[Math.floor(frand() * kinds.length)] as (typeof kinds)[number];
+        counts.faults[kind] = (counts.faults[kind] ?? 0) + 1;
+        const i = Math.floor(frand() * 3);
+        const node = nodes[i] as Node;
+        const proxy = proxies[i] as Awaited<ReturnType<typeof startProxy>>;
+        const failoversBefore = failovers;
+        switch (kind) {
+          case 'node-stop-short':
+            node.program.child.kill('SIGSTOP');
+            await sleep(between(leaseTtlMs * 0.1, leaseTtlMs * 0.6));
+            node.program.child.kill('SIGCONT');
+            break;
+          case 'node-stop-long':
+            node.program.child.kill('SIGSTOP');
+            await sleep(between(leaseTtlMs * 1.3, leaseTtlMs * 3));
+            node.program.child.kill('SIGCONT');
+            break;
+          case 'node-kill-replace':
+            killed.add(node);
+            retired.push(node);
+            node.program.child.kill('SIGKILL');
+            await node.program.exited;
+            await sleep(between(0, leaseTtlMs * 1.5));
+            await launch(i);
+            break;
+          case 'node-partition':
+            proxy.drop();
+            await sleep(between(leaseTtlMs * 0.2, leaseTtlMs * 3));
+            proxy.heal();
+            break;
+          case 'node-slow-replies':
+            proxy.delayReplies(between(300, 1_500));
+            await sleep(between(500, leaseTtlMs * 2));
+            proxy.delayReplies(0);
+            break;
         }
-        case 'redis-stop': {
-          await redis.current.pause();
-          await sleep(between(200, leaseTtlMs * 2.5));
-          redis.current.resume();
-          break;
+        // A node cut off during a failover renews on the new server only now: the window lasts.
+        if (failovers !== failoversBefore || redisDown || Date.now() < failoverUntil) {
+          failoverUntil = Math.max(failoverUntil, Date.now() + failoverGraceMs);
         }
-        case 'redis-client-pause': {
-          await redis.current.command('CLIENT', 'PAUSE', String(between(200, leaseTtlMs * 2)), 'ALL');
-          break;
-        }
-        case 'redis-kill-restart': {
-          redisDown = true;
-          await redis.current.kill();
-          await sleep(between(0, 1_500));
-          await redis.current.restart();
-          failoverUntil = Date.now() + failoverGraceMs;
-          redisDown = false;
-          break;
+        await sleep(between(300, 3_000));
+      }
+    };
+    const redisFaults = async () => {
+      const frand = random(seed + 200);
+      const between = (low: number, high: number) => Math.round(low + frand() * (high - low));
+      const kinds = ['redis-stop', 'redis-client-pause', 'redis-kill-restart'] as const;
+      while (Date.now() < endAt) {
+        await sleep(between(500, 5_000));
+        const kind = kinds[Math.floor(frand() * kinds.length)] as (typeof kinds)[number];
+        counts.faults[kind] = (counts.faults[kind] ?? 0) + 1;
+        switch (kind) {
+          case 'redis-stop':
+            await redis.current.pause();
+            await sleep(between(200, leaseTtlMs * 2.5));
+            redis.current.resume();
+            break;
+          case 'redis-client-pause':
+            await redis.current.command('CLIENT', 'PAUSE', String(between(200, leaseTtlMs * 2)), 'ALL');
+            await sleep(leaseTtlMs * 2);
+            break;
+          case 'redis-kill-restart':
+            redisDown = true;
+            failovers++;
+            await redis.current.kill();
+            await sleep(between(0, 1_500));
+            await redis.current.restart();
+            failoverUntil = Date.now() + failoverGraceMs;
+            redisDown = false;
+            break;
         }
       }
-      await sleep(between(300, 3_000));
-    }
+    };
+    await sleep(2_000); // let the cluster fill first
+    await Promise.all([nodeFaults(), redisFaults()]);
     console.log(`cluster chaos: faults over, recovering; so far ${JSON.stringify(counts)}`);
 
     // Recovery: no new clients; the ones open are held until the books are checked against them.
