@@ -269,6 +269,13 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
     // Nodes: a replacement keeps the index and the node id; killed ones are expected to exit.
     const nodes: Node[] = [];
     const killed = new Set<Node>();
+    // Per node index: stopped or killed now, and how many times that changed.
+    const down: boolean[] = [false, false, false];
+    const disturbance = [0, 0, 0];
+    const setDown = (i: number, value: boolean) => {
+      down[i] = value;
+      disturbance[i] = (disturbance[i] ?? 0) + 1;
+    };
     const retired: Node[] = [];
     // Each node reaches Redis through a proxy of its own, so one node alone can be cut off.
     const proxies = await Promise.all([0, 1, 2].map(() => startProxy(redis.current.port)));
@@ -325,8 +332,11 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
       while (churning) {
         const roll = wrand();
         const user = (roll < 0.55 ? users[w % 2] : users[2 + Math.floor(wrand() * 4)]) as string;
-        const node = nodes[Math.floor(wrand() * 3)] as Node;
+        const n = Math.floor(wrand() * 3);
+        const node = nodes[n] as Node;
         counts.attempts++;
+        const disturbedAt = disturbance[n];
+        const disturbedFrom = down[n] ?? false;
         const outcome = await attempt(node, user);
         if (outcome.kind === 'refused') {
           if (outcome.status === 429) counts.refused429++;
@@ -339,6 +349,10 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
         }
         if (outcome.kind === 'unreachable') {
           counts.unreachable++;
+          // A node neither stopped nor killed during the attempt answers every upgrade.
+          if (!disturbedFrom && disturbance[n] === disturbedAt && !(down[n] ?? false)) {
+            problem(`${node.nodeId}, running, failed ${user}'s upgrade: ${outcome.message}`);
+          }
           await sleep(50 + wrand() * 200);
           continue;
         }
@@ -346,8 +360,14 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
         const { ws } = outcome;
         open.add(ws);
         let closedCode: number | undefined;
+        let closing = false; // we closed or terminated it
+        const openedAt = disturbance[n];
         void outcome.closed.then((code) => {
           closedCode = code;
+          // The server cut it (no close frame) though its node ran all along: a heartbeat or a bug.
+          if (code === 1006 && !closing && disturbance[n] === openedAt && !(down[n] ?? false)) {
+            problem(`${node.nodeId}, running, cut a client of ${user} without a close frame`);
+          }
           open.delete(ws);
           counts.closeCodes[code] = (counts.closeCodes[code] ?? 0) + 1;
           if (code === 4001) counts.evicted4001++;
@@ -366,12 +386,16 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
         if (holding && closedCode === undefined) await released;
         clearInterval(timer);
         if (closedCode === undefined) {
+          closing = true;
           if (wrand() < 0.7) ws.close(1000);
           else ws.terminate();
         }
         // A close handshake to a stopped node never completes: terminate after a while.
         const done = await Promise.race([outcome.closed.then(() => true), sleep(2_000).then(() => false)]);
-        if (!done) ws.terminate();
+        if (!done) {
+          closing = true;
+          ws.terminate();
+        }
         await sleep(wrand() * 150);
       }
     };
@@ -387,6 +411,7 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
       const kinds = [
         'node-stop-short',
         'node-stop-long',
+        'node-stop-edge',
         'node-kill-replace',
         'node-partition',
         'node-slow-replies',
@@ -400,22 +425,35 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
         const failoversBefore = failovers;
         switch (kind) {
           case 'node-stop-short':
+            setDown(i, true);
             node.program.child.kill('SIGSTOP');
             await sleep(between(leaseTtlMs * 0.1, leaseTtlMs * 0.6));
             node.program.child.kill('SIGCONT');
+            setDown(i, false);
             break;
           case 'node-stop-long':
+            setDown(i, true);
             node.program.child.kill('SIGSTOP');
             await sleep(between(leaseTtlMs * 1.3, leaseTtlMs * 3));
             node.program.child.kill('SIGCONT');
+            setDown(i, false);
+            break;
+          case 'node-stop-edge': // around its lease's expiry: the renewal races it
+            setDown(i, true);
+            node.program.child.kill('SIGSTOP');
+            await sleep(between(leaseTtlMs * 0.85, leaseTtlMs * 1.15));
+            node.program.child.kill('SIGCONT');
+            setDown(i, false);
             break;
           case 'node-kill-replace':
+            setDown(i, true);
             killed.add(node);
             retired.push(node);
             node.program.child.kill('SIGKILL');
             await node.program.exited;
             await sleep(between(0, leaseTtlMs * 1.5));
             await launch(i);
+            setDown(i, false);
             break;
           case 'node-partition':
             proxy.drop();
@@ -450,7 +488,13 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
             redis.current.resume();
             break;
           case 'redis-client-pause':
-            await redis.current.command('CLIENT', 'PAUSE', String(between(200, leaseTtlMs * 2)), 'ALL');
+            // ALL holds every command; WRITE lets reads through and holds the scripts that write.
+            await redis.current.command(
+              'CLIENT',
+              'PAUSE',
+              String(between(200, leaseTtlMs * 2)),
+              frand() < 0.5 ? 'ALL' : 'WRITE',
+            );
             await sleep(leaseTtlMs * 2);
             break;
           case 'redis-kill-restart':
@@ -503,7 +547,7 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
     // Every client closes: then nothing is left anywhere.
     release();
     await workersDone;
-    for (const ws of open) ws.terminate();
+    for (const ws of open) ws.terminate(); // none: each worker closed its own
     await until(async () => {
       for (const node of nodes) {
         const stats = await statsOf(node);
