@@ -1,12 +1,17 @@
 /**
  * A chaos run of cluster mode with real processes (issue 12): one private
  * redis-server and three reference servers (`--redis`, leases of 1.5 s;
- * node-a and node-b `--store-unavailable local`, node-c `reject`), clients
- * churning for a handful of users (two kept at the limit, so eviction and
- * refusal happen all the time), and faults injected at random for a bounded
- * time: a node stopped (SIGSTOP) for less and for more than its lease, a
- * node killed (-9) and replaced under the same node id, redis-server
- * stopped, paused (`CLIENT PAUSE`), killed and restarted empty on its port.
+ * node-a and node-b `--store-unavailable local`, node-c `reject`), each
+ * reaching Redis through a TCP proxy of its own; clients churning for six
+ * users (two kept at and past the limit, so eviction and refusal happen all
+ * the time; open, messages or silence, close or terminate); and faults at
+ * random for a bounded time, in two loops that overlap:
+ * - nodes: SIGSTOP for less than, around, and more than the lease; SIGKILL
+ *   and a replacement under the same node id; one node cut off from Redis
+ *   (its proxy drops everything both ways) or its replies held back past the
+ *   command deadline (Redis ran the commands; the node gave up on them);
+ * - redis-server: SIGSTOP, `CLIENT PAUSE` (ALL or WRITE), kill -9 and a
+ *   restart on the same port, empty.
  *
  * The run is seeded: the seed is printed, and CHAOS_SEED=<n> replays the
  * same choices (timings on a shared machine still vary). CHAOS_MS sets its
@@ -21,6 +26,8 @@
  *   never failed. A stopped or paused Redis is not a failover: there the book
  *   must hold (a late admission books nothing, 'local' admits unsynced);
  * - every refusal is 429, or 503 with Retry-After; no 500 (duplicate-connection);
+ *   a node neither stopped nor killed answers every upgrade, and never cuts
+ *   a socket without a close frame; clients close with 1000, 1006 or 4001;
  * - no process exits unless the test killed it, and none reports an error
  *   code other than WSSUP_STORE_UNAVAILABLE, nor prints on stderr;
  * - after the faults stop: every node recovers (breaker closed, lease held,
@@ -257,6 +264,8 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
       closeCodes: {} as Record<number, number>,
       faults: {} as Record<string, number>,
       samples: 0,
+      /** Per user, the most live entries one sample saw (the limit is 5). */
+      highestLiveBook: {} as Record<string, number>,
       samplesFailed: 0,
       samplesInFailoverWindow: 0,
       overLimitInFailoverWindow: 0,
@@ -307,6 +316,7 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
           const inWindow = redisDown || startedAt < failoverUntil || Date.now() < failoverUntil;
           if (inWindow) counts.samplesInFailoverWindow++;
           for (const [user, live] of snapshot.live) {
+            counts.highestLiveBook[user] = Math.max(counts.highestLiveBook[user] ?? 0, live.length);
             if (live.length <= limit) continue;
             const detail = `${user} has ${live.length} live entries: ${JSON.stringify(live)}`;
             if (inWindow) counts.overLimitInFailoverWindow++;
