@@ -410,6 +410,13 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
       }
     };
     const workersDone = Promise.all(Array.from({ length: workers }, (_, w) => worker(w)));
+    // A failed check ends the test early: stop the churn and the sampling with it.
+    onTestFinished(() => {
+      churning = false;
+      sampling = false;
+      release();
+      for (const ws of open) ws.terminate();
+    });
 
     // Faults at random, two loops at once: one on the nodes (and each node's own link to
     // Redis), one on redis-server itself, so a node may be stopped while Redis restarts.
