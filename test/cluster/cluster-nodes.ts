@@ -23,7 +23,11 @@ export interface Node {
 export const leaseTtlMs = 1_500;
 
 /** Starts a reference server (test preset: limit 5, T = 4, idle after 1 s) in cluster mode. */
-export async function startNode(redis: PrivateRedis, nodeId: string, args: string[] = []): Promise<Node> {
+export async function startNode(
+  redis: Pick<PrivateRedis, 'url'>,
+  nodeId: string,
+  args: string[] = [],
+): Promise<Node> {
   const program = runProgram('dist/examples/reference-server/main.js', [
     '--preset',
     'test',
