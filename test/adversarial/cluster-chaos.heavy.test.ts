@@ -36,14 +36,13 @@
  *   has closed, every node holds 0 connections and the book holds nothing of
  *   a live node, and the reaper leaves no book at all.
  */
-import { once } from 'node:events';
-import { createServer, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import type { SupervisorStats, UserStats } from '../../src/index.js';
 import { leaseTtlMs, type Node, startNode } from '../cluster/cluster-nodes.js';
 import { hasRedis, usePrivateRedis } from '../cluster/store-fixture.js';
+import { type RedisProxy, startRedisProxy } from '../helpers/redis-proxy.js';
 import type { PrivateRedis } from '../helpers/redis-server.js';
 
 /** How long faults and churn run (ms). */
@@ -164,74 +163,6 @@ async function readBooks(redis: PrivateRedis): Promise<BookSnapshot> {
   return snapshot;
 }
 
-/**
- * A TCP proxy between one node and redis-server: `drop` discards what flows
- * both ways (a partition: the sockets stay open and silent), `heal` resets
- * the connections and forwards again; `delayReplies` holds Redis's replies
- * back, in order (Redis ran the commands; the node's deadlines pass first).
- */
-async function startProxy(redisPort: number): Promise<{
-  url: string;
-  drop(): void;
-  heal(): void;
-  delayReplies(ms: number): void;
-}> {
-  let dropping = false;
-  let replyDelayMs = 0;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = new Socket();
-    let early: Buffer[] | undefined = [];
-    upstream.connect(redisPort, '127.0.0.1', () => {
-      for (const chunk of early ?? []) upstream.write(chunk);
-      early = undefined;
-    });
-    sockets.add(client).add(upstream);
-    client.on('data', (chunk: Buffer) => {
-      if (dropping) return;
-      if (early !== undefined) early.push(chunk);
-      else upstream.write(chunk);
-    });
-    let replies = Promise.resolve();
-    upstream.on('data', (chunk: Buffer) => {
-      if (dropping) return;
-      const due = Date.now() + replyDelayMs;
-      replies = replies.then(async () => {
-        const wait = due - Date.now();
-        if (wait > 0) await sleep(wait);
-        if (!client.destroyed && !dropping) client.write(chunk);
-      });
-    });
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('close', end).on('error', end);
-    upstream.on('close', end).on('error', end);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  onTestFinished(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  return {
-    url: `redis://127.0.0.1:${(server.address() as { port: number }).port}`,
-    drop: () => {
-      dropping = true;
-    },
-    heal: () => {
-      for (const socket of sockets) socket.destroy();
-      dropping = false;
-    },
-    delayReplies: (ms) => {
-      replyDelayMs = ms;
-    },
-  };
-}
-
 /** Polls `check` until it passes; fails with its last error after `ms`. */
 async function until(check: () => Promise<void>, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
@@ -287,7 +218,7 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
     };
     const retired: Node[] = [];
     // Each node reaches Redis through a proxy of its own, so one node alone can be cut off.
-    const proxies = await Promise.all([0, 1, 2].map(() => startProxy(redis.current.port)));
+    const proxies = await Promise.all([0, 1, 2].map(() => startRedisProxy(redis.current.port)));
     const launch = async (i: number) => {
       const node = await startNode({ url: (proxies[i] as { url: string }).url }, nodeIds[i] as string, [
         '--store-unavailable',
@@ -438,7 +369,7 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
         counts.faults[kind] = (counts.faults[kind] ?? 0) + 1;
         const i = Math.floor(frand() * 3);
         const node = nodes[i] as Node;
-        const proxy = proxies[i] as Awaited<ReturnType<typeof startProxy>>;
+        const proxy = proxies[i] as RedisProxy;
         const failoversBefore = failovers;
         switch (kind) {
           case 'node-stop-short':

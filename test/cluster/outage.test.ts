@@ -10,10 +10,10 @@
  * sockets. Each test breaks its own redis-server.
  */
 import { once } from 'node:events';
-import { createServer, type Server, Socket } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { StoreEvent, StoreUnavailablePolicy, Supervisor } from '../../src/index.js';
+import { startRedisProxy } from '../helpers/redis-proxy.js';
 import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
 import { closed, connect, ioWait, startServer, type TestServer } from '../helpers/server.js';
 import { bookOf } from './cluster-nodes.js';
@@ -157,7 +157,7 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
 
   it('an idle edge whose command was lost reaches the book later: another node can evict that connection', async () => {
     const redis = await ownRedis();
-    const proxy = await startDroppingProxy(redis.port);
+    const proxy = await startRedisProxy(redis.port);
     // A long lease: the partition below must not cost node a its lease (a new
     // lease books everything again, idle flags included).
     const cluster = (url: string, nodeId: string) => ({
@@ -233,7 +233,7 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
 
   it('connections slower to open than a command: the node still starts (its pub/sub connection too)', async () => {
     const redis = await ownRedis();
-    const proxy = await startDroppingProxy(redis.port);
+    const proxy = await startRedisProxy(redis.port);
     // Commands answer in well under the 150 ms timeout; opening a connection takes 300 ms.
     proxy.delayConnections(300);
     const t = await startServer({
@@ -331,7 +331,7 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
 
   it("'local': a connection whose admission timed out after Redis booked it frees its slot when it closes", async () => {
     const redis = await ownRedis();
-    const proxy = await startDroppingProxy(redis.port);
+    const proxy = await startRedisProxy(redis.port);
     const t = await startNode(`redis://127.0.0.1:${proxy.port}`, 'local');
     // Redis runs the admission at once (well before its deadline), but its
     // reply comes after the command timeout: the node admits unsynced.
@@ -348,7 +348,7 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
 
   it("'reject' behind a proxy that drops traffic: 503 while it drops, normal service once it forwards again", async () => {
     const redis = await ownRedis();
-    const proxy = await startDroppingProxy(redis.port);
+    const proxy = await startRedisProxy(redis.port);
     const t = await startNode(`redis://127.0.0.1:${proxy.port}`, 'reject');
     await connect(t.url('dan'));
     proxy.drop(true);
@@ -390,7 +390,7 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
       async () => expect(await b.command('INFO', 'replication')).toMatch(/master_link_status:up/),
       { timeout: 5_000 },
     );
-    const proxy = await startDroppingProxy(a.port);
+    const proxy = await startRedisProxy(a.port);
     const t = await startFailoverNode(proxy.port);
     const sockets = [];
     for (let i = 0; i < 4; i++) sockets.push(await connect(t.url('fox')));
@@ -449,7 +449,7 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
   it('a failover and back to the old server within its lease TTL: the node fences once each way, and keeps its sockets', async () => {
     const a = await ownRedis();
     const b = await ownRedis();
-    const proxy = await startDroppingProxy(a.port);
+    const proxy = await startRedisProxy(a.port);
     const t = await startFailoverNode(proxy.port);
     const sockets = [await connect(t.url('fox')), await connect(t.url('fox'))];
     const first = t.supervisor.stats().cluster?.incarnation;
@@ -494,96 +494,3 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     expect(t.supervisor.audit().mismatches).toEqual([]);
   });
 });
-
-/**
- * A TCP proxy to Redis that can silently drop every byte in both directions
- * (a partition: nothing is refused, nothing answers), and heal. Healing resets
- * the connections that lived through the partition, as an expired NAT entry or
- * TCP keepalive does: a reply dropped on a connection that carries on would
- * leave its commands unanswered forever (see the store's `overdue` rule).
- */
-async function startDroppingProxy(redisPort: number): Promise<{
-  port: number;
-  drop(on: boolean): void;
-  heal(): void;
-  /**
-   * Sends new connections to another Redis and resets the ones open now (a failover
-   * behind one address, as Sentinel-aware proxies or a moved DNS name do).
-   */
-  switchTo(port: number): void;
-  /** Holds Redis's replies back `ms` (0: none), in order: Redis has run the commands already. */
-  delayReplies(ms: number): void;
-  /** Opens each new connection to Redis `ms` late (a slow handshake, as over TLS far away). */
-  delayConnections(ms: number): void;
-}> {
-  let target = redisPort;
-  let dropping = false;
-  let replyDelayMs = 0;
-  let connectDelayMs = 0;
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((client) => {
-    const upstream = new Socket();
-    // What the client sends before Redis is reached waits here, in order.
-    let early: Buffer[] | undefined = [];
-    const open = () =>
-      upstream.connect(target, '127.0.0.1', () => {
-        for (const chunk of early ?? []) upstream.write(chunk);
-        early = undefined;
-      });
-    if (connectDelayMs > 0) setTimeout(open, connectDelayMs);
-    else open();
-    sockets.add(client).add(upstream);
-    const forward = (to: Socket) => (chunk: Buffer) => {
-      if (dropping) return;
-      if (early !== undefined) early.push(chunk);
-      else to.write(chunk);
-    };
-    // Replies keep their order: each waits for the one before it, then for its own delay.
-    let replies = Promise.resolve();
-    const reply = (chunk: Buffer) => {
-      if (dropping) return;
-      const due = Date.now() + replyDelayMs;
-      replies = replies.then(async () => {
-        const wait = due - Date.now();
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-        if (!client.destroyed) client.write(chunk);
-      });
-    };
-    client.on('data', forward(upstream));
-    upstream.on('data', reply);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('close', end).on('error', end);
-    upstream.on('close', end).on('error', end);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  onTestFinished(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  return {
-    port: (server.address() as { port: number }).port,
-    drop: (on) => {
-      dropping = on;
-    },
-    heal: () => {
-      for (const socket of sockets) socket.destroy();
-      dropping = false;
-    },
-    switchTo: (port) => {
-      target = port;
-      for (const socket of sockets) socket.destroy();
-    },
-    delayReplies: (ms) => {
-      replyDelayMs = ms;
-    },
-    delayConnections: (ms) => {
-      connectDelayMs = ms;
-    },
-  };
-}
