@@ -45,7 +45,7 @@ import {
 } from './transport/ws-adapter.js';
 import { WebSocketServer } from './transport/ws-peer.js';
 import { createUpgradePath } from './upgrade.js';
-import { checkUserId } from './user-id.js';
+import { userIdArgumentError } from './user-id.js';
 
 export type { ShutdownOptions, ShutdownPace, Supervisor };
 
@@ -553,11 +553,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       checkStatsOptions(userOptions, ['cluster'], 'userStats');
       // A bad id is the caller's mistake, as for connectionsOf(): not a user without a
       // connection (undefined), and in cluster mode it must not reach the store (nor its breaker).
-      const problem = checkUserId(userId);
-      const invalid =
-        problem === undefined
-          ? undefined
-          : new SupervisorError('WSSUP_INVALID_ARGUMENT', `userStats: ${problem}`);
+      const invalid = userIdArgumentError('userStats', userId);
       if (userOptions?.cluster === true) {
         if (invalid !== undefined) return Promise.reject(invalid);
         return clusterOnly('userStats').then((book) => book.userBook(userId));
