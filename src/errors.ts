@@ -11,7 +11,7 @@ export const ErrorCodes = {
   WSSUP_INVALID_ARGUMENT:
     'A method was called with a bad argument, e.g. a close code outside 1000 and 3000–4999.',
   WSSUP_SHUTTING_DOWN:
-    'The supervisor is shutting down or shut down: it accepts no new server or connection.',
+    'The supervisor is shutting down or shut down: it accepts no new server or connection, and (cluster mode) cluster-wide calls reject with it once the lease is released.',
   WSSUP_APP_HOOK_FAILED:
     'An app hook or event listener threw or rejected; it is reported to onError and the connection still reaches disposed.',
   WSSUP_MISSING_PEER:

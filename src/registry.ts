@@ -19,7 +19,7 @@ import type { ClusterDelivery } from './cluster/cluster-sends.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { describeValue, SupervisorError } from './errors.js';
 import { checkData, checkSendOptions, type SendData } from './send-arguments.js';
-import { checkUserId } from './user-id.js';
+import { userIdArgumentError } from './user-id.js';
 
 export type { SendData };
 
@@ -79,9 +79,10 @@ export type SendAcross = (delivery: ClusterDelivery) => Promise<number>;
 
 const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
 
-function checkedUserId(userId: unknown): string {
-  const problem = checkUserId(userId);
-  if (problem !== undefined) throw invalid(problem);
+/** `userId` if it is a valid id; else throws, naming `method`. */
+function checkedUserId(method: string, userId: unknown): string {
+  const error = userIdArgumentError(method, userId);
+  if (error !== undefined) throw error;
   return userId as string;
 }
 
@@ -175,7 +176,7 @@ export function createRegistry(
   }
 
   function sendToUser(userId: unknown, data: SendData, options: unknown): number {
-    const ids = liveIdsOf(checkedUserId(userId));
+    const ids = liveIdsOf(checkedUserId('sendToUser', userId));
     checkData(data);
     return sendTo(ids, data, checkSendOptions(options));
   }
@@ -192,7 +193,7 @@ export function createRegistry(
   }
 
   return {
-    connectionsOf: (userId) => handlesOf(liveIdsOf(checkedUserId(userId))),
+    connectionsOf: (userId) => handlesOf(liveIdsOf(checkedUserId('connectionsOf', userId))),
 
     connection: (connectionId) => {
       if (typeof connectionId !== 'string') throw invalid('connection id must be a string');
@@ -202,7 +203,7 @@ export function createRegistry(
     sendToUser: (userId, data, options) => {
       if (!clusterFlag(options)) return sendToUser(userId, data, options);
       return clusterWide(() => {
-        const ids = liveIdsOf(checkedUserId(userId));
+        const ids = liveIdsOf(checkedUserId('sendToUser', userId));
         checkData(data);
         const sendOptions = checkSendOptions(options);
         const binary = sendOptions?.binary === undefined ? {} : { binary: sendOptions.binary };
@@ -230,12 +231,12 @@ export function createRegistry(
       if (options !== undefined && (typeof options !== 'object' || options === null))
         throw invalid('disconnectUser options must be an object { cluster? }');
       if (!clusterFlag(options)) {
-        const ids = liveIdsOf(checkedUserId(userId));
+        const ids = liveIdsOf(checkedUserId('disconnectUser', userId));
         checkClose(code, reason);
         return closeAll(ids, code, reason);
       }
       return clusterWide(() => {
-        const ids = liveIdsOf(checkedUserId(userId));
+        const ids = liveIdsOf(checkedUserId('disconnectUser', userId));
         checkClose(code, reason);
         return [() => closeAll(ids, code, reason), { kind: 'disconnect', userId, code, reason }];
       });

@@ -76,7 +76,9 @@ export interface Supervisor<Data = unknown> {
    * Cluster mode: this process's stats and the cluster-wide book (every
    * node with a lease, booked users and connections), read from the store.
    * @throws {SupervisorError} (rejects) WSSUP_INVALID_ARGUMENT without the `cluster` option,
-   *   WSSUP_STORE_UNAVAILABLE when the store does not answer.
+   *   WSSUP_STORE_UNAVAILABLE when the store does not answer (and before the first lease:
+   *   `stats().cluster.leaseHeld` is false until then), WSSUP_SHUTTING_DOWN once shutdown()
+   *   has stopped the store (the store and its breaker are not touched).
    */
   stats(options: StatsOptions & { cluster: true }): Promise<ClusterWideStats>;
   /**
@@ -144,7 +146,8 @@ export interface Supervisor<Data = unknown> {
    * that misses the message (Redis away, a crash) is not told again.
    * @throws {SupervisorError} (rejects; nothing is sent anywhere) WSSUP_INVALID_ARGUMENT for
    *   what sendToUser() refuses, or without the `cluster` option; (rejects, this process's part
-   *   sent) WSSUP_STORE_UNAVAILABLE when the store does not answer.
+   *   sent) WSSUP_STORE_UNAVAILABLE when the store does not answer, WSSUP_SHUTTING_DOWN once
+   *   shutdown() has stopped the store.
    */
   sendToUser(
     userId: string,

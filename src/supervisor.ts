@@ -45,7 +45,7 @@ import {
 } from './transport/ws-adapter.js';
 import { WebSocketServer } from './transport/ws-peer.js';
 import { createUpgradePath } from './upgrade.js';
-import { checkUserId } from './user-id.js';
+import { userIdArgumentError } from './user-id.js';
 
 export type { ShutdownOptions, ShutdownPace, Supervisor };
 
@@ -367,7 +367,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       ? undefined
       : resolved.cluster.store !== undefined && resolved.cluster.store.sendAcross === undefined
         ? 'the cluster store has no sendAcross(): { cluster: true } needs a store that implements it'
-        : (delivery) => (cluster as ClusterBook).sendAcross(delivery),
+        : (delivery) => clusterOnly(CLUSTER_SENDS[delivery.kind]).then((book) => book.sendAcross(delivery)),
   );
 
   // Issue 12: cluster mode's book, lease and breaker (src/cluster/); undefined without it.
@@ -421,6 +421,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   };
 
   let shutdownPromise: Promise<void> | undefined;
+  /** Set when shutdown() stops the cluster store: cluster-wide calls reject from then on. */
+  let storeStopped = false;
 
   // The upgrade path (src/upgrade.ts) and its one way of refusing (src/rejections.ts).
   const reject = createRejections({ retryHints: resolved.retryAfterMs, closeRefusals, counters, events });
@@ -441,15 +443,31 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     isShuttingDown: () => shuttingDown,
   });
 
-  /** The cluster-wide reads need cluster mode. */
-  function clusterOnly(): Promise<ClusterBook> {
-    if (cluster !== undefined) return Promise.resolve(cluster);
-    return Promise.reject(
-      new SupervisorError(
-        'WSSUP_INVALID_ARGUMENT',
-        '{ cluster: true } needs the cluster option of createSupervisor()',
-      ),
-    );
+  /**
+   * The cluster-wide calls need cluster mode, and a store still running: once
+   * shutdown() has stopped it (lease and slots given back, client closed), a call
+   * is the app's mistake, not an outage, so it must not reach the store nor count
+   * as a failure in its breaker (three would open it, and every later call would
+   * then say WSSUP_STORE_UNAVAILABLE).
+   */
+  function clusterOnly(method: string): Promise<ClusterBook> {
+    if (cluster === undefined) {
+      return Promise.reject(
+        new SupervisorError(
+          'WSSUP_INVALID_ARGUMENT',
+          '{ cluster: true } needs the cluster option of createSupervisor()',
+        ),
+      );
+    }
+    if (storeStopped) {
+      return Promise.reject(
+        new SupervisorError(
+          'WSSUP_SHUTTING_DOWN',
+          `${method}({ cluster: true }): the supervisor has shut down, its slot store is stopped`,
+        ),
+      );
+    }
+    return Promise.resolve(cluster);
   }
 
   /** The servers attach() hands every upgrade of (no path): once each, or each upgrade would come twice. */
@@ -505,6 +523,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       closeRefusals.close(); // issue 11 (3): later refusals are HTTP; none outlives the shutdown
       refuseAuthenticating(); // nor a socket waiting for an authenticate that never settles
       // Issue 12: this node's slots and lease are released before shutdown resolves.
+      storeStopped = true;
       await cluster?.stop();
       if (ownWss) wss.close();
     });
@@ -526,7 +545,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       checkStatsOptions(statsOptions, ['perUser', 'cluster'], 'stats');
       if (statsOptions?.cluster !== true) return collectStats(sources, statsOptions);
       const local = collectStats(sources, statsOptions);
-      return clusterOnly()
+      return clusterOnly('stats')
         .then((book) => book.view())
         .then((global) => ({ ...local, global }));
     }) as Supervisor['stats'],
@@ -534,14 +553,10 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       checkStatsOptions(userOptions, ['cluster'], 'userStats');
       // A bad id is the caller's mistake, as for connectionsOf(): not a user without a
       // connection (undefined), and in cluster mode it must not reach the store (nor its breaker).
-      const problem = checkUserId(userId);
-      const invalid =
-        problem === undefined
-          ? undefined
-          : new SupervisorError('WSSUP_INVALID_ARGUMENT', `userStats: ${problem}`);
+      const invalid = userIdArgumentError('userStats', userId);
       if (userOptions?.cluster === true) {
         if (invalid !== undefined) return Promise.reject(invalid);
-        return clusterOnly().then((book) => book.userBook(userId));
+        return clusterOnly('userStats').then((book) => book.userBook(userId));
       }
       if (invalid !== undefined) throw invalid;
       const record = users.get(userId);
@@ -560,6 +575,9 @@ function hasEndedChild(snapshot: { children: Record<string, AnyActorRef | undefi
   }
   return false;
 }
+
+/** The method behind each kind of cluster-wide send, for the messages. */
+const CLUSTER_SENDS = { send: 'sendToUser', disconnect: 'disconnectUser', broadcast: 'broadcast' } as const;
 
 /** The longest delay a timer can hold (setTimeout's ceiling, as for every option in ms). */
 const MAX_DEADLINE_MS = 2_147_483_647;

@@ -4,6 +4,7 @@
  * `invalid-user-id`) unless it is a non-empty string of at most
  * MAX_USER_ID_BYTES bytes in UTF-8, free of the characters below.
  */
+import { describeValue, SupervisorError } from './errors.js';
 
 /**
  * The longest user id, in UTF-8 bytes: what logs, metric labels and stores
@@ -55,4 +56,40 @@ export function checkUserId(userId: unknown): string | undefined {
     return 'user id contains U+FFFD, the mark of bytes that were not UTF-8';
   if (LONE_SURROGATE.test(userId)) return 'user id contains a lone surrogate (not valid Unicode)';
   return undefined;
+}
+
+/**
+ * The error a method throws for a bad user id (WSSUP_INVALID_ARGUMENT), or undefined
+ * for a good one. The message names the method, so that the call that got it can be
+ * found, and shows the value: quoted, as the other argument errors show a string.
+ */
+export function userIdArgumentError(method: string, userId: unknown): SupervisorError | undefined {
+  const problem = checkUserId(userId);
+  if (problem === undefined) return undefined;
+  const shown =
+    typeof userId === 'string'
+      ? `${problem}, got ${quoteUserId(userId)}`
+      : `user id must be a string, got ${describeValue(userId)}`;
+  return new SupervisorError('WSSUP_INVALID_ARGUMENT', `${method}: ${shown}`);
+}
+
+/** How much of a long id a message shows: enough to recognise it, not a 100 kB log line. */
+const SHOWN_UNITS = 64;
+
+/** Characters JSON.stringify leaves as they are but that must not reach a log line raw (as refused above). */
+const UNSAFE_IN_MESSAGES = /[\u007f-\u009f\u2028\u2029\uFFFD]|\p{Bidi_Control}/gu;
+
+/**
+ * A refused id in quotes, with every character it was refused for escaped
+ * (JSON.stringify escapes C0 controls and lone surrogates; the rest here), so
+ * that the message cannot reorder or split the log line it lands in. A long
+ * one is cut, with its size in bytes.
+ */
+function quoteUserId(userId: string): string {
+  const cut = userId.length > SHOWN_UNITS;
+  const quoted = JSON.stringify(cut ? userId.slice(0, SHOWN_UNITS) : userId).replace(
+    UNSAFE_IN_MESSAGES,
+    (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return cut ? `${quoted.slice(0, -1)}…" (${Buffer.byteLength(userId, 'utf8')} bytes)` : quoted;
 }

@@ -56,9 +56,20 @@ type Flag = keyof typeof settings;
 
 export const usage = `Usage: npm start -- [options]   (or: ws-supervisor serve [options])
 
-The ws-supervisor reference server: WebSocket echo, demo authentication by
-?user=<id>, GET /stats (totals; ?perUser=1&limit=<n> for the busiest users),
-GET /metrics (Prometheus, needs prom-client), and a live dashboard at GET /dashboard.
+The ws-supervisor reference server: a WebSocket echo at ws://<host>:<port>/?user=<id>
+(demo authentication: the query names the user), and on the same port:
+
+Endpoints (GET only; "token" = behind --dashboard-token when it is set):
+  /                             one line naming the endpoints
+  /stats                        stats() totals as JSON
+  /stats?perUser=1&limit=<n>    plus the <n> busiest users' books (token)
+  /stats?cluster=1              plus the cluster-wide book from Redis (needs --redis or
+                                --redis-cluster; 503 while Redis does not answer)
+  /metrics                      Prometheus text format (needs prom-client)
+  /healthz                      liveness: 200 while the process serves HTTP
+  /readyz                       readiness: 200 while it admits, else 503 and the reason
+  /dashboard                    live dashboard (token), with /dashboard/chart.svg,
+                                /dashboard/events and, in cluster mode, /dashboard/cluster
 
 Options (environment variable in brackets):
   --host <addr>                 bind address [HOST] (default 127.0.0.1)

@@ -8,7 +8,7 @@
  *   GET /stats                      { connections, users, byState, counters, resources }
  *   GET /stats?perUser=1[&limit=n]  the same, plus perUser: UserStats[] (most live first,
  *                                   then most draining, then by id) and moreUsers
- *   GET /stats?cluster=1            (--redis) the same, plus global: the nodes with a lease and
+ *   GET /stats?cluster=1            (--redis, --redis-cluster) the same, plus global: the nodes with a lease and
  *                                   the cluster-wide totals; with perUser=1, each listed user's
  *                                   cluster-wide book as perUser[i].global
  */
@@ -58,7 +58,9 @@ export function createStatsRoute(
       return;
     }
     if (cluster && supervisor.options.cluster === undefined) {
-      sendJson(response, 400, { error: 'cluster=1 needs cluster mode (--redis)' });
+      sendJson(response, 400, {
+        error: 'cluster=1 needs cluster mode: start the server with --redis <url> or --redis-cluster <urls>',
+      });
       return;
     }
     // Issue 12: the cluster-wide book, read from the store (a 503 while it does not answer).

@@ -379,7 +379,13 @@ export class ClusterBook {
    * cannot be made yet is no failure of the store's).
    */
   #read<T>(fn: () => Promise<T>): Promise<T> {
-    if (!this.#started && this.#stopped === undefined) {
+    // After stop() the store is closed: a call would only fail, and count against the breaker.
+    if (this.#stopped !== undefined) {
+      return Promise.reject(
+        new SupervisorError('WSSUP_SHUTTING_DOWN', 'the slot store was stopped (shutdown)'),
+      );
+    }
+    if (!this.#started) {
       const message = 'the slot store has not answered since this process started (no lease yet)';
       return Promise.reject(new SlotStoreUnavailableError(message));
     }

@@ -4,6 +4,7 @@
  * opened by the runtime, from `src/cluster/open-store.ts`).
  */
 import { hostname } from 'node:os';
+import { closestName } from '../closest-name.js';
 import { InvalidOptionError } from '../errors.js';
 import { assertOptionalPeerInstalled, type ModuleResolver } from '../optional-peer.js';
 import {
@@ -136,6 +137,18 @@ const isStore = (v: unknown): v is SlotStore =>
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION, naming the first bad field (e.g. `cluster.redis`).
  * @throws {MissingPeerError} WSSUP_MISSING_PEER for a Redis URL when the `redis` package is not installed.
  */
+/**
+ * Where a Redis address goes under other libraries' names (ioredis, Socket.IO's
+ * adapter, a `.env`): a newcomer's first guess, too far from `redis` to be a typo.
+ */
+const ADDRESS_NAMES = new Set(['url', 'uri', 'host', 'redisurl', 'redisuri', 'client', 'connection']);
+
+/** The field an unknown one was probably meant to be, for the message. */
+function closestField(key: string): string | undefined {
+  if (ADDRESS_NAMES.has(key.toLowerCase())) return 'redis';
+  return closestName(key, known);
+}
+
 export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver): ResolvedClusterOptions {
   if (typeof cluster !== 'object' || cluster === null || Array.isArray(cluster)) {
     throw new InvalidOptionError('cluster', 'an object such as { redis: "redis://…" }', cluster);
@@ -143,7 +156,9 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
   const options = cluster as ClusterOptions;
   for (const key of Object.keys(options)) {
     if (!known.has(key)) {
-      throw new InvalidOptionError(`cluster.${key}`, `one of ${[...known].join(', ')}`, key);
+      const meant = closestField(key);
+      const probably = meant === undefined ? '' : ` (here probably "${meant}")`;
+      throw new InvalidOptionError(`cluster.${key}`, `one of ${[...known].join(', ')}${probably}`, key);
     }
   }
   const { redis, store } = options;

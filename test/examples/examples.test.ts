@@ -399,7 +399,7 @@ describe('observing example', () => {
     // An invalid id is the caller's mistake (userStats throws WSSUP_INVALID_ARGUMENT): 400, and the server goes on.
     const invalid = await fetch(`${http}/stats?user=`);
     expect(invalid.status).toBe(400);
-    expect(await invalid.text()).toBe('userStats: user id is empty\n');
+    expect(await invalid.text()).toBe('userStats: user id is empty, got ""\n');
     expect(await (await fetch(`${http}/chart.svg`)).text()).toMatch(/data-state="active"/);
     expect(await (await fetch(`${http}/chart.json`)).json()).toMatchObject({ format: 'ws-supervisor-chart' });
 

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
-import { readConfig, type ServerConfig } from '../../examples/reference-server/config.js';
+import { readConfig, type ServerConfig, usage } from '../../examples/reference-server/config.js';
 import {
   type ReferenceServer,
   type ReferenceServerExtras,
@@ -335,6 +335,23 @@ describe("the README's table of endpoints", () => {
     ]) {
       expect(body, name).toContain(name);
     }
+  });
+
+  it('--help lists every path of the table, so that nobody has to read the code to find /readyz', () => {
+    const endpoints = usage.slice(usage.indexOf('Endpoints'), usage.indexOf('Options'));
+    for (const path of paths) {
+      if (path.startsWith('/?')) continue; // the WebSocket endpoint, named in the opening lines
+      expect(endpoints, path).toContain(path.replace(/[?&]limit=5/, ''));
+    }
+  });
+
+  it('GET /stats?cluster=1 without cluster mode: 400 naming the flags that turn it on', async () => {
+    const { server } = await startServer();
+    const reply = await fetchReply(server, '/stats?cluster=1');
+    expect(reply.status).toBe(400);
+    const { error } = JSON.parse(reply.body) as { error: string };
+    expect(error).toContain('--redis');
+    expect(error).toContain('--redis-cluster');
   });
 
   it.each(paths)('GET %s answers as the table says', async (path) => {

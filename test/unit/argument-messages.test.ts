@@ -58,3 +58,46 @@ describe('a bad argument that is a string is quoted in the message', () => {
     expect(messageOf(() => supervisor().disconnectUser('user', {} as never))).toContain('got an object');
   });
 });
+
+/** What `call` threw or rejected with: a SupervisorError with WSSUP_INVALID_ARGUMENT. */
+async function messageOfEither(call: () => unknown): Promise<string> {
+  let failure: unknown;
+  try {
+    await call();
+  } catch (error) {
+    failure = error;
+  }
+  expect(failure).toBeInstanceOf(SupervisorError);
+  expect((failure as SupervisorError).code).toBe('WSSUP_INVALID_ARGUMENT');
+  return (failure as Error).message;
+}
+
+describe('a bad user id: the message names the method that got it, and the value', () => {
+  // Each method that takes a user id, sync and (where it has one) with { cluster: true },
+  // which rejects on the id before it looks for the cluster option.
+  const methods: [string, (s: Supervisor, id: string) => unknown][] = [
+    ['connectionsOf', (s, id) => s.connectionsOf(id)],
+    ['sendToUser', (s, id) => s.sendToUser(id, 'hi')],
+    ['sendToUser', (s, id) => s.sendToUser(id, 'hi', { cluster: true })],
+    ['disconnectUser', (s, id) => s.disconnectUser(id)],
+    ['disconnectUser', (s, id) => s.disconnectUser(id, 4000, 'bye', { cluster: true })],
+    ['userStats', (s, id) => s.userStats(id)],
+    ['userStats', (s, id) => s.userStats(id, { cluster: true })],
+  ];
+  // The id as the message shows it: quoted, with what would corrupt a log line escaped.
+  const ids: [string, unknown, string][] = [
+    ['empty', '', 'user id is empty, got ""'],
+    ['with a control character', 'ann\u0007', 'control characters, got "ann\\u0007"'],
+    ['with a bidi control', 'ann\u202Egro', 'bidirectional control characters, got "ann\\u202egro"'],
+    ['too long (cut in the message)', 'u'.repeat(200), `got "${'u'.repeat(64)}…" (200 bytes)`],
+    ['a number', 42, 'user id must be a string, got 42'],
+    ['undefined', undefined, 'user id must be a string, got undefined'],
+  ];
+  for (const [method, call] of methods) {
+    it.each(ids)(`${method}: %s`, async (_, id, says) => {
+      const message = await messageOfEither(() => call(supervisor(), id as string));
+      expect(message.startsWith(`${method}: `), message).toBe(true);
+      expect(message).toContain(says);
+    });
+  }
+});

@@ -194,6 +194,23 @@ describe('cluster option', () => {
     expect(error.option).toBe(option);
   });
 
+  it.each<[string, string]>([
+    ['leaseTtl', 'leaseTtlMs'],
+    ['nodeID', 'nodeId'],
+    ['onStoreUnavailible', 'onStoreUnavailable'],
+    ['comandTimeoutMs', 'commandTimeoutMs'],
+  ])('a misspelt field (%s) is named with the field it probably meant (%s)', (typo, meant) => {
+    const error = thrownBy({ redis: url, [typo]: 1 });
+    expect(error.option).toBe(`cluster.${typo}`);
+    expect(error.message).toContain(`here probably "${meant}"`);
+  });
+
+  it('a URL under another name (url, host) is pointed at cluster.redis', () => {
+    for (const key of ['url', 'host', 'redisUrl']) {
+      expect(thrownBy({ [key]: url }).message, key).toContain('here probably "redis"');
+    }
+  });
+
   describe('without the redis package (an optional peer)', () => {
     const notInstalled = (specifier: string): string => {
       throw Object.assign(new Error(`Cannot find module '${specifier}'`), { code: 'MODULE_NOT_FOUND' });
