@@ -132,12 +132,6 @@ const isStore = (v: unknown): v is SlotStore =>
   storeMethods.every((name) => isFunction((v as Record<string, unknown>)[name]));
 
 /**
- * Checks `cluster` and fills in its defaults.
- * @param resolve How the `redis` package is looked up (tests replace it).
- * @throws {InvalidOptionError} WSSUP_INVALID_OPTION, naming the first bad field (e.g. `cluster.redis`).
- * @throws {MissingPeerError} WSSUP_MISSING_PEER for a Redis URL when the `redis` package is not installed.
- */
-/**
  * Where a Redis address goes under other libraries' names (ioredis, Socket.IO's
  * adapter, a `.env`): a newcomer's first guess, too far from `redis` to be a typo.
  */
@@ -149,6 +143,12 @@ function closestField(key: string): string | undefined {
   return closestName(key, known);
 }
 
+/**
+ * Checks `cluster` and fills in its defaults.
+ * @param resolve How the `redis` package is looked up (tests replace it).
+ * @throws {InvalidOptionError} WSSUP_INVALID_OPTION, naming the first bad field (e.g. `cluster.redis`).
+ * @throws {MissingPeerError} WSSUP_MISSING_PEER for a Redis URL when the `redis` package is not installed.
+ */
 export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver): ResolvedClusterOptions {
   if (typeof cluster !== 'object' || cluster === null || Array.isArray(cluster)) {
     throw new InvalidOptionError('cluster', 'an object such as { redis: "redis://…" }', cluster);
