@@ -10,17 +10,22 @@ import { assertOptionalPeerInstalled, type ModuleResolver } from '../optional-pe
 import {
   isClusterClient,
   isClusterNodes,
+  isSentinelClient,
+  isSentinelNodes,
   isSingleClient,
   REDIS_FEATURE,
   type RedisTarget,
 } from './redis-client.js';
-import { checkRootNodes } from './redis-store-input.js';
+import { checkRootNodes, checkSentinelNodes } from './redis-store-input.js';
 import type { SlotStore } from './slot-store.js';
 
 export type {
   RedisClientLike,
   RedisClusterLike,
   RedisClusterNodes,
+  RedisSentinelLike,
+  RedisSentinelNode,
+  RedisSentinelNodes,
   RedisTarget,
 } from './redis-client.js';
 
@@ -35,6 +40,9 @@ export interface ClusterOptions {
    * (`createClient()`), or cluster client (`createCluster()`) for a Redis
    * Cluster; or `{ rootNodes: ['redis://…', …] }` for the store to create its
    * own cluster client (the first URL's credentials and TLS apply to every node).
+   * For Redis Sentinel: your own sentinel client (`createSentinel()`), or
+   * `{ name, sentinelRootNodes: [{ host, port }, …] }` for the store to create
+   * its own (no credentials nor TLS: for those, pass your own client).
    */
   redis?: RedisTarget | undefined;
   /**
@@ -174,15 +182,25 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
     const extra = Object.keys(redis).find((key) => key !== 'rootNodes');
     if (extra !== undefined) throw new InvalidOptionError(`cluster.redis.${extra}`, 'only rootNodes', extra);
   }
+  if (typeof redis === 'object' && redis !== null && 'sentinelRootNodes' in redis) {
+    checkSentinelNodes(redis);
+    const extra = Object.keys(redis).find((key) => key !== 'sentinelRootNodes' && key !== 'name');
+    if (extra !== undefined)
+      throw new InvalidOptionError(`cluster.redis.${extra}`, 'only name and sentinelRootNodes', extra);
+  }
   if (redis !== undefined) {
     const ok =
       typeof redis === 'string'
         ? isRedisUrl(redis)
-        : isClusterClient(redis) || isSingleClient(redis) || isClusterNodes(redis);
+        : isClusterClient(redis) ||
+          isSentinelClient(redis) ||
+          isSingleClient(redis) ||
+          isClusterNodes(redis) ||
+          isSentinelNodes(redis);
     if (!ok) {
       throw new InvalidOptionError(
         'cluster.redis',
-        'a redis:// or rediss:// URL, a node-redis client (sendCommand, duplicate) or cluster client (also nodeClient, masters), or { rootNodes: [url, …] }',
+        'a redis:// or rediss:// URL, a node-redis client (sendCommand, duplicate), cluster client (also nodeClient, masters) or sentinel client (also getMasterNode, getReplicaNodes), { rootNodes: [url, …] }, or { name, sentinelRootNodes: [{ host, port }, …] }',
         redis,
       );
     }
@@ -237,7 +255,7 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
   // A URL makes the store import `redis` when it starts, after createSupervisor() has
   // returned: missing, it must fail here, not once to onError while admissions go on
   // against this process's limit alone. An app's own client needs no import of ours.
-  if (typeof redis === 'string' || isClusterNodes(redis))
+  if (typeof redis === 'string' || isClusterNodes(redis) || isSentinelNodes(redis))
     assertOptionalPeerInstalled('redis', REDIS_FEATURE, resolve);
   return {
     redis,

@@ -18,12 +18,16 @@ import { type Clock, createCountingClock } from '../clock.js';
 import { importOptionalPeer, type ModuleLoader } from '../optional-peer.js';
 import { Deadlines } from './redis-deadlines.js';
 import type { Script } from './redis-scripts.js';
-import { type MasterCheck, ofCluster, type Sender, single } from './redis-senders.js';
+import { type MasterCheck, ofCluster, ofSentinel, type Sender, single } from './redis-senders.js';
 import {
   isClusterClient,
+  isSentinelClient,
   type RedisClientLike,
   type RedisClusterLike,
   type RedisClusterNodes,
+  type RedisSentinelLike,
+  type RedisSentinelNodes,
+  type RedisSentinelSubscriberLike,
   type RedisSubscriberLike,
 } from './redis-shapes.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
@@ -32,11 +36,16 @@ export { clusterRoutingKey, type MasterCheck } from './redis-senders.js';
 export {
   isClusterClient,
   isClusterNodes,
+  isSentinelClient,
+  isSentinelNodes,
   isSingleClient,
   type RedisClientLike,
   type RedisClusterLike,
   type RedisClusterNodes,
   type RedisNodeLike,
+  type RedisSentinelLike,
+  type RedisSentinelNode,
+  type RedisSentinelNodes,
   type RedisSubscriberLike,
   type RedisTarget,
 } from './redis-shapes.js';
@@ -50,9 +59,14 @@ interface OwnedCluster extends RedisClusterLike, RedisSubscriberLike {
   duplicate(overrides?: { minimizeConnections?: boolean }): RedisSubscriberLike;
 }
 
+interface OwnedSentinel extends RedisSentinelLike, Omit<RedisSentinelSubscriberLike, 'on'> {
+  on(event: string, listener: (...args: never[]) => void): unknown;
+}
+
 interface RedisModule {
   createClient(options: object): OwnedClient;
   createCluster(options: object): OwnedCluster;
+  createSentinel(options: object): OwnedSentinel;
 }
 
 export interface ConnectOptions {
@@ -151,6 +165,61 @@ export async function connectRedisCluster(
   );
 }
 
+/**
+ * Creates a sentinel client for the primary the sentinels monitor as `name`,
+ * with the store's settings on every connection it opens (to the primary, to
+ * its pub/sub, and to the sentinels), connects it, and wraps it.
+ * @throws {MissingPeerError} WSSUP_MISSING_PEER when `redis` is not installed.
+ * @throws {SlotStoreUnavailableError} WSSUP_STORE_UNAVAILABLE when no sentinel names a primary that answers.
+ */
+export async function connectRedisSentinel(
+  nodes: RedisSentinelNodes,
+  options: ConnectOptions,
+  load?: ModuleLoader,
+): Promise<RedisConnection> {
+  const redis = await importOptionalPeer<RedisModule>('redis', 'redis', REDIS_FEATURE, load);
+  const settings = nodeSettings(options.commandTimeoutMs);
+  const sentinel = redis.createSentinel({
+    name: nodes.name,
+    sentinelRootNodes: nodes.sentinelRootNodes.map(({ host, port }) => ({ host, port })),
+    nodeClientOptions: settings.options,
+    sentinelClientOptions: settings.options,
+  });
+  const where = `the primary "${nodes.name}" of the Redis Sentinels at ${nodes.sentinelRootNodes
+    .map(({ host, port }) => `${host}:${port}`)
+    .join(', ')}`;
+  const subscriberSource = { duplicate: () => sentinelSubscriber(sentinel.duplicate()) };
+  return open(sentinelOwned(sentinel), where, settings, options, (deadlines, close) =>
+    wrap(ofSentinel(sentinel), subscriberSource, true, deadlines, close),
+  );
+}
+
+/** The sentinel client as open() handles it: its destroy() returns a promise, whose failure is of no interest at shutdown. */
+function sentinelOwned(sentinel: OwnedSentinel) {
+  return {
+    connect: () => sentinel.connect(),
+    destroy: () => void Promise.resolve(sentinel.destroy()).catch(() => {}),
+    on: (event: 'error', listener: () => void) => sentinel.on(event, listener),
+  };
+}
+
+/**
+ * The store's pub/sub connection from a sentinel client's duplicate() (a
+ * sentinel client of its own): SSUBSCRIBE goes to the primary, and after a
+ * failover node-redis subscribes again on the promoted one.
+ */
+function sentinelSubscriber(duplicate: RedisSentinelSubscriberLike): RedisSubscriberLike {
+  return {
+    connect: () => duplicate.connect(),
+    sSubscribe: (channel, listener) => duplicate.sSubscribe(channel, listener),
+    sUnsubscribe: (channel) => duplicate.sUnsubscribe(channel),
+    on: (event, listener) => duplicate.on(event, listener),
+    off: (event, listener) => duplicate.off(event, listener),
+    close: () => duplicate.close(),
+    destroy: () => void Promise.resolve(duplicate.destroy()).catch(() => {}),
+  };
+}
+
 interface NodeSettings {
   /** Whether the first connect succeeded: until then a failed connect ends the attempts. */
   connected: boolean;
@@ -228,11 +297,20 @@ export const connectTimeoutMs = (commandTimeoutMs: number) => Math.max(commandTi
 /** How long a socket may stay silent before it is dropped: 4 command timeouts, at least 1 s. */
 export const silentSocketMs = (commandTimeoutMs: number) => Math.max(4 * commandTimeoutMs, 1_000);
 
-/** Wraps a client (single or cluster) the app created; the store never closes it. */
+/** Wraps a client (single, cluster or sentinel) the app created; the store never closes it. */
 export function borrowRedis(
-  client: RedisClientLike | RedisClusterLike,
+  client: RedisClientLike | RedisClusterLike | RedisSentinelLike,
   options: ConnectOptions,
 ): RedisConnection {
+  if (isSentinelClient(client)) {
+    return wrap(
+      ofSentinel(client),
+      { duplicate: () => sentinelSubscriber(client.duplicate()) },
+      false,
+      new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock()),
+      async () => {},
+    );
+  }
   return wrap(
     isClusterClient(client) ? ofCluster(client) : single(client),
     client,

@@ -3,7 +3,7 @@
  * Redis Cluster, to the master of each command's key through node-redis's
  * cluster client. redis-client.ts puts its deadlines and counters around them.
  */
-import type { RedisClientLike, RedisClusterLike } from './redis-shapes.js';
+import type { RedisClientLike, RedisClusterLike, RedisSentinelLike } from './redis-shapes.js';
 
 /**
  * Per-command options for node-redis: no write timeout of its own. node-redis
@@ -42,6 +42,29 @@ export function single(client: RedisClientLike): Sender {
   return {
     send: (args) => client.sendCommand(args, NO_WRITE_TIMEOUT),
     load: (body) => client.sendCommand(['SCRIPT', 'LOAD', body], NO_WRITE_TIMEOUT).then(() => 1),
+  };
+}
+
+/**
+ * A sentinel client: every command goes to the primary the sentinels name
+ * (`isReadonly` false: even a read must see the last write, which a replica
+ * may not have yet). After a failover the client sends to the promoted
+ * replica; the renew script then answers from a server with another run_id,
+ * which fences the node as on a single Redis. Its script cache may lack the
+ * store's scripts: the first EVALSHA there answers NOSCRIPT and run() falls
+ * back to EVAL, which caches the script there.
+ */
+export function ofSentinel(sentinel: RedisSentinelLike): Sender {
+  // Not connected yet (or closed), node-redis 6 fails on a master connection it
+  // has not made ("Cannot read properties of undefined"): say what is wrong instead,
+  // as a single client does ("The client is closed").
+  const send = (args: string[]) =>
+    sentinel.isOpen === false
+      ? Promise.reject(new Error('The sentinel client is closed (connect() it before the store starts)'))
+      : sentinel.sendCommand(false, args, NO_WRITE_TIMEOUT);
+  return {
+    send,
+    load: (body) => send(['SCRIPT', 'LOAD', body]).then(() => 1),
   };
 }
 

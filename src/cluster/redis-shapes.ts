@@ -1,7 +1,8 @@
 /**
  * What the Redis slot store may be given as `redis` (issue 12), and how each
  * shape is told apart: a URL, a node-redis client, a node-redis cluster
- * client, or root nodes of a Redis Cluster. Only types and checks: nothing
+ * client, root nodes of a Redis Cluster, a node-redis sentinel client, or the
+ * sentinels of a Redis Sentinel setup. Only types and checks: nothing
  * here loads node-redis.
  */
 
@@ -49,8 +50,52 @@ export interface RedisClusterNodes {
   rootNodes: readonly string[];
 }
 
+/**
+ * The part of a node-redis v5/v6 sentinel client (`createSentinel()` from
+ * `redis`) the store uses. Told apart from a single client by
+ * `getMasterNode` and `getReplicaNodes`, which only the sentinel client has
+ * (its `sendCommand` takes `isReadonly` first: another signature). Every
+ * command goes to the primary (`isReadonly` false). Create it with
+ * `nodeClientOptions: { disableOfflineQueue: true }`, as for a single client.
+ */
+export interface RedisSentinelLike {
+  sendCommand(isReadonly: boolean | undefined, args: string[], options?: { timeout?: number }): Promise<unknown>;
+  /** The primary it sends to now (undefined until connected). */
+  getMasterNode(): { host: string; port: number } | undefined;
+  getReplicaNodes(): unknown;
+  /** False before connect() and after close(): its commands would fail on a missing connection. */
+  readonly isOpen?: boolean;
+  /** A new sentinel client of the same options: the store's pub/sub connection. */
+  duplicate(): RedisSentinelSubscriberLike;
+}
+
+/** The pub/sub connection made by a sentinel client's duplicate(): its destroy() returns a promise. */
+export interface RedisSentinelSubscriberLike extends Omit<RedisSubscriberLike, 'destroy'> {
+  destroy(): Promise<void> | void;
+}
+
+/** One sentinel's address, as node-redis's `createSentinel({ sentinelRootNodes })` takes it. */
+export interface RedisSentinelNode {
+  host: string;
+  port: number;
+}
+
+/** The sentinels of a Redis Sentinel setup, for the store to create its own sentinel client. */
+export interface RedisSentinelNodes {
+  /** The name the sentinels monitor the primary under (`sentinel monitor <name> …`). */
+  name: string;
+  /** Some of the sentinels; the others are discovered. */
+  sentinelRootNodes: readonly RedisSentinelNode[];
+}
+
 /** What the store may be given as `redis`. */
-export type RedisTarget = string | RedisClientLike | RedisClusterLike | RedisClusterNodes;
+export type RedisTarget =
+  | string
+  | RedisClientLike
+  | RedisClusterLike
+  | RedisClusterNodes
+  | RedisSentinelLike
+  | RedisSentinelNodes;
 
 /**
  * Whether `value` is a node-redis cluster client: it has `nodeClient` and a
@@ -69,13 +114,31 @@ export function isClusterClient(value: unknown): value is RedisClusterLike {
   );
 }
 
-/** Whether `value` is a single node-redis client (and not a cluster client). */
+/**
+ * Whether `value` is a node-redis sentinel client: it has `getMasterNode` and
+ * `getReplicaNodes`, which neither a single nor a cluster client has. Checked
+ * before the single client's shape, as both have `sendCommand` and `duplicate`.
+ */
+export function isSentinelClient(value: unknown): value is RedisSentinelLike {
+  const client = value as Partial<RedisSentinelLike> | null;
+  return (
+    typeof client === 'object' &&
+    client !== null &&
+    typeof client.getMasterNode === 'function' &&
+    typeof client.getReplicaNodes === 'function' &&
+    typeof client.sendCommand === 'function' &&
+    typeof client.duplicate === 'function'
+  );
+}
+
+/** Whether `value` is a single node-redis client (and not a cluster or sentinel client). */
 export function isSingleClient(value: unknown): value is RedisClientLike {
   const client = value as Partial<RedisClientLike> | null;
   return (
     typeof client === 'object' &&
     client !== null &&
     !isClusterClient(value) &&
+    !isSentinelClient(value) &&
     typeof client.sendCommand === 'function' &&
     typeof client.duplicate === 'function'
   );
@@ -90,6 +153,21 @@ export function isClusterNodes(value: unknown): value is RedisClusterNodes {
     Array.isArray(nodes.rootNodes) &&
     nodes.rootNodes.length > 0 &&
     nodes.rootNodes.every((url) => typeof url === 'string')
+  );
+}
+
+/**
+ * Whether `value` is `{ name, sentinelRootNodes: [{ host, port }, …] }` (the
+ * name and addresses checked by the caller).
+ */
+export function isSentinelNodes(value: unknown): value is RedisSentinelNodes {
+  const nodes = value as Partial<RedisSentinelNodes> | null;
+  return (
+    typeof nodes === 'object' &&
+    nodes !== null &&
+    typeof nodes.name === 'string' &&
+    Array.isArray(nodes.sentinelRootNodes) &&
+    nodes.sentinelRootNodes.length > 0
   );
 }
 

@@ -5,14 +5,23 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, createCountingClock } from '../clock.js';
 import { InvalidOptionError, SupervisorError } from '../errors.js';
-import { isClusterClient, isClusterNodes, isSingleClient, type RedisTarget } from './redis-client.js';
+import {
+  isClusterClient,
+  isClusterNodes,
+  isSentinelClient,
+  isSentinelNodes,
+  isSingleClient,
+  type RedisTarget,
+} from './redis-client.js';
 
 /** Options of `createRedisSlotStore()`. */
 export interface RedisSlotStoreOptions {
   /**
    * A Redis URL (`redis://host:port`), a connected node-redis client the app
    * owns (`createClient()`, or `createCluster()` for a Redis Cluster), or
-   * `{ rootNodes: [url, …] }` for the store to create its own cluster client.
+   * `{ rootNodes: [url, …] }` for the store to create its own cluster client,
+   * or a node-redis sentinel client (`createSentinel()`) or
+   * `{ name, sentinelRootNodes: [{ host, port }, …] }` for Redis Sentinel.
    */
   redis: RedisTarget;
   /** This process's name in the cluster. @default a random UUID */
@@ -44,15 +53,18 @@ export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedSto
   const { redis } = options;
   // Root nodes first: a bad list is named as such, not as a bad client.
   if (typeof redis === 'object' && redis !== null && 'rootNodes' in redis) checkRootNodes(redis.rootNodes);
+  if (typeof redis === 'object' && redis !== null && 'sentinelRootNodes' in redis) checkSentinelNodes(redis);
   if (
     typeof redis !== 'string' &&
     !isClusterClient(redis) &&
+    !isSentinelClient(redis) &&
     !isSingleClient(redis) &&
-    !isClusterNodes(redis)
+    !isClusterNodes(redis) &&
+    !isSentinelNodes(redis)
   ) {
     throw new InvalidOptionError(
       'cluster.redis',
-      'a redis:// URL, a node-redis client or cluster client, or { rootNodes: [url, …] }',
+      'a redis:// URL, a node-redis client, cluster client or sentinel client, { rootNodes: [url, …] }, or { name, sentinelRootNodes: [{ host, port }, …] }',
       redis,
     );
   }
@@ -93,6 +105,44 @@ export function checkRootNodes(rootNodes: unknown): void {
       rootNodes,
     );
   }
+}
+
+/**
+ * @throws {InvalidOptionError} WSSUP_INVALID_OPTION `cluster.redis.name` unless the
+ * monitored name is a non-empty string, or `cluster.redis.sentinelRootNodes` unless
+ * they are a non-empty array of `{ host, port }` (a host name, a port from 1 to 65535).
+ */
+export function checkSentinelNodes(redis: object): void {
+  const { name, sentinelRootNodes } = redis as { name?: unknown; sentinelRootNodes?: unknown };
+  const nodes = Array.isArray(sentinelRootNodes) ? (sentinelRootNodes as unknown[]) : [];
+  if (nodes.length === 0 || !nodes.every(isHostAndPort)) {
+    throw new InvalidOptionError(
+      'cluster.redis.sentinelRootNodes',
+      'a non-empty array of { host, port } (a port from 1 to 65535)',
+      sentinelRootNodes,
+    );
+  }
+  if (typeof name !== 'string' || name === '') {
+    throw new InvalidOptionError(
+      'cluster.redis.name',
+      'the name the sentinels monitor the primary under (a non-empty string)',
+      name,
+    );
+  }
+}
+
+function isHostAndPort(value: unknown): boolean {
+  const node = value as { host?: unknown; port?: unknown } | null;
+  return (
+    typeof node === 'object' &&
+    node !== null &&
+    typeof node.host === 'string' &&
+    node.host !== '' &&
+    typeof node.port === 'number' &&
+    Number.isInteger(node.port) &&
+    node.port >= 1 &&
+    node.port <= 65_535
+  );
 }
 
 function schemeOf(value: string): string | undefined {

@@ -28,8 +28,10 @@ import {
   borrowRedis,
   connectRedis,
   connectRedisCluster,
+  connectRedisSentinel,
   connectTimeoutMs,
   isClusterNodes,
+  isSentinelNodes,
   type MasterCheck,
   type RedisConnection,
   type RedisSubscriberLike,
@@ -203,7 +205,9 @@ class Store implements RedisSlotStore {
           ? await connectRedis(this.redis, options)
           : isClusterNodes(this.redis)
             ? await connectRedisCluster(this.redis, options)
-            : borrowRedis(this.redis, options);
+            : isSentinelNodes(this.redis)
+              ? await connectRedisSentinel(this.redis, options)
+              : borrowRedis(this.redis, options);
       // stop() came while connecting: take no lease, and close what was opened (below).
       if (this.#stopRequested) throw this.#stoppedWhileStarting();
       this.#connection.roundTrip('start');

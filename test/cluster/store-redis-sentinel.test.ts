@@ -1,0 +1,205 @@
+/**
+ * The Redis slot store on a real Redis Sentinel setup (a primary, one replica,
+ * one sentinel: test/helpers/redis-sentinel.ts): the app's `createSentinel()`
+ * client, and `{ sentinelRootNodes, name }` for the store to create its own.
+ * After a failover the primary is at another port; node-redis's sentinel
+ * client follows it, and the renew script's run_id check fences the node.
+ */
+import { createSentinel } from 'redis';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
+import type { RedisSentinelNodes } from '../../src/cluster/redis-client.js';
+import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
+import { type PrivateRedisSentinel, startRedisSentinel } from '../helpers/redis-sentinel.js';
+import { eventually, freshPrefix, hasRedis, startStoreOn } from './store-fixture.js';
+
+/** Starts the file's sentinel setup before its tests and stops it after; read `.current` inside a test. */
+function usePrivateSentinel(): { readonly current: PrivateRedisSentinel } {
+  let setup: PrivateRedisSentinel | undefined;
+  beforeAll(async () => {
+    setup = await startRedisSentinel();
+  }, 30_000);
+  afterAll(async () => {
+    await setup?.stop();
+  });
+  return {
+    get current() {
+      if (setup === undefined) throw new Error('the private Redis Sentinel setup is not running');
+      return setup;
+    },
+  };
+}
+
+/** A connected `createSentinel()` client of the app's, destroyed after the test. */
+async function appSentinel(setup: PrivateRedisSentinel) {
+  const client = createSentinel({
+    name: setup.name,
+    sentinelRootNodes: [...setup.sentinelRootNodes],
+    nodeClientOptions: { disableOfflineQueue: true },
+  });
+  client.on('error', () => {});
+  onTestFinished(() => client.destroy());
+  await client.connect();
+  return client;
+}
+
+describe('Redis slot store options for Redis Sentinel', () => {
+  it.each<[string, unknown, string]>([
+    ['no sentinels', { name: 'mymaster', sentinelRootNodes: [] }, 'cluster.redis.sentinelRootNodes'],
+    ['a URL as a sentinel', { name: 'mymaster', sentinelRootNodes: ['redis://127.0.0.1:26379'] }, 'cluster.redis.sentinelRootNodes'],
+    ['a port out of range', { name: 'mymaster', sentinelRootNodes: [{ host: 'h', port: 0 }] }, 'cluster.redis.sentinelRootNodes'],
+    ['no name', { sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }] }, 'cluster.redis.name'],
+    ['an empty name', { name: '', sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }] }, 'cluster.redis.name'],
+  ])('refuses %s with WSSUP_INVALID_OPTION naming %s', (_, redis, option) => {
+    expect(() => createRedisSlotStore({ redis: redis as RedisSentinelNodes })).toThrow(
+      expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option }),
+    );
+    expect(() => resolveClusterOptions({ redis })).toThrow(
+      expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option }),
+    );
+  });
+
+  it('refuses an unknown key beside name and sentinelRootNodes (a typo, or credentials it would ignore)', () => {
+    const redis = { name: 'mymaster', sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }], password: 'x' };
+    expect(() => resolveClusterOptions({ redis })).toThrow(
+      expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option: 'cluster.redis.password' }),
+    );
+  });
+});
+
+describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, sentinel)', () => {
+  const sentinel = usePrivateSentinel();
+  const sentinels = () => ({ name: sentinel.current.name, sentinelRootNodes: [...sentinel.current.sentinelRootNodes] });
+
+  it('the app’s createSentinel() client: admit, refuse at the limit, release, on the primary', async () => {
+    const keyPrefix = freshPrefix();
+    const client = await appSentinel(sentinel.current);
+    const a = await startStoreOn({ redis: client, keyPrefix, nodeId: 'a' });
+    const b = await startStoreOn({ redis: client, keyPrefix, nodeId: 'b' });
+    expect(await a.store.admit('ann', 'a1', 2, 2)).toEqual({ admitted: true, evict: [], live: 1 });
+    expect(await b.store.admit('ann', 'b1', 2, 2)).toEqual({ admitted: true, evict: [], live: 2 });
+    expect(await b.store.admit('ann', 'b2', 2, 2)).toEqual({ admitted: false, reason: 'user-limit', live: 2 });
+    await a.store.release('ann', 'a1');
+    expect(await b.store.admit('ann', 'b2', 2, 2)).toEqual({ admitted: true, evict: [], live: 2 });
+    // The book is on the primary the sentinel names.
+    const primary = await sentinel.current.primaryPort();
+    expect(await sentinel.current.command(primary, 'HLEN', `${keyPrefix}:{u:ann}:slots`)).toBe(2);
+  });
+
+  it('the store’s own sentinel client ({ name, sentinelRootNodes }): one limit across two nodes, and an eviction order over sharded pub/sub', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStoreOn({ redis: sentinels(), keyPrefix, nodeId: 'a' });
+    const b = await startStoreOn({ redis: sentinels(), keyPrefix, nodeId: 'b' });
+    expect(await a.store.admit('ann', 'a1', 3, 2)).toEqual({ admitted: true, evict: [], live: 1 });
+    await a.store.setIdle('ann', 'a1', Date.now() - 1_000);
+    // At evictAt (2) the idle one on node a is named for eviction.
+    const order = { connectionId: 'a1', nodeId: 'a', incarnation: a.store.incarnation };
+    expect(await b.store.admit('ann', 'b1', 3, 2)).toMatchObject({ admitted: true, evict: [order] });
+    await b.store.orderEviction(order);
+    await eventually(() => a.orders.length === 1);
+    expect(a.orders).toEqual([order]);
+    expect(b.orders).toEqual([]);
+  });
+
+  it('a name the sentinels do not monitor: start fails with WSSUP_STORE_UNAVAILABLE, and tries again later', async () => {
+    const store = createRedisSlotStore({
+      redis: { name: 'not-monitored', sentinelRootNodes: [...sentinel.current.sentinelRootNodes] },
+      keyPrefix: freshPrefix(),
+      commandTimeoutMs: 300,
+    });
+    onTestFinished(() => store.stop());
+    const started = Date.now();
+    await expect(store.start({ evictionOrdered() {}, incarnationChanged() {} })).rejects.toMatchObject({
+      code: 'WSSUP_STORE_UNAVAILABLE',
+    });
+    // The connect timeout (1 s), not node-redis's 16 rediscoveries a second apart.
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('the app’s sentinel client, not connected yet: start fails with WSSUP_STORE_UNAVAILABLE, and works once it is', async () => {
+    const client = createSentinel({
+      name: sentinel.current.name,
+      sentinelRootNodes: [...sentinel.current.sentinelRootNodes],
+      nodeClientOptions: { disableOfflineQueue: true },
+    });
+    client.on('error', () => {});
+    onTestFinished(() => client.destroy());
+    const store = createRedisSlotStore({ redis: client, keyPrefix: freshPrefix(), commandTimeoutMs: 300 });
+    onTestFinished(() => store.stop());
+    const events = { evictionOrdered() {}, incarnationChanged() {} };
+    const refused = await store.start(events).catch((error: unknown) => error);
+    expect(refused).toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
+    expect(String((refused as Error).cause)).toMatch(/sentinel client is closed/);
+    await client.connect();
+    await store.start(events);
+    expect(await store.admit('ann', 'a1', 1, 1)).toMatchObject({ admitted: true });
+  });
+
+  it('stopped, the store leaves no connection of its own on the primary; the app’s client stays open', async () => {
+    const primary = await sentinel.current.primaryPort();
+    const names = async () => clientNames(await sentinel.current.command(primary, 'CLIENT', 'LIST'));
+    const before = await names();
+    const own = createRedisSlotStore({ redis: sentinels(), keyPrefix: freshPrefix(), commandTimeoutMs: 300 });
+    await own.start({ evictionOrdered() {}, incarnationChanged() {} });
+    expect((await names()).length).toBeGreaterThan(before.length);
+    await own.stop();
+    await eventually(async () => (await names()).length === before.length);
+
+    const client = await appSentinel(sentinel.current);
+    const withApp = await names();
+    const borrowing = createRedisSlotStore({ redis: client, keyPrefix: freshPrefix(), commandTimeoutMs: 300 });
+    await borrowing.start({ evictionOrdered() {}, incarnationChanged() {} });
+    await borrowing.stop();
+    await eventually(async () => (await names()).length === withApp.length);
+    expect(await client.sendCommand(false, ['PING'])).toBe('PONG');
+  });
+
+  // Last: it kills the primary, and the replica it promotes has no replica of its own.
+  it('kill -9 the primary: the sentinel promotes the replica at another port; the node is fenced (failover), books again what it holds, and admits on the new primary', async () => {
+    const keyPrefix = freshPrefix();
+    const store = createRedisSlotStore({ redis: sentinels(), keyPrefix, nodeId: 'a', commandTimeoutMs: 300 });
+    onTestFinished(() => store.stop());
+    const other = await startStoreOn({ redis: sentinels(), keyPrefix, nodeId: 'b' });
+    const changes: Array<{ incarnation: number; previous: number; cause: string | undefined }> = [];
+    const orders: unknown[] = [];
+    await store.start({
+      evictionOrdered: (order) => orders.push(order),
+      incarnationChanged: (incarnation, previous, cause) => changes.push({ incarnation, previous, cause }),
+    });
+    const first = store.incarnation;
+    expect(await store.admit('ann', 'a1', 3, 3)).toMatchObject({ admitted: true });
+    expect(await store.renew()).toBe('renewed');
+    const oldPrimary = await sentinel.current.primaryPort();
+
+    const newPrimary = await sentinel.current.failover();
+    expect(newPrimary).not.toBe(oldPrimary);
+    // node-redis follows the sentinels to the new primary in the background; the
+    // renew script there reads another run_id: a failover, fenced.
+    await eventually(async () => (await store.renew().catch(() => 'failed')) === 'lost', 15_000);
+    expect(store.incarnation).toBeGreaterThan(first);
+    expect(changes).toEqual([{ incarnation: store.incarnation, previous: first, cause: 'failover' }]);
+    expect(
+      await store.readmit([{ userId: 'ann', connectionId: 'a1', admittedAt: Date.now(), idleSince: undefined }], 3),
+    ).toEqual([]);
+    expect(await store.admit('ann', 'a2', 3, 3)).toMatchObject({ admitted: true, live: 2 });
+    expect(await sentinel.current.command(newPrimary, 'HLEN', `${keyPrefix}:{u:ann}:slots`)).toBe(2);
+    expect(await store.renew()).toBe('renewed');
+    expect(changes).toHaveLength(1);
+
+    // The other node follows too, and its eviction orders reach this one's new subscription.
+    await eventually(async () => (await other.store.renew().catch(() => 'failed')) !== 'failed', 15_000);
+    const order = { connectionId: 'a1', nodeId: 'a', incarnation: store.incarnation };
+    await eventually(async () => {
+      await other.store.orderEviction(order).catch(() => {});
+      return orders.length > 0;
+    }, 10_000);
+    expect(orders[0]).toEqual(order);
+  }, 45_000);
+});
+
+/** The client names (or addresses) in CLIENT LIST's text, but this helper's own connection. */
+function clientNames(list: unknown): string[] {
+  return String(list)
+    .split('\n')
+    .filter((line) => line.includes('addr=') && !/ cmd=client\|list /.test(line));
+}
