@@ -59,7 +59,11 @@ export interface RedisClusterNodes {
  * `nodeClientOptions: { disableOfflineQueue: true }`, as for a single client.
  */
 export interface RedisSentinelLike {
-  sendCommand(isReadonly: boolean | undefined, args: string[], options?: { timeout?: number }): Promise<unknown>;
+  sendCommand(
+    isReadonly: boolean | undefined,
+    args: string[],
+    options?: { timeout?: number },
+  ): Promise<unknown>;
   /** The primary it sends to now (undefined until connected). */
   getMasterNode(): { host: string; port: number } | undefined;
   getReplicaNodes(): unknown;

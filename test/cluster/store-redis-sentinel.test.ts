@@ -46,10 +46,22 @@ async function appSentinel(setup: PrivateRedisSentinel) {
 describe('Redis slot store options for Redis Sentinel', () => {
   it.each<[string, unknown, string]>([
     ['no sentinels', { name: 'mymaster', sentinelRootNodes: [] }, 'cluster.redis.sentinelRootNodes'],
-    ['a URL as a sentinel', { name: 'mymaster', sentinelRootNodes: ['redis://127.0.0.1:26379'] }, 'cluster.redis.sentinelRootNodes'],
-    ['a port out of range', { name: 'mymaster', sentinelRootNodes: [{ host: 'h', port: 0 }] }, 'cluster.redis.sentinelRootNodes'],
+    [
+      'a URL as a sentinel',
+      { name: 'mymaster', sentinelRootNodes: ['redis://127.0.0.1:26379'] },
+      'cluster.redis.sentinelRootNodes',
+    ],
+    [
+      'a port out of range',
+      { name: 'mymaster', sentinelRootNodes: [{ host: 'h', port: 0 }] },
+      'cluster.redis.sentinelRootNodes',
+    ],
     ['no name', { sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }] }, 'cluster.redis.name'],
-    ['an empty name', { name: '', sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }] }, 'cluster.redis.name'],
+    [
+      'an empty name',
+      { name: '', sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }] },
+      'cluster.redis.name',
+    ],
   ])('refuses %s with WSSUP_INVALID_OPTION naming %s', (_, redis, option) => {
     expect(() => createRedisSlotStore({ redis: redis as RedisSentinelNodes })).toThrow(
       expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option }),
@@ -60,7 +72,11 @@ describe('Redis slot store options for Redis Sentinel', () => {
   });
 
   it('refuses an unknown key beside name and sentinelRootNodes (a typo, or credentials it would ignore)', () => {
-    const redis = { name: 'mymaster', sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }], password: 'x' };
+    const redis = {
+      name: 'mymaster',
+      sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }],
+      password: 'x',
+    };
     expect(() => resolveClusterOptions({ redis })).toThrow(
       expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option: 'cluster.redis.password' }),
     );
@@ -69,7 +85,10 @@ describe('Redis slot store options for Redis Sentinel', () => {
 
 describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, sentinel)', () => {
   const sentinel = usePrivateSentinel();
-  const sentinels = () => ({ name: sentinel.current.name, sentinelRootNodes: [...sentinel.current.sentinelRootNodes] });
+  const sentinels = () => ({
+    name: sentinel.current.name,
+    sentinelRootNodes: [...sentinel.current.sentinelRootNodes],
+  });
 
   it('the app’s createSentinel() client: admit, refuse at the limit, release, on the primary', async () => {
     const keyPrefix = freshPrefix();
@@ -78,7 +97,11 @@ describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, s
     const b = await startStoreOn({ redis: client, keyPrefix, nodeId: 'b' });
     expect(await a.store.admit('ann', 'a1', 2, 2)).toEqual({ admitted: true, evict: [], live: 1 });
     expect(await b.store.admit('ann', 'b1', 2, 2)).toEqual({ admitted: true, evict: [], live: 2 });
-    expect(await b.store.admit('ann', 'b2', 2, 2)).toEqual({ admitted: false, reason: 'user-limit', live: 2 });
+    expect(await b.store.admit('ann', 'b2', 2, 2)).toEqual({
+      admitted: false,
+      reason: 'user-limit',
+      live: 2,
+    });
     await a.store.release('ann', 'a1');
     expect(await b.store.admit('ann', 'b2', 2, 2)).toEqual({ admitted: true, evict: [], live: 2 });
     // The book is on the primary the sentinel names.
@@ -147,7 +170,11 @@ describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, s
 
     const client = await appSentinel(sentinel.current);
     const withApp = await names();
-    const borrowing = createRedisSlotStore({ redis: client, keyPrefix: freshPrefix(), commandTimeoutMs: 300 });
+    const borrowing = createRedisSlotStore({
+      redis: client,
+      keyPrefix: freshPrefix(),
+      commandTimeoutMs: 300,
+    });
     await borrowing.start({ evictionOrdered() {}, incarnationChanged() {} });
     await borrowing.stop();
     await eventually(async () => (await names()).length === withApp.length);
@@ -171,15 +198,41 @@ describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, s
     expect(await store.renew()).toBe('renewed');
     const oldPrimary = await sentinel.current.primaryPort();
 
+    // Meanwhile, admissions go on: none may hang (no queue), each fails with
+    // WSSUP_STORE_UNAVAILABLE (the outage policy's business) or is answered.
+    let failingOver = true;
+    const outcomes: Array<{ code: string; ms: number }> = [];
+    const probe = (async () => {
+      for (let i = 0; failingOver; i++) {
+        const sent = Date.now();
+        const code = await store.admit('zed', `z${i}`, 1_000, 1_000).then(
+          () => 'admitted',
+          (error: { code?: string }) => error.code ?? String(error),
+        );
+        outcomes.push({ code, ms: Date.now() - sent });
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
     const newPrimary = await sentinel.current.failover();
     expect(newPrimary).not.toBe(oldPrimary);
+    await eventually(() => outcomes.at(-1)?.code === 'admitted', 10_000);
+    failingOver = false;
+    await probe;
+    expect(new Set(outcomes.map((outcome) => outcome.code))).toEqual(
+      new Set(['WSSUP_STORE_UNAVAILABLE', 'admitted']),
+    );
+    // The deadline is 300 ms (375 with the watchdog's quarter); a hang would last the whole failover.
+    expect(Math.max(...outcomes.map((outcome) => outcome.ms))).toBeLessThan(1_000);
     // node-redis follows the sentinels to the new primary in the background; the
     // renew script there reads another run_id: a failover, fenced.
     await eventually(async () => (await store.renew().catch(() => 'failed')) === 'lost', 15_000);
     expect(store.incarnation).toBeGreaterThan(first);
     expect(changes).toEqual([{ incarnation: store.incarnation, previous: first, cause: 'failover' }]);
     expect(
-      await store.readmit([{ userId: 'ann', connectionId: 'a1', admittedAt: Date.now(), idleSince: undefined }], 3),
+      await store.readmit(
+        [{ userId: 'ann', connectionId: 'a1', admittedAt: Date.now(), idleSince: undefined }],
+        3,
+      ),
     ).toEqual([]);
     expect(await store.admit('ann', 'a2', 3, 3)).toMatchObject({ admitted: true, live: 2 });
     expect(await sentinel.current.command(newPrimary, 'HLEN', `${keyPrefix}:{u:ann}:slots`)).toBe(2);

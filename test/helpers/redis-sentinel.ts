@@ -81,14 +81,23 @@ export async function startRedisSentinel(): Promise<PrivateRedisSentinel> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const primary = await launchOnFreePort((port) => launch(binary, port, dir, ['--dbfilename', `${port}.rdb`]));
+    const primary = await launchOnFreePort((port) =>
+      launch(binary, port, dir, ['--dbfilename', `${port}.rdb`]),
+    );
     children.set(primary.port, primary.child);
     const replica = await launchOnFreePort((port) =>
-      launch(binary, port, dir, ['--dbfilename', `${port}.rdb`, '--replicaof', '127.0.0.1', String(primary.port)]),
+      launch(binary, port, dir, [
+        '--dbfilename',
+        `${port}.rdb`,
+        '--replicaof',
+        '127.0.0.1',
+        String(primary.port),
+      ]),
     );
     children.set(replica.port, replica.child);
     await until(
-      async () => /master_link_status:up/.test(String(await respCommand(replica.port, ['INFO', 'replication']))),
+      async () =>
+        /master_link_status:up/.test(String(await respCommand(replica.port, ['INFO', 'replication']))),
       `the replica on ${replica.port} to sync with the primary on ${primary.port}`,
     );
     const sentinel = await launchOnFreePort((port) => launchSentinel(binary, port, dir, primary.port));
