@@ -26,7 +26,7 @@ export interface ServerConfig {
     | 'refuse'
     | 'allowedOrigins'
   >;
-  /** Issue 12: cluster mode, when --redis or --redis-cluster is given. */
+  /** Issue 12: cluster mode, when --redis, --redis-cluster or --redis-sentinel is given. */
   cluster?: ClusterOptions | undefined;
 }
 
@@ -47,6 +47,7 @@ const settings = {
   'allowed-origins': ['WSSUP_ALLOWED_ORIGINS', 'allowedOrigins'],
   redis: ['WSSUP_REDIS_URL', undefined],
   'redis-cluster': ['WSSUP_REDIS_CLUSTER', undefined],
+  'redis-sentinel': ['WSSUP_REDIS_SENTINEL', undefined],
   'node-id': ['WSSUP_NODE_ID', undefined],
   'lease-ttl-ms': ['WSSUP_LEASE_TTL_MS', undefined],
   'store-unavailable': ['WSSUP_STORE_UNAVAILABLE', undefined],
@@ -95,6 +96,8 @@ Options (environment variable in brackets):
                                 Redis (redis://host:port) [WSSUP_REDIS_URL]
   --redis-cluster <urls>        cluster mode on a Redis Cluster: comma-separated root node URLs
                                 (redis://host:port,redis://host2:port) [WSSUP_REDIS_CLUSTER]
+  --redis-sentinel <name@hosts>  cluster mode on the primary Redis Sentinels monitor as <name>:
+                                name@host:port,host2:port (the sentinels' addresses) [WSSUP_REDIS_SENTINEL]
   --node-id <id>                this process's name in the cluster [WSSUP_NODE_ID] (default host:pid)
   --lease-ttl-ms <ms>           cluster lease lifetime [WSSUP_LEASE_TTL_MS] (default 15000)
   --store-unavailable <policy>  while Redis is away: local | reject [WSSUP_STORE_UNAVAILABLE] (default local)
@@ -109,6 +112,8 @@ Options (environment variable in brackets):
 const clusterFlags: Record<string, Flag> = {
   'cluster.redis': 'redis',
   'cluster.redis.rootNodes': 'redis-cluster',
+  'cluster.redis.name': 'redis-sentinel',
+  'cluster.redis.sentinelRootNodes': 'redis-sentinel',
   'cluster.nodeId': 'node-id',
   'cluster.leaseTtlMs': 'lease-ttl-ms',
   'cluster.onStoreUnavailable': 'store-unavailable',
@@ -138,6 +143,25 @@ export function flagFor(option: string): string | undefined {
   const name = option.replace(/\[\d+\]$/, '');
   const entry = Object.entries(settings).find(([, [, setting]]) => setting === name);
   return entry === undefined ? undefined : `--${entry[0]}`;
+}
+
+/**
+ * `name@host:port,host2:port` as `{ name, sentinelRootNodes }` (an IPv6 host in
+ * brackets: `[::1]:26379`). A bad name or address is refused by createSupervisor,
+ * which names the option, and flagFor this flag.
+ * @throws {ConfigError} without the `@` between the name and the addresses.
+ */
+function sentinelNodes(value: string): ClusterOptions['redis'] {
+  const at = value.lastIndexOf('@');
+  if (at === -1) throw new ConfigError('--redis-sentinel takes name@host:port,host2:port');
+  const sentinelRootNodes = value
+    .slice(at + 1)
+    .split(',')
+    .map((address) => {
+      const match = /^\[?(.*?)\]?:(\d+)$/.exec(address.trim());
+      return { host: match?.[1] ?? address.trim(), port: match === null ? Number.NaN : Number(match[2]) };
+    });
+  return { name: value.slice(0, at).trim(), sentinelRootNodes };
 }
 
 /**
@@ -171,18 +195,23 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     throw new ConfigError('--dashboard-token must not be empty');
   const url = read('redis');
   const rootNodes = read('redis-cluster');
+  const sentinels = read('redis-sentinel');
   const nodeId = read('node-id');
   const leaseTtl = read('lease-ttl-ms');
   const policy = read('store-unavailable');
-  if (url !== undefined && rootNodes !== undefined) {
-    throw new ConfigError('--redis and --redis-cluster: give one of them');
+  if ([url, rootNodes, sentinels].filter((given) => given !== undefined).length > 1) {
+    throw new ConfigError('--redis, --redis-cluster and --redis-sentinel: give one of them');
   }
   // A list in one value, as an environment variable can hold it; each URL is checked by createSupervisor.
   const redis: ClusterOptions['redis'] =
-    rootNodes === undefined ? url : { rootNodes: rootNodes.split(',').map((node) => node.trim()) };
+    rootNodes !== undefined
+      ? { rootNodes: rootNodes.split(',').map((node) => node.trim()) }
+      : sentinels !== undefined
+        ? sentinelNodes(sentinels)
+        : url;
   if (redis === undefined && (nodeId ?? leaseTtl ?? policy) !== undefined) {
     throw new ConfigError(
-      '--node-id, --lease-ttl-ms and --store-unavailable need --redis or --redis-cluster',
+      '--node-id, --lease-ttl-ms and --store-unavailable need --redis, --redis-cluster or --redis-sentinel',
     );
   }
   const cluster: ClusterOptions | undefined =

@@ -60,6 +60,7 @@ const sample: Record<string, string> = {
   '--allowed-origins': 'https://app.example.com,http://localhost:8080',
   '--redis': 'redis://127.0.0.1:6390',
   '--redis-cluster': 'redis://127.0.0.1:7000,redis://127.0.0.1:7001',
+  '--redis-sentinel': 'mymaster@127.0.0.1:26379,127.0.0.1:26380',
   '--node-id': 'node-a',
   '--lease-ttl-ms': '9000',
   '--store-unavailable': 'reject',
@@ -128,11 +129,14 @@ describe("the README's table of the reference server's flags", () => {
     const cluster = resolveClusterOptions(config(['--redis', 'redis://127.0.0.1:6390']).cluster);
     expect(defaults['--redis']).toMatch(/^none;/);
     expect(defaults['--redis-cluster']).toMatch(/^none;/);
+    expect(defaults['--redis-sentinel']).toMatch(/^none;/);
     expect(defaults['--lease-ttl-ms']).toBe(
-      `${cluster.leaseTtlMs} (needs \`--redis\` or \`--redis-cluster\`)`,
+      `${cluster.leaseTtlMs} (needs \`--redis\`, \`--redis-cluster\` or \`--redis-sentinel\`)`,
     );
     expect(defaults['--store-unavailable']).toMatch(new RegExp(`^\`${cluster.onStoreUnavailable}\`, or`));
-    expect(defaults['--node-id']).toBe('`<hostname>:<pid>` (needs `--redis` or `--redis-cluster`)');
+    expect(defaults['--node-id']).toBe(
+      '`<hostname>:<pid>` (needs `--redis`, `--redis-cluster` or `--redis-sentinel`)',
+    );
     expect(cluster.nodeId).toBe(
       `${hostname()
         .replace(/[^A-Za-z0-9._-]/g, '-')
@@ -160,6 +164,39 @@ describe('--redis-cluster', () => {
     expect(() =>
       resolveClusterOptions(config(['--redis-cluster', 'redis://a:1,http://b:2']).cluster),
     ).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option: 'cluster.redis.rootNodes' }));
+  });
+});
+
+describe('--redis-sentinel', () => {
+  it('takes name@host:port,host:port as the sentinels of a primary, and not beside --redis or --redis-cluster', () => {
+    const sentinels = {
+      name: 'mymaster',
+      sentinelRootNodes: [
+        { host: '127.0.0.1', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
+    };
+    const value = 'mymaster@127.0.0.1:26379, [::1]:26380';
+    expect(config(['--redis-sentinel', value]).cluster?.redis).toEqual(sentinels);
+    expect(config([], { WSSUP_REDIS_SENTINEL: value }).cluster?.redis).toEqual(sentinels);
+    expect(resolveClusterOptions(config(['--redis-sentinel', value]).cluster).redis).toEqual(sentinels);
+    expect(config(['--redis-sentinel', value, '--node-id', 'a']).cluster?.nodeId).toBe('a');
+    for (const other of [
+      ['--redis', 'redis://127.0.0.1:6390'],
+      ['--redis-cluster', 'redis://127.0.0.1:7000'],
+    ]) {
+      expect(() => config([...other, '--redis-sentinel', value])).toThrow(/give one of them/);
+    }
+    expect(() => config(['--redis-sentinel', '127.0.0.1:26379'])).toThrow(/name@host:port/);
+    // A bad address or name is named by the flag that gave it.
+    expect(flagFor('cluster.redis.sentinelRootNodes')).toBe('--redis-sentinel');
+    expect(flagFor('cluster.redis.name')).toBe('--redis-sentinel');
+    expect(() => resolveClusterOptions(config(['--redis-sentinel', 'mymaster@127.0.0.1']).cluster)).toThrow(
+      expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option: 'cluster.redis.sentinelRootNodes' }),
+    );
+    expect(() => resolveClusterOptions(config(['--redis-sentinel', '@127.0.0.1:26379']).cluster)).toThrow(
+      expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option: 'cluster.redis.name' }),
+    );
   });
 });
 
