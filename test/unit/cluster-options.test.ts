@@ -3,10 +3,10 @@
  * with what is allowed, before anything is allocated and without loading a
  * Redis client; defaults fill in the rest; no `cluster`, no cluster mode.
  */
-import { createClient, createCluster } from 'redis';
+import { createClient, createCluster, createSentinel } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
-import { isClusterClient, isSingleClient } from '../../src/cluster/redis-client.js';
+import { isClusterClient, isSentinelClient, isSingleClient } from '../../src/cluster/redis-client.js';
 import {
   InvalidOptionError,
   MissingPeerError,
@@ -112,6 +112,19 @@ describe('cluster option', () => {
     expect(isSingleClient(single)).toBe(true);
     expect(resolveOptions({ authenticate, cluster: { redis: cluster } }).cluster?.redis).toBe(cluster);
     expect(resolveOptions({ authenticate, cluster: { redis: single } }).cluster?.redis).toBe(single);
+  });
+
+  it('takes Redis Sentinel: the sentinels’ addresses and name, or a node-redis sentinel client, told apart from a single client', () => {
+    const sentinels = { name: 'mymaster', sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }] };
+    expect(resolveOptions({ authenticate, cluster: { redis: sentinels } }).cluster?.redis).toBe(sentinels);
+    // It does not connect: node-redis connects on connect() only.
+    const sentinel = createSentinel(sentinels);
+    expect(isSentinelClient(sentinel)).toBe(true);
+    expect(isSingleClient(sentinel)).toBe(false);
+    expect(isClusterClient(sentinel)).toBe(false);
+    expect(isSentinelClient(createClient({ url }))).toBe(false);
+    expect(isSentinelClient(createCluster({ rootNodes: [{ url }] }))).toBe(false);
+    expect(resolveOptions({ authenticate, cluster: { redis: sentinel } }).cluster?.redis).toBe(sentinel);
   });
 
   it('takes a slot store of the app’s own instead of redis', () => {
@@ -239,6 +252,10 @@ describe('cluster option', () => {
 
     it('root nodes of a Redis Cluster are refused at once with WSSUP_MISSING_PEER, as a URL is', () => {
       expect(() => resolveClusterOptions({ redis: { rootNodes: [url] } }, notInstalled)).toThrow(
+        expect.objectContaining({ code: 'WSSUP_MISSING_PEER', peer: 'redis' }),
+      );
+      const sentinels = { name: 'mymaster', sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }] };
+      expect(() => resolveClusterOptions({ redis: sentinels }, notInstalled)).toThrow(
         expect.objectContaining({ code: 'WSSUP_MISSING_PEER', peer: 'redis' }),
       );
     });
