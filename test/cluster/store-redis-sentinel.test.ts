@@ -6,11 +6,14 @@
  * client follows it, and the renew script's run_id check fences the node.
  */
 import { createSentinel } from 'redis';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
 import type { RedisSentinelNodes } from '../../src/cluster/redis-client.js';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
+import { runProgram } from '../helpers/process.js';
 import { type PrivateRedisSentinel, startRedisSentinel } from '../helpers/redis-sentinel.js';
+import { httpRefusal } from '../helpers/refusals.js';
+import { connect, ioWait, startServer } from '../helpers/server.js';
 import { eventually, freshPrefix, hasRedis, startStoreOn } from './store-fixture.js';
 
 /** Starts the file's sentinel setup before its tests and stops it after; read `.current` inside a test. */
@@ -179,6 +182,52 @@ describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, s
     await borrowing.stop();
     await eventually(async () => (await names()).length === withApp.length);
     expect(await client.sendCommand(false, ['PING'])).toBe('PONG');
+  });
+
+  it('two supervisors on it, and the reference server with --redis-sentinel: one limit across them, refusals are 429', async () => {
+    const keyPrefix = freshPrefix();
+    const startNode = async (nodeId: string) => {
+      const t = await startServer({
+        cluster: {
+          redis: sentinels(),
+          nodeId,
+          keyPrefix,
+          commandTimeoutMs: 300,
+          onStoreUnavailable: 'reject',
+        },
+      });
+      await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+      return t;
+    };
+    const a = await startNode('a');
+    const b = await startNode('b');
+    for (let i = 0; i < 5; i++) await connect((i % 2 === 0 ? a : b).url('ann'));
+    for (const node of [a, b]) expect((await httpRefusal(node.url('ann'))).status).toBe(429);
+    const primary = await sentinel.current.primaryPort();
+    expect(await sentinel.current.command(primary, 'HLEN', `${keyPrefix}:{u:ann}:slots`)).toBe(5);
+
+    const [root] = sentinel.current.sentinelRootNodes;
+    const program = runProgram('dist/examples/reference-server/main.js', [
+      '--preset',
+      'test',
+      '--redis-sentinel',
+      `${sentinel.current.name}@${root?.host}:${root?.port}`,
+      '--node-id',
+      'ref-1',
+    ]);
+    const [, url] = (await program.waitFor(/listening on (ws:\/\/\S+)/)) as RegExpMatchArray;
+    const ws = await connect(`${url}/?user=bob`);
+    await vi.waitFor(
+      async () => expect(await sentinel.current.command(primary, 'HLEN', 'wssup:{u:bob}:slots')).toBe(1),
+      ioWait,
+    );
+    ws.close();
+    await vi.waitFor(
+      async () => expect(await sentinel.current.command(primary, 'HLEN', 'wssup:{u:bob}:slots')).toBe(0),
+      ioWait,
+    );
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
   });
 
   // Last: it kills the primary, and the replica it promotes has no replica of its own.
