@@ -188,7 +188,21 @@ export async function connectRedisSentinel(
   const where = `the primary "${nodes.name}" of the Redis Sentinels at ${nodes.sentinelRootNodes
     .map(({ host, port }) => `${host}:${port}`)
     .join(', ')}`;
-  const subscriberSource = { duplicate: () => sentinelSubscriber(sentinel.duplicate()) };
+  // The store owns this client, so its pub/sub is the client's own (node-redis's
+  // pub/sub connection to the primary, opened at the first SSUBSCRIBE): a
+  // duplicate would open another sentinel connection and an idle command
+  // connection to the primary too. It ends with the client, in close().
+  const subscriberSource = {
+    duplicate: (): RedisSubscriberLike => ({
+      connect: async () => {},
+      sSubscribe: (channel, listener) => sentinel.sSubscribe(channel, listener),
+      sUnsubscribe: (channel) => sentinel.sUnsubscribe(channel),
+      on: (event, listener) => sentinel.on(event, listener),
+      off: (event, listener) => sentinel.off(event, listener),
+      close: async () => {},
+      destroy: () => {},
+    }),
+  };
   return open(sentinelOwned(sentinel), where, settings, options, (deadlines, close) =>
     wrap(ofSentinel(sentinel), subscriberSource, true, deadlines, close),
   );
