@@ -247,6 +247,14 @@ describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, s
     expect(await store.admit('ann', 'a1', 3, 3)).toMatchObject({ admitted: true });
     expect(await store.renew()).toBe('renewed');
     const oldPrimary = await sentinel.current.primaryPort();
+    // And a supervisor with a live socket, whose runtime renews every 300 ms.
+    const server = await startServer({
+      cluster: { redis: sentinels(), nodeId: 's', keyPrefix, leaseTtlMs: 900, commandTimeoutMs: 300 },
+    });
+    await vi.waitFor(() => expect(server.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    await connect(server.url('sue'));
+    const serverIncarnation = server.supervisor.stats().cluster?.incarnation;
+    expect(await sentinel.current.command(oldPrimary, 'HLEN', `${keyPrefix}:{u:sue}:slots`)).toBe(1);
 
     // Meanwhile, admissions go on: none may hang (no queue), each fails with
     // WSSUP_STORE_UNAVAILABLE (the outage policy's business) or is answered.
@@ -288,6 +296,19 @@ describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, s
     expect(await sentinel.current.command(newPrimary, 'HLEN', `${keyPrefix}:{u:ann}:slots`)).toBe(2);
     expect(await store.renew()).toBe('renewed');
     expect(changes).toHaveLength(1);
+
+    // The supervisor's runtime fenced itself and booked its socket again on the new primary, on its own.
+    await vi.waitFor(
+      async () => {
+        const incarnation = server.supervisor.stats().cluster?.incarnation;
+        expect(incarnation).not.toBe(serverIncarnation);
+        // One entry (`<incarnation>|…`), under the new incarnation: not the replicated old one.
+        const entries = await sentinel.current.command(newPrimary, 'HVALS', `${keyPrefix}:{u:sue}:slots`);
+        expect(entries).toEqual([expect.stringMatching(new RegExp(`^${incarnation}\\|`))]);
+        expect(server.supervisor.stats().cluster).toMatchObject({ leaseHeld: true, unsynced: 0 });
+      },
+      { timeout: 15_000, interval: 50 },
+    );
 
     // The other node follows too, and its eviction orders reach this one's new subscription.
     await eventually(async () => (await other.store.renew().catch(() => 'failed')) !== 'failed', 15_000);
