@@ -8,7 +8,7 @@
  *   GET /stats                      { connections, users, byState, counters, resources }
  *   GET /stats?perUser=1[&limit=n]  the same, plus perUser: UserStats[] (most live first,
  *                                   then most draining, then by id) and moreUsers
- *   GET /stats?cluster=1            (--redis, --redis-cluster) the same, plus global: the nodes with a lease and
+ *   GET /stats?cluster=1            (--redis, --redis-cluster, --redis-sentinel) the same, plus global: the nodes with a lease and
  *                                   the cluster-wide totals; with perUser=1, each listed user's
  *                                   cluster-wide book as perUser[i].global
  */
@@ -59,7 +59,8 @@ export function createStatsRoute(
     }
     if (cluster && supervisor.options.cluster === undefined) {
       sendJson(response, 400, {
-        error: 'cluster=1 needs cluster mode: start the server with --redis <url> or --redis-cluster <urls>',
+        error:
+          'cluster=1 needs cluster mode: start the server with --redis <url>, --redis-cluster <urls> or --redis-sentinel <name@hosts>',
       });
       return;
     }

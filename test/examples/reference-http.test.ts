@@ -352,6 +352,7 @@ describe("the README's table of endpoints", () => {
     const { error } = JSON.parse(reply.body) as { error: string };
     expect(error).toContain('--redis');
     expect(error).toContain('--redis-cluster');
+    expect(error).toContain('--redis-sentinel');
   });
 
   it.each(paths)('GET %s answers as the table says', async (path) => {
