@@ -308,6 +308,13 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
       down[i] = value;
       disturbance[i] = (disturbance[i] ?? 0) + 1;
     };
+    // Per node index: its link to Redis cut off or slowed now, and how many times that changed.
+    const linkFaulty: boolean[] = [false, false, false];
+    const linkFaults = [0, 0, 0];
+    const setLinkFaulty = (i: number, value: boolean) => {
+      linkFaulty[i] = value;
+      linkFaults[i] = (linkFaults[i] ?? 0) + 1;
+    };
     const retired: Node[] = [];
     // Each node reaches Redis through a proxy of its own, so one node alone can be cut off.
     // The primary the nodes' proxies lead to: the fixture's, then each promoted replica.
@@ -503,14 +510,18 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
             setDown(i, false);
             break;
           case 'node-partition':
+            setLinkFaulty(i, true);
             proxy.drop();
             await sleep(between(leaseTtlMs * 0.2, leaseTtlMs * 3));
             proxy.heal();
+            setLinkFaulty(i, false);
             break;
           case 'node-slow-replies':
+            setLinkFaulty(i, true);
             proxy.delayReplies(between(300, 1_500));
             await sleep(between(500, leaseTtlMs * 2));
             proxy.delayReplies(0);
+            setLinkFaulty(i, false);
             break;
         }
         // A node cut off during a failover renews on the new server only now: the window lasts.
@@ -525,9 +536,17 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
      * (kill -9), the replica is promoted and every node's proxy sent to it. Then,
      * until the failover window is over, when each old lease dies there; after
      * it, none may be live: every node that renewed on the new primary fenced.
+     * And a node that ran, reached Redis and was not replaced all along holds a
+     * new incarnation by then: it fenced itself, its lease did not just run out.
      */
     const failOverToReplica = async (dropMs: number) => {
       await replica.synced();
+      const marks = [0, 1, 2].map((i) => ({ disturbance: disturbance[i], linkFaults: linkFaults[i] }));
+      const steady = (i: number) =>
+        !(down[i] ?? false) &&
+        !(linkFaulty[i] ?? false) &&
+        disturbance[i] === marks[i]?.disturbance &&
+        linkFaults[i] === marks[i]?.linkFaults;
       replica.link.drop();
       await sleep(dropMs);
       const acknowledged = await bookEntries(primary);
@@ -573,6 +592,22 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
         await sleep(20);
       }
       await sleep(Math.max(0, switchedAt + failoverWindowMs - Date.now()));
+      for (const i of [0, 1, 2]) {
+        if (!steady(i)) continue;
+        const node = nodes[i] as Node;
+        // Its incarnation before: the newest one of its id the replica had (a killed predecessor's is older).
+        const old = Math.max(
+          0,
+          ...stale.filter((lease) => lease.nodeId === node.nodeId).map((l) => l.incarnation),
+        );
+        const stats = await statsOf(node).catch(() => undefined);
+        const now = stats?.cluster?.incarnation;
+        if (old > 0 && steady(i) && (now === undefined || now <= old)) {
+          problem(
+            `${node.nodeId} ran and reached the new primary, yet ${failoverWindowMs} ms after the failover holds incarnation ${now} (was ${old}): not fenced`,
+          );
+        }
+      }
       const after = await leasesOn(primary);
       for (const lease of after.leases) {
         if (!pending.has(lease.incarnation)) continue;
