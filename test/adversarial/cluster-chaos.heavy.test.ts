@@ -33,7 +33,8 @@
  *   must hold (a late admission books nothing, 'local' admits unsynced);
  * - after each failover to a replica, once that window is over: no lease
  *   from before the failover is live on the new primary (every node that
- *   renewed there was fenced; one that did not has let its lease expire);
+ *   renewed there was fenced; one that did not has let its lease expire),
+ *   and a node that ran and reached Redis all along holds a new incarnation;
  * - every refusal is 429, or 503 with Retry-After; no 500 (duplicate-connection);
  *   a node neither stopped nor killed answers every upgrade, and never cuts
  *   a socket without a close frame; clients close with 1000, 1006 or 4001;
