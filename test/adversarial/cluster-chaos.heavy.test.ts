@@ -11,7 +11,11 @@
  *   (its proxy drops everything both ways) or its replies held back past the
  *   command deadline (Redis ran the commands; the node gave up on them);
  * - redis-server: SIGSTOP, `CLIENT PAUSE` (ALL or WRITE), kill -9 and a
- *   restart on the same port, empty.
+ *   restart on the same port, empty; and a failover to a replica that missed
+ *   the last writes (its replication link dropped for 150–450 ms, then the
+ *   primary killed -9, the replica promoted and every node's proxy switched
+ *   to it; a fresh replica follows the new primary for the next one). Every
+ *   run has at least one: it is the Redis loop's first fault.
  *
  * The run is seeded: the seed is printed, and CHAOS_SEED=<n> replays the
  * same choices (timings on a shared machine still vary). CHAOS_MS sets its
@@ -21,10 +25,16 @@
  * - continuously, from Redis itself (one script: TIME, the leases, every
  *   user's book): a user's entries of live incarnations, not marked evicted,
  *   never exceed the limit. The docs allow more only between a failover (a
- *   Redis that comes back as another process: here, restarted empty) and
- *   every node's next renewal; samples inside that window are counted apart,
- *   never failed. A stopped or paused Redis is not a failover: there the book
+ *   Redis that comes back as another process: here, restarted empty, or a
+ *   promoted replica behind by the last writes) and every node's next
+ *   renewal that succeeds (the window is computed from the documented
+ *   bounds, below); samples inside that window are counted apart, never
+ *   failed. A stopped or paused Redis is not a failover: there the book
  *   must hold (a late admission books nothing, 'local' admits unsynced);
+ * - after each failover to a replica, once that window is over: no lease
+ *   from before the failover is live on the new primary (every node that
+ *   renewed there was fenced; one that did not has let its lease expire),
+ *   and a node that ran and reached Redis all along holds a new incarnation;
  * - every refusal is 429, or 503 with Retry-After; no 500 (duplicate-connection);
  *   a node neither stopped nor killed answers every upgrade, and never cuts
  *   a socket without a close frame; clients close with 1000, 1006 or 4001;
@@ -43,6 +53,12 @@ import type { SupervisorStats, UserStats } from '../../src/index.js';
 import { leaseTtlMs, type Node, startNode } from '../cluster/cluster-nodes.js';
 import { hasRedis, usePrivateRedis } from '../cluster/store-fixture.js';
 import { type RedisProxy, startRedisProxy } from '../helpers/redis-proxy.js';
+import {
+  allowPromptSync,
+  type PrivateReplica,
+  replicationOffset,
+  startReplica,
+} from '../helpers/redis-replica.js';
 import type { PrivateRedis } from '../helpers/redis-server.js';
 
 /** How long faults and churn run (ms). */
@@ -51,8 +67,24 @@ const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 2 ** 31);
 const limit = 5; // the test preset
 const users = ['hot-0', 'hot-1', 'warm-0', 'warm-1', 'cold-0', 'cold-1'];
 const workers = 20;
-/** The docs' failover window: until every node has renewed on the new server, a period more per failed renewal. */
-const failoverGraceMs = leaseTtlMs * 3 + 1_000;
+/** docs/cluster-store.md: a lease is renewed every third of its TTL (and a failed renewal tried again as often). */
+const renewalPeriodMs = Math.floor(leaseTtlMs / 3);
+/** docs/cluster-store.md, options: `commandTimeoutMs` defaults to 500 ms, or the renewal period when less. */
+const commandTimeoutMs = Math.min(500, renewalPeriodMs);
+/** docs/cluster-store.md, outages: a command is failed at most 1.25 × its timeout after it was issued. */
+const commandDeadlineMs = commandTimeoutMs * 1.25;
+/** docs/cluster-store.md, the breaker: open after 3 failed calls, it lets the next one through after 1 s. */
+const breakerHalfOpenMs = 1_000;
+/** docs/cluster-store.md, failover: the store's client reconnects at most once a second. */
+const reconnectMs = 1_000;
+/**
+ * The docs' failover window, from the moment the new server answers: the
+ * client reconnects, the breaker (opened by the calls that failed while there
+ * was no server) lets a call through, the renewal in flight when the old
+ * server went away has failed (a period more), the next renewal fences and
+ * the re-admission after it runs. Past it, every running node has fenced.
+ */
+const failoverWindowMs = reconnectMs + breakerHalfOpenMs + 2 * renewalPeriodMs + commandDeadlineMs;
 
 /** mulberry32: small, seeded, good enough to pick faults. */
 function random(seedValue: number): () => number {
@@ -163,6 +195,57 @@ async function readBooks(redis: PrivateRedis): Promise<BookSnapshot> {
   return snapshot;
 }
 
+/** Every entry of every user's book, as `<user> <connection id>`: what one server holds. */
+async function bookEntries(server: PrivateRedis): Promise<Set<string>> {
+  const keys = users.map((user) => `wssup:{u:${encodeURIComponent(user)}}:slots`);
+  const reply = (await server.command(
+    'EVAL',
+    "local out = {} for i, key in ipairs(KEYS) do out[i] = redis.call('HKEYS', key) end return out",
+    String(keys.length),
+    ...keys,
+  )) as unknown;
+  if (reply instanceof Error) throw reply;
+  const entries = new Set<string>();
+  users.forEach((user, u) => {
+    for (const id of (reply as string[][])[u] ?? []) entries.add(`${user} ${id}`);
+  });
+  return entries;
+}
+
+interface Lease {
+  incarnation: number;
+  nodeId: string;
+  /** ms on Redis's clock; 0 once fenced. */
+  expiry: number;
+}
+
+/** Redis's time and every registered lease, read in one script. */
+async function leasesOn(server: PrivateRedis): Promise<{ now: number; leases: Lease[] }> {
+  const reply = (await server.command(
+    'EVAL',
+    `local t = redis.call('TIME')
+return { tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)),
+  redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES'), redis.call('HGETALL', KEYS[2]) }`,
+    '2',
+    'wssup:{nodes}:leases',
+    'wssup:{nodes}:incarnations',
+  )) as unknown;
+  if (reply instanceof Error) throw reply;
+  const [now, leasesFlat, namesFlat] = reply as [string, string[], string[]];
+  const names = new Map<string, string>();
+  for (let i = 0; i < namesFlat.length; i += 2) names.set(String(namesFlat[i]), String(namesFlat[i + 1]));
+  const leases: Lease[] = [];
+  for (let i = 0; i < leasesFlat.length; i += 2) {
+    const incarnation = String(leasesFlat[i]);
+    leases.push({
+      incarnation: Number(incarnation),
+      nodeId: names.get(incarnation) ?? '?',
+      expiry: Number(leasesFlat[i + 1]),
+    });
+  }
+  return { now: Number(now), leases };
+}
+
 /** Polls `check` until it passes; fails with its last error after `ms`. */
 async function until(check: () => Promise<void>, ms: number): Promise<void> {
   const deadline = Date.now() + ms;
@@ -200,6 +283,16 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
       samplesFailed: 0,
       samplesInFailoverWindow: 0,
       overLimitInFailoverWindow: 0,
+      /** Per failover to a replica: what it lost, and when each node's old lease died on the new primary. */
+      replicaFailovers: [] as Array<{
+        dropMs: number;
+        lostBytes: number;
+        lostAdmissions: number;
+        lostReleases: number;
+        /** node id → ms from the switch until its old lease was fenced (0) or had expired on its own. */
+        fencedMs: Record<string, number>;
+        expiredMs: Record<string, number>;
+      }>,
     };
     const problems: string[] = [];
     const problem = (text: string) => {
@@ -216,9 +309,23 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
       down[i] = value;
       disturbance[i] = (disturbance[i] ?? 0) + 1;
     };
+    // Per node index: its link to Redis cut off or slowed now, and how many times that changed.
+    const linkFaulty: boolean[] = [false, false, false];
+    const linkFaults = [0, 0, 0];
+    const setLinkFaulty = (i: number, value: boolean) => {
+      linkFaulty[i] = value;
+      linkFaults[i] = (linkFaults[i] ?? 0) + 1;
+    };
     const retired: Node[] = [];
     // Each node reaches Redis through a proxy of its own, so one node alone can be cut off.
-    const proxies = await Promise.all([0, 1, 2].map(() => startRedisProxy(redis.current.port)));
+    // The primary the nodes' proxies lead to: the fixture's, then each promoted replica.
+    let primary: PrivateRedis = redis.current;
+    let replica: PrivateReplica = await startReplica(primary);
+    onTestFinished(async () => {
+      await replica.redis.stop();
+      await primary.stop();
+    });
+    const proxies = await Promise.all([0, 1, 2].map(() => startRedisProxy(primary.port)));
     const launch = async (i: number) => {
       const node = await startNode({ url: (proxies[i] as { url: string }).url }, nodeIds[i] as string, [
         '--store-unavailable',
@@ -242,7 +349,7 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
       while (sampling) {
         const startedAt = Date.now();
         try {
-          const snapshot = await readBooks(redis.current);
+          const snapshot = await readBooks(primary);
           counts.samples++;
           const inWindow = redisDown || startedAt < failoverUntil || Date.now() < failoverUntil;
           if (inWindow) counts.samplesInFailoverWindow++;
@@ -404,40 +511,142 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
             setDown(i, false);
             break;
           case 'node-partition':
+            setLinkFaulty(i, true);
             proxy.drop();
             await sleep(between(leaseTtlMs * 0.2, leaseTtlMs * 3));
             proxy.heal();
+            setLinkFaulty(i, false);
             break;
           case 'node-slow-replies':
+            setLinkFaulty(i, true);
             proxy.delayReplies(between(300, 1_500));
             await sleep(between(500, leaseTtlMs * 2));
             proxy.delayReplies(0);
+            setLinkFaulty(i, false);
             break;
         }
         // A node cut off during a failover renews on the new server only now: the window lasts.
         if (failovers !== failoversBefore || redisDown || Date.now() < failoverUntil) {
-          failoverUntil = Math.max(failoverUntil, Date.now() + failoverGraceMs);
+          failoverUntil = Math.max(failoverUntil, Date.now() + failoverWindowMs);
         }
         await sleep(between(300, 3_000));
       }
     };
+    /**
+     * The replica misses `dropMs` of writes (its link dropped), the primary dies
+     * (kill -9), the replica is promoted and every node's proxy sent to it. Then,
+     * until the failover window is over, when each old lease dies there; after
+     * it, none may be live: every node that renewed on the new primary fenced.
+     * And a node that ran, reached Redis and was not replaced all along holds a
+     * new incarnation by then: it fenced itself, its lease did not just run out.
+     */
+    const failOverToReplica = async (dropMs: number) => {
+      await replica.synced();
+      const marks = [0, 1, 2].map((i) => ({ disturbance: disturbance[i], linkFaults: linkFaults[i] }));
+      const steady = (i: number) =>
+        !(down[i] ?? false) &&
+        !(linkFaulty[i] ?? false) &&
+        disturbance[i] === marks[i]?.disturbance &&
+        linkFaults[i] === marks[i]?.linkFaults;
+      replica.link.drop();
+      await sleep(dropMs);
+      const acknowledged = await bookEntries(primary);
+      const acknowledgedOffset = await replicationOffset(primary);
+      redisDown = true;
+      failovers++;
+      const old = primary;
+      await old.stop(); // kill -9, and its files gone
+      const promoted = replica;
+      await promoted.promote();
+      const kept = await bookEntries(promoted.redis);
+      const lostBytes = acknowledgedOffset - (await replicationOffset(promoted.redis));
+      const before = await leasesOn(promoted.redis);
+      const stale = before.leases.filter((lease) => lease.expiry >= before.now);
+      primary = promoted.redis;
+      for (const proxy of proxies) proxy.switchTo(primary.port);
+      const switchedAt = Date.now();
+      failoverUntil = Math.max(failoverUntil, switchedAt + failoverWindowMs);
+      redisDown = false;
+      const record = {
+        dropMs,
+        lostBytes,
+        lostAdmissions: [...acknowledged].filter((entry) => !kept.has(entry)).length,
+        lostReleases: [...kept].filter((entry) => !acknowledged.has(entry)).length,
+        fencedMs: {} as Record<string, number>,
+        expiredMs: {} as Record<string, number>,
+      };
+      counts.replicaFailovers.push(record);
+      replica = await startReplica(primary); // for the next failover
+      // When each old lease dies on the new primary: fenced (expiry 0) or run out.
+      const pending = new Map(stale.map((lease) => [lease.incarnation, lease]));
+      while (pending.size > 0 && Date.now() < switchedAt + failoverWindowMs) {
+        const { now, leases } = await leasesOn(primary);
+        const expiry = new Map(leases.map((lease) => [lease.incarnation, lease.expiry]));
+        for (const [incarnation, lease] of pending) {
+          const left = expiry.get(incarnation) ?? 0;
+          if (left >= now) continue;
+          const label = `${lease.nodeId}#${incarnation}`;
+          if (left === 0) record.fencedMs[label] = Date.now() - switchedAt;
+          else record.expiredMs[label] = Date.now() - switchedAt;
+          pending.delete(incarnation);
+        }
+        await sleep(20);
+      }
+      await sleep(Math.max(0, switchedAt + failoverWindowMs - Date.now()));
+      for (const i of [0, 1, 2]) {
+        if (!steady(i)) continue;
+        const node = nodes[i] as Node;
+        // Its incarnation before: the newest one of its id the replica had (a killed predecessor's is older).
+        const old = Math.max(
+          0,
+          ...stale.filter((lease) => lease.nodeId === node.nodeId).map((l) => l.incarnation),
+        );
+        const stats = await statsOf(node).catch(() => undefined);
+        const now = stats?.cluster?.incarnation;
+        if (old > 0 && steady(i) && (now === undefined || now <= old)) {
+          problem(
+            `${node.nodeId} ran and reached the new primary, yet ${failoverWindowMs} ms after the failover holds incarnation ${now} (was ${old}): not fenced`,
+          );
+        }
+      }
+      const after = await leasesOn(primary);
+      for (const lease of after.leases) {
+        if (!pending.has(lease.incarnation)) continue;
+        if (lease.expiry < after.now) {
+          const label = `${lease.nodeId}#${lease.incarnation}`;
+          if (lease.expiry === 0) record.fencedMs[label] = Date.now() - switchedAt;
+          else record.expiredMs[label] = Date.now() - switchedAt;
+        } else {
+          problem(
+            `${lease.nodeId}'s lease ${lease.incarnation} from before the failover is live on the new primary ${failoverWindowMs} ms after it: not fenced`,
+          );
+        }
+      }
+      console.log(
+        `cluster chaos: failover to a replica ${counts.replicaFailovers.length}: ${JSON.stringify(record)}`,
+      );
+    };
     const redisFaults = async () => {
       const frand = random(seed + 200);
       const between = (low: number, high: number) => Math.round(low + frand() * (high - low));
-      const kinds = ['redis-stop', 'redis-client-pause', 'redis-kill-restart'] as const;
+      const kinds = ['redis-stop', 'redis-client-pause', 'redis-kill-restart', 'redis-failover'] as const;
+      let first = true;
       while (Date.now() < endAt) {
         await sleep(between(500, 5_000));
-        const kind = kinds[Math.floor(frand() * kinds.length)] as (typeof kinds)[number];
+        const drawn = kinds[Math.floor(frand() * kinds.length)] as (typeof kinds)[number];
+        // Every run fails over to a replica at least once: first.
+        const kind = first ? 'redis-failover' : drawn;
+        first = false;
         counts.faults[kind] = (counts.faults[kind] ?? 0) + 1;
         switch (kind) {
           case 'redis-stop':
-            await redis.current.pause();
+            await primary.pause();
             await sleep(between(200, leaseTtlMs * 2.5));
-            redis.current.resume();
+            primary.resume();
             break;
           case 'redis-client-pause':
             // ALL holds every command; WRITE lets reads through and holds the scripts that write.
-            await redis.current.command(
+            await primary.command(
               'CLIENT',
               'PAUSE',
               String(between(200, leaseTtlMs * 2)),
@@ -448,11 +657,15 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
           case 'redis-kill-restart':
             redisDown = true;
             failovers++;
-            await redis.current.kill();
+            await primary.kill();
             await sleep(between(0, 1_500));
-            await redis.current.restart();
-            failoverUntil = Date.now() + failoverGraceMs;
+            await primary.restart();
+            failoverUntil = Date.now() + failoverWindowMs;
             redisDown = false;
+            await allowPromptSync(primary); // the replica copies it all again, at once
+            break;
+          case 'redis-failover':
+            await failOverToReplica(between(150, 450));
             break;
         }
       }
@@ -464,7 +677,7 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
     // Recovery: no new clients; the ones open are held until the books are checked against them.
     holding = true;
     churning = false;
-    await sleep(failoverGraceMs);
+    await sleep(failoverWindowMs);
     await until(async () => {
       for (const node of nodes) {
         const stats = await statsOf(node);
@@ -479,7 +692,7 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
     // Each user's live sockets across the nodes: at most the limit, and exactly the user's live book.
     await until(async () => {
       const all = await Promise.all(nodes.map(statsOf));
-      const books = await readBooks(redis.current);
+      const books = await readBooks(primary);
       for (const user of users) {
         const sockets = all.reduce(
           (sum, s) => sum + (s.perUser.find((b) => b.userId === user)?.live ?? 0),
@@ -504,12 +717,12 @@ describe.runIf(hasRedis)('cluster chaos: three processes, one Redis, random faul
         expect(stats.perUser, node.nodeId).toEqual([]);
         expect(stats.cluster, node.nodeId).toMatchObject({ unsynced: 0, pendingReleases: 0 });
       }
-      const books = await readBooks(redis.current);
+      const books = await readBooks(primary);
       for (const user of users) expect(books.live.get(user), `${user}'s live book`).toEqual([]);
     }, leaseTtlMs * 4);
     // Dead incarnations' entries (killed nodes, fenced ones) go with the reaper.
     await until(async () => {
-      const books = await readBooks(redis.current);
+      const books = await readBooks(primary);
       for (const user of users) expect(books.all.get(user), `${user}'s book`).toBe(0);
     }, leaseTtlMs * 6);
 
