@@ -17,7 +17,13 @@ const input = { renewIntervalMs: 1_000, reapIntervalMs: 3_000, retryIntervalMs: 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 function startLease(
-  answers: { start?: () => void; renew?: () => 'renewed' | 'lost'; workLeft?: () => boolean } = {},
+  answers: {
+    start?: () => void;
+    renew?: () => 'renewed' | 'lost';
+    workLeft?: () => boolean;
+    reconcile?: () => void;
+    reap?: () => void;
+  } = {},
 ) {
   const clock = new SimulatedClock();
   const calls: string[] = [];
@@ -33,9 +39,11 @@ function startLease(
       }),
       reconcile: fromPromise(async () => {
         calls.push('reconcile');
+        answers.reconcile?.();
       }),
       reapDeadSlots: fromPromise(async () => {
         calls.push('reap');
+        answers.reap?.();
         return 0;
       }),
     },
@@ -136,6 +144,41 @@ describe('lease machine', () => {
     fail = false;
     await l.advance(1_000);
     expect(l.calls.slice(2)).toEqual(['renew', 'failed renew', 'renew']);
+    l.lease.stop();
+  });
+
+  it('a failed reconciliation is reported, and the renewals go on at their ticks', async () => {
+    const l = startLease({
+      reconcile: () => {
+        throw new Error('timeout');
+      },
+    });
+    await settle();
+    l.lease.send({ type: 'RECONCILE' });
+    await settle();
+    expect(l.calls.slice(2)).toEqual(['reconcile', 'failed reconcile']);
+    expect(l.value()).toMatchObject({ holding: { renewal: 'waiting' } });
+    await l.advance(1_000);
+    expect(l.calls.slice(2)).toEqual(['reconcile', 'failed reconcile', 'renew']);
+    l.lease.stop();
+  });
+
+  it('the reaper goes on after a failed reap, and after a successful one', async () => {
+    let fail = true;
+    const l = startLease({
+      reap: () => {
+        if (fail) throw new Error('timeout');
+      },
+    });
+    await settle();
+    const reaps = () => l.calls.filter((c) => c.includes('reap'));
+    for (let i = 0; i < 3; i++) await l.advance(1_000);
+    expect(reaps()).toEqual(['reap', 'failed reap']);
+    fail = false;
+    for (let i = 0; i < 3; i++) await l.advance(1_000);
+    expect(reaps()).toEqual(['reap', 'failed reap', 'reap']);
+    for (let i = 0; i < 3; i++) await l.advance(1_000);
+    expect(reaps()).toEqual(['reap', 'failed reap', 'reap', 'reap']);
     l.lease.stop();
   });
 
