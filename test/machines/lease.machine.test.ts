@@ -3,8 +3,11 @@
  * relies on. It takes a lease once started (retrying while the store does
  * not answer), renews every renewInterval and reaps every reapInterval, goes
  * to `reconciling` when the lease was lost or an outage left work, never
- * retries a failed call before the next tick, and holds no timer once
- * stopped. The store calls are recorded fakes whose answers the test sets.
+ * retries a failed call before the next tick, renews at once on RENEW_NOW
+ * (the store reconnected) without cutting a call in flight short, and holds
+ * no timer once stopped. The store calls are recorded fakes whose answers
+ * the test sets. Every transition removed is caught here (WSSUP_MUTANTS_OF=lease
+ * npm run test:mutants).
  */
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock } from 'xstate';
