@@ -210,7 +210,7 @@ export async function connectRedisSentinel(
     }),
   };
   return open(sentinelOwned(sentinel), where, settings, options, (deadlines, close) =>
-    wrap(ofSentinel(sentinel), subscriberSource, true, deadlines, close),
+    wrap(ofSentinel(sentinel), subscriberSource, sentinel, true, deadlines, close),
   );
 }
 
@@ -326,6 +326,7 @@ export function borrowRedis(
     return wrap(
       ofSentinel(client),
       { duplicate: () => sentinelSubscriber(client.duplicate()) },
+      client,
       false,
       new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock()),
       async () => {},

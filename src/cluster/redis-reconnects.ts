@@ -4,9 +4,10 @@
  * server (a failover behind one address, a restart). The store passes this on as
  * `reconnected`, so that the node renews at once instead of at its next tick.
  *
- * A single client says so with 'ready' (after every connect, its handshake done); a
- * cluster client with 'node-ready' (any node's connection, a restarted master's
- * included). The listener is added once the store has started, so the first connect
+ * A single client says so with 'ready' (after every connect, its handshake done), and
+ * so does a sentinel client (once it is connected to the primary again, after a
+ * reconfiguration: a failover); a cluster client with 'node-ready' (any node's
+ * connection, a restarted master's included). The listener is added once the store has started, so the first connect
  * is never reported, and its undo removes exactly it: an app's own client outlives
  * the store, and must not keep a listener per store it was lent to.
  */
