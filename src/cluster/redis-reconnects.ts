@@ -7,9 +7,10 @@
  * A single client says so with 'ready' (after every connect, its handshake done), and
  * so does a sentinel client (once it is connected to the primary again, after a
  * reconfiguration: a failover); a cluster client with 'node-ready' (any node's
- * connection, a restarted master's included). The listener is added once the store has started, so the first connect
- * is never reported, and its undo removes exactly it: an app's own client outlives
- * the store, and must not keep a listener per store it was lent to.
+ * connection, a restarted master's included). The listener is added once the store
+ * has started, so the first connect is never reported, and its undo removes exactly
+ * it: an app's own client outlives the store, and must not keep a listener per store
+ * it was lent to.
  */
 import { isClusterClient } from './redis-shapes.js';
 
@@ -23,7 +24,7 @@ const isEmitter = (value: unknown): value is Emitter =>
   typeof (value as Partial<Emitter> | null)?.on === 'function' &&
   typeof (value as Partial<Emitter> | null)?.off === 'function';
 
-/** Calls `listener` each time `client` (single or cluster) has a connection ready again; returns its undo. */
+/** Calls `listener` each time `client` (single, cluster or sentinel) has a connection ready again; returns its undo. */
 export function watchReconnects(client: unknown, listener: () => void): () => void {
   if (!isEmitter(client)) return () => {};
   const event = isClusterClient(client) ? 'node-ready' : 'ready';
