@@ -11,19 +11,24 @@
  *   after a failover: the store took a new incarnation)
  *   or work left by an outage (slots booked or freed while the store was
  *   away) sends it to `reconciling`, which books again what this node holds.
+ *   RENEW_NOW (the store's connection came back after a drop, maybe to
+ *   another server) renews at once instead of at the next tick, so a
+ *   failover is found within a round trip of the reconnect. One that comes
+ *   while a call is in flight is owed (`renewalOwed`), never dropped nor
+ *   allowed to abort that call: `waiting` pays it on entry.
  * - reaper: every `reapIntervalMs` the entries of dead incarnations (crashed
  *   nodes) are removed from the book.
  *
- *   starting ──done──▶ holding ═╦═ renewal: waiting ─renewInterval─▶ renewing ─lost / work left─▶ reconciling
- *      ▲  │error                ║              ▲────────────renewed / failed──────┘◀────────done / failed─┘
- *      │  ▼                     ╚═ reaper:  waiting ─reapInterval─▶ reaping ─done / failed─▶ waiting
- *   retrying ─retryInterval─┘
+ *   starting ──done──▶ holding ═╦═ renewal: waiting ─renewInterval / RENEW_NOW / owed─▶ renewing ─lost / work left─▶ reconciling
+ *      ▲  │error                ║              ▲─────────────────renewed / failed───────────┘◀────────done / failed─┘
+ *      │  ▼                     ║              (RENEW_NOW in renewing or reconciling: renewalOwed := true)
+ *   retrying ─retryInterval─┘   ╚═ reaper:  waiting ─reapInterval─▶ reaping ─done / failed─▶ waiting
  *
  * A failed store call is never retried at once: the next tick is the retry,
  * so an outage costs one call per interval. Pure: the store calls are
  * placeholder actors and the runtime supplies them with `.provide()`.
  */
-import { fromPromise, setup } from 'xstate';
+import { assign, fromPromise, setup } from 'xstate';
 
 export interface LeaseInput {
   /** leaseTtl / 3: a lease survives two missed renewals. */
@@ -33,13 +38,18 @@ export interface LeaseInput {
   retryIntervalMs: number;
 }
 
-export type LeaseContext = LeaseInput;
+export interface LeaseContext extends LeaseInput {
+  /** A RENEW_NOW came while a call was in flight: renew as soon as the renewal is back to waiting. */
+  renewalOwed: boolean;
+}
 
 export type LeaseEvent =
   /** Fact from the store: it found the lease lost and took a new incarnation. */
   | { type: 'INCARNATION_CHANGED' }
   /** Command from the runtime: the store is back after an outage, reconcile now, not at the next tick. */
-  | { type: 'RECONCILE' };
+  | { type: 'RECONCILE' }
+  /** Command from the runtime: the store reconnected (maybe to another server), renew now, not at the next tick. */
+  | { type: 'RENEW_NOW' };
 
 export const leaseMachine = setup({
   types: {} as { context: LeaseContext; input: LeaseInput; events: LeaseEvent },
@@ -57,11 +67,14 @@ export const leaseMachine = setup({
     leaseTaken: () => {},
     leaseLost: () => {},
     storeFailed: (_, _params: { operation: string; error: unknown }) => {},
+    oweRenewal: assign({ renewalOwed: true }),
+    clearRenewalOwed: assign({ renewalOwed: false }),
   },
   guards: {
     isLost: (_, params: { outcome: 'renewed' | 'lost' }) => params.outcome === 'lost',
     /** Slots booked while the store was away, or releases it never got. */
     hasWorkLeft: () => false,
+    isRenewalOwed: ({ context }) => context.renewalOwed,
   },
   delays: {
     renewInterval: ({ context }) => context.renewIntervalMs,
@@ -70,7 +83,7 @@ export const leaseMachine = setup({
   },
 }).createMachine({
   id: 'lease',
-  context: ({ input }) => ({ ...input }),
+  context: ({ input }) => ({ ...input, renewalOwed: false }),
   initial: 'starting',
   states: {
     starting: {
@@ -99,12 +112,17 @@ export const leaseMachine = setup({
           },
           states: {
             waiting: {
+              // A RENEW_NOW that came while a call was in flight: paid now, not at the tick.
+              always: { guard: 'isRenewalOwed', target: 'renewing' },
               after: { renewInterval: 'renewing' },
               // Only while waiting: a renewal in flight decides itself (leaving
               // `renewing` would drop its answer, and a lost lease with it).
-              on: { RECONCILE: 'reconciling' },
+              on: { RECONCILE: 'reconciling', RENEW_NOW: 'renewing' },
             },
             renewing: {
+              // This renewal pays whatever was owed: one more RENEW_NOW during it owes another.
+              entry: 'clearRenewalOwed',
+              on: { RENEW_NOW: { actions: 'oweRenewal' } },
               invoke: {
                 src: 'renewLease',
                 onDone: [
@@ -126,6 +144,7 @@ export const leaseMachine = setup({
               },
             },
             reconciling: {
+              on: { RENEW_NOW: { actions: 'oweRenewal' } },
               invoke: {
                 src: 'reconcile',
                 onDone: 'waiting',

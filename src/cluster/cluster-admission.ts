@@ -188,6 +188,10 @@ export class ClusterBook {
                 },
                 duplicateNodeId: (incarnation) => this.#duplicateNodeId(incarnation),
                 deliveryArrived: (delivery) => this.#host.deliver(delivery),
+                // Another server may answer now (a failover): renew at once, not at the next tick.
+                reconnected: () => {
+                  if (this.#stopped === undefined) this.#lease.send({ type: 'RENEW_NOW' });
+                },
               }),
             );
             // From when it answered: start() also connects (and loads the client library),

@@ -17,6 +17,7 @@
 import { type Clock, createCountingClock } from '../clock.js';
 import { importOptionalPeer, type ModuleLoader } from '../optional-peer.js';
 import { Deadlines } from './redis-deadlines.js';
+import { watchReconnects } from './redis-reconnects.js';
 import type { Script } from './redis-scripts.js';
 import { type MasterCheck, ofCluster, ofSentinel, type Sender, single } from './redis-senders.js';
 import {
@@ -104,6 +105,11 @@ export interface RedisConnection {
    * both. A master that does not answer in time is left out.
    */
   checkMasters(): Promise<readonly MasterCheck[]> | undefined;
+  /**
+   * Calls `listener` each time a connection of the client is ready again (see
+   * redis-reconnects.ts); returns its undo. Every connection made from now on counts.
+   */
+  onReconnect(listener: () => void): () => void;
   /** Counts one round trip for `method` (call once per batch of commands sent together). */
   roundTrip(method: string): void;
   traffic(): StoreTraffic;
@@ -124,7 +130,7 @@ export async function connectRedis(
   const settings = nodeSettings(options.commandTimeoutMs);
   const client = redis.createClient({ url, ...settings.options });
   return open(client, `Redis at ${redactUrl(url)}`, settings, options, (deadlines, close) =>
-    wrap(single(client), client, true, deadlines, close),
+    wrap(single(client), client, client, true, deadlines, close),
   );
 }
 
@@ -161,7 +167,7 @@ export async function connectRedisCluster(
   // discover the slots): not one to every master, as the command client opens at connect.
   const subscriberSource = { duplicate: () => cluster.duplicate({ minimizeConnections: true }) };
   return open(cluster, where, settings, options, (deadlines, close) =>
-    wrap(ofCluster(cluster), subscriberSource, true, deadlines, close),
+    wrap(ofCluster(cluster), subscriberSource, cluster, true, deadlines, close),
   );
 }
 
@@ -204,7 +210,7 @@ export async function connectRedisSentinel(
     }),
   };
   return open(sentinelOwned(sentinel), where, settings, options, (deadlines, close) =>
-    wrap(ofSentinel(sentinel), subscriberSource, true, deadlines, close),
+    wrap(ofSentinel(sentinel), subscriberSource, sentinel, true, deadlines, close),
   );
 }
 
@@ -320,6 +326,7 @@ export function borrowRedis(
     return wrap(
       ofSentinel(client),
       { duplicate: () => sentinelSubscriber(client.duplicate()) },
+      client,
       false,
       new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock()),
       async () => {},
@@ -327,6 +334,7 @@ export function borrowRedis(
   }
   return wrap(
     isClusterClient(client) ? ofCluster(client) : single(client),
+    client,
     client,
     false,
     new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock()),
@@ -337,6 +345,8 @@ export function borrowRedis(
 function wrap(
   sender: Sender,
   client: { duplicate(): RedisSubscriberLike },
+  /** The node-redis client whose reconnects onReconnect reports (the cluster client itself, for a cluster). */
+  emitter: unknown,
   owned: boolean,
   deadlines: Deadlines,
   close: () => Promise<void>,
@@ -404,6 +414,7 @@ function wrap(
         settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : [])),
       );
     },
+    onReconnect: (listener) => watchReconnects(emitter, listener),
     roundTrip(method) {
       roundTrips[method] = (roundTrips[method] ?? 0) + 1;
     },

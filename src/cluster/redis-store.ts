@@ -135,6 +135,8 @@ class Store implements RedisSlotStore {
   /** The start() in flight, which stop() waits for; and whether stop() asked it to give up. */
   #starting: Promise<void> | undefined;
   #stopRequested = false;
+  /** Removes the listener that reports reconnects (see #start); a no-op until started. */
+  #unwatchReconnects = () => {};
   /** The last renew() (settled or not): stop() waits for it, as it may take a new incarnation. */
   #renewal: Promise<unknown> | undefined;
   /** Which incarnations were alive at the last renewal or registry read. */
@@ -238,6 +240,11 @@ class Store implements RedisSlotStore {
         : new SlotStoreUnavailableError(`could not start the slot store: ${String(error)}`, { cause: error });
     }
     this.#state = 'started';
+    // From now on, not before: the first connect is start()'s, which took the lease itself.
+    // A reconnect may reach another server (a failover): the runtime renews at once.
+    this.#unwatchReconnects = this.#connection.onReconnect(() => {
+      if (this.#state === 'started') this.#events?.reconnected?.();
+    });
   }
 
   async admit(
@@ -629,6 +636,9 @@ class Store implements RedisSlotStore {
   }
 
   async #release(): Promise<void> {
+    // Before anything is closed: an app's own client outlives the store (and its listeners).
+    this.#unwatchReconnects();
+    this.#unwatchReconnects = () => {};
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     if (subscriber !== undefined) {

@@ -130,6 +130,12 @@ export interface SlotStoreEvents {
   duplicateNodeId?(incarnation: number): void;
   /** Another process asked this one to send to or close its own connections (a cluster-wide send). */
   deliveryArrived?(delivery: ClusterDelivery): void;
+  /**
+   * The store's connection to Redis came back after a drop (never told for the first
+   * connect): the node should renew now, as another server may answer (a failover, a
+   * restart) and its next renewal tick may be a third of the lease TTL away. Optional.
+   */
+  reconnected?(): void;
 }
 
 export interface SlotStore {

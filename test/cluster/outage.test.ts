@@ -12,6 +12,7 @@
 import { once } from 'node:events';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
+import { SimulatedClock } from 'xstate';
 import type { StoreEvent, StoreUnavailablePolicy, Supervisor } from '../../src/index.js';
 import { startRedisProxy } from '../helpers/redis-proxy.js';
 import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
@@ -441,6 +442,46 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     expect(late.readyState).toBe(WebSocket.OPEN);
     expect(sockets.slice(2).map((ws) => ws.readyState)).toEqual([WebSocket.OPEN, WebSocket.OPEN]);
     // Cutting the connections may fail a command or two: nothing else is reported.
+    const unexpected = t.errors.filter((error) => error.code !== 'WSSUP_STORE_UNAVAILABLE');
+    expect(unexpected.map((error) => error.code)).toEqual([]);
+    expect(t.supervisor.audit().mismatches).toEqual([]);
+  });
+
+  it('a failover to a replica is fenced as soon as the client reconnects, not at the next renewal tick', async () => {
+    const a = await ownRedis();
+    const b = await ownRedis();
+    await a.command('CONFIG', 'SET', 'repl-diskless-sync-delay', '0');
+    await b.command('REPLICAOF', '127.0.0.1', String(a.port));
+    await vi.waitFor(
+      async () => expect(await b.command('INFO', 'replication')).toMatch(/master_link_status:up/),
+      { timeout: 5_000 },
+    );
+    const proxy = await startRedisProxy(a.port);
+    // The lease actor's timers run on this clock, which the test never advances: no
+    // renewal tick can fire, so any renewal after the switch is the reconnect's.
+    const clock = new SimulatedClock();
+    const t = await startServer({
+      clock,
+      idleTimeoutMs: 1_000_000_000,
+      cluster: { redis: proxy.url, nodeId: 'n1', leaseTtlMs: 60_000, commandTimeoutMs: 150 },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    const socket = await connect(t.url('fox'));
+    const first = t.supervisor.stats().cluster?.incarnation;
+    await vi.waitFor(async () => expect(await bookOf(b, 'fox')).toHaveLength(1), ioWait);
+    // B holds the book and this node's lease, unexpired: only its run_id tells it apart.
+    await b.command('REPLICAOF', 'NO', 'ONE');
+    proxy.switchTo(b.port);
+    await vi.waitFor(
+      async () => {
+        const now = t.supervisor.stats().cluster?.incarnation;
+        expect(now).not.toBe(first);
+        const book = await bookOf(b, 'fox');
+        expect(book.map((entry) => entry.incarnation)).toEqual([now]);
+      },
+      { timeout: 5_000, interval: 50 },
+    );
+    expect(socket.readyState).toBe(WebSocket.OPEN);
     const unexpected = t.errors.filter((error) => error.code !== 'WSSUP_STORE_UNAVAILABLE');
     expect(unexpected.map((error) => error.code)).toEqual([]);
     expect(t.supervisor.audit().mismatches).toEqual([]);

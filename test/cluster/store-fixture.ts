@@ -49,6 +49,8 @@ export interface TestStore {
   incarnations: Array<{ incarnation: number; previous: number }>;
   /** What cluster-wide sends delivered to this store. */
   deliveries: ClusterDelivery[];
+  /** How many times the store said its connection came back after a drop (`reconnected`). */
+  reconnects: number;
 }
 
 /** Creates and starts a store on `redis`; stopped after the test. */
@@ -68,12 +70,16 @@ export async function startStoreOn(
   const orders: EvictionOrder[] = [];
   const incarnations: TestStore['incarnations'] = [];
   const deliveries: ClusterDelivery[] = [];
+  const recorded: TestStore = { store, orders, incarnations, deliveries, reconnects: 0 };
   await store.start({
     evictionOrdered: (order) => orders.push(order),
     incarnationChanged: (incarnation, previous) => incarnations.push({ incarnation, previous }),
     deliveryArrived: (delivery) => deliveries.push(delivery),
+    reconnected: () => {
+      recorded.reconnects += 1;
+    },
   });
-  return { store, orders, incarnations, deliveries };
+  return recorded;
 }
 
 /** Resolves once `check` returns true, polling every 10 ms; fails after `ms`. */

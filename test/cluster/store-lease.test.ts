@@ -7,6 +7,7 @@
  * cost a fixed number of commands. A renewal that meets another Redis server
  * (a failover, a restart from a snapshot) takes a new incarnation at once.
  */
+import { createClient } from 'redis';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
 import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
@@ -534,5 +535,44 @@ describe.runIf(hasRedis)('Redis slot store: a failover, in flight and on the edg
     expect(await late.store.renew()).toBe('renewed');
     expect(late.store.incarnation).toBe(lateFirst);
     expect([...node.incarnations, ...late.incarnations]).toEqual([]);
+  });
+});
+
+/**
+ * `reconnected`: the store tells the runtime when its Redis connection is back after a
+ * drop, so that the node renews at once (a failover or a restart found within a round
+ * trip of the reconnect, not at the next renewal tick). Never for the first connect.
+ */
+describe.runIf(hasRedis)('Redis slot store: reconnected', () => {
+  it('is told when its own client is back after Redis restarted, never at the first connect', async () => {
+    const redis = await ownRedis();
+    const node = await startStore(redis, { keyPrefix: freshPrefix(), nodeId: 'n1', leaseTtlMs: 30_000 });
+    expect(await node.store.renew()).toBe('renewed');
+    expect(node.reconnects).toBe(0);
+    await redis.kill();
+    await redis.restart(); // empty: the lease is gone
+    await eventually(() => node.reconnects > 0, 5_000);
+    expect(node.reconnects).toBe(1);
+    // The renewal it asks for finds the restart at once.
+    expect(await node.store.renew()).toBe('lost');
+    expect(node.incarnations).toHaveLength(1);
+  });
+
+  it("an app's own client: one 'ready' listener while started, none left after stop", async () => {
+    const redis = await ownRedis();
+    const own = createClient({ url: redis.url, disableOfflineQueue: true });
+    own.on('error', () => {});
+    await own.connect();
+    onTestFinished(() => own.destroy());
+    const before = own.listenerCount('ready');
+    const node = await startStore(redis, { keyPrefix: freshPrefix(), nodeId: 'n1', redis: own });
+    expect(own.listenerCount('ready')).toBe(before + 1);
+    expect(node.reconnects).toBe(0);
+    await redis.kill();
+    await redis.restart();
+    await eventually(() => node.reconnects > 0, 5_000);
+    await node.store.stop();
+    expect(own.listenerCount('ready')).toBe(before);
+    expect(own.isOpen).toBe(true);
   });
 });

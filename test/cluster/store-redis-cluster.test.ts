@@ -162,6 +162,36 @@ describe.runIf(hasRedis)('on a private 3-master Redis Cluster', () => {
     expect(changes).toHaveLength(1);
   });
 
+  it('a restarted master’s connection ready again (node-ready) tells `reconnected`; the first connects never do', async () => {
+    const keyPrefix = freshPrefix();
+    const [ann] = await usersApart(cluster.current, keyPrefix);
+    const a = await startStoreOn({ redis: rootNodes(), keyPrefix, nodeId: 'a' });
+    expect(await a.store.renew()).toBe('renewed');
+    expect(a.reconnects).toBe(0);
+    const master = await cluster.current.masterOf(`${keyPrefix}:{u:${ann}}:slots`);
+    await cluster.current.restart(master.port);
+    await eventually(() => a.reconnects > 0, 10_000);
+    // The renewal it asks for finds the replaced master (another run_id): fenced at once.
+    await eventually(async () => (await a.store.renew().catch(() => 'failed')) === 'lost', 10_000);
+    expect(a.incarnations).toHaveLength(1);
+  });
+
+  it("an app's own cluster client: one 'node-ready' listener while started, none left after stop", async () => {
+    const own = createCluster({
+      rootNodes: [{ url: cluster.current.urls[0] as string }],
+      defaults: { disableOfflineQueue: true },
+    });
+    own.on('error', () => {});
+    await own.connect();
+    onTestFinished(() => own.destroy());
+    const before = own.listenerCount('node-ready');
+    const a = await startStoreOn({ redis: own, keyPrefix: freshPrefix(), nodeId: 'a' });
+    expect(own.listenerCount('node-ready')).toBe(before + 1);
+    await a.store.stop();
+    expect(own.listenerCount('node-ready')).toBe(before);
+    expect(a.reconnects).toBe(0);
+  });
+
   it('a master that stops answering: its users’ admissions fail at once or by the deadline (no queue), the others’ work again once its socket is dropped', async () => {
     const keyPrefix = freshPrefix();
     const [ann, bob] = await usersApart(cluster.current, keyPrefix);

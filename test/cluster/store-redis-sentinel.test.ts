@@ -179,8 +179,11 @@ describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, s
       keyPrefix: freshPrefix(),
       commandTimeoutMs: 300,
     });
+    const readyListeners = client.listenerCount('ready');
     await borrowing.start({ evictionOrdered() {}, incarnationChanged() {} });
+    expect(client.listenerCount('ready')).toBe(readyListeners + 1); // reconnects, told as `reconnected`
     await borrowing.stop();
+    expect(client.listenerCount('ready')).toBe(readyListeners);
     await eventually(async () => (await names()).length === withApp.length);
     expect(await client.sendCommand(false, ['PING'])).toBe('PONG');
   });
@@ -239,9 +242,13 @@ describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, s
     const other = await startStoreOn({ redis: sentinels(), keyPrefix, nodeId: 'b' });
     const changes: Array<{ incarnation: number; previous: number; cause: string | undefined }> = [];
     const orders: unknown[] = [];
+    let reconnects = 0;
     await store.start({
       evictionOrdered: (order) => orders.push(order),
       incarnationChanged: (incarnation, previous, cause) => changes.push({ incarnation, previous, cause }),
+      reconnected: () => {
+        reconnects += 1;
+      },
     });
     const first = store.incarnation;
     expect(await store.admit('ann', 'a1', 3, 3)).toMatchObject({ admitted: true });
@@ -271,8 +278,11 @@ describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, s
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     })();
+    expect(reconnects).toBe(0); // not for the first connect
     const newPrimary = await sentinel.current.failover();
     expect(newPrimary).not.toBe(oldPrimary);
+    // The sentinel client's 'ready' on the new primary: the runtime would renew at once.
+    await eventually(() => reconnects > 0, 15_000);
     await eventually(() => outcomes.at(-1)?.code === 'admitted', 10_000);
     failingOver = false;
     await probe;

@@ -3,8 +3,11 @@
  * relies on. It takes a lease once started (retrying while the store does
  * not answer), renews every renewInterval and reaps every reapInterval, goes
  * to `reconciling` when the lease was lost or an outage left work, never
- * retries a failed call before the next tick, and holds no timer once
- * stopped. The store calls are recorded fakes whose answers the test sets.
+ * retries a failed call before the next tick, renews at once on RENEW_NOW
+ * (the store reconnected) without cutting a call in flight short, and holds
+ * no timer once stopped. The store calls are recorded fakes whose answers
+ * the test sets. Every transition removed is caught here (WSSUP_MUTANTS_OF=lease
+ * npm run test:mutants).
  */
 import { describe, expect, it } from 'vitest';
 import { createActor, fromPromise, SimulatedClock } from 'xstate';
@@ -17,7 +20,13 @@ const input = { renewIntervalMs: 1_000, reapIntervalMs: 3_000, retryIntervalMs: 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 function startLease(
-  answers: { start?: () => void; renew?: () => 'renewed' | 'lost'; workLeft?: () => boolean } = {},
+  answers: {
+    start?: () => void;
+    renew?: () => 'renewed' | 'lost';
+    workLeft?: () => boolean;
+    reconcile?: () => void;
+    reap?: () => void;
+  } = {},
 ) {
   const clock = new SimulatedClock();
   const calls: string[] = [];
@@ -33,9 +42,11 @@ function startLease(
       }),
       reconcile: fromPromise(async () => {
         calls.push('reconcile');
+        answers.reconcile?.();
       }),
       reapDeadSlots: fromPromise(async () => {
         calls.push('reap');
+        answers.reap?.();
         return 0;
       }),
     },
@@ -139,6 +150,41 @@ describe('lease machine', () => {
     l.lease.stop();
   });
 
+  it('a failed reconciliation is reported, and the renewals go on at their ticks', async () => {
+    const l = startLease({
+      reconcile: () => {
+        throw new Error('timeout');
+      },
+    });
+    await settle();
+    l.lease.send({ type: 'RECONCILE' });
+    await settle();
+    expect(l.calls.slice(2)).toEqual(['reconcile', 'failed reconcile']);
+    expect(l.value()).toMatchObject({ holding: { renewal: 'waiting' } });
+    await l.advance(1_000);
+    expect(l.calls.slice(2)).toEqual(['reconcile', 'failed reconcile', 'renew']);
+    l.lease.stop();
+  });
+
+  it('the reaper goes on after a failed reap, and after a successful one', async () => {
+    let fail = true;
+    const l = startLease({
+      reap: () => {
+        if (fail) throw new Error('timeout');
+      },
+    });
+    await settle();
+    const reaps = () => l.calls.filter((c) => c.includes('reap'));
+    for (let i = 0; i < 3; i++) await l.advance(1_000);
+    expect(reaps()).toEqual(['reap', 'failed reap']);
+    fail = false;
+    for (let i = 0; i < 3; i++) await l.advance(1_000);
+    expect(reaps()).toEqual(['reap', 'failed reap', 'reap']);
+    for (let i = 0; i < 3; i++) await l.advance(1_000);
+    expect(reaps()).toEqual(['reap', 'failed reap', 'reap', 'reap']);
+    l.lease.stop();
+  });
+
   it('RECONCILE reconciles at once while waiting; INCARNATION_CHANGED marks the lease lost too', async () => {
     const l = startLease();
     await settle();
@@ -182,5 +228,150 @@ describe('lease machine', () => {
     await settle();
     expect(calls).toEqual(['leaseLost', 'reconcile']);
     lease.stop();
+  });
+});
+
+/**
+ * RENEW_NOW (the store reconnected, perhaps to another server): renew at once, not at
+ * the next tick. A renewal or reconciliation in flight is never aborted by it, and the
+ * command is never dropped: it is owed, and paid as soon as the renewal is back to waiting.
+ */
+describe('lease machine: RENEW_NOW', () => {
+  /** A lease whose renewals and reconciliations wait until the test settles them, one at a time. */
+  function heldLease() {
+    const clock = new SimulatedClock();
+    const calls: string[] = [];
+    const pending: Array<() => void> = [];
+    let renewAnswer: 'renewed' | 'lost' = 'renewed';
+    const later = <T>(what: string, value: () => T) =>
+      fromPromise<T>(
+        () =>
+          new Promise<T>((resolve) => {
+            calls.push(what);
+            pending.push(() => resolve(value()));
+          }),
+      );
+    const lease = createActor(
+      leaseMachine.provide({
+        actors: {
+          renewLease: later('renew', () => renewAnswer),
+          reconcile: later<void>('reconcile', () => {}),
+          reapDeadSlots: fromPromise(async () => 0),
+        },
+        actions: { leaseLost: () => void calls.push('leaseLost') },
+      }),
+      { clock, input },
+    );
+    lease.start();
+    return {
+      lease,
+      calls,
+      clock,
+      renewal: () => (lease.getSnapshot().value as { holding?: { renewal: string } }).holding?.renewal,
+      /** Settles the oldest call in flight. */
+      answer: async (outcome: 'renewed' | 'lost' = 'renewed') => {
+        renewAnswer = outcome;
+        pending.shift()?.();
+        await settle();
+      },
+    };
+  }
+
+  it('while waiting: renews at once, and the next tick comes a whole renewInterval after it', async () => {
+    const l = heldLease();
+    await settle();
+    l.clock.increment(400);
+    l.lease.send({ type: 'RENEW_NOW' });
+    expect(l.renewal()).toBe('renewing');
+    expect(l.calls).toEqual(['renew']);
+    await l.answer();
+    expect(l.renewal()).toBe('waiting');
+    // The tick that was due at 1 000 ms is gone: the next one is 1 000 ms after the renewal.
+    l.clock.increment(600);
+    await settle();
+    expect(l.calls).toEqual(['renew']);
+    l.clock.increment(400);
+    await settle();
+    expect(l.calls).toEqual(['renew', 'renew']);
+    l.lease.stop();
+    expect(pendingDelays(l.clock)).toBe(0);
+  });
+
+  it('a lost lease found by it goes to reconciling, as at a tick', async () => {
+    const l = heldLease();
+    await settle();
+    l.lease.send({ type: 'RENEW_NOW' });
+    await l.answer('lost');
+    expect(l.calls).toEqual(['renew', 'leaseLost', 'reconcile']);
+    expect(l.renewal()).toBe('reconciling');
+    l.lease.stop();
+  });
+
+  it('during a renewal: does not abort it (its lost lease is still seen), and renews once more right after', async () => {
+    const l = heldLease();
+    await settle();
+    l.clock.increment(1_000);
+    expect(l.renewal()).toBe('renewing');
+    l.lease.send({ type: 'RENEW_NOW' });
+    l.lease.send({ type: 'RENEW_NOW' });
+    expect(l.renewal()).toBe('renewing');
+    expect(l.calls).toEqual(['renew']);
+    await l.answer('lost');
+    expect(l.calls).toEqual(['renew', 'leaseLost', 'reconcile']);
+    await l.answer();
+    // Owed once (two commands while one renewal was in flight), paid at once, no tick needed.
+    expect(l.calls).toEqual(['renew', 'leaseLost', 'reconcile', 'renew']);
+    expect(l.renewal()).toBe('renewing');
+    await l.answer();
+    expect(l.renewal()).toBe('waiting');
+    l.clock.increment(999);
+    await settle();
+    expect(l.calls).toHaveLength(4);
+    l.lease.stop();
+  });
+
+  it('during a reconciliation: does not abort it, and renews right after it', async () => {
+    const l = heldLease();
+    await settle();
+    l.lease.send({ type: 'RECONCILE' });
+    expect(l.renewal()).toBe('reconciling');
+    l.lease.send({ type: 'RENEW_NOW' });
+    expect(l.renewal()).toBe('reconciling');
+    await l.answer();
+    expect(l.calls).toEqual(['reconcile', 'renew']);
+    expect(l.renewal()).toBe('renewing');
+    await l.answer();
+    expect(l.renewal()).toBe('waiting');
+    expect(l.lease.getSnapshot().context.renewalOwed).toBe(false);
+    l.lease.stop();
+  });
+
+  it('is ignored before the first lease (starting renews anyway) and after stop', async () => {
+    const clock = new SimulatedClock();
+    const calls: string[] = [];
+    const lease = createActor(
+      leaseMachine.provide({
+        actors: {
+          startStore: fromPromise<void>(async () => {
+            calls.push('start');
+            throw new Error('no Redis');
+          }),
+          renewLease: fromPromise<'renewed' | 'lost'>(async () => {
+            calls.push('renew');
+            return 'renewed';
+          }),
+        },
+      }),
+      { clock, input },
+    );
+    lease.start();
+    await settle();
+    lease.send({ type: 'RENEW_NOW' });
+    await settle();
+    expect(lease.getSnapshot().value).toBe('retrying');
+    expect(calls).toEqual(['start']);
+    lease.stop();
+    lease.send({ type: 'RENEW_NOW' });
+    expect(calls).toEqual(['start']);
   });
 });

@@ -1,20 +1,22 @@
 /**
  * Setup file of a mutation run (only loaded when WSSUP_MUTANT names a
- * mutant): the runtime's connection machine or user supervisor loses that
- * transition (the key names its machine: `connection.…` or
- * `userSupervisor.…`), or the connection machine gets one of the semantic
- * mutants of semantic-mutants.ts. Tests that walk the specification load the
+ * mutant): the runtime's connection machine, user supervisor or lease loses
+ * that transition (the key names its machine: `connection.…`,
+ * `userSupervisor.…` or `lease.…`), or the connection machine or the lease
+ * gets one of the semantic mutants of semantic-mutants.ts. Tests that walk the specification load the
  * committed machines with `vi.importActual` (test/model/spec.ts), so only the
  * system under test changes.
  */
 import { vi } from 'vitest';
 
+import { mutatedMachine } from './semantic-mutants.js';
+
 const mutant = () => process.env.WSSUP_MUTANT as string;
-const mutatesSupervisor = () => mutant().startsWith('userSupervisor.');
+const mutatesSupervisor = () => mutatedMachine(mutant()) === 'userSupervisor';
 
 vi.mock('../../machines/connection.machine.js', async (importOriginal) => {
   const actual = await importOriginal<typeof import('../../machines/connection.machine.js')>();
-  if (mutatesSupervisor()) return actual;
+  if (mutatedMachine(mutant()) !== 'connection') return actual;
   const { withoutTransition } = await import('./remove-transition.js');
   const { semanticMutants } = await import('./semantic-mutants.js');
   const semantic = semanticMutants[mutant()];
@@ -30,4 +32,15 @@ vi.mock('../../machines/user-supervisor.machine.js', async (importOriginal) => {
   if (!mutatesSupervisor()) return actual;
   const { withoutTransition } = await import('./remove-transition.js');
   return { ...actual, userSupervisorMachine: withoutTransition(actual.userSupervisorMachine, mutant()) };
+});
+
+vi.mock('../../machines/lease.machine.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../machines/lease.machine.js')>();
+  if (mutatedMachine(mutant()) !== 'lease') return actual;
+  const { withoutTransition } = await import('./remove-transition.js');
+  const { leaseSemanticMutants } = await import('./semantic-mutants.js');
+  const semantic = leaseSemanticMutants[mutant()];
+  const leaseMachine =
+    semantic === undefined ? withoutTransition(actual.leaseMachine, mutant()) : semantic(actual.leaseMachine);
+  return { ...actual, leaseMachine };
 });

@@ -2,14 +2,20 @@
  * The mutation check: does the net catch a missing transition?
  *
  * For each transition of the connection machine that leads toward
- * `disposed`, and each transition of the user supervisor (it keeps the slot
- * books: a missing transition there leaks a slot or breaks the limit), run
- * the model-based, property and machine suites against a runtime whose
- * machine lacks that one transition (WSSUP_MUTANT, see apply-mutant.ts), and
- * record which suites failed. A mutant that no suite notices is a hole in the
- * net, and fails this check.
+ * `disposed`, each transition of the user supervisor (it keeps the slot
+ * books: a missing transition there leaks a slot or breaks the limit), and
+ * each transition of the lease (cluster mode: a missing one stops renewing,
+ * reaping or reconciling), run the suites that must notice against a runtime
+ * whose machine lacks that one transition (WSSUP_MUTANT, see apply-mutant.ts),
+ * and record which suites failed. A mutant that no suite notices is a hole in
+ * the net, and fails this check.
  *
  *   npm run test:mutants   # prints the table, writes test-output/mutants.md
+ *   WSSUP_MUTANTS_OF=lease npm run test:mutants   # one machine's mutants only
+ *
+ * WSSUP_MUTANTS_OF (`connection`, `userSupervisor` or `lease`; comma-separated
+ * for several) keeps the run to those machines' mutants and their suites: the
+ * whole run takes 20 minutes and more, one machine's a few.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,25 +23,47 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { connectionMachine } from '../../machines/connection.machine.js';
+import { leaseMachine } from '../../machines/lease.machine.js';
 import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js';
 import { allTransitions, type TransitionInfo } from '../model/transitions.js';
-import { semanticMutants } from './semantic-mutants.js';
+import { leaseSemanticMutants, mutatedMachine, semanticMutants } from './semantic-mutants.js';
 
 const suites = {
   'model-based': 'test/model-based',
   property: 'test/property',
   machine: 'test/machines/connection.machine.test.ts',
   'supervisor machine': 'test/machines/user-supervisor.machine.test.ts',
+  'lease machine': 'test/machines/lease.machine.test.ts',
+  // The lease as the cluster runtime drives it (a memory book, simulated time): renewals,
+  // lost leases, outages and their reconciliation.
+  'cluster runtime': 'test/cluster/runtime.test.ts',
 } as const;
 type Suite = keyof typeof suites;
+type Machine = ReturnType<typeof mutatedMachine>;
 
-/** The suites run against a mutant: the walks, the properties, and its own machine's. */
+/** The suites run against a machine's mutants: the walks, the properties, and its own machine's. */
+const suitesOf: Record<Machine, Suite[]> = {
+  connection: ['model-based', 'property', 'machine'],
+  userSupervisor: ['model-based', 'property', 'supervisor machine'],
+  lease: ['lease machine', 'cluster runtime'],
+};
+
+/** The machines this run mutates: all, or those named in WSSUP_MUTANTS_OF. */
+const machines: Machine[] = (() => {
+  const all = Object.keys(suitesOf) as Machine[];
+  const named = (process.env.WSSUP_MUTANTS_OF ?? '').split(',').map((name) => name.trim());
+  if (named.every((name) => name === '')) return all;
+  const unknown = named.filter((name) => !all.includes(name as Machine));
+  if (unknown.length > 0)
+    throw new Error(`WSSUP_MUTANTS_OF: no machine ${unknown.join(', ')} (${all.join(', ')})`);
+  return named as Machine[];
+})();
+
+/** The suites run against a mutant, or (undefined) against the real machines: those of every machine run. */
 const suitesFor = (mutant: string | undefined): Suite[] =>
-  mutant?.startsWith('userSupervisor.') === true
-    ? ['model-based', 'property', 'supervisor machine']
-    : mutant === undefined
-      ? (Object.keys(suites) as Suite[])
-      : ['model-based', 'property', 'machine'];
+  mutant === undefined
+    ? [...new Set(machines.flatMap((machine) => suitesOf[machine]))]
+    : suitesOf[mutatedMachine(mutant)];
 
 /** Leaves toward `disposed`: into `draining` or `disposed`, or into the waits that end there. */
 const leadsTowardDisposed = (t: TransitionInfo) =>
@@ -68,7 +96,7 @@ function suiteFails(suite: Suite, mutant: string | undefined): boolean {
 const failingSuites = (mutant: string | undefined): Suite[] =>
   suitesFor(mutant).filter((suite) => suiteFails(suite, mutant));
 
-it('every transition toward disposed, and every one of the user supervisor, removed, is caught', () => {
+it('every transition toward disposed, every one of the user supervisor and of the lease, removed, is caught', () => {
   expect(failingSuites(undefined), 'the suites must pass on the real machine first').toEqual([]);
 
   const mutants = [
@@ -77,7 +105,9 @@ it('every transition toward disposed, and every one of the user supervisor, remo
       .map((t) => t.key),
     ...Object.keys(semanticMutants),
     ...allTransitions(userSupervisorMachine).map((t) => t.key),
-  ];
+    ...allTransitions(leaseMachine).map((t) => t.key),
+    ...Object.keys(leaseSemanticMutants),
+  ].filter((mutant) => machines.includes(mutatedMachine(mutant)));
   const rows = mutants.map((mutant) => {
     const failedSuites = failingSuites(mutant);
     console.log(`${failedSuites.length > 0 ? 'caught' : 'MISSED'}  ${mutant}  (${failedSuites.join(', ')})`);

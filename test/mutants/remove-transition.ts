@@ -2,13 +2,16 @@
  * A mutant of a machine: the same machine with one transition removed, named
  * by its key (see test/model/transitions.ts). Only the state that holds the
  * transition is copied; the rest of the definition is shared. Of several
- * guarded transitions for one event, only the named one goes.
+ * guarded transitions for one event, only the named one goes. An invoked
+ * actor's `onDone` / `onError` (the lease machine's store calls) count as
+ * transitions too: XState lists them under `xstate.done.actor.<id>`.
  */
 import { type AnyStateMachine, createMachine } from 'xstate';
 import { allTransitions } from '../model/transitions.js';
 
 type StateConfig = {
   on?: Record<string, unknown>;
+  invoke?: unknown;
   after?: Record<string, unknown>;
   always?: unknown;
   states?: Record<string, StateConfig>;
@@ -32,9 +35,23 @@ export function withoutTransition(machine: AnyStateMachine, key: string): AnySta
   const position = siblings.findIndex((t) => t.key === transition.key);
   const without = (written: unknown) =>
     Array.isArray(written) ? written.filter((_, index) => index !== position) : undefined;
+  // Not one written under `on` (the user supervisor handles `xstate.done.actor.*` there).
+  const invoked =
+    node.on?.[transition.event] === undefined
+      ? /^xstate\.(done|error)\.actor\./.exec(transition.event)
+      : null;
   if (transition.event === 'always') {
     // Eventless transitions have a key of their own, not an entry under `on`.
     node.always = without(node.always);
+  } else if (invoked !== null) {
+    // Written as the invoke's onDone / onError (one invoke per state in our machines).
+    if (Array.isArray(node.invoke)) throw new Error(`${transition.source} invokes several actors`);
+    const invoke = { ...(node.invoke as Record<string, unknown>) };
+    const slot = invoked[1] === 'done' ? 'onDone' : 'onError';
+    const rest = without(invoke[slot]);
+    if (rest === undefined) delete invoke[slot];
+    else invoke[slot] = rest;
+    node.invoke = invoke;
   } else {
     const [slot, name] = transition.event.startsWith('after ')
       ? (['after', transition.event.slice('after '.length)] as const)

@@ -6,6 +6,7 @@
  */
 import { sendParent } from 'xstate';
 import type { ConnectionMachine } from '../../machines/connection.machine.js';
+import type { LeaseMachine } from '../../machines/lease.machine.js';
 
 export const semanticMutants: Record<string, (machine: ConnectionMachine) => ConnectionMachine> = {
   // The idle delay ignores the activity clock: a connection that talks goes idle anyway.
@@ -26,3 +27,19 @@ export const semanticMutants: Record<string, (machine: ConnectionMachine) => Con
       },
     }),
 };
+
+/**
+ * The lease's rule that a RENEW_NOW during a call is owed once (issue 12): a debt never
+ * cleared renews back to back forever, a Redis round trip after another.
+ */
+export const leaseSemanticMutants: Record<string, (machine: LeaseMachine) => LeaseMachine> = {
+  'lease: action clearRenewalOwed never clears': (machine) =>
+    machine.provide({ actions: { clearRenewalOwed: () => {} } }),
+};
+
+/** Which machine a mutant changes: the key starts with the machine's id (`lease.…`, `lease: …`). */
+export function mutatedMachine(mutant: string): 'connection' | 'userSupervisor' | 'lease' {
+  if (mutant.startsWith('userSupervisor.')) return 'userSupervisor';
+  if (mutant.startsWith('lease.') || mutant in leaseSemanticMutants) return 'lease';
+  return 'connection';
+}
