@@ -48,7 +48,11 @@ export type {
   ResolvedClusterOptions,
   StoreUnavailablePolicy,
 } from './cluster/cluster-options.js';
-export type { RedisNodeLike, RedisSubscriberLike } from './cluster/redis-client.js';
+export type {
+  RedisNodeLike,
+  RedisSentinelSubscriberLike,
+  RedisSubscriberLike,
+} from './cluster/redis-client.js';
 export {
   type ClusterAdmission,
   type ClusterDelivery,

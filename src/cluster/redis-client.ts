@@ -47,6 +47,7 @@ export {
   type RedisSentinelLike,
   type RedisSentinelNode,
   type RedisSentinelNodes,
+  type RedisSentinelSubscriberLike,
   type RedisSubscriberLike,
   type RedisTarget,
 } from './redis-shapes.js';
