@@ -168,8 +168,12 @@ export class ClusterBook {
       this.#breaker.onReset(() => {
         told = 'closed';
         host.breakerChanged('closed');
-        // The store is back: book what the outage left now, not at the next renewal.
-        this.#lease.send({ type: 'RECONCILE' });
+        // The store is back: renew now, not at the next tick, and book what the outage
+        // left right after (the renewal goes on to reconciling when work is left). Renewing
+        // first matters after a failover during the outage: the reconnect's own renewal
+        // was refused by the open breaker, and only a renewal sees the other server, so
+        // booking first would put the outage's sockets there under the old incarnation.
+        this.#lease.send({ type: 'RENEW_NOW' });
       }),
     ];
     const ttl = options.leaseTtlMs;

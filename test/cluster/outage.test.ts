@@ -487,6 +487,60 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     expect(t.supervisor.audit().mismatches).toEqual([]);
   });
 
+  it('a failover while the breaker is open: the call that closes it renews first, so the node is fenced then', async () => {
+    const a = await ownRedis();
+    const b = await ownRedis();
+    await a.command('CONFIG', 'SET', 'repl-diskless-sync-delay', '0');
+    await b.command('REPLICAOF', '127.0.0.1', String(a.port));
+    await vi.waitFor(
+      async () => expect(await b.command('INFO', 'replication')).toMatch(/master_link_status:up/),
+      { timeout: 5_000 },
+    );
+    const proxy = await startRedisProxy(a.port);
+    // No renewal tick can fire on this clock, which the test never advances.
+    const clock = new SimulatedClock();
+    const t = await startServer({
+      clock,
+      idleTimeoutMs: 1_000_000_000,
+      cluster: { redis: proxy.url, nodeId: 'n1', leaseTtlMs: 60_000, commandTimeoutMs: 150 },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    await connect(t.url('fox'));
+    const first = t.supervisor.stats().cluster?.incarnation;
+    // Slow replies: three admissions time out ('local' admits them), and the breaker opens.
+    proxy.delayReplies(1_000);
+    for (let i = 0; i < 3; i++) await connect(t.url('fox'));
+    expect(t.supervisor.stats().cluster?.breaker).toBe('open');
+    // The failover, while the breaker is open: the reconnect's renewal is refused by it.
+    proxy.delayReplies(0);
+    await b.command('REPLICAOF', 'NO', 'ONE');
+    proxy.switchTo(b.port);
+    // Once the breaker lets a call through, the next admission closes it: the node must
+    // renew then (and find the other server), not book the outage's sockets on B under
+    // the old incarnation and wait for a tick that here never comes.
+    let probes = 0;
+    await vi.waitFor(
+      async () => {
+        await connect(t.url(`probe-${probes++}`));
+        expect(t.supervisor.stats().cluster?.breaker).toBe('closed');
+      },
+      { timeout: 5_000, interval: 300 },
+    );
+    await vi.waitFor(
+      async () => {
+        const now = t.supervisor.stats().cluster?.incarnation;
+        expect(now).not.toBe(first);
+        const book = await bookOf(b, 'fox');
+        expect(new Set(book.map((entry) => entry.incarnation))).toEqual(new Set([now]));
+        expect(book.length).toBe(t.supervisor.userStats('fox')?.live);
+      },
+      { timeout: 5_000, interval: 50 },
+    );
+    const unexpected = t.errors.filter((error) => error.code !== 'WSSUP_STORE_UNAVAILABLE');
+    expect(unexpected.map((error) => error.code)).toEqual([]);
+    expect(t.supervisor.audit().mismatches).toEqual([]);
+  });
+
   it('a failover and back to the old server within its lease TTL: the node fences once each way, and keeps its sockets', async () => {
     const a = await ownRedis();
     const b = await ownRedis();
