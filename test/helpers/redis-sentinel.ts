@@ -41,6 +41,8 @@ export const DOWN_AFTER_MS = 600;
 const SYNC_AT_ONCE = ['--repl-diskless-sync-delay', '0'];
 /** How long the setup may take to be ready, and a failover to complete. */
 const WITHIN_MS = 15_000;
+/** A failover's budget; a failed election is tried again after twice this. */
+const FAILOVER_TIMEOUT_MS = 3_000;
 /** How long the sentinels may take to demote a thawed old primary (they wait 8 s first). */
 const DEMOTED_WITHIN_MS = 25_000;
 
@@ -281,7 +283,9 @@ async function launchSentinel(
       'loglevel warning',
       `sentinel monitor ${SENTINEL_MASTER_NAME} 127.0.0.1 ${primaryPort} ${quorum}`,
       `sentinel down-after-milliseconds ${SENTINEL_MASTER_NAME} ${DOWN_AFTER_MS}`,
-      `sentinel failover-timeout ${SENTINEL_MASTER_NAME} 5000`,
+      // Two sentinels that see the primary down together may each vote for
+      // itself, and neither wins: they try again after twice this (6 s, not 10).
+      `sentinel failover-timeout ${SENTINEL_MASTER_NAME} ${FAILOVER_TIMEOUT_MS}`,
       '',
     ].join('\n'),
   );
