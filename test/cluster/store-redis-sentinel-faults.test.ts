@@ -4,6 +4,7 @@
  * stay open, it answers nothing, and it comes back later believing it is the
  * primary), and three sentinels of which one is dead before the failover.
  */
+import { createSentinel } from 'redis';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
 import type { PrivateRedisSentinel } from '../helpers/redis-sentinel.js';
@@ -190,6 +191,40 @@ describe.runIf(hasRedis)('a frozen primary (SIGSTOP) under one sentinel', () => 
     expect(await store.renew()).toBe('renewed');
     expect(changes).toHaveLength(1);
   }, 60_000);
+
+  // After the first: the thawed old primary is the replica this one promotes.
+  it('the app’s createSentinel() client (no socket timeout of the store’s): commands fail at their deadlines, and it follows the promoted replica', async () => {
+    const setup = sentinel.current;
+    const client = createSentinel({
+      name: setup.name,
+      sentinelRootNodes: [...setup.sentinelRootNodes],
+      nodeClientOptions: { disableOfflineQueue: true },
+    });
+    client.on('error', () => {});
+    onTestFinished(() => client.destroy());
+    await client.connect();
+    const keyPrefix = freshPrefix();
+    const store = createRedisSlotStore({ redis: client, keyPrefix, commandTimeoutMs: COMMAND_TIMEOUT_MS });
+    onTestFinished(() => store.stop());
+    const changes: string[] = [];
+    await store.start({
+      evictionOrdered() {},
+      incarnationChanged: (_incarnation, _previous, cause) => changes.push(String(cause)),
+    });
+    expect(await store.admit('ann', 'a1', 3, 3)).toMatchObject({ admitted: true });
+
+    const probe = probeAdmissions(store);
+    try {
+      const { promotedPort } = await setup.freeze();
+      await eventually(() => probe.outcomes.at(-1)?.code === 'admitted', 10_000);
+      expect(await setup.command(promotedPort, 'HLEN', `${keyPrefix}:{u:zed}:slots`)).toBeGreaterThan(0);
+    } finally {
+      await probe.stop();
+    }
+    expect(Math.max(...probe.outcomes.map((outcome) => outcome.ms))).toBeLessThan(1_000);
+    await eventually(async () => (await store.renew().catch(() => 'failed')) === 'lost', 15_000);
+    expect(changes).toEqual(['failover']);
+  }, 30_000);
 });
 
 describe.runIf(hasRedis)('three sentinels (quorum 2), one of them dead', () => {
