@@ -13,6 +13,11 @@ import {
 } from '../../src/cluster/redis-store.js';
 import type { EvictionOrder } from '../../src/cluster/slot-store.js';
 import {
+  type PrivateRedisSentinel,
+  type RedisSentinelSetupOptions,
+  startRedisSentinel,
+} from '../helpers/redis-sentinel.js';
+import {
   findRedisServer,
   type PrivateRedis,
   redisServerHint,
@@ -35,6 +40,25 @@ export function usePrivateRedis(): { readonly current: PrivateRedis } {
     get current() {
       if (redis === undefined) throw new Error('the private redis-server is not running');
       return redis;
+    },
+  };
+}
+
+/** Starts the file's sentinel setup before its tests and stops it after; read `.current` inside a test. */
+export function usePrivateSentinel(options?: RedisSentinelSetupOptions): {
+  readonly current: PrivateRedisSentinel;
+} {
+  let setup: PrivateRedisSentinel | undefined;
+  beforeAll(async () => {
+    setup = await startRedisSentinel(options);
+  }, 30_000);
+  afterAll(async () => {
+    await setup?.stop();
+  });
+  return {
+    get current() {
+      if (setup === undefined) throw new Error('the private Redis Sentinel setup is not running');
+      return setup;
     },
   };
 }

@@ -6,32 +6,15 @@
  * client follows it, and the renew script's run_id check fences the node.
  */
 import { createSentinel } from 'redis';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
 import type { RedisSentinelNodes } from '../../src/cluster/redis-client.js';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
 import { runProgram } from '../helpers/process.js';
-import { type PrivateRedisSentinel, startRedisSentinel } from '../helpers/redis-sentinel.js';
+import type { PrivateRedisSentinel } from '../helpers/redis-sentinel.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import { connect, ioWait, startServer } from '../helpers/server.js';
-import { eventually, freshPrefix, hasRedis, startStoreOn } from './store-fixture.js';
-
-/** Starts the file's sentinel setup before its tests and stops it after; read `.current` inside a test. */
-function usePrivateSentinel(): { readonly current: PrivateRedisSentinel } {
-  let setup: PrivateRedisSentinel | undefined;
-  beforeAll(async () => {
-    setup = await startRedisSentinel();
-  }, 30_000);
-  afterAll(async () => {
-    await setup?.stop();
-  });
-  return {
-    get current() {
-      if (setup === undefined) throw new Error('the private Redis Sentinel setup is not running');
-      return setup;
-    },
-  };
-}
+import { eventually, freshPrefix, hasRedis, startStoreOn, usePrivateSentinel } from './store-fixture.js';
 
 /** A connected `createSentinel()` client of the app's, destroyed after the test. */
 async function appSentinel(setup: PrivateRedisSentinel) {

@@ -7,6 +7,11 @@
  * new primary is at ANOTHER port, as in production. Stopped with SIGKILL and
  * its temp dir removed, as redis-server.ts does.
  *
+ * `startRedisSentinel({ sentinels: 3, quorum: 2 })` starts several sentinels
+ * (they find each other through the primary before it resolves), for a
+ * majority to elect the one that fails over; `freeze()` stops the primary with
+ * SIGSTOP instead of killing it, and `thaw()` lets it run again.
+ *
  * Skips loudly like the single server (same requirement: redis-server):
  *
  * ```ts
@@ -28,17 +33,27 @@ import { findRedisServer, freePort, launch, redisServerHint, respCommand } from 
 export const SENTINEL_MASTER_NAME = 'wssup-primary';
 /** How long the primary may stay silent before the sentinel calls it down (and, quorum 1, fails over). */
 export const DOWN_AFTER_MS = 600;
+/**
+ * A primary waits 5 s (repl-diskless-sync-delay) for more replicas before it
+ * streams a full sync: none come here. Both servers get it, as either may be
+ * the primary a replica (the first one, or a demoted old primary) syncs from.
+ */
+const SYNC_AT_ONCE = ['--repl-diskless-sync-delay', '0'];
 /** How long the setup may take to be ready, and a failover to complete. */
 const WITHIN_MS = 15_000;
+/** A failover's budget; a failed election is tried again after twice this. */
+const FAILOVER_TIMEOUT_MS = 3_000;
+/** How long the sentinels may take to demote a thawed old primary (they wait 8 s first). */
+const DEMOTED_WITHIN_MS = 25_000;
 
 export interface PrivateRedisSentinel {
   /** `createSentinel({ name })`. */
   readonly name: string;
-  /** `createSentinel({ sentinelRootNodes })`: the one sentinel. */
+  /** `createSentinel({ sentinelRootNodes })`: every sentinel, in start order. */
   readonly sentinelRootNodes: ReadonlyArray<{ host: string; port: number }>;
   /** The port of the primary at start. */
   readonly firstPrimaryPort: number;
-  /** The primary's port as the sentinel names it now (SENTINEL GET-MASTER-ADDR-BY-NAME). */
+  /** The primary's port as a living sentinel names it now (SENTINEL GET-MASTER-ADDR-BY-NAME). */
   primaryPort(): Promise<number>;
   /** Runs one command on `port`'s server, on a fresh connection. */
   command(port: number, ...args: string[]): Promise<unknown>;
@@ -47,16 +62,46 @@ export interface PrivateRedisSentinel {
    * of the replica the sentinel promoted, once that one says `role:master`.
    */
   failover(): Promise<number>;
+  /**
+   * Freezes the current primary (SIGSTOP: its sockets stay open, it answers
+   * nothing) and resolves once the sentinels promoted a replica, as failover().
+   */
+  freeze(): Promise<{ frozenPort: number; promotedPort: number }>;
+  /**
+   * Lets the frozen server on `port` run again (SIGCONT) and resolves once it
+   * answers: it still believes it is the primary, and takes writes, until the
+   * sentinels make it a replica (see untilDemoted).
+   */
+  thaw(port: number): Promise<void>;
+  /**
+   * Resolves once the sentinels made the thawed server on `port` a replica of
+   * the current primary, in sync with it. A sentinel waits 8 s (4 of its
+   * hello periods, fixed) after it sees it back before it does: allow 25 s.
+   */
+  untilDemoted(port: number): Promise<void>;
+  /** Kills the sentinel at `index` of sentinelRootNodes (SIGKILL, kept dead). */
+  killSentinel(index: number): Promise<void>;
   /** Kills every process and removes the temp dir. Safe to repeat. */
   stop(): Promise<void>;
 }
 
+export interface RedisSentinelSetupOptions {
+  /** How many sentinels watch the primary. @default 1 */
+  readonly sentinels?: number;
+  /** How many of them must agree the primary is down. @default 1 */
+  readonly quorum?: number;
+}
+
 /**
- * Starts the primary, its replica (waits for the link) and the sentinel (waits
- * until it knows the replica, which a failover needs).
+ * Starts the primary, its replica (waits for the link) and the sentinels (waits
+ * until each knows the replica, which a failover needs, and the other sentinels,
+ * which an election needs).
  * @throws when redis-server is missing, or the setup is not ready within 15 s.
  */
-export async function startRedisSentinel(): Promise<PrivateRedisSentinel> {
+export async function startRedisSentinel(
+  options: RedisSentinelSetupOptions = {},
+): Promise<PrivateRedisSentinel> {
+  const { sentinels: sentinelCount = 1, quorum = 1 } = options;
   const binary = findRedisServer();
   if (binary === undefined) throw new Error(`redis-server was not found.\n${redisServerHint()}`);
   const dir = mkdtempSync(join(tmpdir(), 'wssup-rsentinel-'));
@@ -82,13 +127,14 @@ export async function startRedisSentinel(): Promise<PrivateRedisSentinel> {
   };
   try {
     const primary = await launchOnFreePort((port) =>
-      launch(binary, port, dir, ['--dbfilename', `${port}.rdb`]),
+      launch(binary, port, dir, ['--dbfilename', `${port}.rdb`, ...SYNC_AT_ONCE]),
     );
     children.set(primary.port, primary.child);
     const replica = await launchOnFreePort((port) =>
       launch(binary, port, dir, [
         '--dbfilename',
         `${port}.rdb`,
+        ...SYNC_AT_ONCE,
         '--replicaof',
         '127.0.0.1',
         String(primary.port),
@@ -100,40 +146,97 @@ export async function startRedisSentinel(): Promise<PrivateRedisSentinel> {
         /master_link_status:up/.test(String(await respCommand(replica.port, ['INFO', 'replication']))),
       `the replica on ${replica.port} to sync with the primary on ${primary.port}`,
     );
-    const sentinel = await launchOnFreePort((port) => launchSentinel(binary, port, dir, primary.port));
-    children.set(sentinel.port, sentinel.child);
-    await until(async () => {
-      const replicas = await respCommand(sentinel.port, ['SENTINEL', 'REPLICAS', SENTINEL_MASTER_NAME]);
-      return Array.isArray(replicas) && replicas.length === 1;
-    }, `the sentinel on ${sentinel.port} to discover the replica`);
+    const sentinelPorts: number[] = [];
+    for (let i = 0; i < sentinelCount; i++) {
+      const sentinel = await launchOnFreePort((port) =>
+        launchSentinel(binary, port, dir, primary.port, quorum),
+      );
+      children.set(sentinel.port, sentinel.child);
+      sentinelPorts.push(sentinel.port);
+    }
+    const alive = (port: number) => {
+      const child = children.get(port);
+      return child !== undefined && child.exitCode === null && child.signalCode === null;
+    };
+    for (const port of sentinelPorts) {
+      await until(async () => {
+        const replicas = await respCommand(port, ['SENTINEL', 'REPLICAS', SENTINEL_MASTER_NAME]);
+        const others = await respCommand(port, ['SENTINEL', 'SENTINELS', SENTINEL_MASTER_NAME]);
+        return (
+          Array.isArray(replicas) &&
+          replicas.length === 1 &&
+          Array.isArray(others) &&
+          others.length === sentinelCount - 1
+        );
+      }, `the sentinel on ${port} to discover the replica and the other sentinels`);
+    }
     const primaryPort = async () => {
-      const address = await respCommand(sentinel.port, [
-        'SENTINEL',
-        'GET-MASTER-ADDR-BY-NAME',
-        SENTINEL_MASTER_NAME,
-      ]);
+      const asked = sentinelPorts.find(alive);
+      if (asked === undefined) throw new Error('no sentinel is running');
+      const address = await respCommand(asked, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_MASTER_NAME]);
       if (!Array.isArray(address)) throw new Error(`GET-MASTER-ADDR-BY-NAME: ${String(address)}`);
       return Number(address[1]);
     };
+    /** Takes the current primary out with `takeOut`, and resolves with the port of the replica promoted. */
+    const promoteAfter = async (takeOut: (child: ChildProcess) => Promise<void>) => {
+      const old = await primaryPort();
+      const child = children.get(old);
+      if (child === undefined || stopped) throw new Error(`no running primary on port ${old}`);
+      await takeOut(child);
+      let promoted = old;
+      await until(async () => {
+        promoted = await primaryPort();
+        if (promoted === old) return false;
+        const role = await respCommand(promoted, ['INFO', 'replication']).catch(() => '');
+        return /role:master/.test(String(role));
+      }, `the sentinels to promote a replica of the primary on ${old}`);
+      return { old, promoted };
+    };
     return {
       name: SENTINEL_MASTER_NAME,
-      sentinelRootNodes: [{ host: '127.0.0.1', port: sentinel.port }],
+      sentinelRootNodes: sentinelPorts.map((port) => ({ host: '127.0.0.1', port })),
       firstPrimaryPort: primary.port,
       primaryPort,
       command: (port, ...args) => respCommand(port, args),
       async failover() {
-        const old = await primaryPort();
-        const child = children.get(old);
-        if (child === undefined || stopped) throw new Error(`no running primary on port ${old}`);
+        return (await promoteAfter(kill)).promoted;
+      },
+      async freeze() {
+        const { old, promoted } = await promoteAfter(async (child) => {
+          child.kill('SIGSTOP');
+        });
+        return { frozenPort: old, promotedPort: promoted };
+      },
+      async thaw(port) {
+        const child = children.get(port);
+        if (child === undefined || !alive(port)) throw new Error(`no frozen server on port ${port}`);
+        child.kill('SIGCONT');
+        await until(
+          async () => (await respCommand(port, ['PING']).catch(() => '')) === 'PONG',
+          `the thawed server on ${port} to answer PING`,
+        );
+      },
+      async untilDemoted(port) {
+        await until(
+          async () => {
+            const current = await primaryPort();
+            const info = String(await respCommand(port, ['INFO', 'replication']).catch(() => ''));
+            return (
+              current !== port &&
+              /role:slave/.test(info) &&
+              info.includes(`master_port:${current}`) &&
+              /master_link_status:up/.test(info)
+            );
+          },
+          `the sentinels to make the thawed server on ${port} a replica`,
+          DEMOTED_WITHIN_MS,
+        );
+      },
+      async killSentinel(index) {
+        const port = sentinelPorts[index];
+        const child = port === undefined ? undefined : children.get(port);
+        if (child === undefined) throw new Error(`no sentinel at index ${index}`);
         await kill(child);
-        let promoted = old;
-        await until(async () => {
-          promoted = await primaryPort();
-          if (promoted === old) return false;
-          const role = await respCommand(promoted, ['INFO', 'replication']).catch(() => '');
-          return /role:master/.test(String(role));
-        }, `the sentinel to promote a replica of the killed primary on ${old}`);
-        return promoted;
       },
       stop,
     };
@@ -158,7 +261,7 @@ async function launchOnFreePort(
 }
 
 /**
- * Spawns a sentinel on `port` watching the primary on `primaryPort` (quorum 1),
+ * Spawns a sentinel on `port` watching the primary on `primaryPort`,
  * and resolves once it answers PING. Its config file must be writable: a
  * sentinel rewrites it with what it learns.
  */
@@ -167,6 +270,7 @@ async function launchSentinel(
   port: number,
   dir: string,
   primaryPort: number,
+  quorum: number,
 ): Promise<ChildProcess> {
   const conf = join(dir, `sentinel-${port}.conf`);
   writeFileSync(
@@ -177,9 +281,11 @@ async function launchSentinel(
       `dir ${dir}`,
       'daemonize no',
       'loglevel warning',
-      `sentinel monitor ${SENTINEL_MASTER_NAME} 127.0.0.1 ${primaryPort} 1`,
+      `sentinel monitor ${SENTINEL_MASTER_NAME} 127.0.0.1 ${primaryPort} ${quorum}`,
       `sentinel down-after-milliseconds ${SENTINEL_MASTER_NAME} ${DOWN_AFTER_MS}`,
-      `sentinel failover-timeout ${SENTINEL_MASTER_NAME} 5000`,
+      // Two sentinels that see the primary down together may each vote for
+      // itself, and neither wins: they try again after twice this (6 s, not 10).
+      `sentinel failover-timeout ${SENTINEL_MASTER_NAME} ${FAILOVER_TIMEOUT_MS}`,
       '',
     ].join('\n'),
   );
@@ -206,11 +312,11 @@ async function launchSentinel(
   return child;
 }
 
-/** Polls `check` every 20 ms; throws naming `what` after 15 s. */
-async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + WITHIN_MS;
+/** Polls `check` every 20 ms; throws naming `what` after `withinMs` (15 s). */
+async function until(check: () => Promise<boolean>, what: string, withinMs = WITHIN_MS): Promise<void> {
+  const deadline = Date.now() + withinMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${WITHIN_MS} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${withinMs} ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
