@@ -12,7 +12,7 @@
  *   or work left by an outage (slots booked or freed while the store was
  *   away) sends it to `reconciling`, which books again what this node holds.
  *   RENEW_NOW (the store's connection came back after a drop, maybe to
- *   another server) renews at once instead of at the next tick, so a
+ *   another server, or the store answers again after an outage) renews at once instead of at the next tick, so a
  *   failover is found within a round trip of the reconnect. One that comes
  *   while a call is in flight is owed (`renewalOwed`), never dropped nor
  *   allowed to abort that call: `waiting` pays it on entry.
@@ -46,9 +46,11 @@ export interface LeaseContext extends LeaseInput {
 export type LeaseEvent =
   /** Fact from the store: it found the lease lost and took a new incarnation. */
   | { type: 'INCARNATION_CHANGED' }
-  /** Command from the runtime: the store is back after an outage, reconcile now, not at the next tick. */
-  | { type: 'RECONCILE' }
-  /** Command from the runtime: the store reconnected (maybe to another server), renew now, not at the next tick. */
+  /**
+   * Command from the runtime: the store reconnected (maybe to another server) or is
+   * back after an outage; renew now, not at the next tick. The renewal goes on to
+   * reconciling when the outage left work, after it has seen which server answers.
+   */
   | { type: 'RENEW_NOW' };
 
 export const leaseMachine = setup({
@@ -115,9 +117,9 @@ export const leaseMachine = setup({
               // A RENEW_NOW that came while a call was in flight: paid now, not at the tick.
               always: { guard: 'isRenewalOwed', target: 'renewing' },
               after: { renewInterval: 'renewing' },
-              // Only while waiting: a renewal in flight decides itself (leaving
-              // `renewing` would drop its answer, and a lost lease with it).
-              on: { RECONCILE: 'reconciling', RENEW_NOW: 'renewing' },
+              // Only while waiting: a call in flight decides itself (leaving `renewing`
+              // would drop its answer, and a lost lease with it); there it is owed.
+              on: { RENEW_NOW: 'renewing' },
             },
             renewing: {
               // This renewal pays whatever was owed: one more RENEW_NOW during it owes another.

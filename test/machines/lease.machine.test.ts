@@ -157,12 +157,12 @@ describe('lease machine', () => {
       },
     });
     await settle();
-    l.lease.send({ type: 'RECONCILE' });
+    l.lease.send({ type: 'INCARNATION_CHANGED' });
     await settle();
-    expect(l.calls.slice(2)).toEqual(['reconcile', 'failed reconcile']);
+    expect(l.calls.slice(2)).toEqual(['leaseLost', 'reconcile', 'failed reconcile']);
     expect(l.value()).toMatchObject({ holding: { renewal: 'waiting' } });
     await l.advance(1_000);
-    expect(l.calls.slice(2)).toEqual(['reconcile', 'failed reconcile', 'renew']);
+    expect(l.calls.slice(2)).toEqual(['leaseLost', 'reconcile', 'failed reconcile', 'renew']);
     l.lease.stop();
   });
 
@@ -185,49 +185,14 @@ describe('lease machine', () => {
     l.lease.stop();
   });
 
-  it('RECONCILE reconciles at once while waiting; INCARNATION_CHANGED marks the lease lost too', async () => {
+  it('INCARNATION_CHANGED marks the lease lost and reconciles at once while waiting', async () => {
     const l = startLease();
     await settle();
-    l.lease.send({ type: 'RECONCILE' });
-    await settle();
-    expect(l.calls.slice(2)).toEqual(['reconcile']);
     l.lease.send({ type: 'INCARNATION_CHANGED' });
     await settle();
-    expect(l.calls.slice(3)).toEqual(['leaseLost', 'reconcile']);
+    expect(l.calls.slice(2)).toEqual(['leaseLost', 'reconcile']);
+    expect(l.value()).toMatchObject({ holding: { renewal: 'waiting' } });
     l.lease.stop();
-  });
-
-  it('a RECONCILE during a renewal does not drop its answer (a lost lease is still seen)', async () => {
-    let release: (value: 'renewed' | 'lost') => void = () => {};
-    const clock = new SimulatedClock();
-    const calls: string[] = [];
-    const lease = createActor(
-      leaseMachine.provide({
-        actors: {
-          renewLease: fromPromise(
-            () =>
-              new Promise<'renewed' | 'lost'>((resolve) => {
-                release = resolve;
-              }),
-          ),
-          reconcile: fromPromise<void>(async () => {
-            calls.push('reconcile');
-          }),
-        },
-        actions: { leaseLost: () => void calls.push('leaseLost') },
-      }),
-      { clock, input },
-    );
-    lease.start();
-    await settle();
-    clock.increment(1_000);
-    expect(lease.getSnapshot().value).toMatchObject({ holding: { renewal: 'renewing' } });
-    lease.send({ type: 'RECONCILE' });
-    expect(lease.getSnapshot().value).toMatchObject({ holding: { renewal: 'renewing' } });
-    release('lost');
-    await settle();
-    expect(calls).toEqual(['leaseLost', 'reconcile']);
-    lease.stop();
   });
 });
 
@@ -333,12 +298,12 @@ describe('lease machine: RENEW_NOW', () => {
   it('during a reconciliation: does not abort it, and renews right after it', async () => {
     const l = heldLease();
     await settle();
-    l.lease.send({ type: 'RECONCILE' });
+    l.lease.send({ type: 'INCARNATION_CHANGED' });
     expect(l.renewal()).toBe('reconciling');
     l.lease.send({ type: 'RENEW_NOW' });
     expect(l.renewal()).toBe('reconciling');
     await l.answer();
-    expect(l.calls).toEqual(['reconcile', 'renew']);
+    expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew']);
     expect(l.renewal()).toBe('renewing');
     await l.answer();
     expect(l.renewal()).toBe('waiting');
