@@ -381,7 +381,8 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     return t;
   }
 
-  it('a failover to a replica that lost the last release and admission: the book matches the sockets within a renewal', async () => {
+  /** A private primary `a` and its replica `b`, in sync. */
+  async function primaryAndReplica(): Promise<{ a: PrivateRedis; b: PrivateRedis }> {
     const a = await ownRedis();
     const b = await ownRedis();
     // Redis waits 5 s by default for more replicas before a diskless full sync.
@@ -391,6 +392,25 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
       async () => expect(await b.command('INFO', 'replication')).toMatch(/master_link_status:up/),
       { timeout: 5_000 },
     );
+    return { a, b };
+  }
+
+  /**
+   * Node n1 at `url`, its lease taken, on a clock the test never advances: no renewal
+   * tick can fire, so any renewal is the reconnect's or the breaker's.
+   */
+  async function startFrozenNode(url: string) {
+    const t = await startServer({
+      clock: new SimulatedClock(),
+      idleTimeoutMs: 1_000_000_000,
+      cluster: { redis: url, nodeId: 'n1', leaseTtlMs: 60_000, commandTimeoutMs: 150 },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    return t;
+  }
+
+  it('a failover to a replica that lost the last release and admission: the book matches the sockets within a renewal', async () => {
+    const { a, b } = await primaryAndReplica();
     const proxy = await startRedisProxy(a.port);
     const t = await startFailoverNode(proxy.port);
     const sockets = [];
@@ -448,24 +468,10 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
   });
 
   it('a failover to a replica is fenced as soon as the client reconnects, not at the next renewal tick', async () => {
-    const a = await ownRedis();
-    const b = await ownRedis();
-    await a.command('CONFIG', 'SET', 'repl-diskless-sync-delay', '0');
-    await b.command('REPLICAOF', '127.0.0.1', String(a.port));
-    await vi.waitFor(
-      async () => expect(await b.command('INFO', 'replication')).toMatch(/master_link_status:up/),
-      { timeout: 5_000 },
-    );
+    const { a, b } = await primaryAndReplica();
     const proxy = await startRedisProxy(a.port);
-    // The lease actor's timers run on this clock, which the test never advances: no
-    // renewal tick can fire, so any renewal after the switch is the reconnect's.
-    const clock = new SimulatedClock();
-    const t = await startServer({
-      clock,
-      idleTimeoutMs: 1_000_000_000,
-      cluster: { redis: proxy.url, nodeId: 'n1', leaseTtlMs: 60_000, commandTimeoutMs: 150 },
-    });
-    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    // No renewal tick can fire: any renewal after the switch is the reconnect's.
+    const t = await startFrozenNode(proxy.url);
     const socket = await connect(t.url('fox'));
     const first = t.supervisor.stats().cluster?.incarnation;
     await vi.waitFor(async () => expect(await bookOf(b, 'fox')).toHaveLength(1), ioWait);
@@ -488,23 +494,9 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
   });
 
   it('a failover while the breaker is open: the call that closes it renews first, so the node is fenced then', async () => {
-    const a = await ownRedis();
-    const b = await ownRedis();
-    await a.command('CONFIG', 'SET', 'repl-diskless-sync-delay', '0');
-    await b.command('REPLICAOF', '127.0.0.1', String(a.port));
-    await vi.waitFor(
-      async () => expect(await b.command('INFO', 'replication')).toMatch(/master_link_status:up/),
-      { timeout: 5_000 },
-    );
+    const { a, b } = await primaryAndReplica();
     const proxy = await startRedisProxy(a.port);
-    // No renewal tick can fire on this clock, which the test never advances.
-    const clock = new SimulatedClock();
-    const t = await startServer({
-      clock,
-      idleTimeoutMs: 1_000_000_000,
-      cluster: { redis: proxy.url, nodeId: 'n1', leaseTtlMs: 60_000, commandTimeoutMs: 150 },
-    });
-    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
+    const t = await startFrozenNode(proxy.url);
     await connect(t.url('fox'));
     const first = t.supervisor.stats().cluster?.incarnation;
     // Slow replies: three admissions time out ('local' admits them), and the breaker opens.

@@ -114,3 +114,27 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 3
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** Admits on `store` in a loop until stopped, recording each outcome and how long it took. */
+export function probeAdmissions(store: Pick<RedisSlotStore, 'admit'>) {
+  let running = true;
+  const outcomes: Array<{ code: string; ms: number }> = [];
+  const done = (async () => {
+    for (let i = 0; running; i++) {
+      const sent = Date.now();
+      const code = await store.admit('zed', `z${i}`, 1_000, 1_000).then(
+        () => 'admitted',
+        (error: { code?: string }) => error.code ?? String(error),
+      );
+      outcomes.push({ code, ms: Date.now() - sent });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  return {
+    outcomes,
+    async stop() {
+      running = false;
+      await done;
+    },
+  };
+}

@@ -9,7 +9,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
 import type { PrivateRedisSentinel } from '../helpers/redis-sentinel.js';
 import { connect, startServer } from '../helpers/server.js';
-import { eventually, freshPrefix, hasRedis, usePrivateSentinel } from './store-fixture.js';
+import { eventually, freshPrefix, hasRedis, probeAdmissions, usePrivateSentinel } from './store-fixture.js';
 
 const COMMAND_TIMEOUT_MS = 300;
 /** The test preset's maxConnectionsPerUser. */
@@ -30,30 +30,6 @@ async function startRecordedStore(redis: ReturnType<typeof ownClient>, keyPrefix
     incarnationChanged: (incarnation, previous, cause) => changes.push({ incarnation, previous, cause }),
   });
   return { store, changes };
-}
-
-/** Admits on `store` in a loop until stopped, recording each outcome and how long it took. */
-function probeAdmissions(store: ReturnType<typeof createRedisSlotStore>) {
-  let running = true;
-  const outcomes: Array<{ code: string; ms: number }> = [];
-  const done = (async () => {
-    for (let i = 0; running; i++) {
-      const sent = Date.now();
-      const code = await store.admit('zed', `z${i}`, 1_000, 1_000).then(
-        () => 'admitted',
-        (error: { code?: string }) => error.code ?? String(error),
-      );
-      outcomes.push({ code, ms: Date.now() - sent });
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  })();
-  return {
-    outcomes,
-    async stop() {
-      running = false;
-      await done;
-    },
-  };
 }
 
 /** The connections in CLIENT LIST's text but the sentinels', the replication link and this helper's own. */

@@ -14,7 +14,14 @@ import { runProgram } from '../helpers/process.js';
 import type { PrivateRedisSentinel } from '../helpers/redis-sentinel.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import { connect, ioWait, startServer } from '../helpers/server.js';
-import { eventually, freshPrefix, hasRedis, startStoreOn, usePrivateSentinel } from './store-fixture.js';
+import {
+  eventually,
+  freshPrefix,
+  hasRedis,
+  probeAdmissions,
+  startStoreOn,
+  usePrivateSentinel,
+} from './store-fixture.js';
 
 /** A connected `createSentinel()` client of the app's, destroyed after the test. */
 async function appSentinel(setup: PrivateRedisSentinel) {
@@ -248,32 +255,19 @@ describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, s
 
     // Meanwhile, admissions go on: none may hang (no queue), each fails with
     // WSSUP_STORE_UNAVAILABLE (the outage policy's business) or is answered.
-    let failingOver = true;
-    const outcomes: Array<{ code: string; ms: number }> = [];
-    const probe = (async () => {
-      for (let i = 0; failingOver; i++) {
-        const sent = Date.now();
-        const code = await store.admit('zed', `z${i}`, 1_000, 1_000).then(
-          () => 'admitted',
-          (error: { code?: string }) => error.code ?? String(error),
-        );
-        outcomes.push({ code, ms: Date.now() - sent });
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    })();
+    const probe = probeAdmissions(store);
     expect(reconnects).toBe(0); // not for the first connect
     const newPrimary = await sentinel.current.failover();
     expect(newPrimary).not.toBe(oldPrimary);
     // The sentinel client's 'ready' on the new primary: the runtime would renew at once.
     await eventually(() => reconnects > 0, 15_000);
-    await eventually(() => outcomes.at(-1)?.code === 'admitted', 10_000);
-    failingOver = false;
-    await probe;
-    expect(new Set(outcomes.map((outcome) => outcome.code))).toEqual(
+    await eventually(() => probe.outcomes.at(-1)?.code === 'admitted', 10_000);
+    await probe.stop();
+    expect(new Set(probe.outcomes.map((outcome) => outcome.code))).toEqual(
       new Set(['WSSUP_STORE_UNAVAILABLE', 'admitted']),
     );
     // The deadline is 300 ms (375 with the watchdog's quarter); a hang would last the whole failover.
-    expect(Math.max(...outcomes.map((outcome) => outcome.ms))).toBeLessThan(1_000);
+    expect(Math.max(...probe.outcomes.map((outcome) => outcome.ms))).toBeLessThan(1_000);
     // node-redis follows the sentinels to the new primary in the background; the
     // renew script there reads another run_id: a failover, fenced.
     await eventually(async () => (await store.renew().catch(() => 'failed')) === 'lost', 15_000);
