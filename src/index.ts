@@ -100,6 +100,7 @@ export {
   resolveOptions,
   type SupervisorOptions,
 } from './options.js';
+export type { ReadyOptions } from './ready.js';
 export { MAX_CLOSE_REASON_BYTES, Refusal, type RefusalStatus } from './refusal.js';
 export type {
   BroadcastOptions,

@@ -11,6 +11,7 @@ import type { ClusterUserBook } from './cluster/slot-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import type { SupervisorEventMap, SupervisorEventName } from './events.js';
 import type { ResolvedOptions } from './options.js';
+import type { ReadyOptions } from './ready.js';
 import type {
   BroadcastOptions,
   ClusterFlag,
@@ -230,6 +231,26 @@ export interface Supervisor<Data = unknown> {
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event name or a listener that is not a function.
    */
   on<K extends SupervisorEventName>(name: K, listener: (event: SupervisorEventMap[K]) => void): () => void;
+  /**
+   * Resolves once this process admits on its full terms. Without `cluster`:
+   * at once (on a microtask). In cluster mode: once the process has taken its
+   * first lease (`stats().cluster.leaseHeld` is true inside the resolution,
+   * and the cluster-wide calls answer), at once if it has. It never rejects
+   * because Redis is away: the lease is retried, and ready() waits, so bound
+   * the wait with a `signal` (`AbortSignal.timeout(5000)`). It means "has held
+   * a lease", and stays resolved if the lease is lost later; whether the
+   * process admits right now is `stats().admission` (a readiness probe's question).
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for options other than
+   *   `{ signal? }` or a `signal` that is not an AbortSignal (nothing waits);
+   *   (rejects) WSSUP_SHUTTING_DOWN once shutdown() has begun, also for every
+   *   call still waiting then. An aborted `signal` rejects with `signal.reason`
+   *   (at once when it is aborted already), as `fetch()` does.
+   * @example
+   * ```ts
+   * await supervisor.ready({ signal: AbortSignal.timeout(5_000) }); // a TimeoutError after 5 s
+   * ```
+   */
+  ready(options?: ReadyOptions): Promise<void>;
   /**
    * Refuses new connections, closes every connection with 1001 (at once, or
    * in batches with `pace`), waits for each to reach `disposed`, and

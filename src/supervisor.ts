@@ -31,6 +31,7 @@ import { SupervisorEvents } from './events.js';
 import { isolateInspect } from './inspect.js';
 import { resolveOptions, type SupervisorOptions } from './options.js';
 import { drainBatch } from './paced-drain.js';
+import { Readiness } from './ready.js';
 import { createRegistry } from './registry.js';
 import { createRejections } from './rejections.js';
 import { createSafely } from './safely.js';
@@ -370,6 +371,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         : (delivery) => clusterOnly(CLUSTER_SENDS[delivery.kind]).then((book) => book.sendAcross(delivery)),
   );
 
+  // ready(): at once without cluster; with it, from the first lease (the lease actor says when).
+  const readiness = new Readiness(resolved.cluster === undefined);
+
   // Issue 12: cluster mode's book, lease and breaker (src/cluster/); undefined without it.
   const cluster =
     resolved.cluster === undefined
@@ -405,6 +409,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
                 nodeId: resolved.cluster?.nodeId ?? '',
                 policy: resolved.cluster?.onStoreUnavailable ?? 'local',
               }),
+            firstLeaseTaken: () => readiness.reached(),
           }),
         );
 
@@ -510,6 +515,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     }
     const pace = shutdownPace(shutdownOptions.pace, deadlineMs);
     shuttingDown = true;
+    // In the same tick as the flag: no waiter outlives the shutdown, nor waits for a lease it will never see.
+    readiness.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'ready(): the supervisor is shutting down'));
     const stopped = toPromise(hub as Actor<typeof hubMachine>);
     hub.send({
       type: 'SHUTDOWN',
@@ -564,6 +571,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     }) as Supervisor['userStats'],
     audit: () => auditBooks(books, users),
     on: (name, listener) => events.on(name, listener),
+    ready: (readyOptions) => readiness.wait(readyOptions),
     shutdown,
   };
 }

@@ -89,6 +89,8 @@ export interface ClusterHost {
   deliver(delivery: ClusterDelivery): void;
   report(error: SupervisorError): void;
   breakerChanged(state: 'open' | 'closed'): void;
+  /** The first lease is held (`stats().cluster.leaseHeld` is true from now): once, never again. */
+  firstLeaseTaken(): void;
 }
 
 /** The breaker opens after this many store calls in a row fail... */
@@ -207,9 +209,11 @@ export class ClusterBook {
           reapDeadSlots: fromPromise(() => this.#call(() => store.reap())),
         },
         actions: {
+          // Only `starting` takes it, and `holding` never goes back there: this runs once.
           leaseTaken: () => {
             this.#started = true;
             this.#firstStartSettled();
+            this.#host.firstLeaseTaken();
           },
           leaseLost: () => {
             this.#needsFullReadmit = true;

@@ -23,6 +23,8 @@ export interface ClusterHostOptions {
   inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   report(error: SupervisorError): void;
   breakerChanged(state: 'open' | 'closed'): void;
+  /** The first lease is held: supervisor.ready() resolves. */
+  firstLeaseTaken(): void;
   /** Serves another process's cluster-wide send (the registry's local methods). */
   deliver(delivery: ClusterDelivery): void;
 }
@@ -54,6 +56,7 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
     inspect: options.inspect,
     report: options.report,
     breakerChanged: options.breakerChanged,
+    firstLeaseTaken: options.firstLeaseTaken,
     deliver: options.deliver,
 
     evictIfIdle(userId, connectionId) {

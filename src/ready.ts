@@ -1,0 +1,108 @@
+/**
+ * supervisor.ready(): the promise that this process admits on its full terms.
+ * Without `cluster` that is true from creation; in cluster mode, from the
+ * moment the lease actor takes the first lease (its `leaseTaken` action, the
+ * moment `stats().cluster.leaseHeld` turns true). It stays true after that,
+ * even when the lease is lost later: whether the process admits right now is
+ * `stats().admission`, a different question (src/admission-state.ts).
+ *
+ * The waiters are owned: each leaves the set (and removes its abort listener)
+ * when it settles, whichever way, and shutdown() rejects every one left. No
+ * timer: the lease actor's own delays retry the lease, and an app bounds its
+ * wait with its own signal.
+ */
+import { describeValue, SupervisorError } from './errors.js';
+
+export interface ReadyOptions {
+  /** Stops waiting: ready() rejects with `signal.reason` (already aborted: at once). */
+  signal?: AbortSignal | undefined;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+export class Readiness {
+  #ready: boolean;
+  /** Set by close(): every later wait rejects with it. */
+  #closed: SupervisorError | undefined;
+  readonly #waiters = new Set<Waiter>();
+
+  constructor(ready: boolean) {
+    this.#ready = ready;
+  }
+
+  /** Waiters not yet settled (tests and audits: 0 once shutdown has begun). */
+  get waiting(): number {
+    return this.#waiters.size;
+  }
+
+  /**
+   * ready()'s body. Options are checked first and throw (as shutdown() and
+   * stats() do: nothing starts); then an aborted signal, then a shutdown,
+   * then the lease decide.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for bad options.
+   */
+  wait(options: unknown): Promise<void> {
+    const signal = readyOptions(options);
+    if (signal?.aborted === true) return Promise.reject(signal.reason);
+    if (this.#closed !== undefined) return Promise.reject(this.#closed);
+    if (this.#ready) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const aborted = () => settle(() => reject(signal?.reason));
+      const settle = (how: () => void) => {
+        this.#waiters.delete(waiter);
+        signal?.removeEventListener('abort', aborted);
+        how();
+      };
+      const waiter: Waiter = {
+        resolve: () => settle(resolve),
+        reject: (error) => settle(() => reject(error)),
+      };
+      this.#waiters.add(waiter);
+      signal?.addEventListener('abort', aborted, { once: true });
+    });
+  }
+
+  /** The first lease is held: every waiter resolves, and every later call at once. Idempotent. */
+  reached(): void {
+    if (this.#ready || this.#closed !== undefined) return;
+    this.#ready = true;
+    for (const waiter of [...this.#waiters]) waiter.resolve();
+  }
+
+  /** shutdown() has begun: every waiter rejects with `error`, and every later call. Idempotent. */
+  close(error: SupervisorError): void {
+    if (this.#closed !== undefined) return;
+    this.#closed = error;
+    for (const waiter of [...this.#waiters]) waiter.reject(error);
+  }
+}
+
+/** The signal of ready()'s options, checked as the other methods check theirs. */
+function readyOptions(options: unknown): AbortSignal | undefined {
+  if (options === undefined) return undefined;
+  if (typeof options !== 'object' || options === null) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `ready options must be an object { signal? }, got ${describeValue(options)}`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'signal') {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `ready options: unknown key ${key}, expected one of signal`,
+      );
+    }
+  }
+  const { signal } = options as { signal?: unknown };
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `ready options: signal must be an AbortSignal, got ${describeValue(signal)}`,
+    );
+  }
+  return signal;
+}
