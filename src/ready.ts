@@ -33,11 +33,6 @@ export class Readiness {
     this.#ready = ready;
   }
 
-  /** Waiters not yet settled (tests and audits: 0 once shutdown has begun). */
-  get waiting(): number {
-    return this.#waiters.size;
-  }
-
   /**
    * ready()'s body. Options are checked first and throw (as shutdown() and
    * stats() do: nothing starts); then an aborted signal, then a shutdown,
