@@ -48,6 +48,13 @@ function startCluster() {
     console.log(breaker === 'open' ? `Redis unavailable: admitting by policy '${policy}'` : 'Redis is back'),
   );
 
+  // Resolves once this process holds its first lease. It waits through an outage (admitting by
+  // the policy meanwhile), so bound it. Whether it admits now is stats().admission, not this.
+  supervisor.ready({ signal: AbortSignal.timeout(5_000) }).then(
+    () => console.log(`cluster: lease held as ${supervisor.stats().cluster?.nodeId}`),
+    (error: Error) => console.log(`cluster: no lease yet (${error.message})`),
+  );
+
   // stats() stays synchronous and O(1); stats({ cluster: true }) reads the cluster-wide book.
   async function clusterStats() {
     const { connections, cluster, global } = await supervisor.stats({ cluster: true });

@@ -339,6 +339,16 @@ describe('every example (issue 13, item 7)', () => {
     expect((await closing).code).toBe(1001);
     expect(await program.exited).toBe(0);
   });
+
+  it('cluster.ts: says once, through ready(), when it holds its first lease', async ({ skip }) => {
+    if (redis === undefined) return skip('no redis-server: the example would wait out its 5 s bound');
+    const program = runProgram('dist/examples/cluster.js', ['--redis', redis.url, '--node-id', 'ready']);
+    await program.waitFor(/cluster: lease held as ready\n/);
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+    expect(program.output().match(/lease held/g)).toHaveLength(1);
+    expect(program.output()).not.toMatch(/no lease yet/);
+  });
 });
 
 describe('express-dashboard example', () => {
