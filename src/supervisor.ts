@@ -302,10 +302,16 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   }
 
   /**
-   * A failed supervisor (a bug): XState stops none of its children, and a
-   * child cannot be stopped from outside its parent, so the runtime tells each
-   * to terminate (its final state releases its socket and timers) and counts
-   * them disposed; their slots go with them.
+   * A failed supervisor (a bug): XState stops none of its children (its
+   * `_stopProcedure` leaves them running), so the runtime stops each as XState
+   * stops the children of a parent that ends normally: with its `xstate.stop`
+   * event (a child's `stop()` throws for a non-root actor). Not TERMINATE: that
+   * leads to the child's final state, whose done event XState always sends to
+   * its parent, and a failed parent is a stopped actor (XState's development
+   * build warns). A stopped child reports to nobody; stopping it cancels its
+   * delays and runs the undo of its transport subscription, which removes its
+   * listeners and terminates its socket (ws-adapter.ts, #release). The runtime
+   * counts them disposed; their slots go with them.
    */
   function supervisorFailed(record: UserRecord, error: unknown): void {
     report(
@@ -317,7 +323,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       const snapshot = child.getSnapshot() as { status: string; context: ConnectionOutput };
       if (snapshot.status !== 'active') continue;
       const { connectionId, userId, transport } = snapshot.context;
-      child.send({ type: 'TERMINATE' });
+      child.send({ type: 'xstate.stop' });
       outputs.push({ connectionId, userId, transport, reason: 'error', closeCode: undefined });
     }
     supervisorEnded(record);

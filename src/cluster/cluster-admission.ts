@@ -28,7 +28,7 @@ import {
   type IDisposable,
 } from 'cockatiel';
 import { type Actor, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
-import { leaseMachine } from '../../machines/lease.machine.js';
+import { type LeaseEvent, leaseMachine } from '../../machines/lease.machine.js';
 import type { CountingClock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
@@ -142,6 +142,8 @@ export class ClusterBook {
    */
   #leaseUntil = 0;
   #needsFullReadmit = false;
+  /** Set where stop() stops the lease: see #toLease. */
+  #leaseStopped = false;
   #stopped: Promise<void> | undefined;
   /** Settles when the first attempt to take a lease has succeeded or failed. */
   readonly #firstStart: Promise<void>;
@@ -175,7 +177,7 @@ export class ClusterBook {
         // first matters after a failover during the outage: the reconnect's own renewal
         // was refused by the open breaker, and only a renewal sees the other server, so
         // booking first would put the outage's sockets there under the old incarnation.
-        this.#lease.send({ type: 'RENEW_NOW' });
+        this.#toLease({ type: 'RENEW_NOW' });
       }),
     ];
     const ttl = options.leaseTtlMs;
@@ -190,14 +192,12 @@ export class ClusterBook {
                 evictionOrdered: (order) => this.#orderArrived(order),
                 incarnationChanged: (_incarnation, _previous, cause) => {
                   if (cause === 'failover') this.#graceAfterFailover = true;
-                  this.#lease.send({ type: 'INCARNATION_CHANGED' });
+                  this.#toLease({ type: 'INCARNATION_CHANGED' });
                 },
                 duplicateNodeId: (incarnation) => this.#duplicateNodeId(incarnation),
                 deliveryArrived: (delivery) => this.#host.deliver(delivery),
                 // Another server may answer now (a failover): renew at once, not at the next tick.
-                reconnected: () => {
-                  if (this.#stopped === undefined) this.#lease.send({ type: 'RENEW_NOW' });
-                },
+                reconnected: () => this.#toLease({ type: 'RENEW_NOW' }),
               }),
             );
             // From when it answered: start() also connects (and loads the client library),
@@ -410,6 +410,7 @@ export class ClusterBook {
    */
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
+      this.#leaseStopped = true;
       this.#lease.stop();
       for (const listener of this.#listeners) listener.dispose();
       this.#firstStartSettled();
@@ -427,6 +428,20 @@ export class ClusterBook {
       this.#idleUnsent.clear();
     })();
     return this.#stopped;
+  }
+
+  /**
+   * What the store (and the breaker) tell the lease. Those callbacks outlive it: stop()
+   * stops the lease first, then waits for the store's own stop(), which may still call
+   * back (its connection came back, a renewal in flight took a new incarnation), from
+   * its synchronous part too, before #stopped is even set; a store of one's own may call
+   * back later still. The lease is this book's, so their sends end where it ends: the
+   * flag set beside its stop() is the lifetime rule, not a guess at the actor's state.
+   * (Sent anyway, XState would drop them and warn "sent to stopped actor" in development.)
+   */
+  #toLease(event: LeaseEvent): void {
+    if (this.#leaseStopped) return;
+    this.#lease.send(event);
   }
 
   /** Runs a renewal; once it succeeds, the lease runs a TTL from when it was sent (never later than Redis's own count). */

@@ -13,7 +13,7 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { SimulatedClock } from 'xstate';
-import type { StoreEvent, Supervisor, SupervisorOptions } from '../../src/index.js';
+import type { SlotStoreEvents, StoreEvent, Supervisor, SupervisorOptions } from '../../src/index.js';
 import { MemoryBook, type MemoryStore } from '../helpers/memory-slot-store.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import {
@@ -596,6 +596,33 @@ describe('leases', () => {
     await vi.waitFor(() => expect(localLive(c, 'gus')).toBe(limit - 1), ioWait);
     expect(booked(c, 'gus')).toBe(limit);
     await shutdownAll(c);
+  });
+
+  /**
+   * A store of one's own may still call back while its stop() is on its way (its
+   * connection came back, a renewal in flight took a new incarnation), or even after.
+   * The node stopped its lease first: nothing may reach that stopped actor, which in
+   * development XState reports with "Event … was sent to stopped actor" on the console.
+   */
+  it('a store that calls back while it stops, or after, sends nothing to the stopped lease', async () => {
+    const warn = vi.spyOn(console, 'warn');
+    onTestFinished(() => warn.mockRestore());
+    const c = await startCluster(1);
+    const store = c.stores[0] as MemoryStore;
+    const events = c.book.subscribers.get('node-0') as SlotStoreEvents;
+    const callBack = () => {
+      events.reconnected?.();
+      events.incarnationChanged(store.incarnation + 1, store.incarnation, 'failover');
+    };
+    const stop = store.stop.bind(store);
+    store.stop = async () => {
+      callBack();
+      await stop();
+    };
+    await shutdownAll(c);
+    callBack();
+    expect(node(c, 0).supervisor.stats().cluster).toMatchObject({ leaseHeld: false, pendingTimers: 0 });
+    expect(warn.mock.calls.map((args) => String(args[0]).split('\n')[0])).toEqual([]);
   });
 });
 

@@ -311,7 +311,9 @@ describe('lease machine: RENEW_NOW', () => {
     l.lease.stop();
   });
 
-  it('is ignored before the first lease (starting renews anyway) and after stop', async () => {
+  // Not after stop: XState drops an event sent to a stopped actor (and warns in development),
+  // and the runtime sends none (test/cluster/runtime.test.ts, a store that calls back while it stops).
+  it('is ignored before the first lease (starting renews anyway)', async () => {
     const clock = new SimulatedClock();
     const calls: string[] = [];
     const lease = createActor(
@@ -336,7 +338,5 @@ describe('lease machine: RENEW_NOW', () => {
     expect(lease.getSnapshot().value).toBe('retrying');
     expect(calls).toEqual(['start']);
     lease.stop();
-    lease.send({ type: 'RENEW_NOW' });
-    expect(calls).toEqual(['start']);
   });
 });
