@@ -230,8 +230,8 @@ interface ChurnRate {
 type CommandStats = Map<string, { calls: number; usec: number }>;
 
 /** Redis's INFO commandstats: calls and µs spent, by command (the bench's own INFO calls included). */
-async function commandStats(redis: ReturnType<typeof createClient>): Promise<CommandStats> {
-  const text = await redis.info('commandstats');
+async function commandStats(redis: { info(section: string): Promise<unknown> }): Promise<CommandStats> {
+  const text = String(await redis.info('commandstats'));
   const stats: CommandStats = new Map();
   for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
     stats.set(match[1] as string, { calls: Number(match[2]), usec: Number(match[3]) });
