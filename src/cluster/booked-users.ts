@@ -28,7 +28,7 @@ export interface PendingAdmission {
   readonly first: boolean;
   /** Books the connection (admitted) and settles. */
   admitted(connectionId: string): void;
-  /** Settles without booking (the user stays listed until a sweep finds them quiet). */
+  /** Settles without booking (the user stays listed until the next sweep). */
   notAdmitted(): void;
 }
 
@@ -69,7 +69,7 @@ export class BookedUsers {
     };
   }
 
-  /** Removes a released connection; returns whether it was held. The user stays listed until a sweep finds them quiet. */
+  /** Removes a released connection; returns whether it was held. The user stays listed until the next sweep. */
   release(userId: string, connectionId: string): boolean {
     const user = this.#users.get(userId);
     if (user === undefined) return false;

@@ -11,10 +11,9 @@
  *
  * Round trips: an admission is one EVALSHA, a release one EVALSHA. The first
  * booking of a user on this incarnation also sends SADD to the reaper's
- * index, in the same round trip; users with nothing left here and no
- * admission here for a whole renewal period leave the index at the renewal
- * that ends it (one SREM for all, in the renewal's round trip), so a user who
- * reconnects meanwhile costs neither (booked-users.ts).
+ * index, in the same round trip; users with nothing left here leave the
+ * index at the next lease renewal (one SREM for all, in the renewal's round
+ * trip), so a user who reconnects meanwhile costs neither (booked-users.ts).
  *
  * The reaper's index is one set of users per incarnation: when an
  * incarnation dies, reap() walks only the users it booked (redis-registry.ts),
@@ -305,7 +304,7 @@ class Store implements RedisSlotStore {
       pending.admitted(connectionId);
       return admission;
     }
-    pending.notAdmitted(); // still listed: a later renewal's sweep unlists the user if nothing came of it
+    pending.notAdmitted(); // still listed: the next renewal's sweep unlists the user if nothing came of it
     if (admission === 'late')
       throw new SlotStoreUnavailableError('Redis ran the admission after its deadline');
     return admission;
@@ -334,7 +333,7 @@ class Store implements RedisSlotStore {
     checkId('connectionId', connectionId);
     const connection = this.#ready();
     const incarnation = this.#incarnation;
-    // The user stays in the reaper's index until a renewal's sweep finds them quiet.
+    // The user stays in the reaper's index until the next renewal's sweep.
     const held = this.#booked.release(userId, connectionId);
     connection.roundTrip('release');
     try {
