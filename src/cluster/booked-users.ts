@@ -4,16 +4,12 @@
  * users per incarnation, see redis-store.ts) to one SADD per user newly
  * listed on the node, instead of a command per connection.
  *
- * A user whose last connection here has gone stays listed, empty, until a
- * lease renewal finds them with no admission here for a whole renewal period
- * (the second sweep after they emptied; one SREM for all of them, in the
- * renewal's round trip): a user who reconnects within a renewal period, the
- * common case, costs neither an SREM nor a new SADD, even with a renewal in
- * between. (Unlisting whoever was empty at the sweep's moment unlisted nearly
- * every user under churn, whose connections are short, and cost a third of a
- * SADD per lifecycle in the cluster churn bench: bench/RESULTS.md, ninth
- * session.) A stale member of the index only costs the reaper one empty purge
- * if the node dies. A user stays listed while an admission of theirs is in flight.
+ * A user whose last connection here has gone stays listed, empty, until the
+ * next lease renewal sweeps the empty ones out (one SREM for all of them, in
+ * the renewal's round trip): a user who reconnects within a renewal period,
+ * the common case, costs neither an SREM nor a new SADD. A stale member of
+ * the index only costs the reaper one empty purge if the node dies.
+ * A user stays listed while an admission of theirs is in flight.
  */
 
 interface BookedUser {
@@ -34,15 +30,12 @@ export interface PendingAdmission {
 
 export class BookedUsers {
   #users = new Map<string, BookedUser>();
-  /** Listed users that may have nothing left here since the last sweep: what the next sweep looks at. */
+  /** Listed users that may have nothing left here: what the next sweep looks at (not every user). */
   #maybeEmpty = new Set<string>();
-  /** Users empty at the last sweep with no admission since: the next sweep unlists those still empty. */
-  #quiet = new Set<string>();
 
   begin(userId: string): PendingAdmission {
     let user = this.#users.get(userId);
     const first = user === undefined;
-    this.#quiet.delete(userId);
     if (user === undefined) {
       user = { held: new Set(), pending: 0 };
       this.#users.set(userId, user);
@@ -78,24 +71,15 @@ export class BookedUsers {
     return held;
   }
 
-  /**
-   * Unlists every user with no connection, no admission in flight and none begun
-   * since the last sweep, where they were empty too; returns them (for one SREM).
-   * Users empty now are unlisted by the next sweep if nothing begins for them until then.
-   */
+  /** Unlists every user with no connection and no admission in flight; returns them (for one SREM). */
   sweep(): string[] {
     const gone: string[] = [];
-    for (const userId of this.#quiet) {
+    for (const userId of this.#maybeEmpty) {
       const user = this.#users.get(userId);
       if (user !== undefined && user.held.size === 0 && user.pending === 0) {
         this.#users.delete(userId);
         gone.push(userId);
       }
-    }
-    this.#quiet.clear();
-    for (const userId of this.#maybeEmpty) {
-      const user = this.#users.get(userId);
-      if (user !== undefined && user.held.size === 0 && user.pending === 0) this.#quiet.add(userId);
     }
     this.#maybeEmpty.clear();
     return gone;
@@ -115,7 +99,6 @@ export class BookedUsers {
   clear(): void {
     this.#users = new Map();
     this.#maybeEmpty.clear();
-    this.#quiet.clear();
   }
 
   #noteIfEmpty(userId: string, user: BookedUser): void {
