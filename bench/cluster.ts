@@ -21,6 +21,7 @@ import { createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createClient } from 'redis';
 import WebSocket from 'ws';
 import { readCommandLine } from '../examples/reference-server/command-line.js';
 import { createRedisSlotStore } from '../src/cluster/redis-store.js';
@@ -36,6 +37,7 @@ const commandLine = readCommandLine(
   --in-flight N         admissions in flight in the latency figures (default 8)
   --churn-warm-up S     seconds of churn before counting, per mode and round (default 2, --quick 1)
   --churn-rounds N      churn rounds, local and cluster alternated (default 3, --quick 2)
+  --churn-only          only the churn (skip the latency, round-trip and renewal figures)
   --markdown            accepted for npm run bench (the output is markdown either way)
 
 Starts a private redis-server (REDIS_SERVER_PATH, or redis-server on PATH).`,
@@ -48,6 +50,7 @@ Starts a private redis-server (REDIS_SERVER_PATH, or redis-server on PATH).`,
         // Seconds of churn before counting, per mode and round (fresh processes each time).
         'churn-warm-up': { type: 'string' },
         'churn-rounds': { type: 'string' },
+        'churn-only': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
     }),
@@ -220,10 +223,27 @@ interface ChurnRate {
   rate: number;
   /** CPU per counted lifecycle, µs: the three servers, redis-server, this process (the clients). */
   cpu: { servers: number; redis: number; clients: number };
+  /** Redis commands per counted lifecycle, by command, with Redis's own µs per call (INFO commandstats). */
+  commands: Map<string, { perLifecycle: number; usecPerCall: number }>;
+}
+
+type CommandStats = Map<string, { calls: number; usec: number }>;
+
+/** Redis's INFO commandstats: calls and µs spent, by command (the bench's own INFO calls included). */
+async function commandStats(redis: { info(section: string): Promise<unknown> }): Promise<CommandStats> {
+  const text = String(await redis.info('commandstats'));
+  const stats: CommandStats = new Map();
+  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    stats.set(match[1] as string, { calls: Number(match[2]), usec: Number(match[3]) });
+  }
+  return stats;
 }
 
 /** Lifecycles per second of 3 fresh reference-server processes, counted after a warm-up. */
 async function churnRate(mode: 'local' | 'cluster', url: string, redisPid: number): Promise<ChurnRate> {
+  const redis = createClient({ url });
+  await redis.connect();
+  const stats: Promise<CommandStats>[] = [];
   const nodes = await Promise.all(
     [0, 1, 2].map((i) => startNode(mode === 'cluster' ? ['--redis', url, '--node-id', `churn-${i}`] : [])),
   );
@@ -237,10 +257,12 @@ async function churnRate(mode: 'local' | 'cluster', url: string, redisPid: numbe
   const windowTimers = [
     setTimeout(() => {
       before = readCpu();
+      stats[0] = commandStats(redis);
     }, churnWarmUpSeconds * 1_000),
     setTimeout(
       () => {
         after = readCpu();
+        stats[1] = commandStats(redis);
       },
       (churnWarmUpSeconds + churnSeconds) * 1_000,
     ),
@@ -264,6 +286,17 @@ async function churnRate(mode: 'local' | 'cluster', url: string, redisPid: numbe
     node.child.kill('SIGTERM');
     await once(node.child, 'exit');
   }
+  const [statsBefore, statsAfter] = await Promise.all(stats);
+  await redis.close();
+  const commands = new Map<string, { perLifecycle: number; usecPerCall: number }>();
+  for (const [name, { calls, usec }] of statsAfter ?? []) {
+    const from = statsBefore?.get(name) ?? { calls: 0, usec: 0 };
+    if (calls === from.calls || name === 'info') continue;
+    commands.set(name, {
+      perLifecycle: (calls - from.calls) / Math.max(1, cycles),
+      usecPerCall: (usec - from.usec) / (calls - from.calls),
+    });
+  }
   const used = (i: number) => ((after?.[i] ?? Number.NaN) - (before?.[i] ?? Number.NaN)) * 1_000;
   const perCycle = (us: number) => us / Math.max(1, cycles);
   return {
@@ -273,6 +306,7 @@ async function churnRate(mode: 'local' | 'cluster', url: string, redisPid: numbe
       redis: perCycle(used(3)),
       clients: perCycle(used(4)),
     },
+    commands,
   };
 }
 
@@ -282,6 +316,11 @@ async function churn(url: string, redisPid: number): Promise<void> {
   const rows: string[][] = [];
   const cpuCell = ({ cpu }: ChurnRate) =>
     `${fixed(cpu.servers, 0)} / ${fixed(cpu.redis, 0)} / ${fixed(cpu.clients, 0)}`;
+  const commandsCell = ({ commands }: ChurnRate) =>
+    [...commands]
+      .sort(([, a], [, b]) => b.perLifecycle - a.perLifecycle)
+      .map(([name, c]) => `${name} ${fixed(c.perLifecycle, 2)} (${fixed(c.usecPerCall, 1)} µs)`)
+      .join(', ');
   for (let round = 1; round <= churnRounds; round++) {
     const local = await churnRate('local', url, redisPid);
     const cluster = await churnRate('cluster', url, redisPid);
@@ -294,12 +333,13 @@ async function churn(url: string, redisPid: number): Promise<void> {
       fixed(cluster.rate / local.rate, 2),
       cpuCell(local),
       cpuCell(cluster),
+      commandsCell(cluster),
     ]);
   }
   // Pooled over the rounds: every counted lifecycle weighs the same.
   const local = rates.local.reduce((a, b) => a + b, 0) / rates.local.length;
   const cluster = rates.cluster.reduce((a, b) => a + b, 0) / rates.cluster.length;
-  rows.push(['all rounds', fixed(local, 0), fixed(cluster, 0), fixed(cluster / local, 2), '', '']);
+  rows.push(['all rounds', fixed(local, 0), fixed(cluster, 0), fixed(cluster / local, 2), '', '', '']);
   say(
     `\nChurn of 3 reference-server processes (open, one echo, close; 30 clients in this process, 100 users), ` +
       `${churnRounds} rounds, each mode ${churnWarmUpSeconds} s of warm-up then ${churnSeconds} s counted:\n`,
@@ -313,6 +353,7 @@ async function churn(url: string, redisPid: number): Promise<void> {
         'cluster / local',
         'local CPU µs per lifecycle: servers / redis / clients',
         'cluster CPU µs per lifecycle: servers / redis / clients',
+        'cluster: Redis commands per lifecycle (Redis µs per call)',
       ],
       rows,
     ),
@@ -321,9 +362,11 @@ async function churn(url: string, redisPid: number): Promise<void> {
 
 const redis = await startPrivateRedis();
 try {
-  await decisionLatency(redis.url);
-  await renewalTraffic(redis.url);
-  await upgradeLatency(redis.url);
+  if (!args['churn-only']) {
+    await decisionLatency(redis.url);
+    await renewalTraffic(redis.url);
+    await upgradeLatency(redis.url);
+  }
   await churn(redis.url, redis.pid);
 } finally {
   redis.stop();
