@@ -6,8 +6,9 @@
  *
  * A user whose last connection here has gone stays listed, empty, until the
  * next lease renewal sweeps the empty ones out (one SREM for all of them, in
- * the renewal's round trip): a user who reconnects within a renewal period,
- * the common case, costs neither an SREM nor a new SADD. A stale member of
+ * the renewal's round trip): a user who reconnects before a renewal falls in
+ * between costs neither an SREM nor a new SADD (under churn, 0.05-0.13 SADD
+ * per lifecycle: bench/RESULTS.md, ninth session). A stale member of
  * the index only costs the reaper one empty purge if the node dies.
  * A user stays listed while an admission of theirs is in flight.
  */
