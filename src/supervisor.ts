@@ -311,7 +311,10 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
    * build warns). A stopped child reports to nobody; stopping it cancels its
    * delays and runs the undo of its transport subscription, which removes its
    * listeners and terminates its socket (ws-adapter.ts, #release). The runtime
-   * counts them disposed; their slots go with them.
+   * counts them disposed; their slots go with them. A child still in its
+   * handshake (admitted, not upgraded yet) is first answered as an upgrade
+   * that failed unexpectedly, 500 `internal error` (close 4500 with `refuse:
+   * 'close'`), as the README promises: its client is not left with a reset.
    */
   function supervisorFailed(record: UserRecord, error: unknown): void {
     report(
@@ -323,6 +326,15 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       const snapshot = child.getSnapshot() as { status: string; context: ConnectionOutput };
       if (snapshot.status !== 'active') continue;
       const { connectionId, userId, transport } = snapshot.context;
+      const connection = transport as WsConnection;
+      if (!connection.opened) {
+        try {
+          connection.abortHandshake('internal');
+        } catch (failure) {
+          // Unanswered, then: the stop below destroys its socket.
+          report(new SupervisorError('WSSUP_INTERNAL', 'action abortHandshake failed', { cause: failure }));
+        }
+      }
       child.send({ type: 'xstate.stop' });
       outputs.push({ connectionId, userId, transport, reason: 'error', closeCode: undefined });
     }

@@ -67,9 +67,11 @@ export interface AppClose {
 /**
  * Why a handshake was aborted: for its 503's message and retry hint, or the
  * app's own close (answered with the app's code, or over HTTP the status it
- * stands for, else 403: see appRefusal).
+ * stands for, else 403: see appRefusal), or `internal`: a bug ended it (its
+ * user supervisor failed), answered as an upgrade that failed unexpectedly
+ * (500 `internal error`, close 4500, no retry hint).
  */
-export type AbortCause = 'shutdown' | 'evicted' | 'error' | 'other' | AppClose;
+export type AbortCause = 'shutdown' | 'evicted' | 'error' | 'internal' | 'other' | AppClose;
 
 export type AdmissionDecision = { readonly admitted: true } | { admitted: false; reason: RefusalReason };
 
@@ -369,7 +371,11 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     if (this.#raw === undefined) return;
     const raw = this.#raw;
     const { answer, code, reason } =
-      typeof cause === 'object' ? appRefusal(cause, this.env.retryHints) : this.#unavailable(cause);
+      typeof cause === 'object'
+        ? appRefusal(cause, this.env.retryHints)
+        : cause === 'internal'
+          ? INTERNAL_ERROR
+          : this.#unavailable(cause);
     // A socket that errored, or whose handshake ws refused to go on with (an app's
     // hook threw in it), cannot carry a close frame: it is answered (or let go) now.
     if (cause !== 'error' && !raw.destroyed && this.#handOver(raw, answer, code, reason)) {
@@ -382,7 +388,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   }
 
   /** The 503 of a handshake that the server aborted, with its cause's retry hint (4503 as a close). */
-  #unavailable(cause: Exclude<AbortCause, AppClose>): AbortAnswer {
+  #unavailable(cause: Exclude<AbortCause, AppClose | 'internal'>): AbortAnswer {
     const hints = this.env.retryHints;
     const [message, hint] =
       cause === 'shutdown'
@@ -522,6 +528,16 @@ interface AbortAnswer {
   readonly code: number;
   readonly reason: string;
 }
+
+/**
+ * A handshake a bug ended: answered as the upgrade path answers one that
+ * failed unexpectedly (`internal-error`: HTTP 500, close 4500), no retry hint.
+ */
+const INTERNAL_ERROR: AbortAnswer = Object.freeze({
+  answer: Object.freeze({ status: 500, message: 'internal error', headers: Object.freeze({}) }),
+  code: closeCodeFor(500),
+  reason: closeReason('internal error', undefined),
+});
 
 /**
  * The app closed the connection before it opened: it chose the code and
