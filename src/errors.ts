@@ -23,7 +23,7 @@ export const ErrorCodes = {
   WSSUP_DUPLICATE_NODE_ID:
     "Cluster mode: another live process renews a lease under this cluster.nodeId. Reported, never refused (a restart within its predecessor's lease is not reported); ownership stays fenced by incarnation, but give each process its own node id.",
   WSSUP_INTERNAL:
-    "An actor failed: a bug in ws-supervisor or XState. A failed connection frees its slot and is counted as disposed (reason `error`); a failed user supervisor is forgotten, and the runtime stops each of its connection actors (XState would not), which terminates their sockets and releases their slots. Also an upgrade that failed unexpectedly: handleUpgrade() still resolves, and the client is answered HTTP 500 `internal-error` (close 4500 with `refuse: 'close'`) when nothing was written to it yet, else its socket is destroyed.",
+    "An actor failed: a bug in ws-supervisor or XState. A failed connection frees its slot and is counted as disposed (reason `error`); a failed user supervisor is forgotten, and the runtime stops each of its connection actors (XState would not), which terminates their sockets (one still in its handshake is first answered HTTP 500 `internal-error`, close 4500 with `refuse: 'close'`) and releases their slots. Also an upgrade that failed unexpectedly: handleUpgrade() still resolves, and the client is answered HTTP 500 `internal-error` (close 4500 with `refuse: 'close'`) when nothing was written to it yet, else its socket is destroyed.",
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
