@@ -101,7 +101,10 @@ const HALF_OPEN_AFTER_MS = 1_000;
 export class ClusterBook {
   readonly #store: SlotStore;
   readonly #options: ResolvedClusterOptions;
+  /** The supervisor, told nothing once stop() has begun: see untilStopping(). */
   readonly #host: ClusterHost;
+  /** The one report made after that: the store's own stop() failed. */
+  readonly #reportStopFailure: (error: SupervisorError) => void;
   readonly #breaker;
   readonly #listeners: IDisposable[];
   readonly #lease: Actor<typeof leaseMachine>;
@@ -142,8 +145,15 @@ export class ClusterBook {
    */
   #leaseUntil = 0;
   #needsFullReadmit = false;
-  /** Set where stop() stops the lease: see #toLease. */
-  #leaseStopped = false;
+  /**
+   * This book has begun stopping: set first thing in stop(), before anything it calls
+   * runs. The store may call back from the synchronous part of its own stop(), from
+   * calls in flight that its stop() ends, and later still (a store of one's own); none
+   * of that may act as if the node were running. So it is the one lifetime rule, read
+   * at each edge of the book: the lease (#toLease), the store (#call), the supervisor
+   * (untilStopping()), and the supervisor's own calls. `#stopped` is only the promise.
+   */
+  #stopping = false;
   #stopped: Promise<void> | undefined;
   /** Settles when the first attempt to take a lease has succeeded or failed. */
   readonly #firstStart: Promise<void>;
@@ -152,7 +162,8 @@ export class ClusterBook {
   constructor(store: SlotStore, options: ResolvedClusterOptions, host: ClusterHost) {
     this.#store = store;
     this.#options = options;
-    this.#host = host;
+    this.#host = untilStopping(host, () => this.#stopping);
+    this.#reportStopFailure = (error) => host.report(error);
     this.#firstStart = new Promise((resolve) => {
       this.#firstStartSettled = resolve;
     });
@@ -167,11 +178,11 @@ export class ClusterBook {
       this.#breaker.onBreak(() => {
         if (told === 'open') return;
         told = 'open';
-        host.breakerChanged('open');
+        this.#host.breakerChanged('open');
       }),
       this.#breaker.onReset(() => {
         told = 'closed';
-        host.breakerChanged('closed');
+        this.#host.breakerChanged('closed');
         // The store is back: renew now, not at the next tick, and book what the outage
         // left right after (the renewal goes on to reconciling when work is left). Renewing
         // first matters after a failover during the outage: the reconnect's own renewal
@@ -188,6 +199,8 @@ export class ClusterBook {
           // starts opens it (the `store` event, stats().cluster.breaker) as an outage does.
           startStore: fromPromise(async () => {
             await this.#call(() =>
+              // The store may call these back from its own stop() and after it (see #stopping):
+              // what they would do then ends at this book's edges, the lease and the host.
               store.start({
                 evictionOrdered: (order) => this.#orderArrived(order),
                 incarnationChanged: (_incarnation, _previous, cause) => {
@@ -249,6 +262,7 @@ export class ClusterBook {
     await this.#firstStart;
     const { limit, evictAt } = this.#host;
     try {
+      // Once stop() has begun, #call refuses the same way.
       if (!this.#started) throw new BrokenCircuitError();
       const answer = await this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt));
       if (!answer.admitted) {
@@ -287,7 +301,7 @@ export class ClusterBook {
     this.#held.delete(connectionId);
     this.#idleUnsent.delete(connectionId);
     // After stop() the store has released every slot of this node already.
-    if (this.#stopped !== undefined) return;
+    if (this.#stopping) return;
     // Never booked: nothing to free (a reservation that timed out is a pending release already,
     // or, admitted unsynced, may have been booked all the same). One in a re-admission on its
     // way is booked by it: the release, sent after it, is applied after it.
@@ -300,13 +314,12 @@ export class ClusterBook {
 
   /** The idle ⇄ live edges, mirrored so that other nodes can evict this node's idle connections. */
   idle(userId: string, connectionId: string, idleSince: number | undefined): void {
-    if (!this.#held.has(connectionId) || this.#unsynced.has(connectionId) || this.#stopped !== undefined)
-      return;
+    if (!this.#held.has(connectionId) || this.#unsynced.has(connectionId) || this.#stopping) return;
     this.#call(() => this.#store.setIdle(userId, connectionId, idleSince)).then(
       // This edge is the connection's state now: an older unconfirmed one no longer matters.
       () => this.#idleUnsent.delete(connectionId),
       (error) => {
-        if (this.#held.has(connectionId)) this.#idleUnsent.set(connectionId, { userId });
+        if (this.#held.has(connectionId) && !this.#stopping) this.#idleUnsent.set(connectionId, { userId });
         this.#reportStore('setIdle', error);
       },
     );
@@ -320,7 +333,7 @@ export class ClusterBook {
    * connection for idleness; keeping it unbooked would break the limit.)
    */
   kept(userId: string, connectionId: string): void {
-    if (this.#stopped !== undefined) return;
+    if (this.#stopping) return;
     const { limit, evictAt } = this.#host;
     this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt)).then(
       (answer) => {
@@ -333,7 +346,7 @@ export class ClusterBook {
       (error) => {
         // Booked again at reconciliation, with everything else the outage left.
         this.#reportStore('admit', error);
-        if (!this.#held.has(connectionId)) return;
+        if (!this.#held.has(connectionId) || this.#stopping) return;
         this.#unsynced.set(connectionId, userId);
         // A call that reached Redis and timed out may still have booked the slot.
         if (!(error instanceof BrokenCircuitError)) this.#maybeBooked.add(connectionId);
@@ -359,7 +372,7 @@ export class ClusterBook {
       nodeId: this.#options.nodeId,
       incarnation: this.#started ? this.#store.incarnation : 0,
       // Not merely "once taken": a lease run out in an outage, or given back by stop(), is not held.
-      leaseHeld: this.#started && this.#stopped === undefined && this.#host.clock.now() < this.#leaseUntil,
+      leaseHeld: this.#started && !this.#stopping && this.#host.clock.now() < this.#leaseUntil,
       breaker: breakerState(this.#breaker.state),
       policy: this.#options.onStoreUnavailable,
       unsynced: this.#unsynced.size,
@@ -392,7 +405,7 @@ export class ClusterBook {
    */
   #read<T>(fn: () => Promise<T>): Promise<T> {
     // After stop() the store is closed: a call would only fail, and count against the breaker.
-    if (this.#stopped !== undefined) {
+    if (this.#stopping) {
       return Promise.reject(
         new SupervisorError('WSSUP_SHUTTING_DOWN', 'the slot store was stopped (shutdown)'),
       );
@@ -406,41 +419,53 @@ export class ClusterBook {
 
   /**
    * Stops the lease actor (its timers go with it), then releases this node's
-   * slots and lease in the store. Never rejects; idempotent.
+   * slots and lease in the store. Never rejects; idempotent. From its first line
+   * the book is stopping (#stopping): nothing after that acts on what it is told.
    */
   stop(): Promise<void> {
-    this.#stopped ??= (async () => {
-      this.#leaseStopped = true;
-      this.#lease.stop();
-      for (const listener of this.#listeners) listener.dispose();
-      this.#firstStartSettled();
-      try {
-        await this.#store.stop();
-      } catch (error) {
-        this.#reportStore('stop', error);
-      }
-      // Nothing is retried after shutdown, and nothing needs to be: the store
-      // removed this incarnation's entries, or (Redis away) its lease runs out
-      // and takes every one of them along. stats() must not show work owed.
-      this.#pendingReleases.clear();
-      this.#unsynced.clear();
-      this.#maybeBooked.clear();
-      this.#idleUnsent.clear();
-    })();
+    if (this.#stopped === undefined) {
+      this.#stopping = true;
+      // Assigned before the work runs, so that a call back into stop() from it gets the same promise.
+      let settle: [() => void, (error: unknown) => void] = [() => {}, () => {}];
+      this.#stopped = new Promise((resolve, reject) => {
+        settle = [resolve, reject];
+      });
+      this.#giveBack().then(...settle);
+    }
     return this.#stopped;
+  }
+
+  /** stop()'s work, once: never rejects (a store that fails to stop is reported). */
+  async #giveBack(): Promise<void> {
+    this.#lease.stop();
+    for (const listener of this.#listeners) listener.dispose();
+    this.#firstStartSettled();
+    try {
+      await this.#store.stop();
+    } catch (error) {
+      const failure = storeError('stop', error);
+      if (failure !== undefined) this.#reportStopFailure(failure);
+    }
+    // Nothing is retried after shutdown, and nothing needs to be: the store
+    // removed this incarnation's entries, or (Redis away) its lease runs out
+    // and takes every one of them along. stats() must not show work owed.
+    this.#pendingReleases.clear();
+    this.#unsynced.clear();
+    this.#maybeBooked.clear();
+    this.#idleUnsent.clear();
   }
 
   /**
    * What the store (and the breaker) tell the lease. Those callbacks outlive it: stop()
    * stops the lease first, then waits for the store's own stop(), which may still call
    * back (its connection came back, a renewal in flight took a new incarnation), from
-   * its synchronous part too, before #stopped is even set; a store of one's own may call
-   * back later still. The lease is this book's, so their sends end where it ends: the
-   * flag set beside its stop() is the lifetime rule, not a guess at the actor's state.
+   * its synchronous part too; a store of one's own may call back later still. The lease
+   * is this book's, so their sends end where it ends: #stopping, set before its stop(),
+   * is the lifetime rule, not a guess at the actor's state.
    * (Sent anyway, XState would drop them and warn "sent to stopped actor" in development.)
    */
   #toLease(event: LeaseEvent): void {
-    if (this.#leaseStopped) return;
+    if (this.#stopping) return;
     this.#lease.send(event);
   }
 
@@ -454,6 +479,8 @@ export class ClusterBook {
 
   /** Every store call goes through the breaker: an outage costs one failed call per interval, not one per admission. */
   #call<T>(fn: () => Promise<T>): Promise<T> {
+    // Once stopping, the store is stopped or stopping: refused as an open breaker refuses (never reported).
+    if (this.#stopping) return Promise.reject(new BrokenCircuitError());
     return this.#breaker.execute(fn);
   }
 
@@ -463,7 +490,7 @@ export class ClusterBook {
       (error) => {
         // A slot the store never freed would stay booked while this node lives: retried at
         // reconciliation (after shutdown, the lease's end frees it).
-        if (this.#stopped === undefined) this.#pendingReleases.set(connectionId, userId);
+        if (!this.#stopping) this.#pendingReleases.set(connectionId, userId);
         this.#reportStore('release', error);
       },
     );
@@ -527,6 +554,8 @@ export class ClusterBook {
     } finally {
       for (const { connectionId } of held) this.#readmitting.delete(connectionId);
     }
+    // Answered after stop() began: the lease is given back, nothing is owed any more.
+    if (this.#stopping) return;
     if (full) this.#needsFullReadmit = false;
     for (const { connectionId } of held) {
       this.#unsynced.delete(connectionId);
@@ -598,16 +627,49 @@ export class ClusterBook {
   }
 
   #reportStore(operation: string, error: unknown): void {
-    // An open breaker refused the call without reaching the store: the `store` event said so once.
-    if (error instanceof BrokenCircuitError) return;
-    if (error instanceof SupervisorError) {
-      this.#host.report(error);
-      return;
-    }
-    this.#host.report(
-      new SupervisorError('WSSUP_STORE_UNAVAILABLE', `slot store: ${operation} failed`, { cause: error }),
-    );
+    const failure = storeError(operation, error);
+    if (failure !== undefined) this.#host.report(failure);
   }
+}
+
+/** A store call's failure as reported, or undefined when there is nothing to tell. */
+function storeError(operation: string, error: unknown): SupervisorError | undefined {
+  // An open breaker refused the call without reaching the store: the `store` event said so once.
+  if (error instanceof BrokenCircuitError) return undefined;
+  if (error instanceof SupervisorError) return error;
+  return new SupervisorError('WSSUP_STORE_UNAVAILABLE', `slot store: ${operation} failed`, { cause: error });
+}
+
+/**
+ * The supervisor as the book sees it: once the book has begun stopping, what it would
+ * tell it is dropped. A call in flight that the store's stop() ends fails, an answer
+ * still names evictions, a message was on its way: the node has given its slots back
+ * and closed its connections, so none of it is an event, an error or an eviction.
+ */
+function untilStopping(host: ClusterHost, stopping: () => boolean): ClusterHost {
+  return {
+    limit: host.limit,
+    evictAt: host.evictAt,
+    clock: host.clock,
+    inspect: host.inspect,
+    held: (only) => host.held(only),
+    firstLeaseTaken: () => host.firstLeaseTaken(),
+    evictIfIdle: (userId, connectionId) => {
+      if (!stopping()) host.evictIfIdle(userId, connectionId);
+    },
+    evictOverLimit: (userId, connectionId) => {
+      if (!stopping()) host.evictOverLimit(userId, connectionId);
+    },
+    deliver: (delivery) => {
+      if (!stopping()) host.deliver(delivery);
+    },
+    report: (error) => {
+      if (!stopping()) host.report(error);
+    },
+    breakerChanged: (state) => {
+      if (!stopping()) host.breakerChanged(state);
+    },
+  };
 }
 
 /** What the app sees when a cluster-wide read fails: always the typed error. */

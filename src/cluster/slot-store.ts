@@ -176,7 +176,10 @@ export interface SlotStore {
    * Resolves with how many processes were told. Optional: without it, cluster-wide sends reject.
    */
   sendAcross?(delivery: ClusterDelivery): Promise<number>;
-  /** Releases this node's slots and lease, and unsubscribes. */
+  /**
+   * Releases this node's slots and lease, and unsubscribes. Called once the runtime counts
+   * itself stopped: whatever the store tells it from now on (even from this call) is ignored.
+   */
   stop(): Promise<void>;
 }
 

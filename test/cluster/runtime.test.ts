@@ -624,6 +624,30 @@ describe('leases', () => {
     expect(node(c, 0).supervisor.stats().cluster).toMatchObject({ leaseHeld: false, pendingTimers: 0 });
     expect(warn.mock.calls.map((args) => String(args[0]).split('\n')[0])).toEqual([]);
   });
+
+  it('a store that calls back while it stops, or after, reports nothing and holds no lease from the start of its stop', async () => {
+    const c = await startCluster(1);
+    const store = c.stores[0] as MemoryStore;
+    const events = c.book.subscribers.get('node-0') as SlotStoreEvents;
+    const callBack = () => {
+      events.duplicateNodeId?.(store.incarnation + 1);
+      // Another version's message (a close code this one refuses): reported while running.
+      events.deliveryArrived?.({ kind: 'disconnect', userId: 'ann', code: 1, reason: '' });
+      events.evictionOrdered({ nodeId: 'node-0', incarnation: store.incarnation, connectionId: 'gone' });
+    };
+    const leaseHeldAtStop: (boolean | undefined)[] = [];
+    const stop = store.stop.bind(store);
+    store.stop = () => {
+      // The store is told to give the lease back: the node no longer claims to hold it.
+      leaseHeldAtStop.push(node(c, 0).supervisor.stats().cluster?.leaseHeld);
+      callBack();
+      return stop();
+    };
+    await shutdownAll(c);
+    callBack();
+    expect(leaseHeldAtStop).toEqual([false]);
+    expect(node(c, 0).errors).toEqual([]);
+  });
 });
 
 describe('cluster-wide reads', () => {

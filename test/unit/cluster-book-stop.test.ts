@@ -1,0 +1,147 @@
+/**
+ * ClusterBook.stop() (issue 12): from the moment it is called, nothing the store
+ * tells the book reaches the supervisor, whether the store calls back from its own
+ * stop() (before stop() has even returned its promise) or later. The supervisor
+ * has no connection left by then; the book must not count on it.
+ */
+import { describe, expect, it } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { createCountingClock } from '../../src/clock.js';
+import { ClusterBook, type ClusterHost } from '../../src/cluster/cluster-admission.js';
+import type { ResolvedClusterOptions } from '../../src/cluster/cluster-options.js';
+import type { SlotStoreEvents } from '../../src/index.js';
+import { MemoryBook, type MemoryStore } from '../helpers/memory-slot-store.js';
+
+function bookOnMemoryStore() {
+  const clock = new SimulatedClock();
+  const book = new MemoryBook(() => clock.now());
+  const store = book.store('node-0', 60_000) as MemoryStore;
+  const told: string[] = [];
+  let leaseTaken = false;
+  const host: ClusterHost = {
+    limit: 5,
+    evictAt: 4,
+    clock: createCountingClock(clock),
+    inspect: undefined,
+    evictIfIdle: (userId, connectionId) => told.push(`evictIfIdle ${userId} ${connectionId}`),
+    evictOverLimit: (userId, connectionId) => told.push(`evictOverLimit ${userId} ${connectionId}`),
+    held: () => [],
+    deliver: (delivery) => told.push(`deliver ${delivery.kind}`),
+    report: (error) => told.push(`report ${error.code}`),
+    breakerChanged: (state) => told.push(`breaker ${state}`),
+    firstLeaseTaken: () => {
+      leaseTaken = true;
+    },
+  };
+  const options: ResolvedClusterOptions = {
+    redis: undefined,
+    store,
+    nodeId: 'node-0',
+    leaseTtlMs: 60_000,
+    reaperIntervalMs: 10_000,
+    keyPrefix: 'wssup:',
+    commandTimeoutMs: 1_000,
+    onStoreUnavailable: 'local',
+  };
+  const cluster = new ClusterBook(store, options, host);
+  return { book, store, cluster, told, leaseTaken: () => leaseTaken };
+}
+
+describe('ClusterBook.stop()', () => {
+  it('acts on no eviction order, delivery or duplicate node id once it has begun, from the store stop() or later', async () => {
+    const { book, store, cluster, told, leaseTaken } = bookOnMemoryStore();
+    await expect.poll(leaseTaken).toBe(true);
+    const booked = await cluster.reserve('ann', 'c1');
+    expect(booked).toEqual({ outcome: 'booked' });
+    cluster.admitted('ann', 'c1', booked);
+    const events = book.subscribers.get('node-0') as SlotStoreEvents;
+    const callBack = () => {
+      events.evictionOrdered({ nodeId: 'node-0', incarnation: store.incarnation, connectionId: 'c1' });
+      events.deliveryArrived?.({ kind: 'send', userId: 'ann', data: 'hi' });
+      events.duplicateNodeId?.(store.incarnation + 1);
+    };
+    // While running, each of them reaches the supervisor.
+    callBack();
+    expect(told.splice(0)).toEqual(['evictIfIdle ann c1', 'deliver send', 'report WSSUP_DUPLICATE_NODE_ID']);
+    let leaseHeldAtStop: boolean | undefined;
+    const stop = store.stop.bind(store);
+    store.stop = () => {
+      leaseHeldAtStop = cluster.stats().leaseHeld;
+      callBack();
+      return stop();
+    };
+    await cluster.stop();
+    callBack();
+    expect(told).toEqual([]);
+    expect(leaseHeldAtStop).toBe(false);
+    expect(cluster.stats()).toMatchObject({ leaseHeld: false, pendingTimers: 0 });
+  });
+
+  it('called again from the store stop() it runs, gives the same promise and stops the store once', async () => {
+    const { store, cluster, leaseTaken } = bookOnMemoryStore();
+    await expect.poll(leaseTaken).toBe(true);
+    const stop = store.stop.bind(store);
+    let calls = 0;
+    let again: Promise<void> | undefined;
+    store.stop = () => {
+      calls += 1;
+      // A store of one's own that shuts down what it serves (once: a second call would recurse).
+      if (calls === 1) again = cluster.stop();
+      return stop();
+    };
+    const first = cluster.stop();
+    expect(again).toBe(first);
+    await first;
+    expect(calls).toBe(1);
+  });
+
+  it('books nothing once it has begun: a reservation after stop() never reaches the store', async () => {
+    const { book, cluster, leaseTaken } = bookOnMemoryStore();
+    await expect.poll(leaseTaken).toBe(true);
+    const admits = book.calls.admit ?? 0;
+    await cluster.stop();
+    // Not booked: the supervisor refuses it as shutting down (or 503 under 'reject').
+    await expect(cluster.reserve('bob', 'c2')).resolves.toEqual({ outcome: 'unsynced' });
+    expect(book.calls.admit ?? 0).toBe(admits);
+    expect(book.liveCounts().size).toBe(0);
+  });
+
+  it('acts on no answer that comes back after stop() began: no error reported, no eviction, no order sent', async () => {
+    const { book, store, cluster, told, leaseTaken } = bookOnMemoryStore();
+    await expect.poll(leaseTaken).toBe(true);
+    for (const id of ['c1', 'c2']) {
+      const booked = await cluster.reserve('ann', id);
+      cluster.admitted('ann', id, booked);
+    }
+    // Calls in flight when the node shuts down: the store's stop() ends them (a closed connection).
+    const inFlight: ((error: Error) => void)[] = [];
+    store.setIdle = () => new Promise((_, reject) => inFlight.push(reject));
+    let answerAdmit: (answer: Awaited<ReturnType<MemoryStore['admit']>>) => void = () => {};
+    store.admit = () =>
+      new Promise((resolve) => {
+        answerAdmit = resolve;
+      });
+    cluster.idle('ann', 'c1', 0);
+    cluster.kept('ann', 'c2');
+    const orders = book.calls.orderEviction ?? 0;
+    await cluster.stop();
+    for (const reject of inFlight) reject(new Error('connection closed'));
+    answerAdmit({
+      admitted: false,
+      reason: 'user-limit',
+      live: 5,
+      evict: [{ nodeId: 'node-1', incarnation: 7, connectionId: 'elsewhere' }],
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(told).toEqual([]);
+    expect(book.calls.orderEviction ?? 0).toBe(orders);
+  });
+
+  it('still reports a store whose own stop() fails: its slots and lease were not given back', async () => {
+    const { store, cluster, told, leaseTaken } = bookOnMemoryStore();
+    await expect.poll(leaseTaken).toBe(true);
+    store.stop = () => Promise.reject(new Error('connection reset'));
+    await cluster.stop();
+    expect(told).toEqual(['report WSSUP_STORE_UNAVAILABLE']);
+  });
+});
