@@ -225,9 +225,20 @@ interface ChurnRate {
   cpu: { servers: number; redis: number; clients: number };
   /** Redis commands per counted lifecycle, by command, with Redis's own µs per call (INFO commandstats). */
   commands: Map<string, { perLifecycle: number; usecPerCall: number }>;
+  /**
+   * Redis's socket reads per counted lifecycle (INFO stats total_reads_processed):
+   * the round trips actually made, as commands written together are read together.
+   */
+  reads: number;
 }
 
 type CommandStats = Map<string, { calls: number; usec: number }>;
+
+/** Redis's socket reads so far (INFO stats), the bench's own INFO calls included. */
+async function readsProcessed(redis: { info(section: string): Promise<unknown> }): Promise<number> {
+  const match = /^total_reads_processed:(\d+)/m.exec(String(await redis.info('stats')));
+  return Number(match?.[1] ?? Number.NaN);
+}
 
 /** Redis's INFO commandstats: calls and µs spent, by command (the bench's own INFO calls included). */
 async function commandStats(redis: { info(section: string): Promise<unknown> }): Promise<CommandStats> {
@@ -244,6 +255,7 @@ async function churnRate(mode: 'local' | 'cluster', url: string, redisPid: numbe
   const redis = createClient({ url });
   await redis.connect();
   const stats: Promise<CommandStats>[] = [];
+  const reads: Promise<number>[] = [];
   const nodes = await Promise.all(
     [0, 1, 2].map((i) => startNode(mode === 'cluster' ? ['--redis', url, '--node-id', `churn-${i}`] : [])),
   );
@@ -258,11 +270,13 @@ async function churnRate(mode: 'local' | 'cluster', url: string, redisPid: numbe
     setTimeout(() => {
       before = readCpu();
       stats[0] = commandStats(redis);
+      reads[0] = readsProcessed(redis);
     }, churnWarmUpSeconds * 1_000),
     setTimeout(
       () => {
         after = readCpu();
         stats[1] = commandStats(redis);
+        reads[1] = readsProcessed(redis);
       },
       (churnWarmUpSeconds + churnSeconds) * 1_000,
     ),
@@ -287,6 +301,7 @@ async function churnRate(mode: 'local' | 'cluster', url: string, redisPid: numbe
     await once(node.child, 'exit');
   }
   const [statsBefore, statsAfter] = await Promise.all(stats);
+  const [readsBefore, readsAfter] = await Promise.all(reads);
   await redis.close();
   const commands = new Map<string, { perLifecycle: number; usecPerCall: number }>();
   for (const [name, { calls, usec }] of statsAfter ?? []) {
@@ -307,6 +322,7 @@ async function churnRate(mode: 'local' | 'cluster', url: string, redisPid: numbe
       clients: perCycle(used(4)),
     },
     commands,
+    reads: ((readsAfter ?? Number.NaN) - (readsBefore ?? Number.NaN)) / Math.max(1, cycles),
   };
 }
 
@@ -333,13 +349,14 @@ async function churn(url: string, redisPid: number): Promise<void> {
       fixed(cluster.rate / local.rate, 2),
       cpuCell(local),
       cpuCell(cluster),
+      fixed(cluster.reads, 2),
       commandsCell(cluster),
     ]);
   }
   // Pooled over the rounds: every counted lifecycle weighs the same.
   const local = rates.local.reduce((a, b) => a + b, 0) / rates.local.length;
   const cluster = rates.cluster.reduce((a, b) => a + b, 0) / rates.cluster.length;
-  rows.push(['all rounds', fixed(local, 0), fixed(cluster, 0), fixed(cluster / local, 2), '', '', '']);
+  rows.push(['all rounds', fixed(local, 0), fixed(cluster, 0), fixed(cluster / local, 2), '', '', '', '']);
   say(
     `\nChurn of 3 reference-server processes (open, one echo, close; 30 clients in this process, 100 users), ` +
       `${churnRounds} rounds, each mode ${churnWarmUpSeconds} s of warm-up then ${churnSeconds} s counted:\n`,
@@ -353,6 +370,7 @@ async function churn(url: string, redisPid: number): Promise<void> {
         'cluster / local',
         'local CPU µs per lifecycle: servers / redis / clients',
         'cluster CPU µs per lifecycle: servers / redis / clients',
+        'cluster: Redis socket reads per lifecycle',
         'cluster: Redis commands per lifecycle (Redis µs per call)',
       ],
       rows,
