@@ -64,8 +64,9 @@ Endpoints (GET only; "token" = behind --dashboard-token when it is set):
   /                             one line naming the endpoints
   /stats                        stats() totals as JSON
   /stats?perUser=1&limit=<n>    plus the <n> busiest users' books (token)
-  /stats?cluster=1              plus the cluster-wide book from Redis (needs --redis or
-                                --redis-cluster; 503 while Redis does not answer)
+  /stats?cluster=1              plus the cluster-wide book from Redis (in cluster mode:
+                                --redis, --redis-cluster or --redis-sentinel; 503 while
+                                Redis does not answer)
   /metrics                      Prometheus text format (needs prom-client)
   /healthz                      liveness: 200 while the process serves HTTP
   /readyz                       readiness: 200 while it admits, else 503 and the reason
