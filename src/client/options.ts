@@ -102,7 +102,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   }
   const { url } = options;
   if (!(typeof url === 'string' || typeof url === 'function' || isUrl(url))) {
-    throw new InvalidOptionError('url', 'a ws:// or wss:// URL, or a function returning one', url);
+    throw new InvalidOptionError('url', 'a ws://, wss://, http:// or https:// URL, or a function returning one', url);
   }
   if (typeof url !== 'function') checkUrl(url);
 
@@ -213,7 +213,10 @@ const isSubprotocols = (value: unknown): value is string[] =>
   value.every((item) => typeof item === 'string' && TOKEN.test(item)) &&
   new Set(value).size === value.length;
 
-/** A URL the WebSocket constructor would take (it throws a SyntaxError for any other). */
+/**
+ * A URL the WebSocket constructor would take (it throws a SyntaxError for any other):
+ * http:// and https:// too, which it turns into ws:// and wss:// (WHATWG, and ws 8).
+ */
 function checkUrl(url: string | URL): void {
   let parsed: URL | undefined;
   try {
@@ -222,6 +225,6 @@ function checkUrl(url: string | URL): void {
     parsed = undefined;
   }
   if (parsed === undefined || !/^(wss?|https?):$/.test(parsed.protocol) || parsed.hash !== '') {
-    throw new InvalidOptionError('url', 'an absolute ws:// or wss:// URL without a #fragment', url);
+    throw new InvalidOptionError('url', 'an absolute ws://, wss://, http:// or https:// URL without a #fragment', url);
   }
 }

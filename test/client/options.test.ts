@@ -73,6 +73,13 @@ describe('createClient() options', () => {
     }
   });
 
+  it.each(['http://127.0.0.1:9/', 'https://example.test/chat', new URL('ws://127.0.0.1:9/')])(
+    'takes %s, as a WebSocket does',
+    (given) => {
+      expect(() => resolveClientOptions({ url: given, WebSocket: WS })).not.toThrow();
+    },
+  );
+
   it('says to pass ws’s WebSocket when there is no global one (Node 20)', () => {
     expect((globalThis as { WebSocket?: unknown }).WebSocket).toBeUndefined(); // this suite runs on Node 20
     expect(() => createClient({ url })).toThrow(/no global WebSocket in Node 20: pass `WebSocket` from 'ws'/);
