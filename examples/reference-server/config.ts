@@ -97,8 +97,9 @@ Options (environment variable in brackets):
                                 Redis (redis://host:port) [WSSUP_REDIS_URL]
   --redis-cluster <urls>        cluster mode on a Redis Cluster: comma-separated root node URLs
                                 (redis://host:port,redis://host2:port) [WSSUP_REDIS_CLUSTER]
-  --redis-sentinel <name@hosts>  cluster mode on the primary Redis Sentinels monitor as <name>:
-                                name@host:port,host2:port (the sentinels' addresses) [WSSUP_REDIS_SENTINEL]
+  --redis-sentinel <spec>       cluster mode on the primary Redis Sentinels monitor, <spec> being
+                                name@host:port,host2:port (the name it is monitored as, then the
+                                sentinels' addresses) [WSSUP_REDIS_SENTINEL]
   --node-id <id>                this process's name in the cluster [WSSUP_NODE_ID] (default host:pid)
   --lease-ttl-ms <ms>           cluster lease lifetime [WSSUP_LEASE_TTL_MS] (default 15000)
   --store-unavailable <policy>  while Redis is away: local | reject [WSSUP_STORE_UNAVAILABLE] (default local)

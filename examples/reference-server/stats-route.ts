@@ -60,7 +60,7 @@ export function createStatsRoute(
     if (cluster && supervisor.options.cluster === undefined) {
       sendJson(response, 400, {
         error:
-          'cluster=1 needs cluster mode: start the server with --redis <url>, --redis-cluster <urls> or --redis-sentinel <name@hosts>',
+          'cluster=1 needs cluster mode: start the server with --redis <url>, --redis-cluster <urls> or --redis-sentinel <spec>',
       });
       return;
     }
