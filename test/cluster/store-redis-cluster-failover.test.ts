@@ -78,6 +78,13 @@ async function answeredAgain(a: TestStore, userId: string): Promise<unknown> {
   }
 }
 
+/**
+ * The tests whose old master is paused or killed take 10–14 s (a 4-node cluster, ~3 s; then
+ * node-redis finds the promoted replica by a topology refresh 5 s after its reconnects to the
+ * old master began): more room than the 20 s default on a loaded machine.
+ */
+const SLOW_MS = 30_000;
+
 const held = (userId: string, ids: readonly string[]): HeldConnection[] =>
   ids.map((connectionId) => ({ userId, connectionId, admittedAt: Date.now(), idleSince: undefined }));
 
@@ -129,98 +136,119 @@ describe.runIf(hasRedis)('on a Redis Cluster whose users’ master has a replica
     expect(a.incarnations).toEqual([{ incarnation: a.store.incarnation, previous: first }]);
   });
 
-  it('the old master paused, CLUSTER FAILOVER FORCE: admissions answered again once the client moves on, one fence (failover), the user stays at the limit', async () => {
-    const { cluster, ann, master, replica, a } = await setUp();
-    for (const id of ['a1', 'a2', 'a3'])
-      expect(await a.store.admit(ann, id, 3, 3)).toMatchObject({ admitted: true });
-    expect(await a.store.renew()).toBe('renewed');
-    const first = a.store.incarnation;
-    cluster.pause(master.port);
-    onTestFinished(() => cluster.resume(master.port));
-    await cluster.failover(replica.port, 'FORCE');
-    // Until the client drops the stuck socket and rediscovers, ann's admissions fail at once or by the deadline.
-    expect(await answeredAgain(a, ann)).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
-    await eventually(async () => (await a.store.renew().catch(() => 'failed')) === 'lost', 10_000);
-    expect(a.causes).toEqual(['failover']);
-    expect(await a.store.readmit(held(ann, ['a1', 'a2', 'a3']), 3)).toEqual([]);
-    expect(await a.store.userBook(ann)).toEqual({ userId: ann, live: 3, idle: 0, byNode: { a: 3 } });
-    expect(await a.store.admit(ann, 'a5', 3, 3)).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
-    expect(await a.store.renew()).toBe('renewed');
-    expect(a.incarnations).toEqual([{ incarnation: a.store.incarnation, previous: first }]);
-  });
+  it(
+    'the old master paused, CLUSTER FAILOVER FORCE: admissions answered again once the client moves on, one fence (failover), the user stays at the limit',
+    async () => {
+      const { cluster, ann, master, replica, a } = await setUp();
+      for (const id of ['a1', 'a2', 'a3'])
+        expect(await a.store.admit(ann, id, 3, 3)).toMatchObject({ admitted: true });
+      expect(await a.store.renew()).toBe('renewed');
+      const first = a.store.incarnation;
+      cluster.pause(master.port);
+      onTestFinished(() => cluster.resume(master.port));
+      await cluster.failover(replica.port, 'FORCE');
+      // Until the client drops the stuck socket and rediscovers, ann's admissions fail at once or by the deadline.
+      expect(await answeredAgain(a, ann)).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
+      await eventually(async () => (await a.store.renew().catch(() => 'failed')) === 'lost', 10_000);
+      expect(a.causes).toEqual(['failover']);
+      expect(await a.store.readmit(held(ann, ['a1', 'a2', 'a3']), 3)).toEqual([]);
+      expect(await a.store.userBook(ann)).toEqual({ userId: ann, live: 3, idle: 0, byNode: { a: 3 } });
+      expect(await a.store.admit(ann, 'a5', 3, 3)).toEqual({
+        admitted: false,
+        reason: 'user-limit',
+        live: 3,
+      });
+      expect(await a.store.renew()).toBe('renewed');
+      expect(a.incarnations).toEqual([{ incarnation: a.store.incarnation, previous: first }]);
+    },
+    SLOW_MS,
+  );
 
-  it('the old master killed, CLUSTER FAILOVER TAKEOVER: the new connection to the promoted replica tells `reconnected`; admissions answered again, one fence (failover), the user stays at the limit', async () => {
-    const { cluster, ann, master, replica, a } = await setUp();
-    for (const id of ['a1', 'a2', 'a3'])
-      expect(await a.store.admit(ann, id, 3, 3)).toMatchObject({ admitted: true });
-    expect(await a.store.renew()).toBe('renewed');
-    const first = a.store.incarnation;
-    await cluster.kill(master.port);
-    await cluster.failover(replica.port, 'TAKEOVER');
-    // The client's new connection to the promoted replica ('node-ready'): the runtime would renew at once.
-    await eventually(() => a.reconnects > 0, 12_000);
-    expect(await answeredAgain(a, ann)).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
-    await eventually(async () => (await a.store.renew().catch(() => 'failed')) === 'lost', 10_000);
-    expect(a.causes).toEqual(['failover']);
-    expect(await a.store.readmit(held(ann, ['a1', 'a2', 'a3']), 3)).toEqual([]);
-    expect(await a.store.userBook(ann)).toEqual({ userId: ann, live: 3, idle: 0, byNode: { a: 3 } });
-    expect(await a.store.admit(ann, 'a5', 3, 3)).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
-    expect(await a.store.renew()).toBe('renewed');
-    expect(a.incarnations).toEqual([{ incarnation: a.store.incarnation, previous: first }]);
-  });
+  it(
+    'the old master killed, CLUSTER FAILOVER TAKEOVER: the new connection to the promoted replica tells `reconnected`; admissions answered again, one fence (failover), the user stays at the limit',
+    async () => {
+      const { cluster, ann, master, replica, a } = await setUp();
+      for (const id of ['a1', 'a2', 'a3'])
+        expect(await a.store.admit(ann, id, 3, 3)).toMatchObject({ admitted: true });
+      expect(await a.store.renew()).toBe('renewed');
+      const first = a.store.incarnation;
+      await cluster.kill(master.port);
+      await cluster.failover(replica.port, 'TAKEOVER');
+      // The client's new connection to the promoted replica ('node-ready'): the runtime would renew at once.
+      await eventually(() => a.reconnects > 0, 12_000);
+      expect(await answeredAgain(a, ann)).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
+      await eventually(async () => (await a.store.renew().catch(() => 'failed')) === 'lost', 10_000);
+      expect(a.causes).toEqual(['failover']);
+      expect(await a.store.readmit(held(ann, ['a1', 'a2', 'a3']), 3)).toEqual([]);
+      expect(await a.store.userBook(ann)).toEqual({ userId: ann, live: 3, idle: 0, byNode: { a: 3 } });
+      expect(await a.store.admit(ann, 'a5', 3, 3)).toEqual({
+        admitted: false,
+        reason: 'user-limit',
+        live: 3,
+      });
+      expect(await a.store.renew()).toBe('renewed');
+      expect(a.incarnations).toEqual([{ incarnation: a.store.incarnation, previous: first }]);
+    },
+    SLOW_MS,
+  );
 
-  it('a supervisor holding a user at the limit (test preset: 5), old master killed and its replica promoted: it fences once on its own, books again exactly its sockets, keeps them all, and still refuses a 6th with 429', async () => {
-    const { cluster, keyPrefix, ann, master, replica } = await setUp();
-    const server = await startServer({
-      cluster: {
-        redis: { rootNodes: [...cluster.urls] },
-        nodeId: 's',
-        keyPrefix,
-        leaseTtlMs: 1_500,
-        commandTimeoutMs: 300,
-        onStoreUnavailable: 'reject',
-      },
-    });
-    await vi.waitFor(() => expect(server.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
-    const sockets: WebSocket[] = [];
-    for (let i = 0; i < 5; i++) sockets.push(keepActive(await connect(server.url(ann))));
-    const stillOpen = () => sockets.every((ws) => ws.readyState === WebSocket.OPEN);
-    expect((await httpRefusal(server.url(ann))).status).toBe(429);
-    const first = server.supervisor.stats().cluster?.incarnation;
-    const key = `${keyPrefix}:{u:${ann}}:slots`;
+  it(
+    'a supervisor holding a user at the limit (test preset: 5), old master killed and its replica promoted: it fences once on its own, books again exactly its sockets, keeps them all, and still refuses a 6th with 429',
+    async () => {
+      const { cluster, keyPrefix, ann, master, replica } = await setUp();
+      const server = await startServer({
+        cluster: {
+          redis: { rootNodes: [...cluster.urls] },
+          nodeId: 's',
+          keyPrefix,
+          leaseTtlMs: 1_500,
+          commandTimeoutMs: 300,
+          onStoreUnavailable: 'reject',
+        },
+      });
+      await vi.waitFor(() => expect(server.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+      const sockets: WebSocket[] = [];
+      for (let i = 0; i < 5; i++) sockets.push(keepActive(await connect(server.url(ann))));
+      const stillOpen = () => sockets.every((ws) => ws.readyState === WebSocket.OPEN);
+      expect((await httpRefusal(server.url(ann))).status).toBe(429);
+      const first = server.supervisor.stats().cluster?.incarnation;
+      const key = `${keyPrefix}:{u:${ann}}:slots`;
 
-    await cluster.kill(master.port);
-    await cluster.failover(replica.port, 'TAKEOVER');
-    // On its own (reconnected, or its next tick): a new incarnation, and every socket booked under it on the promoted replica.
-    await vi.waitFor(
-      async () => {
-        const stats = server.supervisor.stats().cluster;
-        expect(stats?.incarnation).not.toBe(first);
-        expect(stats).toMatchObject({ leaseHeld: true, unsynced: 0 });
-        const entries = (await cluster.command(replica.port, 'HVALS', key)) as string[];
-        expect(entries.filter((entry) => entry.startsWith(`${stats?.incarnation}|`))).toHaveLength(5);
-      },
-      { timeout: 15_000, interval: 50 },
-    );
-    const fenced = server.supervisor.stats().cluster?.incarnation;
-    expect((await httpRefusal(server.url(ann))).status).toBe(429);
-    expect(server.supervisor.userStats(ann)?.live).toBe(5);
-    expect(stillOpen()).toBe(true);
-    // Fenced once: two more renewals (the lease's expiry on the registry moves on) keep the incarnation.
-    const leases = `${keyPrefix}:{nodes}:leases`;
-    const registry = await cluster.masterOf(leases);
-    const expiry = async () => Number(await cluster.command(registry.port, 'ZSCORE', leases, String(fenced)));
-    let last = await expiry();
-    for (let renewals = 0; renewals < 2; renewals++) {
-      const before = last;
-      await eventually(async () => {
-        last = await expiry();
-        return last > before;
-      }, 10_000);
-    }
-    expect(server.supervisor.stats().cluster?.incarnation).toBe(fenced);
-    expect(stillOpen()).toBe(true);
-  });
+      await cluster.kill(master.port);
+      await cluster.failover(replica.port, 'TAKEOVER');
+      // On its own (reconnected, or its next tick): a new incarnation, and every socket booked under it on the promoted replica.
+      await vi.waitFor(
+        async () => {
+          const stats = server.supervisor.stats().cluster;
+          expect(stats?.incarnation).not.toBe(first);
+          expect(stats).toMatchObject({ leaseHeld: true, unsynced: 0 });
+          const entries = (await cluster.command(replica.port, 'HVALS', key)) as string[];
+          expect(entries.filter((entry) => entry.startsWith(`${stats?.incarnation}|`))).toHaveLength(5);
+        },
+        { timeout: 15_000, interval: 50 },
+      );
+      const fenced = server.supervisor.stats().cluster?.incarnation;
+      expect((await httpRefusal(server.url(ann))).status).toBe(429);
+      expect(server.supervisor.userStats(ann)?.live).toBe(5);
+      expect(stillOpen()).toBe(true);
+      // Fenced once: two more renewals (the lease's expiry on the registry moves on) keep the incarnation.
+      const leases = `${keyPrefix}:{nodes}:leases`;
+      const registry = await cluster.masterOf(leases);
+      const expiry = async () =>
+        Number(await cluster.command(registry.port, 'ZSCORE', leases, String(fenced)));
+      let last = await expiry();
+      for (let renewals = 0; renewals < 2; renewals++) {
+        const before = last;
+        await eventually(async () => {
+          last = await expiry();
+          return last > before;
+        }, 10_000);
+      }
+      expect(server.supervisor.stats().cluster?.incarnation).toBe(fenced);
+      expect(stillOpen()).toBe(true);
+    },
+    SLOW_MS,
+  );
 });
 
 /** Sends a message every 200 ms (inside the test preset's 1 s idle timeout) until the socket closes. */
