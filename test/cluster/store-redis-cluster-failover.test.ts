@@ -28,13 +28,17 @@ interface Setup {
   /** A user whose book is on `master`, which is not the registry's. */
   ann: string;
   master: ClusterMaster;
+  /** The replica added: of `master`, or of the registry's master. */
   replica: ClusterReplica;
   /** A store on the cluster (node 'a'), recording what it tells the runtime. */
   a: TestStore;
 }
 
-/** A cluster, a replica for the master of a user's book (not the registry's master), and a store on it. */
-async function setUp(): Promise<Setup> {
+/**
+ * A cluster, a replica for the master of a user's book (not the registry's master; or the
+ * registry's, when `replicate` says so), and a store on it.
+ */
+async function setUp(replicate: 'user' | 'registry' = 'user'): Promise<Setup> {
   const cluster = await startRedisCluster();
   onTestFinished(() => cluster.stop());
   const keyPrefix = freshPrefix();
@@ -47,7 +51,7 @@ async function setUp(): Promise<Setup> {
   }
   if (ann === undefined || master === undefined)
     throw new Error('no user on a master other than the registry’s');
-  const replica = await cluster.addReplica(master.port);
+  const replica = await cluster.addReplica(replicate === 'user' ? master.port : registry.port);
   const a = await startStoreOn({ redis: { rootNodes: [...cluster.urls] }, keyPrefix, nodeId: 'a' });
   return { cluster, keyPrefix, ann, master, replica, a };
 }
@@ -191,6 +195,25 @@ describe.runIf(hasRedis)('on a Redis Cluster whose users’ master has a replica
     },
     SLOW_MS,
   );
+
+  it("the registry's master promoted (TAKEOVER, old master up): the renewal that meets another run_id fences, and only that one", async () => {
+    const { cluster, keyPrefix, ann, replica, a } = await setUp('registry');
+    for (const id of ['a1', 'a2', 'a3'])
+      expect(await a.store.admit(ann, id, 3, 3)).toMatchObject({ admitted: true });
+    expect(await a.store.renew()).toBe('renewed');
+    const first = a.store.incarnation;
+    await cluster.failover(replica.port, 'TAKEOVER');
+    expect((await cluster.masterOf(`${keyPrefix}:{nodes}:leases`)).port).toBe(replica.port);
+    // The renew script follows MOVED to the promoted replica, whose run_id it has never seen.
+    expect(await a.store.renew()).toBe('lost');
+    expect(a.causes).toEqual(['failover']);
+    expect(await a.store.readmit(held(ann, ['a1', 'a2', 'a3']), 3)).toEqual([]);
+    expect(await a.store.userBook(ann)).toEqual({ userId: ann, live: 3, idle: 0, byNode: { a: 3 } });
+    expect(await a.store.admit(ann, 'a4', 3, 3)).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
+    // The client's topology now lists the promoted replica and not the old master: no second fence.
+    for (let i = 0; i < 3; i++) expect(await a.store.renew()).toBe('renewed');
+    expect(a.incarnations).toEqual([{ incarnation: a.store.incarnation, previous: first }]);
+  });
 
   it(
     'a supervisor holding a user at the limit (test preset: 5), old master killed and its replica promoted: it fences once on its own, books again exactly its sockets, keeps them all, and still refuses a 6th with 429',
