@@ -23,6 +23,11 @@ const NO_WRITE_TIMEOUT = { timeout: 0 } as const;
 /** What one master of a Redis Cluster answered: its run_id ('' when it denies INFO) and its clock. */
 export interface MasterCheck {
   runId: string;
+  /**
+   * It answered `role:slave`: a master of the client's last topology that a failover made a
+   * replica (the client learns of the promoted one at its next MOVED only). False when it denies INFO.
+   */
+  demoted: boolean;
   /** Its TIME minus Date.now() at the middle of the round trip. */
   offsetMs: number;
   /** How wrong offsetMs may be: half the round trip, plus a ms of rounding. */
@@ -96,13 +101,18 @@ export function ofCluster(cluster: RedisClusterLike): Sender {
         const sent = Date.now();
         // Written together on the master's connection, TIME first: its reply ends the round trip
         // the clock is measured over. INFO denied (an ACL without +info) is '': no check.
+        // Two sections in one INFO: Redis 7, which a cluster store needs anyway (SPUBLISH).
         const timed = node.sendCommand(['TIME'], NO_WRITE_TIMEOUT);
-        const info = node.sendCommand(['INFO', 'server'], NO_WRITE_TIMEOUT).then(String, () => '');
+        const info = node
+          .sendCommand(['INFO', 'server', 'replication'], NO_WRITE_TIMEOUT)
+          .then(String, () => '');
         const time = (await timed) as [string, string];
         const received = Date.now();
         const ms = Number(time[0]) * 1_000 + Math.floor(Number(time[1]) / 1_000);
+        const text = await info;
         return {
-          runId: /run_id:([0-9a-f]+)/.exec(await info)?.[1] ?? '',
+          runId: /run_id:([0-9a-f]+)/.exec(text)?.[1] ?? '',
+          demoted: /^role:slave\b/m.test(text),
           offsetMs: ms - Math.round((sent + received) / 2),
           errorMs: Math.ceil((received - sent) / 2) + 1,
         };

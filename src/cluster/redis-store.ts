@@ -499,20 +499,26 @@ class Store implements RedisSlotStore {
 
   /**
    * Whether a master of the cluster was replaced since the last fence: a run_id never
-   * seen before while one seen before is missing. That is a failover (a replica
+   * seen before while one seen before is missing, or one seen before now answering as
+   * a replica (demoted: its replica promoted while it stayed up, which the client's
+   * topology shows only after its next MOVED). That is a failover (a replica
    * promoted: another process, which may have lost the last writes acknowledged to the
    * old master, as renewScript explains for the registry's) or a master restarted
    * without its data. Moving slots between the same masters changes neither set, a new
    * master only adds one, a removed one only takes one away: no fence for those. (A
-   * master added while another is away fences: needless, not unsafe.)
+   * master added while another is away fences: needless, not unsafe.) A demoted
+   * master's run_id leaves the set, so the promoted one appearing later fences no more.
    */
   #mastersReplaced(masters: readonly MasterCheck[]): boolean {
-    const now = masters.map((master) => master.runId).filter((runId) => runId !== '');
+    const now = masters
+      .filter((master) => !master.demoted)
+      .map((master) => master.runId)
+      .filter((runId) => runId !== '');
     const seen = this.#mastersRunIds;
     const replaced =
       seen.size > 0 &&
-      now.some((runId) => !seen.has(runId)) &&
-      [...seen].some((runId) => !now.includes(runId));
+      (masters.some((master) => master.demoted && seen.has(master.runId)) ||
+        (now.some((runId) => !seen.has(runId)) && [...seen].some((runId) => !now.includes(runId))));
     if (replaced) this.#mastersRunIds = new Set(now);
     else for (const runId of now) seen.add(runId);
     return replaced;

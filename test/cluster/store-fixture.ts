@@ -71,6 +71,8 @@ export interface TestStore {
   store: RedisSlotStore;
   orders: EvictionOrder[];
   incarnations: Array<{ incarnation: number; previous: number }>;
+  /** The cause of each incarnation change, in the same order ('failover', 'lease-lost', or none). */
+  causes: Array<string | undefined>;
   /** What cluster-wide sends delivered to this store. */
   deliveries: ClusterDelivery[];
   /** How many times the store said its connection came back after a drop (`reconnected`). */
@@ -94,10 +96,14 @@ export async function startStoreOn(
   const orders: EvictionOrder[] = [];
   const incarnations: TestStore['incarnations'] = [];
   const deliveries: ClusterDelivery[] = [];
-  const recorded: TestStore = { store, orders, incarnations, deliveries, reconnects: 0 };
+  const causes: TestStore['causes'] = [];
+  const recorded: TestStore = { store, orders, incarnations, causes, deliveries, reconnects: 0 };
   await store.start({
     evictionOrdered: (order) => orders.push(order),
-    incarnationChanged: (incarnation, previous) => incarnations.push({ incarnation, previous }),
+    incarnationChanged: (incarnation, previous, cause) => {
+      incarnations.push({ incarnation, previous });
+      causes.push(cause);
+    },
     deliveryArrived: (delivery) => deliveries.push(delivery),
     reconnected: () => {
       recorded.reconnects += 1;

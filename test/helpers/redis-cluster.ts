@@ -6,6 +6,11 @@
  * `cluster_state:ok` and knows the other two. No replicas, no persistence.
  * Stopped with SIGKILL and its temp dir removed, as redis-server.ts does.
  *
+ * A test may add a replica to one master (addReplica: ready once it is in sync,
+ * `master_link_status:up`), then promote it (failover: CLUSTER FAILOVER
+ * TAKEOVER or FORCE, ready once every node that answers names it the master
+ * and says `cluster_state:ok`), with the old master alive, paused or killed.
+ *
  * Skips loudly like the single server (same requirement: redis-server 7+, for
  * ADDSLOTSRANGE):
  *
@@ -48,14 +53,45 @@ export interface ClusterMaster {
   readonly slots: readonly [number, number];
 }
 
+/** A replica added by addReplica(). */
+export interface ClusterReplica {
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>` */
+  readonly url: string;
+  /** The node's cluster id (CLUSTER MYID). */
+  readonly id: string;
+  /** The master it replicated when added (after a failover, it may be the master). */
+  readonly of: ClusterMaster;
+}
+
 export interface PrivateRedisCluster {
+  /** The three masters it started with (a failover does not change this list: see masterOf). */
   readonly masters: readonly ClusterMaster[];
+  /** The replicas added so far. */
+  readonly replicas: readonly ClusterReplica[];
   /** The masters' URLs: the root nodes to give a cluster client. */
   readonly urls: readonly string[];
-  /** Runs one command on `port`'s node, on a fresh connection. */
+  /** Runs one command on `port`'s node, on a fresh connection (2 s to answer). */
   command(port: number, ...args: string[]): Promise<RespValue>;
-  /** The master that serves `key`, asked of the cluster (CLUSTER KEYSLOT, then CLUSTER NODES). */
+  /**
+   * The master that serves `key`, asked of the cluster (CLUSTER KEYSLOT, then CLUSTER NODES) on
+   * a node that answers; a promoted replica is given with its old master's slots.
+   */
   masterOf(key: string): Promise<ClusterMaster>;
+  /**
+   * Starts one more node and makes it a replica of the master on `masterPort`; resolves once it
+   * is in sync (`master_link_status:up`) and every node knows it as that master's replica.
+   */
+  addReplica(masterPort: number): Promise<ClusterReplica>;
+  /**
+   * Promotes the replica on `replicaPort` with CLUSTER FAILOVER `mode` (TAKEOVER: no agreement
+   * asked; FORCE: without its master's handshake, with the other masters' votes). Resolves once
+   * every node that answers (not paused, not killed) names it a master, says `cluster_state:ok`,
+   * and the old master, if it answers, calls itself a replica.
+   */
+  failover(replicaPort: number, mode: 'TAKEOVER' | 'FORCE'): Promise<void>;
+  /** SIGKILLs one node for good (no restart); the others still list it. */
+  kill(port: number): Promise<void>;
   /** SIGSTOP one master: it keeps its port and sockets but answers nothing (nor the cluster bus). */
   pause(port: number): void;
   /** SIGCONT after pause(). */
@@ -123,31 +159,108 @@ export async function startRedisCluster(): Promise<PrivateRedisCluster> {
     for (const port of others)
       expectOk(await respCommand(first, ['CLUSTER', 'MEET', '127.0.0.1', String(port)]));
     await untilReady(ports);
+    const replicas: ClusterReplica[] = [];
+    // Nodes that cannot answer (paused or killed): never asked, lest a 2 s timeout stand for a state.
+    const silent = new Set<number>();
+    const answering = () => ports.filter((port) => !silent.has(port));
+    const childOf = (port: number) => {
+      const child = children[ports.indexOf(port)];
+      if (child === undefined || stopped) throw new Error(`no node of ours on port ${port}`);
+      return child;
+    };
+    const kill = async (port: number) => {
+      const child = childOf(port);
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = once(child, 'exit');
+        child.kill('SIGKILL');
+        await exited;
+      }
+    };
+    const nodes = async () => String(await respCommand(answering()[0] as number, ['CLUSTER', 'NODES']));
     return {
       masters,
+      replicas,
       urls: masters.map((master) => master.url),
       command: (port, ...args) => respCommand(port, args),
       async masterOf(key) {
-        const slot = await respCommand(first, ['CLUSTER', 'KEYSLOT', key]);
+        const slot = await respCommand(answering()[0] as number, ['CLUSTER', 'KEYSLOT', key]);
         if (typeof slot !== 'number') throw new Error(`CLUSTER KEYSLOT ${key}: ${String(slot)}`);
-        const id = ownerOf(String(await respCommand(first, ['CLUSTER', 'NODES'])), slot);
+        const id = ownerOf(await nodes(), slot);
         const master = masters.find((candidate) => candidate.id === id);
-        if (master === undefined) throw new Error(`no master of ours serves slot ${slot} (${key})`);
-        return master;
+        if (master !== undefined) return master;
+        const promoted = replicas.find((candidate) => candidate.id === id);
+        if (promoted !== undefined) return { ...promoted, slots: promoted.of.slots };
+        throw new Error(`no master of ours serves slot ${slot} (${key})`);
       },
-      pause: (port) => void children[ports.indexOf(port)]?.kill('SIGSTOP'),
-      resume: (port) => void children[ports.indexOf(port)]?.kill('SIGCONT'),
+      pause(port) {
+        silent.add(port);
+        children[ports.indexOf(port)]?.kill('SIGSTOP');
+      },
+      resume(port) {
+        children[ports.indexOf(port)]?.kill('SIGCONT');
+        silent.delete(port);
+      },
       async restart(port) {
-        const index = ports.indexOf(port);
-        const child = children[index];
-        if (child === undefined || stopped) throw new Error(`no running node on port ${port}`);
-        if (child.exitCode === null && child.signalCode === null) {
-          const exited = once(child, 'exit');
-          child.kill('SIGKILL');
-          await exited;
-        }
-        children[index] = await launch(binary, port, dir, clusterArgs(dir, port));
-        await untilReady(ports);
+        await kill(port);
+        children[ports.indexOf(port)] = await launch(binary, port, dir, clusterArgs(dir, port));
+        silent.delete(port);
+        await untilReady(answering(), ports.length);
+      },
+      async kill(port) {
+        silent.add(port);
+        await kill(port);
+      },
+      async addReplica(masterPort) {
+        const of = masters.find((master) => master.port === masterPort);
+        if (of === undefined) throw new Error(`no master of ours on port ${masterPort}`);
+        const { port, child } = await launchNode(binary, dir, ports);
+        ports.push(port);
+        children.push(child);
+        const id = await respCommand(port, ['CLUSTER', 'MYID']);
+        if (typeof id !== 'string') throw new Error(`CLUSTER MYID on ${port}: ${String(id)}`);
+        expectOk(await respCommand(of.port, ['CLUSTER', 'MEET', '127.0.0.1', String(port)]));
+        // REPLICATE needs the master known to the new node: "Unknown node" until the gossip brings it.
+        await until(`node ${port} to replicate ${of.port}`, async () => {
+          const reply = await respCommand(port, ['CLUSTER', 'REPLICATE', of.id]);
+          return reply === 'OK' ? true : `${reply instanceof Error ? reply.message : String(reply)}`;
+        });
+        await until(`replica ${port} in sync with ${of.port}`, async () => {
+          const info = String(await respCommand(port, ['INFO', 'replication']));
+          return /master_link_status:up/.test(info) || info.replace(/\r\n/g, ' ').slice(0, 200);
+        });
+        // Every node must know it as the master's replica: FORCE asks the masters for their votes.
+        await until(`every node to list ${port} as ${of.port}'s replica`, async () => {
+          for (const other of answering()) {
+            const line = lineOf(String(await respCommand(other, ['CLUSTER', 'NODES'])), id);
+            if (line === undefined || !line[2]?.includes('slave') || line[3] !== of.id)
+              return `node ${other}: ${line?.join(' ') ?? 'does not know it'}`;
+          }
+          return true;
+        });
+        await untilReady(answering(), ports.length);
+        const replica: ClusterReplica = { port, url: `redis://127.0.0.1:${port}`, id, of };
+        replicas.push(replica);
+        return replica;
+      },
+      async failover(replicaPort, mode) {
+        const replica = replicas.find((candidate) => candidate.port === replicaPort);
+        if (replica === undefined) throw new Error(`no replica of ours on port ${replicaPort}`);
+        expectOk(await respCommand(replicaPort, ['CLUSTER', 'FAILOVER', mode]));
+        await until(`replica ${replicaPort} promoted (${mode})`, async () => {
+          for (const port of answering()) {
+            const text = String(await respCommand(port, ['CLUSTER', 'NODES']));
+            const line = lineOf(text, replica.id);
+            if (!line?.[2]?.includes('master'))
+              return `node ${port}: ${line?.join(' ') ?? 'does not know it'}`;
+            const old = lineOf(text, replica.of.id);
+            if (port === replica.of.port && !old?.[2]?.includes('slave'))
+              return `old master ${port}: ${old?.join(' ') ?? '?'}`;
+            const info = String(await respCommand(port, ['CLUSTER', 'INFO']));
+            if (!/cluster_state:ok/.test(info))
+              return `node ${port}: ${info.replace(/\r\n/g, ' ').slice(0, 200)}`;
+          }
+          return true;
+        });
       },
       stop,
     };
@@ -184,6 +297,9 @@ const clusterArgs = (dir: string, port: number) => [
   '5000',
   '--cluster-announce-ip',
   '127.0.0.1',
+  // A replica's first sync starts at once, not after Redis 7's 5 s wait for more replicas.
+  '--repl-diskless-sync-delay',
+  '0',
 ];
 
 /** A port P such that P and P + 10000 were both free a moment ago on 127.0.0.1. */
@@ -212,17 +328,14 @@ async function isFree(port: number): Promise<boolean> {
   }
 }
 
-/** Waits until every node says `cluster_state:ok` and knows all three; names the laggard on timeout. */
-async function untilReady(ports: readonly number[]): Promise<void> {
+/** Waits until every node of `ports` says `cluster_state:ok` and knows `known` nodes; names the laggard on timeout. */
+async function untilReady(ports: readonly number[], known = ports.length): Promise<void> {
   const deadline = Date.now() + READY_WITHIN_MS;
   for (;;) {
     let laggard: string | undefined;
     for (const port of ports) {
       const info = String(await respCommand(port, ['CLUSTER', 'INFO']));
-      if (
-        !/cluster_state:ok/.test(info) ||
-        !new RegExp(`cluster_known_nodes:${ports.length}\\b`).test(info)
-      ) {
+      if (!/cluster_state:ok/.test(info) || !new RegExp(`cluster_known_nodes:${known}\\b`).test(info)) {
         laggard = `node ${port}: ${info.replace(/\r\n/g, ' ').slice(0, 200)}`;
         break;
       }
@@ -232,6 +345,25 @@ async function untilReady(ports: readonly number[]): Promise<void> {
       throw new Error(`the Redis Cluster was not ready within ${READY_WITHIN_MS} ms (${laggard})`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Polls `check` (true, or what is still missing) every 50 ms for up to 15 s; names what is missing on timeout. */
+async function until(what: string, check: () => Promise<true | string>): Promise<void> {
+  const deadline = Date.now() + READY_WITHIN_MS;
+  for (;;) {
+    const missing = await check();
+    if (missing === true) return;
+    if (Date.now() > deadline) throw new Error(`waited ${READY_WITHIN_MS} ms for ${what}: ${missing}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The fields of `id`'s line in CLUSTER NODES's text: id, address, flags, master id, ... */
+function lineOf(nodes: string, id: string): string[] | undefined {
+  return nodes
+    .split('\n')
+    .map((line) => line.trim().split(' '))
+    .find((fields) => fields[0] === id);
 }
 
 /** The id of the master serving `slot`, from CLUSTER NODES's text. */
