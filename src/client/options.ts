@@ -102,7 +102,11 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   }
   const { url } = options;
   if (!(typeof url === 'string' || typeof url === 'function' || isUrl(url))) {
-    throw new InvalidOptionError('url', 'a ws://, wss://, http:// or https:// URL, or a function returning one', url);
+    throw new InvalidOptionError(
+      'url',
+      'a ws://, wss://, http:// or https:// URL, or a function returning one',
+      url,
+    );
   }
   if (typeof url !== 'function') checkUrl(url);
 
@@ -225,6 +229,10 @@ function checkUrl(url: string | URL): void {
     parsed = undefined;
   }
   if (parsed === undefined || !/^(wss?|https?):$/.test(parsed.protocol) || parsed.hash !== '') {
-    throw new InvalidOptionError('url', 'an absolute ws://, wss://, http:// or https:// URL without a #fragment', url);
+    throw new InvalidOptionError(
+      'url',
+      'an absolute ws://, wss://, http:// or https:// URL without a #fragment',
+      url,
+    );
   }
 }
