@@ -1,11 +1,12 @@
 /**
  * Eviction orders and cluster-wide sends on a Redis Cluster whose master
  * serving a node's channel (`<prefix>:{n:<node>}:orders`, sharded pub/sub)
- * fails over to its replica, with the old master alive (it turns replica) or
- * killed. What a user relies on (docs/cluster-store.md, "Failover"): once the
+ * fails over to its replica, with the old master alive (it turns replica),
+ * killed, or killed and back. What a user relies on (docs/cluster-store.md,
+ * "Orders and sends through a failover"): once the
  * failover is over, an order or a send published to that node reaches it again
  * within a bounded wait (its client moves the SSUBSCRIBE to the promoted
- * replica), through one subscriber connection, not two, and stop() still
+ * replica, or to the old master back as a replica of the shard), through one subscriber connection, not two, and stop() still
  * leaves no connection behind. Each test has a cluster of its own: three
  * masters, and one replica for the master of node b's channel, which is
  * neither the registry's master nor the master of the user's book (so the
