@@ -162,6 +162,13 @@ export async function connectRedisCluster(
     // Replicas may lag their master: every command, reads included, goes to
     // the master, as a decision must read what the last one wrote.
     useReplicas: false,
+    // A master that went away (killed, cut off) is found replaced only by re-reading the
+    // layout, which node-redis does once a node has been reconnecting for 5 s by default;
+    // that master's users are refused all that while. A connect's own deadline is enough
+    // to call it gone. Re-reading costs one CLUSTER SLOTS per period while it stays away;
+    // a layout that has not changed yet changes nothing. (Unknown to node-redis before
+    // this option existed: ignored there.) The pub/sub duplicate inherits it.
+    topologyRefreshOnReconnectionAttemptStrategy: connectTimeoutMs(options.commandTimeoutMs),
   });
   const where = `the Redis Cluster at ${nodes.rootNodes.map(redactUrl).join(', ')}`;
   // The pub/sub duplicate only needs its sharded subscription's connection (and one to
