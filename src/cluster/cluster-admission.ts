@@ -211,6 +211,8 @@ export class ClusterBook {
                 deliveryArrived: (delivery) => this.#host.deliver(delivery),
                 // Another server may answer now (a failover): renew at once, not at the next tick.
                 reconnected: () => this.#toLease({ type: 'RENEW_NOW' }),
+                // Reported once; the store's next renewals subscribe again.
+                subscriptionLost: (error) => this.#reportStore('subscribe', error),
               }),
             );
             // From when it answered: start() also connects (and loads the client library),

@@ -241,7 +241,9 @@ function sentinelSubscriber(duplicate: RedisSentinelSubscriberLike): RedisSubscr
     connect: () => duplicate.connect(),
     sSubscribe: (channel, listener) => duplicate.sSubscribe(channel, listener),
     sUnsubscribe: (channel) => duplicate.sUnsubscribe(channel),
-    on: (event, listener) => duplicate.on(event, listener),
+    // Both events go through: a sentinel client emits no 'sharded-channel-moved-error'.
+    on: (event: 'error' | 'sharded-channel-moved-error', listener: (error: Error, channel: string) => void) =>
+      duplicate.on(event as 'error', listener as (error: Error) => void),
     off: (event, listener) => duplicate.off(event, listener),
     close: () => duplicate.close(),
     destroy: () => void Promise.resolve(duplicate.destroy()).catch(() => {}),

@@ -182,6 +182,11 @@ export interface RedisSubscriberLike {
   /** Not called by the store (destroy() ends the subscription); part of the shape both client kinds share. */
   sUnsubscribe(channel: string): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /**
+   * A cluster client only: after a slot move, subscribing again on the slot's new master
+   * failed, and the channel's listeners were dropped (node-redis's own re-subscription).
+   */
+  on(event: 'sharded-channel-moved-error', listener: (error: Error, channel: string) => void): unknown;
   off(event: 'error', listener: (error: Error) => void): unknown;
   close(): Promise<void>;
   destroy(): void;

@@ -166,6 +166,10 @@ class Store implements RedisSlotStore {
   #fencePending = false;
   /** The users this incarnation booked here: when to SADD and SREM the reaper's index. */
   #booked = new BookedUsers();
+  /** The client dropped this node's channel (see #lostSubscription): renewals subscribe again. */
+  #subscriptionLost = false;
+  /** The #resubscribe in flight, at most one. */
+  #resubscribing: Promise<void> | undefined;
   readonly #ignoreError = () => {};
 
   constructor(
@@ -216,19 +220,7 @@ class Store implements RedisSlotStore {
       await this.#connection.load(scripts);
       if (this.#stopRequested) throw this.#stoppedWhileStarting();
       await this.renew();
-      const subscriber = this.#connection.client.duplicate();
-      subscriber.on('error', this.#ignoreError);
-      this.#subscriber = subscriber;
-      // A connection to open, like the first one: not a command's deadline.
-      await this.#connection.watch(
-        subscriber.connect(),
-        'connect (pub/sub)',
-        connectTimeoutMs(this.commandTimeoutMs),
-      );
-      await this.#connection.watch(
-        subscriber.sSubscribe(this.keys.orders(this.nodeId), (message) => this.#onOrder(message)),
-        'SSUBSCRIBE',
-      );
+      await this.#subscribe(this.#connection);
     } catch (error) {
       await this.#release();
       // The runtime tries again (the lease actor's retry, e.g. Redis was down
@@ -245,6 +237,66 @@ class Store implements RedisSlotStore {
     this.#unwatchReconnects = this.#connection.onReconnect(() => {
       if (this.#state === 'started') this.#events?.reconnected?.();
     });
+  }
+
+  /** Opens the pub/sub connection (a duplicate of the client) and subscribes to this node's channel. */
+  async #subscribe(connection: RedisConnection): Promise<void> {
+    const subscriber = connection.client.duplicate();
+    subscriber.on('error', this.#ignoreError);
+    const channel = this.keys.orders(this.nodeId);
+    subscriber.on('sharded-channel-moved-error', (error, moved) => {
+      if (moved === channel && subscriber === this.#subscriber) this.#lostSubscription(channel, error);
+    });
+    this.#subscriber = subscriber;
+    // A connection to open, like the first one: not a command's deadline.
+    await connection.watch(
+      subscriber.connect(),
+      'connect (pub/sub)',
+      connectTimeoutMs(this.commandTimeoutMs),
+    );
+    await connection.watch(
+      subscriber.sSubscribe(channel, (message) => this.#onOrder(message)),
+      'SSUBSCRIBE',
+    );
+  }
+
+  /**
+   * The client dropped this node's channel (a Redis Cluster: its slot moved and subscribing
+   * on the new master failed): nothing would come on it again. Told once; the next renewals
+   * subscribe again (#resubscribe) until one succeeds.
+   */
+  #lostSubscription(channel: string, error: Error): void {
+    if (this.#state !== 'started' || this.#subscriptionLost) return;
+    this.#subscriptionLost = true;
+    this.#events?.subscriptionLost?.(
+      new SlotStoreUnavailableError(
+        `lost the subscription to ${channel} after its slot moved (${error.message}): eviction orders and cluster-wide sends to this node are lost until a lease renewal subscribes again`,
+        { cause: error },
+      ),
+    );
+  }
+
+  /**
+   * After #lostSubscription, from a renewal that Redis answered: a new pub/sub connection and
+   * SSUBSCRIBE, the old one closed first (its channel is gone, and a second subscription must
+   * never be live beside it). A failure closes the new one too: the next renewal tries again.
+   */
+  async #resubscribe(connection: RedisConnection): Promise<void> {
+    this.#dropSubscriber();
+    try {
+      await this.#subscribe(connection);
+      // stop() came meanwhile: #release closed it.
+      if (!this.#hasStopped()) this.#subscriptionLost = false;
+    } catch {
+      this.#dropSubscriber();
+    }
+  }
+
+  /** Closes the pub/sub connection (its 'error' listener stays: see #release). */
+  #dropSubscriber(): void {
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    subscriber?.destroy();
   }
 
   async admit(
@@ -458,6 +510,13 @@ class Store implements RedisSlotStore {
     const received = Date.now();
     this.#offsetMs = renewal.now - Math.round((sent + received) / 2);
     this.#offsetErrorMs = Math.ceil((received - sent) / 2) + 1;
+    // The channel was lost (see #lostSubscription): Redis answers, so subscribe again. Not
+    // awaited, one at a time: a connection to open may take longer than a renewal's deadline.
+    if (this.#subscriptionLost && this.#resubscribing === undefined && !this.#hasStopped()) {
+      this.#resubscribing = this.#resubscribe(connection).finally(() => {
+        this.#resubscribing = undefined;
+      });
+    }
     this.#liveness = renewal.liveness;
     const failedOver =
       fence || (this.#serverRunId !== '' && renewal.runId !== '' && renewal.runId !== this.#serverRunId);
@@ -612,6 +671,8 @@ class Store implements RedisSlotStore {
       }
     }
     await this.#release();
+    // A subscription being opened again: #release closed it, and its deadlines bound this wait.
+    await this.#resubscribing;
   }
 
   #onOrder(message: string): void {

@@ -136,6 +136,14 @@ export interface SlotStoreEvents {
    * restart) and its next renewal tick may be a third of the lease TTL away. Optional.
    */
   reconnected?(): void;
+  /**
+   * The subscription to this node's channel (eviction orders, cluster-wide sends) was lost
+   * and the client will not restore it (a Redis Cluster: subscribing on the slot's new master
+   * failed after a slot move): told once per loss, with a WSSUP_STORE_UNAVAILABLE error for
+   * the runtime to report. The store subscribes again at its next renewals until one succeeds.
+   * Optional.
+   */
+  subscriptionLost?(error: SlotStoreUnavailableError): void;
 }
 
 export interface SlotStore {

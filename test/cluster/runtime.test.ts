@@ -13,7 +13,13 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { SimulatedClock } from 'xstate';
-import type { SlotStoreEvents, StoreEvent, Supervisor, SupervisorOptions } from '../../src/index.js';
+import {
+  type SlotStoreEvents,
+  SlotStoreUnavailableError,
+  type StoreEvent,
+  type Supervisor,
+  type SupervisorOptions,
+} from '../../src/index.js';
 import { MemoryBook, type MemoryStore } from '../helpers/memory-slot-store.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import {
@@ -625,6 +631,15 @@ describe('leases', () => {
     expect(warn.mock.calls.map((args) => String(args[0]).split('\n')[0])).toEqual([]);
   });
 
+  it('a store that lost its order channel’s subscription: onError gets its WSSUP_STORE_UNAVAILABLE error, once per loss', async () => {
+    const c = await startCluster(1);
+    const events = c.book.subscribers.get('node-0') as SlotStoreEvents;
+    const lost = new SlotStoreUnavailableError('lost the subscription to wssup:{n:node-0}:orders');
+    events.subscriptionLost?.(lost);
+    expect(node(c, 0).errors.splice(0)).toEqual([lost]);
+    await shutdownAll(c);
+  });
+
   it('a store that calls back while it stops, or after, reports nothing and holds no lease from the start of its stop', async () => {
     const c = await startCluster(1);
     const store = c.stores[0] as MemoryStore;
@@ -634,6 +649,7 @@ describe('leases', () => {
       // Another version's message (a close code this one refuses): reported while running.
       events.deliveryArrived?.({ kind: 'disconnect', userId: 'ann', code: 1, reason: '' });
       events.evictionOrdered({ nodeId: 'node-0', incarnation: store.incarnation, connectionId: 'gone' });
+      events.subscriptionLost?.(new SlotStoreUnavailableError('lost the subscription'));
     };
     const leaseHeldAtStop: (boolean | undefined)[] = [];
     const stop = store.stop.bind(store);

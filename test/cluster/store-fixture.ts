@@ -77,6 +77,8 @@ export interface TestStore {
   deliveries: ClusterDelivery[];
   /** How many times the store said its connection came back after a drop (`reconnected`). */
   reconnects: number;
+  /** What the store reported through `subscriptionLost` (its order channel's subscription lost). */
+  subscriptionErrors: Error[];
 }
 
 /** Creates and starts a store on `redis`; stopped after the test. */
@@ -97,7 +99,16 @@ export async function startStoreOn(
   const incarnations: TestStore['incarnations'] = [];
   const deliveries: ClusterDelivery[] = [];
   const causes: TestStore['causes'] = [];
-  const recorded: TestStore = { store, orders, incarnations, causes, deliveries, reconnects: 0 };
+  const subscriptionErrors: Error[] = [];
+  const recorded: TestStore = {
+    store,
+    orders,
+    incarnations,
+    causes,
+    deliveries,
+    reconnects: 0,
+    subscriptionErrors,
+  };
   await store.start({
     evictionOrdered: (order) => orders.push(order),
     incarnationChanged: (incarnation, previous, cause) => {
@@ -108,6 +119,7 @@ export async function startStoreOn(
     reconnected: () => {
       recorded.reconnects += 1;
     },
+    subscriptionLost: (error) => subscriptionErrors.push(error),
   });
   return recorded;
 }

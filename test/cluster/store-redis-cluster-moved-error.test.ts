@@ -1,0 +1,193 @@
+/**
+ * Node b's channel moves on a Redis Cluster (CLUSTER FAILOVER TAKEOVER, the old master alive:
+ * it tells b's subscriber the slot moved) and node-redis's own re-subscription on the promoted
+ * replica fails for real: that node's ACL denies the default user b's channel, so SSUBSCRIBE
+ * there gets NOPERM and the client drops the channel's listeners ('sharded-channel-moved-error').
+ * What a user relies on (docs/cluster-store.md, "Orders and sends through a failover"): the store
+ * reports the loss once (subscriptionLost, an error the runtime reports), and a later lease
+ * renewal subscribes again; once the ACL allows the channel, an order and a send reach b again
+ * within a bounded wait, through one subscriber connection, and stop() leaves none, also when it
+ * comes while the renewals still fail to subscribe. Without that, b would never receive an order
+ * or a send again, while its admissions and lease recover.
+ */
+import { describe, expect, it, onTestFinished } from 'vitest';
+import {
+  type ClusterReplica,
+  type PrivateRedisCluster,
+  startRedisCluster,
+} from '../helpers/redis-cluster.js';
+import { eventually, freshPrefix, hasRedis, startStoreOn, type TestStore } from './store-fixture.js';
+
+/** Publishes with `send` every 100 ms until `arrived`; fails after `ms`. Resolves with how long it took. */
+async function arrivesWithin(
+  send: () => Promise<unknown>,
+  arrived: () => boolean,
+  ms: number,
+): Promise<number> {
+  const started = Date.now();
+  while (!arrived()) {
+    if (Date.now() - started > ms) throw new Error(`nothing arrived within ${ms} ms`);
+    await send().catch(() => {});
+    const sent = Date.now();
+    while (!arrived() && Date.now() - sent < 100) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return Date.now() - started;
+}
+
+/** Clients of `port` (not replication links, not the asking connection), those with a sharded subscription apart. */
+async function clients(cluster: PrivateRedisCluster, port: number): Promise<{ all: number; ssub: number }> {
+  const lines = String(await cluster.command(port, 'CLIENT', 'LIST'))
+    .split('\n')
+    .filter(
+      (line) => line.includes('id=') && !/\bflags=\S*[SM]/.test(line) && !/cmd=client\|list/.test(line),
+    );
+  return { all: lines.length, ssub: lines.filter((line) => /\bssub=[1-9]/.test(line)).length };
+}
+
+async function totals(cluster: PrivateRedisCluster, ports: readonly number[]) {
+  const each = await Promise.all(ports.map((port) => clients(cluster, port)));
+  return { all: each.reduce((x, y) => x + y.all, 0), ssub: each.reduce((x, y) => x + y.ssub, 0) };
+}
+
+interface Setup {
+  cluster: PrivateRedisCluster;
+  /** Node b's channel. */
+  channel: string;
+  nodeB: string;
+  /** The replica of the channel's master, to be promoted. */
+  replica: ClusterReplica;
+  /** Every node's port. */
+  ports: number[];
+  a: TestStore;
+  b: TestStore;
+  /** Clients in the cluster before the move (each store's connections and its one subscriber). */
+  before: { all: number; ssub: number };
+  /** Ends b's renewals (the lease actor's cycle, sped up to every 200 ms). */
+  stopRenewing(): Promise<void>;
+}
+
+/**
+ * Three masters, a replica for the master of b's channel (not the registry's); stores a and b,
+ * b renewing every 200 ms; then the replica denies b's channel to the default user (ACLs are
+ * per node; a's channel stays allowed) and is promoted with the old master up, which tells b's
+ * subscriber the slot moved: resolves once b reported the loss.
+ */
+async function lostAfterMove(): Promise<Setup> {
+  const cluster = await startRedisCluster();
+  onTestFinished(() => cluster.stop());
+  const keyPrefix = freshPrefix();
+  const registry = await cluster.masterOf(`${keyPrefix}:{nodes}:leases`);
+  let nodeB: string | undefined;
+  let masterPort = 0;
+  for (let i = 0; nodeB === undefined && i < 100; i++) {
+    const owner = await cluster.masterOf(`${keyPrefix}:{n:b${i}}:orders`);
+    if (owner.port !== registry.port) [nodeB, masterPort] = [`b${i}`, owner.port];
+  }
+  if (nodeB === undefined) throw new Error('no node id whose channel is off the registry’s master');
+  const channel = `${keyPrefix}:{n:${nodeB}}:orders`;
+  const replica = await cluster.addReplica(masterPort);
+  const ports = [...cluster.masters.map((m) => m.port), replica.port];
+  const rootNodes = [...cluster.urls];
+  const a = await startStoreOn({ redis: { rootNodes }, keyPrefix, nodeId: 'a' });
+  const b = await startStoreOn({ redis: { rootNodes }, keyPrefix, nodeId: nodeB });
+  const before = await totals(cluster, ports);
+  expect(before.ssub).toBe(2);
+
+  let renewing = true;
+  const renewals = (async () => {
+    while (renewing) {
+      await b.store.renew().catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  })();
+  const stopRenewing = async () => {
+    renewing = false;
+    await renewals;
+  };
+  onTestFinished(stopRenewing);
+
+  await cluster.command(
+    replica.port,
+    'ACL',
+    'SETUSER',
+    'default',
+    'resetchannels',
+    `&${keyPrefix}:{n:a}:orders`,
+  );
+  await cluster.failover(replica.port, 'TAKEOVER');
+  await eventually(() => b.subscriptionErrors.length > 0, 8_000);
+  expect(b.subscriptionErrors[0]).toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
+  expect(String(b.subscriptionErrors[0]?.message)).toContain(channel);
+  return { cluster, channel, nodeB, replica, ports, a, b, before, stopRenewing };
+}
+
+/** How many SSUBSCRIBEs of `channel` the node on `port` refused (ACL LOG counts them on one entry). */
+async function refusedSubscribes(
+  cluster: PrivateRedisCluster,
+  port: number,
+  channel: string,
+): Promise<number> {
+  const log = (await cluster.command(port, 'ACL', 'LOG')) as unknown[][];
+  return log
+    .filter((entry) => entry.includes(channel) && String(entry.at(-1)).includes('cmd=ssubscribe'))
+    .map((entry) => Number(entry[entry.indexOf('count') + 1]))
+    .reduce((x, y) => x + y, 0);
+}
+
+describe.runIf(hasRedis)('a node’s sharded subscription lost after a slot move (Redis Cluster)', () => {
+  it('the promoted replica refuses SSUBSCRIBE (NOPERM): the loss is reported once, and once allowed, a renewal subscribes again: orders and sends reach b, through one subscriber; stop() leaves none', async () => {
+    const { cluster, channel, nodeB, replica, ports, a, b, before, stopRenewing } = await lostAfterMove();
+    // Renewals go on trying (the client's own SSUBSCRIBE and at least two more refused):
+    // none is reported again, and none leaves a connection open.
+    await eventually(async () => (await refusedSubscribes(cluster, replica.port, channel)) >= 3, 5_000);
+    expect(b.subscriptionErrors).toHaveLength(1);
+    await eventually(async () => (await totals(cluster, ports)).all <= before.all, 5_000);
+
+    await cluster.command(replica.port, 'ACL', 'SETUSER', 'default', 'allchannels');
+    // b's incarnation, as of each send: the failover fences it (a new one) at a renewal.
+    await arrivesWithin(
+      () => a.store.orderEviction({ connectionId: 'b1', nodeId: nodeB, incarnation: b.store.incarnation }),
+      () => b.orders.length > 0,
+      8_000,
+    );
+    expect(b.orders[0]).toMatchObject({ connectionId: 'b1', nodeId: nodeB });
+    await arrivesWithin(
+      () => a.store.sendAcross({ kind: 'broadcast', data: 'after the move' }),
+      () => b.deliveries.length > 0,
+      8_000,
+    );
+    expect(b.deliveries[0]).toMatchObject({ kind: 'broadcast', data: 'after the move' });
+    expect(b.subscriptionErrors).toHaveLength(1);
+
+    // One subscriber to b's channel (on the promoted replica), one sharded subscriber per store,
+    // and no more clients than before (no failed attempt left open beside it).
+    const subscribed = await Promise.all(
+      ports.map(
+        async (port) =>
+          ((await cluster.command(port, 'PUBSUB', 'SHARDNUMSUB', channel)) as [string, number])[1],
+      ),
+    );
+    expect(subscribed).toEqual(ports.map((port) => (port === replica.port ? 1 : 0)));
+    expect((await totals(cluster, ports)).ssub).toBe(2);
+    await eventually(async () => (await totals(cluster, ports)).all <= before.all, 5_000);
+
+    await stopRenewing();
+    await a.store.stop();
+    await b.store.stop();
+    await eventually(async () => (await totals(cluster, ports)).all === 0, 5_000);
+  }, 40_000);
+
+  it('stop() while renewals still fail to subscribe again: it resolves, leaves no connection, and nothing subscribes after it', async () => {
+    const { cluster, channel, replica, ports, a, b, stopRenewing } = await lostAfterMove();
+    await eventually(async () => (await refusedSubscribes(cluster, replica.port, channel)) >= 2, 5_000);
+    // Renewals still running: stop() may come while an attempt is on its way.
+    await b.store.stop();
+    await stopRenewing();
+    await a.store.stop();
+    // Allowed again: an attempt that outlived stop() would subscribe now, and be counted below.
+    await cluster.command(replica.port, 'ACL', 'SETUSER', 'default', 'allchannels');
+    await eventually(async () => (await totals(cluster, ports)).all === 0, 5_000);
+    expect(await cluster.command(replica.port, 'PUBSUB', 'SHARDNUMSUB', channel)).toEqual([channel, 0]);
+    expect(b.subscriptionErrors).toHaveLength(1);
+  }, 40_000);
+});
