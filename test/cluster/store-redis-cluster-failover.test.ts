@@ -20,6 +20,7 @@ import {
 } from '../helpers/redis-cluster.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import { connect, ioWait, startServer } from '../helpers/server.js';
+import { keyOffMasters } from './cluster-failover-fixture.js';
 import { eventually, freshPrefix, hasRedis, startStoreOn, type TestStore } from './store-fixture.js';
 
 interface Setup {
@@ -43,14 +44,8 @@ async function setUp(replicate: 'user' | 'registry' = 'user'): Promise<Setup> {
   onTestFinished(() => cluster.stop());
   const keyPrefix = freshPrefix();
   const registry = await cluster.masterOf(`${keyPrefix}:{nodes}:leases`);
-  let ann: string | undefined;
-  let master: ClusterMaster | undefined;
-  for (let i = 0; ann === undefined && i < 100; i++) {
-    const owner = await cluster.masterOf(`${keyPrefix}:{u:user${i}}:slots`);
-    if (owner.port !== registry.port) [ann, master] = [`user${i}`, owner];
-  }
-  if (ann === undefined || master === undefined)
-    throw new Error('no user on a master other than the registry’s');
+  const book = await keyOffMasters(cluster, (i) => `${keyPrefix}:{u:user${i}}:slots`, [registry.port]);
+  const [ann, master] = [`user${book.index}`, book.master];
   const replica = await cluster.addReplica(replicate === 'user' ? master.port : registry.port);
   const a = await startStoreOn({ redis: { rootNodes: [...cluster.urls] }, keyPrefix, nodeId: 'a' });
   return { cluster, keyPrefix, ann, master, replica, a };
@@ -93,13 +88,37 @@ const SLOW_MS = 30_000;
 const held = (userId: string, ids: readonly string[]): HeldConnection[] =>
   ids.map((connectionId) => ({ userId, connectionId, admittedAt: Date.now(), idleSince: undefined }));
 
+/**
+ * a books a1–a3 of `ann` (limit 3) and renews, so that every master's run_id is known from
+ * here: resolves with its incarnation before the failover.
+ */
+async function atTheLimit(a: TestStore, ann: string): Promise<number> {
+  for (const id of ['a1', 'a2', 'a3'])
+    expect(await a.store.admit(ann, id, 3, 3)).toMatchObject({ admitted: true });
+  expect(await a.store.renew()).toBe('renewed');
+  return a.store.incarnation;
+}
+
+/**
+ * After the failover's fence (a holds a1–a3 of `ann`, limit 3): it fenced once, with cause
+ * 'failover'; its re-admission refuses nothing; the book on the promoted master counts what a
+ * holds once (the old entries are dead, not counted twice); one more is refused; and later
+ * renewals renew (no second fence).
+ */
+async function expectBookedAgainOnce(a: TestStore, ann: string, first: number, extra: string): Promise<void> {
+  expect(a.causes).toEqual(['failover']);
+  expect(await a.store.readmit(held(ann, ['a1', 'a2', 'a3']), 3)).toEqual([]);
+  expect(await a.store.userBook(ann)).toEqual({ userId: ann, live: 3, idle: 0, byNode: { a: 3 } });
+  expect(await a.store.admit(ann, extra, 3, 3)).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
+  expect(await a.store.renew()).toBe('renewed');
+  expect(await a.store.renew()).toBe('renewed');
+  expect(a.incarnations).toEqual([{ incarnation: a.store.incarnation, previous: first }]);
+}
+
 describe.runIf(hasRedis)('on a Redis Cluster whose users’ master has a replica, promoted', () => {
   it('CLUSTER FAILOVER TAKEOVER, old master alive: admissions follow MOVED, the node fences once (failover) and books again what it holds; the user stays at the limit', async () => {
     const { cluster, keyPrefix, ann, master, replica, a } = await setUp();
-    for (const id of ['a1', 'a2', 'a3'])
-      expect(await a.store.admit(ann, id, 3, 3)).toMatchObject({ admitted: true });
-    expect(await a.store.renew()).toBe('renewed'); // every master's run_id known from here
-    const first = a.store.incarnation;
+    const first = await atTheLimit(a, ann);
 
     await cluster.failover(replica.port, 'TAKEOVER');
     expect((await cluster.masterOf(`${keyPrefix}:{u:${ann}}:slots`)).port).toBe(replica.port);
@@ -112,59 +131,29 @@ describe.runIf(hasRedis)('on a Redis Cluster whose users’ master has a replica
 
     await eventually(async () => (await a.store.renew().catch(() => 'failed')) === 'lost', 10_000);
     expect(a.store.incarnation).toBeGreaterThan(first);
-    expect(a.incarnations).toEqual([{ incarnation: a.store.incarnation, previous: first }]);
-    expect(a.causes).toEqual(['failover']);
-    expect(await a.store.readmit(held(ann, ['a1', 'a2', 'a3']), 3)).toEqual([]);
-    // The book on the promoted replica matches what the node holds: the old entries are dead, not counted twice.
-    expect(await a.store.userBook(ann)).toEqual({ userId: ann, live: 3, idle: 0, byNode: { a: 3 } });
-    expect(await a.store.admit(ann, 'a5', 3, 3)).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
-    // Fenced once: later renewals renew.
-    expect(await a.store.renew()).toBe('renewed');
-    expect(await a.store.renew()).toBe('renewed');
-    expect(a.incarnations).toHaveLength(1);
+    await expectBookedAgainOnce(a, ann, first, 'a5');
   });
 
   it('TAKEOVER with no command for that master in between: the renewals alone find the promoted replica and fence once', async () => {
     const { cluster, ann, replica, a } = await setUp();
-    for (const id of ['a1', 'a2', 'a3'])
-      expect(await a.store.admit(ann, id, 3, 3)).toMatchObject({ admitted: true });
-    expect(await a.store.renew()).toBe('renewed');
-    const first = a.store.incarnation;
+    const first = await atTheLimit(a, ann);
     await cluster.failover(replica.port, 'TAKEOVER');
     await eventually(async () => (await a.store.renew().catch(() => 'failed')) === 'lost', 10_000);
-    expect(a.causes).toEqual(['failover']);
-    expect(await a.store.readmit(held(ann, ['a1', 'a2', 'a3']), 3)).toEqual([]);
-    expect(await a.store.userBook(ann)).toEqual({ userId: ann, live: 3, idle: 0, byNode: { a: 3 } });
-    expect(await a.store.admit(ann, 'a4', 3, 3)).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
-    expect(await a.store.renew()).toBe('renewed');
-    expect(await a.store.renew()).toBe('renewed');
-    expect(a.incarnations).toEqual([{ incarnation: a.store.incarnation, previous: first }]);
+    await expectBookedAgainOnce(a, ann, first, 'a4');
   });
 
   it(
     'the old master paused, CLUSTER FAILOVER FORCE: admissions answered again once the client moves on, one fence (failover), the user stays at the limit',
     async () => {
       const { cluster, ann, master, replica, a } = await setUp();
-      for (const id of ['a1', 'a2', 'a3'])
-        expect(await a.store.admit(ann, id, 3, 3)).toMatchObject({ admitted: true });
-      expect(await a.store.renew()).toBe('renewed');
-      const first = a.store.incarnation;
+      const first = await atTheLimit(a, ann);
       cluster.pause(master.port);
       onTestFinished(() => cluster.resume(master.port));
       await cluster.failover(replica.port, 'FORCE');
       // Until the client drops the stuck socket and rediscovers, ann's admissions fail at once or by the deadline.
       expect(await answeredAgain(a, ann)).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
       await eventually(async () => (await a.store.renew().catch(() => 'failed')) === 'lost', 10_000);
-      expect(a.causes).toEqual(['failover']);
-      expect(await a.store.readmit(held(ann, ['a1', 'a2', 'a3']), 3)).toEqual([]);
-      expect(await a.store.userBook(ann)).toEqual({ userId: ann, live: 3, idle: 0, byNode: { a: 3 } });
-      expect(await a.store.admit(ann, 'a5', 3, 3)).toEqual({
-        admitted: false,
-        reason: 'user-limit',
-        live: 3,
-      });
-      expect(await a.store.renew()).toBe('renewed');
-      expect(a.incarnations).toEqual([{ incarnation: a.store.incarnation, previous: first }]);
+      await expectBookedAgainOnce(a, ann, first, 'a5');
     },
     SLOW_MS,
   );
@@ -173,10 +162,7 @@ describe.runIf(hasRedis)('on a Redis Cluster whose users’ master has a replica
     'the old master killed, CLUSTER FAILOVER TAKEOVER: the new connection to the promoted replica tells `reconnected`; admissions answered again within 3.5 s, one fence (failover), the user stays at the limit',
     async () => {
       const { cluster, ann, master, replica, a } = await setUp();
-      for (const id of ['a1', 'a2', 'a3'])
-        expect(await a.store.admit(ann, id, 3, 3)).toMatchObject({ admitted: true });
-      expect(await a.store.renew()).toBe('renewed');
-      const first = a.store.incarnation;
+      const first = await atTheLimit(a, ann);
       await cluster.kill(master.port);
       await cluster.failover(replica.port, 'TAKEOVER');
       const promoted = Date.now();
@@ -188,37 +174,22 @@ describe.runIf(hasRedis)('on a Redis Cluster whose users’ master has a replica
       // node-redis's default of 5 s of reconnects, all of which this user was refused.
       expect(Date.now() - promoted).toBeLessThan(3_500);
       await eventually(async () => (await a.store.renew().catch(() => 'failed')) === 'lost', 10_000);
-      expect(a.causes).toEqual(['failover']);
-      expect(await a.store.readmit(held(ann, ['a1', 'a2', 'a3']), 3)).toEqual([]);
-      expect(await a.store.userBook(ann)).toEqual({ userId: ann, live: 3, idle: 0, byNode: { a: 3 } });
-      expect(await a.store.admit(ann, 'a5', 3, 3)).toEqual({
-        admitted: false,
-        reason: 'user-limit',
-        live: 3,
-      });
-      expect(await a.store.renew()).toBe('renewed');
-      expect(a.incarnations).toEqual([{ incarnation: a.store.incarnation, previous: first }]);
+      await expectBookedAgainOnce(a, ann, first, 'a5');
     },
     SLOW_MS,
   );
 
   it("the registry's master promoted (TAKEOVER, old master up): the renewal that meets another run_id fences, and only that one", async () => {
     const { cluster, keyPrefix, ann, replica, a } = await setUp('registry');
-    for (const id of ['a1', 'a2', 'a3'])
-      expect(await a.store.admit(ann, id, 3, 3)).toMatchObject({ admitted: true });
-    expect(await a.store.renew()).toBe('renewed');
-    const first = a.store.incarnation;
+    const first = await atTheLimit(a, ann);
     await cluster.failover(replica.port, 'TAKEOVER');
     expect((await cluster.masterOf(`${keyPrefix}:{nodes}:leases`)).port).toBe(replica.port);
     // The renew script follows MOVED to the promoted replica, whose run_id it has never seen.
     expect(await a.store.renew()).toBe('lost');
-    expect(a.causes).toEqual(['failover']);
-    expect(await a.store.readmit(held(ann, ['a1', 'a2', 'a3']), 3)).toEqual([]);
-    expect(await a.store.userBook(ann)).toEqual({ userId: ann, live: 3, idle: 0, byNode: { a: 3 } });
-    expect(await a.store.admit(ann, 'a4', 3, 3)).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
     // The client's topology now lists the promoted replica and not the old master: no second fence.
-    for (let i = 0; i < 3; i++) expect(await a.store.renew()).toBe('renewed');
-    expect(a.incarnations).toEqual([{ incarnation: a.store.incarnation, previous: first }]);
+    await expectBookedAgainOnce(a, ann, first, 'a4');
+    expect(await a.store.renew()).toBe('renewed');
+    expect(a.incarnations).toHaveLength(1);
   });
 
   it(

@@ -16,38 +16,13 @@ import {
   type PrivateRedisCluster,
   startRedisCluster,
 } from '../helpers/redis-cluster.js';
+import {
+  arrivesWithin,
+  channelSubscribers,
+  clientTotals,
+  keyOffMasters,
+} from './cluster-failover-fixture.js';
 import { eventually, freshPrefix, hasRedis, startStoreOn, type TestStore } from './store-fixture.js';
-
-/** Publishes with `send` every 100 ms until `arrived`; fails after `ms`. Resolves with how long it took. */
-async function arrivesWithin(
-  send: () => Promise<unknown>,
-  arrived: () => boolean,
-  ms: number,
-): Promise<number> {
-  const started = Date.now();
-  while (!arrived()) {
-    if (Date.now() - started > ms) throw new Error(`nothing arrived within ${ms} ms`);
-    await send().catch(() => {});
-    const sent = Date.now();
-    while (!arrived() && Date.now() - sent < 100) await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return Date.now() - started;
-}
-
-/** Clients of `port` (not replication links, not the asking connection), those with a sharded subscription apart. */
-async function clients(cluster: PrivateRedisCluster, port: number): Promise<{ all: number; ssub: number }> {
-  const lines = String(await cluster.command(port, 'CLIENT', 'LIST'))
-    .split('\n')
-    .filter(
-      (line) => line.includes('id=') && !/\bflags=\S*[SM]/.test(line) && !/cmd=client\|list/.test(line),
-    );
-  return { all: lines.length, ssub: lines.filter((line) => /\bssub=[1-9]/.test(line)).length };
-}
-
-async function totals(cluster: PrivateRedisCluster, ports: readonly number[]) {
-  const each = await Promise.all(ports.map((port) => clients(cluster, port)));
-  return { all: each.reduce((x, y) => x + y.all, 0), ssub: each.reduce((x, y) => x + y.ssub, 0) };
-}
 
 interface Setup {
   cluster: PrivateRedisCluster;
@@ -77,20 +52,15 @@ async function lostAfterMove(): Promise<Setup> {
   onTestFinished(() => cluster.stop());
   const keyPrefix = freshPrefix();
   const registry = await cluster.masterOf(`${keyPrefix}:{nodes}:leases`);
-  let nodeB: string | undefined;
-  let masterPort = 0;
-  for (let i = 0; nodeB === undefined && i < 100; i++) {
-    const owner = await cluster.masterOf(`${keyPrefix}:{n:b${i}}:orders`);
-    if (owner.port !== registry.port) [nodeB, masterPort] = [`b${i}`, owner.port];
-  }
-  if (nodeB === undefined) throw new Error('no node id whose channel is off the registry’s master');
+  const channelOf = await keyOffMasters(cluster, (i) => `${keyPrefix}:{n:b${i}}:orders`, [registry.port]);
+  const [nodeB, masterPort] = [`b${channelOf.index}`, channelOf.master.port];
   const channel = `${keyPrefix}:{n:${nodeB}}:orders`;
   const replica = await cluster.addReplica(masterPort);
   const ports = [...cluster.masters.map((m) => m.port), replica.port];
   const rootNodes = [...cluster.urls];
   const a = await startStoreOn({ redis: { rootNodes }, keyPrefix, nodeId: 'a' });
   const b = await startStoreOn({ redis: { rootNodes }, keyPrefix, nodeId: nodeB });
-  const before = await totals(cluster, ports);
+  const before = await clientTotals(cluster, ports);
   expect(before.ssub).toBe(2);
 
   let renewing = true;
@@ -141,7 +111,7 @@ describe.runIf(hasRedis)('a node’s sharded subscription lost after a slot move
     // none is reported again, and none leaves a connection open.
     await eventually(async () => (await refusedSubscribes(cluster, replica.port, channel)) >= 3, 5_000);
     expect(b.subscriptionErrors).toHaveLength(1);
-    await eventually(async () => (await totals(cluster, ports)).all <= before.all, 5_000);
+    await eventually(async () => (await clientTotals(cluster, ports)).all <= before.all, 5_000);
 
     await cluster.command(replica.port, 'ACL', 'SETUSER', 'default', 'allchannels');
     // b's incarnation, as of each send: the failover fences it (a new one) at a renewal.
@@ -161,20 +131,15 @@ describe.runIf(hasRedis)('a node’s sharded subscription lost after a slot move
 
     // One subscriber to b's channel (on the promoted replica), one sharded subscriber per store,
     // and no more clients than before (no failed attempt left open beside it).
-    const subscribed = await Promise.all(
-      ports.map(
-        async (port) =>
-          ((await cluster.command(port, 'PUBSUB', 'SHARDNUMSUB', channel)) as [string, number])[1],
-      ),
-    );
+    const subscribed = await channelSubscribers(cluster, ports, channel);
     expect(subscribed).toEqual(ports.map((port) => (port === replica.port ? 1 : 0)));
-    expect((await totals(cluster, ports)).ssub).toBe(2);
-    await eventually(async () => (await totals(cluster, ports)).all <= before.all, 5_000);
+    expect((await clientTotals(cluster, ports)).ssub).toBe(2);
+    await eventually(async () => (await clientTotals(cluster, ports)).all <= before.all, 5_000);
 
     await stopRenewing();
     await a.store.stop();
     await b.store.stop();
-    await eventually(async () => (await totals(cluster, ports)).all === 0, 5_000);
+    await eventually(async () => (await clientTotals(cluster, ports)).all === 0, 5_000);
   }, 40_000);
 
   it('stop() while renewals still fail to subscribe again: it resolves, leaves no connection, and nothing subscribes after it', async () => {
@@ -186,7 +151,7 @@ describe.runIf(hasRedis)('a node’s sharded subscription lost after a slot move
     await a.store.stop();
     // Allowed again: an attempt that outlived stop() would subscribe now, and be counted below.
     await cluster.command(replica.port, 'ACL', 'SETUSER', 'default', 'allchannels');
-    await eventually(async () => (await totals(cluster, ports)).all === 0, 5_000);
+    await eventually(async () => (await clientTotals(cluster, ports)).all === 0, 5_000);
     expect(await cluster.command(replica.port, 'PUBSUB', 'SHARDNUMSUB', channel)).toEqual([channel, 0]);
     expect(b.subscriptionErrors).toHaveLength(1);
   }, 40_000);
