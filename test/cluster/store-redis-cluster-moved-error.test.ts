@@ -8,7 +8,8 @@
  * renewal subscribes again; once the ACL allows the channel, an order and a send reach b again
  * within a bounded wait, through one subscriber connection, and stop() leaves none, also when it
  * comes while the renewals still fail to subscribe. Without that, b would never receive an order
- * or a send again, while its admissions and lease recover.
+ * or a send again, while its admissions and lease recover. The last case holds a re-subscription
+ * at its connect or its SSUBSCRIBE (CLIENT PAUSE) when stop() comes: nothing may outlive stop().
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import {
@@ -154,5 +155,60 @@ describe.runIf(hasRedis)('a node’s sharded subscription lost after a slot move
     await eventually(async () => (await clientTotals(cluster, ports)).all === 0, 5_000);
     expect(await cluster.command(replica.port, 'PUBSUB', 'SHARDNUMSUB', channel)).toEqual([channel, 0]);
     expect(b.subscriptionErrors).toHaveLength(1);
+  }, 40_000);
+});
+
+describe.runIf(hasRedis)('stop() while a re-subscription is on its way (Redis Cluster)', () => {
+  it('at each step of it (the pub/sub connect, its SSUBSCRIBE): stop() resolves within its deadlines, and no connection or subscription outlives it', async () => {
+    const cluster = await startRedisCluster();
+    onTestFinished(() => cluster.stop());
+    const keyPrefix = freshPrefix();
+    const registry = await cluster.masterOf(`${keyPrefix}:{nodes}:leases`);
+    const channelOf = (i: number) => `${keyPrefix}:{n:b${i}}:orders`;
+    const { master } = await keyOffMasters(cluster, channelOf, [registry.port]);
+    // Six nodes whose channels live on that master: each is stopped at another moment.
+    const indexes: number[] = [];
+    for (let i = 0; indexes.length < 6; i++) {
+      if ((await cluster.masterOf(channelOf(i))).port === master.port) indexes.push(i);
+    }
+    const replica = await cluster.addReplica(master.port);
+    const ports = [...cluster.masters.map((m) => m.port), replica.port];
+    const rootNodes = [...cluster.urls];
+    const stores: TestStore[] = [];
+    for (const i of indexes)
+      stores.push(await startStoreOn({ redis: { rootNodes }, keyPrefix, nodeId: `b${i}` }));
+    await cluster.command(replica.port, 'ACL', 'SETUSER', 'default', 'resetchannels');
+    await cluster.failover(replica.port, 'TAKEOVER');
+    await eventually(() => stores.every((b) => b.subscriptionErrors.length > 0), 8_000);
+    await cluster.command(replica.port, 'ACL', 'SETUSER', 'default', 'allchannels');
+
+    // Every node but the registry's holds its clients' commands: a renewal is still answered
+    // and starts a re-subscription, which then waits at its connect (the slots read from a
+    // held root node) or at its SSUBSCRIBE (on the promoted replica) when stop() comes.
+    const pauseMs = 2_500;
+    for (const port of ports) {
+      if (port !== registry.port) await cluster.command(port, 'CLIENT', 'PAUSE', String(pauseMs), 'ALL');
+    }
+    const paused = Date.now();
+    const stopped = await Promise.all(
+      stores.map(async (b, i) => {
+        await b.store.renew().catch(() => {});
+        await new Promise((resolve) => setTimeout(resolve, i * 2));
+        await b.store.stop();
+        return Date.now() - paused;
+      }),
+    );
+    // Bounded by the store's deadlines (commandTimeoutMs 300), not by the held nodes.
+    expect(Math.max(...stopped)).toBeLessThan(pauseMs - 500);
+
+    // Once the nodes answer again, an attempt that outlived stop() would connect and subscribe.
+    await new Promise((resolve) => setTimeout(resolve, pauseMs + 300 - (Date.now() - paused)));
+    await eventually(async () => (await clientTotals(cluster, ports)).all === 0, 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await clientTotals(cluster, ports)).toEqual({ all: 0, ssub: 0 });
+    for (const i of indexes) {
+      expect(await channelSubscribers(cluster, ports, channelOf(i))).toEqual(ports.map(() => 0));
+    }
+    expect(stores.map((b) => b.subscriptionErrors.length)).toEqual(stores.map(() => 1));
   }, 40_000);
 });
