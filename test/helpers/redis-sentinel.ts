@@ -63,6 +63,14 @@ export interface PrivateRedisSentinel {
    */
   failover(): Promise<number>;
   /**
+   * A graceful failover: sends `SENTINEL FAILOVER <name>` to a living
+   * sentinel, which promotes the replica while the old primary stays up.
+   * Resolves with both ports once a sentinel names the promoted one and it
+   * says `role:master`. The old primary still says `role:master` then: the
+   * sentinels make it a replica some seconds later (see untilDemoted).
+   */
+  gracefulFailover(): Promise<{ oldPort: number; promotedPort: number }>;
+  /**
    * Freezes the current primary (SIGSTOP: its sockets stay open, it answers
    * nothing) and resolves once the sentinels promoted a replica, as failover().
    */
@@ -200,6 +208,22 @@ export async function startRedisSentinel(
       command: (port, ...args) => respCommand(port, args),
       async failover() {
         return (await promoteAfter(kill)).promoted;
+      },
+      async gracefulFailover() {
+        const { old, promoted } = await promoteAfter(async () => {
+          // A sentinel refuses while it has no replica in sync to promote
+          // (NOGOODSLAVE: a demoted old primary still syncing) or a failover
+          // is under way (INPROG): ask again.
+          await until(async () => {
+            const asked = sentinelPorts.find(alive);
+            if (asked === undefined) throw new Error('no sentinel is running');
+            const reply = await respCommand(asked, ['SENTINEL', 'FAILOVER', SENTINEL_MASTER_NAME]);
+            if (reply === 'OK') return true;
+            if (/NOGOODSLAVE|INPROG/.test(String(reply))) return false;
+            throw new Error(`SENTINEL FAILOVER: ${String(reply)}`);
+          }, `a sentinel to accept SENTINEL FAILOVER ${SENTINEL_MASTER_NAME}`);
+        });
+        return { oldPort: old, promotedPort: promoted };
       },
       async freeze() {
         const { old, promoted } = await promoteAfter(async (child) => {
