@@ -155,6 +155,16 @@ export interface SlotStore {
    * node's orders. The runtime calls it again after it rejects, until it succeeds.
    */
   start(events: SlotStoreEvents): Promise<void>;
+  /**
+   * The failure domain that holds `userId`'s book, when the store has several that
+   * fail apart (a Redis Cluster: the `host:port` of the master serving the user's
+   * slot, by the client's last topology); undefined when the whole store answers or
+   * fails as one (a single Redis, a Sentinel primary). The runtime keeps one circuit
+   * breaker per domain for the user's calls (admit, release, setIdle, readmit,
+   * userBook), so one master that stops answering refuses only its own users.
+   * Synchronous and cheap: it is asked at every admission. Optional.
+   */
+  shardOf?(userId: string): string | undefined;
   admit(userId: string, connectionId: string, limit: number, evictAt: number): Promise<ClusterAdmission>;
   /** Frees a slot booked by this process (its current incarnation or an earlier one); a no-op for any other entry. */
   release(userId: string, connectionId: string): Promise<void>;
