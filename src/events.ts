@@ -105,12 +105,21 @@ export interface DisposedEvent extends DisposeInfo {
 }
 
 /**
- * Cluster mode: the circuit breaker around the slot store opened (the store
+ * Cluster mode: a circuit breaker around the slot store opened (the store
  * stopped answering: the outage policy applies) or closed again (the store
- * answers: what the outage left is booked now).
+ * answers: what the outage left is booked now). Each breaker is told once per
+ * outage: the store-wide one, and on a Redis Cluster each master's.
  */
 export interface StoreEvent {
   breaker: 'open' | 'closed';
+  /**
+   * On a Redis Cluster, the master (`host:port`) whose breaker this is: only the users
+   * whose books live there are refused (or admitted unsynced). Absent for the
+   * store-wide breaker (every call of a single Redis or a Sentinel primary; on a
+   * cluster, the lease's renewal, the reaper, cluster-wide reads, sends and orders).
+   * A master a failover replaced is told `closed` once no user's book lives there.
+   */
+  shard?: string;
   nodeId: string;
   /** The policy that applies while the breaker is open. */
   policy: 'local' | 'reject';

@@ -421,9 +421,10 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
                 );
               }
             },
-            breakerChanged: (breaker) =>
+            breakerChanged: (breaker, shard) =>
               events.emit('store', {
                 breaker,
+                ...(shard === undefined ? {} : { shard }),
                 nodeId: resolved.cluster?.nodeId ?? '',
                 policy: resolved.cluster?.onStoreUnavailable ?? 'local',
               }),

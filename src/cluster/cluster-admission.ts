@@ -14,19 +14,13 @@
  *
  * - the lease actor (machines/lease.machine.ts): renewal, reaper and
  *   reconciliation as XState delays, stopped by stop();
- * - a circuit breaker (cockatiel) around every store call, whose opening
- *   and closing are the public `store` event;
+ * - the circuit breakers (cockatiel) around every store call, one for the
+ *   store and one per failure domain of a Redis Cluster (store-breakers.ts),
+ *   whose openings and closings are the public `store` event;
  * - the work an outage leaves: connections admitted unsynced, and releases
  *   the store never got. Both are done again when the store answers.
  */
-import {
-  BrokenCircuitError,
-  CircuitState,
-  ConsecutiveBreaker,
-  circuitBreaker,
-  handleAll,
-  type IDisposable,
-} from 'cockatiel';
+import { BrokenCircuitError } from 'cockatiel';
 import { type Actor, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import { type LeaseEvent, leaseMachine } from '../../machines/lease.machine.js';
 import type { CountingClock } from '../clock.js';
@@ -35,6 +29,9 @@ import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-o
 import type { ClusterDelivery } from './cluster-sends.js';
 import type { ClusterUserBook, ClusterView, EvictionOrder, HeldConnection, SlotStore } from './slot-store.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
+import { type BreakerState, HALF_OPEN_AFTER_MS, StoreBreakers } from './store-breakers.js';
+
+export type { BreakerState } from './store-breakers.js';
 
 /** How the book answered a reservation. */
 export type Reservation =
@@ -47,9 +44,6 @@ export type Reservation =
   /** The store did not answer and the policy is 'reject': HTTP 503 with Retry-After. */
   | { outcome: 'unavailable'; retryAfterSeconds: number };
 
-/** The breaker's state, as `stats().cluster` and the `store` event name it. */
-export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
-
 /** `stats().cluster`: this node's view of its place in the cluster, in O(1). */
 export interface ClusterStats {
   nodeId: string;
@@ -60,7 +54,18 @@ export interface ClusterStats {
    * has been answered for `leaseTtlMs` (other nodes count it dead), and after shutdown.
    */
   leaseHeld: boolean;
+  /**
+   * The store-wide breaker: every call of a store with one failure domain (a single Redis,
+   * a Sentinel primary); on a Redis Cluster, the calls about the cluster as a whole
+   * (the lease's renewal, the reaper, cluster-wide reads and sends, eviction orders).
+   */
   breaker: BreakerState;
+  /**
+   * A Redis Cluster's masters (`host:port`) whose own breaker is not closed: their
+   * users' calls are refused (the outage policy applies to them), the others' are not.
+   * Always empty for a store with one failure domain.
+   */
+  unavailableShards: string[];
   policy: StoreUnavailablePolicy;
   /**
    * Connections held but not booked yet: admitted while the store was away ('local'),
@@ -88,15 +93,11 @@ export interface ClusterHost {
   /** Serves another process's cluster-wide send with this process's own connections. */
   deliver(delivery: ClusterDelivery): void;
   report(error: SupervisorError): void;
-  breakerChanged(state: 'open' | 'closed'): void;
+  /** A breaker opened or closed: the store-wide one (`shard` undefined), or a master's. */
+  breakerChanged(state: 'open' | 'closed', shard: string | undefined): void;
   /** The first lease is held (`stats().cluster.leaseHeld` is true from now): once, never again. */
   firstLeaseTaken(): void;
 }
-
-/** The breaker opens after this many store calls in a row fail... */
-const FAILURES_TO_OPEN = 3;
-/** ...and lets one call through to try again after this long. */
-const HALF_OPEN_AFTER_MS = 1_000;
 
 export class ClusterBook {
   readonly #store: SlotStore;
@@ -105,8 +106,7 @@ export class ClusterBook {
   readonly #host: ClusterHost;
   /** The one report made after that: the store's own stop() failed. */
   readonly #reportStopFailure: (error: SupervisorError) => void;
-  readonly #breaker;
-  readonly #listeners: IDisposable[];
+  readonly #breakers: StoreBreakers;
   readonly #lease: Actor<typeof leaseMachine>;
   /** Connections this node booked (or admitted unsynced): id → user. Orders name only the id. */
   readonly #held = new Map<string, string>();
@@ -167,30 +167,15 @@ export class ClusterBook {
     this.#firstStart = new Promise((resolve) => {
       this.#firstStartSettled = resolve;
     });
-    this.#breaker = circuitBreaker(handleAll, {
-      halfOpenAfter: HALF_OPEN_AFTER_MS,
-      breaker: new ConsecutiveBreaker(FAILURES_TO_OPEN),
+    this.#breakers = new StoreBreakers((state, shard) => {
+      this.#host.breakerChanged(state, shard);
+      // The store (or a master) is back: renew now, not at the next tick, and book what the
+      // outage left right after (the renewal goes on to reconciling when work is left).
+      // Renewing first matters after a failover during the outage: the reconnect's own
+      // renewal was refused by the open breaker, and only a renewal sees the other server,
+      // so booking first would put the outage's sockets there under the old incarnation.
+      if (state === 'closed') this.#toLease({ type: 'RENEW_NOW' });
     });
-    // cockatiel reports a break again each time a half-open probe fails: one
-    // outage is one 'open' and one 'closed' for the app, so only changes are told.
-    let told: 'open' | 'closed' = 'closed';
-    this.#listeners = [
-      this.#breaker.onBreak(() => {
-        if (told === 'open') return;
-        told = 'open';
-        this.#host.breakerChanged('open');
-      }),
-      this.#breaker.onReset(() => {
-        told = 'closed';
-        this.#host.breakerChanged('closed');
-        // The store is back: renew now, not at the next tick, and book what the outage
-        // left right after (the renewal goes on to reconciling when work is left). Renewing
-        // first matters after a failover during the outage: the reconnect's own renewal
-        // was refused by the open breaker, and only a renewal sees the other server, so
-        // booking first would put the outage's sockets there under the old incarnation.
-        this.#toLease({ type: 'RENEW_NOW' });
-      }),
-    ];
     const ttl = options.leaseTtlMs;
     this.#lease = createActor(
       leaseMachine.provide({
@@ -219,7 +204,13 @@ export class ClusterBook {
             // so when it began says little of when the lease was taken.
             this.#leaseUntil = this.#host.clock.now() + this.#options.leaseTtlMs;
           }),
-          renewLease: fromPromise(() => this.#holdingLease(() => this.#call(() => store.renew()))),
+          renewLease: fromPromise(async () => {
+            const outcome = await this.#holdingLease(() => this.#call(() => store.renew()));
+            // A renewal reads the cluster's layout: the masters a failover replaced have no users left.
+            const shards = this.#shards();
+            if (shards !== undefined) this.#breakers.prune(shards);
+            return outcome;
+          }),
           reconcile: fromPromise(() => this.#reconcile()),
           reapDeadSlots: fromPromise(() => this.#call(() => store.reap())),
         },
@@ -266,7 +257,9 @@ export class ClusterBook {
     try {
       // Once stop() has begun, #call refuses the same way.
       if (!this.#started) throw new BrokenCircuitError();
-      const answer = await this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt));
+      const answer = await this.#callFor(userId, () =>
+        this.#store.admit(userId, connectionId, limit, evictAt),
+      );
       if (!answer.admitted) {
         if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
         // Evicted earlier, still booked: their nodes are told again (an order may have been lost).
@@ -317,7 +310,7 @@ export class ClusterBook {
   /** The idle ⇄ live edges, mirrored so that other nodes can evict this node's idle connections. */
   idle(userId: string, connectionId: string, idleSince: number | undefined): void {
     if (!this.#held.has(connectionId) || this.#unsynced.has(connectionId) || this.#stopping) return;
-    this.#call(() => this.#store.setIdle(userId, connectionId, idleSince)).then(
+    this.#callFor(userId, () => this.#store.setIdle(userId, connectionId, idleSince)).then(
       // This edge is the connection's state now: an older unconfirmed one no longer matters.
       () => this.#idleUnsent.delete(connectionId),
       (error) => {
@@ -337,7 +330,7 @@ export class ClusterBook {
   kept(userId: string, connectionId: string): void {
     if (this.#stopping) return;
     const { limit, evictAt } = this.#host;
-    this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt)).then(
+    this.#callFor(userId, () => this.#store.admit(userId, connectionId, limit, evictAt)).then(
       (answer) => {
         if (!answer.admitted) {
           if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
@@ -363,10 +356,16 @@ export class ClusterBook {
    * counts as refusing: one upgrade may be the trial call and get through, but a
    * probe that said ready for that moment would flap once per `HALF_OPEN_AFTER_MS`
    * all through an outage. Under 'local' the process admits on its own limit.
+   * On a Redis Cluster an admission goes through its user's master's breaker only:
+   * every upgrade is refused once every master's is open, and one master's outage
+   * refuses its own users, which any other process would refuse as well.
    */
   refusesAdmissions(): boolean {
     if (this.#options.onStoreUnavailable !== 'reject') return false;
-    return !this.#started || this.#breaker.state !== CircuitState.Closed;
+    if (!this.#started) return true;
+    const shards = this.#shards();
+    if (shards === undefined) return this.#breakers.storeState !== 'closed';
+    return shards.length > 0 && shards.every((shard) => !this.#breakers.isClosed(shard));
   }
 
   stats(): ClusterStats {
@@ -375,7 +374,8 @@ export class ClusterBook {
       incarnation: this.#started ? this.#store.incarnation : 0,
       // Not merely "once taken": a lease run out in an outage, or given back by stop(), is not held.
       leaseHeld: this.#started && !this.#stopping && this.#host.clock.now() < this.#leaseUntil,
-      breaker: breakerState(this.#breaker.state),
+      breaker: this.#breakers.storeState,
+      unavailableShards: this.#breakers.unavailable(),
       policy: this.#options.onStoreUnavailable,
       unsynced: this.#unsynced.size,
       pendingReleases: this.#pendingReleases.size,
@@ -388,7 +388,7 @@ export class ClusterBook {
   }
 
   userBook(userId: string): Promise<ClusterUserBook | undefined> {
-    return this.#read(() => this.#store.userBook(userId));
+    return this.#read(() => this.#store.userBook(userId), userId);
   }
 
   /**
@@ -405,7 +405,7 @@ export class ClusterBook {
    * started: said in the app's terms, and not through the breaker (a read that
    * cannot be made yet is no failure of the store's).
    */
-  #read<T>(fn: () => Promise<T>): Promise<T> {
+  #read<T>(fn: () => Promise<T>, userId?: string): Promise<T> {
     // After stop() the store is closed: a call would only fail, and count against the breaker.
     if (this.#stopping) {
       return Promise.reject(
@@ -416,7 +416,7 @@ export class ClusterBook {
       const message = 'the slot store has not answered since this process started (no lease yet)';
       return Promise.reject(new SlotStoreUnavailableError(message));
     }
-    return this.#call(fn).catch(unavailable);
+    return (userId === undefined ? this.#call(fn) : this.#callFor(userId, fn)).catch(unavailable);
   }
 
   /**
@@ -440,7 +440,7 @@ export class ClusterBook {
   /** stop()'s work, once: never rejects (a store that fails to stop is reported). */
   async #giveBack(): Promise<void> {
     this.#lease.stop();
-    for (const listener of this.#listeners) listener.dispose();
+    this.#breakers.dispose();
     this.#firstStartSettled();
     try {
       await this.#store.stop();
@@ -479,15 +479,42 @@ export class ClusterBook {
     return outcome;
   }
 
-  /** Every store call goes through the breaker: an outage costs one failed call per interval, not one per admission. */
-  #call<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Every store call goes through a breaker: an outage costs one failed call per interval,
+   * not one per admission. This one is the store-wide breaker's (`shard` undefined) or a master's.
+   */
+  #call<T>(fn: () => Promise<T>, shard?: string): Promise<T> {
     // Once stopping, the store is stopped or stopping: refused as an open breaker refuses (never reported).
     if (this.#stopping) return Promise.reject(new BrokenCircuitError());
-    return this.#breaker.execute(fn);
+    return this.#breakers.policy(shard).execute(fn);
+  }
+
+  /** A call about `userId`'s book: through the breaker of the failure domain that holds it. */
+  #callFor<T>(userId: string, fn: () => Promise<T>): Promise<T> {
+    return this.#call(fn, this.#shardOf(userId));
+  }
+
+  /** The store's failure domains now, or undefined for one (or a custom store's shards() that threw: a bug, not the app's). */
+  #shards(): readonly string[] | undefined {
+    try {
+      return this.#store.shards?.();
+    } catch {
+      return undefined;
+    }
+  }
+
+  #shardOf(userId: string): string | undefined {
+    try {
+      return this.#store.shardOf?.(userId);
+    } catch (error) {
+      // A custom store's bug: reported, and its call goes through the store-wide breaker.
+      this.#reportStore('shardOf', error);
+      return undefined;
+    }
   }
 
   #release(userId: string, connectionId: string): void {
-    this.#call(() => this.#store.release(userId, connectionId)).then(
+    this.#callFor(userId, () => this.#store.release(userId, connectionId)).then(
       () => this.#pendingReleases.delete(connectionId),
       (error) => {
         // A slot the store never freed would stay booked while this node lives: retried at
@@ -526,20 +553,62 @@ export class ClusterBook {
     if (userId !== undefined) this.#host.evictIfIdle(userId, order.connectionId);
   }
 
-  /** Books again what the outage or a lost lease left unbooked; evicts what the book refuses. */
+  /**
+   * Books again what the outage or a lost lease left unbooked; evicts what the book refuses.
+   * Failure domain by failure domain (a Redis Cluster's masters): one still away fails its
+   * own users' work, left for the next renewal, and not the others'. A domain that failed a
+   * step is skipped by the later ones, so a user's releases still go before its re-admission.
+   * Rejects with the first failure once the rest is done (the lease reports it and retries).
+   */
   async #reconcile(): Promise<void> {
+    const failed: ShardFailures = new Map();
     const full = this.#needsFullReadmit;
     for (const [connectionId, userId] of [...this.#pendingReleases]) {
-      await this.#call(() => this.#store.release(userId, connectionId));
-      this.#pendingReleases.delete(connectionId);
+      const shard = this.#shardOf(userId);
+      if (failed.has(shard)) continue;
+      try {
+        await this.#call(() => this.#store.release(userId, connectionId), shard);
+        this.#pendingReleases.delete(connectionId);
+      } catch (error) {
+        failed.set(shard, error);
+      }
     }
-    if (full || this.#unsynced.size > 0) await this.#readmit(full);
-    await this.#resendIdle();
+    if (full || this.#unsynced.size > 0) await this.#readmit(full, failed);
+    await this.#resendIdle(failed);
+    for (const error of failed.values()) throw error;
   }
 
-  /** Books again everything (a lost lease) or what was admitted unsynced; evicts what the book refuses. */
-  async #readmit(full: boolean): Promise<void> {
-    const held = this.#host.held(full ? undefined : this.#unsynced);
+  /** Books again everything (a lost lease) or what was admitted unsynced, by failure domain. */
+  async #readmit(full: boolean, failed: ShardFailures): Promise<void> {
+    const byShard = new Map<string | undefined, HeldConnection[]>();
+    for (const connection of this.#host.held(full ? undefined : this.#unsynced)) {
+      const shard = this.#shardOf(connection.userId);
+      if (failed.has(shard)) continue;
+      const group = byShard.get(shard);
+      if (group === undefined) byShard.set(shard, [connection]);
+      else group.push(connection);
+    }
+    const grace = full && this.#graceAfterFailover;
+    let answered = false;
+    for (const [shard, held] of byShard) {
+      try {
+        await this.#readmitShard(held, shard, grace);
+        answered = true;
+      } catch (error) {
+        failed.set(shard, error);
+      }
+    }
+    // Answered after stop() began: the lease is given back, nothing is owed any more.
+    if (this.#stopping) return;
+    // The grace is the first answer's after a failover (see #graceAfterFailover): a master
+    // still away is booked again later, when the other nodes have renewed on the new one.
+    if (full && (answered || failed.size === 0)) this.#graceAfterFailover = false;
+    // Done in full once every domain has answered: one that failed is retried in full (readmit is idempotent).
+    if (full && failed.size === 0) this.#needsFullReadmit = false;
+  }
+
+  /** Books again the connections of one failure domain; evicts what the book refuses. */
+  async #readmitShard(held: HeldConnection[], shard: string | undefined, grace: boolean): Promise<void> {
     // Over the limit, idle ones go first: active ones are booked before them
     // (the store keeps the oldest of each call and refuses the newest).
     const active = held.filter((connection) => connection.idleSince === undefined);
@@ -548,24 +617,20 @@ export class ClusterBook {
     for (const { connectionId } of held) this.#readmitting.add(connectionId);
     let refused: string[];
     try {
-      refused = await this.#call(() => this.#store.readmit(active, limit));
+      refused = await this.#call(() => this.#store.readmit(active, limit), shard);
       // Not the ones released meanwhile: a readmit sent after their release would book them.
       const idleLeft = idle.filter((connection) => this.#readmitting.has(connection.connectionId));
       if (idleLeft.length > 0)
-        refused.push(...(await this.#call(() => this.#store.readmit(idleLeft, limit))));
+        refused.push(...(await this.#call(() => this.#store.readmit(idleLeft, limit), shard)));
     } finally {
       for (const { connectionId } of held) this.#readmitting.delete(connectionId);
     }
-    // Answered after stop() began: the lease is given back, nothing is owed any more.
     if (this.#stopping) return;
-    if (full) this.#needsFullReadmit = false;
     for (const { connectionId } of held) {
       this.#unsynced.delete(connectionId);
       this.#maybeBooked.delete(connectionId);
     }
     const users = new Map(held.map((connection) => [connection.connectionId, connection.userId]));
-    const grace = full && this.#graceAfterFailover;
-    if (full) this.#graceAfterFailover = false;
     for (const connectionId of refused) {
       const userId = users.get(connectionId);
       if (userId === undefined) continue;
@@ -576,7 +641,7 @@ export class ClusterBook {
   }
 
   /** Sends the idle ⇄ live state of the moment of each connection whose edge the store did not confirm. */
-  async #resendIdle(): Promise<void> {
+  async #resendIdle(failed: ShardFailures): Promise<void> {
     if (this.#idleUnsent.size === 0) return;
     const marks = new Map(this.#idleUnsent);
     const held = this.#host.held(new Map([...marks].map(([id, mark]) => [id, mark.userId])));
@@ -588,7 +653,14 @@ export class ClusterBook {
     // All from one reading of the machines, sent together: none goes out after a newer edge.
     await Promise.all(
       held.map(async ({ userId, connectionId, idleSince }) => {
-        await this.#call(() => this.#store.setIdle(userId, connectionId, idleSince));
+        const shard = this.#shardOf(userId);
+        if (failed.has(shard)) return;
+        try {
+          await this.#call(() => this.#store.setIdle(userId, connectionId, idleSince), shard);
+        } catch (error) {
+          if (!failed.has(shard)) failed.set(shard, error);
+          return;
+        }
         if (this.#idleUnsent.get(connectionId) === marks.get(connectionId)) {
           this.#idleUnsent.delete(connectionId);
         }
@@ -634,6 +706,9 @@ export class ClusterBook {
   }
 }
 
+/** The first failure of each failure domain in one reconciliation (undefined: the store-wide one). */
+type ShardFailures = Map<string | undefined, unknown>;
+
 /** A store call's failure as reported, or undefined when there is nothing to tell. */
 function storeError(operation: string, error: unknown): SupervisorError | undefined {
   // An open breaker refused the call without reaching the store: the `store` event said so once.
@@ -668,8 +743,8 @@ function untilStopping(host: ClusterHost, stopping: () => boolean): ClusterHost 
     report: (error) => {
       if (!stopping()) host.report(error);
     },
-    breakerChanged: (state) => {
-      if (!stopping()) host.breakerChanged(state);
+    breakerChanged: (state, shard) => {
+      if (!stopping()) host.breakerChanged(state, shard);
     },
   };
 }
@@ -682,17 +757,4 @@ function unavailable(error: unknown): never {
       ? 'the slot store is not answering (circuit open)'
       : 'the slot store failed to answer';
   throw new SlotStoreUnavailableError(message, { cause: error });
-}
-
-function breakerState(state: CircuitState): BreakerState {
-  switch (state) {
-    case CircuitState.Closed:
-      return 'closed';
-    case CircuitState.Open:
-      return 'open';
-    case CircuitState.HalfOpen:
-      return 'half-open';
-    default:
-      return 'isolated';
-  }
 }

@@ -22,7 +22,7 @@ export interface ClusterHostOptions {
   clock: CountingClock;
   inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   report(error: SupervisorError): void;
-  breakerChanged(state: 'open' | 'closed'): void;
+  breakerChanged(state: 'open' | 'closed', shard: string | undefined): void;
   /** The first lease is held: supervisor.ready() resolves. */
   firstLeaseTaken(): void;
   /** Serves another process's cluster-wide send (the registry's local methods). */

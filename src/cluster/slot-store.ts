@@ -165,6 +165,13 @@ export interface SlotStore {
    * Synchronous and cheap: it is asked at every admission. Optional.
    */
   shardOf?(userId: string): string | undefined;
+  /**
+   * Every failure domain shardOf may name now (a Redis Cluster's masters, by the client's
+   * last topology), or undefined when the store is one: the runtime forgets the breakers
+   * of the others (a failover replaced their master) at each renewal, and refuses every
+   * upgrade under 'reject' only while each of these has its breaker open. Optional, with shardOf.
+   */
+  shards?(): readonly string[] | undefined;
   admit(userId: string, connectionId: string, limit: number, evictAt: number): Promise<ClusterAdmission>;
   /** Frees a slot booked by this process (its current incarnation or an earlier one); a no-op for any other entry. */
   release(userId: string, connectionId: string): Promise<void>;

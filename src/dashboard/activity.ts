@@ -69,7 +69,15 @@ export interface StatsView {
    * The cluster-wide book is read with `stats({ cluster: true })` (the reference
    * server's `/stats?cluster=1`), not here: it costs a store round trip per user.
    */
-  cluster?: { nodeId: string; incarnation: number; leaseHeld: boolean; breaker: string; unsynced: number };
+  cluster?: {
+    nodeId: string;
+    incarnation: number;
+    leaseHeld: boolean;
+    breaker: string;
+    /** Redis Cluster masters whose breaker is not closed. */
+    unavailableShards: string[];
+    unsynced: number;
+  };
 }
 
 /**
@@ -118,6 +126,7 @@ export function statsView(supervisor: Supervisor, books: readonly UserStats[], m
             incarnation: stats.cluster.incarnation,
             leaseHeld: stats.cluster.leaseHeld,
             breaker: stats.cluster.breaker,
+            unavailableShards: stats.cluster.unavailableShards,
             unsynced: stats.cluster.unsynced,
           },
         }),

@@ -219,6 +219,9 @@ const script = String.raw`
     const cluster = next.cluster
       ? ' \u00b7 cluster node ' + next.cluster.nodeId + ' (incarnation ' + next.cluster.incarnation + ', ' +
         (next.cluster.leaseHeld ? 'lease held' : 'no lease') + ', store ' + next.cluster.breaker +
+        (next.cluster.unavailableShards.length > 0
+          ? ', masters away: ' + next.cluster.unavailableShards.join(', ')
+          : '') +
         (next.cluster.unsynced > 0 ? ', ' + next.cluster.unsynced + ' unsynced' : '') + ')'
       : '';
     byId('config').textContent =

@@ -16,7 +16,7 @@ const BREAKER_STATES = Object.keys({
   isolated: true,
 } satisfies Record<BreakerState, true>) as readonly BreakerState[];
 
-/** Registers the four gauges in `registers`; registerMetrics' undo removes them by name. */
+/** Registers the five gauges in `registers`; registerMetrics' undo removes them by name. */
 export function registerClusterGauges(
   client: typeof PromClient,
   registers: PromClient.Registry[],
@@ -32,6 +32,14 @@ export function registerClusterGauges(
     collect() {
       const breaker = cluster()?.breaker;
       for (const state of BREAKER_STATES) this.set({ state }, state === breaker ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    name: name('clusterShardsUnavailable'),
+    help: "Redis Cluster masters whose own circuit breaker is not closed: their users' calls are refused and the outage policy applies to them, not to the other masters' users. 0 for a store with one failure domain.",
+    registers,
+    collect() {
+      this.set(cluster()?.unavailableShards.length ?? 0);
     },
   });
   new client.Gauge({

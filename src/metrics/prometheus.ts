@@ -56,6 +56,7 @@ export const metricNames = {
   capacityBands: 'users_by_capacity_band',
   capacityAlerts: 'capacity_alerts_total',
   clusterBreaker: 'cluster_store_breaker',
+  clusterShardsUnavailable: 'cluster_store_shards_unavailable',
   clusterLeaseHeld: 'cluster_lease_held',
   clusterUnsynced: 'cluster_unsynced_connections',
   clusterPendingReleases: 'cluster_pending_releases',
@@ -66,6 +67,7 @@ export type MetricKey = keyof typeof metricNames;
 /** Registered only for a supervisor in cluster mode: elsewhere they would say nothing true. */
 const CLUSTER_KEYS: readonly MetricKey[] = [
   'clusterBreaker',
+  'clusterShardsUnavailable',
   'clusterLeaseHeld',
   'clusterUnsynced',
   'clusterPendingReleases',
@@ -143,6 +145,7 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `users_by_capacity_band`        | gauge     | `band`: `below` or the level (e.g. `0.8`) | stats().capacity, per scrape |
  * | `capacity_alerts_total`         | counter   | `level`, `direction`: up, down | `capacity` events |
  * | `cluster_store_breaker`         | gauge     | `state`: closed, open, half-open, isolated | stats().cluster.breaker, per scrape: 1 for the current state |
+ * | `cluster_store_shards_unavailable` | gauge  |          | stats().cluster.unavailableShards, per scrape: how many Redis Cluster masters' breakers are not closed |
  * | `cluster_lease_held`            | gauge     |          | stats().cluster.leaseHeld, per scrape: 1 or 0 |
  * | `cluster_unsynced_connections`  | gauge     |          | stats().cluster.unsynced, per scrape |
  * | `cluster_pending_releases`      | gauge     |          | stats().cluster.pendingReleases, per scrape |

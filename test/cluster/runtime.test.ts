@@ -698,3 +698,108 @@ describe('cluster-wide reads', () => {
     expect(t.supervisor.stats().cluster).toBeUndefined();
   });
 });
+
+describe('a store of several failure domains (a Redis Cluster’s masters): one breaker each', () => {
+  /** ann's book on shard A, bob's on shard B, as a Redis Cluster puts users' books on masters. */
+  function shardUsers(c: Cluster, all: () => readonly string[] = () => ['A', 'B']): void {
+    c.book.shards = { of: (userId) => (userId === 'bob' ? 'B' : 'A'), all };
+  }
+  const clusterStats = (c: Cluster) => node(c, 0).supervisor.stats().cluster;
+
+  it("'reject': one shard down refuses only its users with 503; the others are admitted and booked, and the node stays ready", async () => {
+    const c = await startCluster(1, 'reject', leaseTtlMs, neverIdle);
+    shardUsers(c);
+    const events = storeEvents(node(c, 0).supervisor);
+    c.book.downShards.add('A');
+    for (let i = 0; i < 4; i++) expect((await refusal(node(c, 0).url('ann'))).status).toBe(503);
+    expect(events).toEqual([{ breaker: 'open', shard: 'A', nodeId: 'node-0', policy: 'reject' }]);
+    // Before: one breaker, opened by ann's three failures, refused bob too.
+    await node(c, 0).open('bob');
+    await node(c, 0).open('bob');
+    expect(booked(c, 'bob')).toBe(2);
+    expect(clusterStats(c)).toMatchObject({ breaker: 'closed', unavailableShards: ['A'] });
+    expect(node(c, 0).supervisor.stats().admission).toEqual({ admitting: true, reason: null });
+
+    c.book.downShards.delete('A');
+    await driveUntil(c, () => expect(events.at(-1)).toMatchObject({ breaker: 'closed', shard: 'A' }));
+    await node(c, 0).open('ann');
+    expect(clusterStats(c)?.unavailableShards).toEqual([]);
+    await expectBooksMatchSockets(c, 'ann');
+    await expectBooksMatchSockets(c, 'bob');
+    await shutdownAll(c);
+  });
+
+  it("'reject': every shard down refuses every upgrade and the node is not ready; one back, it is", async () => {
+    const c = await startCluster(1, 'reject', leaseTtlMs, neverIdle);
+    shardUsers(c);
+    c.book.downShards.add('A');
+    c.book.downShards.add('B');
+    for (let i = 0; i < 3; i++) {
+      expect((await refusal(node(c, 0).url('ann'))).status).toBe(503);
+      expect((await refusal(node(c, 0).url('bob'))).status).toBe(503);
+    }
+    expect(clusterStats(c)?.unavailableShards).toEqual(['A', 'B']);
+    expect(node(c, 0).supervisor.stats().admission).toEqual({
+      admitting: false,
+      reason: 'store-unavailable',
+    });
+    c.book.downShards.delete('B');
+    // The next trial of B's breaker is an admission of one of its users (renewals go through the store-wide one).
+    await vi.waitFor(async () => {
+      c.clock.increment(1_000);
+      await node(c, 0).open('bob');
+    }, ioWait);
+    expect(node(c, 0).supervisor.stats().admission).toEqual({ admitting: true, reason: null });
+    expect(clusterStats(c)?.unavailableShards).toEqual(['A']);
+    await shutdownAll(c);
+  });
+
+  it("'local': a shard back while another is still down gets its outage's connections booked at once; the other's wait, then are booked too", async () => {
+    const c = await startCluster(1, 'local', leaseTtlMs, neverIdle);
+    shardUsers(c);
+    const events = storeEvents(node(c, 0).supervisor);
+    const annFirst = await node(c, 0).open('ann');
+    c.book.downShards.add('A');
+    c.book.downShards.add('B');
+    for (let i = 0; i < 3; i++) await node(c, 0).open('bob');
+    for (let i = 0; i < 3; i++) await node(c, 0).open('ann');
+    // ann's first connection closes in the outage: its release is owed to shard A.
+    annFirst.ws.close();
+    await vi.waitFor(
+      () => expect(clusterStats(c)).toMatchObject({ unsynced: 6, pendingReleases: 1 }),
+      ioWait,
+    );
+    expect(events.map((e) => `${e.breaker} ${e.shard}`).sort()).toEqual(['open A', 'open B']);
+
+    c.book.downShards.delete('B');
+    await driveUntil(c, () => expect(booked(c, 'bob')).toBe(3));
+    // A's work is still owed, and was never sent while its breaker refused it.
+    expect(clusterStats(c)).toMatchObject({ unsynced: 3, pendingReleases: 1, unavailableShards: ['A'] });
+    expect(booked(c, 'ann')).toBe(1);
+
+    c.book.downShards.delete('A');
+    await driveUntil(c, () => expect(clusterStats(c)).toMatchObject({ unsynced: 0, pendingReleases: 0 }));
+    await expectBooksMatchSockets(c, 'ann');
+    await expectBooksMatchSockets(c, 'bob');
+    expect(booked(c, 'ann')).toBe(3);
+    expect(clusterStats(c)?.unavailableShards).toEqual([]);
+    await shutdownAll(c);
+  });
+
+  it('a shard that leaves the store’s layout (its master replaced) while its breaker is open: forgotten at the next renewal, and told closed', async () => {
+    const c = await startCluster(1, 'local', leaseTtlMs, neverIdle);
+    let shards = ['A', 'B'];
+    shardUsers(c, () => shards);
+    const events = storeEvents(node(c, 0).supervisor);
+    c.book.downShards.add('A');
+    for (let i = 0; i < 3; i++) await node(c, 0).open('ann');
+    expect(clusterStats(c)?.unavailableShards).toEqual(['A']);
+    // The failover: ann's book now lives on A2, which answers.
+    shards = ['A2', 'B'];
+    c.book.shards = { of: (userId) => (userId === 'bob' ? 'B' : 'A2'), all: () => shards };
+    await driveUntil(c, () => expect(clusterStats(c)).toMatchObject({ unsynced: 0, unavailableShards: [] }));
+    expect(events.map((e) => `${e.breaker} ${e.shard}`)).toEqual(['open A', 'closed A']);
+    await expectBooksMatchSockets(c, 'ann');
+    await shutdownAll(c);
+  });
+});

@@ -7,6 +7,10 @@
  *
  * `book.down = true` makes every call of every node reject with
  * SlotStoreUnavailableError, as an unreachable Redis would.
+ *
+ * `book.shards`, when set, splits the book into failure domains as a Redis
+ * Cluster's masters do (SlotStore.shardOf): each user's calls fail while the
+ * user's shard is in `book.downShards`, and the others' do not.
  */
 import { planEvictions } from '../../machines/eviction.js';
 import {
@@ -31,6 +35,10 @@ interface Entry {
 
 export class MemoryBook {
   down = false;
+  /** The failure domain of each user (shards.of), and every one there is now (shards.all); undefined: one domain. */
+  shards: { of: (userId: string) => string; all: () => readonly string[] } | undefined;
+  /** Failure domains that do not answer: their users' calls reject. */
+  readonly downShards = new Set<string>();
   /** userId → connectionId → entry. */
   readonly users = new Map<string, Map<string, Entry>>();
   /** incarnation → lease expiry. */
@@ -111,6 +119,26 @@ export class MemoryStore implements SlotStore {
     });
   }
 
+  shardOf(userId: string): string | undefined {
+    return this.shared.shards?.of(userId);
+  }
+
+  shards(): readonly string[] | undefined {
+    return this.shared.shards?.all();
+  }
+
+  /** A call about `userId`'s book: refused while the user's failure domain is down. */
+  #callFor(method: string, userId: string): void {
+    this.#call(method);
+    this.#shardAnswers(method, userId);
+  }
+
+  #shardAnswers(method: string, userId: string): void {
+    const shard = this.shardOf(userId);
+    if (shard !== undefined && this.shared.downShards.has(shard))
+      throw new SlotStoreUnavailableError(`memory store shard ${shard} is down (${method})`);
+  }
+
   async start(events: SlotStoreEvents): Promise<void> {
     this.#call('start');
     this.#takeLease();
@@ -123,7 +151,7 @@ export class MemoryStore implements SlotStore {
     limit: number,
     evictAt: number,
   ): Promise<ClusterAdmission> {
-    this.#call('admit');
+    this.#callFor('admit', userId);
     const book = this.shared.book(userId);
     const existing = book.get(connectionId);
     // A retry; an evicted entry its own node kept is booked again as a newcomer.
@@ -166,14 +194,14 @@ export class MemoryStore implements SlotStore {
   }
 
   async release(userId: string, connectionId: string): Promise<void> {
-    this.#call('release');
+    this.#callFor('release', userId);
     const book = this.shared.book(userId);
     if (book.get(connectionId)?.incarnation === this.incarnation) book.delete(connectionId);
     if (book.size === 0) this.shared.users.delete(userId);
   }
 
   async setIdle(userId: string, connectionId: string, idleSince: number | undefined): Promise<void> {
-    this.#call('setIdle');
+    this.#callFor('setIdle', userId);
     const entry = this.shared.book(userId).get(connectionId);
     if (entry?.incarnation === this.incarnation && !entry.evicting) entry.idleSince = idleSince;
   }
@@ -187,6 +215,7 @@ export class MemoryStore implements SlotStore {
 
   async readmit(held: readonly HeldConnection[], limit: number): Promise<string[]> {
     this.#call('readmit');
+    for (const connection of held) this.#shardAnswers('readmit', connection.userId);
     const refused: string[] = [];
     for (const connection of held) {
       const book = this.shared.book(connection.userId);
@@ -240,7 +269,7 @@ export class MemoryStore implements SlotStore {
   }
 
   async userBook(userId: string): Promise<ClusterUserBook | undefined> {
-    this.#call('userBook');
+    this.#callFor('userBook', userId);
     const book = this.shared.book(userId);
     if (book.size === 0) return undefined;
     const byNode: Record<string, number> = {};

@@ -177,6 +177,7 @@ describe('createDashboard, mounted by an app', () => {
       incarnation: store.incarnation,
       leaseHeld: true,
       breaker: 'closed',
+      unavailableShards: [],
       unsynced: 0,
     });
     expect(store.incarnation).toBeGreaterThan(0);

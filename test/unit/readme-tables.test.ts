@@ -240,7 +240,7 @@ describe("the README's table of events", () => {
         live: true,
         limit: true,
       } satisfies Record<keyof CapacityEvent, true>),
-      store: Object.keys({ breaker: true, nodeId: true, policy: true } satisfies Record<
+      store: Object.keys({ breaker: true, shard: true, nodeId: true, policy: true } satisfies Record<
         keyof StoreEvent,
         true
       >),

@@ -1,0 +1,147 @@
+/**
+ * The circuit breakers around the slot store's calls (issue 12): one for the
+ * store as a whole, and one per failure domain of a store whose parts fail
+ * apart (a Redis Cluster's masters: SlotStore.shardOf).
+ *
+ * With a single breaker, one master of a Redis Cluster that stops answering
+ * fails a third of the admissions; three failures in a row open the breaker,
+ * and every user of every master is refused (or admitted unsynced) for the
+ * whole outage, which lasts until that master's replica is promoted (the
+ * cluster's node timeout: 15 s by default). A breaker per master keeps the
+ * outage to the users whose books live there. The store-wide breaker keeps
+ * the calls that are about the cluster as a whole: the lease's renewal, the
+ * reaper, cluster-wide reads and sends, eviction orders; and every call of a
+ * store with one failure domain (a single Redis, a Sentinel primary, a store
+ * without shardOf), for which nothing changes.
+ *
+ * The app is told each breaker's changes once per outage (the `store` event,
+ * with the shard for a master's): cockatiel reports a break again each time a
+ * half-open trial fails.
+ */
+import {
+  type CircuitBreakerPolicy,
+  CircuitState,
+  ConsecutiveBreaker,
+  circuitBreaker,
+  handleAll,
+  type IDisposable,
+} from 'cockatiel';
+
+/** A breaker opens after this many calls in a row fail... */
+const FAILURES_TO_OPEN = 3;
+/** ...and lets one call through to try again after this long. */
+export const HALF_OPEN_AFTER_MS = 1_000;
+
+/** A breaker's state, as `stats().cluster` and the `store` event name it. */
+export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
+
+/** Told of each breaker's opening and closing; `shard` is undefined for the store-wide breaker. */
+export type BreakerChanged = (state: 'open' | 'closed', shard: string | undefined) => void;
+
+interface Breaker {
+  readonly policy: CircuitBreakerPolicy;
+  readonly listeners: readonly IDisposable[];
+  told: 'open' | 'closed';
+}
+
+export class StoreBreakers {
+  readonly #changed: BreakerChanged;
+  readonly #store: Breaker;
+  /** One per shard that has been called: at most the masters of the last topologies (see prune). */
+  readonly #shards = new Map<string, Breaker>();
+  #disposed = false;
+
+  constructor(changed: BreakerChanged) {
+    this.#changed = changed;
+    this.#store = this.#create(undefined);
+  }
+
+  /** The breaker for a call about `shard`'s users; the store-wide one for undefined. */
+  policy(shard: string | undefined): CircuitBreakerPolicy {
+    // Once disposed (stop()), no breaker is made whose listeners nobody would remove.
+    if (shard === undefined || this.#disposed) return this.#store.policy;
+    let breaker = this.#shards.get(shard);
+    if (breaker === undefined) {
+      breaker = this.#create(shard);
+      this.#shards.set(shard, breaker);
+    }
+    return breaker.policy;
+  }
+
+  /** The store-wide breaker's state. */
+  get storeState(): BreakerState {
+    return breakerState(this.#store.policy.state);
+  }
+
+  /** Whether `shard`'s breaker lets calls through (a shard never called has none yet: it does). */
+  isClosed(shard: string): boolean {
+    const breaker = this.#shards.get(shard);
+    return breaker === undefined || breaker.policy.state === CircuitState.Closed;
+  }
+
+  /** The shards whose breaker is not closed, sorted. */
+  unavailable(): string[] {
+    const names: string[] = [];
+    for (const [shard, breaker] of this.#shards) {
+      if (breaker.policy.state !== CircuitState.Closed) names.push(shard);
+    }
+    return names.sort();
+  }
+
+  /**
+   * Forgets the breakers of shards the store no longer has (a failover put the
+   * master's slots on its replica, which is another shard): nobody's calls go
+   * there any more. One told open is told closed, as its outage is over for
+   * every user it refused (they are served by the new master).
+   */
+  prune(known: readonly string[]): void {
+    for (const [shard, breaker] of this.#shards) {
+      if (known.includes(shard)) continue;
+      this.#shards.delete(shard);
+      for (const listener of breaker.listeners) listener.dispose();
+      if (breaker.told === 'open') this.#changed('closed', shard);
+    }
+  }
+
+  /** Removes every listener: nothing is told from now on. */
+  dispose(): void {
+    this.#disposed = true;
+    for (const breaker of [this.#store, ...this.#shards.values()]) {
+      for (const listener of breaker.listeners) listener.dispose();
+    }
+    this.#shards.clear();
+  }
+
+  #create(shard: string | undefined): Breaker {
+    const policy = circuitBreaker(handleAll, {
+      halfOpenAfter: HALF_OPEN_AFTER_MS,
+      breaker: new ConsecutiveBreaker(FAILURES_TO_OPEN),
+    });
+    const listeners = [
+      policy.onBreak(() => {
+        if (breaker.told === 'open') return;
+        breaker.told = 'open';
+        this.#changed('open', shard);
+      }),
+      policy.onReset(() => {
+        breaker.told = 'closed';
+        this.#changed('closed', shard);
+      }),
+    ];
+    const breaker: Breaker = { policy, listeners, told: 'closed' };
+    return breaker;
+  }
+}
+
+function breakerState(state: CircuitState): BreakerState {
+  switch (state) {
+    case CircuitState.Closed:
+      return 'closed';
+    case CircuitState.Open:
+      return 'open';
+    case CircuitState.HalfOpen:
+      return 'half-open';
+    default:
+      return 'isolated';
+  }
+}
