@@ -8,7 +8,10 @@
  * the predecessor's lease), with its own incarnation. Each run opens with a
  * calm prelude (the store answering throughout), so that an admission at T
  * names an idle connection on another process, or on the twin, before the
- * first outage. Checked after every step against the global rules:
+ * first outage. Half the runs split the book into two failure domains, as a
+ * Redis Cluster's masters do (ann's book on one, bob's on the other), and
+ * take either one down and up on its own. Checked after every step against
+ * the global rules:
  *
  * - the book never holds more than `limit` live entries for a user, besides
  *   the ones named for eviction that their nodes have not released yet;
@@ -55,7 +58,10 @@ type Step =
   | { kind: 'storeUp' }
   | { kind: 'cutOff'; node: number }
   | { kind: 'reconnect'; node: number }
-  | { kind: 'pastLease' };
+  | { kind: 'pastLease' }
+  /** One failure domain of a sharded book stops answering (a Redis Cluster master), or answers again. */
+  | { kind: 'shardDown'; shard: 'A' | 'B' }
+  | { kind: 'shardUp'; shard: 'A' | 'B' };
 
 /** A process: 0–2 are the distinct nodes, 3 the twin (see processOf). */
 const node = fc.integer({ min: 0, max: 3 });
@@ -63,6 +69,9 @@ const node = fc.integer({ min: 0, max: 3 });
 const calmNode = fc.integer({ min: 0, max: 4 });
 /** Which node id the twin shares; none in a quarter of the runs. */
 const twinOf = fc.option(fc.integer({ min: 0, max: 2 }), { freq: 4, nil: undefined });
+/** Whether the book has two failure domains (SlotStore.shardOf): ann's A, bob's B. */
+const sharded = fc.boolean();
+const shard = fc.constantFrom('A' as const, 'B' as const);
 const open = {
   weight: 6,
   arbitrary: fc.record({ kind: fc.constant('open' as const), node, user: fc.constantFrom(...users) }),
@@ -100,6 +109,8 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('cutOff' as const), node }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('reconnect' as const), node }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'pastLease' as const }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('shardDown' as const), shard }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('shardUp' as const), shard }) },
 );
 
 interface Client {
@@ -176,12 +187,14 @@ it('the global rules hold after every step of random interleavings across 3 node
   await fc.assert(
     fc.asyncProperty(
       twinOf,
+      sharded,
       fc.array(calm, { maxLength: 16 }),
       fc.array(step, { minLength: 5, maxLength: 30 }),
-      async (twin, prelude, mixed) => {
+      async (twin, split, prelude, mixed) => {
         const steps = [...prelude, ...mixed];
         const clock = new SimulatedClock();
         const book = new MemoryBook(() => clock.now());
+        if (split) book.shards = { of: (user) => (user === 'ann' ? 'A' : 'B'), all: () => ['A', 'B'] };
         const channels = new Map<string, Set<SlotStoreEvents>>();
         const stores: MemoryStore[] = [];
         const nodes: RulesServer[] = [];
@@ -276,6 +289,15 @@ it('the global rules hold after every step of random interleavings across 3 node
               case 'pastLease':
                 clock.increment(ttl + 1);
                 break;
+              case 'shardDown':
+                // A book of one domain has no shard to take down: the step changes nothing.
+                if (!split) break;
+                book.downShards.add(s.shard);
+                troubled = true;
+                break;
+              case 'shardUp':
+                book.downShards.delete(s.shard);
+                break;
             }
             await new Promise((resolve) => setTimeout(resolve, 5));
             // Entries named for eviction hold their slots until their nodes release them.
@@ -307,6 +329,7 @@ it('the global rules hold after every step of random interleavings across 3 node
           }
           // Recovery: the store answers every node again; time passes until each has reconciled.
           book.down = false;
+          book.downShards.clear();
           for (const store of stores) store.partitioned = false;
           await vi.waitFor(
             () => {
@@ -315,6 +338,7 @@ it('the global rules hold after every step of random interleavings across 3 node
                 expect(n.supervisor.stats().cluster).toMatchObject({
                   leaseHeld: true,
                   breaker: 'closed',
+                  unavailableShards: [],
                   unsynced: 0,
                   pendingReleases: 0,
                 });
