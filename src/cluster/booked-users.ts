@@ -11,12 +11,28 @@
  * per lifecycle: bench/RESULTS.md, ninth session). A stale member of
  * the index only costs the reaper one empty purge if the node dies.
  * A user stays listed while an admission of theirs is in flight.
+ *
+ * The index lives on its own master of a Redis Cluster, so its SADD may fail
+ * while the user's own master booked the slot: the admission stands (the index
+ * only speeds up the reaper), and the user is kept here as not indexed until
+ * a renewal's SADD succeeds (unindexed(), one SADD for all of them). A user
+ * missing from the index is only found by their next admission, not by the
+ * reaper, so the gap is closed as soon as the index's master answers again.
  */
 
 interface BookedUser {
   held: Set<string>;
   /** Admissions in flight. */
   pending: number;
+  /** False when the SADD that listed this user in the index failed (see notIndexed). */
+  indexed: boolean;
+}
+
+/** The users whose SADD failed, for one SADD; settle with indexed() when it succeeded. */
+export interface UnindexedUsers {
+  readonly users: readonly string[];
+  /** The SADD succeeded: these users (as listed when unindexed() was called) are indexed. */
+  indexed(): void;
 }
 
 /** What an admission in flight holds on to; settle it exactly once. */
@@ -27,18 +43,30 @@ export interface PendingAdmission {
   admitted(connectionId: string): void;
   /** Settles without booking (the user stays listed until the next sweep). */
   notAdmitted(): void;
+  /**
+   * The SADD sent with a first admission failed: the next renewals send it again while the
+   * user stays listed. Callable before or after settling; a no-op when not `first`.
+   */
+  readonly notIndexed: () => void;
 }
+
+const nothing = () => {};
 
 export class BookedUsers {
   #users = new Map<string, BookedUser>();
   /** Listed users that may have nothing left here: what the next sweep looks at (not every user). */
   #maybeEmpty = new Set<string>();
+  /**
+   * Users whose SADD failed. Cleaned lazily by unindexed(): an id here whose entry is gone
+   * (swept, cleared) or indexed since is dropped then, so a user listed again has a say of its own.
+   */
+  #unindexed = new Set<string>();
 
   begin(userId: string): PendingAdmission {
     let user = this.#users.get(userId);
     const first = user === undefined;
     if (user === undefined) {
-      user = { held: new Set(), pending: 0 };
+      user = { held: new Set(), pending: 0, indexed: true };
       this.#users.set(userId, user);
     }
     user.pending += 1;
@@ -59,6 +87,41 @@ export class BookedUsers {
       notAdmitted: () => {
         settle();
         this.#noteIfEmpty(userId, entry);
+      },
+      // A closure only for a first booking: the other admissions allocate nothing more.
+      notIndexed: first ? () => this.#markUnindexed(userId, entry) : nothing,
+    };
+  }
+
+  /** Marks listed users as not indexed (a readmit's SADD failed). */
+  notIndexed(userIds: Iterable<string>): void {
+    for (const userId of userIds) {
+      const user = this.#users.get(userId);
+      if (user !== undefined) this.#markUnindexed(userId, user);
+    }
+  }
+
+  /** The listed users whose SADD failed (undefined when none): what a renewal sends SADD for. */
+  unindexed(): UnindexedUsers | undefined {
+    if (this.#unindexed.size === 0) return undefined;
+    const users: string[] = [];
+    const entries: BookedUser[] = [];
+    for (const userId of this.#unindexed) {
+      const user = this.#users.get(userId);
+      if (user === undefined || user.indexed) {
+        this.#unindexed.delete(userId);
+        continue;
+      }
+      users.push(userId);
+      entries.push(user);
+    }
+    if (users.length === 0) return undefined;
+    return {
+      users,
+      // The entries, not the ids: a user swept and listed again meanwhile is another entry,
+      // whose own SADD may have failed after this one was sent.
+      indexed: () => {
+        for (const entry of entries) entry.indexed = true;
       },
     };
   }
@@ -90,16 +153,26 @@ export class BookedUsers {
   add(userId: string, connectionIds: Iterable<string>): void {
     let user = this.#users.get(userId);
     if (user === undefined) {
-      user = { held: new Set(), pending: 0 };
+      user = { held: new Set(), pending: 0, indexed: true };
       this.#users.set(userId, user);
     }
     for (const id of connectionIds) user.held.add(id);
+    // A re-admission that refused all of a user's connections lists nothing: swept next time.
+    this.#noteIfEmpty(userId, user);
   }
 
-  /** Forgets everything: the incarnation changed, or the store stopped. */
+  /** Forgets everything: the incarnation changed (a new index), or the store stopped. */
   clear(): void {
     this.#users = new Map();
     this.#maybeEmpty.clear();
+    this.#unindexed.clear();
+  }
+
+  #markUnindexed(userId: string, user: BookedUser): void {
+    // Only if still listed: a swept user needs no index, a new incarnation has its own.
+    if (this.#users.get(userId) !== user) return;
+    user.indexed = false;
+    this.#unindexed.add(userId);
   }
 
   #noteIfEmpty(userId: string, user: BookedUser): void {

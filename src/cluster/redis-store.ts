@@ -18,11 +18,15 @@
  * The reaper's index is one set of users per incarnation: when an
  * incarnation dies, reap() walks only the users it booked (redis-registry.ts),
  * never the whole keyspace. An entry the index missed (a crash between the
- * two commands) is still purged by the next admission of that user.
+ * two commands) is still purged by the next admission of that user. On a
+ * Redis Cluster the index has a master of its own: a SADD that fails there
+ * fails neither the admission nor the re-admission whose script answered; the
+ * user is kept as not indexed (booked-users.ts), and each renewal sends one
+ * SADD for all of them, after its own commands, until one succeeds.
  */
 import type { Clock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
-import { BookedUsers } from './booked-users.js';
+import { BookedUsers, type UnindexedUsers } from './booked-users.js';
 import { type ClusterDelivery, decodeDelivery, publishAcross } from './cluster-sends.js';
 import {
   borrowRedis,
@@ -166,6 +170,8 @@ class Store implements RedisSlotStore {
   #fencePending = false;
   /** The users this incarnation booked here: when to SADD and SREM the reaper's index. */
   #booked = new BookedUsers();
+  /** A renewal's SADD of the users not indexed yet is in flight (see #indexAgain): at most one. */
+  #indexing = false;
   /** The client dropped this node's channel (see #lostSubscription): renewals subscribe again. */
   #subscriptionLost = false;
   /** The #resubscribe in flight, at most one. */
@@ -325,16 +331,18 @@ class Store implements RedisSlotStore {
     let admission: ClusterAdmission | 'late';
     try {
       // The index first (an entry it misses is only found by the user's next
-      // admission); and only on the user's first booking here: no Promise.all
-      // for the others.
-      const indexed = pending.first ? connection.command(['SADD', users, userId]) : undefined;
+      // admission), on the user's first booking here only. Not awaited: on a
+      // Redis Cluster it lives on another master than the user's book, and
+      // while that one is down the admission still stands (the index only
+      // speeds up the reaper); the user is kept as not indexed, and the next
+      // renewals send the SADD again (see #renew).
+      if (pending.first) connection.command(['SADD', users, userId]).then(undefined, pending.notIndexed);
       const [maxIncarnation, live] = this.#livenessArgs();
-      const script = connection.run(
+      const reply = await connection.run(
         admitScript,
         [this.keys.user(userId)],
         [connectionId, incarnation, this.nodeId, limit, evictAt, deadline, maxIncarnation, live],
       );
-      const reply = indexed === undefined ? await script : (await Promise.all([indexed, script]))[1];
       admission = decodeAdmission(reply);
     } catch (error) {
       // No SREM here: Redis is not answering, and a second timeout would double
@@ -445,9 +453,14 @@ class Store implements RedisSlotStore {
     connection.roundTrip('readmit');
     const liveness = this.#livenessArgs();
     const users = [...byUser.keys()];
-    const replies = await Promise.all([
-      connection.command(['SADD', this.keys.incarnationUsers(incarnation), ...users]),
-      ...users.map((userId) => {
+    // Not awaited, as in admit(): a failed SADD (the index's master down) does not fail the
+    // re-admission; its users are marked not indexed below, once listed, for the renewals.
+    const indexed = connection.command(['SADD', this.keys.incarnationUsers(incarnation), ...users]).then(
+      () => true,
+      () => false,
+    );
+    const replies = await Promise.all(
+      users.map((userId) => {
         const items = (byUser.get(userId) as HeldConnection[]).sort((a, b) => a.admittedAt - b.admittedAt);
         const triples = items.flatMap((item) => [
           item.connectionId,
@@ -460,10 +473,10 @@ class Store implements RedisSlotStore {
           [incarnation, this.nodeId, limit, ...liveness, ...triples],
         );
       }),
-    ]);
+    );
     const refused: string[] = [];
     users.forEach((userId, i) => {
-      const out = new Set((replies[i + 1] as unknown[]).map(String));
+      const out = new Set((replies[i] as unknown[]).map(String));
       for (const id of out) refused.push(id);
       if (this.#incarnation !== incarnation) return;
       const booked = (byUser.get(userId) as HeldConnection[]).map((item) => item.connectionId);
@@ -471,6 +484,10 @@ class Store implements RedisSlotStore {
         userId,
         booked.filter((id) => !out.has(id)),
       );
+    });
+    // After the users are listed (a failure may have come first): then() runs after this line.
+    void indexed.then((ok) => {
+      if (!ok && this.#incarnation === incarnation) this.#booked.notIndexed(users);
     });
     return refused;
   }
@@ -491,6 +508,9 @@ class Store implements RedisSlotStore {
     const fence = this.#fencePending;
     const incarnation = this.#incarnation;
     const unlisted = this.#booked.sweep();
+    // Users whose SADD failed (the index's master was down) are sent again, one SADD for all,
+    // until one succeeds; none while the last one is still in flight.
+    const unindexed = incarnation !== 0 && !this.#indexing ? this.#booked.unindexed() : undefined;
     connection.roundTrip('renew');
     const renewed = connection.run(
       renewScript,
@@ -501,10 +521,13 @@ class Store implements RedisSlotStore {
     // script only sees the registry's master). Sent after it, so that a master that stopped
     // answering cannot hold the renewal back (see Deadlines: overdue commands block the next).
     const checking = connection.checkMasters();
+    // The index's commands last, and not awaited, for the same reason: on a Redis Cluster the
+    // index has a master of its own, whose outage must not cost this node its lease.
     if (unlisted.length > 0 && incarnation !== 0) {
       // A stale member only costs the reaper one empty purge: a failed SREM is not an error.
       connection.command(['SREM', this.keys.incarnationUsers(incarnation), ...unlisted]).catch(() => {});
     }
+    if (unindexed !== undefined) this.#indexAgain(connection, incarnation, unindexed);
     const reply = await renewed;
     const renewal = decodeRenewal(reply);
     const received = Date.now();
@@ -540,6 +563,24 @@ class Store implements RedisSlotStore {
     // more renewal that takes a new incarnation, unless this one already took one.
     if (this.#mastersReplaced(masters) && status === 'renewed') this.#fencePending = true;
     return this.#fencePending && !this.#hasStopped() ? this.#renew() : status;
+  }
+
+  /**
+   * One SADD of the users whose own SADD failed, into `incarnation`'s index. A failure leaves
+   * them not indexed for the next renewal; a success after the incarnation changed is moot
+   * (the list was cleared, and the dead index is the reaper's).
+   */
+  #indexAgain(connection: RedisConnection, incarnation: number, unindexed: UnindexedUsers): void {
+    this.#indexing = true;
+    connection.command(['SADD', this.keys.incarnationUsers(incarnation), ...unindexed.users]).then(
+      () => {
+        this.#indexing = false;
+        unindexed.indexed();
+      },
+      () => {
+        this.#indexing = false;
+      },
+    );
   }
 
   /** Takes the incarnation a renewal handed out (the lease was lost, or fenced): 'lost'. */
@@ -652,10 +693,12 @@ class Store implements RedisSlotStore {
       try {
         const users = this.keys.incarnationUsers(incarnation);
         connection.roundTrip('stop');
-        const booked = ((await connection.command(['SMEMBERS', users])) as string[] | null) ?? [];
+        const indexed = ((await connection.command(['SMEMBERS', users])) as string[] | null) ?? [];
+        // Users whose SADD failed are not in the index, but their books are purged all the same.
+        const booked = new Set([...indexed, ...(this.#booked.unindexed()?.users ?? [])]);
         connection.roundTrip('stop');
         await Promise.all([
-          ...booked.map((userId) =>
+          ...[...booked].map((userId) =>
             connection.run(purgeScript, [this.keys.user(userId)], [...this.#livenessArgs(), incarnation]),
           ),
           connection.command(['DEL', users]),

@@ -1,0 +1,219 @@
+/**
+ * The Redis slot store on a real 3-master Redis Cluster whose masters are
+ * split three ways: the user's book on one, the registry on another, and the
+ * node's incarnation index (the reaper's set of the users it booked) on the
+ * third. The index only speeds up the reaper, so its master going away
+ * (paused, killed, refusing writes) must not cost admissions of users whose
+ * master is healthy, nor the lease; and once it is back, the users the node
+ * booked meanwhile are indexed, so that the reaper of another node still frees
+ * their slots after this node dies.
+ */
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { createKeyLayout } from '../../src/cluster/redis-keys.js';
+import type { ClusterMaster, PrivateRedisCluster } from '../helpers/redis-cluster.js';
+import { startRedisCluster } from '../helpers/redis-cluster.js';
+import { eventually, freshPrefix, hasRedis, startStoreOn, type TestStore } from './store-fixture.js';
+
+/** Short enough for a test to wait for this node's death; long enough to ride out a stuck connection. */
+const leaseTtlMs = 3_000;
+const commandTimeoutMs = 200;
+
+/** Starts the file's cluster before its tests and stops it after; read `.current` inside a test. */
+function usePrivateCluster(): { readonly current: PrivateRedisCluster } {
+  let cluster: PrivateRedisCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  }, 30_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return {
+    get current() {
+      if (cluster === undefined) throw new Error('the private Redis Cluster is not running');
+      return cluster;
+    },
+  };
+}
+
+interface Apart {
+  keyPrefix: string;
+  /** The node under test, started: its index's master is neither the registry's nor the users'. */
+  a: TestStore;
+  /** The key of a's incarnation index, and its master. */
+  index: string;
+  indexMaster: ClusterMaster;
+  /** Two users whose books live on the third master. */
+  users: [string, string];
+  usersMaster: ClusterMaster;
+}
+
+describe.runIf(hasRedis)(
+  'the master of the incarnation index down (a private 3-master Redis Cluster)',
+  () => {
+    const cluster = usePrivateCluster();
+    const rootNodes = () => ({ rootNodes: [...cluster.current.urls] });
+
+    /**
+     * Starts node a on key prefixes until its index (which depends on the incarnation it takes)
+     * is on another master than the registry, and picks two users on the third master: all asked
+     * of the cluster (CLUSTER KEYSLOT, CLUSTER NODES), not assumed.
+     */
+    async function apart(): Promise<Apart> {
+      for (let attempt = 0; attempt < 20; attempt++) {
+        const keyPrefix = freshPrefix();
+        const keys = createKeyLayout(keyPrefix);
+        const a = await startStoreOn({
+          redis: rootNodes(),
+          keyPrefix,
+          nodeId: 'a',
+          leaseTtlMs,
+          commandTimeoutMs,
+        });
+        const index = keys.incarnationUsers(a.store.incarnation);
+        const indexMaster = await cluster.current.masterOf(index);
+        const registry = await cluster.current.masterOf(keys.registry.leases);
+        if (indexMaster.port === registry.port) {
+          await a.store.stop();
+          continue;
+        }
+        const third = cluster.current.masters.find(
+          (master) => master.port !== indexMaster.port && master.port !== registry.port,
+        ) as ClusterMaster;
+        const users: string[] = [];
+        for (let i = 0; users.length < 2 && i < 200; i++) {
+          if ((await cluster.current.masterOf(keys.user(`user${i}`))).port === third.port)
+            users.push(`user${i}`);
+        }
+        if (users.length < 2) throw new Error('no two users on the third master');
+        return { keyPrefix, a, index, indexMaster, users: users as [string, string], usersMaster: third };
+      }
+      throw new Error('the index never landed apart from the registry in 20 tries');
+    }
+
+    const members = async (port: number, key: string) =>
+      ((await cluster.current.command(port, 'SMEMBERS', key)) as string[]).sort();
+
+    /**
+     * Node a dies (no more renewals): once its lease has expired, another node's reaper finds
+     * `user` through a's index and frees the slot, without any admission of that user.
+     */
+    async function reapedAfterDeath(setup: Apart, other: TestStore, user: string): Promise<void> {
+      const book = createKeyLayout(setup.keyPrefix).user(user);
+      expect(await other.store.admit(user, 'b1', 1, 1)).toMatchObject({
+        admitted: false,
+        reason: 'user-limit',
+      });
+      await eventually(async () => (await other.store.reap()) > 0, 2 * leaseTtlMs);
+      expect(await cluster.current.command(setup.usersMaster.port, 'EXISTS', book)).toBe(0);
+      expect(await other.store.admit(user, 'b1', 1, 1)).toEqual({ admitted: true, evict: [], live: 1 });
+    }
+
+    it('paused: a new user on a healthy master is admitted, the renewal renews; once it answers, the user is indexed and the reaper of another node frees the slot after this node dies', async () => {
+      const setup = await apart();
+      const { a, index, indexMaster } = setup;
+      const [ann] = setup.users;
+      const b = await startStoreOn({ redis: rootNodes(), keyPrefix: setup.keyPrefix, nodeId: 'b' });
+      // Within the cluster's node timeout (5 s): after it, the other masters refuse everything.
+      cluster.current.pause(indexMaster.port);
+      onTestFinished(() => cluster.current.resume(indexMaster.port));
+      expect(await a.store.admit(ann, 'a1', 1, 1)).toEqual({ admitted: true, evict: [], live: 1 });
+      expect(await a.store.renew()).toBe('renewed');
+      // Per-store deadlines (docs/cluster-store.md): once the stuck SADD is overdue, commands fail at
+      // once until the paused master's socket is dropped (4 timeouts); renewals then renew again.
+      await eventually(async () => (await a.store.renew().catch(() => 'failed')) === 'renewed', 2_000);
+      cluster.current.resume(indexMaster.port);
+      // (The SADD written before the pause may still run on resume, from its socket's buffer: the
+      // OOM test below is the one where only the renewals' SADD can index the user.)
+      await eventually(async () => {
+        await a.store.renew().catch(() => {});
+        return (await members(indexMaster.port, index)).includes(ann);
+      }, 5_000);
+      expect(a.incarnations).toEqual([]);
+      await reapedAfterDeath(setup, b, ann);
+    });
+
+    it('killed, then restarted empty: a new user on a healthy master is admitted, the renewals renew; once back, the node fences, books again, indexes the user, and the reaper of another node frees the slot after this node dies', async () => {
+      const setup = await apart();
+      const { a, keyPrefix, indexMaster } = setup;
+      const [ann] = setup.users;
+      const b = await startStoreOn({ redis: rootNodes(), keyPrefix, nodeId: 'b' });
+      await cluster.current.kill(indexMaster.port);
+    let restarted = false;
+    // The next tests need all three masters, whatever happens here.
+    onTestFinished(async () => {
+      if (!restarted) await cluster.current.restart(indexMaster.port);
+    }, 20_000);
+      const admittedAt = Date.now();
+      expect(await a.store.admit(ann, 'a1', 1, 1)).toEqual({ admitted: true, evict: [], live: 1 });
+      expect(await a.store.renew()).toBe('renewed');
+      // The SADD is sent again, and fails again: still no harm to the lease.
+      expect(await a.store.renew()).toBe('renewed');
+      const first = a.store.incarnation;
+      await cluster.current.restart(indexMaster.port);
+    restarted = true;
+      // Restarted without its data (another run_id): the renewals fence, as for a failover.
+      await eventually(async () => (await a.store.renew().catch(() => 'failed')) === 'lost', 10_000);
+      expect(a.causes).toEqual(['failover']);
+      expect(
+        await a.store.readmit([{ userId: ann, connectionId: 'a1', admittedAt, idleSince: undefined }], 1),
+      ).toEqual([]);
+      expect(a.store.incarnation).toBeGreaterThan(first);
+      const index = createKeyLayout(keyPrefix).incarnationUsers(a.store.incarnation);
+      const master = await cluster.current.masterOf(index);
+      await eventually(async () => {
+        await a.store.renew().catch(() => {});
+        return (await members(master.port, index)).includes(ann);
+      }, 5_000);
+      await reapedAfterDeath(setup, b, ann);
+    });
+
+    it('refusing writes (OOM): admissions and a re-admission stand, each renewal sends one SADD for all the users not indexed until one succeeds, and the reaper still finds them', async () => {
+      const setup = await apart();
+      const { a, index, indexMaster } = setup;
+      const [ann, bob] = setup.users;
+      const b = await startStoreOn({ redis: rootNodes(), keyPrefix: setup.keyPrefix, nodeId: 'b' });
+      await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '1');
+      onTestFinished(async () => {
+      await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '0');
+    });
+      expect(await a.store.admit(ann, 'a1', 1, 1)).toEqual({ admitted: true, evict: [], live: 1 });
+      expect(await a.store.admit(bob, 'a2', 1, 1)).toEqual({ admitted: true, evict: [], live: 1 });
+      const now = Date.now();
+      expect(
+        await a.store.readmit(
+          [
+            { userId: ann, connectionId: 'a1', admittedAt: now, idleSince: undefined },
+            { userId: bob, connectionId: 'a2', admittedAt: now, idleSince: undefined },
+          ],
+          1,
+        ),
+      ).toEqual([]);
+      const renewal = async () => {
+        const before = a.store.traffic();
+        expect(await a.store.renew()).toBe('renewed');
+        const after = a.store.traffic();
+        expect((after.roundTrips.renew ?? 0) - (before.roundTrips.renew ?? 0)).toBe(1);
+        return after.commands - before.commands;
+      };
+      // The renew script, TIME and INFO on each of the 3 masters, and one SADD of both users.
+      expect(await renewal()).toBe(1 + 2 * 3 + 1);
+      expect(await renewal()).toBe(1 + 2 * 3 + 1);
+      expect(await members(indexMaster.port, index)).toEqual([]);
+      await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '0');
+      expect(await renewal()).toBe(1 + 2 * 3 + 1);
+      await eventually(async () => (await members(indexMaster.port, index)).length === 2);
+      expect(await members(indexMaster.port, index)).toEqual([ann, bob].sort());
+      // Indexed: no more SADD.
+      expect(await renewal()).toBe(1 + 2 * 3);
+      expect(a.incarnations).toEqual([]);
+      await reapedAfterDeath(setup, b, ann);
+      expect(
+        await cluster.current.command(
+          setup.usersMaster.port,
+          'EXISTS',
+          createKeyLayout(setup.keyPrefix).user(bob),
+        ),
+      ).toBe(0);
+    });
+  },
+);
