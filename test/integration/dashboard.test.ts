@@ -166,7 +166,8 @@ describe('createDashboard, mounted by an app', () => {
     const store = book.store('node-a', 3_000);
     const t = await startRulesServer({ clock, cluster: { store, nodeId: 'node-a', leaseTtlMs: 3_000 } });
     await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
-    const dashboard = createDashboard(t.supervisor, { clock: new SimulatedClock() });
+    const dashboardClock = new SimulatedClock();
+    const dashboard = createDashboard(t.supervisor, { clock: dashboardClock });
     onTestFinished(() => dashboard.close());
     const base = await mount(dashboard, { withNext: false });
     const events = await openEvents(`${base}/dashboard/events`);
@@ -200,6 +201,22 @@ describe('createDashboard, mounted by an app', () => {
     expect(await away.text()).toMatch(/cluster-wide book is unavailable/);
     store.partitioned = false;
     ws.close();
+    await allDisposed(t.supervisor);
+
+    // A Redis Cluster master away (a book of two failure domains, one down): the poll names it.
+    book.shards = { of: (userId) => (userId === 'ola' ? 'A' : 'B'), all: () => ['A', 'B'] };
+    book.downShards.add('A');
+    const unsynced = [];
+    for (let i = 0; i < 3; i++) unsynced.push((await t.open('ola')).ws);
+    await vi.waitFor(() => {
+      dashboardClock.increment(1_000);
+      expect(events.last<StatsView>('stats').cluster).toMatchObject({
+        breaker: 'closed',
+        unavailableShards: ['A'],
+        unsynced: 3,
+      });
+    }, ioWait);
+    for (const socket of unsynced) socket.close();
     await allDisposed(t.supervisor);
 
     dashboard.close();
