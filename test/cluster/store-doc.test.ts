@@ -211,8 +211,8 @@ describe('docs/cluster-store.md against the code', () => {
       if (row === undefined) wrong.push(`the defaults table has no row for ${option}`);
       else if (!row.value.startsWith(value)) wrong.push(`line ${row.line}: ${option} defaults to ${value}`);
     }
-    // The breaker's thresholds live in cluster-admission.ts.
-    const admission = read('src/cluster/cluster-admission.ts');
+    // The breakers' thresholds live in store-breakers.ts.
+    const admission = read('src/cluster/store-breakers.ts');
     const constant = (name: string) =>
       admission.match(new RegExp(`const ${name} = ([\\d_]+);`))?.[1]?.replace(/_/g, '');
     const breaker = section('The breaker and outage policies');
@@ -298,6 +298,7 @@ describe('docs/cluster-store.md against the code', () => {
       'src/cluster/redis-registry.ts',
       'src/cluster/slot-store.ts',
       'src/cluster/cluster-admission.ts',
+      'src/cluster/store-breakers.ts',
       'src/cluster/cluster-options.ts',
     ];
     const classes: Record<string, string> = {};
