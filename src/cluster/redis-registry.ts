@@ -4,16 +4,17 @@
  * from redis-store.ts because none of them touches this node's own book.
  *
  * The reaper walks only what a dead incarnation booked: its index (one set
- * of users) is taken in batches with SPOP, so reapers on several nodes share
- * the work without overlap, and each user's book is purged by one script.
- * Forgetting the lease last is safe even if another reaper is still purging:
- * a forgotten incarnation stays dead (see redis-scripts.ts).
+ * of users) is read, each user's book is purged by one script, and a user
+ * leaves the index once purged (reapIncarnation says why not SPOP). The lease
+ * is forgotten last, once the index is empty; that is safe even if another
+ * reaper is still purging: a forgotten incarnation stays dead (see
+ * redis-scripts.ts).
  */
 import type { RedisConnection } from './redis-client.js';
 import { decodeEntry, decodeRegistry, type Registry } from './redis-decode.js';
 import type { KeyLayout } from './redis-keys.js';
 import { forgetScript, purgeScript, registryScript } from './redis-scripts.js';
-import type { ClusterView } from './slot-store.js';
+import { type ClusterView, SlotStoreUnavailableError } from './slot-store.js';
 
 /** How many users reap() takes from a dead incarnation's index per batch. */
 const REAP_BATCH = 256;
@@ -26,7 +27,15 @@ export async function readRegistry(connection: RedisConnection, keys: KeyLayout)
 /**
  * Purges the books of every incarnation the registry shows expired, then
  * forgets its lease. `liveness` is the snapshot argument pair of the scripts.
- * Returns how many entries it removed.
+ * Resolves with how many entries it removed.
+ *
+ * On a Redis Cluster one dead incarnation's work is spread over masters (its
+ * index on one, each user's book on that user's), so one master away must
+ * cost only the work that lives there: the incarnations are reaped side by
+ * side, each on its own, and a failure is kept until all of them are done.
+ * Then it rejects (the first failure, or a SlotStoreUnavailableError naming
+ * how many parts failed), so the runtime reports it and the next pass
+ * tries the rest again.
  */
 export async function reapDead(
   connection: RedisConnection,
@@ -34,28 +43,119 @@ export async function reapDead(
   registry: Registry,
   liveness: readonly [number, string],
 ): Promise<number> {
+  const dead = registry.leases.filter((lease) => lease.expiresAt < registry.now);
+  const passes = await Promise.all(
+    dead.map((lease) => reapIncarnation(connection, keys, lease.incarnation, liveness)),
+  );
   let removed = 0;
-  for (const lease of registry.leases) {
-    if (lease.expiresAt >= registry.now) continue;
-    const users = keys.incarnationUsers(lease.incarnation);
-    for (;;) {
+  const failures: unknown[] = [];
+  for (const pass of passes) {
+    removed += pass.removed;
+    failures.push(...pass.failures);
+  }
+  if (failures.length === 0) return removed;
+  // Not Redis's fault (a bug of the store): thrown as it is, never disguised as an outage.
+  const bug = failures.find((failure) => !(failure instanceof SlotStoreUnavailableError));
+  if (bug !== undefined) throw bug;
+  const first = failures[0] as SlotStoreUnavailableError;
+  if (failures.length === 1) throw first;
+  throw new SlotStoreUnavailableError(
+    `reap: ${failures.length} commands failed (removed ${removed} entries meanwhile): ${first.message}`,
+    { cause: first },
+  );
+}
+
+interface IncarnationPass {
+  removed: number;
+  failures: unknown[];
+}
+
+/**
+ * Reaps one dead incarnation; never rejects (its failures are returned).
+ *
+ * The index is read (SMEMBERS) and a user leaves it (SREM) only after the
+ * user's book was purged. Taking users out first (SPOP) shared the work of
+ * concurrent reapers, but a purge that failed then lost its users from the
+ * index for good, and putting them back (SADD) fails just when it is needed:
+ * after one overdue command the store fails every command at once for a
+ * while (redis-client.ts). Read-then-remove loses nothing whatever fails: a
+ * user still listed costs the next pass one empty purge. Two reapers whose
+ * passes overlap purge the same users twice (purge is idempotent, and counts
+ * an entry once); a pass is short and each node runs one per
+ * reaperIntervalMs, so two nodes' passes seldom overlap.
+ *
+ * Round trips: SMEMBERS; one per batch of REAP_BATCH purges, each with the
+ * SREM of the batch before; the last SREM with a second SMEMBERS, which must
+ * find the index empty (no user left whose purge failed, none added since);
+ * then forget. An empty index costs SMEMBERS and forget.
+ */
+async function reapIncarnation(
+  connection: RedisConnection,
+  keys: KeyLayout,
+  incarnation: number,
+  liveness: readonly [number, string],
+): Promise<IncarnationPass> {
+  const index = keys.incarnationUsers(incarnation);
+  const pass: IncarnationPass = { removed: 0, failures: [] };
+  /** Every user whose purge was sent in this pass, so a failed one is not tried twice. */
+  const tried = new Set<string>();
+  /** A failed SREM is a failure too: the index is then not empty, and the lease not forgotten. */
+  const remove = (users: string[]): Promise<unknown> =>
+    users.length === 0
+      ? Promise.resolve()
+      : connection.command(['SREM', index, ...users]).catch((error: unknown) => {
+          pass.failures.push(error);
+        });
+  let members: string[];
+  try {
+    connection.roundTrip('reap');
+    members = ((await connection.command(['SMEMBERS', index])) as string[] | null) ?? [];
+  } catch (error) {
+    pass.failures.push(error);
+    return pass;
+  }
+  for (;;) {
+    const fresh = members.filter((userId) => !tried.has(userId));
+    if (fresh.length === 0) break;
+    let purged: string[] = [];
+    for (let at = 0; at < fresh.length; at += REAP_BATCH) {
+      const batch = fresh.slice(at, at + REAP_BATCH);
+      for (const userId of batch) tried.add(userId);
       connection.roundTrip('reap');
-      const batch = (await connection.command(['SPOP', users, String(REAP_BATCH)])) as string[] | null;
-      if (batch === null || batch.length === 0) break;
-      connection.roundTrip('reap');
-      const counts = await Promise.all(
-        batch.map((userId) => connection.run(purgeScript, [keys.user(userId)], liveness)),
-      );
-      for (const count of counts) removed += Number(count);
+      const [, ...outcomes] = await Promise.allSettled([
+        remove(purged),
+        ...batch.map((userId) => connection.run(purgeScript, [keys.user(userId)], liveness)),
+      ]);
+      purged = [];
+      outcomes.forEach((outcome, i) => {
+        if (outcome.status === 'fulfilled') {
+          pass.removed += Number(outcome.value);
+          purged.push(batch[i] as string);
+        } else pass.failures.push(outcome.reason);
+      });
     }
+    connection.roundTrip('reap');
+    // Written together on the index's master, in this order: SMEMBERS sees the SREM.
+    const [, left] = await Promise.allSettled([remove(purged), connection.command(['SMEMBERS', index])]);
+    if (left.status === 'rejected') {
+      pass.failures.push(left.reason);
+      return pass;
+    }
+    members = (left.value as string[] | null) ?? [];
+  }
+  // Users left whose purge failed: the index is not empty, so the lease stays for the next pass.
+  if (members.length > 0 || pass.failures.length > 0) return pass;
+  try {
     connection.roundTrip('reap');
     await connection.run(
       forgetScript,
       [keys.registry.leases, keys.registry.incarnations],
-      [lease.incarnation, '0'],
+      [String(incarnation), '0'],
     );
+  } catch (error) {
+    pass.failures.push(error);
   }
-  return removed;
+  return pass;
 }
 
 /**

@@ -160,6 +160,38 @@ describe.runIf(hasRedis)('docs/cluster-store.md against a private Redis', () => 
     expect(wrong).toEqual([]);
   });
 
+  it("reap() takes the round trips the paragraph after the table gives, for a dead node's users and for an empty index", async () => {
+    const text = section('Round trips');
+    const batch = Number(text.match(/books (\d+) at a time/)?.[1]);
+    const claim = text.match(/: (\d+) round trips plus one per batch \((\d+) for an empty set\)/);
+    expect(batch, 'no "books N at a time" in the paragraph after the round-trip table').toBeGreaterThan(0);
+    expect(claim, 'no "N round trips plus one per batch (M for an empty set)" there').not.toBeNull();
+    const [perIncarnation, emptySet] = [Number(claim?.[1]), Number(claim?.[2])];
+    const keyPrefix = freshPrefix();
+    const full = await startStore(redis.current, { keyPrefix, nodeId: 'n-full' });
+    const empty = await startStore(redis.current, { keyPrefix, nodeId: 'n-empty' });
+    const users = batch + 44; // two batches
+    for (let i = 0; i < users; i++) await full.store.admit(`u${i}`, `c${i}`, 5, 5);
+    const reaper = await startStore(redis.current, { keyPrefix, nodeId: 'n-reaper' });
+    for (const dead of [full, empty])
+      await redis.current.command(
+        'ZADD',
+        `${keyPrefix}:{nodes}:leases`,
+        'XX',
+        '0',
+        String(dead.store.incarnation),
+      );
+    const before = reaper.store.traffic();
+    expect(await reaper.store.reap()).toBe(users);
+    const after = reaper.store.traffic();
+    // The registry's read, then each dead incarnation's.
+    expect((after.roundTrips.reap ?? 0) - (before.roundTrips.reap ?? 0)).toBe(
+      1 + perIncarnation + 2 + emptySet,
+    );
+    // The registry; SMEMBERS, a purge per user, a SREM per batch, SMEMBERS again, forget; SMEMBERS, forget.
+    expect(after.commands - before.commands).toBe(1 + (1 + users + 2 + 1 + 1) + (1 + 1));
+  });
+
   it('a process releases the entries of as many of its incarnations as the doc says, and no more', async () => {
     const claim = /the last (\d+) incarnations it took, its current one included/;
     const remembered = Number(doc.match(claim)?.[1]);

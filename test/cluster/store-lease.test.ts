@@ -105,9 +105,14 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
     expect(await other.store.admit('user0', 'o0', 1, 1)).toMatchObject({ admitted: true });
 
     await redis.current.command('CONFIG', 'RESETSTAT');
+    const before = other.store.traffic().roundTrips.reap ?? 0;
     expect(await other.store.reap()).toBe(users - 1); // user0's entry went with the admission above
-    // 256, then the other 44, then an empty pop that ends the loop.
-    expect((await commandCalls(redis.current)).spop).toBe(3);
+    // One read of the index; 256 purges, then the other 44 with the SREM of the first 256;
+    // then the SREM of those 44 with a second read, which finds the index empty.
+    const calls = await commandCalls(redis.current);
+    expect([calls.smembers, calls.srem, calls.spop]).toEqual([2, 2, undefined]);
+    // The registry's read, the index's, the two batches, the last SREM with the read, the forget.
+    expect((other.store.traffic().roundTrips.reap ?? 0) - before).toBe(6);
     expect((await other.store.view()).nodes.map((node) => node.nodeId)).toEqual(['other']);
   });
 
