@@ -119,6 +119,8 @@ export interface RedisConnection {
    * getSlotMaster, and while the slot's master is unknown.
    */
   shardOf(key: string): string | undefined;
+  /** Every master shardOf may name now (the client's current topology); undefined where shardOf always is. */
+  shards(): readonly string[] | undefined;
   /** The deadline lists still running: '*' (store-wide), then each master's address; none once closed. For tests. */
   liveDeadlines(): readonly string[];
   /**
@@ -474,6 +476,7 @@ function wrap(
       );
     },
     shardOf: (key) => masterOf?.(key),
+    shards: () => sender.masters?.(),
     liveDeadlines: () => deadlines.live(),
     onReconnect: (listener) => watchReconnects(emitter, listener),
     roundTrip(method) {

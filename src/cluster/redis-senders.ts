@@ -57,6 +57,8 @@ export interface Sender {
    * the master serving `key`'s slot in its current topology; undefined while unknown.
    */
   masterOf?(key: string): string | undefined;
+  /** With masterOf: the `host:port` of every master of the client's current topology. */
+  masters?(): string[];
 }
 
 export function single(client: RedisClientLike): Sender {
@@ -136,6 +138,14 @@ export function ofCluster(cluster: RedisClusterLike): Sender {
       } catch {
         return undefined;
       }
+    };
+    sender.masters = () => {
+      const addresses: string[] = [];
+      for (const master of cluster.masters) {
+        const address = addressOf(master);
+        if (address !== undefined) addresses.push(address);
+      }
+      return addresses;
     };
   }
   return sender;

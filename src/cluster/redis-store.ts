@@ -93,6 +93,8 @@ export interface RedisSlotStore extends SlotStore {
   sendAcross(delivery: ClusterDelivery): Promise<number>;
   /** On a Redis Cluster, the `host:port` of the master of the user's book (see SlotStore.shardOf). */
   shardOf(userId: string): string | undefined;
+  /** On a Redis Cluster, every master of the client's current topology (see SlotStore.shards). */
+  shards(): readonly string[] | undefined;
 }
 
 /**
@@ -202,6 +204,11 @@ class Store implements RedisSlotStore {
    */
   shardOf(userId: string): string | undefined {
     return this.#connection?.shardOf(this.keys.user(userId));
+  }
+
+  /** The masters shardOf may name now; undefined where it never names one. */
+  shards(): readonly string[] | undefined {
+    return this.#connection?.shards();
   }
 
   traffic(): StoreTraffic {
