@@ -8,11 +8,13 @@
  * client's topology, also after a failover.
  */
 import { createCluster } from 'redis';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type CountingClock, createCountingClock } from '../../src/clock.js';
 import { connectRedisCluster } from '../../src/cluster/redis-client.js';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
 import { type PrivateRedisCluster, startRedisCluster } from '../helpers/redis-cluster.js';
+import { httpRefusal } from '../helpers/refusals.js';
+import { closed, connect, ioWait, startServer } from '../helpers/server.js';
 import { keyOffMasters } from './cluster-failover-fixture.js';
 import { eventually, freshPrefix, hasRedis, startStoreOn, usePrivateRedis } from './store-fixture.js';
 
@@ -89,6 +91,51 @@ describe.runIf(hasRedis)('one master of a private 3-master Redis Cluster stops a
       5_000,
     );
     expect(await a.store.renew()).toBe('renewed');
+  });
+
+  it("through a supervisor ('reject'): the stuck master's users are refused (503) and only its breaker opens; the others' upgrades open all along", async () => {
+    const keyPrefix = freshPrefix();
+    const keys = createKeyLayout(keyPrefix);
+    const t = await startServer({
+      cluster: {
+        redis: { rootNodes: [...cluster.current.urls] },
+        nodeId: 'a',
+        keyPrefix,
+        leaseTtlMs: 3_000,
+        commandTimeoutMs: 200,
+        onStoreUnavailable: 'reject',
+      },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    const registry = (await cluster.current.masterOf(keys.registry.leases)).port;
+    const stuck = cluster.current.masters.find((m) => m.port !== registry);
+    if (stuck === undefined) throw new Error('no master but the registry’s');
+    const ann = await userOn(cluster.current, keyPrefix, stuck.port);
+    const bob = await userOn(cluster.current, keyPrefix, registry);
+
+    cluster.current.pause(stuck.port);
+    onTestFinished(() => cluster.current.resume(stuck.port));
+    // Past the socket's drop (1 s) and the breaker's opening (3 failures).
+    const until = Date.now() + 1_500;
+    while (Date.now() < until) {
+      expect((await httpRefusal(t.url(ann))).status).toBe(503);
+      const ws = await connect(t.url(bob));
+      ws.close();
+      await closed(ws);
+    }
+    expect(t.supervisor.stats().cluster).toMatchObject({
+      breaker: 'closed',
+      unavailableShards: [address(stuck.port)],
+    });
+    expect(t.supervisor.stats().admission).toEqual({ admitting: true, reason: null });
+    t.errors.splice(0); // the stuck master's WSSUP_STORE_UNAVAILABLE reports
+
+    cluster.current.resume(stuck.port);
+    await vi.waitFor(async () => {
+      const ws = await connect(t.url(ann));
+      ws.close();
+    }, ioWait);
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.unavailableShards).toEqual([]), ioWait);
   });
 
   it('shardOf names the master of the user’s book (host:port), with the store’s own client and the app’s', async () => {
