@@ -108,6 +108,10 @@ export function ofSentinel(sentinel: RedisSentinelLike): Sender {
  * loads and checks by the master they are sent to.
  */
 export function ofCluster(cluster: RedisClusterLike): Sender {
+  // Without getSlotMaster a command's master is unknown: then everything shares the
+  // store-wide deadlines, the loads and checks too (one list, as before per-master ones).
+  const routed = typeof cluster.getSlotMaster === 'function';
+  const listOf = (master: object) => (routed ? addressOf(master) : undefined);
   const sender: Sender = {
     send: (args, key) => cluster.sendCommand(key ?? clusterRoutingKey(args), false, args, NO_WRITE_TIMEOUT),
     routingKey: clusterRoutingKey,
@@ -115,7 +119,7 @@ export function ofCluster(cluster: RedisClusterLike): Sender {
       const masters = [...cluster.masters];
       await Promise.all(
         masters.map((master) =>
-          guard(addressOf(master), 'SCRIPT', async () => {
+          guard(listOf(master), 'SCRIPT', async () => {
             const node = await cluster.nodeClient(master);
             await node.sendCommand(['SCRIPT', 'LOAD', body], NO_WRITE_TIMEOUT);
           }),
@@ -124,11 +128,9 @@ export function ofCluster(cluster: RedisClusterLike): Sender {
       return masters.length;
     },
     checkMasters: (guard) =>
-      [...cluster.masters].map((master) =>
-        guard(addressOf(master), 'TIME', () => checkMaster(cluster, master)),
-      ),
+      [...cluster.masters].map((master) => guard(listOf(master), 'TIME', () => checkMaster(cluster, master))),
   };
-  if (typeof cluster.getSlotMaster === 'function') {
+  if (routed && cluster.getSlotMaster !== undefined) {
     const getSlotMaster = cluster.getSlotMaster.bind(cluster);
     sender.masterOf = (key) => {
       // node-redis indexes its slot table without a check: while a slot is not in

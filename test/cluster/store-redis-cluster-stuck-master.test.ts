@@ -10,7 +10,7 @@
 import { createCluster } from 'redis';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type CountingClock, createCountingClock } from '../../src/clock.js';
-import { connectRedisCluster } from '../../src/cluster/redis-client.js';
+import { borrowRedis, connectRedisCluster, type RedisClusterLike } from '../../src/cluster/redis-client.js';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
 import { type PrivateRedisCluster, startRedisCluster } from '../helpers/redis-cluster.js';
 import { httpRefusal } from '../helpers/refusals.js';
@@ -215,6 +215,36 @@ describe.runIf(hasRedis)('one master of a private 3-master Redis Cluster stops a
     await expect(connection.command(['HVALS', keys.user(users[1] as string)])).rejects.toMatchObject({
       code: 'WSSUP_STORE_UNAVAILABLE',
     });
+  });
+});
+
+describe.runIf(hasRedis)('a cluster client without getSlotMaster (optional in RedisClusterLike)', () => {
+  const cluster = usePrivateCluster();
+
+  it('keeps one store-wide deadline list, as before per-master ones, and names no shard', async () => {
+    const app = createCluster({
+      rootNodes: [{ url: cluster.current.urls[0] as string }],
+      defaults: { disableOfflineQueue: true },
+    });
+    app.on('error', () => {});
+    await app.connect();
+    onTestFinished(() => app.destroy());
+    const client: RedisClusterLike = {
+      sendCommand: (...args) => app.sendCommand(...args),
+      get masters() {
+        return app.masters;
+      },
+      nodeClient: (node) => app.nodeClient(node as Parameters<typeof app.nodeClient>[0]),
+      duplicate: () => app.duplicate(),
+    };
+    const connection = borrowRedis(client, { commandTimeoutMs: 300 });
+    onTestFinished(() => connection.close());
+    const key = createKeyLayout(freshPrefix()).user('ann');
+    expect(await connection.command(['HVALS', key])).toEqual([]);
+    expect(await connection.checkMasters()).toHaveLength(3);
+    expect(connection.shardOf(key)).toBeUndefined();
+    expect(connection.shards()).toBeUndefined();
+    expect(connection.liveDeadlines()).toEqual(['*']);
   });
 });
 
