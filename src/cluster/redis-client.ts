@@ -17,9 +17,10 @@
 import { type Clock, createCountingClock } from '../clock.js';
 import { importOptionalPeer, type ModuleLoader } from '../optional-peer.js';
 import { Deadlines } from './redis-deadlines.js';
+import { MasterDeadlines } from './redis-master-deadlines.js';
 import { watchReconnects } from './redis-reconnects.js';
 import type { Script } from './redis-scripts.js';
-import { type MasterCheck, ofCluster, ofSentinel, type Sender, single } from './redis-senders.js';
+import { type Guard, type MasterCheck, ofCluster, ofSentinel, type Sender, single } from './redis-senders.js';
 import {
   isClusterClient,
   isSentinelClient,
@@ -95,7 +96,10 @@ export interface RedisConnection {
   command(args: readonly string[]): Promise<unknown>;
   /** Runs a script by SHA; on NOSCRIPT (Redis restarted, SCRIPT FLUSH) runs it with EVAL, which caches it again. */
   run(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown>;
-  /** Settles like `promise`, or fails with SlotStoreUnavailableError after `timeoutMs` (default: the command timeout). */
+  /**
+   * Settles like `promise`, or fails with SlotStoreUnavailableError after `timeoutMs`
+   * (default: the command timeout). Under the store-wide deadlines, not a master's.
+   */
   watch<T>(promise: Promise<T>, what: string, timeoutMs?: number): Promise<T>;
   /** Loads scripts into Redis's script cache (SCRIPT LOAD, on every master of a cluster), so that the first EVALSHA of each finds it. */
   load(scripts: readonly Script[]): Promise<void>;
@@ -103,9 +107,22 @@ export interface RedisConnection {
    * A Redis Cluster's masters, each asked its TIME and INFO server run_id on
    * its own connection (the renewal's clock and failover checks, see
    * redis-store.ts); undefined for a single Redis, whose renew script does
-   * both. A master that does not answer in time is left out.
+   * both. A master that does not answer in time is left out, as is one whose
+   * earlier commands are still overdue. Also forgets the deadlines of masters
+   * that left the topology (redis-master-deadlines.ts).
    */
   checkMasters(): Promise<readonly MasterCheck[]> | undefined;
+  /**
+   * The `host:port` of the Redis Cluster master serving `key`'s slot in the client's
+   * current topology: the failure domain of the commands routed by `key`. Undefined on
+   * a single Redis or through Sentinel (one domain), for a cluster client without
+   * getSlotMaster, and while the slot's master is unknown.
+   */
+  shardOf(key: string): string | undefined;
+  /** Every master shardOf may name now (the client's current topology); undefined where shardOf always is. */
+  shards(): readonly string[] | undefined;
+  /** The deadline lists still running: '*' (store-wide), then each master's address; none once closed. For tests. */
+  liveDeadlines(): readonly string[];
   /**
    * Calls `listener` each time a connection of the client is ready again (see
    * redis-reconnects.ts); returns its undo. Every connection made from now on counts.
@@ -291,15 +308,15 @@ async function open(
   where: string,
   settings: NodeSettings,
   options: ConnectOptions,
-  wrapIt: (deadlines: Deadlines, close: () => Promise<void>) => RedisConnection,
+  wrapIt: (deadlines: MasterDeadlines, close: () => Promise<void>) => RedisConnection,
 ): Promise<RedisConnection> {
   // node-redis emits 'error' on every failed reconnect (a cluster client, also
   // on a failed discovery); without a listener it would crash the process. The
   // store reports outages through rejected commands.
   client.on('error', () => {});
-  const deadlines = new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock());
+  const deadlines = deadlinesOf(options);
   try {
-    await deadlines.watch(client.connect(), 'connect', connectTimeoutMs(options.commandTimeoutMs));
+    await deadlines.storeWide.watch(client.connect(), 'connect', connectTimeoutMs(options.commandTimeoutMs));
     settings.connected = true;
   } catch (error) {
     client.destroy(); // the 'error' listener stays: see close below
@@ -327,6 +344,16 @@ export const connectTimeoutMs = (commandTimeoutMs: number) => Math.max(commandTi
 /** How long a socket may stay silent before it is dropped: 4 command timeouts, at least 1 s. */
 export const silentSocketMs = (commandTimeoutMs: number) => Math.max(4 * commandTimeoutMs, 1_000);
 
+/**
+ * The store-wide deadlines, and (on a cluster) each master's, made as commands go to it;
+ * all on one clock, so the default clock is one timer queue for all of them.
+ */
+function deadlinesOf(options: ConnectOptions): MasterDeadlines {
+  const clock = options.clock ?? createCountingClock();
+  const create = () => new Deadlines(options.commandTimeoutMs, clock);
+  return new MasterDeadlines(create(), create);
+}
+
 /** Wraps a client (single, cluster or sentinel) the app created; the store never closes it. */
 export function borrowRedis(
   client: RedisClientLike | RedisClusterLike | RedisSentinelLike,
@@ -338,7 +365,7 @@ export function borrowRedis(
       { duplicate: () => sentinelSubscriber(client.duplicate()) },
       client,
       false,
-      new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock()),
+      deadlinesOf(options),
       async () => {},
     );
   }
@@ -347,7 +374,7 @@ export function borrowRedis(
     client,
     client,
     false,
-    new Deadlines(options.commandTimeoutMs, options.clock ?? createCountingClock()),
+    deadlinesOf(options),
     async () => {},
   );
 }
@@ -358,7 +385,8 @@ function wrap(
   /** The node-redis client whose reconnects onReconnect reports (the cluster client itself, for a cluster). */
   emitter: unknown,
   owned: boolean,
-  deadlines: Deadlines,
+  /** The store-wide deadlines, and on a cluster each master's (see redis-master-deadlines.ts). */
+  deadlines: MasterDeadlines,
   close: () => Promise<void>,
 ): RedisConnection {
   let commands = 0;
@@ -369,24 +397,44 @@ function wrap(
   // here (Deadlines), and while any command is overdue the connection is
   // known to be stuck: new commands fail at once instead of piling up behind
   // it (no queue), until Redis answers the overdue ones (it is back) or the
-  // socket closes (they are rejected).
+  // socket closes (they are rejected). On a cluster, "the connection" is the
+  // master's the command is routed to: each master has its own list, so one
+  // stuck master holds back only its own commands.
+  const storeWide = deadlines.storeWide;
+  const { routingKey, masterOf } = sender;
   const command = (args: readonly string[]): Promise<unknown> => {
     const name = args[0] ?? '';
-    if (deadlines.overdue > 0) {
-      return Promise.reject(
-        new SlotStoreUnavailableError(
-          `Redis ${name}: ${deadlines.overdue} earlier command(s) still unanswered`,
-        ),
-      );
+    let key: string | undefined;
+    let list = storeWide;
+    if (routingKey !== undefined) {
+      try {
+        key = routingKey(args);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (masterOf !== undefined) list = deadlines.of(masterOf(key));
     }
+    if (list.overdue > 0) return Promise.reject(stuck(name, list));
     commands += 1;
     let sent: Promise<unknown>;
     try {
-      sent = sender.send(args as string[]);
+      sent = sender.send(args as string[], key);
     } catch (error) {
       return Promise.reject(error);
     }
-    return deadlines.watch(sent, name);
+    return list.watch(sent, name);
+  };
+  // What goes to one master's own connection (SCRIPT LOAD, the renewal's checks).
+  const guard: Guard = (address, what, send) => {
+    const list = deadlines.of(address);
+    if (list.overdue > 0) return Promise.reject(stuck(what, list));
+    let sent: ReturnType<typeof send>;
+    try {
+      sent = send();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return list.watch(sent, what);
   };
   return {
     client,
@@ -402,28 +450,34 @@ function wrap(
       });
     },
     async load(list) {
-      if (deadlines.overdue > 0) {
-        throw new SlotStoreUnavailableError(
-          `Redis SCRIPT: ${deadlines.overdue} earlier command(s) still unanswered`,
-        );
-      }
       await Promise.all(
         list.map(async (script) => {
-          commands += await deadlines.watch(sender.load(script.body), 'SCRIPT');
+          commands += await sender.load(script.body, guard);
         }),
       );
     },
-    watch: (promise, what, timeoutMs) => deadlines.watch(promise, what, timeoutMs),
+    watch: (promise, what, timeoutMs) => storeWide.watch(promise, what, timeoutMs),
     checkMasters() {
       // Not async: on a single Redis the renewal must not wait a microtask more (see #renew).
       if (sender.checkMasters === undefined) return undefined;
-      if (deadlines.overdue > 0) return Promise.resolve([]);
-      const checks = sender.checkMasters();
-      commands += 2 * checks.length;
-      return Promise.allSettled(checks.map((check) => deadlines.watch(check, 'TIME'))).then((settled) =>
+      // At each renewal: the masters of the current topology keep their lists; the others'
+      // are stopped once nothing of theirs is in flight (a failover's old master).
+      const masters = new Set<string>();
+      const checks = sender.checkMasters((address, what, send) => {
+        if (address !== undefined) masters.add(address);
+        return guard(address, what, () => {
+          commands += 2;
+          return send();
+        });
+      });
+      deadlines.prune(masters);
+      return Promise.allSettled(checks).then((settled) =>
         settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : [])),
       );
     },
+    shardOf: (key) => masterOf?.(key),
+    shards: () => sender.masters?.(),
+    liveDeadlines: () => deadlines.live(),
     onReconnect: (listener) => watchReconnects(emitter, listener),
     roundTrip(method) {
       roundTrips[method] = (roundTrips[method] ?? 0) + 1;
@@ -451,6 +505,9 @@ function scriptCall(
   for (let i = 0; i < args.length; i++) line[3 + keys.length + i] = String(args[i]);
   return line;
 }
+
+const stuck = (what: string, deadlines: Deadlines) =>
+  new SlotStoreUnavailableError(`Redis ${what}: ${deadlines.overdue} earlier command(s) still unanswered`);
 
 const isNoScript = (error: unknown) =>
   error instanceof SlotStoreUnavailableError && /^NOSCRIPT/.test(messageOf(error.cause));

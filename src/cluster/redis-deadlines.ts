@@ -66,6 +66,16 @@ export class Deadlines {
     return this.#overdue;
   }
 
+  /** Nothing in flight and nothing overdue: no answer can still come for it (it may be dropped). */
+  get idle(): boolean {
+    return this.#head === undefined && this.#overdue === 0;
+  }
+
+  /** Whether stop() was called. */
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
   /**
    * Settles like `promise`, or rejects with a SlotStoreUnavailableError once
    * `timeoutMs` has passed; any other rejection becomes one too.

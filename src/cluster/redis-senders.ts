@@ -3,6 +3,7 @@
  * Redis Cluster, to the master of each command's key through node-redis's
  * cluster client. redis-client.ts puts its deadlines and counters around them.
  */
+import calculateSlot from 'cluster-key-slot';
 import type { RedisClientLike, RedisClusterLike, RedisSentinelLike } from './redis-shapes.js';
 
 /**
@@ -34,19 +35,39 @@ export interface MasterCheck {
   errorMs: number;
 }
 
+/**
+ * Sends what `send` sends to the master at `address` (undefined: the one
+ * connection, or a master of unknown address) under that master's deadlines;
+ * rejects at once while its earlier commands are overdue. Given by redis-client.ts.
+ */
+export type Guard = <T>(address: string | undefined, what: string, send: () => Promise<T>) => Promise<T>;
+
 /** How commands reach Redis: one connection, or the cluster's master for each command's key. */
 export interface Sender {
-  send(args: string[]): Promise<unknown>;
-  /** SCRIPT LOAD `body` wherever an EVALSHA may run; resolves with how many commands that took. */
-  load(body: string): Promise<number>;
-  /** The masters' checks (a cluster only); each promise settles on its own. */
-  checkMasters?(): Array<Promise<MasterCheck>>;
+  /** `key`: the command's routingKey, when the sender has one (computed once by the caller). */
+  send(args: string[], key?: string): Promise<unknown>;
+  /** SCRIPT LOAD `body` wherever an EVALSHA may run, each through `guard`; resolves with how many commands that took. */
+  load(body: string, guard: Guard): Promise<number>;
+  /** The masters' checks (a cluster only), each through `guard`; each promise settles on its own. */
+  checkMasters?(guard: Guard): Array<Promise<MasterCheck>>;
+  /** A cluster only: the key a command is routed by (clusterRoutingKey). */
+  routingKey?(args: readonly string[]): string;
+  /**
+   * A cluster client that names its slots' masters (getSlotMaster): the `host:port` of
+   * the master serving `key`'s slot in its current topology; undefined while unknown.
+   */
+  masterOf?(key: string): string | undefined;
+  /** With masterOf: the `host:port` of every master of the client's current topology. */
+  masters?(): string[];
 }
 
 export function single(client: RedisClientLike): Sender {
   return {
     send: (args) => client.sendCommand(args, NO_WRITE_TIMEOUT),
-    load: (body) => client.sendCommand(['SCRIPT', 'LOAD', body], NO_WRITE_TIMEOUT).then(() => 1),
+    load: (body, guard) =>
+      guard(undefined, 'SCRIPT', () => client.sendCommand(['SCRIPT', 'LOAD', body], NO_WRITE_TIMEOUT)).then(
+        () => 1,
+      ),
   };
 }
 
@@ -69,7 +90,7 @@ export function ofSentinel(sentinel: RedisSentinelLike): Sender {
       : sentinel.sendCommand(false, args, NO_WRITE_TIMEOUT);
   return {
     send,
-    load: (body) => send(['SCRIPT', 'LOAD', body]).then(() => 1),
+    load: (body, guard) => guard(undefined, 'SCRIPT', () => send(['SCRIPT', 'LOAD', body])).then(() => 1),
   };
 }
 
@@ -81,42 +102,81 @@ export function ofSentinel(sentinel: RedisSentinelLike): Sender {
  * version does). A master that appears later (a failover, a new shard) still
  * works: its first EVALSHA answers NOSCRIPT and run() falls back to EVAL,
  * which caches the script there.
+ *
+ * Each master's commands go through that master's deadlines (see
+ * redis-master-deadlines.ts): a command's by its routing key's slot, the
+ * loads and checks by the master they are sent to.
  */
 export function ofCluster(cluster: RedisClusterLike): Sender {
-  return {
-    send: (args) => cluster.sendCommand(clusterRoutingKey(args), false, args, NO_WRITE_TIMEOUT),
-    async load(body) {
+  // Without getSlotMaster a command's master is unknown: then everything shares the
+  // store-wide deadlines, the loads and checks too (one list, as before per-master ones).
+  const routed = typeof cluster.getSlotMaster === 'function';
+  const listOf = (master: object) => (routed ? addressOf(master) : undefined);
+  const sender: Sender = {
+    send: (args, key) => cluster.sendCommand(key ?? clusterRoutingKey(args), false, args, NO_WRITE_TIMEOUT),
+    routingKey: clusterRoutingKey,
+    async load(body, guard) {
       const masters = [...cluster.masters];
       await Promise.all(
-        masters.map(async (master) => {
-          const node = await cluster.nodeClient(master);
-          await node.sendCommand(['SCRIPT', 'LOAD', body], NO_WRITE_TIMEOUT);
-        }),
+        masters.map((master) =>
+          guard(listOf(master), 'SCRIPT', async () => {
+            const node = await cluster.nodeClient(master);
+            await node.sendCommand(['SCRIPT', 'LOAD', body], NO_WRITE_TIMEOUT);
+          }),
+        ),
       );
       return masters.length;
     },
-    checkMasters: () =>
-      [...cluster.masters].map(async (master) => {
-        const node = await cluster.nodeClient(master);
-        const sent = Date.now();
-        // Written together on the master's connection, TIME first: its reply ends the round trip
-        // the clock is measured over. INFO denied (an ACL without +info) is '': no check.
-        // Two sections in one INFO: Redis 7, which a cluster store needs anyway (SPUBLISH).
-        const timed = node.sendCommand(['TIME'], NO_WRITE_TIMEOUT);
-        const info = node
-          .sendCommand(['INFO', 'server', 'replication'], NO_WRITE_TIMEOUT)
-          .then(String, () => '');
-        const time = (await timed) as [string, string];
-        const received = Date.now();
-        const ms = Number(time[0]) * 1_000 + Math.floor(Number(time[1]) / 1_000);
-        const text = await info;
-        return {
-          runId: /run_id:([0-9a-f]+)/.exec(text)?.[1] ?? '',
-          demoted: /^role:slave\b/m.test(text),
-          offsetMs: ms - Math.round((sent + received) / 2),
-          errorMs: Math.ceil((received - sent) / 2) + 1,
-        };
-      }),
+    checkMasters: (guard) =>
+      [...cluster.masters].map((master) => guard(listOf(master), 'TIME', () => checkMaster(cluster, master))),
+  };
+  if (routed && cluster.getSlotMaster !== undefined) {
+    const getSlotMaster = cluster.getSlotMaster.bind(cluster);
+    sender.masterOf = (key) => {
+      // node-redis indexes its slot table without a check: while a slot is not in
+      // the table (a topology being re-read, a slot nobody serves) it throws.
+      try {
+        return addressOf(getSlotMaster(calculateSlot(key)));
+      } catch {
+        return undefined;
+      }
+    };
+    sender.masters = () => {
+      const addresses: string[] = [];
+      for (const master of cluster.masters) {
+        const address = addressOf(master);
+        if (address !== undefined) addresses.push(address);
+      }
+      return addresses;
+    };
+  }
+  return sender;
+}
+
+/** A node's `host:port` (node-redis's `address`), if it has one. */
+function addressOf(node: object | undefined): string | undefined {
+  const address = (node as { address?: unknown } | undefined)?.address;
+  return typeof address === 'string' ? address : undefined;
+}
+
+/** One master's TIME and INFO, on its own connection. */
+async function checkMaster(cluster: RedisClusterLike, master: object): Promise<MasterCheck> {
+  const node = await cluster.nodeClient(master);
+  const sent = Date.now();
+  // Written together on the master's connection, TIME first: its reply ends the round trip
+  // the clock is measured over. INFO denied (an ACL without +info) is '': no check.
+  // Two sections in one INFO: Redis 7, which a cluster store needs anyway (SPUBLISH).
+  const timed = node.sendCommand(['TIME'], NO_WRITE_TIMEOUT);
+  const info = node.sendCommand(['INFO', 'server', 'replication'], NO_WRITE_TIMEOUT).then(String, () => '');
+  const time = (await timed) as [string, string];
+  const received = Date.now();
+  const ms = Number(time[0]) * 1_000 + Math.floor(Number(time[1]) / 1_000);
+  const text = await info;
+  return {
+    runId: /run_id:([0-9a-f]+)/.exec(text)?.[1] ?? '',
+    demoted: /^role:slave\b/m.test(text),
+    offsetMs: ms - Math.round((sent + received) / 2),
+    errorMs: Math.ceil((received - sent) / 2) + 1,
   };
 }
 

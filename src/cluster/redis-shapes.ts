@@ -36,6 +36,12 @@ export interface RedisClusterLike {
   readonly masters: readonly object[];
   /** A master's own connection (for SCRIPT LOAD on each, and the renewal's checks). */
   nodeClient(node: object): Promise<RedisNodeLike>;
+  /**
+   * The master serving hash slot `slot` in the last topology (node-redis has it; it throws
+   * while that slot is unknown). Optional: without it, one master that stops answering
+   * holds back the commands to all (their deadlines are one list), and `shardOf` is undefined.
+   */
+  getSlotMaster?(slot: number): { readonly address?: string } | undefined;
   duplicate(): RedisSubscriberLike;
 }
 

@@ -91,6 +91,10 @@ export interface RedisSlotStore extends SlotStore {
   /** Commands sent and round trips per method since creation (for tests and the bench). */
   traffic(): StoreTraffic;
   sendAcross(delivery: ClusterDelivery): Promise<number>;
+  /** On a Redis Cluster, the `host:port` of the master of the user's book (see SlotStore.shardOf). */
+  shardOf(userId: string): string | undefined;
+  /** On a Redis Cluster, every master of the client's current topology (see SlotStore.shards). */
+  shards(): readonly string[] | undefined;
 }
 
 /**
@@ -189,6 +193,22 @@ class Store implements RedisSlotStore {
 
   get incarnation(): number {
     return this.#incarnation;
+  }
+
+  /**
+   * The master of the key the user's scripts are routed by (admit, release, setIdle,
+   * readmit's, userBook's HVALS), by the client's current topology: a slot computed
+   * and a table read, no round trip. Undefined before start, and on a single Redis or
+   * a Sentinel primary. (An admission of a user not listed on this node also writes
+   * the incarnation's index, on that key's master: not part of the user's shard.)
+   */
+  shardOf(userId: string): string | undefined {
+    return this.#connection?.shardOf(this.keys.user(userId));
+  }
+
+  /** The masters shardOf may name now; undefined where it never names one. */
+  shards(): readonly string[] | undefined {
+    return this.#connection?.shards();
   }
 
   traffic(): StoreTraffic {

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { createCountingClock } from '../../src/clock.js';
 import { Deadlines } from '../../src/cluster/redis-deadlines.js';
+import { MasterDeadlines } from '../../src/cluster/redis-master-deadlines.js';
 
 const unavailable = { code: 'WSSUP_STORE_UNAVAILABLE', name: 'SlotStoreUnavailableError' };
 
@@ -163,5 +164,61 @@ describe('command deadlines (one watchdog per connection)', () => {
     const never = answer();
     await expect(deadlines.watch(never.promise, 'PING')).rejects.toMatchObject(unavailable);
     never.reject(new Error('Disconnects client')); // handled: no unhandled rejection
+  });
+});
+
+describe('command deadlines of a Redis Cluster (one list per master)', () => {
+  function setupMasters(timeoutMs: number) {
+    const { simulated, clock, deadlines } = setupDeadlines(timeoutMs);
+    const masters = new MasterDeadlines(deadlines, () => new Deadlines(timeoutMs, clock));
+    return { simulated, clock, masters };
+  }
+
+  it('a master whose command is overdue holds back its own list only; an unknown master is the store-wide list', async () => {
+    const { simulated, masters } = setupMasters(100);
+    const a = masters.of('10.0.0.1:7000');
+    expect(masters.of('10.0.0.1:7000')).toBe(a);
+    expect(masters.of(undefined)).toBe(masters.storeWide);
+    const stuck = answer();
+    const watched = a.watch(stuck.promise, 'EVALSHA');
+    simulated.increment(125);
+    await expect(watched).rejects.toMatchObject(unavailable);
+    expect(a.overdue).toBe(1);
+    expect(masters.of('10.0.0.2:7000').overdue).toBe(0);
+    expect(masters.storeWide.overdue).toBe(0);
+    stuck.resolve('late');
+    await state(stuck.promise);
+    expect(a.overdue).toBe(0);
+    masters.stop();
+  });
+
+  it('prune() stops the lists of masters gone from the topology once nothing of theirs is in flight or overdue; stop() stops all', async () => {
+    const { simulated, clock, masters } = setupMasters(100);
+    const idle = masters.of('10.0.0.1:7000');
+    const late = masters.of('10.0.0.2:7000');
+    const kept = masters.of('10.0.0.3:7000');
+    const stuck = answer();
+    late.watch(stuck.promise, 'EVALSHA').catch(() => {});
+    simulated.increment(125);
+    expect(late.overdue).toBe(1);
+    masters.prune(new Set(['10.0.0.3:7000']));
+    expect(masters.live()).toEqual(['*', '10.0.0.2:7000', '10.0.0.3:7000']);
+    expect(idle.stopped).toBe(true);
+    // The overdue command's answer (or its socket's end) comes: pruned at the next call.
+    stuck.reject(new Error('Socket closed unexpectedly'));
+    await state(stuck.promise);
+    masters.prune(new Set(['10.0.0.3:7000']));
+    expect(masters.live()).toEqual(['*', '10.0.0.3:7000']);
+    expect(late.stopped).toBe(true);
+    // A master seen again gets a new list.
+    expect(masters.of('10.0.0.1:7000')).not.toBe(idle);
+
+    const inFlight = kept.watch(answer().promise, 'HVALS');
+    masters.stop();
+    expect(masters.live()).toEqual([]);
+    expect(clock.pending).toBe(0);
+    await expect(inFlight).rejects.toMatchObject(unavailable);
+    // Closed: every command fails at once on the (stopped) store-wide list.
+    expect(masters.of('10.0.0.3:7000')).toBe(masters.storeWide);
   });
 });

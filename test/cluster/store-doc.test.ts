@@ -243,13 +243,15 @@ describe('docs/cluster-store.md against the code', () => {
       if (row === undefined) wrong.push(`the defaults table has no row for ${option}`);
       else if (!row.value.startsWith(value)) wrong.push(`line ${row.line}: ${option} defaults to ${value}`);
     }
-    // The breakers' thresholds live in store-breakers.ts.
-    const admission = read('src/cluster/store-breakers.ts');
+    // The breaker's thresholds live in store-breakers.ts.
+    const breakers = read('src/cluster/store-breakers.ts');
     const constant = (name: string) =>
-      admission.match(new RegExp(`const ${name} = ([\\d_]+);`))?.[1]?.replace(/_/g, '');
+      breakers.match(new RegExp(`const ${name} = ([\\d_]+);`))?.[1]?.replace(/_/g, '');
     const breaker = section('The breaker and outage policies');
     if (!breaker.includes(`${constant('FAILURES_TO_OPEN')} store calls in a row`))
-      wrong.push(`the breaker section does not say ${constant('FAILURES_TO_OPEN')} store calls in a row`);
+      wrong.push(
+        `the breaker section does not say ${constant('FAILURES_TO_OPEN')} store calls in a row`,
+      );
     if (!breaker.includes(`${Number(constant('HALF_OPEN_AFTER_MS')) / 1000} s`))
       wrong.push(
         `the breaker section does not say it lets a call through after ${constant('HALF_OPEN_AFTER_MS')} ms`,

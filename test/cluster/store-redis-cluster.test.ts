@@ -192,7 +192,7 @@ describe.runIf(hasRedis)('on a private 3-master Redis Cluster', () => {
     expect(a.reconnects).toBe(0);
   });
 
-  it('a master that stops answering: its users’ admissions fail at once or by the deadline (no queue), the others’ work again once its socket is dropped', async () => {
+  it('a master that stops answering: its users’ admissions fail at once or by the deadline (no queue), the others’ are answered all along', async () => {
     const keyPrefix = freshPrefix();
     const [ann, bob] = await usersApart(cluster.current, keyPrefix);
     const a = await startStoreOn({ redis: rootNodes(), keyPrefix, nodeId: 'a', commandTimeoutMs: 200 });
@@ -200,12 +200,10 @@ describe.runIf(hasRedis)('on a private 3-master Redis Cluster', () => {
     cluster.current.pause(master.port);
     onTestFinished(() => cluster.current.resume(master.port));
     await expect(a.store.admit(ann, 'a1', 3, 3)).rejects.toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
-    // The stuck command holds the store's other commands until the socket is dropped (1 s); then bob's master answers.
-    await eventually(
-      async () => (await a.store.admit(bob, 'b1', 3, 3).catch(() => undefined))?.admitted === true,
-      5_000,
-    );
+    // ann's command is overdue, on ann's master only (its deadlines are its own): bob's master answers.
+    expect(await a.store.admit(bob, 'b1', 3, 3)).toMatchObject({ admitted: true });
     await expect(a.store.admit(ann, 'a2', 3, 3)).rejects.toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
+    expect(await a.store.admit(bob, 'b2', 3, 3)).toMatchObject({ admitted: true });
     cluster.current.resume(master.port);
     await eventually(
       async () => (await a.store.admit(ann, 'a3', 3, 3).catch(() => undefined))?.admitted === true,

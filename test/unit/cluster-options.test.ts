@@ -107,6 +107,8 @@ describe('cluster option', () => {
     const cluster = createCluster({ rootNodes: [{ url }] });
     const single = createClient({ url });
     expect(isClusterClient(cluster)).toBe(true);
+    // Optional in RedisClusterLike (deprecated by node-redis): the per-master deadlines and shardOf need it.
+    expect(typeof cluster.getSlotMaster).toBe('function');
     expect(isSingleClient(cluster)).toBe(false);
     expect(isClusterClient(single)).toBe(false);
     expect(isSingleClient(single)).toBe(true);
