@@ -119,6 +119,8 @@ export interface RedisConnection {
    * getSlotMaster, and while the slot's master is unknown.
    */
   shardOf(key: string): string | undefined;
+  /** Whether shardOf may name a master at all (a Redis Cluster client with getSlotMaster): false spares its callers the key. */
+  readonly sharded: boolean;
   /** Every master shardOf may name now (the client's current topology); undefined where shardOf always is. */
   shards(): readonly string[] | undefined;
   /** The deadline lists still running: '*' (store-wide), then each master's address; none once closed. For tests. */
@@ -476,6 +478,7 @@ function wrap(
       );
     },
     shardOf: (key) => masterOf?.(key),
+    sharded: masterOf !== undefined,
     shards: () => sender.masters?.(),
     liveDeadlines: () => deadlines.live(),
     onReconnect: (listener) => watchReconnects(emitter, listener),

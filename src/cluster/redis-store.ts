@@ -203,7 +203,9 @@ class Store implements RedisSlotStore {
    * the incarnation's index, on that key's master: not part of the user's shard.)
    */
   shardOf(userId: string): string | undefined {
-    return this.#connection?.shardOf(this.keys.user(userId));
+    // Asked at every admission and release: on a single Redis, without building the key.
+    const connection = this.#connection;
+    return connection?.sharded === true ? connection.shardOf(this.keys.user(userId)) : undefined;
   }
 
   /** The masters shardOf may name now; undefined where it never names one. */
