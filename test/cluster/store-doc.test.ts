@@ -249,9 +249,7 @@ describe('docs/cluster-store.md against the code', () => {
       breakers.match(new RegExp(`const ${name} = ([\\d_]+);`))?.[1]?.replace(/_/g, '');
     const breaker = section('The breaker and outage policies');
     if (!breaker.includes(`${constant('FAILURES_TO_OPEN')} store calls in a row`))
-      wrong.push(
-        `the breaker section does not say ${constant('FAILURES_TO_OPEN')} store calls in a row`,
-      );
+      wrong.push(`the breaker section does not say ${constant('FAILURES_TO_OPEN')} store calls in a row`);
     if (!breaker.includes(`${Number(constant('HALF_OPEN_AFTER_MS')) / 1000} s`))
       wrong.push(
         `the breaker section does not say it lets a call through after ${constant('HALF_OPEN_AFTER_MS')} ms`,

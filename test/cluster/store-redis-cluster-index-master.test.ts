@@ -138,11 +138,11 @@ describe.runIf(hasRedis)(
       const [ann] = setup.users;
       const b = await startStoreOn({ redis: rootNodes(), keyPrefix, nodeId: 'b' });
       await cluster.current.kill(indexMaster.port);
-    let restarted = false;
-    // The next tests need all three masters, whatever happens here.
-    onTestFinished(async () => {
-      if (!restarted) await cluster.current.restart(indexMaster.port);
-    }, 20_000);
+      let restarted = false;
+      // The next tests need all three masters, whatever happens here.
+      onTestFinished(async () => {
+        if (!restarted) await cluster.current.restart(indexMaster.port);
+      }, 20_000);
       const admittedAt = Date.now();
       expect(await a.store.admit(ann, 'a1', 1, 1)).toEqual({ admitted: true, evict: [], live: 1 });
       expect(await a.store.renew()).toBe('renewed');
@@ -150,7 +150,7 @@ describe.runIf(hasRedis)(
       expect(await a.store.renew()).toBe('renewed');
       const first = a.store.incarnation;
       await cluster.current.restart(indexMaster.port);
-    restarted = true;
+      restarted = true;
       // Restarted without its data (another run_id): the renewals fence, as for a failover.
       await eventually(async () => (await a.store.renew().catch(() => 'failed')) === 'lost', 10_000);
       expect(a.causes).toEqual(['failover']);
@@ -174,8 +174,8 @@ describe.runIf(hasRedis)(
       const b = await startStoreOn({ redis: rootNodes(), keyPrefix: setup.keyPrefix, nodeId: 'b' });
       await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '1');
       onTestFinished(async () => {
-      await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '0');
-    });
+        await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '0');
+      });
       expect(await a.store.admit(ann, 'a1', 1, 1)).toEqual({ admitted: true, evict: [], live: 1 });
       expect(await a.store.admit(bob, 'a2', 1, 1)).toEqual({ admitted: true, evict: [], live: 1 });
       const now = Date.now();
