@@ -44,9 +44,11 @@ function startCluster() {
     onError: (error) => console.error(`${error.code}: ${error.message}`),
   });
 
-  supervisor.on('store', ({ breaker, policy }) =>
-    console.log(breaker === 'open' ? `Redis unavailable: admitting by policy '${policy}'` : 'Redis is back'),
-  );
+  // On a Redis Cluster, `shard` names the one master whose users are affected (host:port).
+  supervisor.on('store', ({ breaker, shard, policy }) => {
+    const what = shard === undefined ? 'Redis' : `Redis master ${shard}`;
+    console.log(breaker === 'open' ? `${what} unavailable: admitting by policy '${policy}'` : `${what} is back`);
+  });
 
   // Resolves once this process holds its first lease. It waits through an outage (admitting by
   // the policy meanwhile), so bound it. Whether it admits now is stats().admission, not this.
@@ -58,7 +60,7 @@ function startCluster() {
   // stats() stays synchronous and O(1); stats({ cluster: true }) reads the cluster-wide book.
   async function clusterStats() {
     const { connections, cluster, global } = await supervisor.stats({ cluster: true });
-    // cluster: { nodeId, incarnation, leaseHeld, breaker, policy, unsynced, pendingReleases, pendingTimers }
+    // cluster: { nodeId, incarnation, leaseHeld, breaker, unavailableShards, policy, unsynced, pendingReleases, pendingTimers }
     // global: { nodes: [{ nodeId, incarnation, leaseExpiresInMs }], users, connections }
     return { here: connections, cluster, global };
   }
