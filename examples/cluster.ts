@@ -47,7 +47,7 @@ function startCluster() {
   // On a Redis Cluster, `shard` names the one master whose users are affected (host:port).
   supervisor.on('store', ({ breaker, shard, policy }) => {
     const what = shard === undefined ? 'Redis' : `Redis master ${shard}`;
-    console.log(breaker === 'open' ? `${what} unavailable: admitting by policy '${policy}'` : `${what} is back`);
+    console.log(breaker === 'open' ? `${what} away: admitting by policy '${policy}'` : `${what} is back`);
   });
 
   // Resolves once this process holds its first lease. It waits through an outage (admitting by
