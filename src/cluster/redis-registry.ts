@@ -77,8 +77,9 @@ interface IncarnationPass {
  * user's book was purged. Taking users out first (SPOP) shared the work of
  * concurrent reapers, but a purge that failed then lost its users from the
  * index for good, and putting them back (SADD) fails just when it is needed:
- * after one overdue command the store fails every command at once for a
- * while (redis-client.ts). Read-then-remove loses nothing whatever fails: a
+ * the index's master may be the one away, and after one overdue command
+ * every command to it fails at once for a while (redis-client.ts).
+ * Read-then-remove loses nothing whatever fails: a
  * user still listed costs the next pass one empty purge. Two reapers whose
  * passes overlap purge the same users twice (purge is idempotent, and counts
  * an entry once); a pass is short and each node runs one per
