@@ -172,15 +172,21 @@ export async function readClusterView(
 ): Promise<ClusterView> {
   const alive = registry.leases.filter((lease) => lease.expiresAt >= registry.now);
   connection.roundTrip('view');
-  const members = await Promise.all(
-    alive.map((lease) => connection.command(['SMEMBERS', keys.incarnationUsers(lease.incarnation)])),
+  // Settled one by one: on a Redis Cluster an index and each user's book may live on a
+  // master that is away, and the view of the others is what an operator needs then.
+  const members = answered(
+    await Promise.allSettled(
+      alive.map((lease) => connection.command(['SMEMBERS', keys.incarnationUsers(lease.incarnation)])),
+    ),
   );
-  const users = [...new Set(members.flatMap((list) => (list as string[] | null) ?? []))];
+  const users = [...new Set(members.values.flatMap((list) => (list as string[] | null) ?? []))];
   connection.roundTrip('view');
-  const books = await Promise.all(users.map((userId) => connection.command(['HVALS', keys.user(userId)])));
+  const books = answered(
+    await Promise.allSettled(users.map((userId) => connection.command(['HVALS', keys.user(userId)]))),
+  );
   let bookedUsers = 0;
   let connections = 0;
-  for (const values of books) {
+  for (const values of books.values) {
     let live = 0;
     for (const value of values as string[]) {
       const entry = decodeEntry(value);
@@ -189,7 +195,7 @@ export async function readClusterView(
     if (live > 0) bookedUsers += 1;
     connections += live;
   }
-  return {
+  const view: ClusterView = {
     nodes: registry.leases.map((lease) => ({
       nodeId: lease.nodeId,
       incarnation: lease.incarnation,
@@ -198,4 +204,20 @@ export async function readClusterView(
     users: bookedUsers,
     connections,
   };
+  if (members.failed > 0 || books.failed > 0) view.unread = { nodes: members.failed, users: books.failed };
+  return view;
+}
+
+/**
+ * The values of the commands that answered, and how many did not (Redis's failures: the
+ * registry answered, so the view says what it could not read rather than nothing). A
+ * failure that is not Redis's (a bug of the store) is thrown as it is.
+ */
+function answered(settled: PromiseSettledResult<unknown>[]): { values: unknown[]; failed: number } {
+  const values: unknown[] = [];
+  for (const result of settled) {
+    if (result.status === 'fulfilled') values.push(result.value);
+    else if (!(result.reason instanceof SlotStoreUnavailableError)) throw result.reason;
+  }
+  return { values, failed: settled.length - values.length };
 }

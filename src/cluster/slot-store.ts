@@ -103,6 +103,13 @@ export interface ClusterView {
   /** Users holding at least one booked connection. */
   users: number;
   connections: number;
+  /**
+   * What did not answer while the rest did (a Redis Cluster master away): the live nodes
+   * whose list of users could not be read, and the users whose book could not be. `users`
+   * and `connections` count only what answered, so they are a lower bound then. Absent
+   * when everything answered.
+   */
+  unread?: { nodes: number; users: number };
 }
 
 /**

@@ -252,9 +252,24 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     const shown = users.books().slice(0, maxUsers);
     const [wide, ...books] = await Promise.all([
       supervisor.stats({ cluster: true }),
-      ...shown.map(({ userId }) => supervisor.userStats(userId, { cluster: true })),
+      // One by one: a user whose book did not answer (a Redis Cluster master away) is left
+      // out and counted, and the others are shown.
+      ...shown.map(({ userId }) =>
+        supervisor.userStats(userId, { cluster: true }).then(
+          (book) => ({ book }),
+          (error: unknown) => {
+            if ((error as { code?: unknown })?.code !== 'WSSUP_STORE_UNAVAILABLE') throw error;
+            return { book: undefined, unread: true };
+          },
+        ),
+      ),
     ]);
-    return { ...wide.global, perUser: books.filter((book) => book !== undefined) };
+    const perUserUnread = books.filter((result) => 'unread' in result).length;
+    return {
+      ...wide.global,
+      perUser: books.flatMap(({ book }) => (book === undefined ? [] : [book])),
+      ...(perUserUnread === 0 ? {} : { perUserUnread }),
+    };
   };
 
   const serve = (response: ServerResponse, route: 'page' | 'chart' | 'events' | 'cluster') => {

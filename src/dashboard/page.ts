@@ -248,8 +248,13 @@ const script = String.raw`
   }
 
   function drawCluster(view) {
+    // A Redis Cluster master away: what answered is shown, and what did not is said.
+    const unread = view.unread ? view.unread.nodes + view.unread.users : 0;
     byId('cluster-note').textContent =
-      view.users + ' users, ' + view.connections + ' connections across ' + view.nodes.length + ' nodes';
+      (unread > 0 ? 'at least ' : '') +
+      view.users + ' users, ' + view.connections + ' connections across ' + view.nodes.length + ' nodes' +
+      (unread > 0 ? ' (not read: ' + view.unread.nodes + ' node lists, ' + view.unread.users + ' user books)' : '') +
+      (view.perUserUnread ? ' \u00b7 ' + view.perUserUnread + ' shown users’ books did not answer' : '');
     byId('cluster-nodes').replaceChildren(
       ...view.nodes.map((node) => {
         const li = el('li', 'act');

@@ -63,6 +63,10 @@ describe.runIf(hasRedis)('one master of a Redis Cluster away', () => {
       server.supervisor.on('store', (event) => events.push(event));
       const shard = `127.0.0.1:${annPort}`;
 
+      // Where this node's list of users lives (asked before the pause: any node may answer).
+      const incarnation = server.supervisor.stats().cluster?.incarnation;
+      const index = await c.masterOf(`${keyPrefix}:{i:${incarnation}}:users`);
+
       await c.command(annPort, 'CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL');
       const paused = Date.now();
       onTestFinished(() => new Promise((resolve) => setTimeout(resolve, PAUSE_MS - (Date.now() - paused))));
@@ -83,6 +87,14 @@ describe.runIf(hasRedis)('one master of a Redis Cluster away', () => {
       const bobs = (await c.command(bobPort, 'HVALS', `${keyPrefix}:{u:${bob}}:slots`)) as string[];
       expect(bobs).toHaveLength(3);
       expect(server.supervisor.stats().cluster?.unsynced).toBe(policy === 'local' ? 3 : 0);
+      // The cluster-wide view answers with what it could read, and says what it could not:
+      // ann's book, or (the node's index on the paused master too) the node's list of users.
+      const { global } = await server.supervisor.stats({ cluster: true });
+      if (index.port === annPort) {
+        expect(global).toMatchObject({ users: 0, connections: 0, unread: { nodes: 1, users: 0 } });
+      } else {
+        expect(global).toMatchObject({ users: 1, connections: 3, unread: { nodes: 0, users: 1 } });
+      }
       expect(Date.now() - paused).toBeLessThan(PAUSE_MS); // the checks above ran while ann's master was paused
 
       // The pause ends: ann's breaker closes, and under 'local' her connections are booked.

@@ -284,7 +284,17 @@ export class MemoryStore implements SlotStore {
   async view(): Promise<ClusterView> {
     this.#call('view');
     const counts = this.shared.liveCounts();
+    // As the Redis store reads a Redis Cluster: the users whose shard is down are not read.
+    let unreadUsers = 0;
+    for (const userId of [...counts.keys()]) {
+      const shard = this.shardOf(userId);
+      if (shard !== undefined && this.shared.downShards.has(shard)) {
+        counts.delete(userId);
+        unreadUsers += 1;
+      }
+    }
     return {
+      ...(unreadUsers === 0 ? {} : { unread: { nodes: 0, users: unreadUsers } }),
       nodes: [...this.shared.leases].map(([incarnation, lease]) => ({
         nodeId: lease.nodeId,
         incarnation,

@@ -216,6 +216,25 @@ describe('createDashboard, mounted by an app', () => {
         unsynced: 3,
       });
     }, ioWait);
+    // The Cluster card still answers: what was read, and what was not (ola's book, on A).
+    book.downShards.delete('A');
+    await vi.waitFor(() => {
+      clock.increment(1_000); // a renewal: it books the outage's connections
+      expect(book.users.get('ola')?.size).toBe(3);
+    }, ioWait);
+    const bea = await t.open('bea');
+    book.downShards.add('A');
+    const partial = await fetch(`${base}/dashboard/cluster`);
+    expect(partial.status).toBe(200);
+    expect(await partial.json()).toMatchObject({
+      users: 1,
+      connections: 1,
+      unread: { nodes: 0, users: 1 },
+      perUser: [{ userId: 'bea', live: 1 }],
+      perUserUnread: 1,
+    });
+    book.downShards.delete('A');
+    bea.ws.close();
     for (const socket of unsynced) socket.close();
     await allDisposed(t.supervisor);
 
