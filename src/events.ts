@@ -116,7 +116,7 @@ export interface StoreEvent {
    * On a Redis Cluster, the master (`host:port`) whose breaker this is: only the users
    * whose books live there are refused (or admitted unsynced). Absent for the
    * store-wide breaker (every call of a single Redis or a Sentinel primary; on a
-   * cluster, the lease's renewal, the reaper, cluster-wide reads, sends and orders).
+   * cluster, the lease's renewal, the reaper and cluster-wide reads).
    * A master a failover replaced is told `closed` once no user's book lives there.
    */
   shard?: string;

@@ -57,7 +57,8 @@ export interface ClusterStats {
   /**
    * The store-wide breaker: every call of a store with one failure domain (a single Redis,
    * a Sentinel primary); on a Redis Cluster, the calls about the cluster as a whole
-   * (the lease's renewal, the reaper, cluster-wide reads and sends, eviction orders).
+   * (the lease's renewal, the reaper, cluster-wide reads). Eviction orders and cluster-wide
+   * sends have a breaker of their own, not shown (see store-breakers.ts).
    */
   breaker: BreakerState;
   /**
@@ -388,7 +389,7 @@ export class ClusterBook {
   }
 
   userBook(userId: string): Promise<ClusterUserBook | undefined> {
-    return this.#read(() => this.#store.userBook(userId), userId);
+    return this.#read(() => this.#store.userBook(userId), { userId });
   }
 
   /**
@@ -397,7 +398,7 @@ export class ClusterBook {
    */
   sendAcross(delivery: ClusterDelivery): Promise<number> {
     // The registry refuses { cluster: true } before anything is sent when the store lacks it.
-    return this.#read(() => this.#store.sendAcross?.(delivery) ?? Promise.resolve(0));
+    return this.#read(() => this.#store.sendAcross?.(delivery) ?? Promise.resolve(0), { publish: true });
   }
 
   /**
@@ -405,7 +406,7 @@ export class ClusterBook {
    * started: said in the app's terms, and not through the breaker (a read that
    * cannot be made yet is no failure of the store's).
    */
-  #read<T>(fn: () => Promise<T>, userId?: string): Promise<T> {
+  #read<T>(fn: () => Promise<T>, about: { userId?: string; publish?: boolean } = {}): Promise<T> {
     // After stop() the store is closed: a call would only fail, and count against the breaker.
     if (this.#stopping) {
       return Promise.reject(
@@ -416,7 +417,13 @@ export class ClusterBook {
       const message = 'the slot store has not answered since this process started (no lease yet)';
       return Promise.reject(new SlotStoreUnavailableError(message));
     }
-    return (userId === undefined ? this.#call(fn) : this.#callFor(userId, fn)).catch(unavailable);
+    const call =
+      about.userId !== undefined
+        ? this.#callFor(about.userId, fn)
+        : about.publish === true
+          ? this.#publish(fn)
+          : this.#call(fn);
+    return call.catch(unavailable);
   }
 
   /**
@@ -489,6 +496,12 @@ export class ClusterBook {
     return this.#breakers.policy(shard).execute(fn);
   }
 
+  /** An eviction order or a cluster-wide send: through the publishes' own breaker (see store-breakers.ts). */
+  #publish<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#stopping) return Promise.reject(new BrokenCircuitError());
+    return this.#breakers.publishes.execute(fn);
+  }
+
   /** A call about `userId`'s book: through the breaker of the failure domain that holds it. */
   #callFor<T>(userId: string, fn: () => Promise<T>): Promise<T> {
     return this.#call(fn, this.#shardOf(userId));
@@ -533,7 +546,7 @@ export class ClusterBook {
    */
   #ordered(order: EvictionOrder): void {
     if (order.nodeId !== this.#store.nodeId || order.incarnation !== this.#store.incarnation) {
-      this.#call(() => this.#store.orderEviction(order)).catch((error) =>
+      this.#publish(() => this.#store.orderEviction(order)).catch((error) =>
         this.#reportStore('orderEviction', error),
       );
       return;

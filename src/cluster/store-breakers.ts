@@ -10,9 +10,16 @@
  * cluster's node timeout: 15 s by default). A breaker per master keeps the
  * outage to the users whose books live there. The store-wide breaker keeps
  * the calls that are about the cluster as a whole: the lease's renewal, the
- * reaper, cluster-wide reads and sends, eviction orders; and every call of a
- * store with one failure domain (a single Redis, a Sentinel primary, a store
- * without shardOf), for which nothing changes.
+ * reaper, cluster-wide reads; and every call of a store with one failure
+ * domain (a single Redis, a Sentinel primary, a store without shardOf), but
+ * the publishes below.
+ *
+ * Eviction orders and cluster-wide sends (pub/sub publishes, best effort) have
+ * a breaker of their own, told to nobody: on a Redis Cluster a node's channel
+ * lives on some master, and with that master away a stream of orders or
+ * broadcasts failing through the store-wide breaker would keep it open, and
+ * the lease's renewals refused with it until the lease ran out. Their
+ * failures are reported (onError) as before.
  *
  * The app is told each breaker's changes once per outage (the `store` event,
  * with the shard for a master's): cockatiel reports a break again each time a
@@ -47,6 +54,8 @@ interface Breaker {
 export class StoreBreakers {
   readonly #changed: BreakerChanged;
   readonly #store: Breaker;
+  /** Eviction orders and cluster-wide sends: not told (see above). */
+  readonly publishes: CircuitBreakerPolicy = newPolicy();
   /** One per shard that has been called: at most the masters of the last topologies (see prune). */
   readonly #shards = new Map<string, Breaker>();
   #disposed = false;
@@ -113,10 +122,7 @@ export class StoreBreakers {
   }
 
   #create(shard: string | undefined): Breaker {
-    const policy = circuitBreaker(handleAll, {
-      halfOpenAfter: HALF_OPEN_AFTER_MS,
-      breaker: new ConsecutiveBreaker(FAILURES_TO_OPEN),
-    });
+    const policy = newPolicy();
     const listeners = [
       policy.onBreak(() => {
         if (breaker.told === 'open') return;
@@ -131,6 +137,13 @@ export class StoreBreakers {
     const breaker: Breaker = { policy, listeners, told: 'closed' };
     return breaker;
   }
+}
+
+function newPolicy(): CircuitBreakerPolicy {
+  return circuitBreaker(handleAll, {
+    halfOpenAfter: HALF_OPEN_AFTER_MS,
+    breaker: new ConsecutiveBreaker(FAILURES_TO_OPEN),
+  });
 }
 
 function breakerState(state: CircuitState): BreakerState {

@@ -803,3 +803,38 @@ describe('a store of several failure domains (a Redis Cluster’s masters): one 
     await shutdownAll(c);
   });
 });
+
+describe('eviction orders that cannot be sent (a node’s channel on a master that is away)', () => {
+  it('keep failing without opening the store-wide breaker: renewals and admissions go on, each failure reported', async () => {
+    const c = await startCluster(2, 'local', leaseTtlMs);
+    const events = storeEvents(node(c, 1).supervisor);
+    // Three idle connections on node 0; node 1's admissions at T name them for eviction.
+    for (let i = 0; i < 3; i++) await node(c, 0).open('bea');
+    c.clock.increment(idleTimeoutMs);
+    await vi.waitFor(
+      () =>
+        expect([...(c.book.users.get('bea')?.values() ?? [])].every((e) => e.idleSince !== undefined)).toBe(
+          true,
+        ),
+      ioWait,
+    );
+    c.book.ordersDown = true;
+    await node(c, 1).open('bea'); // n = 4 = T: the longest idle is named, its order fails
+    // Each admission names it again (still booked, an order may have been lost): more failed orders.
+    for (let i = 0; i < 4; i++) await refusal(node(c, 1).url('bea')).catch(() => undefined);
+    await vi.waitFor(() => {
+      const failed = node(c, 1).errors.filter((e) => /order channel is down/.test(e.message));
+      expect(failed.length).toBeGreaterThanOrEqual(3);
+    }, ioWait);
+    // Before: three failed orders in a row opened the one breaker of the store, which then
+    // refused the renewals and admitted by policy (unsynced), as if Redis were down.
+    expect(events).toEqual([]);
+    expect(node(c, 1).supervisor.stats().cluster).toMatchObject({ breaker: 'closed', unsynced: 0 });
+    const expiry = () => c.book.leases.get(c.stores[1]?.incarnation ?? 0)?.expiresAt ?? 0;
+    const before = expiry();
+    c.clock.increment(c.ttl / 3);
+    await vi.waitFor(() => expect(expiry()).toBeGreaterThan(before), ioWait); // renewed
+    c.book.ordersDown = false;
+    await shutdownAll(c);
+  });
+});

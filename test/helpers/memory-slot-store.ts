@@ -39,6 +39,8 @@ export class MemoryBook {
   shards: { of: (userId: string) => string; all: () => readonly string[] } | undefined;
   /** Failure domains that do not answer: their users' calls reject. */
   readonly downShards = new Set<string>();
+  /** Eviction orders fail (a node's channel on a Redis Cluster master that is away); the rest answers. */
+  ordersDown = false;
   /** userId → connectionId → entry. */
   readonly users = new Map<string, Map<string, Entry>>();
   /** incarnation → lease expiry. */
@@ -208,6 +210,7 @@ export class MemoryStore implements SlotStore {
 
   async orderEviction(order: EvictionOrder): Promise<void> {
     this.#call('orderEviction');
+    if (this.shared.ordersDown) throw new SlotStoreUnavailableError('memory store: the order channel is down');
     const target = this.shared.subscribers.get(order.nodeId);
     // Pub/sub is asynchronous: the order arrives after this step.
     if (target !== undefined) queueMicrotask(() => target.evictionOrdered(order));
