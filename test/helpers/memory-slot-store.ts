@@ -210,7 +210,8 @@ export class MemoryStore implements SlotStore {
 
   async orderEviction(order: EvictionOrder): Promise<void> {
     this.#call('orderEviction');
-    if (this.shared.ordersDown) throw new SlotStoreUnavailableError('memory store: the order channel is down');
+    if (this.shared.ordersDown)
+      throw new SlotStoreUnavailableError('memory store: the order channel is down');
     const target = this.shared.subscribers.get(order.nodeId);
     // Pub/sub is asynchronous: the order arrives after this step.
     if (target !== undefined) queueMicrotask(() => target.evictionOrdered(order));
