@@ -57,8 +57,9 @@ export interface ClusterStats {
   /**
    * The store-wide breaker: every call of a store with one failure domain (a single Redis,
    * a Sentinel primary); on a Redis Cluster, the calls about the cluster as a whole
-   * (the lease's renewal, the reaper, cluster-wide reads). Eviction orders and cluster-wide
-   * sends have a breaker of their own, not shown (see store-breakers.ts).
+   * (the lease's renewal, the reaper, cluster-wide reads; a reaper pass's failure does not
+   * count there, see #reap). Eviction orders and cluster-wide sends have a breaker of their
+   * own, not shown (see store-breakers.ts).
    */
   breaker: BreakerState;
   /**
@@ -213,7 +214,7 @@ export class ClusterBook {
             return outcome;
           }),
           reconcile: fromPromise(() => this.#reconcile()),
-          reapDeadSlots: fromPromise(() => this.#call(() => store.reap())),
+          reapDeadSlots: fromPromise(() => this.#reap()),
         },
         actions: {
           // Only `starting` takes it, and `holding` never goes back there: this runs once.
@@ -494,6 +495,20 @@ export class ClusterBook {
     // Once stopping, the store is stopped or stopping: refused as an open breaker refuses (never reported).
     if (this.#stopping) return Promise.reject(new BrokenCircuitError());
     return this.#breakers.policy(shard).execute(fn);
+  }
+
+  /**
+   * A pass of the reaper. On a store of several failure domains (a Redis Cluster) it reaches
+   * every master a dead incarnation booked on, and fails (after doing the rest) while any one
+   * of them is away: counted by the store-wide breaker, a reaper more frequent than the
+   * renewals kept it open and refused the renewals (answered by the registry's master) until
+   * the lease ran out. There a pass is refused while that breaker is not closed, and its
+   * failure (reported) counts for no breaker. Through the store-wide breaker otherwise.
+   */
+  #reap(): Promise<number> {
+    if (this.#stopping || this.#shards() === undefined) return this.#call(() => this.#store.reap());
+    if (this.#breakers.storeState !== 'closed') return Promise.reject(new BrokenCircuitError());
+    return new Promise((resolve) => resolve(this.#store.reap()));
   }
 
   /** An eviction order or a cluster-wide send: through the publishes' own breaker (see store-breakers.ts). */

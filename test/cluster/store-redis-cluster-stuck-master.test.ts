@@ -7,6 +7,7 @@
  * breaker for: the `host:port` of the master of the user's book, by the
  * client's topology, also after a failover.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createCluster } from 'redis';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type CountingClock, createCountingClock } from '../../src/clock.js';
@@ -136,6 +137,60 @@ describe.runIf(hasRedis)('one master of a private 3-master Redis Cluster stops a
       ws.close();
     }, ioWait);
     await vi.waitFor(() => expect(t.supervisor.stats().cluster?.unavailableShards).toEqual([]), ioWait);
+  });
+
+  it('through a supervisor: its reaper failing on the stuck master (a dead node’s user there) does not cost the node its lease', async () => {
+    const keyPrefix = freshPrefix();
+    const keys = createKeyLayout(keyPrefix);
+    const registry = (await cluster.current.masterOf(keys.registry.leases)).port;
+    const stuck = cluster.current.masters.find((m) => m.port !== registry);
+    if (stuck === undefined) throw new Error('no master but the registry’s');
+    const ann = await userOn(cluster.current, keyPrefix, stuck.port);
+    // A node that dies with ann booked: its lease is ended below, once the master is stuck.
+    const dead = await startStoreOn({
+      redis: { rootNodes: [...cluster.current.urls] },
+      keyPrefix,
+      nodeId: 'dead',
+    });
+    expect(await dead.store.admit(ann, 'd-1', 3, 3)).toMatchObject({ admitted: true });
+    const t = await startServer({
+      cluster: {
+        redis: { rootNodes: [...cluster.current.urls] },
+        nodeId: 'a',
+        keyPrefix,
+        leaseTtlMs: 3_000,
+        // A reaper more frequent than the renewals (every second here).
+        reaperIntervalMs: 100,
+        commandTimeoutMs: 200,
+      },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+
+    cluster.current.pause(stuck.port);
+    onTestFinished(() => cluster.current.resume(stuck.port));
+    await cluster.current.command(
+      registry,
+      'ZADD',
+      keys.registry.leases,
+      'XX',
+      '1',
+      String(dead.store.incarnation),
+    );
+    // Longer than the lease (3 s): every pass of the reaper fails at ann's book. The renewals,
+    // on the registry's master, are answered all along: the lease must stay held.
+    const until = Date.now() + 4_000;
+    while (Date.now() < until) {
+      expect(t.supervisor.stats().cluster).toMatchObject({ leaseHeld: true, breaker: 'closed' });
+      await sleep(20);
+    }
+    expect(t.errors.some((error) => error.code === 'WSSUP_STORE_UNAVAILABLE')).toBe(true);
+    // Back, the master's dead entry is reaped by a later pass.
+    cluster.current.resume(stuck.port);
+    await vi.waitFor(
+      async () => expect(await cluster.current.command(stuck.port, 'EXISTS', keys.user(ann))).toBe(0),
+      { timeout: 10_000, interval: 100 },
+    );
+    t.errors.splice(0); // the reaper's WSSUP_STORE_UNAVAILABLE reports
   });
 
   it('shardOf names the master of the user’s book (host:port), with the store’s own client and the app’s', async () => {
