@@ -420,7 +420,7 @@ export class ClusterBook {
     }
     const call =
       about.userId !== undefined
-        ? this.#callFor(about.userId, fn)
+        ? this.#readFor(about.userId, fn)
         : about.publish === true
           ? this.#publish(fn)
           : this.#call(fn);
@@ -515,6 +515,22 @@ export class ClusterBook {
   #publish<T>(fn: () => Promise<T>): Promise<T> {
     if (this.#stopping) return Promise.reject(new BrokenCircuitError());
     return this.#breakers.publishes.execute(fn);
+  }
+
+  /**
+   * A read of one user's book (userBook). On a store of several failure domains, refused while
+   * the breaker of the user's domain is not closed, and its failure counts for none: a master's
+   * breaker is tried again only by calls about its users, and the work its writes leave owed is
+   * retried at each renewal, but a read leaves none. Opened by reads alone, it stayed open once
+   * the master answered; under 'reject' with every master's open, the node stayed unready for
+   * good (out of the balancer, no upgrade came to try them). Otherwise, through the store-wide
+   * breaker, which the renewals try again.
+   */
+  #readFor<T>(userId: string, fn: () => Promise<T>): Promise<T> {
+    const shard = this.#shardOf(userId);
+    if (shard === undefined) return this.#call(fn);
+    if (!this.#breakers.isClosed(shard)) return Promise.reject(new BrokenCircuitError());
+    return new Promise((resolve) => resolve(fn()));
   }
 
   /** A call about `userId`'s book: through the breaker of the failure domain that holds it. */

@@ -802,6 +802,31 @@ describe('a store of several failure domains (a Redis Cluster’s masters): one 
     await expectBooksMatchSockets(c, 'ann');
     await shutdownAll(c);
   });
+
+  it("'reject': shards whose calls that failed were only reads (userStats { cluster: true }) do not keep the node unready once they answer", async () => {
+    const c = await startCluster(1, 'reject', leaseTtlMs, neverIdle);
+    shardUsers(c);
+    c.book.downShards.add('A');
+    c.book.downShards.add('B');
+    // An app (or the dashboard) reading users' books through the outage; no upgrade comes.
+    for (let i = 0; i < 3; i++) {
+      for (const user of ['ann', 'bob']) {
+        await expect(node(c, 0).supervisor.userStats(user, { cluster: true })).rejects.toMatchObject({
+          code: 'WSSUP_STORE_UNAVAILABLE',
+        });
+      }
+    }
+    c.book.downShards.clear();
+    // The store answers again and the renewals go on: nothing is owed to either shard, and a
+    // node out of the balancer gets no upgrade to try them with. It must be ready again.
+    await driveUntil(c, () =>
+      expect(node(c, 0).supervisor.stats().admission).toEqual({ admitting: true, reason: null }),
+    );
+    expect(clusterStats(c)?.unavailableShards).toEqual([]);
+    await node(c, 0).open('ann');
+    await node(c, 0).open('bob');
+    await shutdownAll(c);
+  });
 });
 
 describe('eviction orders that cannot be sent (a node’s channel on a master that is away)', () => {
