@@ -8,24 +8,18 @@
  * promotion (`cluster-node-timeout`, 15 s by default). On real sockets, a real
  * 3-master cluster, the store's own cluster client.
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { StoreEvent } from '../../src/index.js';
-import { type PrivateRedisCluster, startRedisCluster } from '../helpers/redis-cluster.js';
+import type { PrivateRedisCluster } from '../helpers/redis-cluster.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import { connect, ioWait, startServer } from '../helpers/server.js';
-import { freshPrefix, hasRedis } from './store-fixture.js';
+import { freshPrefix, hasRedis, usePrivateCluster } from './store-fixture.js';
 
 /** How long the user's master is paused: the test's checks fit well inside it. */
 const PAUSE_MS = 6_000;
 
 describe.runIf(hasRedis)('one master of a Redis Cluster away', () => {
-  let cluster: PrivateRedisCluster | undefined;
-  beforeAll(async () => {
-    cluster = await startRedisCluster();
-  }, 30_000);
-  afterAll(async () => {
-    await cluster?.stop();
-  });
+  const cluster = usePrivateCluster();
 
   /**
    * A user on each of two masters, neither the registry's (the lease must keep
@@ -45,7 +39,7 @@ describe.runIf(hasRedis)('one master of a Redis Cluster away', () => {
   it.each(['reject', 'local'] as const)(
     "'%s': only the paused master's users are refused or unsynced; the others are admitted and booked, and the node stays ready",
     async (policy) => {
-      const c = cluster as PrivateRedisCluster;
+      const c = cluster.current;
       const keyPrefix = freshPrefix();
       const { ann, annPort, bob, bobPort } = await usersApart(c, keyPrefix);
       const server = await startServer({

@@ -12,6 +12,7 @@ import {
   type RedisSlotStoreOptions,
 } from '../../src/cluster/redis-store.js';
 import type { EvictionOrder } from '../../src/cluster/slot-store.js';
+import { type PrivateRedisCluster, startRedisCluster } from '../helpers/redis-cluster.js';
 import {
   type PrivateRedisSentinel,
   type RedisSentinelSetupOptions,
@@ -40,6 +41,23 @@ export function usePrivateRedis(): { readonly current: PrivateRedis } {
     get current() {
       if (redis === undefined) throw new Error('the private redis-server is not running');
       return redis;
+    },
+  };
+}
+
+/** Starts the file's 3-master Redis Cluster before its tests and stops it after; read `.current` inside a test. */
+export function usePrivateCluster(): { readonly current: PrivateRedisCluster } {
+  let cluster: PrivateRedisCluster | undefined;
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+  }, 30_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+  return {
+    get current() {
+      if (cluster === undefined) throw new Error('the private Redis Cluster is not running');
+      return cluster;
     },
   };
 }

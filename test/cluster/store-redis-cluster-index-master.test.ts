@@ -8,32 +8,21 @@
  * booked meanwhile are indexed, so that the reaper of another node still frees
  * their slots after this node dies.
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
-import type { ClusterMaster, PrivateRedisCluster } from '../helpers/redis-cluster.js';
-import { startRedisCluster } from '../helpers/redis-cluster.js';
-import { eventually, freshPrefix, hasRedis, startStoreOn, type TestStore } from './store-fixture.js';
+import type { ClusterMaster } from '../helpers/redis-cluster.js';
+import {
+  eventually,
+  freshPrefix,
+  hasRedis,
+  startStoreOn,
+  type TestStore,
+  usePrivateCluster,
+} from './store-fixture.js';
 
 /** Short enough for a test to wait for this node's death; long enough to ride out a stuck connection. */
 const leaseTtlMs = 3_000;
 const commandTimeoutMs = 200;
-
-/** Starts the file's cluster before its tests and stops it after; read `.current` inside a test. */
-function usePrivateCluster(): { readonly current: PrivateRedisCluster } {
-  let cluster: PrivateRedisCluster | undefined;
-  beforeAll(async () => {
-    cluster = await startRedisCluster();
-  }, 30_000);
-  afterAll(async () => {
-    await cluster?.stop();
-  });
-  return {
-    get current() {
-      if (cluster === undefined) throw new Error('the private Redis Cluster is not running');
-      return cluster;
-    },
-  };
-}
 
 interface Apart {
   keyPrefix: string;

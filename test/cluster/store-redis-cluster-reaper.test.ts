@@ -9,11 +9,17 @@
  * (once the master is back) finds and frees the rest. It still rejects, so
  * the runtime reports the failure and tries again.
  */
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { createKeyLayout, type KeyLayout } from '../../src/cluster/redis-keys.js';
-import type { ClusterMaster, PrivateRedisCluster } from '../helpers/redis-cluster.js';
-import { startRedisCluster } from '../helpers/redis-cluster.js';
-import { eventually, freshPrefix, hasRedis, startStoreOn, type TestStore } from './store-fixture.js';
+import type { ClusterMaster } from '../helpers/redis-cluster.js';
+import {
+  eventually,
+  freshPrefix,
+  hasRedis,
+  startStoreOn,
+  type TestStore,
+  usePrivateCluster,
+} from './store-fixture.js';
 
 /**
  * The reaper's deadline: a held command fails well within the pause, and the work on the other
@@ -25,23 +31,6 @@ const commandTimeoutMs = 400;
 const pauseMs = 2_000;
 
 const byNumber = (a: number, b: number) => a - b;
-
-/** Starts the file's cluster before its tests and stops it after; read `.current` inside a test. */
-function usePrivateCluster(): { readonly current: PrivateRedisCluster } {
-  let cluster: PrivateRedisCluster | undefined;
-  beforeAll(async () => {
-    cluster = await startRedisCluster();
-  }, 30_000);
-  afterAll(async () => {
-    await cluster?.stop();
-  });
-  return {
-    get current() {
-      if (cluster === undefined) throw new Error('the private Redis Cluster is not running');
-      return cluster;
-    },
-  };
-}
 
 describe.runIf(hasRedis)('the reaper with one master away (a private 3-master Redis Cluster)', () => {
   const cluster = usePrivateCluster();

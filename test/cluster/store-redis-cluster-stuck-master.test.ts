@@ -9,7 +9,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createCluster } from 'redis';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type CountingClock, createCountingClock } from '../../src/clock.js';
 import { borrowRedis, connectRedisCluster, type RedisClusterLike } from '../../src/cluster/redis-client.js';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
@@ -17,24 +17,14 @@ import { type PrivateRedisCluster, startRedisCluster } from '../helpers/redis-cl
 import { httpRefusal } from '../helpers/refusals.js';
 import { closed, connect, ioWait, startServer } from '../helpers/server.js';
 import { keyOffMasters } from './cluster-failover-fixture.js';
-import { eventually, freshPrefix, hasRedis, startStoreOn, usePrivateRedis } from './store-fixture.js';
-
-/** Starts the file's cluster before its tests and stops it after; read `.current` inside a test. */
-function usePrivateCluster(): { readonly current: PrivateRedisCluster } {
-  let cluster: PrivateRedisCluster | undefined;
-  beforeAll(async () => {
-    cluster = await startRedisCluster();
-  }, 30_000);
-  afterAll(async () => {
-    await cluster?.stop();
-  });
-  return {
-    get current() {
-      if (cluster === undefined) throw new Error('the private Redis Cluster is not running');
-      return cluster;
-    },
-  };
-}
+import {
+  eventually,
+  freshPrefix,
+  hasRedis,
+  startStoreOn,
+  usePrivateCluster,
+  usePrivateRedis,
+} from './store-fixture.js';
 
 const address = (port: number) => `127.0.0.1:${port}`;
 

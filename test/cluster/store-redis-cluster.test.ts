@@ -7,34 +7,17 @@
  * they must hold with one lifecycle's commands spread over two masters.
  */
 import { createCluster } from 'redis';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { clusterRoutingKey, type RedisClusterLike } from '../../src/cluster/redis-client.js';
 import { scripts } from '../../src/cluster/redis-scripts.js';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
 import { runProgram } from '../helpers/process.js';
-import { type PrivateRedisCluster, startRedisCluster } from '../helpers/redis-cluster.js';
+import type { PrivateRedisCluster } from '../helpers/redis-cluster.js';
 import { freePort } from '../helpers/redis-server.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import { closed, connect, ioWait, startServer, type TestServer } from '../helpers/server.js';
-import { eventually, freshPrefix, hasRedis, startStoreOn } from './store-fixture.js';
-
-/** Starts the file's cluster before its tests and stops it after; read `.current` inside a test. */
-function usePrivateCluster(): { readonly current: PrivateRedisCluster } {
-  let cluster: PrivateRedisCluster | undefined;
-  beforeAll(async () => {
-    cluster = await startRedisCluster();
-  }, 30_000);
-  afterAll(async () => {
-    await cluster?.stop();
-  });
-  return {
-    get current() {
-      if (cluster === undefined) throw new Error('the private Redis Cluster is not running');
-      return cluster;
-    },
-  };
-}
+import { eventually, freshPrefix, hasRedis, startStoreOn, usePrivateCluster } from './store-fixture.js';
 
 /**
  * Two user ids whose books live on two different masters, neither the registry's
