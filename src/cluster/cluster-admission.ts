@@ -148,6 +148,14 @@ export class ClusterBook {
   #leaseUntil = 0;
   #needsFullReadmit = false;
   /**
+   * How many times the lease was lost (or fenced): a reconciliation clears #needsFullReadmit
+   * only if none was lost since it began. A loss while one runs starts another (the lease
+   * enters `reconciling` again), but the first goes on and may be answered last, having
+   * booked under the incarnation it began with: were it to clear the flag then (the second
+   * failed, say), the new incarnation's book would never get this node's sockets.
+   */
+  #leasesLost = 0;
+  /**
    * This book has begun stopping: set first thing in stop(), before anything it calls
    * runs. The store may call back from the synchronous part of its own stop(), from
    * calls in flight that its stop() ends, and later still (a store of one's own); none
@@ -224,6 +232,7 @@ export class ClusterBook {
             this.#host.firstLeaseTaken();
           },
           leaseLost: () => {
+            this.#leasesLost += 1;
             this.#needsFullReadmit = true;
           },
           storeFailed: (_, { operation, error }) => {
@@ -607,6 +616,7 @@ export class ClusterBook {
   async #reconcile(): Promise<void> {
     const failed: ShardFailures = new Map();
     const full = this.#needsFullReadmit;
+    const lost = this.#leasesLost;
     for (const [connectionId, userId] of [...this.#pendingReleases]) {
       const shard = this.#shardOf(userId);
       if (failed.has(shard)) continue;
@@ -617,13 +627,13 @@ export class ClusterBook {
         failed.set(shard, error);
       }
     }
-    if (full || this.#unsynced.size > 0) await this.#readmit(full, failed);
+    if (full || this.#unsynced.size > 0) await this.#readmit(full, failed, lost);
     await this.#resendIdle(failed);
     for (const error of failed.values()) throw error;
   }
 
   /** Books again everything (a lost lease) or what was admitted unsynced, by failure domain. */
-  async #readmit(full: boolean, failed: ShardFailures): Promise<void> {
+  async #readmit(full: boolean, failed: ShardFailures, lost: number): Promise<void> {
     const byShard = new Map<string | undefined, HeldConnection[]>();
     for (const connection of this.#host.held(full ? undefined : this.#unsynced)) {
       const shard = this.#shardOf(connection.userId);
@@ -646,6 +656,8 @@ export class ClusterBook {
     if (this.#stopping) return;
     // The grace is the first answer's after a failover (see #graceAfterFailover): a master
     // still away is booked again later, when the other nodes have renewed on the new one.
+    // A lease lost meanwhile owes a full re-admission of its own, after a failover a grace too.
+    if (lost !== this.#leasesLost) return;
     if (full && (answered || failed.size === 0)) this.#graceAfterFailover = false;
     // Done in full once every domain has answered: one that failed is retried in full (readmit is idempotent).
     if (full && failed.size === 0) this.#needsFullReadmit = false;

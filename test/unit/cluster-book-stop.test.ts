@@ -5,47 +5,9 @@
  * has no connection left by then; the book must not count on it.
  */
 import { describe, expect, it } from 'vitest';
-import { SimulatedClock } from 'xstate';
-import { createCountingClock } from '../../src/clock.js';
-import { ClusterBook, type ClusterHost } from '../../src/cluster/cluster-admission.js';
-import type { ResolvedClusterOptions } from '../../src/cluster/cluster-options.js';
 import type { SlotStoreEvents } from '../../src/index.js';
-import { MemoryBook, type MemoryStore } from '../helpers/memory-slot-store.js';
-
-function bookOnMemoryStore() {
-  const clock = new SimulatedClock();
-  const book = new MemoryBook(() => clock.now());
-  const store = book.store('node-0', 60_000) as MemoryStore;
-  const told: string[] = [];
-  let leaseTaken = false;
-  const host: ClusterHost = {
-    limit: 5,
-    evictAt: 4,
-    clock: createCountingClock(clock),
-    inspect: undefined,
-    evictIfIdle: (userId, connectionId) => told.push(`evictIfIdle ${userId} ${connectionId}`),
-    evictOverLimit: (userId, connectionId) => told.push(`evictOverLimit ${userId} ${connectionId}`),
-    held: () => [],
-    deliver: (delivery) => told.push(`deliver ${delivery.kind}`),
-    report: (error) => told.push(`report ${error.code}`),
-    breakerChanged: (state) => told.push(`breaker ${state}`),
-    firstLeaseTaken: () => {
-      leaseTaken = true;
-    },
-  };
-  const options: ResolvedClusterOptions = {
-    redis: undefined,
-    store,
-    nodeId: 'node-0',
-    leaseTtlMs: 60_000,
-    reaperIntervalMs: 10_000,
-    keyPrefix: 'wssup:',
-    commandTimeoutMs: 1_000,
-    onStoreUnavailable: 'local',
-  };
-  const cluster = new ClusterBook(store, options, host);
-  return { book, store, cluster, told, leaseTaken: () => leaseTaken };
-}
+import { bookOnMemoryStore } from '../helpers/cluster-book.js';
+import type { MemoryStore } from '../helpers/memory-slot-store.js';
 
 describe('ClusterBook.stop()', () => {
   it('acts on no eviction order, delivery or duplicate node id once it has begun, from the store stop() or later', async () => {

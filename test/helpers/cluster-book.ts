@@ -1,0 +1,49 @@
+/**
+ * A ClusterBook (the runtime's side of cluster mode) alone, for unit tests: no
+ * supervisor, no sockets, an in-memory store with the rules of the Redis store.
+ */
+import { SimulatedClock } from 'xstate';
+import { createCountingClock } from '../../src/clock.js';
+import { ClusterBook, type ClusterHost } from '../../src/cluster/cluster-admission.js';
+import type { ResolvedClusterOptions } from '../../src/cluster/cluster-options.js';
+import type { HeldConnection } from '../../src/cluster/slot-store.js';
+import { MemoryBook, type MemoryStore } from './memory-slot-store.js';
+
+/**
+ * A ClusterBook on an in-memory store and a SimulatedClock, with a host that records
+ * what the book tells it; `held` is what the host says this node holds (the sockets).
+ */
+export function bookOnMemoryStore(held: () => HeldConnection[] = () => []) {
+  const clock = new SimulatedClock();
+  const book = new MemoryBook(() => clock.now());
+  const store = book.store('node-0', 60_000) as MemoryStore;
+  const told: string[] = [];
+  let leaseTaken = false;
+  const host: ClusterHost = {
+    limit: 5,
+    evictAt: 4,
+    clock: createCountingClock(clock),
+    inspect: undefined,
+    evictIfIdle: (userId, connectionId) => told.push(`evictIfIdle ${userId} ${connectionId}`),
+    evictOverLimit: (userId, connectionId) => told.push(`evictOverLimit ${userId} ${connectionId}`),
+    held: () => held(),
+    deliver: (delivery) => told.push(`deliver ${delivery.kind}`),
+    report: (error) => told.push(`report ${error.code}`),
+    breakerChanged: (state) => told.push(`breaker ${state}`),
+    firstLeaseTaken: () => {
+      leaseTaken = true;
+    },
+  };
+  const options: ResolvedClusterOptions = {
+    redis: undefined,
+    store,
+    nodeId: 'node-0',
+    leaseTtlMs: 60_000,
+    reaperIntervalMs: 10_000,
+    keyPrefix: 'wssup:',
+    commandTimeoutMs: 1_000,
+    onStoreUnavailable: 'local',
+  };
+  const cluster = new ClusterBook(store, options, host);
+  return { book, store, cluster, clock, told, leaseTaken: () => leaseTaken };
+}
