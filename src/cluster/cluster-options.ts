@@ -208,6 +208,15 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
   if (store !== undefined && !isStore(store)) {
     throw new InvalidOptionError('cluster.store', 'a SlotStore (start, admit, release, …)', store);
   }
+  // The breakers per failure domain need both: shardOf to pick one, shards to forget the
+  // domains a failover replaced and to tell when every one is away (readiness under 'reject').
+  if (store !== undefined && isFunction(store.shardOf) !== isFunction(store.shards)) {
+    throw new InvalidOptionError(
+      'cluster.store',
+      'a SlotStore with both shardOf and shards (its failure domains), or neither',
+      store,
+    );
+  }
   // `=== undefined`, not `??`, here and below: a null is a bad value to refuse, as for every other option.
   const nodeId =
     options.nodeId !== undefined

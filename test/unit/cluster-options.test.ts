@@ -149,6 +149,16 @@ describe('cluster option', () => {
       'cluster.store',
     ],
     ['a store without readmit', { store: storeMissing('readmit') }, 'cluster.store'],
+    [
+      'a store with shardOf but no shards',
+      { store: { ...storeMissing(), shardOf: () => 'a' } },
+      'cluster.store',
+    ],
+    [
+      'a store with shards but no shardOf',
+      { store: { ...storeMissing(), shards: () => ['a'] } },
+      'cluster.store',
+    ],
     ['a node id with a brace', { redis: url, nodeId: 'a{b}' }, 'cluster.nodeId'],
     ['an empty node id', { redis: url, nodeId: '' }, 'cluster.nodeId'],
     ['a key prefix with a space', { redis: url, keyPrefix: 'a b' }, 'cluster.keyPrefix'],
