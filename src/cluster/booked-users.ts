@@ -149,12 +149,17 @@ export class BookedUsers {
     return gone;
   }
 
-  /** Lists connections again (a release that failed, or a re-admission). */
-  add(userId: string, connectionIds: Iterable<string>): void {
+  /**
+   * Lists connections again (a release that failed, or a re-admission). A user listed anew
+   * by a failed release is `indexed: false`: a sweep may have taken it out of the index
+   * (SREM) since, and its slot is still booked, so the next renewals add it back.
+   */
+  add(userId: string, connectionIds: Iterable<string>, { indexed = true }: { indexed?: boolean } = {}): void {
     let user = this.#users.get(userId);
     if (user === undefined) {
       user = { held: new Set(), pending: 0, indexed: true };
       this.#users.set(userId, user);
+      if (!indexed) this.#markUnindexed(userId, user);
     }
     for (const id of connectionIds) user.held.add(id);
     // A re-admission that refused all of a user's connections lists nothing: swept next time.

@@ -426,7 +426,8 @@ class Store implements RedisSlotStore {
       );
     } catch (error) {
       // Not released: keep it listed so that a retry still finds it.
-      if (held && this.#incarnation === incarnation) this.#booked.add(userId, [connectionId]);
+      if (held && this.#incarnation === incarnation)
+        this.#booked.add(userId, [connectionId], { indexed: false });
       throw error;
     }
   }

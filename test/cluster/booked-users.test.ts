@@ -88,3 +88,18 @@ describe('BookedUsers: users not indexed', () => {
     expect(booked.sweep()).toEqual(['ann']);
   });
 });
+
+describe('BookedUsers: a release that failed', () => {
+  it('lists a user swept meanwhile again as not indexed (the sweep took it out of the index), and one still listed as it was', () => {
+    const booked = new BookedUsers();
+    booked.begin('ann').admitted('a1');
+    booked.begin('bob').admitted('b1');
+    // Both released; ann's fails after the renewal's sweep unlisted (and SREMed) her.
+    expect(booked.release('ann', 'a1')).toBe(true);
+    expect(booked.sweep()).toEqual(['ann']);
+    booked.add('ann', ['a1'], { indexed: false });
+    // bob's fails while he is still listed (indexed): nothing to send again for him.
+    booked.add('bob', ['b2'], { indexed: false });
+    expect(booked.unindexed()?.users).toEqual(['ann']);
+  });
+});
