@@ -544,13 +544,12 @@ class Store implements RedisSlotStore {
     // script only sees the registry's master). Sent after it, so that a master that stopped
     // answering cannot hold the renewal back (see Deadlines: overdue commands block the next).
     const checking = connection.checkMasters();
-    // The index's commands last, and not awaited, for the same reason: on a Redis Cluster the
+    // The index's SREM last, and not awaited, for the same reason: on a Redis Cluster the
     // index has a master of its own, whose outage must not cost this node its lease.
     if (unlisted.length > 0 && incarnation !== 0) {
       // A stale member only costs the reaper one empty purge: a failed SREM is not an error.
       connection.command(['SREM', this.keys.incarnationUsers(incarnation), ...unlisted]).catch(() => {});
     }
-    if (unindexed !== undefined) this.#indexAgain(connection, incarnation, unindexed);
     const reply = await renewed;
     const renewal = decodeRenewal(reply);
     const received = Date.now();
@@ -573,6 +572,10 @@ class Store implements RedisSlotStore {
     const status =
       renewal.status === 'renewed' ? 'renewed' : this.#tookIncarnation(renewal.incarnation, failedOver);
     if (status === 'lost') this.#fencePending = false;
+    // Only into an index whose lease was just renewed: a lost one's may have been reaped (its
+    // index deleted, its lease forgotten), and a SADD there would leave a set nobody removes.
+    // After the reply, so still not awaited by the renewal.
+    if (unindexed !== undefined && status === 'renewed') this.#indexAgain(connection, incarnation, unindexed);
     if (checking === undefined) return status;
     const masters = await checking;
     if (masters.length > 0) {

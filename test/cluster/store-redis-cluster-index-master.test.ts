@@ -178,6 +178,9 @@ describe.runIf(hasRedis)(
         ),
       ).toEqual([]);
       const renewal = async () => {
+        // Renewals are a third of the lease apart: the last one's SADD, sent after its reply
+        // (only into a lease just renewed), has been answered by the next.
+        await new Promise((resolve) => setTimeout(resolve, 50));
         const before = a.store.traffic();
         expect(await a.store.renew()).toBe('renewed');
         const after = a.store.traffic();
@@ -203,6 +206,22 @@ describe.runIf(hasRedis)(
           createKeyLayout(setup.keyPrefix).user(bob),
         ),
       ).toBe(0);
+    });
+    it('a user not indexed when the lease runs out: the renewal that finds it lost sends no SADD into the old index (nothing left there for nobody to remove)', async () => {
+      const { a, index, indexMaster, users } = await apart();
+      const [ann] = users;
+      // The index's master refuses writes: ann is admitted, not indexed.
+      await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '1');
+      onTestFinished(async () => {
+        await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '0');
+      });
+      expect(await a.store.admit(ann, 'a1', 1, 1)).toEqual({ admitted: true, evict: [], live: 1 });
+      await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '0');
+      // No renewal for longer than the lease: lost (and a reaper may have deleted its index).
+      await new Promise((resolve) => setTimeout(resolve, leaseTtlMs + 200));
+      expect(await a.store.renew()).toBe('lost');
+      await new Promise((resolve) => setTimeout(resolve, 100)); // a SADD sent after the reply is answered
+      expect(await cluster.current.command(indexMaster.port, 'EXISTS', index)).toBe(0);
     });
   },
 );
