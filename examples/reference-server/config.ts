@@ -60,7 +60,7 @@ export const usage = `Usage: npm start -- [options]   (or: ws-supervisor serve [
 The ws-supervisor reference server: a WebSocket echo at ws://<host>:<port>/?user=<id>
 (demo authentication: the query names the user), and on the same port:
 
-Endpoints (GET only; "token" = behind --dashboard-token when it is set):
+Endpoints (GET and HEAD; "token" = behind --dashboard-token when it is set):
   /                             one line naming the endpoints
   /stats                        stats() totals as JSON
   /stats?perUser=1&limit=<n>    plus the <n> busiest users' books (token)

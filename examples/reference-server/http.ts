@@ -33,13 +33,14 @@ export function sendJson(response: ServerResponse, status: number, body: unknown
 }
 
 /**
- * Every path the server knows answers GET only: any other method gets 405
- * with `Allow: GET` (RFC 9110, 15.5.6), on /stats as on /dashboard.
- * Returns true when the method was refused.
+ * Every path the server knows answers GET and HEAD (RFC 9110, 9.1; a load
+ * balancer may probe /healthz with HEAD, and Node's http sends no body for
+ * it): any other method gets 405 with `Allow: GET, HEAD` (15.5.6), on /stats
+ * as on /dashboard. Returns true when the method was refused.
  */
 export function refuseMethod(request: IncomingMessage, response: ServerResponse): boolean {
-  if (request.method === 'GET') return false;
-  response.setHeader('allow', 'GET');
-  sendText(response, 405, 'method not allowed: use GET\n');
+  if (request.method === 'GET' || request.method === 'HEAD') return false;
+  response.setHeader('allow', 'GET, HEAD');
+  sendText(response, 405, 'method not allowed: use GET or HEAD\n');
   return true;
 }

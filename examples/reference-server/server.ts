@@ -4,7 +4,7 @@
  * `GET /metrics` for Prometheus (metrics-route.ts), `GET /healthz` and
  * `GET /readyz` for a load balancer (probes-route.ts), and the live dashboard
  * at `GET /dashboard` (ws-supervisor/dashboard, mounted here). Every known path
- * answers GET only (405 with `Allow: GET`); the dashboard and the per-user
+ * answers GET and HEAD (405 with `Allow: GET, HEAD`); the dashboard and the per-user
  * detail of /stats are for whoever `--dashboard-token` lets in.
  */
 import { once } from 'node:events';

@@ -6,8 +6,8 @@
  *   GET <basePath>/events     Server-Sent Events: snapshot, stats, activity (see stream.ts)
  *
  * createDashboard() returns a Node request handler that an app mounts on its
- * own server (plain http, Express, Fastify). Every path answers GET only
- * (405 with `Allow: GET` otherwise), and only to requests that `authorize`
+ * own server (plain http, Express, Fastify). Every path answers GET and HEAD
+ * (405 with `Allow: GET, HEAD` otherwise), and only to requests that `authorize`
  * lets through (401 / 403 otherwise). The page passes its own query string
  * on to the chart and the events, so a `?token=` it was opened with reaches
  * them too, and finds them under its own path.
@@ -272,7 +272,7 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     };
   };
 
-  const serve = (response: ServerResponse, route: 'page' | 'chart' | 'events' | 'cluster') => {
+  const serve = (response: ServerResponse, route: 'page' | 'chart' | 'events' | 'cluster', head: boolean) => {
     if (closed) {
       sendText(response, 503, 'server is shutting down\n');
     } else if (route === 'cluster') {
@@ -291,7 +291,10 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
         (error: unknown) => sendText(response, 500, `chart failed: ${String(error)}\n`),
       );
     } else if (route === 'events') {
-      if (feed.streams() >= maxStreams) {
+      if (head) {
+        // A HEAD gets the stream's headers and no stream: one opened would never end on its own.
+        sendText(response, 200, '', 'text/event-stream');
+      } else if (feed.streams() >= maxStreams) {
         sendText(response, 503, `too many dashboard streams (${maxStreams})\n`);
       } else if (!response.destroyed) {
         feed.open(response);
@@ -312,12 +315,12 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
       if (!ours && next !== undefined) next();
       else sendText(response, 404, 'not found\n');
     } else if (refuseMethod(request, response)) {
-      // 405, Allow: GET
+      // 405, Allow: GET, HEAD
     } else if (closed) {
       sendText(response, 503, 'server is shutting down\n');
     } else {
       void checkAccess(authorize, request, response, onError).then((allowed) => {
-        if (allowed) serve(response, route);
+        if (allowed) serve(response, route, request.method === 'HEAD');
       });
     }
   };

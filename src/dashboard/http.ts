@@ -36,12 +36,14 @@ export function sendText(response: ServerResponse, status: number, body: string,
 }
 
 /**
- * Every path of the dashboard answers GET only: any other method gets 405
- * with `Allow: GET` (RFC 9110, 15.5.6). Returns true when the method was refused.
+ * Every path of the dashboard answers GET and HEAD (RFC 9110, 9.1: a
+ * general-purpose server supports both; load balancers and uptime checkers
+ * probe with HEAD, and Node's http sends no body for it): any other method
+ * gets 405 with `Allow: GET, HEAD` (15.5.6). Returns true when the method was refused.
  */
 export function refuseMethod(request: IncomingMessage, response: ServerResponse): boolean {
-  if (request.method === 'GET') return false;
-  if (!response.headersSent) response.setHeader('allow', 'GET');
-  sendText(response, 405, 'method not allowed: use GET\n');
+  if (request.method === 'GET' || request.method === 'HEAD') return false;
+  if (!response.headersSent) response.setHeader('allow', 'GET, HEAD');
+  sendText(response, 405, 'method not allowed: use GET or HEAD\n');
   return true;
 }

@@ -56,7 +56,7 @@ async function fetchReply(
   const [response] = (await once(request, 'response')) as [IncomingMessage];
   response.setEncoding('utf8');
   let body = '';
-  if (response.headers['content-type']?.startsWith('text/event-stream')) {
+  if (options.method !== 'HEAD' && response.headers['content-type']?.startsWith('text/event-stream')) {
     while (!body.includes('event: snapshot')) body += ((await once(response, 'data')) as [string])[0];
     request.destroy();
   } else {
@@ -265,12 +265,44 @@ describe('methods (item 16)', () => {
     ['PUT', '/'],
     ['POST', '/dashboard'],
     ['POST', '/dashboard/events'],
-    ['HEAD', '/dashboard/chart.svg'],
-  ])('%s %s: 405 with Allow: GET', async (method, path) => {
+    ['OPTIONS', '/dashboard/chart.svg'],
+  ])('%s %s: 405 with Allow: GET, HEAD', async (method, path) => {
     const { server } = await startServer({ dashboardToken: TOKEN });
     const reply = await fetchReply(server, path, { method });
     expect(reply.status).toBe(405);
-    expect(reply.headers.allow).toBe('GET');
+    expect(reply.headers.allow).toBe('GET, HEAD');
+  });
+
+  // Load balancers and uptime checkers probe with HEAD (RFC 9110, 9.1: GET and HEAD are the two
+  // methods every general-purpose server supports).
+  it.each([
+    ['/', 200],
+    ['/stats', 200],
+    ['/metrics', 200],
+    ['/healthz', 200],
+    ['/readyz', 200],
+    ['/dashboard', 401],
+    [`/dashboard?token=${TOKEN}`, 200],
+    [`/dashboard/chart.svg?token=${TOKEN}`, 200],
+    [`/dashboard/events?token=${TOKEN}`, 200],
+  ])('HEAD %s: the status and content type GET gives, and no body', async (path, status) => {
+    const { server } = await startServer({ dashboardToken: TOKEN });
+    const get = await fetchReply(server, path);
+    const head = await fetchReply(server, path, { method: 'HEAD' });
+    expect(get.status).toBe(status);
+    expect([head.status, head.headers['content-type'], head.body]).toEqual([
+      status,
+      get.headers['content-type'],
+      '',
+    ]);
+  });
+
+  it('HEAD /dashboard/events opens no event stream', async () => {
+    const { server } = await startServer({ dashboardToken: TOKEN });
+    const head = await fetchReply(server, `/dashboard/events?token=${TOKEN}`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    // A stream registers before its headers go out, so one opened for this HEAD would show here.
+    expect(server.dashboard.resources().streams).toBe(0);
   });
 
   it.each([

@@ -93,6 +93,9 @@ describe('GET /healthz and GET /readyz', () => {
     expect(server.supervisor.stats().connections).toBe(1); // still draining
     expect(await fetchReply(server, '/healthz')).toMatchObject({ status: 200, body: 'ok\n' });
     expect(await fetchReply(server, '/readyz')).toMatchObject({ status: 503, body: 'shutting-down\n' });
+    // A balancer that probes with HEAD sees the same, without a body.
+    expect(await fetchReply(server, '/readyz', 'HEAD')).toMatchObject({ status: 503, body: '' });
+    expect(await fetchReply(server, '/healthz', 'HEAD')).toMatchObject({ status: 200, body: '' });
     // The port stays open while it drains, and a new upgrade is refused with 503.
     const refused = new WebSocket(`${server.url}/?user=bob`);
     refused.on('error', () => {});
@@ -104,11 +107,11 @@ describe('GET /healthz and GET /readyz', () => {
     await closed;
   });
 
-  it.each(['/healthz', '/readyz'])('POST %s: 405 with Allow: GET', async (path) => {
+  it.each(['/healthz', '/readyz'])('POST %s: 405 with Allow: GET, HEAD', async (path) => {
     const server = await startServer();
     const reply = await fetchReply(server, path, 'POST');
     expect(reply.status).toBe(405);
-    expect(reply.headers.allow).toBe('GET');
+    expect(reply.headers.allow).toBe('GET, HEAD');
   });
 });
 

@@ -243,7 +243,7 @@ describe('createDashboard, mounted by an app', () => {
     await t.supervisor.shutdown();
   });
 
-  it('without next, answers 404 outside basePath; any method but GET is 405', async () => {
+  it('without next, answers 404 outside basePath; any method but GET and HEAD is 405', async () => {
     const t = await startRulesServer();
     const dashboard = createDashboard(t.supervisor);
     onTestFinished(() => dashboard.close());
@@ -252,7 +252,13 @@ describe('createDashboard, mounted by an app', () => {
     expect((await fetch(`${base}/dashboard`)).status).toBe(200);
     expect((await fetch(`${base}/elsewhere`)).status).toBe(404);
     const post = await fetch(`${base}/dashboard/events`, { method: 'POST' });
-    expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET']);
+    expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
+    const head = await fetch(`${base}/dashboard`, { method: 'HEAD' });
+    expect([head.status, head.headers.get('content-type'), await head.text()]).toEqual([
+      200,
+      'text/html; charset=utf-8',
+      '',
+    ]);
   });
 
   it('mounts on Fastify through reply.hijack()', async () => {
