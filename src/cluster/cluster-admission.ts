@@ -117,7 +117,8 @@ export class ClusterBook {
   /**
    * Unsynced connections whose admission reached the store and failed there
    * (a timeout): Redis may have booked them all the same, so closing one
-   * before reconciliation must still release its slot.
+   * before reconciliation must still release its slot. Also every kept one
+   * (see kept()) whose re-booking failed: its evicted entry is booked still.
    */
   readonly #maybeBooked = new Set<string>();
   /**
@@ -354,8 +355,10 @@ export class ClusterBook {
         this.#reportStore('admit', error);
         if (!this.#held.has(connectionId) || this.#stopping) return;
         this.#unsynced.set(connectionId, userId);
-        // A call that reached Redis and timed out may still have booked the slot.
-        if (!(error instanceof BrokenCircuitError)) this.#maybeBooked.add(connectionId);
+        // Booked whatever the answer: its entry, marked evicted, holds a slot until this node
+        // releases it, even when an open breaker kept the call from the store. (Only a reservation
+        // refused by the breaker leaves nothing booked.)
+        this.#maybeBooked.add(connectionId);
       },
     );
   }
