@@ -321,7 +321,16 @@ export class ClusterBook {
 
   /** The idle ⇄ live edges, mirrored so that other nodes can evict this node's idle connections. */
   idle(userId: string, connectionId: string, idleSince: number | undefined): void {
-    if (!this.#held.has(connectionId) || this.#unsynced.has(connectionId) || this.#stopping) return;
+    if (!this.#held.has(connectionId) || this.#stopping) return;
+    // Its re-admission on its way books the state it read when it began, maybe older than
+    // this edge (and a setIdle ahead of it finds no entry of this incarnation to change):
+    // the reconciliation sends the state of the moment after it (#resendIdle).
+    if (this.#readmitting.has(connectionId)) {
+      this.#idleUnsent.set(connectionId, { userId });
+      return;
+    }
+    // Not booked yet: its re-admission will read its state then.
+    if (this.#unsynced.has(connectionId)) return;
     this.#callFor(userId, () => this.#store.setIdle(userId, connectionId, idleSince)).then(
       // This edge is the connection's state now: an older unconfirmed one no longer matters.
       () => this.#idleUnsent.delete(connectionId),
