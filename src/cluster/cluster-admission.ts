@@ -117,10 +117,16 @@ export class ClusterBook {
   /**
    * Unsynced connections whose admission reached the store and failed there
    * (a timeout): Redis may have booked them all the same, so closing one
-   * before reconciliation must still release its slot. Also every kept one
-   * (see kept()) whose re-booking failed: its evicted entry is booked still.
+   * before reconciliation must still release its slot.
    */
   readonly #maybeBooked = new Set<string>();
+  /**
+   * Kept connections (see kept()) whose booking again as a newcomer failed: id → user.
+   * Their entries are in the book still, marked evicted: a release is owed if they close,
+   * and the reconciliation books them again as kept() does. A re-admission would leave
+   * the mark, and every admission of the user would name them again, idle or not.
+   */
+  readonly #keptUnbooked = new Map<string, string>();
   /**
    * Idle ⇄ live edges the store did not confirm: id → a mark of the failed call.
    * Reconciliation sends each connection's state of the moment again; without
@@ -245,6 +251,7 @@ export class ClusterBook {
           hasWorkLeft: () =>
             this.#needsFullReadmit ||
             this.#unsynced.size > 0 ||
+            this.#keptUnbooked.size > 0 ||
             this.#pendingReleases.size > 0 ||
             this.#idleUnsent.size > 0,
         },
@@ -307,6 +314,8 @@ export class ClusterBook {
   released(userId: string, connectionId: string): void {
     this.#held.delete(connectionId);
     this.#idleUnsent.delete(connectionId);
+    // Its entry, marked evicted, is booked: released below like any booked one.
+    this.#keptUnbooked.delete(connectionId);
     // After stop() the store has released every slot of this node already.
     if (this.#stopping) return;
     // Never booked: nothing to free (a reservation that timed out is a pending release already,
@@ -323,9 +332,10 @@ export class ClusterBook {
   idle(userId: string, connectionId: string, idleSince: number | undefined): void {
     if (!this.#held.has(connectionId) || this.#stopping) return;
     // Its re-admission on its way books the state it read when it began, maybe older than
-    // this edge (and a setIdle ahead of it finds no entry of this incarnation to change):
-    // the reconciliation sends the state of the moment after it (#resendIdle).
-    if (this.#readmitting.has(connectionId)) {
+    // this edge (and a setIdle ahead of it finds no entry of this incarnation to change);
+    // a kept one's entry, marked evicted, takes no edge until it is booked again. The
+    // reconciliation sends the state of the moment after either (#resendIdle).
+    if (this.#readmitting.has(connectionId) || this.#keptUnbooked.has(connectionId)) {
       this.#idleUnsent.set(connectionId, { userId });
       return;
     }
@@ -350,26 +360,27 @@ export class ClusterBook {
    */
   kept(userId: string, connectionId: string): void {
     if (this.#stopping) return;
+    this.#rebook(userId, connectionId, this.#shardOf(userId)).catch((error) => {
+      // Booked again at reconciliation, with everything else the outage left.
+      this.#reportStore('admit', error);
+      if (!this.#held.has(connectionId) || this.#stopping) return;
+      // Booked all the same (marked evicted), even when an open breaker kept the call from the
+      // store: not unsynced, whose release is skipped when the store never got its admission.
+      this.#keptUnbooked.set(connectionId, userId);
+      if (this.#unsynced.delete(connectionId)) this.#maybeBooked.delete(connectionId);
+    });
+  }
+
+  /** kept()'s admission as a newcomer, and what its answer asks: an eviction over the limit, orders. */
+  async #rebook(userId: string, connectionId: string, shard: string | undefined): Promise<void> {
     const { limit, evictAt } = this.#host;
-    this.#callFor(userId, () => this.#store.admit(userId, connectionId, limit, evictAt)).then(
-      (answer) => {
-        if (!answer.admitted) {
-          if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
-          this.#host.evictOverLimit(userId, connectionId);
-        }
-        for (const order of answer.evict ?? []) this.#ordered(order);
-      },
-      (error) => {
-        // Booked again at reconciliation, with everything else the outage left.
-        this.#reportStore('admit', error);
-        if (!this.#held.has(connectionId) || this.#stopping) return;
-        this.#unsynced.set(connectionId, userId);
-        // Booked whatever the answer: its entry, marked evicted, holds a slot until this node
-        // releases it, even when an open breaker kept the call from the store. (Only a reservation
-        // refused by the breaker leaves nothing booked.)
-        this.#maybeBooked.add(connectionId);
-      },
-    );
+    const answer = await this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt), shard);
+    this.#keptUnbooked.delete(connectionId);
+    if (!answer.admitted) {
+      if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
+      this.#host.evictOverLimit(userId, connectionId);
+    }
+    for (const order of answer.evict ?? []) this.#ordered(order);
   }
 
   /**
@@ -400,7 +411,7 @@ export class ClusterBook {
       breaker: this.#breakers.storeState,
       unavailableShards: this.#breakers.unavailable(),
       policy: this.#options.onStoreUnavailable,
-      unsynced: this.#unsynced.size,
+      unsynced: this.#unsynced.size + this.#keptUnbooked.size,
       pendingReleases: this.#pendingReleases.size,
       pendingTimers: this.#host.clock.pending,
     };
@@ -483,6 +494,7 @@ export class ClusterBook {
     this.#pendingReleases.clear();
     this.#unsynced.clear();
     this.#maybeBooked.clear();
+    this.#keptUnbooked.clear();
     this.#idleUnsent.clear();
   }
 
@@ -639,9 +651,25 @@ export class ClusterBook {
         failed.set(shard, error);
       }
     }
+    await this.#rebookKept(failed);
     if (full || this.#unsynced.size > 0) await this.#readmit(full, failed, lost);
     await this.#resendIdle(failed);
     for (const error of failed.values()) throw error;
+  }
+
+  /** Books again, as kept() does, the kept connections whose booking failed; by failure domain. */
+  async #rebookKept(failed: ShardFailures): Promise<void> {
+    for (const [connectionId, userId] of [...this.#keptUnbooked]) {
+      // Closed meanwhile: released, and an admission sent after that would book it again.
+      if (!this.#keptUnbooked.has(connectionId)) continue;
+      const shard = this.#shardOf(userId);
+      if (failed.has(shard)) continue;
+      try {
+        await this.#rebook(userId, connectionId, shard);
+      } catch (error) {
+        failed.set(shard, error);
+      }
+    }
   }
 
   /** Books again everything (a lost lease) or what was admitted unsynced, by failure domain. */

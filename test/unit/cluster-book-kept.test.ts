@@ -45,3 +45,37 @@ it('a kept connection whose re-booking an open breaker refused, closed before re
   expect(cluster.stats()).toMatchObject({ unsynced: 0, pendingReleases: 0, unavailableShards: [] });
   await cluster.stop();
 });
+
+it('a kept connection whose re-booking an open breaker refused, still open: booked again as a newcomer, no longer named for eviction', async () => {
+  const held: HeldConnection[] = [{ userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined }];
+  const { book, cluster, clock, told, leaseTaken } = bookOnMemoryStore(() => held);
+  book.shards = { of: (userId) => (userId === 'bob' ? 'B' : 'A'), all: () => ['A', 'B'] };
+  await expect.poll(leaseTaken).toBe(true);
+  cluster.admitted('ann', 'c1', await cluster.reserve('ann', 'c1'));
+  const entry = book.book('ann').get('c1');
+  if (entry === undefined) throw new Error('c1 not booked');
+  entry.evicting = true;
+
+  book.downShards.add('A');
+  for (let i = 1; i <= 3; i++) cluster.idle('ann', 'c1', i);
+  await vi.waitFor(() => expect(cluster.stats().unavailableShards).toEqual(['A']));
+  cluster.kept('ann', 'c1');
+  await vi.waitFor(() => expect(cluster.stats().unsynced).toBe(1));
+  book.downShards.delete('A');
+  await vi.waitFor(
+    () => {
+      clock.increment(20_000);
+      expect(cluster.stats()).toMatchObject({ unsynced: 0, unavailableShards: [] });
+    },
+    { timeout: 5_000, interval: 250 },
+  );
+
+  // ann holds one connection, far below T (4): her next admission evicts nobody.
+  told.length = 0;
+  cluster.admitted('ann', 'c2', await cluster.reserve('ann', 'c2'));
+  // Before: re-admitted as it was, c1 stayed marked evicted, named again by every admission
+  // of ann's and evicted by its node once idle, whatever her count.
+  expect(told.filter((line) => line.startsWith('evict'))).toEqual([]);
+  expect(book.book('ann').get('c1')?.evicting).not.toBe(true);
+  await cluster.stop();
+});
