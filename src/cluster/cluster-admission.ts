@@ -71,7 +71,8 @@ export interface ClusterStats {
   policy: StoreUnavailablePolicy;
   /**
    * Connections held but not booked yet: admitted while the store was away ('local'),
-   * or kept one renewal after the re-admission that follows a failover refused them.
+   * or kept one renewal after the re-admission that follows a failover refused them,
+   * or named for eviction, kept active, and not booked again yet (the store away).
    */
   unsynced: number;
   /** Releases the store has not confirmed yet (retried when it answers). */
