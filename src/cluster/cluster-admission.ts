@@ -30,6 +30,7 @@ import type { ClusterDelivery } from './cluster-sends.js';
 import type { ClusterUserBook, ClusterView, EvictionOrder, HeldConnection, SlotStore } from './slot-store.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 import { type BreakerState, HALF_OPEN_AFTER_MS, StoreBreakers } from './store-breakers.js';
+import { StoreDomains } from './store-domains.js';
 
 export type { BreakerState } from './store-breakers.js';
 
@@ -110,6 +111,8 @@ export class ClusterBook {
   /** The one report made after that: the store's own stop() failed. */
   readonly #reportStopFailure: (error: SupervisorError) => void;
   readonly #breakers: StoreBreakers;
+  /** The store's failure domains (shardOf, shards), each breaker's key. */
+  readonly #domains: StoreDomains;
   readonly #lease: Actor<typeof leaseMachine>;
   /** Connections this node booked (or admitted unsynced): id → user. Orders name only the id. */
   readonly #held = new Map<string, string>();
@@ -185,6 +188,7 @@ export class ClusterBook {
     this.#firstStart = new Promise((resolve) => {
       this.#firstStartSettled = resolve;
     });
+    this.#domains = new StoreDomains(store, (operation, error) => this.#reportStore(operation, error));
     this.#breakers = new StoreBreakers((state, shard) => {
       this.#host.breakerChanged(state, shard);
       // The store (or a master) is back: renew now, not at the next tick, and book what the
@@ -225,7 +229,7 @@ export class ClusterBook {
           renewLease: fromPromise(async () => {
             const outcome = await this.#holdingLease(() => this.#call(() => store.renew()));
             // A renewal reads the cluster's layout: the masters a failover replaced have no users left.
-            const shards = this.#shards();
+            const shards = this.#domains.all();
             if (shards !== undefined) this.#breakers.prune(shards);
             return outcome;
           }),
@@ -361,7 +365,7 @@ export class ClusterBook {
    */
   kept(userId: string, connectionId: string): void {
     if (this.#stopping) return;
-    this.#rebook(userId, connectionId, this.#shardOf(userId)).catch((error) => {
+    this.#rebook(userId, connectionId, this.#domains.of(userId)).catch((error) => {
       // Booked again at reconciliation, with everything else the outage left.
       this.#reportStore('admit', error);
       if (!this.#held.has(connectionId) || this.#stopping) return;
@@ -398,7 +402,7 @@ export class ClusterBook {
   refusesAdmissions(): boolean {
     if (this.#options.onStoreUnavailable !== 'reject') return false;
     if (!this.#started) return true;
-    const shards = this.#shards();
+    const shards = this.#domains.all();
     if (shards === undefined) return this.#breakers.storeState !== 'closed';
     return shards.length > 0 && shards.every((shard) => !this.#breakers.isClosed(shard));
   }
@@ -540,7 +544,7 @@ export class ClusterBook {
    * failure (reported) counts for no breaker. Through the store-wide breaker otherwise.
    */
   #reap(): Promise<number> {
-    if (this.#stopping || this.#shards() === undefined) return this.#call(() => this.#store.reap());
+    if (this.#stopping || this.#domains.all() === undefined) return this.#call(() => this.#store.reap());
     if (this.#breakers.storeState !== 'closed') return Promise.reject(new BrokenCircuitError());
     return new Promise((resolve) => resolve(this.#store.reap()));
   }
@@ -561,7 +565,7 @@ export class ClusterBook {
    * breaker, which the renewals try again.
    */
   #readFor<T>(userId: string, fn: () => Promise<T>): Promise<T> {
-    const shard = this.#shardOf(userId);
+    const shard = this.#domains.of(userId);
     if (shard === undefined) return this.#call(fn);
     if (!this.#breakers.isClosed(shard)) return Promise.reject(new BrokenCircuitError());
     return new Promise((resolve) => resolve(fn()));
@@ -569,26 +573,7 @@ export class ClusterBook {
 
   /** A call about `userId`'s book: through the breaker of the failure domain that holds it. */
   #callFor<T>(userId: string, fn: () => Promise<T>): Promise<T> {
-    return this.#call(fn, this.#shardOf(userId));
-  }
-
-  /** The store's failure domains now, or undefined for one (or a custom store's shards() that threw: a bug, not the app's). */
-  #shards(): readonly string[] | undefined {
-    try {
-      return this.#store.shards?.();
-    } catch {
-      return undefined;
-    }
-  }
-
-  #shardOf(userId: string): string | undefined {
-    try {
-      return this.#store.shardOf?.(userId);
-    } catch (error) {
-      // A custom store's bug: reported, and its call goes through the store-wide breaker.
-      this.#reportStore('shardOf', error);
-      return undefined;
-    }
+    return this.#call(fn, this.#domains.of(userId));
   }
 
   #release(userId: string, connectionId: string): void {
@@ -643,7 +628,7 @@ export class ClusterBook {
     const full = this.#needsFullReadmit;
     const lost = this.#leasesLost;
     for (const [connectionId, userId] of [...this.#pendingReleases]) {
-      const shard = this.#shardOf(userId);
+      const shard = this.#domains.of(userId);
       if (failed.has(shard)) continue;
       try {
         await this.#call(() => this.#store.release(userId, connectionId), shard);
@@ -663,7 +648,7 @@ export class ClusterBook {
     for (const [connectionId, userId] of [...this.#keptUnbooked]) {
       // Closed meanwhile: released, and an admission sent after that would book it again.
       if (!this.#keptUnbooked.has(connectionId)) continue;
-      const shard = this.#shardOf(userId);
+      const shard = this.#domains.of(userId);
       if (failed.has(shard)) continue;
       try {
         await this.#rebook(userId, connectionId, shard);
@@ -677,7 +662,7 @@ export class ClusterBook {
   async #readmit(full: boolean, failed: ShardFailures, lost: number): Promise<void> {
     const byShard = new Map<string | undefined, HeldConnection[]>();
     for (const connection of this.#host.held(full ? undefined : this.#unsynced)) {
-      const shard = this.#shardOf(connection.userId);
+      const shard = this.#domains.of(connection.userId);
       if (failed.has(shard)) continue;
       const group = byShard.get(shard);
       if (group === undefined) byShard.set(shard, [connection]);
@@ -750,7 +735,7 @@ export class ClusterBook {
     // All from one reading of the machines, sent together: none goes out after a newer edge.
     await Promise.all(
       held.map(async ({ userId, connectionId, idleSince }) => {
-        const shard = this.#shardOf(userId);
+        const shard = this.#domains.of(userId);
         if (failed.has(shard)) return;
         try {
           await this.#call(() => this.#store.setIdle(userId, connectionId, idleSince), shard);
