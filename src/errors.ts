@@ -7,7 +7,7 @@
 /** Every error code this library throws or reports, with what it means. */
 export const ErrorCodes = {
   WSSUP_INVALID_OPTION:
-    'An option passed to createSupervisor() is unknown, of the wrong type, or out of range.',
+    'An option passed to createSupervisor() is unknown, of the wrong type, or out of range. Also reported to onError, once, when your own cluster.store answers shardOf() or shards() with something of the wrong type: that store is then taken as one failure domain.',
   WSSUP_INVALID_ARGUMENT:
     'A method was called with a bad argument, e.g. a close code outside 1000 and 3000–4999.',
   WSSUP_SHUTTING_DOWN:

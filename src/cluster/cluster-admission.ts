@@ -30,6 +30,7 @@ import type { ClusterDelivery } from './cluster-sends.js';
 import type { ClusterUserBook, ClusterView, EvictionOrder, HeldConnection, SlotStore } from './slot-store.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 import { type BreakerState, HALF_OPEN_AFTER_MS, StoreBreakers } from './store-breakers.js';
+import { StoreDomains } from './store-domains.js';
 
 export type { BreakerState } from './store-breakers.js';
 
@@ -71,7 +72,8 @@ export interface ClusterStats {
   policy: StoreUnavailablePolicy;
   /**
    * Connections held but not booked yet: admitted while the store was away ('local'),
-   * or kept one renewal after the re-admission that follows a failover refused them.
+   * or kept one renewal after the re-admission that follows a failover refused them,
+   * or named for eviction, kept active, and not booked again yet (the store away).
    */
   unsynced: number;
   /** Releases the store has not confirmed yet (retried when it answers). */
@@ -109,6 +111,8 @@ export class ClusterBook {
   /** The one report made after that: the store's own stop() failed. */
   readonly #reportStopFailure: (error: SupervisorError) => void;
   readonly #breakers: StoreBreakers;
+  /** The store's failure domains (shardOf, shards), each breaker's key. */
+  readonly #domains: StoreDomains;
   readonly #lease: Actor<typeof leaseMachine>;
   /** Connections this node booked (or admitted unsynced): id → user. Orders name only the id. */
   readonly #held = new Map<string, string>();
@@ -120,6 +124,13 @@ export class ClusterBook {
    * before reconciliation must still release its slot.
    */
   readonly #maybeBooked = new Set<string>();
+  /**
+   * Kept connections (see kept()) whose booking again as a newcomer failed: id → user.
+   * Their entries are in the book still, marked evicted: a release is owed if they close,
+   * and the reconciliation books them again as kept() does. A re-admission would leave
+   * the mark, and every admission of the user would name them again, idle or not.
+   */
+  readonly #keptUnbooked = new Map<string, string>();
   /**
    * Idle ⇄ live edges the store did not confirm: id → a mark of the failed call.
    * Reconciliation sends each connection's state of the moment again; without
@@ -177,6 +188,7 @@ export class ClusterBook {
     this.#firstStart = new Promise((resolve) => {
       this.#firstStartSettled = resolve;
     });
+    this.#domains = new StoreDomains(store, (operation, error) => this.#reportStore(operation, error));
     this.#breakers = new StoreBreakers((state, shard) => {
       this.#host.breakerChanged(state, shard);
       // The store (or a master) is back: renew now, not at the next tick, and book what the
@@ -217,7 +229,7 @@ export class ClusterBook {
           renewLease: fromPromise(async () => {
             const outcome = await this.#holdingLease(() => this.#call(() => store.renew()));
             // A renewal reads the cluster's layout: the masters a failover replaced have no users left.
-            const shards = this.#shards();
+            const shards = this.#domains.all();
             if (shards !== undefined) this.#breakers.prune(shards);
             return outcome;
           }),
@@ -244,6 +256,7 @@ export class ClusterBook {
           hasWorkLeft: () =>
             this.#needsFullReadmit ||
             this.#unsynced.size > 0 ||
+            this.#keptUnbooked.size > 0 ||
             this.#pendingReleases.size > 0 ||
             this.#idleUnsent.size > 0,
         },
@@ -306,6 +319,8 @@ export class ClusterBook {
   released(userId: string, connectionId: string): void {
     this.#held.delete(connectionId);
     this.#idleUnsent.delete(connectionId);
+    // Its entry, marked evicted, is booked: released below like any booked one.
+    this.#keptUnbooked.delete(connectionId);
     // After stop() the store has released every slot of this node already.
     if (this.#stopping) return;
     // Never booked: nothing to free (a reservation that timed out is a pending release already,
@@ -320,7 +335,17 @@ export class ClusterBook {
 
   /** The idle ⇄ live edges, mirrored so that other nodes can evict this node's idle connections. */
   idle(userId: string, connectionId: string, idleSince: number | undefined): void {
-    if (!this.#held.has(connectionId) || this.#unsynced.has(connectionId) || this.#stopping) return;
+    if (!this.#held.has(connectionId) || this.#stopping) return;
+    // Its re-admission on its way books the state it read when it began, maybe older than
+    // this edge (and a setIdle ahead of it finds no entry of this incarnation to change);
+    // a kept one's entry, marked evicted, takes no edge until it is booked again. The
+    // reconciliation sends the state of the moment after either (#resendIdle).
+    if (this.#readmitting.has(connectionId) || this.#keptUnbooked.has(connectionId)) {
+      this.#idleUnsent.set(connectionId, { userId });
+      return;
+    }
+    // Not booked yet: its re-admission will read its state then.
+    if (this.#unsynced.has(connectionId)) return;
     this.#callFor(userId, () => this.#store.setIdle(userId, connectionId, idleSince)).then(
       // This edge is the connection's state now: an older unconfirmed one no longer matters.
       () => this.#idleUnsent.delete(connectionId),
@@ -340,24 +365,27 @@ export class ClusterBook {
    */
   kept(userId: string, connectionId: string): void {
     if (this.#stopping) return;
+    this.#rebook(userId, connectionId, this.#domains.of(userId)).catch((error) => {
+      // Booked again at reconciliation, with everything else the outage left.
+      this.#reportStore('admit', error);
+      if (!this.#held.has(connectionId) || this.#stopping) return;
+      // Booked all the same (marked evicted), even when an open breaker kept the call from the
+      // store: not unsynced, whose release is skipped when the store never got its admission.
+      this.#keptUnbooked.set(connectionId, userId);
+      if (this.#unsynced.delete(connectionId)) this.#maybeBooked.delete(connectionId);
+    });
+  }
+
+  /** kept()'s admission as a newcomer, and what its answer asks: an eviction over the limit, orders. */
+  async #rebook(userId: string, connectionId: string, shard: string | undefined): Promise<void> {
     const { limit, evictAt } = this.#host;
-    this.#callFor(userId, () => this.#store.admit(userId, connectionId, limit, evictAt)).then(
-      (answer) => {
-        if (!answer.admitted) {
-          if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
-          this.#host.evictOverLimit(userId, connectionId);
-        }
-        for (const order of answer.evict ?? []) this.#ordered(order);
-      },
-      (error) => {
-        // Booked again at reconciliation, with everything else the outage left.
-        this.#reportStore('admit', error);
-        if (!this.#held.has(connectionId) || this.#stopping) return;
-        this.#unsynced.set(connectionId, userId);
-        // A call that reached Redis and timed out may still have booked the slot.
-        if (!(error instanceof BrokenCircuitError)) this.#maybeBooked.add(connectionId);
-      },
-    );
+    const answer = await this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt), shard);
+    this.#keptUnbooked.delete(connectionId);
+    if (!answer.admitted) {
+      if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
+      this.#host.evictOverLimit(userId, connectionId);
+    }
+    for (const order of answer.evict ?? []) this.#ordered(order);
   }
 
   /**
@@ -374,7 +402,7 @@ export class ClusterBook {
   refusesAdmissions(): boolean {
     if (this.#options.onStoreUnavailable !== 'reject') return false;
     if (!this.#started) return true;
-    const shards = this.#shards();
+    const shards = this.#domains.all();
     if (shards === undefined) return this.#breakers.storeState !== 'closed';
     return shards.length > 0 && shards.every((shard) => !this.#breakers.isClosed(shard));
   }
@@ -388,7 +416,7 @@ export class ClusterBook {
       breaker: this.#breakers.storeState,
       unavailableShards: this.#breakers.unavailable(),
       policy: this.#options.onStoreUnavailable,
-      unsynced: this.#unsynced.size,
+      unsynced: this.#unsynced.size + this.#keptUnbooked.size,
       pendingReleases: this.#pendingReleases.size,
       pendingTimers: this.#host.clock.pending,
     };
@@ -471,6 +499,7 @@ export class ClusterBook {
     this.#pendingReleases.clear();
     this.#unsynced.clear();
     this.#maybeBooked.clear();
+    this.#keptUnbooked.clear();
     this.#idleUnsent.clear();
   }
 
@@ -515,7 +544,7 @@ export class ClusterBook {
    * failure (reported) counts for no breaker. Through the store-wide breaker otherwise.
    */
   #reap(): Promise<number> {
-    if (this.#stopping || this.#shards() === undefined) return this.#call(() => this.#store.reap());
+    if (this.#stopping || this.#domains.all() === undefined) return this.#call(() => this.#store.reap());
     if (this.#breakers.storeState !== 'closed') return Promise.reject(new BrokenCircuitError());
     return new Promise((resolve) => resolve(this.#store.reap()));
   }
@@ -536,7 +565,7 @@ export class ClusterBook {
    * breaker, which the renewals try again.
    */
   #readFor<T>(userId: string, fn: () => Promise<T>): Promise<T> {
-    const shard = this.#shardOf(userId);
+    const shard = this.#domains.of(userId);
     if (shard === undefined) return this.#call(fn);
     if (!this.#breakers.isClosed(shard)) return Promise.reject(new BrokenCircuitError());
     return new Promise((resolve) => resolve(fn()));
@@ -544,26 +573,7 @@ export class ClusterBook {
 
   /** A call about `userId`'s book: through the breaker of the failure domain that holds it. */
   #callFor<T>(userId: string, fn: () => Promise<T>): Promise<T> {
-    return this.#call(fn, this.#shardOf(userId));
-  }
-
-  /** The store's failure domains now, or undefined for one (or a custom store's shards() that threw: a bug, not the app's). */
-  #shards(): readonly string[] | undefined {
-    try {
-      return this.#store.shards?.();
-    } catch {
-      return undefined;
-    }
-  }
-
-  #shardOf(userId: string): string | undefined {
-    try {
-      return this.#store.shardOf?.(userId);
-    } catch (error) {
-      // A custom store's bug: reported, and its call goes through the store-wide breaker.
-      this.#reportStore('shardOf', error);
-      return undefined;
-    }
+    return this.#call(fn, this.#domains.of(userId));
   }
 
   #release(userId: string, connectionId: string): void {
@@ -618,7 +628,7 @@ export class ClusterBook {
     const full = this.#needsFullReadmit;
     const lost = this.#leasesLost;
     for (const [connectionId, userId] of [...this.#pendingReleases]) {
-      const shard = this.#shardOf(userId);
+      const shard = this.#domains.of(userId);
       if (failed.has(shard)) continue;
       try {
         await this.#call(() => this.#store.release(userId, connectionId), shard);
@@ -627,16 +637,32 @@ export class ClusterBook {
         failed.set(shard, error);
       }
     }
+    await this.#rebookKept(failed);
     if (full || this.#unsynced.size > 0) await this.#readmit(full, failed, lost);
     await this.#resendIdle(failed);
     for (const error of failed.values()) throw error;
+  }
+
+  /** Books again, as kept() does, the kept connections whose booking failed; by failure domain. */
+  async #rebookKept(failed: ShardFailures): Promise<void> {
+    for (const [connectionId, userId] of [...this.#keptUnbooked]) {
+      // Closed meanwhile: released, and an admission sent after that would book it again.
+      if (!this.#keptUnbooked.has(connectionId)) continue;
+      const shard = this.#domains.of(userId);
+      if (failed.has(shard)) continue;
+      try {
+        await this.#rebook(userId, connectionId, shard);
+      } catch (error) {
+        failed.set(shard, error);
+      }
+    }
   }
 
   /** Books again everything (a lost lease) or what was admitted unsynced, by failure domain. */
   async #readmit(full: boolean, failed: ShardFailures, lost: number): Promise<void> {
     const byShard = new Map<string | undefined, HeldConnection[]>();
     for (const connection of this.#host.held(full ? undefined : this.#unsynced)) {
-      const shard = this.#shardOf(connection.userId);
+      const shard = this.#domains.of(connection.userId);
       if (failed.has(shard)) continue;
       const group = byShard.get(shard);
       if (group === undefined) byShard.set(shard, [connection]);
@@ -709,7 +735,7 @@ export class ClusterBook {
     // All from one reading of the machines, sent together: none goes out after a newer edge.
     await Promise.all(
       held.map(async ({ userId, connectionId, idleSince }) => {
-        const shard = this.#shardOf(userId);
+        const shard = this.#domains.of(userId);
         if (failed.has(shard)) return;
         try {
           await this.#call(() => this.#store.setIdle(userId, connectionId, idleSince), shard);

@@ -1,0 +1,63 @@
+/**
+ * The slot store's failure domains as the runtime asks for them (issue 12):
+ * `shardOf(userId)` at every call about a user's book, to pick its breaker;
+ * `shards()` at each renewal (to forget replaced masters) and each readiness
+ * probe. An app's own SlotStore may answer out of contract (JavaScript, or a
+ * cast): a value that is no shard name would key a breaker of its own (a new
+ * object at each call: one breaker per call, none ever opening), and a list
+ * that is no array failed the renewal's bookkeeping after the store had
+ * answered, which dropped a lost lease and the re-admission it owes. Such an
+ * answer counts as "one failure domain" (the store-wide breaker), and is
+ * reported once as `WSSUP_INVALID_OPTION` (`cluster.store`): asked at every
+ * admission, it would flood onError.
+ */
+import { InvalidOptionError, type SupervisorError } from '../errors.js';
+import type { SlotStore } from './slot-store.js';
+
+export class StoreDomains {
+  readonly #store: SlotStore;
+  readonly #report: (operation: string, error: unknown) => void;
+  readonly #toldOutOfContract = new Set<'shardOf' | 'shards'>();
+
+  /** `report` is told of a shardOf that threw (each time, as a failed store call) and of answers out of contract. */
+  constructor(store: SlotStore, report: (operation: string, error: unknown) => void) {
+    this.#store = store;
+    this.#report = report;
+  }
+
+  /** The failure domain of `userId`'s book, or undefined for the store-wide one. */
+  of(userId: string): string | undefined {
+    let shard: unknown;
+    try {
+      shard = this.#store.shardOf?.(userId);
+    } catch (error) {
+      // A custom store's bug: reported, and its call goes through the store-wide breaker.
+      this.#report('shardOf', error);
+      return undefined;
+    }
+    if (shard === undefined || typeof shard === 'string') return shard;
+    this.#outOfContract('shardOf', 'its shardOf(userId) to answer a string or undefined', shard);
+    return undefined;
+  }
+
+  /** Every domain `of` may name now, or undefined for a store that fails as one. */
+  all(): readonly string[] | undefined {
+    let shards: unknown;
+    try {
+      shards = this.#store.shards?.();
+    } catch {
+      // Asked by every readiness probe: a throw is taken as "one domain", as before (not reported).
+      return undefined;
+    }
+    if (shards === undefined || Array.isArray(shards)) return shards as readonly string[] | undefined;
+    this.#outOfContract('shards', 'its shards() to answer an array of strings or undefined', shards);
+    return undefined;
+  }
+
+  #outOfContract(method: 'shardOf' | 'shards', allowed: string, received: unknown): void {
+    if (this.#toldOutOfContract.has(method)) return;
+    this.#toldOutOfContract.add(method);
+    const error: SupervisorError = new InvalidOptionError('cluster.store', allowed, received);
+    this.#report(method, error);
+  }
+}

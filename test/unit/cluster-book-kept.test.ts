@@ -1,0 +1,81 @@
+/**
+ * ClusterBook (issue 12): a connection the book named for eviction that turned active
+ * first is booked again as a newcomer (kept()). Its entry stays in the book, marked
+ * evicted and still counted, until this node releases it. When that re-booking is
+ * refused by an open breaker (its master away, or the whole store) and the connection
+ * closes before the reconciliation, the release is still owed: else the marked entry
+ * holds one of the user's slots for as long as this node keeps its lease.
+ */
+import { expect, it, vi } from 'vitest';
+import type { HeldConnection } from '../../src/cluster/slot-store.js';
+import { bookOnMemoryStore } from '../helpers/cluster-book.js';
+
+it('a kept connection whose re-booking an open breaker refused, closed before reconciliation: its evicted entry is released', async () => {
+  let held: HeldConnection[] = [{ userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined }];
+  const { book, cluster, clock, leaseTaken } = bookOnMemoryStore(() => held);
+  book.shards = { of: (userId) => (userId === 'bob' ? 'B' : 'A'), all: () => ['A', 'B'] };
+  await expect.poll(leaseTaken).toBe(true);
+  cluster.admitted('ann', 'c1', await cluster.reserve('ann', 'c1'));
+  // Another node's admission named c1 for eviction: its entry is marked, and still counts.
+  const entry = book.book('ann').get('c1');
+  if (entry === undefined) throw new Error('c1 not booked');
+  entry.evicting = true;
+
+  // Master A stops answering: three failed edges open its breaker.
+  book.downShards.add('A');
+  for (let i = 1; i <= 3; i++) cluster.idle('ann', 'c1', i);
+  await vi.waitFor(() => expect(cluster.stats().unavailableShards).toEqual(['A']));
+  // The order reaches c1, active again: kept, and refused by the open breaker.
+  cluster.kept('ann', 'c1');
+  await vi.waitFor(() => expect(cluster.stats().unsynced).toBe(1));
+  // It closes before A is back.
+  held = [];
+  cluster.released('ann', 'c1');
+
+  book.downShards.delete('A');
+  await vi.waitFor(
+    () => {
+      clock.increment(20_000); // a renewal; the breaker lets a call through a second after it opened
+      // Before: no release was owed, so the marked entry kept one of ann's slots, and with
+      // nothing owed to A its breaker was never tried again (A listed unavailable for good).
+      expect(book.book('ann').has('c1')).toBe(false);
+    },
+    { timeout: 5_000, interval: 250 },
+  );
+  expect(cluster.stats()).toMatchObject({ unsynced: 0, pendingReleases: 0, unavailableShards: [] });
+  await cluster.stop();
+});
+
+it('a kept connection whose re-booking an open breaker refused, still open: booked again as a newcomer, no longer named for eviction', async () => {
+  const held: HeldConnection[] = [{ userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined }];
+  const { book, cluster, clock, told, leaseTaken } = bookOnMemoryStore(() => held);
+  book.shards = { of: (userId) => (userId === 'bob' ? 'B' : 'A'), all: () => ['A', 'B'] };
+  await expect.poll(leaseTaken).toBe(true);
+  cluster.admitted('ann', 'c1', await cluster.reserve('ann', 'c1'));
+  const entry = book.book('ann').get('c1');
+  if (entry === undefined) throw new Error('c1 not booked');
+  entry.evicting = true;
+
+  book.downShards.add('A');
+  for (let i = 1; i <= 3; i++) cluster.idle('ann', 'c1', i);
+  await vi.waitFor(() => expect(cluster.stats().unavailableShards).toEqual(['A']));
+  cluster.kept('ann', 'c1');
+  await vi.waitFor(() => expect(cluster.stats().unsynced).toBe(1));
+  book.downShards.delete('A');
+  await vi.waitFor(
+    () => {
+      clock.increment(20_000);
+      expect(cluster.stats()).toMatchObject({ unsynced: 0, unavailableShards: [] });
+    },
+    { timeout: 5_000, interval: 250 },
+  );
+
+  // ann holds one connection, far below T (4): her next admission evicts nobody.
+  told.length = 0;
+  cluster.admitted('ann', 'c2', await cluster.reserve('ann', 'c2'));
+  // Before: re-admitted as it was, c1 stayed marked evicted, named again by every admission
+  // of ann's and evicted by its node once idle, whatever her count.
+  expect(told.filter((line) => line.startsWith('evict'))).toEqual([]);
+  expect(book.book('ann').get('c1')?.evicting).not.toBe(true);
+  await cluster.stop();
+});
