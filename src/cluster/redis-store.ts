@@ -46,6 +46,7 @@ import type { Registry } from './redis-decode.js';
 import { decodeAdmission, decodeEntry, decodeRenewal, type Liveness } from './redis-decode.js';
 import { createKeyLayout, type KeyLayout } from './redis-keys.js';
 import { readClusterView, readRegistry, reapDead } from './redis-registry.js';
+import { scanSet } from './redis-scan.js';
 import {
   admitScript,
   forgetScript,
@@ -718,8 +719,12 @@ class Store implements RedisSlotStore {
     if (connection !== undefined && incarnation !== 0) {
       try {
         const users = this.keys.incarnationUsers(incarnation);
-        connection.roundTrip('stop');
-        const indexed = ((await connection.command(['SMEMBERS', users])) as string[] | null) ?? [];
+        // In pages: one SMEMBERS of a large index would hold up every other client of that Redis.
+        const indexed: string[] = [];
+        await scanSet(connection, users, 'stop', (page) => {
+          indexed.push(...page);
+          return undefined;
+        });
         // Users whose SADD failed are not in the index, but their books are purged all the same.
         const booked = new Set([...indexed, ...(this.#booked.unindexed()?.users ?? [])]);
         connection.roundTrip('stop');
