@@ -291,6 +291,32 @@ describe.runIf(hasRedis)(
       await cleanedByReaper(setup, incarnation, b);
     });
 
+    it("stop() while the master of some users' books is paused: their purges fail, so the index and the lease stay; once that master is back, nothing of a is left: the reaper of another node purges what remains, empties the index and forgets the lease", async () => {
+      const setup = await apart();
+      const { a, index, indexMaster, usersMaster } = setup;
+      const [ann, bob] = setup.users;
+      const b = await startStoreOn({
+        redis: rootNodes(),
+        keyPrefix: setup.keyPrefix,
+        nodeId: 'b',
+        leaseTtlMs,
+      });
+      expect(await a.store.admit(ann, 'a1', 1, 1)).toMatchObject({ admitted: true });
+      expect(await a.store.admit(bob, 'a2', 1, 1)).toMatchObject({ admitted: true });
+      const incarnation = a.store.incarnation;
+      cluster.current.pause(usersMaster.port);
+      onTestFinished(() => cluster.current.resume(usersMaster.port));
+      await a.store.stop();
+      // The index is the reaper's only list of ann and bob once a is gone: kept, with the lease.
+      expect(await members(indexMaster.port, index)).toEqual([ann, bob].sort());
+      expect(await leaseOf(setup, incarnation)).not.toBeNull();
+      cluster.current.resume(usersMaster.port);
+      await cleanedByReaper(setup, incarnation, b);
+      const keys = createKeyLayout(setup.keyPrefix);
+      for (const user of [ann, bob])
+        expect(await cluster.current.command(usersMaster.port, 'EXISTS', keys.user(user))).toBe(0);
+    });
+
     it('a user not indexed when the lease runs out: the renewal that finds it lost sends no SADD into the old index (nothing left there for nobody to remove)', async () => {
       const { a, index, indexMaster, users } = await apart();
       const [ann] = users;
