@@ -126,6 +126,11 @@ export class BookedUsers {
     };
   }
 
+  /** Every listed user (stop() purges all their books). */
+  listed(): string[] {
+    return [...this.#users.keys()];
+  }
+
   /** Removes a released connection; returns whether it was held. The user stays listed until the next sweep. */
   release(userId: string, connectionId: string): boolean {
     const user = this.#users.get(userId);

@@ -13,11 +13,9 @@
 import type { RedisConnection } from './redis-client.js';
 import { decodeEntry, decodeRegistry, type Registry } from './redis-decode.js';
 import type { KeyLayout } from './redis-keys.js';
+import { scanSet } from './redis-scan.js';
 import { forgetScript, purgeScript, registryScript } from './redis-scripts.js';
 import { type ClusterView, SlotStoreUnavailableError } from './slot-store.js';
-
-/** How many users reap() takes from a dead incarnation's index per batch. */
-const REAP_BATCH = 256;
 
 export async function readRegistry(connection: RedisConnection, keys: KeyLayout): Promise<Registry> {
   const { leases, incarnations, counter } = keys.registry;
@@ -70,25 +68,64 @@ interface IncarnationPass {
   failures: unknown[];
 }
 
+/** The books purged by one batch of purges: the users purged, entries removed, failures. */
+export interface PurgedBooks {
+  purged: string[];
+  removed: number;
+  failures: unknown[];
+}
+
+/**
+ * Purges the books of `users`, sent together, each on its own: one failure (its
+ * master away, its deadline past) costs only that user. Never rejects. `args`
+ * are the purge script's (liveness, and the incarnation a stopping node retires).
+ */
+export async function purgeBooks(
+  connection: RedisConnection,
+  keys: KeyLayout,
+  users: readonly string[],
+  args: readonly (string | number)[],
+): Promise<PurgedBooks> {
+  const settled = await Promise.allSettled(
+    users.map((userId) => connection.run(purgeScript, [keys.user(userId)], args)),
+  );
+  const books: PurgedBooks = { purged: [], removed: 0, failures: [] };
+  settled.forEach((outcome, i) => {
+    if (outcome.status === 'fulfilled') {
+      books.removed += Number(outcome.value);
+      books.purged.push(users[i] as string);
+    } else books.failures.push(outcome.reason);
+  });
+  return books;
+}
+
+/** How many times one pass reads a dead index over, when users were added to it while it was read. */
+const REAP_SCANS = 2;
+
 /**
  * Reaps one dead incarnation; never rejects (its failures are returned).
  *
- * The index is read (SMEMBERS) and a user leaves it (SREM) only after the
- * user's book was purged. Taking users out first (SPOP) shared the work of
- * concurrent reapers, but a purge that failed then lost its users from the
- * index for good, and putting them back (SADD) fails just when it is needed:
- * the index's master may be the one away, and after one overdue command
- * every command to it fails at once for a while (redis-client.ts).
- * Read-then-remove loses nothing whatever fails: a
- * user still listed costs the next pass one empty purge. Two reapers whose
- * passes overlap purge the same users twice (purge is idempotent, and counts
- * an entry once); a pass is short and each node runs one per
- * reaperIntervalMs, so two nodes' passes seldom overlap.
+ * The index is read in pages (SSCAN, redis-scan.ts) and a user leaves it
+ * (SREM) only after the user's book was purged. Taking users out first (SPOP)
+ * shared the work of concurrent reapers, but a purge that failed then lost
+ * its users from the index for good, and putting them back (SADD) fails just
+ * when it is needed: the index's master may be the one away, and after one
+ * overdue command every command to it fails at once for a while
+ * (redis-client.ts). Read-then-remove loses nothing whatever fails: a user
+ * still listed costs the next pass one empty purge. Two reapers whose passes
+ * overlap purge the same users twice (purge is idempotent, and counts an
+ * entry once), as does a user SSCAN returns twice; a pass is short and each
+ * node runs one per reaperIntervalMs, so two nodes' passes seldom overlap.
  *
- * Round trips: SMEMBERS; one per batch of REAP_BATCH purges, each with the
- * SREM of the batch before; the last SREM with a second SMEMBERS, which must
- * find the index empty (no user left whose purge failed, none added since);
- * then forget. An empty index costs SMEMBERS and forget.
+ * The lease is forgotten only when the index is found empty: after the read,
+ * the last SREM goes with a SCARD, which must answer 0 (a user added during
+ * the read may have been missed by it: the index is then read again, at most
+ * REAP_SCANS times, then left to the next pass). A failure anywhere (a read,
+ * a purge, a SREM) keeps the lease for the next pass.
+ *
+ * Round trips: the first page's SSCAN; one per page, with that page's
+ * purges, the SREM of the page before and the next page's SSCAN; the last
+ * SREM with SCARD; then forget. An empty index costs one SSCAN and forget.
  */
 async function reapIncarnation(
   connection: RedisConnection,
@@ -98,8 +135,6 @@ async function reapIncarnation(
 ): Promise<IncarnationPass> {
   const index = keys.incarnationUsers(incarnation);
   const pass: IncarnationPass = { removed: 0, failures: [] };
-  /** Every user whose purge was sent in this pass, so a failed one is not tried twice. */
-  const tried = new Set<string>();
   /** A failed SREM is a failure too: the index is then not empty, and the lease not forgotten. */
   const remove = (users: string[]): Promise<unknown> =>
     users.length === 0
@@ -107,45 +142,53 @@ async function reapIncarnation(
       : connection.command(['SREM', index, ...users]).catch((error: unknown) => {
           pass.failures.push(error);
         });
-  let members: string[];
-  try {
-    connection.roundTrip('reap');
-    members = ((await connection.command(['SMEMBERS', index])) as string[] | null) ?? [];
-  } catch (error) {
-    pass.failures.push(error);
-    return pass;
-  }
-  for (;;) {
-    const fresh = members.filter((userId) => !tried.has(userId));
-    if (fresh.length === 0) break;
+  let empty = false;
+  for (let scan = 0; scan < REAP_SCANS && !empty; scan++) {
+    /** The users of the page before whose books were purged: they leave the index with the next page. */
     let purged: string[] = [];
-    for (let at = 0; at < fresh.length; at += REAP_BATCH) {
-      const batch = fresh.slice(at, at + REAP_BATCH);
-      for (const userId of batch) tried.add(userId);
-      connection.roundTrip('reap');
-      const [, ...outcomes] = await Promise.allSettled([
-        remove(purged),
-        ...batch.map((userId) => connection.run(purgeScript, [keys.user(userId)], liveness)),
-      ]);
-      purged = [];
-      outcomes.forEach((outcome, i) => {
-        if (outcome.status === 'fulfilled') {
-          pass.removed += Number(outcome.value);
-          purged.push(batch[i] as string);
-        } else pass.failures.push(outcome.reason);
+    let members = 0;
+    let pages: number;
+    try {
+      pages = await scanSet(connection, index, 'reap', (page) => {
+        members += page.length;
+        if (page.length === 0 && purged.length === 0) return undefined;
+        const removing = remove(purged);
+        purged = [];
+        const purging = purgeBooks(connection, keys, page, liveness).then((books) => {
+          pass.removed += books.removed;
+          pass.failures.push(...books.failures);
+          purged = books.purged;
+        });
+        return Promise.all([removing, purging]);
       });
+    } catch (error) {
+      pass.failures.push(error);
+      return pass;
+    }
+    // One SSCAN that found nothing: that reply is atomic, the index was empty.
+    if (pages === 1 && members === 0) {
+      empty = true;
+      break;
+    }
+    if (pass.failures.length > 0) {
+      // The lease stays whatever SCARD would say: only the last page's SREM is worth sending.
+      if (purged.length > 0) {
+        connection.roundTrip('reap');
+        await remove(purged);
+      }
+      return pass;
     }
     connection.roundTrip('reap');
-    // Written together on the index's master, in this order: SMEMBERS sees the SREM.
-    const [, left] = await Promise.allSettled([remove(purged), connection.command(['SMEMBERS', index])]);
+    // Written together on the index's master, in this order: SCARD sees the SREM.
+    const [, left] = await Promise.allSettled([remove(purged), connection.command(['SCARD', index])]);
     if (left.status === 'rejected') {
       pass.failures.push(left.reason);
       return pass;
     }
-    members = (left.value as string[] | null) ?? [];
+    if (pass.failures.length > 0) return pass;
+    empty = Number(left.value) === 0;
   }
-  // Users left whose purge failed: the index is not empty, so the lease stays for the next pass.
-  if (members.length > 0 || pass.failures.length > 0) return pass;
+  if (!empty) return pass;
   try {
     connection.roundTrip('reap');
     await connection.run(
@@ -161,8 +204,11 @@ async function reapIncarnation(
 
 /**
  * Every registered node, and the users and connections booked by live
- * incarnations. Costs one command per live incarnation plus one per booked
- * user (sent together): for the stats page and the dashboard, not a hot path.
+ * incarnations. Each live incarnation's index is read in pages (SSCAN), side
+ * by side; the books of a page's users (one HVALS each, a user booked by two
+ * nodes read once) go out with the next page's SSCAN. Costs the registry's
+ * round trip, then per live incarnation one per page of its index and one for
+ * the last page's books: for the stats page and the dashboard, not a hot path.
  */
 export async function readClusterView(
   connection: RedisConnection,
@@ -171,30 +217,45 @@ export async function readClusterView(
   isDead: (incarnation: number) => boolean,
 ): Promise<ClusterView> {
   const alive = registry.leases.filter((lease) => lease.expiresAt >= registry.now);
-  connection.roundTrip('view');
-  // Settled one by one: on a Redis Cluster an index and each user's book may live on a
-  // master that is away, and the view of the others is what an operator needs then.
-  const members = answered(
-    await Promise.allSettled(
-      alive.map((lease) => connection.command(['SMEMBERS', keys.incarnationUsers(lease.incarnation)])),
-    ),
-  );
-  const users = [...new Set(members.values.flatMap((list) => (list as string[] | null) ?? []))];
-  connection.roundTrip('view');
-  const books = answered(
-    await Promise.allSettled(users.map((userId) => connection.command(['HVALS', keys.user(userId)]))),
-  );
+  /** The users whose book was asked for: SSCAN may return one twice, and two nodes may book one. */
+  const asked = new Set<string>();
   let bookedUsers = 0;
   let connections = 0;
-  for (const values of books.values) {
-    let live = 0;
-    for (const value of values as string[]) {
-      const entry = decodeEntry(value);
-      if (entry !== undefined && !isDead(entry.incarnation)) live += 1;
-    }
-    if (live > 0) bookedUsers += 1;
-    connections += live;
-  }
+  let unreadNodes = 0;
+  let unreadUsers = 0;
+  const readBooks = (page: readonly string[]): Promise<void> | undefined => {
+    const users = page.filter((userId) => !asked.has(userId));
+    if (users.length === 0) return undefined;
+    for (const userId of users) asked.add(userId);
+    return Promise.allSettled(users.map((userId) => connection.command(['HVALS', keys.user(userId)]))).then(
+      (settled) => {
+        const books = answered(settled);
+        unreadUsers += books.failed;
+        for (const values of books.values) {
+          let live = 0;
+          for (const value of values as string[]) {
+            const entry = decodeEntry(value);
+            if (entry !== undefined && !isDead(entry.incarnation)) live += 1;
+          }
+          if (live > 0) bookedUsers += 1;
+          connections += live;
+        }
+      },
+    );
+  };
+  // Settled one by one: on a Redis Cluster an index and each user's book may live on a
+  // master that is away, and the view of the others is what an operator needs then.
+  await Promise.all(
+    alive.map((lease) =>
+      scanSet(connection, keys.incarnationUsers(lease.incarnation), 'view', readBooks).catch(
+        (error: unknown) => {
+          if (!(error instanceof SlotStoreUnavailableError)) throw error;
+          // An index read in part: the books of its pages read so far are counted.
+          unreadNodes += 1;
+        },
+      ),
+    ),
+  );
   const view: ClusterView = {
     nodes: registry.leases.map((lease) => ({
       nodeId: lease.nodeId,
@@ -204,7 +265,7 @@ export async function readClusterView(
     users: bookedUsers,
     connections,
   };
-  if (members.failed > 0 || books.failed > 0) view.unread = { nodes: members.failed, users: books.failed };
+  if (unreadNodes > 0 || unreadUsers > 0) view.unread = { nodes: unreadNodes, users: unreadUsers };
   return view;
 }
 

@@ -180,8 +180,22 @@ async function checkMaster(cluster: RedisClusterLike, master: object): Promise<M
   };
 }
 
-/** The verbs whose first argument is the key (or the sharded channel) they are routed by. */
-const KEYED_FIRST = new Set(['SADD', 'SREM', 'SPOP', 'SMEMBERS', 'HVALS', 'DEL', 'SPUBLISH']);
+/**
+ * The verbs whose first argument is the key (or the sharded channel) they are routed by.
+ * SSCAN too: its cursor means something only on the master that serves the set, and its
+ * deadline must be that master's (one master away fails only its own reads).
+ */
+const KEYED_FIRST = new Set([
+  'SADD',
+  'SREM',
+  'SPOP',
+  'SMEMBERS',
+  'SSCAN',
+  'SCARD',
+  'HVALS',
+  'DEL',
+  'SPUBLISH',
+]);
 
 /**
  * The key a command of the store is routed by in a Redis Cluster: a script's

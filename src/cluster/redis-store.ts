@@ -46,10 +46,9 @@ import type { Registry } from './redis-decode.js';
 import { decodeAdmission, decodeEntry, decodeRenewal, type Liveness } from './redis-decode.js';
 import { createKeyLayout, type KeyLayout } from './redis-keys.js';
 import { readClusterView, readRegistry, reapDead } from './redis-registry.js';
+import { retireIncarnation } from './redis-retire.js';
 import {
   admitScript,
-  forgetScript,
-  purgeScript,
   readmitScript,
   releaseScript,
   renewScript,
@@ -692,9 +691,10 @@ class Store implements RedisSlotStore {
   }
 
   /**
-   * Removes this incarnation's entries and its lease, and closes what the
-   * store opened. When Redis does not answer, the entries stay until the
-   * lease expires (then they are dead for everyone); stop() still resolves.
+   * Removes this incarnation's entries, its index and its lease, and closes
+   * what the store opened (redis-retire.ts). Each user's book is purged on its
+   * own: what Redis does not answer for stays until the lease expires (then it
+   * is dead for everyone, and a reaper cleans it); stop() still resolves.
    * Safe to repeat.
    */
   async stop(): Promise<void> {
@@ -716,28 +716,11 @@ class Store implements RedisSlotStore {
     const connection = this.#connection;
     const incarnation = this.#incarnation;
     if (connection !== undefined && incarnation !== 0) {
-      try {
-        const users = this.keys.incarnationUsers(incarnation);
-        connection.roundTrip('stop');
-        const indexed = ((await connection.command(['SMEMBERS', users])) as string[] | null) ?? [];
-        // Users whose SADD failed are not in the index, but their books are purged all the same.
-        const booked = new Set([...indexed, ...(this.#booked.unindexed()?.users ?? [])]);
-        connection.roundTrip('stop');
-        await Promise.all([
-          ...[...booked].map((userId) =>
-            connection.run(purgeScript, [this.keys.user(userId)], [...this.#livenessArgs(), incarnation]),
-          ),
-          connection.command(['DEL', users]),
-          connection.run(
-            forgetScript,
-            [this.keys.registry.leases, this.keys.registry.incarnations],
-            [incarnation, '1'],
-          ),
-        ]);
-      } catch (error) {
-        if (!(error instanceof SlotStoreUnavailableError)) throw error;
-        // Redis is away: the lease expires on its own, and with it these entries.
-      }
+      // Every user listed here, not only the index's: the index's master may be away.
+      await retireIncarnation(connection, this.keys, incarnation, this.#booked.listed(), [
+        ...this.#livenessArgs(),
+        incarnation,
+      ]);
     }
     await this.#release();
     // A subscription being opened again: #release closed it, and its deadlines bound this wait.

@@ -13,6 +13,7 @@ import { createCountingClock } from '../../src/clock.js';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
 import { connectTimeoutMs, silentSocketMs } from '../../src/cluster/redis-client.js';
 import { Deadlines } from '../../src/cluster/redis-deadlines.js';
+import { SET_PAGE } from '../../src/cluster/redis-scan.js';
 import { createRedisSlotStore, type RedisSlotStore } from '../../src/cluster/redis-store.js';
 import { resolveStoreOptions } from '../../src/cluster/redis-store-input.js';
 import { freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
@@ -57,6 +58,16 @@ const TYPES: Record<string, string> = { hash: 'hash', zset: 'sorted set', string
 
 describe.runIf(hasRedis)('docs/cluster-store.md against a private Redis', () => {
   const redis = usePrivateRedis();
+
+  /** How many times Redis ran each command since the last CONFIG RESETSTAT. */
+  async function commandCalls(): Promise<Record<string, number>> {
+    const info = (await redis.current.command('INFO', 'commandstats')) as string;
+    const calls: Record<string, number> = {};
+    for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+      calls[match[1] as string] = Number(match[2]);
+    }
+    return calls;
+  }
 
   it('the key layout lists every key and channel an admission leaves, with its type', async () => {
     const keyPrefix = freshPrefix();
@@ -162,15 +173,19 @@ describe.runIf(hasRedis)('docs/cluster-store.md against a private Redis', () => 
 
   it("reap() takes the round trips the paragraph after the table gives, for a dead node's users and for an empty index", async () => {
     const text = section('Round trips');
-    const batch = Number(text.match(/books (\d+) at a time/)?.[1]);
-    const claim = text.match(/: (\d+) round trips plus one per batch \((\d+) for an empty set\)/);
-    expect(batch, 'no "books N at a time" in the paragraph after the round-trip table').toBeGreaterThan(0);
-    expect(claim, 'no "N round trips plus one per batch (M for an empty set)" there').not.toBeNull();
+    const page = text.match(/`SSCAN` pages of about (\d+) users \(`COUNT (\d+)`\)/);
+    const claim = text.match(/: (\d+) round trips plus one per page \((\d+) for an empty set\)/);
+    expect(
+      page,
+      'no "`SSCAN` pages of about N users (`COUNT N`)" in the paragraph after the round-trip table',
+    ).not.toBeNull();
+    expect([Number(page?.[1]), Number(page?.[2])]).toEqual([SET_PAGE, SET_PAGE]);
+    expect(claim, 'no "N round trips plus one per page (M for an empty set)" there').not.toBeNull();
     const [perIncarnation, emptySet] = [Number(claim?.[1]), Number(claim?.[2])];
     const keyPrefix = freshPrefix();
     const full = await startStore(redis.current, { keyPrefix, nodeId: 'n-full' });
     const empty = await startStore(redis.current, { keyPrefix, nodeId: 'n-empty' });
-    const users = batch + 44; // two batches
+    const users = 2 * SET_PAGE + 44; // more than two pages
     for (let i = 0; i < users; i++) await full.store.admit(`u${i}`, `c${i}`, 5, 5);
     const reaper = await startStore(redis.current, { keyPrefix, nodeId: 'n-reaper' });
     for (const dead of [full, empty])
@@ -181,15 +196,21 @@ describe.runIf(hasRedis)('docs/cluster-store.md against a private Redis', () => 
         '0',
         String(dead.store.incarnation),
       );
+    await redis.current.command('CONFIG', 'RESETSTAT');
     const before = reaper.store.traffic();
     expect(await reaper.store.reap()).toBe(users);
     const after = reaper.store.traffic();
+    // How many pages Redis served: the full index's, and the empty one's single SSCAN.
+    const calls = await commandCalls();
+    const pages = (calls.sscan ?? 0) - 1;
+    expect(pages).toBeGreaterThanOrEqual(2);
     // The registry's read, then each dead incarnation's.
     expect((after.roundTrips.reap ?? 0) - (before.roundTrips.reap ?? 0)).toBe(
-      1 + perIncarnation + 2 + emptySet,
+      1 + perIncarnation + pages + emptySet,
     );
-    // The registry; SMEMBERS, a purge per user, a SREM per batch, SMEMBERS again, forget; SMEMBERS, forget.
-    expect(after.commands - before.commands).toBe(1 + (1 + users + 2 + 1 + 1) + (1 + 1));
+    // The registry; per page an SSCAN and a SREM, a purge per user, SCARD, forget; SSCAN, forget.
+    expect(calls.srem).toBe(pages);
+    expect(after.commands - before.commands).toBe(1 + (pages + users + pages + 1 + 1) + (1 + 1));
   });
 
   it('a process releases the entries of as many of its incarnations as the doc says, and no more', async () => {

@@ -9,6 +9,7 @@
  */
 import { createClient } from 'redis';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { SET_PAGE } from '../../src/cluster/redis-scan.js';
 import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
 import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
 
@@ -78,11 +79,11 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
     expect(await live.store.reap()).toBe(0); // nothing left to do
   });
 
-  it('docs/cluster-store.md: `ZADD <prefix>:{nodes}:leases XX 0 <incarnation>` frees a crashed node at once; reap() takes its users 256 at a time', async () => {
+  it('docs/cluster-store.md: `ZADD <prefix>:{nodes}:leases XX 0 <incarnation>` frees a crashed node at once; reap() reads its users in SSCAN pages', async () => {
     const keyPrefix = freshPrefix();
     const crashed = await startStore(redis.current, { keyPrefix, nodeId: 'crashed' });
     const other = await startStore(redis.current, { keyPrefix, nodeId: 'other' });
-    const users = 300;
+    const users = SET_PAGE + 44;
     await Promise.all(
       Array.from({ length: users }, (_, i) => crashed.store.admit(`user${i}`, `c${i}`, 1, 1)),
     );
@@ -107,12 +108,14 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
     await redis.current.command('CONFIG', 'RESETSTAT');
     const before = other.store.traffic().roundTrips.reap ?? 0;
     expect(await other.store.reap()).toBe(users - 1); // user0's entry went with the admission above
-    // One read of the index; 256 purges, then the other 44 with the SREM of the first 256;
-    // then the SREM of those 44 with a second read, which finds the index empty.
+    // The index read in pages (about SET_PAGE users each, so two here), each page's purges with
+    // the SREM of the page before; then the last page's SREM with SCARD, which finds it empty.
     const calls = await commandCalls(redis.current);
-    expect([calls.smembers, calls.srem, calls.spop]).toEqual([2, 2, undefined]);
-    // The registry's read, the index's, the two batches, the last SREM with the read, the forget.
-    expect((other.store.traffic().roundTrips.reap ?? 0) - before).toBe(6);
+    const pages = calls.sscan ?? 0;
+    expect(pages).toBeGreaterThanOrEqual(2);
+    expect([calls.smembers, calls.srem, calls.scard, calls.spop]).toEqual([undefined, pages, 1, undefined]);
+    // The registry's read, the first page's, one per page, the last SREM with SCARD, the forget.
+    expect((other.store.traffic().roundTrips.reap ?? 0) - before).toBe(1 + 1 + pages + 1 + 1);
     expect((await other.store.view()).nodes.map((node) => node.nodeId)).toEqual(['other']);
   });
 

@@ -207,6 +207,116 @@ describe.runIf(hasRedis)(
         ),
       ).toBe(0);
     });
+    /**
+     * After a.stop(): another node's reaper, once a's lease has expired, finds the index a left
+     * behind, empties it and forgets the lease (a set no reaper would ever look at otherwise).
+     */
+    async function cleanedByReaper(setup: Apart, incarnation: number, other: TestStore): Promise<void> {
+      const keys = createKeyLayout(setup.keyPrefix);
+      const registry = await cluster.current.masterOf(keys.registry.leases);
+      await eventually(async () => {
+        await other.store.reap().catch(() => {});
+        return (
+          (await cluster.current.command(
+            registry.port,
+            'ZSCORE',
+            keys.registry.leases,
+            String(incarnation),
+          )) === null
+        );
+      }, 3 * leaseTtlMs);
+      expect(await cluster.current.command(setup.indexMaster.port, 'EXISTS', setup.index)).toBe(0);
+    }
+
+    const leaseOf = async (setup: Apart, incarnation: number) => {
+      const keys = createKeyLayout(setup.keyPrefix);
+      const registry = await cluster.current.masterOf(keys.registry.leases);
+      return cluster.current.command(registry.port, 'ZSCORE', keys.registry.leases, String(incarnation));
+    };
+
+    it('stop() while it is paused: the books of users on the other masters are freed by the time stop() resolves; the lease stays, and once the master is back the reaper of another node empties the index and forgets the lease', async () => {
+      const setup = await apart();
+      const { a, indexMaster } = setup;
+      const [ann, bob] = setup.users;
+      const b = await startStoreOn({
+        redis: rootNodes(),
+        keyPrefix: setup.keyPrefix,
+        nodeId: 'b',
+        leaseTtlMs,
+      });
+      expect(await a.store.admit(ann, 'a1', 1, 1)).toMatchObject({ admitted: true });
+      expect(await a.store.admit(bob, 'a2', 1, 1)).toMatchObject({ admitted: true });
+      const incarnation = a.store.incarnation;
+      cluster.current.pause(indexMaster.port);
+      onTestFinished(() => cluster.current.resume(indexMaster.port));
+      await a.store.stop();
+      // A page of a's index is read on its master, under that master's deadlines: the view
+      // says it could not read it, and b's commands to the other masters still go out.
+      expect((await b.store.view()).unread?.nodes).toBeGreaterThanOrEqual(1);
+      // Freed now, not a lease TTL later: a's own list named them, whatever the index's master does.
+      expect(await b.store.admit(ann, 'b1', 1, 1)).toMatchObject({ admitted: true, live: 1 });
+      expect(await b.store.admit(bob, 'b2', 1, 1)).toMatchObject({ admitted: true, live: 1 });
+      // The index could not be read (nor deleted): the lease is the reaper's way to it.
+      expect(await leaseOf(setup, incarnation)).not.toBeNull();
+      cluster.current.resume(indexMaster.port);
+      await cleanedByReaper(setup, incarnation, b);
+      expect(await b.store.userBook(ann)).toMatchObject({ live: 1, byNode: { b: 1 } });
+    });
+
+    it('stop() whose DEL of the index fails (its master refuses DEL) keeps the lease, so that the index is not left to nobody: the reaper of another node deletes it and forgets the lease', async () => {
+      const setup = await apart();
+      const { a, index, indexMaster } = setup;
+      const [ann, bob] = setup.users;
+      const b = await startStoreOn({
+        redis: rootNodes(),
+        keyPrefix: setup.keyPrefix,
+        nodeId: 'b',
+        leaseTtlMs,
+      });
+      expect(await a.store.admit(ann, 'a1', 1, 1)).toMatchObject({ admitted: true });
+      expect(await a.store.admit(bob, 'a2', 1, 1)).toMatchObject({ admitted: true });
+      const incarnation = a.store.incarnation;
+      // Reads, scripts and SREM still answer there: only the DEL fails (NOPERM), as a master that
+      // went away between the read and the DEL would make it.
+      await cluster.current.command(indexMaster.port, 'ACL', 'SETUSER', 'default', '-del');
+      onTestFinished(async () => {
+        await cluster.current.command(indexMaster.port, 'ACL', 'SETUSER', 'default', '+del');
+      });
+      await a.store.stop();
+      expect(await b.store.admit(ann, 'b1', 1, 1)).toMatchObject({ admitted: true, live: 1 });
+      expect(await b.store.admit(bob, 'b2', 1, 1)).toMatchObject({ admitted: true, live: 1 });
+      expect(await cluster.current.command(indexMaster.port, 'EXISTS', index)).toBe(1);
+      expect(await leaseOf(setup, incarnation)).not.toBeNull();
+      await cluster.current.command(indexMaster.port, 'ACL', 'SETUSER', 'default', '+del');
+      await cleanedByReaper(setup, incarnation, b);
+    });
+
+    it("stop() while the master of some users' books is paused: their purges fail, so the index and the lease stay; once that master is back, nothing of a is left: the reaper of another node purges what remains, empties the index and forgets the lease", async () => {
+      const setup = await apart();
+      const { a, index, indexMaster, usersMaster } = setup;
+      const [ann, bob] = setup.users;
+      const b = await startStoreOn({
+        redis: rootNodes(),
+        keyPrefix: setup.keyPrefix,
+        nodeId: 'b',
+        leaseTtlMs,
+      });
+      expect(await a.store.admit(ann, 'a1', 1, 1)).toMatchObject({ admitted: true });
+      expect(await a.store.admit(bob, 'a2', 1, 1)).toMatchObject({ admitted: true });
+      const incarnation = a.store.incarnation;
+      cluster.current.pause(usersMaster.port);
+      onTestFinished(() => cluster.current.resume(usersMaster.port));
+      await a.store.stop();
+      // The index is the reaper's only list of ann and bob once a is gone: kept, with the lease.
+      expect(await members(indexMaster.port, index)).toEqual([ann, bob].sort());
+      expect(await leaseOf(setup, incarnation)).not.toBeNull();
+      cluster.current.resume(usersMaster.port);
+      await cleanedByReaper(setup, incarnation, b);
+      const keys = createKeyLayout(setup.keyPrefix);
+      for (const user of [ann, bob])
+        expect(await cluster.current.command(usersMaster.port, 'EXISTS', keys.user(user))).toBe(0);
+    });
+
     it('a user not indexed when the lease runs out: the renewal that finds it lost sends no SADD into the old index (nothing left there for nobody to remove)', async () => {
       const { a, index, indexMaster, users } = await apart();
       const [ann] = users;
