@@ -185,17 +185,7 @@ async function checkMaster(cluster: RedisClusterLike, master: object): Promise<M
  * SSCAN too: its cursor means something only on the master that serves the set, and its
  * deadline must be that master's (one master away fails only its own reads).
  */
-const KEYED_FIRST = new Set([
-  'SADD',
-  'SREM',
-  'SPOP',
-  'SMEMBERS',
-  'SSCAN',
-  'SCARD',
-  'HVALS',
-  'DEL',
-  'SPUBLISH',
-]);
+const KEYED_FIRST = new Set(['SADD', 'SREM', 'SSCAN', 'SCARD', 'HVALS', 'DEL', 'SPUBLISH']);
 
 /**
  * The key a command of the store is routed by in a Redis Cluster: a script's
