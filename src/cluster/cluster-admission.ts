@@ -16,7 +16,9 @@
  *   reconciliation as XState delays, stopped by stop();
  * - the circuit breakers (cockatiel) around every store call, one for the
  *   store and one per failure domain of a Redis Cluster (store-breakers.ts),
- *   whose openings and closings are the public `store` event;
+ *   whose openings and closings are the public `store` event; and, told to
+ *   nobody, one for cluster-wide sends and one per node ordered to evict
+ *   (order-breakers.ts);
  * - the work an outage leaves: connections admitted unsynced, and releases
  *   the store never got. Both are done again when the store answers.
  */
@@ -27,6 +29,7 @@ import type { CountingClock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterDelivery } from './cluster-sends.js';
+import { OrderBreakers } from './order-breakers.js';
 import type { ClusterUserBook, ClusterView, EvictionOrder, HeldConnection, SlotStore } from './slot-store.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 import { type BreakerState, HALF_OPEN_AFTER_MS, StoreBreakers } from './store-breakers.js';
@@ -59,8 +62,8 @@ export interface ClusterStats {
    * The store-wide breaker: every call of a store with one failure domain (a single Redis,
    * a Sentinel primary); on a Redis Cluster, the calls about the cluster as a whole
    * (the lease's renewal, the reaper, cluster-wide reads; a reaper pass's failure does not
-   * count there, see #reap). Eviction orders and cluster-wide sends have a breaker of their
-   * own, not shown (see store-breakers.ts).
+   * count there, see #reap). Cluster-wide sends have a breaker of their own, and eviction
+   * orders one per node they go to, not shown (see store-breakers.ts, order-breakers.ts).
    */
   breaker: BreakerState;
   /**
@@ -111,6 +114,8 @@ export class ClusterBook {
   /** The one report made after that: the store's own stop() failed. */
   readonly #reportStopFailure: (error: SupervisorError) => void;
   readonly #breakers: StoreBreakers;
+  /** Eviction orders': one per node ordered, told to nobody. */
+  readonly #orderBreakers = new OrderBreakers();
   /** The store's failure domains (shardOf, shards), each breaker's key. */
   readonly #domains: StoreDomains;
   readonly #lease: Actor<typeof leaseMachine>;
@@ -486,6 +491,7 @@ export class ClusterBook {
   async #giveBack(): Promise<void> {
     this.#lease.stop();
     this.#breakers.dispose();
+    this.#orderBreakers.clear();
     this.#firstStartSettled();
     try {
       await this.#store.stop();
@@ -549,10 +555,15 @@ export class ClusterBook {
     return new Promise((resolve) => resolve(this.#store.reap()));
   }
 
-  /** An eviction order or a cluster-wide send: through the publishes' own breaker (see store-breakers.ts). */
-  #publish<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * An eviction order to node `to`, through that node's breaker (order-breakers.ts), or a
+   * cluster-wide send (`to` undefined), through the sends' own (store-breakers.ts).
+   */
+  #publish<T>(fn: () => Promise<T>, to?: string): Promise<T> {
+    // Checked first: no breaker is made for a stopped book.
     if (this.#stopping) return Promise.reject(new BrokenCircuitError());
-    return this.#breakers.publishes.execute(fn);
+    const breaker = to === undefined ? this.#breakers.sends : this.#orderBreakers.of(to);
+    return breaker.execute(fn);
   }
 
   /**
@@ -596,7 +607,7 @@ export class ClusterBook {
    */
   #ordered(order: EvictionOrder): void {
     if (order.nodeId !== this.#store.nodeId || order.incarnation !== this.#store.incarnation) {
-      this.#publish(() => this.#store.orderEviction(order)).catch((error) =>
+      this.#publish(() => this.#store.orderEviction(order), order.nodeId).catch((error) =>
         this.#reportStore('orderEviction', error),
       );
       return;

@@ -12,14 +12,15 @@
  * the calls that are about the cluster as a whole: the lease's renewal, the
  * reaper, cluster-wide reads; and every call of a store with one failure
  * domain (a single Redis, a Sentinel primary, a store without shardOf), but
- * the publishes below.
+ * the publishes below (eviction orders, cluster-wide sends).
  *
- * Eviction orders and cluster-wide sends (pub/sub publishes, best effort) have
- * a breaker of their own, told to nobody: on a Redis Cluster a node's channel
- * lives on some master, and with that master away a stream of orders or
- * broadcasts failing through the store-wide breaker would keep it open, and
- * the lease's renewals refused with it until the lease ran out. Their
- * failures are reported (onError) as before.
+ * Cluster-wide sends (pub/sub publishes, best effort) have a breaker of their
+ * own, told to nobody: on a Redis Cluster a node's channel lives on some
+ * master, and with that master away a stream of broadcasts failing through the
+ * store-wide breaker would keep it open, and the lease's renewals refused with
+ * it until the lease ran out. Eviction orders have one per node they go to, for
+ * the same reason and one more (order-breakers.ts). Their failures are
+ * reported (onError) as before.
  *
  * The app is told each breaker's changes once per outage (the `store` event,
  * with the shard for a master's): cockatiel reports a break again each time a
@@ -54,8 +55,11 @@ interface Breaker {
 export class StoreBreakers {
   readonly #changed: BreakerChanged;
   readonly #store: Breaker;
-  /** Eviction orders and cluster-wide sends: not told (see above). */
-  readonly publishes: CircuitBreakerPolicy = newPolicy();
+  /**
+   * Cluster-wide sends: not told (see above). One for every node, unlike orders': a send is
+   * one store call that publishes to every node concerned, and fails as a whole.
+   */
+  readonly sends: CircuitBreakerPolicy = newPolicy();
   /** One per shard that has been called: at most the masters of the last topologies (see prune). */
   readonly #shards = new Map<string, Breaker>();
   #disposed = false;
@@ -139,7 +143,8 @@ export class StoreBreakers {
   }
 }
 
-function newPolicy(): CircuitBreakerPolicy {
+/** A breaker of the settings above, with no listener. */
+export function newPolicy(): CircuitBreakerPolicy {
   return circuitBreaker(handleAll, {
     halfOpenAfter: HALF_OPEN_AFTER_MS,
     breaker: new ConsecutiveBreaker(FAILURES_TO_OPEN),

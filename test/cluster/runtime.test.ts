@@ -862,4 +862,44 @@ describe('eviction orders that cannot be sent (a node’s channel on a master th
     c.book.ordersDown = false;
     await shutdownAll(c);
   });
+
+  it("one node's channel away does not stop the orders to the others: their idle connections are still evicted at T", async () => {
+    const c = await startCluster(3, 'local', leaseTtlMs);
+    // Three idle connections of bea on node 2, whose channel's master goes away, and three of
+    // cid on node 0, whose channel answers. Node 1 admits both users.
+    const cids: Client[] = [];
+    for (let i = 0; i < 3; i++) {
+      await node(c, 2).open('bea');
+      cids.push(await node(c, 0).open('cid'));
+      c.clock.increment(1);
+    }
+    c.clock.increment(idleTimeoutMs);
+    const allIdle = (user: string) =>
+      [...(c.book.users.get(user)?.values() ?? [])].every((e) => e.idleSince !== undefined);
+    await vi.waitFor(() => expect(allIdle('bea') && allIdle('cid')).toBe(true), ioWait);
+    c.book.ordersDownTo.add('node-2');
+    // bea's admissions at T name node 2's idle connections: a stream of orders that fail.
+    await node(c, 1).open('bea');
+    for (let i = 0; i < 4; i++) await refusal(node(c, 1).url('bea')).catch(() => undefined);
+    await vi.waitFor(() => {
+      const failed = node(c, 1).errors.filter((e) => /order channel is down \(node-2\)/.test(e.message));
+      expect(failed.length).toBeGreaterThanOrEqual(3);
+    }, ioWait);
+    // cid at T on node 1: its longest idle connection, on healthy node 0, goes as usual; and
+    // each admission at T evicts another, so cid reaches the limit with live connections only.
+    // Before: node 2's failed orders opened the one breaker of every order, which refused
+    // these unsent (and unreported): all three were named, none closed, and cid got 429 at
+    // 5 of 5 with three of them idle, until an order happened to be the breaker's trial.
+    const closes: unknown[] = [];
+    for (const client of cids) void closeOf(client.ws).then((close) => closes.push(close));
+    const evicted = { code: 4001, reason: 'evicted: idle' };
+    await node(c, 1).open('cid');
+    await vi.waitFor(() => expect(closes).toEqual([evicted]), ioWait);
+    await node(c, 1).open('cid');
+    await vi.waitFor(() => expect(closes).toEqual([evicted, evicted]), ioWait);
+    expect(node(c, 0).events.evicted.map((e) => e.connectionId)).toEqual([cids[0]?.id, cids[1]?.id]);
+    c.book.ordersDownTo.clear();
+    await expectBooksMatchSockets(c, 'cid');
+    await shutdownAll(c);
+  });
 });

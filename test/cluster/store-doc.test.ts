@@ -275,6 +275,14 @@ describe('docs/cluster-store.md against the code', () => {
       wrong.push(
         `the breaker section does not say it lets a call through after ${constant('HALF_OPEN_AFTER_MS')} ms`,
       );
+    // The cap of the orders' breakers lives in order-breakers.ts.
+    const cap = Number(
+      read('src/cluster/order-breakers.ts')
+        .match(/const MAX_TARGETS = ([\d_]+);/)?.[1]
+        ?.replace(/_/g, ''),
+    );
+    if (!breaker.includes(`once ${cap.toLocaleString('en-US')} others have been ordered`))
+      wrong.push(`the breaker section does not say the orders' breakers are forgotten past ${cap} nodes`);
     expect(wrong).toEqual([]);
   });
 

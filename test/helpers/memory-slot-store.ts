@@ -41,6 +41,8 @@ export class MemoryBook {
   readonly downShards = new Set<string>();
   /** Eviction orders fail (a node's channel on a Redis Cluster master that is away); the rest answers. */
   ordersDown = false;
+  /** As ordersDown, for the orders to these node ids only (their channels' master is away). */
+  readonly ordersDownTo = new Set<string>();
   /** userId → connectionId → entry. */
   readonly users = new Map<string, Map<string, Entry>>();
   /** incarnation → lease expiry. */
@@ -210,8 +212,8 @@ export class MemoryStore implements SlotStore {
 
   async orderEviction(order: EvictionOrder): Promise<void> {
     this.#call('orderEviction');
-    if (this.shared.ordersDown)
-      throw new SlotStoreUnavailableError('memory store: the order channel is down');
+    if (this.shared.ordersDown || this.shared.ordersDownTo.has(order.nodeId))
+      throw new SlotStoreUnavailableError(`memory store: the order channel is down (${order.nodeId})`);
     const target = this.shared.subscribers.get(order.nodeId);
     // Pub/sub is asynchronous: the order arrives after this step.
     if (target !== undefined) queueMicrotask(() => target.evictionOrdered(order));
