@@ -22,6 +22,7 @@ import { Refusal } from './refusal.js';
 import type { Reject, Rejection } from './rejections.js';
 import { checkHandshake } from './transport/handshake.js';
 import { type ConnectionEnv, WsConnection } from './transport/ws-adapter.js';
+import { dropUnusableUpgrade, upgradeArgumentsError } from './upgrade-arguments.js';
 import { checkUserId } from './user-id.js';
 
 export interface UpgradeDeps {
@@ -171,6 +172,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
    * that will not come.
    */
   function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const slip = upgradeArgumentsError(request, socket);
+    if (slip !== undefined) {
+      report(slip);
+      dropUnusableUpgrade(request, socket);
+      return Promise.resolve();
+    }
     return upgrade(request, socket, head).catch((error: unknown) => {
       const message =
         'handleUpgrade failed unexpectedly (a bug in ws-supervisor, or an authenticate result that throws when read)';

@@ -380,6 +380,61 @@ describe('handleUpgrade() called without the head of the upgrade event', () => {
   });
 });
 
+describe('handleUpgrade() called with a request or socket that is not one', () => {
+  type Call = (
+    supervisor: Supervisor,
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ) => Promise<void>;
+  const slips: [string, RegExp, Call][] = [
+    [
+      'request and socket swapped',
+      /socket must be the Duplex/,
+      (supervisor, request, socket, head) =>
+        supervisor.handleUpgrade(socket as unknown as IncomingMessage, request as unknown as Duplex, head),
+    ],
+    [
+      'no socket',
+      /socket must be the Duplex.*got undefined/,
+      (supervisor, request, _socket, head) =>
+        supervisor.handleUpgrade(request, undefined as unknown as Duplex, head),
+    ],
+    [
+      'no request',
+      /request must be the IncomingMessage.*got undefined/,
+      (supervisor, _request, socket, head) =>
+        supervisor.handleUpgrade(undefined as unknown as IncomingMessage, socket, head),
+    ],
+  ];
+  it.each(slips)(
+    '(%s) resolves, reports WSSUP_INVALID_ARGUMENT naming the argument, and closes the connection',
+    async (_name, says, call) => {
+      const t = await startQuietServer();
+      const before = t.supervisor.stats();
+      const upgrades: Promise<void>[] = [];
+      t.server.removeAllListeners('upgrade');
+      t.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+        upgrades.push(call(t.supervisor, request, socket, head)),
+      );
+      const socket = await rawConnect(t.port);
+      const ended = once(socket, 'close');
+      socket.write(upgradeRequest('slip'));
+      await vi.waitFor(() => expect(upgrades).toHaveLength(1), ioWait);
+      // Never a rejection: under an `upgrade` listener it would be unhandled and end the process.
+      await expect(upgrades[0]).resolves.toBeUndefined();
+      // The caller's mistake, said as such: not WSSUP_INTERNAL ("a bug in ws-supervisor").
+      expect(t.errors).toEqual([expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' })]);
+      expect((t.errors[0] as Error).message).toMatch(says);
+      // Nothing can be answered on what is not a socket: the client is not left waiting.
+      await ended;
+      // No request to refuse, so no `rejected` event either: the books have not moved.
+      expect(t.supervisor.stats()).toEqual(before);
+      expectNoLeaks(t.supervisor);
+    },
+  );
+});
+
 describe('oversized messages', () => {
   it('are refused by ws with 1009, never reach onMessage, and the connection is disposed', async () => {
     const watcher = createCloseWatcher();
