@@ -23,7 +23,7 @@ import type { Reject, Rejection } from './rejections.js';
 import { checkHandshake } from './transport/handshake.js';
 import { type ConnectionEnv, WsConnection } from './transport/ws-adapter.js';
 import { dropUnusableUpgrade, upgradeArgumentsError } from './upgrade-arguments.js';
-import { checkUserId } from './user-id.js';
+import { authResultError, checkUserId } from './user-id.js';
 
 export interface UpgradeDeps {
   options: SupervisorOptions;
@@ -269,8 +269,11 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       const userId = typeof auth === 'object' ? auth.userId : auth;
       const correlationId = typeof auth === 'object' ? auth.correlationId : undefined;
       const problem = checkUserId(userId);
-      if (problem !== undefined)
+      if (problem !== undefined) {
+        if (typeof userId !== 'string')
+          report(new AppHookError('authenticate', authResultError(auth, userId)));
         return reject(request, socket, head, { reason: 'invalid-user-id', message: problem, correlationId });
+      }
       if (isShuttingDown()) {
         const message = 'server is shutting down';
         return reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });

@@ -70,7 +70,8 @@ function expectNothingAllocated(before: SupervisorStats, after: SupervisorStats)
 
 describe('refused upgrades allocate nothing', () => {
   const boom = new Error('token store down');
-  const cases: [string, number, string, RegExp, (request: IncomingMessage) => unknown][] = [
+  // The 6th element: what onError is told when the app's authenticate, not the client, is at fault.
+  const cases: [string, number, string, RegExp, (request: IncomingMessage) => unknown, RegExp?][] = [
     ['authenticate returns null', 401, 'unauthenticated', /^unauthenticated$/, () => null],
     ['authenticate returns undefined', 401, 'unauthenticated', /^unauthenticated$/, () => undefined],
     ['authenticate resolves null', 401, 'unauthenticated', /^unauthenticated$/, async () => null],
@@ -92,15 +93,30 @@ describe('refused upgrades allocate nothing', () => {
     ['a NUL in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\u0000'],
     ['a DEL in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\u007f'],
     ['a C1 control (NEL) in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\u0085'],
-    ['a user id that is a number', 400, 'invalid-user-id', /must be a string, got number/, () => 42],
+    [
+      'a user id that is a number',
+      400,
+      'invalid-user-id',
+      /must be a string, got number/,
+      () => 42,
+      /^authenticate returned 42, not a user id: /,
+    ],
     [
       'an object whose userId is a number',
       400,
       'invalid-user-id',
       /must be a string, got number/,
       () => ({ userId: 42 }),
+      /^authenticate returned an object whose userId is 42, not a user id: /,
     ],
-    ['an object without userId', 400, 'invalid-user-id', /must be a string, got undefined/, () => ({})],
+    [
+      'an object without userId',
+      400,
+      'invalid-user-id',
+      /must be a string, got undefined/,
+      () => ({ id: 'alice' }),
+      /^authenticate returned an object whose userId is undefined, not a user id: /,
+    ],
     [
       'authenticate throws',
       500,
@@ -113,7 +129,7 @@ describe('refused upgrades allocate nothing', () => {
     ['authenticate rejects', 500, 'auth-failed', /^authentication failed$/, () => Promise.reject(boom)],
   ];
 
-  it.each(cases)('%s: HTTP %i, reason %s', async (_name, status, reason, message, authenticate) => {
+  it.each(cases)('%s: HTTP %i, reason %s', async (_name, status, reason, message, authenticate, reported) => {
     // A bystander holds a connection, so "unchanged" is checked against books that are not empty.
     const t = await startQuietServer({
       authenticate: (request) =>
@@ -142,6 +158,14 @@ describe('refused upgrades allocate nothing', () => {
     expectNothingAllocated(before, t.supervisor.stats());
     if (reason === 'auth-failed') {
       expectOneAppHookError(t.errors, { hook: 'authenticate', connectionId: undefined, cause: boom });
+    } else if (reported !== undefined) {
+      // A user id that is not a string is the app's slip, never the client's: without this
+      // report the only trace of a broken authenticate was a 400 that a browser cannot read.
+      expectOneAppHookError(t.errors, {
+        hook: 'authenticate',
+        connectionId: undefined,
+        cause: expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(reported) }),
+      });
     } else {
       expect(t.errors).toEqual([]);
     }
