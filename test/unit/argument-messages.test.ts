@@ -57,6 +57,13 @@ describe('a bad argument that is a string is quoted in the message', () => {
   it('and an object is "an object", not [object Object]', () => {
     expect(messageOf(() => supervisor().disconnectUser('user', {} as never))).toContain('got an object');
   });
+
+  it("disconnectUser's options given in place of the close code say where they go", () => {
+    // The slip of a caller who read `disconnectUser(userId, { cluster: true })` into the README.
+    expect(messageOf(() => supervisor().disconnectUser('user', { cluster: true } as never))).toMatch(
+      /got an object: the options are the 4th argument, disconnectUser\(userId, code, reason, \{ cluster: true \}\)/,
+    );
+  });
 });
 
 /** What `call` threw or rejected with: a SupervisorError with WSSUP_INVALID_ARGUMENT. */
