@@ -63,7 +63,8 @@ describe('every example reads its flags like the reference server (exit 2, not a
     async (name) => {
       const program = runProgram(`dist/examples/${name}.js`, [], { PORT: 'abc' });
       expect(await program.exited).toBe(2);
-      expect(program.errorOutput()).toMatch(/error: --port must be a number, got "abc"/);
+      // Named by the variable that gave it: no command line has a --port to look for.
+      expect(program.errorOutput()).toMatch(/error: PORT \(--port\) must be a number, got "abc"/);
       expect(program.output()).not.toMatch(noStackTrace);
     },
   );

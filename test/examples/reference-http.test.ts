@@ -166,7 +166,7 @@ describe('dashboard and per-user stats behind --dashboard-token (items 14, 15)',
     expect(readConfig([], {})).not.toHaveProperty('dashboardToken');
     expect(() => readConfig(['--dashboard-token', ''], {})).toThrow(/must not be empty/);
     // An empty HOST= (a unit file, a compose file) would listen on every interface.
-    expect(() => readConfig([], { HOST: '' })).toThrow(/--host must not be empty/);
+    expect(() => readConfig([], { HOST: '' })).toThrow(/^HOST \(--host\) must not be empty$/);
   });
 });
 
