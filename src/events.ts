@@ -165,6 +165,17 @@ type Listener<K extends SupervisorEventName> = (event: SupervisorEventMap[K]) =>
  * hears it. Each list is replaced, never changed, when a listener comes or
  * goes (copy on write): an emit iterates the list it found, with no copy per event.
  */
+/**
+ * Event names that an EventEmitter or ws habit reaches for first, and where
+ * each of them is here: `on('error')` named only the six events, not onError.
+ */
+const habits = {
+  error: 'errors go to the onError option of createSupervisor()',
+  connection: "a new connection: the onOpen option, or the 'admitted' event",
+  message: 'messages: the onMessage option',
+  close: "a connection's end: the onClose option, or the 'disposed' event",
+} as const;
+
 export class SupervisorEvents {
   readonly #listeners: { [K in SupervisorEventName]: readonly Listener<K>[] } = {
     admitted: [],
@@ -181,7 +192,11 @@ export class SupervisorEvents {
     // Own keys only: 'toString' or '__proto__' would find Object.prototype's members.
     if (!Object.hasOwn(this.#listeners, name)) {
       const names = Object.keys(this.#listeners).join(', ');
-      throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `unknown event ${String(name)}: one of ${names}`);
+      const hint = Object.hasOwn(habits, name) ? `; ${habits[name as keyof typeof habits]}` : '';
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `unknown event ${String(name)}: one of ${names}${hint}`,
+      );
     }
     // Checked now: a non-function kept here would fail, and be reported, at every event.
     if (typeof listener !== 'function') {

@@ -108,3 +108,16 @@ describe('a bad user id: the message names the method that got it, and the value
     });
   }
 });
+
+describe("on() with an event name from Node's or ws's habits says where that goes here", () => {
+  // `supervisor.on('error', …)` is what an EventEmitter user writes first; it named only the six events.
+  it.each([
+    ['error', /unknown event error: .*errors go to the onError option of createSupervisor\(\)/],
+    ['connection', /unknown event connection: .*the onOpen option, or the 'admitted' event/],
+    ['message', /unknown event message: .*the onMessage option/],
+    ['close', /unknown event close: .*the onClose option, or the 'disposed' event/],
+    ['opened', /^unknown event opened: one of admitted, rejected, evicted, disposed, store, capacity$/],
+  ])('%s', (name, says) => {
+    expect(messageOf(() => supervisor().on(name as never, () => {}))).toMatch(says);
+  });
+});
