@@ -249,6 +249,9 @@ describe('GET /stats (item 15)', () => {
     '/stats?perUser=1&limit=1001',
     '/stats?perUser=1&limit=2.5',
     '/stats?perUser=1&limit=',
+    // A limit without perUser was ignored: the totals came back as if it had been read.
+    '/stats?limit=5',
+    '/stats?perUser=0&limit=5',
   ])('%s: 400', async (path) => {
     const { server } = await startServer();
     const reply = await fetchReply(server, path);
