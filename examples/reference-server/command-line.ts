@@ -6,6 +6,7 @@
  * a number, becomes a message a user can read; the program prints it with its
  * usage and exits 2 (0 for --help): never a stack trace, nor a run on NaN.
  */
+import type { Server } from 'node:net';
 import { parseArgs } from 'node:util';
 
 /** A command line the program cannot run with: its message is for the user. */
@@ -47,6 +48,21 @@ export function toNumber(name: string, raw: string): number {
   const value = raw.trim() === '' ? Number.NaN : Number(raw);
   if (!Number.isFinite(value)) throw new ConfigError(`${name} must be a number, got ${JSON.stringify(raw)}`);
   return value;
+}
+
+/**
+ * Ends an example whose server cannot listen (its port taken: the README's
+ * commands all say --port 8080) with one line and exit 2, as the reference
+ * server does, not with Node's stack trace of an unhandled 'error'.
+ */
+export function cannotListen(error: Error): never {
+  console.error(`error: cannot listen: ${error.message}`);
+  process.exit(2);
+}
+
+/** Calls cannotListen for an error of `server` until it listens: a later error is not that one. */
+export function exitIfCannotListen(server: Server): void {
+  server.once('error', cannotListen).once('listening', () => server.off('error', cannotListen));
 }
 
 /** Prints `message` and the usage on stderr, as every program here reports a bad command line. */
