@@ -159,13 +159,6 @@ export type SupervisorEventName = keyof SupervisorEventMap;
 type Listener<K extends SupervisorEventName> = (event: SupervisorEventMap[K]) => void;
 
 /**
- * The listeners of each event, as Node's EventEmitter calls them: an emit
- * calls those registered when it began, so a listener added by a listener
- * hears the next event, not this one, and one removed during an emit still
- * hears it. Each list is replaced, never changed, when a listener comes or
- * goes (copy on write): an emit iterates the list it found, with no copy per event.
- */
-/**
  * Event names that an EventEmitter or ws habit reaches for first, and where
  * each of them is here: `on('error')` named only the six events, not onError.
  */
@@ -176,6 +169,13 @@ const habits = {
   close: "a connection's end: the onClose option, or the 'disposed' event",
 } as const;
 
+/**
+ * The listeners of each event, as Node's EventEmitter calls them: an emit
+ * calls those registered when it began, so a listener added by a listener
+ * hears the next event, not this one, and one removed during an emit still
+ * hears it. Each list is replaced, never changed, when a listener comes or
+ * goes (copy on write): an emit iterates the list it found, with no copy per event.
+ */
 export class SupervisorEvents {
   readonly #listeners: { [K in SupervisorEventName]: readonly Listener<K>[] } = {
     admitted: [],

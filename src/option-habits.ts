@@ -3,7 +3,7 @@
  * or createClient(), and where each of them is here. Spelling alone misled:
  * `onConnection` came out as "here probably maxConnections" (a number), and
  * `port`, `server` or socket.io-client's `auth` got the bare list of options.
- * (No import: the client's modules run in a browser.)
+ * (Nothing of Node's is imported: the client's modules run in a browser.)
  */
 import { closestName } from './closest-name.js';
 
