@@ -8,8 +8,8 @@ import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import { createSupervisor } from 'ws-supervisor';
 import { createClient } from 'ws-supervisor/client';
-// Not the library: the examples' own --port and --help. Your app reads its own configuration.
-import { readExampleFlags } from './reference-server/command-line.js';
+// Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
+import { exitIfCannotListen, readExampleFlags } from './reference-server/command-line.js';
 
 const flags = readExampleFlags({
   script: 'example:client',
@@ -27,6 +27,7 @@ const supervisor = createSupervisor({
 const server = createServer((_request, response) => response.end('ws-supervisor/client demo\n'));
 supervisor.attach(server);
 
+exitIfCannotListen(server);
 server.listen(flags.port, '127.0.0.1', () => {
   const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
   console.log(`listening on ${url}`);

@@ -15,8 +15,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSupervisor, InvalidOptionError } from 'ws-supervisor';
-// Not the library: the examples' own --port and --help. Your app reads its own configuration.
-import { exitWithFlagError, readExampleFlags } from './reference-server/command-line.js';
+// Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
+import { exitIfCannotListen, exitWithFlagError, readExampleFlags } from './reference-server/command-line.js';
 
 const commandLine = {
   script: 'example:cluster',
@@ -111,6 +111,7 @@ const server = createServer((request, response) => {
   );
 });
 supervisor.attach(server);
+exitIfCannotListen(server);
 server.listen(flags.port, '127.0.0.1', () => {
   console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });

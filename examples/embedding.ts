@@ -3,8 +3,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSupervisor } from 'ws-supervisor';
-// Not the library: the examples' own --port and --help. Your app reads its own configuration.
-import { readExampleFlags } from './reference-server/command-line.js';
+// Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
+import { exitIfCannotListen, readExampleFlags } from './reference-server/command-line.js';
 
 const { port } = readExampleFlags({
   script: 'example:embedding',
@@ -25,6 +25,7 @@ const supervisor = createSupervisor({
 
 const server = createServer((_request, response) => response.end('your routes here\n'));
 supervisor.attach(server); // handles the server's WebSocket upgrades
+exitIfCannotListen(server); // a port in use: one line and exit 2, not a stack trace
 server.listen(port, '127.0.0.1', () => {
   console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });

@@ -11,8 +11,8 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createSupervisor } from 'ws-supervisor';
-// Not the library: the examples' own --port and --help. Your app reads its own configuration.
-import { readExampleFlags } from './reference-server/command-line.js';
+// Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
+import { exitIfCannotListen, readExampleFlags } from './reference-server/command-line.js';
 
 // Demo only: the "token" is the user id. Verify a real token (JWT, session) here.
 function authenticate(request: IncomingMessage): string | null {
@@ -63,6 +63,7 @@ server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
 const stopSignal = new Promise<string>((resolve) => {
   process.on('SIGINT', resolve).on('SIGTERM', resolve);
 });
+exitIfCannotListen(server);
 server.listen(flags.port, '127.0.0.1');
 await once(server, 'listening');
 console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}/chat`);

@@ -16,8 +16,8 @@ import { Registry } from 'prom-client';
 import { createSupervisor } from 'ws-supervisor';
 import { createDashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
 import { registerMetrics } from 'ws-supervisor/metrics';
-// Not the library: the examples' own --port and --help. Your app reads its own configuration.
-import { readExampleFlags } from './reference-server/command-line.js';
+// Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
+import { exitIfCannotListen, readExampleFlags } from './reference-server/command-line.js';
 
 const flags = readExampleFlags({
   script: 'example:express-dashboard',
@@ -59,6 +59,7 @@ app.get('/', (_request, response) => {
 });
 
 const server = app.listen(flags.port, '127.0.0.1');
+exitIfCannotListen(server);
 supervisor.attach(server);
 
 // `on`, not `once`: under npm, Ctrl-C reaches node twice; the second copy must

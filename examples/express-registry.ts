@@ -11,8 +11,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { createSupervisor, SupervisorError } from 'ws-supervisor';
-// Not the library: the examples' own --port and --help. Your app reads its own configuration.
-import { readExampleFlags } from './reference-server/command-line.js';
+// Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
+import { exitIfCannotListen, readExampleFlags } from './reference-server/command-line.js';
 
 const flags = readExampleFlags({
   script: 'example:express-registry',
@@ -75,6 +75,7 @@ app.use((error: unknown, _request: Request, response: Response, next: NextFuncti
 
 const server = createServer(app);
 const detach = supervisor.attach(server, { path: '/ws' });
+exitIfCannotListen(server);
 server.listen(flags.port, '127.0.0.1');
 await once(server, 'listening');
 console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`);

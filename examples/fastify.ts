@@ -4,8 +4,8 @@ import fastifyWebsocket from '@fastify/websocket';
 import Fastify from 'fastify';
 import type { WebSocket } from 'ws';
 import { createSupervisor } from 'ws-supervisor';
-// Not the library: the examples' own --port and --help. Your app reads its own configuration.
-import { readExampleFlags } from './reference-server/command-line.js';
+// Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
+import { cannotListen, readExampleFlags } from './reference-server/command-line.js';
 
 const { port } = readExampleFlags({
   script: 'example:fastify',
@@ -27,7 +27,7 @@ const onLive = (socket: WebSocket) => {
 const app = Fastify();
 await app.register(fastifyWebsocket); // @fastify/websocket on its own routes
 app.get('/live', { websocket: true }, onLive);
-await app.listen({ port, host: '127.0.0.1' });
+await app.listen({ port, host: '127.0.0.1' }).catch(cannotListen); // a port in use: one line, exit 2
 const detach = supervisor.attach(app.server, { path: '/ws' });
 // #endregion coexist
 

@@ -5,8 +5,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { createSupervisor, Refusal, type SupervisorEventName } from 'ws-supervisor';
-// Not the library: the examples' own --port and --help. Your app reads its own configuration.
-import { readExampleFlags } from './reference-server/command-line.js';
+// Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
+import { exitIfCannotListen, readExampleFlags } from './reference-server/command-line.js';
 
 const flags = readExampleFlags({
   script: 'example:logging',
@@ -47,6 +47,7 @@ for (const name of names) {
 
 const server = createServer((_request, response) => response.end('connect with ws://…/?user=<id>\n'));
 supervisor.attach(server);
+exitIfCannotListen(server);
 server.listen(flags.port, '127.0.0.1', () => {
   console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });

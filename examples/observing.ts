@@ -10,8 +10,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { charts, createSupervisor, machineGraph, renderChart, SupervisorError } from 'ws-supervisor';
-// Not the library: the examples' own --port and --help. Your app reads its own configuration.
-import { readExampleFlags } from './reference-server/command-line.js';
+// Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
+import { exitIfCannotListen, readExampleFlags } from './reference-server/command-line.js';
 
 const flags = readExampleFlags({
   script: 'example:observing',
@@ -81,6 +81,7 @@ const server = createServer((request, response) => {
   else response.writeHead(404).end();
 });
 supervisor.attach(server);
+exitIfCannotListen(server);
 server.listen(flags.port, '127.0.0.1', () => {
   console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });

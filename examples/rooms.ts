@@ -11,8 +11,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSupervisor } from 'ws-supervisor';
-// Not the library: the examples' own --port and --help. Your app reads its own configuration.
-import { readExampleFlags } from './reference-server/command-line.js';
+// Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
+import { exitIfCannotListen, readExampleFlags } from './reference-server/command-line.js';
 
 const { port } = readExampleFlags({
   script: 'example:rooms',
@@ -84,6 +84,7 @@ const supervisor = createSupervisor<Member>({
 
 const server = createServer((_request, response) => response.end('your routes here\n'));
 supervisor.attach(server);
+exitIfCannotListen(server);
 server.listen(port, '127.0.0.1', () => {
   console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });

@@ -5,7 +5,10 @@ import type { WebSocket } from 'ws';
  * `Data` is the type of `data`, chosen with `createSupervisor<Data>()`.
  */
 export interface ConnectionHandle<Data = unknown> {
-  /** UUID v7 minted once at admission: the actor id and the key in every event and log. */
+  /**
+   * UUID v7 minted once at admission: the key in every event, log line and book. (The
+   * connection actor's own id is a reusable slot name, `c0`, `c1`, …: not this.)
+   */
   readonly id: string;
   readonly userId: string;
   /** The app's own correlation id from authenticate, carried but never used as a key. */

@@ -159,6 +159,17 @@ export type SupervisorEventName = keyof SupervisorEventMap;
 type Listener<K extends SupervisorEventName> = (event: SupervisorEventMap[K]) => void;
 
 /**
+ * Event names that an EventEmitter or ws habit reaches for first, and where
+ * each of them is here: `on('error')` named only the six events, not onError.
+ */
+const habits = {
+  error: 'errors go to the onError option of createSupervisor()',
+  connection: "a new connection: the onOpen option, or the 'admitted' event",
+  message: 'messages: the onMessage option',
+  close: "a connection's end: the onClose option, or the 'disposed' event",
+} as const;
+
+/**
  * The listeners of each event, as Node's EventEmitter calls them: an emit
  * calls those registered when it began, so a listener added by a listener
  * hears the next event, not this one, and one removed during an emit still
@@ -181,7 +192,11 @@ export class SupervisorEvents {
     // Own keys only: 'toString' or '__proto__' would find Object.prototype's members.
     if (!Object.hasOwn(this.#listeners, name)) {
       const names = Object.keys(this.#listeners).join(', ');
-      throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `unknown event ${String(name)}: one of ${names}`);
+      const hint = Object.hasOwn(habits, name) ? `; ${habits[name as keyof typeof habits]}` : '';
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `unknown event ${String(name)}: one of ${names}${hint}`,
+      );
     }
     // Checked now: a non-function kept here would fail, and be reported, at every event.
     if (typeof listener !== 'function') {

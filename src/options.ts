@@ -15,7 +15,6 @@ import {
   DEFAULT_CAPACITY_LEVELS,
 } from './capacity.js';
 import type { Clock } from './clock.js';
-import { closestName } from './closest-name.js';
 import {
   type ClusterOptions,
   type ResolvedClusterOptions,
@@ -24,6 +23,7 @@ import {
 import type { ConnectionHandle } from './connection-handle.js';
 import { describeValue, InvalidOptionError, type SupervisorError } from './errors.js';
 import type { DisposeInfo } from './events.js';
+import { supervisorOptionHint } from './option-habits.js';
 import type { Refusal } from './refusal.js';
 import { describeListeningServer, isNoServerWebSocketServer } from './ws-server-shape.js';
 
@@ -366,8 +366,7 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
   }
   for (const key of Object.keys(options)) {
     if (!knownOptions.has(key)) {
-      const meant = closestName(key, knownOptions);
-      const probably = meant === undefined ? '' : `, here probably "${meant}"`;
+      const probably = supervisorOptionHint(key, knownOptions);
       throw new InvalidOptionError(
         key,
         `one of the known options${probably} (${[...knownOptions].join(', ')})`,

@@ -91,8 +91,14 @@ function checkClose(code: unknown, reason: unknown): void {
   if (
     typeof code !== 'number' ||
     !(code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999))
-  )
-    throw invalid(`close code must be 1000 or 3000-4999, got ${describeValue(code)}`);
+  ) {
+    // disconnectUser(userId, { cluster: true }): the options put where the code goes.
+    const hint =
+      typeof code === 'object' && code !== null
+        ? ': the options are the 4th argument, disconnectUser(userId, code, reason, { cluster: true })'
+        : '';
+    throw invalid(`close code must be 1000 or 3000-4999, got ${describeValue(code)}${hint}`);
+  }
   if (typeof reason !== 'string' || Buffer.byteLength(reason) > 123)
     throw invalid('close reason must be a string of at most 123 bytes');
 }

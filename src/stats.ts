@@ -143,12 +143,14 @@ export function collectStats(sources: StatsSources, options: StatsOptions = {}):
   };
   if (sources.cluster !== undefined) stats.cluster = sources.cluster.stats();
   if (options.perUser === true) {
-    const perUser: Record<string, UserStats> = {};
+    const books: [string, UserStats][] = [];
     for (const record of sources.users.values()) {
       const book = userStatsOf(record, sources);
-      if (book !== undefined) perUser[record.userId] = book;
+      if (book !== undefined) books.push([record.userId, book]);
     }
-    stats.perUser = perUser;
+    // fromEntries defines each key as its own: assigning perUser['__proto__'] (a valid user
+    // id) set the object's prototype instead, and that user vanished from the listing.
+    stats.perUser = Object.fromEntries(books);
   }
   return stats;
 }

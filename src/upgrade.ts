@@ -22,7 +22,8 @@ import { Refusal } from './refusal.js';
 import type { Reject, Rejection } from './rejections.js';
 import { checkHandshake } from './transport/handshake.js';
 import { type ConnectionEnv, WsConnection } from './transport/ws-adapter.js';
-import { checkUserId } from './user-id.js';
+import { dropUnusableUpgrade, upgradeArgumentsError } from './upgrade-arguments.js';
+import { authResultError, checkUserId } from './user-id.js';
 
 export interface UpgradeDeps {
   options: SupervisorOptions;
@@ -171,6 +172,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
    * that will not come.
    */
   function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const slip = upgradeArgumentsError(request, socket);
+    if (slip !== undefined) {
+      report(slip);
+      dropUnusableUpgrade(request, socket);
+      return Promise.resolve();
+    }
     return upgrade(request, socket, head).catch((error: unknown) => {
       const message =
         'handleUpgrade failed unexpectedly (a bug in ws-supervisor, or an authenticate result that throws when read)';
@@ -262,8 +269,11 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       const userId = typeof auth === 'object' ? auth.userId : auth;
       const correlationId = typeof auth === 'object' ? auth.correlationId : undefined;
       const problem = checkUserId(userId);
-      if (problem !== undefined)
+      if (problem !== undefined) {
+        if (typeof userId !== 'string')
+          report(new AppHookError('authenticate', authResultError(auth, userId)));
         return reject(request, socket, head, { reason: 'invalid-user-id', message: problem, correlationId });
+      }
       if (isShuttingDown()) {
         const message = 'server is shutting down';
         return reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });

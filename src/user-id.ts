@@ -59,6 +59,23 @@ export function checkUserId(userId: unknown): string | undefined {
 }
 
 /**
+ * What onError is told when `authenticate` gave a user id that is not a string
+ * (a number from a database, `{ id }` for `{ userId }`): the app's slip, never
+ * the client's, whose only other trace is a 400 a browser cannot read. The
+ * client's refusal is unchanged; an id that is a string but breaks the rules
+ * above may come from the request, so it is not reported.
+ */
+export function authResultError(auth: unknown, userId: unknown): TypeError {
+  const returned =
+    typeof auth === 'object' && auth !== null
+      ? `${describeValue(auth)} whose userId is ${describeValue(userId)}`
+      : describeValue(auth);
+  return new TypeError(
+    `authenticate returned ${returned}, not a user id: return a string, { userId: string }, null (401) or a Refusal`,
+  );
+}
+
+/**
  * The error a method throws for a bad user id (WSSUP_INVALID_ARGUMENT), or undefined
  * for a good one. The message names the method, so that the call that got it can be
  * found, and shows the value: quoted, as the other argument errors show a string.

@@ -6,6 +6,7 @@
  * a number, becomes a message a user can read; the program prints it with its
  * usage and exits 2 (0 for --help): never a stack trace, nor a run on NaN.
  */
+import type { Server } from 'node:net';
 import { parseArgs } from 'node:util';
 
 /** A command line the program cannot run with: its message is for the user. */
@@ -38,12 +39,30 @@ export function parseFlags<N extends string>(
   }
 }
 
-/** `raw` as a number. @throws {ConfigError} naming `--flag` when it is not one */
-export function toNumber(flag: string, raw: string): number {
+/**
+ * `raw` as a number.
+ * @param name how the message names the setting: `--port`, or `PORT (--port)` from the environment
+ * @throws {ConfigError} naming it when `raw` is not a number
+ */
+export function toNumber(name: string, raw: string): number {
   const value = raw.trim() === '' ? Number.NaN : Number(raw);
-  if (!Number.isFinite(value))
-    throw new ConfigError(`--${flag} must be a number, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(value)) throw new ConfigError(`${name} must be a number, got ${JSON.stringify(raw)}`);
   return value;
+}
+
+/**
+ * Ends an example whose server cannot listen (its port taken: the README's
+ * commands all say --port 8080) with one line and exit 2, as the reference
+ * server does, not with Node's stack trace of an unhandled 'error'.
+ */
+export function cannotListen(error: Error): never {
+  console.error(`error: cannot listen: ${error.message}`);
+  process.exit(2);
+}
+
+/** Calls cannotListen for an error of `server` until it listens: a later error is not that one. */
+export function exitIfCannotListen(server: Server): void {
+  server.once('error', cannotListen).once('listening', () => server.off('error', cannotListen));
 }
 
 /** Prints `message` and the usage on stderr, as every program here reports a bad command line. */
@@ -164,15 +183,18 @@ export function readExampleFlags<N extends string = never>(
     const { help, values } = parseFlags(argv, ['port', ...own.map(([name]) => name as N)]);
     return { values: { ...values, help } };
   });
-  const raw = values.port ?? (spec.portVariable === undefined ? undefined : env[spec.portVariable]) ?? '0';
+  const fromEnv = values.port === undefined ? spec.portVariable : undefined;
+  const raw = values.port ?? (fromEnv === undefined ? undefined : env[fromEnv]) ?? '0';
+  // Named as the reference server names a setting read from the environment (config.ts).
+  const name = fromEnv !== undefined && env[fromEnv] !== undefined ? `${fromEnv} (--port)` : '--port';
   let port: number;
   try {
-    port = toNumber('port', raw);
+    port = toNumber(name, raw);
   } catch (error) {
     usageError(usage, (error as ConfigError).message);
   }
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    usageError(usage, `--port must be an integer from 0 to 65535, got ${JSON.stringify(raw)}`);
+    usageError(usage, `${name} must be an integer from 0 to 65535, got ${JSON.stringify(raw)}`);
   }
   const { help: _help, ...given } = values;
   return { ...(given as Partial<Record<N, string>>), port };

@@ -54,6 +54,17 @@ const settings = {
 } as const;
 
 type Flag = keyof typeof settings;
+const flags = Object.keys(settings) as Flag[];
+
+/**
+ * How a message names a setting: by its variable, then its flag, when its
+ * value came from the environment (set in a unit file or a pod spec, it is on
+ * no command line to look for), else by its flag.
+ */
+function settingName(flag: Flag, given: Partial<Record<Flag, string>>, env: NodeJS.ProcessEnv): string {
+  const variable = settings[flag][0];
+  return given[flag] === undefined && env[variable] !== undefined ? `${variable} (--${flag})` : `--${flag}`;
+}
 
 export const usage = `Usage: npm start -- [options]   (or: ws-supervisor serve [options])
 
@@ -111,7 +122,7 @@ Options (environment variable in brackets):
  * their option (`cluster.<field>`): a user who typed --lease-ttl-ms is told
  * about --lease-ttl-ms.
  */
-const clusterFlags: Record<string, Flag> = {
+const clusterFlags: Record<string, Flag | undefined> = {
   'cluster.redis': 'redis',
   'cluster.redis.rootNodes': 'redis-cluster',
   'cluster.redis.name': 'redis-sentinel',
@@ -139,12 +150,25 @@ export function exposureWarning(config: Pick<ServerConfig, 'host' | 'dashboardTo
 }
 
 export function flagFor(option: string): string | undefined {
+  const flag = flagOf(option);
+  return flag === undefined ? undefined : `--${flag}`;
+}
+
+/**
+ * The setting that gave a supervisor option the value it refused, named as
+ * settingName() does (`WSSUP_MAX_PER_USER (--max-per-user)` from the environment).
+ */
+export function settingFor(option: string, argv: string[], env: NodeJS.ProcessEnv): string | undefined {
+  const flag = flagOf(option);
+  return flag === undefined ? undefined : settingName(flag, parseFlags(argv, flags).values, env);
+}
+
+function flagOf(option: string): Flag | undefined {
   const cluster = clusterFlags[option];
-  if (cluster !== undefined) return `--${cluster}`;
+  if (cluster !== undefined) return cluster;
   // `allowedOrigins[1]`: the option of one origin of the list.
   const name = option.replace(/\[\d+\]$/, '');
-  const entry = Object.entries(settings).find(([, [, setting]]) => setting === name);
-  return entry === undefined ? undefined : `--${entry[0]}`;
+  return flags.find((flag) => settings[flag][1] === name);
 }
 
 /**
@@ -171,11 +195,12 @@ function sentinelNodes(value: string): ClusterOptions['redis'] {
  * @throws {ConfigError} for an unknown flag or a value that is not a number.
  */
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig | 'help' {
-  const parsed = parseFlags(argv, Object.keys(settings) as Flag[]);
+  const parsed = parseFlags(argv, flags);
   if (parsed.help) return 'help';
   const read = (flag: Flag): string | undefined => parsed.values[flag] ?? env[settings[flag][0]];
+  const nameOf = (flag: Flag) => settingName(flag, parsed.values, env);
   const limits: ServerConfig['limits'] = {};
-  for (const flag of Object.keys(settings) as Flag[]) {
+  for (const flag of flags) {
     const option = settings[flag][1];
     const raw = read(flag);
     if (option === undefined || raw === undefined) continue;
@@ -185,16 +210,16 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     else if (option === 'allowedOrigins')
       // A list in one value, as an environment variable can hold it; each origin is checked by createSupervisor.
       limits.allowedOrigins = raw.split(',').map((origin) => origin.trim());
-    else limits[option] = toNumber(flag, raw);
+    else limits[option] = toNumber(nameOf(flag), raw);
   }
   const host = read('host') ?? '127.0.0.1';
   // Node's listen() takes an empty host as every interface: a HOST= left empty
   // would publish the open dashboard instead of falling back to loopback.
-  if (host.trim() === '') throw new ConfigError('--host must not be empty');
+  if (host.trim() === '') throw new ConfigError(`${nameOf('host')} must not be empty`);
   const port = read('port');
   const dashboardToken = read('dashboard-token');
   if (dashboardToken !== undefined && dashboardToken.trim() === '')
-    throw new ConfigError('--dashboard-token must not be empty');
+    throw new ConfigError(`${nameOf('dashboard-token')} must not be empty`);
   const url = read('redis');
   const rootNodes = read('redis-cluster');
   const sentinels = read('redis-sentinel');
@@ -222,12 +247,12 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
       : {
           redis,
           nodeId,
-          leaseTtlMs: leaseTtl === undefined ? undefined : toNumber('lease-ttl-ms', leaseTtl),
+          leaseTtlMs: leaseTtl === undefined ? undefined : toNumber(nameOf('lease-ttl-ms'), leaseTtl),
           onStoreUnavailable: policy as ClusterOptions['onStoreUnavailable'],
         };
   return {
     host,
-    port: port === undefined ? 0 : toNumber('port', port),
+    port: port === undefined ? 0 : toNumber(nameOf('port'), port),
     limits,
     ...(cluster === undefined ? {} : { cluster }),
     ...(dashboardToken === undefined ? {} : { dashboardToken }),

@@ -8,7 +8,7 @@ import { constants as osConstants } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { InvalidOptionError, MissingPeerError } from '../../src/index.js';
 import { ConfigError, printUsageError } from './command-line.js';
-import { exposureWarning, flagFor, readConfig, usage } from './config.js';
+import { exposureWarning, readConfig, settingFor, usage } from './config.js';
 import { ListenError, startReferenceServer } from './server.js';
 import { watchStopSignals } from './stop-signals.js';
 
@@ -31,7 +31,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   } catch (error) {
     if (error instanceof InvalidOptionError) {
       console.error(
-        `error: ${flagFor(error.option) ?? error.option}: expected ${error.allowed}, got ${String(error.received)}`,
+        `error: ${settingFor(error.option, argv, env) ?? error.option}: expected ${error.allowed}, got ${String(error.received)}`,
       );
       return 2;
     }

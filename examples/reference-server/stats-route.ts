@@ -57,6 +57,11 @@ export function createStatsRoute(
       sendJson(response, 400, { error: 'perUser and cluster must be 1, true, 0 or false' });
       return;
     }
+    // Said, not ignored: the totals alone would look as if the limit had been applied.
+    if (!perUser && query.has('limit')) {
+      sendJson(response, 400, { error: 'limit needs perUser=1: it is how many users perUser lists' });
+      return;
+    }
     if (cluster && supervisor.options.cluster === undefined) {
       sendJson(response, 400, {
         error:

@@ -7,6 +7,7 @@ import type { InspectionEvent, Observer } from 'xstate';
 import type { ClientBackoff, ClientInput } from '../../machines/client.machine.js';
 import type { Clock } from '../clock.js';
 import { InvalidOptionError } from '../errors.js';
+import { clientOptionHint } from '../option-habits.js';
 import type { WebSocketConstructorLike } from './websocket-like.js';
 
 /** The options of `createClient()`. Only `url` is required; every other one has a default. */
@@ -98,7 +99,10 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     throw new InvalidOptionError('options', 'an object with at least `url`', options);
   }
   for (const name of Object.keys(options)) {
-    if (!KNOWN.has(name)) throw new InvalidOptionError(name, `one of ${[...KNOWN].join(', ')}`, name);
+    if (!KNOWN.has(name)) {
+      const probably = clientOptionHint(name, KNOWN);
+      throw new InvalidOptionError(name, `one of ${[...KNOWN].join(', ')}${probably}`, name);
+    }
   }
   const { url } = options;
   if (!(typeof url === 'string' || typeof url === 'function' || isUrl(url))) {

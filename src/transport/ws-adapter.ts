@@ -138,8 +138,15 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   /** How an aborted handshake was answered (see abortAnswer); undefined while none was. */
   #abortAnswer: AbortAnswerSent | undefined;
 
+  /**
+   * The runtime every connection shares (ws server, books, hooks). JS-private, not just
+   * TS-private: `console.log(connection)` or a logger's `{ connection }` in an app's hook
+   * printed all of it, some fifty lines, before the handle's own few fields.
+   */
+  readonly #env: ConnectionEnv;
+
   constructor(
-    private readonly env: ConnectionEnv,
+    env: ConnectionEnv,
     readonly id: string,
     readonly userId: string,
     readonly correlationId: string | undefined,
@@ -148,6 +155,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     /** The app data from authenticate (issue 11, item 2). */
     readonly data: unknown = undefined,
   ) {
+    this.#env = env;
     this.#request = upgrade.request;
     this.#raw = upgrade.socket;
     this.#head = upgrade.head;
@@ -163,7 +171,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   }
 
   quietForMs(): number {
-    return this.env.now() - this.#lastActivityAt;
+    return this.#env.now() - this.#lastActivityAt;
   }
 
   lastActivityAt(): number {
@@ -187,7 +195,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
   /** Stamps the first sign that the socket is ending. */
   markEnded(): void {
-    this.#endedAt ??= this.env.now();
+    this.#endedAt ??= this.#env.now();
   }
 
   deliverDirectly(): void {
@@ -207,7 +215,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       // Before the handshake only the TCP socket exists; ws takes it over on open.
       (raw as Owned)[owner] = this;
       raw.on('close', WsConnection.#rawClosed).on('error', WsConnection.#errored);
-      this.env.listeners += 2;
+      this.#env.listeners += 2;
     }
     const pending = this.#pendingDrain;
     this.#pendingDrain = undefined;
@@ -223,13 +231,13 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     const head = this.#head;
     this.#head = undefined;
     try {
-      this.env.wss.handleUpgrade(request, raw, head, (ws) => this.#opened(ws));
+      this.#env.wss.handleUpgrade(request, raw, head, (ws) => this.#opened(ws));
     } catch (error) {
       // The app's own server runs its hooks in there (verifyClient, handleProtocols,
       // `headers` listeners). One that throws leaves the admitted handshake half
       // done: report it and abort, so the client is answered now and the slot is
       // freed now, not at connectTimeoutMs, and handleUpgrade() still resolves.
-      this.env.report(new AppHookError('webSocketServer.handleUpgrade', error, this.id));
+      this.#env.report(new AppHookError('webSocketServer.handleUpgrade', error, this.id));
       this.#sink?.({
         type: 'SOCKET_ERRORED',
         error: error instanceof Error ? error : new Error(String(error)),
@@ -258,7 +266,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       .on('pong', WsConnection.#ponged)
       .on('close', WsConnection.#closed)
       .on('error', WsConnection.#errored);
-    this.env.listeners += 4;
+    this.#env.listeners += 4;
     // ws ends our side of the TCP connection once the peer has started to
     // close (its close frame answered, or its FIN) and emits `close` only
     // when the TCP connection is gone, which a peer can delay for ws's own
@@ -267,9 +275,9 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       (tcp as Owned)[owner] = this;
       tcp.on('finish', WsConnection.#finished);
       this.#tcp = tcp;
-      this.env.listeners += 1;
+      this.#env.listeners += 1;
     }
-    this.#lastActivityAt = this.env.now();
+    this.#lastActivityAt = this.#env.now();
     sink({ type: 'SOCKET_OPENED' });
   }
 
@@ -292,7 +300,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   static readonly #received = function (this: object, data: Buffer, isBinary: boolean): void {
     const connection = (this as Owned)[owner];
     if (connection === undefined) return;
-    connection.#lastActivityAt = connection.env.now();
+    connection.#lastActivityAt = connection.#env.now();
     if (connection.#direct) connection.deliverMessage(data, isBinary);
     else connection.#sink?.({ type: 'MESSAGE_RECEIVED', data, isBinary });
   };
@@ -321,7 +329,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     if (raw === undefined || (raw as Owned)[owner] !== this) return;
     raw.off('close', WsConnection.#rawClosed).off('error', WsConnection.#errored);
     (raw as Owned)[owner] = undefined;
-    this.env.listeners -= 2;
+    this.#env.listeners -= 2;
   }
 
   #unbindWs(): void {
@@ -332,12 +340,12 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       .off('close', WsConnection.#closed)
       .off('error', WsConnection.#errored);
     (ws as Owned)[owner] = undefined;
-    this.env.listeners -= 4;
+    this.#env.listeners -= 4;
     const tcp = this.#tcp;
     if (tcp !== undefined && (tcp as Owned)[owner] === this) {
       tcp.off('finish', WsConnection.#finished);
       (tcp as Owned)[owner] = undefined;
-      this.env.listeners -= 1;
+      this.#env.listeners -= 1;
     }
     this.#tcp = undefined;
   }
@@ -372,7 +380,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     const raw = this.#raw;
     const { answer, code, reason } =
       typeof cause === 'object'
-        ? appRefusal(cause, this.env.retryHints)
+        ? appRefusal(cause, this.#env.retryHints)
         : cause === 'internal'
           ? INTERNAL_ERROR
           : this.#unavailable(cause);
@@ -389,7 +397,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
   /** The 503 of a handshake that the server aborted, with its cause's retry hint (4503 as a close). */
   #unavailable(cause: Exclude<AbortCause, AppClose | 'internal'>): AbortAnswer {
-    const hints = this.env.retryHints;
+    const hints = this.#env.retryHints;
     const [message, hint] =
       cause === 'shutdown'
         ? ['server is shutting down', hints['shutting-down']]
@@ -408,7 +416,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     const head = this.#head;
     // No head: completeHandshake() has run, so ws is completing the handshake.
     const handshake = request !== undefined && head !== undefined ? { request, head } : undefined;
-    const opened = this.env.refuseByClose?.(raw, handshake, code, reason, answer);
+    const opened = this.#env.refuseByClose?.(raw, handshake, code, reason, answer);
     if (opened === undefined) return false;
     this.#unbindRaw();
     this.#raw = undefined;
@@ -434,12 +442,12 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   runOpenHook(): void {
     const request = this.#request;
     this.#request = undefined;
-    const { onOpen } = this.env.hooks;
+    const { onOpen } = this.#env.hooks;
     if (onOpen !== undefined && request !== undefined) this.#runHook('onOpen', () => onOpen(this, request));
   }
 
   deliverMessage(data: Buffer, isBinary: boolean): void {
-    const { onMessage } = this.env.hooks;
+    const { onMessage } = this.#env.hooks;
     if (onMessage === undefined) return;
     this.#delivering = true;
     try {
@@ -450,14 +458,14 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   }
 
   runCloseHook(info: Parameters<NonNullable<SupervisorOptions['onClose']>>[1]): void {
-    const { onClose } = this.env.hooks;
+    const { onClose } = this.#env.hooks;
     if (onClose !== undefined) this.#runHook('onClose', () => onClose(this, info));
   }
 
   /** A throwing or rejecting hook is reported, and the connection (if still here) closes with 1011. */
   #runHook(name: string, call: () => unknown): void {
     const failed = (error: unknown) => {
-      this.env.report(new AppHookError(name, error, this.id));
+      this.#env.report(new AppHookError(name, error, this.id));
       this.#sink?.({ type: 'APP_HOOK_FAILED', hook: name });
     };
     try {
@@ -479,13 +487,13 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN || this.#leaving)
       return false;
     ws.send(data, { binary: options?.binary ?? typeof data !== 'string' });
-    if (this.env.activity === 'both') {
-      this.#lastActivityAt = this.env.now();
+    if (this.#env.activity === 'both') {
+      this.#lastActivityAt = this.#env.now();
       // Idle: the edge back to live is the machine's. (Not while a request is
       // being delivered: that request is taking the same edge right now.)
       if (!this.#direct && !this.#delivering) sink({ type: 'MESSAGE_SENT' });
     }
-    if (ws.bufferedAmount > this.env.maxBufferedBytes) {
+    if (ws.bufferedAmount > this.#env.maxBufferedBytes) {
       this.#leaving = true;
       sink({ type: 'BUFFER_OVERFLOWED', bufferedBytes: ws.bufferedAmount });
     }

@@ -31,7 +31,11 @@ function staticFile(path: string): string | undefined {
   const served = [
     { prefix: '/dist/src/client/', dir: 'dist/src/client/' },
     { prefix: '/dist/machines/', dir: 'dist/machines/' },
-    { prefix: '/dist/src/', dir: 'dist/src/', only: ['errors.js', 'inspect.js'] },
+    {
+      prefix: '/dist/src/',
+      dir: 'dist/src/',
+      only: ['closest-name.js', 'errors.js', 'inspect.js', 'option-habits.js'],
+    },
     { prefix: '/xstate/', dir: 'node_modules/xstate/dist/' },
   ];
   for (const { prefix, dir, only } of served) {

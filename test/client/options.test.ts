@@ -128,6 +128,33 @@ describe('createClient() options', () => {
   });
 });
 
+describe("createClient() given an option of socket.io-client's", () => {
+  // What a Socket.IO user passes first; each got the bare list of options, and a typo no hint.
+  it.each([
+    ['reconnectionDelay', /here probably "backoff"/],
+    ['reconnectionDelayMax', /here probably "backoff"/],
+    ['timeout', /here probably "connectTimeoutMs"/],
+    ['auth', /; a browser's WebSocket sends no headers and no auth payload: put the token in the url/],
+    ['query', /; a browser's WebSocket sends no headers and no auth payload: put the token in the url/],
+    ['extraHeaders', /; a browser's WebSocket sends no headers/],
+    ['transports', /; WebSocket only: there is no long-polling fallback/],
+    [
+      'reconnection',
+      /; it always reconnects \(but after a code it must not retry\): client\.close\(\) stops it/,
+    ],
+    ['autoConnect', /; it connects at once: create it when it should connect/],
+    ['stableAfter', /here probably "stableAfterMs"/],
+  ])('%s says where that goes here', (name, says) => {
+    expect(() => createClient({ url, WebSocket: WS, [name]: 1 } as never)).toThrow(
+      expect.objectContaining({
+        code: 'WSSUP_INVALID_OPTION',
+        option: name,
+        message: expect.stringMatching(says),
+      }),
+    );
+  });
+});
+
 describe('client.on()', () => {
   // As supervisor.on(): a caller's mistake is a typed error at the call. An unknown name threw a
   // bare TypeError ('toString' found Object.prototype's), and a non-function was kept, to fail
@@ -205,8 +232,10 @@ describe('the client runs in a browser', () => {
       'src/client/options.ts',
       'src/client/socket-actor.ts',
       'src/client/websocket-like.ts',
+      'src/closest-name.ts',
       'src/errors.ts',
       'src/inspect.ts',
+      'src/option-habits.ts',
     ]);
   });
 });

@@ -6,8 +6,10 @@
  * reference server's parsing (examples/reference-server/command-line.ts).
  * These run the built programs (npm run build first; npm test does).
  */
+import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { createServer } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { runProgram } from '../helpers/process.js';
 
 const examples = readdirSync(new URL('../../examples/', import.meta.url))
@@ -58,12 +60,31 @@ describe('every example reads its flags like the reference server (exit 2, not a
     expect(program.output()).not.toMatch(/listening on/);
   });
 
+  // The README's commands all say --port 8080, which its "Try it" block has the reference
+  // server hold: Node's stack trace of an unhandled 'error' was what the next example printed.
+  it.each(examples)('%s --port <a port in use>: one line, exit 2, not a stack trace', async (name) => {
+    const taken = createServer().listen(0, '127.0.0.1');
+    onTestFinished(() => void taken.close());
+    await once(taken, 'listening');
+    const { port } = taken.address() as { port: number };
+    // Never the shared Redis on 6379 (the cluster example's default): nothing listens on port 9.
+    const redis = name === 'cluster' ? ['--redis', 'redis://127.0.0.1:9'] : [];
+    const program = runProgram(`dist/examples/${name}.js`, ['--port', String(port), ...redis]);
+    expect(await program.exited).toBe(2);
+    expect(program.errorOutput()).toMatch(
+      /^error: cannot listen: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+$/m,
+    );
+    expect(program.output()).not.toMatch(noStackTrace);
+    expect(program.output()).not.toMatch(/listening on/);
+  });
+
   it.each(['existing-http-server', 'express-dashboard'])(
     '%s: a PORT that is not a port, exit 2',
     async (name) => {
       const program = runProgram(`dist/examples/${name}.js`, [], { PORT: 'abc' });
       expect(await program.exited).toBe(2);
-      expect(program.errorOutput()).toMatch(/error: --port must be a number, got "abc"/);
+      // Named by the variable that gave it: no command line has a --port to look for.
+      expect(program.errorOutput()).toMatch(/error: PORT \(--port\) must be a number, got "abc"/);
       expect(program.output()).not.toMatch(noStackTrace);
     },
   );

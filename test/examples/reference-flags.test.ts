@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import {
   exposureWarning,
   flagFor,
@@ -14,6 +14,7 @@ import {
   type ServerConfig,
   usage,
 } from '../../examples/reference-server/config.js';
+import { main } from '../../examples/reference-server/main.js';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
 import { resolveOptions } from '../../src/index.js';
 
@@ -213,5 +214,42 @@ describe('the warning for a server others can reach without a dashboard token', 
     for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) {
       expect(exposureWarning({ host }), host).toBeUndefined();
     }
+  });
+});
+
+describe('a bad value read from the environment', () => {
+  // Set in a unit file or a pod spec, it is not on the command line: the message that
+  // named only --max-per-user sent the reader looking for a flag nobody had typed.
+  it('is named by its variable, then its flag; a flag given on the command line by the flag alone', () => {
+    expect(() => config([], { WSSUP_MAX_PER_USER: 'abc' })).toThrow(
+      /^WSSUP_MAX_PER_USER \(--max-per-user\) must be a number, got "abc"$/,
+    );
+    expect(() => config(['--max-per-user', 'abc'], { WSSUP_MAX_PER_USER: '5' })).toThrow(
+      /^--max-per-user must be a number, got "abc"$/,
+    );
+    expect(() => config([], { PORT: 'http' })).toThrow(/^PORT \(--port\) must be a number, got "http"$/);
+    expect(() => config([], { HOST: ' ' })).toThrow(/^HOST \(--host\) must not be empty$/);
+    expect(() => config([], { WSSUP_DASHBOARD_TOKEN: '' })).toThrow(
+      /^WSSUP_DASHBOARD_TOKEN \(--dashboard-token\) must not be empty$/,
+    );
+    expect(() =>
+      config([], { WSSUP_REDIS_URL: 'redis://127.0.0.1:6390', WSSUP_LEASE_TTL_MS: 'long' }),
+    ).toThrow(/^WSSUP_LEASE_TTL_MS \(--lease-ttl-ms\) must be a number/);
+  });
+
+  it('that the supervisor refuses is named the same way by npm start', async () => {
+    const errors: string[] = [];
+    const spy = vi
+      .spyOn(console, 'error')
+      .mockImplementation((line: unknown) => void errors.push(String(line)));
+    onTestFinished(() => spy.mockRestore());
+    expect(await main([], { WSSUP_MAX_PER_USER: '0' })).toBe(2);
+    expect(await main(['--max-per-user', '0'], {})).toBe(2);
+    expect(errors).toEqual([
+      expect.stringMatching(
+        /^error: WSSUP_MAX_PER_USER \(--max-per-user\): expected an integer from 1 to 100000, got 0$/,
+      ),
+      expect.stringMatching(/^error: --max-per-user: expected an integer from 1 to 100000, got 0$/),
+    ]);
   });
 });

@@ -166,7 +166,7 @@ describe('dashboard and per-user stats behind --dashboard-token (items 14, 15)',
     expect(readConfig([], {})).not.toHaveProperty('dashboardToken');
     expect(() => readConfig(['--dashboard-token', ''], {})).toThrow(/must not be empty/);
     // An empty HOST= (a unit file, a compose file) would listen on every interface.
-    expect(() => readConfig([], { HOST: '' })).toThrow(/--host must not be empty/);
+    expect(() => readConfig([], { HOST: '' })).toThrow(/^HOST \(--host\) must not be empty$/);
   });
 });
 
@@ -249,6 +249,9 @@ describe('GET /stats (item 15)', () => {
     '/stats?perUser=1&limit=1001',
     '/stats?perUser=1&limit=2.5',
     '/stats?perUser=1&limit=',
+    // A limit without perUser was ignored: the totals came back as if it had been read.
+    '/stats?limit=5',
+    '/stats?perUser=0&limit=5',
   ])('%s: 400', async (path) => {
     const { server } = await startServer();
     const reply = await fetchReply(server, path);

@@ -70,7 +70,8 @@ function expectNothingAllocated(before: SupervisorStats, after: SupervisorStats)
 
 describe('refused upgrades allocate nothing', () => {
   const boom = new Error('token store down');
-  const cases: [string, number, string, RegExp, (request: IncomingMessage) => unknown][] = [
+  // The 6th element: what onError is told when the app's authenticate, not the client, is at fault.
+  const cases: [string, number, string, RegExp, (request: IncomingMessage) => unknown, RegExp?][] = [
     ['authenticate returns null', 401, 'unauthenticated', /^unauthenticated$/, () => null],
     ['authenticate returns undefined', 401, 'unauthenticated', /^unauthenticated$/, () => undefined],
     ['authenticate resolves null', 401, 'unauthenticated', /^unauthenticated$/, async () => null],
@@ -92,15 +93,30 @@ describe('refused upgrades allocate nothing', () => {
     ['a NUL in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\u0000'],
     ['a DEL in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\u007f'],
     ['a C1 control (NEL) in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\u0085'],
-    ['a user id that is a number', 400, 'invalid-user-id', /must be a string, got number/, () => 42],
+    [
+      'a user id that is a number',
+      400,
+      'invalid-user-id',
+      /must be a string, got number/,
+      () => 42,
+      /^authenticate returned 42, not a user id: /,
+    ],
     [
       'an object whose userId is a number',
       400,
       'invalid-user-id',
       /must be a string, got number/,
       () => ({ userId: 42 }),
+      /^authenticate returned an object whose userId is 42, not a user id: /,
     ],
-    ['an object without userId', 400, 'invalid-user-id', /must be a string, got undefined/, () => ({})],
+    [
+      'an object without userId',
+      400,
+      'invalid-user-id',
+      /must be a string, got undefined/,
+      () => ({ id: 'alice' }),
+      /^authenticate returned an object whose userId is undefined, not a user id: /,
+    ],
     [
       'authenticate throws',
       500,
@@ -113,7 +129,7 @@ describe('refused upgrades allocate nothing', () => {
     ['authenticate rejects', 500, 'auth-failed', /^authentication failed$/, () => Promise.reject(boom)],
   ];
 
-  it.each(cases)('%s: HTTP %i, reason %s', async (_name, status, reason, message, authenticate) => {
+  it.each(cases)('%s: HTTP %i, reason %s', async (_name, status, reason, message, authenticate, reported) => {
     // A bystander holds a connection, so "unchanged" is checked against books that are not empty.
     const t = await startQuietServer({
       authenticate: (request) =>
@@ -142,6 +158,14 @@ describe('refused upgrades allocate nothing', () => {
     expectNothingAllocated(before, t.supervisor.stats());
     if (reason === 'auth-failed') {
       expectOneAppHookError(t.errors, { hook: 'authenticate', connectionId: undefined, cause: boom });
+    } else if (reported !== undefined) {
+      // A user id that is not a string is the app's slip, never the client's: without this
+      // report the only trace of a broken authenticate was a 400 that a browser cannot read.
+      expectOneAppHookError(t.errors, {
+        hook: 'authenticate',
+        connectionId: undefined,
+        cause: expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(reported) }),
+      });
     } else {
       expect(t.errors).toEqual([]);
     }
@@ -378,6 +402,61 @@ describe('handleUpgrade() called without the head of the upgrade event', () => {
     expect(rejected).toMatchObject([{ reason: 'bad-handshake' }]);
     expectNoLeaks(t.supervisor);
   });
+});
+
+describe('handleUpgrade() called with a request or socket that is not one', () => {
+  type Call = (
+    supervisor: Supervisor,
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ) => Promise<void>;
+  const slips: [string, RegExp, Call][] = [
+    [
+      'request and socket swapped',
+      /socket must be the Duplex/,
+      (supervisor, request, socket, head) =>
+        supervisor.handleUpgrade(socket as unknown as IncomingMessage, request as unknown as Duplex, head),
+    ],
+    [
+      'no socket',
+      /socket must be the Duplex.*got undefined/,
+      (supervisor, request, _socket, head) =>
+        supervisor.handleUpgrade(request, undefined as unknown as Duplex, head),
+    ],
+    [
+      'no request',
+      /request must be the IncomingMessage.*got undefined/,
+      (supervisor, _request, socket, head) =>
+        supervisor.handleUpgrade(undefined as unknown as IncomingMessage, socket, head),
+    ],
+  ];
+  it.each(slips)(
+    '(%s) resolves, reports WSSUP_INVALID_ARGUMENT naming the argument, and closes the connection',
+    async (_name, says, call) => {
+      const t = await startQuietServer();
+      const before = t.supervisor.stats();
+      const upgrades: Promise<void>[] = [];
+      t.server.removeAllListeners('upgrade');
+      t.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+        upgrades.push(call(t.supervisor, request, socket, head)),
+      );
+      const socket = await rawConnect(t.port);
+      const ended = once(socket, 'close');
+      socket.write(upgradeRequest('slip'));
+      await vi.waitFor(() => expect(upgrades).toHaveLength(1), ioWait);
+      // Never a rejection: under an `upgrade` listener it would be unhandled and end the process.
+      await expect(upgrades[0]).resolves.toBeUndefined();
+      // The caller's mistake, said as such: not WSSUP_INTERNAL ("a bug in ws-supervisor").
+      expect(t.errors).toEqual([expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' })]);
+      expect((t.errors[0] as Error).message).toMatch(says);
+      // Nothing can be answered on what is not a socket: the client is not left waiting.
+      await ended;
+      // No request to refuse, so no `rejected` event either: the books have not moved.
+      expect(t.supervisor.stats()).toEqual(before);
+      expectNoLeaks(t.supervisor);
+    },
+  );
 });
 
 describe('oversized messages', () => {

@@ -1,4 +1,5 @@
 /** One connection id, minted once at admission, is the key everywhere; the inspect hook sees the actors. */
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import { allDisposed, connect, expectNoLeaks, nextMessage, startServer } from '../helpers/server.js';
@@ -46,6 +47,38 @@ describe('identity', () => {
     await allDisposed(t.supervisor);
     expect(ids).toHaveLength(5);
     expect([...ids].sort()).toEqual(ids);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('a connection handle logged by the app', () => {
+  it('shows the connection (id, user, app data), not the supervisor it belongs to', async () => {
+    let logged: { inspected: string; json: string } | undefined;
+    const t = await startServer({
+      authenticate: () => ({ userId: 'ivy', correlationId: 'req-1', data: { plan: 'pro' } }),
+      // What an app writes first in onOpen: console.log(connection), or a logger's { connection }.
+      onOpen: (connection) => {
+        logged = { inspected: inspect(connection), json: JSON.stringify({ connection }) };
+      },
+    });
+    const ws = await connect(t.url('ivy'));
+    ws.close();
+    await allDisposed(t.supervisor);
+
+    const { inspected, json } = logged ?? { inspected: '', json: '' };
+    for (const shown of [inspected, json]) {
+      expect(shown).toMatch(/userId.*ivy/);
+      expect(shown).toMatch(/req-1/);
+      expect(shown).toMatch(/plan.*pro/);
+      // The runtime shared by every connection (its ws server, books, hooks) is not the app's to read.
+      expect(shown).not.toMatch(/WebSocketServer|maxBufferedChunks|retryHints|usersByBand|env/);
+    }
+    expect(JSON.parse(json).connection).toMatchObject({
+      id: expect.stringMatching(uuidV7),
+      userId: 'ivy',
+      correlationId: 'req-1',
+      data: { plan: 'pro' },
+    });
     expectNoLeaks(t.supervisor);
   });
 });

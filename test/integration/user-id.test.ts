@@ -66,3 +66,22 @@ describe('user ids from the query of a real upgrade request (the reference serve
     expect(server.supervisor.userStats('é'.repeat(64))).toMatchObject({ live: 1 });
   });
 });
+
+describe("user ids that name an Object.prototype member ('__proto__', 'constructor')", () => {
+  it('are listed under their own id by stats({ perUser: true }), not lost or merged', async () => {
+    const server = await startReference();
+    const proto = await connect(`${server.url}/?user=__proto__`);
+    const ctor = await connect(`${server.url}/?user=constructor`);
+    onTestFinished(() => {
+      proto.terminate();
+      ctor.terminate();
+    });
+    const { perUser } = server.supervisor.stats({ perUser: true });
+    // The debug page's JSON: a user whose id is '__proto__' became the object's prototype and vanished.
+    expect(Object.keys(perUser ?? {}).sort()).toEqual(['__proto__', 'constructor']);
+    expect(JSON.parse(JSON.stringify(perUser))).toMatchObject({
+      ['__proto__']: { userId: '__proto__', live: 1 },
+      constructor: { userId: 'constructor', live: 1 },
+    });
+  });
+});

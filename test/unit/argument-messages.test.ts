@@ -57,6 +57,13 @@ describe('a bad argument that is a string is quoted in the message', () => {
   it('and an object is "an object", not [object Object]', () => {
     expect(messageOf(() => supervisor().disconnectUser('user', {} as never))).toContain('got an object');
   });
+
+  it("disconnectUser's options given in place of the close code say where they go", () => {
+    // The slip of a caller who read `disconnectUser(userId, { cluster: true })` into the README.
+    expect(messageOf(() => supervisor().disconnectUser('user', { cluster: true } as never))).toMatch(
+      /got an object: the options are the 4th argument, disconnectUser\(userId, code, reason, \{ cluster: true \}\)/,
+    );
+  });
 });
 
 /** What `call` threw or rejected with: a SupervisorError with WSSUP_INVALID_ARGUMENT. */
@@ -100,4 +107,17 @@ describe('a bad user id: the message names the method that got it, and the value
       expect(message).toContain(says);
     });
   }
+});
+
+describe("on() with an event name from Node's or ws's habits says where that goes here", () => {
+  // `supervisor.on('error', …)` is what an EventEmitter user writes first; it named only the six events.
+  it.each([
+    ['error', /unknown event error: .*errors go to the onError option of createSupervisor\(\)/],
+    ['connection', /unknown event connection: .*the onOpen option, or the 'admitted' event/],
+    ['message', /unknown event message: .*the onMessage option/],
+    ['close', /unknown event close: .*the onClose option, or the 'disposed' event/],
+    ['opened', /^unknown event opened: one of admitted, rejected, evicted, disposed, store, capacity$/],
+  ])('%s', (name, says) => {
+    expect(messageOf(() => supervisor().on(name as never, () => {}))).toMatch(says);
+  });
 });

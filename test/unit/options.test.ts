@@ -468,11 +468,39 @@ describe('a bad option throws InvalidOptionError naming it', () => {
   });
 
   it('an unknown name close to none names none', () => {
-    const error = thrownBy({ authenticate, port: 8080 });
+    const error = thrownBy({ authenticate, colour: 'blue' });
     expect(error.message).toMatch(
-      /^Invalid option "port": expected one of the known options \(maxConnectionsPerUser, /,
+      /^Invalid option "colour": expected one of the known options \(maxConnectionsPerUser, /,
     );
     expect(error.message).not.toContain('probably');
+  });
+
+  // What a user of ws or Socket.IO passes first. `onConnection` was "here probably maxConnections",
+  // a number, by spelling alone; `port` and `server` said nothing of attach().
+  it.each([
+    ['onConnection', /here probably "onOpen"/],
+    ['onConnect', /here probably "onOpen"/],
+    ['onDisconnect', /here probably "onClose"/],
+    ['verifyClient', /here probably "authenticate"/],
+    ['allowRequest', /here probably "authenticate"/],
+    ['pingInterval', /here probably "heartbeatIntervalMs"/],
+    ['pingTimeout', /here probably "heartbeatIntervalMs"/],
+    ['cors', /here probably "allowedOrigins"/],
+    ['maxHttpBufferSize', /here probably "maxPayloadBytes"/],
+    ['port', /; the supervisor listens on no port of its own: supervisor\.attach\(server\) \(/],
+    ['server', /; the supervisor listens on no port of its own: supervisor\.attach\(server\) \(/],
+    ['path', /; the path goes to attach\(\): supervisor\.attach\(server, \{ path \}\) \(/],
+    [
+      'perMessageDeflate',
+      /; an option of ws's WebSocketServer: pass new WebSocketServer\(\{ noServer: true, \.\.\. \}\) as webSocketServer \(/,
+    ],
+    ['noServer', /; an option of ws's WebSocketServer: /],
+    ['handleProtocols', /; an option of ws's WebSocketServer: /],
+  ])('an option of ws or Socket.IO (%s) says where it goes here', (name, says) => {
+    const error = thrownBy({ authenticate, [name]: 1 });
+    expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: name, received: name });
+    expect(error.message).toMatch(says);
+    expect(error.allowed).toContain('maxConnectionsPerUser'); // and still the list
   });
 
   it.each<[string, unknown]>([

@@ -1,0 +1,91 @@
+/**
+ * The options a user of ws or Socket.IO passes first, to createSupervisor()
+ * or createClient(), and where each of them is here. Spelling alone misled:
+ * `onConnection` came out as "here probably maxConnections" (a number), and
+ * `port`, `server` or socket.io-client's `auth` got the bare list of options.
+ * (Nothing of Node's is imported: the client's modules run in a browser.)
+ */
+import { closestName } from './closest-name.js';
+
+/** Names, in lower case, that stand for one of our options (`meant`) or for none (`elsewhere`). */
+interface Habits {
+  meant: Readonly<Record<string, string>>;
+  elsewhere: Readonly<Record<string, string>>;
+}
+
+const listens = 'the supervisor listens on no port of its own: supervisor.attach(server)';
+const wsOption =
+  "an option of ws's WebSocketServer: pass new WebSocketServer({ noServer: true, ... }) as webSocketServer";
+
+const supervisorHabits: Habits = {
+  meant: {
+    onconnection: 'onOpen',
+    onconnect: 'onOpen',
+    ondisconnect: 'onClose',
+    verifyclient: 'authenticate', // ws
+    allowrequest: 'authenticate', // Socket.IO
+    pinginterval: 'heartbeatIntervalMs', // Socket.IO
+    pingtimeout: 'heartbeatIntervalMs', // Socket.IO: here the timeout is the interval
+    cors: 'allowedOrigins', // Socket.IO
+    maxhttpbuffersize: 'maxPayloadBytes', // Socket.IO
+  },
+  elsewhere: {
+    port: listens,
+    host: listens,
+    server: listens,
+    path: 'the path goes to attach(): supervisor.attach(server, { path })',
+    noserver: wsOption,
+    permessagedeflate: wsOption,
+    handleprotocols: wsOption,
+    clienttracking: wsOption,
+    skiputf8validation: wsOption,
+    autopong: wsOption,
+    allowsynchronousevents: wsOption,
+  },
+};
+
+const noHeaders =
+  "a browser's WebSocket sends no headers and no auth payload: put the token in the url, " +
+  "e.g. url: () => 'wss://host/?token=' + token()";
+
+/** socket.io-client's options. */
+const clientHabits: Habits = {
+  meant: {
+    reconnectiondelay: 'backoff',
+    reconnectiondelaymax: 'backoff',
+    randomizationfactor: 'backoff',
+    timeout: 'connectTimeoutMs',
+  },
+  elsewhere: {
+    auth: noHeaders,
+    query: noHeaders,
+    extraheaders: noHeaders,
+    headers: noHeaders,
+    transports: 'WebSocket only: there is no long-polling fallback',
+    reconnection: 'it always reconnects (but after a code it must not retry): client.close() stops it',
+    reconnectionattempts:
+      'it always reconnects (but after a code it must not retry): client.close() stops it',
+    autoconnect: 'it connects at once: create it when it should connect',
+  },
+};
+
+/**
+ * What the message about the unknown option `name` adds after "expected one
+ * of the known options": `, here probably "onOpen"` (a habit, else the
+ * closest known name), `; <where it goes>`, or '' when nothing comes close.
+ */
+function hint(habits: Habits, name: string, known: Iterable<string>): string {
+  const key = name.toLowerCase();
+  if (Object.hasOwn(habits.meant, key)) return `, here probably "${habits.meant[key]}"`;
+  if (Object.hasOwn(habits.elsewhere, key)) return `; ${habits.elsewhere[key]}`;
+  const closest = closestName(name, known);
+  return closest === undefined ? '' : `, here probably "${closest}"`;
+}
+
+/** The hint for an unknown option of createSupervisor(). */
+export const supervisorOptionHint = (name: string, known: Iterable<string>): string =>
+  hint(supervisorHabits, name, known);
+
+/** The hint for an unknown option of createClient(). */
+export const clientOptionHint = (name: string, known: Iterable<string>): string =>
+  hint(clientHabits, name, known);
