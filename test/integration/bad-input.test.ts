@@ -828,6 +828,24 @@ describe('bad arguments to the connection handle', () => {
     await expectAllRefusedAndStillOpen(t, ws, outcomes, 7);
   });
 
+  it("send() reads only options.binary: ws's framing options (fin, mask) never reach the wire", async () => {
+    const t = await scripted((connection) => {
+      const send = connection.send.bind(connection) as (data: unknown, options?: unknown) => boolean;
+      // Passed on to ws, fin: false would leave this message open and run the next into it,
+      // and mask: true would make the client close with 1002 (a server must not mask).
+      send('first', { fin: false, mask: true });
+      connection.send('second');
+    });
+    const ws = await connect(t.url('framing'));
+    const received: string[] = [];
+    ws.on('message', (data) => received.push(String(data)));
+    ws.send('go');
+    await vi.waitFor(() => expect(received).toEqual(['first', 'second']));
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    ws.close();
+    await allDisposed(t.supervisor);
+  });
+
   it('data that is not sendable is named in the error, and an object is told to be serialised first', () => {
     const supervisor = createSupervisor({ preset: 'test', authenticate: () => 'alice' });
     onTestFinished(() => supervisor.shutdown());
