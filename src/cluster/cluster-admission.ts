@@ -130,12 +130,13 @@ export class ClusterBook {
    */
   readonly #maybeBooked = new Set<string>();
   /**
-   * Kept connections (see kept()) whose booking again as a newcomer failed: id → user.
-   * Their entries are in the book still, marked evicted: a release is owed if they close,
-   * and the reconciliation books them again as kept() does. A re-admission would leave
-   * the mark, and every admission of the user would name them again, idle or not.
+   * Kept connections (see kept()) whose booking again as a newcomer failed: id → user, and
+   * the incarnation their entry was marked under. Their entries are in the book still,
+   * marked evicted: a release is owed if they close, and the reconciliation books them
+   * again as kept() does. A re-admission would leave the mark, and every admission of the
+   * user would name them again, idle or not.
    */
-  readonly #keptUnbooked = new Map<string, string>();
+  readonly #keptUnbooked = new Map<string, { userId: string; incarnation: number }>();
   /**
    * Idle ⇄ live edges the store did not confirm: id → a mark of the failed call.
    * Reconciliation sends each connection's state of the moment again; without
@@ -370,13 +371,14 @@ export class ClusterBook {
    */
   kept(userId: string, connectionId: string): void {
     if (this.#stopping) return;
+    const incarnation = this.#store.incarnation;
     this.#rebook(userId, connectionId, this.#domains.of(userId)).catch((error) => {
       // Booked again at reconciliation, with everything else the outage left.
       this.#reportStore('admit', error);
       if (!this.#held.has(connectionId) || this.#stopping) return;
       // Booked all the same (marked evicted), even when an open breaker kept the call from the
       // store: not unsynced, whose release is skipped when the store never got its admission.
-      this.#keptUnbooked.set(connectionId, userId);
+      this.#keptUnbooked.set(connectionId, { userId, incarnation });
       if (this.#unsynced.delete(connectionId)) this.#maybeBooked.delete(connectionId);
     });
   }
@@ -656,9 +658,18 @@ export class ClusterBook {
 
   /** Books again, as kept() does, the kept connections whose booking failed; by failure domain. */
   async #rebookKept(failed: ShardFailures): Promise<void> {
-    for (const [connectionId, userId] of [...this.#keptUnbooked]) {
+    for (const connectionId of [...this.#keptUnbooked.keys()]) {
+      const kept = this.#keptUnbooked.get(connectionId);
       // Closed meanwhile: released, and an admission sent after that would book it again.
-      if (!this.#keptUnbooked.has(connectionId)) continue;
+      if (kept === undefined) continue;
+      const { userId, incarnation } = kept;
+      // Its mark died with a lost lease: it is held like the others, and the full re-admission
+      // owed since books them oldest and active first. Booked first as a newcomer, it took the
+      // slot of an older connection never named, which that re-admission then evicted.
+      if (incarnation !== this.#store.incarnation) {
+        this.#keptUnbooked.delete(connectionId);
+        continue;
+      }
       const shard = this.#domains.of(userId);
       if (failed.has(shard)) continue;
       try {
