@@ -142,6 +142,8 @@ class Store implements RedisSlotStore {
   /** The start() in flight, which stop() waits for; and whether stop() asked it to give up. */
   #starting: Promise<void> | undefined;
   #stopRequested = false;
+  /** The one stop(), shared by every call. */
+  #stopping: Promise<void> | undefined;
   /** Removes the listener that reports reconnects (see #start); a no-op until started. */
   #unwatchReconnects = () => {};
   /** The last renew() (settled or not): stop() waits for it, as it may take a new incarnation. */
@@ -695,9 +697,16 @@ class Store implements RedisSlotStore {
    * what the store opened (redis-retire.ts). Each user's book is purged on its
    * own: what Redis does not answer for stays until the lease expires (then it
    * is dead for everyone, and a reaper cleans it); stop() still resolves.
-   * Safe to repeat.
+   * Safe to repeat: every call gets the first one's promise, so none resolves
+   * before the books are freed (an app's shutdown and its signal handler may
+   * both stop the store, and either may then exit).
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
     if (this.#state === 'starting') {
       // A start() in flight would go on connecting (and take a lease) after
       // stop() resolved: it stops early, and what it opened is closed first.
@@ -715,16 +724,21 @@ class Store implements RedisSlotStore {
     await this.#renewal?.catch(() => {});
     const connection = this.#connection;
     const incarnation = this.#incarnation;
-    if (connection !== undefined && incarnation !== 0) {
-      // Every user listed here, not only the index's: the index's master may be away.
-      await retireIncarnation(connection, this.keys, incarnation, this.#booked.listed(), [
-        ...this.#livenessArgs(),
-        incarnation,
-      ]);
+    try {
+      if (connection !== undefined && incarnation !== 0) {
+        // Every user listed here, not only the index's: the index's master may be away.
+        await retireIncarnation(connection, this.keys, incarnation, this.#booked.listed(), [
+          ...this.#livenessArgs(),
+          incarnation,
+        ]);
+      }
+    } finally {
+      // Even after a failure that is not Redis's (a bug, thrown to the caller): the
+      // connections would otherwise stay open, and with them the process.
+      await this.#release();
+      // A subscription being opened again: #release closed it, and its deadlines bound this wait.
+      await this.#resubscribing;
     }
-    await this.#release();
-    // A subscription being opened again: #release closed it, and its deadlines bound this wait.
-    await this.#resubscribing;
   }
 
   #onOrder(message: string): void {

@@ -419,6 +419,19 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     }
   });
 
+  it('a second stop() while the first is freeing the books resolves only once they are free', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    expect(await a.store.admit('ann', 'c1', 3, 3)).toMatchObject({ admitted: true });
+    const first = a.store.stop();
+    // An app's shutdown path and its signal handler both stopping the store: the second
+    // caller goes on (exits) when its stop() resolves, so the slots must be free by then.
+    await a.store.stop();
+    expect(await b.store.userBook('ann')).toBeUndefined();
+    await first;
+  });
+
   it('refuses use before start() and after stop() with stable codes', async () => {
     const store = createRedisSlotStore({ redis: redis.current.url, keyPrefix: freshPrefix() });
     await expect(store.admit('ann', 'c1', 3, 3)).rejects.toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
