@@ -126,7 +126,8 @@ export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
   /**
    * Runs on every upgrade request before anything is allocated. Return the
    * user id (or `{ userId, correlationId, data }`: `data` becomes
-   * `connection.data`), null to refuse with HTTP 401, or a `Refusal` (returned
+   * `connection.data`; a `correlationId` that is not a string is left out, and
+   * reported unless null), null to refuse with HTTP 401, or a `Refusal` (returned
    * or thrown) to refuse with 401, 403, 429 or 503. An asynchronous one that
    * has not settled within `authenticateTimeoutMs` fails as a throw does (500).
    */

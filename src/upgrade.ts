@@ -23,7 +23,7 @@ import type { Reject, Rejection } from './rejections.js';
 import { checkHandshake } from './transport/handshake.js';
 import { type ConnectionEnv, WsConnection } from './transport/ws-adapter.js';
 import { dropUnusableUpgrade, upgradeArgumentsError } from './upgrade-arguments.js';
-import { authResultError, checkUserId } from './user-id.js';
+import { authResultError, checkUserId, correlationIdOf } from './user-id.js';
 
 export interface UpgradeDeps {
   options: SupervisorOptions;
@@ -267,7 +267,10 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         return reject(request, socket, head, { reason: 'refused', status, message, retryAfterMs });
       }
       const userId = typeof auth === 'object' ? auth.userId : auth;
-      const correlationId = typeof auth === 'object' ? auth.correlationId : undefined;
+      const { correlationId, problem: badCorrelation } = correlationIdOf(
+        typeof auth === 'object' ? auth.correlationId : undefined,
+      );
+      if (badCorrelation !== undefined) report(new AppHookError('authenticate', badCorrelation));
       const problem = checkUserId(userId);
       if (problem !== undefined) {
         if (typeof userId !== 'string')

@@ -76,6 +76,22 @@ export function authResultError(auth: unknown, userId: unknown): TypeError {
 }
 
 /**
+ * authenticate's correlation id, kept only when it is a string: it labels the
+ * connection's events and logs, never decides anything, so a bad one is left
+ * out rather than refusing a user who authenticated. `null` (what
+ * `URLSearchParams.get` answers for a missing parameter) is "none"; any other
+ * value that is not a string is the app's mistake, returned for onError.
+ */
+export function correlationIdOf(given: unknown): { correlationId: string | undefined; problem?: TypeError } {
+  if (typeof given === 'string') return { correlationId: given };
+  if (given === undefined || given === null) return { correlationId: undefined };
+  const problem = new TypeError(
+    `authenticate returned a correlationId that is not a string: ${describeValue(given)}; the connection was admitted without one (return a string or undefined)`,
+  );
+  return { correlationId: undefined, problem };
+}
+
+/**
  * The error a method throws for a bad user id (WSSUP_INVALID_ARGUMENT), or undefined
  * for a good one. The message names the method, so that the call that got it can be
  * found, and shows the value: quoted, as the other argument errors show a string.

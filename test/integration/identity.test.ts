@@ -82,3 +82,32 @@ describe('a connection handle logged by the app', () => {
     expectNoLeaks(t.supervisor);
   });
 });
+
+describe('a correlation id that is not a string', () => {
+  it.each([
+    ['null (URLSearchParams.get of a missing parameter)', null, undefined],
+    ['a number', 42, /^authenticate returned a correlationId that is not a string: 42/],
+    ['an object', { id: 'req-1' }, /^authenticate returned a correlationId that is not a string: an object/],
+  ])(
+    '%s: the connection is admitted without one, and the app is told unless it is null',
+    async (_name, given, told) => {
+      const admitted: unknown[] = [];
+      const t = await startServer({
+        authenticate: () => ({ userId: 'ivy', correlationId: given as unknown as string }),
+      });
+      t.supervisor.on('admitted', (event) => admitted.push(event.correlationId));
+      const ws = await connect(t.url('ivy'));
+      ws.close();
+      await allDisposed(t.supervisor);
+      // Only a string labels the connection's events and logs.
+      expect(admitted).toEqual([undefined]);
+      const hookErrors = t.errors.filter((error) => error.code === 'WSSUP_APP_HOOK_FAILED');
+      if (told === undefined) expect(hookErrors).toEqual([]);
+      else
+        expect(hookErrors.map((error) => String((error.cause as Error)?.message))).toEqual([
+          expect.stringMatching(told),
+        ]);
+      expectNoLeaks(t.supervisor);
+    },
+  );
+});
