@@ -71,8 +71,10 @@ function startCluster() {
   // other processes are told over Redis pub/sub: best effort, as Socket.IO's Redis adapter.
   async function notify(userId: string, message: string) {
     const notice = JSON.stringify({ notice: message });
-    const { delivered, nodes } = await supervisor.sendToUser(userId, notice, { cluster: true });
-    return { delivered, nodes }; // this process's connections reached, other processes told
+    const { delivered, nodes, unreached } = await supervisor.sendToUser(userId, notice, { cluster: true });
+    // This process's connections reached, other processes told, and those whose message failed
+    // (a Redis Cluster master away): not retried here, as the ones told would get it twice.
+    return { delivered, nodes, unreached };
   }
   // Kick everywhere; rejects with WSSUP_STORE_UNAVAILABLE (after closing this process's) while Redis is away.
   const kick = (userId: string) => supervisor.disconnectUser(userId, 4000, 'kicked', { cluster: true });

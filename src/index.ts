@@ -62,6 +62,7 @@ export {
   type EvictionOrder,
   type HeldConnection,
   type IncarnationChangeCause,
+  type SendAcrossOutcome,
   type SlotStore,
   type SlotStoreEvents,
   SlotStoreUnavailableError,

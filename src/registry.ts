@@ -46,6 +46,12 @@ export interface ClusterSendResult {
   delivered: number;
   /** Other processes told (one pub/sub message each); how many of their connections got it is not known here. */
   nodes: number;
+  /**
+   * Other processes concerned that could not be told (on a Redis Cluster, those whose channel's
+   * master is away): 0 when every one was. They are not told again, and the ones counted in
+   * `nodes` were: sending again reaches those twice. Reported to `onError` once per call.
+   */
+  unreached: number;
 }
 
 /** `Data` is the supervisor's app data type, so that a filter reads `connection.data` without a cast. */
@@ -74,8 +80,8 @@ export interface Registry {
   deliver(delivery: ClusterDelivery): void;
 }
 
-/** Passes a cluster-wide send on to the other processes; resolves with how many were told. */
-export type SendAcross = (delivery: ClusterDelivery) => Promise<number>;
+/** Passes a cluster-wide send on to the other processes; resolves with how many were told, and not. */
+export type SendAcross = (delivery: ClusterDelivery) => Promise<Omit<ClusterSendResult, 'delivered'>>;
 
 const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
 
@@ -178,7 +184,7 @@ export function createRegistry(
       return Promise.reject(error);
     }
     const delivered = local();
-    return (across as SendAcross)(delivery).then((nodes) => ({ delivered, nodes }));
+    return (across as SendAcross)(delivery).then(({ nodes, unreached }) => ({ delivered, nodes, unreached }));
   }
 
   function sendToUser(userId: unknown, data: SendData, options: unknown): number {

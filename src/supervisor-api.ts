@@ -146,10 +146,13 @@ export interface Supervisor<Data = unknown> {
    * Cluster mode: sends to the user's open connections on this process (at once,
    * counted in `delivered`) and tells each other live process that holds one of
    * them (`nodes`), which sends to its own. Best effort, as pub/sub is: a process
-   * that misses the message (Redis away, a crash) is not told again.
+   * that misses the message (Redis away, a crash) is not told again. A process whose
+   * message failed while others' went (a Redis Cluster master away) is counted in
+   * `unreached`, and the call still resolves (reported once to onError).
    * @throws {SupervisorError} (rejects; nothing is sent anywhere) WSSUP_INVALID_ARGUMENT for
    *   what sendToUser() refuses, or without the `cluster` option; (rejects, this process's part
-   *   sent) WSSUP_STORE_UNAVAILABLE when the store does not answer, WSSUP_SHUTTING_DOWN once
+   *   sent) WSSUP_STORE_UNAVAILABLE when the store does not answer (the processes concerned
+   *   cannot be read, or not one of them can be told), WSSUP_SHUTTING_DOWN once
    *   shutdown() has stopped the store.
    */
   sendToUser(
@@ -212,7 +215,7 @@ export interface Supervisor<Data = unknown> {
    *   disconnectUser() refuses.
    * @example
    * ```ts
-   * const { delivered, nodes } = await supervisor.disconnectUser('mallory', 4003, 'banned', { cluster: true });
+   * const { delivered, nodes, unreached } = await supervisor.disconnectUser('mallory', 4003, 'banned', { cluster: true });
    * ```
    */
   disconnectUser(

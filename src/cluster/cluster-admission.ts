@@ -30,7 +30,14 @@ import { SupervisorError } from '../errors.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterDelivery } from './cluster-sends.js';
 import { OrderBreakers } from './order-breakers.js';
-import type { ClusterUserBook, ClusterView, EvictionOrder, HeldConnection, SlotStore } from './slot-store.js';
+import type {
+  ClusterUserBook,
+  ClusterView,
+  EvictionOrder,
+  HeldConnection,
+  SendAcrossOutcome,
+  SlotStore,
+} from './slot-store.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 import { type BreakerState, HALF_OPEN_AFTER_MS, StoreBreakers } from './store-breakers.js';
 import { StoreDomains } from './store-domains.js';
@@ -439,11 +446,22 @@ export class ClusterBook {
 
   /**
    * Tells the other processes of a cluster-wide send (the caller served its own
-   * connections); resolves with how many were told. Fails as a read does.
+   * connections); resolves with how many were told and how many could not be. Fails as
+   * a read does, and when not one of them could be told: the store is as good as away
+   * for this call, and the sends' breaker counts it. One that told some counts as a
+   * success there (the others' channels' master is away, not the store: refusing the
+   * sends that would reach only healthy processes helps nobody), and is reported once.
    */
-  sendAcross(delivery: ClusterDelivery): Promise<number> {
-    // The registry refuses { cluster: true } before anything is sent when the store lacks it.
-    return this.#read(() => this.#store.sendAcross?.(delivery) ?? Promise.resolve(0), { publish: true });
+  sendAcross(delivery: ClusterDelivery): Promise<AcrossCounts> {
+    return this.#read(
+      async () => {
+        // The registry refuses { cluster: true } before anything is sent when the store lacks it.
+        const counts = acrossCounts((await this.#store.sendAcross?.(delivery)) ?? 0);
+        if (counts.unreached > 0) this.#host.report(partialSendError(delivery, counts));
+        return counts;
+      },
+      { publish: true },
+    );
   }
 
   /**
@@ -851,6 +869,38 @@ function untilStopping(host: ClusterHost, stopping: () => boolean): ClusterHost 
       if (!stopping()) host.breakerChanged(state, shard);
     },
   };
+}
+
+/** A cluster-wide send's outcome as the app reads it (ClusterSendResult without this process's part). */
+export interface AcrossCounts {
+  nodes: number;
+  unreached: number;
+}
+
+/**
+ * A store's answer to sendAcross as counts (a number: every process concerned was told).
+ * Throws when processes were concerned and not one was told, as the Redis store rejects
+ * then: an app's store may resolve `{ nodes: 0, unreached }` instead.
+ */
+function acrossCounts(answer: number | SendAcrossOutcome): AcrossCounts & { cause?: unknown } {
+  if (typeof answer === 'number') return { nodes: answer, unreached: 0 };
+  if (answer.nodes === 0 && answer.unreached > 0) {
+    throw new SlotStoreUnavailableError(
+      `cluster-wide send: none of the ${answer.unreached} processes concerned could be told`,
+      { cause: answer.cause },
+    );
+  }
+  return answer;
+}
+
+/** One report for a send that told some processes and not others, however many failed. */
+function partialSendError(delivery: ClusterDelivery, counts: AcrossCounts & { cause?: unknown }) {
+  const concerned = counts.nodes + counts.unreached;
+  const why = counts.cause instanceof Error ? `: ${counts.cause.message}` : '';
+  return new SlotStoreUnavailableError(
+    `cluster-wide ${delivery.kind}: ${counts.unreached} of the ${concerned} other processes concerned could not be told, the rest were (not sent again)${why}`,
+    { cause: counts.cause },
+  );
 }
 
 /** What the app sees when a cluster-wide read fails: always the typed error. */

@@ -21,6 +21,7 @@
 import type { RedisConnection } from './redis-client.js';
 import { decodeEntry, type Registry } from './redis-decode.js';
 import type { KeyLayout } from './redis-keys.js';
+import type { SendAcrossOutcome } from './slot-store.js';
 
 /** What a cluster-wide send asks the other processes to do with their own connections. */
 export type ClusterDelivery =
@@ -44,7 +45,8 @@ export interface StoreView {
 }
 
 /**
- * Publishes `delivery` to every other live process concerned; resolves with how many.
+ * Publishes `delivery` to every other live process concerned; resolves with how many,
+ * or with both counts when some could not be told (see publishEach).
  * One round trip for the targets (the user's book, or the registry), one for the SPUBLISHes,
  * which the client writes together.
  */
@@ -53,7 +55,7 @@ export async function publishAcross(
   keys: KeyLayout,
   delivery: ClusterDelivery,
   store: StoreView,
-): Promise<number> {
+): Promise<number | SendAcrossOutcome> {
   connection.roundTrip('sendAcross');
   const targets =
     delivery.kind === 'broadcast'
@@ -66,12 +68,44 @@ export async function publishAcross(
   const others = targets.filter((target) => !store.own.includes(target.incarnation));
   if (others.length === 0) return 0;
   connection.roundTrip('sendAcross');
-  await Promise.all(
-    others.map((to) =>
-      connection.command(['SPUBLISH', keys.orders(to.nodeId), encodeDelivery(delivery, to)]),
-    ),
+  return publishEach(others, (to) =>
+    connection.command(['SPUBLISH', keys.orders(to.nodeId), encodeDelivery(delivery, to)]),
   );
-  return others.length;
+}
+
+/**
+ * Runs `publish` for every target, together, and waits for all of them: a number when every
+ * one succeeded; the counts and the first failure when some failed; the first failure
+ * (rejected) when all did. On a Redis Cluster each target's channel lives on one master, so
+ * one master away fails only its own targets, and the others were told all the same: a
+ * rejection then would lead an app that retries to send them everything twice.
+ *
+ * Counted by hand rather than with Promise.allSettled: one shared pair of handlers, and no
+ * settled-result object per target (a broadcast's cost grows with the processes).
+ */
+export function publishEach<T>(
+  targets: readonly T[],
+  publish: (target: T) => Promise<unknown>,
+): Promise<number | SendAcrossOutcome> {
+  return new Promise((resolve, reject) => {
+    let pending = targets.length;
+    let failed = 0;
+    let cause: unknown;
+    const settled = () => {
+      pending -= 1;
+      if (pending > 0) return;
+      if (failed === 0) resolve(targets.length);
+      else if (failed === targets.length) reject(cause);
+      else resolve({ nodes: targets.length - failed, unreached: failed, cause });
+    };
+    const failure = (error: unknown) => {
+      if (failed === 0) cause = error;
+      failed += 1;
+      settled();
+    };
+    if (pending === 0) resolve(0);
+    for (const target of targets) publish(target).then(settled, failure);
+  });
 }
 
 /** The processes holding entries of the user's book (its HVALS), dead incarnations left out; one per incarnation. */

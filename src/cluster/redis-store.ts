@@ -70,6 +70,7 @@ import {
   type ClusterView,
   type EvictionOrder,
   type HeldConnection,
+  type SendAcrossOutcome,
   type SlotStore,
   type SlotStoreEvents,
   SlotStoreUnavailableError,
@@ -89,7 +90,7 @@ export interface RedisSlotStore extends SlotStore {
   readonly leaseTtlMs: number;
   /** Commands sent and round trips per method since creation (for tests and the bench). */
   traffic(): StoreTraffic;
-  sendAcross(delivery: ClusterDelivery): Promise<number>;
+  sendAcross(delivery: ClusterDelivery): Promise<number | SendAcrossOutcome>;
   /** On a Redis Cluster, the `host:port` of the master of the user's book (see SlotStore.shardOf). */
   shardOf(userId: string): string | undefined;
   /** On a Redis Cluster, every master of the client's current topology (see SlotStore.shards). */
@@ -682,7 +683,7 @@ class Store implements RedisSlotStore {
     return readClusterView(connection, this.keys, registry, (incarnation) => this.#isDead(incarnation));
   }
 
-  sendAcross(delivery: ClusterDelivery): Promise<number> {
+  sendAcross(delivery: ClusterDelivery): Promise<number | SendAcrossOutcome> {
     if (delivery.kind !== 'broadcast') checkId('userId', delivery.userId);
     const connection = this.#ready();
     return publishAcross(connection, this.keys, delivery, {

@@ -205,14 +205,34 @@ export interface SlotStore {
    * Passes a cluster-wide send on to the other live processes: those holding the user's
    * booked connections ('send', 'disconnect'), or every one with a live lease ('broadcast').
    * Never to the caller's own incarnation (the runtime serves its connections itself).
-   * Resolves with how many processes were told. Optional: without it, cluster-wide sends reject.
+   * Resolves with how many processes were told when every one concerned was (a number), or
+   * with a {@link SendAcrossOutcome} when some could not be (a Redis Cluster master that
+   * holds their channels away): the runtime resolves the app's call with both counts and
+   * reports the failure once. Rejects when the processes concerned cannot be read; when
+   * none of them can be told it may reject or resolve `{ nodes: 0, unreached }`, which the
+   * runtime treats alike (a failure of the store for its breaker). Optional: without it,
+   * cluster-wide sends reject.
    */
-  sendAcross?(delivery: ClusterDelivery): Promise<number>;
+  sendAcross?(delivery: ClusterDelivery): Promise<number | SendAcrossOutcome>;
   /**
    * Releases this node's slots and lease, and unsubscribes. Called once the runtime counts
    * itself stopped: whatever the store tells it from now on (even from this call) is ignored.
    */
   stop(): Promise<void>;
+}
+
+/**
+ * What {@link SlotStore.sendAcross} answers when some of the processes concerned were told
+ * and others could not be (each message is published on its own process's channel, which
+ * on a Redis Cluster lives on one master: one master away leaves the others reachable).
+ */
+export interface SendAcrossOutcome {
+  /** Processes told. */
+  nodes: number;
+  /** Processes concerned that could not be told (their message failed): not sent again. */
+  unreached: number;
+  /** Why (the first failure), for the report to `onError`. */
+  cause?: unknown;
 }
 
 /** The store did not answer in time, or refused the command: the outage policy applies. */

@@ -43,6 +43,10 @@ describe.runIf(hasRedis)('cluster-wide calls before the first lease', () => {
     await vi.waitFor(() => expect(supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 10_000 });
     const { global } = await supervisor.stats({ cluster: true });
     expect(global.nodes.map((node) => node.nodeId)).toEqual(['early']);
-    expect(await supervisor.sendToUser('ann', 'hi', { cluster: true })).toEqual({ delivered: 0, nodes: 0 });
+    expect(await supervisor.sendToUser('ann', 'hi', { cluster: true })).toEqual({
+      delivered: 0,
+      nodes: 0,
+      unreached: 0,
+    });
   });
 });

@@ -106,6 +106,7 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
     await expect(node(c, 0).supervisor.sendToUser('ann', 'hello', { cluster: true })).resolves.toEqual({
       delivered: 2,
       nodes: 1,
+      unreached: 0,
     });
     for (const frame of await Promise.all(text)) {
       expect(frame).toEqual({ data: Buffer.from('hello'), isBinary: false });
@@ -119,6 +120,7 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
     await expect(node(c, 1).supervisor.sendToUser('ann', view, { cluster: true })).resolves.toEqual({
       delivered: 1,
       nodes: 1,
+      unreached: 0,
     });
     for (const frame of await Promise.all(binary)) {
       expect(frame.isBinary).toBe(true);
@@ -141,6 +143,7 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
     await expect(node(c, 0).supervisor.sendToUser('nobody', 'x', { cluster: true })).resolves.toEqual({
       delivered: 0,
       nodes: 0,
+      unreached: 0,
     });
     expect(spy).toEqual([]);
   });
@@ -151,7 +154,7 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
     const closes = ann.map(closed);
     await expect(
       node(c, 2).supervisor.disconnectUser('ann', 4000, 'banned', { cluster: true }),
-    ).resolves.toEqual({ delivered: 0, nodes: 2 });
+    ).resolves.toEqual({ delivered: 0, nodes: 2, unreached: 0 });
     for (const close of await Promise.all(closes)) expect(close).toEqual({ code: 4000, reason: 'banned' });
     expect(bob.readyState).toBe(WebSocket.OPEN);
     expect(spy).toEqual([]); // node 2 asked: it serves itself without Redis
@@ -162,7 +165,7 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
     const all = [...ann, bob].map(nextFrame);
     await expect(
       node(c, 1).supervisor.broadcast(Buffer.from([0, 255, 1]), { cluster: true }),
-    ).resolves.toEqual({ delivered: 1, nodes: 2 });
+    ).resolves.toEqual({ delivered: 1, nodes: 2, unreached: 0 });
     for (const frame of await Promise.all(all)) {
       expect(frame).toEqual({ data: Buffer.from([0, 255, 1]), isBinary: true });
     }

@@ -97,6 +97,7 @@ async function expectChannelsWork(
   await expect(a.supervisor.sendToUser('ann', 'after the outage', { cluster: true })).resolves.toEqual({
     delivered: 0,
     nodes: 1,
+    unreached: 0,
   });
   await vi.waitFor(() => expect(got).toEqual(['after the outage']), ioWait);
 

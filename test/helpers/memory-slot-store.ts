@@ -11,14 +11,23 @@
  * `book.shards`, when set, splits the book into failure domains as a Redis
  * Cluster's masters do (SlotStore.shardOf): each user's calls fail while the
  * user's shard is in `book.downShards`, and the others' do not.
+ *
+ * A store made with `book.store(nodeId, ttl, { sends })` has sendAcross (one made
+ * without has none, as an app's store may lack it): `'outcome'` answers a number when
+ * every process concerned was told, `{ nodes, unreached }` when some (or none) were not,
+ * which the contract allows where the Redis store rejects; `'count'` as a store written before
+ * partial answers existed (a number, or a rejection as soon as one fails). A process
+ * is not told while its node id is in `book.ordersDownTo`: its channel is down.
  */
 import { planEvictions } from '../../machines/eviction.js';
 import {
   type ClusterAdmission,
+  type ClusterDelivery,
   type ClusterUserBook,
   type ClusterView,
   type EvictionOrder,
   type HeldConnection,
+  type SendAcrossOutcome,
   type SlotStore,
   type SlotStoreEvents,
   SlotStoreUnavailableError,
@@ -87,8 +96,11 @@ export class MemoryBook {
     return counts;
   }
 
-  store(nodeId: string, leaseTtlMs: number): MemoryStore {
-    return new MemoryStore(this, nodeId, leaseTtlMs);
+  store(nodeId: string, leaseTtlMs: number, options: { sends?: 'outcome' | 'count' } = {}): MemoryStore {
+    const store = new MemoryStore(this, nodeId, leaseTtlMs);
+    const { sends } = options;
+    if (sends !== undefined) store.sendAcross = (delivery) => store.publishAcross(delivery, sends);
+    return store;
   }
 }
 
@@ -101,6 +113,8 @@ export class MemoryStore implements SlotStore {
    * tells one by the server's run_id): it fences itself, whatever its lease, and says so.
    */
   failedOver = false;
+  /** Set by MemoryBook.store's `sends` option: absent otherwise. */
+  sendAcross?: (delivery: ClusterDelivery) => Promise<number | SendAcrossOutcome>;
 
   constructor(
     private readonly shared: MemoryBook,
@@ -217,6 +231,43 @@ export class MemoryStore implements SlotStore {
     const target = this.shared.subscribers.get(order.nodeId);
     // Pub/sub is asynchronous: the order arrives after this step.
     if (target !== undefined) queueMicrotask(() => target.evictionOrdered(order));
+  }
+
+  /** sendAcross, answered as `answer` says (see the file's header). */
+  async publishAcross(
+    delivery: ClusterDelivery,
+    answer: 'outcome' | 'count',
+  ): Promise<number | SendAcrossOutcome> {
+    this.#call('sendAcross');
+    const targets = new Map<number, string>();
+    if (delivery.kind === 'broadcast') {
+      for (const [incarnation, lease] of this.shared.leases) {
+        if (this.shared.alive(incarnation)) targets.set(incarnation, lease.nodeId);
+      }
+    } else {
+      this.#shardAnswers('sendAcross', delivery.userId);
+      for (const entry of this.shared.book(delivery.userId).values())
+        targets.set(entry.incarnation, entry.nodeId);
+    }
+    targets.delete(this.incarnation);
+    let nodes = 0;
+    const unreached: string[] = [];
+    for (const nodeId of targets.values()) {
+      if (this.shared.ordersDown || this.shared.ordersDownTo.has(nodeId)) {
+        unreached.push(nodeId);
+        continue;
+      }
+      nodes += 1;
+      const target = this.shared.subscribers.get(nodeId);
+      // Pub/sub is asynchronous: the message arrives after this step.
+      if (target !== undefined) queueMicrotask(() => target.deliveryArrived?.(delivery));
+    }
+    if (unreached.length === 0) return nodes;
+    const cause = new SlotStoreUnavailableError(
+      `memory store: the channel is down (${unreached.join(', ')})`,
+    );
+    if (answer === 'count') throw cause;
+    return { nodes, unreached: unreached.length, cause };
   }
 
   async readmit(held: readonly HeldConnection[], limit: number): Promise<string[]> {

@@ -1,0 +1,156 @@
+/**
+ * A cluster-wide send that reaches some processes and not others (on a Redis
+ * Cluster, the master of their channels is away) resolves with what happened,
+ * `{ delivered, nodes, unreached }`, instead of rejecting whole: an app that
+ * retried the rejection sent everything twice to the processes that were told.
+ * It is reported to onError once per call, and counts as a success for the
+ * sends' breaker, which refused sends to healthy processes after three of them.
+ * Not one process told is a failure, as before. Four supervisors on real
+ * sockets share one in-memory book; the real Redis Cluster: store-redis-cluster-partial-sends.test.ts.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import type WebSocket from 'ws';
+import { MemoryBook, type MemoryStore } from '../helpers/memory-slot-store.js';
+import { connect, ioWait, startServer, type TestServer } from '../helpers/server.js';
+
+interface Node extends TestServer {
+  store: MemoryStore;
+}
+
+/** `count` supervisors on one book, each holding its lease; node i's store answers sends as `sends` says. */
+async function startNodes(count: number, sends: 'outcome' | 'count' = 'outcome') {
+  const book = new MemoryBook(() => Date.now());
+  const nodes: Node[] = [];
+  for (let i = 0; i < count; i++) {
+    const nodeId = `node-${i}`;
+    const store = book.store(nodeId, 60_000, { sends });
+    const t = await startServer({
+      idleTimeoutMs: 1_000_000_000,
+      cluster: { store, nodeId, leaseTtlMs: 60_000, onStoreUnavailable: 'local' },
+    });
+    nodes.push({ ...t, store });
+  }
+  await vi.waitFor(() => {
+    for (const n of nodes) expect(n.supervisor.stats().cluster?.leaseHeld).toBe(true);
+  }, ioWait);
+  return { book, nodes, node: (i: number) => nodes[i] as Node };
+}
+
+/** A client of `user` on `n`, once its slot is booked. */
+async function open(n: Node, user: string): Promise<WebSocket> {
+  const ws = await connect(n.url(user));
+  await vi.waitFor(() => expect(n.supervisor.stats().cluster?.unsynced).toBe(0), ioWait);
+  return ws;
+}
+
+/** Every message `ws` receives from now on. */
+function received(ws: WebSocket): string[] {
+  const got: string[] = [];
+  ws.on('message', (data) => got.push(String(data)));
+  return got;
+}
+
+describe('a cluster-wide send that reaches some processes and not others', () => {
+  it('broadcast resolves with the processes told and unreached, one report per call, and the breaker stays closed', async () => {
+    const { book, node } = await startNodes(4);
+    const got: string[][] = [];
+    for (const i of [0, 1, 2, 3]) got.push(received(await open(node(i), `user-${i}`)));
+    book.ordersDownTo.add('node-2');
+    book.ordersDownTo.add('node-3');
+
+    // Past the three failures in a row that open a breaker: each call reaches node 1.
+    for (let i = 0; i < 5; i++) {
+      await expect(node(0).supervisor.broadcast(`m${i}`, { cluster: true })).resolves.toEqual({
+        delivered: 1,
+        nodes: 1,
+        unreached: 2,
+      });
+    }
+    await vi.waitFor(() => expect(got[1]).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']), ioWait);
+    expect(got[0]).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
+    // Once per call, naming how many, whatever the number of processes unreached.
+    const reports = node(0).errors.splice(0);
+    expect(reports).toHaveLength(5);
+    for (const report of reports) {
+      expect(report).toMatchObject({
+        code: 'WSSUP_STORE_UNAVAILABLE',
+        message: expect.stringContaining('cluster-wide broadcast: 2 of the 3 other processes'),
+      });
+    }
+
+    // The channels are back: every process is told, and nothing reached nodes 2 and 3 before.
+    book.ordersDownTo.clear();
+    await expect(node(0).supervisor.broadcast('back', { cluster: true })).resolves.toEqual({
+      delivered: 1,
+      nodes: 3,
+      unreached: 0,
+    });
+    for (const i of [2, 3]) await vi.waitFor(() => expect(got[i]).toEqual(['back']), ioWait);
+    expect(node(0).errors).toEqual([]);
+  });
+
+  it('sendToUser and disconnectUser count the processes holding the user that were not told', async () => {
+    const { book, node } = await startNodes(3);
+    const here = received(await open(node(0), 'ann'));
+    const there = received(await open(node(1), 'ann'));
+    const away = received(await open(node(2), 'ann'));
+    book.ordersDownTo.add('node-2');
+
+    await expect(node(0).supervisor.sendToUser('ann', 'hi', { cluster: true })).resolves.toEqual({
+      delivered: 1,
+      nodes: 1,
+      unreached: 1,
+    });
+    await vi.waitFor(() => expect(there).toEqual(['hi']), ioWait);
+    expect(here).toEqual(['hi']);
+    expect(node(0).errors.splice(0)).toEqual([
+      expect.objectContaining({
+        code: 'WSSUP_STORE_UNAVAILABLE',
+        message: expect.stringContaining('cluster-wide send: 1 of the 2 other processes'),
+      }),
+    ]);
+    await expect(node(1).supervisor.disconnectUser('ann', 4000, 'bye', { cluster: true })).resolves.toEqual({
+      delivered: 1,
+      nodes: 1,
+      unreached: 1,
+    });
+    node(1).errors.splice(0);
+    expect(away).toEqual([]);
+  });
+
+  it('not one process told: rejects with WSSUP_STORE_UNAVAILABLE after the local part, and opens the sends’ breaker as before', async () => {
+    const { book, node } = await startNodes(3);
+    const here = received(await open(node(0), 'ann'));
+    await open(node(1), 'ann');
+    await open(node(2), 'ann');
+    book.ordersDownTo.add('node-1');
+    book.ordersDownTo.add('node-2');
+
+    const calls = () => book.calls.sendAcross ?? 0;
+    for (let i = 0; i < 3; i++) {
+      await expect(node(0).supervisor.sendToUser('ann', `m${i}`, { cluster: true })).rejects.toMatchObject({
+        code: 'WSSUP_STORE_UNAVAILABLE',
+      });
+    }
+    const before = calls();
+    // Open now: refused without asking the store; this process's part is still served.
+    await expect(node(0).supervisor.sendToUser('ann', 'm3', { cluster: true })).rejects.toMatchObject({
+      code: 'WSSUP_STORE_UNAVAILABLE',
+      message: expect.stringContaining('circuit open'),
+    });
+    expect(calls()).toBe(before);
+    await vi.waitFor(() => expect(here).toEqual(['m0', 'm1', 'm2', 'm3']), ioWait);
+  });
+
+  it('an app’s store whose sendAcross answers a number (every process told) resolves with unreached 0', async () => {
+    const { node } = await startNodes(2, 'count');
+    const there = received(await open(node(1), 'ann'));
+    await expect(node(0).supervisor.sendToUser('ann', 'hi', { cluster: true })).resolves.toEqual({
+      delivered: 0,
+      nodes: 1,
+      unreached: 0,
+    });
+    await vi.waitFor(() => expect(there).toEqual(['hi']), ioWait);
+    expect(node(0).errors).toEqual([]);
+  });
+});
