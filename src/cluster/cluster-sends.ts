@@ -17,6 +17,10 @@
  *
  * `nodeId` and `incarnation` name the receiving process: it acts only if the
  * incarnation is its current one (fenced as eviction orders are).
+ *
+ * Each message succeeds or fails on its own (on a Redis Cluster, with the master
+ * of its channel): the store answers how many were told and how many were not,
+ * and fails only when none was (publishEach).
  */
 import type { RedisConnection } from './redis-client.js';
 import { decodeEntry, type Registry } from './redis-decode.js';

@@ -57,7 +57,8 @@ export class StoreBreakers {
   readonly #store: Breaker;
   /**
    * Cluster-wide sends: not told (see above). One for every node, unlike orders': a send is
-   * one store call that publishes to every node concerned, and fails as a whole.
+   * one store call that publishes to every node concerned, and counts as a failure only when
+   * not one of them was told (ClusterBook.sendAcross): one that told some is a success.
    */
   readonly sends: CircuitBreakerPolicy = newPolicy();
   /** One per shard that has been called: at most the masters of the last topologies (see prune). */
