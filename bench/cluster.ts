@@ -194,8 +194,12 @@ async function upgradeLatency(url: string): Promise<void> {
 /** Starts a built reference server (test preset: echo), with or without --redis. */
 async function startNode(args: string[]): Promise<{ child: ChildProcess; url: string }> {
   const script = fileURLToPath(new URL('../examples/reference-server/main.js', import.meta.url));
+  // As the other benchmarks' servers (processes.ts): BENCH_SERVER_NODE_OPTIONS="--cpu-prof
+  // --cpu-prof-dir=prof" profiles them (NODE_OPTIONS refuses --cpu-prof).
+  const flags = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(' ').filter((flag) => flag !== '');
   const child = fork(script, ['--preset', 'production', '--max-per-user', '1000', ...args], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    execArgv: [...process.execArgv, ...flags],
   });
   let text = '';
   const url = await new Promise<string>((resolve) => {
