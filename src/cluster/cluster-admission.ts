@@ -26,7 +26,7 @@ import { BrokenCircuitError } from 'cockatiel';
 import { type Actor, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import { type LeaseEvent, leaseMachine } from '../../machines/lease.machine.js';
 import type { CountingClock } from '../clock.js';
-import { SupervisorError } from '../errors.js';
+import { describeValue, SupervisorError } from '../errors.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterDelivery } from './cluster-sends.js';
 import { OrderBreakers } from './order-breakers.js';
@@ -40,6 +40,7 @@ import type {
 } from './slot-store.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 import { type BreakerState, HALF_OPEN_AFTER_MS, StoreBreakers } from './store-breakers.js';
+import { StoreContract } from './store-contract.js';
 import { StoreDomains } from './store-domains.js';
 
 export type { BreakerState } from './store-breakers.js';
@@ -123,6 +124,8 @@ export class ClusterBook {
   readonly #breakers: StoreBreakers;
   /** Eviction orders': one per node ordered, told to nobody. */
   readonly #orderBreakers = new OrderBreakers();
+  /** Reports, once per method, an app store's answers that break the SlotStore contract. */
+  readonly #contract: StoreContract;
   /** The store's failure domains (shardOf, shards), each breaker's key. */
   readonly #domains: StoreDomains;
   readonly #lease: Actor<typeof leaseMachine>;
@@ -201,7 +204,12 @@ export class ClusterBook {
     this.#firstStart = new Promise((resolve) => {
       this.#firstStartSettled = resolve;
     });
-    this.#domains = new StoreDomains(store, (operation, error) => this.#reportStore(operation, error));
+    this.#contract = new StoreContract((operation, error) => this.#reportStore(operation, error));
+    this.#domains = new StoreDomains(
+      store,
+      (operation, error) => this.#reportStore(operation, error),
+      this.#contract,
+    );
     this.#breakers = new StoreBreakers((state, shard) => {
       this.#host.breakerChanged(state, shard);
       // The store (or a master) is back: renew now, not at the next tick, and book what the
@@ -456,7 +464,7 @@ export class ClusterBook {
     return this.#read(
       async () => {
         // The registry refuses { cluster: true } before anything is sent when the store lacks it.
-        const counts = acrossCounts((await this.#store.sendAcross?.(delivery)) ?? 0);
+        const counts = acrossCounts(await this.#store.sendAcross?.(delivery), this.#contract);
         if (counts.unreached > 0) this.#host.report(partialSendError(delivery, counts));
         return counts;
       },
@@ -880,10 +888,22 @@ export interface AcrossCounts {
 /**
  * A store's answer to sendAcross as counts (a number: every process concerned was told).
  * Throws when processes were concerned and not one was told, as the Redis store rejects
- * then: an app's store may resolve `{ nodes: 0, unreached }` instead.
+ * then: an app's store may resolve `{ nodes: 0, unreached }` instead. An answer out of
+ * contract (an app's store, untyped at run time) says nothing of who was told: it fails
+ * the send, and is reported once (`contract`).
  */
-function acrossCounts(answer: number | SendAcrossOutcome): AcrossCounts & { cause?: unknown } {
-  if (typeof answer === 'number') return { nodes: answer, unreached: 0 };
+function acrossCounts(answer: unknown, contract: StoreContract): AcrossCounts & { cause?: unknown } {
+  if (isCount(answer)) return { nodes: answer, unreached: 0 };
+  if (!isOutcome(answer)) {
+    contract.broken(
+      'sendAcross',
+      'its sendAcross(delivery) to answer how many processes it told, or { nodes, unreached }',
+      answer,
+    );
+    throw new SlotStoreUnavailableError(
+      `the slot store's sendAcross answered ${describeValue(answer)}, out of its contract: which processes were told is unknown`,
+    );
+  }
   if (answer.nodes === 0 && answer.unreached > 0) {
     throw new SlotStoreUnavailableError(
       `cluster-wide send: none of the ${answer.unreached} processes concerned could be told`,
@@ -891,6 +911,14 @@ function acrossCounts(answer: number | SendAcrossOutcome): AcrossCounts & { caus
     );
   }
   return answer;
+}
+
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+function isOutcome(value: unknown): value is SendAcrossOutcome {
+  if (typeof value !== 'object' || value === null) return false;
+  const { nodes, unreached } = value as Partial<Record<'nodes' | 'unreached', unknown>>;
+  return isCount(nodes) && isCount(unreached);
 }
 
 /** One report for a send that told some processes and not others, however many failed. */

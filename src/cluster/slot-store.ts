@@ -210,7 +210,8 @@ export interface SlotStore {
    * holds their channels away): the runtime resolves the app's call with both counts and
    * reports the failure once. Rejects when the processes concerned cannot be read; when
    * none of them can be told it may reject or resolve `{ nodes: 0, unreached }`, which the
-   * runtime treats alike (a failure of the store for its breaker). Optional: without it,
+   * runtime treats alike (a failure of the store for its breaker). Any other answer fails
+   * the send, and is reported once as WSSUP_INVALID_OPTION. Optional: without it,
    * cluster-wide sends reject.
    */
   sendAcross?(delivery: ClusterDelivery): Promise<number | SendAcrossOutcome>;

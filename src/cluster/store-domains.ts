@@ -11,18 +11,23 @@
  * reported once as `WSSUP_INVALID_OPTION` (`cluster.store`): asked at every
  * admission, it would flood onError.
  */
-import { InvalidOptionError, type SupervisorError } from '../errors.js';
 import type { SlotStore } from './slot-store.js';
+import type { StoreContract } from './store-contract.js';
 
 export class StoreDomains {
   readonly #store: SlotStore;
   readonly #report: (operation: string, error: unknown) => void;
-  readonly #toldOutOfContract = new Set<'shardOf' | 'shards'>();
+  readonly #contract: StoreContract;
 
-  /** `report` is told of a shardOf that threw (each time, as a failed store call) and of answers out of contract. */
-  constructor(store: SlotStore, report: (operation: string, error: unknown) => void) {
+  /** `report` is told of a shardOf that threw (each time, as a failed store call); `contract` of answers out of contract. */
+  constructor(
+    store: SlotStore,
+    report: (operation: string, error: unknown) => void,
+    contract: StoreContract,
+  ) {
     this.#store = store;
     this.#report = report;
+    this.#contract = contract;
   }
 
   /** The failure domain of `userId`'s book, or undefined for the store-wide one. */
@@ -36,7 +41,7 @@ export class StoreDomains {
       return undefined;
     }
     if (shard === undefined || typeof shard === 'string') return shard;
-    this.#outOfContract('shardOf', 'its shardOf(userId) to answer a string or undefined', shard);
+    this.#contract.broken('shardOf', 'its shardOf(userId) to answer a string or undefined', shard);
     return undefined;
   }
 
@@ -50,14 +55,7 @@ export class StoreDomains {
       return undefined;
     }
     if (shards === undefined || Array.isArray(shards)) return shards as readonly string[] | undefined;
-    this.#outOfContract('shards', 'its shards() to answer an array of strings or undefined', shards);
+    this.#contract.broken('shards', 'its shards() to answer an array of strings or undefined', shards);
     return undefined;
-  }
-
-  #outOfContract(method: 'shardOf' | 'shards', allowed: string, received: unknown): void {
-    if (this.#toldOutOfContract.has(method)) return;
-    this.#toldOutOfContract.add(method);
-    const error: SupervisorError = new InvalidOptionError('cluster.store', allowed, received);
-    this.#report(method, error);
   }
 }

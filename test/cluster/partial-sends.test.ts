@@ -153,4 +153,26 @@ describe('a cluster-wide send that reaches some processes and not others', () =>
     await vi.waitFor(() => expect(there).toEqual(['hi']), ioWait);
     expect(node(0).errors).toEqual([]);
   });
+
+  it.each([
+    ['nothing', undefined],
+    ['a count that is not one', -1],
+    ['counts without unreached', { nodes: 1 }],
+    ['counts that are strings', { nodes: '1', unreached: '0' }],
+  ])(
+    'an app’s store whose sendAcross answers %s: rejects with WSSUP_STORE_UNAVAILABLE, and onError is told once what the contract asks',
+    async (_name, answer) => {
+      const { node } = await startNodes(2, 'count');
+      const store = node(0).store;
+      store.sendAcross = async () => answer as never;
+      for (let i = 0; i < 2; i++) {
+        await expect(node(0).supervisor.sendToUser('ann', 'hi', { cluster: true })).rejects.toMatchObject({
+          code: 'WSSUP_STORE_UNAVAILABLE',
+          message: expect.stringMatching(/sendAcross answered .*out of its contract/),
+        });
+      }
+      const contract = node(0).errors.filter((error) => error.code === 'WSSUP_INVALID_OPTION');
+      expect(contract.map((error) => error.message)).toEqual([expect.stringMatching(/cluster\.store/)]);
+    },
+  );
 });
