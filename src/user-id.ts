@@ -86,7 +86,9 @@ export function correlationIdOf(given: unknown): { correlationId: string | undef
   if (typeof given === 'string') return { correlationId: given };
   if (given === undefined || given === null) return { correlationId: undefined };
   const problem = new TypeError(
-    `authenticate returned a correlationId that is not a string: ${describeValue(given)}; the connection was admitted without one (return a string or undefined)`,
+    // Not "admitted without one": it is reported before the connection's fate is known,
+    // and the user id, a limit or a shutdown may still refuse it.
+    `authenticate returned a correlationId that is not a string: ${describeValue(given)}; it was left out, and does not refuse the connection (return a string or undefined)`,
   );
   return { correlationId: undefined, problem };
 }

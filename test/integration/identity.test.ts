@@ -2,7 +2,14 @@
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
-import { allDisposed, connect, expectNoLeaks, nextMessage, startServer } from '../helpers/server.js';
+import {
+  allDisposed,
+  connect,
+  connectRefused,
+  expectNoLeaks,
+  nextMessage,
+  startServer,
+} from '../helpers/server.js';
 
 const uuidV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -107,6 +114,37 @@ describe('a correlation id that is not a string', () => {
         expect(hookErrors.map((error) => String((error.cause as Error)?.message))).toEqual([
           expect.stringMatching(told),
         ]);
+      expectNoLeaks(t.supervisor);
+    },
+  );
+
+  // The report said "the connection was admitted without one" whatever became of the
+  // connection: refused for its user id or at the process limit, the app's log claimed
+  // an admission that never happened.
+  it.each([
+    ['a user id that is not a string', { maxConnections: undefined }, 7, 400],
+    ['the process limit', { maxConnections: 1 }, 'ivy', 503],
+  ])(
+    'refused for %s: the report does not claim the connection was admitted',
+    async (_name, limits, userId, status) => {
+      const t = await startServer({
+        ...limits,
+        authenticate: (request) =>
+          request.url?.includes('bystander')
+            ? 'bystander'
+            : { userId: userId as unknown as string, correlationId: 42 as unknown as string },
+      });
+      const bystander = await connect(t.url('bystander'));
+      expect(await connectRefused(t.url('ivy'))).toBe(status);
+      const told = t.errors
+        .map((error) => String((error.cause as Error | undefined)?.message))
+        .filter((message) => message.includes('correlationId'));
+      expect(told).toEqual([
+        expect.stringMatching(/^authenticate returned a correlationId that is not a string: 42/),
+      ]);
+      expect(told[0]).not.toMatch(/admitted/);
+      bystander.close();
+      await allDisposed(t.supervisor);
       expectNoLeaks(t.supervisor);
     },
   );
