@@ -13,7 +13,7 @@ export const ErrorCodes = {
   WSSUP_SHUTTING_DOWN:
     'The supervisor is shutting down or shut down: it accepts no new server or connection, and (cluster mode) cluster-wide calls reject with it once the lease is released.',
   WSSUP_APP_HOOK_FAILED:
-    'An app hook or event listener threw or rejected, or authenticate returned a user id that is not a string (the client still gets its 400); it is reported to onError and the connection still reaches disposed.',
+    'An app hook or event listener threw or rejected, or authenticate returned a user id that is not a string (the client still gets its 400) or a correlationId that is not a string (left out; the connection is not refused for it); it is reported to onError and the connection still reaches disposed.',
   WSSUP_MISSING_PEER:
     'A feature needs an optional peer dependency that is not installed, e.g. SVG charts need elkjs (npm install elkjs).',
   WSSUP_UNSUPPORTED_PEER:
