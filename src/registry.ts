@@ -100,7 +100,7 @@ function checkClose(code: unknown, reason: unknown): void {
   ) {
     // disconnectUser(userId, { cluster: true }): the options put where the code goes.
     const hint =
-      typeof code === 'object' && code !== null
+      typeof code === 'object' && code !== null && !Array.isArray(code)
         ? ': the options are the 4th argument, disconnectUser(userId, code, reason, { cluster: true })'
         : '';
     throw invalid(`close code must be 1000 or 3000-4999, got ${describeValue(code)}${hint}`);

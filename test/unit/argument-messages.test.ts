@@ -63,6 +63,10 @@ describe('a bad argument that is a string is quoted in the message', () => {
     expect(messageOf(() => supervisor().disconnectUser('user', { cluster: true } as never))).toMatch(
       /got an object: the options are the 4th argument, disconnectUser\(userId, code, reason, \{ cluster: true \}\)/,
     );
+    // An array is a code in the wrong shape, not options: no hint that would send the caller astray.
+    expect(messageOf(() => supervisor().disconnectUser('user', [4000] as never))).not.toContain(
+      '4th argument',
+    );
   });
 });
 
