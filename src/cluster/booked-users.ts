@@ -126,6 +126,11 @@ export class BookedUsers {
     };
   }
 
+  /** Whether any user is listed (a renewal keeps the index only then). */
+  hasListed(): boolean {
+    return this.#users.size > 0;
+  }
+
   /** Every listed user (stop() purges all their books). */
   listed(): string[] {
     return [...this.#users.keys()];

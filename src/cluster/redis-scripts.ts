@@ -363,6 +363,31 @@ return 1
 `,
 );
 
+/**
+ * KEYS[1] an incarnation's index (the reaper's set of the users it booked). ARGV:
+ * the index's time to live (ms), 'SADD' or 'SREM', then the users. Adds or removes
+ * them, then pushes the index's expiry to the TTL from now. Returns 1 when the index
+ * exists afterwards, 0 when not (emptied, or gone: expired, evicted, deleted).
+ *
+ * Every write of a node to its index goes through this script, so no index ever lives
+ * without an expiry: a write that lands after a reaper forgot the incarnation (a node
+ * paused past its lease, its admission in flight) makes a set nobody would look for,
+ * which then dies on its own (redis-index.ts). Only SADD creates the key; SREM and
+ * PEXPIRE never bring back an index that a reaper emptied or stop() deleted. The users
+ * go in slices: Lua's unpack() refuses more than a few thousand values at once.
+ */
+export const indexScript = script(
+  'index',
+  `
+local key, ttl, op = KEYS[1], ARGV[1], ARGV[2]
+if op ~= 'SADD' and op ~= 'SREM' then return redis.error_reply('index: unknown operation ' .. tostring(op)) end
+for first = 3, #ARGV, 1000 do
+  redis.call(op, key, unpack(ARGV, first, math.min(first + 999, #ARGV)))
+end
+return redis.call('PEXPIRE', key, ttl)
+`,
+);
+
 export const scripts = [
   admitScript,
   releaseScript,
@@ -372,4 +397,5 @@ export const scripts = [
   renewScript,
   registryScript,
   forgetScript,
+  indexScript,
 ] as const;

@@ -14,6 +14,10 @@
  * index, in the same round trip; users with nothing left here leave the
  * index at the next lease renewal (one SREM for all, in the renewal's round
  * trip), so a user who reconnects meanwhile costs neither (booked-users.ts).
+ * Each of these writes is the index script, which also pushes the index's
+ * expiry; the renewal sends it even with no SREM while any user is listed, so
+ * a live node's index never expires and one written for a dead incarnation
+ * does (redis-index.ts).
  *
  * The reaper's index is one set of users per incarnation: when an
  * incarnation dies, reap() walks only the users it booked (redis-registry.ts),
@@ -44,6 +48,7 @@ import {
 } from './redis-client.js';
 import type { Registry } from './redis-decode.js';
 import { decodeAdmission, decodeEntry, decodeRenewal, type Liveness } from './redis-decode.js';
+import { indexTtlMs, writeIndex } from './redis-index.js';
 import { createKeyLayout, type KeyLayout } from './redis-keys.js';
 import { readClusterView, readRegistry, reapDead } from './redis-registry.js';
 import { retireIncarnation } from './redis-retire.js';
@@ -178,6 +183,8 @@ class Store implements RedisSlotStore {
   #booked = new BookedUsers();
   /** A renewal's SADD of the users not indexed yet is in flight (see #indexAgain): at most one. */
   #indexing = false;
+  /** How long the index lives past this node's last write to it (redis-index.ts). */
+  readonly #indexTtlMs: number;
   /** The client dropped this node's channel (see #lostSubscription): renewals subscribe again. */
   #subscriptionLost = false;
   /** The #resubscribe in flight, at most one. */
@@ -191,7 +198,9 @@ class Store implements RedisSlotStore {
     readonly keys: KeyLayout,
     readonly commandTimeoutMs: number,
     readonly clock: Clock,
-  ) {}
+  ) {
+    this.#indexTtlMs = indexTtlMs(leaseTtlMs);
+  }
 
   get incarnation(): number {
     return this.#incarnation;
@@ -360,7 +369,8 @@ class Store implements RedisSlotStore {
       // while that one is down the admission still stands (the index only
       // speeds up the reaper); the user is kept as not indexed, and the next
       // renewals send the SADD again (see #renew).
-      if (pending.first) connection.command(['SADD', users, userId]).then(undefined, pending.notIndexed);
+      if (pending.first)
+        writeIndex(connection, users, this.#indexTtlMs, 'SADD', [userId]).then(undefined, pending.notIndexed);
       const [maxIncarnation, live] = this.#livenessArgs();
       const reply = await connection.run(
         admitScript,
@@ -480,7 +490,8 @@ class Store implements RedisSlotStore {
     const users = [...byUser.keys()];
     // Not awaited, as in admit(): a failed SADD (the index's master down) does not fail the
     // re-admission; its users are marked not indexed below, once listed, for the renewals.
-    const indexed = connection.command(['SADD', this.keys.incarnationUsers(incarnation), ...users]).then(
+    const index = this.keys.incarnationUsers(incarnation);
+    const indexed = writeIndex(connection, index, this.#indexTtlMs, 'SADD', users).then(
       () => true,
       () => false,
     );
@@ -546,12 +557,11 @@ class Store implements RedisSlotStore {
     // script only sees the registry's master). Sent after it, so that a master that stopped
     // answering cannot hold the renewal back (see Deadlines: overdue commands block the next).
     const checking = connection.checkMasters();
-    // The index's SREM last, and not awaited, for the same reason: on a Redis Cluster the
-    // index has a master of its own, whose outage must not cost this node its lease.
-    if (unlisted.length > 0 && incarnation !== 0) {
-      // A stale member only costs the reaper one empty purge: a failed SREM is not an error.
-      connection.command(['SREM', this.keys.incarnationUsers(incarnation), ...unlisted]).catch(() => {});
-    }
+    // The index's SREM and expiry last, and not awaited, for the same reason: on a Redis
+    // Cluster the index has a master of its own, whose outage must not cost this node its lease.
+    const listing = this.#booked.hasListed();
+    if (incarnation !== 0 && (listing || unlisted.length > 0))
+      this.#keepIndex(connection, incarnation, unlisted, listing);
     const reply = await renewed;
     const renewal = decodeRenewal(reply);
     const received = Date.now();
@@ -575,8 +585,8 @@ class Store implements RedisSlotStore {
       renewal.status === 'renewed' ? 'renewed' : this.#tookIncarnation(renewal.incarnation, failedOver);
     if (status === 'lost') this.#fencePending = false;
     // Only into an index whose lease was just renewed: a lost one's may have been reaped (its
-    // index deleted, its lease forgotten), and a SADD there would leave a set nobody removes.
-    // After the reply, so still not awaited by the renewal.
+    // index deleted, its lease forgotten), and a SADD there would make a set nobody reaps (it
+    // expires, redis-index.ts, but needlessly). After the reply, so still not awaited.
     if (unindexed !== undefined && status === 'renewed') this.#indexAgain(connection, incarnation, unindexed);
     if (checking === undefined) return status;
     const masters = await checking;
@@ -594,13 +604,40 @@ class Store implements RedisSlotStore {
   }
 
   /**
+   * A renewal's one write to the index: takes out the users with nothing left here, and
+   * pushes the index's expiry forward, so that a live node's index never expires (a node
+   * listing nobody sends none: its index, if any, names no one the reaper needs). Pushing
+   * a dead incarnation's index (the lease was lost meanwhile) only delays its own expiry.
+   * An index gone while users were listed (`listing`) lost them (evicted, deleted): they
+   * are all sent again by the next renewal (#indexAgain; a user listed since costs at most
+   * one SADD more). A stale member only costs the reaper one empty purge: a failed write
+   * is not an error.
+   */
+  #keepIndex(
+    connection: RedisConnection,
+    incarnation: number,
+    unlisted: readonly string[],
+    listing: boolean,
+  ): void {
+    const index = this.keys.incarnationUsers(incarnation);
+    writeIndex(connection, index, this.#indexTtlMs, 'SREM', unlisted).then(
+      (exists) => {
+        if (!exists && listing && this.#incarnation === incarnation)
+          this.#booked.notIndexed(this.#booked.listed());
+      },
+      () => {},
+    );
+  }
+
+  /**
    * One SADD of the users whose own SADD failed, into `incarnation`'s index. A failure leaves
    * them not indexed for the next renewal; a success after the incarnation changed is moot
-   * (the list was cleared, and the dead index is the reaper's).
+   * (the list was cleared, and the dead index is the reaper's, or expires on its own).
    */
   #indexAgain(connection: RedisConnection, incarnation: number, unindexed: UnindexedUsers): void {
     this.#indexing = true;
-    connection.command(['SADD', this.keys.incarnationUsers(incarnation), ...unindexed.users]).then(
+    const index = this.keys.incarnationUsers(incarnation);
+    writeIndex(connection, index, this.#indexTtlMs, 'SADD', unindexed.users).then(
       () => {
         this.#indexing = false;
         unindexed.indexed();

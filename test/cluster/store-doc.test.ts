@@ -13,6 +13,7 @@ import { createCountingClock } from '../../src/clock.js';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
 import { connectTimeoutMs, silentSocketMs } from '../../src/cluster/redis-client.js';
 import { Deadlines } from '../../src/cluster/redis-deadlines.js';
+import { indexTtlMs } from '../../src/cluster/redis-index.js';
 import { SET_PAGE } from '../../src/cluster/redis-scan.js';
 import { createRedisSlotStore, type RedisSlotStore } from '../../src/cluster/redis-store.js';
 import { resolveStoreOptions } from '../../src/cluster/redis-store-input.js';
@@ -98,7 +99,13 @@ describe.runIf(hasRedis)('docs/cluster-store.md against a private Redis', () => 
     } while (cursor !== '0');
     const channels = (await redis.current.command('PUBSUB', 'SHARDCHANNELS', `${keyPrefix}:*`)) as string[];
     const wrong: string[] = [];
-    if (!/No key has a Redis TTL/.test(doc)) wrong.push('the doc no longer says whether keys have a TTL');
+    if (!/No key has a Redis TTL but an incarnation's index/.test(doc))
+      wrong.push('the doc no longer says which keys have a TTL');
+    // "a day (or 4 × `leaseTtlMs`, when longer)", in the key layout and below it.
+    const bound = /a day \(or 4 × `leaseTtlMs`, when longer\)/;
+    if (!bound.test(doc) || indexTtlMs(15_000) !== 86_400_000 || indexTtlMs(86_400_000) !== 4 * 86_400_000)
+      wrong.push(`line ${lineOf(bound)}: the index's time to live is not what the doc says`);
+    const indexRow = rows.find((row) => row.key.includes('{i:'));
     const seen = new Set<number>();
     for (const key of keys) {
       const row = rows.find((candidate) => candidate.pattern.test(key));
@@ -106,8 +113,11 @@ describe.runIf(hasRedis)('docs/cluster-store.md against a private Redis', () => 
       if (row === undefined) wrong.push(`key ${key} (${type}) is in no row of the key layout`);
       else if (row.type !== type) wrong.push(`line ${row.line}: ${row.key} is a ${type}, not a ${row.type}`);
       if (row !== undefined) seen.add(row.line);
-      const ttl = await redis.current.command('TTL', key);
-      if (ttl !== -1) wrong.push(`key ${key} has a TTL (${String(ttl)}), and the doc says none has`);
+      const pttl = Number(await redis.current.command('PTTL', key));
+      if (row !== undefined && row === indexRow) {
+        if (pttl <= 0 || pttl > indexTtlMs(15_000))
+          wrong.push(`key ${key} has a PTTL of ${pttl} ms, not at most a day as the doc says`);
+      } else if (pttl !== -1) wrong.push(`key ${key} has a TTL (${pttl} ms), and the doc says none has`);
     }
     for (const channel of channels) {
       const row = rows.find((candidate) => candidate.pattern.test(channel));

@@ -187,16 +187,19 @@ describe.runIf(hasRedis)(
         expect((after.roundTrips.renew ?? 0) - (before.roundTrips.renew ?? 0)).toBe(1);
         return after.commands - before.commands;
       };
-      // The renew script, TIME and INFO on each of the 3 masters, and one SADD of both users.
-      expect(await renewal()).toBe(1 + 2 * 3 + 1);
-      expect(await renewal()).toBe(1 + 2 * 3 + 1);
+      // The renew script, TIME and INFO on each of the 3 masters, the index's upkeep (its
+      // expiry pushed forward: no SREM, nobody left), and one SADD of both users.
+      expect(await renewal()).toBe(1 + 2 * 3 + 1 + 1);
+      expect(await renewal()).toBe(1 + 2 * 3 + 1 + 1);
       expect(await members(indexMaster.port, index)).toEqual([]);
       await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '0');
-      expect(await renewal()).toBe(1 + 2 * 3 + 1);
+      expect(await renewal()).toBe(1 + 2 * 3 + 1 + 1);
       await eventually(async () => (await members(indexMaster.port, index)).length === 2);
       expect(await members(indexMaster.port, index)).toEqual([ann, bob].sort());
+      // Written on its own master with its expiry, as every index is (redis-index.ts).
+      expect(Number(await cluster.current.command(indexMaster.port, 'PTTL', index))).toBeGreaterThan(0);
       // Indexed: no more SADD.
-      expect(await renewal()).toBe(1 + 2 * 3);
+      expect(await renewal()).toBe(1 + 2 * 3 + 1);
       expect(a.incarnations).toEqual([]);
       await reapedAfterDeath(setup, b, ann);
       expect(
