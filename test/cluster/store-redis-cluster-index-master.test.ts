@@ -210,6 +210,20 @@ describe.runIf(hasRedis)(
         ),
       ).toBe(0);
     });
+    /** Node a books ann and bob (one connection each), and node b starts beside it. */
+    async function aBooksBothThenB(setup: Apart): Promise<{ b: TestStore; incarnation: number }> {
+      const [ann, bob] = setup.users;
+      expect(await setup.a.store.admit(ann as string, 'a1', 1, 1)).toMatchObject({ admitted: true });
+      expect(await setup.a.store.admit(bob as string, 'a2', 1, 1)).toMatchObject({ admitted: true });
+      const b = await startStoreOn({
+        redis: rootNodes(),
+        keyPrefix: setup.keyPrefix,
+        nodeId: 'b',
+        leaseTtlMs,
+      });
+      return { b, incarnation: setup.a.store.incarnation };
+    }
+
     /**
      * After a.stop(): another node's reaper, once a's lease has expired, finds the index a left
      * behind, empties it and forgets the lease (a set no reaper would ever look at otherwise).
@@ -241,15 +255,7 @@ describe.runIf(hasRedis)(
       const setup = await apart();
       const { a, indexMaster } = setup;
       const [ann, bob] = setup.users;
-      const b = await startStoreOn({
-        redis: rootNodes(),
-        keyPrefix: setup.keyPrefix,
-        nodeId: 'b',
-        leaseTtlMs,
-      });
-      expect(await a.store.admit(ann, 'a1', 1, 1)).toMatchObject({ admitted: true });
-      expect(await a.store.admit(bob, 'a2', 1, 1)).toMatchObject({ admitted: true });
-      const incarnation = a.store.incarnation;
+      const { b, incarnation } = await aBooksBothThenB(setup);
       cluster.current.pause(indexMaster.port);
       onTestFinished(() => cluster.current.resume(indexMaster.port));
       await a.store.stop();
@@ -270,15 +276,7 @@ describe.runIf(hasRedis)(
       const setup = await apart();
       const { a, index, indexMaster } = setup;
       const [ann, bob] = setup.users;
-      const b = await startStoreOn({
-        redis: rootNodes(),
-        keyPrefix: setup.keyPrefix,
-        nodeId: 'b',
-        leaseTtlMs,
-      });
-      expect(await a.store.admit(ann, 'a1', 1, 1)).toMatchObject({ admitted: true });
-      expect(await a.store.admit(bob, 'a2', 1, 1)).toMatchObject({ admitted: true });
-      const incarnation = a.store.incarnation;
+      const { b, incarnation } = await aBooksBothThenB(setup);
       // Reads, scripts and SREM still answer there: only the DEL fails (NOPERM), as a master that
       // went away between the read and the DEL would make it.
       await cluster.current.command(indexMaster.port, 'ACL', 'SETUSER', 'default', '-del');
@@ -298,15 +296,7 @@ describe.runIf(hasRedis)(
       const setup = await apart();
       const { a, index, indexMaster, usersMaster } = setup;
       const [ann, bob] = setup.users;
-      const b = await startStoreOn({
-        redis: rootNodes(),
-        keyPrefix: setup.keyPrefix,
-        nodeId: 'b',
-        leaseTtlMs,
-      });
-      expect(await a.store.admit(ann, 'a1', 1, 1)).toMatchObject({ admitted: true });
-      expect(await a.store.admit(bob, 'a2', 1, 1)).toMatchObject({ admitted: true });
-      const incarnation = a.store.incarnation;
+      const { b, incarnation } = await aBooksBothThenB(setup);
       cluster.current.pause(usersMaster.port);
       onTestFinished(() => cluster.current.resume(usersMaster.port));
       await a.store.stop();
