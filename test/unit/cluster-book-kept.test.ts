@@ -12,22 +12,7 @@ import { bookOnMemoryStore } from '../helpers/cluster-book.js';
 
 it('a kept connection whose re-booking an open breaker refused, closed before reconciliation: its evicted entry is released', async () => {
   let held: HeldConnection[] = [{ userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined }];
-  const { book, cluster, clock, leaseTaken } = bookOnMemoryStore(() => held);
-  book.shards = { of: (userId) => (userId === 'bob' ? 'B' : 'A'), all: () => ['A', 'B'] };
-  await expect.poll(leaseTaken).toBe(true);
-  cluster.admitted('ann', 'c1', await cluster.reserve('ann', 'c1'));
-  // Another node's admission named c1 for eviction: its entry is marked, and still counts.
-  const entry = book.book('ann').get('c1');
-  if (entry === undefined) throw new Error('c1 not booked');
-  entry.evicting = true;
-
-  // Master A stops answering: three failed edges open its breaker.
-  book.downShards.add('A');
-  for (let i = 1; i <= 3; i++) cluster.idle('ann', 'c1', i);
-  await vi.waitFor(() => expect(cluster.stats().unavailableShards).toEqual(['A']));
-  // The order reaches c1, active again: kept, and refused by the open breaker.
-  cluster.kept('ann', 'c1');
-  await vi.waitFor(() => expect(cluster.stats().unsynced).toBe(1));
+  const { book, cluster, clock } = await keptWhileAway(() => held);
   // It closes before A is back.
   held = [];
   cluster.released('ann', 'c1');
@@ -48,19 +33,7 @@ it('a kept connection whose re-booking an open breaker refused, closed before re
 
 it('a kept connection whose re-booking an open breaker refused, still open: booked again as a newcomer, no longer named for eviction', async () => {
   const held: HeldConnection[] = [{ userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined }];
-  const { book, cluster, clock, told, leaseTaken } = bookOnMemoryStore(() => held);
-  book.shards = { of: (userId) => (userId === 'bob' ? 'B' : 'A'), all: () => ['A', 'B'] };
-  await expect.poll(leaseTaken).toBe(true);
-  cluster.admitted('ann', 'c1', await cluster.reserve('ann', 'c1'));
-  const entry = book.book('ann').get('c1');
-  if (entry === undefined) throw new Error('c1 not booked');
-  entry.evicting = true;
-
-  book.downShards.add('A');
-  for (let i = 1; i <= 3; i++) cluster.idle('ann', 'c1', i);
-  await vi.waitFor(() => expect(cluster.stats().unavailableShards).toEqual(['A']));
-  cluster.kept('ann', 'c1');
-  await vi.waitFor(() => expect(cluster.stats().unsynced).toBe(1));
+  const { book, cluster, clock, told } = await keptWhileAway(() => held);
   book.downShards.delete('A');
   await vi.waitFor(
     () => {
@@ -79,3 +52,25 @@ it('a kept connection whose re-booking an open breaker refused, still open: book
   expect(book.book('ann').get('c1')?.evicting).not.toBe(true);
   await cluster.stop();
 });
+
+/**
+ * ann's c1 is booked on master A, then named for eviction by another node's admission (its
+ * entry marked, still counted); A stops answering (three failed edges open its breaker), and
+ * the order reaches c1, active again: kept, and its re-booking refused by the open breaker.
+ */
+async function keptWhileAway(held: () => HeldConnection[]) {
+  const setup = bookOnMemoryStore(held);
+  const { book, cluster, leaseTaken } = setup;
+  book.shards = { of: (userId) => (userId === 'bob' ? 'B' : 'A'), all: () => ['A', 'B'] };
+  await expect.poll(leaseTaken).toBe(true);
+  cluster.admitted('ann', 'c1', await cluster.reserve('ann', 'c1'));
+  const entry = book.book('ann').get('c1');
+  if (entry === undefined) throw new Error('c1 not booked');
+  entry.evicting = true;
+  book.downShards.add('A');
+  for (let i = 1; i <= 3; i++) cluster.idle('ann', 'c1', i);
+  await vi.waitFor(() => expect(cluster.stats().unavailableShards).toEqual(['A']));
+  cluster.kept('ann', 'c1');
+  await vi.waitFor(() => expect(cluster.stats().unsynced).toBe(1));
+  return setup;
+}
