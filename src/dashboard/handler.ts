@@ -291,11 +291,12 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
         (error: unknown) => sendText(response, 500, `chart failed: ${String(error)}\n`),
       );
     } else if (route === 'events') {
-      if (head) {
+      if (feed.streams() >= maxStreams) {
+        // A HEAD too: it answers what a GET would (RFC 9110, 9.3.2).
+        sendText(response, 503, `too many dashboard streams (${maxStreams})\n`);
+      } else if (head) {
         // A HEAD gets the stream's headers and no stream: one opened would never end on its own.
         sendText(response, 200, '', 'text/event-stream');
-      } else if (feed.streams() >= maxStreams) {
-        sendText(response, 503, `too many dashboard streams (${maxStreams})\n`);
       } else if (!response.destroyed) {
         feed.open(response);
       }

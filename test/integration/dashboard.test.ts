@@ -358,6 +358,9 @@ describe('createDashboard, mounted by an app', () => {
     await first.until(/event: snapshot/);
     const second = await fetch(`${base}/dashboard/events?token=k`);
     expect(second.status).toBe(503);
+    // A HEAD answers what that GET would: a probe must not read "200" from a full dashboard.
+    const head = await fetch(`${base}/dashboard/events?token=k`, { method: 'HEAD' });
+    expect(head.status).toBe(503);
     expect(dashboard.resources()).toEqual({ streams: 1, subscribers: 1 });
     first.response.destroy();
     await vi.waitFor(() => expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 }), ioWait);
