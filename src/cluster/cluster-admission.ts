@@ -418,15 +418,24 @@ export class ClusterBook {
    * probe that said ready for that moment would flap once per `HALF_OPEN_AFTER_MS`
    * all through an outage. Under 'local' the process admits on its own limit.
    * On a Redis Cluster an admission goes through its user's master's breaker only:
-   * every upgrade is refused once every master's is open, and one master's outage
-   * refuses its own users, which any other process would refuse as well.
+   * one master's outage refuses its own users, which any other process would refuse
+   * as well, so the node stays ready; it is not once every master of the layout is
+   * away. A master none of this node's users has called yet has no breaker, which is
+   * no evidence that it answers: it counts as away while the store-wide breaker is not
+   * closed (the lease's renewals and the registry fail too), and as answering
+   * otherwise. Counted as answering, a whole cluster down left the node ready (each
+   * upgrade refused) until traffic happened to open the last master's breaker.
    */
   refusesAdmissions(): boolean {
     if (this.#options.onStoreUnavailable !== 'reject') return false;
     if (!this.#started) return true;
+    const storeAway = this.#breakers.storeState !== 'closed';
     const shards = this.#domains.all();
-    if (shards === undefined) return this.#breakers.storeState !== 'closed';
-    return shards.length > 0 && shards.every((shard) => !this.#breakers.isClosed(shard));
+    if (shards === undefined || shards.length === 0) return storeAway;
+    return shards.every((shard) => {
+      const state = this.#breakers.shardState(shard);
+      return state === undefined ? storeAway : state !== 'closed';
+    });
   }
 
   stats(): ClusterStats {
@@ -436,7 +445,8 @@ export class ClusterBook {
       // Not merely "once taken": a lease run out in an outage, or given back by stop(), is not held.
       leaseHeld: this.#started && !this.#stopping && this.#host.clock.now() < this.#leaseUntil,
       breaker: this.#breakers.storeState,
-      unavailableShards: this.#breakers.unavailable(),
+      // As readiness reads them: a master a failover replaced is not away, its users are served.
+      unavailableShards: this.#breakers.unavailable(this.#domains.all()),
       policy: this.#options.onStoreUnavailable,
       unsynced: this.#unsynced.size + this.#keptUnbooked.size,
       pendingReleases: this.#pendingReleases.size,
@@ -660,7 +670,10 @@ export class ClusterBook {
    * Failure domain by failure domain (a Redis Cluster's masters): one still away fails its
    * own users' work, left for the next renewal, and not the others'. A domain that failed a
    * step is skipped by the later ones, so a user's releases still go before its re-admission.
-   * Rejects with the first failure once the rest is done (the lease reports it and retries).
+   * Once the rest is done, reports each failed domain's failure (the first of the pass,
+   * one per domain, not per user) and rejects with one of them: the lease reports that
+   * one and retries. Rejected with the first alone, another master's timeout in the
+   * same pass never reached onError.
    */
   async #reconcile(): Promise<void> {
     const failed: ShardFailures = new Map();
@@ -679,7 +692,10 @@ export class ClusterBook {
     await this.#rebookKept(failed);
     if (full || this.#unsynced.size > 0) await this.#readmit(full, failed, lost);
     await this.#resendIdle(failed);
-    for (const error of failed.values()) throw error;
+    if (failed.size === 0) return;
+    const [first, ...others] = failed.values();
+    for (const error of others) this.#reportStore('reconcile', error);
+    throw first;
   }
 
   /** Books again, as kept() does, the kept connections whose booking failed; by failure domain. */

@@ -93,10 +93,21 @@ export class StoreBreakers {
     return breaker === undefined || breaker.policy.state === CircuitState.Closed;
   }
 
-  /** The shards whose breaker is not closed, sorted. */
-  unavailable(): string[] {
+  /** `shard`'s breaker's state, or undefined for a shard never called (it has none yet). */
+  shardState(shard: string): BreakerState | undefined {
+    const breaker = this.#shards.get(shard);
+    return breaker === undefined ? undefined : breakerState(breaker.policy.state);
+  }
+
+  /**
+   * The shards whose breaker is not closed, sorted; only those of `layout` when given. A
+   * master a failover replaced keeps its breaker until the next renewal prunes it (up to a
+   * third of the lease TTL), though its users are served by the new one already.
+   */
+  unavailable(layout?: readonly string[]): string[] {
     const names: string[] = [];
     for (const [shard, breaker] of this.#shards) {
+      if (layout !== undefined && !layout.includes(shard)) continue;
       if (breaker.policy.state !== CircuitState.Closed) names.push(shard);
     }
     return names.sort();

@@ -5,19 +5,25 @@
 import { SimulatedClock } from 'xstate';
 import { createCountingClock } from '../../src/clock.js';
 import { ClusterBook, type ClusterHost } from '../../src/cluster/cluster-admission.js';
-import type { ResolvedClusterOptions } from '../../src/cluster/cluster-options.js';
+import type { ResolvedClusterOptions, StoreUnavailablePolicy } from '../../src/cluster/cluster-options.js';
 import type { HeldConnection } from '../../src/cluster/slot-store.js';
+import type { SupervisorError } from '../../src/errors.js';
 import { MemoryBook, type MemoryStore } from './memory-slot-store.js';
 
 /**
  * A ClusterBook on an in-memory store and a SimulatedClock, with a host that records
  * what the book tells it; `held` is what the host says this node holds (the sockets).
+ * `reported` keeps each error told to the host, for the tests that read its message.
  */
-export function bookOnMemoryStore(held: () => HeldConnection[] = () => []) {
+export function bookOnMemoryStore(
+  held: () => HeldConnection[] = () => [],
+  onStoreUnavailable: StoreUnavailablePolicy = 'local',
+) {
   const clock = new SimulatedClock();
   const book = new MemoryBook(() => clock.now());
   const store = book.store('node-0', 60_000) as MemoryStore;
   const told: string[] = [];
+  const reported: SupervisorError[] = [];
   let leaseTaken = false;
   const host: ClusterHost = {
     limit: 5,
@@ -28,7 +34,10 @@ export function bookOnMemoryStore(held: () => HeldConnection[] = () => []) {
     evictOverLimit: (userId, connectionId) => told.push(`evictOverLimit ${userId} ${connectionId}`),
     held: () => held(),
     deliver: (delivery) => told.push(`deliver ${delivery.kind}`),
-    report: (error) => told.push(`report ${error.code}`),
+    report: (error) => {
+      reported.push(error);
+      told.push(`report ${error.code}`);
+    },
     breakerChanged: (state) => told.push(`breaker ${state}`),
     firstLeaseTaken: () => {
       leaseTaken = true;
@@ -42,8 +51,8 @@ export function bookOnMemoryStore(held: () => HeldConnection[] = () => []) {
     reaperIntervalMs: 10_000,
     keyPrefix: 'wssup:',
     commandTimeoutMs: 1_000,
-    onStoreUnavailable: 'local',
+    onStoreUnavailable,
   };
   const cluster = new ClusterBook(store, options, host);
-  return { book, store, cluster, clock, told, leaseTaken: () => leaseTaken };
+  return { book, store, cluster, clock, told, reported, leaseTaken: () => leaseTaken };
 }
