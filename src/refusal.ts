@@ -42,27 +42,66 @@ export class Refusal extends Error {
   readonly retryAfterMs: number | undefined;
 
   constructor(status: RefusalStatus, message?: string, options: { retryAfterMs?: number | undefined } = {}) {
-    if (!refusalStatuses.has(status)) {
-      throw new SupervisorError(
-        'WSSUP_INVALID_ARGUMENT',
-        `a Refusal's status must be 401, 403, 429 or 503, got ${describeValue(status)}`,
-      );
-    }
-    if (message !== undefined && typeof message !== 'string') {
-      throw new SupervisorError('WSSUP_INVALID_ARGUMENT', "a Refusal's message must be a string");
-    }
     const retryAfterMs = options?.retryAfterMs;
-    if (retryAfterMs !== undefined && !isDuration(retryAfterMs)) {
-      throw new SupervisorError(
-        'WSSUP_INVALID_ARGUMENT',
-        `a Refusal's retryAfterMs must be a finite number of milliseconds >= 0, got ${describeValue(retryAfterMs)}`,
-      );
-    }
+    const problem = refusalProblem(status, message, retryAfterMs);
+    if (problem !== undefined) throw new SupervisorError('WSSUP_INVALID_ARGUMENT', problem);
     super(message ?? STATUS_CODES[status] ?? 'refused');
     this.name = 'Refusal';
     this.status = status;
     this.retryAfterMs = retryAfterMs;
+    Object.defineProperty(this, REFUSAL_MARK, { value: REFUSAL_SHAPE });
   }
+
+  /**
+   * True for a Refusal of this copy of ws-supervisor, and for one of another
+   * copy in the process (two versions in node_modules, a bundle beside the
+   * package) that this copy can honour: the app's `instanceof Refusal` checks
+   * and ours agree, whichever copy the app imported it from.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // `this` is the class on the right of instanceof: Refusal or an app's subclass, which inherits this.
+    // biome-ignore lint/complexity/noThisInStatic: the class asked about, as above
+    const asked = this;
+    if (Function.prototype[Symbol.hasInstance].call(asked, value)) return true;
+    // A subclass is the app's own: only the plain Refusal means the same to every copy.
+    return asked === Refusal && isForeignRefusal(value);
+  }
+}
+
+/**
+ * The mark every copy's constructor sets: `Symbol.for` gives each copy the same
+ * symbol, where each has its own class. Its value names the shape a copy relies
+ * on (status, message, retryAfterMs as here); a later shape takes another value.
+ */
+const REFUSAL_MARK = Symbol.for('ws-supervisor.Refusal');
+const REFUSAL_SHAPE = 1;
+
+/** Another copy's Refusal whose fields pass this copy's rules (a later version may allow more). */
+function isForeignRefusal(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const refusal = value as {
+    [REFUSAL_MARK]?: unknown;
+    status?: unknown;
+    message?: unknown;
+    retryAfterMs?: unknown;
+  };
+  return (
+    refusal[REFUSAL_MARK] === REFUSAL_SHAPE &&
+    typeof refusal.message === 'string' &&
+    refusalProblem(refusal.status, refusal.message, refusal.retryAfterMs) === undefined
+  );
+}
+
+/** What is wrong with a Refusal's fields, or undefined. */
+function refusalProblem(status: unknown, message: unknown, retryAfterMs: unknown): string | undefined {
+  if (typeof status !== 'number' || !refusalStatuses.has(status)) {
+    return `a Refusal's status must be 401, 403, 429 or 503, got ${describeValue(status)}`;
+  }
+  if (message !== undefined && typeof message !== 'string') return "a Refusal's message must be a string";
+  if (retryAfterMs !== undefined && !isDuration(retryAfterMs)) {
+    return `a Refusal's retryAfterMs must be a finite number of milliseconds >= 0, got ${describeValue(retryAfterMs)}`;
+  }
+  return undefined;
 }
 
 const isDuration = (value: unknown): value is number =>

@@ -66,6 +66,15 @@ export function checkUserId(userId: unknown): string | undefined {
  * above may come from the request, so it is not reported.
  */
 export function authResultError(auth: unknown, userId: unknown): TypeError {
+  // Not `instanceof Refusal` (src/refusal.ts), yet named so: another copy's, which this one cannot honour.
+  if (auth instanceof Error && auth.name === 'Refusal') {
+    const { status } = auth as { status?: unknown };
+    return new TypeError(
+      `authenticate returned a Refusal (status ${describeValue(status)}) of another copy of ws-supervisor ` +
+        'that this copy cannot honour (an older version, or a status this version does not know): ' +
+        'import Refusal from the ws-supervisor package the server runs',
+    );
+  }
   const returned =
     typeof auth === 'object' && auth !== null
       ? `${describeValue(auth)} whose userId is ${describeValue(userId)}`

@@ -8,6 +8,7 @@ import { type ClientClose, clientMachine } from '../../machines/client.machine.j
 import { type CloseKind, closeKindOf, dispositionOf } from '../../machines/client-close.js';
 import { InvalidOptionError, SupervisorError } from '../errors.js';
 import { isolateInspect } from '../inspect.js';
+import { attemptUrl } from './attempt-url.js';
 import { type ClientOptions, resolveClientOptions } from './options.js';
 import { createSocketActor } from './socket-actor.js';
 import { type ClientData, ReadyState, type WebSocketLike } from './websocket-like.js';
@@ -38,6 +39,13 @@ export interface ClientEvents {
   reconnecting: { delayMs: number; attempt: number };
   /** `state` changed. */
   state: { state: ClientState; previous: ClientState };
+  /**
+   * An attempt the `url` function could not make: it threw (`AppHookError`, hook `url`, what it
+   * threw as `cause`) or answered no absolute ws(s):// or http(s):// URL (`InvalidOptionError`,
+   * option `url`, the answer as `received`). The attempt then fails as a connect does (`close`
+   * 1006, backed off): call `close()` here to give up.
+   */
+  error: { error: SupervisorError };
 }
 
 export type ClientListener<K extends keyof ClientEvents> = (event: ClientEvents[K]) => void;
@@ -132,7 +140,7 @@ export function createClient(options: ClientOptions): Client {
   // began. A Set iterated while a listener adds to it visits the newcomer, and a listener that
   // removes and re-adds itself was visited again and again: an endless loop.
   type Lists = { [K in keyof ClientEvents]: readonly ClientListener<K>[] };
-  const empty: Lists = { open: [], message: [], close: [], reconnecting: [], state: [] };
+  const empty: Lists = { open: [], message: [], close: [], reconnecting: [], state: [], error: [] };
   let listeners: Lists = empty;
   // The app called close(). From inside a listener, the CLOSE waits for the step under way (XState
   // queues it), whose news is stale by then: the app hears nothing more but the final `closed`.
@@ -184,7 +192,7 @@ export function createClient(options: ClientOptions): Client {
     {
       ...resolved,
       url: () => {
-        url = String(resolved.url());
+        url = attemptUrl(resolved.url);
         return url;
       },
     },
@@ -193,6 +201,7 @@ export function createClient(options: ClientOptions): Client {
         socket = open;
       },
       deliver: (data) => emit('message', { data }),
+      fail: (error) => emit('error', { error }),
     },
   );
   const inspect = isolateInspect(resolved.inspect, report);

@@ -15,7 +15,7 @@ export {
   retryAfterMsOf,
 } from '../../machines/client-close.js';
 export type { Clock } from '../clock.js';
-export { InvalidOptionError, SupervisorError } from '../errors.js';
+export { AppHookError, InvalidOptionError, SupervisorError } from '../errors.js';
 export {
   type Client,
   type ClientCloseEvent,

@@ -62,7 +62,8 @@ export const clientDefaults = {
 const MAX_DELAY_MS = 2_147_483_647; // the largest delay setTimeout honours
 
 export interface ResolvedClientOptions {
-  url: () => string | URL;
+  /** The app's answer, unchecked: attempt-url.ts checks it before every attempt. */
+  url: () => unknown;
   protocols: string | string[] | undefined;
   WebSocket: WebSocketConstructorLike;
   binaryType: 'blob' | 'arraybuffer' | undefined;
@@ -221,22 +222,25 @@ const isSubprotocols = (value: unknown): value is string[] =>
   value.every((item) => typeof item === 'string' && TOKEN.test(item)) &&
   new Set(value).size === value.length;
 
+/** What the client connects to: the `url` option's rule, for a URL given and for a `url` function's answer. */
+export const URL_ALLOWED = 'an absolute ws://, wss://, http:// or https:// URL without a #fragment';
+
 /**
  * A URL the WebSocket constructor would take (it throws a SyntaxError for any other):
  * http:// and https:// too, which it turns into ws:// and wss:// (WHATWG, and ws 8).
+ * A relative one is refused: ws cannot resolve it (a browser would, against the page: not portable).
  */
-function checkUrl(url: string | URL): void {
-  let parsed: URL | undefined;
+export function isConnectableUrl(url: unknown): url is string | URL {
+  if (typeof url !== 'string' && !isUrl(url)) return false;
+  let parsed: URL;
   try {
     parsed = new URL(String(url));
   } catch {
-    parsed = undefined;
+    return false;
   }
-  if (parsed === undefined || !/^(wss?|https?):$/.test(parsed.protocol) || parsed.hash !== '') {
-    throw new InvalidOptionError(
-      'url',
-      'an absolute ws://, wss://, http:// or https:// URL without a #fragment',
-      url,
-    );
-  }
+  return /^(wss?|https?):$/.test(parsed.protocol) && parsed.hash === '';
+}
+
+function checkUrl(url: string | URL): void {
+  if (!isConnectableUrl(url)) throw new InvalidOptionError('url', URL_ALLOWED, url);
 }

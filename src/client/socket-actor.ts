@@ -6,6 +6,7 @@
  */
 import { fromCallback } from 'xstate';
 import type { ClientEvent } from '../../machines/client.machine.js';
+import { AppHookError, SupervisorError } from '../errors.js';
 import type { ResolvedClientOptions } from './options.js';
 import {
   type CloseEventLike,
@@ -19,21 +20,28 @@ export interface SocketHooks {
   attach(socket: WebSocketLike | undefined): void;
   /** A message, straight to the app: no machine step on the hot path. */
   deliver(data: unknown): void;
+  /** An attempt the app's `url` could not make (attempt-url.ts), before it counts as failed. */
+  fail(error: SupervisorError): void;
 }
 
-export function createSocketActor(options: ResolvedClientOptions, hooks: SocketHooks) {
+/** The options, with `url` giving the attempt's checked URL (attempt-url.ts) or throwing why not. */
+export type SocketOptions = Omit<ResolvedClientOptions, 'url'> & { url: () => string };
+
+export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
   return fromCallback<ClientEvent>(({ sendBack }) => {
     let socket: WebSocketLike;
     try {
-      const url = options.url();
-      socket = new options.WebSocket(String(url), options.protocols);
+      socket = new options.WebSocket(options.url(), options.protocols);
     } catch (error) {
-      // A url() that throws, or a URL the constructor refuses: a failed attempt, backed off like
-      // 1006. Reported a microtask later, as a socket would report it: the first attempt runs
-      // inside createClient(), before the app could add a listener. The undo cancels it.
-      const message = error instanceof Error ? error.message : String(error);
+      // A url() that throws or answers no usable URL, or a URL the constructor refuses: a failed
+      // attempt, backed off like 1006. Reported a microtask later, as a socket would report it:
+      // the first attempt runs inside createClient(), before the app could add a listener. The
+      // undo cancels it (an `error` listener may call close()).
+      const cause = error instanceof AppHookError ? error.cause : error;
+      const message = cause instanceof Error ? cause.message : String(cause);
       let cancelled = false;
       queueMicrotask(() => {
+        if (!cancelled && error instanceof SupervisorError) hooks.fail(error);
         if (!cancelled) {
           sendBack({
             type: 'SOCKET_CLOSED',

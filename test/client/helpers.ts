@@ -57,7 +57,7 @@ export function startClient(options: Partial<ClientOptions> & Pick<ClientOptions
   onTestFinished(() => client.close());
   const events: [keyof ClientEvents, unknown][] = [];
   const waiters = new Set<() => void>();
-  for (const type of ['open', 'message', 'close', 'reconnecting', 'state'] as const) {
+  for (const type of ['open', 'message', 'close', 'reconnecting', 'state', 'error'] as const) {
     client.on(type, (event: unknown) => {
       events.push([type, event]);
       for (const waiter of waiters) waiter();

@@ -227,6 +227,7 @@ describe('the client runs in a browser', () => {
     expect([...seen].sort()).toEqual([
       'machines/client-close.ts',
       'machines/client.machine.ts',
+      'src/client/attempt-url.ts',
       'src/client/client.ts',
       'src/client/index.ts',
       'src/client/options.ts',

@@ -311,6 +311,7 @@ describe("the README's list of the client's events", () => {
         true
       >),
       state: Object.keys({ state: true, previous: true } satisfies Record<keyof ClientEvents['state'], true>),
+      error: Object.keys({ error: true } satisfies Record<keyof ClientEvents['error'], true>),
     } satisfies Record<keyof ClientEvents, string[]>;
     // "the events are `open` (`{ url }`…), `message` (`{ data }`: …), … and `state` (`{ state, previous }`)."
     const section = readme.split(/^## Client$/m)[1]?.split(/^## /m)[0] ?? '';

@@ -1,0 +1,79 @@
+/**
+ * A Refusal from another copy of ws-supervisor (two versions in node_modules,
+ * or a bundled copy beside the package). `authenticate`'s answer was checked
+ * with `instanceof Refusal` only: the other copy's Refusal failed it, so a
+ * returned one got 400 `invalid-user-id` with a report telling the app to
+ * return a Refusal (which it did), and a thrown one got 500 `auth-failed`.
+ */
+import { describe, expect, it } from 'vitest';
+import { Refusal } from '../../src/index.js';
+import { httpRefusal } from '../helpers/refusals.js';
+import { startRulesServer } from '../helpers/rules.js';
+import { loadSecondCopy } from '../helpers/second-copy.js';
+import { expectNoLeaks, userFromQuery } from '../helpers/server.js';
+
+describe('a Refusal from another copy of ws-supervisor', () => {
+  it('is a separate class, which instanceof Refusal still recognises', async () => {
+    const other = await loadSecondCopy();
+    expect(other.Refusal).not.toBe(Refusal);
+    expect(new other.Refusal(403) instanceof Refusal).toBe(true);
+    expect(new Refusal(403) instanceof other.Refusal).toBe(true);
+    // Only the plain class has a meaning both copies share: a subclass keeps the ordinary check.
+    class Banned extends Refusal {}
+    expect(new Banned(403) instanceof Refusal).toBe(true);
+    expect(new other.Refusal(403) instanceof Banned).toBe(false);
+    expect(new Refusal(403) instanceof Banned).toBe(false);
+    // A look-alike without the other copy's mark is not one.
+    expect({ status: 403, message: 'no', retryAfterMs: undefined } instanceof Refusal).toBe(false);
+    expect(Object.create(null) instanceof Refusal).toBe(false);
+  });
+
+  it.each([
+    ['returned', false],
+    ['thrown', true],
+  ])('%s by authenticate, is answered with its status, message and Retry-After', async (_how, thrown) => {
+    const other = await loadSecondCopy();
+    const t = await startRulesServer({
+      authenticate: async (request) => {
+        const answer = new other.Refusal(429, `slow down, ${userFromQuery(request)}`, {
+          retryAfterMs: 2_500,
+        });
+        if (thrown) throw answer;
+        return answer as Refusal;
+      },
+    });
+
+    const answer = await httpRefusal(t.url('ada'));
+
+    expect(answer.status).toBe(429);
+    expect(answer.body).toBe('slow down, ada\n');
+    expect(answer.headers['retry-after']).toBe('3');
+    expect(t.events.rejected).toEqual([
+      expect.objectContaining({
+        reason: 'refused',
+        status: 429,
+        message: 'slow down, ada',
+        retryAfterMs: 2_500,
+      }),
+    ]);
+    expect(t.errors).toEqual([]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('is not honoured when this copy cannot honour it (a status it does not know), and onError says why', async () => {
+    const other = await loadSecondCopy();
+    const foreign = new other.Refusal(403, 'nope');
+    // What a later version with more statuses would hand over; this copy's rules decide.
+    Object.defineProperty(foreign, 'status', { value: 418 });
+    expect(foreign instanceof Refusal).toBe(false);
+
+    const t = await startRulesServer({ authenticate: () => foreign as Refusal });
+    const answer = await httpRefusal(t.url('ada'));
+    expect(answer.status).toBe(400);
+    expect(t.errors).toHaveLength(1);
+    expect(String(t.errors.splice(0)[0]?.cause)).toMatch(
+      /a Refusal \(status 418\) of another copy of ws-supervisor/,
+    );
+    expectNoLeaks(t.supervisor);
+  });
+});
