@@ -174,3 +174,13 @@ export function probeAdmissions(store: Pick<RedisSlotStore, 'admit'>) {
     },
   };
 }
+
+/** How many times Redis ran each command since the last CONFIG RESETSTAT. */
+export async function commandCalls(redis: PrivateRedis): Promise<Record<string, number>> {
+  const info = (await redis.command('INFO', 'commandstats')) as string;
+  const calls: Record<string, number> = {};
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    calls[match[1] as string] = Number(match[2]);
+  }
+  return calls;
+}

@@ -7,21 +7,17 @@
 import { describe, expect, it } from 'vitest';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
 import { SET_PAGE } from '../../src/cluster/redis-scan.js';
-import type { PrivateRedis } from '../helpers/redis-server.js';
-import { freshPrefix, hasRedis, startStore, type TestStore, usePrivateRedis } from './store-fixture.js';
+import {
+  commandCalls,
+  freshPrefix,
+  hasRedis,
+  startStore,
+  type TestStore,
+  usePrivateRedis,
+} from './store-fixture.js';
 
 /** More users than four pages: a read in one command would show as a single call. */
 const USERS = 4 * SET_PAGE + 137;
-
-/** How many times Redis ran each command since the last CONFIG RESETSTAT. */
-async function commandCalls(redis: PrivateRedis): Promise<Record<string, number>> {
-  const info = (await redis.command('INFO', 'commandstats')) as string;
-  const calls: Record<string, number> = {};
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    calls[match[1] as string] = Number(match[2]);
-  }
-  return calls;
-}
 
 /** Books one connection for each of USERS users on `node`, some at a time. */
 async function bookMany(node: TestStore): Promise<void> {

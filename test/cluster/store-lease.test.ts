@@ -11,21 +11,18 @@ import { createClient } from 'redis';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { SET_PAGE } from '../../src/cluster/redis-scan.js';
 import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
-import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
+import {
+  commandCalls,
+  eventually,
+  freshPrefix,
+  hasRedis,
+  startStore,
+  usePrivateRedis,
+} from './store-fixture.js';
 
 /** Ends a lease at once, as if the node had stopped renewing long ago (death is permanent). */
 const expireLease = (redis: PrivateRedis, keyPrefix: string, incarnation: number) =>
   redis.command('ZADD', `${keyPrefix}:{nodes}:leases`, '0', String(incarnation));
-
-/** How many times Redis ran each command since the last CONFIG RESETSTAT. */
-async function commandCalls(redis: PrivateRedis): Promise<Record<string, number>> {
-  const info = (await redis.command('INFO', 'commandstats')) as string;
-  const calls: Record<string, number> = {};
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    calls[match[1] as string] = Number(match[2]);
-  }
-  return calls;
-}
 
 describe.runIf(hasRedis)('Redis slot store: leases', () => {
   const redis = usePrivateRedis();
