@@ -10,7 +10,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createSupervisor } from 'ws-supervisor';
+import { createSupervisor, Refusal } from 'ws-supervisor';
 // Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
 import { exitIfCannotListen, readExampleFlags } from './reference-server/command-line.js';
 
@@ -50,11 +50,12 @@ const maxRooms = 32; // per connection: a client cannot grow the server's memory
 
 const supervisor = createSupervisor<Member>({
   preset: 'production',
+  refuse: 'close', // as connect_error: a refused client reads a close code (4000 + status) and the message
   authenticate: (request) => {
     // Demo only: trusts ?user=<id>&room=<room>. Verify a real token, and the rooms it grants, here.
     const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
     const user = query.get('user');
-    if (user === null) return null; // 401
+    if (user === null) return new Refusal(401, 'expected ?user=<id>'); // next(new Error(...)): close 4401
     return { userId: user, data: { rooms: new Set(query.getAll('room').filter(isRoom).slice(0, maxRooms)) } };
   },
   onMessage: (connection, data, isBinary) => {

@@ -3,7 +3,8 @@
  * rooms kept in app data, and a message to a room delivered by a filtered
  * broadcast. It must reach exactly the room's members: not the sender, not a
  * connection that left the room, not another connection of a member's user
- * (rooms belong to connections, as in Socket.IO), not anyone else.
+ * (rooms belong to connections, as in Socket.IO), not anyone else. And a
+ * client that authenticate refuses reads why, as socket.io-client reads connect_error.
  */
 import { once } from 'node:events';
 import { expect, it } from 'vitest';
@@ -76,6 +77,13 @@ it('a message to a room reaches exactly the members of that room', async () => {
   for (let room = 1; room <= 30; room += 1) await bob.ask({ join: `room-${room}` });
   expect(await bob.ask({ join: 'one-too-many' })).toEqual({ error: 'too many rooms' });
   expect(await carol.ask({ to: 'one-too-many', text: '' })).toEqual({ sent: 'one-too-many', delivered: 0 });
+
+  // Refused in authenticate, as Socket.IO's middleware refuses with next(new Error()): with
+  // refuse: 'close' the client reads why (4401 and a reason), where an HTTP 401 would reach a
+  // browser as a bare 1006 that a reconnecting client retries forever.
+  const anonymous = new WebSocket(`${url}/?room=lobby`);
+  anonymous.on('error', () => {}); // what HTTP 401 gives ws's client: the close below then says 1006
+  expect(await closed(anonymous)).toEqual({ code: 4401, reason: 'expected ?user=<id>' });
 
   const clients = [alice, aliceOtherTab, bob, carol, dave, erin];
   const closes = Promise.all(clients.map((client) => closed(client.ws)));
