@@ -118,15 +118,43 @@ describe('a cluster-wide send that reaches some processes and not others', () =>
     expect(away).toEqual([]);
   });
 
-  it('not one process told: rejects with WSSUP_STORE_UNAVAILABLE after the local part, and opens the sends’ breaker as before', async () => {
+  it('not one process told: rejects with WSSUP_STORE_UNAVAILABLE after the local part, and the sends to healthy processes still go', async () => {
     const { book, node } = await startNodes(3);
     const here = received(await open(node(0), 'ann'));
     await open(node(1), 'ann');
     await open(node(2), 'ann');
+    const bob = received(await open(node(1), 'bob'));
     book.ordersDownTo.add('node-1');
     book.ordersDownTo.add('node-2');
 
+    // Past the three failures in a row that open a breaker.
+    for (let i = 0; i < 5; i++) {
+      await expect(node(0).supervisor.sendToUser('ann', `m${i}`, { cluster: true })).rejects.toMatchObject({
+        code: 'WSSUP_STORE_UNAVAILABLE',
+        message: expect.stringContaining('none of the 2 processes concerned could be told'),
+      });
+    }
+    await vi.waitFor(() => expect(here).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']), ioWait);
+    // The store answered who was concerned: their channels failed, not the store. The sends' breaker
+    // opened here, and refused (a trial a second, which went to ann's again) bob's, whose channel answers.
+    book.ordersDownTo.delete('node-1');
+    await expect(node(0).supervisor.sendToUser('bob', 'hi', { cluster: true })).resolves.toEqual({
+      delivered: 0,
+      nodes: 1,
+      unreached: 0,
+    });
+    await vi.waitFor(() => expect(bob).toEqual(['hi']), ioWait);
+  });
+
+  it('a store that cannot read who is concerned rejects, and three in a row open the sends’ breaker as before', async () => {
+    const { book, node } = await startNodes(2);
+    const here = received(await open(node(0), 'ann'));
+    await open(node(1), 'ann');
     const calls = () => book.calls.sendAcross ?? 0;
+    node(0).store.sendAcross = async () => {
+      book.calls.sendAcross = calls() + 1;
+      throw new Error('no answer within 200 ms');
+    };
     for (let i = 0; i < 3; i++) {
       await expect(node(0).supervisor.sendToUser('ann', `m${i}`, { cluster: true })).rejects.toMatchObject({
         code: 'WSSUP_STORE_UNAVAILABLE',
@@ -140,6 +168,28 @@ describe('a cluster-wide send that reaches some processes and not others', () =>
     });
     expect(calls()).toBe(before);
     await vi.waitFor(() => expect(here).toEqual(['m0', 'm1', 'm2', 'm3']), ioWait);
+  });
+
+  it('on a store of several failure domains, a user whose book’s domain is away does not stop the sends to the others', async () => {
+    const { book, node } = await startNodes(2);
+    book.shards = { of: (userId) => (userId === 'ann' ? 'A' : 'B'), all: () => ['A', 'B'] };
+    await open(node(1), 'ann');
+    const bob = received(await open(node(1), 'bob'));
+    book.downShards.add('A');
+
+    for (let i = 0; i < 5; i++) {
+      await expect(node(0).supervisor.sendToUser('ann', `m${i}`, { cluster: true })).rejects.toMatchObject({
+        code: 'WSSUP_STORE_UNAVAILABLE',
+      });
+    }
+    // ann's book lives on A; bob's on B, which answers: one breaker for every send refused his.
+    await expect(node(0).supervisor.sendToUser('bob', 'hi', { cluster: true })).resolves.toEqual({
+      delivered: 0,
+      nodes: 1,
+      unreached: 0,
+    });
+    await vi.waitFor(() => expect(bob).toEqual(['hi']), ioWait);
+    node(0).errors.splice(0);
   });
 
   it('an app’s store whose sendAcross answers a number (every process told) resolves with unreached 0', async () => {

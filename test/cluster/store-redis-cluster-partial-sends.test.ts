@@ -26,7 +26,11 @@ function received(ws: WebSocket): string[] {
 describe.runIf(hasRedis)('cluster-wide sends while the master of one process’s channel is stopped', () => {
   const cluster = usePrivateCluster();
 
-  it('a broadcast tells the others, resolves with the one unreached, is reported once per call, and never opens the breaker', async () => {
+  /**
+   * Nodes a, b and c, each holding its lease; c's channel on the master `stuck` (not the
+   * registry's), a's and b's off it. `userOff(name)` names a user whose book is off it.
+   */
+  async function startNodes() {
     const keyPrefix = freshPrefix();
     const keys = createKeyLayout(keyPrefix);
     const rc = cluster.current;
@@ -56,10 +60,15 @@ describe.runIf(hasRedis)('cluster-wide sends while the master of one process’s
         }),
       );
     }
-    const [a, b, cNode] = nodes as [TestServer, TestServer, TestServer];
     await vi.waitFor(() => {
       for (const n of nodes) expect(n.supervisor.stats().cluster?.leaseHeld).toBe(true);
     }, ioWait);
+    const [a, b, cNode] = nodes as [TestServer, TestServer, TestServer];
+    return { rc, keys, stuck, userOff, a, b, cNode, nodes };
+  }
+
+  it('a broadcast tells the others, resolves with the one unreached, is reported once per call, and never opens the breaker', async () => {
+    const { rc, stuck, userOff, a, b, cNode, nodes } = await startNodes();
     const atB = received(await connect(b.url(await userOff('bob'))));
     const atC = received(await connect(cNode.url(await userOff('cat'))));
 
@@ -94,6 +103,46 @@ describe.runIf(hasRedis)('cluster-wide sends while the master of one process’s
     // (m0 may have come before it: its SPUBLISH was written to the stopped master, which ran it
     // on waking. `unreached` means not confirmed, as a rejection did; m1..m4 were never written.)
     await vi.waitFor(() => expect(atC).toContain('back'), ioWait);
+    for (const n of nodes) n.errors.splice(0); // the outage's own reports (renewals, the subscription)
+  }, 30_000);
+
+  it('a user held only by that process, or whose book is on that master, does not stop the sends to the others', async () => {
+    const { rc, keys, stuck, userOff, a, b, cNode, nodes } = await startNodes();
+    const cat = await userOff('cat'); // held on c only: its book answers, its channel does not
+    let dave = ''; // its book on the stopped master (held on b)
+    for (let i = 0; i < 100 && dave === ''; i++) {
+      if ((await rc.masterOf(keys.user(`dave${i}`))).port === stuck) dave = `dave${i}`;
+    }
+    const bob = await userOff('bob');
+    await connect(cNode.url(cat));
+    await connect(b.url(dave));
+    const atB = received(await connect(b.url(bob)));
+
+    rc.pause(stuck);
+    onTestFinished(() => rc.resume(stuck));
+    // Past the three failures in a row that open a breaker, for each.
+    for (let i = 0; i < 5; i++) {
+      await expect(a.supervisor.sendToUser(cat, `c${i}`, { cluster: true })).rejects.toMatchObject({
+        code: 'WSSUP_STORE_UNAVAILABLE',
+      });
+      await expect(a.supervisor.sendToUser(dave, `d${i}`, { cluster: true })).rejects.toMatchObject({
+        code: 'WSSUP_STORE_UNAVAILABLE',
+      });
+    }
+    // One breaker for every send opened on those, and its trials (the same sends) kept it open:
+    // bob's sends and every broadcast were refused for the whole outage, though b answers.
+    await expect(a.supervisor.sendToUser(bob, 'hi', { cluster: true })).resolves.toEqual({
+      delivered: 0,
+      nodes: 1,
+      unreached: 0,
+    });
+    await expect(a.supervisor.broadcast('all', { cluster: true })).resolves.toEqual({
+      delivered: 0,
+      nodes: 1,
+      unreached: 1,
+    });
+    await vi.waitFor(() => expect(atB).toEqual(['hi', 'all']), ioWait);
+    rc.resume(stuck);
     for (const n of nodes) n.errors.splice(0); // the outage's own reports (renewals, the subscription)
   }, 30_000);
 });
