@@ -12,9 +12,16 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type WebSocket from 'ws';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
+import type { PrivateRedisCluster } from '../helpers/redis-cluster.js';
 import { connect, ioWait, startServer, type TestServer } from '../helpers/server.js';
 import { keyOffMasters } from './cluster-failover-fixture.js';
 import { freshPrefix, hasRedis, usePrivateCluster } from './store-fixture.js';
+
+/** How many SPUBLISH the master on `port` has run (INFO commandstats). */
+async function spublishes(rc: PrivateRedisCluster, port: number): Promise<number> {
+  const info = String(await rc.command(port, 'INFO', 'commandstats'));
+  return Number(/^cmdstat_spublish:calls=(\d+)/m.exec(info)?.[1] ?? 0);
+}
 
 /** Every message `ws` receives from now on. */
 function received(ws: WebSocket): string[] {
@@ -71,6 +78,7 @@ describe.runIf(hasRedis)('cluster-wide sends while the master of one process’s
     const { rc, stuck, userOff, a, b, cNode, nodes } = await startNodes();
     const atB = received(await connect(b.url(await userOff('bob'))));
     const atC = received(await connect(cNode.url(await userOff('cat'))));
+    const published = await spublishes(rc, stuck);
 
     rc.pause(stuck);
     onTestFinished(() => rc.resume(stuck));
@@ -91,8 +99,17 @@ describe.runIf(hasRedis)('cluster-wide sends while the master of one process’s
         message: expect.stringContaining('1 of the 2 other processes'),
       });
     }
+    // Only the first waited for the command timeout: the client sends nothing more to a master
+    // whose commands are overdue (then, its socket dropped, to one it is reconnecting to), so
+    // each later broadcast counted c unreached at once, without a breaker of c's own.
+    const timedOut = reports.filter((report) =>
+      /no answer within/.test(String((report.cause as Error).message)),
+    );
+    expect(timedOut.length).toBeLessThanOrEqual(1);
 
     rc.resume(stuck);
+    // Nor was any written to the stopped master, to run when it wakes (all five did once).
+    expect((await spublishes(rc, stuck)) - published).toBeLessThanOrEqual(1);
     // Once the master answers again (a's connection to it reconnects), c is told too.
     await vi.waitFor(
       async () => {
@@ -103,6 +120,7 @@ describe.runIf(hasRedis)('cluster-wide sends while the master of one process’s
     // (m0 may have come before it: its SPUBLISH was written to the stopped master, which ran it
     // on waking. `unreached` means not confirmed, as a rejection did; m1..m4 were never written.)
     await vi.waitFor(() => expect(atC).toContain('back'), ioWait);
+    expect(await spublishes(rc, stuck)).toBeGreaterThan(published); // the count above counts
     for (const n of nodes) n.errors.splice(0); // the outage's own reports (renewals, the subscription)
   }, 30_000);
 
