@@ -50,7 +50,8 @@ export interface StoreView {
 
 /**
  * Publishes `delivery` to every other live process concerned; resolves with how many,
- * or with both counts when some could not be told (see publishEach).
+ * or with both counts when some (or all) could not be told (see publishEach); rejects
+ * when the processes concerned cannot be read.
  * One round trip for the targets (the user's book, or the registry), one for the SPUBLISHes,
  * which the client writes together.
  */
