@@ -464,22 +464,27 @@ export class ClusterBook {
 
   /**
    * Tells the other processes of a cluster-wide send (the caller served its own
-   * connections); resolves with how many were told and how many could not be. Fails as
-   * a read does, and when not one of them could be told: the store is as good as away
-   * for this call, and the sends' breaker counts it. One that told some counts as a
-   * success there (the others' channels' master is away, not the store: refusing the
-   * sends that would reach only healthy processes helps nobody), and is reported once.
+   * connections); resolves with how many were told and how many could not be, reported once
+   * when some could not. Fails as a read does, and when not one of them could be told.
+   *
+   * What counts against the sends' breaker is the store's own failure: the processes concerned
+   * could not be read (the registry, or the user's book), or the answer is out of contract. An
+   * answer that names them, none told, is their channels' failure (on a Redis Cluster, the
+   * master that holds them is away), not the store's: counted there, a user held only on such
+   * a process opened the breaker in three sends, and its trials (a second apart, the same
+   * sends) kept it open, refusing the sends to every healthy process for the whole outage.
    */
   sendAcross(delivery: ClusterDelivery): Promise<AcrossCounts> {
+    const userId = delivery.kind === 'broadcast' ? undefined : delivery.userId;
     return this.#read(
-      async () => {
-        // The registry refuses { cluster: true } before anything is sent when the store lacks it.
-        const counts = acrossCounts(await this.#store.sendAcross?.(delivery), this.#contract);
-        if (counts.unreached > 0) this.#host.report(partialSendError(delivery, counts));
-        return counts;
-      },
-      { publish: true },
-    );
+      // The registry refuses { cluster: true } before anything is sent when the store lacks it.
+      async () => acrossCounts(await this.#store.sendAcross?.(delivery), this.#contract),
+      { sends: { userId } },
+    ).then((counts) => {
+      if (counts.nodes === 0 && counts.unreached > 0) throw noneTold(counts);
+      if (counts.unreached > 0) this.#host.report(partialSendError(delivery, counts));
+      return { nodes: counts.nodes, unreached: counts.unreached };
+    });
   }
 
   /**
@@ -487,7 +492,10 @@ export class ClusterBook {
    * started: said in the app's terms, and not through the breaker (a read that
    * cannot be made yet is no failure of the store's).
    */
-  #read<T>(fn: () => Promise<T>, about: { userId?: string; publish?: boolean } = {}): Promise<T> {
+  #read<T>(
+    fn: () => Promise<T>,
+    about: { userId?: string; sends?: { userId: string | undefined } } = {},
+  ): Promise<T> {
     // After stop() the store is closed: a call would only fail, and count against the breaker.
     if (this.#stopping) {
       return Promise.reject(
@@ -501,8 +509,8 @@ export class ClusterBook {
     const call =
       about.userId !== undefined
         ? this.#readFor(about.userId, fn)
-        : about.publish === true
-          ? this.#publish(fn)
+        : about.sends !== undefined
+          ? this.#sends(about.sends.userId, fn)
           : this.#call(fn);
     return call.catch(unavailable);
   }
@@ -593,15 +601,24 @@ export class ClusterBook {
     return new Promise((resolve) => resolve(this.#store.reap()));
   }
 
-  /**
-   * An eviction order to node `to`, through that node's breaker (order-breakers.ts), or a
-   * cluster-wide send (`to` undefined), through the sends' own (store-breakers.ts).
-   */
-  #publish<T>(fn: () => Promise<T>, to?: string): Promise<T> {
+  /** An eviction order to node `to`, through that node's breaker (order-breakers.ts). */
+  #publish<T>(fn: () => Promise<T>, to: string): Promise<T> {
     // Checked first: no breaker is made for a stopped book.
     if (this.#stopping) return Promise.reject(new BrokenCircuitError());
-    const breaker = to === undefined ? this.#breakers.sends : this.#orderBreakers.of(to);
-    return breaker.execute(fn);
+    return this.#orderBreakers.of(to).execute(fn);
+  }
+
+  /**
+   * A cluster-wide send: a broadcast (or any send, on a store of one failure domain) through
+   * the sends' own breaker (store-breakers.ts). A send to a user's holders on a store of
+   * several first reads the user's book on its domain: gated as userBook's read is (#readFor),
+   * since one master away would otherwise open the breaker of every user's sends.
+   */
+  #sends<T>(userId: string | undefined, fn: () => Promise<T>): Promise<T> {
+    if (this.#stopping) return Promise.reject(new BrokenCircuitError());
+    const shard = userId === undefined ? undefined : this.#domains.of(userId);
+    if (userId === undefined || shard === undefined) return this.#breakers.sends.execute(fn);
+    return this.#readFor(userId, fn);
   }
 
   /**
@@ -903,30 +920,28 @@ export interface AcrossCounts {
 
 /**
  * A store's answer to sendAcross as counts (a number: every process concerned was told).
- * Throws when processes were concerned and not one was told, as the Redis store rejects
- * then: an app's store may resolve `{ nodes: 0, unreached }` instead. An answer out of
- * contract (an app's store, untyped at run time) says nothing of who was told: it fails
- * the send, and is reported once (`contract`).
+ * An answer out of contract (an app's store, untyped at run time) says nothing of who was
+ * told: it fails the send, and is reported once (`contract`).
  */
 function acrossCounts(answer: unknown, contract: StoreContract): AcrossCounts & { cause?: unknown } {
   if (isCount(answer)) return { nodes: answer, unreached: 0 };
-  if (!isOutcome(answer)) {
-    contract.broken(
-      'sendAcross',
-      'its sendAcross(delivery) to answer how many processes it told, or { nodes, unreached }',
-      answer,
-    );
-    throw new SlotStoreUnavailableError(
-      `the slot store's sendAcross answered ${describeValue(answer)}, out of its contract: which processes were told is unknown`,
-    );
-  }
-  if (answer.nodes === 0 && answer.unreached > 0) {
-    throw new SlotStoreUnavailableError(
-      `cluster-wide send: none of the ${answer.unreached} processes concerned could be told`,
-      { cause: answer.cause },
-    );
-  }
-  return answer;
+  if (isOutcome(answer)) return answer;
+  contract.broken(
+    'sendAcross',
+    'its sendAcross(delivery) to answer how many processes it told, or { nodes, unreached }',
+    answer,
+  );
+  throw new SlotStoreUnavailableError(
+    `the slot store's sendAcross answered ${describeValue(answer)}, out of its contract: which processes were told is unknown`,
+  );
+}
+
+/** Processes were concerned and not one was told: the send fails (its local part was served). */
+function noneTold(counts: AcrossCounts & { cause?: unknown }): SlotStoreUnavailableError {
+  return new SlotStoreUnavailableError(
+    `cluster-wide send: none of the ${counts.unreached} processes concerned could be told`,
+    { cause: counts.cause },
+  );
 }
 
 const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;

@@ -19,8 +19,8 @@
  * incarnation is its current one (fenced as eviction orders are).
  *
  * Each message succeeds or fails on its own (on a Redis Cluster, with the master
- * of its channel): the store answers how many were told and how many were not,
- * and fails only when none was (publishEach).
+ * of its channel): the store answers how many were told and how many were not
+ * (publishEach), and fails only when it cannot read whom to tell.
  */
 import type { RedisConnection } from './redis-client.js';
 import { decodeEntry, type Registry } from './redis-decode.js';
@@ -50,7 +50,8 @@ export interface StoreView {
 
 /**
  * Publishes `delivery` to every other live process concerned; resolves with how many,
- * or with both counts when some could not be told (see publishEach).
+ * or with both counts when some (or all) could not be told (see publishEach); rejects
+ * when the processes concerned cannot be read.
  * One round trip for the targets (the user's book, or the registry), one for the SPUBLISHes,
  * which the client writes together.
  */
@@ -79,10 +80,12 @@ export async function publishAcross(
 
 /**
  * Runs `publish` for every target, together, and waits for all of them: a number when every
- * one succeeded; the counts and the first failure when some failed; the first failure
- * (rejected) when all did. On a Redis Cluster each target's channel lives on one master, so
- * one master away fails only its own targets, and the others were told all the same: a
- * rejection then would lead an app that retries to send them everything twice.
+ * one succeeded; the counts and the first failure when some failed, or all did. On a Redis
+ * Cluster each target's channel lives on one master, so one master away fails only its own
+ * targets, and the others were told all the same: a rejection then would lead an app that
+ * retries to send them everything twice. When all failed it resolves too (`nodes` 0), so
+ * that the runtime tells their channels' failure from the store's (a rejection: the targets
+ * could not be read), which alone counts against the sends' breaker (ClusterBook.sendAcross).
  *
  * Counted by hand rather than with Promise.allSettled: one shared pair of handlers, and no
  * settled-result object per target (a broadcast's cost grows with the processes).
@@ -91,7 +94,7 @@ export function publishEach<T>(
   targets: readonly T[],
   publish: (target: T) => Promise<unknown>,
 ): Promise<number | SendAcrossOutcome> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     let pending = targets.length;
     let failed = 0;
     let cause: unknown;
@@ -99,7 +102,6 @@ export function publishEach<T>(
       pending -= 1;
       if (pending > 0) return;
       if (failed === 0) resolve(targets.length);
-      else if (failed === targets.length) reject(cause);
       else resolve({ nodes: targets.length - failed, unreached: failed, cause });
     };
     const failure = (error: unknown) => {

@@ -208,9 +208,10 @@ export interface SlotStore {
    * Resolves with how many processes were told when every one concerned was (a number), or
    * with a {@link SendAcrossOutcome} when some could not be (a Redis Cluster master that
    * holds their channels away): the runtime resolves the app's call with both counts and
-   * reports the failure once. Rejects when the processes concerned cannot be read; when
-   * none of them can be told it may reject or resolve `{ nodes: 0, unreached }`, which the
-   * runtime treats alike (a failure of the store for its breaker). Any other answer fails
+   * reports the failure once. Rejects when the processes concerned cannot be read (a failure
+   * of the store, counted by the sends' breaker); when none of them can be told, resolves
+   * `{ nodes: 0, unreached }`, which fails the call without counting there (their channels
+   * failed, not the store; a rejection then still counts). Any other answer fails
    * the send, and is reported once as WSSUP_INVALID_OPTION. Optional: without it,
    * cluster-wide sends reject.
    */

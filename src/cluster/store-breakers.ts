@@ -58,7 +58,10 @@ export class StoreBreakers {
   /**
    * Cluster-wide sends: not told (see above). One for every node, unlike orders': a send is
    * one store call that publishes to every node concerned, and counts as a failure only when
-   * not one of them was told (ClusterBook.sendAcross): one that told some is a success.
+   * the store could not read whom to tell (ClusterBook.sendAcross): one that told some, or
+   * none, is no failure of the store's. The client already refuses at once the publishes
+   * to a master whose commands are overdue: a breaker per node would add little
+   * (docs/cluster-store.md, Cluster-wide sends).
    */
   readonly sends: CircuitBreakerPolicy = newPolicy();
   /** One per shard that has been called: at most the masters of the last topologies (see prune). */

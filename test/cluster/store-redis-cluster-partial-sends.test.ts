@@ -12,9 +12,16 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type WebSocket from 'ws';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
+import type { PrivateRedisCluster } from '../helpers/redis-cluster.js';
 import { connect, ioWait, startServer, type TestServer } from '../helpers/server.js';
 import { keyOffMasters } from './cluster-failover-fixture.js';
 import { freshPrefix, hasRedis, usePrivateCluster } from './store-fixture.js';
+
+/** How many SPUBLISH the master on `port` has run (INFO commandstats). */
+async function spublishes(rc: PrivateRedisCluster, port: number): Promise<number> {
+  const info = String(await rc.command(port, 'INFO', 'commandstats'));
+  return Number(/^cmdstat_spublish:calls=(\d+)/m.exec(info)?.[1] ?? 0);
+}
 
 /** Every message `ws` receives from now on. */
 function received(ws: WebSocket): string[] {
@@ -26,7 +33,11 @@ function received(ws: WebSocket): string[] {
 describe.runIf(hasRedis)('cluster-wide sends while the master of one process’s channel is stopped', () => {
   const cluster = usePrivateCluster();
 
-  it('a broadcast tells the others, resolves with the one unreached, is reported once per call, and never opens the breaker', async () => {
+  /**
+   * Nodes a, b and c, each holding its lease; c's channel on the master `stuck` (not the
+   * registry's), a's and b's off it. `userOff(name)` names a user whose book is off it.
+   */
+  async function startNodes() {
     const keyPrefix = freshPrefix();
     const keys = createKeyLayout(keyPrefix);
     const rc = cluster.current;
@@ -56,12 +67,18 @@ describe.runIf(hasRedis)('cluster-wide sends while the master of one process’s
         }),
       );
     }
-    const [a, b, cNode] = nodes as [TestServer, TestServer, TestServer];
     await vi.waitFor(() => {
       for (const n of nodes) expect(n.supervisor.stats().cluster?.leaseHeld).toBe(true);
     }, ioWait);
+    const [a, b, cNode] = nodes as [TestServer, TestServer, TestServer];
+    return { rc, keys, stuck, userOff, a, b, cNode, nodes };
+  }
+
+  it('a broadcast tells the others, resolves with the one unreached, is reported once per call, and never opens the breaker', async () => {
+    const { rc, stuck, userOff, a, b, cNode, nodes } = await startNodes();
     const atB = received(await connect(b.url(await userOff('bob'))));
     const atC = received(await connect(cNode.url(await userOff('cat'))));
+    const published = await spublishes(rc, stuck);
 
     rc.pause(stuck);
     onTestFinished(() => rc.resume(stuck));
@@ -82,8 +99,17 @@ describe.runIf(hasRedis)('cluster-wide sends while the master of one process’s
         message: expect.stringContaining('1 of the 2 other processes'),
       });
     }
+    // Only the first waited for the command timeout: the client sends nothing more to a master
+    // whose commands are overdue (then, its socket dropped, to one it is reconnecting to), so
+    // each later broadcast counted c unreached at once, without a breaker of c's own.
+    const timedOut = reports.filter((report) =>
+      /no answer within/.test(String((report.cause as Error).message)),
+    );
+    expect(timedOut.length).toBeLessThanOrEqual(1);
 
     rc.resume(stuck);
+    // Nor was any written to the stopped master, to run when it wakes (all five did once).
+    expect((await spublishes(rc, stuck)) - published).toBeLessThanOrEqual(1);
     // Once the master answers again (a's connection to it reconnects), c is told too.
     await vi.waitFor(
       async () => {
@@ -94,6 +120,47 @@ describe.runIf(hasRedis)('cluster-wide sends while the master of one process’s
     // (m0 may have come before it: its SPUBLISH was written to the stopped master, which ran it
     // on waking. `unreached` means not confirmed, as a rejection did; m1..m4 were never written.)
     await vi.waitFor(() => expect(atC).toContain('back'), ioWait);
+    expect(await spublishes(rc, stuck)).toBeGreaterThan(published); // the count above counts
+    for (const n of nodes) n.errors.splice(0); // the outage's own reports (renewals, the subscription)
+  }, 30_000);
+
+  it('a user held only by that process, or whose book is on that master, does not stop the sends to the others', async () => {
+    const { rc, keys, stuck, userOff, a, b, cNode, nodes } = await startNodes();
+    const cat = await userOff('cat'); // held on c only: its book answers, its channel does not
+    let dave = ''; // its book on the stopped master (held on b)
+    for (let i = 0; i < 100 && dave === ''; i++) {
+      if ((await rc.masterOf(keys.user(`dave${i}`))).port === stuck) dave = `dave${i}`;
+    }
+    const bob = await userOff('bob');
+    await connect(cNode.url(cat));
+    await connect(b.url(dave));
+    const atB = received(await connect(b.url(bob)));
+
+    rc.pause(stuck);
+    onTestFinished(() => rc.resume(stuck));
+    // Past the three failures in a row that open a breaker, for each.
+    for (let i = 0; i < 5; i++) {
+      await expect(a.supervisor.sendToUser(cat, `c${i}`, { cluster: true })).rejects.toMatchObject({
+        code: 'WSSUP_STORE_UNAVAILABLE',
+      });
+      await expect(a.supervisor.sendToUser(dave, `d${i}`, { cluster: true })).rejects.toMatchObject({
+        code: 'WSSUP_STORE_UNAVAILABLE',
+      });
+    }
+    // One breaker for every send opened on those, and its trials (the same sends) kept it open:
+    // bob's sends and every broadcast were refused for the whole outage, though b answers.
+    await expect(a.supervisor.sendToUser(bob, 'hi', { cluster: true })).resolves.toEqual({
+      delivered: 0,
+      nodes: 1,
+      unreached: 0,
+    });
+    await expect(a.supervisor.broadcast('all', { cluster: true })).resolves.toEqual({
+      delivered: 0,
+      nodes: 1,
+      unreached: 1,
+    });
+    await vi.waitFor(() => expect(atB).toEqual(['hi', 'all']), ioWait);
+    rc.resume(stuck);
     for (const n of nodes) n.errors.splice(0); // the outage's own reports (renewals, the subscription)
   }, 30_000);
 });
