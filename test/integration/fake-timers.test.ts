@@ -54,3 +54,17 @@ it('terminates a peer that never answers a ping, by the next fake heartbeat', as
   expect(t.disposed).toMatchObject([{ userId: 'bob', reason: 'dead-peer' }]);
   expect((await closed)[0]).toBe(1006);
 });
+
+// The README's one difference from SimulatedClock.increment(), whose delays set during a jump
+// start at its end: fake timers run them in the same advance, when their time comes.
+it('one long fake advance pings a live peer and ends it as dead, its pong unread', async () => {
+  useFakeTimersForThisTest();
+  const t = await startServer({ maxConnectionsPerUser: 1, idleTimeoutMs: 10_000 });
+  const { heartbeatIntervalMs, idleTimeoutMs } = t.supervisor.options; // a heartbeat of 1 s
+  await connect(t.url('cy')); // answers every ping, once it can read it
+
+  vi.advanceTimersByTime(idleTimeoutMs);
+  expect(t.disposed).toMatchObject([
+    { userId: 'cy', reason: 'dead-peer', lifetimeMs: 2 * heartbeatIntervalMs },
+  ]);
+});
