@@ -199,7 +199,8 @@ export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
   /**
    * Clock for every delay (e.g. XState's SimulatedClock in tests). Its `now()` (Date.now()
    * without one) stamps activity and lifetimes: give one on the time its timers keep, or on
-   * simulated timers no connection ever turns idle. @default the real clock
+   * simulated timers no connection ever turns idle. @default the real clock, on the global
+   * `setTimeout`, `Date` and `performance`, so `vi.useFakeTimers()` drives it too
    */
   clock?: (Clock & { now?: () => number }) | undefined;
   /**
