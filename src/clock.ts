@@ -7,7 +7,6 @@
  * far less heap per pending delay than a Node timer each. An injected clock
  * gets each timer as it is set.
  */
-import { performance } from 'node:perf_hooks';
 import { createTimerQueue } from './timer-queue.js';
 
 /** XState's clock: the only timer API actors use. */
@@ -33,7 +32,11 @@ const realClock: Clock & { now(): number } = {
 export function createCountingClock(base?: Clock & { now?: () => number }): CountingClock {
   if (base === undefined) {
     // Monotonic for the queue's due times (a wall clock may jump); Date.now() for the app's times.
-    const queue = createTimerQueue(realClock, () => performance.now());
+    // Both read from the global object at each call, as realClock's timers are: fake timers
+    // (vi.useFakeTimers(), @sinonjs/fake-timers) replace all three, so they drive this clock
+    // consistently. They replace the global `performance`, not node:perf_hooks' export: on that
+    // one, timers fired by a fake advance found nothing due, and an idle-eviction test evicted nothing.
+    const queue = createTimerQueue(realClock, () => globalThis.performance.now());
     return {
       setTimeout: (fn, ms) => queue.setTimeout(fn, ms),
       clearTimeout: (id) => queue.clearTimeout(id),

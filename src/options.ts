@@ -15,13 +15,14 @@ import {
   DEFAULT_CAPACITY_LEVELS,
 } from './capacity.js';
 import type { Clock } from './clock.js';
+import { describeRefusedClock } from './clock-shape.js';
 import {
   type ClusterOptions,
   type ResolvedClusterOptions,
   resolveClusterOptions,
 } from './cluster/cluster-options.js';
 import type { ConnectionHandle } from './connection-handle.js';
-import { describeValue, InvalidOptionError, type SupervisorError } from './errors.js';
+import { InvalidOptionError, type SupervisorError } from './errors.js';
 import type { DisposeInfo } from './events.js';
 import { supervisorOptionHint } from './option-habits.js';
 import type { Refusal } from './refusal.js';
@@ -198,7 +199,8 @@ export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
   /**
    * Clock for every delay (e.g. XState's SimulatedClock in tests). Its `now()` (Date.now()
    * without one) stamps activity and lifetimes: give one on the time its timers keep, or on
-   * simulated timers no connection ever turns idle. @default the real clock
+   * simulated timers no connection ever turns idle. @default the real clock, on the global
+   * `setTimeout`, `Date` and `performance`, so `vi.useFakeTimers()` drives it too
    */
   clock?: (Clock & { now?: () => number }) | undefined;
   /**
@@ -302,26 +304,6 @@ const limitRules: Record<keyof Limits, { allowed: string; check: (v: unknown) =>
 
 const isFunction = (v: unknown) => typeof v === 'function';
 
-/**
- * How the message names a refused clock: "received an object" did not say which member
- * is wrong (a @sinonjs/fake-timers clock has setTimeout and clearTimeout, and a number
- * `now`), and "received a function" is most often the class where an instance belongs.
- */
-function describeRefusedClock(clock: unknown): string | undefined {
-  const problem = clockProblem(clock);
-  return problem === undefined ? undefined : `${describeValue(clock)} (${problem})`;
-}
-
-function clockProblem(clock: unknown): string | undefined {
-  if (typeof clock === 'function')
-    return 'a clock is an object, e.g. new SimulatedClock(), not a class or a function';
-  if (typeof clock !== 'object' || clock === null) return undefined;
-  const members = clock as Record<'setTimeout' | 'clearTimeout' | 'now', unknown>;
-  for (const name of ['setTimeout', 'clearTimeout'] as const) {
-    if (!isFunction(members[name])) return `its ${name} is ${describeValue(members[name])}`;
-  }
-  return `its now is ${describeValue(members.now)}, not a function`;
-}
 /**
  * A function, or an observer whose handlers are functions: XState binds each
  * one in createActor, and a `next` that is not a function failed there with a
@@ -437,7 +419,7 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
       'clock',
       'an object with setTimeout and clearTimeout, and now() if any',
       clock,
-      describeRefusedClock(clock),
+      describeRefusedClock(clock, { now: true }),
     );
   }
   const inspect = options.inspect;

@@ -499,7 +499,10 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
 
   function attach(server: HttpServer | HttpsServer, attachOptions: AttachOptions = {}): () => void {
     if (shutdownPromise !== undefined) {
-      throw new SupervisorError('WSSUP_SHUTTING_DOWN', 'cannot attach: the supervisor is shutting down');
+      throw new SupervisorError(
+        'WSSUP_SHUTTING_DOWN',
+        'cannot attach: shutdown() was called, and a supervisor does not start again: create a new one (in tests, one per test)',
+      );
     }
     // Issue 13 (6): attach owns its path among the server's other upgrade listeners (src/attach.ts).
     return attachToServer(

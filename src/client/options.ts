@@ -6,6 +6,7 @@
 import type { InspectionEvent, Observer } from 'xstate';
 import type { ClientBackoff, ClientInput } from '../../machines/client.machine.js';
 import type { Clock } from '../clock.js';
+import { describeRefusedClock } from '../clock-shape.js';
 import { InvalidOptionError } from '../errors.js';
 import { clientOptionHint } from '../option-habits.js';
 import type { WebSocketConstructorLike } from './websocket-like.js';
@@ -143,7 +144,12 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     options.clock !== undefined &&
     (typeof options.clock?.setTimeout !== 'function' || typeof options.clock.clearTimeout !== 'function')
   ) {
-    throw new InvalidOptionError('clock', 'an object with setTimeout and clearTimeout', options.clock);
+    throw new InvalidOptionError(
+      'clock',
+      'an object with setTimeout and clearTimeout',
+      options.clock,
+      describeRefusedClock(options.clock, { now: false }),
+    );
   }
   // XState binds each handler in createActor: anything else failed there with a TypeError and no code.
   const { inspect } = options;

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
+import { SimulatedClock } from 'xstate';
 import {
   clientDefaults,
   createClient,
@@ -83,6 +84,26 @@ describe('createClient() options', () => {
   it('says to pass ws’s WebSocket when there is no global one (Node 20)', () => {
     expect((globalThis as { WebSocket?: unknown }).WebSocket).toBeUndefined(); // this suite runs on Node 20
     expect(() => createClient({ url })).toThrow(/no global WebSocket in Node 20: pass `WebSocket` from 'ws'/);
+  });
+
+  // A test wiring the client to a SimulatedClock: "received a function" or "received an object"
+  // did not say what was wrong, where createSupervisor()'s `clock` does.
+  it.each<[string, unknown, string]>([
+    [
+      'the class instead of an instance',
+      SimulatedClock,
+      'received a function (a clock is an object, e.g. new SimulatedClock(), not a class or a function).',
+    ],
+    [
+      'a clock without clearTimeout',
+      { setTimeout() {} },
+      'received an object (its clearTimeout is undefined).',
+    ],
+  ])('clock: %s, says what is wrong with it, as createSupervisor() does', (_name, clock, ending) => {
+    const attempt = () => createClient({ url, WebSocket: WS, clock: clock as never });
+    expect(attempt).toThrow(
+      `Invalid option "clock": expected an object with setTimeout and clearTimeout, ${ending}`,
+    );
   });
 
   it('the README’s option table names exactly the known options, with these defaults', () => {
@@ -233,6 +254,7 @@ describe('the client runs in a browser', () => {
       'src/client/options.ts',
       'src/client/socket-actor.ts',
       'src/client/websocket-like.ts',
+      'src/clock-shape.ts',
       'src/closest-name.ts',
       'src/errors.ts',
       'src/inspect.ts',

@@ -312,6 +312,10 @@ describe('shutdown', () => {
     for (const error of [during, after]) {
       expect(error).toBeInstanceOf(SupervisorError);
       expect(error).toMatchObject({ code: 'WSSUP_SHUTTING_DOWN' });
+      // What to do: an app's test suite that shares one supervisor across tests met this at its second test.
+      expect((error as Error).message).toBe(
+        'cannot attach: shutdown() was called, and a supervisor does not start again: create a new one (in tests, one per test)',
+      );
     }
     // attach() refused to add a second listener; the first stays to answer 503.
     expect(t.server.listenerCount('upgrade')).toBe(1);
