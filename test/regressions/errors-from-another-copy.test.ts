@@ -71,18 +71,23 @@ describe('a SupervisorError from another copy of ws-supervisor', () => {
     await cluster.stop();
   });
 
-  it("from an app's store, is what onError is told when an admission or the store's stop fails", async () => {
+  it("from an app's store, is what onError is told when an admission, a reaper pass or the store's stop fails", async () => {
     const other = await loadSecondCopy();
-    const { store, cluster, reported, leaseTaken } = bookOnMemoryStore();
+    const { store, cluster, clock, reported, leaseTaken } = bookOnMemoryStore();
     await expect.poll(leaseTaken).toBe(true);
     const admitFailed = new other.SlotStoreUnavailableError('admit: no answer within 1000 ms');
     store.admit = () => Promise.reject(admitFailed);
     await expect(cluster.reserve('ann', 'c1')).resolves.toEqual({ outcome: 'unsynced' });
+    const reapFailed = new other.SlotStoreUnavailableError('reap: connection reset');
+    store.reap = () => Promise.reject(reapFailed);
+    clock.increment(10_000); // the reaper's interval (the renewal's is 20 s)
+    await expect.poll(() => reported.length).toBe(2);
     const stopFailed = new other.SlotStoreUnavailableError('stop: connection reset');
     store.stop = () => Promise.reject(stopFailed);
     await cluster.stop();
-    expect(reported).toEqual([admitFailed, stopFailed]);
+    expect(reported).toHaveLength(3);
     expect(reported[0]).toBe(admitFailed);
-    expect(reported[1]).toBe(stopFailed);
+    expect(reported[1]).toBe(reapFailed);
+    expect(reported[2]).toBe(stopFailed);
   });
 });
