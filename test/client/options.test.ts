@@ -234,6 +234,7 @@ describe('the client runs in a browser', () => {
       'src/client/socket-actor.ts',
       'src/client/websocket-like.ts',
       'src/closest-name.ts',
+      'src/error-brand.ts',
       'src/errors.ts',
       'src/inspect.ts',
       'src/option-habits.ts',
