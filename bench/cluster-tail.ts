@@ -9,6 +9,11 @@
  * 'gc'), how many overlapped an event-loop stall ≥ 1 ms seen by a 0-delay
  * probe, and Redis's side of the same window: INFO commandstats (µs per
  * call), the LATENCY monitor (threshold 1 ms) and SLOWLOG (≥ 1 ms).
+ * Every command the store sends is a script run (EVALSHA; EVAL after a
+ * NOSCRIPT), the index writes too (redis-index.ts): the runs are split into
+ * admissions (the store's own count), index writes (the only script that
+ * runs PEXPIRE, once a run) and the rest (renewals), and the commands run
+ * inside the scripts (SADD, ZADD…) are listed apart, as they are no round trips.
  * Also the heap allocated per admission: heapUsed before and after batches
  * of 50 admissions, counting only batches no GC ran in.
  *
@@ -103,6 +108,34 @@ await store.start({ evictionOrdered: () => {}, incarnationChanged: () => {} });
 
 const bounded = (count: number, task: (i: number) => Promise<void>) => runBounded(count, inFlight, task);
 
+/** INFO commandstats as command → calls and µs per call (Redis counts the commands a script runs too). */
+function commandStats(info: string): Map<string, { calls: number; usecPerCall: number }> {
+  const stats = new Map<string, { calls: number; usecPerCall: number }>();
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=\d+,usec_per_call=([\d.]+)/gm)) {
+    stats.set(match[1] as string, { calls: Number(match[2]), usecPerCall: Number(match[3]) });
+  }
+  return stats;
+}
+
+/** What the store sent in a round (script runs, by what they were for), and what ran inside them. */
+function redisBreakdown(info: string, admitRuns: number): string[] {
+  const stats = commandStats(info);
+  const sent = ['evalsha', 'eval'].map((name) => [name, stats.get(name)] as const);
+  const runs = sent.reduce((sum, [, stat]) => sum + (stat?.calls ?? 0), 0);
+  const usec = sent.reduce((sum, [, stat]) => sum + (stat?.calls ?? 0) * (stat?.usecPerCall ?? 0), 0);
+  const indexRuns = stats.get('pexpire')?.calls ?? 0;
+  const inside = [...stats]
+    // Not the control connection's own CONFIG RESETSTAT (counted as config|resetstat).
+    .filter(([name]) => !['evalsha', 'eval'].includes(name) && !name.startsWith('config|'))
+    .map(([name, stat]) => `${name} ${stat.calls} × ${fixed(stat.usecPerCall, 2)} µs`);
+  return [
+    `  redis, sent by the store: ${runs} script runs (${sent.map(([name, stat]) => `${name.toUpperCase()} ${stat?.calls ?? 0}`).join(', ')}), ` +
+      `${fixed(runs === 0 ? 0 : usec / runs, 2)} µs each on average: ${admitRuns} admit, ` +
+      `${indexRuns} index write (a user's first booking here), ${runs - admitRuns - indexRuns} other (renewals)`,
+    `  redis, run inside those scripts: ${inside.join(' | ') || 'nothing'}`,
+  ];
+}
+
 const overlaps = (span: [number, number], list: readonly (readonly [number, number, ...unknown[]])[]) =>
   list.some(([a, b]) => a < span[1] && b > span[0]);
 
@@ -146,6 +179,7 @@ for (let round = 0; round < rounds; round++) {
   const cpu = process.cpuUsage();
   // With node --trace-opt --trace-deopt, what V8 compiled during the measured window lies between these marks.
   if (process.env.TAIL_MARKS) console.log(`mark: round ${round} starts`);
+  const admitsBefore = store.traffic().roundTrips.admit ?? 0;
   const t0 = performance.now();
   const spans = await bounded(admissions, (i) =>
     store.admit(`u${round}-${i % 1_000}`, `c-${i}`, 20, 14).then(() => {}),
@@ -162,10 +196,10 @@ for (let round = 0; round < rounds; round++) {
   const slow = spans.filter(([a, b]) => b - a >= p99);
   const withGc = slow.filter((span) => overlaps(span, gcs)).length;
   const withStall = slow.filter((span) => overlaps(span, stalls)).length;
-  const stats = String(await redis('INFO', 'commandstats'))
-    .split('\r\n')
-    .filter((line) => /cmdstat_(evalsha|sadd|srem)/.test(line))
-    .map((line) => line.replace(/,rejected_calls=\d+,failed_calls=\d+/, ''));
+  const redisLines = redisBreakdown(
+    String(await redis('INFO', 'commandstats')),
+    (store.traffic().roundTrips.admit ?? 0) - admitsBefore,
+  );
   const latency = await redis('LATENCY', 'LATEST');
   const slowlog = (await redis('SLOWLOG', 'GET', '20')) as unknown as unknown[];
   const gcTime = gcs.reduce((sum, [a, b]) => sum + (b - a), 0);
@@ -185,7 +219,7 @@ for (let round = 0; round < rounds; round++) {
       `  run-queue wait (runnable, not running) over the round's ${fixed(wall, 0)} ms: this process's main thread ${fixed(us.waiting - schedUs.waiting, 1)} ms ` +
         `(on CPU ${fixed(us.onCpu - schedUs.onCpu, 1)} ms), redis-server ${fixed(them.waiting - schedRedis.waiting, 1)} ms (on CPU ${fixed(them.onCpu - schedRedis.onCpu, 1)} ms)`,
       `  allocated ${fixed(await allocationPerAdmit(round), 0)} B/admit (heap growth over batches of 50 with no GC)`,
-      `  redis: ${stats.join(' | ')}`,
+      ...redisLines,
       `  redis LATENCY LATEST: ${JSON.stringify(latency)}; SLOWLOG entries >= 1 ms: ${slowlog.length}`,
     ].join('\n'),
   );

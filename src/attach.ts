@@ -13,6 +13,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { describeValue, SupervisorError } from './errors.js';
@@ -29,6 +30,13 @@ export interface AttachOptions {
    */
   path?: string | undefined;
 }
+
+/**
+ * What attach() takes: an http or https server, or an HTTP/2 server over TLS created with
+ * `allowHTTP1: true` (its HTTP/1.1 connections carry upgrades; without that option Node
+ * refuses every client that does not speak HTTP/2, and no option of it can be read back).
+ */
+export type AttachableServer = HttpServer | HttpsServer | Http2SecureServer;
 
 type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
 type Listener = (this: unknown, ...args: unknown[]) => unknown;
@@ -170,8 +178,10 @@ const routers = new WeakMap<EventEmitter, UpgradeRouter>();
  * A WebSocketServer, an Express app or a URL has an `on` too, or none at all,
  * and its 'upgrade' never comes: attach() would wait forever without a word.
  */
-function checkServer(server: unknown): asserts server is HttpServer | HttpsServer {
-  const candidate = server as Partial<Record<'on' | 'off' | 'listen' | 'handleUpgrade', unknown>> | null;
+function checkServer(server: unknown): asserts server is AttachableServer {
+  const candidate = server as Partial<
+    Record<'on' | 'off' | 'listen' | 'handleUpgrade' | 'updateSettings' | 'addContext', unknown>
+  > | null;
   if (typeof candidate === 'object' && candidate !== null && typeof candidate.handleUpgrade === 'function') {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
@@ -188,6 +198,15 @@ function checkServer(server: unknown): asserts server is HttpServer | HttpsServe
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
       `attach() needs an http or https server (the one that listens: what http.createServer() or Express's app.listen() returns, Fastify's app.server), got ${describeValue(server)}`,
+    );
+  }
+  // Told apart by documented methods: updateSettings() is an HTTP/2 server's, addContext() a TLS
+  // server's. Without TLS, Node hands every connection to an HTTP/2 session (only ALPN can pick
+  // HTTP/1.1), so a WebSocket client's request line is answered with a GOAWAY: no upgrade, ever.
+  if (typeof candidate.updateSettings === 'function' && typeof candidate.addContext !== 'function') {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      'attach() got a cleartext HTTP/2 server (http2.createServer()), which never receives an HTTP/1.1 upgrade, even with allowHTTP1: serve WebSockets from a node:http or node:https server, or use http2.createSecureServer({ allowHTTP1: true }) (TLS), which carries both',
     );
   }
 }
@@ -214,10 +233,10 @@ function checkOptions(options: unknown): asserts options is AttachOptions {
  * path alone, so it could never match), or that is already attached on this server.
  */
 export function attachToServer(
-  server: HttpServer | HttpsServer,
+  server: AttachableServer,
   options: AttachOptions,
   handle: UpgradeHandler,
-  unrouted: WeakSet<HttpServer | HttpsServer>,
+  unrouted: WeakSet<AttachableServer>,
 ): () => void {
   checkServer(server);
   checkOptions(options);

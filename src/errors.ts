@@ -3,6 +3,7 @@
  * API, never renamed or reused, and each has a row in the README (a test
  * fails when this table and the README drift apart).
  */
+import { ERROR_KIND, isErrorOf, markError } from './error-brand.js';
 
 /** Every error code this library throws or reports, with what it means. */
 export const ErrorCodes = {
@@ -28,19 +29,32 @@ export const ErrorCodes = {
 
 export type ErrorCode = keyof typeof ErrorCodes;
 
-/** The base of every error ws-supervisor throws or reports. */
+/**
+ * The base of every error ws-supervisor throws or reports. `instanceof` it (and
+ * each subclass here) is also true for the same class of another copy of
+ * ws-supervisor in the process, as an app's own cluster.store may throw.
+ */
 export class SupervisorError extends Error {
+  static readonly [ERROR_KIND]: string = 'SupervisorError';
   readonly code: ErrorCode;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'SupervisorError';
     this.code = code;
+    markError(this, new.target);
+  }
+
+  /** By the prototype chain, or (this library's classes) as another copy's error of the class: error-brand.ts. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: the class on the right of instanceof, a subclass too
+    return isErrorOf(this, value);
   }
 }
 
 /** Thrown by createSupervisor() for a bad option; names the option and what is allowed. */
 export class InvalidOptionError extends SupervisorError {
+  static override readonly [ERROR_KIND]: string = 'InvalidOptionError';
   readonly option: string;
   readonly allowed: string;
   readonly received: unknown;
@@ -62,6 +76,7 @@ export class InvalidOptionError extends SupervisorError {
 
 /** Reported to onError when an app hook throws or rejects; `cause` is what it threw. */
 export class AppHookError extends SupervisorError {
+  static override readonly [ERROR_KIND]: string = 'AppHookError';
   readonly hook: string;
   readonly connectionId: string | undefined;
 
@@ -84,6 +99,7 @@ export class AppHookError extends SupervisorError {
  * installed (SVG charts need elkjs). `peer` is the package to install.
  */
 export class MissingPeerError extends SupervisorError {
+  static override readonly [ERROR_KIND]: string = 'MissingPeerError';
   readonly peer: string;
   readonly feature: string;
 

@@ -14,7 +14,7 @@ export {
 export type { AdmissionRate } from './admission-rate.js';
 export type { AdmissionState, ProcessRefusal } from './admission-state.js';
 export type { AllowedOrigin, OriginAllowlist } from './allowed-origins.js';
-export type { AttachOptions } from './attach.js';
+export type { AttachableServer, AttachOptions } from './attach.js';
 export type { AuditReport } from './audit.js';
 export {
   type ChartDelay,

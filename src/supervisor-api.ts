@@ -2,10 +2,9 @@
  * What a running supervisor offers an app: the `Supervisor` interface and
  * its argument types. The runtime that implements it is supervisor.ts.
  */
-import type { Server as HttpServer, IncomingMessage } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { AttachOptions } from './attach.js';
+import type { AttachableServer, AttachOptions } from './attach.js';
 import type { AuditReport } from './audit.js';
 import type { ClusterUserBook } from './cluster/slot-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
@@ -55,17 +54,19 @@ export interface Supervisor<Data = unknown> {
   /** The options in force, presets and defaults applied. */
   readonly options: Readonly<ResolvedOptions>;
   /**
-   * Handles WebSocket upgrades of an HTTP(S) server. Returns the undo. The
-   * listener stays through shutdown, so upgrades that arrive then (clients
+   * Handles WebSocket upgrades of an HTTP(S) server, or of an HTTP/2 server over TLS
+   * created with `allowHTTP1: true` (required: WebSockets come over HTTP/1.1). Returns
+   * the undo. The listener stays through shutdown, so upgrades that arrive then (clients
    * reconnecting after their 1001) get a 503, until you detach or close the server.
    * @throws {SupervisorError} WSSUP_SHUTTING_DOWN after shutdown() started;
    *   WSSUP_INVALID_ARGUMENT for a `server` that is not an HTTP(S) server (a
-   *   WebSocketServer goes in the `webSocketServer` option), options other than
+   *   WebSocketServer goes in the `webSocketServer` option; a cleartext
+   *   `http2.createServer()` never receives an upgrade), options other than
    *   `{ path? }`, a `path` without its leading "/", with a query or fragment,
    *   or already attached on this server, and for a second attach without a
    *   path of this supervisor to one server (each upgrade would come twice).
    */
-  attach(server: HttpServer | HttpsServer, options?: AttachOptions): () => void;
+  attach(server: AttachableServer, options?: AttachOptions): () => void;
   /**
    * Handles one upgrade request (call it from your own `upgrade` listener,
    * with the three arguments Node gives it). Resolves once the request is

@@ -7,8 +7,6 @@
  * events; the upgrade path that asks them (src/upgrade.ts) and the answer to
  * a refusal (src/rejections.ts) are modules of their own.
  */
-import type { Server as HttpServer } from 'node:http';
-import type { Server as HttpsServer } from 'node:https';
 import { type Actor, type AnyActorRef, createActor, toPromise } from 'xstate';
 import { CloseCodes } from '../machines/connection.machine.js';
 import type { ConnectionOutput } from '../machines/events.js';
@@ -16,7 +14,7 @@ import { evictionPoint } from '../machines/eviction.js';
 import { hubMachine } from '../machines/hub.machine.js';
 import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
 import { admissionState } from './admission-state.js';
-import { type AttachOptions, attachToServer } from './attach.js';
+import { type AttachableServer, type AttachOptions, attachToServer } from './attach.js';
 import { auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
 import { capacityThresholds } from './capacity.js';
@@ -495,9 +493,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   }
 
   /** The servers attach() hands every upgrade of (no path): once each, or each upgrade would come twice. */
-  const attachedWithoutPath = new WeakSet<HttpServer | HttpsServer>();
+  const attachedWithoutPath = new WeakSet<AttachableServer>();
 
-  function attach(server: HttpServer | HttpsServer, attachOptions: AttachOptions = {}): () => void {
+  function attach(server: AttachableServer, attachOptions: AttachOptions = {}): () => void {
     if (shutdownPromise !== undefined) {
       throw new SupervisorError(
         'WSSUP_SHUTTING_DOWN',

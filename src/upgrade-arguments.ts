@@ -7,6 +7,7 @@
  * reject. It is the caller's mistake, and is said so (WSSUP_INVALID_ARGUMENT).
  */
 import type { IncomingMessage } from 'node:http';
+import { constants, type Http2ServerRequest } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { describeValue, SupervisorError } from './errors.js';
 
@@ -28,6 +29,12 @@ const isRequest = (value: unknown): value is IncomingMessage =>
   (value as { headers?: unknown }).headers !== null;
 
 /**
+ * An HTTP/2 request (node:http2's compatibility API): its `socket` is a proxy whose `end`
+ * ends the stream, so a refusal written there became the body of a 200.
+ */
+const isHttp2 = (request: IncomingMessage): boolean => request.httpVersionMajor === 2;
+
+/**
  * The error for a `request` or `socket` that is not one, or undefined when
  * both are usable. (`head` is checked later, once the socket can be answered.)
  */
@@ -36,7 +43,9 @@ export function upgradeArgumentsError(request: unknown, socket: unknown): Superv
     ? `socket must be the Duplex of Node's 'upgrade' event, got ${describeValue(socket)}`
     : !isRequest(request)
       ? `request must be the IncomingMessage of Node's 'upgrade' event, got ${describeValue(request)}`
-      : undefined;
+      : isHttp2(request)
+        ? "request is an HTTP/2 request (a node:http2 'request' or 'stream'), which cannot be upgraded: HTTP/2 has no Upgrade, and WebSockets over HTTP/2 (RFC 8441) are not supported. Call it from the 'upgrade' event of a node:http or node:https server, or of http2.createSecureServer({ allowHTTP1: true }), whose HTTP/1.1 connections carry upgrades"
+        : undefined;
   if (problem === undefined) return undefined;
   return new SupervisorError('WSSUP_INVALID_ARGUMENT', `handleUpgrade(request, socket, head): ${problem}`);
 }
@@ -48,6 +57,17 @@ export function upgradeArgumentsError(request: unknown, socket: unknown): Superv
  * is a stream is destroyed; destroying an upgrade's request destroys its socket.
  */
 export function dropUnusableUpgrade(request: unknown, socket: unknown): void {
+  if (isRequest(request) && isHttp2(request)) {
+    // RST_STREAM HTTP_1_1_REQUIRED (RFC 9113 §7): what the client may do instead, and only
+    // this stream ends; the session's other requests go on.
+    const { stream } = request as unknown as Http2ServerRequest;
+    try {
+      stream.close(constants.NGHTTP2_HTTP_1_1_REQUIRED);
+      return;
+    } catch {
+      // Fall back to destroying it, below.
+    }
+  }
   for (const stream of [socket, request]) {
     if (!hasMethods(stream, ['destroy'])) continue;
     try {

@@ -33,6 +33,7 @@
  *   and a process acts on one only if it names its current incarnation, as an
  *   eviction order does (best effort: a lost message is not sent again).
  */
+import { ERROR_KIND } from '../error-brand.js';
 import { SupervisorError } from '../errors.js';
 import type { ClusterDelivery } from './cluster-sends.js';
 
@@ -239,6 +240,7 @@ export interface SendAcrossOutcome {
 
 /** The store did not answer in time, or refused the command: the outage policy applies. */
 export class SlotStoreUnavailableError extends SupervisorError {
+  static override readonly [ERROR_KIND]: string = 'SlotStoreUnavailableError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('WSSUP_STORE_UNAVAILABLE', message, options);
     this.name = 'SlotStoreUnavailableError';

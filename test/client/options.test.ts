@@ -256,6 +256,7 @@ describe('the client runs in a browser', () => {
       'src/client/websocket-like.ts',
       'src/clock-shape.ts',
       'src/closest-name.ts',
+      'src/error-brand.ts',
       'src/errors.ts',
       'src/inspect.ts',
       'src/option-habits.ts',
