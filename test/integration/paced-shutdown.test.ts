@@ -150,6 +150,36 @@ describe('paced shutdown', () => {
   });
 });
 
+// shutdown() called inside a supervisor's own step (onClose, a `disposed` or `evicted`
+// listener) sees that supervisor's last snapshot: the connection just gone, or just
+// evicted, is still idle there. Its first batch was spent on that connection.
+describe('a paced shutdown started from onClose', () => {
+  it('closes its first batch among the connections still live, not the one just gone', async () => {
+    let started: Promise<void> | undefined;
+    const t = await startOwnServer({
+      idleTimeoutMs: 1_000,
+      onClose: () => {
+        started ??= t.supervisor.shutdown({ deadlineMs: 1_000, pace: { windowMs: 300, batches: 3 } });
+      },
+    });
+    const clients = await openAll(t, ['ann', 'ann', 'ben', 'cid']);
+    t.clock.increment(1_000);
+    expect(t.supervisor.stats().idle).toBe(4);
+
+    clients[0]?.ws.terminate(); // gone without a close frame: idle until its disposal
+    await disposedCount(t, 1);
+    // Batch 1 of 3, at once: ceil(3 / 3) = 1 of the three still live.
+    expect(stillLive(t, clients)).toHaveLength(2);
+    t.clock.increment(100); // batch 2 of 3: ceil(2 / 2) = 1
+    expect(stillLive(t, clients)).toHaveLength(1);
+    t.clock.increment(100); // batch 3 of 3: the rest
+    expect(stillLive(t, clients)).toEqual([]);
+    await started;
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
+  });
+});
+
 describe('paced shutdown defaults and degenerate paces', () => {
   const live = (t: OwnServer) => t.supervisor.stats().byState.active;
 
