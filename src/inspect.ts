@@ -10,8 +10,8 @@ import { AppHookError, type SupervisorError } from './errors.js';
 export type Inspect = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 
 /**
- * The app's `inspect` observer as the actors get it: a throw is reported as
- * AppHookError (hook `inspect`) and never reaches XState. XState calls its
+ * The app's `inspect` observer as the actors get it: a throw (or an async
+ * observer's rejection) is reported as AppHookError (hook `inspect`) and never reaches XState. XState calls its
  * inspection observers with no try/catch, from inside a step: a throw there
  * escapes `send()` (the ADMIT of an upgrade), loses the event being relayed,
  * or stops an actor halfway through its start, deaf to every later event
@@ -25,11 +25,15 @@ export function isolateInspect(
   // Bound once, as XState's toObserver does: an observer object's `next` runs with it as `this`.
   const next = typeof inspect === 'function' ? inspect : inspect?.next?.bind(inspect);
   if (next === undefined) return undefined;
+  const failed = (error: unknown) => report(new AppHookError('inspect', error));
   return (event) => {
     try {
-      next(event);
+      const result: unknown = next(event);
+      // An async observer rejects instead of throwing: unhandled, that ends a Node process.
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function')
+        (result as PromiseLike<unknown>).then(undefined, failed);
     } catch (error) {
-      report(new AppHookError('inspect', error));
+      failed(error);
     }
   };
 }

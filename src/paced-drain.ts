@@ -19,6 +19,18 @@ type SupervisorSnapshot = {
   children: Record<string, AnyActorRef | undefined>;
 };
 
+/**
+ * Whether the child is still running and not leaving. A supervisor's snapshot is
+ * the one of its last step: a shutdown() called inside one of its steps (from
+ * onClose, or a `disposed` or `evicted` listener) still finds there, live or
+ * idle, the child that step has just ended or told to leave. Chosen, it would
+ * take the place of a connection that stays, and the batch would close nothing.
+ */
+function isStaying(child: AnyActorRef): boolean {
+  const snapshot = child.getSnapshot() as { status: string; matches(state: string): boolean };
+  return snapshot.status === 'active' && !snapshot.matches('draining');
+}
+
 /** Tells up to `size` live connections to drain with `command`; returns how many were told. */
 export function drainBatch(
   users: ReadonlyMap<string, UserRecord>,
@@ -35,7 +47,8 @@ export function drainBatch(
     if (status !== 'active') continue;
     const childOf = (id: string) => {
       const slot = context.slots.get(id);
-      return slot === undefined ? undefined : children[slot];
+      const child = slot === undefined ? undefined : children[slot];
+      return child !== undefined && isStaying(child) ? child : undefined;
     };
     const idleIds = new Set<string>();
     for (const { connectionId, lastActivityAt } of context.idle) {

@@ -75,12 +75,17 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   // The runtime handles every connection as ConnectionHandle<unknown>; the app's hooks see Data.
   const options = appOptions as SupervisorOptions;
   const onError = options.onError ?? ((error: SupervisorError) => console.error(error));
-  // Reporting runs inside actors, so it must not throw either.
+  // Reporting runs inside actors, so it must not throw either; nor may an async
+  // onError's rejection go unhandled (under Node's defaults it ends the process).
+  const reportFailed = (error: SupervisorError, failure: unknown) =>
+    console.error('ws-supervisor: onError threw while reporting', error, failure);
   const report = (error: SupervisorError) => {
     try {
-      onError(error);
+      const result: unknown = onError(error);
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function')
+        (result as PromiseLike<unknown>).then(undefined, (failure: unknown) => reportFailed(error, failure));
     } catch (failure) {
-      console.error('ws-supervisor: onError threw while reporting', error, failure);
+      reportFailed(error, failure);
     }
   };
   const events = new SupervisorEvents(report);

@@ -92,10 +92,17 @@ function stoppable(verdict: PromiseLike<AuthResult>): {
   let stop: () => void = () => {};
   const outcome = new Promise<AuthOutcome | undefined>((settle) => {
     stop = () => settle(undefined);
-    verdict.then(
-      (auth) => settle({ auth }),
-      (error: unknown) => settle({ error }),
-    );
+    try {
+      verdict.then(
+        (auth) => settle({ auth }),
+        (error: unknown) => settle({ error }),
+      );
+    } catch (error) {
+      // A thenable whose `then` throws fails as `await` would fail it. Settled, not
+      // rejected: the wait must still end in authenticated(), or its timer and
+      // entry would outlive the answer and refuse the request again at the timeout.
+      settle({ error });
+    }
   });
   return { outcome, stop };
 }

@@ -5,7 +5,7 @@
  * the connection drains, reaches `disposed` once the client has gone, and
  * leaves nothing behind.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   clientFrame,
   closePayload,
@@ -18,7 +18,8 @@ import {
   tcpClosed,
   within,
 } from '../helpers/adversary.js';
-import { rawWebSocket } from '../helpers/cleanup.js';
+import { rawConnect, rawWebSocket, readUntil, upgradeRequest } from '../helpers/cleanup.js';
+import { userFromQuery } from '../helpers/server.js';
 
 const maxPayloadBytes = 1024;
 const utf8 = (bytes: number[]) => Buffer.from(bytes);
@@ -118,5 +119,60 @@ describe('frame abuse is closed with the code RFC 6455 asks for, and leaves noth
     await within(tcpClosed(socket), ioDeadlineMs, 'the server to close the TCP connection');
     await expectLeakFree(t.supervisor);
     expect(delivered).toEqual(['before']);
+  });
+});
+
+// The same abuse before the 101: in the bytes that came with the upgrade request (ws
+// gets them as `head`), or arriving while an asynchronous authenticate runs (buffered
+// in the socket). Neither reaches the app; the connection is admitted, answered with
+// the close code once open, and ends like any other.
+describe('frame abuse sent before the handshake completed', () => {
+  const early: [string, number, Buffer][] = [
+    [
+      'a message above maxPayloadBytes',
+      1009,
+      clientFrame(Opcode.binary, Buffer.alloc(maxPayloadBytes + 1, 1)),
+    ],
+    ['an unmasked client frame', 1002, clientFrame(Opcode.text, 'hello', { masked: false })],
+  ];
+  it.each(
+    early.flatMap(([name, code, bytes]) => [
+      [name, 'with the upgrade request', code, bytes] as const,
+      [name, 'while authenticate runs', code, bytes] as const,
+    ]),
+  )('%s, sent %s: close %i, and nothing left', async (_name, when, code, bytes) => {
+    const verdicts: (() => void)[] = [];
+    const delivered: Buffer[] = [];
+    const t = await startTarget({
+      supervisor: {
+        maxPayloadBytes,
+        onMessage: (_connection, data) => {
+          delivered.push(data);
+        },
+        authenticate: (request) =>
+          when === 'with the upgrade request'
+            ? userFromQuery(request)
+            : new Promise((resolve) => verdicts.push(() => resolve(userFromQuery(request)))),
+      },
+    });
+    const socket = await rawConnect(t.port);
+    if (when === 'with the upgrade request') {
+      socket.write(Buffer.concat([Buffer.from(upgradeRequest('abuser')), bytes]));
+    } else {
+      socket.write(upgradeRequest('abuser'));
+      await vi.waitFor(() => expect(verdicts).toHaveLength(1));
+      socket.write(bytes);
+      verdicts[0]?.();
+    }
+    const response = await readUntil(socket, (read) => read.includes('\r\n\r\n'));
+    expect(response.toString('latin1')).toMatch(/^HTTP\/1\.1 101/);
+    const frames = serverFrames(socket, response.subarray(response.indexOf('\r\n\r\n') + 4));
+
+    expect(await within(frames.closeCode(), ioDeadlineMs, 'a close frame from the server')).toBe(code);
+    await within(tcpClosed(socket), ioDeadlineMs, 'the server to close the TCP connection');
+    await expectLeakFree(t.supervisor);
+    expect(delivered).toEqual([]);
+    expect(t.events.disposed).toMatchObject([{ userId: 'abuser', reason: 'error' }]);
+    expect(t.errors).toEqual([]);
   });
 });

@@ -620,13 +620,25 @@ describe('app hooks that fail', () => {
     },
   );
 
-  it.each(['admitted', 'rejected', 'disposed'] as SupervisorEventName[])(
-    'a throwing on(%s) listener is reported and changes nothing',
-    async (name) => {
+  // An async listener's rejection, left unhandled, ended the process under Node's defaults.
+  const throwing = () => {
+    throw boom;
+  };
+  const rejecting = async () => {
+    throw boom;
+  };
+  it.each([
+    ['admitted', 'throwing', throwing],
+    ['rejected', 'throwing', throwing],
+    ['disposed', 'throwing', throwing],
+    ['admitted', 'async, rejecting,', rejecting],
+    ['rejected', 'async, rejecting,', rejecting],
+    ['disposed', 'async, rejecting,', rejecting],
+  ] as [SupervisorEventName, string, () => unknown][])(
+    'an on(%s) listener, %s is reported and changes nothing',
+    async (name, _kind, listener) => {
       const t = await startQuietServer();
-      t.supervisor.on(name, () => {
-        throw boom;
-      });
+      t.supervisor.on(name, listener);
       const ws = await connect(t.url('listener'));
       ws.send('still works');
       expect(await nextMessage(ws)).toBe('still works');
@@ -636,6 +648,7 @@ describe('app hooks that fail', () => {
 
       expect(t.supervisor.stats().counters).toEqual({ admitted: 1, rejected: 1, evicted: 0, disposed: 1 });
       expect(t.disposed).toMatchObject([{ userId: 'listener', reason: 'closed' }]);
+      await vi.waitFor(() => expect(t.errors).toHaveLength(1), ioWait);
       expectOneAppHookError(t.errors, { hook: `on('${name}')`, cause: boom });
       expectNoLeaks(t.supervisor);
     },
@@ -720,6 +733,34 @@ describe('an onError that throws', () => {
       'ws-supervisor: onError threw while reporting',
       expect.objectContaining({ code: 'WSSUP_APP_HOOK_FAILED' }),
       expect.objectContaining({ message: 'logger down' }),
+    );
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('an async onError that rejects is caught and logged the same way, not left unhandled', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    onTestFinished(() => logged.mockRestore());
+    const t = await startQuietServer({
+      onMessage: () => {
+        throw new Error('app bug');
+      },
+      onError: async () => {
+        throw new Error('logger down');
+      },
+    });
+    const ws = await connect(t.url('log'));
+    const closing = closed(ws);
+    ws.send('x');
+    expect((await closing).code).toBe(1011);
+    await allDisposed(t.supervisor);
+    await vi.waitFor(
+      () =>
+        expect(logged).toHaveBeenCalledWith(
+          'ws-supervisor: onError threw while reporting',
+          expect.objectContaining({ code: 'WSSUP_APP_HOOK_FAILED' }),
+          expect.objectContaining({ message: 'logger down' }),
+        ),
+      ioWait,
     );
     expectNoLeaks(t.supervisor);
   });

@@ -103,6 +103,30 @@ describe('an inspect observer that throws', () => {
     },
   );
 
+  // An async observer rejects instead of throwing; left unhandled, that ended the process.
+  it('that is async and rejects is reported the same way; the connection lives and ends cleanly', async () => {
+    const errors: SupervisorError[] = [];
+    let armed = true;
+    const t = await startRulesServer({
+      inspect: async (event) => {
+        if (armed && onEvent('ADMIT')(event)) {
+          armed = false;
+          throw new Error('inspector bug');
+        }
+      },
+      onError: (error) => errors.push(error),
+    });
+    const ws = await connectClient(t.url('kim'));
+    await vi.waitFor(() => expect(errors).toHaveLength(1), ioWait);
+    expect(errors[0]).toBeInstanceOf(AppHookError);
+    expect(errors[0]).toMatchObject({ hook: 'inspect', cause: { message: 'inspector bug' } });
+    const end = closed(ws);
+    ws.close(1000);
+    expect((await end).code).toBe(1000);
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
   it('as an observer object, has its next called with the observer as this', async () => {
     const seen: string[] = [];
     const observer = {
