@@ -4,6 +4,7 @@
  */
 import type { DisposeReason, EvictionCause } from '../machines/events.js';
 import { AppHookError, SupervisorError } from './errors.js';
+import { onRejection } from './thenable.js';
 
 /** Why an upgrade was refused. Every refusal allocates nothing. */
 export type RejectReason =
@@ -158,9 +159,6 @@ export interface SupervisorEventMap {
 export type SupervisorEventName = keyof SupervisorEventMap;
 type Listener<K extends SupervisorEventName> = (event: SupervisorEventMap[K]) => void;
 
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
-
 /**
  * Event names that an EventEmitter or ws habit reaches for first, and where
  * each of them is here: `on('error')` named only the six events, not onError.
@@ -216,10 +214,8 @@ export class SupervisorEvents {
   emit<K extends SupervisorEventName>(name: K, event: SupervisorEventMap[K]): void {
     for (const listener of this.#listeners[name] as readonly Listener<K>[]) {
       try {
-        const result: unknown = listener(event);
-        // An async listener rejects instead of throwing: left unhandled, that rejection
-        // would end the process under Node's defaults, and every connection with it.
-        if (isThenable(result)) result.then(undefined, (error: unknown) => this.#failed(name, error));
+        // An async listener rejects instead of throwing: reported as a throw is.
+        onRejection(listener(event), (error) => this.#failed(name, error));
       } catch (error) {
         this.#failed(name, error);
       }

@@ -5,6 +5,7 @@
  */
 import type { InspectionEvent, Observer } from 'xstate';
 import { AppHookError, type SupervisorError } from './errors.js';
+import { onRejection } from './thenable.js';
 
 /** The `inspect` option: what XState's createActor accepts. */
 export type Inspect = Observer<InspectionEvent> | ((event: InspectionEvent) => void);
@@ -28,10 +29,7 @@ export function isolateInspect(
   const failed = (error: unknown) => report(new AppHookError('inspect', error));
   return (event) => {
     try {
-      const result: unknown = next(event);
-      // An async observer rejects instead of throwing: unhandled, that ends a Node process.
-      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function')
-        (result as PromiseLike<unknown>).then(undefined, failed);
+      onRejection(next(event), failed);
     } catch (error) {
       failed(error);
     }

@@ -35,6 +35,7 @@ import { createRejections } from './rejections.js';
 import { createSafely } from './safely.js';
 import { collectStats, type StatsOptions, type StatsSources, userStatsOf } from './stats.js';
 import type { ShutdownOptions, ShutdownPace, Supervisor } from './supervisor-api.js';
+import { onRejection } from './thenable.js';
 import { CloseRefusals } from './transport/close-refusal.js';
 import {
   ADMITTED,
@@ -81,9 +82,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     console.error('ws-supervisor: onError threw while reporting', error, failure);
   const report = (error: SupervisorError) => {
     try {
-      const result: unknown = onError(error);
-      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function')
-        (result as PromiseLike<unknown>).then(undefined, (failure: unknown) => reportFailed(error, failure));
+      onRejection(onError(error), (failure) => reportFailed(error, failure));
     } catch (failure) {
       reportFailed(error, failure);
     }

@@ -20,6 +20,7 @@ import { AppHookError, SupervisorError } from './errors.js';
 import type { AuthResult, ResolvedOptions, SupervisorOptions } from './options.js';
 import { Refusal } from './refusal.js';
 import type { Reject, Rejection } from './rejections.js';
+import { isThenable } from './thenable.js';
 import { checkHandshake } from './transport/handshake.js';
 import { type ConnectionEnv, WsConnection } from './transport/ws-adapter.js';
 import { dropUnusableUpgrade, upgradeArgumentsError } from './upgrade-arguments.js';
@@ -71,13 +72,7 @@ interface Authenticating {
 type AuthOutcome = { auth: AuthResult } | { error: unknown };
 
 /** A verdict still to come: a promise, or anything `await` would wait for. */
-function isPending(verdict: unknown): verdict is PromiseLike<AuthResult> {
-  return (
-    (typeof verdict === 'object' || typeof verdict === 'function') &&
-    verdict !== null &&
-    typeof (verdict as { then?: unknown }).then === 'function'
-  );
-}
+const isPending = (verdict: unknown): verdict is PromiseLike<AuthResult> => isThenable(verdict);
 
 /**
  * What `verdict` settles with, or undefined as soon as `stop()` is called:

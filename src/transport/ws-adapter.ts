@@ -24,6 +24,7 @@ import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../opt
 import { closeCodeFor, closeReason, retryAfterSeconds } from '../refusal.js';
 import { createSafely } from '../safely.js';
 import { assertSendOptions, checkData } from '../send-arguments.js';
+import { onRejection } from '../thenable.js';
 import type { CloseRefusals, HttpAnswer } from './close-refusal.js';
 import { refuseUpgrade } from './http-refusal.js';
 import { WebSocket, type WebSocketServer } from './ws-peer.js';
@@ -83,9 +84,6 @@ type Sink = (event: ConnectionEvent) => void;
 /** The property through which a socket's listeners find their connection. */
 const owner = Symbol('ws-supervisor.connection');
 type Owned = { [owner]?: WsConnection | undefined };
-
-const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
 const ignoreLateError = () => {};
 
@@ -469,8 +467,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       this.#sink?.({ type: 'APP_HOOK_FAILED', hook: name });
     };
     try {
-      const result = call();
-      if (isThenable(result)) result.then(undefined, failed);
+      onRejection(call(), failed);
     } catch (error) {
       failed(error);
     }
