@@ -77,7 +77,7 @@ function startCluster() {
     return { delivered, nodes, unreached };
   }
   // Kick everywhere; rejects with WSSUP_STORE_UNAVAILABLE (after closing this process's) while Redis is away.
-  const kick = (userId: string) => supervisor.disconnectUser(userId, 4000, 'kicked', { cluster: true });
+  const kick = (userId: string) => supervisor.disconnectUser(userId, 4403, 'kicked', { cluster: true });
   // broadcast(data, { cluster: true }) reaches every process's connections; `filter` cannot travel.
   // #endregion cluster-sends
   return { supervisor, clusterStats, notify, kick };

@@ -61,9 +61,10 @@ app.post('/broadcast', (request, response) => {
   response.json({ delivered: supervisor.broadcast(JSON.stringify({ broadcast: message })) });
 });
 
-// Kick: every connection of the user closes gracefully with 4000 "kicked".
+// Kick: every connection of the user closes gracefully with 4403 "kicked" (forbidden: createClient
+// stays away until resume(); after another code, such as 4000, it backs off and comes back).
 app.delete('/users/:id/connections', (request, response) => {
-  response.json({ closed: supervisor.disconnectUser(request.params.id, 4000, 'kicked') });
+  response.json({ closed: supervisor.disconnectUser(request.params.id, 4403, 'kicked') });
 });
 
 // A bad user id (empty, too long, control characters) is a typed error: answer 400 with its code.

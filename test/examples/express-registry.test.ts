@@ -63,7 +63,7 @@ it('notifies one user, broadcasts, and kicks a user from REST routes, then drain
     status: 200,
     json: { closed: 2 },
   });
-  expect(await kicked).toEqual(Array(2).fill({ code: 4000, reason: 'kicked' }));
+  expect(await kicked).toEqual(Array(2).fill({ code: 4403, reason: 'kicked' }));
   expect(await call(`${base}/users/alice/connections`, 'GET')).toEqual({
     status: 200,
     json: { connections: [] },
