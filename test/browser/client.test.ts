@@ -34,7 +34,7 @@ function staticFile(path: string): string | undefined {
     {
       prefix: '/dist/src/',
       dir: 'dist/src/',
-      only: ['closest-name.js', 'errors.js', 'inspect.js', 'option-habits.js'],
+      only: ['closest-name.js', 'errors.js', 'heartbeat-message.js', 'inspect.js', 'option-habits.js'],
     },
     { prefix: '/xstate/', dir: 'node_modules/xstate/dist/' },
   ];
