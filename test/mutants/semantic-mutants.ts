@@ -43,11 +43,13 @@ type ClientMachine = typeof clientMachine;
 /**
  * The client's silence watch, which, like the idle delay, reads a clock the
  * runtime stamps with no step: a check that ignores it gives up a server that
- * talks; one that re-arms for the whole timeout gives up a silent one late.
+ * talks, or never gives up a silent one (it re-arms forever); one that re-arms
+ * for the whole timeout gives up a silent one late.
  */
 export const clientSemanticMutants: Record<string, (machine: ClientMachine) => ClientMachine> = {
   'client: guard isSilent ignores the clock (always silent)': (machine) =>
     machine.provide({ guards: { isSilent: () => true } }),
+  'client: guard isSilent never silent': (machine) => machine.provide({ guards: { isSilent: () => false } }),
   'client: delay silenceTimeout always the whole timeout': (machine) =>
     machine.provide({ delays: { silenceTimeout: ({ context }) => context.silence?.timeoutMs ?? 1 } }),
 };
