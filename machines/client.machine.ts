@@ -198,9 +198,13 @@ export const clientMachine = setup({
     retryDelay: ({ context }) => context.retryDelayMs,
     stableAfter: ({ context }) => context.stableAfterMs,
     // The time left until the server would be silent for the whole timeout: all
-    // of it on open, what remains after the last message when re-armed.
-    silenceTimeout: ({ context }) =>
-      Math.max(1, (context.silence?.timeoutMs ?? 0) - (context.silence?.quietForMs() ?? 0)),
+    // of it on open, what remains after the last message when re-armed. Never
+    // more than the timeout: a wall clock set back makes the quiet time negative,
+    // and a delay past 2^31 - 1 ms would fire at once, again and again.
+    silenceTimeout: ({ context }) => {
+      const timeoutMs = context.silence?.timeoutMs ?? 1;
+      return Math.min(timeoutMs, Math.max(1, timeoutMs - (context.silence?.quietForMs() ?? 0)));
+    },
   },
 }).createMachine({
   id: 'client',

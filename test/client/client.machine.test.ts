@@ -275,7 +275,7 @@ describe('the silence watch', () => {
     const hear = () => {
       heard.at = c.now();
     };
-    return { ...c, hear };
+    return { ...c, heard, hear };
   }
 
   it('without it, an open socket arms nothing once stableAfter has fired: it lasts however long', () => {
@@ -321,6 +321,20 @@ describe('the silence watch', () => {
     c.advance(5_999);
     expect(c.value()).toEqual({ connection: { open: 'watched' } });
     c.advance(1); // 16 s: silent since 6 s
+    expect(c.value()).toBe('waiting');
+  });
+
+  it('re-arms for at most the whole timeout when the clock was set back (a negative quiet time)', () => {
+    const c = watchedClient();
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.hear();
+    c.advance(1_000);
+    c.hear(); // at 1 s
+    c.advance(9_000); // fires at 10 s: heard 9 s ago, re-armed for the 1 s left
+    c.heard.at += 365 * 86_400_000; // the wall clock was set back a year after that message
+    c.advance(1_000); // fires at 11 s: quiet for minus a year; re-armed for at most 10 s, not a year
+    c.heard.at -= 365 * 86_400_000; // and is right again
+    c.advance(10_000); // 21 s: silent for 20 s
     expect(c.value()).toBe('waiting');
   });
 
