@@ -18,12 +18,15 @@ const flags = readExampleFlags({
     'evicted (4001) and waits; press Enter to be active again.',
 });
 
+// #region server
 const supervisor = createSupervisor({
-  preset: 'test', // idle after 1 s
+  preset: 'test', // idle after 1 s, a heartbeat (ping) every second
   maxConnectionsPerUser: 1, // so idle connections are evicted at once (at ceil(0.7 × 1) = 1)
+  heartbeatMessage: 'hb', // sent with every ping: a browser, which sees no pings, hears a quiet server by it
   authenticate: (request) => new URL(request.url ?? '/', 'http://localhost').searchParams.get('user'),
   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
 });
+// #endregion server
 const server = createServer((_request, response) => response.end('ws-supervisor/client demo\n'));
 supervisor.attach(server);
 
@@ -50,6 +53,8 @@ function connectClient(url: string) {
   const client = createClient({
     url, // or a function, called before every attempt: () => `wss://host/?token=${freshToken()}`
     WebSocket, // ws's: Node 20 has no global WebSocket (browsers and Node 22 need no such line)
+    silenceTimeoutMs: 2_500, // nothing heard from the server for 2.5 s (two heartbeats missed): reconnect
+    heartbeatMessage: 'hb', // the server's keepalive: it counts as heard, and never reaches 'message'
   });
   client.on('open', () => client.send('hello'));
   client.on('message', ({ data }) => console.log(`client: got ${String(data)}`));

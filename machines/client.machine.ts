@@ -6,6 +6,7 @@
  *   ┌────────────── connection (owns the socket) ──────────────┐
  *   │ connecting ──SOCKET_OPENED──▶ open                        │──SOCKET_CLOSED──┬─▶ waiting ──retryDelay──▶ connection
  *   └──────────────────────────────────────────────────────────┘   (by code)     └─▶ suspended ──ACTIVITY/RESUME──▶ connection
+ *   open ──silenceTimeout, nothing heard (1006)──▶ waiting
  *   CLOSE, from anywhere ──▶ closed (final)
  *
  * The socket is an invoked actor of `connection`: leaving that state for any
@@ -17,6 +18,12 @@
  * app says so.
  *
  * Messages cost no step: the socket actor hands them to the app directly.
+ * With a silence timeout, `open.watched` checks when the server was last
+ * heard only when its delay fires (the runtime stamps the time of every
+ * message and ping, with no step): silent for the whole timeout, the socket
+ * is given up as a lost one (1006); heard meanwhile, the delay re-arms for
+ * the time left. Without one, `open.unwatched` arms nothing: the socket
+ * lasts until either side closes it or TCP gives up, as before.
  * Pure: the socket actor is a placeholder that the runtime (src/client/)
  * supplies with `.provide()`; the random numbers come from the input.
  */
@@ -30,6 +37,16 @@ export interface ClientBackoff {
   factor: number;
 }
 
+/**
+ * The silence watch: a server that sends nothing (no message, no ping) for
+ * `timeoutMs` is taken for gone. `quietForMs` reads the runtime's clock of
+ * the open socket: how long since it last heard the server (or opened).
+ */
+export interface ClientSilence {
+  timeoutMs: number;
+  quietForMs: () => number;
+}
+
 /** What the client actor starts with: its timings, and where its random numbers come from. */
 export interface ClientInput {
   backoff: ClientBackoff;
@@ -41,6 +58,8 @@ export interface ClientInput {
   stableAfterMs: number;
   /** A number in [0, 1): Math.random, or a fixed sequence in tests. */
   random: () => number;
+  /** Without it (the default), an open socket is never given up for its silence. */
+  silence?: ClientSilence | undefined;
 }
 
 /** How the last socket ended, as the client read it. */
@@ -155,16 +174,37 @@ export const clientMachine = setup({
         ),
     }),
     resetAttempts: assign({ attempt: 0 }),
+    /** Given up for its silence: as a socket lost without a close frame. */
+    recordSilence: assign({
+      lastClose: ({ context }) => ({
+        code: 1006,
+        reason: `no message from the server for ${context.silence?.timeoutMs} ms`,
+        retryAfterMs: undefined,
+        wasClean: false,
+      }),
+    }),
   },
   guards: {
     isEvicted: ({ event }) => dispositionOf(codeOf(event)) === 'suspend-until-active',
     needsTheApp: ({ event }) => dispositionOf(codeOf(event)) === 'suspend-until-resumed',
     isShutdown: ({ event }) => dispositionOf(codeOf(event)) === 'spread',
+    watchesSilence: ({ context }) => context.silence !== undefined,
+    /** Nothing heard from the server for a whole silence timeout, by the runtime's clock. */
+    isSilent: ({ context }) =>
+      context.silence !== undefined && context.silence.quietForMs() >= context.silence.timeoutMs,
   },
   delays: {
     connectTimeout: ({ context }) => context.connectTimeoutMs,
     retryDelay: ({ context }) => context.retryDelayMs,
     stableAfter: ({ context }) => context.stableAfterMs,
+    // The time left until the server would be silent for the whole timeout: all
+    // of it on open, what remains after the last message when re-armed. Never
+    // more than the timeout: a wall clock set back makes the quiet time negative,
+    // and a delay past 2^31 - 1 ms would fire at once, again and again.
+    silenceTimeout: ({ context }) => {
+      const timeoutMs = context.silence?.timeoutMs ?? 1;
+      return Math.min(timeoutMs, Math.max(1, timeoutMs - (context.silence?.quietForMs() ?? 0)));
+    },
   },
 }).createMachine({
   id: 'client',
@@ -210,6 +250,26 @@ export const clientMachine = setup({
         open: {
           entry: 'announceOpen',
           after: { stableAfter: { actions: 'resetAttempts' } },
+          initial: 'unwatched',
+          states: {
+            /** No silence timeout (the default): nothing is armed, the socket lasts until closed. */
+            unwatched: {
+              always: { guard: 'watchesSilence', target: 'watched' },
+            },
+            watched: {
+              after: {
+                silenceTimeout: [
+                  {
+                    guard: 'isSilent',
+                    target: '#client.waiting',
+                    actions: ['recordSilence', 'announceClose', 'planBackoff'],
+                  },
+                  // Heard meanwhile: wait for the time left.
+                  { target: 'watched', reenter: true },
+                ],
+              },
+            },
+          },
         },
       },
     },

@@ -24,6 +24,7 @@ import {
 import type { ConnectionHandle } from './connection-handle.js';
 import { InvalidOptionError, type SupervisorError } from './errors.js';
 import type { DisposeInfo } from './events.js';
+import { resolveHeartbeatMessage } from './heartbeat-message.js';
 import { supervisorOptionHint } from './option-habits.js';
 import type { Refusal } from './refusal.js';
 import { describeListeningServer, isNoServerWebSocketServer } from './ws-server-shape.js';
@@ -106,6 +107,15 @@ export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
    * @default 'both'
    */
   activity?: ActivityMode | undefined;
+  /**
+   * A text frame sent with every heartbeat's ping, for clients that cannot see pings (a
+   * browser's WebSocket answers them unseen): `createClient({ silenceTimeoutMs, heartbeatMessage })`
+   * then tells a quiet server from a silent one. Like the ping, it proves liveness, not
+   * activity: it never keeps a connection from going idle. Only while `active`: never before
+   * the handshake completes, nor while draining. At most 125 bytes, non-empty.
+   * @default none (pings only)
+   */
+  heartbeatMessage?: string | undefined;
   /** Process-wide cap on connections not yet disposed (draining included). @default no cap */
   maxConnections?: number | undefined;
   /**
@@ -220,6 +230,7 @@ export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
 export interface ResolvedOptions extends Limits {
   preset: PresetName;
   activity: ActivityMode;
+  heartbeatMessage: string | undefined;
   maxConnections: number | undefined;
   /** Cluster mode, defaults applied; undefined without it. */
   cluster: ResolvedClusterOptions | undefined;
@@ -323,6 +334,7 @@ const knownOptions = new Set<string>([
   ...optionalFunctions,
   'preset',
   'activity',
+  'heartbeatMessage',
   'maxConnections',
   'capacityLevels',
   'capacityHysteresis',
@@ -439,6 +451,7 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
     ...limits,
     preset: presetName,
     activity,
+    heartbeatMessage: resolveHeartbeatMessage(options.heartbeatMessage),
     maxConnections,
     capacityLevels,
     capacityHysteresis,

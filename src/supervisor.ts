@@ -107,6 +107,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     report,
     now: clock.now,
     activity: resolved.activity,
+    heartbeatMessage: resolved.heartbeatMessage,
     books,
     listeners: 0,
     retryHints: resolved.retryAfterMs,

@@ -185,6 +185,13 @@ export function createClient(options: ClientOptions): Client {
     return 0;
   };
 
+  // The silence watch's clock: when the open socket last heard the server. Stamped on every
+  // message with no machine step; the machine reads it only when its silence delay fires.
+  const clock = resolved.clock;
+  const now = clock?.now === undefined ? () => Date.now() : () => (clock.now as () => number).call(clock);
+  let lastHeardAt = 0;
+  const keepalive = resolved.heartbeatMessage;
+
   let socket: WebSocketLike | undefined;
   let url = '';
   let lastClose: ClientCloseEvent | undefined;
@@ -200,13 +207,25 @@ export function createClient(options: ClientOptions): Client {
       attach: (open) => {
         socket = open;
       },
-      deliver: (data) => emit('message', { data }),
+      heard: () => {
+        lastHeardAt = now();
+      },
+      // The library's keepalive proves the server alive (heard, above) and is not the app's.
+      deliver: (data) => {
+        if (keepalive === undefined || data !== keepalive) emit('message', { data });
+      },
       fail: (error) => emit('error', { error }),
     },
   );
   const inspect = isolateInspect(resolved.inspect, report);
   const actor = createActor(clientMachine.provide({ actors: { socket: socketActor } }), {
-    input: { ...resolved.machine, random },
+    input: {
+      ...resolved.machine,
+      random,
+      ...(resolved.silenceTimeoutMs === undefined
+        ? {}
+        : { silence: { timeoutMs: resolved.silenceTimeoutMs, quietForMs: () => now() - lastHeardAt } }),
+    },
     ...(resolved.clock === undefined ? {} : { clock: resolved.clock }),
     // XState calls an inspector inside the step, unguarded: a throw would fail the actor mid-step
     // (its socket left open). Reported as a listener's error is, and the step goes on.

@@ -8,6 +8,7 @@ import type { ClientBackoff, ClientInput } from '../../machines/client.machine.j
 import type { Clock } from '../clock.js';
 import { describeRefusedClock } from '../clock-shape.js';
 import { InvalidOptionError } from '../errors.js';
+import { resolveHeartbeatMessage } from '../heartbeat-message.js';
 import { clientOptionHint } from '../option-habits.js';
 import type { WebSocketConstructorLike } from './websocket-like.js';
 
@@ -41,13 +42,32 @@ export interface ClientOptions {
   /** A connection open this long resets the backoff to its first step. @default 5000 */
   stableAfterMs?: number | undefined;
   /**
+   * Gives up an open socket that has heard nothing from the server (no message, and under
+   * `ws` no ping either: a browser's WebSocket shows no pings) for this long: it is closed,
+   * `close` reports 1006 with the reason `no message from the server for <n> ms`
+   * (`wasClean` false), and the client reconnects with backoff, as after any lost
+   * connection. Without it, a server gone silent (a laptop that slept, a NAT that dropped
+   * the flow) leaves the client `open` until TCP gives up. Set it above the server's
+   * heartbeat interval (twice it, say), and give the server a `heartbeatMessage` if the
+   * client runs in browsers. @default none (never given up for silence)
+   */
+  silenceTimeoutMs?: number | undefined;
+  /**
+   * The server's `heartbeatMessage`: text frames equal to it prove the server alive but
+   * never reach the app's `message` listeners. @default none (every message is delivered)
+   */
+  heartbeatMessage?: string | undefined;
+  /**
    * Numbers in [0, 1) for the jitter. @default Math.random
    * Checked at every draw: any other value (or a throw) ends the client, as
    * `close()` does, and its `InvalidOptionError` is thrown on its own.
    */
   random?: (() => number) | undefined;
-  /** Clock for every delay, e.g. XState's `SimulatedClock` in tests. @default the real timers */
-  clock?: Clock | undefined;
+  /**
+   * Clock for every delay, e.g. XState's `SimulatedClock` in tests. Its `now()`, if it has
+   * one, times the silence watch (Date.now() without one). @default the real timers
+   */
+  clock?: (Clock & { now?: () => number }) | undefined;
   /** Passed to XState's `createActor`, to watch the client's actor. */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
 }
@@ -68,8 +88,11 @@ export interface ResolvedClientOptions {
   protocols: string | string[] | undefined;
   WebSocket: WebSocketConstructorLike;
   binaryType: 'blob' | 'arraybuffer' | undefined;
+  /** The machine's input, but for the silence watch: the runtime adds its clock (client.ts). */
   machine: ClientInput;
-  clock: Clock | undefined;
+  silenceTimeoutMs: number | undefined;
+  heartbeatMessage: string | undefined;
+  clock: (Clock & { now?: () => number }) | undefined;
   inspect: ClientOptions['inspect'];
 }
 
@@ -82,6 +105,8 @@ const KNOWN = new Set([
   'shutdownWindowMs',
   'connectTimeoutMs',
   'stableAfterMs',
+  'silenceTimeoutMs',
+  'heartbeatMessage',
   'random',
   'clock',
   'inspect',
@@ -151,6 +176,11 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
       describeRefusedClock(options.clock, { now: false }),
     );
   }
+  // Read on every message once the silence watch is on: a bad one must fail here.
+  const now = (options.clock as { now?: unknown } | undefined)?.now;
+  if (now !== undefined && typeof now !== 'function') {
+    throw new InvalidOptionError('clock', 'an object whose now, if any, is a function', options.clock);
+  }
   // XState binds each handler in createActor: anything else failed there with a TypeError and no code.
   const { inspect } = options;
   if (
@@ -193,6 +223,11 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     binaryType,
     clock: options.clock,
     inspect,
+    silenceTimeoutMs:
+      options.silenceTimeoutMs === undefined
+        ? undefined
+        : milliseconds('silenceTimeoutMs', options.silenceTimeoutMs, 0, 1),
+    heartbeatMessage: resolveHeartbeatMessage(options.heartbeatMessage),
     machine: {
       backoff: { baseMs, capMs, factor },
       shutdownWindowMs: milliseconds(

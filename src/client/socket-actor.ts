@@ -18,6 +18,8 @@ import {
 export interface SocketHooks {
   /** The socket the app may send on (set when it opens, cleared when the actor stops). */
   attach(socket: WebSocketLike | undefined): void;
+  /** The server was heard (the socket opened, a message, a ping): the silence watch's clock. */
+  heard(): void;
   /** A message, straight to the app: no machine step on the hot path. */
   deliver(data: unknown): void;
   /** An attempt the app's `url` could not make (attempt-url.ts), before it counts as failed. */
@@ -26,6 +28,19 @@ export interface SocketHooks {
 
 /** The options, with `url` giving the attempt's checked URL (attempt-url.ts) or throwing why not. */
 export type SocketOptions = Omit<ResolvedClientOptions, 'url'> & { url: () => string };
+
+/** The EventEmitter side of ws's WebSocket, if the socket has one. */
+interface EmitterLike {
+  on(event: 'ping', listener: () => void): unknown;
+  off(event: 'ping', listener: () => void): unknown;
+}
+
+const asEmitter = (socket: WebSocketLike): EmitterLike | undefined => {
+  const maybe = socket as Partial<EmitterLike>;
+  return typeof maybe.on === 'function' && typeof maybe.off === 'function'
+    ? (maybe as EmitterLike)
+    : undefined;
+};
 
 export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
   return fromCallback<ClientEvent>(({ sendBack }) => {
@@ -58,10 +73,19 @@ export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
     if (options.binaryType !== undefined) socket.binaryType = options.binaryType;
 
     const opened = () => {
+      hooks.heard();
       hooks.attach(socket);
       sendBack({ type: 'SOCKET_OPENED' });
     };
-    const message = (event: MessageEventLike) => hooks.deliver(event.data);
+    const message = (event: MessageEventLike) => {
+      hooks.heard();
+      hooks.deliver(event.data);
+    };
+    // Pings prove the server alive too, where the socket shows them: ws's WebSocket is an
+    // EventEmitter that emits 'ping'; a browser's answers pings unseen (a heartbeatMessage then).
+    const pings = asEmitter(socket);
+    const pinged = () => hooks.heard();
+    pings?.on('ping', pinged);
     const closed = (event: CloseEventLike) =>
       sendBack({ type: 'SOCKET_CLOSED', code: event.code, reason: event.reason, wasClean: event.wasClean });
     // WHATWG fires `close` after every `error`, and the close is what the machine acts on. The
@@ -74,6 +98,7 @@ export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
 
     return () => {
       hooks.attach(undefined);
+      pings?.off('ping', pinged);
       socket.removeEventListener('open', opened);
       socket.removeEventListener('message', message);
       socket.removeEventListener('close', closed);

@@ -38,6 +38,8 @@ export interface ConnectionEnv {
   /** The supervisor's clock: the activity clock reads it. */
   readonly now: () => number;
   readonly activity: ActivityMode;
+  /** Sent as text with every heartbeat's ping (the `heartbeatMessage` option); undefined: pings only. */
+  readonly heartbeatMessage?: string | undefined;
   readonly books: Books;
   /** Socket listeners currently added by this library (a leak check). */
   listeners: number;
@@ -433,8 +435,17 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     else this.#raw?.destroy();
   }
 
+  /**
+   * The heartbeat: a ping, and the keepalive text for clients that cannot see pings. Only
+   * the machine's `active.heartbeat` calls it, so never before the handshake nor while
+   * draining. Straight to ws, not through send(): liveness, never activity.
+   */
   sendPing(): void {
-    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.ping();
+    const ws = this.#ws;
+    if (ws?.readyState !== WebSocket.OPEN) return;
+    ws.ping();
+    const keepalive = this.#env.heartbeatMessage;
+    if (keepalive !== undefined) ws.send(keepalive);
   }
 
   runOpenHook(): void {

@@ -15,7 +15,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
 import { requireExternal } from '../helpers/requirements.js';
@@ -34,7 +34,7 @@ function staticFile(path: string): string | undefined {
     {
       prefix: '/dist/src/',
       dir: 'dist/src/',
-      only: ['closest-name.js', 'error-brand.js', 'errors.js', 'inspect.js', 'option-habits.js'],
+      only: ['clock-shape.js', 'closest-name.js', 'error-brand.js', 'errors.js', 'heartbeat-message.js', 'inspect.js', 'option-habits.js'],
     },
     { prefix: '/xstate/', dir: 'node_modules/xstate/dist/' },
   ];
@@ -49,7 +49,11 @@ function staticFile(path: string): string | undefined {
   return undefined;
 }
 
-const page = (wsUrl: string) => `<!doctype html>
+/**
+ * The test page: a client of `wsUrl` with these extra options. `window.heartbeats` counts the
+ * 'hb' frames its sockets receive, below the client (which drops them when told to).
+ */
+const page = (wsUrl: string, options: Record<string, unknown> = {}) => `<!doctype html>
 <meta charset="utf-8">
 <title>ws-supervisor/client</title>
 <script type="importmap">{ "imports": { "xstate": "/xstate/xstate.esm.js" } }</script>
@@ -59,17 +63,45 @@ const page = (wsUrl: string) => `<!doctype html>
   window.target = ${JSON.stringify(wsUrl)};
   window.clock = new SimulatedClock();
   window.events = [];
+  window.heartbeats = 0;
+  class Counting extends WebSocket {
+    constructor(url, protocols) {
+      super(url, protocols);
+      this.addEventListener('message', (event) => { if (event.data === 'hb') window.heartbeats += 1; });
+    }
+  }
   window.client = createClient({
     url: () => window.target,          // read before every attempt
+    WebSocket: Counting,
     clock: window.clock,
     random: () => 0.5,
     shutdownWindowMs: 4000,
+    ...${JSON.stringify(options)},
   });
   for (const type of ['open', 'message', 'close', 'reconnecting', 'state']) {
     window.client.on(type, (event) => window.events.push({ type, ...event }));
   }
   window.ready = true;
 </script>`;
+
+/** Serves `html` at / and the client's modules; on port 0. */
+async function serveFiles(html: string) {
+  const files = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    if (path === '/') {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+      return;
+    }
+    if (path === '/favicon.ico') {
+      response.writeHead(204).end(); // asked for by every page: not a missing module
+      return;
+    }
+    const body = staticFile(path);
+    if (body === undefined) response.writeHead(404).end();
+    else response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(body);
+  });
+  return { files, port: await listenOnLoopback(files) };
+}
 
 describe.runIf(hasBrowser)('the client in a browser', () => {
   let browser: Browser;
@@ -110,21 +142,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       heartbeatIntervalMs: 1e9,
     });
     const second = await startServer();
-    const files = createServer((request, response) => {
-      const path = (request.url ?? '/').split('?')[0] ?? '/';
-      if (path === '/') {
-        response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page(first.url('zoe')));
-        return;
-      }
-      if (path === '/favicon.ico') {
-        response.writeHead(204).end(); // asked for by every page: not a missing module
-        return;
-      }
-      const body = staticFile(path);
-      if (body === undefined) response.writeHead(404).end();
-      else response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(body);
-    });
-    const port = await listenOnLoopback(files);
+    const { files, port } = await serveFiles(page(first.url('zoe')));
 
     try {
       await tab.goto(`http://127.0.0.1:${port}/`);
@@ -173,6 +191,75 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       await allDisposed(first.supervisor);
       expectNoLeaks(first.supervisor);
       expectNoLeaks(second.supervisor);
+      expect(logged).toEqual([]);
+    } finally {
+      await closeServer(files);
+    }
+  }, 60_000);
+
+  it("sees no pings: a quiet server is heard through the server's heartbeatMessage, which the app never sees", async () => {
+    /** A server with a heartbeat every second on its own clock, counting the pongs it gets. */
+    const heartbeating = async (options: { heartbeatMessage?: string }) => {
+      const clock = new SimulatedClock();
+      let pongs = 0;
+      const server = await startServer({
+        clock,
+        heartbeatIntervalMs: 1_000,
+        idleTimeoutMs: 3_600_000,
+        inspect: (event) => {
+          if (event.type === '@xstate.event' && event.event.type === 'PONG_RECEIVED') pongs += 1;
+        },
+        ...options,
+      });
+      /** One heartbeat; resolves once its pong is back, so that the next one finds the peer alive. */
+      const beat = async () => {
+        const before = pongs;
+        clock.increment(1_000);
+        await vi.waitFor(() => expect(pongs).toBe(before + 1), { timeout: 10_000 });
+      };
+      return { ...server, beat };
+    };
+    const keepalive = await heartbeating({ heartbeatMessage: 'hb' });
+    const pingsOnly = await heartbeating({});
+    const { files, port } = await serveFiles(
+      page(keepalive.url('zoe'), { silenceTimeoutMs: 2_500, heartbeatMessage: 'hb' }),
+    );
+
+    try {
+      await tab.goto(`http://127.0.0.1:${port}/`);
+      await until('window.ready === true');
+      await until("window.client.state === 'open'");
+
+      // With the keepalive: heard at every heartbeat, never given up, and the app sees none of it.
+      for (let beat = 1; beat <= 5; beat++) {
+        await keepalive.beat();
+        await until(`window.heartbeats === ${beat}`);
+        await evaluate('window.clock.increment(1_000)');
+      }
+      expect(await evaluate<string>('window.client.state')).toBe('open');
+      expect(await evaluate<number>("window.events.filter((e) => e.type === 'message').length")).toBe(0);
+
+      // Pings only: the browser answers them, but the page hears nothing, and gives the server up.
+      await evaluate(`window.target = ${JSON.stringify(pingsOnly.url('zoe'))}`);
+      await keepalive.supervisor.shutdown({ deadlineMs: 500 });
+      await until("window.client.state === 'waiting'");
+      await evaluate('window.clock.increment(2_000)'); // 0.5 × the 4 s shutdown window
+      await until("window.client.state === 'open'");
+      await pingsOnly.beat();
+      await pingsOnly.beat(); // both pongs came back: the server knows the browser is alive
+      await evaluate('window.clock.increment(2_499)');
+      expect(await evaluate<string>('window.client.state')).toBe('open');
+      await evaluate('window.clock.increment(1)');
+      expect(await evaluate<string>('window.client.state')).toBe('waiting');
+      expect(await lastOf('close')).toMatchObject({
+        code: 1006,
+        reason: 'no message from the server for 2500 ms',
+        wasClean: false,
+        next: 'reconnect',
+      });
+      await evaluate('window.client.close()');
+      await allDisposed(pingsOnly.supervisor);
+      expectNoLeaks(pingsOnly.supervisor);
       expect(logged).toEqual([]);
     } finally {
       await closeServer(files);

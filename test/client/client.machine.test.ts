@@ -10,6 +10,7 @@ import {
   type ClientEmitted,
   type ClientEvent,
   type ClientInput,
+  type ClientSilence,
   clientMachine,
   closeKindOf,
   closeMessageOf,
@@ -31,7 +32,8 @@ const input = (random: number[] = [0.5]): ClientInput => {
   };
 };
 
-function startClient(random?: number[]) {
+/** `silence`, if given, builds the silence watch on the test's simulated clock (its `now`). */
+function startClient(random?: number[], silence?: (now: () => number) => ClientSilence) {
   const simulated = new SimulatedClock();
   const clock = createCountingClock(simulated);
   /** One entry per socket the machine asked for: is it still held? */
@@ -48,7 +50,11 @@ function startClient(random?: number[]) {
       }),
     },
   });
-  const actor = createActor(machine, { input: input(random), clock });
+  const silenceWatch = silence?.(() => simulated.now());
+  const actor = createActor(machine, {
+    input: silenceWatch === undefined ? input(random) : { ...input(random), silence: silenceWatch },
+    clock,
+  });
   for (const type of ['open', 'close', 'reconnecting'] as const) {
     actor.on(type, (event) => emitted.push(event));
   }
@@ -59,6 +65,8 @@ function startClient(random?: number[]) {
     sockets,
     emitted,
     advance: (ms: number) => simulated.increment(ms),
+    /** The simulated time now. */
+    now: () => simulated.now(),
     value: () => actor.getSnapshot().value,
     closeWith: (code: number, reason = '') =>
       actor.send({ type: 'SOCKET_CLOSED', code, reason, wasClean: code !== 1006 }),
@@ -105,7 +113,7 @@ describe('the client machine', () => {
     const c = startClient([0.5, 0.25, 1 - 2 ** -20]);
     expect(c.value()).toEqual({ connection: 'connecting' });
     c.actor.send({ type: 'SOCKET_OPENED' });
-    expect(c.value()).toEqual({ connection: 'open' });
+    expect(c.value()).toEqual({ connection: { open: 'unwatched' } });
 
     c.closeWith(1006);
     expect(c.value()).toBe('waiting');
@@ -256,6 +264,90 @@ describe('the client machine', () => {
     expect(c.actor.getSnapshot().status).toBe('done');
     expect(c.sockets.every((s) => !s.live)).toBe(true);
     expect(c.clock.pending).toBe(0);
+  });
+});
+
+describe('the silence watch', () => {
+  /** A server last heard at `heard.at` (set by the test), watched for 10 s. */
+  function watchedClient() {
+    const heard = { at: 0 };
+    const c = startClient([0.5], (now) => ({ timeoutMs: 10_000, quietForMs: () => now() - heard.at }));
+    const hear = () => {
+      heard.at = c.now();
+    };
+    return { ...c, heard, hear };
+  }
+
+  it('without it, an open socket arms nothing once stableAfter has fired: it lasts however long', () => {
+    const c = startClient();
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.advance(3_000); // stableAfter
+    expect(c.clock.pending).toBe(0);
+    c.advance(30 * 24 * 3_600_000);
+    expect(c.value()).toEqual({ connection: { open: 'unwatched' } });
+    expect(c.sockets.map((s) => s.live)).toEqual([true]);
+  });
+
+  it('gives up a socket that heard nothing for the whole timeout, as a lost one (1006), and backs off', () => {
+    const c = watchedClient();
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.hear(); // the runtime stamps the open
+    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    c.advance(9_999);
+    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    c.advance(1);
+    expect(c.value()).toBe('waiting');
+    expect(c.sockets.map((s) => s.live)).toEqual([false]);
+    expect(c.emitted.slice(-2)).toEqual([
+      {
+        type: 'close',
+        code: 1006,
+        reason: 'no message from the server for 10000 ms',
+        retryAfterMs: undefined,
+        wasClean: false,
+      },
+      { type: 'reconnecting', delayMs: 500, attempt: 1 },
+    ]);
+  });
+
+  it('heard meanwhile, re-arms for the time left after the last message, and gives up only then', () => {
+    const c = watchedClient();
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.hear();
+    c.advance(6_000);
+    c.hear(); // a message at 6 s
+    c.advance(4_000); // the delay fires at 10 s: heard 4 s ago, 6 s left
+    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    c.advance(5_999);
+    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    c.advance(1); // 16 s: silent since 6 s
+    expect(c.value()).toBe('waiting');
+  });
+
+  it('re-arms for at most the whole timeout when the clock was set back (a negative quiet time)', () => {
+    const c = watchedClient();
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.hear();
+    c.advance(1_000);
+    c.hear(); // at 1 s
+    c.advance(9_000); // fires at 10 s: heard 9 s ago, re-armed for the 1 s left
+    c.heard.at += 365 * 86_400_000; // the wall clock was set back a year after that message
+    c.advance(1_000); // fires at 11 s: quiet for minus a year; re-armed for at most 10 s, not a year
+    c.heard.at -= 365 * 86_400_000; // and is right again
+    c.advance(10_000); // 21 s: silent for 20 s
+    expect(c.value()).toBe('waiting');
+  });
+
+  it('a server heard more often than the timeout is never given up', () => {
+    const c = watchedClient();
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.hear();
+    for (let second = 0; second < 600; second += 3) {
+      c.advance(3_000);
+      c.hear();
+    }
+    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    expect(c.emitted.filter((event) => event.type === 'close')).toEqual([]);
   });
 });
 

@@ -42,6 +42,15 @@ describe('createClient() options', () => {
     ['connectTimeoutMs', { url, connectTimeoutMs: 0 }],
     ['stableAfterMs', { url, stableAfterMs: '5s' }],
     ['random', { url, random: 0.5 }],
+    ['silenceTimeoutMs', { url, silenceTimeoutMs: 0 }],
+    ['silenceTimeoutMs', { url, silenceTimeoutMs: 1.5 }],
+    ['silenceTimeoutMs', { url, silenceTimeoutMs: 2 ** 31 }],
+    ['silenceTimeoutMs', { url, silenceTimeoutMs: null }],
+    ['heartbeatMessage', { url, heartbeatMessage: '' }],
+    ['heartbeatMessage', { url, heartbeatMessage: 42 }],
+    ['heartbeatMessage', { url, heartbeatMessage: 'x'.repeat(126) }],
+    ['heartbeatMessage', { url, heartbeatMessage: 'é'.repeat(63) }], // 126 bytes in UTF-8
+    ['heartbeatMessage', { url, heartbeatMessage: 'ping\uD800' }], // sent as U+FFFD: never matched
     // Checked as the supervisor checks its own nested options and `inspect`: a typo in a
     // backoff key was ignored, and a bad subprotocol failed every attempt, backed off forever.
     ['backoff.baseMS', { url, backoff: { baseMS: 100 } }],
@@ -71,6 +80,21 @@ describe('createClient() options', () => {
       attempt();
     } catch (error) {
       expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option });
+    }
+  });
+
+  it('refuses a clock whose now is not a function (the silence watch reads it on every message)', () => {
+    const clock = { setTimeout: () => 0, clearTimeout: () => {}, now: 5 };
+    expect(() => createClient({ url, WebSocket: WS, clock } as never)).toThrow(
+      expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option: 'clock' }),
+    );
+  });
+
+  it('takes a heartbeatMessage of up to 125 bytes in UTF-8', () => {
+    for (const heartbeatMessage of ['x'.repeat(125), 'é'.repeat(62), '💓']) {
+      expect(resolveClientOptions({ url, WebSocket: WS, heartbeatMessage }).heartbeatMessage).toBe(
+        heartbeatMessage,
+      );
     }
   });
 
@@ -258,6 +282,7 @@ describe('the client runs in a browser', () => {
       'src/closest-name.ts',
       'src/error-brand.ts',
       'src/errors.ts',
+      'src/heartbeat-message.ts',
       'src/inspect.ts',
       'src/option-habits.ts',
     ]);

@@ -20,4 +20,6 @@ it('the client example connects, echoes, is evicted, waits for activity, and sto
   // Suspended means suspended: no reconnect between the eviction and the end.
   expect(program.output().match(/client: open/g)).toHaveLength(1);
   expect(program.output()).toMatch(/client: closed\n$/);
+  // The server's heartbeatMessage is the library's keepalive, not the app's message.
+  expect(program.output()).not.toMatch(/client: got hb/);
 });

@@ -8,8 +8,8 @@
  * step of some path. Each path runs as its own test on real sockets: a ws
  * server on port 0 holds every handshake until the path says how it ends
  * (opened, or refused: 1006), closes an open connection with the path's code
- * (or drops it), the app calls activity(), resume() or close(), and a delay
- * elapses on the client's SimulatedClock. After each step the client's
+ * (or drops it), the app calls activity(), resume() or close(), the server
+ * sends a message, and a delay elapses on the client's SimulatedClock. After each step the client's
  * `state` must be the model's; at the end, close() must leave nothing.
  *
  * The last test is the coverage gate: every state node and every transition
@@ -19,14 +19,14 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { AnyMachineSnapshot, EventObject } from 'xstate';
+import { type AnyMachineSnapshot, assign, type EventObject } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import type { ClientInput } from '../../machines/client.machine.js';
 import type { ClientState } from '../../src/client/index.js';
 import { expectReleased, startClient, type TestClient } from '../client/helpers.js';
 import { MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
-import { afterEvent, toModelMachine } from '../model/model-machine.js';
+import { afterEvent, type StateConfig, toModelMachine } from '../model/model-machine.js';
 import { loadSpecMachines } from '../model/spec.js';
 
 const { clientMachine } = await loadSpecMachines();
@@ -38,7 +38,18 @@ const timings = {
   connectTimeoutMs: 5_000,
   stableAfterMs: 3_000,
 };
-const modelInput: ClientInput = { ...timings, random: () => 0.5 };
+// Longer than stableAfter, so that its delay fires first; the walk watches for silence throughout
+// (test/client/ pins the client without a silence timeout).
+const silenceTimeoutMs = 4_000;
+/** How long the server stays quiet before each message it sends (a message at once proves nothing). */
+const QUIET_BEFORE_MESSAGE_MS = 100;
+const modelInput: ClientInput = {
+  ...timings,
+  random: () => 0.5,
+  // The model keeps its own silence clock in context (see `withSilenceClock`).
+  silence: { timeoutMs: silenceTimeoutMs, quietForMs: () => 0 },
+};
+const { silence: _, ...clientOptions } = modelInput;
 
 // Event variants: one per real action. Events not listed are sent as `{ type }`.
 const events = [
@@ -63,7 +74,40 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
   }
 }
 
-const model = createTestModel(toModelMachine(clientMachine), {
+/**
+ * In `open.watched` a message is no event of the machine: the socket actor
+ * stamps when it heard the server. The model says so with a model-only event
+ * there, SERVER_HEARD, and a flag that the silence delay's guard reads
+ * instead of that clock; entering `watched` (and re-arming) clears it.
+ */
+function withSilenceClock(config: StateConfig): void {
+  const watched = config.states?.connection?.states?.open?.states?.watched;
+  if (watched === undefined) throw new Error('the client machine has no connection.open.watched state');
+  watched.on = { ...(watched.on as Record<string, unknown>), SERVER_HEARD: { actions: 'modelMarkHeard' } };
+  watched.entry = [...[watched.entry ?? []].flat(), 'modelClearHeard'];
+  config.context = ({ input }: { input: ClientInput }) => ({
+    ...input,
+    attempt: 0,
+    retryDelayMs: 0,
+    lastClose: undefined,
+    heardSinceArmed: false,
+  });
+}
+
+const modelMachine = toModelMachine(clientMachine, {
+  refine: withSilenceClock,
+  implementations: {
+    guards: {
+      isSilent: ({ context }: { context: { heardSinceArmed: boolean } }) => !context.heardSinceArmed,
+    },
+    actions: {
+      modelMarkHeard: assign({ heardSinceArmed: true }),
+      modelClearHeard: assign({ heardSinceArmed: false }),
+    },
+  },
+});
+
+const model = createTestModel(modelMachine, {
   input: modelInput,
   events: events as never,
   filterEvents: canHappen as never,
@@ -118,10 +162,22 @@ async function until(ready: () => boolean, what: string): Promise<void> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/**
+ * The silence delay on the client's simulated clock: when it is due, and
+ * when the server was last heard. Armed for the whole timeout at the open
+ * (the runtime stamps it); re-armed, it falls due a whole timeout after the
+ * last message.
+ */
+interface SilenceWatch {
+  dueAt: number;
+  heardAt: number;
+}
+
 /** The real action behind each model event. */
 async function perform(
   t: TestClient,
   server: Server,
+  watch: SilenceWatch,
   event: EventObject & Record<string, unknown>,
   before: AnyMachineSnapshot,
 ) {
@@ -131,6 +187,20 @@ async function perform(
       await until(() => server.held.length > 0, 'the handshake');
       server.held.shift()?.(true);
       await t.next('open', from);
+      watch.heardAt = t.simulated.now();
+      watch.dueAt = watch.heardAt + silenceTimeoutMs;
+      return;
+    case 'SERVER_HEARD':
+      t.simulated.increment(QUIET_BEFORE_MESSAGE_MS);
+      (server.sockets.at(-1) as WebSocket).send('news');
+      await t.next('message', from);
+      watch.heardAt = t.simulated.now();
+      return;
+    case afterEvent('silenceTimeout'):
+      t.simulated.increment(watch.dueAt - t.simulated.now());
+      if ((before.context as { heardSinceArmed: boolean }).heardSinceArmed) {
+        watch.dueAt = watch.heardAt + silenceTimeoutMs;
+      }
       return;
     case 'SOCKET_CLOSED':
       if (is(before, { connection: 'connecting' })) {
@@ -176,11 +246,17 @@ describe('client machine, path by path on real sockets', () => {
       .join(' → ')} ⇒ ${stateOf(path.state)} ${JSON.stringify(path.state.value).replaceAll('"', '')}`;
     it(name, async () => {
       const server = await startHoldingServer();
-      const t = startClient({ url: server.url, ...modelInput, inspect: (event) => coverage.record(event) });
+      const t = startClient({
+        url: server.url,
+        ...clientOptions,
+        silenceTimeoutMs,
+        inspect: (event) => coverage.record(event),
+      });
+      const watch: SilenceWatch = { dueAt: 0, heardAt: 0 };
       let before: AnyMachineSnapshot | undefined;
       for (const step of path.steps) {
         const event = step.event as EventObject & Record<string, unknown>;
-        if (before !== undefined) await perform(t, server, event, before);
+        if (before !== undefined) await perform(t, server, watch, event, before);
         expect(t.client.state, `after ${event.type}`).toBe(stateOf(step.state));
         before = step.state;
       }

@@ -2,8 +2,8 @@
  * Setup file of a mutation run (only loaded when WSSUP_MUTANT names a
  * mutant): the runtime's connection machine, user supervisor or lease loses
  * that transition (the key names its machine: `connection.…`,
- * `userSupervisor.…` or `lease.…`), or the connection machine or the lease
- * gets one of the semantic mutants of semantic-mutants.ts. Tests that walk the specification load the
+ * `userSupervisor.…` or `lease.…`), or the connection machine, the lease or
+ * the client gets one of the semantic mutants of semantic-mutants.ts. Tests that walk the specification load the
  * committed machines with `vi.importActual` (test/model/spec.ts), so only the
  * system under test changes.
  */
@@ -43,4 +43,17 @@ vi.mock('../../machines/lease.machine.js', async (importOriginal) => {
   const leaseMachine =
     semantic === undefined ? withoutTransition(actual.leaseMachine, mutant()) : semantic(actual.leaseMachine);
   return { ...actual, leaseMachine };
+});
+
+vi.mock('../../machines/client.machine.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../machines/client.machine.js')>();
+  if (mutatedMachine(mutant()) !== 'client') return actual;
+  const { withoutTransition } = await import('./remove-transition.js');
+  const { clientSemanticMutants } = await import('./semantic-mutants.js');
+  const semantic = clientSemanticMutants[mutant()];
+  const clientMachine =
+    semantic === undefined
+      ? (withoutTransition(actual.clientMachine, mutant()) as typeof actual.clientMachine)
+      : semantic(actual.clientMachine);
+  return { ...actual, clientMachine };
 });

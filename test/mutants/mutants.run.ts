@@ -13,7 +13,10 @@
  *   npm run test:mutants   # prints the table, writes test-output/mutants.md
  *   WSSUP_MUTANTS_OF=lease npm run test:mutants   # one machine's mutants only
  *
- * WSSUP_MUTANTS_OF (`connection`, `userSupervisor` or `lease`; comma-separated
+ * And the client's semantic mutants (its silence watch), against the client's
+ * walk and its tests.
+ *
+ * WSSUP_MUTANTS_OF (`connection`, `userSupervisor`, `lease` or `client`; comma-separated
  * for several) keeps the run to those machines' mutants and their suites: the
  * whole run takes 20 minutes and more, one machine's a few.
  */
@@ -27,7 +30,12 @@ import { connectionMachine } from '../../machines/connection.machine.js';
 import { leaseMachine } from '../../machines/lease.machine.js';
 import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js';
 import { allTransitions, type TransitionInfo } from '../model/transitions.js';
-import { leaseSemanticMutants, mutatedMachine, semanticMutants } from './semantic-mutants.js';
+import {
+  clientSemanticMutants,
+  leaseSemanticMutants,
+  mutatedMachine,
+  semanticMutants,
+} from './semantic-mutants.js';
 
 const suites = {
   'model-based': 'test/model-based',
@@ -38,6 +46,9 @@ const suites = {
   // The lease as the cluster runtime drives it (a memory book, simulated time): renewals,
   // lost leases, outages and their reconciliation.
   'cluster runtime': 'test/cluster/runtime.test.ts',
+  'client model-based': 'test/model-based/client.model.test.ts',
+  // The client machine's own tests and the runtime's on real sockets (silence.test.ts among them).
+  client: 'test/client',
 } as const;
 type Suite = keyof typeof suites;
 type Machine = ReturnType<typeof mutatedMachine>;
@@ -47,6 +58,7 @@ const suitesOf: Record<Machine, Suite[]> = {
   connection: ['model-based', 'property', 'machine'],
   userSupervisor: ['model-based', 'property', 'supervisor machine'],
   lease: ['lease machine', 'cluster runtime'],
+  client: ['client model-based', 'client'],
 };
 
 /** The machines this run mutates: all, or those named in WSSUP_MUTANTS_OF. */
@@ -144,6 +156,7 @@ it('every transition toward disposed, every one of the user supervisor and of th
     ...allTransitions(userSupervisorMachine).map((t) => t.key),
     ...allTransitions(leaseMachine).map((t) => t.key),
     ...Object.keys(leaseSemanticMutants),
+    ...Object.keys(clientSemanticMutants),
   ].filter((mutant) => machines.includes(mutatedMachine(mutant)));
   const rows: { mutant: string; failedSuites: string[] }[] = [];
   for (const mutant of mutants) {

@@ -5,6 +5,7 @@
  * missing transition.
  */
 import { sendParent } from 'xstate';
+import type { clientMachine } from '../../machines/client.machine.js';
 import type { ConnectionMachine } from '../../machines/connection.machine.js';
 import type { LeaseMachine } from '../../machines/lease.machine.js';
 
@@ -37,9 +38,26 @@ export const leaseSemanticMutants: Record<string, (machine: LeaseMachine) => Lea
     machine.provide({ actions: { clearRenewalOwed: () => {} } }),
 };
 
+type ClientMachine = typeof clientMachine;
+
+/**
+ * The client's silence watch, which, like the idle delay, reads a clock the
+ * runtime stamps with no step: a check that ignores it gives up a server that
+ * talks, or never gives up a silent one (it re-arms forever); one that re-arms
+ * for the whole timeout gives up a silent one late.
+ */
+export const clientSemanticMutants: Record<string, (machine: ClientMachine) => ClientMachine> = {
+  'client: guard isSilent ignores the clock (always silent)': (machine) =>
+    machine.provide({ guards: { isSilent: () => true } }),
+  'client: guard isSilent never silent': (machine) => machine.provide({ guards: { isSilent: () => false } }),
+  'client: delay silenceTimeout always the whole timeout': (machine) =>
+    machine.provide({ delays: { silenceTimeout: ({ context }) => context.silence?.timeoutMs ?? 1 } }),
+};
+
 /** Which machine a mutant changes: the key starts with the machine's id (`lease.…`, `lease: …`). */
-export function mutatedMachine(mutant: string): 'connection' | 'userSupervisor' | 'lease' {
+export function mutatedMachine(mutant: string): 'connection' | 'userSupervisor' | 'lease' | 'client' {
   if (mutant.startsWith('userSupervisor.')) return 'userSupervisor';
   if (mutant.startsWith('lease.') || mutant in leaseSemanticMutants) return 'lease';
+  if (mutant.startsWith('client.') || mutant in clientSemanticMutants) return 'client';
   return 'connection';
 }

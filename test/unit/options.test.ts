@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { SimulatedClock } from 'xstate';
+import { HEARTBEAT_MESSAGE_ALLOWED } from '../../src/heartbeat-message.js';
 import {
   createSupervisor,
   InvalidOptionError,
@@ -174,6 +175,16 @@ describe('presets', () => {
     expect(resolveOptions({ authenticate, [option]: value })).toMatchObject({ [option]: value });
   });
 
+  it('accepts a heartbeatMessage of up to 125 bytes (none by default)', () => {
+    expect(resolveOptions({ authenticate }).heartbeatMessage).toBeUndefined();
+    expect(resolveOptions({ authenticate, heartbeatMessage: '{"type":"hb"}' }).heartbeatMessage).toBe(
+      '{"type":"hb"}',
+    );
+    expect(resolveOptions({ authenticate, heartbeatMessage: 'x'.repeat(125) }).heartbeatMessage).toHaveLength(
+      125,
+    );
+  });
+
   it.each<[SupervisorOptions['activity'], 'both' | 'inbound']>([
     ['both', 'both'],
     ['inbound', 'inbound'],
@@ -222,6 +233,11 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     ['activity', 'Both', "'both' or 'inbound'"],
     ['activity', true, "'both' or 'inbound'"],
     ['activity', null, "'both' or 'inbound'"],
+    ['heartbeatMessage', '', HEARTBEAT_MESSAGE_ALLOWED],
+    ['heartbeatMessage', 42, HEARTBEAT_MESSAGE_ALLOWED],
+    ['heartbeatMessage', null, HEARTBEAT_MESSAGE_ALLOWED],
+    ['heartbeatMessage', 'x'.repeat(126), HEARTBEAT_MESSAGE_ALLOWED],
+    ['heartbeatMessage', '\uDC00', HEARTBEAT_MESSAGE_ALLOWED],
     ['maxConnections', 0, 'a positive integer, or undefined for no cap'],
     ['maxConnections', 1.5, 'a positive integer, or undefined for no cap'],
     ['maxConnections', null, 'a positive integer, or undefined for no cap'],

@@ -115,6 +115,7 @@ describe("the README's option tables", () => {
       maxBufferedBytes: true,
       lingerMs: true,
       activity: true,
+      heartbeatMessage: true,
       maxConnections: true,
       capacityLevels: true,
       capacityHysteresis: true,
