@@ -34,7 +34,16 @@ function staticFile(path: string): string | undefined {
     {
       prefix: '/dist/src/',
       dir: 'dist/src/',
-      only: ['clock-shape.js', 'closest-name.js', 'error-brand.js', 'errors.js', 'heartbeat-message.js', 'inspect.js', 'option-habits.js'],
+      only: [
+        'clock-shape.js',
+        'closest-name.js',
+        'error-brand.js',
+        'errors.js',
+        'heartbeat-message.js',
+        'inspect.js',
+        'option-habits.js',
+        'thenable.js',
+      ],
     },
     { prefix: '/xstate/', dir: 'node_modules/xstate/dist/' },
   ];

@@ -285,6 +285,7 @@ describe('the client runs in a browser', () => {
       'src/heartbeat-message.ts',
       'src/inspect.ts',
       'src/option-habits.ts',
+      'src/thenable.ts',
     ]);
   });
 });
