@@ -260,6 +260,7 @@ describe('the client runs in a browser', () => {
       'src/errors.ts',
       'src/inspect.ts',
       'src/option-habits.ts',
+      'src/thenable.ts',
     ]);
   });
 });
