@@ -46,11 +46,17 @@ export function isErrorOf(asked: unknown, value: unknown): boolean {
   if (typeof asked !== 'function' || !Object.hasOwn(asked, ERROR_KIND)) return false;
   if (typeof value !== 'object' || value === null) return false;
   const error = value as { [ERROR_MARK]?: unknown; code?: unknown; message?: unknown };
-  const kinds = error[ERROR_MARK];
-  return (
-    Array.isArray(kinds) &&
-    kinds.includes((asked as KindedClass)[ERROR_KIND]) &&
-    typeof error.code === 'string' &&
-    typeof error.message === 'string'
-  );
+  // instanceof never threw for a value it could walk; these reads may (a Proxy's trap, a
+  // getter), and they run in the handlers of an app store's rejections: no mark, then.
+  try {
+    const kinds = error[ERROR_MARK];
+    return (
+      Array.isArray(kinds) &&
+      kinds.includes((asked as KindedClass)[ERROR_KIND]) &&
+      typeof error.code === 'string' &&
+      typeof error.message === 'string'
+    );
+  } catch {
+    return false;
+  }
 }

@@ -1,7 +1,7 @@
 /**
  * The app's `inspect` option, shared by the supervisor and the client helper
- * (which runs in browsers too: this module imports nothing but errors.ts and
- * xstate's types).
+ * (which runs in browsers too: this module imports nothing but errors.ts,
+ * thenable.ts and xstate's types).
  */
 import type { InspectionEvent, Observer } from 'xstate';
 import { AppHookError, type SupervisorError } from './errors.js';

@@ -4,7 +4,8 @@
  * when there is none, failed instead with WSSUP_REQUIRE_EXTERNAL=1 as in CI).
  *
  * A small static server hands the page the built client as it ships
- * (dist/src/client/, dist/machines/, dist/src/errors.js and error-brand.js, dist/src/inspect.js) and xstate's ESM
+ * (dist/src/client/, dist/machines/, and the few modules of dist/src/ it imports, the list
+ * test/client/options.test.ts pins) and xstate's ESM
  * build, joined by an import map: no bundler, so what runs is what a browser
  * gets from the package. The page's client uses the browser's own WebSocket
  * and an XState SimulatedClock, which the test advances from outside.

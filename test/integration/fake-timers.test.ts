@@ -11,6 +11,7 @@
 import { once } from 'node:events';
 import { expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
+import { createCountingClock } from '../../src/clock.js';
 import { nextEvent } from '../helpers/rules.js';
 import { connect, startServer } from '../helpers/server.js';
 
@@ -67,4 +68,28 @@ it('one long fake advance pings a live peer and ends it as dead, its pong unread
   expect(t.disposed).toMatchObject([
     { userId: 'cy', reason: 'dead-peer', lifetimeMs: 2 * heartbeatIntervalMs },
   ]);
+});
+
+// The README's warning, pinned: the default clock keeps one host timer per duration, and a
+// fake one lost to vi.useRealTimers() holds back that duration's later delays, its own
+// clearing too, for as long as any of them is pending.
+it('a delay left on fake time holds back the later real-time delays of its duration while any is pending', async () => {
+  const clock = createCountingClock();
+  const fired: string[] = [];
+  vi.useFakeTimers();
+  const leftover = clock.setTimeout(() => fired.push('fake'), 50);
+  vi.useRealTimers();
+  const stuck = clock.setTimeout(() => fired.push('same duration'), 50);
+  clock.setTimeout(() => fired.push('other duration'), 20);
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  expect(fired).toEqual(['other duration']);
+  clock.clearTimeout(leftover);
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  expect(fired).toEqual(['other duration']);
+
+  clock.clearTimeout(stuck); // none of that duration left: its host timer is given up
+  clock.setTimeout(() => fired.push('after'), 50);
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  expect(fired).toEqual(['other duration', 'after']);
+  expect(clock.pending).toBe(0);
 });

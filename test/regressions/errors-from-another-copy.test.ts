@@ -90,4 +90,38 @@ describe('a SupervisorError from another copy of ws-supervisor', () => {
     expect(reported[1]).toBe(reapFailed);
     expect(reported[2]).toBe(stopFailed);
   });
+
+  // instanceof now reads the value (the mark, under a Symbol.for key), not its prototype chain
+  // alone: a rejection that throws when read (a "strict" Proxy, as some libraries wrap their
+  // errors in) made instanceof throw, from inside the book's rejection handlers.
+  it("is not what instanceof says of a value that throws when a property is read; that value is reported as the store's failure", async () => {
+    const strict = new Proxy(new Error('db away'), {
+      get(target, key) {
+        if (!(key in target)) throw new TypeError(`no property ${String(key)}`);
+        return Reflect.get(target, key);
+      },
+    });
+    expect(strict instanceof SupervisorError).toBe(false);
+    expect(strict instanceof SlotStoreUnavailableError).toBe(false);
+
+    const { store, cluster, reported, leaseTaken } = bookOnMemoryStore();
+    await expect.poll(leaseTaken).toBe(true);
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const reservation = await cluster.reserve('ann', 'c1');
+      cluster.admitted('ann', 'c1', reservation);
+      store.release = () => Promise.reject(strict);
+      cluster.released('ann', 'c1');
+      await expect.poll(() => reported.length).toBe(1);
+      expect(reported[0]?.code).toBe('WSSUP_STORE_UNAVAILABLE');
+      expect(reported[0]?.cause === strict).toBe(true); // not toBe: a matcher reads the Proxy's members
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      await cluster.stop();
+    }
+  });
 });
