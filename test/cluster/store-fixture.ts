@@ -12,7 +12,11 @@ import {
   type RedisSlotStoreOptions,
 } from '../../src/cluster/redis-store.js';
 import type { EvictionOrder } from '../../src/cluster/slot-store.js';
-import { type PrivateRedisCluster, type RedisClusterOptions, startRedisCluster } from '../helpers/redis-cluster.js';
+import {
+  type PrivateRedisCluster,
+  type RedisClusterOptions,
+  startRedisCluster,
+} from '../helpers/redis-cluster.js';
 import {
   type PrivateRedisSentinel,
   type RedisSentinelSetupOptions,

@@ -49,7 +49,9 @@ export function findFaketime(env: NodeJS.ProcessEnv = process.env): Faketime | u
   const library =
     chosen !== undefined && chosen !== ''
       ? readable(chosen)
-      : firstReadable(LIBRARY_DIRS.flatMap((dir) => [`${dir}/faketime/libfaketime.so.1`, `${dir}/libfaketime.so.1`]));
+      : firstReadable(
+          LIBRARY_DIRS.flatMap((dir) => [`${dir}/faketime/libfaketime.so.1`, `${dir}/libfaketime.so.1`]),
+        );
   const malloc = firstReadable(LIBRARY_DIRS.map((dir) => `${dir}/libc_malloc_debug.so.0`));
   return library === undefined || malloc === undefined ? undefined : { library, malloc };
 }
