@@ -174,6 +174,7 @@ class Store implements RedisSlotStore {
   /**
    * A Redis Cluster: how far the clock of the master furthest behind the
    * registry's may be behind it (0 when none is, and on a single Redis). See #renew.
+   * Only for an admission whose master's own clock is unknown (see admit).
    */
   #mastersBehindMs = 0;
   /** A Redis Cluster: each master's clock, measured at the renewals (the admission's deadline). */
