@@ -50,6 +50,7 @@ import type { Registry } from './redis-decode.js';
 import { decodeAdmission, decodeEntry, decodeRenewal, type Liveness } from './redis-decode.js';
 import { indexTtlMs, writeIndex } from './redis-index.js';
 import { createKeyLayout, type KeyLayout } from './redis-keys.js';
+import { MasterClocks } from './redis-master-clocks.js';
 import { readClusterView, readRegistry, reapDead } from './redis-registry.js';
 import { retireIncarnation } from './redis-retire.js';
 import {
@@ -173,8 +174,11 @@ class Store implements RedisSlotStore {
   /**
    * A Redis Cluster: how far the clock of the master furthest behind the
    * registry's may be behind it (0 when none is, and on a single Redis). See #renew.
+   * Only for an admission whose master's own clock is unknown (see admit).
    */
   #mastersBehindMs = 0;
+  /** A Redis Cluster: each master's clock, measured at the renewals (the admission's deadline). */
+  readonly #masterClocks = new MasterClocks();
   /** A Redis Cluster: the masters' run_ids seen since the last fence. See #mastersReplaced. */
   #mastersRunIds = new Set<string>();
   /** A master was replaced: the next renewal fences (takes a new incarnation) until one has. */
@@ -350,16 +354,24 @@ class Store implements RedisSlotStore {
     const connection = this.#ready();
     const incarnation = this.#incarnation;
     const users = this.keys.incarnationUsers(incarnation);
+    const book = this.keys.user(userId);
     const pending = this.#booked.begin(userId);
     // From this moment (on Redis's clock) the caller may have given up on the
     // answer, so the script must not book anything. Earlier by the offset's
     // error, so that it is never later than the real moment (a script run
     // just before the timeout is answered 'late' and fails, which is safe).
-    // On a Redis Cluster the script runs on the user's master, whose clock may be behind
-    // the registry's (where the offset was measured): earlier by that much too, uncapped,
-    // as a later deadline would let a script book after the caller gave up.
-    const margin = Math.min(this.#offsetErrorMs, this.commandTimeoutMs / 2) + this.#mastersBehindMs;
-    const deadline = Math.floor(Date.now() + this.#offsetMs + this.commandTimeoutMs - margin);
+    // On a Redis Cluster the script runs on the user's master: on that master's clock,
+    // measured at the last renewal (redis-master-clocks.ts). Where that master is not known
+    // (a client without getSlotMaster, a slot being re-read) or not measured yet, on the
+    // registry's, earlier by how far the furthest master is behind it, uncapped, as a later
+    // deadline would let a script book after the caller gave up.
+    const clock = connection.sharded ? this.#masterClocks.of(connection.shardOf(book)) : undefined;
+    const offsetMs = clock === undefined ? this.#offsetMs : clock.offsetMs;
+    const margin =
+      clock === undefined
+        ? Math.min(this.#offsetErrorMs, this.commandTimeoutMs / 2) + this.#mastersBehindMs
+        : Math.min(clock.errorMs, this.commandTimeoutMs / 2);
+    const deadline = Math.floor(Date.now() + offsetMs + this.commandTimeoutMs - margin);
     connection.roundTrip('admit');
     let admission: ClusterAdmission | 'late';
     try {
@@ -374,7 +386,7 @@ class Store implements RedisSlotStore {
       const [maxIncarnation, live] = this.#livenessArgs();
       const reply = await connection.run(
         admitScript,
-        [this.keys.user(userId)],
+        [book],
         [connectionId, incarnation, this.nodeId, limit, evictAt, deadline, maxIncarnation, live],
       );
       admission = decodeAdmission(reply);
@@ -597,6 +609,7 @@ class Store implements RedisSlotStore {
         ...masters.map((master) => this.#offsetMs - master.offsetMs + master.errorMs + this.#offsetErrorMs),
       );
     }
+    this.#masterClocks.update(masters, connection.shards());
     // A master replaced (seen by the checks sent beside this renewal): fence now, with one
     // more renewal that takes a new incarnation, unless this one already took one.
     if (this.#mastersReplaced(masters) && status === 'renewed') this.#fencePending = true;

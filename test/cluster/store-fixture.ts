@@ -12,7 +12,11 @@ import {
   type RedisSlotStoreOptions,
 } from '../../src/cluster/redis-store.js';
 import type { EvictionOrder } from '../../src/cluster/slot-store.js';
-import { type PrivateRedisCluster, startRedisCluster } from '../helpers/redis-cluster.js';
+import {
+  type PrivateRedisCluster,
+  type RedisClusterOptions,
+  startRedisCluster,
+} from '../helpers/redis-cluster.js';
 import {
   type PrivateRedisSentinel,
   type RedisSentinelSetupOptions,
@@ -21,6 +25,7 @@ import {
 import {
   findRedisServer,
   type PrivateRedis,
+  type RedisServerOptions,
   redisServerHint,
   startRedisServer,
 } from '../helpers/redis-server.js';
@@ -29,10 +34,10 @@ import { requireExternal } from '../helpers/requirements.js';
 export const hasRedis = requireExternal('redis-server', findRedisServer() !== undefined, redisServerHint());
 
 /** Starts the file's redis-server before its tests and stops it after; read `.current` inside a test. */
-export function usePrivateRedis(): { readonly current: PrivateRedis } {
+export function usePrivateRedis(options?: RedisServerOptions): { readonly current: PrivateRedis } {
   let redis: PrivateRedis | undefined;
   beforeAll(async () => {
-    redis = await startRedisServer();
+    redis = await startRedisServer(options);
   });
   afterAll(async () => {
     await redis?.stop();
@@ -46,10 +51,10 @@ export function usePrivateRedis(): { readonly current: PrivateRedis } {
 }
 
 /** Starts the file's 3-master Redis Cluster before its tests and stops it after; read `.current` inside a test. */
-export function usePrivateCluster(): { readonly current: PrivateRedisCluster } {
+export function usePrivateCluster(options?: RedisClusterOptions): { readonly current: PrivateRedisCluster } {
   let cluster: PrivateRedisCluster | undefined;
   beforeAll(async () => {
-    cluster = await startRedisCluster();
+    cluster = await startRedisCluster(options);
   }, 30_000);
   afterAll(async () => {
     await cluster?.stop();

@@ -29,6 +29,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { skewedClockEnv } from './faketime.js';
 import {
   findRedisServer,
   freePort,
@@ -106,13 +107,26 @@ export interface PrivateRedisCluster {
   stop(): Promise<void>;
 }
 
+export interface RedisClusterOptions {
+  /**
+   * The wall clock of each master, by its index in `masters` (undefined: the real one),
+   * in libfaketime's syntax ('+30s', '-1h'): see faketime.ts. Kept across restart().
+   */
+  readonly clockOffsets?: ReadonlyArray<string | undefined>;
+}
+
 /**
  * Starts three empty masters and waits until the cluster is ready.
- * @throws when redis-server is missing, or the cluster is not ready within 15 s (naming the node).
+ * @throws when redis-server (or, for a clock offset, libfaketime) is missing, or the
+ * cluster is not ready within 15 s (naming the node).
  */
-export async function startRedisCluster(): Promise<PrivateRedisCluster> {
+export async function startRedisCluster(options: RedisClusterOptions = {}): Promise<PrivateRedisCluster> {
   const binary = findRedisServer();
   if (binary === undefined) throw new Error(`redis-server was not found.\n${redisServerHint()}`);
+  const envs = [0, 1, 2].map((i) => {
+    const offset = options.clockOffsets?.[i];
+    return offset === undefined ? undefined : skewedClockEnv(offset);
+  });
   const dir = mkdtempSync(join(tmpdir(), 'wssup-rcluster-'));
   const children: ChildProcess[] = [];
   const killAll = () => {
@@ -138,7 +152,7 @@ export async function startRedisCluster(): Promise<PrivateRedisCluster> {
   try {
     const ports: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const { port, child } = await launchNode(binary, dir, ports);
+      const { port, child } = await launchNode(binary, dir, ports, envs[i]);
       ports.push(port);
       children.push(child);
     }
@@ -202,7 +216,8 @@ export async function startRedisCluster(): Promise<PrivateRedisCluster> {
       },
       async restart(port) {
         await kill(port);
-        children[ports.indexOf(port)] = await launch(binary, port, dir, clusterArgs(dir, port));
+        const index = ports.indexOf(port);
+        children[index] = await launch(binary, port, dir, clusterArgs(dir, port), envs[index]);
         silent.delete(port);
         await untilReady(answering(), ports.length);
       },
@@ -275,11 +290,12 @@ async function launchNode(
   binary: string,
   dir: string,
   taken: readonly number[],
+  env?: NodeJS.ProcessEnv,
 ): Promise<{ port: number; child: ChildProcess }> {
   for (let attempt = 0; ; attempt++) {
     const port = await freePortPair(taken);
     try {
-      const child = await launch(binary, port, dir, clusterArgs(dir, port));
+      const child = await launch(binary, port, dir, clusterArgs(dir, port), env);
       return { port, child };
     } catch (error) {
       if (attempt >= 4) throw error;

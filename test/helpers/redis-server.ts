@@ -26,6 +26,7 @@ import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { skewedClockEnv } from './faketime.js';
 
 /** The redis-server to run: REDIS_SERVER_PATH if set, else the first one on PATH. */
 export function findRedisServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -83,13 +84,23 @@ export interface PrivateRedis {
 
 export type RespValue = string | number | null | RespValue[] | Error;
 
+export interface RedisServerOptions {
+  /**
+   * How far its wall clock is from the real one, in libfaketime's syntax ('+30s', '-1h'):
+   * faketime.ts (guard with requireExternal('libfaketime', …) too). Kept across restart().
+   */
+  readonly clockOffset?: string;
+}
+
 /**
  * Starts a private redis-server and waits until it answers PING.
- * @throws when redis-server is missing (guard with requireExternal first) or does not start.
+ * @throws when redis-server (or, for a clockOffset, libfaketime) is missing
+ * (guard with requireExternal first) or it does not start.
  */
-export async function startRedisServer(): Promise<PrivateRedis> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<PrivateRedis> {
   const binary = findRedisServer();
   if (binary === undefined) throw new Error(`redis-server was not found.\n${redisServerHint()}`);
+  const env = options.clockOffset === undefined ? undefined : skewedClockEnv(options.clockOffset);
   const dir = mkdtempSync(join(tmpdir(), 'wssup-redis-'));
   let child: ChildProcess | undefined;
   let port = 0;
@@ -97,7 +108,7 @@ export async function startRedisServer(): Promise<PrivateRedis> {
   for (let attempt = 0; child === undefined; attempt++) {
     port = await freePort();
     try {
-      child = await launch(binary, port, dir);
+      child = await launch(binary, port, dir, [], env);
     } catch (error) {
       if (attempt >= 4) {
         rmSync(dir, { recursive: true, force: true });
@@ -134,7 +145,7 @@ export async function startRedisServer(): Promise<PrivateRedis> {
     async restart() {
       if (stopped) throw new Error('restart() after stop()');
       await kill();
-      current = await launch(binary, port, dir);
+      current = await launch(binary, port, dir, [], env);
     },
     async stop() {
       if (stopped) return;
@@ -169,13 +180,15 @@ async function untilStopped(pid: number): Promise<void> {
 
 /**
  * Spawns redis-server on `port` and resolves once it answers PING; rejects if it exits first.
- * `extra` arguments go after the defaults (redis-cluster.ts adds the cluster ones).
+ * `extra` arguments go after the defaults (redis-cluster.ts adds the cluster ones);
+ * `env` replaces the environment (a skewed clock: faketime.ts).
  */
 export async function launch(
   binary: string,
   port: number,
   dir: string,
   extra: readonly string[] = [],
+  env?: NodeJS.ProcessEnv,
 ): Promise<ChildProcess> {
   const child = spawn(
     binary,
@@ -196,7 +209,7 @@ export async function launch(
       'warning',
       ...extra,
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], ...(env === undefined ? {} : { env }) },
   );
   let output = '';
   const append = (chunk: Buffer) => {
