@@ -6,7 +6,7 @@
  *   ┌────────────── connection (owns the socket) ──────────────┐
  *   │ connecting ──SOCKET_OPENED──▶ open                        │──SOCKET_CLOSED──┬─▶ waiting ──retryDelay──▶ connection
  *   └──────────────────────────────────────────────────────────┘   (by code)     └─▶ suspended ──ACTIVITY/RESUME──▶ connection
- *   open ──silenceTimeout, nothing heard (1006)──▶ waiting
+ *   open.watched ──silenceTimeout, nothing heard──▶ raises SOCKET_CLOSED 1006: the socket is lost, as above
  *   CLOSE, from anywhere ──▶ closed (final)
  *
  * The socket is an invoked actor of `connection`: leaving that state for any
@@ -21,13 +21,15 @@
  * With a silence timeout, `open.watched` checks when the server was last
  * heard only when its delay fires (the runtime stamps the time of every
  * message and ping, with no step): silent for the whole timeout, the socket
- * is given up as a lost one (1006); heard meanwhile, the delay re-arms for
- * the time left. Without one, `open.unwatched` arms nothing: the socket
+ * is given up as a lost one: a SOCKET_CLOSED 1006 raised, which `connection`
+ * handles as it handles a real one (the same backoff, the same `close`), with
+ * no arrow of its own across the chart; heard meanwhile, the delay re-arms
+ * for the time left. Without one, `open.unwatched` arms nothing: the socket
  * lasts until either side closes it or TCP gives up, as before.
  * Pure: the socket actor is a placeholder that the runtime (src/client/)
  * supplies with `.provide()`; the random numbers come from the input.
  */
-import { assign, emit, fromCallback, setup } from 'xstate';
+import { assign, emit, fromCallback, raise, setup } from 'xstate';
 import { closeMessageOf, dispositionOf, retryAfterMsOf } from './client-close.js';
 
 /** Exponential backoff with full jitter: delay = random() × min(capMs, baseMs × factor^attempt). */
@@ -174,15 +176,17 @@ export const clientMachine = setup({
         ),
     }),
     resetAttempts: assign({ attempt: 0 }),
-    /** Given up for its silence: as a socket lost without a close frame. */
-    recordSilence: assign({
-      lastClose: ({ context }) => ({
-        code: 1006,
-        reason: `no message from the server for ${context.silence?.timeoutMs} ms`,
-        retryAfterMs: undefined,
-        wasClean: false,
-      }),
-    }),
+    /**
+     * Given up for its silence: reported as the socket lost without a close frame (1006).
+     * Raised, so `connection`'s own SOCKET_CLOSED handles it, in this same step: leaving
+     * `connection` stops the socket actor, which closes the socket and removes its listeners.
+     */
+    giveUpSilentSocket: raise(({ context }) => ({
+      type: 'SOCKET_CLOSED' as const,
+      code: 1006,
+      reason: `no message from the server for ${context.silence?.timeoutMs} ms`,
+      wasClean: false,
+    })),
   },
   guards: {
     isEvicted: ({ event }) => dispositionOf(codeOf(event)) === 'suspend-until-active',
@@ -259,11 +263,7 @@ export const clientMachine = setup({
             watched: {
               after: {
                 silenceTimeout: [
-                  {
-                    guard: 'isSilent',
-                    target: '#client.waiting',
-                    actions: ['recordSilence', 'announceClose', 'planBackoff'],
-                  },
+                  { guard: 'isSilent', actions: 'giveUpSilentSocket' },
                   // Heard meanwhile: wait for the time left.
                   { target: 'watched', reenter: true },
                 ],

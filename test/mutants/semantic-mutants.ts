@@ -44,7 +44,8 @@ type ClientMachine = typeof clientMachine;
  * The client's silence watch, which, like the idle delay, reads a clock the
  * runtime stamps with no step: a check that ignores it gives up a server that
  * talks, or never gives up a silent one (it re-arms forever); one that re-arms
- * for the whole timeout gives up a silent one late.
+ * for the whole timeout gives up a silent one late; a give-up that raises
+ * nothing leaves a silent socket open, its delay spent.
  */
 export const clientSemanticMutants: Record<string, (machine: ClientMachine) => ClientMachine> = {
   'client: guard isSilent ignores the clock (always silent)': (machine) =>
@@ -52,6 +53,8 @@ export const clientSemanticMutants: Record<string, (machine: ClientMachine) => C
   'client: guard isSilent never silent': (machine) => machine.provide({ guards: { isSilent: () => false } }),
   'client: delay silenceTimeout always the whole timeout': (machine) =>
     machine.provide({ delays: { silenceTimeout: ({ context }) => context.silence?.timeoutMs ?? 1 } }),
+  'client: action giveUpSilentSocket raises nothing': (machine) =>
+    machine.provide({ actions: { giveUpSilentSocket: () => {} } }),
 };
 
 /** Which machine a mutant changes: the key starts with the machine's id (`lease.…`, `lease: …`). */
