@@ -713,57 +713,49 @@ describe('userStats() with bad options', () => {
 });
 
 describe('an onError that throws', () => {
-  it('is caught and logged; the failing connection still closes and is disposed', async () => {
-    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
-    onTestFinished(() => logged.mockRestore());
-    const t = await startQuietServer({
-      onMessage: () => {
-        throw new Error('app bug');
-      },
-      onError: () => {
+  // An async onError rejects instead of throwing: left unhandled, that would end the process.
+  const throwers = [
+    [
+      'throws',
+      () => {
         throw new Error('logger down');
       },
-    });
-    const ws = await connect(t.url('log'));
-    const closing = closed(ws);
-    ws.send('x');
-    expect((await closing).code).toBe(1011);
-    await allDisposed(t.supervisor);
-    expect(logged).toHaveBeenCalledWith(
-      'ws-supervisor: onError threw while reporting',
-      expect.objectContaining({ code: 'WSSUP_APP_HOOK_FAILED' }),
-      expect.objectContaining({ message: 'logger down' }),
-    );
-    expectNoLeaks(t.supervisor);
-  });
-
-  it('an async onError that rejects is caught and logged the same way, not left unhandled', async () => {
-    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
-    onTestFinished(() => logged.mockRestore());
-    const t = await startQuietServer({
-      onMessage: () => {
-        throw new Error('app bug');
-      },
-      onError: async () => {
+    ],
+    [
+      'rejects (async)',
+      async () => {
         throw new Error('logger down');
       },
-    });
-    const ws = await connect(t.url('log'));
-    const closing = closed(ws);
-    ws.send('x');
-    expect((await closing).code).toBe(1011);
-    await allDisposed(t.supervisor);
-    await vi.waitFor(
-      () =>
-        expect(logged).toHaveBeenCalledWith(
-          'ws-supervisor: onError threw while reporting',
-          expect.objectContaining({ code: 'WSSUP_APP_HOOK_FAILED' }),
-          expect.objectContaining({ message: 'logger down' }),
-        ),
-      ioWait,
-    );
-    expectNoLeaks(t.supervisor);
-  });
+    ],
+  ] as const;
+  it.each(throwers)(
+    '%s: is caught and logged; the failing connection still closes and is disposed',
+    async (_how, onError) => {
+      const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+      onTestFinished(() => logged.mockRestore());
+      const t = await startQuietServer({
+        onMessage: () => {
+          throw new Error('app bug');
+        },
+        onError,
+      });
+      const ws = await connect(t.url('log'));
+      const closing = closed(ws);
+      ws.send('x');
+      expect((await closing).code).toBe(1011);
+      await allDisposed(t.supervisor);
+      await vi.waitFor(
+        () =>
+          expect(logged).toHaveBeenCalledWith(
+            'ws-supervisor: onError threw while reporting',
+            expect.objectContaining({ code: 'WSSUP_APP_HOOK_FAILED' }),
+            expect.objectContaining({ message: 'logger down' }),
+          ),
+        ioWait,
+      );
+      expectNoLeaks(t.supervisor);
+    },
+  );
 });
 
 describe('bad arguments to the connection handle', () => {
