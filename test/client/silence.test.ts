@@ -186,6 +186,17 @@ describe("the server's heartbeatMessage, for clients that cannot see pings", () 
     expect(listenersOn(socket) + socket.listenerCount('ping')).toBe(0);
   });
 
+  it("a binary message with the keepalive's bytes is the app's: only the text frame is dropped", async () => {
+    const { t } = await setUp({ heartbeatMessage: 'hb' }, { heartbeatMessage: 'hb' });
+    const echoed = t.next('message', t.mark());
+    t.client.send(new TextEncoder().encode('hb')); // the test server echoes it, as binary
+    const { data } = await echoed;
+    expect(Buffer.isBuffer(data)).toBe(true);
+    expect(messagesOf(t)).toEqual(['hb']);
+    t.client.close();
+    await expectReleased(t);
+  });
+
   it('without it, pings alone do not reach such a client: a healthy server is given up', async () => {
     const blind = pingBlindWebSocket();
     const { t, heartbeat } = await setUp({ WebSocket: blind.WebSocket, silenceTimeoutMs: 2_500 });
