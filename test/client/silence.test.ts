@@ -124,7 +124,10 @@ describe('a client behind a network gone silent', () => {
     t.simulated.increment(delayMs);
     await reopened;
     expect(t.sockets).toHaveLength(2);
-    expect(listenersOn(t.sockets[0] as WebSocket)).toBe(0); // the given-up socket keeps nothing of ours
+    // The given-up socket keeps nothing of ours, its ping listener included: a late ping or
+    // message on it cannot stamp the new socket's quiet time.
+    const givenUp = t.sockets[0] as WebSocket;
+    expect(listenersOn(givenUp) + givenUp.listenerCount('ping')).toBe(0);
     t.client.close();
     await expectReleased(t);
   });
