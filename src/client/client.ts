@@ -187,8 +187,17 @@ export function createClient(options: ClientOptions): Client {
 
   // The silence watch's clock: when the open socket last heard the server. Stamped on every
   // message with no machine step; the machine reads it only when its silence delay fires.
+  // On the clock the delays run on: the app's, or else the platform's timers, which are
+  // monotonic, as performance.now() is. Not Date.now(): a wall clock set back an hour made the
+  // quiet time negative, and a dead server went unseen for that hour (set forward, a healthy
+  // socket was given up).
   const clock = resolved.clock;
-  const now = clock?.now === undefined ? () => Date.now() : () => (clock.now as () => number).call(clock);
+  const now =
+    clock?.now !== undefined
+      ? () => (clock.now as () => number).call(clock)
+      : typeof performance === 'object' && typeof performance?.now === 'function'
+        ? () => performance.now()
+        : () => Date.now();
   let lastHeardAt = 0;
   const keepalive = resolved.heartbeatMessage;
 

@@ -65,7 +65,8 @@ export interface ClientOptions {
   random?: (() => number) | undefined;
   /**
    * Clock for every delay, e.g. XState's `SimulatedClock` in tests. Its `now()`, if it has
-   * one, times the silence watch (Date.now() without one). @default the real timers
+   * one, times the silence watch (performance.now() without one, the real timers' monotonic
+   * clock). @default the real timers
    */
   clock?: (Clock & { now?: () => number }) | undefined;
   /** Passed to XState's `createActor`, to watch the client's actor. */

@@ -9,7 +9,7 @@
  * sees it.
  */
 import { once } from 'node:events';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
 import type { ClientOptions, WebSocketConstructorLike, WebSocketLike } from '../../src/client/index.js';
@@ -124,10 +124,29 @@ describe('a client behind a network gone silent', () => {
     t.simulated.increment(delayMs);
     await reopened;
     expect(t.sockets).toHaveLength(2);
-    expect(listenersOn(t.sockets[0] as WebSocket)).toBe(0); // the given-up socket keeps nothing of ours
+    // The given-up socket keeps nothing of ours, its ping listener included: a late ping or
+    // message on it cannot stamp the new socket's quiet time.
+    const givenUp = t.sockets[0] as WebSocket;
+    expect(listenersOn(givenUp) + givenUp.listenerCount('ping')).toBe(0);
     t.client.close();
     await expectReleased(t);
   });
+
+  it('on its default clock, still gives a silent socket up when the wall clock is set back an hour', async () => {
+    // No `clock` option: the timers are the platform's (monotonic), and so must be the quiet
+    // time. Read on Date.now, a wall clock set back (an NTP step, a user's correction) made
+    // the quiet time negative: the watch was blind to a dead server for that hour.
+    const { proxy, t } = await setUp({ silenceTimeoutMs: 300, clock: undefined });
+    proxy.drop();
+    const wallClock = Date.now.bind(Date);
+    const setBack = vi.spyOn(Date, 'now').mockImplementation(() => wallClock() - 3_600_000);
+    onTestFinished(() => setBack.mockRestore());
+    const from = t.mark();
+    expect((await t.next('close', from)).reason).toBe('no message from the server for 300 ms');
+    t.client.close();
+    proxy.heal();
+    await expectReleased(t);
+  }, 5_000);
 
   it('hears ws pings: a quiet server whose heartbeat pings arrive is never given up (Node, ws)', async () => {
     const { t, heartbeat } = await setUp({ silenceTimeoutMs: 2_500 });
@@ -168,6 +187,17 @@ describe("the server's heartbeatMessage, for clients that cannot see pings", () 
     await expectReleased(t);
     await once(socket, 'close');
     expect(listenersOn(socket) + socket.listenerCount('ping')).toBe(0);
+  });
+
+  it("a binary message with the keepalive's bytes is the app's: only the text frame is dropped", async () => {
+    const { t } = await setUp({ heartbeatMessage: 'hb' }, { heartbeatMessage: 'hb' });
+    const echoed = t.next('message', t.mark());
+    t.client.send(new TextEncoder().encode('hb')); // the test server echoes it, as binary
+    const { data } = await echoed;
+    expect(Buffer.isBuffer(data)).toBe(true);
+    expect(messagesOf(t)).toEqual(['hb']);
+    t.client.close();
+    await expectReleased(t);
   });
 
   it('without it, pings alone do not reach such a client: a healthy server is given up', async () => {
