@@ -23,11 +23,17 @@ export class MasterClocks {
   /**
    * After a renewal's checks: each master that answered replaces its last reading; one
    * that did not keeps it (its clock did not move for that); those no longer in `current`
-   * (the client's masters, when it names them) are forgotten.
+   * (the client's masters, when it names them) are forgotten. One that answered as a
+   * replica (a failover with the old master up, still listed until the client learns the
+   * new layout) is forgotten too: its users' master is the promoted one, not measured yet,
+   * so their deadlines take the conservative fallback, not a replica's clock.
    */
   update(masters: readonly MasterCheck[], current: readonly string[] | undefined): void {
-    for (const { address, offsetMs, errorMs } of masters)
-      if (address !== undefined) this.#byAddress.set(address, { offsetMs, errorMs });
+    for (const { address, offsetMs, errorMs, demoted } of masters) {
+      if (address === undefined) continue;
+      if (demoted) this.#byAddress.delete(address);
+      else this.#byAddress.set(address, { offsetMs, errorMs });
+    }
     if (current === undefined) return;
     for (const address of this.#byAddress.keys())
       if (!current.includes(address)) this.#byAddress.delete(address);

@@ -9,9 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { MasterClocks } from '../../src/cluster/redis-master-clocks.js';
 import type { MasterCheck } from '../../src/cluster/redis-senders.js';
 
-const check = (address: string | undefined, offsetMs: number, errorMs = 1): MasterCheck => ({
+const check = (address: string | undefined, offsetMs: number, errorMs = 1, demoted = false): MasterCheck => ({
   runId: '',
-  demoted: false,
+  demoted,
   offsetMs,
   errorMs,
   address,
@@ -38,5 +38,14 @@ describe('MasterClocks', () => {
     // A client that does not name its masters: nothing is forgotten.
     clocks.update([], undefined);
     expect(clocks.of('a:1')?.offsetMs).toBe(12);
+  });
+
+  it('a server that answers as a replica (a failover with the old master up) is no master: its reading is dropped', () => {
+    const clocks = new MasterClocks();
+    clocks.update([check('a:1', 10)], ['a:1']);
+    // Still listed by the client until it learns the new layout, but demoted: the user's
+    // master is the promoted replica, not measured yet, so the deadline takes the fallback.
+    clocks.update([check('a:1', 30_000, 1, true)], ['a:1']);
+    expect(clocks.of('a:1')).toBeUndefined();
   });
 });
