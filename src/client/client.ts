@@ -119,8 +119,10 @@ const NEXT: Record<ReturnType<typeof dispositionOf>, ClientNext> = {
  * codes: after 4001 (evicted as idle) it waits for `activity()`; after 1001
  * (shutdown) it comes back at a random moment within `shutdownWindowMs`;
  * after 4429 / 4503 it waits at least the server's `retry-after`; after
- * 4400 / 4401 / 4403 (and 1000) it waits for `resume()`. It imports no Node
- * built-in: it runs in browsers.
+ * 4400 / 4401 / 4403 (and 1000) it waits for `resume()`. Under Node with
+ * `ws`'s WebSocket, which shows a refused upgrade's HTTP status, a 400, 401,
+ * 403, 429 or 503 counts as that close code (4000 + status, `Retry-After` as
+ * the hint). It imports no Node built-in: it runs in browsers.
  *
  * @param options - `url` is required; see {@link ClientOptions}
  * @throws {InvalidOptionError} `WSSUP_INVALID_OPTION` for a bad option, or when there is no WebSocket constructor

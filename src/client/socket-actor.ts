@@ -8,6 +8,7 @@ import { fromCallback } from 'xstate';
 import type { ClientEvent } from '../../machines/client.machine.js';
 import { AppHookError, SupervisorError } from '../errors.js';
 import type { ResolvedClientOptions } from './options.js';
+import { closeOfRefusedUpgrade, type RefusedResponseLike } from './refused-upgrade.js';
 import {
   type CloseEventLike,
   type MessageEventLike,
@@ -29,10 +30,15 @@ export interface SocketHooks {
 /** The options, with `url` giving the attempt's checked URL (attempt-url.ts) or throwing why not. */
 export type SocketOptions = Omit<ResolvedClientOptions, 'url'> & { url: () => string };
 
+/** ws's handler of a refused upgrade: the request, and the response that is not a 101. */
+type UnexpectedResponseListener = (request: unknown, response: RefusedResponseLike) => void;
+
 /** The EventEmitter side of ws's WebSocket, if the socket has one. */
 interface EmitterLike {
   on(event: 'ping', listener: () => void): unknown;
+  on(event: 'unexpected-response', listener: UnexpectedResponseListener): unknown;
   off(event: 'ping', listener: () => void): unknown;
+  off(event: 'unexpected-response', listener: UnexpectedResponseListener): unknown;
 }
 
 const asEmitter = (socket: WebSocketLike): EmitterLike | undefined => {
@@ -83,11 +89,25 @@ export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
     };
     // Pings prove the server alive too, where the socket shows them: ws's WebSocket is an
     // EventEmitter that emits 'ping'; a browser's answers pings unseen (a heartbeatMessage then).
-    const pings = asEmitter(socket);
+    const emitter = asEmitter(socket);
     const pinged = () => hooks.heard();
-    pings?.on('ping', pinged);
-    const closed = (event: CloseEventLike) =>
-      sendBack({ type: 'SOCKET_CLOSED', code: event.code, reason: event.reason, wasClean: event.wasClean });
+    emitter?.on('ping', pinged);
+    // A refused upgrade, where the socket shows its response (ws's 'unexpected-response'; a
+    // browser shows nothing but the 1006 that follows): read as its close-code twin, so that a
+    // 401 is not retried forever and a 429's Retry-After is waited out. With a listener, ws
+    // leaves the request to it: close() aborts it and destroys its TCP socket, and ws then
+    // emits `error` and `close` (1006), which `closed` reports as the twin.
+    let refused: ReturnType<typeof closeOfRefusedUpgrade> | undefined;
+    const unexpected: UnexpectedResponseListener = (_request, response) => {
+      refused = closeOfRefusedUpgrade(response);
+      socket.close();
+    };
+    emitter?.on('unexpected-response', unexpected);
+    const closed = (event: CloseEventLike) => {
+      // Fields one by one: a CloseEvent's are getters on its prototype, which a spread would miss.
+      const { code, reason, wasClean } = refused ?? event;
+      sendBack({ type: 'SOCKET_CLOSED', code, reason, wasClean });
+    };
     // WHATWG fires `close` after every `error`, and the close is what the machine acts on. The
     // listener must exist all the same: ws (an EventEmitter) throws an `error` with no listener.
     const errored = () => {};
@@ -98,7 +118,8 @@ export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
 
     return () => {
       hooks.attach(undefined);
-      pings?.off('ping', pinged);
+      emitter?.off('ping', pinged);
+      emitter?.off('unexpected-response', unexpected);
       socket.removeEventListener('open', opened);
       socket.removeEventListener('message', message);
       socket.removeEventListener('close', closed);

@@ -105,6 +105,8 @@ export async function expectReleased(t: TestClient): Promise<void> {
       .map((ws) => new Promise((resolve) => ws.once('close', resolve))),
   );
   expect(t.sockets.map(listenersOn)).toEqual(t.sockets.map(() => 0));
+  // ws's own events too ('ping', 'unexpected-response'): none of any kind is left.
+  expect(t.sockets.map((ws) => ws.eventNames())).toEqual(t.sockets.map(() => []));
 }
 
 /**

@@ -276,6 +276,7 @@ describe('the client runs in a browser', () => {
       'src/client/client.ts',
       'src/client/index.ts',
       'src/client/options.ts',
+      'src/client/refused-upgrade.ts',
       'src/client/socket-actor.ts',
       'src/client/websocket-like.ts',
       'src/clock-shape.ts',

@@ -138,7 +138,10 @@ async function startHoldingServer() {
     port: 0,
     host: '127.0.0.1',
     verifyClient: (_info: { req: IncomingMessage }, done: (ok: boolean, status?: number) => void) => {
-      held.push((ok) => (ok ? done(true) : done(false, 401)));
+      // Refused with a status that has no close-code twin: the client reads it as a failed
+      // connect, 1006, the model's only close before the handshake. (ws shows the status; a
+      // 401 would be read as 4401: test/client/http-refusal.test.ts.)
+      held.push((ok) => (ok ? done(true) : done(false, 500)));
     },
   });
   await new Promise((resolve) => server.once('listening', resolve));
