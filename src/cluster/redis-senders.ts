@@ -115,7 +115,13 @@ export function ofCluster(cluster: RedisClusterLike): Sender {
   const routed = typeof cluster.getSlotMaster === 'function';
   const listOf = (master: object) => (routed ? addressOf(master) : undefined);
   const sender: Sender = {
-    send: (args, key) => cluster.sendCommand(key ?? clusterRoutingKey(args), false, args, NO_WRITE_TIMEOUT),
+    send(args, key) {
+      const routing = key ?? clusterRoutingKey(args);
+      return cluster.sendCommand(routing, false, args, NO_WRITE_TIMEOUT).then(undefined, (error: unknown) => {
+        if (!droppedWithItsNode(error) || args[0] === 'SPUBLISH') throw error;
+        return cluster.sendCommand(routing, false, args, NO_WRITE_TIMEOUT);
+      });
+    },
     routingKey: clusterRoutingKey,
     async load(body, guard) {
       const masters = [...cluster.masters];
@@ -153,6 +159,26 @@ export function ofCluster(cluster: RedisClusterLike): Sender {
     };
   }
   return sender;
+}
+
+/**
+ * node-redis rejects what is in flight on a node's connection with DisconnectsClientError
+ * when it drops that connection: when a re-read of the layout (after another command's
+ * MOVED) no longer lists that node as a master (a failover's old master, demoted while
+ * it stayed up: the planned maintenance of a managed Redis), or when the whole client
+ * closes. The command was never answered; the client, unlike for MOVED, does not send
+ * it on. send() sends it once more, to the key's master in the new layout, within the
+ * same deadline (a closed client refuses the second at once). Safe for every command
+ * of the store but one: its scripts, set writes and reads give the same outcome run
+ * twice (an admission of the same id is answered as already admitted, a second
+ * release frees nothing; a renewal run twice at worst takes one incarnation more,
+ * which holds nothing and expires). SPUBLISH is not sent again: a message delivered
+ * twice is worse than one lost, for best-effort delivery. Known by name as well as by
+ * message, for a client of another node-redis copy than ours.
+ */
+function droppedWithItsNode(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  return error.constructor.name === 'DisconnectsClientError' || error.message === 'Disconnects client';
 }
 
 /** A node's `host:port` (node-redis's `address`), if it has one. */

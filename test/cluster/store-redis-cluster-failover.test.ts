@@ -39,7 +39,7 @@ interface Setup {
  * A cluster, a replica for the master of a user's book (not the registry's master; or the
  * registry's, when `replicate` says so), and a store on it.
  */
-async function setUp(replicate: 'user' | 'registry' = 'user'): Promise<Setup> {
+async function setUp(replicate: 'user' | 'registry' = 'user', commandTimeoutMs?: number): Promise<Setup> {
   const cluster = await startRedisCluster();
   onTestFinished(() => cluster.stop());
   const keyPrefix = freshPrefix();
@@ -47,7 +47,12 @@ async function setUp(replicate: 'user' | 'registry' = 'user'): Promise<Setup> {
   const book = await keyOffMasters(cluster, (i) => `${keyPrefix}:{u:user${i}}:slots`, [registry.port]);
   const [ann, master] = [`user${book.index}`, book.master];
   const replica = await cluster.addReplica(replicate === 'user' ? master.port : registry.port);
-  const a = await startStoreOn({ redis: { rootNodes: [...cluster.urls] }, keyPrefix, nodeId: 'a' });
+  const a = await startStoreOn({
+    redis: { rootNodes: [...cluster.urls] },
+    keyPrefix,
+    nodeId: 'a',
+    ...(commandTimeoutMs === undefined ? {} : { commandTimeoutMs }),
+  });
   return { cluster, keyPrefix, ann, master, replica, a };
 }
 
@@ -175,6 +180,41 @@ describe.runIf(hasRedis)('on a Redis Cluster whose users’ master has a replica
       expect(Date.now() - promoted).toBeLessThan(3_500);
       await eventually(async () => (await a.store.renew().catch(() => 'failed')) === 'lost', 10_000);
       await expectBookedAgainOnce(a, ann, first, 'a5');
+    },
+    SLOW_MS,
+  );
+
+  it(
+    'an admission in flight on the demoted master when the client re-reads the layout (which drops that node): sent again to the promoted replica and answered, not failed',
+    async () => {
+      // A generous deadline: the admission waits for the layout to be re-read, on a loaded machine too.
+      const { cluster, keyPrefix, ann, master, replica, a } = await setUp('user', 5_000);
+      await atTheLimit(a, ann);
+      await cluster.failover(replica.port, 'TAKEOVER');
+      // The old master, now a replica, answers nothing: the admission, sent there by the client's
+      // old layout, stays on its connection, unanswered (no MOVED to follow).
+      cluster.pause(master.port);
+      onTestFinished(() => cluster.resume(master.port));
+      const pending = a.store.admit(ann, 'a4', 3, 3).catch((error: unknown) => error);
+      // Another user's command answered MOVED by a live master makes the client re-read the layout,
+      // which lists the promoted replica and not the old master: node-redis drops that node's
+      // connection, and with it what was in flight there ("Disconnects client").
+      const promoted = await cluster.masterOf(`${keyPrefix}:{u:${ann}}:slots`);
+      const bob = await keyOffMasters(cluster, (i) => `${keyPrefix}:{u:bob${i}}:slots`, [
+        master.port,
+        promoted.port,
+      ]);
+      const target = cluster.masters.find(
+        (candidate) => candidate.port !== master.port && candidate.port !== bob.master.port,
+      ) as (typeof cluster.masters)[number];
+      const slot = String(
+        await cluster.command(target.port, 'CLUSTER', 'KEYSLOT', `${keyPrefix}:{u:bob${bob.index}}:slots`),
+      );
+      // The slot is empty (bob never booked): it moves with SETSLOT alone, the new owner first.
+      for (const port of [target.port, bob.master.port])
+        expect(String(await cluster.command(port, 'CLUSTER', 'SETSLOT', slot, 'NODE', target.id))).toBe('OK');
+      expect(await a.store.userBook(`bob${bob.index}`)).toBeUndefined();
+      expect(await pending).toEqual({ admitted: false, reason: 'user-limit', live: 3 });
     },
     SLOW_MS,
   );
