@@ -19,6 +19,12 @@ import {
 /** More users than four pages: a read in one command would show as a single call. */
 const USERS = 4 * SET_PAGE + 137;
 
+/**
+ * The stores' deadline: hundreds of admissions in flight at once, on a loaded CI machine,
+ * wait in Redis's queue longer than the fixture's 300 ms. No deadline is tested here.
+ */
+const BULK_TIMEOUT_MS = 10_000;
+
 /** Books one connection for each of USERS users on `node`, some at a time. */
 async function bookMany(node: TestStore): Promise<void> {
   for (let at = 0; at < USERS; at += 250) {
@@ -40,11 +46,19 @@ describe.runIf(hasRedis)('Redis slot store: an index larger than one SSCAN page'
   it('reap() frees every user of a dead node, deletes its index and forgets its lease', async () => {
     const keyPrefix = freshPrefix();
     const keys = createKeyLayout(keyPrefix);
-    const dead = await startStore(redis.current, { keyPrefix, nodeId: 'dead' });
+    const dead = await startStore(redis.current, {
+      keyPrefix,
+      nodeId: 'dead',
+      commandTimeoutMs: BULK_TIMEOUT_MS,
+    });
     await bookMany(dead);
     const incarnation = dead.store.incarnation;
     await redis.current.command('ZADD', keys.registry.leases, 'XX', '0', String(incarnation));
-    const reaper = await startStore(redis.current, { keyPrefix, nodeId: 'reaper' });
+    const reaper = await startStore(redis.current, {
+      keyPrefix,
+      nodeId: 'reaper',
+      commandTimeoutMs: BULK_TIMEOUT_MS,
+    });
     await redis.current.command('CONFIG', 'RESETSTAT');
     expect(await reaper.store.reap()).toBe(USERS);
     await readInPages();
@@ -56,8 +70,16 @@ describe.runIf(hasRedis)('Redis slot store: an index larger than one SSCAN page'
   it('stop() frees every user it booked and every user its index names, then deletes the index and forgets the lease', async () => {
     const keyPrefix = freshPrefix();
     const keys = createKeyLayout(keyPrefix);
-    const node = await startStore(redis.current, { keyPrefix, nodeId: 'leaving' });
-    const other = await startStore(redis.current, { keyPrefix, nodeId: 'other' });
+    const node = await startStore(redis.current, {
+      keyPrefix,
+      nodeId: 'leaving',
+      commandTimeoutMs: BULK_TIMEOUT_MS,
+    });
+    const other = await startStore(redis.current, {
+      keyPrefix,
+      nodeId: 'other',
+      commandTimeoutMs: BULK_TIMEOUT_MS,
+    });
     await bookMany(node);
     const incarnation = node.store.incarnation;
     // A user only the index names (e.g. one this node's list let go of while its book stayed):
@@ -78,8 +100,8 @@ describe.runIf(hasRedis)('Redis slot store: an index larger than one SSCAN page'
 
   it('view() counts every user and connection of an index read in pages, a user booked by two nodes once', async () => {
     const keyPrefix = freshPrefix();
-    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
-    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a', commandTimeoutMs: BULK_TIMEOUT_MS });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b', commandTimeoutMs: BULK_TIMEOUT_MS });
     await bookMany(a);
     await b.store.admit('user3', 'b3', 5, 5);
     await redis.current.command('CONFIG', 'RESETSTAT');

@@ -78,7 +78,12 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
 
   it('docs/cluster-store.md: `ZADD <prefix>:{nodes}:leases XX 0 <incarnation>` frees a crashed node at once; reap() reads its users in SSCAN pages', async () => {
     const keyPrefix = freshPrefix();
-    const crashed = await startStore(redis.current, { keyPrefix, nodeId: 'crashed' });
+    // A long command timeout: hundreds of admissions are sent at once on a shared machine.
+    const crashed = await startStore(redis.current, {
+      keyPrefix,
+      nodeId: 'crashed',
+      commandTimeoutMs: 10_000,
+    });
     const other = await startStore(redis.current, { keyPrefix, nodeId: 'other' });
     const users = SET_PAGE + 44;
     await Promise.all(
