@@ -112,7 +112,9 @@ export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
    * browser's WebSocket answers them unseen): `createClient({ silenceTimeoutMs, heartbeatMessage })`
    * then tells a quiet server from a silent one. Like the ping, it proves liveness, not
    * activity: it never keeps a connection from going idle. Only while `active`: never before
-   * the handshake completes, nor while draining. At most 125 bytes, non-empty.
+   * the handshake completes, nor while draining. At most 125 bytes, non-empty. It goes to
+   * every connection: a client other than `createClient` with the same `heartbeatMessage`
+   * (a page's own `WebSocket` code, another library) gets it as an ordinary message.
    * @default none (pings only)
    */
   heartbeatMessage?: string | undefined;

@@ -85,11 +85,18 @@ function isForeignRefusal(value: unknown): boolean {
     message?: unknown;
     retryAfterMs?: unknown;
   };
-  return (
-    refusal[REFUSAL_MARK] === REFUSAL_SHAPE &&
-    typeof refusal.message === 'string' &&
-    refusalProblem(refusal.status, refusal.message, refusal.retryAfterMs) === undefined
-  );
+  // Plain instanceof never read the value; these reads may throw (a "strict" Proxy's trap, a
+  // getter), on authenticate's answer or what it threw: such a value is no Refusal, as
+  // error-brand.ts decides for the error classes. Not a WSSUP_INTERNAL 500 for a valid user.
+  try {
+    return (
+      refusal[REFUSAL_MARK] === REFUSAL_SHAPE &&
+      typeof refusal.message === 'string' &&
+      refusalProblem(refusal.status, refusal.message, refusal.retryAfterMs) === undefined
+    );
+  } catch {
+    return false;
+  }
 }
 
 /** What is wrong with a Refusal's fields, or undefined. */

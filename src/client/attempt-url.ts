@@ -8,6 +8,7 @@
  * failed connect does (1006, backed off), since the function may recover.
  */
 import { AppHookError, InvalidOptionError } from '../errors.js';
+import { isThenable, onRejection } from '../thenable.js';
 import { isConnectableUrl, URL_ALLOWED } from './options.js';
 
 /**
@@ -22,7 +23,21 @@ export function attemptUrl(url: () => unknown): string {
     throw new AppHookError('url', error);
   }
   if (!isConnectableUrl(answer)) {
-    throw new InvalidOptionError('url', `a function returning ${URL_ALLOWED}`, answer);
+    // An async function (a token fetched first) answers a Promise, which the attempt cannot
+    // wait for. Its rejection is the attempt's to handle, now that it has taken the promise:
+    // left alone it went unhandled, which under Node's defaults ends the process.
+    let pending = false;
+    try {
+      pending = isThenable(answer);
+      if (pending) onRejection(answer, () => {});
+    } catch {
+      // A `then` that throws: nothing will settle, so nothing can go unhandled.
+    }
+    throw new InvalidOptionError(
+      'url',
+      `a function returning ${URL_ALLOWED}${pending ? ' at once (a Promise is not awaited: keep the token where the function can read it)' : ''}`,
+      answer,
+    );
   }
   return String(answer);
 }

@@ -17,6 +17,8 @@ export interface ClientOptions {
   /**
    * Where to connect. A function is called before every attempt, so each
    * reconnect can carry a fresh token (`() => \`wss://host/?token=${token()}\``).
+   * It answers at once: an async function's Promise is not awaited (that attempt fails,
+   * with an `error` event), so fetch the token beforehand and keep it where the function reads it.
    */
   url: string | URL | (() => string | URL);
   /** Subprotocols, passed to the WebSocket constructor. */

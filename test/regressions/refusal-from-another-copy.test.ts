@@ -76,4 +76,31 @@ describe('a Refusal from another copy of ws-supervisor', () => {
     );
     expectNoLeaks(t.supervisor);
   });
+
+  // instanceof Refusal reads the value (the other copy's mark and fields), where plain instanceof
+  // walked its prototype chain only: a value that throws when an unknown property is read (a
+  // "strict" Proxy, as some libraries wrap their objects and errors in) made it throw.
+  const strict = <T extends object>(target: T): T =>
+    new Proxy(target, {
+      get(of, key) {
+        if (!(key in of)) throw new TypeError(`no property ${String(key)}`);
+        return Reflect.get(of, key);
+      },
+    });
+
+  it("is not what a value that throws when read is: authenticate's strict-Proxy error is its failure (500 auth-failed), not the library's", async () => {
+    const thrown = strict(new Error('db away'));
+    expect(thrown instanceof Refusal).toBe(false);
+    const t = await startRulesServer({
+      authenticate: async () => {
+        throw thrown;
+      },
+    });
+
+    expect((await httpRefusal(t.url('ada'))).status).toBe(500);
+    expect(t.events.rejected).toEqual([expect.objectContaining({ reason: 'auth-failed' })]);
+    expect(t.errors.map(({ code }) => code)).toEqual(['WSSUP_APP_HOOK_FAILED']);
+    expect(t.errors.splice(0)[0]?.cause === thrown).toBe(true); // not toBe: a matcher reads the Proxy's members
+    expectNoLeaks(t.supervisor);
+  });
 });
