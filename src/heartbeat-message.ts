@@ -13,7 +13,7 @@ import { InvalidOptionError } from './errors.js';
  */
 export const MAX_HEARTBEAT_MESSAGE_BYTES = 125;
 
-export const HEARTBEAT_MESSAGE_ALLOWED = `a non-empty string of at most ${MAX_HEARTBEAT_MESSAGE_BYTES} bytes in UTF-8, without lone surrogates`;
+export const HEARTBEAT_MESSAGE_ALLOWED = `a non-empty string of at most ${MAX_HEARTBEAT_MESSAGE_BYTES} bytes in UTF-8, without lone surrogates nor a leading U+FEFF`;
 
 /** A lone surrogate (with the u flag, a pair is one code point and does not match). */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
@@ -32,7 +32,9 @@ function utf8Bytes(text: string): number {
  * The option checked, or undefined when not given.
  * A lone surrogate goes over the wire as U+FFFD: the client would never see
  * the frame it was told to drop, and would deliver every keepalive to the app.
- * An empty one would drop the app's own empty messages.
+ * An empty one would drop the app's own empty messages. A leading U+FEFF
+ * (a byte order mark) is stripped by a browser's WebSocket (WHATWG "UTF-8
+ * decode"), not by ws: there too the client would never see its frame.
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION
  */
 export function resolveHeartbeatMessage(value: unknown): string | undefined {
@@ -40,6 +42,7 @@ export function resolveHeartbeatMessage(value: unknown): string | undefined {
   if (
     typeof value !== 'string' ||
     value === '' ||
+    value.startsWith('\uFEFF') ||
     LONE_SURROGATE.test(value) ||
     utf8Bytes(value) > MAX_HEARTBEAT_MESSAGE_BYTES
   ) {

@@ -29,8 +29,16 @@ const TWINS: Readonly<Record<number, number>> = {
   503: ClientCloseCodes.shuttingDown,
 };
 
-/** RFC 9110 §10.2.3 delay-seconds. An HTTP-date (which the supervisor never sends) is not read. */
+/** RFC 9110 §10.2.3 delay-seconds. */
 const DELAY_SECONDS = /^\s*(\d+)\s*$/;
+
+/**
+ * RFC 9110 §5.6.7 IMF-fixdate, the HTTP-date a sender must use (`Wed, 21 Oct 2015 07:28:00
+ * GMT`). The supervisor never sends one, but a proxy or load balancer in front of it may
+ * (a 503 during its own maintenance). The obsolete forms are not read: no hint.
+ */
+const IMF_FIXDATE =
+  /^\s*(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT\s*$/;
 
 /**
  * The most a hint says, as the server caps its own (RFC 9111 §1.2.2): a longer one would print
@@ -44,7 +52,11 @@ const MAX_RETRY_AFTER_SECONDS = 2 ** 31;
  * has a Retry-After in seconds, as a close-frame refusal's does: the client machine reads the
  * hint from there. `wasClean` is false: no WebSocket was opened, so none was closed cleanly.
  */
-export function closeOfRefusedUpgrade(response: RefusedResponseLike): {
+export function closeOfRefusedUpgrade(
+  response: RefusedResponseLike,
+  /** The wall clock an HTTP-date is read against (it names a wall-clock moment). */
+  wallNowMs: number = Date.now(),
+): {
   code: number;
   reason: string;
   wasClean: false;
@@ -52,13 +64,23 @@ export function closeOfRefusedUpgrade(response: RefusedResponseLike): {
   const status = response.statusCode ?? 0;
   const text = response.statusMessage ? `HTTP ${status} ${response.statusMessage}` : `HTTP ${status}`;
   const header = response.headers['retry-after'];
-  const seconds = typeof header === 'string' ? DELAY_SECONDS.exec(header)?.[1] : undefined;
+  const seconds = typeof header === 'string' ? retryAfterSeconds(header, wallNowMs) : undefined;
   return {
     code: TWINS[status] ?? ClientCloseCodes.abnormal,
     reason:
-      seconds === undefined
-        ? text
-        : `${text} retry-after=${Math.min(Number(seconds), MAX_RETRY_AFTER_SECONDS)}`,
+      seconds === undefined ? text : `${text} retry-after=${Math.min(seconds, MAX_RETRY_AFTER_SECONDS)}`,
     wasClean: false,
   };
+}
+
+/**
+ * A Retry-After's wait in whole seconds: its delay-seconds, or the seconds from now to its
+ * HTTP-date, rounded up (0 for a date already past); undefined for anything else.
+ */
+function retryAfterSeconds(header: string, wallNowMs: number): number | undefined {
+  const seconds = DELAY_SECONDS.exec(header)?.[1];
+  if (seconds !== undefined) return Number(seconds);
+  if (!IMF_FIXDATE.test(header)) return undefined;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - wallNowMs) / 1_000));
 }

@@ -47,6 +47,7 @@ describe('createClient() options', () => {
     ['silenceTimeoutMs', { url, silenceTimeoutMs: 2 ** 31 }],
     ['silenceTimeoutMs', { url, silenceTimeoutMs: null }],
     ['heartbeatMessage', { url, heartbeatMessage: '' }],
+    ['heartbeatMessage', { url, heartbeatMessage: '\uFEFFhb' }],
     ['heartbeatMessage', { url, heartbeatMessage: 42 }],
     ['heartbeatMessage', { url, heartbeatMessage: 'x'.repeat(126) }],
     ['heartbeatMessage', { url, heartbeatMessage: 'é'.repeat(63) }], // 126 bytes in UTF-8

@@ -37,8 +37,7 @@ describe('closeOfRefusedUpgrade', () => {
     ['0', ' retry-after=0'],
     // Capped as the server caps its own: longer would print as 1e+21 and be lost.
     ['99999999999999999999999', ` retry-after=${2 ** 31}`],
-    // Not delay-seconds: no hint (an HTTP-date, a fraction, a negative number, garbage).
-    ['Wed, 21 Oct 2015 07:28:00 GMT', ''],
+    // Not delay-seconds nor an HTTP-date: no hint (a fraction, a negative number, garbage).
     ['1.5', ''],
     ['-1', ''],
     ['soon', ''],
@@ -47,6 +46,22 @@ describe('closeOfRefusedUpgrade', () => {
   ])('Retry-After %j → reason ends with %j', (retryAfter, hint) => {
     expect(closeOfRefusedUpgrade(response(429, 'Too Many Requests', retryAfter)).reason).toBe(
       `HTTP 429 Too Many Requests${hint}`,
+    );
+  });
+
+  it.each([
+    // An HTTP-date (a proxy's 503, say), read against the wall clock: the seconds until then, rounded up.
+    ['Wed, 21 Oct 2015 07:28:00 GMT', Date.UTC(2015, 9, 21, 7, 27, 0), ' retry-after=60'],
+    ['Wed, 21 Oct 2015 07:28:00 GMT', Date.UTC(2015, 9, 21, 7, 27, 59, 500), ' retry-after=1'],
+    // A date already past: retry now, as Retry-After: 0.
+    ['Wed, 21 Oct 2015 07:28:00 GMT', Date.UTC(2015, 9, 21, 8, 0, 0), ' retry-after=0'],
+    // The obsolete date forms, and dates that are not dates, give no hint.
+    ['Wednesday, 21-Oct-15 07:28:00 GMT', Date.UTC(2015, 9, 21, 7, 27, 0), ''],
+    ['Wed Oct 21 07:28:00 2015', Date.UTC(2015, 9, 21, 7, 27, 0), ''],
+    ['Wed, 99 Oct 2015 07:28:00 GMT', Date.UTC(2015, 9, 21, 7, 27, 0), ''],
+  ])('Retry-After %j at %d → reason ends with %j', (retryAfter, wallNowMs, hint) => {
+    expect(closeOfRefusedUpgrade(response(503, 'Service Unavailable', retryAfter), wallNowMs).reason).toBe(
+      `HTTP 503 Service Unavailable${hint}`,
     );
   });
 

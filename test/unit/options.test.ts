@@ -238,6 +238,8 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     ['heartbeatMessage', null, HEARTBEAT_MESSAGE_ALLOWED],
     ['heartbeatMessage', 'x'.repeat(126), HEARTBEAT_MESSAGE_ALLOWED],
     ['heartbeatMessage', '\uDC00', HEARTBEAT_MESSAGE_ALLOWED],
+    // A browser's WebSocket strips a leading byte order mark: its client would never match the frame.
+    ['heartbeatMessage', '\uFEFFhb', HEARTBEAT_MESSAGE_ALLOWED],
     ['maxConnections', 0, 'a positive integer, or undefined for no cap'],
     ['maxConnections', 1.5, 'a positive integer, or undefined for no cap'],
     ['maxConnections', null, 'a positive integer, or undefined for no cap'],
