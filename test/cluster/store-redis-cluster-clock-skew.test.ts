@@ -71,17 +71,23 @@ describe.runIf(hasRedis && hasFaketime)('a Redis Cluster whose masters disagree 
   it('a renewing node keeps its lease; one left to expire loses it, and its slots on every master are freed then', async () => {
     const keyPrefix = freshPrefix();
     const users = [...(await userOnEachMaster(cluster.current, keyPrefix)).values()];
-    const leaseTtlMs = 600;
-    const options = { redis: rootNodes(), keyPrefix, leaseTtlMs, commandTimeoutMs: 150 };
+    // Long enough that a loaded machine's stalls (hundreds of ms) cannot lose the kept lease
+    // between two of its renewals, a tenth of the TTL apart; the skew (30 s) is still far beyond it.
+    const leaseTtlMs = 3_000;
+    const options = { redis: rootNodes(), keyPrefix, leaseTtlMs, commandTimeoutMs: 1_000 };
     const kept = await startStoreOn({ ...options, nodeId: 'kept' });
     const dying = await startStoreOn({ ...options, nodeId: 'dying' });
+    // dying never renews: its lease ends a TTL after its start, on the registry's clock.
+    const dyingExpires = Date.now() + leaseTtlMs;
     for (const user of users)
       expect(await dying.store.admit(user, `d-${user}`, 3, 3)).toMatchObject({ admitted: true });
+    expect(await kept.store.renew()).toBe('renewed');
     expect(await kept.store.reap()).toBe(0); // its lease still lives
 
-    for (let i = 0; i < 6; i++) {
+    // Past dying's lease, with a margin for the two clocks' reading error.
+    while (Date.now() < dyingExpires + 300) {
       expect(await kept.store.renew()).toBe('renewed');
-      await new Promise((resolve) => setTimeout(resolve, leaseTtlMs / 3));
+      await new Promise((resolve) => setTimeout(resolve, leaseTtlMs / 10));
     }
     expect(kept.incarnations).toEqual([]);
     for (const user of users) expect(await kept.store.userBook(user)).toBeUndefined();

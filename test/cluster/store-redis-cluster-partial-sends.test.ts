@@ -135,6 +135,11 @@ describe.runIf(hasRedis)('cluster-wide sends while the master of one process’s
     await connect(cNode.url(cat));
     await connect(b.url(dave));
     const atB = received(await connect(b.url(bob)));
+    // Each booked in Redis, not admitted unsynced (an admission past its deadline on a loaded
+    // machine, under the 'local' policy): a sends' reader finds whom to tell only in the books.
+    await vi.waitFor(() => {
+      for (const n of [b, cNode]) expect(n.supervisor.stats().cluster?.unsynced).toBe(0);
+    }, ioWait);
 
     rc.pause(stuck);
     onTestFinished(() => rc.resume(stuck));
