@@ -143,10 +143,10 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   /**
    * The rooms joined, in join order: this side of `books.rooms`, changed with
    * it. Made at the first join: a connection in no room pays one empty field.
+   * null from its disposal on, once every room is left: a join from then on
+   * (in onClose, say) is refused.
    */
-  #rooms: Set<string> | undefined;
-  /** Set at disposal, once every room is left: a join from then on (onClose, say) is refused. */
-  #roomsClosed = false;
+  #rooms: Set<string> | undefined | null;
 
   /**
    * The runtime every connection shares (ws server, books, hooks). JS-private, not just
@@ -543,15 +543,15 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     const ws = this.#ws;
     // Where send() refuses, join() does: a connection on its way out joins nothing.
     if (
-      this.#roomsClosed ||
+      this.#rooms === null ||
       ws === undefined ||
       this.#sink === undefined ||
       ws.readyState !== WebSocket.OPEN ||
       this.#leaving
     )
       return false;
-    this.#rooms ??= new Set();
-    const rooms = this.#rooms;
+    const rooms = this.#rooms ?? new Set<string>();
+    this.#rooms = rooms;
     if (rooms.has(room)) return true;
     if (rooms.size >= this.#env.maxRoomsPerConnection) return false;
     rooms.add(room);
@@ -568,7 +568,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
   get rooms(): ReadonlySet<string> {
     // A copy, so that a cast cannot change the membership behind books.rooms' back.
-    return new Set(this.#rooms);
+    return new Set(this.#rooms ?? undefined);
   }
 
   /**
@@ -576,10 +576,9 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
    * connection (its disposal), before onClose runs, whatever ended it.
    */
   leaveAllRooms(): void {
-    this.#roomsClosed = true;
     const rooms = this.#rooms;
-    if (rooms === undefined) return;
-    this.#rooms = undefined;
+    this.#rooms = null;
+    if (rooms === undefined || rooms === null) return;
     for (const room of rooms) this.#env.books.rooms.remove(room, this);
   }
 }
