@@ -1,8 +1,9 @@
 /**
- * Socket.IO's rooms, the ws-supervisor way: the rooms a connection joined are
- * its app data, messages are JSON of the app's own framing, and a message to
- * a room is a broadcast filtered over that data. The README ("Coming from
- * Socket.IO") quotes the region below (test/examples/readme-snippets.test.ts).
+ * Socket.IO's rooms, the ws-supervisor way: `connection.join(room)` and
+ * `supervisor.sendToRoom(room, data, { except })`; messages are JSON of the
+ * app's own framing. A connection leaves its rooms when it is disposed,
+ * however it ends. The README ("Coming from Socket.IO") quotes the region
+ * below (test/examples/readme-snippets.test.ts).
  *
  *   npm run example:rooms -- --port 8080
  *   then connect to ws://127.0.0.1:8080/?user=<id>&room=<room> (room: any number, or none)
@@ -17,7 +18,7 @@ import { exitIfCannotListen, readExampleFlags } from './reference-server/command
 const { port } = readExampleFlags({
   script: 'example:rooms',
   about:
-    'Rooms over app data: connect to ws://127.0.0.1:<port>/?user=<id>&room=<room>, then send\n' +
+    'Rooms: connect to ws://127.0.0.1:<port>/?user=<id>&room=<room>, then send\n' +
     '{"join":"<room>"}, {"leave":"<room>"} or {"to":"<room>","text":"..."}.',
 });
 
@@ -43,44 +44,39 @@ function parseCommand(text: string): Command | undefined {
 }
 
 // #region rooms
-interface Member {
-  rooms: Set<string>; // this connection's rooms, as Socket.IO's socket.rooms
-}
-const maxRooms = 32; // per connection: a client cannot grow the server's memory by joining
-
-const supervisor = createSupervisor<Member>({
+const supervisor = createSupervisor<{ rooms: string[] }>({
   preset: 'production',
   refuse: 'close', // as connect_error: a refused client reads a close code (4000 + status) and the message
+  maxRoomsPerConnection: 32, // join() returns false beyond it: a client cannot grow the server's memory
   authenticate: (request) => {
     // Demo only: trusts ?user=<id>&room=<room>. Verify a real token, and the rooms it grants, here.
     const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
     const user = query.get('user');
     if (user === null) return new Refusal(401, 'expected ?user=<id>'); // next(new Error(...)): close 4401
-    return { userId: user, data: { rooms: new Set(query.getAll('room').filter(isRoom).slice(0, maxRooms)) } };
+    return { userId: user, data: { rooms: query.getAll('room').filter(isRoom) } };
+  },
+  onOpen: (connection) => {
+    for (const room of connection.data?.rooms ?? []) connection.join(room); // socket.join(room)
   },
   onMessage: (connection, data, isBinary) => {
     const command = isBinary ? undefined : parseCommand(data.toString());
-    const rooms = connection.data?.rooms;
-    if (command === undefined || rooms === undefined) {
+    if (command === undefined) {
       connection.send(JSON.stringify({ error: 'expected {"join"}, {"leave"} or {"to","text"}' }));
     } else if ('join' in command) {
-      if (rooms.size >= maxRooms) return void connection.send(JSON.stringify({ error: 'too many rooms' }));
-      rooms.add(command.join); // socket.join(room)
-      connection.send(JSON.stringify({ joined: command.join }));
+      const joined = connection.join(command.join); // false at maxRoomsPerConnection
+      connection.send(JSON.stringify(joined ? { joined: command.join } : { error: 'too many rooms' }));
     } else if ('leave' in command) {
-      rooms.delete(command.leave); // socket.leave(room)
+      connection.leave(command.leave); // socket.leave(room)
       connection.send(JSON.stringify({ left: command.leave }));
     } else {
-      // socket.to(room).emit(...): every member of the room but the sender. O(connections).
+      // socket.to(room).emit(...): every member of the room but the sender, O(members).
       const message = JSON.stringify({ room: command.to, from: connection.userId, text: command.text });
-      const delivered = supervisor.broadcast(message, {
-        filter: (member) => member.id !== connection.id && member.data?.rooms.has(command.to) === true,
-      });
+      const delivered = supervisor.sendToRoom(command.to, message, { except: connection.id });
       connection.send(JSON.stringify({ sent: command.to, delivered })); // in place of an ack
     }
   },
 });
-// Leaving a room on disconnect is nothing to do: the set goes with the connection's handle.
+// Nothing to undo on disconnect: a connection is in no room once it is disposed, however it ended.
 // #endregion rooms
 
 const server = createServer((_request, response) => response.end('your routes here\n'));

@@ -4,7 +4,9 @@
  * suite's leak check runs it after every integration test) and for an
  * operator on demand, never on a hot path. The registry is part of the
  * books: each user's published live ids, the handle of every connection,
- * and each user's capacity band are checked too.
+ * and each user's capacity band are checked too, and the rooms: every
+ * member a registered connection that lists the room, every room of a
+ * connection holding it, no room without a member.
  */
 import type { AnyActorRef } from 'xstate';
 import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
@@ -121,6 +123,7 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
       bands[band] ?? 0,
     ]),
   ];
+  auditRooms(books, mismatches);
   for (const [name, counted, walked] of totals) {
     if (counted !== walked) mismatches.push(`${name}: the books count ${counted}, the actors hold ${walked}`);
   }
@@ -129,4 +132,31 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
     mismatches,
     walked: { userSupervisors: users.size, connectionActors: found.actors },
   };
+}
+
+/** Both sides of every membership: books.rooms, and each registered connection's own rooms. */
+function auditRooms(books: Books, mismatches: string[]): void {
+  let members = 0;
+  for (const [room, inRoom] of books.rooms.entries()) {
+    if (inRoom.size === 0) mismatches.push(`room ${JSON.stringify(room)} has no member but is still kept`);
+    for (const member of inRoom) {
+      members += 1;
+      if (books.handles.get(member.id) !== member)
+        mismatches.push(`room ${JSON.stringify(room)}: member ${member.id} is not a registered connection`);
+      else if (!member.rooms.has(room))
+        mismatches.push(`room ${JSON.stringify(room)}: member ${member.id} does not list the room`);
+    }
+  }
+  let joined = 0;
+  for (const handle of books.handles.values()) {
+    for (const room of handle.rooms) {
+      joined += 1;
+      if (books.rooms.membersOf(room)?.has(handle) !== true)
+        mismatches.push(`connection ${handle.id} lists room ${JSON.stringify(room)}, which does not hold it`);
+    }
+  }
+  if (members !== books.rooms.memberships || joined !== members)
+    mismatches.push(
+      `room memberships: the books count ${books.rooms.memberships}, the rooms hold ${members}, the connections list ${joined}`,
+    );
 }

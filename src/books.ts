@@ -10,13 +10,15 @@
  * published book carries the user's live connection ids (the supervisor's
  * own `live` list, shared, not copied), and `handles` maps every connection
  * not yet disposed to its handle, set at admission and deleted at disposal,
- * where `admitted` and `disposed` are counted.
+ * where `admitted` and `disposed` are counted. `rooms` maps each room to its
+ * members, and is emptied of a connection at the same disposal.
  */
 import type { AnyActorRef } from 'xstate';
 import type { BookCounts } from '../machines/user-supervisor.machine.js';
 import type { TokenBucket } from './admission-rate.js';
 import { bandAfter, type CapacityThresholds } from './capacity.js';
 import type { ConnectionHandle } from './connection-handle.js';
+import { Rooms } from './rooms.js';
 
 const EMPTY: BookCounts = Object.freeze({ live: 0, idle: 0, draining: 0 });
 const NONE: readonly string[] = Object.freeze([]);
@@ -68,6 +70,8 @@ export class Books {
   capacityAlerts = 0;
   /** Every connection admitted and not yet disposed, by id, in admission order. */
   readonly handles = new Map<string, ConnectionHandle>();
+  /** Each room's members: joined by the handles, left by them or at their disposal (rooms.ts). */
+  readonly rooms = new Rooms<ConnectionHandle>();
   /** Users with a live connection, by capacity band: index 0 is below every level. */
   readonly usersByBand: number[];
 

@@ -40,4 +40,30 @@ export interface ConnectionHandle<Data = unknown> {
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for another code or a reason over 123 bytes.
    */
   close(code?: number, reason?: string): void;
+  /**
+   * Joins a room, for `supervisor.sendToRoom(room, …)`. The membership is the
+   * connection's: it ends with leave(), or when the connection is disposed,
+   * however it ends; nothing to clean up in onClose. Returns true when the
+   * connection is a member afterwards (already one: true, nothing changes);
+   * false, joining nothing, when send() would refuse (not open yet, closing,
+   * draining, disposed) or when it is in `maxRoomsPerConnection` rooms already.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, joining nothing, for a room that is
+   *   not a non-empty string of at most 256 bytes in UTF-8 (MAX_ROOM_BYTES).
+   * @example
+   * ```ts
+   * if (!connection.join('lobby')) connection.send(JSON.stringify({ error: 'cannot join' }));
+   * ```
+   */
+  join(room: string): boolean;
+  /**
+   * Leaves a room. Returns true when the connection was a member, false otherwise.
+   * Allowed in any state (a disposed connection is in no room).
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a room that join() would refuse.
+   */
+  leave(room: string): boolean;
+  /**
+   * The rooms this connection is in, in join order: a read-only copy as of
+   * the read (leave() may be called while iterating it). Empty once disposed.
+   */
+  readonly rooms: ReadonlySet<string>;
 }

@@ -108,9 +108,11 @@ export type {
   ClusterFlag,
   ClusterSendResult,
   DisconnectOptions,
+  RoomSendOptions,
   SendData,
   SendOptions,
 } from './registry.js';
+export { MAX_ROOM_BYTES } from './rooms.js';
 export type { ClusterWideStats, StatsOptions, SupervisorStats, UserStats } from './stats.js';
 export {
   createSupervisor,

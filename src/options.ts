@@ -121,6 +121,13 @@ export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
   /** Process-wide cap on connections not yet disposed (draining included). @default no cap */
   maxConnections?: number | undefined;
   /**
+   * Most rooms one connection may be in at once (`connection.join()` returns
+   * false beyond it), so that a client cannot make the server allocate without
+   * bound by asking to join. An integer from 0 (no rooms) to 100000.
+   * @default 100
+   */
+  maxRoomsPerConnection?: number | undefined;
+  /**
    * Fractions of `maxConnectionsPerUser` at which a `capacity` event fires
    * when a user's live count reaches them (and again when it falls back
    * below, see `capacityHysteresis`). Strictly increasing, each in (0, 1],
@@ -234,6 +241,7 @@ export interface ResolvedOptions extends Limits {
   activity: ActivityMode;
   heartbeatMessage: string | undefined;
   maxConnections: number | undefined;
+  maxRoomsPerConnection: number;
   /** Cluster mode, defaults applied; undefined without it. */
   cluster: ResolvedClusterOptions | undefined;
   capacityLevels: readonly number[];
@@ -293,6 +301,9 @@ export const presets: Readonly<Record<PresetName, Readonly<Limits>>> = Object.fr
 });
 
 const MAX_DELAY_MS = 2_147_483_647; // setTimeout's ceiling
+/** maxRoomsPerConnection's default: more than a chat client joins, few enough to bound a hostile one. */
+const DEFAULT_MAX_ROOMS = 100;
+const MAX_ROOMS = 100_000;
 const integerIn = (min: number, max: number) => (v: unknown) =>
   typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 
@@ -338,6 +349,7 @@ const knownOptions = new Set<string>([
   'activity',
   'heartbeatMessage',
   'maxConnections',
+  'maxRoomsPerConnection',
   'capacityLevels',
   'capacityHysteresis',
   'authenticate',
@@ -393,6 +405,15 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
       'maxConnections',
       'a positive integer, or undefined for no cap',
       maxConnections,
+    );
+  }
+  const maxRoomsPerConnection =
+    options.maxRoomsPerConnection === undefined ? DEFAULT_MAX_ROOMS : options.maxRoomsPerConnection;
+  if (!integerIn(0, MAX_ROOMS)(maxRoomsPerConnection)) {
+    throw new InvalidOptionError(
+      'maxRoomsPerConnection',
+      `an integer from 0 to ${MAX_ROOMS}`,
+      maxRoomsPerConnection,
     );
   }
   if (!isFunction(options.authenticate)) {
@@ -455,6 +476,7 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
     activity,
     heartbeatMessage: resolveHeartbeatMessage(options.heartbeatMessage),
     maxConnections,
+    maxRoomsPerConnection,
     capacityLevels,
     capacityHysteresis,
     ...resolveRefusalOptions(options),

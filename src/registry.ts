@@ -9,6 +9,9 @@
  * Every argument is checked before anything is allocated or sent: a bad one
  * throws WSSUP_INVALID_ARGUMENT.
  *
+ * A room's members are `books.rooms` (rooms.ts): a send to a room is
+ * O(members), never a walk over every connection.
+ *
  * `{ cluster: true }` (cluster mode) also reaches the other processes: this
  * one's connections are served here, synchronously, and the store passes the
  * rest on (src/cluster/cluster-sends.ts). Every check is made first, so a bad
@@ -18,6 +21,7 @@ import type { Books, UserRecord } from './books.js';
 import type { ClusterDelivery } from './cluster/cluster-sends.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { describeValue, SupervisorError } from './errors.js';
+import { checkRoom } from './rooms.js';
 import { checkData, checkSendOptions, type SendData } from './send-arguments.js';
 import { userIdArgumentError } from './user-id.js';
 
@@ -54,6 +58,15 @@ export interface ClusterSendResult {
   unreached: number;
 }
 
+/** The options of sendToRoom(). */
+export interface RoomSendOptions extends SendOptions {
+  /**
+   * A connection id left out (Socket.IO's `socket.to(room)`: every member but the sender).
+   * An id that is not a member changes nothing.
+   */
+  except?: string | undefined;
+}
+
 /** `Data` is the supervisor's app data type, so that a filter reads `connection.data` without a cast. */
 export interface BroadcastOptions<Data = unknown> extends SendOptions {
   /** Sends only to the connections for which it returns true (e.g. everyone but the sender). */
@@ -70,6 +83,12 @@ export interface Registry {
     options?: SendOptions & ClusterFlag,
   ): number | Promise<ClusterSendResult>;
   broadcast(data: SendData, options?: BroadcastOptions & ClusterFlag): number | Promise<ClusterSendResult>;
+  sendToRoom(
+    room: string,
+    data: SendData,
+    options?: RoomSendOptions & ClusterFlag,
+  ): number | Promise<ClusterSendResult>;
+  roomMembers(room: string): ConnectionHandle[];
   disconnectUser(
     userId: string,
     code?: number,
@@ -116,6 +135,25 @@ function clusterFlag(options: unknown): boolean {
   if (cluster !== undefined && typeof cluster !== 'boolean')
     throw invalid('options.cluster must be a boolean');
   return cluster === true;
+}
+
+const ROOM_SEND_KEYS: ReadonlySet<string> = new Set(['binary', 'except', 'cluster']);
+
+/** sendToRoom()'s options, checked and copied: unknown keys are refused, so `exept` cannot pass unseen. */
+function checkRoomSendOptions(options: unknown): {
+  sendOptions: { binary?: boolean } | undefined;
+  except: string | undefined;
+} {
+  const sendOptions = checkSendOptions(options);
+  if (options === undefined) return { sendOptions, except: undefined };
+  for (const key of Object.keys(options as object)) {
+    if (!ROOM_SEND_KEYS.has(key))
+      throw invalid(`sendToRoom options: unknown key ${key}, expected one of binary, except, cluster`);
+  }
+  const { except } = options as { except?: unknown };
+  if (except !== undefined && typeof except !== 'string')
+    throw invalid(`options.except must be a connection id (a string), got ${describeValue(except)}`);
+  return { sendOptions, except };
 }
 
 /** What travels: a copy, so that the app may reuse its buffer once the call returns. */
@@ -193,6 +231,21 @@ export function createRegistry(
     return sendTo(ids, data, checkSendOptions(options));
   }
 
+  /** The members of `room` but `except`: O(members), whatever the number of connections. */
+  function sendToRoom(room: unknown, data: SendData, options: unknown): number {
+    checkRoom('sendToRoom', room);
+    checkData(data);
+    const { sendOptions, except } = checkRoomSendOptions(options);
+    const members = books.rooms.membersOf(room);
+    if (members === undefined) return 0;
+    let sent = 0;
+    // A send may end in its own connection's drain, never in its disposal: the set stays as it is.
+    for (const member of members) {
+      if (member.id !== except && member.send(data, sendOptions)) sent += 1;
+    }
+    return sent;
+  }
+
   function broadcast(data: SendData, options: (BroadcastOptions & ClusterFlag) | undefined): number {
     checkData(data);
     const sendOptions = checkSendOptions(options);
@@ -239,6 +292,27 @@ export function createRegistry(
       });
     },
 
+    sendToRoom: (room, data, options) => {
+      if (!clusterFlag(options)) return sendToRoom(room, data, options);
+      return clusterWide(() => {
+        checkRoom('sendToRoom', room);
+        checkData(data);
+        const { sendOptions, except } = checkRoomSendOptions(options);
+        const binary = sendOptions?.binary === undefined ? {} : { binary: sendOptions.binary };
+        const exceptOne = except === undefined ? {} : { except };
+        return [
+          () => sendToRoom(room, data, options),
+          { kind: 'room', room, data: toWire(data), ...binary, ...exceptOne },
+        ];
+      });
+    },
+
+    roomMembers: (room) => {
+      checkRoom('roomMembers', room);
+      const members = books.rooms.membersOf(room);
+      return members === undefined ? [] : [...members];
+    },
+
     disconnectUser: (userId, code = 1000, reason = '', options = undefined) => {
       if (options !== undefined && (typeof options !== 'object' || options === null))
         throw invalid('disconnectUser options must be an object { cluster? }');
@@ -262,7 +336,10 @@ export function createRegistry(
       }
       const options = delivery.binary === undefined ? undefined : { binary: delivery.binary };
       if (delivery.kind === 'send') sendTo(liveIdsOf(delivery.userId), delivery.data, options);
-      else broadcast(delivery.data, options);
+      else if (delivery.kind === 'room') {
+        const except = delivery.except === undefined ? {} : { except: delivery.except };
+        sendToRoom(delivery.room, delivery.data, { ...options, ...except });
+      } else broadcast(delivery.data, options);
     },
   };
 }

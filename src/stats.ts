@@ -83,6 +83,10 @@ export interface SupervisorStats {
     socketListeners: number;
     /** Refusals sent as close frames (`refuse: 'close'`) whose socket has not closed yet. */
     closeRefusals: number;
+    /** Rooms with at least one member (a room exists only while it has one). */
+    rooms: number;
+    /** Room memberships held, over every room (what `join()` has allocated). */
+    roomMemberships: number;
   };
   perUser?: Record<string, UserStats>;
   /** Cluster mode only: this node's lease, breaker and outage work. */
@@ -139,6 +143,8 @@ export function collectStats(sources: StatsSources, options: StatsOptions = {}):
       pendingTimers: sources.clock.pending,
       socketListeners: sources.listeners(),
       closeRefusals: sources.closeRefusals(),
+      rooms: books.rooms.size,
+      roomMemberships: books.rooms.memberships,
     },
   };
   if (sources.cluster !== undefined) stats.cluster = sources.cluster.stats();

@@ -16,6 +16,7 @@ import type {
   ClusterFlag,
   ClusterSendResult,
   DisconnectOptions,
+  RoomSendOptions,
   SendData,
   SendOptions,
 } from './registry.js';
@@ -196,6 +197,52 @@ export interface Supervisor<Data = unknown> {
     data: SendData,
     options?: BroadcastOptions<Data> & ClusterFlag,
   ): number | Promise<ClusterSendResult>;
+  /**
+   * Sends `data` to every open member of the room (`connection.join(room)`) but
+   * `options.except`, a connection id (Socket.IO's `socket.to(room).emit()`).
+   * Returns how many got it: a member draining or refusing sends is not counted.
+   * O(members of the room), whatever the number of connections; 0 for a room
+   * nobody is in.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, sending nothing, for a bad room name
+   *   (as join() refuses), data or options (`binary`, `except` and `cluster` only).
+   * @example
+   * ```ts
+   * // In onMessage: to the rest of the room.
+   * supervisor.sendToRoom('lobby', JSON.stringify({ text: 'hi' }), { except: connection.id });
+   * ```
+   */
+  sendToRoom(
+    room: string,
+    data: SendData,
+    options?: RoomSendOptions & { cluster?: false | undefined },
+  ): number;
+  /**
+   * Cluster mode: sends to this process's members of the room (`delivered`) and
+   * tells every other live process (`nodes`), which sends to its own members,
+   * best effort, as broadcast() with `{ cluster: true }`. Rooms are each
+   * process's own: nothing about them is stored in Redis.
+   * @throws {SupervisorError} (rejects) as sendToUser() with `{ cluster: true }`, for what
+   *   sendToRoom() refuses.
+   */
+  sendToRoom(
+    room: string,
+    data: SendData,
+    options: RoomSendOptions & { cluster: true },
+  ): Promise<ClusterSendResult>;
+  /** A `cluster` flag known only at run time: a number without it, a Promise with it. */
+  sendToRoom(
+    room: string,
+    data: SendData,
+    options?: RoomSendOptions & ClusterFlag,
+  ): number | Promise<ClusterSendResult>;
+  /**
+   * The handles of the room's members on this process, in join order: a new
+   * array, O(members). A member stays listed until it is disposed (a draining
+   * one too, though sends to it are refused). Empty for a room nobody is in:
+   * a room exists only while it has a member.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad room name.
+   */
+  roomMembers(room: string): ConnectionHandle<Data>[];
   /**
    * Closes every live connection of the user gracefully ("kick"): each drains,
    * bounded by drainTimeoutMs, and is disposed with reason `app-close`.

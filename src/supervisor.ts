@@ -109,6 +109,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     activity: resolved.activity,
     heartbeatMessage: resolved.heartbeatMessage,
     books,
+    maxRoomsPerConnection: resolved.maxRoomsPerConnection,
     listeners: 0,
     retryHints: resolved.retryAfterMs,
     // `refuse: 'close'`: an aborted handshake is refused as a new request would be.
@@ -142,6 +143,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     cluster?.released(output.userId, output.connectionId);
     counters.disposed += 1;
     books.handles.delete(output.connectionId);
+    // Its rooms go with it, here where the registry forgets it: before onClose, which cannot rejoin.
+    connection.leaveAllRooms();
     if (!connection.opened) books.connecting -= 1;
     // A handshake aborted before it opened: the machine recorded no code, the transport knows the answer.
     const aborted = connection.abortAnswer;
@@ -573,6 +576,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     sendToUser: registry.sendToUser as Supervisor['sendToUser'],
     broadcast: registry.broadcast as Supervisor['broadcast'],
     disconnectUser: registry.disconnectUser as Supervisor['disconnectUser'],
+    sendToRoom: registry.sendToRoom as Supervisor['sendToRoom'],
+    roomMembers: registry.roomMembers as (room: string) => ConnectionHandle<Data>[],
     stats: ((statsOptions?: StatsOptions) => {
       checkStatsOptions(statsOptions, ['perUser', 'cluster'], 'stats');
       if (statsOptions?.cluster !== true) return collectStats(sources, statsOptions);
@@ -610,7 +615,12 @@ function hasEndedChild(snapshot: { children: Record<string, AnyActorRef | undefi
 }
 
 /** The method behind each kind of cluster-wide send, for the messages. */
-const CLUSTER_SENDS = { send: 'sendToUser', disconnect: 'disconnectUser', broadcast: 'broadcast' } as const;
+const CLUSTER_SENDS = {
+  send: 'sendToUser',
+  disconnect: 'disconnectUser',
+  broadcast: 'broadcast',
+  room: 'sendToRoom',
+} as const;
 
 /** The longest delay a timer can hold (setTimeout's ceiling, as for every option in ms). */
 const MAX_DEADLINE_MS = 2_147_483_647;

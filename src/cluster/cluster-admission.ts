@@ -475,7 +475,8 @@ export class ClusterBook {
    * sends) kept it open, refusing the sends to every healthy process for the whole outage.
    */
   sendAcross(delivery: ClusterDelivery): Promise<AcrossCounts> {
-    const userId = delivery.kind === 'broadcast' ? undefined : delivery.userId;
+    // A broadcast or a room message goes to every live process: no user's book is read.
+    const userId = 'userId' in delivery ? delivery.userId : undefined;
     return this.#read(
       // The registry refuses { cluster: true } before anything is sent when the store lacks it.
       async () => acrossCounts(await this.#store.sendAcross?.(delivery), this.#contract),

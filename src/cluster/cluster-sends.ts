@@ -1,5 +1,5 @@
 /**
- * Cluster-wide sends (sendToUser, disconnectUser and broadcast with
+ * Cluster-wide sends (sendToUser, disconnectUser, broadcast and sendToRoom with
  * `{ cluster: true }`): what travels to the other processes, and whom it
  * goes to. Best effort, as Socket.IO's Redis adapter: one sharded pub/sub
  * message per other live process, on the channel that carries its eviction
@@ -13,7 +13,12 @@
  * {"kind":"send","nodeId":"web-2","incarnation":42,"userId":"ann","base64":"AP8B","binary":true}
  * {"kind":"disconnect","nodeId":"web-2","incarnation":42,"userId":"ann","code":4000,"reason":"banned"}
  * {"kind":"broadcast","nodeId":"web-3","incarnation":43,"text":"maintenance at 22:00"}
+ * {"kind":"room","nodeId":"web-3","incarnation":43,"room":"lobby","text":"hi","except":"0193…"}
  * ```
+ *
+ * A room message goes to every live process, as a broadcast does (rooms are
+ * each process's own, not in Redis); each sends it to its local members. A
+ * node that predates rooms drops it (an unknown kind), and has no members anyway.
  *
  * `nodeId` and `incarnation` name the receiving process: it acts only if the
  * incarnation is its current one (fenced as eviction orders are).
@@ -31,7 +36,8 @@ import type { SendAcrossOutcome } from './slot-store.js';
 export type ClusterDelivery =
   | { kind: 'send'; userId: string; data: string | Buffer; binary?: boolean }
   | { kind: 'disconnect'; userId: string; code: number; reason: string }
-  | { kind: 'broadcast'; data: string | Buffer; binary?: boolean };
+  | { kind: 'broadcast'; data: string | Buffer; binary?: boolean }
+  | { kind: 'room'; room: string; data: string | Buffer; binary?: boolean; except?: string };
 
 /** A live process: where to publish, and the incarnation that may act on it. */
 export interface SendTarget {
@@ -63,7 +69,7 @@ export async function publishAcross(
 ): Promise<number | SendAcrossOutcome> {
   connection.roundTrip('sendAcross');
   const targets =
-    delivery.kind === 'broadcast'
+    delivery.kind === 'broadcast' || delivery.kind === 'room'
       ? liveProcesses(await store.registry())
       : holdersOf(
           (await connection.command(['HVALS', keys.user(delivery.userId)])) as string[],
@@ -141,7 +147,9 @@ export function encodeDelivery(delivery: ClusterDelivery, to: SendTarget): strin
   return JSON.stringify({
     ...head,
     ...(delivery.kind === 'send' ? { userId: delivery.userId } : {}),
+    ...(delivery.kind === 'room' ? { room: delivery.room } : {}),
     ...payload,
+    ...(delivery.kind === 'room' && delivery.except !== undefined ? { except: delivery.except } : {}),
     ...(binary === undefined ? {} : { binary }),
   });
 }
@@ -160,7 +168,7 @@ export function decodeDelivery(message: unknown): (SendTarget & { delivery: Clus
       return undefined;
     return { ...to, delivery: { kind: 'disconnect', userId: m.userId, code: m.code, reason: m.reason } };
   }
-  if (m.kind !== 'send' && m.kind !== 'broadcast') return undefined;
+  if (m.kind !== 'send' && m.kind !== 'broadcast' && m.kind !== 'room') return undefined;
   const data =
     typeof m.text === 'string'
       ? m.text
@@ -170,6 +178,12 @@ export function decodeDelivery(message: unknown): (SendTarget & { delivery: Clus
   if (data === undefined || (m.binary !== undefined && typeof m.binary !== 'boolean')) return undefined;
   const binary = m.binary === undefined ? {} : { binary: m.binary };
   if (m.kind === 'broadcast') return { ...to, delivery: { kind: 'broadcast', data, ...binary } };
+  if (m.kind === 'room') {
+    if (typeof m.room !== 'string' || (m.except !== undefined && typeof m.except !== 'string'))
+      return undefined;
+    const except = m.except === undefined ? {} : { except: m.except };
+    return { ...to, delivery: { kind: 'room', room: m.room, data, ...binary, ...except } };
+  }
   if (typeof m.userId !== 'string') return undefined;
   return { ...to, delivery: { kind: 'send', userId: m.userId, data, ...binary } };
 }

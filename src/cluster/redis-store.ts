@@ -734,7 +734,7 @@ class Store implements RedisSlotStore {
   }
 
   sendAcross(delivery: ClusterDelivery): Promise<number | SendAcrossOutcome> {
-    if (delivery.kind !== 'broadcast') checkId('userId', delivery.userId);
+    if ('userId' in delivery) checkId('userId', delivery.userId);
     const connection = this.#ready();
     return publishAcross(connection, this.keys, delivery, {
       registry: () => this.#readRegistry(connection),

@@ -204,7 +204,7 @@ export interface SlotStore {
   view(): Promise<ClusterView>;
   /**
    * Passes a cluster-wide send on to the other live processes: those holding the user's
-   * booked connections ('send', 'disconnect'), or every one with a live lease ('broadcast').
+   * booked connections ('send', 'disconnect'), or every one with a live lease ('broadcast', 'room').
    * Never to the caller's own incarnation (the runtime serves its connections itself).
    * Resolves with how many processes were told when every one concerned was (a number), or
    * with a {@link SendAcrossOutcome} when some could not be (a Redis Cluster master that

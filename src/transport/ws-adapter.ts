@@ -22,6 +22,7 @@ import type { ConnectionHandle } from '../connection-handle.js';
 import { AppHookError, describeValue, SupervisorError } from '../errors.js';
 import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../options.js';
 import { closeCodeFor, closeReason, retryAfterSeconds } from '../refusal.js';
+import { checkRoom } from '../rooms.js';
 import { createSafely } from '../safely.js';
 import { assertSendOptions, checkData } from '../send-arguments.js';
 import { onRejection } from '../thenable.js';
@@ -41,6 +42,8 @@ export interface ConnectionEnv {
   /** Sent as text with every heartbeat's ping (the `heartbeatMessage` option); undefined: pings only. */
   readonly heartbeatMessage?: string | undefined;
   readonly books: Books;
+  /** The `maxRoomsPerConnection` option: join() refuses a room beyond it. */
+  readonly maxRoomsPerConnection: number;
   /** Socket listeners currently added by this library (a leak check). */
   listeners: number;
   /**
@@ -137,6 +140,13 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   #endedAt: number | undefined;
   /** How an aborted handshake was answered (see abortAnswer); undefined while none was. */
   #abortAnswer: AbortAnswerSent | undefined;
+  /**
+   * The rooms joined, in join order: this side of `books.rooms`, changed with
+   * it. Made at the first join: a connection in no room pays one empty field.
+   * null from its disposal on, once every room is left: a join from then on
+   * (in onClose, say) is refused.
+   */
+  #rooms: Set<string> | undefined | null;
 
   /**
    * The runtime every connection shares (ws server, books, hooks). JS-private, not just
@@ -526,6 +536,50 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     if (this.#sink !== undefined) this.#sink(drain);
     // Not bound yet (see #pendingDrain): the first close is kept, as the machine keeps the first cause.
     else if (!this.#released) this.#pendingDrain ??= drain;
+  }
+
+  join(room: string): boolean {
+    checkRoom('join', room); // first: a bad name allocates nothing
+    const ws = this.#ws;
+    // Where send() refuses, join() does: a connection on its way out joins nothing.
+    if (
+      this.#rooms === null ||
+      ws === undefined ||
+      this.#sink === undefined ||
+      ws.readyState !== WebSocket.OPEN ||
+      this.#leaving
+    )
+      return false;
+    const rooms = this.#rooms ?? new Set<string>();
+    this.#rooms = rooms;
+    if (rooms.has(room)) return true;
+    if (rooms.size >= this.#env.maxRoomsPerConnection) return false;
+    rooms.add(room);
+    this.#env.books.rooms.add(room, this);
+    return true;
+  }
+
+  leave(room: string): boolean {
+    checkRoom('leave', room);
+    if (this.#rooms?.delete(room) !== true) return false;
+    this.#env.books.rooms.remove(room, this);
+    return true;
+  }
+
+  get rooms(): ReadonlySet<string> {
+    // A copy, so that a cast cannot change the membership behind books.rooms' back.
+    return new Set(this.#rooms ?? undefined);
+  }
+
+  /**
+   * Leaves every room, for good: called where the registry forgets the
+   * connection (its disposal), before onClose runs, whatever ended it.
+   */
+  leaveAllRooms(): void {
+    const rooms = this.#rooms;
+    this.#rooms = null;
+    if (rooms === undefined || rooms === null) return;
+    for (const room of rooms) this.#env.books.rooms.remove(room, this);
   }
 }
 

@@ -83,6 +83,8 @@ async function expectServerLeakFree(port: number, timeoutMs = 10_000): Promise<S
     pendingTimers: 0,
     socketListeners: 0,
     closeRefusals: 0,
+    rooms: 0,
+    roomMemberships: 0,
   });
   expect(now).toMatchObject({ connections: 0, users: 0 });
   expect(now.counters.disposed).toBe(now.counters.admitted);

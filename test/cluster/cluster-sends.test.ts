@@ -3,7 +3,7 @@
  * process, each with its own HTTP server on port 0 and its own Redis slot
  * store, on one private redis-server. One user holds connections on nodes
  * 0 and 1 (two on node 0); node 2 holds none of them. What a user checks:
- * `sendToUser`, `disconnectUser` and `broadcast` with `{ cluster: true }`
+ * `sendToUser`, `disconnectUser`, `broadcast` and `sendToRoom` with `{ cluster: true }`
  * reach every node's connections (text and binary, bytes equal), a node that
  * holds none of the user's connections is not told (a spy subscribed to its
  * channel), bad input is refused before any Redis traffic, and while Redis
@@ -171,6 +171,40 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
     }
   });
 
+  it('sendToRoom reaches the room’s members on every node, all but `except` (on any node), and no one else', async () => {
+    const { c, ann, bob } = await annAcrossNodes();
+    const [ann0, ann1] = node(c, 0).supervisor.connectionsOf('ann');
+    const [ann2] = node(c, 1).supervisor.connectionsOf('ann');
+    if (ann0 === undefined || ann1 === undefined || ann2 === undefined) throw new Error('unreachable');
+    for (const handle of [ann0, ann1, ann2]) expect(handle.join('lobby')).toBe(true);
+    const bobGot: unknown[] = [];
+    bob.on('message', (data) => bobGot.push(String(data)));
+
+    // From node 0, all but its own ann0: ann1 here, ann2 on node 1; node 2 is told, holds no member.
+    const firstTwo = [ann[1], ann[2]].map((ws) => nextFrame(ws as WebSocket));
+    const ann0Got: string[] = [];
+    (ann[0] as WebSocket).on('message', (data) => ann0Got.push(String(data)));
+    await expect(
+      node(c, 0).supervisor.sendToRoom('lobby', 'first', { except: ann0.id, cluster: true }),
+    ).resolves.toEqual({ delivered: 1, nodes: 2, unreached: 0 });
+    for (const frame of await Promise.all(firstTwo)) expect(String(frame.data)).toBe('first');
+
+    // From node 2 (no member), all but ann2, which lives on node 1: its node leaves it out.
+    const ann2Got: string[] = [];
+    (ann[2] as WebSocket).on('message', (data) => ann2Got.push(String(data)));
+    await expect(
+      node(c, 2).supervisor.sendToRoom('lobby', Buffer.from('second'), { except: ann2.id, cluster: true }),
+    ).resolves.toEqual({ delivered: 0, nodes: 2, unreached: 0 });
+    await vi.waitFor(() => expect(ann0Got).toEqual(['second']), ioWait);
+
+    // One more to everyone: node 1's channel is ordered, so ann2's first is this one.
+    await node(c, 2).supervisor.sendToRoom('lobby', 'third', { cluster: true });
+    await vi.waitFor(() => expect(ann2Got).toEqual(['third']), ioWait);
+    await vi.waitFor(() => expect(ann0Got).toEqual(['second', 'third']), ioWait);
+    expect(bobGot).toEqual([]);
+    for (const n of c.nodes) expect(n.errors).toEqual([]);
+  });
+
   it('a process acts only on messages for its current incarnation; an eviction-order reader drops them', async () => {
     const { c, ann } = await annAcrossNodes();
     const channel = `${c.prefix}:{n:node-1}:orders`;
@@ -231,6 +265,9 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
       () => s.broadcast(null as never, { cluster: true }),
       () => s.disconnectUser('ann', 1006, '', { cluster: true }),
       () => s.disconnectUser('ann', 4000, 'x'.repeat(124), { cluster: true }),
+      () => s.sendToRoom('', 'x', { cluster: true }),
+      () => s.sendToRoom('lobby', 'x', { except: 5 as never, cluster: true }),
+      () => s.sendToRoom('lobby', 'x', { filter: () => true, cluster: true } as never),
     ];
     for (const call of bad) {
       await expect(Promise.resolve().then(call)).rejects.toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });
@@ -275,6 +312,7 @@ describe('cluster-wide sends without the cluster option', () => {
       () => t.supervisor.sendToUser('ann', 'x', { cluster: true }),
       () => t.supervisor.broadcast('x', { cluster: true }),
       () => t.supervisor.disconnectUser('ann', 4000, '', { cluster: true }),
+      () => t.supervisor.sendToRoom('lobby', 'x', { cluster: true }),
     ]) {
       await expect(Promise.resolve().then(call)).rejects.toMatchObject({
         code: 'WSSUP_INVALID_ARGUMENT',
@@ -318,6 +356,13 @@ describe('the overloads (checked by tsc)', () => {
         Promise<ClusterSendResult>
       >();
       expectTypeOf(s.sendToUser('ann', 'x', { cluster: flag })).toEqualTypeOf<
+        number | Promise<ClusterSendResult>
+      >();
+      expectTypeOf(s.sendToRoom('lobby', 'x', options)).toEqualTypeOf<number>();
+      expectTypeOf(s.sendToRoom('lobby', 'x', { except: 'id', cluster: true })).toEqualTypeOf<
+        Promise<ClusterSendResult>
+      >();
+      expectTypeOf(s.sendToRoom('lobby', 'x', { cluster: flag })).toEqualTypeOf<
         number | Promise<ClusterSendResult>
       >();
     };

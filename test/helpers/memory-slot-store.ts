@@ -240,7 +240,7 @@ export class MemoryStore implements SlotStore {
   ): Promise<number | SendAcrossOutcome> {
     this.#call('sendAcross');
     const targets = new Map<number, string>();
-    if (delivery.kind === 'broadcast') {
+    if (!('userId' in delivery)) {
       for (const [incarnation, lease] of this.shared.leases) {
         if (this.shared.alive(incarnation)) targets.set(incarnation, lease.nodeId);
       }

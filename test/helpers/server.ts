@@ -156,6 +156,8 @@ export function expectNoLeaks(supervisor: Supervisor): void {
     pendingTimers: 0,
     socketListeners: 0,
     closeRefusals: 0,
+    rooms: 0,
+    roomMemberships: 0,
   });
   expect(stats.connections).toBe(0);
   expect(stats.users).toBe(0);

@@ -48,6 +48,7 @@ async function startUndecided(refuse: 'http' | 'close') {
     now: clock.now,
     activity: resolved.activity,
     books,
+    maxRoomsPerConnection: resolved.maxRoomsPerConnection,
     listeners: 0,
     retryHints: resolved.retryAfterMs,
   };

@@ -91,6 +91,8 @@ const oneActiveLeft = (disposed: number): Partial<SupervisorStats> => ({
     pendingTimers: 2,
     socketListeners: 5,
     closeRefusals: 0,
+    rooms: 0,
+    roomMemberships: 0,
   },
 });
 
@@ -101,6 +103,8 @@ const nothingLeft: SupervisorStats['resources'] = {
   pendingTimers: 0,
   socketListeners: 0,
   closeRefusals: 0,
+  rooms: 0,
+  roomMemberships: 0,
 };
 
 /** Closes the keeper cleanly and checks, from its own close event, that the user is gone. */
@@ -467,6 +471,8 @@ describe('connecting is bounded by connectTimeoutMs', () => {
       pendingTimers: 1, // connectTimeout
       socketListeners: 2, // close and error on the raw TCP socket
       closeRefusals: 0,
+      rooms: 0,
+      roomMemberships: 0,
     });
 
     t.clock.increment(connectTimeoutMs - 1);

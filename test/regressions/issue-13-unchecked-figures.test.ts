@@ -75,6 +75,7 @@ describe('the ws adapter', () => {
       now: () => 0,
       activity: 'both',
       books: new Books(),
+      maxRoomsPerConnection: 100,
       listeners: 0,
       retryHints: defaultRetryAfterMs,
     };

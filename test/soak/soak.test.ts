@@ -74,6 +74,8 @@ it(`${lifecycles} random lifecycles through one supervisor leave nothing behind,
     pendingTimers: 0,
     socketListeners: 0,
     closeRefusals: 0,
+    rooms: 0,
+    roomMemberships: 0,
   });
   // Six drained samples; the fitted growth over the last four (past the warm-up) is bounded.
   expect(result.heapSeries).toHaveLength(6);

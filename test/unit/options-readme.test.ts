@@ -110,6 +110,7 @@ describe('the README’s “Allowed” column', () => {
         'maxCloseRefusals',
         'maxConnectionsPerUser',
         'maxPayloadBytes',
+        'maxRoomsPerConnection',
         'retryAfterMs',
       ].sort(),
     );

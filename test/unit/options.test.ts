@@ -37,6 +37,7 @@ const refusalDefaults = {
   maxCloseRefusals: 1_000,
   closeRefusalTimeoutMs: 1_000,
   admissionRate: undefined,
+  maxRoomsPerConnection: 100,
   retryAfterMs: { 'user-limit': 5_000, 'process-limit': 5_000, 'shutting-down': 1_000, refused: 5_000 },
 };
 
@@ -336,6 +337,11 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     ['refuse', null, "'http' or 'close'"],
     ['maxCloseRefusals', null, 'an integer from 0 to 1000000'],
     ['closeRefusalTimeoutMs', null, integerMs],
+    ['maxRoomsPerConnection', null, 'an integer from 0 to 100000'],
+    ['maxRoomsPerConnection', -1, 'an integer from 0 to 100000'],
+    ['maxRoomsPerConnection', 1.5, 'an integer from 0 to 100000'],
+    ['maxRoomsPerConnection', 100_001, 'an integer from 0 to 100000'],
+    ['maxRoomsPerConnection', '10', 'an integer from 0 to 100000'],
   ])('%s = %o', (option, received, allowed) => {
     const error = thrownBy({ authenticate, [option]: received });
     expect(error).toMatchObject({

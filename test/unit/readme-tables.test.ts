@@ -117,6 +117,7 @@ describe("the README's option tables", () => {
       activity: true,
       heartbeatMessage: true,
       maxConnections: true,
+      maxRoomsPerConnection: true,
       capacityLevels: true,
       capacityHysteresis: true,
       refuse: true,

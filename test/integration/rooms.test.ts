@@ -1,0 +1,340 @@
+/**
+ * Rooms (connection.join/leave/rooms, supervisor.sendToRoom/roomMembers), as
+ * an app uses them, on real clients over loopback. The membership is the
+ * connection's: whichever way a connection ends, it is in no room once it is
+ * disposed, and a room nobody is in is gone (stats().resources.rooms and
+ * roomMembers() say so; audit() checks both sides after every test).
+ */
+import { describe, expect, it } from 'vitest';
+import type WebSocket from 'ws';
+import { type ConnectionHandle, MAX_ROOM_BYTES, SupervisorError } from '../../src/index.js';
+import {
+  type Client,
+  closeOf,
+  idleTimeoutMs,
+  nextEvent,
+  type RulesServer,
+  startRulesServer,
+} from '../helpers/rules.js';
+import { allDisposed, expectNoLeaks, nextMessage } from '../helpers/server.js';
+
+/** Collects every message the client receives from now on. */
+function inbox(ws: WebSocket): string[] {
+  const received: string[] = [];
+  ws.on('message', (data: Buffer) => received.push(data.toString()));
+  return received;
+}
+
+const ids = (handles: readonly ConnectionHandle[]) => handles.map((handle) => handle.id);
+const roomsOf = (t: RulesServer) => {
+  const { rooms, roomMemberships } = t.supervisor.stats().resources;
+  return { rooms, roomMemberships };
+};
+
+async function closeAll(t: RulesServer, clients: readonly Client[]): Promise<void> {
+  for (const { ws } of clients) ws.close();
+  await allDisposed(t.supervisor);
+  expect(roomsOf(t)).toEqual({ rooms: 0, roomMemberships: 0 });
+  expectNoLeaks(t.supervisor);
+}
+
+/** A round trip through the echo: everything sent to `ws` before it has arrived. */
+async function flush(ws: WebSocket): Promise<void> {
+  const echo = nextMessage(ws);
+  ws.send('flush');
+  expect(await echo).toBe('flush');
+}
+
+describe('join, leave and sendToRoom', () => {
+  it('sends to the members of a room only, all but `except`, and counts them', async () => {
+    const t = await startRulesServer();
+    const [ann, bob, cy] = [await t.open('ann'), await t.open('bob'), await t.open('cy')];
+    const cyInbox = inbox(cy.ws);
+
+    expect(ann.handle.join('lobby')).toBe(true);
+    expect(bob.handle.join('lobby')).toBe(true);
+    expect(bob.handle.join('lobby')).toBe(true); // already a member: nothing changes
+    expect(cy.handle.join('kitchen')).toBe(true);
+    expect([...bob.handle.rooms]).toEqual(['lobby']);
+    expect(ids(t.supervisor.roomMembers('lobby'))).toEqual([ann.id, bob.id]);
+    expect(roomsOf(t)).toEqual({ rooms: 2, roomMemberships: 3 });
+
+    const both = Promise.all([nextMessage(ann.ws), nextMessage(bob.ws)]);
+    expect(t.supervisor.sendToRoom('lobby', 'hello lobby')).toBe(2);
+    expect(await both).toEqual(['hello lobby', 'hello lobby']);
+
+    // socket.to(room).emit(): everyone but the sender.
+    const annInbox = inbox(ann.ws);
+    const toBob = nextMessage(bob.ws);
+    expect(t.supervisor.sendToRoom('lobby', 'from ann', { except: ann.id })).toBe(1);
+    expect(await toBob).toBe('from ann');
+
+    const binary = new Promise<boolean>((resolve) =>
+      bob.ws.once('message', (_data, isBinary) => resolve(isBinary)),
+    );
+    expect(t.supervisor.sendToRoom('lobby', Buffer.from('bytes'), { except: ann.id, binary: true })).toBe(1);
+    expect(await binary).toBe(true);
+
+    expect(t.supervisor.sendToRoom('nobody-here', 'hi')).toBe(0);
+    expect(t.supervisor.roomMembers('nobody-here')).toEqual([]);
+    await flush(ann.ws);
+    await flush(cy.ws);
+    expect(annInbox).toEqual(['flush']);
+    expect(cyInbox).toEqual(['flush']); // not in the lobby: got nothing
+
+    expect(ann.handle.leave('lobby')).toBe(true);
+    expect(ann.handle.leave('lobby')).toBe(false); // no longer a member
+    expect(ann.handle.rooms.size).toBe(0);
+    expect(ids(t.supervisor.roomMembers('lobby'))).toEqual([bob.id]);
+    expect(cy.handle.leave('kitchen')).toBe(true);
+    // The last member out deletes the room: no entry is kept for a dead room's name.
+    expect(t.supervisor.roomMembers('kitchen')).toEqual([]);
+    expect(roomsOf(t)).toEqual({ rooms: 1, roomMemberships: 1 });
+    expect(t.supervisor.audit().mismatches).toEqual([]);
+    await closeAll(t, [ann, bob, cy]);
+  });
+
+  it('connection.rooms is a read-only copy in join order, safe to leave while iterating', async () => {
+    const t = await startRulesServer();
+    const ann = await t.open('ann');
+    for (const room of ['a', 'b', 'c']) ann.handle.join(room);
+    const rooms = ann.handle.rooms;
+    expect([...rooms]).toEqual(['a', 'b', 'c']);
+    // A cast cannot reach the books: the copy is the app's.
+    (rooms as Set<string>).add('forged');
+    expect(t.supervisor.roomMembers('forged')).toEqual([]);
+    for (const room of ann.handle.rooms) ann.handle.leave(room);
+    expect(ann.handle.rooms.size).toBe(0);
+    expect(roomsOf(t)).toEqual({ rooms: 0, roomMemberships: 0 });
+    await closeAll(t, [ann]);
+  });
+
+  it('joins from onOpen; refuses (false) before the socket opens, as send() does', async () => {
+    const joinedOnOpen: boolean[] = [];
+    const joinedWhenAdmitted: boolean[] = [];
+    const t = await startRulesServer({
+      onOpen: (connection) => void joinedOnOpen.push(connection.join('lobby')),
+    });
+    t.supervisor.on('admitted', ({ connectionId }) => {
+      const handle = t.supervisor.connection(connectionId);
+      joinedWhenAdmitted.push(handle?.join('early') ?? true);
+    });
+    const ann = await t.open('ann');
+    expect(joinedWhenAdmitted).toEqual([false]);
+    expect(joinedOnOpen).toEqual([true]);
+    expect(ids(t.supervisor.roomMembers('lobby'))).toEqual([ann.id]);
+    expect(t.supervisor.roomMembers('early')).toEqual([]);
+    await closeAll(t, [ann]);
+  });
+});
+
+describe('the per-connection cap (maxRoomsPerConnection)', () => {
+  it('refuses a join beyond it with false, and allocates nothing', async () => {
+    const t = await startRulesServer({ maxRoomsPerConnection: 2 });
+    const ann = await t.open('ann');
+    expect(ann.handle.join('a')).toBe(true);
+    expect(ann.handle.join('b')).toBe(true);
+    expect(ann.handle.join('c')).toBe(false);
+    expect(ann.handle.join('a')).toBe(true); // already in it: still a member
+    expect([...ann.handle.rooms]).toEqual(['a', 'b']);
+    expect(t.supervisor.roomMembers('c')).toEqual([]);
+    expect(roomsOf(t)).toEqual({ rooms: 2, roomMemberships: 2 });
+    ann.handle.leave('a');
+    expect(ann.handle.join('c')).toBe(true); // room again below the cap
+    await closeAll(t, [ann]);
+  });
+
+  it('0 turns rooms off', async () => {
+    const t = await startRulesServer({ maxRoomsPerConnection: 0 });
+    const ann = await t.open('ann');
+    expect(ann.handle.join('a')).toBe(false);
+    expect(roomsOf(t)).toEqual({ rooms: 0, roomMemberships: 0 });
+    await closeAll(t, [ann]);
+  });
+});
+
+describe('bad input', () => {
+  const badRooms: Array<[string, unknown]> = [
+    ['an empty name', ''],
+    ['a number', 7],
+    ['undefined', undefined],
+    ['an object', { room: 'lobby' }],
+    [`${MAX_ROOM_BYTES + 1} bytes`, 'x'.repeat(MAX_ROOM_BYTES + 1)],
+    [`${MAX_ROOM_BYTES / 2 + 1} two-byte characters`, 'é'.repeat(MAX_ROOM_BYTES / 2 + 1)],
+  ];
+
+  it.each(badRooms)(
+    '%s is refused by join, leave, sendToRoom and roomMembers, allocating nothing',
+    async (_, room) => {
+      const t = await startRulesServer();
+      const ann = await t.open('ann');
+      const annInbox = inbox(ann.ws);
+      ann.handle.join('lobby');
+      const calls: Array<[string, () => unknown]> = [
+        ['join', () => ann.handle.join(room as string)],
+        ['leave', () => ann.handle.leave(room as string)],
+        ['sendToRoom', () => t.supervisor.sendToRoom(room as string, 'hi')],
+        ['roomMembers', () => t.supervisor.roomMembers(room as string)],
+      ];
+      for (const [method, call] of calls) {
+        expect(call, method).toThrow(SupervisorError);
+        expect(call, method).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+        expect(call, method).toThrow(new RegExp(`^${method}: a room name`));
+      }
+      expect(roomsOf(t)).toEqual({ rooms: 1, roomMemberships: 1 });
+      await flush(ann.ws);
+      expect(annInbox).toEqual(['flush']);
+      await closeAll(t, [ann]);
+    },
+  );
+
+  it('the longest name is allowed', async () => {
+    const t = await startRulesServer();
+    const ann = await t.open('ann');
+    expect(ann.handle.join('x'.repeat(MAX_ROOM_BYTES))).toBe(true);
+    expect(ann.handle.join('é'.repeat(MAX_ROOM_BYTES / 2))).toBe(true);
+    await closeAll(t, [ann]);
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ['options that are not an object', 'binary', /send options must be an object/],
+    ['a binary that is not a boolean', { binary: 1 }, /options.binary must be a boolean/],
+    ['an except that is not a string', { except: 42 }, /options.except must be a connection id/],
+    ['a misspelt key', { exept: 'id' }, /unknown key exept/],
+    ['a filter (broadcast’s, not a room’s)', { filter: () => true }, /unknown key filter/],
+    ['data that is not sendable', undefined, /data must be a string/],
+  ])('sendToRoom refuses %s and sends nothing', async (what, options, message) => {
+    const t = await startRulesServer();
+    const ann = await t.open('ann');
+    const annInbox = inbox(ann.ws);
+    ann.handle.join('lobby');
+    const data = what.startsWith('data') ? undefined : 'hi';
+    const send = () =>
+      t.supervisor.sendToRoom('lobby', data as unknown as string, options as { binary: boolean });
+    expect(send).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    expect(send).toThrow(message);
+    await flush(ann.ws);
+    expect(annInbox).toEqual(['flush']);
+    await closeAll(t, [ann]);
+  });
+});
+
+/**
+ * Every way a connection ends. `end` ends `victim` (its user `vic` holds it
+ * alone, unless the way needs more); `other` is in the same room and stays.
+ */
+const ways: Array<[string, (t: RulesServer, victim: Client) => unknown]> = [
+  ['the client closes', (_t, victim) => victim.ws.close()],
+  ['the client drops its TCP connection', (_t, victim) => victim.ws.terminate()],
+  ['the app closes it', (_t, victim) => victim.handle.close(4000, 'bye')],
+  ['disconnectUser', (t) => t.supervisor.disconnectUser('vic', 4003, 'banned')],
+  [
+    'a protocol error (an unmasked frame)',
+    (_t, victim) =>
+      (victim.ws as unknown as { _socket: { write(b: Buffer): void } })._socket.write(
+        Buffer.from([0x81, 0x01, 0x61]),
+      ),
+  ],
+  ['onMessage throws (1011)', (_t, victim) => victim.ws.send('throw')],
+];
+
+describe('membership ends with the connection, however it ends', () => {
+  it.each(ways)('%s: in no room once disposed, its own rooms gone, the others kept', async (_, end) => {
+    const t = await startRulesServer({
+      onMessage: (connection, data, isBinary) => {
+        if (data.toString() === 'throw') throw new Error('app bug');
+        connection.send(data, { binary: isBinary });
+      },
+    });
+    const victim = await t.open('vic');
+    const other = await t.open('oth');
+    victim.handle.join('shared');
+    victim.handle.join('alone');
+    other.handle.join('shared');
+    const disposed = nextEvent(t.supervisor, 'disposed', (event) => event.connectionId === victim.id);
+
+    await end(t, victim);
+    await disposed;
+
+    expect(ids(t.supervisor.roomMembers('shared'))).toEqual([other.id]);
+    expect(t.supervisor.roomMembers('alone')).toEqual([]);
+    expect(roomsOf(t)).toEqual({ rooms: 1, roomMemberships: 1 });
+    expect(victim.handle.rooms.size).toBe(0);
+    expect(victim.handle.join('shared')).toBe(false); // a kept handle is inert
+    expect(victim.handle.leave('shared')).toBe(false);
+    expect(t.supervisor.sendToRoom('shared', 'still here')).toBe(1);
+    expect(t.supervisor.audit().mismatches).toEqual([]);
+    await closeAll(t, [other]);
+  });
+
+  it('an idle eviction (4001)', async () => {
+    const t = await startRulesServer();
+    const victim = await t.open('vic');
+    victim.handle.join('shared');
+    t.clock.increment(1);
+    const more = [await t.open('vic'), await t.open('vic')];
+    for (const client of more) client.handle.join('shared');
+    t.clock.increment(idleTimeoutMs); // all three idle, the victim longest
+    const closing = closeOf(victim.ws);
+    const disposed = nextEvent(t.supervisor, 'disposed', (event) => event.connectionId === victim.id);
+    const fourth = await t.open('vic'); // n = T: the longest idle goes
+    expect(t.events.evicted.map((event) => event.connectionId)).toEqual([victim.id]);
+    expect((await closing).code).toBe(4001);
+    await disposed;
+    expect(ids(t.supervisor.roomMembers('shared'))).toEqual(ids(more.map((client) => client.handle)));
+    expect(roomsOf(t)).toEqual({ rooms: 1, roomMemberships: 2 });
+    await closeAll(t, [...more, fourth]);
+  });
+
+  it('shutdown: every room is gone once it resolves', async () => {
+    const t = await startRulesServer();
+    const clients = [await t.open('ann'), await t.open('bob'), await t.open('ann')];
+    clients.forEach((client, i) => {
+      client.handle.join('all');
+      client.handle.join(`room-${i}`);
+    });
+    expect(roomsOf(t)).toEqual({ rooms: 4, roomMemberships: 6 });
+    const done = t.supervisor.shutdown();
+    t.clock.increment(1_000); // the drain deadline, on simulated time
+    await done;
+    expect(roomsOf(t)).toEqual({ rooms: 0, roomMemberships: 0 });
+    expect(t.supervisor.roomMembers('all')).toEqual([]);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('a connection on its way out', () => {
+  it('joins nothing once draining, is not counted by sendToRoom, and is listed until disposed', async () => {
+    const t = await startRulesServer();
+    const ann = await t.open('ann');
+    const bob = await t.open('bob');
+    ann.handle.join('lobby');
+    bob.handle.join('lobby');
+    const disposed = nextEvent(t.supervisor, 'disposed', (event) => event.connectionId === ann.id);
+    ann.handle.close(4000, 'bye');
+    expect(ann.handle.join('kitchen')).toBe(false);
+    expect(t.supervisor.roomMembers('kitchen')).toEqual([]);
+    expect(ids(t.supervisor.roomMembers('lobby'))).toEqual([ann.id, bob.id]);
+    expect(t.supervisor.sendToRoom('lobby', 'to bob only')).toBe(1);
+    await disposed;
+    expect(ids(t.supervisor.roomMembers('lobby'))).toEqual([bob.id]);
+    await closeAll(t, [bob]);
+  });
+
+  it('onClose sees the connection in no room, and cannot rejoin', async () => {
+    const seen: Array<{ rooms: string[]; joined: boolean }> = [];
+    const t = await startRulesServer({
+      onClose: (connection) => {
+        const rooms = [...connection.rooms];
+        seen.push({ rooms, joined: connection.join('lobby') });
+      },
+    });
+    const ann = await t.open('ann');
+    ann.handle.join('lobby');
+    ann.ws.close();
+    await allDisposed(t.supervisor);
+    expect(seen).toEqual([{ rooms: [], joined: false }]);
+    expect(roomsOf(t)).toEqual({ rooms: 0, roomMemberships: 0 });
+    expectNoLeaks(t.supervisor);
+  });
+});
