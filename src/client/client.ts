@@ -207,16 +207,11 @@ export function createClient(options: ClientOptions): Client {
   let url = '';
   let lastClose: ClientCloseEvent | undefined;
   const socketActor = createSocketActor(
+    { ...resolved, url: () => attemptUrl(resolved.url) },
     {
-      ...resolved,
-      url: () => {
-        url = attemptUrl(resolved.url);
-        return url;
-      },
-    },
-    {
-      attach: (open) => {
+      attach: (open, opened) => {
         socket = open;
+        if (opened !== undefined) url = opened;
       },
       heard: () => {
         lastHeardAt = now();
