@@ -51,7 +51,7 @@ server.listen(flags.port, '127.0.0.1', () => {
 function connectClient(url: string) {
   // #region client
   const client = createClient({
-    url, // or a function, called before every attempt: () => `wss://host/?token=${freshToken()}`
+    url, // or a function, called before every attempt (async too): async () => `wss://host/?token=${await fresh()}`
     WebSocket, // ws's: Node 20 has no global WebSocket (browsers and Node 22 need no such line)
     silenceTimeoutMs: 2_500, // nothing heard from the server for 2.5 s (two heartbeats missed): reconnect
     heartbeatMessage: 'hb', // the server's keepalive: it counts as heard, and never reaches 'message'

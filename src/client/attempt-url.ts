@@ -6,38 +6,48 @@
  * rule the `url` option is checked by, it fails with a typed error that names
  * the value, for the client's `error` event; the attempt still fails as any
  * failed connect does (1006, backed off), since the function may recover.
+ *
+ * An async function (a token fetched first) answers a thenable: its answer is
+ * awaited and checked by the same rule, and its rejection is the function's
+ * failure. The socket actor waits for it within the attempt's bounds.
  */
 import { AppHookError, InvalidOptionError } from '../errors.js';
-import { isThenable, onRejection } from '../thenable.js';
+import { isThenable } from '../thenable.js';
 import { isConnectableUrl, URL_ALLOWED } from './options.js';
 
+/** What a `url` function may answer, at once or as the value of its Promise. */
+const ANSWER_ALLOWED = `a function returning ${URL_ALLOWED}, or a Promise of one`;
+
+function checked(answer: unknown): string {
+  if (!isConnectableUrl(answer)) throw new InvalidOptionError('url', ANSWER_ALLOWED, answer);
+  return String(answer);
+}
+
 /**
- * @throws {AppHookError} WSSUP_APP_HOOK_FAILED (hook `url`) when the function throws
+ * The attempt's URL: a string when the function answered one at once (no microtask before
+ * the socket), a Promise when it answered a thenable. That Promise rejects with the errors
+ * below, never with what the app's promise rejected with, and it always has a rejection
+ * handler once the socket actor has it (a late one included).
+ * @throws {AppHookError} WSSUP_APP_HOOK_FAILED (hook `url`) when the function throws (or its Promise rejects)
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION (option `url`) for an answer that is not such a URL
  */
-export function attemptUrl(url: () => unknown): string {
+export function attemptUrl(url: () => unknown): string | Promise<string> {
   let answer: unknown;
   try {
     answer = url();
   } catch (error) {
     throw new AppHookError('url', error);
   }
-  if (!isConnectableUrl(answer)) {
-    // An async function (a token fetched first) answers a Promise, which the attempt cannot
-    // wait for. Its rejection is the attempt's to handle, now that it has taken the promise:
-    // left alone it went unhandled, which under Node's defaults ends the process.
-    let pending = false;
-    try {
-      pending = isThenable(answer);
-      if (pending) onRejection(answer, () => {});
-    } catch {
-      // A `then` that throws: nothing will settle, so nothing can go unhandled.
-    }
-    throw new InvalidOptionError(
-      'url',
-      `a function returning ${URL_ALLOWED}${pending ? ' at once (a Promise is not awaited: keep the token where the function can read it)' : ''}`,
-      answer,
-    );
+  if (isConnectableUrl(answer)) return String(answer);
+  let pending: boolean;
+  try {
+    pending = isThenable(answer);
+  } catch (error) {
+    throw new AppHookError('url', error); // a `then` getter that throws: as `await` would reject
   }
-  return String(answer);
+  if (!pending) throw new InvalidOptionError('url', ANSWER_ALLOWED, answer);
+  // Promise.resolve adopts any thenable as `await` does (a `then` that throws rejects it).
+  return Promise.resolve(answer).then(checked, (error: unknown) => {
+    throw new AppHookError('url', error);
+  });
 }

@@ -40,9 +40,10 @@ export interface ClientEvents {
   /** `state` changed. */
   state: { state: ClientState; previous: ClientState };
   /**
-   * An attempt the `url` function could not make: it threw (`AppHookError`, hook `url`, what it
-   * threw as `cause`) or answered no absolute ws(s):// or http(s):// URL (`InvalidOptionError`,
-   * option `url`, the answer as `received`). The attempt then fails as a connect does (`close`
+   * An attempt the `url` function could not make: it threw or its Promise rejected
+   * (`AppHookError`, hook `url`, what it threw as `cause`) or it answered (or resolved to) no
+   * absolute ws(s):// or http(s):// URL (`InvalidOptionError`, option `url`, the answer as
+   * `received`). The attempt then fails as a connect does (`close`
    * 1006, backed off): call `close()` here to give up.
    */
   error: { error: SupervisorError };
@@ -207,16 +208,11 @@ export function createClient(options: ClientOptions): Client {
   let url = '';
   let lastClose: ClientCloseEvent | undefined;
   const socketActor = createSocketActor(
+    { ...resolved, url: () => attemptUrl(resolved.url) },
     {
-      ...resolved,
-      url: () => {
-        url = attemptUrl(resolved.url);
-        return url;
-      },
-    },
-    {
-      attach: (open) => {
+      attach: (open, opened) => {
         socket = open;
+        if (opened !== undefined) url = opened;
       },
       heard: () => {
         lastHeardAt = now();

@@ -17,10 +17,14 @@ export interface ClientOptions {
   /**
    * Where to connect. A function is called before every attempt, so each
    * reconnect can carry a fresh token (`() => \`wss://host/?token=${token()}\``).
-   * It answers at once: an async function's Promise is not awaited (that attempt fails,
-   * with an `error` event), so fetch the token beforehand and keep it where the function reads it.
+   * It may be async (`async () => \`wss://host/?token=${await refreshToken()}\``): the
+   * attempt waits for its answer, within `connectTimeoutMs`, and `close()` ends the wait; an
+   * answer that comes later opens no socket. A function that throws or rejects (an
+   * `AppHookError`, hook `url`) or answers no usable URL (an `InvalidOptionError`) emits
+   * `error`, and the attempt fails as a connect does (1006, backed off). A function that
+   * answers a string at once connects at once, with no microtask before the socket.
    */
-  url: string | URL | (() => string | URL);
+  url: string | URL | (() => string | URL | PromiseLike<string | URL>);
   /** Subprotocols, passed to the WebSocket constructor. */
   protocols?: string | string[] | undefined;
   /**

@@ -17,8 +17,11 @@ import {
 } from './websocket-like.js';
 
 export interface SocketHooks {
-  /** The socket the app may send on (set when it opens, cleared when the actor stops). */
-  attach(socket: WebSocketLike | undefined): void;
+  /**
+   * The socket the app may send on and the URL it opened (set when it opens, cleared when the
+   * actor stops): this attempt's, which an earlier attempt's late answer cannot overwrite.
+   */
+  attach(socket: WebSocketLike | undefined, url?: string): void;
   /** The server was heard (the socket opened, a message, a ping): the silence watch's clock. */
   heard(): void;
   /** A message, straight to the app: no machine step on the hot path. */
@@ -27,8 +30,11 @@ export interface SocketHooks {
   fail(error: SupervisorError): void;
 }
 
-/** The options, with `url` giving the attempt's checked URL (attempt-url.ts) or throwing why not. */
-export type SocketOptions = Omit<ResolvedClientOptions, 'url'> & { url: () => string };
+/**
+ * The options, with `url` giving the attempt's checked URL (attempt-url.ts), at once or as a
+ * Promise (rejected with why not, as it throws why not).
+ */
+export type SocketOptions = Omit<ResolvedClientOptions, 'url'> & { url: () => string | Promise<string> };
 
 /** ws's handler of a refused upgrade: the request, and the response that is not a 101. */
 type UnexpectedResponseListener = (request: unknown, response: RefusedResponseLike) => void;
@@ -48,93 +54,129 @@ const asEmitter = (socket: WebSocketLike): EmitterLike | undefined => {
     : undefined;
 };
 
+/**
+ * An attempt that fails before it has a socket: reported a microtask later, as a socket would
+ * report it (the first attempt runs inside createClient(), before the app could add a
+ * listener). Returns the undo, which cancels it: an `error` listener may call close().
+ */
+function failLater(error: unknown, hooks: SocketHooks, sendBack: (event: ClientEvent) => void) {
+  const cause = error instanceof AppHookError ? error.cause : error;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  let cancelled = false;
+  queueMicrotask(() => {
+    if (!cancelled && error instanceof SupervisorError) hooks.fail(error);
+    if (!cancelled) {
+      sendBack({ type: 'SOCKET_CLOSED', code: 1006, reason: `cannot connect: ${message}`, wasClean: false });
+    }
+  });
+  return () => {
+    cancelled = true;
+  };
+}
+
 export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
   return fromCallback<ClientEvent>(({ sendBack }) => {
-    let socket: WebSocketLike;
+    let url: string | Promise<string>;
     try {
-      socket = new options.WebSocket(options.url(), options.protocols);
+      url = options.url();
     } catch (error) {
-      // A url() that throws or answers no usable URL, or a URL the constructor refuses: a failed
-      // attempt, backed off like 1006. Reported a microtask later, as a socket would report it:
-      // the first attempt runs inside createClient(), before the app could add a listener. The
-      // undo cancels it (an `error` listener may call close()).
-      const cause = error instanceof AppHookError ? error.cause : error;
-      const message = cause instanceof Error ? cause.message : String(cause);
-      let cancelled = false;
-      queueMicrotask(() => {
-        if (!cancelled && error instanceof SupervisorError) hooks.fail(error);
-        if (!cancelled) {
-          sendBack({
-            type: 'SOCKET_CLOSED',
-            code: 1006,
-            reason: `cannot connect: ${message}`,
-            wasClean: false,
-          });
-        }
-      });
-      return () => {
-        cancelled = true;
-      };
+      // A url() that throws or answers no usable URL: a failed attempt, backed off like 1006.
+      return failLater(error, hooks, sendBack);
     }
-    if (options.binaryType !== undefined) socket.binaryType = options.binaryType;
-
-    const opened = () => {
-      hooks.heard();
-      hooks.attach(socket);
-      sendBack({ type: 'SOCKET_OPENED' });
-    };
-    const message = (event: MessageEventLike) => {
-      hooks.heard();
-      hooks.deliver(event.data);
-    };
-    // Pings prove the server alive too, where the socket shows them: ws's WebSocket is an
-    // EventEmitter that emits 'ping'; a browser's answers pings unseen (a heartbeatMessage then).
-    const emitter = asEmitter(socket);
-    const pinged = () => hooks.heard();
-    emitter?.on('ping', pinged);
-    // A refused upgrade, where the socket shows its response (ws's 'unexpected-response'; a
-    // browser shows nothing but the 1006 that follows): read as its close-code twin, so that a
-    // 401 is not retried forever and a 429's Retry-After is waited out. With a listener, ws
-    // leaves the request to it: close() aborts it and destroys its TCP socket, and ws then
-    // emits `error` and `close` (1006), which `closed` reports as the twin.
-    let refused: ReturnType<typeof closeOfRefusedUpgrade> | undefined;
-    const unexpected: UnexpectedResponseListener = (_request, response) => {
-      refused = closeOfRefusedUpgrade(response);
-      socket.close();
-    };
-    emitter?.on('unexpected-response', unexpected);
-    const closed = (event: CloseEventLike) => {
-      // Fields one by one: a CloseEvent's are getters on its prototype, which a spread would miss.
-      const { code, reason, wasClean } = refused ?? event;
-      sendBack({ type: 'SOCKET_CLOSED', code, reason, wasClean });
-    };
-    // WHATWG fires `close` after every `error`, and the close is what the machine acts on. The
-    // listener must exist all the same: ws (an EventEmitter) throws an `error` with no listener.
-    const errored = () => {};
-    socket.addEventListener('open', opened);
-    socket.addEventListener('message', message);
-    socket.addEventListener('close', closed);
-    socket.addEventListener('error', errored);
-
+    // A URL at once: the socket now, with no microtask before it.
+    if (typeof url === 'string') return connect(url, options, hooks, sendBack);
+    // An async url(): the socket once it answers, unless the actor was stopped meanwhile (the
+    // connect timed out, the app's close()). A late answer is dropped, its rejection handled,
+    // so no socket is ever made for an attempt that is over.
+    let stopped = false;
+    let undo: (() => void) | undefined;
+    url.then(
+      (answer) => {
+        if (!stopped) undo = connect(answer, options, hooks, sendBack);
+      },
+      (error: unknown) => {
+        if (!stopped) undo = failLater(error, hooks, sendBack);
+      },
+    );
     return () => {
-      hooks.attach(undefined);
-      emitter?.off('ping', pinged);
-      emitter?.off('unexpected-response', unexpected);
-      socket.removeEventListener('open', opened);
-      socket.removeEventListener('message', message);
-      socket.removeEventListener('close', closed);
-      if (socket.readyState === ReadyState.closed) {
-        socket.removeEventListener('error', errored);
-        return;
-      }
-      // Closing a socket that is still connecting makes ws emit `error` on a later tick:
-      // `errored` stays until the socket has closed, then goes with this last listener.
-      const gone = () => {
-        socket.removeEventListener('error', errored);
-        socket.removeEventListener('close', gone);
-      };
-      socket.addEventListener('close', gone);
-      if (socket.readyState !== ReadyState.closing) socket.close(1000);
+      stopped = true;
+      undo?.();
     };
   });
+}
+
+/** One WebSocket to `url`, its listeners, and the undo that removes exactly what it added. */
+function connect(
+  url: string,
+  options: SocketOptions,
+  hooks: SocketHooks,
+  sendBack: (event: ClientEvent) => void,
+): () => void {
+  let socket: WebSocketLike;
+  try {
+    socket = new options.WebSocket(url, options.protocols);
+  } catch (error) {
+    // A URL the constructor refuses (or protocols): a failed attempt, as above.
+    return failLater(error, hooks, sendBack);
+  }
+  if (options.binaryType !== undefined) socket.binaryType = options.binaryType;
+
+  const opened = () => {
+    hooks.heard();
+    hooks.attach(socket, url);
+    sendBack({ type: 'SOCKET_OPENED' });
+  };
+  const message = (event: MessageEventLike) => {
+    hooks.heard();
+    hooks.deliver(event.data);
+  };
+  // Pings prove the server alive too, where the socket shows them: ws's WebSocket is an
+  // EventEmitter that emits 'ping'; a browser's answers pings unseen (a heartbeatMessage then).
+  const emitter = asEmitter(socket);
+  const pinged = () => hooks.heard();
+  emitter?.on('ping', pinged);
+  // A refused upgrade, where the socket shows its response (ws's 'unexpected-response'; a
+  // browser shows nothing but the 1006 that follows): read as its close-code twin, so that a
+  // 401 is not retried forever and a 429's Retry-After is waited out. With a listener, ws
+  // leaves the request to it: close() aborts it and destroys its TCP socket, and ws then
+  // emits `error` and `close` (1006), which `closed` reports as the twin.
+  let refused: ReturnType<typeof closeOfRefusedUpgrade> | undefined;
+  const unexpected: UnexpectedResponseListener = (_request, response) => {
+    refused = closeOfRefusedUpgrade(response);
+    socket.close();
+  };
+  emitter?.on('unexpected-response', unexpected);
+  const closed = (event: CloseEventLike) => {
+    // Fields one by one: a CloseEvent's are getters on its prototype, which a spread would miss.
+    const { code, reason, wasClean } = refused ?? event;
+    sendBack({ type: 'SOCKET_CLOSED', code, reason, wasClean });
+  };
+  // WHATWG fires `close` after every `error`, and the close is what the machine acts on. The
+  // listener must exist all the same: ws (an EventEmitter) throws an `error` with no listener.
+  const errored = () => {};
+  socket.addEventListener('open', opened);
+  socket.addEventListener('message', message);
+  socket.addEventListener('close', closed);
+  socket.addEventListener('error', errored);
+
+  return () => {
+    hooks.attach(undefined);
+    emitter?.off('ping', pinged);
+    emitter?.off('unexpected-response', unexpected);
+    socket.removeEventListener('open', opened);
+    socket.removeEventListener('message', message);
+    socket.removeEventListener('close', closed);
+    if (socket.readyState === ReadyState.closed) {
+      socket.removeEventListener('error', errored);
+      return;
+    }
+    // Closing a socket that is still connecting makes ws emit `error` on a later tick:
+    // `errored` stays until the socket has closed, then goes with this last listener.
+    const gone = () => {
+      socket.removeEventListener('error', errored);
+      socket.removeEventListener('close', gone);
+    };
+    socket.addEventListener('close', gone);
+    if (socket.readyState !== ReadyState.closing) socket.close(1000);
+  };
 }

@@ -11,7 +11,8 @@
  * and an XState SimulatedClock, which the test advances from outside.
  * Against real supervisors in this process: an echo, an idle eviction (4001)
  * that waits for activity, and a shutdown (1001) after which the client
- * comes back, to the next server, within the window.
+ * comes back, to the next server, within the window; and an async `url` that
+ * fetches a fresh token from the page's server before every attempt.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -63,7 +64,11 @@ function staticFile(path: string): string | undefined {
  * The test page: a client of `wsUrl` with these extra options. `window.heartbeats` counts the
  * 'hb' frames its sockets receive, below the client (which drops them when told to).
  */
-const page = (wsUrl: string, options: Record<string, unknown> = {}) => `<!doctype html>
+const page = (
+  wsUrl: string,
+  options: Record<string, unknown> = {},
+  url = '() => window.target, // read before every attempt',
+) => `<!doctype html>
 <meta charset="utf-8">
 <title>ws-supervisor/client</title>
 <script type="importmap">{ "imports": { "xstate": "/xstate/xstate.esm.js" } }</script>
@@ -81,7 +86,7 @@ const page = (wsUrl: string, options: Record<string, unknown> = {}) => `<!doctyp
     }
   }
   window.client = createClient({
-    url: () => window.target,          // read before every attempt
+    url: ${url}
     WebSocket: Counting,
     clock: window.clock,
     random: () => 0.5,
@@ -94,12 +99,16 @@ const page = (wsUrl: string, options: Record<string, unknown> = {}) => `<!doctyp
   window.ready = true;
 </script>`;
 
-/** Serves `html` at / and the client's modules; on port 0. */
-async function serveFiles(html: string) {
+/** Serves `html` at / and the client's modules, and `/token` if given (a fresh answer each time); on port 0. */
+async function serveFiles(html: string, token?: () => string) {
   const files = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     if (path === '/') {
       response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+      return;
+    }
+    if (path === '/token' && token !== undefined) {
+      response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(token());
       return;
     }
     if (path === '/favicon.ico') {
@@ -270,6 +279,38 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       await evaluate('window.client.close()');
       await allDisposed(pingsOnly.supervisor);
       expectNoLeaks(pingsOnly.supervisor);
+      expect(logged).toEqual([]);
+    } finally {
+      await closeServer(files);
+    }
+  }, 60_000);
+
+  it("an async url: each attempt fetches a fresh token from the page's server first", async () => {
+    const server = await startServer();
+    let issued = 0;
+    const { files, port } = await serveFiles(
+      page('', {}, "async () => (await fetch('/token')).text(), // a token per attempt"),
+      () => server.url(`token-${++issued}`),
+    );
+
+    try {
+      await tab.goto(`http://127.0.0.1:${port}/`);
+      await until('window.ready === true');
+      await until("window.client.state === 'open'");
+      expect(await lastOf('open')).toMatchObject({ url: server.url('token-1') });
+      expect(server.supervisor.userStats('token-1')).toMatchObject({ live: 1 });
+
+      // A close that backs off (4000): the next attempt asks for a token again.
+      server.supervisor.disconnectUser('token-1', 4000, 'again');
+      await until("window.client.state === 'waiting'");
+      await evaluate('window.clock.increment(30_000)');
+      await until("window.client.state === 'open'");
+      expect(await lastOf('open')).toMatchObject({ url: server.url('token-2') });
+      expect(issued).toBe(2);
+
+      await evaluate('window.client.close()');
+      await allDisposed(server.supervisor);
+      expectNoLeaks(server.supervisor);
       expect(logged).toEqual([]);
     } finally {
       await closeServer(files);
