@@ -152,8 +152,19 @@ function checkRoomSendOptions(options: unknown): {
   }
   const { except } = options as { except?: unknown };
   if (except !== undefined && typeof except !== 'string')
-    throw invalid(`options.except must be a connection id (a string), got ${describeValue(except)}`);
+    throw invalid(
+      `sendToRoom: options.except must be a connection id (a string), got ${
+        isHandleLike(except) ? 'a connection handle: pass connection.id' : describeValue(except)
+      }`,
+    );
   return { sendOptions, except };
+}
+
+/** A connection handle passed where its id belongs (Socket.IO habit: the socket itself). */
+function isHandleLike(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const { id, send } = value as { id?: unknown; send?: unknown };
+  return typeof id === 'string' && typeof send === 'function';
 }
 
 /** What travels: a copy, so that the app may reuse its buffer once the call returns. */

@@ -217,6 +217,22 @@ describe('bad input', () => {
     expect(annInbox).toEqual(['flush']);
     await closeAll(t, [ann]);
   });
+
+  it('sendToRoom given the sender’s handle as except says to pass its id, and sends nothing', async () => {
+    const t = await startRulesServer();
+    const ann = await t.open('ann');
+    const annInbox = inbox(ann.ws);
+    ann.handle.join('lobby');
+    // Socket.IO's socket.to(room) takes no argument; a newcomer passes the socket itself.
+    const send = () => t.supervisor.sendToRoom('lobby', 'hi', { except: ann.handle as unknown as string });
+    expect(send).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    expect(send).toThrow(
+      /^sendToRoom: options\.except must be a connection id \(a string\), got a connection handle: pass connection\.id$/,
+    );
+    await flush(ann.ws);
+    expect(annInbox).toEqual(['flush']);
+    await closeAll(t, [ann]);
+  });
 });
 
 /**
