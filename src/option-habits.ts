@@ -46,7 +46,7 @@ const supervisorHabits: Habits = {
 
 const noHeaders =
   "a browser's WebSocket sends no headers and no auth payload: put the token in the url, " +
-  "e.g. url: () => 'wss://host/?token=' + token()";
+  "which may be async: url: async () => 'wss://host/?token=' + (await getToken())";
 
 /** socket.io-client's options. */
 const clientHabits: Habits = {

@@ -180,7 +180,11 @@ describe("createClient() given an option of socket.io-client's", () => {
     ['reconnectionDelay', /here probably "backoff"/],
     ['reconnectionDelayMax', /here probably "backoff"/],
     ['timeout', /here probably "connectTimeoutMs"/],
-    ['auth', /; a browser's WebSocket sends no headers and no auth payload: put the token in the url/],
+    [
+      'auth',
+      // socket.io-client's auth may be a callback that fetches a token first: so may the url.
+      /; a browser's WebSocket sends no headers and no auth payload: put the token in the url, which may be async: url: async \(\) => /,
+    ],
     ['query', /; a browser's WebSocket sends no headers and no auth payload: put the token in the url/],
     ['extraHeaders', /; a browser's WebSocket sends no headers/],
     ['transports', /; WebSocket only: there is no long-polling fallback/],
