@@ -22,6 +22,12 @@ export type RejectReason =
   | 'internal-error' // a bug caught at admission, reported as WSSUP_INTERNAL (HTTP 500, close 4500): e.g. the cluster's book holds the new connection's id for another node, or the upgrade failed before any answer
   | 'socket-closed'; // the client went away before a decision (nothing to answer)
 
+/**
+ * A connection was admitted: its slot is reserved, at the upgrade request,
+ * before the handshake. Its handle (`supervisor.connection(connectionId)`)
+ * has no socket yet, so send() and join() on it return false: greet it and
+ * join its rooms in onOpen.
+ */
 export interface AdmittedEvent {
   connectionId: string;
   userId: string;

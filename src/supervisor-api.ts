@@ -171,12 +171,14 @@ export interface Supervisor<Data = unknown> {
   /**
    * Sends `data` to every open connection (those `options.filter` accepts).
    * Returns how many got it. O(connections). The filter gets each handle
-   * typed by `Data`, so rooms kept in app data need no cast.
+   * typed by `Data`, so app data needs no cast. For a room, sendToRoom()
+   * walks its members only.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for invalid data or options.
    * @example
    * ```ts
-   * supervisor.broadcast(JSON.stringify({ room: 'lobby', text: 'hi' }), {
-   *   filter: (connection) => connection.data?.rooms.has('lobby') === true,
+   * // In onMessage: everyone but the sender.
+   * supervisor.broadcast(JSON.stringify({ text: 'hi' }), {
+   *   filter: (other) => other.id !== connection.id,
    * });
    * ```
    */
@@ -280,7 +282,10 @@ export interface Supervisor<Data = unknown> {
     options?: DisconnectOptions,
   ): number | Promise<ClusterSendResult>;
   /**
-   * Subscribes to a public event; returns the unsubscribe.
+   * Subscribes to a public event; returns the unsubscribe. `admitted` fires when
+   * the slot is reserved, before the handshake: the handle's socket is not open
+   * yet, so its send() and join() return false there; greet it and join its rooms
+   * in onOpen (Socket.IO's `io.on('connection')`).
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event name or a listener that is not a function.
    */
   on<K extends SupervisorEventName>(name: K, listener: (event: SupervisorEventMap[K]) => void): () => void;
