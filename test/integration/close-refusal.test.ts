@@ -154,6 +154,8 @@ describe("refuse: 'close'", () => {
       pendingTimers: 1, // refusalTimeout
       socketListeners: 2, // close and error on the ws socket
       closeRefusals: 1,
+      rooms: 0,
+      roomMemberships: 0,
     });
     const gone = new Promise((resolve) => socket.once('close', resolve));
     t.clock.increment(closeRefusalTimeoutMs - 1);
