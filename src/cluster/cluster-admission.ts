@@ -772,7 +772,11 @@ export class ClusterBook {
   }
 
   /** Books again the connections of one failure domain; evicts what the book refuses. */
-  async #readmitShard(held: HeldConnection[], shard: string | undefined, grace: boolean): Promise<void> {
+  async #readmitShard(all: HeldConnection[], shard: string | undefined, grace: boolean): Promise<void> {
+    // Read before the first domain's round trip: a connection released since (its release
+    // sent already, not knowing of this readmit) would be booked after its release, for good.
+    const held = all.filter((connection) => this.#held.has(connection.connectionId));
+    if (held.length === 0) return;
     // Over the limit, idle ones go first: active ones are booked before them
     // (the store keeps the oldest of each call and refuses the newest).
     const active = held.filter((connection) => connection.idleSince === undefined);

@@ -33,6 +33,8 @@ export interface MasterCheck {
   offsetMs: number;
   /** How wrong offsetMs may be: half the round trip, plus a ms of rounding. */
   errorMs: number;
+  /** Date.now() when its reply was read. */
+  at: number;
   /** Its `host:port` in the client's topology (as masterOf names it); undefined when the client gives none. */
   address: string | undefined;
 }
@@ -205,6 +207,7 @@ async function checkMaster(cluster: RedisClusterLike, master: object): Promise<M
     demoted: /^role:slave\b/m.test(text),
     offsetMs: ms - Math.round((sent + received) / 2),
     errorMs: Math.ceil((received - sent) / 2) + 1,
+    at: received,
     address: addressOf(master),
   };
 }

@@ -50,7 +50,7 @@ import type { Registry } from './redis-decode.js';
 import { decodeAdmission, decodeEntry, decodeRenewal, type Liveness } from './redis-decode.js';
 import { indexTtlMs, writeIndex } from './redis-index.js';
 import { createKeyLayout, type KeyLayout } from './redis-keys.js';
-import { MasterClocks } from './redis-master-clocks.js';
+import { agedErrorMs, betterReading, type ClockReading, MasterClocks } from './redis-master-clocks.js';
 import { readClusterView, readRegistry, reapDead } from './redis-registry.js';
 import { retireIncarnation } from './redis-retire.js';
 import {
@@ -167,10 +167,14 @@ class Store implements RedisSlotStore {
    * renewScript, a failover.
    */
   #serverRunId = '';
-  /** Redis TIME minus Date.now(), measured at each renewal: converts deadlines and idle times. */
+  /**
+   * Redis TIME minus Date.now(), measured at each renewal: converts deadlines and idle times.
+   * The most exact reading of the server (betterReading: a slow renewal's is not taken over
+   * a quicker one's), the registry's master on a Redis Cluster.
+   */
   #offsetMs = 0;
-  /** How wrong #offsetMs may be: half the round trip it was measured over, plus a ms of rounding. */
-  #offsetErrorMs = 0;
+  /** That reading, whose error (half the round trip, plus a ms of rounding) grows with its age. */
+  #clock: ClockReading | undefined;
   /**
    * A Redis Cluster: how far the clock of the master furthest behind the
    * registry's may be behind it (0 when none is, and on a single Redis). See #renew.
@@ -367,11 +371,12 @@ class Store implements RedisSlotStore {
     // deadline would let a script book after the caller gave up.
     const clock = connection.sharded ? this.#masterClocks.of(connection.shardOf(book)) : undefined;
     const offsetMs = clock === undefined ? this.#offsetMs : clock.offsetMs;
+    const now = Date.now();
     const margin =
       clock === undefined
-        ? Math.min(this.#offsetErrorMs, this.commandTimeoutMs / 2) + this.#mastersBehindMs
-        : Math.min(clock.errorMs, this.commandTimeoutMs / 2);
-    const deadline = Math.floor(Date.now() + offsetMs + this.commandTimeoutMs - margin);
+        ? Math.min(this.#offsetErrorMs(now), this.commandTimeoutMs / 2) + this.#mastersBehindMs
+        : Math.min(agedErrorMs(clock, now), this.commandTimeoutMs / 2);
+    const deadline = Math.floor(now + offsetMs + this.commandTimeoutMs - margin);
     connection.roundTrip('admit');
     let admission: ClusterAdmission | 'late';
     try {
@@ -577,8 +582,13 @@ class Store implements RedisSlotStore {
     const reply = await renewed;
     const renewal = decodeRenewal(reply);
     const received = Date.now();
-    this.#offsetMs = renewal.now - Math.round((sent + received) / 2);
-    this.#offsetErrorMs = Math.ceil((received - sent) / 2) + 1;
+    this.#clock = betterReading(this.#clock, {
+      offsetMs: renewal.now - Math.round((sent + received) / 2),
+      errorMs: Math.ceil((received - sent) / 2) + 1,
+      at: received,
+      runId: renewal.runId,
+    });
+    this.#offsetMs = this.#clock.offsetMs;
     // The channel was lost (see #lostSubscription): Redis answers, so subscribe again. Not
     // awaited, one at a time: a connection to open may take longer than a renewal's deadline.
     if (this.#subscriptionLost && this.#resubscribing === undefined && !this.#hasStopped()) {
@@ -602,14 +612,19 @@ class Store implements RedisSlotStore {
     if (unindexed !== undefined && status === 'renewed') this.#indexAgain(connection, incarnation, unindexed);
     if (checking === undefined) return status;
     const masters = await checking;
+    this.#masterClocks.update(masters, connection.shards());
     if (masters.length > 0) {
-      // Behind the registry's clock: this offset minus the master's, give or take both errors.
+      // Behind the registry's clock: this offset minus the master's, give or take both errors
+      // (each master's most exact reading, as the registry's).
+      const now = Date.now();
       this.#mastersBehindMs = Math.max(
         0,
-        ...masters.map((master) => this.#offsetMs - master.offsetMs + master.errorMs + this.#offsetErrorMs),
+        ...masters.map((master) => {
+          const reading = this.#masterClocks.of(master.address) ?? master;
+          return this.#offsetMs - reading.offsetMs + agedErrorMs(reading, now) + this.#offsetErrorMs(now);
+        }),
       );
     }
-    this.#masterClocks.update(masters, connection.shards());
     // A master replaced (seen by the checks sent beside this renewal): fence now, with one
     // more renewal that takes a new incarnation, unless this one already took one.
     if (this.#mastersReplaced(masters) && status === 'renewed') this.#fencePending = true;
@@ -659,6 +674,11 @@ class Store implements RedisSlotStore {
         this.#indexing = false;
       },
     );
+  }
+
+  /** How wrong #offsetMs may be at `now` (0 before the first renewal). */
+  #offsetErrorMs(now: number): number {
+    return this.#clock === undefined ? 0 : agedErrorMs(this.#clock, now);
   }
 
   /** Takes the incarnation a renewal handed out (the lease was lost, or fenced): 'lost'. */

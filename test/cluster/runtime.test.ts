@@ -729,6 +729,50 @@ describe('a store of several failure domains (a Redis Cluster’s masters): one 
     await shutdownAll(c);
   });
 
+  it('a fence books again shard by shard: a socket closed while an earlier shard is booked again is not booked after its release (it leaked a slot for good)', async () => {
+    const c = await startCluster(1, 'reject', leaseTtlMs, neverIdle);
+    shardUsers(c);
+    const store = c.stores[0] as MemoryStore;
+    const sockets = { ann: await node(c, 0).open('ann'), bob: await node(c, 0).open('bob') };
+    // The first shard's re-admission waits, as a master's round trip does, until the other
+    // shard's user has closed its socket.
+    const readmit = store.readmit.bind(store);
+    let letFirstGo: () => void = () => {};
+    const firstWaits = new Promise<void>((resolve) => {
+      letFirstGo = resolve;
+    });
+    let first: string | undefined;
+    let answered = 0;
+    store.readmit = async (held, limit) => {
+      if (first === undefined) {
+        first = held[0]?.userId;
+        await firstWaits;
+      }
+      return readmit(held, limit).finally(() => {
+        answered += 1;
+      });
+    };
+    store.failedOver = true;
+    c.clock.increment(c.ttl / 3);
+    await vi.waitFor(() => expect(first).toBeDefined(), ioWait);
+    const other = first === 'ann' ? 'bob' : 'ann';
+    const releases = c.book.calls.release ?? 0;
+    sockets[other].ws.close();
+    // Gone here, and its release applied (its old entry is dead already: the fence).
+    await vi.waitFor(() => {
+      expect(localLive(c, other)).toBe(0);
+      expect(c.book.calls.release).toBe(releases + 1);
+    }, ioWait);
+    letFirstGo();
+    // The other shard's re-admission, after that release, must not book the closed socket.
+    await vi.waitFor(() => expect(answered).toBeGreaterThanOrEqual(1), ioWait);
+    // The next shard's goes out within the same turn (the store answers in memory).
+    await new Promise((resolve) => setImmediate(resolve));
+    await expectBooksMatchSockets(c, other);
+    await expectBooksMatchSockets(c, first as string);
+    await shutdownAll(c);
+  });
+
   it("'reject': every shard down refuses every upgrade and the node is not ready; one back, it is", async () => {
     const c = await startCluster(1, 'reject', leaseTtlMs, neverIdle);
     shardUsers(c);

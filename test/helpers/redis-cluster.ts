@@ -9,7 +9,10 @@
  * A test may add a replica to one master (addReplica: ready once it is in sync,
  * `master_link_status:up`), then promote it (failover: CLUSTER FAILOVER
  * TAKEOVER or FORCE, ready once every node that answers names it the master
- * and says `cluster_state:ok`), with the old master alive, paused or killed.
+ * and says `cluster_state:ok`), with the old master alive, paused or killed;
+ * or gracefully (DEFAULT: CLUSTER FAILOVER with no option, the planned switch
+ * of a managed Redis: the old master pauses its clients' writes until the
+ * replica has caught up, then the two swap roles, both up).
  *
  * Skips loudly like the single server (same requirement: redis-server 7+, for
  * ADDSLOTSRANGE):
@@ -86,11 +89,12 @@ export interface PrivateRedisCluster {
   addReplica(masterPort: number): Promise<ClusterReplica>;
   /**
    * Promotes the replica on `replicaPort` with CLUSTER FAILOVER `mode` (TAKEOVER: no agreement
-   * asked; FORCE: without its master's handshake, with the other masters' votes). Resolves once
+   * asked; FORCE: without its master's handshake, with the other masters' votes; DEFAULT: no
+   * option, the graceful one, its master up and in the handshake). Resolves once
    * every node that answers (not paused, not killed) names it a master, says `cluster_state:ok`,
    * and the old master, if it answers, calls itself a replica.
    */
-  failover(replicaPort: number, mode: 'TAKEOVER' | 'FORCE'): Promise<void>;
+  failover(replicaPort: number, mode: 'TAKEOVER' | 'FORCE' | 'DEFAULT'): Promise<void>;
   /** SIGKILLs one node for good (no restart); the others still list it. */
   kill(port: number): Promise<void>;
   /** SIGSTOP one master: it keeps its port and sockets but answers nothing (nor the cluster bus). */
@@ -260,7 +264,12 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       async failover(replicaPort, mode) {
         const replica = replicas.find((candidate) => candidate.port === replicaPort);
         if (replica === undefined) throw new Error(`no replica of ours on port ${replicaPort}`);
-        expectOk(await respCommand(replicaPort, ['CLUSTER', 'FAILOVER', mode]));
+        expectOk(
+          await respCommand(
+            replicaPort,
+            mode === 'DEFAULT' ? ['CLUSTER', 'FAILOVER'] : ['CLUSTER', 'FAILOVER', mode],
+          ),
+        );
         await until(`replica ${replicaPort} promoted (${mode})`, async () => {
           for (const port of answering()) {
             const text = String(await respCommand(port, ['CLUSTER', 'NODES']));
