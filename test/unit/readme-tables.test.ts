@@ -68,6 +68,7 @@ describe("the README's close-code table", () => {
     expect(rowOf('slow-consumer')).toContain(`**${CloseCodes.slowConsumer}**`);
     expect(rowOf('app-error')).toContain(`**${CloseCodes.internalError}**`);
     expect(rowOf('shutdown')).toContain(`**${CloseCodes.goingAway}**`);
+    expect(rowOf('expired')).toContain(`**${CloseCodes.sessionExpired}**`);
   });
 
   it('marks deprecated, in the README and in its TSDoc, every exported close code the runtime never sends', () => {
