@@ -22,6 +22,11 @@ export const ClientCloseCodes = {
   serviceRestart: 1012,
   /** Evicted as idle: wait for the user to be active again. */
   evicted: 4001,
+  /**
+   * The session (authenticate's `expiresAt`) ended: reconnect at once, not backed off (no
+   * failure), and the `url` function supplies a fresh token.
+   */
+  sessionExpired: 4002,
   /** Slow consumer: back off. */
   slowConsumer: 4008,
   badRequest: 4400,
@@ -34,12 +39,19 @@ export const ClientCloseCodes = {
 
 /**
  * What the client does next:
+ * - `reconnect-now`: the session expired on schedule; reconnect at once (after a retry hint, if any),
+ *   without counting a failed attempt;
  * - `suspend-until-active`: evicted as idle; reconnect on the app's `activity()` (or `resume()`);
  * - `suspend-until-resumed`: the app must act (log in again, fix the request); reconnect on `resume()`;
  * - `spread`: a planned shutdown; reconnect after a random delay within `shutdownWindowMs`;
  * - `backoff`: reconnect after exponential backoff with full jitter, and never before a retry hint.
  */
-export type CloseDisposition = 'suspend-until-active' | 'suspend-until-resumed' | 'spread' | 'backoff';
+export type CloseDisposition =
+  | 'reconnect-now'
+  | 'suspend-until-active'
+  | 'suspend-until-resumed'
+  | 'spread'
+  | 'backoff';
 
 /** The same hint the server writes: the reason ends with ` retry-after=<integer seconds>`. */
 const RETRY_AFTER = / retry-after=(\d+)$/;
@@ -63,6 +75,7 @@ export function closeMessageOf(reason: string): string {
  * cannot tell why it was closed must neither give up nor hurry.
  */
 export function dispositionOf(code: number): CloseDisposition {
+  if (code === ClientCloseCodes.sessionExpired) return 'reconnect-now';
   if (code === ClientCloseCodes.evicted) return 'suspend-until-active';
   if (code === ClientCloseCodes.goingAway || code === ClientCloseCodes.serviceRestart) return 'spread';
   if (code === ClientCloseCodes.normal) return 'suspend-until-resumed';
@@ -78,6 +91,7 @@ export type CloseKind =
   | 'shutdown'
   | 'abnormal'
   | 'evicted'
+  | 'session-expired'
   | 'slow-consumer'
   | 'bad-request'
   | 'unauthenticated'
@@ -93,6 +107,7 @@ const KINDS: Record<number, CloseKind> = {
   [ClientCloseCodes.serviceRestart]: 'shutdown',
   [ClientCloseCodes.abnormal]: 'abnormal',
   [ClientCloseCodes.evicted]: 'evicted',
+  [ClientCloseCodes.sessionExpired]: 'session-expired',
   [ClientCloseCodes.slowConsumer]: 'slow-consumer',
   [ClientCloseCodes.badRequest]: 'bad-request',
   [ClientCloseCodes.unauthenticated]: 'unauthenticated',

@@ -175,6 +175,10 @@ export const clientMachine = setup({
           Math.round((context.lastClose?.retryAfterMs ?? 0) + context.random() * context.shutdownWindowMs),
         ),
     }),
+    /** The session expired on schedule: no failure, so no backoff and no attempt counted; only a hint waits. */
+    planPrompt: assign({
+      retryDelayMs: ({ context }) => Math.min(MAX_WAIT_MS, context.lastClose?.retryAfterMs ?? 0),
+    }),
     resetAttempts: assign({ attempt: 0 }),
     /**
      * Given up for its silence: reported as the socket lost without a close frame (1006).
@@ -192,6 +196,7 @@ export const clientMachine = setup({
     isEvicted: ({ event }) => dispositionOf(codeOf(event)) === 'suspend-until-active',
     needsTheApp: ({ event }) => dispositionOf(codeOf(event)) === 'suspend-until-resumed',
     isShutdown: ({ event }) => dispositionOf(codeOf(event)) === 'spread',
+    isSessionExpired: ({ event }) => dispositionOf(codeOf(event)) === 'reconnect-now',
     watchesSilence: ({ context }) => context.silence !== undefined,
     /** Nothing heard from the server for a whole silence timeout, by the runtime's clock. */
     isSilent: ({ context }) =>
@@ -237,6 +242,11 @@ export const clientMachine = setup({
             guard: 'isShutdown',
             target: 'waiting',
             actions: ['recordClose', 'announceClose', 'planSpread'],
+          },
+          {
+            guard: 'isSessionExpired',
+            target: 'waiting',
+            actions: ['recordClose', 'announceClose', 'planPrompt'],
           },
           { target: 'waiting', actions: ['recordClose', 'announceClose', 'planBackoff'] },
         ],

@@ -9,6 +9,10 @@
  *       │                          │   heartbeat: waiting ⇄ awaitingPong)                │
  *       └──────────────────────────┴──────────────▶ disposed ◀───────────────────────────┘
  *
+ * A session that authenticate gave an `expiresAt` leaves for `draining` too
+ * (4002) at the first heartbeat after that time: the heartbeat's delay checks
+ * it, so an expiry costs no timer.
+ *
  * Every path ends in `disposed` (final): a closed or errored socket leads
  * there from every state, and every state that waits on the peer is bounded
  * by a delay (connectTimeout, pongTimeout, drainTimeout), so nothing can wait
@@ -60,6 +64,8 @@ export const CloseCodes = {
   tryAgainLater: 1013,
   evicted: 4001,
   slowConsumer: 4008,
+  /** The session authenticate gave an `expiresAt` ended: the client reconnects at once, with a fresh token. */
+  sessionExpired: 4002,
 } as const;
 
 export interface EndParams {
@@ -159,6 +165,8 @@ export const connectionMachine = setup({
   guards: {
     /** No activity for a whole idleTimeoutMs, by the transport's activity clock. */
     isQuiet: ({ context }) => context.transport.quietForMs() >= context.idleTimeoutMs,
+    /** Its session's expiry (authenticate's `expiresAt`) has passed, by the runtime's clock. */
+    isExpired: ({ context }) => context.transport.expiresInMs() <= 0,
   },
   delays: {
     connectTimeout: ({ context }) => context.connectTimeoutMs,
@@ -279,7 +287,27 @@ export const connectionMachine = setup({
           initial: 'waiting',
           states: {
             waiting: {
-              after: { heartbeatInterval: { target: 'awaitingPong', actions: 'sendPing' } },
+              after: {
+                heartbeatInterval: [
+                  // A session's expiry is checked here, not by a delay of its own: no timer
+                  // per connection, and an expired session is closed within heartbeatIntervalMs.
+                  {
+                    guard: 'isExpired',
+                    target: '#connection.draining',
+                    actions: [
+                      {
+                        type: 'recordEnd',
+                        params: { reason: 'expired', closeCode: CloseCodes.sessionExpired },
+                      },
+                      {
+                        type: 'closeSocket',
+                        params: { code: CloseCodes.sessionExpired, reason: 'session expired' },
+                      },
+                    ],
+                  },
+                  { target: 'awaitingPong', actions: 'sendPing' },
+                ],
+              },
             },
             awaitingPong: {
               after: {

@@ -23,6 +23,13 @@ export interface TransportEventSource {
   quietForMs(): number;
   /** When that last activity was, on the runtime's clock (orders idle connections longest idle first). */
   lastActivityAt(): number;
+  /**
+   * How long until the session expires (authenticate's `expiresAt`, converted
+   * once at admission to the runtime's clock): 0 or less once it has, Infinity
+   * for a session without an expiry. Read only when a heartbeat is due: an
+   * expiry costs no delay of its own.
+   */
+  expiresInMs(): number;
 }
 
 /** Why a connection reached `disposed`. Public: it is the `reason` of the `disposed` event. */
@@ -35,7 +42,8 @@ export type DisposeReason =
   | 'shutdown' // the supervisor shut down
   | 'slow-consumer' // the peer did not read and the send buffer overflowed
   | 'app-error' // an app hook threw or rejected
-  | 'app-close'; // the app closed the connection
+  | 'app-close' // the app closed the connection
+  | 'expired'; // its session (authenticate's expiresAt) ended: closed at the next heartbeat
 
 /** Facts the transport reports about its socket. */
 export type TransportEvent =

@@ -19,6 +19,12 @@ export interface ConnectionHandle<Data = unknown> {
    * Released with the connection once it is disposed and the app lets go of the handle.
    */
   readonly data: Data | undefined;
+  /**
+   * When the session ends, epoch ms (authenticate's `expiresAt`, e.g. a JWT's `exp * 1000`);
+   * undefined when authenticate gave none. The connection is closed with 4002 at its first
+   * heartbeat at or after that time, so within `heartbeatIntervalMs` of it.
+   */
+  readonly expiresAt: number | undefined;
   /** The ws socket once open (undefined while connecting). Prefer send() and close(). */
   readonly socket: WebSocket | undefined;
   /**

@@ -36,7 +36,17 @@ import { describeListeningServer, isNoServerWebSocketServer } from './ws-server-
  */
 export type AuthResult<Data = unknown> =
   | string
-  | { userId: string; correlationId?: string | undefined; data?: Data | undefined }
+  | {
+      userId: string;
+      correlationId?: string | undefined;
+      data?: Data | undefined;
+      /**
+       * When the session ends, epoch ms on the wall clock (a JWT's `exp * 1000`): the
+       * connection is closed with 4002 at its first heartbeat at or after it. One already
+       * past refuses the upgrade as unauthenticated (401, or 4401).
+       */
+      expiresAt?: number | undefined;
+    }
   | Refusal
   | null
   | undefined;
@@ -145,9 +155,11 @@ export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
   capacityHysteresis?: number | undefined;
   /**
    * Runs on every upgrade request before anything is allocated. Return the
-   * user id (or `{ userId, correlationId, data }`: `data` becomes
+   * user id (or `{ userId, correlationId, data, expiresAt }`: `data` becomes
    * `connection.data`; a `correlationId` that is not a string is left out, and
-   * reported unless null), null to refuse with HTTP 401, or a `Refusal` (returned
+   * reported unless null; `expiresAt`, epoch ms, ends the session: closed with
+   * 4002 within `heartbeatIntervalMs` after it, refused with 401 if already
+   * past, refused with 500 and reported if not a finite number), null to refuse with HTTP 401, or a `Refusal` (returned
    * or thrown) to refuse with 401, 403, 429 or 503. An asynchronous one that
    * has not settled within `authenticateTimeoutMs` fails as a throw does (500).
    */

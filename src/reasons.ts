@@ -33,6 +33,7 @@ export const DISPOSE_REASONS = Object.keys({
   'slow-consumer': true,
   'app-error': true,
   'app-close': true,
+  expired: true,
 } satisfies Record<DisposeReason, true>) as readonly DisposeReason[];
 
 export const EVICTION_CAUSES = Object.keys({

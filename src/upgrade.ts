@@ -24,7 +24,7 @@ import { isThenable } from './thenable.js';
 import { checkHandshake } from './transport/handshake.js';
 import { type ConnectionEnv, WsConnection } from './transport/ws-adapter.js';
 import { dropUnusableUpgrade, upgradeArgumentsError } from './upgrade-arguments.js';
-import { authResultError, checkUserId, correlationIdOf } from './user-id.js';
+import { authResultError, checkUserId, correlationIdOf, expiresAtInSeconds, expiresAtOf } from './user-id.js';
 
 export interface UpgradeDeps {
   options: SupervisorOptions;
@@ -55,6 +55,8 @@ interface Attempt {
   correlationId: string | undefined;
   /** The app data from authenticate (issue 11, item 2). */
   data: unknown;
+  /** authenticate's expiresAt (epoch ms on the wall clock), validated; undefined: none. */
+  expiresAt: number | undefined;
 }
 
 /** An upgrade request waiting for the app's asynchronous `authenticate`. */
@@ -279,12 +281,37 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
           report(new AppHookError('authenticate', authResultError(auth, userId)));
         return reject(request, socket, head, { reason: 'invalid-user-id', message: problem, correlationId });
       }
+      // A session's end: one that cannot be read, or that has passed, admits nothing.
+      const { expiresAt, problem: badExpiry } = expiresAtOf(
+        typeof auth === 'object' ? auth.expiresAt : undefined,
+      );
+      if (badExpiry !== undefined) {
+        report(new AppHookError('authenticate', badExpiry));
+        const refusal = {
+          reason: 'auth-failed',
+          message: 'authentication failed',
+          userId,
+          correlationId,
+        } as const;
+        return reject(request, socket, head, refusal);
+      }
+      if (expiresAt !== undefined && expiresAt <= Date.now()) {
+        const inSeconds = expiresAtInSeconds(expiresAt);
+        if (inSeconds !== undefined) report(new AppHookError('authenticate', inSeconds));
+        const refusal = {
+          reason: 'unauthenticated',
+          message: 'session expired',
+          userId,
+          correlationId,
+        } as const;
+        return reject(request, socket, head, refusal);
+      }
       if (isShuttingDown()) {
         const message = 'server is shutting down';
         return reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });
       }
       const data = typeof auth === 'object' ? auth.data : undefined;
-      await admit({ request, socket, head, userId, correlationId, data });
+      await admit({ request, socket, head, userId, correlationId, data, expiresAt });
     } finally {
       socket.off('error', ignore);
     }
@@ -385,7 +412,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     connectionId: string,
     tokenTaken: boolean,
   ): WsConnection | undefined {
-    const { request, socket, head, userId, correlationId, data } = attempt;
+    const { request, socket, head, userId, correlationId, data, expiresAt } = attempt;
     const rate = resolved.admissionRate;
     const known = users.get(userId);
     if (rate !== undefined && !tokenTaken && known !== undefined) {
@@ -406,6 +433,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       clock.now(),
       { request, socket, head },
       data,
+      expiresAt,
     );
     const record = supervisorOf(userId);
     // A record just created has a full bucket: this takes its first token.

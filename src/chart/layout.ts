@@ -91,6 +91,11 @@ const ROOT_OPTIONS = {
   'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
   'elk.edgeRouting': 'ORTHOGONAL',
   'elk.edgeLabels.placement': 'CENTER',
+  // A long label goes in the widest layer its arrow crosses, not in the middle one: with the
+  // session expiry's arrow (heartbeat → draining) beside `active → draining`, the middle-layer
+  // labels of the two filled the gap below `active`, and `active → disposed` ran ~350px out
+  // round them and back (test/charts/svg.test.ts, "takes a short path").
+  'elk.layered.edgeLabels.centerLabelPlacementStrategy': 'WIDEST_LAYER',
   'elk.layered.spacing.nodeNodeBetweenLayers': '36',
   'elk.layered.spacing.edgeNodeBetweenLayers': '14',
   'elk.spacing.nodeNode': '28',

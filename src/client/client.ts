@@ -110,6 +110,7 @@ function stateOf(snapshot: Snapshot): ClientState {
 const NEXT: Record<ReturnType<typeof dispositionOf>, ClientNext> = {
   'suspend-until-active': 'wait-for-activity',
   'suspend-until-resumed': 'wait-for-resume',
+  'reconnect-now': 'reconnect',
   spread: 'reconnect',
   backoff: 'reconnect',
 };
@@ -117,8 +118,10 @@ const NEXT: Record<ReturnType<typeof dispositionOf>, ClientNext> = {
 /**
  * Creates a client and starts connecting at once. It reconnects with
  * exponential backoff and full jitter, and honours ws-supervisor's close
- * codes: after 4001 (evicted as idle) it waits for `activity()`; after 1001
- * (shutdown) it comes back at a random moment within `shutdownWindowMs`;
+ * codes: after 4001 (evicted as idle) it waits for `activity()`; after 4002
+ * (session expired) it reconnects at once, calling a `url` function again for
+ * a fresh token; after 1001 (shutdown) it comes back at a random moment within
+ * `shutdownWindowMs`;
  * after 4429 / 4503 it waits at least the server's `retry-after`; after
  * 4400 / 4401 / 4403 (and 1000) it waits for `resume()`. Under Node with
  * `ws`'s WebSocket, which shows a refused upgrade's HTTP status, a 400, 401,

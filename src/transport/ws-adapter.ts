@@ -99,6 +99,8 @@ const isAppCloseCode = (code: number) =>
 export class WsConnection implements TransportEventSource, ConnectionHandle {
   /** Set by the machines while the ADMIT event is processed. */
   decision: AdmissionDecision | undefined;
+  /** `expiresAt` on the supervisor's clock; undefined: the session never expires. */
+  #expiry: number | undefined;
   #ws: WebSocket | undefined;
   #sink: Sink | undefined;
   // Held only until the handshake completes (or is aborted).
@@ -164,8 +166,13 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     upgrade: { request: IncomingMessage; socket: Duplex; head: Buffer },
     /** The app data from authenticate (issue 11, item 2). */
     readonly data: unknown = undefined,
+    /** When the session ends, epoch ms on the wall clock (authenticate's `expiresAt`). */
+    readonly expiresAt: number | undefined = undefined,
   ) {
     this.#env = env;
+    // Converted once, here: the time left by the wall clock, counted from admission on the
+    // supervisor's clock (the same clock for the real one; an injected one keeps its own time).
+    if (expiresAt !== undefined) this.#expiry = admittedAt + (expiresAt - Date.now());
     this.#request = upgrade.request;
     this.#raw = upgrade.socket;
     this.#head = upgrade.head;
@@ -186,6 +193,11 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
   lastActivityAt(): number {
     return this.#lastActivityAt;
+  }
+
+  expiresInMs(): number {
+    const expiry = this.#expiry;
+    return expiry === undefined ? Number.POSITIVE_INFINITY : expiry - this.#env.now();
   }
 
   /** When the socket first said it was ending, or undefined while it has not (see #endedAt). */

@@ -81,6 +81,7 @@ describe('close codes', () => {
     [1011, 'backoff', 'other'],
     [1012, 'spread', 'shutdown'],
     [4001, 'suspend-until-active', 'evicted'],
+    [4002, 'reconnect-now', 'session-expired'],
     [4008, 'backoff', 'slow-consumer'],
     [4400, 'suspend-until-resumed', 'bad-request'],
     [4401, 'suspend-until-resumed', 'unauthenticated'],
@@ -175,6 +176,21 @@ describe('the client machine', () => {
     c.actor.send({ type: 'SOCKET_OPENED' });
     c.closeWith(1001, 'server shutting down retry-after=3');
     expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 13_000, attempt: 0 });
+  });
+
+  it('after 4002 (session expired) reconnects at once, neither backed off nor counted as a failure', () => {
+    const c = startClient([0.5]);
+    c.closeWith(1006); // one failed attempt first: the backoff has grown
+    c.advance((c.emitted.at(-1) as { delayMs: number }).delayMs);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.closeWith(4002, 'session expired');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 0, attempt: 1 });
+    c.advance(0);
+    expect(c.value()).toEqual({ connection: 'connecting' });
+    // A retry hint is still honoured, without jitter.
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.closeWith(4002, 'session expired retry-after=2');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 2_000, attempt: 1 });
   });
 
   it('resets the backoff once a connection stayed open for stableAfterMs', () => {

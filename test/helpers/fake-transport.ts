@@ -44,6 +44,18 @@ export class FakeTransport implements TransportEventSource {
     return this.lastActiveAt;
   }
 
+  /** When the session expires, on the test's clock (see `clockNow`): never unless the test sets it. */
+  expiry = Number.POSITIVE_INFINITY;
+
+  /** The test's clock as the expiry is read against: 0 unless a subclass keeps time. */
+  clockNow(): number {
+    return 0;
+  }
+
+  expiresInMs(): number {
+    return this.expiry - this.clockNow();
+  }
+
   push(event: ConnectionEvent) {
     if (this.sink === undefined) throw new Error(`${event.type} pushed to a transport nobody listens to`);
     this.sink(event);

@@ -51,6 +51,10 @@ export class ClockedTransport extends FakeTransport {
     return this.#clock.now() - this.lastActiveAt;
   }
 
+  override clockNow(): number {
+    return this.#clock.now();
+  }
+
   /** The handshake completed: the activity clock starts now. */
   open() {
     this.lastActiveAt = this.#clock.now();

@@ -403,6 +403,63 @@ describe('active: heartbeat', () => {
   });
 });
 
+describe('active: session expiry', () => {
+  it('closes with 4002 at the first heartbeat at or after the expiry, not before', () => {
+    const c = opened({ idleTimeoutMs: never });
+    c.transport.expiry = 2 * timings.heartbeatIntervalMs - 1; // between the first and second heartbeat
+    c.advance(timings.heartbeatIntervalMs);
+    expect(c.count('sendPing')).toBe(1); // not yet expired: pinged as ever
+    c.push({ type: 'PONG_RECEIVED' });
+    c.advance(timings.heartbeatIntervalMs - 2);
+    expect(c.value()).toMatchObject({ active: { heartbeat: 'waiting' } });
+    expect(c.log).not.toContain('closeSocket 4002 session expired'); // past the expiry, but no heartbeat yet
+    c.advance(2);
+    expect(c.log).toEqual([
+      'runOpenHook',
+      'sendPing',
+      'closeSocket 4002 session expired',
+      'CHILD_DRAINING c-1',
+    ]);
+    expect(c.count('sendPing')).toBe(1);
+    expect(c.value()).toBe('draining');
+    c.push(closed(4002));
+    expect(c.outputs[0]).toMatchObject({ reason: 'expired', closeCode: 4002 });
+    c.expectReleased();
+  });
+
+  it('an expiry exactly at the heartbeat closes it (now >= expiry)', () => {
+    const c = opened({ idleTimeoutMs: never });
+    c.transport.expiry = timings.heartbeatIntervalMs;
+    c.advance(timings.heartbeatIntervalMs);
+    expect(c.value()).toBe('draining');
+    expect(c.count('sendPing')).toBe(0);
+  });
+
+  it('is found while idle too, and the close wins over the ping', () => {
+    const c = opened({ idleTimeoutMs: 100 });
+    c.transport.expiry = 200;
+    c.advance(100);
+    expect(c.value()).toMatchObject({ active: { activity: 'idle' } });
+    c.advance(timings.heartbeatIntervalMs - 100);
+    expect(c.value()).toBe('draining');
+    c.advance(timings.drainTimeoutMs);
+    expect(c.log.slice(-1)).toEqual(['terminateSocket']);
+    expect(c.outputs[0]).toMatchObject({ reason: 'expired', closeCode: 4002 });
+    c.expectReleased();
+  });
+
+  it('a session without an expiry is never closed for it, and no delay is added for one', () => {
+    const c = opened({ idleTimeoutMs: never });
+    expect(c.pending()).toBe(2); // idleTimeout and heartbeatInterval, as without expiry
+    for (let beat = 1; beat <= 50; beat++) {
+      c.advance(timings.heartbeatIntervalMs);
+      c.push({ type: 'PONG_RECEIVED' });
+    }
+    expect(c.count('sendPing')).toBe(50);
+    expect(c.value()).toMatchObject({ active: { heartbeat: 'waiting' } });
+  });
+});
+
 describe('active: ways out', () => {
   it.each<{ name: string; event: ConnectionEvent; close: string; reason: string; closeCode: number }>([
     {

@@ -56,6 +56,7 @@ const events = [
   { type: 'SOCKET_CLOSED', code: 1006, reason: '', wasClean: false }, // refused, or dropped
   { type: 'SOCKET_CLOSED', code: 1001, reason: 'server shutting down', wasClean: true },
   { type: 'SOCKET_CLOSED', code: 4001, reason: 'evicted: idle', wasClean: true },
+  { type: 'SOCKET_CLOSED', code: 4002, reason: 'session expired', wasClean: true },
   { type: 'SOCKET_CLOSED', code: 4401, reason: 'unauthenticated', wasClean: true },
 ];
 

@@ -25,7 +25,7 @@ import { type Exemptions, MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
 import { expectBooksMatchActors, expectNothingLeft, expectStatsMatchActors } from '../model/invariants.js';
 import { afterEvent, type StateConfig, toModelMachine } from '../model/model-machine.js';
-import { FAILING_MESSAGE, type Rig, startRig, type TestClient, timings } from '../model/rig.js';
+import { FAILING_MESSAGE, type Rig, SESSION_MS, startRig, type TestClient, timings } from '../model/rig.js';
 import { loadSpecMachines } from '../model/spec.js';
 
 const { connectionMachine } = await loadSpecMachines();
@@ -48,7 +48,13 @@ const modelInput: ConnectionInput = {
   connectionId: 'model',
   userId: USER,
   // The model keeps its activity clock in context (see `withActivityClock`).
-  transport: { subscribe: () => () => {}, quietForMs: () => 0, lastActivityAt: () => 0 },
+  // and its session's expiry too (see `withExpiry`).
+  transport: {
+    subscribe: () => () => {},
+    quietForMs: () => 0,
+    lastActivityAt: () => 0,
+    expiresInMs: () => Number.POSITIVE_INFINITY,
+  },
   connectTimeoutMs: timings.connectTimeoutMs,
   idleTimeoutMs: timings.idleTimeoutMs,
   heartbeatIntervalMs: timings.heartbeatIntervalMs,
@@ -67,11 +73,18 @@ const events = [
 ];
 
 const is = (snapshot: AnyMachineSnapshot, value: unknown) => snapshot.matches(value as never);
+const expired = (snapshot: AnyMachineSnapshot) =>
+  (snapshot.context as { expired?: boolean }).expired === true;
 
 /** Only what the runtime can really do in each state. */
 function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<string, unknown>): boolean {
   const connecting = is(snapshot, 'connecting');
+  // Once the session has expired, the walk lets the heartbeat find it, and nothing else:
+  // one edge to walk, not every path again with an expired session.
+  if (expired(snapshot) && is(snapshot, 'active')) return event.type === afterEvent('heartbeatInterval');
   switch (event.type) {
+    case 'EXPIRY_PASSED':
+      return !expired(snapshot) && is(snapshot, { active: { activity: 'live', heartbeat: 'waiting' } });
     case 'EVICT': // the supervisor evicts idle children only
       return is(snapshot, { active: { activity: 'idle' } });
     case 'TERMINATE': // the shutdown deadline meets only children already draining
@@ -116,17 +129,35 @@ function withActivityClock(config: StateConfig): void {
   });
 }
 
+/**
+ * The session's expiry is read from the transport when a heartbeat is due, no
+ * event of the machine either: the model-only EXPIRY_PASSED (the wall clock
+ * passes authenticate's `expiresAt`) sets a flag the heartbeat's guard reads.
+ */
+function withExpiry(config: StateConfig): void {
+  const active = config.states?.active;
+  if (active === undefined) throw new Error('the connection machine has no active state');
+  active.on = { ...(active.on as Record<string, unknown>), EXPIRY_PASSED: { actions: 'modelExpire' } };
+  const context = config.context as (arg: { input: ConnectionInput }) => Record<string, unknown>;
+  config.context = (arg: { input: ConnectionInput }) => ({ ...context(arg), expired: false });
+}
+
 const model = createTestModel(
   toModelMachine(connectionMachine, {
     replaceActions: ['notifyIdle', 'notifyActive', 'notifyDraining'],
-    refine: withActivityClock,
+    refine: (config) => {
+      withActivityClock(config);
+      withExpiry(config);
+    },
     implementations: {
       guards: {
         isQuiet: ({ context }: { context: { activeSinceArmed: boolean } }) => !context.activeSinceArmed,
+        isExpired: ({ context }: { context: { expired: boolean } }) => context.expired,
       },
       actions: {
         modelMarkActive: assign({ activeSinceArmed: true }),
         modelClearActivity: assign({ activeSinceArmed: false }),
+        modelExpire: assign({ expired: true }),
       },
     },
   }),
@@ -228,6 +259,10 @@ async function perform(walk: Walk, event: EventObject & Record<string, unknown>,
     case 'PONG_RECEIVED':
       client.ws.pong();
       return;
+    case 'EXPIRY_PASSED':
+      // The rig's sessions end SESSION_MS after authenticate; nothing fires meanwhile.
+      rig.clock.leap(SESSION_MS);
+      return;
     case 'BUFFER_OVERFLOWED':
       // The client reads nothing, so most of this stays in our send buffer.
       handleOf(walk).send(Buffer.alloc(8 * 1024 * 1024, 1));
@@ -282,6 +317,8 @@ function closeFrameFor(event: Step['event']): number {
       return event.code as number;
     case 'CLOSE_FRAME_RECEIVED':
       return 1000; // ws echoes the client's own code
+    case afterEvent('heartbeatInterval'):
+      return 4002; // the heartbeat found the session expired
     default:
       return 1006; // terminated (a dead peer): no close frame at all
   }

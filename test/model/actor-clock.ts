@@ -46,6 +46,8 @@ const delayOf = (eventType: string): string | undefined =>
 
 export class ActorClock {
   #now = 0;
+  /** Added to every reading by `leap`: a firing sets the clock back to its timeline, not before a leap. */
+  #leapt = 0;
   #seq = 0;
   readonly #timers = new Map<number, Timer>();
   readonly #systems = new Set<SystemView>();
@@ -69,7 +71,16 @@ export class ActorClock {
   }
 
   now(): number {
-    return this.#now;
+    return this.#now + this.#leapt;
+  }
+
+  /**
+   * Moves every timeline forward by `ms`, firing nothing: the pending delays fall
+   * due as late as before, relative to the clock (a session's expiry passes while
+   * the heartbeat waits, say).
+   */
+  leap(ms: number): void {
+    this.#leapt += ms;
   }
 
   /** Moves the clock forward by `ms` without firing anything. */

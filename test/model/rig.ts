@@ -35,6 +35,12 @@ export const timings = {
   shutdownDeadlineMs: 5_000,
 } as const;
 
+/**
+ * Every session of the rig expires this long after it was authenticated: never
+ * within a walk, unless the walk leaps the clock by as much (`clock.leap`).
+ */
+export const SESSION_MS = 3_600_000;
+
 /** A message the test app answers by throwing, so its hook fails for real. */
 export const FAILING_MESSAGE = 'please fail';
 
@@ -205,7 +211,10 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     webSocketServer,
     clock,
     inspect,
-    authenticate: userFromQuery,
+    authenticate: (request) => {
+      const userId = userFromQuery(request);
+      return userId === null ? null : { userId, expiresAt: Date.now() + SESSION_MS };
+    },
     onOpen: (connection) => void handles.set(connection.id, connection),
     onMessage: (connection, data) => {
       received.set(connection.id, (received.get(connection.id) ?? 0) + 1);

@@ -15,6 +15,11 @@ export const semanticMutants: Record<string, (machine: ConnectionMachine) => Con
   // The idle delay re-arms for a whole idleTimeoutMs, not for the time left.
   'delay idleTimeout: always the whole timeout': (machine) =>
     machine.provide({ delays: { idleTimeout: ({ context }) => context.idleTimeoutMs } }),
+  // The heartbeat never finds a session expired: a connection outlives its token forever.
+  'guard isExpired: never expired': (machine) => machine.provide({ guards: { isExpired: () => false } }),
+  // The expiry counts only once past, not at its instant: a token is honoured a heartbeat too long.
+  'guard isExpired: only after the instant': (machine) =>
+    machine.provide({ guards: { isExpired: ({ context }) => context.transport.expiresInMs() < 0 } }),
   // The idle report carries the time it was sent, not the time of the last activity:
   // idle delays that fire late, together, would reorder the longest idle first.
   'action notifyIdle: the time of the report': (machine) =>

@@ -68,6 +68,7 @@ describe("the README's close-code table", () => {
     expect(rowOf('slow-consumer')).toContain(`**${CloseCodes.slowConsumer}**`);
     expect(rowOf('app-error')).toContain(`**${CloseCodes.internalError}**`);
     expect(rowOf('shutdown')).toContain(`**${CloseCodes.goingAway}**`);
+    expect(rowOf('expired')).toContain(`**${CloseCodes.sessionExpired}**`);
   });
 
   it('marks deprecated, in the README and in its TSDoc, every exported close code the runtime never sends', () => {
@@ -266,13 +267,15 @@ describe("the README's table of what the client does after a close", () => {
   const dispositionSaid = (text: string) =>
     text.startsWith('Waits, with nothing scheduled')
       ? 'suspend-until-active'
-      : text.startsWith('Reconnects at a uniformly random moment')
-        ? 'spread'
-        : text.startsWith('Backs off')
-          ? 'backoff'
-          : text.startsWith('Does not retry')
-            ? 'suspend-until-resumed'
-            : `unrecognised: ${text}`;
+      : text.startsWith('Reconnects at once')
+        ? 'reconnect-now'
+        : text.startsWith('Reconnects at a uniformly random moment')
+          ? 'spread'
+          : text.startsWith('Backs off')
+            ? 'backoff'
+            : text.startsWith('Does not retry')
+              ? 'suspend-until-resumed'
+              : `unrecognised: ${text}`;
 
   it.each(rows.map((row) => [row[0] ?? '', row]))('%s', (_codes, [codes = '', kinds = '', does = '']) => {
     const bold = [...codes.matchAll(/\*\*(\d{4})\*\*/g)].map((match) => Number(match[1]));
