@@ -17,6 +17,7 @@ import type { Books, UserRecord } from './books.js';
 import type { CountingClock } from './clock.js';
 import type { ClusterBook, Reservation } from './cluster/cluster-admission.js';
 import { AppHookError, SupervisorError } from './errors.js';
+import { expiresAtInSeconds, expiresAtOf } from './expires-at.js';
 import type { AuthResult, ResolvedOptions, SupervisorOptions } from './options.js';
 import { Refusal } from './refusal.js';
 import type { Reject, Rejection } from './rejections.js';
@@ -24,7 +25,7 @@ import { isThenable } from './thenable.js';
 import { checkHandshake } from './transport/handshake.js';
 import { type ConnectionEnv, WsConnection } from './transport/ws-adapter.js';
 import { dropUnusableUpgrade, upgradeArgumentsError } from './upgrade-arguments.js';
-import { authResultError, checkUserId, correlationIdOf, expiresAtInSeconds, expiresAtOf } from './user-id.js';
+import { authResultError, checkUserId, correlationIdOf } from './user-id.js';
 
 export interface UpgradeDeps {
   options: SupervisorOptions;

@@ -137,32 +137,3 @@ function quoteUserId(userId: string): string {
   );
   return cut ? `${quoted.slice(0, -1)}…" (${Buffer.byteLength(userId, 'utf8')} bytes)` : quoted;
 }
-
-/**
- * authenticate's `expiresAt`: undefined (none) or a finite number of epoch ms.
- * Anything else is the app's mistake (a Date, seconds as a string, NaN), returned
- * for onError; the upgrade is then refused, since a session whose end cannot be
- * read must not be kept open forever. A number far in the past that looks like
- * seconds (a JWT's `exp` not multiplied by 1000) is refused as expired, and
- * `looksLikeSeconds` says so for onError.
- */
-export function expiresAtOf(given: unknown): { expiresAt: number | undefined; problem?: TypeError } {
-  if (given === undefined) return { expiresAt: undefined };
-  if (typeof given === 'number' && Number.isFinite(given)) return { expiresAt: given };
-  const hint = given instanceof Date ? ' (a Date: return its getTime())' : '';
-  const problem = new TypeError(
-    `authenticate returned an expiresAt that is not a finite number of epoch milliseconds: ${describeValue(given)}${hint}; the upgrade was refused (return a number, e.g. a JWT's exp * 1000, or undefined)`,
-  );
-  return { expiresAt: undefined, problem };
-}
-
-/** Epoch ms before 2001-09-09: a time in seconds, read as milliseconds. */
-const SECONDS_LIKE = 1e12;
-
-/** The onError report for an expiresAt that is past because it is in seconds, or undefined. */
-export function expiresAtInSeconds(expiresAt: number): TypeError | undefined {
-  if (expiresAt <= 0 || expiresAt >= SECONDS_LIKE) return undefined;
-  return new TypeError(
-    `authenticate returned expiresAt ${expiresAt}, which looks like seconds (a JWT's exp) rather than epoch milliseconds; the upgrade was refused as expired (return exp * 1000)`,
-  );
-}
