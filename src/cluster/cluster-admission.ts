@@ -175,6 +175,13 @@ export class ClusterBook {
   #leaseUntil = 0;
   #needsFullReadmit = false;
   /**
+   * The store took a new incarnation: once the full re-admission has booked everything
+   * under it, the earlier ones are ended (store.retirePrevious). Until then their entries
+   * count: after a failover they are still alive, so that no node can admit a newcomer in
+   * the slots of this node's sockets before the re-admission takes them over.
+   */
+  #retirePending = false;
+  /**
    * How many times the lease was lost (or fenced): a reconciliation clears #needsFullReadmit
    * only if none was lost since it began. A loss while one runs starts another (the lease
    * enters `reconciling` again), but the first goes on and may be answered last, having
@@ -233,6 +240,7 @@ export class ClusterBook {
                 evictionOrdered: (order) => this.#orderArrived(order),
                 incarnationChanged: (_incarnation, _previous, cause) => {
                   if (cause === 'failover') this.#graceAfterFailover = true;
+                  this.#retirePending = true;
                   this.#toLease({ type: 'INCARNATION_CHANGED' });
                 },
                 duplicateNodeId: (incarnation) => this.#duplicateNodeId(incarnation),
@@ -276,6 +284,7 @@ export class ClusterBook {
         guards: {
           hasWorkLeft: () =>
             this.#needsFullReadmit ||
+            this.#retirePending ||
             this.#unsynced.size > 0 ||
             this.#keptUnbooked.size > 0 ||
             this.#pendingReleases.size > 0 ||
@@ -709,11 +718,35 @@ export class ClusterBook {
     }
     await this.#rebookKept(failed);
     if (full || this.#unsynced.size > 0) await this.#readmit(full, failed, lost);
+    if (this.#retirePending && !this.#needsFullReadmit) await this.#retire(failed);
     await this.#resendIdle(failed);
     if (failed.size === 0) return;
     const [first, ...others] = failed.values();
     for (const error of others) this.#reportStore('reconcile', error);
     throw first;
+  }
+
+  /**
+   * Ends the incarnations this node held before its current one, now that everything it
+   * holds is booked under the current one: what they still hold is slots whose release a
+   * failover lost. On the registry (the store-wide breaker). Failed, it is tried again at
+   * the next reconciliation; a store without retirePrevious lets them expire on their own.
+   */
+  async #retire(failed: ShardFailures): Promise<void> {
+    if (this.#store.retirePrevious === undefined) {
+      this.#retirePending = false;
+      return;
+    }
+    const lost = this.#leasesLost;
+    try {
+      await this.#call(async () => {
+        await this.#store.retirePrevious?.();
+      });
+      // A lease lost meanwhile owes a full re-admission, and its own retirement after it.
+      if (lost === this.#leasesLost) this.#retirePending = false;
+    } catch (error) {
+      if (!failed.has(undefined)) failed.set(undefined, error);
+    }
   }
 
   /** Books again, as kept() does, the kept connections whose booking failed; by failure domain. */

@@ -48,15 +48,23 @@ local function decode(value)
   return tonumber(inc), tonumber(admitted), since, node
 end
 local function isEvicting(since) return string.byte(since, 1) == 101 end
+-- Whether inc is one of the comma-separated incarnations in list (a process's own).
+local function listed(list, inc)
+  for s in string.gmatch(list, '%d+') do
+    if tonumber(s) == inc then return true end
+  end
+  return false
+end
 `;
 
 /**
  * KEYS[1] the user's book. ARGV: connectionId, incarnation, nodeId, limit,
- * evictAt, deadline (Redis ms, 0 = none), maxIncarnation, live incarnations.
+ * evictAt, deadline (Redis ms, 0 = none), maxIncarnation, live incarnations,
+ * and the incarnations this process has held (comma-separated, the current one among them).
  * Returns {'late'} | {'refused', live, orders...} | {'duplicate', live} | {'admitted', live,
  * orders...}, an order being (connection id, node, incarnation): the new victims, then the
- * entries evicted earlier that are still booked. 'duplicate': another owner (node and
- * incarnation) booked this connection id.
+ * entries evicted earlier that are still booked. 'duplicate': another owner (another node,
+ * or an incarnation this process never held) booked this connection id.
  *
  * The rule is the local one (machines/eviction.ts): admitted when the live
  * entries that are not idle leave a slot free; then idle entries are evicted
@@ -111,14 +119,21 @@ local function orderAgain(out)
   return out
 end
 if existing then
-  -- Idempotent retry, only for the owner that booked it: the same node and
-  -- incarnation. Another node, or another live incarnation of this node (its
-  -- own dead ones were purged above), presenting the id is no retry: admitting
-  -- it would count one slot for two sockets, and taking the entry over would
-  -- strand the owner's socket without a slot.
-  if existing[1] ~= inc or existing[4] ~= node then return { 'duplicate', count + 1 } end
+  -- Idempotent retry, only for the process that booked it: the same node, and
+  -- this incarnation or an earlier live one of this process (an admission in
+  -- flight across a fence, see renew), whose entry this one takes over. Another
+  -- node, or another process with this node id, presenting the id is no retry:
+  -- admitting it would count one slot for two sockets, and taking the entry
+  -- over would strand the owner's socket without a slot.
+  local einc = existing[1]
+  if existing[4] ~= node or (einc ~= inc and not listed(ARGV[9], einc)) then
+    return { 'duplicate', count + 1 }
+  end
   -- Evicted, but its node kept it (active again): booked again as a newcomer, below.
-  if not isEvicting(existing[3]) then return { 'admitted', count + 1 } end
+  if not isEvicting(existing[3]) then
+    if einc ~= inc then redis.call('HSET', key, id, inc .. '|' .. existing[2] .. '|' .. existing[3] .. '|' .. node) end
+    return { 'admitted', count + 1 }
+  end
 end
 if count - #idle >= limit then return orderAgain({ 'refused', count }) end
 table.sort(idle, function(a, b)
@@ -155,14 +170,9 @@ export const releaseScript = script(
 local value = redis.call('HGET', KEYS[1], ARGV[1])
 if not value then return 0 end
 local einc, _, _, enode = decode(value)
-if enode ~= ARGV[2] then return 0 end
-for s in string.gmatch(ARGV[3], '%d+') do
-  if tonumber(s) == einc then
-    redis.call('HDEL', KEYS[1], ARGV[1])
-    return 1
-  end
-end
-return 0
+if enode ~= ARGV[2] or not listed(ARGV[3], einc) then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 1
 `,
 );
 
@@ -186,10 +196,14 @@ return 1
 
 /**
  * KEYS[1] the user's book. ARGV: incarnation, nodeId, limit, maxIncarnation,
- * live incarnations, then (connectionId, admittedAt, idleSince) triples,
- * oldest first. Purges dead entries, then books each held connection under
- * this incarnation while the user has a free slot. Returns the ids refused:
- * over the limit, or booked by another node (or a newer incarnation of this one).
+ * live incarnations, the incarnations this process has held (comma-separated),
+ * then (connectionId, admittedAt, idleSince) triples, oldest first. Purges dead
+ * entries, then books each held connection under this incarnation: one this
+ * process booked under an earlier live incarnation is taken over where it is
+ * (it counted all along: after a fence, see renew), still marked if it was
+ * named for eviction; one the book lacks is added while the user has a free
+ * slot. Returns the ids refused: over the limit, or booked by another owner
+ * (another node, or another process with this node id).
  */
 export const readmitScript = script(
   'readmit',
@@ -199,16 +213,16 @@ local isDead = snapshot(4)
 local flat = redis.call('HGETALL', key)
 local booked, count = {}, 0
 for i = 1, #flat, 2 do
-  local einc, _, _, enode = decode(flat[i + 1])
+  local einc, _, since, enode = decode(flat[i + 1])
   if einc ~= inc and isDead(einc) then
     redis.call('HDEL', key, flat[i])
   else
-    booked[flat[i]] = { einc, enode }
+    booked[flat[i]] = { einc, enode, since }
     count = count + 1
   end
 end
 local refused = {}
-for i = 6, #ARGV, 3 do
+for i = 7, #ARGV, 3 do
   local id = ARGV[i]
   local entry = booked[id]
   if entry == nil then
@@ -218,11 +232,16 @@ for i = 6, #ARGV, 3 do
     else
       refused[#refused + 1] = id
     end
-  elseif entry[1] ~= inc or entry[2] ~= node then
-    -- Another owner's: another node's, or another live incarnation of this node
-    -- (this node's dead ones were purged above; a live one is another process
-    -- with the same node id). A duplicate id: never taken over, never kept.
+  elseif entry[2] ~= node or (entry[1] ~= inc and not listed(ARGV[6], entry[1])) then
+    -- Another owner's: another node's, or another process's with the same node id
+    -- (a live incarnation this process never held). A duplicate id: never taken
+    -- over, never kept.
     refused[#refused + 1] = id
+  elseif entry[1] ~= inc then
+    -- Ours, from an earlier incarnation: taken over in place, no slot taken or freed. An
+    -- eviction mark stays (its newcomer has the slot; the order is named again).
+    local since = isEvicting(entry[3]) and entry[3] or ARGV[i + 2]
+    redis.call('HSET', key, id, inc .. '|' .. ARGV[i + 1] .. '|' .. since .. '|' .. node)
   end
 end
 return refused
@@ -266,11 +285,14 @@ return removed
  * another process (a replica promoted, or a restart from an older snapshot),
  * which may have lost the last writes acknowledged before it: a release (a slot
  * booked for a socket long gone) or an admission (a socket outside the book).
- * So the node's lease is treated as lost even if this server still holds it:
- * its expiry is set in the past (dead at once for every node, so the old slots
- * and the re-admitted ones are never counted together; the reaper purges them
- * and forgets it, as for a crash) and a new incarnation is taken, in this same
- * command. The run_id comes from INFO, through pcall: a server that denies
+ * So the node takes a new incarnation in this same command, even if this server
+ * still holds its lease, and then books under it what it holds (readmit). Its
+ * earlier leases are left as they are: their entries count until the
+ * re-admission has taken them over, and then the node ends them (retire), so
+ * only the slots of lost releases die with them. Ending them here instead would
+ * free their slots for the moment until the re-admission: another node's
+ * newcomer admitted then would take one, and the socket the re-admission then
+ * refuses would be one past the limit. The run_id comes from INFO, through pcall: a server that denies
  * INFO (an ACL without +info, a renamed command) answers '' and renewal goes on
  * as before, without this detection.
  *
@@ -293,21 +315,16 @@ local info = redis.pcall('INFO', 'server')
 if type(info) == 'string' then runId = string.match(info, 'run_id:(%x+)') or '' end
 local failedOver = (ARGV[4] ~= '' and runId ~= '' and runId ~= ARGV[4]) or ARGV[6] == '1'
 if inc > 0 and redis.call('HGET', KEYS[2], inc) == ARGV[3] then score = redis.call('ZSCORE', KEYS[1], inc) end
-if score and failedOver then
-  -- Expired, not removed: the reaper still finds its users and purges its slots.
-  redis.call('ZADD', KEYS[1], 'XX', 0, inc)
-  score = false
-end
-if score and tonumber(score) >= now then
+if score and tonumber(score) >= now and not failedOver then
   redis.call('ZADD', KEYS[1], now + ttl, inc)
 else
   status = 'lost'
-  -- This process's earlier leases, where this server still holds one unexpired (back on
-  -- a server it left within the TTL, a flapping failover): dead too, or their entries
-  -- would count beside the ones booked again, which the re-admission refuses as another
-  -- owner's, evicting live sockets.
-  for s in string.gmatch(ARGV[5], '%d+') do
-    if redis.call('HGET', KEYS[2], s) == ARGV[3] then redis.call('ZADD', KEYS[1], 'XX', 0, s) end
+  -- Lost (expired): this process's earlier leases end too, if any still runs here. A
+  -- failover leaves them running (see above): the re-admission takes their entries over.
+  if not failedOver then
+    for s in string.gmatch(ARGV[5], '%d+') do
+      if redis.call('HGET', KEYS[2], s) == ARGV[3] then redis.call('ZADD', KEYS[1], 'XX', 0, s) end
+    end
   end
   -- Never below Redis's clock: a Redis that lost its data (restart without
   -- persistence) must not hand out an incarnation some node still holds.
@@ -322,6 +339,30 @@ end
 local out = { status, inc, now, tonumber(redis.call('GET', KEYS[3]) or '0'), runId }
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')) do out[#out + 1] = member end
 return out
+`,
+);
+
+/**
+ * KEYS: leases, incarnations. ARGV: nodeId, then incarnations this process held before its
+ * current one. Ends each lease still registered to this node at once (its expiry set in
+ * the past: expired, not removed, so the reaper still finds its users and purges what is
+ * left). Called once the node has booked again under its current incarnation what it holds
+ * (readmit), after a failover: what the old incarnations still hold then is slots whose
+ * release the failover lost. Returns how many were still unexpired.
+ */
+export const retireScript = script(
+  'retire',
+  `${prelude}
+local now = nowMs()
+local ended = 0
+for i = 2, #ARGV do
+  if redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[1] then
+    local score = redis.call('ZSCORE', KEYS[1], ARGV[i])
+    if score and tonumber(score) >= now then ended = ended + 1 end
+    redis.call('ZADD', KEYS[1], 'XX', 0, ARGV[i])
+  end
+end
+return ended
 `,
 );
 
@@ -395,6 +436,7 @@ export const scripts = [
   readmitScript,
   purgeScript,
   renewScript,
+  retireScript,
   registryScript,
   forgetScript,
   indexScript,

@@ -58,6 +58,7 @@ import {
   readmitScript,
   releaseScript,
   renewScript,
+  retireScript,
   scripts,
   setIdleScript,
 } from './redis-scripts.js';
@@ -101,6 +102,7 @@ export interface RedisSlotStore extends SlotStore {
   shardOf(userId: string): string | undefined;
   /** On a Redis Cluster, every master of the client's current topology (see SlotStore.shards). */
   shards(): readonly string[] | undefined;
+  retirePrevious(): Promise<void>;
 }
 
 /**
@@ -392,7 +394,17 @@ class Store implements RedisSlotStore {
       const reply = await connection.run(
         admitScript,
         [book],
-        [connectionId, incarnation, this.nodeId, limit, evictAt, deadline, maxIncarnation, live],
+        [
+          connectionId,
+          incarnation,
+          this.nodeId,
+          limit,
+          evictAt,
+          deadline,
+          maxIncarnation,
+          live,
+          this.#ownJoined,
+        ],
       );
       admission = decodeAdmission(reply);
     } catch (error) {
@@ -402,12 +414,12 @@ class Store implements RedisSlotStore {
       throw error;
     }
     if (admission !== 'late' && admission.admitted && this.#incarnation !== incarnation) {
-      // The lease was lost while this admission was in flight (a renewal sent
-      // before it took a new incarnation): Redis booked the slot under the old
-      // incarnation, which every node now counts as dead, and the re-admission
-      // of what this node holds has not seen this connection. Booked again
-      // under the new one (that admission purges the dead entry), and the
-      // victims the first run named are still told.
+      // The lease was lost (or fenced) while this admission was in flight (a renewal
+      // sent before it took a new incarnation): Redis booked the slot under the old
+      // incarnation, and the re-admission of what this node holds has not seen this
+      // connection. Booked again under the new one (that admission takes the entry
+      // over, or purges it if the old incarnation is dead), and the victims the first
+      // run named are still told.
       pending.notAdmitted();
       return this.#admitAgain(userId, connectionId, limit, evictAt, admission.evict);
     }
@@ -478,8 +490,11 @@ class Store implements RedisSlotStore {
         this.#deliver(order); // ours: no need to go through Redis
         return;
       }
-      // One of this process's older incarnations: its entries are dead, the order is void.
-      if (this.#own.includes(order.incarnation)) return;
+      // One of this process's older incarnations (not retired yet, see #deliver): ours too.
+      if (this.#own.includes(order.incarnation)) {
+        this.#deliver(order);
+        return;
+      }
       // Another live process with this node id (its channel is ours): only Redis reaches it,
       // and only it acts on the order (#deliver fences by incarnation on every subscriber).
     }
@@ -523,7 +538,7 @@ class Store implements RedisSlotStore {
         return connection.run(
           readmitScript,
           [this.keys.user(userId)],
-          [incarnation, this.nodeId, limit, ...liveness, ...triples],
+          [incarnation, this.nodeId, limit, ...liveness, this.#ownJoined, ...triples],
         );
       }),
     );
@@ -543,6 +558,24 @@ class Store implements RedisSlotStore {
       if (!ok && this.#incarnation === incarnation) this.#booked.notIndexed(users);
     });
     return refused;
+  }
+
+  /**
+   * Ends this process's earlier leases (retireScript): the runtime calls it once it has
+   * booked again, under the current incarnation, everything it holds. No round trip when
+   * there is none.
+   */
+  async retirePrevious(): Promise<void> {
+    const connection = this.#ready();
+    await this.#retirePrevious(connection);
+  }
+
+  #retirePrevious(connection: RedisConnection): Promise<unknown> {
+    const previous = this.#own.filter((incarnation) => incarnation !== this.#incarnation);
+    if (previous.length === 0) return Promise.resolve();
+    const { leases, incarnations } = this.keys.registry;
+    connection.roundTrip('retire');
+    return connection.run(retireScript, [leases, incarnations], [this.nodeId, ...previous]);
   }
 
   renew(): Promise<'renewed' | 'lost'> {
@@ -797,6 +830,9 @@ class Store implements RedisSlotStore {
     const incarnation = this.#incarnation;
     try {
       if (connection !== undefined && incarnation !== 0) {
+        // Earlier leases a fence left running (its re-admission not done): ended, so that
+        // their entries die with this node's rather than a TTL later. Best effort, as the rest.
+        await this.#retirePrevious(connection).catch(() => {});
         // Every user listed here, not only the index's: the index's master may be away.
         await retireIncarnation(connection, this.keys, incarnation, this.#booked.listed(), [
           ...this.#livenessArgs(),
@@ -833,10 +869,17 @@ class Store implements RedisSlotStore {
     this.#deliver(order);
   }
 
-  /** Hands an order to the runtime unless it names an older incarnation (fenced). */
+  /**
+   * Hands an order to the runtime, for this process's current incarnation. One for an
+   * earlier incarnation of this process is handed on as for the current one: after a
+   * failover its entries count until the re-admission takes them over (renewScript), and
+   * an admission may name one meanwhile (the connection is this process's either way).
+   * Any other incarnation's is fenced out: another process with this node id owns it.
+   */
   #deliver(order: EvictionOrder): void {
-    if (this.#state !== 'started' || order.incarnation !== this.#incarnation) return;
-    this.#events?.evictionOrdered(order);
+    if (this.#state !== 'started' || !this.#own.includes(order.incarnation)) return;
+    const current = this.#incarnation;
+    this.#events?.evictionOrdered(order.incarnation === current ? order : { ...order, incarnation: current });
   }
 
   async #release(): Promise<void> {

@@ -9,8 +9,9 @@
  * Rules every implementation keeps:
  * - `admit` is one atomic decision per call (one script run): an entry of a
  *   dead incarnation is ignored and purged; the connection already booked by
- *   the same node and incarnation is admitted again (idempotent retry), by any
- *   other owner refused ('duplicate-connection'); below the eviction point it is added;
+ *   the same process (its current incarnation, or an earlier live one, whose
+ *   entry it takes over) is admitted again (idempotent retry), by any other
+ *   owner refused ('duplicate-connection'); below the eviction point it is added;
  *   at or above it the idle entries needed to get below it (longest idle
  *   first, on any node) are marked evicted and named in `evict`;
  *   still at the limit after that, it is refused. An evicted entry keeps its
@@ -193,11 +194,27 @@ export interface SlotStore {
   orderEviction(order: EvictionOrder): Promise<void>;
   /**
    * Books again what this node holds under its current incarnation; returns the ids refused
-   * (over the limit, or booked by another owner).
+   * (over the limit, or booked by another owner). An entry booked by one of this process's
+   * earlier incarnations that is still alive (after a failover) is taken over where it is,
+   * never refused, and keeps an eviction mark.
    */
   readmit(held: readonly HeldConnection[], limit: number): Promise<string[]>;
-  /** Renews the lease; 'lost' when it had expired (the store then takes a new incarnation). */
+  /**
+   * Renews the lease; 'lost' when it had expired (the store then takes a new incarnation).
+   * After a failover too (`incarnationChanged` with `'failover'`), but then the earlier
+   * incarnation's entries keep counting until `readmit` has taken them over and
+   * `retirePrevious` ends it: freeing them at once would let any node admit a newcomer
+   * in their slots before the re-admission, which would then leave a socket past the limit.
+   */
   renew(): Promise<'renewed' | 'lost'>;
+  /**
+   * Ends this process's earlier incarnations at once: what their entries still hold is
+   * dead from now on. The runtime calls it after `readmit` has booked again, under the
+   * current incarnation, everything the node holds (so what is left of the old ones is
+   * slots whose release a failover lost). Optional: without it, they end when their
+   * leases expire, and until then those slots count (too many, never too few).
+   */
+  retirePrevious?(): Promise<void>;
   /** Removes the entries of dead incarnations; returns how many were removed. */
   reap(): Promise<number>;
   userBook(userId: string): Promise<ClusterUserBook | undefined>;

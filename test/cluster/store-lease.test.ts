@@ -354,7 +354,7 @@ async function renewOnce(store: { renew(): Promise<'renewed' | 'lost'> }): Promi
 }
 
 describe.runIf(hasRedis)('Redis slot store: a failover (another server answers)', () => {
-  it('a restart from a snapshot, its lease still alive there: one renewal takes a new incarnation, the old slots stop counting', async () => {
+  it('a restart from a snapshot, its lease still alive there: one renewal takes a new incarnation; the old slots count until the re-admission takes them over, and the lost release’s slot dies when the node retires the old one', async () => {
     const redis = await ownRedis();
     const keyPrefix = freshPrefix();
     // A lease long enough to be alive in the snapshot when the server comes back.
@@ -371,16 +371,27 @@ describe.runIf(hasRedis)('Redis slot store: a failover (another server answers)'
     expect(await renewOnce(node.store)).toBe('lost');
     expect(node.store.incarnation).toBeGreaterThan(first);
     expect(node.incarnations).toEqual([{ incarnation: node.store.incarnation, previous: first }]);
-    // Dead at once, not after the TTL: a node starting now counts none of the old slots
-    // (no double counting with the re-admitted ones) and the reaper can find it.
+    // Still alive: until the re-admission has taken them over, the old slots count for
+    // every node (the user is at the limit), so no newcomer can take one of them.
     const leases = `${keyPrefix}:{nodes}:leases`;
-    expect(Number(await redis.command('ZSCORE', leases, String(first)))).toBe(0);
+    expect(Number(await redis.command('ZSCORE', leases, String(first)))).toBeGreaterThan(0);
     const other = await startStore(redis, { keyPrefix, nodeId: 'n2' });
-    expect(await other.store.userBook('ann')).toBeUndefined();
-    // Re-admission books what the node really holds; the lost release's slot is gone.
+    expect(await other.store.userBook('ann')).toEqual({ userId: 'ann', live: 2, idle: 0, byNode: { n1: 2 } });
+    expect(await other.store.admit('ann', 'newcomer', 2, 2)).toMatchObject({
+      admitted: false,
+      reason: 'user-limit',
+    });
+    // Re-admission books what the node really holds, in place; nothing counts twice.
     const held = { userId: 'ann', connectionId: 'kept', admittedAt: 1_000, idleSince: undefined };
     expect(await node.store.readmit([held], 2)).toEqual([]);
+    expect(await other.store.userBook('ann')).toMatchObject({ live: 2 });
+    // Then the node ends its old lease: dead for every node from its next snapshot, and
+    // the lost release's slot with it (the reaper finds the lease, expired, not removed).
+    await node.store.retirePrevious();
+    expect(Number(await redis.command('ZSCORE', leases, String(first)))).toBe(0);
+    expect(await other.store.renew()).toBe('renewed');
     expect(await other.store.userBook('ann')).toEqual({ userId: 'ann', live: 1, idle: 0, byNode: { n1: 1 } });
+    await other.store.reap();
     expect(await redis.command('HKEYS', `${keyPrefix}:{u:ann}:slots`)).toEqual(['kept']);
     // Same server from here on: the next renewals renew.
     expect(await node.store.renew()).toBe('renewed');
@@ -441,7 +452,9 @@ describe.runIf(hasRedis)('Redis slot store: a failover, several nodes', () => {
     expect(nodes.map((node) => node.orders)).toEqual([[], [], []]);
     const book = await redis.command('HGETALL', `${keyPrefix}:{u:ann}:slots`);
     expect((book as string[]).filter((_, i) => i % 2 === 0).sort()).toEqual(['c0', 'c1', 'c2']);
-    // The old leases are dead (expiry 0), found by the reaper, and forgotten with their indexes.
+    // Each node ends its old lease once it has booked again (expiry 0): found by the
+    // reaper, and forgotten with their indexes.
+    for (const node of nodes) await node.store.retirePrevious();
     const leases = `${keyPrefix}:{nodes}:leases`;
     for (const incarnation of old)
       expect(Number(await redis.command('ZSCORE', leases, String(incarnation)))).toBe(0);
@@ -452,6 +465,80 @@ describe.runIf(hasRedis)('Redis slot store: a failover, several nodes', () => {
     }
     expect(await redis.command('ZCARD', leases)).toBe(3);
     for (const node of nodes) expect(await node.store.renew()).toBe('renewed');
+  });
+});
+
+describe.runIf(hasRedis)('Redis slot store: a failover, between a fence and its re-admission', () => {
+  it('another node’s newcomer is refused while the fenced node’s sockets fill the limit, and the re-admission refuses none of them: never one past the limit', async () => {
+    const redis = await ownRedis();
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis, { keyPrefix, nodeId: 'a', leaseTtlMs: 30_000 });
+    const b = await startStore(redis, { keyPrefix, nodeId: 'b', leaseTtlMs: 30_000 });
+    for (const id of ['c1', 'c2'])
+      expect(await a.store.admit('ann', id, 2, 2)).toMatchObject({ admitted: true });
+    const first = a.store.incarnation;
+    await redis.command('SAVE');
+    await redis.kill();
+    await redis.restart(); // every write kept, another run_id: each node fences at its next renewal
+    expect(await renewOnce(b.store)).toBe('lost');
+    expect(await renewOnce(a.store)).toBe('lost');
+    // b renews again after a's fence, so its snapshot of the registry is the newest there is.
+    expect(await b.store.renew()).toBe('renewed');
+    // a has not booked its sockets again yet. Its old entries still count: b's newcomer is refused.
+    expect(await b.store.admit('ann', 'c3', 2, 2)).toMatchObject({ admitted: false, reason: 'user-limit' });
+    // a's re-admission takes its entries over, refusing none.
+    const held = ['c1', 'c2'].map((connectionId, i) => ({
+      userId: 'ann',
+      connectionId,
+      admittedAt: 1_000 + i,
+      idleSince: undefined,
+    }));
+    expect(await a.store.readmit(held, 2)).toEqual([]);
+    await a.store.retirePrevious();
+    expect(await b.store.renew()).toBe('renewed');
+    const values = (await redis.command('HGETALL', `${keyPrefix}:{u:ann}:slots`)) as string[];
+    const book = Object.fromEntries(
+      values.flatMap((v, i) => (i % 2 === 0 ? [[v, Number(values[i + 1]?.split('|')[0])]] : [])),
+    );
+    expect(book).toEqual({ c1: a.store.incarnation, c2: a.store.incarnation });
+    expect(a.store.incarnation).toBeGreaterThan(first);
+    expect(await b.store.admit('ann', 'c3', 2, 2)).toMatchObject({ admitted: false, reason: 'user-limit' });
+  });
+
+  it('an entry named for eviction by another node before the fence keeps its mark when taken over, and the order reaches the node', async () => {
+    const redis = await ownRedis();
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis, { keyPrefix, nodeId: 'a', leaseTtlMs: 30_000 });
+    const b = await startStore(redis, { keyPrefix, nodeId: 'b', leaseTtlMs: 30_000 });
+    expect(await a.store.admit('ann', 'c1', 2, 1)).toMatchObject({ admitted: true });
+    await a.store.setIdle('ann', 'c1', Date.now() - 1_000);
+    const first = a.store.incarnation;
+    await redis.command('SAVE');
+    await redis.kill();
+    await redis.restart();
+    expect(await renewOnce(a.store)).toBe('lost');
+    // b (not fenced yet) admits a newcomer at the eviction point: a's idle entry, of its
+    // old incarnation, is named. The order reaches a, for its current incarnation.
+    const admitted = await renewOnce(b.store).then(() => b.store.admit('ann', 'c2', 2, 1));
+    expect(admitted).toMatchObject({
+      admitted: true,
+      evict: [{ connectionId: 'c1', nodeId: 'a', incarnation: first }],
+    });
+    await b.store.orderEviction({ connectionId: 'c1', nodeId: 'a', incarnation: first });
+    await eventually(async () => a.orders.length === 1, 2_000);
+    expect(a.orders).toEqual([{ connectionId: 'c1', nodeId: 'a', incarnation: a.store.incarnation }]);
+    // a books again what it holds before the order is acted on: taken over, still marked.
+    const held = { userId: 'ann', connectionId: 'c1', admittedAt: 1_000, idleSince: Date.now() - 1_000 };
+    expect(await a.store.readmit([held], 2)).toEqual([]);
+    const value = String(await redis.command('HGET', `${keyPrefix}:{u:ann}:slots`, 'c1'));
+    expect(value.split('|')[0]).toBe(String(a.store.incarnation));
+    expect(value.split('|')[2]).toMatch(/^e\d+$/);
+    // Counted, and named again (under the new incarnation) by the next admission.
+    const again = await b.store.admit('ann', 'c3', 2, 1);
+    expect(again).toMatchObject({
+      admitted: false,
+      evict: [{ connectionId: 'c1', nodeId: 'a', incarnation: a.store.incarnation }],
+    });
   });
 });
 

@@ -106,6 +106,8 @@ export class MemoryBook {
 
 export class MemoryStore implements SlotStore {
   incarnation = 0;
+  /** Every incarnation this store took, the current one last: what it may release or take over. */
+  readonly own: number[] = [];
   /** This node alone cannot reach the book (a partition, or a process paused). */
   partitioned = false;
   /**
@@ -131,6 +133,7 @@ export class MemoryStore implements SlotStore {
   #takeLease(): void {
     this.shared.lastIncarnation += 1;
     this.incarnation = this.shared.lastIncarnation;
+    this.own.push(this.incarnation);
     this.shared.leases.set(this.incarnation, {
       nodeId: this.nodeId,
       expiresAt: this.shared.now() + this.leaseTtlMs,
@@ -172,8 +175,14 @@ export class MemoryStore implements SlotStore {
     this.#callFor('admit', userId);
     const book = this.shared.book(userId);
     const existing = book.get(connectionId);
-    // A retry; an evicted entry its own node kept is booked again as a newcomer.
-    if (existing !== undefined && !existing.evicting) return { admitted: true, evict: [], live: book.size };
+    if (existing !== undefined && !this.#owns(existing)) {
+      return { admitted: false, reason: 'duplicate-connection', live: book.size };
+    }
+    // A retry (an earlier incarnation's entry taken over); an evicted entry its own node kept is booked again as a newcomer.
+    if (existing !== undefined && !existing.evicting) {
+      existing.incarnation = this.incarnation;
+      return { admitted: true, evict: [], live: book.size };
+    }
     const others = [...book.entries()].filter(([id]) => id !== connectionId);
     const orderOf = ([id, entry]: [string, Entry]): EvictionOrder => ({
       connectionId: id,
@@ -211,10 +220,16 @@ export class MemoryStore implements SlotStore {
     return { admitted: true, evict: [...evict, ...again], live: others.length + 1 - victims.length };
   }
 
+  /** Booked by this store: one of its incarnations (the Redis store's own list), under its node id. */
+  #owns(entry: Entry): boolean {
+    return entry.nodeId === this.nodeId && this.own.includes(entry.incarnation);
+  }
+
   async release(userId: string, connectionId: string): Promise<void> {
     this.#callFor('release', userId);
     const book = this.shared.book(userId);
-    if (book.get(connectionId)?.incarnation === this.incarnation) book.delete(connectionId);
+    const entry = book.get(connectionId);
+    if (entry !== undefined && this.#owns(entry)) book.delete(connectionId);
     if (book.size === 0) this.shared.users.delete(userId);
   }
 
@@ -277,8 +292,14 @@ export class MemoryStore implements SlotStore {
     for (const connection of held) {
       const book = this.shared.book(connection.userId);
       const entry = book.get(connection.connectionId);
-      if (entry !== undefined) {
+      // Ours, from an earlier incarnation: taken over where it is (an eviction mark stays).
+      if (entry !== undefined && this.#owns(entry)) {
         entry.incarnation = this.incarnation;
+        if (!entry.evicting) entry.idleSince = connection.idleSince;
+        continue;
+      }
+      if (entry !== undefined) {
+        refused.push(connection.connectionId);
         continue;
       }
       if (book.size >= limit) {
@@ -301,7 +322,7 @@ export class MemoryStore implements SlotStore {
     if (this.failedOver) {
       this.failedOver = false;
       const previous = this.incarnation;
-      (this.shared.leases.get(previous) as { expiresAt: number }).expiresAt = 0;
+      // The old lease runs on (its entries count) until retirePrevious, after the re-admission.
       this.#takeLease();
       this.shared.subscribers.get(this.nodeId)?.incarnationChanged(this.incarnation, previous, 'failover');
       return 'lost';
@@ -313,6 +334,14 @@ export class MemoryStore implements SlotStore {
     }
     this.#takeLease();
     return 'lost';
+  }
+
+  async retirePrevious(): Promise<void> {
+    this.#call('retirePrevious');
+    for (const incarnation of this.own) {
+      const lease = this.shared.leases.get(incarnation);
+      if (incarnation !== this.incarnation && lease !== undefined) lease.expiresAt = 0;
+    }
   }
 
   async reap(): Promise<number> {
@@ -366,9 +395,9 @@ export class MemoryStore implements SlotStore {
     this.#call('stop');
     this.shared.subscribers.delete(this.nodeId);
     for (const [userId, book] of this.shared.users) {
-      for (const [id, entry] of book) if (entry.incarnation === this.incarnation) book.delete(id);
+      for (const [id, entry] of book) if (this.#owns(entry)) book.delete(id);
       if (book.size === 0) this.shared.users.delete(userId);
     }
-    this.shared.leases.delete(this.incarnation);
+    for (const incarnation of this.own) this.shared.leases.delete(incarnation);
   }
 }
