@@ -729,6 +729,47 @@ describe('a store of several failure domains (a Redis Cluster’s masters): one 
     await shutdownAll(c);
   });
 
+  it('between a failover’s fence and its re-admission, a user at the limit on the fenced node gets no socket on another node; the old lease ends only once everything is booked again', async () => {
+    const c = await startCluster(2, 'reject', leaseTtlMs, neverIdle);
+    for (let i = 0; i < limit; i++) await node(c, 0).open('ann');
+    const store = c.stores[0] as MemoryStore;
+    const first = store.incarnation;
+    // The re-admission waits, as a slow round trip does, until the test lets it go.
+    const readmit = store.readmit.bind(store);
+    let letItGo: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      letItGo = resolve;
+    });
+    let readmits = 0;
+    store.readmit = async (connections, max) => {
+      readmits += 1;
+      await held;
+      return readmit(connections, max);
+    };
+    const retire = store.retirePrevious.bind(store);
+    const retiredWith: number[] = [];
+    store.retirePrevious = async () => {
+      retiredWith.push(readmits);
+      await retire();
+    };
+    store.failedOver = true;
+    c.clock.increment(c.ttl / 3);
+    await vi.waitFor(() => expect(readmits).toBe(1), ioWait);
+    expect(store.incarnation).toBeGreaterThan(first);
+    // Fenced, not booked again yet: the old incarnation's entries still count on every node.
+    expect(c.book.alive(first)).toBe(true);
+    expect(await refusal(node(c, 1).url('ann'))).toMatchObject({ status: 429 });
+    expect(retiredWith).toEqual([]);
+    letItGo();
+    await vi.waitFor(() => expect(retiredWith).toEqual([1]), ioWait);
+    expect(c.book.alive(first)).toBe(false);
+    expect(node(c, 0).events.evicted).toEqual([]);
+    expect(booked(c, 'ann')).toBe(limit);
+    for (const entry of c.book.book('ann').values()) expect(entry.incarnation).toBe(store.incarnation);
+    await expectBooksMatchSockets(c, 'ann');
+    await shutdownAll(c);
+  });
+
   it('a fence books again shard by shard: a socket closed while an earlier shard is booked again is not booked after its release (it leaked a slot for good)', async () => {
     const c = await startCluster(1, 'reject', leaseTtlMs, neverIdle);
     shardUsers(c);
