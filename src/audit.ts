@@ -1,6 +1,6 @@
 /**
  * audit(): walks every actor and compares what they hold with the books
- * (books.ts) that stats() reads in O(1). O(connections): for tests (the
+ * (books.ts) that stats() reads in O(1). O(connections + room memberships): for tests (the
  * suite's leak check runs it after every integration test) and for an
  * operator on demand, never on a hot path. The registry is part of the
  * books: each user's published live ids, the handle of every connection,
