@@ -1,6 +1,6 @@
 /**
  * audit(): walks every actor and compares what they hold with the books
- * (books.ts) that stats() reads in O(1). O(connections): for tests (the
+ * (books.ts) that stats() reads in O(1). O(connections + room memberships): for tests (the
  * suite's leak check runs it after every integration test) and for an
  * operator on demand, never on a hot path. The registry is part of the
  * books: each user's published live ids, the handle of every connection,
@@ -11,6 +11,7 @@
 import type { AnyActorRef } from 'xstate';
 import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
 import type { Books, UserRecord } from './books.js';
+import type { ConnectionHandle } from './connection-handle.js';
 
 export interface AuditReport {
   /** True when every mismatch list is empty. */
@@ -134,22 +135,29 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
   };
 }
 
-/** Both sides of every membership: books.rooms, and each registered connection's own rooms. */
+/**
+ * Both sides of every membership: books.rooms, and each registered connection's own rooms.
+ * A handle's `rooms` is a copy: read once per connection here, not once per membership,
+ * which cost O(memberships × rooms per connection) (4 s for 10,000 connections in 100 rooms).
+ */
 function auditRooms(books: Books, mismatches: string[]): void {
+  const listed = new Map<ConnectionHandle, ReadonlySet<string>>();
+  for (const handle of books.handles.values()) listed.set(handle, handle.rooms);
   let members = 0;
   for (const [room, inRoom] of books.rooms.entries()) {
     if (inRoom.size === 0) mismatches.push(`room ${JSON.stringify(room)} has no member but is still kept`);
     for (const member of inRoom) {
       members += 1;
-      if (books.handles.get(member.id) !== member)
+      const rooms = books.handles.get(member.id) === member ? listed.get(member) : undefined;
+      if (rooms === undefined)
         mismatches.push(`room ${JSON.stringify(room)}: member ${member.id} is not a registered connection`);
-      else if (!member.rooms.has(room))
+      else if (!rooms.has(room))
         mismatches.push(`room ${JSON.stringify(room)}: member ${member.id} does not list the room`);
     }
   }
   let joined = 0;
-  for (const handle of books.handles.values()) {
-    for (const room of handle.rooms) {
+  for (const [handle, rooms] of listed) {
+    for (const room of rooms) {
       joined += 1;
       if (books.rooms.membersOf(room)?.has(handle) !== true)
         mismatches.push(`connection ${handle.id} lists room ${JSON.stringify(room)}, which does not hold it`);

@@ -22,7 +22,8 @@ export interface ConnectionHandle<Data = unknown> {
   /**
    * When the session ends, epoch ms (authenticate's `expiresAt`, e.g. a JWT's `exp * 1000`);
    * undefined when authenticate gave none. The connection is closed with 4002 at its first
-   * heartbeat at or after that time, so within `heartbeatIntervalMs` of it.
+   * heartbeat at or after that time: within `heartbeatIntervalMs` of it plus the round trip
+   * of a ping then unanswered (the next heartbeat is due an interval after the last pong).
    */
   readonly expiresAt: number | undefined;
   /** The ws socket once open (undefined while connecting). Prefer send() and close(). */

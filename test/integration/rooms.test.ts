@@ -337,6 +337,47 @@ describe('a connection on its way out', () => {
     await closeAll(t, [bob]);
   });
 
+  it('an `evicted` listener cannot join the evicted connection to a room', async () => {
+    const t = await startRulesServer();
+    const joined: boolean[] = [];
+    t.supervisor.on('evicted', ({ connectionId }) => {
+      joined.push(t.supervisor.connection(connectionId)?.join('late') ?? true);
+    });
+    const victim = await t.open('vic');
+    t.clock.increment(1);
+    const more = [await t.open('vic'), await t.open('vic')];
+    t.clock.increment(idleTimeoutMs); // all three idle, the victim longest
+    const disposed = nextEvent(t.supervisor, 'disposed', (event) => event.connectionId === victim.id);
+    const fourth = await t.open('vic'); // n = T: the longest idle goes
+    expect(joined).toEqual([false]);
+    expect(t.supervisor.roomMembers('late')).toEqual([]);
+    expect(roomsOf(t)).toEqual({ rooms: 0, roomMemberships: 0 });
+    await disposed;
+    await closeAll(t, [...more, fourth]);
+  });
+
+  it('sendToRoom from onMessage after closing other members counts the open ones only', async () => {
+    const counted: number[] = [];
+    const t = await startRulesServer({
+      onMessage: (connection, data) => {
+        if (data.toString() !== 'kick-and-send') return;
+        for (const member of t.supervisor.roomMembers('lobby'))
+          if (member.userId === 'bob') member.close(4000, 'kicked');
+        counted.push(t.supervisor.sendToRoom('lobby', 'after the kick', { except: connection.id }));
+      },
+    });
+    const [ann, bob, cy] = [await t.open('ann'), await t.open('bob'), await t.open('cy')];
+    for (const client of [ann, bob, cy]) client.handle.join('lobby');
+    const toCy = nextMessage(cy.ws);
+    const bobDisposed = nextEvent(t.supervisor, 'disposed', (event) => event.userId === 'bob');
+    ann.ws.send('kick-and-send');
+    expect(await toCy).toBe('after the kick');
+    expect(counted).toEqual([1]);
+    await bobDisposed;
+    expect(ids(t.supervisor.roomMembers('lobby'))).toEqual([ann.id, cy.id]);
+    await closeAll(t, [ann, cy]);
+  });
+
   it('onClose sees the connection in no room, and cannot rejoin', async () => {
     const seen: Array<{ rooms: string[]; joined: boolean }> = [];
     const t = await startRulesServer({

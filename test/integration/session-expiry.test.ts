@@ -10,7 +10,14 @@ import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { AppHookError } from '../../src/index.js';
-import { type Client, closeOf, noHeartbeat, startRulesServer } from '../helpers/rules.js';
+import {
+  type Client,
+  closeOf,
+  noHeartbeat,
+  resumeReading,
+  startRulesServer,
+  stopReading,
+} from '../helpers/rules.js';
 import { allDisposed, connectRefused, expectNoLeaks, userFromQuery } from '../helpers/server.js';
 
 const heartbeatIntervalMs = 1_000;
@@ -69,6 +76,29 @@ describe('a session with expiresAt', () => {
     forever.ws.close();
     await allDisposed(t.supervisor);
     expect(t.errors).toEqual([]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a pong that comes late delays the check: the bound is heartbeatIntervalMs plus the pong’s round trip', async () => {
+    // Checked when a heartbeat is due, and the next one is due heartbeatIntervalMs after the pong:
+    // an expiry just after a ping waits for that ping's pong, then a whole interval.
+    const expiresAt = Date.now() + 1.1 * heartbeatIntervalMs;
+    const t = await startExpiringServer(new Map([['eve', expiresAt]]));
+    const eve = await t.open('eve');
+    stopReading(eve.ws); // the ping at 1 s is not answered yet
+    t.clock.increment(heartbeatIntervalMs); // not expired: a ping
+    t.clock.increment(heartbeatIntervalMs - 1); // expired 0.9 s ago; the pong is still in time
+    const pong = once(eve.handle.socket as WebSocket, 'pong');
+    resumeReading(eve.ws);
+    await pong;
+    t.clock.increment(heartbeatIntervalMs - 1); // 1.9 s after the expiry: still open
+    expect(eve.ws.readyState).toBe(WebSocket.OPEN);
+    expect(t.events.disposed).toEqual([]);
+    const closing = closeOf(eve.ws);
+    t.clock.increment(1); // the first heartbeat after the pong
+    expect(await closing).toEqual({ code: 4002, reason: 'session expired' });
+    await allDisposed(t.supervisor);
+    expect(t.events.disposed).toMatchObject([{ connectionId: eve.id, reason: 'expired', closeCode: 4002 }]);
     expectNoLeaks(t.supervisor);
   });
 
