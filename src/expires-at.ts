@@ -26,10 +26,20 @@ export function expiresAtOf(given: unknown): { expiresAt: number | undefined; pr
 
 /** Epoch ms before 2001-09-09: a time in seconds, read as milliseconds. */
 const SECONDS_LIKE = 1e12;
+/**
+ * Below this (epoch ms before 1970-01-12; epoch seconds before 2001-09-09) it is
+ * not seconds of a current time either: a time on a clock that starts at 0, such
+ * as a test's SimulatedClock used to mint the token instead of the wall clock.
+ */
+const FROM_ZERO_LIKE = 1e9;
 
-/** The onError report for an expiresAt that is past because it is in seconds, or undefined. */
+/** The onError report for an expiresAt that is past because it is in seconds (or on a clock from 0), or undefined. */
 export function expiresAtInSeconds(expiresAt: number): TypeError | undefined {
   if (expiresAt <= 0 || expiresAt >= SECONDS_LIKE) return undefined;
+  if (expiresAt < FROM_ZERO_LIKE)
+    return new TypeError(
+      `authenticate returned expiresAt ${expiresAt}, which looks like a time on a clock that starts at 0 (a SimulatedClock's now()) rather than epoch milliseconds; the upgrade was refused as expired (expiresAt is on the wall clock: mint tokens with Date.now(), even when the supervisor has an injected clock)`,
+    );
   return new TypeError(
     `authenticate returned expiresAt ${expiresAt}, which looks like seconds (a JWT's exp) rather than epoch milliseconds; the upgrade was refused as expired (return exp * 1000)`,
   );

@@ -129,6 +129,18 @@ describe('a session with expiresAt', () => {
     expectNoLeaks(t.supervisor);
   });
 
+  it('an expiresAt minted on a clock from 0 (a SimulatedClock in a test) is refused as past, and reported as such', async () => {
+    // The app issued its token with the test's SimulatedClock (now() 0) and a one-hour lifetime.
+    const t = await startExpiringServer(new Map([['sim', 0 + 3_600_000]]));
+    expect(await connectRefused(t.url('sim'))).toBe(401);
+    expect(t.errors).toHaveLength(1);
+    const cause = String((t.errors[0] as AppHookError).cause);
+    expect(cause).not.toMatch(/looks like seconds/);
+    expect(cause).toMatch(/clock that starts at 0 \(a SimulatedClock's now\(\)\)/);
+    expect(cause).toMatch(/Date\.now\(\)/);
+    expectNoLeaks(t.supervisor);
+  });
+
   it.each([
     ['NaN', Number.NaN, 'NaN'],
     ['Infinity', Number.POSITIVE_INFINITY, 'Infinity'],
