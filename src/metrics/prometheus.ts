@@ -196,7 +196,7 @@ export function registerMetrics(
   for (const key of keys) {
     if (registry.getSingleMetric(name(key)) !== undefined) {
       throw invalid(
-        `registerMetrics: the registry already holds ${name(key)}: pass another prefix or registry, or unregister the first one`,
+        `registerMetrics: the registry already holds ${name(key)}: pass another prefix or registry, or call the function that the first registerMetrics() returned (shutdown() does not)`,
       );
     }
   }
