@@ -40,7 +40,8 @@ export const ClientCloseCodes = {
 /**
  * What the client does next:
  * - `reconnect-now`: the session expired on schedule; reconnect at once (after a retry hint, if any),
- *   without counting a failed attempt;
+ *   without counting a failed attempt (the machine backs it off instead when the connection
+ *   had not been stable: see its `isSessionExpired` guard);
  * - `suspend-until-active`: evicted as idle; reconnect on the app's `activity()` (or `resume()`);
  * - `suspend-until-resumed`: the app must act (log in again, fix the request); reconnect on `resume()`;
  * - `spread`: a planned shutdown; reconnect after a random delay within `shutdownWindowMs`;

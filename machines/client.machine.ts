@@ -78,6 +78,8 @@ export interface ClientClose {
 export interface ClientContext extends ClientInput {
   /** Failed attempts since the last stable connection: the backoff's exponent. */
   attempt: number;
+  /** The current connection has stayed open for stableAfterMs (false from each new attempt). */
+  stable: boolean;
   /** The delay chosen for the current wait in `waiting`. */
   retryDelayMs: number;
   lastClose: ClientClose | undefined;
@@ -175,11 +177,16 @@ export const clientMachine = setup({
           Math.round((context.lastClose?.retryAfterMs ?? 0) + context.random() * context.shutdownWindowMs),
         ),
     }),
-    /** The session expired on schedule: no failure, so no backoff and no attempt counted; only a hint waits. */
+    /**
+     * The session expired on schedule (the connection was stable): no failure, so no backoff
+     * and no attempt counted; only a hint waits.
+     */
     planPrompt: assign({
       retryDelayMs: ({ context }) => Math.min(MAX_WAIT_MS, context.lastClose?.retryAfterMs ?? 0),
     }),
     resetAttempts: assign({ attempt: 0 }),
+    markStable: assign({ attempt: 0, stable: true }),
+    forgetStable: assign({ stable: false }),
     /**
      * Given up for its silence: reported as the socket lost without a close frame (1006).
      * Raised, so `connection`'s own SOCKET_CLOSED handles it, in this same step: leaving
@@ -196,7 +203,13 @@ export const clientMachine = setup({
     isEvicted: ({ event }) => dispositionOf(codeOf(event)) === 'suspend-until-active',
     needsTheApp: ({ event }) => dispositionOf(codeOf(event)) === 'suspend-until-resumed',
     isShutdown: ({ event }) => dispositionOf(codeOf(event)) === 'spread',
-    isSessionExpired: ({ event }) => dispositionOf(codeOf(event)) === 'reconnect-now',
+    /**
+     * 4002 on a connection that had lasted stableAfterMs. Sooner, it is backed off as any
+     * failure: a session really ends a heartbeat or more after the open, and a server that
+     * ends every connection with 4002 at once would otherwise be called back in a loop.
+     */
+    isSessionExpired: ({ context, event }) =>
+      context.stable && dispositionOf(codeOf(event)) === 'reconnect-now',
     watchesSilence: ({ context }) => context.silence !== undefined,
     /** Nothing heard from the server for a whole silence timeout, by the runtime's clock. */
     isSilent: ({ context }) =>
@@ -217,13 +230,14 @@ export const clientMachine = setup({
   },
 }).createMachine({
   id: 'client',
-  context: ({ input }) => ({ ...input, attempt: 0, retryDelayMs: 0, lastClose: undefined }),
+  context: ({ input }) => ({ ...input, attempt: 0, stable: false, retryDelayMs: 0, lastClose: undefined }),
   initial: 'connection',
   on: {
     CLOSE: '.closed',
   },
   states: {
     connection: {
+      entry: 'forgetStable',
       invoke: { id: 'socket', src: 'socket' },
       initial: 'connecting',
       on: {
@@ -263,7 +277,7 @@ export const clientMachine = setup({
         },
         open: {
           entry: 'announceOpen',
-          after: { stableAfter: { actions: 'resetAttempts' } },
+          after: { stableAfter: { actions: 'markStable' } },
           initial: 'unwatched',
           states: {
             /** No silence timeout (the default): nothing is armed, the socket lasts until closed. */

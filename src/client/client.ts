@@ -120,7 +120,8 @@ const NEXT: Record<ReturnType<typeof dispositionOf>, ClientNext> = {
  * exponential backoff and full jitter, and honours ws-supervisor's close
  * codes: after 4001 (evicted as idle) it waits for `activity()`; after 4002
  * (session expired) it reconnects at once, calling a `url` function again for
- * a fresh token; after 1001 (shutdown) it comes back at a random moment within
+ * a fresh token (backed off instead when the connection had not lasted
+ * `stableAfterMs`, so that a server cannot make it loop); after 1001 (shutdown) it comes back at a random moment within
  * `shutdownWindowMs`;
  * after 4429 / 4503 it waits at least the server's `retry-after`; after
  * 4400 / 4401 / 4403 (and 1000) it waits for `resume()`. Under Node with

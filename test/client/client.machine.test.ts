@@ -178,19 +178,44 @@ describe('the client machine', () => {
     expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 13_000, attempt: 0 });
   });
 
-  it('after 4002 (session expired) reconnects at once, neither backed off nor counted as a failure', () => {
+  it('after 4002 (session expired) on a stable connection reconnects at once, neither backed off nor counted as a failure', () => {
     const c = startClient([0.5]);
     c.closeWith(1006); // one failed attempt first: the backoff has grown
     c.advance((c.emitted.at(-1) as { delayMs: number }).delayMs);
     c.actor.send({ type: 'SOCKET_OPENED' });
+    c.advance(3_000); // stableAfterMs: the session lasted, as a real one does (a heartbeat or more)
     c.closeWith(4002, 'session expired');
-    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 0, attempt: 1 });
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 0, attempt: 0 });
     c.advance(0);
     expect(c.value()).toEqual({ connection: 'connecting' });
     // A retry hint is still honoured, without jitter.
     c.actor.send({ type: 'SOCKET_OPENED' });
+    c.advance(3_000);
     c.closeWith(4002, 'session expired retry-after=2');
-    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 2_000, attempt: 1 });
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 2_000, attempt: 0 });
+    // Not counted: the next failure backs off from the first step.
+    c.advance(2_000);
+    c.closeWith(1006);
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 500, attempt: 1 });
+  });
+
+  it('backs off a 4002 that comes before the connection is stable: a server that ends every connection so cannot make a loop', () => {
+    const c = startClient([0.5]);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.advance(2_999);
+    c.closeWith(4002, 'session expired');
+    expect(c.emitted.at(-2)).toMatchObject({ type: 'close', code: 4002 });
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 500, attempt: 1 });
+    c.advance(500);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.closeWith(4002, 'session expired');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 1_000, attempt: 2 });
+    // A stable connection before the next 4002: at once again, and the backoff starts over.
+    c.advance(1_000);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.advance(3_000);
+    c.closeWith(4002, 'session expired');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 0, attempt: 0 });
   });
 
   it('resets the backoff once a connection stayed open for stableAfterMs', () => {

@@ -89,6 +89,7 @@ function withSilenceClock(config: StateConfig): void {
   config.context = ({ input }: { input: ClientInput }) => ({
     ...input,
     attempt: 0,
+    stable: false,
     retryDelayMs: 0,
     lastClose: undefined,
     heardSinceArmed: false,
@@ -112,9 +113,13 @@ const model = createTestModel(modelMachine, {
   input: modelInput,
   events: events as never,
   filterEvents: canHappen as never,
-  // Context counts attempts without bound: a state is its value and the event that entered it.
-  serializeState: (snapshot, event) =>
-    `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${(event as { code?: number } | undefined)?.code ?? ''}`,
+  // Context counts attempts without bound: a state is its value and the event that entered it,
+  // and, for a 4002, whether the connection it ended was stable (at once) or not (backed off).
+  serializeState: (snapshot, event) => {
+    const code = (event as { code?: number } | undefined)?.code;
+    const stable = code === 4002 && (snapshot.context as { stable: boolean }).stable ? ' stable' : '';
+    return `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${code ?? ''}${stable}`;
+  },
 });
 const paths = model.getShortestPaths();
 
