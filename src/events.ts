@@ -100,8 +100,8 @@ export interface DisposeInfo {
    * free, on the supervisor's clock. 0 when the peer closed and cleanup ran
    * at once; up to drainTimeoutMs when the peer's TCP connection lingered.
    * Undefined when the supervisor ended the connection before its socket
-   * said anything (eviction or shutdown of a silent peer, dead peer, connect
-   * timeout): there was no socket end to measure from.
+   * said anything (eviction, expiry or shutdown of a silent peer, dead peer,
+   * connect timeout): there was no socket end to measure from.
    */
   cleanupMs: number | undefined;
 }
