@@ -27,14 +27,18 @@ import { SimulatedClock } from 'xstate';
 // The app under test (in your repo, your own module): a token per user, and a
 // JSON protocol: {"say": text} is answered {"from": user, "said": text}; anything
 // else closes the connection with 4100. Tests pass what they change (a clock, limits).
+// A token may end its session: 'token-alice@<epoch ms>' (a real app reads a JWT's exp * 1000).
 const users: Record<string, string> = { 'token-alice': 'alice', 'token-bob': 'bob' };
 
 function createChat(overrides: Partial<SupervisorOptions> = {}): Supervisor {
   return createSupervisor({
     preset: 'production',
     authenticate: (request) => {
-      const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
-      return users[token ?? ''] ?? null; // null: HTTP 401
+      const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token') ?? '';
+      const [name = '', endsAt] = token.split('@');
+      const userId = users[name];
+      if (userId === undefined) return null; // null: HTTP 401
+      return endsAt === undefined ? userId : { userId, expiresAt: Number(endsAt) }; // 4002 once past
     },
     onMessage: (connection, data) => {
       let message: { say?: unknown };
@@ -213,3 +217,24 @@ it('terminates a peer that stops answering pings, by the next heartbeat', async 
   expect(live.readyState).toBe(WebSocket.OPEN);
 });
 // #endregion heartbeat
+
+// #region expiry
+it("closes a session with 4002 once its token's expiresAt has passed, on simulated time", async () => {
+  const clock = new SimulatedClock();
+  const sessionMs = 3_600_000; // an hour-long token
+  // The first heartbeat, an hour after the open, finds the session over: no ping, no pong to wait for.
+  const { supervisor, url } = await startChat({ clock, heartbeatIntervalMs: sessionMs });
+  // expiresAt is on the wall clock, as your tokens are: mint it with Date.now(), not the clock's now()
+  // (0). The supervisor counts the time left from the admission, on its own clock.
+  const ws = await open(url(`token-alice@${Date.now() + sessionMs}`));
+
+  clock.increment(sessionMs - 1); // nothing is due yet: the expiry is found by the heartbeat
+  expect(supervisor.userStats('alice')).toMatchObject({ live: 1 });
+  const disposed = nextEvent(supervisor, 'disposed');
+  const closed = once(ws, 'close');
+  clock.increment(1); // the heartbeat: expired, closed with 4002 (createClient reconnects with a fresh token)
+  const [code, reason] = await closed;
+  expect([code, String(reason)]).toEqual([4002, 'session expired']);
+  expect(await disposed).toMatchObject({ userId: 'alice', reason: 'expired', closeCode: 4002 });
+});
+// #endregion expiry
