@@ -4,7 +4,7 @@
  * interpreter step per message (issue 10). Each must be caught like a
  * missing transition.
  */
-import { sendParent } from 'xstate';
+import { assign, sendParent } from 'xstate';
 import type { clientMachine } from '../../machines/client.machine.js';
 import type { ConnectionMachine } from '../../machines/connection.machine.js';
 import type { LeaseMachine } from '../../machines/lease.machine.js';
@@ -60,6 +60,15 @@ export const clientSemanticMutants: Record<string, (machine: ClientMachine) => C
     machine.provide({ delays: { silenceTimeout: ({ context }) => context.silence?.timeoutMs ?? 1 } }),
   'client: action giveUpSilentSocket raises nothing': (machine) =>
     machine.provide({ actions: { giveUpSilentSocket: () => {} } }),
+  // A 4002 reconnects at once only after a stable connection: a server that closes every
+  // connection with 4002 must be backed off, and a real expiry after a stable session must
+  // still come back at once.
+  'client: guard isSessionExpired ignores stability (every 4002 at once)': (machine) =>
+    machine.provide({
+      guards: { isSessionExpired: ({ event }) => event.type === 'SOCKET_CLOSED' && event.code === 4002 },
+    }),
+  'client: action markStable does not mark the connection stable': (machine) =>
+    machine.provide({ actions: { markStable: assign({ attempt: 0 }) } }),
 };
 
 /** Which machine a mutant changes: the key starts with the machine's id (`lease.…`, `lease: …`). */
