@@ -65,10 +65,10 @@ export function decodeEntry(value: string): BookEntry | undefined {
   };
 }
 
-export function decodeAdmission(reply: unknown): ClusterAdmission | 'late' {
+export function decodeAdmission(reply: unknown): ClusterAdmission | 'late' | 'moved' {
   const items = asArray(reply, 'admit');
   const [status, live] = items;
-  if (status === 'late') return 'late';
+  if (status === 'late' || status === 'moved') return status;
   if (status === 'duplicate') return { admitted: false, reason: 'duplicate-connection', live: Number(live) };
   if (status !== 'admitted' && status !== 'refused') throw malformed('admit', reply);
   const evict: EvictionOrder[] = [];

@@ -9,6 +9,8 @@
  * <prefix>:{nodes}:leases      zset  incarnation → lease expiry (epoch ms, Redis TIME)
  * <prefix>:{nodes}:incarnations hash incarnation → node id
  * <prefix>:{nodes}:counter     string the last incarnation handed out (INCR, at least TIME in ms)
+ * <prefix>:{nodes}:server      string the run_id of the server the renewals ran on (renew writes it;
+ *                                    on a single Redis or a Sentinel primary, admit and readmit read it)
  *                                    (the node registry: renew, registry, forget)
  * <prefix>:{i:<incarnation>}:users  set  users this incarnation has booked (the reaper's index)
  * <prefix>:{n:<nodeId>}:orders       sharded pub/sub channel of eviction orders and cluster-wide sends for that node
@@ -22,6 +24,8 @@ export interface RegistryKeys {
   leases: string;
   incarnations: string;
   counter: string;
+  /** The run_id of the server the renewals last ran on: see admitScript's 'moved'. */
+  server: string;
 }
 
 export interface KeyLayout {
@@ -40,7 +44,12 @@ export function createKeyLayout(prefix: string): KeyLayout {
   return {
     prefix,
     user: (userId) => `${prefix}:{u:${encodeURIComponent(userId)}}:slots`,
-    registry: { leases: `${tag}:leases`, incarnations: `${tag}:incarnations`, counter: `${tag}:counter` },
+    registry: {
+      leases: `${tag}:leases`,
+      incarnations: `${tag}:incarnations`,
+      counter: `${tag}:counter`,
+      server: `${tag}:server`,
+    },
     incarnationUsers: (incarnation) => `${prefix}:{i:${incarnation}}:users`,
     orders: (nodeId) => `${prefix}:{n:${encodeURIComponent(nodeId)}}:orders`,
   };

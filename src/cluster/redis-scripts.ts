@@ -48,6 +48,11 @@ local function decode(value)
   return tonumber(inc), tonumber(admitted), since, node
 end
 local function isEvicting(since) return string.byte(since, 1) == 101 end
+-- Whether this server is the one the caller last renewed on: KEYS[k] (when passed) holds
+-- the run_id of the server the renewals last ran on here, the caller passes the one it saw.
+local function otherServer(k, expected)
+  return KEYS[k] ~= nil and expected ~= '' and redis.call('GET', KEYS[k]) ~= expected
+end
 -- Whether inc is one of the comma-separated incarnations in list (a process's own).
 local function listed(list, inc)
   for s in string.gmatch(list, '%d+') do
@@ -58,13 +63,17 @@ end
 `;
 
 /**
- * KEYS[1] the user's book. ARGV: connectionId, incarnation, nodeId, limit,
- * evictAt, deadline (Redis ms, 0 = none), maxIncarnation, live incarnations,
- * and the incarnations this process has held (comma-separated, the current one among them).
- * Returns {'late'} | {'refused', live, orders...} | {'duplicate', live} | {'admitted', live,
- * orders...}, an order being (connection id, node, incarnation): the new victims, then the
- * entries evicted earlier that are still booked. 'duplicate': another owner (another node,
- * or an incarnation this process never held) booked this connection id.
+ * KEYS[1] the user's book, and KEYS[2] the registry's server key (a single Redis or a
+ * Sentinel primary only: in a Redis Cluster it lives in another slot). ARGV: connectionId,
+ * incarnation, nodeId, limit, evictAt, deadline (Redis ms, 0 = none), maxIncarnation, live
+ * incarnations, the incarnations this process has held (comma-separated, the current one
+ * among them), and the run_id of the server its last renewal ran on ('' = unknown).
+ * Returns {'late'} | {'moved'} | {'refused', live, orders...} | {'duplicate', live} |
+ * {'admitted', live, orders...}, an order being (connection id, node, incarnation): the new
+ * victims, then the entries evicted earlier that are still booked. 'duplicate': another
+ * owner (another node, or an incarnation this process never held) booked this connection
+ * id. 'moved': another server answers than the one the caller's snapshot comes from (see
+ * renew, the server key): nothing is written.
  *
  * The rule is the local one (machines/eviction.ts): admitted when the live
  * entries that are not idle leave a slot free; then idle entries are evicted
@@ -89,6 +98,7 @@ export const admitScript = script(
 local now = nowMs()
 local deadline = tonumber(ARGV[6])
 if deadline > 0 and now >= deadline then return {'late'} end
+if otherServer(2, ARGV[10]) then return {'moved'} end
 local key, id, inc, node = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local limit, evictAt = tonumber(ARGV[4]), tonumber(ARGV[5])
 local isDead = snapshot(7)
@@ -195,9 +205,11 @@ return 1
 );
 
 /**
- * KEYS[1] the user's book. ARGV: incarnation, nodeId, limit, maxIncarnation,
- * live incarnations, the incarnations this process has held (comma-separated),
- * then (connectionId, admittedAt, idleSince) triples, oldest first. Purges dead
+ * KEYS[1] the user's book, and KEYS[2] the server key as for admit. ARGV: incarnation,
+ * nodeId, limit, maxIncarnation, live incarnations, the incarnations this process has held
+ * (comma-separated), the run_id of its last renewal's server ('' = unknown), then
+ * (connectionId, admittedAt, idleSince) triples, oldest first. Returns -1, writing nothing,
+ * when another server answers than that one (as admit's 'moved'). Purges dead
  * entries, then books each held connection under this incarnation: one this
  * process booked under an earlier live incarnation is taken over where it is
  * (it counted all along: after a fence, see renew), still marked if it was
@@ -209,6 +221,7 @@ export const readmitScript = script(
   'readmit',
   `${prelude}
 local key, inc, node, limit = KEYS[1], tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+if otherServer(2, ARGV[7]) then return -1 end
 local isDead = snapshot(4)
 local flat = redis.call('HGETALL', key)
 local booked, count = {}, 0
@@ -222,7 +235,7 @@ for i = 1, #flat, 2 do
   end
 end
 local refused = {}
-for i = 7, #ARGV, 3 do
+for i = 8, #ARGV, 3 do
   local id = ARGV[i]
   local entry = booked[id]
   if entry == nil then
@@ -272,7 +285,7 @@ return removed
 );
 
 /**
- * KEYS: leases, incarnations, counter. ARGV: incarnation (0 = none yet),
+ * KEYS: leases, incarnations, counter, server. ARGV: incarnation (0 = none yet),
  * leaseTtlMs, nodeId, the run_id of the Redis server the last renewal ran on
  * ('' = none yet, or unknown), the incarnations this process took
  * (comma-separated, the current one last), expired at once when a new one is
@@ -313,6 +326,10 @@ local score = false
 local runId = ''
 local info = redis.pcall('INFO', 'server')
 if type(info) == 'string' then runId = string.match(info, 'run_id:(%x+)') or '' end
+-- The server key: this server's run_id, so that an admission (or a re-admission) sent here
+-- by a node whose snapshot comes from another server is refused, not booked (admit's 'moved'):
+-- during a failover the old primary may still take writes, which the new one never sees.
+if runId ~= '' and redis.call('GET', KEYS[4]) ~= runId then redis.call('SET', KEYS[4], runId) end
 local failedOver = (ARGV[4] ~= '' and runId ~= '' and runId ~= ARGV[4]) or ARGV[6] == '1'
 if inc > 0 and redis.call('HGET', KEYS[2], inc) == ARGV[3] then score = redis.call('ZSCORE', KEYS[1], inc) end
 if score and tonumber(score) >= now and not failedOver then

@@ -80,6 +80,7 @@ import {
   type SendAcrossOutcome,
   type SlotStore,
   type SlotStoreEvents,
+  SlotStoreServerMovedError,
   SlotStoreUnavailableError,
 } from './slot-store.js';
 
@@ -380,7 +381,8 @@ class Store implements RedisSlotStore {
         : Math.min(agedErrorMs(clock, now), this.commandTimeoutMs / 2);
     const deadline = Math.floor(now + offsetMs + this.commandTimeoutMs - margin);
     connection.roundTrip('admit');
-    let admission: ClusterAdmission | 'late';
+    let admission: ClusterAdmission | 'late' | 'moved';
+    const [serverKeys, server] = this.#serverCheck();
     try {
       // The index first (an entry it misses is only found by the user's next
       // admission), on the user's first booking here only. Not awaited: on a
@@ -393,7 +395,7 @@ class Store implements RedisSlotStore {
       const [maxIncarnation, live] = this.#livenessArgs();
       const reply = await connection.run(
         admitScript,
-        [book],
+        [book, ...serverKeys],
         [
           connectionId,
           incarnation,
@@ -404,6 +406,7 @@ class Store implements RedisSlotStore {
           maxIncarnation,
           live,
           this.#ownJoined,
+          server,
         ],
       );
       admission = decodeAdmission(reply);
@@ -412,6 +415,13 @@ class Store implements RedisSlotStore {
       // the caller's wait. A stale member costs the reaper one empty purge.
       pending.notAdmitted();
       throw error;
+    }
+    if (admission === 'moved') {
+      pending.notAdmitted();
+      // A renewal answered meanwhile by the server that refused it (one sent just before, a
+      // restart or a failover): this node knows it now, so the admission goes there again.
+      if (this.#serverRunId !== server) return this.admit(userId, connectionId, limit, evictAt);
+      throw this.#otherServer('admission');
     }
     if (admission !== 'late' && admission.admitted && this.#incarnation !== incarnation) {
       // The lease was lost (or fenced) while this admission was in flight (a renewal
@@ -431,6 +441,30 @@ class Store implements RedisSlotStore {
     if (admission === 'late')
       throw new SlotStoreUnavailableError('Redis ran the admission after its deadline');
     return admission;
+  }
+
+  /**
+   * The server key and the run_id to check it against (admitScript's 'moved'), on a single
+   * Redis or a Sentinel primary; none on a Redis Cluster, where the key lives in another
+   * slot than the user's book (each master's failover is found by the renewals' checks).
+   */
+  #serverCheck(): [keys: string[], runId: string] {
+    const connection = this.#connection;
+    if (connection === undefined || connection.sharded || this.#serverRunId === '') return [[], ''];
+    return [[this.keys.registry.server], this.#serverRunId];
+  }
+
+  /**
+   * Another server answered a write than the one the last renewal ran on: the old primary
+   * of a failover still taking writes (which the new one never sees), or a restarted one.
+   * Nothing was written. The node renews at once (which fences it if that server is the
+   * new one), and the caller's outage policy applies meanwhile.
+   */
+  #otherServer(what: string): SlotStoreServerMovedError {
+    this.#events?.reconnected?.();
+    return new SlotStoreServerMovedError(
+      `Redis ${what} refused: another server answers than the one this node last renewed on (a failover in progress); renewing now`,
+    );
   }
 
   /** admit() once more, under the incarnation taken while the first one was in flight. */
@@ -519,6 +553,7 @@ class Store implements RedisSlotStore {
     if (byUser.size === 0) return [];
     connection.roundTrip('readmit');
     const liveness = this.#livenessArgs();
+    const [serverKeys, server] = this.#serverCheck();
     const users = [...byUser.keys()];
     // Not awaited, as in admit(): a failed SADD (the index's master down) does not fail the
     // re-admission; its users are marked not indexed below, once listed, for the renewals.
@@ -537,11 +572,14 @@ class Store implements RedisSlotStore {
         ]);
         return connection.run(
           readmitScript,
-          [this.keys.user(userId)],
-          [incarnation, this.nodeId, limit, ...liveness, this.#ownJoined, ...triples],
+          [this.keys.user(userId), ...serverKeys],
+          [incarnation, this.nodeId, limit, ...liveness, this.#ownJoined, server, ...triples],
         );
       }),
     );
+    // Another server answered (some users, or all): nothing of theirs was booked; the whole
+    // re-admission is tried again (it is idempotent) once the node has renewed.
+    if (replies.some((reply) => reply === -1)) throw this.#otherServer('re-admission');
     const refused: string[] = [];
     users.forEach((userId, i) => {
       const out = new Set((replies[i] as unknown[]).map(String));
@@ -587,7 +625,7 @@ class Store implements RedisSlotStore {
   async #renew(): Promise<'renewed' | 'lost'> {
     const connection = this.#connection;
     if (connection === undefined || this.#state === 'stopped') throw this.#notRunning();
-    const { leases, incarnations, counter } = this.keys.registry;
+    const { leases, incarnations, counter, server } = this.keys.registry;
     const sent = Date.now();
     // Users whose last connection here has gone leave the reaper's index in the
     // same round trip (one SREM for all of them; none when nothing emptied).
@@ -600,7 +638,7 @@ class Store implements RedisSlotStore {
     connection.roundTrip('renew');
     const renewed = connection.run(
       renewScript,
-      [leases, incarnations, counter],
+      [leases, incarnations, counter, server],
       [incarnation, this.leaseTtlMs, this.nodeId, this.#serverRunId, this.#ownJoined, fence ? '1' : '0'],
     );
     // A Redis Cluster: each master's clock and run_id, in the same round trip (the renew

@@ -263,3 +263,19 @@ export class SlotStoreUnavailableError extends SupervisorError {
     this.name = 'SlotStoreUnavailableError';
   }
 }
+
+/**
+ * Another Redis server answered than the one the store's last renewal ran on (a failover in
+ * progress: the old primary still taking writes, or the new one before this node renewed
+ * there): nothing was written, and the store asks for a renewal (`reconnected`). The outage
+ * policy applies to the call, as for any WSSUP_STORE_UNAVAILABLE, but it is not an outage:
+ * no breaker counts it, and a half-open breaker's trial that ends so closes it (Redis
+ * answered), which renews at once.
+ */
+export class SlotStoreServerMovedError extends SlotStoreUnavailableError {
+  static override readonly [ERROR_KIND]: string = 'SlotStoreServerMovedError';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SlotStoreServerMovedError';
+  }
+}

@@ -31,9 +31,10 @@ import {
   CircuitState,
   ConsecutiveBreaker,
   circuitBreaker,
-  handleAll,
+  handleWhen,
   type IDisposable,
 } from 'cockatiel';
+import { SlotStoreServerMovedError } from './slot-store.js';
 
 /** A breaker opens after this many calls in a row fail... */
 const FAILURES_TO_OPEN = 3;
@@ -158,9 +159,12 @@ export class StoreBreakers {
   }
 }
 
-/** A breaker of the settings above, with no listener. */
+/**
+ * A breaker of the settings above, with no listener. Every failure counts but another
+ * server's answer (SlotStoreServerMovedError): Redis answered, so it is no outage.
+ */
 export function newPolicy(): CircuitBreakerPolicy {
-  return circuitBreaker(handleAll, {
+  return circuitBreaker(handleWhen(isOutage), {
     halfOpenAfter: HALF_OPEN_AFTER_MS,
     breaker: new ConsecutiveBreaker(FAILURES_TO_OPEN),
   });
@@ -177,4 +181,8 @@ function breakerState(state: CircuitState): BreakerState {
     default:
       return 'isolated';
   }
+}
+
+function isOutage(error: Error): boolean {
+  return !(error instanceof SlotStoreServerMovedError);
 }

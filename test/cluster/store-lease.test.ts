@@ -10,6 +10,8 @@
 import { createClient } from 'redis';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { SET_PAGE } from '../../src/cluster/redis-scan.js';
+import { startRedisProxy } from '../helpers/redis-proxy.js';
+import { startReplica } from '../helpers/redis-replica.js';
 import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
 import {
   commandCalls,
@@ -17,6 +19,7 @@ import {
   freshPrefix,
   hasRedis,
   startStore,
+  startStoreOn,
   usePrivateRedis,
 } from './store-fixture.js';
 
@@ -265,6 +268,7 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
         `${keyPrefix}:{nodes}:counter`,
         `${keyPrefix}:{nodes}:incarnations`,
         `${keyPrefix}:{nodes}:leases`,
+        `${keyPrefix}:{nodes}:server`,
         `${keyPrefix}:{u:user0}:slots`,
       ].sort(),
     );
@@ -539,6 +543,66 @@ describe.runIf(hasRedis)('Redis slot store: a failover, between a fence and its 
       admitted: false,
       evict: [{ connectionId: 'c1', nodeId: 'a', incarnation: a.store.incarnation }],
     });
+  });
+});
+
+describe.runIf(hasRedis)('Redis slot store: two primaries at once (the old one still takes writes)', () => {
+  it('a node that renewed on the new primary and is sent back to the old one: its admission there is refused and writes nothing, never booked past the limit with a snapshot of the other server', async () => {
+    const old = await ownRedis();
+    const replica = await startReplica(old);
+    onTestFinished(() => replica.redis.stop());
+    const keyPrefix = freshPrefix();
+    const toA = await startRedisProxy(old.port);
+    const toB = await startRedisProxy(old.port);
+    const a = await startStoreOn({ redis: toA.url, keyPrefix, nodeId: 'a', leaseTtlMs: 30_000 });
+    const b = await startStoreOn({ redis: toB.url, keyPrefix, nodeId: 'b', leaseTtlMs: 30_000 });
+    expect(await b.store.admit('ann', 'c1', 2, 2)).toMatchObject({ admitted: true });
+    expect(await a.store.admit('ann', 'c2', 2, 2)).toMatchObject({ admitted: true });
+    await replica.synced();
+    // The replica is promoted while the old primary stays up and takes writes (a planned
+    // switch that clients follow one by one). Both nodes move, fence, book again and retire.
+    await replica.promote();
+    const held = (connectionId: string) => ({
+      userId: 'ann',
+      connectionId,
+      admittedAt: 1_000,
+      idleSince: undefined,
+    });
+    toB.switchTo(replica.redis.port);
+    expect(await renewOnce(b.store)).toBe('lost');
+    expect(await b.store.readmit([held('c1')], 2)).toEqual([]);
+    await b.store.retirePrevious();
+    toA.switchTo(replica.redis.port);
+    expect(await renewOnce(a.store)).toBe('lost');
+    expect(await a.store.readmit([held('c2')], 2)).toEqual([]);
+    // a's client goes back to the old primary for a moment (a sentinel that has not heard of
+    // the switch yet). There, b's entry is of an incarnation a's snapshot calls dead: an
+    // admission would purge it and book a newcomer, one past the limit, in a book nobody reads.
+    toA.switchTo(old.port);
+    let outcome: unknown;
+    await eventually(async () => {
+      try {
+        outcome = await a.store.admit('ann', 'c3', 2, 2);
+        return true;
+      } catch (error) {
+        outcome = error;
+        return /another server answers/.test(String(error));
+      }
+    }, 5_000);
+    expect(outcome).toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
+    expect(await old.command('HKEYS', `${keyPrefix}:{u:ann}:slots`)).toEqual(
+      expect.arrayContaining(['c1', 'c2']),
+    );
+    expect(await old.command('HEXISTS', `${keyPrefix}:{u:ann}:slots`, 'c3')).toBe(0);
+    // Nor does a re-admission sent there book anything.
+    await expect(a.store.readmit([held('c2'), held('c4')], 2)).rejects.toMatchObject({
+      code: 'WSSUP_STORE_UNAVAILABLE',
+    });
+    expect(await old.command('HEXISTS', `${keyPrefix}:{u:ann}:slots`, 'c4')).toBe(0);
+    // Back on the new primary, where both renewed: admitted again, and the limit holds.
+    toA.switchTo(replica.redis.port);
+    await eventually(async () => (await a.store.renew().catch(() => undefined)) === 'renewed', 5_000);
+    expect(await a.store.admit('ann', 'c3', 2, 2)).toMatchObject({ admitted: false, reason: 'user-limit' });
   });
 });
 

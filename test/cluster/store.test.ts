@@ -359,6 +359,7 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
         `${keyPrefix}:{nodes}:counter`,
         `${keyPrefix}:{nodes}:incarnations`,
         `${keyPrefix}:{nodes}:leases`,
+        `${keyPrefix}:{nodes}:server`,
         `${keyPrefix}:{u:%7Bx%7D}:slots`,
         `${keyPrefix}:{u:ann}:slots`,
         `${keyPrefix}:{u:x}:slots`,
