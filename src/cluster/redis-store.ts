@@ -171,6 +171,13 @@ class Store implements RedisSlotStore {
    */
   #serverRunId = '';
   /**
+   * The run_id the last renewal itself read: what admit and readmit check the server key
+   * against ('' = no check). Unlike #serverRunId, not kept when INFO is denied: such a
+   * renewal writes no server key, and a server without one (restarted empty) would answer
+   * every admission 'moved' for as long as it denies INFO.
+   */
+  #checkRunId = '';
+  /**
    * Redis TIME minus Date.now(), measured at each renewal: converts deadlines and idle times.
    * The most exact reading of the server (betterReading: a slow renewal's is not taken over
    * a quicker one's), the registry's master on a Redis Cluster.
@@ -420,7 +427,7 @@ class Store implements RedisSlotStore {
       pending.notAdmitted();
       // A renewal answered meanwhile by the server that refused it (one sent just before, a
       // restart or a failover): this node knows it now, so the admission goes there again.
-      if (this.#serverRunId !== server) return this.admit(userId, connectionId, limit, evictAt);
+      if (this.#checkRunId !== server) return this.admit(userId, connectionId, limit, evictAt);
       throw this.#otherServer('admission');
     }
     if (admission !== 'late' && admission.admitted && this.#incarnation !== incarnation) {
@@ -450,8 +457,8 @@ class Store implements RedisSlotStore {
    */
   #serverCheck(): [keys: string[], runId: string] {
     const connection = this.#connection;
-    if (connection === undefined || connection.sharded || this.#serverRunId === '') return [[], ''];
-    return [[this.keys.registry.server], this.#serverRunId];
+    if (connection === undefined || connection.sharded || this.#checkRunId === '') return [[], ''];
+    return [[this.keys.registry.server], this.#checkRunId];
   }
 
   /**
@@ -672,6 +679,7 @@ class Store implements RedisSlotStore {
       fence || (this.#serverRunId !== '' && renewal.runId !== '' && renewal.runId !== this.#serverRunId);
     // Kept when the server denies INFO (''): a later answer still compares with the last known.
     if (renewal.runId !== '') this.#serverRunId = renewal.runId;
+    this.#checkRunId = renewal.runId;
     // The incarnation is taken as soon as the reply is in, before the masters' checks:
     // an admission whose reply comes next must see it (admit, #admitAgain).
     const status =

@@ -418,6 +418,25 @@ describe.runIf(hasRedis)('Redis slot store: a failover (another server answers)'
     expect(node.incarnations).toEqual([]);
     expect(await node.store.userBook('ann')).toMatchObject({ live: 1 });
   });
+
+  it('a server restarted empty that denies INFO from then on (no server key is ever written there): admissions and re-admissions go on after the renewal, never refused as another server for good', async () => {
+    const redis = await ownRedis();
+    const keyPrefix = freshPrefix();
+    const node = await startStore(redis, { keyPrefix, nodeId: 'n1', leaseTtlMs: 30_000 });
+    const first = node.store.incarnation;
+    await node.store.admit('ann', 'c1', 3, 3);
+    await redis.kill();
+    await redis.restart(); // empty: no lease, no book, no server key
+    await redis.command('ACL', 'SETUSER', 'default', '-info');
+    expect(await renewOnce(node.store)).toBe('lost'); // its lease is gone: a plain lost lease
+    expect(node.store.incarnation).toBeGreaterThan(first);
+    expect(await redis.command('EXISTS', `${keyPrefix}:{nodes}:server`)).toBe(0);
+    const held = { userId: 'ann', connectionId: 'c1', admittedAt: 1_000, idleSince: undefined };
+    expect(await node.store.readmit([held], 3)).toEqual([]);
+    expect(await node.store.admit('ann', 'c2', 3, 3)).toMatchObject({ admitted: true, live: 2 });
+    expect(await node.store.renew()).toBe('renewed');
+    expect(await node.store.admit('ann', 'c3', 3, 3)).toMatchObject({ admitted: true, live: 3 });
+  });
 });
 
 describe.runIf(hasRedis)('Redis slot store: a failover, several nodes', () => {
