@@ -156,6 +156,11 @@ export class ClusterBook {
   readonly #idleUnsent = new Map<string, { userId: string }>();
   /** Connections in a readmit() the store has not answered yet: it may have booked them. */
   readonly #readmitting = new Set<string>();
+  /**
+   * Reservations the book admitted, not admitted locally yet: id → this node's incarnation
+   * when the admission was sent. See admitted(): one that changed meanwhile owes a re-admission.
+   */
+  readonly #bookedUnder = new Map<string, number>();
   /** Releases (and abandoned reservations) the store may not have applied: id → user. */
   readonly #pendingReleases = new Map<string, string>();
   /**
@@ -311,6 +316,7 @@ export class ClusterBook {
     try {
       // Once stop() has begun, #call refuses the same way.
       if (!this.#started) throw new BrokenCircuitError();
+      const incarnation = this.#store.incarnation;
       const answer = await this.#callFor(userId, () =>
         this.#store.admit(userId, connectionId, limit, evictAt),
       );
@@ -321,6 +327,7 @@ export class ClusterBook {
         return answer.reason === 'duplicate-connection' ? { outcome: 'failed' } : { outcome: 'refused' };
       }
       for (const order of answer.evict) this.#ordered(order);
+      this.#bookedUnder.set(connectionId, incarnation);
       return { outcome: 'booked' };
     } catch (error) {
       // A call that reached Redis and timed out may still have booked the slot.
@@ -338,6 +345,19 @@ export class ClusterBook {
   /** The local machines admitted a reserved connection. */
   admitted(userId: string, connectionId: string, reservation: Reservation): void {
     this.#held.set(connectionId, userId);
+    const under = this.#bookedUnder.get(connectionId);
+    this.#bookedUnder.delete(connectionId);
+    if (under !== undefined && under !== this.#store.incarnation && !this.#stopping) {
+      // The lease was fenced (or lost) since its admission was sent: the book may hold it
+      // under the earlier incarnation, and the re-admission the fence started may have read
+      // the held connections before this one (the store's answer and the fencing renewal's
+      // came together). Another full re-admission is owed, and the earlier lease is retired
+      // only after it (#reconcile): retired first, this socket's entry died with it, one past
+      // the limit for as long as it lived. Counted as a loss so that the re-admission on its
+      // way does not settle the debt (see #leasesLost).
+      this.#leasesLost += 1;
+      this.#needsFullReadmit = true;
+    }
     if (reservation.outcome === 'unsynced') {
       // Readmit books it again, idempotently; until then a release is still owed if it closes.
       if (this.#pendingReleases.delete(connectionId)) this.#maybeBooked.add(connectionId);
@@ -348,6 +368,7 @@ export class ClusterBook {
   /** The connection left the local books for good (disposed), or was never admitted locally. */
   released(userId: string, connectionId: string): void {
     this.#held.delete(connectionId);
+    this.#bookedUnder.delete(connectionId);
     this.#idleUnsent.delete(connectionId);
     // Its entry, marked evicted, is booked: released below like any booked one.
     this.#keptUnbooked.delete(connectionId);

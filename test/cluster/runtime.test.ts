@@ -770,6 +770,60 @@ describe('a store of several failure domains (a Redis Cluster’s masters): one 
     await shutdownAll(c);
   });
 
+  it('an admission the book answered under the old incarnation, whose socket opens after the fence’s re-admission read the held sockets: booked again before the old lease ends (it was retired with it, one past the limit)', async () => {
+    const c = await startCluster(2, 'reject', leaseTtlMs, neverIdle);
+    for (let i = 0; i < limit - 1; i++) await node(c, 0).open('ann');
+    const store = c.stores[0] as MemoryStore;
+    const first = store.incarnation;
+    // The re-admission waits, as a round trip does, until the test lets it go.
+    const readmit = store.readmit.bind(store);
+    let letItGo: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      letItGo = resolve;
+    });
+    let readmits = 0;
+    let readmitStarted: () => void = () => {};
+    const started = new Promise<void>((resolve) => {
+      readmitStarted = resolve;
+    });
+    store.readmit = async (connections, max) => {
+      readmits += 1;
+      readmitStarted();
+      await gate;
+      return readmit(connections, max);
+    };
+    const retire = store.retirePrevious.bind(store);
+    const retiredWith: number[] = [];
+    store.retirePrevious = async () => {
+      retiredWith.push(readmits);
+      await retire();
+    };
+    // The book admits the newcomer under the old incarnation; the fencing renewal's answer is
+    // handled before the upgrade goes on (both replies in one read): its re-admission reads the
+    // held sockets without the newcomer, whose socket opens while that re-admission is on its way.
+    const admit = store.admit.bind(store);
+    store.admit = async (userId, connectionId, max, evictAt) => {
+      const answer = await admit(userId, connectionId, max, evictAt);
+      store.admit = admit;
+      store.failedOver = true;
+      expect(await store.renew()).toBe('lost');
+      await started;
+      return answer;
+    };
+    await node(c, 0).open('ann');
+    expect(store.incarnation).toBeGreaterThan(first);
+    expect(localLive(c, 'ann')).toBe(limit);
+    letItGo();
+    // Retired after a second full re-admission, which books the newcomer under the new incarnation.
+    await driveUntil(c, () => expect(retiredWith).toEqual([2]));
+    expect(c.book.alive(first)).toBe(false);
+    await expectBooksMatchSockets(c, 'ann');
+    for (const entry of c.book.book('ann').values()) expect(entry.incarnation).toBe(store.incarnation);
+    expect(await refusal(node(c, 1).url('ann'))).toMatchObject({ status: 429 });
+    expect(node(c, 0).events.evicted).toEqual([]);
+    await shutdownAll(c);
+  });
+
   it('a fence books again shard by shard: a socket closed while an earlier shard is booked again is not booked after its release (it leaked a slot for good)', async () => {
     const c = await startCluster(1, 'reject', leaseTtlMs, neverIdle);
     shardUsers(c);
