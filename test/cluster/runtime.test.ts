@@ -824,6 +824,45 @@ describe('a store of several failure domains (a Redis Cluster’s masters): one 
     await shutdownAll(c);
   });
 
+  it('between a failover’s fence and its re-admission, an order naming the old incarnation (another node’s newcomer at T) evicts the idle socket at once', async () => {
+    const c = await startCluster(2);
+    const a = await node(c, 0).open('bea');
+    c.clock.increment(1);
+    await node(c, 0).open('bea');
+    c.clock.increment(1);
+    await node(c, 0).open('bea');
+    c.clock.increment(idleTimeoutMs); // all three idle; n = 3 < T
+    await vi.waitFor(() => expect(c.book.users.get('bea')?.get(a.id)?.idleSince).toBeDefined(), ioWait);
+    const store = c.stores[0] as MemoryStore;
+    const first = store.incarnation;
+    const readmit = store.readmit.bind(store);
+    let letItGo: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      letItGo = resolve;
+    });
+    let readmits = 0;
+    store.readmit = async (connections, max) => {
+      readmits += 1;
+      await gate;
+      return readmit(connections, max);
+    };
+    store.failedOver = true;
+    expect(await store.renew()).toBe('lost');
+    await vi.waitFor(() => expect(readmits).toBe(1), ioWait);
+    expect(c.book.users.get('bea')?.get(a.id)?.incarnation).toBe(first);
+    // The newcomer on node 1 makes n = 4 = T: a (node 0's, still under the old incarnation) goes.
+    const closedA = closeOf(a.ws);
+    await node(c, 1).open('bea');
+    await vi.waitFor(
+      () => expect(node(c, 0).events.evicted).toEqual([{ connectionId: a.id, userId: 'bea', cause: 'idle' }]),
+      ioWait,
+    );
+    expect(await closedA).toEqual({ code: 4001, reason: 'evicted: idle' });
+    letItGo();
+    await expectBooksMatchSockets(c, 'bea');
+    await shutdownAll(c);
+  });
+
   it('a fence books again shard by shard: a socket closed while an earlier shard is booked again is not booked after its release (it leaked a slot for good)', async () => {
     const c = await startCluster(1, 'reject', leaseTtlMs, neverIdle);
     shardUsers(c);

@@ -57,6 +57,8 @@ export class MemoryBook {
   /** incarnation → lease expiry. */
   readonly leases = new Map<number, { nodeId: string; expiresAt: number }>();
   readonly subscribers = new Map<string, SlotStoreEvents>();
+  /** The store started under each node id: an order for one of its earlier incarnations reaches it (see orderEviction). */
+  readonly stores = new Map<string, MemoryStore>();
   lastIncarnation = 0;
   /** Calls by method, for the round-trip checks. */
   readonly calls: Record<string, number> = {};
@@ -164,6 +166,7 @@ export class MemoryStore implements SlotStore {
     this.#call('start');
     this.#takeLease();
     this.shared.subscribers.set(this.nodeId, events);
+    this.shared.stores.set(this.nodeId, this);
   }
 
   async admit(
@@ -244,8 +247,14 @@ export class MemoryStore implements SlotStore {
     if (this.shared.ordersDown || this.shared.ordersDownTo.has(order.nodeId))
       throw new SlotStoreUnavailableError(`memory store: the order channel is down (${order.nodeId})`);
     const target = this.shared.subscribers.get(order.nodeId);
+    // As the Redis store's #deliver: an order for one of the target's earlier incarnations
+    // (not retired yet after a failover) is handed on for its current one.
+    const owner = this.shared.stores.get(order.nodeId);
+    const delivered = owner?.own.includes(order.incarnation)
+      ? { ...order, incarnation: owner.incarnation }
+      : order;
     // Pub/sub is asynchronous: the order arrives after this step.
-    if (target !== undefined) queueMicrotask(() => target.evictionOrdered(order));
+    if (target !== undefined) queueMicrotask(() => target.evictionOrdered(delivered));
   }
 
   /** sendAcross, answered as `answer` says (see the file's header). */
