@@ -485,8 +485,8 @@ class Store implements RedisSlotStore {
     const again = await this.admit(userId, connectionId, limit, evictAt);
     // The first run's victims are marked evicted, so the second run names them again
     // (unless their nodes died): each once. Refused or not, the caller sends them, as the
-    // first run's newcomer took their slots. (Ours, of the old incarnation, are fenced out
-    // by #deliver; the re-admission of what this node holds books them again.)
+    // first run's newcomer took their slots. (Ours, of the old incarnation: handed on as
+    // ours by #deliver while it is one of this process's; the re-admission keeps their mark.)
     const named = new Set(evicted.map((order) => order.connectionId));
     const evict = [...evicted, ...(again.evict ?? []).filter((order) => !named.has(order.connectionId))];
     return again.admitted || evict.length > 0 ? { ...again, evict } : again;
