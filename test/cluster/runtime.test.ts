@@ -123,6 +123,36 @@ async function shutdownAll(c: Cluster): Promise<void> {
   expect([...c.book.leases.keys()].filter((incarnation) => c.book.alive(incarnation))).toEqual([]);
 }
 
+/**
+ * Holds every re-admission of `store` until `letGo()`, as a slow round trip does, and counts
+ * them (`started` resolves when the first begins); `retiredAfter` lists, for each call of
+ * retirePrevious(), how many re-admissions had begun by then.
+ */
+function holdReadmits(store: MemoryStore) {
+  const readmit = store.readmit.bind(store);
+  const retire = store.retirePrevious.bind(store);
+  let open: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  let begun: () => void = () => {};
+  const started = new Promise<void>((resolve) => {
+    begun = resolve;
+  });
+  const held = { readmits: 0, retiredAfter: [] as number[], started, letGo: () => open() };
+  store.readmit = async (connections, max) => {
+    held.readmits += 1;
+    begun();
+    await gate;
+    return readmit(connections, max);
+  };
+  store.retirePrevious = async () => {
+    held.retiredAfter.push(held.readmits);
+    await retire();
+  };
+  return held;
+}
+
 function storeEvents(supervisor: Supervisor): StoreEvent[] {
   const events: StoreEvent[] = [];
   supervisor.on('store', (event) => events.push(event));
@@ -734,34 +764,17 @@ describe('a store of several failure domains (a Redis Cluster’s masters): one 
     for (let i = 0; i < limit; i++) await node(c, 0).open('ann');
     const store = c.stores[0] as MemoryStore;
     const first = store.incarnation;
-    // The re-admission waits, as a slow round trip does, until the test lets it go.
-    const readmit = store.readmit.bind(store);
-    let letItGo: () => void = () => {};
-    const held = new Promise<void>((resolve) => {
-      letItGo = resolve;
-    });
-    let readmits = 0;
-    store.readmit = async (connections, max) => {
-      readmits += 1;
-      await held;
-      return readmit(connections, max);
-    };
-    const retire = store.retirePrevious.bind(store);
-    const retiredWith: number[] = [];
-    store.retirePrevious = async () => {
-      retiredWith.push(readmits);
-      await retire();
-    };
+    const held = holdReadmits(store);
     store.failedOver = true;
     c.clock.increment(c.ttl / 3);
-    await vi.waitFor(() => expect(readmits).toBe(1), ioWait);
+    await vi.waitFor(() => expect(held.readmits).toBe(1), ioWait);
     expect(store.incarnation).toBeGreaterThan(first);
     // Fenced, not booked again yet: the old incarnation's entries still count on every node.
     expect(c.book.alive(first)).toBe(true);
     expect(await refusal(node(c, 1).url('ann'))).toMatchObject({ status: 429 });
-    expect(retiredWith).toEqual([]);
-    letItGo();
-    await vi.waitFor(() => expect(retiredWith).toEqual([1]), ioWait);
+    expect(held.retiredAfter).toEqual([]);
+    held.letGo();
+    await vi.waitFor(() => expect(held.retiredAfter).toEqual([1]), ioWait);
     expect(c.book.alive(first)).toBe(false);
     expect(node(c, 0).events.evicted).toEqual([]);
     expect(booked(c, 'ann')).toBe(limit);
@@ -775,29 +788,7 @@ describe('a store of several failure domains (a Redis Cluster’s masters): one 
     for (let i = 0; i < limit - 1; i++) await node(c, 0).open('ann');
     const store = c.stores[0] as MemoryStore;
     const first = store.incarnation;
-    // The re-admission waits, as a round trip does, until the test lets it go.
-    const readmit = store.readmit.bind(store);
-    let letItGo: () => void = () => {};
-    const gate = new Promise<void>((resolve) => {
-      letItGo = resolve;
-    });
-    let readmits = 0;
-    let readmitStarted: () => void = () => {};
-    const started = new Promise<void>((resolve) => {
-      readmitStarted = resolve;
-    });
-    store.readmit = async (connections, max) => {
-      readmits += 1;
-      readmitStarted();
-      await gate;
-      return readmit(connections, max);
-    };
-    const retire = store.retirePrevious.bind(store);
-    const retiredWith: number[] = [];
-    store.retirePrevious = async () => {
-      retiredWith.push(readmits);
-      await retire();
-    };
+    const held = holdReadmits(store);
     // The book admits the newcomer under the old incarnation; the fencing renewal's answer is
     // handled before the upgrade goes on (both replies in one read): its re-admission reads the
     // held sockets without the newcomer, whose socket opens while that re-admission is on its way.
@@ -807,15 +798,15 @@ describe('a store of several failure domains (a Redis Cluster’s masters): one 
       store.admit = admit;
       store.failedOver = true;
       expect(await store.renew()).toBe('lost');
-      await started;
+      await held.started;
       return answer;
     };
     await node(c, 0).open('ann');
     expect(store.incarnation).toBeGreaterThan(first);
     expect(localLive(c, 'ann')).toBe(limit);
-    letItGo();
+    held.letGo();
     // Retired after a second full re-admission, which books the newcomer under the new incarnation.
-    await driveUntil(c, () => expect(retiredWith).toEqual([2]));
+    await driveUntil(c, () => expect(held.retiredAfter).toEqual([2]));
     expect(c.book.alive(first)).toBe(false);
     await expectBooksMatchSockets(c, 'ann');
     for (const entry of c.book.book('ann').values()) expect(entry.incarnation).toBe(store.incarnation);
@@ -835,20 +826,10 @@ describe('a store of several failure domains (a Redis Cluster’s masters): one 
     await vi.waitFor(() => expect(c.book.users.get('bea')?.get(a.id)?.idleSince).toBeDefined(), ioWait);
     const store = c.stores[0] as MemoryStore;
     const first = store.incarnation;
-    const readmit = store.readmit.bind(store);
-    let letItGo: () => void = () => {};
-    const gate = new Promise<void>((resolve) => {
-      letItGo = resolve;
-    });
-    let readmits = 0;
-    store.readmit = async (connections, max) => {
-      readmits += 1;
-      await gate;
-      return readmit(connections, max);
-    };
+    const held = holdReadmits(store);
     store.failedOver = true;
     expect(await store.renew()).toBe('lost');
-    await vi.waitFor(() => expect(readmits).toBe(1), ioWait);
+    await vi.waitFor(() => expect(held.readmits).toBe(1), ioWait);
     expect(c.book.users.get('bea')?.get(a.id)?.incarnation).toBe(first);
     // The newcomer on node 1 makes n = 4 = T: a (node 0's, still under the old incarnation) goes.
     const closedA = closeOf(a.ws);
@@ -858,7 +839,7 @@ describe('a store of several failure domains (a Redis Cluster’s masters): one 
       ioWait,
     );
     expect(await closedA).toEqual({ code: 4001, reason: 'evicted: idle' });
-    letItGo();
+    held.letGo();
     await expectBooksMatchSockets(c, 'bea');
     await shutdownAll(c);
   });
