@@ -274,7 +274,7 @@ export async function expectBooksMatchSockets(
 export const SETTLED_WITHIN_MS = 4_000;
 
 /**
- * The Sentinel run is opt-in (WSSUP_PLANNED_FAILOVER=1): one run in 140 on 2026-12-03 still
+ * The Sentinel run is opt-in (WSSUP_PLANNED_FAILOVER=1): one run in 152 on 2026-12-03 still
  * ended with a node's socket unsynced for more than 10 s after the switch, not explained yet
  * (docs/cluster-store.md, "Redis Sentinel"), which would make CI flaky. The bugs these runs
  * found have deterministic tests of their own (runtime.test.ts, store-slow-renewal.test.ts,
