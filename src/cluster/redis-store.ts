@@ -613,6 +613,10 @@ class Store implements RedisSlotStore {
   async retirePrevious(): Promise<void> {
     const connection = this.#ready();
     await this.#retirePrevious(connection);
+    // Then a reaper's pass at once: its registry read makes this node count them dead from
+    // now (not from its next renewal), and it purges what they held (lost releases) from the
+    // books, rather than leaving them counted until a renewal and booked until a reaper.
+    await this.reap().catch(() => {});
   }
 
   #retirePrevious(connection: RedisConnection): Promise<unknown> {
