@@ -11,6 +11,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
+import { SimulatedClock } from 'xstate';
 import { httpRefusal } from '../helpers/refusals.js';
 import { closed, connect, connectRefused, ioWait, startServer, type TestServer } from '../helpers/server.js';
 import { bookOf } from './cluster-nodes.js';
@@ -22,8 +23,9 @@ const leaseTtlMs = 60_000;
 describe.runIf(hasRedis)('docs: draining one node of a cluster', () => {
   const redis = usePrivateRedis();
 
-  async function startNode(nodeId: string): Promise<TestServer> {
+  async function startNode(nodeId: string, clock?: SimulatedClock): Promise<TestServer> {
     const t = await startServer({
+      ...(clock === undefined ? {} : { clock }),
       idleTimeoutMs: 1_000_000_000,
       cluster: { redis: redis.current.url, nodeId, leaseTtlMs, commandTimeoutMs: 300 },
     });
@@ -65,5 +67,40 @@ describe.runIf(hasRedis)('docs: draining one node of a cluster', () => {
     expect(await connectRefused(b.url('ann'))).toBe(429);
     const book = await bookOf(redis.current, 'ann');
     expect(book.map((entry) => entry.nodeId)).toEqual(Array(5).fill('drain-b'));
+  });
+
+  it('paced (README, Paced shutdown): each batch’s slots are free for the other node as its connections go, before the drain ends', async () => {
+    const clock = new SimulatedClock(); // A's batches come when the test says
+    const a = await startNode('paced-a', clock);
+    const b = await startNode('paced-b');
+    const held = [];
+    for (let i = 0; i < 5; i++) held.push(await connect(a.url('cy')));
+    expect(await connectRefused(b.url('cy'))).toBe(429);
+    const closes = held.map((ws) => closed(ws));
+    const settled: string[] = [];
+    void closes.map((close, i) => close.then(() => settled.push(`c${i}`)));
+
+    const shutdown = a.supervisor.shutdown({ deadlineMs: 10_000, pace: { windowMs: 3_000, batches: 3 } });
+    // The first batch, at once: ceil(5 / 3) = 2 of them, the oldest (none is idle).
+    await vi.waitFor(() => expect(settled).toHaveLength(2), ioWait);
+    await vi.waitFor(async () => expect(await bookOf(redis.current, 'cy')).toHaveLength(3), ioWait);
+    // Their slots are the other node's to take now, while A still drains the other three.
+    await connect(b.url('cy'));
+    await connect(b.url('cy'));
+    expect(await connectRefused(b.url('cy'))).toBe(429);
+    expect(a.supervisor.stats().connections).toBe(3);
+
+    // The next batches, each awaited before the clock moves on (the test preset drains a
+    // close for 500 ms of A's clock before it terminates).
+    clock.increment(1_000);
+    await vi.waitFor(() => expect(settled).toHaveLength(4), ioWait); // ceil(3 / 2) = 2
+    clock.increment(1_000);
+    expect((await Promise.all(closes)).map(({ code }) => code)).toEqual(Array(5).fill(1001));
+    await shutdown;
+    for (let i = 0; i < 3; i++) await connect(b.url('cy'));
+    expect(await connectRefused(b.url('cy'))).toBe(429);
+    expect((await bookOf(redis.current, 'cy')).map((entry) => entry.nodeId)).toEqual(
+      Array(5).fill('paced-b'),
+    );
   });
 });
