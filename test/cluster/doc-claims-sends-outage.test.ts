@@ -74,4 +74,44 @@ describe.runIf(hasRedis)('docs: cluster-wide calls while Redis is away', () => {
     expect(annThere.readyState).toBe(WebSocket.OPEN);
     expect(there.supervisor.userStats('ann')?.live).toBe(1);
   });
+
+  it('sendToRoom too: local members served, rejected while Redis is away; after shutdown, WSSUP_SHUTTING_DOWN', async () => {
+    const here = await startNode('room-0');
+    const there = await startNode('room-1');
+    const member = await connect(here.url('cy'));
+    const far = await connect(there.url('cy'));
+    for (const t of [here, there]) {
+      const [handle] = t.supervisor.connectionsOf('cy');
+      expect(handle?.join('lobby')).toBe(true);
+    }
+    const gotThere: string[] = [];
+    far.on('message', (data) => gotThere.push(String(data)));
+
+    await redis.current.pause();
+    onTestFinished(() => redis.current.resume());
+    const heard = nextMessage(member);
+    const sent = await here.supervisor.sendToRoom('lobby', 'hi', { cluster: true }).then(
+      () => undefined,
+      (error: SupervisorError) => error,
+    );
+    expect(sent?.code).toBe('WSSUP_STORE_UNAVAILABLE');
+    expect(await heard).toBe('hi');
+    redis.current.resume();
+    await vi.waitFor(
+      async () =>
+        expect(await here.supervisor.sendToRoom('lobby', 'after', { cluster: true })).toMatchObject({
+          nodes: 1,
+        }),
+      ioWait,
+    );
+    await vi.waitFor(() => expect(gotThere).toEqual(['after']), ioWait);
+
+    await here.supervisor.shutdown();
+    const late = await here.supervisor.sendToRoom('lobby', 'x', { cluster: true }).then(
+      () => undefined,
+      (error: SupervisorError) => error,
+    );
+    expect(late?.code).toBe('WSSUP_SHUTTING_DOWN');
+    expect(here.supervisor.stats().cluster?.breaker).toBe('closed');
+  });
 });
