@@ -3,6 +3,7 @@
  * anything is allocated, and with no Redis client loaded (the store is
  * opened by the runtime, from `src/cluster/open-store.ts`).
  */
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { closestName } from '../closest-name.js';
 import { InvalidOptionError } from '../errors.js';
@@ -102,6 +103,21 @@ const known = new Set([
 /** Key-safe names: no braces (they would change the Redis Cluster hash tag) and no spaces. */
 const NAME = /^[A-Za-z0-9._:-]{1,64}$/;
 const MAX_DELAY_MS = 2_147_483_647;
+
+/**
+ * `<hostname>:<pid>`, what a node id cannot hold replaced with `-`. A hostname too long for
+ * the 64 characters of a node id keeps its start and gets a hash of the whole instead of the
+ * rest: pods of one Kubernetes Deployment (names up to 63 characters, told apart at their
+ * end, often all PID 1) would otherwise all share one node id.
+ */
+function defaultNodeId(host: string, pid: number): string {
+  const safe = host.replace(/[^A-Za-z0-9._-]/g, '-');
+  const room = 64 - `:${pid}`.length;
+  if (safe.length <= room) return `${safe}:${pid}`;
+  const hash = createHash('sha256').update(host).digest('hex').slice(0, 10);
+  return `${safe.slice(0, room - hash.length - 1)}-${hash}:${pid}`;
+}
+
 const isDuration = (min: number) => (v: unknown) =>
   typeof v === 'number' && Number.isInteger(v) && v >= min && v <= MAX_DELAY_MS;
 const isFunction = (v: unknown) => typeof v === 'function';
@@ -218,12 +234,7 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
     );
   }
   // `=== undefined`, not `??`, here and below: a null is a bad value to refuse, as for every other option.
-  const nodeId =
-    options.nodeId !== undefined
-      ? options.nodeId
-      : `${hostname()
-          .replace(/[^A-Za-z0-9._-]/g, '-')
-          .slice(0, 50)}:${process.pid}`;
+  const nodeId = options.nodeId !== undefined ? options.nodeId : defaultNodeId(hostname(), process.pid);
   if (typeof nodeId !== 'string' || !NAME.test(nodeId)) {
     throw new InvalidOptionError('cluster.nodeId', '1 to 64 characters of A-Z a-z 0-9 . _ : -', nodeId);
   }
