@@ -1,0 +1,104 @@
+/**
+ * README, "The rules", **Draining**: "a connection that is leaving
+ * (evicted, closed by the app, slow, shutting down) no longer delivers
+ * inbound messages, and `send()` returns false". The app's own close and a
+ * slow consumer are covered in eviction.test.ts and backpressure.test.ts;
+ * here the other ways of leaving: an idle eviction, `disconnectUser`, and
+ * shutdown. The client does not read (it never sees the close frame) and
+ * sends a message then a ping: the ping reaching the server proves the
+ * message before it was read, and not delivered.
+ */
+import { once } from 'node:events';
+import { describe, expect, it } from 'vitest';
+import type WebSocket from 'ws';
+import type { Supervisor } from '../../src/index.js';
+import {
+  type Client,
+  closeOf,
+  idleTimeoutMs,
+  resumeReading,
+  startRulesServer,
+  stopReading,
+} from '../helpers/rules.js';
+import { allDisposed, expectNoLeaks } from '../helpers/server.js';
+
+type Leave = (supervisor: Supervisor, clients: Client[], increment: (ms: number) => void) => Client;
+
+const ways: [string, Leave, number][] = [
+  [
+    'an idle eviction',
+    (_supervisor, clients, increment) => {
+      // Test preset: T = 4. All four turn idle, the first one first: it goes, then n < T.
+      increment(idleTimeoutMs);
+      return clients[0] as Client;
+    },
+    4001,
+  ],
+  [
+    'disconnectUser',
+    (supervisor, clients) => {
+      expect(supervisor.disconnectUser('dan', 4000, 'kicked')).toBe(clients.length);
+      return clients[0] as Client;
+    },
+    4000,
+  ],
+  [
+    'shutdown',
+    (supervisor, clients) => {
+      void supervisor.shutdown({ deadlineMs: 60_000 });
+      return clients[0] as Client;
+    },
+    1001,
+  ],
+];
+
+describe('a leaving connection delivers no more inbound messages, and send() returns false', () => {
+  it.each(ways)('%s', async (_name, leave, code) => {
+    const delivered: string[] = [];
+    const t = await startRulesServer({
+      drainTimeoutMs: 60_000,
+      onMessage: (connection, data) => {
+        delivered.push(`${connection.id} ${data.toString()}`);
+      },
+    });
+    const clients: Client[] = [];
+    for (let n = 0; n < 4; n += 1) {
+      if (n > 0) t.clock.increment(1); // so that the first is the longest idle
+      clients.push(await t.open('dan'));
+      if (n === 0) {
+        // A client that does not read still sends: delivered while the connection is open.
+        const first = clients[0] as Client;
+        stopReading(first.ws);
+        const pinged = once(first.handle.socket as WebSocket, 'ping');
+        first.ws.send('before');
+        first.ws.ping();
+        await pinged;
+        expect(delivered).toEqual([`${first.id} before`]);
+        delivered.length = 0;
+      }
+    }
+    for (const { ws } of clients.slice(1)) stopReading(ws);
+
+    const leaving = leave(t.supervisor, clients, (ms) => t.clock.increment(ms));
+    expect(leaving).toBe(clients[0]);
+    expect(t.supervisor.userStats('dan')?.draining ?? 0).toBeGreaterThanOrEqual(1);
+    expect(leaving.handle.send('anything?')).toBe(false);
+
+    const serverSocket = leaving.handle.socket as WebSocket;
+    const pinged = once(serverSocket, 'ping');
+    leaving.ws.send('late');
+    leaving.ws.ping();
+    await pinged;
+    expect(delivered).toEqual([]);
+
+    const closing = closeOf(leaving.ws);
+    resumeReading(leaving.ws);
+    expect((await closing).code).toBe(code);
+    for (const { ws } of clients) {
+      resumeReading(ws);
+      ws.close();
+    }
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+});
