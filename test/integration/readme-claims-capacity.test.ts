@@ -167,3 +167,22 @@ describe('stats().capacity.usersByBand', () => {
     expect(t.supervisor.stats()).toMatchObject({ users: 0, capacity: { usersByBand: [0, 0, 0, 0] } });
   });
 });
+
+describe('a capacity event comes after the event that caused it', () => {
+  it('an idle eviction at T, with no admission: evicted, then its down', async () => {
+    // Test preset: limit 5, T = 4; level 0.8 is reached at 4 and left below ceil(0.7 × 5) = 4.
+    const t = await startRulesServer({ capacityLevels: [0.8] });
+    const order: string[] = [];
+    t.supervisor.on('evicted', ({ cause }) => order.push(`evicted ${cause}`));
+    t.supervisor.on('capacity', ({ direction, live }) => order.push(`capacity ${direction} @${live}`));
+    const clients: Client[] = [];
+    for (let n = 0; n < 4; n += 1) {
+      if (n > 0) t.clock.increment(1);
+      clients.push(await t.open('max'));
+    }
+    expect(order).toEqual(['capacity up @4']);
+    t.clock.increment(t.supervisor.options.idleTimeoutMs); // the first turns idle at n = T: it goes
+    expect(order).toEqual(['capacity up @4', 'evicted idle', 'capacity down @3']);
+    await closeAll(t, clients);
+  });
+});
