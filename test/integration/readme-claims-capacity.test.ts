@@ -6,8 +6,9 @@
  * for the drain), and `usersByBand` summing to `users` with several users in
  * several bands. Real sockets; time is the SimulatedClock of startRulesServer.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { CapacityEvent, Supervisor, SupervisorEventName } from '../../src/index.js';
+import { frame, rawWebSocket, readCloseFrame } from '../helpers/cleanup.js';
 import {
   type Client,
   closeOf,
@@ -17,7 +18,7 @@ import {
   startRulesServer,
   stopReading,
 } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks } from '../helpers/server.js';
+import { allDisposed, expectNoLeaks, ioWait } from '../helpers/server.js';
 
 function recordCapacity(supervisor: Supervisor): CapacityEvent[] {
   const events: CapacityEvent[] = [];
@@ -123,14 +124,20 @@ describe('a connection leaving by a close handshake: its down comes as it starts
     },
   );
 
-  it("the peer's close frame: down before disposed", async () => {
+  it("the peer's close frame, its TCP connection kept open: down at the close frame, disposed at drainTimeoutMs", async () => {
     const t = await startRulesServer({ capacityLevels: [0.2] });
     const order: string[] = [];
     t.supervisor.on('capacity', ({ direction }) => order.push(`capacity ${direction}`));
     t.supervisor.on('disposed', () => order.push('disposed'));
-    const client = await t.open('lux');
-    await leave(t, client);
-    expect(order).toEqual(['capacity up', 'capacity down', 'disposed']);
+    const peer = await rawWebSocket(t.port, 'lux', { allowHalfOpen: true });
+    await vi.waitFor(() => expect(order).toEqual(['capacity up']), ioWait);
+    const answer = readCloseFrame(peer);
+    peer.write(frame(0x8, Buffer.from([0x03, 0xe8]))); // close 1000, masked; the peer keeps its side open
+    expect(await answer).toBe(1000);
+    await vi.waitFor(() => expect(order).toEqual(['capacity up', 'capacity down']), ioWait);
+    expect(t.supervisor.userStats('lux')).toMatchObject({ live: 0, draining: 1 });
+    t.clock.increment(t.supervisor.options.drainTimeoutMs);
+    await vi.waitFor(() => expect(order).toEqual(['capacity up', 'capacity down', 'disposed']), ioWait);
     expectNoLeaks(t.supervisor);
   });
 });
