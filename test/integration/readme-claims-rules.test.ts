@@ -7,11 +7,16 @@
  * shutdown. The client does not read (it never sees the close frame) and
  * sends a message then a ping: the ping reaching the server proves the
  * message before it was read, and not delivered.
+ *
+ * And the rules at the production preset's own numbers (limit 20, threshold
+ * 0.7, so T = 14: the README's example), end to end; the other rule tests
+ * use the test preset (limit 5, T = 4).
  */
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import type { Supervisor } from '../../src/index.js';
+import { httpRefusal } from '../helpers/refusals.js';
 import {
   type Client,
   closeOf,
@@ -99,6 +104,43 @@ describe('a leaving connection delivers no more inbound messages, and send() ret
       ws.close();
     }
     await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
+describe("the production preset's numbers: limit 20, threshold 0.7, T = 14", () => {
+  it('13 idle stay; from the 14th on each admission evicts the longest idle; the 21st live is refused with 429', async () => {
+    // The production preset's limits and idleTimeoutMs (300 s); heartbeats off, so the clock can jump.
+    const t = await startRulesServer({ preset: 'production', idleTimeoutMs: 300_000, drainTimeoutMs: 5_000 });
+    expect(t.supervisor.options).toMatchObject({ maxConnectionsPerUser: 20, evictionThreshold: 0.7 });
+    const old: Client[] = [];
+    for (let n = 0; n < 13; n += 1) {
+      if (n > 0) t.clock.increment(1);
+      old.push(await t.open('pro'));
+    }
+    t.clock.increment(300_000); // all 13 idle, below T: none goes
+    expect(t.supervisor.userStats('pro')).toMatchObject({ live: 13, idle: 13, limit: 20, evictAt: 14 });
+    expect(t.events.evicted).toEqual([]);
+
+    const fresh: Client[] = [];
+    for (let n = 0; n < 13; n += 1) {
+      fresh.push(await t.open('pro')); // counting the newcomer, n = 14 = T: one idle goes
+      expect(t.events.evicted.map((event) => event.connectionId)).toEqual(
+        old.slice(0, n + 1).map((c) => c.id),
+      );
+    }
+    // No idle one is left: at T and above, active connections stay, up to the limit.
+    for (let n = 0; n < 7; n += 1) fresh.push(await t.open('pro'));
+    expect(t.supervisor.userStats('pro')).toMatchObject({ live: 20, idle: 0 });
+    const refused = await httpRefusal(t.url('pro'));
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('5');
+    expect(refused.body).toBe('user has reached the maximum number of connections (20)\n');
+    expect(t.events.rejected).toMatchObject([{ reason: 'user-limit', status: 429, userId: 'pro' }]);
+
+    for (const { ws } of [...old, ...fresh]) ws.close();
+    await allDisposed(t.supervisor);
+    t.clock.increment(5_000); // the production preset's lingerMs
     expectNoLeaks(t.supervisor);
   });
 });
