@@ -91,6 +91,21 @@ describe('capacityHysteresis: down below max(1, min(ceil(L Ã— limit), ceil((L âˆ
   });
 });
 
+describe('each product rounded to 12 significant digits before ceil', () => {
+  it('level 0.28 of a limit of 25 (7.000000000000001 in floating point) is reached at 7, not 8', async () => {
+    const t = await startRulesServer({
+      maxConnectionsPerUser: 25,
+      evictionThreshold: 1,
+      capacityLevels: [0.28],
+    });
+    const alerts = recordCapacity(t.supervisor);
+    const clients: Client[] = [];
+    for (let n = 0; n < 7; n += 1) clients.push(await t.open('ned'));
+    expect(short(alerts)).toEqual(['up 0.28 @7']);
+    await closeAll(t, clients);
+  });
+});
+
 describe('a connection leaving by a close handshake: its down comes as it starts draining, before its disposed', () => {
   // Level 0.2 of the test preset's limit 5 is reached at 1 connection and left at 0.
   it.each([
