@@ -11,7 +11,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Supervisor } from '../../src/index.js';
 import { registerMetrics } from '../../src/metrics/index.js';
 import { parseExposition } from '../helpers/prometheus.js';
-import { type Client, type RulesServer, startRulesServer } from '../helpers/rules.js';
+import { type Client, type RulesServer, refusal, startRulesServer } from '../helpers/rules.js';
 import { allDisposed, expectNoLeaks } from '../helpers/server.js';
 
 function metricsOf(supervisor: Supervisor) {
@@ -97,5 +97,23 @@ describe('counters follow the events from the moment of registration', () => {
     await closeAll(t, [...before, ...after]);
     m = await scrape();
     expect(m.value('ws_supervisor_disposed_total', { reason: 'closed' })).toBe(3);
+  });
+});
+
+describe('no metric has a user label (README, User ids)', () => {
+  it('a scrape names no user id, whatever the users did', async () => {
+    const t = await startRulesServer({ maxConnectionsPerUser: 2 });
+    const scrape = metricsOf(t.supervisor);
+    const clients = [...(await openMany(t, 'user-amy', 2)), ...(await openMany(t, 'user-bob', 1))];
+    expect((await refusal(t.url('user-amy'))).status).toBe(429);
+    const m = await scrape();
+    for (const family of m.families.values()) {
+      for (const sample of family.samples) expect(Object.keys(sample.labels)).not.toContain('userId');
+    }
+    const text = [...m.families.values()]
+      .flatMap((family) => family.samples.map((s) => JSON.stringify(s.labels)))
+      .join('\n');
+    expect(text).not.toMatch(/user-(amy|bob)/);
+    await closeAll(t, clients);
   });
 });
