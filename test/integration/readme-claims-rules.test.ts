@@ -144,3 +144,18 @@ describe("the production preset's numbers: limit 20, threshold 0.7, T = 14", () 
     expectNoLeaks(t.supervisor);
   });
 });
+
+describe('connection.close(code = 1000, reason = ...)', () => {
+  it("without arguments closes with 1000 and an empty reason, disposed as 'app-close'", async () => {
+    const t = await startRulesServer();
+    const client = await t.open('ora');
+    const closing = closeOf(client.ws);
+    client.handle.close();
+    expect(await closing).toEqual({ code: 1000, reason: '' });
+    await allDisposed(t.supervisor);
+    expect(t.events.disposed).toMatchObject([
+      { connectionId: client.id, reason: 'app-close', closeCode: 1000 },
+    ]);
+    expectNoLeaks(t.supervisor);
+  });
+});
