@@ -1,0 +1,233 @@
+/**
+ * README claims about ws-supervisor/client (sections "Client", "An HTTP
+ * refusal under Node", "Coming from Socket.IO") that were proven only on the
+ * statechart or on the pure status mapping, here end to end: a real
+ * supervisor (or a plain HTTP server standing for a proxy) on port 0 over
+ * loopback, ws's WebSocket, the client's delays on a SimulatedClock.
+ */
+import { createServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { Refusal } from '../../src/index.js';
+import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback, startServer } from '../helpers/server.js';
+import { expectReleased, messagesOf, startClient } from './helpers.js';
+
+describe('an authenticate that fails (README: 4500 and every other server error back off)', () => {
+  it("refuse: 'http': the 500 is a failed connection, 1006, backed off; the client gets in once authenticate recovers", async () => {
+    let outage = true;
+    const server = await startServer({
+      authenticate: (request) => {
+        if (outage) throw new Error('identity provider down');
+        return new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('user');
+      },
+    });
+    const t = startClient({ url: server.url('amy') });
+
+    expect(await t.next('close')).toEqual({
+      code: 1006,
+      kind: 'abnormal',
+      reason: 'HTTP 500 Internal Server Error',
+      retryAfterMs: undefined,
+      wasClean: false,
+      next: 'reconnect',
+    });
+    expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 250, attempt: 1 });
+    let from = t.mark();
+    t.simulated.increment(250);
+    expect(await t.next('close', from)).toMatchObject({
+      code: 1006,
+      reason: 'HTTP 500 Internal Server Error',
+    });
+    expect(await t.next('reconnecting', from)).toEqual({ delayMs: 500, attempt: 2 }); // 0.5 × 1000
+    expect(server.errors.map((error) => error.code)).toEqual([
+      'WSSUP_APP_HOOK_FAILED',
+      'WSSUP_APP_HOOK_FAILED',
+    ]);
+
+    outage = false;
+    from = t.mark();
+    t.simulated.increment(500);
+    expect(await t.next('open', from)).toEqual({ url: server.url('amy') });
+    expect(server.supervisor.userStats('amy')).toMatchObject({ live: 1 });
+    t.client.close();
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+
+  it("refuse: 'close': close 4500, kind auth-failed, backed off with a growing ceiling", async () => {
+    const server = await startServer({
+      refuse: 'close',
+      authenticate: () => Promise.reject(new Error('identity provider down')),
+    });
+    const t = startClient({ url: server.url('bo') });
+
+    expect(await t.next('close')).toMatchObject({ code: 4500, kind: 'auth-failed', next: 'reconnect' });
+    expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 250, attempt: 1 });
+    const from = t.mark();
+    t.simulated.increment(250);
+    expect(await t.next('close', from)).toMatchObject({ code: 4500, kind: 'auth-failed' });
+    expect(await t.next('reconnecting', from)).toEqual({ delayMs: 500, attempt: 2 });
+    expect(t.sockets).toHaveLength(2);
+    t.client.close();
+    await expectReleased(t);
+  });
+});
+
+describe("the supervisor's other HTTP refusals, read under Node (README: 400 as 4400, 403 as 4403)", () => {
+  it.each([
+    ['a Refusal(403)', () => new Refusal(403, 'banned'), 4403, 'forbidden', 'HTTP 403 Forbidden'],
+    ['a bad user id (empty)', () => '', 4400, 'bad-request', 'HTTP 400 Bad Request'],
+  ])('%s: one attempt, then suspended until resume()', async (_name, authenticate, code, kind, reason) => {
+    const server = await startServer({ authenticate });
+    const t = startClient({ url: server.url('cy') });
+
+    expect(await t.next('close')).toEqual({
+      code,
+      kind,
+      reason,
+      retryAfterMs: undefined,
+      wasClean: false,
+      next: 'wait-for-resume',
+    });
+    expect(t.client.state).toBe('suspended');
+    t.client.activity(); // activity is not what it waits for
+    t.simulated.increment(3_600_000);
+    expect(t.clock.pending).toBe(0);
+    expect(t.sockets).toHaveLength(1);
+    expect(server.supervisor.stats().counters.rejected).toBe(1);
+
+    const from = t.mark();
+    t.client.resume();
+    expect(await t.next('close', from)).toMatchObject({ code, next: 'wait-for-resume' });
+    expect(server.supervisor.stats().counters.rejected).toBe(2);
+    t.client.close();
+    await expectReleased(t);
+    expectNoLeaks(server.supervisor);
+  });
+});
+
+describe("a proxy's refusal (README: retryAfterMs is the Retry-After header's, whatever the status)", () => {
+  it('502 with Retry-After: 7: close 1006 `HTTP 502 Bad Gateway`, retryAfterMs 7000, and no attempt before it', async () => {
+    const http = createServer();
+    let upgrades = 0;
+    http.on('upgrade', (_request, socket: Duplex) => {
+      upgrades += 1;
+      socket.end(
+        'HTTP/1.1 502 Bad Gateway\r\nRetry-After: 7\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+      );
+    });
+    const port = await listenOnLoopback(http);
+    onTestFinished(() => closeServer(http));
+    const t = startClient({ url: `ws://127.0.0.1:${port}/` });
+
+    expect(await t.next('close')).toEqual({
+      code: 1006,
+      kind: 'abnormal',
+      reason: 'HTTP 502 Bad Gateway',
+      retryAfterMs: 7_000,
+      wasClean: false,
+      next: 'reconnect',
+    });
+    const { delayMs } = await t.next('reconnecting', 0);
+    expect(delayMs).toBeGreaterThanOrEqual(7_000);
+    t.simulated.increment(6_999);
+    expect(t.client.state).toBe('waiting');
+    expect(upgrades).toBe(1);
+    const from = t.mark();
+    t.simulated.increment(delayMs - 6_999);
+    await t.next('close', from);
+    expect(upgrades).toBe(2);
+    t.client.close();
+    await expectReleased(t);
+  });
+});
+
+describe("the server's own closes (README, Coming from Socket.IO)", () => {
+  it('connection.close() (1000): kind normal, no retry however long, until resume()', async () => {
+    const server = await startServer({ onOpen: (connection) => connection.close() });
+    const t = startClient({ url: server.url('di') });
+
+    expect(await t.next('close')).toMatchObject({
+      code: 1000,
+      kind: 'normal',
+      wasClean: true,
+      next: 'wait-for-resume',
+    });
+    expect(t.client.state).toBe('suspended');
+    t.simulated.increment(3_600_000);
+    expect(t.clock.pending).toBe(0);
+    expect(server.supervisor.stats().counters.admitted).toBe(1);
+
+    const from = t.mark();
+    t.client.resume();
+    await t.next('close', from);
+    expect(server.supervisor.stats().counters.admitted).toBe(2);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('connection.close(4000, …): backs off and comes back', async () => {
+    let closes = 1;
+    const server = await startServer({
+      onOpen: (connection) => {
+        if (closes > 0) {
+          closes -= 1;
+          connection.close(4000, 'go away for now');
+        }
+      },
+    });
+    const t = startClient({ url: server.url('ed') });
+
+    expect(await t.next('close')).toMatchObject({
+      code: 4000,
+      reason: 'go away for now',
+      kind: 'other',
+      next: 'reconnect',
+    });
+    expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 250, attempt: 1 });
+    const from = t.mark();
+    t.simulated.increment(250);
+    await t.next('open', from);
+    t.client.send('back');
+    await expect.poll(() => messagesOf(t)).toEqual(['back']);
+    t.client.close();
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+
+  it('a message above maxPayloadBytes: closed with 1009 (sent by ws), after which the client reconnects', async () => {
+    const server = await startServer({ maxPayloadBytes: 1_024 });
+    const t = startClient({ url: server.url('flo') });
+    await t.next('open');
+
+    const from = t.mark();
+    expect(t.client.send('x'.repeat(1_025))).toBe(true);
+    expect(await t.next('close', from)).toMatchObject({ code: 1009, kind: 'other', next: 'reconnect' });
+    const { delayMs } = await t.next('reconnecting', from);
+    const again = t.mark();
+    t.simulated.increment(delayMs);
+    await t.next('open', again);
+    t.client.send('small');
+    await expect.poll(() => messagesOf(t)).toEqual(['small']);
+    // The server side was disposed as `error` (its closeCode is 1006: ws stops reading after the
+    // error, so the client's answering frame is never read; see bad-input.test.ts).
+    await expect.poll(() => server.disposed.map((event) => event.reason)).toEqual(['error']);
+    t.client.close();
+    await expectReleased(t);
+  });
+});
+
+describe('the url option (README: http:// and https:// mean ws:// and wss://)', () => {
+  it('an http:// URL connects to the supervisor and echoes', async () => {
+    const server = await startServer();
+    const url = server.url('gus').replace(/^ws:/, 'http:');
+    const t = startClient({ url });
+    expect(await t.next('open')).toEqual({ url });
+    t.client.send('hi');
+    await expect.poll(() => messagesOf(t)).toEqual(['hi']);
+    t.client.close();
+    await expectReleased(t);
+  });
+});
