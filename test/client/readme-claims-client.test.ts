@@ -5,11 +5,21 @@
  * supervisor (or a plain HTTP server standing for a proxy) on port 0 over
  * loopback, ws's WebSocket, the client's delays on a SimulatedClock.
  */
+import { once } from 'node:events';
 import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { Refusal } from '../../src/index.js';
-import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback, startServer } from '../helpers/server.js';
+import {
+  allDisposed,
+  closeServer,
+  expectNoLeaks,
+  ioWait,
+  listenOnLoopback,
+  startServer,
+} from '../helpers/server.js';
 import { expectReleased, messagesOf, startClient } from './helpers.js';
 
 describe('an authenticate that fails (README: 4500 and every other server error back off)', () => {
@@ -227,6 +237,57 @@ describe('the url option (README: http:// and https:// mean ws:// and wss://)', 
     expect(await t.next('open')).toEqual({ url });
     t.client.send('hi');
     await expect.poll(() => messagesOf(t)).toEqual(['hi']);
+    t.client.close();
+    await expectReleased(t);
+  });
+});
+
+describe('connectTimeoutMs (README: a connect that does not open within it counts as a failure)', () => {
+  it('a server that takes the TCP connection and never answers the upgrade: 1006 `connect timeout`, backed off, the socket let go', async () => {
+    const sockets: Socket[] = [];
+    const hung = createTcpServer((socket) => {
+      sockets.push(socket);
+      socket.resume(); // reads the upgrade request, answers nothing
+    });
+    hung.listen(0, '127.0.0.1');
+    await once(hung, 'listening');
+    onTestFinished(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => hung.close(resolve));
+    });
+    const { port } = hung.address() as AddressInfo;
+    const t = startClient({ url: `ws://127.0.0.1:${port}/`, connectTimeoutMs: 3_000 });
+    await vi.waitFor(() => expect(sockets).toHaveLength(1), ioWait);
+
+    t.simulated.increment(2_999);
+    expect(t.client.state).toBe('connecting');
+    t.simulated.increment(1);
+    expect(await t.next('close', 0)).toEqual({
+      code: 1006,
+      kind: 'abnormal',
+      reason: 'connect timeout',
+      retryAfterMs: undefined,
+      wasClean: false,
+      next: 'reconnect',
+    });
+    expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 250, attempt: 1 });
+    // The attempt's TCP connection is closed by the client: the server's end sees it go.
+    await vi.waitFor(() => expect(sockets[0]?.destroyed || sockets[0]?.readableEnded).toBe(true), ioWait);
+    t.client.close();
+    await expectReleased(t);
+  });
+});
+
+describe('protocols (README: subprotocols, passed to the constructor)', () => {
+  it('reach the server in the upgrade, and the connection opens with the one it picked', async () => {
+    const offered: (string | undefined)[] = [];
+    const server = await startServer({
+      onOpen: (_connection, request) => void offered.push(request.headers['sec-websocket-protocol']),
+    });
+    const t = startClient({ url: server.url('hal'), protocols: ['chat.v2', 'chat.v1'] });
+    await t.next('open');
+    expect(offered).toEqual(['chat.v2,chat.v1']);
+    expect(t.sockets[0]?.protocol).toBe('chat.v2'); // ws's server picks the first offered by default
     t.client.close();
     await expectReleased(t);
   });
