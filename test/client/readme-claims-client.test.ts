@@ -292,3 +292,25 @@ describe('protocols (README: subprotocols, passed to the constructor)', () => {
     await expectReleased(t);
   });
 });
+
+describe('a url function (README: its answer is checked as the url option is)', () => {
+  it.each([
+    ['a #fragment', (base: string) => `${base}#room`],
+    ['another scheme', (base: string) => base.replace(/^ws:/, 'ftp:')],
+    ['a URL object with a #fragment', (base: string) => new URL(`${base}#room`)],
+  ])(
+    'an answer with %s: an `error` event (WSSUP_INVALID_OPTION, option url), no socket, backed off',
+    async (_name, bad) => {
+      const server = await startServer();
+      const answer = bad(server.url('ike'));
+      const t = startClient({ url: () => answer as string });
+      const failed = await t.next('error', 0);
+      expect(failed.error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: 'url', received: answer });
+      expect(await t.next('close', 0)).toMatchObject({ code: 1006, kind: 'abnormal', next: 'reconnect' });
+      expect(t.sockets).toHaveLength(0);
+      expect(server.supervisor.stats().counters.admitted).toBe(0);
+      t.client.close();
+      await expectReleased(t);
+    },
+  );
+});
