@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { SimulatedClock } from 'xstate';
 import { Refusal } from '../../src/index.js';
 import {
   allDisposed,
@@ -313,4 +314,65 @@ describe('a url function (README: its answer is checked as the url option is)', 
       await expectReleased(t);
     },
   );
+});
+
+describe('after 4001 (README: waits until the app calls activity() or resume())', () => {
+  it('resume() brings it back as activity() does, with a fresh backoff', async () => {
+    const serverClock = new SimulatedClock();
+    const server = await startServer({
+      clock: serverClock,
+      maxConnectionsPerUser: 1,
+      heartbeatIntervalMs: 1e9,
+    });
+    const t = startClient({ url: server.url('jay') });
+    await t.next('open', 0);
+    const from = t.mark();
+    serverClock.increment(server.supervisor.options.idleTimeoutMs);
+    expect(await t.next('close', from)).toMatchObject({ code: 4001, next: 'wait-for-activity' });
+    expect(t.client.state).toBe('suspended');
+    t.simulated.increment(3_600_000);
+    expect(server.supervisor.stats().counters.admitted).toBe(1);
+
+    const again = t.mark();
+    t.client.resume();
+    await t.next('open', again);
+    expect(server.supervisor.stats().counters.admitted).toBe(2);
+    t.client.close();
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+});
+
+describe('stableAfterMs (README: a connection open this long resets the backoff count)', () => {
+  it('failures climb the ceiling; one connection open for stableAfterMs starts it again from baseMs', async () => {
+    let outage = 3; // three attempts fail (authenticate throws: HTTP 500, read as 1006), no hint
+    const server = await startServer({
+      authenticate: (request) => {
+        if (outage > 0) {
+          outage -= 1;
+          throw new Error('identity provider down');
+        }
+        return new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('user');
+      },
+    });
+    const t = startClient({ url: server.url('kit'), stableAfterMs: 2_000 });
+    const delays: number[] = [];
+    for (let attempt = 1; attempt <= 3; attempt += 1) {
+      const from = attempt === 1 ? 0 : t.mark();
+      const { delayMs } = await t.next('reconnecting', from);
+      delays.push(delayMs);
+      if (attempt < 3) t.simulated.increment(delayMs);
+    }
+    expect(delays).toEqual([250, 500, 1_000]); // 0.5 × 500 × 2^(n-1)
+    let from = t.mark();
+    t.simulated.increment(1_000);
+    await t.next('open', from);
+    t.simulated.increment(2_000); // stable
+    from = t.mark();
+    server.supervisor.disconnectUser('kit', 4000, 'bye');
+    expect(await t.next('reconnecting', from)).toEqual({ delayMs: 250, attempt: 1 });
+    t.client.close();
+    await expectReleased(t);
+  });
 });
