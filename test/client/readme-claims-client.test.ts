@@ -376,3 +376,36 @@ describe('stableAfterMs (README: a connection open this long resets the backoff 
     await expectReleased(t);
   });
 });
+
+describe("refuse: 'close' (README, Coming from Socket.IO: as connect_error; 4401 and 4403 not retried)", () => {
+  it.each([
+    [401, 4401, 'unauthenticated'],
+    [403, 4403, 'forbidden'],
+  ] as const)(
+    'a Refusal(%i) reaches createClient as %i with its message, and is not retried',
+    async (status, code, kind) => {
+      const server = await startServer({
+        refuse: 'close',
+        authenticate: () => new Refusal(status, 'token revoked'),
+      });
+      const t = startClient({ url: server.url('lu') });
+      expect(await t.next('close', 0)).toEqual({
+        code,
+        kind,
+        reason: 'token revoked',
+        retryAfterMs: undefined,
+        wasClean: true,
+        next: 'wait-for-resume',
+      });
+      expect(t.client.state).toBe('suspended');
+      t.simulated.increment(3_600_000);
+      expect(t.clock.pending).toBe(0);
+      expect(t.sockets).toHaveLength(1);
+      t.client.close();
+      await expectReleased(t);
+      // The refusal is settled once the server has seen the TCP connection go: I/O, after the client's close.
+      await vi.waitFor(() => expect(server.supervisor.stats().resources.closeRefusals).toBe(0), ioWait);
+      expectNoLeaks(server.supervisor);
+    },
+  );
+});
