@@ -6,8 +6,17 @@
  */
 import { createServer } from 'node:http';
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { type Authorize, checkAccess, createDashboard } from '../../src/dashboard/index.js';
-import { closeServer, listenOnLoopback, startServer } from '../helpers/server.js';
+import { SimulatedClock } from 'xstate';
+import { type Authorize, checkAccess, createDashboard, type StatsView } from '../../src/dashboard/index.js';
+import { openEvents } from '../helpers/event-stream.js';
+import {
+  allDisposed,
+  closeServer,
+  connect,
+  expectNoLeaks,
+  listenOnLoopback,
+  startServer,
+} from '../helpers/server.js';
 
 /** An app whose own route `/users` is guarded by checkAccess(authorize, …). */
 async function appWithOwnRoute(authorize: Authorize | undefined) {
@@ -114,5 +123,32 @@ describe("createDashboard's authorize", () => {
     expect((await fetch(`${base}/dashboard`)).status).toBe(500);
     expect(logged).toHaveBeenCalledTimes(1);
     expect(logged.mock.calls[0]).toContainEqual(new Error('token service down'));
+  });
+});
+
+describe('trackedUsers (README: at least maxUsers)', () => {
+  it('a trackedUsers below maxUsers is raised to it: maxUsers bars are drawn', async () => {
+    const { supervisor, url } = await startServer();
+    const clock = new SimulatedClock();
+    const dashboard = createDashboard(supervisor, { maxUsers: 3, trackedUsers: 1, pollMs: 1_000, clock });
+    onTestFinished(() => dashboard.close());
+    const server = createServer((request, response) => dashboard(request, response));
+    const port = await listenOnLoopback(server);
+    onTestFinished(() => closeServer(server));
+    const events = await openEvents(`http://127.0.0.1:${port}/dashboard/events`);
+    await events.until(/event: snapshot/);
+    const clients = [];
+    for (const user of ['ann', 'bea', 'cat', 'dot']) clients.push(await connect(url(user)));
+    clock.increment(1_000); // the poll
+    await events.until(/event: stats\ndata: [^\n]*"connections":4/);
+    const rows = events.last<StatsView>('stats').perUser.map((row) => row.userId);
+    expect(rows).toHaveLength(3); // maxUsers, not trackedUsers (1)
+    expect(rows.sort()).toEqual(['bea', 'cat', 'dot']); // the most recently active
+    for (const ws of clients) ws.close();
+    await allDisposed(supervisor);
+    dashboard.close();
+    await events.ended;
+    expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 });
+    expectNoLeaks(supervisor);
   });
 });
