@@ -1,0 +1,154 @@
+/**
+ * README claims of "Dashboard", Access: `authorize` answers `true`, `401` or
+ * `403` (`false` is 403), a hook that throws answers 500 and is reported to
+ * `onError` (by default `console.error`), and `checkAccess` applies the same
+ * rule to the app's own routes. Real HTTP servers on port 0 over loopback.
+ */
+import { createServer } from 'node:http';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { SimulatedClock } from 'xstate';
+import { type Authorize, checkAccess, createDashboard, type StatsView } from '../../src/dashboard/index.js';
+import { openEvents } from '../helpers/event-stream.js';
+import {
+  allDisposed,
+  closeServer,
+  connect,
+  expectNoLeaks,
+  listenOnLoopback,
+  startServer,
+} from '../helpers/server.js';
+
+/** An app whose own route `/users` is guarded by checkAccess(authorize, …). */
+async function appWithOwnRoute(authorize: Authorize | undefined) {
+  const reported: unknown[] = [];
+  let served = 0;
+  const server = createServer((request, response) => {
+    void checkAccess(authorize, request, response, (error) => reported.push(error)).then((allowed) => {
+      if (!allowed) return;
+      served += 1;
+      response.end('the user list\n');
+    });
+  });
+  const port = await listenOnLoopback(server);
+  onTestFinished(() => closeServer(server));
+  return { base: `http://127.0.0.1:${port}`, reported, served: () => served };
+}
+
+describe('checkAccess on an app route (README: the same rule as the dashboard)', () => {
+  it('without authorize, everyone may: the route answers', async () => {
+    const app = await appWithOwnRoute(undefined);
+    const reply = await fetch(`${app.base}/users`);
+    expect([reply.status, await reply.text()]).toEqual([200, 'the user list\n']);
+  });
+
+  it.each<[string, Authorize, number]>([
+    ['true', () => true, 200],
+    ['a Promise of true', async () => true, 200],
+    ['401', () => 401, 401],
+    ['403', () => 403, 403],
+    ['false (403)', () => false, 403],
+    ['a Promise of false', async () => false, 403],
+  ])('a verdict of %s answers %i', async (_name, authorize, status) => {
+    const app = await appWithOwnRoute(authorize);
+    const reply = await fetch(`${app.base}/users`);
+    expect(reply.status).toBe(status);
+    expect(app.served()).toBe(status === 200 ? 1 : 0);
+    // 401 says how to authenticate; the others do not.
+    expect(reply.headers.get('www-authenticate')).toBe(
+      status === 401 ? 'Bearer realm="ws-supervisor"' : null,
+    );
+    expect(app.reported).toEqual([]);
+  });
+
+  it.each<[string, Authorize]>([
+    [
+      'throws',
+      () => {
+        throw new Error('token service down');
+      },
+    ],
+    ['rejects', () => Promise.reject(new Error('token service down'))],
+  ])('a hook that %s: 500, reported to onError, and the route is not served', async (_name, authorize) => {
+    const app = await appWithOwnRoute(authorize);
+    const reply = await fetch(`${app.base}/users`);
+    expect(reply.status).toBe(500);
+    expect(app.served()).toBe(0);
+    expect(app.reported).toEqual([new Error('token service down')]);
+  });
+});
+
+describe("createDashboard's authorize", () => {
+  afterEach(() => void vi.restoreAllMocks());
+
+  async function mounted(options: Parameters<typeof createDashboard>[1]) {
+    const { supervisor } = await startServer();
+    const dashboard = createDashboard(supervisor, options);
+    onTestFinished(() => dashboard.close());
+    const server = createServer((request, response) => dashboard(request, response));
+    const port = await listenOnLoopback(server);
+    onTestFinished(() => closeServer(server));
+    return { base: `http://127.0.0.1:${port}`, dashboard };
+  }
+
+  it('401: answered with WWW-Authenticate: Bearer, on the page, the chart and the events', async () => {
+    const { base, dashboard } = await mounted({ authorize: () => 401 });
+    for (const path of ['/dashboard', '/dashboard/chart.svg', '/dashboard/events']) {
+      const reply = await fetch(`${base}${path}`);
+      expect([path, reply.status, reply.headers.get('www-authenticate')]).toEqual([
+        path,
+        401,
+        'Bearer realm="ws-supervisor"',
+      ]);
+    }
+    expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 });
+  });
+
+  it('a hook that throws synchronously: 500, reported to onError, no stream opened', async () => {
+    const reported: unknown[] = [];
+    const { base, dashboard } = await mounted({
+      authorize: () => {
+        throw new Error('token service down');
+      },
+      onError: (error) => reported.push(error),
+    });
+    expect((await fetch(`${base}/dashboard/events`)).status).toBe(500);
+    expect((await fetch(`${base}/dashboard`)).status).toBe(500);
+    expect(reported).toEqual([new Error('token service down'), new Error('token service down')]);
+    expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 });
+  });
+
+  it('onError defaults to console.error', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const { base } = await mounted({ authorize: () => Promise.reject(new Error('token service down')) });
+    expect((await fetch(`${base}/dashboard`)).status).toBe(500);
+    expect(logged).toHaveBeenCalledTimes(1);
+    expect(logged.mock.calls[0]).toContainEqual(new Error('token service down'));
+  });
+});
+
+describe('trackedUsers (README: at least maxUsers)', () => {
+  it('a trackedUsers below maxUsers is raised to it: maxUsers bars are drawn', async () => {
+    const { supervisor, url } = await startServer();
+    const clock = new SimulatedClock();
+    const dashboard = createDashboard(supervisor, { maxUsers: 3, trackedUsers: 1, pollMs: 1_000, clock });
+    onTestFinished(() => dashboard.close());
+    const server = createServer((request, response) => dashboard(request, response));
+    const port = await listenOnLoopback(server);
+    onTestFinished(() => closeServer(server));
+    const events = await openEvents(`http://127.0.0.1:${port}/dashboard/events`);
+    await events.until(/event: snapshot/);
+    const clients = [];
+    for (const user of ['ann', 'bea', 'cat', 'dot']) clients.push(await connect(url(user)));
+    clock.increment(1_000); // the poll
+    await events.until(/event: stats\ndata: [^\n]*"connections":4/);
+    const rows = events.last<StatsView>('stats').perUser.map((row) => row.userId);
+    expect(rows).toHaveLength(3); // maxUsers, not trackedUsers (1)
+    expect(rows.sort()).toEqual(['bea', 'cat', 'dot']); // the most recently active
+    for (const ws of clients) ws.close();
+    await allDisposed(supervisor);
+    dashboard.close();
+    await events.ended;
+    expect(dashboard.resources()).toEqual({ streams: 0, subscribers: 0 });
+    expectNoLeaks(supervisor);
+  });
+});
