@@ -25,10 +25,14 @@
  * re-admission keeps the oldest connections that fit.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { planEvictions } from '../../machines/eviction.js';
+import { fuzzParameters, fuzzTimeout } from '../helpers/fuzz.js';
 import type { TestStore } from './store-fixture.js';
 import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
+
+// The property's timeout, scaled with WSSUP_FUZZ_RUNS (test/helpers/fuzz.ts).
+vi.setConfig({ testTimeout: fuzzTimeout(120_000) });
 
 const users = ['ann', 'bob'] as const;
 const limit = 4;
@@ -362,7 +366,7 @@ describe.runIf(hasRedis)('Redis slot store: random interleavings across 4 proces
           for (const { store } of stores) await store.stop();
         }
       }),
-      { numRuns: 10 },
+      fuzzParameters(import.meta.url, { numRuns: 10 }),
     );
-  }, 120_000);
+  });
 });
