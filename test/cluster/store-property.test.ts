@@ -3,7 +3,8 @@
  * random interleavings of admissions, releases, idleness changes, lease
  * renewals, reaping, node crashes (the lease ends and the node comes back
  * with nothing), lost leases (the lease ends and the node re-admits what it
- * holds) and one Redis stop (SIGSTOP) per run, across 4 simulated processes:
+ * holds) and one Redis stop (SIGSTOP) per run, during an admission or a
+ * re-admission (retried once Redis is back), across 4 simulated processes:
  * 4 stores on one private redis-server. The fourth is a node of its own or,
  * in most runs, a twin: a live process that shares one of the others' node
  * ids (a misconfiguration, or a restart within the predecessor's lease), with
@@ -244,36 +245,63 @@ const crash = (n: number) =>
     for (const [id, h] of world.held) if (h.node === n) world.held.delete(id);
   });
 
-const loseLease = (n: number) =>
-  command(`loseLease(node ${n})`, async (world) => {
-    const target = await endLease(world, n);
-    const mine = [...world.held.entries()].filter(([, h]) => h.node === n);
-    const refused = await target.store.readmit(
-      mine.map(([connectionId, h]) => ({
+/**
+ * `redisStops`: Redis stops (SIGSTOP) during the first re-admission, which fails; Redis may
+ * still run it once it is back (the command was sent), and the node's retry must agree.
+ */
+const loseLease = (n: number, redisStops = false) =>
+  command(
+    `loseLease(node ${n}${redisStops ? ', Redis stops during the re-admission' : ''})`,
+    async (world) => {
+      const target = await endLease(world, n);
+      const mine = [...world.held.entries()].filter(([, h]) => h.node === n);
+      const held = mine.map(([connectionId, h]) => ({
         userId: h.userId,
         connectionId,
         admittedAt: h.admittedAt,
         idleSince: h.idleSince,
-      })),
-      limit,
-    );
-    // The node's snapshot is fresh: oldest first, while the user has room.
-    const expected: string[] = [];
-    for (const userId of users) {
-      let count = heldOf(world, userId).filter(([, h]) => h.node !== n).length;
-      const own = mine
-        .filter(([, h]) => h.userId === userId)
-        .sort(([, a], [, b]) => a.admittedAt - b.admittedAt);
-      for (const [id] of own) {
-        if (count < limit) count += 1;
-        else expected.push(id);
+      }));
+      if (redisStops) {
+        world.paused = true;
+        await world.redis.pause();
+        try {
+          await expect(target.store.readmit(held, limit)).rejects.toMatchObject({
+            code: 'WSSUP_STORE_UNAVAILABLE',
+          });
+        } finally {
+          world.redis.resume(); // the run's one Redis stop: world.paused stays set
+        }
+        // Back once the overdue command is answered.
+        for (const { store } of world.stores) {
+          await eventually(
+            async () =>
+              await store.userBook('ann').then(
+                () => true,
+                () => false,
+              ),
+          );
+        }
       }
-    }
-    expect([...refused].sort()).toEqual(expected.sort());
-    for (const id of refused) world.held.delete(id);
-    // Booked again under the new incarnation as what the node holds: no longer evicting.
-    for (const [, h] of mine) h.evicting = false;
-  });
+      const refused = await target.store.readmit(held, limit);
+      // The node's snapshot is fresh: oldest first, while the user has room.
+      const expected: string[] = [];
+      for (const userId of users) {
+        let count = heldOf(world, userId).filter(([, h]) => h.node !== n).length;
+        const own = mine
+          .filter(([, h]) => h.userId === userId)
+          .sort(([, a], [, b]) => a.admittedAt - b.admittedAt);
+        for (const [id] of own) {
+          if (count < limit) count += 1;
+          else expected.push(id);
+        }
+      }
+      expect([...refused].sort()).toEqual(expected.sort());
+      for (const id of refused) world.held.delete(id);
+      // Booked again under the new incarnation as what the node holds: no longer evicting.
+      for (const [, h] of mine) h.evicting = false;
+    },
+    (world) => !redisStops || !world.paused,
+  );
 
 const redisStops = (n: number, userId: string) =>
   command(
@@ -325,7 +353,8 @@ const steps = [
   node.map(renew),
   node.map(reap),
   node.map(crash),
-  node.map(loseLease),
+  node.map((n) => loseLease(n)),
+  node.map((n) => loseLease(n, true)),
   fc.tuple(node, user).map(([n, u]) => redisStops(n, u)),
 ];
 
