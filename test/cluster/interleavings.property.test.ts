@@ -1,7 +1,9 @@
 /**
  * Random interleavings across 3 nodes (issue 12): admissions, closes,
  * activity, idleness, the store going down and up, a node cut off from it
- * and back, and pauses past the lease, on real sockets (three supervisors in
+ * and back, pauses past the lease (with the store going down before the
+ * nodes re-admit, in some), and failovers (a renewal answered by another
+ * server), on real sockets (three supervisors in
  * this process, one in-memory book with the store's rules, one
  * SimulatedClock). Most generated clusters add a fourth process that shares
  * one of the three node ids (a twin: a misconfiguration, or a restart within
