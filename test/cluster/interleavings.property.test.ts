@@ -1,7 +1,9 @@
 /**
  * Random interleavings across 3 nodes (issue 12): admissions, closes,
  * activity, idleness, the store going down and up, a node cut off from it
- * and back, and pauses past the lease, on real sockets (three supervisors in
+ * and back, pauses past the lease (with the store going down before the
+ * nodes re-admit, in some), and failovers (a renewal answered by another
+ * server), on real sockets (three supervisors in
  * this process, one in-memory book with the store's rules, one
  * SimulatedClock). Most generated clusters add a fourth process that shares
  * one of the three node ids (a twin: a misconfiguration, or a restart within
@@ -40,9 +42,13 @@ import { expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
 import type { SlotStoreEvents } from '../../src/cluster/slot-store.js';
+import { fuzzParameters, fuzzTimeout } from '../helpers/fuzz.js';
 import { MemoryBook, MemoryStore } from '../helpers/memory-slot-store.js';
 import { type RulesServer, startRulesServer } from '../helpers/rules.js';
 import { ioWait } from '../helpers/server.js';
+
+// The property's timeout, scaled with WSSUP_FUZZ_RUNS (test/helpers/fuzz.ts).
+vi.setConfig({ testTimeout: fuzzTimeout(240_000) });
 
 const ttl = 6_000;
 /** Small, so that random runs reach the limit, and go over it while the store is away. */
@@ -59,6 +65,10 @@ type Step =
   | { kind: 'cutOff'; node: number }
   | { kind: 'reconnect'; node: number }
   | { kind: 'pastLease' }
+  /** Every lease runs out, and the store (or one shard) stops answering before the nodes re-admit. */
+  | { kind: 'pastLeaseThenDown'; shard: 'A' | 'B' | undefined }
+  /** Another server answers the node's next renewal (a Redis failover): it fences itself and re-admits. */
+  | { kind: 'failover'; node: number }
   /** One failure domain of a sharded book stops answering (a Redis Cluster master), or answers again. */
   | { kind: 'shardDown'; shard: 'A' | 'B' }
   | { kind: 'shardUp'; shard: 'A' | 'B' };
@@ -109,6 +119,14 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('cutOff' as const), node }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('reconnect' as const), node }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'pastLease' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('pastLeaseThenDown' as const),
+      shard: fc.option(shard, { nil: undefined }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('failover' as const), node }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('shardDown' as const), shard }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('shardUp' as const), shard }) },
 );
@@ -117,6 +135,9 @@ interface Client {
   ws: WebSocket;
   user: string;
 }
+
+/** What the runs reached, so a reader can see that the property was not vacuous. */
+const reach = { runs: 0, leasesLost: 0, readmits: 0, readmitsRefusedByStore: 0, failovers: 0 };
 
 /**
  * The memory store with the Redis store's order channel: one per node id, heard by every
@@ -159,6 +180,16 @@ class NodeChannelStore extends MemoryStore {
     this.#events = events;
     this.#channel().add(events);
     this.#subscribe();
+  }
+
+  override async readmit(...args: Parameters<MemoryStore['readmit']>): ReturnType<MemoryStore['readmit']> {
+    reach.readmits += 1;
+    try {
+      return await super.readmit(...args);
+    } catch (error) {
+      reach.readmitsRefusedByStore += 1;
+      throw error;
+    }
   }
 
   override async stop(): Promise<void> {
@@ -289,6 +320,17 @@ it('the global rules hold after every step of random interleavings across 3 node
               case 'pastLease':
                 clock.increment(ttl + 1);
                 break;
+              case 'pastLeaseThenDown':
+                // In the same tick: each node learns it lost its lease, and its re-admission
+                // (a step later, after the renewal's answer) meets a store that does not answer.
+                clock.increment(ttl + 1);
+                if (s.shard === undefined || !split) book.down = true;
+                else book.downShards.add(s.shard);
+                troubled = true;
+                break;
+              case 'failover':
+                (stores[processOf(s.node)] as MemoryStore).failedOver = true;
+                break;
               case 'shardDown':
                 // A book of one domain has no shard to take down: the step changes nothing.
                 if (!split) break;
@@ -352,6 +394,9 @@ it('the global rules hold after every step of random interleavings across 3 node
             { timeout: 10_000, interval: 200 },
           );
           for (const n of nodes) expect(n.supervisor.audit().mismatches).toEqual([]);
+          reach.runs += 1;
+          for (const store of stores) reach.leasesLost += store.own.length - 1;
+          reach.failovers += steps.filter((s) => s.kind === 'failover').length;
         } finally {
           for (const client of clients) client.ws.terminate();
           await Promise.all(nodes.map((n) => n.supervisor.shutdown({ deadlineMs: 100 })));
@@ -360,6 +405,13 @@ it('the global rules hold after every step of random interleavings across 3 node
     ),
     // A failing run waits out ioWait at each shrink: report the smallest counterexample
     // found in 200 s rather than time out without one.
-    { numRuns: 30, interruptAfterTimeLimit: 200_000, markInterruptAsFailure: true },
+    fuzzParameters(import.meta.url, {
+      numRuns: 30,
+      interruptAfterTimeLimit: 200_000,
+      markInterruptAsFailure: true,
+    }),
   );
-}, 240_000);
+  console.log(
+    `interleavings: ${reach.runs} runs; ${reach.leasesLost} leases lost, ${reach.failovers} failovers, ${reach.readmits} re-admissions, ${reach.readmitsRefusedByStore} of them refused by the store`,
+  );
+});

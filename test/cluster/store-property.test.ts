@@ -3,7 +3,8 @@
  * random interleavings of admissions, releases, idleness changes, lease
  * renewals, reaping, node crashes (the lease ends and the node comes back
  * with nothing), lost leases (the lease ends and the node re-admits what it
- * holds) and one Redis stop (SIGSTOP) per run, across 4 simulated processes:
+ * holds) and one Redis stop (SIGSTOP) per run, during an admission or a
+ * re-admission (retried once Redis is back), across 4 simulated processes:
  * 4 stores on one private redis-server. The fourth is a node of its own or,
  * in most runs, a twin: a live process that shares one of the others' node
  * ids (a misconfiguration, or a restart within the predecessor's lease), with
@@ -25,10 +26,14 @@
  * re-admission keeps the oldest connections that fit.
  */
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { planEvictions } from '../../machines/eviction.js';
+import { fuzzParameters, fuzzTimeout } from '../helpers/fuzz.js';
 import type { TestStore } from './store-fixture.js';
 import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
+
+// The property's timeout, scaled with WSSUP_FUZZ_RUNS (test/helpers/fuzz.ts).
+vi.setConfig({ testTimeout: fuzzTimeout(120_000) });
 
 const users = ['ann', 'bob'] as const;
 const limit = 4;
@@ -99,6 +104,9 @@ async function checkBooks(world: World): Promise<void> {
 }
 
 type Step = fc.AsyncCommand<object, World>;
+
+/** What the runs reached, printed at the end: the Redis stops, during admissions and re-admissions. */
+const reach = { runs: 0, stopsDuringAdmit: 0, stopsDuringReadmit: 0, leasesLost: 0 };
 
 const command = (name: string, run: (world: World) => Promise<void>, check = (_: World) => true): Step => ({
   check: (_m) => true,
@@ -240,42 +248,72 @@ const crash = (n: number) =>
     for (const [id, h] of world.held) if (h.node === n) world.held.delete(id);
   });
 
-const loseLease = (n: number) =>
-  command(`loseLease(node ${n})`, async (world) => {
-    const target = await endLease(world, n);
-    const mine = [...world.held.entries()].filter(([, h]) => h.node === n);
-    const refused = await target.store.readmit(
-      mine.map(([connectionId, h]) => ({
+/**
+ * `redisStops`: Redis stops (SIGSTOP) during the first re-admission, which fails; Redis may
+ * still run it once it is back (the command was sent), and the node's retry must agree.
+ */
+const loseLease = (n: number, redisStops = false) =>
+  command(
+    `loseLease(node ${n}${redisStops ? ', Redis stops during the re-admission' : ''})`,
+    async (world) => {
+      const target = await endLease(world, n);
+      const mine = [...world.held.entries()].filter(([, h]) => h.node === n);
+      const held = mine.map(([connectionId, h]) => ({
         userId: h.userId,
         connectionId,
         admittedAt: h.admittedAt,
         idleSince: h.idleSince,
-      })),
-      limit,
-    );
-    // The node's snapshot is fresh: oldest first, while the user has room.
-    const expected: string[] = [];
-    for (const userId of users) {
-      let count = heldOf(world, userId).filter(([, h]) => h.node !== n).length;
-      const own = mine
-        .filter(([, h]) => h.userId === userId)
-        .sort(([, a], [, b]) => a.admittedAt - b.admittedAt);
-      for (const [id] of own) {
-        if (count < limit) count += 1;
-        else expected.push(id);
+      }));
+      // A node that holds nothing asks Redis nothing: there is no re-admission to stop.
+      if (redisStops && held.length > 0) {
+        reach.stopsDuringReadmit += 1;
+        world.paused = true;
+        await world.redis.pause();
+        try {
+          await expect(target.store.readmit(held, limit)).rejects.toMatchObject({
+            code: 'WSSUP_STORE_UNAVAILABLE',
+          });
+        } finally {
+          world.redis.resume(); // the run's one Redis stop: world.paused stays set
+        }
+        // Back once the overdue command is answered.
+        for (const { store } of world.stores) {
+          await eventually(
+            async () =>
+              await store.userBook('ann').then(
+                () => true,
+                () => false,
+              ),
+          );
+        }
       }
-    }
-    expect([...refused].sort()).toEqual(expected.sort());
-    for (const id of refused) world.held.delete(id);
-    // Booked again under the new incarnation as what the node holds: no longer evicting.
-    for (const [, h] of mine) h.evicting = false;
-  });
+      const refused = await target.store.readmit(held, limit);
+      // The node's snapshot is fresh: oldest first, while the user has room.
+      const expected: string[] = [];
+      for (const userId of users) {
+        let count = heldOf(world, userId).filter(([, h]) => h.node !== n).length;
+        const own = mine
+          .filter(([, h]) => h.userId === userId)
+          .sort(([, a], [, b]) => a.admittedAt - b.admittedAt);
+        for (const [id] of own) {
+          if (count < limit) count += 1;
+          else expected.push(id);
+        }
+      }
+      expect([...refused].sort()).toEqual(expected.sort());
+      for (const id of refused) world.held.delete(id);
+      // Booked again under the new incarnation as what the node holds: no longer evicting.
+      for (const [, h] of mine) h.evicting = false;
+    },
+    (world) => !redisStops || !world.paused,
+  );
 
 const redisStops = (n: number, userId: string) =>
   command(
     `redisStops(admit on node ${n})`,
     async (world) => {
       world.paused = true;
+      reach.stopsDuringAdmit += 1;
       await world.redis.pause();
       try {
         await expect(
@@ -321,7 +359,8 @@ const steps = [
   node.map(renew),
   node.map(reap),
   node.map(crash),
-  node.map(loseLease),
+  node.map((n) => loseLease(n)),
+  node.map((n) => loseLease(n, true)),
   fc.tuple(node, user).map(([n, u]) => redisStops(n, u)),
 ];
 
@@ -358,11 +397,16 @@ describe.runIf(hasRedis)('Redis slot store: random interleavings across 4 proces
             );
           }
           await fc.asyncModelRun(() => ({ model: {}, real: world }), cmds);
+          reach.runs += 1;
+          for (const { incarnations } of stores) reach.leasesLost += incarnations.length;
         } finally {
           for (const { store } of stores) await store.stop();
         }
       }),
-      { numRuns: 10 },
+      fuzzParameters(import.meta.url, { numRuns: 10 }),
     );
-  }, 120_000);
+    console.log(
+      `store property: ${reach.runs} runs; ${reach.leasesLost} leases lost; Redis stopped during ${reach.stopsDuringAdmit} admissions and ${reach.stopsDuringReadmit} re-admissions`,
+    );
+  });
 });

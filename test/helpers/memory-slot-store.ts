@@ -110,6 +110,8 @@ export class MemoryStore implements SlotStore {
   incarnation = 0;
   /** Every incarnation this store took, the current one last: what it may release or take over. */
   readonly own: number[] = [];
+  /** The runtime of this process: told of its own lease changes (the Redis store's #events). */
+  #events: SlotStoreEvents | undefined;
   /** This node alone cannot reach the book (a partition, or a process paused). */
   partitioned = false;
   /**
@@ -164,6 +166,7 @@ export class MemoryStore implements SlotStore {
 
   async start(events: SlotStoreEvents): Promise<void> {
     this.#call('start');
+    this.#events = events;
     this.#takeLease();
     this.shared.subscribers.set(this.nodeId, events);
     this.shared.stores.set(this.nodeId, this);
@@ -333,7 +336,7 @@ export class MemoryStore implements SlotStore {
       const previous = this.incarnation;
       // The old lease runs on (its entries count) until retirePrevious, after the re-admission.
       this.#takeLease();
-      this.shared.subscribers.get(this.nodeId)?.incarnationChanged(this.incarnation, previous, 'failover');
+      this.#events?.incarnationChanged(this.incarnation, previous, 'failover');
       return 'lost';
     }
     if (this.shared.alive(this.incarnation)) {

@@ -115,6 +115,20 @@ export class ActorClock {
   }
 
   /**
+   * Lets the oldest pending timer of no actor that is `ms` long elapse now (an
+   * upgrade's wait for an asynchronous authenticate, say). Returns false when none is.
+   */
+  fireOldestUnowned(ms: number): boolean {
+    const match = [...this.#timers].find(([, timer]) => timer.owner === undefined && timer.ms === ms);
+    if (match === undefined) return false;
+    const [id, timer] = match;
+    this.#timers.delete(id);
+    this.#now = timer.due;
+    timer.fn();
+    return true;
+  }
+
+  /**
    * Lets the one pending delay of `owner` (a connection id, an actor id, or a
    * machine id such as `hub`) named `delay` (or `delay` ms long) elapse now.
    * Throws when there is not exactly one: a path that expects a delay the

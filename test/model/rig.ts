@@ -44,6 +44,26 @@ export const SESSION_MS = 3_600_000;
 /** A message the test app answers by throwing, so its hook fails for real. */
 export const FAILING_MESSAGE = 'please fail';
 
+/** A message the test app answers with a promise the test settles later (`rig.deferred`). */
+export const DEFERRED_MESSAGE = 'please answer later';
+
+/**
+ * What a client asks of the app's hooks (`open(user, { hooks })`, with `appHooks`):
+ * `slow-auth`: authenticate answers with a promise the test settles (`rig.authenticating`);
+ * `open-throws`: onOpen throws; `close-throws`: onClose throws (the connection is disposed anyway).
+ */
+export type HookFault = 'slow-auth' | 'open-throws' | 'close-throws';
+
+/** An authenticate still waiting for the test's verdict. */
+export interface PendingAuthentication {
+  user: string;
+  client: TestClient;
+  /** Whether the supervisor answered the request already (timed out, or shut down). */
+  answered(): boolean;
+  /** accept: the user's id; refuse: null (401); throw: a rejection (500). */
+  settle(verdict: 'accept' | 'refuse' | 'throw'): void;
+}
+
 export interface RigOptions {
   limit: number;
   evictionThreshold?: number;
@@ -58,6 +78,8 @@ export interface RigOptions {
   /** How long a user's supervisor lingers after its last connection. @default the production preset's */
   lingerMs?: number;
   coverage?: MachineCoverage[];
+  /** The app's hooks fail or wait as each client asks (see HookFault and DEFERRED_MESSAGE). */
+  appHooks?: boolean;
 }
 
 export interface ActorView {
@@ -156,9 +178,16 @@ export interface Rig {
   errors: SupervisorError[];
   /** Upgrades waiting for the app's verdict, oldest first. */
   held: Array<(accept: boolean) => void>;
+  /** With `appHooks`: authenticate calls waiting for the test's verdict, oldest first. */
+  authenticating: PendingAuthentication[];
+  /** With `appHooks`: onMessage promises (DEFERRED_MESSAGE) waiting for the test, oldest first. */
+  deferred: Array<(outcome: 'resolve' | 'reject') => void>;
   clients: TestClient[];
-  /** Opens a client; resolves once the supervisor admitted or refused it. */
-  open(user: string): Promise<TestClient>;
+  /**
+   * Opens a client; resolves once the supervisor admitted or refused it, or,
+   * with `hooks: 'slow-auth'`, once its authenticate waits for the test.
+   */
+  open(user: string, options?: { hooks?: HookFault }): Promise<TestClient>;
   /** Fails with `describe()` if `condition` does not hold within 5 s. */
   until(condition: () => boolean, describe: () => string): Promise<void>;
   /** Closes every client, checks that nothing is left, and stops the server. */
@@ -172,6 +201,14 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   const handles = new Map<string, ConnectionHandle>();
   const received = new Map<string, number>();
   const held: Array<(accept: boolean) => void> = [];
+  const authenticating: PendingAuthentication[] = [];
+  const deferred: Array<(outcome: 'resolve' | 'reject') => void> = [];
+  /** Connections whose onClose throws (asked with `close-throws`). */
+  const closeThrows = new Set<string>();
+  /** With appHooks, the client each upgrade request came from (its `client` query parameter). */
+  const clientOf = new Map<string, TestClient>();
+  const faultOf = (request: { url?: string | undefined }) =>
+    new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('hooks');
   const errors: SupervisorError[] = [];
   const inspect = (event: InspectionEvent) => {
     clock.observe(event);
@@ -213,12 +250,51 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     inspect,
     authenticate: (request) => {
       const userId = userFromQuery(request);
-      return userId === null ? null : { userId, expiresAt: Date.now() + SESSION_MS };
+      const verdict = userId === null ? null : { userId, expiresAt: Date.now() + SESSION_MS };
+      if (options.appHooks !== true || faultOf(request) !== 'slow-auth' || userId === null) return verdict;
+      const client = clientOf.get(
+        new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('client') ?? '',
+      );
+      return new Promise((resolve, reject) => {
+        authenticating.push({
+          user: userId,
+          client: client as TestClient,
+          answered: () => request.socket.destroyed || request.socket.writableEnded,
+          settle: (how) =>
+            how === 'accept'
+              ? resolve({ userId, expiresAt: Date.now() + SESSION_MS })
+              : how === 'refuse'
+                ? resolve(null)
+                : reject(new Error('authenticate failed on purpose')),
+        });
+      });
     },
-    onOpen: (connection) => void handles.set(connection.id, connection),
+    onOpen: (connection, request) => {
+      handles.set(connection.id, connection);
+      if (options.appHooks !== true) return;
+      const fault = faultOf(request);
+      // A client admitted after a slow authenticate learns its connection id here.
+      const client = clientOf.get(
+        new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('client') ?? '',
+      );
+      if (client !== undefined) client.connectionId = connection.id;
+      if (fault === 'close-throws') closeThrows.add(connection.id);
+      if (fault === 'open-throws') throw new Error('onOpen failed on purpose');
+    },
     onMessage: (connection, data) => {
       received.set(connection.id, (received.get(connection.id) ?? 0) + 1);
       if (data.toString() === FAILING_MESSAGE) throw new Error('the app failed on purpose');
+      if (options.appHooks === true && data.toString() === DEFERRED_MESSAGE) {
+        return new Promise<void>((resolve, reject) => {
+          deferred.push((outcome) =>
+            outcome === 'resolve' ? resolve() : reject(new Error('onMessage rejected on purpose')),
+          );
+        });
+      }
+      return undefined;
+    },
+    onClose: (connection) => {
+      if (closeThrows.delete(connection.id)) throw new Error('onClose failed on purpose');
     },
     onError: (error) => void errors.push(error),
   });
@@ -247,15 +323,30 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     }
   }
 
-  async function open(user: string): Promise<TestClient> {
+  let clientSeq = 0;
+  async function open(user: string, openOptions: { hooks?: HookFault } = {}): Promise<TestClient> {
     const admittedBefore = admitted.length;
     const decided = admitted.length + rejected.length;
+    const waitingBefore = authenticating.length;
+    const rejectedBefore = rejected.length;
+    const hooks = openOptions.hooks;
+    clientSeq += 1;
+    const extra = hooks === undefined ? '' : `&hooks=${hooks}&client=${clientSeq}`;
     const client = new TestClient(
       user,
-      `ws://127.0.0.1:${port}/?user=${encodeURIComponent(user)}`,
+      `ws://127.0.0.1:${port}/?user=${encodeURIComponent(user)}${extra}`,
       options.ordinaryClients === true,
     );
+    if (hooks !== undefined) clientOf.set(String(clientSeq), client);
     clients.push(client);
+    if (hooks === 'slow-auth') {
+      // Refused before authenticate (shutting down), or waiting in it.
+      await until(
+        () => authenticating.length > waitingBefore || rejected.length > rejectedBefore,
+        () => `authenticate was not called for a client of ${user}`,
+      );
+      return client;
+    }
     await until(
       () => admitted.length + rejected.length > decided,
       () => `no admission decision for a client of ${user}`,
@@ -294,6 +385,8 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     disposed,
     errors,
     held,
+    authenticating,
+    deferred,
     clients,
     open,
     until,

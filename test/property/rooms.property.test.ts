@@ -8,9 +8,13 @@
  * nothing left. A failure is shrunk to a minimal sequence and printed.
  */
 import fc from 'fast-check';
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
+import { fuzzParameters, fuzzTimeout } from '../helpers/fuzz.js';
 import { type Client, nextEvent, startRulesServer } from '../helpers/rules.js';
 import { allDisposed, expectNoLeaks } from '../helpers/server.js';
+
+// The property's timeout, scaled with WSSUP_FUZZ_RUNS (test/helpers/fuzz.ts).
+vi.setConfig({ testTimeout: fuzzTimeout(120_000) });
 
 const CLIENTS = 4;
 const ROOMS = ['a', 'b', 'c'] as const;
@@ -116,6 +120,6 @@ it('join, leave, sendToRoom and connections ending agree with a model of the roo
       expect(t.supervisor.stats().resources).toMatchObject({ rooms: 0, roomMemberships: 0 });
       expectNoLeaks(t.supervisor);
     }),
-    { numRuns: 25 },
+    fuzzParameters(import.meta.url, { numRuns: 25 }),
   );
-}, 120_000);
+});

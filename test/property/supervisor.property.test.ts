@@ -11,14 +11,26 @@
  * admitted. A failure is shrunk to a minimal sequence of steps and printed.
  */
 import fc from 'fast-check';
-import { expect, it } from 'vitest';
+import { expect, it, vi } from 'vitest';
+import { fuzzParameters, fuzzTimeout } from '../helpers/fuzz.js';
 import {
   expectBooksMatchActors,
   expectNothingLeft,
   expectRulesHold,
   expectStatsMatchActors,
 } from '../model/invariants.js';
-import { FAILING_MESSAGE, type Rig, startRig, type TestClient, timings } from '../model/rig.js';
+import {
+  DEFERRED_MESSAGE,
+  FAILING_MESSAGE,
+  type HookFault,
+  type Rig,
+  startRig,
+  type TestClient,
+  timings,
+} from '../model/rig.js';
+
+// The property's timeout, scaled with WSSUP_FUZZ_RUNS (test/helpers/fuzz.ts).
+vi.setConfig({ testTimeout: fuzzTimeout(120_000) });
 
 const users = ['ana', 'ben', 'cy'] as const;
 const limit = 4;
@@ -28,6 +40,8 @@ interface World {
   rig: Rig;
   clients: TestClient[];
   shuttingDown: boolean;
+  /** Authenticate calls still waiting when shutdown began (shutdown mid-admission). */
+  waitingAtShutdown: number;
 }
 
 const isRunning = (world: World, client: TestClient) =>
@@ -68,12 +82,16 @@ abstract class OnClient implements Step {
 }
 
 class Open implements Step {
-  constructor(readonly user: string) {}
+  constructor(
+    readonly user: string,
+    /** onOpen throws, or onClose will: the connection is admitted all the same. */
+    readonly hooks?: Exclude<HookFault, 'slow-auth'>,
+  ) {}
   check = () => true;
   async run(model: Model, world: World) {
     model.steps += 1;
     const before = world.rig.supervisor.userStats(this.user);
-    const client = await world.rig.open(this.user);
+    const client = await world.rig.open(this.user, this.hooks === undefined ? {} : { hooks: this.hooks });
     world.clients.push(client);
     if (client.connectionId === undefined) {
       await client.opened;
@@ -85,7 +103,120 @@ class Open implements Step {
     }
     checkInvariants(world);
   }
-  toString = () => `open(${this.user})`;
+  toString = () => `open(${this.user}${this.hooks === undefined ? '' : `, ${this.hooks}`})`;
+}
+
+/** A client whose authenticate waits for the test (AuthSettles, AuthTimesOut): shutdown may come meanwhile. */
+class OpenSlow implements Step {
+  constructor(readonly user: string) {}
+  check = () => true;
+  async run(model: Model, world: World) {
+    model.steps += 1;
+    const client = await world.rig.open(this.user, { hooks: 'slow-auth' });
+    world.clients.push(client);
+    if (!world.rig.authenticating.some((pending) => pending.client === client)) {
+      // Refused before authenticate: only while shutting down.
+      expect(world.shuttingDown).toBe(true);
+      await client.opened;
+      expect(client.outcome).toEqual({ status: 503 });
+    }
+    checkInvariants(world);
+  }
+  toString = () => `open(${this.user}, slow-auth)`;
+}
+
+/** The app's authenticate settles: the client is admitted or refused as the verdict and the moment say. */
+class AuthSettles implements Step {
+  constructor(
+    readonly n: number,
+    readonly how: 'accept' | 'refuse' | 'throw',
+  ) {}
+  check = () => true;
+  async run(model: Model, world: World) {
+    model.steps += 1;
+    const { authenticating } = world.rig;
+    if (authenticating.length === 0) return;
+    const [pending] = authenticating.splice(this.n % authenticating.length, 1);
+    if (pending === undefined) return;
+    const answered = pending.answered();
+    const before = world.rig.supervisor.userStats(pending.user);
+    const shuttingDown = world.shuttingDown;
+    pending.settle(this.how);
+    const { client } = pending;
+    await world.rig.until(
+      () => client.connectionId !== undefined || client.outcome !== undefined,
+      () => `after ${this.toString()}: no answer for its client`,
+    );
+    if (answered) {
+      // Answered already (timed out: 500; shut down: 503): the late verdict changes nothing.
+      expect(client.connectionId).toBeUndefined();
+      expect([{ status: 500 }, { status: 503 }]).toContainEqual(client.outcome);
+    } else if (this.how === 'refuse') {
+      expect(client.outcome).toEqual({ status: 401 });
+    } else if (this.how === 'throw') {
+      expect(client.outcome).toEqual({ status: 500 });
+    } else if (shuttingDown) {
+      expect(client.connectionId).toBeUndefined();
+      expect(client.outcome).toEqual({ status: 503 });
+    } else if (client.connectionId === undefined) {
+      expect(client.outcome).toEqual({ status: 429 });
+      expect((before?.live ?? 0) - (before?.idle ?? 0)).toBeGreaterThanOrEqual(limit);
+    }
+    checkInvariants(world);
+  }
+  toString = () => `authenticate ${this.n} settles: ${this.how}`;
+}
+
+/** The oldest authenticate still waiting runs out of time (authenticateTimeoutMs): 500. */
+class AuthTimesOut implements Step {
+  check = () => true;
+  async run(model: Model, world: World) {
+    model.steps += 1;
+    const rejected = world.rig.rejected.length;
+    if (!world.rig.clock.fireOldestUnowned(world.rig.supervisor.options.authenticateTimeoutMs)) return;
+    expect(world.rig.rejected.slice(rejected).map((event) => [event.reason, event.status])).toEqual([
+      ['auth-failed', 500],
+    ]);
+    checkInvariants(world);
+  }
+  toString = () => 'the oldest authenticate times out';
+}
+
+/** The client sends what the app answers with a promise, settled later (DeferredSettles). */
+class AppAnswersLater extends OnClient {
+  async run(model: Model, world: World) {
+    model.steps += 1;
+    const client = this.pick(world);
+    if (client === undefined || !isRunning(world, client) || stateOf(world, client) === 'draining') return;
+    if (client.ws.readyState !== client.ws.OPEN) return;
+    const waiting = world.rig.deferred.length;
+    client.ws.send(DEFERRED_MESSAGE);
+    await settle(
+      world,
+      () => world.rig.deferred.length > waiting || !isRunning(world, client),
+      this.toString(),
+    );
+  }
+  toString = () => `client ${this.n} asks for a late answer`;
+}
+
+/** A promise of onMessage settles, whenever: a rejection fails the connection if it is still here. */
+class DeferredSettles implements Step {
+  constructor(
+    readonly n: number,
+    readonly outcome: 'resolve' | 'reject',
+  ) {}
+  check = () => true;
+  async run(model: Model, world: World) {
+    model.steps += 1;
+    const { deferred } = world.rig;
+    if (deferred.length === 0) return;
+    const [answer] = deferred.splice(this.n % deferred.length, 1);
+    answer?.(this.outcome);
+    await new Promise((resolve) => setImmediate(resolve));
+    checkInvariants(world);
+  }
+  toString = () => `late answer ${this.n}: ${this.outcome}`;
 }
 
 class ClientSends extends OnClient {
@@ -185,6 +316,7 @@ class Shutdown implements Step {
     model.steps += 1;
     model.shut = true;
     world.shuttingDown = true;
+    world.waitingAtShutdown = world.rig.authenticating.filter((pending) => !pending.answered()).length;
     void world.rig.supervisor.shutdown({ deadlineMs: timings.shutdownDeadlineMs });
     checkInvariants(world);
   }
@@ -205,10 +337,41 @@ class DeadlinePasses implements Step {
 
 const client = fc.nat(7);
 const open = fc.constantFrom(...users).map((user) => new Open(user));
+const user = fc.constantFrom(...users);
 const steps = [
   open,
   open,
   open,
+  // The app's hooks: a slow authenticate (shutdown may come meanwhile), hooks that throw or reject late.
+  fc.oneof(
+    { weight: 2, arbitrary: user.map((u) => new OpenSlow(u)) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(
+          client,
+          fc.constantFrom('accept', 'accept', 'refuse', 'throw') as fc.Arbitrary<AuthSettles['how']>,
+        )
+        .map(([n, how]) => new AuthSettles(n, how)),
+    },
+    { weight: 1, arbitrary: fc.constant(new AuthTimesOut()) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(
+          user,
+          fc.constantFrom('open-throws', 'close-throws') as fc.Arbitrary<'open-throws' | 'close-throws'>,
+        )
+        .map(([u, hooks]) => new Open(u, hooks)),
+    },
+    { weight: 1, arbitrary: client.map((n) => new AppAnswersLater(n)) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(client, fc.constantFrom('resolve', 'reject') as fc.Arbitrary<'resolve' | 'reject'>)
+        .map(([n, outcome]) => new DeferredSettles(n, outcome)),
+    },
+  ),
   client.map((n) => new ClientSends(n)),
   client.map((n) => new AppSends(n)),
   fc
@@ -232,35 +395,49 @@ const steps = [
 
 it('keeps every rule after every step of random interleavings, and leaves nothing behind', async () => {
   // What the runs did, so a reader can see the property was not vacuous.
-  const seen = { runs: 0, admitted: 0, rejected: 0, evicted: 0, reasons: new Set<string>() };
+  const seen = {
+    runs: 0,
+    admitted: 0,
+    rejected: 0,
+    evicted: 0,
+    reasons: new Set<string>(),
+    refusals: new Set<string>(),
+    failedHooks: new Set<string>(),
+    waitingAtShutdown: 0,
+  };
   await fc.assert(
     fc.asyncProperty(fc.commands(steps, { maxCommands: 40, size: 'large' }), async (commands) => {
-      const rig = await startRig({ limit, evictionThreshold, ordinaryClients: true });
-      const world: World = { rig, clients: [], shuttingDown: false };
+      const rig = await startRig({ limit, evictionThreshold, ordinaryClients: true, appHooks: true });
+      const world: World = { rig, clients: [], shuttingDown: false, waitingAtShutdown: 0 };
       try {
         await fc.asyncModelRun(() => ({ model: { steps: 0, shut: false }, real: world }), commands);
       } finally {
         await rig.teardown(); // every socket goes away: whatever is left is a leak
       }
+      // The app's late answers, after the supervisor is gone: reported at most, nothing restarts.
+      for (const pending of rig.authenticating.splice(0)) pending.settle('accept');
+      for (const answer of rig.deferred.splice(0)) answer('reject');
+      await new Promise((resolve) => setImmediate(resolve));
       expectNothingLeft(rig); // and no error reported but the app's own
       seen.runs += 1;
       seen.admitted += rig.admitted.length;
       seen.rejected += rig.rejected.length;
       seen.evicted += rig.evicted.length;
       for (const event of rig.disposed) seen.reasons.add(event.reason);
+      for (const event of rig.rejected) seen.refusals.add(event.reason);
+      for (const error of rig.errors) seen.failedHooks.add((error as { hook?: string }).hook ?? error.code);
+      seen.waitingAtShutdown += world.waitingAtShutdown;
     }),
-    {
+    // Runs and seed from the environment (test/helpers/fuzz.ts); a failure prints how to replay it.
+    fuzzParameters(import.meta.url, {
       numRuns: 100,
       verbose: 1,
       // A mutation run (npm run test:mutants) needs only to know that it failed.
       endOnFailure: process.env.WSSUP_MUTANT !== undefined && process.env.WSSUP_MUTANT !== '',
-      // Replays a failure: FC_SEED=<seed> FC_PATH=<path> npx vitest run test/property
-      ...(process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED) }),
-      ...(process.env.FC_PATH === undefined ? {} : { path: process.env.FC_PATH, endOnFailure: true }),
-    },
+    }),
   );
   console.log(
-    `property: ${seen.runs} runs, ${seen.admitted} admitted, ${seen.rejected} refused, ${seen.evicted} evicted; ended by: ${[...seen.reasons].sort().join(', ')}`,
+    `property: ${seen.runs} runs, ${seen.admitted} admitted, ${seen.rejected} refused, ${seen.evicted} evicted; ended by: ${[...seen.reasons].sort().join(', ')}; refused for: ${[...seen.refusals].sort().join(', ')}; hooks failed: ${[...seen.failedHooks].sort().join(', ')}; authenticate calls waiting at shutdown: ${seen.waitingAtShutdown}`,
   );
   // The generators must reach the interesting cases, or the property proves little.
   expect(seen.evicted).toBeGreaterThan(0);
@@ -268,4 +445,4 @@ it('keeps every rule after every step of random interleavings, and leaves nothin
   expect([...seen.reasons]).toEqual(
     expect.arrayContaining(['closed', 'evicted', 'error', 'app-close', 'app-error', 'shutdown']),
   );
-}, 120_000);
+});
