@@ -39,6 +39,20 @@ export interface TrafficNode {
   fences: Array<{ incarnation: number; previous: number; cause: string | undefined; at: number }>;
   /** The sockets of the steady stream open on this node now, by user. */
   open: Map<string, number>;
+  /**
+   * What the node asked of the store to book again, and when its sockets left: printed when the
+   * books do not match the sockets (see expectBooksMatchSockets), to tell which socket was left
+   * unsynced, why (a re-admission refused it), and what the renewals and re-admissions did after.
+   */
+  trace: NodeTrace;
+}
+
+/** A node's store calls around a failover, and its sockets' disposals, for a failure's message. */
+export interface NodeTrace {
+  /** Renewals (their outcome), re-admissions (sent, refused) and retirements, each with Date.now(). */
+  calls: Array<{ at: number; line: string }>;
+  /** Connection id → when it was disposed, and why. */
+  disposed: Map<string, { at: number; reason: string }>;
 }
 
 export interface NodeSetup {
@@ -64,6 +78,47 @@ export async function startNode(nodeId: string, setup: NodeSetup, failures: Fail
     commandTimeoutMs,
   });
   const fences: TrafficNode['fences'] = [];
+  const trace: NodeTrace = { calls: [], disposed: new Map() };
+  const note = (line: string) => trace.calls.push({ at: Date.now(), line });
+  const renew = store.renew.bind(store);
+  store.renew = () =>
+    renew().then(
+      (outcome) => {
+        if (outcome !== 'renewed') note(`renew ${outcome} (incarnation ${store.incarnation})`);
+        return outcome;
+      },
+      (error) => {
+        note(`renew failed: ${failed(error)}`);
+        throw error;
+      },
+    );
+  const readmit = store.readmit.bind(store);
+  store.readmit = (held, max) => {
+    const sent = `readmit ${held.length} under ${store.incarnation}`;
+    return readmit(held, max).then(
+      (refused) => {
+        const named = refused.map((id) => `${held.find((c) => c.connectionId === id)?.userId}:${id}`);
+        note(`${sent}: refused [${named.join(' ')}]`);
+        return refused;
+      },
+      (error) => {
+        note(`${sent}: failed: ${failed(error)}`);
+        throw error;
+      },
+    );
+  };
+  const retire = store.retirePrevious.bind(store);
+  store.retirePrevious = () =>
+    retire().then(
+      (ended) => {
+        note(`retirePrevious (incarnation ${store.incarnation}): ${ended}`);
+        return ended;
+      },
+      (error) => {
+        note(`retirePrevious failed: ${failed(error)}`);
+        throw error;
+      },
+    );
   const start = store.start.bind(store);
   store.start = (events) =>
     start({
@@ -90,8 +145,11 @@ export async function startNode(nodeId: string, setup: NodeSetup, failures: Fail
         at: Date.now(),
       }),
   });
+  server.supervisor.on('disposed', ({ connectionId, reason }) =>
+    trace.disposed.set(connectionId, { at: Date.now(), reason }),
+  );
   await vi.waitFor(() => expect(server.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
-  return { server, fences, open: new Map() };
+  return { server, fences, open: new Map(), trace };
 }
 
 type Attempt = { ws: WebSocket } | { status: number; body: string };
@@ -242,10 +300,14 @@ export async function expectBooksMatchSockets(
   held: ReadonlyMap<string, Record<string, number>>,
   users: readonly string[],
 ): Promise<void> {
-  await vi.waitFor(() => {
-    for (const node of nodes)
-      expect(node.server.supervisor.stats().cluster).toMatchObject({ unsynced: 0, pendingReleases: 0 });
-  }, ioWait);
+  try {
+    await vi.waitFor(() => {
+      for (const node of nodes)
+        expect(node.server.supervisor.stats().cluster).toMatchObject({ unsynced: 0, pendingReleases: 0 });
+    }, ioWait);
+  } catch (error) {
+    throw new Error(`${failed(error)}\n${describeTraces(nodes).join('\n')}`, { cause: error });
+  }
   const first = (nodes[0] as TrafficNode).server.supervisor;
   await vi.waitFor(async () => {
     for (const user of users) {
@@ -264,6 +326,33 @@ export async function expectBooksMatchSockets(
       });
     }
   }, ioWait);
+}
+
+const failed = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Each node's stats, fences and store calls (ms from its first fence), and when each socket that a
+ * re-admission refused was disposed (or that it is still open): the socket left unsynced is one of those.
+ */
+function describeTraces(nodes: readonly TrafficNode[]): string[] {
+  return nodes.flatMap((node) => {
+    const stats = node.server.supervisor.stats().cluster;
+    const t0 = node.fences[0]?.at ?? node.trace.calls[0]?.at ?? 0;
+    const refused = new Set(
+      node.trace.calls.flatMap(({ line }) =>
+        [...line.matchAll(/:([0-9a-f-]{36})/g)].map((m) => m[1] as string),
+      ),
+    );
+    return [
+      `node ${stats?.nodeId}: ${JSON.stringify(stats)}`,
+      ...node.fences.map((f) => `  ${f.at - t0}ms fence ${f.previous} -> ${f.incarnation} (${f.cause})`),
+      ...node.trace.calls.map(({ at, line }) => `  ${at - t0}ms ${line}`),
+      ...[...refused].map((id) => {
+        const gone = node.trace.disposed.get(id);
+        return `  refused ${id}: ${gone === undefined ? 'still open' : `disposed at ${gone.at - t0}ms (${gone.reason})`}`;
+      }),
+    ];
+  });
 }
 
 /**
