@@ -49,8 +49,8 @@ export interface TrafficNode {
 
 /** A node's store calls around a failover, and its sockets' disposals, for a failure's message. */
 export interface NodeTrace {
-  /** Renewals (their outcome), re-admissions (sent, refused) and retirements, each with Date.now(). */
-  calls: Array<{ at: number; line: string }>;
+  /** Renewals (their outcome), re-admissions (refused) and retirements: when answered, when sent (Date.now()). */
+  calls: Array<{ at: number; sent: number; line: string }>;
   /** Connection id → when it was disposed, and why. */
   disposed: Map<string, { at: number; reason: string }>;
 }
@@ -79,46 +79,50 @@ export async function startNode(nodeId: string, setup: NodeSetup, failures: Fail
   });
   const fences: TrafficNode['fences'] = [];
   const trace: NodeTrace = { calls: [], disposed: new Map() };
-  const note = (line: string) => trace.calls.push({ at: Date.now(), line });
+  const note = (line: string, sent = Date.now()) => trace.calls.push({ at: Date.now(), sent, line });
   const renew = store.renew.bind(store);
-  store.renew = () =>
-    renew().then(
+  store.renew = () => {
+    const sent = Date.now();
+    return renew().then(
       (outcome) => {
-        if (outcome !== 'renewed') note(`renew ${outcome} (incarnation ${store.incarnation})`);
+        if (outcome !== 'renewed') note(`renew ${outcome} (incarnation ${store.incarnation})`, sent);
         return outcome;
       },
       (error) => {
-        note(`renew failed: ${failed(error)}`);
+        note(`renew failed: ${failed(error)}`, sent);
         throw error;
       },
     );
+  };
   const readmit = store.readmit.bind(store);
   store.readmit = (held, max) => {
-    const sent = `readmit ${held.length} under ${store.incarnation}`;
+    const what = `readmit ${held.length} under ${store.incarnation}`;
+    const sent = Date.now();
     return readmit(held, max).then(
       (refused) => {
         const named = refused.map((id) => `${held.find((c) => c.connectionId === id)?.userId}:${id}`);
-        note(`${sent}: refused [${named.join(' ')}]`);
+        note(`${what}: refused [${named.join(' ')}]`, sent);
         return refused;
       },
       (error) => {
-        note(`${sent}: failed: ${failed(error)}`);
+        note(`${what}: failed: ${failed(error)}`, sent);
         throw error;
       },
     );
   };
   const retire = store.retirePrevious.bind(store);
-  store.retirePrevious = () =>
-    retire().then(
-      (ended) => {
-        note(`retirePrevious (incarnation ${store.incarnation}): ${ended}`);
-        return ended;
+  store.retirePrevious = () => {
+    const sent = Date.now();
+    return retire().then(
+      () => {
+        note(`retirePrevious (incarnation ${store.incarnation})`, sent);
       },
       (error) => {
-        note(`retirePrevious failed: ${failed(error)}`);
+        note(`retirePrevious failed: ${failed(error)}`, sent);
         throw error;
       },
     );
+  };
   const start = store.start.bind(store);
   store.start = (events) =>
     start({
@@ -346,7 +350,7 @@ function describeTraces(nodes: readonly TrafficNode[]): string[] {
     return [
       `node ${stats?.nodeId}: ${JSON.stringify(stats)}`,
       ...node.fences.map((f) => `  ${f.at - t0}ms fence ${f.previous} -> ${f.incarnation} (${f.cause})`),
-      ...node.trace.calls.map(({ at, line }) => `  ${at - t0}ms ${line}`),
+      ...node.trace.calls.map(({ at, sent, line }) => `  ${sent - t0}..${at - t0}ms ${line}`),
       ...[...refused].map((id) => {
         const gone = node.trace.disposed.get(id);
         return `  refused ${id}: ${gone === undefined ? 'still open' : `disposed at ${gone.at - t0}ms (${gone.reason})`}`;

@@ -62,18 +62,23 @@ describe.runIf(hasRedis && plannedFailoverRuns)('a SENTINEL FAILOVER under stead
       f.kind === 'error'
         ? f.code === 'WSSUP_STORE_UNAVAILABLE'
         : f.code === '503' || (f.code === '429' && f.user !== 'ann');
-    expect(
-      describeFailures(
-        failures.filter((f) => !known(f)),
-        t0,
-      ),
-    ).toEqual([]);
-    expect(
-      describeFailures(
-        failures.filter((f) => f.at > switched + SETTLED_WITHIN_MS),
-        t0,
-      ),
-    ).toEqual([]);
+    // Soft: a run that fails here also says whether the books matched the sockets afterwards.
+    expect
+      .soft(
+        describeFailures(
+          failures.filter((f) => !known(f)),
+          t0,
+        ),
+      )
+      .toEqual([]);
+    expect
+      .soft(
+        describeFailures(
+          failures.filter((f) => f.at > switched + SETTLED_WITHIN_MS),
+          t0,
+        ),
+      )
+      .toEqual([]);
     for (const node of [a, b]) {
       expect(node.fences.length).toBeLessThanOrEqual(1);
       for (const fence of node.fences) expect(fence.cause).toBe('failover');
