@@ -80,49 +80,41 @@ export async function startNode(nodeId: string, setup: NodeSetup, failures: Fail
   const fences: TrafficNode['fences'] = [];
   const trace: NodeTrace = { calls: [], disposed: new Map() };
   const note = (line: string, sent = Date.now()) => trace.calls.push({ at: Date.now(), sent, line });
-  const renew = store.renew.bind(store);
-  store.renew = () => {
+  // Each call is watched on the side: the caller gets the store's own promise, so that the
+  // trace adds no turn between an answer and the runtime's handling of it (the races here are
+  // between replies that come in one read).
+  const watch = <T>(call: Promise<T>, line: (outcome: T) => string | undefined, what: string) => {
     const sent = Date.now();
-    return renew().then(
+    call.then(
       (outcome) => {
-        if (outcome !== 'renewed') note(`renew ${outcome} (incarnation ${store.incarnation})`, sent);
-        return outcome;
+        const said = line(outcome);
+        if (said !== undefined) note(said, sent);
       },
-      (error) => {
-        note(`renew failed: ${failed(error)}`, sent);
-        throw error;
-      },
+      (error) => note(`${what} failed: ${failed(error)}`, sent),
     );
+    return call;
   };
+  const renew = store.renew.bind(store);
+  store.renew = () =>
+    watch(
+      renew(),
+      (outcome) =>
+        outcome === 'renewed' ? undefined : `renew ${outcome} (incarnation ${store.incarnation})`,
+      'renew',
+    );
   const readmit = store.readmit.bind(store);
   store.readmit = (held, max) => {
     const what = `readmit ${held.length} under ${store.incarnation}`;
-    const sent = Date.now();
-    return readmit(held, max).then(
-      (refused) => {
-        const named = refused.map((id) => `${held.find((c) => c.connectionId === id)?.userId}:${id}`);
-        note(`${what}: refused [${named.join(' ')}]`, sent);
-        return refused;
-      },
-      (error) => {
-        note(`${what}: failed: ${failed(error)}`, sent);
-        throw error;
-      },
+    return watch(
+      readmit(held, max),
+      (refused) =>
+        `${what}: refused [${refused.map((id) => `${held.find((c) => c.connectionId === id)?.userId}:${id}`).join(' ')}]`,
+      what,
     );
   };
   const retire = store.retirePrevious.bind(store);
-  store.retirePrevious = () => {
-    const sent = Date.now();
-    return retire().then(
-      () => {
-        note(`retirePrevious (incarnation ${store.incarnation})`, sent);
-      },
-      (error) => {
-        note(`retirePrevious failed: ${failed(error)}`, sent);
-        throw error;
-      },
-    );
-  };
+  store.retirePrevious = () =>
+    watch(retire(), () => `retirePrevious (incarnation ${store.incarnation})`, 'retirePrevious');
   const start = store.start.bind(store);
   store.start = (events) =>
     start({
