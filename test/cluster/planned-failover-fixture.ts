@@ -327,13 +327,13 @@ export async function expectBooksMatchSockets(
 const failed = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
- * Each node's stats, fences and store calls (ms from its first fence), and when each socket that a
+ * Each node's stats, fences and store calls (ms from `from`, else its first fence), and when each socket that a
  * re-admission refused was disposed (or that it is still open): the socket left unsynced is one of those.
  */
-function describeTraces(nodes: readonly TrafficNode[]): string[] {
+export function describeTraces(nodes: readonly TrafficNode[], from?: number): string[] {
   return nodes.flatMap((node) => {
     const stats = node.server.supervisor.stats().cluster;
-    const t0 = node.fences[0]?.at ?? node.trace.calls[0]?.at ?? 0;
+    const t0 = from ?? node.fences[0]?.at ?? node.trace.calls[0]?.at ?? 0;
     const refused = new Set(
       node.trace.calls.flatMap(({ line }) =>
         [...line.matchAll(/:([0-9a-f-]{36})/g)].map((m) => m[1] as string),
