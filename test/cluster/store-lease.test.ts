@@ -623,6 +623,47 @@ describe.runIf(hasRedis)('Redis slot store: two primaries at once (the old one s
     await eventually(async () => (await a.store.renew().catch(() => undefined)) === 'renewed', 5_000);
     expect(await a.store.admit('ann', 'c3', 2, 2)).toMatchObject({ admitted: false, reason: 'user-limit' });
   });
+
+  it('a node that renewed on the new primary and is sent back to the old one: its release there is refused, not lost (the slot stayed booked on the new primary for as long as the node lived), and goes through once it has renewed on the new one', async () => {
+    const old = await ownRedis();
+    const replica = await startReplica(old);
+    onTestFinished(() => replica.redis.stop());
+    const keyPrefix = freshPrefix();
+    const toA = await startRedisProxy(old.port);
+    const a = await startStoreOn({ redis: toA.url, keyPrefix, nodeId: 'a', leaseTtlMs: 30_000 });
+    expect(await a.store.admit('ann', 'c1', 2, 2)).toMatchObject({ admitted: true });
+    await replica.synced();
+    await replica.promote();
+    toA.switchTo(replica.redis.port);
+    expect(await renewOnce(a.store)).toBe('lost');
+    const held = { userId: 'ann', connectionId: 'c1', admittedAt: 1_000, idleSince: undefined };
+    expect(await a.store.readmit([held], 2)).toEqual([]);
+    await a.store.retirePrevious();
+    // Sent back to the old primary for a moment, when the socket closes: released there, the
+    // slot would stay booked on the new primary, under the node's current incarnation.
+    toA.switchTo(old.port);
+    let outcome: unknown;
+    await eventually(async () => {
+      try {
+        await a.store.release('ann', 'c1');
+        outcome = 'released';
+        return true;
+      } catch (error) {
+        outcome = error;
+        return /another server answers/.test(String(error));
+      }
+    }, 5_000);
+    expect(outcome).toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
+    const slots = `${keyPrefix}:{u:ann}:slots`;
+    expect(await old.command('HEXISTS', slots, 'c1')).toBe(1);
+    // Back on the new primary, renewed there: the release (the runtime retries it) goes through.
+    toA.switchTo(replica.redis.port);
+    await eventually(async () => (await a.store.renew().catch(() => undefined)) === 'renewed', 5_000);
+    expect(await replica.redis.command('HEXISTS', slots, 'c1')).toBe(1);
+    await a.store.release('ann', 'c1');
+    expect(await replica.redis.command('HEXISTS', slots, 'c1')).toBe(0);
+    expect(await a.store.userBook('ann')).toBeUndefined();
+  });
 });
 
 describe.runIf(hasRedis)('Redis slot store: a failover, in flight and on the edges', () => {
