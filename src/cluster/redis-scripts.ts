@@ -167,16 +167,20 @@ return orderAgain(out)
 );
 
 /**
- * KEYS[1] the user's book. ARGV: connectionId, nodeId, and the incarnations
- * this process has held (its current one and its last few, comma-separated).
+ * KEYS[1] the user's book, and KEYS[2] the server key as for admit. ARGV: connectionId,
+ * nodeId, the incarnations this process has held (its current one and its last few,
+ * comma-separated), and the run_id of its last renewal's server ('' = unknown).
  * Deletes the entry only when one of those booked it: never a newer
  * incarnation's, and never another process's, even one that shares the node
  * id (a misconfiguration, or a restart within the predecessor's lease), whose
- * incarnations are its own. Returns 1 when it deleted.
+ * incarnations are its own. Returns 1 when it deleted, and -1, deleting nothing,
+ * when another server answers than that one (as admit's 'moved'): a release the old
+ * primary of a failover took would be lost, the slot booked on the new one for good.
  */
 export const releaseScript = script(
   'release',
   `${prelude}
+if otherServer(2, ARGV[4]) then return -1 end
 local value = redis.call('HGET', KEYS[1], ARGV[1])
 if not value then return 0 end
 local einc, _, _, enode = decode(value)
