@@ -403,6 +403,43 @@ describe.runIf(hasRedis)('Redis slot store: a failover (another server answers)'
     expect(node.incarnations).toHaveLength(1);
   });
 
+  it('a failover to a server whose copy of the lease has run out (its last renewals there lost): the fence makes the old lease live again, so its slots still count until the re-admission takes them over (another node admitted past the limit)', async () => {
+    const redis = await ownRedis();
+    const keyPrefix = freshPrefix();
+    const node = await startStore(redis, { keyPrefix, nodeId: 'n1', leaseTtlMs: 1_000 });
+    const first = node.store.incarnation;
+    await node.store.admit('ann', 'c1', 2, 2);
+    await node.store.admit('ann', 'c2', 2, 2);
+    await redis.command('SAVE');
+    await redis.kill();
+    // The renewals the node made meanwhile went to the old server: the snapshot's lease runs out.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    await redis.restart();
+    expect(await renewOnce(node.store)).toBe('lost');
+    expect(node.store.incarnation).toBeGreaterThan(first);
+    const leases = `${keyPrefix}:{nodes}:leases`;
+    const [seconds, micros] = (await redis.command('TIME')) as [string, string];
+    const now = Number(seconds) * 1_000 + Math.floor(Number(micros) / 1_000);
+    expect(Number(await redis.command('ZSCORE', leases, String(first)))).toBeGreaterThan(now);
+    // Another node, with a snapshot taken after the fence: the user is at the limit.
+    const other = await startStore(redis, { keyPrefix, nodeId: 'n2' });
+    expect(await other.store.admit('ann', 'newcomer', 2, 2)).toMatchObject({
+      admitted: false,
+      reason: 'user-limit',
+    });
+    const held = (connectionId: string) => ({
+      userId: 'ann',
+      connectionId,
+      admittedAt: 1_000,
+      idleSince: undefined,
+    });
+    expect(await node.store.readmit([held('c1'), held('c2')], 2)).toEqual([]);
+    await node.store.retirePrevious();
+    expect(await other.store.renew()).toBe('renewed');
+    expect(await other.store.admit('ann', 'newcomer', 2, 2)).toMatchObject({ admitted: false });
+    expect(await other.store.userBook('ann')).toEqual({ userId: 'ann', live: 2, idle: 0, byNode: { n1: 2 } });
+  });
+
   it('a Redis that denies INFO to the store (ACL without +info): renewal goes on as before', async () => {
     const redis = await ownRedis();
     await redis.command('ACL', 'SETUSER', 'noinfo', 'on', '>secret', '~*', '&*', '+@all', '-info');
