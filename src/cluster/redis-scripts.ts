@@ -304,9 +304,10 @@ return removed
  * booked for a socket long gone) or an admission (a socket outside the book).
  * So the node takes a new incarnation in this same command, even if this server
  * still holds its lease, and then books under it what it holds (readmit). Its
- * earlier leases are left as they are: their entries count until the
- * re-admission has taken them over, and then the node ends them (retire), so
- * only the slots of lost releases die with them. Ending them here instead would
+ * earlier leases run on (a TTL from now at least: this server's copy of them
+ * misses the renewals the old server took, and may have run out already): their
+ * entries count until the re-admission has taken them over, and then the node
+ * ends them (retire), so only the slots of lost releases die with them. Ending them here instead would
  * free their slots for the moment until the re-admission: another node's
  * newcomer admitted then would take one, and the socket the re-admission then
  * refuses would be one past the limit. The run_id comes from INFO, through pcall: a server that denies
@@ -345,6 +346,12 @@ else
   if not failedOver then
     for s in string.gmatch(ARGV[5], '%d+') do
       if redis.call('HGET', KEYS[2], s) == ARGV[3] then redis.call('ZADD', KEYS[1], 'XX', 0, s) end
+    end
+  else
+    -- This server's copy of them may have run out (the renewals the old server took never
+    -- reached it): live again for a TTL, so that their entries count until the re-admission.
+    for s in string.gmatch(ARGV[5], '%d+') do
+      if redis.call('HGET', KEYS[2], s) == ARGV[3] then redis.call('ZADD', KEYS[1], 'XX', 'GT', now + ttl, s) end
     end
   end
   -- Never below Redis's clock: a Redis that lost its data (restart without
