@@ -855,7 +855,10 @@ export class ClusterBook {
     const users = new Map(held.map((connection) => [connection.connectionId, connection.userId]));
     for (const connectionId of refused) {
       const userId = users.get(connectionId);
-      if (userId === undefined) continue;
+      // Closed while the re-admission was on its way: released already (its release sent after
+      // it), so nothing is kept nor evicted. Kept, it was unsynced for good: the next re-admissions
+      // read only the sockets held, and no later release() would ever remove it.
+      if (userId === undefined || !this.#held.has(connectionId)) continue;
       // Booked again at the next renewal (hasWorkLeft), evicted only if refused then.
       if (grace) this.#unsynced.set(connectionId, userId);
       else this.#host.evictOverLimit(userId, connectionId);

@@ -167,16 +167,20 @@ return orderAgain(out)
 );
 
 /**
- * KEYS[1] the user's book. ARGV: connectionId, nodeId, and the incarnations
- * this process has held (its current one and its last few, comma-separated).
+ * KEYS[1] the user's book, and KEYS[2] the server key as for admit. ARGV: connectionId,
+ * nodeId, the incarnations this process has held (its current one and its last few,
+ * comma-separated), and the run_id of its last renewal's server ('' = unknown).
  * Deletes the entry only when one of those booked it: never a newer
  * incarnation's, and never another process's, even one that shares the node
  * id (a misconfiguration, or a restart within the predecessor's lease), whose
- * incarnations are its own. Returns 1 when it deleted.
+ * incarnations are its own. Returns 1 when it deleted, and -1, deleting nothing,
+ * when another server answers than that one (as admit's 'moved'): a release the old
+ * primary of a failover took would be lost, the slot booked on the new one for good.
  */
 export const releaseScript = script(
   'release',
   `${prelude}
+if otherServer(2, ARGV[4]) then return -1 end
 local value = redis.call('HGET', KEYS[1], ARGV[1])
 if not value then return 0 end
 local einc, _, _, enode = decode(value)
@@ -300,9 +304,10 @@ return removed
  * booked for a socket long gone) or an admission (a socket outside the book).
  * So the node takes a new incarnation in this same command, even if this server
  * still holds its lease, and then books under it what it holds (readmit). Its
- * earlier leases are left as they are: their entries count until the
- * re-admission has taken them over, and then the node ends them (retire), so
- * only the slots of lost releases die with them. Ending them here instead would
+ * earlier leases run on (a TTL from now at least: this server's copy of them
+ * misses the renewals the old server took, and may have run out already): their
+ * entries count until the re-admission has taken them over, and then the node
+ * ends them (retire), so only the slots of lost releases die with them. Ending them here instead would
  * free their slots for the moment until the re-admission: another node's
  * newcomer admitted then would take one, and the socket the re-admission then
  * refuses would be one past the limit. The run_id comes from INFO, through pcall: a server that denies
@@ -341,6 +346,12 @@ else
   if not failedOver then
     for s in string.gmatch(ARGV[5], '%d+') do
       if redis.call('HGET', KEYS[2], s) == ARGV[3] then redis.call('ZADD', KEYS[1], 'XX', 0, s) end
+    end
+  else
+    -- This server's copy of them may have run out (the renewals the old server took never
+    -- reached it): live again for a TTL, so that their entries count until the re-admission.
+    for s in string.gmatch(ARGV[5], '%d+') do
+      if redis.call('HGET', KEYS[2], s) == ARGV[3] then redis.call('ZADD', KEYS[1], 'XX', 'GT', now + ttl, s) end
     end
   end
   -- Never below Redis's clock: a Redis that lost its data (restart without

@@ -500,12 +500,17 @@ class Store implements RedisSlotStore {
     // The user stays in the reaper's index until the next renewal's sweep.
     const held = this.#booked.release(userId, connectionId);
     connection.roundTrip('release');
+    const [serverKeys, server] = this.#serverCheck();
     try {
-      await connection.run(
+      const reply = await connection.run(
         releaseScript,
-        [this.keys.user(userId)],
-        [connectionId, this.nodeId, this.#ownJoined],
+        [this.keys.user(userId), ...serverKeys],
+        [connectionId, this.nodeId, this.#ownJoined, server],
       );
+      // Another server than the one this node last renewed on (the old primary of a failover):
+      // released there, the slot would stay booked where the book is read. Retried (the runtime
+      // keeps it pending) once the node has renewed.
+      if (reply === -1) throw this.#otherServer('release');
     } catch (error) {
       // Not released: keep it listed so that a retry still finds it.
       if (held && this.#incarnation === incarnation)

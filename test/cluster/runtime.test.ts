@@ -634,6 +634,46 @@ describe('leases', () => {
     await shutdownAll(c);
   });
 
+  it("after a failover, a socket that closes while the re-admission that refuses it is on its way is not kept (it stayed unsynced for good: 'reject', a planned Sentinel failover)", async () => {
+    const ttl = 3_000;
+    const c = await startCluster(2, 'reject', ttl, neverIdle);
+    for (let i = 0; i < limit - 1; i++) await node(c, 0).open('gus');
+    const leaving = await node(c, 1).open('gus');
+    leaving.ws.close();
+    await vi.waitFor(() => expect(booked(c, 'gus')).toBe(limit - 1), ioWait);
+    const late = await node(c, 0).open('gus');
+    // The new server lost node 1's release and node 0's last admission (as in failoverAfterLostRelease).
+    const book = c.book.users.get('gus') as Map<string, unknown>;
+    book.delete(late.id);
+    book.set(leaving.id, {
+      nodeId: 'node-1',
+      incarnation: (c.stores[1] as MemoryStore).incarnation,
+      admittedAt: 0,
+      idleSince: undefined,
+    });
+    const store = c.stores[0] as MemoryStore;
+    const held = holdReadmits(store);
+    store.failedOver = true;
+    c.clock.increment(ttl / 3);
+    await held.started;
+    // The re-admission, which the book will answer with a refusal of `late`, is on its way:
+    // `late` closes meanwhile (a churning client), and leaves this node's books.
+    late.ws.close();
+    await vi.waitFor(() => expect(localLive(c, 'gus')).toBe(limit - 1), ioWait);
+    held.letGo();
+    await vi.waitFor(() => expect(held.retiredAfter).toEqual([1]), ioWait);
+    // Nothing to keep: the refused socket is gone, not unsynced (no renewal could ever book it).
+    expect(node(c, 0).supervisor.stats().cluster).toMatchObject({ unsynced: 0, pendingReleases: 0 });
+    // Node 1 fences too: its stale entry dies with its old lease, and the book matches the sockets.
+    const other = c.stores[1] as MemoryStore;
+    const before = other.incarnation;
+    other.failedOver = true;
+    await driveUntil(c, () => expect(other.incarnation).toBeGreaterThan(before));
+    await expectBooksMatchSockets(c, 'gus');
+    expect(node(c, 0).events.evicted).toEqual([]);
+    await shutdownAll(c);
+  });
+
   /**
    * A store of one's own may still call back while its stop() is on its way (its
    * connection came back, a renewal in flight took a new incarnation), or even after.

@@ -403,6 +403,43 @@ describe.runIf(hasRedis)('Redis slot store: a failover (another server answers)'
     expect(node.incarnations).toHaveLength(1);
   });
 
+  it('a failover to a server whose copy of the lease has run out (its last renewals there lost): the fence makes the old lease live again, so its slots still count until the re-admission takes them over (another node admitted past the limit)', async () => {
+    const redis = await ownRedis();
+    const keyPrefix = freshPrefix();
+    const node = await startStore(redis, { keyPrefix, nodeId: 'n1', leaseTtlMs: 1_000 });
+    const first = node.store.incarnation;
+    await node.store.admit('ann', 'c1', 2, 2);
+    await node.store.admit('ann', 'c2', 2, 2);
+    await redis.command('SAVE');
+    await redis.kill();
+    // The renewals the node made meanwhile went to the old server: the snapshot's lease runs out.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    await redis.restart();
+    expect(await renewOnce(node.store)).toBe('lost');
+    expect(node.store.incarnation).toBeGreaterThan(first);
+    const leases = `${keyPrefix}:{nodes}:leases`;
+    const [seconds, micros] = (await redis.command('TIME')) as [string, string];
+    const now = Number(seconds) * 1_000 + Math.floor(Number(micros) / 1_000);
+    expect(Number(await redis.command('ZSCORE', leases, String(first)))).toBeGreaterThan(now);
+    // Another node, with a snapshot taken after the fence: the user is at the limit.
+    const other = await startStore(redis, { keyPrefix, nodeId: 'n2' });
+    expect(await other.store.admit('ann', 'newcomer', 2, 2)).toMatchObject({
+      admitted: false,
+      reason: 'user-limit',
+    });
+    const held = (connectionId: string) => ({
+      userId: 'ann',
+      connectionId,
+      admittedAt: 1_000,
+      idleSince: undefined,
+    });
+    expect(await node.store.readmit([held('c1'), held('c2')], 2)).toEqual([]);
+    await node.store.retirePrevious();
+    expect(await other.store.renew()).toBe('renewed');
+    expect(await other.store.admit('ann', 'newcomer', 2, 2)).toMatchObject({ admitted: false });
+    expect(await other.store.userBook('ann')).toEqual({ userId: 'ann', live: 2, idle: 0, byNode: { n1: 2 } });
+  });
+
   it('a Redis that denies INFO to the store (ACL without +info): renewal goes on as before', async () => {
     const redis = await ownRedis();
     await redis.command('ACL', 'SETUSER', 'noinfo', 'on', '>secret', '~*', '&*', '+@all', '-info');
@@ -622,6 +659,47 @@ describe.runIf(hasRedis)('Redis slot store: two primaries at once (the old one s
     toA.switchTo(replica.redis.port);
     await eventually(async () => (await a.store.renew().catch(() => undefined)) === 'renewed', 5_000);
     expect(await a.store.admit('ann', 'c3', 2, 2)).toMatchObject({ admitted: false, reason: 'user-limit' });
+  });
+
+  it('a node that renewed on the new primary and is sent back to the old one: its release there is refused, not lost (the slot stayed booked on the new primary for as long as the node lived), and goes through once it has renewed on the new one', async () => {
+    const old = await ownRedis();
+    const replica = await startReplica(old);
+    onTestFinished(() => replica.redis.stop());
+    const keyPrefix = freshPrefix();
+    const toA = await startRedisProxy(old.port);
+    const a = await startStoreOn({ redis: toA.url, keyPrefix, nodeId: 'a', leaseTtlMs: 30_000 });
+    expect(await a.store.admit('ann', 'c1', 2, 2)).toMatchObject({ admitted: true });
+    await replica.synced();
+    await replica.promote();
+    toA.switchTo(replica.redis.port);
+    expect(await renewOnce(a.store)).toBe('lost');
+    const held = { userId: 'ann', connectionId: 'c1', admittedAt: 1_000, idleSince: undefined };
+    expect(await a.store.readmit([held], 2)).toEqual([]);
+    await a.store.retirePrevious();
+    // Sent back to the old primary for a moment, when the socket closes: released there, the
+    // slot would stay booked on the new primary, under the node's current incarnation.
+    toA.switchTo(old.port);
+    let outcome: unknown;
+    await eventually(async () => {
+      try {
+        await a.store.release('ann', 'c1');
+        outcome = 'released';
+        return true;
+      } catch (error) {
+        outcome = error;
+        return /another server answers/.test(String(error));
+      }
+    }, 5_000);
+    expect(outcome).toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
+    const slots = `${keyPrefix}:{u:ann}:slots`;
+    expect(await old.command('HEXISTS', slots, 'c1')).toBe(1);
+    // Back on the new primary, renewed there: the release (the runtime retries it) goes through.
+    toA.switchTo(replica.redis.port);
+    await eventually(async () => (await a.store.renew().catch(() => undefined)) === 'renewed', 5_000);
+    expect(await replica.redis.command('HEXISTS', slots, 'c1')).toBe(1);
+    await a.store.release('ann', 'c1');
+    expect(await replica.redis.command('HEXISTS', slots, 'c1')).toBe(0);
+    expect(await a.store.userBook('ann')).toBeUndefined();
   });
 });
 

@@ -23,6 +23,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   describeFailures,
+  describeTraces,
   expectBooksMatchSockets,
   type Failure,
   plannedFailoverRuns,
@@ -62,18 +63,27 @@ describe.runIf(hasRedis && plannedFailoverRuns)('a SENTINEL FAILOVER under stead
       f.kind === 'error'
         ? f.code === 'WSSUP_STORE_UNAVAILABLE'
         : f.code === '503' || (f.code === '429' && f.user !== 'ann');
-    expect(
-      describeFailures(
-        failures.filter((f) => !known(f)),
-        t0,
-      ),
-    ).toEqual([]);
-    expect(
-      describeFailures(
-        failures.filter((f) => f.at > switched + SETTLED_WITHIN_MS),
-        t0,
-      ),
-    ).toEqual([]);
+    // Soft: a run that fails here also says whether the books matched the sockets afterwards;
+    // each node's fences and store calls (ms from t0) come with the failures.
+    const traces = describeTraces([a, b], t0).join('\n');
+    expect
+      .soft(
+        describeFailures(
+          failures.filter((f) => !known(f)),
+          t0,
+        ),
+        traces,
+      )
+      .toEqual([]);
+    expect
+      .soft(
+        describeFailures(
+          failures.filter((f) => f.at > switched + SETTLED_WITHIN_MS),
+          t0,
+        ),
+        traces,
+      )
+      .toEqual([]);
     for (const node of [a, b]) {
       expect(node.fences.length).toBeLessThanOrEqual(1);
       for (const fence of node.fences) expect(fence.cause).toBe('failover');
