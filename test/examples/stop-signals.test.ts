@@ -111,4 +111,19 @@ describe('stop signals (issue 13, item 1)', () => {
     expect(program.errorOutput()).toMatch(/SIGINT again: exiting now without draining 1 connection\(s\)/);
     expect(program.output()).not.toMatch(/drained; bye/);
   });
+
+  it('a second SIGTERM after the window exits at once with 143 (128 + 15), as a process manager sends it', async () => {
+    const program = runProgram(script, ['--port', '0', '--preset', 'test', '--drain-timeout-ms', '600000']);
+    const [, , port] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+))/);
+    await silentClient(Number(port), 'silent');
+
+    program.child.kill('SIGTERM');
+    await program.waitFor(/still draining 1 connection\(s\).*send SIGTERM again to stop now/);
+    expect(program.child.exitCode).toBeNull();
+
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(143);
+    expect(program.errorOutput()).toMatch(/SIGTERM again: exiting now without draining 1 connection\(s\)/);
+    expect(program.output()).not.toMatch(/drained; bye/);
+  });
 });
