@@ -517,6 +517,13 @@ const isNoScript = (error: unknown) =>
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
+/** The NOPERM reply a command got (an ACL that denies the channel or key), if that is why it failed. */
+export function permissionDenied(error: unknown): string | undefined {
+  if (!(error instanceof SlotStoreUnavailableError)) return undefined;
+  const reply = messageOf(error.cause);
+  return /^NOPERM/.test(reply) ? reply : undefined;
+}
+
 /** The URL without its password, for messages. */
 function redactUrl(url: string): string {
   try {

@@ -41,6 +41,7 @@ import {
   isClusterNodes,
   isSentinelNodes,
   type MasterCheck,
+  permissionDenied,
   type RedisConnection,
   type RedisSubscriberLike,
   type RedisTarget,
@@ -83,6 +84,7 @@ import {
   SlotStoreServerMovedError,
   SlotStoreUnavailableError,
 } from './slot-store.js';
+import { SubscriptionProbe } from './subscription-probe.js';
 
 export type {
   RedisClientLike,
@@ -207,6 +209,8 @@ class Store implements RedisSlotStore {
   #subscriptionLost = false;
   /** The #resubscribe in flight, at most one. */
   #resubscribing: Promise<void> | undefined;
+  /** Whether the subscription still works, asked of Redis at each renewal. */
+  readonly #probe = new SubscriptionProbe();
   readonly #ignoreError = () => {};
 
   constructor(
@@ -319,18 +323,47 @@ class Store implements RedisSlotStore {
 
   /**
    * The client dropped this node's channel (a Redis Cluster: its slot moved and subscribing
-   * on the new master failed): nothing would come on it again. Told once; the next renewals
-   * subscribe again (#resubscribe) until one succeeds.
+   * on the new master failed), or probes published on it do not come back (subscription-probe.ts):
+   * nothing would come on it again. Told once; the next renewals subscribe again
+   * (#resubscribe) until one succeeds.
    */
   #lostSubscription(channel: string, error: Error): void {
     if (this.#state !== 'started' || this.#subscriptionLost) return;
     this.#subscriptionLost = true;
+    this.#probe.reset();
     this.#events?.subscriptionLost?.(
       new SlotStoreUnavailableError(
-        `lost the subscription to ${channel} after its slot moved (${error.message}): eviction orders and cluster-wide sends to this node are lost until a lease renewal subscribes again`,
+        `lost the subscription to ${channel} (${error.message}): eviction orders and cluster-wide sends to this node are lost until a lease renewal subscribes again`,
         { cause: error },
       ),
     );
+  }
+
+  /**
+   * At each renewal Redis answered: a lost channel (see #lostSubscription) is subscribed
+   * again, not awaited and one attempt at a time (a connection to open may take longer than a
+   * renewal's deadline); otherwise the last probe is judged, and a new one sent.
+   */
+  #checkSubscription(connection: RedisConnection): void {
+    if (this.#hasStopped() || this.#resubscribing !== undefined) return;
+    const subscriber = this.#subscriber;
+    if (!this.#subscriptionLost) {
+      if (subscriber === undefined) return;
+      const lost = this.#probe.judge(subscriber);
+      if (lost === undefined) {
+        const channel = this.keys.orders(this.nodeId);
+        this.#probe.send(
+          subscriber,
+          (probe) => connection.command(['SPUBLISH', channel, probe]),
+          permissionDenied,
+        );
+        return;
+      }
+      this.#lostSubscription(this.keys.orders(this.nodeId), new Error(lost));
+    }
+    this.#resubscribing = this.#resubscribe(connection).finally(() => {
+      this.#resubscribing = undefined;
+    });
   }
 
   /**
@@ -343,7 +376,10 @@ class Store implements RedisSlotStore {
     try {
       await this.#subscribe(connection);
       // stop() came meanwhile: #release closed it.
-      if (!this.#hasStopped()) this.#subscriptionLost = false;
+      if (!this.#hasStopped()) {
+        this.#subscriptionLost = false;
+        this.#probe.reset();
+      }
     } catch {
       this.#dropSubscriber();
     }
@@ -676,13 +712,7 @@ class Store implements RedisSlotStore {
       runId: renewal.runId,
     });
     this.#offsetMs = this.#clock.offsetMs;
-    // The channel was lost (see #lostSubscription): Redis answers, so subscribe again. Not
-    // awaited, one at a time: a connection to open may take longer than a renewal's deadline.
-    if (this.#subscriptionLost && this.#resubscribing === undefined && !this.#hasStopped()) {
-      this.#resubscribing = this.#resubscribe(connection).finally(() => {
-        this.#resubscribing = undefined;
-      });
-    }
+    this.#checkSubscription(connection);
     this.#liveness = renewal.liveness;
     const failedOver =
       fence || (this.#serverRunId !== '' && renewal.runId !== '' && renewal.runId !== this.#serverRunId);
@@ -904,6 +934,7 @@ class Store implements RedisSlotStore {
   }
 
   #onOrder(message: string): void {
+    if (this.#probe.isProbe(message)) return;
     let order: EvictionOrder;
     try {
       order = JSON.parse(message) as EvictionOrder;

@@ -274,7 +274,7 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
     );
   });
 
-  it("renewal is two commands with 10 or 1,000 booked connections (the lease's, and the one that keeps the index), one with none", async () => {
+  it("renewal is three commands with 10 or 1,000 booked connections (the lease's, the one that keeps the index, and the subscription's probe), two with none", async () => {
     const keyPrefix = freshPrefix();
     // A long command timeout: 990 admissions are sent at once on a shared machine.
     const { store } = await startStore(redis.current, { keyPrefix, nodeId: 'a', commandTimeoutMs: 5_000 });
@@ -284,14 +284,14 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
       const after = store.traffic();
       return { commands: after.commands - before.commands, roundTrips: after.roundTrips.renew };
     };
-    // Nobody listed on the node: nothing to keep in its index.
-    expect((await renewalCommands()).commands).toBe(1);
+    // Nobody listed on the node: nothing to keep in its index (the lease's and the probe's).
+    expect((await renewalCommands()).commands).toBe(2);
     for (let i = 0; i < 10; i++) await store.admit(`user${i}`, `c${i}`, 5, 4);
     const small = await renewalCommands();
     await Promise.all(Array.from({ length: 990 }, (_, i) => store.admit(`user${i % 300}`, `d${i}`, 5, 4)));
     const large = await renewalCommands();
-    expect(small.commands).toBe(2);
-    expect(large.commands).toBe(2);
+    expect(small.commands).toBe(3);
+    expect(large.commands).toBe(3);
   });
 
   it('one lifecycle is two round trips: one EVALSHA to admit, one to release', async () => {
@@ -332,7 +332,8 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
     await store.renew();
     const afterRenew = store.traffic();
     expect((afterRenew.roundTrips.renew ?? 0) - (beforeRenew.roundTrips.renew ?? 0)).toBe(1);
-    expect(afterRenew.commands - beforeRenew.commands).toBe(2); // EVALSHA + the index's (SREM of ann)
+    // EVALSHA + the index's (SREM of ann) + the subscription's probe (SPUBLISH)
+    expect(afterRenew.commands - beforeRenew.commands).toBe(3);
     expect(await redis.current.command('SMEMBERS', index)).toEqual(['bob']);
     await store.release('bob', 'b2');
     await store.renew();

@@ -188,18 +188,19 @@ describe.runIf(hasRedis)(
         return after.commands - before.commands;
       };
       // The renew script, TIME and INFO on each of the 3 masters, the index's upkeep (its
-      // expiry pushed forward: no SREM, nobody left), and one SADD of both users.
-      expect(await renewal()).toBe(1 + 2 * 3 + 1 + 1);
-      expect(await renewal()).toBe(1 + 2 * 3 + 1 + 1);
+      // expiry pushed forward: no SREM, nobody left), the subscription's probe (SPUBLISH), and
+      // one SADD of both users.
+      expect(await renewal()).toBe(1 + 2 * 3 + 1 + 1 + 1);
+      expect(await renewal()).toBe(1 + 2 * 3 + 1 + 1 + 1);
       expect(await members(indexMaster.port, index)).toEqual([]);
       await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '0');
-      expect(await renewal()).toBe(1 + 2 * 3 + 1 + 1);
+      expect(await renewal()).toBe(1 + 2 * 3 + 1 + 1 + 1);
       await eventually(async () => (await members(indexMaster.port, index)).length === 2);
       expect(await members(indexMaster.port, index)).toEqual([ann, bob].sort());
       // Written on its own master with its expiry, as every index is (redis-index.ts).
       expect(Number(await cluster.current.command(indexMaster.port, 'PTTL', index))).toBeGreaterThan(0);
       // Indexed: no more SADD.
-      expect(await renewal()).toBe(1 + 2 * 3 + 1);
+      expect(await renewal()).toBe(1 + 2 * 3 + 1 + 1);
       expect(a.incarnations).toEqual([]);
       await reapedAfterDeath(setup, b, ann);
       expect(
