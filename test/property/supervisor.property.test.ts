@@ -438,35 +438,74 @@ class SessionsExpire extends OnClient {
   toString = () => `every session so far expires, then the heartbeat of waiting connection ${this.n} comes`;
 }
 
+/** Open (not connecting, not draining) on the server, and open on the client. */
+const isOpenConnection = (world: World, client: TestClient) =>
+  isRunning(world, client) &&
+  typeof stateOf(world, client) === 'object' &&
+  client.ws.readyState === client.ws.OPEN;
+
 /**
- * The app sends to a client faster than it reads (the client, in this process,
- * reads nothing while the app sends): once the send buffer passes
- * maxBufferedBytes, send() says no, the connection is draining with 4008 and
- * the buffer stays within one message of the limit. A client that reads sees
+ * The app sends faster than its clients read (a client, in this process, reads
+ * nothing while the app sends): to the n-th client through its handle, to all
+ * of its user's connections (sendToUser), or to everyone (broadcast), until
+ * nothing more is sent. Each connection it sent to is closed as a slow consumer
+ * once its send buffer passes maxBufferedBytes: draining with 4008, send()
+ * says no, and its buffer stays within one message of the limit. Connections
+ * of other users, or opened meanwhile, are left alone. A client that reads sees
  * the 4008; a silent one is terminated at the drain timeout.
  */
 class AppFloods extends OnClient {
+  constructor(
+    n: number,
+    readonly via: 'send' | 'sendToUser' | 'broadcast',
+  ) {
+    super(n);
+  }
   async run(model: Model, world: World) {
     model.steps += 1;
     const client = this.pick(world);
-    if (client === undefined || !isRunning(world, client) || stateOf(world, client) === 'draining') return;
-    const handle = world.rig.handles.get(client.connectionId as string);
-    if (handle === undefined || client.ws.readyState !== client.ws.OPEN) return;
-    let sent = 0;
+    if (client === undefined || !isOpenConnection(world, client)) return;
+    const { supervisor, handles } = world.rig;
+    const targets = world.clients.filter(
+      (c) =>
+        isOpenConnection(world, c) &&
+        (this.via === 'broadcast' || (this.via === 'sendToUser' ? c.user === client.user : c === client)),
+    );
+    const others = world.clients.filter((c) => isOpenConnection(world, c) && !targets.includes(c));
+    const handle = handles.get(client.connectionId as string);
+    if (handle === undefined) return;
+    const flood = () =>
+      this.via === 'send'
+        ? Number(handle.send(floodChunk))
+        : this.via === 'sendToUser'
+          ? supervisor.sendToUser(client.user, floodChunk)
+          : supervisor.broadcast(floodChunk);
+    let rounds = 0;
     let peak = 0;
-    while (sent < tooManyChunks && handle.send(floodChunk)) {
-      sent += 1;
+    while (rounds < tooManyChunks && flood() > 0) {
+      rounds += 1;
       peak = Math.max(peak, handle.socket?.bufferedAmount ?? 0);
     }
-    expect(sent, 'send() never said no').toBeLessThan(tooManyChunks);
+    expect(rounds, 'the sends never stopped').toBeLessThan(tooManyChunks);
     expect(peak).toBeGreaterThan(maxBufferedBytes);
+    for (const target of targets) {
+      const id = target.connectionId as string;
+      const what = `${this.toString()}: connection ${world.clients.indexOf(target)}`;
+      expect(stateOf(world, target), what).toBe('draining');
+      const targetHandle = handles.get(id);
+      expect(targetHandle?.send(floodChunk), `${what}: send() on a slow consumer`).toBe(false);
+      expect(targetHandle?.socket?.bufferedAmount ?? 0, what).toBeLessThanOrEqual(
+        maxBufferedBytes + floodChunk.length + framing,
+      );
+    }
+    // The one whose buffer was watched all along never went more than a message past the limit.
     expect(peak).toBeLessThanOrEqual(maxBufferedBytes + floodChunk.length + framing);
-    expect(stateOf(world, client)).toBe('draining');
-    expect(handle.send(floodChunk), 'send() on a slow consumer').toBe(false);
+    for (const other of others) expect(isOpenConnection(world, other), 'a bystander').toBe(true);
     checkInvariants(world);
-    if (reads(client)) await expectClientSees(world, client, 4008, this.toString());
+    for (const target of targets)
+      if (reads(target)) await expectClientSees(world, target, 4008, this.toString());
   }
-  toString = () => `app floods ${this.n}`;
+  toString = () => `app floods ${this.n} (${this.via})`;
 }
 
 class ClientLeaves extends OnClient {
@@ -643,7 +682,9 @@ const steps = [
   // Sessions that end, and a send buffer that overflows.
   fc.oneof(
     client.map((n) => new SessionsExpire(n)),
-    client.map((n) => new AppFloods(n)),
+    fc
+      .tuple(client, fc.constantFrom('send', 'sendToUser', 'broadcast') as fc.Arbitrary<AppFloods['via']>)
+      .map(([n, via]) => new AppFloods(n, via)),
     client.map((n) => new CapFillsAndFrees(n)),
   ),
   fc.constant(new Shutdown()),
