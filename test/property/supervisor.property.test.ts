@@ -789,7 +789,6 @@ it('keeps every rule after every step of random interleavings, and leaves nothin
       'slow-consumer',
     ]),
   );
-  expect([...seen.refusals.keys()]).toEqual(expect.arrayContaining(['user-limit', 'process-limit']));
   expect(seen.processRefusals).toBeGreaterThan(0);
   expect(seen.roomAgain).toBeGreaterThan(0);
   expect([...seen.closedWith.keys()]).toEqual(expect.arrayContaining([4002, 4008]));
