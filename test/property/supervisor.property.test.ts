@@ -2,16 +2,22 @@
  * Property-based tests on real sockets: fast-check draws random interleavings
  * of admissions, messages both ways, idleness, clean closes, dropped TCP
  * connections, protocol errors, app closes, silent peers, evictions (which
- * follow from idleness at the threshold) and shutdown, across three users.
+ * follow from idleness at the threshold), sessions that expire (4002 at the
+ * next heartbeat), send buffers that overflow (4008), the process-wide
+ * maxConnections (drawn per run: none, or a cap the runs reach) and shutdown,
+ * across three users.
  *
- * After every step: no user above the limit; no idle connection kept while
- * the user is at or above T; a refusal only at the limit; the books and
- * stats() equal the states of the live actors. At the end, once every socket
- * is gone: no actor, supervisor, timer or listener left, and disposed ==
- * admitted. A failure is shrunk to a minimal sequence of steps and printed.
+ * After every step: no user above the limit and the process within its cap;
+ * no idle connection kept while the user is at or above T; a refusal only at
+ * the limit (or the cap); the books and stats() equal the states of the live
+ * actors. At the end, once every socket is gone: no actor, supervisor, timer
+ * or listener left, disposed == admitted, and each disposal's close code is
+ * the one README's table gives its reason. A failure is shrunk to a minimal
+ * sequence of steps and printed.
  */
 import fc from 'fast-check';
 import { expect, it, vi } from 'vitest';
+import type { DisposedEvent } from '../../src/index.js';
 import { fuzzParameters, fuzzTimeout } from '../helpers/fuzz.js';
 import {
   expectBooksMatchActors,
@@ -24,6 +30,7 @@ import {
   FAILING_MESSAGE,
   type HookFault,
   type Rig,
+  SESSION_MS,
   startRig,
   type TestClient,
   timings,
@@ -35,6 +42,13 @@ vi.setConfig({ testTimeout: fuzzTimeout(120_000) });
 const users = ['ana', 'ben', 'cy'] as const;
 const limit = 4;
 const evictionThreshold = 0.5; // T = 2: evictions happen early and often
+/** The rig's send buffer limit (its default), and what may sit above it when send() says so. */
+const maxBufferedBytes = 64 * 1024;
+const floodChunk = Buffer.alloc(16 * 1024, 7);
+/** A frame header is at most 14 bytes; a close frame at most 2 + 2 + 123 + 4. */
+const framing = 256;
+/** Far more than the loopback and kernel buffers hold: reaching it means nothing stopped the sender. */
+const tooManyChunks = 10_000;
 
 interface World {
   rig: Rig;
@@ -42,14 +56,70 @@ interface World {
   shuttingDown: boolean;
   /** Authenticate calls still waiting when shutdown began (shutdown mid-admission). */
   waitingAtShutdown: number;
+  /** The process-wide cap of this run (undefined: none). */
+  maxConnections: number | undefined;
+  /** Connections whose session has ended (SessionsExpire): their next heartbeat closes them with 4002. */
+  expired: Set<string>;
+  /** What the new steps saw, so a reader can tell they were not vacuous. */
+  saw: {
+    processRefusals: number;
+    /** Newcomers admitted at the cap once a connection left (CapFillsAndFrees). */
+    roomAgain: number;
+    /** Clients that read the close frame: 4002 (expired) and 4008 (slow consumer). */
+    closedWith: Map<number, number>;
+  };
 }
 
 const isRunning = (world: World, client: TestClient) =>
   client.connectionId !== undefined && world.rig.actors.get(client.connectionId)?.status === 'active';
 const stateOf = (world: World, client: TestClient) => world.rig.actors.get(client.connectionId ?? '')?.value;
+/** Whether the client reads what it is sent (GoesSilent pauses it; ClientLeaves resumes it). */
+const reads = (client: TestClient) => client.socket?.isPaused() === false;
+
+/** The client sees its connection close: with `code`, when it reads the close frame. */
+async function expectClientSees(world: World, client: TestClient, code: number, what: string): Promise<void> {
+  await world.rig.until(
+    () => client.outcome !== undefined,
+    () => `after ${what}: the client never saw its connection close`,
+  );
+  expect(client.outcome, what).toEqual({ code });
+  world.saw.closedWith.set(code, (world.saw.closedWith.get(code) ?? 0) + 1);
+}
+
+/**
+ * README's table of close codes, by the disposal reason. The peer's own code for
+ * `closed` (the clients here close with 1000, or drop: 1006); none for a
+ * terminated peer (dead peer); a connection that ended in its handshake was
+ * answered over HTTP instead (503 for shutdown, 403 for the app's close).
+ */
+function expectDocumentedCloseCode(event: DisposedEvent): void {
+  const { reason, closeCode, httpStatus } = event;
+  const seen = `${reason}: close code ${closeCode}, HTTP ${httpStatus}`;
+  const documented: Record<string, Array<number | undefined>> = {
+    evicted: [4001],
+    expired: [4002],
+    'slow-consumer': [4008],
+    'app-error': [1011],
+    'app-close': [4000],
+    shutdown: [1001],
+    'dead-peer': [undefined],
+    closed: [1000, 1006],
+    error: [1006],
+  };
+  if (closeCode === undefined && httpStatus !== undefined) {
+    expect({ shutdown: 503, 'app-close': 403 }[reason as string], seen).toBe(httpStatus);
+    return;
+  }
+  expect(documented[reason], seen).toContain(closeCode);
+}
 
 function checkInvariants(world: World): void {
   expectRulesHold(world.rig);
+  // The process-wide cap counts every connection, draining ones included.
+  if (world.maxConnections !== undefined)
+    expect(world.rig.supervisor.stats().connections, 'above maxConnections').toBeLessThanOrEqual(
+      world.maxConnections,
+    );
   expectBooksMatchActors(world.rig);
   expectStatsMatchActors(world.rig);
   // The whole walk, registry and capacity bands included, agrees with the books between steps.
@@ -81,6 +151,55 @@ abstract class OnClient implements Step {
   abstract toString(): string;
 }
 
+/** What an admission's decision is checked against: the books just before it. */
+interface Before {
+  user: string;
+  live: number;
+  idle: number;
+  connections: number;
+  rejected: number;
+}
+
+function booksBefore(world: World, user: string): Before {
+  const book = world.rig.supervisor.userStats(user);
+  return {
+    user,
+    live: book?.live ?? 0,
+    idle: book?.idle ?? 0,
+    connections: world.rig.supervisor.stats().connections,
+    rejected: world.rig.rejected.length,
+  };
+}
+
+/**
+ * A refused client (not while shutting down) was refused at a limit, with the
+ * documented status: 503 `process-limit` only with the process at its cap
+ * (connections only leave between the two readings, so the cap held then too),
+ * else 429 `user-limit` only with the user at its limit after evicting idle ones.
+ */
+function expectRefusal(world: World, client: TestClient, before: Before): void {
+  if (world.shuttingDown) {
+    expect(client.outcome).toEqual({ status: 503 });
+    return;
+  }
+  const refusal = world.rig.rejected
+    .slice(before.rejected)
+    .filter((event) => event.userId === before.user)
+    .at(-1);
+  if (refusal?.reason === 'process-limit') {
+    expect(client.outcome).toEqual({ status: 503 });
+    expect(world.maxConnections, 'refused at a cap that is not set').toBeDefined();
+    expect(before.connections, 'refused below maxConnections').toBeGreaterThanOrEqual(
+      world.maxConnections as number,
+    );
+    world.saw.processRefusals += 1;
+    return;
+  }
+  expect(refusal?.reason).toBe('user-limit');
+  expect(client.outcome).toEqual({ status: 429 });
+  expect(before.live - before.idle).toBeGreaterThanOrEqual(limit);
+}
+
 class Open implements Step {
   constructor(
     readonly user: string,
@@ -90,16 +209,12 @@ class Open implements Step {
   check = () => true;
   async run(model: Model, world: World) {
     model.steps += 1;
-    const before = world.rig.supervisor.userStats(this.user);
+    const before = booksBefore(world, this.user);
     const client = await world.rig.open(this.user, this.hooks === undefined ? {} : { hooks: this.hooks });
     world.clients.push(client);
     if (client.connectionId === undefined) {
       await client.opened;
-      const refusedStatus = world.shuttingDown ? 503 : 429;
-      expect(client.outcome).toEqual({ status: refusedStatus });
-      // Refused only at the limit, with no idle connection left to evict.
-      if (!world.shuttingDown)
-        expect((before?.live ?? 0) - (before?.idle ?? 0)).toBeGreaterThanOrEqual(limit);
+      expectRefusal(world, client, before);
     }
     checkInvariants(world);
   }
@@ -139,7 +254,7 @@ class AuthSettles implements Step {
     const [pending] = authenticating.splice(this.n % authenticating.length, 1);
     if (pending === undefined) return;
     const answered = pending.answered();
-    const before = world.rig.supervisor.userStats(pending.user);
+    const before = booksBefore(world, pending.user);
     const shuttingDown = world.shuttingDown;
     pending.settle(this.how);
     const { client } = pending;
@@ -159,8 +274,7 @@ class AuthSettles implements Step {
       expect(client.connectionId).toBeUndefined();
       expect(client.outcome).toEqual({ status: 503 });
     } else if (client.connectionId === undefined) {
-      expect(client.outcome).toEqual({ status: 429 });
-      expect((before?.live ?? 0) - (before?.idle ?? 0)).toBeGreaterThanOrEqual(limit);
+      expectRefusal(world, client, before);
     }
     checkInvariants(world);
   }
@@ -250,6 +364,25 @@ class AppSends extends OnClient {
   toString = () => `app sends to ${this.n}`;
 }
 
+/**
+ * The connection's next heartbeat comes: it pings while the session lasts, and
+ * closes the connection with 4002 once the session has ended (never before).
+ */
+async function heartbeatComes(world: World, client: TestClient, id: string, what: string): Promise<void> {
+  world.rig.clock.fire(id, 'heartbeatInterval');
+  checkInvariants(world);
+  if (!world.expired.has(id)) {
+    expect(stateOf(world, client), `${what}: a live session`).toMatchObject({
+      active: { heartbeat: 'awaitingPong' },
+    });
+    return;
+  }
+  // Its slot is free at once; a client that reads sees the 4002.
+  expect(stateOf(world, client), `${what}: an expired session`).toBe('draining');
+  if (reads(client)) await expectClientSees(world, client, 4002, what);
+  checkInvariants(world);
+}
+
 /** Lets one pending delay of one connection elapse (idle, heartbeat, pong or drain). */
 class TimePasses extends OnClient {
   constructor(
@@ -269,11 +402,110 @@ class TimePasses extends OnClient {
     }[this.delay];
     const timer =
       id === undefined ? undefined : world.rig.clock.pending(id).find((t) => names.includes(t.delay ?? ''));
-    if (id === undefined || timer?.delay === undefined) return;
+    if (client === undefined || id === undefined || timer?.delay === undefined) return;
+    if (timer.delay === 'heartbeatInterval') return heartbeatComes(world, client, id, this.toString());
     world.rig.clock.fire(id, timer.delay);
     checkInvariants(world);
   }
   toString = () => `${this.delay} time passes for ${this.n}`;
+}
+
+/**
+ * Time leaps past the end of every session so far (the rig's sessions last
+ * SESSION_MS from authenticate), firing nothing, and then the heartbeat of the
+ * n-th connection that waits for one comes: it is closed with 4002. Every other
+ * connection so far is closed so at its own next heartbeat (TimePasses), not
+ * before; connections admitted later have sessions of their own, not ended.
+ * The leap is twice a session: the clock sets itself back when an earlier delay
+ * fires after a later one (test/model/actor-clock.ts), by far less than that.
+ */
+class SessionsExpire extends OnClient {
+  async run(model: Model, world: World) {
+    model.steps += 1;
+    world.rig.clock.leap(2 * SESSION_MS);
+    for (const event of world.rig.admitted) world.expired.add(event.connectionId);
+    checkInvariants(world);
+    // The n-th of the connections that wait for a heartbeat.
+    const waiting = world.clients.filter(
+      (c) =>
+        c.connectionId !== undefined &&
+        world.rig.clock.pending(c.connectionId).some((timer) => timer.delay === 'heartbeatInterval'),
+    );
+    const client = waiting[this.n % Math.max(1, waiting.length)];
+    if (client?.connectionId === undefined) return;
+    await heartbeatComes(world, client, client.connectionId, this.toString());
+  }
+  toString = () => `every session so far expires, then the heartbeat of waiting connection ${this.n} comes`;
+}
+
+/** Open (not connecting, not draining) on the server, and open on the client. */
+const isOpenConnection = (world: World, client: TestClient) =>
+  isRunning(world, client) &&
+  typeof stateOf(world, client) === 'object' &&
+  client.ws.readyState === client.ws.OPEN;
+
+/**
+ * The app sends faster than its clients read (a client, in this process, reads
+ * nothing while the app sends): to the n-th client through its handle, to all
+ * of its user's connections (sendToUser), or to everyone (broadcast), until
+ * nothing more is sent. Each connection it sent to is closed as a slow consumer
+ * once its send buffer passes maxBufferedBytes: draining with 4008, send()
+ * says no, and its buffer stays within one message of the limit. Connections
+ * of other users, or opened meanwhile, are left alone. A client that reads sees
+ * the 4008; a silent one is terminated at the drain timeout.
+ */
+class AppFloods extends OnClient {
+  constructor(
+    n: number,
+    readonly via: 'send' | 'sendToUser' | 'broadcast',
+  ) {
+    super(n);
+  }
+  async run(model: Model, world: World) {
+    model.steps += 1;
+    const client = this.pick(world);
+    if (client === undefined || !isOpenConnection(world, client)) return;
+    const { supervisor, handles } = world.rig;
+    const targets = world.clients.filter(
+      (c) =>
+        isOpenConnection(world, c) &&
+        (this.via === 'broadcast' || (this.via === 'sendToUser' ? c.user === client.user : c === client)),
+    );
+    const others = world.clients.filter((c) => isOpenConnection(world, c) && !targets.includes(c));
+    const handle = handles.get(client.connectionId as string);
+    if (handle === undefined) return;
+    const flood = () =>
+      this.via === 'send'
+        ? Number(handle.send(floodChunk))
+        : this.via === 'sendToUser'
+          ? supervisor.sendToUser(client.user, floodChunk)
+          : supervisor.broadcast(floodChunk);
+    let rounds = 0;
+    let peak = 0;
+    while (rounds < tooManyChunks && flood() > 0) {
+      rounds += 1;
+      peak = Math.max(peak, handle.socket?.bufferedAmount ?? 0);
+    }
+    expect(rounds, 'the sends never stopped').toBeLessThan(tooManyChunks);
+    expect(peak).toBeGreaterThan(maxBufferedBytes);
+    for (const target of targets) {
+      const id = target.connectionId as string;
+      const what = `${this.toString()}: connection ${world.clients.indexOf(target)}`;
+      expect(stateOf(world, target), what).toBe('draining');
+      const targetHandle = handles.get(id);
+      expect(targetHandle?.send(floodChunk), `${what}: send() on a slow consumer`).toBe(false);
+      expect(targetHandle?.socket?.bufferedAmount ?? 0, what).toBeLessThanOrEqual(
+        maxBufferedBytes + floodChunk.length + framing,
+      );
+    }
+    // The one whose buffer was watched all along never went more than a message past the limit.
+    expect(peak).toBeLessThanOrEqual(maxBufferedBytes + floodChunk.length + framing);
+    for (const other of others) expect(isOpenConnection(world, other), 'a bystander').toBe(true);
+    checkInvariants(world);
+    for (const target of targets)
+      if (reads(target)) await expectClientSees(world, target, 4008, this.toString());
+  }
+  toString = () => `app floods ${this.n} (${this.via})`;
 }
 
 class ClientLeaves extends OnClient {
@@ -300,6 +532,59 @@ class ClientLeaves extends OnClient {
 }
 
 /** The peer stops reading: its pings and close frames go unanswered. */
+/**
+ * The process-wide cap, filled and freed: newcomers of each user in turn until
+ * the process holds maxConnections (draining ones count), then one more, which
+ * is refused with 503 `process-limit`; then one connection leaves (the n-th
+ * still running closes, or a draining one is terminated at its drain timeout)
+ * and a newcomer finds room: it is not refused for the cap again (its user's
+ * own limit may still refuse it). Does nothing without a cap, or during shutdown.
+ */
+class CapFillsAndFrees extends OnClient {
+  async run(model: Model, world: World) {
+    model.steps += 1;
+    const cap = world.maxConnections;
+    const { supervisor } = world.rig;
+    if (cap === undefined || world.shuttingDown) return;
+    const newcomer = async (user: string) => {
+      const before = booksBefore(world, user);
+      const disposed = world.rig.disposed.length;
+      const client = await world.rig.open(user);
+      world.clients.push(client);
+      if (client.connectionId === undefined) {
+        await client.opened;
+        expectRefusal(world, client, before);
+      }
+      checkInvariants(world);
+      const refusal = world.rig.rejected.slice(before.rejected).at(-1)?.reason;
+      return { refusal, anyoneLeft: world.rig.disposed.length > disposed };
+    };
+    // Three users of limit 4 can hold more than the cap: a newcomer is admitted, or refused at its user's limit.
+    for (let i = 0; supervisor.stats().connections < cap; i += 1) {
+      expect(i, 'newcomers never filled the cap').toBeLessThan(6 * cap);
+      await newcomer(users[i % users.length] as string);
+    }
+    const atCap = await newcomer(users[this.n % users.length] as string);
+    // Refused for the cap, unless a connection was disposed meanwhile and made room.
+    if (!atCap.anyoneLeft) expect(atCap.refusal, 'a newcomer at the cap').toBe('process-limit');
+    if (supervisor.stats().connections < cap) return;
+    const running = world.clients.filter((c) => isRunning(world, c) && stateOf(world, c) !== 'connecting');
+    const leaving = running[this.n % Math.max(1, running.length)];
+    if (leaving === undefined) return;
+    const id = leaving.connectionId as string;
+    if (stateOf(world, leaving) === 'draining') world.rig.clock.fire(id, 'drainTimeout');
+    else {
+      leaving.resume(); // it reads again, so it can answer the close handshake
+      leaving.ws.close(1000);
+    }
+    await settle(world, () => supervisor.stats().connections < cap, `${this.toString()}: one leaves`);
+    const room = await newcomer(users[(this.n + 1) % users.length] as string);
+    expect(room.refusal, 'refused at the cap after one left').not.toBe('process-limit');
+    if (room.refusal === undefined) world.saw.roomAgain += 1;
+  }
+  toString = () => `the process fills its cap, ${this.n} leaves, and a newcomer finds room`;
+}
+
 class GoesSilent extends OnClient {
   async run(model: Model, world: World) {
     model.steps += 1;
@@ -335,6 +620,11 @@ class DeadlinePasses implements Step {
   toString = () => 'shutdown deadline passes';
 }
 
+/** The process-wide cap of a run: none, or one that the runs' dozen or so connections reach. */
+const capOfRun = fc.oneof(
+  { weight: 2, arbitrary: fc.constant(undefined) },
+  { weight: 1, arbitrary: fc.constantFrom(5, 8) },
+);
 const client = fc.nat(7);
 const open = fc.constantFrom(...users).map((user) => new Open(user));
 const user = fc.constantFrom(...users);
@@ -389,6 +679,14 @@ const steps = [
     )
     .map(([n, how]) => new ClientLeaves(n, how)),
   client.map((n) => new GoesSilent(n)),
+  // Sessions that end, and a send buffer that overflows.
+  fc.oneof(
+    client.map((n) => new SessionsExpire(n)),
+    fc
+      .tuple(client, fc.constantFrom('send', 'sendToUser', 'broadcast') as fc.Arbitrary<AppFloods['via']>)
+      .map(([n, via]) => new AppFloods(n, via)),
+    client.map((n) => new CapFillsAndFrees(n)),
+  ),
   fc.constant(new Shutdown()),
   fc.constant(new DeadlinePasses()),
 ];
@@ -401,33 +699,63 @@ it('keeps every rule after every step of random interleavings, and leaves nothin
     rejected: 0,
     evicted: 0,
     reasons: new Set<string>(),
-    refusals: new Set<string>(),
+    refusals: new Map<string, number>(),
     failedHooks: new Set<string>(),
     waitingAtShutdown: 0,
+    cappedRuns: 0,
+    processRefusals: 0,
+    roomAgain: 0,
+    closedWith: new Map<number, number>(),
   };
   await fc.assert(
-    fc.asyncProperty(fc.commands(steps, { maxCommands: 40, size: 'large' }), async (commands) => {
-      const rig = await startRig({ limit, evictionThreshold, ordinaryClients: true, appHooks: true });
-      const world: World = { rig, clients: [], shuttingDown: false, waitingAtShutdown: 0 };
-      try {
-        await fc.asyncModelRun(() => ({ model: { steps: 0, shut: false }, real: world }), commands);
-      } finally {
-        await rig.teardown(); // every socket goes away: whatever is left is a leak
-      }
-      // The app's late answers, after the supervisor is gone: reported at most, nothing restarts.
-      for (const pending of rig.authenticating.splice(0)) pending.settle('accept');
-      for (const answer of rig.deferred.splice(0)) answer('reject');
-      await new Promise((resolve) => setImmediate(resolve));
-      expectNothingLeft(rig); // and no error reported but the app's own
-      seen.runs += 1;
-      seen.admitted += rig.admitted.length;
-      seen.rejected += rig.rejected.length;
-      seen.evicted += rig.evicted.length;
-      for (const event of rig.disposed) seen.reasons.add(event.reason);
-      for (const event of rig.rejected) seen.refusals.add(event.reason);
-      for (const error of rig.errors) seen.failedHooks.add((error as { hook?: string }).hook ?? error.code);
-      seen.waitingAtShutdown += world.waitingAtShutdown;
-    }),
+    fc.asyncProperty(
+      capOfRun,
+      fc.commands(steps, { maxCommands: 40, size: 'large' }),
+      async (maxConnections, commands) => {
+        const rig = await startRig({
+          limit,
+          evictionThreshold,
+          ...(maxConnections === undefined ? {} : { maxConnections }),
+          maxBufferedBytes,
+          ordinaryClients: true,
+          appHooks: true,
+        });
+        const world: World = {
+          rig,
+          clients: [],
+          shuttingDown: false,
+          waitingAtShutdown: 0,
+          maxConnections,
+          expired: new Set(),
+          saw: { processRefusals: 0, roomAgain: 0, closedWith: new Map() },
+        };
+        try {
+          await fc.asyncModelRun(() => ({ model: { steps: 0, shut: false }, real: world }), commands);
+        } finally {
+          await rig.teardown(); // every socket goes away: whatever is left is a leak
+        }
+        // The app's late answers, after the supervisor is gone: reported at most, nothing restarts.
+        for (const pending of rig.authenticating.splice(0)) pending.settle('accept');
+        for (const answer of rig.deferred.splice(0)) answer('reject');
+        await new Promise((resolve) => setImmediate(resolve));
+        expectNothingLeft(rig); // and no error reported but the app's own
+        for (const event of rig.disposed) expectDocumentedCloseCode(event);
+        seen.runs += 1;
+        if (maxConnections !== undefined) seen.cappedRuns += 1;
+        seen.processRefusals += world.saw.processRefusals;
+        seen.roomAgain += world.saw.roomAgain;
+        for (const [code, count] of world.saw.closedWith)
+          seen.closedWith.set(code, (seen.closedWith.get(code) ?? 0) + count);
+        seen.admitted += rig.admitted.length;
+        seen.rejected += rig.rejected.length;
+        seen.evicted += rig.evicted.length;
+        for (const event of rig.disposed) seen.reasons.add(event.reason);
+        for (const event of rig.rejected)
+          seen.refusals.set(event.reason, (seen.refusals.get(event.reason) ?? 0) + 1);
+        for (const error of rig.errors) seen.failedHooks.add((error as { hook?: string }).hook ?? error.code);
+        seen.waitingAtShutdown += world.waitingAtShutdown;
+      },
+    ),
     // Runs and seed from the environment (test/helpers/fuzz.ts); a failure prints how to replay it.
     fuzzParameters(import.meta.url, {
       numRuns: 100,
@@ -437,12 +765,31 @@ it('keeps every rule after every step of random interleavings, and leaves nothin
     }),
   );
   console.log(
-    `property: ${seen.runs} runs, ${seen.admitted} admitted, ${seen.rejected} refused, ${seen.evicted} evicted; ended by: ${[...seen.reasons].sort().join(', ')}; refused for: ${[...seen.refusals].sort().join(', ')}; hooks failed: ${[...seen.failedHooks].sort().join(', ')}; authenticate calls waiting at shutdown: ${seen.waitingAtShutdown}`,
+    `property: ${seen.runs} runs, ${seen.admitted} admitted, ${seen.rejected} refused, ${seen.evicted} evicted; ended by: ${[...seen.reasons].sort().join(', ')}; refused for: ${[
+      ...seen.refusals,
+    ]
+      .sort()
+      .map(([reason, count]) => `${reason} (${count})`)
+      .join(
+        ', ',
+      )}; hooks failed: ${[...seen.failedHooks].sort().join(', ')}; authenticate calls waiting at shutdown: ${seen.waitingAtShutdown}; runs with maxConnections: ${seen.cappedRuns}, refused at it: ${seen.processRefusals}, a newcomer admitted once one left: ${seen.roomAgain}; clients that read their close: ${[...seen.closedWith].map(([code, count]) => `${count} × ${code}`).join(', ')}`,
   );
   // The generators must reach the interesting cases, or the property proves little.
   expect(seen.evicted).toBeGreaterThan(0);
   expect(seen.rejected).toBeGreaterThan(0);
   expect([...seen.reasons]).toEqual(
-    expect.arrayContaining(['closed', 'evicted', 'error', 'app-close', 'app-error', 'shutdown']),
+    expect.arrayContaining([
+      'closed',
+      'evicted',
+      'error',
+      'app-close',
+      'app-error',
+      'shutdown',
+      'expired',
+      'slow-consumer',
+    ]),
   );
+  expect(seen.processRefusals).toBeGreaterThan(0);
+  expect(seen.roomAgain).toBeGreaterThan(0);
+  expect([...seen.closedWith.keys()]).toEqual(expect.arrayContaining([4002, 4008]));
 });
