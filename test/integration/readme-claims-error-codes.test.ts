@@ -4,6 +4,7 @@
  * (listed in the report of this file's branch); these are the ones that had
  * no test. Real sockets on port 0.
  */
+import { createServer } from 'node:http';
 import { describe, expect, it, vi } from 'vitest';
 import {
   AppHookError,
@@ -155,7 +156,6 @@ describe('WSSUP_SHUTTING_DOWN: it accepts no new server or connection', () => {
   it('attach() after shutdown() throws it; an upgrade then gets 503', async () => {
     const t = await startServer();
     await t.supervisor.shutdown();
-    const { createServer } = await import('node:http');
     expect(() => t.supervisor.attach(createServer())).toThrow(
       expect.objectContaining({ code: 'WSSUP_SHUTTING_DOWN' }),
     );
