@@ -13,6 +13,7 @@ import {
   InvalidOptionError,
   resolveOptions,
 } from '../../src/index.js';
+import { httpRefusal } from '../helpers/refusals.js';
 import { startRulesServer } from '../helpers/rules.js';
 import {
   allDisposed,
@@ -56,6 +57,18 @@ describe('Options', () => {
         );
       }
     }
+  });
+
+  it("maxCloseRefusals: 0 (its lower bound) sends every refusal over HTTP, even with refuse: 'close'", async () => {
+    const t = await startRulesServer({ refuse: 'close', maxCloseRefusals: 0, maxConnectionsPerUser: 1 });
+    const held = await t.open('amy');
+    const answer = await httpRefusal(t.url('amy'));
+    expect(answer.status).toBe(429);
+    expect(answer.headers['retry-after']).toBe('5');
+    expect(t.events.rejected).toMatchObject([{ reason: 'user-limit', via: 'http' }]);
+    held.ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
   });
 
   it('an unknown option name is refused even when its value is undefined (a typo cannot fall back to a default)', () => {
