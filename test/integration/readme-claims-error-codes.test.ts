@@ -1,14 +1,18 @@
 /**
  * README, "Error codes": each code is thrown or reported where its row says,
- * with that exact code string. The rows' other claims are proven elsewhere
- * (listed in the report of this file's branch); these are the ones that had
- * no test. Real sockets on port 0.
+ * with that exact code string. Most rows are proven elsewhere (bad-input,
+ * attach, supervisor-failure, admission-failure, optional-peer, ws-peer,
+ * the cluster and client suites, errors-from-another-copy); these are the
+ * claims that had no test. Real sockets on port 0.
  */
+import { once } from 'node:events';
 import { createServer } from 'node:http';
-import { describe, expect, it, vi } from 'vitest';
+import { Worker } from 'node:worker_threads';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import {
   AppHookError,
   type ConnectionHandle,
+  SlotStoreUnavailableError,
   SupervisorError,
   type SupervisorEventName,
 } from '../../src/index.js';
@@ -160,5 +164,27 @@ describe('WSSUP_SHUTTING_DOWN: it accepts no new server or connection', () => {
       expect.objectContaining({ code: 'WSSUP_SHUTTING_DOWN' }),
     );
     expect((await httpRefusal(t.url('ada'))).status).toBe(503);
+  });
+});
+
+describe('instanceof across copies: what it cannot recognise', () => {
+  it('an error that crossed structuredClone() or a worker thread arrives as a plain Error without its code', async () => {
+    const error = new SlotStoreUnavailableError('redis away');
+    const worker = new Worker(
+      "require('node:worker_threads').parentPort.once('message', (m) => require('node:worker_threads').parentPort.postMessage(m));",
+      { eval: true },
+    );
+    onTestFinished(() => void worker.terminate());
+    const echoed = once(worker, 'message');
+    worker.postMessage(error);
+    const [viaWorker] = (await echoed) as [unknown];
+    for (const crossed of [structuredClone(error), viaWorker]) {
+      expect(crossed).toBeInstanceOf(Error);
+      expect(Object.getPrototypeOf(crossed)).toBe(Error.prototype);
+      expect((crossed as { code?: unknown }).code).toBeUndefined();
+      expect(crossed instanceof SupervisorError).toBe(false);
+      expect(crossed instanceof SlotStoreUnavailableError).toBe(false);
+      expect((crossed as Error).message).toBe(error.message);
+    }
   });
 });
