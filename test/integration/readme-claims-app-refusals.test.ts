@@ -8,12 +8,14 @@
  * 403 `Refusal` with `retryAfterMs` sends it too (the 401 case is in
  * refusals.test.ts). Real sockets on port 0.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { SimulatedClock } from 'xstate';
 import { AppHookError, Refusal } from '../../src/index.js';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import { startRulesServer } from '../helpers/rules.js';
 import { loadSecondCopy } from '../helpers/second-copy.js';
-import { expectNoLeaks } from '../helpers/server.js';
+import { allDisposed, expectNoLeaks, ioWait } from '../helpers/server.js';
 
 /** Another copy's Refusal with a status this version does not know (what a later version may have). */
 async function unknownStatus(): Promise<Refusal> {
@@ -87,5 +89,42 @@ describe('Retry-After on a refusal the app chose', () => {
     expect(answer.body).toBe('Forbidden\n');
     expect(answer.headers['retry-after']).toBeUndefined();
     expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('the two hints the retryAfterMs option does not set', () => {
+  it('the admission rate limit’s: the time until its next token, whatever retryAfterMs says', async () => {
+    const t = await startRulesServer({
+      retryAfterMs: 10_000,
+      admissionRate: { perSecond: 0.5, burst: 1 },
+      lingerMs: 60_000,
+    });
+    const held = await t.open('amy');
+    const answer = await httpRefusal(t.url('amy'));
+    expect(answer.status).toBe(429);
+    expect(answer.headers['retry-after']).toBe('2');
+    expect(t.events.rejected).toMatchObject([{ reason: 'rate-limited', retryAfterMs: 2_000 }]);
+    held.ws.close();
+    await allDisposed(t.supervisor);
+    t.clock.increment(60_000);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('the cluster’s unavailable store’s: 1 s, whatever retryAfterMs says', async () => {
+    const clock = new SimulatedClock();
+    const book = new MemoryBook(() => clock.now());
+    const t = await startRulesServer({
+      clock,
+      retryAfterMs: 10_000,
+      cluster: { store: book.store('node-0', 30_000), nodeId: 'node-0', onStoreUnavailable: 'reject' },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    book.down = true;
+    const answer = await httpRefusal(t.url('amy'));
+    expect(answer.status).toBe(503);
+    expect(answer.headers['retry-after']).toBe('1');
+    expect(t.events.rejected).toMatchObject([{ reason: 'store-unavailable', retryAfterMs: 1_000 }]);
+    t.errors.splice(0); // the outage's WSSUP_STORE_UNAVAILABLE reports
+    book.down = false;
   });
 });
