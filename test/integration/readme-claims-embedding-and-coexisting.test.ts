@@ -8,6 +8,8 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
 import { connect as tcpConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
+import express from 'express';
+import Fastify from 'fastify';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createSupervisor, type Supervisor } from '../../src/index.js';
 import {
@@ -72,6 +74,21 @@ function supervisor(): Supervisor {
 }
 
 describe('Coexisting with other upgrade handlers', () => {
+  it('attach() given an Express app or a Fastify instance, not the server that listens, throws WSSUP_INVALID_ARGUMENT naming what to pass', async () => {
+    const fastify = Fastify();
+    onTestFinished(() => fastify.close());
+    for (const app of [express(), fastify]) {
+      expect(() => supervisor().attach(app as never)).toThrow(
+        expect.objectContaining({
+          code: 'WSSUP_INVALID_ARGUMENT',
+          message: expect.stringMatching(
+            /what http\.createServer\(\) or Express's app\.listen\(\) returns, Fastify's app\.server/,
+          ),
+        }),
+      );
+    }
+  });
+
   it('a once listener added after attach() is wrapped as once: it sees one other request, then is gone', async () => {
     const server = createServer();
     const port = await listenOnLoopback(server);
