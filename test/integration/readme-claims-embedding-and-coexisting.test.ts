@@ -5,12 +5,17 @@
  * prove. Real servers on port 0, a real `ws` client and raw upgrade requests.
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage } from 'node:http';
+import * as http2 from 'node:http2';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { connect as tcpConnect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import express from 'express';
 import Fastify from 'fastify';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
 import { createSupervisor, type Supervisor } from '../../src/index.js';
 import {
   allDisposed,
@@ -146,5 +151,73 @@ describe('Coexisting with other upgrade handlers', () => {
     expect(await statusOf(port, '/two?user=ada')).toBe('HTTP/1.1 418 I am a teapot');
     expect(calls).toEqual(['/one', '/two?user=ada']);
     await allDisposed(two);
+  });
+});
+
+// A self-signed certificate for localhost and 127.0.0.1 (test/helpers/fixtures), as attach-http2.test.ts uses.
+const fixture = (name: string) => readFileSync(new URL(`../helpers/fixtures/${name}`, import.meta.url));
+const tls = { key: fixture('localhost-key.pem'), cert: fixture('localhost-cert.pem') };
+
+describe('Embedding it over TLS', () => {
+  it('attach() of a node:https server carries wss:// upgrades on its path', async () => {
+    const server = createHttpsServer(tls, (_request, response) => response.end('your routes here\n'));
+    const port = await listenOnLoopback(server as never);
+    onTestFinished(() => closeServer(server as never));
+    const echo = createSupervisor({
+      preset: 'test',
+      authenticate: userFromQuery,
+      onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
+    });
+    onTestFinished(() => echo.shutdown({ deadlineMs: 200 }));
+    echo.attach(server, { path: '/ws' });
+    const ws = new WebSocket(`wss://127.0.0.1:${port}/ws?user=ada`, { ca: tls.cert });
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+    const reply = once(ws, 'message');
+    ws.send('over tls');
+    expect(String((await reply)[0])).toBe('over tls');
+    ws.close();
+    await allDisposed(echo);
+    expectNoLeaks(echo);
+  });
+
+  it('http2.createSecureServer() without allowHTTP1: Node refuses every HTTP/1.1 client before any upgrade (403 without ALPN, a failed TLS handshake offering http/1.1)', async () => {
+    const server = http2.createSecureServer(tls);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const sockets = new Set<Duplex>();
+    server.on('connection', (socket: Duplex) => sockets.add(socket));
+    onTestFinished(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    const errors: unknown[] = [];
+    const made = createSupervisor({
+      preset: 'test',
+      authenticate: userFromQuery,
+      onError: (error) => errors.push(error),
+    });
+    onTestFinished(() => made.shutdown({ deadlineMs: 200 }));
+    made.attach(server, { path: '/ws' }); // accepted: Node gives no way to read allowHTTP1 back
+    const { port } = server.address() as AddressInfo;
+    const url = `wss://127.0.0.1:${port}/ws?user=ada`;
+
+    // No ALPN offered (ws under Node): HTTP 403 from Node itself.
+    const plain = new WebSocket(url, { ca: tls.cert });
+    plain.on('error', () => {}); // the refusal, expected
+    onTestFinished(() => plain.terminate());
+    const [, response] = (await once(plain, 'unexpected-response')) as [unknown, IncomingMessage];
+    expect(response.statusCode).toBe(403);
+    response.resume();
+
+    // ALPN offering http/1.1 only, as a browser's WebSocket does: the TLS handshake fails.
+    const browserLike = new WebSocket(url, { ca: tls.cert, ALPNProtocols: ['http/1.1'] } as never);
+    onTestFinished(() => browserLike.terminate());
+    const [error] = (await once(browserLike, 'error').catch((thrown: unknown) => [thrown])) as [Error];
+    expect(String(error)).toMatch(/no application protocol/);
+
+    expect(made.stats().counters).toMatchObject({ admitted: 0, rejected: 0 });
+    expect(errors).toEqual([]);
+    expectNoLeaks(made);
   });
 });
