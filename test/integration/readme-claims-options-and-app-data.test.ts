@@ -38,6 +38,19 @@ describe('Options', () => {
     );
   });
 
+  // The Allowed column says "positive integer", and so did the error, while 2^53 (an integer, and
+  // positive) was refused with "expected a positive integer ..., received 9007199254740992".
+  it('maxConnections: any positive integer; 0, fractions, Infinity and NaN are refused', () => {
+    for (const cap of [1, 2 ** 31, 2 ** 53, 1e21]) {
+      expect(resolveOptions({ authenticate, maxConnections: cap }).maxConnections).toBe(cap);
+    }
+    for (const bad of [0, -1, 1.5, Number.POSITIVE_INFINITY, Number.NaN, '10']) {
+      expect(() => resolveOptions({ authenticate, maxConnections: bad as number })).toThrow(
+        expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option: 'maxConnections' }),
+      );
+    }
+  });
+
   it('capacityLevels: [] for none, and up to 16 levels', () => {
     expect(resolveOptions({ authenticate, capacityLevels: [] }).capacityLevels).toEqual([]);
     const sixteen = Array.from({ length: 16 }, (_, i) => (i + 1) / 16);
