@@ -32,6 +32,21 @@ function unmarked(): Refusal {
   return old as unknown as Refusal;
 }
 
+describe('a Refusal from another copy', () => {
+  it("is recognised by the mark each copy’s constructor sets: Symbol.for('ws-supervisor.Refusal')", () => {
+    const mark = Symbol.for('ws-supervisor.Refusal');
+    expect(Object.getOwnPropertySymbols(new Refusal(403))).toContain(mark);
+    class Banned extends Refusal {}
+    expect(Object.getOwnPropertySymbols(new Banned(403))).toContain(mark);
+    // The mark alone makes a Refusal another copy's: copied onto a plain Error, instanceof says so.
+    const marked = Object.assign(new Error('nope'), { status: 403, retryAfterMs: undefined });
+    const own = new Refusal(403);
+    Object.defineProperty(marked, mark, { value: (own as unknown as Record<symbol, unknown>)[mark] });
+    expect(marked instanceof Refusal).toBe(true);
+    expect(unmarked() instanceof Refusal).toBe(false);
+  });
+});
+
 describe('a Refusal this copy cannot honour', () => {
   it.each([
     ['another copy’s, with a status this version does not know', unknownStatus],

@@ -167,6 +167,19 @@ describe('WSSUP_SHUTTING_DOWN: it accepts no new server or connection', () => {
   });
 });
 
+describe('instanceof across copies', () => {
+  it("each copy marks its errors with Symbol.for('ws-supervisor.SupervisorError') and the names of their classes", () => {
+    const mark = Symbol.for('ws-supervisor.SupervisorError');
+    const kinds = (error: Error) => (error as unknown as Record<symbol, unknown>)[mark];
+    expect(kinds(new SupervisorError('WSSUP_INTERNAL', 'x'))).toEqual(['SupervisorError']);
+    expect(kinds(new SlotStoreUnavailableError('redis away'))).toEqual([
+      'SupervisorError',
+      'SlotStoreUnavailableError',
+    ]);
+    expect(kinds(new AppHookError('onOpen', new Error('bug')))).toEqual(['SupervisorError', 'AppHookError']);
+  });
+});
+
 describe('instanceof across copies: what it cannot recognise', () => {
   it('an error that crossed structuredClone() or a worker thread arrives as a plain Error without its code', async () => {
     const error = new SlotStoreUnavailableError('redis away');
