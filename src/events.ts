@@ -221,15 +221,18 @@ export class SupervisorEvents {
     for (const listener of this.#listeners[name] as readonly Listener<K>[]) {
       try {
         // An async listener rejects instead of throwing: reported as a throw is.
-        onRejection(listener(event), (error) => this.#failed(name, error));
+        onRejection(listener(event), (error) => this.#failed(name, event, error));
       } catch (error) {
-        this.#failed(name, error);
+        this.#failed(name, event, error);
       }
     }
   }
 
-  #failed(name: SupervisorEventName, error: unknown): void {
-    this.report(new AppHookError(`on('${name}')`, error));
+  /** A connection's event (admitted, evicted, disposed) names its connection in the report, as a hook's does. */
+  #failed<K extends SupervisorEventName>(name: K, event: SupervisorEventMap[K], error: unknown): void {
+    const { connectionId } = event as { connectionId?: unknown };
+    const id = typeof connectionId === 'string' ? connectionId : undefined;
+    this.report(new AppHookError(`on('${name}')`, error, id));
   }
 
   listenerCount(): number {

@@ -413,7 +413,7 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
     throw new InvalidOptionError('activity', "'both' or 'inbound'", options.activity);
   }
   const { maxConnections } = options;
-  if (maxConnections !== undefined && !integerIn(1, Number.MAX_SAFE_INTEGER)(maxConnections)) {
+  if (maxConnections !== undefined && !integerIn(1, Number.POSITIVE_INFINITY)(maxConnections)) {
     throw new InvalidOptionError(
       'maxConnections',
       'a positive integer, or undefined for no cap',
