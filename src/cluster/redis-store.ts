@@ -360,6 +360,7 @@ class Store implements RedisSlotStore {
         return;
       }
       this.#lostSubscription(this.keys.orders(this.nodeId), new Error(lost));
+      if (!this.#subscriptionLost) return;
     }
     this.#resubscribing = this.#resubscribe(connection).finally(() => {
       this.#resubscribing = undefined;
