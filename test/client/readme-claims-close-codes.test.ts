@@ -1,0 +1,104 @@
+/**
+ * README claims about what the client does with a close code or a refusal
+ * (sections "Close codes and HTTP statuses", "Client", "An HTTP refusal
+ * under Node") that had a test only on the statechart: here on real sockets,
+ * a supervisor or a plain ws / HTTP server on port 0 over loopback, the
+ * client's delays on a SimulatedClock.
+ */
+import { createServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { closeServer, listenOnLoopback, startServer } from '../helpers/server.js';
+import { expectReleased, startClient, startClosingServer } from './helpers.js';
+
+describe('codes the table names but no test sent over a socket', () => {
+  it('1012 service restart: kind shutdown, back at a random moment within shutdownWindowMs, no attempt counted', async () => {
+    const server = await startClosingServer({ code: 1012, reason: 'service restart' });
+    const t = startClient({ url: server.url, shutdownWindowMs: 4_000, random: () => 0.75 });
+    expect(await t.next('close')).toMatchObject({
+      code: 1012,
+      reason: 'service restart',
+      kind: 'shutdown',
+      next: 'reconnect',
+    });
+    expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 3_000, attempt: 0 }); // 0.75 × 4000
+    t.simulated.increment(2_999);
+    expect(server.connections()).toBe(1);
+    const from = t.mark();
+    t.simulated.increment(1);
+    await t.next('close', from);
+    expect(server.connections()).toBe(2);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('1013 (CloseCodes.tryAgainLater, sent by another server): kind other, backed off as any code it does not know', async () => {
+    const server = await startClosingServer({ code: 1013, reason: 'try again later' });
+    const t = startClient({ url: server.url, backoff: { baseMs: 400, capMs: 10_000, factor: 2 } });
+    expect(await t.next('close')).toMatchObject({ code: 1013, kind: 'other', next: 'reconnect' });
+    expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 200, attempt: 1 }); // 0.5 × 400
+    const from = t.mark();
+    t.simulated.increment(200);
+    expect(await t.next('reconnecting', from)).toEqual({ delayMs: 400, attempt: 2 }); // 0.5 × 400 × 2
+    expect(server.connections()).toBe(2);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('1011 from a supervisor whose onOpen throws: `internal error`, kind other, backed off', async () => {
+    const server = await startServer({
+      onOpen: () => {
+        throw new Error('app bug');
+      },
+      onError: () => {},
+    });
+    const t = startClient({ url: server.url('ona') });
+    expect(await t.next('close')).toMatchObject({
+      code: 1011,
+      reason: 'internal error',
+      kind: 'other',
+      next: 'reconnect',
+    });
+    expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 250, attempt: 1 });
+    t.client.close();
+    await expectReleased(t);
+  });
+});
+
+describe("a proxy's 503 whose Retry-After is an HTTP-date (README: the seconds until it, on the wall clock)", () => {
+  it('close 4503 unavailable, retryAfterMs the time left until that date, and no attempt before it', async () => {
+    const http = createServer();
+    let upgrades = 0;
+    // Ten seconds ahead, in whole seconds as an HTTP-date has them.
+    const date = new Date(Math.floor(Date.now() / 1_000) * 1_000 + 10_000);
+    http.on('upgrade', (_request, socket: Duplex) => {
+      upgrades += 1;
+      socket.end(
+        `HTTP/1.1 503 Service Unavailable\r\nRetry-After: ${date.toUTCString()}\r\n` +
+          'Connection: close\r\nContent-Length: 0\r\n\r\n',
+      );
+    });
+    const port = await listenOnLoopback(http);
+    onTestFinished(() => closeServer(http));
+    const t = startClient({ url: `ws://127.0.0.1:${port}/` });
+
+    const close = await t.next('close');
+    expect(close).toMatchObject({
+      code: 4503,
+      kind: 'unavailable',
+      reason: 'HTTP 503 Service Unavailable',
+      wasClean: false,
+      next: 'reconnect',
+    });
+    const left = date.getTime() - Date.now();
+    expect(close.retryAfterMs).toBeGreaterThanOrEqual(left);
+    expect(close.retryAfterMs).toBeLessThanOrEqual(10_000);
+    const { delayMs } = await t.next('reconnecting', 0);
+    expect(delayMs).toBeGreaterThanOrEqual(close.retryAfterMs as number);
+    t.simulated.increment((close.retryAfterMs as number) - 1);
+    expect(t.client.state).toBe('waiting');
+    expect(upgrades).toBe(1);
+    t.client.close();
+    await expectReleased(t);
+  });
+});
