@@ -1,0 +1,66 @@
+/**
+ * README claims of "User ids" that had a test only on checkUserId() (or none):
+ * here through real upgrades to a supervisor on port 0. The refused forms
+ * over a socket are in bad-input.test.ts and user-id.test.ts; the metrics'
+ * missing user label in readme-claims-metrics.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import type { AdmittedEvent, RejectedEvent } from '../../src/index.js';
+import {
+  allDisposed,
+  connect,
+  connectRefused,
+  expectNoLeaks,
+  nextMessage,
+  startServer,
+} from '../helpers/server.js';
+
+describe('the id is used as is (README: normalise it in authenticate if your provider does not)', () => {
+  it('"Alice" and "alice", "é" composed (NFC) and decomposed (NFD) are four users, each with its own limit', async () => {
+    const t = await startServer({ maxConnectionsPerUser: 1 });
+    const ids = ['Alice', 'alice', '\u00e9', 'e\u0301'];
+    const sockets = [];
+    for (const id of ids) sockets.push(await connect(t.url(id)));
+    expect(t.supervisor.stats()).toMatchObject({ users: 4, connections: 4 });
+    for (const id of ids) expect(t.supervisor.userStats(id), JSON.stringify(id)).toMatchObject({ live: 1 });
+    // Each is at its limit of 1: none of them borrowed the slot of a look-alike.
+    for (const id of ids) expect(await connectRefused(t.url(id)), JSON.stringify(id)).toBe(429);
+    for (const ws of sockets) ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('letters of every script, spaces, punctuation and emoji (README: these are fine)', () => {
+  it.each([
+    ['accents, CJK, Arabic and spaces', 'Zoë 日本語 مستخدم'],
+    ['punctuation', "o'brien.smith+tag@example.com (team #3)!"],
+    ['an emoji sequence with zero-width joiners', '👩\u200d💻 👨\u200d👩\u200d👧'],
+    ['32 emoji: 128 bytes in UTF-8, the most there is room for', '👋'.repeat(32)],
+    ['128 ASCII characters', 'u'.repeat(128)],
+  ])('%s: admitted over a real upgrade, under exactly that id', async (_name, id) => {
+    const t = await startServer();
+    const admitted: AdmittedEvent[] = [];
+    t.supervisor.on('admitted', (event) => admitted.push(event));
+    const ws = await connect(t.url(id));
+    ws.send('hi');
+    expect(await nextMessage(ws)).toBe('hi');
+    expect(admitted.map((event) => event.userId)).toEqual([id]);
+    expect(t.supervisor.userStats(id)).toMatchObject({ live: 1 });
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('33 emoji (132 bytes) are one too many: HTTP 400, invalid-user-id', async () => {
+    const t = await startServer();
+    const rejected: RejectedEvent[] = [];
+    t.supervisor.on('rejected', (event) => rejected.push(event));
+    expect(await connectRefused(t.url('👋'.repeat(33)))).toBe(400);
+    expect(rejected).toMatchObject([
+      { reason: 'invalid-user-id', status: 400, message: 'user id is longer than 128 bytes in UTF-8' },
+    ]);
+    expect(t.errors).toEqual([]); // the client's id, not the app's slip: nothing for onError
+    expectNoLeaks(t.supervisor);
+  });
+});
