@@ -1,0 +1,104 @@
+/**
+ * README claims of "The reference server" that no test checked (the rest are
+ * in reference-http.test.ts, reference-flags.test.ts, reference-probes.test.ts,
+ * reference-metrics.test.ts, stop-signals.test.ts and examples.test.ts): the
+ * server in process on port 0, or the built program as a real process.
+ */
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
+import { type ReferenceServer, startReferenceServer } from '../../examples/reference-server/server.js';
+import type { PerUserStats } from '../../examples/reference-server/stats-route.js';
+import { rawWebSocket } from '../helpers/cleanup.js';
+import { runProgram } from '../helpers/process.js';
+import { connectRefused } from '../helpers/server.js';
+
+async function startServer(): Promise<ReferenceServer> {
+  // Nothing turns idle or is pinged during the test; a connection left draining stays so.
+  const server = await startReferenceServer(
+    {
+      host: '127.0.0.1',
+      port: 0,
+      limits: {
+        preset: 'test',
+        maxConnectionsPerUser: 100,
+        idleTimeoutMs: 600_000,
+        heartbeatIntervalMs: 600_000,
+        drainTimeoutMs: 600_000,
+      },
+    },
+    () => {},
+  );
+  return server;
+}
+
+async function perUser(server: ReferenceServer, query: string): Promise<PerUserStats> {
+  const response = await fetch(`http://127.0.0.1:${server.port}/stats?${query}`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as PerUserStats;
+}
+
+describe('GET /stats?perUser=1 (README: most live, then most draining, then by id; limit at most 1000)', () => {
+  it('orders users with as many live connections by how many are draining, then by id', async () => {
+    const server = await startServer();
+    const sockets: Socket[] = [];
+    const open = async (user: string, count: number) => {
+      for (let i = 0; i < count; i += 1) sockets.push(await rawWebSocket(server.port, user));
+    };
+    await open('bob', 2);
+    await open('amy', 1);
+    await open('kim', 2);
+    await open('zed', 3);
+    // A raw socket never answers the close frame: each connection closed here stays draining.
+    for (const [user, leaving] of [
+      ['kim', 1],
+      ['zed', 2],
+    ] as const) {
+      for (const connection of server.supervisor.connectionsOf(user).slice(0, leaving)) {
+        connection.close(4000, 'leave');
+      }
+    }
+    const { perUser: books } = await perUser(server, 'perUser=1');
+    expect(books.map((book) => [book.userId, book.live, book.draining])).toEqual([
+      ['bob', 2, 0],
+      ['zed', 1, 2],
+      ['kim', 1, 1],
+      ['amy', 1, 0],
+    ]);
+    for (const socket of sockets) socket.destroy();
+    await server.close();
+  });
+
+  it('takes a limit of 1000, the most it allows', async () => {
+    const server = await startServer();
+    onTestFinished(() => server.close());
+    const ws = new WebSocket(`${server.url}/?user=ann`);
+    await once(ws, 'open');
+    onTestFinished(() => ws.terminate());
+    expect(await perUser(server, 'perUser=1&limit=1000')).toMatchObject({
+      limit: 1000,
+      moreUsers: 0,
+      perUser: [{ userId: 'ann', live: 1 }],
+    });
+  });
+});
+
+describe('--max-connections (README: the process-wide limit, none by default)', () => {
+  it('a real process started with --max-connections 1 refuses any second connection with 503', async () => {
+    const program = runProgram('dist/examples/reference-server/main.js', [
+      '--port',
+      '0',
+      '--max-connections',
+      '1',
+    ]);
+    const [, url] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:\d+)/);
+    const held = new WebSocket(`${url}/?user=ann`);
+    await once(held, 'open');
+    expect(await connectRefused(`${url}/?user=bob`)).toBe(503);
+    expect(await connectRefused(`${url}/?user=ann`)).toBe(503);
+    held.terminate();
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+  });
+});
