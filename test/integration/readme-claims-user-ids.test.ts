@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AdmittedEvent, RejectedEvent } from '../../src/index.js';
+import { checkUserId } from '../../src/user-id.js';
 import {
   allDisposed,
   connect,
@@ -62,5 +63,33 @@ describe('letters of every script, spaces, punctuation and emoji (README: these 
     ]);
     expect(t.errors).toEqual([]); // the client's id, not the app's slip: nothing for onError
     expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('the list of refused characters is the whole list (README: an id is refused unless it is free of …)', () => {
+  const listed = (cp: number): string | undefined => {
+    if (cp <= 0x1f || (cp >= 0x7f && cp <= 0x9f)) return 'control characters';
+    if (
+      [0x061c, 0x200e, 0x200f].includes(cp) ||
+      (cp >= 0x202a && cp <= 0x202e) ||
+      (cp >= 0x2066 && cp <= 0x2069)
+    )
+      return 'bidirectional control characters';
+    if (cp === 0x2028 || cp === 0x2029) return 'a line or paragraph separator';
+    if (cp === 0xfffd) return 'U+FFFD';
+    if (cp >= 0xd800 && cp <= 0xdfff) return 'a lone surrogate';
+    return undefined;
+  };
+
+  it('every code point from U+0000 to U+10FFFF is refused exactly when the README lists it, and says why', () => {
+    const misfits: string[] = [];
+    for (let cp = 0; cp <= 0x10ffff; cp++) {
+      const problem = checkUserId(`a${String.fromCodePoint(cp)}b`);
+      const expected = listed(cp);
+      const fits = expected === undefined ? problem === undefined : problem?.includes(expected) === true;
+      if (!fits)
+        misfits.push(`U+${cp.toString(16).toUpperCase().padStart(4, '0')}: ${problem ?? 'accepted'}`);
+    }
+    expect(misfits).toEqual([]);
   });
 });
