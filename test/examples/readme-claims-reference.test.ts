@@ -6,13 +6,15 @@
  */
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { type ReferenceServer, startReferenceServer } from '../../examples/reference-server/server.js';
 import type { PerUserStats } from '../../examples/reference-server/stats-route.js';
+import { hasRedis } from '../cluster/store-fixture.js';
 import { rawWebSocket } from '../helpers/cleanup.js';
 import { runProgram } from '../helpers/process.js';
-import { connectRefused } from '../helpers/server.js';
+import { startRedisServer } from '../helpers/redis-server.js';
+import { connectRefused, ioWait } from '../helpers/server.js';
 
 async function startServer(): Promise<ReferenceServer> {
   // Nothing turns idle or is pinged during the test; a connection left draining stays so.
@@ -102,3 +104,70 @@ describe('--max-connections (README: the process-wide limit, none by default)', 
     expect(await program.exited).toBe(0);
   });
 });
+
+describe.runIf(hasRedis)(
+  'the cluster endpoints, with --redis and --dashboard-token (a private redis-server)',
+  () => {
+    const TOKEN = 's3cret';
+
+    async function startNode(): Promise<ReferenceServer> {
+      const redis = await startRedisServer();
+      onTestFinished(() => redis.stop());
+      const server = await startReferenceServer(
+        {
+          host: '127.0.0.1',
+          port: 0,
+          dashboardToken: TOKEN,
+          limits: { preset: 'test', idleTimeoutMs: 600_000, heartbeatIntervalMs: 600_000 },
+          cluster: { redis: redis.url, nodeId: 'n1' },
+        },
+        () => {},
+      );
+      // Shut down before Redis stops (callbacks run in reverse): its slots are released.
+      onTestFinished(() => server.close());
+      await vi.waitFor(() => expect(server.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+      return server;
+    }
+
+    const get = (server: ReferenceServer, path: string, init: RequestInit = {}) =>
+      fetch(`http://127.0.0.1:${server.port}${path}`, init);
+    const bearer = { headers: { authorization: `Bearer ${TOKEN}` } };
+
+    it("GET /stats?cluster=1 is open; with perUser=1 it is behind the token, and lists each user's cluster-wide book as global", async () => {
+      const server = await startNode();
+      const ws = new WebSocket(`${server.url}/?user=ann`);
+      await once(ws, 'open');
+      onTestFinished(() => ws.terminate());
+
+      expect((await get(server, '/stats?cluster=1')).status).toBe(200);
+      const anonymous = await get(server, '/stats?cluster=1&perUser=1');
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect((await get(server, '/stats?cluster=1&perUser=1&token=wrong')).status).toBe(403);
+
+      const allowed = await get(server, '/stats?cluster=1&perUser=1', bearer);
+      expect(allowed.status).toBe(200);
+      expect(await allowed.json()).toMatchObject({
+        perUser: [{ userId: 'ann', live: 1, global: { live: 1 } }],
+        global: { nodes: [{ nodeId: 'n1' }], users: 1, connections: 1 },
+      });
+    });
+
+    it('/dashboard/cluster: behind the token, HEAD as GET without a body, any other method 405 with Allow: GET, HEAD', async () => {
+      const server = await startNode();
+      expect((await get(server, '/dashboard/cluster')).status).toBe(401);
+      expect((await get(server, '/dashboard/cluster?token=wrong')).status).toBe(403);
+      const got = await get(server, '/dashboard/cluster', bearer);
+      expect(got.status).toBe(200);
+      await got.arrayBuffer();
+      const head = await get(server, '/dashboard/cluster', { ...bearer, method: 'HEAD' });
+      expect([head.status, head.headers.get('content-type'), await head.text()]).toEqual([
+        200,
+        got.headers.get('content-type'),
+        '',
+      ]);
+      const posted = await get(server, '/dashboard/cluster', { ...bearer, method: 'POST' });
+      expect([posted.status, posted.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
+    });
+  },
+);
