@@ -105,6 +105,37 @@ describe("a proxy's 503 whose Retry-After is an HTTP-date (README: the seconds u
   });
 });
 
+describe('the body of a refused upgrade is not read (README: `HTTP 401 Unauthorized`; the body is not read)', () => {
+  it('a 401 whose body never ends: close 4401 at once, and the server sees its connection end', async () => {
+    const http = createServer();
+    const ended: Promise<void>[] = [];
+    http.on('upgrade', (_request, socket: Duplex) => {
+      // The client's end of the stream (an HTTP server's sockets are half-open: no 'close' before ours).
+      ended.push(new Promise((resolve) => socket.once('end', () => resolve())));
+      socket.on('error', () => {}); // the client's reset
+      socket.resume(); // reads, so that it sees the client's end
+      onTestFinished(() => void socket.destroy());
+      // Chunked, and the last chunk never comes.
+      socket.write('HTTP/1.1 401 Unauthorized\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    });
+    const port = await listenOnLoopback(http);
+    onTestFinished(() => closeServer(http));
+    const t = startClient({ url: `ws://127.0.0.1:${port}/` });
+    expect(await t.next('close')).toEqual({
+      code: 4401,
+      kind: 'unauthenticated',
+      reason: 'HTTP 401 Unauthorized',
+      retryAfterMs: undefined,
+      wasClean: false,
+      next: 'wait-for-resume',
+    });
+    await Promise.all(ended); // the client let the TCP connection go
+    expect(ended).toHaveLength(1);
+    t.client.close();
+    await expectReleased(t);
+  });
+});
+
 /** ws's WebSocket seen as a browser's (or Node 22's global one): the WHATWG members only, no response to read. */
 class WhatwgOnly implements WebSocketLike {
   static readonly sockets: WebSocket[] = [];
