@@ -5,12 +5,15 @@
  * a supervisor or a plain ws / HTTP server on port 0 over loopback, the
  * client's delays on a SimulatedClock.
  */
+import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
+import { SimulatedClock } from 'xstate';
 import type { WebSocketConstructorLike, WebSocketLike } from '../../src/client/index.js';
-import { closeServer, listenOnLoopback, startServer } from '../helpers/server.js';
+import { Refusal, type SupervisorOptions } from '../../src/index.js';
+import { closeServer, listenOnLoopback, startServer, userFromQuery } from '../helpers/server.js';
 import { expectReleased, startClient, startClosingServer } from './helpers.js';
 
 describe('codes the table names but no test sent over a socket', () => {
@@ -134,6 +137,69 @@ describe('the body of a refused upgrade is not read (README: `HTTP 401 Unauthori
     t.client.close();
     await expectReleased(t);
   });
+});
+
+describe('the 429 and 503 rows of the table, read by the client under Node (README: 429 as 4429, 503 as 4503)', () => {
+  // [row, options, the client's user, close code, kind, hint]. User `held` holds one connection
+  // first; the server's clock stands still, so it keeps it (and the rate bucket stays empty).
+  const rows: [string, Partial<SupervisorOptions>, string, number, string, number][] = [
+    [
+      'rate-limited (429): Retry-After the seconds until the next token, 4 s',
+      { admissionRate: { perSecond: 0.25, burst: 1 } },
+      'held',
+      4429,
+      'too-many-requests',
+      4_000,
+    ],
+    ['process-limit (503): Retry-After 5', { maxConnections: 1 }, 'cy', 4503, 'unavailable', 5_000],
+    [
+      'a Refusal(429) with its own retryAfterMs of 2.5 s: 3 s, rounded up',
+      {
+        authenticate: (request) =>
+          userFromQuery(request) === 'held' ? 'held' : new Refusal(429, 'later', { retryAfterMs: 2_500 }),
+      },
+      'cy',
+      4429,
+      'too-many-requests',
+      3_000,
+    ],
+    [
+      'a Refusal(503) without one: the `refused` default, 5 s',
+      {
+        authenticate: (request) =>
+          userFromQuery(request) === 'held' ? 'held' : new Refusal(503, 'maintenance'),
+      },
+      'cy',
+      4503,
+      'unavailable',
+      5_000,
+    ],
+  ];
+
+  it.each(rows)(
+    '%s: that close code, kind and hint, and no attempt before it',
+    async (_name, options, user, code, kind, hintMs) => {
+      const server = await startServer({ clock: new SimulatedClock(), ...options });
+      const held = new WebSocket(server.url('held'));
+      await once(held, 'open');
+      onTestFinished(() => held.terminate());
+      const t = startClient({ url: server.url(user) });
+      expect(await t.next('close')).toMatchObject({
+        code,
+        kind,
+        retryAfterMs: hintMs,
+        wasClean: false,
+        next: 'reconnect',
+      });
+      const { delayMs } = await t.next('reconnecting', 0);
+      expect(delayMs).toBe(hintMs + 250); // the hint, plus 0.5 × 500 of jitter
+      t.simulated.increment(delayMs - 1);
+      expect(t.client.state).toBe('waiting');
+      expect(server.supervisor.stats().counters.rejected).toBe(1);
+      t.client.close();
+      await expectReleased(t);
+    },
+  );
 });
 
 /** ws's WebSocket seen as a browser's (or Node 22's global one): the WHATWG members only, no response to read. */
