@@ -71,3 +71,32 @@ describe('silenceTimeoutMs against a server that only sends messages (no pings)'
     await expectReleased(t);
   });
 });
+
+describe('the silence watch costs no step per message (README: the socket stamps when it last heard the server)', () => {
+  it('20 messages while open: not one event for the client machine, and one delay pending all along', async () => {
+    const server = await startQuietServer();
+    const steps: string[] = [];
+    const t = startClient({
+      url: server.url,
+      silenceTimeoutMs: 5_000,
+      stableAfterMs: 1, // so that the only delay left while open is the silence watch
+      inspect: (event) => {
+        if (event.type === '@xstate.event') steps.push((event as { event: { type: string } }).event.type);
+      },
+    });
+    await t.next('open');
+    t.simulated.increment(1);
+    expect(t.clock.pending).toBe(1);
+    const before = steps.length;
+    expect(steps).toContain('SOCKET_OPENED'); // the inspector does see the machine's events
+    for (let i = 0; i < 20; i++) {
+      const heard = t.next('message', t.mark());
+      (server.peers[0] as WebSocket).send(`m${i}`);
+      await heard;
+    }
+    expect(steps.slice(before)).toEqual([]);
+    expect(t.clock.pending).toBe(1);
+    t.client.close();
+    await expectReleased(t);
+  });
+});
