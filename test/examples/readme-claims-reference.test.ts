@@ -5,7 +5,7 @@
  * server in process on port 0, or the built program as a real process.
  */
 import { once } from 'node:events';
-import type { Socket } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { type ReferenceServer, startReferenceServer } from '../../examples/reference-server/server.js';
@@ -171,3 +171,45 @@ describe.runIf(hasRedis)(
     });
   },
 );
+
+describe('a bad value or an address it cannot listen on (README: exit 2, one line `error: …` naming the flag)', () => {
+  const script = 'dist/examples/reference-server/main.js';
+  const errorLines = (text: string) => text.split('\n').filter((line) => line.startsWith('error: '));
+
+  it.each([
+    [['--port', '70000'], {}, '--port must be an integer from 0 to 65535, got "70000"'],
+    [['--port=-1'], {}, '--port must be an integer from 0 to 65535, got "-1"'],
+    [['--port', '80.5'], {}, '--port must be an integer from 0 to 65535, got "80.5"'],
+    [[], { PORT: '70000' }, 'PORT (--port) must be an integer from 0 to 65535, got "70000"'],
+  ])('%j %j: "error: %s", then the usage', async (args, env, message) => {
+    const program = runProgram(script, args, env);
+    expect(await program.exited).toBe(2);
+    expect(program.errorOutput()).toMatch(/^error: .*\n\nUsage: npm start -- \[options\]/);
+    expect(errorLines(program.errorOutput())).toEqual([`error: ${message}`]);
+  });
+
+  it('a port in use: the one error line names --port and its value', async () => {
+    const busy = createTcpServer();
+    busy.listen(0, '127.0.0.1');
+    await once(busy, 'listening');
+    onTestFinished(() => void busy.close());
+    const { port } = busy.address() as AddressInfo;
+    const program = runProgram(script, ['--port', String(port)]);
+    expect(await program.exited).toBe(2);
+    expect(errorLines(program.errorOutput())).toEqual([
+      expect.stringMatching(
+        new RegExp(`^error: cannot listen: .*EADDRINUSE.*\\(--host 127\\.0\\.0\\.1, --port ${port}\\)$`),
+      ),
+    ]);
+  });
+
+  it('an address this host does not have, from HOST: the one error line names HOST (--host)', async () => {
+    const program = runProgram(script, [], { HOST: '192.0.2.1' }); // TEST-NET-1: EADDRNOTAVAIL
+    expect(await program.exited).toBe(2);
+    expect(errorLines(program.errorOutput())).toEqual([
+      expect.stringMatching(
+        /^error: cannot listen: .*EADDRNOTAVAIL.*\(HOST \(--host\) 192\.0\.2\.1, --port 0\)$/,
+      ),
+    ]);
+  });
+});
