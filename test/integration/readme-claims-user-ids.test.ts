@@ -5,7 +5,7 @@
  * missing user label in readme-claims-metrics.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import type { AdmittedEvent, RejectedEvent } from '../../src/index.js';
+import type { AdmittedEvent, AuthResult, RejectedEvent } from '../../src/index.js';
 import { checkUserId } from '../../src/user-id.js';
 import {
   allDisposed,
@@ -91,5 +91,32 @@ describe('the list of refused characters is the whole list (README: an id is ref
         misfits.push(`U+${cp.toString(16).toUpperCase().padStart(4, '0')}: ${problem ?? 'accepted'}`);
     }
     expect(misfits).toEqual([]);
+  });
+});
+
+describe("an id that is not a string is authenticate's slip (README: the 400, and an AppHookError whose cause says what it returned)", () => {
+  it.each<[string, unknown, RegExp]>([
+    ['true (a check returned instead of the id)', true, /^authenticate returned true, not a user id/],
+    [
+      '{ userId: null }',
+      { userId: null },
+      /^authenticate returned an object whose userId is null, not a user id/,
+    ],
+    ['a String object', new String('alice'), /^authenticate returned .*, not a user id/],
+    ['a bigint', 42n, /^authenticate returned a bigint, not a user id/],
+  ])('%s: HTTP 400 invalid-user-id, and onError hears of it', async (_name, returned, cause) => {
+    const t = await startServer({ authenticate: () => returned as AuthResult });
+    const rejected: RejectedEvent[] = [];
+    t.supervisor.on('rejected', (event) => rejected.push(event));
+    expect(await connectRefused(t.url('x'))).toBe(400);
+    expect(rejected).toMatchObject([{ reason: 'invalid-user-id', status: 400 }]);
+    expect(t.errors).toEqual([
+      expect.objectContaining({
+        code: 'WSSUP_APP_HOOK_FAILED',
+        hook: 'authenticate',
+        cause: expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(cause) }),
+      }),
+    ]);
+    expectNoLeaks(t.supervisor);
   });
 });
