@@ -204,7 +204,7 @@ describe('a bad value or an address it cannot listen on (README: exit 2, one lin
   });
 
   it('an address this host does not have, from HOST: the one error line names HOST (--host)', async () => {
-    const program = runProgram(script, [], { HOST: '192.0.2.1' }); // TEST-NET-1: EADDRNOTAVAIL
+    const program = runProgram(script, ['--port', '0'], { HOST: '192.0.2.1' }); // TEST-NET-1: EADDRNOTAVAIL
     expect(await program.exited).toBe(2);
     expect(errorLines(program.errorOutput())).toEqual([
       expect.stringMatching(
