@@ -163,6 +163,19 @@ export function settingFor(option: string, argv: string[], env: NodeJS.ProcessEn
   return flag === undefined ? undefined : settingName(flag, parseFlags(argv, flags).values, env);
 }
 
+/**
+ * The settings an address was listened on with, named as settingName() does, for a listen()
+ * error: `--host 127.0.0.1, --port 8080` (`HOST (--host) 10.0.0.5, …` from the environment).
+ */
+export function listenSettings(
+  config: Pick<ServerConfig, 'host' | 'port'>,
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): string {
+  const given = parseFlags(argv, flags).values;
+  return `${settingName('host', given, env)} ${config.host}, ${settingName('port', given, env)} ${config.port}`;
+}
+
 function flagOf(option: string): Flag | undefined {
   const cluster = clusterFlags[option];
   if (cluster !== undefined) return cluster;
@@ -192,7 +205,7 @@ function sentinelNodes(value: string): ClusterOptions['redis'] {
 
 /**
  * @returns the config, or 'help' when --help was given.
- * @throws {ConfigError} for an unknown flag or a value that is not a number.
+ * @throws {ConfigError} for an unknown flag, a value that is not a number, or a port out of range.
  */
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig | 'help' {
   const parsed = parseFlags(argv, flags);
@@ -250,9 +263,16 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
           leaseTtlMs: leaseTtl === undefined ? undefined : toNumber(nameOf('lease-ttl-ms'), leaseTtl),
           onStoreUnavailable: policy as ClusterOptions['onStoreUnavailable'],
         };
+  const portNumber = port === undefined ? 0 : toNumber(nameOf('port'), port);
+  // Said here, by the setting's name: listen() would refuse it as `options.port`, which names no flag.
+  if (!Number.isInteger(portNumber) || portNumber < 0 || portNumber > 65_535) {
+    throw new ConfigError(
+      `${nameOf('port')} must be an integer from 0 to 65535, got ${JSON.stringify(port)}`,
+    );
+  }
   return {
     host,
-    port: port === undefined ? 0 : toNumber(nameOf('port'), port),
+    port: portNumber,
     limits,
     ...(cluster === undefined ? {} : { cluster }),
     ...(dashboardToken === undefined ? {} : { dashboardToken }),

@@ -8,7 +8,7 @@ import { constants as osConstants } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { InvalidOptionError, MissingPeerError } from '../../src/index.js';
 import { ConfigError, printUsageError } from './command-line.js';
-import { exposureWarning, readConfig, settingFor, usage } from './config.js';
+import { exposureWarning, listenSettings, readConfig, settingFor, usage } from './config.js';
 import { ListenError, startReferenceServer } from './server.js';
 import { watchStopSignals } from './stop-signals.js';
 
@@ -36,7 +36,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return 2;
     }
     if (error instanceof ListenError) {
-      console.error(`error: cannot listen: ${error.message}`);
+      console.error(`error: cannot listen: ${error.message} (${listenSettings(config, argv, env)})`);
       return 2;
     }
     // --redis without `npm install redis`: the flags are right, the install is not (1, as `chart` does).

@@ -120,7 +120,7 @@ describe('reference server (npm start)', () => {
     [['--max-per-user', '0'], /--max-per-user: expected an integer from 1 to 100000, got 0/],
     [['--eviction-threshold', 'lots'], /--eviction-threshold must be a number/],
     [['--no-such-flag'], /Unknown option '--no-such-flag'/],
-    [['--port', '70000'], /cannot listen/],
+    [['--port', '70000'], /--port must be an integer from 0 to 65535, got "70000"/],
     [['--refuse', 'frame'], /--refuse: expected 'http' or 'close', got frame/],
     [
       ['--allowed-origins', 'https://a.example,app.example.com'],
