@@ -52,7 +52,7 @@ export const DEFERRED_MESSAGE = 'please answer later';
  * `slow-auth`: authenticate answers with a promise the test settles (`rig.authenticating`);
  * `open-throws`: onOpen throws; `close-throws`: onClose throws (the connection is disposed anyway).
  */
-export type HookFault = 'slow-auth' | 'open-throws' | 'close-throws';
+export type HookFault = 'slow-auth' | 'open-throws' | 'close-throws' | 'expired-session';
 
 /** An authenticate still waiting for the test's verdict. */
 export interface PendingAuthentication {
@@ -250,6 +250,9 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     inspect,
     authenticate: (request) => {
       const userId = userFromQuery(request);
+      // A token whose session ended a second ago (README, The rules: refused as unauthenticated).
+      if (userId !== null && faultOf(request) === 'expired-session')
+        return { userId, expiresAt: Date.now() - 1_000 };
       const verdict = userId === null ? null : { userId, expiresAt: Date.now() + SESSION_MS };
       if (options.appHooks !== true || faultOf(request) !== 'slow-auth' || userId === null) return verdict;
       const client = clientOf.get(

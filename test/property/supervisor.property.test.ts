@@ -67,6 +67,8 @@ interface World {
     roomAgain: number;
     /** Clients that read the close frame: 4002 (expired) and 4008 (slow consumer). */
     closedWith: Map<number, number>;
+    /** Newcomers whose session had ended before the upgrade, refused with 401 (OpenExpired). */
+    expiredAtUpgrade: number;
   };
 }
 
@@ -219,6 +221,35 @@ class Open implements Step {
     checkInvariants(world);
   }
   toString = () => `open(${this.user}${this.hooks === undefined ? '' : `, ${this.hooks}`})`;
+}
+
+/**
+ * A newcomer whose token's session ended before the upgrade (authenticate's expiresAt already
+ * past): HTTP 401 `unauthenticated`, nothing admitted, the books unchanged; 503 while shutting
+ * down or with the process at its cap (both refused before authenticate).
+ */
+class OpenExpired implements Step {
+  constructor(readonly user: string) {}
+  check = () => true;
+  async run(model: Model, world: World) {
+    model.steps += 1;
+    const before = booksBefore(world, this.user);
+    const client = await world.rig.open(this.user, { hooks: 'expired-session' });
+    world.clients.push(client);
+    await client.opened;
+    expect(client.connectionId, 'a session already over was admitted').toBeUndefined();
+    const refusal = world.rig.rejected.slice(before.rejected).at(-1);
+    if (world.shuttingDown || refusal?.reason === 'process-limit') {
+      expect(client.outcome).toEqual({ status: 503 });
+    } else {
+      expect(refusal?.reason).toBe('unauthenticated');
+      expect(client.outcome).toEqual({ status: 401 });
+      expect(world.rig.supervisor.stats().connections).toBe(before.connections);
+      world.saw.expiredAtUpgrade += 1;
+    }
+    checkInvariants(world);
+  }
+  toString = () => `open(${this.user}, expired-session)`;
 }
 
 /** A client whose authenticate waits for the test (AuthSettles, AuthTimesOut): shutdown may come meanwhile. */
@@ -654,6 +685,7 @@ const steps = [
         )
         .map(([u, hooks]) => new Open(u, hooks)),
     },
+    { weight: 1, arbitrary: user.map((u) => new OpenExpired(u)) },
     { weight: 1, arbitrary: client.map((n) => new AppAnswersLater(n)) },
     {
       weight: 1,
@@ -706,6 +738,7 @@ it('keeps every rule after every step of random interleavings, and leaves nothin
     processRefusals: 0,
     roomAgain: 0,
     closedWith: new Map<number, number>(),
+    expiredAtUpgrade: 0,
   };
   await fc.assert(
     fc.asyncProperty(
@@ -727,7 +760,7 @@ it('keeps every rule after every step of random interleavings, and leaves nothin
           waitingAtShutdown: 0,
           maxConnections,
           expired: new Set(),
-          saw: { processRefusals: 0, roomAgain: 0, closedWith: new Map() },
+          saw: { processRefusals: 0, roomAgain: 0, closedWith: new Map(), expiredAtUpgrade: 0 },
         };
         try {
           await fc.asyncModelRun(() => ({ model: { steps: 0, shut: false }, real: world }), commands);
@@ -744,6 +777,7 @@ it('keeps every rule after every step of random interleavings, and leaves nothin
         if (maxConnections !== undefined) seen.cappedRuns += 1;
         seen.processRefusals += world.saw.processRefusals;
         seen.roomAgain += world.saw.roomAgain;
+        seen.expiredAtUpgrade += world.saw.expiredAtUpgrade;
         for (const [code, count] of world.saw.closedWith)
           seen.closedWith.set(code, (seen.closedWith.get(code) ?? 0) + count);
         seen.admitted += rig.admitted.length;
@@ -772,7 +806,7 @@ it('keeps every rule after every step of random interleavings, and leaves nothin
       .map(([reason, count]) => `${reason} (${count})`)
       .join(
         ', ',
-      )}; hooks failed: ${[...seen.failedHooks].sort().join(', ')}; authenticate calls waiting at shutdown: ${seen.waitingAtShutdown}; runs with maxConnections: ${seen.cappedRuns}, refused at it: ${seen.processRefusals}, a newcomer admitted once one left: ${seen.roomAgain}; clients that read their close: ${[...seen.closedWith].map(([code, count]) => `${count} × ${code}`).join(', ')}`,
+      )}; hooks failed: ${[...seen.failedHooks].sort().join(', ')}; authenticate calls waiting at shutdown: ${seen.waitingAtShutdown}; runs with maxConnections: ${seen.cappedRuns}, refused at it: ${seen.processRefusals}, a newcomer admitted once one left: ${seen.roomAgain}, refused with its session over: ${seen.expiredAtUpgrade}; clients that read their close: ${[...seen.closedWith].map(([code, count]) => `${count} × ${code}`).join(', ')}`,
   );
   // The generators must reach the interesting cases, or the property proves little.
   expect(seen.evicted).toBeGreaterThan(0);
@@ -791,5 +825,6 @@ it('keeps every rule after every step of random interleavings, and leaves nothin
   );
   expect(seen.processRefusals).toBeGreaterThan(0);
   expect(seen.roomAgain).toBeGreaterThan(0);
+  expect(seen.expiredAtUpgrade).toBeGreaterThan(0);
   expect([...seen.closedWith.keys()]).toEqual(expect.arrayContaining([4002, 4008]));
 });
