@@ -48,6 +48,28 @@ export const FAILING_MESSAGE = 'please fail';
 export const DEFERRED_MESSAGE = 'please answer later';
 
 /**
+ * A message the test app answers, inside onMessage, by sending FLOOD_CHUNK to the same
+ * connection until send() says no more (`rig.floods` records what it saw): the send buffer
+ * overflows while the app's hook runs.
+ */
+export const FLOOD_MESSAGE = 'please flood me';
+/** What the app sends for FLOOD_MESSAGE, each time. */
+export const FLOOD_CHUNK = Buffer.alloc(16 * 1024, 7);
+/** Sends of FLOOD_CHUNK after which the app gives up: send() never said no. */
+export const FLOOD_GIVES_UP = 10_000;
+
+/** What the app saw while it flooded its connection from onMessage. */
+export interface Flood {
+  connectionId: string;
+  /** Sends that send() accepted. */
+  accepted: number;
+  /** The socket's bufferedAmount at its highest. */
+  peak: number;
+  /** What send() returned once more, after it said no. */
+  sendAfter: boolean;
+}
+
+/**
  * What a client asks of the app's hooks (`open(user, { hooks })`, with `appHooks`):
  * `slow-auth`: authenticate answers with a promise the test settles (`rig.authenticating`);
  * `open-throws`: onOpen throws; `close-throws`: onClose throws (the connection is disposed anyway).
@@ -182,6 +204,8 @@ export interface Rig {
   authenticating: PendingAuthentication[];
   /** With `appHooks`: onMessage promises (DEFERRED_MESSAGE) waiting for the test, oldest first. */
   deferred: Array<(outcome: 'resolve' | 'reject') => void>;
+  /** With `appHooks`: what onMessage saw each time a client asked it to flood (FLOOD_MESSAGE). */
+  floods: Flood[];
   clients: TestClient[];
   /**
    * Opens a client; resolves once the supervisor admitted or refused it, or,
@@ -203,6 +227,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   const held: Array<(accept: boolean) => void> = [];
   const authenticating: PendingAuthentication[] = [];
   const deferred: Array<(outcome: 'resolve' | 'reject') => void> = [];
+  const floods: Flood[] = [];
   /** Connections whose onClose throws (asked with `close-throws`). */
   const closeThrows = new Set<string>();
   /** With appHooks, the client each upgrade request came from (its `client` query parameter). */
@@ -287,6 +312,16 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     onMessage: (connection, data) => {
       received.set(connection.id, (received.get(connection.id) ?? 0) + 1);
       if (data.toString() === FAILING_MESSAGE) throw new Error('the app failed on purpose');
+      if (options.appHooks === true && data.toString() === FLOOD_MESSAGE) {
+        const flood: Flood = { connectionId: connection.id, accepted: 0, peak: 0, sendAfter: false };
+        while (flood.accepted < FLOOD_GIVES_UP && connection.send(FLOOD_CHUNK)) {
+          flood.accepted += 1;
+          flood.peak = Math.max(flood.peak, connection.socket?.bufferedAmount ?? 0);
+        }
+        flood.sendAfter = connection.send(FLOOD_CHUNK);
+        floods.push(flood);
+        return undefined;
+      }
       if (options.appHooks === true && data.toString() === DEFERRED_MESSAGE) {
         return new Promise<void>((resolve, reject) => {
           deferred.push((outcome) =>
@@ -390,6 +425,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     held,
     authenticating,
     deferred,
+    floods,
     clients,
     open,
     until,
