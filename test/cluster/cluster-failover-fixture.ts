@@ -4,7 +4,9 @@
  * the test is free to fail over, waiting for a best-effort message to arrive,
  * and counting the clients a store leaves on each node.
  */
+import { expect } from 'vitest';
 import type { ClusterMaster, PrivateRedisCluster } from '../helpers/redis-cluster.js';
+import type { TestStore } from './store-fixture.js';
 
 /**
  * The first `keyOf(i)` (i < 100) whose master is none of `avoid` (ports): a user's book or a
@@ -44,6 +46,30 @@ export async function arrivesWithin(
     while (!arrived() && Date.now() - sent < 100) await new Promise((resolve) => setTimeout(resolve, 10));
   }
   return Date.now() - started;
+}
+
+/**
+ * `a` orders node `b` (named `nodeB`) to evict a connection, then sends across the cluster,
+ * each until `b` gets it (within `ms`): `b`'s subscription works again.
+ */
+export async function ordersAndSendsReach(
+  a: TestStore,
+  b: TestStore,
+  nodeB: string,
+  ms: number,
+): Promise<void> {
+  await arrivesWithin(
+    () => a.store.orderEviction({ connectionId: 'b1', nodeId: nodeB, incarnation: b.store.incarnation }),
+    () => b.orders.length > 0,
+    ms,
+  );
+  expect(b.orders[0]).toMatchObject({ connectionId: 'b1', nodeId: nodeB });
+  await arrivesWithin(
+    () => a.store.sendAcross({ kind: 'broadcast', data: 'after the move' }),
+    () => b.deliveries.length > 0,
+    ms,
+  );
+  expect(b.deliveries[0]).toMatchObject({ kind: 'broadcast', data: 'after the move' });
 }
 
 /** The clients of `port` (not replication links, not the asking connection) that `pick` keeps. */

@@ -11,7 +11,7 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startRedisCluster } from '../helpers/redis-cluster.js';
-import { arrivesWithin, channelSubscribers, keyOffMasters } from './cluster-failover-fixture.js';
+import { channelSubscribers, keyOffMasters, ordersAndSendsReach } from './cluster-failover-fixture.js';
 import { eventually, freshPrefix, hasRedis, startStoreOn } from './store-fixture.js';
 
 describe.runIf(hasRedis)(
@@ -60,18 +60,7 @@ describe.runIf(hasRedis)(
         await renewals;
       });
 
-      await arrivesWithin(
-        () => a.store.orderEviction({ connectionId: 'b1', nodeId: nodeB, incarnation: b.store.incarnation }),
-        () => b.orders.length > 0,
-        8_000,
-      );
-      expect(b.orders[0]).toMatchObject({ connectionId: 'b1', nodeId: nodeB });
-      await arrivesWithin(
-        () => a.store.sendAcross({ kind: 'broadcast', data: 'after the move' }),
-        () => b.deliveries.length > 0,
-        8_000,
-      );
-      expect(b.deliveries[0]).toMatchObject({ kind: 'broadcast', data: 'after the move' });
+      await ordersAndSendsReach(a, b, nodeB, 8_000);
       expect(b.subscriptionErrors).toHaveLength(1);
       expect(b.subscriptionErrors[0]).toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
       expect(String(b.subscriptionErrors[0]?.message)).toContain(channel);

@@ -18,10 +18,10 @@ import {
   startRedisCluster,
 } from '../helpers/redis-cluster.js';
 import {
-  arrivesWithin,
   channelSubscribers,
   clientTotals,
   keyOffMasters,
+  ordersAndSendsReach,
 } from './cluster-failover-fixture.js';
 import { eventually, freshPrefix, hasRedis, startStoreOn, type TestStore } from './store-fixture.js';
 
@@ -116,18 +116,7 @@ describe.runIf(hasRedis)('a node’s sharded subscription lost after a slot move
 
     await cluster.command(replica.port, 'ACL', 'SETUSER', 'default', 'allchannels');
     // b's incarnation, as of each send: the failover fences it (a new one) at a renewal.
-    await arrivesWithin(
-      () => a.store.orderEviction({ connectionId: 'b1', nodeId: nodeB, incarnation: b.store.incarnation }),
-      () => b.orders.length > 0,
-      8_000,
-    );
-    expect(b.orders[0]).toMatchObject({ connectionId: 'b1', nodeId: nodeB });
-    await arrivesWithin(
-      () => a.store.sendAcross({ kind: 'broadcast', data: 'after the move' }),
-      () => b.deliveries.length > 0,
-      8_000,
-    );
-    expect(b.deliveries[0]).toMatchObject({ kind: 'broadcast', data: 'after the move' });
+    await ordersAndSendsReach(a, b, nodeB, 8_000);
     expect(b.subscriptionErrors).toHaveLength(1);
 
     // One subscriber to b's channel (on the promoted replica), one sharded subscriber per store,
