@@ -7,6 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { createServer } from 'node:http';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createSupervisor, type SupervisorError } from '../../src/index.js';
+import { expectReleased, startClient } from '../client/helpers.js';
 import {
   allDisposed,
   closed,
@@ -192,3 +193,27 @@ async function roomEmptied(supervisor: ReturnType<typeof createSupervisor>, room
     });
   });
 }
+
+describe('`socket.disconnect()` for good: disconnectUser(userId, 4403, reason)', () => {
+  it('createClient does not come back after it, however long, until resume()', async () => {
+    const t = await startServer();
+    const c = startClient({ url: t.url('fay') });
+    await c.next('open');
+    expect(t.supervisor.disconnectUser('fay', 4403, 'banned')).toBe(1);
+    expect(await c.next('close')).toMatchObject({
+      code: 4403,
+      reason: 'banned',
+      kind: 'forbidden',
+      next: 'wait-for-resume',
+    });
+    expect(c.client.state).toBe('suspended');
+    c.client.activity();
+    c.simulated.increment(3_600_000);
+    expect(c.client.state).toBe('suspended');
+    expect(t.supervisor.stats().counters.admitted).toBe(1);
+    c.client.close();
+    await expectReleased(c);
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+});
