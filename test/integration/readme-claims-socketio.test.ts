@@ -217,3 +217,36 @@ describe('`socket.disconnect()` for good: disconnectUser(userId, 4403, reason)',
     expectNoLeaks(t.supervisor);
   });
 });
+
+describe('`socket.data = …` has no counterpart: connection.data is set once', () => {
+  it('in plain JS too: assigning data, id or userId throws a TypeError and changes nothing, as `socket` already did', async () => {
+    const tried: [string, string][] = [];
+    const t = await startServer({
+      authenticate: (request) => ({ userId: userFromQuery(request) ?? 'nobody', data: { plan: 'pro' } }),
+      onOpen: (connection) => {
+        // What a JavaScript app coming from Socket.IO writes (TypeScript refuses it: readonly).
+        const loose = connection as unknown as Record<string, unknown>;
+        for (const key of ['data', 'id', 'userId', 'correlationId', 'expiresAt', 'socket']) {
+          try {
+            loose[key] = { plan: 'free' };
+            tried.push([key, 'assigned']);
+          } catch (error) {
+            tried.push([key, (error as Error).name]);
+          }
+        }
+      },
+    });
+    const ws = await connect(t.url('ann'));
+    ws.send('ping');
+    expect(await nextMessage(ws)).toBe('ping');
+    expect(tried).toEqual(
+      ['data', 'id', 'userId', 'correlationId', 'expiresAt', 'socket'].map((key) => [key, 'TypeError']),
+    );
+    const [handle] = t.supervisor.connectionsOf('ann');
+    expect(handle).toMatchObject({ userId: 'ann', data: { plan: 'pro' } });
+    expect(t.supervisor.connection(handle?.id ?? '')).toBe(handle);
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+});
