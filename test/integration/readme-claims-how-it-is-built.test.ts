@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
 import { allDisposed, closed, connect, expectNoLeaks, startServer } from '../helpers/server.js';
 
@@ -69,6 +70,40 @@ describe('the tree', () => {
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
   });
+});
+
+describe('the other actors of the tree', () => {
+  it('one hub per supervisor, a root actor', async () => {
+    const { actors, inspect } = watchActors();
+    const t = await startServer({ inspect });
+    const ws = await connect(t.url('ann'));
+    const closing = closed(ws);
+    await t.supervisor.shutdown({ deadlineMs: 200 });
+    expect((await closing).code).toBe(1001);
+    const hubs = actors.filter((actor) => actor.machine === 'hub').map((a) => a.ref);
+    expect(hubs).toHaveLength(1);
+    expect(parentOf(hubs[0] as AnyActorRef)).toBeUndefined();
+    expectNoLeaks(t.supervisor);
+  });
+
+  it.each([
+    ['http', 0],
+    ['close', 1],
+  ] as const)(
+    "a refusal actor per refusal in flight with refuse: 'close' only (refuse: '%s')",
+    async (refuse, count) => {
+      const { actors, inspect } = watchActors();
+      const t = await startServer({ inspect, refuse, authenticate: () => null });
+      const ws = new WebSocket(t.url('ann'));
+      ws.on('error', () => {});
+      // Not events.once(): it rejects on the `error` that ws emits for an HTTP refusal.
+      const code = await new Promise<number>((resolve) => ws.once('close', resolve));
+      expect(code).toBe(refuse === 'close' ? 4401 : 1006);
+      expect(actors.filter((actor) => actor.machine === 'refusal')).toHaveLength(count);
+      await expect.poll(() => t.supervisor.stats().resources.closeRefusals).toBe(0);
+      expectNoLeaks(t.supervisor);
+    },
+  );
 });
 
 describe('machines/ (README: "pure: setup(...).createMachine(...), no I/O")', () => {
