@@ -97,8 +97,8 @@ const isAppCloseCode = (code: number) =>
   code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999);
 
 export class WsConnection implements TransportEventSource, ConnectionHandle {
-  /** Set by the machines while the ADMIT event is processed. */
-  decision: AdmissionDecision | undefined;
+  /** Set by the machines while the ADMIT event is processed (an accessor: the handle is frozen). */
+  #decision: AdmissionDecision | undefined;
   /** `expiresAt` on the supervisor's clock; undefined: the session never expires. */
   #expiry: number | undefined;
   #ws: WebSocket | undefined;
@@ -176,6 +176,22 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     this.#request = upgrade.request;
     this.#raw = upgrade.socket;
     this.#head = upgrade.head;
+    // Set once (README, Coming from Socket.IO): `readonly` in the type, and at run time too. In plain
+    // JavaScript, `connection.data = …` (Socket.IO's `socket.data = …`) or `connection.userId = …`
+    // rewrote what every later hook and connectionsOf() showed while the books kept the old values
+    // (connection(id) no longer found the handle by its own id). Frozen, such an assignment throws a
+    // TypeError, as one to the getter-only `socket` already did. The fields stay own data properties
+    // (console.log and JSON.stringify show them as before); the private ones are not properties, so
+    // freezing leaves them writable. About 25 ns per connection.
+    Object.freeze(this);
+  }
+
+  get decision(): AdmissionDecision | undefined {
+    return this.#decision;
+  }
+
+  set decision(decision: AdmissionDecision | undefined) {
+    this.#decision = decision;
   }
 
   get socket(): WebSocket | undefined {

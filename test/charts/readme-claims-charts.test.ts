@@ -1,0 +1,92 @@
+/**
+ * README, "State charts": the commands as the README writes them, run on the
+ * built program, and the claims about machineGraph()'s JSON that no other
+ * test of test/charts/ checked on our own machines.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
+import { toMarkdown } from '../../src/chart/markdown.js';
+import { runProgram } from '../helpers/process.js';
+
+const cli = 'dist/src/cli.js';
+const machines = ['connection', 'supervisor', 'hub', 'lease', 'watchdog', 'refusal', 'client'] as const;
+
+async function run(args: string[]) {
+  const program = runProgram(cli, args);
+  let stdout = '';
+  program.child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  const code = await program.exited;
+  return { code, stdout, output: program.output() };
+}
+
+function temporaryDirectory(): string {
+  const directory = mkdtempSync(join(tmpdir(), 'ws-supervisor-readme-chart-'));
+  onTestFinished(() => rmSync(directory, { recursive: true, force: true }));
+  return directory;
+}
+
+describe('the commands of the README', () => {
+  it('`chart --machine hub --format svg --out hub.svg` writes the hub as SVG', async () => {
+    const file = join(temporaryDirectory(), 'hub.svg');
+    const { code } = await run(['chart', '--machine', 'hub', '--format', 'svg', '--out', file]);
+    expect(code).toBe(0);
+    const svg = readFileSync(file, 'utf8');
+    expect(svg).toBe(await renderChart(charts.hub, { format: 'svg' }));
+    expect(svg).toContain('data-state="shuttingDown"');
+  });
+
+  it('`chart --machine all --format json --out charts/` writes one file per machine into a new directory', async () => {
+    const directory = join(temporaryDirectory(), 'charts');
+    const { code } = await run(['chart', '--machine', 'all', '--format', 'json', '--out', `${directory}/`]);
+    expect(code).toBe(0);
+    expect(readdirSync(directory).sort()).toEqual(machines.map((name) => `${name}.json`).sort());
+    for (const name of machines) {
+      const graph = JSON.parse(readFileSync(join(directory, `${name}.json`), 'utf8'));
+      expect(graph).toEqual(machineGraph(charts[name]));
+      expect(graph).toMatchObject({ format: 'ws-supervisor-chart', version: 1 });
+    }
+  });
+
+  it('every --machine of the list prints, and --format markdown prints the page of docs/machines', async () => {
+    for (const name of machines) {
+      const { code, stdout } = await run(['chart', '--machine', name, '--format', 'markdown']);
+      expect(code, name).toBe(0);
+      expect(stdout, name).toBe(toMarkdown(name, machineGraph(charts[name])));
+      expect(stdout, name).toBe(readFileSync(join('docs/machines', `${name}.md`), 'utf8'));
+    }
+  });
+});
+
+describe('machineGraph() of our machines', () => {
+  it('the supervisor: nodes (the first `supervising`), edges, events, guards and delays, as the snippet says', () => {
+    const graph = machineGraph(charts.supervisor);
+    expect(graph).toMatchObject({ format: 'ws-supervisor-chart', version: 1 });
+    expect(graph.nodes[0]?.id).toBe('supervising');
+    for (const key of ['nodes', 'edges', 'events', 'guards', 'delays'] as const)
+      expect(Array.isArray(graph[key]), key).toBe(true);
+  });
+
+  it("the done and error of the lease's id-less invokes carry their src as `invoke`", () => {
+    const graph = machineGraph(charts.lease);
+    const invoked = graph.edges.filter((edge) => edge.kind === 'done' || edge.kind === 'error');
+    expect(invoked.length).toBeGreaterThan(0);
+    for (const edge of invoked) expect(edge.invoke, JSON.stringify(edge)).toEqual(expect.any(String));
+    expect(invoked.map((edge) => edge.invoke)).toEqual(
+      expect.arrayContaining(['startStore', 'renewLease', 'reapDeadSlots', 'reconcile']),
+    );
+  });
+
+  it('the connection: `live` lists entry deliverDirectly and exit deliverViaMachine; connectTimeout is a delay by name', () => {
+    const graph = machineGraph(charts.connection);
+    const live = graph.nodes.find((node) => node.id.endsWith('.live'));
+    expect(live).toMatchObject({ entry: ['deliverDirectly'], exit: ['deliverViaMachine'] });
+    expect(graph.edges).toEqual(
+      expect.arrayContaining([expect.objectContaining({ kind: 'delay', delay: 'connectTimeout' })]),
+    );
+  });
+});
