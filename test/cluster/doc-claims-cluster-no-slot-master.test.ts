@@ -15,7 +15,7 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { RedisClusterLike } from '../../src/cluster/redis-shapes.js';
 import type { ClusterMaster, PrivateRedisCluster } from '../helpers/redis-cluster.js';
-import { closed, connect, connectRefused, ioWait, startServer } from '../helpers/server.js';
+import { closed, connect, connectRefused, ioWait, nextMessage, startServer } from '../helpers/server.js';
 import { freshPrefix, hasRedis, usePrivateCluster } from './store-fixture.js';
 
 /** A user whose book lives on each master, in the order of `masters`. */
@@ -31,7 +31,7 @@ async function userPerMaster(cluster: PrivateRedisCluster, keyPrefix: string): P
 describe.runIf(hasRedis)('docs: an app’s cluster client without getSlotMaster', () => {
   const cluster = usePrivateCluster();
 
-  it('books users on every master, refuses at the limit (429), and releases on close', async () => {
+  it('books users on every master, refuses at the limit (429), releases on close, is sent to, and shuts down clean', async () => {
     const { createCluster } = await import('redis');
     const app = createCluster({
       rootNodes: cluster.current.urls.map((url) => ({ url })),
@@ -77,5 +77,20 @@ describe.runIf(hasRedis)('docs: an app’s cluster client without getSlotMaster'
       unsynced: 0,
       pendingReleases: 0,
     });
+
+    // Its order channel: another node (the store's own client) sends across to it.
+    const other = await startServer({
+      cluster: { redis: { rootNodes: [...cluster.current.urls] }, nodeId: 'with-slot-master', keyPrefix },
+    });
+    await other.supervisor.ready({ signal: AbortSignal.timeout(15_000) });
+    const received = nextMessage(more[1] as NonNullable<(typeof more)[number]>);
+    expect(await other.supervisor.sendToUser(first, 'across', { cluster: true })).toMatchObject({ nodes: 1 });
+    expect(await received).toBe('across');
+
+    // shutdown() gives back every slot and the lease.
+    await t.supervisor.shutdown({ deadlineMs: 200 });
+    const { global } = await other.supervisor.stats({ cluster: true });
+    expect(global).toMatchObject({ users: 0, connections: 0 });
+    expect(global.nodes.map((node) => node.nodeId)).toEqual(['with-slot-master']);
   }, 60_000);
 });
