@@ -121,6 +121,12 @@ export interface RedisConnection {
   shardOf(key: string): string | undefined;
   /** Whether shardOf may name a master at all (a Redis Cluster client with getSlotMaster): false spares its callers the key. */
   readonly sharded: boolean;
+  /**
+   * Whether this is a Redis Cluster (commands routed by their key's slot), with or without
+   * getSlotMaster: a script's keys must then share one slot, so nothing may add a key of
+   * another slot to it (the single-Redis server check, see redis-store.ts).
+   */
+  readonly cluster: boolean;
   /** Every master shardOf may name now (the client's current topology); undefined where shardOf always is. */
   shards(): readonly string[] | undefined;
   /** The deadline lists still running: '*' (store-wide), then each master's address; none once closed. For tests. */
@@ -479,6 +485,7 @@ function wrap(
     },
     shardOf: (key) => masterOf?.(key),
     sharded: masterOf !== undefined,
+    cluster: routingKey !== undefined,
     shards: () => sender.masters?.(),
     liveDeadlines: () => deadlines.live(),
     onReconnect: (listener) => watchReconnects(emitter, listener),

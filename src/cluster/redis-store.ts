@@ -494,7 +494,9 @@ class Store implements RedisSlotStore {
    */
   #serverCheck(): [keys: string[], runId: string] {
     const connection = this.#connection;
-    if (connection === undefined || connection.sharded || this.#checkRunId === '') return [[], ''];
+    // Off a Redis Cluster only (any: a client without getSlotMaster too): there the server
+    // key lives on the registry's slot, and a script with it and a user's book is CROSSSLOT.
+    if (connection === undefined || connection.cluster || this.#checkRunId === '') return [[], ''];
     return [[this.keys.registry.server], this.#checkRunId];
   }
 

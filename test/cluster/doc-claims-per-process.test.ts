@@ -1,0 +1,103 @@
+/**
+ * The README, "Running several processes", table "What is global, what is per process",
+ * right-hand column, on a private redis-server with two supervisors on real sockets:
+ *
+ * - "`maxConnections` (the process-wide cap)" stays per process: the cluster does not
+ *   turn it into a cap over every process.
+ * - "`stats()`, `userStats(id)`, `audit()`: synchronous and O(1), this process only".
+ * - "`sendToUser`, `disconnectUser`, `broadcast`, `connectionsOf` and `connection` without
+ *   it: synchronous, this process's connections only".
+ *
+ * A plain send that had travelled would go over the node's channel; a cluster-wide send
+ * published after it on the same channel arrives after it, so "the other process's client
+ * got only the cluster-wide ones, once that one arrived" proves the plain one never went there.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import {
+  closed,
+  connect,
+  connectRefused,
+  ioWait,
+  nextMessage,
+  startServer,
+  type TestServer,
+} from '../helpers/server.js';
+import { freshPrefix, hasRedis, usePrivateRedis } from './store-fixture.js';
+
+describe.runIf(hasRedis)('docs: what stays per process in cluster mode', () => {
+  const redis = usePrivateRedis();
+
+  async function twoNodes(extra: { maxConnections?: number } = {}): Promise<[TestServer, TestServer]> {
+    const keyPrefix = freshPrefix();
+    const start = (nodeId: string) =>
+      startServer({
+        ...extra,
+        cluster: { redis: redis.current.url, nodeId, keyPrefix, leaseTtlMs: 3_000, commandTimeoutMs: 500 },
+      });
+    const nodes: [TestServer, TestServer] = [await start('pp-a'), await start('pp-b')];
+    await Promise.all(nodes.map((t) => t.supervisor.ready({ signal: AbortSignal.timeout(10_000) })));
+    return nodes;
+  }
+
+  it('maxConnections is each process’s own cap: one each on two processes, the next on a full one is 503 (process-limit)', async () => {
+    const [a, b] = await twoNodes({ maxConnections: 1 });
+    const refusals: string[] = [];
+    a.supervisor.on('rejected', (event) => void refusals.push(event.reason));
+    await connect(a.url('u1'));
+    // A cap over the cluster would refuse this one: B holds nothing yet.
+    await connect(b.url('u2'));
+    expect((await a.supervisor.stats({ cluster: true })).global).toMatchObject({ users: 2, connections: 2 });
+    expect(await connectRefused(a.url('u3'))).toBe(503);
+    expect(refusals).toEqual(['process-limit']);
+    // B is full too, on its own count.
+    expect(await connectRefused(b.url('u4'))).toBe(503);
+  });
+
+  it('stats(), userStats(id), audit(), connectionsOf, connection, sendToUser, broadcast and disconnectUser without { cluster: true } see this process only', async () => {
+    const [a, b] = await twoNodes();
+    const onA = await connect(a.url('ann'));
+    const onB = await connect(b.url('ann'));
+    const seenOnB: string[] = [];
+    onB.on('message', (data: Buffer) => void seenOnB.push(data.toString()));
+    await vi.waitFor(async () => {
+      expect(await a.supervisor.userStats('ann', { cluster: true })).toMatchObject({ live: 2 });
+    }, ioWait);
+
+    // The reads: one connection here, two in the book.
+    expect(a.supervisor.stats()).toMatchObject({ connections: 1, users: 1 });
+    expect(a.supervisor.userStats('ann')).toMatchObject({ live: 1 });
+    expect(a.supervisor.audit().mismatches).toEqual([]);
+    const handles = a.supervisor.connectionsOf('ann');
+    expect(handles).toHaveLength(1);
+    const [bHandle] = b.supervisor.connectionsOf('ann');
+    expect(a.supervisor.connection(bHandle?.id as string)).toBeUndefined();
+    expect(a.supervisor.connection(handles[0]?.id as string)).toBeDefined();
+
+    // The sends: this process's client only, synchronously counted.
+    const plain = nextMessage(onA);
+    expect(a.supervisor.sendToUser('ann', 'plain')).toBe(1);
+    expect(await plain).toBe('plain');
+    const broadcast = nextMessage(onA);
+    expect(a.supervisor.broadcast('plain broadcast')).toBe(1);
+    expect(await broadcast).toBe('plain broadcast');
+    const onBNext = nextMessage(onB);
+    const onANext = nextMessage(onA);
+    const across = await a.supervisor.sendToUser('ann', 'across', { cluster: true });
+    expect(across).toMatchObject({ delivered: 1, nodes: 1, unreached: 0 });
+    expect(await onBNext).toBe('across');
+    expect(await onANext).toBe('across');
+
+    // disconnectUser: this process's connection only; B's stays open and reachable.
+    const aClosed = closed(onA);
+    expect(a.supervisor.disconnectUser('ann', 4000, 'plain kick')).toBe(1);
+    expect(await aClosed).toEqual({ code: 4000, reason: 'plain kick' });
+    const again = nextMessage(onB);
+    await a.supervisor.sendToUser('ann', 'still here', { cluster: true });
+    expect(await again).toBe('still here');
+    expect(onB.readyState).toBe(WebSocket.OPEN);
+    // Everything B's client got: only what was sent with { cluster: true }, in order.
+    expect(seenOnB).toEqual(['across', 'still here']);
+    expect(b.supervisor.userStats('ann')).toMatchObject({ live: 1 });
+  });
+});
