@@ -2,31 +2,13 @@
  * `ws-supervisor chart`, run as its own process on the built program (npm
  * test builds first), the way a user runs it.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
 import { toMarkdown } from '../../src/chart/markdown.js';
 import { runProgram } from '../helpers/process.js';
-
-const cli = 'dist/src/cli.js';
-
-async function run(args: string[]) {
-  const program = runProgram(cli, args);
-  let stdout = '';
-  program.child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  const code = await program.exited;
-  return { code, stdout, output: program.output() };
-}
-
-function temporaryDirectory(): string {
-  const directory = mkdtempSync(join(tmpdir(), 'ws-supervisor-chart-'));
-  onTestFinished(() => rmSync(directory, { recursive: true, force: true }));
-  return directory;
-}
+import { cli, run, temporaryDirectory } from './cli-fixture.js';
 
 describe('ws-supervisor chart', () => {
   it('prints the connection machine as Mermaid by default', async () => {

@@ -3,32 +3,14 @@
  * built program, and the claims about machineGraph()'s JSON that no other
  * test of test/charts/ checked on our own machines.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
 import { toMarkdown } from '../../src/chart/markdown.js';
-import { runProgram } from '../helpers/process.js';
+import { run, temporaryDirectory } from './cli-fixture.js';
 
-const cli = 'dist/src/cli.js';
 const machines = ['connection', 'supervisor', 'hub', 'lease', 'watchdog', 'refusal', 'client'] as const;
-
-async function run(args: string[]) {
-  const program = runProgram(cli, args);
-  let stdout = '';
-  program.child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  const code = await program.exited;
-  return { code, stdout, output: program.output() };
-}
-
-function temporaryDirectory(): string {
-  const directory = mkdtempSync(join(tmpdir(), 'ws-supervisor-readme-chart-'));
-  onTestFinished(() => rmSync(directory, { recursive: true, force: true }));
-  return directory;
-}
 
 describe('the commands of the README', () => {
   it('`chart --machine hub --format svg --out hub.svg` writes the hub as SVG', async () => {

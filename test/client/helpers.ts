@@ -15,6 +15,7 @@ import {
   type ClientOptions,
   createClient,
   type WebSocketConstructorLike,
+  type WebSocketLike,
 } from '../../src/client/index.js';
 import { type CountingClock, createCountingClock } from '../../src/clock.js';
 
@@ -127,4 +128,42 @@ export async function startClosingServer(close: { code: number; reason: string }
   });
   const { port } = server.address() as AddressInfo;
   return { server, url: `ws://127.0.0.1:${port}/`, connections: () => connections };
+}
+
+/**
+ * ws's WebSocket seen as a browser's (or Node 22's global one): the WHATWG members only, no
+ * EventEmitter, so the client cannot hear pings (a browser answers them unseen) nor read an
+ * HTTP refusal's status. `sockets` holds each ws WebSocket made, in order.
+ */
+export function pingBlindWebSocket() {
+  const sockets: WebSocket[] = [];
+  class PingBlind implements WebSocketLike {
+    readonly #ws: WebSocket;
+    constructor(url: string, protocols?: string | string[]) {
+      this.#ws = new WebSocket(url, protocols);
+      sockets.push(this.#ws);
+    }
+    get readyState() {
+      return this.#ws.readyState;
+    }
+    get binaryType() {
+      return this.#ws.binaryType;
+    }
+    set binaryType(type: string) {
+      this.#ws.binaryType = type as WebSocket['binaryType'];
+    }
+    send(data: never) {
+      this.#ws.send(data);
+    }
+    close(code?: number, reason?: string) {
+      this.#ws.close(code, reason);
+    }
+    addEventListener(type: string, listener: (event: never) => void) {
+      this.#ws.addEventListener(type as 'open', listener as never);
+    }
+    removeEventListener(type: string, listener: (event: never) => void) {
+      this.#ws.removeEventListener(type as 'open', listener as never);
+    }
+  }
+  return { WebSocket: PingBlind satisfies WebSocketConstructorLike, sockets };
 }

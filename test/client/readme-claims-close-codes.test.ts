@@ -11,10 +11,9 @@ import type { Duplex } from 'node:stream';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
-import type { WebSocketConstructorLike, WebSocketLike } from '../../src/client/index.js';
 import { Refusal, type SupervisorOptions } from '../../src/index.js';
 import { closeServer, listenOnLoopback, startServer, userFromQuery } from '../helpers/server.js';
-import { expectReleased, startClient, startClosingServer } from './helpers.js';
+import { expectReleased, pingBlindWebSocket, startClient, startClosingServer } from './helpers.js';
 
 describe('codes the table names but no test sent over a socket', () => {
   it('1012 service restart: kind shutdown, back at a random moment within shutdownWindowMs, no attempt counted', async () => {
@@ -202,43 +201,13 @@ describe('the 429 and 503 rows of the table, read by the client under Node (READ
   );
 });
 
-/** ws's WebSocket seen as a browser's (or Node 22's global one): the WHATWG members only, no response to read. */
-class WhatwgOnly implements WebSocketLike {
-  static readonly sockets: WebSocket[] = [];
-  readonly #ws: WebSocket;
-  constructor(url: string, protocols?: string | string[]) {
-    this.#ws = new WebSocket(url, protocols);
-    WhatwgOnly.sockets.push(this.#ws);
-  }
-  get readyState() {
-    return this.#ws.readyState;
-  }
-  get binaryType() {
-    return this.#ws.binaryType;
-  }
-  set binaryType(type: string) {
-    this.#ws.binaryType = type as WebSocket['binaryType'];
-  }
-  send(data: never) {
-    this.#ws.send(data);
-  }
-  close(code?: number, reason?: string) {
-    this.#ws.close(code, reason);
-  }
-  addEventListener(type: string, listener: (event: never) => void) {
-    this.#ws.addEventListener(type as 'open', listener as never);
-  }
-  removeEventListener(type: string, listener: (event: never) => void) {
-    this.#ws.removeEventListener(type as 'open', listener as never);
-  }
-}
-
 describe("a WebSocket that shows no HTTP status (README: a browser's, Node 22's global one)", () => {
   it('the same 401 that ws shows as 4401 is a failed connection there: 1006, kind abnormal, backed off', async () => {
     const server = await startServer();
+    const whatwg = pingBlindWebSocket();
     const t = startClient({
       url: `ws://127.0.0.1:${server.port}/?token=expired`,
-      WebSocket: WhatwgOnly satisfies WebSocketConstructorLike,
+      WebSocket: whatwg.WebSocket,
     });
     expect(await t.next('close')).toMatchObject({
       code: 1006,
@@ -252,6 +221,6 @@ describe("a WebSocket that shows no HTTP status (README: a browser's, Node 22's 
     t.client.close();
     expect(t.client.state).toBe('closed');
     // ws ended the refused request itself (no listener of its own took the response): nothing open.
-    await vi.waitFor(() => expect(WhatwgOnly.sockets.map((ws) => ws.readyState)).toEqual([WebSocket.CLOSED]));
+    await vi.waitFor(() => expect(whatwg.sockets.map((ws) => ws.readyState)).toEqual([WebSocket.CLOSED]));
   });
 });

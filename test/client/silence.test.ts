@@ -10,52 +10,15 @@
  */
 import { once } from 'node:events';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
-import type { ClientOptions, WebSocketConstructorLike, WebSocketLike } from '../../src/client/index.js';
+import type { ClientOptions } from '../../src/client/index.js';
 import type { SupervisorOptions } from '../../src/index.js';
 import { startRedisProxy } from '../helpers/redis-proxy.js';
 import { ioWait, startServer } from '../helpers/server.js';
-import { expectReleased, listenersOn, messagesOf, startClient } from './helpers.js';
+import { expectReleased, listenersOn, messagesOf, pingBlindWebSocket, startClient } from './helpers.js';
 
 const HEARTBEAT_MS = 1_000;
-
-/**
- * ws's WebSocket seen as a browser's: the WHATWG members only, no EventEmitter,
- * so the client cannot hear pings (a browser answers them unseen).
- */
-function pingBlindWebSocket() {
-  const sockets: WebSocket[] = [];
-  class PingBlind implements WebSocketLike {
-    readonly #ws: WebSocket;
-    constructor(url: string, protocols?: string | string[]) {
-      this.#ws = new WebSocket(url, protocols);
-      sockets.push(this.#ws);
-    }
-    get readyState() {
-      return this.#ws.readyState;
-    }
-    get binaryType() {
-      return this.#ws.binaryType;
-    }
-    set binaryType(type: string) {
-      this.#ws.binaryType = type as WebSocket['binaryType'];
-    }
-    send(data: never) {
-      this.#ws.send(data);
-    }
-    close(code?: number, reason?: string) {
-      this.#ws.close(code, reason);
-    }
-    addEventListener(type: string, listener: (event: never) => void) {
-      this.#ws.addEventListener(type as 'open', listener as never);
-    }
-    removeEventListener(type: string, listener: (event: never) => void) {
-      this.#ws.removeEventListener(type as 'open', listener as never);
-    }
-  }
-  return { WebSocket: PingBlind satisfies WebSocketConstructorLike, sockets };
-}
 
 /**
  * A supervisor (heartbeat every HEARTBEAT_MS on its own simulated clock), a

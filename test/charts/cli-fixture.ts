@@ -1,0 +1,30 @@
+/**
+ * What the tests of `ws-supervisor chart` share (cli.test.ts, readme-claims-charts.test.ts):
+ * the built program run as its own process, as a user runs it, and a directory for its output.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
+import { runProgram } from '../helpers/process.js';
+
+/** The built program (npm test builds first). */
+export const cli = 'dist/src/cli.js';
+
+/** Runs the program with `args`: its exit code, its stdout, and all it printed. */
+export async function run(args: string[]) {
+  const program = runProgram(cli, args);
+  let stdout = '';
+  program.child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+  });
+  const code = await program.exited;
+  return { code, stdout, output: program.output() };
+}
+
+/** A new directory, removed after the test. */
+export function temporaryDirectory(): string {
+  const directory = mkdtempSync(join(tmpdir(), 'ws-supervisor-chart-'));
+  onTestFinished(() => rmSync(directory, { recursive: true, force: true }));
+  return directory;
+}
