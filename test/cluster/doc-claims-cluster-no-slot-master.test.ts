@@ -12,11 +12,16 @@
  * every EVALSHA of a user whose slot is not the registry's failed with CROSSSLOT: each
  * upgrade was refused (503 under 'reject') and reported as WSSUP_STORE_UNAVAILABLE.
  */
-import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import type { RedisClusterLike } from '../../src/cluster/redis-shapes.js';
+import { describe, expect, it, vi } from 'vitest';
 import type { ClusterMaster, PrivateRedisCluster } from '../helpers/redis-cluster.js';
 import { closed, connect, connectRefused, ioWait, nextMessage, startServer } from '../helpers/server.js';
-import { freshPrefix, hasRedis, usePrivateCluster } from './store-fixture.js';
+import {
+  appClusterClient,
+  freshPrefix,
+  hasRedis,
+  usePrivateCluster,
+  withoutSlotMaster,
+} from './store-fixture.js';
 
 /** A user whose book lives on each master, in the order of `masters`. */
 async function userPerMaster(cluster: PrivateRedisCluster, keyPrefix: string): Promise<string[]> {
@@ -32,22 +37,7 @@ describe.runIf(hasRedis)('docs: an app’s cluster client without getSlotMaster'
   const cluster = usePrivateCluster();
 
   it('books users on every master, refuses at the limit (429), releases on close, is sent to, and shuts down clean', async () => {
-    const { createCluster } = await import('redis');
-    const app = createCluster({
-      rootNodes: cluster.current.urls.map((url) => ({ url })),
-      defaults: { disableOfflineQueue: true },
-    });
-    app.on('error', () => {});
-    await app.connect();
-    onTestFinished(() => app.destroy());
-    const client: RedisClusterLike = {
-      sendCommand: (...args) => app.sendCommand(...args),
-      get masters() {
-        return app.masters;
-      },
-      nodeClient: (node) => app.nodeClient(node as Parameters<typeof app.nodeClient>[0]),
-      duplicate: () => app.duplicate(),
-    };
+    const client = withoutSlotMaster(await appClusterClient(cluster.current.urls));
     const keyPrefix = freshPrefix();
     const users = await userPerMaster(cluster.current, keyPrefix);
     const t = await startServer({

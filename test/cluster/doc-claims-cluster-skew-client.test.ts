@@ -13,13 +13,19 @@
  * store-unavailable), each failure reported as WSSUP_STORE_UNAVAILABLE, while a user on the
  * master furthest behind is still admitted by that node.
  */
-import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { RedisClusterLike } from '../../src/cluster/redis-shapes.js';
 import { faketimeHint, findFaketime } from '../helpers/faketime.js';
 import type { PrivateRedisCluster } from '../helpers/redis-cluster.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { connect, connectRefused, ioWait, startServer } from '../helpers/server.js';
-import { freshPrefix, hasRedis, usePrivateCluster } from './store-fixture.js';
+import {
+  appClusterClient,
+  freshPrefix,
+  hasRedis,
+  usePrivateCluster,
+  withoutSlotMaster,
+} from './store-fixture.js';
 
 const hasFaketime = requireExternal('libfaketime', findFaketime() !== undefined, faketimeHint());
 
@@ -35,17 +41,7 @@ async function usersOn(cluster: PrivateRedisCluster, port: number, keyPrefix: st
 describe.runIf(hasRedis && hasFaketime)('docs: a Redis Cluster whose masters disagree on the time', () => {
   const cluster = usePrivateCluster({ clockOffsets: ['+30s', '-30s'] });
 
-  async function appClient() {
-    const { createCluster } = await import('redis');
-    const app = createCluster({
-      rootNodes: cluster.current.urls.map((url) => ({ url })),
-      defaults: { disableOfflineQueue: true },
-    });
-    app.on('error', () => {});
-    await app.connect();
-    onTestFinished(() => app.destroy());
-    return app;
-  }
+  const appClient = () => appClusterClient(cluster.current.urls);
 
   async function node(redis: RedisClusterLike, nodeId: string, keyPrefix: string) {
     const t = await startServer({
@@ -75,15 +71,7 @@ describe.runIf(hasRedis && hasFaketime)('docs: a Redis Cluster whose masters dis
     // The same client, without getSlotMaster.
     const prefix2 = freshPrefix();
     const [refusedUser] = await usersOn(cluster.current, ahead, prefix2, 1);
-    const other = await appClient();
-    const unnamed: RedisClusterLike = {
-      sendCommand: (...args) => other.sendCommand(...args),
-      get masters() {
-        return other.masters;
-      },
-      nodeClient: (n) => other.nodeClient(n as Parameters<typeof other.nodeClient>[0]),
-      duplicate: () => other.duplicate(),
-    };
+    const unnamed = withoutSlotMaster(await appClient());
     const blind = await node(unnamed, 'skew-blind', prefix2);
     expect(await connectRefused(blind.url(refusedUser as string))).toBe(503);
     // Late on that master's clock: not any other failure (a CROSSSLOT, before the fix in

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, onTestFinished } from 'vitest';
 import type { ClusterDelivery } from '../../src/cluster/cluster-sends.js';
+import type { RedisClusterLike } from '../../src/cluster/redis-shapes.js';
 import {
   createRedisSlotStore,
   type RedisSlotStore,
@@ -220,4 +221,32 @@ export async function commandCalls(redis: PrivateRedis): Promise<Record<string, 
     calls[match[1] as string] = Number(match[2]);
   }
   return calls;
+}
+
+/** An app's own node-redis cluster client on `urls` (connected, destroyed after the test). */
+export async function appClusterClient(urls: readonly string[]) {
+  const { createCluster } = await import('redis');
+  const app = createCluster({
+    rootNodes: urls.map((url) => ({ url })),
+    defaults: { disableOfflineQueue: true },
+  });
+  app.on('error', () => {});
+  await app.connect();
+  onTestFinished(() => app.destroy());
+  return app;
+}
+
+/**
+ * `app` as a client without getSlotMaster (optional in RedisClusterLike, as in an older
+ * node-redis or a wrapper that does not pass it on): the store cannot name a slot's master.
+ */
+export function withoutSlotMaster(app: Awaited<ReturnType<typeof appClusterClient>>): RedisClusterLike {
+  return {
+    sendCommand: (...args) => app.sendCommand(...args),
+    get masters() {
+      return app.masters;
+    },
+    nodeClient: (node) => app.nodeClient(node as Parameters<typeof app.nodeClient>[0]),
+    duplicate: () => app.duplicate(),
+  };
 }

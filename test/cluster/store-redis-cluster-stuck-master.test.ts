@@ -11,19 +11,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createCluster } from 'redis';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type CountingClock, createCountingClock } from '../../src/clock.js';
-import { borrowRedis, connectRedisCluster, type RedisClusterLike } from '../../src/cluster/redis-client.js';
+import { borrowRedis, connectRedisCluster } from '../../src/cluster/redis-client.js';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
 import { type PrivateRedisCluster, startRedisCluster } from '../helpers/redis-cluster.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import { closed, connect, ioWait, startServer } from '../helpers/server.js';
 import { keyOffMasters } from './cluster-failover-fixture.js';
 import {
+  appClusterClient,
   eventually,
   freshPrefix,
   hasRedis,
   startStoreOn,
   usePrivateCluster,
   usePrivateRedis,
+  withoutSlotMaster,
 } from './store-fixture.js';
 
 const address = (port: number) => `127.0.0.1:${port}`;
@@ -267,21 +269,7 @@ describe.runIf(hasRedis)('a cluster client without getSlotMaster (optional in Re
   const cluster = usePrivateCluster();
 
   it('keeps one store-wide deadline list, as before per-master ones, and names no shard', async () => {
-    const app = createCluster({
-      rootNodes: [{ url: cluster.current.urls[0] as string }],
-      defaults: { disableOfflineQueue: true },
-    });
-    app.on('error', () => {});
-    await app.connect();
-    onTestFinished(() => app.destroy());
-    const client: RedisClusterLike = {
-      sendCommand: (...args) => app.sendCommand(...args),
-      get masters() {
-        return app.masters;
-      },
-      nodeClient: (node) => app.nodeClient(node as Parameters<typeof app.nodeClient>[0]),
-      duplicate: () => app.duplicate(),
-    };
+    const client = withoutSlotMaster(await appClusterClient([cluster.current.urls[0] as string]));
     const connection = borrowRedis(client, { commandTimeoutMs: 300 });
     onTestFinished(() => connection.close());
     const key = createKeyLayout(freshPrefix()).user('ann');
