@@ -1,10 +1,11 @@
 /**
- * docs/cluster-store.md, "The breaker and outage policies": "A `userBook` read is refused
- * while its master's breaker is not closed but does not count towards it". On a store of
+ * docs/cluster-store.md, "The breaker and outage policies": the store-wide breaker's cycle
+ * (3 failures open it, 1 s later one call goes through), and "A `userBook` read is refused
+ * while its master's breaker is not closed but does not count towards it", on a store of
  * several failure domains (a Redis Cluster's masters), through a SlotStore of one's own
  * that opts in with shardOf() and shards() (the in-memory store of test/helpers).
  */
-import { expect, it } from 'vitest';
+import { expect, it, onTestFinished, vi } from 'vitest';
 import { bookOnMemoryStore } from '../helpers/cluster-book.js';
 
 /** ann's book on master A, everyone else's on B. */
@@ -44,5 +45,40 @@ it("a userBook read is refused without reaching the store while its master's bre
   expect(book.calls.userBook ?? 0).toBe(calls);
   expect(await cluster.userBook('bob')).toMatchObject({ userId: 'bob', live: 1 });
   expect(book.calls.userBook).toBe(calls + 1);
+  await cluster.stop();
+});
+
+it('the store-wide breaker: opens after 3 calls in a row fail, each reported; refuses at once while open; after 1 s lets one call through, whose success closes it and renews the lease', async () => {
+  const { book, cluster, told, reported, leaseTaken } = bookOnMemoryStore(() => [], 'reject');
+  await expect.poll(leaseTaken).toBe(true);
+  // The breaker's clock (Date) stands still unless the test moves it: no real second decides.
+  vi.useFakeTimers({ toFake: ['Date'] });
+  onTestFinished(() => {
+    vi.useRealTimers();
+  });
+  book.down = true;
+  for (let i = 0; i < 2; i++) {
+    expect(await cluster.reserve('ann', `a${i}`)).toMatchObject({ outcome: 'unavailable' });
+  }
+  expect(cluster.stats().breaker).toBe('closed');
+  expect(await cluster.reserve('ann', 'a2')).toMatchObject({ outcome: 'unavailable' });
+  expect(cluster.stats().breaker).toBe('open');
+  expect(told.filter((line) => line.startsWith('breaker'))).toEqual(['breaker open']);
+  expect(reported.map((error) => error.code)).toEqual(Array(3).fill('WSSUP_STORE_UNAVAILABLE'));
+  // Open: refused without reaching the store, and not reported (the event said so).
+  book.down = false;
+  const admits = book.calls.admit ?? 0;
+  const renewals = book.calls.renew ?? 0;
+  vi.advanceTimersByTime(999);
+  expect(await cluster.reserve('ann', 'a3')).toMatchObject({ outcome: 'unavailable' });
+  expect(book.calls.admit ?? 0).toBe(admits);
+  expect(reported).toHaveLength(3);
+  // A second later, the next call goes through; its success closes the breaker.
+  vi.advanceTimersByTime(1);
+  expect(await cluster.reserve('ann', 'a4')).toEqual({ outcome: 'booked' });
+  expect(book.calls.admit).toBe(admits + 1);
+  expect(cluster.stats().breaker).toBe('closed');
+  expect(told.filter((line) => line.startsWith('breaker'))).toEqual(['breaker open', 'breaker closed']);
+  await vi.waitFor(() => expect(book.calls.renew ?? 0).toBeGreaterThan(renewals));
   await cluster.stop();
 });
