@@ -12,10 +12,17 @@ import { describeValue } from './errors.js';
  * for onError; the upgrade is then refused, since a session whose end cannot be
  * read must not be kept open forever. A number far in the past that looks like
  * seconds (a JWT's `exp` not multiplied by 1000) is refused as expired, and
- * `looksLikeSeconds` says so for onError.
+ * `expiresAtInSeconds` says so for onError; one that looks like microseconds
+ * is returned as a problem too.
  */
 export function expiresAtOf(given: unknown): { expiresAt: number | undefined; problem?: TypeError } {
   if (given === undefined) return { expiresAt: undefined };
+  if (typeof given === 'number' && given >= MICROSECONDS_LIKE && given < LARGEST_DATE) {
+    const problem = new TypeError(
+      `authenticate returned expiresAt ${given}, which looks like microseconds rather than epoch milliseconds (it is after the year 33658); the upgrade was refused (divide it by 1000, or return undefined for a session that does not end)`,
+    );
+    return { expiresAt: undefined, problem };
+  }
   if (typeof given === 'number' && Number.isFinite(given)) return { expiresAt: given };
   const hint = given instanceof Date ? ' (a Date: return its getTime())' : '';
   const problem = new TypeError(
@@ -23,6 +30,16 @@ export function expiresAtOf(given: unknown): { expiresAt: number | undefined; pr
   );
   return { expiresAt: undefined, problem };
 }
+
+/**
+ * Epoch ms after the year 33658: a time in microseconds (a database's or another
+ * language's timestamp), which read as milliseconds would keep the session
+ * open for millennia. Every microsecond time since 2001-09-09 is above it, and
+ * a "never" written as the year 9999 (2.5e14) is below it.
+ */
+const MICROSECONDS_LIKE = 1e15;
+/** The largest Date (8.64e15 ms, year 275760), a common "never": left as it is, as anything above it. */
+const LARGEST_DATE = 8.64e15;
 
 /** Epoch ms before 2001-09-09: a time in seconds, read as milliseconds. */
 const SECONDS_LIKE = 1e12;

@@ -141,6 +141,39 @@ describe('a session with expiresAt', () => {
     expectNoLeaks(t.supervisor);
   });
 
+  it('an expiresAt in microseconds (a timestamp from a database or another language) is reported and refused (500), never read as "never"', async () => {
+    const inAnHour = (Date.now() + 3_600_000) * 1000;
+    const t = await startExpiringServer(new Map([['micro', inAnHour]]));
+    expect(await connectRefused(t.url('micro'))).toBe(500);
+    expect(t.events.rejected).toMatchObject([{ reason: 'auth-failed', userId: 'micro' }]);
+    expect(t.errors).toHaveLength(1);
+    const [error] = t.errors as [AppHookError];
+    expect(error).toMatchObject({ code: 'WSSUP_APP_HOOK_FAILED', hook: 'authenticate' });
+    expect(String(error.cause)).toMatch(/looks like microseconds/);
+    expect(String(error.cause)).toContain(String(inAnHour));
+    expect(t.supervisor.stats().counters.admitted).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('the largest Date (8.64e15, a common "never") and a year-9999 expiresAt are still sessions that do not end in the test', async () => {
+    const t = await startExpiringServer(
+      new Map<string, unknown>([
+        ['maxdate', 8.64e15],
+        ['y9999', Date.UTC(9999, 11, 31)],
+      ]),
+    );
+    for (const user of ['maxdate', 'y9999']) {
+      const socket = new WebSocket(t.url(user));
+      await once(socket, 'open');
+      socket.close();
+      await once(socket, 'close');
+    }
+    expect(t.errors).toEqual([]);
+    expect(t.supervisor.stats().counters.admitted).toBe(2);
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
   it.each([
     ['NaN', Number.NaN, 'NaN'],
     ['Infinity', Number.POSITIVE_INFINITY, 'Infinity'],
