@@ -185,11 +185,18 @@ export async function startRedisSentinel(
       if (!Array.isArray(address)) throw new Error(`GET-MASTER-ADDR-BY-NAME: ${String(address)}`);
       return Number(address[1]);
     };
-    /** Takes the current primary out with `takeOut`, and resolves with the port of the replica promoted. */
+    /**
+     * Takes the current primary out with `takeOut`, and resolves with the port of the replica
+     * promoted. Waits first until the replicas have applied every write the primary had taken:
+     * replication is asynchronous, and on a loaded machine a write a test made just before
+     * would otherwise be lost by the failover now and then (the promoted replica without it),
+     * which is not what these tests are about (writes a failover loses: test/cluster/store-lease.test.ts).
+     */
     const promoteAfter = async (takeOut: (child: ChildProcess) => Promise<void>) => {
       const old = await primaryPort();
       const child = children.get(old);
       if (child === undefined || stopped) throw new Error(`no running primary on port ${old}`);
+      await until(() => replicasCaughtUp(old), `the replicas of the primary on ${old} to apply its writes`);
       await takeOut(child);
       let promoted = old;
       await until(async () => {
@@ -337,6 +344,20 @@ async function launchSentinel(
 }
 
 /** Polls `check` every 20 ms; throws naming `what` after `withinMs` (15 s). */
+/** Whether every replica of the primary on `port` has applied all it had taken (and there is one). */
+async function replicasCaughtUp(port: number): Promise<boolean> {
+  const info = String(await respCommand(port, ['INFO', 'replication']));
+  const taken = Number(info.match(/master_repl_offset:(\d+)/)?.[1] ?? Number.NaN);
+  const replicas = [...info.matchAll(/slave\d+:ip=[^,]*,port=(\d+)/g)].map((match) => Number(match[1]));
+  if (replicas.length === 0 || Number.isNaN(taken)) return false;
+  for (const replica of replicas) {
+    const own = String(await respCommand(replica, ['INFO', 'replication']).catch(() => ''));
+    const applied = Number(own.match(/slave_repl_offset:(\d+)/)?.[1] ?? -1);
+    if (applied < taken) return false;
+  }
+  return true;
+}
+
 async function until(check: () => Promise<boolean>, what: string, withinMs = WITHIN_MS): Promise<void> {
   const deadline = Date.now() + withinMs;
   while (!(await check())) {
