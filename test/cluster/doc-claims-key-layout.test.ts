@@ -294,3 +294,180 @@ describe.runIf(hasRedis)('docs/cluster-store.md, "Key layout" and "The scripts",
     expect(left).toEqual([`${keyPrefix}:{nodes}:counter`, `${keyPrefix}:{nodes}:server`]);
   });
 });
+
+/**
+ * docs/cluster-store.md, "Round trips": the cases in the table's parentheses and the stop()
+ * paragraph after it (store-doc.test.ts checks each row's plain case and reap()). Round
+ * trips as the store counts them (traffic()), the commands as Redis ran them (INFO
+ * commandstats, the top-level ones: none of these runs inside a script).
+ */
+describe.runIf(hasRedis)('docs/cluster-store.md, "Round trips": the cases in parentheses', () => {
+  const redis = usePrivateRedis();
+  const TOP_LEVEL = ['evalsha', 'eval', 'hvals', 'spublish', 'sscan', 'del'];
+
+  /** Runs `call` on `store` and returns the round trips of `method` and the commands Redis ran for it. */
+  async function cost(store: RedisSlotStore, method: string, call: () => Promise<unknown>) {
+    const calls = async () => {
+      const info = String(await redis.current.command('INFO', 'commandstats'));
+      return Object.fromEntries(
+        TOP_LEVEL.map((name) => [
+          name,
+          Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0),
+        ]),
+      );
+    };
+    const before = { traffic: store.traffic(), calls: await calls() };
+    await call();
+    const sent = store.traffic().commands - before.traffic.commands;
+    const ran: Record<string, number> = {};
+    // What the store sent and did not await (a renewal's probe) reaches Redis a moment later.
+    await eventually(async () => {
+      const now = await calls();
+      for (const name of TOP_LEVEL) ran[name] = (now[name] ?? 0) - (before.calls[name] ?? 0);
+      return Object.values(ran).reduce((sum, n) => sum + n, 0) >= sent;
+    });
+    for (const name of TOP_LEVEL) if (ran[name] === 0) delete ran[name];
+    const trips = (store.traffic().roundTrips[method] ?? 0) - (before.traffic.roundTrips[method] ?? 0);
+    return { trips, ran, sent };
+  }
+
+  it('admit: the index script beside it when the user is new on the node, in the same round trip', async () => {
+    const { store } = await startStore(redis.current, { keyPrefix: freshPrefix(), nodeId: 'n-a' });
+    expect(await cost(store, 'admit', () => store.admit('ann', 'c1', 5, 5))).toEqual({
+      trips: 1,
+      ran: { evalsha: 2 },
+      sent: 2,
+    });
+    expect(await cost(store, 'admit', () => store.admit('ann', 'c2', 5, 5))).toEqual({
+      trips: 1,
+      ran: { evalsha: 1 },
+      sent: 1,
+    });
+  });
+
+  it('renew: no index script when the node lists no user and took none out; then one', async () => {
+    const keyPrefix = freshPrefix();
+    const { store } = await startStore(redis.current, { keyPrefix, nodeId: 'n-a' });
+    expect(await cost(store, 'renew', () => store.renew())).toEqual({
+      trips: 1,
+      ran: { evalsha: 1, spublish: 1 },
+      sent: 2,
+    });
+    await store.admit('ann', 'c1', 5, 5);
+    await store.release('ann', 'c1'); // ann leaves the node: the next renewal takes her out
+    expect(await cost(store, 'renew', () => store.renew())).toEqual({
+      trips: 1,
+      ran: { evalsha: 2, spublish: 1 },
+      sent: 3,
+    });
+    expect(await redis.current.command('EXISTS', `${keyPrefix}:{i:${store.incarnation}}:users`)).toBe(0);
+  });
+
+  // The doc said an order naming an earlier incarnation of this process was void: it is
+  // acted on, as its current incarnation's (the fence's re-admission takes those entries over).
+  it('orderEviction: nothing sent for this process’s own victim, named under its current incarnation or an earlier one; acted on at once, as the current one’s', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'n-a' });
+    const first = a.store.incarnation;
+    const own = { connectionId: 'c1', nodeId: 'n-a', incarnation: first };
+    expect(await cost(a.store, 'orderEviction', () => a.store.orderEviction(own))).toEqual({
+      trips: 0,
+      ran: {},
+      sent: 0,
+    });
+    expect(a.orders).toEqual([own]); // at once: before any message could come back
+    // A lost lease: a new incarnation; an order naming the earlier one is this process's too.
+    await redis.current.command('ZADD', `${keyPrefix}:{nodes}:leases`, 'XX', '0', String(first));
+    expect(await a.store.renew()).toBe('lost');
+    const earlier = { connectionId: 'c2', nodeId: 'n-a', incarnation: first };
+    expect(await cost(a.store, 'orderEviction', () => a.store.orderEviction(earlier))).toEqual({
+      trips: 0,
+      ran: {},
+      sent: 0,
+    });
+    expect(a.orders.at(-1)).toEqual({ ...earlier, incarnation: a.store.incarnation });
+    // Another process's victim: one SPUBLISH.
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'n-b' });
+    const theirs = { connectionId: 'b1', nodeId: 'n-b', incarnation: b.store.incarnation };
+    expect(await cost(a.store, 'orderEviction', () => a.store.orderEviction(theirs))).toEqual({
+      trips: 1,
+      ran: { spublish: 1 },
+      sent: 1,
+    });
+    await eventually(() => b.orders.length === 1);
+  });
+
+  it('readmit: the index script for all the users, then one readmit script per user, in one round trip', async () => {
+    const { store } = await startStore(redis.current, { keyPrefix: freshPrefix(), nodeId: 'n-a' });
+    const held = ['ann', 'bob', 'bob'].map((userId, i) => ({
+      userId,
+      connectionId: `c${i}`,
+      admittedAt: 1_000 + i,
+      idleSince: undefined,
+    }));
+    expect(await cost(store, 'readmit', () => store.readmit(held, 5))).toEqual({
+      trips: 1,
+      ran: { evalsha: 3 },
+      sent: 3,
+    });
+  });
+
+  it('sendAcross: a broadcast reads the registry, then one SPUBLISH per other live lease; none, in 1 round trip, when no other process is concerned', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'n-a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'n-b' });
+    const c = await startStore(redis.current, { keyPrefix, nodeId: 'n-c' });
+    expect(
+      await cost(a.store, 'sendAcross', () => a.store.sendAcross({ kind: 'broadcast', data: 'x' })),
+    ).toEqual({
+      trips: 2,
+      ran: { evalsha: 1, spublish: 2 },
+      sent: 3,
+    });
+    await eventually(() => b.deliveries.length === 1 && c.deliveries.length === 1);
+    await a.store.admit('ann', 'a1', 5, 5); // only this process holds ann
+    expect(
+      await cost(a.store, 'sendAcross', () => a.store.sendAcross({ kind: 'send', userId: 'ann', data: 'x' })),
+    ).toEqual({ trips: 1, ran: { hvals: 1 }, sent: 1 });
+    // Alone in the registry: a broadcast reads it, and sends nothing.
+    await b.store.stop();
+    await c.store.stop();
+    expect(
+      await cost(a.store, 'sendAcross', () => a.store.sendAcross({ kind: 'broadcast', data: 'x' })),
+    ).toEqual({
+      trips: 1,
+      ran: { evalsha: 1 },
+      sent: 1,
+    });
+  });
+
+  it('stop(): a node with no user left sends the SSCAN that finds nothing, DEL, forget; one with a user, a page of its list too; one whose index names a user its list does not, one round trip more', async () => {
+    const keyPrefix = freshPrefix();
+    const empty = await startStore(redis.current, { keyPrefix, nodeId: 'n-empty' });
+    expect(await cost(empty.store, 'stop', () => empty.store.stop())).toEqual({
+      trips: 3,
+      ran: { sscan: 1, del: 1, evalsha: 1 },
+      sent: 3,
+    });
+    // One user on its list and in its index: a page of its list (the purge), beside the
+    // index's one page, then DEL and forget.
+    const one = await startStore(redis.current, { keyPrefix, nodeId: 'n-one' });
+    await one.store.admit('ann', 'c1', 5, 5);
+    expect(await cost(one.store, 'stop', () => one.store.stop())).toEqual({
+      trips: 4,
+      ran: { evalsha: 2, sscan: 1, del: 1 },
+      sent: 4,
+    });
+    // A user its index names and its list does not (as one whose index write came after
+    // the node dropped the user, here written by hand): its purge goes with the index's page.
+    const more = await startStore(redis.current, { keyPrefix, nodeId: 'n-more' });
+    await more.store.admit('ann', 'c2', 5, 5);
+    await redis.current.command('SADD', `${keyPrefix}:{i:${more.store.incarnation}}:users`, 'bob');
+    expect(await cost(more.store, 'stop', () => more.store.stop())).toEqual({
+      trips: 5,
+      ran: { evalsha: 3, sscan: 1, del: 1 },
+      sent: 5,
+    });
+    expect(await redis.current.command('KEYS', `${keyPrefix}:{u:*`)).toEqual([]);
+  });
+});
