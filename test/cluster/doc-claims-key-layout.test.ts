@@ -240,6 +240,17 @@ describe.runIf(hasRedis)('docs/cluster-store.md, "Key layout" and "The scripts",
         use(key, who);
     }
     expect(wrong).toEqual([]);
+    // Ids URI-encoded: a key or channel has one pair of braces, whatever braces its ids have.
+    expect([...usedBy.keys()].filter((key) => !/^[^{}]*\{[^{}]*\}[^{}]*$/.test(key))).toEqual([]);
+    expect(
+      seen.filter((s) => s.args[0] === 'SSUBSCRIBE' || s.args[0] === 'ssubscribe').map((s) => s.args[1]),
+    ).toEqual([`${keyPrefix}:{n:n%7Ba%7D}:orders`, `${keyPrefix}:{n:n-b}:orders`]);
+    // A renewal's probe goes to the renewing node's own channel (only node a renews here).
+    const probes = seen.filter(
+      (s) => s.args[0] === 'SPUBLISH' && String(s.args[2]).startsWith('wssup:probe:'),
+    );
+    expect(probes.length).toBeGreaterThan(0);
+    for (const probe of probes) expect(probe.args[1]).toBe(`${keyPrefix}:{n:n%7Ba%7D}:orders`);
     expect([...crossTag].sort(), 'the scripts that read the server key beside a user’s book').toEqual([
       'admit',
       'readmit',
