@@ -11,13 +11,17 @@
  * - "With `{ name, sentinelRootNodes }` every connection the client opens, to the primary and
  *   to the sentinels, gets the store's settings (... the PING interval ...)": each such
  *   connection is PINGed while the store is otherwise quiet.
+ *   And each connection's options, as node-redis's factory gets them: those of the store's
+ *   client from a URL ("the settings above": no offline queue, the socket timeout, the PING
+ *   interval, the reconnection policy), for the sentinels and for the primary alike.
  * - After a failover the promoted replica's "script cache may lack the scripts": the replica
  *   holds none of those the store loaded on the primary (SCRIPT LOAD is not replicated), so
  *   the first EVALSHA there answers NOSCRIPT (store-outage.test.ts: then one EVAL).
  */
+import * as redis from 'redis';
 import { createSentinel } from 'redis';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { silentSocketMs } from '../../src/cluster/redis-client.js';
+import { connectRedis, connectRedisSentinel, silentSocketMs } from '../../src/cluster/redis-client.js';
 import { scripts } from '../../src/cluster/redis-scripts.js';
 import { eventually, freshPrefix, hasRedis, startStoreOn, usePrivateSentinel } from './store-fixture.js';
 
@@ -123,5 +127,63 @@ describe.runIf(hasRedis)('docs/cluster-store.md, "Redis Sentinel": connections, 
     );
     expect(await sentinel.current.command(primary, 'SCRIPT', 'EXISTS', ...shas)).toEqual(shas.map(() => 1));
     expect(await sentinel.current.command(replica, 'SCRIPT', 'EXISTS', ...shas)).toEqual(shas.map(() => 0));
+  });
+});
+
+/** The settings a client's connections are given, as the doc names them. */
+interface Settings {
+  disableOfflineQueue?: boolean;
+  pingInterval?: number;
+  socket?: {
+    socketTimeout?: number;
+    connectTimeout?: number;
+    reconnectStrategy?: (retries: number, cause: Error) => number | Error;
+  };
+}
+
+describe('docs/cluster-store.md, "Redis Sentinel": the settings of every connection', () => {
+  it("{ name, sentinelRootNodes }: the store's settings on the primary's connections and the sentinels', the same as a URL's", async () => {
+    let single: Settings | undefined;
+    let sentinel: { nodeClientOptions?: Settings; sentinelClientOptions?: Settings } | undefined;
+    const load = async () => ({
+      ...redis,
+      createClient: (options: Parameters<typeof redis.createClient>[0]) => {
+        single = options as Settings;
+        return redis.createClient(options);
+      },
+      createSentinel: (options: Parameters<typeof redis.createSentinel>[0]) => {
+        sentinel = options as typeof sentinel;
+        return redis.createSentinel(options);
+      },
+    });
+    // Nothing listens on port 1: each connect fails, after the factory was called.
+    const options = { commandTimeoutMs: COMMAND_TIMEOUT_MS };
+    await expect(connectRedis('redis://127.0.0.1:1', options, load)).rejects.toMatchObject({
+      code: 'WSSUP_STORE_UNAVAILABLE',
+    });
+    await expect(
+      connectRedisSentinel(
+        { name: 'mymaster', sentinelRootNodes: [{ host: '127.0.0.1', port: 1 }] },
+        options,
+        load,
+      ),
+    ).rejects.toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
+    const plain = (settings: Settings | undefined) => ({
+      disableOfflineQueue: settings?.disableOfflineQueue,
+      pingInterval: settings?.pingInterval,
+      socketTimeout: settings?.socket?.socketTimeout,
+      connectTimeout: settings?.socket?.connectTimeout,
+      // The first connect fails at once: the policy gives the cause back (no retry).
+      firstConnect: settings?.socket?.reconnectStrategy?.(1, new Error('refused')),
+    });
+    expect(plain(single)).toEqual({
+      disableOfflineQueue: true,
+      pingInterval: silentSocketMs(COMMAND_TIMEOUT_MS) / 2,
+      socketTimeout: silentSocketMs(COMMAND_TIMEOUT_MS),
+      connectTimeout: 1_000,
+      firstConnect: new Error('refused'),
+    });
+    expect(plain(sentinel?.nodeClientOptions)).toEqual(plain(single));
+    expect(plain(sentinel?.sentinelClientOptions)).toEqual(plain(single));
   });
 });
