@@ -14,34 +14,12 @@
  *   does the server key" once every node has stopped (a user's hash and an index do not).
  */
 
-import { readFileSync } from 'node:fs';
 import { createClient } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { scripts } from '../../src/cluster/redis-scripts.js';
 import type { RedisSlotStore } from '../../src/cluster/redis-store.js';
+import { tableRows } from './store-doc-tables.js';
 import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
-
-const doc = readFileSync(new URL('../../docs/cluster-store.md', import.meta.url), 'utf8');
-const lines = doc.split('\n');
-
-/** The table rows of a `## ` section, as cells (header and rule skipped). */
-function tableRows(heading: string): Array<{ line: number; cells: string[] }> {
-  const start = lines.indexOf(`## ${heading}`);
-  if (start < 0) throw new Error(`docs/cluster-store.md has no "## ${heading}" section`);
-  const rows: Array<{ line: number; cells: string[] }> = [];
-  for (let i = start + 1; i < lines.length && !lines[i]?.startsWith('## '); i++) {
-    const text = lines[i] as string;
-    if (!text.startsWith('|') || /^\|\s*-/.test(text)) continue;
-    rows.push({
-      line: i + 1,
-      cells: text
-        .split(/(?<!\\)\|/)
-        .slice(1, -1)
-        .map((cell) => cell.trim()),
-    });
-  }
-  return rows.slice(1);
-}
 
 /** The arguments of one MONITOR line, unescaped (Redis writes them as sdscatrepr does). */
 function argumentsOf(text: string): string[] {

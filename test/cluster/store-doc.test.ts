@@ -17,31 +17,13 @@ import { indexTtlMs } from '../../src/cluster/redis-index.js';
 import { SET_PAGE } from '../../src/cluster/redis-scan.js';
 import { createRedisSlotStore, type RedisSlotStore } from '../../src/cluster/redis-store.js';
 import { resolveStoreOptions } from '../../src/cluster/redis-store-input.js';
+import { storeDoc, tableRows } from './store-doc-tables.js';
 import { freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
-const doc = read('docs/cluster-store.md');
+const doc = storeDoc;
 const lines = doc.split('\n');
-
-/** The table rows of a `## ` section, as cells, with their 1-based line numbers (header and rule skipped). */
-function tableRows(heading: string): Array<{ line: number; cells: string[] }> {
-  const start = lines.indexOf(`## ${heading}`);
-  if (start < 0) throw new Error(`docs/cluster-store.md has no "## ${heading}" section`);
-  const rows: Array<{ line: number; cells: string[] }> = [];
-  for (let i = start + 1; i < lines.length && !lines[i]?.startsWith('## '); i++) {
-    const text = lines[i] as string;
-    if (!text.startsWith('|') || /^\|\s*-/.test(text)) continue;
-    rows.push({
-      line: i + 1,
-      cells: text
-        .split(/(?<!\\)\|/)
-        .slice(1, -1)
-        .map((cell) => cell.trim()),
-    });
-  }
-  return rows.slice(1); // the header
-}
 
 /** The text of a `## ` section, its line breaks as spaces. */
 function section(heading: string): string {
