@@ -17,7 +17,7 @@ import {
   REDIS_FEATURE,
   type RedisTarget,
 } from './redis-client.js';
-import { checkRootNodes, checkSentinelNodes } from './redis-store-input.js';
+import { checkRootNodes, checkSentinelNodes, hidePassword } from './redis-store-input.js';
 import type { SlotStore } from './slot-store.js';
 
 export type {
@@ -123,6 +123,8 @@ const isDuration = (min: number) => (v: unknown) =>
 const isFunction = (v: unknown) => typeof v === 'function';
 
 function isRedisUrl(value: string): boolean {
+  // With its `//`, as the store requires: `redis:/host:6379` parses, with no host.
+  if (!/^rediss?:\/\//.test(value)) return false;
   try {
     const url = new URL(value);
     return url.protocol === 'redis:' || url.protocol === 'rediss:';
@@ -187,11 +189,10 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
   }
   const { redis, store } = options;
   if ((redis === undefined) === (store === undefined)) {
-    throw new InvalidOptionError(
-      redis === undefined ? 'cluster.redis' : 'cluster.store',
-      'exactly one of cluster.redis (a URL or a node-redis client) and cluster.store',
-      redis ?? store,
-    );
+    const allowed = 'exactly one of cluster.redis (a URL or a node-redis client) and cluster.store';
+    if (redis === undefined) throw new InvalidOptionError('cluster.redis', allowed, undefined);
+    // Both given: say so, rather than show the redis URL (and its password) as the store received.
+    throw new InvalidOptionError('cluster.store', allowed, store, 'both');
   }
   if (typeof redis === 'object' && redis !== null && 'rootNodes' in redis) {
     checkRootNodes((redis as { rootNodes: unknown }).rootNodes);
@@ -217,7 +218,7 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
       throw new InvalidOptionError(
         'cluster.redis',
         'a redis:// or rediss:// URL, a node-redis client (sendCommand, duplicate), cluster client (also nodeClient, masters) or sentinel client (also getMasterNode, getReplicaNodes), { rootNodes: [url, …] }, or { name, sentinelRootNodes: [{ host, port }, …] }',
-        redis,
+        typeof redis === 'string' ? hidePassword(redis) : redis,
       );
     }
   }

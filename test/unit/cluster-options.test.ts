@@ -284,3 +284,62 @@ describe('cluster option', () => {
     });
   });
 });
+
+/**
+ * A Redis URL carries its password (`redis://user:password@host`), and option errors end up
+ * in logs: the store's own messages show a URL as `redis://user:***@host`, and so must the
+ * refusal of a bad one, in its message and in the `received` the reference server prints
+ * (`error: --redis: expected …, got …`). Found by passing both `redis` and `store`: the
+ * message named the store as received and showed the URL, password and all.
+ */
+describe('cluster option errors never show a password', () => {
+  const password = 'hunter2';
+  it.each<[string, unknown, string]>([
+    ['a URL of another scheme', { redis: `http://bob:${password}@10.0.0.1:6379` }, 'cluster.redis'],
+    ['a URL with one slash', { redis: `redis:/bob:${password}@10.0.0.1:6379` }, 'cluster.redis'],
+    ['a URL without its user name', { redis: `rediss//:${password}@10.0.0.1:6379` }, 'cluster.redis'],
+    [
+      'both redis and store',
+      { redis: `redis://bob:${password}@10.0.0.1:6379`, store: new MemoryBook(() => 0).store('n', 1) },
+      'cluster.store',
+    ],
+    [
+      'root nodes given as one string',
+      { redis: { rootNodes: `redis://bob:${password}@10.0.0.1:7000` } },
+      'cluster.redis.rootNodes',
+    ],
+    [
+      'root nodes of two schemes',
+      { redis: { rootNodes: [`rediss://bob:${password}@10.0.0.1:7000`, 'redis://10.0.0.2:7000'] } },
+      'cluster.redis.rootNodes',
+    ],
+  ])('%s', (_name, cluster, option) => {
+    const error = thrownBy(cluster);
+    expect(error.option).toBe(option);
+    expect(error.message).not.toContain(password);
+    expect(String(error.received)).not.toContain(password);
+    expect(`${error.message} ${String(error.received)}`).not.toMatch(/hunter/);
+  });
+
+  it('says "both" when redis and store are both given', () => {
+    const error = thrownBy({ redis: url, store: new MemoryBook(() => 0).store('n', 1) });
+    expect(error.message).toBe(
+      'Invalid option "cluster.store": expected exactly one of cluster.redis (a URL or a node-redis client) and cluster.store, received both.',
+    );
+  });
+
+  it('keeps the rest of a bad URL, the user name included, so that the mistake can be seen', () => {
+    const error = thrownBy({ redis: `http://bob:${password}@10.0.0.1:6379` });
+    expect(error.message).toContain('received "http://bob:***@10.0.0.1:6379"');
+    expect(error.received).toBe('http://bob:***@10.0.0.1:6379');
+    const { received } = thrownBy({
+      redis: { rootNodes: [`rediss://:${password}@h:7000`, 'redis://h2:7000'] },
+    });
+    expect(received).toEqual(['rediss://:***@h:7000', 'redis://h2:7000']);
+  });
+
+  it('refuses a URL without its // at once, as the store would when it opens (it parses, with no host)', () => {
+    expect(thrownBy({ redis: 'redis:/10.0.0.1:6379' }).option).toBe('cluster.redis');
+    expect(thrownBy({ redis: 'redis:10.0.0.1:6379' }).option).toBe('cluster.redis');
+  });
+});
