@@ -215,10 +215,14 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
           isClusterNodes(redis) ||
           isSentinelNodes(redis);
     if (!ok) {
+      // A string can only have meant a URL: say just that (the reference server's --redis too).
+      if (typeof redis === 'string') {
+        throw new InvalidOptionError('cluster.redis', 'a redis:// or rediss:// URL', hidePassword(redis));
+      }
       throw new InvalidOptionError(
         'cluster.redis',
         'a redis:// or rediss:// URL, a node-redis client (sendCommand, duplicate), cluster client (also nodeClient, masters) or sentinel client (also getMasterNode, getReplicaNodes), { rootNodes: [url, …] }, or { name, sentinelRootNodes: [{ host, port }, …] }',
-        typeof redis === 'string' ? hidePassword(redis) : redis,
+        redis,
       );
     }
   }
