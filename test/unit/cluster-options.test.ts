@@ -3,11 +3,16 @@
  * with what is allowed, before anything is allocated and without loading a
  * Redis client; defaults fill in the rest; no `cluster`, no cluster mode.
  */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClient, createCluster, createSentinel } from 'redis';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
 import { isClusterClient, isSentinelClient, isSingleClient } from '../../src/cluster/redis-client.js';
 import {
+  createSupervisor,
   InvalidOptionError,
   MissingPeerError,
   resolveOptions,
@@ -279,7 +284,8 @@ describe('cluster option', () => {
         return `/somewhere/${specifier}/index.js`;
       };
       expect(resolveClusterOptions({ redis: url }, resolve).redis).toBe(url);
-      expect(looked).toEqual(['redis']);
+      // Its package.json too, for its version (node-redis 4 is refused); a file it cannot read is no verdict.
+      expect(looked).toEqual(['redis', 'redis/package.json']);
       expect(resolveOptions({ authenticate, cluster: { redis: url } }).cluster?.redis).toBe(url);
     });
   });
@@ -344,5 +350,72 @@ describe('cluster option errors never show a password', () => {
   it('refuses a URL without its // at once, as the store would when it opens (it parses, with no host)', () => {
     expect(thrownBy({ redis: 'redis:/10.0.0.1:6379' }).option).toBe('cluster.redis');
     expect(thrownBy({ redis: 'redis:10.0.0.1:6379' }).option).toBe('cluster.redis');
+  });
+});
+
+/**
+ * node-redis 4 (the `redis` many apps still have; npm installs ws-supervisor beside it only
+ * with --legacy-peer-deps): run from the packed package against a private Redis, the store
+ * connected and booked, then every shutdown() failed (`subscriber.destroy is not a
+ * function`), leaving the process's lease and slots to expire. It is refused up front, with
+ * the version found and what to run, as ws 7 is: an installed `redis` by its package.json,
+ * an app's own client by node-redis 4's shape (disconnect(), no destroy()).
+ */
+describe('node-redis older than 5', () => {
+  /** A resolver that finds a `redis` package of `version` in a directory of its own. */
+  function installed(version: string) {
+    const dir = mkdtempSync(join(tmpdir(), 'wssup-redis-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    mkdirSync(join(dir, 'node_modules', 'redis'), { recursive: true });
+    writeFileSync(
+      join(dir, 'node_modules', 'redis', 'package.json'),
+      JSON.stringify({ name: 'redis', version }),
+    );
+    writeFileSync(join(dir, 'node_modules', 'redis', 'index.js'), '');
+    return createRequire(join(dir, 'app.js')).resolve;
+  }
+
+  it.each(['4.7.1', '3.1.2'])(
+    'redis %s installed: a URL is refused with WSSUP_UNSUPPORTED_PEER naming it',
+    (version) => {
+      expect(() => resolveClusterOptions({ redis: url }, installed(version))).toThrow(
+        expect.objectContaining({
+          code: 'WSSUP_UNSUPPORTED_PEER',
+          message: `cluster mode needs redis (node-redis) ^6.0.0, its peer dependency, but found redis ${version}: run npm install redis@6`,
+        }),
+      );
+      expect(() => resolveClusterOptions({ redis: { rootNodes: [url] } }, installed(version))).toThrow(
+        expect.objectContaining({ code: 'WSSUP_UNSUPPORTED_PEER' }),
+      );
+    },
+  );
+
+  it.each(['5.8.2', '6.0.0', '6.4.0'])('redis %s installed: a URL is taken', (version) => {
+    expect(resolveClusterOptions({ redis: url }, installed(version)).redis).toBe(url);
+  });
+
+  it("an app's own node-redis 4 client (disconnect(), no destroy()) is refused; a wrapper with neither is taken", () => {
+    const v4 = {
+      sendCommand: async () => 'OK',
+      duplicate: () => ({}),
+      disconnect: async () => {},
+      quit: async () => {},
+    };
+    expect(() => resolveClusterOptions({ redis: v4 })).toThrow(
+      expect.objectContaining({
+        code: 'WSSUP_UNSUPPORTED_PEER',
+        message: expect.stringContaining('npm install redis@6'),
+      }),
+    );
+    const v4Cluster = { ...v4, nodeClient: async () => v4, masters: [] };
+    expect(() => resolveClusterOptions({ redis: v4Cluster })).toThrow(
+      expect.objectContaining({ code: 'WSSUP_UNSUPPORTED_PEER' }),
+    );
+    // node-redis 5 and 6 have both; createSupervisor() goes through the same check.
+    const v6 = { ...v4, destroy: () => {}, close: async () => {} };
+    expect(resolveClusterOptions({ redis: v6 }).redis).toBe(v6);
+    expect(() => createSupervisor({ authenticate, cluster: { redis: v4 as never } })).toThrow(
+      expect.objectContaining({ code: 'WSSUP_UNSUPPORTED_PEER' }),
+    );
   });
 });
