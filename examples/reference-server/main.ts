@@ -6,7 +6,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { InvalidOptionError, MissingPeerError } from '../../src/index.js';
+import { InvalidOptionError, MissingPeerError, SupervisorError } from '../../src/index.js';
 import { ConfigError, printUsageError } from './command-line.js';
 import { exposureWarning, listenSettings, readConfig, settingFor, usage } from './config.js';
 import { ListenError, startReferenceServer } from './server.js';
@@ -40,7 +40,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
       return 2;
     }
     // --redis without `npm install redis`: the flags are right, the install is not (1, as `chart` does).
-    if (error instanceof MissingPeerError) {
+    // …or with a redis it cannot run on (node-redis 4): the same, one line and 1.
+    if (
+      error instanceof MissingPeerError ||
+      (error instanceof SupervisorError && error.code === 'WSSUP_UNSUPPORTED_PEER')
+    ) {
       console.error(`error: ${error.message}`);
       return 1;
     }

@@ -939,7 +939,11 @@ function storeError(operation: string, error: unknown): SupervisorError | undefi
   // An open breaker refused the call without reaching the store: the `store` event said so once.
   if (error instanceof BrokenCircuitError) return undefined;
   if (error instanceof SupervisorError) return error;
-  return new SupervisorError('WSSUP_STORE_UNAVAILABLE', `slot store: ${operation} failed`, { cause: error });
+  // Why, in the message too: an app that logs `${code}: ${message}` saw only "stop failed".
+  const why = error instanceof Error ? error.message : String(error);
+  return new SupervisorError('WSSUP_STORE_UNAVAILABLE', `slot store: ${operation} failed: ${why}`, {
+    cause: error,
+  });
 }
 
 /**

@@ -4,9 +4,11 @@
  * opened by the runtime, from `src/cluster/open-store.ts`).
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { closestName } from '../closest-name.js';
-import { InvalidOptionError } from '../errors.js';
+import { InvalidOptionError, SupervisorError } from '../errors.js';
 import { assertOptionalPeerInstalled, type ModuleResolver } from '../optional-peer.js';
 import {
   isClusterClient,
@@ -17,7 +19,7 @@ import {
   REDIS_FEATURE,
   type RedisTarget,
 } from './redis-client.js';
-import { checkRootNodes, checkSentinelNodes } from './redis-store-input.js';
+import { checkRootNodes, checkSentinelNodes, hidePassword } from './redis-store-input.js';
 import type { SlotStore } from './slot-store.js';
 
 export type {
@@ -122,7 +124,44 @@ const isDuration = (min: number) => (v: unknown) =>
   typeof v === 'number' && Number.isInteger(v) && v >= min && v <= MAX_DELAY_MS;
 const isFunction = (v: unknown) => typeof v === 'function';
 
+/**
+ * node-redis 4 (npm lets it in with --legacy-peer-deps) connects and books, then fails at
+ * shutdown (its clients have no destroy()), leaving the process's lease and slots to expire:
+ * refused here, as ws 7 is at import. The version of an installed `redis` is read from its
+ * package.json; an app's own client is told by its shape, as node-redis 4's clients have
+ * disconnect() and no destroy() (a wrapper of the app's with neither is taken).
+ * @throws {SupervisorError} WSSUP_UNSUPPORTED_PEER
+ */
+function assertRedisVersion(version: string | undefined): void {
+  const major = Number(/^(\d+)\./.exec(version ?? '')?.[1]);
+  if (version === undefined || major >= 5) return;
+  throw new SupervisorError(
+    'WSSUP_UNSUPPORTED_PEER',
+    `cluster mode needs redis (node-redis) ^6.0.0, its peer dependency, but found redis ${version}: ` +
+      'run npm install redis@6',
+  );
+}
+
+function isNodeRedis4(client: object): boolean {
+  const methods = client as { destroy?: unknown; disconnect?: unknown };
+  return typeof methods.destroy !== 'function' && typeof methods.disconnect === 'function';
+}
+
+/** The version in the package.json of the installed `peer`, or undefined when it cannot be read. */
+function installedVersion(peer: string, resolve: ModuleResolver): string | undefined {
+  try {
+    const { version } = JSON.parse(readFileSync(resolve(`${peer}/package.json`), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof version === 'string' ? version : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function isRedisUrl(value: string): boolean {
+  // With its `//`, as the store requires: `redis:/host:6379` parses, with no host.
+  if (!/^rediss?:\/\//.test(value)) return false;
   try {
     const url = new URL(value);
     return url.protocol === 'redis:' || url.protocol === 'rediss:';
@@ -187,11 +226,10 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
   }
   const { redis, store } = options;
   if ((redis === undefined) === (store === undefined)) {
-    throw new InvalidOptionError(
-      redis === undefined ? 'cluster.redis' : 'cluster.store',
-      'exactly one of cluster.redis (a URL or a node-redis client) and cluster.store',
-      redis ?? store,
-    );
+    const allowed = 'exactly one of cluster.redis (a URL or a node-redis client) and cluster.store';
+    if (redis === undefined) throw new InvalidOptionError('cluster.redis', allowed, undefined);
+    // Both given: say so, rather than show the redis URL (and its password) as the store received.
+    throw new InvalidOptionError('cluster.store', allowed, store, 'both');
   }
   if (typeof redis === 'object' && redis !== null && 'rootNodes' in redis) {
     checkRootNodes((redis as { rootNodes: unknown }).rootNodes);
@@ -214,6 +252,10 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
           isClusterNodes(redis) ||
           isSentinelNodes(redis);
     if (!ok) {
+      // A string can only have meant a URL: say just that (the reference server's --redis too).
+      if (typeof redis === 'string') {
+        throw new InvalidOptionError('cluster.redis', 'a redis:// or rediss:// URL', hidePassword(redis));
+      }
       throw new InvalidOptionError(
         'cluster.redis',
         'a redis:// or rediss:// URL, a node-redis client (sendCommand, duplicate), cluster client (also nodeClient, masters) or sentinel client (also getMasterNode, getReplicaNodes), { rootNodes: [url, …] }, or { name, sentinelRootNodes: [{ host, port }, …] }',
@@ -275,8 +317,12 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
   // A URL makes the store import `redis` when it starts, after createSupervisor() has
   // returned: missing, it must fail here, not once to onError while admissions go on
   // against this process's limit alone. An app's own client needs no import of ours.
-  if (typeof redis === 'string' || isClusterNodes(redis) || isSentinelNodes(redis))
+  if (typeof redis === 'string' || isClusterNodes(redis) || isSentinelNodes(redis)) {
     assertOptionalPeerInstalled('redis', REDIS_FEATURE, resolve);
+    assertRedisVersion(installedVersion('redis', resolve ?? createRequire(import.meta.url).resolve));
+  } else if (redis !== undefined && isNodeRedis4(redis)) {
+    assertRedisVersion('4 or older (a client with disconnect() and no destroy())');
+  }
   return {
     redis,
     store,

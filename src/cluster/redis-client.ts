@@ -329,7 +329,10 @@ async function open(
   } catch (error) {
     client.destroy(); // the 'error' listener stays: see close below
     deadlines.stop();
-    throw new SlotStoreUnavailableError(`could not connect to ${where}`, { cause: error });
+    // The reason in the message too (WRONGPASS, NOAUTH, ECONNREFUSED): an app that logs
+    // `${code}: ${message}` could not tell a wrong password from a Redis that is down.
+    const why = messageOf(error).replace(/^Redis connect: /, '');
+    throw new SlotStoreUnavailableError(`could not connect to ${where}: ${why}`, { cause: error });
   }
   return wrapIt(deadlines, async () => {
     // destroy, not close: close waits for the replies of timed-out commands,

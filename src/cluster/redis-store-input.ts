@@ -69,7 +69,7 @@ export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedSto
     );
   }
   if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
-    throw new InvalidOptionError('cluster.redis', 'a redis:// or rediss:// URL', redis);
+    throw new InvalidOptionError('cluster.redis', 'a redis:// or rediss:// URL', hidePassword(redis));
   }
   const nodeId = options.nodeId ?? randomUUID();
   if (typeof nodeId !== 'string' || nodeId === '') {
@@ -91,6 +91,27 @@ export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedSto
 }
 
 /**
+ * `text` with the password of a URL's user info (`redis://user:password@host`) replaced by
+ * `***`, as the store's own messages show a URL: an option error ends up in logs, and
+ * `received` with it (the reference server prints it). Works on what does not parse as a
+ * URL too, as that is what gets refused (`http://…`, `redis:/…`).
+ */
+export function hidePassword(text: string): string {
+  const at = text.lastIndexOf('@');
+  if (at === -1) return text;
+  const start = /^[A-Za-z][A-Za-z0-9+.-]*:\/*/.exec(text)?.[0].length ?? 0;
+  const colon = text.slice(start, at).indexOf(':');
+  return colon === -1 ? text : `${text.slice(0, start + colon + 1)}***${text.slice(at)}`;
+}
+
+/** A refused `rootNodes` as `received`: each URL in it without its password. */
+function hidden(rootNodes: unknown): unknown {
+  if (typeof rootNodes === 'string') return hidePassword(rootNodes);
+  if (!Array.isArray(rootNodes)) return rootNodes;
+  return rootNodes.map((url: unknown) => (typeof url === 'string' ? hidePassword(url) : url));
+}
+
+/**
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION `cluster.redis.rootNodes` unless every
  * root node is a redis:// or rediss:// URL, all of one scheme (the first one's
  * TLS and credentials apply to every node of the cluster).
@@ -102,7 +123,7 @@ export function checkRootNodes(rootNodes: unknown): void {
     throw new InvalidOptionError(
       'cluster.redis.rootNodes',
       'a non-empty array of redis:// or rediss:// URLs, all of one scheme',
-      rootNodes,
+      hidden(rootNodes),
     );
   }
 }

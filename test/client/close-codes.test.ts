@@ -395,6 +395,36 @@ describe('refusals and closes a plain ws server sends', () => {
   });
 });
 
+describe('4001 from a cluster that is over the limit', () => {
+  /**
+   * The README's client table: in cluster mode a 4001 also comes with `evicted: over the
+   * limit`, for a connection the cluster-wide book refused after an outage or a lost lease,
+   * active or not. The client tells 4001s apart by code only: it waits for `activity()` as
+   * after an idle eviction, and schedules nothing; a client that never calls `activity()`
+   * stays away until `resume()`.
+   */
+  it('is handled as an idle eviction: suspended, nothing scheduled, back on activity()', async () => {
+    const server = await startClosingServer({ code: 4001, reason: 'evicted: over the limit' });
+    const t = startClient({ url: server.url });
+    expect(await t.next('close')).toMatchObject({
+      code: 4001,
+      reason: 'evicted: over the limit',
+      kind: 'evicted',
+      next: 'wait-for-activity',
+    });
+    expect(t.client.state).toBe('suspended');
+    t.simulated.increment(3_600_000);
+    expect(t.clock.pending).toBe(0);
+    expect(server.connections()).toBe(1);
+    const from = t.mark();
+    t.client.activity();
+    await t.next('close', from);
+    expect(server.connections()).toBe(2);
+    t.client.close();
+    await expectReleased(t);
+  });
+});
+
 describe('retry hints longer than a timer can hold', () => {
   // setTimeout (Node and browsers) fires at once for a delay above 2^31 - 1 ms (24.8 days).
   // A server may hint that long (a Refusal's retryAfterMs has no upper bound): the client must

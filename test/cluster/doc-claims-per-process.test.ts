@@ -4,6 +4,8 @@
  *
  * - "`maxConnections` (the process-wide cap)" stays per process: the cluster does not
  *   turn it into a cap over every process.
+ * - "`admissionRate`: each process keeps its own bucket for a user" (added when a newcomer
+ *   behind a balancer had to read the source to learn it).
  * - "`stats()`, `userStats(id)`, `audit()`: synchronous and O(1), this process only".
  * - "`sendToUser`, `disconnectUser`, `broadcast`, `connectionsOf` and `connection` without
  *   it: synchronous, this process's connections only".
@@ -28,7 +30,9 @@ import { freshPrefix, hasRedis, usePrivateRedis } from './store-fixture.js';
 describe.runIf(hasRedis)('docs: what stays per process in cluster mode', () => {
   const redis = usePrivateRedis();
 
-  async function twoNodes(extra: { maxConnections?: number } = {}): Promise<[TestServer, TestServer]> {
+  async function twoNodes(
+    extra: { maxConnections?: number; admissionRate?: { perSecond: number; burst: number } } = {},
+  ): Promise<[TestServer, TestServer]> {
     const keyPrefix = freshPrefix();
     const start = (nodeId: string) =>
       startServer({
@@ -52,6 +56,19 @@ describe.runIf(hasRedis)('docs: what stays per process in cluster mode', () => {
     expect(refusals).toEqual(['process-limit']);
     // B is full too, on its own count.
     expect(await connectRefused(b.url('u4'))).toBe(503);
+  });
+
+  it('admissionRate is each process’s own bucket: a user admitted once on each of two processes with burst 1, the next on either is 429 (rate-limited)', async () => {
+    // One token, refilled every 1000 s: a bucket shared over the cluster would refuse the second.
+    const [a, b] = await twoNodes({ admissionRate: { perSecond: 0.001, burst: 1 } });
+    const refusals: string[] = [];
+    for (const t of [a, b]) t.supervisor.on('rejected', (event) => void refusals.push(event.reason));
+    await connect(a.url('rita'));
+    await connect(b.url('rita'));
+    expect(await a.supervisor.userStats('rita', { cluster: true })).toMatchObject({ live: 2 });
+    expect(await connectRefused(a.url('rita'))).toBe(429);
+    expect(await connectRefused(b.url('rita'))).toBe(429);
+    expect(refusals).toEqual(['rate-limited', 'rate-limited']);
   });
 
   it('stats(), userStats(id), audit(), connectionsOf, connection, sendToUser, broadcast and disconnectUser without { cluster: true } see this process only', async () => {

@@ -3,11 +3,16 @@
  * with what is allowed, before anything is allocated and without loading a
  * Redis client; defaults fill in the rest; no `cluster`, no cluster mode.
  */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClient, createCluster, createSentinel } from 'redis';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
 import { isClusterClient, isSentinelClient, isSingleClient } from '../../src/cluster/redis-client.js';
 import {
+  createSupervisor,
   InvalidOptionError,
   MissingPeerError,
   resolveOptions,
@@ -279,8 +284,138 @@ describe('cluster option', () => {
         return `/somewhere/${specifier}/index.js`;
       };
       expect(resolveClusterOptions({ redis: url }, resolve).redis).toBe(url);
-      expect(looked).toEqual(['redis']);
+      // Its package.json too, for its version (node-redis 4 is refused); a file it cannot read is no verdict.
+      expect(looked).toEqual(['redis', 'redis/package.json']);
       expect(resolveOptions({ authenticate, cluster: { redis: url } }).cluster?.redis).toBe(url);
     });
+  });
+});
+
+/**
+ * A Redis URL carries its password (`redis://user:password@host`), and option errors end up
+ * in logs: the store's own messages show a URL as `redis://user:***@host`, and so must the
+ * refusal of a bad one, in its message and in the `received` the reference server prints
+ * (`error: --redis: expected …, got …`). Found by passing both `redis` and `store`: the
+ * message named the store as received and showed the URL, password and all.
+ */
+describe('cluster option errors never show a password', () => {
+  const password = 'hunter2';
+  it.each<[string, unknown, string]>([
+    ['a URL of another scheme', { redis: `http://bob:${password}@10.0.0.1:6379` }, 'cluster.redis'],
+    ['a URL with one slash', { redis: `redis:/bob:${password}@10.0.0.1:6379` }, 'cluster.redis'],
+    ['a URL without its user name', { redis: `rediss//:${password}@10.0.0.1:6379` }, 'cluster.redis'],
+    [
+      'both redis and store',
+      { redis: `redis://bob:${password}@10.0.0.1:6379`, store: new MemoryBook(() => 0).store('n', 1) },
+      'cluster.store',
+    ],
+    [
+      'root nodes given as one string',
+      { redis: { rootNodes: `redis://bob:${password}@10.0.0.1:7000` } },
+      'cluster.redis.rootNodes',
+    ],
+    [
+      'root nodes of two schemes',
+      { redis: { rootNodes: [`rediss://bob:${password}@10.0.0.1:7000`, 'redis://10.0.0.2:7000'] } },
+      'cluster.redis.rootNodes',
+    ],
+  ])('%s', (_name, cluster, option) => {
+    const error = thrownBy(cluster);
+    expect(error.option).toBe(option);
+    expect(error.message).not.toContain(password);
+    expect(String(error.received)).not.toContain(password);
+    expect(`${error.message} ${String(error.received)}`).not.toMatch(/hunter/);
+  });
+
+  it('says "both" when redis and store are both given', () => {
+    const error = thrownBy({ redis: url, store: new MemoryBook(() => 0).store('n', 1) });
+    expect(error.message).toBe(
+      'Invalid option "cluster.store": expected exactly one of cluster.redis (a URL or a node-redis client) and cluster.store, received both.',
+    );
+  });
+
+  it('keeps the rest of a bad URL, the user name included, so that the mistake can be seen', () => {
+    const error = thrownBy({ redis: `http://bob:${password}@10.0.0.1:6379` });
+    // A string can only have meant a URL: the message says what a URL must be, not every client shape.
+    expect(error.message).toBe(
+      'Invalid option "cluster.redis": expected a redis:// or rediss:// URL, received "http://bob:***@10.0.0.1:6379".',
+    );
+    expect(error.received).toBe('http://bob:***@10.0.0.1:6379');
+    const { received } = thrownBy({
+      redis: { rootNodes: [`rediss://:${password}@h:7000`, 'redis://h2:7000'] },
+    });
+    expect(received).toEqual(['rediss://:***@h:7000', 'redis://h2:7000']);
+  });
+
+  it('refuses a URL without its // at once, as the store would when it opens (it parses, with no host)', () => {
+    expect(thrownBy({ redis: 'redis:/10.0.0.1:6379' }).option).toBe('cluster.redis');
+    expect(thrownBy({ redis: 'redis:10.0.0.1:6379' }).option).toBe('cluster.redis');
+  });
+});
+
+/**
+ * node-redis 4 (the `redis` many apps still have; npm installs ws-supervisor beside it only
+ * with --legacy-peer-deps): run from the packed package against a private Redis, the store
+ * connected and booked, then every shutdown() failed (`subscriber.destroy is not a
+ * function`), leaving the process's lease and slots to expire. It is refused up front, with
+ * the version found and what to run, as ws 7 is: an installed `redis` by its package.json,
+ * an app's own client by node-redis 4's shape (disconnect(), no destroy()).
+ */
+describe('node-redis older than 5', () => {
+  /** A resolver that finds a `redis` package of `version` in a directory of its own. */
+  function installed(version: string) {
+    const dir = mkdtempSync(join(tmpdir(), 'wssup-redis-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    mkdirSync(join(dir, 'node_modules', 'redis'), { recursive: true });
+    writeFileSync(
+      join(dir, 'node_modules', 'redis', 'package.json'),
+      JSON.stringify({ name: 'redis', version }),
+    );
+    writeFileSync(join(dir, 'node_modules', 'redis', 'index.js'), '');
+    return createRequire(join(dir, 'app.js')).resolve;
+  }
+
+  it.each(['4.7.1', '3.1.2'])(
+    'redis %s installed: a URL is refused with WSSUP_UNSUPPORTED_PEER naming it',
+    (version) => {
+      expect(() => resolveClusterOptions({ redis: url }, installed(version))).toThrow(
+        expect.objectContaining({
+          code: 'WSSUP_UNSUPPORTED_PEER',
+          message: `cluster mode needs redis (node-redis) ^6.0.0, its peer dependency, but found redis ${version}: run npm install redis@6`,
+        }),
+      );
+      expect(() => resolveClusterOptions({ redis: { rootNodes: [url] } }, installed(version))).toThrow(
+        expect.objectContaining({ code: 'WSSUP_UNSUPPORTED_PEER' }),
+      );
+    },
+  );
+
+  it.each(['5.8.2', '6.0.0', '6.4.0'])('redis %s installed: a URL is taken', (version) => {
+    expect(resolveClusterOptions({ redis: url }, installed(version)).redis).toBe(url);
+  });
+
+  it("an app's own node-redis 4 client (disconnect(), no destroy()) is refused; a wrapper with neither is taken", () => {
+    const v4 = {
+      sendCommand: async () => 'OK',
+      duplicate: () => ({}),
+      disconnect: async () => {},
+      quit: async () => {},
+    };
+    expect(() => resolveClusterOptions({ redis: v4 })).toThrow(
+      expect.objectContaining({
+        code: 'WSSUP_UNSUPPORTED_PEER',
+        message: expect.stringContaining('npm install redis@6'),
+      }),
+    );
+    const v4Cluster = { ...v4, nodeClient: async () => v4, masters: [] };
+    expect(() => resolveClusterOptions({ redis: v4Cluster })).toThrow(
+      expect.objectContaining({ code: 'WSSUP_UNSUPPORTED_PEER' }),
+    );
+    // node-redis 5 and 6 have both; createSupervisor() goes through the same check.
+    const v6 = { ...v4, destroy: () => {}, close: async () => {} };
+    expect(resolveClusterOptions({ redis: v6 }).redis).toBe(v6);
+    expect(() => createSupervisor({ authenticate, cluster: { redis: v4 as never } })).toThrow(
+      expect.objectContaining({ code: 'WSSUP_UNSUPPORTED_PEER' }),
+    );
   });
 });

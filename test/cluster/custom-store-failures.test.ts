@@ -1,0 +1,44 @@
+/**
+ * What `onError` says when a store call fails with a plain error (a `cluster.store` of the
+ * app's own that throws, or a client that lacks a method): the operation and why. It said
+ * only "slot store: stop failed", the reason left in `cause`: with node-redis 4 every
+ * shutdown reported just that (the cause: `subscriber.destroy is not a function`), and an
+ * app that logs `${error.code}: ${error.message}`, as the README's cluster example does,
+ * could not tell what went wrong. (Found by running the packed package with node-redis 4.)
+ *
+ * A store of the test's own (the in-memory book with the store's rules) on a real server.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
+import { connectRefused, ioWait, startServer } from '../helpers/server.js';
+
+describe('a store call that fails with a plain error', () => {
+  it('stop: reported with the operation and its reason', async () => {
+    const store = new MemoryBook(() => Date.now()).store('plain-stop', 3_000);
+    store.stop = async () => {
+      throw new TypeError('subscriber.destroy is not a function');
+    };
+    const t = await startServer({ cluster: { store, nodeId: 'plain-stop' } });
+    await t.supervisor.ready({ signal: AbortSignal.timeout(5_000) });
+    await t.supervisor.shutdown();
+    const reported = t.errors.map((error) => `${error.code}: ${error.message}`);
+    expect(reported).toEqual([
+      'WSSUP_STORE_UNAVAILABLE: slot store: stop failed: subscriber.destroy is not a function',
+    ]);
+    expect(t.errors[0]?.cause).toBeInstanceOf(TypeError);
+  });
+
+  it('admit: reported with the operation and its reason; the outage policy decides', async () => {
+    const store = new MemoryBook(() => Date.now()).store('plain-admit', 3_000);
+    store.admit = async () => {
+      throw new Error('the book is read-only');
+    };
+    const t = await startServer({ cluster: { store, nodeId: 'plain-admit', onStoreUnavailable: 'reject' } });
+    await t.supervisor.ready({ signal: AbortSignal.timeout(5_000) });
+    expect(await connectRefused(t.url('ann'))).toBe(503);
+    await vi.waitFor(() => expect(t.errors.length).toBeGreaterThan(0), ioWait);
+    expect(`${t.errors[0]?.code}: ${t.errors[0]?.message}`).toBe(
+      'WSSUP_STORE_UNAVAILABLE: slot store: admit failed: the book is read-only',
+    );
+  });
+});

@@ -1,0 +1,56 @@
+/**
+ * What `onError` says when the store cannot connect to Redis: the message names the Redis
+ * (its URL without the password) and why, as Redis or the socket said it. It said only
+ * "could not connect to Redis at redis://:***@127.0.0.1:<port>", the reason left in `cause`:
+ * an app that logs `${error.code}: ${error.message}`, as the README's cluster example does,
+ * could not tell a wrong password from a Redis that is down. (Found by running the packed
+ * package against a private Redis with `requirepass`.)
+ *
+ * On a private redis-server that requires a password (set once it is up).
+ */
+import { describe, expect, it, vi } from 'vitest';
+import type { SupervisorError } from '../../src/index.js';
+import { freePort } from '../helpers/redis-server.js';
+import { ioWait, startServer } from '../helpers/server.js';
+import { hasRedis, usePrivateRedis } from './store-fixture.js';
+
+const password = 'connect s3cret';
+
+/** The first error the supervisor reports, with a store that cannot connect to `redis`. */
+async function firstError(redis: string): Promise<SupervisorError> {
+  const t = await startServer({ cluster: { redis, commandTimeoutMs: 300 } });
+  await vi.waitFor(() => expect(t.errors.length).toBeGreaterThan(0), ioWait);
+  const [error] = t.errors as [SupervisorError];
+  expect(t.supervisor.stats().cluster?.leaseHeld).toBe(false);
+  return error;
+}
+
+describe.runIf(hasRedis)('the store cannot connect: onError says why', () => {
+  const redis = usePrivateRedis();
+
+  it('a wrong password: WRONGPASS, in the message; the password itself nowhere', async () => {
+    expect(await redis.current.command('CONFIG', 'SET', 'requirepass', password)).toBe('OK');
+    const url = `redis://:wrong-${encodeURIComponent(password)}@127.0.0.1:${redis.current.port}`;
+    const error = await firstError(url);
+    expect(error.code).toBe('WSSUP_STORE_UNAVAILABLE');
+    expect(error.message).toBe(
+      `could not connect to Redis at redis://:***@127.0.0.1:${redis.current.port}: WRONGPASS invalid username-password pair or user is disabled.`,
+    );
+    expect(error.message).not.toContain('s3cret');
+  });
+
+  it('no password where one is required: NOAUTH, in the message', async () => {
+    const error = await firstError(`redis://127.0.0.1:${redis.current.port}`);
+    expect(error.message).toMatch(
+      new RegExp(`^could not connect to Redis at redis://127\\.0\\.0\\.1:${redis.current.port}: NOAUTH `),
+    );
+  });
+
+  it('nothing listening: the socket error, in the message', async () => {
+    const port = await freePort();
+    const error = await firstError(`redis://127.0.0.1:${port}`);
+    expect(error.message).toBe(
+      `could not connect to Redis at redis://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`,
+    );
+  });
+});
