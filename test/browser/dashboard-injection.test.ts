@@ -11,12 +11,14 @@
  */
 import { once } from 'node:events';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { type ReferenceServer, startReferenceServer } from '../../examples/reference-server/server.js';
+import { hasRedis } from '../cluster/store-fixture.js';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { startRedisServer } from '../helpers/redis-server.js';
 import { requireExternal } from '../helpers/requirements.js';
-import { connectRefused } from '../helpers/server.js';
+import { connectRefused, ioWait } from '../helpers/server.js';
 
 const search = findChromium();
 const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
@@ -196,4 +198,69 @@ describe.runIf(hasBrowser)('the dashboard against hostile user ids, in a browser
     },
     60_000,
   );
+});
+
+// The Cluster card draws the users' cluster-wide books, read back from Redis through
+// <base>/cluster: the ids come back from the store, and are drawn by code of their own.
+describe.runIf(hasBrowser && hasRedis)('the Cluster card against hostile user ids, in a browser', () => {
+  it('shows every id read back from Redis as text', async () => {
+    const redis = await startRedisServer();
+    onTestFinished(() => redis.stop());
+    const server = await startReferenceServer(
+      {
+        host: '127.0.0.1',
+        port: 0,
+        limits: { preset: 'test', idleTimeoutMs: 600_000, heartbeatIntervalMs: 600_000 },
+        cluster: { redis: redis.url, nodeId: 'n1' },
+      },
+      () => {},
+    );
+    // Shut down before Redis stops (callbacks run in reverse): its slots are released.
+    onTestFinished(() => server.close());
+    await vi.waitFor(() => expect(server.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    for (const id of HOSTILE_IDS) {
+      const ws = new WebSocket(`${server.url}/?user=${encodeURIComponent(id)}`);
+      onTestFinished(() => ws.terminate());
+      await once(ws, 'open');
+    }
+    const browser = await chromium.launch({
+      executablePath: search.path as string,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    onTestFinished(() => browser.close());
+    const page = await browser.newPage();
+    const trouble: string[] = [];
+    page.on('pageerror', (error) => trouble.push(`page error: ${error.message}`));
+    await page.exposeFunction('reportViolation', (directive: string) => trouble.push(`CSP: ${directive}`));
+    await page.addInitScript(() => {
+      const report = (globalThis as unknown as { reportViolation(d: string): void }).reportViolation;
+      document.addEventListener('securitypolicyviolation', (event) => report(event.violatedDirective));
+    });
+
+    await page.goto(`http://127.0.0.1:${server.port}/dashboard`);
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('#cluster-users .act').length === n,
+      HOSTILE_IDS.length,
+    );
+    await page.evaluate(() => {
+      for (const node of Array.from(document.querySelectorAll('#cluster *'))) {
+        node.dispatchEvent(new MouseEvent('mouseover', { bubbles: true }));
+      }
+    });
+    const shown = await page.evaluate(() => ({
+      books: Array.from(document.querySelectorAll('#cluster-users .act')).map((entry) => ({
+        key: entry.dataset.user,
+        text: entry.querySelector('.who')?.textContent,
+      })),
+      node: document.querySelectorAll('#cluster-nodes .act')[0]?.querySelector('.who')?.textContent,
+      tags: [...new Set(Array.from(document.querySelectorAll('#cluster *')).map((node) => node.tagName))],
+      pwned: document.body.dataset.pwned ?? null,
+    }));
+    expect(shown.books.map((book) => book.key).sort()).toEqual([...HOSTILE_IDS].sort());
+    for (const book of shown.books) expect(book.text).toBe(book.key);
+    expect(shown.node).toBe('n1');
+    expect(shown.tags.filter((tag) => !['H2', 'SMALL', 'OL', ...PAGE_TAGS].includes(tag))).toEqual([]);
+    expect(shown.pwned).toBeNull();
+    expect(trouble).toEqual([]);
+  }, 60_000);
 });
