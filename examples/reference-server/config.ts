@@ -144,8 +144,8 @@ const isLoopbackHost = (host: string) => host === 'localhost' || host === '::1' 
 export function exposureWarning(config: Pick<ServerConfig, 'host' | 'dashboardToken'>): string | undefined {
   if (config.dashboardToken !== undefined || isLoopbackHost(config.host)) return undefined;
   return (
-    `warning: listening on ${config.host} without --dashboard-token: /dashboard and /stats?perUser=1 ` +
-    '(user ids) are open to anyone who can reach this port'
+    `warning: listening on ${config.host} without --dashboard-token: /dashboard, /stats?perUser=1 ` +
+    '(user ids) and /stats?cluster=1 (a Redis read per user) are open to anyone who can reach this port'
   );
 }
 
