@@ -103,7 +103,16 @@ function route(url: URL): Promise<unknown> {
 }
 
 const server = createServer((request, response) => {
-  route(new URL(request.url ?? '/', 'http://localhost')).then(
+  // new URL() throws on a target such as `//[`: uncaught in this listener, it ended the process.
+  let url: URL;
+  try {
+    url = new URL(request.url ?? '/', 'http://localhost');
+  } catch {
+    response.statusCode = 400;
+    response.end('{"error":"not a request target"}\n');
+    return;
+  }
+  route(url).then(
     (answer) => response.end(`${JSON.stringify(answer, null, 2)}\n`),
     (error: Error & { code?: string }) => {
       // A bad ?user= is the caller's mistake; anything else here is Redis not answering.

@@ -75,7 +75,7 @@ Endpoints (GET and HEAD; "token" = behind --dashboard-token when it is set):
   /                             one line naming the endpoints
   /stats                        stats() totals as JSON
   /stats?perUser=1&limit=<n>    plus the <n> busiest users' books (token)
-  /stats?cluster=1              plus the cluster-wide book from Redis (in cluster mode:
+  /stats?cluster=1              plus the cluster-wide book from Redis (token; in cluster mode:
                                 --redis, --redis-cluster or --redis-sentinel; 503 while
                                 Redis does not answer)
   /metrics                      Prometheus text format (needs prom-client)
@@ -87,7 +87,7 @@ Endpoints (GET and HEAD; "token" = behind --dashboard-token when it is set):
 Options (environment variable in brackets):
   --host <addr>                 bind address [HOST] (default 127.0.0.1)
   --port <n>                    port, 0 for any free port [PORT] (default 0)
-  --dashboard-token <secret>    require it for /dashboard and /stats?perUser=1, as
+  --dashboard-token <secret>    require it for /dashboard, /stats?perUser=1 and ?cluster=1, as
                                 "Authorization: Bearer <secret>" or ?token=<secret>
                                 [WSSUP_DASHBOARD_TOKEN] (default: open to anyone who can connect;
                                 prefer the variable: flags show in ps)
@@ -144,8 +144,8 @@ const isLoopbackHost = (host: string) => host === 'localhost' || host === '::1' 
 export function exposureWarning(config: Pick<ServerConfig, 'host' | 'dashboardToken'>): string | undefined {
   if (config.dashboardToken !== undefined || isLoopbackHost(config.host)) return undefined;
   return (
-    `warning: listening on ${config.host} without --dashboard-token: /dashboard and /stats?perUser=1 ` +
-    '(user ids) are open to anyone who can reach this port'
+    `warning: listening on ${config.host} without --dashboard-token: /dashboard, /stats?perUser=1 ` +
+    '(user ids) and /stats?cluster=1 (a Redis read per user) are open to anyone who can reach this port'
   );
 }
 

@@ -1,14 +1,15 @@
 /**
  * GET /stats (issue 13, item 15). By default the totals of stats(), which
- * name no user. The per-user detail walks every user's book (O(users)) and
- * lists user ids, so it is opt-in (`?perUser=1`), bounded (`limit`, the
- * busiest users first) and only for requests the dashboard's `authorize`
- * lets through.
+ * name no user and cost O(1). The per-user detail walks every user's book
+ * (O(users)) and lists user ids, so it is opt-in (`?perUser=1`), bounded
+ * (`limit`, the busiest users first) and only for requests the dashboard's
+ * `authorize` lets through. So is the cluster-wide book (`?cluster=1`): it
+ * reads every booked user's book from the store.
  *
  *   GET /stats                      { connections, users, byState, counters, resources }
  *   GET /stats?perUser=1[&limit=n]  the same, plus perUser: UserStats[] (most live first,
  *                                   then most draining, then by id) and moreUsers
- *   GET /stats?cluster=1            (--redis, --redis-cluster, --redis-sentinel) the same, plus global: the nodes with a lease and
+ *   GET /stats?cluster=1            (--redis, --redis-cluster, --redis-sentinel; behind the token) the same, plus global: the nodes with a lease and
  *                                   the cluster-wide totals; with perUser=1, each listed user's
  *                                   cluster-wide book as perUser[i].global
  */
@@ -75,9 +76,8 @@ export function createStatsRoute(
         ? supervisor.stats({ cluster: true }).then((stats) => stats.global)
         : Promise.resolve(undefined);
     const failed = (error: unknown) => sendJson(response, 503, { error: String(error) });
-    if (!perUser) {
-      if (!cluster) sendJson(response, 200, supervisor.stats());
-      else global().then((view) => sendJson(response, 200, { ...supervisor.stats(), global: view }), failed);
+    if (!perUser && !cluster) {
+      sendJson(response, 200, supervisor.stats());
       return;
     }
     const rawLimit = query.get('limit');
@@ -86,8 +86,15 @@ export function createStatsRoute(
       sendJson(response, 400, { error: `limit must be an integer from 1 to ${PER_USER_LIMIT_MAX}` });
       return;
     }
+    // Both walk every user: perUser every book of this process, cluster=1 every booked user's
+    // book in the store (one Redis command each, across the cluster). Open, either let anyone who
+    // reaches the port make the server or the store do O(users) work as often as they like.
     void checkAccess(authorize, request, response, onError).then((allowed) => {
       if (!allowed) return;
+      if (!perUser) {
+        global().then((view) => sendJson(response, 200, { ...supervisor.stats(), global: view }), failed);
+        return;
+      }
       const { perUser: books = {}, ...totals } = supervisor.stats({ perUser: true });
       const all = Object.values(books).sort(busiestFirst);
       const body: PerUserStats = {

@@ -61,6 +61,8 @@ export class DashboardStream {
     this.response.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
+      // As every other answer of the dashboard: the stream carries client-chosen ids as JSON.
+      'x-content-type-options': 'nosniff',
       connection: 'keep-alive',
       // Tells nginx-like proxies not to buffer the stream.
       'x-accel-buffering': 'no',

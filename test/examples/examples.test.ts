@@ -350,6 +350,31 @@ describe('every example (issue 13, item 7)', () => {
     expect(program.output().match(/lease held/g)).toHaveLength(1);
     expect(program.output()).not.toMatch(/no lease yet/);
   });
+
+  // Its HTTP routes parsed each target with new URL(), which throws on `//[`: one such request
+  // ended the process (the reference server survives it: the test of that name above).
+  it('cluster.ts: a request target new URL() cannot parse is a 400, and the process serves on', async () => {
+    const program = runProgram('dist/examples/cluster.js', [
+      '--redis',
+      redis?.url ?? 'redis://127.0.0.1:1',
+      '--node-id',
+      'targets',
+    ]);
+    const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
+    const socket = connectTcp(Number(port), '127.0.0.1');
+    socket.end('GET //[ HTTP/1.1\r\nHost: x\r\n\r\n');
+    // Read until the socket closes: a process that died answers nothing.
+    let reply = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      reply += chunk;
+    });
+    await once(socket, 'close');
+    expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+    const ws = await open(`ws://127.0.0.1:${port}/?user=after`);
+    ws.close();
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+  });
 });
 
 describe('express-dashboard example', () => {

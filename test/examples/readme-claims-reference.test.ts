@@ -13,7 +13,7 @@ import type { PerUserStats } from '../../examples/reference-server/stats-route.j
 import { hasRedis } from '../cluster/store-fixture.js';
 import { rawWebSocket } from '../helpers/cleanup.js';
 import { runProgram } from '../helpers/process.js';
-import { startRedisServer } from '../helpers/redis-server.js';
+import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
 import { connectRefused, ioWait } from '../helpers/server.js';
 
 async function startServer(): Promise<ReferenceServer> {
@@ -110,7 +110,7 @@ describe.runIf(hasRedis)(
   () => {
     const TOKEN = 's3cret';
 
-    async function startNode(): Promise<ReferenceServer> {
+    async function startNode(): Promise<{ server: ReferenceServer; redis: PrivateRedis }> {
       const redis = await startRedisServer();
       onTestFinished(() => redis.stop());
       const server = await startReferenceServer(
@@ -126,35 +126,60 @@ describe.runIf(hasRedis)(
       // Shut down before Redis stops (callbacks run in reverse): its slots are released.
       onTestFinished(() => server.close());
       await vi.waitFor(() => expect(server.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
-      return server;
+      return { server, redis };
     }
 
     const get = (server: ReferenceServer, path: string, init: RequestInit = {}) =>
       fetch(`http://127.0.0.1:${server.port}${path}`, init);
     const bearer = { headers: { authorization: `Bearer ${TOKEN}` } };
 
-    it("GET /stats?cluster=1 is open; with perUser=1 it is behind the token, and lists each user's cluster-wide book as global", async () => {
-      const server = await startNode();
-      const ws = new WebSocket(`${server.url}/?user=ann`);
-      await once(ws, 'open');
-      onTestFinished(() => ws.terminate());
+    /** How many HVALS (one per user's book) Redis has run since the last CONFIG RESETSTAT. */
+    const booksRead = async (redis: PrivateRedis) => {
+      const info = String(await redis.command('INFO', 'commandstats'));
+      return Number(/cmdstat_hvals:calls=(\d+)/.exec(info)?.[1] ?? 0);
+    };
 
-      expect((await get(server, '/stats?cluster=1')).status).toBe(200);
-      const anonymous = await get(server, '/stats?cluster=1&perUser=1');
+    // It was open, as the totals of /stats are, but unlike them it reads every booked user's
+    // book from Redis (one HVALS each, across the cluster): anyone who could reach the port
+    // made the store do O(users) work per request, as often as they liked.
+    it("GET /stats?cluster=1 reads every user's book from Redis, so it is behind the token; with perUser=1 it lists each user's cluster-wide book as global", async () => {
+      const { server, redis } = await startNode();
+      const users = Array.from({ length: 12 }, (_, i) => `user-${i}`);
+      for (const user of users) {
+        const ws = new WebSocket(`${server.url}/?user=${user}`);
+        onTestFinished(() => ws.terminate());
+        await once(ws, 'open');
+      }
+
+      await redis.command('CONFIG', 'RESETSTAT');
+      const anonymous = await get(server, '/stats?cluster=1');
       expect(anonymous.status).toBe(401);
       expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer/);
+      expect((await get(server, '/stats?cluster=1&token=wrong')).status).toBe(403);
+      expect((await get(server, '/stats?cluster=1&perUser=1')).status).toBe(401);
       expect((await get(server, '/stats?cluster=1&perUser=1&token=wrong')).status).toBe(403);
+      expect(await booksRead(redis)).toBe(0);
 
-      const allowed = await get(server, '/stats?cluster=1&perUser=1', bearer);
+      const totals = await get(server, '/stats?cluster=1', bearer);
+      expect(totals.status).toBe(200);
+      expect(await totals.json()).toMatchObject({
+        connections: 12,
+        global: { nodes: [{ nodeId: 'n1' }], users: 12, connections: 12 },
+      });
+      expect(await booksRead(redis)).toBeGreaterThanOrEqual(users.length);
+      expect((await get(server, `/stats?cluster=1&token=${TOKEN}`)).status).toBe(200);
+
+      const allowed = await get(server, '/stats?cluster=1&perUser=1&limit=1', bearer);
       expect(allowed.status).toBe(200);
       expect(await allowed.json()).toMatchObject({
-        perUser: [{ userId: 'ann', live: 1, global: { live: 1 } }],
-        global: { nodes: [{ nodeId: 'n1' }], users: 1, connections: 1 },
+        perUser: [{ userId: 'user-0', live: 1, global: { live: 1 } }],
+        moreUsers: 11,
+        global: { nodes: [{ nodeId: 'n1' }], users: 12, connections: 12 },
       });
     });
 
     it('/dashboard/cluster: behind the token, HEAD as GET without a body, any other method 405 with Allow: GET, HEAD', async () => {
-      const server = await startNode();
+      const { server } = await startNode();
       expect((await get(server, '/dashboard/cluster')).status).toBe(401);
       expect((await get(server, '/dashboard/cluster?token=wrong')).status).toBe(403);
       const got = await get(server, '/dashboard/cluster', bearer);

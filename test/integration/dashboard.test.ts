@@ -7,7 +7,7 @@
  * it too: test/examples/, test/browser/.)
  */
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import Fastify from 'fastify';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -259,6 +259,82 @@ describe('createDashboard, mounted by an app', () => {
       'text/html; charset=utf-8',
       '',
     ]);
+  });
+
+  // What is served to a browser (every route is behind authorize): nothing an intermediary
+  // may keep, nothing a browser may sniff as HTML, and nothing reached by a path trick.
+  it('answers no-store and nosniff on every route, a CSP on the page and the chart; no path trick reaches a route, none crashes', async () => {
+    const t = await startRulesServer();
+    const dashboard = createDashboard(t.supervisor, { authorize: tokenAuthorizer('s3cret') });
+    onTestFinished(() => dashboard.close());
+    const base = await mount(dashboard, { withNext: false });
+    const { port } = new URL(base);
+    /** One request with its target as written: fetch() would resolve `..` and `%2e%2e` first. */
+    const raw = async (path: string, headers: Record<string, string> = {}) => {
+      const request = httpRequest({ host: '127.0.0.1', port, path, headers });
+      onTestFinished(() => void request.destroy());
+      request.end();
+      const [response] = (await once(request, 'response')) as [IncomingMessage];
+      response.destroy(); // an event stream never ends
+      return response;
+    };
+    const bearer = { authorization: 'Bearer s3cret' };
+
+    for (const path of ['/dashboard', '/dashboard/', '/dashboard/chart.svg', '/dashboard/events']) {
+      for (const [headers, status] of [
+        [{}, 401],
+        [{ authorization: 'Bearer wrong' }, 403],
+        [bearer, 200],
+      ] as const) {
+        const { statusCode, headers: got } = await raw(path, headers);
+        expect([path, statusCode, got['cache-control'], got['x-content-type-options']]).toEqual([
+          path,
+          status,
+          'no-store',
+          'nosniff',
+        ]);
+      }
+    }
+    const page = await raw('/dashboard', bearer);
+    expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
+    expect(page.headers['content-security-policy']).toMatch(/^default-src 'none'; script-src 'sha256-/);
+    expect(page.headers['referrer-policy']).toBe('no-referrer');
+    // Opened on its own, an SVG is a document that could run script: this one may run nothing.
+    const chart = await raw('/dashboard/chart.svg', bearer);
+    expect(chart.headers['content-type']).toBe('image/svg+xml; charset=utf-8');
+    expect(chart.headers['content-security-policy']).toBe("default-src 'none'; frame-ancestors 'none'");
+
+    for (const path of [
+      '/dashboard/../dashboard/events',
+      '/dashboard/%2e%2e/dashboard/events',
+      '/dashboard/./events',
+      '/dashboard//events',
+      '//dashboard/events',
+      '/dashboard/events/',
+      '/dashboard/chart.svg/',
+      '/dashboard%2Fevents',
+      '/dashboard/events;x',
+      '/dashboard/events%00',
+      '/dashboard/%',
+      '/DASHBOARD',
+      '//[',
+    ]) {
+      for (const headers of [{}, bearer]) {
+        const { statusCode } = await raw(path, headers);
+        expect([path, statusCode]).toEqual([path, 404]);
+      }
+    }
+    // A malformed or huge query is a query: the route's own answer, behind authorize.
+    for (const [query, anonymous] of [
+      ['?%zz%', 401],
+      ['?token', 401],
+      [`?x=${'a'.repeat(8_000)}`, 401],
+      ['?token=%E0%A4%A', 403], // not UTF-8: decoded to something, and not the token
+    ] as const) {
+      expect((await raw(`/dashboard${query}`)).statusCode).toBe(anonymous);
+      expect((await raw(`/dashboard${query}`, bearer)).statusCode).toBe(200);
+    }
+    await vi.waitFor(() => expect(dashboard.resources().streams).toBe(0), ioWait);
   });
 
   it('mounts on Fastify through reply.hijack()', async () => {
