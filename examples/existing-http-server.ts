@@ -18,7 +18,7 @@ import { exitIfCannotListen, readExampleFlags } from './reference-server/command
 function authenticate(request: IncomingMessage): string | null {
   const header = request.headers.authorization;
   if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length);
-  // Split by hand: `new URL()` throws on request targets such as `//[`.
+  // Only /chat requests get here (see the upgrade listener), which `new URL()` parses.
   return new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
 }
 
@@ -50,6 +50,7 @@ const server = createServer((_request, response) => {
 
 // #region upgrade
 server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+  // Split by hand: `new URL()` throws on request targets such as `//[`.
   if ((request.url ?? '/').split('?', 1)[0] === '/chat') {
     void supervisor.handleUpgrade(request, socket, head);
   } else {
