@@ -226,18 +226,33 @@ describe.runIf(hasRedis)('docs: the Redis Cluster section of docs/cluster-store.
 
     c.pause(away.port);
     onTestFinished(() => c.resume(away.port));
-    // A read first (harmless if Redis runs it once back), overdue: the socket goes silent.
-    await expect(a.store.userBook(ann)).rejects.toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
-    // Past the silent socket's drop (4 command timeouts: 1 s here), admissions while it reconnects.
+    // A read first (harmless if Redis runs it once back): it fails by its deadline, and the
+    // socket goes silent ("one master that stops answering fails only the commands routed to
+    // it (at once while one is overdue ... until its socket is dropped after 4 timeouts").
+    await expect(a.store.userBook(ann)).rejects.toMatchObject({
+      code: 'WSSUP_STORE_UNAVAILABLE',
+      message: 'Redis HVALS: no answer within 200 ms',
+    });
+    // Admissions past the silent socket's drop (4 command timeouts: 1 s here), while it reconnects.
     const refused: string[] = [];
-    const until = Date.now() + 1_800; // well inside the cluster's node timeout (5 s): no failover
+    const why: string[] = [];
+    const until = Date.now() + 2_200; // well inside the cluster's node timeout (5 s): no failover
     for (let i = 0; Date.now() < until; i++) {
-      await expect(a.store.admit(ann, `q${i}`, 10, 10)).rejects.toMatchObject({
-        code: 'WSSUP_STORE_UNAVAILABLE',
-      });
+      const error = await a.store.admit(ann, `q${i}`, 10, 10).then(
+        () => undefined,
+        (failed: { code?: string; message?: string }) => failed,
+      );
+      expect(error).toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
       refused.push(`q${i}`);
+      why.push(String(error?.message));
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    // Each at once: unsent while the read is overdue, then refused by the client while it
+    // reconnects (no offline queue). None waits for its deadline again.
+    const stuck = 'Redis EVALSHA: 1 earlier command(s) still unanswered';
+    const offline = 'Redis EVALSHA: The client is offline';
+    expect(new Set(why)).toEqual(new Set([stuck, offline]));
+    expect(why.indexOf(offline)).toBe(why.lastIndexOf(stuck) + 1);
     c.resume(away.port);
     // A new connection to it, ready ('node-ready'): the old one was dropped, not kept waiting.
     await eventually(() => a.reconnects > 0, 5_000);
