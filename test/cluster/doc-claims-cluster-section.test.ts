@@ -14,6 +14,8 @@
  *   the socket timeout, ...)": a master the client discovered (not a root node) stops answering.
  * - "the first URL's user, password ... apply to every node" (the user; the password is
  *   doc-claims-cluster-credentials.test.ts's).
+ * - "a new master added while another is unreachable does [fence]", and a new shard alone does
+ *   not ("when one never seen appears while one seen before is missing").
  * - "Commands go to masters only, never to replicas".
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -56,7 +58,7 @@ async function errorsOn(cluster: PrivateRedisCluster, port: number, error: strin
 /**
  * Moves hash slot `slot` from `from` to `to` as redis-cli's resharding does: IMPORTING on the
  * target, MIGRATING on the source, the keys MIGRATEd, then (by `finish`) SETSLOT NODE on
- * every master, the target first.
+ * every master, the target first (whose epoch the IMPORTING state lets it bump).
  */
 async function migrateSlot(
   cluster: PrivateRedisCluster,
@@ -79,11 +81,12 @@ async function migrateSlot(
     await ok(from.port, 'MIGRATE', '127.0.0.1', String(to.port), '', '0', '5000', 'KEYS', ...keys);
   return {
     moved: keys,
-    async finish() {
+    /** `away`: masters not told (paused): the gossip tells them later. */
+    async finish(away: readonly number[] = []) {
       await ok(to.port, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', to.id);
       await ok(from.port, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', to.id);
       for (const other of cluster.masters)
-        if (other.port !== to.port && other.port !== from.port)
+        if (![to.port, from.port, ...away].includes(other.port))
           await ok(other.port, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', to.id);
     },
   };
@@ -301,6 +304,68 @@ describe.runIf(hasRedis)('docs: the Redis Cluster section of docs/cluster-store.
       expect(await clientsOf(c, master.port, (line) => line.includes(` user=${user} `))).toBeGreaterThan(0);
     // The third master was never named: its connections were made from the discovered layout.
     expect(rootNodes.join()).not.toContain(String(third.port));
+  });
+
+  // Last but one: it adds two masters (new shards) to the file's cluster.
+  it('a new shard: given a slot, its first EVALSHA answers NOSCRIPT, one EVAL caches the script there, and nothing fences; another one appearing while a master is away fences once (failover)', async () => {
+    const c = cluster.current;
+    const keys = createKeyLayout(freshPrefix());
+    const registry = await c.masterOf(keys.registry.leases);
+    const registrySlot = await slotOf(c, keys.registry.leases);
+    const away = c.masters.find((master) => master.port !== registry.port) as ClusterMaster;
+    /** A user on the registry's master, in a slot of its own (moved alone below). */
+    const userOnRegistry = async (name: string) => {
+      for (let from = 0; ; from++) {
+        const index = await keyOn(c, (i) => keys.user(`${name}${from + i}`), registry.port);
+        const user = `${name}${from + index}`;
+        if ((await slotOf(c, keys.user(user))) !== registrySlot) return user;
+        from += index;
+      }
+    };
+    const a = await startStoreOn({ redis: { rootNodes: [...c.urls] }, keyPrefix: keys.prefix, nodeId: 'a' });
+    const ann = await userOnRegistry('ann');
+    expect(await a.store.admit(ann, 'a1', 3, 3)).toMatchObject({ admitted: true, live: 1 });
+    expect(await a.store.renew()).toBe('renewed'); // every master's run_id is known from here
+
+    // A new shard, every master up: ann's slot moves to it.
+    const shard = await c.addMaster();
+    await (await migrateSlot(c, await slotOf(c, keys.user(ann)), registry, shard)).finish();
+    expect((await c.masterOf(keys.user(ann))).port).toBe(shard.port);
+    // MOVED from the registry's master: the client reads the layout and sends it to the new one.
+    expect(await a.store.admit(ann, 'a2', 3, 3)).toMatchObject({ admitted: true, live: 2 });
+    expect(await errorsOn(c, shard.port, 'NOSCRIPT')).toBe(1);
+    expect((await callsOn(c, shard.port)).eval).toBe(1);
+    expect(await a.store.admit(ann, 'a3', 3, 3)).toMatchObject({ admitted: true, live: 3 });
+    expect(await errorsOn(c, shard.port, 'NOSCRIPT')).toBe(1);
+    expect(a.store.shardOf(ann)).toBe(address(shard.port));
+    // A run_id never seen, none missing: no fence; the renewals check the new master too.
+    await c.command(shard.port, 'CONFIG', 'RESETSTAT');
+    for (let i = 0; i < 2; i++) expect(await a.store.renew()).toBe('renewed');
+    expect((await callsOn(c, shard.port)).time).toBe(2);
+    expect(a.incarnations).toEqual([]);
+
+    // Another new shard, while a master is away: a run_id never seen while one seen is missing.
+    const second = await c.addMaster();
+    const bob = await userOnRegistry('bob');
+    const bobSlot = await slotOf(c, keys.user(bob));
+    c.pause(away.port);
+    onTestFinished(() => c.resume(away.port));
+    await (await migrateSlot(c, bobSlot, registry, second)).finish([away.port]);
+    // The client learns the layout from this MOVED (a re-read may first wait on the master away).
+    await eventually(
+      async () => (await a.store.admit(bob, 'b1', 3, 3).catch(() => undefined))?.admitted === true,
+      5_000,
+    );
+    expect(a.store.shardOf(bob)).toBe(address(second.port));
+    const first = a.store.incarnation;
+    expect(await a.store.renew()).toBe('lost');
+    expect(a.causes).toEqual(['failover']);
+    expect(a.store.incarnation).toBeGreaterThan(first);
+    c.resume(away.port);
+    // Once: the master back, its run_id the same, the renewals renew.
+    await eventually(async () => (await a.store.renew().catch(() => 'failed')) === 'renewed', 5_000);
+    expect(await a.store.renew()).toBe('renewed');
+    expect(a.causes).toEqual(['failover']);
   });
 
   // Last: it adds a replica to the file's cluster.
