@@ -199,9 +199,56 @@ export async function connectRedisCluster(
   // The pub/sub duplicate only needs its sharded subscription's connection (and one to
   // discover the slots): not one to every master, as the command client opens at connect.
   const subscriberSource = { duplicate: () => cluster.duplicate({ minimizeConnections: true }) };
-  return open(cluster, where, settings, options, (deadlines, close) =>
+  return open(clusterOwned(cluster), where, settings, options, (deadlines, close) =>
     wrap(ofCluster(cluster), subscriberSource, cluster, true, deadlines, close),
   );
+}
+
+/** The node-redis events of a cluster client's node clients (see clusterOwned). */
+const NODE_LIFE = ['node-connect', 'node-ready', 'node-reconnecting', 'node-error'] as const;
+
+/** A master of node-redis's cluster client: its connection, once it made one. */
+interface ClusterNode {
+  client?: { destroy(): void };
+}
+
+/**
+ * The cluster client as open() handles it, destroyed for good. node-redis 6.3 leaves
+ * connections open after its destroy() in two ways: a re-read of the layout in flight
+ * (after a MOVED, or its topology refresh while a master is away) still creates and connects
+ * a client for every master once its CLUSTER SLOTS is in; and a node client whose TCP
+ * connect is still on its way is not stopped, and completes its handshake. Either stays open
+ * after stop() (PINGs, reconnects). So the node clients it has when destroyed, and any a late
+ * re-read makes, are destroyed again at each sign of life of one (connected, ready,
+ * reconnecting, failing), when its socket is there to close
+ * (test/regressions/cluster-stop-during-rediscover.test.ts).
+ */
+function clusterOwned(cluster: OwnedCluster) {
+  const events = cluster as unknown as { on(event: string, listener: () => void): unknown };
+  return {
+    connect: () => cluster.connect(),
+    destroy() {
+      const clients = new Set<NonNullable<ClusterNode['client']>>();
+      const collect = () => {
+        for (const node of cluster.masters as readonly ClusterNode[])
+          if (node.client !== undefined) clients.add(node.client);
+      };
+      collect();
+      cluster.destroy();
+      const again = () => {
+        collect();
+        for (const client of clients) {
+          try {
+            client.destroy();
+          } catch {
+            // Already closed: what it would report is of no interest after stop().
+          }
+        }
+      };
+      for (const event of NODE_LIFE) events.on(event, again);
+    },
+    on: (event: 'error', listener: () => void) => cluster.on(event, listener),
+  };
 }
 
 /**

@@ -213,8 +213,8 @@ function loopLateness() {
   };
 }
 
-/** How many times Redis ran each command since the last CONFIG RESETSTAT. */
-export async function commandCalls(redis: PrivateRedis): Promise<Record<string, number>> {
+/** How many times Redis (or one node of a cluster, given as its `command`) ran each command since the last CONFIG RESETSTAT. */
+export async function commandCalls(redis: Pick<PrivateRedis, 'command'>): Promise<Record<string, number>> {
   const info = (await redis.command('INFO', 'commandstats')) as string;
   const calls: Record<string, number> = {};
   for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {

@@ -145,6 +145,11 @@ describe.runIf(hasRedis)(
         ];
 
         await cluster.kill(master.port);
+        // docs/cluster-store.md: "a publisher whose client still knew that master gets
+        // `WSSUP_STORE_UNAVAILABLE` for its `SPUBLISH` until its own refresh".
+        await expect(setup.a.store.orderEviction(order)).rejects.toMatchObject({
+          code: 'WSSUP_STORE_UNAVAILABLE',
+        });
         await cluster.failover(replica.port, 'TAKEOVER');
         await ordersStillArrive(setup, order, survivors, before, replica.port);
       },

@@ -306,6 +306,9 @@ describe.runIf(hasRedis)('on a private 3-master Redis Cluster', () => {
     expect(clusterRoutingKey(['EVALSHA', 'sha', '1', 'p:{u:ann}:slots', 'x'])).toBe('p:{u:ann}:slots');
     expect(clusterRoutingKey(['EVAL', 'body', '3', 'p:{nodes}:leases', 'b', 'c'])).toBe('p:{nodes}:leases');
     expect(clusterRoutingKey(['SADD', 'p:{i:7}:users', 'ann'])).toBe('p:{i:7}:users');
+    expect(clusterRoutingKey(['SREM', 'p:{i:7}:users', 'ann', 'bob'])).toBe('p:{i:7}:users');
+    expect(clusterRoutingKey(['DEL', 'p:{i:7}:users'])).toBe('p:{i:7}:users');
+    expect(clusterRoutingKey(['HVALS', 'p:{u:ann}:slots'])).toBe('p:{u:ann}:slots');
     // A page of an index is read on the index's master (a cursor means nothing elsewhere).
     expect(clusterRoutingKey(['SSCAN', 'p:{i:7}:users', '0', 'COUNT', '500'])).toBe('p:{i:7}:users');
     expect(clusterRoutingKey(['SCARD', 'p:{i:7}:users'])).toBe('p:{i:7}:users');

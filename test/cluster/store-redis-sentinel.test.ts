@@ -100,6 +100,10 @@ describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, s
     // The book is on the primary the sentinel names.
     const primary = await sentinel.current.primaryPort();
     expect(await sentinel.current.command(primary, 'HLEN', `${keyPrefix}:{u:ann}:slots`)).toBe(2);
+    // One failure domain (docs/cluster-store.md, "Redis Cluster": shardOf and shards are
+    // undefined through Sentinel, where the store answers or fails as one).
+    expect(a.store.shardOf('ann')).toBeUndefined();
+    expect(a.store.shards()).toBeUndefined();
   });
 
   it('the store’s own sentinel client ({ name, sentinelRootNodes }): one limit across two nodes, and an eviction order over sharded pub/sub', async () => {
@@ -115,6 +119,9 @@ describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, s
     await eventually(() => a.orders.length === 1);
     expect(a.orders).toEqual([order]);
     expect(b.orders).toEqual([]);
+    // One failure domain, as with the app's client.
+    expect(b.store.shardOf('ann')).toBeUndefined();
+    expect(b.store.shards()).toBeUndefined();
   });
 
   it('a name the sentinels do not monitor: start fails with WSSUP_STORE_UNAVAILABLE, and tries again later', async () => {

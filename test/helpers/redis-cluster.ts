@@ -69,7 +69,7 @@ export interface ClusterReplica {
 }
 
 export interface PrivateRedisCluster {
-  /** The three masters it started with (a failover does not change this list: see masterOf). */
+  /** The three masters it started with, and those addMaster() added (a failover does not change this list: see masterOf). */
   readonly masters: readonly ClusterMaster[];
   /** The replicas added so far. */
   readonly replicas: readonly ClusterReplica[];
@@ -87,6 +87,13 @@ export interface PrivateRedisCluster {
    * is in sync (`master_link_status:up`) and every node knows it as that master's replica.
    */
   addReplica(masterPort: number): Promise<ClusterReplica>;
+  /**
+   * Starts one more node and joins it as a master with no slot (a new shard, empty until a
+   * test moves slots to it); resolves once every node that answers knows it. It is added to
+   * `masters`. Add masters before any replica: with a replica in the cluster, Redis 7.0 was
+   * seen to make the new empty master a replica at once (SETSLOT then says "only with masters").
+   */
+  addMaster(): Promise<ClusterMaster>;
   /**
    * Promotes the replica on `replicaPort` with CLUSTER FAILOVER `mode` (TAKEOVER: no agreement
    * asked; FORCE: without its master's handshake, with the other masters' votes; DEFAULT: no
@@ -260,6 +267,19 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         const replica: ClusterReplica = { port, url: `redis://127.0.0.1:${port}`, id, of };
         replicas.push(replica);
         return replica;
+      },
+      async addMaster() {
+        const { port, child } = await launchNode(binary, dir, ports);
+        ports.push(port);
+        children.push(child);
+        const id = await respCommand(port, ['CLUSTER', 'MYID']);
+        if (typeof id !== 'string') throw new Error(`CLUSTER MYID on ${port}: ${String(id)}`);
+        expectOk(await respCommand(answering()[0] as number, ['CLUSTER', 'MEET', '127.0.0.1', String(port)]));
+        await untilReady(answering(), ports.length);
+        // No slot yet: a range that is empty, so that masterOf never names it before a test moves one.
+        const master: ClusterMaster = { port, url: `redis://127.0.0.1:${port}`, id, slots: [1, 0] };
+        masters.push(master);
+        return master;
       },
       async failover(replicaPort, mode) {
         const replica = replicas.find((candidate) => candidate.port === replicaPort);
