@@ -32,17 +32,21 @@ export async function startNode(
   args: string[] = [],
   env: NodeJS.ProcessEnv = {},
 ): Promise<Node> {
-  const program = runProgram('dist/examples/reference-server/main.js', [
-    '--preset',
-    'test',
-    '--redis',
-    redis.url,
-    '--node-id',
-    nodeId,
-    '--lease-ttl-ms',
-    String(leaseTtlMs),
-    ...args,
-  ], env);
+  const program = runProgram(
+    'dist/examples/reference-server/main.js',
+    [
+      '--preset',
+      'test',
+      '--redis',
+      redis.url,
+      '--node-id',
+      nodeId,
+      '--lease-ttl-ms',
+      String(leaseTtlMs),
+      ...args,
+    ],
+    env,
+  );
   onTestFinished(() => {
     // A stopped process would ignore SIGKILL's delivery order: resume it first.
     if (program.child.exitCode === null) program.child.kill('SIGCONT');
