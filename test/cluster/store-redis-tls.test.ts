@@ -1,0 +1,131 @@
+/**
+ * Cluster mode over TLS (`rediss://`), as managed Redis needs it, against a real
+ * TLS redis-server: a private one listening on TLS only (`--port 0 --tls-port`,
+ * test/helpers/redis-server.ts with `tls: true`), with the test certificates of
+ * test/fixtures/tls, signed by a CA no system trusts. What a user does to give
+ * that CA, and what they see when they do not:
+ *
+ * - the app's own client, `createClient({ url: 'rediss://…', socket: { tls: true, ca } })`,
+ *   passed as `cluster.redis`: admission, the limit across two supervisors, release, shutdown;
+ * - the URL form, which has no place for a CA: a process started with NODE_EXTRA_CA_CERTS
+ *   (the reference server, `--redis rediss://…`);
+ * - the URL form without the CA: the certificate is not trusted. Each start fails at once
+ *   with WSSUP_STORE_UNAVAILABLE whose message says why (not a connect deadline), the
+ *   upgrades are refused under 'reject', and shutdown leaves no socket nor timer.
+ */
+import { createClient } from 'redis';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import type { SupervisorError } from '../../src/index.js';
+import { testTls } from '../helpers/redis-server.js';
+import { start } from '../helpers/resources.js';
+import { connect, connectRefused, ioWait, startServer } from '../helpers/server.js';
+import { attempt, bookOf, startNode } from './cluster-nodes.js';
+import { hasRedis, usePrivateRedis } from './store-fixture.js';
+
+describe.runIf(hasRedis)('cluster mode over TLS (a private redis-server on a TLS port only)', () => {
+  const redis = usePrivateRedis({ tls: true });
+
+  it('the server takes TLS only, with the test certificate', async () => {
+    expect(redis.current.url).toMatch(/^rediss:\/\/127\.0\.0\.1:\d+$/);
+    expect(await redis.current.command('CONFIG', 'GET', 'port')).toEqual(['port', '0']);
+    expect(await redis.current.command('CONFIG', 'GET', 'tls-port')).toEqual([
+      'tls-port',
+      String(redis.current.port),
+    ]);
+  });
+
+  it("the app's own client with the CA: admission, the limit across two supervisors, release, shutdown", async () => {
+    const ownClient = async () => {
+      const client = createClient({
+        url: redis.current.url,
+        disableOfflineQueue: true,
+        pingInterval: 1_000,
+        socket: { tls: true, ca: testTls.ca, socketTimeout: 2_000 },
+      });
+      client.on('error', () => {});
+      await client.connect();
+      onTestFinished(() => client.destroy());
+      return client;
+    };
+    const [clientA, clientB] = [await ownClient(), await ownClient()];
+    const node = (client: typeof clientA, nodeId: string) =>
+      startServer({
+        maxConnectionsPerUser: 2,
+        idleTimeoutMs: 1_000_000_000,
+        cluster: { redis: client, nodeId, leaseTtlMs: 1_500 },
+      });
+    const [a, b] = [await node(clientA, 'tls-a'), await node(clientB, 'tls-b')];
+    await vi.waitFor(() => {
+      expect(a.supervisor.stats().cluster?.leaseHeld).toBe(true);
+      expect(b.supervisor.stats().cluster?.leaseHeld).toBe(true);
+    }, ioWait);
+
+    await connect(a.url('ann'));
+    const onB = await connect(b.url('ann'));
+    expect((await bookOf(redis.current, 'ann')).map((entry) => entry.nodeId).sort()).toEqual([
+      'tls-a',
+      'tls-b',
+    ]);
+    // The limit is the cluster's: a third connection is refused on either process.
+    expect(await connectRefused(a.url('ann'))).toBe(429);
+    expect(await connectRefused(b.url('ann'))).toBe(429);
+
+    // Released on B: the slot is free for A.
+    onB.close();
+    await vi.waitFor(async () => expect(await bookOf(redis.current, 'ann')).toHaveLength(1), ioWait);
+    await connect(a.url('ann'));
+    expect((await bookOf(redis.current, 'ann')).map((entry) => entry.nodeId)).toEqual(['tls-a', 'tls-a']);
+
+    await a.supervisor.shutdown();
+    await b.supervisor.shutdown();
+    expect(await bookOf(redis.current, 'ann')).toEqual([]);
+    expect(await redis.current.command('ZCARD', 'wssup:{nodes}:leases')).toBe(0);
+    // The apps' clients are theirs: still open, over TLS.
+    expect(await clientA.ping()).toBe('PONG');
+    expect(await clientB.ping()).toBe('PONG');
+  });
+
+  it('the URL form: rediss:// with the CA given to the process in NODE_EXTRA_CA_CERTS', async () => {
+    const node = await startNode(redis.current, 'tls-url', [], { NODE_EXTRA_CA_CERTS: testTls.caFile });
+    await vi.waitFor(async () => expect((await node.stats()).cluster?.leaseHeld).toBe(true), ioWait);
+    const opened = await attempt(node, 'bob');
+    expect(opened.opened).toBe(true);
+    expect((await bookOf(redis.current, 'bob')).map((entry) => entry.nodeId)).toEqual(['tls-url']);
+
+    node.program.child.kill('SIGTERM');
+    expect(await node.program.exited).toBe(0);
+    expect(await bookOf(redis.current, 'bob')).toEqual([]);
+    expect(await redis.current.command('ZCARD', 'wssup:{nodes}:leases')).toBe(0);
+  });
+
+  it('the URL form without the CA: a clear WSSUP_STORE_UNAVAILABLE at each start, refusals, nothing left', async () => {
+    const errors: SupervisorError[] = [];
+    const h = await start({
+      onError: (error) => void errors.push(error),
+      cluster: {
+        redis: redis.current.url,
+        nodeId: 'untrusted',
+        leaseTtlMs: 1_500,
+        commandTimeoutMs: 150,
+        onStoreUnavailable: 'reject',
+      },
+    });
+    // Refused once the first start has failed: not left waiting.
+    expect(await connectRefused(h.url('cat'))).toBe(503);
+    // Retried in the background (the certificate may be fixed, say), failing alike each time.
+    await vi.waitFor(() => expect(errors.length).toBeGreaterThanOrEqual(2), ioWait);
+    for (const error of errors) {
+      expect(error.code).toBe('WSSUP_STORE_UNAVAILABLE');
+      // Why, in the message a log line prints: the TLS verification error and its code (the
+      // handshake's own failure, so not a connect deadline that ran out), and what to do.
+      expect(error.message).toMatch(
+        /^could not connect to Redis at rediss:\/\/127\.0\.0\.1:\d+: self-signed certificate in certificate chain \(SELF_SIGNED_CERT_IN_CHAIN\)/,
+      );
+      expect(error.message).toMatch(/socket: \{ tls: true, ca \}.*NODE_EXTRA_CA_CERTS/);
+    }
+    expect(h.supervisor.stats().cluster?.leaseHeld).toBe(false);
+
+    await h.supervisor.shutdown();
+    await h.expectReleased();
+  });
+});
