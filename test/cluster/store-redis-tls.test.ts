@@ -12,15 +12,23 @@
  * - the URL form without the CA: the certificate is not trusted. Each start fails at once
  *   with WSSUP_STORE_UNAVAILABLE whose message says why (not a connect deadline), the
  *   upgrades are refused under 'reject', and shutdown leaves no socket nor timer.
+ *
+ * And the same on a Redis Cluster over TLS (`--tls-cluster yes`: its bus too,
+ * test/helpers/redis-cluster.ts with `tls: true`): the app's own `createCluster()`
+ * with `defaults: { socket: { tls: true, ca } }`, `--redis-cluster rediss://…` with
+ * NODE_EXTRA_CA_CERTS, and root nodes whose certificate is not trusted.
  */
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
 import type { SupervisorError } from '../../src/index.js';
+import { runProgram } from '../helpers/process.js';
+import type { PrivateRedisCluster } from '../helpers/redis-cluster.js';
 import { testTls } from '../helpers/redis-server.js';
 import { start } from '../helpers/resources.js';
 import { connect, connectRefused, ioWait, startServer } from '../helpers/server.js';
 import { attempt, bookOf, startNode } from './cluster-nodes.js';
-import { hasRedis, usePrivateRedis } from './store-fixture.js';
+import { hasRedis, usePrivateCluster, usePrivateRedis } from './store-fixture.js';
 
 describe.runIf(hasRedis)('cluster mode over TLS (a private redis-server on a TLS port only)', () => {
   const redis = usePrivateRedis({ tls: true });
@@ -127,5 +135,97 @@ describe.runIf(hasRedis)('cluster mode over TLS (a private redis-server on a TLS
 
     await h.supervisor.shutdown();
     await h.expectReleased();
+  });
+});
+
+describe.runIf(hasRedis)('cluster mode over TLS on a Redis Cluster (TLS only, its bus too)', () => {
+  const cluster = usePrivateCluster({ tls: true });
+
+  /** The user's booked connections, read on the master that serves the book. */
+  const booked = async (redis: PrivateRedisCluster, user: string) => {
+    const key = `wssup:{u:${user}}:slots`;
+    return redis.command((await redis.masterOf(key)).port, 'HLEN', key);
+  };
+
+  it("the app's own createCluster() with defaults: { socket: { tls: true, ca } }: the limit across two supervisors, release, shutdown", async () => {
+    expect(cluster.current.urls.every((url) => url.startsWith('rediss://'))).toBe(true);
+    for (const { port } of cluster.current.masters) {
+      expect(await cluster.current.command(port, 'CONFIG', 'GET', 'port')).toEqual(['port', '0']);
+      expect(await cluster.current.command(port, 'CONFIG', 'GET', 'tls-cluster')).toEqual([
+        'tls-cluster',
+        'yes',
+      ]);
+    }
+    const ownCluster = async () => {
+      const client = createCluster({
+        rootNodes: [{ url: cluster.current.urls[0] as string }],
+        defaults: { disableOfflineQueue: true, socket: { tls: true, ca: testTls.ca } },
+      });
+      client.on('error', () => {});
+      await client.connect();
+      onTestFinished(() => client.destroy());
+      return client;
+    };
+    const [clientA, clientB] = [await ownCluster(), await ownCluster()];
+    const node = (client: typeof clientA, nodeId: string) =>
+      startServer({
+        maxConnectionsPerUser: 2,
+        idleTimeoutMs: 1_000_000_000,
+        cluster: { redis: client, nodeId, leaseTtlMs: 3_000, commandTimeoutMs: 300 },
+      });
+    const [a, b] = [await node(clientA, 'tls-a'), await node(clientB, 'tls-b')];
+    await vi.waitFor(() => {
+      expect(a.supervisor.stats().cluster?.leaseHeld).toBe(true);
+      expect(b.supervisor.stats().cluster?.leaseHeld).toBe(true);
+    }, ioWait);
+
+    await connect(a.url('ann'));
+    const onB = await connect(b.url('ann'));
+    expect(await booked(cluster.current, 'ann')).toBe(2);
+    expect(await connectRefused(a.url('ann'))).toBe(429);
+    expect(await connectRefused(b.url('ann'))).toBe(429);
+    onB.close();
+    await vi.waitFor(async () => expect(await booked(cluster.current, 'ann')).toBe(1), ioWait);
+    await connect(a.url('ann'));
+    expect(await booked(cluster.current, 'ann')).toBe(2);
+
+    await a.supervisor.shutdown();
+    await b.supervisor.shutdown();
+    expect(await booked(cluster.current, 'ann')).toBe(0);
+    const registry = await cluster.current.masterOf('wssup:{nodes}:leases');
+    expect(await cluster.current.command(registry.port, 'ZCARD', 'wssup:{nodes}:leases')).toBe(0);
+  });
+
+  it('the reference server with --redis-cluster rediss://… and the CA in NODE_EXTRA_CA_CERTS books on it', async () => {
+    const program = runProgram(
+      'dist/examples/reference-server/main.js',
+      ['--preset', 'test', '--redis-cluster', cluster.current.urls.join(','), '--node-id', 'tls-ref'],
+      { NODE_EXTRA_CA_CERTS: testTls.caFile },
+    );
+    const [, url] = (await program.waitFor(/listening on (ws:\/\/\S+)/)) as RegExpMatchArray;
+    const ws = await connect(`${url}/?user=bob`);
+    await vi.waitFor(async () => expect(await booked(cluster.current, 'bob')).toBe(1), ioWait);
+    ws.close();
+    await vi.waitFor(async () => expect(await booked(cluster.current, 'bob')).toBe(0), ioWait);
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+  });
+
+  it('root nodes whose certificate is not trusted: start fails with WSSUP_STORE_UNAVAILABLE saying why', async () => {
+    const store = createRedisSlotStore({
+      redis: { rootNodes: [...cluster.current.urls] },
+      commandTimeoutMs: 300,
+    });
+    onTestFinished(() => store.stop());
+    const events = { evictionOrdered() {}, incarnationChanged() {} };
+    const failed = await store.start(events).then(
+      () => undefined,
+      (error: SupervisorError) => error,
+    );
+    expect(failed?.code).toBe('WSSUP_STORE_UNAVAILABLE');
+    // node-redis's own error is "All the root nodes are unavailable"; each node's reason was only emitted.
+    expect(failed?.message).toMatch(
+      /^could not connect to the Redis Cluster at rediss:\/\/127\.0\.0\.1:\d+.*: All the root nodes are unavailable; last error: self-signed certificate in certificate chain \(SELF_SIGNED_CERT_IN_CHAIN\); .*socket: \{ tls: true, ca \}/,
+    );
   });
 });
