@@ -118,6 +118,15 @@ describe.runIf(hasRedis)('cluster mode over TLS (a private redis-server on a TLS
         onStoreUnavailable: 'reject',
       },
     });
+    let ready: unknown = 'pending';
+    h.supervisor.ready().then(
+      () => {
+        ready = 'resolved';
+      },
+      (error: SupervisorError) => {
+        ready = error.code;
+      },
+    );
     // Refused once the first start has failed: not left waiting.
     expect(await connectRefused(h.url('cat'))).toBe(503);
     // Retried in the background (the certificate may be fixed, say), failing alike each time.
@@ -132,9 +141,26 @@ describe.runIf(hasRedis)('cluster mode over TLS (a private redis-server on a TLS
       expect(error.message).toMatch(/socket: \{ tls: true, ca \}.*NODE_EXTRA_CA_CERTS/);
     }
     expect(h.supervisor.stats().cluster?.leaseHeld).toBe(false);
+    expect(ready).toBe('pending');
 
     await h.supervisor.shutdown();
+    expect(ready).toBe('WSSUP_SHUTTING_DOWN');
     await h.expectReleased();
+  });
+
+  it("docs: with the app's own client, node-redis's default reconnection retries an untrusted certificate, so connect() does not settle", async () => {
+    const client = createClient({ url: redis.current.url });
+    onTestFinished(() => client.destroy());
+    const codes: unknown[] = [];
+    client.on('error', (error: { code?: unknown }) => void codes.push(error.code));
+    let settled = false;
+    const settle = () => {
+      settled = true;
+    };
+    client.connect().then(settle, settle);
+    await vi.waitFor(() => expect(codes.length).toBeGreaterThanOrEqual(3), ioWait);
+    expect(new Set(codes)).toEqual(new Set(['SELF_SIGNED_CERT_IN_CHAIN']));
+    expect(settled).toBe(false);
   });
 });
 
