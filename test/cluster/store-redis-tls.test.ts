@@ -16,9 +16,12 @@
  * And the same on a Redis Cluster over TLS (`--tls-cluster yes`: its bus too,
  * test/helpers/redis-cluster.ts with `tls: true`): the app's own `createCluster()`
  * with `defaults: { socket: { tls: true, ca } }`, `--redis-cluster rediss://…` with
- * NODE_EXTRA_CA_CERTS, and root nodes whose certificate is not trusted.
+ * NODE_EXTRA_CA_CERTS, and root nodes whose certificate is not trusted; and on
+ * Redis Sentinel over TLS (servers, sentinel and replication link), through the
+ * app's own `createSentinel()` given the CA in `nodeClientOptions` and
+ * `sentinelClientOptions`, the only form with a place for TLS there.
  */
-import { createClient, createCluster } from 'redis';
+import { createClient, createCluster, createSentinel } from 'redis';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
 import type { SupervisorError } from '../../src/index.js';
@@ -28,7 +31,7 @@ import { testTls } from '../helpers/redis-server.js';
 import { start } from '../helpers/resources.js';
 import { connect, connectRefused, ioWait, startServer } from '../helpers/server.js';
 import { attempt, bookOf, startNode } from './cluster-nodes.js';
-import { hasRedis, usePrivateCluster, usePrivateRedis } from './store-fixture.js';
+import { hasRedis, usePrivateCluster, usePrivateRedis, usePrivateSentinel } from './store-fixture.js';
 
 describe.runIf(hasRedis)('cluster mode over TLS (a private redis-server on a TLS port only)', () => {
   const redis = usePrivateRedis({ tls: true });
@@ -254,4 +257,86 @@ describe.runIf(hasRedis)('cluster mode over TLS on a Redis Cluster (TLS only, it
       /^could not connect to the Redis Cluster at rediss:\/\/127\.0\.0\.1:\d+.*: All the root nodes are unavailable; last error: self-signed certificate in certificate chain \(SELF_SIGNED_CERT_IN_CHAIN\); .*socket: \{ tls: true, ca \}/,
     );
   });
+});
+
+describe.runIf(hasRedis)('cluster mode over TLS through Redis Sentinel (TLS only)', () => {
+  const sentinel = usePrivateSentinel({ tls: true });
+  const tls = { tls: true as const, ca: testTls.ca };
+  /** The app's sentinel client, given the CA for the servers and the sentinels; destroyed after the test. */
+  const ownSentinel = async () => {
+    const client = createSentinel({
+      name: sentinel.current.name,
+      sentinelRootNodes: [...sentinel.current.sentinelRootNodes],
+      nodeClientOptions: { disableOfflineQueue: true, socket: tls },
+      sentinelClientOptions: { socket: tls },
+    });
+    client.on('error', () => {});
+    onTestFinished(() => client.destroy());
+    await client.connect();
+    return client;
+  };
+
+  it("the app's own createSentinel() with socket: { tls: true, ca } for nodes and sentinels: the limit across two supervisors, release, shutdown", async () => {
+    const setup = sentinel.current;
+    const primary = setup.firstPrimaryPort;
+    expect(await setup.command(primary, 'CONFIG', 'GET', 'port')).toEqual(['port', '0']);
+    expect(await setup.command(primary, 'CONFIG', 'GET', 'tls-replication')).toEqual([
+      'tls-replication',
+      'yes',
+    ]);
+    const [clientA, clientB] = [await ownSentinel(), await ownSentinel()];
+    const node = (client: typeof clientA, nodeId: string) =>
+      startServer({
+        maxConnectionsPerUser: 2,
+        idleTimeoutMs: 1_000_000_000,
+        cluster: { redis: client, nodeId, leaseTtlMs: 3_000, commandTimeoutMs: 300 },
+      });
+    const [a, b] = [await node(clientA, 'tls-a'), await node(clientB, 'tls-b')];
+    await vi.waitFor(() => {
+      expect(a.supervisor.stats().cluster?.leaseHeld).toBe(true);
+      expect(b.supervisor.stats().cluster?.leaseHeld).toBe(true);
+    }, ioWait);
+    const booked = () => setup.command(primary, 'HLEN', 'wssup:{u:ann}:slots');
+
+    await connect(a.url('ann'));
+    const onB = await connect(b.url('ann'));
+    expect(await booked()).toBe(2);
+    expect(await connectRefused(a.url('ann'))).toBe(429);
+    expect(await connectRefused(b.url('ann'))).toBe(429);
+    onB.close();
+    await vi.waitFor(async () => expect(await booked()).toBe(1), ioWait);
+    await connect(a.url('ann'));
+    expect(await booked()).toBe(2);
+
+    await a.supervisor.shutdown();
+    await b.supervisor.shutdown();
+    expect(await booked()).toBe(0);
+    expect(await setup.command(primary, 'ZCARD', 'wssup:{nodes}:leases')).toBe(0);
+  });
+
+  it('after a failover (primary killed), the client follows over TLS: the node books again on the promoted replica', async () => {
+    const setup = sentinel.current;
+    const client = await ownSentinel();
+    const t = await startServer({
+      idleTimeoutMs: 1_000_000_000,
+      cluster: { redis: client, nodeId: 'tls-failover', leaseTtlMs: 3_000, commandTimeoutMs: 300 },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    await connect(t.url('sue'));
+    const before = t.supervisor.stats().cluster?.incarnation;
+    const promoted = await setup.failover();
+    // The runtime fences itself (another run_id) and books its socket again there, on its own.
+    await vi.waitFor(
+      async () => {
+        const incarnation = t.supervisor.stats().cluster?.incarnation;
+        expect(incarnation).not.toBe(before);
+        const entries = await setup.command(promoted, 'HVALS', 'wssup:{u:sue}:slots');
+        expect(entries).toEqual([expect.stringMatching(new RegExp(`^${incarnation}\\|`))]);
+        expect(t.supervisor.stats().cluster).toMatchObject({ leaseHeld: true, unsynced: 0 });
+      },
+      { timeout: 15_000, interval: 50 },
+    );
+    await connect(t.url('sue'));
+    expect(await setup.command(promoted, 'HLEN', 'wssup:{u:sue}:slots')).toBe(2);
+  }, 45_000);
 });
