@@ -16,6 +16,7 @@
  */
 import { type Clock, createCountingClock } from '../clock.js';
 import { importOptionalPeer, type ModuleLoader } from '../optional-peer.js';
+import { connectFailure } from './connect-failure.js';
 import { Deadlines } from './redis-deadlines.js';
 import { MasterDeadlines } from './redis-master-deadlines.js';
 import { watchReconnects } from './redis-reconnects.js';
@@ -299,7 +300,7 @@ function sentinelOwned(sentinel: OwnedSentinel) {
   return {
     connect: () => sentinel.connect(),
     destroy: () => void Promise.resolve(sentinel.destroy()).catch(() => {}),
-    on: (event: 'error', listener: () => void) => sentinel.on(event, listener),
+    on: (event: 'error', listener: (error: unknown) => void) => sentinel.on(event, listener),
   };
 }
 
@@ -359,7 +360,11 @@ function nodeSettings(commandTimeoutMs: number): NodeSettings {
 
 /** Connects a client the store created, and wraps it; destroyed if it does not connect. */
 async function open(
-  client: { connect(): Promise<unknown>; destroy(): void; on(event: 'error', listener: () => void): unknown },
+  client: {
+    connect(): Promise<unknown>;
+    destroy(): void;
+    on(event: 'error', listener: (error: unknown) => void): unknown;
+  },
   where: string,
   settings: NodeSettings,
   options: ConnectOptions,
@@ -367,8 +372,12 @@ async function open(
 ): Promise<RedisConnection> {
   // node-redis emits 'error' on every failed reconnect (a cluster client, also
   // on a failed discovery); without a listener it would crash the process. The
-  // store reports outages through rejected commands.
-  client.on('error', () => {});
+  // store reports outages through rejected commands. Until connected, the last
+  // one is kept: a cluster's failed connect says why only there.
+  let lastEmitted: unknown;
+  client.on('error', (error) => {
+    if (!settings.connected) lastEmitted = error;
+  });
   const deadlines = deadlinesOf(options);
   try {
     await deadlines.storeWide.watch(client.connect(), 'connect', connectTimeoutMs(options.commandTimeoutMs));
@@ -376,10 +385,15 @@ async function open(
   } catch (error) {
     client.destroy(); // the 'error' listener stays: see close below
     deadlines.stop();
-    // The reason in the message too (WRONGPASS, NOAUTH, ECONNREFUSED): an app that logs
-    // `${code}: ${message}` could not tell a wrong password from a Redis that is down.
-    const why = messageOf(error).replace(/^Redis connect: /, '');
-    throw new SlotStoreUnavailableError(`could not connect to ${where}: ${why}`, { cause: error });
+    // The reason in the message too (WRONGPASS, NOAUTH, ECONNREFUSED, an untrusted
+    // certificate): an app that logs `${code}: ${message}` could not tell a wrong
+    // password from a Redis that is down (connect-failure.ts).
+    throw new SlotStoreUnavailableError(
+      `could not connect to ${where}: ${connectFailure(error, lastEmitted)}`,
+      {
+        cause: error,
+      },
+    );
   }
   return wrapIt(deadlines, async () => {
     // destroy, not close: close waits for the replies of timed-out commands,

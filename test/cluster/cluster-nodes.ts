@@ -22,23 +22,31 @@ export interface Node {
 /** Short leases so that a crash is noticed within a test; the reaper runs at the same period. */
 export const leaseTtlMs = 1_500;
 
-/** Starts a reference server (test preset: limit 5, T = 4, idle after 1 s) in cluster mode. */
+/**
+ * Starts a reference server (test preset: limit 5, T = 4, idle after 1 s) in cluster mode;
+ * `env` is added to its environment.
+ */
 export async function startNode(
   redis: Pick<PrivateRedis, 'url'>,
   nodeId: string,
   args: string[] = [],
+  env: NodeJS.ProcessEnv = {},
 ): Promise<Node> {
-  const program = runProgram('dist/examples/reference-server/main.js', [
-    '--preset',
-    'test',
-    '--redis',
-    redis.url,
-    '--node-id',
-    nodeId,
-    '--lease-ttl-ms',
-    String(leaseTtlMs),
-    ...args,
-  ]);
+  const program = runProgram(
+    'dist/examples/reference-server/main.js',
+    [
+      '--preset',
+      'test',
+      '--redis',
+      redis.url,
+      '--node-id',
+      nodeId,
+      '--lease-ttl-ms',
+      String(leaseTtlMs),
+      ...args,
+    ],
+    env,
+  );
   onTestFinished(() => {
     // A stopped process would ignore SIGKILL's delivery order: resume it first.
     if (program.child.exitCode === null) program.child.kill('SIGCONT');

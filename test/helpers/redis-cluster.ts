@@ -14,6 +14,11 @@
  * of a managed Redis: the old master pauses its clients' writes until the
  * replica has caught up, then the two swap roles, both up).
  *
+ * With `{ tls: true }` every node listens on TLS only, with the test certificates
+ * (redis-server.ts's `tlsArgs`), and talks TLS on its cluster bus and to its
+ * replicas too (`--tls-cluster yes --tls-replication yes`): the URLs are
+ * `rediss://…`, and the helper's own commands go over TLS.
+ *
  * Skips loudly like the single server (same requirement: redis-server 7+, for
  * ADDSLOTSRANGE):
  *
@@ -124,6 +129,8 @@ export interface RedisClusterOptions {
    * in libfaketime's syntax ('+30s', '-1h'): see faketime.ts. Kept across restart().
    */
   readonly clockOffsets?: ReadonlyArray<string | undefined>;
+  /** TLS only, on every node's port, bus and replication link (the test certificates). */
+  readonly tls?: boolean;
 }
 
 /**
@@ -138,6 +145,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     const offset = options.clockOffsets?.[i];
     return offset === undefined ? undefined : skewedClockEnv(offset);
   });
+  const tls = options.tls === true;
+  const scheme = tls ? 'rediss' : 'redis';
+  const ask = (port: number, args: string[]) => respCommand(port, args, tls);
   const dir = mkdtempSync(join(tmpdir(), 'wssup-rcluster-'));
   const children: ChildProcess[] = [];
   const killAll = () => {
@@ -163,7 +173,7 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
   try {
     const ports: number[] = [];
     for (let i = 0; i < 3; i++) {
-      const { port, child } = await launchNode(binary, dir, ports, envs[i]);
+      const { port, child } = await launchNode(binary, dir, ports, envs[i], tls);
       ports.push(port);
       children.push(child);
     }
@@ -175,15 +185,14 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
     const masters: ClusterMaster[] = [];
     for (const [i, port] of ports.entries()) {
       const range = ranges[i] as [number, number];
-      expectOk(await respCommand(port, ['CLUSTER', 'ADDSLOTSRANGE', String(range[0]), String(range[1])]));
-      const id = await respCommand(port, ['CLUSTER', 'MYID']);
+      expectOk(await ask(port, ['CLUSTER', 'ADDSLOTSRANGE', String(range[0]), String(range[1])]));
+      const id = await ask(port, ['CLUSTER', 'MYID']);
       if (typeof id !== 'string') throw new Error(`CLUSTER MYID on ${port}: ${String(id)}`);
-      masters.push({ port, url: `redis://127.0.0.1:${port}`, id, slots: range });
+      masters.push({ port, url: `${scheme}://127.0.0.1:${port}`, id, slots: range });
     }
     const [first, ...others] = ports as [number, ...number[]];
-    for (const port of others)
-      expectOk(await respCommand(first, ['CLUSTER', 'MEET', '127.0.0.1', String(port)]));
-    await untilReady(ports);
+    for (const port of others) expectOk(await ask(first, ['CLUSTER', 'MEET', '127.0.0.1', String(port)]));
+    await untilReady(ports, ports.length, ask);
     const replicas: ClusterReplica[] = [];
     // Nodes that cannot answer (paused or killed): never asked, lest a 2 s timeout stand for a state.
     const silent = new Set<number>();
@@ -201,14 +210,14 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         await exited;
       }
     };
-    const nodes = async () => String(await respCommand(answering()[0] as number, ['CLUSTER', 'NODES']));
+    const nodes = async () => String(await ask(answering()[0] as number, ['CLUSTER', 'NODES']));
     return {
       masters,
       replicas,
       urls: masters.map((master) => master.url),
-      command: (port, ...args) => respCommand(port, args),
+      command: (port, ...args) => ask(port, args),
       async masterOf(key) {
-        const slot = await respCommand(answering()[0] as number, ['CLUSTER', 'KEYSLOT', key]);
+        const slot = await ask(answering()[0] as number, ['CLUSTER', 'KEYSLOT', key]);
         if (typeof slot !== 'number') throw new Error(`CLUSTER KEYSLOT ${key}: ${String(slot)}`);
         const id = ownerOf(await nodes(), slot);
         const master = masters.find((candidate) => candidate.id === id);
@@ -228,9 +237,9 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       async restart(port) {
         await kill(port);
         const index = ports.indexOf(port);
-        children[index] = await launch(binary, port, dir, clusterArgs(dir, port), envs[index]);
+        children[index] = await launch(binary, port, dir, clusterArgs(dir, port, tls), envs[index], tls);
         silent.delete(port);
-        await untilReady(answering(), ports.length);
+        await untilReady(answering(), ports.length, ask);
       },
       async kill(port) {
         silent.add(port);
@@ -239,32 +248,32 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       async addReplica(masterPort) {
         const of = masters.find((master) => master.port === masterPort);
         if (of === undefined) throw new Error(`no master of ours on port ${masterPort}`);
-        const { port, child } = await launchNode(binary, dir, ports);
+        const { port, child } = await launchNode(binary, dir, ports, undefined, tls);
         ports.push(port);
         children.push(child);
-        const id = await respCommand(port, ['CLUSTER', 'MYID']);
+        const id = await ask(port, ['CLUSTER', 'MYID']);
         if (typeof id !== 'string') throw new Error(`CLUSTER MYID on ${port}: ${String(id)}`);
-        expectOk(await respCommand(of.port, ['CLUSTER', 'MEET', '127.0.0.1', String(port)]));
+        expectOk(await ask(of.port, ['CLUSTER', 'MEET', '127.0.0.1', String(port)]));
         // REPLICATE needs the master known to the new node: "Unknown node" until the gossip brings it.
         await until(`node ${port} to replicate ${of.port}`, async () => {
-          const reply = await respCommand(port, ['CLUSTER', 'REPLICATE', of.id]);
+          const reply = await ask(port, ['CLUSTER', 'REPLICATE', of.id]);
           return reply === 'OK' ? true : `${reply instanceof Error ? reply.message : String(reply)}`;
         });
         await until(`replica ${port} in sync with ${of.port}`, async () => {
-          const info = String(await respCommand(port, ['INFO', 'replication']));
+          const info = String(await ask(port, ['INFO', 'replication']));
           return /master_link_status:up/.test(info) || info.replace(/\r\n/g, ' ').slice(0, 200);
         });
         // Every node must know it as the master's replica: FORCE asks the masters for their votes.
         await until(`every node to list ${port} as ${of.port}'s replica`, async () => {
           for (const other of answering()) {
-            const line = lineOf(String(await respCommand(other, ['CLUSTER', 'NODES'])), id);
+            const line = lineOf(String(await ask(other, ['CLUSTER', 'NODES'])), id);
             if (line === undefined || !line[2]?.includes('slave') || line[3] !== of.id)
               return `node ${other}: ${line?.join(' ') ?? 'does not know it'}`;
           }
           return true;
         });
-        await untilReady(answering(), ports.length);
-        const replica: ClusterReplica = { port, url: `redis://127.0.0.1:${port}`, id, of };
+        await untilReady(answering(), ports.length, ask);
+        const replica: ClusterReplica = { port, url: `${scheme}://127.0.0.1:${port}`, id, of };
         replicas.push(replica);
         return replica;
       },
@@ -285,21 +294,21 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         const replica = replicas.find((candidate) => candidate.port === replicaPort);
         if (replica === undefined) throw new Error(`no replica of ours on port ${replicaPort}`);
         expectOk(
-          await respCommand(
+          await ask(
             replicaPort,
             mode === 'DEFAULT' ? ['CLUSTER', 'FAILOVER'] : ['CLUSTER', 'FAILOVER', mode],
           ),
         );
         await until(`replica ${replicaPort} promoted (${mode})`, async () => {
           for (const port of answering()) {
-            const text = String(await respCommand(port, ['CLUSTER', 'NODES']));
+            const text = String(await ask(port, ['CLUSTER', 'NODES']));
             const line = lineOf(text, replica.id);
             if (!line?.[2]?.includes('master'))
               return `node ${port}: ${line?.join(' ') ?? 'does not know it'}`;
             const old = lineOf(text, replica.of.id);
             if (port === replica.of.port && !old?.[2]?.includes('slave'))
               return `old master ${port}: ${old?.join(' ') ?? '?'}`;
-            const info = String(await respCommand(port, ['CLUSTER', 'INFO']));
+            const info = String(await ask(port, ['CLUSTER', 'INFO']));
             if (!/cluster_state:ok/.test(info))
               return `node ${port}: ${info.replace(/\r\n/g, ' ').slice(0, 200)}`;
           }
@@ -320,11 +329,12 @@ async function launchNode(
   dir: string,
   taken: readonly number[],
   env?: NodeJS.ProcessEnv,
+  tls = false,
 ): Promise<{ port: number; child: ChildProcess }> {
   for (let attempt = 0; ; attempt++) {
     const port = await freePortPair(taken);
     try {
-      const child = await launch(binary, port, dir, clusterArgs(dir, port), env);
+      const child = await launch(binary, port, dir, clusterArgs(dir, port, tls), env, tls);
       return { port, child };
     } catch (error) {
       if (attempt >= 4) throw error;
@@ -332,8 +342,12 @@ async function launchNode(
   }
 }
 
-/** The cluster arguments of the node on `port`: its config file is kept in `dir` across a restart. */
-const clusterArgs = (dir: string, port: number) => [
+/**
+ * The cluster arguments of the node on `port`: its config file is kept in `dir` across a restart;
+ * with `tls`, its bus and replication link use TLS too.
+ */
+const clusterArgs = (dir: string, port: number, tls = false) => [
+  ...(tls ? ['--tls-cluster', 'yes', '--tls-replication', 'yes'] : []),
   '--cluster-enabled',
   'yes',
   '--cluster-config-file',
@@ -374,12 +388,16 @@ async function isFree(port: number): Promise<boolean> {
 }
 
 /** Waits until every node of `ports` says `cluster_state:ok` and knows `known` nodes; names the laggard on timeout. */
-async function untilReady(ports: readonly number[], known = ports.length): Promise<void> {
+async function untilReady(
+  ports: readonly number[],
+  known: number,
+  ask: (port: number, args: string[]) => Promise<RespValue>,
+): Promise<void> {
   const deadline = Date.now() + READY_WITHIN_MS;
   for (;;) {
     let laggard: string | undefined;
     for (const port of ports) {
-      const info = String(await respCommand(port, ['CLUSTER', 'INFO']));
+      const info = String(await ask(port, ['CLUSTER', 'INFO']));
       if (!/cluster_state:ok/.test(info) || !new RegExp(`cluster_known_nodes:${known}\\b`).test(info)) {
         laggard = `node ${port}: ${info.replace(/\r\n/g, ' ').slice(0, 200)}`;
         break;

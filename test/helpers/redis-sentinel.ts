@@ -12,6 +12,11 @@
  * majority to elect the one that fails over; `freeze()` stops the primary with
  * SIGSTOP instead of killing it, and `thaw()` lets it run again.
  *
+ * With `{ tls: true }` every server and sentinel listens on TLS only, with the
+ * test certificates (redis-server.ts's `tlsArgs`), and the replication links and
+ * the sentinels' connections to the servers use TLS too (`tls-replication yes`);
+ * the helper's own commands go over TLS.
+ *
  * Skips loudly like the single server (same requirement: redis-server):
  *
  * ```ts
@@ -27,7 +32,15 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findRedisServer, freePort, launch, redisServerHint, respCommand } from './redis-server.js';
+import {
+  findRedisServer,
+  freePort,
+  launch,
+  type RespValue,
+  redisServerHint,
+  respCommand,
+  tlsArgs,
+} from './redis-server.js';
 
 /** The name the sentinel monitors the primary under (`createSentinel({ name })`). */
 export const SENTINEL_MASTER_NAME = 'wssup-primary';
@@ -98,6 +111,8 @@ export interface RedisSentinelSetupOptions {
   readonly sentinels?: number;
   /** How many of them must agree the primary is down. @default 1 */
   readonly quorum?: number;
+  /** TLS only, on every server, sentinel and replication link (the test certificates). */
+  readonly tls?: boolean;
 }
 
 /**
@@ -112,6 +127,9 @@ export async function startRedisSentinel(
   const { sentinels: sentinelCount = 1, quorum = 1 } = options;
   const binary = findRedisServer();
   if (binary === undefined) throw new Error(`redis-server was not found.\n${redisServerHint()}`);
+  const tls = options.tls === true;
+  const ask = (port: number, args: string[]) => respCommand(port, args, tls);
+  const tlsReplication = tls ? ['--tls-replication', 'yes'] : [];
   const dir = mkdtempSync(join(tmpdir(), 'wssup-rsentinel-'));
   const children = new Map<number, ChildProcess>();
   const killAll = () => {
@@ -135,29 +153,43 @@ export async function startRedisSentinel(
   };
   try {
     const primary = await launchOnFreePort((port) =>
-      launch(binary, port, dir, ['--dbfilename', `${port}.rdb`, ...SYNC_AT_ONCE]),
+      launch(
+        binary,
+        port,
+        dir,
+        ['--dbfilename', `${port}.rdb`, ...SYNC_AT_ONCE, ...tlsReplication],
+        undefined,
+        tls,
+      ),
     );
     children.set(primary.port, primary.child);
     const replica = await launchOnFreePort((port) =>
-      launch(binary, port, dir, [
-        '--dbfilename',
-        `${port}.rdb`,
-        ...SYNC_AT_ONCE,
-        '--replicaof',
-        '127.0.0.1',
-        String(primary.port),
-      ]),
+      launch(
+        binary,
+        port,
+        dir,
+        [
+          '--dbfilename',
+          `${port}.rdb`,
+          ...SYNC_AT_ONCE,
+          ...tlsReplication,
+          '--replicaof',
+          '127.0.0.1',
+          String(primary.port),
+        ],
+        undefined,
+        tls,
+      ),
     );
     children.set(replica.port, replica.child);
     await until(
-      async () =>
-        /master_link_status:up/.test(String(await respCommand(replica.port, ['INFO', 'replication']))),
+      async () => /master_link_status:up/.test(String(await ask(replica.port, ['INFO', 'replication']))),
       `the replica on ${replica.port} to sync with the primary on ${primary.port}`,
     );
     const sentinelPorts: number[] = [];
     for (let i = 0; i < sentinelCount; i++) {
       const sentinel = await launchOnFreePort((port) =>
-        launchSentinel(binary, port, dir, primary.port, quorum),
+        launchSentinel(binary, port, dir, primary.port, quorum, ask, tls),
       );
       children.set(sentinel.port, sentinel.child);
       sentinelPorts.push(sentinel.port);
@@ -168,8 +200,8 @@ export async function startRedisSentinel(
     };
     for (const port of sentinelPorts) {
       await until(async () => {
-        const replicas = await respCommand(port, ['SENTINEL', 'REPLICAS', SENTINEL_MASTER_NAME]);
-        const others = await respCommand(port, ['SENTINEL', 'SENTINELS', SENTINEL_MASTER_NAME]);
+        const replicas = await ask(port, ['SENTINEL', 'REPLICAS', SENTINEL_MASTER_NAME]);
+        const others = await ask(port, ['SENTINEL', 'SENTINELS', SENTINEL_MASTER_NAME]);
         return (
           Array.isArray(replicas) &&
           replicas.length === 1 &&
@@ -181,7 +213,7 @@ export async function startRedisSentinel(
     const primaryPort = async () => {
       const asked = sentinelPorts.find(alive);
       if (asked === undefined) throw new Error('no sentinel is running');
-      const address = await respCommand(asked, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_MASTER_NAME]);
+      const address = await ask(asked, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', SENTINEL_MASTER_NAME]);
       if (!Array.isArray(address)) throw new Error(`GET-MASTER-ADDR-BY-NAME: ${String(address)}`);
       return Number(address[1]);
     };
@@ -196,13 +228,16 @@ export async function startRedisSentinel(
       const old = await primaryPort();
       const child = children.get(old);
       if (child === undefined || stopped) throw new Error(`no running primary on port ${old}`);
-      await until(() => replicasCaughtUp(old), `the replicas of the primary on ${old} to apply its writes`);
+      await until(
+        () => replicasCaughtUp(old, ask),
+        `the replicas of the primary on ${old} to apply its writes`,
+      );
       await takeOut(child);
       let promoted = old;
       await until(async () => {
         promoted = await primaryPort();
         if (promoted === old) return false;
-        const role = await respCommand(promoted, ['INFO', 'replication']).catch(() => '');
+        const role = await ask(promoted, ['INFO', 'replication']).catch(() => '');
         return /role:master/.test(String(role));
       }, `the sentinels to promote a replica of the primary on ${old}`);
       return { old, promoted };
@@ -212,7 +247,7 @@ export async function startRedisSentinel(
       sentinelRootNodes: sentinelPorts.map((port) => ({ host: '127.0.0.1', port })),
       firstPrimaryPort: primary.port,
       primaryPort,
-      command: (port, ...args) => respCommand(port, args),
+      command: (port, ...args) => ask(port, args),
       async failover() {
         return (await promoteAfter(kill)).promoted;
       },
@@ -224,7 +259,7 @@ export async function startRedisSentinel(
           await until(async () => {
             const asked = sentinelPorts.find(alive);
             if (asked === undefined) throw new Error('no sentinel is running');
-            const reply = await respCommand(asked, ['SENTINEL', 'FAILOVER', SENTINEL_MASTER_NAME]);
+            const reply = await ask(asked, ['SENTINEL', 'FAILOVER', SENTINEL_MASTER_NAME]);
             if (reply === 'OK') return true;
             if (/NOGOODSLAVE|INPROG/.test(String(reply))) return false;
             throw new Error(`SENTINEL FAILOVER: ${String(reply)}`);
@@ -243,7 +278,7 @@ export async function startRedisSentinel(
         if (child === undefined || !alive(port)) throw new Error(`no frozen server on port ${port}`);
         child.kill('SIGCONT');
         await until(
-          async () => (await respCommand(port, ['PING']).catch(() => '')) === 'PONG',
+          async () => (await ask(port, ['PING']).catch(() => '')) === 'PONG',
           `the thawed server on ${port} to answer PING`,
         );
       },
@@ -251,7 +286,7 @@ export async function startRedisSentinel(
         await until(
           async () => {
             const current = await primaryPort();
-            const info = String(await respCommand(port, ['INFO', 'replication']).catch(() => ''));
+            const info = String(await ask(port, ['INFO', 'replication']).catch(() => ''));
             return (
               current !== port &&
               /role:slave/.test(info) &&
@@ -302,12 +337,19 @@ async function launchSentinel(
   dir: string,
   primaryPort: number,
   quorum: number,
+  ask: (port: number, args: string[]) => Promise<RespValue>,
+  tls: boolean,
 ): Promise<ChildProcess> {
   const conf = join(dir, `sentinel-${port}.conf`);
+  // tlsArgs as config lines ('--tls-port', '7000' → 'tls-port 7000'); tls-replication: to the servers too.
+  const tlsLines: string[] = [];
+  const args = tls ? [...tlsArgs(port), '--tls-replication', 'yes'] : [];
+  for (let i = 0; i < args.length; i += 2) tlsLines.push(`${(args[i] as string).slice(2)} ${args[i + 1]}`);
   writeFileSync(
     conf,
     [
       `port ${port}`,
+      ...tlsLines,
       'bind 127.0.0.1',
       `dir ${dir}`,
       'daemonize no',
@@ -334,7 +376,7 @@ async function launchSentinel(
   try {
     await until(async () => {
       if (exited) throw new Error(`the sentinel on port ${port} exited:\n${output}`);
-      return (await respCommand(port, ['PING']).catch(() => '')) === 'PONG';
+      return (await ask(port, ['PING']).catch(() => '')) === 'PONG';
     }, `the sentinel on port ${port} to answer PING`);
   } catch (error) {
     child.kill('SIGKILL');
@@ -345,13 +387,16 @@ async function launchSentinel(
 
 /** Polls `check` every 20 ms; throws naming `what` after `withinMs` (15 s). */
 /** Whether every replica of the primary on `port` has applied all it had taken (and there is one). */
-async function replicasCaughtUp(port: number): Promise<boolean> {
-  const info = String(await respCommand(port, ['INFO', 'replication']));
+async function replicasCaughtUp(
+  port: number,
+  ask: (port: number, args: string[]) => Promise<RespValue>,
+): Promise<boolean> {
+  const info = String(await ask(port, ['INFO', 'replication']));
   const taken = Number(info.match(/master_repl_offset:(\d+)/)?.[1] ?? Number.NaN);
   const replicas = [...info.matchAll(/slave\d+:ip=[^,]*,port=(\d+)/g)].map((match) => Number(match[1]));
   if (replicas.length === 0 || Number.isNaN(taken)) return false;
   for (const replica of replicas) {
-    const own = String(await respCommand(replica, ['INFO', 'replication']).catch(() => ''));
+    const own = String(await ask(replica, ['INFO', 'replication']).catch(() => ''));
     const applied = Number(own.match(/slave_repl_offset:(\d+)/)?.[1] ?? -1);
     if (applied < taken) return false;
   }

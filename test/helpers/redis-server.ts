@@ -19,6 +19,11 @@
  *
  * Control commands (`command()`) go over a raw RESP connection of their own, so
  * this helper does not depend on the client library under test.
+ *
+ * With `{ tls: true }` it listens on TLS only (`--port 0 --tls-port`), with the
+ * test certificates of test/fixtures/tls (`testTls`): `url` is `rediss://…`, and
+ * `command()` goes over TLS too, trusting the test CA, so nothing reaches it in
+ * clear text.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -26,6 +31,8 @@ import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { skewedClockEnv } from './faketime.js';
 
 /** The redis-server to run: REDIS_SERVER_PATH if set, else the first one on PATH. */
@@ -58,9 +65,25 @@ function isExecutable(path: string): boolean {
   }
 }
 
+/**
+ * The test certificates (test/fixtures/tls/README.md): a CA, and a server certificate it
+ * signed for 127.0.0.1 and localhost. For tests only: the key is public.
+ */
+export const testTls = (() => {
+  const dir = fileURLToPath(new URL('../fixtures/tls/', import.meta.url));
+  return {
+    /** Paths of the files, for redis-server's --tls-* options and NODE_EXTRA_CA_CERTS. */
+    caFile: join(dir, 'ca.crt'),
+    certFile: join(dir, 'server.crt'),
+    keyFile: join(dir, 'server.key'),
+    /** The CA certificate (PEM), for a client's `socket.ca`. */
+    ca: readFileSync(join(dir, 'ca.crt'), 'utf8'),
+  };
+})();
+
 export interface PrivateRedis {
   readonly port: number;
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://127.0.0.1:<port>`, or `rediss://…` with `tls: true` */
   readonly url: string;
   /** The pid of the running redis-server (changes on restart). */
   readonly pid: number;
@@ -90,6 +113,8 @@ export interface RedisServerOptions {
    * faketime.ts (guard with requireExternal('libfaketime', …) too). Kept across restart().
    */
   readonly clockOffset?: string;
+  /** TLS only on `port`, with the test certificates (`testTls`; clients are not asked for one). */
+  readonly tls?: boolean;
 }
 
 /**
@@ -103,12 +128,13 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const env = options.clockOffset === undefined ? undefined : skewedClockEnv(options.clockOffset);
   const dir = mkdtempSync(join(tmpdir(), 'wssup-redis-'));
   let child: ChildProcess | undefined;
+  const tls = options.tls === true;
   let port = 0;
   // A free port can be taken between our probe and redis-server's bind: try a few.
   for (let attempt = 0; child === undefined; attempt++) {
     port = await freePort();
     try {
-      child = await launch(binary, port, dir, [], env);
+      child = await launch(binary, port, dir, [], env, tls);
     } catch (error) {
       if (attempt >= 4) {
         rmSync(dir, { recursive: true, force: true });
@@ -131,11 +157,11 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     get pid() {
       return current.pid as number;
     },
-    command: (...args) => respCommand(port, args),
+    command: (...args) => respCommand(port, args, tls),
     async pause() {
       current.kill('SIGSTOP');
       await untilStopped(current.pid as number);
@@ -145,7 +171,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     async restart() {
       if (stopped) throw new Error('restart() after stop()');
       await kill();
-      current = await launch(binary, port, dir, [], env);
+      current = await launch(binary, port, dir, [], env, tls);
     },
     async stop() {
       if (stopped) return;
@@ -178,10 +204,27 @@ async function untilStopped(pid: number): Promise<void> {
   }
 }
 
+/** redis-server's arguments to listen on `port` with TLS only, with the test certificates. */
+export const tlsArgs = (port: number): string[] => [
+  '--port',
+  '0',
+  '--tls-port',
+  String(port),
+  '--tls-cert-file',
+  testTls.certFile,
+  '--tls-key-file',
+  testTls.keyFile,
+  '--tls-ca-cert-file',
+  testTls.caFile,
+  '--tls-auth-clients',
+  'no',
+];
+
 /**
  * Spawns redis-server on `port` and resolves once it answers PING; rejects if it exits first.
  * `extra` arguments go after the defaults (redis-cluster.ts adds the cluster ones);
- * `env` replaces the environment (a skewed clock: faketime.ts).
+ * `env` replaces the environment (a skewed clock: faketime.ts); `tls` makes `port` a TLS
+ * port and the only one (tlsArgs).
  */
 export async function launch(
   binary: string,
@@ -189,12 +232,12 @@ export async function launch(
   dir: string,
   extra: readonly string[] = [],
   env?: NodeJS.ProcessEnv,
+  tls = false,
 ): Promise<ChildProcess> {
   const child = spawn(
     binary,
     [
-      '--port',
-      String(port),
+      ...(tls ? tlsArgs(port) : ['--port', String(port)]),
       '--bind',
       '127.0.0.1',
       '--save',
@@ -224,7 +267,7 @@ export async function launch(
   const deadline = Date.now() + 10_000;
   for (;;) {
     const answered = await Promise.race([
-      respCommand(port, ['PING']).then(
+      respCommand(port, ['PING'], tls).then(
         (reply) => reply === 'PONG',
         () => false,
       ),
@@ -250,10 +293,15 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** Sends one RESP command on a new connection and resolves with the decoded reply (2 s at most). */
-export function respCommand(port: number, args: string[]): Promise<RespValue> {
+/**
+ * Sends one RESP command on a new connection (over TLS, trusting the test CA, with `tls`)
+ * and resolves with the decoded reply (2 s at most).
+ */
+export function respCommand(port: number, args: string[], tls = false): Promise<RespValue> {
   return new Promise((resolve, reject) => {
-    const socket = tcpConnect({ port, host: '127.0.0.1' });
+    const socket = tls
+      ? tlsConnect({ port, host: '127.0.0.1', ca: testTls.ca })
+      : tcpConnect({ port, host: '127.0.0.1' });
     let bytes = Buffer.alloc(0);
     const timer = setTimeout(() => finish(new Error(`no reply to ${args[0]} within 2 s`)), 2_000);
     const finish = (error: Error | undefined, value?: RespValue) => {
