@@ -248,7 +248,7 @@ function clusterOwned(cluster: OwnedCluster) {
       };
       for (const event of NODE_LIFE) events.on(event, again);
     },
-    on: (event: 'error', listener: () => void) => cluster.on(event, listener),
+    on: (event: 'error', listener: (error: unknown) => void) => cluster.on(event, listener),
   };
 }
 

@@ -278,15 +278,15 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
         return replica;
       },
       async addMaster() {
-        const { port, child } = await launchNode(binary, dir, ports);
+        const { port, child } = await launchNode(binary, dir, ports, undefined, tls);
         ports.push(port);
         children.push(child);
-        const id = await respCommand(port, ['CLUSTER', 'MYID']);
+        const id = await ask(port, ['CLUSTER', 'MYID']);
         if (typeof id !== 'string') throw new Error(`CLUSTER MYID on ${port}: ${String(id)}`);
-        expectOk(await respCommand(answering()[0] as number, ['CLUSTER', 'MEET', '127.0.0.1', String(port)]));
-        await untilReady(answering(), ports.length);
+        expectOk(await ask(answering()[0] as number, ['CLUSTER', 'MEET', '127.0.0.1', String(port)]));
+        await untilReady(answering(), ports.length, ask);
         // No slot yet: a range that is empty, so that masterOf never names it before a test moves one.
-        const master: ClusterMaster = { port, url: `redis://127.0.0.1:${port}`, id, slots: [1, 0] };
+        const master: ClusterMaster = { port, url: `${scheme}://127.0.0.1:${port}`, id, slots: [1, 0] };
         masters.push(master);
         return master;
       },
