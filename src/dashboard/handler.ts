@@ -4,6 +4,8 @@
  *   GET <basePath>            the page (HTML, inline CSS and JS, nothing fetched from elsewhere)
  *   GET <basePath>/chart.svg  the connection state chart, rendered once and cached
  *   GET <basePath>/events     Server-Sent Events: snapshot, stats, activity (see stream.ts)
+ *   GET <basePath>/cluster    cluster mode: the nodes and the shown users' cluster-wide books
+ *                             (JSON with `readAt`), read at most once per clusterPollMs
  *
  * createDashboard() returns a Node request handler that an app mounts on its
  * own server (plain http, Express, Fastify). Every path answers GET and HEAD
@@ -27,7 +29,7 @@ import { type Authorize, checkAccess } from './access.js';
 import { createActivityLog, statsView } from './activity.js';
 import { DashboardFeed } from './feed.js';
 import { refuseMethod, requestPath, sendText } from './http.js';
-import { dashboardCsp, dashboardPage } from './page.js';
+import { clusterPollMs, dashboardCsp, dashboardPage } from './page.js';
 import { createRecentUsers } from './recent-users.js';
 
 /** Options of {@link createDashboard}. */
@@ -71,7 +73,11 @@ export interface DashboardOptions {
   keepAliveMs?: number | undefined;
   /** Concurrent event streams; more are answered 503. @default 32 */
   maxStreams?: number | undefined;
-  /** Runs the dashboard's delays (poll, batch), as the supervisor's `clock` option does. @default real timers */
+  /**
+   * Runs the dashboard's delays (poll, batch), as the supervisor's `clock` option does. When it
+   * tells time (`now()`, as SimulatedClock does), the dashboard also measures time on it: the
+   * streams' keep-alives, and the age of the kept cluster view. @default real timers
+   */
   clock?: Clock | undefined;
 }
 
@@ -89,7 +95,8 @@ export interface Dashboard {
   /** How many times the stats view was computed: once per tick or burst, whatever the number of streams. */
   computations(): number;
   /**
-   * Ends every stream and unsubscribes from the supervisor; later requests get 503. Idempotent.
+   * Ends every stream, drops the kept cluster view and unsubscribes from the supervisor; later
+   * requests get 503. Idempotent.
    * A client that has not read its stream's end within `keepAliveMs` has its socket destroyed, so
    * the server's close() completes without closeAllConnections().
    */
@@ -199,6 +206,13 @@ const clockNow = (clock: Clock | undefined): (() => number) | undefined => {
  * Creates the live dashboard of `supervisor`: a request handler to mount on
  * your own server, and close() to end its event streams at shutdown.
  *
+ * In cluster mode, `<basePath>/cluster` (the page's Cluster card, asked for every 5 s by each
+ * open page) costs a Redis command per user booked across the cluster plus one per shown user
+ * (at most `maxUsers`): the dashboard reads it at most once per 5 s however many pages are open.
+ * Requests during a read share it; a view read less than 5 s ago (on `clock` when it tells
+ * time, else `Date.now()`) is served again; its `readAt` says when its read began. A failed
+ * read (503) is not kept.
+ *
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad option, or a first argument that is
  *   not a supervisor; nothing is allocated.
  * @example
@@ -237,6 +251,8 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
   ] as const);
   let chart: Promise<string> | undefined;
   let closed = false;
+  // Measured on the clock that runs the feed, as its keep-alives are (a SimulatedClock in tests).
+  const now = clockNow(settings.clock) ?? Date.now;
 
   const chartSvg = () => {
     chart ??= renderChart(connectionMachine, { format: 'svg' }).catch((error: unknown) => {
@@ -251,7 +267,7 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
    * shows (at most maxUsers), read from the store on request (a round trip
    * per user, so the page asks every few seconds, not on every event).
    */
-  const clusterView = async () => {
+  const readClusterView = async () => {
     const shown = users.books().slice(0, maxUsers);
     const [wide, ...books] = await Promise.all([
       supervisor.stats({ cluster: true }),
@@ -275,6 +291,38 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     };
   };
 
+  /**
+   * The view as JSON, read at most once per clusterPollMs whatever the number of pages: the
+   * read costs a store command per booked user (stats({ cluster: true })) plus one per shown
+   * user, and every open page asks every clusterPollMs. Requests during a read share it; a
+   * view read less than clusterPollMs ago is served again (a timestamp, no timer); a failed
+   * read is not kept. `readAt` says when the view was read, on the dashboard's clock.
+   */
+  let clusterRead: { readAt: number; json: Promise<string>; done: boolean } | undefined;
+  const clusterJson = () => {
+    const at = now();
+    // A read still in flight is shared however long it takes: reads never overlap. A clock
+    // set back (Date.now() after an NTP step) must not keep a view for as long as the step.
+    const stale = (readAt: number) => at - readAt >= clusterPollMs || at < readAt;
+    if (clusterRead === undefined || (clusterRead.done && stale(clusterRead.readAt))) {
+      const read = {
+        readAt: at,
+        json: readClusterView().then((view) => `${JSON.stringify({ readAt: at, ...view })}\n`),
+        done: false,
+      };
+      read.json.then(
+        () => {
+          read.done = true;
+        },
+        () => {
+          if (clusterRead === read) clusterRead = undefined; // the next request reads again
+        },
+      );
+      clusterRead = read;
+    }
+    return clusterRead.json;
+  };
+
   const serve = (response: ServerResponse, route: 'page' | 'chart' | 'events' | 'cluster', head: boolean) => {
     if (closed) {
       sendText(response, 503, 'server is shutting down\n');
@@ -283,8 +331,8 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
         sendText(response, 404, 'not in cluster mode\n');
         return;
       }
-      clusterView().then(
-        (view) => sendText(response, 200, `${JSON.stringify(view)}\n`, 'application/json'),
+      clusterJson().then(
+        (json) => sendText(response, 200, json, 'application/json'),
         (error: unknown) =>
           sendText(response, 503, `the cluster-wide book is unavailable: ${String(error)}\n`),
       );
@@ -339,6 +387,7 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     computations: () => feed.computations(),
     close() {
       closed = true;
+      clusterRead = undefined;
       feed.close();
       log.close();
       users.close();

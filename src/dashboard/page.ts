@@ -12,6 +12,12 @@
  */
 import { createHash } from 'node:crypto';
 
+/**
+ * How often the page asks for `<base>/cluster`; the handler serves a view read less than this
+ * long ago again, so the Cluster card costs one read per period however many pages are open.
+ */
+export const clusterPollMs = 5_000;
+
 const style = `
 :root {
   --bg: #f4f6fa; --card: #ffffff; --border: #e3e8ef; --text: #0f172a; --muted: #64748b; --faint: #94a3b8;
@@ -231,13 +237,14 @@ const script = String.raw`
     if (next.cluster && clusterTimer === null) {
       byId('cluster').hidden = false;
       loadCluster();
-      clusterTimer = setInterval(loadCluster, 5000);
+      clusterTimer = setInterval(loadCluster, ${clusterPollMs});
     }
     byId('updated').textContent = 'updated ' + clock(Date.now());
   }
 
   // Cluster mode: the nodes and the users' cluster-wide books cost a store round
-  // trip per user, so they are asked for every 5 s rather than pushed.
+  // trip per user, so they are asked for every ${clusterPollMs / 1000} s rather than pushed (and the
+  // server reads them at most once in that time, for every page).
   let clusterTimer = null;
   function loadCluster() {
     fetch(base + '/cluster' + location.search)
@@ -254,7 +261,9 @@ const script = String.raw`
       (unread > 0 ? 'at least ' : '') +
       view.users + ' users, ' + view.connections + ' connections across ' + view.nodes.length + ' nodes' +
       (unread > 0 ? ' (not read: ' + view.unread.nodes + ' node lists, ' + view.unread.users + ' user books)' : '') +
-      (view.perUserUnread ? ' \u00b7 ' + view.perUserUnread + ' shown users’ books did not answer' : '');
+      (view.perUserUnread ? ' \u00b7 ' + view.perUserUnread + ' shown users’ books did not answer' : '') +
+      // Another page may have asked first: the server answers with the view it read then.
+      ' \u00b7 read at ' + clock(view.readAt);
     byId('cluster-nodes').replaceChildren(
       ...view.nodes.map((node) => {
         const li = el('li', 'act');
@@ -480,7 +489,7 @@ const body = `
     </section>
   </div>
   <section class="card" aria-labelledby="cluster-title" id="cluster" hidden>
-    <h2 id="cluster-title">Cluster <small>every node with a lease, and the cluster-wide books of the users above (every 5 s)</small></h2>
+    <h2 id="cluster-title">Cluster <small>every node with a lease, and the cluster-wide books of the users above (every ${clusterPollMs / 1000} s)</small></h2>
     <div class="more" id="cluster-note"></div>
     <ol class="activity" id="cluster-nodes"></ol>
     <ol class="activity" id="cluster-users"></ol>

@@ -253,12 +253,15 @@ describe.runIf(hasBrowser && hasRedis)('the Cluster card against hostile user id
         text: entry.querySelector('.who')?.textContent,
       })),
       node: document.querySelectorAll('#cluster-nodes .act')[0]?.querySelector('.who')?.textContent,
+      note: document.querySelectorAll('#cluster-note')[0]?.textContent,
       tags: [...new Set(Array.from(document.querySelectorAll('#cluster *')).map((node) => node.tagName))],
       pwned: document.body.dataset.pwned ?? null,
     }));
     expect(shown.books.map((book) => book.key).sort()).toEqual([...HOSTILE_IDS].sort());
     for (const book of shown.books) expect(book.text).toBe(book.key);
     expect(shown.node).toBe('n1');
+    // The view may have been read for another page: the card says when (its `readAt`).
+    expect(shown.note).toMatch(/ · read at \d\d:\d\d:\d\d\.\d{3}$/);
     expect(shown.tags.filter((tag) => !['H2', 'SMALL', 'OL', ...PAGE_TAGS].includes(tag))).toEqual([]);
     expect(shown.pwned).toBeNull();
     expect(trouble).toEqual([]);

@@ -167,7 +167,22 @@ describe('createDashboard, mounted by an app', () => {
     const t = await startRulesServer({ clock, cluster: { store, nodeId: 'node-a', leaseTtlMs: 3_000 } });
     await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
     const dashboardClock = new SimulatedClock();
-    const dashboard = createDashboard(t.supervisor, { clock: dashboardClock });
+    // The time it tells can be set back, as Date.now() can be (an NTP step): a SimulatedClock's cannot.
+    let setBack = 0;
+    const steppedClock = {
+      setTimeout: dashboardClock.setTimeout.bind(dashboardClock),
+      clearTimeout: dashboardClock.clearTimeout.bind(dashboardClock),
+      now: () => dashboardClock.now() - setBack,
+    };
+    // authorize sees every request: how the test knows that they all reached the dashboard.
+    let clusterRequests = 0;
+    const dashboard = createDashboard(t.supervisor, {
+      clock: steppedClock,
+      authorize: (request) => {
+        if (request.url?.endsWith('/cluster')) clusterRequests += 1;
+        return true;
+      },
+    });
     onTestFinished(() => dashboard.close());
     const base = await mount(dashboard, { withNext: false });
     const events = await openEvents(`${base}/dashboard/events`);
@@ -186,20 +201,84 @@ describe('createDashboard, mounted by an app', () => {
     // GET <base>/cluster: every node with a lease, and the shown users' cluster-wide books.
     const { ws } = await t.open('ola');
     await vi.waitFor(() => expect(book.users.get('ola')?.size).toBe(1), ioWait);
-    const cluster = await fetch(`${base}/dashboard/cluster`);
-    expect(cluster.status).toBe(200);
-    expect(await cluster.json()).toMatchObject({
+    // Ten pages asking at once share one read of the store (the view is held until all ten are in).
+    const reads = () => ({ view: book.calls.view ?? 0, userBook: book.calls.userBook ?? 0 });
+    const before = reads();
+    const readView = store.view;
+    /** Holds the store's view() until the returned function is called: the read stays in flight. */
+    const holdReads = () => {
+      let release = () => {};
+      const held = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      store.view = async function (this: typeof store) {
+        await held;
+        return readView.call(this);
+      };
+      return () => {
+        release();
+        store.view = readView;
+      };
+    };
+    const release = holdReads();
+    const pages = Array.from({ length: 10 }, () => fetch(`${base}/dashboard/cluster`));
+    await vi.waitFor(() => expect(clusterRequests).toBe(10), ioWait);
+    release();
+    const answers = await Promise.all(pages);
+    const texts = await Promise.all(answers.map((answer) => answer.text()));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(10).fill(200));
+    expect(new Set(texts).size).toBe(1);
+    expect(reads()).toEqual({ view: before.view + 1, userBook: before.userBook + 1 });
+    const firstReadAt = dashboardClock.now();
+    expect(JSON.parse(texts[0] as string)).toMatchObject({
+      readAt: firstReadAt,
       nodes: [{ nodeId: 'node-a', incarnation: store.incarnation }],
       users: 1,
       connections: 1,
       perUser: [{ userId: 'ola', live: 1, idle: 0, byNode: { 'node-a': 1 } }],
     });
+    // Asked again within the page's poll period (5 s on the dashboard's clock): the same view, no read.
+    dashboardClock.increment(4_999);
+    const again = await fetch(`${base}/dashboard/cluster`);
+    expect([again.status, await again.text()]).toEqual([200, texts[0]]);
+    expect(reads()).toEqual({ view: before.view + 1, userBook: before.userBook + 1 });
+    // Once the period is over: a new read, and the answer says when it was made.
+    dashboardClock.increment(1);
+    const later = await fetch(`${base}/dashboard/cluster`);
+    expect(later.status).toBe(200);
+    expect(await later.json()).toMatchObject({ readAt: firstReadAt + 5_000, users: 1 });
+    expect(reads()).toEqual({ view: before.view + 2, userBook: before.userBook + 2 });
     // The store away: 503 with the reason, and the page says so.
+    dashboardClock.increment(5_000);
     store.partitioned = true;
     const away = await fetch(`${base}/dashboard/cluster`);
     expect(away.status).toBe(503);
     expect(await away.text()).toMatch(/cluster-wide book is unavailable/);
     store.partitioned = false;
+    // A failed read is not kept: the next request, at the same time, reads the store again.
+    const back = await fetch(`${base}/dashboard/cluster`);
+    expect(back.status).toBe(200);
+    expect(await back.json()).toMatchObject({ readAt: firstReadAt + 10_000, users: 1, connections: 1 });
+    expect(reads().view).toBe(before.view + 4);
+    // A read that outlasts the period is still shared: reads never overlap.
+    const releaseSlow = holdReads();
+    dashboardClock.increment(5_000);
+    const first = fetch(`${base}/dashboard/cluster`);
+    await vi.waitFor(() => expect(clusterRequests).toBe(15), ioWait);
+    dashboardClock.increment(6_000);
+    const second = fetch(`${base}/dashboard/cluster`);
+    await vi.waitFor(() => expect(clusterRequests).toBe(16), ioWait);
+    releaseSlow();
+    const slowTexts = await Promise.all([first, second].map(async (answer) => (await answer).text()));
+    expect(slowTexts[1]).toBe(slowTexts[0]);
+    expect(JSON.parse(slowTexts[0] as string)).toMatchObject({ readAt: firstReadAt + 15_000 });
+    expect(reads().view).toBe(before.view + 5);
+    // The clock set back a minute: the view is not served for that minute, it is read again.
+    setBack = 60_000;
+    const stepped = await fetch(`${base}/dashboard/cluster`);
+    expect(await stepped.json()).toMatchObject({ readAt: dashboardClock.now() - 60_000, users: 1 });
+    expect(reads().view).toBe(before.view + 6);
+    setBack = 0;
     ws.close();
     await allDisposed(t.supervisor);
 
@@ -224,6 +303,7 @@ describe('createDashboard, mounted by an app', () => {
     }, ioWait);
     const bea = await t.open('bea');
     book.downShards.add('A');
+    dashboardClock.increment(5_000); // the view read before the outage is not served again
     const partial = await fetch(`${base}/dashboard/cluster`);
     expect(partial.status).toBe(200);
     expect(await partial.json()).toMatchObject({
