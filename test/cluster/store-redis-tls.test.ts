@@ -24,7 +24,7 @@
 import { createClient, createCluster, createSentinel } from 'redis';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
-import type { SupervisorError } from '../../src/index.js';
+import type { RedisTarget, SupervisorError } from '../../src/index.js';
 import { runProgram } from '../helpers/process.js';
 import type { PrivateRedisCluster } from '../helpers/redis-cluster.js';
 import { testTls } from '../helpers/redis-server.js';
@@ -32,6 +32,28 @@ import { start } from '../helpers/resources.js';
 import { connect, connectRefused, ioWait, startServer } from '../helpers/server.js';
 import { attempt, bookOf, startNode } from './cluster-nodes.js';
 import { hasRedis, usePrivateCluster, usePrivateRedis, usePrivateSentinel } from './store-fixture.js';
+
+/**
+ * Two supervisors (nodes tls-a and tls-b, a limit of 2 per user) in cluster mode on the
+ * app's own clients, once each holds its lease.
+ */
+async function twoNodes(
+  clients: readonly [RedisTarget, RedisTarget],
+  extra: { commandTimeoutMs?: number; leaseTtlMs: number },
+) {
+  const node = (redis: RedisTarget, nodeId: string) =>
+    startServer({
+      maxConnectionsPerUser: 2,
+      idleTimeoutMs: 1_000_000_000,
+      cluster: { redis, nodeId, ...extra },
+    });
+  const [a, b] = [await node(clients[0], 'tls-a'), await node(clients[1], 'tls-b')];
+  await vi.waitFor(() => {
+    expect(a.supervisor.stats().cluster?.leaseHeld).toBe(true);
+    expect(b.supervisor.stats().cluster?.leaseHeld).toBe(true);
+  }, ioWait);
+  return [a, b] as const;
+}
 
 describe.runIf(hasRedis)('cluster mode over TLS (a private redis-server on a TLS port only)', () => {
   const redis = usePrivateRedis({ tls: true });
@@ -59,17 +81,7 @@ describe.runIf(hasRedis)('cluster mode over TLS (a private redis-server on a TLS
       return client;
     };
     const [clientA, clientB] = [await ownClient(), await ownClient()];
-    const node = (client: typeof clientA, nodeId: string) =>
-      startServer({
-        maxConnectionsPerUser: 2,
-        idleTimeoutMs: 1_000_000_000,
-        cluster: { redis: client, nodeId, leaseTtlMs: 1_500 },
-      });
-    const [a, b] = [await node(clientA, 'tls-a'), await node(clientB, 'tls-b')];
-    await vi.waitFor(() => {
-      expect(a.supervisor.stats().cluster?.leaseHeld).toBe(true);
-      expect(b.supervisor.stats().cluster?.leaseHeld).toBe(true);
-    }, ioWait);
+    const [a, b] = await twoNodes([clientA, clientB], { leaseTtlMs: 1_500 });
 
     await connect(a.url('ann'));
     const onB = await connect(b.url('ann'));
@@ -196,17 +208,7 @@ describe.runIf(hasRedis)('cluster mode over TLS on a Redis Cluster (TLS only, it
       return client;
     };
     const [clientA, clientB] = [await ownCluster(), await ownCluster()];
-    const node = (client: typeof clientA, nodeId: string) =>
-      startServer({
-        maxConnectionsPerUser: 2,
-        idleTimeoutMs: 1_000_000_000,
-        cluster: { redis: client, nodeId, leaseTtlMs: 3_000, commandTimeoutMs: 300 },
-      });
-    const [a, b] = [await node(clientA, 'tls-a'), await node(clientB, 'tls-b')];
-    await vi.waitFor(() => {
-      expect(a.supervisor.stats().cluster?.leaseHeld).toBe(true);
-      expect(b.supervisor.stats().cluster?.leaseHeld).toBe(true);
-    }, ioWait);
+    const [a, b] = await twoNodes([clientA, clientB], { leaseTtlMs: 3_000, commandTimeoutMs: 300 });
 
     await connect(a.url('ann'));
     const onB = await connect(b.url('ann'));
@@ -285,17 +287,7 @@ describe.runIf(hasRedis)('cluster mode over TLS through Redis Sentinel (TLS only
       'yes',
     ]);
     const [clientA, clientB] = [await ownSentinel(), await ownSentinel()];
-    const node = (client: typeof clientA, nodeId: string) =>
-      startServer({
-        maxConnectionsPerUser: 2,
-        idleTimeoutMs: 1_000_000_000,
-        cluster: { redis: client, nodeId, leaseTtlMs: 3_000, commandTimeoutMs: 300 },
-      });
-    const [a, b] = [await node(clientA, 'tls-a'), await node(clientB, 'tls-b')];
-    await vi.waitFor(() => {
-      expect(a.supervisor.stats().cluster?.leaseHeld).toBe(true);
-      expect(b.supervisor.stats().cluster?.leaseHeld).toBe(true);
-    }, ioWait);
+    const [a, b] = await twoNodes([clientA, clientB], { leaseTtlMs: 3_000, commandTimeoutMs: 300 });
     const booked = () => setup.command(primary, 'HLEN', 'wssup:{u:ann}:slots');
 
     await connect(a.url('ann'));
