@@ -105,9 +105,11 @@ Options (environment variable in brackets):
                                 connect; other browsers' pages get 403 [WSSUP_ALLOWED_ORIGINS]
                                 (default none: no Origin check)
   --redis <url>                 cluster mode: one per-user limit across every process on this
-                                Redis (redis://host:port) [WSSUP_REDIS_URL]
+                                Redis (redis://host:port, or rediss://host:port over TLS)
+                                [WSSUP_REDIS_URL]
   --redis-cluster <urls>        cluster mode on a Redis Cluster: comma-separated root node URLs
-                                (redis://host:port,redis://host2:port) [WSSUP_REDIS_CLUSTER]
+                                (redis://host:port,redis://host2:port, or rediss://host:port,…
+                                over TLS) [WSSUP_REDIS_CLUSTER]
   --redis-sentinel <spec>       cluster mode on the primary Redis Sentinels monitor, <spec> being
                                 name@host:port,host2:port (the name it is monitored as, then the
                                 sentinels' addresses) [WSSUP_REDIS_SENTINEL]

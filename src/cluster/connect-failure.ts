@@ -31,16 +31,36 @@ const UNTRUSTED_HINT =
  * innermost error has no code of its own (a cluster's "All the root nodes are
  * unavailable"); then what to do about an untrusted certificate.
  */
-export function connectFailure(error: unknown, lastEmitted: unknown): string {
+export function connectFailure(error: unknown, lastEmitted: unknown, plainUrl = false): string {
   let reason = messageOf(error).replace(/^Redis connect: /, '');
-  let code = codeOf(innermost(error));
+  let cause = innermost(error);
+  let code = codeOf(cause);
   if (code !== undefined && !reason.includes(code)) reason += ` (${code})`;
   if (code === undefined && lastEmitted !== undefined) {
     const last = innermost(lastEmitted);
     if (!reason.includes(messageOf(last))) reason += `; last error: ${describe(last)}`;
+    cause = last;
     code = codeOf(last);
   }
-  return code !== undefined && UNTRUSTED.has(code) ? `${reason}; ${UNTRUSTED_HINT}` : reason;
+  if (code !== undefined && UNTRUSTED.has(code)) return `${reason}; ${UNTRUSTED_HINT}`;
+  return plainUrl && closedEarly(cause, code) ? `${reason}; ${PLAIN_ON_TLS_HINT}` : reason;
+}
+
+/**
+ * A Redis that takes TLS only drops a client that speaks plain RESP to it: the
+ * client reads a reset (or the socket just ends) before any reply. Other causes
+ * are possible (a proxy, a server restarting), so the hint is worded as one.
+ */
+const PLAIN_ON_TLS_HINT =
+  'the connection was closed during the handshake: if this Redis requires TLS, use rediss:// instead of redis://';
+
+/** A connection reset, or closed by the other end, before the client's handshake completed. */
+function closedEarly(cause: unknown, code: string | undefined): boolean {
+  return (
+    code === 'ECONNRESET' ||
+    code === 'EPIPE' ||
+    (cause instanceof Error && cause.name === 'SocketClosedUnexpectedlyError')
+  );
 }
 
 /** The end of a chain of `cause`s (and of node-redis's `socketError`), at most 8 deep. */

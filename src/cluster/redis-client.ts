@@ -156,7 +156,8 @@ export async function connectRedis(
   const redis = await importOptionalPeer<RedisModule>('redis', 'redis', REDIS_FEATURE, load);
   const settings = nodeSettings(options.commandTimeoutMs);
   const client = redis.createClient({ url, ...settings.options });
-  return open(client, `Redis at ${redactUrl(url)}`, settings, options, (deadlines, close) =>
+  const plainUrl = /^redis:/i.test(url);
+  return open(client, `Redis at ${redactUrl(url)}`, plainUrl, settings, options, (deadlines, close) =>
     wrap(single(client), client, client, true, deadlines, close),
   );
 }
@@ -200,8 +201,13 @@ export async function connectRedisCluster(
   // The pub/sub duplicate only needs its sharded subscription's connection (and one to
   // discover the slots): not one to every master, as the command client opens at connect.
   const subscriberSource = { duplicate: () => cluster.duplicate({ minimizeConnections: true }) };
-  return open(clusterOwned(cluster), where, settings, options, (deadlines, close) =>
-    wrap(ofCluster(cluster), subscriberSource, cluster, true, deadlines, close),
+  return open(
+    clusterOwned(cluster),
+    where,
+    first.protocol === 'redis:',
+    settings,
+    options,
+    (deadlines, close) => wrap(ofCluster(cluster), subscriberSource, cluster, true, deadlines, close),
   );
 }
 
@@ -290,7 +296,7 @@ export async function connectRedisSentinel(
       destroy: () => {},
     }),
   };
-  return open(sentinelOwned(sentinel), where, settings, options, (deadlines, close) =>
+  return open(sentinelOwned(sentinel), where, false, settings, options, (deadlines, close) =>
     wrap(ofSentinel(sentinel), subscriberSource, sentinel, true, deadlines, close),
   );
 }
@@ -366,6 +372,8 @@ async function open(
     on(event: 'error', listener: (error: unknown) => void): unknown;
   },
   where: string,
+  /** Whether `where` was given as a `redis://` URL (no TLS): see connectFailure's hint. */
+  plainUrl: boolean,
   settings: NodeSettings,
   options: ConnectOptions,
   wrapIt: (deadlines: MasterDeadlines, close: () => Promise<void>) => RedisConnection,
@@ -389,7 +397,7 @@ async function open(
     // certificate): an app that logs `${code}: ${message}` could not tell a wrong
     // password from a Redis that is down (connect-failure.ts).
     throw new SlotStoreUnavailableError(
-      `could not connect to ${where}: ${connectFailure(error, lastEmitted)}`,
+      `could not connect to ${where}: ${connectFailure(error, lastEmitted, plainUrl)}`,
       {
         cause: error,
       },

@@ -32,6 +32,7 @@ import {
   ConsecutiveBreaker,
   circuitBreaker,
   handleWhen,
+  type IBreaker,
   type IDisposable,
 } from 'cockatiel';
 import { SlotStoreServerMovedError } from './slot-store.js';
@@ -71,7 +72,7 @@ export class StoreBreakers {
 
   constructor(changed: BreakerChanged) {
     this.#changed = changed;
-    this.#store = this.#create(undefined);
+    this.#store = this.#create(undefined, new FirstAnswerBreaker());
   }
 
   /** The breaker for a call about `shard`'s users; the store-wide one for undefined. */
@@ -141,21 +142,21 @@ export class StoreBreakers {
     this.#shards.clear();
   }
 
-  #create(shard: string | undefined): Breaker {
-    const policy = newPolicy();
+  #create(shard: string | undefined, breaker?: IBreaker): Breaker {
+    const policy = newPolicy(breaker);
     const listeners = [
       policy.onBreak(() => {
-        if (breaker.told === 'open') return;
-        breaker.told = 'open';
+        if (created.told === 'open') return;
+        created.told = 'open';
         this.#changed('open', shard);
       }),
       policy.onReset(() => {
-        breaker.told = 'closed';
+        created.told = 'closed';
         this.#changed('closed', shard);
       }),
     ];
-    const breaker: Breaker = { policy, listeners, told: 'closed' };
-    return breaker;
+    const created: Breaker = { policy, listeners, told: 'closed' };
+    return created;
   }
 }
 
@@ -163,11 +164,41 @@ export class StoreBreakers {
  * A breaker of the settings above, with no listener. Every failure counts but another
  * server's answer (SlotStoreServerMovedError): Redis answered, so it is no outage.
  */
-export function newPolicy(): CircuitBreakerPolicy {
-  return circuitBreaker(handleWhen(isOutage), {
-    halfOpenAfter: HALF_OPEN_AFTER_MS,
-    breaker: new ConsecutiveBreaker(FAILURES_TO_OPEN),
-  });
+export function newPolicy(
+  breaker: IBreaker = new ConsecutiveBreaker(FAILURES_TO_OPEN),
+): CircuitBreakerPolicy {
+  return circuitBreaker(handleWhen(isOutage), { halfOpenAfter: HALF_OPEN_AFTER_MS, breaker });
+}
+
+/**
+ * The store-wide breaker's rule: FAILURES_TO_OPEN in a row open it, but until a call
+ * through it has succeeded once, the first failure does. Until then the only calls it
+ * sees are the lease's starts, a third of the lease apart, and admissions already
+ * follow the policy from the first failed one (reserve() refuses before the first
+ * lease): counting three of them told the app of a Redis down at start two retries
+ * (10 s with the defaults) after it was refusing or admitting unsynced. A first start
+ * that fails for a passing reason costs one open and closed pair of `store` events.
+ */
+class FirstAnswerBreaker implements IBreaker {
+  readonly #consecutive = new ConsecutiveBreaker(FAILURES_TO_OPEN);
+  #answered = false;
+
+  get state(): unknown {
+    return this.#consecutive.state;
+  }
+
+  set state(value: unknown) {
+    this.#consecutive.state = value as number;
+  }
+
+  success(): void {
+    this.#answered = true;
+    this.#consecutive.success();
+  }
+
+  failure(): boolean {
+    return this.#consecutive.failure() || !this.#answered;
+  }
 }
 
 function breakerState(state: CircuitState): BreakerState {

@@ -273,11 +273,16 @@ describe.runIf(hasRedis)('outage policy on a real Redis', () => {
     });
     // Told as an outage is: failed starts open the breaker, once.
     await vi.waitFor(() => expect(breaker).toEqual(['open']), { timeout: 5_000 });
-    // After three failed starts, each reported (the README: "opens it too, after three failed starts").
+    // At the first failed start, reported (the README: "opens the store-wide one too, at its first failed start").
     await vi.waitFor(() => expect(failedBeforeOpen).toHaveLength(1));
-    expect(failedBeforeOpen).toEqual([3]);
+    expect(failedBeforeOpen).toEqual([1]);
+    expect(t.errors[0]?.code).toBe('WSSUP_STORE_UNAVAILABLE');
+    expect(t.supervisor.stats().cluster?.breaker).not.toBe('closed');
+    // The later failed starts are retried through it (the trial a second after it opened) and
+    // reported, but the app was told once.
+    await vi.waitFor(() => expect(t.errors.length).toBeGreaterThanOrEqual(3), ioWait);
     expect(t.errors.slice(0, 3).map((error) => error.code)).toEqual(Array(3).fill('WSSUP_STORE_UNAVAILABLE'));
-    expect(t.supervisor.stats().cluster?.breaker).toBe('open');
+    expect(breaker).toEqual(['open']);
     await redis.restart();
     await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), { timeout: 5_000 });
     expect(breaker).toEqual(['open', 'closed']);

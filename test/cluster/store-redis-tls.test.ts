@@ -163,6 +163,23 @@ describe.runIf(hasRedis)('cluster mode over TLS (a private redis-server on a TLS
     await h.expectReleased();
   });
 
+  it('redis:// (no TLS) on this TLS-only server: the reset handshake is named, and rediss:// suggested', async () => {
+    const url = redis.current.url.replace(/^rediss:/, 'redis:');
+    const store = createRedisSlotStore({ redis: url, commandTimeoutMs: 300 });
+    onTestFinished(() => store.stop());
+    const events = { evictionOrdered() {}, incarnationChanged() {} };
+    const failed = await store.start(events).then(
+      () => undefined,
+      (error: SupervisorError) => error,
+    );
+    expect(failed?.code).toBe('WSSUP_STORE_UNAVAILABLE');
+    // The server drops a handshake it cannot read: "read ECONNRESET" alone gave no clue.
+    expect(failed?.message).toBe(
+      `could not connect to Redis at ${url}: read ECONNRESET; the connection was closed during the handshake: ` +
+        'if this Redis requires TLS, use rediss:// instead of redis://',
+    );
+  });
+
   it("docs: with the app's own client, node-redis's default reconnection retries an untrusted certificate, so connect() does not settle", async () => {
     const client = createClient({ url: redis.current.url });
     onTestFinished(() => client.destroy());
@@ -240,6 +257,23 @@ describe.runIf(hasRedis)('cluster mode over TLS on a Redis Cluster (TLS only, it
     await vi.waitFor(async () => expect(await booked(cluster.current, 'bob')).toBe(0), ioWait);
     program.child.kill('SIGTERM');
     expect(await program.exited).toBe(0);
+  });
+
+  it('redis:// root nodes (no TLS) on this TLS-only cluster: start fails suggesting rediss://', async () => {
+    const store = createRedisSlotStore({
+      redis: { rootNodes: cluster.current.urls.map((url) => url.replace(/^rediss:/, 'redis:')) },
+      commandTimeoutMs: 300,
+    });
+    onTestFinished(() => store.stop());
+    const events = { evictionOrdered() {}, incarnationChanged() {} };
+    const failed = await store.start(events).then(
+      () => undefined,
+      (error: SupervisorError) => error,
+    );
+    expect(failed?.code).toBe('WSSUP_STORE_UNAVAILABLE');
+    expect(failed?.message).toMatch(
+      /^could not connect to the Redis Cluster at redis:\/\/127\.0\.0\.1:\d+.*: All the root nodes are unavailable; last error: read ECONNRESET; the connection was closed during the handshake: if this Redis requires TLS, use rediss:\/\/ instead of redis:\/\/$/,
+    );
   });
 
   it('root nodes whose certificate is not trusted: start fails with WSSUP_STORE_UNAVAILABLE saying why', async () => {

@@ -145,6 +145,29 @@ describe("the README's table of the reference server's flags", () => {
   });
 });
 
+describe('--redis and --redis-cluster over TLS', () => {
+  it('--help and the README name rediss:// beside redis://, and both take it', () => {
+    const entries = usage
+      .slice(usage.indexOf('Options'))
+      .split(/\n(?= {2}-)/)
+      .map((entry) => entry.replace(/\s+/g, ' ').trim());
+    for (const flag of ['--redis', '--redis-cluster']) {
+      const entry = entries.find((line) => line.startsWith(`${flag} `)) ?? '';
+      expect(entry, flag).toContain('redis://host:port');
+      expect(entry, flag).toContain('rediss://host:port');
+      const row = rows.find((r) => r.flag === flag);
+      expect(row?.default, flag).toContain('`rediss://`');
+    }
+    const tls = 'rediss://127.0.0.1:6390';
+    expect(resolveClusterOptions(config(['--redis', tls]).cluster).redis).toBe(tls);
+    expect(
+      resolveClusterOptions(config(['--redis-cluster', `${tls},rediss://127.0.0.1:6391`]).cluster).redis,
+    ).toEqual({
+      rootNodes: [tls, 'rediss://127.0.0.1:6391'],
+    });
+  });
+});
+
 describe('--redis-cluster', () => {
   it('takes root nodes as one comma-separated value, and not beside --redis', () => {
     const rootNodes = ['redis://127.0.0.1:7000', 'redis://127.0.0.1:7001'];
