@@ -211,6 +211,28 @@ describe("createClient() given an option of socket.io-client's", () => {
       }),
     );
   });
+
+  // io() and io('/chat') reach the page's own server; a relative url here cannot (ws cannot resolve it).
+  it.each([['/chat?token=t'], ['/'], ['']])(
+    'a relative url %j says how a page names its own server',
+    (given) => {
+      expect(() => createClient({ url: given, WebSocket: WS })).toThrow(
+        expect.objectContaining({
+          code: 'WSSUP_INVALID_OPTION',
+          option: 'url',
+          received: given,
+          message: expect.stringContaining(
+            "(socket.io-client's io() and io('/chat') are the page's own server: in a page, location.origin + '/chat')",
+          ),
+        }),
+      );
+    },
+  );
+  it('an absolute url that is not one says nothing of pages', () => {
+    expect(() => createClient({ url: 'ftp://host/', WebSocket: WS })).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('location.origin') }),
+    );
+  });
 });
 
 describe('client.on()', () => {
