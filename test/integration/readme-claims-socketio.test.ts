@@ -249,4 +249,34 @@ describe('`socket.data = …` has no counterpart: connection.data is set once', 
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
   });
+  it('in a CommonJS script without "use strict" the assignment throws nothing, and still changes nothing', async () => {
+    // A Socket.IO app is often CommonJS, which is sloppy code: there a frozen field's assignment is
+    // ignored without a word (the README said it threw "in plain JavaScript too"). new Function's
+    // body is sloppy code, as such a script is.
+    const sloppyAssign = new Function('connection', 'key', 'connection[key] = { plan: "free" };') as (
+      connection: unknown,
+      key: string,
+    ) => void;
+    const keys = ['data', 'id', 'userId', 'correlationId', 'expiresAt', 'socket'];
+    const tried: string[] = [];
+    const t = await startServer({
+      authenticate: (request) => ({ userId: userFromQuery(request) ?? 'nobody', data: { plan: 'pro' } }),
+      onOpen: (connection) => {
+        for (const key of keys) {
+          sloppyAssign(connection, key);
+          tried.push(key);
+        }
+      },
+    });
+    const ws = await connect(t.url('ann'));
+    ws.send('ping');
+    expect(await nextMessage(ws)).toBe('ping');
+    expect(tried).toEqual(keys);
+    const [handle] = t.supervisor.connectionsOf('ann');
+    expect(handle).toMatchObject({ userId: 'ann', data: { plan: 'pro' } });
+    expect(t.supervisor.connection(handle?.id ?? '')).toBe(handle);
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
 });
