@@ -140,13 +140,15 @@ function clusterFlag(options: unknown): boolean {
 const ROOM_SEND_KEYS: ReadonlySet<string> = new Set(['binary', 'except', 'cluster']);
 const USER_SEND_KEYS: readonly string[] = ['binary', 'cluster'];
 const BROADCAST_KEYS: readonly string[] = ['binary', 'filter', 'cluster'];
+const DISCONNECT_KEYS: readonly string[] = ['cluster'];
 
 /**
  * Refuses a key `method` does not know, as sendToRoom() does: broadcast(data, { except }),
  * sendToRoom's option and Socket.IO's socket.broadcast.emit() habit, was ignored, and the
- * sender got its own message. Runs after checkSendOptions, so `options` is an object or undefined.
+ * sender got its own message; disconnectUser's `{ clustr: true }` closed this process's only.
+ * Runs after the check that `options` is an object or undefined.
  */
-function refuseUnknownSendKeys(method: string, options: unknown, known: readonly string[]): void {
+function refuseUnknownOptions(method: string, options: unknown, known: readonly string[]): void {
   if (options === undefined) return;
   for (const key of Object.keys(options as object)) {
     if (known.includes(key)) continue;
@@ -259,7 +261,7 @@ export function createRegistry(
     const ids = liveIdsOf(checkedUserId('sendToUser', userId));
     checkData(data);
     const sendOptions = checkSendOptions(options);
-    refuseUnknownSendKeys('sendToUser', options, USER_SEND_KEYS);
+    refuseUnknownOptions('sendToUser', options, USER_SEND_KEYS);
     return sendTo(ids, data, sendOptions);
   }
 
@@ -281,7 +283,7 @@ export function createRegistry(
   function broadcast(data: SendData, options: (BroadcastOptions & ClusterFlag) | undefined): number {
     checkData(data);
     const sendOptions = checkSendOptions(options);
-    refuseUnknownSendKeys('broadcast', options, BROADCAST_KEYS);
+    refuseUnknownOptions('broadcast', options, BROADCAST_KEYS);
     const filter = options?.filter;
     if (filter !== undefined && typeof filter !== 'function')
       throw invalid('options.filter must be a function');
@@ -304,7 +306,7 @@ export function createRegistry(
         const ids = liveIdsOf(checkedUserId('sendToUser', userId));
         checkData(data);
         const sendOptions = checkSendOptions(options);
-        refuseUnknownSendKeys('sendToUser', options, USER_SEND_KEYS);
+        refuseUnknownOptions('sendToUser', options, USER_SEND_KEYS);
         const binary = sendOptions?.binary === undefined ? {} : { binary: sendOptions.binary };
         return [
           () => sendTo(ids, data, sendOptions),
@@ -318,7 +320,7 @@ export function createRegistry(
       return clusterWide(() => {
         checkData(data);
         const sendOptions = checkSendOptions(options);
-        refuseUnknownSendKeys('broadcast', options, BROADCAST_KEYS);
+        refuseUnknownOptions('broadcast', options, BROADCAST_KEYS);
         // A function cannot travel: each process would need the app's own predicate.
         if (options?.filter !== undefined)
           throw invalid('options.filter cannot be combined with cluster: true (it runs in one process only)');
@@ -351,6 +353,8 @@ export function createRegistry(
     disconnectUser: (userId, code = 1000, reason = '', options = undefined) => {
       if (options !== undefined && (typeof options !== 'object' || options === null))
         throw invalid('disconnectUser options must be an object { cluster? }');
+      // Before the overload is chosen: a misspelt `cluster` disconnected on this process only.
+      refuseUnknownOptions('disconnectUser', options, DISCONNECT_KEYS);
       if (!clusterFlag(options)) {
         const ids = liveIdsOf(checkedUserId('disconnectUser', userId));
         checkClose(code, reason);

@@ -358,6 +358,11 @@ describe('bad arguments throw WSSUP_INVALID_ARGUMENT and change nothing', () => 
           binary: boolean;
         }),
     ],
+    // A misspelt cluster flag was ignored: the user was disconnected on this process only.
+    [
+      "disconnectUser(user, 4000, 'x', { clustr: true })",
+      (t) => t.supervisor.disconnectUser('kim', 4000, 'x', { clustr: true } as unknown as { cluster: true }),
+    ],
     ["disconnectUser('')", (t) => t.supervisor.disconnectUser('')],
     ['disconnectUser(user, 1001)', (t) => t.supervisor.disconnectUser('kim', 1001)],
     ['disconnectUser(user, 5000)', (t) => t.supervisor.disconnectUser('kim', 5000)],
