@@ -353,16 +353,17 @@ export function createRegistry(
     disconnectUser: (userId, code = 1000, reason = '', options = undefined) => {
       if (options !== undefined && (typeof options !== 'object' || options === null))
         throw invalid('disconnectUser options must be an object { cluster? }');
-      // Before the overload is chosen: a misspelt `cluster` disconnected on this process only.
-      refuseUnknownOptions('disconnectUser', options, DISCONNECT_KEYS);
       if (!clusterFlag(options)) {
         const ids = liveIdsOf(checkedUserId('disconnectUser', userId));
         checkClose(code, reason);
+        // A misspelt `cluster` ({ clustr: true }) disconnected on this process only.
+        refuseUnknownOptions('disconnectUser', options, DISCONNECT_KEYS);
         return closeAll(ids, code, reason);
       }
       return clusterWide(() => {
         const ids = liveIdsOf(checkedUserId('disconnectUser', userId));
         checkClose(code, reason);
+        refuseUnknownOptions('disconnectUser', options, DISCONNECT_KEYS);
         return [() => closeAll(ids, code, reason), { kind: 'disconnect', userId, code, reason }];
       });
     },
