@@ -188,6 +188,20 @@ function checkServer(server: unknown): asserts server is AttachableServer {
       'attach() takes the http or https server, not a WebSocketServer: pass the WebSocketServer as the webSocketServer option of createSupervisor(), and your http server to attach()',
     );
   }
+  // Socket.IO's Server has on, off and listen too (its events are its own: no 'upgrade' ever
+  // comes), and is what an app half-way through a migration holds. Told by of() and sockets.
+  const io = candidate as { of?: unknown; sockets?: unknown } | null;
+  if (
+    typeof io === 'object' &&
+    io !== null &&
+    typeof io.of === 'function' &&
+    typeof io.sockets === 'object'
+  ) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      "attach() got a Socket.IO Server, whose 'upgrade' event never comes: attach the http or https server it runs on (what http.createServer() or Express's app.listen() returns), with a path while both serve it: supervisor.attach(server, { path: '/ws' })",
+    );
+  }
   if (
     typeof candidate !== 'object' ||
     candidate === null ||

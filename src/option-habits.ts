@@ -48,6 +48,9 @@ const noHeaders =
   "a browser's WebSocket sends no headers and no auth payload: put the token in the url, " +
   "which may be async: url: async () => 'wss://host/?token=' + (await getToken())";
 
+const noAcks =
+  'there are no acknowledgements: put an id in the message and have the server answer with a message that carries it';
+
 /** socket.io-client's options. */
 const clientHabits: Habits = {
   meant: {
@@ -66,6 +69,13 @@ const clientHabits: Habits = {
     reconnectionattempts:
       'it always reconnects (but after a code it must not retry): client.close() stops it',
     autoconnect: 'it connects at once: create it when it should connect',
+    // socket.io-client's path defaults to '/socket.io/': here the server's path is in the url.
+    path: "the path goes in the url: 'wss://host/chat' (the server's attach(server, { path: '/chat' }))",
+    withcredentials:
+      "a browser's WebSocket sends the server's cookies by itself, as their SameSite rules allow " +
+      '(then set allowedOrigins on the server)',
+    acktimeout: noAcks,
+    retries: noAcks,
   },
 };
 

@@ -138,6 +138,27 @@ function clusterFlag(options: unknown): boolean {
 }
 
 const ROOM_SEND_KEYS: ReadonlySet<string> = new Set(['binary', 'except', 'cluster']);
+const USER_SEND_KEYS: readonly string[] = ['binary', 'cluster'];
+const BROADCAST_KEYS: readonly string[] = ['binary', 'filter', 'cluster'];
+const DISCONNECT_KEYS: readonly string[] = ['cluster'];
+
+/**
+ * Refuses a key `method` does not know, as sendToRoom() does: broadcast(data, { except }),
+ * sendToRoom's option and Socket.IO's socket.broadcast.emit() habit, was ignored, and the
+ * sender got its own message; disconnectUser's `{ clustr: true }` closed this process's only.
+ * Runs after the check that `options` is an object or undefined.
+ */
+function refuseUnknownOptions(method: string, options: unknown, known: readonly string[]): void {
+  if (options === undefined) return;
+  for (const key of Object.keys(options as object)) {
+    if (known.includes(key)) continue;
+    const hint =
+      method === 'broadcast' && key === 'except'
+        ? ' (everyone but one connection: { filter: (c) => c.id !== connection.id })'
+        : '';
+    throw invalid(`${method} options: unknown key ${key}, expected one of ${known.join(', ')}${hint}`);
+  }
+}
 
 /** sendToRoom()'s options, checked and copied: unknown keys are refused, so `exept` cannot pass unseen. */
 function checkRoomSendOptions(options: unknown): {
@@ -239,7 +260,9 @@ export function createRegistry(
   function sendToUser(userId: unknown, data: SendData, options: unknown): number {
     const ids = liveIdsOf(checkedUserId('sendToUser', userId));
     checkData(data);
-    return sendTo(ids, data, checkSendOptions(options));
+    const sendOptions = checkSendOptions(options);
+    refuseUnknownOptions('sendToUser', options, USER_SEND_KEYS);
+    return sendTo(ids, data, sendOptions);
   }
 
   /** The members of `room` but `except`: O(members), whatever the number of connections. */
@@ -260,6 +283,7 @@ export function createRegistry(
   function broadcast(data: SendData, options: (BroadcastOptions & ClusterFlag) | undefined): number {
     checkData(data);
     const sendOptions = checkSendOptions(options);
+    refuseUnknownOptions('broadcast', options, BROADCAST_KEYS);
     const filter = options?.filter;
     if (filter !== undefined && typeof filter !== 'function')
       throw invalid('options.filter must be a function');
@@ -282,6 +306,7 @@ export function createRegistry(
         const ids = liveIdsOf(checkedUserId('sendToUser', userId));
         checkData(data);
         const sendOptions = checkSendOptions(options);
+        refuseUnknownOptions('sendToUser', options, USER_SEND_KEYS);
         const binary = sendOptions?.binary === undefined ? {} : { binary: sendOptions.binary };
         return [
           () => sendTo(ids, data, sendOptions),
@@ -295,6 +320,7 @@ export function createRegistry(
       return clusterWide(() => {
         checkData(data);
         const sendOptions = checkSendOptions(options);
+        refuseUnknownOptions('broadcast', options, BROADCAST_KEYS);
         // A function cannot travel: each process would need the app's own predicate.
         if (options?.filter !== undefined)
           throw invalid('options.filter cannot be combined with cluster: true (it runs in one process only)');
@@ -330,11 +356,14 @@ export function createRegistry(
       if (!clusterFlag(options)) {
         const ids = liveIdsOf(checkedUserId('disconnectUser', userId));
         checkClose(code, reason);
+        // A misspelt `cluster` ({ clustr: true }) disconnected on this process only.
+        refuseUnknownOptions('disconnectUser', options, DISCONNECT_KEYS);
         return closeAll(ids, code, reason);
       }
       return clusterWide(() => {
         const ids = liveIdsOf(checkedUserId('disconnectUser', userId));
         checkClose(code, reason);
+        refuseUnknownOptions('disconnectUser', options, DISCONNECT_KEYS);
         return [() => closeAll(ids, code, reason), { kind: 'disconnect', userId, code, reason }];
       });
     },

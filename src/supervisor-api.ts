@@ -173,7 +173,8 @@ export interface Supervisor<Data = unknown> {
    * Returns how many got it. O(connections). The filter gets each handle
    * typed by `Data`, so app data needs no cast. For a room, sendToRoom()
    * walks its members only.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for invalid data or options.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for invalid data or options (`binary`,
+   *   `filter` and `cluster` only: `except` is sendToRoom()'s).
    * @example
    * ```ts
    * // In onMessage: everyone but the sender.
@@ -250,7 +251,8 @@ export interface Supervisor<Data = unknown> {
    * bounded by drainTimeoutMs, and is disposed with reason `app-close`.
    * Returns how many were closed.
    * @param code 1000 or 3000–4999. @default 1000
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, code, or a reason over 123 bytes.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, code, a reason over 123 bytes,
+   *   or an option other than `cluster`.
    */
   disconnectUser(
     userId: string,

@@ -13,13 +13,17 @@
  */
 import { AppHookError, InvalidOptionError } from '../errors.js';
 import { isThenable } from '../thenable.js';
-import { isConnectableUrl, URL_ALLOWED } from './options.js';
+import { isConnectableUrl, isRelative, PAGE_HINT, URL_ALLOWED } from './options.js';
 
 /** What a `url` function may answer, at once or as the value of its Promise. */
 const ANSWER_ALLOWED = `a function returning ${URL_ALLOWED}, or a Promise of one`;
 
+/** The error for an answer that is no such URL (a relative path says how a page names its own server). */
+const badAnswer = (answer: unknown): InvalidOptionError =>
+  new InvalidOptionError('url', isRelative(answer) ? ANSWER_ALLOWED + PAGE_HINT : ANSWER_ALLOWED, answer);
+
 function checked(answer: unknown): string {
-  if (!isConnectableUrl(answer)) throw new InvalidOptionError('url', ANSWER_ALLOWED, answer);
+  if (!isConnectableUrl(answer)) throw badAnswer(answer);
   return String(answer);
 }
 
@@ -45,7 +49,7 @@ export function attemptUrl(url: () => unknown): string | Promise<string> {
   } catch (error) {
     throw new AppHookError('url', error); // a `then` getter that throws: as `await` would reject
   }
-  if (!pending) throw new InvalidOptionError('url', ANSWER_ALLOWED, answer);
+  if (!pending) throw badAnswer(answer);
   // Promise.resolve adopts any thenable as `await` does (a `then` that throws rejects it).
   return Promise.resolve(answer).then(checked, (error: unknown) => {
     throw new AppHookError('url', error);

@@ -289,6 +289,17 @@ export function isConnectableUrl(url: unknown): url is string | URL {
   return /^(wss?|https?):$/.test(parsed.protocol) && parsed.hash === '';
 }
 
+/**
+ * A Socket.IO user's first url: io() and io('/chat') connect to the page's own server,
+ * which a relative url here cannot name (ws cannot resolve it), so the message says how.
+ */
+export const PAGE_HINT =
+  " (socket.io-client's io() and io('/chat') are the page's own server: in a page, location.origin + '/chat')";
+export const isRelative = (url: unknown): boolean =>
+  typeof url === 'string' && (url === '' || url.startsWith('/') || url.startsWith('.'));
+
 function checkUrl(url: string | URL): void {
-  if (!isConnectableUrl(url)) throw new InvalidOptionError('url', URL_ALLOWED, url);
+  if (!isConnectableUrl(url)) {
+    throw new InvalidOptionError('url', isRelative(url) ? URL_ALLOWED + PAGE_HINT : URL_ALLOWED, url);
+  }
 }

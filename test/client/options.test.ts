@@ -193,6 +193,14 @@ describe("createClient() given an option of socket.io-client's", () => {
       /; it always reconnects \(but after a code it must not retry\): client\.close\(\) stops it/,
     ],
     ['autoConnect', /; it connects at once: create it when it should connect/],
+    // socket.io-client's path ('/socket.io/' by default) is part of the url here.
+    [
+      'path',
+      /; the path goes in the url: 'wss:\/\/host\/chat' \(the server's attach\(server, \{ path: '\/chat' \}\)\)/,
+    ],
+    ['withCredentials', /; a browser's WebSocket sends the server's cookies by itself/],
+    ['ackTimeout', /; there are no acknowledgements: put an id in the message/],
+    ['retries', /; there are no acknowledgements: put an id in the message/],
     ['stableAfter', /here probably "stableAfterMs"/],
   ])('%s says where that goes here', (name, says) => {
     expect(() => createClient({ url, WebSocket: WS, [name]: 1 } as never)).toThrow(
@@ -201,6 +209,28 @@ describe("createClient() given an option of socket.io-client's", () => {
         option: name,
         message: expect.stringMatching(says),
       }),
+    );
+  });
+
+  // io() and io('/chat') reach the page's own server; a relative url here cannot (ws cannot resolve it).
+  it.each([['/chat?token=t'], ['/'], ['']])(
+    'a relative url %j says how a page names its own server',
+    (given) => {
+      expect(() => createClient({ url: given, WebSocket: WS })).toThrow(
+        expect.objectContaining({
+          code: 'WSSUP_INVALID_OPTION',
+          option: 'url',
+          received: given,
+          message: expect.stringContaining(
+            "(socket.io-client's io() and io('/chat') are the page's own server: in a page, location.origin + '/chat')",
+          ),
+        }),
+      );
+    },
+  );
+  it('an absolute url that is not one says nothing of pages', () => {
+    expect(() => createClient({ url: 'ftp://host/', WebSocket: WS })).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('location.origin') }),
     );
   });
 });

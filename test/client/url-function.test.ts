@@ -46,6 +46,25 @@ describe('a url function that gives no URL the client can use', () => {
     },
   );
 
+  it.each([
+    ['a relative path, at once', () => '/chat?token=t', true],
+    ['a relative path, from a Promise', () => Promise.resolve('/chat?token=t'), true],
+    ['undefined', () => undefined as unknown as string, false],
+  ])(
+    '%s: the error says how a page names its own server only for a relative path',
+    async (_what, url, hinted) => {
+      const t = startClient({ url });
+      t.client.on('error', () => t.client.close());
+      const { error } = await t.next('error', 0);
+      expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: 'url' });
+      const hint =
+        "(socket.io-client's io() and io('/chat') are the page's own server: in a page, location.origin + '/chat')";
+      if (hinted) expect(error.message).toContain(hint);
+      else expect(error.message).not.toContain('location.origin');
+      await expectReleased(t);
+    },
+  );
+
   it('a url function that throws: an `error` event with what it threw as cause; the close reason is its message', async () => {
     const thrown = new Error('no token yet');
     const t = startClient({

@@ -268,6 +268,10 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
       () => s.sendToRoom('', 'x', { cluster: true }),
       () => s.sendToRoom('lobby', 'x', { except: 5 as never, cluster: true }),
       () => s.sendToRoom('lobby', 'x', { filter: () => true, cluster: true } as never),
+      // sendToRoom's except elsewhere, and an unknown key: they were ignored, and everything sent.
+      () => s.broadcast('x', { cluster: true, except: 'id' } as never),
+      () => s.sendToUser('ann', 'x', { cluster: true, except: 'id' } as never),
+      () => s.disconnectUser('ann', 4000, '', { cluster: true, except: 'id' } as never),
     ];
     for (const call of bad) {
       await expect(Promise.resolve().then(call)).rejects.toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
 import { type AddressInfo, connect as connectTcp } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { Server as SocketIoServer } from 'socket.io';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createSupervisor, InvalidOptionError, type SupervisorOptions } from '../../src/index.js';
@@ -187,6 +188,25 @@ describe('attaching', () => {
         }),
       );
     }
+  });
+
+  it("refuses a Socket.IO Server (it has on, off and listen, and its 'upgrade' never comes), naming the server to pass", async () => {
+    const supervisor = createSupervisor({ preset: 'test', authenticate: userFromQuery });
+    onTestFinished(() => supervisor.shutdown());
+    const server = createServer();
+    // A migration half done: the io of `new Server(httpServer)` passed where its http server belongs.
+    const io = new SocketIoServer(server);
+    onTestFinished(() => io.close());
+    expect(() => supervisor.attach(io as never)).toThrow(
+      expect.objectContaining({
+        code: 'WSSUP_INVALID_ARGUMENT',
+        message:
+          "attach() got a Socket.IO Server, whose 'upgrade' event never comes: attach the http or https server it runs on " +
+          "(what http.createServer() or Express's app.listen() returns), with a path while both serve it: " +
+          "supervisor.attach(server, { path: '/ws' })",
+      }),
+    );
+    expect(server.listenerCount('upgrade')).toBe(1); // Socket.IO's own, untouched
   });
 
   it('refuses attach options that are not { path? }, which would silently take every path', async () => {

@@ -3,9 +3,12 @@
  * own (the others are listed in the report of this review: rooms.test.ts,
  * test/client/*, allowed-origins.test.ts, …). Real sockets on port 0.
  */
+
 import type { IncomingMessage } from 'node:http';
 import { createServer } from 'node:http';
+import { Server as SocketIoServer } from 'socket.io';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
 import { createSupervisor, type SupervisorError } from '../../src/index.js';
 import { expectReleased, startClient } from '../client/helpers.js';
 import {
@@ -248,5 +251,100 @@ describe('`socket.data = …` has no counterpart: connection.data is set once', 
     ws.close();
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
+  });
+  it('in a CommonJS script without "use strict" the assignment throws nothing, and still changes nothing', async () => {
+    // A Socket.IO app is often CommonJS, which is sloppy code: there a frozen field's assignment is
+    // ignored without a word (the README said it threw "in plain JavaScript too"). new Function's
+    // body is sloppy code, as such a script is.
+    const sloppyAssign = new Function('connection', 'key', 'connection[key] = { plan: "free" };') as (
+      connection: unknown,
+      key: string,
+    ) => void;
+    const keys = ['data', 'id', 'userId', 'correlationId', 'expiresAt', 'socket'];
+    const tried: string[] = [];
+    const t = await startServer({
+      authenticate: (request) => ({ userId: userFromQuery(request) ?? 'nobody', data: { plan: 'pro' } }),
+      onOpen: (connection) => {
+        for (const key of keys) {
+          sloppyAssign(connection, key);
+          tried.push(key);
+        }
+      },
+    });
+    const ws = await connect(t.url('ann'));
+    ws.send('ping');
+    expect(await nextMessage(ws)).toBe('ping');
+    expect(tried).toEqual(keys);
+    const [handle] = t.supervisor.connectionsOf('ann');
+    expect(handle).toMatchObject({ userId: 'ann', data: { plan: 'pro' } });
+    expect(t.supervisor.connection(handle?.id ?? '')).toBe(handle);
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('both at once while pages move: Socket.IO and the supervisor on one http server', () => {
+  /**
+   * A raw WebSocket to Engine.IO (Socket.IO's transport): it opens with its open packet "0{...}",
+   * and answers a Socket.IO connect packet "40" with "40{...}", which proves the stream intact.
+   */
+  function engineClient(port: number) {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/socket.io/?EIO=4&transport=websocket`);
+    onTestFinished(() => ws.terminate());
+    const messages: string[] = [];
+    let heard: () => void = () => {};
+    ws.on('message', (data) => {
+      messages.push(String(data));
+      heard();
+    });
+    ws.on('error', () => {}); // what a corrupted stream gives: the close below says it
+    const nextOf = async (prefix: string) => {
+      while (!messages.some((m) => m.startsWith(prefix))) await new Promise<void>((r) => (heard = r));
+    };
+    return { ws, messages, nextOf };
+  }
+
+  async function both(path: string | undefined) {
+    const server = createServer();
+    const io = new SocketIoServer(server);
+    onTestFinished(() => closeServer(server));
+    onTestFinished(() => void io.close());
+    const supervisor = createSupervisor({
+      preset: 'test',
+      authenticate: userFromQuery,
+      onMessage: (connection, data) => connection.send(data.toString()),
+    });
+    onTestFinished(() => supervisor.shutdown());
+    if (path === undefined) supervisor.attach(server);
+    else supervisor.attach(server, { path });
+    const port = await listenOnLoopback(server);
+    return { supervisor, port };
+  }
+
+  it("with a path, each sees only its own upgrades: Socket.IO's transport works, the supervisor admits its own", async () => {
+    const { supervisor, port } = await both('/ws');
+    const engine = engineClient(port);
+    await engine.nextOf('0{');
+    engine.ws.send('40');
+    await engine.nextOf('40{');
+    const ws = await connect(`ws://127.0.0.1:${port}/ws?user=ann`);
+    ws.send('ping');
+    expect(await nextMessage(ws)).toBe('ping');
+    expect(supervisor.stats().counters).toMatchObject({ admitted: 1, rejected: 0 });
+    ws.close();
+    await allDisposed(supervisor);
+    expectNoLeaks(supervisor);
+  });
+
+  it("without a path, the supervisor answers Socket.IO's upgrade too, on the same socket: its transport breaks", async () => {
+    const { supervisor, port } = await both(undefined);
+    const engine = engineClient(port);
+    // Not events.once: the 'error' that comes first (a frame ws cannot parse) would reject it.
+    const code = await new Promise<number>((resolve) => engine.ws.on('close', resolve));
+    expect(code).toBe(1006); // the supervisor's 401 written into Engine.IO's open stream
+    expect(supervisor.stats().counters).toMatchObject({ admitted: 0, rejected: 1 });
+    expect(engine.messages.some((m) => m.startsWith('40{'))).toBe(false);
+    expectNoLeaks(supervisor);
   });
 });

@@ -288,6 +288,22 @@ describe('closing a connection from the admitted event', () => {
   );
 });
 
+describe("broadcast given sendToRoom's except (Socket.IO's socket.broadcast.emit())", () => {
+  it('names the filter that skips the sender', async () => {
+    const t = await startRulesServer();
+    const k1 = await t.open('kim');
+    const except = { except: k1.handle.id } as unknown as { binary: boolean };
+    expect(() => t.supervisor.broadcast('x', except)).toThrow(
+      'broadcast options: unknown key except, expected one of binary, filter, cluster' +
+        ' (everyone but one connection: { filter: (c) => c.id !== connection.id })',
+    );
+    expect(() => t.supervisor.sendToUser('kim', 'x', except)).toThrow(
+      'sendToUser options: unknown key except, expected one of binary, cluster',
+    );
+    await closeAll(t, [k1.ws]);
+  });
+});
+
 describe('bad arguments throw WSSUP_INVALID_ARGUMENT and change nothing', () => {
   const longReason = 'x'.repeat(124);
   const calls: Array<[string, (t: RulesServer) => unknown]> = [
@@ -319,6 +335,33 @@ describe('bad arguments throw WSSUP_INVALID_ARGUMENT and change nothing', () => 
     [
       'broadcast(data, { filter: 1 })',
       (t) => t.supervisor.broadcast('x', { filter: 1 as unknown as () => boolean }),
+    ],
+    // sendToRoom's except, which Socket.IO's socket.broadcast.emit() suggests: it was ignored,
+    // and the sender got its own message. An unknown key is refused, as sendToRoom refuses one.
+    [
+      'broadcast(data, { except: id })',
+      (t) =>
+        t.supervisor.broadcast('x', { except: t.supervisor.connectionsOf('kim')[0]?.id } as unknown as {
+          binary: boolean;
+        }),
+    ],
+    [
+      'broadcast(data, { binery: true })',
+      (t) => t.supervisor.broadcast('x', { binery: true } as unknown as { binary: boolean }),
+    ],
+    [
+      'sendToUser(user, data, { except: id })',
+      (t) =>
+        t.supervisor.sendToUser('kim', 'x', {
+          except: t.supervisor.connectionsOf('kim')[0]?.id,
+        } as unknown as {
+          binary: boolean;
+        }),
+    ],
+    // A misspelt cluster flag was ignored: the user was disconnected on this process only.
+    [
+      "disconnectUser(user, 4000, 'x', { clustr: true })",
+      (t) => t.supervisor.disconnectUser('kim', 4000, 'x', { clustr: true } as unknown as { cluster: true }),
     ],
     ["disconnectUser('')", (t) => t.supervisor.disconnectUser('')],
     ['disconnectUser(user, 1001)', (t) => t.supervisor.disconnectUser('kim', 1001)],
