@@ -129,7 +129,8 @@ describe.runIf(hasRedis)('cluster mode over TLS (a private redis-server on a TLS
         redis: redis.current.url,
         nodeId: 'untrusted',
         leaseTtlMs: 1_500,
-        commandTimeoutMs: 150,
+        // Far above the failed handshake's few ms: a deadline that ran out would say nothing of TLS.
+        commandTimeoutMs: 500,
         onStoreUnavailable: 'reject',
       },
     });
@@ -283,7 +284,7 @@ describe.runIf(hasRedis)('cluster mode over TLS on a Redis Cluster (TLS only, it
   it('root nodes whose certificate is not trusted: start fails with WSSUP_STORE_UNAVAILABLE saying why', async () => {
     const store = createRedisSlotStore({
       redis: { rootNodes: [...cluster.current.urls] },
-      commandTimeoutMs: 300,
+      commandTimeoutMs: 3_000, // far above the failed handshake's few ms, as above
     });
     onTestFinished(() => store.stop());
     const events = { evictionOrdered() {}, incarnationChanged() {} };
