@@ -293,7 +293,16 @@ export function createRegistry(
   }
 
   return {
-    connectionsOf: (userId) => handlesOf(liveIdsOf(checkedUserId('connectionsOf', userId))),
+    // Options (`{ cluster: true }`, a habit from the sends) would be ignored, and this process's
+    // connections taken for every process's: refused instead. Only an object: `ids.map(
+    // supervisor.connectionsOf)` passes an index, which it always ignored.
+    connectionsOf: (userId: string, options?: unknown) => {
+      if (typeof options === 'object' && options !== null)
+        throw invalid(
+          "connectionsOf(userId) takes no options: it lists this process's connections only (handles exist on their own process); across the cluster, userStats(userId, { cluster: true }) counts them per node",
+        );
+      return handlesOf(liveIdsOf(checkedUserId('connectionsOf', userId)));
+    },
 
     connection: (connectionId) => {
       if (typeof connectionId !== 'string') throw invalid('connection id must be a string');
@@ -344,7 +353,11 @@ export function createRegistry(
       });
     },
 
-    roomMembers: (room) => {
+    roomMembers: (room: string, options?: unknown) => {
+      if (typeof options === 'object' && options !== null)
+        throw invalid(
+          "roomMembers(room) takes no options: it lists this process's members only; sendToRoom(room, data, { cluster: true }) reaches the members on every process",
+        );
       checkRoom('roomMembers', room);
       const members = books.rooms.membersOf(room);
       return members === undefined ? [] : [...members];

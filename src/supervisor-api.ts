@@ -118,8 +118,10 @@ export interface Supervisor<Data = unknown> {
   /**
    * Handles of the user's live connections (connecting or active), oldest
    * first: a new array, read from the user supervisor's own book in O(1) per
-   * connection. Empty for a user with no live connection.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id.
+   * connection. Empty for a user with no live connection. This process's only: handles
+   * exist on their own process (across the cluster, userStats(userId, { cluster: true })).
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, or an options
+   *   object (`{ cluster: true }` is not supported here).
    * @example
    * ```ts
    * for (const connection of supervisor.connectionsOf('alice')) console.log(connection.id);
@@ -243,7 +245,8 @@ export interface Supervisor<Data = unknown> {
    * array, O(members). A member stays listed until it is disposed (a draining
    * one too, though sends to it are refused). Empty for a room nobody is in:
    * a room exists only while it has a member.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad room name.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad room name, or an options object
+   *   (`{ cluster: true }` is not supported here: sendToRoom's reaches every process).
    */
   roomMembers(room: string): ConnectionHandle<Data>[];
   /**

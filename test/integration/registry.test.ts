@@ -363,6 +363,16 @@ describe('bad arguments throw WSSUP_INVALID_ARGUMENT and change nothing', () => 
       "disconnectUser(user, 4000, 'x', { clustr: true })",
       (t) => t.supervisor.disconnectUser('kim', 4000, 'x', { clustr: true } as unknown as { cluster: true }),
     ],
+    // Per process only: a cluster flag (or anything) as a second argument was ignored, and a
+    // caller who asked for every process's connections got this one's as if they were all.
+    [
+      'connectionsOf(user, { cluster: true })',
+      (t) => (t.supervisor.connectionsOf as (...args: unknown[]) => unknown)('kim', { cluster: true }),
+    ],
+    [
+      'roomMembers(room, { cluster: true })',
+      (t) => (t.supervisor.roomMembers as (...args: unknown[]) => unknown)('lobby', { cluster: true }),
+    ],
     ["disconnectUser('')", (t) => t.supervisor.disconnectUser('')],
     ['disconnectUser(user, 1001)', (t) => t.supervisor.disconnectUser('kim', 1001)],
     ['disconnectUser(user, 5000)', (t) => t.supervisor.disconnectUser('kim', 5000)],
@@ -372,6 +382,21 @@ describe('bad arguments throw WSSUP_INVALID_ARGUMENT and change nothing', () => 
       (t) => t.supervisor.disconnectUser('kim', 4000, longReason),
     ],
   ];
+
+  it('connectionsOf and roomMembers passed as callbacks (an index as second argument) work as before', async () => {
+    const t = await startRulesServer();
+    const k1 = await t.open('kim');
+    k1.handle.join('lobby');
+    expect(['kim'].map(t.supervisor.connectionsOf)).toEqual([[k1.handle]]);
+    expect(['lobby'].map(t.supervisor.roomMembers)).toEqual([[k1.handle]]);
+    expect(() =>
+      (t.supervisor.connectionsOf as (...args: unknown[]) => unknown)('kim', { cluster: true }),
+    ).toThrow(/userStats\(userId, \{ cluster: true \}\)/);
+    expect(() =>
+      (t.supervisor.roomMembers as (...args: unknown[]) => unknown)('lobby', { cluster: true }),
+    ).toThrow(/sendToRoom\(room, data, \{ cluster: true \}\)/);
+    await closeAll(t, [k1.ws]);
+  });
 
   it.each(calls)('%s', async (_name, call) => {
     const t = await startRulesServer();
