@@ -276,7 +276,7 @@ export function registerMetrics(
     name: name('cleanup'),
     help:
       'From the socket ending (close frame, FIN, close or error) to disposal, every slot free. ' +
-      'Not observed when the supervisor ended a connection before its socket said anything (eviction, expiry or shutdown of a silent peer, dead peer, connect timeout): its count is below disposed_total.',
+      `Not observed when the supervisor ended a connection before its socket said anything (eviction, expiry or shutdown of a silent peer, dead peer, connect timeout): its count is below ${name('disposed')}.`,
     buckets: CLEANUP_BUCKETS,
     registers,
   });
