@@ -12,7 +12,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { expect, it, onTestFailed, onTestFinished } from 'vitest';
+import { expect, it, onTestFailed, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import {
   createSupervisor,
@@ -238,3 +238,24 @@ it("closes a session with 4002 once its token's expiresAt has passed, on simulat
   expect(await disposed).toMatchObject({ userId: 'alice', reason: 'expired', closeCode: 4002 });
 });
 // #endregion expiry
+
+// #region fake-timers
+it('evicts an idle connection under vi.useFakeTimers(), on the default clock (no clock option)', async () => {
+  // Registered before startChat(), so it runs after the harness's shutdown (the last registered runs first).
+  onTestFinished(() => void vi.useRealTimers());
+  vi.useFakeTimers(); // before the app starts: a delay already set on real time is not moved by a fake advance
+  const { supervisor, url } = await startChat({ maxConnectionsPerUser: 1, heartbeatIntervalMs: 3_600_000 });
+  const { idleTimeoutMs } = supervisor.options;
+  const ws = await open(url('token-alice'));
+
+  const disposed = nextEvent(supervisor, 'disposed');
+  const closed = once(ws, 'close');
+  vi.advanceTimersByTime(idleTimeoutMs - 1);
+  expect(supervisor.userStats('alice')).toMatchObject({ live: 1, idle: 0 });
+  vi.advanceTimersByTime(1); // runs what falls due before it returns, as increment() does
+  expect(supervisor.userStats('alice')).toMatchObject({ live: 0, draining: 1 });
+  const [code, reason] = await closed;
+  expect([code, String(reason)]).toEqual([4001, 'evicted: idle']);
+  expect(await disposed).toMatchObject({ reason: 'evicted', closeCode: 4001 });
+});
+// #endregion fake-timers

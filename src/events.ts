@@ -166,7 +166,7 @@ export type SupervisorEventName = keyof SupervisorEventMap;
 type Listener<K extends SupervisorEventName> = (event: SupervisorEventMap[K]) => void;
 
 /**
- * Event names that an EventEmitter or ws habit reaches for first, and where
+ * Event names that an EventEmitter, ws or Socket.IO habit reaches for first, and where
  * each of them is here: `on('error')` named only the six events, not onError.
  */
 const habits = {
@@ -174,6 +174,10 @@ const habits = {
   connection: "a new connection: the onOpen option, or the 'admitted' event",
   message: 'messages: the onMessage option',
   close: "a connection's end: the onClose option, or the 'disposed' event",
+  // ws's client event, and Socket.IO's: what a test of the app reaches for.
+  open: "a connection that opened: the onOpen option, or the 'admitted' event",
+  connect: "a new connection: the onOpen option, or the 'admitted' event",
+  disconnect: "a connection's end: the onClose option, or the 'disposed' event",
 } as const;
 
 /**

@@ -120,6 +120,13 @@ describe("on() with an event name from Node's or ws's habits says where that goe
     ['connection', /unknown event connection: .*the onOpen option, or the 'admitted' event/],
     ['message', /unknown event message: .*the onMessage option/],
     ['close', /unknown event close: .*the onClose option, or the 'disposed' event/],
+    // What a test of an app reaches for after ws's client ('open') and Socket.IO ('connect', 'disconnect').
+    ['open', /unknown event open: .*a connection that opened: the onOpen option, or the 'admitted' event/],
+    ['connect', /unknown event connect: .*a new connection: the onOpen option, or the 'admitted' event/],
+    [
+      'disconnect',
+      /unknown event disconnect: .*a connection's end: the onClose option, or the 'disposed' event/,
+    ],
     ['opened', /^unknown event opened: one of admitted, rejected, evicted, disposed, store, capacity$/],
   ])('%s', (name, says) => {
     expect(messageOf(() => supervisor().on(name as never, () => {}))).toMatch(says);
