@@ -206,6 +206,23 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
     for (let i = 0; i < limit; i++) expect((await connectSomewhere(() => [other], 'dan')).opened).toBe(true);
   }, 60_000);
 
+  it('a client that never answers its 1001 keeps its slot cluster-wide until the drain deadline, not longer', async () => {
+    const { node, held } = await loaded('slow-drain', 'fay');
+    const other = await startNode(redis.current, 'slow-drain-other');
+    const more = await Promise.all([1, 2].map(() => attempt(node, 'fay')));
+    for (const next of more) if (next.opened) keepActive(next.ws);
+    node.program.child.kill('SIGTERM');
+    for (const client of held.slice(1)) expect((await client.closed).code).toBe(1001);
+    for (const next of more) if (next.opened) expect((await next.closed).code).toBe(1001);
+    // Only the silent one is left in the book, and it counts: four fit elsewhere, not five.
+    await eventually(async () => (await bookOf(redis.current, 'fay')).length === 1, 10_000);
+    for (let i = 0; i < limit - 1; i++) expect((await attempt(other, 'fay')).opened).toBe(true);
+    if (node.program.child.exitCode === null)
+      expect(await attempt(other, 'fay')).toEqual({ opened: false, status: 429 });
+    expect(await node.program.exited).toBe(0);
+    expect((await connectSomewhere(() => [other], 'fay')).opened).toBe(true);
+  }, 60_000);
+
   for (const policy of ['local', 'reject'] as const)
     for (const outage of ['paused', 'killed'] as const)
       it(`SIGTERM while Redis is ${outage} (--store-unavailable ${policy}): exit 0 within the grace, the slots free with the lease once Redis is back`, async () => {
