@@ -1,0 +1,252 @@
+/**
+ * An SRE's rolling restart of three reference servers on one Redis, with real
+ * processes and a private redis-server (README, "The reference server" and
+ * "Running several processes"; docs/cluster-store.md, "Draining one node").
+ * Test preset: limit 5, idle after 1 s; leases of 1.5 s, reaped at the same period.
+ *
+ * What the SRE checks, one process at a time (SIGTERM, wait for its exit, start
+ * a new one): /readyz says 503 `shutting-down` while the port still answers
+ * (and an upgrade meanwhile gets 503), the process exits 0 within its grace,
+ * its clients get 1001 and reconnect to the others, no user is ever over the
+ * limit cluster-wide, and afterwards the book in Redis is the live sockets,
+ * with nothing left of the old incarnations, also for a node restarted under
+ * its own node id. Then the edges: a second SIGTERM during the drain, SIGKILL
+ * in the middle of it, and SIGTERM while Redis does not answer (each policy).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, expect, it } from 'vitest';
+import type WebSocket from 'ws';
+import type { PrivateRedis } from '../helpers/redis-server.js';
+import {
+  type Attempt,
+  attempt,
+  bookOf,
+  keepActive,
+  leaseTtlMs,
+  liveOn,
+  type Node,
+  sampleBook,
+  startNode,
+} from './cluster-nodes.js';
+import { eventually, hasRedis, usePrivateRedis } from './store-fixture.js';
+
+const limit = 5;
+/** A drain that a silent client makes last its whole length, so that the drain can be watched. */
+const drainMs = 3_000;
+/** The stop timeout the SRE sets (terminationGracePeriodSeconds): generous for a loaded machine. */
+const graceMs = drainMs + 10_000;
+
+type Open = Extract<Attempt, { opened: true }>;
+
+const httpOf = (node: Node) => node.url.replace('ws://', 'http://');
+
+async function incarnationOf(node: Node): Promise<number> {
+  const stats = await node.stats();
+  const incarnation = stats.cluster?.incarnation;
+  if (incarnation === undefined) throw new Error(`${node.nodeId} has no incarnation`);
+  return incarnation;
+}
+
+/** Opens a connection for `user` on one of `nodes` (as a balancer would), retrying refusals (the client's backoff). */
+async function connectSomewhere(nodes: () => Node[], user: string, deadlineMs = 20_000): Promise<Open> {
+  const until = Date.now() + deadlineMs;
+  for (let i = 0; ; i++) {
+    const live = nodes();
+    const node = live[i % live.length] as Node;
+    let next: Attempt | undefined;
+    try {
+      next = await attempt(node, user);
+    } catch {
+      // That node's port just closed (it was stopping): try the next one.
+    }
+    if (next?.opened) {
+      keepActive(next.ws);
+      return next;
+    }
+    if (next !== undefined) expect([429, 503]).toContain(next.status);
+    if (Date.now() > until) throw new Error(`${user} could not reconnect within ${deadlineMs} ms`);
+    await sleep(100);
+  }
+}
+
+/** A client whose socket stops reading: it never answers the close frame, so the drain runs to its deadline. */
+function goSilent(ws: WebSocket): void {
+  (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+}
+
+/** Every key Redis still holds that names `incarnation`. */
+async function tracesOf(redis: PrivateRedis, incarnation: number, users: string[]): Promise<string[]> {
+  const traces: string[] = [];
+  if ((await redis.command('ZSCORE', 'wssup:{nodes}:leases', String(incarnation))) !== null)
+    traces.push('lease');
+  if ((await redis.command('HEXISTS', 'wssup:{nodes}:incarnations', String(incarnation))) === 1)
+    traces.push('registry');
+  if ((await redis.command('EXISTS', `wssup:{i:${incarnation}}:users`)) === 1) traces.push('index');
+  for (const user of users)
+    for (const entry of await bookOf(redis, user))
+      if (entry.incarnation === incarnation) traces.push(`slot of ${user}`);
+  return traces;
+}
+
+describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
+  const redis = usePrivateRedis();
+  const drainArgs = ['--drain-timeout-ms', String(drainMs)];
+
+  it('one process at a time: not ready before the port closes, exit 0 within the grace, 1001 and reconnects, never over the limit, a clean book after (same node id too)', async () => {
+    const users = ['ann', 'bob'];
+    let nodes = await Promise.all(['r1', 'r2', 'r3'].map((id) => startNode(redis.current, id, drainArgs)));
+    const samplers = users.map((user) => sampleBook(redis.current, user));
+    // Four of five slots per user, spread over the three processes.
+    let clients: Array<{ user: string; node: Node; open: Open }> = [];
+    for (const user of users)
+      for (let i = 0; i < limit - 1; i++) {
+        const node = nodes[i % 3] as Node;
+        const next = await attempt(node, user);
+        if (!next.opened) throw new Error(`${user} refused ${next.status}`);
+        keepActive(next.ws);
+        clients.push({ user, node, open: next });
+      }
+
+    const oldIncarnations: number[] = [];
+    for (const [index, oldNode] of [...nodes].entries()) {
+      oldIncarnations.push(await incarnationOf(oldNode));
+      const mine = clients.filter((c) => c.node === oldNode);
+      expect(mine.length).toBeGreaterThan(1);
+      // One of its clients stops reading: the drain lasts until its deadline.
+      const [silent, ...rest] = mine as [(typeof mine)[0], ...typeof mine];
+      goSilent(silent.open.ws);
+      const others = () => nodes.filter((n) => n !== oldNode);
+
+      const stoppedAt = Date.now();
+      oldNode.program.child.kill('SIGTERM');
+      await oldNode.program.waitFor(/SIGTERM: draining/);
+      // Readiness first: 503 while the port still answers, liveness still 200, and an upgrade gets 503.
+      const ready = await fetch(`${httpOf(oldNode)}/readyz`);
+      expect([ready.status, await ready.text()]).toEqual([503, 'shutting-down\n']);
+      expect((await fetch(`${httpOf(oldNode)}/healthz`)).status).toBe(200);
+      expect(await attempt(oldNode, 'newcomer')).toEqual({ opened: false, status: 503 });
+      // Its clients that read get 1001 and reconnect to the others.
+      for (const client of rest) expect((await client.open.closed).code).toBe(1001);
+      const moved = await Promise.all(
+        rest.map(async (c) => ({ ...c, open: await connectSomewhere(others, c.user) })),
+      );
+      expect(await oldNode.program.exited).toBe(0);
+      expect(Date.now() - stoppedAt).toBeLessThan(graceMs);
+      expect(oldNode.program.output()).toContain('drained; bye');
+      // The silent one was terminated at the deadline; its user reconnects too.
+      silent.open.ws.terminate();
+      moved.push({ ...silent, open: await connectSomewhere(others, silent.user) });
+
+      // Node r1 comes back under its own id; the others under new ones.
+      const newId = index === 0 ? oldNode.nodeId : `${oldNode.nodeId}-2`;
+      const fresh = await startNode(redis.current, newId, drainArgs);
+      nodes = nodes.map((n) => (n === oldNode ? fresh : n));
+      const nodeOf = (open: Open) => nodes.find((n) => open.ws.url.startsWith(n.url)) as Node;
+      clients = [
+        ...clients.filter((c) => c.node !== oldNode),
+        ...moved.map((c) => ({ ...c, node: nodeOf(c.open) })),
+      ];
+    }
+
+    // Never over the limit, at any sample.
+    for (const sampler of samplers) expect(await sampler.stop()).toBeLessThanOrEqual(limit);
+    // The book is the live sockets: four per user, the same count the processes hold.
+    await eventually(async () => (await liveOn(nodes)) === users.length * (limit - 1), 10_000);
+    await eventually(async () => {
+      const books = await Promise.all(users.map((u) => bookOf(redis.current, u)));
+      return books.every((book) => book.length === limit - 1);
+    }, 10_000);
+    const view = (await (await fetch(`${httpOf(nodes[0] as Node)}/stats?cluster=1`)).json()) as {
+      global: { nodes: Array<{ nodeId: string; incarnation: number }>; connections: number };
+    };
+    expect(view.global.connections).toBe(users.length * (limit - 1));
+    // Nothing is left of the old incarnations: no lease, no registry entry, no index, no slot.
+    for (const incarnation of oldIncarnations)
+      expect(await tracesOf(redis.current, incarnation, users), `incarnation ${incarnation}`).toEqual([]);
+    // r1 under its own id: one node of that name, its new incarnation; no twin reported.
+    expect(view.global.nodes.map((n) => n.nodeId).sort()).toEqual(['r1', 'r2-2', 'r3-2']);
+    await sleep(leaseTtlMs * 2);
+    for (const node of nodes) expect(node.program.output()).not.toContain('WSSUP_DUPLICATE_NODE_ID');
+  }, 180_000);
+
+  /** A node with three of `user`'s connections, one of them silent once the stop begins. */
+  async function loaded(nodeId: string, user: string, args: string[] = [], env: NodeJS.ProcessEnv = {}) {
+    const node = await startNode(redis.current, nodeId, [...drainArgs, ...args], env);
+    const held: Open[] = [];
+    for (let i = 0; i < 3; i++) {
+      const next = await attempt(node, user);
+      if (!next.opened) throw new Error(`${user} refused ${next.status}`);
+      keepActive(next.ws);
+      held.push(next);
+    }
+    await eventually(async () => (await bookOf(redis.current, user)).length === 3, 10_000);
+    goSilent((held[0] as Open).ws);
+    return { node, held };
+  }
+
+  it('a second SIGTERM during the drain exits at once (143); the slots it kept free within leaseTtl + reaper period', async () => {
+    const { node } = await loaded('twice', 'cat');
+    const other = await startNode(redis.current, 'twice-other');
+    node.program.child.kill('SIGTERM');
+    await node.program.waitFor(/still draining/);
+    node.program.child.kill('SIGTERM');
+    expect(await node.program.exited).toBe(143);
+    await eventually(async () => (await bookOf(redis.current, 'cat')).length === 0, leaseTtlMs * 2 + 5_000);
+    for (let i = 0; i < limit; i++) expect((await connectSomewhere(() => [other], 'cat')).opened).toBe(true);
+  }, 60_000);
+
+  it('SIGKILL in the middle of the drain: its slots free within leaseTtl + reaper period', async () => {
+    const { node } = await loaded('killed', 'dan');
+    const other = await startNode(redis.current, 'killed-other');
+    node.program.child.kill('SIGTERM');
+    await node.program.waitFor(/SIGTERM: draining/);
+    node.program.child.kill('SIGKILL');
+    await node.program.exited;
+    await eventually(async () => (await bookOf(redis.current, 'dan')).length === 0, leaseTtlMs * 2 + 5_000);
+    for (let i = 0; i < limit; i++) expect((await connectSomewhere(() => [other], 'dan')).opened).toBe(true);
+  }, 60_000);
+
+  it('a client that never answers its 1001 keeps its slot cluster-wide until the drain deadline, not longer', async () => {
+    const { node, held } = await loaded('slow-drain', 'fay');
+    const other = await startNode(redis.current, 'slow-drain-other');
+    const more = await Promise.all([1, 2].map(() => attempt(node, 'fay')));
+    for (const next of more) if (next.opened) keepActive(next.ws);
+    node.program.child.kill('SIGTERM');
+    for (const client of held.slice(1)) expect((await client.closed).code).toBe(1001);
+    for (const next of more) if (next.opened) expect((await next.closed).code).toBe(1001);
+    // Only the silent one is left in the book, and it counts: four fit elsewhere, not five.
+    await eventually(async () => (await bookOf(redis.current, 'fay')).length === 1, 10_000);
+    for (let i = 0; i < limit - 1; i++) expect((await attempt(other, 'fay')).opened).toBe(true);
+    if (node.program.child.exitCode === null)
+      expect(await attempt(other, 'fay')).toEqual({ opened: false, status: 429 });
+    expect(await node.program.exited).toBe(0);
+    expect((await connectSomewhere(() => [other], 'fay')).opened).toBe(true);
+  }, 60_000);
+
+  for (const policy of ['local', 'reject'] as const)
+    for (const outage of ['paused', 'killed'] as const)
+      it(`SIGTERM while Redis is ${outage} (--store-unavailable ${policy}): exit 0 within the grace, the slots free with the lease once Redis is back`, async () => {
+        const user = `eve-${policy}-${outage}`;
+        const { node } = await loaded(`down-${policy}-${outage}`, user, ['--store-unavailable', policy]);
+        // A live node: its reaper frees what the stopped one could not give back.
+        const other = await startNode(redis.current, `up-${policy}-${outage}`);
+        if (outage === 'paused') await redis.current.pause();
+        else await redis.current.kill();
+        try {
+          const stoppedAt = Date.now();
+          node.program.child.kill('SIGTERM');
+          expect(await node.program.exited).toBe(0);
+          expect(Date.now() - stoppedAt).toBeLessThan(graceMs);
+        } finally {
+          if (outage === 'paused') redis.current.resume();
+          else await redis.current.restart();
+        }
+        // Paused: the book survived, and the lease it could not give back expires.
+        await eventually(
+          async () => (await bookOf(redis.current, user)).length === 0,
+          leaseTtlMs * 2 + 10_000,
+        );
+        for (let i = 0; i < limit; i++)
+          expect((await connectSomewhere(() => [other], user)).opened).toBe(true);
+      }, 60_000);
+});
