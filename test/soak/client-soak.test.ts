@@ -65,7 +65,7 @@ it(`one client through ${cycles} server-forced reconnects holds a constant numbe
   await Promise.race([soak.waitFor(/"failures":\[[^\n]*\}\n/), soak.exited]);
   const exited = await Promise.race([
     soak.exited.then((code) => ({ code })),
-    new Promise<undefined>((resolve) => setTimeout(resolve, 20_000)),
+    new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 20_000)),
   ]);
   expect(
     exited,
