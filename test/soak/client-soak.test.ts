@@ -101,7 +101,7 @@ it(`one client through ${cycles} server-forced reconnects holds a constant numbe
   }
   // Every socket the client made was let go of, and collected.
   expect(result.sockets).toEqual({ created: cycles, collected: cycles, listenersOnClosed: 0 });
-  // Past the warm-up the heap does not grow with the cycles. A client that kept each closed
+  // Past the warm-up the heap (old generation) does not grow with the cycles. A client that kept each closed
   // socket (with its request and buffers, several KB) shows as thousands of bytes per cycle;
   // the bound leaves room for the noise of a sampled heap on a loaded machine.
   expect(result.heap.growthBytesPerCycle).toBeDefined();
