@@ -166,3 +166,46 @@ describe('close() in every phase leaves nothing behind', () => {
     expect(server.server.clients.size).toBe(0);
   });
 });
+
+describe("close() from inside the client's own listeners leaves nothing behind", () => {
+  it.each([
+    ['open', 'keeping'],
+    ['state', 'keeping'],
+    ['close', 'closing'],
+    ['reconnecting', 'closing'],
+    ['error', 'failing'],
+  ] as const)('from a `%s` listener', async (type, kind) => {
+    const server = kind === 'closing' ? await startClosingServer({ code: 1011, reason: 'oops' }) : undefined;
+    const keeping = kind === 'keeping' ? await keepingServer() : undefined;
+    const url = server?.url ?? keeping?.url ?? '';
+    const t = startClient({
+      url:
+        kind === 'failing'
+          ? () => {
+              throw new Error('no token');
+            }
+          : url,
+    });
+    let calls = 0;
+    t.client.on(type, () => {
+      calls += 1;
+      t.client.close();
+      t.client.close();
+    });
+    await until(() => t.client.state === 'closed', 'closed');
+    // A `state` listener hears one thing more, as documented: the final `closed`.
+    expect(calls).toBe(type === 'state' ? 2 : 1);
+    expect(t.client.send('after close')).toBe(false);
+    await expectReleased(t);
+    const heard = t.mark();
+    t.simulated.increment(10 * 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(t.events.slice(heard)).toEqual([]);
+    expect(t.clock.pending).toBe(0);
+    if (server !== undefined) expect(server.connections()).toBe(1);
+    if (keeping !== undefined) {
+      await until(() => keeping.closes.length === 1, 'the server to see the close');
+      expect(keeping.closes).toEqual([1000]);
+    }
+  });
+});
