@@ -81,14 +81,15 @@ it(`one client through ${cycles} server-forced reconnects holds a constant numbe
   expect(Math.min(...Object.values(result.outcomes))).toBeGreaterThan(cycles / 19 - 10);
   expect(result.errors).toBe(0);
 
-  // Between attempts, whatever the count: at most the attempt under way (client and server ends
-  // of one TCP connection, a connect in progress), the server's listener, a few timers.
+  // Whatever the count, the same few: the attempt under way and the last one still closing (the
+  // client and server ends of their TCP connections), the server's listener, a few timers. A
+  // leak of one per cycle shows as hundreds here.
   expect(result.series).toHaveLength(7);
   for (const sample of result.series) {
     const { TCPSocketWrap = 0, TCPServerWrap = 0, Timeout = 0, ...others } = sample.activeResources;
-    expect(TCPSocketWrap, `TCP sockets at ${sample.cycles} cycles`).toBeLessThanOrEqual(3);
+    expect(TCPSocketWrap, `TCP sockets at ${sample.cycles} cycles`).toBeLessThanOrEqual(4);
     expect(TCPServerWrap).toBe(1);
-    expect(Timeout, `timers at ${sample.cycles} cycles`).toBeLessThanOrEqual(4);
+    expect(Timeout, `timers at ${sample.cycles} cycles`).toBeLessThanOrEqual(6);
     expect(
       Object.keys(others).filter(
         (name) => name !== 'ConnectWrap' && name !== 'TTYWrap' && name !== 'PipeWrap',
