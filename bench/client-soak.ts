@@ -159,6 +159,7 @@ const client = createClient({
   shutdownWindowMs: 2,
   connectTimeoutMs: 25,
   stableAfterMs: 60_000,
+  silenceTimeoutMs: 60_000, // the silence watch armed on every open, cancelled on every close
 });
 client.on('open', () => {
   opens += 1;

@@ -95,7 +95,8 @@ it(`one client through ${cycles} server-forced reconnects holds a constant numbe
         (name) => name !== 'ConnectWrap' && name !== 'TTYWrap' && name !== 'PipeWrap',
       ),
     ).toEqual([]);
-    expect(sample.pendingDelays, `the client's delays at ${sample.cycles}`).toBeLessThanOrEqual(1);
+    // Open: stableAfter and the silence watch; otherwise one (connect timeout or retry delay).
+    expect(sample.pendingDelays, `the client's delays at ${sample.cycles}`).toBeLessThanOrEqual(2);
     expect(sample.listenersOnClosedSockets, `listeners left on closed sockets at ${sample.cycles}`).toBe(0);
     expect(sample.liveSockets, `sockets not yet collected at ${sample.cycles}`).toBeLessThanOrEqual(2);
     expect(sample.serverSilentSockets).toBeLessThanOrEqual(1);
