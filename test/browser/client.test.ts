@@ -14,12 +14,13 @@
  * comes back, to the next server, within the window; and an async `url` that
  * fetches a fresh token from the page's server before every attempt.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { staticFile } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback, startServer } from '../helpers/server.js';
 
@@ -27,38 +28,6 @@ const search = findChromium();
 const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
 
 const root = new URL('../../', import.meta.url);
-
-/** What the static server may hand out: the built client, its machines, and xstate's browser build. */
-function staticFile(path: string): string | undefined {
-  const served = [
-    { prefix: '/dist/src/client/', dir: 'dist/src/client/' },
-    { prefix: '/dist/machines/', dir: 'dist/machines/' },
-    {
-      prefix: '/dist/src/',
-      dir: 'dist/src/',
-      only: [
-        'clock-shape.js',
-        'closest-name.js',
-        'error-brand.js',
-        'errors.js',
-        'heartbeat-message.js',
-        'inspect.js',
-        'option-habits.js',
-        'thenable.js',
-      ],
-    },
-    { prefix: '/xstate/', dir: 'node_modules/xstate/dist/' },
-  ];
-  for (const { prefix, dir, only } of served) {
-    if (!path.startsWith(prefix)) continue;
-    const name = path.slice(prefix.length);
-    if (!/^[\w.-]+\.js$/.test(name) || (only !== undefined && !only.includes(name))) return undefined;
-    if (prefix === '/xstate/' && !name.endsWith('.esm.js')) return undefined;
-    const file = new URL(`${dir}${name}`, root);
-    return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
-  }
-  return undefined;
-}
 
 /**
  * The test page: a client of `wsUrl` with these extra options. `window.heartbeats` counts the
