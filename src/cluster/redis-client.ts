@@ -157,8 +157,9 @@ export async function connectRedis(
   const settings = nodeSettings(options.commandTimeoutMs);
   const client = redis.createClient({ url, ...settings.options });
   const plainUrl = /^redis:/i.test(url);
+  const subscriberSource = { duplicate: () => clientSubscriber(client.duplicate()) };
   return open(client, `Redis at ${redactUrl(url)}`, plainUrl, settings, options, (deadlines, close) =>
-    wrap(single(client), client, client, true, deadlines, close),
+    wrap(single(client), subscriberSource, client, true, deadlines, close),
   );
 }
 
@@ -293,6 +294,36 @@ function clusterSubscriber(duplicate: RedisSubscriberLike): RedisSubscriberLike 
     off: (event, listener) => duplicate.off(event, listener),
     close: () => duplicate.close(),
     destroy: () => owned.destroy(),
+  };
+}
+
+/**
+ * The store's pub/sub connection from a single client's duplicate() (of the store's own client
+ * or of the app's), destroyed for good: node-redis 6.3 does not stop a client destroyed while its
+ * connect (a reconnect after a dropped socket) is on its way, which then completes, subscribes
+ * again and stays. So it is destroyed again once that connect is there
+ * (test/regressions/single-stop-during-pubsub-reconnect.test.ts).
+ */
+function clientSubscriber(duplicate: RedisSubscriberLike): RedisSubscriberLike {
+  const events = duplicate as unknown as { on(event: string, listener: () => void): unknown };
+  return {
+    connect: () => duplicate.connect(),
+    sSubscribe: (channel, listener) => duplicate.sSubscribe(channel, listener),
+    sUnsubscribe: (channel) => duplicate.sUnsubscribe(channel),
+    on: (event: 'error' | 'sharded-channel-moved-error', listener: (error: Error, channel: string) => void) =>
+      duplicate.on(event as 'sharded-channel-moved-error', listener),
+    off: (event, listener) => duplicate.off(event, listener),
+    close: () => duplicate.close(),
+    destroy() {
+      duplicate.destroy();
+      events.on('connect', () => {
+        try {
+          duplicate.destroy();
+        } catch {
+          // Already closed: what it would report is of no interest after stop().
+        }
+      });
+    },
   };
 }
 
@@ -489,7 +520,9 @@ export function borrowRedis(
   }
   return wrap(
     isClusterClient(client) ? ofCluster(client) : single(client),
-    isClusterClient(client) ? { duplicate: () => clusterSubscriber(client.duplicate()) } : client,
+    isClusterClient(client)
+      ? { duplicate: () => clusterSubscriber(client.duplicate()) }
+      : { duplicate: () => clientSubscriber(client.duplicate()) },
     client,
     false,
     deadlinesOf(options),
