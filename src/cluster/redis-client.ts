@@ -157,8 +157,9 @@ export async function connectRedis(
   const settings = nodeSettings(options.commandTimeoutMs);
   const client = redis.createClient({ url, ...settings.options });
   const plainUrl = /^redis:/i.test(url);
+  const subscriberSource = { duplicate: () => clientSubscriber(client.duplicate()) };
   return open(client, `Redis at ${redactUrl(url)}`, plainUrl, settings, options, (deadlines, close) =>
-    wrap(single(client), client, client, true, deadlines, close),
+    wrap(single(client), subscriberSource, client, true, deadlines, close),
   );
 }
 
@@ -200,7 +201,9 @@ export async function connectRedisCluster(
   const where = `the Redis Cluster at ${nodes.rootNodes.map(redactUrl).join(', ')}`;
   // The pub/sub duplicate only needs its sharded subscription's connection (and one to
   // discover the slots): not one to every master, as the command client opens at connect.
-  const subscriberSource = { duplicate: () => cluster.duplicate({ minimizeConnections: true }) };
+  const subscriberSource = {
+    duplicate: () => clusterSubscriber(cluster.duplicate({ minimizeConnections: true })),
+  };
   return open(
     clusterOwned(cluster),
     where,
@@ -214,9 +217,17 @@ export async function connectRedisCluster(
 /** The node-redis events of a cluster client's node clients (see clusterOwned). */
 const NODE_LIFE = ['node-connect', 'node-ready', 'node-reconnecting', 'node-error'] as const;
 
-/** A master of node-redis's cluster client: its connection, once it made one. */
+/** A master of node-redis's cluster client: its connection, and its sharded pub/sub connection, once it made them. */
 interface ClusterNode {
   client?: { destroy(): void };
+  pubSub?: { client?: { destroy(): void } };
+}
+
+/** What clusterOwned needs of a node-redis cluster client (the store's own, or a duplicate of any). */
+interface DestroyableCluster {
+  readonly masters: readonly object[];
+  connect(): Promise<unknown>;
+  destroy(): void;
 }
 
 /**
@@ -230,15 +241,19 @@ interface ClusterNode {
  * reconnecting, failing), when its socket is there to close
  * (test/regressions/cluster-stop-during-rediscover.test.ts).
  */
-function clusterOwned(cluster: OwnedCluster) {
-  const events = cluster as unknown as { on(event: string, listener: () => void): unknown };
+function clusterOwned(cluster: DestroyableCluster) {
+  const events = cluster as unknown as {
+    on(event: string, listener: (error: unknown) => void): unknown;
+  };
   return {
     connect: () => cluster.connect(),
     destroy() {
       const clients = new Set<NonNullable<ClusterNode['client']>>();
       const collect = () => {
-        for (const node of cluster.masters as readonly ClusterNode[])
+        for (const node of cluster.masters as readonly ClusterNode[]) {
           if (node.client !== undefined) clients.add(node.client);
+          if (node.pubSub?.client !== undefined) clients.add(node.pubSub.client);
+        }
       };
       collect();
       cluster.destroy();
@@ -254,7 +269,61 @@ function clusterOwned(cluster: OwnedCluster) {
       };
       for (const event of NODE_LIFE) events.on(event, again);
     },
-    on: (event: 'error', listener: (error: unknown) => void) => cluster.on(event, listener),
+    on: (event: 'error', listener: (error: unknown) => void) => events.on(event, listener),
+  };
+}
+
+/**
+ * The store's pub/sub connection from a cluster client's duplicate() (a cluster client too, of
+ * the store's own client or of the app's), destroyed as clusterOwned destroys one: its sharded
+ * subscriber, reconnecting (a dropped socket) or connecting when stop() destroys it, would
+ * otherwise complete its connect, subscribe again and stay
+ * (test/regressions/cluster-stop-during-pubsub-reconnect.test.ts).
+ */
+function clusterSubscriber(duplicate: RedisSubscriberLike): RedisSubscriberLike {
+  // A wrapper's duplicate (the shape asks no `masters` of it) is destroyed as it says.
+  const owned = Array.isArray((duplicate as Partial<DestroyableCluster>).masters)
+    ? clusterOwned(duplicate as unknown as DestroyableCluster)
+    : duplicate;
+  return {
+    connect: () => duplicate.connect(),
+    sSubscribe: (channel, listener) => duplicate.sSubscribe(channel, listener),
+    sUnsubscribe: (channel) => duplicate.sUnsubscribe(channel),
+    on: (event: 'error' | 'sharded-channel-moved-error', listener: (error: Error, channel: string) => void) =>
+      duplicate.on(event as 'sharded-channel-moved-error', listener),
+    off: (event, listener) => duplicate.off(event, listener),
+    close: () => duplicate.close(),
+    destroy: () => owned.destroy(),
+  };
+}
+
+/**
+ * The store's pub/sub connection from a single client's duplicate() (of the store's own client
+ * or of the app's), destroyed for good: node-redis 6.3 does not stop a client destroyed while its
+ * connect (a reconnect after a dropped socket) is on its way, which then completes, subscribes
+ * again and stays. So it is destroyed again once that connect is there
+ * (test/regressions/single-stop-during-pubsub-reconnect.test.ts).
+ */
+function clientSubscriber(duplicate: RedisSubscriberLike): RedisSubscriberLike {
+  const events = duplicate as unknown as { on(event: string, listener: () => void): unknown };
+  return {
+    connect: () => duplicate.connect(),
+    sSubscribe: (channel, listener) => duplicate.sSubscribe(channel, listener),
+    sUnsubscribe: (channel) => duplicate.sUnsubscribe(channel),
+    on: (event: 'error' | 'sharded-channel-moved-error', listener: (error: Error, channel: string) => void) =>
+      duplicate.on(event as 'sharded-channel-moved-error', listener),
+    off: (event, listener) => duplicate.off(event, listener),
+    close: () => duplicate.close(),
+    destroy() {
+      duplicate.destroy();
+      events.on('connect', () => {
+        try {
+          duplicate.destroy();
+        } catch {
+          // Already closed: what it would report is of no interest after stop().
+        }
+      });
+    },
   };
 }
 
@@ -451,7 +520,9 @@ export function borrowRedis(
   }
   return wrap(
     isClusterClient(client) ? ofCluster(client) : single(client),
-    client,
+    isClusterClient(client)
+      ? { duplicate: () => clusterSubscriber(client.duplicate()) }
+      : { duplicate: () => clientSubscriber(client.duplicate()) },
     client,
     false,
     deadlinesOf(options),
