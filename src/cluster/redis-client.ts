@@ -285,16 +285,7 @@ function clusterSubscriber(duplicate: RedisSubscriberLike): RedisSubscriberLike 
   const owned = Array.isArray((duplicate as Partial<DestroyableCluster>).masters)
     ? clusterOwned(duplicate as unknown as DestroyableCluster)
     : duplicate;
-  return {
-    connect: () => duplicate.connect(),
-    sSubscribe: (channel, listener) => duplicate.sSubscribe(channel, listener),
-    sUnsubscribe: (channel) => duplicate.sUnsubscribe(channel),
-    on: (event: 'error' | 'sharded-channel-moved-error', listener: (error: Error, channel: string) => void) =>
-      duplicate.on(event as 'sharded-channel-moved-error', listener),
-    off: (event, listener) => duplicate.off(event, listener),
-    close: () => duplicate.close(),
-    destroy: () => owned.destroy(),
-  };
+  return destroyedBy(duplicate, () => owned.destroy());
 }
 
 /**
@@ -306,24 +297,29 @@ function clusterSubscriber(duplicate: RedisSubscriberLike): RedisSubscriberLike 
  */
 function clientSubscriber(duplicate: RedisSubscriberLike): RedisSubscriberLike {
   const events = duplicate as unknown as { on(event: string, listener: () => void): unknown };
+  return destroyedBy(duplicate, () => {
+    duplicate.destroy();
+    events.on('connect', () => {
+      try {
+        duplicate.destroy();
+      } catch {
+        // Already closed: what it would report is of no interest after stop().
+      }
+    });
+  });
+}
+
+/** The pub/sub connection as it is, but for how it is destroyed. */
+function destroyedBy(subscriber: RedisSubscriberLike, destroy: () => void): RedisSubscriberLike {
   return {
-    connect: () => duplicate.connect(),
-    sSubscribe: (channel, listener) => duplicate.sSubscribe(channel, listener),
-    sUnsubscribe: (channel) => duplicate.sUnsubscribe(channel),
+    connect: () => subscriber.connect(),
+    sSubscribe: (channel, listener) => subscriber.sSubscribe(channel, listener),
+    sUnsubscribe: (channel) => subscriber.sUnsubscribe(channel),
     on: (event: 'error' | 'sharded-channel-moved-error', listener: (error: Error, channel: string) => void) =>
-      duplicate.on(event as 'sharded-channel-moved-error', listener),
-    off: (event, listener) => duplicate.off(event, listener),
-    close: () => duplicate.close(),
-    destroy() {
-      duplicate.destroy();
-      events.on('connect', () => {
-        try {
-          duplicate.destroy();
-        } catch {
-          // Already closed: what it would report is of no interest after stop().
-        }
-      });
-    },
+      subscriber.on(event as 'sharded-channel-moved-error', listener),
+    off: (event, listener) => subscriber.off(event, listener),
+    close: () => subscriber.close(),
+    destroy,
   };
 }
 
