@@ -188,3 +188,60 @@ describe.runIf(hasRedis)('the library client through a rolling restart behind a 
       for (const c of clients) expect(c.live.size).toBe(0);
     }, 180_000);
 });
+
+describe.runIf(hasRedis)('the library client behind a balancer when a process crashes', () => {
+  const redis = usePrivateRedis();
+
+  it('SIGKILL: its clients see 1006 and come back by themselves; a user at the limit waits out any 429 until the dead slots expire', async () => {
+    const perUser: Record<string, number> = { ann: limit, bob: 2 };
+    const users = Object.keys(perUser);
+    const balancer = await startBalancer();
+    const nodes: Node[] = await Promise.all(['k1', 'k2', 'k3'].map((id) => startNode(redis.current, id)));
+    for (const node of nodes) balancer.add(backendOf(node.url));
+    await eventually(() => balancer.ready().length === 3, 10_000);
+    const samplers = users.map((user) => sampleBook(redis.current, user));
+    onTestFinished(() => Promise.allSettled(samplers.map((s) => s.stop())).then(() => {}));
+    const clients = users.flatMap((user) =>
+      Array.from({ length: perUser[user] as number }, () => watchedClient(balancer.url, user)),
+    );
+    await eventually(() => clients.every((c) => c.client.state === 'open'), 20_000);
+    await eventually(async () => (await liveOn(nodes)) === clients.length, 10_000);
+    // The node that holds the most clients crashes: its slots stay booked until its lease
+    // expires, so ann (at the limit) may be refused 429 with a Retry-After, and waits it out.
+    const annsOn = await Promise.all(nodes.map(async (n) => (await n.stats()).byState.active));
+    const victim = nodes[annsOn.indexOf(Math.max(...annsOn))] as Node;
+    victim.program.child.kill('SIGKILL');
+    await victim.program.exited;
+    const lost = () => clients.filter((c) => c.closes.some((e) => e.code === 1006));
+    await eventually(() => lost().length > 0, 10_000);
+    await eventually(() => clients.every((c) => c.client.state === 'open'), 30_000).catch(() => {
+      throw new Error(
+        clients.map((c) => `${c.user} ${c.client.state} [${c.timeline.join(', ')}]`).join('; '),
+      );
+    });
+    for (const c of clients) {
+      expect(c.states, c.user).not.toContain('suspended');
+      for (const [i, step] of c.timeline.entries()) {
+        if (!step.startsWith('close')) continue;
+        const hint = Number(step.split(' ')[2]);
+        const next = c.timeline[i + 1] ?? '';
+        expect(next, `${c.user}: ${c.timeline.join(', ')}`).toMatch(/^reconnecting /);
+        if (hint > 0) expect(Number(next.split(' ')[1])).toBeGreaterThanOrEqual(hint);
+      }
+      expect(c.most, c.user).toBe(1);
+    }
+    for (const sampler of samplers) expect(await sampler.stop()).toBeLessThanOrEqual(limit);
+    await eventually(async () => {
+      const books = await Promise.all(users.map((u) => bookOf(redis.current, u)));
+      return books.every((book, i) => book.length === perUser[users[i] as string]);
+    }, 10_000);
+    const survivors = nodes.filter((n) => n !== victim);
+    for (const c of clients) c.client.close();
+    await eventually(() => clients.every((c) => c.live.size === 0), 10_000);
+    await eventually(async () => (await liveOn(survivors)) === 0, 10_000);
+    for (const node of survivors) node.program.child.kill('SIGTERM');
+    for (const node of survivors) expect(await node.program.exited).toBe(0);
+    await balancer.close();
+    for (const user of users) expect(await bookOf(redis.current, user)).toEqual([]);
+  }, 120_000);
+});
