@@ -138,6 +138,12 @@ export function sampleBook(redis: PrivateRedis, user: string): { stop(): Promise
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   })();
+  // A test that fails midway never calls stop(): end the loop before the file's redis-server
+  // goes, or its reads fail as unhandled rejections after the test.
+  onTestFinished(() => {
+    running = false;
+    return loop.catch(() => {});
+  });
   return {
     async stop() {
       running = false;

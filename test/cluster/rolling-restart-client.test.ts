@@ -106,7 +106,6 @@ describe.runIf(hasRedis)('the library client through a rolling restart behind a 
 
       const samplers = users.map((user) => sampleBook(redis.current, user));
       // Stopped before the file's redis-server goes, even when an expectation failed midway.
-      onTestFinished(() => Promise.allSettled(samplers.map((s) => s.stop())).then(() => {}));
       const clients = users.flatMap((user) =>
         Array.from({ length: perUser[user] as number }, () => watchedClient(balancer.url, user)),
       );
@@ -200,7 +199,6 @@ describe.runIf(hasRedis)('the library client behind a balancer when a process cr
     for (const node of nodes) balancer.add(backendOf(node.url));
     await eventually(() => balancer.ready().length === 3, 10_000);
     const samplers = users.map((user) => sampleBook(redis.current, user));
-    onTestFinished(() => Promise.allSettled(samplers.map((s) => s.stop())).then(() => {}));
     const clients = users.flatMap((user) =>
       Array.from({ length: perUser[user] as number }, () => watchedClient(balancer.url, user)),
     );
