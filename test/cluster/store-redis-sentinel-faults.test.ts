@@ -70,7 +70,15 @@ describe.runIf(hasRedis)('a frozen primary (SIGSTOP) under one sentinel', () => 
     for (let i = 0; i < 3; i++) await connect(server.url('sue'));
     const serverIncarnation = server.supervisor.stats().cluster?.incarnation;
     const sueSlots = `${keyPrefix}:{u:sue}:slots`;
-    const bookBeforeFreeze = await setup.command(await setup.primaryPort(), 'HGETALL', sueSlots);
+    // Their idle marks (written when each goes idle, a second after it opened) are the book's
+    // last change before the freeze: wait for them, so that the book read here is the one frozen
+    // (the freeze first waits for the replicas to catch up, long enough on a loaded machine).
+    const primary = await setup.primaryPort();
+    await eventually(async () => {
+      const entries = (await setup.command(primary, 'HVALS', sueSlots)) as string[];
+      return entries.length === 3 && entries.every((entry) => entry.split('|')[2] !== '');
+    }, 10_000);
+    const bookBeforeFreeze = await setup.command(primary, 'HGETALL', sueSlots);
 
     const probe = probeAdmissions(store);
     const { frozenPort, promotedPort } = await setup.freeze();
