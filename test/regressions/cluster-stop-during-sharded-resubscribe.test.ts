@@ -40,7 +40,11 @@ describe.runIf(hasRedis)(
   () => {
     const cluster = usePrivateCluster();
 
-    it('no unhandled rejection, and stop() resolves', async () => {
+    /**
+     * The setup above; `stop` comes at the MOVED, or else the slot's new master refuses the
+     * channel (an ACL, NOPERM) so that node-redis's re-subscription fails with the store started.
+     */
+    async function moved(mode: 'stop' | 'refused') {
       const c = cluster.current;
       const keys = createKeyLayout(freshPrefix());
       const unhandled: unknown[] = [];
@@ -75,8 +79,14 @@ describe.runIf(hasRedis)(
       // stop() once the reconnected subscriber's resubscribe got MOVED: node-redis then re-reads
       // the layout and subscribes again on the slot's new master, unawaited.
       duplicates[0]?.on('node-error', (error) => {
-        if (String(error?.message).startsWith('MOVED')) stopped ??= a.store.stop();
+        if (mode === 'stop' && String(error?.message).startsWith('MOVED')) stopped ??= a.store.stop();
       });
+      if (mode === 'refused') {
+        expect(await c.command(target.port, 'ACL', 'SETUSER', 'default', 'resetchannels')).toBe('OK');
+        onTestFinished(async () => {
+          await c.command(target.port, 'ACL', 'SETUSER', 'default', 'allchannels');
+        });
+      }
 
       // The subscriber's connection dropped, and its reconnect held by the pause, in one write.
       const reply = await inline(master.port, 'CLIENT KILL TYPE pubsub\r\nCLIENT PAUSE 6000 ALL\r\n');
@@ -103,10 +113,25 @@ describe.runIf(hasRedis)(
       // The paused master hears of it within this too (the cluster's gossip, every 100 ms).
       await new Promise((resolve) => setTimeout(resolve, 500));
 
-      await vi.waitFor(() => expect(stopped).toBeDefined(), { timeout: 10_000, interval: 20 });
-      await stopped;
+      return { a, unhandled, stopped: () => stopped };
+    }
+
+    it('no unhandled rejection, and stop() resolves', async () => {
+      const { unhandled, stopped } = await moved('stop');
+      await vi.waitFor(() => expect(stopped()).toBeDefined(), { timeout: 10_000, interval: 20 });
+      await stopped();
       // What the re-subscription leaves behind settles within this.
       await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(unhandled).toEqual([]);
+    }, 40_000);
+
+    it('the re-subscription refused with the store started: reported as a lost subscription, not an unhandled rejection', async () => {
+      const { a, unhandled } = await moved('refused');
+      await vi.waitFor(() => expect(a.subscriptionErrors).toHaveLength(1), { timeout: 10_000, interval: 20 });
+      expect(a.subscriptionErrors[0]).toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
+      expect(unhandled).toEqual([]);
+      await a.store.stop();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
       expect(unhandled).toEqual([]);
     }, 40_000);
   },
