@@ -282,10 +282,65 @@ function clusterOwned(cluster: DestroyableCluster) {
  */
 function clusterSubscriber(duplicate: RedisSubscriberLike): RedisSubscriberLike {
   // A wrapper's duplicate (the shape asks no `masters` of it) is destroyed as it says.
-  const owned = Array.isArray((duplicate as Partial<DestroyableCluster>).masters)
-    ? clusterOwned(duplicate as unknown as DestroyableCluster)
-    : duplicate;
-  return destroyedBy(duplicate, () => owned.destroy());
+  if (!Array.isArray((duplicate as Partial<DestroyableCluster>).masters)) {
+    return destroyedBy(duplicate, () => duplicate.destroy());
+  }
+  const owned = clusterOwned(duplicate as unknown as DestroyableCluster);
+  let destroyed = false;
+  const sSubscribe = resubscribesHeard(duplicate, () => destroyed);
+  return destroyedBy(
+    duplicate,
+    () => {
+      destroyed = true;
+      owned.destroy();
+    },
+    sSubscribe,
+  );
+}
+
+/** What resubscribesHeard reaches of a node-redis cluster client. */
+interface Resubscribing {
+  sSubscribe(channel: string, listener: unknown, bufferMode?: boolean): Promise<unknown>;
+  emit(event: string, ...args: unknown[]): boolean;
+  _slots?: { rediscover?: (...args: unknown[]) => Promise<unknown> };
+}
+
+/**
+ * The cluster duplicate, with what node-redis 6.3 leaves unawaited after a sharded channel
+ * moved caught. When a sharded subscriber's resubscribe gets MOVED (it reconnected to a node
+ * that no longer serves the slot) or a re-read of the layout drops a master, node-redis
+ * re-reads the layout from an async event listener and then calls its own sSubscribe() without
+ * awaiting it (cluster/cluster-slots.js, the '__MOVED' listener; cluster/index.js,
+ * resubscribeAllPubSubListeners). When stop() destroyed the duplicate meanwhile, either fails
+ * (the re-read: "Cluster closed"; the SSUBSCRIBE: the socket closed, the client closed) with
+ * no one to hear it: an unhandled rejection, a crash by Node's default
+ * (test/regressions/cluster-stop-during-sharded-resubscribe.test.ts). So the client's own
+ * re-subscription reports a failure as a dropped channel ('sharded-channel-moved-error', what
+ * node-redis reports when its other re-subscription fails), and after stop() nothing; a re-read
+ * failing after stop() is of no interest either. The store's own sSubscribe() is as it was.
+ */
+function resubscribesHeard(
+  duplicate: RedisSubscriberLike,
+  destroyed: () => boolean,
+): RedisSubscriberLike['sSubscribe'] {
+  const client = duplicate as unknown as Resubscribing;
+  const own = client.sSubscribe;
+  client.sSubscribe = (channel, listener, bufferMode) => {
+    const subscribed = own.call(client, channel, listener, bufferMode);
+    subscribed.catch((error: unknown) => {
+      if (!destroyed()) client.emit('sharded-channel-moved-error', error, channel);
+    });
+    return subscribed;
+  };
+  const slots = client._slots;
+  const rediscover = slots?.rediscover;
+  if (slots !== undefined && rediscover !== undefined) {
+    slots.rediscover = (...args) =>
+      rediscover.apply(slots, args).catch((error: unknown) => {
+        if (!destroyed()) throw error;
+      });
+  }
+  return (channel, listener) => own.call(client, channel, listener) as Promise<void>;
 }
 
 /**
@@ -309,11 +364,16 @@ function clientSubscriber(duplicate: RedisSubscriberLike): RedisSubscriberLike {
   });
 }
 
-/** The pub/sub connection as it is, but for how it is destroyed. */
-function destroyedBy(subscriber: RedisSubscriberLike, destroy: () => void): RedisSubscriberLike {
+/** The pub/sub connection as it is, but for how it is destroyed (and, on a cluster, its sSubscribe: resubscribesHeard). */
+function destroyedBy(
+  subscriber: RedisSubscriberLike,
+  destroy: () => void,
+  sSubscribe: RedisSubscriberLike['sSubscribe'] = (channel, listener) =>
+    subscriber.sSubscribe(channel, listener),
+): RedisSubscriberLike {
   return {
     connect: () => subscriber.connect(),
-    sSubscribe: (channel, listener) => subscriber.sSubscribe(channel, listener),
+    sSubscribe,
     sUnsubscribe: (channel) => subscriber.sUnsubscribe(channel),
     on: (event: 'error' | 'sharded-channel-moved-error', listener: (error: Error, channel: string) => void) =>
       subscriber.on(event as 'sharded-channel-moved-error', listener),

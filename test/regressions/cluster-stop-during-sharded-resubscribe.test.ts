@@ -1,0 +1,138 @@
+/**
+ * stop() while node-redis re-subscribes the node's channel after its slot moved (Redis Cluster).
+ *
+ * node-redis 6.3's cluster client re-subscribes the listeners of a node it dropped (its sharded
+ * subscriber's resubscribe got MOVED, or a re-read of the layout no longer has that master) from
+ * its '__resubscribeListeners' event, calling sSubscribe() without awaiting it
+ * (@redis/client dist/lib/cluster/index.js, resubscribeAllPubSubListeners). When stop() destroys
+ * the store's pub/sub duplicate meanwhile, that SSUBSCRIBE fails with no one to hear it: an
+ * unhandled rejection, which ends a Node 20 process by default.
+ *
+ * Here the store's sharded subscriber is cut off from the channel's master (CLIENT KILL), whose
+ * clients are held (CLIENT PAUSE) while another master claims the slot; once the pause ends, the
+ * reconnected subscriber's SSUBSCRIBE gets MOVED (the slot moved to another master meanwhile),
+ * and node-redis re-reads the layout and subscribes again there: stop() comes at that moment.
+ * Either of the two fails then with no one to hear it (the re-read: "Cluster closed"; the
+ * SSUBSCRIBE: "Socket closed unexpectedly"), depending on when the destroy lands.
+ */
+import { connect } from 'node:net';
+import { createCluster } from 'redis';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { createKeyLayout } from '../../src/cluster/redis-keys.js';
+import { keyOffMasters } from '../cluster/cluster-failover-fixture.js';
+import { freshPrefix, hasRedis, startStoreOn, usePrivateCluster } from '../cluster/store-fixture.js';
+
+/** Sends inline commands in one write, so the server runs them back to back; resolves at close. */
+function inline(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let reply = '';
+    const socket = connect(port, '127.0.0.1', () => socket.end(text));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString();
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(reply));
+  });
+}
+
+describe.runIf(hasRedis)(
+  'regression: stop() while node-redis re-subscribes a moved channel (Redis Cluster)',
+  () => {
+    const cluster = usePrivateCluster();
+
+    /**
+     * The setup above; `stop` comes at the MOVED, or else the slot's new master refuses the
+     * channel (an ACL, NOPERM) so that node-redis's re-subscription fails with the store started.
+     */
+    async function moved(mode: 'stop' | 'refused') {
+      const c = cluster.current;
+      const keys = createKeyLayout(freshPrefix());
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      onTestFinished(() => {
+        process.off('unhandledRejection', onUnhandled);
+      });
+      const app = createCluster({
+        rootNodes: [{ url: c.urls[0] as string }],
+        defaults: { disableOfflineQueue: true, socket: { reconnectStrategy: () => 50 } },
+      });
+      app.on('error', () => {});
+      const duplicates: Array<{ on(event: 'node-error', listener: (error: Error) => void): unknown }> = [];
+      const duplicate = app.duplicate.bind(app);
+      Object.assign(app, {
+        duplicate: () => {
+          const made = duplicate();
+          duplicates.push(made);
+          return made;
+        },
+      });
+      await app.connect();
+      onTestFinished(() => app.destroy());
+      const registry = await c.masterOf(keys.registry.leases);
+      const { index, master } = await keyOffMasters(c, (i) => keys.orders(`m${i}`), [registry.port]);
+      const slot = Number(await c.command(master.port, 'CLUSTER', 'KEYSLOT', keys.orders(`m${index}`)));
+      const target = c.masters.find((m) => m.port !== master.port && m.port !== registry.port) ?? registry;
+      const a = await startStoreOn({ redis: app, keyPrefix: keys.prefix, nodeId: `m${index}` });
+      expect(duplicates).toHaveLength(1);
+      let stopped: Promise<void> | undefined;
+      // stop() once the reconnected subscriber's resubscribe got MOVED: node-redis then re-reads
+      // the layout and subscribes again on the slot's new master, unawaited.
+      duplicates[0]?.on('node-error', (error) => {
+        if (mode === 'stop' && String(error?.message).startsWith('MOVED')) stopped ??= a.store.stop();
+      });
+      if (mode === 'refused') {
+        expect(await c.command(target.port, 'ACL', 'SETUSER', 'default', 'resetchannels')).toBe('OK');
+        onTestFinished(async () => {
+          await c.command(target.port, 'ACL', 'SETUSER', 'default', 'allchannels');
+        });
+      }
+
+      // The subscriber's connection dropped, and its reconnect held by the pause, in one write.
+      const reply = await inline(master.port, 'CLIENT KILL TYPE pubsub\r\nCLIENT PAUSE 6000 ALL\r\n');
+      expect(reply).toMatch(/^:1\r\n\+OK/);
+      // The slot moves to another master (it imports it, then claims it, with a new epoch); the
+      // paused master still hears the cluster bus, and gives the slot up.
+      expect(await c.command(target.port, 'CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', master.id)).toBe(
+        'OK',
+      );
+      expect(await c.command(target.port, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', target.id)).toBe('OK');
+      await c.command(target.port, 'CLUSTER', 'BUMPEPOCH');
+      for (const other of c.masters.filter((m) => m.port !== master.port && m.port !== target.port))
+        await c.command(other.port, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', target.id);
+      await vi.waitFor(
+        async () => {
+          for (const other of c.masters.filter((m) => m.port !== master.port)) {
+            const shards = await c.command(other.port, 'CLUSTER', 'SLOTS');
+            const owner = (shards as unknown[][]).find((r) => Number(r[0]) <= slot && slot <= Number(r[1]));
+            expect((owner?.[2] as unknown[])?.[1]).toBe(target.port);
+          }
+        },
+        { timeout: 4_500, interval: 20 },
+      );
+      // The paused master hears of it within this too (the cluster's gossip, every 100 ms).
+      await new Promise((resolve) => setTimeout(resolve, 500));
+
+      return { a, unhandled, stopped: () => stopped };
+    }
+
+    it('no unhandled rejection, and stop() resolves', async () => {
+      const { unhandled, stopped } = await moved('stop');
+      await vi.waitFor(() => expect(stopped()).toBeDefined(), { timeout: 10_000, interval: 20 });
+      await stopped();
+      // What the re-subscription leaves behind settles within this.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(unhandled).toEqual([]);
+    }, 40_000);
+
+    it('the re-subscription refused with the store started: reported as a lost subscription, not an unhandled rejection', async () => {
+      const { a, unhandled } = await moved('refused');
+      await vi.waitFor(() => expect(a.subscriptionErrors).toHaveLength(1), { timeout: 10_000, interval: 20 });
+      expect(a.subscriptionErrors[0]).toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
+      expect(unhandled).toEqual([]);
+      await a.store.stop();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(unhandled).toEqual([]);
+    }, 40_000);
+  },
+);
