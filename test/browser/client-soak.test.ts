@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
 import { staticFile } from '../helpers/client-page.js';
@@ -135,13 +135,17 @@ describe.runIf(hasBrowser)('the client in a browser, soaked', () => {
     // Once the reconnects are done, the server keeps the next connection: close() ends an open one.
     let holding = false;
     const held: number[] = [];
+    let heldOpen = 0;
     const server = createServer((_request, response) => response.writeHead(404).end());
     server.on('upgrade', (request, socket: Socket, head) => {
       const ending = endings[upgrades % endings.length];
       upgrades += 1;
       socket.on('error', () => {});
       if (holding)
-        wss.handleUpgrade(request, socket, head, (ws) => ws.on('close', (code) => held.push(code)));
+        wss.handleUpgrade(request, socket, head, (ws) => {
+          heldOpen += 1;
+          ws.on('close', (code) => held.push(code));
+        });
       else if (ending === 'drop') socket.destroy();
       else if (ending === 'http 503') {
         socket.end('HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\nContent-Length: 0\r\n\r\n');
@@ -183,6 +187,9 @@ describe.runIf(hasBrowser)('the client in a browser, soaked', () => {
       }
       expect(await evaluate<number>('window.sockets.length')).toBeGreaterThanOrEqual(cycles);
       holding = true;
+      // Open on the held connection, not on one the server is closing with an ending (the
+      // client opens one socket at a time: once the held one is upgraded, the last is gone).
+      await vi.waitFor(() => expect(heldOpen).toBe(1), { timeout: 10_000, interval: 20 });
       await tab.waitForFunction("window.client.state === 'open'", undefined, { timeout: 10_000 });
 
       // close(), twice; then send() answers false, and everything ends.
