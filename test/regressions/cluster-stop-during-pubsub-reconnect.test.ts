@@ -23,6 +23,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
 import { channelSubscribers, clientsOf, keyOffMasters } from '../cluster/cluster-failover-fixture.js';
 import { freshPrefix, hasRedis, startStoreOn, usePrivateCluster } from '../cluster/store-fixture.js';
+import { recordDuplicates } from '../helpers/recorded-duplicates.js';
 import { testTls } from '../helpers/redis-server.js';
 
 describe.runIf(hasRedis)(
@@ -52,17 +53,9 @@ describe.runIf(hasRedis)(
       });
       app.on('error', () => {});
       // The duplicates the store makes of it (its pub/sub connection), watched below.
-      const duplicates: Array<{
+      const duplicates = recordDuplicates<{
         on(event: 'node-reconnecting', listener: (node: { port: number }) => void): unknown;
-      }> = [];
-      const duplicate = app.duplicate.bind(app);
-      Object.assign(app, {
-        duplicate: () => {
-          const made = duplicate();
-          duplicates.push(made);
-          return made;
-        },
-      });
+      }>(app);
       await app.connect();
       onTestFinished(() => app.destroy());
       // The master of the node's channel, not the registry's (stop() retires the lease there;

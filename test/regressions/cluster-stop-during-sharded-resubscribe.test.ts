@@ -21,6 +21,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
 import { keyOffMasters } from '../cluster/cluster-failover-fixture.js';
 import { freshPrefix, hasRedis, startStoreOn, usePrivateCluster } from '../cluster/store-fixture.js';
+import { recordDuplicates } from '../helpers/recorded-duplicates.js';
 
 /** Sends inline commands in one write, so the server runs them back to back; resolves at close. */
 function inline(port: number, text: string): Promise<string> {
@@ -58,15 +59,9 @@ describe.runIf(hasRedis)(
         defaults: { disableOfflineQueue: true, socket: { reconnectStrategy: () => 50 } },
       });
       app.on('error', () => {});
-      const duplicates: Array<{ on(event: 'node-error', listener: (error: Error) => void): unknown }> = [];
-      const duplicate = app.duplicate.bind(app);
-      Object.assign(app, {
-        duplicate: () => {
-          const made = duplicate();
-          duplicates.push(made);
-          return made;
-        },
-      });
+      const duplicates = recordDuplicates<{
+        on(event: 'node-error', listener: (error: Error) => void): unknown;
+      }>(app);
       await app.connect();
       onTestFinished(() => app.destroy());
       const registry = await c.masterOf(keys.registry.leases);

@@ -11,6 +11,7 @@ import { createClient } from 'redis';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
 import { freshPrefix, hasRedis, startStoreOn, usePrivateRedis } from '../cluster/store-fixture.js';
+import { recordDuplicates } from '../helpers/recorded-duplicates.js';
 import { testTls } from '../helpers/redis-server.js';
 
 describe.runIf(hasRedis)(
@@ -44,15 +45,7 @@ describe.runIf(hasRedis)(
       app.on('error', () => {});
       await app.connect();
       onTestFinished(() => app.destroy());
-      const duplicates: Array<{ on(event: 'reconnecting', listener: () => void): unknown }> = [];
-      const duplicate = app.duplicate.bind(app);
-      Object.assign(app, {
-        duplicate: () => {
-          const made = duplicate();
-          duplicates.push(made);
-          return made;
-        },
-      });
+      const duplicates = recordDuplicates<{ on(event: 'reconnecting', listener: () => void): unknown }>(app);
       const appOnly = await clients();
       const a = await startStoreOn({
         redis: app,
