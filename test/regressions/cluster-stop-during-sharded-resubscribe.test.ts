@@ -23,6 +23,9 @@ import { keyOffMasters } from '../cluster/cluster-failover-fixture.js';
 import { freshPrefix, hasRedis, startStoreOn, usePrivateCluster } from '../cluster/store-fixture.js';
 import { recordDuplicates } from '../helpers/recorded-duplicates.js';
 
+/** How long the channel's master is paused, its subscriber's reconnect held meanwhile. */
+const PAUSE_MS = 12_000;
+
 /** Sends inline commands in one write, so the server runs them back to back; resolves at close. */
 function inline(port: number, text: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -84,7 +87,9 @@ describe.runIf(hasRedis)(
       }
 
       // The subscriber's connection dropped, and its reconnect held by the pause, in one write.
-      const reply = await inline(master.port, 'CLIENT KILL TYPE pubsub\r\nCLIENT PAUSE 6000 ALL\r\n');
+      // The pause outlasts the slot's move below on a loaded machine (a pause that ended first
+      // would let the resubscribe land on the old master: no MOVED, nothing tested).
+      const reply = await inline(master.port, `CLIENT KILL TYPE pubsub\r\nCLIENT PAUSE ${PAUSE_MS} ALL\r\n`);
       expect(reply).toMatch(/^:1\r\n\+OK/);
       // The slot moves to another master (it imports it, then claims it, with a new epoch); the
       // paused master still hears the cluster bus, and gives the slot up.
@@ -113,21 +118,24 @@ describe.runIf(hasRedis)(
 
     it('no unhandled rejection, and stop() resolves', async () => {
       const { unhandled, stopped } = await moved('stop');
-      await vi.waitFor(() => expect(stopped()).toBeDefined(), { timeout: 10_000, interval: 20 });
+      await vi.waitFor(() => expect(stopped()).toBeDefined(), { timeout: PAUSE_MS + 5_000, interval: 20 });
       await stopped();
       // What the re-subscription leaves behind settles within this.
       await new Promise((resolve) => setTimeout(resolve, 1_500));
       expect(unhandled).toEqual([]);
-    }, 40_000);
+    }, 60_000);
 
     it('the re-subscription refused with the store started: reported as a lost subscription, not an unhandled rejection', async () => {
       const { a, unhandled } = await moved('refused');
-      await vi.waitFor(() => expect(a.subscriptionErrors).toHaveLength(1), { timeout: 10_000, interval: 20 });
+      await vi.waitFor(() => expect(a.subscriptionErrors).toHaveLength(1), {
+        timeout: PAUSE_MS + 5_000,
+        interval: 20,
+      });
       expect(a.subscriptionErrors[0]).toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
       expect(unhandled).toEqual([]);
       await a.store.stop();
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       expect(unhandled).toEqual([]);
-    }, 40_000);
+    }, 60_000);
   },
 );
