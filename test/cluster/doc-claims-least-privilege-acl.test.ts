@@ -280,6 +280,36 @@ describe.runIf(hasRedis)("docs: the README's ACL without its one optional comman
   });
 });
 
+describe.runIf(hasRedis)("docs: the README's ACL with a database in the URL", () => {
+  const redis = usePrivateRedis();
+
+  it('node-redis sends SELECT on each connection: refused (named) without +select, admitting with it', async () => {
+    const r = redis.current;
+    const { user, url } = await createUser(r);
+    const t = await startServer({
+      cluster: { redis: `${url}/2`, nodeId: 'acl-db', keyPrefix, leaseTtlMs: 1_500, commandTimeoutMs: 300 },
+    });
+    const ready = t.supervisor.ready({ signal: AbortSignal.timeout(20_000) });
+    ready.catch(() => {}); // awaited below; a test that fails before must not leave it unhandled
+    await vi.waitFor(() => expect(t.errors.length).toBeGreaterThan(0), ioWait);
+    expect(t.errors[0]).toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
+    expect(t.errors[0]?.message).toMatch(
+      /could not connect .*NOPERM this user has no permissions to run the 'select' command/,
+    );
+    expect(new Set(await denied(r))).toEqual(new Set(['command toplevel select']));
+
+    expect(await r.command('ACL', 'SETUSER', user, '+select')).toBe('OK');
+    expect(await r.command('ACL', 'LOG', 'RESET')).toBe('OK');
+    await ready;
+    await connect(t.url('ann'));
+    expect(await t.supervisor.userStats('ann', { cluster: true })).toMatchObject({ live: 1 });
+    // In database 2: the helper's connection (database 0) sees no book.
+    expect(await bookOf(r, 'ann')).toEqual({});
+    await t.supervisor.shutdown();
+    expect(await denied(r)).toEqual([]);
+  });
+});
+
 describe.runIf(hasRedis)("docs: the README's ACL on a Redis Cluster, with +cluster|slots", () => {
   it('books on every master, renewals (TIME and INFO to each), a cluster-wide send, shutdowns: no master denies anything', async () => {
     const cluster = await startRedisCluster();
