@@ -298,11 +298,21 @@ function clusterSubscriber(duplicate: RedisSubscriberLike): RedisSubscriberLike 
   );
 }
 
+/** A node client of node-redis's cluster client, as resubscribesHeard marks its '__MOVED'. */
+interface MovedEmitter {
+  prependListener(event: '__MOVED', listener: () => void): unknown;
+  on(event: '__MOVED', listener: () => void): unknown;
+}
+
 /** What resubscribesHeard reaches of a node-redis cluster client. */
 interface Resubscribing {
   sSubscribe(channel: string, listener: unknown, bufferMode?: boolean): Promise<unknown>;
   emit(event: string, ...args: unknown[]): boolean;
-  _slots?: { rediscover?: (...args: unknown[]) => Promise<unknown> };
+  on(event: 'node-connect', listener: () => void): unknown;
+  _slots?: {
+    rediscover?: (...args: unknown[]) => Promise<unknown>;
+    nodeByAddress?: ReadonlyMap<string, { client?: MovedEmitter; pubSub?: { client?: MovedEmitter } }>;
+  };
 }
 
 /**
@@ -311,13 +321,26 @@ interface Resubscribing {
  * that no longer serves the slot) or a re-read of the layout drops a master, node-redis
  * re-reads the layout from an async event listener and then calls its own sSubscribe() without
  * awaiting it (cluster/cluster-slots.js, the '__MOVED' listener; cluster/index.js,
- * resubscribeAllPubSubListeners). When stop() destroyed the duplicate meanwhile, either fails
- * (the re-read: "Cluster closed"; the SSUBSCRIBE: the socket closed, the client closed) with
- * no one to hear it: an unhandled rejection, a crash by Node's default
- * (test/regressions/cluster-stop-during-sharded-resubscribe.test.ts). So the client's own
- * re-subscription reports a failure as a dropped channel ('sharded-channel-moved-error', what
- * node-redis reports when its other re-subscription fails), and after stop() nothing; a re-read
- * failing after stop() is of no interest either. The store's own sSubscribe() is as it was.
+ * resubscribeAllPubSubListeners). Either can fail with no one to hear it: an unhandled
+ * rejection, a crash by Node's default.
+ * - The re-subscription: reported as a dropped channel ('sharded-channel-moved-error', what
+ *   node-redis reports when its other re-subscription fails), which the store takes for a lost
+ *   subscription and subscribes again at its renewals; after stop() (the SSUBSCRIBE: the socket
+ *   closed, the client closed), nothing.
+ * - The re-read: after stop() ("Cluster closed") dropped, whoever asked for it
+ *   (test/regressions/cluster-stop-during-sharded-resubscribe.test.ts). While the store runs
+ *   (every node unreachable or refusing CLUSTER SLOTS at that moment), only the '__MOVED'
+ *   listener's is dropped; it is told apart as node-redis's listener calls rediscover()
+ *   synchronously, between one listener of ours put before it and one after it. That listener
+ *   then re-subscribes the listeners it took, on the layout it still has: that SSUBSCRIBE gets
+ *   MOVED again, re-reads again (awaited: its failure is thrown, so the re-subscription fails
+ *   with it and is reported as above), or succeeds if the nodes answer again. Rethrown, it left
+ *   those listeners dropped for good, unreported (test/regressions/cluster-moved-reread-fails.test.ts).
+ *   Every other caller awaits the re-read and handles its failure (a command's or an
+ *   SSUBSCRIBE's MOVED in cluster/index.js, 'sharded-channel-moved', the topology refresh), and
+ *   gets it: told that a failed re-read succeeded, a MOVED command would retry on the stale
+ *   layout until "Too many Cluster redirections", hiding the cause.
+ * The store's own sSubscribe() is as it was.
  */
 function resubscribesHeard(
   duplicate: RedisSubscriberLike,
@@ -335,10 +358,33 @@ function resubscribesHeard(
   const slots = client._slots;
   const rediscover = slots?.rediscover;
   if (slots !== undefined && rediscover !== undefined) {
-    slots.rediscover = (...args) =>
-      rediscover.apply(slots, args).catch((error: unknown) => {
-        if (!destroyed()) throw error;
+    // Set while a node client emits '__MOVED': its listener calls rediscover() synchronously.
+    let fromMoved = false;
+    slots.rediscover = (...args) => {
+      const unawaited = fromMoved;
+      fromMoved = false;
+      return rediscover.apply(slots, args).catch((error: unknown) => {
+        if (destroyed() || unawaited) return;
+        throw error;
       });
+    };
+    // Each node client, once it connects (before it can get a MOVED): the listener put before
+    // node-redis's marks its re-read, the one after it ends the mark (whatever it called).
+    const marked = new WeakSet<MovedEmitter>();
+    client.on('node-connect', () => {
+      for (const node of slots.nodeByAddress?.values() ?? []) {
+        for (const nodeClient of [node.client, node.pubSub?.client]) {
+          if (nodeClient === undefined || marked.has(nodeClient)) continue;
+          marked.add(nodeClient);
+          nodeClient.prependListener('__MOVED', () => {
+            fromMoved = true;
+          });
+          nodeClient.on('__MOVED', () => {
+            fromMoved = false;
+          });
+        }
+      }
+    });
   }
   return (channel, listener) => own.call(client, channel, listener) as Promise<void>;
 }
