@@ -11,31 +11,40 @@
  * Held here as there: TLS, the primary stopped (SIGSTOP) until the connections are reconnecting,
  * stop(), then SIGCONT. The sentinels are told first to wait a minute before calling the primary
  * down, so no failover comes meanwhile. Messages keep coming on the channel, so a subscriber left
- * behind is never idle.
+ * behind is never idle. The same right after a failover, and (pinned, below) with the store's own
+ * sentinel client.
+ *
+ * Those connections are the app's client's duplicate()'s: the store now puts an AbortSignal on
+ * every socket of it and aborts it once the duplicate is destroyed (stoppableDuplicate in
+ * src/cluster/redis-client.ts).
  */
-import { createSentinel } from 'redis';
+import { createClient, createSentinel } from 'redis';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
 import { freshPrefix, hasRedis, startStoreOn, usePrivateSentinel } from '../cluster/store-fixture.js';
 import { recordDuplicates } from '../helpers/recorded-duplicates.js';
+import type { PrivateRedisSentinel } from '../helpers/redis-sentinel.js';
 import { testTls } from '../helpers/redis-server.js';
+
+/** The clients of the server on `port`: not the sentinels' (named), the replica's (flag S) or the asking one. */
+async function clientsOf(setup: PrivateRedisSentinel, port: number): Promise<number> {
+  return String(await setup.command(port, 'CLIENT', 'LIST'))
+    .split('\n')
+    .filter(
+      (line) =>
+        line.includes('id=') &&
+        !/ name=sentinel-/.test(line) &&
+        !/ flags=\w*S/.test(line) &&
+        !/cmd=client\|list/.test(line),
+    ).length;
+}
 
 describe.runIf(hasRedis)(
   'regression: stop() while the store’s pub/sub connection reconnects (Redis Sentinel)',
   () => {
     const sentinel = usePrivateSentinel({ tls: true });
 
-    /** The clients of the server on `port`: not the sentinels' (named), the replica's (flag S) or the asking one. */
-    const clients = async (port: number) =>
-      String(await sentinel.current.command(port, 'CLIENT', 'LIST'))
-        .split('\n')
-        .filter(
-          (line) =>
-            line.includes('id=') &&
-            !/ name=sentinel-/.test(line) &&
-            !/ flags=\w*S/.test(line) &&
-            !/cmd=client\|list/.test(line),
-        ).length;
+    const clients = (port: number) => clientsOf(sentinel.current, port);
 
     /** Stops (SIGSTOP) or resumes (SIGCONT) the server on `port`, without a failover. */
     const signal = async (port: number, name: 'SIGSTOP' | 'SIGCONT') => {
@@ -227,3 +236,73 @@ describe.runIf(hasRedis)(
     }, 60_000);
   },
 );
+
+/**
+ * The store's own sentinel client (`{ name, sentinelRootNodes }`): its pub/sub connection is that
+ * client's own, ended by its destroy() at stop. It speaks plain TCP only (the option takes no
+ * TLS), whose connect on loopback completes at once even to a stopped server (the kernel
+ * accepts): nothing holds it the way TLS does above. A pinned guarantee, then: stop() as the
+ * sentinels promote a replica leaves no connection on either server once the old one runs again.
+ */
+describe.runIf(hasRedis)('stop() mid-failover with the store’s own sentinel client', () => {
+  const sentinel = usePrivateSentinel();
+
+  const clients = (port: number) => clientsOf(sentinel.current, port);
+
+  it('leaves no connection and no subscription on the old primary or the promoted one', async () => {
+    const s = sentinel.current;
+    const keys = createKeyLayout(freshPrefix());
+    const a = await startStoreOn({
+      redis: { name: s.name, sentinelRootNodes: [...s.sentinelRootNodes] },
+      keyPrefix: keys.prefix,
+      nodeId: 'o',
+      commandTimeoutMs: 300,
+    });
+    const channel = keys.orders('o');
+    const old = await s.primaryPort();
+    expect(await s.command(old, 'PUBSUB', 'SHARDNUMSUB', channel)).toEqual([channel, 1]);
+    expect(await clients(old)).toBe(2); // its command and pub/sub connections
+
+    const { frozenPort, promotedPort } = await s.freeze();
+    let thawed = false;
+    onTestFinished(async () => {
+      if (!thawed) await s.thaw(frozenPort);
+    });
+    await a.store.stop();
+    await s.thaw(frozenPort);
+    thawed = true;
+
+    // One publishing connection to each server (counted below), each its own.
+    const publishers = await Promise.all(
+      [frozenPort, promotedPort].map(async (port) => {
+        const publisher = createClient({ socket: { host: '127.0.0.1', port } });
+        publisher.on('error', () => {});
+        await publisher.connect();
+        onTestFinished(() => publisher.destroy());
+        return publisher;
+      }),
+    );
+    let publishing = true;
+    const publisher = (async () => {
+      while (publishing) {
+        for (const one of publishers) await one.sPublish(channel, 'after stop').catch(() => {});
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    onTestFinished(async () => {
+      publishing = false;
+      await publisher;
+    });
+    const settled = async () => {
+      for (const port of [frozenPort, promotedPort]) {
+        expect(await clients(port)).toBe(1); // the publisher
+        expect(await s.command(port, 'PUBSUB', 'SHARDNUMSUB', channel)).toEqual([channel, 0]);
+      }
+    };
+    await vi.waitFor(settled, { timeout: 10_000, interval: 50 });
+    for (let i = 0; i < 20; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await settled();
+    }
+  }, 60_000);
+});
