@@ -4,10 +4,12 @@
  */
 export function recordDuplicates<Made>(client: { duplicate(...args: never[]): unknown }): Made[] {
   const made: Made[] = [];
-  const duplicate = client.duplicate.bind(client) as (...args: unknown[]) => Made;
+  const duplicate = client.duplicate as (this: unknown, ...args: unknown[]) => Made;
   Object.assign(client, {
-    duplicate: (...args: unknown[]) => {
-      const copy = duplicate(...args);
+    // Called with the `this` it is given, as the store may give another (stoppableDuplicate in
+    // src/cluster/redis-client.ts).
+    duplicate(this: unknown, ...args: unknown[]) {
+      const copy = duplicate.apply(this, args);
       made.push(copy);
       return copy;
     },
