@@ -485,22 +485,8 @@ function sentinelOwned(sentinel: OwnedSentinel) {
  * The store's pub/sub connection from a sentinel client's duplicate() (a
  * sentinel client of its own): SSUBSCRIBE goes to the primary, and after a
  * failover node-redis subscribes again on the promoted one.
- *
- * Destroyed for good: node-redis 6.3 does not stop a node client destroyed while its connect is
- * on its way (RedisSocket's destroy() finds no socket to close yet; the connect then completes),
- * and a sentinel client's destroy() is its node clients' destroy(): its pub/sub client (a private
- * PubSubProxy, sentinel/pub-sub-proxy.js), reconnecting after a dropped socket, or left connecting
- * to the old primary by a failover (its changeNode destroys it), would complete its connect,
- * subscribe again and stay (test/regressions/sentinel-stop-during-pubsub-reconnect.test.ts). Those
- * clients are private, so they cannot be destroyed again as clientSubscriber does; instead every
- * socket of the duplicate carries an AbortSignal (node-redis passes its `socket` options on to
- * net.createConnection and tls.connect, and Node destroys a socket, connected or connecting, when
- * its signal aborts), aborted once the duplicate's destroy() is done, which ends a connect still
- * on its way (node-redis then gives it up: the client is closed).
  */
-function sentinelSubscriber(client: RedisSentinelLike): RedisSentinelSubscriberLike & RedisSubscriberLike {
-  const stopped = new AbortController();
-  const duplicate = stoppableDuplicate(client, stopped.signal);
+function sentinelSubscriber(duplicate: RedisSentinelSubscriberLike): RedisSubscriberLike {
   return {
     connect: () => duplicate.connect(),
     sSubscribe: (channel, listener) => duplicate.sSubscribe(channel, listener),
@@ -510,59 +496,8 @@ function sentinelSubscriber(client: RedisSentinelLike): RedisSentinelSubscriberL
       duplicate.on(event as 'error', listener as (error: Error) => void),
     off: (event, listener) => duplicate.off(event, listener),
     close: () => duplicate.close(),
-    destroy: () =>
-      void Promise.resolve(duplicate.destroy())
-        .catch(() => {})
-        // After, not before: aborting first would drop the live connections under node-redis,
-        // which would connect them again until its destroy() came.
-        .finally(() => stopped.abort()),
+    destroy: () => void Promise.resolve(duplicate.destroy()).catch(() => {}),
   };
-}
-
-/** A sentinel client's options, as far as stoppableDuplicate changes them. */
-interface SentinelOptions {
-  nodeClientOptions?: { socket?: { signal?: AbortSignal } };
-  sentinelClientOptions?: { socket?: { signal?: AbortSignal } };
-}
-
-/**
- * `client.duplicate()`, with `signal` on the socket options of every connection it opens (to the
- * primary, its pub/sub, the sentinels). node-redis 6.3 keeps a sentinel client's options private;
- * its duplicate() makes the copy as `new (Object.getPrototypeOf(this).constructor)({ ...options,
- * commandOptions, ...overrides })` (sentinel/index.js). So it is called here on an object whose
- * prototype names another constructor, which adds the signal and makes the copy with the
- * client's own. Any other duplicate() (a wrapper's) is used as it is.
- */
-function stoppableDuplicate(client: RedisSentinelLike, signal: AbortSignal): RedisSentinelSubscriberLike {
-  const own = (Object.getPrototypeOf(client) as { constructor?: unknown }).constructor;
-  if (typeof own !== 'function') return client.duplicate();
-  const Sentinel = own as new (options: SentinelOptions) => RedisSentinelSubscriberLike;
-  const withSignal = (options?: { socket?: { signal?: AbortSignal } }) => {
-    const theirs = options?.socket?.signal;
-    return {
-      ...options,
-      socket: {
-        ...options?.socket,
-        signal: theirs === undefined ? signal : AbortSignal.any([theirs, signal]),
-      },
-    };
-  };
-  function Stoppable(options: SentinelOptions) {
-    return new Sentinel({
-      ...options,
-      nodeClientOptions: withSignal(options.nodeClientOptions),
-      sentinelClientOptions: withSignal(options.sentinelClientOptions),
-    });
-  }
-  const asIf = Object.create(
-    Object.create(client, { constructor: { value: Stoppable } }),
-  ) as RedisSentinelLike;
-  try {
-    return client.duplicate.call(asIf);
-  } catch {
-    // A duplicate() that needs `this` to be the client itself (a class's private field).
-    return client.duplicate();
-  }
 }
 
 interface NodeSettings {
@@ -678,7 +613,7 @@ export function borrowRedis(
   if (isSentinelClient(client)) {
     return wrap(
       ofSentinel(client),
-      { duplicate: () => sentinelSubscriber(client) },
+      { duplicate: () => sentinelSubscriber(client.duplicate()) },
       client,
       false,
       deadlinesOf(options),

@@ -4,12 +4,10 @@
  */
 export function recordDuplicates<Made>(client: { duplicate(...args: never[]): unknown }): Made[] {
   const made: Made[] = [];
-  const duplicate = client.duplicate as (this: unknown, ...args: unknown[]) => Made;
+  const duplicate = client.duplicate.bind(client) as (...args: unknown[]) => Made;
   Object.assign(client, {
-    // Called with the `this` it is given, as the store may give another (stoppableDuplicate in
-    // src/cluster/redis-client.ts).
-    duplicate(this: unknown, ...args: unknown[]) {
-      const copy = duplicate.apply(this, args);
+    duplicate: (...args: unknown[]) => {
+      const copy = duplicate(...args);
       made.push(copy);
       return copy;
     },
