@@ -158,9 +158,43 @@ export async function connectRedis(
   const client = redis.createClient({ url, ...settings.options });
   const plainUrl = /^redis:/i.test(url);
   const subscriberSource = { duplicate: () => clientSubscriber(client.duplicate()) };
-  return open(client, `Redis at ${redactUrl(url)}`, plainUrl, settings, options, (deadlines, close) =>
-    wrap(single(client), subscriberSource, client, true, deadlines, close),
+  return open(
+    singleOwned(client),
+    `Redis at ${redactUrl(url)}`,
+    plainUrl,
+    settings,
+    options,
+    (deadlines, close) => wrap(single(client), subscriberSource, client, true, deadlines, close),
   );
+}
+
+/**
+ * The store's own single-Redis client as open() handles it, destroyed for good, as
+ * clientSubscriber destroys its duplicate: node-redis 6.3 does not stop a client destroyed while
+ * its connect (a reconnect after a dropped socket) is on its way. RedisSocket's destroy() finds
+ * no socket to close yet; a TLS handshake still on its way then completes, and the connection
+ * stays after stop(), holding the process open until it has been silent for silentSocketMs
+ * (test/regressions/single-stop-during-command-reconnect.test.ts). So it is destroyed again
+ * once that connect is there. Not an AbortSignal in its socket options: on Node 20 each socket
+ * made with one leaves its 'abort' listener on the signal after it closed, so every reconnect
+ * of a long-lived client would add one (and keep its dead socket).
+ */
+function singleOwned(client: OwnedClient) {
+  const events = client as unknown as { on(event: string, listener: () => void): unknown };
+  return {
+    connect: () => client.connect(),
+    destroy() {
+      client.destroy();
+      events.on('connect', () => {
+        try {
+          client.destroy();
+        } catch {
+          // Already closed: what it would report is of no interest after stop().
+        }
+      });
+    },
+    on: (event: 'error', listener: (error: unknown) => void) => client.on(event, listener),
+  };
 }
 
 /**

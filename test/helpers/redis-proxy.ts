@@ -25,6 +25,15 @@ export interface RedisProxy {
   delayReplies(ms: number): void;
   /** Opens each new connection to Redis `ms` late (a slow handshake, as over TLS far away). */
   delayConnections(ms: number): void;
+  /**
+   * While on, each new connection is accepted but not opened to Redis: what the client sends
+   * waits (its handshake, TLS's included, is held). Off opens the ones held, in order.
+   */
+  hold(on?: boolean): void;
+  /** How many connections hold() holds now. */
+  held(): number;
+  /** How many client connections the proxy has open now (held ones included). */
+  open(): number;
 }
 
 /**
@@ -39,7 +48,10 @@ export async function startRedisProxy(redisPort: number): Promise<RedisProxy> {
   let dropping = false;
   let replyDelayMs = 0;
   let connectDelayMs = 0;
+  let holding = false;
+  const heldOpens: Array<() => void> = [];
   const sockets = new Set<Socket>();
+  const clients = new Set<Socket>();
   const server: Server = createServer((client) => {
     const upstream = new Socket();
     // What the client sends before Redis is reached waits here, in order.
@@ -49,9 +61,11 @@ export async function startRedisProxy(redisPort: number): Promise<RedisProxy> {
         for (const chunk of early ?? []) upstream.write(chunk);
         early = undefined;
       });
-    if (connectDelayMs > 0) setTimeout(open, connectDelayMs);
+    if (holding) heldOpens.push(open);
+    else if (connectDelayMs > 0) setTimeout(open, connectDelayMs);
     else open();
     sockets.add(client).add(upstream);
+    clients.add(client);
     const forward = (to: Socket) => (chunk: Buffer) => {
       if (dropping) return;
       if (early !== undefined) early.push(chunk);
@@ -76,6 +90,9 @@ export async function startRedisProxy(redisPort: number): Promise<RedisProxy> {
       upstream.destroy();
       sockets.delete(client);
       sockets.delete(upstream);
+      clients.delete(client);
+      const at = heldOpens.indexOf(open);
+      if (at !== -1) heldOpens.splice(at, 1);
     };
     client.on('close', end).on('error', end);
     upstream.on('close', end).on('error', end);
@@ -107,5 +124,11 @@ export async function startRedisProxy(redisPort: number): Promise<RedisProxy> {
     delayConnections: (ms) => {
       connectDelayMs = ms;
     },
+    hold: (on = true) => {
+      holding = on;
+      if (!on) for (const open of heldOpens.splice(0)) open();
+    },
+    held: () => heldOpens.length,
+    open: () => clients.size,
   };
 }
