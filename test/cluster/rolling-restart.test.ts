@@ -13,7 +13,6 @@
  * its own node id. Then the edges: a second SIGTERM during the drain, SIGKILL
  * in the middle of it, and SIGTERM while Redis does not answer (each policy).
  */
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
@@ -78,7 +77,10 @@ async function connectSomewhere(nodes: () => Node[], user: string, deadlineMs = 
  * dead. Call it right before the SIGTERM: the drain, which has no heartbeat, must begin in there.
  */
 async function goSilent(ws: WebSocket): Promise<void> {
-  await once(ws, 'ping');
+  await new Promise<void>((resolve, reject) => {
+    ws.once('ping', () => resolve());
+    ws.once('close', (code) => reject(new Error(`closed (${code}) before it could go silent`)));
+  });
   (ws as unknown as { _socket: { pause(): void } })._socket.pause();
 }
 
