@@ -69,8 +69,18 @@ async function connectSomewhere(nodes: () => Node[], user: string, deadlineMs = 
   }
 }
 
-/** A client whose socket stops reading: it never answers the close frame, so the drain runs to its deadline. */
-function goSilent(ws: WebSocket): void {
+/**
+ * A client whose socket stops reading: it never answers the close frame, so the drain runs to its
+ * deadline. It stops reading pings too, and the heartbeat (1 s in the test preset) ends a peer
+ * that misses one pong: so it goes silent just after answering a ping (ws has written the pong
+ * when it emits 'ping'), which leaves two heartbeats (about 2 s) before the node could call it
+ * dead. Call it right before the SIGTERM: the drain, which has no heartbeat, must begin in there.
+ */
+async function goSilent(ws: WebSocket): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    ws.once('ping', () => resolve());
+    ws.once('close', (code) => reject(new Error(`closed (${code}) before it could go silent`)));
+  });
   (ws as unknown as { _socket: { pause(): void } })._socket.pause();
 }
 
@@ -114,9 +124,9 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
       expect(mine.length).toBeGreaterThan(1);
       // One of its clients stops reading: the drain lasts until its deadline.
       const [silent, ...rest] = mine as [(typeof mine)[0], ...typeof mine];
-      goSilent(silent.open.ws);
       const others = () => nodes.filter((n) => n !== oldNode);
 
+      await goSilent(silent.open.ws);
       const stoppedAt = Date.now();
       oldNode.program.child.kill('SIGTERM');
       await oldNode.program.waitFor(/SIGTERM: draining/);
@@ -172,7 +182,10 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
     for (const node of nodes) expect(node.program.output()).not.toContain('WSSUP_DUPLICATE_NODE_ID');
   }, 180_000);
 
-  /** A node with three of `user`'s connections, one of them silent once the stop begins. */
+  /**
+   * A node with three of `user`'s connections; `silence()` makes the first one stop reading
+   * (call it right before the SIGTERM: a silent client lives two heartbeats at most).
+   */
   async function loaded(nodeId: string, user: string, args: string[] = [], env: NodeJS.ProcessEnv = {}) {
     const node = await startNode(redis.current, nodeId, [...drainArgs, ...args], env);
     const held: Open[] = [];
@@ -183,13 +196,13 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
       held.push(next);
     }
     await eventually(async () => (await bookOf(redis.current, user)).length === 3, 10_000);
-    goSilent((held[0] as Open).ws);
-    return { node, held };
+    return { node, held, silence: () => goSilent((held[0] as Open).ws) };
   }
 
   it('a second SIGTERM during the drain exits at once (143); the slots it kept free within leaseTtl + reaper period', async () => {
-    const { node } = await loaded('twice', 'cat');
+    const { node, silence } = await loaded('twice', 'cat');
     const other = await startNode(redis.current, 'twice-other');
+    await silence();
     node.program.child.kill('SIGTERM');
     await node.program.waitFor(/still draining/);
     node.program.child.kill('SIGTERM');
@@ -199,8 +212,9 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
   }, 60_000);
 
   it('SIGKILL in the middle of the drain: its slots free within leaseTtl + reaper period', async () => {
-    const { node } = await loaded('killed', 'dan');
+    const { node, silence } = await loaded('killed', 'dan');
     const other = await startNode(redis.current, 'killed-other');
+    await silence();
     node.program.child.kill('SIGTERM');
     await node.program.waitFor(/SIGTERM: draining/);
     node.program.child.kill('SIGKILL');
@@ -210,10 +224,11 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
   }, 60_000);
 
   it('a client that never answers its 1001 keeps its slot cluster-wide until the drain deadline, not longer', async () => {
-    const { node, held } = await loaded('slow-drain', 'fay');
+    const { node, held, silence } = await loaded('slow-drain', 'fay');
     const other = await startNode(redis.current, 'slow-drain-other');
     const more = await Promise.all([1, 2].map(() => attempt(node, 'fay')));
     for (const next of more) if (next.opened) keepActive(next.ws);
+    await silence();
     node.program.child.kill('SIGTERM');
     for (const client of held.slice(1)) expect((await client.closed).code).toBe(1001);
     for (const next of more) if (next.opened) expect((await next.closed).code).toBe(1001);
@@ -230,9 +245,13 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
     for (const outage of ['paused', 'killed'] as const)
       it(`SIGTERM while Redis is ${outage} (--store-unavailable ${policy}): exit 0 within the grace, the slots free with the lease once Redis is back`, async () => {
         const user = `eve-${policy}-${outage}`;
-        const { node } = await loaded(`down-${policy}-${outage}`, user, ['--store-unavailable', policy]);
+        const { node, silence } = await loaded(`down-${policy}-${outage}`, user, [
+          '--store-unavailable',
+          policy,
+        ]);
         // A live node: its reaper frees what the stopped one could not give back.
         const other = await startNode(redis.current, `up-${policy}-${outage}`);
+        await silence();
         if (outage === 'paused') await redis.current.pause();
         else await redis.current.kill();
         try {

@@ -63,7 +63,7 @@ describe.runIf(hasRedis)(
       });
       app.on('error', () => {});
       const duplicates = recordDuplicates<{
-        on(event: 'node-error', listener: (error: Error) => void): unknown;
+        on(event: string, listener: (first: unknown) => void): unknown;
       }>(app);
       await app.connect();
       onTestFinished(() => app.destroy());
@@ -73,11 +73,30 @@ describe.runIf(hasRedis)(
       const target = c.masters.find((m) => m.port !== master.port && m.port !== registry.port) ?? registry;
       const a = await startStoreOn({ redis: app, keyPrefix: keys.prefix, nodeId: `m${index}` });
       expect(duplicates).toHaveLength(1);
+      // What the store's duplicate goes through from the pause on: a failure's message says it.
+      const heard: string[] = [];
+      let pausedAt: number | undefined;
+      for (const event of ['node-error', 'node-reconnecting', 'node-ready', 'node-disconnect'])
+        duplicates[0]?.on(event, (first) => {
+          const what =
+            first instanceof Error ? first.message : (first as { port?: number } | undefined)?.port;
+          if (pausedAt !== undefined) heard.push(`+${Date.now() - pausedAt} ms ${event} ${String(what)}`);
+        });
+      /** The slot's master as each master sees it (the paused one answers once its pause is over). */
+      const owners = () =>
+        Promise.all(
+          c.masters.map(async (m) => {
+            const shards = (await c.command(m.port, 'CLUSTER', 'SLOTS').catch(() => [])) as unknown[][];
+            const owner = shards.find((r) => Number(r[0]) <= slot && slot <= Number(r[1]));
+            return `${m.port}${m.port === master.port ? ' (paused)' : ''}: ${String((owner?.[2] as unknown[])?.[1])}`;
+          }),
+        );
       let stopped: Promise<void> | undefined;
       // stop() once the reconnected subscriber's resubscribe got MOVED: node-redis then re-reads
       // the layout and subscribes again on the slot's new master, unawaited.
       duplicates[0]?.on('node-error', (error) => {
-        if (mode === 'stop' && String(error?.message).startsWith('MOVED')) stopped ??= a.store.stop();
+        if (mode === 'stop' && String((error as Error | undefined)?.message).startsWith('MOVED'))
+          stopped ??= a.store.stop();
       });
       if (mode === 'refused') {
         expect(await c.command(target.port, 'ACL', 'SETUSER', 'default', 'resetchannels')).toBe('OK');
@@ -89,6 +108,7 @@ describe.runIf(hasRedis)(
       // The subscriber's connection dropped, and its reconnect held by the pause, in one write.
       // The pause outlasts the slot's move below on a loaded machine (a pause that ended first
       // would let the resubscribe land on the old master: no MOVED, nothing tested).
+      pausedAt = Date.now();
       const reply = await inline(master.port, `CLIENT KILL TYPE pubsub\r\nCLIENT PAUSE ${PAUSE_MS} ALL\r\n`);
       expect(reply).toMatch(/^:1\r\n\+OK/);
       // The slot moves to another master (it imports it, then claims it, with a new epoch); the
@@ -113,12 +133,21 @@ describe.runIf(hasRedis)(
       // The paused master hears of it within this too (the cluster's gossip, every 100 ms).
       await new Promise((resolve) => setTimeout(resolve, 500));
 
-      return { a, unhandled, stopped: () => stopped };
+      /** Why no MOVED came, as far as the duplicate's events and the masters' views tell. */
+      const explain = async (error: unknown) =>
+        new Error(
+          `${String(error)}\nthe duplicate heard: ${heard.join('; ')}\nslot ${slot} (${master.port} -> ${target.port}) owned by: ${(await owners()).join('; ')}`,
+        );
+      return { a, unhandled, stopped: () => stopped, explain };
     }
 
     it('no unhandled rejection, and stop() resolves', async () => {
-      const { unhandled, stopped } = await moved('stop');
-      await vi.waitFor(() => expect(stopped()).toBeDefined(), { timeout: PAUSE_MS + 5_000, interval: 20 });
+      const { unhandled, stopped, explain } = await moved('stop');
+      await vi
+        .waitFor(() => expect(stopped()).toBeDefined(), { timeout: PAUSE_MS + 5_000, interval: 20 })
+        .catch(async (error) => {
+          throw await explain(error);
+        });
       await stopped();
       // What the re-subscription leaves behind settles within this.
       await new Promise((resolve) => setTimeout(resolve, 1_500));
