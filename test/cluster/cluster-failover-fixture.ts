@@ -4,7 +4,7 @@
  * the test is free to fail over, waiting for a best-effort message to arrive,
  * and counting the clients a store leaves on each node.
  */
-import { expect } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import type { ClusterMaster, PrivateRedisCluster } from '../helpers/redis-cluster.js';
 import type { TestStore } from './store-fixture.js';
 
@@ -46,6 +46,26 @@ export async function arrivesWithin(
     while (!arrived() && Date.now() - sent < 100) await new Promise((resolve) => setTimeout(resolve, 10));
   }
   return Date.now() - started;
+}
+
+/**
+ * Renews `store`'s lease every 200 ms (the lease actor's cycle, sped up: a lost subscription is
+ * subscribed again at a renewal) until the returned function is awaited or the test ends.
+ */
+export function keepRenewing(store: TestStore): () => Promise<void> {
+  let renewing = true;
+  const renewals = (async () => {
+    while (renewing) {
+      await store.store.renew().catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  })();
+  const stop = async () => {
+    renewing = false;
+    await renewals;
+  };
+  onTestFinished(stop);
+  return stop;
 }
 
 /**

@@ -11,7 +11,12 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { startRedisCluster } from '../helpers/redis-cluster.js';
-import { channelSubscribers, keyOffMasters, ordersAndSendsReach } from './cluster-failover-fixture.js';
+import {
+  channelSubscribers,
+  keepRenewing,
+  keyOffMasters,
+  ordersAndSendsReach,
+} from './cluster-failover-fixture.js';
 import { eventually, freshPrefix, hasRedis, startStoreOn } from './store-fixture.js';
 
 describe.runIf(hasRedis)(
@@ -48,17 +53,7 @@ describe.runIf(hasRedis)(
         5_000,
       );
 
-      let renewing = true;
-      const renewals = (async () => {
-        while (renewing) {
-          await b.store.renew().catch(() => {});
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        }
-      })();
-      onTestFinished(async () => {
-        renewing = false;
-        await renewals;
-      });
+      keepRenewing(b);
 
       await ordersAndSendsReach(a, b, nodeB, 8_000);
       expect(b.subscriptionErrors).toHaveLength(1);

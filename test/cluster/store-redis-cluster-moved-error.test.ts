@@ -20,6 +20,7 @@ import {
 import {
   channelSubscribers,
   clientTotals,
+  keepRenewing,
   keyOffMasters,
   ordersAndSendsReach,
 } from './cluster-failover-fixture.js';
@@ -64,18 +65,7 @@ async function lostAfterMove(): Promise<Setup> {
   const before = await clientTotals(cluster, ports);
   expect(before.ssub).toBe(2);
 
-  let renewing = true;
-  const renewals = (async () => {
-    while (renewing) {
-      await b.store.renew().catch(() => {});
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  })();
-  const stopRenewing = async () => {
-    renewing = false;
-    await renewals;
-  };
-  onTestFinished(stopRenewing);
+  const stopRenewing = keepRenewing(b);
 
   await cluster.command(
     replica.port,

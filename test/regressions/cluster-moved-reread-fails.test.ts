@@ -15,30 +15,17 @@
  * (subscriptionLost), and once the nodes answer CLUSTER SLOTS again, the renewals subscribe
  * again: an eviction order and a cluster-wide send from another node reach the node.
  */
-import { connect } from 'node:net';
 import { createCluster, RootNodesUnavailableError } from 'redis';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
-import { keyOffMasters, ordersAndSendsReach } from '../cluster/cluster-failover-fixture.js';
+import { keepRenewing, keyOffMasters, ordersAndSendsReach } from '../cluster/cluster-failover-fixture.js';
 import { freshPrefix, hasRedis, startStoreOn, usePrivateCluster } from '../cluster/store-fixture.js';
 import { recordDuplicates } from '../helpers/recorded-duplicates.js';
 import type { PrivateRedisCluster } from '../helpers/redis-cluster.js';
+import { inline } from '../helpers/redis-inline.js';
 
 /** What the default user may not run while the re-read must fail: how node-redis reads the layout. */
 const DENIED = '-cluster|slots';
-
-/** Sends inline commands in one write, so the server runs them back to back; resolves at close. */
-function inline(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let reply = '';
-    const socket = connect(port, '127.0.0.1', () => socket.end(text));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString();
-    });
-    socket.on('error', reject);
-    socket.on('close', () => resolve(reply));
-  });
-}
 
 /** Whether the node on `port` says that the node `id` serves `slot` (CLUSTER NODES: CLUSTER SLOTS is denied). */
 async function says(c: PrivateRedisCluster, port: number, id: string, slot: number): Promise<boolean> {
@@ -137,17 +124,7 @@ describe.runIf(hasRedis)(
       expect(await c.command(master.port, 'CLUSTER', 'SETSLOT', String(slot), 'NODE', master.id)).toBe('OK');
       for (const port of ports) expect(await says(c, port, master.id, slot)).toBe(true);
       await allow();
-      let renewing = true;
-      const renewals = (async () => {
-        while (renewing) {
-          await b.store.renew().catch(() => {});
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        }
-      })();
-      onTestFinished(async () => {
-        renewing = false;
-        await renewals;
-      });
+      keepRenewing(b);
       await ordersAndSendsReach(a, b, nodeB, 8_000);
       expect(b.subscriptionErrors).toHaveLength(1);
       expect(unhandled).toEqual([]);

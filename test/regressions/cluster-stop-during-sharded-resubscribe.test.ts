@@ -15,29 +15,16 @@
  * Either of the two fails then with no one to hear it (the re-read: "Cluster closed"; the
  * SSUBSCRIBE: "Socket closed unexpectedly"), depending on when the destroy lands.
  */
-import { connect } from 'node:net';
 import { createCluster } from 'redis';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
 import { keyOffMasters } from '../cluster/cluster-failover-fixture.js';
 import { freshPrefix, hasRedis, startStoreOn, usePrivateCluster } from '../cluster/store-fixture.js';
 import { recordDuplicates } from '../helpers/recorded-duplicates.js';
+import { inline } from '../helpers/redis-inline.js';
 
 /** How long the channel's master is paused, its subscriber's reconnect held meanwhile. */
 const PAUSE_MS = 12_000;
-
-/** Sends inline commands in one write, so the server runs them back to back; resolves at close. */
-function inline(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let reply = '';
-    const socket = connect(port, '127.0.0.1', () => socket.end(text));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString();
-    });
-    socket.on('error', reject);
-    socket.on('close', () => resolve(reply));
-  });
-}
 
 describe.runIf(hasRedis)(
   'regression: stop() while node-redis re-subscribes a moved channel (Redis Cluster)',
@@ -105,19 +92,12 @@ describe.runIf(hasRedis)(
         });
       }
 
-      // The subscriber's connection dropped, the slot given up in the old master's own table, and
-      // its reconnect held by the pause, in one write. The pause outlasts the slot's move below on
-      // a loaded machine (a pause that ended first would let the resubscribe land on the old
-      // master: no MOVED, nothing tested). Given up there first, the slot cannot come back to the
-      // old master whatever the gossip does meanwhile (it did once, under load: every master,
-      // the new one included, then named the old one, and no MOVED came); its own table answers
-      // the resubscribe MOVED.
+      // The subscriber's connection dropped, and its reconnect held by the pause, in one write.
+      // The pause outlasts the slot's move below on a loaded machine (a pause that ended first
+      // would let the resubscribe land on the old master: no MOVED, nothing tested).
       pausedAt = Date.now();
-      const reply = await inline(
-        master.port,
-        `CLIENT KILL TYPE pubsub\r\nCLUSTER SETSLOT ${slot} NODE ${target.id}\r\nCLIENT PAUSE ${PAUSE_MS} ALL\r\n`,
-      );
-      expect(reply).toMatch(/^:1\r\n\+OK\r\n\+OK/);
+      const reply = await inline(master.port, `CLIENT KILL TYPE pubsub\r\nCLIENT PAUSE ${PAUSE_MS} ALL\r\n`);
+      expect(reply).toMatch(/^:1\r\n\+OK/);
       // The slot moves to another master (it imports it, then claims it, with a new epoch); the
       // paused master still hears the cluster bus, and gives the slot up.
       expect(await c.command(target.port, 'CLUSTER', 'SETSLOT', String(slot), 'IMPORTING', master.id)).toBe(
