@@ -23,6 +23,7 @@ import { freshPrefix, hasRedis, startStoreOn, usePrivateCluster } from '../clust
 import { recordDuplicates } from '../helpers/recorded-duplicates.js';
 import type { PrivateRedisCluster } from '../helpers/redis-cluster.js';
 import { inline } from '../helpers/redis-inline.js';
+import { recordUnhandledRejections } from '../helpers/unhandled-rejections.js';
 
 /** What the default user may not run while the re-read must fail: how node-redis reads the layout. */
 const DENIED = '-cluster|slots';
@@ -46,12 +47,7 @@ describe.runIf(hasRedis)(
     it('no unhandled rejection; the loss is reported once, and once the nodes answer again, orders and sends reach the node', async () => {
       const c = cluster.current;
       const keys = createKeyLayout(freshPrefix());
-      const unhandled: unknown[] = [];
-      const onUnhandled = (reason: unknown) => unhandled.push(reason);
-      process.on('unhandledRejection', onUnhandled);
-      onTestFinished(() => {
-        process.off('unhandledRejection', onUnhandled);
-      });
+      const unhandled = recordUnhandledRejections();
       const ports = c.masters.map((m) => m.port);
       const allow = async () => {
         for (const port of ports) await c.command(port, 'ACL', 'SETUSER', 'default', '+cluster|slots');

@@ -22,6 +22,7 @@ import { keyOffMasters } from '../cluster/cluster-failover-fixture.js';
 import { freshPrefix, hasRedis, startStoreOn, usePrivateCluster } from '../cluster/store-fixture.js';
 import { recordDuplicates } from '../helpers/recorded-duplicates.js';
 import { inline } from '../helpers/redis-inline.js';
+import { recordUnhandledRejections } from '../helpers/unhandled-rejections.js';
 
 /** How long the channel's master is paused, its subscriber's reconnect held meanwhile. */
 const PAUSE_MS = 12_000;
@@ -38,12 +39,7 @@ describe.runIf(hasRedis)(
     async function moved(mode: 'stop' | 'refused') {
       const c = cluster.current;
       const keys = createKeyLayout(freshPrefix());
-      const unhandled: unknown[] = [];
-      const onUnhandled = (reason: unknown) => unhandled.push(reason);
-      process.on('unhandledRejection', onUnhandled);
-      onTestFinished(() => {
-        process.off('unhandledRejection', onUnhandled);
-      });
+      const unhandled = recordUnhandledRejections();
       const app = createCluster({
         rootNodes: [{ url: c.urls[0] as string }],
         defaults: { disableOfflineQueue: true, socket: { reconnectStrategy: () => 50 } },
