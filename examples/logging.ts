@@ -38,7 +38,8 @@ const supervisor = createSupervisor<Session>({
 });
 
 // One line per event; the event's fields are the log's fields. `rejected` has
-// reason, status, message, via, retryAfterMs, userId, remoteAddress, userAgent and correlationId.
+// reason, status, message, via, retryAfterMs, userId, remoteAddress, userAgent and correlationId
+// (and live and limit, the user's count and its limit, when the reason is 'user-limit').
 const names: SupervisorEventName[] = ['admitted', 'rejected', 'evicted', 'disposed', 'capacity'];
 for (const name of names) {
   supervisor.on(name, (event) => logger.info({ event: name, ...event }, name));

@@ -34,7 +34,7 @@ supervisor.on('disposed', ({ connectionId, userId, reason, closeCode, httpStatus
   console.log(`disposed ${userId} ${connectionId}: ${reason}, ${answer}, after ${lifetimeMs} ms`);
 });
 // also: 'admitted', 'evicted', and 'rejected' ({ reason, status, userId, message,
-//   via, retryAfterMs, remoteAddress, userAgent, correlationId })
+//   via, retryAfterMs, remoteAddress, userAgent, correlationId, and on 'user-limit' live, limit })
 
 function statsFor(request: IncomingMessage) {
   const user = new URL(request.url ?? '/', 'http://localhost').searchParams.get('user');

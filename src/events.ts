@@ -54,6 +54,14 @@ export interface RejectedEvent {
   userAgent?: string | undefined;
   /** The correlation id `authenticate` returned, when it got that far. */
   correlationId?: string | undefined;
+  /**
+   * `user-limit` only: the user's live connections (connecting or active) that refused this
+   * one; in cluster mode the cluster-wide book's count, every node's (this process's own
+   * while the store is away under `onStoreUnavailable: 'local'`). Undefined otherwise.
+   */
+  live?: number | undefined;
+  /** `user-limit` only: `maxConnectionsPerUser` (cluster-wide in cluster mode). Undefined otherwise. */
+  limit?: number | undefined;
 }
 
 export interface EvictedEvent {

@@ -42,6 +42,9 @@ export interface Rejection {
   /** A malformed handshake's own headers (issue 13 (2)). */
   headers?: Readonly<Record<string, string>> | undefined;
   retryAfterMs?: number | undefined;
+  /** A refusal at the per-user limit: the user's live count that refused it, and the limit. */
+  live?: number | undefined;
+  limit?: number | undefined;
 }
 
 export interface RejectionsDeps {
@@ -92,6 +95,8 @@ export function createRejections({ retryHints, closeRefusals, counters, events }
       remoteAddress,
       userAgent: request.headers['user-agent'],
       correlationId: rejection.correlationId,
+      live: rejection.live,
+      limit: rejection.limit,
     });
   }
 

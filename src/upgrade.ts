@@ -377,9 +377,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     reason: Rejection['reason'],
     message: string,
     retryAfterMs?: number,
+    live?: number,
   ): void {
     const { request, socket, head, userId, correlationId } = attempt;
-    reject(request, socket, head, { reason, message, userId, correlationId, retryAfterMs });
+    // The per-user limit's refusal says at what count (the event's `live` and `limit`).
+    const limit = reason === 'user-limit' ? resolved.maxConnectionsPerUser : undefined;
+    reject(request, socket, head, { reason, message, userId, correlationId, retryAfterMs, live, limit });
   }
 
   function admit(attempt: Attempt): void | Promise<void> {
@@ -459,7 +462,8 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       report(new SupervisorError('WSSUP_INTERNAL', `no admission decision for connection ${connection.id}`));
       refuse(attempt, 'internal-error', 'internal error');
     } else {
-      refuse(attempt, decision.reason, refusalMessage[decision.reason]);
+      const live = decision.reason === 'user-limit' ? record.book.live : undefined;
+      refuse(attempt, decision.reason, refusalMessage[decision.reason], undefined, live);
     }
     return undefined;
   }
@@ -475,7 +479,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     const connectionId = nextConnectionId();
     const reservation: Reservation = await book.reserve(userId, connectionId);
     if (reservation.outcome === 'refused') {
-      return refuse(attempt, 'user-limit', refusalMessage['user-limit']);
+      return refuse(attempt, 'user-limit', refusalMessage['user-limit'], undefined, reservation.live);
     }
     // Not the user's limit: the book holds this id for another owner, a bug (reported).
     if (reservation.outcome === 'failed') return refuse(attempt, 'internal-error', 'internal error');

@@ -50,7 +50,11 @@ export type Reservation =
   | { outcome: 'booked' }
   /** The store did not answer and the policy is 'local': admit against this process's limit. */
   | { outcome: 'unsynced' }
-  | { outcome: 'refused' }
+  /**
+   * The user is at the limit: `live` is the book's count of the user's slots, every node's
+   * (undefined when a custom store answered no count that is one).
+   */
+  | { outcome: 'refused'; live: number | undefined }
   /** The book holds this connection id for another owner: a bug, reported; HTTP 500. */
   | { outcome: 'failed' }
   /** The store did not answer and the policy is 'reject': HTTP 503 with Retry-After. */
@@ -324,7 +328,9 @@ export class ClusterBook {
         if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
         // Evicted earlier, still booked: their nodes are told again (an order may have been lost).
         for (const order of answer.evict ?? []) this.#ordered(order);
-        return answer.reason === 'duplicate-connection' ? { outcome: 'failed' } : { outcome: 'refused' };
+        return answer.reason === 'duplicate-connection'
+          ? { outcome: 'failed' }
+          : { outcome: 'refused', live: countOrUndefined(answer.live) };
       }
       for (const order of answer.evict) this.#ordered(order);
       this.#bookedUnder.set(connectionId, incarnation);
@@ -1036,4 +1042,9 @@ function unavailable(error: unknown): never {
       ? 'the slot store is not answering (circuit open)'
       : 'the slot store failed to answer';
   throw new SlotStoreUnavailableError(message, { cause: error });
+}
+
+/** A count a store answered, or undefined when it is not one (a custom store's slip). */
+function countOrUndefined(value: unknown): number | undefined {
+  return Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : undefined;
 }

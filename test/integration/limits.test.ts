@@ -67,6 +67,8 @@ describe('per-user limit (test preset: 5)', () => {
         via: 'http',
         retryAfterMs: 5_000, // the default hint, sent as Retry-After: 5
         remoteAddress: '127.0.0.1',
+        live: 5, // the count that refused it, and the limit
+        limit: 5,
       },
     ]);
     // The five are untouched by the refusal.

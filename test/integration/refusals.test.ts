@@ -299,6 +299,8 @@ describe('rejected events say who was refused (item 9)', () => {
         remoteAddress: '127.0.0.1',
         userAgent: 'Mozilla/5.0 (test)',
         correlationId: 'req-42',
+        live: 1,
+        limit: 1,
       },
       {
         reason: 'invalid-user-id',

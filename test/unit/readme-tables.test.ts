@@ -221,6 +221,8 @@ describe("the README's table of events", () => {
         remoteAddress: true,
         userAgent: true,
         correlationId: true,
+        live: true,
+        limit: true,
       } satisfies Record<keyof RejectedEvent, true>),
       evicted: Object.keys({ connectionId: true, userId: true, cause: true } satisfies Record<
         keyof EvictedEvent,

@@ -1,0 +1,92 @@
+/**
+ * The README's runbook, "A user hits the limit: what to check", across processes: two
+ * supervisors on a private redis-server and a crashed third node (a bare store that booked
+ * one slot and never renews), user 42 at the limit across the three. Each cluster-wide call
+ * the runbook names, run as written, and what it says each one answers.
+ */
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { describe, expect, it, vi } from 'vitest';
+import type WebSocket from 'ws';
+import type { RejectedEvent } from '../../src/index.js';
+import { connect, connectRefused, ioWait, startServer, type TestServer } from '../helpers/server.js';
+import { hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const runbook = readme.split(/^### A user hits the limit: what to check$/m)[1]?.split(/^## /m)[0] ?? '';
+
+const leaseTtlMs = 3_000;
+const closeOf = async (ws: WebSocket) => {
+  const [code, reason] = (await once(ws, 'close')) as [number, Buffer];
+  return { code, reason: reason.toString() };
+};
+
+describe.runIf(hasRedis)('README: a user hits the limit (cluster mode)', () => {
+  const redis = usePrivateRedis();
+
+  async function startNode(nodeId: string): Promise<TestServer> {
+    const t = await startServer({
+      maxConnectionsPerUser: 5,
+      idleTimeoutMs: 1_000_000_000,
+      cluster: { redis: redis.current.url, nodeId, leaseTtlMs, commandTimeoutMs: 300 },
+    });
+    await t.supervisor.ready({ signal: AbortSignal.timeout(10_000) });
+    return t;
+  }
+
+  it('names the calls tested here', () => {
+    for (const call of [
+      "await supervisor.userStats('42', { cluster: true\n   })",
+      '(await supervisor.stats({\n   cluster: true })).global.nodes',
+      'with `{ cluster: true }` as a 4th argument',
+    ])
+      expect(runbook).toContain(call);
+  });
+
+  it('finds the crashed node by its lease, frees the live connections everywhere, and the ghost with the lease', async () => {
+    const a = await startNode('node-a');
+    const b = await startNode('node-b');
+    const crashed = await startStore(redis.current, { keyPrefix: 'wssup', nodeId: 'node-c', leaseTtlMs });
+    expect((await crashed.store.admit('42', 'ghost-1', 5, 4)).admitted).toBe(true);
+    const rejected: RejectedEvent[] = [];
+    a.supervisor.on('rejected', (event) => rejected.push(event));
+    const onA = [await connect(a.url('42')), await connect(a.url('42'))];
+    const onB = [await connect(b.url('42')), await connect(b.url('42'))];
+
+    // 1. The refusal, on node-a: the cluster-wide count, not node-a's 2.
+    expect(await connectRefused(a.url('42'))).toBe(429);
+    expect(rejected).toEqual([
+      expect.objectContaining({ reason: 'user-limit', userId: '42', live: 5, limit: 5 }),
+    ]);
+    expect(a.supervisor.userStats('42')?.live).toBe(2);
+
+    // 3. Across the cluster: who holds the slots, and whose lease runs down.
+    expect(await a.supervisor.userStats('42', { cluster: true })).toEqual({
+      userId: '42',
+      live: 5,
+      idle: 0,
+      byNode: { 'node-a': 2, 'node-b': 2, 'node-c': 1 },
+    });
+    await vi.waitFor(async () => {
+      const nodes = (await a.supervisor.stats({ cluster: true })).global.nodes;
+      const lease = (nodeId: string) =>
+        nodes.find((node) => node.nodeId === nodeId)?.leaseExpiresInMs ?? Number.NaN;
+      expect(lease('node-c')).toBeLessThan(leaseTtlMs / 3); // not renewed: crashed
+      expect(lease('node-a')).toBeGreaterThanOrEqual(leaseTtlMs / 3);
+      expect(lease('node-b')).toBeGreaterThanOrEqual(leaseTtlMs / 3);
+    }, ioWait);
+
+    // 4. Free the user on every process: each client gets the code and reason.
+    const closes = [...onA, ...onB].map(closeOf);
+    const told = await a.supervisor.disconnectUser('42', 4000, 'reset by operator', { cluster: true });
+    expect(told).toMatchObject({ delivered: 2, unreached: 0 });
+    expect(told.nodes).toBeGreaterThanOrEqual(1); // node-b (node-c's store is told too: it still listens)
+    for (const seen of await Promise.all(closes))
+      expect(seen).toEqual({ code: 4000, reason: 'reset by operator' });
+    // The ghost has nothing to close: it goes with its lease.
+    await vi.waitFor(async () => {
+      expect(await a.supervisor.userStats('42', { cluster: true })).toBeUndefined();
+    }, ioWait);
+    await connect(b.url('42')); // admitted again
+  }, 30_000);
+});

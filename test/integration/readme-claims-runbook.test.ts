@@ -1,0 +1,91 @@
+/**
+ * The README's runbook, "A user hits the limit: what to check", one process: each call
+ * it names, run as written on a user at the limit with active, idle and draining
+ * connections (real sockets on loopback, simulated time), and what it says each one answers.
+ * Across processes: test/cluster/doc-claims-runbook.test.ts.
+ */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import {
+  type Client,
+  closeOf,
+  evictAt,
+  idleTimeoutMs,
+  limit,
+  refusal,
+  startRulesServer,
+  stopReading,
+  waitForUser,
+} from '../helpers/rules.js';
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const runbook = readme.split(/^### A user hits the limit: what to check$/m)[1]?.split(/^## /m)[0] ?? '';
+
+describe('README: a user hits the limit (one process)', () => {
+  it('names the calls tested here', () => {
+    for (const call of [
+      "supervisor.userStats('42')",
+      "supervisor.connectionsOf('42')",
+      'audit().ok',
+      "new Date(parseInt(id.replace('-', '').slice(0, 12),\n   16))",
+      "supervisor.disconnectUser('42', 4000, 'reset by\n   operator')",
+      "supervisor.connection(id)?.close(4000, 'reset by operator')",
+    ])
+      expect(runbook).toContain(call);
+  });
+
+  it('answers who holds the slots, why none was evicted, and frees the user', async () => {
+    // limit 5, evictAt 4, idle after 1 s of simulated time without an application message.
+    const t = await startRulesServer({ drainTimeoutMs: 60_000 });
+    const { supervisor } = t;
+
+    // Two that go idle, one draining (its client does not read the server's close frame).
+    const idle = [await t.open('42'), await t.open('42')];
+    const draining = await t.open('42');
+    stopReading(draining.ws);
+    draining.handle.close(4000, 'leaving');
+    t.clock.increment(idleTimeoutMs);
+    await waitForUser(supervisor, '42', { live: 2, idle: 2, draining: 1 });
+
+    // Five in use: no time passes, so none of them turns idle.
+    const before = Date.now();
+    const active: Client[] = [];
+    for (let i = 0; i < limit; i += 1) active.push(await t.open('42'));
+    const after = Date.now();
+
+    // 1. The refusal.
+    expect((await refusal(t.url('42'))).status).toBe(429);
+    expect(t.events.rejected).toEqual([
+      expect.objectContaining({ reason: 'user-limit', status: 429, userId: '42', live: limit, limit }),
+    ]);
+
+    // 2. The slots on this process: idle 0 at the limit, the idle ones evicted first.
+    expect(supervisor.userStats('42')).toMatchObject({ live: limit, idle: 0, limit, evictAt });
+    expect(t.events.evicted.map((event) => [event.connectionId, event.cause])).toEqual(
+      idle.map((client) => [client.id, 'idle']),
+    );
+    const held = supervisor.connectionsOf('42');
+    expect(held.map(({ id }) => id)).toEqual(active.map(({ id }) => id)); // oldest first
+    expect(supervisor.audit().ok).toBe(true);
+    for (const { id } of held) {
+      const admittedAt = new Date(parseInt(id.replace('-', '').slice(0, 12), 16)).getTime();
+      expect(admittedAt).toBeGreaterThanOrEqual(before);
+      expect(admittedAt).toBeLessThanOrEqual(after);
+    }
+
+    // 4. Free the user: one connection, then the rest.
+    const [first, ...rest] = active as [Client, ...Client[]];
+    const firstClosed = closeOf(first.ws);
+    supervisor.connection(first.id)?.close(4000, 'reset by operator');
+    expect(await firstClosed).toEqual({ code: 4000, reason: 'reset by operator' });
+    expect(supervisor.userStats('42')?.live).toBe(limit - 1);
+
+    const restClosed = rest.map(({ ws }) => closeOf(ws));
+    expect(supervisor.disconnectUser('42', 4000, 'reset by operator')).toBe(rest.length);
+    expect(supervisor.userStats('42')?.live).toBe(0); // each slot free as it starts draining
+    for (const seen of await Promise.all(restClosed)) {
+      expect(seen).toEqual({ code: 4000, reason: 'reset by operator' });
+    }
+    await t.open('42'); // admitted again
+  });
+});
