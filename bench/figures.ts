@@ -32,7 +32,6 @@ export function fixed(value: number, digits = 1): string {
 }
 
 export const kib = (bytes: number) => `${fixed(bytes / 1024, 2)} KB`;
-export const micros = (ms: number) => `${fixed(ms * 1000, 1)} µs`;
 
 /** High-resolution monotonic time in milliseconds. */
 export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;

@@ -26,11 +26,6 @@ export class VirtualClock implements Clock {
     return this.#now;
   }
 
-  /** Timers scheduled and neither fired nor cleared. */
-  get pending(): number {
-    return this.#callbacks.size;
-  }
-
   setTimeout(fn: () => void, timeout: number): number {
     const id = this.#nextId++;
     this.#callbacks.set(id, fn);

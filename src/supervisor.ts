@@ -3,9 +3,10 @@
  * actor per user in a Map (each owns that user's connection actors), sends
  * each admission straight to it, keeps the process-wide count and the books
  * that stats() reads, and owns a small hub actor whose only job is the
- * shutdown deadline. It turns the machines' decisions into counters and
- * events; the upgrade path that asks them (src/upgrade.ts) and the answer to
- * a refusal (src/rejections.ts) are modules of their own.
+ * shutdown's timing (its deadline, and its batches when paced). It turns the
+ * machines' decisions into counters and events; the upgrade path that asks
+ * them (src/upgrade.ts) and the answer to a refusal (src/rejections.ts) are
+ * modules of their own.
  */
 import { type Actor, type AnyActorRef, createActor, toPromise } from 'xstate';
 import { CloseCodes } from '../machines/connection.machine.js';

@@ -5,7 +5,7 @@
 import { type ChartEdge, type ChartGraph, type ChartNode, ROOT } from './graph.js';
 
 /**
- * The trigger of an edge, with its guard: `SOCKET_OPENED`, `after drainTimeout`, `ADMIT [isAtLimit]`,
+ * The trigger of an edge, with its guard: `SOCKET_OPENED`, `after drainTimeout`, `ADMIT [hasRoomAfterEviction]`,
  * `onDone (renewLease)` for an invoke whose id XState made up.
  */
 export function edgeLabel(edge: ChartEdge): string {
@@ -27,7 +27,7 @@ export function edgeLabel(edge: ChartEdge): string {
 
 /**
  * A transition listed as text rather than drawn as an arrow:
- * `ADMIT [isAtProcessLimit] / announceRejected`, or `RESET → idle` for a
+ * `ADMIT [hasRoomAfterEviction] / evictIdle, admit`, or `CLOSE → closed` for a
  * root transition with a target.
  */
 export function listedLabel(edge: ChartEdge): string {

@@ -6,7 +6,7 @@
  * NOSCRIPT fallback, and the counters the tests and the bench read.
  *
  * Redis Cluster. Every command the store sends names the key (or sharded
- * channel) it is routed by at a fixed place (clusterRoutingKey below), and
+ * channel) it is routed by at a fixed place (clusterRoutingKey, redis-senders.ts), and
  * every script's keys share one hash slot (redis-keys.ts), so the cluster
  * client sends each command to the one master that serves it. Nothing above
  * this file knows which kind of Redis it talks to.

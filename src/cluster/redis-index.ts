@@ -1,7 +1,7 @@
 /**
  * A node's writes to its incarnation's index, the reaper's set of the users it
  * booked (issue 12, redis-keys.ts): one command each (indexScript), which also
- * pushes the index's expiry to INDEX_TTL from now.
+ * pushes the index's expiry to indexTtlMs() from now.
  *
  * Why an index expires. The reaper finds a dead incarnation's index through the
  * registry, empties it and then forgets the incarnation. A write of the dead node

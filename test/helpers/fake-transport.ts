@@ -3,7 +3,7 @@
  * SimulatedClock still holds.
  */
 import type { SimulatedClock } from 'xstate';
-import type { AdmitCommand, ConnectionEvent, TransportEventSource } from '../../machines/index.js';
+import type { ConnectionEvent, TransportEventSource } from '../../machines/index.js';
 
 /**
  * Delays not yet fired nor cancelled. SimulatedClock keeps them in a private
@@ -63,26 +63,3 @@ export class FakeTransport implements TransportEventSource {
 }
 
 export const asFake = (context: { transport: TransportEventSource }) => context.transport as FakeTransport;
-
-/**
- * Admissions on fake sockets, for the machine tests: `admit` sends ADMIT to
- * `target` (a user supervisor) and, if a connection actor
- * subscribed, completes its handshake; `transport` finds a socket by id.
- */
-export function fakeAdmissions(target: { send(event: AdmitCommand): void }) {
-  const transports = new Map<string, FakeTransport>();
-  return {
-    admit(connectionId: string, userId: string, { open = true } = {}) {
-      const transport = new FakeTransport();
-      transports.set(connectionId, transport);
-      target.send({ type: 'ADMIT', connectionId, userId, transport });
-      if (open && transport.subscribed > 0) transport.push({ type: 'SOCKET_OPENED' });
-      return transport;
-    },
-    transport(connectionId: string) {
-      const found = transports.get(connectionId);
-      if (found === undefined) throw new Error(`no transport ${connectionId}`);
-      return found;
-    },
-  };
-}

@@ -1,6 +1,6 @@
 /**
- * Tests that need something npm cannot install (a browser, later
- * redis-server). Without it, such a block is skipped with a loud message
+ * Tests that need something npm cannot install (a browser, redis-server,
+ * libfaketime). Without it, such a block is skipped with a loud message
  * naming what is missing and how to get it, so `npm test` runs anywhere, as
  * any user. CI sets WSSUP_REQUIRE_EXTERNAL=1: there a missing requirement is a
  * failing test instead, so a broken CI image cannot pass by skipping.

@@ -2,8 +2,8 @@
  * Released, seen from the outside: a baseline of the process's handles, of
  * the timers created since and of an emitter's listeners, taken before a
  * supervisor exists, to compare with once it has shut down and its http
- * server has closed. Used by test/integration/resources.test.ts and
- * test/cluster/shutdown-resources.test.ts.
+ * server has closed. Used by test/integration/resources.test.ts,
+ * test/cluster/shutdown-resources.test.ts and test/cluster/store-redis-tls.test.ts.
  */
 import { createHook } from 'node:async_hooks';
 import { once } from 'node:events';
