@@ -108,8 +108,8 @@ describe(`${attempts} concurrent upgrades for one user at limit ${limit}`, () =>
     expect(t.errors).toEqual([]);
   });
 
-  // DESIGN.md: "listeners see the books as they are after the event". Today an
-  // `admitted` listener sees them before: the newcomer is not counted yet.
+  // The design rule "listeners see the books as they are after the event". Once, an
+  // `admitted` listener saw them before: the newcomer was not counted yet.
   it('an admitted listener already sees the newcomer in the books', async () => {
     const t = await startTarget();
     const seen: unknown[] = [];

@@ -217,7 +217,7 @@ describe('existing HTTP server example', () => {
 });
 
 /**
- * Every example (STYLE.md, "Examples"): one command, port 0 unless --port,
+ * Every example (the project's style rule for examples): one command, port 0 unless --port,
  * the listening line, and a drain with 1001 on SIGINT or SIGTERM, also when
  * the signal arrives twice (Ctrl-C under npm reaches node twice).
  */

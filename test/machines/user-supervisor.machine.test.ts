@@ -3,7 +3,7 @@
  * fake transports whose activity clock runs on simulated time. Limit 5, so
  * T = ceil(0.7 × 5) = 4.
  *
- * What a user relies on (DESIGN.md, "The rules"): admission up to the limit,
+ * What a user relies on (README, "The rules"): admission up to the limit,
  * refusal beyond it with nothing allocated, the eviction invariant (while
  * n ≥ T no child stays idle; longest idle first; never an active child), the
  * immediate release of a draining child's slot, lingering after the last
