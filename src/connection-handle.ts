@@ -26,6 +26,24 @@ export interface ConnectionHandle<Data = unknown> {
    * of a ping then unanswered (the next heartbeat is due an interval after the last pong).
    */
   readonly expiresAt: number | undefined;
+  /**
+   * When it was admitted (at the upgrade request, before the handshake), in ms on the
+   * supervisor's clock: epoch ms (`Date.now()`) with the default clock, the injected `clock`'s
+   * `now()` otherwise (`Date.now()` for one without `now()`). Under an injected clock that is
+   * not the wall clock `expiresAt` is on (a `SimulatedClock` starts at 0).
+   */
+  readonly admittedAt: number;
+  /**
+   * How long it has been idle, in ms on the supervisor's clock (the one `admittedAt` is on):
+   * the time since the last application message that counts as activity (`activity: 'both'`,
+   * the default: one received or sent by send(); `'inbound'`: one received), or since the
+   * socket opened when none has yet; while it is connecting, since its admission. Pings,
+   * pongs and the heartbeat's keepalive message never count. It is what the idle rule
+   * compares with `idleTimeoutMs`. Read at the call (the clock's now minus a timestamp the
+   * transport keeps anyway): free on the message path. After disposal it keeps counting from
+   * the last activity, since nothing counts any more.
+   */
+  readonly idleForMs: number;
   /** The ws socket once open (undefined while connecting). Prefer send() and close(). */
   readonly socket: WebSocket | undefined;
   /**

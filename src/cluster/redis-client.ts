@@ -17,7 +17,7 @@
 import { type Clock, createCountingClock } from '../clock.js';
 import { importOptionalPeer, type ModuleLoader } from '../optional-peer.js';
 import { connectFailure } from './connect-failure.js';
-import { Deadlines } from './redis-deadlines.js';
+import { commandLabel, Deadlines } from './redis-deadlines.js';
 import { MasterDeadlines } from './redis-master-deadlines.js';
 import { watchReconnects } from './redis-reconnects.js';
 import type { Script } from './redis-scripts.js';
@@ -689,7 +689,8 @@ function wrap(
   // stuck master holds back only its own commands.
   const storeWide = deadlines.storeWide;
   const { routingKey, masterOf } = sender;
-  const command = (args: readonly string[]): Promise<unknown> => {
+  // `script`: the store's script the command runs (EVALSHA, EVAL), which its error names.
+  const send = (args: readonly string[], script?: Script): Promise<unknown> => {
     const name = args[0] ?? '';
     let key: string | undefined;
     let list = storeWide;
@@ -701,7 +702,7 @@ function wrap(
       }
       if (masterOf !== undefined) list = deadlines.of(masterOf(key));
     }
-    if (list.overdue > 0) return Promise.reject(stuck(name, list));
+    if (list.overdue > 0) return Promise.reject(stuck(name, list, script));
     commands += 1;
     let sent: Promise<unknown>;
     try {
@@ -709,8 +710,9 @@ function wrap(
     } catch (error) {
       return Promise.reject(error);
     }
-    return list.watch(sent, name);
+    return list.watch(sent, name, undefined, script);
   };
+  const command = (args: readonly string[]): Promise<unknown> => send(args);
   // What goes to one master's own connection (SCRIPT LOAD, the renewal's checks).
   const guard: Guard = (address, what, send) => {
     const list = deadlines.of(address);
@@ -731,9 +733,9 @@ function wrap(
       // One array, filled in place: this runs for every admission and release
       // (bench/RESULTS.md: what each admission allocates drives the GC pauses).
       const line = scriptCall('EVALSHA', script.sha, keys, args);
-      return command(line).then(undefined, (error: unknown) => {
+      return send(line, script).then(undefined, (error: unknown) => {
         if (!isNoScript(error)) throw error;
-        return command(scriptCall('EVAL', script.body, keys, args));
+        return send(scriptCall('EVAL', script.body, keys, args), script);
       });
     },
     async load(list) {
@@ -795,8 +797,11 @@ function scriptCall(
   return line;
 }
 
-const stuck = (what: string, deadlines: Deadlines) =>
-  new SlotStoreUnavailableError(`Redis ${what}: ${deadlines.overdue} earlier command(s) still unanswered`);
+const stuck = (what: string, deadlines: Deadlines, script?: Script) =>
+  new SlotStoreUnavailableError(
+    `Redis ${commandLabel(what, script)}: ${deadlines.overdue} earlier command(s) still unanswered`,
+    { script: script?.name },
+  );
 
 const isNoScript = (error: unknown) =>
   error instanceof SlotStoreUnavailableError && /^NOSCRIPT/.test(messageOf(error.cause));

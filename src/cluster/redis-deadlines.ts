@@ -28,6 +28,8 @@ interface Entry {
   /** The tick count after which it is overdue. */
   readonly due: number;
   readonly what: string;
+  /** The store's script it runs, if it does: its error names it. */
+  readonly script: ScriptName | undefined;
   readonly timeoutMs: number;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
@@ -78,19 +80,21 @@ export class Deadlines {
 
   /**
    * Settles like `promise`, or rejects with a SlotStoreUnavailableError once
-   * `timeoutMs` has passed; any other rejection becomes one too.
+   * `timeoutMs` has passed; any other rejection becomes one too. `script`: the store's
+   * script the command runs, named by the error (its `script`; `what` says it in words).
    */
-  watch<T>(promise: Promise<T>, what: string, timeoutMs = this.timeoutMs): Promise<T> {
+  watch<T>(promise: Promise<T>, what: string, timeoutMs = this.timeoutMs, script?: ScriptName): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.#stopped) {
         // Its rejection (the socket's end) is expected now: not an unhandled one.
         promise.catch(() => {});
-        reject(new SlotStoreUnavailableError(`Redis ${what}: the connection is closed`));
+        reject(unavailable(what, script, 'the connection is closed'));
         return;
       }
       const entry: Entry = {
         due: this.#ticks + Math.ceil(timeoutMs / this.periodMs),
         what,
+        script,
         timeoutMs,
         resolve: resolve as (value: unknown) => void,
         reject,
@@ -121,7 +125,7 @@ export class Deadlines {
     this.#watchdog.stop();
     while (this.#head !== undefined) {
       const entry = this.#head;
-      this.#expire(entry, new SlotStoreUnavailableError(`Redis ${entry.what}: the connection was closed`));
+      this.#expire(entry, unavailable(entry.what, entry.script, 'the connection was closed'));
     }
   }
 
@@ -143,7 +147,7 @@ export class Deadlines {
     entry.reject(
       error instanceof SlotStoreUnavailableError
         ? error
-        : new SlotStoreUnavailableError(`Redis ${entry.what}: ${messageOf(error)}`, { cause: error }),
+        : unavailable(entry.what, entry.script, messageOf(error), error),
     );
   }
 
@@ -156,10 +160,7 @@ export class Deadlines {
     while (entry !== undefined) {
       const next = entry.next;
       if (this.#ticks > entry.due) {
-        this.#expire(
-          entry,
-          new SlotStoreUnavailableError(`Redis ${entry.what}: no answer within ${entry.timeoutMs} ms`),
-        );
+        this.#expire(entry, unavailable(entry.what, entry.script, `no answer within ${entry.timeoutMs} ms`));
       }
       entry = next;
     }
@@ -184,3 +185,28 @@ export class Deadlines {
 }
 
 const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** A script as its command's error names it: which of the store's operations failed. */
+export interface ScriptName {
+  readonly name: string;
+  readonly operation: string;
+}
+
+/**
+ * How an error names a command: `EVALSHA of the admit script (an admission)` for one that
+ * runs a script (under an ACL that denies a command, the operator learns which operation
+ * needs the rule: Redis's reply names only EVALSHA, or the command the script called).
+ * Built only when the command fails, never on the way out.
+ */
+export const commandLabel = (what: string, script: ScriptName | undefined): string =>
+  script === undefined ? what : `${what} of the ${script.name} script (${script.operation})`;
+
+function unavailable(
+  what: string,
+  script: ScriptName | undefined,
+  why: string,
+  cause?: unknown,
+): SlotStoreUnavailableError {
+  const options = { script: script?.name, ...(cause === undefined ? {} : { cause }) };
+  return new SlotStoreUnavailableError(`Redis ${commandLabel(what, script)}: ${why}`, options);
+}

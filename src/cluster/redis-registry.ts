@@ -59,7 +59,7 @@ export async function reapDead(
   if (failures.length === 1) throw first;
   throw new SlotStoreUnavailableError(
     `reap: ${failures.length} commands failed (removed ${removed} entries meanwhile): ${first.message}`,
-    { cause: first },
+    { cause: first, script: first.script },
   );
 }
 

@@ -21,12 +21,19 @@ import { createHash } from 'node:crypto';
 
 export interface Script {
   readonly name: string;
+  /**
+   * Which of the store's operations runs it, in the words of an error's message: a script
+   * that fails (a rule missing from a least-privilege ACL: `NOPERM`, or a command denied
+   * inside it) is named with it, so that an operator knows which operation needs the rule.
+   */
+  readonly operation: string;
   readonly body: string;
   readonly sha: string;
 }
 
-const script = (name: string, body: string): Script => ({
+const script = (name: string, operation: string, body: string): Script => ({
   name,
+  operation,
   body,
   sha: createHash('sha1').update(body).digest('hex'),
 });
@@ -94,6 +101,7 @@ end
  */
 export const admitScript = script(
   'admit',
+  'an admission',
   `${prelude}
 local now = nowMs()
 local deadline = tonumber(ARGV[6])
@@ -179,6 +187,7 @@ return orderAgain(out)
  */
 export const releaseScript = script(
   'release',
+  'a release',
   `${prelude}
 if otherServer(2, ARGV[4]) then return -1 end
 local value = redis.call('HGET', KEYS[1], ARGV[1])
@@ -197,6 +206,7 @@ return 1
  */
 export const setIdleScript = script(
   'setIdle',
+  "a connection's idle or live edge",
   `${prelude}
 local value = redis.call('HGET', KEYS[1], ARGV[1])
 if not value then return 0 end
@@ -223,6 +233,7 @@ return 1
  */
 export const readmitScript = script(
   'readmit',
+  'a re-admission of the connections this process holds',
   `${prelude}
 local key, inc, node, limit = KEYS[1], tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 if otherServer(2, ARGV[7]) then return -1 end
@@ -272,6 +283,7 @@ return refused
  */
 export const purgeScript = script(
   'purge',
+  "a purge of a dead or stopping process's slots (the reaper's, or stop())",
   `${prelude}
 local isDead = snapshot(1)
 local retiring = tonumber(ARGV[3] or '0')
@@ -323,6 +335,7 @@ return removed
  */
 export const renewScript = script(
   'renew',
+  'the lease renewal',
   `${prelude}
 local now = nowMs()
 local inc, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -380,6 +393,7 @@ return out
  */
 export const retireScript = script(
   'retire',
+  "the end of this process's earlier leases",
   `${prelude}
 local now = nowMs()
 local ended = 0
@@ -401,6 +415,7 @@ return ended
  */
 export const registryScript = script(
   'registry',
+  "a read of the registry of leases (the reaper's, or a cluster-wide read or send)",
   `${prelude}
 local now = nowMs()
 local out = { now, tonumber(redis.call('GET', KEYS[3]) or '0') }
@@ -422,6 +437,7 @@ return out
  */
 export const forgetScript = script(
   'forget',
+  "forgetting a lease (a dead one, by the reaper, or this process's own at stop())",
   `${prelude}
 local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not score then return 0 end
@@ -447,6 +463,7 @@ return 1
  */
 export const indexScript = script(
   'index',
+  "a write to the reaper's index of this process's users",
   `
 local key, ttl, op = KEYS[1], ARGV[1], ARGV[2]
 if op ~= 'SADD' and op ~= 'SREM' then return redis.error_reply('index: unknown operation ' .. tostring(op)) end

@@ -255,12 +255,19 @@ export interface SendAcrossOutcome {
   cause?: unknown;
 }
 
-/** The store did not answer in time, or refused the command: the outage policy applies. */
+/**
+ * The store did not answer in time, or refused the command: the outage policy applies.
+ * `script` names the Redis slot store's Lua script that failed (`admit`, `release`,
+ * `renew`, …; the message says what it was for), when one did: under an ACL that
+ * denies a command, it says which of the store's operations needs the rule.
+ */
 export class SlotStoreUnavailableError extends SupervisorError {
   static override readonly [ERROR_KIND]: string = 'SlotStoreUnavailableError';
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly script: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; script?: string | undefined }) {
     super('WSSUP_STORE_UNAVAILABLE', message, options);
     this.name = 'SlotStoreUnavailableError';
+    this.script = options?.script;
   }
 }
 

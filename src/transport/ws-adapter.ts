@@ -130,8 +130,11 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   #delivering = false;
   /** Set by the machine's `deliverDirectly`, cleared by `deliverViaMachine`. */
   #direct = false;
-  /** The activity clock: when the last message that counts as activity went by. */
-  #lastActivityAt = 0;
+  /**
+   * The activity clock: when the last message that counts as activity went by (set to the
+   * admission time, restarted when the socket opens).
+   */
+  #lastActivityAt: number;
   /** The TCP socket under ws, watched for `finish` (see #opened). */
   #tcp: Duplex | undefined;
   /**
@@ -170,6 +173,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     readonly expiresAt: number | undefined = undefined,
   ) {
     this.#env = env;
+    this.#lastActivityAt = admittedAt;
     // Converted once, here: the time left by the wall clock, counted from admission on the
     // supervisor's clock (the same clock for the real one; an injected one keeps its own time).
     if (expiresAt !== undefined) this.#expiry = admittedAt + (expiresAt - Date.now());
@@ -205,6 +209,11 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
   quietForMs(): number {
     return this.#env.now() - this.#lastActivityAt;
+  }
+
+  /** The handle's view of quietForMs(): a getter, so the message path pays nothing for it. */
+  get idleForMs(): number {
+    return this.quietForMs();
   }
 
   lastActivityAt(): number {

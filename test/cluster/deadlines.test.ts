@@ -71,6 +71,40 @@ describe('command deadlines (one watchdog per connection)', () => {
     deadlines.stop();
   });
 
+  it("a script's command that fails names the script and its operation, by its deadline, an error reply or the connection's end", async () => {
+    const { simulated, deadlines } = setupDeadlines(100);
+    const admit = { name: 'admit', operation: 'an admission' };
+    const late = deadlines.watch(answer().promise, 'EVALSHA', undefined, admit);
+    const refused = answer();
+    const watchedRefused = deadlines.watch(refused.promise, 'EVAL', undefined, admit);
+    refused.reject(new Error("NOPERM this user has no permissions to run the 'eval' command"));
+    await expect(watchedRefused).rejects.toMatchObject({
+      ...unavailable,
+      script: 'admit',
+      message:
+        "Redis EVAL of the admit script (an admission): NOPERM this user has no permissions to run the 'eval' command",
+    });
+    simulated.increment(125);
+    await expect(late).rejects.toMatchObject({
+      ...unavailable,
+      script: 'admit',
+      message: 'Redis EVALSHA of the admit script (an admission): no answer within 100 ms',
+    });
+    const closing = deadlines.watch(answer().promise, 'EVALSHA', undefined, admit);
+    deadlines.stop();
+    await expect(closing).rejects.toMatchObject({
+      ...unavailable,
+      script: 'admit',
+      message: 'Redis EVALSHA of the admit script (an admission): the connection was closed',
+    });
+    // Any other command names none.
+    await expect(deadlines.watch(answer().promise, 'HVALS')).rejects.toMatchObject({
+      ...unavailable,
+      script: undefined,
+      message: 'Redis HVALS: the connection is closed',
+    });
+  });
+
   it('never fails a command before its timeout, whatever the phase of the watchdog when it went out', async () => {
     const { simulated, deadlines } = setupDeadlines(100);
     const keepAwake = answer();

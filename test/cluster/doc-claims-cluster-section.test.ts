@@ -252,8 +252,8 @@ describe.runIf(hasRedis)('docs: the Redis Cluster section of docs/cluster-store.
     }
     // Each at once: unsent while the read is overdue, then refused by the client while it
     // reconnects (no offline queue). None waits for its deadline again.
-    const stuck = 'Redis EVALSHA: 1 earlier command(s) still unanswered';
-    const offline = 'Redis EVALSHA: The client is offline';
+    const stuck = 'Redis EVALSHA of the admit script (an admission): 1 earlier command(s) still unanswered';
+    const offline = 'Redis EVALSHA of the admit script (an admission): The client is offline';
     expect(new Set(why)).toEqual(new Set([stuck, offline]));
     expect(why.indexOf(offline)).toBe(why.lastIndexOf(stuck) + 1);
     c.resume(away.port);

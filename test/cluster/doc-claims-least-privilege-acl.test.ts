@@ -16,6 +16,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
+import { connectRedis } from '../../src/cluster/redis-client.js';
+import { type Script, scripts } from '../../src/cluster/redis-scripts.js';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
 import { type ClusterMaster, startRedisCluster } from '../helpers/redis-cluster.js';
 import type { PrivateRedis } from '../helpers/redis-server.js';
@@ -198,6 +200,7 @@ describe.runIf(hasRedis)("docs: the README's ACL with one permission missing", (
       change: (rules: string[]) => rules.filter((rule) => rule !== '+evalsha'),
       fix: ['+evalsha'],
       reply: /NOPERM this user has no permissions to run the 'evalsha' command/,
+      scripts: ['renew'],
       log: 'command toplevel evalsha',
     },
     {
@@ -205,6 +208,7 @@ describe.runIf(hasRedis)("docs: the README's ACL with one permission missing", (
       change: (rules: string[]) => rules.filter((rule) => rule !== '+hgetall'),
       fix: ['+hgetall'],
       reply: /can't run this command or subcommand/,
+      scripts: ['admit'],
       log: 'command lua hgetall',
     },
     {
@@ -212,11 +216,12 @@ describe.runIf(hasRedis)("docs: the README's ACL with one permission missing", (
       change: (rules: string[]) => rules.map((rule) => (rule === `&${keyPrefix}:*` ? '&wssup:*' : rule)),
       fix: [`&${keyPrefix}:*`],
       reply: /NOPERM this user has no permissions to access one of the channels/,
+      scripts: [],
       log: `channel toplevel ${keyPrefix}:{n:acl-lacking}:orders`,
     },
   ])(
     'without $missing: WSSUP_STORE_UNAVAILABLE with the reply, 503 under reject, and admitting again once the ACL is fixed',
-    async ({ change, fix, reply, log }) => {
+    async ({ change, fix, reply, scripts: named, log }) => {
       const r = redis.current;
       const { user, url } = await createUser(r, change);
       const t = await startServer({
@@ -239,6 +244,14 @@ describe.runIf(hasRedis)("docs: the README's ACL with one permission missing", (
       for (const error of t.errors) {
         expect(error.code).toBe('WSSUP_STORE_UNAVAILABLE');
         expect(error.message).toMatch(reply);
+      }
+      // A script denied is named, with what it is for: which operation needs the rule.
+      const failedScripts = t.errors.map((error) => (error as { script?: string }).script);
+      expect(new Set(failedScripts)).toEqual(new Set(named.length === 0 ? [undefined] : named));
+      for (const error of t.errors) {
+        const script = scripts.find((each) => each.name === (error as { script?: string }).script);
+        if (script !== undefined)
+          expect(error.message).toContain(`of the ${script.name} script (${script.operation}): `);
       }
       expect(new Set(await denied(r))).toEqual(new Set([log]));
 
@@ -371,3 +384,141 @@ describe.runIf(hasRedis)("docs: the README's ACL on a Redis Cluster, with +clust
     expect(a.supervisor.stats().cluster).toMatchObject({ breaker: 'closed', unavailableShards: [] });
   }, 60_000);
 });
+
+/** What an error says, as `onError` gets it: the code, the script it names, the message. */
+const named = (error: unknown) => {
+  const { code, script, message } = error as { code?: string; script?: string; message?: string };
+  return { code, script, message };
+};
+
+describe.runIf(hasRedis)(
+  "docs: a rule missing from the README's ACL: the error names the store's script and what it was for",
+  () => {
+    const redis = usePrivateRedis();
+
+    it('every script the store runs, by EVALSHA and by EVAL (a lost script cache), named when Redis denies it', async () => {
+      const r = redis.current;
+      const { user, url } = await createUser(r, (rules) => rules.filter((rule) => rule !== '+evalsha'));
+      const connection = await connectRedis(url, { commandTimeoutMs: 300 });
+      onTestFinished(() => connection.close());
+      // Every script has its own name and says what it is for.
+      expect(new Set(scripts.map((script) => script.name)).size).toBe(scripts.length);
+      expect(scripts.map((script) => script.name).sort()).toEqual(
+        [
+          'admit',
+          'forget',
+          'index',
+          'purge',
+          'readmit',
+          'registry',
+          'release',
+          'renew',
+          'retire',
+          'setIdle',
+        ].sort(),
+      );
+      const key = `${keyPrefix}:{u:ann}:slots`;
+      for (const script of scripts) {
+        const failed = named(await connection.run(script, [key], []).catch((error: unknown) => error));
+        expect(failed, script.name).toEqual({
+          code: 'WSSUP_STORE_UNAVAILABLE',
+          script: script.name,
+          message: `Redis EVALSHA of the ${script.name} script (${script.operation}): NOPERM this user has no permissions to run the 'evalsha' command`,
+        });
+        expect(script.operation, script.name).toMatch(/^[a-z].{8,}/);
+      }
+      // With +evalsha and the cache lost: NOSCRIPT, then EVAL, denied (no +eval), names it too.
+      expect(await r.command('ACL', 'SETUSER', user, '+evalsha', '-eval')).toBe('OK');
+      expect(await r.command('SCRIPT', 'FLUSH')).toBe('OK');
+      const failed = named(
+        await connection.run(scripts[0] as Script, [key], []).catch((error: unknown) => error),
+      );
+      expect(failed).toEqual({
+        code: 'WSSUP_STORE_UNAVAILABLE',
+        script: scripts[0]?.name,
+        message: `Redis EVAL of the ${scripts[0]?.name} script (${scripts[0]?.operation}): NOPERM this user has no permissions to run the 'eval' command`,
+      });
+      expect(new Set(await denied(r))).toEqual(
+        new Set(['command toplevel evalsha', 'command toplevel eval']),
+      );
+    });
+
+    it("each of the store's operations, a command denied inside its script: the error names the script; ACL LOG the command", async () => {
+      const r = redis.current;
+      const { user, url } = await createUser(r);
+      const start = async (nodeId: string, leaseTtlMs: number) => {
+        const store = createRedisSlotStore({
+          redis: url,
+          nodeId,
+          keyPrefix,
+          leaseTtlMs,
+          commandTimeoutMs: 300,
+        });
+        onTestFinished(() => store.stop());
+        await store.start({ evictionOrdered: () => {}, incarnationChanged: () => {} });
+        return store;
+      };
+      const store = await start('acl-named', 60_000);
+      // A process that booked bob and died: its lease runs out, the reaper's to clean.
+      const dead = await start('acl-dead', 1_500);
+      expect(await dead.admit('bob', 'b1', 5, 4)).toMatchObject({ admitted: true });
+      expect(await store.admit('ann', 'a1', 5, 4)).toMatchObject({ admitted: true });
+      // Its lease runs out on Redis's clock (it is never renewed: nothing drives it here).
+      await vi.waitFor(async () => {
+        const [seconds, micros] = (await r.command('TIME')) as [string, string];
+        const expiresAt = await r.command('ZSCORE', `${keyPrefix}:{nodes}:leases`, String(dead.incarnation));
+        expect(Number(seconds) * 1000 + Number(micros) / 1000).toBeGreaterThan(Number(expiresAt));
+      }, ioWait);
+
+      /** Runs `operation` with `rule` taken from the user, then gives it back. */
+      const without = async (rule: string, operation: () => Promise<unknown>) => {
+        expect(await r.command('ACL', 'SETUSER', user, `-${rule}`)).toBe('OK');
+        expect(await r.command('ACL', 'LOG', 'RESET')).toBe('OK');
+        const failed = named(
+          await operation().then(
+            () => undefined,
+            (error: unknown) => error,
+          ),
+        );
+        const log = await denied(r);
+        expect(await r.command('ACL', 'SETUSER', user, `+${rule}`)).toBe('OK');
+        return { ...failed, log };
+      };
+      const inside = (rule: string) => ({
+        code: 'WSSUP_STORE_UNAVAILABLE',
+        log: [`command lua ${rule}`],
+      });
+      const cases: Array<[string, string, () => Promise<unknown>]> = [
+        ['hgetall', 'admit', () => store.admit('ann', 'a2', 5, 4)],
+        ['hdel', 'release', () => store.release('ann', 'a1')],
+        ['hset', 'setIdle', () => store.setIdle('ann', 'a1', Date.now())],
+        [
+          'hgetall',
+          'readmit',
+          () =>
+            store.readmit(
+              [{ userId: 'ann', connectionId: 'a1', admittedAt: Date.now(), idleSince: undefined }],
+              5,
+            ),
+        ],
+        ['zrangebyscore', 'renew', () => store.renew()],
+        ['zrange', 'registry', () => store.reap()],
+        ['hgetall', 'purge', () => store.reap()],
+        ['zrem', 'forget', () => store.reap()],
+      ];
+      for (const [rule, script, operation] of cases) {
+        const failed = await without(rule, operation);
+        const { operation: what } = scripts.find((each) => each.name === script) as Script;
+        expect(failed, script).toMatchObject({ ...inside(rule), script });
+        expect(failed.message, script).toMatch(
+          new RegExp(
+            `^Redis EVALSHA of the ${script} script \\(${what.replace(/[()]/g, '\\$&')}\\): ERR The user executing the script can't run this command`,
+          ),
+        );
+      }
+      // The reaper's pass, all rules back: bob's slot and the dead lease are gone.
+      expect(await store.reap()).toBeGreaterThanOrEqual(0);
+      expect(await bookOf(r, 'bob')).toEqual({});
+    });
+  },
+);

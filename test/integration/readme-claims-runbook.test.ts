@@ -27,7 +27,7 @@ describe('README: a user hits the limit (one process)', () => {
       "supervisor.userStats('42')",
       "supervisor.connectionsOf('42')",
       'audit().ok',
-      "new Date(parseInt(id.replace('-', '').slice(0, 12),\n   16))",
+      "supervisor.connectionsOf('42').map(({ id, admittedAt, idleForMs }) => …)",
       "supervisor.disconnectUser('42', 4000, 'reset by\n   operator')",
       "supervisor.connection(id)?.close(4000, 'reset by operator')",
     ])
@@ -47,11 +47,15 @@ describe('README: a user hits the limit (one process)', () => {
     t.clock.increment(idleTimeoutMs);
     await waitForUser(supervisor, '42', { live: 2, idle: 2, draining: 1 });
 
-    // Five in use: no time passes, so none of them turns idle.
-    const before = Date.now();
+    // Five in use, admitted 100 ms apart on the simulated clock, the last one 100 ms
+    // before the refusal: none is quiet for idleTimeoutMs (1 s), so none turns idle.
     const active: Client[] = [];
-    for (let i = 0; i < limit; i += 1) active.push(await t.open('42'));
-    const after = Date.now();
+    const admittedAt: number[] = [];
+    for (let i = 0; i < limit; i += 1) {
+      admittedAt.push(t.clock.now());
+      active.push(await t.open('42'));
+      t.clock.increment(100);
+    }
 
     // 1. The refusal.
     expect((await refusal(t.url('42'))).status).toBe(429);
@@ -67,11 +71,11 @@ describe('README: a user hits the limit (one process)', () => {
     const held = supervisor.connectionsOf('42');
     expect(held.map(({ id }) => id)).toEqual(active.map(({ id }) => id)); // oldest first
     expect(supervisor.audit().ok).toBe(true);
-    for (const { id } of held) {
-      const admittedAt = new Date(parseInt(id.replace('-', '').slice(0, 12), 16)).getTime();
-      expect(admittedAt).toBeGreaterThanOrEqual(before);
-      expect(admittedAt).toBeLessThanOrEqual(after);
-    }
+    // When each was admitted and how long it has been idle (no message since it opened).
+    expect(held.map(({ id, admittedAt, idleForMs }) => ({ id, admittedAt, idleForMs }))).toEqual(
+      active.map(({ id }, i) => ({ id, admittedAt: admittedAt[i], idleForMs: (limit - i) * 100 })),
+    );
+    for (const { idleForMs } of held) expect(idleForMs).toBeLessThan(idleTimeoutMs);
 
     // 4. Free the user: one connection, then the rest.
     const [first, ...rest] = active as [Client, ...Client[]];

@@ -229,7 +229,16 @@ describe('`socket.data = …` has no counterpart: connection.data is set once', 
       onOpen: (connection) => {
         // What a JavaScript app coming from Socket.IO writes (TypeScript refuses it: readonly).
         const loose = connection as unknown as Record<string, unknown>;
-        for (const key of ['data', 'id', 'userId', 'correlationId', 'expiresAt', 'socket']) {
+        for (const key of [
+          'data',
+          'id',
+          'userId',
+          'correlationId',
+          'expiresAt',
+          'admittedAt',
+          'idleForMs',
+          'socket',
+        ]) {
           try {
             loose[key] = { plan: 'free' };
             tried.push([key, 'assigned']);
@@ -243,7 +252,9 @@ describe('`socket.data = …` has no counterpart: connection.data is set once', 
     ws.send('ping');
     expect(await nextMessage(ws)).toBe('ping');
     expect(tried).toEqual(
-      ['data', 'id', 'userId', 'correlationId', 'expiresAt', 'socket'].map((key) => [key, 'TypeError']),
+      ['data', 'id', 'userId', 'correlationId', 'expiresAt', 'admittedAt', 'idleForMs', 'socket'].map(
+        (key) => [key, 'TypeError'],
+      ),
     );
     const [handle] = t.supervisor.connectionsOf('ann');
     expect(handle).toMatchObject({ userId: 'ann', data: { plan: 'pro' } });
@@ -260,7 +271,7 @@ describe('`socket.data = …` has no counterpart: connection.data is set once', 
       connection: unknown,
       key: string,
     ) => void;
-    const keys = ['data', 'id', 'userId', 'correlationId', 'expiresAt', 'socket'];
+    const keys = ['data', 'id', 'userId', 'correlationId', 'expiresAt', 'admittedAt', 'idleForMs', 'socket'];
     const tried: string[] = [];
     const t = await startServer({
       authenticate: (request) => ({ userId: userFromQuery(request) ?? 'nobody', data: { plan: 'pro' } }),

@@ -41,6 +41,13 @@ export function socketOf(connection: ConnectionHandle): WebSocket | undefined {
   return socket;
 }
 
+// The runbook's step 2: when each connection was admitted and how long it has been idle.
+export function heldBy(userId: string): Array<{ id: string; admittedAt: number; idleForMs: number }> {
+  return supervisor
+    .connectionsOf(userId)
+    .map(({ id, admittedAt, idleForMs }) => ({ id, admittedAt, idleForMs }));
+}
+
 // Issue 11: app data typed through the generic, and a refusal the app chooses.
 const withData = createSupervisor<{ plan: 'free' | 'pro' }>({
   refuse: 'close',
