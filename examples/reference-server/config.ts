@@ -9,7 +9,7 @@ export interface ServerConfig {
   host: string;
   port: number;
   /**
-   * When set, /dashboard and /stats?perUser=1 require it, as
+   * When set, /dashboard, /stats?perUser=1 and /stats?user=<id> require it, as
    * `Authorization: Bearer <token>` or `?token=<token>`.
    */
   dashboardToken?: string | undefined;
@@ -75,6 +75,8 @@ Endpoints (GET and HEAD; "token" = behind --dashboard-token when it is set):
   /                             one line naming the endpoints
   /stats                        stats() totals as JSON
   /stats?perUser=1&limit=<n>    plus the <n> busiest users' books (token)
+  /stats?user=<id>              plus one user's book and live connection ids (token; with
+                                cluster=1 also its cluster-wide book)
   /stats?cluster=1              plus the cluster-wide book from Redis (token; in cluster mode:
                                 --redis, --redis-cluster or --redis-sentinel; 503 while
                                 Redis does not answer)
@@ -87,7 +89,7 @@ Endpoints (GET and HEAD; "token" = behind --dashboard-token when it is set):
 Options (environment variable in brackets):
   --host <addr>                 bind address [HOST] (default 127.0.0.1)
   --port <n>                    port, 0 for any free port [PORT] (default 0)
-  --dashboard-token <secret>    require it for /dashboard, /stats?perUser=1 and ?cluster=1, as
+  --dashboard-token <secret>    require it for /dashboard, /stats?perUser=1, ?user= and ?cluster=1, as
                                 "Authorization: Bearer <secret>" or ?token=<secret>
                                 [WSSUP_DASHBOARD_TOKEN] (default: open to anyone who can connect;
                                 prefer the variable: flags show in ps)
@@ -140,14 +142,14 @@ const isLoopbackHost = (host: string) => host === 'localhost' || host === '::1' 
 
 /**
  * The warning printed when the server listens where others can reach it and
- * the dashboard has no token: /dashboard and /stats?perUser=1 name users.
+ * the dashboard has no token: /dashboard, /stats?perUser=1 and ?user=<id> name users.
  * Undefined when there is nothing to warn about.
  */
 export function exposureWarning(config: Pick<ServerConfig, 'host' | 'dashboardToken'>): string | undefined {
   if (config.dashboardToken !== undefined || isLoopbackHost(config.host)) return undefined;
   return (
-    `warning: listening on ${config.host} without --dashboard-token: /dashboard, /stats?perUser=1 ` +
-    '(user ids) and /stats?cluster=1 (a Redis read per user) are open to anyone who can reach this port'
+    `warning: listening on ${config.host} without --dashboard-token: /dashboard, /stats?perUser=1, ` +
+    '/stats?user=<id> (user ids) and /stats?cluster=1 (a Redis read per user) are open to anyone who can reach this port'
   );
 }
 

@@ -85,7 +85,7 @@ export async function startReferenceServer(
           response,
           200,
           'ws-supervisor reference server: connect with ws://<host>:<port>/?user=<id>; ' +
-            'GET /stats, GET /stats?perUser=1&limit=<n>, GET /metrics, GET /dashboard, ' +
+            'GET /stats, GET /stats?perUser=1&limit=<n>, GET /stats?user=<id>, GET /metrics, GET /dashboard, ' +
             'GET /healthz, GET /readyz\n',
         ),
     ],

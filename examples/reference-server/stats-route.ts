@@ -12,15 +12,20 @@
  *   GET /stats?cluster=1            (--redis, --redis-cluster, --redis-sentinel; behind the token) the same, plus global: the nodes with a lease and
  *                                   the cluster-wide totals; with perUser=1, each listed user's
  *                                   cluster-wide book as perUser[i].global
+ *   GET /stats?user=<id>            (behind the token: it names a user) the totals, plus user:
+ *                                   { userId, book: userStats(id) or null, connections: the ids of
+ *                                   connectionsOf(id), oldest first }; with cluster=1, also global
+ *                                   and user.global: userStats(id, { cluster: true }) or null
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Authorize, checkAccess } from '../../src/dashboard/index.js';
-import type {
-  ClusterUserBook,
-  ClusterView,
-  Supervisor,
-  SupervisorStats,
-  UserStats,
+import {
+  type ClusterUserBook,
+  type ClusterView,
+  type Supervisor,
+  SupervisorError,
+  type SupervisorStats,
+  type UserStats,
 } from '../../src/index.js';
 import { queryOf, sendJson } from './http.js';
 
@@ -34,6 +39,35 @@ export interface PerUserStats extends Omit<SupervisorStats, 'perUser'> {
   /** Users left out by the limit. */
   moreUsers: number;
   limit: number;
+}
+
+/** The answer to `?user=<id>` (with `cluster=1`, `user.global` and `global` too). */
+export interface OneUserStats extends Omit<SupervisorStats, 'perUser'> {
+  user: {
+    userId: string;
+    /** userStats(id): this process's book; null for a user with no connection here. */
+    book: UserStats | null;
+    /** The ids of connectionsOf(id): the live connections on this process, oldest first. */
+    connections: string[];
+    /** cluster=1: userStats(id, { cluster: true }); null when no node books the user. */
+    global?: ClusterUserBook | null;
+  };
+  global?: ClusterView | undefined;
+}
+
+/**
+ * The library's own verdict on a user id (README "User ids"): undefined when it
+ * is one, else the message of its WSSUP_INVALID_ARGUMENT. userStats() validates
+ * before it reads anything, so a bad id never reaches the store.
+ */
+function userIdError(supervisor: Supervisor, userId: string): string | undefined {
+  try {
+    supervisor.userStats(userId);
+    return undefined;
+  } catch (error) {
+    if (error instanceof SupervisorError && error.code === 'WSSUP_INVALID_ARGUMENT') return error.message;
+    throw error;
+  }
 }
 
 const busiestFirst = (a: UserStats, b: UserStats) =>
@@ -63,6 +97,20 @@ export function createStatsRoute(
       sendJson(response, 400, { error: 'limit needs perUser=1: it is how many users perUser lists' });
       return;
     }
+    // One user, or the busiest N: two views. Together one would be silently dropped.
+    const userId = query.get('user');
+    if (userId !== null && perUser) {
+      sendJson(response, 400, {
+        error: 'user=<id> and perUser=1 are two views: ask for one user or for the busiest users, not both',
+      });
+      return;
+    }
+    // The library's rules (README "User ids"), by the library: `?user=` (empty) is refused too.
+    const invalidUser = userId === null ? undefined : userIdError(supervisor, userId);
+    if (invalidUser !== undefined) {
+      sendJson(response, 400, { error: `user: ${invalidUser}`, code: 'WSSUP_INVALID_ARGUMENT' });
+      return;
+    }
     if (cluster && supervisor.options.cluster === undefined) {
       sendJson(response, 400, {
         error:
@@ -76,6 +124,28 @@ export function createStatsRoute(
         ? supervisor.stats({ cluster: true }).then((stats) => stats.global)
         : Promise.resolve(undefined);
     const failed = (error: unknown) => sendJson(response, 503, { error: String(error) });
+    if (userId !== null) {
+      // It names a user (a page's "user 42 cannot connect"): behind the token, as perUser=1 is.
+      void checkAccess(authorize, request, response, onError).then((allowed) => {
+        if (!allowed) return;
+        // Read after the access check, which may be async: the book as it is now.
+        const user: OneUserStats['user'] = {
+          userId,
+          book: supervisor.userStats(userId) ?? null,
+          connections: supervisor.connectionsOf(userId).map((connection) => connection.id),
+        };
+        const totals: Omit<SupervisorStats, 'perUser'> = supervisor.stats();
+        if (!cluster) {
+          sendJson(response, 200, { ...totals, user } satisfies OneUserStats);
+          return;
+        }
+        Promise.all([global(), supervisor.userStats(userId, { cluster: true })]).then(([view, book]) => {
+          const body: OneUserStats = { ...totals, user: { ...user, global: book ?? null }, global: view };
+          sendJson(response, 200, body);
+        }, failed);
+      });
+      return;
+    }
     if (!perUser && !cluster) {
       sendJson(response, 200, supervisor.stats());
       return;

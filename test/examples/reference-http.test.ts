@@ -15,8 +15,9 @@ import {
   type ReferenceServerExtras,
   startReferenceServer,
 } from '../../examples/reference-server/server.js';
-import type { PerUserStats } from '../../examples/reference-server/stats-route.js';
-import { connect as openClient } from '../helpers/server.js';
+import type { OneUserStats, PerUserStats } from '../../examples/reference-server/stats-route.js';
+import { MAX_USER_ID_BYTES } from '../../src/index.js';
+import { ioWait, connect as openClient } from '../helpers/server.js';
 
 const TOKEN = 's3cret-token';
 
@@ -69,7 +70,14 @@ async function fetchReply(
 const connect = (server: ReferenceServer, user: string) => openClient(`${server.url}/?user=${user}`);
 
 describe('dashboard and per-user stats behind --dashboard-token (items 14, 15)', () => {
-  const protectedPaths = ['/dashboard', '/dashboard/chart.svg', '/dashboard/events', '/stats?perUser=1'];
+  const protectedPaths = [
+    '/dashboard',
+    '/dashboard/chart.svg',
+    '/dashboard/events',
+    '/stats?perUser=1',
+    // It names a user, and says whether that user is connected.
+    '/stats?user=alice',
+  ];
 
   it.each(protectedPaths)(
     '%s: 401 without a token, 403 with a wrong one, 200 with the right one',
@@ -243,6 +251,78 @@ describe('GET /stats (item 15)', () => {
     expect(all.perUser.map((book) => book.userId)).toEqual(['alice', 'bob', 'dave', 'carol']);
   });
 
+  it("?user=<id> answers the totals, that user's book and its live connections, oldest first", async () => {
+    const { server } = await startServer();
+    const admitted: string[] = [];
+    server.supervisor.on('admitted', (event) => {
+      if (event.userId === 'alice') admitted.push(event.connectionId);
+    });
+    // One at a time: the order of admission is the order the route must list.
+    const first = await connect(server, 'alice');
+    await connect(server, 'bob');
+    await connect(server, 'alice');
+    await connect(server, 'alice');
+    expect(admitted).toHaveLength(3);
+
+    const reply = await fetchReply(server, '/stats?user=alice');
+    expect(reply.status).toBe(200);
+    const body = JSON.parse(reply.body) as OneUserStats;
+    expect(body).toMatchObject({ connections: 4, users: 2, counters: { admitted: 4 } });
+    expect(body.user).toEqual({
+      userId: 'alice',
+      book: expect.objectContaining({ userId: 'alice', live: 3, draining: 0, limit: 5 }),
+      connections: admitted,
+    });
+    expect(body).not.toHaveProperty('perUser');
+    expect(body).not.toHaveProperty('global');
+
+    // A closed connection leaves the list; the others keep their order.
+    first.close();
+    await vi.waitFor(async () => {
+      const after = JSON.parse((await fetchReply(server, '/stats?user=alice')).body) as OneUserStats;
+      expect(after.user.connections).toEqual(admitted.slice(1));
+      expect(after.user.book?.live).toBe(2);
+    }, ioWait);
+  });
+
+  it('?user=<id> of a user with no connection here: 200 and an empty book (null, no connections)', async () => {
+    const { server } = await startServer();
+    await connect(server, 'alice');
+    // A user id may hold what a query must escape: "user 42" as a page writes it, or "a&b".
+    for (const [query, userId] of [
+      ['nobody', 'nobody'],
+      ['user%2042', 'user 42'],
+      ['a%26b', 'a&b'],
+    ]) {
+      const reply = await fetchReply(server, `/stats?user=${query}`);
+      expect(reply.status).toBe(200);
+      const body = JSON.parse(reply.body) as OneUserStats;
+      expect(body.user).toEqual({ userId, book: null, connections: [] });
+      expect(body).toMatchObject({ connections: 1, users: 1 });
+    }
+  });
+
+  it.each([
+    ['empty', ''],
+    ['a control character', '%00x'],
+    ['a bidirectional control', '%E2%80%AEx'],
+    [`${MAX_USER_ID_BYTES + 1} bytes`, 'a'.repeat(MAX_USER_ID_BYTES + 1)],
+  ])("?user= with %s: 400 with the library's own error", async (_what, query) => {
+    const { server } = await startServer({ dashboardToken: TOKEN });
+    // With the token: the refusal is of the id, not of the caller.
+    const reply = await fetchReply(server, `/stats?user=${query}&token=${TOKEN}`);
+    expect(reply.status).toBe(400);
+    const body = JSON.parse(reply.body) as { error: string; code: string };
+    expect(body.code).toBe('WSSUP_INVALID_ARGUMENT');
+    let thrown: unknown;
+    try {
+      server.supervisor.userStats(decodeURIComponent(query));
+    } catch (error) {
+      thrown = error;
+    }
+    expect(body.error).toBe(`user: ${(thrown as Error).message}`);
+  });
+
   it.each([
     '/stats?perUser=yes',
     '/stats?perUser=1&limit=0',
@@ -252,6 +332,13 @@ describe('GET /stats (item 15)', () => {
     // A limit without perUser was ignored: the totals came back as if it had been read.
     '/stats?limit=5',
     '/stats?perUser=0&limit=5',
+    // One user or the busiest N: not both, and limit counts perUser's users only.
+    '/stats?user=alice&perUser=1',
+    '/stats?user=alice&perUser=true&limit=5',
+    '/stats?user=alice&limit=5',
+    '/stats?user=alice&cluster=yes',
+    // cluster=1 needs cluster mode, for one user as for all of them.
+    '/stats?user=alice&cluster=1',
   ])('%s: 400', async (path) => {
     const { server } = await startServer();
     const reply = await fetchReply(server, path);
@@ -264,6 +351,7 @@ describe('methods (item 16)', () => {
   it.each([
     ['POST', '/stats'],
     ['DELETE', '/stats?perUser=1'],
+    ['POST', '/stats?user=alice'],
     ['POST', '/metrics'],
     ['PUT', '/'],
     ['POST', '/dashboard'],
@@ -284,6 +372,9 @@ describe('methods (item 16)', () => {
     ['/metrics', 200],
     ['/healthz', 200],
     ['/readyz', 200],
+    ['/stats?user=alice', 401],
+    [`/stats?user=alice&token=${TOKEN}`, 200],
+    ['/stats?user=%00', 400],
     ['/dashboard', 401],
     [`/dashboard?token=${TOKEN}`, 200],
     [`/dashboard/chart.svg?token=${TOKEN}`, 200],
@@ -363,6 +454,7 @@ describe("the README's table of endpoints", () => {
       '?user=<id>',
       'GET /stats',
       'perUser=1',
+      'GET /stats?user=<id>',
       'GET /metrics',
       'GET /dashboard',
       'GET /healthz',
