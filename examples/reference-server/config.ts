@@ -75,7 +75,7 @@ Endpoints (GET and HEAD; "token" = behind --dashboard-token when it is set):
   /                             one line naming the endpoints
   /stats                        stats() totals as JSON
   /stats?perUser=1&limit=<n>    plus the <n> busiest users' books (token)
-  /stats?user=<id>              plus one user's book and live connection ids (token; with
+  /stats?user=<id>              plus one user's book and its connections' idle times (token; with
                                 cluster=1 also its cluster-wide book)
   /stats?cluster=1              plus the cluster-wide book from Redis (token; in cluster mode:
                                 --redis, --redis-cluster or --redis-sentinel; 503 while

@@ -13,8 +13,8 @@
  *                                   the cluster-wide totals; with perUser=1, each listed user's
  *                                   cluster-wide book as perUser[i].global
  *   GET /stats?user=<id>            (behind the token: it names a user) the totals, plus user:
- *                                   { userId, book: userStats(id) or null, connections: the ids of
- *                                   connectionsOf(id), oldest first }; with cluster=1, also global
+ *                                   { userId, book: userStats(id) or null, connections: connectionsOf(id),
+ *                                   oldest first, as { id, admittedAt, idleForMs } }; with cluster=1, also global
  *                                   and user.global: userStats(id, { cluster: true }) or null
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -47,8 +47,12 @@ export interface OneUserStats extends Omit<SupervisorStats, 'perUser'> {
     userId: string;
     /** userStats(id): this process's book; null for a user with no connection here. */
     book: UserStats | null;
-    /** The ids of connectionsOf(id): the live connections on this process, oldest first. */
-    connections: string[];
+    /**
+     * connectionsOf(id): the live connections on this process, oldest first, each with its
+     * admission time and how long it has been idle (ms, this process's clock): at the limit,
+     * why none was evicted.
+     */
+    connections: Array<{ id: string; admittedAt: number; idleForMs: number }>;
     /** cluster=1: userStats(id, { cluster: true }); null when no node books the user. */
     global?: ClusterUserBook | null;
   };
@@ -132,7 +136,9 @@ export function createStatsRoute(
         const user: OneUserStats['user'] = {
           userId,
           book: supervisor.userStats(userId) ?? null,
-          connections: supervisor.connectionsOf(userId).map((connection) => connection.id),
+          connections: supervisor
+            .connectionsOf(userId)
+            .map(({ id, admittedAt, idleForMs }) => ({ id, admittedAt, idleForMs })),
         };
         const totals: Omit<SupervisorStats, 'perUser'> = supervisor.stats();
         if (!cluster) {

@@ -257,6 +257,7 @@ describe('GET /stats (item 15)', () => {
     server.supervisor.on('admitted', (event) => {
       if (event.userId === 'alice') admitted.push(event.connectionId);
     });
+    const before = Date.now();
     // One at a time: the order of admission is the order the route must list.
     const first = await connect(server, 'alice');
     await connect(server, 'bob');
@@ -271,8 +272,23 @@ describe('GET /stats (item 15)', () => {
     expect(body.user).toEqual({
       userId: 'alice',
       book: expect.objectContaining({ userId: 'alice', live: 3, draining: 0, limit: 5 }),
-      connections: admitted,
+      connections: admitted.map((id) => ({
+        id,
+        admittedAt: expect.any(Number),
+        idleForMs: expect.any(Number),
+      })),
     });
+    // Each one's admission time and idle time, on the server's clock (epoch ms): the handles'.
+    const handles = server.supervisor.connectionsOf('alice');
+    expect(body.user.connections.map(({ admittedAt }) => admittedAt)).toEqual(
+      handles.map(({ admittedAt }) => admittedAt),
+    );
+    for (const { admittedAt, idleForMs } of body.user.connections) {
+      expect(admittedAt).toBeGreaterThanOrEqual(before);
+      expect(admittedAt).toBeLessThanOrEqual(Date.now());
+      expect(idleForMs).toBeGreaterThanOrEqual(0);
+      expect(idleForMs).toBeLessThanOrEqual(Date.now() - admittedAt);
+    }
     expect(body).not.toHaveProperty('perUser');
     expect(body).not.toHaveProperty('global');
 
@@ -280,7 +296,7 @@ describe('GET /stats (item 15)', () => {
     first.close();
     await vi.waitFor(async () => {
       const after = JSON.parse((await fetchReply(server, '/stats?user=alice')).body) as OneUserStats;
-      expect(after.user.connections).toEqual(admitted.slice(1));
+      expect(after.user.connections.map(({ id }) => id)).toEqual(admitted.slice(1));
       expect(after.user.book?.live).toBe(2);
     }, ioWait);
   });
