@@ -25,9 +25,9 @@
  * `command()` goes over TLS too, trusting the test CA, so nothing reaches it in
  * clear text.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -184,24 +184,46 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 }
 
 /**
- * Resolves once the process is in the stopped state (Linux: state T in
- * /proc/<pid>/stat); elsewhere, after a short wait.
+ * Resolves once the process is in the stopped state ('T': processState()).
+ * Where neither /proc nor ps can tell, after a short wait.
  */
 async function untilStopped(pid: number): Promise<void> {
   const deadline = Date.now() + 5_000;
   for (;;) {
-    let state: string | undefined;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50)); // no /proc: give the signal a moment
+    const state = await processState(pid);
+    if (state === undefined) {
+      await new Promise((resolve) => setTimeout(resolve, 50)); // nothing to ask: give the signal a moment
       return;
     }
     if (state === 'T') return;
     if (Date.now() > deadline) throw new Error(`redis-server ${pid} did not stop (state ${state})`);
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
+}
+
+/**
+ * The state letter of a process ('T' once a SIGSTOP took effect, 'S' or 'R' when it runs):
+ * from /proc/<pid>/stat on Linux; where there is no /proc (macOS), from `ps -o stat= -p <pid>`.
+ * Undefined when neither can tell (no such process, or no ps).
+ */
+export async function processState(
+  pid: number,
+  procfs: boolean = existsSync('/proc/self/stat'),
+): Promise<string | undefined> {
+  if (procfs) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.charAt(stat.lastIndexOf(')') + 2);
+    } catch {
+      return undefined;
+    }
+  }
+  return new Promise((resolve) => {
+    execFile('ps', ['-o', 'stat=', '-p', String(pid)], (error, stdout) => {
+      const state = stdout.trim().charAt(0);
+      resolve(error === null && state !== '' ? state : undefined);
+    });
+  });
 }
 
 /** redis-server's arguments to listen on `port` with TLS only, with the test certificates. */
