@@ -23,6 +23,8 @@ export const ErrorCodes = {
     'Cluster mode: the slot store (Redis) did not answer in time or refused a command; the outage policy (`onStoreUnavailable`) decides what happens.',
   WSSUP_DUPLICATE_NODE_ID:
     "Cluster mode: another live process renews a lease under this cluster.nodeId. Reported, never refused (a restart within its predecessor's lease is not reported); ownership stays fenced by incarnation, but give each process its own node id.",
+  WSSUP_STORE_EVICTION_POLICY:
+    "Cluster mode: a Redis server of the slot store may evict the store's keys: its `maxmemory-policy` is not `noeviction`. Under `allkeys-*` a user's book can vanish (the per-user limit stops holding: over-admission, then connections evicted over the limit) and so can the node registry (every node takes a new incarnation); under `volatile-*` only the reaper's indexes, which renewals rebuild. Reported to onError once per server (and again for a server that replaces it, e.g. after a failover), never refused: set `maxmemory-policy noeviction` there. A server that denies INFO to the store is not checked.",
   WSSUP_INTERNAL:
     "An actor failed: a bug in ws-supervisor or XState. A failed connection frees its slot and is counted as disposed (reason `error`); a failed user supervisor is forgotten, and the runtime stops each of its connection actors (XState would not), which terminates their sockets (one still in its handshake is first answered HTTP 500 `internal-error`, close 4500 with `refuse: 'close'`) and releases their slots. Also an upgrade that failed unexpectedly: handleUpgrade() still resolves, and the client is answered HTTP 500 `internal-error` (close 4500 with `refuse: 'close'`) when nothing was written to it yet, else its socket is destroyed.",
 } as const;

@@ -53,6 +53,8 @@ const userFromQuery = (request: IncomingMessage) => queryOf(request).get('user')
 export interface ReferenceServerExtras {
   /** Passed to createDashboard (its `authorize` defaults to the one of `config.dashboardToken`). */
   dashboard?: DashboardOptions;
+  /** Where a warning for the operator goes (a Redis that may evict the store's keys). @default console.error */
+  warn?: (line: string) => void;
 }
 
 export async function startReferenceServer(
@@ -67,7 +69,12 @@ export async function startReferenceServer(
     onMessage: (connection, data, isBinary) => {
       connection.send(data, { binary: isBinary });
     },
-    onError: (error) => log(`error ${error.code}: ${error.message}`),
+    // A Redis that may evict the store's keys is the operator's to fix, not an error of a request:
+    // on stderr, as the exposure warning is (once per server: the store tells each one once).
+    onError: (error) =>
+      error.code === 'WSSUP_STORE_EVICTION_POLICY'
+        ? (extras.warn ?? console.error)(`warning ${error.code}: ${error.message}`)
+        : log(`error ${error.code}: ${error.message}`),
   });
 
   // One access rule for the dashboard and the per-user detail of /stats.

@@ -258,6 +258,7 @@ export class ClusterBook {
                 reconnected: () => this.#toLease({ type: 'RENEW_NOW' }),
                 // Reported once; the store's next renewals subscribe again.
                 subscriptionLost: (error) => this.#reportStore('subscribe', error),
+                evictionPolicy: (policy, server) => this.#evictionPolicy(policy, server),
               }),
             );
             // From when it answered: start() also connects (and loads the client library),
@@ -927,6 +928,26 @@ export class ClusterBook {
         'WSSUP_DUPLICATE_NODE_ID',
         `another live process uses cluster.nodeId "${nodeId}" (its incarnation ${incarnation}, ` +
           `this process's ${this.#store.incarnation}): give each process its own node id`,
+      ),
+    );
+  }
+
+  /**
+   * A server of the store may evict its keys (its maxmemory-policy is not noeviction).
+   * Reported, not refused: the store works as long as nothing is evicted, and the fix is
+   * the operator's. What is at risk depends on the policy: see redis-store.ts.
+   */
+  #evictionPolicy(policy: string, server: string): void {
+    const risk = policy.startsWith('allkeys-')
+      ? "users' books (the per-user limit stops holding: users admitted over it, then connections evicted over it) and the node registry (every node takes a new incarnation)"
+      : policy.startsWith('volatile-')
+        ? "the reaper's indexes, the store's keys with an expiry (rebuilt by the next renewal), once memory is full"
+        : "the store's keys";
+    this.#host.report(
+      new SupervisorError(
+        'WSSUP_STORE_EVICTION_POLICY',
+        `slot store: ${server} has maxmemory-policy ${policy}, which may evict ${risk}: ` +
+          'set maxmemory-policy noeviction on it (and maxmemory high enough for the books)',
       ),
     );
   }

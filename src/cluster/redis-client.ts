@@ -35,7 +35,7 @@ import {
 } from './redis-shapes.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 
-export { clusterRoutingKey, type MasterCheck } from './redis-senders.js';
+export { clusterRoutingKey, type MasterCheck, maxmemoryPolicy } from './redis-senders.js';
 export {
   isClusterClient,
   isClusterNodes,
@@ -93,6 +93,12 @@ export interface RedisConnection {
   readonly client: { duplicate(): RedisSubscriberLike };
   /** Whether the store created the client (and so closes it on stop). */
   readonly owned: boolean;
+  /**
+   * What the store connected to, as its connect errors name it (`Redis at redis://…`, the URL
+   * without its password; a Sentinel primary's name and sentinels; a Redis Cluster's root
+   * nodes). Undefined for the app's own client, whose target the store does not know.
+   */
+  readonly where: string | undefined;
   /** Sends one command. @throws {SlotStoreUnavailableError} on timeout, offline, or an error reply. */
   command(args: readonly string[]): Promise<unknown>;
   /** Runs a script by SHA; on NOSCRIPT (Redis restarted, SCRIPT FLUSH) runs it with EVAL, which caches it again. */
@@ -158,13 +164,9 @@ export async function connectRedis(
   const client = redis.createClient({ url, ...settings.options });
   const plainUrl = /^redis:/i.test(url);
   const subscriberSource = { duplicate: () => clientSubscriber(client.duplicate()) };
-  return open(
-    singleOwned(client),
-    `Redis at ${redactUrl(url)}`,
-    plainUrl,
-    settings,
-    options,
-    (deadlines, close) => wrap(single(client), subscriberSource, client, true, deadlines, close),
+  const where = `Redis at ${redactUrl(url)}`;
+  return open(singleOwned(client), where, plainUrl, settings, options, (deadlines, close) =>
+    wrap(single(client), subscriberSource, client, true, deadlines, close, where),
   );
 }
 
@@ -244,7 +246,7 @@ export async function connectRedisCluster(
     first.protocol === 'redis:',
     settings,
     options,
-    (deadlines, close) => wrap(ofCluster(cluster), subscriberSource, cluster, true, deadlines, close),
+    (deadlines, close) => wrap(ofCluster(cluster), subscriberSource, cluster, true, deadlines, close, where),
   );
 }
 
@@ -502,7 +504,7 @@ export async function connectRedisSentinel(
     }),
   };
   return open(sentinelOwned(sentinel), where, false, settings, options, (deadlines, close) =>
-    wrap(ofSentinel(sentinel), subscriberSource, sentinel, true, deadlines, close),
+    wrap(ofSentinel(sentinel), subscriberSource, sentinel, true, deadlines, close, where),
   );
 }
 
@@ -675,6 +677,8 @@ function wrap(
   /** The store-wide deadlines, and on a cluster each master's (see redis-master-deadlines.ts). */
   deadlines: MasterDeadlines,
   close: () => Promise<void>,
+  /** What the store connected to, for messages (no password); undefined for the app's own client. */
+  where?: string,
 ): RedisConnection {
   let commands = 0;
   const roundTrips: Record<string, number> = {};
@@ -764,6 +768,7 @@ function wrap(
         settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : [])),
       );
     },
+    where,
     shardOf: (key) => masterOf?.(key),
     sharded: masterOf !== undefined,
     cluster: routingKey !== undefined,

@@ -37,6 +37,8 @@ export interface MasterCheck {
   at: number;
   /** Its `host:port` in the client's topology (as masterOf names it); undefined when the client gives none. */
   address: string | undefined;
+  /** Its `maxmemory_policy` (INFO memory): '' when it denies INFO or does not say. */
+  policy: string;
 }
 
 /**
@@ -195,9 +197,13 @@ async function checkMaster(cluster: RedisClusterLike, master: object): Promise<M
   const sent = Date.now();
   // Written together on the master's connection, TIME first: its reply ends the round trip
   // the clock is measured over. INFO denied (an ACL without +info) is '': no check.
-  // Two sections in one INFO: Redis 7, which a cluster store needs anyway (SPUBLISH).
+  // Several sections in one INFO: Redis 7, which a cluster store needs anyway (SPUBLISH).
+  // `memory` for its maxmemory_policy, checked once per run_id (redis-store.ts): in the
+  // same command, so that the check costs no command of its own.
   const timed = node.sendCommand(['TIME'], NO_WRITE_TIMEOUT);
-  const info = node.sendCommand(['INFO', 'server', 'replication'], NO_WRITE_TIMEOUT).then(String, () => '');
+  const info = node
+    .sendCommand(['INFO', 'server', 'replication', 'memory'], NO_WRITE_TIMEOUT)
+    .then(String, () => '');
   const time = (await timed) as [string, string];
   const received = Date.now();
   const ms = Number(time[0]) * 1_000 + Math.floor(Number(time[1]) / 1_000);
@@ -209,7 +215,13 @@ async function checkMaster(cluster: RedisClusterLike, master: object): Promise<M
     errorMs: Math.ceil((received - sent) / 2) + 1,
     at: received,
     address: addressOf(master),
+    policy: maxmemoryPolicy(text),
   };
+}
+
+/** The `maxmemory_policy` an INFO reply with its `memory` section names; '' when it names none. */
+export function maxmemoryPolicy(info: string): string {
+  return /^maxmemory_policy:([a-z-]+)/m.exec(info)?.[1] ?? '';
 }
 
 /**

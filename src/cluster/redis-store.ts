@@ -41,6 +41,7 @@ import {
   isClusterNodes,
   isSentinelNodes,
   type MasterCheck,
+  maxmemoryPolicy,
   permissionDenied,
   type RedisConnection,
   type RedisSubscriberLike,
@@ -199,6 +200,8 @@ class Store implements RedisSlotStore {
   #mastersRunIds = new Set<string>();
   /** A master was replaced: the next renewal fences (takes a new incarnation) until one has. */
   #fencePending = false;
+  /** The run_ids of the servers whose maxmemory-policy was read: each once. See #checkPolicy. */
+  readonly #policyRead = new Set<string>();
   /** The users this incarnation booked here: when to SADD and SREM the reaper's index. */
   #booked = new BookedUsers();
   /** A renewal's SADD of the users not indexed yet is in flight (see #indexAgain): at most one. */
@@ -731,8 +734,19 @@ class Store implements RedisSlotStore {
     // index deleted, its lease forgotten), and a SADD there would make a set nobody reaps (it
     // expires, redis-index.ts, but needlessly). After the reply, so still not awaited.
     if (unindexed !== undefined && status === 'renewed') this.#indexAgain(connection, incarnation, unindexed);
-    if (checking === undefined) return status;
+    if (checking === undefined) {
+      this.#checkPolicy(connection, renewal.runId);
+      return status;
+    }
     const masters = await checking;
+    for (const master of masters) {
+      if (master.demoted || !this.#firstRead(master.runId)) continue;
+      this.#toldPolicy(
+        master.policy,
+        master.address ?? `a master of ${connection.where ?? 'the Redis Cluster'}`,
+        master.runId,
+      );
+    }
     this.#masterClocks.update(masters, connection.shards());
     if (masters.length > 0) {
       // Behind the registry's clock: this offset minus the master's, give or take both errors
@@ -795,6 +809,44 @@ class Store implements RedisSlotStore {
         this.#indexing = false;
       },
     );
+  }
+
+  /**
+   * A single Redis or a Sentinel primary that the renewal just met for the first time (its
+   * run_id: at start, after a failover or a restart): its `maxmemory_policy`, read once with
+   * `INFO memory`, beside the renewal (not awaited, not in any script, never per admission).
+   * A server that denies INFO (the renewal read no run_id) is not asked: nothing to tell, and
+   * no denied command more in its ACL LOG. A read that fails is tried again at the next renewal.
+   * (A Redis Cluster's masters answer the policy in the renewal's checks: see redis-senders.ts.)
+   */
+  #checkPolicy(connection: RedisConnection, runId: string): void {
+    if (this.#hasStopped() || !this.#firstRead(runId)) return;
+    connection.command(['INFO', 'memory']).then(
+      (reply) =>
+        this.#toldPolicy(maxmemoryPolicy(String(reply)), connection.where ?? 'the Redis server', runId),
+      () => this.#policyRead.delete(runId),
+    );
+  }
+
+  /** Whether the policy of the server of `runId` is to be read now: never for '' (INFO denied), once for any other. */
+  #firstRead(runId: string): boolean {
+    if (runId === '' || this.#policyRead.has(runId)) return false;
+    this.#policyRead.add(runId);
+    return true;
+  }
+
+  /**
+   * Tells evictionPolicy about a server whose maxmemory-policy may evict the store's keys.
+   * Under `allkeys-*` any key may go: a user's book (that user is then admitted past the
+   * limit, and the connections booked there are refused at the holder's re-admission), the
+   * registry (every lease and the server key: each node takes a new incarnation). Under
+   * `volatile-*` only keys with an expiry, which here are the reaper's indexes only (rebuilt
+   * at the next renewal, redis-index.ts). `noeviction` (writes fail when memory is full,
+   * as an outage) is the one policy that loses nothing; '' is a server that did not say.
+   */
+  #toldPolicy(policy: string, where: string, runId: string): void {
+    if (policy === '' || policy === 'noeviction' || this.#hasStopped()) return;
+    this.#events?.evictionPolicy?.(policy, `${where} (run_id ${runId})`);
   }
 
   /** How wrong #offsetMs may be at `now` (0 before the first renewal). */

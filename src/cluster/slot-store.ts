@@ -153,6 +153,13 @@ export interface SlotStoreEvents {
    * Optional.
    */
   subscriptionLost?(error: SlotStoreUnavailableError): void;
+  /**
+   * A server of the store may evict its keys: its `maxmemory-policy` is `policy`, not
+   * `noeviction`. `server` names it for an operator (an address or a redacted URL, and its
+   * run_id; never a password). Told once per server (a run_id): at start, and for each
+   * server met since (a failover, a restart, a new master). Optional.
+   */
+  evictionPolicy?(policy: string, server: string): void;
 }
 
 export interface SlotStore {

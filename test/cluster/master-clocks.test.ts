@@ -22,6 +22,7 @@ const check = (
   errorMs,
   at: extra.at ?? 0,
   address,
+  policy: '',
 });
 
 describe('MasterClocks', () => {
