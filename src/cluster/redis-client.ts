@@ -815,11 +815,17 @@ export function permissionDenied(error: unknown): string | undefined {
   return /^NOPERM/.test(reply) ? reply : undefined;
 }
 
-/** The URL without its password, for messages. */
+/**
+ * The URL without its password, for messages. Its query and fragment are hidden too: node-redis
+ * reads neither, but a password can land in one (`?password=…`, as other Redis clients take it;
+ * an unencoded `#` in `redis://user:12#pass@host` makes `#pass@host` a fragment).
+ */
 function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
+    if (parsed.search !== '') parsed.search = '***';
+    if (parsed.hash !== '') parsed.hash = '***';
     return parsed.toString();
   } catch {
     return '(unparsable URL)';
