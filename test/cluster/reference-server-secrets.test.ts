@@ -115,6 +115,11 @@ describe.runIf(hasRedis)('the reference server never shows its Redis password or
       (dead) => ({ args: ['--redis-cluster', `redis://u:${password}@127.0.0.1:${dead}`] }),
     ],
     [
+      'a Redis Cluster root node whose password has an unencoded /',
+      'no lease',
+      (dead) => ({ args: ['--redis-cluster', `redis://localhost:${dead}/${password}@${at()}`] }),
+    ],
+    [
       'a URL of another scheme',
       'exit 2',
       () => ({ args: ['--redis', `http://u:${password}@${at()}?password=${password}`] }),
@@ -137,7 +142,7 @@ describe.runIf(hasRedis)('the reference server never shows its Redis password or
           ? { outcome, code: 2, answers: 0 }
           : { outcome: expected, code: 0, answers: paths.length },
       );
-      expect(shown).toMatch(expected === 'exit 2' ? /^error: / : /^listening on /);
+      expect(shown).toMatch(expected === 'exit 2' ? /^error: /m : /^listening on /m);
       expect(shown).not.toMatch(secrets);
     },
     20_000,

@@ -81,6 +81,21 @@ describe('the store cannot connect: a secret outside the user info is hidden too
     );
   });
 
+  it('a Redis Cluster root node whose password has an unencoded /: the path shown as /***', async () => {
+    const port = await freePort();
+    // `redis://u:12/…@host` parses as port 12 and a path, which node-redis refuses (not a database number).
+    const t = await startServer({
+      cluster: {
+        redis: { rootNodes: [`redis://localhost:${port}/${secret}@127.0.0.1:6379`] },
+        commandTimeoutMs: 300,
+      },
+    });
+    await vi.waitFor(() => expect(t.errors.length).toBeGreaterThan(0), ioWait);
+    const [error] = t.errors as [SupervisorError];
+    expect(error.message).not.toContain(secret);
+    expect(error.message).toContain(`the Redis Cluster at redis://localhost:${port}/***: `);
+  });
+
   it('a Redis Cluster root node with ?password=…: shown as ?***', async () => {
     const port = await freePort();
     const t = await startServer({
