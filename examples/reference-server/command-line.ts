@@ -22,21 +22,46 @@ export function parseFlags<N extends string>(
   argv: string[],
   names: readonly N[],
 ): { help: boolean; values: Partial<Record<N, string>> } {
+  const options = {
+    help: { type: 'boolean', short: 'h' },
+    ...Object.fromEntries(names.map((name) => [name, { type: 'string' as const }])),
+  } as const;
   try {
-    const { values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        help: { type: 'boolean', short: 'h' },
-        ...Object.fromEntries(names.map((name) => [name, { type: 'string' as const }])),
-      },
-    });
+    const { values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options });
     const { help, ...given } = values;
     return { help: help === true, values: given as Partial<Record<N, string>> };
   } catch (error) {
+    if ((error as { code?: unknown }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      throw new ConfigError(strayArgument(argv, options));
+    }
     throw new ConfigError((error as Error).message);
   }
+}
+
+/**
+ * The message for a stray argument, which names its place and never the argument: it is
+ * often half of a secret (a token with a space left unquoted, a Redis URL whose flag was
+ * forgotten), and parseArgs's own message quoted it to stderr, so to the logs.
+ */
+function strayArgument(
+  argv: string[],
+  options: NonNullable<Parameters<typeof parseArgs>[0]>['options'],
+): string {
+  const { tokens } = parseArgs({ args: argv, strict: false, allowPositionals: true, options, tokens: true });
+  const stray = tokens.find((token) => token.kind === 'positional');
+  const index = stray?.index ?? 0;
+  // The option whose value ends just before it: `--dashboard-token Sup3r SecretPW`.
+  const before = tokens.find(
+    (token) =>
+      token.kind === 'option' &&
+      token.value !== undefined &&
+      token.index + (token.inlineValue === true ? 1 : 2) === index,
+  );
+  const after = before?.kind === 'option' ? `, after the value of ${before.rawName}` : '';
+  return (
+    `unexpected argument ${index + 1}${after} (not shown: it may be a secret): ` +
+    'this command takes no positional arguments; quote a value that has spaces'
+  );
 }
 
 /**

@@ -108,7 +108,7 @@ Options (environment variable in brackets):
                                 (default none: no Origin check)
   --redis <url>                 cluster mode: one per-user limit across every process on this
                                 Redis (redis://host:port, or rediss://host:port over TLS)
-                                [WSSUP_REDIS_URL]
+                                [WSSUP_REDIS_URL] (with a password in it, prefer the variable)
   --redis-cluster <urls>        cluster mode on a Redis Cluster: comma-separated root node URLs
                                 (redis://host:port,redis://host2:port, or rediss://host:port,…
                                 over TLS) [WSSUP_REDIS_CLUSTER]

@@ -820,11 +820,19 @@ export function permissionDenied(error: unknown): string | undefined {
   return /^NOPERM/.test(reply) ? reply : undefined;
 }
 
-/** The URL without its password, for messages. */
+/**
+ * The URL without its password, for messages. Its query and fragment are hidden too, and a path
+ * that is not a database number: node-redis reads neither query nor fragment and refuses such a
+ * path, but a password can land in any of them (`?password=…`, as other Redis clients take it;
+ * an unencoded `#` or `/` in `redis://user:12#pass@host` makes `#pass@host` a fragment).
+ */
 function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
+    if (!/^\/?\d*$/.test(parsed.pathname)) parsed.pathname = '/***';
+    if (parsed.search !== '') parsed.search = '***';
+    if (parsed.hash !== '') parsed.hash = '***';
     return parsed.toString();
   } catch {
     return '(unparsable URL)';

@@ -94,14 +94,18 @@ export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedSto
  * `text` with the password of a URL's user info (`redis://user:password@host`) replaced by
  * `***`, as the store's own messages show a URL: an option error ends up in logs, and
  * `received` with it (the reference server prints it). Works on what does not parse as a
- * URL too, as that is what gets refused (`http://…`, `redis:/…`).
+ * URL too, as that is what gets refused (`http://…`, `redis:/…`). The query and fragment
+ * after the host become `?***` or `#***`: a password may be there (`?password=…`, as other
+ * Redis clients take it, or after an unencoded `#`).
  */
 export function hidePassword(text: string): string {
   const at = text.lastIndexOf('@');
-  if (at === -1) return text;
   const start = /^[A-Za-z][A-Za-z0-9+.-]*:\/*/.exec(text)?.[0].length ?? 0;
-  const colon = text.slice(start, at).indexOf(':');
-  return colon === -1 ? text : `${text.slice(0, start + colon + 1)}***${text.slice(at)}`;
+  const colon = at === -1 ? -1 : text.slice(start, at).indexOf(':');
+  const hidden = colon === -1 ? text : `${text.slice(0, start + colon + 1)}***${text.slice(at)}`;
+  const host = Math.max(start, hidden.lastIndexOf('@') + 1);
+  const rest = hidden.slice(host).search(/[?#]/);
+  return rest === -1 ? hidden : `${hidden.slice(0, host + rest + 1)}***`;
 }
 
 /** A refused `rootNodes` as `received`: each URL in it without its password. */

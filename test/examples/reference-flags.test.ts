@@ -275,3 +275,31 @@ describe('a bad value read from the environment', () => {
     ]);
   });
 });
+
+/**
+ * A stray argument is often half of a secret: a token with a space left unquoted
+ * (`--dashboard-token Sup3r SecretPW`), or a Redis URL whose flag was forgotten
+ * (`serve redis://:pw@host`). parseArgs's message quoted it, and it went to stderr, so to
+ * the journal or the pod's log. It is named by its place, and by the flag it follows.
+ */
+describe('a stray argument is never printed', () => {
+  it('names its place, and the flag whose value it follows, not the argument', async () => {
+    const errors: string[] = [];
+    const spy = vi
+      .spyOn(console, 'error')
+      .mockImplementation((line: unknown) => void errors.push(String(line)));
+    onTestFinished(() => spy.mockRestore());
+    expect(await main(['--port', '0', '--dashboard-token', 'Sup3r', 'SecretPW'], {})).toBe(2);
+    expect(await main(['redis://:Hunter2pw@10.0.0.1:6379'], {})).toBe(2);
+    expect(await main(['--dashboard-token=Sup3r', 'SecretPW', '--port', '0'], {})).toBe(2);
+    expect(errors.join('\n')).not.toMatch(/SecretPW|Hunter2pw|Sup3r/);
+    expect(errors.map((text) => text.split('\n', 1)[0])).toEqual([
+      'error: unexpected argument 5, after the value of --dashboard-token (not shown: it may be a secret): ' +
+        'this command takes no positional arguments; quote a value that has spaces',
+      'error: unexpected argument 1 (not shown: it may be a secret): ' +
+        'this command takes no positional arguments; quote a value that has spaces',
+      'error: unexpected argument 2, after the value of --dashboard-token (not shown: it may be a secret): ' +
+        'this command takes no positional arguments; quote a value that has spaces',
+    ]);
+  });
+});

@@ -379,6 +379,7 @@ describe('createDashboard, mounted by an app', () => {
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(page.headers['content-security-policy']).toMatch(/^default-src 'none'; script-src 'sha256-/);
     expect(page.headers['referrer-policy']).toBe('no-referrer');
+    expect(page.headers['content-security-policy']).toMatch(/; frame-ancestors 'none'(;|$)/);
     // Opened on its own, an SVG is a document that could run script: this one may run nothing.
     const chart = await raw('/dashboard/chart.svg', bearer);
     expect(chart.headers['content-type']).toBe('image/svg+xml; charset=utf-8');

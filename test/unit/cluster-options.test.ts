@@ -319,6 +319,23 @@ describe('cluster option errors never show a password', () => {
       { redis: { rootNodes: [`rediss://bob:${password}@10.0.0.1:7000`, 'redis://10.0.0.2:7000'] } },
       'cluster.redis.rootNodes',
     ],
+    // As redis-py and go-redis take a password; node-redis reads no query.
+    [
+      'a password in the query of another scheme',
+      { redis: `http://10.0.0.1:6379?password=${password}` },
+      'cluster.redis',
+    ],
+    [
+      'a password in the query of a URL with one slash',
+      { redis: `redis:/10.0.0.1:6379/0?password=${password}` },
+      'cluster.redis',
+    ],
+    [
+      'a password in the query of a root node of another scheme',
+      { redis: { rootNodes: [`http://10.0.0.1:7000?password=${password}`] } },
+      'cluster.redis.rootNodes',
+    ],
+    ['a password after an unencoded #', { redis: `http://bob:12#${password}` }, 'cluster.redis'],
   ])('%s', (_name, cluster, option) => {
     const error = thrownBy(cluster);
     expect(error.option).toBe(option);
@@ -345,6 +362,9 @@ describe('cluster option errors never show a password', () => {
       redis: { rootNodes: [`rediss://:${password}@h:7000`, 'redis://h2:7000'] },
     });
     expect(received).toEqual(['rediss://:***@h:7000', 'redis://h2:7000']);
+    expect(thrownBy({ redis: `http://10.0.0.1:6379/0?password=${password}#x` }).received).toBe(
+      'http://10.0.0.1:6379/0?***',
+    );
   });
 
   it('refuses a URL without its // at once, as the store would when it opens (it parses, with no host)', () => {
