@@ -41,6 +41,7 @@ export type {
   RedisClientLike,
   RedisClusterLike,
   RedisClusterNodes,
+  RedisSentinelAuth,
   RedisSentinelLike,
   RedisSentinelNode,
   RedisSentinelNodes,

@@ -2,7 +2,14 @@
  * Flags and environment variables of the reference server. Flags win over the
  * environment; anything not given falls back to the supervisor's preset.
  */
-import type { ClusterOptions, PresetName, RefuseMode, SupervisorOptions } from '../../src/index.js';
+import type {
+  ClusterOptions,
+  PresetName,
+  RedisSentinelAuth,
+  RedisSentinelNodes,
+  RefuseMode,
+  SupervisorOptions,
+} from '../../src/index.js';
 import { ConfigError, parseFlags, toNumber } from './command-line.js';
 
 export interface ServerConfig {
@@ -119,7 +126,50 @@ Options (environment variable in brackets):
   --lease-ttl-ms <ms>           cluster lease lifetime [WSSUP_LEASE_TTL_MS] (default 15000)
   --store-unavailable <policy>  while Redis is away: local | reject [WSSUP_STORE_UNAVAILABLE] (default local)
   -h, --help                    show this help
+
+Credentials of --redis-sentinel, from the environment only (flags show in ps):
+  WSSUP_REDIS_USERNAME          the ACL user for the primary and its replicas (default: none)
+  WSSUP_REDIS_PASSWORD          its password, or the one of requirepass (default: none)
+  WSSUP_REDIS_SENTINEL_USERNAME the ACL user for the sentinels (default: none)
+  WSSUP_REDIS_SENTINEL_PASSWORD its password (default: none)
+With --redis or --redis-cluster they go in the URL (redis://user:password@host:port): set
+it in WSSUP_REDIS_URL or WSSUP_REDIS_CLUSTER to keep the password out of ps.
 `;
+
+/**
+ * The credentials of --redis-sentinel, by their variable: read from the environment only, as
+ * a flag's value shows in `ps`. [variable, what it sets in `{ name, sentinelRootNodes, … }`].
+ */
+const sentinelCredentials = [
+  ['WSSUP_REDIS_USERNAME', 'nodeClientOptions', 'username'],
+  ['WSSUP_REDIS_PASSWORD', 'nodeClientOptions', 'password'],
+  ['WSSUP_REDIS_SENTINEL_USERNAME', 'sentinelClientOptions', 'username'],
+  ['WSSUP_REDIS_SENTINEL_PASSWORD', 'sentinelClientOptions', 'password'],
+] as const;
+
+/**
+ * The credentials of --redis-sentinel set in `env`, as the shorthand's `nodeClientOptions`
+ * and `sentinelClientOptions`. Messages name the variable, never its value.
+ * @throws {ConfigError} for an empty one, or one set without --redis-sentinel
+ */
+function credentialsFrom(
+  env: NodeJS.ProcessEnv,
+  sentinel: boolean,
+): Pick<RedisSentinelNodes, 'nodeClientOptions' | 'sentinelClientOptions'> {
+  const out: { nodeClientOptions?: RedisSentinelAuth; sentinelClientOptions?: RedisSentinelAuth } = {};
+  for (const [variable, target, field] of sentinelCredentials) {
+    const value = env[variable];
+    if (value === undefined) continue;
+    if (!sentinel) {
+      throw new ConfigError(
+        `${variable} needs --redis-sentinel (with --redis or --redis-cluster, give the credentials in the URL: redis://user:password@host:port)`,
+      );
+    }
+    if (value === '') throw new ConfigError(`${variable} must not be empty`);
+    out[target] = { ...out[target], [field]: value };
+  }
+  return out;
+}
 
 /**
  * The cluster's flags, by the name createSupervisor's InvalidOptionError gives
@@ -194,7 +244,7 @@ function flagOf(option: string): Flag | undefined {
  * which names the option, and flagFor this flag.
  * @throws {ConfigError} without the `@` between the name and the addresses.
  */
-function sentinelNodes(value: string): ClusterOptions['redis'] {
+function sentinelNodes(value: string): RedisSentinelNodes {
   const at = value.lastIndexOf('@');
   if (at === -1) throw new ConfigError('--redis-sentinel takes name@host:port,host2:port');
   const sentinelRootNodes = value
@@ -251,8 +301,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     rootNodes !== undefined
       ? { rootNodes: rootNodes.split(',').map((node) => node.trim()) }
       : sentinels !== undefined
-        ? sentinelNodes(sentinels)
+        ? { ...sentinelNodes(sentinels), ...credentialsFrom(env, true) }
         : url;
+  if (sentinels === undefined) credentialsFrom(env, false);
   if (redis === undefined && (nodeId ?? leaseTtl ?? policy) !== undefined) {
     throw new ConfigError(
       '--node-id, --lease-ttl-ms and --store-unavailable need --redis, --redis-cluster or --redis-sentinel',

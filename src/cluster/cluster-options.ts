@@ -26,6 +26,7 @@ export type {
   RedisClientLike,
   RedisClusterLike,
   RedisClusterNodes,
+  RedisSentinelAuth,
   RedisSentinelLike,
   RedisSentinelNode,
   RedisSentinelNodes,
@@ -45,7 +46,9 @@ export interface ClusterOptions {
    * own cluster client (the first URL's credentials and TLS apply to every node).
    * For Redis Sentinel: your own sentinel client (`createSentinel()`), or
    * `{ name, sentinelRootNodes: [{ host, port }, …] }` for the store to create
-   * its own (no credentials nor TLS: for those, pass your own client).
+   * its own, with optional `nodeClientOptions: { username, password }` for the
+   * primary and replicas and `sentinelClientOptions: { username, password }`
+   * for the sentinels (no TLS: for that, pass your own client).
    */
   redis?: RedisTarget | undefined;
   /**
@@ -102,6 +105,8 @@ const known = new Set([
   'commandTimeoutMs',
   'onStoreUnavailable',
 ]);
+/** The fields of `{ name, sentinelRootNodes }`, the store's own sentinel client. */
+const SENTINEL_FIELDS = new Set(['name', 'sentinelRootNodes', 'nodeClientOptions', 'sentinelClientOptions']);
 /** Key-safe names: no braces (they would change the Redis Cluster hash tag) and no spaces. */
 const NAME = /^[A-Za-z0-9._:-]{1,64}$/;
 const MAX_DELAY_MS = 2_147_483_647;
@@ -238,9 +243,13 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
   }
   if (typeof redis === 'object' && redis !== null && 'sentinelRootNodes' in redis) {
     checkSentinelNodes(redis);
-    const extra = Object.keys(redis).find((key) => key !== 'sentinelRootNodes' && key !== 'name');
+    const extra = Object.keys(redis).find((key) => !SENTINEL_FIELDS.has(key));
     if (extra !== undefined)
-      throw new InvalidOptionError(`cluster.redis.${extra}`, 'only name and sentinelRootNodes', extra);
+      throw new InvalidOptionError(
+        `cluster.redis.${extra}`,
+        'only name, sentinelRootNodes, nodeClientOptions and sentinelClientOptions',
+        extra,
+      );
   }
   if (redis !== undefined) {
     const ok =

@@ -28,6 +28,7 @@ import {
   type RedisClientLike,
   type RedisClusterLike,
   type RedisClusterNodes,
+  type RedisSentinelAuth,
   type RedisSentinelLike,
   type RedisSentinelNodes,
   type RedisSentinelSubscriberLike,
@@ -46,6 +47,7 @@ export {
   type RedisClusterLike,
   type RedisClusterNodes,
   type RedisNodeLike,
+  type RedisSentinelAuth,
   type RedisSentinelLike,
   type RedisSentinelNode,
   type RedisSentinelNodes,
@@ -482,8 +484,11 @@ export async function connectRedisSentinel(
   const sentinel = redis.createSentinel({
     name: nodes.name,
     sentinelRootNodes: nodes.sentinelRootNodes.map(({ host, port }) => ({ host, port })),
-    nodeClientOptions: settings.options,
-    sentinelClientOptions: settings.options,
+    nodeClientOptions: { ...labelled(settings, 'the primary'), ...credentials(nodes.nodeClientOptions) },
+    sentinelClientOptions: {
+      ...labelled(settings, 'a sentinel'),
+      ...credentials(nodes.sentinelClientOptions),
+    },
   });
   const where = `the primary "${nodes.name}" of the Redis Sentinels at ${nodes.sentinelRootNodes
     .map(({ host, port }) => `${host}:${port}`)
@@ -503,17 +508,60 @@ export async function connectRedisSentinel(
       destroy: () => {},
     }),
   };
-  return open(sentinelOwned(sentinel), where, false, settings, options, (deadlines, close) =>
+  return open(sentinelOwned(sentinel, settings), where, false, settings, options, (deadlines, close) =>
     wrap(ofSentinel(sentinel), subscriberSource, sentinel, true, deadlines, close, where),
   );
 }
 
-/** The sentinel client as open() handles it: its destroy() returns a promise, whose failure is of no interest at shutdown. */
-function sentinelOwned(sentinel: OwnedSentinel) {
+/**
+ * `settings.options` whose failed connection before the first connect is recorded as
+ * `<label>: <reason>`: a sentinel client's connections go to the sentinels and to the primary,
+ * each with credentials of their own, and "WRONGPASS" alone would not say whose were refused.
+ */
+function labelled(settings: NodeSettings, label: string): NodeSettings['options'] {
+  const { reconnectStrategy } = settings.options.socket;
+  return {
+    ...settings.options,
+    socket: {
+      ...settings.options.socket,
+      reconnectStrategy: (retries: number, cause: Error) => {
+        const next = reconnectStrategy(retries, cause);
+        if (!settings.connected) settings.lastFailure = failureOf(label, cause);
+        return next;
+      },
+    },
+  };
+}
+
+/** `cause` as `<label>: <its message>`, with its code (connectFailure reads both). */
+function failureOf(label: string, cause: unknown): Error {
+  const failure = new Error(`${label}: ${cause instanceof Error ? cause.message : String(cause)}`);
+  return Object.assign(failure, { code: (cause as { code?: unknown } | null | undefined)?.code });
+}
+
+/** The username and password of `auth` that were given (checked by checkSentinelNodes), and nothing else. */
+function credentials(auth: RedisSentinelAuth | undefined): RedisSentinelAuth {
+  return {
+    ...(auth?.username === undefined ? {} : { username: auth.username }),
+    ...(auth?.password === undefined ? {} : { password: auth.password }),
+  };
+}
+
+/**
+ * The sentinel client as open() handles it: its destroy() returns a promise, whose failure is
+ * of no interest at shutdown. Until it is connected, what it emits as 'error' is about a
+ * sentinel (node-redis 6.3 asks one for the layout on a connection of its own, and emits why
+ * it failed: WRONGPASS, ECONNREFUSED), so open() is told so: the sentinels' credentials are
+ * not the primary's (see labelled).
+ */
+function sentinelOwned(sentinel: OwnedSentinel, settings: NodeSettings) {
   return {
     connect: () => sentinel.connect(),
     destroy: () => void Promise.resolve(sentinel.destroy()).catch(() => {}),
-    on: (event: 'error', listener: (error: unknown) => void) => sentinel.on(event, listener),
+    on: (event: 'error', listener: (error: unknown) => void) =>
+      sentinel.on(event, (error: unknown) =>
+        listener(settings.connected ? error : failureOf('a sentinel', error)),
+      ),
   };
 }
 
@@ -539,7 +587,22 @@ function sentinelSubscriber(duplicate: RedisSentinelSubscriberLike): RedisSubscr
 interface NodeSettings {
   /** Whether the first connect succeeded: until then a failed connect ends the attempts. */
   connected: boolean;
-  readonly options: { disableOfflineQueue: true; pingInterval: number; socket: Record<string, unknown> };
+  /**
+   * Until then, the last error the client emitted (a cluster's failed connect says why only
+   * there) or, on a sentinel client, the last of its connections that failed (see labelled):
+   * node-redis retries a failed connection to the primary (WRONGPASS) a second later,
+   * emitting nothing, so open()'s deadline would otherwise give no reason.
+   */
+  lastFailure?: unknown;
+  readonly options: {
+    disableOfflineQueue: true;
+    pingInterval: number;
+    socket: {
+      socketTimeout: number;
+      connectTimeout: number;
+      reconnectStrategy: (retries: number, cause: Error) => number | Error;
+    };
+  };
 }
 
 /** The options of every connection the store opens: one Redis's, or each node's of a cluster. */
@@ -588,10 +651,9 @@ async function open(
   // node-redis emits 'error' on every failed reconnect (a cluster client, also
   // on a failed discovery); without a listener it would crash the process. The
   // store reports outages through rejected commands. Until connected, the last
-  // one is kept: a cluster's failed connect says why only there.
-  let lastEmitted: unknown;
+  // one is kept (settings.lastFailure): a cluster's failed connect says why only there.
   client.on('error', (error) => {
-    if (!settings.connected) lastEmitted = error;
+    if (!settings.connected) settings.lastFailure = error;
   });
   const deadlines = deadlinesOf(options);
   try {
@@ -604,7 +666,7 @@ async function open(
     // certificate): an app that logs `${code}: ${message}` could not tell a wrong
     // password from a Redis that is down (connect-failure.ts).
     throw new SlotStoreUnavailableError(
-      `could not connect to ${where}: ${connectFailure(error, lastEmitted, plainUrl)}`,
+      `could not connect to ${where}: ${connectFailure(error, settings.lastFailure, plainUrl)}`,
       {
         cause: error,
       },

@@ -90,12 +90,27 @@ export interface RedisSentinelNode {
   port: number;
 }
 
+/**
+ * The credentials of one kind of connection of the store's own sentinel client: an ACL user
+ * and its password (node-redis sends `AUTH username password`), or a password alone (for
+ * `requirepass`, the `default` user). What node-redis's `nodeClientOptions` and
+ * `sentinelClientOptions` take of them; nothing else is forwarded.
+ */
+export interface RedisSentinelAuth {
+  username?: string;
+  password?: string;
+}
+
 /** The sentinels of a Redis Sentinel setup, for the store to create its own sentinel client. */
 export interface RedisSentinelNodes {
   /** The name the sentinels monitor the primary under (`sentinel monitor <name> …`). */
   name: string;
   /** Some of the sentinels; the others are discovered. */
   sentinelRootNodes: readonly RedisSentinelNode[];
+  /** The credentials for the primary and replicas (the store's commands and its pub/sub). @default none */
+  nodeClientOptions?: RedisSentinelAuth;
+  /** The credentials for the sentinels (discovery and their events). @default none */
+  sentinelClientOptions?: RedisSentinelAuth;
 }
 
 /** What the store may be given as `redis`. */

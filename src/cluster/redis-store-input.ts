@@ -135,7 +135,9 @@ export function checkRootNodes(rootNodes: unknown): void {
 /**
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION `cluster.redis.name` unless the
  * monitored name is a non-empty string, or `cluster.redis.sentinelRootNodes` unless
- * they are a non-empty array of `{ host, port }` (a host name, a port from 1 to 65535).
+ * they are a non-empty array of `{ host, port }` (a host name, a port from 1 to 65535),
+ * or `cluster.redis.nodeClientOptions` / `sentinelClientOptions` (or one of their fields)
+ * unless each is absent or `{ username?, password? }` of non-empty strings.
  */
 export function checkSentinelNodes(redis: object): void {
   const { name, sentinelRootNodes } = redis as { name?: unknown; sentinelRootNodes?: unknown };
@@ -154,6 +156,45 @@ export function checkSentinelNodes(redis: object): void {
       name,
     );
   }
+  for (const field of ['nodeClientOptions', 'sentinelClientOptions'] as const) {
+    checkSentinelAuth(`cluster.redis.${field}`, (redis as Record<string, unknown>)[field]);
+  }
+}
+
+/**
+ * @throws {InvalidOptionError} WSSUP_INVALID_OPTION naming `option` (or `option.<key>`) unless
+ * `auth` is undefined or an object of an optional `username` and `password`, non-empty strings.
+ * A refused password is shown by its type alone, never its value: the error ends up in logs.
+ */
+function checkSentinelAuth(option: string, auth: unknown): void {
+  if (auth === undefined) return;
+  if (typeof auth !== 'object' || auth === null || Array.isArray(auth)) {
+    throw new InvalidOptionError(option, '{ username?, password? }', auth);
+  }
+  const extra = Object.keys(auth).find((key) => key !== 'username' && key !== 'password');
+  if (extra !== undefined) {
+    throw new InvalidOptionError(
+      `${option}.${extra}`,
+      'only username and password (for other client options, pass your own createSentinel() client)',
+      extra,
+    );
+  }
+  const { username, password } = auth as { username?: unknown; password?: unknown };
+  if (username !== undefined && (typeof username !== 'string' || username === '')) {
+    throw new InvalidOptionError(`${option}.username`, 'a non-empty string', username);
+  }
+  if (password !== undefined && (typeof password !== 'string' || password === '')) {
+    const kind = password === '' ? 'an empty string' : describeType(password);
+    throw new InvalidOptionError(`${option}.password`, 'a non-empty string', kind, kind);
+  }
+}
+
+/** What a value is, without the value: `a number`, `null`, `an object`. */
+function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  const type = typeof value;
+  return `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
 }
 
 function isHostAndPort(value: unknown): boolean {

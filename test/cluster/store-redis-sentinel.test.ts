@@ -74,6 +74,60 @@ describe('Redis slot store options for Redis Sentinel', () => {
       expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option: 'cluster.redis.password' }),
     );
   });
+
+  it('takes nodeClientOptions and sentinelClientOptions of a username and a password', () => {
+    const redis = {
+      name: 'mymaster',
+      sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }],
+      nodeClientOptions: { username: 'app', password: 'p' },
+      sentinelClientOptions: { password: 'q' },
+    };
+    expect(resolveClusterOptions({ redis }).redis).toEqual(redis);
+    expect(() => createRedisSlotStore({ redis })).not.toThrow();
+  });
+
+  it.each<[string, unknown, string]>([
+    ['a string', 'p', 'cluster.redis.nodeClientOptions'],
+    ['null', null, 'cluster.redis.nodeClientOptions'],
+    ['a password of a number', { password: 123_456 }, 'cluster.redis.nodeClientOptions.password'],
+    ['an empty password', { password: '' }, 'cluster.redis.nodeClientOptions.password'],
+    ['an empty username', { username: '', password: 'p' }, 'cluster.redis.nodeClientOptions.username'],
+    ['a username of a number', { username: 7 }, 'cluster.redis.nodeClientOptions.username'],
+    // Forwarded would be anything the store's settings depend on (the offline queue, timeouts).
+    [
+      'another client option',
+      { disableOfflineQueue: false },
+      'cluster.redis.nodeClientOptions.disableOfflineQueue',
+    ],
+    ['TLS', { socket: { tls: true } }, 'cluster.redis.nodeClientOptions.socket'],
+  ])(
+    'refuses nodeClientOptions as %s, and sentinelClientOptions alike, with WSSUP_INVALID_OPTION naming the field',
+    (_, auth, option) => {
+      for (const field of ['nodeClientOptions', 'sentinelClientOptions']) {
+        const redis = {
+          name: 'mymaster',
+          sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }],
+          [field]: auth,
+        };
+        const named = option.replace('nodeClientOptions', field);
+        for (const check of [
+          () => resolveClusterOptions({ redis }),
+          () => createRedisSlotStore({ redis: redis as RedisSentinelNodes }),
+        ]) {
+          let thrown: unknown;
+          try {
+            check();
+          } catch (error) {
+            thrown = error;
+          }
+          expect(thrown).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: named });
+          // A refused password is named by its type: the error ends up in logs.
+          expect((thrown as Error).message).not.toContain('123456');
+          expect(String((thrown as { received: unknown }).received)).not.toContain('123456');
+        }
+      }
+    },
+  );
 });
 
 describe.runIf(hasRedis)('on a private Redis Sentinel setup (primary, replica, sentinel)', () => {

@@ -223,6 +223,78 @@ describe('--redis-sentinel', () => {
   });
 });
 
+describe("--redis-sentinel's credentials", () => {
+  const spec = 'mymaster@127.0.0.1:26379';
+  const credentials = {
+    WSSUP_REDIS_USERNAME: 'app',
+    WSSUP_REDIS_PASSWORD: 'node s3cret',
+    WSSUP_REDIS_SENTINEL_USERNAME: 'sentinel-app',
+    WSSUP_REDIS_SENTINEL_PASSWORD: 'sentinel s3cret',
+  };
+
+  it('come from the environment only, as nodeClientOptions and sentinelClientOptions', () => {
+    expect(config(['--redis-sentinel', spec], credentials).cluster?.redis).toEqual({
+      name: 'mymaster',
+      sentinelRootNodes: [{ host: '127.0.0.1', port: 26379 }],
+      nodeClientOptions: { username: 'app', password: 'node s3cret' },
+      sentinelClientOptions: { username: 'sentinel-app', password: 'sentinel s3cret' },
+    });
+    // Each alone: a password without a user (requirepass), the sentinels' and not the servers'.
+    expect(
+      config([], { WSSUP_REDIS_SENTINEL: spec, WSSUP_REDIS_PASSWORD: 'x' }).cluster?.redis,
+    ).toMatchObject({
+      nodeClientOptions: { password: 'x' },
+    });
+    const sentinelsOnly = config(['--redis-sentinel', spec], { WSSUP_REDIS_SENTINEL_PASSWORD: 'y' }).cluster
+      ?.redis;
+    expect(sentinelsOnly).toEqual(expect.objectContaining({ sentinelClientOptions: { password: 'y' } }));
+    expect(sentinelsOnly).not.toHaveProperty('nodeClientOptions');
+    expect(
+      resolveClusterOptions(config(['--redis-sentinel', spec], credentials).cluster).redis,
+    ).toMatchObject({
+      nodeClientOptions: { username: 'app' },
+    });
+    // No flag for them: a flag's value shows in ps.
+    expect(() => config(['--redis-password', 'x', '--redis-sentinel', spec])).toThrow(/Unknown option/);
+    for (const variable of Object.keys(credentials)) {
+      expect(usage).toContain(`  ${variable} `);
+      expect(readme.replace(/\s+/g, ' ')).toContain(`\`${variable}\``);
+    }
+  });
+
+  it('refused empty, or without --redis-sentinel, naming the variable and never its value', () => {
+    for (const variable of Object.keys(credentials)) {
+      expect(() => config(['--redis-sentinel', spec], { [variable]: '' })).toThrow(
+        new RegExp(`^${variable} must not be empty$`),
+      );
+      for (const other of [
+        ['--redis', 'redis://127.0.0.1:6390'],
+        ['--redis-cluster', 'redis://127.0.0.1:7000'],
+        [],
+      ]) {
+        expect(() => config(other, { [variable]: 'p s3cret' })).toThrow(
+          new RegExp(
+            `^${variable} needs --redis-sentinel \\(with --redis or --redis-cluster, give the credentials in the URL`,
+          ),
+        );
+      }
+    }
+  });
+
+  it('npm start: exit 2 and an error line naming the variable, the password nowhere in the output', async () => {
+    const printed: string[] = [];
+    const spies = (['error', 'log'] as const).map((stream) =>
+      vi.spyOn(console, stream).mockImplementation((line: unknown) => void printed.push(String(line))),
+    );
+    onTestFinished(() => {
+      for (const spy of spies) spy.mockRestore();
+    });
+    expect(await main(['--redis', 'redis://127.0.0.1:6390'], { WSSUP_REDIS_PASSWORD: 'p s3cret' })).toBe(2);
+    expect(printed[0]).toMatch(/^error: WSSUP_REDIS_PASSWORD needs --redis-sentinel /);
+    expect(printed.join('\n')).not.toContain('s3cret');
+  });
+});
+
 describe('the warning for a server others can reach without a dashboard token', () => {
   it('is given for any host but loopback, and never with --dashboard-token', () => {
     for (const host of ['0.0.0.0', '::', '192.168.1.20', 'example.com']) {
