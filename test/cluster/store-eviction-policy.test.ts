@@ -187,12 +187,21 @@ describe.runIf(hasRedis)('why: allkeys-lru under memory pressure (the harm the w
     for (const id of ['a1', 'a2', 'a3'])
       expect(await a.store.admit('ann', id, 3, 3)).toMatchObject({ admitted: true });
     expect(await b.store.admit('ann', 'b0', 3, 3)).toMatchObject({ admitted: false, live: 3 });
-    // 2 MB above what Redis uses now, then 8 MB of newer keys: the oldest (the store's) go first.
+    // 2 MB above what Redis uses now, then newer keys until the store's are gone (the oldest go
+    // first). Redis's LRU is approximate: its clock ticks once a second (keys touched in the same
+    // second look equally old), and it evicts the oldest of a sample of keys. So: a tick past the
+    // store's writes, the largest sample, and filler until both the book and the lease registry
+    // are evicted, within a bound (a few hundred writes are enough; the bound only stops a loop).
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
     const used = Number(/used_memory:(\d+)/.exec(String(await redis.command('INFO', 'memory')))?.[1]);
+    await redis.command('CONFIG', 'SET', 'maxmemory-samples', '64');
     await redis.command('CONFIG', 'SET', 'maxmemory', String(used + 2 * 1024 * 1024));
     await redis.command('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru');
     const value = 'x'.repeat(10_000);
-    for (let i = 0; i < 800; i++) await redis.command('SET', `filler:${i}`, value);
+    const storeKeys = [`${keyPrefix}:{u:ann}:slots`, `${keyPrefix}:{nodes}:leases`];
+    for (let i = 0; i < 4_000 && Number(await redis.command('EXISTS', ...storeKeys)) > 0; i += 100) {
+      for (let j = i; j < i + 100; j++) await redis.command('SET', `filler:${j}`, value);
+    }
     expect(await redis.command('EXISTS', `${keyPrefix}:{u:ann}:slots`)).toBe(0);
     // b's next renewal, then three admissions of ann: all admitted, 6 live against a limit of 3.
     await renewOnce(b.store);
