@@ -22,6 +22,7 @@ import type {
 } from './registry.js';
 import type { ClusterWideStats, StatsOptions, SupervisorStats, UserStats } from './stats.js';
 
+/** The options of `supervisor.shutdown()`. */
 export interface ShutdownOptions {
   /** Connections still open this long after shutdown starts are terminated. @default drainTimeoutMs */
   deadlineMs?: number | undefined;

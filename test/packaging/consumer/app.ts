@@ -12,10 +12,12 @@ import {
   type DisposedEvent,
   type DisposeInfo,
   type ErrorCode,
+  InvalidOptionError,
   MissingPeerError,
   Refusal,
   type RejectedEvent,
   renderChart,
+  SlotStoreUnavailableError,
   type SupervisorError,
   type SupervisorOptions,
   type SupervisorStats,
@@ -114,9 +116,37 @@ renderChart(charts.connection, { format: 'svg' }).catch((error: unknown) => {
   if (error instanceof MissingPeerError) console.log(error.peer, error.code);
 });
 
+// Each error class narrows `code` to its own, and `code` is a union a switch covers exhaustively.
+function codeOf(error: SupervisorError): string {
+  if (error instanceof InvalidOptionError) return error.code satisfies 'WSSUP_INVALID_OPTION';
+  if (error instanceof AppHookError) return error.code satisfies 'WSSUP_APP_HOOK_FAILED';
+  if (error instanceof MissingPeerError) return error.code satisfies 'WSSUP_MISSING_PEER';
+  if (error instanceof SlotStoreUnavailableError) return error.code satisfies 'WSSUP_STORE_UNAVAILABLE';
+  switch (error.code) {
+    case 'WSSUP_INVALID_OPTION':
+    case 'WSSUP_INVALID_ARGUMENT':
+    case 'WSSUP_SHUTTING_DOWN':
+    case 'WSSUP_APP_HOOK_FAILED':
+    case 'WSSUP_MISSING_PEER':
+    case 'WSSUP_UNSUPPORTED_PEER':
+    case 'WSSUP_STORE_UNAVAILABLE':
+    case 'WSSUP_DUPLICATE_NODE_ID':
+    case 'WSSUP_INTERNAL':
+      return error.code;
+    default:
+      return error.code satisfies never;
+  }
+}
+console.log(codeOf);
+
 // ws's WebSocket is a constructor the client takes as it is (Node 20 has no global one).
 const client = createClient({ url: 'ws://127.0.0.1:1/ws', WebSocket, backoff: { capMs: 60_000 } });
 client.on('close', (event: ClientCloseEvent) => console.log(event.kind, event.next, event.retryAfterMs));
+// The client's `error` is one of two classes, told apart by `code` without a cast.
+client.on('error', ({ error }) => {
+  if (error.code === 'WSSUP_APP_HOOK_FAILED') console.log(error.hook, error.cause);
+  else console.log(error.option satisfies string, error.received);
+});
 const state: ClientState = client.state;
 console.log(state, client.send(new Uint8Array(1)), clientMachine.id);
 client.close();
