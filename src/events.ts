@@ -63,7 +63,8 @@ export interface RejectedEvent {
   /**
    * `user-limit` only: the user's live connections (connecting or active) that refused this
    * one; in cluster mode the cluster-wide book's count, every node's (this process's own
-   * while the store is away under `onStoreUnavailable: 'local'`). Undefined otherwise.
+   * while the store is away under `onStoreUnavailable: 'local'`; undefined when your own
+   * `cluster.store` answered no count). Undefined for every other reason.
    */
   live?: number | undefined;
   /** `user-limit` only: `maxConnectionsPerUser` (cluster-wide in cluster mode). Undefined otherwise. */

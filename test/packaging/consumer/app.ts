@@ -6,6 +6,7 @@ import {
   type AdmittedEvent,
   AppHookError,
   type AuthResult,
+  type ClusterUserBook,
   type ConnectionHandle,
   charts,
   createSupervisor,
@@ -21,6 +22,7 @@ import {
   type SupervisorError,
   type SupervisorOptions,
   type SupervisorStats,
+  type UserStats,
 } from 'ws-supervisor';
 import { type ClientCloseEvent, type ClientState, createClient } from 'ws-supervisor/client';
 import { createDashboard, type Dashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
@@ -109,6 +111,14 @@ const dashboard: Dashboard = createDashboard(supervisor, {
 });
 server.on('request', dashboard);
 const stats: SupervisorStats = supervisor.stats();
+// `{ cluster: false }` is this process's book, as stats({ cluster: false }) is its stats.
+export function localBooks(): [SupervisorStats, UserStats | undefined, Promise<ClusterUserBook | undefined>] {
+  return [
+    supervisor.stats({ cluster: false }),
+    supervisor.userStats('ann', { cluster: false }),
+    supervisor.userStats('ann', { cluster: true }),
+  ];
+}
 const code: ErrorCode = 'WSSUP_MISSING_PEER';
 console.log(stats.connections, code, connectionMachine.id);
 
