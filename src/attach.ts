@@ -19,6 +19,7 @@ import type { Duplex } from 'node:stream';
 import { describeValue, SupervisorError } from './errors.js';
 import { refuseUpgrade } from './transport/http-refusal.js';
 
+/** The options of `supervisor.attach(server, options)`. */
 export interface AttachOptions {
   /**
    * The path (query excluded) the supervisor owns: its requests reach only the

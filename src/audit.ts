@@ -13,6 +13,7 @@ import type { UserSupervisorContext } from '../machines/user-supervisor.machine.
 import type { Books, UserRecord } from './books.js';
 import type { ConnectionHandle } from './connection-handle.js';
 
+/** What `supervisor.audit()` returns: every difference between the actors and the books. */
 export interface AuditReport {
   /** True when every mismatch list is empty. */
   ok: boolean;

@@ -10,6 +10,7 @@ export interface ConnectionHandle<Data = unknown> {
    * connection actor's own id is a reusable slot name, `c0`, `c1`, …: not this.)
    */
   readonly id: string;
+  /** The user id `authenticate` returned: whose slot this connection holds. */
   readonly userId: string;
   /** The app's own correlation id from authenticate, carried but never used as a key. */
   readonly correlationId: string | undefined;
@@ -57,7 +58,10 @@ export interface ConnectionHandle<Data = unknown> {
    *   string, Buffer, ArrayBuffer or typed array view, or options that are not an object, or
    *   a `binary` that is not a boolean.
    */
-  send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean }): boolean;
+  send(
+    data: string | Buffer | ArrayBuffer | ArrayBufferView,
+    options?: { binary?: boolean | undefined },
+  ): boolean;
   /**
    * Closes the connection gracefully (it drains, bounded by drainTimeoutMs).
    * Safe to call more than once.

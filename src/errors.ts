@@ -29,6 +29,7 @@ export const ErrorCodes = {
     "An actor failed: a bug in ws-supervisor or XState. A failed connection frees its slot and is counted as disposed (reason `error`); a failed user supervisor is forgotten, and the runtime stops each of its connection actors (XState would not), which terminates their sockets (one still in its handshake is first answered HTTP 500 `internal-error`, close 4500 with `refuse: 'close'`) and releases their slots. Also an upgrade that failed unexpectedly: handleUpgrade() still resolves, and the client is answered HTTP 500 `internal-error` (close 4500 with `refuse: 'close'`) when nothing was written to it yet, else its socket is destroyed.",
 } as const;
 
+/** The `code` of every {@link SupervisorError}: a union of string literals, one per row of {@link ErrorCodes}. */
 export type ErrorCode = keyof typeof ErrorCodes;
 
 /**
@@ -38,6 +39,10 @@ export type ErrorCode = keyof typeof ErrorCodes;
  */
 export class SupervisorError extends Error {
   static readonly [ERROR_KIND]: string = 'SupervisorError';
+  /**
+   * What went wrong, one of {@link ErrorCodes} (a union: switch on it, exhaustively if you
+   * like). Each subclass narrows it to its own code, so `instanceof` narrows `code` too.
+   */
   readonly code: ErrorCode;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
@@ -57,8 +62,13 @@ export class SupervisorError extends Error {
 /** Thrown by createSupervisor() for a bad option; names the option and what is allowed. */
 export class InvalidOptionError extends SupervisorError {
   static override readonly [ERROR_KIND]: string = 'InvalidOptionError';
+  /** Always `WSSUP_INVALID_OPTION`. */
+  declare readonly code: 'WSSUP_INVALID_OPTION';
+  /** The option's name, e.g. `maxConnectionsPerUser` (or `cluster.redis`, the client's `url`). */
   readonly option: string;
+  /** What the option allows, in words (as the message says it). */
   readonly allowed: string;
+  /** The value that was refused, as given. */
   readonly received: unknown;
 
   /** `receivedAs`: how the message names `received`, when its class alone would not say what is wrong. */
@@ -79,7 +89,11 @@ export class InvalidOptionError extends SupervisorError {
 /** Reported to onError when an app hook throws or rejects; `cause` is what it threw. */
 export class AppHookError extends SupervisorError {
   static override readonly [ERROR_KIND]: string = 'AppHookError';
+  /** Always `WSSUP_APP_HOOK_FAILED`. */
+  declare readonly code: 'WSSUP_APP_HOOK_FAILED';
+  /** The hook or listener that failed: `authenticate`, `onMessage`, `on('disposed')`, the client's `url`, … */
   readonly hook: string;
+  /** The connection it ran for, when it ran for one. */
   readonly connectionId: string | undefined;
 
   constructor(hook: string, cause: unknown, connectionId?: string) {
@@ -102,7 +116,11 @@ export class AppHookError extends SupervisorError {
  */
 export class MissingPeerError extends SupervisorError {
   static override readonly [ERROR_KIND]: string = 'MissingPeerError';
+  /** Always `WSSUP_MISSING_PEER`. */
+  declare readonly code: 'WSSUP_MISSING_PEER';
+  /** The package to install, e.g. `elkjs`. */
   readonly peer: string;
+  /** What needs it, e.g. `SVG charts`. */
   readonly feature: string;
 
   constructor(peer: string, feature: string, cause: unknown) {

@@ -29,12 +29,17 @@ export type RejectReason =
  * join its rooms in onOpen.
  */
 export interface AdmittedEvent {
+  /** The new connection's id (`connection.id`): the key of its later `evicted` and `disposed` events. */
   connectionId: string;
+  /** The user id `authenticate` returned. */
   userId: string;
+  /** The correlation id `authenticate` returned, if any. */
   correlationId: string | undefined;
 }
 
+/** An upgrade request was refused (the `rejected` event): why, how, and to whom. */
 export interface RejectedEvent {
+  /** Why: see {@link RejectReason} for each value and its HTTP status. */
   reason: RejectReason;
   /**
    * The HTTP status of the refusal, or undefined when the socket was already
@@ -43,6 +48,7 @@ export interface RejectedEvent {
   status: number | undefined;
   /** Undefined when the request never yielded a valid user id. */
   userId: string | undefined;
+  /** The refusal's message, as sent (the HTTP body, or the close reason without its retry hint). */
   message: string;
   /** How the refusal reached the client: an HTTP answer, or a close frame (`refuse: 'close'`). Undefined when nothing was sent. */
   via?: 'http' | 'close' | undefined;
@@ -57,15 +63,19 @@ export interface RejectedEvent {
   /**
    * `user-limit` only: the user's live connections (connecting or active) that refused this
    * one; in cluster mode the cluster-wide book's count, every node's (this process's own
-   * while the store is away under `onStoreUnavailable: 'local'`). Undefined otherwise.
+   * while the store is away under `onStoreUnavailable: 'local'`; undefined when your own
+   * `cluster.store` answered no count). Undefined for every other reason.
    */
   live?: number | undefined;
   /** `user-limit` only: `maxConnectionsPerUser` (cluster-wide in cluster mode). Undefined otherwise. */
   limit?: number | undefined;
 }
 
+/** A connection was evicted (closed with 4001): it drains, and its `disposed` event follows. */
 export interface EvictedEvent {
+  /** The evicted connection's id. */
   connectionId: string;
+  /** Its user's id. */
   userId: string;
   /**
    * `idle`: idle when the user reached the eviction threshold. `over-limit`: cluster
@@ -78,6 +88,7 @@ export interface EvictedEvent {
 
 /** Why and how a connection ended; passed to onClose and the `disposed` event. */
 export interface DisposeInfo {
+  /** Why it ended: `closed` (by the peer), `evicted`, `shutdown`, `dead-peer`, `app-close`, … (see {@link DisposeReason}). */
   reason: DisposeReason;
   /**
    * The close code sent or received, when there was one. For a connection
@@ -114,8 +125,11 @@ export interface DisposeInfo {
   cleanupMs: number | undefined;
 }
 
+/** A connection reached `disposed`: every slot it held is free. What onClose gets, with its ids. */
 export interface DisposedEvent extends DisposeInfo {
+  /** The disposed connection's id. */
   connectionId: string;
+  /** Its user's id. */
   userId: string;
 }
 
@@ -126,6 +140,7 @@ export interface DisposedEvent extends DisposeInfo {
  * outage: the store-wide one, and on a Redis Cluster each master's.
  */
 export interface StoreEvent {
+  /** `open`: the store stopped answering (the policy applies); `closed`: it answers again. */
   breaker: 'open' | 'closed';
   /**
    * On a Redis Cluster, the master (`host:port`) whose breaker this is: only the users
@@ -135,6 +150,7 @@ export interface StoreEvent {
    * A master a failover replaced is told `closed` once no user's book lives there.
    */
   shard?: string;
+  /** This process's `cluster.nodeId`. */
   nodeId: string;
   /** The policy that applies while the breaker is open. */
   policy: 'local' | 'reject';
@@ -150,7 +166,9 @@ export interface StoreEvent {
  * README, Capacity alerts).
  */
 export interface CapacityEvent {
+  /** The user whose live count crossed the level. */
   userId: string;
+  /** `up`: the live count reached the level; `down`: it fell below it, hysteresis included. */
   direction: 'up' | 'down';
   /** The level crossed, a fraction of the limit (e.g. 0.8). */
   level: number;
@@ -158,18 +176,27 @@ export interface CapacityEvent {
   band: number;
   /** The user's live connections (connecting or active) now. */
   live: number;
+  /** The user's `maxConnectionsPerUser` (cluster-wide in cluster mode). */
   limit: number;
 }
 
+/** Each event of `supervisor.on(name, listener)`, by name, with the payload its listener gets. */
 export interface SupervisorEventMap {
+  /** A connection was admitted: its slot is reserved, before the handshake. */
   admitted: AdmittedEvent;
+  /** An upgrade request was refused. */
   rejected: RejectedEvent;
+  /** A connection was evicted (idle at the threshold, or over the cluster-wide limit). */
   evicted: EvictedEvent;
+  /** A connection reached `disposed`, its slots free. */
   disposed: DisposedEvent;
+  /** Cluster mode: the slot store's circuit breaker opened or closed. */
   store: StoreEvent;
+  /** A user's live count crossed one of `capacityLevels`. */
   capacity: CapacityEvent;
 }
 
+/** The name of an event `supervisor.on()` takes. */
 export type SupervisorEventName = keyof SupervisorEventMap;
 type Listener<K extends SupervisorEventName> = (event: SupervisorEventMap[K]) => void;
 

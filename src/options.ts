@@ -56,8 +56,11 @@ export type RefuseMode = 'http' | 'close';
 
 /** The built-in refusals that carry `Retry-After`, and app Refusals (429/503) without their own hint. */
 export interface RetryAfterDefaults {
+  /** `user-limit` refusals (429). */
   'user-limit': number;
+  /** `process-limit` refusals (503, `maxConnections` reached). */
   'process-limit': number;
+  /** `shutting-down` refusals (503). */
   'shutting-down': number;
   /**
    * An app's `Refusal` with 429 or 503 and no `retryAfterMs` of its own, and the
@@ -66,6 +69,7 @@ export interface RetryAfterDefaults {
   refused: number;
 }
 
+/** The name of a preset: where every limit's default comes from (see {@link presets}). */
 export type PresetName = 'production' | 'staging' | 'test';
 
 /** The tunable limits and timeouts. Every field has a default from the preset. */
@@ -104,10 +108,23 @@ export interface Limits {
   lingerMs: number;
 }
 
+/**
+ * Every field of `T` optional, and `undefined` allowed where it is left out, as the option
+ * checks read it: an app under `exactOptionalPropertyTypes` may pass a value it may not have
+ * (`idleTimeoutMs: config.idleTimeoutMs`), which `Partial<T>` refused. Field docs carry over.
+ */
+export type OptionalFields<T> = { [K in keyof T]?: T[K] | undefined };
+
 /** What counts as activity for idleness: messages in either direction, or the client's only. */
 export type ActivityMode = 'both' | 'inbound';
 
-export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
+/**
+ * The options of {@link createSupervisor}. Only `authenticate` is required; every other one has
+ * a default (the limits from `preset`). A name that is not an option is refused, at compile
+ * time and by createSupervisor() (`WSSUP_INVALID_OPTION`, with the closest option's name).
+ * `Data` is the type of the app data `authenticate` returns, `connection.data`.
+ */
+export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits> {
   /** Defaults for every limit. @default 'production' */
   preset?: PresetName | undefined;
   /**
@@ -218,7 +235,7 @@ export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
    * built-in 429/503 refusals: one number for all, or per reason.
    * @default { 'user-limit': 5000, 'process-limit': 5000, 'shutting-down': 1000, refused: 5000 }
    */
-  retryAfterMs?: number | Partial<RetryAfterDefaults> | undefined;
+  retryAfterMs?: number | OptionalFields<RetryAfterDefaults> | undefined;
   /** Receives every reported error (failing hooks, internal failures). @default console.error */
   onError?: ((error: SupervisorError) => void) | undefined;
   /**
@@ -249,20 +266,33 @@ export interface SupervisorOptions<Data = unknown> extends Partial<Limits> {
   cluster?: ClusterOptions | undefined;
 }
 
+/** The options in force (`supervisor.options`): the preset's limits and every default applied. */
 export interface ResolvedOptions extends Limits {
+  /** The `preset` the limits' defaults came from. */
   preset: PresetName;
+  /** The `activity` option: what keeps a connection from going idle. */
   activity: ActivityMode;
+  /** The `heartbeatMessage` option; undefined without it (pings only). */
   heartbeatMessage: string | undefined;
+  /** The `maxConnections` option; undefined without it (no process-wide cap). */
   maxConnections: number | undefined;
+  /** The `maxRoomsPerConnection` option. */
   maxRoomsPerConnection: number;
   /** Cluster mode, defaults applied; undefined without it. */
   cluster: ResolvedClusterOptions | undefined;
+  /** The `capacityLevels` option (`[]`: capacity alerts off). */
   capacityLevels: readonly number[];
+  /** The `capacityHysteresis` option. */
   capacityHysteresis: number;
+  /** The `refuse` option: how a refusal reaches a client. */
   refuse: RefuseMode;
+  /** The `maxCloseRefusals` option. */
   maxCloseRefusals: number;
+  /** The `closeRefusalTimeoutMs` option. */
   closeRefusalTimeoutMs: number;
+  /** The `admissionRate` option; undefined without it (no rate limit). */
   admissionRate: Readonly<AdmissionRate> | undefined;
+  /** The retry hint of each built-in 429/503 refusal, in ms: `retryAfterMs` over the defaults. */
   retryAfterMs: Readonly<RetryAfterDefaults>;
   /** The `allowedOrigins` option, normalised; undefined without it (no check). */
   allowedOrigins: OriginAllowlist | undefined;

@@ -13,6 +13,7 @@
  */
 import { describeValue, SupervisorError } from './errors.js';
 
+/** The options of `supervisor.ready()`. */
 export interface ReadyOptions {
   /** Stops waiting: ready() rejects with `signal.reason` (already aborted: at once). */
   signal?: AbortSignal | undefined;

@@ -38,7 +38,9 @@ export const MAX_CLOSE_REASON_BYTES = 123;
  * ```
  */
 export class Refusal extends Error {
+  /** The HTTP status the client is refused with (close code 4000 + it with `refuse: 'close'`). */
   readonly status: RefusalStatus;
+  /** The retry hint (`Retry-After`) in ms, as given; undefined for the configured default (429, 503) or none. */
   readonly retryAfterMs: number | undefined;
 
   constructor(status: RefusalStatus, message?: string, options: { retryAfterMs?: number | undefined } = {}) {

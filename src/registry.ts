@@ -27,6 +27,7 @@ import { userIdArgumentError } from './user-id.js';
 
 export type { SendData };
 
+/** The options of sendToUser() (and the base of broadcast()'s and sendToRoom()'s). */
 export interface SendOptions {
   /** Send as a binary frame. @default false for a string, true otherwise */
   binary?: boolean | undefined;
@@ -38,6 +39,7 @@ export interface SendOptions {
  * SendOptions, so that options typed as SendOptions keep the synchronous overload.
  */
 export interface ClusterFlag {
+  /** `true`: every live process too, and a Promise of a {@link ClusterSendResult}. @default false */
   cluster?: boolean | undefined;
 }
 

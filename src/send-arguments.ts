@@ -39,7 +39,9 @@ function isPlainObject(value: unknown): boolean {
  * message, and hands the app's own options object to ws.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for options that are not an object, or a `binary` that is not a boolean.
  */
-export function assertSendOptions(options: unknown): asserts options is { binary?: boolean } | undefined {
+export function assertSendOptions(
+  options: unknown,
+): asserts options is { binary?: boolean | undefined } | undefined {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null) throw invalid('send options must be an object');
   const { binary } = options as { binary?: unknown };

@@ -8,6 +8,7 @@ import type { CountingClock } from './clock.js';
 import type { ClusterStats } from './cluster/cluster-admission.js';
 import type { ClusterView } from './cluster/slot-store.js';
 
+/** The options of `supervisor.stats()`. */
 export interface StatsOptions {
   /** Include one entry per user in `perUser` (O(users): not for every scrape). @default false */
   perUser?: boolean | undefined;
@@ -26,6 +27,7 @@ export interface ClusterWideStats extends SupervisorStats {
 
 /** One user's slot book. */
 export interface UserStats {
+  /** Whose book this is. */
   userId: string;
   /** Connections in `connecting` or `active`: they count toward the limit. */
   live: number;
@@ -33,6 +35,7 @@ export interface UserStats {
   idle: number;
   /** Connections leaving; they no longer hold a slot. */
   draining: number;
+  /** The user's `maxConnectionsPerUser`. */
   limit: number;
   /** The live count at which idle connections are evicted: ceil(evictionThreshold × limit). */
   evictAt: number;
@@ -43,6 +46,7 @@ export interface UserStats {
   band?: number;
 }
 
+/** What `supervisor.stats()` returns: a snapshot, read in O(1) from the books (but `perUser`). */
 export interface SupervisorStats {
   /**
    * Whether an upgrade arriving now would be considered for admission, or refused
@@ -58,7 +62,9 @@ export interface SupervisorStats {
   users: number;
   /** Active connections that are idle (no activity for idleTimeoutMs): evictable at the threshold. */
   idle: number;
+  /** Connections not yet disposed, by state (sums to `connections`). */
   byState: { connecting: number; active: number; draining: number };
+  /** Totals since the supervisor was created, one per event (`admitted`, `rejected`, `evicted`, `disposed`). */
   counters: { admitted: number; rejected: number; evicted: number; disposed: number };
   /** Capacity alerts: the levels, and how many users are in each band now (O(1), kept by the books). */
   capacity: {
@@ -88,6 +94,7 @@ export interface SupervisorStats {
     /** Room memberships held, over every room (what `join()` has allocated). */
     roomMemberships: number;
   };
+  /** With `stats({ perUser: true })` only: each user's book, by user id. */
   perUser?: Record<string, UserStats>;
   /** Cluster mode only: this node's lease, breaker and outage work. */
   cluster?: ClusterStats;

@@ -22,6 +22,7 @@ import type {
 } from './registry.js';
 import type { ClusterWideStats, StatsOptions, SupervisorStats, UserStats } from './stats.js';
 
+/** The options of `supervisor.shutdown()`. */
 export interface ShutdownOptions {
   /** Connections still open this long after shutdown starts are terminated. @default drainTimeoutMs */
   deadlineMs?: number | undefined;
@@ -107,7 +108,7 @@ export interface Supervisor<Data = unknown> {
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id (as connectionsOf()),
    *   or options that are neither undefined nor an object.
    */
-  userStats(userId: string): UserStats | undefined;
+  userStats(userId: string, options?: { cluster?: false | undefined }): UserStats | undefined;
   /**
    * Walks every actor and compares it with the books that stats() reads;
    * returns every mismatch. O(connections): for tests and on-demand checks.

@@ -6,7 +6,7 @@
 import { createActor, type SnapshotFrom } from 'xstate';
 import { type ClientClose, clientMachine } from '../../machines/client.machine.js';
 import { type CloseKind, closeKindOf, dispositionOf } from '../../machines/client-close.js';
-import { InvalidOptionError, SupervisorError } from '../errors.js';
+import { type AppHookError, InvalidOptionError, SupervisorError } from '../errors.js';
 import { isolateInspect } from '../inspect.js';
 import { attemptUrl } from './attempt-url.js';
 import { type ClientOptions, resolveClientOptions } from './options.js';
@@ -21,6 +21,13 @@ export type ClientNext = 'reconnect' | 'wait-for-activity' | 'wait-for-resume';
 
 /** The `close` event: how the socket ended, read by the client. */
 export interface ClientCloseEvent extends ClientClose {
+  /**
+   * The close code: the server's (1000, 1001, 4001, 4429, …), 1006 when no close frame came (a
+   * dropped socket, a failed connect), or 4000 + the HTTP status of a refused upgrade under ws.
+   */
+  code: number;
+  /** Whether the close handshake completed (WHATWG `CloseEvent.wasClean`). */
+  wasClean: boolean;
   /** The close code by name, e.g. 'evicted', 'unauthenticated', 'too-many-requests'. */
   kind: CloseKind;
   /** What the client does now. */
@@ -44,11 +51,13 @@ export interface ClientEvents {
    * (`AppHookError`, hook `url`, what it threw as `cause`) or it answered (or resolved to) no
    * absolute ws(s):// or http(s):// URL (`InvalidOptionError`, option `url`, the answer as
    * `received`). The attempt then fails as a connect does (`close`
-   * 1006, backed off): call `close()` here to give up.
+   * 1006, backed off): call `close()` here to give up. `error.code` tells the two apart
+   * (`WSSUP_APP_HOOK_FAILED` or `WSSUP_INVALID_OPTION`) and narrows `error` to its class.
    */
-  error: { error: SupervisorError };
+  error: { error: AppHookError | InvalidOptionError };
 }
 
+/** A listener of the client's event `K`, as `on()` takes it. */
 export type ClientListener<K extends keyof ClientEvents> = (event: ClientEvents[K]) => void;
 
 /** A reconnecting WebSocket client. */

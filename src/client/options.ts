@@ -40,7 +40,7 @@ export interface ClientOptions {
    * is at least `baseMs`: without one, a `baseMs` above 30000 is the cap too.
    * @default { baseMs: 500, capMs: 30000, factor: 2 }
    */
-  backoff?: Partial<ClientBackoff> | undefined;
+  backoff?: { [K in keyof ClientBackoff]?: ClientBackoff[K] | undefined } | undefined;
   /** After 1001 (server shutdown), reconnect at a random moment within this window. @default 10000 */
   shutdownWindowMs?: number | undefined;
   /** A socket not open after this long counts as a failed attempt. @default 10000 */

@@ -6,7 +6,7 @@
  */
 import { fromCallback } from 'xstate';
 import type { ClientEvent } from '../../machines/client.machine.js';
-import { AppHookError, SupervisorError } from '../errors.js';
+import { AppHookError, InvalidOptionError } from '../errors.js';
 import type { ResolvedClientOptions } from './options.js';
 import { closeOfRefusedUpgrade, type RefusedResponseLike } from './refused-upgrade.js';
 import {
@@ -27,7 +27,7 @@ export interface SocketHooks {
   /** A message, straight to the app: no machine step on the hot path. */
   deliver(data: unknown): void;
   /** An attempt the app's `url` could not make (attempt-url.ts), before it counts as failed. */
-  fail(error: SupervisorError): void;
+  fail(error: AppHookError | InvalidOptionError): void;
 }
 
 /**
@@ -64,7 +64,9 @@ function failLater(error: unknown, hooks: SocketHooks, sendBack: (event: ClientE
   const message = cause instanceof Error ? cause.message : String(cause);
   let cancelled = false;
   queueMicrotask(() => {
-    if (!cancelled && error instanceof SupervisorError) hooks.fail(error);
+    // Only the url function's failures (attempt-url.ts): the `error` event's payload says so.
+    if (!cancelled && (error instanceof AppHookError || error instanceof InvalidOptionError))
+      hooks.fail(error);
     if (!cancelled) {
       sendBack({ type: 'SOCKET_CLOSED', code: 1006, reason: `cannot connect: ${message}`, wasClean: false });
     }

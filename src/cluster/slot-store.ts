@@ -270,6 +270,9 @@ export interface SendAcrossOutcome {
  */
 export class SlotStoreUnavailableError extends SupervisorError {
   static override readonly [ERROR_KIND]: string = 'SlotStoreUnavailableError';
+  /** Always `WSSUP_STORE_UNAVAILABLE`. */
+  declare readonly code: 'WSSUP_STORE_UNAVAILABLE';
+  /** The Lua script of the Redis slot store that failed (`admit`, `release`, `renew`, …), when one did. */
   readonly script: string | undefined;
   constructor(message: string, options?: { cause?: unknown; script?: string | undefined }) {
     super('WSSUP_STORE_UNAVAILABLE', message, options);

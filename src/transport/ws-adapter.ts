@@ -533,7 +533,10 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
   // --- ConnectionHandle: the app's view -------------------------------------
 
-  send(data: string | Buffer | ArrayBuffer | ArrayBufferView, options?: { binary?: boolean }): boolean {
+  send(
+    data: string | Buffer | ArrayBuffer | ArrayBufferView,
+    options?: { binary?: boolean | undefined },
+  ): boolean {
     // Checked first, open or not, as sendToUser() checks: ws would send bad data anyway.
     checkData(data);
     assertSendOptions(options); // no copy: this runs on every message

@@ -11,6 +11,9 @@
  *   every library .d.ts again, most of this file's time); and with node10
  *   (`module: commonjs` in TypeScript 5), through typesVersions (a fourth,
  *   short program: skipLibCheck);
+ * - type-check with exactOptionalPropertyTypes too (a fifth program): no error
+ *   in our .d.ts, and optional options that take undefined say so;
+ * - read the TSDoc an editor shows on hover for the main path's public types;
  * - run it: a real socket through the app's own ws, every subpath through
  *   import() and require() (and no other path), and SVG charts without elkjs
  *   failing with WSSUP_MISSING_PEER;
@@ -26,6 +29,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -57,7 +61,7 @@ function expectSuccess(result: Result, what: string): void {
 const fileOf = (line: string) => line.slice(0, line.indexOf('('));
 
 /** The consumer's own files (test/packaging/consumer/tsconfig*.json); other errors are in subpaths.ts or a library's .d.ts. */
-const appFiles = new Set(['app.ts', 'wrong.ts', 'require-types.cts']);
+const appFiles = new Set(['app.ts', 'wrong.ts', 'require-types.cts', 'exact.ts']);
 
 /**
  * `file TSnnnn 'module'` for each error line of tsc's output (the module named in it, if
@@ -103,9 +107,10 @@ describe('the packed package in a fresh app', () => {
    * tests run meanwhile) and two at a time (CI has two cores). Files that share compiler
    * options share a program: tsconfig.json (nodenext) is the strict app and subpaths.ts,
    * tsconfig.node16.json is subpaths.ts and require-types.cts; tsconfig.node10.json
-   * (subpaths.ts) skips the library checks, so it is short.
+   * (subpaths.ts) skips the library checks, so it is short; tsconfig.exact.json is
+   * exact.ts and subpaths.ts with exactOptionalPropertyTypes.
    */
-  let typeChecks: Record<'nodenext' | 'node16' | 'bundler' | 'node10', Promise<Result>> | undefined;
+  let typeChecks: Record<'nodenext' | 'node16' | 'bundler' | 'node10' | 'exact', Promise<Result>> | undefined;
   const typeCheck = (resolution: keyof NonNullable<typeof typeChecks>): Promise<Result> => {
     if (typeChecks === undefined) throw new Error('the app was not installed (see beforeAll)');
     return typeChecks[resolution];
@@ -152,6 +157,7 @@ describe('the packed package in a fresh app', () => {
       node16: tscRun('tsconfig.node16.json'),
       bundler: tscRun('tsconfig.bundler.json'),
       node10: tscRun('tsconfig.node10.json'),
+      exact: tscRun('tsconfig.exact.json'),
     };
   }, 120_000);
 
@@ -277,6 +283,81 @@ describe('the packed package in a fresh app', () => {
     const check = await typeCheck('node10');
     expect(errorsOf(check.stdout), check.stdout).toEqual([]);
   }, 120_000);
+
+  // The strictest app: exactOptionalPropertyTypes too. Our own .d.ts files must compile under
+  // it (XState's do not: its setup.d.ts, TS2344, which the README says); and an optional
+  // property the library reads as absent when it is undefined must accept undefined (a
+  // connection's send() options did not: forwarding `binary: boolean | undefined` was TS2379).
+  it('type-checks with exactOptionalPropertyTypes: no error but XState’s own, and optional options accept undefined', async () => {
+    const check = await typeCheck('exact');
+    const ours = errorsOf(check.stdout, (file) => !file.startsWith('node_modules/xstate/'));
+    expect(ours, check.stdout).toEqual([
+      "node_modules/ws-supervisor/dist/src/metrics/prometheus.d.ts TS2307 'prom-client'",
+    ]);
+  }, 120_000);
+
+  // What an editor shows on hover is the TSDoc of the installed .d.ts: every type an app
+  // writes against on the main path (options, the supervisor and its handles, events, errors,
+  // stats, method options, the client) says what it is, and so does each of its members.
+  it('documents (TSDoc, shown on hover) each public type of the main path and every member of it', () => {
+    const entry = join(app, 'hover.ts');
+    writeFileSync(
+      entry,
+      "export * as server from 'ws-supervisor';\nexport * as client from 'ws-supervisor/client';\n",
+    );
+    const program = ts.createProgram([entry], {
+      module: ts.ModuleKind.NodeNext,
+      moduleResolution: ts.ModuleResolutionKind.NodeNext,
+      target: ts.ScriptTarget.ES2022,
+      noEmit: true,
+    });
+    const checker = program.getTypeChecker();
+    const ours = (symbol: ts.Symbol) =>
+      (symbol.declarations ?? []).some((d) =>
+        d.getSourceFile().fileName.includes('/node_modules/ws-supervisor/'),
+      );
+    const documented = (symbol: ts.Symbol) =>
+      ts.displayPartsToString(symbol.getDocumentationComment(checker)).trim() !== '';
+    const exportsOf = (specifier: string) => {
+      const file = program.getSourceFile(entry);
+      const found = file?.statements
+        .filter(ts.isExportDeclaration)
+        .find((statement) => (statement.moduleSpecifier as ts.StringLiteral).text === specifier);
+      const module =
+        found === undefined ? undefined : checker.getSymbolAtLocation(found.moduleSpecifier as ts.Expression);
+      if (module === undefined) throw new Error(`${specifier} did not resolve`);
+      return new Map(checker.getExportsOfModule(module).map((symbol) => [symbol.name, symbol]));
+    };
+    const mainPath: Record<string, string[]> = {
+      'ws-supervisor': `createSupervisor SupervisorOptions Limits AuthResult Supervisor ConnectionHandle
+        SupervisorEventMap SupervisorEventName AdmittedEvent RejectedEvent RejectReason EvictedEvent
+        DisposedEvent DisposeInfo StoreEvent CapacityEvent ErrorCode ErrorCodes SupervisorError
+        InvalidOptionError AppHookError MissingPeerError Refusal SupervisorStats UserStats StatsOptions
+        ShutdownOptions ShutdownPace SendOptions BroadcastOptions RoomSendOptions ClusterFlag
+        ClusterSendResult AttachOptions ReadyOptions AuditReport PresetName ResolvedOptions
+        RetryAfterDefaults`.split(/\s+/),
+      'ws-supervisor/client': `createClient Client ClientOptions ClientEvents ClientCloseEvent
+        ClientListener ClientState`.split(/\s+/),
+    };
+    const undocumented: string[] = [];
+    for (const [specifier, names] of Object.entries(mainPath)) {
+      const exported = exportsOf(specifier);
+      for (const name of names) {
+        const alias = exported.get(name);
+        if (alias === undefined) {
+          undocumented.push(`${specifier}: ${name} is not exported`);
+          continue;
+        }
+        const symbol = alias.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(alias) : alias;
+        if (!documented(symbol)) undocumented.push(`${specifier}: ${name}`);
+        if (!(symbol.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.Class))) continue;
+        for (const member of checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(symbol))) {
+          if (ours(member) && !documented(member)) undocumented.push(`${specifier}: ${name}.${member.name}`);
+        }
+      }
+    }
+    expect(undocumented).toEqual([]);
+  }, 60_000);
 
   it('TypeScript CommonJS: import = require() type-checks with module nodenext, and node16 refuses it (TS1471), as the README says', async () => {
     // Under nodenext, require-types.cts is in the strict app's program, whose test wants no error in it.

@@ -6,19 +6,23 @@ import {
   type AdmittedEvent,
   AppHookError,
   type AuthResult,
+  type ClusterUserBook,
   type ConnectionHandle,
   charts,
   createSupervisor,
   type DisposedEvent,
   type DisposeInfo,
   type ErrorCode,
+  InvalidOptionError,
   MissingPeerError,
   Refusal,
   type RejectedEvent,
   renderChart,
+  SlotStoreUnavailableError,
   type SupervisorError,
   type SupervisorOptions,
   type SupervisorStats,
+  type UserStats,
 } from 'ws-supervisor';
 import { type ClientCloseEvent, type ClientState, createClient } from 'ws-supervisor/client';
 import { createDashboard, type Dashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
@@ -107,6 +111,14 @@ const dashboard: Dashboard = createDashboard(supervisor, {
 });
 server.on('request', dashboard);
 const stats: SupervisorStats = supervisor.stats();
+// `{ cluster: false }` is this process's book, as stats({ cluster: false }) is its stats.
+export function localBooks(): [SupervisorStats, UserStats | undefined, Promise<ClusterUserBook | undefined>] {
+  return [
+    supervisor.stats({ cluster: false }),
+    supervisor.userStats('ann', { cluster: false }),
+    supervisor.userStats('ann', { cluster: true }),
+  ];
+}
 const code: ErrorCode = 'WSSUP_MISSING_PEER';
 console.log(stats.connections, code, connectionMachine.id);
 
@@ -114,9 +126,37 @@ renderChart(charts.connection, { format: 'svg' }).catch((error: unknown) => {
   if (error instanceof MissingPeerError) console.log(error.peer, error.code);
 });
 
+// Each error class narrows `code` to its own, and `code` is a union a switch covers exhaustively.
+function codeOf(error: SupervisorError): string {
+  if (error instanceof InvalidOptionError) return error.code satisfies 'WSSUP_INVALID_OPTION';
+  if (error instanceof AppHookError) return error.code satisfies 'WSSUP_APP_HOOK_FAILED';
+  if (error instanceof MissingPeerError) return error.code satisfies 'WSSUP_MISSING_PEER';
+  if (error instanceof SlotStoreUnavailableError) return error.code satisfies 'WSSUP_STORE_UNAVAILABLE';
+  switch (error.code) {
+    case 'WSSUP_INVALID_OPTION':
+    case 'WSSUP_INVALID_ARGUMENT':
+    case 'WSSUP_SHUTTING_DOWN':
+    case 'WSSUP_APP_HOOK_FAILED':
+    case 'WSSUP_MISSING_PEER':
+    case 'WSSUP_UNSUPPORTED_PEER':
+    case 'WSSUP_STORE_UNAVAILABLE':
+    case 'WSSUP_DUPLICATE_NODE_ID':
+    case 'WSSUP_INTERNAL':
+      return error.code;
+    default:
+      return error.code satisfies never;
+  }
+}
+console.log(codeOf);
+
 // ws's WebSocket is a constructor the client takes as it is (Node 20 has no global one).
 const client = createClient({ url: 'ws://127.0.0.1:1/ws', WebSocket, backoff: { capMs: 60_000 } });
 client.on('close', (event: ClientCloseEvent) => console.log(event.kind, event.next, event.retryAfterMs));
+// The client's `error` is one of two classes, told apart by `code` without a cast.
+client.on('error', ({ error }) => {
+  if (error.code === 'WSSUP_APP_HOOK_FAILED') console.log(error.hook, error.cause);
+  else console.log(error.option satisfies string, error.received);
+});
 const state: ClientState = client.state;
 console.log(state, client.send(new Uint8Array(1)), clientMachine.id);
 client.close();
