@@ -19,7 +19,13 @@ import {
   REDIS_FEATURE,
   type RedisTarget,
 } from './redis-client.js';
-import { checkRootNodes, checkSentinelNodes, hidePassword } from './redis-store-input.js';
+import {
+  checkRootNodes,
+  checkSentinelNodes,
+  hidePassword,
+  REDIS_URL,
+  redisUrlScheme,
+} from './redis-store-input.js';
 import type { SlotStore } from './slot-store.js';
 
 export type {
@@ -164,17 +170,6 @@ function installedVersion(peer: string, resolve: ModuleResolver): string | undef
   }
 }
 
-function isRedisUrl(value: string): boolean {
-  // With its `//`, as the store requires: `redis:/host:6379` parses, with no host.
-  if (!/^rediss?:\/\//.test(value)) return false;
-  try {
-    const url = new URL(value);
-    return url.protocol === 'redis:' || url.protocol === 'rediss:';
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Every method of SlotStore: the runtime calls each of them (readmit after
  * every outage, orderEviction at the eviction point, userBook and view for
@@ -254,7 +249,7 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
   if (redis !== undefined) {
     const ok =
       typeof redis === 'string'
-        ? isRedisUrl(redis)
+        ? redisUrlScheme(redis) !== undefined
         : isClusterClient(redis) ||
           isSentinelClient(redis) ||
           isSingleClient(redis) ||
@@ -263,7 +258,7 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
     if (!ok) {
       // A string can only have meant a URL: say just that (the reference server's --redis too).
       if (typeof redis === 'string') {
-        throw new InvalidOptionError('cluster.redis', 'a redis:// or rediss:// URL', hidePassword(redis));
+        throw new InvalidOptionError('cluster.redis', REDIS_URL, hidePassword(redis));
       }
       throw new InvalidOptionError(
         'cluster.redis',

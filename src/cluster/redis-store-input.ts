@@ -46,6 +46,9 @@ export interface RedisSlotStoreOptions {
 
 export type ResolvedStoreOptions = Required<RedisSlotStoreOptions>;
 
+/** What `cluster.redis` as a string must be, as an InvalidOptionError's `allowed` says it. */
+export const REDIS_URL = 'a redis:// or rediss:// URL, with no path but a database number (/0)';
+
 const DEFAULTS = { leaseTtlMs: 15_000, keyPrefix: 'wssup', commandTimeoutMs: 500 } as const;
 
 /** @throws {InvalidOptionError} WSSUP_INVALID_OPTION naming the option (as `cluster.<name>`). */
@@ -68,8 +71,8 @@ export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedSto
       redis,
     );
   }
-  if (typeof redis === 'string' && !/^rediss?:\/\//.test(redis)) {
-    throw new InvalidOptionError('cluster.redis', 'a redis:// or rediss:// URL', hidePassword(redis));
+  if (typeof redis === 'string' && redisUrlScheme(redis) === undefined) {
+    throw new InvalidOptionError('cluster.redis', REDIS_URL, hidePassword(redis));
   }
   const nodeId = options.nodeId ?? randomUUID();
   if (typeof nodeId !== 'string' || nodeId === '') {
@@ -122,11 +125,11 @@ function hidden(rootNodes: unknown): unknown {
  */
 export function checkRootNodes(rootNodes: unknown): void {
   const urls = Array.isArray(rootNodes) ? (rootNodes as unknown[]) : [];
-  const schemes = new Set(urls.map((url) => (typeof url === 'string' ? schemeOf(url) : undefined)));
+  const schemes = new Set(urls.map((url) => (typeof url === 'string' ? redisUrlScheme(url) : undefined)));
   if (urls.length === 0 || schemes.has(undefined) || schemes.size !== 1) {
     throw new InvalidOptionError(
       'cluster.redis.rootNodes',
-      'a non-empty array of redis:// or rediss:// URLs, all of one scheme',
+      'a non-empty array of redis:// or rediss:// URLs, all of one scheme, each with no path but a database number (/0)',
       hidden(rootNodes),
     );
   }
@@ -211,10 +214,19 @@ function isHostAndPort(value: unknown): boolean {
   );
 }
 
-function schemeOf(value: string): string | undefined {
+/**
+ * The scheme of a Redis URL node-redis can connect to (`redis:` or `rediss:`), or undefined:
+ * written with its `//` (`redis:/host:6379` parses, with no host), and a path that is at most a
+ * database number (`/0`). node-redis refuses any other path only when it connects
+ * ("Invalid pathname"), so `redis://host:6379/cache` would pass the option check and fail
+ * at start: refused here, with the option named, instead.
+ */
+export function redisUrlScheme(value: string): 'redis:' | 'rediss:' | undefined {
+  if (!/^rediss?:\/\//.test(value)) return undefined;
   try {
     const url = new URL(value);
-    return url.protocol === 'redis:' || url.protocol === 'rediss:' ? url.protocol : undefined;
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return undefined;
+    return /^\/?\d*$/.test(url.pathname) ? url.protocol : undefined;
   } catch {
     return undefined;
   }

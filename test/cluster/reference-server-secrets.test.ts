@@ -115,8 +115,9 @@ describe.runIf(hasRedis)('the reference server never shows its Redis password or
       (dead) => ({ args: ['--redis-cluster', `redis://u:${password}@127.0.0.1:${dead}`] }),
     ],
     [
+      // A path that is no database number: refused at startup (node-redis takes none).
       'a Redis Cluster root node whose password has an unencoded /',
-      'no lease',
+      'exit 2',
       (dead) => ({ args: ['--redis-cluster', `redis://localhost:${dead}/${password}@${at()}`] }),
     ],
     [

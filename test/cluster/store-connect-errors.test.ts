@@ -9,7 +9,7 @@
  * On a private redis-server that requires a password (set once it is up).
  */
 import { describe, expect, it, vi } from 'vitest';
-import type { SupervisorError } from '../../src/index.js';
+import { createSupervisor, InvalidOptionError, type SupervisorError } from '../../src/index.js';
 import { freePort } from '../helpers/redis-server.js';
 import { ioWait, startServer } from '../helpers/server.js';
 import { hasRedis, usePrivateRedis } from './store-fixture.js';
@@ -81,19 +81,25 @@ describe('the store cannot connect: a secret outside the user info is hidden too
     );
   });
 
-  it('a Redis Cluster root node whose password has an unencoded /: the path shown as /***', async () => {
-    const port = await freePort();
-    // `redis://u:12/…@host` parses as port 12 and a path, which node-redis refuses (not a database number).
-    const t = await startServer({
-      cluster: {
-        redis: { rootNodes: [`redis://localhost:${port}/${secret}@127.0.0.1:6379`] },
-        commandTimeoutMs: 300,
-      },
-    });
-    await vi.waitFor(() => expect(t.errors.length).toBeGreaterThan(0), ioWait);
-    const [error] = t.errors as [SupervisorError];
-    expect(error.message).not.toContain(secret);
-    expect(error.message).toContain(`the Redis Cluster at redis://localhost:${port}/***: `);
+  it('a root node or URL whose password has an unencoded /: refused at once, the secret not shown', () => {
+    // `redis://u:12/…@host` parses as port 12 and a path, which node-redis refuses (not a
+    // database number) only when it connects: the option check refuses it before, by name.
+    const port = 6390;
+    for (const [redis, option] of [
+      [{ rootNodes: [`redis://localhost:${port}/${secret}@127.0.0.1:6379`] }, 'cluster.redis.rootNodes'],
+      [`redis://localhost:${port}/${secret}@127.0.0.1:6379`, 'cluster.redis'],
+    ] as const) {
+      let thrown: unknown;
+      try {
+        createSupervisor({ authenticate: () => ({ userId: 'u' }), cluster: { redis } });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(InvalidOptionError);
+      expect(thrown).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option });
+      expect((thrown as Error).message).not.toContain(secret);
+      expect(JSON.stringify((thrown as InvalidOptionError).received)).not.toContain(secret);
+    }
   });
 
   it('a Redis Cluster root node with ?password=…: shown as ?***', async () => {

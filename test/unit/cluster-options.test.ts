@@ -103,6 +103,9 @@ describe('cluster option', () => {
       commandTimeoutMs: 100,
       reaperIntervalMs: 300,
     });
+    // A database number is the one path node-redis takes.
+    for (const redis of [`${url}/0`, `${url}/15`, `${url}/`])
+      expect(resolveOptions({ authenticate, cluster: { redis } }).cluster?.redis).toBe(redis);
   });
 
   it('takes a Redis Cluster: root nodes, or node-redis clients of either kind, told apart by their shape', () => {
@@ -146,6 +149,14 @@ describe('cluster option', () => {
     ['both redis and store', { redis: url, store: new MemoryBook(() => 0).store('n', 1) }, 'cluster.store'],
     ['an http URL', { redis: 'http://127.0.0.1:6379' }, 'cluster.redis'],
     ['not a URL', { redis: 'localhost' }, 'cluster.redis'],
+    // node-redis takes no path but a database number, and said so only when it connected.
+    ['a URL with a path', { redis: 'redis://127.0.0.1:6379/cache' }, 'cluster.redis'],
+    ['a URL with a fractional database', { redis: 'redis://127.0.0.1:6379/1.5' }, 'cluster.redis'],
+    [
+      'a root node with a path',
+      { redis: { rootNodes: [url, 'redis://127.0.0.1:7001/x'] } },
+      'cluster.redis.rootNodes',
+    ],
     ['an object that is not a client', { redis: { host: 'x' } }, 'cluster.redis'],
     ['a store missing methods', { store: { admit() {} } }, 'cluster.store'],
     [
@@ -355,7 +366,7 @@ describe('cluster option errors never show a password', () => {
     const error = thrownBy({ redis: `http://bob:${password}@10.0.0.1:6379` });
     // A string can only have meant a URL: the message says what a URL must be, not every client shape.
     expect(error.message).toBe(
-      'Invalid option "cluster.redis": expected a redis:// or rediss:// URL, received "http://bob:***@10.0.0.1:6379".',
+      'Invalid option "cluster.redis": expected a redis:// or rediss:// URL, with no path but a database number (/0), received "http://bob:***@10.0.0.1:6379".',
     );
     expect(error.received).toBe('http://bob:***@10.0.0.1:6379');
     const { received } = thrownBy({
