@@ -53,7 +53,10 @@ export interface ShutdownPace {
  * `Data` is the type of `connection.data` (what `authenticate` returns as `data`).
  */
 export interface Supervisor<Data = unknown> {
-  /** The options in force, presets and defaults applied. */
+  /**
+   * The options in force, presets and defaults applied. As given otherwise: `cluster.redis`
+   * is your URL or client, its password included, so log chosen fields, not the whole object.
+   */
   readonly options: Readonly<ResolvedOptions>;
   /**
    * Handles WebSocket upgrades of an HTTP(S) server, or of an HTTP/2 server over TLS
