@@ -20,25 +20,20 @@ import { createClient, createSentinel } from 'redis';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type WebSocket from 'ws';
 import { closed, connect, ioWait, nextMessage, startServer } from '../helpers/server.js';
+import {
+  admin,
+  monitor,
+  pairs,
+  replication,
+  SENTINEL_APP_RULES,
+  sentinelApp,
+  setServerUsers,
+} from './sentinel-acl-fixture.js';
 import { hasRedis, usePrivateSentinel } from './store-fixture.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 const keyPrefix = 'acme:ws';
 const app = { username: 'wssup-app', password: 'app s3cret' };
-const monitor = { username: 'sentinel-monitor', password: 'mon s3cret' };
-const replication = { username: 'replicator', password: 'repl s3cret' };
-const sentinelApp = { username: 'wssup-sentinel', password: 'sent s3cret' };
-const admin = { username: 'admin', password: 'admin s3cret' };
-/** The app's user on a sentinel, as the docs give it. */
-const SENTINEL_RULES = [
-  'allchannels',
-  '+ping',
-  '+psubscribe',
-  '+sentinel|master',
-  '+sentinel|replicas',
-  '+sentinel|sentinels',
-];
-
 /** The README's `ACL SETUSER` rules for `keyPrefix`, with the app's password. */
 function readmeRules(): string[] {
   const line = readme.split('\n').find((each) => each.startsWith('ACL SETUSER '));
@@ -80,42 +75,19 @@ describe.runIf(hasRedis)('docs: Redis Sentinel with ACL users on the servers and
     docsSay('`nodeClientOptions: { username, password }`');
     docsSay('`sentinelClientOptions: { username, password }`');
     for (const port of [primary, replica]) {
-      const set = (...rules: string[]) => s.command(port, 'ACL', 'SETUSER', ...rules);
-      expect(await set(admin.username, 'on', `>${admin.password}`, '~*', '&*', '+@all')).toBe('OK');
-      expect(await set(app.username, ...readmeRules())).toBe('OK');
-      // Redis's documented rules for a sentinel's user on the servers it monitors.
-      expect(
-        await set(
-          monitor.username,
-          'on',
-          `>${monitor.password}`,
-          'allchannels',
-          '+multi',
-          '+slaveof',
-          '+ping',
-          '+exec',
-          '+subscribe',
-          '+config|rewrite',
-          '+role',
-          '+publish',
-          '+info',
-          '+client|setname',
-          '+client|kill',
-          '+script|kill',
-        ),
-      ).toBe('OK');
-      expect(
-        await set(replication.username, 'on', `>${replication.password}`, '+psync', '+replconf', '+ping'),
-      ).toBe('OK');
-      // Either server may be a replica (after a failover, the old primary).
-      expect(await s.command(port, 'CONFIG', 'SET', 'masteruser', replication.username)).toBe('OK');
-      expect(await s.command(port, 'CONFIG', 'SET', 'masterauth', replication.password)).toBe('OK');
+      await setServerUsers((...args) => s.command(port, ...args), {
+        admin,
+        app,
+        appRules: readmeRules(),
+        monitor,
+        replication,
+      });
     }
     expect(await s.command(sentinelPort, 'SENTINEL', 'SET', name, 'auth-user', monitor.username)).toBe('OK');
     expect(await s.command(sentinelPort, 'SENTINEL', 'SET', name, 'auth-pass', monitor.password)).toBe('OK');
     // The app's user on the sentinels: what node-redis's sentinel client sends them (its
     // discovery, and a PSUBSCRIBE to their events: +switch-master and others), and PING.
-    docsSay(`ACL SETUSER wssup-sentinel on >change-me ${SENTINEL_RULES.join(' ')}`);
+    docsSay(`ACL SETUSER wssup-sentinel on >change-me ${SENTINEL_APP_RULES.join(' ')}`);
     expect(
       await s.command(
         sentinelPort,
@@ -124,7 +96,7 @@ describe.runIf(hasRedis)('docs: Redis Sentinel with ACL users on the servers and
         sentinelApp.username,
         'on',
         `>${sentinelApp.password}`,
-        ...SENTINEL_RULES,
+        ...SENTINEL_APP_RULES,
       ),
     ).toBe('OK');
     expect(
@@ -261,12 +233,3 @@ describe.runIf(hasRedis)('docs: Redis Sentinel with ACL users on the servers and
     }
   }, 90_000);
 });
-
-/** A reply of field-value pairs as node-redis gives it (a flat list, a Map or an object), as an object. */
-function pairs(reply: unknown): Record<string, string> {
-  if (reply instanceof Map) return Object.fromEntries([...reply].map(([k, v]) => [String(k), String(v)]));
-  if (!Array.isArray(reply)) return reply as Record<string, string>;
-  const out: Record<string, string> = {};
-  for (let i = 0; i < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1]);
-  return out;
-}

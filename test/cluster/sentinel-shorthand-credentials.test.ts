@@ -18,13 +18,53 @@ import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RedisSentinelNodes } from '../../src/index.js';
 import { runProgram } from '../helpers/process.js';
 import { connect, ioWait, startServer } from '../helpers/server.js';
+import {
+  admin,
+  monitor,
+  pairs,
+  replication,
+  SENTINEL_APP_RULES,
+  sentinelApp,
+  setServerUsers,
+} from './sentinel-acl-fixture.js';
 import { freshPrefix, hasRedis, usePrivateSentinel } from './store-fixture.js';
 
 const app = { username: 'wssup-app', password: 'app s3cret-node' };
-const sentinelApp = { username: 'wssup-sentinel', password: 'sent s3cret-sentinel' };
-const monitor = { username: 'sentinel-monitor', password: 'mon s3cret' };
-const replication = { username: 'replicator', password: 'repl s3cret' };
-const admin = { username: 'admin', password: 'admin s3cret' };
+/** The README's least-privilege rules for the app's user, for any prefix. */
+const APP_RULES = [
+  'reset',
+  'on',
+  `>${app.password}`,
+  '~*',
+  '&*',
+  '+evalsha',
+  '+eval',
+  '+script|load',
+  '+spublish',
+  '+ssubscribe',
+  '+hvals',
+  '+sscan',
+  '+scard',
+  '+srem',
+  '+del',
+  '+ping',
+  '+time',
+  '+get',
+  '+set',
+  '+incr',
+  '+hget',
+  '+hset',
+  '+hdel',
+  '+hgetall',
+  '+zadd',
+  '+zscore',
+  '+zrange',
+  '+zrangebyscore',
+  '+zrem',
+  '+sadd',
+  '+pexpire',
+  '+info',
+];
 /** Every password of this file: none may show in a server's output. */
 const SECRET = /s3cret/;
 
@@ -45,71 +85,13 @@ describe.runIf(hasRedis)(
       let replica = Number(info.match(/slave0:ip=[^,]*,port=(\d+)/)?.[1]);
       expect(replica).toBeGreaterThan(0);
       for (const port of [primary, replica]) {
-        const set = (...rules: string[]) => s.command(port, 'ACL', 'SETUSER', ...rules);
-        expect(await set(admin.username, 'on', `>${admin.password}`, '~*', '&*', '+@all')).toBe('OK');
-        // The README's least-privilege rules, for any prefix.
-        expect(
-          await set(
-            app.username,
-            'reset',
-            'on',
-            `>${app.password}`,
-            '~*',
-            '&*',
-            '+evalsha',
-            '+eval',
-            '+script|load',
-            '+spublish',
-            '+ssubscribe',
-            '+hvals',
-            '+sscan',
-            '+scard',
-            '+srem',
-            '+del',
-            '+ping',
-            '+time',
-            '+get',
-            '+set',
-            '+incr',
-            '+hget',
-            '+hset',
-            '+hdel',
-            '+hgetall',
-            '+zadd',
-            '+zscore',
-            '+zrange',
-            '+zrangebyscore',
-            '+zrem',
-            '+sadd',
-            '+pexpire',
-            '+info',
-          ),
-        ).toBe('OK');
-        expect(
-          await set(
-            monitor.username,
-            'on',
-            `>${monitor.password}`,
-            'allchannels',
-            '+multi',
-            '+slaveof',
-            '+ping',
-            '+exec',
-            '+subscribe',
-            '+config|rewrite',
-            '+role',
-            '+publish',
-            '+info',
-            '+client|setname',
-            '+client|kill',
-            '+script|kill',
-          ),
-        ).toBe('OK');
-        expect(
-          await set(replication.username, 'on', `>${replication.password}`, '+psync', '+replconf', '+ping'),
-        ).toBe('OK');
-        expect(await s.command(port, 'CONFIG', 'SET', 'masteruser', replication.username)).toBe('OK');
-        expect(await s.command(port, 'CONFIG', 'SET', 'masterauth', replication.password)).toBe('OK');
+        await setServerUsers((...args) => s.command(port, ...args), {
+          admin,
+          app,
+          appRules: APP_RULES,
+          monitor,
+          replication,
+        });
       }
       const { name } = s;
       // No failover here (the sentinel's links drop below when default goes off): a longer
@@ -125,17 +107,7 @@ describe.runIf(hasRedis)(
       );
       const setSentinelUser = (...rules: string[]) => s.command(sentinelPort, 'ACL', 'SETUSER', ...rules);
       expect(
-        await setSentinelUser(
-          sentinelApp.username,
-          'on',
-          `>${sentinelApp.password}`,
-          'allchannels',
-          '+ping',
-          '+psubscribe',
-          '+sentinel|master',
-          '+sentinel|replicas',
-          '+sentinel|sentinels',
-        ),
+        await setSentinelUser(sentinelApp.username, 'on', `>${sentinelApp.password}`, ...SENTINEL_APP_RULES),
       ).toBe('OK');
       expect(await setSentinelUser(admin.username, 'on', `>${admin.password}`, '+@all')).toBe('OK');
       for (const port of [primary, replica, sentinelPort])
@@ -284,12 +256,3 @@ describe.runIf(hasRedis)(
     );
   },
 );
-
-/** A reply of field-value pairs as node-redis gives it (a flat list, a Map or an object), as an object. */
-function pairs(reply: unknown): Record<string, string> {
-  if (reply instanceof Map) return Object.fromEntries([...reply].map(([k, v]) => [String(k), String(v)]));
-  if (!Array.isArray(reply)) return reply as Record<string, string>;
-  const out: Record<string, string> = {};
-  for (let i = 0; i < reply.length; i += 2) out[String(reply[i])] = String(reply[i + 1]);
-  return out;
-}

@@ -21,6 +21,7 @@ import {
   eventually,
   freshPrefix,
   hasRedis,
+  renewOnce,
   startStore,
   usePrivateCluster,
   usePrivateSentinel,
@@ -59,16 +60,6 @@ async function redisWith(policy: string): Promise<PrivateRedis> {
 
 const runIdOf = async (command: (...args: string[]) => Promise<unknown>) =>
   /run_id:([0-9a-f]+)/.exec(String(await command('INFO', 'server')))?.[1];
-
-/** One renewal that Redis answers (after a restart the client reconnects first). */
-async function renewOnce(store: RedisSlotStore): Promise<'renewed' | 'lost'> {
-  let outcome: 'renewed' | 'lost' | undefined;
-  await eventually(async () => {
-    outcome = await store.renew().catch(() => undefined);
-    return outcome !== undefined;
-  }, 5_000);
-  return outcome as 'renewed' | 'lost';
-}
 
 describe.runIf(hasRedis)('a Redis whose maxmemory-policy may evict the store’s keys', () => {
   it('volatile-lru: told once, at start, with the policy and the server (its URL without the password, its run_id); not again at later renewals', async () => {

@@ -157,6 +157,18 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 3
   }
 }
 
+/** The first renewal Redis answers (the ones sent while it restarts, or the client reconnects, fail). */
+export async function renewOnce(store: {
+  renew(): Promise<'renewed' | 'lost'>;
+}): Promise<'renewed' | 'lost'> {
+  let outcome: 'renewed' | 'lost' | undefined;
+  await eventually(async () => {
+    outcome = await store.renew().catch(() => undefined);
+    return outcome !== undefined;
+  }, 5_000);
+  return outcome as 'renewed' | 'lost';
+}
+
 /**
  * Admits on `store` in a loop until stopped, recording each outcome and how long it took.
  * `ms` leaves out the time this process's event loop ran late meanwhile (a loaded machine

@@ -18,6 +18,7 @@ import {
   eventually,
   freshPrefix,
   hasRedis,
+  renewOnce,
   startStore,
   startStoreOn,
   usePrivateRedis,
@@ -346,16 +347,6 @@ async function ownRedis(): Promise<PrivateRedis> {
   const redis = await startRedisServer();
   onTestFinished(() => redis.stop());
   return redis;
-}
-
-/** The first renewal Redis answers (the ones sent while it restarts fail). */
-async function renewOnce(store: { renew(): Promise<'renewed' | 'lost'> }): Promise<'renewed' | 'lost'> {
-  let outcome: 'renewed' | 'lost' | undefined;
-  await eventually(async () => {
-    outcome = await store.renew().catch(() => undefined);
-    return outcome !== undefined;
-  }, 5_000);
-  return outcome as 'renewed' | 'lost';
 }
 
 describe.runIf(hasRedis)('Redis slot store: a failover (another server answers)', () => {
