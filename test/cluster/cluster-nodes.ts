@@ -4,11 +4,11 @@
  * are refused (with the HTTP status), how they are closed, each node's
  * /stats, and the cluster-wide book read straight from Redis.
  */
-import { onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import type { SupervisorStats } from '../../src/index.js';
 import { type RunningProgram, runProgram } from '../helpers/process.js';
 import type { PrivateRedis } from '../helpers/redis-server.js';
+import { afterThisTest } from '../helpers/test-scope.js';
 
 export interface Node {
   program: RunningProgram;
@@ -47,7 +47,7 @@ export async function startNode(
     ],
     env,
   );
-  onTestFinished(() => {
+  afterThisTest(() => {
     // A stopped process would ignore SIGKILL's delivery order: resume it first.
     if (program.child.exitCode === null) program.child.kill('SIGCONT');
   });
@@ -68,7 +68,7 @@ export type Attempt =
 /** One connection attempt for `user`: open (with its close watched from the start) or refused. */
 export function attempt(node: Node, user: string): Promise<Attempt> {
   const ws = new WebSocket(`${node.url}/?user=${encodeURIComponent(user)}`);
-  onTestFinished(() => ws.terminate());
+  afterThisTest(() => ws.terminate());
   // Not events.once: it would reject on the error a refused client emits when terminated.
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
     ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
@@ -92,7 +92,7 @@ export function keepActive(ws: WebSocket): void {
     if (ws.readyState === WebSocket.OPEN) ws.send('ping');
   }, 200);
   ws.once('close', () => clearInterval(timer));
-  onTestFinished(() => clearInterval(timer));
+  afterThisTest(() => clearInterval(timer));
 }
 
 export interface BookEntry {
@@ -140,7 +140,7 @@ export function sampleBook(redis: PrivateRedis, user: string): { stop(): Promise
   })();
   // A test that fails midway never calls stop(): end the loop before the file's redis-server
   // goes, or its reads fail as unhandled rejections after the test.
-  onTestFinished(() => {
+  afterThisTest(() => {
     running = false;
     return loop.catch(() => {});
   });
