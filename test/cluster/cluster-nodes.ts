@@ -4,11 +4,12 @@
  * are refused (with the HTTP status), how they are closed, each node's
  * /stats, and the cluster-wide book read straight from Redis.
  */
+import { it } from 'vitest';
 import WebSocket from 'ws';
 import type { SupervisorStats } from '../../src/index.js';
 import { type RunningProgram, runProgram } from '../helpers/process.js';
-import type { PrivateRedis } from '../helpers/redis-server.js';
-import { afterThisTest } from '../helpers/test-scope.js';
+import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
+import { afterThisTest, scoped } from '../helpers/test-scope.js';
 
 export interface Node {
   program: RunningProgram;
@@ -17,6 +18,29 @@ export interface Node {
   url: string;
   /** GET /stats of this node. */
   stats(): Promise<SupervisorStats>;
+}
+
+/**
+ * A test on a redis-server of its own (stopped after it), which may pause or kill it. By default
+ * it runs concurrently with the other such tests of its file (`it.concurrent`): for tests that
+ * mostly wait (drains, lease expiries). The helpers here register their cleanups on it (see
+ * test-scope.ts). `concurrent: false` for a test whose checks race a deadline of its own, which
+ * the others' load would make it lose.
+ */
+export function onOwnRedis(
+  name: string,
+  body: (redis: PrivateRedis) => Promise<void>,
+  { timeout, concurrent = true }: { timeout: number; concurrent?: boolean },
+): void {
+  (concurrent ? it.concurrent : it)(
+    name,
+    scoped(async () => {
+      const redis = await startRedisServer();
+      afterThisTest(() => redis.stop());
+      await body(redis);
+    }),
+    timeout,
+  );
 }
 
 /** Short leases so that a crash is noticed within a test; the reaper runs at the same period. */
