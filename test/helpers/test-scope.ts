@@ -26,3 +26,10 @@ export function afterThisTest(cleanup: Parameters<typeof onTestFinished>[0]): vo
   if (context !== undefined) context.onTestFinished(cleanup);
   else onTestFinished(cleanup);
 }
+
+/** `scoped` for `it.for(cases)`, whose body gets its case first, then the test context. */
+export function scopedCase<Case>(
+  body: (testCase: Case, context: TestContext) => Promise<void>,
+): (testCase: Case, context: TestContext) => Promise<void> {
+  return (testCase, context) => current.run(context, () => body(testCase, context));
+}
