@@ -39,6 +39,7 @@ describe('afterThisTest among concurrent tests', { concurrent: true }, () => {
 
   it.for(['registers', 'waits'])(
     'it.for with scopedCase: %s',
+    { timeout: 5_000 },
     scopedCase(async (role) => {
       if (role === 'registers') {
         await cases.started.promise;
@@ -49,6 +50,5 @@ describe('afterThisTest among concurrent tests', { concurrent: true }, () => {
         expect(role).toBe('waits');
       }
     }),
-    5_000,
   );
 });
