@@ -4,11 +4,12 @@
  * are refused (with the HTTP status), how they are closed, each node's
  * /stats, and the cluster-wide book read straight from Redis.
  */
-import { onTestFinished } from 'vitest';
+import { it } from 'vitest';
 import WebSocket from 'ws';
 import type { SupervisorStats } from '../../src/index.js';
 import { type RunningProgram, runProgram } from '../helpers/process.js';
-import type { PrivateRedis } from '../helpers/redis-server.js';
+import { type PrivateRedis, startRedisServer } from '../helpers/redis-server.js';
+import { afterThisTest, scoped } from '../helpers/test-scope.js';
 
 export interface Node {
   program: RunningProgram;
@@ -17,6 +18,29 @@ export interface Node {
   url: string;
   /** GET /stats of this node. */
   stats(): Promise<SupervisorStats>;
+}
+
+/**
+ * A test on a redis-server of its own (stopped after it), which may pause or kill it. By default
+ * it runs concurrently with the other such tests of its file (`it.concurrent`): for tests that
+ * mostly wait (drains, lease expiries). The helpers here register their cleanups on it (see
+ * test-scope.ts). `concurrent: false` for a test whose checks race a deadline of its own, which
+ * the others' load would make it lose.
+ */
+export function onOwnRedis(
+  name: string,
+  body: (redis: PrivateRedis) => Promise<void>,
+  { timeout, concurrent = true }: { timeout: number; concurrent?: boolean },
+): void {
+  (concurrent ? it.concurrent : it)(
+    name,
+    scoped(async () => {
+      const redis = await startRedisServer();
+      afterThisTest(() => redis.stop());
+      await body(redis);
+    }),
+    timeout,
+  );
 }
 
 /** Short leases so that a crash is noticed within a test; the reaper runs at the same period. */
@@ -47,7 +71,7 @@ export async function startNode(
     ],
     env,
   );
-  onTestFinished(() => {
+  afterThisTest(() => {
     // A stopped process would ignore SIGKILL's delivery order: resume it first.
     if (program.child.exitCode === null) program.child.kill('SIGCONT');
   });
@@ -68,7 +92,7 @@ export type Attempt =
 /** One connection attempt for `user`: open (with its close watched from the start) or refused. */
 export function attempt(node: Node, user: string): Promise<Attempt> {
   const ws = new WebSocket(`${node.url}/?user=${encodeURIComponent(user)}`);
-  onTestFinished(() => ws.terminate());
+  afterThisTest(() => ws.terminate());
   // Not events.once: it would reject on the error a refused client emits when terminated.
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
     ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
@@ -92,7 +116,7 @@ export function keepActive(ws: WebSocket): void {
     if (ws.readyState === WebSocket.OPEN) ws.send('ping');
   }, 200);
   ws.once('close', () => clearInterval(timer));
-  onTestFinished(() => clearInterval(timer));
+  afterThisTest(() => clearInterval(timer));
 }
 
 export interface BookEntry {
@@ -140,7 +164,7 @@ export function sampleBook(redis: PrivateRedis, user: string): { stop(): Promise
   })();
   // A test that fails midway never calls stop(): end the loop before the file's redis-server
   // goes, or its reads fail as unhandled rejections after the test.
-  onTestFinished(() => {
+  afterThisTest(() => {
     running = false;
     return loop.catch(() => {});
   });

@@ -14,7 +14,7 @@
  * in the middle of it, and SIGTERM while Redis does not answer (each policy).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import type WebSocket from 'ws';
 import type { PrivateRedis } from '../helpers/redis-server.js';
 import {
@@ -25,10 +25,11 @@ import {
   leaseTtlMs,
   liveOn,
   type Node,
+  onOwnRedis,
   sampleBook,
   startNode,
 } from './cluster-nodes.js';
-import { eventually, hasRedis, usePrivateRedis } from './store-fixture.js';
+import { eventually, hasRedis } from './store-fixture.js';
 
 const limit = 5;
 /** A drain that a silent client makes last its whole length, so that the drain can be watched. */
@@ -98,96 +99,106 @@ async function tracesOf(redis: PrivateRedis, incarnation: number, users: string[
   return traces;
 }
 
+// Its tests spend most of their time waiting (drains, lease expiries): most run concurrently.
 describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
-  const redis = usePrivateRedis();
   const drainArgs = ['--drain-timeout-ms', String(drainMs)];
 
-  it('one process at a time: not ready before the port closes, exit 0 within the grace, 1001 and reconnects, never over the limit, a clean book after (same node id too)', async () => {
-    const users = ['ann', 'bob'];
-    let nodes = await Promise.all(['r1', 'r2', 'r3'].map((id) => startNode(redis.current, id, drainArgs)));
-    const samplers = users.map((user) => sampleBook(redis.current, user));
-    // Four of five slots per user, spread over the three processes.
-    let clients: Array<{ user: string; node: Node; open: Open }> = [];
-    for (const user of users)
-      for (let i = 0; i < limit - 1; i++) {
-        const node = nodes[i % 3] as Node;
-        const next = await attempt(node, user);
-        if (!next.opened) throw new Error(`${user} refused ${next.status}`);
-        keepActive(next.ws);
-        clients.push({ user, node, open: next });
+  onOwnRedis(
+    'one process at a time: not ready before the port closes, exit 0 within the grace, 1001 and reconnects, never over the limit, a clean book after (same node id too)',
+    async (redis) => {
+      const users = ['ann', 'bob'];
+      let nodes = await Promise.all(['r1', 'r2', 'r3'].map((id) => startNode(redis, id, drainArgs)));
+      const samplers = users.map((user) => sampleBook(redis, user));
+      // Four of five slots per user, spread over the three processes.
+      let clients: Array<{ user: string; node: Node; open: Open }> = [];
+      for (const user of users)
+        for (let i = 0; i < limit - 1; i++) {
+          const node = nodes[i % 3] as Node;
+          const next = await attempt(node, user);
+          if (!next.opened) throw new Error(`${user} refused ${next.status}`);
+          keepActive(next.ws);
+          clients.push({ user, node, open: next });
+        }
+
+      const oldIncarnations: number[] = [];
+      for (const [index, oldNode] of [...nodes].entries()) {
+        oldIncarnations.push(await incarnationOf(oldNode));
+        const mine = clients.filter((c) => c.node === oldNode);
+        expect(mine.length).toBeGreaterThan(1);
+        // One of its clients stops reading: the drain lasts until its deadline.
+        const [silent, ...rest] = mine as [(typeof mine)[0], ...typeof mine];
+        const others = () => nodes.filter((n) => n !== oldNode);
+
+        await goSilent(silent.open.ws);
+        const stoppedAt = Date.now();
+        oldNode.program.child.kill('SIGTERM');
+        await oldNode.program.waitFor(/SIGTERM: draining/);
+        // Readiness first: 503 while the port still answers, liveness still 200, and an upgrade gets 503.
+        const ready = await fetch(`${httpOf(oldNode)}/readyz`);
+        expect([ready.status, await ready.text()]).toEqual([503, 'shutting-down\n']);
+        expect((await fetch(`${httpOf(oldNode)}/healthz`)).status).toBe(200);
+        expect(await attempt(oldNode, 'newcomer')).toEqual({ opened: false, status: 503 });
+        // Its clients that read get 1001 and reconnect to the others.
+        for (const client of rest) expect((await client.open.closed).code).toBe(1001);
+        const moved = await Promise.all(
+          rest.map(async (c) => ({ ...c, open: await connectSomewhere(others, c.user) })),
+        );
+        expect(await oldNode.program.exited).toBe(0);
+        expect(Date.now() - stoppedAt).toBeLessThan(graceMs);
+        expect(oldNode.program.output()).toContain('drained; bye');
+        // The silent one was terminated at the deadline; its user reconnects too.
+        silent.open.ws.terminate();
+        moved.push({ ...silent, open: await connectSomewhere(others, silent.user) });
+
+        // Node r1 comes back under its own id; the others under new ones.
+        const newId = index === 0 ? oldNode.nodeId : `${oldNode.nodeId}-2`;
+        const fresh = await startNode(redis, newId, drainArgs);
+        // It listens before its first lease is taken (upgrades meanwhile wait for it): moments,
+        // or longer on a loaded machine. The view below lists leases, so wait for this one.
+        await eventually(async () => (await fresh.stats()).cluster?.leaseHeld === true, 10_000);
+        nodes = nodes.map((n) => (n === oldNode ? fresh : n));
+        const nodeOf = (open: Open) => nodes.find((n) => open.ws.url.startsWith(n.url)) as Node;
+        clients = [
+          ...clients.filter((c) => c.node !== oldNode),
+          ...moved.map((c) => ({ ...c, node: nodeOf(c.open) })),
+        ];
       }
 
-    const oldIncarnations: number[] = [];
-    for (const [index, oldNode] of [...nodes].entries()) {
-      oldIncarnations.push(await incarnationOf(oldNode));
-      const mine = clients.filter((c) => c.node === oldNode);
-      expect(mine.length).toBeGreaterThan(1);
-      // One of its clients stops reading: the drain lasts until its deadline.
-      const [silent, ...rest] = mine as [(typeof mine)[0], ...typeof mine];
-      const others = () => nodes.filter((n) => n !== oldNode);
-
-      await goSilent(silent.open.ws);
-      const stoppedAt = Date.now();
-      oldNode.program.child.kill('SIGTERM');
-      await oldNode.program.waitFor(/SIGTERM: draining/);
-      // Readiness first: 503 while the port still answers, liveness still 200, and an upgrade gets 503.
-      const ready = await fetch(`${httpOf(oldNode)}/readyz`);
-      expect([ready.status, await ready.text()]).toEqual([503, 'shutting-down\n']);
-      expect((await fetch(`${httpOf(oldNode)}/healthz`)).status).toBe(200);
-      expect(await attempt(oldNode, 'newcomer')).toEqual({ opened: false, status: 503 });
-      // Its clients that read get 1001 and reconnect to the others.
-      for (const client of rest) expect((await client.open.closed).code).toBe(1001);
-      const moved = await Promise.all(
-        rest.map(async (c) => ({ ...c, open: await connectSomewhere(others, c.user) })),
-      );
-      expect(await oldNode.program.exited).toBe(0);
-      expect(Date.now() - stoppedAt).toBeLessThan(graceMs);
-      expect(oldNode.program.output()).toContain('drained; bye');
-      // The silent one was terminated at the deadline; its user reconnects too.
-      silent.open.ws.terminate();
-      moved.push({ ...silent, open: await connectSomewhere(others, silent.user) });
-
-      // Node r1 comes back under its own id; the others under new ones.
-      const newId = index === 0 ? oldNode.nodeId : `${oldNode.nodeId}-2`;
-      const fresh = await startNode(redis.current, newId, drainArgs);
-      // It listens before its first lease is taken (upgrades meanwhile wait for it): moments,
-      // or longer on a loaded machine. The view below lists leases, so wait for this one.
-      await eventually(async () => (await fresh.stats()).cluster?.leaseHeld === true, 10_000);
-      nodes = nodes.map((n) => (n === oldNode ? fresh : n));
-      const nodeOf = (open: Open) => nodes.find((n) => open.ws.url.startsWith(n.url)) as Node;
-      clients = [
-        ...clients.filter((c) => c.node !== oldNode),
-        ...moved.map((c) => ({ ...c, node: nodeOf(c.open) })),
-      ];
-    }
-
-    // Never over the limit, at any sample.
-    for (const sampler of samplers) expect(await sampler.stop()).toBeLessThanOrEqual(limit);
-    // The book is the live sockets: four per user, the same count the processes hold.
-    await eventually(async () => (await liveOn(nodes)) === users.length * (limit - 1), 10_000);
-    await eventually(async () => {
-      const books = await Promise.all(users.map((u) => bookOf(redis.current, u)));
-      return books.every((book) => book.length === limit - 1);
-    }, 10_000);
-    const view = (await (await fetch(`${httpOf(nodes[0] as Node)}/stats?cluster=1`)).json()) as {
-      global: { nodes: Array<{ nodeId: string; incarnation: number }>; connections: number };
-    };
-    expect(view.global.connections).toBe(users.length * (limit - 1));
-    // Nothing is left of the old incarnations: no lease, no registry entry, no index, no slot.
-    for (const incarnation of oldIncarnations)
-      expect(await tracesOf(redis.current, incarnation, users), `incarnation ${incarnation}`).toEqual([]);
-    // r1 under its own id: one node of that name, its new incarnation; no twin reported.
-    expect(view.global.nodes.map((n) => n.nodeId).sort()).toEqual(['r1', 'r2-2', 'r3-2']);
-    await sleep(leaseTtlMs * 2);
-    for (const node of nodes) expect(node.program.output()).not.toContain('WSSUP_DUPLICATE_NODE_ID');
-  }, 180_000);
+      // Never over the limit, at any sample.
+      for (const sampler of samplers) expect(await sampler.stop()).toBeLessThanOrEqual(limit);
+      // The book is the live sockets: four per user, the same count the processes hold.
+      await eventually(async () => (await liveOn(nodes)) === users.length * (limit - 1), 10_000);
+      await eventually(async () => {
+        const books = await Promise.all(users.map((u) => bookOf(redis, u)));
+        return books.every((book) => book.length === limit - 1);
+      }, 10_000);
+      const view = (await (await fetch(`${httpOf(nodes[0] as Node)}/stats?cluster=1`)).json()) as {
+        global: { nodes: Array<{ nodeId: string; incarnation: number }>; connections: number };
+      };
+      expect(view.global.connections).toBe(users.length * (limit - 1));
+      // Nothing is left of the old incarnations: no lease, no registry entry, no index, no slot.
+      for (const incarnation of oldIncarnations)
+        expect(await tracesOf(redis, incarnation, users), `incarnation ${incarnation}`).toEqual([]);
+      // r1 under its own id: one node of that name, its new incarnation; no twin reported.
+      expect(view.global.nodes.map((n) => n.nodeId).sort()).toEqual(['r1', 'r2-2', 'r3-2']);
+      await sleep(leaseTtlMs * 2);
+      for (const node of nodes) expect(node.program.output()).not.toContain('WSSUP_DUPLICATE_NODE_ID');
+    },
+    { timeout: 180_000 },
+  );
 
   /**
    * A node with three of `user`'s connections; `silence()` makes the first one stop reading
    * (call it right before the SIGTERM: a silent client lives two heartbeats at most).
    */
-  async function loaded(nodeId: string, user: string, args: string[] = [], env: NodeJS.ProcessEnv = {}) {
-    const node = await startNode(redis.current, nodeId, [...drainArgs, ...args], env);
+  async function loaded(
+    redis: PrivateRedis,
+    nodeId: string,
+    user: string,
+    args: string[] = [],
+    env: NodeJS.ProcessEnv = {},
+  ) {
+    const node = await startNode(redis, nodeId, [...drainArgs, ...args], env);
     const held: Open[] = [];
     for (let i = 0; i < 3; i++) {
       const next = await attempt(node, user);
@@ -195,80 +206,97 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
       keepActive(next.ws);
       held.push(next);
     }
-    await eventually(async () => (await bookOf(redis.current, user)).length === 3, 10_000);
+    await eventually(async () => (await bookOf(redis, user)).length === 3, 10_000);
     return { node, held, silence: () => goSilent((held[0] as Open).ws) };
   }
 
-  it('a second SIGTERM during the drain exits at once (143); the slots it kept free within leaseTtl + reaper period', async () => {
-    const { node, silence } = await loaded('twice', 'cat');
-    const other = await startNode(redis.current, 'twice-other');
-    await silence();
-    node.program.child.kill('SIGTERM');
-    await node.program.waitFor(/still draining/);
-    node.program.child.kill('SIGTERM');
-    expect(await node.program.exited).toBe(143);
-    await eventually(async () => (await bookOf(redis.current, 'cat')).length === 0, leaseTtlMs * 2 + 5_000);
-    for (let i = 0; i < limit; i++) expect((await connectSomewhere(() => [other], 'cat')).opened).toBe(true);
-  }, 60_000);
+  onOwnRedis(
+    'a second SIGTERM during the drain exits at once (143); the slots it kept free within leaseTtl + reaper period',
+    async (redis) => {
+      const { node, silence } = await loaded(redis, 'twice', 'cat');
+      const other = await startNode(redis, 'twice-other');
+      await silence();
+      node.program.child.kill('SIGTERM');
+      await node.program.waitFor(/still draining/);
+      node.program.child.kill('SIGTERM');
+      expect(await node.program.exited).toBe(143);
+      await eventually(async () => (await bookOf(redis, 'cat')).length === 0, leaseTtlMs * 2 + 5_000);
+      for (let i = 0; i < limit; i++)
+        expect((await connectSomewhere(() => [other], 'cat')).opened).toBe(true);
+    },
+    { timeout: 60_000 },
+  );
 
-  it('SIGKILL in the middle of the drain: its slots free within leaseTtl + reaper period', async () => {
-    const { node, silence } = await loaded('killed', 'dan');
-    const other = await startNode(redis.current, 'killed-other');
-    await silence();
-    node.program.child.kill('SIGTERM');
-    await node.program.waitFor(/SIGTERM: draining/);
-    node.program.child.kill('SIGKILL');
-    await node.program.exited;
-    await eventually(async () => (await bookOf(redis.current, 'dan')).length === 0, leaseTtlMs * 2 + 5_000);
-    for (let i = 0; i < limit; i++) expect((await connectSomewhere(() => [other], 'dan')).opened).toBe(true);
-  }, 60_000);
-
-  it('a client that never answers its 1001 keeps its slot cluster-wide until the drain deadline, not longer', async () => {
-    const { node, held, silence } = await loaded('slow-drain', 'fay');
-    const other = await startNode(redis.current, 'slow-drain-other');
-    const more = await Promise.all([1, 2].map(() => attempt(node, 'fay')));
-    for (const next of more) if (next.opened) keepActive(next.ws);
-    await silence();
-    node.program.child.kill('SIGTERM');
-    for (const client of held.slice(1)) expect((await client.closed).code).toBe(1001);
-    for (const next of more) if (next.opened) expect((await next.closed).code).toBe(1001);
-    // Only the silent one is left in the book, and it counts: four fit elsewhere, not five.
-    await eventually(async () => (await bookOf(redis.current, 'fay')).length === 1, 10_000);
-    for (let i = 0; i < limit - 1; i++) expect((await attempt(other, 'fay')).opened).toBe(true);
-    if (node.program.child.exitCode === null)
-      expect(await attempt(other, 'fay')).toEqual({ opened: false, status: 429 });
-    expect(await node.program.exited).toBe(0);
-    expect((await connectSomewhere(() => [other], 'fay')).opened).toBe(true);
-  }, 60_000);
+  onOwnRedis(
+    'SIGKILL in the middle of the drain: its slots free within leaseTtl + reaper period',
+    async (redis) => {
+      const { node, silence } = await loaded(redis, 'killed', 'dan');
+      const other = await startNode(redis, 'killed-other');
+      await silence();
+      node.program.child.kill('SIGTERM');
+      await node.program.waitFor(/SIGTERM: draining/);
+      node.program.child.kill('SIGKILL');
+      await node.program.exited;
+      await eventually(async () => (await bookOf(redis, 'dan')).length === 0, leaseTtlMs * 2 + 5_000);
+      for (let i = 0; i < limit; i++)
+        expect((await connectSomewhere(() => [other], 'dan')).opened).toBe(true);
+    },
+    { timeout: 60_000 },
+  );
 
   for (const policy of ['local', 'reject'] as const)
     for (const outage of ['paused', 'killed'] as const)
-      it(`SIGTERM while Redis is ${outage} (--store-unavailable ${policy}): exit 0 within the grace, the slots free with the lease once Redis is back`, async () => {
-        const user = `eve-${policy}-${outage}`;
-        const { node, silence } = await loaded(`down-${policy}-${outage}`, user, [
-          '--store-unavailable',
-          policy,
-        ]);
-        // A live node: its reaper frees what the stopped one could not give back.
-        const other = await startNode(redis.current, `up-${policy}-${outage}`);
-        await silence();
-        if (outage === 'paused') await redis.current.pause();
-        else await redis.current.kill();
-        try {
-          const stoppedAt = Date.now();
-          node.program.child.kill('SIGTERM');
-          expect(await node.program.exited).toBe(0);
-          expect(Date.now() - stoppedAt).toBeLessThan(graceMs);
-        } finally {
-          if (outage === 'paused') redis.current.resume();
-          else await redis.current.restart();
-        }
-        // Paused: the book survived, and the lease it could not give back expires.
-        await eventually(
-          async () => (await bookOf(redis.current, user)).length === 0,
-          leaseTtlMs * 2 + 10_000,
-        );
-        for (let i = 0; i < limit; i++)
-          expect((await connectSomewhere(() => [other], user)).opened).toBe(true);
-      }, 60_000);
+      onOwnRedis(
+        `SIGTERM while Redis is ${outage} (--store-unavailable ${policy}): exit 0 within the grace, the slots free with the lease once Redis is back`,
+        async (redis) => {
+          const user = `eve-${policy}-${outage}`;
+          const { node, silence } = await loaded(redis, `down-${policy}-${outage}`, user, [
+            '--store-unavailable',
+            policy,
+          ]);
+          // A live node: its reaper frees what the stopped one could not give back.
+          const other = await startNode(redis, `up-${policy}-${outage}`);
+          await silence();
+          if (outage === 'paused') await redis.pause();
+          else await redis.kill();
+          try {
+            const stoppedAt = Date.now();
+            node.program.child.kill('SIGTERM');
+            expect(await node.program.exited).toBe(0);
+            expect(Date.now() - stoppedAt).toBeLessThan(graceMs);
+          } finally {
+            if (outage === 'paused') redis.resume();
+            else await redis.restart();
+          }
+          // Paused: the book survived, and the lease it could not give back expires.
+          await eventually(async () => (await bookOf(redis, user)).length === 0, leaseTtlMs * 2 + 10_000);
+          for (let i = 0; i < limit; i++)
+            expect((await connectSomewhere(() => [other], user)).opened).toBe(true);
+        },
+        { timeout: 60_000 },
+      );
+
+  onOwnRedis(
+    'a client that never answers its 1001 keeps its slot cluster-wide until the drain deadline, not longer',
+    async (redis) => {
+      const { node, held, silence } = await loaded(redis, 'slow-drain', 'fay');
+      const other = await startNode(redis, 'slow-drain-other');
+      const more = await Promise.all([1, 2].map(() => attempt(node, 'fay')));
+      for (const next of more) if (next.opened) keepActive(next.ws);
+      await silence();
+      node.program.child.kill('SIGTERM');
+      for (const client of held.slice(1)) expect((await client.closed).code).toBe(1001);
+      for (const next of more) if (next.opened) expect((await next.closed).code).toBe(1001);
+      // Only the silent one is left in the book, and it counts: four fit elsewhere, not five.
+      await eventually(async () => (await bookOf(redis, 'fay')).length === 1, 10_000);
+      for (let i = 0; i < limit - 1; i++) expect((await attempt(other, 'fay')).opened).toBe(true);
+      if (node.program.child.exitCode === null)
+        expect(await attempt(other, 'fay')).toEqual({ opened: false, status: 429 });
+      expect(await node.program.exited).toBe(0);
+      expect((await connectSomewhere(() => [other], 'fay')).opened).toBe(true);
+    },
+    // Its 5th connection must be refused while the drain still holds the silent slot: the
+    // others' load would make it lose that race with the drain's 3 s, so it runs alone, after them.
+    { timeout: 60_000, concurrent: false },
+  );
 });

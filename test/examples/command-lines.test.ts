@@ -9,8 +9,9 @@
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runProgram } from '../helpers/process.js';
+import { scopedCase } from '../helpers/test-scope.js';
 
 const examples = readdirSync(new URL('../../examples/', import.meta.url))
   // A test file among the examples (testing-your-app.test.ts) is not a program: vitest runs it.
@@ -19,21 +20,28 @@ const examples = readdirSync(new URL('../../examples/', import.meta.url))
 
 const noStackTrace = /^\s+at /m;
 
-describe('every example reads its flags like the reference server (exit 2, not a stack trace)', () => {
+// Each case waits for a process of its own to start and exit: they run concurrently, and
+// scopedCase keeps each process's cleanup (its SIGKILL, its WSSUP_INTERNAL check) on its own case.
+describe('every example reads its flags like the reference server (exit 2, not a stack trace)', {
+  concurrent: true,
+}, () => {
   it('finds the examples', () => {
     expect(examples).toContain('embedding');
     expect(examples.length).toBeGreaterThanOrEqual(9);
   });
 
-  it.each(examples)('%s --help: the usage, exit 0', async (name) => {
-    const program = runProgram(`dist/examples/${name}.js`, ['--help']);
-    expect(await program.exited).toBe(0);
-    expect(program.output()).toMatch(new RegExp(`^Usage: npm run example:${name} -- \\[options\\]`));
-    expect(program.output()).toMatch(/--port <n> +port, 0 for any free port/);
-    expect(program.output()).not.toMatch(/listening on/);
-  });
+  it.for(examples)(
+    '%s --help: the usage, exit 0',
+    scopedCase(async (name) => {
+      const program = runProgram(`dist/examples/${name}.js`, ['--help']);
+      expect(await program.exited).toBe(0);
+      expect(program.output()).toMatch(new RegExp(`^Usage: npm run example:${name} -- \\[options\\]`));
+      expect(program.output()).toMatch(/--port <n> +port, 0 for any free port/);
+      expect(program.output()).not.toMatch(/listening on/);
+    }),
+  );
 
-  it.each([
+  it.for([
     ...examples.flatMap((name) => [
       [name, ['--port', 'abc'], /error: --port must be a number, got "abc"/],
       [name, ['--no-such-flag'], /error: Unknown option '--no-such-flag'/],
@@ -51,41 +59,47 @@ describe('every example reads its flags like the reference server (exit 2, not a
       /^error: --redis: expected .*redis:\/\/.*, got localhost:6379$/m,
     ],
     ['cluster', ['--node-id', 'a b'], /^error: --node-id: expected .*, got a b$/m],
-  ])('%s %j: a message and the usage, exit 2', async (name, args, message) => {
-    const program = runProgram(`dist/examples/${String(name)}.js`, args as string[]);
-    expect(await program.exited).toBe(2);
-    expect(program.errorOutput()).toMatch(message as RegExp);
-    expect(program.errorOutput()).toMatch(/Usage: npm run example:/);
-    expect(program.output()).not.toMatch(noStackTrace);
-    expect(program.output()).not.toMatch(/listening on/);
-  });
+  ])(
+    '%s %j: a message and the usage, exit 2',
+    scopedCase(async ([name, args, message]) => {
+      const program = runProgram(`dist/examples/${String(name)}.js`, args as string[]);
+      expect(await program.exited).toBe(2);
+      expect(program.errorOutput()).toMatch(message as RegExp);
+      expect(program.errorOutput()).toMatch(/Usage: npm run example:/);
+      expect(program.output()).not.toMatch(noStackTrace);
+      expect(program.output()).not.toMatch(/listening on/);
+    }),
+  );
 
   // The README's commands all say --port 8080, which its "Try it" block has the reference
   // server hold: Node's stack trace of an unhandled 'error' was what the next example printed.
-  it.each(examples)('%s --port <a port in use>: one line, exit 2, not a stack trace', async (name) => {
-    const taken = createServer().listen(0, '127.0.0.1');
-    onTestFinished(() => void taken.close());
-    await once(taken, 'listening');
-    const { port } = taken.address() as { port: number };
-    // Never the shared Redis on 6379 (the cluster example's default): nothing listens on port 9.
-    const redis = name === 'cluster' ? ['--redis', 'redis://127.0.0.1:9'] : [];
-    const program = runProgram(`dist/examples/${name}.js`, ['--port', String(port), ...redis]);
-    expect(await program.exited).toBe(2);
-    expect(program.errorOutput()).toMatch(
-      /^error: cannot listen: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+$/m,
-    );
-    expect(program.output()).not.toMatch(noStackTrace);
-    expect(program.output()).not.toMatch(/listening on/);
-  });
+  it.for(examples)(
+    '%s --port <a port in use>: one line, exit 2, not a stack trace',
+    scopedCase(async (name, { onTestFinished }) => {
+      const taken = createServer().listen(0, '127.0.0.1');
+      onTestFinished(() => void taken.close());
+      await once(taken, 'listening');
+      const { port } = taken.address() as { port: number };
+      // Never the shared Redis on 6379 (the cluster example's default): nothing listens on port 9.
+      const redis = name === 'cluster' ? ['--redis', 'redis://127.0.0.1:9'] : [];
+      const program = runProgram(`dist/examples/${name}.js`, ['--port', String(port), ...redis]);
+      expect(await program.exited).toBe(2);
+      expect(program.errorOutput()).toMatch(
+        /^error: cannot listen: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+$/m,
+      );
+      expect(program.output()).not.toMatch(noStackTrace);
+      expect(program.output()).not.toMatch(/listening on/);
+    }),
+  );
 
-  it.each(['existing-http-server', 'express-dashboard'])(
+  it.for(['existing-http-server', 'express-dashboard'])(
     '%s: a PORT that is not a port, exit 2',
-    async (name) => {
+    scopedCase(async (name) => {
       const program = runProgram(`dist/examples/${name}.js`, [], { PORT: 'abc' });
       expect(await program.exited).toBe(2);
       // Named by the variable that gave it: no command line has a --port to look for.
       expect(program.errorOutput()).toMatch(/error: PORT \(--port\) must be a number, got "abc"/);
       expect(program.output()).not.toMatch(noStackTrace);
-    },
+    }),
   );
 });

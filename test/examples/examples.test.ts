@@ -19,6 +19,7 @@ import {
 } from '../helpers/redis-server.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { closed, connectRefused, nextMessage } from '../helpers/server.js';
+import { scopedCase } from '../helpers/test-scope.js';
 
 async function open(url: string, options?: WebSocket.ClientOptions): Promise<WebSocket> {
   const ws = new WebSocket(url, options);
@@ -333,12 +334,12 @@ describe('every example (issue 13, item 7)', () => {
     expect(Object.keys(examples).sort()).toEqual(files.sort());
   });
 
-  it.each(
-    Object.entries(examples).flatMap(([name, example]) => [
-      [name, 'SIGINT', example] as const,
-      [name, 'SIGTERM', example] as const,
-    ]),
-  )('%s: listens on a free port, serves, and drains on %s sent twice', async (_name, signal, example) => {
+  const signalCases = Object.entries(examples).flatMap(([name, example]) => [
+    [name, 'SIGINT', example] as const,
+    [name, 'SIGTERM', example] as const,
+  ]);
+  type SignalCase = (typeof signalCases)[number];
+  const drainsOnSignals = async ([, signal, example]: SignalCase) => {
     const program = runProgram(example.script, example.args?.() ?? []);
     const [, url, port] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+))/);
     expect(Number(port)).toBeGreaterThan(0);
@@ -353,7 +354,17 @@ describe('every example (issue 13, item 7)', () => {
     program.child.kill(signal);
     expect((await closing).code).toBe(1001);
     expect(await program.exited).toBe(0);
-  });
+  };
+  const name = '%s: listens on a free port, serves, and drains on %s sent twice';
+  // Each waits for a process of its own to start, serve and drain: they run concurrently
+  // (scopedCase keeps each process's cleanup on its own case). Not the cluster example: the
+  // answer of its GET /notify counts the other processes on the file's Redis, so its two cases
+  // run one at a time, as the two below do.
+  it.concurrent.for(signalCases.filter(([example]) => example !== 'cluster.ts'))(
+    name,
+    scopedCase(drainsOnSignals),
+  );
+  it.for(signalCases.filter(([example]) => example === 'cluster.ts'))(name, drainsOnSignals);
 
   it('cluster.ts: says once, through ready(), when it holds its first lease', async ({ skip }) => {
     if (redis === undefined) return skip('no redis-server: the example would wait out its 5 s bound');

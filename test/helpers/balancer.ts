@@ -7,7 +7,7 @@
  * that stops closes its own.
  */
 import net from 'node:net';
-import { onTestFinished } from 'vitest';
+import { afterThisTest } from './test-scope.js';
 
 export interface Backend {
   host: string;
@@ -132,6 +132,6 @@ export async function startBalancer(options: { probeEveryMs?: number } = {}): Pr
       await probing;
     },
   };
-  onTestFinished(() => balancer.close());
+  afterThisTest(() => balancer.close());
   return balancer;
 }

@@ -3,7 +3,8 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { expect, onTestFinished } from 'vitest';
+import { expect } from 'vitest';
+import { afterThisTest } from './test-scope.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -56,7 +57,7 @@ export function runCommand(
       throw new Error('signalGroup() needs runCommand(..., { group: true })');
     process.kill(-child.pid, signal);
   };
-  onTestFinished(() => {
+  afterThisTest(() => {
     if (child.exitCode === null && child.signalCode === null) {
       if (group) {
         try {
