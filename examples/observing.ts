@@ -42,7 +42,7 @@ function statsFor(request: IncomingMessage) {
   //   byState: { connecting, active, draining },
   //   counters: { admitted, rejected, evicted, disposed }, capacity: { levels, usersByBand, alerts },
   //   resources: { connectionActors, userSupervisors, lingeringSupervisors, pendingTimers, socketListeners,
-  //     closeRefusals, rooms, roomMemberships } }
+  //     closeRefusals, authenticating, rooms, roomMemberships } }
   // userStats(id), O(1): { userId, live, idle, draining, limit, evictAt, band }, or undefined;
   //   an invalid id (empty, over 128 bytes, control characters) throws WSSUP_INVALID_ARGUMENT
   return user === null ? supervisor.stats() : (supervisor.userStats(user) ?? null);

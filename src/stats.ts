@@ -89,6 +89,12 @@ export interface SupervisorStats {
     socketListeners: number;
     /** Refusals sent as close frames (`refuse: 'close'`) whose socket has not closed yet. */
     closeRefusals: number;
+    /**
+     * Upgrade requests waiting for an asynchronous `authenticate` (each holds
+     * its socket and one authenticateTimeoutMs timer, in pendingTimers); out at
+     * the verdict, the timeout or shutdown.
+     */
+    authenticating: number;
     /** Rooms with at least one member (a room exists only while it has one). */
     rooms: number;
     /** Room memberships held, over every room (what `join()` has allocated). */
@@ -108,6 +114,8 @@ export interface StatsSources {
   listeners(): number;
   /** Close-frame refusals in flight. */
   closeRefusals(): number;
+  /** Upgrades waiting for an asynchronous authenticate. */
+  authenticating(): number;
   limit: number;
   evictAt: number;
   cluster: { stats(): ClusterStats } | undefined;
@@ -150,6 +158,7 @@ export function collectStats(sources: StatsSources, options: StatsOptions = {}):
       pendingTimers: sources.clock.pending,
       socketListeners: sources.listeners(),
       closeRefusals: sources.closeRefusals(),
+      authenticating: sources.authenticating(),
       rooms: books.rooms.size,
       roomMemberships: books.rooms.memberships,
     },

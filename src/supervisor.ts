@@ -445,6 +445,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     clock,
     listeners: () => env.listeners,
     closeRefusals: () => closeRefusals.inFlight,
+    authenticating: () => upgradePath.authenticating(),
     limit: resolved.maxConnectionsPerUser,
     evictAt,
     cluster,
@@ -457,7 +458,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
 
   // The upgrade path (src/upgrade.ts) and its one way of refusing (src/rejections.ts).
   const reject = createRejections({ retryHints: resolved.retryAfterMs, closeRefusals, counters, events });
-  const { handleUpgrade, refuseAuthenticating } = createUpgradePath({
+  const upgradePath = createUpgradePath({
     options,
     resolved,
     wss,
@@ -473,6 +474,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     // The flag stats().admission reads, so the probe and the refusals never disagree.
     isShuttingDown: () => shuttingDown,
   });
+  const { handleUpgrade, refuseAuthenticating } = upgradePath;
 
   /**
    * The cluster-wide calls need cluster mode, and a store still running: once

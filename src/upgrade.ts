@@ -115,6 +115,11 @@ export interface UpgradePath {
    * keep the HTTP server from closing) until `authenticateTimeoutMs`.
    */
   refuseAuthenticating(): void;
+  /**
+   * Upgrade requests whose asynchronous `authenticate` has not settled, nor
+   * been answered otherwise (stats().resources.authenticating), O(1).
+   */
+  authenticating(): number;
 }
 
 /** Returns the supervisor's upgrade path. */
@@ -511,5 +516,5 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     }
   }
 
-  return { handleUpgrade, refuseAuthenticating };
+  return { handleUpgrade, refuseAuthenticating, authenticating: () => authenticating.size };
 }

@@ -47,6 +47,7 @@ export const metricNames = {
   connections: 'connections',
   users: 'users',
   idle: 'idle_connections',
+  authenticating: 'authenticating_upgrades',
   admitted: 'admitted_total',
   rejected: 'rejected_total',
   evicted: 'evicted_total',
@@ -136,6 +137,7 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `connections`                   | gauge     | `state`: connecting, active, draining | stats(), per scrape |
  * | `users`                         | gauge     |          | stats(): users holding a live connection |
  * | `idle_connections`              | gauge     |          | stats(): idle, evictable at the threshold |
+ * | `authenticating_upgrades`       | gauge     |          | stats().resources.authenticating: upgrades waiting for an async `authenticate` |
  * | `admitted_total`                | counter   |          | `admitted` events |
  * | `rejected_total`                | counter   | `reason` | `rejected` events |
  * | `evicted_total`                 | counter   | `cause`: idle, over-limit | `evicted` events |
@@ -228,6 +230,14 @@ export function registerMetrics(
     registers,
     collect() {
       this.set(supervisor.stats().idle);
+    },
+  });
+  new client.Gauge({
+    name: name('authenticating'),
+    help: 'Upgrade requests waiting for an asynchronous authenticate (each bounded by authenticateTimeoutMs).',
+    registers,
+    collect() {
+      this.set(supervisor.stats().resources.authenticating);
     },
   });
   new client.Gauge({

@@ -83,6 +83,7 @@ async function expectServerLeakFree(port: number, timeoutMs = 10_000): Promise<S
     pendingTimers: 0,
     socketListeners: 0,
     closeRefusals: 0,
+    authenticating: 0,
     rooms: 0,
     roomMemberships: 0,
   });

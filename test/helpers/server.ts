@@ -156,6 +156,7 @@ export function expectNoLeaks(supervisor: Supervisor): void {
     pendingTimers: 0,
     socketListeners: 0,
     closeRefusals: 0,
+    authenticating: 0,
     rooms: 0,
     roomMemberships: 0,
   });

@@ -91,6 +91,7 @@ const oneActiveLeft = (disposed: number): Partial<SupervisorStats> => ({
     pendingTimers: 2,
     socketListeners: 5,
     closeRefusals: 0,
+    authenticating: 0,
     rooms: 0,
     roomMemberships: 0,
   },
@@ -103,6 +104,7 @@ const nothingLeft: SupervisorStats['resources'] = {
   pendingTimers: 0,
   socketListeners: 0,
   closeRefusals: 0,
+  authenticating: 0,
   rooms: 0,
   roomMemberships: 0,
 };
@@ -471,6 +473,7 @@ describe('connecting is bounded by connectTimeoutMs', () => {
       pendingTimers: 1, // connectTimeout
       socketListeners: 2, // close and error on the raw TCP socket
       closeRefusals: 0,
+      authenticating: 0,
       rooms: 0,
       roomMemberships: 0,
     });

@@ -154,6 +154,7 @@ describe("refuse: 'close'", () => {
       pendingTimers: 1, // refusalTimeout
       socketListeners: 2, // close and error on the ws socket
       closeRefusals: 1,
+      authenticating: 0,
       rooms: 0,
       roomMemberships: 0,
     });

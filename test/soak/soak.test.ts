@@ -74,6 +74,7 @@ it(`${lifecycles} random lifecycles through one supervisor leave nothing behind,
     pendingTimers: 0,
     socketListeners: 0,
     closeRefusals: 0,
+    authenticating: 0,
     rooms: 0,
     roomMemberships: 0,
   });
