@@ -6,6 +6,9 @@
  * admitted into a socket whose peer had left, held one of the user's slots,
  * and at the eviction threshold evicted a real idle connection to make room.
  *
+ * The same holds while the cluster's book reserves the slot (cluster mode,
+ * an in-memory book that answers when the test says).
+ *
  * Real sockets on port 0; authenticate settles when the test says; time is a
  * SimulatedClock that moves only when a test says (idleness).
  */
@@ -14,6 +17,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
+import { SimulatedClock } from 'xstate';
 import type { AuthResult, Supervisor } from '../../src/index.js';
 import {
   connectionCount,
@@ -24,6 +28,7 @@ import {
   readUntil,
   upgradeRequest,
 } from '../helpers/cleanup.js';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { evictAt, idleTimeoutMs, nextEvent, startRulesServer, touch } from '../helpers/rules.js';
 import { expectNoLeaks, ioWait, userFromQuery } from '../helpers/server.js';
 
@@ -162,5 +167,45 @@ describe('a client that half-closes (FIN) while authenticate runs', () => {
     expect(t.events.rejected).toEqual([]);
     expect(t.supervisor.userStats('later')).toBeUndefined();
     expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('in cluster mode, a client that half-closes (FIN) while the book reserves its slot', () => {
+  it('is refused as socket-closed once the book answers, and its slot given back', async () => {
+    const clock = new SimulatedClock();
+    const book = new MemoryBook(() => clock.now());
+    const store = book.store('node-0', 30_000);
+    // The book answers when the test says.
+    const held: (() => void)[] = [];
+    const admit = store.admit.bind(store);
+    store.admit = (...args) => new Promise<void>((resolve) => held.push(resolve)).then(() => admit(...args));
+    const t = await startRulesServer({ clock, cluster: { store, nodeId: 'node-0' } });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    const serverSockets: Duplex[] = [];
+    t.server.on('upgrade', (_request: IncomingMessage, socket: Duplex) => serverSockets.push(socket));
+
+    const socket = await rawConnect(t.port);
+    socket.write(upgradeRequest('gone'));
+    await vi.waitFor(() => expect(held).toHaveLength(1), ioWait);
+    const serverSide = serverSockets[0] as Duplex;
+    socket.end();
+    await vi.waitFor(() => expect(serverSide.readableEnded).toBe(true), ioWait);
+    expect(serverSide.destroyed).toBe(false);
+
+    const decided = decision(t.supervisor);
+    const clientClosed = once(socket, 'close');
+    held[0]?.();
+    await decided;
+
+    expect(t.events.admitted).toEqual([]);
+    expect(t.events.rejected).toMatchObject([
+      { reason: 'socket-closed', userId: 'gone', message: 'client went away during admission' },
+    ]);
+    expect([t.events.rejected[0]?.status, t.events.rejected[0]?.via]).toEqual([undefined, undefined]);
+    await clientClosed;
+    await vi.waitFor(() => expect(book.users.get('gone')?.size ?? 0).toBe(0), ioWait);
+    expect(t.supervisor.userStats('gone')).toBeUndefined();
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
   });
 });
