@@ -167,6 +167,19 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
    */
   const letGo = new WeakSet<Duplex>();
 
+  /**
+   * A client that went away before the decision: its socket was destroyed (a
+   * reset, or a close Node saw), or its readable side ended (a FIN, which
+   * Node's HTTP server leaves half-open). Nothing is left to answer.
+   */
+  const isGone = (socket: Duplex): boolean => socket.destroyed || socket.readableEnded;
+
+  /** Refuses a client that went away (isGone): told as any refusal, then its half-open socket destroyed. */
+  const refuseGone: Reject = (request, socket, head, rejection) => {
+    reject(request, socket, head, rejection);
+    if (!socket.destroyed) socket.destroy();
+  };
+
   /** Every refusal of this path goes through here, once the socket is marked as let go. */
   const reject: Reject = (request, socket, head, rejection) => {
     letGo.add(socket);
@@ -266,9 +279,9 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       } else {
         auth = outcome.auth;
       }
-      if (socket.destroyed) {
+      if (isGone(socket)) {
         const message = 'client went away during authentication';
-        return reject(request, socket, head, { reason: 'socket-closed', message });
+        return refuseGone(request, socket, head, { reason: 'socket-closed', message });
       }
       if (auth === null || auth === undefined)
         return reject(request, socket, head, { reason: 'unauthenticated', message: 'unauthenticated' });
@@ -494,7 +507,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       return refuse(attempt, 'store-unavailable', message, retryAfterMs);
     }
     let refusal: RefusalReason | 'socket-closed' | undefined;
-    if (attempt.socket.destroyed) refusal = 'socket-closed';
+    if (isGone(attempt.socket)) refusal = 'socket-closed';
     else if (isShuttingDown()) refusal = 'shutting-down';
     else if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
       refusal = 'process-limit';
@@ -511,6 +524,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     book.released(userId, connectionId);
     if (refusal === 'socket-closed') {
       refuse(attempt, refusal, 'client went away during admission');
+      if (!attempt.socket.destroyed) attempt.socket.destroy(); // half-closed (FIN): nothing left to answer
     } else if (refusal !== undefined) {
       refuse(attempt, refusal, refusalMessage[refusal]);
     }

@@ -125,8 +125,8 @@ describe('upgrades waiting for authenticate', () => {
     callOf(calls, 0).resolve('ann');
     await turn();
     expect(await waiting()).toBe(1);
-    // (The client's FIN alone does not destroy the server's half-open socket: the
-    // verdict may still admit it, and the connection then ends as any closed one.)
+    // (The client's FIN leaves the server's socket half-open; once the server has
+    // read it, the verdict refuses it as socket-closed: see half-close.test.ts.)
     await allDisposed(t.supervisor);
 
     t.clock.increment(authenticateTimeoutMs);

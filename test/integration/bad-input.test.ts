@@ -25,7 +25,6 @@ import {
 import {
   connectionCount,
   createCloseWatcher,
-  nextDisposed,
   rawConnect,
   readResponseHead,
   upgradeRequest,
@@ -232,22 +231,24 @@ describe('a client that leaves during a slow authenticate leaves nothing behind'
     expect(t.errors).toEqual([]);
   });
 
-  it('a quiet close (FIN) is not seen until ws reads it: admitted, then disposed as closed', async () => {
-    // Node does not read an upgrade socket before the handshake, so a FIN
-    // cannot be noticed during authenticate. The handshake is written to a
-    // half-closed socket; ws then reads the end of stream, and the
-    // connection is disposed. Wasted work, but no slot survives it.
-    const { t, answers, outcomes, startedWaiting } = await slowAuthServer();
+  it('a quiet close (FIN) is seen before the answer too: refused as socket-closed, with no status and no slot', async () => {
+    // Node's HTTP server keeps the half-closed socket open (allowHalfOpen),
+    // but its readable side has ended: the client has gone, exactly as after
+    // a reset (see half-close.test.ts for the eviction this used to cause).
+    const { t, answers, serverSockets, outcomes, startedWaiting } = await slowAuthServer();
     const socket = await rawConnect(t.port);
+    const before = t.supervisor.stats();
     await startedWaiting(socket);
+    const serverSide = serverSockets[0] as Duplex;
     socket.destroy();
     await once(socket, 'close');
+    await vi.waitFor(() => expect(serverSide.readableEnded).toBe(true), ioWait);
 
-    const disposed = nextDisposed(t.supervisor);
     answers[0]?.('gone');
-    expect(await disposed).toMatchObject({ userId: 'gone', reason: 'closed', closeCode: 1006 });
+    await vi.waitFor(() => expect(outcomes).toHaveLength(1), ioWait);
 
-    expect(outcomes).toEqual(['admitted', 'disposed closed 1006']);
+    expect(outcomes).toEqual(['rejected socket-closed undefined']);
+    expectNothingAllocated(before, t.supervisor.stats());
     expect(t.supervisor.userStats('gone')).toBeUndefined();
     expectNoLeaks(t.supervisor);
     await vi.waitFor(async () => expect(await connectionCount(t.server)).toBe(0), ioWait);
