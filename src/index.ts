@@ -94,6 +94,7 @@ export {
   type AuthResult,
   defaultRetryAfterMs,
   type Limits,
+  type OptionalFields,
   type PresetName,
   presets,
   type RefuseMode,
