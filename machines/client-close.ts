@@ -20,7 +20,10 @@ export const ClientCloseCodes = {
   abnormal: 1006,
   /** Service restart (RFC 6455 registry): as 1001. */
   serviceRestart: 1012,
-  /** Evicted as idle: wait for the user to be active again. */
+  /**
+   * Evicted as idle: wait for the user to be active again. With the reason
+   * `evicted: over the limit` (cluster mode), backed off instead: see dispositionOf.
+   */
   evicted: 4001,
   /**
    * The session (authenticate's `expiresAt`) ended: reconnect at once, not backed off (no
@@ -63,6 +66,12 @@ export function retryAfterMsOf(reason: string): number | undefined {
   return seconds === undefined ? undefined : Number(seconds) * 1000;
 }
 
+/**
+ * The reason of a 4001 for a connection the cluster-wide book refused after an outage or a lost
+ * lease (the server's `evictionReason('over-limit')`), which says nothing about the user's idleness.
+ */
+export const OVER_THE_LIMIT_REASON = 'evicted: over the limit';
+
 /** The close reason without its retry hint: the human-readable message. */
 export function closeMessageOf(reason: string): string {
   return reason.replace(RETRY_AFTER, '');
@@ -74,10 +83,19 @@ export function closeMessageOf(reason: string): string {
  * act. 4429 and 5xx-like codes are the server's "later". Every code not named
  * here (1005, 1011, 1013, 3000–3999, other 4xxx) backs off: a client that
  * cannot tell why it was closed must neither give up nor hurry.
+ *
+ * A 4001 is told apart by its reason: `evicted: idle` waits for the user's activity, as
+ * reconnecting at once would only make an idle tab hold a slot again; `evicted: over the limit`
+ * (cluster mode) may have ended an active connection, whose app never calls `activity()`
+ * (a background tab, a service), so it backs off as after 4429: the next attempt is admitted
+ * once a slot is free, or refused with the server's retry hint. Without a reason, a 4001
+ * counts as idle.
  */
-export function dispositionOf(code: number): CloseDisposition {
+export function dispositionOf(code: number, reason = ''): CloseDisposition {
   if (code === ClientCloseCodes.sessionExpired) return 'reconnect-now';
-  if (code === ClientCloseCodes.evicted) return 'suspend-until-active';
+  if (code === ClientCloseCodes.evicted) {
+    return closeMessageOf(reason) === OVER_THE_LIMIT_REASON ? 'backoff' : 'suspend-until-active';
+  }
   if (code === ClientCloseCodes.goingAway || code === ClientCloseCodes.serviceRestart) return 'spread';
   if (code === ClientCloseCodes.normal) return 'suspend-until-resumed';
   if (code >= 4400 && code <= 4499 && code !== ClientCloseCodes.tooManyRequests) {

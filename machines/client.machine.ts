@@ -111,7 +111,9 @@ const closeFrom = (event: ClientEvent): ClientClose =>
       }
     : { code: 1006, reason: 'connect timeout', retryAfterMs: undefined, wasClean: false };
 
-const codeOf = (event: ClientEvent) => (event.type === 'SOCKET_CLOSED' ? event.code : 1006);
+/** What the client does next after this event, by its close code and reason (see client-close.ts). */
+const dispositionAfter = (event: ClientEvent) =>
+  event.type === 'SOCKET_CLOSED' ? dispositionOf(event.code, event.reason) : dispositionOf(1006);
 
 /**
  * The longest delay a timer can hold (2^31 - 1 ms, 24.8 days): setTimeout, in
@@ -200,16 +202,15 @@ export const clientMachine = setup({
     })),
   },
   guards: {
-    isEvicted: ({ event }) => dispositionOf(codeOf(event)) === 'suspend-until-active',
-    needsTheApp: ({ event }) => dispositionOf(codeOf(event)) === 'suspend-until-resumed',
-    isShutdown: ({ event }) => dispositionOf(codeOf(event)) === 'spread',
+    isEvicted: ({ event }) => dispositionAfter(event) === 'suspend-until-active',
+    needsTheApp: ({ event }) => dispositionAfter(event) === 'suspend-until-resumed',
+    isShutdown: ({ event }) => dispositionAfter(event) === 'spread',
     /**
      * 4002 on a connection that had lasted stableAfterMs. Sooner, it is backed off as any
      * failure: a session really ends a heartbeat or more after the open, and a server that
      * ends every connection with 4002 at once would otherwise be called back in a loop.
      */
-    isSessionExpired: ({ context, event }) =>
-      context.stable && dispositionOf(codeOf(event)) === 'reconnect-now',
+    isSessionExpired: ({ context, event }) => context.stable && dispositionAfter(event) === 'reconnect-now',
     watchesSilence: ({ context }) => context.silence !== undefined,
     /** Nothing heard from the server for a whole silence timeout, by the runtime's clock. */
     isSilent: ({ context }) =>

@@ -32,6 +32,7 @@
  * the runtime supplies with `.provide()`.
  */
 import { assign, sendParent, setup } from 'xstate';
+import { OVER_THE_LIMIT_REASON } from './client-close.js';
 import type {
   ConnectionEvent,
   ConnectionOutput,
@@ -92,10 +93,13 @@ const disposeOnClose = {
   },
 } as const;
 
-/** The close reason of 4001, by cause: the peer (and its user) learn why it was chosen. */
+/**
+ * The close reason of 4001, by cause: the peer (and its user) learn why it was chosen, and
+ * ws-supervisor/client waits for activity after the first, backs off after the second.
+ */
 const evictionReasons: Record<EvictionCause, string> = {
   idle: 'evicted: idle',
-  'over-limit': 'evicted: over the limit',
+  'over-limit': OVER_THE_LIMIT_REASON,
 };
 
 /** A transition to `draining` that records why and sends the close frame. */

@@ -260,7 +260,7 @@ export function createClient(options: ClientOptions): Client {
     const event: ClientCloseEvent = {
       ...close,
       kind: closeKindOf(close.code),
-      next: NEXT[dispositionOf(close.code)],
+      next: NEXT[dispositionOf(close.code, close.reason)],
     };
     pending.push(() => {
       lastClose = event;

@@ -97,6 +97,15 @@ describe('close codes', () => {
   });
 
   it.each([
+    ['evicted: idle', 'suspend-until-active'],
+    ['evicted: over the limit', 'backoff'],
+    ['evicted: over the limit retry-after=5', 'backoff'],
+    ['evicted: over the limits', 'suspend-until-active'],
+  ])('4001 with the reason "%s": %s', (reason, disposition) => {
+    expect(dispositionOf(4001, reason)).toBe(disposition);
+  });
+
+  it.each([
     ['user connection limit reached retry-after=5', 5_000, 'user connection limit reached'],
     ['shutting down retry-after=0', 0, 'shutting down'],
     ['retry-after=5', undefined, 'retry-after=5'], // the hint follows a message and a space

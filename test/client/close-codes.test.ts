@@ -399,29 +399,42 @@ describe('4001 from a cluster that is over the limit', () => {
   /**
    * The README's client table: in cluster mode a 4001 also comes with `evicted: over the
    * limit`, for a connection the cluster-wide book refused after an outage or a lost lease,
-   * active or not. The client tells 4001s apart by code only: it waits for `activity()` as
-   * after an idle eviction, and schedules nothing; a client that never calls `activity()`
-   * stays away until `resume()`.
+   * active or not. It says nothing of the user's idleness, and an app that never calls
+   * `activity()` (a background tab, a service) would stay away for good: the client backs
+   * off, as after 4429, instead of waiting for activity.
    */
-  it('is handled as an idle eviction: suspended, nothing scheduled, back on activity()', async () => {
+  it('is backed off: reconnects without activity(), after a jittered delay', async () => {
     const server = await startClosingServer({ code: 4001, reason: 'evicted: over the limit' });
     const t = startClient({ url: server.url });
-    expect(await t.next('close')).toMatchObject({
+    const from = t.mark();
+    expect(await t.next('close', from)).toMatchObject({
       code: 4001,
       reason: 'evicted: over the limit',
       kind: 'evicted',
-      next: 'wait-for-activity',
+      next: 'reconnect',
     });
-    expect(t.client.state).toBe('suspended');
-    t.simulated.increment(3_600_000);
-    expect(t.clock.pending).toBe(0);
-    expect(server.connections()).toBe(1);
-    const from = t.mark();
-    t.client.activity();
-    await t.next('close', from);
+    const { delayMs, attempt } = await t.next('reconnecting', from);
+    expect(attempt).toBe(1);
+    expect(t.client.state).toBe('waiting');
+    t.simulated.increment(delayMs);
+    await t.next('close', t.mark());
     expect(server.connections()).toBe(2);
     t.client.close();
     await expectReleased(t);
+  });
+
+  it('an idle eviction (`evicted: idle`, or a 4001 with no reason) still waits for activity()', async () => {
+    for (const reason of ['evicted: idle', '']) {
+      const server = await startClosingServer({ code: 4001, reason });
+      const t = startClient({ url: server.url });
+      expect(await t.next('close')).toMatchObject({ code: 4001, next: 'wait-for-activity' });
+      expect(t.client.state).toBe('suspended');
+      t.simulated.increment(3_600_000);
+      expect(t.clock.pending).toBe(0);
+      expect(server.connections()).toBe(1);
+      t.client.close();
+      await expectReleased(t);
+    }
   });
 });
 

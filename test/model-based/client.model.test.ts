@@ -56,6 +56,8 @@ const events = [
   { type: 'SOCKET_CLOSED', code: 1006, reason: '', wasClean: false }, // refused, or dropped
   { type: 'SOCKET_CLOSED', code: 1001, reason: 'server shutting down', wasClean: true },
   { type: 'SOCKET_CLOSED', code: 4001, reason: 'evicted: idle', wasClean: true },
+  // A cluster's 4001 for a connection over the limit: backed off, unlike the idle one.
+  { type: 'SOCKET_CLOSED', code: 4001, reason: 'evicted: over the limit', wasClean: true },
   { type: 'SOCKET_CLOSED', code: 4002, reason: 'session expired', wasClean: true },
   { type: 'SOCKET_CLOSED', code: 4401, reason: 'unauthenticated', wasClean: true },
 ];
