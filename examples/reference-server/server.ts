@@ -18,6 +18,7 @@ import {
 } from '../../src/dashboard/index.js';
 import { createSupervisor, type Supervisor } from '../../src/index.js';
 import type { ServerConfig } from './config.js';
+import { createErrorLog } from './error-log.js';
 import { pathOf, queryOf, refuseMethod, sendJson, sendText } from './http.js';
 import { createMetricsRoute } from './metrics-route.js';
 import { createReadinessRoute, livenessRoute } from './probes-route.js';
@@ -62,6 +63,7 @@ export async function startReferenceServer(
   log: (line: string) => void = console.log,
   extras: ReferenceServerExtras = {},
 ): Promise<ReferenceServer> {
+  const errorLog = createErrorLog(log);
   const supervisor = createSupervisor({
     ...config.limits,
     cluster: config.cluster,
@@ -74,7 +76,7 @@ export async function startReferenceServer(
     onError: (error) =>
       error.code === 'WSSUP_STORE_EVICTION_POLICY'
         ? (extras.warn ?? console.error)(`warning ${error.code}: ${error.message}`)
-        : log(`error ${error.code}: ${error.message}`),
+        : errorLog.report(error.code, error.message),
   });
 
   // One access rule for the dashboard and the per-user detail of /stats.
@@ -121,6 +123,7 @@ export async function startReferenceServer(
     dashboard.close();
     metrics.close();
     await supervisor.shutdown();
+    errorLog.close();
     throw new ListenError(error);
   }
   const { port } = server.address() as AddressInfo;
@@ -140,6 +143,7 @@ export async function startReferenceServer(
         // still reach /healthz (200, or the orchestrator kills the draining process) and
         // /readyz (503 shutting-down); an upgrade meanwhile gets 503 from the supervisor.
         await supervisor.shutdown();
+        errorLog.close(); // after the shutdown, which may still report
         const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         metrics.close();
         server.closeAllConnections();
