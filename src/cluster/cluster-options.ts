@@ -148,7 +148,7 @@ function assertRedisVersion(version: string | undefined): void {
   if (version === undefined || major >= 5) return;
   throw new SupervisorError(
     'WSSUP_UNSUPPORTED_PEER',
-    `cluster mode needs redis (node-redis) ^6.0.0, its peer dependency, but found redis ${version}: ` +
+    `cluster mode needs redis (node-redis) ^6.3.0, its peer dependency, but found redis ${version}: ` +
       'run npm install redis@6',
   );
 }

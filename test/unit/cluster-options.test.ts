@@ -412,7 +412,7 @@ describe('node-redis older than 5', () => {
       expect(() => resolveClusterOptions({ redis: url }, installed(version))).toThrow(
         expect.objectContaining({
           code: 'WSSUP_UNSUPPORTED_PEER',
-          message: `cluster mode needs redis (node-redis) ^6.0.0, its peer dependency, but found redis ${version}: run npm install redis@6`,
+          message: `cluster mode needs redis (node-redis) ^6.3.0, its peer dependency, but found redis ${version}: run npm install redis@6`,
         }),
       );
       expect(() => resolveClusterOptions({ redis: { rootNodes: [url] } }, installed(version))).toThrow(
