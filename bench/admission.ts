@@ -11,8 +11,7 @@
  * connection, and a user at the limit (refused, HTTP 429).
  */
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
-import { readCommandLine } from '../examples/reference-server/command-line.js';
+import { parseCommandLine, readCommandLine } from '../examples/reference-server/command-line.js';
 import { fixed, fullGc, percentile, sortNumbers, table } from './figures.js';
 import { createMemorySupervisor } from './memory-supervisor.js';
 import { type MemoryPeer, settle } from './memory-transport.js';
@@ -21,7 +20,7 @@ import { VirtualClock } from './virtual-clock.js';
 const commandLine = readCommandLine(
   'Usage: node --expose-gc dist/bench/admission.js [--samples 1000] [--background 10000] [--quick] [--markdown]',
   () =>
-    parseArgs({
+    parseCommandLine({
       options: {
         quick: { type: 'boolean', default: false },
         samples: { type: 'string' },

@@ -21,13 +21,13 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { parseArgs } from 'node:util';
 import { getHeapSpaceStatistics } from 'node:v8';
 import WebSocket, { WebSocketServer } from 'ws';
+import { parseCommandLine } from '../examples/reference-server/command-line.js';
 import { createClient } from '../src/client/index.js';
 import { createCountingClock } from '../src/clock.js';
 
-const { values } = parseArgs({
+const { values } = parseCommandLine({
   options: {
     cycles: { type: 'string', default: '6000' },
     samples: { type: 'string', default: '12' },

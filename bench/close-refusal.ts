@@ -20,9 +20,8 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect, type Socket } from 'node:net';
-import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { readCommandLine, usageError } from '../examples/reference-server/command-line.js';
+import { parseCommandLine, readCommandLine, usageError } from '../examples/reference-server/command-line.js';
 import { createSupervisor } from '../src/index.js';
 import { fixed, fullGc, kib, median, nowMs, table } from './figures.js';
 
@@ -32,7 +31,7 @@ type Request = { cmd: 'cpu' } | { cmd: 'memory' } | { cmd: 'stats' } | { cmd: 'e
 const usage =
   'Usage: node --expose-gc dist/bench/close-refusal.js [--refusals 4000] [--concurrency 50] [--held 1000] [--rounds 3]';
 const commandLine = readCommandLine(usage, () =>
-  parseArgs({
+  parseCommandLine({
     options: {
       serve: { type: 'boolean', default: false },
       mode: { type: 'string', default: 'http' },

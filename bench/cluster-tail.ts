@@ -21,9 +21,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
-import { readCommandLine } from '../examples/reference-server/command-line.js';
+import { parseCommandLine, readCommandLine } from '../examples/reference-server/command-line.js';
 import { createRedisSlotStore } from '../src/cluster/redis-store.js';
 import { runBounded } from './bounded.js';
 import { fixed, percentile } from './figures.js';
@@ -32,7 +31,7 @@ import { startPrivateRedis } from './private-redis.js';
 const commandLine = readCommandLine(
   'Usage: node dist/bench/cluster-tail.js [--admissions 2000] [--in-flight 8] [--rounds 3] [--warm-up 2000] [--quiet]',
   () =>
-    parseArgs({
+    parseCommandLine({
       options: {
         admissions: { type: 'string' },
         'in-flight': { type: 'string' },

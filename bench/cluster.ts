@@ -20,10 +20,9 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
 import WebSocket from 'ws';
-import { readCommandLine } from '../examples/reference-server/command-line.js';
+import { parseCommandLine, readCommandLine } from '../examples/reference-server/command-line.js';
 import { createRedisSlotStore } from '../src/cluster/redis-store.js';
 import { createSupervisor } from '../src/index.js';
 import { runBounded } from './bounded.js';
@@ -42,7 +41,7 @@ const commandLine = readCommandLine(
 
 Starts a private redis-server (REDIS_SERVER_PATH, or redis-server on PATH).`,
   () =>
-    parseArgs({
+    parseCommandLine({
       options: {
         quick: { type: 'boolean', default: false },
         markdown: { type: 'boolean', default: false },

@@ -9,12 +9,12 @@
  *
  *   npm run build && node dist/bench/index-read.js [--users 100000] [--rounds 3]
  */
-import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
+import { parseCommandLine } from '../examples/reference-server/command-line.js';
 import { SET_PAGE } from '../src/cluster/redis-scan.js';
 import { startPrivateRedis } from './private-redis.js';
 
-const { values } = parseArgs({
+const { values } = parseCommandLine({
   options: { users: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '3' } },
 });
 const users = Number(values.users);

@@ -8,12 +8,11 @@
  *   node dist/bench/machine-jitter.js [--samples 20000]
  */
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
-import { readCommandLine } from '../examples/reference-server/command-line.js';
+import { parseCommandLine, readCommandLine } from '../examples/reference-server/command-line.js';
 import { fixed, percentile, sortNumbers, table } from './figures.js';
 
 const commandLine = readCommandLine('Usage: node dist/bench/machine-jitter.js [--samples 20000]', () =>
-  parseArgs({ options: { samples: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }),
+  parseCommandLine({ options: { samples: { type: 'string' }, help: { type: 'boolean', short: 'h' } } }),
 );
 const samples = commandLine.number('samples', 20_000);
 

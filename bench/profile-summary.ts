@@ -5,8 +5,7 @@
  *   node dist/bench/profile-summary.js <file.cpuprofile> [--top 25]
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { readCommandLine, usageError } from '../examples/reference-server/command-line.js';
+import { parseCommandLine, readCommandLine, usageError } from '../examples/reference-server/command-line.js';
 import { codeArea } from './code-area.js';
 import { fixed, table } from './figures.js';
 
@@ -26,7 +25,7 @@ interface Profile {
 
 const usage = 'Usage: node dist/bench/profile-summary.js <file.cpuprofile> [--top 25]';
 const commandLine = readCommandLine(usage, () =>
-  parseArgs({
+  parseCommandLine({
     allowPositionals: true,
     options: { top: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   }),

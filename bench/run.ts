@@ -8,8 +8,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { readCommandLine, usageError } from '../examples/reference-server/command-line.js';
+import { parseCommandLine, readCommandLine, usageError } from '../examples/reference-server/command-line.js';
 import type { Allocation } from './allocation-sampler.js';
 import { createComparison, parseKinds } from './comparison.js';
 import { fixed, median, percentile, sortNumbers, spread, table } from './figures.js';
@@ -61,7 +60,7 @@ const usage = `Usage: npm run bench -- [options]
 
 BENCH_SERVER_NODE_OPTIONS="--cpu-prof --cpu-prof-dir=prof" adds flags to the server processes.`;
 const commandLine = readCommandLine(usage, () =>
-  parseArgs({
+  parseCommandLine({
     options: {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },

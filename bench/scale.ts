@@ -10,8 +10,7 @@
  * Run with node --expose-gc --max-old-space-size=16000 (npm run bench does).
  */
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
-import { readCommandLine } from '../examples/reference-server/command-line.js';
+import { parseCommandLine, readCommandLine } from '../examples/reference-server/command-line.js';
 import { fixed, fullGc, percentile, sortNumbers, table } from './figures.js';
 import { createMemorySupervisor } from './memory-supervisor.js';
 import { MemoryPeer, MemoryWebSocket, settle } from './memory-transport.js';
@@ -19,7 +18,7 @@ import { MemoryPeer, MemoryWebSocket, settle } from './memory-transport.js';
 const commandLine = readCommandLine(
   'Usage: node --expose-gc --max-old-space-size=16000 dist/bench/scale.js [--connections 1000000] [--per-user 20] [--probes 2000] [--dispose-all] [--markdown]',
   () =>
-    parseArgs({
+    parseCommandLine({
       options: {
         connections: { type: 'string' },
         'per-user': { type: 'string' },

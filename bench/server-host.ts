@@ -13,7 +13,7 @@
  * bytes allocated with V8's sampling heap profiler (allocation-sampler.ts).
  */
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../examples/reference-server/command-line.js';
 import { startReferenceServer } from '../examples/reference-server/server.js';
 import { createSupervisor, type Supervisor } from '../src/index.js';
 import { type Allocation, AllocationSampler } from './allocation-sampler.js';
@@ -39,7 +39,7 @@ export interface HostReply {
   allocation?: Allocation;
 }
 
-const { values: args } = parseArgs({
+const { values: args } = parseCommandLine({
   options: {
     kind: { type: 'string', default: 'supervised' },
     probe: { type: 'boolean', default: false },

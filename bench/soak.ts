@@ -16,9 +16,8 @@
  * Time is virtual (bench/virtual-clock.ts), so idle timeouts, heartbeats and drain
  * deadlines happen in virtual time and the run is deterministic for a seed.
  */
-import { parseArgs } from 'node:util';
 import type { AnyActorRef, InspectionEvent } from 'xstate';
-import { readCommandLine } from '../examples/reference-server/command-line.js';
+import { parseCommandLine, readCommandLine } from '../examples/reference-server/command-line.js';
 import type { DisposeReason } from '../src/index.js';
 import { fixed, fullGc, nowMs, table } from './figures.js';
 import { createMemorySupervisor } from './memory-supervisor.js';
@@ -29,7 +28,7 @@ const commandLine = readCommandLine(
   `Usage: npm run soak -- [--lifecycles 1000000] [--users 300] [--samples 20] [--max-growth 64] [--seed 1] [--json]
 Run with node --expose-gc (npm run soak does).`,
   () =>
-    parseArgs({
+    parseCommandLine({
       options: {
         lifecycles: { type: 'string' },
         // Most heap growth a lifecycle may leave behind, in bytes (a fitted slope).

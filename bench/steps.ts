@@ -12,15 +12,14 @@
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import type { InspectionEvent } from 'xstate';
-import { readCommandLine, usageError } from '../examples/reference-server/command-line.js';
+import { parseCommandLine, readCommandLine, usageError } from '../examples/reference-server/command-line.js';
 import { createSupervisor } from '../src/index.js';
 
 const usage = 'Usage: node dist/bench/steps.js [--cycles 2000] [--users 1000] [--close clean|drop|both]';
 const commandLine = readCommandLine(usage, () =>
-  parseArgs({
+  parseCommandLine({
     options: {
       cycles: { type: 'string' },
       users: { type: 'string' },

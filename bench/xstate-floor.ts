@@ -16,9 +16,8 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { type AnyActorRef, createActor, setup, spawnChild, stopChild } from 'xstate';
-import { readCommandLine } from '../examples/reference-server/command-line.js';
+import { parseCommandLine, readCommandLine } from '../examples/reference-server/command-line.js';
 import type { SupervisorOptions } from '../src/index.js';
 import { AllocationSampler } from './allocation-sampler.js';
 import { fixed, fullGc, kib, median, spread, table } from './figures.js';
@@ -215,7 +214,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const commandLine = readCommandLine(
     'Usage: node --expose-gc dist/bench/xstate-floor.js [--iterations 20000] [--repeats 5] [--children-per-parent 1000]',
     () =>
-      parseArgs({
+      parseCommandLine({
         options: {
           iterations: { type: 'string' },
           repeats: { type: 'string' },

@@ -13,9 +13,15 @@ const flags = readExampleFlags({
   about: 'Every supervisor event as one JSON line (pino); connect with ws://127.0.0.1:<port>/?user=<id>.',
 });
 
-const logger = pino({ base: { service: 'chat' } });
-
 // #region logging
+// JSON escapes C0 controls, not C1 ones (U+0080–U+009F: U+009B reads as ESC [ in some
+// terminals), DEL, U+2028/2029 or bidi controls, and a User-Agent or an id read from the
+// request may hold any of them: escape those too, as \uXXXX, so that the line still parses back.
+const UNSAFE_IN_LOGS = /[\u007f-\u009f\u2028\u2029]|\p{Bidi_Control}/gu;
+const escapeUnsafe = (line: string) =>
+  line.replace(UNSAFE_IN_LOGS, (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`);
+const logger = pino({ base: { service: 'chat' }, hooks: { streamWrite: escapeUnsafe } });
+
 interface Session {
   plan: 'free' | 'pro';
 }

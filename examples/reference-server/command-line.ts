@@ -27,16 +27,27 @@ export function parseFlags<N extends string>(
     ...Object.fromEntries(names.map((name) => [name, { type: 'string' as const }])),
   } as const;
   try {
-    const { values } = parseArgs({ args: argv, strict: true, allowPositionals: false, options });
+    const { values } = parseCommandLine({ args: argv, strict: true, allowPositionals: false, options });
     const { help, ...given } = values;
     return { help: help === true, values: given as Partial<Record<N, string>> };
   } catch (error) {
-    if ((error as { code?: unknown }).code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-      throw new ConfigError(strayArgument(argv, options));
-    }
-    throw new ConfigError((error as Error).message);
+    throw error instanceof ConfigError ? error : new ConfigError((error as Error).message);
   }
 }
+
+/**
+ * Node's `parseArgs`, whose refusal of a stray argument names its place instead of quoting it
+ * (see strayArgument): what every command line here is read with, the bench programs' too.
+ * @throws {ConfigError} for a stray argument; parseArgs's own error for anything else
+ */
+export const parseCommandLine: typeof parseArgs = (config) => {
+  try {
+    return parseArgs(config);
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw error;
+    throw new ConfigError(strayArgument(config?.args ?? process.argv.slice(2), config?.options));
+  }
+};
 
 /**
  * The message for a stray argument, which names its place and never the argument: it is
@@ -44,8 +55,8 @@ export function parseFlags<N extends string>(
  * forgotten), and parseArgs's own message quoted it to stderr, so to the logs.
  */
 function strayArgument(
-  argv: string[],
-  options: NonNullable<Parameters<typeof parseArgs>[0]>['options'],
+  argv: readonly string[],
+  options: NonNullable<Parameters<typeof parseArgs>[0]>['options'] = {},
 ): string {
   const { tokens } = parseArgs({ args: argv, strict: false, allowPositionals: true, options, tokens: true });
   const stray = tokens.find((token) => token.kind === 'positional');

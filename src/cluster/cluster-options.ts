@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { closestName } from '../closest-name.js';
 import { InvalidOptionError, SupervisorError } from '../errors.js';
 import { assertOptionalPeerInstalled, type ModuleResolver } from '../optional-peer.js';
+import { redactRedisUrl } from './redact-redis-url.js';
 import {
   isClusterClient,
   isClusterNodes,
@@ -19,13 +20,7 @@ import {
   REDIS_FEATURE,
   type RedisTarget,
 } from './redis-client.js';
-import {
-  checkRootNodes,
-  checkSentinelNodes,
-  hidePassword,
-  REDIS_URL,
-  redisUrlScheme,
-} from './redis-store-input.js';
+import { checkRootNodes, checkSentinelNodes, REDIS_URL, redisUrlScheme } from './redis-store-input.js';
 import type { SlotStore } from './slot-store.js';
 
 export type {
@@ -258,7 +253,7 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
     if (!ok) {
       // A string can only have meant a URL: say just that (the reference server's --redis too).
       if (typeof redis === 'string') {
-        throw new InvalidOptionError('cluster.redis', REDIS_URL, hidePassword(redis));
+        throw new InvalidOptionError('cluster.redis', REDIS_URL, redactRedisUrl(redis));
       }
       throw new InvalidOptionError(
         'cluster.redis',

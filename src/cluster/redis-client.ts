@@ -17,6 +17,7 @@
 import { type Clock, createCountingClock } from '../clock.js';
 import { importOptionalPeer, type ModuleLoader } from '../optional-peer.js';
 import { connectFailure } from './connect-failure.js';
+import { redactRedisUrl } from './redact-redis-url.js';
 import { commandLabel, Deadlines } from './redis-deadlines.js';
 import { MasterDeadlines } from './redis-master-deadlines.js';
 import { watchReconnects } from './redis-reconnects.js';
@@ -166,7 +167,7 @@ export async function connectRedis(
   const client = redis.createClient({ url, ...settings.options });
   const plainUrl = /^redis:/i.test(url);
   const subscriberSource = { duplicate: () => clientSubscriber(client.duplicate()) };
-  const where = `Redis at ${redactUrl(url)}`;
+  const where = `Redis at ${redactRedisUrl(url)}`;
   return open(singleOwned(client), where, plainUrl, settings, options, (deadlines, close) =>
     wrap(single(client), subscriberSource, client, true, deadlines, close, where),
   );
@@ -236,7 +237,7 @@ export async function connectRedisCluster(
     // this option existed: ignored there.) The pub/sub duplicate inherits it.
     topologyRefreshOnReconnectionAttemptStrategy: connectTimeoutMs(options.commandTimeoutMs),
   });
-  const where = `the Redis Cluster at ${nodes.rootNodes.map(redactUrl).join(', ')}`;
+  const where = `the Redis Cluster at ${nodes.rootNodes.map(redactRedisUrl).join(', ')}`;
   // The pub/sub duplicate only needs its sharded subscription's connection (and one to
   // discover the slots): not one to every master, as the command client opens at connect.
   const subscriberSource = {
@@ -880,23 +881,4 @@ export function permissionDenied(error: unknown): string | undefined {
   if (!(error instanceof SlotStoreUnavailableError)) return undefined;
   const reply = messageOf(error.cause);
   return /^NOPERM/.test(reply) ? reply : undefined;
-}
-
-/**
- * The URL without its password, for messages. Its query and fragment are hidden too, and a path
- * that is not a database number: node-redis reads neither query nor fragment and refuses such a
- * path, but a password can land in any of them (`?password=…`, as other Redis clients take it;
- * an unencoded `#` or `/` in `redis://user:12#pass@host` makes `#pass@host` a fragment).
- */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    if (!/^\/?\d*$/.test(parsed.pathname)) parsed.pathname = '/***';
-    if (parsed.search !== '') parsed.search = '***';
-    if (parsed.hash !== '') parsed.hash = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
 }

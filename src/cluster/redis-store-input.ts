@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Clock, createCountingClock } from '../clock.js';
 import { InvalidOptionError, SupervisorError } from '../errors.js';
+import { redactRedisUrl } from './redact-redis-url.js';
 import {
   isClusterClient,
   isClusterNodes,
@@ -72,7 +73,7 @@ export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedSto
     );
   }
   if (typeof redis === 'string' && redisUrlScheme(redis) === undefined) {
-    throw new InvalidOptionError('cluster.redis', REDIS_URL, hidePassword(redis));
+    throw new InvalidOptionError('cluster.redis', REDIS_URL, redactRedisUrl(redis));
   }
   const nodeId = options.nodeId ?? randomUUID();
   if (typeof nodeId !== 'string' || nodeId === '') {
@@ -93,29 +94,11 @@ export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedSto
   return { redis, nodeId, leaseTtlMs, keyPrefix, commandTimeoutMs, clock };
 }
 
-/**
- * `text` with the password of a URL's user info (`redis://user:password@host`) replaced by
- * `***`, as the store's own messages show a URL: an option error ends up in logs, and
- * `received` with it (the reference server prints it). Works on what does not parse as a
- * URL too, as that is what gets refused (`http://…`, `redis:/…`). The query and fragment
- * after the host become `?***` or `#***`: a password may be there (`?password=…`, as other
- * Redis clients take it, or after an unencoded `#`).
- */
-export function hidePassword(text: string): string {
-  const at = text.lastIndexOf('@');
-  const start = /^[A-Za-z][A-Za-z0-9+.-]*:\/*/.exec(text)?.[0].length ?? 0;
-  const colon = at === -1 ? -1 : text.slice(start, at).indexOf(':');
-  const hidden = colon === -1 ? text : `${text.slice(0, start + colon + 1)}***${text.slice(at)}`;
-  const host = Math.max(start, hidden.lastIndexOf('@') + 1);
-  const rest = hidden.slice(host).search(/[?#]/);
-  return rest === -1 ? hidden : `${hidden.slice(0, host + rest + 1)}***`;
-}
-
 /** A refused `rootNodes` as `received`: each URL in it without its password. */
 function hidden(rootNodes: unknown): unknown {
-  if (typeof rootNodes === 'string') return hidePassword(rootNodes);
+  if (typeof rootNodes === 'string') return redactRedisUrl(rootNodes);
   if (!Array.isArray(rootNodes)) return rootNodes;
-  return rootNodes.map((url: unknown) => (typeof url === 'string' ? hidePassword(url) : url));
+  return rootNodes.map((url: unknown) => (typeof url === 'string' ? redactRedisUrl(url) : url));
 }
 
 /**

@@ -125,6 +125,22 @@ describe.runIf(hasRedis)('the reference server never shows its Redis password or
       'exit 2',
       () => ({ args: ['--redis', `http://u:${password}@${at()}?password=${password}`] }),
     ],
+    // A common slip for redis://:password@host: the password where a user name goes.
+    [
+      'the password as the user name, nothing listening',
+      'no lease',
+      (dead) => ({ args: ['--redis', `redis://${password}@127.0.0.1:${dead}`] }),
+    ],
+    [
+      'the password as the user name of a root node, nothing listening',
+      'no lease',
+      (dead) => ({ args: ['--redis-cluster', `redis://${password}@127.0.0.1:${dead}`] }),
+    ],
+    [
+      'the password as the user name of a URL of another scheme',
+      'exit 2',
+      () => ({ args: ['--redis', `http://${password}@${at()}`] }),
+    ],
     ['a URL without its --redis', 'exit 2', () => ({ args: [`redis://:${password}@${at()}`] })],
     [
       'a token with an unquoted space',

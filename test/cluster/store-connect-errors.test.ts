@@ -102,6 +102,30 @@ describe('the store cannot connect: a secret outside the user info is hidden too
     }
   });
 
+  // `redis://SECRET@host` is a common slip for `redis://:SECRET@host`: node-redis takes the
+  // secret as a user name, and the message showed it as one.
+  it('a password written as the user name (no colon): the user info shown as ***', async () => {
+    const port = await freePort();
+    const error = await firstError(`redis://${secret}@127.0.0.1:${port}`);
+    expect(error.message).toBe(
+      `could not connect to Redis at redis://***@127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}`,
+    );
+    const t = await startServer({
+      cluster: { redis: { rootNodes: [`redis://${secret}@127.0.0.1:${port}`] }, commandTimeoutMs: 300 },
+    });
+    await vi.waitFor(() => expect(t.errors.length).toBeGreaterThan(0), ioWait);
+    const [clusterError] = t.errors as [SupervisorError];
+    expect(clusterError.message).toContain(`the Redis Cluster at redis://***@127.0.0.1:${port}: `);
+  });
+
+  it('a user name with a password: the user name kept, so that a wrong one can be seen', async () => {
+    const port = await freePort();
+    const error = await firstError(`redis://bob:${secret}@127.0.0.1:${port}`);
+    expect(error.message).toMatch(
+      new RegExp(`^could not connect to Redis at redis://bob:\\*\\*\\*@127\\.0\\.0\\.1:${port}: `),
+    );
+  });
+
   it('a Redis Cluster root node with ?password=…: shown as ?***', async () => {
     const port = await freePort();
     const t = await startServer({

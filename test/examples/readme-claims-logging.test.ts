@@ -51,3 +51,41 @@ it('a reconnect storm of one user: past the burst of 5, close 4429 with retry-af
   await Promise.all(closing);
   expect(await program.exited).toBe(0);
 });
+
+/**
+ * README, "Logging every event (pino)": `userAgent` is what the client sent, and a correlation
+ * id what the app read from the request. JSON escapes C0 controls, not C1 ones: U+009B (CSI)
+ * reached the log line raw, and some terminals read it as ESC [ (a `tail -f` in colour, or
+ * worse). The example's logger escapes them, and DEL, U+2028/2029 and bidi controls, as
+ * `\uXXXX`: the line stays JSON that parses back to what was sent.
+ */
+it('a C1 control in a User-Agent or a correlation id reaches the log line escaped, and parses back', async () => {
+  const program = runProgram('dist/examples/logging.js', ['--port', '0']);
+  const [, url = ''] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:\d+)/);
+  // Node sends a header's characters up to U+00FF as single bytes, and reads them back as latin1.
+  const userAgent = 'evil\u009b31m\u0085';
+  const refused = new WebSocket(`${url}/?user=banned-1`, { headers: { 'user-agent': userAgent } });
+  await once(refused, 'close');
+  const rid = 'r\u009b2J\u2028\u202e';
+  const admitted = new WebSocket(`${url}/?user=ann&rid=${encodeURIComponent(rid)}`);
+  await once(admitted, 'message');
+  await program.waitFor(/"event":"admitted"/);
+  await program.waitFor(/"event":"rejected"/);
+  const output = program.output();
+  expect(output).not.toMatch(/[\u007f-\u009f\u2028\u2029\u202e]/);
+  const logged = output
+    .split('\n')
+    .filter((text) => text.startsWith('{'))
+    .map((text) => JSON.parse(text) as Record<string, unknown>);
+  expect(logged.find((line) => line.event === 'rejected')).toMatchObject({ status: 403, userAgent });
+  expect(logged.find((line) => line.event === 'admitted')).toMatchObject({
+    userId: 'ann',
+    correlationId: rid,
+  });
+  expect(output).toContain('"userAgent":"evil\\u009b31m\\u0085"');
+
+  const closing = once(admitted, 'close');
+  program.child.kill('SIGTERM');
+  await closing;
+  expect(await program.exited).toBe(0);
+});

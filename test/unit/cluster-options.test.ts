@@ -347,6 +347,22 @@ describe('cluster option errors never show a password', () => {
       'cluster.redis.rootNodes',
     ],
     ['a password after an unencoded #', { redis: `http://bob:12#${password}` }, 'cluster.redis'],
+    // A common slip for `redis://:password@host`: the password where a user name goes.
+    [
+      'a password as the user name, another scheme',
+      { redis: `http://${password}@10.0.0.1:6379` },
+      'cluster.redis',
+    ],
+    [
+      'a password as the user name, one slash',
+      { redis: `redis:/${password}@10.0.0.1:6379` },
+      'cluster.redis',
+    ],
+    [
+      'a password as the user name of a root node',
+      { redis: { rootNodes: [`rediss://${password}@10.0.0.1:7000`, 'redis://10.0.0.2:7000'] } },
+      'cluster.redis.rootNodes',
+    ],
   ])('%s', (_name, cluster, option) => {
     const error = thrownBy(cluster);
     expect(error.option).toBe(option);
@@ -376,6 +392,13 @@ describe('cluster option errors never show a password', () => {
     expect(thrownBy({ redis: `http://10.0.0.1:6379/0?password=${password}#x` }).received).toBe(
       'http://10.0.0.1:6379/0?***',
     );
+  });
+
+  it('hides a user info without a colon whole: it is more often a password than a user name', () => {
+    expect(thrownBy({ redis: `http://${password}@10.0.0.1:6379` }).received).toBe('http://***@10.0.0.1:6379');
+    expect(
+      thrownBy({ redis: { rootNodes: [`rediss://${password}@h:7000`, 'redis://h2:7000'] } }).received,
+    ).toEqual(['rediss://***@h:7000', 'redis://h2:7000']);
   });
 
   it('refuses a URL without its // at once, as the store would when it opens (it parses, with no host)', () => {
