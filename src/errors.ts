@@ -18,7 +18,7 @@ export const ErrorCodes = {
   WSSUP_MISSING_PEER:
     'A feature needs an optional peer dependency that is not installed, e.g. SVG charts need elkjs (npm install elkjs).',
   WSSUP_UNSUPPORTED_PEER:
-    'A peer dependency is installed in a version ws-supervisor cannot run on: ws older than 8 (thrown when ws-supervisor is imported), or redis (node-redis) older than 5 in cluster mode (thrown by createSupervisor()).',
+    'A peer dependency is installed in a version ws-supervisor cannot run on: ws older than 8 (thrown when ws-supervisor is imported), or redis (node-redis) older than 6.3.0 in cluster mode (thrown by createSupervisor()).',
   WSSUP_STORE_UNAVAILABLE:
     'Cluster mode: the slot store (Redis) did not answer in time or refused a command; the outage policy (`onStoreUnavailable`) decides what happens.',
   WSSUP_DUPLICATE_NODE_ID:

@@ -131,16 +131,20 @@ const isDuration = (min: number) => (v: unknown) =>
 const isFunction = (v: unknown) => typeof v === 'function';
 
 /**
- * node-redis 4 (npm lets it in with --legacy-peer-deps) connects and books, then fails at
- * shutdown (its clients have no destroy()), leaving the process's lease and slots to expire:
- * refused here, as ws 7 is at import. The version of an installed `redis` is read from its
- * package.json; an app's own client is told by its shape, as node-redis 4's clients have
- * disconnect() and no destroy() (a wrapper of the app's with neither is taken).
+ * An installed `redis` below the peer range's floor, 6.3.0 (npm lets it in with
+ * --legacy-peer-deps), is refused here, as ws 7 is at import. node-redis 4 connects and books,
+ * then fails at shutdown (its clients have no destroy()), leaving the process's lease and slots
+ * to expire. Before 6.3.0, a failed start says "The client is closed" instead of why, a Redis
+ * Cluster master's reconnect is never announced (so the lease is not renewed at once after
+ * it), and a client stopped mid-reconnect leaves connections open. The version is read from
+ * the package.json of the `redis` the store would import; an app's own client is told by its
+ * shape only, as node-redis 4's clients have disconnect() and no destroy() (a wrapper of the
+ * app's with neither is taken): its version cannot be read.
  * @throws {SupervisorError} WSSUP_UNSUPPORTED_PEER
  */
 function assertRedisVersion(version: string | undefined): void {
-  const major = Number(/^(\d+)\./.exec(version ?? '')?.[1]);
-  if (version === undefined || major >= 5) return;
+  const [, major = NaN, minor = NaN] = (/^(\d+)\.(\d+)\./.exec(version ?? '') ?? []).map(Number);
+  if (version === undefined || major > 6 || (major === 6 && minor >= 3)) return;
   throw new SupervisorError(
     'WSSUP_UNSUPPORTED_PEER',
     `cluster mode needs redis (node-redis) ^6.3.0, its peer dependency, but found redis ${version}: ` +

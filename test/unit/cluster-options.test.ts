@@ -415,7 +415,7 @@ describe('cluster option errors never show a password', () => {
  * the version found and what to run, as ws 7 is: an installed `redis` by its package.json,
  * an app's own client by node-redis 4's shape (disconnect(), no destroy()).
  */
-describe('node-redis older than 5', () => {
+describe('node-redis older than 6.3.0 (the floor of its peer range)', () => {
   /** A resolver that finds a `redis` package of `version` in a directory of its own. */
   function installed(version: string) {
     const dir = mkdtempSync(join(tmpdir(), 'wssup-redis-'));
@@ -429,7 +429,7 @@ describe('node-redis older than 5', () => {
     return createRequire(join(dir, 'app.js')).resolve;
   }
 
-  it.each(['4.7.1', '3.1.2'])(
+  it.each(['6.2.1', '6.0.0', '5.8.2', '4.7.1', '3.1.2'])(
     'redis %s installed: a URL is refused with WSSUP_UNSUPPORTED_PEER naming it',
     (version) => {
       expect(() => resolveClusterOptions({ redis: url }, installed(version))).toThrow(
@@ -444,7 +444,7 @@ describe('node-redis older than 5', () => {
     },
   );
 
-  it.each(['5.8.2', '6.0.0', '6.4.0'])('redis %s installed: a URL is taken', (version) => {
+  it.each(['6.3.0', '6.4.0', '7.0.0'])('redis %s installed: a URL is taken', (version) => {
     expect(resolveClusterOptions({ redis: url }, installed(version)).redis).toBe(url);
   });
 
