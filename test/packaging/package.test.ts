@@ -300,12 +300,14 @@ describe('the packed package in a fresh app', () => {
 
   // What an editor shows on hover is the TSDoc of the installed .d.ts: every type an app
   // writes against on the main path (options, the supervisor and its handles, events, errors,
-  // stats, method options, the client) says what it is, and so does each of its members.
+  // stats, method options, the client and the socket it takes, the dashboard's and the
+  // metrics' inputs and views) says what it is, and so does each of its members.
   it('documents (TSDoc, shown on hover) each public type of the main path and every member of it', () => {
     const entry = join(app, 'hover.ts');
     writeFileSync(
       entry,
-      "export * as server from 'ws-supervisor';\nexport * as client from 'ws-supervisor/client';\n",
+      "export * as server from 'ws-supervisor';\nexport * as client from 'ws-supervisor/client';\n" +
+        "export * as dashboard from 'ws-supervisor/dashboard';\nexport * as metrics from 'ws-supervisor/metrics';\n",
     );
     const program = ts.createProgram([entry], {
       module: ts.ModuleKind.NodeNext,
@@ -337,9 +339,13 @@ describe('the packed package in a fresh app', () => {
         InvalidOptionError AppHookError MissingPeerError Refusal SupervisorStats UserStats StatsOptions
         ShutdownOptions ShutdownPace SendOptions BroadcastOptions RoomSendOptions ClusterFlag
         ClusterSendResult AttachOptions ReadyOptions AuditReport PresetName ResolvedOptions
-        RetryAfterDefaults`.split(/\s+/),
+        RetryAfterDefaults Clock ClusterStats ResolvedClusterOptions RedisSentinelNode RedisSentinelAuth
+        OriginAllowlist`.split(/\s+/),
       'ws-supervisor/client': `createClient Client ClientOptions ClientEvents ClientCloseEvent
-        ClientListener ClientState`.split(/\s+/),
+        ClientListener ClientState CloseEventLike MessageEventLike BlobLike WebSocketLike`.split(/\s+/),
+      'ws-supervisor/dashboard': `createDashboard Authorize AccessVerdict Activity ActivityKind StateCounts
+        StatsView`.split(/\s+/),
+      'ws-supervisor/metrics': 'registerMetrics MetricsSubject'.split(/\s+/),
     };
     const undocumented: string[] = [];
     for (const [specifier, names] of Object.entries(mainPath)) {
