@@ -340,7 +340,9 @@ describe('the packed package in a fresh app', () => {
         ShutdownOptions ShutdownPace SendOptions BroadcastOptions RoomSendOptions ClusterFlag
         ClusterSendResult AttachOptions ReadyOptions AuditReport PresetName ResolvedOptions
         RetryAfterDefaults Clock ClusterStats ResolvedClusterOptions RedisSentinelNode RedisSentinelAuth
-        OriginAllowlist`.split(/\s+/),
+        OriginAllowlist SlotStore ClusterAdmission ClusterNode ClusterUserBook ClusterView EvictionOrder
+        HeldConnection ChartGraph ChartNode ChartNodeType ChartEdge ChartEdgeKind ChartDelay ChartFormat ChartName
+        RenderChartOptions`.split(/\s+/),
       'ws-supervisor/client': `createClient Client ClientOptions ClientEvents ClientCloseEvent
         ClientListener ClientState CloseEventLike MessageEventLike BlobLike WebSocketLike`.split(/\s+/),
       'ws-supervisor/dashboard': `createDashboard Authorize AccessVerdict Activity ActivityKind StateCounts
