@@ -18,6 +18,7 @@ export type AllowedOrigin = string | RegExp;
 export interface OriginAllowlist {
   /** Serialized origins (`scheme://host[:port]`, lower-case host, no default port). */
   readonly exact: ReadonlySet<string>;
+  /** The RegExps of `allowedOrigins`, each tested against the request's origin as `new URL(Origin).origin` serializes it. */
   readonly patterns: readonly RegExp[];
 }
 

@@ -11,8 +11,10 @@ import { createTimerQueue } from './timer-queue.js';
 
 /** XState's clock: the only timer API actors use. */
 export interface Clock {
+  /** Calls `fn` once after `timeout` ms on this clock; returns an id for clearTimeout (opaque). */
   // biome-ignore lint/suspicious/noExplicitAny: mirrors XState's Clock, whose ids are opaque
   setTimeout(fn: (...args: any[]) => void, timeout: number): any;
+  /** Cancels the timer of an id that setTimeout returned. */
   // biome-ignore lint/suspicious/noExplicitAny: as above
   clearTimeout(id: any): void;
 }

@@ -4,11 +4,12 @@
  */
 import type { DisposeReason, EvictionCause } from '../machines/events.js';
 import { AppHookError, SupervisorError } from './errors.js';
+import type { RefusalStatus } from './refusal.js';
 import { onRejection } from './thenable.js';
 
 /** Why an upgrade was refused. Every refusal allocates nothing. */
 export type RejectReason =
-  | 'bad-handshake' // a request ws would refuse: method, Upgrade, key, version, path, protocol or extension header (HTTP 400, 405 for a method other than GET); checked before authenticate
+  | 'bad-handshake' // a request ws would refuse: method, Upgrade, key, version, path, protocol or extension header (HTTP 400, 405 for a method other than GET, 505 below HTTP/1.1, 500 when shouldHandle throws); checked before authenticate
   | 'origin-not-allowed' // allowedOrigins is set and the request's Origin is not in it (HTTP 403); checked before authenticate
   | 'unauthenticated' // authenticate returned null or undefined (HTTP 401)
   | 'invalid-user-id' // not a string, empty, over 128 UTF-8 bytes, or a control, bidi-control, line-separator, U+FFFD or lone-surrogate character (HTTP 400)
@@ -37,8 +38,11 @@ export interface AdmittedEvent {
   correlationId: string | undefined;
 }
 
-/** An upgrade request was refused (the `rejected` event): why, how, and to whom. */
-export interface RejectedEvent {
+/**
+ * The fields every `rejected` event has, whatever its reason, each typed as
+ * broadly as any reason sets it. {@link RejectedEvent} narrows them by `reason`.
+ */
+export interface RejectedEventFields {
   /** Why: see {@link RejectReason} for each value and its HTTP status. */
   reason: RejectReason;
   /**
@@ -54,7 +58,7 @@ export interface RejectedEvent {
   via?: 'http' | 'close' | undefined;
   /** The retry hint sent (`Retry-After`, or ` retry-after=` in the close reason), in ms before rounding up to seconds. */
   retryAfterMs?: number | undefined;
-  /** The peer's address as the socket saw it (a proxy's, behind one: read `x-forwarded-for` yourself). */
+  /** The peer's address as the socket saw it (a proxy's, behind one: read `x-forwarded-for` yourself); undefined once the socket was reset. */
   remoteAddress?: string | undefined;
   /** The request's `user-agent` header, as sent (untrusted: escape it before you display it). */
   userAgent?: string | undefined;
@@ -70,6 +74,117 @@ export interface RejectedEvent {
   /** `user-limit` only: `maxConnectionsPerUser` (cluster-wide in cluster mode). Undefined otherwise. */
   limit?: number | undefined;
 }
+
+/**
+ * An upgrade request was refused (the `rejected` event): why, how, and to whom.
+ * A union on `reason`: checking it narrows the fields only some reasons carry.
+ * `live` and `limit` are set on `user-limit` only; `userId` is a string on
+ * `user-limit`, `rate-limited`, `process-limit` and `store-unavailable` (always
+ * after authenticate), and undefined on `bad-handshake`, `origin-not-allowed`,
+ * `invalid-user-id` and `refused`; only 429/503 refusals (and an app's Refusal
+ * that gives one) carry `retryAfterMs`; `socket-closed` has no `status` and no `via`.
+ * Each `status` is the reason's own (see {@link RejectReason}), or undefined when
+ * the socket was gone before the answer.
+ *
+ * @example
+ * ```ts
+ * supervisor.on('rejected', (event) => {
+ *   if (event.reason === 'user-limit') console.warn(`${event.userId} at ${event.limit}`);
+ * });
+ * ```
+ */
+export type RejectedEvent =
+  | (RejectedEventFields & {
+      reason: 'user-limit';
+      status: 429 | undefined;
+      userId: string;
+      /**
+       * The user's live connections (connecting or active) that refused this one; in
+       * cluster mode the cluster-wide book's count (this process's own while the store is
+       * away under `onStoreUnavailable: 'local'`; undefined only when your own
+       * `cluster.store` answered no count).
+       */
+      live: number | undefined;
+      /** `maxConnectionsPerUser` (cluster-wide in cluster mode). */
+      limit: number;
+    })
+  | (RejectedEventFields & {
+      reason: 'rate-limited';
+      status: 429 | undefined;
+      userId: string;
+      live?: undefined;
+      limit?: undefined;
+    })
+  | (RejectedEventFields & {
+      reason: 'process-limit' | 'store-unavailable';
+      status: 503 | undefined;
+      userId: string;
+      live?: undefined;
+      limit?: undefined;
+    })
+  | (RejectedEventFields & {
+      reason: 'shutting-down';
+      status: 503 | undefined;
+      live?: undefined;
+      limit?: undefined;
+    })
+  | (RejectedEventFields & {
+      reason: 'refused';
+      status: RefusalStatus | undefined;
+      userId: undefined;
+      correlationId?: undefined;
+      live?: undefined;
+      limit?: undefined;
+    })
+  | (RejectedEventFields & {
+      reason: 'bad-handshake';
+      status: 400 | 405 | 500 | 505 | undefined;
+      userId: undefined;
+      via?: 'http' | undefined;
+      retryAfterMs?: undefined;
+      correlationId?: undefined;
+      live?: undefined;
+      limit?: undefined;
+    })
+  | (RejectedEventFields & {
+      reason: 'origin-not-allowed';
+      status: 403 | undefined;
+      userId: undefined;
+      retryAfterMs?: undefined;
+      correlationId?: undefined;
+      live?: undefined;
+      limit?: undefined;
+    })
+  | (RejectedEventFields & {
+      reason: 'unauthenticated';
+      status: 401 | undefined;
+      retryAfterMs?: undefined;
+      live?: undefined;
+      limit?: undefined;
+    })
+  | (RejectedEventFields & {
+      reason: 'invalid-user-id';
+      status: 400 | undefined;
+      userId: undefined;
+      retryAfterMs?: undefined;
+      live?: undefined;
+      limit?: undefined;
+    })
+  | (RejectedEventFields & {
+      reason: 'auth-failed' | 'internal-error';
+      status: 500 | undefined;
+      retryAfterMs?: undefined;
+      live?: undefined;
+      limit?: undefined;
+    })
+  | (RejectedEventFields & {
+      reason: 'socket-closed';
+      status: undefined;
+      via?: undefined;
+      retryAfterMs?: undefined;
+      live?: undefined;
+      limit?: undefined;
+    });
 
 /** A connection was evicted (closed with 4001): it drains, and its `disposed` event follows. */
 export interface EvictedEvent {

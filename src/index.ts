@@ -84,6 +84,7 @@ export type {
   DisposeInfo,
   EvictedEvent,
   RejectedEvent,
+  RejectedEventFields,
   RejectReason,
   StoreEvent,
   SupervisorEventMap,

@@ -9,7 +9,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Books } from './books.js';
-import type { RejectReason, SupervisorEvents } from './events.js';
+import type { RejectedEvent, RejectReason, SupervisorEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import { closeCodeFor, closeReason, retryAfterSeconds } from './refusal.js';
 import type { CloseRefusals } from './transport/close-refusal.js';
@@ -85,6 +85,8 @@ export function createRejections({ retryHints, closeRefusals, counters, events }
       }
     }
     counters.rejected += 1;
+    // Asserted: which fields each reason sets is the call sites' doing (upgrade.ts), so the
+    // per-reason shapes of RejectedEvent are proven at run time, by test/integration/rejected-fields.test.ts.
     events.emit('rejected', {
       reason,
       status,
@@ -97,7 +99,7 @@ export function createRejections({ retryHints, closeRefusals, counters, events }
       correlationId: rejection.correlationId,
       live: rejection.live,
       limit: rejection.limit,
-    });
+    } as RejectedEvent);
   }
 
   /** The configured retry hint of a built-in 429/503 refusal (or an app Refusal that gave none). */

@@ -33,14 +33,18 @@
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
 import { SupervisorError } from '../errors.js';
 
+/** A state's XState type. */
 export type ChartNodeType = 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
 
+/** One state of the chart (see the format above). */
 export interface ChartNode {
   /** Dot path below the machine root, e.g. `active.heartbeat.awaitingPong`. */
   id: string;
+  /** The state's own key: the last part of `id`. */
   key: string;
   /** The parent state's id; null for a top-level state. */
   parent: string | null;
+  /** atomic, compound, parallel, final or history. */
   type: ChartNodeType;
   /** True for the initial child of a compound state (absent otherwise). */
   initial?: boolean;
@@ -50,16 +54,24 @@ export interface ChartNode {
   exit?: string[];
 }
 
+/** What takes a transition: an event, a delay, an eventless `always`, an invoke's or a state's done, or an error. */
 export type ChartEdgeKind = 'event' | 'delay' | 'always' | 'done' | 'error';
 
+/** One transition to one target (see the format above). */
 export interface ChartEdge {
   /** A node id, or `''` for a transition defined on the machine root. */
   source: string;
+  /** The node id it enters; the source's for a targetless transition. */
   target: string;
+  /** XState's event type: `xstate.after.…` for a delay, `xstate.done.…`/`xstate.error.…`, `''` for `always`. */
   event: string;
+  /** Which kind of event `event` is. */
   kind: ChartEdgeKind;
+  /** The guard's name (absent when unguarded). */
   guard?: string;
+  /** The delay's name, on a `delay` edge. */
   delay?: string;
+  /** The delay's length in ms, when the definition fixes it (ours read it from context: absent). */
   delayMs?: number;
   /** A targetless transition: no state is exited or entered. */
   internal?: boolean;
@@ -74,20 +86,31 @@ export interface ChartEdge {
   invoke?: string;
 }
 
+/** A delay the edges use. */
 export interface ChartDelay {
+  /** The delay's name. */
   name: string;
+  /** Its length in ms, when the definition fixes it. */
   ms?: number;
 }
 
+/** A machine definition flattened into plain, stable JSON (`machineGraph()`, `renderChart(…, { format: 'json' })`). */
 export interface ChartGraph {
+  /** Always 'ws-supervisor-chart': names this JSON. */
   format: 'ws-supervisor-chart';
+  /** The format's version. */
   version: 1;
   /** The machine's id. */
   machine: string;
+  /** Every state below the root, depth first in definition order. */
   nodes: ChartNode[];
+  /** Every transition, in definition order per state. */
   edges: ChartEdge[];
+  /** The event types the edges use, sorted. */
   events: string[];
+  /** The guard names the edges use, sorted. */
   guards: string[];
+  /** The delays the edges use, sorted by name. */
   delays: ChartDelay[];
 }
 

@@ -29,10 +29,12 @@ export { machineGraph };
 
 /** The formats `renderChart()` writes. */
 export const chartFormats = ['mermaid', 'dot', 'json', 'svg'] as const;
+/** A format `renderChart()` writes: mermaid, dot, json or svg. */
 export type ChartFormat = (typeof chartFormats)[number];
 
+/** The options of `renderChart()`. */
 export interface RenderChartOptions {
-  /** @default 'mermaid' */
+  /** What to write: Mermaid, Graphviz DOT, the chart graph as JSON, or SVG (needs elkjs). @default 'mermaid' */
   format?: ChartFormat | undefined;
 }
 
@@ -46,6 +48,7 @@ export const charts = {
   refusal: refusalMachine,
   client: clientMachine,
 } as const;
+/** The name of one of ws-supervisor's own machines, as the CLI and `docs/machines/` use it. */
 export type ChartName = keyof typeof charts;
 
 /**

@@ -62,6 +62,7 @@ export type Reservation =
 
 /** `stats().cluster`: this node's view of its place in the cluster, in O(1). */
 export interface ClusterStats {
+  /** This process's name in the book: the `cluster.nodeId` option (default `<hostname>:<pid>`). */
   nodeId: string;
   /** The fencing token of this node's lease; 0 until the first lease is taken. */
   incarnation: number;
@@ -84,6 +85,7 @@ export interface ClusterStats {
    * Always empty for a store with one failure domain.
    */
   unavailableShards: string[];
+  /** What admissions do while the store does not answer: the `cluster.onStoreUnavailable` option. */
   policy: StoreUnavailablePolicy;
   /**
    * Connections held but not booked yet: admitted while the store was away ('local'),

@@ -85,14 +85,23 @@ export interface ClusterOptions {
   onStoreUnavailable?: StoreUnavailablePolicy | undefined;
 }
 
+/** The `cluster` option with every default applied (see {@link ClusterOptions} for each field). */
 export interface ResolvedClusterOptions {
+  /** Where the slot book lives, as given; undefined with a `store` of your own. */
   redis: RedisTarget | undefined;
+  /** The slot store of your own, as given; undefined with `redis`. */
   store: SlotStore | undefined;
+  /** This process's name in the book (default `<hostname>:<pid>`). */
   nodeId: string;
+  /** How long the lease lives without renewal, in ms (default 15000; renewed every third of it). */
   leaseTtlMs: number;
+  /** How often dead nodes' entries are removed from the book, in ms (default `leaseTtlMs`). */
   reaperIntervalMs: number;
+  /** Prefix of every key in Redis (default 'wssup'). */
   keyPrefix: string;
+  /** How long one Redis command may take before it counts as a failure, in ms (default 500, at most a third of `leaseTtlMs`). */
   commandTimeoutMs: number;
+  /** What admissions do while the store does not answer (default 'local'). */
   onStoreUnavailable: StoreUnavailablePolicy;
 }
 

@@ -86,7 +86,9 @@ export interface RedisSentinelSubscriberLike extends Omit<RedisSubscriberLike, '
 
 /** One sentinel's address, as node-redis's `createSentinel({ sentinelRootNodes })` takes it. */
 export interface RedisSentinelNode {
+  /** The sentinel's host name or IP address. */
   host: string;
+  /** The sentinel's port (Redis Sentinel's default is 26379). */
   port: number;
 }
 
@@ -97,7 +99,9 @@ export interface RedisSentinelNode {
  * `sentinelClientOptions` take of them; nothing else is forwarded.
  */
 export interface RedisSentinelAuth {
+  /** The ACL user; without it, node-redis authenticates as the `default` user. */
   username?: string;
+  /** The user's password (`requirepass` for the `default` user). */
   password?: string;
 }
 

@@ -42,6 +42,7 @@ export type { ClusterDelivery } from './cluster-sends.js';
 
 /** A booked connection named by the admission script for eviction. */
 export interface EvictionOrder {
+  /** The connection to evict. */
   connectionId: string;
   /** The node that holds the socket; it is told over pub/sub when it is not the caller. */
   nodeId: string;
@@ -49,8 +50,10 @@ export interface EvictionOrder {
   incarnation: number;
 }
 
+/** What {@link SlotStore.admit} answers: the newcomer booked (and whom to evict for it), or refused. */
 export type ClusterAdmission =
   | {
+      /** Booked. */
       admitted: true;
       /**
        * Idle connections evicted to make room (longest idle first), then the ones evicted
@@ -62,12 +65,14 @@ export type ClusterAdmission =
       live: number;
     }
   | {
+      /** Refused: see `reason`. */
       admitted: false;
       /**
        * 'user-limit': no slot free after evicting idle ones. 'duplicate-connection': another
        * node (or another incarnation of this one) booked this connection id; a bug, never a retry.
        */
       reason: 'user-limit' | 'duplicate-connection';
+      /** The user's booked count at the decision (on 'user-limit', the `rejected` event's `live`). */
       live: number;
       /**
        * Entries evicted earlier whose node has not released them yet (its order may have
@@ -78,32 +83,45 @@ export type ClusterAdmission =
 
 /** A connection the node holds, as re-admitted after it lost its lease. */
 export interface HeldConnection {
+  /** Its user's id. */
   userId: string;
+  /** Its connection id. */
   connectionId: string;
+  /** When it was admitted, in ms on the supervisor's clock (epoch ms with the default clock). */
   admittedAt: number;
   /** When it went idle (epoch ms), or undefined while live. */
   idleSince: number | undefined;
 }
 
+/** One user's book across the cluster: what `userStats(id, { cluster: true })` reads. */
 export interface ClusterUserBook {
+  /** The user's id. */
   userId: string;
   /** Booked connections of live incarnations. */
   live: number;
+  /** Of those, the ones marked idle. */
   idle: number;
+  /** Of those, how many each node holds, by node id. */
   byNode: Record<string, number>;
 }
 
+/** A process with a lease in the book. */
 export interface ClusterNode {
+  /** Its `cluster.nodeId`. */
   nodeId: string;
+  /** The fencing token of its current lease. */
   incarnation: number;
   /** Time left on its lease; negative once expired (until the reaper removes it). */
   leaseExpiresInMs: number;
 }
 
+/** The whole book: its nodes and totals, what `stats({ cluster: true })` reads. */
 export interface ClusterView {
+  /** Every process with a lease in the book, expired ones until the reaper removes them. */
   nodes: ClusterNode[];
   /** Users holding at least one booked connection. */
   users: number;
+  /** Booked connections of live incarnations, every node's. */
   connections: number;
   /**
    * What did not answer while the rest did (a Redis Cluster master away): the live nodes
@@ -162,7 +180,12 @@ export interface SlotStoreEvents {
   evictionPolicy?(policy: string, server: string): void;
 }
 
+/**
+ * The cluster-wide slot book (Redis by default): give your own as `cluster.store`
+ * (another engine, or a test double). It keeps the rules at the top of this file.
+ */
 export interface SlotStore {
+  /** This process's name in the book (`cluster.nodeId`). */
   readonly nodeId: string;
   /** The fencing token of this node's current lease. */
   readonly incarnation: number;
@@ -188,6 +211,10 @@ export interface SlotStore {
    * upgrade under 'reject' only while each of these has its breaker open. Optional, with shardOf.
    */
   shards?(): readonly string[] | undefined;
+  /**
+   * One atomic admission: books `connectionId` for `userId` when the user holds fewer than
+   * `limit` slots, after evicting idle entries (longest idle first) once the count reaches `evictAt`.
+   */
   admit(userId: string, connectionId: string, limit: number, evictAt: number): Promise<ClusterAdmission>;
   /** Frees a slot booked by this process (its current incarnation or an earlier one); a no-op for any other entry. */
   release(userId: string, connectionId: string): Promise<void>;
@@ -224,7 +251,9 @@ export interface SlotStore {
   retirePrevious?(): Promise<void>;
   /** Removes the entries of dead incarnations; returns how many were removed. */
   reap(): Promise<number>;
+  /** The user's book across the cluster, or undefined when it holds no connection of a live incarnation. */
   userBook(userId: string): Promise<ClusterUserBook | undefined>;
+  /** The whole book: the nodes and the totals. */
   view(): Promise<ClusterView>;
   /**
    * Passes a cluster-wide send on to the other live processes: those holding the user's

@@ -15,6 +15,11 @@ import { queryOf, sendText } from './http.js';
  */
 export type AccessVerdict = boolean | 401 | 403;
 
+/**
+ * Who may read the dashboard: called with each of its requests (the page, the JSON,
+ * the event stream). Its verdict is an {@link AccessVerdict}; a throw or a rejection
+ * answers 500 (reported to `onError`).
+ */
 export type Authorize = (request: IncomingMessage) => AccessVerdict | Promise<AccessVerdict>;
 
 /**

@@ -9,6 +9,7 @@ import { evictionPoint } from '../../machines/eviction.js';
 import type { UserStats } from '../stats.js';
 import type { Supervisor } from '../supervisor.js';
 
+/** Which public event an activity line tells (`disposed` is not listed: it only moves the counts). */
 export type ActivityKind = 'admitted' | 'rejected' | 'evicted' | 'capacity';
 
 /** One line of the page's event list. Absent fields do not apply to that kind. */
@@ -17,9 +18,11 @@ export interface Activity {
   seq: number;
   /** Epoch milliseconds. */
   at: number;
+  /** The event it tells. */
   kind: ActivityKind;
   /** Null when a refused request never yielded a valid user id. */
   userId: string | null;
+  /** The connection admitted or evicted (`admitted` and `evicted` only). */
   connectionId?: string;
   /** Why a request was refused (`rejected` only). */
   reason?: string;
@@ -41,11 +44,17 @@ export type LogNotice = { type: 'activity'; activity: Activity } | { type: 'chan
  * `data-state` ids. `disposed` is the running total (counters.disposed).
  */
 export interface StateCounts {
+  /** Admitted, handshake not finished (`stats().byState.connecting`). */
   connecting: number;
+  /** Open, live or idle (`stats().byState.active`). */
   active: number;
+  /** Open and not idle: `active` less `active.activity.idle`. */
   'active.activity.live': number;
+  /** Open and idle (`stats().idle`). */
   'active.activity.idle': number;
+  /** Leaving: closing, their user's slot already free (`stats().byState.draining`). */
   draining: number;
+  /** Every connection disposed since the start (`stats().counters.disposed`). */
   disposed: number;
 }
 
@@ -54,15 +63,21 @@ export type UserBar = UserStats;
 
 /** The part of stats() the page shows, bounded in size whatever the number of users. */
 export interface StatsView {
+  /** Connections not yet disposed, draining included (`stats().connections`). */
   connections: number;
+  /** Users with a connecting or active connection (`stats().users`). */
   users: number;
+  /** How many connections are in each state of the connection chart. */
   states: StateCounts;
+  /** The running totals since the start (`stats().counters`). */
   counters: { admitted: number; rejected: number; evicted: number; disposed: number };
   /** The busiest of the tracked users first (most live, then by id), at most `maxUsers` of them. */
   perUser: UserBar[];
   /** Users with a live connection left out of `perUser`. */
   moreUsers: number;
+  /** `maxConnectionsPerUser`. */
   limit: number;
+  /** The eviction threshold in connections: ceil(evictionThreshold × limit). */
   evictAt: number;
   /**
    * Cluster mode: this node's place in the cluster (O(1), from `stats().cluster`).
@@ -70,12 +85,17 @@ export interface StatsView {
    * server's `/stats?cluster=1`), not here: it costs a store round trip per user.
    */
   cluster?: {
+    /** This process's `cluster.nodeId`. */
     nodeId: string;
+    /** The fencing token of this node's lease; 0 until the first lease is taken. */
     incarnation: number;
+    /** Whether this node holds a lease. */
     leaseHeld: boolean;
+    /** The store-wide circuit breaker's state (`stats().cluster.breaker`). */
     breaker: string;
     /** Redis Cluster masters whose breaker is not closed. */
     unavailableShards: string[];
+    /** Connections held but not booked yet (`stats().cluster.unsynced`). */
     unsynced: number;
   };
 }

@@ -38,7 +38,9 @@ export interface MetricsOptions {
  * `stats()`, never the cluster-wide read of issue 12) and the public events.
  */
 export interface MetricsSubject {
+  /** The supervisor's synchronous `stats()`, read at each scrape. */
   stats(options?: StatsOptions & { cluster?: false | undefined }): SupervisorStats;
+  /** The supervisor's `on()`: the counters by reason and cause follow its events. */
   on: Supervisor['on'];
 }
 

@@ -67,7 +67,7 @@ async function bareWsServer(makeWss: Wss): Promise<number> {
 const statusLine = (head: string) => head.split('\r\n', 1)[0];
 
 describe('a malformed upgrade request is refused before authenticate, as ws would refuse it', () => {
-  const cases: [string, Wss, Shape, number, RegExp | undefined][] = [
+  const cases: [string, Wss, Shape, 400 | 405, RegExp | undefined][] = [
     ['a POST instead of a GET', undefined, { method: 'POST' }, 405, /^Allow: GET$/m],
     ['an Upgrade header that is not websocket', undefined, { headers: { Upgrade: 'h2c' } }, 400, undefined],
     ['no Sec-WebSocket-Key', undefined, { headers: { 'Sec-WebSocket-Key': undefined } }, 400, undefined],

@@ -192,6 +192,8 @@ describe('the packed package in a fresh app', () => {
       'wrong.ts(21,50) TS2322',
       'wrong.ts(24,25) TS2345',
       'wrong.ts(27,7) TS2322',
+      'wrong.ts(31,9) TS2322',
+      'wrong.ts(32,60) TS18048',
     ]);
   }, 120_000);
 
@@ -298,12 +300,14 @@ describe('the packed package in a fresh app', () => {
 
   // What an editor shows on hover is the TSDoc of the installed .d.ts: every type an app
   // writes against on the main path (options, the supervisor and its handles, events, errors,
-  // stats, method options, the client) says what it is, and so does each of its members.
+  // stats, method options, the client and the socket it takes, the dashboard's and the
+  // metrics' inputs and views) says what it is, and so does each of its members.
   it('documents (TSDoc, shown on hover) each public type of the main path and every member of it', () => {
     const entry = join(app, 'hover.ts');
     writeFileSync(
       entry,
-      "export * as server from 'ws-supervisor';\nexport * as client from 'ws-supervisor/client';\n",
+      "export * as server from 'ws-supervisor';\nexport * as client from 'ws-supervisor/client';\n" +
+        "export * as dashboard from 'ws-supervisor/dashboard';\nexport * as metrics from 'ws-supervisor/metrics';\n",
     );
     const program = ts.createProgram([entry], {
       module: ts.ModuleKind.NodeNext,
@@ -330,14 +334,20 @@ describe('the packed package in a fresh app', () => {
     };
     const mainPath: Record<string, string[]> = {
       'ws-supervisor': `createSupervisor SupervisorOptions Limits AuthResult Supervisor ConnectionHandle
-        SupervisorEventMap SupervisorEventName AdmittedEvent RejectedEvent RejectReason EvictedEvent
+        SupervisorEventMap SupervisorEventName AdmittedEvent RejectedEvent RejectedEventFields RejectReason EvictedEvent
         DisposedEvent DisposeInfo StoreEvent CapacityEvent ErrorCode ErrorCodes SupervisorError
         InvalidOptionError AppHookError MissingPeerError Refusal SupervisorStats UserStats StatsOptions
         ShutdownOptions ShutdownPace SendOptions BroadcastOptions RoomSendOptions ClusterFlag
         ClusterSendResult AttachOptions ReadyOptions AuditReport PresetName ResolvedOptions
-        RetryAfterDefaults`.split(/\s+/),
+        RetryAfterDefaults Clock ClusterStats ResolvedClusterOptions RedisSentinelNode RedisSentinelAuth
+        OriginAllowlist SlotStore ClusterAdmission ClusterNode ClusterUserBook ClusterView EvictionOrder
+        HeldConnection ChartGraph ChartNode ChartNodeType ChartEdge ChartEdgeKind ChartDelay ChartFormat ChartName
+        RenderChartOptions`.split(/\s+/),
       'ws-supervisor/client': `createClient Client ClientOptions ClientEvents ClientCloseEvent
-        ClientListener ClientState`.split(/\s+/),
+        ClientListener ClientState CloseEventLike MessageEventLike BlobLike WebSocketLike`.split(/\s+/),
+      'ws-supervisor/dashboard': `createDashboard Authorize AccessVerdict Activity ActivityKind StateCounts
+        StatsView`.split(/\s+/),
+      'ws-supervisor/metrics': 'registerMetrics MetricsSubject'.split(/\s+/),
     };
     const undocumented: string[] = [];
     for (const [specifier, names] of Object.entries(mainPath)) {
@@ -350,8 +360,15 @@ describe('the packed package in a fresh app', () => {
         }
         const symbol = alias.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(alias) : alias;
         if (!documented(symbol)) undocumented.push(`${specifier}: ${name}`);
-        if (!(symbol.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.Class))) continue;
-        for (const member of checker.getPropertiesOfType(checker.getDeclaredTypeOfSymbol(symbol))) {
+        // A type alias of object types (RejectedEvent, a union on `reason`): the members every variant has.
+        const declared = checker.getDeclaredTypeOfSymbol(symbol);
+        const isObjects = (type: ts.Type): boolean =>
+          type.isUnionOrIntersection()
+            ? type.types.every(isObjects)
+            : (type.flags & ts.TypeFlags.Object) !== 0;
+        if (!(symbol.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.Class)) && !isObjects(declared))
+          continue;
+        for (const member of checker.getPropertiesOfType(declared)) {
           if (ours(member) && !documented(member)) undocumented.push(`${specifier}: ${name}.${member.name}`);
         }
       }

@@ -21,5 +21,36 @@ const supervisor = createSupervisor({
   onMessage: (connection, data) => forward(connection, data, options.binary),
 });
 console.log(supervisor.sendToUser('user', 'hi', options));
+// The rejected event is a union on `reason`: checking it types the fields that reason carries.
+supervisor.on('rejected', (event) => {
+  switch (event.reason) {
+    case 'user-limit': {
+      const limit: number = event.limit;
+      const userId: string = event.userId;
+      const live: number | undefined = event.live;
+      const status: 429 | undefined = event.status;
+      return console.log(limit, userId, live, status, event.retryAfterMs);
+    }
+    case 'rate-limited':
+    case 'process-limit':
+    case 'store-unavailable': {
+      const userId: string = event.userId;
+      const none: undefined = event.limit;
+      return console.log(userId, none, event.retryAfterMs);
+    }
+    case 'refused': {
+      const status: 401 | 403 | 429 | 503 | undefined = event.status;
+      return console.log(status, event.retryAfterMs);
+    }
+    case 'socket-closed': {
+      const nothing: [undefined, undefined] = [event.status, event.via];
+      return console.log(nothing, event.userId);
+    }
+    default: {
+      const noHint: number | undefined = event.retryAfterMs;
+      return console.log(event.reason, event.status, event.userId, noHint);
+    }
+  }
+});
 await supervisor.shutdown({ deadlineMs: undefined, pace: undefined });
 createClient({ url: 'ws://127.0.0.1:1/', protocols: undefined, backoff: { capMs: undefined } }).close();

@@ -26,3 +26,8 @@ console.log(new Refusal(404)); // WRONG: 401, 403, 429 or 503
 const typed = createSupervisor<{ plan: string }>({ authenticate: () => 'user' });
 const plan: number | undefined = typed.connection('id')?.data?.plan; // WRONG: the registry's data is typed
 console.log(plan);
+
+typed.on('rejected', (event) => {
+  const limit: number = event.limit; // WRONG: set on 'user-limit' only, until `reason` is checked
+  if (event.reason === 'bad-handshake') console.log(limit, event.userId.length); // WRONG: no user id yet
+});
