@@ -202,6 +202,8 @@ class Store implements RedisSlotStore {
   #fencePending = false;
   /** The run_ids of the servers whose maxmemory-policy was read: each once. See #checkPolicy. */
   readonly #policyRead = new Set<string>();
+  /** Connections in a re-admission on its way, with its settling: their release waits for it. */
+  readonly #readmitting = new Map<string, Promise<void>>();
   /** The users this incarnation booked here: when to SADD and SREM the reaper's index. */
   #booked = new BookedUsers();
   /** A renewal's SADD of the users not indexed yet is in flight (see #indexAgain): at most one. */
@@ -538,9 +540,13 @@ class Store implements RedisSlotStore {
     checkId('userId', userId);
     checkId('connectionId', connectionId);
     const connection = this.#ready();
-    const incarnation = this.#incarnation;
     // The user stays in the reaper's index until the next renewal's sweep.
     const held = this.#booked.release(userId, connectionId);
+    // A re-admission of it on its way is applied first: sent later on the same connection is
+    // not enough, since one whose script Redis lost (a restart) goes out again after NOSCRIPT.
+    const readmitting = this.#readmitting.get(connectionId);
+    if (readmitting !== undefined) await readmitting;
+    const incarnation = this.#incarnation;
     connection.roundTrip('release');
     const [serverKeys, server] = this.#serverCheck();
     try {
@@ -612,6 +618,11 @@ class Store implements RedisSlotStore {
     // Begun before the first await: a release sent from now on is applied after this
     // re-admission, and its connection must not be listed by it (booked-users.ts).
     const relisting = this.#booked.beginRelisting();
+    let settled = () => {};
+    const answered = new Promise<void>((resolve) => {
+      settled = resolve;
+    });
+    for (const item of held) this.#readmitting.set(item.connectionId, answered);
     try {
       // Not awaited, as in admit(): a failed SADD (the index's master down) does not fail the
       // re-admission; its users are marked not indexed below, once listed, for the renewals.
@@ -656,6 +667,11 @@ class Store implements RedisSlotStore {
       return refused;
     } finally {
       relisting.end();
+      for (const item of held) {
+        if (this.#readmitting.get(item.connectionId) === answered)
+          this.#readmitting.delete(item.connectionId);
+      }
+      settled();
     }
   }
 
