@@ -3,7 +3,8 @@
  * temporary directory, no persistence; never the shared one on 6379.
  * REDIS_SERVER_PATH names the binary (default: redis-server on PATH).
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,8 @@ export interface PrivateRedis {
   /** The server's process id (its scheduler figures are read from /proc). */
   pid: number;
   stop(): void;
+  /** Kills it and starts it again on the same port, empty (a restart without persistence). */
+  restart(): Promise<void>;
 }
 
 async function freePort(): Promise<number> {
@@ -27,6 +30,26 @@ async function freePort(): Promise<number> {
 export async function startPrivateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'wssup-bench-redis-'));
+  let child = await spawnRedis(port, dir);
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    get pid() {
+      return child.pid ?? 0;
+    },
+    stop: () => {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+    restart: async () => {
+      child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+      child = await spawnRedis(port, dir);
+    },
+  };
+}
+
+/** A redis-server on `port`, resolved once it accepts connections. */
+async function spawnRedis(port: number, dir: string): Promise<ChildProcess> {
   const child = spawn(
     process.env.REDIS_SERVER_PATH || 'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
@@ -41,12 +64,5 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${text}`)));
     child.once('error', reject);
   });
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    pid: child.pid ?? 0,
-    stop: () => {
-      child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return child;
 }

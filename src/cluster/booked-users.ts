@@ -50,6 +50,13 @@ export interface PendingAdmission {
   readonly notIndexed: () => void;
 }
 
+/** A re-admission's listing of what it booked: add() its answer, then end() it (also on failure). */
+export interface Relisting {
+  /** As BookedUsers.add, leaving out the connections released since the re-admission began. */
+  add(userId: string, connectionIds: readonly string[]): void;
+  end(): void;
+}
+
 const nothing = () => {};
 
 export class BookedUsers {
@@ -61,6 +68,28 @@ export class BookedUsers {
    * (swept, cleared) or indexed since is dropped then, so a user listed again has a say of its own.
    */
   #unindexed = new Set<string>();
+  /**
+   * For each re-admission on its way, the connections released since it began. It lists
+   * what it read before them, after them: listed again, a closed connection stayed held
+   * until the incarnation changed, and its user in the index (found by the cluster soak).
+   */
+  readonly #relistings = new Set<Set<string>>();
+
+  /** A re-admission began: list its answer through the Relisting returned. */
+  beginRelisting(): Relisting {
+    const released = new Set<string>();
+    this.#relistings.add(released);
+    return {
+      add: (userId, connectionIds) =>
+        this.add(
+          userId,
+          connectionIds.filter((id) => !released.has(id)),
+        ),
+      end: () => {
+        this.#relistings.delete(released);
+      },
+    };
+  }
 
   begin(userId: string): PendingAdmission {
     let user = this.#users.get(userId);
@@ -138,6 +167,7 @@ export class BookedUsers {
 
   /** Removes a released connection; returns whether it was held. The user stays listed until the next sweep. */
   release(userId: string, connectionId: string): boolean {
+    for (const released of this.#relistings) released.add(connectionId);
     const user = this.#users.get(userId);
     if (user === undefined) return false;
     const held = user.held.delete(connectionId);

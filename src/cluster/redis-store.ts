@@ -202,6 +202,8 @@ class Store implements RedisSlotStore {
   #fencePending = false;
   /** The run_ids of the servers whose maxmemory-policy was read: each once. See #checkPolicy. */
   readonly #policyRead = new Set<string>();
+  /** Connections in a re-admission on its way, with its settling: their release waits for it. */
+  readonly #readmitting = new Map<string, Promise<void>>();
   /** The users this incarnation booked here: when to SADD and SREM the reaper's index. */
   #booked = new BookedUsers();
   /** A renewal's SADD of the users not indexed yet is in flight (see #indexAgain): at most one. */
@@ -538,9 +540,13 @@ class Store implements RedisSlotStore {
     checkId('userId', userId);
     checkId('connectionId', connectionId);
     const connection = this.#ready();
-    const incarnation = this.#incarnation;
     // The user stays in the reaper's index until the next renewal's sweep.
     const held = this.#booked.release(userId, connectionId);
+    // A re-admission of it on its way is applied first: sent later on the same connection is
+    // not enough, since one whose script Redis lost (a restart) goes out again after NOSCRIPT.
+    const readmitting = this.#readmitting.get(connectionId);
+    if (readmitting !== undefined) await readmitting;
+    const incarnation = this.#incarnation;
     connection.roundTrip('release');
     const [serverKeys, server] = this.#serverCheck();
     try {
@@ -609,47 +615,64 @@ class Store implements RedisSlotStore {
     const liveness = this.#livenessArgs();
     const [serverKeys, server] = this.#serverCheck();
     const users = [...byUser.keys()];
-    // Not awaited, as in admit(): a failed SADD (the index's master down) does not fail the
-    // re-admission; its users are marked not indexed below, once listed, for the renewals.
-    const index = this.keys.incarnationUsers(incarnation);
-    const indexed = writeIndex(connection, index, this.#indexTtlMs, 'SADD', users).then(
-      () => true,
-      () => false,
-    );
-    const replies = await Promise.all(
-      users.map((userId) => {
-        const items = (byUser.get(userId) as HeldConnection[]).sort((a, b) => a.admittedAt - b.admittedAt);
-        const triples = items.flatMap((item) => [
-          item.connectionId,
-          this.#onRedisClock(item.admittedAt),
-          item.idleSince === undefined ? '' : this.#onRedisClock(item.idleSince),
-        ]);
-        return connection.run(
-          readmitScript,
-          [this.keys.user(userId), ...serverKeys],
-          [incarnation, this.nodeId, limit, ...liveness, this.#ownJoined, server, ...triples],
-        );
-      }),
-    );
-    // Another server answered (some users, or all): nothing of theirs was booked; the whole
-    // re-admission is tried again (it is idempotent) once the node has renewed.
-    if (replies.some((reply) => reply === -1)) throw this.#otherServer('re-admission');
-    const refused: string[] = [];
-    users.forEach((userId, i) => {
-      const out = new Set((replies[i] as unknown[]).map(String));
-      for (const id of out) refused.push(id);
-      if (this.#incarnation !== incarnation) return;
-      const booked = (byUser.get(userId) as HeldConnection[]).map((item) => item.connectionId);
-      this.#booked.add(
-        userId,
-        booked.filter((id) => !out.has(id)),
+    // Begun before the first await: a release sent from now on is applied after this
+    // re-admission, and its connection must not be listed by it (booked-users.ts).
+    const relisting = this.#booked.beginRelisting();
+    let settled = () => {};
+    const answered = new Promise<void>((resolve) => {
+      settled = resolve;
+    });
+    for (const item of held) this.#readmitting.set(item.connectionId, answered);
+    try {
+      // Not awaited, as in admit(): a failed SADD (the index's master down) does not fail the
+      // re-admission; its users are marked not indexed below, once listed, for the renewals.
+      const index = this.keys.incarnationUsers(incarnation);
+      const indexed = writeIndex(connection, index, this.#indexTtlMs, 'SADD', users).then(
+        () => true,
+        () => false,
       );
-    });
-    // After the users are listed (a failure may have come first): then() runs after this line.
-    void indexed.then((ok) => {
-      if (!ok && this.#incarnation === incarnation) this.#booked.notIndexed(users);
-    });
-    return refused;
+      const replies = await Promise.all(
+        users.map((userId) => {
+          const items = (byUser.get(userId) as HeldConnection[]).sort((a, b) => a.admittedAt - b.admittedAt);
+          const triples = items.flatMap((item) => [
+            item.connectionId,
+            this.#onRedisClock(item.admittedAt),
+            item.idleSince === undefined ? '' : this.#onRedisClock(item.idleSince),
+          ]);
+          return connection.run(
+            readmitScript,
+            [this.keys.user(userId), ...serverKeys],
+            [incarnation, this.nodeId, limit, ...liveness, this.#ownJoined, server, ...triples],
+          );
+        }),
+      );
+      // Another server answered (some users, or all): nothing of theirs was booked; the whole
+      // re-admission is tried again (it is idempotent) once the node has renewed.
+      if (replies.some((reply) => reply === -1)) throw this.#otherServer('re-admission');
+      const refused: string[] = [];
+      users.forEach((userId, i) => {
+        const out = new Set((replies[i] as unknown[]).map(String));
+        for (const id of out) refused.push(id);
+        if (this.#incarnation !== incarnation) return;
+        const booked = (byUser.get(userId) as HeldConnection[]).map((item) => item.connectionId);
+        relisting.add(
+          userId,
+          booked.filter((id) => !out.has(id)),
+        );
+      });
+      // After the users are listed (a failure may have come first): then() runs after this line.
+      void indexed.then((ok) => {
+        if (!ok && this.#incarnation === incarnation) this.#booked.notIndexed(users);
+      });
+      return refused;
+    } finally {
+      relisting.end();
+      for (const item of held) {
+        if (this.#readmitting.get(item.connectionId) === answered)
+          this.#readmitting.delete(item.connectionId);
+      }
+      settled();
+    }
   }
 
   /**

@@ -23,6 +23,7 @@ const programs = [
   'close-refusal',
   'cluster',
   'cluster-tail',
+  'cluster-soak',
   'profile-summary',
 ];
 
