@@ -22,9 +22,8 @@
  * free port, no persistence, never the shared one on 6379), and restarted every other
  * outage; with it, that server is used and only paused.
  */
-import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
-import { readCommandLine } from '../examples/reference-server/command-line.js';
+import { parseCommandLine, readCommandLine } from '../examples/reference-server/command-line.js';
 import type { Supervisor } from '../src/index.js';
 import { fixed, fullGc, nowMs } from './figures.js';
 import { createMemorySupervisor } from './memory-supervisor.js';
@@ -34,7 +33,7 @@ import { startPrivateRedis } from './private-redis.js';
 const commandLine = readCommandLine(
   `Usage: node --expose-gc dist/bench/cluster-soak.js [--lifecycles 6000] [--samples 6] [--churn 100] [--outage-every 10] [--warm-up 0] [--max-growth 64] [--redis URL] [--json]`,
   () =>
-    parseArgs({
+    parseCommandLine({
       options: {
         lifecycles: { type: 'string' },
         samples: { type: 'string' },
