@@ -8,13 +8,10 @@
  * `node --expose-gc dist/bench/client-soak.js` runs 6,000.
  */
 
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { runCommand } from '../helpers/process.js';
+import { startSoak, verdictOf } from './soak-process.js';
 
 const script = 'dist/bench/client-soak.js';
-const root = fileURLToPath(new URL('../../', import.meta.url));
 
 interface Sample {
   cycles: number;
@@ -49,16 +46,7 @@ const cycles = 2_000;
 it(`one client through ${cycles} server-forced reconnects holds a constant number of sockets, listeners and timers, and close() lets the process exit`, {
   timeout: 180_000,
 }, async () => {
-  if (!existsSync(`${root}${script}`))
-    throw new Error(`${script} is missing: run "npm run build" first (npm test does)`);
-  const soak = runCommand(process.execPath, [
-    '--expose-gc',
-    script,
-    '--cycles',
-    String(cycles),
-    '--samples',
-    '8',
-  ]);
+  const soak = startSoak(script, ['--cycles', String(cycles), '--samples', '8']);
   // The result is printed once the client and the server are closed; from then on the process
   // has nothing left to do and must end by itself (the script never calls process.exit()).
   // (A crash ends the wait too, and fails below with its output.)
@@ -73,7 +61,7 @@ it(`one client through ${cycles} server-forced reconnects holds a constant numbe
   ).toEqual({
     code: 0,
   });
-  const result = JSON.parse(soak.output().trim().split('\n').at(-1) ?? '') as ClientSoakResult;
+  const result = verdictOf<ClientSoakResult>(soak.output());
   expect(result.failures).toEqual([]);
   expect(result.cycles).toBe(cycles);
   // Every way of ending came round: 19 of them, about a hundred times each.

@@ -11,14 +11,11 @@
  * GC must not grow with the lifecycles. Skipped loudly without redis-server (store-fixture.ts).
  * `node --expose-gc dist/bench/cluster-soak.js --lifecycles 20000 --samples 10` runs a longer one.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { hasRedis } from '../cluster/store-fixture.js';
-import { runCommand } from '../helpers/process.js';
+import { startSoak, verdictOf } from './soak-process.js';
 
 const script = 'dist/bench/cluster-soak.js';
-const root = fileURLToPath(new URL('../../', import.meta.url));
 
 interface Sample {
   lifecycles: number;
@@ -54,11 +51,7 @@ describe.runIf(hasRedis)('cluster-mode soak', () => {
   it(`${lifecycles} lifecycles on two cluster-mode nodes leave the heap and Redis as they found them`, {
     timeout: 120_000,
   }, async () => {
-    if (!existsSync(`${root}${script}`))
-      throw new Error(`${script} is missing: run "npm run build" first (npm test does)`);
-    const soak = runCommand(process.execPath, [
-      '--expose-gc',
-      script,
+    const soak = startSoak(script, [
       '--lifecycles',
       String(lifecycles),
       '--samples',
@@ -79,7 +72,7 @@ describe.runIf(hasRedis)('cluster-mode soak', () => {
       '--json',
     ]);
     const code = await soak.exited;
-    const result = JSON.parse(soak.output().trim().split('\n').at(-1) ?? '') as ClusterSoakResult;
+    const result = verdictOf<ClusterSoakResult>(soak.output());
     expect(result.failures).toEqual([]);
     expect(code).toBe(0);
     expect(result.lifecycles).toBeGreaterThanOrEqual(lifecycles);

@@ -9,13 +9,10 @@
  * `npm run soak` runs the million.
  */
 
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { runCommand } from '../helpers/process.js';
+import { startSoak, verdictOf } from './soak-process.js';
 
 const script = 'dist/bench/soak.js';
-const root = fileURLToPath(new URL('../../', import.meta.url));
 
 interface SoakResult {
   lifecycles: number;
@@ -44,11 +41,7 @@ const lifecycles = 24_000;
 it(`${lifecycles} random lifecycles through one supervisor leave nothing behind, and the heap does not grow with them`, {
   timeout: 120_000,
 }, async () => {
-  if (!existsSync(`${root}${script}`))
-    throw new Error(`${script} is missing: run "npm run build" first (npm test does)`);
-  const soak = runCommand(process.execPath, [
-    '--expose-gc',
-    script,
+  const soak = startSoak(script, [
     '--lifecycles',
     String(lifecycles),
     '--samples',
@@ -59,7 +52,7 @@ it(`${lifecycles} random lifecycles through one supervisor leave nothing behind,
     '--json',
   ]);
   const code = await soak.exited;
-  const result = JSON.parse(soak.output().trim().split('\n').at(-1) ?? '') as SoakResult;
+  const result = verdictOf<SoakResult>(soak.output());
   expect(result.failures).toEqual([]);
   expect(code).toBe(0);
   expect(result.lifecycles).toBe(lifecycles);
