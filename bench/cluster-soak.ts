@@ -29,6 +29,7 @@ import { fixed, fullGc, nowMs } from './figures.js';
 import { createMemorySupervisor } from './memory-supervisor.js';
 import type { MemoryPeer } from './memory-transport.js';
 import { startPrivateRedis } from './private-redis.js';
+import { seededRandom } from './seeded-random.js';
 
 const commandLine = readCommandLine(
   `Usage: node --expose-gc dist/bench/cluster-soak.js [--lifecycles 6000] [--samples 6] [--churn 100] [--outage-every 10] [--warm-up 0] [--max-growth 64] [--redis URL] [--json]`,
@@ -63,14 +64,8 @@ const outageEvery = commandLine.number('outage-every', 10, 2);
 // each rare path (sends, an outage, a restart, a lease loss) also runs once, uncounted.
 const warmUp = commandLine.number('warm-up', 0, 0);
 
-let seed = commandLine.number('seed', 1, 0) >>> 0;
-function random(): number {
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+// Seeded, so a failing run can be replayed.
+const random = seededRandom(commandLine.number('seed', 1, 0));
 
 const ownRedis = args.redis === undefined ? await startPrivateRedis() : undefined;
 const redisUrl = args.redis ?? (ownRedis?.url as string);

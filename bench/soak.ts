@@ -22,6 +22,7 @@ import type { DisposeReason } from '../src/index.js';
 import { fixed, fullGc, nowMs, table } from './figures.js';
 import { createMemorySupervisor } from './memory-supervisor.js';
 import { type MemoryPeer, type PeerBehaviour, settle } from './memory-transport.js';
+import { seededRandom } from './seeded-random.js';
 import { VirtualClock } from './virtual-clock.js';
 
 const commandLine = readCommandLine(
@@ -48,15 +49,8 @@ const userCount = commandLine.number('users', 300);
 // One more window than samples, so that the last window ends in the final shutdown.
 const sampleEvery = Math.max(1, Math.floor(lifecycles / (commandLine.number('samples', 20) + 1)));
 
-// mulberry32: a small seeded generator, so a failing run can be replayed.
-let seed = commandLine.number('seed', 1, 0) >>> 0;
-function random(): number {
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+// Seeded, so a failing run can be replayed.
+const random = seededRandom(commandLine.number('seed', 1, 0));
 
 type Plan = 'clean' | 'drop' | 'error' | 'app-close' | 'quiet' | 'dead';
 const plans: [Plan, number][] = [

@@ -49,6 +49,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
+import { seededRandom as random } from '../../bench/seeded-random.js';
 import type { SupervisorStats, UserStats } from '../../src/index.js';
 import { leaseTtlMs, type Node, startNode } from '../cluster/cluster-nodes.js';
 import { hasRedis, usePrivateRedis } from '../cluster/store-fixture.js';
@@ -85,18 +86,6 @@ const reconnectMs = 1_000;
  * the re-admission after it runs. Past it, every running node has fenced.
  */
 const failoverWindowMs = reconnectMs + breakerHalfOpenMs + 2 * renewalPeriodMs + commandDeadlineMs;
-
-/** mulberry32: small, seeded, good enough to pick faults. */
-function random(seedValue: number): () => number {
-  let a = seedValue >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const policies = ['local', 'local', 'reject'] as const;
 const nodeIds = ['node-a', 'node-b', 'node-c'];
