@@ -79,7 +79,8 @@ describe('the reference server and SIGINT twice', () => {
     npm.stderr.on('data', (chunk: Buffer) => {
       output += chunk.toString();
     });
-    const exited = once(npm, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    // 'close', not 'exit': after 'exit' the last lines may still be in the pipe.
+    const exited = once(npm, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
     const line = async (pattern: RegExp) => {
       while (!pattern.test(output))
         await within(once(npm.stdout, 'data'), 15_000, `${pattern}`, () => output);

@@ -84,7 +84,17 @@ export function runCommand(
     errorText += chunk.toString();
     append(chunk);
   });
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  // 'exit' can come before the last of stdout and stderr is read (Node's docs say so): a
+  // program that printed its usage and exited 0 was once seen here with no output at all.
+  // 'close' comes after both pipes ended. A grandchild that kept a pipe open would hold
+  // 'close' back for as long as it lives, so after 'exit' that wait is bounded.
+  const closed = once(child, 'close').catch(() => undefined); // a spawn error rejects `exited`
+  const exited = once(child, 'exit').then(async ([code]) => {
+    let bound: NodeJS.Timeout | undefined;
+    await Promise.race([closed, new Promise((resolve) => (bound = setTimeout(resolve, 5_000)))]);
+    clearTimeout(bound);
+    return code as number | null;
+  });
   return {
     child,
     output: () => text,

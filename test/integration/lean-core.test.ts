@@ -289,7 +289,7 @@ describe('redis, loaded only in cluster mode', () => {
     let err = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.stderr.on('data', (chunk) => (err += chunk));
-    const [code] = (await once(child, 'exit')) as [number];
+    const [code] = (await once(child, 'close')) as [number]; // after the pipes ended, not just the exit
     expect(code, err).toBe(0);
     return JSON.parse(out.trim().split('\n').at(-1) ?? '') as { echo: string; errors: string[] };
   };

@@ -436,7 +436,7 @@ describe('the packed package in a fresh app', () => {
     serve.stderr.on('data', (chunk: Buffer) => {
       out += chunk.toString();
     });
-    const exited = once(serve, 'exit');
+    const exited = once(serve, 'close'); // not 'exit': the last lines may still be in the pipe
     try {
       await vi.waitFor(() => expect(out).toMatch(/listening on ws:\/\/127\.0\.0\.1:\d+/), {
         timeout: 20_000,
