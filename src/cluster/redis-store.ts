@@ -200,7 +200,12 @@ class Store implements RedisSlotStore {
   #mastersRunIds = new Set<string>();
   /** A master was replaced: the next renewal fences (takes a new incarnation) until one has. */
   #fencePending = false;
-  /** The run_ids of the servers whose maxmemory-policy was read: each once. See #checkPolicy. */
+  /**
+   * The run_ids of the servers whose maxmemory-policy was read: each once while it serves.
+   * Only the servers serving now (a single Redis or Sentinel primary: the last one; a Redis
+   * Cluster: the masters of #mastersRunIds), so that restarts and failovers do not add one
+   * each for as long as the node lives. See #checkPolicy.
+   */
   readonly #policyRead = new Set<string>();
   /** Connections in a re-admission on its way, with its settling: their release waits for it. */
   readonly #readmitting = new Map<string, Promise<void>>();
@@ -786,6 +791,7 @@ class Store implements RedisSlotStore {
     // A master replaced (seen by the checks sent beside this renewal): fence now, with one
     // more renewal that takes a new incarnation, unless this one already took one.
     if (this.#mastersReplaced(masters) && status === 'renewed') this.#fencePending = true;
+    for (const runId of this.#policyRead) if (!this.#mastersRunIds.has(runId)) this.#policyRead.delete(runId);
     return this.#fencePending && !this.#hasStopped() ? this.#renew() : status;
   }
 
@@ -843,7 +849,10 @@ class Store implements RedisSlotStore {
    * (A Redis Cluster's masters answer the policy in the renewal's checks: see redis-senders.ts.)
    */
   #checkPolicy(connection: RedisConnection, runId: string): void {
-    if (this.#hasStopped() || !this.#firstRead(runId)) return;
+    if (this.#hasStopped() || runId === '' || this.#policyRead.has(runId)) return;
+    // Another server serves: the one before is forgotten (read again if it serves again).
+    this.#policyRead.clear();
+    if (!this.#firstRead(runId)) return;
     connection.command(['INFO', 'memory']).then(
       (reply) =>
         this.#toldPolicy(maxmemoryPolicy(String(reply)), connection.where ?? 'the Redis server', runId),
