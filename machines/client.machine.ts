@@ -34,8 +34,14 @@ import { closeMessageOf, dispositionOf, retryAfterMsOf } from './client-close.js
 
 /** Exponential backoff with full jitter: delay = random() × min(capMs, baseMs × factor^attempt). */
 export interface ClientBackoff {
+  /** The first retry's ceiling, in ms (an integer, 1 to 2147483647). @default 500 */
   baseMs: number;
+  /**
+   * The longest ceiling, in ms, whatever the attempt: at least `baseMs`. @default 30000 (or
+   * `baseMs`, when that is above 30000)
+   */
   capMs: number;
+  /** What each failure in a row multiplies the ceiling by: a number from 1 to 100. @default 2 */
   factor: number;
 }
 
@@ -45,12 +51,15 @@ export interface ClientBackoff {
  * the open socket: how long since it last heard the server (or opened).
  */
 export interface ClientSilence {
+  /** How long, in ms, the server may say nothing before the socket is given up (the client's `silenceTimeoutMs`). */
   timeoutMs: number;
+  /** Ms since the server was last heard on the open socket (or since it opened), read only when the delay fires. */
   quietForMs: () => number;
 }
 
 /** What the client actor starts with: its timings, and where its random numbers come from. */
 export interface ClientInput {
+  /** The retry delays after a failure (the client's resolved `backoff` option). */
   backoff: ClientBackoff;
   /** After a 1001 (shutdown), reconnect at a random moment within this window. */
   shutdownWindowMs: number;
@@ -66,11 +75,16 @@ export interface ClientInput {
 
 /** How the last socket ended, as the client read it. */
 export interface ClientClose {
+  /**
+   * The close code: the server's, 4000 + the HTTP status of an upgrade refused under ws, or 1006
+   * when no close frame came (a dropped socket, a failed or timed-out connect, a silent server).
+   */
   code: number;
   /** The close reason without its retry hint. */
   reason: string;
   /** The server's retry hint (` retry-after=<s>` at the end of the reason), in ms. */
   retryAfterMs: number | undefined;
+  /** Whether the close handshake completed (WHATWG `CloseEvent.wasClean`): false for a 1006. */
   wasClean: boolean;
 }
 
@@ -82,24 +96,54 @@ export interface ClientContext extends ClientInput {
   stable: boolean;
   /** The delay chosen for the current wait in `waiting`. */
   retryDelayMs: number;
+  /** How the last socket ended; undefined until one has. */
   lastClose: ClientClose | undefined;
 }
 
 /** The client actor's events: facts from its socket, and commands from the app. */
 export type ClientEvent =
   // Facts from the socket.
-  | { type: 'SOCKET_OPENED' }
-  | { type: 'SOCKET_CLOSED'; code: number; reason: string; wasClean: boolean }
+  | {
+      /** Fact: the socket opened. */
+      type: 'SOCKET_OPENED';
+    }
+  | {
+      /** Fact: the socket closed, with the close frame's code and reason (1006 when none came). */
+      type: 'SOCKET_CLOSED';
+      code: number;
+      reason: string;
+      wasClean: boolean;
+    }
   // Commands from the app.
-  | { type: 'ACTIVITY' }
-  | { type: 'RESUME' }
-  | { type: 'CLOSE' };
+  | {
+      /** Command: the app's `activity()`: a client suspended after an eviction for idleness (4001) connects again. */
+      type: 'ACTIVITY';
+    }
+  | {
+      /** Command: the app's `resume()`: a suspended client connects again, whatever suspended it. */
+      type: 'RESUME';
+    }
+  | {
+      /** Command: the app's `close()`: close the socket and end, with no reconnect. */
+      type: 'CLOSE';
+    };
 
 /** What the actor emits; the runtime forwards them to the app's listeners. */
 export type ClientEmitted =
-  | { type: 'open' }
-  | ({ type: 'close' } & ClientClose)
-  | { type: 'reconnecting'; delayMs: number; attempt: number };
+  | {
+      /** A socket opened. */
+      type: 'open';
+    }
+  | ({
+      /** A socket ended: how, and its retry hint. */
+      type: 'close';
+    } & ClientClose)
+  | {
+      /** The client waits `delayMs` and then connects again (`attempt` counts failures since it last stayed open). */
+      type: 'reconnecting';
+      delayMs: number;
+      attempt: number;
+    };
 
 const closeFrom = (event: ClientEvent): ClientClose =>
   event.type === 'SOCKET_CLOSED'

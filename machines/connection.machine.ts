@@ -42,14 +42,21 @@ import type {
   TransportEventSource,
 } from './events.js';
 
+/** What a connection actor is spawned with: who it is, its socket, and the timeouts it is bounded by. */
 export interface ConnectionInput extends ConnectionTimings {
+  /** The connection id (UUID v7), minted once at admission: in the actor's context, output and every event. */
   connectionId: string;
+  /** The user the connection counts against: the user id `authenticate` returned. */
   userId: string;
+  /** The socket, through the runtime's transport: the machine subscribes to its facts and reads its activity clock. */
   transport: TransportEventSource;
 }
 
+/** A connection actor's context: its input, and how it ended once it has. */
 export interface ConnectionContext extends ConnectionInput {
+  /** Why it is leaving or left (the first cause wins); undefined while it has not begun to. */
   endReason: DisposeReason | undefined;
+  /** The close code sent or received; undefined until one is, and for an aborted handshake or a terminated socket. */
   closeCode: number | undefined;
 }
 
@@ -69,8 +76,11 @@ export const CloseCodes = {
   sessionExpired: 4002,
 } as const;
 
+/** The parameters of the `recordEnd` action: why the connection ends, and with which close code. */
 export interface EndParams {
+  /** Why it ends; ignored once a cause is recorded (the first wins: a drain that ends in a close keeps its reason). */
   reason: DisposeReason;
+  /** The close code sent or received, if any; after the first cause it only fills in a code not yet recorded. */
   closeCode?: number | undefined;
 }
 
@@ -112,6 +122,11 @@ const closeAndDrain = (reason: DisposeReason, code: number, text: string) =>
     ],
   }) as const;
 
+/**
+ * The connection actor's statechart: connecting → active → draining → disposed (see the
+ * diagram at the top of this file and docs/machines/connection.md). Its socket actions are
+ * placeholders that `createSupervisor()` provides; import it for charts and tests.
+ */
 export const connectionMachine = setup({
   types: {} as {
     context: ConnectionContext;

@@ -47,17 +47,49 @@ export type DisposeReason =
 
 /** Facts the transport reports about its socket. */
 export type TransportEvent =
-  | { type: 'SOCKET_OPENED' }
-  | { type: 'SOCKET_CLOSED'; code: number; reason: string }
-  /** The peer's close frame arrived: it is leaving, even if its TCP connection lingers. */
-  | { type: 'CLOSE_FRAME_RECEIVED' }
-  | { type: 'SOCKET_ERRORED'; error: Error }
-  // Sent only while the machine is not delivering directly (see `deliverDirectly`).
-  | { type: 'MESSAGE_RECEIVED'; data: unknown; isBinary: boolean }
-  | { type: 'MESSAGE_SENT' }
-  | { type: 'PONG_RECEIVED' }
-  | { type: 'BUFFER_OVERFLOWED'; bufferedBytes: number }
-  | { type: 'APP_HOOK_FAILED'; hook: string };
+  | {
+      /** The WebSocket handshake completed: the socket is open. */
+      type: 'SOCKET_OPENED';
+    }
+  | {
+      /** The socket closed (a close handshake, or a drop: 1006), with the code and reason seen. */
+      type: 'SOCKET_CLOSED';
+      code: number;
+      reason: string;
+    }
+  | {
+      /** The peer's close frame arrived: it is leaving, even if its TCP connection lingers. */
+      type: 'CLOSE_FRAME_RECEIVED';
+    }
+  | {
+      /** The socket errored (e.g. 1009, an oversized message): ws closes it, and the connection leaves. */
+      type: 'SOCKET_ERRORED';
+      error: Error;
+    }
+  | {
+      /** A message arrived; sent only while the machine is not delivering directly (see `deliverDirectly`). */
+      type: 'MESSAGE_RECEIVED';
+      data: unknown;
+      isBinary: boolean;
+    }
+  | {
+      /** The app sent a message that counts as activity (`activity: 'both'`), while the connection was idle. */
+      type: 'MESSAGE_SENT';
+    }
+  | {
+      /** The peer answered the last heartbeat's ping. */
+      type: 'PONG_RECEIVED';
+    }
+  | {
+      /** The send buffer grew past maxBufferedBytes: a slow consumer, closed with 4008. */
+      type: 'BUFFER_OVERFLOWED';
+      bufferedBytes: number;
+    }
+  | {
+      /** An app hook (named by `hook`) threw or rejected: the connection is closed with 1011. */
+      type: 'APP_HOOK_FAILED';
+      hook: string;
+    };
 
 /**
  * Why a supervisor evicts a connection: it was idle at the threshold, or (cluster
@@ -68,31 +100,69 @@ export type EvictionCause = 'idle' | 'over-limit';
 
 /** Commands a connection actor accepts from its supervisor or the app. */
 export type ConnectionCommand =
-  | { type: 'EVICT'; cause: EvictionCause }
-  | { type: 'DRAIN'; code: number; reason: string; cause: 'shutdown' | 'app-close' }
-  | { type: 'TERMINATE' };
+  | {
+      /** Close with 4001 (the reason says the `cause`) and drain. */
+      type: 'EVICT';
+      cause: EvictionCause;
+    }
+  | {
+      /** Close with `code` and `reason` and drain: the supervisor's shutdown or the app's close(). */
+      type: 'DRAIN';
+      code: number;
+      reason: string;
+      cause: 'shutdown' | 'app-close';
+    }
+  | {
+      /** Destroy the socket now, with no close handshake (a shutdown's deadline passed). */
+      type: 'TERMINATE';
+    };
 
+/** Every event a connection actor accepts: its socket's facts and the commands sent to it. */
 export type ConnectionEvent = TransportEvent | ConnectionCommand;
 
 /** What a connection actor tells its supervisor (child → parent facts). */
 export type ChildReport =
-  | { type: 'CHILD_IDLE'; connectionId: string; lastActivityAt: number }
-  | { type: 'CHILD_ACTIVE'; connectionId: string }
-  | { type: 'CHILD_DRAINING'; connectionId: string };
+  | {
+      /** The connection went idle (no activity for idleTimeoutMs), last active at `lastActivityAt`. */
+      type: 'CHILD_IDLE';
+      /** The connection the report is about. */
+      connectionId: string;
+      lastActivityAt: number;
+    }
+  | {
+      /** The idle connection is active again. */
+      type: 'CHILD_ACTIVE';
+      /** The connection the report is about. */
+      connectionId: string;
+    }
+  | {
+      /** The connection began to leave: it no longer holds a slot. */
+      type: 'CHILD_DRAINING';
+      /** The connection the report is about. */
+      connectionId: string;
+    };
 
 /** The timeouts every connection actor is bounded by, in milliseconds. */
 export interface ConnectionTimings {
+  /** How long the handshake may take before the connection is aborted (`connect-timeout`). */
   connectTimeoutMs: number;
+  /** How long without activity before the connection is idle (and may be evicted). */
   idleTimeoutMs: number;
+  /** The time between pings; a pong missing by the next one ends the connection (`dead-peer`). */
   heartbeatIntervalMs: number;
+  /** How long a closing connection may wait for the peer's close before its socket is terminated. */
   drainTimeoutMs: number;
 }
 
 /** Asks for a new connection. The runtime sends it to the user's supervisor. */
 export interface AdmitCommand {
+  /** Command: admit (or refuse) a new connection of this user. */
   type: 'ADMIT';
+  /** The connection id (UUID v7) minted for it at admission. */
   connectionId: string;
+  /** The user it counts against. */
   userId: string;
+  /** Its socket, handed to the connection actor it spawns. */
   transport: TransportEventSource;
 }
 
@@ -101,8 +171,11 @@ export type RefusalReason = 'user-limit' | 'process-limit' | 'shutting-down';
 
 /** The output of a connection actor, carried by its `xstate.done.actor.<id>` event. */
 export interface ConnectionOutput {
+  /** The connection id (UUID v7) minted at admission. */
   connectionId: string;
+  /** The user the connection counted against. */
   userId: string;
+  /** Why it reached `disposed`: the `reason` of the `disposed` event. */
   reason: DisposeReason;
   /** The close code we sent or received, when there was one. */
   closeCode: number | undefined;

@@ -15,9 +15,13 @@ export function evictionPoint(limit: number, threshold: number): number {
 }
 
 /**
+ * Which idle children to evict so that the invariant holds: longest idle first, until the
+ * live count is below `evictAt` or none is idle. Never an active child.
+ *
  * @param liveCount the live count the invariant must hold for (for an
  *   admission, the count including the newcomer)
  * @param idleLongestFirst ids of the idle live children, longest idle first
+ * @param evictAt T, the live count at which idle children must go ({@link evictionPoint})
  * @returns the ids to evict, in eviction order
  */
 export function planEvictions(

@@ -21,7 +21,9 @@
  */
 import { assign, emit, enqueueActions, setup } from 'xstate';
 
+/** The hub's context: the shutdown under way (zeros and 1001 until SHUTDOWN). */
 export interface HubContext {
+  /** How long after SHUTDOWN whatever is left is terminated (`terminateAll`), in ms. */
   shutdownDeadlineMs: number;
   /** Paced shutdown: time between two batches. */
   batchIntervalMs: number;
@@ -29,19 +31,32 @@ export interface HubContext {
   batchesLeft: number;
   /** The close code and reason every connection is drained with. */
   code: number;
+  /** The close reason sent with `code`. */
   reason: string;
 }
 
 /** Close the connections in `batches` batches, `intervalMs` apart (the first at once). */
 export interface HubPace {
+  /** How many batches, the last a `drainAll`; 1 (or less) is no pacing. */
   batches: number;
+  /** The time between two batches, in ms (shutdown()'s `pace.windowMs` / `batches`). */
   intervalMs: number;
 }
 
+/** Every event the hub accepts. */
 export type HubEvent =
-  | { type: 'SHUTDOWN'; deadlineMs: number; code: number; reason: string; pace?: HubPace | undefined }
-  /** Fact from the runtime: no user supervisor is left. */
-  | { type: 'ALL_USERS_ENDED' };
+  | {
+      /** Command from the runtime's shutdown(): drain everyone (in batches when paced), terminate at the deadline. */
+      type: 'SHUTDOWN';
+      deadlineMs: number;
+      code: number;
+      reason: string;
+      pace?: HubPace | undefined;
+    }
+  | {
+      /** Fact from the runtime: no user supervisor is left. */
+      type: 'ALL_USERS_ENDED';
+    };
 
 /**
  * What the hub asks of the runtime, which holds the user supervisors (root
@@ -51,10 +66,29 @@ export type HubEvent =
  * `drainBatch` asks to drain ceil(live / of) connections, idle first, then oldest.
  */
 export type HubRequest =
-  | { type: 'drainAll'; code: number; reason: string }
-  | { type: 'drainBatch'; of: number; code: number; reason: string }
-  | { type: 'terminateAll' };
+  | {
+      /** Drain every live connection now, with `code` and `reason`. */
+      type: 'drainAll';
+      code: number;
+      reason: string;
+    }
+  | {
+      /** Drain ceil(live / `of`) connections, idle first, then oldest, with `code` and `reason`. */
+      type: 'drainBatch';
+      of: number;
+      code: number;
+      reason: string;
+    }
+  | {
+      /** The deadline passed: terminate every connection still there. */
+      type: 'terminateAll';
+    };
 
+/**
+ * The hub's statechart: the runtime's shutdown, unpaced or in batches, bounded by its
+ * deadline (see the diagram at the top of this file and docs/machines/hub.md). Exported for
+ * charts and tests; each `createSupervisor()` runs one.
+ */
 export const hubMachine = setup({
   types: {} as { context: HubContext; events: HubEvent; emitted: HubRequest },
   actions: {

@@ -30,29 +30,42 @@
  */
 import { assign, fromPromise, setup } from 'xstate';
 
+/** What the lease actor starts with: its three intervals, in ms. */
 export interface LeaseInput {
   /** leaseTtl / 3: a lease survives two missed renewals. */
   renewIntervalMs: number;
+  /** How often the entries of dead incarnations (crashed nodes) are removed from the book: `cluster.reaperIntervalMs`. */
   reapIntervalMs: number;
   /** Wait before trying again to take the first lease. */
   retryIntervalMs: number;
 }
 
+/** The lease actor's context: its input, and whether a renewal is owed. */
 export interface LeaseContext extends LeaseInput {
   /** A RENEW_NOW came while a call was in flight: renew as soon as the renewal is back to waiting. */
   renewalOwed: boolean;
 }
 
+/** Every event the lease actor accepts. */
 export type LeaseEvent =
-  /** Fact from the store: it found the lease lost and took a new incarnation. */
-  | { type: 'INCARNATION_CHANGED' }
-  /**
-   * Command from the runtime: the store reconnected (maybe to another server) or is
-   * back after an outage; renew now, not at the next tick. The renewal goes on to
-   * reconciling when the outage left work, after it has seen which server answers.
-   */
-  | { type: 'RENEW_NOW' };
+  | {
+      /** Fact from the store: it found the lease lost and took a new incarnation. */
+      type: 'INCARNATION_CHANGED';
+    }
+  | {
+      /**
+       * Command from the runtime: the store reconnected (maybe to another server) or is
+       * back after an outage; renew now, not at the next tick. The renewal goes on to
+       * reconciling when the outage left work, after it has seen which server answers.
+       */
+      type: 'RENEW_NOW';
+    };
 
+/**
+ * The lease's statechart (cluster mode): renewal, reconciliation and the reaper (see the
+ * diagram at the top of this file and docs/machines/lease.md). Its store calls are
+ * placeholder actors that the runtime provides; exported for charts and tests.
+ */
 export const leaseMachine = setup({
   types: {} as { context: LeaseContext; input: LeaseInput; events: LeaseEvent },
   actors: {

@@ -21,25 +21,37 @@ import type { TransportEvent } from './events.js';
 
 /** The socket a refusal owns: subscribe delivers its facts, the undo removes what it added. */
 export interface RefusalTransport {
+  /** Delivers the socket's facts to `sink`; returns the undo of exactly what it added. */
   subscribe(sink: (event: RefusalEvent) => void): () => void;
 }
 
+/** What a refusal actor starts with (and keeps as its context): the socket, the close frame, the bound. */
 export interface RefusalInput {
+  /** The refused socket, mid-handshake: the actor completes it, then closes it. */
   transport: RefusalTransport;
   /** 4000 + the HTTP status the refusal would have had. */
   code: number;
   /** At most 123 UTF-8 bytes, ending in ` retry-after=<seconds>` when there is a hint. */
   reason: string;
+  /** How long, in ms, the peer has to complete the close before the socket is terminated (`closeRefusalTimeoutMs`). */
   timeoutMs: number;
 }
 
+/** Every event a refusal actor accepts: its socket's facts, and TERMINATE. */
 export type RefusalEvent =
   | Extract<TransportEvent, { type: 'SOCKET_OPENED' | 'SOCKET_CLOSED' | 'SOCKET_ERRORED' }>
-  /** Command from the runtime (shutdown finished): stop waiting for the peer. */
-  | { type: 'TERMINATE' };
+  | {
+      /** Command from the runtime (shutdown finished): stop waiting for the peer. */
+      type: 'TERMINATE';
+    };
 
 const terminate = { target: '#refusal.done', actions: 'terminateSocket' } as const;
 
+/**
+ * The close refusal's statechart (`refuse: 'close'`): complete the handshake, send the close
+ * frame, end when the socket closes or at `timeoutMs` (see the diagram at the top of this
+ * file and docs/machines/refusal.md). Exported for charts and tests.
+ */
 export const refusalMachine = setup({
   types: {} as { context: RefusalInput; input: RefusalInput; events: RefusalEvent },
   actions: {

@@ -21,17 +21,26 @@
  */
 import { setup } from 'xstate';
 
+/** What a store watchdog starts with: its period. */
 export interface StoreWatchdogInput {
   /** How often to check while commands are in flight: a fraction of the command timeout. */
   periodMs: number;
 }
 
+/** A store watchdog's context: its input, unchanged. */
 export type StoreWatchdogContext = StoreWatchdogInput;
 
-export type StoreWatchdogEvent =
+/** The one event a store watchdog accepts. */
+export type StoreWatchdogEvent = {
   /** Command from the connection: a command went out while the watchdog was idle. */
-  { type: 'WATCH' };
+  type: 'WATCH';
+};
 
+/**
+ * The store watchdog's statechart (cluster mode): one periodic check of the deadlines of a
+ * Redis connection's commands in flight, idle when none is (see the diagram at the top of
+ * this file and docs/machines/watchdog.md). Exported for charts and tests.
+ */
 export const storeWatchdogMachine = setup({
   types: {} as { context: StoreWatchdogContext; input: StoreWatchdogInput; events: StoreWatchdogEvent },
   actions: {

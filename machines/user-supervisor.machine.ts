@@ -49,11 +49,15 @@ import type {
 } from './events.js';
 import { planEvictions } from './eviction.js';
 
+/** What a user supervisor starts with: whose it is, the per-user rules, and its children's timings. */
 export interface UserSupervisorInput {
+  /** The user whose connections it owns. */
   userId: string;
+  /** The per-user limit (maxConnectionsPerUser): an ADMIT while this many are live, after evicting idle ones, is refused (`user-limit`). */
   limit: number;
   /** T: the live count at which idle children are evicted. */
   evictAt: number;
+  /** The timeouts every connection actor it spawns is given. */
   timings: ConnectionTimings;
   /** How long to stay after the last child, ready for the user's next connection; 0 for not at all. */
   lingerMs: number;
@@ -61,13 +65,17 @@ export interface UserSupervisorInput {
 
 /** An idle child, and when it was last active. */
 export interface IdleChild {
+  /** The idle connection's id. */
   connectionId: string;
+  /** When it was last active, on the runtime's clock (ms): orders the idle list, longest idle first. */
   lastActivityAt: number;
 }
 
+/** A user supervisor's context: its input and the user's slot book. */
 export interface UserSupervisorContext extends UserSupervisorInput {
   /** Every child not yet ended: connection id → actor id (its slot name). */
   slots: ReadonlyMap<string, string>;
+  /** The connection ids of the children in `connecting` or `active`: those that count toward the limit. */
   live: readonly string[];
   /** Longest idle first. */
   idle: readonly IdleChild[];
@@ -75,23 +83,41 @@ export interface UserSupervisorContext extends UserSupervisorInput {
 
 /** The user's book as the runtime mirrors it: counts only. */
 export interface BookCounts {
+  /** Connections in `connecting` or `active`: they count toward the limit. */
   live: number;
+  /** The live connections that are idle (evicted first, longest idle first). */
   idle: number;
+  /** Connections already leaving: they hold no slot, but are not yet disposed. */
   draining: number;
 }
 
+/** Every event a user supervisor accepts: admissions, its children's reports and ends, and commands. */
 export type UserSupervisorEvent =
   | AdmitCommand
   | ChildReport
-  | { type: 'SHUTDOWN'; code: number; reason: string }
-  | { type: 'TERMINATE' }
-  /**
-   * Cluster mode (issue 12): the cluster-wide book named this idle child for
-   * eviction. It may have turned active since, so the guard checks again.
-   */
-  | { type: 'EVICT_IF_IDLE'; connectionId: string }
-  /** Cluster mode: this child is over the cluster-wide limit (the book refused it again); idle or not. */
-  | { type: 'EVICT_CHILD'; connectionId: string }
+  | {
+      /** Command from the runtime: drain every child with `code` and `reason`, and end when the last is gone. */
+      type: 'SHUTDOWN';
+      code: number;
+      reason: string;
+    }
+  | {
+      /** Command from the runtime (the shutdown's deadline): terminate every child still there. */
+      type: 'TERMINATE';
+    }
+  | {
+      /**
+       * Cluster mode (issue 12): the cluster-wide book named this idle child for
+       * eviction. It may have turned active since, so the guard checks again.
+       */
+      type: 'EVICT_IF_IDLE';
+      connectionId: string;
+    }
+  | {
+      /** Cluster mode: this child is over the cluster-wide limit (the book refused it again); idle or not. */
+      type: 'EVICT_CHILD';
+      connectionId: string;
+    }
   | DoneActorEvent<ConnectionOutput, string>
   | ErrorActorEvent<unknown, string>;
 
@@ -106,6 +132,7 @@ function insertIdle(idle: readonly IdleChild[], child: IdleChild): IdleChild[] {
   return [...idle.slice(0, index), child, ...idle.slice(index)];
 }
 
+/** The counts of a user supervisor's book, as its `publishBook` action hands them to the runtime. */
 export const bookCounts = (context: UserSupervisorContext): BookCounts => ({
   live: context.live.length,
   idle: context.idle.length,
@@ -142,6 +169,11 @@ function endedChild(context: UserSupervisorContext, event: UserSupervisorEvent):
 const STAYS = { type: 'forgetChild', params: { ends: false } } as const;
 const ENDS = { type: 'forgetChild', params: { ends: true } } as const;
 
+/**
+ * The user supervisor's statechart: one user's connections, the per-user limit and the
+ * eviction rule (see the diagram at the top of this file and docs/machines/supervisor.md).
+ * Exported for charts and tests; `createSupervisor()` runs one per user with a connection.
+ */
 export const userSupervisorMachine = setup({
   types: {} as {
     context: UserSupervisorContext;

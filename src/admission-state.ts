@@ -11,8 +11,20 @@ import type { RejectReason } from './events.js';
 /** The refusals that concern every upgrade, whoever sends it. */
 export type ProcessRefusal = Extract<RejectReason, 'shutting-down' | 'store-unavailable'>;
 
-/** `stats().admission`. */
-export type AdmissionState = { admitting: true; reason: null } | { admitting: false; reason: ProcessRefusal };
+/** `stats().admission`: whether this process admits at all now, and if not, why. */
+export type AdmissionState =
+  | {
+      /** Whether this process admits at all now (a user or the process at its limit still counts as admitting). */
+      admitting: true;
+      /** Why it does not admit: null while it does. */
+      reason: null;
+    }
+  | {
+      /** Whether this process admits at all now (a user or the process at its limit still counts as admitting). */
+      admitting: false;
+      /** Why it does not admit: `'shutting-down'` after shutdown(), `'store-unavailable'` under `onStoreUnavailable: 'reject'`. */
+      reason: ProcessRefusal;
+    };
 
 export interface AdmissionSources {
   /** The same flag the upgrade path reads: set synchronously by shutdown(). */

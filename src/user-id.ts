@@ -13,6 +13,8 @@ import { describeValue, SupervisorError } from './errors.js';
 export const MAX_USER_ID_BYTES = 128;
 
 /**
+ * The longest user id, in UTF-8 bytes (128): the same value as {@link MAX_USER_ID_BYTES}.
+ *
  * @deprecated Since user ids are measured in UTF-8 bytes, use MAX_USER_ID_BYTES
  * (same value). It never counted characters for anything but UTF-16 units.
  */

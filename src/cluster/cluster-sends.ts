@@ -34,10 +34,34 @@ import type { SendAcrossOutcome } from './slot-store.js';
 
 /** What a cluster-wide send asks the other processes to do with their own connections. */
 export type ClusterDelivery =
-  | { kind: 'send'; userId: string; data: string | Buffer; binary?: boolean }
-  | { kind: 'disconnect'; userId: string; code: number; reason: string }
-  | { kind: 'broadcast'; data: string | Buffer; binary?: boolean }
-  | { kind: 'room'; room: string; data: string | Buffer; binary?: boolean; except?: string };
+  | {
+      /** `sendToUser(userId, data, { cluster: true })`: each other process holding the user's connections sends them `data`. */
+      kind: 'send';
+      userId: string;
+      data: string | Buffer;
+      binary?: boolean;
+    }
+  | {
+      /** `disconnectUser(userId, code, reason, { cluster: true })`: each of them closes the user's connections. */
+      kind: 'disconnect';
+      userId: string;
+      code: number;
+      reason: string;
+    }
+  | {
+      /** `broadcast(data, { cluster: true })`: every other live process sends `data` to all its connections. */
+      kind: 'broadcast';
+      data: string | Buffer;
+      binary?: boolean;
+    }
+  | {
+      /** `sendToRoom(room, data, { cluster: true })`: every other live process sends to its own members of `room` (but `except`). */
+      kind: 'room';
+      room: string;
+      data: string | Buffer;
+      binary?: boolean;
+      except?: string;
+    };
 
 /** A live process: where to publish, and the incarnation that may act on it. */
 export interface SendTarget {

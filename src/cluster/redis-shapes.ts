@@ -14,7 +14,12 @@
  * reconnects wait for the command timeout instead of failing at once.
  */
 export interface RedisClientLike {
+  /**
+   * Sends one command (`['EVALSHA', …]`) and resolves with Redis's reply. The store passes
+   * `{ timeout: 0 }`: it bounds each command itself, by `commandTimeoutMs`.
+   */
   sendCommand(args: readonly string[], options?: { timeout?: number }): Promise<unknown>;
+  /** A new, unconnected client of the same options: the store's pub/sub connection, which it connects and destroys. */
   duplicate(): RedisSubscriberLike;
 }
 
@@ -26,6 +31,10 @@ export interface RedisClientLike {
  * `defaults: { disableOfflineQueue: true }`, for the reason given above.
  */
 export interface RedisClusterLike {
+  /**
+   * Sends one command to the master of `firstKey`'s slot (the store passes `isReadonly`
+   * false, and `{ timeout: 0 }`: it bounds each command itself) and resolves with the reply.
+   */
   sendCommand(
     firstKey: string | undefined,
     isReadonly: boolean | undefined,
@@ -42,11 +51,13 @@ export interface RedisClusterLike {
    * holds back the commands to all (their deadlines are one list), and `shardOf` is undefined.
    */
   getSlotMaster?(slot: number): { readonly address?: string } | undefined;
+  /** A new, unconnected cluster client of the same options: the store's sharded pub/sub, which it connects and destroys. */
   duplicate(): RedisSubscriberLike;
 }
 
 /** One node's connection inside a cluster client. */
 export interface RedisNodeLike {
+  /** Sends one command to this node alone (SCRIPT LOAD, TIME, INFO) and resolves with its reply. */
   sendCommand(args: string[], options?: { timeout?: number }): Promise<unknown>;
 }
 
@@ -65,6 +76,10 @@ export interface RedisClusterNodes {
  * `nodeClientOptions: { disableOfflineQueue: true }`, as for a single client.
  */
 export interface RedisSentinelLike {
+  /**
+   * Sends one command to the primary (the store passes `isReadonly` false, and
+   * `{ timeout: 0 }`: it bounds each command itself) and resolves with the reply.
+   */
   sendCommand(
     isReadonly: boolean | undefined,
     args: string[],
@@ -72,6 +87,7 @@ export interface RedisSentinelLike {
   ): Promise<unknown>;
   /** The primary it sends to now (undefined until connected). */
   getMasterNode(): { host: string; port: number } | undefined;
+  /** Never called: having it (with `getMasterNode`) is what tells a sentinel client apart. */
   getReplicaNodes(): unknown;
   /** False before connect() and after close(): its commands would fail on a missing connection. */
   readonly isOpen?: boolean;
@@ -81,6 +97,7 @@ export interface RedisSentinelLike {
 
 /** The pub/sub connection made by a sentinel client's duplicate(): its destroy() returns a promise. */
 export interface RedisSentinelSubscriberLike extends Omit<RedisSubscriberLike, 'destroy'> {
+  /** Drops the connection at once, as {@link RedisSubscriberLike.destroy} does; the store does not wait for the promise. */
   destroy(): Promise<void> | void;
 }
 
@@ -202,7 +219,9 @@ export function isSentinelNodes(value: unknown): value is RedisSentinelNodes {
 
 /** The pub/sub connection: a duplicate of the main client, owned by the store. */
 export interface RedisSubscriberLike {
+  /** Opens the connection: the store calls it once, right after duplicate(), bounded by its connect timeout. */
   connect(): Promise<unknown>;
+  /** SSUBSCRIBE to `channel` (this node's orders); `listener` gets each message as a string. */
   sSubscribe(channel: string, listener: (message: string) => void): Promise<void>;
   /** Not called by the store (destroy() ends the subscription); part of the shape both client kinds share. */
   sUnsubscribe(channel: string): Promise<void>;
@@ -212,7 +231,13 @@ export interface RedisSubscriberLike {
    * failed, and the channel's listeners were dropped (node-redis's own re-subscription).
    */
   on(event: 'sharded-channel-moved-error', listener: (error: Error, channel: string) => void): unknown;
+  /** Removes an 'error' listener added with on(). */
   off(event: 'error', listener: (error: Error) => void): unknown;
+  /** Closes once the replies in flight are in (node-redis's close()); the store ends its pub/sub with destroy(). */
   close(): Promise<void>;
+  /**
+   * Drops the connection at once, which ends its subscription: how the store ends its pub/sub at
+   * stop() (an UNSUBSCRIBE could wait forever on a Redis that does not answer).
+   */
   destroy(): void;
 }
