@@ -143,6 +143,27 @@ describe('reference server (npm start)', () => {
     [['--redis', 'redis://127.0.0.1:1', '--lease-ttl-ms', '10'], /--lease-ttl-ms: expected an integer/],
     [['--redis', 'redis://127.0.0.1:1', '--node-id', 'a b'], /--node-id: expected 1 to 64 characters/],
     [['--redis', 'redis://127.0.0.1:1', '--store-unavailable', 'x'], /--store-unavailable: expected 'local'/],
+    // The flags of admissionRate, maxPayloadBytes, maxBufferedBytes, activity, lingerMs,
+    // retryAfterMs, heartbeatMessage and the cluster's commandTimeoutMs and keyPrefix.
+    [['--admission-rate', 'fast'], /--admission-rate must be <perSecond>\[\/<burst>\] \(e\.g\. 2\/5/],
+    [['--admission-rate', '2/5/7'], /--admission-rate must be <perSecond>\[\/<burst>\]/],
+    [['--admission-rate', '0/5'], /--admission-rate \(perSecond\): expected a number greater than 0/],
+    [
+      ['--admission-rate', '2/0.5'],
+      /--admission-rate \(burst\): expected an integer from 1 to 1000000, got 0\.5/,
+    ],
+    [['--max-payload-bytes', '0'], /--max-payload-bytes: expected an integer from 1 to 2147483647, got 0/],
+    [['--max-buffered-bytes', 'lots'], /--max-buffered-bytes must be a number, got "lots"/],
+    [['--activity', 'outbound'], /--activity: expected 'both' or 'inbound', got outbound/],
+    [['--linger-ms=-1'], /--linger-ms: expected an integer from 0 to 2147483647, got -1/],
+    [['--retry-after-ms', '1.5'], /--retry-after-ms: expected an integer from 0 to 2147483647, got 1\.5/],
+    [['--heartbeat-message', ''], /--heartbeat-message: expected a non-empty string/],
+    [
+      ['--redis', 'redis://127.0.0.1:1', '--command-timeout-ms', '6000'],
+      /--command-timeout-ms: expected an integer from 1 to 5000 \(at most 60000, and a third of --lease-ttl-ms\), got 6000/,
+    ],
+    [['--redis', 'redis://127.0.0.1:1', '--key-prefix', 'a{b}'], /--key-prefix: expected 1 to 64 characters/],
+    [['--key-prefix', 'app'], /--key-prefix need --redis, --redis-cluster or --redis-sentinel/],
   ])('refuses %j with a clear message and exit code 2', async (args, message) => {
     const program = runProgram(script, args);
     expect(await program.exited).toBe(2);
@@ -173,15 +194,27 @@ describe('reference server (npm start)', () => {
   });
 
   it('follows an error in the flags themselves with the usage, and a value the supervisor refuses with none', async () => {
-    for (const args of [['--no-such-flag'], ['--port', 'abc'], ['--host', ''], ['--node-id', 'a']]) {
+    for (const args of [
+      ['--no-such-flag'],
+      ['--port', 'abc'],
+      ['--host', ''],
+      ['--node-id', 'a'],
+      ['--admission-rate', '2/'],
+      ['--command-timeout-ms', '100'],
+    ]) {
       const program = runProgram(script, args);
       expect(await program.exited, args.join(' ')).toBe(2);
       expect(program.errorOutput(), args.join(' ')).toMatch(/^error: .*\n\nUsage: npm start -- \[options\]/);
     }
-    const refused = runProgram(script, ['--max-per-user', '0']);
-    expect(await refused.exited).toBe(2);
-    expect(refused.errorOutput()).toMatch(/^error: --max-per-user: /);
-    expect(refused.errorOutput()).not.toMatch(/Usage:/);
+    for (const [args, flag] of [
+      [['--max-per-user', '0'], '--max-per-user'],
+      [['--admission-rate', '0'], '--admission-rate \\(perSecond\\)'],
+    ] as const) {
+      const refused = runProgram(script, [...args]);
+      expect(await refused.exited).toBe(2);
+      expect(refused.errorOutput()).toMatch(new RegExp(`^error: ${flag}: `));
+      expect(refused.errorOutput()).not.toMatch(/Usage:/);
+    }
   });
 
   it('runs as `ws-supervisor serve`', async () => {

@@ -65,9 +65,21 @@ const sample: Record<string, string> = {
   '--node-id': 'node-a',
   '--lease-ttl-ms': '9000',
   '--store-unavailable': 'reject',
+  '--admission-rate': '2/5',
+  '--max-payload-bytes': '4096',
+  '--max-buffered-bytes': '8192',
+  '--activity': 'inbound',
+  '--linger-ms': '777',
+  '--retry-after-ms': '3000',
+  '--heartbeat-message': 'hb',
+  '--command-timeout-ms': '250',
+  '--key-prefix': 'app-a',
 };
 /** The cluster's flags need --redis (its variable, when they are read from the environment). */
-const needsRedis = (flag: string) => ['--node-id', '--lease-ttl-ms', '--store-unavailable'].includes(flag);
+const needsRedis = (flag: string) =>
+  ['--node-id', '--lease-ttl-ms', '--store-unavailable', '--command-timeout-ms', '--key-prefix'].includes(
+    flag,
+  );
 
 const config = (argv: string[], env: NodeJS.ProcessEnv = {}) => readConfig(argv, env) as ServerConfig;
 
@@ -122,9 +134,23 @@ describe("the README's table of the reference server's flags", () => {
       '--heartbeat-ms',
       '--connect-timeout-ms',
       '--drain-timeout-ms',
+      '--linger-ms',
     ]) {
       expect(defaults[flag], flag).toBe('from the preset');
     }
+    for (const flag of ['--max-payload-bytes', '--max-buffered-bytes']) {
+      expect(defaults[flag], flag).toMatch(/^from the preset; /);
+    }
+    expect(defaults['--admission-rate']).toMatch(/^none: no rate limit;/);
+    expect(resolved.admissionRate).toBeUndefined();
+    expect(defaults['--activity']).toMatch(new RegExp(`^\`${resolved.activity}\`, or \`inbound\``));
+    expect(defaults['--heartbeat-message']).toMatch(/^none: pings only;/);
+    expect(resolved.heartbeatMessage).toBeUndefined();
+    const { 'shutting-down': shuttingDown, ...others } = resolved.retryAfterMs;
+    expect(new Set(Object.values(others))).toEqual(new Set([5000]));
+    expect(defaults['--retry-after-ms']).toMatch(
+      new RegExp(`^5000 \\(${shuttingDown} for \`shutting-down\`\\);`),
+    );
     expect(plain.limits).toEqual({});
 
     const cluster = resolveClusterOptions(config(['--redis', 'redis://127.0.0.1:6390']).cluster);
@@ -135,6 +161,17 @@ describe("the README's table of the reference server's flags", () => {
       `${cluster.leaseTtlMs} (needs \`--redis\`, \`--redis-cluster\` or \`--redis-sentinel\`)`,
     );
     expect(defaults['--store-unavailable']).toMatch(new RegExp(`^\`${cluster.onStoreUnavailable}\`, or`));
+    expect(cluster.commandTimeoutMs).toBe(500);
+    expect(
+      resolveClusterOptions(config(['--redis', 'redis://127.0.0.1:6390', '--lease-ttl-ms', '900']).cluster)
+        .commandTimeoutMs,
+    ).toBe(300);
+    expect(defaults['--command-timeout-ms']).toBe(
+      '500, or a third of `--lease-ttl-ms` when that is less (needs `--redis`, `--redis-cluster` or `--redis-sentinel`)',
+    );
+    expect(defaults['--key-prefix']).toBe(
+      `\`${cluster.keyPrefix}\` (needs \`--redis\`, \`--redis-cluster\` or \`--redis-sentinel\`)`,
+    );
     expect(defaults['--node-id']).toBe(
       '`<hostname>:<pid>` (needs `--redis`, `--redis-cluster` or `--redis-sentinel`)',
     );
