@@ -41,6 +41,10 @@ export interface ServerConfig {
     | 'lingerMs'
     | 'retryAfterMs'
     | 'heartbeatMessage'
+    | 'maxCloseRefusals'
+    | 'closeRefusalTimeoutMs'
+    | 'capacityLevels'
+    | 'capacityHysteresis'
   >;
   /** Issue 12: cluster mode, when --redis, --redis-cluster or --redis-sentinel is given. */
   cluster?: ClusterOptions | undefined;
@@ -68,6 +72,10 @@ const settings = {
   'linger-ms': ['WSSUP_LINGER_MS', 'lingerMs'],
   'retry-after-ms': ['WSSUP_RETRY_AFTER_MS', 'retryAfterMs'],
   'heartbeat-message': ['WSSUP_HEARTBEAT_MESSAGE', 'heartbeatMessage'],
+  'max-close-refusals': ['WSSUP_MAX_CLOSE_REFUSALS', 'maxCloseRefusals'],
+  'close-refusal-timeout-ms': ['WSSUP_CLOSE_REFUSAL_TIMEOUT_MS', 'closeRefusalTimeoutMs'],
+  'capacity-levels': ['WSSUP_CAPACITY_LEVELS', 'capacityLevels'],
+  'capacity-hysteresis': ['WSSUP_CAPACITY_HYSTERESIS', 'capacityHysteresis'],
   redis: ['WSSUP_REDIS_URL', undefined],
   'redis-cluster': ['WSSUP_REDIS_CLUSTER', undefined],
   'redis-sentinel': ['WSSUP_REDIS_SENTINEL', undefined],
@@ -76,6 +84,7 @@ const settings = {
   'store-unavailable': ['WSSUP_STORE_UNAVAILABLE', undefined],
   'command-timeout-ms': ['WSSUP_COMMAND_TIMEOUT_MS', undefined],
   'key-prefix': ['WSSUP_KEY_PREFIX', undefined],
+  'reaper-interval-ms': ['WSSUP_REAPER_INTERVAL_MS', undefined],
 } as const;
 
 type Flag = keyof typeof settings;
@@ -147,6 +156,18 @@ Options (environment variable in brackets):
                                 (default 5000, 1000 for shutting-down)
   --heartbeat-message <text>    a text message sent with every ping, for clients that cannot see
                                 pings (a browser's) [WSSUP_HEARTBEAT_MESSAGE] (default none)
+  --max-close-refusals <n>      with --refuse close: most refusals waiting for their close at
+                                once; beyond it refusals go over HTTP [WSSUP_MAX_CLOSE_REFUSALS]
+                                (default 1000)
+  --close-refusal-timeout-ms <ms>
+                                with --refuse close: how long a refused client has to answer the
+                                close before it is cut off [WSSUP_CLOSE_REFUSAL_TIMEOUT_MS]
+                                (default 1000)
+  --capacity-levels <list>      comma-separated fractions of the per-user limit at which the
+                                dashboard's capacity alerts fire, or none [WSSUP_CAPACITY_LEVELS]
+                                (default 0.5,0.8,0.9)
+  --capacity-hysteresis <x>     how far below a level a user must fall before it fires again
+                                [WSSUP_CAPACITY_HYSTERESIS] (default 0.1)
   --redis <url>                 cluster mode: one per-user limit across every process on this
                                 Redis (redis://host:port, or rediss://host:port over TLS)
                                 [WSSUP_REDIS_URL] (with a password in it, prefer the variable)
@@ -163,6 +184,8 @@ Options (environment variable in brackets):
                                 [WSSUP_COMMAND_TIMEOUT_MS] (default 500, or a third of the lease if less)
   --key-prefix <prefix>         prefix of every key in Redis, to share one Redis between apps
                                 [WSSUP_KEY_PREFIX] (default wssup)
+  --reaper-interval-ms <ms>     how often dead processes' slots are removed from the book
+                                [WSSUP_REAPER_INTERVAL_MS] (default the lease's lifetime)
   -h, --help                    show this help
 
 Credentials of --redis-sentinel, from the environment only (flags show in ps):
@@ -224,6 +247,7 @@ const clusterFlags: Record<string, Flag | undefined> = {
   'cluster.onStoreUnavailable': 'store-unavailable',
   'cluster.commandTimeoutMs': 'command-timeout-ms',
   'cluster.keyPrefix': 'key-prefix',
+  'cluster.reaperIntervalMs': 'reaper-interval-ms',
 };
 
 /** The flag that sets a supervisor option (or a cluster one), for error messages. */
@@ -329,6 +353,24 @@ function admissionRate(name: string, raw: string): AdmissionRate {
 }
 
 /**
+ * A comma-separated list of fractions as `capacityLevels`, `none` for `[]` (alerts off). The
+ * levels themselves are createSupervisor's to check, which names `capacityLevels`.
+ * @throws {ConfigError} for an entry that is not a number
+ */
+function capacityLevels(name: string, raw: string): number[] {
+  if (raw.trim() === 'none') return [];
+  return raw.split(',').map((level) => {
+    try {
+      return toNumber(name, level);
+    } catch {
+      throw new ConfigError(
+        `${name} must be comma-separated numbers (0.5,0.8,0.9) or none, got ${JSON.stringify(raw)}`,
+      );
+    }
+  });
+}
+
+/**
  * @returns the config, or 'help' when --help was given.
  * @throws {ConfigError} for an unknown flag, a value that is not a number, or a port out of range.
  */
@@ -350,6 +392,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     else if (option === 'heartbeatMessage')
       limits.heartbeatMessage = raw; // checked by createSupervisor
     else if (option === 'admissionRate') limits.admissionRate = admissionRate(nameOf(flag), raw);
+    else if (option === 'capacityLevels') limits.capacityLevels = capacityLevels(nameOf(flag), raw);
     else if (option === 'allowedOrigins')
       // A list in one value, as an environment variable can hold it; each origin is checked by createSupervisor.
       limits.allowedOrigins = raw.split(',').map((origin) => origin.trim());
@@ -371,6 +414,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
   const policy = read('store-unavailable');
   const commandTimeout = read('command-timeout-ms');
   const keyPrefix = read('key-prefix');
+  const reaperInterval = read('reaper-interval-ms');
   if ([url, rootNodes, sentinels].filter((given) => given !== undefined).length > 1) {
     throw new ConfigError('--redis, --redis-cluster and --redis-sentinel: give one of them');
   }
@@ -382,10 +426,13 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
         ? { ...sentinelNodes(sentinels), ...credentialsFrom(env, true) }
         : url;
   if (sentinels === undefined) credentialsFrom(env, false);
-  if (redis === undefined && (nodeId ?? leaseTtl ?? policy ?? commandTimeout ?? keyPrefix) !== undefined) {
+  if (
+    redis === undefined &&
+    (nodeId ?? leaseTtl ?? policy ?? commandTimeout ?? keyPrefix ?? reaperInterval) !== undefined
+  ) {
     throw new ConfigError(
-      '--node-id, --lease-ttl-ms, --store-unavailable, --command-timeout-ms and --key-prefix need --redis, ' +
-        '--redis-cluster or --redis-sentinel',
+      '--node-id, --lease-ttl-ms, --store-unavailable, --command-timeout-ms, --key-prefix and ' +
+        '--reaper-interval-ms need --redis, --redis-cluster or --redis-sentinel',
     );
   }
   const cluster: ClusterOptions | undefined =
@@ -399,6 +446,8 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
           commandTimeoutMs:
             commandTimeout === undefined ? undefined : toNumber(nameOf('command-timeout-ms'), commandTimeout),
           keyPrefix,
+          reaperIntervalMs:
+            reaperInterval === undefined ? undefined : toNumber(nameOf('reaper-interval-ms'), reaperInterval),
         };
   const portNumber = port === undefined ? 0 : toNumber(nameOf('port'), port);
   // Said here, by the setting's name: listen() would refuse it as `options.port`, which names no flag.

@@ -77,13 +77,18 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   console.log(
     `messages up to ${options.maxPayloadBytes} bytes, send buffer up to ${options.maxBufferedBytes} bytes, ` +
       `activity ${options.activity}, linger ${options.lingerMs} ms, admission rate ` +
-      (rate === undefined ? 'unlimited' : `${rate.perSecond}/s (burst ${rate.burst})`),
+      (rate === undefined ? 'unlimited' : `${rate.perSecond}/s (burst ${rate.burst})`) +
+      (options.refuse === 'close'
+        ? `, refusals as close codes (at most ${options.maxCloseRefusals} at once, ` +
+          `cut off ${options.closeRefusalTimeoutMs} ms after)`
+        : ', refusals over HTTP'),
   );
   if (options.cluster !== undefined) {
     const { cluster } = options;
     console.log(
       `cluster node ${cluster.nodeId}, lease ${cluster.leaseTtlMs} ms, ` +
-        `command timeout ${cluster.commandTimeoutMs} ms, key prefix ${cluster.keyPrefix}`,
+        `command timeout ${cluster.commandTimeoutMs} ms, reaper every ${cluster.reaperIntervalMs} ms, ` +
+        `key prefix ${cluster.keyPrefix}`,
     );
   }
   const warning = exposureWarning(config);

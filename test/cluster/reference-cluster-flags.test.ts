@@ -1,7 +1,7 @@
 /**
- * The reference server's --command-timeout-ms and --key-prefix take effect on running
- * servers in cluster mode, each on a private redis-server: the environment variable gives
- * the same, and the flag wins over it.
+ * The reference server's --command-timeout-ms, --key-prefix and --reaper-interval-ms take
+ * effect on running servers in cluster mode, each test on a private redis-server: the
+ * environment variable gives the same, and the flag wins over it.
  */
 import { describe, expect, vi } from 'vitest';
 import type { SupervisorStats } from '../../src/index.js';
@@ -75,6 +75,32 @@ describe.runIf(hasRedis)('the reference server in cluster mode', () => {
       const flagged = await start(redis.url, 'flagged', ['--key-prefix', 'app-a']);
       const fromEnv = await start(redis.url, 'env', [], { WSSUP_KEY_PREFIX: 'app-b' });
       const both = await start(redis.url, 'both', ['--key-prefix', 'app-c'], { WSSUP_KEY_PREFIX: 'app-d' });
+      // --reaper-interval-ms only changes when dead nodes' slots go: the cluster line says what is in force.
+      const reaper = await start(redis.url, 'reaper', [
+        '--key-prefix',
+        'app-e',
+        '--reaper-interval-ms',
+        '700',
+      ]);
+      const reaperEnv = await start(redis.url, 'reaper-env', ['--key-prefix', 'app-f'], {
+        WSSUP_REAPER_INTERVAL_MS: '800',
+      });
+      const reaperBoth = await start(
+        redis.url,
+        'reaper-both',
+        ['--key-prefix', 'app-g', '--reaper-interval-ms', '900'],
+        {
+          WSSUP_REAPER_INTERVAL_MS: '800',
+        },
+      );
+      for (const [node, ms] of [
+        [flagged, 15_000],
+        [reaper, 700],
+        [reaperEnv, 800],
+        [reaperBoth, 900],
+      ] as const) {
+        expect(node.program.output()).toMatch(new RegExp(`, reaper every ${ms} ms, `));
+      }
       for (const node of [flagged, fromEnv, both]) expect(opened(await attempt(node, 'max'))).toBe('opened');
       for (const prefix of ['app-a', 'app-b', 'app-c']) {
         expect(await keys(prefix), prefix).toContain(`${prefix}:{u:max}:slots`);

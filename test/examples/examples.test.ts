@@ -144,7 +144,8 @@ describe('reference server (npm start)', () => {
     [['--redis', 'redis://127.0.0.1:1', '--node-id', 'a b'], /--node-id: expected 1 to 64 characters/],
     [['--redis', 'redis://127.0.0.1:1', '--store-unavailable', 'x'], /--store-unavailable: expected 'local'/],
     // The flags of admissionRate, maxPayloadBytes, maxBufferedBytes, activity, lingerMs,
-    // retryAfterMs, heartbeatMessage and the cluster's commandTimeoutMs and keyPrefix.
+    // retryAfterMs, heartbeatMessage, maxCloseRefusals, closeRefusalTimeoutMs, capacityLevels,
+    // capacityHysteresis, and the cluster's commandTimeoutMs, keyPrefix and reaperIntervalMs.
     [['--admission-rate', 'fast'], /--admission-rate must be <perSecond>\[\/<burst>\] \(e\.g\. 2\/5/],
     [['--admission-rate', '2/5/7'], /--admission-rate must be <perSecond>\[\/<burst>\]/],
     [['--admission-rate', '0/5'], /--admission-rate \(perSecond\): expected a number greater than 0/],
@@ -163,7 +164,31 @@ describe('reference server (npm start)', () => {
       /--command-timeout-ms: expected an integer from 1 to 5000 \(at most 60000, and a third of --lease-ttl-ms\), got 6000/,
     ],
     [['--redis', 'redis://127.0.0.1:1', '--key-prefix', 'a{b}'], /--key-prefix: expected 1 to 64 characters/],
-    [['--key-prefix', 'app'], /--key-prefix need --redis, --redis-cluster or --redis-sentinel/],
+    [
+      ['--key-prefix', 'app'],
+      /--key-prefix and --reaper-interval-ms need --redis, --redis-cluster or --redis-sentinel/,
+    ],
+    [['--max-close-refusals=-1'], /--max-close-refusals: expected an integer from 0 to 1000000, got -1/],
+    [
+      ['--close-refusal-timeout-ms', '0'],
+      /--close-refusal-timeout-ms: expected an integer from 1 to 2147483647, got 0/,
+    ],
+    [
+      ['--capacity-levels', '0.9,0.5'],
+      /--capacity-levels: expected an array of at most 16 fractions .* strictly increasing/,
+    ],
+    [
+      ['--capacity-levels', 'half'],
+      /--capacity-levels must be comma-separated numbers \(0\.5,0\.8,0\.9\) or none, got "half"/,
+    ],
+    [
+      ['--capacity-hysteresis', '1'],
+      /--capacity-hysteresis: expected a number from 0 \(inclusive\) to 1 \(exclusive\), got 1/,
+    ],
+    [
+      ['--redis', 'redis://127.0.0.1:1', '--reaper-interval-ms', '50'],
+      /--reaper-interval-ms: expected an integer from 100/,
+    ],
   ])('refuses %j with a clear message and exit code 2', async (args, message) => {
     const program = runProgram(script, args);
     expect(await program.exited).toBe(2);

@@ -1,13 +1,18 @@
 /**
  * The reference server's flags for admissionRate, maxPayloadBytes, maxBufferedBytes, activity,
- * lingerMs, retryAfterMs and heartbeatMessage take effect on the running server (`npm start`'s
+ * lingerMs, retryAfterMs, heartbeatMessage, maxCloseRefusals, closeRefusalTimeoutMs,
+ * capacityLevels and capacityHysteresis take effect on the running server (`npm start`'s
  * built program, real clients over loopback): what a client sees changes with them, the
  * environment variable gives the same, and the flag wins over it. (The cluster's
- * --command-timeout-ms and --key-prefix: test/cluster/reference-cluster-flags.test.ts.)
+ * --command-timeout-ms, --key-prefix and --reaper-interval-ms:
+ * test/cluster/reference-cluster-flags.test.ts.)
  */
 import { once } from 'node:events';
-import { describe, expect, it, vi } from 'vitest';
+import { get, type IncomingMessage } from 'node:http';
+import { connect as connectTcp } from 'node:net';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
+import type { Activity } from '../../src/dashboard/activity.js';
 import type { SupervisorStats } from '../../src/index.js';
 import { type RunningProgram, runProgram } from '../helpers/process.js';
 import { httpRefusal } from '../helpers/refusals.js';
@@ -17,6 +22,7 @@ const script = 'dist/examples/reference-server/main.js';
 
 interface Running {
   program: RunningProgram;
+  port: number;
   /** ws://127.0.0.1:<port>/?user=<user> */
   url(user: string): string;
   stats(): Promise<SupervisorStats>;
@@ -28,6 +34,7 @@ async function start(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Runni
   const http = (base as string).replace('ws://', 'http://');
   return {
     program,
+    port: Number(new URL(http).port),
     url: (user) => `${base}/?user=${encodeURIComponent(user)}`,
     stats: async () => (await (await fetch(`${http}/stats`)).json()) as SupervisorStats,
   };
@@ -49,7 +56,7 @@ describe('--admission-rate <perSecond>[/<burst>]', () => {
     expect(refused.headers['retry-after']).toBe('1000');
     // Per user: another one has a bucket of its own.
     await connect(server.url('bea'));
-    expect(await settingsLine(server)).toMatch(/admission rate 0\.001\/s \(burst 2\)$/);
+    expect(await settingsLine(server)).toMatch(/admission rate 0\.001\/s \(burst 2\),/);
   });
 
   it('reads WSSUP_ADMISSION_RATE, and the flag wins over it', async () => {
@@ -66,7 +73,7 @@ describe('--admission-rate <perSecond>[/<burst>]', () => {
     const server = await start(['--admission-rate', '0.001']);
     await connect(server.url('dan'));
     expect(await connectRefused(server.url('dan'))).toBe(429);
-    expect(await settingsLine(server)).toMatch(/admission rate 0\.001\/s \(burst 1\)$/);
+    expect(await settingsLine(server)).toMatch(/admission rate 0\.001\/s \(burst 1\),/);
   });
 });
 
@@ -227,11 +234,157 @@ describe('the settings line', () => {
       WSSUP_LINGER_MS: '3000',
     });
     expect(await settingsLine(server)).toBe(
-      'messages up to 1000 bytes, send buffer up to 2000 bytes, activity both, linger 3000 ms, admission rate unlimited',
+      'messages up to 1000 bytes, send buffer up to 2000 bytes, activity both, linger 3000 ms, admission rate unlimited, refusals over HTTP',
     );
     const defaults = await start(['--preset', 'test']);
     expect(await settingsLine(defaults)).toBe(
-      'messages up to 65536 bytes, send buffer up to 1048576 bytes, activity both, linger 0 ms, admission rate unlimited',
+      'messages up to 65536 bytes, send buffer up to 1048576 bytes, activity both, linger 0 ms, admission rate unlimited, refusals over HTTP',
     );
+  });
+});
+
+describe('--max-close-refusals', () => {
+  it('with --refuse close, answers refusals beyond it over HTTP (WSSUP_MAX_CLOSE_REFUSALS, the flag winning)', async () => {
+    const closeRefusals = ['--refuse', 'close', '--max-per-user', '1'];
+    const none = await start([...closeRefusals, '--max-close-refusals', '0']);
+    await connect(none.url('lou'));
+    expect(await connectRefused(none.url('lou'))).toBe(429);
+
+    const fromEnv = await start(closeRefusals, { WSSUP_MAX_CLOSE_REFUSALS: '0' });
+    await connect(fromEnv.url('lou'));
+    expect(await connectRefused(fromEnv.url('lou'))).toBe(429);
+
+    const both = await start([...closeRefusals, '--max-close-refusals', '5'], {
+      WSSUP_MAX_CLOSE_REFUSALS: '0',
+    });
+    await connect(both.url('lou'));
+    expect((await closed(new WebSocket(both.url('lou')))).code).toBe(4429);
+  });
+});
+
+/**
+ * A client refused with a close frame that never answers it: a raw TCP upgrade that reads
+ * and sends nothing more. Resolves with the close code the server sent once the server has
+ * cut the socket.
+ */
+async function silentRefusedClient(port: number, user: string): Promise<number> {
+  const socket = connectTcp(port, '127.0.0.1');
+  onTestFinished(() => void socket.destroy());
+  socket.write(
+    `GET /?user=${user} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${Buffer.alloc(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  await once(socket, 'close');
+  const received = Buffer.concat(chunks);
+  const frame = received.subarray(received.indexOf('\r\n\r\n') + 4);
+  // A close frame: opcode 8, then its payload length, then the code (big-endian).
+  expect(frame[0]).toBe(0x88);
+  return frame.readUInt16BE(2);
+}
+
+describe('--close-refusal-timeout-ms', () => {
+  it('cuts off a refused client that does not answer the close (WSSUP_CLOSE_REFUSAL_TIMEOUT_MS, the flag winning)', async () => {
+    const closeRefusals = ['--refuse', 'close', '--max-per-user', '1'];
+    const server = await start([...closeRefusals, '--close-refusal-timeout-ms', '100']);
+    await connect(server.url('max'));
+    expect(await silentRefusedClient(server.port, 'max')).toBe(4429);
+    await vi.waitFor(async () => expect((await server.stats()).resources.closeRefusals).toBe(0), ioWait);
+    expect(await settingsLine(server)).toMatch(
+      /, refusals as close codes \(at most 1000 at once, cut off 100 ms after\)$/,
+    );
+
+    const fromEnv = await start(closeRefusals, { WSSUP_CLOSE_REFUSAL_TIMEOUT_MS: '150' });
+    expect(await settingsLine(fromEnv)).toMatch(/cut off 150 ms after\)$/);
+    const both = await start([...closeRefusals, '--close-refusal-timeout-ms', '200'], {
+      WSSUP_CLOSE_REFUSAL_TIMEOUT_MS: '150',
+    });
+    expect(await settingsLine(both)).toMatch(/cut off 200 ms after\)$/);
+  });
+});
+
+/** GET /dashboard/events: `capacityUntil(user)` the capacity alerts of the stream until `user` is admitted. */
+async function dashboardEvents(port: number) {
+  const request = get({ host: '127.0.0.1', port, path: '/dashboard/events' });
+  onTestFinished(() => void request.destroy());
+  const [response] = (await once(request, 'response')) as [IncomingMessage];
+  const activities: Activity[] = [];
+  const waiting = new Set<() => void>();
+  let buffer = '';
+  response.setEncoding('utf8');
+  response.on('data', (chunk: string) => {
+    buffer += chunk;
+    for (let end = buffer.indexOf('\n\n'); end !== -1; end = buffer.indexOf('\n\n')) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      if (!block.startsWith('event: activity\n')) continue;
+      activities.push(JSON.parse(block.slice(block.indexOf('data: ') + 6)) as Activity);
+      for (const wake of waiting) wake();
+    }
+  });
+  return {
+    /** The capacity alerts received before `user`'s admission (the mark that all before it came). */
+    async capacityUntil(user: string) {
+      const marked = () => activities.some((a) => a.kind === 'admitted' && a.userId === user);
+      while (!marked()) await new Promise<void>((resolve) => waiting.add(resolve));
+      const end = activities.findIndex((a) => a.kind === 'admitted' && a.userId === user);
+      return activities
+        .slice(0, end)
+        .filter((a) => a.kind === 'capacity')
+        .map(({ level, direction, live }) => ({ level, direction, live }));
+    },
+  };
+}
+
+describe('--capacity-levels and --capacity-hysteresis', () => {
+  /** Opens `n` connections of one user, then closes `close` of them, and reads the alerts. */
+  async function alerts(args: string[], env: NodeJS.ProcessEnv, n: number, close = 0) {
+    const server = await start(args, env);
+    const events = await dashboardEvents(server.port);
+    const sockets: WebSocket[] = [];
+    for (let i = 0; i < n; i++) sockets.push(await connect(server.url('ned')));
+    for (const ws of sockets.slice(0, close)) {
+      ws.close();
+      await once(ws, 'close');
+    }
+    await vi.waitFor(async () => expect((await server.stats()).connections).toBe(n - close), ioWait);
+    await connect(server.url('mark')); // every alert of ned's comes before this one's admission
+    return events.capacityUntil('mark');
+  }
+
+  it('fire at the levels given (WSSUP_CAPACITY_LEVELS, the flag winning; none: no alert)', async () => {
+    const limit = ['--max-per-user', '4'];
+    // The default levels, 0.5, 0.8 and 0.9 of 4: at 2, then both of the others at 4.
+    expect((await alerts(limit, {}, 4)).map((alert) => alert.level)).toEqual([0.5, 0.8, 0.9]);
+    expect(await alerts([...limit, '--capacity-levels', '0.75'], {}, 4)).toEqual([
+      { level: 0.75, direction: 'up', live: 3 },
+    ]);
+    expect(await alerts(limit, { WSSUP_CAPACITY_LEVELS: '1' }, 4)).toEqual([
+      { level: 1, direction: 'up', live: 4 },
+    ]);
+    expect(await alerts([...limit, '--capacity-levels', 'none'], { WSSUP_CAPACITY_LEVELS: '1' }, 4)).toEqual(
+      [],
+    );
+  });
+
+  it('fire down only that far below the level (WSSUP_CAPACITY_HYSTERESIS, the flag winning)', async () => {
+    // A limit of 10 and the level 0.8: up at 8; down below 0.8 - hysteresis of 10.
+    const args = ['--max-per-user', '10', '--capacity-levels', '0.8'];
+    const down = <T extends { direction?: string | undefined }>(list: T[]) =>
+      list.filter((a) => a.direction === 'down');
+    // The default, 0.1: closing 2 of 8 leaves 6, below 7: down at 6.
+    expect(down(await alerts(args, {}, 8, 2))).toEqual([{ level: 0.8, direction: 'down', live: 6 }]);
+    // 0: down as soon as it is below 8.
+    expect(down(await alerts([...args, '--capacity-hysteresis', '0'], {}, 8, 1))).toEqual([
+      { level: 0.8, direction: 'down', live: 7 },
+    ]);
+    expect(down(await alerts(args, { WSSUP_CAPACITY_HYSTERESIS: '0' }, 8, 1))).toEqual([
+      { level: 0.8, direction: 'down', live: 7 },
+    ]);
+    // 0.1 by the flag over 0 in the variable: 7 is not below 7, no alert down.
+    expect(
+      down(await alerts([...args, '--capacity-hysteresis', '0.1'], { WSSUP_CAPACITY_HYSTERESIS: '0' }, 8, 1)),
+    ).toEqual([]);
   });
 });
