@@ -3,6 +3,8 @@
  * environment; anything not given falls back to the supervisor's preset.
  */
 import type {
+  ActivityMode,
+  AdmissionRate,
   ClusterOptions,
   PresetName,
   RedisSentinelAuth,
@@ -32,6 +34,17 @@ export interface ServerConfig {
     | 'maxConnections'
     | 'refuse'
     | 'allowedOrigins'
+    | 'admissionRate'
+    | 'maxPayloadBytes'
+    | 'maxBufferedBytes'
+    | 'activity'
+    | 'lingerMs'
+    | 'retryAfterMs'
+    | 'heartbeatMessage'
+    | 'maxCloseRefusals'
+    | 'closeRefusalTimeoutMs'
+    | 'capacityLevels'
+    | 'capacityHysteresis'
   >;
   /** Issue 12: cluster mode, when --redis, --redis-cluster or --redis-sentinel is given. */
   cluster?: ClusterOptions | undefined;
@@ -52,12 +65,26 @@ const settings = {
   'max-connections': ['WSSUP_MAX_CONNECTIONS', 'maxConnections'],
   refuse: ['WSSUP_REFUSE', 'refuse'],
   'allowed-origins': ['WSSUP_ALLOWED_ORIGINS', 'allowedOrigins'],
+  'admission-rate': ['WSSUP_ADMISSION_RATE', 'admissionRate'],
+  'max-payload-bytes': ['WSSUP_MAX_PAYLOAD_BYTES', 'maxPayloadBytes'],
+  'max-buffered-bytes': ['WSSUP_MAX_BUFFERED_BYTES', 'maxBufferedBytes'],
+  activity: ['WSSUP_ACTIVITY', 'activity'],
+  'linger-ms': ['WSSUP_LINGER_MS', 'lingerMs'],
+  'retry-after-ms': ['WSSUP_RETRY_AFTER_MS', 'retryAfterMs'],
+  'heartbeat-message': ['WSSUP_HEARTBEAT_MESSAGE', 'heartbeatMessage'],
+  'max-close-refusals': ['WSSUP_MAX_CLOSE_REFUSALS', 'maxCloseRefusals'],
+  'close-refusal-timeout-ms': ['WSSUP_CLOSE_REFUSAL_TIMEOUT_MS', 'closeRefusalTimeoutMs'],
+  'capacity-levels': ['WSSUP_CAPACITY_LEVELS', 'capacityLevels'],
+  'capacity-hysteresis': ['WSSUP_CAPACITY_HYSTERESIS', 'capacityHysteresis'],
   redis: ['WSSUP_REDIS_URL', undefined],
   'redis-cluster': ['WSSUP_REDIS_CLUSTER', undefined],
   'redis-sentinel': ['WSSUP_REDIS_SENTINEL', undefined],
   'node-id': ['WSSUP_NODE_ID', undefined],
   'lease-ttl-ms': ['WSSUP_LEASE_TTL_MS', undefined],
   'store-unavailable': ['WSSUP_STORE_UNAVAILABLE', undefined],
+  'command-timeout-ms': ['WSSUP_COMMAND_TIMEOUT_MS', undefined],
+  'key-prefix': ['WSSUP_KEY_PREFIX', undefined],
+  'reaper-interval-ms': ['WSSUP_REAPER_INTERVAL_MS', undefined],
 } as const;
 
 type Flag = keyof typeof settings;
@@ -113,6 +140,34 @@ Options (environment variable in brackets):
   --allowed-origins <list>      comma-separated origins (https://app.example.com) whose pages may
                                 connect; other browsers' pages get 403 [WSSUP_ALLOWED_ORIGINS]
                                 (default none: no Origin check)
+  --admission-rate <r[/burst]>  per-user admission rate: r connections a second, burst at once
+                                (default burst: r rounded up); beyond it 429 rate-limited
+                                [WSSUP_ADMISSION_RATE] (default none: no rate limit)
+  --max-payload-bytes <n>       largest message a client may send; larger closes with 1009
+                                [WSSUP_MAX_PAYLOAD_BYTES] (default from the preset)
+  --max-buffered-bytes <n>      largest send buffer; a client that reads slower is closed with
+                                4008 [WSSUP_MAX_BUFFERED_BYTES] (default from the preset)
+  --activity <what>             both | inbound: messages that keep a connection from going idle,
+                                either way or the client's only [WSSUP_ACTIVITY] (default both)
+  --linger-ms <ms>              how long a user's supervisor stays after its last connection
+                                [WSSUP_LINGER_MS] (default from the preset)
+  --retry-after-ms <ms>         Retry-After of the 429/503 refusals (user-limit, process-limit,
+                                shutting-down), sent in whole seconds [WSSUP_RETRY_AFTER_MS]
+                                (default 5000, 1000 for shutting-down)
+  --heartbeat-message <text>    a text message sent with every ping, for clients that cannot see
+                                pings (a browser's) [WSSUP_HEARTBEAT_MESSAGE] (default none)
+  --max-close-refusals <n>      with --refuse close: most refusals waiting for their close at
+                                once; beyond it refusals go over HTTP [WSSUP_MAX_CLOSE_REFUSALS]
+                                (default 1000)
+  --close-refusal-timeout-ms <ms>
+                                with --refuse close: how long a refused client has to answer the
+                                close before it is cut off [WSSUP_CLOSE_REFUSAL_TIMEOUT_MS]
+                                (default 1000)
+  --capacity-levels <list>      comma-separated fractions of the per-user limit at which the
+                                dashboard's capacity alerts fire, or none [WSSUP_CAPACITY_LEVELS]
+                                (default 0.5,0.8,0.9)
+  --capacity-hysteresis <x>     how far below a level a user must fall before it fires again
+                                [WSSUP_CAPACITY_HYSTERESIS] (default 0.1)
   --redis <url>                 cluster mode: one per-user limit across every process on this
                                 Redis (redis://host:port, or rediss://host:port over TLS)
                                 [WSSUP_REDIS_URL] (with a password in it, prefer the variable)
@@ -125,6 +180,12 @@ Options (environment variable in brackets):
   --node-id <id>                this process's name in the cluster [WSSUP_NODE_ID] (default host:pid)
   --lease-ttl-ms <ms>           cluster lease lifetime [WSSUP_LEASE_TTL_MS] (default 15000)
   --store-unavailable <policy>  while Redis is away: local | reject [WSSUP_STORE_UNAVAILABLE] (default local)
+  --command-timeout-ms <ms>     how long a Redis command may take before it counts as failed
+                                [WSSUP_COMMAND_TIMEOUT_MS] (default 500, or a third of the lease if less)
+  --key-prefix <prefix>         prefix of every key in Redis, to share one Redis between apps
+                                [WSSUP_KEY_PREFIX] (default wssup)
+  --reaper-interval-ms <ms>     how often dead processes' slots are removed from the book
+                                [WSSUP_REAPER_INTERVAL_MS] (default the lease's lifetime)
   -h, --help                    show this help
 
 Credentials of --redis-sentinel, from the environment only (flags show in ps):
@@ -184,6 +245,9 @@ const clusterFlags: Record<string, Flag | undefined> = {
   'cluster.nodeId': 'node-id',
   'cluster.leaseTtlMs': 'lease-ttl-ms',
   'cluster.onStoreUnavailable': 'store-unavailable',
+  'cluster.commandTimeoutMs': 'command-timeout-ms',
+  'cluster.keyPrefix': 'key-prefix',
+  'cluster.reaperIntervalMs': 'reaper-interval-ms',
 };
 
 /** The flag that sets a supervisor option (or a cluster one), for error messages. */
@@ -214,7 +278,11 @@ export function flagFor(option: string): string | undefined {
  */
 export function settingFor(option: string, argv: string[], env: NodeJS.ProcessEnv): string | undefined {
   const flag = flagOf(option);
-  return flag === undefined ? undefined : settingName(flag, parseFlags(argv, flags).values, env);
+  if (flag === undefined) return undefined;
+  const name = settingName(flag, parseFlags(argv, flags).values, env);
+  // One flag gives both numbers of the rate: say which of them was refused.
+  const part = /^admissionRate\.(perSecond|burst)$/.exec(option)?.[1];
+  return part === undefined ? name : `${name} (${part})`;
 }
 
 /**
@@ -230,11 +298,19 @@ export function listenSettings(
   return `${settingName('host', given, env)} ${config.host}, ${settingName('port', given, env)} ${config.port}`;
 }
 
+/**
+ * `allowed` of a refused option, with the cluster options it names (`a third of
+ * cluster.leaseTtlMs`) named by their flags, as the operator set them.
+ */
+export function inFlagTerms(allowed: string): string {
+  return allowed.replace(/\bcluster\.[A-Za-z]+\b/g, (option) => flagFor(option) ?? option);
+}
+
 function flagOf(option: string): Flag | undefined {
   const cluster = clusterFlags[option];
   if (cluster !== undefined) return cluster;
-  // `allowedOrigins[1]`: the option of one origin of the list.
-  const name = option.replace(/\[\d+\]$/, '');
+  // `allowedOrigins[1]`: the option of one origin of the list; `admissionRate.burst`: one of its numbers.
+  const name = option.replace(/\[\d+\]$/, '').replace(/^admissionRate\.(perSecond|burst)$/, 'admissionRate');
   return flags.find((flag) => settings[flag][1] === name);
 }
 
@@ -258,6 +334,43 @@ function sentinelNodes(value: string): RedisSentinelNodes {
 }
 
 /**
+ * `<perSecond>[/<burst>]` as `admissionRate`: `2/5`, or `2` for a burst of a second's worth
+ * (perSecond rounded up, at least 1). Each number's range is createSupervisor's to check,
+ * which names `admissionRate.perSecond` or `.burst`, and settingFor this flag.
+ * @param name how a message names the setting (settingName)
+ * @throws {ConfigError} unless it is one number, or two separated by a slash
+ */
+function admissionRate(name: string, raw: string): AdmissionRate {
+  const parts = raw.split('/');
+  const [perSecond, burst] = parts.map((part) => (part.trim() === '' ? Number.NaN : Number(part)));
+  if (parts.length > 2 || !Number.isFinite(perSecond) || (parts.length === 2 && !Number.isFinite(burst))) {
+    throw new ConfigError(
+      `${name} must be <perSecond>[/<burst>] (e.g. 2/5: 2 a second, 5 at once), got ${JSON.stringify(raw)}`,
+    );
+  }
+  const rate = perSecond as number;
+  return { perSecond: rate, burst: burst ?? Math.max(1, Math.ceil(rate)) };
+}
+
+/**
+ * A comma-separated list of fractions as `capacityLevels`, `none` for `[]` (alerts off). The
+ * levels themselves are createSupervisor's to check, which names `capacityLevels`.
+ * @throws {ConfigError} for an entry that is not a number
+ */
+function capacityLevels(name: string, raw: string): number[] {
+  if (raw.trim() === 'none') return [];
+  return raw.split(',').map((level) => {
+    try {
+      return toNumber(name, level);
+    } catch {
+      throw new ConfigError(
+        `${name} must be comma-separated numbers (0.5,0.8,0.9) or none, got ${JSON.stringify(raw)}`,
+      );
+    }
+  });
+}
+
+/**
  * @returns the config, or 'help' when --help was given.
  * @throws {ConfigError} for an unknown flag, a value that is not a number, or a port out of range.
  */
@@ -274,6 +387,12 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     if (option === 'preset') limits.preset = raw as PresetName;
     else if (option === 'refuse')
       limits.refuse = raw as RefuseMode; // checked by createSupervisor
+    else if (option === 'activity')
+      limits.activity = raw as ActivityMode; // checked by createSupervisor
+    else if (option === 'heartbeatMessage')
+      limits.heartbeatMessage = raw; // checked by createSupervisor
+    else if (option === 'admissionRate') limits.admissionRate = admissionRate(nameOf(flag), raw);
+    else if (option === 'capacityLevels') limits.capacityLevels = capacityLevels(nameOf(flag), raw);
     else if (option === 'allowedOrigins')
       // A list in one value, as an environment variable can hold it; each origin is checked by createSupervisor.
       limits.allowedOrigins = raw.split(',').map((origin) => origin.trim());
@@ -293,6 +412,9 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
   const nodeId = read('node-id');
   const leaseTtl = read('lease-ttl-ms');
   const policy = read('store-unavailable');
+  const commandTimeout = read('command-timeout-ms');
+  const keyPrefix = read('key-prefix');
+  const reaperInterval = read('reaper-interval-ms');
   if ([url, rootNodes, sentinels].filter((given) => given !== undefined).length > 1) {
     throw new ConfigError('--redis, --redis-cluster and --redis-sentinel: give one of them');
   }
@@ -304,9 +426,13 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
         ? { ...sentinelNodes(sentinels), ...credentialsFrom(env, true) }
         : url;
   if (sentinels === undefined) credentialsFrom(env, false);
-  if (redis === undefined && (nodeId ?? leaseTtl ?? policy) !== undefined) {
+  if (
+    redis === undefined &&
+    (nodeId ?? leaseTtl ?? policy ?? commandTimeout ?? keyPrefix ?? reaperInterval) !== undefined
+  ) {
     throw new ConfigError(
-      '--node-id, --lease-ttl-ms and --store-unavailable need --redis, --redis-cluster or --redis-sentinel',
+      '--node-id, --lease-ttl-ms, --store-unavailable, --command-timeout-ms, --key-prefix and ' +
+        '--reaper-interval-ms need --redis, --redis-cluster or --redis-sentinel',
     );
   }
   const cluster: ClusterOptions | undefined =
@@ -317,6 +443,11 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
           nodeId,
           leaseTtlMs: leaseTtl === undefined ? undefined : toNumber(nameOf('lease-ttl-ms'), leaseTtl),
           onStoreUnavailable: policy as ClusterOptions['onStoreUnavailable'],
+          commandTimeoutMs:
+            commandTimeout === undefined ? undefined : toNumber(nameOf('command-timeout-ms'), commandTimeout),
+          keyPrefix,
+          reaperIntervalMs:
+            reaperInterval === undefined ? undefined : toNumber(nameOf('reaper-interval-ms'), reaperInterval),
         };
   const portNumber = port === undefined ? 0 : toNumber(nameOf('port'), port);
   // Said here, by the setting's name: listen() would refuse it as `options.port`, which names no flag.

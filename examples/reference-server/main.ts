@@ -8,7 +8,7 @@ import { constants as osConstants } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { InvalidOptionError, MissingPeerError, SupervisorError } from '../../src/index.js';
 import { ConfigError, printUsageError } from './command-line.js';
-import { exposureWarning, listenSettings, readConfig, settingFor, usage } from './config.js';
+import { exposureWarning, inFlagTerms, listenSettings, readConfig, settingFor, usage } from './config.js';
 import { ListenError, startReferenceServer } from './server.js';
 import { watchStopSignals } from './stop-signals.js';
 
@@ -31,7 +31,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
   } catch (error) {
     if (error instanceof InvalidOptionError) {
       console.error(
-        `error: ${settingFor(error.option, argv, env) ?? error.option}: expected ${error.allowed}, got ${String(error.received)}`,
+        `error: ${settingFor(error.option, argv, env) ?? error.option}: expected ${inFlagTerms(error.allowed)}, got ${String(error.received)}`,
       );
       return 2;
     }
@@ -72,8 +72,24 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<numb
     `preset ${options.preset}: ${options.maxConnectionsPerUser} per user, eviction at ${options.evictionThreshold}, ` +
       `idle ${options.idleTimeoutMs} ms, heartbeat ${options.heartbeatIntervalMs} ms, drain ${options.drainTimeoutMs} ms`,
   );
+  // What the newer flags set, as in force: an operator reads here that a variable was taken.
+  const rate = options.admissionRate;
+  console.log(
+    `messages up to ${options.maxPayloadBytes} bytes, send buffer up to ${options.maxBufferedBytes} bytes, ` +
+      `activity ${options.activity}, linger ${options.lingerMs} ms, admission rate ` +
+      (rate === undefined ? 'unlimited' : `${rate.perSecond}/s (burst ${rate.burst})`) +
+      (options.refuse === 'close'
+        ? `, refusals as close codes (at most ${options.maxCloseRefusals} at once, ` +
+          `cut off ${options.closeRefusalTimeoutMs} ms after)`
+        : ', refusals over HTTP'),
+  );
   if (options.cluster !== undefined) {
-    console.log(`cluster node ${options.cluster.nodeId}, lease ${options.cluster.leaseTtlMs} ms`);
+    const { cluster } = options;
+    console.log(
+      `cluster node ${cluster.nodeId}, lease ${cluster.leaseTtlMs} ms, ` +
+        `command timeout ${cluster.commandTimeoutMs} ms, reaper every ${cluster.reaperIntervalMs} ms, ` +
+        `key prefix ${cluster.keyPrefix}`,
+    );
   }
   const warning = exposureWarning(config);
   if (warning !== undefined) console.error(warning);

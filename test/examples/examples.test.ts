@@ -143,6 +143,52 @@ describe('reference server (npm start)', () => {
     [['--redis', 'redis://127.0.0.1:1', '--lease-ttl-ms', '10'], /--lease-ttl-ms: expected an integer/],
     [['--redis', 'redis://127.0.0.1:1', '--node-id', 'a b'], /--node-id: expected 1 to 64 characters/],
     [['--redis', 'redis://127.0.0.1:1', '--store-unavailable', 'x'], /--store-unavailable: expected 'local'/],
+    // The flags of admissionRate, maxPayloadBytes, maxBufferedBytes, activity, lingerMs,
+    // retryAfterMs, heartbeatMessage, maxCloseRefusals, closeRefusalTimeoutMs, capacityLevels,
+    // capacityHysteresis, and the cluster's commandTimeoutMs, keyPrefix and reaperIntervalMs.
+    [['--admission-rate', 'fast'], /--admission-rate must be <perSecond>\[\/<burst>\] \(e\.g\. 2\/5/],
+    [['--admission-rate', '2/5/7'], /--admission-rate must be <perSecond>\[\/<burst>\]/],
+    [['--admission-rate', '0/5'], /--admission-rate \(perSecond\): expected a number greater than 0/],
+    [
+      ['--admission-rate', '2/0.5'],
+      /--admission-rate \(burst\): expected an integer from 1 to 1000000, got 0\.5/,
+    ],
+    [['--max-payload-bytes', '0'], /--max-payload-bytes: expected an integer from 1 to 2147483647, got 0/],
+    [['--max-buffered-bytes', 'lots'], /--max-buffered-bytes must be a number, got "lots"/],
+    [['--activity', 'outbound'], /--activity: expected 'both' or 'inbound', got outbound/],
+    [['--linger-ms=-1'], /--linger-ms: expected an integer from 0 to 2147483647, got -1/],
+    [['--retry-after-ms', '1.5'], /--retry-after-ms: expected an integer from 0 to 2147483647, got 1\.5/],
+    [['--heartbeat-message', ''], /--heartbeat-message: expected a non-empty string/],
+    [
+      ['--redis', 'redis://127.0.0.1:1', '--command-timeout-ms', '6000'],
+      /--command-timeout-ms: expected an integer from 1 to 5000 \(at most 60000, and a third of --lease-ttl-ms\), got 6000/,
+    ],
+    [['--redis', 'redis://127.0.0.1:1', '--key-prefix', 'a{b}'], /--key-prefix: expected 1 to 64 characters/],
+    [
+      ['--key-prefix', 'app'],
+      /--key-prefix and --reaper-interval-ms need --redis, --redis-cluster or --redis-sentinel/,
+    ],
+    [['--max-close-refusals=-1'], /--max-close-refusals: expected an integer from 0 to 1000000, got -1/],
+    [
+      ['--close-refusal-timeout-ms', '0'],
+      /--close-refusal-timeout-ms: expected an integer from 1 to 2147483647, got 0/,
+    ],
+    [
+      ['--capacity-levels', '0.9,0.5'],
+      /--capacity-levels: expected an array of at most 16 fractions .* strictly increasing/,
+    ],
+    [
+      ['--capacity-levels', 'half'],
+      /--capacity-levels must be comma-separated numbers \(0\.5,0\.8,0\.9\) or none, got "half"/,
+    ],
+    [
+      ['--capacity-hysteresis', '1'],
+      /--capacity-hysteresis: expected a number from 0 \(inclusive\) to 1 \(exclusive\), got 1/,
+    ],
+    [
+      ['--redis', 'redis://127.0.0.1:1', '--reaper-interval-ms', '50'],
+      /--reaper-interval-ms: expected an integer from 100/,
+    ],
   ])('refuses %j with a clear message and exit code 2', async (args, message) => {
     const program = runProgram(script, args);
     expect(await program.exited).toBe(2);
@@ -173,15 +219,27 @@ describe('reference server (npm start)', () => {
   });
 
   it('follows an error in the flags themselves with the usage, and a value the supervisor refuses with none', async () => {
-    for (const args of [['--no-such-flag'], ['--port', 'abc'], ['--host', ''], ['--node-id', 'a']]) {
+    for (const args of [
+      ['--no-such-flag'],
+      ['--port', 'abc'],
+      ['--host', ''],
+      ['--node-id', 'a'],
+      ['--admission-rate', '2/'],
+      ['--command-timeout-ms', '100'],
+    ]) {
       const program = runProgram(script, args);
       expect(await program.exited, args.join(' ')).toBe(2);
       expect(program.errorOutput(), args.join(' ')).toMatch(/^error: .*\n\nUsage: npm start -- \[options\]/);
     }
-    const refused = runProgram(script, ['--max-per-user', '0']);
-    expect(await refused.exited).toBe(2);
-    expect(refused.errorOutput()).toMatch(/^error: --max-per-user: /);
-    expect(refused.errorOutput()).not.toMatch(/Usage:/);
+    for (const [args, flag] of [
+      [['--max-per-user', '0'], '--max-per-user'],
+      [['--admission-rate', '0'], '--admission-rate \\(perSecond\\)'],
+    ] as const) {
+      const refused = runProgram(script, [...args]);
+      expect(await refused.exited).toBe(2);
+      expect(refused.errorOutput()).toMatch(new RegExp(`^error: ${flag}: `));
+      expect(refused.errorOutput()).not.toMatch(/Usage:/);
+    }
   });
 
   it('runs as `ws-supervisor serve`', async () => {

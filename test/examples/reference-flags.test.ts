@@ -10,8 +10,10 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import {
   exposureWarning,
   flagFor,
+  inFlagTerms,
   readConfig,
   type ServerConfig,
+  settingFor,
   usage,
 } from '../../examples/reference-server/config.js';
 import { main } from '../../examples/reference-server/main.js';
@@ -65,9 +67,31 @@ const sample: Record<string, string> = {
   '--node-id': 'node-a',
   '--lease-ttl-ms': '9000',
   '--store-unavailable': 'reject',
+  '--admission-rate': '2/5',
+  '--max-payload-bytes': '4096',
+  '--max-buffered-bytes': '8192',
+  '--activity': 'inbound',
+  '--linger-ms': '777',
+  '--retry-after-ms': '3000',
+  '--heartbeat-message': 'hb',
+  '--command-timeout-ms': '250',
+  '--key-prefix': 'app-a',
+  '--max-close-refusals': '10',
+  '--close-refusal-timeout-ms': '250',
+  '--capacity-levels': '0.25,0.75',
+  '--capacity-hysteresis': '0.2',
+  '--reaper-interval-ms': '4000',
 };
 /** The cluster's flags need --redis (its variable, when they are read from the environment). */
-const needsRedis = (flag: string) => ['--node-id', '--lease-ttl-ms', '--store-unavailable'].includes(flag);
+const needsRedis = (flag: string) =>
+  [
+    '--node-id',
+    '--lease-ttl-ms',
+    '--store-unavailable',
+    '--command-timeout-ms',
+    '--key-prefix',
+    '--reaper-interval-ms',
+  ].includes(flag);
 
 const config = (argv: string[], env: NodeJS.ProcessEnv = {}) => readConfig(argv, env) as ServerConfig;
 
@@ -122,9 +146,27 @@ describe("the README's table of the reference server's flags", () => {
       '--heartbeat-ms',
       '--connect-timeout-ms',
       '--drain-timeout-ms',
+      '--linger-ms',
     ]) {
       expect(defaults[flag], flag).toBe('from the preset');
     }
+    for (const flag of ['--max-payload-bytes', '--max-buffered-bytes']) {
+      expect(defaults[flag], flag).toMatch(/^from the preset; /);
+    }
+    expect(defaults['--admission-rate']).toMatch(/^none: no rate limit;/);
+    expect(resolved.admissionRate).toBeUndefined();
+    expect(defaults['--activity']).toMatch(new RegExp(`^\`${resolved.activity}\`, or \`inbound\``));
+    expect(defaults['--heartbeat-message']).toMatch(/^none: pings only;/);
+    expect(resolved.heartbeatMessage).toBeUndefined();
+    const { 'shutting-down': shuttingDown, ...others } = resolved.retryAfterMs;
+    expect(new Set(Object.values(others))).toEqual(new Set([5000]));
+    expect(defaults['--retry-after-ms']).toMatch(
+      new RegExp(`^5000 \\(${shuttingDown} for \`shutting-down\`\\);`),
+    );
+    expect(defaults['--max-close-refusals']).toMatch(new RegExp(`^${resolved.maxCloseRefusals};`));
+    expect(defaults['--close-refusal-timeout-ms']).toMatch(new RegExp(`^${resolved.closeRefusalTimeoutMs};`));
+    expect(defaults['--capacity-levels']).toMatch(new RegExp(`^\`${resolved.capacityLevels.join(',')}\`:`));
+    expect(defaults['--capacity-hysteresis']).toMatch(new RegExp(`^${resolved.capacityHysteresis}:`));
     expect(plain.limits).toEqual({});
 
     const cluster = resolveClusterOptions(config(['--redis', 'redis://127.0.0.1:6390']).cluster);
@@ -135,6 +177,19 @@ describe("the README's table of the reference server's flags", () => {
       `${cluster.leaseTtlMs} (needs \`--redis\`, \`--redis-cluster\` or \`--redis-sentinel\`)`,
     );
     expect(defaults['--store-unavailable']).toMatch(new RegExp(`^\`${cluster.onStoreUnavailable}\`, or`));
+    expect(cluster.commandTimeoutMs).toBe(500);
+    expect(
+      resolveClusterOptions(config(['--redis', 'redis://127.0.0.1:6390', '--lease-ttl-ms', '900']).cluster)
+        .commandTimeoutMs,
+    ).toBe(300);
+    expect(defaults['--command-timeout-ms']).toBe(
+      '500, or a third of `--lease-ttl-ms` when that is less (needs `--redis`, `--redis-cluster` or `--redis-sentinel`)',
+    );
+    expect(cluster.reaperIntervalMs).toBe(cluster.leaseTtlMs);
+    expect(defaults['--reaper-interval-ms']).toMatch(/^`--lease-ttl-ms`: /);
+    expect(defaults['--key-prefix']).toBe(
+      `\`${cluster.keyPrefix}\` (needs \`--redis\`, \`--redis-cluster\` or \`--redis-sentinel\`)`,
+    );
     expect(defaults['--node-id']).toBe(
       '`<hostname>:<pid>` (needs `--redis`, `--redis-cluster` or `--redis-sentinel`)',
     );
@@ -142,6 +197,43 @@ describe("the README's table of the reference server's flags", () => {
     const host = hostname().replace(/[^A-Za-z0-9._-]/g, '-');
     if (`${host}:${process.pid}`.length <= 64) expect(cluster.nodeId).toBe(`${host}:${process.pid}`);
     else expect(cluster.nodeId).toMatch(new RegExp(`^${host.slice(0, 20)}.*-[0-9a-f]{10}:${process.pid}$`));
+  });
+});
+
+describe('--admission-rate and --capacity-levels', () => {
+  it('read <perSecond>[/<burst>], and a list of levels or none', () => {
+    expect(config(['--admission-rate', '2/5']).limits.admissionRate).toEqual({ perSecond: 2, burst: 5 });
+    // The burst defaults to a second's worth, at least 1.
+    expect(config(['--admission-rate', '2.5']).limits.admissionRate).toEqual({ perSecond: 2.5, burst: 3 });
+    expect(config(['--admission-rate', '0.1']).limits.admissionRate).toEqual({ perSecond: 0.1, burst: 1 });
+    expect(config([], { WSSUP_ADMISSION_RATE: ' 3 / 4 ' }).limits.admissionRate).toEqual({
+      perSecond: 3,
+      burst: 4,
+    });
+    for (const bad of ['', '/', '2/', '/5', 'fast', '2/5/7', '2/five']) {
+      // A string: the whole message (toThrow with a string checks that the message contains it).
+      expect(() => config(['--admission-rate', bad]), bad).toThrow(
+        `--admission-rate must be <perSecond>[/<burst>] (e.g. 2/5: 2 a second, 5 at once), got ${JSON.stringify(bad)}`,
+      );
+    }
+    expect(() => config([], { WSSUP_ADMISSION_RATE: 'x' })).toThrow(
+      /^WSSUP_ADMISSION_RATE \(--admission-rate\) must be <perSecond>/,
+    );
+    expect(config(['--capacity-levels', '0.25, 0.75']).limits.capacityLevels).toEqual([0.25, 0.75]);
+    expect(config(['--capacity-levels', 'none']).limits.capacityLevels).toEqual([]);
+    expect(() => config(['--capacity-levels', '0.5,,0.9'])).toThrow(
+      /^--capacity-levels must be comma-separated/,
+    );
+    // What createSupervisor refuses is named by the flag, and for the rate by which number.
+    expect(flagFor('admissionRate.perSecond')).toBe('--admission-rate');
+    expect(settingFor('admissionRate.burst', ['--admission-rate', '2/0'], {})).toBe(
+      '--admission-rate (burst)',
+    );
+    expect(settingFor('admissionRate.perSecond', [], { WSSUP_ADMISSION_RATE: '0' })).toBe(
+      'WSSUP_ADMISSION_RATE (--admission-rate) (perSecond)',
+    );
+    expect(flagFor('capacityLevels')).toBe('--capacity-levels');
+    expect(inFlagTerms('at most a third of cluster.leaseTtlMs')).toBe('at most a third of --lease-ttl-ms');
   });
 });
 
