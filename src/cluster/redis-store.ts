@@ -1075,11 +1075,12 @@ class Store implements RedisSlotStore {
     // whatever it looks like, since its fields may mean something else there.
     const format = typeof parsed === 'object' && parsed !== null ? (parsed as { v?: unknown }).v : undefined;
     if (format !== STORE_FORMAT) {
-      this.#ignored(
-        format === undefined
-          ? 'it names no store format (v)'
-          : `it is of store format ${JSON.stringify(format)}`,
-      );
+      // Only a format that is a short number or string is shown: the rest may be the app's data.
+      const shown =
+        typeof format === 'number' || (typeof format === 'string' && format.length <= 16)
+          ? JSON.stringify(format)
+          : `of type ${typeof format}`;
+      this.#ignored(format === undefined ? 'it names no store format (v)' : `it is of store format ${shown}`);
       return;
     }
     // A cluster-wide send (no connectionId): fenced as an order is, by node and incarnation.
