@@ -68,6 +68,17 @@ export class Readiness {
     for (const waiter of [...this.#waiters]) waiter.resolve();
   }
 
+  /**
+   * A start of the lease met what no retry cures by itself (another store format under the
+   * key prefix): every waiter rejects with `error`, so that an app awaiting ready() at boot
+   * stops there, loudly. Not final: the lease is retried, and a later call waits again (it
+   * resolves if an operator moves the other version away, or rejects at the next refusal).
+   */
+  refused(error: SupervisorError): void {
+    if (this.#ready || this.#closed !== undefined) return;
+    for (const waiter of [...this.#waiters]) waiter.reject(error);
+  }
+
   /** shutdown() has begun: every waiter rejects with `error`, and every later call. Idempotent. */
   close(error: SupervisorError): void {
     if (this.#closed !== undefined) return;

@@ -436,6 +436,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
                 policy: resolved.cluster?.onStoreUnavailable ?? 'local',
               }),
             firstLeaseTaken: () => readiness.reached(),
+            startRefused: (error) => readiness.refused(error),
           }),
         );
 

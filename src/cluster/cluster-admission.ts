@@ -118,6 +118,12 @@ export interface ClusterHost {
   breakerChanged(state: 'open' | 'closed', shard: string | undefined): void;
   /** The first lease is held (`stats().cluster.leaseHeld` is true from now): once, never again. */
   firstLeaseTaken(): void;
+  /**
+   * A start of the store failed for a reason no retry of its own will cure (another store
+   * format under the key prefix, WSSUP_STORE_FORMAT): supervisor.ready()'s waiters reject with
+   * it. The lease's retries go on (an operator may move the other version away). Optional.
+   */
+  startRefused?(error: SupervisorError): void;
 }
 
 export class ClusterBook {
@@ -260,6 +266,8 @@ export class ClusterBook {
                 reconnected: () => this.#toLease({ type: 'RENEW_NOW' }),
                 // Reported once; the store's next renewals subscribe again.
                 subscriptionLost: (error) => this.#reportStore('subscribe', error),
+                // Dropped by the store, never acted on; told at most once per renewal period.
+                messageIgnored: (error) => this.#reportStore('message', error),
                 evictionPolicy: (policy, server) => this.#evictionPolicy(policy, server),
               }),
             );
@@ -291,6 +299,13 @@ export class ClusterBook {
           storeFailed: (_, { operation, error }) => {
             if (operation === 'start') this.#firstStartSettled();
             this.#reportStore(operation, error);
+            // Another version's store: waiting for the lease is waiting for an operator.
+            if (
+              operation === 'start' &&
+              error instanceof SupervisorError &&
+              error.code === 'WSSUP_STORE_FORMAT'
+            )
+              this.#host.startRefused?.(error);
           },
         },
         guards: {
@@ -989,6 +1004,9 @@ function untilStopping(host: ClusterHost, stopping: () => boolean): ClusterHost 
     inspect: host.inspect,
     held: (only) => host.held(only),
     firstLeaseTaken: () => host.firstLeaseTaken(),
+    startRefused: (error) => {
+      if (!stopping()) host.startRefused?.(error);
+    },
     evictIfIdle: (userId, connectionId) => {
       if (!stopping()) host.evictIfIdle(userId, connectionId);
     },

@@ -25,6 +25,8 @@ export interface ClusterHostOptions {
   breakerChanged(state: 'open' | 'closed', shard: string | undefined): void;
   /** The first lease is held: supervisor.ready() resolves. */
   firstLeaseTaken(): void;
+  /** A start met another store format: supervisor.ready()'s waiters reject with it. */
+  startRefused(error: SupervisorError): void;
   /** Serves another process's cluster-wide send (the registry's local methods). */
   deliver(delivery: ClusterDelivery): void;
 }
@@ -57,6 +59,7 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
     report: options.report,
     breakerChanged: options.breakerChanged,
     firstLeaseTaken: options.firstLeaseTaken,
+    startRefused: options.startRefused,
     deliver: options.deliver,
 
     evictIfIdle(userId, connectionId) {

@@ -5,15 +5,16 @@
  * message per other live process, on the channel that carries its eviction
  * orders (redis-keys.ts, `orders`), never queued nor acknowledged.
  *
- * A message is JSON without a `connectionId`, which a node that predates it
- * drops (its order handler wants a string one):
+ * A message is JSON without a `connectionId` (which an eviction order has), and
+ * `v` the store format it is written in (store-format.ts): a node drops, and
+ * reports, a message of another format, whatever else it holds:
  *
  * ```
- * {"kind":"send","nodeId":"web-2","incarnation":42,"userId":"ann","text":"hi"}
- * {"kind":"send","nodeId":"web-2","incarnation":42,"userId":"ann","base64":"AP8B","binary":true}
- * {"kind":"disconnect","nodeId":"web-2","incarnation":42,"userId":"ann","code":4000,"reason":"banned"}
- * {"kind":"broadcast","nodeId":"web-3","incarnation":43,"text":"maintenance at 22:00"}
- * {"kind":"room","nodeId":"web-3","incarnation":43,"room":"lobby","text":"hi","except":"0193…"}
+ * {"v":1,"kind":"send","nodeId":"web-2","incarnation":42,"userId":"ann","text":"hi"}
+ * {"v":1,"kind":"send","nodeId":"web-2","incarnation":42,"userId":"ann","base64":"AP8B","binary":true}
+ * {"v":1,"kind":"disconnect","nodeId":"web-2","incarnation":42,"userId":"ann","code":4000,"reason":"banned"}
+ * {"v":1,"kind":"broadcast","nodeId":"web-3","incarnation":43,"text":"maintenance at 22:00"}
+ * {"v":1,"kind":"room","nodeId":"web-3","incarnation":43,"room":"lobby","text":"hi","except":"0193…"}
  * ```
  *
  * A room message goes to every live process, as a broadcast does (rooms are
@@ -31,6 +32,7 @@ import type { RedisConnection } from './redis-client.js';
 import { decodeEntry, type Registry } from './redis-decode.js';
 import type { KeyLayout } from './redis-keys.js';
 import type { SendAcrossOutcome } from './slot-store.js';
+import { STORE_FORMAT } from './store-format.js';
 
 /** What a cluster-wide send asks the other processes to do with their own connections. */
 export type ClusterDelivery =
@@ -164,7 +166,7 @@ export function liveProcesses(registry: Registry): SendTarget[] {
 
 /** The message for one process. Binary data goes as base64: the channel carries JSON text. */
 export function encodeDelivery(delivery: ClusterDelivery, to: SendTarget): string {
-  const head = { kind: delivery.kind, nodeId: to.nodeId, incarnation: to.incarnation };
+  const head = { v: STORE_FORMAT, kind: delivery.kind, nodeId: to.nodeId, incarnation: to.incarnation };
   if (delivery.kind === 'disconnect') return JSON.stringify({ ...head, ...delivery });
   const { data, binary } = delivery;
   const payload = typeof data === 'string' ? { text: data } : { base64: data.toString('base64') };
@@ -180,11 +182,13 @@ export function encodeDelivery(delivery: ClusterDelivery, to: SendTarget): strin
 
 /**
  * A message of the channel as a delivery for `nodeId`, or undefined when it is
- * none (an eviction order, a kind this version does not know, or malformed).
+ * none (an eviction order, another store format's, a kind this version does not
+ * know, or malformed).
  */
 export function decodeDelivery(message: unknown): (SendTarget & { delivery: ClusterDelivery }) | undefined {
   if (typeof message !== 'object' || message === null) return undefined;
   const m = message as Record<string, unknown>;
+  if (m.v !== STORE_FORMAT) return undefined;
   if (typeof m.nodeId !== 'string' || typeof m.incarnation !== 'number') return undefined;
   const to = { nodeId: m.nodeId, incarnation: m.incarnation };
   if (m.kind === 'disconnect') {

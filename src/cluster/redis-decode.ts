@@ -86,9 +86,20 @@ export function decodeAdmission(reply: unknown): ClusterAdmission | 'late' | 'mo
     : { admitted: false, reason: 'user-limit', live: Number(live), evict };
 }
 
-export function decodeRenewal(reply: unknown): Renewal {
+/** The renew script found another store format in the marker key, and wrote nothing. */
+export interface ForeignFormat {
+  status: 'format';
+  /** What the marker key holds. */
+  found: string;
+}
+
+export function decodeRenewal(reply: unknown): Renewal | ForeignFormat {
   const items = asArray(reply, 'renew');
   const [status, incarnation, now, maxIncarnation, runId, ...live] = items;
+  if (status === 'format') {
+    if (items.length !== 2 || typeof incarnation !== 'string') throw malformed('renew', reply);
+    return { status, found: incarnation };
+  }
   if (status !== 'renewed' && status !== 'lost') throw malformed('renew', reply);
   if (typeof runId !== 'string') throw malformed('renew', reply);
   return {

@@ -11,6 +11,8 @@
  * <prefix>:{nodes}:counter     string the last incarnation handed out (INCR, at least TIME in ms)
  * <prefix>:{nodes}:server      string the run_id of the server the renewals ran on (renew writes it;
  *                                    on a single Redis or a Sentinel primary, admit and readmit read it)
+ * <prefix>:{nodes}:format      string the store format these keys are written in (STORE_FORMAT, store-format.ts):
+ *                                    renew sets it when absent and refuses any other
  *                                    (the node registry: renew, registry, forget)
  * <prefix>:{i:<incarnation>}:users  set  users this incarnation has booked (the reaper's index)
  * <prefix>:{n:<nodeId>}:orders       sharded pub/sub channel of eviction orders and cluster-wide sends for that node
@@ -26,6 +28,12 @@ export interface RegistryKeys {
   counter: string;
   /** The run_id of the server the renewals last ran on: see admitScript's 'moved'. */
   server: string;
+  /**
+   * The store format of every key and message under this prefix (store-format.ts): the renew
+   * script writes it when absent and refuses to renew under any other. In the registry's
+   * hash slot, so that the one script that checks it can (Redis Cluster keeps it there).
+   */
+  format: string;
 }
 
 export interface KeyLayout {
@@ -49,6 +57,7 @@ export function createKeyLayout(prefix: string): KeyLayout {
       incarnations: `${tag}:incarnations`,
       counter: `${tag}:counter`,
       server: `${tag}:server`,
+      format: `${tag}:format`,
     },
     incarnationUsers: (incarnation) => `${prefix}:{i:${incarnation}}:users`,
     orders: (nodeId) => `${prefix}:{n:${encodeURIComponent(nodeId)}}:orders`,

@@ -301,11 +301,19 @@ return removed
 );
 
 /**
- * KEYS: leases, incarnations, counter, server. ARGV: incarnation (0 = none yet),
+ * KEYS: leases, incarnations, counter, server, format. ARGV: incarnation (0 = none yet),
  * leaseTtlMs, nodeId, the run_id of the Redis server the last renewal ran on
  * ('' = none yet, or unknown), the incarnations this process took
  * (comma-separated, the current one last), expired at once when a new one is
- * taken, and '1' to fence as for a failover whatever the run_id ('0' otherwise). Extends the lease while it is unexpired
+ * taken, '1' to fence as for a failover whatever the run_id ('0' otherwise), and the
+ * store format this process writes (STORE_FORMAT, redis-keys.ts).
+ *
+ * The format first: the marker key is set to it when absent; when it holds another, the
+ * script returns {'format', found} before anything else, having written nothing (no lease,
+ * no incarnation, no server key): two versions whose books, scripts or messages differ
+ * would miscount each other's connections, so a node of another format never joins.
+ * Checked here, in the script every node runs every TTL/3 anyway, and in the registry's
+ * hash slot: no round trip is added, and admissions never read it. Extends the lease while it is unexpired
  * and still registered to this node; otherwise (lost, or first start) takes a
  * new incarnation: the counter plus one, and at least Redis's TIME in ms, so
  * that incarnations keep increasing even across a Redis that lost its data.
@@ -331,12 +339,18 @@ return removed
  * masters' run_ids), which passes ARGV[6] = '1' to fence the same way.
  *
  * One command whatever the number of sockets. Returns {status, incarnation,
- * now, maxIncarnation, runId, live incarnations...}.
+ * now, maxIncarnation, runId, live incarnations...}, or {'format', found} (above).
  */
 export const renewScript = script(
   'renew',
   'the lease renewal',
   `${prelude}
+local format = redis.call('GET', KEYS[5])
+if not format then
+  redis.call('SET', KEYS[5], ARGV[7])
+elseif format ~= ARGV[7] then
+  return { 'format', format }
+end
 local now = nowMs()
 local inc, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local status = 'renewed'

@@ -85,6 +85,7 @@ import {
   SlotStoreServerMovedError,
   SlotStoreUnavailableError,
 } from './slot-store.js';
+import { foreignFormatError, STORE_FORMAT } from './store-format.js';
 import { SubscriptionProbe } from './subscription-probe.js';
 
 export type {
@@ -152,6 +153,22 @@ class Store implements RedisSlotStore {
   #subscriber: RedisSubscriberLike | undefined;
   #events: SlotStoreEvents | undefined;
   #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
+  /**
+   * The WSSUP_STORE_FORMAT error of the last renewal, when it found another store format in
+   * the marker key (store-format.ts); undefined once a renewal finds this one's again.
+   * Meanwhile every call but renew() and stop() fails with it, without reaching Redis: a
+   * Redis flushed and then written by a node of another version holds books this version
+   * would misread, so this node books, releases, reads and publishes nothing there. The
+   * runtime takes it as the store being unavailable (the breaker opens, the outage policy
+   * admits or refuses, the lease runs out and is taken again once the format is this one's),
+   * which is the one path it already has for "this Redis cannot be trusted now", and is
+   * loud: each failure is reported with its code. Not checked by admissions themselves:
+   * on a Redis Cluster the marker lives on the registry's master, and one more read per
+   * admission there is what the renewal's check avoids.
+   */
+  #foreign: SupervisorError | undefined;
+  /** Whether a message this node could not read was reported since the last renewal (#ignored). */
+  #ignoredReported = false;
   /** The start() in flight, which stop() waits for; and whether stop() asked it to give up. */
   #starting: Promise<void> | undefined;
   #stopRequested = false;
@@ -598,7 +615,7 @@ class Store implements RedisSlotStore {
       // and only it acts on the order (#deliver fences by incarnation on every subscriber).
     }
     connection.roundTrip('orderEviction');
-    await connection.command(['SPUBLISH', this.keys.orders(order.nodeId), JSON.stringify(order)]);
+    await connection.command(['SPUBLISH', this.keys.orders(order.nodeId), encodeOrder(order)]);
   }
 
   async readmit(held: readonly HeldConnection[], limit: number): Promise<string[]> {
@@ -711,8 +728,9 @@ class Store implements RedisSlotStore {
   async #renew(): Promise<'renewed' | 'lost'> {
     const connection = this.#connection;
     if (connection === undefined || this.#state === 'stopped') throw this.#notRunning();
-    const { leases, incarnations, counter, server } = this.keys.registry;
+    const { leases, incarnations, counter, server, format } = this.keys.registry;
     const sent = Date.now();
+    this.#ignoredReported = false;
     // Users whose last connection here has gone leave the reaper's index in the
     // same round trip (one SREM for all of them; none when nothing emptied).
     const fence = this.#fencePending;
@@ -724,8 +742,16 @@ class Store implements RedisSlotStore {
     connection.roundTrip('renew');
     const renewed = connection.run(
       renewScript,
-      [leases, incarnations, counter, server],
-      [incarnation, this.leaseTtlMs, this.nodeId, this.#serverRunId, this.#ownJoined, fence ? '1' : '0'],
+      [leases, incarnations, counter, server, format],
+      [
+        incarnation,
+        this.leaseTtlMs,
+        this.nodeId,
+        this.#serverRunId,
+        this.#ownJoined,
+        fence ? '1' : '0',
+        STORE_FORMAT,
+      ],
     );
     // A Redis Cluster: each master's clock and run_id, in the same round trip (the renew
     // script only sees the registry's master). Sent after it, so that a master that stopped
@@ -734,10 +760,24 @@ class Store implements RedisSlotStore {
     // The index's SREM and expiry last, and not awaited, for the same reason: on a Redis
     // Cluster the index has a master of its own, whose outage must not cost this node its lease.
     const listing = this.#booked.hasListed();
-    if (incarnation !== 0 && (listing || unlisted.length > 0))
+    // Not into a store of another format (#foreign): its keys are not this version's to write.
+    if (incarnation !== 0 && this.#foreign === undefined && (listing || unlisted.length > 0))
       this.#keepIndex(connection, incarnation, unlisted, listing);
     const reply = await renewed;
     const renewal = decodeRenewal(reply);
+    if (renewal.status === 'format') {
+      // Nothing was written: no lease taken or extended. Not checked against #state: a start()
+      // (the state 'starting') rejects with it, a running node books nothing more there.
+      this.#foreign = foreignFormatError(
+        renewal.found,
+        connection.where ?? 'the Redis client given to the store',
+        this.keys.prefix,
+        format,
+        this.#state === 'started',
+      );
+      throw this.#foreign;
+    }
+    this.#foreign = undefined;
     const received = Date.now();
     this.#clock = betterReading(this.#clock, {
       offsetMs: renewal.now - Math.round((sent + received) / 2),
@@ -1001,7 +1041,9 @@ class Store implements RedisSlotStore {
     const connection = this.#connection;
     const incarnation = this.#incarnation;
     try {
-      if (connection !== undefined && incarnation !== 0) {
+      // Not in a store of another format (#foreign): nothing there is this version's to purge,
+      // and its scripts would misread what is; this node's lease, if any is left, expires.
+      if (connection !== undefined && incarnation !== 0 && this.#foreign === undefined) {
         // Earlier leases a fence left running (its re-admission not done): ended, so that
         // their entries die with this node's rather than a TTL later. Best effort, as the rest.
         await this.#retirePrevious(connection).catch(() => {});
@@ -1022,24 +1064,62 @@ class Store implements RedisSlotStore {
 
   #onOrder(message: string): void {
     if (this.#probe.isProbe(message)) return;
-    let order: EvictionOrder;
+    let parsed: unknown;
     try {
-      order = JSON.parse(message) as EvictionOrder;
+      parsed = JSON.parse(message);
     } catch {
-      return; // not ours to parse: best-effort channel, the admission script enforces the limit
+      this.#ignored('it is not JSON');
+      return;
+    }
+    // Another format's message (store-format.ts), or one that carries none: never acted on,
+    // whatever it looks like, since its fields may mean something else there.
+    const format = typeof parsed === 'object' && parsed !== null ? (parsed as { v?: unknown }).v : undefined;
+    if (format !== STORE_FORMAT) {
+      // Only a format that is a short number or string is shown: the rest may be the app's data.
+      const shown =
+        typeof format === 'number' || (typeof format === 'string' && format.length <= 16)
+          ? JSON.stringify(format)
+          : `of type ${typeof format}`;
+      this.#ignored(format === undefined ? 'it names no store format (v)' : `it is of store format ${shown}`);
+      return;
     }
     // A cluster-wide send (no connectionId): fenced as an order is, by node and incarnation.
-    const sent = decodeDelivery(order);
+    const sent = decodeDelivery(parsed);
     if (sent !== undefined) {
       if (this.#state === 'started' && sent.nodeId === this.nodeId && sent.incarnation === this.#incarnation)
         this.#events?.deliveryArrived?.(sent.delivery);
       return;
     }
-    if (typeof order?.connectionId !== 'string' || typeof order.incarnation !== 'number') return;
+    const order = parsed as Partial<EvictionOrder>;
+    if (
+      typeof order.connectionId !== 'string' ||
+      typeof order.incarnation !== 'number' ||
+      typeof order.nodeId !== 'string'
+    ) {
+      this.#ignored('it is neither an eviction order nor a cluster-wide send');
+      return;
+    }
     // Only orders for this node come on its channel: the runtime passes an order naming
     // another node on to that node, so one that came here by mistake must stop here.
     if (order.nodeId !== this.nodeId) return;
-    this.#deliver(order);
+    this.#deliver({ connectionId: order.connectionId, nodeId: order.nodeId, incarnation: order.incarnation });
+  }
+
+  /**
+   * A message on this node's channel that it cannot read (another version's, or not this
+   * store's): dropped, never thrown nor acted on, and told (messageIgnored) at most once per
+   * renewal period, so that a stream of them cannot flood the app's onError. What it says is
+   * left out of the report: a send carries the app's data.
+   */
+  #ignored(why: string): void {
+    if (this.#state !== 'started' || this.#ignoredReported) return;
+    this.#ignoredReported = true;
+    this.#events?.messageIgnored?.(
+      new SupervisorError(
+        'WSSUP_STORE_FORMAT',
+        `slot store format: ignored a message on ${this.keys.orders(this.nodeId)} that this version of ws-supervisor (store format ${STORE_FORMAT}) cannot read: ${why}. Another version may publish under the key prefix "${this.keys.prefix}": give each version its own cluster.keyPrefix. (Told once per lease renewal period.)`,
+      ),
+    );
   }
 
   /**
@@ -1151,6 +1231,7 @@ class Store implements RedisSlotStore {
 
   #ready(): RedisConnection {
     if (this.#state !== 'started' || this.#connection === undefined) throw this.#notRunning();
+    if (this.#foreign !== undefined) throw this.#foreign;
     return this.#connection;
   }
 
@@ -1159,4 +1240,14 @@ class Store implements RedisSlotStore {
       ? new SupervisorError('WSSUP_SHUTTING_DOWN', 'the slot store was stopped')
       : new SlotStoreUnavailableError('the slot store is not started: call start() first');
   }
+}
+
+/** An eviction order as it travels, with the store format it is written in (store-format.ts). */
+function encodeOrder(order: EvictionOrder): string {
+  return JSON.stringify({
+    v: STORE_FORMAT,
+    connectionId: order.connectionId,
+    nodeId: order.nodeId,
+    incarnation: order.incarnation,
+  });
 }

@@ -178,6 +178,13 @@ export interface SlotStoreEvents {
    * server met since (a failover, a restart, a new master). Optional.
    */
   evictionPolicy?(policy: string, server: string): void;
+  /**
+   * A message came on this node's channel that the store cannot read: another store
+   * format's (another version of ws-supervisor publishing under the same key prefix), or
+   * none of its own. It was dropped, never acted on; `error` (WSSUP_STORE_FORMAT) is for
+   * the runtime to report. The Redis store tells it at most once per renewal period. Optional.
+   */
+  messageIgnored?(error: SupervisorError): void;
 }
 
 /**

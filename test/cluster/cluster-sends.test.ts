@@ -218,16 +218,55 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
     const got: string[] = [];
     (ann[2] as WebSocket).on('message', (data) => got.push(String(data)));
     const message = (to: number, text: string) =>
-      JSON.stringify({ kind: 'send', nodeId: 'node-1', incarnation: to, userId: 'ann', text });
+      JSON.stringify({ v: 1, kind: 'send', nodeId: 'node-1', incarnation: to, userId: 'ann', text });
     await redis.current.command('SPUBLISH', channel, message(incarnation - 1, 'stale'));
-    // A kind this version does not know (a later version's) is dropped, as its reader would drop ours.
-    const unknownKind = { ...JSON.parse(message(incarnation, 'unknown kind')), kind: 'sendLater' };
-    await redis.current.command('SPUBLISH', channel, JSON.stringify(unknownKind));
     await redis.current.command('SPUBLISH', channel, message(incarnation, 'current'));
     await vi.waitFor(() => expect(got).toEqual(['current']), ioWait);
+    // A stale incarnation's message is fencing at work, not a fault: nothing reported.
     expect(node(c, 1).errors).toEqual([]);
-    // No connectionId: a node of an earlier version, which reads only eviction orders, drops it.
+    // No connectionId: a node's order reader tells it from an eviction order by that.
     expect(JSON.parse(message(incarnation, 'x'))).not.toHaveProperty('connectionId');
+  });
+
+  it('a message of another store format, with none, or of a kind this version does not know is ignored and reported, never acted on', async () => {
+    const { c, ann } = await annAcrossNodes();
+    const channel = `${c.prefix}:{n:node-1}:orders`;
+    const incarnation = node(c, 1).supervisor.stats().cluster?.incarnation as number;
+    const got: string[] = [];
+    (ann[2] as WebSocket).on('message', (data) => got.push(String(data)));
+    const send = { kind: 'send', nodeId: 'node-1', incarnation, userId: 'ann' };
+    const disconnect = {
+      kind: 'disconnect',
+      nodeId: 'node-1',
+      incarnation,
+      userId: 'ann',
+      code: 4000,
+      reason: 'x',
+    };
+    // A later version's messages (format 2), and messages that name no format: each would
+    // act (a send, a disconnect, an eviction order of ann's connection) if it were read.
+    for (const foreign of [
+      { ...send, v: 2, text: 'format 2' },
+      { ...disconnect, v: 2 },
+      { ...send, text: 'no format' },
+      { v: '1', ...send, text: 'format "1"' },
+      { v: 2, connectionId: 'c-2', nodeId: 'node-1', incarnation },
+      { ...send, v: 1, kind: 'sendLater', text: 'unknown kind' },
+    ]) {
+      await redis.current.command('SPUBLISH', channel, JSON.stringify(foreign));
+    }
+    await redis.current.command('SPUBLISH', channel, JSON.stringify({ ...send, v: 1, text: 'format 1' }));
+    await vi.waitFor(() => expect(got).toEqual(['format 1']), ioWait);
+    // Reported, once per renewal period (the renewals are a third of the lease apart, far
+    // longer than this test's messages take): the first one's reason is in the message.
+    const reported = node(c, 1).errors;
+    expect(reported.map((error) => error.code)).toEqual(['WSSUP_STORE_FORMAT']);
+    expect(reported[0]?.message).toContain('it is of store format 2');
+    expect(reported[0]?.message).toContain(`${c.prefix}:{n:node-1}:orders`);
+    // Not the content: a send carries the app's data.
+    expect(reported[0]?.message).not.toContain('format 2"');
+    expect((ann[2] as WebSocket).readyState).toBe(WebSocket.OPEN);
+    for (const other of [node(c, 0), node(c, 2)]) expect(other.errors).toEqual([]);
   });
 
   it('a malformed message from another process is reported to onError and closes nothing', async () => {
@@ -238,6 +277,7 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
     (ann[2] as WebSocket).on('message', (data) => got.push(String(data)));
     // 1006 is not a code an app may send: a sender of this version refuses it before publishing.
     const disconnect = {
+      v: 1,
       kind: 'disconnect',
       nodeId: 'node-1',
       incarnation,
@@ -251,7 +291,7 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
       ioWait,
     );
     // The channel still works, and the connection is still open.
-    const send = { kind: 'send', nodeId: 'node-1', incarnation, userId: 'ann', text: 'after' };
+    const send = { v: 1, kind: 'send', nodeId: 'node-1', incarnation, userId: 'ann', text: 'after' };
     await redis.current.command('SPUBLISH', channel, JSON.stringify(send));
     await vi.waitFor(() => expect(got).toEqual(['after']), ioWait);
     expect((ann[2] as WebSocket).readyState).toBe(WebSocket.OPEN);

@@ -11,7 +11,8 @@
  * - "The scripts": each is loaded with `SCRIPT LOAD` at start and run with `EVALSHA`; each
  *   reads the keys the table's "Keys" column gives.
  * - "User and node ids are URI-encoded in key names", and "the counter stays ..., and so
- *   does the server key" once every node has stopped (a user's hash and an index do not).
+ *   do the server key and the format marker" once every node has stopped (a user's hash and
+ *   an index do not).
  */
 
 import { createClient } from 'redis';
@@ -251,7 +252,9 @@ describe.runIf(hasRedis)('docs/cluster-store.md, "Key layout" and "The scripts",
     // "The scripts": the keys each one reads.
     const book = '<prefix>:{u:<user>}:slots';
     const server = '<prefix>:{nodes}:server';
-    const registry = ['leases', 'incarnations', 'counter', 'server'].map((k) => `<prefix>:{nodes}:${k}`);
+    const registry = ['leases', 'incarnations', 'counter', 'server', 'format'].map(
+      (k) => `<prefix>:{nodes}:${k}`,
+    );
     const groups: Record<string, string[]> = {
       "the user's book": [book],
       'the registry': registry,
@@ -278,9 +281,14 @@ describe.runIf(hasRedis)('docs/cluster-store.md, "Key layout" and "The scripts",
     );
     expect(scripts.map((s) => s.name).filter((name) => !tabled.includes(name))).toEqual([]);
 
-    // Both nodes stopped: no user's hash, no index, no lease; the counter and the server key stay.
+    // Both nodes stopped: no user's hash, no index, no lease; the counter, the server key and
+    // the format marker stay.
     const left = ((await redis.current.command('KEYS', `${keyPrefix}:*`)) as string[]).sort();
-    expect(left).toEqual([`${keyPrefix}:{nodes}:counter`, `${keyPrefix}:{nodes}:server`]);
+    expect(left).toEqual([
+      `${keyPrefix}:{nodes}:counter`,
+      `${keyPrefix}:{nodes}:format`,
+      `${keyPrefix}:{nodes}:server`,
+    ]);
   });
 });
 

@@ -40,10 +40,12 @@ describe.runIf(hasRedis)('cluster mode: nothing is left after shutdown', () => {
     await h.supervisor.shutdown();
     await Promise.all(clients.map(closedClient));
     expect(h.supervisor.stats().cluster).toMatchObject({ leaseHeld: false, pendingTimers: 0 });
-    // No slot and no lease left; only the incarnation counter, which must never go back, and
-    // the run_id of the server the renewals ran on (a fence against another one's writes).
+    // No slot and no lease left; only the incarnation counter, which must never go back, the
+    // run_id of the server the renewals ran on (a fence against another one's writes), and
+    // the store format the keys are in (another version's nodes refuse to mix with them).
     expect(((await redis.command('KEYS', '*')) as string[]).sort()).toEqual([
       'wssup:{nodes}:counter',
+      'wssup:{nodes}:format',
       'wssup:{nodes}:server',
     ]);
     await h.expectReleased();

@@ -66,7 +66,8 @@ describe.runIf(hasRedis)('docs/cluster-store.md, cluster-wide sends: the message
     const annThere = await open(node(1), 'ann');
     const there = node(1).supervisor.stats().cluster?.incarnation;
     expect(typeof there).toBe('number');
-    const head = { nodeId: 'node-1', incarnation: there };
+    // v: the store format every message carries (docs/cluster-store.md, "Store format").
+    const head = { v: 1, nodeId: 'node-1', incarnation: there };
     const [member] = node(1).supervisor.connectionsOf('ann');
     if (member === undefined) throw new Error('unreachable');
     expect(member.join('lobby')).toBe(true);

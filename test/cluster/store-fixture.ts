@@ -103,6 +103,8 @@ export interface TestStore {
   reconnects: number;
   /** What the store reported through `subscriptionLost` (its order channel's subscription lost). */
   subscriptionErrors: Error[];
+  /** What the store reported through `messageIgnored` (a message on its channel it cannot read). */
+  ignored: Error[];
 }
 
 /** Creates and starts a store on `redis`; stopped after the test. */
@@ -124,6 +126,7 @@ export async function startStoreOn(
   const deliveries: ClusterDelivery[] = [];
   const causes: TestStore['causes'] = [];
   const subscriptionErrors: Error[] = [];
+  const ignored: Error[] = [];
   const recorded: TestStore = {
     store,
     orders,
@@ -132,6 +135,7 @@ export async function startStoreOn(
     deliveries,
     reconnects: 0,
     subscriptionErrors,
+    ignored,
   };
   await store.start({
     evictionOrdered: (order) => orders.push(order),
@@ -144,6 +148,7 @@ export async function startStoreOn(
       recorded.reconnects += 1;
     },
     subscriptionLost: (error) => subscriptionErrors.push(error),
+    messageIgnored: (error) => ignored.push(error),
   });
   return recorded;
 }

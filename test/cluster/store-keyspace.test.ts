@@ -3,7 +3,8 @@
  * user's hash goes with its last entry, an index when emptied or deleted):
  * whatever the number of nodes ever started, of incarnations, of users ever
  * seen, the keyspace a live cluster leaves once the dead leases are reaped is
- * the registry's four keys plus what the live nodes book.
+ * the registry's five keys (the format marker among them) plus what the live
+ * nodes book.
  *
  * Every kind of node end an operator sees over a month is driven many times
  * over, each node with users of its own who come once and never again: a
@@ -123,6 +124,7 @@ describe.runIf(hasRedis)('Redis slot store: the keyspace stays bounded over many
       [layout.registry.incarnations, -1],
       [layout.registry.counter, -1],
       [layout.registry.server, -1],
+      [layout.registry.format, -1],
       [layout.user('kept'), -1],
     ]);
     const survivorIndex = layout.incarnationUsers(survivor.store.incarnation);

@@ -267,6 +267,7 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
       [
         `${keyPrefix}:{i:${staying.store.incarnation}}:users`,
         `${keyPrefix}:{nodes}:counter`,
+        `${keyPrefix}:{nodes}:format`,
         `${keyPrefix}:{nodes}:incarnations`,
         `${keyPrefix}:{nodes}:leases`,
         `${keyPrefix}:{nodes}:server`,

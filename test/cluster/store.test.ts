@@ -333,17 +333,33 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     const channel = `${keyPrefix}:{n:a}:orders`;
     const incarnation = a.store.incarnation;
     for (const message of [
-      JSON.stringify({ connectionId: 'x', nodeId: 'b', incarnation }), // the runtime would pass it on to b
-      JSON.stringify({ connectionId: 'x', incarnation }),
-      JSON.stringify({ connectionId: 7, nodeId: 'a', incarnation }),
+      JSON.stringify({ v: 1, connectionId: 'x', nodeId: 'b', incarnation }), // the runtime would pass it on to b
+      JSON.stringify({ v: 1, connectionId: 'x', incarnation }),
+      JSON.stringify({ v: 1, connectionId: 7, nodeId: 'a', incarnation }),
+      // Another store format's order, and one that names none: never acted on.
+      JSON.stringify({ v: 2, connectionId: 'x', nodeId: 'a', incarnation }),
+      JSON.stringify({ connectionId: 'x', nodeId: 'a', incarnation }),
       'null',
       '{',
-      JSON.stringify({ connectionId: 'y', nodeId: 'a', incarnation }),
+      JSON.stringify({ v: 1, connectionId: 'y', nodeId: 'a', incarnation }),
     ]) {
       await redis.current.command('SPUBLISH', channel, message);
     }
     await eventually(() => a.orders.length > 0);
     expect(a.orders).toEqual([{ connectionId: 'y', nodeId: 'a', incarnation }]);
+    // The unreadable ones (the misrouted order is none: the runtime passes those on) are
+    // reported, at most once per renewal period: no renewal ran meanwhile, so once.
+    expect(a.ignored.map((error) => (error as { code?: string }).code)).toEqual(['WSSUP_STORE_FORMAT']);
+    // The next renewal period reports again.
+    await a.store.renew();
+    await redis.current.command(
+      'SPUBLISH',
+      channel,
+      JSON.stringify({ v: 3, connectionId: 'z', nodeId: 'a', incarnation }),
+    );
+    await eventually(() => a.ignored.length === 2);
+    expect(a.ignored[1]?.message).toContain('it is of store format 3');
+    expect(a.orders).toHaveLength(1);
   });
 
   it('keeps each script on one hash slot: a user, the registry, an incarnation index', async () => {
@@ -357,6 +373,7 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
       [
         `${keyPrefix}:{i:${store.incarnation}}:users`,
         `${keyPrefix}:{nodes}:counter`,
+        `${keyPrefix}:{nodes}:format`,
         `${keyPrefix}:{nodes}:incarnations`,
         `${keyPrefix}:{nodes}:leases`,
         `${keyPrefix}:{nodes}:server`,

@@ -100,9 +100,11 @@ describe.runIf(hasRedis)('cluster-mode soak', () => {
       // stale member costs the reaper one empty purge): a few, never one per lifecycle.
       expect(sample.indexMembers).toBeLessThanOrEqual(20);
     }
-    // After both shut down, only the counter and the server's run_id are left (by design).
+    // After both shut down, only the counter, the server's run_id and the store format
+    // marker are left (by design).
     expect(Object.keys(result.redis.afterShutdown.keys).sort()).toEqual([
       expect.stringMatching(/:\{nodes\}:counter$/),
+      expect.stringMatching(/:\{nodes\}:format$/),
       expect.stringMatching(/:\{nodes\}:server$/),
     ]);
     expect(result.heap.growthBytesPerLifecycle).toBeLessThanOrEqual(1024);
