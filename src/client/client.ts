@@ -9,6 +9,7 @@ import { type CloseKind, closeKindOf, dispositionOf } from '../../machines/clien
 import { type AppHookError, InvalidOptionError, SupervisorError } from '../errors.js';
 import { isolateInspect } from '../inspect.js';
 import { attemptUrl } from './attempt-url.js';
+import { createNetworkActor } from './network-actor.js';
 import { type ClientOptions, resolveClientOptions } from './options.js';
 import { createSocketActor } from './socket-actor.js';
 import { type ClientData, ReadyState, type WebSocketLike } from './websocket-like.js';
@@ -238,7 +239,8 @@ export function createClient(options: ClientOptions): Client {
     },
   );
   const inspect = isolateInspect(resolved.inspect, report);
-  const actor = createActor(clientMachine.provide({ actors: { socket: socketActor } }), {
+  const actors = { socket: socketActor, network: createNetworkActor(resolved.reconnectOnOnline) };
+  const actor = createActor(clientMachine.provide({ actors }), {
     input: {
       ...resolved.machine,
       random,
