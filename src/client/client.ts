@@ -137,7 +137,8 @@ const NEXT: Record<ReturnType<typeof dispositionOf>, ClientNext> = {
  * 4400 / 4401 / 4403 (and 1000) it waits for `resume()`. Under Node with
  * `ws`'s WebSocket, which shows a refused upgrade's HTTP status, a 400, 401,
  * 403, 429 or 503 counts as that close code (4000 + status, `Retry-After` as
- * the hint). It imports no Node built-in: it runs in browsers.
+ * the hint). In a browser, the `online` event cuts a wait after a lost
+ * connection (1006) short (`reconnectOnOnline`). It imports no Node built-in: it runs in browsers.
  *
  * @param options - `url` is required; see {@link ClientOptions}
  * @throws {InvalidOptionError} `WSSUP_INVALID_OPTION` for a bad option, or when there is no WebSocket constructor
