@@ -7,6 +7,7 @@
  *   │ connecting ──SOCKET_OPENED──▶ open                        │──SOCKET_CLOSED──┬─▶ waiting ──retryDelay──▶ connection
  *   └──────────────────────────────────────────────────────────┘   (by code)     └─▶ suspended ──ACTIVITY/RESUME──▶ connection
  *   open.watched ──silenceTimeout, nothing heard──▶ raises SOCKET_CLOSED 1006: the socket is lost, as above
+ *   waiting ──NETWORK_ONLINE, after a 1006 with no retry hint──▶ waiting again, with no delay left
  *   CLOSE, from anywhere ──▶ closed (final)
  *
  * The socket is an invoked actor of `connection`: leaving that state for any
@@ -26,8 +27,19 @@
  * no arrow of its own across the chart; heard meanwhile, the delay re-arms
  * for the time left. Without one, `open.unwatched` arms nothing: the socket
  * lasts until either side closes it or TCP gives up, as before.
- * Pure: the socket actor is a placeholder that the runtime (src/client/)
- * supplies with `.provide()`; the random numbers come from the input.
+ *
+ * `waiting` invokes a `network` actor, which reports NETWORK_ONLINE when the
+ * device's network comes back (a browser's `online` event). A wait after a
+ * socket lost or a connect failed without a close frame (1006, no retry hint)
+ * is then cut short, re-entered with a delay of 0 ms (so `reconnecting` says
+ * so, and the way back is the one every wait takes): what failed was most
+ * likely the network, and the backoff would otherwise keep the app offline
+ * for up to `capMs` after it is back.
+ * Any other wait (a retry hint, a shutdown's spread, a close code the server
+ * chose) stays: those are the server's to decide. The attempt count is kept,
+ * so a false alarm only moves the next attempt forward.
+ * Pure: the socket and network actors are placeholders that the runtime
+ * (src/client/) supplies with `.provide()`; the random numbers come from the input.
  */
 import { assign, emit, fromCallback, raise, setup } from 'xstate';
 import { closeMessageOf, dispositionOf, retryAfterMsOf } from './client-close.js';
@@ -114,6 +126,10 @@ export type ClientEvent =
       reason: string;
       wasClean: boolean;
     }
+  | {
+      /** Fact from the device: its network is back (a browser's `online` event). */
+      type: 'NETWORK_ONLINE';
+    }
   // Commands from the app.
   | {
       /** Command: the app's `activity()`: a client suspended after an eviction for idleness (4001) connects again. */
@@ -191,6 +207,9 @@ export const clientMachine = setup({
     // Placeholder: src/client/socket-actor.ts opens the WebSocket, reports
     // SOCKET_OPENED / SOCKET_CLOSED, and closes it and removes its listeners when stopped.
     socket: fromCallback<ClientEvent>(() => () => {}),
+    // Placeholder: src/client/network-actor.ts listens for the platform's `online` event
+    // (when the app allows it) and reports NETWORK_ONLINE; stopped, it removes its listener.
+    network: fromCallback<ClientEvent>(() => () => {}),
   },
   actions: {
     recordClose: assign({ lastClose: ({ event }) => closeFrom(event) }),
@@ -230,6 +249,8 @@ export const clientMachine = setup({
     planPrompt: assign({
       retryDelayMs: ({ context }) => Math.min(MAX_WAIT_MS, context.lastClose?.retryAfterMs ?? 0),
     }),
+    /** The network is back: the wait ends now (the attempt count stays, as the backoff's exponent). */
+    planNow: assign({ retryDelayMs: 0 }),
     resetAttempts: assign({ attempt: 0 }),
     markStable: assign({ attempt: 0, stable: true }),
     forgetStable: assign({ stable: false }),
@@ -256,6 +277,15 @@ export const clientMachine = setup({
      */
     isSessionExpired: ({ context, event }) => context.stable && dispositionAfter(event) === 'reconnect-now',
     watchesSilence: ({ context }) => context.silence !== undefined,
+    /**
+     * The wait follows a 1006 (no close frame: the socket lost, a connect failed or timed out)
+     * that carries no retry hint: the network may be what failed, so its return is worth an
+     * attempt now. A close frame, a hint or a shutdown's spread is the server's word, and stays.
+     */
+    isNetworkFailure: ({ context }) =>
+      context.retryDelayMs > 0 &&
+      context.lastClose?.code === 1006 &&
+      context.lastClose.retryAfterMs === undefined,
     /** Nothing heard from the server for a whole silence timeout, by the runtime's clock. */
     isSilent: ({ context }) =>
       context.silence !== undefined && context.silence.quietForMs() >= context.silence.timeoutMs,
@@ -345,7 +375,12 @@ export const clientMachine = setup({
 
     waiting: {
       entry: 'announceReconnecting',
+      invoke: { id: 'network', src: 'network' },
       after: { retryDelay: 'connection' },
+      on: {
+        // Re-entered with no delay left: the way back is the one every wait takes.
+        NETWORK_ONLINE: { guard: 'isNetworkFailure', target: 'waiting', reenter: true, actions: 'planNow' },
+      },
     },
 
     suspended: {

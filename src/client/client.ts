@@ -9,6 +9,7 @@ import { type CloseKind, closeKindOf, dispositionOf } from '../../machines/clien
 import { type AppHookError, InvalidOptionError, SupervisorError } from '../errors.js';
 import { isolateInspect } from '../inspect.js';
 import { attemptUrl } from './attempt-url.js';
+import { createNetworkActor } from './network-actor.js';
 import { type ClientOptions, resolveClientOptions } from './options.js';
 import { createSocketActor } from './socket-actor.js';
 import { type ClientData, ReadyState, type WebSocketLike } from './websocket-like.js';
@@ -136,7 +137,8 @@ const NEXT: Record<ReturnType<typeof dispositionOf>, ClientNext> = {
  * 4400 / 4401 / 4403 (and 1000) it waits for `resume()`. Under Node with
  * `ws`'s WebSocket, which shows a refused upgrade's HTTP status, a 400, 401,
  * 403, 429 or 503 counts as that close code (4000 + status, `Retry-After` as
- * the hint). It imports no Node built-in: it runs in browsers.
+ * the hint). In a browser, the `online` event cuts a wait after a lost
+ * connection (1006) short (`reconnectOnOnline`). It imports no Node built-in: it runs in browsers.
  *
  * @param options - `url` is required; see {@link ClientOptions}
  * @throws {InvalidOptionError} `WSSUP_INVALID_OPTION` for a bad option, or when there is no WebSocket constructor
@@ -238,7 +240,8 @@ export function createClient(options: ClientOptions): Client {
     },
   );
   const inspect = isolateInspect(resolved.inspect, report);
-  const actor = createActor(clientMachine.provide({ actors: { socket: socketActor } }), {
+  const actors = { socket: socketActor, network: createNetworkActor(resolved.reconnectOnOnline) };
+  const actor = createActor(clientMachine.provide({ actors }), {
     input: {
       ...resolved.machine,
       random,

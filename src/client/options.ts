@@ -64,6 +64,14 @@ export interface ClientOptions {
    */
   heartbeatMessage?: string | undefined;
   /**
+   * Reconnects as soon as the platform says the network is back (a browser's `online` event,
+   * in a page or a worker) while the client waits after a 1006 (a socket lost, a connect
+   * failed or timed out) with no retry hint, instead of waiting out the backoff. A wait the
+   * server asked for (a retry hint, a shutdown's spread, any other close code) is kept.
+   * Where there is no such event (Node), it does nothing. @default true
+   */
+  reconnectOnOnline?: boolean | undefined;
+  /**
    * Numbers in [0, 1) for the jitter. @default Math.random
    * Checked at every draw: any other value (or a throw) ends the client, as
    * `close()` does, and its `InvalidOptionError` is thrown on its own.
@@ -99,6 +107,7 @@ export interface ResolvedClientOptions {
   machine: ClientInput;
   silenceTimeoutMs: number | undefined;
   heartbeatMessage: string | undefined;
+  reconnectOnOnline: boolean;
   clock: (Clock & { now?: () => number }) | undefined;
   inspect: ClientOptions['inspect'];
 }
@@ -114,6 +123,7 @@ const KNOWN = new Set([
   'stableAfterMs',
   'silenceTimeoutMs',
   'heartbeatMessage',
+  'reconnectOnOnline',
   'random',
   'clock',
   'inspect',
@@ -172,6 +182,10 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     throw new InvalidOptionError('binaryType', "'blob' or 'arraybuffer'", binaryType);
   }
   if (typeof random !== 'function') throw new InvalidOptionError('random', 'a function', random);
+  const { reconnectOnOnline = true } = options;
+  if (typeof reconnectOnOnline !== 'boolean') {
+    throw new InvalidOptionError('reconnectOnOnline', 'true or false', reconnectOnOnline);
+  }
   if (
     options.clock !== undefined &&
     (typeof options.clock?.setTimeout !== 'function' || typeof options.clock.clearTimeout !== 'function')
@@ -235,6 +249,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
         ? undefined
         : milliseconds('silenceTimeoutMs', options.silenceTimeoutMs, 0, 1),
     heartbeatMessage: resolveHeartbeatMessage(options.heartbeatMessage),
+    reconnectOnOnline,
     machine: {
       backoff: { baseMs, capMs, factor },
       shutdownWindowMs: milliseconds(

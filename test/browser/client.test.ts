@@ -254,6 +254,55 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
     }
   }, 60_000);
 
+  it("the network's return cuts a wait after a lost connection to 0 ms, but never a wait the server asked for", async () => {
+    const server = await startServer({ heartbeatIntervalMs: 1e9 });
+    // A port nobody listens on: the first attempt fails as a lost network's does (1006).
+    const nobody = createServer();
+    const closedPort = await listenOnLoopback(nobody);
+    await closeServer(nobody);
+    const { files, port } = await serveFiles(page(`ws://127.0.0.1:${closedPort}/`));
+
+    try {
+      await tab.goto(`http://127.0.0.1:${port}/`);
+      await until('window.ready === true');
+      await until("window.client.state === 'waiting'");
+      expect(await lastOf('close')).toMatchObject({ code: 1006, next: 'reconnect' });
+      expect(await lastOf('reconnecting')).toMatchObject({ delayMs: 250, attempt: 1 });
+
+      // The network goes and comes back (Chromium fires `offline`, then `online`): the client
+      // waits 0 ms instead of the rest of its backoff (on this SimulatedClock, until it is moved).
+      await evaluate(`window.target = ${JSON.stringify(server.url('zoe'))}`);
+      await tab.context().setOffline(true);
+      await tab.context().setOffline(false);
+      await until("window.events.at(-1).type === 'reconnecting' && window.events.at(-1).delayMs === 0");
+      await evaluate('window.clock.increment(0)');
+      await until("window.client.state === 'open'");
+      expect(server.supervisor.userStats('zoe')).toMatchObject({ live: 1 });
+
+      // A wait the server asked for (4429 with a retry hint) is kept, network or not.
+      server.supervisor.disconnectUser('zoe', 4429, 'slow down retry-after=5');
+      await until("window.client.state === 'waiting'");
+      await tab.context().setOffline(true);
+      await tab.context().setOffline(false);
+      const { delayMs } = await lastOf<{ delayMs: number }>('reconnecting');
+      expect(delayMs).toBeGreaterThanOrEqual(5_000);
+      await evaluate(`window.clock.increment(${delayMs - 1})`);
+      expect(await evaluate<string>('window.client.state')).toBe('waiting');
+      await evaluate('window.clock.increment(1)');
+      await until("window.client.state === 'open'");
+
+      await evaluate('window.client.close()');
+      await allDisposed(server.supervisor);
+      expectNoLeaks(server.supervisor);
+      // Chromium logs the refused first attempt itself; nothing else.
+      expect(logged.filter((line) => !/^console: WebSocket connection to .* failed/.test(line))).toEqual([]);
+    } finally {
+      logged.length = 0;
+      await tab.context().setOffline(false);
+      await closeServer(files);
+    }
+  }, 60_000);
+
   it("an async url: each attempt fetches a fresh token from the page's server first", async () => {
     const server = await startServer();
     let issued = 0;

@@ -298,6 +298,71 @@ describe('the client machine', () => {
     },
   );
 
+  it('the network back (NETWORK_ONLINE) cuts a wait after a 1006 to 0 ms, and keeps the attempt count', () => {
+    const c = startClient([0.5]);
+    c.closeWith(1006); // a failed connect: waits 0.5 × 1000
+    expect(c.value()).toBe('waiting');
+    c.actor.send({ type: 'NETWORK_ONLINE' });
+    // Waiting again, for 0 ms: the 500 ms delay is cancelled, and the app is told.
+    expect(c.value()).toBe('waiting');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 0, attempt: 1 });
+    expect(c.clock.pending).toBe(1);
+    c.actor.send({ type: 'NETWORK_ONLINE' }); // again: nothing left to cut
+    expect(c.emitted.filter((e) => e.type === 'reconnecting')).toHaveLength(2);
+    c.advance(0);
+    expect(c.value()).toEqual({ connection: 'connecting' });
+    expect(c.sockets).toHaveLength(2);
+    c.closeWith(1006); // still the second failure in a row: 0.5 × 2000
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 1_000, attempt: 2 });
+  });
+
+  it('the network back also ends the wait after a connect timeout', () => {
+    const c = startClient([0.5]);
+    c.advance(5_000);
+    expect(c.value()).toBe('waiting');
+    c.actor.send({ type: 'NETWORK_ONLINE' });
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 0, attempt: 1 });
+    c.advance(0);
+    expect(c.value()).toEqual({ connection: 'connecting' });
+  });
+
+  it.each([
+    [
+      'a 1006 with a retry hint',
+      (c: ReturnType<typeof startClient>) => c.closeWith(1006, 'lost retry-after=5'),
+    ],
+    [
+      '4429 with a retry hint',
+      (c: ReturnType<typeof startClient>) => c.closeWith(4429, 'slow retry-after=5'),
+    ],
+    ['4503', (c: ReturnType<typeof startClient>) => c.closeWith(4503, 'busy')],
+    ['1001 (a shutdown, spread)', (c: ReturnType<typeof startClient>) => c.closeWith(1001)],
+    ['1011', (c: ReturnType<typeof startClient>) => c.closeWith(1011)],
+    ['4008', (c: ReturnType<typeof startClient>) => c.closeWith(4008)],
+  ])('the network back leaves the wait after %s as it is: the server chose it', (_close, close) => {
+    const c = startClient([0.5]);
+    close(c);
+    expect(c.value()).toBe('waiting');
+    const { delayMs } = c.emitted.at(-1) as { delayMs: number };
+    c.actor.send({ type: 'NETWORK_ONLINE' });
+    expect(c.value()).toBe('waiting');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs, attempt: expect.any(Number) });
+    c.advance(delayMs - 1);
+    expect(c.sockets).toHaveLength(1);
+    c.advance(1);
+    expect(c.value()).toEqual({ connection: 'connecting' });
+  });
+
+  it('the network back means nothing outside `waiting`', () => {
+    const c = startClient([0.5]);
+    c.actor.send({ type: 'NETWORK_ONLINE' });
+    expect(c.value()).toEqual({ connection: 'connecting' });
+    expect(c.sockets).toHaveLength(1);
+    c.closeWith(4001, 'evicted: idle');
+    c.actor.send({ type: 'NETWORK_ONLINE' });
+    expect(c.value()).toEqual({ suspended: 'untilActive' });
+  });
+
   it("handles the app's CLOSE in every state but the final one", () => {
     expect(statesNotHandling(clientMachine, 'CLOSE')).toEqual([]);
   });

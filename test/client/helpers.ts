@@ -167,3 +167,34 @@ export function pingBlindWebSocket() {
   }
   return { WebSocket: PingBlind satisfies WebSocketConstructorLike, sockets };
 }
+
+/**
+ * Node fires no `online` event: this makes globalThis an EventTarget for the test (as a
+ * browser's window is), counting the `online` listeners the client holds, and undoes it after.
+ */
+export function installOnlineTarget() {
+  const target = new EventTarget();
+  const held = new Set<unknown>();
+  const scope = globalThis as Partial<Pick<EventTarget, 'addEventListener' | 'removeEventListener'>>;
+  const before = { add: scope.addEventListener, remove: scope.removeEventListener };
+  scope.addEventListener = (type: string, listener: Parameters<EventTarget['addEventListener']>[1]) => {
+    if (type === 'online') held.add(listener);
+    target.addEventListener(type, listener);
+  };
+  scope.removeEventListener = (type: string, listener: Parameters<EventTarget['addEventListener']>[1]) => {
+    if (type === 'online') held.delete(listener);
+    target.removeEventListener(type, listener);
+  };
+  onTestFinished(() => {
+    if (before.add === undefined) delete scope.addEventListener;
+    else scope.addEventListener = before.add;
+    if (before.remove === undefined) delete scope.removeEventListener;
+    else scope.removeEventListener = before.remove;
+  });
+  return {
+    /** The network is back, as a browser says it. */
+    online: () => target.dispatchEvent(new Event('online')),
+    /** The `online` listeners held now. */
+    listeners: () => held.size,
+  };
+}

@@ -65,6 +65,8 @@ describe('createClient() options', () => {
     ['clock', { url, clock: {} }],
     ['clock', { url, clock: { setTimeout: () => 0 } }],
     ['reconnect', { url, reconnect: false }],
+    ['reconnectOnOnline', { url, reconnectOnOnline: 'yes' }],
+    ['reconnectOnOnline', { url, reconnectOnOnline: null }],
     // XState's createActor threw a TypeError without a code for these.
     ['inspect', { url, inspect: 42 }],
     ['inspect', { url, inspect: 'console' }],
@@ -312,6 +314,7 @@ describe('the client runs in a browser', () => {
       'src/client/attempt-url.ts',
       'src/client/client.ts',
       'src/client/index.ts',
+      'src/client/network-actor.ts',
       'src/client/options.ts',
       'src/client/refused-upgrade.ts',
       'src/client/socket-actor.ts',

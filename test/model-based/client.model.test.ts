@@ -9,7 +9,8 @@
  * server on port 0 holds every handshake until the path says how it ends
  * (opened, or refused: 1006), closes an open connection with the path's code
  * (or drops it), the app calls activity(), resume() or close(), the server
- * sends a message, and a delay elapses on the client's SimulatedClock. After each step the client's
+ * sends a message, the network comes back (an `online` event on globalThis, made an EventTarget
+ * as a browser's window is), and a delay elapses on the client's SimulatedClock. After each step the client's
  * `state` must be the model's; at the end, close() must leave nothing.
  *
  * The last test is the coverage gate: every state node and every transition
@@ -23,7 +24,7 @@ import { type AnyMachineSnapshot, assign, type EventObject } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import type { ClientInput } from '../../machines/client.machine.js';
 import type { ClientState } from '../../src/client/index.js';
-import { expectReleased, startClient, type TestClient } from '../client/helpers.js';
+import { expectReleased, installOnlineTarget, startClient, type TestClient } from '../client/helpers.js';
 import { MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
 import { afterEvent, type StateConfig, toModelMachine } from '../model/model-machine.js';
@@ -72,6 +73,8 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
     case 'ACTIVITY':
     case 'RESUME': // the runtime sends them only while suspended
       return is(snapshot, 'suspended');
+    case 'NETWORK_ONLINE': // only `waiting` listens for the network
+      return is(snapshot, 'waiting');
     default:
       return true;
   }
@@ -187,6 +190,7 @@ interface SilenceWatch {
 /** The real action behind each model event. */
 async function perform(
   t: TestClient,
+  network: ReturnType<typeof installOnlineTarget>,
   server: Server,
   watch: SilenceWatch,
   event: EventObject & Record<string, unknown>,
@@ -224,6 +228,9 @@ async function perform(
       }
       await t.next('close', from);
       return;
+    case 'NETWORK_ONLINE':
+      network.online();
+      return;
     case 'ACTIVITY':
       return t.client.activity();
     case 'RESUME':
@@ -257,6 +264,7 @@ describe('client machine, path by path on real sockets', () => {
       .join(' → ')} ⇒ ${stateOf(path.state)} ${JSON.stringify(path.state.value).replaceAll('"', '')}`;
     it(name, async () => {
       const server = await startHoldingServer();
+      const network = installOnlineTarget();
       const t = startClient({
         url: server.url,
         ...clientOptions,
@@ -267,7 +275,7 @@ describe('client machine, path by path on real sockets', () => {
       let before: AnyMachineSnapshot | undefined;
       for (const step of path.steps) {
         const event = step.event as EventObject & Record<string, unknown>;
-        if (before !== undefined) await perform(t, server, watch, event, before);
+        if (before !== undefined) await perform(t, network, server, watch, event, before);
         expect(t.client.state, `after ${event.type}`).toBe(stateOf(step.state));
         before = step.state;
       }
@@ -275,6 +283,7 @@ describe('client machine, path by path on real sockets', () => {
       t.client.close();
       for (const release of server.held.splice(0)) release(false);
       await expectReleased(t);
+      expect(network.listeners(), 'online listeners left').toBe(0);
       progress.walked += 1;
     });
   }

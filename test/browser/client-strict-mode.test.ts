@@ -1,0 +1,138 @@
+/**
+ * ws-supervisor/client under React StrictMode's double effect, in Chromium: a client created
+ * and closed at once (its socket still connecting), then another, again and again, against a
+ * real supervisor. The page counts its sockets and its pending timers (wrappers installed before
+ * the client loads, as in client-soak.test.ts). Afterwards the server holds only the one live
+ * client, the page one open socket and at most one timer (the live client's `stableAfter`), and no
+ * error reached the page; closing that one leaves nothing on either side.
+ */
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { staticFile } from '../helpers/client-page.js';
+import { requireExternal } from '../helpers/requirements.js';
+import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback, startServer } from '../helpers/server.js';
+
+const search = findChromium();
+const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
+const root = new URL('../../', import.meta.url);
+const mounts = 50;
+
+const page = `<!doctype html>
+<meta charset="utf-8">
+<title>ws-supervisor/client under StrictMode</title>
+<script type="importmap">{ "imports": { "xstate": "/xstate/xstate.esm.js" } }</script>
+<script>
+  window.sockets = [];
+  window.Counting = class extends WebSocket {
+    constructor(url, protocols) {
+      super(url, protocols);
+      window.sockets.push(this);
+    }
+  };
+  const pending = new Set();
+  const realSetTimeout = window.setTimeout.bind(window);
+  const realClearTimeout = window.clearTimeout.bind(window);
+  window.setTimeout = (fn, ms, ...args) => {
+    const id = realSetTimeout(() => {
+      pending.delete(id);
+      fn(...args);
+    }, ms);
+    pending.add(id);
+    return id;
+  };
+  window.clearTimeout = (id) => {
+    pending.delete(id);
+    realClearTimeout(id);
+  };
+  window.census = () => ({
+    notClosed: window.sockets.filter((s) => s.readyState !== WebSocket.CLOSED).length,
+    timers: pending.size,
+  });
+</script>
+<script type="module">
+  import { createClient } from '/dist/src/client/index.js';
+  window.errors = [];
+  /** What a component does: useEffect(() => { const c = createClient(...); return () => c.close(); }). */
+  window.mount = (url) => {
+    const client = createClient({ url, WebSocket: window.Counting });
+    client.on('error', ({ error }) => window.errors.push(error.message));
+    return client;
+  };
+  window.ready = true;
+</script>`;
+
+describe.runIf(hasBrowser)('the client in a browser, under React StrictMode', () => {
+  let browser: Browser;
+  let tab: Page;
+  const logged: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(new URL('dist/src/client/index.js', root))) {
+      throw new Error('dist/src/client/index.js is missing: run "npm run build" first (npm test does)');
+    }
+    browser = await chromium.launch({
+      executablePath: search.path as string,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    tab = await browser.newPage();
+    tab.on('pageerror', (error) => logged.push(`page error: ${error.message}`));
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it(`${mounts} mounts closed while connecting, then one that stays: the server holds one, the page one socket and no timer but its stableAfter`, async () => {
+    const server = await startServer({ maxConnectionsPerUser: 100, heartbeatIntervalMs: 1e9 });
+    const files = createServer((request, response) => {
+      const path = (request.url ?? '/').split('?')[0] ?? '/';
+      if (path === '/') return void response.writeHead(200, { 'content-type': 'text/html' }).end(page);
+      const body = staticFile(path);
+      if (body === undefined) response.writeHead(path === '/favicon.ico' ? 204 : 404).end();
+      else response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(body);
+    });
+    const port = await listenOnLoopback(files);
+    const evaluate = <T>(expression: string) => tab.evaluate(expression) as Promise<T>;
+    try {
+      await tab.goto(`http://127.0.0.1:${port}/`);
+      await tab.waitForFunction('window.ready === true', undefined, { timeout: 10_000 });
+      const states = await evaluate<string[]>(`(() => {
+        const url = ${JSON.stringify(server.url('zoe'))};
+        const states = [];
+        for (let i = 0; i < ${mounts}; i++) {
+          const client = window.mount(url); // the effect
+          client.close(); // StrictMode's cleanup, before the socket opened
+          states.push(client.state);
+        }
+        window.live = window.mount(url); // the effect again: this one stays
+        return states;
+      })()`);
+      expect(new Set(states)).toEqual(new Set(['closed']));
+      await tab.waitForFunction("window.live.state === 'open'", undefined, { timeout: 10_000 });
+
+      // The sockets closed while connecting are gone on both sides: those the server had
+      // admitted already are disposed, and only the live one is held.
+      await vi.waitFor(() => expect(server.supervisor.stats().connections).toBe(1), { timeout: 10_000 });
+      await tab.waitForFunction('window.census().notClosed === 1', undefined, { timeout: 10_000 });
+      // No timer but the live client's stableAfter (5 s; gone already on a slow run).
+      const census = await evaluate<{ notClosed: number; timers: number }>('window.census()');
+      expect(census.notClosed).toBe(1);
+      expect(census.timers).toBeLessThanOrEqual(1);
+      expect(await evaluate<number>('window.sockets.length')).toBe(mounts + 1);
+      expect(server.supervisor.userStats('zoe')).toMatchObject({ live: 1 });
+
+      await evaluate('window.live.close()');
+      await allDisposed(server.supervisor);
+      expectNoLeaks(server.supervisor);
+      await tab.waitForFunction('window.census().notClosed === 0', undefined, { timeout: 10_000 });
+      expect(await evaluate('window.census()')).toEqual({ notClosed: 0, timers: 0 });
+      expect(await evaluate('window.errors')).toEqual([]);
+      expect(logged).toEqual([]);
+    } finally {
+      await closeServer(files);
+    }
+  }, 60_000);
+});
