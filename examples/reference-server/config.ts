@@ -250,7 +250,6 @@ const clusterFlags: Record<string, Flag | undefined> = {
   'cluster.reaperIntervalMs': 'reaper-interval-ms',
 };
 
-/** The flag that sets a supervisor option (or a cluster one), for error messages. */
 /** Hosts that only this machine can reach: 127.0.0.0/8, ::1 and localhost. */
 const isLoopbackHost = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
@@ -267,6 +266,7 @@ export function exposureWarning(config: Pick<ServerConfig, 'host' | 'dashboardTo
   );
 }
 
+/** The flag that sets a supervisor option (or a cluster one), for error messages. */
 export function flagFor(option: string): string | undefined {
   const flag = flagOf(option);
   return flag === undefined ? undefined : `--${flag}`;
@@ -299,11 +299,16 @@ export function listenSettings(
 }
 
 /**
- * `allowed` of a refused option, with the cluster options it names (`a third of
- * cluster.leaseTtlMs`) named by their flags, as the operator set them.
+ * `allowed` of a refused option, with the options it names (`a third of
+ * cluster.leaseTtlMs`, `fractions of maxConnectionsPerUser`) named by their flags, as
+ * the operator set them. Only dotted and camelCase names: a one-word option (`preset`,
+ * `refuse`) is also an English word, and stays as written.
  */
 export function inFlagTerms(allowed: string): string {
-  return allowed.replace(/\bcluster\.[A-Za-z]+\b/g, (option) => flagFor(option) ?? option);
+  return allowed.replace(
+    /\bcluster\.[A-Za-z]+\b|\b[a-z]+[A-Z][A-Za-z]*\b/g,
+    (option) => flagFor(option) ?? option,
+  );
 }
 
 function flagOf(option: string): Flag | undefined {

@@ -175,7 +175,8 @@ describe('reference server (npm start)', () => {
     ],
     [
       ['--capacity-levels', '0.9,0.5'],
-      /--capacity-levels: expected an array of at most 16 fractions .* strictly increasing/,
+      // The option it is a fraction of, named by its flag as the operator set it.
+      /--capacity-levels: expected an array of at most 16 fractions of --max-per-user, .* strictly increasing/,
     ],
     [
       ['--capacity-levels', 'half'],
