@@ -7,9 +7,11 @@
  * cause 'failover' and books again what it holds, and a user at the limit
  * stays at the limit. Each test has a cluster of its own (a failover changes
  * its shape): three masters, and one replica for a master other than the
- * registry's.
+ * registry's. A cluster takes seconds to form, mostly waiting on its gossip:
+ * the next tests' clusters are formed while a test runs (ahead()), each still
+ * used by one test only, and fresh (no store has touched it before its test).
  */
-import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { HeldConnection } from '../../src/cluster/slot-store.js';
 import {
@@ -35,18 +37,81 @@ interface Setup {
   a: TestStore;
 }
 
+type Replicate = 'user' | 'registry';
+
+/** A cluster made ready for one test (setUp), before its store. */
+interface Formed {
+  cluster: PrivateRedisCluster;
+  keyPrefix: string;
+  ann: string;
+  master: ClusterMaster;
+  replica: ClusterReplica;
+}
+
 /**
  * A cluster, a replica for the master of a user's book (not the registry's master; or the
- * registry's, when `replicate` says so), and a store on it.
+ * registry's, when `replicate` says so). Stops the cluster if it fails half-way.
  */
-async function setUp(replicate: 'user' | 'registry' = 'user', commandTimeoutMs?: number): Promise<Setup> {
+async function form(replicate: Replicate): Promise<Formed> {
   const cluster = await startRedisCluster();
-  onTestFinished(() => cluster.stop());
-  const keyPrefix = freshPrefix();
-  const registry = await cluster.masterOf(`${keyPrefix}:{nodes}:leases`);
-  const book = await keyOffMasters(cluster, (i) => `${keyPrefix}:{u:user${i}}:slots`, [registry.port]);
-  const [ann, master] = [`user${book.index}`, book.master];
-  const replica = await cluster.addReplica(replicate === 'user' ? master.port : registry.port);
+  try {
+    const keyPrefix = freshPrefix();
+    const registry = await cluster.masterOf(`${keyPrefix}:{nodes}:leases`);
+    const book = await keyOffMasters(cluster, (i) => `${keyPrefix}:{u:user${i}}:slots`, [registry.port]);
+    const [ann, master] = [`user${book.index}`, book.master];
+    const replica = await cluster.addReplica(replicate === 'user' ? master.port : registry.port);
+    return { cluster, keyPrefix, ann, master, replica };
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+}
+
+/**
+ * What each test of this file asks of setUp, in the order the tests run: the next ones' clusters
+ * are formed while a test runs (up to AHEAD at once). A test that asks for something else than
+ * what was formed for it gets a cluster formed then (only slower); one formed and not used is
+ * stopped after the file.
+ */
+const PLAN: readonly Replicate[] = ['user', 'user', 'user', 'user', 'user', 'registry', 'user'];
+const AHEAD = 2;
+const forming: Array<{ replicate: Replicate; formed: Promise<Formed> }> = [];
+let planned = 0;
+
+function formAhead(): void {
+  while (forming.length < AHEAD && planned < PLAN.length) {
+    const replicate = PLAN[planned++] as Replicate;
+    const formed = form(replicate);
+    formed.catch(() => {}); // awaited by its test, which reports the failure
+    forming.push({ replicate, formed });
+  }
+}
+
+afterAll(async () => {
+  const unused = forming.splice(0);
+  await Promise.all(unused.map(({ formed }) => stopOnceFormed(formed)));
+});
+
+/** Stops the cluster once it is formed (form() stops one that fails). */
+const stopOnceFormed = (formed: Promise<Formed>): Promise<void> =>
+  formed.then(
+    (f) => f.cluster.stop(),
+    () => {},
+  );
+
+/**
+ * The cluster formed for this test (or one formed now), and a store on it; the cluster is
+ * stopped after the test.
+ */
+async function setUp(replicate: Replicate = 'user', commandTimeoutMs?: number): Promise<Setup> {
+  if (planned === 0) formAhead();
+  const next = forming.shift();
+  formAhead();
+  if (next !== undefined && next.replicate !== replicate) void stopOnceFormed(next.formed);
+  const formed = next?.replicate === replicate ? next.formed : form(replicate);
+  // Stopped after this test, also if it ends while the cluster is still forming.
+  onTestFinished(() => stopOnceFormed(formed));
+  const { cluster, keyPrefix, ann, master, replica } = await formed;
   const a = await startStoreOn({
     redis: { rootNodes: [...cluster.urls] },
     keyPrefix,
