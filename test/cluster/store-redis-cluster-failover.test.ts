@@ -8,10 +8,10 @@
  * stays at the limit. Each test has a cluster of its own (a failover changes
  * its shape): three masters, and one replica for a master other than the
  * registry's. A cluster takes seconds to form, mostly waiting on its gossip:
- * the next tests' clusters are formed while a test runs (ahead()), each still
- * used by one test only, and fresh (no store has touched it before its test).
+ * the next tests' clusters are formed while a test runs (formed-ahead.ts),
+ * each still used by one test only, and fresh (no store touched it before).
  */
-import { afterAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import type { HeldConnection } from '../../src/cluster/slot-store.js';
 import {
@@ -23,6 +23,7 @@ import {
 import { httpRefusal } from '../helpers/refusals.js';
 import { connect, ioWait, startServer } from '../helpers/server.js';
 import { keyOffMasters } from './cluster-failover-fixture.js';
+import { formedAhead } from './formed-ahead.js';
 import { eventually, freshPrefix, hasRedis, startStoreOn, type TestStore } from './store-fixture.js';
 
 interface Setup {
@@ -67,51 +68,19 @@ async function form(replicate: Replicate): Promise<Formed> {
   }
 }
 
-/**
- * What each test of this file asks of setUp, in the order the tests run: the next ones' clusters
- * are formed while a test runs (up to AHEAD at once). A test that asks for something else than
- * what was formed for it gets a cluster formed then (only slower); one formed and not used is
- * stopped after the file.
- */
-const PLAN: readonly Replicate[] = ['user', 'user', 'user', 'user', 'user', 'registry', 'user'];
-const AHEAD = 2;
-const forming: Array<{ replicate: Replicate; formed: Promise<Formed> }> = [];
-let planned = 0;
-
-function formAhead(): void {
-  while (forming.length < AHEAD && planned < PLAN.length) {
-    const replicate = PLAN[planned++] as Replicate;
-    const formed = form(replicate);
-    formed.catch(() => {}); // awaited by its test, which reports the failure
-    forming.push({ replicate, formed });
-  }
-}
-
-afterAll(async () => {
-  const unused = forming.splice(0);
-  await Promise.all(unused.map(({ formed }) => stopOnceFormed(formed)));
+/** What each test of this file takes, in the order they run: formed ahead (formed-ahead.ts). */
+const formed = formedAhead({
+  plan: ['user', 'user', 'user', 'user', 'user', 'registry', 'user'] as Replicate[],
+  make: form,
+  stop: (f: Formed) => f.cluster.stop(),
 });
-
-/** Stops the cluster once it is formed (form() stops one that fails). */
-const stopOnceFormed = (formed: Promise<Formed>): Promise<void> =>
-  formed.then(
-    (f) => f.cluster.stop(),
-    () => {},
-  );
 
 /**
  * The cluster formed for this test (or one formed now), and a store on it; the cluster is
  * stopped after the test.
  */
 async function setUp(replicate: Replicate = 'user', commandTimeoutMs?: number): Promise<Setup> {
-  if (planned === 0) formAhead();
-  const next = forming.shift();
-  formAhead();
-  if (next !== undefined && next.replicate !== replicate) void stopOnceFormed(next.formed);
-  const formed = next?.replicate === replicate ? next.formed : form(replicate);
-  // Stopped after this test, also if it ends while the cluster is still forming.
-  onTestFinished(() => stopOnceFormed(formed));
-  const { cluster, keyPrefix, ann, master, replica } = await formed;
+  const { cluster, keyPrefix, ann, master, replica } = await formed(replicate);
   const a = await startStoreOn({
     redis: { rootNodes: [...cluster.urls] },
     keyPrefix,
