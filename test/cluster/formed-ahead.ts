@@ -7,9 +7,10 @@
  * `plan` lists what each test of the file takes, in the order the tests run. A test that takes
  * something else than what was made for it (a test run alone with `-t`, the tests reordered)
  * gets a fixture made then: only slower. Call it at the top level of a file or describe block:
- * it registers an `afterAll` that stops what was made and never taken.
+ * the first ones are begun in its `beforeAll` (not awaited: a file's other tests run
+ * meanwhile), and its `afterAll` stops what was made and never taken.
  */
-import { afterAll, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, onTestFinished } from 'vitest';
 
 export interface FormedAheadOptions<Kind, Fixture> {
   /** What each test takes, in the order the tests run. */
@@ -41,11 +42,13 @@ export function formedAhead<Kind, Fixture>(
       making.push({ kind, fixture });
     }
   };
+  beforeAll(() => {
+    makeAhead();
+  });
   afterAll(async () => {
     await Promise.all(making.splice(0).map(({ fixture }) => stopOnceMade(fixture)));
   });
   return async (kind) => {
-    if (planned === 0) makeAhead();
     const next = making.shift();
     makeAhead();
     if (next !== undefined && next.kind !== kind) void stopOnceMade(next.fixture);
