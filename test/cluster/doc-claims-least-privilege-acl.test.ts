@@ -23,6 +23,7 @@ import { type ClusterMaster, startRedisCluster } from '../helpers/redis-cluster.
 import type { PrivateRedis } from '../helpers/redis-server.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import { closed, connect, ioWait, nextMessage, startServer } from '../helpers/server.js';
+import { formedAhead } from './formed-ahead.js';
 import { hasRedis, usePrivateRedis } from './store-fixture.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -328,10 +329,12 @@ describe.runIf(hasRedis)("docs: the README's ACL with a database in the URL", ()
   });
 });
 
+/** The Redis Cluster test's cluster of its own, formed from the file's start while the tests before it run (formed-ahead.ts). */
+const formed = formedAhead({ plan: ['cluster'], make: () => startRedisCluster(), stop: (c) => c.stop() });
+
 describe.runIf(hasRedis)("docs: the README's ACL on a Redis Cluster, with +cluster|slots", () => {
   it('books on every master, renewals (TIME and INFO to each), a cluster-wide send, shutdowns: no master denies anything', async () => {
-    const cluster = await startRedisCluster();
-    onTestFinished(() => cluster.stop());
+    const cluster = await formed('cluster');
     const { user, rules } = readmeAcl();
     // ACLs are per node: the user is created on each.
     for (const master of cluster.masters) {

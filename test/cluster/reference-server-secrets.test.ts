@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { runProgram } from '../helpers/process.js';
 import { freePort } from '../helpers/redis-server.js';
+import { scopedCase } from '../helpers/test-scope.js';
 import { hasRedis, usePrivateRedis } from './store-fixture.js';
 
 const password = 'Pw-s3cret-4242';
@@ -37,6 +38,9 @@ const paths = [
 
 /** How a case ends: served with the lease held (the password was right), served without, or exit 2. */
 type Outcome = 'lease held' | 'no lease' | 'exit 2';
+
+/** A case: its name, how it ends, and its arguments and environment (given a port where nothing listens). */
+type Case = [string, Outcome, (dead: number) => { args?: string[]; env?: Record<string, string> }];
 
 /** Runs the server with `args` and `env`: everything it printed and answered, and how it ended. */
 async function everythingShown(args: string[], env: Record<string, string>) {
@@ -75,7 +79,11 @@ describe.runIf(hasRedis)('the reference server never shows its Redis password or
   const redis = usePrivateRedis();
   const at = () => `127.0.0.1:${redis.current.port}`;
 
-  it.each<[string, Outcome, (dead: number) => { args?: string[]; env?: Record<string, string> }]>([
+  // Each case runs a server process of its own (its own port and node id, and its own port where
+  // nothing listens), mostly waiting on it: they run concurrently, and scopedCase keeps each
+  // process's cleanup on its own case. The cases on the shared redis-server all set the same
+  // password first, and each reads only what its own server printed and answered.
+  it.concurrent.for<Case>([
     [
       'the right password, from --redis',
       'lease held',
@@ -149,7 +157,8 @@ describe.runIf(hasRedis)('the reference server never shows its Redis password or
     ],
   ])(
     '%s (%s)',
-    async (_name, expected, setup) => {
+    { timeout: 20_000 },
+    scopedCase<Case>(async ([_name, expected, setup]) => {
       await redis.current.command('CONFIG', 'SET', 'requirepass', password);
       const { args = [], env = {} } = setup(await freePort());
       const { shown, outcome, code, answers } = await everythingShown(args, env);
@@ -161,7 +170,6 @@ describe.runIf(hasRedis)('the reference server never shows its Redis password or
       );
       expect(shown).toMatch(expected === 'exit 2' ? /^error: /m : /^listening on /m);
       expect(shown).not.toMatch(secrets);
-    },
-    20_000,
+    }),
   );
 });

@@ -7,7 +7,9 @@
  * cause 'failover' and books again what it holds, and a user at the limit
  * stays at the limit. Each test has a cluster of its own (a failover changes
  * its shape): three masters, and one replica for a master other than the
- * registry's.
+ * registry's. A cluster takes seconds to form, mostly waiting on its gossip:
+ * the next tests' clusters are formed while a test runs (formed-ahead.ts),
+ * each still used by one test only, and fresh (no store touched it before).
  */
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
@@ -21,6 +23,7 @@ import {
 import { httpRefusal } from '../helpers/refusals.js';
 import { connect, ioWait, startServer } from '../helpers/server.js';
 import { keyOffMasters } from './cluster-failover-fixture.js';
+import { formedAhead } from './formed-ahead.js';
 import { eventually, freshPrefix, hasRedis, startStoreOn, type TestStore } from './store-fixture.js';
 
 interface Setup {
@@ -35,18 +38,49 @@ interface Setup {
   a: TestStore;
 }
 
+type Replicate = 'user' | 'registry';
+
+/** A cluster made ready for one test (setUp), before its store. */
+interface Formed {
+  cluster: PrivateRedisCluster;
+  keyPrefix: string;
+  ann: string;
+  master: ClusterMaster;
+  replica: ClusterReplica;
+}
+
 /**
  * A cluster, a replica for the master of a user's book (not the registry's master; or the
- * registry's, when `replicate` says so), and a store on it.
+ * registry's, when `replicate` says so). Stops the cluster if it fails half-way.
  */
-async function setUp(replicate: 'user' | 'registry' = 'user', commandTimeoutMs?: number): Promise<Setup> {
+async function form(replicate: Replicate): Promise<Formed> {
   const cluster = await startRedisCluster();
-  onTestFinished(() => cluster.stop());
-  const keyPrefix = freshPrefix();
-  const registry = await cluster.masterOf(`${keyPrefix}:{nodes}:leases`);
-  const book = await keyOffMasters(cluster, (i) => `${keyPrefix}:{u:user${i}}:slots`, [registry.port]);
-  const [ann, master] = [`user${book.index}`, book.master];
-  const replica = await cluster.addReplica(replicate === 'user' ? master.port : registry.port);
+  try {
+    const keyPrefix = freshPrefix();
+    const registry = await cluster.masterOf(`${keyPrefix}:{nodes}:leases`);
+    const book = await keyOffMasters(cluster, (i) => `${keyPrefix}:{u:user${i}}:slots`, [registry.port]);
+    const [ann, master] = [`user${book.index}`, book.master];
+    const replica = await cluster.addReplica(replicate === 'user' ? master.port : registry.port);
+    return { cluster, keyPrefix, ann, master, replica };
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+}
+
+/** What each test of this file takes, in the order they run: formed ahead (formed-ahead.ts). */
+const formed = formedAhead({
+  plan: ['user', 'user', 'user', 'user', 'user', 'registry', 'user'] as Replicate[],
+  make: form,
+  stop: (f: Formed) => f.cluster.stop(),
+});
+
+/**
+ * The cluster formed for this test (or one formed now), and a store on it; the cluster is
+ * stopped after the test.
+ */
+async function setUp(replicate: Replicate = 'user', commandTimeoutMs?: number): Promise<Setup> {
+  const { cluster, keyPrefix, ann, master, replica } = await formed(replicate);
   const a = await startStoreOn({
     redis: { rootNodes: [...cluster.urls] },
     keyPrefix,

@@ -22,10 +22,17 @@ import {
 
 /** Short enough for a test to wait for this node's death; long enough to ride out a stuck connection. */
 const leaseTtlMs = 3_000;
+/**
+ * The lease of the tests whose renewals never wait on a stuck or restarting master (their
+ * renewals are moments apart): shorter, as each of them waits for a lease to run out.
+ */
+const shortLeaseTtlMs = 2_000;
 const commandTimeoutMs = 200;
 
 interface Apart {
   keyPrefix: string;
+  /** The lease of a (and of the node b a test starts beside it). */
+  leaseTtlMs: number;
   /** The node under test, started: its index's master is neither the registry's nor the users'. */
   a: TestStore;
   /** The key of a's incarnation index, and its master. */
@@ -47,7 +54,7 @@ describe.runIf(hasRedis)(
      * is on another master than the registry, and picks two users on the third master: all asked
      * of the cluster (CLUSTER KEYSLOT, CLUSTER NODES), not assumed.
      */
-    async function apart(): Promise<Apart> {
+    async function apart(ttl = leaseTtlMs): Promise<Apart> {
       for (let attempt = 0; attempt < 20; attempt++) {
         const keyPrefix = freshPrefix();
         const keys = createKeyLayout(keyPrefix);
@@ -55,7 +62,7 @@ describe.runIf(hasRedis)(
           redis: rootNodes(),
           keyPrefix,
           nodeId: 'a',
-          leaseTtlMs,
+          leaseTtlMs: ttl,
           commandTimeoutMs,
         });
         const index = keys.incarnationUsers(a.store.incarnation);
@@ -74,7 +81,15 @@ describe.runIf(hasRedis)(
             users.push(`user${i}`);
         }
         if (users.length < 2) throw new Error('no two users on the third master');
-        return { keyPrefix, a, index, indexMaster, users: users as [string, string], usersMaster: third };
+        return {
+          keyPrefix,
+          leaseTtlMs: ttl,
+          a,
+          index,
+          indexMaster,
+          users: users as [string, string],
+          usersMaster: third,
+        };
       }
       throw new Error('the index never landed apart from the registry in 20 tries');
     }
@@ -92,7 +107,7 @@ describe.runIf(hasRedis)(
         admitted: false,
         reason: 'user-limit',
       });
-      await eventually(async () => (await other.store.reap()) > 0, 2 * leaseTtlMs);
+      await eventually(async () => (await other.store.reap()) > 0, 2 * setup.leaseTtlMs);
       expect(await cluster.current.command(setup.usersMaster.port, 'EXISTS', book)).toBe(0);
       expect(await other.store.admit(user, 'b1', 1, 1)).toEqual({ admitted: true, evict: [], live: 1 });
     }
@@ -157,7 +172,7 @@ describe.runIf(hasRedis)(
     });
 
     it('refusing writes (OOM): admissions and a re-admission stand, each renewal sends one SADD for all the users not indexed until one succeeds, and the reaper still finds them', async () => {
-      const setup = await apart();
+      const setup = await apart(shortLeaseTtlMs);
       const { a, index, indexMaster } = setup;
       const [ann, bob] = setup.users;
       const b = await startStoreOn({ redis: rootNodes(), keyPrefix: setup.keyPrefix, nodeId: 'b' });
@@ -220,7 +235,7 @@ describe.runIf(hasRedis)(
         redis: rootNodes(),
         keyPrefix: setup.keyPrefix,
         nodeId: 'b',
-        leaseTtlMs,
+        leaseTtlMs: setup.leaseTtlMs,
       });
       return { b, incarnation: setup.a.store.incarnation };
     }
@@ -242,7 +257,7 @@ describe.runIf(hasRedis)(
             String(incarnation),
           )) === null
         );
-      }, 3 * leaseTtlMs);
+      }, 3 * setup.leaseTtlMs);
       expect(await cluster.current.command(setup.indexMaster.port, 'EXISTS', setup.index)).toBe(0);
     }
 
@@ -253,7 +268,7 @@ describe.runIf(hasRedis)(
     };
 
     it('stop() while it is paused: the books of users on the other masters are freed by the time stop() resolves; the lease stays, and once the master is back the reaper of another node empties the index and forgets the lease', async () => {
-      const setup = await apart();
+      const setup = await apart(shortLeaseTtlMs);
       const { a, indexMaster } = setup;
       const [ann, bob] = setup.users;
       const { b, incarnation } = await aBooksBothThenB(setup);
@@ -274,7 +289,7 @@ describe.runIf(hasRedis)(
     });
 
     it('stop() whose DEL of the index fails (its master refuses DEL) keeps the lease, so that the index is not left to nobody: the reaper of another node deletes it and forgets the lease', async () => {
-      const setup = await apart();
+      const setup = await apart(shortLeaseTtlMs);
       const { a, index, indexMaster } = setup;
       const [ann, bob] = setup.users;
       const { b, incarnation } = await aBooksBothThenB(setup);
@@ -294,7 +309,7 @@ describe.runIf(hasRedis)(
     });
 
     it("stop() while the master of some users' books is paused: their purges fail, so the index and the lease stay; once that master is back, nothing of a is left: the reaper of another node purges what remains, empties the index and forgets the lease", async () => {
-      const setup = await apart();
+      const setup = await apart(shortLeaseTtlMs);
       const { a, index, indexMaster, usersMaster } = setup;
       const [ann, bob] = setup.users;
       const { b, incarnation } = await aBooksBothThenB(setup);
@@ -312,7 +327,7 @@ describe.runIf(hasRedis)(
     });
 
     it('a user not indexed when the lease runs out: the renewal that finds it lost sends no SADD into the old index (nothing left there for nobody to remove)', async () => {
-      const { a, index, indexMaster, users } = await apart();
+      const { a, index, indexMaster, users } = await apart(shortLeaseTtlMs);
       const [ann] = users;
       // The index's master refuses writes: ann is admitted, not indexed.
       await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '1');
@@ -322,7 +337,7 @@ describe.runIf(hasRedis)(
       expect(await a.store.admit(ann, 'a1', 1, 1)).toEqual({ admitted: true, evict: [], live: 1 });
       await cluster.current.command(indexMaster.port, 'CONFIG', 'SET', 'maxmemory', '0');
       // No renewal for longer than the lease: lost (and a reaper may have deleted its index).
-      await new Promise((resolve) => setTimeout(resolve, leaseTtlMs + 200));
+      await new Promise((resolve) => setTimeout(resolve, shortLeaseTtlMs + 200));
       expect(await a.store.renew()).toBe('lost');
       await new Promise((resolve) => setTimeout(resolve, 100)); // a SADD sent after the reply is answered
       expect(await cluster.current.command(indexMaster.port, 'EXISTS', index)).toBe(0);

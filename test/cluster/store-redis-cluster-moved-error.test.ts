@@ -11,8 +11,9 @@
  * or a send again, while its admissions and lease recover. The last case holds a re-subscription
  * at its connect or its SSUBSCRIBE (CLIENT PAUSE) when stop() comes: nothing may outlive stop().
  */
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
+  type ClusterMaster,
   type ClusterReplica,
   type PrivateRedisCluster,
   startRedisCluster,
@@ -24,6 +25,7 @@ import {
   keyOffMasters,
   ordersAndSendsReach,
 } from './cluster-failover-fixture.js';
+import { formedAhead } from './formed-ahead.js';
 import { eventually, freshPrefix, hasRedis, startStoreOn, type TestStore } from './store-fixture.js';
 
 interface Setup {
@@ -43,6 +45,43 @@ interface Setup {
   stopRenewing(): Promise<void>;
 }
 
+/** A cluster made ready for one test, before its stores. */
+interface Formed {
+  cluster: PrivateRedisCluster;
+  keyPrefix: string;
+  /** The master of the registry (the leases). */
+  registry: ClusterMaster;
+  /** The first node b<i> whose channel is off the registry's master, and that master. */
+  channelOf: { index: number; master: ClusterMaster };
+  /** The replica of that master. */
+  replica: ClusterReplica;
+}
+
+/** Three masters and a replica for the master of b's channel; stops the cluster if it fails half-way. */
+async function form(): Promise<Formed> {
+  const cluster = await startRedisCluster();
+  try {
+    const keyPrefix = freshPrefix();
+    const registry = await cluster.masterOf(`${keyPrefix}:{nodes}:leases`);
+    const channelOf = await keyOffMasters(cluster, (i) => `${keyPrefix}:{n:b${i}}:orders`, [registry.port]);
+    const replica = await cluster.addReplica(channelOf.master.port);
+    return { cluster, keyPrefix, registry, channelOf, replica };
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+}
+
+/**
+ * Each test's cluster of its own, formed while the tests before it run (formed-ahead.ts): a
+ * cluster takes seconds to form, mostly waiting on its gossip and its replica's first sync.
+ */
+const formed = formedAhead({
+  plan: ['cluster', 'cluster', 'cluster'],
+  make: form,
+  stop: (f) => f.cluster.stop(),
+});
+
 /**
  * Three masters, a replica for the master of b's channel (not the registry's); stores a and b,
  * b renewing every 200 ms; then the replica denies b's channel to the default user (ACLs are
@@ -50,14 +89,9 @@ interface Setup {
  * subscriber the slot moved: resolves once b reported the loss.
  */
 async function lostAfterMove(): Promise<Setup> {
-  const cluster = await startRedisCluster();
-  onTestFinished(() => cluster.stop());
-  const keyPrefix = freshPrefix();
-  const registry = await cluster.masterOf(`${keyPrefix}:{nodes}:leases`);
-  const channelOf = await keyOffMasters(cluster, (i) => `${keyPrefix}:{n:b${i}}:orders`, [registry.port]);
-  const [nodeB, masterPort] = [`b${channelOf.index}`, channelOf.master.port];
+  const { cluster, keyPrefix, channelOf, replica } = await formed('cluster');
+  const nodeB = `b${channelOf.index}`;
   const channel = `${keyPrefix}:{n:${nodeB}}:orders`;
-  const replica = await cluster.addReplica(masterPort);
   const ports = [...cluster.masters.map((m) => m.port), replica.port];
   const rootNodes = [...cluster.urls];
   const a = await startStoreOn({ redis: { rootNodes }, keyPrefix, nodeId: 'a' });
@@ -139,18 +173,14 @@ describe.runIf(hasRedis)('a node’s sharded subscription lost after a slot move
 
 describe.runIf(hasRedis)('stop() while a re-subscription is on its way (Redis Cluster)', () => {
   it('at each step of it (the pub/sub connect, its SSUBSCRIBE): stop() resolves within its deadlines, and no connection or subscription outlives it', async () => {
-    const cluster = await startRedisCluster();
-    onTestFinished(() => cluster.stop());
-    const keyPrefix = freshPrefix();
-    const registry = await cluster.masterOf(`${keyPrefix}:{nodes}:leases`);
+    const { cluster, keyPrefix, registry, channelOf: first, replica } = await formed('cluster');
     const channelOf = (i: number) => `${keyPrefix}:{n:b${i}}:orders`;
-    const { master } = await keyOffMasters(cluster, channelOf, [registry.port]);
+    const { master } = first;
     // Six nodes whose channels live on that master: each is stopped at another moment.
     const indexes: number[] = [];
     for (let i = 0; indexes.length < 6; i++) {
       if ((await cluster.masterOf(channelOf(i))).port === master.port) indexes.push(i);
     }
-    const replica = await cluster.addReplica(master.port);
     const ports = [...cluster.masters.map((m) => m.port), replica.port];
     const rootNodes = [...cluster.urls];
     const stores: TestStore[] = [];

@@ -12,7 +12,7 @@
  * neither the registry's master nor the master of the user's book (so the
  * failover touches only the channel).
  */
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { EvictionOrder } from '../../src/cluster/slot-store.js';
 import {
   type ClusterMaster,
@@ -26,6 +26,7 @@ import {
   clientTotals,
   keyOffMasters,
 } from './cluster-failover-fixture.js';
+import { formedAhead } from './formed-ahead.js';
 import { eventually, freshPrefix, hasRedis, startStoreOn, type TestStore } from './store-fixture.js';
 
 interface Setup {
@@ -42,19 +43,42 @@ interface Setup {
   b: TestStore;
 }
 
-async function setUp(): Promise<Setup> {
+/** A cluster made ready for one test (setUp), before its stores. */
+type Formed = Omit<Setup, 'a' | 'b'> & { keyPrefix: string; nodeB: string };
+
+/** The cluster and its replica; stops the cluster if it fails half-way. */
+async function form(): Promise<Formed> {
   const cluster = await startRedisCluster();
-  onTestFinished(() => cluster.stop());
-  const keyPrefix = freshPrefix();
-  const registry = await cluster.masterOf(`${keyPrefix}:{nodes}:leases`);
-  const channelOf = await keyOffMasters(cluster, (i) => `${keyPrefix}:{n:b${i}}:orders`, [registry.port]);
-  const [nodeB, master] = [`b${channelOf.index}`, channelOf.master];
-  const ann = `user${(await keyOffMasters(cluster, (i) => `${keyPrefix}:{u:user${i}}:slots`, [master.port])).index}`;
-  const replica = await cluster.addReplica(master.port);
+  try {
+    const keyPrefix = freshPrefix();
+    const registry = await cluster.masterOf(`${keyPrefix}:{nodes}:leases`);
+    const channelOf = await keyOffMasters(cluster, (i) => `${keyPrefix}:{n:b${i}}:orders`, [registry.port]);
+    const [nodeB, master] = [`b${channelOf.index}`, channelOf.master];
+    const ann = `user${(await keyOffMasters(cluster, (i) => `${keyPrefix}:{u:user${i}}:slots`, [master.port])).index}`;
+    const replica = await cluster.addReplica(master.port);
+    return { cluster, keyPrefix, nodeB, channel: `${keyPrefix}:{n:${nodeB}}:orders`, master, replica, ann };
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+}
+
+/**
+ * Each test's cluster of its own, formed while the tests before it run (formed-ahead.ts): a
+ * cluster takes seconds to form, mostly waiting on its gossip and its replica's first sync.
+ */
+const formed = formedAhead({
+  plan: ['cluster', 'cluster', 'cluster'],
+  make: form,
+  stop: (f) => f.cluster.stop(),
+});
+
+async function setUp(): Promise<Setup> {
+  const { cluster, keyPrefix, nodeB, channel, master, replica, ann } = await formed('cluster');
   const rootNodes = [...cluster.urls];
   const a = await startStoreOn({ redis: { rootNodes }, keyPrefix, nodeId: 'a' });
   const b = await startStoreOn({ redis: { rootNodes }, keyPrefix, nodeId: nodeB });
-  return { cluster, channel: `${keyPrefix}:{n:${nodeB}}:orders`, master, replica, ann, a, b };
+  return { cluster, channel, master, replica, ann, a, b };
 }
 
 /** b holds ann's idle b1; a's admission at the threshold (limit 3, T = 2) names it (and counts it out): the order a sends. */

@@ -13,10 +13,16 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type CountingClock, createCountingClock } from '../../src/clock.js';
 import { borrowRedis, connectRedisCluster } from '../../src/cluster/redis-client.js';
 import { createKeyLayout } from '../../src/cluster/redis-keys.js';
-import { type PrivateRedisCluster, startRedisCluster } from '../helpers/redis-cluster.js';
+import {
+  type ClusterMaster,
+  type ClusterReplica,
+  type PrivateRedisCluster,
+  startRedisCluster,
+} from '../helpers/redis-cluster.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import { closed, connect, ioWait, startServer } from '../helpers/server.js';
 import { keyOffMasters } from './cluster-failover-fixture.js';
+import { formedAhead } from './formed-ahead.js';
 import {
   appClusterClient,
   eventually,
@@ -38,6 +44,41 @@ async function userOn(cluster: PrivateRedisCluster, keyPrefix: string, port: num
   }
   throw new Error(`no user on the master on port ${port}`);
 }
+
+/**
+ * The clusters of the last describe blocks' tests, each of its own: formed while the tests before
+ * them run (formed-ahead.ts), as a cluster takes seconds to form, mostly waiting on its gossip.
+ * 'plain': three masters; 'failover': and a replica of the master of a user's book (not the
+ * registry's master).
+ */
+type Kind = 'plain' | 'failover';
+interface Formed {
+  cluster: PrivateRedisCluster;
+  keys: ReturnType<typeof createKeyLayout>;
+  /** With 'failover': the user, the master of its book and that master's replica. */
+  book?: { ann: string; master: ClusterMaster; replica: ClusterReplica };
+}
+
+async function form(kind: Kind): Promise<Formed> {
+  const cluster = await startRedisCluster();
+  try {
+    const keys = createKeyLayout(freshPrefix());
+    if (kind === 'plain') return { cluster, keys };
+    const registry = await cluster.masterOf(keys.registry.leases);
+    const { index, master } = await keyOffMasters(cluster, (i) => keys.user(`user${i}`), [registry.port]);
+    const replica = await cluster.addReplica(master.port);
+    return { cluster, keys, book: { ann: `user${index}`, master, replica } };
+  } catch (error) {
+    await cluster.stop();
+    throw error;
+  }
+}
+
+const formed = formedAhead<Kind, Formed>({
+  plan: ['plain', 'failover'],
+  make: form,
+  stop: (f) => f.cluster.stop(),
+});
 
 describe.runIf(hasRedis)('one master of a private 3-master Redis Cluster stops answering', () => {
   const cluster = usePrivateCluster();
@@ -266,13 +307,12 @@ describe.runIf(hasRedis)('one master of a private 3-master Redis Cluster stops a
 });
 
 describe.runIf(hasRedis)('a cluster client without getSlotMaster (optional in RedisClusterLike)', () => {
-  const cluster = usePrivateCluster();
-
   it('keeps one store-wide deadline list, as before per-master ones, and names no shard', async () => {
-    const client = withoutSlotMaster(await appClusterClient([cluster.current.urls[0] as string]));
+    const { cluster, keys } = await formed('plain');
+    const client = withoutSlotMaster(await appClusterClient([cluster.urls[0] as string]));
     const connection = borrowRedis(client, { commandTimeoutMs: 300 });
     onTestFinished(() => connection.close());
-    const key = createKeyLayout(freshPrefix()).user('ann');
+    const key = keys.user('ann');
     expect(await connection.command(['HVALS', key])).toEqual([]);
     expect(await connection.checkMasters()).toHaveLength(3);
     expect(connection.shardOf(key)).toBeUndefined();
@@ -293,13 +333,8 @@ describe.runIf(hasRedis)('shardOf on a single Redis', () => {
 
 describe.runIf(hasRedis)('shardOf through a failover', () => {
   it('names the promoted replica once the client has learned the new topology; the old master’s deadlines are pruned at the next check', async () => {
-    const cluster = await startRedisCluster();
-    onTestFinished(() => cluster.stop());
-    const keys = createKeyLayout(freshPrefix());
-    const registry = await cluster.masterOf(keys.registry.leases);
-    const book = await keyOffMasters(cluster, (i) => keys.user(`user${i}`), [registry.port]);
-    const ann = `user${book.index}`;
-    const replica = await cluster.addReplica(book.master.port);
+    const { cluster, keys, book: formedBook } = await formed('failover');
+    const { ann, replica, ...book } = formedBook as NonNullable<typeof formedBook>;
     const a = await startStoreOn({
       redis: { rootNodes: [...cluster.urls] },
       keyPrefix: keys.prefix,

@@ -7,8 +7,9 @@
 import { createSentinel } from 'redis';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
-import type { PrivateRedisSentinel } from '../helpers/redis-sentinel.js';
+import { type PrivateRedisSentinel, startRedisSentinel } from '../helpers/redis-sentinel.js';
 import { connect, startServer } from '../helpers/server.js';
+import { formedAhead } from './formed-ahead.js';
 import { eventually, freshPrefix, hasRedis, probeAdmissions, usePrivateSentinel } from './store-fixture.js';
 
 const COMMAND_TIMEOUT_MS = 300;
@@ -213,11 +214,19 @@ describe.runIf(hasRedis)('a frozen primary (SIGSTOP) under one sentinel', () => 
   }, 30_000);
 });
 
-describe.runIf(hasRedis)('three sentinels (quorum 2), one of them dead', () => {
-  const sentinel = usePrivateSentinel({ sentinels: 3, quorum: 2 });
+/**
+ * The last test's setup of its own (a primary, its replica and three sentinels that know each
+ * other): formed from the file's start, while the tests before it run (formed-ahead.ts).
+ */
+const threeSentinels = formedAhead({
+  plan: ['three sentinels'],
+  make: () => startRedisSentinel({ sentinels: 3, quorum: 2 }),
+  stop: (setup) => setup.stop(),
+});
 
+describe.runIf(hasRedis)('three sentinels (quorum 2), one of them dead', () => {
   it('the store’s own client, listing the dead sentinel first, connects and follows the failover', async () => {
-    const setup = sentinel.current;
+    const setup = await threeSentinels('three sentinels');
     await setup.killSentinel(0);
     const keyPrefix = freshPrefix();
     const { store, changes } = await startRecordedStore(ownClient(setup), keyPrefix);

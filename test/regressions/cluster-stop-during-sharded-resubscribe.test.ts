@@ -24,8 +24,14 @@ import { recordDuplicates } from '../helpers/recorded-duplicates.js';
 import { inline } from '../helpers/redis-inline.js';
 import { recordUnhandledRejections } from '../helpers/unhandled-rejections.js';
 
-/** How long the channel's master is paused, its subscriber's reconnect held meanwhile. */
-const PAUSE_MS = 12_000;
+/**
+ * How long the channel's master is paused, its subscriber's reconnect held meanwhile: longer than
+ * the slot's move may take below (its deadline, 4.5 s, then 500 ms for the paused master to hear
+ * of it), so that a move within its deadline always ends before the pause does. The move itself
+ * takes tens of milliseconds, also on a loaded machine.
+ */
+const MOVE_WITHIN_MS = 4_500;
+const PAUSE_MS = MOVE_WITHIN_MS + 500 + 1_000;
 
 describe.runIf(hasRedis)(
   'regression: stop() while node-redis re-subscribes a moved channel (Redis Cluster)',
@@ -137,7 +143,7 @@ describe.runIf(hasRedis)(
             expect((owner?.[2] as unknown[])?.[1]).toBe(target.port);
           }
         },
-        { timeout: 4_500, interval: 20 },
+        { timeout: MOVE_WITHIN_MS, interval: 20 },
       );
       // The paused master hears of it within this too (the cluster's gossip, every 100 ms).
       await new Promise((resolve) => setTimeout(resolve, 500));
