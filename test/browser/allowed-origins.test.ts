@@ -7,7 +7,7 @@
  * reads close 4403 with `refuse: 'close'`, and `authenticate` never runs for it.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   createSupervisor,
@@ -15,7 +15,7 @@ import {
   type Supervisor,
   type SupervisorError,
 } from '../../src/index.js';
-import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { chromiumHint, findChromium, launchChromium } from '../helpers/chromium.js';
 import { requireExternal } from '../helpers/requirements.js';
 import {
   closeServer,
@@ -60,10 +60,7 @@ describe.runIf(hasBrowser)('allowedOrigins in a browser', () => {
     });
     supervisor.on('rejected', (event) => rejected.push(event));
     supervisor.attach(own);
-    browser = await chromium.launch({
-      executablePath: search.path as string, // set: the block runs only when a browser was found
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium(search);
   }, 60_000);
 
   afterAll(async () => {

@@ -5,10 +5,10 @@
  * reference server serves: each state's count badge is at its box's top right corner, and
  * covers no state's name, `disposed` (the narrowest box) included.
  */
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ReferenceServer, startReferenceServer } from '../../examples/reference-server/server.js';
-import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { chromiumHint, findChromium, launchChromium } from '../helpers/chromium.js';
 import { requireExternal } from '../helpers/requirements.js';
 
 const search = findChromium();
@@ -59,10 +59,7 @@ describe.runIf(hasBrowser)('CHANGELOG: the dashboard’s count badges', () => {
     server = await startReferenceServer({ host: '127.0.0.1', port: 0, limits: { preset: 'test' } }, (line) =>
       logged.push(line),
     );
-    browser = await chromium.launch({
-      executablePath: search.path as string, // set: the block runs only when a browser was found
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium(search);
   }, 60_000);
 
   afterAll(async () => {

@@ -16,10 +16,10 @@
  */
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { chromiumHint, findChromium, launchChromium } from '../helpers/chromium.js';
 import { staticFile } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback, startServer } from '../helpers/server.js';
@@ -100,10 +100,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
     if (!existsSync(new URL('dist/src/client/index.js', root))) {
       throw new Error('dist/src/client/index.js is missing: run "npm run build" first (npm test does)');
     }
-    browser = await chromium.launch({
-      executablePath: search.path as string, // set: the block runs only when a browser was found
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium(search);
     tab = await browser.newPage();
     tab.on('pageerror', (error) => logged.push(`page error: ${error.message}`));
     tab.on('console', (message) => {

@@ -7,10 +7,10 @@
  * the closes the supervisor holds nothing.
  */
 import { createServer } from 'node:http';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createSupervisor, Refusal, type Supervisor, type SupervisorError } from '../../src/index.js';
-import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { chromiumHint, findChromium, launchChromium } from '../helpers/chromium.js';
 import { requireExternal } from '../helpers/requirements.js';
 import {
   closeServer,
@@ -54,10 +54,7 @@ describe.runIf(hasBrowser)("refuse: 'close' in a browser", () => {
     });
     supervisor.attach(server);
     port = await listenOnLoopback(server);
-    browser = await chromium.launch({
-      executablePath: search.path as string, // set: the block runs only when a browser was found
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium(search);
     page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${port}/`);
   }, 60_000);

@@ -5,10 +5,10 @@
  * test/browser/dashboard.test.ts is.
  */
 import { createServer } from 'node:http';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createDashboard } from '../../src/dashboard/index.js';
-import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { chromiumHint, findChromium, launchChromium } from '../helpers/chromium.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { closeServer, connectRefused, listenOnLoopback, startServer } from '../helpers/server.js';
 
@@ -41,10 +41,7 @@ describe.runIf(hasBrowser)('the dashboard event list in a browser', () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: search.path as string,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium(search);
   }, 60_000);
   afterAll(async () => {
     await browser?.close();

@@ -10,12 +10,12 @@
  * as a failure too, not only a script that ran.
  */
 import { once } from 'node:events';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { type ReferenceServer, startReferenceServer } from '../../examples/reference-server/server.js';
 import { hasRedis } from '../cluster/store-fixture.js';
-import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { chromiumHint, findChromium, launchChromium } from '../helpers/chromium.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { connectRefused, ioWait } from '../helpers/server.js';
@@ -77,10 +77,7 @@ describe.runIf(hasBrowser)('the dashboard against hostile user ids, in a browser
       sockets.push(ws);
       await once(ws, 'open');
     }
-    browser = await chromium.launch({
-      executablePath: search.path as string, // set: the block runs only when a browser was found
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium(search);
   }, 60_000);
 
   afterAll(async () => {
@@ -223,10 +220,7 @@ describe.runIf(hasBrowser && hasRedis)('the Cluster card against hostile user id
       onTestFinished(() => ws.terminate());
       await once(ws, 'open');
     }
-    const browser = await chromium.launch({
-      executablePath: search.path as string,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    const browser = await launchChromium(search);
     onTestFinished(() => browser.close());
     const page = await browser.newPage();
     const trouble: string[] = [];

@@ -4,6 +4,7 @@
  * macOS.
  */
 import { accessSync, constants } from 'node:fs';
+import { type Browser, chromium } from 'playwright-core';
 
 export const chromiumCandidates: readonly string[] = [
   '/usr/bin/chromium', // Debian, Ubuntu without snap
@@ -54,4 +55,18 @@ export function chromiumHint(search: ChromiumSearch): string {
     'Install one (Debian/Ubuntu, as root: apt-get install -y --no-install-recommends chromium),',
     'or point CHROMIUM_PATH at a Chromium or Chrome executable.',
   ].join('\n');
+}
+
+/** The flags every browser test launches with: headless, no sandbox (CI runs as root), no GPU, no calls home. */
+export const chromiumFlags: readonly string[] = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+];
+
+/** Launches the browser that findChromium() found (only where it found one: describe.runIf). */
+export function launchChromium(search: ChromiumSearch): Promise<Browser> {
+  if (search.path === undefined) throw new Error(chromiumHint(search));
+  return chromium.launch({ executablePath: search.path, args: [...chromiumFlags] });
 }
