@@ -22,14 +22,14 @@ export type AdmissionState =
   | {
       /** Whether this process admits at all now (a user or the process at its limit still counts as admitting). */
       admitting: false;
-      /** Why it does not admit: `'shutting-down'` after shutdown(), `'store-unavailable'` under `onStoreUnavailable: 'reject'`. */
+      /** Why it does not admit: `'shutting-down'` after shutdown(), `'store-unavailable'` under `onStoreUnavailable: 'reject'`, or while the store holds another format (`WSSUP_STORE_FORMAT`). */
       reason: ProcessRefusal;
     };
 
 export interface AdmissionSources {
   /** The same flag the upgrade path reads: set synchronously by shutdown(). */
   shuttingDown(): boolean;
-  /** Cluster mode only: the breaker refuses every reservation under `onStoreUnavailable: 'reject'`. */
+  /** Cluster mode only: every reservation is refused (the breaker under `onStoreUnavailable: 'reject'`, or another store format). */
   cluster: { refusesAdmissions(): boolean } | undefined;
 }
 

@@ -185,6 +185,15 @@ export class ClusterBook {
   /** The first lease was taken: admissions go to the store from now on. */
   #started = false;
   /**
+   * The last start or renewal found another store format under the key prefix
+   * (WSSUP_STORE_FORMAT, store-format.ts). Not an outage that ends by itself: another
+   * version's processes hold that Redis until an operator acts. So admissions are refused
+   * (503, `store-unavailable`) and the node is unready whatever `onStoreUnavailable` says:
+   * failing open there ('local') would let every process of this version admit on its own
+   * limit for as long as the rollout lasts, with a readiness probe that lets it go on.
+   */
+  #foreignFormat = false;
+  /**
    * Until when (host clock, ms) the lease is known to be held: the TTL from
    * when the last successful renewal was sent. Past it, other nodes count
    * this one dead, whatever this node still believes.
@@ -250,33 +259,37 @@ export class ClusterBook {
           // Through the breaker like every store call: a Redis down when the process
           // starts opens it (the `store` event, stats().cluster.breaker) as an outage does.
           startStore: fromPromise(async () => {
-            await this.#call(() =>
-              // The store may call these back from its own stop() and after it (see #stopping):
-              // what they would do then ends at this book's edges, the lease and the host.
-              store.start({
-                evictionOrdered: (order) => this.#orderArrived(order),
-                incarnationChanged: (_incarnation, _previous, cause) => {
-                  if (cause === 'failover') this.#graceAfterFailover = true;
-                  this.#retirePending = true;
-                  this.#toLease({ type: 'INCARNATION_CHANGED' });
-                },
-                duplicateNodeId: (incarnation) => this.#duplicateNodeId(incarnation),
-                deliveryArrived: (delivery) => this.#host.deliver(delivery),
-                // Another server may answer now (a failover): renew at once, not at the next tick.
-                reconnected: () => this.#toLease({ type: 'RENEW_NOW' }),
-                // Reported once; the store's next renewals subscribe again.
-                subscriptionLost: (error) => this.#reportStore('subscribe', error),
-                // Dropped by the store, never acted on; told at most once per renewal period.
-                messageIgnored: (error) => this.#reportStore('message', error),
-                evictionPolicy: (policy, server) => this.#evictionPolicy(policy, server),
-              }),
+            await this.#formatChecked(() =>
+              this.#call(() =>
+                // The store may call these back from its own stop() and after it (see #stopping):
+                // what they would do then ends at this book's edges, the lease and the host.
+                store.start({
+                  evictionOrdered: (order) => this.#orderArrived(order),
+                  incarnationChanged: (_incarnation, _previous, cause) => {
+                    if (cause === 'failover') this.#graceAfterFailover = true;
+                    this.#retirePending = true;
+                    this.#toLease({ type: 'INCARNATION_CHANGED' });
+                  },
+                  duplicateNodeId: (incarnation) => this.#duplicateNodeId(incarnation),
+                  deliveryArrived: (delivery) => this.#host.deliver(delivery),
+                  // Another server may answer now (a failover): renew at once, not at the next tick.
+                  reconnected: () => this.#toLease({ type: 'RENEW_NOW' }),
+                  // Reported once; the store's next renewals subscribe again.
+                  subscriptionLost: (error) => this.#reportStore('subscribe', error),
+                  // Dropped by the store, never acted on; told at most once per renewal period.
+                  messageIgnored: (error) => this.#reportStore('message', error),
+                  evictionPolicy: (policy, server) => this.#evictionPolicy(policy, server),
+                }),
+              ),
             );
             // From when it answered: start() also connects (and loads the client library),
             // so when it began says little of when the lease was taken.
             this.#leaseUntil = this.#host.clock.now() + this.#options.leaseTtlMs;
           }),
           renewLease: fromPromise(async () => {
-            const outcome = await this.#holdingLease(() => this.#call(() => store.renew()));
+            const outcome = await this.#formatChecked(() =>
+              this.#holdingLease(() => this.#call(() => store.renew())),
+            );
             // A renewal reads the cluster's layout: the masters a failover replaced have no users left.
             const shards = this.#domains.all();
             if (shards !== undefined) this.#breakers.prune(shards);
@@ -300,12 +313,8 @@ export class ClusterBook {
             if (operation === 'start') this.#firstStartSettled();
             this.#reportStore(operation, error);
             // Another version's store: waiting for the lease is waiting for an operator.
-            if (
-              operation === 'start' &&
-              error instanceof SupervisorError &&
-              error.code === 'WSSUP_STORE_FORMAT'
-            )
-              this.#host.startRefused?.(error);
+            if (operation === 'start' && isFormatError(error))
+              this.#host.startRefused?.(error as SupervisorError);
           },
         },
         guards: {
@@ -354,12 +363,13 @@ export class ClusterBook {
       this.#bookedUnder.set(connectionId, incarnation);
       return { outcome: 'booked' };
     } catch (error) {
-      // A call that reached Redis and timed out may still have booked the slot.
-      if (!(error instanceof BrokenCircuitError)) {
+      // A call that reached Redis and timed out may still have booked the slot. (One refused
+      // for another store format reached nothing, and the renewals report that format.)
+      if (!(error instanceof BrokenCircuitError) && !isFormatError(error)) {
         this.#reportStore('admit', error);
         this.#pendingReleases.set(connectionId, userId);
       }
-      if (this.#options.onStoreUnavailable === 'reject') {
+      if (this.#foreignFormat || this.#options.onStoreUnavailable === 'reject') {
         return { outcome: 'unavailable', retryAfterSeconds: Math.ceil(HALF_OPEN_AFTER_MS / 1000) };
       }
       return { outcome: 'unsynced' };
@@ -481,6 +491,7 @@ export class ClusterBook {
    * upgrade refused) until traffic happened to open the last master's breaker.
    */
   refusesAdmissions(): boolean {
+    if (this.#foreignFormat) return true;
     if (this.#options.onStoreUnavailable !== 'reject') return false;
     if (!this.#started) return true;
     const storeAway = this.#breakers.storeState !== 'closed';
@@ -969,11 +980,28 @@ export class ClusterBook {
     );
   }
 
+  /** Runs the store's start or a renewal, keeping #foreignFormat to what it found. */
+  async #formatChecked<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      const result = await call();
+      this.#foreignFormat = false;
+      return result;
+    } catch (error) {
+      // A breaker that refused the call read nothing: what the last one found stands.
+      if (isFormatError(error)) this.#foreignFormat = true;
+      throw error;
+    }
+  }
+
   #reportStore(operation: string, error: unknown): void {
     const failure = storeError(operation, error);
     if (failure !== undefined) this.#host.report(failure);
   }
 }
+
+/** Whether a store call failed because the store holds another format (store-format.ts). */
+const isFormatError = (error: unknown) =>
+  error instanceof SupervisorError && error.code === 'WSSUP_STORE_FORMAT';
 
 /** The first failure of each failure domain in one reconciliation (undefined: the store-wide one). */
 type ShardFailures = Map<string | undefined, unknown>;

@@ -88,32 +88,37 @@ describe.runIf(hasRedis)('the store format marker, on a private redis-server', (
     expect(await keysOf(keyPrefix)).toEqual([`${keyPrefix}:{nodes}:format`]);
   });
 
-  it('a supervisor of format 1 on a Redis whose marker says 2: reported, no lease, nothing booked, ready() rejects with the code', async () => {
-    const keyPrefix = freshPrefix();
-    await redis.current.command('SET', `${keyPrefix}:{nodes}:format`, '2');
-    const node = await startServer({
-      // A short lease: its start is retried every 300 ms (a third of it).
-      cluster: {
-        redis: redis.current.url,
-        keyPrefix,
-        nodeId: 'new',
-        onStoreUnavailable: 'reject',
-        leaseTtlMs: 900,
-      },
-    });
-    const waiting = node.supervisor.ready();
-    await expect(waiting).rejects.toMatchObject({ code: 'WSSUP_STORE_FORMAT' });
-    await vi.waitFor(() => expect(node.errors.map((e) => e.code)).toContain('WSSUP_STORE_FORMAT'), ioWait);
-    expect(node.errors.every((e) => e.code === 'WSSUP_STORE_FORMAT')).toBe(true);
-    expect(node.errors[0]?.message).toContain('store format "2"');
-    expect(node.supervisor.stats().cluster).toMatchObject({ leaseHeld: false, incarnation: 0 });
-    // Under 'reject' an upgrade is refused (503) while the store is not this version's.
-    const refusal = await httpRefusal(node.url('ann'));
-    expect(refusal.status).toBe(503);
-    expect(await keysOf(keyPrefix)).toEqual([`${keyPrefix}:{nodes}:format`]);
-    expect(await redis.current.command('ZCARD', `${keyPrefix}:{nodes}:leases`)).toBe(0);
-    node.errors.splice(0);
-  });
+  it.for(['local', 'reject'] as const)(
+    'a supervisor of format 1 on a Redis whose marker says 2 (%s): reported, no lease, nothing booked, ready() rejects with the code, 503 and unready whatever the policy',
+    async (onStoreUnavailable) => {
+      const keyPrefix = freshPrefix();
+      await redis.current.command('SET', `${keyPrefix}:{nodes}:format`, '2');
+      const node = await startServer({
+        // A short lease: its start is retried every 300 ms (a third of it).
+        cluster: {
+          redis: redis.current.url,
+          keyPrefix,
+          nodeId: 'new',
+          onStoreUnavailable,
+          leaseTtlMs: 900,
+        },
+      });
+      const waiting = node.supervisor.ready();
+      await expect(waiting).rejects.toMatchObject({ code: 'WSSUP_STORE_FORMAT' });
+      await vi.waitFor(() => expect(node.errors.map((e) => e.code)).toContain('WSSUP_STORE_FORMAT'), ioWait);
+      expect(node.errors.every((e) => e.code === 'WSSUP_STORE_FORMAT')).toBe(true);
+      expect(node.errors[0]?.message).toContain('store format "2"');
+      expect(node.supervisor.stats().cluster).toMatchObject({ leaseHeld: false, incarnation: 0 });
+      // Refused (503) while the store is not this version's, under 'local' too: not an outage
+      // that ends by itself, so never failing open on this process's own limit.
+      const refusal = await httpRefusal(node.url('ann'));
+      expect(refusal.status).toBe(503);
+      expect(node.supervisor.stats().admission).toEqual({ admitting: false, reason: 'store-unavailable' });
+      expect(await keysOf(keyPrefix)).toEqual([`${keyPrefix}:{nodes}:format`]);
+      expect(await redis.current.command('ZCARD', `${keyPrefix}:{nodes}:leases`)).toBe(0);
+      node.errors.splice(0);
+    },
+  );
 
   it('the marker changed under a running node: renewals and calls fail with the code and write nothing, until it is this format again', async () => {
     const keyPrefix = freshPrefix();
@@ -160,14 +165,13 @@ describe.runIf(hasRedis)('the store format marker, on a private redis-server', (
     expect(await a.store.admit('bob', 'a2', 3, 3)).toMatchObject({ admitted: true });
   });
 
-  it('a running supervisor reports the change, and books no new connection while it lasts', async () => {
+  it('a running supervisor reports the change, and books no new connection while it lasts (503 and unready under the default policy, local)', async () => {
     const keyPrefix = freshPrefix();
     const node = await startServer({
       cluster: {
         redis: redis.current.url,
         keyPrefix,
         nodeId: 'old',
-        onStoreUnavailable: 'reject',
         leaseTtlMs: 900,
       },
     });
@@ -179,6 +183,7 @@ describe.runIf(hasRedis)('the store format marker, on a private redis-server', (
     await vi.waitFor(() => expect(node.errors.map((e) => e.code)).toContain('WSSUP_STORE_FORMAT'), ioWait);
     await vi.waitFor(() => expect(node.supervisor.stats().cluster?.breaker).toBe('open'), ioWait);
     expect((await httpRefusal(node.url('bob'))).status).toBe(503);
+    expect(node.supervisor.stats().admission).toEqual({ admitting: false, reason: 'store-unavailable' });
     await eventually(async () => (await keysOf(keyPrefix)).length === 1);
     expect(await keysOf(keyPrefix)).toEqual([`${keyPrefix}:{nodes}:format`]);
     node.errors.splice(0);
