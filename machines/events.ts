@@ -54,7 +54,9 @@ export type TransportEvent =
   | {
       /** The socket closed (a close handshake, or a drop: 1006), with the code and reason seen. */
       type: 'SOCKET_CLOSED';
+      /** The close code seen: the peer's, ours, or 1006 for a drop without a close frame. */
       code: number;
+      /** The close reason seen ('' when there was none). */
       reason: string;
     }
   | {
@@ -64,12 +66,15 @@ export type TransportEvent =
   | {
       /** The socket errored (e.g. 1009, an oversized message): ws closes it, and the connection leaves. */
       type: 'SOCKET_ERRORED';
+      /** What ws reported. */
       error: Error;
     }
   | {
       /** A message arrived; sent only while the machine is not delivering directly (see `deliverDirectly`). */
       type: 'MESSAGE_RECEIVED';
+      /** The message as ws gave it (a Buffer, or the `ws` message data type in use). */
       data: unknown;
+      /** Whether it came as a binary frame. */
       isBinary: boolean;
     }
   | {
@@ -83,11 +88,13 @@ export type TransportEvent =
   | {
       /** The send buffer grew past maxBufferedBytes: a slow consumer, closed with 4008. */
       type: 'BUFFER_OVERFLOWED';
+      /** The send buffer's size when it was found over the limit. */
       bufferedBytes: number;
     }
   | {
       /** An app hook (named by `hook`) threw or rejected: the connection is closed with 1011. */
       type: 'APP_HOOK_FAILED';
+      /** The hook that failed (`onOpen`, `onMessage`, …). */
       hook: string;
     };
 
@@ -103,13 +110,17 @@ export type ConnectionCommand =
   | {
       /** Close with 4001 (the reason says the `cause`) and drain. */
       type: 'EVICT';
+      /** Why: idle at the threshold, or over the cluster-wide limit. */
       cause: EvictionCause;
     }
   | {
       /** Close with `code` and `reason` and drain: the supervisor's shutdown or the app's close(). */
       type: 'DRAIN';
+      /** The close code sent. */
       code: number;
+      /** The close reason sent. */
       reason: string;
+      /** Who asked: the supervisor's shutdown, or the app (the `disposed` reason it leads to). */
       cause: 'shutdown' | 'app-close';
     }
   | {
@@ -127,6 +138,7 @@ export type ChildReport =
       type: 'CHILD_IDLE';
       /** The connection the report is about. */
       connectionId: string;
+      /** When it was last active, on the runtime's clock (ms): orders the idle list. */
       lastActivityAt: number;
     }
   | {

@@ -48,9 +48,13 @@ export type HubEvent =
   | {
       /** Command from the runtime's shutdown(): drain everyone (in batches when paced), terminate at the deadline. */
       type: 'SHUTDOWN';
+      /** How long, in ms, connections have to close before every one still there is terminated. */
       deadlineMs: number;
+      /** The close code every connection is drained with. */
       code: number;
+      /** The close reason every connection is drained with. */
       reason: string;
+      /** Drain in batches spread over time; undefined: all at once. */
       pace?: HubPace | undefined;
     }
   | {
@@ -69,14 +73,19 @@ export type HubRequest =
   | {
       /** Drain every live connection now, with `code` and `reason`. */
       type: 'drainAll';
+      /** The close code. */
       code: number;
+      /** The close reason. */
       reason: string;
     }
   | {
       /** Drain ceil(live / `of`) connections, idle first, then oldest, with `code` and `reason`. */
       type: 'drainBatch';
+      /** The batches left, this one included: the batch is ceil(live / of) connections. */
       of: number;
+      /** The close code. */
       code: number;
+      /** The close reason. */
       reason: string;
     }
   | {

@@ -37,8 +37,11 @@ import { describeListeningServer, isNoServerWebSocketServer } from './ws-server-
 export type AuthResult<Data = unknown> =
   | string
   | {
+      /** The user the connection counts against (see the README's "User ids"). */
       userId: string;
+      /** Carried by every event about this connection and by `connection.correlationId` (a request id, say). */
       correlationId?: string | undefined;
+      /** The app's own data for this connection: `connection.data`. */
       data?: Data | undefined;
       /**
        * When the session ends, epoch ms on the wall clock (a JWT's `exp * 1000`): the

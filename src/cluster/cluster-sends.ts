@@ -39,29 +39,41 @@ export type ClusterDelivery =
   | {
       /** `sendToUser(userId, data, { cluster: true })`: each other process holding the user's connections sends them `data`. */
       kind: 'send';
+      /** The user whose connections get it. */
       userId: string;
+      /** The message, as the sender gave it. */
       data: string | Buffer;
+      /** Send it as a binary frame (the sender's `binary` option). */
       binary?: boolean;
     }
   | {
       /** `disconnectUser(userId, code, reason, { cluster: true })`: each of them closes the user's connections. */
       kind: 'disconnect';
+      /** The user whose connections are closed. */
       userId: string;
+      /** The close code each of them gets. */
       code: number;
+      /** The close reason each of them gets. */
       reason: string;
     }
   | {
       /** `broadcast(data, { cluster: true })`: every other live process sends `data` to all its connections. */
       kind: 'broadcast';
+      /** The message, as the sender gave it. */
       data: string | Buffer;
+      /** Send it as a binary frame (the sender's `binary` option). */
       binary?: boolean;
     }
   | {
       /** `sendToRoom(room, data, { cluster: true })`: every other live process sends to its own members of `room` (but `except`). */
       kind: 'room';
+      /** The room whose members get it. */
       room: string;
+      /** The message, as the sender gave it. */
       data: string | Buffer;
+      /** Send it as a binary frame (the sender's `binary` option). */
       binary?: boolean;
+      /** A connection id left out (the sender's `except`: the connection that sent it, say). */
       except?: string;
     };
 
