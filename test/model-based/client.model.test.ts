@@ -239,12 +239,16 @@ async function perform(
       return;
     case 'NETWORK_OFFLINE':
       if (is(before, { connection: 'connecting' })) {
-        // The handshake under way reached the server first; once given up, it is refused.
+        // The handshake under way reached the server first. Given up at once, before the server
+        // answers: refused only afterwards, so that its refusal (a 1006 too) cannot stand in
+        // for the give-up.
         await until(() => server.held.length > 0, 'the handshake');
         network.offline();
+        expect(t.client.state, 'given up at once').toBe('waiting');
         server.held.shift()?.(false);
       } else {
         network.offline();
+        expect(t.client.state, 'given up at once').toBe('waiting');
       }
       await t.next('close', from);
       return;
