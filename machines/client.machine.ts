@@ -171,6 +171,7 @@ export type ClientEvent =
 
 /** Which of the device's network events a `network` actor reports: `online` while waiting, `offline` while connected. */
 export interface ClientNetworkInput {
+  /** `online` (reported as NETWORK_ONLINE) or `offline` (reported as NETWORK_OFFLINE). */
   event: 'online' | 'offline';
 }
 
