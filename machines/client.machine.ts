@@ -7,6 +7,8 @@
  *   │ connecting ──SOCKET_OPENED──▶ open                        │──SOCKET_CLOSED──┬─▶ waiting ──retryDelay──▶ connection
  *   └──────────────────────────────────────────────────────────┘   (by code)     └─▶ suspended ──ACTIVITY/RESUME──▶ connection
  *   open.watched ──silenceTimeout, nothing heard──▶ raises SOCKET_CLOSED 1006: the socket is lost, as above
+ *   open.watched ──CHECK_SILENCE (the app's send()), nothing heard for the whole timeout──▶ the same
+ *   connection ──NETWORK_OFFLINE──▶ raises SOCKET_CLOSED 1006 "the device went offline": lost, as above
  *   waiting ──NETWORK_ONLINE, after a 1006 with no retry hint──▶ waiting again, with no delay left
  *   CLOSE, from anywhere ──▶ closed (final)
  *
@@ -27,6 +29,18 @@
  * no arrow of its own across the chart; heard meanwhile, the delay re-arms
  * for the time left. Without one, `open.unwatched` arms nothing: the socket
  * lasts until either side closes it or TCP gives up, as before.
+ * A delay armed before a sleep may wait out its remaining time after the wake
+ * (timers frozen or throttled while the clock went on), so the runtime also
+ * asks, with CHECK_SILENCE, when the app sends and the silence clock says the
+ * timeout is past: the same guard and the same give-up, now, instead of a
+ * message written into a socket long dead.
+ *
+ * `connection` also invokes the `network` actor, for the device's `offline`
+ * event: a socket connecting or open when the device loses its network (Wi-Fi
+ * to cellular, a tunnel) is dead, but TCP would take minutes to say so. The
+ * runtime reports NETWORK_OFFLINE and `connection` gives the socket up as lost,
+ * raising a SOCKET_CLOSED 1006 as the silence watch does (so the same path:
+ * backoff, then the `online` event below ends the wait).
  *
  * `waiting` invokes a `network` actor, which reports NETWORK_ONLINE when the
  * device's network comes back (a browser's `online` event). A wait after a
@@ -130,6 +144,10 @@ export type ClientEvent =
       /** Fact from the device: its network is back (a browser's `online` event). */
       type: 'NETWORK_ONLINE';
     }
+  | {
+      /** Fact from the device: it has no network any more (a browser's `offline` event). */
+      type: 'NETWORK_OFFLINE';
+    }
   // Commands from the app.
   | {
       /** Command: the app's `activity()`: a client suspended after an eviction for idleness (4001) connects again. */
@@ -142,7 +160,20 @@ export type ClientEvent =
   | {
       /** Command: the app's `close()`: close the socket and end, with no reconnect. */
       type: 'CLOSE';
+    }
+  | {
+      /**
+       * Command: check the silence watch now (the runtime sends it when the app sends after the
+       * silence clock passed the timeout: its delay may be late, frozen by a sleep).
+       */
+      type: 'CHECK_SILENCE';
     };
+
+/** Which of the device's network events a `network` actor reports: `online` while waiting, `offline` while connected. */
+export interface ClientNetworkInput {
+  /** `online` (reported as NETWORK_ONLINE) or `offline` (reported as NETWORK_OFFLINE). */
+  event: 'online' | 'offline';
+}
 
 /** What the actor emits; the runtime forwards them to the app's listeners. */
 export type ClientEmitted =
@@ -207,9 +238,10 @@ export const clientMachine = setup({
     // Placeholder: src/client/socket-actor.ts opens the WebSocket, reports
     // SOCKET_OPENED / SOCKET_CLOSED, and closes it and removes its listeners when stopped.
     socket: fromCallback<ClientEvent>(() => () => {}),
-    // Placeholder: src/client/network-actor.ts listens for the platform's `online` event
-    // (when the app allows it) and reports NETWORK_ONLINE; stopped, it removes its listener.
-    network: fromCallback<ClientEvent>(() => () => {}),
+    // Placeholder: src/client/network-actor.ts listens for the platform's `online` event (input
+    // `online`, reported as NETWORK_ONLINE) or `offline` event (NETWORK_OFFLINE), when the app
+    // allows it; stopped, it removes its listener.
+    network: fromCallback<ClientEvent, ClientNetworkInput>(() => () => {}),
   },
   actions: {
     recordClose: assign({ lastClose: ({ event }) => closeFrom(event) }),
@@ -265,6 +297,16 @@ export const clientMachine = setup({
       reason: `no message from the server for ${context.silence?.timeoutMs} ms`,
       wasClean: false,
     })),
+    /**
+     * The device went offline: the socket (open or still connecting) is given up as lost
+     * (1006), raised as above, so it takes the path of any connection lost without a close frame.
+     */
+    giveUpOfflineSocket: raise({
+      type: 'SOCKET_CLOSED' as const,
+      code: 1006,
+      reason: 'the device went offline',
+      wasClean: false,
+    }),
   },
   guards: {
     isEvicted: ({ event }) => dispositionAfter(event) === 'suspend-until-active',
@@ -313,9 +355,13 @@ export const clientMachine = setup({
   states: {
     connection: {
       entry: 'forgetStable',
-      invoke: { id: 'socket', src: 'socket' },
+      invoke: [
+        { id: 'socket', src: 'socket' },
+        { id: 'network', src: 'network', input: { event: 'offline' } },
+      ],
       initial: 'connecting',
       on: {
+        NETWORK_OFFLINE: { actions: 'giveUpOfflineSocket' },
         SOCKET_CLOSED: [
           {
             guard: 'isEvicted',
@@ -360,6 +406,8 @@ export const clientMachine = setup({
               always: { guard: 'watchesSilence', target: 'watched' },
             },
             watched: {
+              // The app sends after the silence clock passed the timeout (its delay late, frozen by a sleep).
+              on: { CHECK_SILENCE: { guard: 'isSilent', actions: 'giveUpSilentSocket' } },
               after: {
                 silenceTimeout: [
                   { guard: 'isSilent', actions: 'giveUpSilentSocket' },
@@ -375,7 +423,7 @@ export const clientMachine = setup({
 
     waiting: {
       entry: 'announceReconnecting',
-      invoke: { id: 'network', src: 'network' },
+      invoke: { id: 'network', src: 'network', input: { event: 'online' } },
       after: { retryDelay: 'connection' },
       on: {
         // Re-entered with no delay left: the way back is the one every wait takes.

@@ -5,6 +5,7 @@ export {
   type ClientEmitted,
   type ClientEvent,
   type ClientInput,
+  type ClientNetworkInput,
   type ClientSilence,
   clientMachine,
 } from './client.machine.js';

@@ -68,8 +68,11 @@ export interface Client {
   /** How the last socket ended, or undefined before the first close. */
   readonly lastClose: ClientCloseEvent | undefined;
   /**
-   * Sends on the open socket.
-   * @returns false (and sends nothing) unless `state` is `'open'`
+   * Sends on the open socket. With `silenceTimeoutMs`, a socket that has heard nothing from the
+   * server for that long by the client's clock (its timer late after a sleep: a laptop's closed
+   * lid, a phone's throttled tab) is given up first, as the timeout would have given it up
+   * (`close` 1006, then a reconnect), and the message is not written into it: send again on `open`.
+   * @returns false (and sends nothing) unless `state` is `'open'`, or when the socket is given up for its silence
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (and sends nothing) unless `data` is a string, an ArrayBuffer, a view or a Blob
    */
   send(data: ClientData): boolean;
@@ -137,7 +140,8 @@ const NEXT: Record<ReturnType<typeof dispositionOf>, ClientNext> = {
  * 4400 / 4401 / 4403 (and 1000) it waits for `resume()`. Under Node with
  * `ws`'s WebSocket, which shows a refused upgrade's HTTP status, a 400, 401,
  * 403, 429 or 503 counts as that close code (4000 + status, `Retry-After` as
- * the hint). In a browser, the `online` event cuts a wait after a lost
+ * the hint). In a browser, the `offline` event gives up a socket connecting or open
+ * (`closeOnOffline`), and the `online` event cuts a wait after a lost
  * connection (1006) short (`reconnectOnOnline`). It imports no Node built-in: it runs in browsers.
  *
  * @param options - `url` is required; see {@link ClientOptions}
@@ -217,6 +221,7 @@ export function createClient(options: ClientOptions): Client {
         ? () => performance.now()
         : () => Date.now();
   let lastHeardAt = 0;
+  const { silenceTimeoutMs } = resolved;
   const keepalive = resolved.heartbeatMessage;
 
   let socket: WebSocketLike | undefined;
@@ -240,7 +245,11 @@ export function createClient(options: ClientOptions): Client {
     },
   );
   const inspect = isolateInspect(resolved.inspect, report);
-  const actors = { socket: socketActor, network: createNetworkActor(resolved.reconnectOnOnline) };
+  const network = createNetworkActor({
+    online: resolved.reconnectOnOnline,
+    offline: resolved.closeOnOffline,
+  });
+  const actors = { socket: socketActor, network };
   const actor = createActor(clientMachine.provide({ actors }), {
     input: {
       ...resolved.machine,
@@ -311,6 +320,15 @@ export function createClient(options: ClientOptions): Client {
         );
       }
       if (closing || socket === undefined || socket.readyState !== ReadyState.open) return false;
+      // Silent for the whole timeout by the clock, yet still open: the silence delay is late,
+      // frozen or throttled through a sleep. The socket is given up now, as the delay would
+      // have (the machine checks again), and nothing is written into it: false, as for any
+      // send that sent nothing. Not `state` after the step: from inside a listener, the step
+      // waits for the one under way.
+      if (silenceTimeoutMs !== undefined && now() - lastHeardAt >= silenceTimeoutMs) {
+        actor.send({ type: 'CHECK_SILENCE' });
+        return false;
+      }
       socket.send(data as never);
       return true;
     },

@@ -1,30 +1,41 @@
 /**
- * The client machine's `network` actor, invoked by its `waiting` state: it
- * reports NETWORK_ONLINE when the platform fires `online` (a browser's window,
- * a worker's scope), so that a backoff after a lost network ends once the
- * network is back. Its undo, run whenever `waiting` is left, removes the one
- * listener it added. Where the platform fires no such event (Node), or the app
- * turned it off (`reconnectOnOnline: false`), it adds nothing.
+ * The client machine's `network` actor: the platform's `online` and `offline`
+ * events (a browser's window, a worker's scope). Invoked by `waiting` for
+ * `online` (NETWORK_ONLINE: a backoff after a lost network ends once the
+ * network is back) and by `connection` for `offline` (NETWORK_OFFLINE: the
+ * socket is given up at once instead of waiting minutes for TCP). Its undo,
+ * run whenever that state is left, removes the one listener it added. Where
+ * the platform fires no such event (Node), or the app turned it off
+ * (`reconnectOnOnline: false`, `closeOnOffline: false`), it adds nothing.
  */
 import { fromCallback } from 'xstate';
-import type { ClientEvent } from '../../machines/client.machine.js';
+import type { ClientEvent, ClientNetworkInput } from '../../machines/client.machine.js';
 
-type OnlineTarget = Pick<EventTarget, 'addEventListener' | 'removeEventListener'>;
+type NetworkTarget = Pick<EventTarget, 'addEventListener' | 'removeEventListener'>;
 
-export function createNetworkActor(enabled: boolean) {
-  return fromCallback<ClientEvent>(({ sendBack }) => {
-    // Read at each wait, not once: a test (or a polyfill) may install the target later.
-    const target = globalThis as Partial<OnlineTarget>;
+/** Which of the two events the app lets the client act on. */
+export interface NetworkEvents {
+  online: boolean;
+  offline: boolean;
+}
+
+const REPORTS = { online: 'NETWORK_ONLINE', offline: 'NETWORK_OFFLINE' } as const;
+
+export function createNetworkActor(enabled: NetworkEvents) {
+  return fromCallback<ClientEvent, ClientNetworkInput>(({ sendBack, input }) => {
+    // Read at each invocation, not once: a test (or a polyfill) may install the target later.
+    const target = globalThis as Partial<NetworkTarget>;
     if (
-      !enabled ||
+      !enabled[input.event] ||
       typeof target.addEventListener !== 'function' ||
       typeof target.removeEventListener !== 'function'
     ) {
       return () => {};
     }
-    const { addEventListener, removeEventListener } = target as OnlineTarget;
-    const online = () => sendBack({ type: 'NETWORK_ONLINE' });
-    addEventListener.call(globalThis, 'online', online);
-    return () => removeEventListener.call(globalThis, 'online', online);
+    const { addEventListener, removeEventListener } = target as NetworkTarget;
+    const type = REPORTS[input.event];
+    const listener = () => sendBack({ type });
+    addEventListener.call(globalThis, input.event, listener);
+    return () => removeEventListener.call(globalThis, input.event, listener);
   });
 }

@@ -72,6 +72,18 @@ export interface ClientOptions {
    */
   reconnectOnOnline?: boolean | undefined;
   /**
+   * Gives up the socket at once when the platform says the device is offline (a browser's
+   * `offline` event, in a page or a worker) while it is connecting or open: `close` reports
+   * 1006 with the reason `the device went offline` (`wasClean` false) and the client waits, as
+   * after any lost connection, until `online` (see `reconnectOnOnline`) or its backoff brings
+   * it back. A connection over a network that has gone (a hand-over from Wi-Fi to cellular, a
+   * tunnel) is dead, but TCP takes minutes to say so. `false` keeps the socket until it closes
+   * (or `silenceTimeoutMs` gives it up): for an app whose server is on the device itself
+   * (`localhost`), which a browser offline can still reach. Where there is no such event
+   * (Node), it does nothing. @default true
+   */
+  closeOnOffline?: boolean | undefined;
+  /**
    * Numbers in [0, 1) for the jitter. @default Math.random
    * Checked at every draw: any other value (or a throw) ends the client, as
    * `close()` does, and its `InvalidOptionError` is thrown on its own.
@@ -108,6 +120,7 @@ export interface ResolvedClientOptions {
   silenceTimeoutMs: number | undefined;
   heartbeatMessage: string | undefined;
   reconnectOnOnline: boolean;
+  closeOnOffline: boolean;
   clock: (Clock & { now?: () => number }) | undefined;
   inspect: ClientOptions['inspect'];
 }
@@ -124,6 +137,7 @@ const KNOWN = new Set([
   'silenceTimeoutMs',
   'heartbeatMessage',
   'reconnectOnOnline',
+  'closeOnOffline',
   'random',
   'clock',
   'inspect',
@@ -185,6 +199,10 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   const { reconnectOnOnline = true } = options;
   if (typeof reconnectOnOnline !== 'boolean') {
     throw new InvalidOptionError('reconnectOnOnline', 'true or false', reconnectOnOnline);
+  }
+  const { closeOnOffline = true } = options;
+  if (typeof closeOnOffline !== 'boolean') {
+    throw new InvalidOptionError('closeOnOffline', 'true or false', closeOnOffline);
   }
   if (
     options.clock !== undefined &&
@@ -250,6 +268,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
         : milliseconds('silenceTimeoutMs', options.silenceTimeoutMs, 0, 1),
     heartbeatMessage: resolveHeartbeatMessage(options.heartbeatMessage),
     reconnectOnOnline,
+    closeOnOffline,
     machine: {
       backoff: { baseMs, capMs, factor },
       shutdownWindowMs: milliseconds(

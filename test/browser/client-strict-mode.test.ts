@@ -3,8 +3,9 @@
  * and closed at once (its socket still connecting), then another, again and again, against a
  * real supervisor. The page counts its sockets and its pending timers (wrappers installed before
  * the client loads, as in client-soak.test.ts). Afterwards the server holds only the one live
- * client, the page one open socket and at most one timer (the live client's `stableAfter`), and no
- * error reached the page; closing that one leaves nothing on either side.
+ * client, the page one open socket, at most one timer (the live client's `stableAfter`) and one
+ * `offline` listener on the window (the live client's, `closeOnOffline`), and no error reached
+ * the page; closing that one leaves nothing on either side.
  */
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -47,9 +48,23 @@ const page = `<!doctype html>
     pending.delete(id);
     realClearTimeout(id);
   };
+  // The window's network listeners, counted as the timers are.
+  const network = { online: new Set(), offline: new Set() };
+  const realAdd = window.addEventListener.bind(window);
+  const realRemove = window.removeEventListener.bind(window);
+  window.addEventListener = (type, listener, options) => {
+    network[type]?.add(listener);
+    realAdd(type, listener, options);
+  };
+  window.removeEventListener = (type, listener, options) => {
+    network[type]?.delete(listener);
+    realRemove(type, listener, options);
+  };
   window.census = () => ({
     notClosed: window.sockets.filter((s) => s.readyState !== WebSocket.CLOSED).length,
     timers: pending.size,
+    online: network.online.size,
+    offline: network.offline.size,
   });
 </script>
 <script type="module">
@@ -115,9 +130,13 @@ describe.runIf(hasBrowser)('the client in a browser, under React StrictMode', ()
       await vi.waitFor(() => expect(server.supervisor.stats().connections).toBe(1), { timeout: 10_000 });
       await tab.waitForFunction('window.census().notClosed === 1', undefined, { timeout: 10_000 });
       // No timer but the live client's stableAfter (5 s; gone already on a slow run).
-      const census = await evaluate<{ notClosed: number; timers: number }>('window.census()');
+      const census = await evaluate<{ notClosed: number; timers: number; online: number; offline: number }>(
+        'window.census()',
+      );
       expect(census.notClosed).toBe(1);
       expect(census.timers).toBeLessThanOrEqual(1);
+      // One `offline` listener, the live client's: none left by the 50 closed ones.
+      expect({ online: census.online, offline: census.offline }).toEqual({ online: 0, offline: 1 });
       expect(await evaluate<number>('window.sockets.length')).toBe(mounts + 1);
       expect(server.supervisor.userStats('zoe')).toMatchObject({ live: 1 });
 
@@ -125,7 +144,7 @@ describe.runIf(hasBrowser)('the client in a browser, under React StrictMode', ()
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
       await tab.waitForFunction('window.census().notClosed === 0', undefined, { timeout: 10_000 });
-      expect(await evaluate('window.census()')).toEqual({ notClosed: 0, timers: 0 });
+      expect(await evaluate('window.census()')).toEqual({ notClosed: 0, timers: 0, online: 0, offline: 0 });
       expect(await evaluate('window.errors')).toEqual([]);
       expect(logged).toEqual([]);
     } finally {

@@ -10,6 +10,7 @@ import {
   type ClientEmitted,
   type ClientEvent,
   type ClientInput,
+  type ClientNetworkInput,
   type ClientSilence,
   clientMachine,
   closeKindOf,
@@ -463,6 +464,134 @@ describe('the silence watch', () => {
     }
     expect(c.value()).toEqual({ connection: { open: 'watched' } });
     expect(c.emitted.filter((event) => event.type === 'close')).toEqual([]);
+  });
+});
+
+describe('a send after a sleep (CHECK_SILENCE)', () => {
+  /** A server last heard at `heard.at`, watched for 10 s. */
+  function watchedClient() {
+    const heard = { at: 0 };
+    const c = startClient([0.5], (now) => ({ timeoutMs: 10_000, quietForMs: () => now() - heard.at }));
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    return { ...c, heard };
+  }
+
+  it('silent for the whole timeout by the clock, its delay not yet fired (frozen): given up now, as the delay would', () => {
+    const c = watchedClient();
+    c.advance(2_000);
+    c.heard.at -= 3_600_000; // slept an hour, timers frozen: the clock moved, the delay did not fire
+    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    c.actor.send({ type: 'CHECK_SILENCE' });
+    expect(c.value()).toBe('waiting');
+    expect(c.sockets.map((s) => s.live)).toEqual([false]);
+    expect(c.emitted.slice(-2)).toEqual([
+      {
+        type: 'close',
+        code: 1006,
+        reason: 'no message from the server for 10000 ms',
+        retryAfterMs: undefined,
+        wasClean: false,
+      },
+      { type: 'reconnecting', delayMs: 500, attempt: 1 },
+    ]);
+    expect(c.clock.pending).toBe(1); // the backoff only: the silence delay went with `open`
+  });
+
+  it('heard within the timeout: nothing changes, and the armed delay stays as it was', () => {
+    const c = watchedClient();
+    c.advance(9_999);
+    c.actor.send({ type: 'CHECK_SILENCE' });
+    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    expect(c.emitted.filter((event) => event.type === 'close')).toEqual([]);
+    c.advance(1); // the delay, armed at the open, still fires at 10 s
+    expect(c.value()).toBe('waiting');
+  });
+
+  it('means nothing outside an open socket watched for silence', () => {
+    const unwatched = startClient([0.5]);
+    unwatched.actor.send({ type: 'CHECK_SILENCE' });
+    expect(unwatched.value()).toEqual({ connection: 'connecting' });
+    unwatched.actor.send({ type: 'SOCKET_OPENED' });
+    unwatched.advance(60_000);
+    unwatched.actor.send({ type: 'CHECK_SILENCE' });
+    expect(unwatched.value()).toEqual({ connection: { open: 'unwatched' } });
+
+    const c = watchedClient();
+    c.closeWith(1006);
+    c.heard.at -= 3_600_000;
+    c.actor.send({ type: 'CHECK_SILENCE' });
+    expect(c.value()).toBe('waiting');
+    expect(c.emitted.filter((event) => event.type === 'close')).toHaveLength(1);
+  });
+});
+
+describe('the device offline (NETWORK_OFFLINE)', () => {
+  /** The client, its `network` actors recorded: which event each listens for, and whether it is held. */
+  function startRecording() {
+    const networks: { event: string; live: boolean }[] = [];
+    const machine = clientMachine.provide({
+      actors: {
+        socket: fromCallback<ClientEvent>(() => () => {}),
+        network: fromCallback<ClientEvent, ClientNetworkInput>(({ input }) => {
+          const network = { event: input.event, live: true };
+          networks.push(network);
+          return () => {
+            network.live = false;
+          };
+        }),
+      },
+    });
+    const actor = createActor(machine, { input: input([0.5]), clock: new SimulatedClock() });
+    actor.start();
+    return { actor, networks, held: () => networks.filter((n) => n.live).map((n) => n.event) };
+  }
+
+  it('listens for `offline` while connecting and open, for `online` while waiting, and for neither once closed', () => {
+    const r = startRecording();
+    expect(r.held()).toEqual(['offline']);
+    r.actor.send({ type: 'SOCKET_OPENED' });
+    expect(r.held()).toEqual(['offline']);
+    r.actor.send({ type: 'NETWORK_OFFLINE' });
+    expect(r.held()).toEqual(['online']);
+    r.actor.send({ type: 'CLOSE' });
+    expect(r.held()).toEqual([]);
+  });
+
+  it.each([
+    ['open', (c: ReturnType<typeof startClient>) => c.actor.send({ type: 'SOCKET_OPENED' })],
+    ['connecting', () => {}],
+  ])('while %s, gives the socket up as lost (1006, "the device went offline") and backs off', (_s, enter) => {
+    const c = startClient([0.5]);
+    enter(c);
+    c.actor.send({ type: 'NETWORK_OFFLINE' });
+    expect(c.value()).toBe('waiting');
+    expect(c.sockets.map((s) => s.live)).toEqual([false]);
+    expect(c.emitted.slice(-2)).toEqual([
+      {
+        type: 'close',
+        code: 1006,
+        reason: 'the device went offline',
+        retryAfterMs: undefined,
+        wasClean: false,
+      },
+      { type: 'reconnecting', delayMs: 500, attempt: 1 },
+    ]);
+    expect(c.clock.pending).toBe(1); // the backoff only: connectTimeout, stableAfter went with `connection`
+    // The network's return then ends that wait at once: it followed a 1006 with no hint.
+    c.actor.send({ type: 'NETWORK_ONLINE' });
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 0, attempt: 1 });
+  });
+
+  it('means nothing while waiting or suspended', () => {
+    const c = startClient([0.5]);
+    c.closeWith(1006);
+    c.actor.send({ type: 'NETWORK_OFFLINE' });
+    expect(c.value()).toBe('waiting');
+    expect(c.emitted.filter((event) => event.type === 'close')).toHaveLength(1);
+    c.advance(500);
+    c.closeWith(4401, 'unauthenticated');
+    c.actor.send({ type: 'NETWORK_OFFLINE' });
+    expect(c.value()).toEqual({ suspended: 'untilResumed' });
   });
 });
 

@@ -47,12 +47,22 @@ export interface TestClient {
   next<K extends keyof ClientEvents>(type: K, from?: number): Promise<ClientEvents[K]>;
   /** How many events are recorded so far: pass it to next() to wait for a later one. */
   mark(): number;
+  /**
+   * A sleep with frozen timers (a laptop's closed lid, a throttled tab): the client's clock
+   * (`now()`) moves on by `ms`, and no timer fires, nor falls due any sooner.
+   */
+  sleep(ms: number): void;
 }
 
 /** A client of ws's WebSocket on simulated time, random fixed at 0.5 unless given; closed after the test. */
 export function startClient(options: Partial<ClientOptions> & Pick<ClientOptions, 'url'>): TestClient {
   const simulated = new SimulatedClock();
-  const clock = createCountingClock(simulated);
+  let slept = 0;
+  const clock = createCountingClock({
+    setTimeout: (fn, ms) => simulated.setTimeout(fn, ms),
+    clearTimeout: (id) => simulated.clearTimeout(id),
+    now: () => simulated.now() + slept,
+  });
   const recording = recordingWebSocket();
   const client = createClient({ WebSocket: recording.WebSocket, random: () => 0.5, clock, ...options });
   onTestFinished(() => client.close());
@@ -71,6 +81,9 @@ export function startClient(options: Partial<ClientOptions> & Pick<ClientOptions
     sockets: recording.sockets,
     events,
     mark: () => events.length,
+    sleep: (ms) => {
+      slept += ms;
+    },
     next(type, from = events.length) {
       return new Promise((resolve) => {
         const check = () => {
@@ -169,20 +182,22 @@ export function pingBlindWebSocket() {
 }
 
 /**
- * Node fires no `online` event: this makes globalThis an EventTarget for the test (as a
- * browser's window is), counting the `online` listeners the client holds, and undoes it after.
+ * Node fires no `online` or `offline` event: this makes globalThis an EventTarget for the test
+ * (as a browser's window is), counting the listeners of each that the client holds, and undoes
+ * it after.
  */
 export function installOnlineTarget() {
   const target = new EventTarget();
-  const held = new Set<unknown>();
+  const held = { online: new Set<unknown>(), offline: new Set<unknown>() };
+  const heldFor = (type: string) => (type === 'online' || type === 'offline' ? held[type] : undefined);
   const scope = globalThis as Partial<Pick<EventTarget, 'addEventListener' | 'removeEventListener'>>;
   const before = { add: scope.addEventListener, remove: scope.removeEventListener };
   scope.addEventListener = (type: string, listener: Parameters<EventTarget['addEventListener']>[1]) => {
-    if (type === 'online') held.add(listener);
+    heldFor(type)?.add(listener);
     target.addEventListener(type, listener);
   };
   scope.removeEventListener = (type: string, listener: Parameters<EventTarget['addEventListener']>[1]) => {
-    if (type === 'online') held.delete(listener);
+    heldFor(type)?.delete(listener);
     target.removeEventListener(type, listener);
   };
   onTestFinished(() => {
@@ -194,7 +209,9 @@ export function installOnlineTarget() {
   return {
     /** The network is back, as a browser says it. */
     online: () => target.dispatchEvent(new Event('online')),
-    /** The `online` listeners held now. */
-    listeners: () => held.size,
+    /** The network is gone, as a browser says it. */
+    offline: () => target.dispatchEvent(new Event('offline')),
+    /** The listeners of `type` (`online` unless told) held now. */
+    listeners: (type: 'online' | 'offline' = 'online') => held[type].size,
   };
 }

@@ -67,6 +67,8 @@ describe('createClient() options', () => {
     ['reconnect', { url, reconnect: false }],
     ['reconnectOnOnline', { url, reconnectOnOnline: 'yes' }],
     ['reconnectOnOnline', { url, reconnectOnOnline: null }],
+    ['closeOnOffline', { url, closeOnOffline: 'no' }],
+    ['closeOnOffline', { url, closeOnOffline: 0 }],
     // XState's createActor threw a TypeError without a code for these.
     ['inspect', { url, inspect: 42 }],
     ['inspect', { url, inspect: 'console' }],

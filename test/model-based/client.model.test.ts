@@ -9,8 +9,10 @@
  * server on port 0 holds every handshake until the path says how it ends
  * (opened, or refused: 1006), closes an open connection with the path's code
  * (or drops it), the app calls activity(), resume() or close(), the server
- * sends a message, the network comes back (an `online` event on globalThis, made an EventTarget
- * as a browser's window is), and a delay elapses on the client's SimulatedClock. After each step the client's
+ * sends a message, the network goes or comes back (an `offline` or `online` event on globalThis,
+ * made an EventTarget as a browser's window is), the app sends after a sleep that froze the
+ * timers (CHECK_SILENCE: the client's clock moved, no delay fired), and a delay elapses on the
+ * client's SimulatedClock. After each step the client's
  * `state` must be the model's; at the end, close() must leave nothing.
  *
  * The last test is the coverage gate: every state node and every transition
@@ -73,8 +75,12 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
     case 'ACTIVITY':
     case 'RESUME': // the runtime sends them only while suspended
       return is(snapshot, 'suspended');
-    case 'NETWORK_ONLINE': // only `waiting` listens for the network
+    case 'NETWORK_ONLINE': // only `waiting` listens for the network's return
       return is(snapshot, 'waiting');
+    case 'NETWORK_OFFLINE': // only `connection` listens for its loss
+      return is(snapshot, 'connection');
+    case 'CHECK_SILENCE': // the runtime checks only on an open socket watched for silence
+      return is(snapshot, { connection: { open: 'watched' } });
     default:
       return true;
   }
@@ -231,6 +237,31 @@ async function perform(
     case 'NETWORK_ONLINE':
       network.online();
       return;
+    case 'NETWORK_OFFLINE':
+      if (is(before, { connection: 'connecting' })) {
+        // The handshake under way reached the server first. Given up at once, before the server
+        // answers: refused only afterwards, so that its refusal (a 1006 too) cannot stand in
+        // for the give-up.
+        await until(() => server.held.length > 0, 'the handshake');
+        network.offline();
+        expect(t.client.state, 'given up at once').toBe('waiting');
+        server.held.shift()?.(false);
+      } else {
+        network.offline();
+        expect(t.client.state, 'given up at once').toBe('waiting');
+      }
+      await t.next('close', from);
+      return;
+    case 'CHECK_SILENCE': {
+      // The app sends. Silent since the delay was armed (in the model): the device slept with
+      // its timers frozen, so the clock passed the timeout with no delay fired; the send gives
+      // the socket up and answers false. Heard meanwhile: sent, and nothing changes.
+      const silent = !(before.context as { heardSinceArmed: boolean }).heardSinceArmed;
+      if (silent) t.sleep(silenceTimeoutMs);
+      expect(t.client.send('after the wake')).toBe(!silent);
+      if (silent) await t.next('close', from);
+      return;
+    }
     case 'ACTIVITY':
       return t.client.activity();
     case 'RESUME':
@@ -283,7 +314,8 @@ describe('client machine, path by path on real sockets', () => {
       t.client.close();
       for (const release of server.held.splice(0)) release(false);
       await expectReleased(t);
-      expect(network.listeners(), 'online listeners left').toBe(0);
+      expect(network.listeners('online'), 'online listeners left').toBe(0);
+      expect(network.listeners('offline'), 'offline listeners left').toBe(0);
       progress.walked += 1;
     });
   }

@@ -13,8 +13,9 @@
  *   npm run test:mutants   # prints the table, writes test-output/mutants.md
  *   WSSUP_MUTANTS_OF=lease npm run test:mutants   # one machine's mutants only
  *
- * And the client's semantic mutants (its silence watch), against the client's
- * walk and its tests.
+ * And the client's semantic mutants (its silence watch), and its transitions on
+ * the device's `offline` and on a send after a sleep, removed, against the
+ * client's walk and its tests.
  *
  * WSSUP_MUTANTS_OF (`connection`, `userSupervisor`, `lease` or `client`; comma-separated
  * for several) keeps the run to those machines' mutants and their suites: the
@@ -26,6 +27,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { clientMachine } from '../../machines/client.machine.js';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import { leaseMachine } from '../../machines/lease.machine.js';
 import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js';
@@ -157,6 +159,9 @@ it('every transition toward disposed, every one of the user supervisor and of th
     ...allTransitions(leaseMachine).map((t) => t.key),
     ...Object.keys(leaseSemanticMutants),
     ...Object.keys(clientSemanticMutants),
+    ...allTransitions(clientMachine)
+      .filter((t) => t.event === 'NETWORK_OFFLINE' || t.event === 'CHECK_SILENCE')
+      .map((t) => t.key),
   ].filter((mutant) => machines.includes(mutatedMachine(mutant)));
   const rows: { mutant: string; failedSuites: string[] }[] = [];
   for (const mutant of mutants) {

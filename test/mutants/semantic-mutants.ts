@@ -60,6 +60,9 @@ export const clientSemanticMutants: Record<string, (machine: ClientMachine) => C
     machine.provide({ delays: { silenceTimeout: ({ context }) => context.silence?.timeoutMs ?? 1 } }),
   'client: action giveUpSilentSocket raises nothing': (machine) =>
     machine.provide({ actions: { giveUpSilentSocket: () => {} } }),
+  // The device offline: a give-up that raises nothing leaves a dead socket `open`.
+  'client: action giveUpOfflineSocket raises nothing': (machine) =>
+    machine.provide({ actions: { giveUpOfflineSocket: () => {} } }),
   // A 4002 reconnects at once only after a stable connection: a server that closes every
   // connection with 4002 must be backed off, and a real expiry after a stable session must
   // still come back at once.

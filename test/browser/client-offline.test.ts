@@ -1,0 +1,166 @@
+/**
+ * The device's network going and coming back, in a real browser: Playwright's
+ * `context.setOffline(true)` makes Chromium fire `offline` in the page, and an
+ * open client gives its socket up at once (1006, `the device went offline`),
+ * closing its end, so the server sees the connection end with no wait for
+ * TCP or its heartbeat; `setOffline(false)` fires `online`, and the client
+ * reconnects with no backoff waited (`closeOnOffline`, `reconnectOnOnline`).
+ * With `closeOnOffline: false` the socket is kept. The page is served as in
+ * client.test.ts: the built client, xstate's ESM build, an import map, a
+ * SimulatedClock that the test moves.
+ */
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { chromiumHint, findChromium, launchChromium } from '../helpers/chromium.js';
+import { staticFile } from '../helpers/client-page.js';
+import { requireExternal } from '../helpers/requirements.js';
+import {
+  allDisposed,
+  closeServer,
+  expectNoLeaks,
+  ioWait,
+  listenOnLoopback,
+  startServer,
+} from '../helpers/server.js';
+
+const search = findChromium();
+const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
+const root = new URL('../../', import.meta.url);
+
+/** A page with a client of `wsUrl` (and these extra options) on a SimulatedClock, recording its events. */
+const page = (wsUrl: string, options: Record<string, unknown> = {}) => `<!doctype html>
+<meta charset="utf-8">
+<title>ws-supervisor/client offline</title>
+<script type="importmap">{ "imports": { "xstate": "/xstate/xstate.esm.js" } }</script>
+<script type="module">
+  import { SimulatedClock } from 'xstate';
+  import { createClient } from '/dist/src/client/index.js';
+  window.clock = new SimulatedClock();
+  window.events = [];
+  window.client = createClient({
+    url: ${JSON.stringify(wsUrl)},
+    clock: window.clock,
+    random: () => 0.5,
+    ...${JSON.stringify(options)},
+  });
+  for (const type of ['open', 'close', 'reconnecting', 'state']) {
+    window.client.on(type, (event) => window.events.push({ type, ...event }));
+  }
+  window.ready = true;
+</script>`;
+
+/** Serves `html` at / and the client's modules, on port 0. */
+async function serveFiles(html: string) {
+  const files = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    if (path === '/') {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+      return;
+    }
+    if (path === '/favicon.ico') {
+      response.writeHead(204).end();
+      return;
+    }
+    const body = staticFile(path);
+    if (body === undefined) response.writeHead(404).end();
+    else response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(body);
+  });
+  return { files, port: await listenOnLoopback(files) };
+}
+
+describe.runIf(hasBrowser)('the client in a browser whose network goes and comes back', () => {
+  let browser: Browser;
+  let tab: Page;
+  const logged: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(new URL('dist/src/client/index.js', root))) {
+      throw new Error('dist/src/client/index.js is missing: run "npm run build" first (npm test does)');
+    }
+    browser = await launchChromium(search);
+    tab = await browser.newPage();
+    tab.on('pageerror', (error) => logged.push(`page error: ${error.message}`));
+    tab.on('console', (message) => {
+      if (message.type() === 'error') logged.push(`console: ${message.text()}`);
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  const until = (expression: string) => tab.waitForFunction(expression, undefined, { timeout: 10_000 });
+  const evaluate = <T>(expression: string) => tab.evaluate(expression) as Promise<T>;
+  const lastOf = <T>(type: string) =>
+    evaluate<T>(`window.events.filter((e) => e.type === ${JSON.stringify(type)}).at(-1)`);
+
+  it('offline: the open socket is dropped at once and the server sees it end; online: back with no backoff waited', async () => {
+    // No heartbeat and no idle eviction: only the client's own close can end the connection.
+    const server = await startServer({ heartbeatIntervalMs: 1e9, idleTimeoutMs: 1e9 });
+    const { files, port } = await serveFiles(page(server.url('zoe')));
+    try {
+      await tab.goto(`http://127.0.0.1:${port}/`);
+      await until('window.ready === true');
+      await until("window.client.state === 'open'");
+      await vi.waitFor(() => expect(server.supervisor.userStats('zoe')).toMatchObject({ live: 1 }), ioWait);
+
+      await tab.context().setOffline(true);
+      await until("window.client.state === 'waiting'");
+      expect(await lastOf('close')).toMatchObject({
+        code: 1006,
+        reason: 'the device went offline',
+        wasClean: false,
+        kind: 'abnormal',
+        next: 'reconnect',
+      });
+      expect(await lastOf('reconnecting')).toMatchObject({ delayMs: 250, attempt: 1 });
+      // The server's side ended too, with no heartbeat to find it dead: the client closed it.
+      await allDisposed(server.supervisor);
+      expect(server.supervisor.userStats('zoe')?.live ?? 0).toBe(0);
+      expect(server.disposed).toHaveLength(1);
+
+      await tab.context().setOffline(false);
+      await until("window.events.at(-1).type === 'reconnecting' && window.events.at(-1).delayMs === 0");
+      await evaluate('window.clock.increment(0)'); // a delay of 0 ms, not the 250 ms backoff
+      await until("window.client.state === 'open'");
+      await vi.waitFor(() => expect(server.supervisor.userStats('zoe')).toMatchObject({ live: 1 }), ioWait);
+
+      await evaluate('window.client.close()');
+      await allDisposed(server.supervisor);
+      expectNoLeaks(server.supervisor);
+      expect(logged).toEqual([]);
+    } finally {
+      logged.length = 0;
+      await tab.context().setOffline(false);
+      await closeServer(files);
+    }
+  }, 60_000);
+
+  it('closeOnOffline: false keeps the open socket through `offline`', async () => {
+    const server = await startServer({ heartbeatIntervalMs: 1e9, idleTimeoutMs: 1e9 });
+    const { files, port } = await serveFiles(page(server.url('zoe'), { closeOnOffline: false }));
+    try {
+      await tab.goto(`http://127.0.0.1:${port}/`);
+      await until('window.ready === true');
+      await until("window.client.state === 'open'");
+      await tab.context().setOffline(true);
+      // The page has heard `offline` (its own listener, added after the client's, has run).
+      await evaluate('new Promise((resolve) => setTimeout(resolve, 0))');
+      expect(await evaluate<boolean>('navigator.onLine')).toBe(false);
+      expect(await evaluate<string>('window.client.state')).toBe('open');
+      expect(await evaluate<unknown[]>("window.events.filter((e) => e.type === 'close')")).toEqual([]);
+      expect(server.supervisor.userStats('zoe')).toMatchObject({ live: 1 });
+      await tab.context().setOffline(false);
+      await evaluate('window.client.close()');
+      await allDisposed(server.supervisor);
+      expectNoLeaks(server.supervisor);
+      expect(logged).toEqual([]);
+    } finally {
+      logged.length = 0;
+      await tab.context().setOffline(false);
+      await closeServer(files);
+    }
+  }, 60_000);
+});

@@ -1,0 +1,162 @@
+/**
+ * `closeOnOffline`: the platform's `offline` event (a browser's window; here globalThis made an
+ * EventTarget, see installOnlineTarget) gives up a socket connecting or open at once, as the
+ * silence watch gives up a silent one (1006), and `online` then brings it back at once
+ * (`reconnectOnOnline`). On real sockets; the browser's own events are driven in
+ * test/browser/client-offline.test.ts.
+ */
+import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { ioWait } from '../helpers/server.js';
+import { expectReleased, installOnlineTarget, startClient } from './helpers.js';
+
+/**
+ * A ws server on port 0 that records each connection's end; with `hold`, it holds every
+ * handshake until the test lets it through (a connect under way).
+ */
+async function startServer(options: { hold?: boolean } = {}) {
+  const held: (() => void)[] = [];
+  const server = new WebSocketServer({
+    port: 0,
+    host: '127.0.0.1',
+    ...(options.hold
+      ? {
+          verifyClient: (_info: { req: IncomingMessage }, done: (ok: boolean) => void) => {
+            held.push(() => done(true));
+          },
+        }
+      : {}),
+  });
+  await once(server, 'listening');
+  const connections: { ws: WebSocket; closed: boolean }[] = [];
+  server.on('connection', (ws) => {
+    const entry = { ws, closed: false };
+    connections.push(entry);
+    ws.on('close', () => {
+      entry.closed = true;
+    });
+  });
+  onTestFinished(async () => {
+    for (const release of held.splice(0)) release();
+    for (const ws of server.clients) ws.terminate();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return {
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    held,
+    connections,
+    /** Connections the server still holds open. */
+    open: () => connections.filter((c) => !c.closed).length,
+  };
+}
+
+const OFFLINE = { code: 1006, reason: 'the device went offline', wasClean: false };
+
+describe('closeOnOffline', () => {
+  it('by default, `offline` while open gives the socket up as lost (1006), and `online` reconnects at once', async () => {
+    const network = installOnlineTarget();
+    const server = await startServer();
+    const t = startClient({ url: server.url });
+    await t.next('open');
+    await vi.waitFor(() => expect(server.open()).toBe(1), ioWait);
+    expect(network.listeners('offline')).toBe(1); // held only while connecting or open
+    expect(network.listeners('online')).toBe(0);
+
+    const from = t.mark();
+    network.offline();
+    expect(t.client.state).toBe('waiting');
+    expect(await t.next('close', from)).toEqual({
+      ...OFFLINE,
+      retryAfterMs: undefined,
+      kind: 'abnormal',
+      next: 'reconnect',
+    });
+    expect(t.client.lastClose).toMatchObject(OFFLINE);
+    // The same path as any socket lost: a backoff step, and the app is told.
+    expect(await t.next('reconnecting', from)).toEqual({ delayMs: 250, attempt: 1 });
+    // The client closed its end: the server sees the connection end, with no wait for TCP.
+    await vi.waitFor(() => expect(server.open()).toBe(0), ioWait);
+    expect(network.listeners('offline')).toBe(0);
+    expect(network.listeners('online')).toBe(1);
+
+    // A second `offline` while waiting does nothing.
+    network.offline();
+    expect(t.client.state).toBe('waiting');
+
+    const back = t.mark();
+    network.online();
+    expect(await t.next('reconnecting', back)).toEqual({ delayMs: 0, attempt: 1 });
+    t.simulated.increment(0); // a delay of 0 ms: on a SimulatedClock, it fires when the clock is moved
+    await t.next('open', back);
+    expect(t.simulated.now()).toBe(0); // no backoff waited
+    await vi.waitFor(() => expect(server.open()).toBe(1), ioWait);
+    expect(network.listeners('offline')).toBe(1);
+
+    t.client.close();
+    await expectReleased(t);
+    expect(network.listeners('offline')).toBe(0);
+    expect(network.listeners('online')).toBe(0);
+  });
+
+  it('`offline` while connecting gives the attempt up as a failed connect (1006), then waits', async () => {
+    const network = installOnlineTarget();
+    const server = await startServer({ hold: true });
+    const t = startClient({ url: server.url });
+    await vi.waitFor(() => expect(server.held).toHaveLength(1), ioWait);
+    expect(t.client.state).toBe('connecting');
+    expect(network.listeners('offline')).toBe(1);
+
+    const lost = t.mark();
+    network.offline();
+    expect(t.client.state).toBe('waiting');
+    expect(await t.next('close', lost)).toMatchObject(OFFLINE);
+    expect(await t.next('reconnecting', lost)).toEqual({ delayMs: 250, attempt: 1 });
+    // The connect timeout went with the attempt: only the backoff is pending.
+    expect(t.clock.pending).toBe(1);
+    expect(network.listeners('offline')).toBe(0);
+
+    // The late handshake opens nothing: that attempt is over.
+    server.held.shift()?.();
+    const from = t.mark();
+    network.online();
+    t.simulated.increment(0);
+    await vi.waitFor(() => expect(server.held).toHaveLength(1), ioWait);
+    server.held.shift()?.();
+    await t.next('open', from);
+    expect(t.sockets).toHaveLength(2);
+
+    t.client.close();
+    await expectReleased(t);
+    expect(network.listeners('offline')).toBe(0);
+  });
+
+  it('false: no listener is added, and `offline` leaves the open socket as it is', async () => {
+    const network = installOnlineTarget();
+    const server = await startServer();
+    const t = startClient({ url: server.url, closeOnOffline: false });
+    await t.next('open');
+    expect(network.listeners('offline')).toBe(0);
+    const from = t.mark();
+    network.offline();
+    expect(t.client.state).toBe('open');
+    expect(t.events.slice(from)).toEqual([]);
+    expect(t.client.send('still here')).toBe(true);
+    await vi.waitFor(() => expect(server.open()).toBe(1), ioWait);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('where the platform fires no `offline` (Node), an open client stays open', async () => {
+    expect((globalThis as { addEventListener?: unknown }).addEventListener).toBeUndefined();
+    const server = await startServer();
+    const t = startClient({ url: server.url });
+    await t.next('open');
+    t.simulated.increment(60_000);
+    expect(t.client.state).toBe('open');
+    t.client.close();
+    await expectReleased(t);
+  });
+});
