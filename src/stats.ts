@@ -36,9 +36,9 @@ export interface UserStats {
   /** Connections leaving; they no longer hold a slot. */
   draining: number;
   /**
-   * The user's limit: the `maxConnectionsPerUser` its latest admission's authenticate
-   * returned (admitted or refused), else the option's. With `{ cluster: true }`, the
-   * option's whenever the cluster-wide book holds no limit of its own for the user.
+   * The user's limit: the `maxConnectionsPerUser` its latest admission here (admitted or
+   * refused) had from authenticate, else the option's. Per process: the cluster-wide book
+   * (`userStats(id, { cluster: true })`) keeps counts, not limits.
    */
   limit: number;
   /** The live count at which the user's idle connections are evicted: ceil(evictionThreshold × limit). */
