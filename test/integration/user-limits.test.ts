@@ -95,6 +95,8 @@ describe('a per-user limit from authenticate', () => {
       pia: { limit: 20, evictAt: 14 },
       dan: { limit: 5, evictAt: 4 },
     });
+    // audit() reads each user's band against its own limit, and the limit against its supervisor's.
+    expect(t.supervisor.audit().mismatches).toEqual([]);
     expect(t.errors).toEqual([]);
     await closeAll(t, clients);
   });
@@ -225,6 +227,7 @@ describe('a per-user limit from authenticate', () => {
     expect(short().slice(3)).toEqual(['pia up 0.5 @5/3', 'pia up 0.8 @5/3', 'pia up 0.9 @5/3']);
     expect(t.supervisor.userStats('pia')).toMatchObject({ band: 3 });
     expect(t.supervisor.stats().capacity.usersByBand).toEqual([0, 0, 0, 2]);
+    expect(t.supervisor.audit().mismatches).toEqual([]);
     await closeAll(t, clients);
   });
 
