@@ -176,6 +176,14 @@ export interface AdmitCommand {
   userId: string;
   /** Its socket, handed to the connection actor it spawns. */
   transport: TransportEventSource;
+  /**
+   * The user's limit for this admission (authenticate's `maxConnectionsPerUser`,
+   * else the option's): the admission is decided against it, and it becomes the
+   * user's limit (plan tiers: a plan change takes effect at the next connection).
+   */
+  limit: number;
+  /** T for `limit`: evictionPoint(limit, evictionThreshold), the live count at which idle children go. */
+  evictAt: number;
 }
 
 /** Why an admission was refused. Public: it is the `reason` of the `rejected` event. */

@@ -18,6 +18,14 @@
  * cache by one entry per connection forever. Slot names are bounded by the
  * most children the user ever held at once.
  *
+ * The limit and T are the user's, not fixed: each ADMIT carries the limit of
+ * its own admission (authenticate may return one per user, e.g. per plan) and
+ * its T. The ADMIT is decided against them, and they become the user's limit
+ * and T, admitted or refused, for the idle evictions that follow. A lower
+ * limit never evicts an active child: it refuses admissions until the user is
+ * below it, and idle children go at the new T (at this ADMIT, or the next
+ * CHILD_IDLE).
+ *
  * It learns that a child ended only from the child's done event, never from
  * a lookup. After its last child it lingers for `lingerMs` (a reconnect
  * reuses it) and then ends (final state `stopped`); shutdown ends it as soon
@@ -53,9 +61,13 @@ import { planEvictions } from './eviction.js';
 export interface UserSupervisorInput {
   /** The user whose connections it owns. */
   userId: string;
-  /** The per-user limit (maxConnectionsPerUser): an ADMIT while this many are live, after evicting idle ones, is refused (`user-limit`). */
+  /**
+   * The user's limit until its first ADMIT (maxConnectionsPerUser); from then on the
+   * limit of the user's latest ADMIT. An ADMIT while its limit is live, after evicting
+   * idle ones, is refused (`user-limit`).
+   */
   limit: number;
-  /** T: the live count at which idle children are evicted. */
+  /** T: the live count at which idle children are evicted (the latest ADMIT's, as `limit`). */
   evictAt: number;
   /** The timeouts every connection actor it spawns is given. */
   timings: ConnectionTimings;
@@ -207,13 +219,18 @@ export const userSupervisorMachine = setup({
     removeIdle: assign(({ context }, params: { connectionId: string }) => ({
       idle: withoutIdle(context.idle, (id) => id === params.connectionId),
     })),
+    /** The ADMIT's limit and T become the user's, admitted or refused: a plan change takes effect now. */
+    adoptLimit: assign(({ context, event }) =>
+      event.type === 'ADMIT' ? { limit: event.limit, evictAt: event.evictAt } : context,
+    ),
     markChildDraining: assign(({ context }, params: { connectionId: string }) =>
       markDraining(context, [params.connectionId]),
     ),
   },
   guards: {
-    /** After evicting every idle child if need be, is a slot free? */
-    hasRoomAfterEviction: ({ context }) => context.live.length - context.idle.length < context.limit,
+    /** After evicting every idle child if need be, is a slot free under the ADMIT's own limit? */
+    hasRoomAfterEviction: ({ context, event }) =>
+      event.type === 'ADMIT' && context.live.length - context.idle.length < event.limit,
     /** True when the child whose done or error event this is was the last one. */
     isLastChild: ({ context }) => context.slots.size <= 1,
     hasNoChildren: ({ context }) => context.slots.size === 0,
@@ -366,12 +383,22 @@ export const userSupervisorMachine = setup({
             {
               guard: 'hasRoomAfterEviction',
               actions: [
+                // First: the evictions below are at the ADMIT's T.
+                'adoptLimit',
                 // The newcomer counts: evict so the invariant holds once it is in.
                 { type: 'evictIdle', params: ({ context }) => ({ liveCount: context.live.length + 1 }) },
                 'admit',
               ],
             },
-            { actions: { type: 'refuse', params: { reason: 'user-limit' } } },
+            {
+              actions: [
+                'adoptLimit',
+                // Idle children left above a T just lowered (a plan downgrade) go now; at an
+                // unchanged T none is idle here (the invariant held), so this evicts nothing.
+                { type: 'evictIdle', params: ({ context }) => ({ liveCount: context.live.length }) },
+                { type: 'refuse', params: { reason: 'user-limit' } },
+              ],
+            },
           ],
           CHILD_IDLE: {
             guard: {
@@ -460,7 +487,7 @@ export const userSupervisorMachine = setup({
       lingering: {
         after: { lingerTimeout: 'stopped' },
         on: {
-          ADMIT: { target: 'supervising', actions: 'admit' },
+          ADMIT: { target: 'supervising', actions: ['adoptLimit', 'admit'] },
           SHUTDOWN: 'stopped',
         },
       },
@@ -469,7 +496,7 @@ export const userSupervisorMachine = setup({
         // With no child to wait for, shutdown must not wait at all.
         always: { guard: 'hasNoChildren', target: 'stopped' },
         on: {
-          ADMIT: { actions: { type: 'refuse', params: { reason: 'shutting-down' } } },
+          ADMIT: { actions: ['adoptLimit', { type: 'refuse', params: { reason: 'shutting-down' } }] },
           TERMINATE: { actions: 'terminateAll' },
           'xstate.done.actor.*': [
             { guard: 'isLastChild', target: 'stopped', actions: ENDS },

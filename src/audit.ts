@@ -88,7 +88,8 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
       mismatches.push(
         `user ${userId}: the registry lists ${JSON.stringify(record.liveIds)}, the live actors are ${JSON.stringify([...liveIds])}`,
       );
-    const { up, down } = books.capacity;
+    // The user's own thresholds: those of its limit (a plan's, or the option's).
+    const { up, down } = record.limit.capacity;
     const band = record.band;
     const bandHolds =
       band >= 0 &&
@@ -100,6 +101,10 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
         `user ${userId}: capacity band ${band} (announced ${record.announcedBand}) does not fit ${actual.live} live`,
       );
     if (actual.live > 0) bands[band] = (bands[band] ?? 0) + 1;
+    if (context.limit !== record.limit.limit || context.evictAt !== record.limit.evictAt)
+      mismatches.push(
+        `user ${userId}: the supervisor holds limit ${context.limit} (T ${context.evictAt}), the books ${record.limit.limit} (T ${record.limit.evictAt})`,
+      );
     for (const connectionId of context.slots.keys()) {
       if (!byId.has(connectionId))
         mismatches.push(`user ${userId}: slot of ${connectionId} has no running actor`);

@@ -19,6 +19,7 @@ import type { TokenBucket } from './admission-rate.js';
 import { bandAfter, type CapacityThresholds } from './capacity.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { Rooms } from './rooms.js';
+import type { UserLimit } from './user-limit.js';
 
 const EMPTY: BookCounts = Object.freeze({ live: 0, idle: 0, draining: 0 });
 const NONE: readonly string[] = Object.freeze([]);
@@ -45,6 +46,11 @@ export class UserRecord implements TokenBucket {
   constructor(
     readonly userId: string,
     readonly actor: AnyActorRef,
+    /**
+     * The user's limit, its T and capacity thresholds: the latest admission's that
+     * reached the supervisor, as the supervisor's context has them (Books.limitChanged).
+     */
+    public limit: UserLimit,
   ) {}
 
   /** Holds no connection: lingering, or about to stop. */
@@ -75,6 +81,7 @@ export class Books {
   /** Users with a live connection, by capacity band: index 0 is below every level. */
   readonly usersByBand: number[];
 
+  /** `capacity`: the levels' thresholds for maxConnectionsPerUser; a user's own limit has its own (UserRecord.limit). */
   constructor(readonly capacity: CapacityThresholds = NO_LEVELS) {
     this.usersByBand = new Array<number>(capacity.up.length + 1).fill(0);
   }
@@ -114,11 +121,21 @@ export class Books {
     // From the band at the start of the supervisor's step (the one last announced), not
     // from this step's earlier books: an eviction and an admission in one step (4 → 3 → 4)
     // must not leave the band that the hysteresis kept at 4 because 3 was below it.
-    record.band = bandAfter(record.announcedBand, book.live, this.capacity);
+    record.band = bandAfter(record.announcedBand, book.live, record.limit.capacity);
     if (book.live > 0) this.#countBand(record.band, 1);
     record.book = book;
     record.liveIds = liveIds;
     this.emptySupervisors += Number(record.empty) - Number(wasEmpty);
+  }
+
+  /**
+   * `record`'s user has a new limit (an admission with another plan's): its band is
+   * read again against the new limit's thresholds; the runtime announces the change
+   * after the supervisor's step, as any other.
+   */
+  limitChanged(record: UserRecord, limit: UserLimit): void {
+    record.limit = limit;
+    this.publish(record, record.book, record.liveIds);
   }
 
   #countBand(band: number, delta: number): void {

@@ -49,6 +49,15 @@ export type AuthResult<Data = unknown> =
        * past refuses the upgrade as unauthenticated (401, or 4401).
        */
       expiresAt?: number | undefined;
+      /**
+       * This user's limit (plan tiers: e.g. 3 for Free, 20 for Pro), an integer from 1 to
+       * 100000; undefined: the `maxConnectionsPerUser` option. This admission is decided
+       * against it (a refusal's 429 / 4429 names it), and it becomes the user's limit, with
+       * its eviction point and capacity levels, until the user's next connection. A lower
+       * limit never closes an active connection: it refuses new ones until the user is below
+       * it. Any other value refuses the upgrade (500, `auth-failed`) and is reported to onError.
+       */
+      maxConnectionsPerUser?: number | undefined;
     }
   | Refusal
   | null
@@ -77,7 +86,10 @@ export type PresetName = 'production' | 'staging' | 'test';
 
 /** The tunable limits and timeouts. Every field has a default from the preset. */
 export interface Limits {
-  /** Connections per user in `connecting` or `active`. */
+  /**
+   * Connections per user in `connecting` or `active`: the limit of every user whose
+   * `authenticate` result gives no `maxConnectionsPerUser` of its own.
+   */
   maxConnectionsPerUser: number;
   /** Fraction of the per-user limit at which idle connections are evicted, in (0, 1]. */
   evictionThreshold: number;
@@ -175,12 +187,13 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
   capacityHysteresis?: number | undefined;
   /**
    * Runs on every upgrade request before anything is allocated. Return the
-   * user id (or `{ userId, correlationId, data, expiresAt }`: `data` becomes
+   * user id (or `{ userId, correlationId, data, expiresAt, maxConnectionsPerUser }`: `data` becomes
    * `connection.data`; a `correlationId` that is not a string is left out, and
    * reported unless null; `expiresAt`, epoch ms, ends the session: closed with
    * 4002 at the first heartbeat after it (within `heartbeatIntervalMs` plus a ping's
    * round trip), refused with 401 if already
-   * past, refused with 500 and reported if not a finite number), null to refuse with HTTP 401, or a `Refusal` (returned
+   * past, refused with 500 and reported if not a finite number; `maxConnectionsPerUser`,
+   * this user's own limit, e.g. per plan), null to refuse with HTTP 401, or a `Refusal` (returned
    * or thrown) to refuse with 401, 403, 429 or 503. An asynchronous one that
    * has not settled within `authenticateTimeoutMs` fails as a throw does (500).
    */

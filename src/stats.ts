@@ -35,9 +35,13 @@ export interface UserStats {
   idle: number;
   /** Connections leaving; they no longer hold a slot. */
   draining: number;
-  /** The user's `maxConnectionsPerUser`. */
+  /**
+   * The user's limit: the `maxConnectionsPerUser` its latest admission here (admitted or
+   * refused) had from authenticate, else the option's. Per process: the cluster-wide book
+   * (`userStats(id, { cluster: true })`) keeps counts, not limits.
+   */
   limit: number;
-  /** The live count at which idle connections are evicted: ceil(evictionThreshold × limit). */
+  /** The live count at which the user's idle connections are evicted: ceil(evictionThreshold × limit). */
   evictAt: number;
   /**
    * Capacity levels reached (0: none; n: at or above `capacityLevels[n - 1]`),
@@ -116,19 +120,17 @@ export interface StatsSources {
   closeRefusals(): number;
   /** Upgrades waiting for an asynchronous authenticate. */
   authenticating(): number;
-  limit: number;
-  evictAt: number;
   cluster: { stats(): ClusterStats } | undefined;
   admission(): AdmissionState;
 }
 
-export function userStatsOf(record: UserRecord, sources: StatsSources): UserStats | undefined {
+export function userStatsOf(record: UserRecord): UserStats | undefined {
   if (record.empty) return undefined;
   return {
     userId: record.userId,
     ...record.book,
-    limit: sources.limit,
-    evictAt: sources.evictAt,
+    limit: record.limit.limit,
+    evictAt: record.limit.evictAt,
     band: record.band,
   };
 }
@@ -167,7 +169,7 @@ export function collectStats(sources: StatsSources, options: StatsOptions = {}):
   if (options.perUser === true) {
     const books: [string, UserStats][] = [];
     for (const record of sources.users.values()) {
-      const book = userStatsOf(record, sources);
+      const book = userStatsOf(record);
       if (book !== undefined) books.push([record.userId, book]);
     }
     // fromEntries defines each key as its own: assigning perUser['__proto__'] (a valid user

@@ -11,14 +11,12 @@
 import { type Actor, type AnyActorRef, createActor, toPromise } from 'xstate';
 import { CloseCodes } from '../machines/connection.machine.js';
 import type { ConnectionOutput } from '../machines/events.js';
-import { evictionPoint } from '../machines/eviction.js';
 import { hubMachine } from '../machines/hub.machine.js';
 import { userSupervisorMachine } from '../machines/user-supervisor.machine.js';
 import { admissionState } from './admission-state.js';
 import { type AttachableServer, type AttachOptions, attachToServer } from './attach.js';
 import { auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
-import { capacityThresholds } from './capacity.js';
 import { createCountingClock } from './clock.js';
 import { ClusterBook } from './cluster/cluster-admission.js';
 import { createClusterHost } from './cluster/cluster-host.js';
@@ -47,6 +45,7 @@ import {
 import { WebSocketServer } from './transport/ws-peer.js';
 import { createUpgradePath } from './upgrade.js';
 import { userIdArgumentError } from './user-id.js';
+import { createUserLimits } from './user-limit.js';
 
 export type { ShutdownOptions, ShutdownPace, Supervisor };
 
@@ -90,9 +89,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   };
   const events = new SupervisorEvents(report);
   const clock = createCountingClock(options.clock);
-  const books = new Books(
-    capacityThresholds(resolved.capacityLevels, resolved.capacityHysteresis, resolved.maxConnectionsPerUser),
-  );
+  // Each limit's T, capacity thresholds and refusal message, the option's built now (user-limit.ts).
+  const userLimits = createUserLimits(resolved);
+  const books = new Books(userLimits.standard.capacity);
   const { counters } = books;
   /** userId → that user's supervisor: the only lookup on the admission path. */
   const users = new Map<string, UserRecord>();
@@ -116,7 +115,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     // `refuse: 'close'`: an aborted handshake is refused as a new request would be.
     refuseByClose: (...args) => closeRefusals.adopt(...args),
   };
-  const evictAt = evictionPoint(resolved.maxConnectionsPerUser, resolved.evictionThreshold);
+  const { evictAt } = userLimits.standard;
   const timings = Object.freeze({
     connectTimeoutMs: resolved.connectTimeoutMs,
     idleTimeoutMs: resolved.idleTimeoutMs,
@@ -250,7 +249,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       clock,
       ...inspect,
     });
-    const record = new UserRecord(userId, actor);
+    const record = new UserRecord(userId, actor, userLimits.standard);
     users.set(userId, record);
     books.supervisorStarted();
     actor.subscribe({
@@ -291,7 +290,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         level: resolved.capacityLevels[step > 0 ? band : band - 1] as number,
         band: to,
         live: record.book.live,
-        limit: resolved.maxConnectionsPerUser,
+        limit: record.limit.limit,
       });
     }
   }
@@ -408,8 +407,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
           resolved.cluster,
           createClusterHost({
             users,
-            limit: resolved.maxConnectionsPerUser,
-            evictAt,
+            standard: userLimits.standard,
             clock: createCountingClock(options.clock),
             inspect: appInspect,
             report,
@@ -447,8 +445,6 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     listeners: () => env.listeners,
     closeRefusals: () => closeRefusals.inFlight,
     authenticating: () => upgradePath.authenticating(),
-    limit: resolved.maxConnectionsPerUser,
-    evictAt,
     cluster,
     admission: () => admissionState({ shuttingDown: () => shuttingDown, cluster }),
   };
@@ -474,6 +470,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     cluster,
     // The flag stats().admission reads, so the probe and the refusals never disagree.
     isShuttingDown: () => shuttingDown,
+    userLimits,
   });
   const { handleUpgrade, refuseAuthenticating } = upgradePath;
 
@@ -601,7 +598,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       }
       if (invalid !== undefined) throw invalid;
       const record = users.get(userId);
-      return record === undefined ? undefined : userStatsOf(record, sources);
+      return record === undefined ? undefined : userStatsOf(record);
     }) as Supervisor['userStats'],
     audit: () => auditBooks(books, users),
     on: (name, listener) => events.on(name, listener),

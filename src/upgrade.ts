@@ -26,6 +26,7 @@ import { checkHandshake } from './transport/handshake.js';
 import { type ConnectionEnv, WsConnection } from './transport/ws-adapter.js';
 import { dropUnusableUpgrade, upgradeArgumentsError } from './upgrade-arguments.js';
 import { authResultError, checkUserId, correlationIdOf } from './user-id.js';
+import { type UserLimit, type UserLimits, userLimitProblem } from './user-limit.js';
 
 export interface UpgradeDeps {
   options: SupervisorOptions;
@@ -45,6 +46,8 @@ export interface UpgradeDeps {
   cluster: ClusterBook | undefined;
   /** True once shutdown() was called: later requests are refused with 503. */
   isShuttingDown: () => boolean;
+  /** Each limit's T, thresholds and refusal message (authenticate's maxConnectionsPerUser). */
+  userLimits: UserLimits;
 }
 
 /** One authenticated upgrade request on its way to a decision. */
@@ -58,6 +61,8 @@ interface Attempt {
   data: unknown;
   /** authenticate's expiresAt (epoch ms on the wall clock), validated; undefined: none. */
   expiresAt: number | undefined;
+  /** The limit this admission is decided against: authenticate's maxConnectionsPerUser, or the option's. */
+  limit: UserLimit;
 }
 
 /** An upgrade request waiting for the app's asynchronous `authenticate`. */
@@ -137,10 +142,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     nextConnectionId,
     cluster,
     isShuttingDown,
+    userLimits,
   } = deps;
 
+  // The user-limit message for the option's limit; a user's own limit has its own (UserLimit.refusal).
   const refusalMessage: Record<RefusalReason, string> = {
-    'user-limit': `user has reached the maximum number of connections (${resolved.maxConnectionsPerUser})`,
+    'user-limit': userLimits.standard.refusal,
     'process-limit': `server has reached the maximum number of connections (${resolved.maxConnections})`,
     'shutting-down': 'server is shutting down',
   };
@@ -325,12 +332,26 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         } as const;
         return reject(request, socket, head, refusal);
       }
+      // The user's own limit (plan tiers): one that cannot be used admits nothing, as a bad expiresAt.
+      const ownLimit = typeof auth === 'object' ? auth.maxConnectionsPerUser : undefined;
+      const badLimit = userLimitProblem(ownLimit);
+      if (badLimit !== undefined) {
+        report(new AppHookError('authenticate', badLimit));
+        const refusal = {
+          reason: 'auth-failed',
+          message: 'authentication failed',
+          userId,
+          correlationId,
+        } as const;
+        return reject(request, socket, head, refusal);
+      }
       if (isShuttingDown()) {
         const message = 'server is shutting down';
         return reject(request, socket, head, { reason: 'shutting-down', message, userId, correlationId });
       }
       const data = typeof auth === 'object' ? auth.data : undefined;
-      await admit({ request, socket, head, userId, correlationId, data, expiresAt });
+      const limit = userLimits.of(ownLimit);
+      await admit({ request, socket, head, userId, correlationId, data, expiresAt, limit });
     } finally {
       socket.off('error', ignore);
     }
@@ -398,8 +419,8 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     live?: number,
   ): void {
     const { request, socket, head, userId, correlationId } = attempt;
-    // The per-user limit's refusal says at what count (the event's `live` and `limit`).
-    const limit = reason === 'user-limit' ? resolved.maxConnectionsPerUser : undefined;
+    // The per-user limit's refusal says at what count (the event's `live` and `limit`): this admission's limit.
+    const limit = reason === 'user-limit' ? attempt.limit.limit : undefined;
     reject(request, socket, head, { reason, message, userId, correlationId, retryAfterMs, live, limit });
   }
 
@@ -434,7 +455,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     connectionId: string,
     tokenTaken: boolean,
   ): WsConnection | undefined {
-    const { request, socket, head, userId, correlationId, data, expiresAt } = attempt;
+    const { request, socket, head, userId, correlationId, data, expiresAt, limit } = attempt;
     const rate = resolved.admissionRate;
     const known = users.get(userId);
     if (rate !== undefined && !tokenTaken && known !== undefined) {
@@ -461,6 +482,9 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     // A record just created has a full bucket: this takes its first token.
     if (rate !== undefined && !tokenTaken && known === undefined)
       takeAdmissionToken(record, rate, clock.now());
+    // This admission's limit becomes the user's (the ADMIT below makes it the supervisor's):
+    // the band is read again against it, and announced after the step.
+    if (record.limit !== limit) books.limitChanged(record, limit);
     // Everything below runs synchronously: when send() returns, the machines have decided.
     // From here the socket may be a connection actor's: a failure must not answer it.
     letGo.add(socket);
@@ -469,6 +493,8 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       connectionId: connection.id,
       userId,
       transport: connection,
+      limit: limit.limit,
+      evictAt: limit.evictAt,
     });
     const decision = connection.decision;
     if (decision?.admitted === true) return connection;
@@ -481,7 +507,8 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       refuse(attempt, 'internal-error', 'internal error');
     } else {
       const live = decision.reason === 'user-limit' ? record.book.live : undefined;
-      refuse(attempt, decision.reason, refusalMessage[decision.reason], undefined, live);
+      const message = decision.reason === 'user-limit' ? limit.refusal : refusalMessage[decision.reason];
+      refuse(attempt, decision.reason, message, undefined, live);
     }
     return undefined;
   }
@@ -495,9 +522,9 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
   async function admitInCluster(book: ClusterBook, attempt: Attempt, tokenTaken: boolean): Promise<void> {
     const { userId } = attempt;
     const connectionId = nextConnectionId();
-    const reservation: Reservation = await book.reserve(userId, connectionId);
+    const reservation: Reservation = await book.reserve(userId, connectionId, attempt.limit);
     if (reservation.outcome === 'refused') {
-      return refuse(attempt, 'user-limit', refusalMessage['user-limit'], undefined, reservation.live);
+      return refuse(attempt, 'user-limit', attempt.limit.refusal, undefined, reservation.live);
     }
     // Not the user's limit: the book holds this id for another owner, a bug (reported).
     if (reservation.outcome === 'failed') return refuse(attempt, 'internal-error', 'internal error');

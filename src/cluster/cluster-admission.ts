@@ -101,8 +101,14 @@ export interface ClusterStats {
 
 /** What the supervisor lends this module: its user supervisors and its reporting. */
 export interface ClusterHost {
+  /** The option's limit (maxConnectionsPerUser) and its T. */
   limit: number;
   evictAt: number;
+  /**
+   * The user's limit and T now: its record's (the latest admission's, authenticate's own
+   * per user), the option's for a user this process does not supervise.
+   */
+  limitOf(userId: string): { readonly limit: number; readonly evictAt: number };
   clock: CountingClock;
   inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   /** Sends EVICT_IF_IDLE to the user's supervisor. */
@@ -340,10 +346,17 @@ export class ClusterBook {
     this.#lease.start();
   }
 
-  /** Reserves the user's slot in the cluster-wide book, before the handshake. */
-  async reserve(userId: string, connectionId: string): Promise<Reservation> {
+  /**
+   * Reserves the user's slot in the cluster-wide book, before the handshake, against
+   * `own`: the admission's own limit and T (authenticate's), by default the user's now.
+   */
+  async reserve(
+    userId: string,
+    connectionId: string,
+    own: { readonly limit: number; readonly evictAt: number } = this.#host.limitOf(userId),
+  ): Promise<Reservation> {
     await this.#firstStart;
-    const { limit, evictAt } = this.#host;
+    const { limit, evictAt } = own;
     try {
       // Once stop() has begun, #call refuses the same way.
       if (!this.#started) throw new BrokenCircuitError();
@@ -464,7 +477,7 @@ export class ClusterBook {
 
   /** kept()'s admission as a newcomer, and what its answer asks: an eviction over the limit, orders. */
   async #rebook(userId: string, connectionId: string, shard: string | undefined): Promise<void> {
-    const { limit, evictAt } = this.#host;
+    const { limit, evictAt } = this.#host.limitOf(userId);
     const answer = await this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt), shard);
     this.#keptUnbooked.delete(connectionId);
     if (!answer.admitted) {
@@ -870,6 +883,7 @@ export class ClusterBook {
     // (the store keeps the oldest of each call and refuses the newest).
     const active = held.filter((connection) => connection.idleSince === undefined);
     const idle = held.filter((connection) => connection.idleSince !== undefined);
+    // Each user's own limit rides on its connections (HeldConnection.limit); this is the default.
     const { limit } = this.#host;
     for (const { connectionId } of held) this.#readmitting.add(connectionId);
     let refused: string[];
@@ -1028,6 +1042,7 @@ function untilStopping(host: ClusterHost, stopping: () => boolean): ClusterHost 
   return {
     limit: host.limit,
     evictAt: host.evictAt,
+    limitOf: (userId) => host.limitOf(userId),
     clock: host.clock,
     inspect: host.inspect,
     held: (only) => host.held(only),

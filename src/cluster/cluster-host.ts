@@ -11,14 +11,15 @@ import type { UserRecord } from '../books.js';
 import type { CountingClock } from '../clock.js';
 import type { SupervisorError } from '../errors.js';
 import type { WsConnection } from '../transport/ws-adapter.js';
+import type { UserLimit } from '../user-limit.js';
 import type { ClusterHost } from './cluster-admission.js';
 import type { ClusterDelivery } from './cluster-sends.js';
 import type { HeldConnection } from './slot-store.js';
 
 export interface ClusterHostOptions {
   users: ReadonlyMap<string, UserRecord>;
-  limit: number;
-  evictAt: number;
+  /** The option's limit: a user's without a record of its own. */
+  standard: UserLimit;
   clock: CountingClock;
   inspect: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
   report(error: SupervisorError): void;
@@ -52,8 +53,9 @@ function transportOf(snapshot: SupervisorSnapshot, connectionId: string): WsConn
 export function createClusterHost(options: ClusterHostOptions): ClusterHost {
   const { users } = options;
   return {
-    limit: options.limit,
-    evictAt: options.evictAt,
+    limit: options.standard.limit,
+    evictAt: options.standard.evictAt,
+    limitOf: (userId) => users.get(userId)?.limit ?? options.standard,
     clock: options.clock,
     inspect: options.inspect,
     report: options.report,
@@ -80,6 +82,8 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
         const record = typeof entry === 'string' ? users.get(entry) : entry;
         const snapshot = snapshotOf(record);
         if (record === undefined || snapshot === undefined) continue;
+        // Books again against the user's own limit (the latest admission's), as it is now.
+        const { limit } = record.limit;
         const idleSince = new Map(
           snapshot.context.idle.map((child) => [child.connectionId, child.lastActivityAt]),
         );
@@ -92,6 +96,7 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
             connectionId,
             admittedAt: transport.admittedAt,
             idleSince: idleSince.get(connectionId),
+            limit,
           });
         }
       }

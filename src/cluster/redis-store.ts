@@ -628,6 +628,7 @@ class Store implements RedisSlotStore {
       checkId('connectionId', item.connectionId);
       checkEpochMs('admittedAt', item.admittedAt);
       checkIdleSince(item.idleSince);
+      if (item.limit !== undefined) checkCount('limit', item.limit, 1);
       const list = byUser.get(item.userId);
       if (list === undefined) byUser.set(item.userId, [item]);
       else list.push(item);
@@ -664,7 +665,16 @@ class Store implements RedisSlotStore {
           return connection.run(
             readmitScript,
             [this.keys.user(userId), ...serverKeys],
-            [incarnation, this.nodeId, limit, ...liveness, this.#ownJoined, server, ...triples],
+            // The user's own limit (plan tiers), one per user as its connections are one call.
+            [
+              incarnation,
+              this.nodeId,
+              items[0]?.limit ?? limit,
+              ...liveness,
+              this.#ownJoined,
+              server,
+              ...triples,
+            ],
           );
         }),
       );

@@ -91,6 +91,12 @@ export interface HeldConnection {
   admittedAt: number;
   /** When it went idle (epoch ms), or undefined while live. */
   idleSince: number | undefined;
+  /**
+   * Its user's limit now (the user's latest admission's, which authenticate may set per
+   * user): `readmit` books it against this rather than its `limit` argument. Every
+   * connection of one user carries the same. Optional: a store reads the argument without it.
+   */
+  limit?: number | undefined;
 }
 
 /** One user's book across the cluster: what `userStats(id, { cluster: true })` reads. */
@@ -235,7 +241,8 @@ export interface SlotStore {
   orderEviction(order: EvictionOrder): Promise<void>;
   /**
    * Books again what this node holds under its current incarnation; returns the ids refused
-   * (over the limit, or booked by another owner). An entry booked by one of this process's
+   * (over the limit, or booked by another owner). The limit is each connection's own
+   * (`HeldConnection.limit`, its user's), else `limit`. An entry booked by one of this process's
    * earlier incarnations that is still alive (after a failover) is taken over where it is,
    * never refused, and keeps an eviction mark.
    */

@@ -71,13 +71,16 @@ export interface StatsView {
   states: StateCounts;
   /** The running totals since the start (`stats().counters`). */
   counters: { admitted: number; rejected: number; evicted: number; disposed: number };
-  /** The busiest of the tracked users first (most live, then by id), at most `maxUsers` of them. */
+  /**
+   * The busiest of the tracked users first (most live, then by id), at most `maxUsers` of them;
+   * each with its own `limit` and `evictAt` (a plan's, from authenticate, or the option's).
+   */
   perUser: UserBar[];
   /** Users with a live connection left out of `perUser`. */
   moreUsers: number;
-  /** `maxConnectionsPerUser`. */
+  /** `maxConnectionsPerUser`, the option (the axis); each row has its user's own. */
   limit: number;
-  /** The eviction threshold in connections: ceil(evictionThreshold × limit). */
+  /** The option's eviction threshold in connections: ceil(evictionThreshold × limit). */
   evictAt: number;
   /**
    * Cluster mode: this node's place in the cluster (O(1), from `stats().cluster`).

@@ -312,8 +312,10 @@ const script = String.raw`
       row.li.classList.toggle('warn', user.live >= user.evictAt && user.live < user.limit);
       row.li.classList.toggle('full', user.live >= user.limit);
       row.bar.style.setProperty('--slots', String(Math.min(slots, 50)));
-      row.busy.style.width = (100 * Math.max(0, user.live - user.idle)) / slots + '%';
-      row.idle.style.width = (100 * user.idle) / slots + '%';
+      // A user above its limit (a plan lowered while it held more) fills its bar, no further.
+      const busy = Math.min(slots, Math.max(0, user.live - user.idle));
+      row.busy.style.width = (100 * busy) / slots + '%';
+      row.idle.style.width = (100 * Math.min(user.idle, slots - busy)) / slots + '%';
       row.evict.style.left = (100 * user.evictAt) / slots + '%';
       row.live.textContent = user.live;
       row.limit.textContent = ' / ' + user.limit;

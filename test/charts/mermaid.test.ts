@@ -171,7 +171,9 @@ describe('Mermaid of the other machines', () => {
     const text = await renderChart(charts.supervisor, { format: 'mermaid' });
     const lines = text.split('\n');
     const declared = lines.indexOf('  state "supervising" as supervising');
-    const first = lines.indexOf('  supervising : ADMIT [hasRoomAfterEviction] / evictIdle, admit');
+    const first = lines.indexOf(
+      '  supervising : ADMIT [hasRoomAfterEviction] / adoptLimit, evictIdle, admit',
+    );
     expect(declared).toBeGreaterThan(0);
     expect(first).toBeGreaterThan(declared);
     expect(lines).toContain(

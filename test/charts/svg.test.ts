@@ -228,7 +228,7 @@ describe('SVG specifics', () => {
         .map((t) => t.text);
     const supervisor = readSvg(await renderChart(charts.supervisor, { format: 'svg' }));
     expect(internals(supervisor, 'shuttingDown')).toEqual([
-      'ADMIT / refuse(reason: &quot;shutting-down&quot;)',
+      'ADMIT / adoptLimit, refuse(reason: &quot;shutting-down&quot;)',
       'TERMINATE / terminateAll',
       'xstate.done.actor.* / forgetChild(ends: false)',
       'xstate.error.actor.* / forgetChild(ends: false)',

@@ -372,6 +372,37 @@ describe('outage policy', () => {
     await shutdownAll(c);
   });
 
+  it("'local': admits against each admission's own limit (authenticate's) while the store is down, and books the user against it after", async () => {
+    // fay's plan: 2 (the option: 5).
+    const plan: Partial<SupervisorOptions> = {
+      ...neverIdle,
+      authenticate: (request) => {
+        const userId = new URL(request.url ?? '/', 'http://x').searchParams.get('user');
+        return userId === null ? null : { userId, maxConnectionsPerUser: userId === 'fay' ? 2 : undefined };
+      },
+    };
+    const c = await startCluster(2, 'local', leaseTtlMs, plan);
+    await node(c, 1).open('fay');
+    c.book.down = true;
+    const during = [await node(c, 0).open('fay'), await node(c, 0).open('fay')];
+    expect(node(c, 0).supervisor.stats().cluster).toMatchObject({ unsynced: 2 });
+    // The process's own limit is the admission's: 2, not the option's 5.
+    expect(await refusal(node(c, 0).url('fay'))).toEqual({
+      status: 429,
+      body: 'user has reached the maximum number of connections (2)\n',
+    });
+    expect(node(c, 0).events.rejected).toMatchObject([{ reason: 'user-limit', limit: 2 }]);
+
+    const newest = closeOf((during.at(-1) as Client).ws);
+    c.book.down = false;
+    await driveUntil(c, () => expect(node(c, 0).supervisor.stats().cluster?.unsynced).toBe(0));
+    // Booked again against fay's 2: three across the nodes, so the newest unsynced one goes.
+    expect(await newest).toEqual({ code: 4001, reason: 'evicted: over the limit' });
+    await vi.waitFor(() => expect(localLive(c, 'fay')).toBe(2), ioWait);
+    await expectBooksMatchSockets(c, 'fay');
+    await shutdownAll(c);
+  });
+
   it("'local': a connection still in its handshake when the book refuses it again is evicted, and its handshake aborted", async () => {
     // Each node's own ws server, whose verifyClient holds the handshake while `held` is set.
     let held: Promise<void> | undefined;

@@ -28,6 +28,7 @@ export function bookOnMemoryStore(
   const host: ClusterHost = {
     limit: 5,
     evictAt: 4,
+    limitOf: () => ({ limit: 5, evictAt: 4 }),
     clock: createCountingClock(clock),
     inspect: undefined,
     evictIfIdle: (userId, connectionId) => told.push(`evictIfIdle ${userId} ${connectionId}`),

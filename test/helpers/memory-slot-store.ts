@@ -314,7 +314,7 @@ export class MemoryStore implements SlotStore {
         refused.push(connection.connectionId);
         continue;
       }
-      if (book.size >= limit) {
+      if (book.size >= (connection.limit ?? limit)) {
         refused.push(connection.connectionId);
         continue;
       }

@@ -25,6 +25,7 @@ import { CloseRefusals } from '../../src/transport/close-refusal.js';
 import type { ConnectionEnv } from '../../src/transport/ws-adapter.js';
 import { WebSocketServer } from '../../src/transport/ws-peer.js';
 import { createUpgradePath } from '../../src/upgrade.js';
+import { createUserLimits } from '../../src/user-limit.js';
 import { closeRefusal, httpRefusal } from '../helpers/refusals.js';
 import { closeServer, ioWait, listenOnLoopback, userFromQuery } from '../helpers/server.js';
 
@@ -65,6 +66,7 @@ async function startUndecided(refuse: 'http' | 'close') {
   const deaf = createActor(createMachine({})).start();
   onTestFinished(() => void deaf.stop());
   const users = new Map<string, UserRecord>();
+  const userLimits = createUserLimits(resolved);
   const { handleUpgrade } = createUpgradePath({
     options,
     resolved,
@@ -80,10 +82,11 @@ async function startUndecided(refuse: 'http' | 'close') {
       counters: books.counters,
       events,
     }),
-    supervisorOf: (userId) => new UserRecord(userId, deaf),
+    supervisorOf: (userId) => new UserRecord(userId, deaf, userLimits.standard),
     nextConnectionId: createConnectionIds(),
     cluster: undefined,
     isShuttingDown: () => false,
+    userLimits,
   });
   const server = createServer();
   server.on('upgrade', (request, socket, head) => void handleUpgrade(request, socket, head));

@@ -68,10 +68,17 @@ function startSupervisor(
 
   const transports = new Map<string, ClockedTransport>();
   /** Sends ADMIT for user `u`; if a connection actor subscribed to the transport, completes its handshake. */
-  const admit = (connectionId: string, { open = true } = {}) => {
+  const admit = (
+    connectionId: string,
+    {
+      open = true,
+      limit: own = options.limit ?? limit,
+      evictAt: ownT = options.evictAt ?? evictAt,
+    }: { open?: boolean; limit?: number; evictAt?: number } = {},
+  ) => {
     const transport = new ClockedTransport(clock);
     transports.set(connectionId, transport);
-    supervisor.send({ type: 'ADMIT', connectionId, userId: 'u', transport });
+    supervisor.send({ type: 'ADMIT', connectionId, userId: 'u', transport, limit: own, evictAt: ownT });
     if (open && transport.subscribed > 0) transport.open();
     return transport;
   };
@@ -174,6 +181,72 @@ describe(`admission (limit ${limit})`, () => {
     expect(h.children()).toEqual(['c0', 'c1']);
     expect(h.child('a').id).toBe('c0');
     expect(h.child('b').getSnapshot().context).toMatchObject({ connectionId: 'b', userId: 'u', ...timings });
+  });
+});
+
+describe("each ADMIT's own limit (plan tiers)", () => {
+  const free = { limit: 3, evictAt: evictionPoint(3, 0.7) }; // T = 3
+  const pro = { limit: 20, evictAt: evictionPoint(20, 0.7) }; // T = 14
+
+  it("decides the admission against the limit it carries, and keeps it as the user's", () => {
+    const h = startSupervisor(); // input: limit 5
+    for (const id of ['a', 'b', 'c']) h.admit(id, free);
+    h.admit('d', free);
+    expect(h.log.at(-1)).toBe('rejected d user-limit');
+    expect(h.context()).toMatchObject({ limit: 3, evictAt: 3 });
+    // An upgrade takes effect at once: the next admission is decided against 20.
+    for (const id of ['e', 'f', 'g']) h.admit(id, pro);
+    expect(h.log.slice(-3)).toEqual(['admitted e', 'admitted f', 'admitted g']);
+    expect(h.context()).toMatchObject({ limit: 20, evictAt: 14 });
+  });
+
+  it('a refused ADMIT still sets the limit, and a lower one never evicts an active child', () => {
+    const h = startSupervisor({ limit: 20, evictAt: 14 });
+    for (const id of ['a', 'b', 'c', 'd', 'e']) h.admit(id, pro);
+    h.admit('f', free); // 5 active ≥ 3: refused, nothing evicted
+    expect(h.log.at(-1)).toBe('rejected f user-limit');
+    expect(h.context()).toMatchObject({ limit: 3, evictAt: 3 });
+    expect(h.book()).toEqual({ live: ['a', 'b', 'c', 'd', 'e'], idle: [], draining: [] });
+    expect(h.evicted()).toEqual([]);
+  });
+
+  it('idle children above a lowered T go at the refused ADMIT itself, longest idle first', () => {
+    const h = startSupervisor({ limit: 20, evictAt: 14 });
+    for (const id of ['a', 'b', 'c', 'd', 'e']) h.admit(id, pro);
+    h.advance(idleTimeoutMs); // all five idle: 5 < T 14, so they stay
+    h.touch('c', 'd', 'e');
+    expect(h.book().idle).toEqual(['a', 'b']);
+    h.admit('f', free); // 3 active ≥ 3: refused; n = 5 ≥ T 3, so both idle ones go
+    expect(h.log.slice(-3)).toEqual(['evicted a', 'evicted b', 'rejected f user-limit']);
+    expect(h.book()).toMatchObject({ live: ['c', 'd', 'e'], idle: [] });
+  });
+
+  it('an admitted ADMIT evicts at its own T, not at the one before it', () => {
+    const h = startSupervisor({ limit: 20, evictAt: 14 });
+    for (const id of ['a', 'b']) h.admit(id, pro);
+    h.advance(idleTimeoutMs); // both idle: 2 < 14
+    h.admit('c', free); // n + 1 = 3 = T: the longest idle goes
+    expect(h.log.slice(-2)).toEqual(['evicted a', 'admitted c']);
+    expect(h.book()).toMatchObject({ live: ['b', 'c'], idle: ['b'] });
+  });
+
+  it("a CHILD_IDLE is checked against the latest ADMIT's T", () => {
+    const h = startSupervisor({ limit: 20, evictAt: 14 });
+    for (const id of ['a', 'b', 'c']) h.admit(id, pro);
+    h.advance(idleTimeoutMs / 2);
+    h.admit('d', { limit: 4, evictAt: evictionPoint(4, 0.7) }); // 4 live, T 3, none idle yet
+    h.advance(idleTimeoutMs / 2); // a, b, c turn idle: n = 4 ≥ 3, they go while n ≥ 3
+    expect(h.evicted()).toEqual(['evicted a', 'evicted b']);
+    expect(h.book()).toMatchObject({ live: ['c', 'd'], idle: ['c'] });
+  });
+
+  it('an ADMIT to a lingering supervisor sets its limit too', () => {
+    const h = startSupervisor({ lingerMs: 1_000 });
+    h.admit('a', pro);
+    h.transport('a').push(closed);
+    expect(h.value()).toBe('lingering');
+    h.admit('b', free);
+    expect(h.context()).toMatchObject({ limit: 3, evictAt: 3 });
   });
 });
 

@@ -1,6 +1,9 @@
 /**
  * Model-based tests of one user's supervisor against the real runtime, with a
- * limit of 3 (T = ceil(0.7 × 3) = 3).
+ * limit of 3 (T = ceil(0.7 × 3) = 3). A connection may also bring its own
+ * limit from authenticate (plan tiers): 1 (T = 1), lower than the option's, or
+ * 4 (T = 3), higher; it becomes the user's limit, admitted or refused, and the
+ * book follows it (a lower limit evicts idle ones at its T, never an active one).
  *
  * The model is the user's slot book as the README states its rules, written
  * as a small machine of its own: how many connections are busy, idle and
@@ -59,6 +62,11 @@ const coverage = new MachineCoverage(userSupervisorMachine, exemptions);
 const USER = 'booker';
 const limit = 3;
 const evictAt = Math.ceil(0.7 * limit);
+/** The limits a connection may bring from authenticate: the option's (3), a lower and a higher one. */
+const OPENS = { OPEN: limit, OPEN_AT_1: 1, OPEN_AT_4: 4 } as const;
+type OpenEvent = keyof typeof OPENS;
+/** T of a limit, as evictionPoint computes it for these small ones. */
+const pointOf = (userLimit: number) => Math.ceil(0.7 * userLimit);
 
 interface Book {
   /** Live connections that are not idle. */
@@ -72,31 +80,56 @@ interface Book {
   lingering: boolean;
   /** Whether the cluster-wide book ever named a connection that was active again (it changes nothing else). */
   kept: boolean;
+  /** The user's limit: its latest admission's (admitted or refused). */
+  limit: number;
 }
 
 /** The model keeps at most this many sockets at once, so that its books are finite. */
 const maxSockets = limit + 1;
 
-/** Evicts idle connections, one at a time, until the live count is below T or none is idle. */
+/** Evicts idle connections, one at a time, until the live count is below the user's T or none is idle. */
 const evict = (book: Book, live: number): Book => {
-  const victims = Math.min(book.idle, Math.max(0, live - evictAt + 1));
+  const victims = Math.min(book.idle, Math.max(0, live - pointOf(book.limit) + 1));
   return { ...book, idle: book.idle - victims, draining: book.draining + victims };
 };
 
 const sockets = (book: Book) => book.busy + book.idle + book.draining;
+const limitOf = (event: { type: string }) => OPENS[event.type as OpenEvent];
+
+/** An admission under its own limit: decided against it, which becomes the user's. */
+const admitAt = (context: Book, userLimit: number): Book => {
+  const book = { ...context, limit: userLimit };
+  const evicted = evict(book, book.busy + book.idle + 1);
+  return { ...evicted, busy: evicted.busy + 1 };
+};
+/** A refusal under its own limit: the limit is the user's now, and idle ones above its T go. */
+const refuseAt = (context: Book, userLimit: number): Book => {
+  const book = { ...context, limit: userLimit, refused: true };
+  return evict(book, book.busy + book.idle);
+};
+/** The same transition for each of OPENS. */
+const opens = <T>(transition: T) => ({ OPEN: transition, OPEN_AT_1: transition, OPEN_AT_4: transition });
 
 /** The rules of the README, as a model: one user's slot book. */
 const bookModel = setup({
   types: {} as { context: Book; events: { type: string } },
   guards: {
-    hasRoom: ({ context }) => context.busy < limit && !context.shuttingDown && sockets(context) < maxSockets,
-    atLimit: ({ context }) => context.busy >= limit && !context.shuttingDown && sockets(context) < maxSockets,
+    hasRoom: ({ context, event }) =>
+      context.busy < limitOf(event) && !context.shuttingDown && sockets(context) < maxSockets,
+    atLimit: ({ context, event }) =>
+      context.busy >= limitOf(event) && !context.shuttingDown && sockets(context) < maxSockets,
     hasBusy: ({ context }) => context.busy > 0,
     hasIdle: ({ context }) => context.idle > 0,
     hasDraining: ({ context }) => context.draining > 0,
     shuttingDown: ({ context }) => context.shuttingDown,
     notShuttingDown: ({ context }) => !context.shuttingDown,
     // The user's last connection is leaving: the supervisor stops.
+  },
+  actions: {
+    /** The user's first connection (or the first after a linger), under its own limit. */
+    start: assign(({ event }) => ({ busy: 1, lingering: false, limit: limitOf(event) })),
+    admit: assign(({ context, event }) => admitAt(context, limitOf(event))),
+    refuse: assign(({ context, event }) => refuseAt(context, limitOf(event))),
   },
 }).createMachine({
   id: 'book',
@@ -108,16 +141,13 @@ const bookModel = setup({
     refused: false,
     lingering: false,
     kept: false,
+    limit,
   },
   initial: 'noConnections',
   states: {
     noConnections: {
       on: {
-        OPEN: {
-          guard: 'notShuttingDown',
-          target: 'supervised',
-          actions: assign({ busy: 1, lingering: false }),
-        },
+        ...opens({ guard: 'notShuttingDown', target: 'supervised', actions: 'start' } as const),
         LINGER_ENDS: { guard: ({ context }) => context.lingering, actions: assign({ lingering: false }) },
         SHUTDOWN: { guard: 'notShuttingDown', actions: assign({ shuttingDown: true, lingering: false }) },
       },
@@ -130,17 +160,12 @@ const bookModel = setup({
         actions: assign(({ context }) => ({ lingering: !context.shuttingDown })),
       },
       on: {
-        // Admission counts the newcomer: idle ones go first if that reaches T.
-        OPEN: [
-          {
-            guard: 'hasRoom',
-            actions: assign(({ context }) => {
-              const evicted = evict(context, context.busy + context.idle + 1);
-              return { ...evicted, busy: evicted.busy + 1 };
-            }),
-          },
-          { guard: 'atLimit', actions: assign({ refused: true }) }, // a 429; the book does not change
-        ],
+        // Admission counts the newcomer: idle ones go first if that reaches T. A 429 adds
+        // nothing, but its limit is the user's from now on (idle ones above its T go).
+        ...opens([
+          { guard: 'hasRoom', actions: 'admit' },
+          { guard: 'atLimit', actions: 'refuse' },
+        ] as const),
         GO_IDLE: {
           guard: 'hasBusy',
           actions: assign(({ context }) =>
@@ -224,13 +249,17 @@ function first(clients: TestClient[], what: string): TestClient {
 async function perform(walk: Walk, event: EventObject, before: AnyMachineSnapshot): Promise<void> {
   const { rig } = walk;
   switch (event.type) {
-    case 'OPEN': {
-      const client = await rig.open(USER);
+    case 'OPEN':
+    case 'OPEN_AT_1':
+    case 'OPEN_AT_4': {
+      const own = limitOf(event);
+      const client = await rig.open(USER, own === limit ? {} : { limit: own });
       walk.clients.push(client);
       if (client.connectionId === undefined) {
         await client.opened;
         expect(client.outcome).toEqual({ status: 429 });
-        expect((before.context as Book).busy).toBe(limit);
+        expect((before.context as Book).busy).toBeGreaterThanOrEqual(own);
+        expect(rig.rejected.at(-1)).toMatchObject({ reason: 'user-limit', limit: own });
       }
       return;
     }
@@ -292,6 +321,14 @@ async function check(walk: Walk, expected: AnyMachineSnapshot): Promise<void> {
     () =>
       `the model's book is ${JSON.stringify(want)}, the supervisor's ${JSON.stringify(walk.rig.supervisor.userStats(USER))}`,
   );
+  // The user's limit and T, while the user has a book: the model's.
+  const real = walk.rig.supervisor.userStats(USER);
+  if (real !== undefined) {
+    expect({ limit: real.limit, evictAt: real.evictAt }, 'the user’s limit').toEqual({
+      limit: book.limit,
+      evictAt: pointOf(book.limit),
+    });
+  }
   expectRulesHold(walk.rig);
   expectBooksMatchActors(walk.rig);
   expectStatsMatchActors(walk.rig);

@@ -194,6 +194,12 @@ export interface Rig {
   /** Application messages the app received, by connection id. */
   received: Map<string, number>;
   admitted: AdmittedEvent[];
+  /**
+   * Admissions that left their user above the user's limit (its own, just set), as the
+   * `admitted` listener read the books: a lowered limit may leave a user above it, but
+   * no admission may take it there.
+   */
+  overLimit: string[];
   rejected: RejectedEvent[];
   evicted: EvictedEvent[];
   disposed: DisposedEvent[];
@@ -211,7 +217,7 @@ export interface Rig {
    * Opens a client; resolves once the supervisor admitted or refused it, or,
    * with `hooks: 'slow-auth'`, once its authenticate waits for the test.
    */
-  open(user: string, options?: { hooks?: HookFault }): Promise<TestClient>;
+  open(user: string, options?: { hooks?: HookFault; limit?: number }): Promise<TestClient>;
   /** Fails with `describe()` if `condition` does not hold within 5 s. */
   until(condition: () => boolean, describe: () => string): Promise<void>;
   /** Closes every client, checks that nothing is left, and stops the server. */
@@ -234,6 +240,11 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   const clientOf = new Map<string, TestClient>();
   const faultOf = (request: { url?: string | undefined }) =>
     new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('hooks');
+  /** The client's own limit (its `limit` query parameter: the app's plan), or undefined. */
+  const limitOf = (request: { url?: string | undefined }) => {
+    const given = new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('limit');
+    return given === null ? undefined : Number(given);
+  };
   const errors: SupervisorError[] = [];
   const inspect = (event: InspectionEvent) => {
     clock.observe(event);
@@ -278,7 +289,9 @@ export async function startRig(options: RigOptions): Promise<Rig> {
       // A token whose session ended a second ago (README, The rules: refused as unauthenticated).
       if (userId !== null && faultOf(request) === 'expired-session')
         return { userId, expiresAt: Date.now() - 1_000 };
-      const verdict = userId === null ? null : { userId, expiresAt: Date.now() + SESSION_MS };
+      const maxConnectionsPerUser = limitOf(request);
+      const verdict =
+        userId === null ? null : { userId, expiresAt: Date.now() + SESSION_MS, maxConnectionsPerUser };
       if (options.appHooks !== true || faultOf(request) !== 'slow-auth' || userId === null) return verdict;
       const client = clientOf.get(
         new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('client') ?? '',
@@ -340,7 +353,13 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   const rejected: RejectedEvent[] = [];
   const evicted: EvictedEvent[] = [];
   const disposed: DisposedEvent[] = [];
-  supervisor.on('admitted', (event) => void admitted.push(event));
+  const overLimit: string[] = [];
+  supervisor.on('admitted', (event) => {
+    admitted.push(event);
+    const book = supervisor.userStats(event.userId);
+    if (book !== undefined && book.live > book.limit)
+      overLimit.push(`${event.connectionId} took ${event.userId} to ${book.live} > ${book.limit}`);
+  });
   supervisor.on('rejected', (event) => void rejected.push(event));
   supervisor.on('evicted', (event) => void evicted.push(event));
   supervisor.on('disposed', (event) => {
@@ -362,14 +381,19 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   }
 
   let clientSeq = 0;
-  async function open(user: string, openOptions: { hooks?: HookFault } = {}): Promise<TestClient> {
+  async function open(
+    user: string,
+    openOptions: { hooks?: HookFault; limit?: number } = {},
+  ): Promise<TestClient> {
     const admittedBefore = admitted.length;
     const decided = admitted.length + rejected.length;
     const waitingBefore = authenticating.length;
     const rejectedBefore = rejected.length;
     const hooks = openOptions.hooks;
     clientSeq += 1;
-    const extra = hooks === undefined ? '' : `&hooks=${hooks}&client=${clientSeq}`;
+    const extra =
+      (hooks === undefined ? '' : `&hooks=${hooks}&client=${clientSeq}`) +
+      (openOptions.limit === undefined ? '' : `&limit=${openOptions.limit}`);
     const client = new TestClient(
       user,
       `ws://127.0.0.1:${port}/?user=${encodeURIComponent(user)}${extra}`,
@@ -418,6 +442,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     userSupervisors,
     received,
     admitted,
+    overLimit,
     rejected,
     evicted,
     disposed,

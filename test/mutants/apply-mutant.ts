@@ -31,7 +31,13 @@ vi.mock('../../machines/user-supervisor.machine.js', async (importOriginal) => {
   const actual = await importOriginal<typeof import('../../machines/user-supervisor.machine.js')>();
   if (!mutatesSupervisor()) return actual;
   const { withoutTransition } = await import('./remove-transition.js');
-  return { ...actual, userSupervisorMachine: withoutTransition(actual.userSupervisorMachine, mutant()) };
+  const { supervisorSemanticMutants } = await import('./semantic-mutants.js');
+  const semantic = supervisorSemanticMutants[mutant()];
+  const userSupervisorMachine =
+    semantic === undefined
+      ? withoutTransition(actual.userSupervisorMachine, mutant())
+      : semantic(actual.userSupervisorMachine);
+  return { ...actual, userSupervisorMachine };
 });
 
 vi.mock('../../machines/lease.machine.js', async (importOriginal) => {

@@ -37,6 +37,7 @@ import {
   leaseSemanticMutants,
   mutatedMachine,
   semanticMutants,
+  supervisorSemanticMutants,
 } from './semantic-mutants.js';
 
 const suites = {
@@ -156,6 +157,7 @@ it('every transition toward disposed, every one of the user supervisor and of th
       .map((t) => t.key),
     ...Object.keys(semanticMutants),
     ...allTransitions(userSupervisorMachine).map((t) => t.key),
+    ...Object.keys(supervisorSemanticMutants),
     ...allTransitions(leaseMachine).map((t) => t.key),
     ...Object.keys(leaseSemanticMutants),
     ...Object.keys(clientSemanticMutants),

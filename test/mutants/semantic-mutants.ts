@@ -8,6 +8,7 @@ import { assign, sendParent } from 'xstate';
 import type { clientMachine } from '../../machines/client.machine.js';
 import type { ConnectionMachine } from '../../machines/connection.machine.js';
 import type { LeaseMachine } from '../../machines/lease.machine.js';
+import type { UserSupervisorMachine } from '../../machines/user-supervisor.machine.js';
 
 export const semanticMutants: Record<string, (machine: ConnectionMachine) => ConnectionMachine> = {
   // The idle delay ignores the activity clock: a connection that talks goes idle anyway.
@@ -43,6 +44,26 @@ export const leaseSemanticMutants: Record<string, (machine: LeaseMachine) => Lea
     machine.provide({ actions: { clearRenewalOwed: () => {} } }),
 };
 
+/**
+ * A user's own limit (plan tiers): every ADMIT carries the limit of its admission, which
+ * decides it and becomes the user's. A guard that reads the limit the user had before
+ * holds a downgraded user to its old plan (and an upgraded one too); a step that never
+ * adopts the ADMIT's limit evicts idle ones at the old T and reports the old limit.
+ */
+export const supervisorSemanticMutants: Record<
+  string,
+  (machine: UserSupervisorMachine) => UserSupervisorMachine
+> = {
+  "userSupervisor: guard hasRoomAfterEviction reads the user's previous limit": (machine) =>
+    machine.provide({
+      guards: {
+        hasRoomAfterEviction: ({ context }) => context.live.length - context.idle.length < context.limit,
+      },
+    }),
+  "userSupervisor: action adoptLimit keeps the user's previous limit": (machine) =>
+    machine.provide({ actions: { adoptLimit: () => {} } }),
+};
+
 type ClientMachine = typeof clientMachine;
 
 /**
@@ -76,7 +97,7 @@ export const clientSemanticMutants: Record<string, (machine: ClientMachine) => C
 
 /** Which machine a mutant changes: the key starts with the machine's id (`lease.…`, `lease: …`). */
 export function mutatedMachine(mutant: string): 'connection' | 'userSupervisor' | 'lease' | 'client' {
-  if (mutant.startsWith('userSupervisor.')) return 'userSupervisor';
+  if (mutant.startsWith('userSupervisor.') || mutant in supervisorSemanticMutants) return 'userSupervisor';
   if (mutant.startsWith('lease.') || mutant in leaseSemanticMutants) return 'lease';
   if (mutant.startsWith('client.') || mutant in clientSemanticMutants) return 'client';
   return 'connection';

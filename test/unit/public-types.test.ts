@@ -8,7 +8,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import type { AuthResult } from '../../src/index.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 // The source of each entry point of package.json's "exports".
@@ -90,6 +91,15 @@ describe('the public types', () => {
   it('every type of ours that an exported declaration names is exported by name', () => {
     expect(unexportedNames()).toEqual([]);
   }, 60_000);
+});
+
+describe('AuthResult', () => {
+  it('takes a per-user maxConnectionsPerUser (plan tiers): a number, or undefined for the option', () => {
+    type Verdict = Extract<AuthResult, { userId: string }>;
+    expectTypeOf<Verdict['maxConnectionsPerUser']>().toEqualTypeOf<number | undefined>();
+    expectTypeOf({ userId: 'ann', maxConnectionsPerUser: 3 }).toExtend<AuthResult>();
+    expectTypeOf({ userId: 'ann', maxConnectionsPerUser: '3' }).not.toExtend<AuthResult>();
+  });
 });
 
 describe('ws-supervisor/machines', () => {

@@ -59,7 +59,8 @@ const withData = createSupervisor<{ plan: 'free' | 'pro' }>({
   authenticate: (request) =>
     request.headers.authorization === undefined
       ? new Refusal(403, 'no token', { retryAfterMs: 1_000 })
-      : { userId: request.headers.authorization, data: { plan: 'pro' } },
+      : // Plan tiers: the user's own limit, instead of maxConnectionsPerUser.
+        { userId: request.headers.authorization, data: { plan: 'pro' }, maxConnectionsPerUser: 20 },
   onOpen: (connection) => {
     const plan: 'free' | 'pro' | undefined = connection.data?.plan;
     console.log(plan);
@@ -81,7 +82,9 @@ interface Session {
 }
 async function authenticate(request: IncomingMessage): Promise<AuthResult<Session>> {
   const token = request.headers.authorization;
-  return token === undefined ? null : { userId: token, data: { plan: 'pro' } };
+  return token === undefined
+    ? null
+    : { userId: token, data: { plan: 'pro' }, maxConnectionsPerUser: undefined };
 }
 function onMessage(connection: ConnectionHandle<Session>, data: Buffer, isBinary: boolean): void {
   if (connection.data?.plan === 'pro') connection.send(data, { binary: isBinary });
