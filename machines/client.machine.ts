@@ -136,8 +136,11 @@ export type ClientEvent =
   | {
       /** Fact: the socket closed, with the close frame's code and reason (1006 when none came). */
       type: 'SOCKET_CLOSED';
+      /** The close code (1006: the socket was lost, or given up, without a close frame). */
       code: number;
+      /** The close reason, as sent (it may carry a retry hint, `retry-after=<ms>`). */
       reason: string;
+      /** Whether the close handshake completed. */
       wasClean: boolean;
     }
   | {
@@ -188,7 +191,9 @@ export type ClientEmitted =
   | {
       /** The client waits `delayMs` and then connects again (`attempt` counts failures since it last stayed open). */
       type: 'reconnecting';
+      /** How long, in ms, until the next attempt. */
       delayMs: number;
+      /** Failures since the client last stayed open (the backoff's exponent). */
       attempt: number;
     };
 

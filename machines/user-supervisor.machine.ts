@@ -110,7 +110,9 @@ export type UserSupervisorEvent =
   | {
       /** Command from the runtime: drain every child with `code` and `reason`, and end when the last is gone. */
       type: 'SHUTDOWN';
+      /** The close code every live child is drained with. */
       code: number;
+      /** The close reason every live child is drained with. */
       reason: string;
     }
   | {
@@ -123,11 +125,13 @@ export type UserSupervisorEvent =
        * eviction. It may have turned active since, so the guard checks again.
        */
       type: 'EVICT_IF_IDLE';
+      /** The child the book named. */
       connectionId: string;
     }
   | {
       /** Cluster mode: this child is over the cluster-wide limit (the book refused it again); idle or not. */
       type: 'EVICT_CHILD';
+      /** The child over the limit. */
       connectionId: string;
     }
   | DoneActorEvent<ConnectionOutput, string>

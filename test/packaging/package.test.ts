@@ -362,16 +362,19 @@ describe('the packed package in a fresh app', () => {
       for (const [name, alias] of exported) {
         const symbol = alias.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(alias) : alias;
         if (!documented(symbol)) undocumented.push(`${specifier}: ${name}`);
-        // A type alias of object types (RejectedEvent, a union on `reason`): the members every variant has.
+        // An interface or class, or a type alias: every member of every object variant of a union
+        // (RejectedEvent's `limit`, on one `reason` only; AuthResult's object among a string and null),
+        // not only the members all variants share, which is all getPropertiesOfType gives of a union.
         const declared = checker.getDeclaredTypeOfSymbol(symbol);
-        const isObjects = (type: ts.Type): boolean =>
-          type.isUnionOrIntersection()
-            ? type.types.every(isObjects)
-            : (type.flags & ts.TypeFlags.Object) !== 0;
-        if (!(symbol.flags & (ts.SymbolFlags.Interface | ts.SymbolFlags.Class)) && !isObjects(declared))
-          continue;
-        for (const member of checker.getPropertiesOfType(declared)) {
-          if (ours(member) && !documented(member)) undocumented.push(`${specifier}: ${name}.${member.name}`);
+        const variants = (type: ts.Type): ts.Type[] => (type.isUnion() ? type.types.flatMap(variants) : [type]);
+        const seen = new Set<ts.Symbol>();
+        for (const variant of variants(declared)) {
+          if ((variant.flags & ts.TypeFlags.Object) === 0 && !variant.isIntersection()) continue;
+          for (const member of checker.getPropertiesOfType(variant)) {
+            if (seen.has(member)) continue;
+            seen.add(member);
+            if (ours(member) && !documented(member)) undocumented.push(`${specifier}: ${name}.${member.name}`);
+          }
         }
       }
     }
