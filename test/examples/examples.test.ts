@@ -375,6 +375,24 @@ describe('every example (issue 13, item 7)', () => {
         expect(JSON.parse(await nextMessage(ws))).toEqual({ sent: 'r', delivered: 0 });
       },
     },
+    'plans.ts': {
+      script: 'dist/examples/plans.js',
+      path: '/?token=free-ann',
+      greets: true,
+      async exchange(ws) {
+        // A Free user holds 3: two more are admitted, the 4th is refused with the Free limit.
+        const more = [new WebSocket(ws.url), new WebSocket(ws.url)];
+        await Promise.all(more.map((socket) => once(socket, 'open')));
+        const fourth = new WebSocket(ws.url);
+        const refused = await closed(fourth);
+        expect(refused.code).toBe(4429);
+        expect(refused.reason).toMatch(/maximum number of connections \(3\)/);
+        for (const socket of more) socket.close();
+        await Promise.all(more.map((socket) => closed(socket)));
+        ws.send('hi');
+        expect(await nextMessage(ws)).toBe('hi');
+      },
+    },
     'existing-http-server.ts': {
       script: 'dist/examples/existing-http-server.js',
       path: '/chat?token=ex',
