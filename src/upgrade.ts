@@ -307,12 +307,16 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
           report(new AppHookError('authenticate', authResultError(auth, userId)));
         return reject(request, socket, head, { reason: 'invalid-user-id', message: problem, correlationId });
       }
-      // A session's end: one that cannot be read, or that has passed, admits nothing.
+      // A session's end that cannot be read, or a limit of the user's own (plan tiers) that
+      // cannot be used, admits nothing: the app's mistake, reported. A session's end that
+      // has passed admits nothing either: the client's token is stale.
       const { expiresAt, problem: badExpiry } = expiresAtOf(
         typeof auth === 'object' ? auth.expiresAt : undefined,
       );
-      if (badExpiry !== undefined) {
-        report(new AppHookError('authenticate', badExpiry));
+      const ownLimit = typeof auth === 'object' ? auth.maxConnectionsPerUser : undefined;
+      const badResult = badExpiry ?? userLimitProblem(ownLimit);
+      if (badResult !== undefined) {
+        report(new AppHookError('authenticate', badResult));
         const refusal = {
           reason: 'auth-failed',
           message: 'authentication failed',
@@ -327,19 +331,6 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         const refusal = {
           reason: 'unauthenticated',
           message: 'session expired',
-          userId,
-          correlationId,
-        } as const;
-        return reject(request, socket, head, refusal);
-      }
-      // The user's own limit (plan tiers): one that cannot be used admits nothing, as a bad expiresAt.
-      const ownLimit = typeof auth === 'object' ? auth.maxConnectionsPerUser : undefined;
-      const badLimit = userLimitProblem(ownLimit);
-      if (badLimit !== undefined) {
-        report(new AppHookError('authenticate', badLimit));
-        const refusal = {
-          reason: 'auth-failed',
-          message: 'authentication failed',
           userId,
           correlationId,
         } as const;
