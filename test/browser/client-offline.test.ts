@@ -9,12 +9,11 @@
  * client.test.ts: the built client, xstate's ESM build, an import map, a
  * SimulatedClock that the test moves.
  */
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { chromiumHint, findChromium, launchChromium } from '../helpers/chromium.js';
-import { staticFile } from '../helpers/client-page.js';
+import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { openClientTab, staticFile } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import {
   allDisposed,
@@ -27,7 +26,6 @@ import {
 
 const search = findChromium();
 const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
-const root = new URL('../../', import.meta.url);
 
 /** A page with a client of `wsUrl` (and these extra options) on a SimulatedClock, recording its events. */
 const page = (wsUrl: string, options: Record<string, unknown> = {}) => `<!doctype html>
@@ -76,15 +74,7 @@ describe.runIf(hasBrowser)('the client in a browser whose network goes and comes
   const logged: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(new URL('dist/src/client/index.js', root))) {
-      throw new Error('dist/src/client/index.js is missing: run "npm run build" first (npm test does)');
-    }
-    browser = await launchChromium(search);
-    tab = await browser.newPage();
-    tab.on('pageerror', (error) => logged.push(`page error: ${error.message}`));
-    tab.on('console', (message) => {
-      if (message.type() === 'error') logged.push(`console: ${message.text()}`);
-    });
+    ({ browser, tab } = await openClientTab(search, logged, { consoleErrors: true }));
   }, 60_000);
 
   afterAll(async () => {

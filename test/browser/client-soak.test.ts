@@ -12,20 +12,18 @@
  * every socket is CLOSED with no listener, and no timer is pending (the
  * last one open when close() comes: the server sees it end with 1000).
  */
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { chromiumHint, findChromium, launchChromium } from '../helpers/chromium.js';
-import { staticFile } from '../helpers/client-page.js';
+import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { openClientTab, staticFile } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { closeServer, listenOnLoopback } from '../helpers/server.js';
 
 const search = findChromium();
 const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
-const root = new URL('../../', import.meta.url);
 
 const cycles = 400;
 
@@ -110,12 +108,7 @@ describe.runIf(hasBrowser)('the client in a browser, soaked', () => {
   const logged: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(new URL('dist/src/client/index.js', root))) {
-      throw new Error('dist/src/client/index.js is missing: run "npm run build" first (npm test does)');
-    }
-    browser = await launchChromium(search);
-    tab = await browser.newPage();
-    tab.on('pageerror', (error) => logged.push(`page error: ${error.message}`));
+    ({ browser, tab } = await openClientTab(search, logged));
   }, 60_000);
 
   afterAll(async () => {

@@ -7,18 +7,16 @@
  * `offline` listener on the window (the live client's, `closeOnOffline`), and no error reached
  * the page; closing that one leaves nothing on either side.
  */
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { chromiumHint, findChromium, launchChromium } from '../helpers/chromium.js';
-import { staticFile } from '../helpers/client-page.js';
+import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { openClientTab, staticFile } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback, startServer } from '../helpers/server.js';
 
 const search = findChromium();
 const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
-const root = new URL('../../', import.meta.url);
 const mounts = 50;
 
 const page = `<!doctype html>
@@ -85,12 +83,7 @@ describe.runIf(hasBrowser)('the client in a browser, under React StrictMode', ()
   const logged: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(new URL('dist/src/client/index.js', root))) {
-      throw new Error('dist/src/client/index.js is missing: run "npm run build" first (npm test does)');
-    }
-    browser = await launchChromium(search);
-    tab = await browser.newPage();
-    tab.on('pageerror', (error) => logged.push(`page error: ${error.message}`));
+    ({ browser, tab } = await openClientTab(search, logged));
   }, 60_000);
 
   afterAll(async () => {

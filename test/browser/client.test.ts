@@ -14,20 +14,17 @@
  * comes back, to the next server, within the window; and an async `url` that
  * fetches a fresh token from the page's server before every attempt.
  */
-import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { chromiumHint, findChromium, launchChromium } from '../helpers/chromium.js';
-import { staticFile } from '../helpers/client-page.js';
+import { chromiumHint, findChromium } from '../helpers/chromium.js';
+import { openClientTab, staticFile } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback, startServer } from '../helpers/server.js';
 
 const search = findChromium();
 const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
-
-const root = new URL('../../', import.meta.url);
 
 /**
  * The test page: a client of `wsUrl` with these extra options. `window.heartbeats` counts the
@@ -97,15 +94,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
   const logged: string[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(new URL('dist/src/client/index.js', root))) {
-      throw new Error('dist/src/client/index.js is missing: run "npm run build" first (npm test does)');
-    }
-    browser = await launchChromium(search);
-    tab = await browser.newPage();
-    tab.on('pageerror', (error) => logged.push(`page error: ${error.message}`));
-    tab.on('console', (message) => {
-      if (message.type() === 'error') logged.push(`console: ${message.text()}`);
-    });
+    ({ browser, tab } = await openClientTab(search, logged, { consoleErrors: true }));
   }, 60_000);
 
   afterAll(async () => {

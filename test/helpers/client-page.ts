@@ -4,6 +4,8 @@
  * test/client/options.test.ts pins) and xstate's ESM build, joined by the page's import map.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { type ChromiumSearch, launchChromium } from './chromium.js';
 
 const root = new URL('../../', import.meta.url);
 
@@ -37,4 +39,33 @@ export function staticFile(path: string): string | undefined {
     return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
   }
   return undefined;
+}
+
+/**
+ * A browser and one tab for a page of the built client (it must be built: `npm test` builds
+ * first). What the page throws, and with `consoleErrors` what it logs as an error, is pushed
+ * onto `logged`, for a test to show when it fails.
+ */
+export async function openClientTab(
+  search: ChromiumSearch,
+  logged: string[],
+  options: { consoleErrors?: boolean } = {},
+): Promise<{ browser: Browser; tab: Page }> {
+  if (!existsSync(new URL('dist/src/client/index.js', root))) {
+    throw new Error('dist/src/client/index.js is missing: run "npm run build" first (npm test does)');
+  }
+  const browser = await launchChromium(search);
+  try {
+    const tab = await browser.newPage();
+    tab.on('pageerror', (error) => logged.push(`page error: ${error.message}`));
+    if (options.consoleErrors === true) {
+      tab.on('console', (message) => {
+        if (message.type() === 'error') logged.push(`console: ${message.text()}`);
+      });
+    }
+    return { browser, tab };
+  } catch (error) {
+    await browser.close();
+    throw error;
+  }
 }
