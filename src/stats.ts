@@ -36,9 +36,11 @@ export interface UserStats {
   /** Connections leaving; they no longer hold a slot. */
   draining: number;
   /**
-   * The user's limit: the `maxConnectionsPerUser` its latest admission here (admitted or
-   * refused) had from authenticate, else the option's. Per process: the cluster-wide book
-   * (`userStats(id, { cluster: true })`) keeps counts, not limits.
+   * The user's limit: the `maxConnectionsPerUser` its latest admission here (admitted, or
+   * refused by this process's machines) had from authenticate, else the option's. A refusal
+   * by the cluster-wide book, or before any count is read (`rate-limited`, `process-limit`),
+   * leaves it as it was. Per process: the cluster-wide book (`userStats(id, { cluster: true })`)
+   * keeps counts, not limits.
    */
   limit: number;
   /** The live count at which the user's idle connections are evicted: ceil(evictionThreshold × limit). */

@@ -14,8 +14,10 @@
 import { once } from 'node:events';
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
+import { SimulatedClock } from 'xstate';
 import { statsView } from '../../src/dashboard/activity.js';
 import { AppHookError, type CapacityEvent, type UserStats } from '../../src/index.js';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
 import {
   type Client,
   evictAt,
@@ -227,6 +229,37 @@ describe('a per-user limit from authenticate', () => {
     expect(short().slice(3)).toEqual(['pia up 0.5 @5/3', 'pia up 0.8 @5/3', 'pia up 0.9 @5/3']);
     expect(t.supervisor.userStats('pia')).toMatchObject({ band: 3 });
     expect(t.supervisor.stats().capacity.usersByBand).toEqual([0, 0, 0, 2]);
+    expect(t.supervisor.audit().mismatches).toEqual([]);
+    await closeAll(t, clients);
+  });
+
+  it('in cluster mode, a refusal by the cluster-wide book leaves the user’s limit here as it was, until the book admits one', async () => {
+    const plans = new Map<string, unknown>([['pia', PRO]]);
+    const clock = new SimulatedClock();
+    const book = new MemoryBook(() => clock.now());
+    const t = await startRulesServer({
+      clock,
+      cluster: { store: book.store('node-0', 30_000), nodeId: 'node-0' },
+      authenticate: (request) => {
+        const userId = userFromQuery(request);
+        if (userId === null) return null;
+        return { userId, maxConnectionsPerUser: plans.get(userId) as number };
+      },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    const clients = await openMany(t, 'pia', 5);
+    plans.set('pia', FREE);
+    // The book refuses (5 ≥ 3) before the machines here see the admission: the refusal names
+    // the admission's limit, and the user's limit here is still its last admitted one.
+    expect((await refusal(t.url('pia'))).status).toBe(429);
+    expect(t.events.rejected).toMatchObject([{ reason: 'user-limit', live: 5, limit: FREE }]);
+    expect(t.supervisor.userStats('pia')).toMatchObject({ live: 5, limit: PRO, evictAt: 14, band: 0 });
+    clock.increment(idleTimeoutMs); // five idle: 5 < 14 keeps them here
+    expect(t.events.evicted).toEqual([]);
+    // The next admission: the book evicts idle ones at its T (3) and admits; then the limit is the user's.
+    clients.push(await t.open('pia'));
+    await vi.waitFor(() => expect(t.events.evicted).toHaveLength(4), ioWait);
+    expect(t.supervisor.userStats('pia')).toMatchObject({ live: 2, limit: FREE, evictAt: 3 });
     expect(t.supervisor.audit().mismatches).toEqual([]);
     await closeAll(t, clients);
   });
