@@ -366,14 +366,16 @@ describe('the packed package in a fresh app', () => {
         // (RejectedEvent's `limit`, on one `reason` only; AuthResult's object among a string and null),
         // not only the members all variants share, which is all getPropertiesOfType gives of a union.
         const declared = checker.getDeclaredTypeOfSymbol(symbol);
-        const variants = (type: ts.Type): ts.Type[] => (type.isUnion() ? type.types.flatMap(variants) : [type]);
+        const variants = (type: ts.Type): ts.Type[] =>
+          type.isUnion() ? type.types.flatMap(variants) : [type];
         const seen = new Set<ts.Symbol>();
         for (const variant of variants(declared)) {
           if ((variant.flags & ts.TypeFlags.Object) === 0 && !variant.isIntersection()) continue;
           for (const member of checker.getPropertiesOfType(variant)) {
             if (seen.has(member)) continue;
             seen.add(member);
-            if (ours(member) && !documented(member)) undocumented.push(`${specifier}: ${name}.${member.name}`);
+            if (ours(member) && !documented(member))
+              undocumented.push(`${specifier}: ${name}.${member.name}`);
           }
         }
       }
