@@ -31,6 +31,7 @@ import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-o
 import type { ClusterDelivery } from './cluster-sends.js';
 import { OrderBreakers } from './order-breakers.js';
 import type {
+  ClusterAdmission,
   ClusterUserBook,
   ClusterView,
   EvictionOrder,
@@ -361,8 +362,8 @@ export class ClusterBook {
       // Once stop() has begun, #call refuses the same way.
       if (!this.#started) throw new BrokenCircuitError();
       const incarnation = this.#store.incarnation;
-      const answer = await this.#callFor(userId, () =>
-        this.#store.admit(userId, connectionId, limit, evictAt),
+      const answer = await this.#callFor(userId, async () =>
+        admissionOf(await this.#store.admit(userId, connectionId, limit, evictAt), this.#contract),
       );
       if (!answer.admitted) {
         if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
@@ -478,7 +479,10 @@ export class ClusterBook {
   /** kept()'s admission as a newcomer, and what its answer asks: an eviction over the limit, orders. */
   async #rebook(userId: string, connectionId: string, shard: string | undefined): Promise<void> {
     const { limit, evictAt } = this.#host.limitOf(userId);
-    const answer = await this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt), shard);
+    const answer = await this.#call(
+      async () => admissionOf(await this.#store.admit(userId, connectionId, limit, evictAt), this.#contract),
+      shard,
+    );
     this.#keptUnbooked.delete(connectionId);
     if (!answer.admitted) {
       if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
@@ -888,11 +892,19 @@ export class ClusterBook {
     for (const { connectionId } of held) this.#readmitting.add(connectionId);
     let refused: string[];
     try {
-      refused = await this.#call(() => this.#store.readmit(active, limit), shard);
+      refused = await this.#call(
+        async () => refusedOf(await this.#store.readmit(active, limit), this.#contract),
+        shard,
+      );
       // Not the ones released meanwhile: a readmit sent after their release would book them.
       const idleLeft = idle.filter((connection) => this.#readmitting.has(connection.connectionId));
       if (idleLeft.length > 0)
-        refused.push(...(await this.#call(() => this.#store.readmit(idleLeft, limit), shard)));
+        refused.push(
+          ...(await this.#call(
+            async () => refusedOf(await this.#store.readmit(idleLeft, limit), this.#contract),
+            shard,
+          )),
+        );
     } finally {
       for (const { connectionId } of held) this.#readmitting.delete(connectionId);
     }
@@ -1089,6 +1101,51 @@ function acrossCounts(answer: unknown, contract: StoreContract): AcrossCounts & 
   );
   throw new SlotStoreUnavailableError(
     `the slot store's sendAcross answered ${describeValue(answer)}, out of its contract: which processes were told is unknown`,
+  );
+}
+
+/**
+ * A store's answer to admit, checked: an app's store is untyped at run time, and an answer
+ * out of contract (a missing `evict`, say) failed inside the runtime as "answer.evict is not
+ * iterable", which named neither the method nor what it should answer. Reported once
+ * (`contract`); the call fails as an outage, since whether it booked the slot is unknown.
+ */
+function admissionOf(answer: unknown, contract: StoreContract): ClusterAdmission {
+  if (isAdmission(answer)) return answer;
+  contract.broken(
+    'admit',
+    "its admit() to answer { admitted: true, evict: [EvictionOrder…], live } or { admitted: false, reason: 'user-limit' | 'duplicate-connection', live, evict? }",
+    answer,
+  );
+  throw new SlotStoreUnavailableError(
+    `slot store: admit answered ${describeValue(answer)}, out of its contract: whether it booked the connection is unknown`,
+  );
+}
+
+function isAdmission(value: unknown): value is ClusterAdmission {
+  if (typeof value !== 'object' || value === null) return false;
+  const { admitted, evict, reason } = value as Partial<Record<'admitted' | 'evict' | 'reason', unknown>>;
+  const orders = (list: unknown) => Array.isArray(list) && list.every(isOrder);
+  if (admitted === true) return orders(evict);
+  return (
+    admitted === false &&
+    (reason === 'user-limit' || reason === 'duplicate-connection') &&
+    (evict === undefined || orders(evict))
+  );
+}
+
+function isOrder(value: unknown): value is EvictionOrder {
+  if (typeof value !== 'object' || value === null) return false;
+  const { connectionId, nodeId, incarnation } = value as Partial<Record<keyof EvictionOrder, unknown>>;
+  return typeof connectionId === 'string' && typeof nodeId === 'string' && typeof incarnation === 'number';
+}
+
+/** A store's answer to readmit, checked as admit's is: the ids it refused. */
+function refusedOf(answer: unknown, contract: StoreContract): string[] {
+  if (Array.isArray(answer) && answer.every((id) => typeof id === 'string')) return answer;
+  contract.broken('readmit', 'its readmit() to answer the ids it refused, an array of strings', answer);
+  throw new SlotStoreUnavailableError(
+    `slot store: readmit answered ${describeValue(answer)}, out of its contract: which connections it booked is unknown`,
   );
 }
 
