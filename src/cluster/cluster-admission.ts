@@ -26,11 +26,12 @@ import { BrokenCircuitError } from 'cockatiel';
 import { type Actor, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import { type LeaseEvent, leaseMachine } from '../../machines/lease.machine.js';
 import type { CountingClock } from '../clock.js';
-import { describeValue, SupervisorError } from '../errors.js';
+import { describeValue, InvalidOptionError, SupervisorError } from '../errors.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterDelivery } from './cluster-sends.js';
 import { OrderBreakers } from './order-breakers.js';
 import type {
+  ClusterAdmission,
   ClusterUserBook,
   ClusterView,
   EvictionOrder,
@@ -236,6 +237,19 @@ export class ClusterBook {
   #firstStartSettled: () => void = () => {};
 
   constructor(store: SlotStore, options: ResolvedClusterOptions, host: ClusterHost) {
+    // A store is one node of the book (its nodeId, incarnation and the events start() is
+    // given): a second supervisor on the same object took the same incarnation and took over
+    // its events, so orders and deliveries for the first went to the second. Refused here,
+    // before start(), rather than found in production as connections evicted on the wrong node.
+    if (storesInUse.has(store)) {
+      throw new InvalidOptionError(
+        'cluster.store',
+        'a SlotStore no other running supervisor uses (one store object per supervisor; supervisors share a book through stores of their own over it)',
+        store,
+        'a store that another supervisor uses and has not shut down',
+      );
+    }
+    storesInUse.add(store);
     this.#store = store;
     this.#options = options;
     this.#host = untilStopping(host, () => this.#stopping);
@@ -361,8 +375,8 @@ export class ClusterBook {
       // Once stop() has begun, #call refuses the same way.
       if (!this.#started) throw new BrokenCircuitError();
       const incarnation = this.#store.incarnation;
-      const answer = await this.#callFor(userId, () =>
-        this.#store.admit(userId, connectionId, limit, evictAt),
+      const answer = await this.#callFor(userId, async () =>
+        admissionOf(await this.#store.admit(userId, connectionId, limit, evictAt), this.#contract),
       );
       if (!answer.admitted) {
         if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
@@ -478,7 +492,10 @@ export class ClusterBook {
   /** kept()'s admission as a newcomer, and what its answer asks: an eviction over the limit, orders. */
   async #rebook(userId: string, connectionId: string, shard: string | undefined): Promise<void> {
     const { limit, evictAt } = this.#host.limitOf(userId);
-    const answer = await this.#call(() => this.#store.admit(userId, connectionId, limit, evictAt), shard);
+    const answer = await this.#call(
+      async () => admissionOf(await this.#store.admit(userId, connectionId, limit, evictAt), this.#contract),
+      shard,
+    );
     this.#keptUnbooked.delete(connectionId);
     if (!answer.admitted) {
       if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
@@ -624,6 +641,7 @@ export class ClusterBook {
       const failure = storeError('stop', error);
       if (failure !== undefined) this.#reportStopFailure(failure);
     }
+    storesInUse.delete(this.#store);
     // Nothing is retried after shutdown, and nothing needs to be: the store
     // removed this incarnation's entries, or (Redis away) its lease runs out
     // and takes every one of them along. stats() must not show work owed.
@@ -888,11 +906,19 @@ export class ClusterBook {
     for (const { connectionId } of held) this.#readmitting.add(connectionId);
     let refused: string[];
     try {
-      refused = await this.#call(() => this.#store.readmit(active, limit), shard);
+      refused = await this.#call(
+        async () => refusedOf(await this.#store.readmit(active, limit), this.#contract),
+        shard,
+      );
       // Not the ones released meanwhile: a readmit sent after their release would book them.
       const idleLeft = idle.filter((connection) => this.#readmitting.has(connection.connectionId));
       if (idleLeft.length > 0)
-        refused.push(...(await this.#call(() => this.#store.readmit(idleLeft, limit), shard)));
+        refused.push(
+          ...(await this.#call(
+            async () => refusedOf(await this.#store.readmit(idleLeft, limit), this.#contract),
+            shard,
+          )),
+        );
     } finally {
       for (const { connectionId } of held) this.#readmitting.delete(connectionId);
     }
@@ -1089,6 +1115,54 @@ function acrossCounts(answer: unknown, contract: StoreContract): AcrossCounts & 
   );
   throw new SlotStoreUnavailableError(
     `the slot store's sendAcross answered ${describeValue(answer)}, out of its contract: which processes were told is unknown`,
+  );
+}
+
+/** The stores of the supervisors running now, from their creation to the end of their shutdown. */
+const storesInUse = new WeakSet<SlotStore>();
+
+/**
+ * A store's answer to admit, checked: an app's store is untyped at run time, and an answer
+ * out of contract (a missing `evict`, say) failed inside the runtime as "answer.evict is not
+ * iterable", which named neither the method nor what it should answer. Reported once
+ * (`contract`); the call fails as an outage, since whether it booked the slot is unknown.
+ */
+function admissionOf(answer: unknown, contract: StoreContract): ClusterAdmission {
+  if (isAdmission(answer)) return answer;
+  contract.broken(
+    'admit',
+    "its admit() to answer { admitted: true, evict: [EvictionOrder…], live } or { admitted: false, reason: 'user-limit' | 'duplicate-connection', live, evict? }",
+    answer,
+  );
+  throw new SlotStoreUnavailableError(
+    `slot store: admit answered ${describeValue(answer)}, out of its contract: whether it booked the connection is unknown`,
+  );
+}
+
+function isAdmission(value: unknown): value is ClusterAdmission {
+  if (typeof value !== 'object' || value === null) return false;
+  const { admitted, evict, reason } = value as Partial<Record<'admitted' | 'evict' | 'reason', unknown>>;
+  const orders = (list: unknown) => Array.isArray(list) && list.every(isOrder);
+  if (admitted === true) return orders(evict);
+  return (
+    admitted === false &&
+    (reason === 'user-limit' || reason === 'duplicate-connection') &&
+    (evict === undefined || orders(evict))
+  );
+}
+
+function isOrder(value: unknown): value is EvictionOrder {
+  if (typeof value !== 'object' || value === null) return false;
+  const { connectionId, nodeId, incarnation } = value as Partial<Record<keyof EvictionOrder, unknown>>;
+  return typeof connectionId === 'string' && typeof nodeId === 'string' && typeof incarnation === 'number';
+}
+
+/** A store's answer to readmit, checked as admit's is: the ids it refused. */
+function refusedOf(answer: unknown, contract: StoreContract): string[] {
+  if (Array.isArray(answer) && answer.every((id) => typeof id === 'string')) return answer;
+  contract.broken('readmit', 'its readmit() to answer the ids it refused, an array of strings', answer);
+  throw new SlotStoreUnavailableError(
+    `slot store: readmit answered ${describeValue(answer)}, out of its contract: which connections it booked is unknown`,
   );
 }
 

@@ -197,10 +197,20 @@ const storeMethods = [
   'stop',
 ] as const satisfies readonly (keyof SlotStore)[];
 
-const isStore = (v: unknown): v is SlotStore =>
-  typeof v === 'object' &&
-  v !== null &&
-  storeMethods.every((name) => isFunction((v as Record<string, unknown>)[name]));
+const isStore = (v: unknown): v is SlotStore => typeof v === 'object' && v !== null && lacks(v).length === 0;
+
+/**
+ * What an app's store lacks of the contract, for the message: "a SlotStore (start, admit, …)"
+ * alone left its author to diff their class against the interface by hand.
+ */
+function lacks(store: object): string[] {
+  const fields = store as Record<string, unknown>;
+  const missing: string[] = storeMethods
+    .filter((name) => !isFunction(fields[name]))
+    .map((name) => `${name}()`);
+  if (typeof fields.nodeId !== 'string') missing.unshift('nodeId (a string)');
+  return missing;
+}
 
 /**
  * Where a Redis address goes under other libraries' names (ioredis, Socket.IO's
@@ -276,7 +286,13 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
     }
   }
   if (store !== undefined && !isStore(store)) {
-    throw new InvalidOptionError('cluster.store', 'a SlotStore (start, admit, release, …)', store);
+    const missing = typeof store === 'object' && store !== null ? lacks(store) : [];
+    throw new InvalidOptionError(
+      'cluster.store',
+      'a SlotStore (start, admit, release, …)',
+      store,
+      missing.length === 0 ? undefined : `an object without ${missing.join(', ')}`,
+    );
   }
   // The breakers per failure domain need both: shardOf to pick one, shards to forget the
   // domains a failover replaced and to tell when every one is away (readiness under 'reject').
@@ -288,9 +304,26 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
     );
   }
   // `=== undefined`, not `??`, here and below: a null is a bad value to refuse, as for every other option.
-  const nodeId = options.nodeId !== undefined ? options.nodeId : defaultNodeId(hostname(), process.pid);
+  // With a store of the app's own, its nodeId is the name in the book: the runtime routes eviction
+  // orders by it, while stats(), the dashboard and the duplicate-node report read this option. A
+  // default of <hostname>:<pid> beside a store named otherwise showed one name and booked another.
+  const nodeId =
+    options.nodeId !== undefined ? options.nodeId : (store?.nodeId ?? defaultNodeId(hostname(), process.pid));
   if (typeof nodeId !== 'string' || !NAME.test(nodeId)) {
-    throw new InvalidOptionError('cluster.nodeId', '1 to 64 characters of A-Z a-z 0-9 . _ : -', nodeId);
+    const option = options.nodeId === undefined && store !== undefined ? 'cluster.store' : 'cluster.nodeId';
+    const allowed = '1 to 64 characters of A-Z a-z 0-9 . _ : -';
+    throw new InvalidOptionError(
+      option,
+      option === 'cluster.store' ? `a nodeId of ${allowed}` : allowed,
+      nodeId,
+    );
+  }
+  if (store !== undefined && nodeId !== store.nodeId) {
+    throw new InvalidOptionError(
+      'cluster.nodeId',
+      `the cluster.store's own nodeId ("${store.nodeId}"), or no cluster.nodeId (it defaults to the store's)`,
+      nodeId,
+    );
   }
   const keyPrefix = options.keyPrefix === undefined ? 'wssup' : options.keyPrefix;
   if (typeof keyPrefix !== 'string' || !NAME.test(keyPrefix)) {

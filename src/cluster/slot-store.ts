@@ -89,7 +89,10 @@ export interface HeldConnection {
   connectionId: string;
   /** When it was admitted, in ms on the supervisor's clock (epoch ms with the default clock). */
   admittedAt: number;
-  /** When it went idle (epoch ms), or undefined while live. */
+  /**
+   * When it went idle, in ms on the supervisor's clock (epoch ms with the default clock), or
+   * undefined while live: as `setIdle` gives it.
+   */
   idleSince: number | undefined;
   /**
    * Its user's limit now (the user's latest admission's, which authenticate may set per
@@ -195,16 +198,43 @@ export interface SlotStoreEvents {
 
 /**
  * The cluster-wide slot book (Redis by default): give your own as `cluster.store`
- * (another engine, or a test double). It keeps the rules at the top of this file.
+ * (another engine, or a test double). A store is one node of the book: give each
+ * supervisor its own store object (two over one shared book for two in one process);
+ * one object given to a second running supervisor throws `WSSUP_INVALID_OPTION`.
+ *
+ * Its rules (docs/cluster-store.md, "A store of your own", says each in full):
+ * - `admit` is one atomic decision on the user's whole book, by the local rule
+ *   (`evictionPoint`, `planEvictions` of `ws-supervisor/machines`): an entry marked evicted
+ *   keeps its slot, and is named again in `evict`, until its node releases it.
+ * - Every write that names a connection is fenced by incarnation: a node releases or
+ *   refreshes only entries its own incarnations booked, never by node id alone.
+ * - The runtime puts no deadline on a call: bound each one yourself and reject when it runs
+ *   out (the Redis store uses `commandTimeoutMs`). Any rejection is an outage: it counts
+ *   towards the breaker, is reported as `WSSUP_STORE_UNAVAILABLE` (a plain `Error` is wrapped
+ *   as `slot store: <method> failed: <message>`; reject with {@link SlotStoreUnavailableError}
+ *   to choose the message), and `onStoreUnavailable` decides the admission. An answer out of
+ *   its contract fails the same way, reported once per method as `WSSUP_INVALID_OPTION`.
+ * - The lease: the runtime calls `renew()` every third of `cluster.leaseTtlMs` and `reap()`
+ *   every `cluster.reaperIntervalMs`; neither is passed to the store, so give it the same TTL.
+ *   `cluster.keyPrefix` and `cluster.commandTimeoutMs` are the Redis store's only.
  */
 export interface SlotStore {
-  /** This process's name in the book (`cluster.nodeId`). */
+  /**
+   * This process's name in the book: 1 to 64 of `A-Z a-z 0-9 . _ : -`. `cluster.nodeId`
+   * defaults to it, and one that differs from it is refused (`WSSUP_INVALID_OPTION`).
+   */
   readonly nodeId: string;
-  /** The fencing token of this node's current lease. */
+  /**
+   * The fencing token of this node's current lease: set by `start()` before it resolves, and
+   * changed only when a renewal takes a new lease. No node of the book may have had it before
+   * (a counter the book shares will do), so a stale write of an old one is told from a new one's.
+   */
   readonly incarnation: number;
   /**
    * Loads the scripts, takes a lease (a new incarnation) and subscribes to this
-   * node's orders. The runtime calls it again after it rejects, until it succeeds.
+   * node's orders. The runtime calls it again after it rejects, until it succeeds, so a
+   * start that failed must leave the store as new. Keep `events`: it is how orders and
+   * sends for this node (`evictionOrdered`, `deliveryArrived`) and a lost lease reach it.
    */
   start(events: SlotStoreEvents): Promise<void>;
   /**
@@ -231,7 +261,11 @@ export interface SlotStore {
   admit(userId: string, connectionId: string, limit: number, evictAt: number): Promise<ClusterAdmission>;
   /** Frees a slot booked by this process (its current incarnation or an earlier one); a no-op for any other entry. */
   release(userId: string, connectionId: string): Promise<void>;
-  /** Marks a booked connection idle since `idleSince`, or live again (undefined). */
+  /**
+   * Marks a booked connection idle since `idleSince` (ms on the supervisor's clock: epoch ms
+   * with the default clock), or live again (undefined); only this incarnation's own entry, and
+   * never one marked evicted. The book only compares these times (longest idle first).
+   */
   setIdle(userId: string, connectionId: string, idleSince: number | undefined): Promise<void>;
   /**
    * Tells the process holding `order.connectionId` (its node and incarnation) to evict it
@@ -248,7 +282,8 @@ export interface SlotStore {
    */
   readmit(held: readonly HeldConnection[], limit: number): Promise<string[]>;
   /**
-   * Renews the lease; 'lost' when it had expired (the store then takes a new incarnation).
+   * Renews the lease; 'lost' when it had expired (the store then takes a new incarnation,
+   * sets `incarnation` and tells `incarnationChanged`; the runtime books again what it holds).
    * After a failover too (`incarnationChanged` with `'failover'`), but then the earlier
    * incarnation's entries keep counting until `readmit` has taken them over and
    * `retirePrevious` ends it: freeing them at once would let any node admit a newcomer

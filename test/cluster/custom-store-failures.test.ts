@@ -41,4 +41,22 @@ describe('a store call that fails with a plain error', () => {
       'WSSUP_STORE_UNAVAILABLE: slot store: admit failed: the book is read-only',
     );
   });
+
+  it('admit: an answer out of contract names the method and what it should answer, once', async () => {
+    const store = new MemoryBook(() => Date.now()).store('bad-admit', 3_000);
+    // A store of the app's own, untyped at run time: `evict` left out of an admission.
+    store.admit = async () => ({ admitted: true, live: 1 }) as never;
+    const t = await startServer({ cluster: { store, nodeId: 'bad-admit', onStoreUnavailable: 'reject' } });
+    await t.supervisor.ready({ signal: AbortSignal.timeout(5_000) });
+    expect(await connectRefused(t.url('ann'))).toBe(503);
+    expect(await connectRefused(t.url('bob'))).toBe(503);
+    await vi.waitFor(() => expect(t.errors.length).toBeGreaterThanOrEqual(3), ioWait);
+    const reported = t.errors.map((error) => `${error.code}: ${error.message}`);
+    expect(reported.filter((line) => line.startsWith('WSSUP_INVALID_OPTION'))).toEqual([
+      "WSSUP_INVALID_OPTION: Invalid option \"cluster.store\": expected its admit() to answer { admitted: true, evict: [EvictionOrder…], live } or { admitted: false, reason: 'user-limit' | 'duplicate-connection', live, evict? }, received an object.",
+    ]);
+    expect(reported).toContain(
+      'WSSUP_STORE_UNAVAILABLE: slot store: admit answered an object, out of its contract: whether it booked the connection is unknown',
+    );
+  });
 });

@@ -142,6 +142,29 @@ describe('cluster option', () => {
     expect(resolveOptions({ authenticate, cluster: { store } }).cluster?.store).toBe(store);
   });
 
+  it('names what a store of the app’s own lacks, so its author need not diff it against SlotStore', () => {
+    expect(thrownBy({ store: storeMissing('readmit', 'view') }).message).toBe(
+      'Invalid option "cluster.store": expected a SlotStore (start, admit, release, …), received an object without readmit(), view().',
+    );
+    const { nodeId: _, ...anonymous } = storeMissing() as Record<string, unknown>;
+    expect(thrownBy({ store: anonymous }).message).toContain('received an object without nodeId (a string).');
+  });
+
+  it('takes the node id of a store of the app’s own, and refuses another one beside it', () => {
+    const store = new MemoryBook(() => 0).store('web-1', 1_000);
+    // Without cluster.nodeId, stats() and the reports name the store's node, not <hostname>:<pid>.
+    expect(resolveOptions({ authenticate, cluster: { store } }).cluster?.nodeId).toBe('web-1');
+    expect(resolveOptions({ authenticate, cluster: { store, nodeId: 'web-1' } }).cluster?.nodeId).toBe(
+      'web-1',
+    );
+    const error = thrownBy({ store, nodeId: 'web-2' });
+    expect(error.option).toBe('cluster.nodeId');
+    expect(error.message).toBe(
+      'Invalid option "cluster.nodeId": expected the cluster.store\'s own nodeId ("web-1"), or no cluster.nodeId (it defaults to the store\'s), received "web-2".',
+    );
+    expect(thrownBy({ store: new MemoryBook(() => 0).store('a b', 1_000) }).option).toBe('cluster.store');
+  });
+
   it.each<[string, unknown, string]>([
     ['not an object', 'redis://x', 'cluster'],
     ['an unknown field', { redis: url, ttl: 5 }, 'cluster.ttl'],
