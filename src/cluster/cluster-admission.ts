@@ -26,7 +26,7 @@ import { BrokenCircuitError } from 'cockatiel';
 import { type Actor, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import { type LeaseEvent, leaseMachine } from '../../machines/lease.machine.js';
 import type { CountingClock } from '../clock.js';
-import { describeValue, InvalidOptionError, SupervisorError } from '../errors.js';
+import { describeValue, SupervisorError } from '../errors.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterDelivery } from './cluster-sends.js';
 import { OrderBreakers } from './order-breakers.js';
@@ -237,19 +237,6 @@ export class ClusterBook {
   #firstStartSettled: () => void = () => {};
 
   constructor(store: SlotStore, options: ResolvedClusterOptions, host: ClusterHost) {
-    // A store is one node of the book (its nodeId, incarnation and the events start() is
-    // given): a second supervisor on the same object took the same incarnation and took over
-    // its events, so orders and deliveries for the first went to the second. Refused here,
-    // before start(), rather than found in production as connections evicted on the wrong node.
-    if (storesInUse.has(store)) {
-      throw new InvalidOptionError(
-        'cluster.store',
-        'a SlotStore no other running supervisor uses (one store object per supervisor; supervisors share a book through stores of their own over it)',
-        store,
-        'a store that another supervisor uses and has not shut down',
-      );
-    }
-    storesInUse.add(store);
     this.#store = store;
     this.#options = options;
     this.#host = untilStopping(host, () => this.#stopping);
@@ -641,7 +628,6 @@ export class ClusterBook {
       const failure = storeError('stop', error);
       if (failure !== undefined) this.#reportStopFailure(failure);
     }
-    storesInUse.delete(this.#store);
     // Nothing is retried after shutdown, and nothing needs to be: the store
     // removed this incarnation's entries, or (Redis away) its lease runs out
     // and takes every one of them along. stats() must not show work owed.
@@ -1117,9 +1103,6 @@ function acrossCounts(answer: unknown, contract: StoreContract): AcrossCounts & 
     `the slot store's sendAcross answered ${describeValue(answer)}, out of its contract: which processes were told is unknown`,
   );
 }
-
-/** The stores of the supervisors running now, from their creation to the end of their shutdown. */
-const storesInUse = new WeakSet<SlotStore>();
 
 /**
  * A store's answer to admit, checked: an app's store is untyped at run time, and an answer

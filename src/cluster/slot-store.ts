@@ -199,8 +199,8 @@ export interface SlotStoreEvents {
 /**
  * The cluster-wide slot book (Redis by default): give your own as `cluster.store`
  * (another engine, or a test double). A store is one node of the book: give each
- * supervisor its own store object (two over one shared book for two in one process);
- * one object given to a second running supervisor throws `WSSUP_INVALID_OPTION`.
+ * supervisor its own store object (two over one shared book for two in one process):
+ * two running supervisors on one object are one node, and orders for one reach the other.
  *
  * Its rules (docs/cluster-store.md, "A store of your own", says each in full):
  * - `admit` is one atomic decision on the user's whole book, by the local rule
