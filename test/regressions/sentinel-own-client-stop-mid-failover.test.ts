@@ -45,6 +45,18 @@ async function clientsOf(setup: PrivateRedisSentinel, port: number): Promise<num
  * CI runs on 2026-12-05 (with both cores busy it fails; on an idle machine it passed 5 of 5).
  * docs/cluster-store.md ("Connections", Known gap) says so. Un-skip it with the fix: a connect in
  * flight inside the sentinel client's private node clients ended at stop().
+ *
+ * Traced on 2026-12-05 (node-redis 6.3.1, logging in its pub-sub-proxy and socket): the
+ * sentinel client's destroy() first awaits its reconfiguration in flight (#connectPromise: the
+ * failover's transform, which waits on node clients connecting to the frozen primary), so its
+ * teardown ran only after the thaw, when those connections had completed, and the store's
+ * stop(), which does not await destroy(), had long resolved. In 25 runs (18 under load: busy
+ * loops on both cores, three copies at once, beside the other Sentinel suites) that teardown
+ * always came within a second of the thaw and the test passed: the CI failures, where it did
+ * not within 12 s, were not reproduced. A node client that PubSubProxy.destroy() skips (its
+ * connect in flight) is destroyed by its connect's own check, except when destroy() lands
+ * between the connect and its SSUBSCRIBE's reply: then `this.#state.client` throws on the
+ * cleared state and that client is never destroyed, one candidate for the CI failures.
  */
 describe.runIf(hasRedis)('stop() mid-failover with the store’s own sentinel client', () => {
   const sentinel = usePrivateSentinel();
