@@ -11,6 +11,7 @@ import { isolateInspect } from '../inspect.js';
 import { attemptUrl } from './attempt-url.js';
 import { createNetworkActor } from './network-actor.js';
 import { type ClientOptions, resolveClientOptions } from './options.js';
+import { createSilenceClock } from './silence-clock.js';
 import { createSocketActor } from './socket-actor.js';
 import { type ClientData, ReadyState, type WebSocketLike } from './websocket-like.js';
 
@@ -207,20 +208,12 @@ export function createClient(options: ClientOptions): Client {
     return 0;
   };
 
-  // The silence watch's clock: when the open socket last heard the server. Stamped on every
-  // message with no machine step; the machine reads it only when its silence delay fires.
-  // On the clock the delays run on: the app's, or else the platform's timers, which are
-  // monotonic, as performance.now() is. Not Date.now(): a wall clock set back an hour made the
-  // quiet time negative, and a dead server went unseen for that hour (set forward, a healthy
-  // socket was given up).
+  // The silence watch's clock (silence-clock.ts): the app's `now()`, or else the monotonic
+  // and the wall clocks, read together.
   const clock = resolved.clock;
-  const now =
-    clock?.now !== undefined
-      ? () => (clock.now as () => number).call(clock)
-      : typeof performance === 'object' && typeof performance?.now === 'function'
-        ? () => performance.now()
-        : () => Date.now();
-  let lastHeardAt = 0;
+  const silence = createSilenceClock(
+    clock?.now === undefined ? undefined : () => (clock.now as () => number).call(clock),
+  );
   const { silenceTimeoutMs } = resolved;
   const keepalive = resolved.heartbeatMessage;
 
@@ -234,9 +227,7 @@ export function createClient(options: ClientOptions): Client {
         socket = open;
         if (opened !== undefined) url = opened;
       },
-      heard: () => {
-        lastHeardAt = now();
-      },
+      heard: silence.heard,
       // The library's keepalive proves the server alive (heard, above) and is not the app's.
       deliver: (data) => {
         if (keepalive === undefined || data !== keepalive) emit('message', { data });
@@ -256,7 +247,7 @@ export function createClient(options: ClientOptions): Client {
       random,
       ...(resolved.silenceTimeoutMs === undefined
         ? {}
-        : { silence: { timeoutMs: resolved.silenceTimeoutMs, quietForMs: () => now() - lastHeardAt } }),
+        : { silence: { timeoutMs: resolved.silenceTimeoutMs, quietForMs: silence.quietForMs } }),
     },
     ...(resolved.clock === undefined ? {} : { clock: resolved.clock }),
     // XState calls an inspector inside the step, unguarded: a throw would fail the actor mid-step
@@ -325,7 +316,7 @@ export function createClient(options: ClientOptions): Client {
       // have (the machine checks again), and nothing is written into it: false, as for any
       // send that sent nothing. Not `state` after the step: from inside a listener, the step
       // waits for the one under way.
-      if (silenceTimeoutMs !== undefined && now() - lastHeardAt >= silenceTimeoutMs) {
+      if (silenceTimeoutMs !== undefined && silence.quietForMs() >= silenceTimeoutMs) {
         actor.send({ type: 'CHECK_SILENCE' });
         return false;
       }

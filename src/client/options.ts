@@ -91,8 +91,8 @@ export interface ClientOptions {
   random?: (() => number) | undefined;
   /**
    * Clock for every delay, e.g. XState's `SimulatedClock` in tests. Its `now()`, if it has
-   * one, times the silence watch (performance.now() without one, the real timers' monotonic
-   * clock). @default the real timers
+   * one, times the silence watch (without one: performance.now() and Date.now() together,
+   * the larger quiet time counting; see silence-clock.ts). @default the real timers
    */
   clock?: (Clock & { now?: () => number }) | undefined;
   /** Passed to XState's `createActor`, to watch the client's actor. */

@@ -319,6 +319,7 @@ describe('the client runs in a browser', () => {
       'src/client/network-actor.ts',
       'src/client/options.ts',
       'src/client/refused-upgrade.ts',
+      'src/client/silence-clock.ts',
       'src/client/socket-actor.ts',
       'src/client/websocket-like.ts',
       'src/clock-shape.ts',

@@ -130,6 +130,29 @@ describe('send() after a sleep, with silenceTimeoutMs', () => {
     await expectReleased(t);
   });
 
+  it('on its default clock, a sleep in which performance.now() stood still is seen on the wall clock', async () => {
+    // No `clock` option. Chrome and Safari on macOS keep performance.now() still while the
+    // device sleeps: only Date.now() moves. Read on performance.now() alone, the sleep showed
+    // no quiet time, and the message went into the dead socket.
+    const server = await startQuietServer();
+    const t = startClient({ url: server.url, silenceTimeoutMs: SILENCE_MS, clock: undefined });
+    await t.next('open');
+    await vi.waitFor(() => expect(server.open()).toBe(1), ioWait);
+    const wallClock = Date.now.bind(Date);
+    const slept = vi.spyOn(Date, 'now').mockImplementation(() => wallClock() + 3_600_000);
+    onTestFinished(() => slept.mockRestore());
+    const from = t.mark();
+    expect(t.client.send('written into a dead socket?')).toBe(false);
+    expect(await t.next('close', from)).toMatchObject({
+      code: 1006,
+      reason: `no message from the server for ${SILENCE_MS} ms`,
+    });
+    await vi.waitFor(() => expect(server.open()).toBe(0), ioWait);
+    expect(server.received).toEqual([]);
+    t.client.close();
+    await expectReleased(t);
+  });
+
   it('without silenceTimeoutMs, a send after a sleep is sent: nothing watches the silence', async () => {
     const server = await startQuietServer();
     const t = startClient({ url: server.url });
