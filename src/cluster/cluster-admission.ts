@@ -98,7 +98,11 @@ export interface ClusterStats {
   unsynced: number;
   /** Releases the store has not confirmed yet (retried when it answers). */
   pendingReleases: number;
-  /** Timers the lease actor holds (renewal and reaper): 2 while running, 0 after shutdown. */
+  /**
+   * Timers the lease actor holds (renewal and reaper): 2 while running, 0 after shutdown.
+   * With a `cluster.store` of the app's own, one more while a call to it is in flight (and
+   * up to a quarter of `commandTimeoutMs` after): its deadlines' watchdog.
+   */
   pendingTimers: number;
 }
 
