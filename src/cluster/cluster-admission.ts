@@ -30,6 +30,7 @@ import { describeValue, SupervisorError } from '../errors.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterDelivery } from './cluster-sends.js';
 import { OrderBreakers } from './order-breakers.js';
+import { Deadlines } from './redis-deadlines.js';
 import type {
   ClusterAdmission,
   ClusterUserBook,
@@ -42,6 +43,7 @@ import type {
 import { SlotStoreUnavailableError } from './slot-store.js';
 import { type BreakerState, HALF_OPEN_AFTER_MS, StoreBreakers } from './store-breakers.js';
 import { StoreContract } from './store-contract.js';
+import { boundedStore, STORE_DEADLINE_WORDS } from './store-deadlines.js';
 import { StoreDomains } from './store-domains.js';
 
 export type { BreakerState } from './store-breakers.js';
@@ -96,7 +98,11 @@ export interface ClusterStats {
   unsynced: number;
   /** Releases the store has not confirmed yet (retried when it answers). */
   pendingReleases: number;
-  /** Timers the lease actor holds (renewal and reaper): 2 while running, 0 after shutdown. */
+  /**
+   * Timers the lease actor holds (renewal and reaper): 2 while running, 0 after shutdown.
+   * With a `cluster.store` of the app's own, one more while a call to it is in flight (and
+   * up to a quarter of `commandTimeoutMs` after): its deadlines' watchdog.
+   */
   pendingTimers: number;
 }
 
@@ -134,7 +140,14 @@ export interface ClusterHost {
 }
 
 export class ClusterBook {
+  /** The store every call goes to: a `cluster.store` of the app's own behind #deadlines. */
   readonly #store: SlotStore;
+  /**
+   * The deadlines of a `cluster.store` of the app's own (store-deadlines.ts): one watchdog
+   * actor on the host's clock, stopped by stop() once the store's own stop() has settled or
+   * run out. Undefined for the Redis store, which keeps its own (redis-deadlines.ts).
+   */
+  readonly #deadlines: Deadlines | undefined;
   readonly #options: ResolvedClusterOptions;
   /** The supervisor, told nothing once stop() has begun: see untilStopping(). */
   readonly #host: ClusterHost;
@@ -236,7 +249,12 @@ export class ClusterBook {
   readonly #firstStart: Promise<void>;
   #firstStartSettled: () => void = () => {};
 
-  constructor(store: SlotStore, options: ResolvedClusterOptions, host: ClusterHost) {
+  constructor(given: SlotStore, options: ResolvedClusterOptions, host: ClusterHost) {
+    this.#deadlines =
+      options.store === undefined
+        ? undefined
+        : new Deadlines(options.commandTimeoutMs, host.clock, STORE_DEADLINE_WORDS);
+    const store = this.#deadlines === undefined ? given : boundedStore(given, this.#deadlines);
     this.#store = store;
     this.#options = options;
     this.#host = untilStopping(host, () => this.#stopping);
@@ -628,6 +646,9 @@ export class ClusterBook {
       const failure = storeError('stop', error);
       if (failure !== undefined) this.#reportStopFailure(failure);
     }
+    // An app's store: its stop() has settled or run out; what is still in flight fails now
+    // (the book acts on none of it), and the watchdog's timer goes.
+    this.#deadlines?.stop();
     // Nothing is retried after shutdown, and nothing needs to be: the store
     // removed this incarnation's entries, or (Redis away) its lease runs out
     // and takes every one of them along. stats() must not show work owed.

@@ -66,13 +66,14 @@ export interface ClusterOptions {
   /** Prefix of every key in Redis. @default 'wssup' */
   keyPrefix?: string | undefined;
   /**
-   * How long one Redis command may take before it counts as a failure (and,
-   * three in a row, opens the breaker). Nothing is queued while Redis is away.
-   * A command past it fails within a quarter of it more: one watchdog per
-   * connection checks every `commandTimeoutMs / 4`, not a timer per command.
+   * How long one Redis command, or one call to a `store` of your own, may take
+   * before it counts as a failure (and, three in a row, opens the breaker).
+   * Nothing is queued while the store is away. A call past it fails within a
+   * quarter of it more: one watchdog checks every `commandTimeoutMs / 4`, not a
+   * timer per call. A store's own `start()` and `stop()` get at least 1 s.
    * At most a third of `leaseTtlMs` (the renewal period), so that one renewal
    * that hangs leaves the next time to land before the lease runs out.
-   * @default 500, or a third of `leaseTtlMs` when that is less
+   * @default 500 for Redis, 2000 for a `store` of your own; a third of `leaseTtlMs` when that is less
    */
   commandTimeoutMs?: number | undefined;
   /**
@@ -99,7 +100,7 @@ export interface ResolvedClusterOptions {
   reaperIntervalMs: number;
   /** Prefix of every key in Redis (default 'wssup'). */
   keyPrefix: string;
-  /** How long one Redis command may take before it counts as a failure, in ms (default 500, at most a third of `leaseTtlMs`). */
+  /** How long one store call may take before it counts as a failure, in ms (default 500 for Redis, 2000 for a store of one's own; at most a third of `leaseTtlMs`). */
   commandTimeoutMs: number;
   /** What admissions do while the store does not answer (default 'local'). */
   onStoreUnavailable: StoreUnavailablePolicy;
@@ -120,6 +121,19 @@ const SENTINEL_FIELDS = new Set(['name', 'sentinelRootNodes', 'nodeClientOptions
 /** Key-safe names: no braces (they would change the Redis Cluster hash tag) and no spaces. */
 const NAME = /^[A-Za-z0-9._:-]{1,64}$/;
 const MAX_DELAY_MS = 2_147_483_647;
+/** The default deadline of a Redis command: one round trip to an in-memory server. */
+const REDIS_COMMAND_TIMEOUT_MS = 500;
+/**
+ * The default deadline of a call to a `cluster.store` of the app's own (store-deadlines.ts).
+ * Such a store is built on a database (Postgres, DynamoDB): an admission there is a
+ * transaction of several round trips that may wait for a pooled connection and for the
+ * user's row lock behind other admissions, and a p99 of some hundreds of ms under load is
+ * a healthy database, which a 500 ms deadline would count as an outage (and, three in a
+ * row, open the breaker). 2 s keeps a hung call's cost bounded (an upgrade waits no longer
+ * than a slow handshake) and leaves a hung renewal, at the default lease of 15 s, the
+ * 5 s renewal period before the next one.
+ */
+const STORE_COMMAND_TIMEOUT_MS = 2_000;
 
 /**
  * `<hostname>:<pid>`, what a node id cannot hold replaced with `-`. A hostname too long for
@@ -346,8 +360,12 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
   // command timeout must leave the next one time to land before the lease runs out,
   // or one slow answer would cost this node its lease (and all its slots).
   const maxCommandTimeoutMs = Math.min(60_000, Math.floor(leaseTtlMs / 3));
+  // A store of the app's own gets a longer default: see STORE_COMMAND_TIMEOUT_MS.
+  const defaultTimeoutMs = store === undefined ? REDIS_COMMAND_TIMEOUT_MS : STORE_COMMAND_TIMEOUT_MS;
   const commandTimeoutMs =
-    options.commandTimeoutMs === undefined ? Math.min(500, maxCommandTimeoutMs) : options.commandTimeoutMs;
+    options.commandTimeoutMs === undefined
+      ? Math.min(defaultTimeoutMs, maxCommandTimeoutMs)
+      : options.commandTimeoutMs;
   if (!isDuration(1)(commandTimeoutMs) || commandTimeoutMs > maxCommandTimeoutMs) {
     throw new InvalidOptionError(
       'cluster.commandTimeoutMs',

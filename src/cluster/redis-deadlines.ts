@@ -1,6 +1,7 @@
 /**
  * The deadlines of one Redis connection's commands (issue 12), without a
- * timer per command.
+ * timer per command; and of every call to a `cluster.store` of the app's own
+ * (store-deadlines.ts), which names its calls as `slot store <method>`.
  *
  * Every command in flight is an entry in a list, in the order it went out
  * (Redis answers in that order on one connection, so the oldest is the first
@@ -20,6 +21,22 @@ import { type Actor, createActor } from 'xstate';
 import { storeWatchdogMachine } from '../../machines/store-watchdog.machine.js';
 import type { Clock } from '../clock.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
+
+/** How a Deadlines' errors name what did not answer, and why a call fails when it stops. */
+export interface DeadlineWords {
+  /** Who did not answer: `Redis`, or `slot store` (a `cluster.store` of the app's own). */
+  readonly subject: string;
+  /** Why what is still in flight fails at stop(). */
+  readonly closing: string;
+  /** Why a call made after stop() fails. */
+  readonly closed: string;
+}
+
+const REDIS_WORDS: DeadlineWords = {
+  subject: 'Redis',
+  closing: 'the connection was closed',
+  closed: 'the connection is closed',
+};
 
 /** How many ticks per command timeout: the deadline is kept to within a quarter of it. */
 const TICKS_PER_TIMEOUT = 4;
@@ -48,10 +65,15 @@ export class Deadlines {
   #stopped = false;
   readonly #watchdog: Actor<typeof storeWatchdogMachine>;
 
+  /** What the errors say: see {@link DeadlineWords}. */
+  readonly #words: DeadlineWords;
+
   constructor(
     readonly timeoutMs: number,
     clock: Clock,
+    words: DeadlineWords = REDIS_WORDS,
   ) {
+    this.#words = words;
     this.periodMs = Math.max(1, Math.ceil(timeoutMs / TICKS_PER_TIMEOUT));
     this.#watchdog = createActor(
       storeWatchdogMachine.provide({
@@ -88,7 +110,7 @@ export class Deadlines {
       if (this.#stopped) {
         // Its rejection (the socket's end) is expected now: not an unhandled one.
         promise.catch(() => {});
-        reject(unavailable(what, script, 'the connection is closed'));
+        reject(unavailable(this.#words.subject, what, script, this.#words.closed));
         return;
       }
       const entry: Entry = {
@@ -125,7 +147,7 @@ export class Deadlines {
     this.#watchdog.stop();
     while (this.#head !== undefined) {
       const entry = this.#head;
-      this.#expire(entry, unavailable(entry.what, entry.script, 'the connection was closed'));
+      this.#expire(entry, unavailable(this.#words.subject, entry.what, entry.script, this.#words.closing));
     }
   }
 
@@ -147,7 +169,7 @@ export class Deadlines {
     entry.reject(
       error instanceof SlotStoreUnavailableError
         ? error
-        : unavailable(entry.what, entry.script, messageOf(error), error),
+        : unavailable(this.#words.subject, entry.what, entry.script, messageOf(error), error),
     );
   }
 
@@ -160,7 +182,15 @@ export class Deadlines {
     while (entry !== undefined) {
       const next = entry.next;
       if (this.#ticks > entry.due) {
-        this.#expire(entry, unavailable(entry.what, entry.script, `no answer within ${entry.timeoutMs} ms`));
+        this.#expire(
+          entry,
+          unavailable(
+            this.#words.subject,
+            entry.what,
+            entry.script,
+            `no answer within ${entry.timeoutMs} ms`,
+          ),
+        );
       }
       entry = next;
     }
@@ -202,11 +232,12 @@ export const commandLabel = (what: string, script: ScriptName | undefined): stri
   script === undefined ? what : `${what} of the ${script.name} script (${script.operation})`;
 
 function unavailable(
+  subject: string,
   what: string,
   script: ScriptName | undefined,
   why: string,
   cause?: unknown,
 ): SlotStoreUnavailableError {
   const options = { script: script?.name, ...(cause === undefined ? {} : { cause }) };
-  return new SlotStoreUnavailableError(`Redis ${commandLabel(what, script)}: ${why}`, options);
+  return new SlotStoreUnavailableError(`${subject} ${commandLabel(what, script)}: ${why}`, options);
 }

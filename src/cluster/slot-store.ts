@@ -208,15 +208,18 @@ export interface SlotStoreEvents {
  *   keeps its slot, and is named again in `evict`, until its node releases it.
  * - Every write that names a connection is fenced by incarnation: a node releases or
  *   refreshes only entries its own incarnations booked, never by node id alone.
- * - The runtime puts no deadline on a call: bound each one yourself and reject when it runs
- *   out (the Redis store uses `commandTimeoutMs`). Any rejection is an outage: it counts
+ * - The runtime bounds every call by `cluster.commandTimeoutMs` (default 2000 ms for a store of
+ *   your own; `start` and `stop` at least 1 s): past it the call fails with a
+ *   {@link SlotStoreUnavailableError} naming the method and the ms, its late answer dropped.
+ *   Bound your own work below it (an admission booked after the runtime gave up on it holds
+ *   its slot until its release is retried). Any rejection is an outage: it counts
  *   towards the breaker, is reported as `WSSUP_STORE_UNAVAILABLE` (a plain `Error` is wrapped
  *   as `slot store: <method> failed: <message>`; reject with {@link SlotStoreUnavailableError}
  *   to choose the message), and `onStoreUnavailable` decides the admission. An answer out of
  *   its contract fails the same way, reported once per method as `WSSUP_INVALID_OPTION`.
  * - The lease: the runtime calls `renew()` every third of `cluster.leaseTtlMs` and `reap()`
  *   every `cluster.reaperIntervalMs`; neither is passed to the store, so give it the same TTL.
- *   `cluster.keyPrefix` and `cluster.commandTimeoutMs` are the Redis store's only.
+ *   `cluster.keyPrefix` is the Redis store's only.
  */
 export interface SlotStore {
   /**

@@ -88,6 +88,15 @@ describe('cluster option', () => {
     expect(error.message).toMatch(/a third of cluster\.leaseTtlMs/);
   });
 
+  it('gives a store of the app’s own a deadline of 2000 ms by default, within a third of the lease too', () => {
+    const store = new MemoryBook(() => 0).store('n', 1_000);
+    expect(resolveOptions({ authenticate, cluster: { store } }).cluster?.commandTimeoutMs).toBe(2_000);
+    const short = { store, leaseTtlMs: 3_000 };
+    expect(resolveOptions({ authenticate, cluster: short }).cluster?.commandTimeoutMs).toBe(1_000);
+    const own = { store, commandTimeoutMs: 250 };
+    expect(resolveOptions({ authenticate, cluster: own }).cluster?.commandTimeoutMs).toBe(250);
+  });
+
   it('accepts the bounds the README gives, at their edges', () => {
     const cluster = {
       redis: url,
