@@ -12,7 +12,7 @@ import { listenOnLoopback } from './server.js';
 const root = new URL('../../', import.meta.url);
 
 /** What the static server may hand out: the built client, its machines, and xstate's browser build. */
-export function staticFile(path: string): string | undefined {
+function staticFile(path: string): string | undefined {
   const served = [
     { prefix: '/dist/src/client/', dir: 'dist/src/client/' },
     { prefix: '/dist/machines/', dir: 'dist/machines/' },
