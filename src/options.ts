@@ -25,6 +25,7 @@ import type { ConnectionHandle } from './connection-handle.js';
 import { InvalidOptionError, type SupervisorError } from './errors.js';
 import type { DisposeInfo } from './events.js';
 import { resolveHeartbeatMessage } from './heartbeat-message.js';
+import { integerIn, integerOption, MAX_DELAY_MS } from './integer-option.js';
 import { supervisorOptionHint } from './option-habits.js';
 import type { Refusal } from './refusal.js';
 import { describeListeningServer, isNoServerWebSocketServer } from './ws-server-shape.js';
@@ -359,30 +360,29 @@ export const presets: Readonly<Record<PresetName, Readonly<Limits>>> = Object.fr
   }),
 });
 
-const MAX_DELAY_MS = 2_147_483_647; // setTimeout's ceiling
 /** maxRoomsPerConnection's default: more than a chat client joins, few enough to bound a hostile one. */
 const DEFAULT_MAX_ROOMS = 100;
 const MAX_ROOMS = 100_000;
-const integerIn = (min: number, max: number) => (v: unknown) =>
-  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+/** A rule of limitRules for an integer from `min` to `max`: its words and its check from one range. */
+const integerRule = (min: number, max: number) => ({
+  allowed: `an integer from ${min} to ${max}`,
+  check: integerIn(min, max),
+});
 
 const limitRules: Record<keyof Limits, { allowed: string; check: (v: unknown) => boolean }> = {
-  maxConnectionsPerUser: { allowed: 'an integer from 1 to 100000', check: integerIn(1, 100_000) },
+  maxConnectionsPerUser: integerRule(1, 100_000),
   evictionThreshold: {
     allowed: 'a number greater than 0 and at most 1',
     check: (v) => typeof v === 'number' && v > 0 && v <= 1,
   },
-  idleTimeoutMs: { allowed: `an integer from 1 to ${MAX_DELAY_MS}`, check: integerIn(1, MAX_DELAY_MS) },
-  heartbeatIntervalMs: { allowed: `an integer from 1 to ${MAX_DELAY_MS}`, check: integerIn(1, MAX_DELAY_MS) },
-  connectTimeoutMs: { allowed: `an integer from 1 to ${MAX_DELAY_MS}`, check: integerIn(1, MAX_DELAY_MS) },
-  authenticateTimeoutMs: {
-    allowed: `an integer from 1 to ${MAX_DELAY_MS}`,
-    check: integerIn(1, MAX_DELAY_MS),
-  },
-  drainTimeoutMs: { allowed: `an integer from 1 to ${MAX_DELAY_MS}`, check: integerIn(1, MAX_DELAY_MS) },
-  maxPayloadBytes: { allowed: 'an integer from 1 to 2147483647', check: integerIn(1, 2_147_483_647) },
-  maxBufferedBytes: { allowed: 'an integer from 1 to 2147483647', check: integerIn(1, 2_147_483_647) },
-  lingerMs: { allowed: `an integer from 0 to ${MAX_DELAY_MS}`, check: integerIn(0, MAX_DELAY_MS) },
+  idleTimeoutMs: integerRule(1, MAX_DELAY_MS),
+  heartbeatIntervalMs: integerRule(1, MAX_DELAY_MS),
+  connectTimeoutMs: integerRule(1, MAX_DELAY_MS),
+  authenticateTimeoutMs: integerRule(1, MAX_DELAY_MS),
+  drainTimeoutMs: integerRule(1, MAX_DELAY_MS),
+  maxPayloadBytes: integerRule(1, 2_147_483_647),
+  maxBufferedBytes: integerRule(1, 2_147_483_647),
+  lingerMs: integerRule(0, MAX_DELAY_MS),
 };
 
 const isFunction = (v: unknown) => typeof v === 'function';
@@ -466,15 +466,13 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
       maxConnections,
     );
   }
-  const maxRoomsPerConnection =
-    options.maxRoomsPerConnection === undefined ? DEFAULT_MAX_ROOMS : options.maxRoomsPerConnection;
-  if (!integerIn(0, MAX_ROOMS)(maxRoomsPerConnection)) {
-    throw new InvalidOptionError(
-      'maxRoomsPerConnection',
-      `an integer from 0 to ${MAX_ROOMS}`,
-      maxRoomsPerConnection,
-    );
-  }
+  const maxRoomsPerConnection = integerOption(
+    'maxRoomsPerConnection',
+    options.maxRoomsPerConnection,
+    DEFAULT_MAX_ROOMS,
+    0,
+    MAX_ROOMS,
+  );
   if (!isFunction(options.authenticate)) {
     throw new InvalidOptionError(
       'authenticate',
@@ -558,19 +556,14 @@ function resolveRefusalOptions<Data>(
   if (refuse !== 'http' && refuse !== 'close') {
     throw new InvalidOptionError('refuse', "'http' or 'close'", options.refuse);
   }
-  const maxCloseRefusals = options.maxCloseRefusals === undefined ? 1_000 : options.maxCloseRefusals;
-  if (!integerIn(0, MAX_RATE)(maxCloseRefusals)) {
-    throw new InvalidOptionError('maxCloseRefusals', `an integer from 0 to ${MAX_RATE}`, maxCloseRefusals);
-  }
-  const closeRefusalTimeoutMs =
-    options.closeRefusalTimeoutMs === undefined ? 1_000 : options.closeRefusalTimeoutMs;
-  if (!integerIn(1, MAX_DELAY_MS)(closeRefusalTimeoutMs)) {
-    throw new InvalidOptionError(
-      'closeRefusalTimeoutMs',
-      `an integer from 1 to ${MAX_DELAY_MS}`,
-      closeRefusalTimeoutMs,
-    );
-  }
+  const maxCloseRefusals = integerOption('maxCloseRefusals', options.maxCloseRefusals, 1_000, 0, MAX_RATE);
+  const closeRefusalTimeoutMs = integerOption(
+    'closeRefusalTimeoutMs',
+    options.closeRefusalTimeoutMs,
+    1_000,
+    1,
+    MAX_DELAY_MS,
+  );
   return {
     refuse,
     maxCloseRefusals,

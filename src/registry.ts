@@ -259,12 +259,32 @@ export function createRegistry(
     return (across as SendAcross)(delivery).then(({ nodes, unreached }) => ({ delivered, nodes, unreached }));
   }
 
-  function sendToUser(userId: unknown, data: SendData, options: unknown): number {
+  /** sendToUser's checks, all made before anything is sent: the user's live ids and the send options. */
+  function checkedUserSend(userId: unknown, data: SendData, options: unknown) {
     const ids = liveIdsOf(checkedUserId('sendToUser', userId));
     checkData(data);
     const sendOptions = checkSendOptions(options);
     refuseUnknownOptions('sendToUser', options, USER_SEND_KEYS);
+    return { ids, sendOptions };
+  }
+
+  function sendToUser(userId: unknown, data: SendData, options: unknown): number {
+    const { ids, sendOptions } = checkedUserSend(userId, data, options);
     return sendTo(ids, data, sendOptions);
+  }
+
+  /** disconnectUser's checks, all made before anything is closed: the user's live ids. */
+  function checkedDisconnect(
+    userId: unknown,
+    code: number,
+    reason: string,
+    options: unknown,
+  ): readonly string[] {
+    const ids = liveIdsOf(checkedUserId('disconnectUser', userId));
+    checkClose(code, reason);
+    // A misspelt `cluster` ({ clustr: true }) disconnected on this process only.
+    refuseUnknownOptions('disconnectUser', options, DISCONNECT_KEYS);
+    return ids;
   }
 
   /** The members of `room` but `except`: O(members), whatever the number of connections. */
@@ -314,10 +334,7 @@ export function createRegistry(
     sendToUser: (userId, data, options) => {
       if (!clusterFlag(options)) return sendToUser(userId, data, options);
       return clusterWide(() => {
-        const ids = liveIdsOf(checkedUserId('sendToUser', userId));
-        checkData(data);
-        const sendOptions = checkSendOptions(options);
-        refuseUnknownOptions('sendToUser', options, USER_SEND_KEYS);
+        const { ids, sendOptions } = checkedUserSend(userId, data, options);
         const binary = sendOptions?.binary === undefined ? {} : { binary: sendOptions.binary };
         return [
           () => sendTo(ids, data, sendOptions),
@@ -368,17 +385,10 @@ export function createRegistry(
     disconnectUser: (userId, code = 1000, reason = '', options = undefined) => {
       if (options !== undefined && (typeof options !== 'object' || options === null))
         throw invalid('disconnectUser options must be an object { cluster? }');
-      if (!clusterFlag(options)) {
-        const ids = liveIdsOf(checkedUserId('disconnectUser', userId));
-        checkClose(code, reason);
-        // A misspelt `cluster` ({ clustr: true }) disconnected on this process only.
-        refuseUnknownOptions('disconnectUser', options, DISCONNECT_KEYS);
-        return closeAll(ids, code, reason);
-      }
+      if (!clusterFlag(options))
+        return closeAll(checkedDisconnect(userId, code, reason, options), code, reason);
       return clusterWide(() => {
-        const ids = liveIdsOf(checkedUserId('disconnectUser', userId));
-        checkClose(code, reason);
-        refuseUnknownOptions('disconnectUser', options, DISCONNECT_KEYS);
+        const ids = checkedDisconnect(userId, code, reason, options);
         return [() => closeAll(ids, code, reason), { kind: 'disconnect', userId, code, reason }];
       });
     },

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { closestName } from '../closest-name.js';
 import { InvalidOptionError, SupervisorError } from '../errors.js';
+import { integerIn, integerOption, MAX_DELAY_MS } from '../integer-option.js';
 import { assertOptionalPeerInstalled, type ModuleResolver } from '../optional-peer.js';
 import { redactRedisUrl } from './redact-redis-url.js';
 import {
@@ -120,7 +121,6 @@ const known = new Set([
 const SENTINEL_FIELDS = new Set(['name', 'sentinelRootNodes', 'nodeClientOptions', 'sentinelClientOptions']);
 /** Key-safe names: no braces (they would change the Redis Cluster hash tag) and no spaces. */
 const NAME = /^[A-Za-z0-9._:-]{1,64}$/;
-const MAX_DELAY_MS = 2_147_483_647;
 /** The default deadline of a Redis command: one round trip to an in-memory server. */
 const REDIS_COMMAND_TIMEOUT_MS = 500;
 /**
@@ -149,8 +149,6 @@ function defaultNodeId(host: string, pid: number): string {
   return `${safe.slice(0, room - hash.length - 1)}-${hash}:${pid}`;
 }
 
-const isDuration = (min: number) => (v: unknown) =>
-  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= MAX_DELAY_MS;
 const isFunction = (v: unknown) => typeof v === 'function';
 
 /**
@@ -344,18 +342,14 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
     throw new InvalidOptionError('cluster.keyPrefix', '1 to 64 characters of A-Z a-z 0-9 . _ : -', keyPrefix);
   }
   // Below 300 ms a lease would need renewing every 100 ms: a busy event loop would lose it.
-  const leaseTtlMs = options.leaseTtlMs === undefined ? 15_000 : options.leaseTtlMs;
-  if (!isDuration(300)(leaseTtlMs)) {
-    throw new InvalidOptionError('cluster.leaseTtlMs', `an integer from 300 to ${MAX_DELAY_MS}`, leaseTtlMs);
-  }
-  const reaperIntervalMs = options.reaperIntervalMs === undefined ? leaseTtlMs : options.reaperIntervalMs;
-  if (!isDuration(100)(reaperIntervalMs)) {
-    throw new InvalidOptionError(
-      'cluster.reaperIntervalMs',
-      `an integer from 100 to ${MAX_DELAY_MS}`,
-      reaperIntervalMs,
-    );
-  }
+  const leaseTtlMs = integerOption('cluster.leaseTtlMs', options.leaseTtlMs, 15_000, 300, MAX_DELAY_MS);
+  const reaperIntervalMs = integerOption(
+    'cluster.reaperIntervalMs',
+    options.reaperIntervalMs,
+    leaseTtlMs,
+    100,
+    MAX_DELAY_MS,
+  );
   // The lease is renewed every third of its TTL: a renewal that hangs for a whole
   // command timeout must leave the next one time to land before the lease runs out,
   // or one slow answer would cost this node its lease (and all its slots).
@@ -366,7 +360,7 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
     options.commandTimeoutMs === undefined
       ? Math.min(defaultTimeoutMs, maxCommandTimeoutMs)
       : options.commandTimeoutMs;
-  if (!isDuration(1)(commandTimeoutMs) || commandTimeoutMs > maxCommandTimeoutMs) {
+  if (!integerIn(1, maxCommandTimeoutMs)(commandTimeoutMs)) {
     throw new InvalidOptionError(
       'cluster.commandTimeoutMs',
       `an integer from 1 to ${maxCommandTimeoutMs} (at most 60000, and a third of cluster.leaseTtlMs)`,

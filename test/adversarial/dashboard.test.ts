@@ -9,7 +9,8 @@ import { get, type IncomingMessage } from 'node:http';
 import { expect, it, onTestFinished } from 'vitest';
 import { type ReferenceServer, startReferenceServer } from '../../examples/reference-server/server.js';
 import { attempt, expectLeakFree, until, within } from '../helpers/adversary.js';
-import { connectClient, touch } from '../helpers/rules.js';
+import { touch } from '../helpers/rules.js';
+import { connect } from '../helpers/server.js';
 
 const streams = 40;
 const maxStreams = 32;
@@ -74,7 +75,7 @@ it(`${streams} concurrent event streams: ${maxStreams} served, the rest 503, the
   });
 
   // The server keeps serving: WebSocket echo, a storm of refusals, /stats.
-  const ws = await connectClient(`${server.url}/?user=dash`);
+  const ws = await connect(`${server.url}/?user=dash`);
   await touch(ws);
   const storm = await Promise.all(Array.from({ length: 12 }, () => attempt(`${server.url}/?user=dash`)));
   expect(storm.filter((outcome) => 'status' in outcome && outcome.status === 429)).toHaveLength(8);

@@ -19,7 +19,8 @@ import {
   within,
 } from '../helpers/adversary.js';
 import { connectionCount, rawWebSocket } from '../helpers/cleanup.js';
-import { connectClient, limit } from '../helpers/rules.js';
+import { limit } from '../helpers/rules.js';
+import { connect } from '../helpers/server.js';
 
 const heartbeatIntervalMs = 100;
 
@@ -45,7 +46,7 @@ describe('dead peers', () => {
   it('silent peers are terminated at the second heartbeat; the peer that answers stays', async () => {
     const t = await startTarget({ supervisor: { heartbeatIntervalMs } });
     const dead = await silentPeers(t, 'dee', 3);
-    const alive = await connectClient(t.url('dee'));
+    const alive = await connect(t.url('dee'));
     expect(t.supervisor.userStats('dee')).toMatchObject({ live: 4 });
 
     const ponged = pongReceived(t, 3);
@@ -91,7 +92,7 @@ describe('dead peers', () => {
     t.clock.increment(heartbeatIntervalMs);
     expect(t.supervisor.userStats('nat')).toBeUndefined();
 
-    const back = await Promise.all(Array.from({ length: limit }, () => connectClient(t.url('nat'))));
+    const back = await Promise.all(Array.from({ length: limit }, () => connect(t.url('nat'))));
     expect(t.supervisor.userStats('nat')).toMatchObject({ live: limit });
     for (const ws of back) ws.close();
     await within(

@@ -9,7 +9,8 @@
 import { describe, expect, it } from 'vitest';
 import { expectLeakFree, startTarget, type Target } from '../helpers/adversary.js';
 import { rawConnect, readResponseHead, validKey } from '../helpers/cleanup.js';
-import { connectClient, evictAt, idleTimeoutMs } from '../helpers/rules.js';
+import { evictAt, idleTimeoutMs } from '../helpers/rules.js';
+import { connect } from '../helpers/server.js';
 
 const path = '/ws';
 
@@ -44,7 +45,7 @@ function request(shape: Shape = {}): string {
 /** `mal` holds evictAt - 1 idle connections; returns them. */
 async function idleBystanders(t: Target) {
   const bystanders = await Promise.all(
-    Array.from({ length: evictAt - 1 }, () => connectClient(t.url('mal', path))),
+    Array.from({ length: evictAt - 1 }, () => connect(t.url('mal', path))),
   );
   t.clock.increment(idleTimeoutMs);
   expect(t.supervisor.userStats('mal')).toMatchObject({ live: evictAt - 1, idle: evictAt - 1 });

@@ -9,20 +9,12 @@
  * client.test.ts: the built client, xstate's ESM build, an import map, a
  * SimulatedClock that the test moves.
  */
-import { createServer } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
-import { openClientTab, staticFile } from '../helpers/client-page.js';
+import { openClientTab, serveClientPage } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
-import {
-  allDisposed,
-  closeServer,
-  expectNoLeaks,
-  ioWait,
-  listenOnLoopback,
-  startServer,
-} from '../helpers/server.js';
+import { allDisposed, closeServer, expectNoLeaks, ioWait, startServer } from '../helpers/server.js';
 
 const search = findChromium();
 const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
@@ -49,25 +41,6 @@ const page = (wsUrl: string, options: Record<string, unknown> = {}) => `<!doctyp
   window.ready = true;
 </script>`;
 
-/** Serves `html` at / and the client's modules, on port 0. */
-async function serveFiles(html: string) {
-  const files = createServer((request, response) => {
-    const path = (request.url ?? '/').split('?')[0] ?? '/';
-    if (path === '/') {
-      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
-      return;
-    }
-    if (path === '/favicon.ico') {
-      response.writeHead(204).end();
-      return;
-    }
-    const body = staticFile(path);
-    if (body === undefined) response.writeHead(404).end();
-    else response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(body);
-  });
-  return { files, port: await listenOnLoopback(files) };
-}
-
 describe.runIf(hasBrowser)('the client in a browser whose network goes and comes back', () => {
   let browser: Browser;
   let tab: Page;
@@ -89,7 +62,7 @@ describe.runIf(hasBrowser)('the client in a browser whose network goes and comes
   it('offline: the open socket is dropped at once and the server sees it end; online: back with no backoff waited', async () => {
     // No heartbeat and no idle eviction: only the client's own close can end the connection.
     const server = await startServer({ heartbeatIntervalMs: 1e9, idleTimeoutMs: 1e9 });
-    const { files, port } = await serveFiles(page(server.url('zoe')));
+    const { files, port } = await serveClientPage(page(server.url('zoe')));
     try {
       await tab.goto(`http://127.0.0.1:${port}/`);
       await until('window.ready === true');
@@ -130,7 +103,7 @@ describe.runIf(hasBrowser)('the client in a browser whose network goes and comes
 
   it('closeOnOffline: false keeps the open socket through `offline`', async () => {
     const server = await startServer({ heartbeatIntervalMs: 1e9, idleTimeoutMs: 1e9 });
-    const { files, port } = await serveFiles(page(server.url('zoe'), { closeOnOffline: false }));
+    const { files, port } = await serveClientPage(page(server.url('zoe'), { closeOnOffline: false }));
     try {
       await tab.goto(`http://127.0.0.1:${port}/`);
       await until('window.ready === true');

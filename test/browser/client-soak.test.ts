@@ -18,7 +18,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
-import { openClientTab, staticFile } from '../helpers/client-page.js';
+import { openClientTab, serveClientPage } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { closeServer, listenOnLoopback } from '../helpers/server.js';
 
@@ -142,19 +142,7 @@ describe.runIf(hasBrowser)('the client in a browser, soaked', () => {
       } else wss.handleUpgrade(request, socket, head, (ws) => ws.close(ending, 'soak'));
     });
     const wsPort = await listenOnLoopback(server);
-    const files = createServer((request, response) => {
-      const path = (request.url ?? '/').split('?')[0] ?? '/';
-      if (path === '/') {
-        response
-          .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-          .end(page(`ws://127.0.0.1:${wsPort}/`));
-        return;
-      }
-      const body = staticFile(path);
-      if (body === undefined) response.writeHead(path === '/favicon.ico' ? 204 : 404).end();
-      else response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(body);
-    });
-    const filesPort = await listenOnLoopback(files);
+    const { files, port: filesPort } = await serveClientPage(page(`ws://127.0.0.1:${wsPort}/`));
     const evaluate = <T>(expression: string) => tab.evaluate(expression) as Promise<T>;
     try {
       await tab.goto(`http://127.0.0.1:${filesPort}/`);

@@ -7,13 +7,12 @@
  * `offline` listener on the window (the live client's, `closeOnOffline`), and no error reached
  * the page; closing that one leaves nothing on either side.
  */
-import { createServer } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
-import { openClientTab, staticFile } from '../helpers/client-page.js';
+import { openClientTab, serveClientPage } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
-import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback, startServer } from '../helpers/server.js';
+import { allDisposed, closeServer, expectNoLeaks, startServer } from '../helpers/server.js';
 
 const search = findChromium();
 const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));
@@ -92,14 +91,7 @@ describe.runIf(hasBrowser)('the client in a browser, under React StrictMode', ()
 
   it(`${mounts} mounts closed while connecting, then one that stays: the server holds one, the page one socket and no timer but its stableAfter`, async () => {
     const server = await startServer({ maxConnectionsPerUser: 100, heartbeatIntervalMs: 1e9 });
-    const files = createServer((request, response) => {
-      const path = (request.url ?? '/').split('?')[0] ?? '/';
-      if (path === '/') return void response.writeHead(200, { 'content-type': 'text/html' }).end(page);
-      const body = staticFile(path);
-      if (body === undefined) response.writeHead(path === '/favicon.ico' ? 204 : 404).end();
-      else response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(body);
-    });
-    const port = await listenOnLoopback(files);
+    const { files, port } = await serveClientPage(page);
     const evaluate = <T>(expression: string) => tab.evaluate(expression) as Promise<T>;
     try {
       await tab.goto(`http://127.0.0.1:${port}/`);

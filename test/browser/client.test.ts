@@ -19,7 +19,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
-import { openClientTab, staticFile } from '../helpers/client-page.js';
+import { openClientTab, serveClientPage } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback, startServer } from '../helpers/server.js';
 
@@ -65,29 +65,6 @@ const page = (
   window.ready = true;
 </script>`;
 
-/** Serves `html` at / and the client's modules, and `/token` if given (a fresh answer each time); on port 0. */
-async function serveFiles(html: string, token?: () => string) {
-  const files = createServer((request, response) => {
-    const path = (request.url ?? '/').split('?')[0] ?? '/';
-    if (path === '/') {
-      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
-      return;
-    }
-    if (path === '/token' && token !== undefined) {
-      response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(token());
-      return;
-    }
-    if (path === '/favicon.ico') {
-      response.writeHead(204).end(); // asked for by every page: not a missing module
-      return;
-    }
-    const body = staticFile(path);
-    if (body === undefined) response.writeHead(404).end();
-    else response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(body);
-  });
-  return { files, port: await listenOnLoopback(files) };
-}
-
 describe.runIf(hasBrowser)('the client in a browser', () => {
   let browser: Browser;
   let tab: Page;
@@ -116,7 +93,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       heartbeatIntervalMs: 1e9,
     });
     const second = await startServer();
-    const { files, port } = await serveFiles(page(first.url('zoe')));
+    const { files, port } = await serveClientPage(page(first.url('zoe')));
 
     try {
       await tab.goto(`http://127.0.0.1:${port}/`);
@@ -195,7 +172,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
     };
     const keepalive = await heartbeating({ heartbeatMessage: 'hb' });
     const pingsOnly = await heartbeating({});
-    const { files, port } = await serveFiles(
+    const { files, port } = await serveClientPage(
       page(keepalive.url('zoe'), { silenceTimeoutMs: 2_500, heartbeatMessage: 'hb' }),
     );
 
@@ -246,7 +223,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
     const nobody = createServer();
     const closedPort = await listenOnLoopback(nobody);
     await closeServer(nobody);
-    const { files, port } = await serveFiles(page(`ws://127.0.0.1:${closedPort}/`));
+    const { files, port } = await serveClientPage(page(`ws://127.0.0.1:${closedPort}/`));
 
     try {
       await tab.goto(`http://127.0.0.1:${port}/`);
@@ -292,9 +269,9 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
   it("an async url: each attempt fetches a fresh token from the page's server first", async () => {
     const server = await startServer();
     let issued = 0;
-    const { files, port } = await serveFiles(
+    const { files, port } = await serveClientPage(
       page('', {}, "async () => (await fetch('/token')).text(), // a token per attempt"),
-      () => server.url(`token-${++issued}`),
+      { '/token': () => server.url(`token-${++issued}`) },
     );
 
     try {

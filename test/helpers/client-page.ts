@@ -4,13 +4,15 @@
  * test/client/options.test.ts pins) and xstate's ESM build, joined by the page's import map.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
 import { type ChromiumSearch, launchChromium } from './chromium.js';
+import { listenOnLoopback } from './server.js';
 
 const root = new URL('../../', import.meta.url);
 
 /** What the static server may hand out: the built client, its machines, and xstate's browser build. */
-export function staticFile(path: string): string | undefined {
+function staticFile(path: string): string | undefined {
   const served = [
     { prefix: '/dist/src/client/', dir: 'dist/src/client/' },
     { prefix: '/dist/machines/', dir: 'dist/machines/' },
@@ -39,6 +41,37 @@ export function staticFile(path: string): string | undefined {
     return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
   }
   return undefined;
+}
+
+/**
+ * A static server on port 0 (loopback) for a client page: `html` at /, the modules staticFile()
+ * allows, and each of `text` as plain text, answered afresh on every request (e.g. a token per
+ * attempt at '/token'). The caller closes `files` (closeServer).
+ */
+export async function serveClientPage(
+  html: string,
+  text: Record<string, () => string> = {},
+): Promise<{ files: Server; port: number }> {
+  const files = createServer((request, response) => {
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    if (path === '/') {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
+      return;
+    }
+    const answer = Object.hasOwn(text, path) ? text[path] : undefined;
+    if (answer !== undefined) {
+      response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(answer());
+      return;
+    }
+    if (path === '/favicon.ico') {
+      response.writeHead(204).end(); // asked for by every page: not a missing module
+      return;
+    }
+    const body = staticFile(path);
+    if (body === undefined) response.writeHead(404).end();
+    else response.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(body);
+  });
+  return { files, port: await listenOnLoopback(files) };
 }
 
 /**

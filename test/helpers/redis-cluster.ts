@@ -42,6 +42,7 @@ import {
   findRedisServer,
   freePort,
   launch,
+  launchOnFreePort,
   type RespValue,
   redisServerHint,
   respCommand,
@@ -331,15 +332,10 @@ async function launchNode(
   env?: NodeJS.ProcessEnv,
   tls = false,
 ): Promise<{ port: number; child: ChildProcess }> {
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePortPair(taken);
-    try {
-      const child = await launch(binary, port, dir, clusterArgs(dir, port, tls), env, tls);
-      return { port, child };
-    } catch (error) {
-      if (attempt >= 4) throw error;
-    }
-  }
+  return launchOnFreePort(
+    (port) => launch(binary, port, dir, clusterArgs(dir, port, tls), env, tls),
+    () => freePortPair(taken),
+  );
 }
 
 /**

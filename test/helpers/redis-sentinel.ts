@@ -34,8 +34,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   findRedisServer,
-  freePort,
   launch,
+  launchOnFreePort,
   type RespValue,
   redisServerHint,
   respCommand,
@@ -309,20 +309,6 @@ export async function startRedisSentinel(
   } catch (error) {
     await stop();
     throw error;
-  }
-}
-
-/** Launches on a free port; a few tries, as a free port can be taken before the bind. */
-async function launchOnFreePort(
-  start: (port: number) => Promise<ChildProcess>,
-): Promise<{ port: number; child: ChildProcess }> {
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
-    try {
-      return { port, child: await start(port) };
-    } catch (error) {
-      if (attempt >= 4) throw error;
-    }
   }
 }
 

@@ -127,22 +127,16 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   if (binary === undefined) throw new Error(`redis-server was not found.\n${redisServerHint()}`);
   const env = options.clockOffset === undefined ? undefined : skewedClockEnv(options.clockOffset);
   const dir = mkdtempSync(join(tmpdir(), 'wssup-redis-'));
-  let child: ChildProcess | undefined;
   const tls = options.tls === true;
-  let port = 0;
-  // A free port can be taken between our probe and redis-server's bind: try a few.
-  for (let attempt = 0; child === undefined; attempt++) {
-    port = await freePort();
-    try {
-      child = await launch(binary, port, dir, [], env, tls);
-    } catch (error) {
-      if (attempt >= 4) {
-        rmSync(dir, { recursive: true, force: true });
-        throw error;
-      }
-    }
+  let launched: { port: number; child: ChildProcess };
+  try {
+    launched = await launchOnFreePort((port) => launch(binary, port, dir, [], env, tls));
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
   }
-  let current: ChildProcess = child;
+  const { port } = launched;
+  let current: ChildProcess = launched.child;
   // If the test worker dies without stop(), do not leave a redis-server behind.
   const killOnExit = () => current.kill('SIGKILL');
   process.on('exit', killOnExit);
@@ -301,6 +295,24 @@ export async function launch(
       throw new Error(`redis-server did not answer on port ${port} within 10 s:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/**
+ * Launches on a port `pick` found free; a few tries, as a free port can be taken between the
+ * probe and the server's bind.
+ */
+export async function launchOnFreePort(
+  start: (port: number) => Promise<ChildProcess>,
+  pick: () => Promise<number> = freePort,
+): Promise<{ port: number; child: ChildProcess }> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await pick();
+    try {
+      return { port, child: await start(port) };
+    } catch (error) {
+      if (attempt >= 4) throw error;
+    }
   }
 }
 

@@ -24,6 +24,7 @@ import {
 } from '../../src/index.js';
 import {
   closeServer,
+  connect,
   expectNoInternalErrors,
   ioWait,
   listenOnLoopback,
@@ -111,24 +112,13 @@ export async function startRulesServer(options: Partial<SupervisorOptions> = {})
   const events = recordEvents(t.supervisor);
   const open = async (user: string): Promise<Client> => {
     const admitted = nextEvent(t.supervisor, 'admitted', (event) => event.userId === user);
-    const ws = await connectClient(t.url(user));
+    const ws = await connect(t.url(user));
     const { connectionId } = await admitted;
     const handle = handles.find((h) => h.id === connectionId);
     if (handle === undefined) throw new Error(`no handle for ${connectionId}`);
     return { ws, id: connectionId, handle };
   };
   return { ...t, clock, handles, events, open };
-}
-
-/** Opens a client and waits until it is open; terminates it after the test. */
-export async function connectClient(url: string, options: WebSocket.ClientOptions = {}): Promise<WebSocket> {
-  const ws = new WebSocket(url, options);
-  onTestFinished(() => ws.terminate());
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  return ws;
 }
 
 /** Opens a client the server must refuse; resolves with the HTTP status and body. */

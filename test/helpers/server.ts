@@ -99,8 +99,8 @@ export async function startServer(options: Partial<SupervisorOptions> = {}): Pro
 }
 
 /** Opens a client and waits until it is open. Cleans it up after the test. */
-export async function connect(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url);
+export async function connect(url: string, options: WebSocket.ClientOptions = {}): Promise<WebSocket> {
+  const ws = new WebSocket(url, options);
   onTestFinished(() => ws.terminate());
   await new Promise<void>((resolve, reject) => {
     ws.once('open', resolve);

@@ -15,16 +15,16 @@ import { InvalidOptionError, resolveOptions } from '../../src/index.js';
 import { registerMetrics } from '../../src/metrics/index.js';
 import { parseExposition } from '../helpers/prometheus.js';
 import { closeRefusal, httpRefusal } from '../helpers/refusals.js';
-import { connectClient, startRulesServer } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks, userFromQuery } from '../helpers/server.js';
+import { startRulesServer } from '../helpers/rules.js';
+import { allDisposed, connect, expectNoLeaks, userFromQuery } from '../helpers/server.js';
 
 const app = 'https://app.example.com';
 
 describe('allowedOrigins', () => {
   it('admits an allowed origin, and a request without Origin (not a browser)', async () => {
     const t = await startRulesServer({ allowedOrigins: [app] });
-    const fromApp = await connectClient(t.url('alice'), { origin: app });
-    const noOrigin = await connectClient(t.url('bob'));
+    const fromApp = await connect(t.url('alice'), { origin: app });
+    const noOrigin = await connect(t.url('bob'));
     expect(t.events.admitted.map((event) => event.userId)).toEqual(['alice', 'bob']);
     expect(t.events.rejected).toEqual([]);
     fromApp.close();
@@ -82,8 +82,8 @@ describe('allowedOrigins', () => {
       allowedOrigins: ['HTTPS://App.Example.COM:443', 'http://localhost:8080/'],
     });
     const held = [
-      await connectClient(t.url('a'), { origin: app }),
-      await connectClient(t.url('b'), { origin: 'http://localhost:8080' }),
+      await connect(t.url('a'), { origin: app }),
+      await connect(t.url('b'), { origin: 'http://localhost:8080' }),
     ];
     // Another scheme, port or host is another origin.
     for (const origin of [
@@ -102,7 +102,7 @@ describe('allowedOrigins', () => {
 
   it('matches a RegExp against the serialized origin', async () => {
     const t = await startRulesServer({ allowedOrigins: [/^https:\/\/[a-z0-9-]+\.example\.com$/] });
-    const ws = await connectClient(t.url('a'), { origin: 'https://tenant-1.example.com' });
+    const ws = await connect(t.url('a'), { origin: 'https://tenant-1.example.com' });
     expect((await httpRefusal(t.url('b'), { origin: 'https://example.com.evil.example' })).status).toBe(403);
     ws.close();
     await allDisposed(t.supervisor);
@@ -113,7 +113,7 @@ describe('allowedOrigins', () => {
     const t = await startRulesServer({ allowedOrigins: [app] });
     const refused = await httpRefusal(t.url('a'), { origin: 'https://evil.example', protocolVersion: 8 });
     expect(refused.status).toBe(403);
-    const ws = await connectClient(t.url('b'), { origin: app, protocolVersion: 8 });
+    const ws = await connect(t.url('b'), { origin: app, protocolVersion: 8 });
     ws.close();
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
@@ -122,7 +122,7 @@ describe('allowedOrigins', () => {
   it('unset, checks nothing (as before)', async () => {
     const t = await startRulesServer();
     expect(t.supervisor.options.allowedOrigins).toBeUndefined();
-    const ws = await connectClient(t.url('a'), { origin: 'https://anywhere.example' });
+    const ws = await connect(t.url('a'), { origin: 'https://anywhere.example' });
     ws.close();
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
@@ -152,7 +152,7 @@ describe('allowedOrigins', () => {
   // (every origin admitted, the opposite of what it says) passed.
   it('accepts an empty list: only clients without Origin (not browsers) get in', async () => {
     const t = await startRulesServer({ allowedOrigins: [] });
-    const noOrigin = await connectClient(t.url('bob'));
+    const noOrigin = await connect(t.url('bob'));
     expect((await httpRefusal(t.url('mallory'), { origin: app })).status).toBe(403);
     expect(t.events.admitted.map((event) => event.userId)).toEqual(['bob']);
     expect(t.events.rejected).toMatchObject([{ reason: 'origin-not-allowed', status: 403 }]);

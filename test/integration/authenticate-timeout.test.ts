@@ -17,8 +17,8 @@ import { SimulatedClock } from 'xstate';
 import { AppHookError, type AuthResult, Refusal, type SupervisorOptions } from '../../src/index.js';
 import { connectionCount, rawConnect, readResponseHead, upgradeRequest } from '../helpers/cleanup.js';
 import { closeRefusal, httpRefusal } from '../helpers/refusals.js';
-import { connectClient, startRulesServer } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks, userFromQuery } from '../helpers/server.js';
+import { startRulesServer } from '../helpers/rules.js';
+import { allDisposed, connect, expectNoLeaks, userFromQuery } from '../helpers/server.js';
 
 const authenticateTimeoutMs = 3_000;
 
@@ -233,7 +233,7 @@ describe('an authenticate that never settles', () => {
 describe('an authenticate that settles in time', () => {
   it('admits as before and leaves no timer: passing the old deadline changes nothing', async () => {
     const { t, calls } = await startHungServer();
-    const opened = connectClient(t.url('ann'));
+    const opened = connect(t.url('ann'));
     await vi.waitFor(() => expect(calls).toHaveLength(1));
     t.clock.increment(authenticateTimeoutMs - 1);
     calls[0]?.resolve('ann');

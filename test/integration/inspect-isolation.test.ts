@@ -14,8 +14,8 @@ import { describe, expect, it, vi } from 'vitest';
 import type { InspectionEvent } from 'xstate';
 import { AppHookError, Refusal, type SupervisorError } from '../../src/index.js';
 import { closeRefusal } from '../helpers/refusals.js';
-import { connectClient, startRulesServer } from '../helpers/rules.js';
-import { allDisposed, closed, expectNoLeaks, ioWait, userFromQuery } from '../helpers/server.js';
+import { startRulesServer } from '../helpers/rules.js';
+import { allDisposed, closed, connect, expectNoLeaks, ioWait, userFromQuery } from '../helpers/server.js';
 
 /** Throws once, on the first inspection event that `matches` after arm(). */
 function throwingOn(matches: (event: InspectionEvent) => boolean) {
@@ -58,7 +58,7 @@ describe('an inspect observer that throws', () => {
       const failing = throwingOn(matches);
       const t = await startRulesServer({ inspect: failing.inspect, onError: (error) => errors.push(error) });
       failing.arm();
-      const ws = await connectClient(t.url('kim'));
+      const ws = await connect(t.url('kim'));
       expect(failing.thrown()).toBe(1);
       expect(errors).toHaveLength(1);
       expect(errors[0]).toBeInstanceOf(AppHookError);
@@ -116,7 +116,7 @@ describe('an inspect observer that throws', () => {
       },
       onError: (error) => errors.push(error),
     });
-    const ws = await connectClient(t.url('kim'));
+    const ws = await connect(t.url('kim'));
     await vi.waitFor(() => expect(errors).toHaveLength(1), ioWait);
     expect(errors[0]).toBeInstanceOf(AppHookError);
     expect(errors[0]).toMatchObject({ hook: 'inspect', cause: { message: 'inspector bug' } });
@@ -136,7 +136,7 @@ describe('an inspect observer that throws', () => {
       },
     };
     const t = await startRulesServer({ inspect: observer });
-    const ws = await connectClient(t.url('kim'));
+    const ws = await connect(t.url('kim'));
     ws.close();
     await allDisposed(t.supervisor);
     expect(seen).toContain('seen:@xstate.actor');

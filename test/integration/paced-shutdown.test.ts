@@ -9,16 +9,8 @@
 import { describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { SupervisorError } from '../../src/index.js';
-import {
-  closeOf,
-  connectClient,
-  type OwnServer,
-  refusal,
-  startOwnServer,
-  stopReading,
-  touch,
-} from '../helpers/rules.js';
-import { expectNoLeaks } from '../helpers/server.js';
+import { closeOf, type OwnServer, refusal, startOwnServer, stopReading, touch } from '../helpers/rules.js';
+import { connect, expectNoLeaks } from '../helpers/server.js';
 
 interface Opened {
   name: string;
@@ -30,7 +22,7 @@ interface Opened {
 async function openAll(t: OwnServer, users: string[]): Promise<Opened[]> {
   const opened: Opened[] = [];
   for (const [index, user] of users.entries()) {
-    const ws = await connectClient(t.url(user));
+    const ws = await connect(t.url(user));
     await touch(ws);
     const id = t.handles[index]?.id;
     if (id === undefined) throw new Error('unreachable');
@@ -190,7 +182,7 @@ describe('a paced shutdown started inside a supervisor’s step', () => {
     });
 
     // ann's 4th reaches T = 4: her longest idle (u1) is evicted in that admission's step.
-    const newcomer = await connectClient(t.url('ann'));
+    const newcomer = await connect(t.url('ann'));
     // Batch 1 of 3, at once: ceil(3 / 3) = 1 of the three still live besides the newcomer.
     expect(stillLive(t, clients)).toHaveLength(2);
     expect(stillLive(t, clients)).not.toContain('u1');
@@ -287,7 +279,7 @@ describe('a bad pace throws WSSUP_INVALID_ARGUMENT and starts nothing', () => {
     expect(call).toThrow(SupervisorError);
     expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
     // Still running: a new connection is admitted.
-    const ws = await connectClient(t.url('hal'));
+    const ws = await connect(t.url('hal'));
     await touch(ws);
     const closing = closeOf(ws);
     await t.supervisor.shutdown({ deadlineMs: 1_000 });

@@ -6,13 +6,13 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { httpRefusal } from '../helpers/refusals.js';
-import { connectClient, startRulesServer } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks, ioWait } from '../helpers/server.js';
+import { startRulesServer } from '../helpers/rules.js';
+import { allDisposed, connect, expectNoLeaks, ioWait } from '../helpers/server.js';
 
 describe('Allowed origins', () => {
   it('a RegExp is tested against the request’s serialized origin: any case and the default port in the header match a lowercase pattern', async () => {
     const t = await startRulesServer({ allowedOrigins: [/^https:\/\/tenant-1\.example\.com$/] });
-    const ws = await connectClient(t.url('a'), { origin: 'HTTPS://Tenant-1.Example.COM:443' });
+    const ws = await connect(t.url('a'), { origin: 'HTTPS://Tenant-1.Example.COM:443' });
     expect(t.events.admitted).toHaveLength(1);
     ws.close();
     await allDisposed(t.supervisor);
@@ -21,7 +21,7 @@ describe('Allowed origins', () => {
 
   it('a RegExp that is not anchored matches https://app.example.com.evil.example too (why the README says anchor it)', async () => {
     const t = await startRulesServer({ allowedOrigins: [/https:\/\/app\.example\.com/] });
-    const ws = await connectClient(t.url('a'), { origin: 'https://app.example.com.evil.example' });
+    const ws = await connect(t.url('a'), { origin: 'https://app.example.com.evil.example' });
     ws.close();
     await allDisposed(t.supervisor);
     const anchored = await startRulesServer({ allowedOrigins: [/^https:\/\/app\.example\.com$/] });

@@ -12,20 +12,13 @@
 import { describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { SupervisorError } from '../../src/index.js';
-import {
-  closeOf,
-  connectClient,
-  type OwnServer,
-  startOwnServer,
-  stopReading,
-  touch,
-} from '../helpers/rules.js';
-import { expectNoLeaks } from '../helpers/server.js';
+import { closeOf, type OwnServer, startOwnServer, stopReading, touch } from '../helpers/rules.js';
+import { connect, expectNoLeaks } from '../helpers/server.js';
 
 async function openMany(t: OwnServer, users: string[]): Promise<WebSocket[]> {
   const opened: WebSocket[] = [];
   for (const user of users) {
-    const ws = await connectClient(t.url(user));
+    const ws = await connect(t.url(user));
     await touch(ws);
     opened.push(ws);
   }

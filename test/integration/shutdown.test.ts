@@ -10,7 +10,6 @@ import { SupervisorError } from '../../src/index.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import {
   closeOf,
-  connectClient,
   nextEvent,
   type OwnServer,
   refusal,
@@ -19,7 +18,7 @@ import {
   stopReading,
   touch,
 } from '../helpers/rules.js';
-import { expectNoLeaks, userFromQuery } from '../helpers/server.js';
+import { connect, expectNoLeaks, userFromQuery } from '../helpers/server.js';
 
 /** Tracks whether a promise has settled, without awaiting it. */
 function track(promise: Promise<void>) {
@@ -36,7 +35,7 @@ const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 async function openAll(t: OwnServer, users: string[]) {
   const sockets = [];
   for (const user of users) {
-    const ws = await connectClient(t.url(user));
+    const ws = await connect(t.url(user));
     await touch(ws);
     sockets.push(ws);
   }
@@ -363,7 +362,7 @@ describe('shutdown() with bad options throws WSSUP_INVALID_ARGUMENT and starts n
     expect(call).toThrow(SupervisorError);
     expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
     // Still running: a new connection is admitted.
-    const ws = await connectClient(t.url('ida'));
+    const ws = await connect(t.url('ida'));
     await touch(ws);
     const closing = closeOf(ws);
     await t.supervisor.shutdown({ deadlineMs: 1_000 });

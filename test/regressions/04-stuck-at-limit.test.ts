@@ -10,15 +10,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
-import {
-  connectClient,
-  evictAt,
-  idleTimeoutMs,
-  limit,
-  refusal,
-  startRulesServer,
-  stopReading,
-} from '../helpers/rules.js';
+import { evictAt, idleTimeoutMs, limit, refusal, startRulesServer, stopReading } from '../helpers/rules.js';
+import { connect } from '../helpers/server.js';
 
 describe('regression: a user stuck at the limit after many reconnects', () => {
   it('never refuses a client that reconnects 100 times and abandons each old socket', async () => {
@@ -45,7 +38,7 @@ describe('regression: a user stuck at the limit after many reconnects', () => {
     for (let round = 0; round < 10; round += 1) {
       // Five connections whose peers go silent: no pong, no close, no FIN.
       for (let i = 0; i < limit; i += 1) {
-        const ws = await connectClient(t.url(user), { autoPong: false });
+        const ws = await connect(t.url(user), { autoPong: false });
         stopReading(ws);
       }
       expect((await refusal(t.url(user))).status).toBe(429); // at the limit, nothing idle to evict

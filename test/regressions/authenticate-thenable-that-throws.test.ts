@@ -12,8 +12,8 @@
 import { describe, expect, it } from 'vitest';
 import { AppHookError, type AuthResult } from '../../src/index.js';
 import { httpRefusal } from '../helpers/refusals.js';
-import { connectClient, startRulesServer } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks, userFromQuery } from '../helpers/server.js';
+import { startRulesServer } from '../helpers/rules.js';
+import { allDisposed, connect, expectNoLeaks, userFromQuery } from '../helpers/server.js';
 
 const authenticateTimeoutMs = 3_000;
 
@@ -53,7 +53,7 @@ describe('an authenticate that returns a thenable whose then throws', () => {
     expect(t.errors).toHaveLength(1);
 
     // The app's other users are served as ever, and the supervisor holds nothing once they leave.
-    const ws = await connectClient(t.url('ana'));
+    const ws = await connect(t.url('ana'));
     expect(t.supervisor.userStats('ana')).toMatchObject({ live: 1 });
     ws.close();
     await allDisposed(t.supervisor);

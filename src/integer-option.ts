@@ -1,0 +1,33 @@
+/**
+ * The check most numeric options share: an integer in a range, its default when undefined,
+ * and the same words in the InvalidOptionError as in the check, so the two cannot drift.
+ * (The client has its own, milliseconds() in client/options.ts: its modules run in a browser
+ * and import only what test/client/options.test.ts lists.)
+ */
+import { InvalidOptionError } from './errors.js';
+
+/** setTimeout's ceiling: the longest delay an option in milliseconds may name. */
+export const MAX_DELAY_MS = 2_147_483_647;
+
+export const integerIn =
+  (min: number, max: number) =>
+  (v: unknown): v is number =>
+    typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
+
+/**
+ * `value` (or `fallback` when it is undefined), an integer from `min` to `max`.
+ * @throws {InvalidOptionError} WSSUP_INVALID_OPTION, naming `option`, otherwise.
+ */
+export function integerOption(
+  option: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const resolved = value === undefined ? fallback : value;
+  if (!integerIn(min, max)(resolved)) {
+    throw new InvalidOptionError(option, `an integer from ${min} to ${max}`, resolved);
+  }
+  return resolved;
+}
