@@ -9,7 +9,7 @@
  * internal transitions and exit actions in their box; a composite state's
  * list, and the machine root's transitions, go in a note.
  */
-import type { ChartGraph, ChartNode } from './graph.js';
+import { type ChartGraph, type ChartNode, ROOT } from './graph.js';
 import { ANY_STATE, type Arrow, arrows, childrenOf, compartment } from './labels.js';
 
 /**
@@ -53,6 +53,19 @@ export function toMermaid(graph: ChartGraph): string {
   const localTo = (parent: string | null) => (edge: Arrow) =>
     parent !== null && parentOf.get(edge.source) === parent && parentOf.get(edge.target) === parent;
 
+  // Mermaid keeps one note per state (a second `note … of X` replaces the first), so the root's
+  // note goes on a top-level state that has none of its own, the initial one if it can; failing
+  // that, it is added to that state's note under its heading.
+  const top = childrenOf(graph, null);
+  const rootListed = compartment(graph, ROOT);
+  const noteless = (node: ChartNode) =>
+    (node.type !== 'compound' && node.type !== 'parallel') || compartment(graph, node.id).length === 0;
+  const anchor =
+    top.find((node) => node.initial === true && noteless(node)) ??
+    top.find(noteless) ??
+    top.find((node) => node.initial === true) ??
+    top[0];
+
   const block = (parent: string | null, parallel: boolean, indent: string) => {
     const children = childrenOf(graph, parent);
     const initial = children.find((child) => child.initial === true);
@@ -64,7 +77,10 @@ export function toMermaid(graph: ChartGraph): string {
         lines.push(`${indent}state ${id} {`);
         block(child.id, child.type === 'parallel', `${indent}  `);
         lines.push(`${indent}}`);
-        note(id, compartment(graph, child.id), indent);
+        const listed = compartment(graph, child.id);
+        if (child === anchor && listed.length > 0 && rootListed.length > 0)
+          note(id, [...listed, ANY_STATE, ...rootListed], indent);
+        else note(id, listed, indent);
         return;
       }
       // A state with descriptions needs its name declared first, or the first description becomes its title.
@@ -85,10 +101,7 @@ export function toMermaid(graph: ChartGraph): string {
   );
   for (const edge of edges) if (!nested.has(edge)) lines.push(`  ${arrow(edge)}`);
 
-  const top = childrenOf(graph, null);
-  const anchor = top.find((node) => node.initial === true) ?? top[0];
-  const rootListed = compartment(graph, '');
-  if (anchor !== undefined) note(idOf(anchor.id), rootListed, '  ', ANY_STATE);
+  if (anchor !== undefined && noteless(anchor)) note(idOf(anchor.id), rootListed, '  ', ANY_STATE);
   return `${lines.join('\n')}\n`;
 
   function note(id: string, labels: string[], indent: string, heading?: string) {
