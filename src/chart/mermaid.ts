@@ -9,8 +9,8 @@
  * internal transitions and exit actions in their box; a composite state's
  * list, and the machine root's transitions, go in a note.
  */
-import { type ChartGraph, type ChartNode, ROOT } from './graph.js';
-import { ANY_STATE, type Arrow, arrows, childrenOf, compartment } from './labels.js';
+import type { ChartGraph, ChartNode } from './graph.js';
+import { type Arrow, arrows, childrenOf, compartment, rootNote } from './labels.js';
 
 /**
  * Words Mermaid's state grammar (or its layout, for `root`) reserves. Its lexer
@@ -55,9 +55,9 @@ export function toMermaid(graph: ChartGraph): string {
 
   // Mermaid keeps one note per state (a second `note … of X` replaces the first), so the root's
   // note goes on a top-level state that has none of its own, the initial one if it can; failing
-  // that, it is added to that state's note under its heading.
+  // that, it is added to that state's note under its headings.
   const top = childrenOf(graph, null);
-  const rootListed = compartment(graph, ROOT);
+  const rootListed = rootNote(graph);
   const noteless = (node: ChartNode) =>
     (node.type !== 'compound' && node.type !== 'parallel') || compartment(graph, node.id).length === 0;
   const anchor =
@@ -79,7 +79,7 @@ export function toMermaid(graph: ChartGraph): string {
         lines.push(`${indent}}`);
         const listed = compartment(graph, child.id);
         if (child === anchor && listed.length > 0 && rootListed.length > 0)
-          note(id, [...listed, ANY_STATE, ...rootListed], indent);
+          note(id, [...listed, ...rootListed], indent);
         else note(id, listed, indent);
         return;
       }
@@ -101,13 +101,12 @@ export function toMermaid(graph: ChartGraph): string {
   );
   for (const edge of edges) if (!nested.has(edge)) lines.push(`  ${arrow(edge)}`);
 
-  if (anchor !== undefined && noteless(anchor)) note(idOf(anchor.id), rootListed, '  ', ANY_STATE);
+  if (anchor !== undefined && noteless(anchor)) note(idOf(anchor.id), rootListed, '  ');
   return `${lines.join('\n')}\n`;
 
-  function note(id: string, labels: string[], indent: string, heading?: string) {
+  function note(id: string, labels: string[], indent: string) {
     if (labels.length === 0) return;
     lines.push(`${indent}note right of ${id}`);
-    if (heading !== undefined) lines.push(`${indent}  ${text(heading)}`);
     for (const label of labels) lines.push(`${indent}  ${text(label)}`);
     lines.push(`${indent}end note`);
   }

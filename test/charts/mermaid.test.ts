@@ -281,17 +281,26 @@ describe('Mermaid of the other machines', () => {
 });
 
 describe('Mermaid notes', () => {
+  // connection.md had no `entry / bindTransport`: only the root's transitions had a note.
+  it("writes the machine's own entry actions in the root's note, under the machine's name", async () => {
+    const text = await renderChart(charts.connection, { format: 'mermaid' });
+    expect(text).toContain(
+      '  note right of connecting\n    connection (the machine)\n    entry / bindTransport\n  end note',
+    );
+  });
+
   it("adds the root's lines to a state's own note when every top-level state has one", async () => {
     const { setup } = await import('xstate');
     const machine = setup({ actions: { open: () => {}, log: () => {} } }).createMachine({
       id: 'one',
       initial: 'outer',
+      entry: 'log',
       on: { PING: { actions: 'log' } },
       states: { outer: { entry: 'open', initial: 'inner', states: { inner: {} } } },
     });
     const text = await renderChart(machine, { format: 'mermaid' });
     expect(text).toContain(
-      '  note right of outer\n    entry / open\n    in any state\n    PING / log\n  end note',
+      '  note right of outer\n    entry / open\n    one (the machine)\n    entry / log\n    in any state\n    PING / log\n  end note',
     );
     expect(text.match(/note right of/g)).toHaveLength(1);
   });
