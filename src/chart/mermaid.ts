@@ -53,9 +53,10 @@ export function toMermaid(graph: ChartGraph): string {
   const localTo = (parent: string | null) => (edge: Arrow) =>
     parent !== null && parentOf.get(edge.source) === parent && parentOf.get(edge.target) === parent;
 
-  // Mermaid keeps one note per state (a second `note … of X` replaces the first), so the root's
-  // note goes on a top-level state that has none of its own, the initial one if it can; failing
-  // that, it is added to that state's note under its headings.
+  // One note per state: Mermaid's state book keeps one (a second `note … of X` replaces the
+  // first; its current renderer draws both in one group, where the root's lines read as that
+  // state's). So the root's note goes on a top-level state that has none of its own, the initial
+  // one if it can; failing that, it is added to that state's note under its headings.
   const top = childrenOf(graph, null);
   const rootListed = rootNote(graph);
   const noteless = (node: ChartNode) =>

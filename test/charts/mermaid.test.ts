@@ -95,10 +95,11 @@ describe.each([...Object.entries(charts), ['sample', sampleMachine] as const])(
       }
     });
 
-    // Mermaid keeps one note per state: a second `note right of X` replaces the first (its
-    // StateDB.addState sets `state.note`). client.md put the root's `CLOSE → closed` on
-    // `connection`, whose own note (entry / forgetStable, NETWORK_OFFLINE / giveUpOfflineSocket)
-    // GitHub then dropped.
+    // client.md wrote two notes on `connection`: its own (entry / forgetStable, NETWORK_OFFLINE /
+    // giveUpOfflineSocket) and the root's `CLOSE → closed`, which then read as connection's too.
+    // Mermaid's state book keeps one note per state (StateDB.addState replaces it; older
+    // renderers showed one, mermaid-js/mermaid#2055); its current renderer draws both, in one
+    // note group beside the state.
     it('writes at most one note per state, and every listed line of the machine in a note', async () => {
       const text = await renderChart(machine as AnyStateMachine, { format: 'mermaid' });
       const { notes } = parse(text);
