@@ -5,7 +5,7 @@
  * with `compound=true`). Parallel regions are dashed clusters.
  */
 import type { ChartEdge, ChartGraph, ChartNode } from './graph.js';
-import { ANY_STATE, childrenOf, compartment, drawnEdges, transitionLabel } from './labels.js';
+import { childrenOf, compartment, drawnEdges, rootNote, transitionLabel } from './labels.js';
 
 export function toDot(graph: ChartGraph): string {
   const byId = new Map(graph.nodes.map((node) => [node.id, node]));
@@ -49,10 +49,10 @@ export function toDot(graph: ChartGraph): string {
   };
   block(null, false, '  ');
 
-  const rootListed = compartment(graph, '');
+  const rootListed = rootNote(graph);
   if (rootListed.length > 0) {
     lines.push(
-      `  ${quote('[any]')} [shape=note, label=${quote(`${ANY_STATE}\\l${rootListed.map(escapeDot).join('\\l')}\\l`, true)}];`,
+      `  ${quote('[any]')} [shape=note, label=${quote(`${rootListed.map(escapeDot).join('\\l')}\\l`, true)}];`,
     );
   }
   for (const edge of drawnEdges(graph)) lines.push(`  ${arrow(edge, isCluster)}`);

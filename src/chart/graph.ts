@@ -27,6 +27,9 @@
  *   `kind` says which of those it is; `delay` names the delay and `delayMs`
  *   gives its length when the definition fixes it. `invoke` names the src of
  *   the state's own invoke on its done/error edges when XState made up its id.
+ * - `entry`, `exit` (top level): the machine root's own entry and exit
+ *   actions, as a state's (absent when it has none), such as a connection
+ *   binding its transport when it starts.
  * - `events`, `guards`: sorted names used by the edges. `delays`: sorted, with
  *   `ms` when it is a number in the definition (ours read it from context).
  */
@@ -102,6 +105,10 @@ export interface ChartGraph {
   version: 1;
   /** The machine's id. */
   machine: string;
+  /** Names of the machine root's own entry actions, in order (absent when there are none). */
+  entry?: string[];
+  /** Names of the machine root's own exit actions, in order (absent when there are none). */
+  exit?: string[];
   /** Every state below the root, depth first in definition order. */
   nodes: ChartNode[];
   /** Every transition, in definition order per state. */
@@ -135,6 +142,8 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
   const edges: ChartEdge[] = [];
   const delayMs = new Map<string, number | undefined>();
   const fixedDelays = (machine.implementations?.delays ?? {}) as Record<string, unknown>;
+  const rootEntry = ownActions(machine.root, 'entry');
+  const rootExit = ownActions(machine.root, 'exit');
 
   const visit = (stateNode: AnyStateNode) => {
     const id = pathOf(stateNode);
@@ -212,6 +221,8 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
     format: 'ws-supervisor-chart',
     version: 1,
     machine: machine.id,
+    ...(rootEntry.length === 0 ? {} : { entry: rootEntry }),
+    ...(rootExit.length === 0 ? {} : { exit: rootExit }),
     nodes,
     edges,
     events: namesOf(['event', 'done', 'error']),

@@ -80,6 +80,33 @@ export function childrenOf(graph: ChartGraph, parent: string | null): ChartNode[
 export const ANY_STATE = 'in any state';
 
 /**
+ * The note for the machine root, which has no box: its own entry and exit
+ * actions under `<machine> (the machine)`, then its transitions under
+ * `in any state`. Each heading only when it has lines; empty when neither has.
+ */
+export function rootNote(graph: ChartGraph): string[] {
+  const own = [
+    ...(graph.entry === undefined ? [] : [`entry / ${graph.entry.join(', ')}`]),
+    ...(graph.exit === undefined ? [] : [`exit / ${graph.exit.join(', ')}`]),
+  ];
+  const listed = compartment(graph, ROOT);
+  return [
+    ...(own.length === 0 ? [] : [machineHeading(graph), ...own]),
+    ...(listed.length === 0 ? [] : [ANY_STATE, ...listed]),
+  ];
+}
+
+/** Heading of the root note's entry and exit actions: `connection (the machine)`. */
+export function machineHeading(graph: ChartGraph): string {
+  return `${graph.machine} (the machine)`;
+}
+
+/** Whether a line of `rootNote()` is one of its headings (drawn bold). */
+export function isNoteHeading(graph: ChartGraph, line: string): boolean {
+  return line === ANY_STATE || line === machineHeading(graph);
+}
+
+/**
  * One arrow per source, target and style: parallel transitions (five events
  * from `connecting` to `disposed`) share an arrow and stack their labels, and
  * delays get arrows of their own (the SVG draws them dashed).

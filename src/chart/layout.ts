@@ -12,7 +12,7 @@
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
 import { importOptionalPeer } from '../optional-peer.js';
 import type { ChartGraph, ChartNode } from './graph.js';
-import { ANY_STATE, type Arrow, arrows, childrenOf, compartment } from './labels.js';
+import { type Arrow, arrows, childrenOf, compartment, isNoteHeading, rootNote } from './labels.js';
 import { textWidth } from './text-width.js';
 
 export const FONT = { state: 13, listed: 11, edge: 11 } as const;
@@ -63,7 +63,7 @@ export interface ChartLayout extends Box {
   /** The machine's initial dot and its arrow. */
   initial?: Box;
   initialPath?: Point[];
-  /** The note listing the root's transitions (taken in any state). */
+  /** The note for the machine root: its own entry and exit actions, and its transitions (taken in any state). */
   note?: Box & { lines: string[] };
 }
 
@@ -125,7 +125,7 @@ export async function layoutChart(graph: ChartGraph): Promise<ChartLayout> {
   const { default: elkModule } = await importOptionalPeer<ElkBundled>('elkjs', ELK_MODULE, 'SVG charts');
   const elk = new elkModule.default();
   const listedOf = (id: string) => compartment(graph, id);
-  const rootListed = listedOf('');
+  const rootListed = rootNote(graph);
   const drawn = arrows(graph);
 
   // ELK routes an arrow it has to turn round (one to a state above its source, as the client's
@@ -196,7 +196,7 @@ export async function layoutChart(graph: ChartGraph): Promise<ChartLayout> {
   };
   withInitial(layout, null);
   const note = shapes.get(elkId.note);
-  if (note !== undefined) layout.note = { ...box(note), lines: [ANY_STATE, ...rootListed] };
+  if (note !== undefined) layout.note = { ...box(note), lines: rootListed };
   return layout;
 }
 
@@ -291,10 +291,11 @@ function elkGraph(graph: ChartGraph, drawn: Arrow[], rootListed: string[], rever
   };
   const rootChildren = childrenFor(null);
   if (rootListed.length > 0) {
-    const lines = [ANY_STATE, ...rootListed];
+    const lines = rootListed;
     rootChildren.push({
       id: elkId.note,
-      width: Math.max(...lines.map((line) => textWidth(line, FONT.listed))) + 2 * PAD,
+      width:
+        Math.max(...lines.map((line) => textWidth(line, FONT.listed, isNoteHeading(graph, line)))) + 2 * PAD,
       height: lines.length * LINE + 12,
     });
   }

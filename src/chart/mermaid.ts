@@ -10,7 +10,7 @@
  * list, and the machine root's transitions, go in a note.
  */
 import type { ChartGraph, ChartNode } from './graph.js';
-import { ANY_STATE, type Arrow, arrows, childrenOf, compartment } from './labels.js';
+import { type Arrow, arrows, childrenOf, compartment, rootNote } from './labels.js';
 
 /**
  * Words Mermaid's state grammar (or its layout, for `root`) reserves. Its lexer
@@ -53,6 +53,20 @@ export function toMermaid(graph: ChartGraph): string {
   const localTo = (parent: string | null) => (edge: Arrow) =>
     parent !== null && parentOf.get(edge.source) === parent && parentOf.get(edge.target) === parent;
 
+  // One note per state: Mermaid's state book keeps one (a second `note … of X` replaces the
+  // first; its current renderer draws both in one group, where the root's lines read as that
+  // state's). So the root's note goes on a top-level state that has none of its own, the initial
+  // one if it can; failing that, it is added to that state's note under its headings.
+  const top = childrenOf(graph, null);
+  const rootListed = rootNote(graph);
+  const noteless = (node: ChartNode) =>
+    (node.type !== 'compound' && node.type !== 'parallel') || compartment(graph, node.id).length === 0;
+  const anchor =
+    top.find((node) => node.initial === true && noteless(node)) ??
+    top.find(noteless) ??
+    top.find((node) => node.initial === true) ??
+    top[0];
+
   const block = (parent: string | null, parallel: boolean, indent: string) => {
     const children = childrenOf(graph, parent);
     const initial = children.find((child) => child.initial === true);
@@ -64,7 +78,10 @@ export function toMermaid(graph: ChartGraph): string {
         lines.push(`${indent}state ${id} {`);
         block(child.id, child.type === 'parallel', `${indent}  `);
         lines.push(`${indent}}`);
-        note(id, compartment(graph, child.id), indent);
+        const listed = compartment(graph, child.id);
+        if (child === anchor && listed.length > 0 && rootListed.length > 0)
+          note(id, [...listed, ...rootListed], indent);
+        else note(id, listed, indent);
         return;
       }
       // A state with descriptions needs its name declared first, or the first description becomes its title.
@@ -85,16 +102,12 @@ export function toMermaid(graph: ChartGraph): string {
   );
   for (const edge of edges) if (!nested.has(edge)) lines.push(`  ${arrow(edge)}`);
 
-  const top = childrenOf(graph, null);
-  const anchor = top.find((node) => node.initial === true) ?? top[0];
-  const rootListed = compartment(graph, '');
-  if (anchor !== undefined) note(idOf(anchor.id), rootListed, '  ', ANY_STATE);
+  if (anchor !== undefined && noteless(anchor)) note(idOf(anchor.id), rootListed, '  ');
   return `${lines.join('\n')}\n`;
 
-  function note(id: string, labels: string[], indent: string, heading?: string) {
+  function note(id: string, labels: string[], indent: string) {
     if (labels.length === 0) return;
     lines.push(`${indent}note right of ${id}`);
-    if (heading !== undefined) lines.push(`${indent}  ${text(heading)}`);
     for (const label of labels) lines.push(`${indent}  ${text(label)}`);
     lines.push(`${indent}end note`);
   }

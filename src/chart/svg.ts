@@ -13,6 +13,7 @@
  * can share a page.
  */
 import type { ChartGraph } from './graph.js';
+import { isNoteHeading } from './labels.js';
 import {
   type Box,
   type ChartLayout,
@@ -128,7 +129,7 @@ export function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
     out.push('  <g class="note">');
     out.push(`    ${rect(note, 3, COLOR.noteFill, COLOR.noteStroke, 1)}`);
     note.lines.forEach((line, index) => {
-      const weight = index === 0 ? ' font-weight="600"' : '';
+      const weight = isNoteHeading(graph, line) ? ' font-weight="600"' : '';
       out.push(
         `    <text x="${note.x + 10}" y="${round(note.y + 18 + index * 15)}" font-size="${FONT.listed}"${weight} ` +
           `fill="${COLOR.text}">${xml(line)}</text>`,

@@ -60,6 +60,10 @@ describe('DOT', () => {
     expect(connection).toContain(
       '"active.activity.live" [label="live\\nentry / deliverDirectly\\lexit / deliverViaMachine\\l"];',
     );
+    // The machine's own entry action, in the root's note.
+    expect(connection).toContain(
+      '"[any]" [shape=note, label="connection (the machine)\\lentry / bindTransport\\l"];',
+    );
   });
 
   it('escapes quotes and backslashes in labels', async () => {

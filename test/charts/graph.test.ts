@@ -213,6 +213,9 @@ describe('machineGraph on our machines', () => {
     ]);
     expect(graph.nodes.find((node) => node.id === 'active')?.type).toBe('parallel');
     expect(graph.nodes.find((node) => node.id === 'disposed')?.type).toBe('final');
+    // The machine's own entry action: the transport is bound when the connection starts.
+    expect(graph.entry).toEqual(['bindTransport']);
+    expect(graph.exit).toBeUndefined();
     expect(graph.delays.map((delay) => delay.name)).toEqual([
       'connectTimeout',
       'drainTimeout',

@@ -7,7 +7,9 @@
 
 import { describe, expect, it } from 'vitest';
 import type { AnyStateMachine } from 'xstate';
+import { ROOT } from '../../src/chart/graph.js';
 import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
+import { compartment } from '../../src/chart/labels.js';
 import { toMarkdown } from '../../src/chart/markdown.js';
 import { sampleMachine } from './sample.machine.js';
 
@@ -20,6 +22,7 @@ function parse(text: string) {
   const declared = new Map<string, string | null>();
   const declarations: string[] = [];
   const mentions: { id: string; block: string | null; line: string }[] = [];
+  const notes: { id: string; lines: string[] }[] = [];
   let inNote = false;
   const block = () => stack.at(-1) ?? null;
   const declare = (id: string) => {
@@ -51,6 +54,7 @@ function parse(text: string) {
       /^note right of (\S+)$/,
       ([, id], line) => {
         mention(id as string, line);
+        notes.push({ id: id as string, lines: [] });
         inNote = true;
       },
     ],
@@ -62,6 +66,7 @@ function parse(text: string) {
     const line = raw.trim();
     if (inNote) {
       inNote = line !== 'end note';
+      if (inNote) notes.at(-1)?.lines.push(line);
       continue;
     }
     const rule = rules.find(([pattern]) => pattern.test(line));
@@ -70,7 +75,7 @@ function parse(text: string) {
   }
   expect(stack, 'unclosed state block').toEqual([]);
   expect(inNote, 'unclosed note').toBe(false);
-  return { declared, declarations, mentions };
+  return { declared, declarations, mentions, notes };
 }
 
 // Every committed chart (docs/machines), not a hand-picked few, plus the sample's odd corners.
@@ -88,6 +93,32 @@ describe.each([...Object.entries(charts), ['sample', sampleMachine] as const])(
         expect(declared.has(id), `${id} is declared (${line})`).toBe(true);
         if (block !== null) expect(declared.get(id), line).toBe(block);
       }
+    });
+
+    // client.md wrote two notes on `connection`: its own (entry / forgetStable, NETWORK_OFFLINE /
+    // giveUpOfflineSocket) and the root's `CLOSE → closed`, which then read as connection's too.
+    // Mermaid's state book keeps one note per state (StateDB.addState replaces it; older
+    // renderers showed one, mermaid-js/mermaid#2055); its current renderer draws both, in one
+    // note group beside the state.
+    it('writes at most one note per state, and every listed line of the machine in a note', async () => {
+      const text = await renderChart(machine as AnyStateMachine, { format: 'mermaid' });
+      const { notes } = parse(text);
+      const ids = notes.map((note) => note.id);
+      expect(ids.length, `notes on ${ids.join(', ')}`).toBe(new Set(ids).size);
+      const graph = machineGraph(machine as AnyStateMachine);
+      // Mermaid's entity codes back to the characters they stand for.
+      const noted = notes.flatMap((note) =>
+        note.lines.map((line) =>
+          line.replace(/#quot;/g, '"').replace(/#(\d+);/g, (_, code) => String.fromCharCode(Number(code))),
+        ),
+      );
+      const listed = [
+        ROOT,
+        ...graph.nodes
+          .filter((node) => node.type !== 'atomic' && node.type !== 'final')
+          .map((node) => node.id),
+      ].flatMap((id) => compartment(graph, id));
+      for (const line of listed) expect(noted, line).toContain(line);
     });
   },
 );
@@ -247,6 +278,32 @@ describe('Mermaid of the other machines', () => {
     expect(text).toContain('always [isReady && !isBusy]');
     // Root transitions go in a note: one to a state, one internal with its action.
     expect(text).toMatch(/note right of idle\n\s+in any state\n\s+RESET → idle\n\s+TICK \/ log\n\s+end note/);
+  });
+});
+
+describe('Mermaid notes', () => {
+  // connection.md had no `entry / bindTransport`: only the root's transitions had a note.
+  it("writes the machine's own entry actions in the root's note, under the machine's name", async () => {
+    const text = await renderChart(charts.connection, { format: 'mermaid' });
+    expect(text).toContain(
+      '  note right of connecting\n    connection (the machine)\n    entry / bindTransport\n  end note',
+    );
+  });
+
+  it("adds the root's lines to a state's own note when every top-level state has one", async () => {
+    const { setup } = await import('xstate');
+    const machine = setup({ actions: { open: () => {}, log: () => {} } }).createMachine({
+      id: 'one',
+      initial: 'outer',
+      entry: 'log',
+      on: { PING: { actions: 'log' } },
+      states: { outer: { entry: 'open', initial: 'inner', states: { inner: {} } } },
+    });
+    const text = await renderChart(machine, { format: 'mermaid' });
+    expect(text).toContain(
+      '  note right of outer\n    entry / open\n    one (the machine)\n    entry / log\n    in any state\n    PING / log\n  end note',
+    );
+    expect(text.match(/note right of/g)).toHaveLength(1);
   });
 });
 

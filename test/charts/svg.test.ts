@@ -264,6 +264,45 @@ describe('SVG specifics', () => {
     expect(all(connection, (e) => classes(e).includes('initial')).length).toBe(3);
   });
 
+  // connection.svg drew no `entry / bindTransport`: the machine root has no box, and only its
+  // transitions were written in its note, so nothing said where the transport is bound.
+  it("writes the machine's own entry and exit actions in its note, under the machine's name", async () => {
+    const noteOf = (svg: Element) =>
+      (all(svg, (e) => classes(e).includes('note'))[0]?.children ?? [])
+        .filter((c) => c.name === 'text')
+        .map((t) => [t.text, t.attributes['font-weight'] === '600']);
+    const connection = readSvg(await renderChart(charts.connection, { format: 'svg' }));
+    // Its heading is bold, a tenth wider than the same words set regular: the box holds it (the
+    // words start 10px in), with a few px to spare.
+    const box = all(connection, (e) => classes(e).includes('note'))[0] as Element;
+    const frame = box.children.find((c) => c.name === 'rect') as Element;
+    for (const [line, bold] of noteOf(connection) as [string, boolean][]) {
+      expect(num(frame, 'width'), line).toBeGreaterThanOrEqual(
+        10 + textWidth(line, 11) * (bold ? 1.1 : 1) + 4,
+      );
+    }
+    expect(noteOf(connection)).toEqual([
+      ['connection (the machine)', true],
+      ['entry / bindTransport', false],
+    ]);
+    const { setup } = await import('xstate');
+    const both = setup({ actions: { open: () => {}, close: () => {}, log: () => {} } }).createMachine({
+      id: 'both',
+      entry: 'open',
+      exit: 'close',
+      on: { PING: { actions: 'log' } },
+      initial: 'a',
+      states: { a: {} },
+    });
+    expect(noteOf(readSvg(await renderChart(both, { format: 'svg' })))).toEqual([
+      ['both (the machine)', true],
+      ['entry / open', false],
+      ['exit / close', false],
+      ['in any state', true],
+      ['PING / log', false],
+    ]);
+  });
+
   // hub.svg: the arrow from running into shuttingDown.pacing crosses shuttingDown's listed line
   // (`after shutdownDeadline / terminateAll`) on its way in, and was painted over the words.
   it("paints a composite state's listed lines above the arrows that cross them, on a backing", async () => {
