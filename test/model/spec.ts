@@ -11,18 +11,24 @@ type ConnectionModule = typeof import('../../machines/connection.machine.js');
 type UserSupervisorModule = typeof import('../../machines/user-supervisor.machine.js');
 type HubModule = typeof import('../../machines/hub.machine.js');
 type ClientModule = typeof import('../../machines/client.machine.js');
+type LeaseModule = typeof import('../../machines/lease.machine.js');
+type RefusalModule = typeof import('../../machines/refusal.machine.js');
 
 export async function loadSpecMachines() {
-  const [connection, userSupervisor, hub, client] = await Promise.all([
+  const [connection, userSupervisor, hub, client, lease, refusal] = await Promise.all([
     vi.importActual<ConnectionModule>('../../machines/connection.machine.js'),
     vi.importActual<UserSupervisorModule>('../../machines/user-supervisor.machine.js'),
     vi.importActual<HubModule>('../../machines/hub.machine.js'),
     vi.importActual<ClientModule>('../../machines/client.machine.js'),
+    vi.importActual<LeaseModule>('../../machines/lease.machine.js'),
+    vi.importActual<RefusalModule>('../../machines/refusal.machine.js'),
   ]);
   return {
     connectionMachine: connection.connectionMachine,
     userSupervisorMachine: userSupervisor.userSupervisorMachine,
     hubMachine: hub.hubMachine,
     clientMachine: client.clientMachine,
+    leaseMachine: lease.leaseMachine,
+    refusalMachine: refusal.refusalMachine,
   };
 }

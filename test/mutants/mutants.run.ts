@@ -46,6 +46,8 @@ const suites = {
   machine: 'test/machines/connection.machine.test.ts',
   'supervisor machine': 'test/machines/user-supervisor.machine.test.ts',
   'lease machine': 'test/machines/lease.machine.test.ts',
+  // The lease walked path by path against the real runtime on a scripted store.
+  'lease model-based': 'test/model-based/lease.model.test.ts',
   // The lease as the cluster runtime drives it (a memory book, simulated time): renewals,
   // lost leases, outages and their reconciliation.
   'cluster runtime': 'test/cluster/runtime.test.ts',
@@ -60,7 +62,7 @@ type Machine = ReturnType<typeof mutatedMachine>;
 const suitesOf: Record<Machine, Suite[]> = {
   connection: ['model-based', 'property', 'machine'],
   userSupervisor: ['model-based', 'property', 'supervisor machine'],
-  lease: ['lease machine', 'cluster runtime'],
+  lease: ['lease model-based', 'lease machine', 'cluster runtime'],
   client: ['client model-based', 'client'],
 };
 
