@@ -355,9 +355,17 @@ function findEdge(node: ElkNode, id: string): ElkExtendedEdge | undefined {
   return undefined;
 }
 
-/** How far a label's wrapped line is indented (px), and the widest a line gets before it wraps. */
+/**
+ * How far a label's wrapped line is indented (px), and the widest a line gets before it wraps.
+ * The labels of the arrows that cross a layer stand side by side in it, so their width adds up
+ * across the chart: at 340px, client.svg was 1,701px wide and connection.svg 1,515px, and GitHub
+ * shows a README's images about 880px wide (11px labels drawn at 6px). At 140px a long list of
+ * actions goes one action a line (an action is never cut inside its params), and client.svg is
+ * 1,197px wide. Narrower changes nothing: the widest lines are then single actions with their
+ * params, and connection.svg (1,366px) is as wide as its states and arrows, not its labels.
+ */
 export const LABEL_INDENT = 12;
-const LABEL_WRAP = 340;
+const LABEL_WRAP = 140;
 
 export interface LabelLine {
   text: string;
