@@ -355,61 +355,80 @@ function findEdge(node: ElkNode, id: string): ElkExtendedEdge | undefined {
   return undefined;
 }
 
-/** How far a label's wrapped line is indented (px), and the widest a line gets before it wraps. */
+/**
+ * How far a label's wrapped line is indented (px), and the widest a line gets before it wraps.
+ * The labels of the arrows that cross a layer stand side by side in it, so their width adds up
+ * across the chart: at 340px, client.svg was 1,701px wide and connection.svg 1,515px, and GitHub
+ * shows a README's images about 880px wide (11px labels drawn at 6px). At 140px a long list of
+ * actions goes one action a line, and a long action one param a line: client.svg is 1,197px wide
+ * and connection.svg 1,151px. Narrower changes nothing: they are then as wide as their states and
+ * arrows. (ELK's other node placements and label layers made connection.svg narrower only by
+ * sending arrows round the picture: svg.test.ts, "takes a short path".)
+ */
 export const LABEL_INDENT = 12;
-const LABEL_WRAP = 340;
+const LABEL_WRAP = 140;
 
 export interface LabelLine {
   text: string;
   /** The line goes on with the label above it (it is indented); joined with a space, they are the label. */
   continued: boolean;
+  /** How many LABEL_INDENTs the line is indented: 1 for an action, 2 for its params cut off. */
+  indent: number;
 }
 
 /**
  * An arrow's labels as lines to draw. A label wider than LABEL_WRAP breaks after its trigger
- * (`BUFFER_OVERFLOWED /`) and between its actions, never inside an action's params: a transition
- * with two actions and their params read as one line wider than the chart's states together.
+ * (`BUFFER_OVERFLOWED /`) and between its actions, and an action still wider between its params
+ * (`recordEnd(reason: "slow-consumer",` then `closeCode: 4008),` indented once more, so the
+ * params never read as an action of their own): a transition with two actions and their params
+ * read as one line wider than the chart's states together.
  */
 export function labelLines(labels: string[]): LabelLine[] {
   const lines: LabelLine[] = [];
   for (const label of labels) {
     const [first, ...rest] = breakPoints(label);
-    let current = first as string;
-    let continued = false;
+    let current = (first as Piece).text;
+    let indent = 0;
     for (const piece of rest) {
-      if (textWidth(`${current} ${piece}`, FONT.edge) + (continued ? LABEL_INDENT : 0) <= LABEL_WRAP) {
-        current = `${current} ${piece}`;
+      if (textWidth(`${current} ${piece.text}`, FONT.edge) + indent * LABEL_INDENT <= LABEL_WRAP) {
+        current = `${current} ${piece.text}`;
         continue;
       }
-      lines.push({ text: current, continued });
-      current = piece;
-      continued = true;
+      lines.push({ text: current, continued: indent > 0, indent });
+      current = piece.text;
+      indent = piece.indent;
     }
-    lines.push({ text: current, continued });
+    lines.push({ text: current, continued: indent > 0, indent });
   }
   return lines;
 }
 
 /** The widest line of a label, indent included. */
 export function labelWidth(lines: LabelLine[]): number {
-  return Math.max(
-    ...lines.map((line) => textWidth(line.text, FONT.edge) + (line.continued ? LABEL_INDENT : 0)),
-  );
+  return Math.max(...lines.map((line) => textWidth(line.text, FONT.edge) + line.indent * LABEL_INDENT));
+}
+
+/** A piece of a label, and how far its line is indented when it starts one. */
+interface Piece {
+  text: string;
+  indent: number;
 }
 
 /**
  * A label cut where it may wrap, each piece keeping the separator before the cut:
- * `EVICT / a(x: 1, y: 2), b` is `EVICT /`, `a(x: 1, y: 2),`, `b`. Commas inside params
- * (parentheses, quoted strings) are not places to cut.
+ * `EVICT / a(x: 1, y: 2), b` is `EVICT /`, `a(x: 1,`, `y: 2),`, `b`: after the trigger, between
+ * actions (indent 1) and between an action's params (indent 2). Commas deeper in the params or
+ * in quoted strings are not places to cut.
  */
-function breakPoints(label: string): string[] {
+function breakPoints(label: string): Piece[] {
   const slash = label.indexOf(' / ');
-  if (slash < 0) return [label];
-  const pieces = [label.slice(0, slash + 2)];
+  if (slash < 0) return [{ text: label, indent: 0 }];
+  const pieces: Piece[] = [{ text: label.slice(0, slash + 2), indent: 0 }];
   const actions = label.slice(slash + 3);
   let depth = 0;
   let quoted = false;
   let start = 0;
+  let indent = 1;
   for (let index = 0; index < actions.length; index++) {
     const char = actions[index];
     if (quoted) {
@@ -418,12 +437,13 @@ function breakPoints(label: string): string[] {
     } else if (char === '"') quoted = true;
     else if (char === '(') depth++;
     else if (char === ')') depth--;
-    else if (char === ',' && depth === 0 && actions[index + 1] === ' ') {
-      pieces.push(actions.slice(start, index + 1));
+    else if (char === ',' && depth <= 1 && actions[index + 1] === ' ') {
+      pieces.push({ text: actions.slice(start, index + 1), indent });
+      indent = depth === 0 ? 1 : 2;
       start = index + 2;
       index++;
     }
   }
-  pieces.push(actions.slice(start));
+  pieces.push({ text: actions.slice(start), indent });
   return pieces;
 }

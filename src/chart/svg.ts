@@ -194,7 +194,7 @@ export function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
       const wrapped = lines.some((line) => line.continued);
       const anchor = wrapped ? 'start' : side;
       lines.forEach((line, index) => {
-        const at = wrapped ? left + 2 + (line.continued ? LABEL_INDENT : 0) : x;
+        const at = wrapped ? left + 2 + line.indent * LABEL_INDENT : x;
         out.push(
           `      <text class="edge-label${line.continued ? ' continued' : ''}" x="${round(at)}" ` +
             `y="${round(labelBox.y + 12 + index * LINE_EDGE)}" text-anchor="${anchor}" font-size="${FONT.edge}" ` +

@@ -13,6 +13,7 @@ import {
   type RenderChartOptions,
   renderChart,
 } from '../../src/chart/index.js';
+import { LABEL_INDENT } from '../../src/chart/layout.js';
 import { SupervisorError } from '../../src/errors.js';
 import { sampleMachine } from './sample.machine.js';
 
@@ -484,9 +485,14 @@ describe('actions that take params', () => {
     expect(dot).toContain(`label=${JSON.stringify(label)}`);
     expect(dot).toContain('label="GO / log"');
     const svg = await renderChart(machine, { format: 'svg' });
-    // Wider than a line may be, the SVG wraps it between actions (svg.test.ts joins the lines back).
-    expect(svg).toContain('>EVICT / recordEnd(reason: &quot;evicted&quot;),</text>');
-    expect(svg).toContain('>closeSocket(code: 4001, reason: &quot;evicted: idle&quot;)</text>');
+    // Wider than a line may be, the SVG wraps it after the trigger, between actions, and an action
+    // still too wide between its params, indented once more (svg.test.ts joins the lines back).
+    expect(svg).toContain('>EVICT /</text>');
+    expect(svg).toContain('>recordEnd(reason: &quot;evicted&quot;),</text>');
+    const at = (text: string) => Number(new RegExp(`x="([\\d.]+)"[^>]*>${text}</text>`).exec(svg)?.[1]);
+    expect(at('closeSocket\\(code: 4001,')).toBeGreaterThan(0);
+    expect(at('closeSocket\\(code: 4001,')).toBe(at('recordEnd\\(reason: &quot;evicted&quot;\\),'));
+    expect(at('reason: &quot;evicted: idle&quot;\\)')).toBe(at('closeSocket\\(code: 4001,') + LABEL_INDENT);
     expect(svg).toContain('>entry / open(port: 80)</text>');
     expect(svg).toContain('>PING / ping</text>');
     const mermaid = await renderChart(machine, { format: 'mermaid' });
