@@ -1,8 +1,9 @@
 /**
  * Setup file of a mutation run (only loaded when WSSUP_MUTANT names a
- * mutant): the runtime's connection machine, user supervisor or lease loses
- * that transition (the key names its machine: `connection.…`,
- * `userSupervisor.…` or `lease.…`), or the connection machine, the lease or
+ * mutant): the runtime's connection machine, user supervisor, lease, close
+ * refusal or store watchdog loses that transition (the key names its machine:
+ * `connection.…`, `userSupervisor.…`, `lease.…`, `refusal.…` or
+ * `storeWatchdog.…`), or the connection machine, the lease or
  * the client gets one of the semantic mutants of semantic-mutants.ts. Tests that walk the specification load the
  * committed machines with `vi.importActual` (test/model/spec.ts), so only the
  * system under test changes.
@@ -62,4 +63,12 @@ vi.mock('../../machines/client.machine.js', async (importOriginal) => {
       ? (withoutTransition(actual.clientMachine, mutant()) as typeof actual.clientMachine)
       : semantic(actual.clientMachine);
   return { ...actual, clientMachine };
+});
+
+vi.mock('../../machines/refusal.machine.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../machines/refusal.machine.js')>();
+  if (mutatedMachine(mutant()) !== 'refusal') return actual;
+  const { withoutTransition } = await import('./remove-transition.js');
+  const refusalMachine = withoutTransition(actual.refusalMachine, mutant()) as typeof actual.refusalMachine;
+  return { ...actual, refusalMachine };
 });

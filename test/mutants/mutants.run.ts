@@ -17,7 +17,10 @@
  * the device's `offline` and on a send after a sleep, removed, against the
  * client's walk and its tests.
  *
- * WSSUP_MUTANTS_OF (`connection`, `userSupervisor`, `lease` or `client`; comma-separated
+ * And every transition of the close refusal (`refuse: 'close'`), removed, against
+ * its walk, its machine's tests and the runtime's.
+ *
+ * WSSUP_MUTANTS_OF (`connection`, `userSupervisor`, `lease`, `client` or `refusal`; comma-separated
  * for several) keeps the run to those machines' mutants and their suites: the
  * whole run takes 20 minutes and more, one machine's a few.
  */
@@ -30,6 +33,7 @@ import { expect, it } from 'vitest';
 import { clientMachine } from '../../machines/client.machine.js';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import { leaseMachine } from '../../machines/lease.machine.js';
+import { refusalMachine } from '../../machines/refusal.machine.js';
 import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js';
 import { allTransitions, type TransitionInfo } from '../model/transitions.js';
 import {
@@ -54,6 +58,11 @@ const suites = {
   'client model-based': 'test/model-based/client.model.test.ts',
   // The client machine's own tests and the runtime's on real sockets (silence.test.ts among them).
   client: 'test/client',
+  // The close refusal (`refuse: 'close'`) walked path by path on real sockets, its machine's
+  // own tests, and the runtime's on real sockets.
+  'refusal model-based': 'test/model-based/refusal.model.test.ts',
+  'refusal machine': 'test/machines/refusal.machine.test.ts',
+  'close refusal': 'test/integration/close-refusal.test.ts',
 } as const;
 type Suite = keyof typeof suites;
 type Machine = ReturnType<typeof mutatedMachine>;
@@ -64,6 +73,7 @@ const suitesOf: Record<Machine, Suite[]> = {
   userSupervisor: ['model-based', 'property', 'supervisor machine'],
   lease: ['lease model-based', 'lease machine', 'cluster runtime'],
   client: ['client model-based', 'client'],
+  refusal: ['refusal model-based', 'refusal machine', 'close refusal'],
 };
 
 /** The machines this run mutates: all, or those named in WSSUP_MUTANTS_OF. */
@@ -150,7 +160,7 @@ async function failingSuites(mutant: string | undefined): Promise<string[]> {
   return failing;
 }
 
-it('every transition toward disposed, every one of the user supervisor and of the lease, removed, is caught', async () => {
+it('every mutant of the machines named (a transition removed, or a rule broken) is caught', async () => {
   expect(await failingSuites(undefined), 'the suites must pass on the real machine first').toEqual([]);
 
   const mutants = [
@@ -166,6 +176,7 @@ it('every transition toward disposed, every one of the user supervisor and of th
     ...allTransitions(clientMachine)
       .filter((t) => t.event === 'NETWORK_OFFLINE' || t.event === 'CHECK_SILENCE')
       .map((t) => t.key),
+    ...allTransitions(refusalMachine).map((t) => t.key),
   ].filter((mutant) => machines.includes(mutatedMachine(mutant)));
   const rows: { mutant: string; failedSuites: string[] }[] = [];
   for (const mutant of mutants) {

@@ -96,9 +96,12 @@ export const clientSemanticMutants: Record<string, (machine: ClientMachine) => C
 };
 
 /** Which machine a mutant changes: the key starts with the machine's id (`lease.…`, `lease: …`). */
-export function mutatedMachine(mutant: string): 'connection' | 'userSupervisor' | 'lease' | 'client' {
+export function mutatedMachine(
+  mutant: string,
+): 'connection' | 'userSupervisor' | 'lease' | 'client' | 'refusal' {
   if (mutant.startsWith('userSupervisor.') || mutant in supervisorSemanticMutants) return 'userSupervisor';
   if (mutant.startsWith('lease.') || mutant in leaseSemanticMutants) return 'lease';
   if (mutant.startsWith('client.') || mutant in clientSemanticMutants) return 'client';
+  if (mutant.startsWith('refusal.')) return 'refusal';
   return 'connection';
 }
