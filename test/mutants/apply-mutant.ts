@@ -72,3 +72,16 @@ vi.mock('../../machines/refusal.machine.js', async (importOriginal) => {
   const refusalMachine = withoutTransition(actual.refusalMachine, mutant()) as typeof actual.refusalMachine;
   return { ...actual, refusalMachine };
 });
+
+vi.mock('../../machines/store-watchdog.machine.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../machines/store-watchdog.machine.js')>();
+  if (mutatedMachine(mutant()) !== 'storeWatchdog') return actual;
+  const { withoutTransition } = await import('./remove-transition.js');
+  const { storeWatchdogSemanticMutants } = await import('./semantic-mutants.js');
+  const semantic = storeWatchdogSemanticMutants[mutant()];
+  const storeWatchdogMachine =
+    semantic === undefined
+      ? (withoutTransition(actual.storeWatchdogMachine, mutant()) as typeof actual.storeWatchdogMachine)
+      : semantic(actual.storeWatchdogMachine);
+  return { ...actual, storeWatchdogMachine };
+});

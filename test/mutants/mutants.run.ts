@@ -18,9 +18,12 @@
  * client's walk and its tests.
  *
  * And every transition of the close refusal (`refuse: 'close'`), removed, against
- * its walk, its machine's tests and the runtime's.
+ * its walk, its machine's tests and the runtime's; and every transition of the
+ * store watchdog (the deadlines of the store's calls), and its period doubled,
+ * against its walk and the deadlines' tests.
  *
- * WSSUP_MUTANTS_OF (`connection`, `userSupervisor`, `lease`, `client` or `refusal`; comma-separated
+ * WSSUP_MUTANTS_OF (`connection`, `userSupervisor`, `lease`, `client`, `refusal` or
+ * `storeWatchdog`; comma-separated
  * for several) keeps the run to those machines' mutants and their suites: the
  * whole run takes 20 minutes and more, one machine's a few.
  */
@@ -34,6 +37,7 @@ import { clientMachine } from '../../machines/client.machine.js';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import { leaseMachine } from '../../machines/lease.machine.js';
 import { refusalMachine } from '../../machines/refusal.machine.js';
+import { storeWatchdogMachine } from '../../machines/store-watchdog.machine.js';
 import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js';
 import { allTransitions, type TransitionInfo } from '../model/transitions.js';
 import {
@@ -41,6 +45,7 @@ import {
   leaseSemanticMutants,
   mutatedMachine,
   semanticMutants,
+  storeWatchdogSemanticMutants,
   supervisorSemanticMutants,
 } from './semantic-mutants.js';
 
@@ -63,6 +68,11 @@ const suites = {
   'refusal model-based': 'test/model-based/refusal.model.test.ts',
   'refusal machine': 'test/machines/refusal.machine.test.ts',
   'close refusal': 'test/integration/close-refusal.test.ts',
+  // The store watchdog walked path by path against the real Deadlines (simulated time), and
+  // the deadlines' own tests: the Redis store's and a custom store's.
+  'store watchdog model-based': 'test/model-based/store-watchdog.model.test.ts',
+  deadlines: 'test/cluster/deadlines.test.ts',
+  'custom store deadlines': 'test/cluster/custom-store-deadlines.test.ts',
 } as const;
 type Suite = keyof typeof suites;
 type Machine = ReturnType<typeof mutatedMachine>;
@@ -74,6 +84,7 @@ const suitesOf: Record<Machine, Suite[]> = {
   lease: ['lease model-based', 'lease machine', 'cluster runtime'],
   client: ['client model-based', 'client'],
   refusal: ['refusal model-based', 'refusal machine', 'close refusal'],
+  storeWatchdog: ['store watchdog model-based', 'deadlines', 'custom store deadlines'],
 };
 
 /** The machines this run mutates: all, or those named in WSSUP_MUTANTS_OF. */
@@ -177,6 +188,8 @@ it('every mutant of the machines named (a transition removed, or a rule broken) 
       .filter((t) => t.event === 'NETWORK_OFFLINE' || t.event === 'CHECK_SILENCE')
       .map((t) => t.key),
     ...allTransitions(refusalMachine).map((t) => t.key),
+    ...allTransitions(storeWatchdogMachine).map((t) => t.key),
+    ...Object.keys(storeWatchdogSemanticMutants),
   ].filter((mutant) => machines.includes(mutatedMachine(mutant)));
   const rows: { mutant: string; failedSuites: string[] }[] = [];
   for (const mutant of mutants) {

@@ -8,6 +8,7 @@ import { assign, sendParent } from 'xstate';
 import type { clientMachine } from '../../machines/client.machine.js';
 import type { ConnectionMachine } from '../../machines/connection.machine.js';
 import type { LeaseMachine } from '../../machines/lease.machine.js';
+import type { StoreWatchdogMachine } from '../../machines/store-watchdog.machine.js';
 import type { UserSupervisorMachine } from '../../machines/user-supervisor.machine.js';
 
 export const semanticMutants: Record<string, (machine: ConnectionMachine) => ConnectionMachine> = {
@@ -95,13 +96,26 @@ export const clientSemanticMutants: Record<string, (machine: ClientMachine) => C
     machine.provide({ actions: { markStable: assign({ attempt: 0 }) } }),
 };
 
+/**
+ * The store watchdog's period, which bounds how late a call past its deadline fails (by a
+ * period at most): a watchdog that ticks every other period fails it up to two periods late.
+ */
+export const storeWatchdogSemanticMutants: Record<
+  string,
+  (machine: StoreWatchdogMachine) => StoreWatchdogMachine
+> = {
+  'storeWatchdog: delay period twice periodMs': (machine) =>
+    machine.provide({ delays: { period: ({ context }) => 2 * context.periodMs } }),
+};
+
 /** Which machine a mutant changes: the key starts with the machine's id (`lease.…`, `lease: …`). */
 export function mutatedMachine(
   mutant: string,
-): 'connection' | 'userSupervisor' | 'lease' | 'client' | 'refusal' {
+): 'connection' | 'userSupervisor' | 'lease' | 'client' | 'refusal' | 'storeWatchdog' {
   if (mutant.startsWith('userSupervisor.') || mutant in supervisorSemanticMutants) return 'userSupervisor';
   if (mutant.startsWith('lease.') || mutant in leaseSemanticMutants) return 'lease';
   if (mutant.startsWith('client.') || mutant in clientSemanticMutants) return 'client';
   if (mutant.startsWith('refusal.')) return 'refusal';
+  if (mutant.startsWith('storeWatchdog.') || mutant in storeWatchdogSemanticMutants) return 'storeWatchdog';
   return 'connection';
 }
