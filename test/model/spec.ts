@@ -14,17 +14,20 @@ type ClientModule = typeof import('../../machines/client.machine.js');
 type LeaseModule = typeof import('../../machines/lease.machine.js');
 type RefusalModule = typeof import('../../machines/refusal.machine.js');
 type StoreWatchdogModule = typeof import('../../machines/store-watchdog.machine.js');
+type DashboardFeedModule = typeof import('../../machines/dashboard-feed.machine.js');
 
 export async function loadSpecMachines() {
-  const [connection, userSupervisor, hub, client, lease, refusal, storeWatchdog] = await Promise.all([
-    vi.importActual<ConnectionModule>('../../machines/connection.machine.js'),
-    vi.importActual<UserSupervisorModule>('../../machines/user-supervisor.machine.js'),
-    vi.importActual<HubModule>('../../machines/hub.machine.js'),
-    vi.importActual<ClientModule>('../../machines/client.machine.js'),
-    vi.importActual<LeaseModule>('../../machines/lease.machine.js'),
-    vi.importActual<RefusalModule>('../../machines/refusal.machine.js'),
-    vi.importActual<StoreWatchdogModule>('../../machines/store-watchdog.machine.js'),
-  ]);
+  const [connection, userSupervisor, hub, client, lease, refusal, storeWatchdog, dashboardFeed] =
+    await Promise.all([
+      vi.importActual<ConnectionModule>('../../machines/connection.machine.js'),
+      vi.importActual<UserSupervisorModule>('../../machines/user-supervisor.machine.js'),
+      vi.importActual<HubModule>('../../machines/hub.machine.js'),
+      vi.importActual<ClientModule>('../../machines/client.machine.js'),
+      vi.importActual<LeaseModule>('../../machines/lease.machine.js'),
+      vi.importActual<RefusalModule>('../../machines/refusal.machine.js'),
+      vi.importActual<StoreWatchdogModule>('../../machines/store-watchdog.machine.js'),
+      vi.importActual<DashboardFeedModule>('../../machines/dashboard-feed.machine.js'),
+    ]);
   return {
     connectionMachine: connection.connectionMachine,
     userSupervisorMachine: userSupervisor.userSupervisorMachine,
@@ -33,5 +36,6 @@ export async function loadSpecMachines() {
     leaseMachine: lease.leaseMachine,
     refusalMachine: refusal.refusalMachine,
     storeWatchdogMachine: storeWatchdog.storeWatchdogMachine,
+    dashboardFeedMachine: dashboardFeed.dashboardFeedMachine,
   };
 }
