@@ -1,9 +1,9 @@
 /**
  * Setup file of a mutation run (only loaded when WSSUP_MUTANT names a
  * mutant): the runtime's connection machine, user supervisor, lease, close
- * refusal or store watchdog loses that transition (the key names its machine:
- * `connection.…`, `userSupervisor.…`, `lease.…`, `refusal.…` or
- * `storeWatchdog.…`), or the connection machine, the lease or
+ * refusal, store watchdog or dashboard feed loses that transition (the key
+ * names its machine: `connection.…`, `userSupervisor.…`, `lease.…`,
+ * `refusal.…`, `storeWatchdog.…` or `dashboardFeed.…`), or the connection machine, the lease or
  * the client gets one of the semantic mutants of semantic-mutants.ts. Tests that walk the specification load the
  * committed machines with `vi.importActual` (test/model/spec.ts), so only the
  * system under test changes.
@@ -84,4 +84,17 @@ vi.mock('../../machines/store-watchdog.machine.js', async (importOriginal) => {
       ? (withoutTransition(actual.storeWatchdogMachine, mutant()) as typeof actual.storeWatchdogMachine)
       : semantic(actual.storeWatchdogMachine);
   return { ...actual, storeWatchdogMachine };
+});
+
+vi.mock('../../machines/dashboard-feed.machine.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../machines/dashboard-feed.machine.js')>();
+  if (mutatedMachine(mutant()) !== 'dashboardFeed') return actual;
+  const { withoutTransition } = await import('./remove-transition.js');
+  const { dashboardFeedSemanticMutants } = await import('./semantic-mutants.js');
+  const semantic = dashboardFeedSemanticMutants[mutant()];
+  const dashboardFeedMachine =
+    semantic === undefined
+      ? (withoutTransition(actual.dashboardFeedMachine, mutant()) as typeof actual.dashboardFeedMachine)
+      : semantic(actual.dashboardFeedMachine);
+  return { ...actual, dashboardFeedMachine };
 });

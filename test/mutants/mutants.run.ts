@@ -20,10 +20,12 @@
  * And every transition of the close refusal (`refuse: 'close'`), removed, against
  * its walk, its machine's tests and the runtime's; and every transition of the
  * store watchdog (the deadlines of the store's calls), and its period doubled,
- * against its walk and the deadlines' tests.
+ * against its walk and the deadlines' tests; and every transition of the
+ * dashboard feed's clock, and its batch window read from the poll interval,
+ * against its walk, its machine's tests and the dashboard stream's.
  *
- * WSSUP_MUTANTS_OF (`connection`, `userSupervisor`, `lease`, `client`, `refusal` or
- * `storeWatchdog`; comma-separated
+ * WSSUP_MUTANTS_OF (`connection`, `userSupervisor`, `lease`, `client`, `refusal`,
+ * `storeWatchdog` or `dashboardFeed`; comma-separated
  * for several) keeps the run to those machines' mutants and their suites: the
  * whole run takes 20 minutes and more, one machine's a few.
  */
@@ -35,6 +37,7 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { clientMachine } from '../../machines/client.machine.js';
 import { connectionMachine } from '../../machines/connection.machine.js';
+import { dashboardFeedMachine } from '../../machines/dashboard-feed.machine.js';
 import { leaseMachine } from '../../machines/lease.machine.js';
 import { refusalMachine } from '../../machines/refusal.machine.js';
 import { storeWatchdogMachine } from '../../machines/store-watchdog.machine.js';
@@ -42,6 +45,7 @@ import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js
 import { allTransitions, type TransitionInfo } from '../model/transitions.js';
 import {
   clientSemanticMutants,
+  dashboardFeedSemanticMutants,
   leaseSemanticMutants,
   mutatedMachine,
   semanticMutants,
@@ -73,6 +77,11 @@ const suites = {
   'store watchdog model-based': 'test/model-based/store-watchdog.model.test.ts',
   deadlines: 'test/cluster/deadlines.test.ts',
   'custom store deadlines': 'test/cluster/custom-store-deadlines.test.ts',
+  // The dashboard feed walked path by path against the real DashboardFeed on real HTTP
+  // streams, its machine's own tests, and the reference server's dashboard stream.
+  'dashboard feed model-based': 'test/model-based/dashboard-feed.model.test.ts',
+  'dashboard feed machine': 'test/machines/dashboard-feed.machine.test.ts',
+  'dashboard events': 'test/examples/dashboard-events.test.ts',
 } as const;
 type Suite = keyof typeof suites;
 type Machine = ReturnType<typeof mutatedMachine>;
@@ -85,6 +94,7 @@ const suitesOf: Record<Machine, Suite[]> = {
   client: ['client model-based', 'client'],
   refusal: ['refusal model-based', 'refusal machine', 'close refusal'],
   storeWatchdog: ['store watchdog model-based', 'deadlines', 'custom store deadlines'],
+  dashboardFeed: ['dashboard feed model-based', 'dashboard feed machine', 'dashboard events'],
 };
 
 /** The machines this run mutates: all, or those named in WSSUP_MUTANTS_OF. */
@@ -190,6 +200,8 @@ it('every mutant of the machines named (a transition removed, or a rule broken) 
     ...allTransitions(refusalMachine).map((t) => t.key),
     ...allTransitions(storeWatchdogMachine).map((t) => t.key),
     ...Object.keys(storeWatchdogSemanticMutants),
+    ...allTransitions(dashboardFeedMachine).map((t) => t.key),
+    ...Object.keys(dashboardFeedSemanticMutants),
   ].filter((mutant) => machines.includes(mutatedMachine(mutant)));
   const rows: { mutant: string; failedSuites: string[] }[] = [];
   for (const mutant of mutants) {
