@@ -1,8 +1,9 @@
 /**
  * Setup file of a mutation run (only loaded when WSSUP_MUTANT names a
- * mutant): the runtime's connection machine, user supervisor or lease loses
- * that transition (the key names its machine: `connection.…`,
- * `userSupervisor.…` or `lease.…`), or the connection machine, the lease or
+ * mutant): the runtime's connection machine, user supervisor, lease, close
+ * refusal, store watchdog or dashboard feed loses that transition (the key
+ * names its machine: `connection.…`, `userSupervisor.…`, `lease.…`,
+ * `refusal.…`, `storeWatchdog.…` or `dashboardFeed.…`), or the connection machine, the lease or
  * the client gets one of the semantic mutants of semantic-mutants.ts. Tests that walk the specification load the
  * committed machines with `vi.importActual` (test/model/spec.ts), so only the
  * system under test changes.
@@ -62,4 +63,38 @@ vi.mock('../../machines/client.machine.js', async (importOriginal) => {
       ? (withoutTransition(actual.clientMachine, mutant()) as typeof actual.clientMachine)
       : semantic(actual.clientMachine);
   return { ...actual, clientMachine };
+});
+
+vi.mock('../../machines/refusal.machine.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../machines/refusal.machine.js')>();
+  if (mutatedMachine(mutant()) !== 'refusal') return actual;
+  const { withoutTransition } = await import('./remove-transition.js');
+  const refusalMachine = withoutTransition(actual.refusalMachine, mutant()) as typeof actual.refusalMachine;
+  return { ...actual, refusalMachine };
+});
+
+vi.mock('../../machines/store-watchdog.machine.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../machines/store-watchdog.machine.js')>();
+  if (mutatedMachine(mutant()) !== 'storeWatchdog') return actual;
+  const { withoutTransition } = await import('./remove-transition.js');
+  const { storeWatchdogSemanticMutants } = await import('./semantic-mutants.js');
+  const semantic = storeWatchdogSemanticMutants[mutant()];
+  const storeWatchdogMachine =
+    semantic === undefined
+      ? (withoutTransition(actual.storeWatchdogMachine, mutant()) as typeof actual.storeWatchdogMachine)
+      : semantic(actual.storeWatchdogMachine);
+  return { ...actual, storeWatchdogMachine };
+});
+
+vi.mock('../../machines/dashboard-feed.machine.js', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../machines/dashboard-feed.machine.js')>();
+  if (mutatedMachine(mutant()) !== 'dashboardFeed') return actual;
+  const { withoutTransition } = await import('./remove-transition.js');
+  const { dashboardFeedSemanticMutants } = await import('./semantic-mutants.js');
+  const semantic = dashboardFeedSemanticMutants[mutant()];
+  const dashboardFeedMachine =
+    semantic === undefined
+      ? (withoutTransition(actual.dashboardFeedMachine, mutant()) as typeof actual.dashboardFeedMachine)
+      : semantic(actual.dashboardFeedMachine);
+  return { ...actual, dashboardFeedMachine };
 });

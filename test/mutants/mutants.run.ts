@@ -17,7 +17,15 @@
  * the device's `offline` and on a send after a sleep, removed, against the
  * client's walk and its tests.
  *
- * WSSUP_MUTANTS_OF (`connection`, `userSupervisor`, `lease` or `client`; comma-separated
+ * And every transition of the close refusal (`refuse: 'close'`), removed, against
+ * its walk, its machine's tests and the runtime's; and every transition of the
+ * store watchdog (the deadlines of the store's calls), and its period doubled,
+ * against its walk and the deadlines' tests; and every transition of the
+ * dashboard feed's clock, and its batch window read from the poll interval,
+ * against its walk, its machine's tests and the dashboard stream's.
+ *
+ * WSSUP_MUTANTS_OF (`connection`, `userSupervisor`, `lease`, `client`, `refusal`,
+ * `storeWatchdog` or `dashboardFeed`; comma-separated
  * for several) keeps the run to those machines' mutants and their suites: the
  * whole run takes 20 minutes and more, one machine's a few.
  */
@@ -29,14 +37,19 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { clientMachine } from '../../machines/client.machine.js';
 import { connectionMachine } from '../../machines/connection.machine.js';
+import { dashboardFeedMachine } from '../../machines/dashboard-feed.machine.js';
 import { leaseMachine } from '../../machines/lease.machine.js';
+import { refusalMachine } from '../../machines/refusal.machine.js';
+import { storeWatchdogMachine } from '../../machines/store-watchdog.machine.js';
 import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js';
 import { allTransitions, type TransitionInfo } from '../model/transitions.js';
 import {
   clientSemanticMutants,
+  dashboardFeedSemanticMutants,
   leaseSemanticMutants,
   mutatedMachine,
   semanticMutants,
+  storeWatchdogSemanticMutants,
   supervisorSemanticMutants,
 } from './semantic-mutants.js';
 
@@ -54,6 +67,21 @@ const suites = {
   'client model-based': 'test/model-based/client.model.test.ts',
   // The client machine's own tests and the runtime's on real sockets (silence.test.ts among them).
   client: 'test/client',
+  // The close refusal (`refuse: 'close'`) walked path by path on real sockets, its machine's
+  // own tests, and the runtime's on real sockets.
+  'refusal model-based': 'test/model-based/refusal.model.test.ts',
+  'refusal machine': 'test/machines/refusal.machine.test.ts',
+  'close refusal': 'test/integration/close-refusal.test.ts',
+  // The store watchdog walked path by path against the real Deadlines (simulated time), and
+  // the deadlines' own tests: the Redis store's and a custom store's.
+  'store watchdog model-based': 'test/model-based/store-watchdog.model.test.ts',
+  deadlines: 'test/cluster/deadlines.test.ts',
+  'custom store deadlines': 'test/cluster/custom-store-deadlines.test.ts',
+  // The dashboard feed walked path by path against the real DashboardFeed on real HTTP
+  // streams, its machine's own tests, and the reference server's dashboard stream.
+  'dashboard feed model-based': 'test/model-based/dashboard-feed.model.test.ts',
+  'dashboard feed machine': 'test/machines/dashboard-feed.machine.test.ts',
+  'dashboard events': 'test/examples/dashboard-events.test.ts',
 } as const;
 type Suite = keyof typeof suites;
 type Machine = ReturnType<typeof mutatedMachine>;
@@ -64,6 +92,9 @@ const suitesOf: Record<Machine, Suite[]> = {
   userSupervisor: ['model-based', 'property', 'supervisor machine'],
   lease: ['lease model-based', 'lease machine', 'cluster runtime'],
   client: ['client model-based', 'client'],
+  refusal: ['refusal model-based', 'refusal machine', 'close refusal'],
+  storeWatchdog: ['store watchdog model-based', 'deadlines', 'custom store deadlines'],
+  dashboardFeed: ['dashboard feed model-based', 'dashboard feed machine', 'dashboard events'],
 };
 
 /** The machines this run mutates: all, or those named in WSSUP_MUTANTS_OF. */
@@ -150,7 +181,7 @@ async function failingSuites(mutant: string | undefined): Promise<string[]> {
   return failing;
 }
 
-it('every transition toward disposed, every one of the user supervisor and of the lease, removed, is caught', async () => {
+it('every mutant of the machines named (a transition removed, or a rule broken) is caught', async () => {
   expect(await failingSuites(undefined), 'the suites must pass on the real machine first').toEqual([]);
 
   const mutants = [
@@ -166,6 +197,11 @@ it('every transition toward disposed, every one of the user supervisor and of th
     ...allTransitions(clientMachine)
       .filter((t) => t.event === 'NETWORK_OFFLINE' || t.event === 'CHECK_SILENCE')
       .map((t) => t.key),
+    ...allTransitions(refusalMachine).map((t) => t.key),
+    ...allTransitions(storeWatchdogMachine).map((t) => t.key),
+    ...Object.keys(storeWatchdogSemanticMutants),
+    ...allTransitions(dashboardFeedMachine).map((t) => t.key),
+    ...Object.keys(dashboardFeedSemanticMutants),
   ].filter((mutant) => machines.includes(mutatedMachine(mutant)));
   const rows: { mutant: string; failedSuites: string[] }[] = [];
   for (const mutant of mutants) {

@@ -7,7 +7,9 @@
 import { assign, sendParent } from 'xstate';
 import type { clientMachine } from '../../machines/client.machine.js';
 import type { ConnectionMachine } from '../../machines/connection.machine.js';
+import type { dashboardFeedMachine } from '../../machines/dashboard-feed.machine.js';
 import type { LeaseMachine } from '../../machines/lease.machine.js';
+import type { StoreWatchdogMachine } from '../../machines/store-watchdog.machine.js';
 import type { UserSupervisorMachine } from '../../machines/user-supervisor.machine.js';
 
 export const semanticMutants: Record<string, (machine: ConnectionMachine) => ConnectionMachine> = {
@@ -65,6 +67,7 @@ export const supervisorSemanticMutants: Record<
 };
 
 type ClientMachine = typeof clientMachine;
+type DashboardFeedMachine = typeof dashboardFeedMachine;
 
 /**
  * The client's silence watch, which, like the idle delay, reads a clock the
@@ -95,10 +98,39 @@ export const clientSemanticMutants: Record<string, (machine: ClientMachine) => C
     machine.provide({ actions: { markStable: assign({ attempt: 0 }) } }),
 };
 
+/**
+ * The store watchdog's period, which bounds how late a call past its deadline fails (by a
+ * period at most): a watchdog that ticks every other period fails it up to two periods late.
+ */
+export const storeWatchdogSemanticMutants: Record<
+  string,
+  (machine: StoreWatchdogMachine) => StoreWatchdogMachine
+> = {
+  'storeWatchdog: delay period twice periodMs': (machine) =>
+    machine.provide({ delays: { period: ({ context }) => 2 * context.periodMs } }),
+};
+
+/**
+ * The dashboard feed's batch window, which bounds how long a burst's activities wait: one
+ * that reads the poll interval holds every burst ten times as long (500 ms instead of 50).
+ */
+export const dashboardFeedSemanticMutants: Record<
+  string,
+  (machine: DashboardFeedMachine) => DashboardFeedMachine
+> = {
+  'dashboardFeed: delay batchWindow reads pollMs': (machine) =>
+    machine.provide({ delays: { batchWindow: ({ context }) => context.pollMs } }),
+};
+
 /** Which machine a mutant changes: the key starts with the machine's id (`lease.…`, `lease: …`). */
-export function mutatedMachine(mutant: string): 'connection' | 'userSupervisor' | 'lease' | 'client' {
+export function mutatedMachine(
+  mutant: string,
+): 'connection' | 'userSupervisor' | 'lease' | 'client' | 'refusal' | 'storeWatchdog' | 'dashboardFeed' {
   if (mutant.startsWith('userSupervisor.') || mutant in supervisorSemanticMutants) return 'userSupervisor';
   if (mutant.startsWith('lease.') || mutant in leaseSemanticMutants) return 'lease';
   if (mutant.startsWith('client.') || mutant in clientSemanticMutants) return 'client';
+  if (mutant.startsWith('refusal.')) return 'refusal';
+  if (mutant.startsWith('storeWatchdog.') || mutant in storeWatchdogSemanticMutants) return 'storeWatchdog';
+  if (mutant.startsWith('dashboardFeed.') || mutant in dashboardFeedSemanticMutants) return 'dashboardFeed';
   return 'connection';
 }
