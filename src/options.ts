@@ -270,7 +270,9 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    */
   clock?: (Clock & { now?: () => number }) | undefined;
   /**
-   * Watches every actor (e.g. with Stately's inspector), through XState's createActor.
+   * Watches every actor of the supervisor's machines (e.g. with Stately's inspector), through
+   * XState's createActor: connections, user supervisors, the hub, close refusals and, in cluster
+   * mode, the lease. Not the slot store's deadline watchdog, a timer of the store's own.
    * A throw is reported to onError as AppHookError (`WSSUP_APP_HOOK_FAILED`, hook
    * `inspect`) and never reaches the actors. @default none (no inspection, no cost)
    */
