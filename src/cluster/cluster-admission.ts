@@ -254,7 +254,12 @@ export class ClusterBook {
       options.store === undefined
         ? undefined
         : new Deadlines(options.commandTimeoutMs, host.clock, STORE_DEADLINE_WORDS);
-    const store = this.#deadlines === undefined ? given : boundedStore(given, this.#deadlines);
+    const store =
+      this.#deadlines === undefined
+        ? given
+        : boundedStore(given, this.#deadlines, (userId, connectionId) =>
+            this.#bookedLate(userId, connectionId),
+          );
     this.#store = store;
     this.#options = options;
     this.#host = untilStopping(host, () => this.#stopping);
@@ -744,6 +749,17 @@ export class ClusterBook {
   /** A call about `userId`'s book: through the breaker of the failure domain that holds it. */
   #callFor<T>(userId: string, fn: () => Promise<T>): Promise<T> {
     return this.#call(fn, this.#domains.of(userId));
+  }
+
+  /**
+   * A store of the app's own booked an admission after its deadline, when the runtime had
+   * given up on it: the release owed since may have been applied before that booking, which
+   * would then hold the slot for as long as this node's lease. Released again, unless this
+   * process holds the connection (admitted unsynced under 'local': then the booking is right).
+   */
+  #bookedLate(userId: string, connectionId: string): void {
+    if (this.#stopping || this.#held.has(connectionId)) return;
+    this.#release(userId, connectionId);
   }
 
   #release(userId: string, connectionId: string): void {

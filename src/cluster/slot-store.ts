@@ -210,9 +210,9 @@ export interface SlotStoreEvents {
  *   refreshes only entries its own incarnations booked, never by node id alone.
  * - The runtime bounds every call by `cluster.commandTimeoutMs` (default 2000 ms for a store of
  *   your own; `start` and `stop` at least 1 s): past it the call fails with a
- *   {@link SlotStoreUnavailableError} naming the method and the ms, its late answer dropped.
- *   Bound your own work below it (an admission booked after the runtime gave up on it holds
- *   its slot until its release is retried). Any rejection is an outage: it counts
+ *   {@link SlotStoreUnavailableError} naming the method and the ms, its late answer dropped
+ *   (but an `admit` answered `admitted` late is released again, unless this process holds the
+ *   connection). Bound your own work below it all the same. Any rejection is an outage: it counts
  *   towards the breaker, is reported as `WSSUP_STORE_UNAVAILABLE` (a plain `Error` is wrapped
  *   as `slot store: <method> failed: <message>`; reject with {@link SlotStoreUnavailableError}
  *   to choose the message), and `onStoreUnavailable` decides the admission. An answer out of

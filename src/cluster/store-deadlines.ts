@@ -13,7 +13,9 @@
  * as they take a rejection. Its late answer is dropped: what it may have done
  * is covered where the runtime already covers a call that failed after
  * reaching the store (an admission's pending release, a readmit's idempotent
- * retry at the next reconciliation).
+ * retry at the next reconciliation); and an admission answered `admitted` late
+ * goes to `bookedLate`, which releases it again: it may have landed after that
+ * pending release was applied, and would hold its slot for the node's life.
  *
  * One Deadlines (one watchdog actor on the supervisor's clock, no timer per
  * call), owned by the cluster book and stopped with it. A store's own
@@ -48,9 +50,19 @@ type Settled<T> = { readonly value: T } | { readonly error: unknown };
  * captured: a test double may replace one on the store object after the supervisor started
  * (the optional ones are there or not as they were when the book was made).
  */
-export function boundedStore(store: SlotStore, deadlines: Deadlines): SlotStore {
+export function boundedStore(
+  store: SlotStore,
+  deadlines: Deadlines,
+  /** An `admit` answered `admitted` after its deadline: the runtime had given up on it. */
+  bookedLate: (userId: string, connectionId: string) => void,
+): SlotStore {
   const startStopMs = Math.max(deadlines.timeoutMs, MIN_START_STOP_MS);
-  const bound = <T>(what: string, call: () => Promise<T>, timeoutMs = deadlines.timeoutMs): Promise<T> => {
+  const bound = <T>(
+    what: string,
+    call: () => Promise<T>,
+    timeoutMs = deadlines.timeoutMs,
+    late?: (value: T) => void,
+  ): Promise<T> => {
     let settled: Promise<Settled<T>>;
     try {
       settled = Promise.resolve(call()).then(
@@ -61,10 +73,18 @@ export function boundedStore(store: SlotStore, deadlines: Deadlines): SlotStore 
       // A store that throws at once fails the call as one that rejects does.
       settled = Promise.resolve({ error });
     }
-    return deadlines.watch(settled, what, timeoutMs).then((outcome) => {
-      if ('error' in outcome) throw outcome.error;
-      return outcome.value;
-    });
+    return deadlines.watch(settled, what, timeoutMs).then(
+      (outcome) => {
+        if ('error' in outcome) throw outcome.error;
+        return outcome.value;
+      },
+      (deadlineError: unknown) => {
+        // Past the deadline (the store's own rejections come as outcomes): its answer, if
+        // it ever comes, is the late one.
+        if (late !== undefined) void settled.then((outcome) => 'value' in outcome && late(outcome.value));
+        throw deadlineError;
+      },
+    );
   };
   const bounded: SlotStore = {
     get nodeId() {
@@ -75,7 +95,16 @@ export function boundedStore(store: SlotStore, deadlines: Deadlines): SlotStore 
     },
     start: (events: SlotStoreEvents) => bound('start', () => store.start(events), startStopMs),
     admit: (userId: string, connectionId: string, limit: number, evictAt: number) =>
-      bound('admit', () => store.admit(userId, connectionId, limit, evictAt)),
+      bound(
+        'admit',
+        () => store.admit(userId, connectionId, limit, evictAt),
+        deadlines.timeoutMs,
+        (answer) => {
+          if ((answer as { admitted?: unknown } | null | undefined)?.admitted === true) {
+            bookedLate(userId, connectionId);
+          }
+        },
+      ),
     release: (userId: string, connectionId: string) =>
       bound('release', () => store.release(userId, connectionId)),
     setIdle: (userId: string, connectionId: string, idleSince: number | undefined) =>

@@ -112,6 +112,38 @@ describe('a cluster.store of your own: an admit() that never settles', () => {
     expect(node.errors).toHaveLength(1);
   });
 
+  it("'reject': a booking that lands after the owed release was applied is released again", async () => {
+    const node = await startOnOwnStore('reject');
+    const admit = node.store.admit.bind(node.store);
+    let late: (() => void) | undefined;
+    const answered = new Promise<ClusterAdmission>((resolve) => {
+      node.store.admit = (...args) => {
+        // The store's answer comes when the test says: after the runtime gave up on it.
+        const answer = new Promise<ClusterAdmission>((settle) => {
+          late = () => settle(admit(...args));
+        });
+        void answer.then(resolve);
+        return answer;
+      };
+    });
+    const refused = httpRefusal(node.url('ann'));
+    await vi.waitFor(() => expect(late).toBeDefined(), ioWait);
+    await advance(node.clock, 2_500);
+    expect((await refused).status).toBe(503);
+    node.store.admit = admit;
+    // The owed release goes out at a renewal and is applied: nothing booked to free yet.
+    await advance(node.clock, 20_000, 1_000);
+    await vi.waitFor(() => expect(node.supervisor.stats().cluster?.pendingReleases).toBe(0), ioWait);
+    expect(node.book.liveCounts().get('ann') ?? 0).toBe(0);
+
+    // Then the store books it, long after: the runtime releases it again, or the slot
+    // stayed booked for as long as this node's lease (the process's life).
+    (late as () => void)();
+    expect((await answered).admitted).toBe(true);
+    await vi.waitFor(() => expect(node.book.liveCounts().get('ann') ?? 0).toBe(0), ioWait);
+    expect(node.supervisor.stats().cluster?.pendingReleases).toBe(0);
+  });
+
   it("'local': admitted unsynced at the deadline, and booked once the store answers", async () => {
     const node = await startOnOwnStore('local');
     const admit = node.store.admit.bind(node.store);
