@@ -20,6 +20,7 @@
 import { type Actor, createActor } from 'xstate';
 import { storeWatchdogMachine } from '../../machines/store-watchdog.machine.js';
 import type { Clock } from '../clock.js';
+import type { Inspect } from '../inspect.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 
 /** How a Deadlines' errors name what did not answer, and why a call fails when it stops. */
@@ -72,6 +73,8 @@ export class Deadlines {
     readonly timeoutMs: number,
     clock: Clock,
     words: DeadlineWords = REDIS_WORDS,
+    /** Watches the watchdog actor (its walk, test/model-based/store-watchdog.model.test.ts). */
+    inspect?: Inspect,
   ) {
     this.#words = words;
     this.periodMs = Math.max(1, Math.ceil(timeoutMs / TICKS_PER_TIMEOUT));
@@ -80,7 +83,7 @@ export class Deadlines {
         actions: { tick: () => this.#tick() },
         guards: { hasInFlight: () => this.#head !== undefined },
       }),
-      { input: { periodMs: this.periodMs }, clock },
+      { input: { periodMs: this.periodMs }, clock, ...(inspect === undefined ? {} : { inspect }) },
     );
     this.#watchdog.start();
   }

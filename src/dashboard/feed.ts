@@ -18,6 +18,7 @@ import type { ServerResponse } from 'node:http';
 import { type Actor, createActor } from 'xstate';
 import { dashboardFeedMachine } from '../../machines/dashboard-feed.machine.js';
 import { type Clock, createCountingClock } from '../clock.js';
+import type { Inspect } from '../inspect.js';
 import type { ActivityLog, LogNotice, StatsView } from './activity.js';
 import { DashboardStream, type StreamFeed } from './stream.js';
 
@@ -48,6 +49,8 @@ export interface FeedSource {
   now?: (() => number) | undefined;
   /** Runs the feed's delays. @default XState's (the real timers) */
   clock?: Clock | undefined;
+  /** Watches the feed's clock actor (its walk, test/model-based/dashboard-feed.model.test.ts). */
+  inspect?: Inspect | undefined;
 }
 
 export class DashboardFeed implements StreamFeed {
@@ -78,11 +81,12 @@ export class DashboardFeed implements StreamFeed {
     this.#streams.add(stream);
     if (this.#streams.size === 1) {
       this.#unsubscribe = this.source.log.subscribe(this.#onNotice);
-      const { pollMs, batchMs, clock } = this.source;
+      const { pollMs, batchMs, clock, inspect } = this.source;
       const timing = dashboardFeedMachine.provide({ actions: { tick: this.#tick, flush: this.#flush } });
       this.#timing = createActor(timing, {
         input: { pollMs, batchMs },
         ...(clock === undefined ? {} : { clock }),
+        ...(inspect === undefined ? {} : { inspect }),
       });
       this.#timing.start();
     }

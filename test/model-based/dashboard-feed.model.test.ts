@@ -28,15 +28,8 @@
  */
 import { once } from 'node:events';
 import { createServer, get, type IncomingMessage } from 'node:http';
-import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import {
-  type AnyActorLogic,
-  assign,
-  createActor,
-  type EventObject,
-  type InspectionEvent,
-  setup,
-} from 'xstate';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { assign, createActor, type EventObject, type InspectionEvent, setup } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import type { ActivityLog, LogNotice, StatsView } from '../../src/dashboard/activity.js';
 import { DashboardFeed } from '../../src/dashboard/feed.js';
@@ -45,18 +38,6 @@ import { ActorClock } from '../model/actor-clock.js';
 import { MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
 import { loadSpecMachines } from '../model/spec.js';
-
-/** Every dashboard feed actor's inspection events, while a walk runs (one walk at a time per file). */
-const taps = vi.hoisted(() => ({ inspect: undefined as ((event: unknown) => void) | undefined }));
-
-vi.mock('xstate', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('xstate')>();
-  const createActor = ((logic: AnyActorLogic, options?: Record<string, unknown>) =>
-    (logic as { id?: string }).id === 'dashboardFeed' && taps.inspect !== undefined
-      ? actual.createActor(logic, { ...options, inspect: taps.inspect })
-      : actual.createActor(logic, options)) as typeof actual.createActor;
-  return { ...actual, createActor };
-});
 
 const { dashboardFeedMachine } = await loadSpecMachines();
 const coverage = new MachineCoverage(dashboardFeedMachine);
@@ -224,14 +205,6 @@ async function startWalk() {
     close: () => listeners.clear(),
   };
   let computed = 0;
-  taps.inspect = (event) => {
-    clock.observe(event as InspectionEvent);
-    coverage.record(event as InspectionEvent);
-    view.record(event as InspectionEvent);
-  };
-  onTestFinished(() => {
-    taps.inspect = undefined;
-  });
   const feed = new DashboardFeed({
     log,
     // New counts at every computation: every poll and every window writes them.
@@ -241,6 +214,11 @@ async function startWalk() {
     keepAliveMs: KEEP_ALIVE_MS,
     now: () => clock.now(),
     clock,
+    inspect: (event) => {
+      clock.observe(event);
+      coverage.record(event);
+      view.record(event);
+    },
   });
   const server = createServer((_request, response) => void feed.open(response));
   const port = await listenOnLoopback(server);

@@ -26,33 +26,14 @@
  *
  * The last test is the coverage gate.
  */
-import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import {
-  type AnyActorLogic,
-  assign,
-  createActor,
-  type EventObject,
-  type InspectionEvent,
-  setup,
-} from 'xstate';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { assign, createActor, type EventObject, type InspectionEvent, SimulatedClock, setup } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import { createCountingClock } from '../../src/clock.js';
 import { Deadlines } from '../../src/cluster/redis-deadlines.js';
 import { MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
 import { loadSpecMachines } from '../model/spec.js';
-
-/** Every store watchdog's inspection events, while a walk runs (one walk at a time per file). */
-const taps = vi.hoisted(() => ({ inspect: undefined as ((event: unknown) => void) | undefined }));
-
-vi.mock('xstate', async (importOriginal) => {
-  const actual = await importOriginal<typeof import('xstate')>();
-  const createActor = ((logic: AnyActorLogic, options?: Record<string, unknown>) =>
-    (logic as { id?: string }).id === 'storeWatchdog' && taps.inspect !== undefined
-      ? actual.createActor(logic, { ...options, inspect: taps.inspect })
-      : actual.createActor(logic, options)) as typeof actual.createActor;
-  return { ...actual, createActor };
-});
 
 const { storeWatchdogMachine } = await loadSpecMachines();
 const coverage = new MachineCoverage(storeWatchdogMachine);
@@ -239,16 +220,13 @@ interface Pending {
 type Seen = { kind: 'pending' } | { kind: 'resolved'; value: unknown } | { kind: 'rejected'; error: unknown };
 
 async function startWalk() {
-  const { SimulatedClock } = await vi.importActual<typeof import('xstate')>('xstate');
   const simulated = new SimulatedClock();
   const clock = createCountingClock(simulated);
   const view = new WatchdogView();
-  taps.inspect = (event) => {
-    coverage.record(event as InspectionEvent);
-    view.record(event as InspectionEvent);
-  };
-  const deadlines = new Deadlines(TIMEOUT_MS, clock);
-  taps.inspect = undefined;
+  const deadlines = new Deadlines(TIMEOUT_MS, clock, undefined, (event) => {
+    coverage.record(event);
+    view.record(event);
+  });
   onTestFinished(() => deadlines.stop());
   expect(deadlines.periodMs).toBe(PERIOD_MS);
   return {
