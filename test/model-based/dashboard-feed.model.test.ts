@@ -29,7 +29,7 @@
 import { once } from 'node:events';
 import { createServer, get, type IncomingMessage } from 'node:http';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { assign, createActor, type EventObject, type InspectionEvent, setup } from 'xstate';
+import { assign, type EventObject, setup } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import type { ActivityLog, LogNotice, StatsView } from '../../src/dashboard/activity.js';
 import { DashboardFeed } from '../../src/dashboard/feed.js';
@@ -37,6 +37,7 @@ import { closeServer, listenOnLoopback } from '../helpers/server.js';
 import { ActorClock } from '../model/actor-clock.js';
 import { MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
+import { replayedPaths, SnapshotView } from '../model/replay.js';
 import { loadSpecMachines } from '../model/spec.js';
 
 const { dashboardFeedMachine } = await loadSpecMachines();
@@ -135,32 +136,7 @@ const model = createTestModel(feedModel, {
   serializeTransition: (_snapshot, event) => (event === undefined ? '' : ` via ${event.type}`),
 });
 
-/** Each path's events replayed on the model, each step with its own context. */
-const paths = model.getShortestPaths().map((path) => {
-  const actor = createActor(feedModel).start();
-  const steps = [{ event: { type: 'xstate.init' } as EventObject, book: actor.getSnapshot().context }];
-  for (const { event } of path.steps.slice(1)) {
-    if (!actor.getSnapshot().can(event)) throw new Error(`the model cannot replay ${event.type}`);
-    actor.send(event);
-    steps.push({ event, book: actor.getSnapshot().context });
-  }
-  actor.stop();
-  return steps;
-});
-
-/** The real feed actor's latest snapshot, from the inspection stream. */
-class FeedView {
-  value: unknown;
-  status: string | undefined;
-  record(event: InspectionEvent): void {
-    const logic = (event.actorRef as unknown as { logic?: { id?: string } }).logic;
-    if (event.type === '@xstate.snapshot' && logic?.id === 'dashboardFeed') {
-      const snapshot = event.snapshot as unknown as { value: unknown; status: string };
-      this.value = snapshot.value;
-      this.status = snapshot.status;
-    }
-  }
-}
+const paths = replayedPaths<FeedBook>(model.getShortestPaths(), feedModel);
 
 /** An SSE client: the `event:` names of the messages it has read, in order. */
 async function openEvents(port: number) {
@@ -193,7 +169,7 @@ async function until(ready: () => boolean, what: () => string): Promise<void> {
 
 async function startWalk() {
   const clock = new ActorClock();
-  const view = new FeedView();
+  const view = new SnapshotView('dashboardFeed');
   const listeners = new Set<(notice: LogNotice) => void>();
   const log: ActivityLog = {
     recent: () => [],

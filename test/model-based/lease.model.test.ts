@@ -34,7 +34,7 @@
 import { createServer } from 'node:http';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type WebSocket from 'ws';
-import { assign, createActor, type EventObject, type InspectionEvent, setup } from 'xstate';
+import { assign, type EventObject, type InspectionEvent, setup } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import type { HeldConnection, SlotStore, SlotStoreEvents } from '../../src/cluster/slot-store.js';
 import { createSupervisor, type SupervisorError } from '../../src/index.js';
@@ -42,6 +42,7 @@ import { closeServer, connect, listenOnLoopback, userFromQuery } from '../helper
 import { ActorClock } from '../model/actor-clock.js';
 import { MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
+import { replayedPaths } from '../model/replay.js';
 import { loadSpecMachines } from '../model/spec.js';
 
 const { leaseMachine } = await loadSpecMachines();
@@ -225,26 +226,7 @@ const model = createTestModel(leaseModel, {
   },
   serializeTransition: (_snapshot, event) => (event === undefined ? '' : ` via ${event.type}`),
 });
-/**
- * The paths' events, replayed on the model: a state key leaves out what only guards read
- * (failures in a row, ticks missed), so the graph's steps carry the context of whichever
- * path reached that key first. The replay gives each step its own.
- */
-const paths = model.getShortestPaths().map((path) => {
-  const actor = createActor(leaseModel).start();
-  const steps = [{ event: { type: 'xstate.init' } as EventObject, book: actor.getSnapshot().context }];
-  for (const { event } of path.steps.slice(1)) {
-    if (!actor.getSnapshot().can(event)) {
-      throw new Error(
-        `the model cannot replay ${event.type} after ${steps.map((s) => s.event.type).join(' → ')}`,
-      );
-    }
-    actor.send(event);
-    steps.push({ event, book: actor.getSnapshot().context });
-  }
-  actor.stop();
-  return steps;
-});
+const paths = replayedPaths<LeaseBook>(model.getShortestPaths(), leaseModel);
 
 type Method = 'start' | 'renew' | 'readmit' | 'reap';
 interface Call {

@@ -32,13 +32,14 @@
 import { createServer } from 'node:http';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { WebSocketServer } from 'ws';
-import { assign, createActor, type EventObject, type InspectionEvent, setup } from 'xstate';
+import { assign, type EventObject, type InspectionEvent, setup } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import { createSupervisor, type SupervisorError } from '../../src/index.js';
 import { closeServer, listenOnLoopback, userFromQuery } from '../helpers/server.js';
 import { ActorClock } from '../model/actor-clock.js';
 import { MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
+import { replayedPaths } from '../model/replay.js';
 import { TestClient } from '../model/rig.js';
 import { loadSpecMachines } from '../model/spec.js';
 
@@ -109,18 +110,7 @@ const model = createTestModel(refusalModel, {
   serializeTransition: (_snapshot, event) => (event === undefined ? '' : ` via ${event.type}`),
 });
 
-/** Each path's events replayed on the model, each step with its own context. */
-const paths = model.getShortestPaths().map((path) => {
-  const actor = createActor(refusalModel).start();
-  const steps = [{ event: { type: 'xstate.init' } as EventObject, book: actor.getSnapshot().context }];
-  for (const { event } of path.steps.slice(1)) {
-    if (!actor.getSnapshot().can(event)) throw new Error(`the model cannot replay ${event.type}`);
-    actor.send(event);
-    steps.push({ event, book: actor.getSnapshot().context });
-  }
-  actor.stop();
-  return steps;
-});
+const paths = replayedPaths<RefusalBook>(model.getShortestPaths(), refusalModel);
 
 /** The real refusal actor's latest snapshot, from the inspection stream. */
 class RefusalView {

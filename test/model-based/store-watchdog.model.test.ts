@@ -27,12 +27,13 @@
  * The last test is the coverage gate.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { assign, createActor, type EventObject, type InspectionEvent, SimulatedClock, setup } from 'xstate';
+import { assign, type EventObject, SimulatedClock, setup } from 'xstate';
 import { createTestModel } from 'xstate/graph';
 import { createCountingClock } from '../../src/clock.js';
 import { Deadlines } from '../../src/cluster/redis-deadlines.js';
 import { MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
+import { replayedPaths, SnapshotView } from '../model/replay.js';
 import { loadSpecMachines } from '../model/spec.js';
 
 const { storeWatchdogMachine } = await loadSpecMachines();
@@ -183,32 +184,7 @@ const model = createTestModel(watchdogModel, {
   serializeTransition: (_snapshot, event) => (event === undefined ? '' : ` via ${event.type}`),
 });
 
-/** Each path's events replayed on the model, each step with its own context. */
-const paths = model.getShortestPaths().map((path) => {
-  const actor = createActor(watchdogModel).start();
-  const steps = [{ event: { type: 'xstate.init' } as EventObject, book: actor.getSnapshot().context }];
-  for (const { event } of path.steps.slice(1)) {
-    if (!actor.getSnapshot().can(event)) throw new Error(`the model cannot replay ${event.type}`);
-    actor.send(event);
-    steps.push({ event, book: actor.getSnapshot().context });
-  }
-  actor.stop();
-  return steps;
-});
-
-/** The real watchdog's latest snapshot, from the inspection stream. */
-class WatchdogView {
-  value: unknown;
-  status: string | undefined;
-  record(event: InspectionEvent): void {
-    const logic = (event.actorRef as unknown as { logic?: { id?: string } }).logic;
-    if (event.type === '@xstate.snapshot' && logic?.id === 'storeWatchdog') {
-      const snapshot = event.snapshot as unknown as { value: unknown; status: string };
-      this.value = snapshot.value;
-      this.status = snapshot.status;
-    }
-  }
-}
+const paths = replayedPaths<WatchdogBook>(model.getShortestPaths(), watchdogModel);
 
 /** A call's answer, settled when the path says so. */
 interface Pending {
@@ -222,7 +198,7 @@ type Seen = { kind: 'pending' } | { kind: 'resolved'; value: unknown } | { kind:
 async function startWalk() {
   const simulated = new SimulatedClock();
   const clock = createCountingClock(simulated);
-  const view = new WatchdogView();
+  const view = new SnapshotView('storeWatchdog');
   const deadlines = new Deadlines(TIMEOUT_MS, clock, undefined, (event) => {
     coverage.record(event);
     view.record(event);
