@@ -37,7 +37,7 @@ import { closeServer, listenOnLoopback } from '../helpers/server.js';
 import { ActorClock } from '../model/actor-clock.js';
 import { MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
-import { replayedPaths, SnapshotView } from '../model/replay.js';
+import { pathName, replayedPaths, SnapshotView, until } from '../model/replay.js';
 import { loadSpecMachines } from '../model/spec.js';
 
 const { dashboardFeedMachine } = await loadSpecMachines();
@@ -158,15 +158,6 @@ async function openEvents(port: number) {
   return { request, events };
 }
 
-/** Resolves once `ready()` holds, polling the event loop (real sockets answer in their own time). */
-async function until(ready: () => boolean, what: () => string): Promise<void> {
-  for (let i = 0; i < 4_000; i++) {
-    if (ready()) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  throw new Error(`timed out waiting: ${what()}`);
-}
-
 async function startWalk() {
   const clock = new ActorClock();
   const view = new SnapshotView('dashboardFeed');
@@ -284,13 +275,7 @@ const progress = { walked: 0, total: paths.length };
 
 describe('dashboard feed, path by path against the real DashboardFeed on real HTTP streams', () => {
   for (const steps of paths) {
-    const last = steps[steps.length - 1] as (typeof steps)[number];
-    const name = `${
-      steps
-        .slice(1)
-        .map((step) => step.event.type)
-        .join(' → ') || '(created)'
-    } ⇒ ${stateKey(last.book)}`;
+    const name = pathName(steps, stateKey);
     it(name, async () => {
       const walk = await startWalk();
       for (const [index, step] of steps.entries()) {

@@ -42,7 +42,7 @@ import { closeServer, connect, listenOnLoopback, userFromQuery } from '../helper
 import { ActorClock } from '../model/actor-clock.js';
 import { MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
-import { replayedPaths } from '../model/replay.js';
+import { pathName, replayedPaths, until } from '../model/replay.js';
 import { loadSpecMachines } from '../model/spec.js';
 
 const { leaseMachine } = await loadSpecMachines();
@@ -344,15 +344,6 @@ function delaysOf(book: LeaseBook): string[] {
 
 const LEASE_DELAYS = new Set(['renewInterval', 'reapInterval', 'retryInterval']);
 
-/** Resolves once `ready()` holds, polling the event loop (the runtime answers in microtasks and I/O). */
-async function until(ready: () => boolean, what: () => string): Promise<void> {
-  for (let i = 0; i < 2_000; i++) {
-    if (ready()) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  throw new Error(`timed out waiting: ${what()}`);
-}
-
 async function startWalk() {
   const clock = new ActorClock();
   const lease = new LeaseView();
@@ -420,6 +411,7 @@ async function perform(walk: Walk, event: EventObject, before: LeaseBook): Promi
       await until(
         () => walk.supervisor.stats().cluster?.leaseHeld === true,
         () => 'the first lease was not taken',
+        2_000,
       );
       // One connection, so that a reconciliation has something to book again (a readmit call).
       walk.client = await connect(walk.url);
@@ -477,6 +469,7 @@ async function check(walk: Walk, book: LeaseBook): Promise<void> {
     () =>
       `the model's lease is ${JSON.stringify(leaseValue(book))} calling ${JSON.stringify(callsOf(book))}, ` +
       `the real one ${JSON.stringify(walk.lease.value)} calling ${JSON.stringify(walk.store.open())}`,
+    2_000,
   );
   // Let whatever else the last answer set off run (a late answer must change nothing).
   for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -515,6 +508,7 @@ async function teardown(walk: Walk): Promise<void> {
   await until(
     () => supervisor.stats().connections === 0,
     () => `connections left: ${JSON.stringify(supervisor.stats())}`,
+    2_000,
   );
   const inFlight = store.calls.filter((call) => !call.settled);
   await supervisor.shutdown();
@@ -545,11 +539,7 @@ const progress = { walked: 0, total: paths.length };
 
 describe('lease (cluster mode), path by path against a scripted store', () => {
   for (const steps of paths) {
-    const last = steps[steps.length - 1] as (typeof steps)[number];
-    const name = `${steps
-      .slice(1)
-      .map((step) => step.event.type)
-      .join(' → ')} ⇒ ${stateKey(last.book)}`;
+    const name = pathName(steps, stateKey);
     it(name, async () => {
       const walk = await startWalk();
       let before = (steps[0] as (typeof steps)[number]).book;

@@ -39,7 +39,7 @@ import { closeServer, listenOnLoopback, userFromQuery } from '../helpers/server.
 import { ActorClock } from '../model/actor-clock.js';
 import { MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
-import { replayedPaths } from '../model/replay.js';
+import { pathName, replayedPaths, until } from '../model/replay.js';
 import { TestClient } from '../model/rig.js';
 import { loadSpecMachines } from '../model/spec.js';
 
@@ -130,15 +130,6 @@ class RefusalView {
       this.status = snapshot.status;
     }
   }
-}
-
-/** Resolves once `ready()` holds, polling the event loop (real sockets answer in their own time). */
-async function until(ready: () => boolean, what: () => string): Promise<void> {
-  for (let i = 0; i < 4_000; i++) {
-    if (ready()) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  throw new Error(`timed out waiting: ${what()}`);
 }
 
 async function startWalk() {
@@ -272,12 +263,7 @@ const progress = { walked: 0, total: paths.length };
 describe("close refusal (refuse: 'close'), path by path on real sockets", () => {
   for (const steps of paths) {
     const last = steps[steps.length - 1] as (typeof steps)[number];
-    const name = `${
-      steps
-        .slice(1)
-        .map((step) => step.event.type)
-        .join(' → ') || '(refused)'
-    } ⇒ ${last.book.phase}`;
+    const name = pathName(steps, (book) => book.phase, '(refused)');
     it(name, async () => {
       const walk = await startWalk();
       for (const [index, step] of steps.entries()) {

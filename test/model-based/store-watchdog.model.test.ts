@@ -33,7 +33,7 @@ import { createCountingClock } from '../../src/clock.js';
 import { Deadlines } from '../../src/cluster/redis-deadlines.js';
 import { MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
-import { replayedPaths, SnapshotView } from '../model/replay.js';
+import { pathName, replayedPaths, SnapshotView } from '../model/replay.js';
 import { loadSpecMachines } from '../model/spec.js';
 
 const { storeWatchdogMachine } = await loadSpecMachines();
@@ -325,12 +325,7 @@ const progress = { walked: 0, total: paths.length };
 describe('store watchdog (command deadlines), path by path against the real Deadlines', () => {
   for (const steps of paths) {
     const last = steps[steps.length - 1] as (typeof steps)[number];
-    const name = `${
-      steps
-        .slice(1)
-        .map((step) => step.event.type)
-        .join(' → ') || '(created)'
-    } ⇒ ${stateKey(last.book)}`;
+    const name = pathName(steps, stateKey);
     it(name, async () => {
       const walk = await startWalk();
       for (const [index, step] of steps.entries()) {

@@ -61,3 +61,26 @@ export class SnapshotView<Context = unknown> {
     this.context = snapshot.context;
   }
 }
+
+/** A replayed path's test name: its events, then where it ends (`ending`), or `empty` for no event. */
+export function pathName<Book>(
+  steps: readonly ReplayedStep<Book>[],
+  ending: (book: Book) => string,
+  empty = '(created)',
+): string {
+  const last = steps[steps.length - 1] as ReplayedStep<Book>;
+  const events = steps
+    .slice(1)
+    .map((step) => step.event.type)
+    .join(' → ');
+  return `${events || empty} ⇒ ${ending(last.book)}`;
+}
+
+/** Resolves once `ready()` holds, polling the event loop (real sockets answer in their own time). */
+export async function until(ready: () => boolean, what: () => string, tries = 4_000): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (ready()) return;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throw new Error(`timed out waiting: ${what()}`);
+}
