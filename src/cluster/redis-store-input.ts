@@ -48,7 +48,8 @@ export interface RedisSlotStoreOptions {
 export type ResolvedStoreOptions = Required<RedisSlotStoreOptions>;
 
 /** What `cluster.redis` as a string must be, as an InvalidOptionError's `allowed` says it. */
-export const REDIS_URL = 'a redis:// or rediss:// URL, with no path but a database number (/0)';
+export const REDIS_URL =
+  'a redis:// or rediss:// URL, with no path but a database number (/0) and no query or fragment (node-redis reads neither)';
 
 const DEFAULTS = { leaseTtlMs: 15_000, keyPrefix: 'wssup', commandTimeoutMs: 500 } as const;
 
@@ -112,7 +113,7 @@ export function checkRootNodes(rootNodes: unknown): void {
   if (urls.length === 0 || schemes.has(undefined) || schemes.size !== 1) {
     throw new InvalidOptionError(
       'cluster.redis.rootNodes',
-      'a non-empty array of redis:// or rediss:// URLs, all of one scheme, each with no path but a database number (/0)',
+      'a non-empty array of redis:// or rediss:// URLs, all of one scheme, each with no path but a database number (/0) and no query or fragment',
       hidden(rootNodes),
     );
   }
@@ -202,13 +203,16 @@ function isHostAndPort(value: unknown): boolean {
  * written with its `//` (`redis:/host:6379` parses, with no host), and a path that is at most a
  * database number (`/0`). node-redis refuses any other path only when it connects
  * ("Invalid pathname"), so `redis://host:6379/cache` would pass the option check and fail
- * at start: refused here, with the option named, instead.
+ * at start: refused here, with the option named, instead. A query or a fragment it ignores
+ * without a word: `?db=2`, as redis-py and ioredis take it, left the store in database 0, sharing
+ * the books of whatever other deployment used that database and prefix. Refused too.
  */
 export function redisUrlScheme(value: string): 'redis:' | 'rediss:' | undefined {
   if (!/^rediss?:\/\//.test(value)) return undefined;
   try {
     const url = new URL(value);
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return undefined;
+    if (url.search !== '' || url.hash !== '') return undefined;
     return /^\/?\d*$/.test(url.pathname) ? url.protocol : undefined;
   } catch {
     return undefined;

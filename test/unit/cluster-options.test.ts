@@ -184,6 +184,16 @@ describe('cluster option', () => {
     // node-redis takes no path but a database number, and said so only when it connected.
     ['a URL with a path', { redis: 'redis://127.0.0.1:6379/cache' }, 'cluster.redis'],
     ['a URL with a fractional database', { redis: 'redis://127.0.0.1:6379/1.5' }, 'cluster.redis'],
+    // node-redis reads no query nor fragment: `?db=2` (as redis-py and ioredis take it) left the
+    // store in database 0, where another deployment's books under the same prefix are shared.
+    ['a URL with a query (?db=2)', { redis: 'redis://127.0.0.1:6379?db=2' }, 'cluster.redis'],
+    ['a URL with a database and a query', { redis: 'redis://127.0.0.1:6379/3?db=2' }, 'cluster.redis'],
+    ['a URL with a fragment', { redis: 'redis://127.0.0.1:6379/3#2' }, 'cluster.redis'],
+    [
+      'a root node with a query',
+      { redis: { rootNodes: [url, 'redis://127.0.0.1:7001?password=x'] } },
+      'cluster.redis.rootNodes',
+    ],
     [
       'a root node with a path',
       { redis: { rootNodes: [url, 'redis://127.0.0.1:7001/x'] } },
@@ -379,6 +389,17 @@ describe('cluster option errors never show a password', () => {
       'cluster.redis.rootNodes',
     ],
     ['a password after an unencoded #', { redis: `http://bob:12#${password}` }, 'cluster.redis'],
+    ['a password in the query', { redis: `redis://10.0.0.1:6379?password=${password}` }, 'cluster.redis'],
+    [
+      'a password in the query of a root node',
+      { redis: { rootNodes: [`redis://10.0.0.1:7000?password=${password}`] } },
+      'cluster.redis.rootNodes',
+    ],
+    [
+      'a password after an unencoded # in a redis:// URL',
+      { redis: `redis://localhost:6390#${password}@10.0.0.1:6379` },
+      'cluster.redis',
+    ],
     // A common slip for `redis://:password@host`: the password where a user name goes.
     [
       'a password as the user name, another scheme',
@@ -414,7 +435,7 @@ describe('cluster option errors never show a password', () => {
     const error = thrownBy({ redis: `http://bob:${password}@10.0.0.1:6379` });
     // A string can only have meant a URL: the message says what a URL must be, not every client shape.
     expect(error.message).toBe(
-      'Invalid option "cluster.redis": expected a redis:// or rediss:// URL, with no path but a database number (/0), received "http://bob:***@10.0.0.1:6379".',
+      'Invalid option "cluster.redis": expected a redis:// or rediss:// URL, with no path but a database number (/0) and no query or fragment (node-redis reads neither), received "http://bob:***@10.0.0.1:6379".',
     );
     expect(error.received).toBe('http://bob:***@10.0.0.1:6379');
     const { received } = thrownBy({
