@@ -250,6 +250,16 @@ const clusterFlags: Record<string, Flag | undefined> = {
   'cluster.reaperIntervalMs': 'reaper-interval-ms',
 };
 
+/** The flags that mean nothing without --redis, --redis-cluster or --redis-sentinel. */
+const clusterOnly: readonly Flag[] = [
+  'node-id',
+  'lease-ttl-ms',
+  'store-unavailable',
+  'command-timeout-ms',
+  'key-prefix',
+  'reaper-interval-ms',
+];
+
 /** Hosts that only this machine can reach: 127.0.0.0/8, ::1 and localhost. */
 const isLoopbackHost = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
@@ -431,14 +441,15 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
         ? { ...sentinelNodes(sentinels), ...credentialsFrom(env, true) }
         : url;
   if (sentinels === undefined) credentialsFrom(env, false);
-  if (
-    redis === undefined &&
-    (nodeId ?? leaseTtl ?? policy ?? commandTimeout ?? keyPrefix ?? reaperInterval) !== undefined
-  ) {
-    throw new ConfigError(
-      '--node-id, --lease-ttl-ms, --store-unavailable, --command-timeout-ms, --key-prefix and ' +
-        '--reaper-interval-ms need --redis, --redis-cluster or --redis-sentinel',
-    );
+  if (redis === undefined) {
+    // Named as given (a variable left in a pod spec by its variable), not the six of them at once.
+    const given = clusterOnly.filter((flag) => read(flag) !== undefined).map(nameOf);
+    if (given.length > 0) {
+      const names = given.length === 1 ? given[0] : `${given.slice(0, -1).join(', ')} and ${given.at(-1)}`;
+      throw new ConfigError(
+        `${names} ${given.length === 1 ? 'needs' : 'need'} --redis, --redis-cluster or --redis-sentinel`,
+      );
+    }
   }
   const cluster: ClusterOptions | undefined =
     redis === undefined

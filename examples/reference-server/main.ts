@@ -12,7 +12,21 @@ import { exposureWarning, inFlagTerms, listenSettings, readConfig, settingFor, u
 import { ListenError, startReferenceServer } from './server.js';
 import { watchStopSignals } from './stop-signals.js';
 
+/**
+ * A write to stdout or stderr whose reader has gone (`npm start | head -1`, a log shipper that
+ * died) fails with EPIPE, which Node reports as an 'error' event of the stream: with no listener,
+ * the next line (`SIGTERM: draining …`) crashed the server mid-drain, exit 1. Those lines are lost;
+ * the server goes on serving and drains as usual. Any other error is thrown, as before.
+ */
+function ignoreClosedOutput(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EPIPE') throw error;
+}
+
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  // For the life of the process (the error of a last line comes after main returns); once per stream.
+  for (const stream of [process.stdout, process.stderr]) {
+    if (!stream.listeners('error').includes(ignoreClosedOutput)) stream.on('error', ignoreClosedOutput);
+  }
   let config: ReturnType<typeof readConfig>;
   try {
     config = readConfig(argv, env);

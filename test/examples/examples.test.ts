@@ -164,10 +164,7 @@ describe('reference server (npm start)', () => {
       /--command-timeout-ms: expected an integer from 1 to 5000 \(at most 60000, and a third of --lease-ttl-ms\), got 6000/,
     ],
     [['--redis', 'redis://127.0.0.1:1', '--key-prefix', 'a{b}'], /--key-prefix: expected 1 to 64 characters/],
-    [
-      ['--key-prefix', 'app'],
-      /--key-prefix and --reaper-interval-ms need --redis, --redis-cluster or --redis-sentinel/,
-    ],
+    [['--key-prefix', 'app'], /^error: --key-prefix needs --redis, --redis-cluster or --redis-sentinel$/m],
     [['--max-close-refusals=-1'], /--max-close-refusals: expected an integer from 0 to 1000000, got -1/],
     [
       ['--close-refusal-timeout-ms', '0'],

@@ -423,6 +423,17 @@ describe('a bad value read from the environment', () => {
     ).toThrow(/^WSSUP_LEASE_TTL_MS \(--lease-ttl-ms\) must be a number/);
   });
 
+  // A WSSUP_NODE_ID left in a pod spec after --redis was taken out of the command line: the
+  // message listed all six flags, none of them typed, and not the variable that was set.
+  it('needing --redis is named by what set it, each variable then its flag', () => {
+    expect(() => config([], { WSSUP_NODE_ID: 'pod-1' })).toThrow(
+      /^WSSUP_NODE_ID \(--node-id\) needs --redis, --redis-cluster or --redis-sentinel$/,
+    );
+    expect(() => config(['--key-prefix', 'app'], { WSSUP_LEASE_TTL_MS: '9000' })).toThrow(
+      /^WSSUP_LEASE_TTL_MS \(--lease-ttl-ms\) and --key-prefix need --redis, --redis-cluster or --redis-sentinel$/,
+    );
+  });
+
   it('that the supervisor refuses is named the same way by npm start', async () => {
     const errors: string[] = [];
     const spy = vi
