@@ -33,7 +33,7 @@ function startCluster() {
   // #region cluster
   const supervisor = createSupervisor({
     maxConnectionsPerUser: 5, // per user, across every process on this Redis
-    authenticate: (request) => new URL(request.url ?? '/', 'http://localhost').searchParams.get('user'),
+    authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
     onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
     cluster: {
       redis: flags.redis ?? 'redis://127.0.0.1:6379', // a redis:// URL, or your app's own node-redis client (npm install redis)

@@ -17,8 +17,8 @@ const verifyToken = (token: string | null): string | null => token;
 const supervisor = createSupervisor({
   preset: 'production', // 20 connections per user, idle eviction at 70 %
   // A browser's WebSocket cannot set headers: the client sends ws://host/?token=...
-  authenticate: (request) =>
-    verifyToken(new URL(request.url ?? '/', 'http://localhost').searchParams.get('token')),
+  // Not new URL(request.url, base): it throws on a target such as `//[` (a 500, and an onError).
+  authenticate: (request) => verifyToken(new URLSearchParams(request.url?.split('?')[1]).get('token')),
   // Echo: text stays text (a browser gets a string, not a Blob), binary stays binary.
   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
 });

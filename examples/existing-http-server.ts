@@ -18,8 +18,7 @@ import { exitIfCannotListen, readExampleFlags } from './reference-server/command
 function authenticate(request: IncomingMessage): string | null {
   const header = request.headers.authorization;
   if (header?.startsWith('Bearer ')) return header.slice('Bearer '.length);
-  // Only /chat requests get here (see the upgrade listener), which `new URL()` parses.
-  return new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
+  return new URLSearchParams(request.url?.split('?')[1]).get('token');
 }
 
 const flags = readExampleFlags({

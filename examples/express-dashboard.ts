@@ -30,8 +30,7 @@ const flags = readExampleFlags({
 const supervisor = createSupervisor({
   preset: 'production',
   // Demo only: trusts ?user=<id>. Verify a real token (JWT, session) here.
-  authenticate: (request: IncomingMessage) =>
-    new URL(request.url ?? '/', 'http://localhost').searchParams.get('user'),
+  authenticate: (request: IncomingMessage) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
   onMessage: (connection, data, isBinary) => {
     connection.send(data, { binary: isBinary });
   },

@@ -23,7 +23,7 @@ const flags = readExampleFlags({
 
 const supervisor = createSupervisor({
   // Demo only: trusts ?user=<id>. Verify a real token here.
-  authenticate: (request) => new URL(request.url ?? '/', 'http://localhost').searchParams.get('user'),
+  authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
 });
 

@@ -15,7 +15,7 @@ const { port } = readExampleFlags({
 
 const supervisor = createSupervisor({
   // Demo only: trusts ?user=<id>. Verify a real token here.
-  authenticate: (request) => new URL(request.url ?? '/', 'http://localhost').searchParams.get('user'),
+  authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
 });
 // A route @fastify/websocket serves itself, beside the supervised one.

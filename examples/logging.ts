@@ -32,7 +32,7 @@ const supervisor = createSupervisor<Session>({
   admissionRate: { perSecond: 1, burst: 5 }, // reconnect storms: 429 with Retry-After
   authenticate: (request) => {
     // Demo only: trusts ?user=<id>. Verify a real token here.
-    const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
+    const query = new URLSearchParams(request.url?.split('?')[1]);
     const user = query.get('user');
     if (user === null) return null; // 4401
     if (user.startsWith('banned')) return new Refusal(403, 'account suspended'); // 4403

@@ -23,7 +23,7 @@ const flags = readExampleFlags({
 const supervisor = createSupervisor({
   preset: 'production',
   // Demo only: trusts ?user=<id>. Verify a real token here.
-  authenticate: (request) => new URL(request.url ?? '/', 'http://localhost').searchParams.get('user'),
+  authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
 });
 
@@ -37,7 +37,7 @@ supervisor.on('disposed', ({ connectionId, userId, reason, closeCode, httpStatus
 //   via, retryAfterMs, remoteAddress, userAgent, correlationId, and on 'user-limit' live, limit })
 
 function statsFor(request: IncomingMessage) {
-  const user = new URL(request.url ?? '/', 'http://localhost').searchParams.get('user');
+  const user = new URLSearchParams(request.url?.split('?')[1]).get('user');
   // stats(), O(1): { admission: { admitting, reason }, connections, users, idle,
   //   byState: { connecting, active, draining },
   //   counters: { admitted, rejected, evicted, disposed }, capacity: { levels, usersByBand, alerts },

@@ -37,7 +37,7 @@ const limits: Record<Plan, number> = { free: 3, pro: 20 };
 const supervisor = createSupervisor<{ plan: Plan | 'anonymous' }>({
   refuse: 'close', // a refused browser reads 4429 and the message, not a bare failed handshake
   authenticate: (request) => {
-    const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token');
+    const token = new URLSearchParams(request.url?.split('?')[1]).get('token');
     const user = userOf(token);
     if (user === undefined) {
       // Anonymous visitors: one "user" per address, 2 tabs each. Behind a proxy, use the

@@ -50,7 +50,7 @@ const supervisor = createSupervisor<{ rooms: string[] }>({
   maxRoomsPerConnection: 32, // join() returns false beyond it: a client cannot grow the server's memory
   authenticate: (request) => {
     // Demo only: trusts ?user=<id>&room=<room>. Verify a real token, and the rooms it grants, here.
-    const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
+    const query = new URLSearchParams(request.url?.split('?')[1]);
     const user = query.get('user');
     if (user === null) return new Refusal(401, 'expected ?user=<id>'); // next(new Error(...)): close 4401
     return { userId: user, data: { rooms: query.getAll('room').filter(isRoom) } };

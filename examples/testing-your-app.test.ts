@@ -34,7 +34,7 @@ function createChat(overrides: Partial<SupervisorOptions> = {}): Supervisor {
   return createSupervisor({
     preset: 'production',
     authenticate: (request) => {
-      const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token') ?? '';
+      const token = new URLSearchParams(request.url?.split('?')[1]).get('token') ?? '';
       const [name = '', endsAt] = token.split('@');
       const userId = users[name];
       if (userId === undefined) return null; // null: HTTP 401

@@ -440,6 +440,37 @@ describe('every example (issue 13, item 7)', () => {
   );
   it.for(signalCases.filter(([example]) => example === 'cluster.ts'))(name, drainsOnSignals);
 
+  // Their authenticate read the query with new URL(request.url, base), which throws on a
+  // target such as `//[`: any client got a 500 and made each example report a failing hook
+  // (a stack trace per request on stderr). Such a target still has a query to read.
+  const pathless = signalCases.filter(
+    ([example, signal, { path }]) =>
+      signal === 'SIGTERM' &&
+      path.startsWith('/?') &&
+      example !== 'cluster.ts' &&
+      example !== 'reference-server/main.ts',
+  );
+  it.concurrent.for(pathless)(
+    '%s: reads the query of a target new URL() cannot parse, and reports nothing',
+    scopedCase(async ([, , example]: SignalCase) => {
+      const program = runProgram(example.script, example.args?.() ?? []);
+      const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
+      const socket = connectTcp(Number(port), '127.0.0.1');
+      socket.write(
+        `GET //[${example.path.slice(1)} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${Buffer.alloc(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+      const [reply] = (await once(socket, 'data')) as [Buffer];
+      socket.destroy();
+      // 101: admitted (or, with `refuse: 'close'`, refused by a close frame: see below).
+      expect(reply.toString().split('\r\n', 1)[0]).toBe('HTTP/1.1 101 Switching Protocols');
+      program.child.kill('SIGTERM');
+      expect(await program.exited).toBe(0);
+      // Nothing reported: no `WSSUP_APP_HOOK_FAILED` on stderr, nor in the logging example's log.
+      expect(program.output()).not.toMatch(/authenticate failed/);
+    }),
+  );
+
   it('cluster.ts: says once, through ready(), when it holds its first lease', async ({ skip }) => {
     if (redis === undefined) return skip('no redis-server: the example would wait out its 5 s bound');
     const program = runProgram('dist/examples/cluster.js', ['--redis', redis.url, '--node-id', 'ready']);

@@ -5,7 +5,9 @@
  * turns idle), and any object of the clock's shape will do; the shutdown
  * deadline is on that clock too, deadlineMs: 0 included. Real ws on port 0.
  */
-import { describe, expect, it } from 'vitest';
+import { once } from 'node:events';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
 import { stopReading } from '../helpers/rules.js';
 import { allDisposed, connect, expectNoLeaks, nextMessage, startServer } from '../helpers/server.js';
@@ -101,5 +103,34 @@ describe('the shutdown deadline on a SimulatedClock (README: on the clock too, d
     await done;
     expect(server.disposed.map((event) => event.reason)).toEqual(['shutdown']);
     expectNoLeaks(server.supervisor);
+  });
+});
+
+describe('a greeting sent in onOpen (README: listen for it before the handshake completes)', () => {
+  // The greeting goes out with the handshake's 101 and ws reads it on a process.nextTick after
+  // 'open', before the promise of `once(ws, 'open')` lets the test go on.
+  const greets = { onOpen: (connection: { send(data: string): boolean }) => connection.send('hello') };
+
+  it('is gone for a listener added after `await once(ws, "open")`', async () => {
+    const server = await startServer(greets);
+    const ws = new WebSocket(server.url('kim'));
+    onTestFinished(() => ws.terminate());
+    const seen: string[] = [];
+    ws.on('message', (data) => seen.push(String(data))); // the witness, there from the start
+    await once(ws, 'open');
+    const late: string[] = [];
+    ws.on('message', (data) => late.push(String(data)));
+    ws.send('ping');
+    expect(await nextMessage(ws)).toBe('ping');
+    expect([seen, late]).toEqual([['hello', 'ping'], ['ping']]);
+  });
+
+  it('is caught by a listener added before', async () => {
+    const server = await startServer(greets);
+    const ws = new WebSocket(server.url('lou'));
+    onTestFinished(() => ws.terminate());
+    const greeting = once(ws, 'message');
+    await once(ws, 'open');
+    expect(String((await greeting)[0])).toBe('hello');
   });
 });
