@@ -291,7 +291,8 @@ export interface Supervisor<Data = unknown> {
     options?: DisconnectOptions,
   ): number | Promise<ClusterSendResult>;
   /**
-   * Subscribes to a public event; returns the unsubscribe. `admitted` fires when
+   * Subscribes to a public event; returns the unsubscribe (safe to call again: it never
+   * removes a later subscription of the same function). `admitted` fires when
    * the slot is reserved, before the handshake: the handle's socket is not open
    * yet, so its send() and join() return false there; greet it and join its rooms
    * in onOpen (Socket.IO's `io.on('connection')`).
