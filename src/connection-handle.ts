@@ -55,8 +55,8 @@ export interface ConnectionHandle<Data = unknown> {
    * Of `options`, only `binary` is read: ws's other send options (`fin`, `mask`, `compress`)
    * are ignored, since a connection's framing is the transport's, not a message's.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, sending nothing, for data that is not a
-   *   string, Buffer, ArrayBuffer or typed array view, or options that are not an object, or
-   *   a `binary` that is not a boolean.
+   *   string, Buffer, ArrayBuffer or typed array view (or is a detached one: its memory was
+   *   transferred), or options that are not an object, or a `binary` that is not a boolean.
    */
   send(
     data: string | Buffer | ArrayBuffer | ArrayBufferView,

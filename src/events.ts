@@ -315,6 +315,11 @@ export interface SupervisorEventMap {
 export type SupervisorEventName = keyof SupervisorEventMap;
 type Listener<K extends SupervisorEventName> = (event: SupervisorEventMap[K]) => void;
 
+/** One `on()`: its own object, so that its undo removes it and nothing added later. */
+interface Registration<K extends SupervisorEventName> {
+  readonly listener: Listener<K>;
+}
+
 /**
  * Event names that an EventEmitter, ws or Socket.IO habit reaches for first, and where
  * each of them is here: `on('error')` named only the six events, not onError.
@@ -338,7 +343,7 @@ const habits = {
  * goes (copy on write): an emit iterates the list it found, with no copy per event.
  */
 export class SupervisorEvents {
-  readonly #listeners: { [K in SupervisorEventName]: readonly Listener<K>[] } = {
+  readonly #listeners: { [K in SupervisorEventName]: readonly Registration<K>[] } = {
     admitted: [],
     rejected: [],
     evicted: [],
@@ -363,16 +368,21 @@ export class SupervisorEvents {
     if (typeof listener !== 'function') {
       throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `the listener of '${name}' must be a function`);
     }
-    const lists = this.#listeners as unknown as Record<K, readonly Listener<K>[]>;
-    // Once per listener, as a Set kept it: the same function added twice is called once.
-    if (!lists[name].includes(listener)) lists[name] = [...lists[name], listener];
+    const lists = this.#listeners as unknown as Record<K, readonly Registration<K>[]>;
+    // Once per listener, as a Set kept it: the same function added twice is called once,
+    // and either undo removes it.
+    const found = lists[name].find((registered) => registered.listener === listener);
+    const registration = found ?? { listener };
+    if (found === undefined) lists[name] = [...lists[name], registration];
+    // Its own registration only: called again after the function was added anew (a cleanup
+    // that runs twice), an old undo must not remove the new one, as attach()'s undo does not.
     return () => {
-      lists[name] = lists[name].filter((registered) => registered !== listener);
+      lists[name] = lists[name].filter((registered) => registered !== registration);
     };
   }
 
   emit<K extends SupervisorEventName>(name: K, event: SupervisorEventMap[K]): void {
-    for (const listener of this.#listeners[name] as readonly Listener<K>[]) {
+    for (const { listener } of this.#listeners[name] as readonly Registration<K>[]) {
       try {
         // An async listener rejects instead of throwing: reported as a throw is.
         onRejection(listener(event), (error) => this.#failed(name, event, error));

@@ -101,6 +101,14 @@ function isForeignRefusal(value: unknown): boolean {
   }
 }
 
+/**
+ * What is wrong with this Refusal's fields now, or undefined: JavaScript ignores
+ * `readonly`, so a field changed after the constructor checked it (an HTTP 200 to
+ * an upgrade, `Retry-After: NaN`) is checked again where the refusal is sent.
+ */
+export const changedRefusalProblem = (refusal: Refusal): string | undefined =>
+  refusalProblem(refusal.status, refusal.message, refusal.retryAfterMs);
+
 /** What is wrong with a Refusal's fields, or undefined. */
 function refusalProblem(status: unknown, message: unknown, retryAfterMs: unknown): string | undefined {
   if (typeof status !== 'number' || !refusalStatuses.has(status)) {

@@ -26,6 +26,28 @@ export function checkData(data: unknown): void {
       `data must be a string, a Buffer, an ArrayBuffer or a typed array view, got ${describeValue(data)}${serialise}`,
     );
   }
+  if (typeof data !== 'string' && isDetached(data)) {
+    throw invalid(
+      `data must be a string, a Buffer, an ArrayBuffer or a typed array view, got ${describeValue(data)} whose memory was transferred (detached): nothing is left to send`,
+    );
+  }
+}
+
+/**
+ * A buffer given away (postMessage's transfer list, ArrayBuffer's transfer()): ws
+ * would throw a TypeError without a code, or send a Buffer as an empty message.
+ * Only a detached buffer or an empty one has 0 bytes; only a detached one cannot
+ * be viewed. A view's `buffer` is read, not its length (a DataView's throws then).
+ */
+function isDetached(data: ArrayBuffer | ArrayBufferView): boolean {
+  const buffer = ArrayBuffer.isView(data) ? data.buffer : data;
+  if (!(buffer instanceof ArrayBuffer) || buffer.byteLength !== 0) return false;
+  try {
+    new Uint8Array(buffer);
+  } catch {
+    return true;
+  }
+  return false;
 }
 
 function isPlainObject(value: unknown): boolean {

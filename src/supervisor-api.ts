@@ -115,8 +115,11 @@ export interface Supervisor<Data = unknown> {
   /**
    * Walks every actor and compares it with the books that stats() reads;
    * returns every mismatch. O(connections): for tests and on-demand checks.
-   * Call it outside `admitted`, `evicted` and `disposed` listeners: there the
-   * actors' snapshots are still those from before the step (the books are not).
+   * Call it outside the supervisor's own steps: in an `admitted`, `evicted`, `capacity` or
+   * `disposed` listener, in `onOpen` or `onClose`, and in `onError` reporting a failure of
+   * one of them, the actors' snapshots are still those from before the step (the books are
+   * not), so it reports mismatches that are gone when the step returns. From there, defer
+   * it: `queueMicrotask(() => log(supervisor.audit()))`.
    */
   audit(): AuditReport;
   /**
@@ -291,7 +294,8 @@ export interface Supervisor<Data = unknown> {
     options?: DisconnectOptions,
   ): number | Promise<ClusterSendResult>;
   /**
-   * Subscribes to a public event; returns the unsubscribe. `admitted` fires when
+   * Subscribes to a public event; returns the unsubscribe (safe to call again: it never
+   * removes a later subscription of the same function). `admitted` fires when
    * the slot is reserved, before the handshake: the handle's socket is not open
    * yet, so its send() and join() return false there; greet it and join its rooms
    * in onOpen (Socket.IO's `io.on('connection')`).

@@ -19,7 +19,7 @@ import type { ClusterBook, Reservation } from './cluster/cluster-admission.js';
 import { AppHookError, SupervisorError } from './errors.js';
 import { expiresAtInSeconds, expiresAtOf } from './expires-at.js';
 import type { AuthResult, ResolvedOptions, SupervisorOptions } from './options.js';
-import { Refusal } from './refusal.js';
+import { changedRefusalProblem, Refusal } from './refusal.js';
 import type { Reject, Rejection } from './rejections.js';
 import { isThenable } from './thenable.js';
 import { checkHandshake } from './transport/handshake.js';
@@ -293,6 +293,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       if (auth === null || auth === undefined)
         return reject(request, socket, head, { reason: 'unauthenticated', message: 'unauthenticated' });
       if (auth instanceof Refusal) {
+        const changed = changedRefusalProblem(auth);
+        if (changed !== undefined) {
+          const cause = new TypeError(`authenticate's Refusal was changed after it was made: ${changed}`);
+          report(new AppHookError('authenticate', cause));
+          return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
+        }
         const { status, message, retryAfterMs } = auth;
         return reject(request, socket, head, { reason: 'refused', status, message, retryAfterMs });
       }

@@ -905,6 +905,69 @@ describe('bad arguments to the connection handle', () => {
     );
   });
 
+  it('a buffer given away (transferred, so detached) is refused by every send with WSSUP_INVALID_ARGUMENT, not a bare TypeError', async () => {
+    // What an app holds after postMessage(buffer, [buffer]) to a worker, or buffer.transfer():
+    // still an ArrayBuffer (or a view on one), but with nothing left to send.
+    const detached = <T extends ArrayBuffer | ArrayBufferView>(data: T): T => {
+      structuredClone(data, {
+        transfer: [data instanceof ArrayBuffer ? data : (data.buffer as ArrayBuffer)],
+      });
+      return data;
+    };
+    const outcomes: Record<string, string> = {};
+    let rejection: Promise<string> | undefined;
+    const t = await scripted((connection) => {
+      connection.join('lobby');
+      const { supervisor } = t;
+      const calls: [string, () => unknown][] = [
+        ['send(ArrayBuffer)', () => connection.send(detached(new ArrayBuffer(8)))],
+        ['send(Uint8Array)', () => connection.send(detached(new Uint8Array(8)))],
+        ['send(DataView)', () => connection.send(detached(new DataView(new ArrayBuffer(8))))],
+        ['sendToUser', () => supervisor.sendToUser(connection.userId, detached(new ArrayBuffer(8)))],
+        ['broadcast', () => supervisor.broadcast(detached(Buffer.alloc(8)))],
+        ['sendToRoom', () => supervisor.sendToRoom('lobby', detached(new ArrayBuffer(8)))],
+      ];
+      for (const [name, call] of calls) {
+        try {
+          call();
+          outcomes[name] = 'no error';
+        } catch (error) {
+          outcomes[name] = `${(error as SupervisorError).code}: ${(error as Error).message}`;
+        }
+      }
+      // The same check comes first in a cluster-wide send: its promise rejects with the typed error.
+      rejection = supervisor
+        .sendToUser(connection.userId, detached(new ArrayBuffer(8)), { cluster: true })
+        .then(
+          () => 'resolved',
+          (error: SupervisorError) => `${error.code}: ${error.message}`,
+        );
+      connection.send('still open');
+    });
+    const ws = await connect(t.url('detached'));
+    const received: string[] = [];
+    ws.on('message', (data) => received.push(String(data)));
+    ws.send('go');
+    await vi.waitFor(() => expect(received).toContain('still open'));
+    const refused = (what: string) =>
+      `WSSUP_INVALID_ARGUMENT: data must be a string, a Buffer, an ArrayBuffer or a typed array view, got ${what} whose memory was transferred (detached): nothing is left to send`;
+    expect(outcomes).toEqual({
+      'send(ArrayBuffer)': refused('an ArrayBuffer'),
+      'send(Uint8Array)': refused('an Uint8Array'),
+      'send(DataView)': refused('a DataView'),
+      sendToUser: refused('an ArrayBuffer'),
+      // Not sent as an empty binary message, which is what ws makes of a detached Buffer.
+      broadcast: refused('a Buffer'),
+      sendToRoom: refused('an ArrayBuffer'),
+    });
+    expect(await rejection).toBe(refused('an ArrayBuffer'));
+    expect(received).toEqual(['still open']); // nothing went out before it, not even an empty message
+    ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+    expect(t.errors).toEqual([]);
+  });
+
   /** 61 two-byte characters and one ASCII: 123 bytes, the most a close frame can carry. */
   const longestReason = `${'é'.repeat(61)}x`;
 

@@ -183,6 +183,37 @@ describe('Refusal (item 3)', () => {
       expect((error as SupervisorError).code).toBe('WSSUP_INVALID_ARGUMENT');
     }
   });
+  it.each([
+    ['status', '200', 200, /a Refusal's status must be 401, 403, 429 or 503, got 200/],
+    [
+      'retryAfterMs',
+      'NaN',
+      Number.NaN,
+      /a Refusal's retryAfterMs must be a finite number of milliseconds >= 0, got NaN/,
+    ],
+    ['message', 'an object', { text: 'no' }, /a Refusal's message must be a string/],
+  ] as const)(
+    'a Refusal whose %s was changed to %s after it was made is not sent as it is: 500, reported',
+    async (field, _label, value, problem) => {
+      // JavaScript ignores `readonly`: the constructor's checks no longer hold.
+      const t = await startRulesServer({
+        authenticate: () => {
+          const refusal = new Refusal(429, 'not now');
+          Object.assign(refusal, { [field]: value });
+          return refusal;
+        },
+      });
+      const answer = await httpRefusal(t.url('anyone'));
+      // Not HTTP 200 to an upgrade, nor `Retry-After: NaN`, nor a socket hung up on (WSSUP_INTERNAL).
+      expect(answer).toMatchObject({ status: 500, body: 'authentication failed\n' });
+      expect(answer.headers['retry-after']).toBeUndefined();
+      expect(t.events.rejected).toMatchObject([{ reason: 'auth-failed', status: 500 }]);
+      expect(t.errors).toHaveLength(1);
+      expect(t.errors[0]).toMatchObject({ code: 'WSSUP_APP_HOOK_FAILED', hook: 'authenticate' });
+      expect(t.errors[0]?.message).toMatch(problem);
+      expectNoLeaks(t.supervisor);
+    },
+  );
 });
 
 describe('Retry-After on every 429 and 503 (item 3)', () => {

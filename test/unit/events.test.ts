@@ -58,4 +58,21 @@ describe('SupervisorEvents', () => {
     events.emit('store', stored('closed'));
     expect(heard).toEqual(['once', 'after the throw', 'after the throw']);
   });
+
+  it('an undo called again, after the same listener was added anew, leaves that new registration alone', () => {
+    const events = new SupervisorEvents(() => {});
+    const heard: string[] = [];
+    const listener = (event: { breaker: string }) => heard.push(event.breaker);
+    const off = events.on('store', listener);
+    off();
+    // The same function added again (a module that starts again), then the old undo called
+    // a second time (a cleanup that runs twice): it removed the new registration too.
+    const offAgain = events.on('store', listener);
+    off();
+    events.emit('store', stored('open'));
+    expect(heard).toEqual(['open']);
+    offAgain();
+    events.emit('store', stored('closed'));
+    expect(heard).toEqual(['open']);
+  });
 });
