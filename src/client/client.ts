@@ -73,6 +73,8 @@ export interface Client {
    * server for that long by the client's clock (its timer late after a sleep: a laptop's closed
    * lid, a phone's throttled tab) is given up first, as the timeout would have given it up
    * (`close` 1006, then a reconnect), and the message is not written into it: send again on `open`.
+   * Bytes in shared memory (a SharedArrayBuffer or a view of one) are sent as a copy: a browser's
+   * WebSocket refuses shared ones.
    * @returns false (and sends nothing) unless `state` is `'open'`, or when the socket is given up for its silence
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (and sends nothing) unless `data` is a string, an ArrayBuffer, a view or a Blob
    */
@@ -111,6 +113,23 @@ function isBinaryData(data: unknown): boolean {
   return (
     typeof blob.size === 'number' && typeof blob.type === 'string' && typeof blob.arrayBuffer === 'function'
   );
+}
+
+const isShared = (buffer: unknown) => Object.prototype.toString.call(buffer) === '[object SharedArrayBuffer]';
+
+/**
+ * Bytes in shared memory (a SharedArrayBuffer or a view of one: a threaded WebAssembly module's
+ * memory) as a copy in memory of their own: a browser's send(), and Node 22's, refuse shared
+ * ones with a bare TypeError ("must not be shared"), which ws sends as any others. Anything else
+ * as it is. Called for binary data only: text never gets here.
+ */
+function unshared(data: object): object {
+  if (ArrayBuffer.isView(data)) {
+    return isShared(data.buffer)
+      ? new Uint8Array(new Uint8Array(data.buffer, data.byteOffset, data.byteLength))
+      : data;
+  }
+  return isShared(data) ? new Uint8Array(new Uint8Array(data as SharedArrayBuffer)) : data;
 }
 
 function stateOf(snapshot: Snapshot): ClientState {
@@ -320,7 +339,7 @@ export function createClient(options: ClientOptions): Client {
         actor.send({ type: 'CHECK_SILENCE' });
         return false;
       }
-      socket.send(data as never);
+      socket.send((typeof data === 'string' ? data : unshared(data)) as never);
       return true;
     },
     activity() {

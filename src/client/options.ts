@@ -32,7 +32,10 @@ export interface ClientOptions {
    * 22 and later). Node 20 has none: pass `WebSocket` from `ws`.
    */
   WebSocket?: WebSocketConstructorLike | undefined;
-  /** How binary messages arrive. @default the constructor's own ('blob' in browsers, Buffer under ws) */
+  /**
+   * How binary messages arrive. Under ws, 'blob' needs ws 8.18 or later (an older one keeps
+   * its Buffers without a word). @default the constructor's own ('blob' in browsers, Buffer under ws)
+   */
   binaryType?: 'blob' | 'arraybuffer' | undefined;
   /**
    * Exponential backoff with full jitter for 1006, 4008, 4429, 4503, a failed

@@ -6,6 +6,7 @@
  */
 import { fromCallback } from 'xstate';
 import type { ClientEvent } from '../../machines/client.machine.js';
+import { ClientCloseCodes } from '../../machines/client-close.js';
 import { AppHookError, InvalidOptionError } from '../errors.js';
 import type { ResolvedClientOptions } from './options.js';
 import { closeOfRefusedUpgrade, type RefusedResponseLike } from './refused-upgrade.js';
@@ -35,6 +36,11 @@ export interface SocketHooks {
  * Promise (rejected with why not, as it throws why not).
  */
 export type SocketOptions = Omit<ResolvedClientOptions, 'url'> & { url: () => string | Promise<string> };
+
+/** What the client reads of an `error` event: ws's ErrorEvent has a message, a browser's Event none. */
+interface ErrorEventLike {
+  readonly message?: unknown;
+}
 
 /** ws's handler of a refused upgrade: the request, and the response that is not a 101. */
 type UnexpectedResponseListener = (request: unknown, response: RefusedResponseLike) => void;
@@ -148,14 +154,22 @@ function connect(
     socket.close();
   };
   emitter?.on('unexpected-response', unexpected);
+  // Why the socket failed, where its `error` event says (ws's ErrorEvent: `connect
+  // ECONNREFUSED …`, a TLS error, a bad handshake); a browser's bare Event says nothing.
+  let failure = '';
   const closed = (event: CloseEventLike) => {
     // Fields one by one: a CloseEvent's are getters on its prototype, which a spread would miss.
     const { code, reason, wasClean } = refused ?? event;
-    sendBack({ type: 'SOCKET_CLOSED', code, reason, wasClean });
+    // A 1006 has no close frame, so no reason of its own: the error's words stand in for it.
+    const why = code === ClientCloseCodes.abnormal && reason === '' ? failure : reason;
+    sendBack({ type: 'SOCKET_CLOSED', code, reason: why, wasClean });
   };
   // WHATWG fires `close` after every `error`, and the close is what the machine acts on. The
   // listener must exist all the same: ws (an EventEmitter) throws an `error` with no listener.
-  const errored = () => {};
+  const errored = (event?: ErrorEventLike) => {
+    const message = event?.message;
+    if (failure === '' && typeof message === 'string') failure = message;
+  };
   socket.addEventListener('open', opened);
   socket.addEventListener('message', message);
   socket.addEventListener('close', closed);

@@ -51,8 +51,11 @@ function staticFile(path: string): string | undefined {
 export async function serveClientPage(
   html: string,
   text: Record<string, () => string> = {},
+  /** Sent with every response, e.g. COOP and COEP for a cross-origin-isolated page. */
+  headers: Record<string, string> = {},
 ): Promise<{ files: Server; port: number }> {
   const files = createServer((request, response) => {
+    for (const [name, value] of Object.entries(headers)) response.setHeader(name, value);
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     if (path === '/') {
       response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
