@@ -5,10 +5,9 @@
  * server's `authenticate` holds each handshake until the test releases it; the page's clients
  * run on a SimulatedClock that the test moves.
  */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
-import { openClientTab, serveClientPage } from '../helpers/client-page.js';
+import { serveClientPage, useClientTab } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { allDisposed, closeServer, expectNoLeaks, startServer, userFromQuery } from '../helpers/server.js';
 
@@ -41,17 +40,8 @@ const page = (wsUrl: string) => `<!doctype html>
 </script>`;
 
 describe.runIf(hasBrowser)('several clients in one page (a browser)', () => {
-  let browser: Browser;
-  let tab: Page;
-  const logged: string[] = [];
-
-  beforeAll(async () => {
-    ({ browser, tab } = await openClientTab(search, logged));
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browserTab = useClientTab(search);
+  const { logged } = browserTab;
 
   it('connect one at a time; the queued ones time out before their handshake reaches the server', async () => {
     const held: { user: string; release: () => void }[] = [];
@@ -64,10 +54,10 @@ describe.runIf(hasBrowser)('several clients in one page (a browser)', () => {
         }),
     });
     const { files, port } = await serveClientPage(page(server.url('page')));
-    const evaluate = <T>(expression: string) => tab.evaluate(expression) as Promise<T>;
+    const evaluate = <T>(expression: string) => browserTab.tab.evaluate(expression) as Promise<T>;
     try {
-      await tab.goto(`http://127.0.0.1:${port}/`);
-      await tab.waitForFunction('window.ready === true');
+      await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
+      await browserTab.tab.waitForFunction('window.ready === true');
 
       // One handshake reaches the server; while it is held, the others wait in the browser.
       await expect.poll(() => held.length).toBe(1);
@@ -89,6 +79,7 @@ describe.runIf(hasBrowser)('several clients in one page (a browser)', () => {
       await evaluate('window.clients.forEach((client) => client.close())');
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
+      expect(logged).toEqual([]);
     } finally {
       await closeServer(files);
     }

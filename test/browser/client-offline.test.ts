@@ -9,10 +9,9 @@
  * client.test.ts: the built client, xstate's ESM build, an import map, a
  * SimulatedClock that the test moves.
  */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
-import { openClientTab, serveClientPage } from '../helpers/client-page.js';
+import { serveClientPage, useClientTab } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { allDisposed, closeServer, expectNoLeaks, ioWait, startServer } from '../helpers/server.js';
 
@@ -42,20 +41,12 @@ const page = (wsUrl: string, options: Record<string, unknown> = {}) => `<!doctyp
 </script>`;
 
 describe.runIf(hasBrowser)('the client in a browser whose network goes and comes back', () => {
-  let browser: Browser;
-  let tab: Page;
-  const logged: string[] = [];
+  const browserTab = useClientTab(search, { consoleErrors: true });
+  const { logged } = browserTab;
 
-  beforeAll(async () => {
-    ({ browser, tab } = await openClientTab(search, logged, { consoleErrors: true }));
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-  });
-
-  const until = (expression: string) => tab.waitForFunction(expression, undefined, { timeout: 10_000 });
-  const evaluate = <T>(expression: string) => tab.evaluate(expression) as Promise<T>;
+  const until = (expression: string) =>
+    browserTab.tab.waitForFunction(expression, undefined, { timeout: 10_000 });
+  const evaluate = <T>(expression: string) => browserTab.tab.evaluate(expression) as Promise<T>;
   const lastOf = <T>(type: string) =>
     evaluate<T>(`window.events.filter((e) => e.type === ${JSON.stringify(type)}).at(-1)`);
 
@@ -64,12 +55,12 @@ describe.runIf(hasBrowser)('the client in a browser whose network goes and comes
     const server = await startServer({ heartbeatIntervalMs: 1e9, idleTimeoutMs: 1e9 });
     const { files, port } = await serveClientPage(page(server.url('zoe')));
     try {
-      await tab.goto(`http://127.0.0.1:${port}/`);
+      await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
       await until('window.ready === true');
       await until("window.client.state === 'open'");
       await vi.waitFor(() => expect(server.supervisor.userStats('zoe')).toMatchObject({ live: 1 }), ioWait);
 
-      await tab.context().setOffline(true);
+      await browserTab.tab.context().setOffline(true);
       await until("window.client.state === 'waiting'");
       expect(await lastOf('close')).toMatchObject({
         code: 1006,
@@ -84,7 +75,7 @@ describe.runIf(hasBrowser)('the client in a browser whose network goes and comes
       expect(server.supervisor.userStats('zoe')?.live ?? 0).toBe(0);
       expect(server.disposed).toHaveLength(1);
 
-      await tab.context().setOffline(false);
+      await browserTab.tab.context().setOffline(false);
       await until("window.events.at(-1).type === 'reconnecting' && window.events.at(-1).delayMs === 0");
       await evaluate('window.clock.increment(0)'); // a delay of 0 ms, not the 250 ms backoff
       await until("window.client.state === 'open'");
@@ -96,7 +87,7 @@ describe.runIf(hasBrowser)('the client in a browser whose network goes and comes
       expect(logged).toEqual([]);
     } finally {
       logged.length = 0;
-      await tab.context().setOffline(false);
+      await browserTab.tab.context().setOffline(false);
       await closeServer(files);
     }
   }, 60_000);
@@ -105,24 +96,24 @@ describe.runIf(hasBrowser)('the client in a browser whose network goes and comes
     const server = await startServer({ heartbeatIntervalMs: 1e9, idleTimeoutMs: 1e9 });
     const { files, port } = await serveClientPage(page(server.url('zoe'), { closeOnOffline: false }));
     try {
-      await tab.goto(`http://127.0.0.1:${port}/`);
+      await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
       await until('window.ready === true');
       await until("window.client.state === 'open'");
-      await tab.context().setOffline(true);
+      await browserTab.tab.context().setOffline(true);
       // The page has heard `offline` (its own listener, added after the client's, has run).
       await evaluate('new Promise((resolve) => setTimeout(resolve, 0))');
       expect(await evaluate<boolean>('navigator.onLine')).toBe(false);
       expect(await evaluate<string>('window.client.state')).toBe('open');
       expect(await evaluate<unknown[]>("window.events.filter((e) => e.type === 'close')")).toEqual([]);
       expect(server.supervisor.userStats('zoe')).toMatchObject({ live: 1 });
-      await tab.context().setOffline(false);
+      await browserTab.tab.context().setOffline(false);
       await evaluate('window.client.close()');
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
       expect(logged).toEqual([]);
     } finally {
       logged.length = 0;
-      await tab.context().setOffline(false);
+      await browserTab.tab.context().setOffline(false);
       await closeServer(files);
     }
   }, 60_000);

@@ -6,10 +6,9 @@
  * with a bare TypeError ("The provided ArrayBufferView value must not be shared"), which
  * send() let through. It now sends a copy: the same bytes, on every platform.
  */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
-import { openClientTab, serveClientPage } from '../helpers/client-page.js';
+import { serveClientPage, useClientTab } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { allDisposed, closeServer, expectNoLeaks, startServer } from '../helpers/server.js';
 
@@ -35,28 +34,19 @@ const page = (wsUrl: string) => `<!doctype html>
 </script>`;
 
 describe.runIf(hasBrowser)('the client sends bytes in shared memory (a browser)', () => {
-  let browser: Browser;
-  let tab: Page;
-  const logged: string[] = [];
-
-  beforeAll(async () => {
-    ({ browser, tab } = await openClientTab(search, logged));
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browserTab = useClientTab(search);
+  const { logged } = browserTab;
 
   it('a SharedArrayBuffer, a view of one and a DataView of part of one: sent, the bytes echoed', async () => {
     const server = await startServer();
     const { files, port } = await serveClientPage(page(server.url('sam')), {}, ISOLATED);
     try {
-      await tab.goto(`http://127.0.0.1:${port}/`);
-      await tab.waitForFunction('window.ready === true');
-      expect(await tab.evaluate('crossOriginIsolated')).toBe(true);
-      await tab.waitForFunction("window.client.state === 'open'");
+      await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
+      await browserTab.tab.waitForFunction('window.ready === true');
+      expect(await browserTab.tab.evaluate('crossOriginIsolated')).toBe(true);
+      await browserTab.tab.waitForFunction("window.client.state === 'open'");
 
-      const sent = await tab.evaluate(`(() => {
+      const sent = await browserTab.tab.evaluate(`(() => {
         const shared = new SharedArrayBuffer(6);
         new Uint8Array(shared).set([1, 2, 3, 4, 5, 6]);
         return [shared, new Uint8Array(shared, 1, 2), new DataView(shared, 3, 3)].map((data) => {
@@ -68,14 +58,14 @@ describe.runIf(hasBrowser)('the client sends bytes in shared memory (a browser)'
         });
       })()`);
       expect(sent).toEqual([true, true, true]);
-      await tab.waitForFunction('window.received.length === 3');
-      expect(await tab.evaluate('window.received')).toEqual([
+      await browserTab.tab.waitForFunction('window.received.length === 3');
+      expect(await browserTab.tab.evaluate('window.received')).toEqual([
         [1, 2, 3, 4, 5, 6],
         [2, 3],
         [4, 5, 6],
       ]);
 
-      await tab.evaluate('window.client.close()');
+      await browserTab.tab.evaluate('window.client.close()');
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
       expect(logged).toEqual([]);

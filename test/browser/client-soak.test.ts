@@ -14,11 +14,10 @@
  */
 import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
-import { openClientTab, serveClientPage } from '../helpers/client-page.js';
+import { serveClientPage, useClientTab } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { closeServer, listenOnLoopback } from '../helpers/server.js';
 
@@ -103,17 +102,8 @@ const page = (wsUrl: string) => `<!doctype html>
 </script>`;
 
 describe.runIf(hasBrowser)('the client in a browser, soaked', () => {
-  let browser: Browser;
-  let tab: Page;
-  const logged: string[] = [];
-
-  beforeAll(async () => {
-    ({ browser, tab } = await openClientTab(search, logged));
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browserTab = useClientTab(search);
+  const { logged } = browserTab;
 
   it(`${cycles} server-forced reconnects: sockets, listeners and timers stay bounded, and close() ends them all`, {
     timeout: 120_000,
@@ -143,11 +133,14 @@ describe.runIf(hasBrowser)('the client in a browser, soaked', () => {
     });
     const wsPort = await listenOnLoopback(server);
     const { files, port: filesPort } = await serveClientPage(page(`ws://127.0.0.1:${wsPort}/`));
-    const evaluate = <T>(expression: string) => tab.evaluate(expression) as Promise<T>;
+    const evaluate = <T>(expression: string) => browserTab.tab.evaluate(expression) as Promise<T>;
     try {
-      await tab.goto(`http://127.0.0.1:${filesPort}/`);
-      await tab.waitForFunction('window.ready === true', undefined, { timeout: 10_000 });
-      await tab.waitForFunction(`window.closes >= ${cycles}`, undefined, { timeout: 100_000, polling: 100 });
+      await browserTab.tab.goto(`http://127.0.0.1:${filesPort}/`);
+      await browserTab.tab.waitForFunction('window.ready === true', undefined, { timeout: 10_000 });
+      await browserTab.tab.waitForFunction(`window.closes >= ${cycles}`, undefined, {
+        timeout: 100_000,
+        polling: 100,
+      });
       expect(logged).toEqual([]);
       expect(upgrades).toBeGreaterThanOrEqual(cycles);
 
@@ -168,17 +161,17 @@ describe.runIf(hasBrowser)('the client in a browser, soaked', () => {
       // Open on the held connection, not on one the server is closing with an ending (the
       // client opens one socket at a time: once the held one is upgraded, the last is gone).
       await vi.waitFor(() => expect(heldOpen).toBe(1), { timeout: 10_000, interval: 20 });
-      await tab.waitForFunction("window.client.state === 'open'", undefined, { timeout: 10_000 });
+      await browserTab.tab.waitForFunction("window.client.state === 'open'", undefined, { timeout: 10_000 });
 
       // close(), twice; then send() answers false, and everything ends.
       await evaluate('window.client.close(); window.client.close()');
       expect(await evaluate<boolean>("window.client.send('after close')")).toBe(false);
       expect(await evaluate<string>('window.client.state')).toBe('closed');
-      await tab.waitForFunction('window.census().notClosed === 0', undefined, { timeout: 10_000 });
+      await browserTab.tab.waitForFunction('window.census().notClosed === 0', undefined, { timeout: 10_000 });
       expect(await evaluate('window.census()')).toEqual({ notClosed: 0, listenersOnClosed: 0, timers: 0 });
       const made = await evaluate<number>('window.sockets.length');
       // Nothing reconnects afterwards.
-      await tab.waitForTimeout(300);
+      await browserTab.tab.waitForTimeout(300);
       expect(await evaluate<number>('window.sockets.length')).toBe(made);
       expect(await evaluate('window.census()')).toEqual({ notClosed: 0, listenersOnClosed: 0, timers: 0 });
       expect(wss.clients.size).toBe(0);

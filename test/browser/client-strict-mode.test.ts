@@ -7,10 +7,9 @@
  * `offline` listener on the window (the live client's, `closeOnOffline`), and no error reached
  * the page; closing that one leaves nothing on either side.
  */
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
-import { openClientTab, serveClientPage } from '../helpers/client-page.js';
+import { serveClientPage, useClientTab } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { allDisposed, closeServer, expectNoLeaks, startServer } from '../helpers/server.js';
 
@@ -77,25 +76,16 @@ const page = `<!doctype html>
 </script>`;
 
 describe.runIf(hasBrowser)('the client in a browser, under React StrictMode', () => {
-  let browser: Browser;
-  let tab: Page;
-  const logged: string[] = [];
-
-  beforeAll(async () => {
-    ({ browser, tab } = await openClientTab(search, logged));
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browserTab = useClientTab(search);
+  const { logged } = browserTab;
 
   it(`${mounts} mounts closed while connecting, then one that stays: the server holds one, the page one socket and no timer but its stableAfter`, async () => {
     const server = await startServer({ maxConnectionsPerUser: 100, heartbeatIntervalMs: 1e9 });
     const { files, port } = await serveClientPage(page);
-    const evaluate = <T>(expression: string) => tab.evaluate(expression) as Promise<T>;
+    const evaluate = <T>(expression: string) => browserTab.tab.evaluate(expression) as Promise<T>;
     try {
-      await tab.goto(`http://127.0.0.1:${port}/`);
-      await tab.waitForFunction('window.ready === true', undefined, { timeout: 10_000 });
+      await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
+      await browserTab.tab.waitForFunction('window.ready === true', undefined, { timeout: 10_000 });
       const states = await evaluate<string[]>(`(() => {
         const url = ${JSON.stringify(server.url('zoe'))};
         const states = [];
@@ -108,12 +98,12 @@ describe.runIf(hasBrowser)('the client in a browser, under React StrictMode', ()
         return states;
       })()`);
       expect(new Set(states)).toEqual(new Set(['closed']));
-      await tab.waitForFunction("window.live.state === 'open'", undefined, { timeout: 10_000 });
+      await browserTab.tab.waitForFunction("window.live.state === 'open'", undefined, { timeout: 10_000 });
 
       // The sockets closed while connecting are gone on both sides: those the server had
       // admitted already are disposed, and only the live one is held.
       await vi.waitFor(() => expect(server.supervisor.stats().connections).toBe(1), { timeout: 10_000 });
-      await tab.waitForFunction('window.census().notClosed === 1', undefined, { timeout: 10_000 });
+      await browserTab.tab.waitForFunction('window.census().notClosed === 1', undefined, { timeout: 10_000 });
       // No timer but the live client's stableAfter (5 s; gone already on a slow run).
       const census = await evaluate<{ notClosed: number; timers: number; online: number; offline: number }>(
         'window.census()',
@@ -128,7 +118,7 @@ describe.runIf(hasBrowser)('the client in a browser, under React StrictMode', ()
       await evaluate('window.live.close()');
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
-      await tab.waitForFunction('window.census().notClosed === 0', undefined, { timeout: 10_000 });
+      await browserTab.tab.waitForFunction('window.census().notClosed === 0', undefined, { timeout: 10_000 });
       expect(await evaluate('window.census()')).toEqual({ notClosed: 0, timers: 0, online: 0, offline: 0 });
       expect(await evaluate('window.errors')).toEqual([]);
       expect(logged).toEqual([]);

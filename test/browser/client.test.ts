@@ -15,11 +15,10 @@
  * fetches a fresh token from the page's server before every attempt.
  */
 import { createServer } from 'node:http';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
-import { openClientTab, serveClientPage } from '../helpers/client-page.js';
+import { serveClientPage, useClientTab } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback, startServer } from '../helpers/server.js';
 
@@ -66,21 +65,13 @@ const page = (
 </script>`;
 
 describe.runIf(hasBrowser)('the client in a browser', () => {
-  let browser: Browser;
-  let tab: Page;
-  const logged: string[] = [];
-
-  beforeAll(async () => {
-    ({ browser, tab } = await openClientTab(search, logged, { consoleErrors: true }));
-  }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-  });
+  const browserTab = useClientTab(search, { consoleErrors: true });
+  const { logged } = browserTab;
 
   /** Resolves once `expression` (evaluated in the page) is truthy. */
-  const until = (expression: string) => tab.waitForFunction(expression, undefined, { timeout: 10_000 });
-  const evaluate = <T>(expression: string) => tab.evaluate(expression) as Promise<T>;
+  const until = (expression: string) =>
+    browserTab.tab.waitForFunction(expression, undefined, { timeout: 10_000 });
+  const evaluate = <T>(expression: string) => browserTab.tab.evaluate(expression) as Promise<T>;
   const lastOf = <T>(type: string) =>
     evaluate<T>(`window.events.filter((e) => e.type === ${JSON.stringify(type)}).at(-1)`);
 
@@ -96,7 +87,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
     const { files, port } = await serveClientPage(page(first.url('zoe')));
 
     try {
-      await tab.goto(`http://127.0.0.1:${port}/`);
+      await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
       await until('window.ready === true');
       await until("window.client.state === 'open'");
       expect(first.supervisor.userStats('zoe')).toMatchObject({ live: 1 });
@@ -177,7 +168,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
     );
 
     try {
-      await tab.goto(`http://127.0.0.1:${port}/`);
+      await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
       await until('window.ready === true');
       await until("window.client.state === 'open'");
 
@@ -226,7 +217,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
     const { files, port } = await serveClientPage(page(`ws://127.0.0.1:${closedPort}/`));
 
     try {
-      await tab.goto(`http://127.0.0.1:${port}/`);
+      await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
       await until('window.ready === true');
       await until("window.client.state === 'waiting'");
       expect(await lastOf('close')).toMatchObject({ code: 1006, next: 'reconnect' });
@@ -235,8 +226,8 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       // The network goes and comes back (Chromium fires `offline`, then `online`): the client
       // waits 0 ms instead of the rest of its backoff (on this SimulatedClock, until it is moved).
       await evaluate(`window.target = ${JSON.stringify(server.url('zoe'))}`);
-      await tab.context().setOffline(true);
-      await tab.context().setOffline(false);
+      await browserTab.tab.context().setOffline(true);
+      await browserTab.tab.context().setOffline(false);
       await until("window.events.at(-1).type === 'reconnecting' && window.events.at(-1).delayMs === 0");
       await evaluate('window.clock.increment(0)');
       await until("window.client.state === 'open'");
@@ -245,8 +236,8 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       // A wait the server asked for (4429 with a retry hint) is kept, network or not.
       server.supervisor.disconnectUser('zoe', 4429, 'slow down retry-after=5');
       await until("window.client.state === 'waiting'");
-      await tab.context().setOffline(true);
-      await tab.context().setOffline(false);
+      await browserTab.tab.context().setOffline(true);
+      await browserTab.tab.context().setOffline(false);
       const { delayMs } = await lastOf<{ delayMs: number }>('reconnecting');
       expect(delayMs).toBeGreaterThanOrEqual(5_000);
       await evaluate(`window.clock.increment(${delayMs - 1})`);
@@ -261,7 +252,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       expect(logged.filter((line) => !/^console: WebSocket connection to .* failed/.test(line))).toEqual([]);
     } finally {
       logged.length = 0;
-      await tab.context().setOffline(false);
+      await browserTab.tab.context().setOffline(false);
       await closeServer(files);
     }
   }, 60_000);
@@ -275,7 +266,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
     );
 
     try {
-      await tab.goto(`http://127.0.0.1:${port}/`);
+      await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
       await until('window.ready === true');
       await until("window.client.state === 'open'");
       expect(await lastOf('open')).toMatchObject({ url: server.url('token-1') });

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 import { type ChromiumSearch, launchChromium } from './chromium.js';
 import { listenOnLoopback } from './server.js';
 
@@ -82,7 +83,7 @@ export async function serveClientPage(
  * first). What the page throws, and with `consoleErrors` what it logs as an error, is pushed
  * onto `logged`, for a test to show when it fails.
  */
-export async function openClientTab(
+async function openClientTab(
   search: ChromiumSearch,
   logged: string[],
   options: { consoleErrors?: boolean } = {},
@@ -104,4 +105,30 @@ export async function openClientTab(
     await browser.close();
     throw error;
   }
+}
+
+/**
+ * openClientTab() for a whole describe block: the browser opens before its first test and
+ * closes after its last. Read `tab` inside a test (it is there once beforeAll has run).
+ */
+export function useClientTab(
+  search: ChromiumSearch,
+  options: { consoleErrors?: boolean } = {},
+): { readonly tab: Page; readonly logged: string[] } {
+  const logged: string[] = [];
+  let opened: { browser: Browser; tab: Page } | undefined;
+  beforeAll(async () => {
+    opened = await openClientTab(search, logged, options);
+  }, 60_000);
+  afterAll(async () => {
+    await opened?.browser.close();
+  });
+  return {
+    logged,
+    get tab() {
+      if (opened === undefined)
+        throw new Error('useClientTab: the tab is opened by beforeAll, read it inside a test');
+      return opened.tab;
+    },
+  };
 }
