@@ -468,14 +468,52 @@ export class ClusterBook {
     }
     // Not booked yet: its re-admission will read its state then.
     if (this.#unsynced.has(connectionId)) return;
-    this.#callFor(userId, () => this.#store.setIdle(userId, connectionId, idleSince)).then(
+    this.#callFor(userId, () => this.#setIdle(userId, connectionId, idleSince)).then(
       // This edge is the connection's state now: an older unconfirmed one no longer matters.
-      () => this.#idleUnsent.delete(connectionId),
+      (orders) => {
+        this.#idleUnsent.delete(connectionId);
+        if (!this.#stopping) for (const order of orders) this.#ordered(order);
+      },
       (error) => {
         if (this.#held.has(connectionId) && !this.#stopping) this.#idleUnsent.set(connectionId, { userId });
         this.#reportStore('setIdle', error);
       },
     );
+  }
+
+  /**
+   * One idle ⇄ live edge to the store. An idle edge carries the user's T now (authenticate
+   * may set it per user): the store judges the eviction rule on the whole book, as an
+   * admission does, and names the longest-idle entries to evict, which the caller applies as
+   * an admission's `evict` (its own here, the others' ordered through the store). Without it,
+   * idle connections spread over processes sat at T until the user's next admission.
+   * A store that answers nothing (one written before orders) names none.
+   */
+  async #setIdle(
+    userId: string,
+    connectionId: string,
+    idleSince: number | undefined,
+  ): Promise<EvictionOrder[]> {
+    if (idleSince === undefined) {
+      await this.#store.setIdle(userId, connectionId, idleSince);
+      return [];
+    }
+    const answer: unknown = await this.#store.setIdle(
+      userId,
+      connectionId,
+      idleSince,
+      this.#host.limitOf(userId).evictAt,
+    );
+    // Anything but an array is an older store's answer (void, or whatever its client returned).
+    if (!Array.isArray(answer)) return [];
+    if (answer.every(isOrder)) return answer;
+    // Written (or not) all the same: the edge stands, only the orders are unknown.
+    this.#contract.broken(
+      'setIdle',
+      'its setIdle() to answer nothing, or the EvictionOrder[] it named',
+      answer,
+    );
+    return [];
   }
 
   /**
@@ -979,7 +1017,8 @@ export class ClusterBook {
         const shard = this.#domains.of(userId);
         if (failed.has(shard)) return;
         try {
-          await this.#call(() => this.#store.setIdle(userId, connectionId, idleSince), shard);
+          const orders = await this.#call(() => this.#setIdle(userId, connectionId, idleSince), shard);
+          if (!this.#stopping) for (const order of orders) this.#ordered(order);
         } catch (error) {
           if (!failed.has(shard)) failed.set(shard, error);
           return;

@@ -86,6 +86,22 @@ export function decodeAdmission(reply: unknown): ClusterAdmission | 'late' | 'mo
     : { admitted: false, reason: 'user-limit', live: Number(live), evict };
 }
 
+/** The setIdle script's answer: {0} (nothing written) or {1, orders...}, the orders as admit's. */
+export function decodeIdleOrders(reply: unknown): EvictionOrder[] {
+  const items = asArray(reply, 'setIdle');
+  const [status] = items;
+  if (Number(status) !== 0 && Number(status) !== 1) throw malformed('setIdle', reply);
+  const evict: EvictionOrder[] = [];
+  for (let i = 1; i + 2 < items.length; i += 3) {
+    evict.push({
+      connectionId: String(items[i]),
+      nodeId: String(items[i + 1]),
+      incarnation: Number(items[i + 2]),
+    });
+  }
+  return evict;
+}
+
 /** The renew script found another store format in the marker key, and wrote nothing. */
 export interface ForeignFormat {
   status: 'format';

@@ -201,20 +201,58 @@ return 1
 
 /**
  * KEYS[1] the user's book. ARGV: connectionId, incarnation, idleSince (epoch
- * ms, or '' for live again). Only this incarnation's own entry is refreshed,
- * and never one evicted (see admit). Returns 1 when it wrote.
+ * ms, or '' for live again), evictAt (the user's T; '' or 0 = do not judge), maxIncarnation,
+ * live incarnations. Only this incarnation's own entry is refreshed, and never one evicted
+ * (see admit). Returns {0} when it wrote nothing, else {1, orders...}, an order being
+ * (connection id, node, incarnation) as admit's.
+ *
+ * An idle edge with evictAt judges the eviction rule on the whole book, as admit does but
+ * with no newcomer (machines/eviction.ts, the supervisor's idle edge): dead entries are
+ * ignored (admit purges them), and so are entries marked evicted (already leaving, as a
+ * draining connection frees its slot in the local rule); while the rest number evictAt or
+ * more, idle ones are marked evicted longest idle first, on any node. Found by a review:
+ * without it, a user's idle connections spread over nodes sat at T until the next admission.
  */
 export const setIdleScript = script(
   'setIdle',
   "a connection's idle or live edge",
   `${prelude}
-local value = redis.call('HGET', KEYS[1], ARGV[1])
-if not value then return 0 end
+local key = KEYS[1]
+local value = redis.call('HGET', key, ARGV[1])
+if not value then return { 0 } end
+local inc = tonumber(ARGV[2])
 local einc, admitted, since, enode = decode(value)
 -- Evicted: no edge revives it (it counts until released, and is named again).
-if einc ~= tonumber(ARGV[2]) or isEvicting(since) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], einc .. '|' .. admitted .. '|' .. ARGV[3] .. '|' .. enode)
-return 1
+if einc ~= inc or isEvicting(since) then return { 0 } end
+redis.call('HSET', key, ARGV[1], einc .. '|' .. admitted .. '|' .. ARGV[3] .. '|' .. enode)
+local out = { 1 }
+local evictAt = tonumber(ARGV[4]) or 0
+if ARGV[3] == '' or evictAt <= 0 then return out end
+local isDead = snapshot(5)
+local flat = redis.call('HGETALL', key)
+local count, idle = 0, {}
+for i = 1, #flat, 2 do
+  local vinc, vadmitted, vsince, vnode = decode(flat[i + 1])
+  if (vinc == inc or not isDead(vinc)) and not isEvicting(vsince) then
+    count = count + 1
+    if vsince ~= '' then idle[#idle + 1] = { flat[i], tonumber(vsince), vinc, vnode, vadmitted } end
+  end
+end
+if count < evictAt then return out end
+table.sort(idle, function(a, b)
+  if a[2] ~= b[2] then return a[2] < b[2] end
+  return a[1] < b[1]
+end)
+local now = nowMs()
+for _, victim in ipairs(idle) do
+  if count < evictAt then break end
+  redis.call('HSET', key, victim[1], victim[3] .. '|' .. victim[5] .. '|e' .. now .. '|' .. victim[4])
+  out[#out + 1] = victim[1]
+  out[#out + 1] = victim[4]
+  out[#out + 1] = tostring(victim[3])
+  count = count - 1
+end
+return out
 `,
 );
 

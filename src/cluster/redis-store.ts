@@ -49,7 +49,13 @@ import {
   type StoreTraffic,
 } from './redis-client.js';
 import type { Registry } from './redis-decode.js';
-import { decodeAdmission, decodeEntry, decodeRenewal, type Liveness } from './redis-decode.js';
+import {
+  decodeAdmission,
+  decodeEntry,
+  decodeIdleOrders,
+  decodeRenewal,
+  type Liveness,
+} from './redis-decode.js';
 import { indexTtlMs, writeIndex } from './redis-index.js';
 import { createKeyLayout, type KeyLayout } from './redis-keys.js';
 import { agedErrorMs, betterReading, type ClockReading, MasterClocks } from './redis-master-clocks.js';
@@ -103,6 +109,13 @@ export interface RedisSlotStore extends SlotStore {
   /** Commands sent and round trips per method since creation (for tests and the bench). */
   traffic(): StoreTraffic;
   sendAcross(delivery: ClusterDelivery): Promise<number | SendAcrossOutcome>;
+  /** As SlotStore's; always answers the orders it named (none on a live edge or without `evictAt`). */
+  setIdle(
+    userId: string,
+    connectionId: string,
+    idleSince: number | undefined,
+    evictAt?: number,
+  ): Promise<EvictionOrder[]>;
   /** On a Redis Cluster, the `host:port` of the master of the user's book (see SlotStore.shardOf). */
   shardOf(userId: string): string | undefined;
   /** On a Redis Cluster, every master of the client's current topology (see SlotStore.shards). */
@@ -589,14 +602,27 @@ class Store implements RedisSlotStore {
     }
   }
 
-  async setIdle(userId: string, connectionId: string, idleSince: number | undefined): Promise<void> {
+  async setIdle(
+    userId: string,
+    connectionId: string,
+    idleSince: number | undefined,
+    evictAt?: number,
+  ): Promise<EvictionOrder[]> {
     checkId('userId', userId);
     checkId('connectionId', connectionId);
     checkIdleSince(idleSince);
+    if (evictAt !== undefined) checkCount('evictAt', evictAt, 1);
     const connection = this.#ready();
     const since = idleSince === undefined ? '' : this.#onRedisClock(idleSince);
+    // The liveness snapshot judges dead entries as admit does (an idle edge with evictAt).
+    const [maxIncarnation, live] = this.#livenessArgs();
     connection.roundTrip('setIdle');
-    await connection.run(setIdleScript, [this.keys.user(userId)], [connectionId, this.#incarnation, since]);
+    const reply = await connection.run(
+      setIdleScript,
+      [this.keys.user(userId)],
+      [connectionId, this.#incarnation, since, evictAt ?? 0, maxIncarnation, live],
+    );
+    return decodeIdleOrders(reply);
   }
 
   async orderEviction(order: EvictionOrder): Promise<void> {

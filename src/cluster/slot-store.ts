@@ -20,6 +20,9 @@
  *   holds more than `limit` entries of live incarnations for a user, besides
  *   the ones the latest admission evicted (its newcomer took their slots, as
  *   a draining connection gives up its slot in the local rule).
+ * - `setIdle` of an idle edge, given the user's T, applies the same rule to the
+ *   book without a newcomer: while the live entries not marked evicted number T
+ *   or more, the longest-idle ones (any node) are marked evicted and named.
  * - Every write that names a connection is fenced by the caller's
  *   incarnations, never by its node id alone: a process releases or refreshes
  *   only entries booked by incarnations it held itself, so a stale incarnation
@@ -268,8 +271,23 @@ export interface SlotStore {
    * Marks a booked connection idle since `idleSince` (ms on the supervisor's clock: epoch ms
    * with the default clock), or live again (undefined); only this incarnation's own entry, and
    * never one marked evicted. The book only compares these times (longest idle first).
+   *
+   * On an idle edge the runtime passes `evictAt`, the user's T now: when it wrote, the store
+   * judges the eviction rule on the user's whole book as an admission does. While the user's
+   * live entries (of live incarnations, not marked evicted) number `evictAt` or more, the idle
+   * ones are marked evicted longest idle first (on any node, this one included) until fewer
+   * remain, and named in the answer; the runtime evicts its own and orders the others' as for
+   * an admission's `evict`. Optional: a store that answers nothing (an older one) is never
+   * asked for more, and its users' idle connections spread over nodes wait for the next
+   * admission, as before.
    */
-  setIdle(userId: string, connectionId: string, idleSince: number | undefined): Promise<void>;
+  setIdle(
+    userId: string,
+    connectionId: string,
+    idleSince: number | undefined,
+    evictAt?: number,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a store written before orders answers Promise<void>, still valid
+  ): Promise<EvictionOrder[] | void>;
   /**
    * Tells the process holding `order.connectionId` (its node and incarnation) to evict it
    * (best effort): through the store also when that process shares this one's node id.

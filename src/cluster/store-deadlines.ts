@@ -107,8 +107,13 @@ export function boundedStore(
       ),
     release: (userId: string, connectionId: string) =>
       bound('release', () => store.release(userId, connectionId)),
-    setIdle: (userId: string, connectionId: string, idleSince: number | undefined) =>
-      bound('setIdle', () => store.setIdle(userId, connectionId, idleSince)),
+    setIdle: (userId: string, connectionId: string, idleSince: number | undefined, evictAt?: number) =>
+      // Three arguments on a live edge, as before evictAt existed; the answer passed on as it is.
+      bound('setIdle', async () =>
+        evictAt === undefined
+          ? await store.setIdle(userId, connectionId, idleSince)
+          : await store.setIdle(userId, connectionId, idleSince, evictAt),
+      ),
     orderEviction: (order: EvictionOrder) => bound('orderEviction', () => store.orderEviction(order)),
     readmit: (held: readonly HeldConnection[], limit: number) =>
       bound('readmit', () => store.readmit(held, limit)),

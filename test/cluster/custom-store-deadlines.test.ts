@@ -233,7 +233,7 @@ describe('a cluster.store of your own: stop() with calls hanging', () => {
     let answerIdle: (() => void) | undefined;
     store.setIdle = () =>
       new Promise((resolve) => {
-        answerIdle = resolve;
+        answerIdle = () => resolve([]);
       });
     let answerStop: (() => void) | undefined;
     store.stop = () =>

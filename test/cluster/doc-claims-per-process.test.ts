@@ -9,9 +9,10 @@
  * - "`stats()`, `userStats(id)`, `audit()`: synchronous and O(1), this process only".
  * - "`sendToUser`, `disconnectUser`, `broadcast`, `connectionsOf` and `connection` without
  *   it: synchronous, this process's connections only".
- * - the eviction rule's check at an idle edge (added when an operator's dashboard showed a user
- *   at T with every connection idle, and none evicted): it counts this process's connections
- *   only; the user's next admission, on any process, counts them all and evicts.
+ * - the eviction rule is global, also at an idle edge (its left-hand column; this case once
+ *   pinned the opposite, when an operator's dashboard showed a user at T with every connection
+ *   idle and none evicted): the edge's setIdle judges the user's whole book and evicts the
+ *   longest idle, on whichever process holds it, without waiting for an admission.
  *
  * A plain send that had travelled would go over the node's channel; a cluster-wide send
  * published after it on the same channel arrives after it, so "the other process's client
@@ -125,30 +126,29 @@ describe.runIf(hasRedis)('docs: what stays per process in cluster mode', () => {
     expect(b.supervisor.userStats('ann')).toMatchObject({ live: 1 });
   });
 
-  it('an idle edge checks the eviction rule on this process’s connections only: idle ones spread over two processes stay at T until the user’s next admission, which evicts them', async () => {
+  it('an idle edge checks the eviction rule against the whole book: idle ones spread over two processes at T lose the longest idle at once, with no admission', async () => {
     // Limit 3, T = ceil(0.7 × 3) = 3; the test preset calls a connection idle after 1 s.
     const [a, b] = await twoNodes({ maxConnectionsPerUser: 3 });
     const evicted: string[] = [];
-    for (const t of [a, b]) t.supervisor.on('evicted', (event) => void evicted.push(event.cause));
-    const held = [await connect(a.url('ida')), await connect(a.url('ida')), await connect(b.url('ida'))];
-    // Every idle edge has happened (and its process checked the rule) once the book shows it.
-    await vi.waitFor(
-      async () => {
-        expect(await a.supervisor.userStats('ida', { cluster: true })).toMatchObject({ live: 3, idle: 3 });
-      },
-      { timeout: 10_000, interval: 50 },
-    );
-    // At T, all idle, none evicted: A holds 2 and B 1, each below T on its own count. One
-    // process holding all three would have evicted the longest idle at its idle edge.
-    expect(evicted).toEqual([]);
-    expect(held.map((ws) => ws.readyState)).toEqual([WebSocket.OPEN, WebSocket.OPEN, WebSocket.OPEN]);
-    // The next admission counts the book (the newcomer too) and evicts idle ones first.
-    const newcomer = await connect(b.url('ida'));
-    await vi.waitFor(() => expect(evicted.length).toBeGreaterThan(0), ioWait);
-    expect(evicted.every((cause) => cause === 'idle')).toBe(true);
-    expect(newcomer.readyState).toBe(WebSocket.OPEN);
+    let admitted = 0;
+    for (const t of [a, b]) {
+      t.supervisor.on('evicted', (event) => void evicted.push(event.cause));
+      t.supervisor.on('admitted', () => {
+        admitted += 1;
+      });
+    }
+    // All three admitted while the others are still active: no admission evicts.
+    const first = await connect(a.url('ida'));
+    const firstClosed = closed(first);
+    const rest = [await connect(a.url('ida')), await connect(b.url('ida'))];
+    // A holds 2 and B 1, each below T on its own count; the book holds 3, all idle once the
+    // last edge lands, and that edge evicts the longest idle (the first), wherever it is.
+    await vi.waitFor(() => expect(evicted).toEqual(['idle']), { timeout: 10_000, interval: 50 });
+    expect((await firstClosed).code).toBe(4001);
+    expect(admitted).toBe(3);
     await vi.waitFor(async () => {
-      expect((await a.supervisor.userStats('ida', { cluster: true }))?.live).toBeLessThan(3);
+      expect(await a.supervisor.userStats('ida', { cluster: true })).toMatchObject({ live: 2, idle: 2 });
     }, ioWait);
+    expect(rest.map((ws) => ws.readyState)).toEqual([WebSocket.OPEN, WebSocket.OPEN]);
   });
 });

@@ -102,6 +102,31 @@ describe.runIf(hasRedis)('on a private 3-master Redis Cluster', () => {
     expect(b.orders).toEqual([]);
   });
 
+  it('an idle edge at T names the longest idle entry on the user’s own master (one slot), and its order reaches the other node', async () => {
+    const keyPrefix = freshPrefix();
+    const [ann] = await usersApart(cluster.current, keyPrefix);
+    const a = await startStoreOn({ redis: rootNodes(), keyPrefix, nodeId: 'a' });
+    const b = await startStoreOn({ redis: rootNodes(), keyPrefix, nodeId: 'b' });
+    // limit 3, T 3: all admitted live, so no admission evicts.
+    for (const [node, id] of [
+      [a, 'a1'],
+      [a, 'a2'],
+      [b, 'b1'],
+    ] as const)
+      await node.store.admit(ann, id, 3, 3);
+    // Marked without evictAt (as a caller written before it): nothing judged.
+    expect(await a.store.setIdle(ann, 'a1', Date.now() - 3_000)).toEqual([]);
+    expect(await a.store.setIdle(ann, 'a2', Date.now() - 2_000)).toEqual([]);
+    // b1's idle edge at T: the longest idle, a1 on node a, goes (one only: then 2 < T).
+    const orders = await b.store.setIdle(ann, 'b1', Date.now() - 1_000, 3);
+    const order = { connectionId: 'a1', nodeId: 'a', incarnation: a.store.incarnation };
+    expect(orders).toEqual([order]);
+    expect(await b.store.userBook(ann)).toMatchObject({ live: 3, idle: 2 });
+    await b.store.orderEviction(order);
+    await eventually(() => a.orders.length === 1);
+    expect(a.orders).toEqual([order]);
+  });
+
   it('renews the lease on the registry’s master, again and again (its INFO run_id stays the same: no false failover)', async () => {
     const keyPrefix = freshPrefix();
     const a = await startStoreOn({ redis: rootNodes(), keyPrefix, nodeId: 'a' });

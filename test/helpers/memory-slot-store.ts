@@ -239,10 +239,35 @@ export class MemoryStore implements SlotStore {
     if (book.size === 0) this.shared.users.delete(userId);
   }
 
-  async setIdle(userId: string, connectionId: string, idleSince: number | undefined): Promise<void> {
+  async setIdle(
+    userId: string,
+    connectionId: string,
+    idleSince: number | undefined,
+    evictAt?: number,
+  ): Promise<EvictionOrder[]> {
     this.#callFor('setIdle', userId);
-    const entry = this.shared.book(userId).get(connectionId);
-    if (entry?.incarnation === this.incarnation && !entry.evicting) entry.idleSince = idleSince;
+    const book = this.shared.book(userId);
+    const entry = book.get(connectionId);
+    if (entry?.incarnation !== this.incarnation || entry.evicting) return [];
+    entry.idleSince = idleSince;
+    if (idleSince === undefined || evictAt === undefined) return [];
+    // The rule on the whole book, no newcomer: entries marked evicted are already leaving.
+    const live = [...book.entries()].filter(([, other]) => !other.evicting);
+    const idle = live
+      .filter(([, other]) => other.idleSince !== undefined)
+      .sort(([a, x], [b, y]) => (x.idleSince as number) - (y.idleSince as number) || (a < b ? -1 : 1));
+    const orders: EvictionOrder[] = [];
+    for (const id of planEvictions(
+      live.length,
+      idle.map(([id]) => id),
+      evictAt,
+    )) {
+      const victim = book.get(id) as Entry;
+      victim.evicting = true;
+      victim.idleSince = undefined;
+      orders.push({ connectionId: id, nodeId: victim.nodeId, incarnation: victim.incarnation });
+    }
+    return orders;
   }
 
   async orderEviction(order: EvictionOrder): Promise<void> {

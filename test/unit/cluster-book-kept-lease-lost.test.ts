@@ -23,15 +23,16 @@ it('a kept connection not booked again when the lease is lost: the re-admission 
   await expect.poll(leaseTaken).toBe(true);
   cluster.admitted('ann', 'c-old', await cluster.reserve('ann', 'c-old'));
   cluster.admitted('ann', 'c-kept', await cluster.reserve('ann', 'c-kept'));
-  // Another node holds three more of ann's (limit 5, T 4 here and there).
+  // c-kept idles while ann holds 2 (below T 4: its idle edge evicts nothing)...
+  kept.idleSince = clock.now();
+  cluster.idle('ann', 'c-kept', kept.idleSince);
+  await vi.waitFor(() => expect(book.book('ann').get('c-kept')?.idleSince).toBe(kept.idleSince));
+  // ...then another node holds three more of ann's (limit 5, T 4 here and there).
   const other = book.store('node-1', 60_000);
   await other.start(otherNode);
   for (const id of ['m1', 'm2', 'm3'])
     expect(await other.admit('ann', id, 5, 99)).toMatchObject({ admitted: true });
-  // c-kept idles; a fourth connection on node-1 takes its slot, and node-0 is told.
-  kept.idleSince = clock.now();
-  cluster.idle('ann', 'c-kept', kept.idleSince);
-  await vi.waitFor(() => expect(book.book('ann').get('c-kept')?.idleSince).toBe(kept.idleSince));
+  // A fourth connection on node-1 takes c-kept's slot, and node-0 is told.
   const fourth = await other.admit('ann', 'm4', 5, 5);
   expect(fourth).toMatchObject({ admitted: true, evict: [{ connectionId: 'c-kept' }] });
   for (const order of fourth.evict ?? []) await other.orderEviction(order);

@@ -1,0 +1,83 @@
+/**
+ * The setIdle script's eviction rule (docs/cluster-store.md, "The scripts", setIdle; "A store
+ * of your own", the idle edge), on a private redis-server: an idle edge given the user's T
+ * judges the whole book as an admission does, without a newcomer, and names the longest-idle
+ * entries it marked evicted, on any node. The runtime's side (the orders applied, 4001) is
+ * test/cluster/idle-edge-evict-cluster.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import type { PrivateRedis } from '../helpers/redis-server.js';
+import { freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
+
+/** Ends a lease at once, as if the node had stopped renewing long ago (death is permanent). */
+const expireLease = (redis: PrivateRedis, keyPrefix: string, incarnation: number) =>
+  redis.command('ZADD', `${keyPrefix}:{nodes}:leases`, '0', String(incarnation));
+
+describe.runIf(hasRedis)('Redis slot store: an idle edge at T evicts against the whole book', () => {
+  const redis = usePrivateRedis();
+
+  it('names the longest idle entry (another node’s) once the live count is at T; not below T, not on a live edge, not without evictAt', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    // limit 5, T 4: four admitted while live, so no admission evicts.
+    for (const [node, id] of [
+      [a, 'a1'],
+      [a, 'a2'],
+      [b, 'b1'],
+      [b, 'b2'],
+    ] as const) {
+      expect(await node.store.admit('ann', id, 5, 4)).toMatchObject({ admitted: true, evict: [] });
+    }
+    // Without evictAt (a caller written before it): marked, nothing judged.
+    expect(await a.store.setIdle('ann', 'a1', 2_000)).toEqual([]);
+    expect(await b.store.setIdle('ann', 'b1', 1_000)).toEqual([]);
+    expect(await b.store.userBook('ann')).toMatchObject({ live: 4, idle: 2 });
+    // The idle edge of a2 at T: the longest idle (b1, on node b) goes, and then 3 < T.
+    expect(await a.store.setIdle('ann', 'a2', 3_000, 4)).toEqual([
+      { connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation },
+    ]);
+    // b1 keeps its slot until node b releases it; it is no longer idle.
+    expect(await a.store.userBook('ann')).toMatchObject({ live: 4, idle: 2 });
+    // b1, marked evicted, is not counted: 3 live < T, so the next idle edge names nothing.
+    expect(await b.store.setIdle('ann', 'b2', 4_000, 4)).toEqual([]);
+    // A live edge names nothing, and b1's mark is not revived by its own node's edge.
+    expect(await a.store.setIdle('ann', 'a1', undefined, 4)).toEqual([]);
+    expect(await b.store.setIdle('ann', 'b1', 5_000, 4)).toEqual([]);
+    // The next admission names b1 again (its order may have been lost), as before.
+    const admission = await a.store.admit('ann', 'a3', 5, 4);
+    expect(admission).toMatchObject({ admitted: true });
+    if (!admission.admitted) throw new Error('unreachable');
+    expect(admission.evict).toContainEqual({
+      connectionId: 'b1',
+      nodeId: 'b',
+      incarnation: b.store.incarnation,
+    });
+  });
+
+  it('at T evicts idle ones until below T, the edge’s own entry included, on this node too', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    // limit 3, T 3.
+    for (const id of ['a1', 'a2', 'a3']) await a.store.admit('bob', id, 3, 3);
+    expect(await a.store.setIdle('bob', 'a1', 1_000, 3)).toEqual([
+      { connectionId: 'a1', nodeId: 'a', incarnation: a.store.incarnation },
+    ]);
+    expect(await a.store.userBook('bob')).toMatchObject({ live: 3, idle: 0 });
+  });
+
+  it('judges dead entries as admit does: a dead incarnation’s entries do not count and are never named', async () => {
+    const keyPrefix = freshPrefix();
+    const dead = await startStore(redis.current, { keyPrefix, nodeId: 'dead' });
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    await dead.store.admit('cy', 'd1', 3, 3);
+    await dead.store.setIdle('cy', 'd1', 500);
+    await a.store.admit('cy', 'a1', 3, 3);
+    await a.store.admit('cy', 'a2', 3, 3);
+    await expireLease(redis.current, keyPrefix, dead.store.incarnation);
+    expect(await a.store.renew()).toBe('renewed');
+    // Three entries, one of them dead: 2 live < T, so a1's idle edge names nothing (d1 least of all).
+    expect(await a.store.setIdle('cy', 'a1', 1_000, 3)).toEqual([]);
+    expect(await a.store.userBook('cy')).toMatchObject({ live: 2, idle: 1 });
+  });
+});

@@ -1,0 +1,77 @@
+/**
+ * ClusterBook: an idle edge asks the store to judge the eviction rule on the user's whole
+ * book (setIdle's `evictAt`, the user's T from the host), and applies the orders it answers
+ * as an admission's `evict`: this node's own evicted here, another node's ordered through
+ * the store. A store that answers nothing (one written before orders) keeps working.
+ */
+import { expect, it, vi } from 'vitest';
+import type { EvictionOrder } from '../../src/cluster/slot-store.js';
+import { bookOnMemoryStore } from '../helpers/cluster-book.js';
+import type { MemoryBook } from '../helpers/memory-slot-store.js';
+
+async function otherNode(book: MemoryBook, nodeId: string) {
+  const store = book.store(nodeId, 60_000);
+  const orders: EvictionOrder[] = [];
+  await store.start({ evictionOrdered: (order) => orders.push(order), incarnationChanged: () => {} });
+  return { store, orders };
+}
+
+it('an idle edge at T (limit 5, T 4): the longest idle, on another node, is ordered there; a live edge passes no evictAt', async () => {
+  const { book, store, cluster, clock, told, leaseTaken } = bookOnMemoryStore();
+  await expect.poll(leaseTaken).toBe(true);
+  const other = await otherNode(book, 'node-1');
+  const setIdle = vi.spyOn(store, 'setIdle');
+  // Three of ann's on node-1, all admitted live, then idle (no admission evicts them).
+  for (const id of ['m1', 'm2', 'm3']) await other.store.admit('ann', id, 5, 4);
+  cluster.admitted('ann', 'c1', await cluster.reserve('ann', 'c1'));
+  for (const id of ['m1', 'm2', 'm3']) {
+    clock.increment(100);
+    expect(await other.store.setIdle('ann', id, clock.now())).toEqual([]);
+  }
+  // c1 live again and idle: the live edge names nothing and passes no evictAt.
+  cluster.idle('ann', 'c1', undefined);
+  await vi.waitFor(() => expect(setIdle).toHaveBeenCalledTimes(1));
+  expect(setIdle.mock.calls[0]).toEqual(['ann', 'c1', undefined]);
+  clock.increment(100);
+  cluster.idle('ann', 'c1', clock.now());
+  // 4 live ≥ T 4: m1, the longest idle, goes (then 3 < T), and node-1 is told.
+  await vi.waitFor(() => expect(other.orders.map((order) => order.connectionId)).toEqual(['m1']));
+  expect(setIdle.mock.calls[1]).toEqual(['ann', 'c1', clock.now(), 4]);
+  expect(told.filter((line) => line.startsWith('evictIfIdle'))).toEqual([]);
+  expect(book.book('ann').get('m1')?.evicting).toBe(true);
+  await cluster.stop();
+});
+
+it('an idle edge at T whose longest idle is this node’s own: evicted here, without a message', async () => {
+  const { book, cluster, clock, told, leaseTaken } = bookOnMemoryStore();
+  await expect.poll(leaseTaken).toBe(true);
+  const other = await otherNode(book, 'node-1');
+  for (const id of ['c1', 'c2']) cluster.admitted('ann', id, await cluster.reserve('ann', id));
+  for (const id of ['m1', 'm2']) await other.store.admit('ann', id, 5, 4);
+  cluster.idle('ann', 'c1', clock.now());
+  await vi.waitFor(() => expect(book.book('ann').get('c1')?.evicting).toBe(true));
+  await vi.waitFor(() => expect(told).toContain('evictIfIdle ann c1'));
+  expect(book.calls.orderEviction ?? 0).toBe(0);
+  expect(other.orders).toEqual([]);
+  await cluster.stop();
+});
+
+it('a store whose setIdle answers nothing, or no array, keeps working; an array of anything but orders is reported once', async () => {
+  const { book, store, cluster, clock, told, reported, leaseTaken } = bookOnMemoryStore();
+  await expect.poll(leaseTaken).toBe(true);
+  for (const id of ['c1', 'c2', 'c3', 'c4']) cluster.admitted('ann', id, await cluster.reserve('ann', id));
+  const answers: unknown[] = [undefined, 1, [{ connectionId: 'c9' }], [{ connectionId: 'c9' }]];
+  const asked: unknown[] = [];
+  // An older store's setIdle: marks, and answers what its client returned.
+  store.setIdle = async (...args) => {
+    asked.push(args);
+    return answers.shift() as EvictionOrder[];
+  };
+  for (const id of ['c1', 'c2', 'c3', 'c4']) cluster.idle('ann', id, clock.now());
+  await vi.waitFor(() => expect(asked).toHaveLength(4));
+  await vi.waitFor(() => expect(reported).toHaveLength(1));
+  expect(reported[0]).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: 'cluster.store' });
+  expect(told.filter((line) => line.startsWith('evictIfIdle'))).toEqual([]);
+  expect(book.calls.orderEviction ?? 0).toBe(0);
+  await cluster.stop();
+});
