@@ -194,6 +194,8 @@ describe('the packed package in a fresh app', () => {
       'wrong.ts(27,7) TS2322',
       'wrong.ts(31,9) TS2322',
       'wrong.ts(32,60) TS18048',
+      'wrong.ts(36,7) TS7022',
+      'wrong.ts(38,3) TS7023',
     ]);
   }, 120_000);
 

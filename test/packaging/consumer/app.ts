@@ -39,6 +39,15 @@ const supervisor = createSupervisor({
   webSocketServer: new WebSocketServer({ noServer: true, perMessageDeflate: false }),
 });
 
+// The README's Registry: a hook that calls its own supervisor, with a block body (an
+// expression body is TS7022: wrong.ts).
+export const chat = createSupervisor({
+  authenticate: () => 'user',
+  onMessage: (_connection, data) => {
+    chat.broadcast(data);
+  },
+});
+
 export function socketOf(connection: ConnectionHandle): WebSocket | undefined {
   const socket = connection.socket;
   if (socket !== undefined && socket.readyState === WebSocket.OPEN) socket.ping();

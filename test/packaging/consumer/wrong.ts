@@ -31,3 +31,9 @@ typed.on('rejected', (event) => {
   const limit: number = event.limit; // WRONG: set on 'user-limit' only, until `reason` is checked
   if (event.reason === 'bad-handshake') console.log(limit, event.userId.length); // WRONG: no user id yet
 });
+
+// The README's Registry: a hook that calls its own supervisor needs a block body.
+const chat = createSupervisor({
+  authenticate: () => 'user',
+  onMessage: (_connection, data) => chat.broadcast(data), // WRONG: TS7022 and TS7023, an expression body
+});
