@@ -199,6 +199,10 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
     env: NodeJS.ProcessEnv = {},
   ) {
     const node = await startNode(redis, nodeId, [...drainArgs, ...args], env);
+    // It listens before its first lease is taken, and under --store-unavailable reject an
+    // upgrade meanwhile is refused with 503: on a loaded machine that took longer than the
+    // first attempt (a clean-clone CI failed here so).
+    await eventually(async () => (await node.stats()).cluster?.leaseHeld === true, 10_000);
     const held: Open[] = [];
     for (let i = 0; i < 3; i++) {
       const next = await attempt(node, user);
