@@ -71,14 +71,7 @@ export function decodeAdmission(reply: unknown): ClusterAdmission | 'late' | 'mo
   if (status === 'late' || status === 'moved') return status;
   if (status === 'duplicate') return { admitted: false, reason: 'duplicate-connection', live: Number(live) };
   if (status !== 'admitted' && status !== 'refused') throw malformed('admit', reply);
-  const evict: EvictionOrder[] = [];
-  for (let i = 2; i + 2 < items.length; i += 3) {
-    evict.push({
-      connectionId: String(items[i]),
-      nodeId: String(items[i + 1]),
-      incarnation: Number(items[i + 2]),
-    });
-  }
+  const evict = ordersFrom(items, 2);
   if (status === 'admitted') return { admitted: true, evict, live: Number(live) };
   // Refused with orders: the user's evicted entries still booked, named again.
   return evict.length === 0
@@ -91,15 +84,20 @@ export function decodeIdleOrders(reply: unknown): EvictionOrder[] {
   const items = asArray(reply, 'setIdle');
   const [status] = items;
   if (Number(status) !== 0 && Number(status) !== 1) throw malformed('setIdle', reply);
-  const evict: EvictionOrder[] = [];
-  for (let i = 1; i + 2 < items.length; i += 3) {
-    evict.push({
+  return ordersFrom(items, 1);
+}
+
+/** The eviction orders a script lists from `start` on, three items each: connection id, node, incarnation. */
+function ordersFrom(items: readonly unknown[], start: number): EvictionOrder[] {
+  const orders: EvictionOrder[] = [];
+  for (let i = start; i + 2 < items.length; i += 3) {
+    orders.push({
       connectionId: String(items[i]),
       nodeId: String(items[i + 1]),
       incarnation: Number(items[i + 2]),
     });
   }
-  return evict;
+  return orders;
 }
 
 /** The renew script found another store format in the marker key, and wrote nothing. */
