@@ -166,7 +166,8 @@ describe.runIf(hasRedis)('a Redis whose maxmemory-policy may evict the store’s
       ),
     );
     expect(node.program.output()).not.toContain('s3cret-pw');
-  });
+    // A reference server's process start and a few renewals: on a loaded machine, past the default 20 s.
+  }, 60_000);
 });
 
 describe.runIf(hasRedis)('why: allkeys-lru under memory pressure (the harm the warning is for)', () => {
