@@ -90,8 +90,8 @@ export interface Client {
    */
   resume(): void;
   /**
-   * Stops for good: closes the socket (1000), cancels every delay, removes every
-   * listener. Idempotent.
+   * Stops for good: closes the socket (1000; under `ws`, one already in a close handshake is
+   * destroyed at once), cancels every delay, removes every listener. Idempotent.
    */
   close(): void;
   /**
@@ -252,6 +252,7 @@ export function createClient(options: ClientOptions): Client {
         if (keepalive === undefined || data !== keepalive) emit('message', { data });
       },
       fail: (error) => emit('error', { error }),
+      ending: () => closing,
     },
   );
   const inspect = isolateInspect(resolved.inspect, report);
