@@ -10,6 +10,7 @@
  *   open.watched ──CHECK_SILENCE (the app's send()), nothing heard for the whole timeout──▶ the same
  *   connection ──NETWORK_OFFLINE──▶ raises SOCKET_CLOSED 1006 "the device went offline": lost, as above
  *   waiting ──NETWORK_ONLINE, after a 1006 with no retry hint──▶ waiting again, with no delay left
+ *   waiting ──RESUME (the app's resume())──▶ waiting again, with no delay left
  *   CLOSE, from anywhere ──▶ closed (final)
  *
  * The socket is an invoked actor of `connection`: leaving that state for any
@@ -157,7 +158,10 @@ export type ClientEvent =
       type: 'ACTIVITY';
     }
   | {
-      /** Command: the app's `resume()`: a suspended client connects again, whatever suspended it. */
+      /**
+       * Command: the app's `resume()`: a suspended client connects again, whatever suspended it;
+       * a waiting one connects now, its wait cut short.
+       */
       type: 'RESUME';
     }
   | {
@@ -286,7 +290,10 @@ export const clientMachine = setup({
     planPrompt: assign({
       retryDelayMs: ({ context }) => Math.min(MAX_WAIT_MS, context.lastClose?.retryAfterMs ?? 0),
     }),
-    /** The network is back: the wait ends now (the attempt count stays, as the backoff's exponent). */
+    /**
+     * The network is back, or the app's resume(): the wait ends now (the attempt count stays, as
+     * the backoff's exponent).
+     */
     planNow: assign({ retryDelayMs: 0 }),
     resetAttempts: assign({ attempt: 0 }),
     markStable: assign({ attempt: 0, stable: true }),
@@ -433,6 +440,9 @@ export const clientMachine = setup({
       on: {
         // Re-entered with no delay left: the way back is the one every wait takes.
         NETWORK_ONLINE: { guard: 'isNetworkFailure', target: 'waiting', reenter: true, actions: 'planNow' },
+        // The app's resume() (a "Retry now" button): no delay left, whatever the wait (a retry
+        // hint too: the app's word), and the same way back. The attempt count stays.
+        RESUME: { target: 'waiting', reenter: true, actions: 'planNow' },
       },
     },
 

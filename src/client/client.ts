@@ -86,12 +86,14 @@ export interface Client {
   activity(): void;
   /**
    * Reconnects from `suspended`, whatever suspended it (after 4401, once the
-   * app has a new token: the `url` function gives it). Does nothing in other states.
+   * app has a new token: the `url` function gives it). From `waiting`, ends the
+   * wait (a "Retry now" button; a server's retry hint too): `reconnecting` with a
+   * delay of 0 ms, then the attempt, the attempt count kept. Does nothing in other states.
    */
   resume(): void;
   /**
-   * Stops for good: closes the socket (1000), cancels every delay, removes every
-   * listener. Idempotent.
+   * Stops for good: closes the socket (1000; under `ws`, one already in a close handshake is
+   * destroyed at once), cancels every delay, removes every listener. Idempotent.
    */
   close(): void;
   /**
@@ -252,6 +254,7 @@ export function createClient(options: ClientOptions): Client {
         if (keepalive === undefined || data !== keepalive) emit('message', { data });
       },
       fail: (error) => emit('error', { error }),
+      ending: () => closing,
     },
   );
   const inspect = isolateInspect(resolved.inspect, report);
@@ -347,7 +350,7 @@ export function createClient(options: ClientOptions): Client {
       if (state === 'suspended' && !closing) actor.send({ type: 'ACTIVITY' });
     },
     resume() {
-      if (state === 'suspended' && !closing) actor.send({ type: 'RESUME' });
+      if ((state === 'suspended' || state === 'waiting') && !closing) actor.send({ type: 'RESUME' });
     },
     close() {
       if (closing || state === 'closed') return;

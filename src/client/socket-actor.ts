@@ -29,6 +29,11 @@ export interface SocketHooks {
   deliver(data: unknown): void;
   /** An attempt the app's `url` could not make (attempt-url.ts), before it counts as failed. */
   fail(error: AppHookError | InvalidOptionError): void;
+  /**
+   * Whether the client is ending for good (the app's close()): its open socket then gets the
+   * close handshake; any other socket stopped while open or closing is given up (see connect()).
+   */
+  ending(): boolean;
 }
 
 /**
@@ -193,6 +198,27 @@ function connect(
       socket.removeEventListener('close', gone);
     };
     socket.addEventListener('close', gone);
-    if (socket.readyState !== ReadyState.closing) socket.close(1000);
+    if (socket.readyState === ReadyState.connecting) {
+      // Aborted (ws destroys the request and its TCP socket; a browser drops the handshake).
+      socket.close(1000);
+    } else if (socket.readyState === ReadyState.open && hooks.ending()) {
+      // The app's close() on a live socket: the handshake, so that the server hears 1000.
+      socket.close(1000);
+    } else {
+      giveUp(socket);
+    }
   };
+}
+
+/**
+ * A socket given up (its server silent, the device offline) or stopped in the middle of a close
+ * handshake: its server is taken for gone, so nothing waits for its answer. An open socket still
+ * gets a 1000, for a server that something still reaches, and then, under `ws`, is destroyed at
+ * once: a close() alone keeps the TCP socket, and a timer, for ws's closing timeout (30 s) when
+ * no answer comes. A browser's WebSocket has no terminate(): it ends the handshake (or gives up
+ * on it) on its own, holding nothing of the page's.
+ */
+function giveUp(socket: WebSocketLike): void {
+  if (socket.readyState === ReadyState.open) socket.close(1000);
+  if (typeof socket.terminate === 'function') socket.terminate();
 }

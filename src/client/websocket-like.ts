@@ -47,6 +47,12 @@ export interface WebSocketLike {
   send(data: never): void;
   /** Starts the close handshake with this code and reason (WHATWG allows 1000 and 3000–4999). */
   close(code?: number, reason?: string): void;
+  /**
+   * Destroys the connection at once, with no close handshake: `ws`'s (a browser's WebSocket has
+   * none). The client calls it on a socket it gives up, which under `ws` a close() alone would
+   * keep open for 30 s waiting for a server that no longer answers.
+   */
+  terminate?(): void;
   /** Listens for the socket's `open`, `error`, `message` and `close` events. */
   addEventListener(type: 'open' | 'error', listener: () => void): void;
   addEventListener(type: 'message', listener: (event: MessageEventLike) => void): void;

@@ -72,9 +72,10 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
   switch (event.type) {
     case 'SOCKET_CLOSED': // before the handshake, the only close is a failed connect (1006)
       return is(snapshot, 'connection') && (is(snapshot, { connection: 'open' }) || event.code === 1006);
-    case 'ACTIVITY':
-    case 'RESUME': // the runtime sends them only while suspended
+    case 'ACTIVITY': // the runtime sends it only while suspended
       return is(snapshot, 'suspended');
+    case 'RESUME': // the runtime sends it only while suspended or waiting
+      return is(snapshot, 'suspended') || is(snapshot, 'waiting');
     case 'NETWORK_ONLINE': // only `waiting` listens for the network's return
       return is(snapshot, 'waiting');
     case 'NETWORK_OFFLINE': // only `connection` listens for its loss

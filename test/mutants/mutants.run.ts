@@ -14,8 +14,8 @@
  *   WSSUP_MUTANTS_OF=lease npm run test:mutants   # one machine's mutants only
  *
  * And the client's semantic mutants (its silence watch), and its transitions on
- * the device's `offline` and on a send after a sleep, removed, against the
- * client's walk and its tests.
+ * the device's `offline`, on a send after a sleep and on resume() while waiting,
+ * removed, against the client's walk and its tests.
  *
  * And every transition of the close refusal (`refuse: 'close'`), removed, against
  * its walk, its machine's tests and the runtime's; and every transition of the
@@ -195,7 +195,12 @@ it('every mutant of the machines named (a transition removed, or a rule broken) 
     ...Object.keys(leaseSemanticMutants),
     ...Object.keys(clientSemanticMutants),
     ...allTransitions(clientMachine)
-      .filter((t) => t.event === 'NETWORK_OFFLINE' || t.event === 'CHECK_SILENCE')
+      .filter(
+        (t) =>
+          t.event === 'NETWORK_OFFLINE' ||
+          t.event === 'CHECK_SILENCE' ||
+          (t.event === 'RESUME' && t.source === 'client.waiting'),
+      )
       .map((t) => t.key),
     ...allTransitions(refusalMachine).map((t) => t.key),
     ...allTransitions(storeWatchdogMachine).map((t) => t.key),
