@@ -67,6 +67,25 @@ local function listed(list, inc)
   end
   return false
 end
+-- The local rule's evictions (machines/eviction.ts), admit's and setIdle's: while count is at
+-- or above evictAt, marks idle entries evicted (idleSince 'e<now>') longest idle first (ties by
+-- id), each listed in out as an order (connection id, node, incarnation). idle holds
+-- {id, idleSince, incarnation, node, admittedAt} each. Returns the count left.
+local function evictIdle(key, idle, count, evictAt, now, out)
+  table.sort(idle, function(a, b)
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    return a[1] < b[1]
+  end)
+  for _, victim in ipairs(idle) do
+    if count < evictAt then break end
+    redis.call('HSET', key, victim[1], victim[3] .. '|' .. victim[5] .. '|e' .. now .. '|' .. victim[4])
+    out[#out + 1] = victim[1]
+    out[#out + 1] = victim[4]
+    out[#out + 1] = tostring(victim[3])
+    count = count - 1
+  end
+  return count
+end
 `;
 
 /**
@@ -154,20 +173,8 @@ if existing then
   end
 end
 if count - #idle >= limit then return orderAgain({ 'refused', count }) end
-table.sort(idle, function(a, b)
-  if a[2] ~= b[2] then return a[2] < b[2] end
-  return a[1] < b[1]
-end)
 local out = { 'admitted', 0 }
-local remaining = count + 1
-for _, victim in ipairs(idle) do
-  if remaining < evictAt then break end
-  redis.call('HSET', key, victim[1], victim[3] .. '|' .. victim[5] .. '|e' .. now .. '|' .. victim[4])
-  out[#out + 1] = victim[1]
-  out[#out + 1] = victim[4]
-  out[#out + 1] = tostring(victim[3])
-  remaining = remaining - 1
-end
+local remaining = evictIdle(key, idle, count + 1, evictAt, now, out)
 redis.call('HSET', key, id, inc .. '|' .. now .. '||' .. node)
 out[2] = remaining
 return orderAgain(out)
@@ -239,19 +246,7 @@ for i = 1, #flat, 2 do
   end
 end
 if count < evictAt then return out end
-table.sort(idle, function(a, b)
-  if a[2] ~= b[2] then return a[2] < b[2] end
-  return a[1] < b[1]
-end)
-local now = nowMs()
-for _, victim in ipairs(idle) do
-  if count < evictAt then break end
-  redis.call('HSET', key, victim[1], victim[3] .. '|' .. victim[5] .. '|e' .. now .. '|' .. victim[4])
-  out[#out + 1] = victim[1]
-  out[#out + 1] = victim[4]
-  out[#out + 1] = tostring(victim[3])
-  count = count - 1
-end
+evictIdle(key, idle, count, evictAt, nowMs(), out)
 return out
 `,
 );
