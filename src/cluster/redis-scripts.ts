@@ -207,11 +207,16 @@ return 1
 );
 
 /**
- * KEYS[1] the user's book. ARGV: connectionId, incarnation, idleSince (epoch
- * ms, or '' for live again), evictAt (the user's T; '' or 0 = do not judge), maxIncarnation,
- * live incarnations. Only this incarnation's own entry is refreshed, and never one evicted
+ * KEYS[1] the user's book, and KEYS[2] the server key as for admit. ARGV: connectionId,
+ * incarnation, idleSince (epoch ms, or '' for live again), evictAt (the user's T; '' or 0 = do
+ * not judge), maxIncarnation, live incarnations, and the run_id of its last renewal's server
+ * ('' = unknown). Only this incarnation's own entry is refreshed, and never one evicted
  * (see admit). Returns {0} when it wrote nothing, else {1, orders...}, an order being
- * (connection id, node, incarnation) as admit's.
+ * (connection id, node, incarnation) as admit's; {'moved'}, writing nothing, when another
+ * server answers than that one (as admit's). Found by a review: without it an edge sent to a
+ * failover's old primary was answered as done and lost (under the incarnation the node took
+ * on the new one, its entry is not there), and one sent to a server the node had not
+ * re-synced on judged the eviction rule on a book that may hold its own lost releases.
  *
  * An idle edge with evictAt judges the eviction rule on the whole book, as admit does but
  * with no newcomer (machines/eviction.ts, the supervisor's idle edge): dead entries are
@@ -224,6 +229,7 @@ export const setIdleScript = script(
   'setIdle',
   "a connection's idle or live edge",
   `${prelude}
+if otherServer(2, ARGV[7]) then return { 'moved' } end
 local key = KEYS[1]
 local value = redis.call('HGET', key, ARGV[1])
 if not value then return { 0 } end
