@@ -79,10 +79,14 @@ export function decodeAdmission(reply: unknown): ClusterAdmission | 'late' | 'mo
     : { admitted: false, reason: 'user-limit', live: Number(live), evict };
 }
 
-/** The setIdle script's answer: {0} (nothing written) or {1, orders...}, the orders as admit's. */
-export function decodeIdleOrders(reply: unknown): EvictionOrder[] {
+/**
+ * The setIdle script's answer: {0} (nothing written) or {1, orders...}, the orders as admit's;
+ * 'moved' for {'moved'} (another server answers, nothing written).
+ */
+export function decodeIdleOrders(reply: unknown): EvictionOrder[] | 'moved' {
   const items = asArray(reply, 'setIdle');
   const [status] = items;
+  if (status === 'moved' && items.length === 1) return status;
   if (Number(status) !== 0 && Number(status) !== 1) throw malformed('setIdle', reply);
   return ordersFrom(items, 1);
 }

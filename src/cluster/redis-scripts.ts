@@ -67,6 +67,35 @@ local function listed(list, inc)
   end
   return false
 end
+-- Lists again in out, as orders, the entries marked evicted earlier ({id, node, incarnation}
+-- each): their orders may have been lost (admit's and setIdle's answers).
+local function orderAgain(out, evicting)
+  for _, entry in ipairs(evicting) do
+    out[#out + 1] = entry[1]
+    out[#out + 1] = entry[2]
+    out[#out + 1] = tostring(entry[3])
+  end
+  return out
+end
+-- The local rule's evictions (machines/eviction.ts), admit's and setIdle's: while count is at
+-- or above evictAt, marks idle entries evicted (idleSince 'e<now>') longest idle first (ties by
+-- id), each listed in out as an order (connection id, node, incarnation). idle holds
+-- {id, idleSince, incarnation, node, admittedAt} each. Returns the count left.
+local function evictIdle(key, idle, count, evictAt, now, out)
+  table.sort(idle, function(a, b)
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    return a[1] < b[1]
+  end)
+  for _, victim in ipairs(idle) do
+    if count < evictAt then break end
+    redis.call('HSET', key, victim[1], victim[3] .. '|' .. victim[5] .. '|e' .. now .. '|' .. victim[4])
+    out[#out + 1] = victim[1]
+    out[#out + 1] = victim[4]
+    out[#out + 1] = tostring(victim[3])
+    count = count - 1
+  end
+  return count
+end
 `;
 
 /**
@@ -128,14 +157,6 @@ for i = 1, #flat, 2 do
     end
   end
 end
-local function orderAgain(out)
-  for _, entry in ipairs(evicting) do
-    out[#out + 1] = entry[1]
-    out[#out + 1] = entry[2]
-    out[#out + 1] = tostring(entry[3])
-  end
-  return out
-end
 if existing then
   -- Idempotent retry, only for the process that booked it: the same node, and
   -- this incarnation or an earlier live one of this process (an admission in
@@ -153,24 +174,12 @@ if existing then
     return { 'admitted', count + 1 }
   end
 end
-if count - #idle >= limit then return orderAgain({ 'refused', count }) end
-table.sort(idle, function(a, b)
-  if a[2] ~= b[2] then return a[2] < b[2] end
-  return a[1] < b[1]
-end)
+if count - #idle >= limit then return orderAgain({ 'refused', count }, evicting) end
 local out = { 'admitted', 0 }
-local remaining = count + 1
-for _, victim in ipairs(idle) do
-  if remaining < evictAt then break end
-  redis.call('HSET', key, victim[1], victim[3] .. '|' .. victim[5] .. '|e' .. now .. '|' .. victim[4])
-  out[#out + 1] = victim[1]
-  out[#out + 1] = victim[4]
-  out[#out + 1] = tostring(victim[3])
-  remaining = remaining - 1
-end
+local remaining = evictIdle(key, idle, count + 1, evictAt, now, out)
 redis.call('HSET', key, id, inc .. '|' .. now .. '||' .. node)
 out[2] = remaining
-return orderAgain(out)
+return orderAgain(out, evicting)
 `,
 );
 
@@ -200,11 +209,17 @@ return 1
 );
 
 /**
- * KEYS[1] the user's book. ARGV: connectionId, incarnation, idleSince (epoch
- * ms, or '' for live again), evictAt (the user's T; '' or 0 = do not judge), maxIncarnation,
- * live incarnations. Only this incarnation's own entry is refreshed, and never one evicted
+ * KEYS[1] the user's book, and KEYS[2] the server key as for admit. ARGV: connectionId,
+ * incarnation, idleSince (epoch ms, or '' for live again), evictAt (the user's T; '' or 0 = do
+ * not judge), maxIncarnation, live incarnations, and the run_id of its last renewal's server
+ * ('' = unknown). Only this incarnation's own entry is refreshed, and never one evicted
  * (see admit). Returns {0} when it wrote nothing, else {1, orders...}, an order being
- * (connection id, node, incarnation) as admit's.
+ * (connection id, node, incarnation) as admit's: the new victims, then the entries evicted
+ * earlier that are still booked; {'moved'}, writing nothing, when another
+ * server answers than that one (as admit's). Found by a review: without it an edge sent to a
+ * failover's old primary was answered as done and lost (under the incarnation the node took
+ * on the new one, its entry is not there), and one sent to a server the node had not
+ * re-synced on judged the eviction rule on a book that may hold its own lost releases.
  *
  * An idle edge with evictAt judges the eviction rule on the whole book, as admit does but
  * with no newcomer (machines/eviction.ts, the supervisor's idle edge): dead entries are
@@ -212,11 +227,18 @@ return 1
  * draining connection frees its slot in the local rule); while the rest number evictAt or
  * more, idle ones are marked evicted longest idle first, on any node. Found by a review:
  * without it, a user's idle connections spread over nodes sat at T until the next admission.
+ * Then, as admit does, it names again the entries marked evicted earlier that are still booked
+ * (of live incarnations): an order lost on its way (pub/sub is best effort) left the victim's
+ * socket open, uncounted by this judgement, until the user's next admission. Bounded as in
+ * admit: an entry is named only while it is booked and marked, i.e. until its node releases it
+ * (evicted) or books it again as a newcomer (kept, turned active), each of which the order
+ * itself brings about; and only by an idle edge that judges (never a live one).
  */
 export const setIdleScript = script(
   'setIdle',
   "a connection's idle or live edge",
   `${prelude}
+if otherServer(2, ARGV[7]) then return { 'moved' } end
 local key = KEYS[1]
 local value = redis.call('HGET', key, ARGV[1])
 if not value then return { 0 } end
@@ -230,29 +252,20 @@ local evictAt = tonumber(ARGV[4]) or 0
 if ARGV[3] == '' or evictAt <= 0 then return out end
 local isDead = snapshot(5)
 local flat = redis.call('HGETALL', key)
-local count, idle = 0, {}
+local count, idle, evicting = 0, {}, {}
 for i = 1, #flat, 2 do
   local vinc, vadmitted, vsince, vnode = decode(flat[i + 1])
-  if (vinc == inc or not isDead(vinc)) and not isEvicting(vsince) then
+  if vinc ~= inc and isDead(vinc) then
+    -- Dead: not counted, and never named (its process is gone; admit or the reaper purges it).
+  elseif isEvicting(vsince) then
+    evicting[#evicting + 1] = { flat[i], vnode, vinc }
+  else
     count = count + 1
     if vsince ~= '' then idle[#idle + 1] = { flat[i], tonumber(vsince), vinc, vnode, vadmitted } end
   end
 end
-if count < evictAt then return out end
-table.sort(idle, function(a, b)
-  if a[2] ~= b[2] then return a[2] < b[2] end
-  return a[1] < b[1]
-end)
-local now = nowMs()
-for _, victim in ipairs(idle) do
-  if count < evictAt then break end
-  redis.call('HSET', key, victim[1], victim[3] .. '|' .. victim[5] .. '|e' .. now .. '|' .. victim[4])
-  out[#out + 1] = victim[1]
-  out[#out + 1] = victim[4]
-  out[#out + 1] = tostring(victim[3])
-  count = count - 1
-end
-return out
+if count >= evictAt then evictIdle(key, idle, count, evictAt, nowMs(), out) end
+return orderAgain(out, evicting)
 `,
 );
 

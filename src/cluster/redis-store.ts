@@ -617,12 +617,19 @@ class Store implements RedisSlotStore {
     // The liveness snapshot judges dead entries as admit does (an idle edge with evictAt).
     const [maxIncarnation, live] = this.#livenessArgs();
     connection.roundTrip('setIdle');
+    const [serverKeys, server] = this.#serverCheck();
     const reply = await connection.run(
       setIdleScript,
-      [this.keys.user(userId)],
-      [connectionId, this.#incarnation, since, evictAt ?? 0, maxIncarnation, live],
+      [this.keys.user(userId), ...serverKeys],
+      [connectionId, this.#incarnation, since, evictAt ?? 0, maxIncarnation, live, server],
     );
-    return decodeIdleOrders(reply);
+    const orders = decodeIdleOrders(reply);
+    // Another server than the one this node last renewed on: written on a failover's old
+    // primary the edge would be lost, and judged on a server this node has not booked again
+    // what it holds on, the eviction rule would count its lost releases. Nothing was written;
+    // the runtime sends the edge again (#resendIdle) once the node has renewed and re-synced.
+    if (orders === 'moved') throw this.#otherServer('idle edge');
+    return orders;
   }
 
   async orderEviction(order: EvictionOrder): Promise<void> {

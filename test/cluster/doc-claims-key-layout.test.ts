@@ -5,8 +5,8 @@
  * - "Every key a script touches is passed in `KEYS`": each key a command inside a script
  *   names (COMMAND GETKEYS) is among the KEYS of the EVALSHA that ran it.
  * - "all keys of one script share one Redis Cluster hash slot through a hash tag ..., but for
- *   the server key, which admit, readmit and release read": the KEYS of each run share one
- *   tag but the server key, and the runs that pass it beside another tag are those three.
+ *   the server key, which admit, readmit, release and setIdle read": the KEYS of each run share
+ *   one tag but the server key, and the runs that pass it beside another tag are those four.
  * - the table's "Used by" column: which operations (or scripts) touch each key or channel.
  * - "The scripts": each is loaded with `SCRIPT LOAD` at start and run with `EVALSHA`; each
  *   reads the keys the table's "Keys" column gives.
@@ -234,6 +234,7 @@ describe.runIf(hasRedis)('docs/cluster-store.md, "Key layout" and "The scripts",
       'admit',
       'readmit',
       'release',
+      'setIdle',
     ]);
 
     // The key layout's "Used by" column, word for word, against what touched each key.
@@ -269,7 +270,7 @@ describe.runIf(hasRedis)('docs/cluster-store.md, "Key layout" and "The scripts",
         expect(keys, `line ${line}: no run of the ${name} script was seen`).toBeDefined();
         if (cells[1] === 'the server key') expect(keys?.has(server), `line ${line}: ${name}`).toBe(true);
         else {
-          // The server key of admit, readmit and release is the row "(admit, readmit, release)".
+          // The server key of admit, readmit, release and setIdle is the row "(admit, readmit, release, setIdle)".
           const may = [...(allowed ?? []), ...(crossTag.has(name) ? [server] : [])];
           for (const key of keys ?? []) expect(may, `line ${line}: the keys of ${name}`).toContain(key);
         }

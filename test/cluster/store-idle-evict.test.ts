@@ -39,8 +39,11 @@ describe.runIf(hasRedis)('Redis slot store: an idle edge at T evicts against the
     ]);
     // b1 keeps its slot until node b releases it; it is no longer idle.
     expect(await a.store.userBook('ann')).toMatchObject({ live: 4, idle: 2 });
-    // b1, marked evicted, is not counted: 3 live < T, so the next idle edge names nothing.
-    expect(await b.store.setIdle('ann', 'b2', 4_000, 4)).toEqual([]);
+    // b1, marked evicted, is not counted: 3 live < T, so the next idle edge marks nothing; it
+    // names b1 again (its order may have been lost), as an admission does.
+    expect(await b.store.setIdle('ann', 'b2', 4_000, 4)).toEqual([
+      { connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation },
+    ]);
     // A live edge names nothing, and b1's mark is not revived by its own node's edge.
     expect(await a.store.setIdle('ann', 'a1', undefined, 4)).toEqual([]);
     expect(await b.store.setIdle('ann', 'b1', 5_000, 4)).toEqual([]);
@@ -53,6 +56,53 @@ describe.runIf(hasRedis)('Redis slot store: an idle edge at T evicts against the
       nodeId: 'b',
       incarnation: b.store.incarnation,
     });
+  });
+
+  it('names again the entries marked evicted earlier that are still booked (their orders may have been lost), after the new victims, until their node releases them; not on a live edge', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    // limit 4, T 3: a1, a2, a3 on a, b1 on b, admitted while live.
+    for (const [node, id] of [
+      [a, 'a1'],
+      [a, 'a2'],
+      [b, 'b1'],
+      [a, 'a3'],
+    ] as const) {
+      expect(await node.store.admit('dot', id, 4, 3)).toMatchObject({ admitted: true, evict: [] });
+    }
+    const b1 = { connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation };
+    const order = (connectionId: string) => ({ connectionId, nodeId: 'a', incarnation: a.store.incarnation });
+    // b1 turns idle at 4 >= T: b1 goes, 3 left. Its order (to node b) is lost on its way.
+    expect(await b.store.setIdle('dot', 'b1', 1_000, 3)).toEqual([b1]);
+    // a1's idle edge: 3 >= T, a1 goes; b1, still booked and marked, is named again after it.
+    expect(await a.store.setIdle('dot', 'a1', 2_000, 3)).toEqual([order('a1'), b1]);
+    // Below T now (a2, a3): the next idle edge marks nothing, and names both again (in the book's order).
+    const again = await a.store.setIdle('dot', 'a2', 3_000, 3);
+    expect(again).toHaveLength(2);
+    expect(again).toEqual(expect.arrayContaining([b1, order('a1')]));
+    // A live edge judges nothing and names nothing.
+    expect(await a.store.setIdle('dot', 'a2', undefined, 3)).toEqual([]);
+    // Released by their nodes (the orders acted on): named no more.
+    await b.store.release('dot', 'b1');
+    await a.store.release('dot', 'a1');
+    expect(await a.store.setIdle('dot', 'a3', 4_000, 3)).toEqual([]);
+    expect(await a.store.userBook('dot')).toMatchObject({ live: 2, idle: 1 });
+  });
+
+  it('never names again a dead incarnation’s marked entry (its process is gone)', async () => {
+    const keyPrefix = freshPrefix();
+    const dead = await startStore(redis.current, { keyPrefix, nodeId: 'dead' });
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    await dead.store.admit('eve', 'd1', 3, 3);
+    await a.store.admit('eve', 'a1', 3, 3);
+    await a.store.admit('eve', 'a2', 3, 3);
+    expect(await dead.store.setIdle('eve', 'd1', 500, 3)).toEqual([
+      { connectionId: 'd1', nodeId: 'dead', incarnation: dead.store.incarnation },
+    ]);
+    await expireLease(redis.current, keyPrefix, dead.store.incarnation);
+    expect(await a.store.renew()).toBe('renewed');
+    expect(await a.store.setIdle('eve', 'a1', 1_000, 3)).toEqual([]);
   });
 
   it('at T evicts idle ones until below T, the edge’s own entry included, on this node too', async () => {

@@ -251,7 +251,11 @@ export class MemoryStore implements SlotStore {
     if (entry?.incarnation !== this.incarnation || entry.evicting) return [];
     entry.idleSince = idleSince;
     if (idleSince === undefined || evictAt === undefined) return [];
-    // The rule on the whole book, no newcomer: entries marked evicted are already leaving.
+    // The rule on the whole book, no newcomer: entries marked evicted are already leaving, and
+    // named again after the new victims (their orders may have been lost), as admit names them.
+    const again: EvictionOrder[] = [...book.entries()]
+      .filter(([, other]) => other.evicting)
+      .map(([id, other]) => ({ connectionId: id, nodeId: other.nodeId, incarnation: other.incarnation }));
     const live = [...book.entries()].filter(([, other]) => !other.evicting);
     const idle = live
       .filter(([, other]) => other.idleSince !== undefined)
@@ -267,7 +271,7 @@ export class MemoryStore implements SlotStore {
       victim.idleSince = undefined;
       orders.push({ connectionId: id, nodeId: victim.nodeId, incarnation: victim.incarnation });
     }
-    return orders;
+    return [...orders, ...again];
   }
 
   async orderEviction(order: EvictionOrder): Promise<void> {

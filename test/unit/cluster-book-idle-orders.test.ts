@@ -75,3 +75,29 @@ it('a store whose setIdle answers nothing, or no array, keeps working; an array 
   expect(book.calls.orderEviction ?? 0).toBe(0);
   await cluster.stop();
 });
+
+it('an order lost on its way (node-1’s channel down) is sent again by the next idle edge at T, which names the marked entry after its own victims', async () => {
+  const { book, cluster, clock, leaseTaken } = bookOnMemoryStore();
+  await expect.poll(leaseTaken).toBe(true);
+  const other = await otherNode(book, 'node-1');
+  // limit 5, T 4: m1 and m2 on node-1, idle; c1 and c2 here, live.
+  for (const id of ['m1', 'm2']) await other.store.admit('ann', id, 5, 4);
+  for (const id of ['c1', 'c2']) cluster.admitted('ann', id, await cluster.reserve('ann', id));
+  for (const id of ['m1', 'm2']) {
+    clock.increment(100);
+    await other.store.setIdle('ann', id, clock.now());
+  }
+  // c1 turns idle at 4 >= T: m1 goes, but its order does not get through.
+  book.ordersDownTo.add('node-1');
+  clock.increment(100);
+  cluster.idle('ann', 'c1', clock.now());
+  await vi.waitFor(() => expect(book.calls.orderEviction ?? 0).toBe(1));
+  expect(book.book('ann').get('m1')?.evicting).toBe(true);
+  expect(other.orders).toEqual([]);
+  // The channel is back. No admission follows; c2's idle edge (3 < T: no new victim) names m1 again.
+  book.ordersDownTo.delete('node-1');
+  clock.increment(100);
+  cluster.idle('ann', 'c2', clock.now());
+  await vi.waitFor(() => expect(other.orders.map((order) => order.connectionId)).toEqual(['m1']));
+  await cluster.stop();
+});
