@@ -1,8 +1,8 @@
 /**
- * `npm start`: runs the reference server until SIGINT or SIGTERM, then drains
- * every client with 1001 and exits within the drain deadline. The same signal
- * arriving twice at once (Ctrl-C under npm) is one stop; a second one sent
- * later forces the exit (see stop-signals.ts).
+ * `npm start`: runs the reference server until SIGINT, SIGTERM or SIGHUP (its
+ * terminal closed), then drains every client with 1001 and exits within the
+ * drain deadline. The same signal arriving twice at once (Ctrl-C under npm) is
+ * one stop; a second one sent later forces the exit (see stop-signals.ts).
  */
 import { constants as osConstants } from 'node:os';
 import { pathToFileURL } from 'node:url';
