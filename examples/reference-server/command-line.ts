@@ -76,14 +76,61 @@ function strayArgument(
 }
 
 /**
- * `raw` as a number.
- * @param name how the message names the setting: `--port`, or `PORT (--port)` from the environment
- * @throws {ConfigError} naming it when `raw` is not a number
+ * A number as people write one: digits, a minus sign before them, a decimal point between
+ * them (spaces around it are dropped). Number() also reads `0x50` (80), `1e3`, `+80`, `0b1`
+ * and `0o7`: a value nobody means as 80 or 1000 in a flag or a unit file, so refused.
  */
-export function toNumber(name: string, raw: string): number {
+const DECIMAL = /^-?(?:\d+(?:\.\d+)?|\.\d+)$/;
+const DIGITS = /^-?\d+$/;
+
+/** `raw` as Number() reads it. @throws {ConfigError} naming the setting when that is no finite number */
+function finite(name: string, raw: string): number {
   const value = raw.trim() === '' ? Number.NaN : Number(raw);
   if (!Number.isFinite(value)) throw new ConfigError(`${name} must be a number, got ${JSON.stringify(raw)}`);
   return value;
+}
+
+/**
+ * `raw` as a number, written in decimal.
+ * @param name how the message names the setting: `--port`, or `PORT (--port)` from the environment
+ * @throws {ConfigError} naming it when `raw` is not a number, or is one written otherwise (`0x50`, `1e3`)
+ */
+export function toNumber(name: string, raw: string): number {
+  const value = finite(name, raw);
+  if (!DECIMAL.test(raw.trim())) {
+    throw new ConfigError(
+      `${name} must be a number written in decimal (such as 0.7), got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * `raw` as a setting in whole numbers (a port, milliseconds, a count), written in decimal digits.
+ * A fraction such as 1.5 is returned, for the option's own check to refuse with its range;
+ * one that reads as a whole number (`80.0`) would pass that check as 80, so it is refused here.
+ * @throws {ConfigError} as toNumber, and for a whole number written with a point
+ */
+export function toInteger(name: string, raw: string): number {
+  const value = finite(name, raw);
+  const text = raw.trim();
+  if (!DECIMAL.test(text) || (Number.isInteger(value) && !DIGITS.test(text))) {
+    throw new ConfigError(`${name} must be an integer in decimal digits, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+/**
+ * `raw` as a port: an integer from 0 to 65535, said by the setting's name (listen() would
+ * refuse a bad one as `options.port`, which names no flag).
+ * @throws {ConfigError} as toInteger, and for a port out of range
+ */
+export function toPort(name: string, raw: string): number {
+  const port = toInteger(name, raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new ConfigError(`${name} must be an integer from 0 to 65535, got ${JSON.stringify(raw)}`);
+  }
+  return port;
 }
 
 /**
@@ -225,12 +272,9 @@ export function readExampleFlags<N extends string = never>(
   const name = fromEnv !== undefined && env[fromEnv] !== undefined ? `${fromEnv} (--port)` : '--port';
   let port: number;
   try {
-    port = toNumber(name, raw);
+    port = toPort(name, raw);
   } catch (error) {
     usageError(usage, (error as ConfigError).message);
-  }
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    usageError(usage, `${name} must be an integer from 0 to 65535, got ${JSON.stringify(raw)}`);
   }
   const { help: _help, ...given } = values;
   return { ...(given as Partial<Record<N, string>>), port };

@@ -12,7 +12,7 @@ import type {
   RefuseMode,
   SupervisorOptions,
 } from '../../src/index.js';
-import { ConfigError, parseFlags, toNumber } from './command-line.js';
+import { ConfigError, parseFlags, toInteger, toNumber, toPort } from './command-line.js';
 
 export interface ServerConfig {
   host: string;
@@ -89,6 +89,9 @@ const settings = {
 
 type Flag = keyof typeof settings;
 const flags = Object.keys(settings) as Flag[];
+
+/** The numeric options that take fractions; every other one is in whole numbers (toInteger). */
+const fractions = new Set<string>(['evictionThreshold', 'capacityHysteresis']);
 
 /**
  * How a message names a setting: by its variable, then its flag, when its
@@ -357,7 +360,14 @@ function sentinelNodes(value: string): RedisSentinelNodes {
  */
 function admissionRate(name: string, raw: string): AdmissionRate {
   const parts = raw.split('/');
-  const [perSecond, burst] = parts.map((part) => (part.trim() === '' ? Number.NaN : Number(part)));
+  // Written in decimal, as every number setting (`0x10/1e3` is refused), the burst in digits.
+  const [perSecond, burst] = parts.map((part, index) => {
+    try {
+      return index === 0 ? toNumber(name, part) : toInteger(name, part);
+    } catch {
+      return Number.NaN;
+    }
+  });
   if (parts.length > 2 || !Number.isFinite(perSecond) || (parts.length === 2 && !Number.isFinite(burst))) {
     throw new ConfigError(
       `${name} must be <perSecond>[/<burst>] (e.g. 2/5: 2 a second, 5 at once), got ${JSON.stringify(raw)}`,
@@ -411,7 +421,7 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     else if (option === 'allowedOrigins')
       // A list in one value, as an environment variable can hold it; each origin is checked by createSupervisor.
       limits.allowedOrigins = raw.split(',').map((origin) => origin.trim());
-    else limits[option] = toNumber(nameOf(flag), raw);
+    else limits[option] = fractions.has(option) ? toNumber(nameOf(flag), raw) : toInteger(nameOf(flag), raw);
   }
   const host = read('host') ?? '127.0.0.1';
   // Node's listen() takes an empty host as every interface: a HOST= left empty
@@ -457,21 +467,19 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
       : {
           redis,
           nodeId,
-          leaseTtlMs: leaseTtl === undefined ? undefined : toNumber(nameOf('lease-ttl-ms'), leaseTtl),
+          leaseTtlMs: leaseTtl === undefined ? undefined : toInteger(nameOf('lease-ttl-ms'), leaseTtl),
           onStoreUnavailable: policy as ClusterOptions['onStoreUnavailable'],
           commandTimeoutMs:
-            commandTimeout === undefined ? undefined : toNumber(nameOf('command-timeout-ms'), commandTimeout),
+            commandTimeout === undefined
+              ? undefined
+              : toInteger(nameOf('command-timeout-ms'), commandTimeout),
           keyPrefix,
           reaperIntervalMs:
-            reaperInterval === undefined ? undefined : toNumber(nameOf('reaper-interval-ms'), reaperInterval),
+            reaperInterval === undefined
+              ? undefined
+              : toInteger(nameOf('reaper-interval-ms'), reaperInterval),
         };
-  const portNumber = port === undefined ? 0 : toNumber(nameOf('port'), port);
-  // Said here, by the setting's name: listen() would refuse it as `options.port`, which names no flag.
-  if (!Number.isInteger(portNumber) || portNumber < 0 || portNumber > 65_535) {
-    throw new ConfigError(
-      `${nameOf('port')} must be an integer from 0 to 65535, got ${JSON.stringify(port)}`,
-    );
-  }
+  const portNumber = port === undefined ? 0 : toPort(nameOf('port'), port);
   return {
     host,
     port: portNumber,

@@ -1,8 +1,8 @@
 /**
- * `npm start`: runs the reference server until SIGINT or SIGTERM, then drains
- * every client with 1001 and exits within the drain deadline. The same signal
- * arriving twice at once (Ctrl-C under npm) is one stop; a second one sent
- * later forces the exit (see stop-signals.ts).
+ * `npm start`: runs the reference server until SIGINT, SIGTERM or SIGHUP (its
+ * terminal closed), then drains every client with 1001 and exits within the
+ * drain deadline. The same signal arriving twice at once (Ctrl-C under npm) is
+ * one stop; a second one sent later forces the exit (see stop-signals.ts).
  */
 import { constants as osConstants } from 'node:os';
 import { pathToFileURL } from 'node:url';
@@ -15,11 +15,13 @@ import { watchStopSignals } from './stop-signals.js';
 /**
  * A write to stdout or stderr whose reader has gone (`npm start | head -1`, a log shipper that
  * died) fails with EPIPE, which Node reports as an 'error' event of the stream: with no listener,
- * the next line (`SIGTERM: draining …`) crashed the server mid-drain, exit 1. Those lines are lost;
- * the server goes on serving and drains as usual. Any other error is thrown, as before.
+ * the next line (`SIGTERM: draining …`) crashed the server mid-drain, exit 1. A write to the
+ * terminal that was closed (the SIGHUP that stops the server) fails the same way with EIO.
+ * Those lines are lost; the server goes on serving and drains as usual. Any other error is
+ * thrown, as before.
  */
 function ignoreClosedOutput(error: NodeJS.ErrnoException): void {
-  if (error.code !== 'EPIPE') throw error;
+  if (error.code !== 'EPIPE' && error.code !== 'EIO') throw error;
 }
 
 export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {

@@ -5,7 +5,8 @@
  * `GET /readyz` for a load balancer (probes-route.ts), and the live dashboard
  * at `GET /dashboard` (ws-supervisor/dashboard, mounted here). Every known path
  * answers GET and HEAD (405 with `Allow: GET, HEAD`); the dashboard and the per-user
- * detail of /stats are for whoever `--dashboard-token` lets in.
+ * detail of /stats are for whoever `--dashboard-token` lets in. WebSocket upgrades are
+ * taken on `/` only; any other path answers them 404.
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -113,7 +114,10 @@ export async function startReferenceServer(
     if (route === undefined) sendJson(response, 404, { error: 'not found' });
     else if (!refuseMethod(request, response)) route(request, response);
   });
-  supervisor.attach(server);
+  // The WebSocket endpoint is `/` (the query names the user), and only it: without a path the
+  // supervisor took every upgrade, so `ws://…/healthz?user=x` was admitted and took a slot of x.
+  // An upgrade to any other path is refused with 404, as a GET of an unknown path is.
+  supervisor.attach(server, { path: '/' });
   try {
     server.listen(config.port, config.host); // throws a RangeError for a bad port
     await once(server, 'listening'); // rejects for EADDRINUSE, EADDRNOTAVAIL, EACCES, an unknown host

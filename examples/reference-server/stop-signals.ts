@@ -1,5 +1,5 @@
 /**
- * SIGINT and SIGTERM for the reference server (issue 13, item 1).
+ * SIGINT, SIGTERM and SIGHUP for the reference server (issue 13, item 1).
  *
  * A terminal's Ctrl-C goes to the whole foreground process group, and
  * systemd's default KillMode sends SIGTERM to the whole control group: under
@@ -16,6 +16,11 @@
  * keep Node running), so a copy that arrives late, even after a fast drain,
  * never meets Node's default handler. The window's one timer is owned here:
  * drained() clears it, so it never delays the exit.
+ *
+ * SIGHUP is a stop too: the terminal that ran the server was closed, or the
+ * session that started it (ssh, tmux) ended, and some process managers send
+ * it. Node's default for it is to die at once: no 1001 for the clients, and
+ * in cluster mode the slots and the lease were left for the reaper.
  */
 import { performance } from 'node:perf_hooks';
 
@@ -32,13 +37,13 @@ export interface StopSignalsOptions {
 }
 
 export interface StopSignals {
-  /** Resolves with the first SIGINT or SIGTERM. */
+  /** Resolves with the first SIGINT, SIGTERM or SIGHUP. */
   readonly first: Promise<NodeJS.Signals>;
   /** The drain is over: clears the window's timer. Late copies of the signal are still ignored. */
   drained(): void;
 }
 
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export function watchStopSignals(options: StopSignalsOptions): StopSignals {
   const { echoWindowMs = SIGNAL_ECHO_WINDOW_MS } = options;

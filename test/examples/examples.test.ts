@@ -128,6 +128,12 @@ describe('reference server (npm start)', () => {
     [['--eviction-threshold', 'lots'], /--eviction-threshold must be a number/],
     [['--no-such-flag'], /Unknown option '--no-such-flag'/],
     [['--port', '70000'], /--port must be an integer from 0 to 65535, got "70000"/],
+    // Number() would read these as 80 and 1000: numbers are written in decimal digits.
+    [['--port', '0x50'], /^error: --port must be an integer in decimal digits, got "0x50"$/m],
+    [
+      ['--drain-timeout-ms', '1e3'],
+      /^error: --drain-timeout-ms must be an integer in decimal digits, got "1e3"$/m,
+    ],
     [['--refuse', 'frame'], /--refuse: expected 'http' or 'close', got frame/],
     [
       ['--allowed-origins', 'https://a.example,app.example.com'],

@@ -7,10 +7,14 @@
  * the drain ended (in cluster mode, before it gave back its slots and its
  * lease). These run the built program.
  */
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
-import { runProgram } from '../helpers/process.js';
+import { runCommand, runProgram } from '../helpers/process.js';
 import { closed } from '../helpers/server.js';
 
 const script = 'dist/examples/reference-server/main.js';
@@ -31,4 +35,55 @@ describe('the reference server whose stdout reader went away', () => {
     expect(await program.exited).toBe(0);
     expect(program.errorOutput()).toBe(''); // no stack trace of an unhandled EPIPE
   });
+});
+
+/** util-linux's `script`, which runs a command on a terminal of its own (a pty); absent on macOS's BSD one's flags. */
+const hasScript = (() => {
+  try {
+    execFileSync('script', ['-qec', 'true', '/dev/null'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe('the reference server whose terminal was closed', () => {
+  // The terminal goes, and with it the SIGHUP that stops the server: its next line
+  // (`SIGHUP: draining …`) failed with EIO, thrown from the 'error' listener that drops
+  // EPIPE, so the server crashed mid-drain (in cluster mode before giving back its slots).
+  it.skipIf(!hasScript)(
+    'SIGHUP drains every client with 1001, its lines dropped: no crash on EIO',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'wssup-tty-'));
+      onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+      const errors = join(dir, 'stderr');
+      // stdin and stdout on the pty, stderr in a file, read after the terminal is gone.
+      const command = `echo pid=$$; exec "${process.execPath}" ${script} --port 0 --preset test 2>"${errors}"`;
+      const terminal = runCommand('script', ['-qfec', command, '/dev/null']);
+      const [, pid] = await terminal.waitFor(/pid=(\d+)/);
+      const alive = () => {
+        try {
+          process.kill(Number(pid), 0);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      onTestFinished(() => {
+        if (alive()) process.kill(Number(pid), 'SIGKILL');
+      });
+      const [, url] = await terminal.waitFor(/listening on (ws:\/\/127\.0\.0\.1:\d+)/);
+      const ws = new WebSocket(`${url}/?user=alice`);
+      onTestFinished(() => ws.terminate());
+      await once(ws, 'open');
+      const wsClosed = closed(ws);
+
+      terminal.child.kill('SIGKILL'); // the terminal closes: the kernel hangs up the server's pty (SIGHUP)
+      expect((await wsClosed).code).toBe(1001);
+      await vi.waitFor(() => expect(alive()).toBe(false), { timeout: 10_000, interval: 50 });
+      // Node 20 may still abort at its very end, resetting a terminal that is gone (nodejs/node#51519,
+      // fixed in later Node by nodejs/node#58200): after the drain, and not a crash of ours.
+      expect(readFileSync(errors, 'utf8')).not.toMatch(/Error: write EIO|throw error/);
+    },
+  );
 });

@@ -478,3 +478,114 @@ describe('a stray argument is never printed', () => {
     ]);
   });
 });
+
+/**
+ * Number() reads `0x50` as 80, `1e3` as 1000, `+80` as 80, `80.0` as 80: a typo or a
+ * value from another syntax became a port or a deadline nobody wrote. Every number
+ * setting, from its flag or its variable, is written in decimal, or refused with exit 2.
+ */
+describe('numbers written other than in decimal', () => {
+  const whole = [
+    '--port',
+    '--max-per-user',
+    '--idle-timeout-ms',
+    '--heartbeat-ms',
+    '--connect-timeout-ms',
+    '--drain-timeout-ms',
+    '--max-connections',
+    '--max-payload-bytes',
+    '--max-buffered-bytes',
+    '--linger-ms',
+    '--retry-after-ms',
+    '--max-close-refusals',
+    '--close-refusal-timeout-ms',
+    '--lease-ttl-ms',
+    '--command-timeout-ms',
+    '--reaper-interval-ms',
+  ];
+  const fractional = ['--eviction-threshold', '--capacity-hysteresis'];
+  const variableOf = (flag: string) => rows.find((row) => row.flag === flag)?.variable as string;
+
+  /** main()'s exit code and the first line it printed on stderr. */
+  async function run(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<[number, string]> {
+    const errors: string[] = [];
+    const spies = (['error', 'log'] as const).map((stream) =>
+      vi.spyOn(console, stream).mockImplementation((line: unknown) => void errors.push(String(line))),
+    );
+    try {
+      const code = await main(argv, env);
+      return [code, (errors[0] ?? '').split('\n', 1)[0] as string];
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+  }
+
+  it.each(whole)(
+    '%s: 0x50, 1e3, 80.0, +80, 0b1010, 0o120 refused, exit 2, by the flag or its variable',
+    async (flag) => {
+      const redis = needsRedis(flag) ? ['--redis', 'redis://127.0.0.1:9'] : [];
+      const variable = variableOf(flag);
+      for (const bad of ['0x50', '1e3', '80.0', '+80', '0b1010', '0o120', '8e1', '80.']) {
+        expect(await run([...redis, `${flag}=${bad}`]), `${flag}=${bad}`).toEqual([
+          2,
+          `error: ${flag} must be an integer in decimal digits, got ${JSON.stringify(bad)}`,
+        ]);
+        expect(await run(redis, { [variable]: bad }), `${variable}=${bad}`).toEqual([
+          2,
+          `error: ${variable} (${flag}) must be an integer in decimal digits, got ${JSON.stringify(bad)}`,
+        ]);
+      }
+      for (const empty of ['', ' ']) {
+        expect(await run([...redis, `${flag}=${empty}`])).toEqual([
+          2,
+          `error: ${flag} must be a number, got ${JSON.stringify(empty)}`,
+        ]);
+      }
+    },
+  );
+
+  it.each(fractional)('%s: 7e-1, 0x1, +0.5 refused, exit 2; 0.5 and .5 read', async (flag) => {
+    for (const bad of ['7e-1', '0x1', '+0.5', '1.']) {
+      expect(await run([`${flag}=${bad}`]), bad).toEqual([
+        2,
+        `error: ${flag} must be a number written in decimal (such as 0.7), got ${JSON.stringify(bad)}`,
+      ]);
+    }
+    const option = flag === '--eviction-threshold' ? 'evictionThreshold' : 'capacityHysteresis';
+    expect(config([flag, '0.5']).limits[option]).toBe(0.5);
+    expect(config([flag, '.5']).limits[option]).toBe(0.5);
+  });
+
+  it('--admission-rate and --capacity-levels: each number in decimal, the burst in digits', async () => {
+    for (const bad of ['0x2', '2e0/5', '2/0x5', '2/5.0', '+2/5']) {
+      expect(await run(['--admission-rate', bad]), bad).toEqual([
+        2,
+        `error: --admission-rate must be <perSecond>[/<burst>] (e.g. 2/5: 2 a second, 5 at once), got ${JSON.stringify(bad)}`,
+      ]);
+    }
+    expect(await run(['--capacity-levels', '0.5,8e-1'])).toEqual([
+      2,
+      'error: --capacity-levels must be comma-separated numbers (0.5,0.8,0.9) or none, got "0.5,8e-1"',
+    ]);
+  });
+
+  it('reads plain decimal digits, with spaces around them dropped; a fraction or a sign is left to the range', async () => {
+    expect(config(['--port', '8080']).port).toBe(8080);
+    expect(config([], { PORT: ' 8080 ' }).port).toBe(8080);
+    expect(config(['--max-per-user', '007']).limits.maxConnectionsPerUser).toBe(7);
+    expect(config(['--drain-timeout-ms', '1000']).limits.drainTimeoutMs).toBe(1000);
+    // Not whole, or below the range: the supervisor's check, which names its range.
+    expect(await run(['--retry-after-ms', '1.5'])).toEqual([
+      2,
+      'error: --retry-after-ms: expected an integer from 0 to 2147483647, got 1.5',
+    ]);
+    expect(await run(['--linger-ms=-1'])).toEqual([
+      2,
+      'error: --linger-ms: expected an integer from 0 to 2147483647, got -1',
+    ]);
+    expect(await run(['--port', '80.5'])).toEqual([
+      2,
+      'error: --port must be an integer from 0 to 65535, got "80.5"',
+    ]);
+  });
+});

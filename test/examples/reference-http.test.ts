@@ -7,6 +7,7 @@
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { connect as connectTcp } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { readConfig, type ServerConfig, usage } from '../../examples/reference-server/config.js';
@@ -17,7 +18,7 @@ import {
 } from '../../examples/reference-server/server.js';
 import type { OneUserStats, PerUserStats } from '../../examples/reference-server/stats-route.js';
 import { MAX_USER_ID_BYTES } from '../../src/index.js';
-import { ioWait, connect as openClient } from '../helpers/server.js';
+import { connectRefused, ioWait, connect as openClient } from '../helpers/server.js';
 
 const TOKEN = 's3cret-token';
 
@@ -460,6 +461,42 @@ describe("the README's table of endpoints", () => {
       ['text', false],
       ['bytes', true],
     ]);
+  });
+
+  // Any path was upgraded: `ws://…/healthz?user=x` was admitted as a WebSocket and took a slot
+  // of x, though the table names one WebSocket endpoint, `/`, and says other paths answer 404.
+  it('upgrades only on /: an upgrade to any other path is 404 and takes no slot', async () => {
+    const { server } = await startServer();
+    for (const path of [
+      '/healthz',
+      '/readyz',
+      '/metrics',
+      '/stats',
+      '/dashboard',
+      '/dashboard/events',
+      '/nope',
+      '//',
+    ]) {
+      expect(await connectRefused(`${server.url}${path}?user=x`), path).toBe(404);
+    }
+    // A target new URL() cannot parse is a path too, and not `/`.
+    const socket = connectTcp(server.port, '127.0.0.1');
+    onTestFinished(() => void socket.destroy());
+    socket.write(
+      'GET //[?user=x HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Key: ${Buffer.alloc(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    const [reply] = (await once(socket, 'data')) as [Buffer];
+    expect(reply.toString().split('\r\n', 1)[0]).toBe('HTTP/1.1 404 Not Found');
+    expect(server.supervisor.stats()).toMatchObject({
+      connections: 0,
+      counters: { admitted: 0, rejected: 0 },
+    });
+    expect(server.supervisor.userStats('x')).toBeUndefined();
+    // The documented endpoint, with or without its slash.
+    await openClient(`${server.url}/?user=x`);
+    await openClient(`${server.url}?user=x`);
+    expect(server.supervisor.stats()).toMatchObject({ connections: 2 });
   });
 
   it('GET / is one line naming the endpoints', async () => {

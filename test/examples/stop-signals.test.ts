@@ -91,6 +91,22 @@ describe('stop signals (issue 13, item 1)', () => {
     },
   );
 
+  // The terminal that ran it closed, or its ssh session ended: Node's default for SIGHUP
+  // killed the process at once (exit by signal, clients 1006, a cluster node's slots left to the reaper).
+  it('SIGHUP drains as SIGTERM does: 1001, exit 0', async () => {
+    const program = runProgram(script, ['--port', '0', '--preset', 'test']);
+    const [, url] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:\d+)/);
+    const client = await open(`${url}/?user=hup`);
+    client.on('error', () => {}); // a reset when the process dies shows in the close code
+    const clientClosed = closed(client);
+    program.child.kill('SIGHUP');
+    expect((await clientClosed).code).toBe(1001);
+    expect(await program.exited).toBe(0);
+    expect(program.child.signalCode).toBeNull();
+    expect(program.output()).toMatch(/SIGHUP: draining 1 connection\(s\)[\s\S]*drained; bye/);
+    expect(program.errorOutput()).toBe('');
+  });
+
   it('a second signal sent after the window forces the exit, and says so on stderr', async () => {
     // A drain that cannot finish by itself: a client that never answers, and a long deadline.
     const program = runProgram(script, ['--port', '0', '--preset', 'test', '--drain-timeout-ms', '600000']);
