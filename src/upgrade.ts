@@ -374,10 +374,28 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     const waiting: Authenticating = { request, socket, head, timer: undefined, stop };
     authenticating.add(waiting);
     waiting.timer = clock.setTimeout(() => timedOut(waiting), resolved.authenticateTimeoutMs);
+    // A socket that closes meanwhile (a reset) ends the wait at once. Node no longer counts it
+    // against server.maxConnections, the bound on these waits (README, Admission rate limit):
+    // held until the verdict, resets could pile up waits, with their requests and heads, past it.
+    const closed = () => wentAway(waiting);
+    socket.once('close', closed);
     const settled = await outcome;
+    socket.off('close', closed);
     clock.clearTimeout(waiting.timer);
     // The timer may have fired after the verdict, before this continuation: it answered.
     return authenticating.delete(waiting) ? settled : undefined;
+  }
+
+  /** The client's socket closed while authenticate ran: refused as socket-closed, its verdict ignored. */
+  function wentAway(waiting: Authenticating): void {
+    if (!authenticating.delete(waiting)) return;
+    clock.clearTimeout(waiting.timer);
+    waiting.stop();
+    const { request, socket, head } = waiting;
+    refuseGone(request, socket, head, {
+      reason: 'socket-closed',
+      message: 'client went away during authentication',
+    });
   }
 
   /** authenticate did not settle in time: refused as a failed authenticate, its verdict ignored. */

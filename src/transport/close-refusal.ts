@@ -56,6 +56,17 @@ export interface CloseRefusalsEnv {
 
 const ignore = () => {};
 
+/**
+ * What a refused client may send after its handshake before it is let go: its
+ * own close frame (at most 131 bytes), a pong or two, and a first message sent
+ * on open before it read the close frame. ws buffers a frame until it is
+ * complete, up to maxPayloadBytes: without this bound every refusal in flight
+ * (often of a client that is not even authenticated) could hold that much, and
+ * maxCloseRefusals of them a gigabyte, until closeRefusalTimeoutMs. Past it the
+ * socket is terminated, as for a socket error: the close frame went first.
+ */
+export const MAX_REFUSED_INBOUND_BYTES = 4096;
+
 /** One refused client's socket, before and after the handshake. */
 class RefusedSocket implements RefusalTransport {
   #raw: Duplex | undefined;
@@ -66,12 +77,21 @@ class RefusedSocket implements RefusalTransport {
   /** Whether our listeners are on #raw, on #ws (each counted in counter.listeners). */
   #rawBound = false;
   #wsBound = false;
+  /** The TCP socket under ws once it opened, watched for what the peer sends (MAX_REFUSED_INBOUND_BYTES). */
+  #tcp: Duplex | undefined;
+  #tcpBound = false;
+  /** Bytes the peer has sent since the request: the head that came with it, then every chunk ws reads. */
+  #inbound = 0;
   /** Set once the actor has let go: a socket ws opens later is terminated. */
   #released = false;
   readonly #closed = (code: number, reason: Buffer) =>
     this.#sink?.({ type: 'SOCKET_CLOSED', code, reason: reason.toString() });
   readonly #rawClosed = () => this.#sink?.({ type: 'SOCKET_CLOSED', code: 1006, reason: '' });
   readonly #errored = (error: Error) => this.#sink?.({ type: 'SOCKET_ERRORED', error });
+  readonly #received = (chunk: Buffer) => {
+    this.#inbound += chunk.length;
+    if (this.#inbound > MAX_REFUSED_INBOUND_BYTES) this.#overflowed();
+  };
 
   /**
    * @param handshake undefined when ws is completing the handshake already (adopt()):
@@ -87,6 +107,7 @@ class RefusedSocket implements RefusalTransport {
     this.#request = handshake?.request;
     this.#raw = raw;
     this.#head = handshake?.head;
+    this.#inbound = handshake?.head.length ?? 0;
   }
 
   subscribe(sink: (event: RefusalEvent) => void): () => void {
@@ -95,6 +116,7 @@ class RefusedSocket implements RefusalTransport {
       // Adopted, and ws opened the socket before the refusal started (see adopt()).
       this.#bindWs(this.#ws);
       sink({ type: 'SOCKET_OPENED' });
+      this.#checkInbound();
     } else if (this.#raw !== undefined) {
       // Before the handshake only the TCP socket exists; ws takes it over on open.
       this.#raw.on('close', this.#rawClosed).on('error', this.#errored);
@@ -130,6 +152,7 @@ class RefusedSocket implements RefusalTransport {
   /** ws completed the handshake: the close frame can go. */
   opened(ws: WebSocket): void {
     this.#unbindRaw();
+    this.#tcp = this.#raw;
     this.#raw = undefined;
     this.#ws = ws;
     if (this.#released) {
@@ -140,6 +163,7 @@ class RefusedSocket implements RefusalTransport {
     if (sink === undefined) return; // not started yet: subscribe() takes it
     this.#bindWs(ws);
     sink({ type: 'SOCKET_OPENED' });
+    this.#checkInbound();
   }
 
   sendCloseFrame(code: number, reason: string): void {
@@ -158,6 +182,35 @@ class RefusedSocket implements RefusalTransport {
     ws.on('close', this.#closed).on('error', this.#errored);
     this.#wsBound = true;
     this.env.counter.listeners += 2;
+    // After ws's own `data` listener (added as it opened the socket): ws has read the chunk
+    // when it is counted, and terminating lets go of what it buffered.
+    if (this.#tcp === undefined) return;
+    this.#tcp.on('data', this.#received);
+    this.#tcpBound = true;
+    this.env.counter.listeners += 1;
+  }
+
+  /** After SOCKET_OPENED (the close frame is sent then): the head that came with the request counts too. */
+  #checkInbound(): void {
+    if (this.#inbound > MAX_REFUSED_INBOUND_BYTES) this.#overflowed();
+  }
+
+  #unbindTcp(): void {
+    if (this.#tcpBound) {
+      this.#tcp?.off('data', this.#received);
+      this.#tcpBound = false;
+      this.env.counter.listeners -= 1;
+    }
+    this.#tcp = undefined;
+  }
+
+  /** The peer sent more than a refused client may: a socket error for the actor, which terminates it. */
+  #overflowed(): void {
+    this.#unbindTcp();
+    const error = new Error(
+      `a refused client sent more than ${MAX_REFUSED_INBOUND_BYTES} bytes after its handshake`,
+    );
+    this.#sink?.({ type: 'SOCKET_ERRORED', error });
   }
 
   #unbindRaw(): void {
@@ -175,6 +228,7 @@ class RefusedSocket implements RefusalTransport {
     this.#unbindRaw();
     this.#raw = undefined;
     if (raw !== undefined && !raw.destroyed) raw.destroy();
+    this.#unbindTcp();
     const ws = this.#ws;
     if (ws !== undefined) {
       if (this.#wsBound) {

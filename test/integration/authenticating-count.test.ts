@@ -8,7 +8,9 @@
  * The last test pins the README's claim that Node's `server.maxConnections`
  * bounds how many `authenticate` calls run at once.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Registry } from 'prom-client';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { AuthResult, Supervisor, SupervisorOptions } from '../../src/index.js';
@@ -164,6 +166,39 @@ describe('upgrades waiting for authenticate', () => {
 });
 
 describe("Node's server.maxConnections bounds the upgrades waiting for authenticate", () => {
+  it('a client that resets its connection leaves the count at once: resets cannot pile up past the cap', async () => {
+    // Node stops counting a socket once it has closed, so a wait held until the verdict or
+    // authenticateTimeoutMs (its request, its head and a timer) escaped the cap: 10 clients that
+    // reset one after the other left 10 waits behind a cap of 3 (1,000 with 60 KB heads held
+    // 123 MB in a scratch run), until authenticateTimeoutMs.
+    const { t, calls, ask, waiting } = await startWaitingServer();
+    const cap = 3;
+    t.server.maxConnections = cap;
+    const serverSockets: Duplex[] = [];
+    t.server.on('upgrade', (_request: IncomingMessage, socket: Duplex) => serverSockets.push(socket));
+    for (let i = 0; i < 10; i++) {
+      const socket = await ask(`user${i}`);
+      const serverSide = serverSockets[i] as Duplex;
+      // Not once(): it would reject on the ECONNRESET the server socket emits first.
+      const serverClosed = new Promise((resolve) => serverSide.once('close', resolve));
+      socket.resetAndDestroy();
+      await serverClosed;
+      await turn();
+      expect(await waiting(), `after reset ${i + 1}`).toBe(0);
+    }
+    expect(t.supervisor.stats().resources.pendingTimers).toBe(0); // no authenticateTimeoutMs left
+    expect(t.events.rejected.map((event) => [event.reason, event.status])).toEqual(
+      Array.from({ length: 10 }, () => ['socket-closed', undefined]),
+    );
+    // The app's verdicts, when they come, are ignored: nobody is admitted, nothing is refused twice.
+    for (const call of calls) call.resolve(call.user);
+    await turn();
+    expect(t.events.rejected).toHaveLength(10);
+    expect(t.supervisor.stats().counters.admitted).toBe(0);
+    expect(t.errors).toEqual([]);
+    expectNoLeaks(t.supervisor);
+  });
+
   it('a socket past the cap is dropped by Node before any upgrade: authenticate is never called for it', async () => {
     const { t, calls, waiting } = await startWaitingServer();
     const cap = 3;

@@ -152,7 +152,7 @@ describe("refuse: 'close'", () => {
       userSupervisors: 0,
       lingeringSupervisors: 0,
       pendingTimers: 1, // refusalTimeout
-      socketListeners: 2, // close and error on the ws socket
+      socketListeners: 3, // close and error on the ws socket, data on its TCP socket (what the peer sends)
       closeRefusals: 1,
       authenticating: 0,
       rooms: 0,
