@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { runCommand, runProgram } from '../helpers/process.js';
+import { requireExternal } from '../helpers/requirements.js';
 import { closed } from '../helpers/server.js';
 
 const script = 'dist/examples/reference-server/main.js';
@@ -37,15 +38,24 @@ describe('the reference server whose stdout reader went away', () => {
   });
 });
 
-/** util-linux's `script`, which runs a command on a terminal of its own (a pty); absent on macOS's BSD one's flags. */
-const hasScript = (() => {
-  try {
-    execFileSync('script', ['-qec', 'true', '/dev/null'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+/**
+ * util-linux's `script`, which runs a command on a terminal of its own (a pty). Debian has it
+ * (bsdutils, an essential package); macOS's BSD `script` takes other flags, so there the test
+ * is skipped, loudly, as for any missing requirement.
+ */
+const hasScript = requireExternal(
+  "util-linux's script",
+  (() => {
+    try {
+      execFileSync('script', ['-qec', 'true', '/dev/null'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })(),
+  'The SIGHUP-on-a-closed-terminal test runs the server on a pty through util-linux `script -qfec`.\n' +
+    'Debian/Ubuntu: apt-get install bsdutils; macOS: brew install util-linux (and put its bin first on PATH).',
+);
 
 describe('the reference server whose terminal was closed', () => {
   // The terminal goes, and with it the SIGHUP that stops the server: its next line
