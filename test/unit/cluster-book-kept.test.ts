@@ -55,6 +55,32 @@ it('a kept connection whose re-booking an open breaker refused, still open: book
   await cluster.stop();
 });
 
+// kept()'s other outcome (src/cluster/cluster-admission.ts, kept): "at the limit the book refuses
+// it, and it is evicted, so the limit holds either way". Reached when the other holders fill the
+// limit without c1, as in a rolling change of maxConnectionsPerUser: node-1 admits under 6.
+it('a kept connection the book refuses at the limit is evicted as over the limit, not left open unbooked', async () => {
+  const { book, cluster, told, leaseTaken } = bookOnMemoryStore(() => [
+    { userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined },
+  ]);
+  await expect.poll(leaseTaken).toBe(true);
+  cluster.admitted('ann', 'c1', await cluster.reserve('ann', 'c1'));
+  const other = book.store('node-1', 60_000);
+  await other.start({ evictionOrdered: () => {}, incarnationChanged: () => {} });
+  for (const id of ['m1', 'm2', 'm3', 'm4']) await other.admit('ann', id, 6, 5);
+  // Named for eviction by m5's admission (c1 idle then), its slot given to m5: marked, still counted.
+  const entry = book.book('ann').get('c1');
+  if (entry === undefined) throw new Error('c1 not booked');
+  entry.evicting = true;
+  expect(await other.admit('ann', 'm5', 6, 5)).toMatchObject({ admitted: true });
+  told.length = 0;
+  // c1 turned active before the order reached it: booked again as a newcomer under this
+  // node's limit (5), which m1..m5 fill.
+  cluster.kept('ann', 'c1');
+  await vi.waitFor(() => expect(told).toContain('evictOverLimit ann c1'));
+  expect(told.filter((line) => line.startsWith('evict'))).toEqual(['evictOverLimit ann c1']);
+  await cluster.stop();
+});
+
 /**
  * ann's c1 is booked on master A, then named for eviction by another node's admission (its
  * entry marked, still counted); A stops answering (three failed edges open its breaker), and
