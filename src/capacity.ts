@@ -22,7 +22,7 @@ export const DEFAULT_CAPACITY_LEVELS: readonly number[] = Object.freeze([0.5, 0.
 /** @default a tenth of the limit below a level before its down-crossing fires. */
 export const DEFAULT_CAPACITY_HYSTERESIS = 0.1;
 /** More levels than this is a dashboard, not an alert. */
-export const MAX_CAPACITY_LEVELS = 16;
+const MAX_CAPACITY_LEVELS = 16;
 
 /** The live counts at which each level is reached and left, for one limit. */
 export interface CapacityThresholds {

@@ -5,8 +5,11 @@
  */
 import { ERROR_KIND, isErrorOf, markError } from './error-brand.js';
 
-/** Every error code this library throws or reports, with what it means. */
-export const ErrorCodes = {
+/**
+ * Every error code this library throws or reports, with what it means. Frozen: it is the
+ * table every copy of the code in a process reads, so a caller's write would change it for all.
+ */
+export const ErrorCodes = Object.freeze({
   WSSUP_INVALID_OPTION:
     "An option passed to createSupervisor() is unknown, of the wrong type, or out of range. Also reported to onError, once, when your own cluster.store answers shardOf() or shards() with something of the wrong type: that store is then taken as one failure domain. And the client's `error` event when a `url` function answers no URL it can connect to.",
   WSSUP_INVALID_ARGUMENT:
@@ -29,7 +32,7 @@ export const ErrorCodes = {
     "Cluster mode: the slot store's Redis, under this cluster.keyPrefix, holds another store format than this version writes (another version of ws-supervisor, whose books, scripts or messages differ, runs or ran there). The store's start rejects with it, and this process takes no lease and books nothing there (it is retried as a store that is down, by the outage policy); met by a running process, its renewals stop, and it books nothing until the format is its own again. Also reported, once per renewal period, for a message on this process's channel that it cannot read or that another format wrote: ignored, never acted on. Deploy with another cluster.keyPrefix, or stop every process of the other version and delete its keys first.",
   WSSUP_INTERNAL:
     "An actor failed: a bug in ws-supervisor or XState. A failed connection frees its slot and is counted as disposed (reason `error`); a failed user supervisor is forgotten, and the runtime stops each of its connection actors (XState would not), which terminates their sockets (one still in its handshake is first answered HTTP 500 `internal-error`, close 4500 with `refuse: 'close'`) and releases their slots. Also an upgrade that failed unexpectedly: handleUpgrade() still resolves, and the client is answered HTTP 500 `internal-error` (close 4500 with `refuse: 'close'`) when nothing was written to it yet, else its socket is destroyed.",
-} as const;
+} as const);
 
 /** The `code` of every {@link SupervisorError}: a union of string literals, one per row of {@link ErrorCodes}. */
 export type ErrorCode = keyof typeof ErrorCodes;

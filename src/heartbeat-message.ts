@@ -11,7 +11,7 @@ import { InvalidOptionError } from './errors.js';
  * keepalive goes out on every heartbeat of every connection, so it stays as
  * small as the ping it rides with.
  */
-export const MAX_HEARTBEAT_MESSAGE_BYTES = 125;
+const MAX_HEARTBEAT_MESSAGE_BYTES = 125;
 
 export const HEARTBEAT_MESSAGE_ALLOWED = `a non-empty string of at most ${MAX_HEARTBEAT_MESSAGE_BYTES} bytes in UTF-8, without lone surrogates nor a leading U+FEFF`;
 

@@ -14,7 +14,7 @@ import { type CapacityThresholds, capacityThresholds } from './capacity.js';
 import { describeValue } from './errors.js';
 
 /** The range of authenticate's `maxConnectionsPerUser`: the option's own. */
-export const USER_LIMIT_RANGE = 'an integer from 1 to 100000';
+const USER_LIMIT_RANGE = 'an integer from 1 to 100000';
 const MAX_USER_LIMIT = 100_000;
 
 /**

@@ -9,7 +9,7 @@ import { MissingPeerError } from '../errors.js';
 import { type ChartName, charts, machineGraph, renderChart } from './index.js';
 import { toMarkdown } from './markdown.js';
 
-export const chartUsage = `Usage: ws-supervisor chart [options]
+const chartUsage = `Usage: ws-supervisor chart [options]
 
 Draws the state chart of a ws-supervisor machine from its definition.
 

@@ -27,8 +27,8 @@ export type {
 } from './graph.js';
 export { machineGraph };
 
-/** The formats `renderChart()` writes. */
-export const chartFormats = ['mermaid', 'dot', 'json', 'svg'] as const;
+/** The formats `renderChart()` writes. Frozen: renderChart() checks a format against this list. */
+export const chartFormats = Object.freeze(['mermaid', 'dot', 'json', 'svg'] as const);
 /** A format `renderChart()` writes: mermaid, dot, json or svg. */
 export type ChartFormat = (typeof chartFormats)[number];
 
@@ -38,8 +38,8 @@ export interface RenderChartOptions {
   format?: ChartFormat | undefined;
 }
 
-/** ws-supervisor's own machines, by the name the CLI and `docs/machines/` use. */
-export const charts = {
+/** ws-supervisor's own machines, by the name the CLI and `docs/machines/` use. Frozen, as presets is. */
+export const charts = Object.freeze({
   connection: connectionMachine,
   supervisor: userSupervisorMachine,
   hub: hubMachine,
@@ -47,7 +47,7 @@ export const charts = {
   watchdog: storeWatchdogMachine,
   refusal: refusalMachine,
   client: clientMachine,
-} as const;
+} as const);
 /** The name of one of ws-supervisor's own machines, as the CLI and `docs/machines/` use it. */
 export type ChartName = keyof typeof charts;
 

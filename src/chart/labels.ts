@@ -30,7 +30,7 @@ export function edgeLabel(edge: ChartEdge): string {
  * `ADMIT [hasRoomAfterEviction] / evictIdle, admit`, or `CLOSE → closed` for a
  * root transition with a target.
  */
-export function listedLabel(edge: ChartEdge): string {
+function listedLabel(edge: ChartEdge): string {
   const text = transitionLabel(edge);
   return edge.internal === true ? text : `${text} → ${edge.target}`;
 }
@@ -63,7 +63,7 @@ export function compartment(graph: ChartGraph, id: string): string[] {
  * transition" compartment): the targetless ones, and on the machine root
  * (`source` = `''`, which has no box) all of them. In definition order.
  */
-export function listedEdges(graph: ChartGraph, source: string): ChartEdge[] {
+function listedEdges(graph: ChartGraph, source: string): ChartEdge[] {
   return graph.edges.filter((edge) => edge.source === source && (source === ROOT || edge.internal === true));
 }
 
@@ -77,7 +77,7 @@ export function childrenOf(graph: ChartGraph, parent: string | null): ChartNode[
 }
 
 /** Heading of the note that lists the root's internal transitions. */
-export const ANY_STATE = 'in any state';
+const ANY_STATE = 'in any state';
 
 /**
  * The note for the machine root, which has no box: its own entry and exit
@@ -97,7 +97,7 @@ export function rootNote(graph: ChartGraph): string[] {
 }
 
 /** Heading of the root note's entry and exit actions: `connection (the machine)`. */
-export function machineHeading(graph: ChartGraph): string {
+function machineHeading(graph: ChartGraph): string {
   return `${graph.machine} (the machine)`;
 }
 

@@ -383,7 +383,7 @@ export interface LabelLine {
  * params never read as an action of their own): a transition with two actions and their params
  * read as one line wider than the chart's states together.
  */
-export function labelLines(labels: string[]): LabelLine[] {
+function labelLines(labels: string[]): LabelLine[] {
   const lines: LabelLine[] = [];
   for (const label of labels) {
     const [first, ...rest] = breakPoints(label);

@@ -49,7 +49,7 @@ export async function toSvg(graph: ChartGraph): Promise<string> {
   return renderSvg(graph, await layoutChart(graph));
 }
 
-export function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
+function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
   const marker = `ws-supervisor-arrow-${idPart(graph.machine)}`;
   const parentType = new Map(graph.nodes.map((node) => [node.id, node.type]));
   const out: string[] = [

@@ -102,13 +102,16 @@ export interface ClientOptions {
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
 }
 
-/** The defaults of `createClient()`'s timing options. */
-export const clientDefaults = {
-  backoff: { baseMs: 500, capMs: 30_000, factor: 2 },
+/**
+ * The defaults of `createClient()`'s timing options. Frozen, backoff too: every client reads
+ * them, so a caller's write would change the defaults of every client in the page or process.
+ */
+export const clientDefaults = Object.freeze({
+  backoff: Object.freeze({ baseMs: 500, capMs: 30_000, factor: 2 } as const),
   shutdownWindowMs: 10_000,
   connectTimeoutMs: 10_000,
   stableAfterMs: 5_000,
-} as const;
+} as const);
 
 const MAX_DELAY_MS = 2_147_483_647; // the largest delay setTimeout honours
 

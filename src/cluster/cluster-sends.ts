@@ -134,7 +134,7 @@ export async function publishAcross(
  * Counted by hand rather than with Promise.allSettled: one shared pair of handlers, and no
  * settled-result object per target (a broadcast's cost grows with the processes).
  */
-export function publishEach<T>(
+function publishEach<T>(
   targets: readonly T[],
   publish: (target: T) => Promise<unknown>,
 ): Promise<number | SendAcrossOutcome> {
@@ -159,7 +159,7 @@ export function publishEach<T>(
 }
 
 /** The processes holding entries of the user's book (its HVALS), dead incarnations left out; one per incarnation. */
-export function holdersOf(values: readonly string[], isDead: (incarnation: number) => boolean): SendTarget[] {
+function holdersOf(values: readonly string[], isDead: (incarnation: number) => boolean): SendTarget[] {
   const targets = new Map<number, SendTarget>();
   for (const value of values) {
     const entry = decodeEntry(value);
@@ -170,14 +170,14 @@ export function holdersOf(values: readonly string[], isDead: (incarnation: numbe
 }
 
 /** Every process whose lease had not expired when the registry was read. */
-export function liveProcesses(registry: Registry): SendTarget[] {
+function liveProcesses(registry: Registry): SendTarget[] {
   return registry.leases
     .filter((lease) => lease.expiresAt >= registry.now)
     .map(({ nodeId, incarnation }) => ({ nodeId, incarnation }));
 }
 
 /** The message for one process. Binary data goes as base64: the channel carries JSON text. */
-export function encodeDelivery(delivery: ClusterDelivery, to: SendTarget): string {
+function encodeDelivery(delivery: ClusterDelivery, to: SendTarget): string {
   const head = { v: STORE_FORMAT, kind: delivery.kind, nodeId: to.nodeId, incarnation: to.incarnation };
   if (delivery.kind === 'disconnect') return JSON.stringify({ ...head, ...delivery });
   const { data, binary } = delivery;

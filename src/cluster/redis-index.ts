@@ -28,7 +28,7 @@ import type { RedisConnection } from './redis-client.js';
 import { indexScript } from './redis-scripts.js';
 
 /** The shortest time to live of an index, whatever the lease. */
-export const INDEX_TTL_FLOOR_MS = 86_400_000;
+const INDEX_TTL_FLOOR_MS = 86_400_000;
 
 /** How long an index lives past its node's last write to it: a day, or 4 lease TTLs when longer. */
 export function indexTtlMs(leaseTtlMs: number): number {

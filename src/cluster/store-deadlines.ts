@@ -33,7 +33,7 @@ import type {
 } from './slot-store.js';
 
 /** The least deadline of `start` and `stop`, which may open or close a store's connections. */
-export const MIN_START_STOP_MS = 1_000;
+const MIN_START_STOP_MS = 1_000;
 
 /** The words of a bounded store's errors: `slot store: admit: no answer within 2000 ms`. */
 export const STORE_DEADLINE_WORDS = {

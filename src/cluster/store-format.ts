@@ -18,9 +18,6 @@ import { SupervisorError } from '../errors.js';
 /** This version's store format. */
 export const STORE_FORMAT = 1;
 
-/** Which store format a message between nodes is written in: the `v` of its JSON. */
-export const MESSAGE_FORMAT_FIELD = 'v';
-
 /**
  * The error of a renewal that found `found` in the marker key. `where` names the Redis (its
  * URL redacted, redis-client.ts), `running` whether this process held a lease already.

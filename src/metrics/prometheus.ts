@@ -44,8 +44,11 @@ export interface MetricsSubject {
   on: Supervisor['on'];
 }
 
-/** The metric names, without the prefix (the `cluster_` ones only for a supervisor in cluster mode). */
-export const metricNames = {
+/**
+ * The metric names, without the prefix (the `cluster_` ones only for a supervisor in cluster mode).
+ * Frozen: registerMetrics() names every series from it.
+ */
+export const metricNames = Object.freeze({
   connections: 'connections',
   users: 'users',
   idle: 'idle_connections',
@@ -63,7 +66,7 @@ export const metricNames = {
   clusterLeaseHeld: 'cluster_lease_held',
   clusterUnsynced: 'cluster_unsynced_connections',
   clusterPendingReleases: 'cluster_pending_releases',
-} as const;
+} as const);
 
 export type MetricKey = keyof typeof metricNames;
 

@@ -43,7 +43,7 @@ export interface HandshakeServer {
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 /** The versions ws speaks (RFC 6455's 13, and 8 of the hybi drafts). */
-export const SUPPORTED_VERSIONS = '13, 8';
+const SUPPORTED_VERSIONS = '13, 8';
 
 /**
  * Returns how to refuse `request` when ws would refuse its handshake, or

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
 import {
   type ChartEdge,
+  chartFormats,
   charts,
   machineGraph,
   type RenderChartOptions,
@@ -527,6 +528,19 @@ describe('bad input', () => {
       message: expect.stringMatching(/Unknown chart format "png"/),
     });
     await expect(renderChart({} as AnyStateMachine)).rejects.toBeInstanceOf(SupervisorError);
+  });
+
+  // The lists are exported as API, and renderChart() and the CLI read them: a caller's write
+  // (a JS app's `chartFormats.push('png')`) must not teach renderChart a format it cannot draw.
+  it('a caller cannot add a format or swap a machine in the exported lists', async () => {
+    expect(() => (chartFormats as unknown as string[]).push('png')).toThrow(TypeError);
+    expect(() => {
+      (charts as Record<string, unknown>).hub = charts.connection;
+    }).toThrow(TypeError);
+    await expect(renderChart(charts.hub, { format: 'png' as 'svg' })).rejects.toMatchObject({
+      code: 'WSSUP_INVALID_ARGUMENT',
+    });
+    expect(charts.hub.id).toBe('hub');
   });
 
   // As every other options argument: a typo or a null must not fall back to Mermaid, and a

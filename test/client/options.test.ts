@@ -170,6 +170,20 @@ describe('createClient() options', () => {
     expect(() => resolve({ baseMs: 60_000, capMs: 30_000 })).toThrow(InvalidOptionError);
   });
 
+  // Every client resolves its options from clientDefaults: a caller's write (a page that set
+  // clientDefaults.backoff.capMs = 0 once) would change the reconnect pace of every later client.
+  it('its defaults cannot be changed by a caller, backoff included', () => {
+    expect(() => {
+      (clientDefaults as { connectTimeoutMs: number }).connectTimeoutMs = 1;
+    }).toThrow(TypeError);
+    expect(() => {
+      (clientDefaults.backoff as { capMs: number }).capMs = 0;
+    }).toThrow(TypeError);
+    const resolved = resolveClientOptions({ url, WebSocket: WS }).machine;
+    expect(resolved.backoff).toEqual({ baseMs: 500, capMs: 30_000, factor: 2 });
+    expect(resolved.connectTimeoutMs).toBe(10_000);
+  });
+
   it('documents its defaults', () => {
     expect(clientDefaults).toEqual({
       backoff: { baseMs: 500, capMs: 30_000, factor: 2 },

@@ -95,9 +95,13 @@ describe.runIf(hasRedis)('docs: what stays per process in cluster mode', () => {
     expect(a.supervisor.audit().mismatches).toEqual([]);
     const handles = a.supervisor.connectionsOf('ann');
     expect(handles).toHaveLength(1);
-    const [bHandle] = b.supervisor.connectionsOf('ann');
+    // B's handle must exist, or connection(undefined) below would be undefined for no reason.
+    const onBHandles = b.supervisor.connectionsOf('ann');
+    expect(onBHandles).toHaveLength(1);
+    const [bHandle] = onBHandles;
+    expect(bHandle?.id).not.toBe(handles[0]?.id);
     expect(a.supervisor.connection(bHandle?.id as string)).toBeUndefined();
-    expect(a.supervisor.connection(handles[0]?.id as string)).toBeDefined();
+    expect(a.supervisor.connection(handles[0]?.id as string)).toBe(handles[0]);
 
     // The sends: this process's client only, synchronously counted.
     const plain = nextMessage(onA);

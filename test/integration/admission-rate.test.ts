@@ -62,6 +62,21 @@ describe('admissionRate: { perSecond: 0.5, burst: 3 }', () => {
     expectNoLeaks(t.supervisor);
   });
 
+  it('a bucket left alone refills to its burst and no further: after a minute, 3 at once, the 4th refused', async () => {
+    const t = await startRulesServer({ admissionRate: { perSecond: 0.5, burst: 3 }, lingerMs: 10_000 });
+    const held = [(await t.open('fay')).ws]; // 2 tokens left
+    t.clock.increment(60_000); // 30 tokens' worth of time: the bucket holds 3
+    for (let i = 0; i < 3; i++) held.push((await t.open('fay')).ws);
+    const refused = await httpRefusal(t.url('fay'));
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('2');
+    expect(t.events.rejected.map((event) => event.reason)).toEqual(['rate-limited']);
+    for (const ws of held) ws.close();
+    await allDisposed(t.supervisor);
+    t.clock.increment(10_000);
+    expectNoLeaks(t.supervisor);
+  });
+
   it('counts every attempt that reaches the user, refused at the user limit included', async () => {
     const t = await startRulesServer({ admissionRate: { perSecond: 1, burst: 2 }, maxConnectionsPerUser: 1 });
     const held = await t.open('carol'); // token 1

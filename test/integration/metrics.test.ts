@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { Gauge, Registry, register } from 'prom-client';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type Supervisor, SupervisorError } from '../../src/index.js';
-import { type MetricsSubject, registerMetrics } from '../../src/metrics/index.js';
+import { type MetricsSubject, metricNames, registerMetrics } from '../../src/metrics/index.js';
 import { DISPOSE_REASONS, EVICTION_CAUSES, REJECT_REASONS } from '../../src/reasons.js';
 import { frame, rawWebSocket } from '../helpers/cleanup.js';
 import { parseExposition } from '../helpers/prometheus.js';
@@ -220,6 +220,24 @@ describe('registerMetrics', () => {
     expect((await scrape(registry)).value('ws_supervisor_admitted_total')).toBe(1);
     unregister();
     expect(await registry.getMetricsAsJSON()).toEqual([]);
+    const closing = once(ws, 'close');
+    ws.close();
+    await closing;
+  });
+
+  // metricNames is exported for dashboards and alerts to read; registerMetrics() names every
+  // series from it, so a caller's write must fail, not rename the series of every later call.
+  it('names its series from metricNames, which a caller cannot change', async () => {
+    const t = await startRulesServer();
+    expect(() => {
+      (metricNames as Record<string, string>).admitted = 'renamed_total';
+    }).toThrow(TypeError);
+    const { registry } = metricsOf(t.supervisor);
+    const { ws } = await t.open('kit');
+    const m = await scrape(registry);
+    expect(m.value(`ws_supervisor_${metricNames.admitted}`)).toBe(1);
+    expect(m.value('ws_supervisor_admitted_total')).toBe(1);
+    expect(registry.getSingleMetric('ws_supervisor_renamed_total')).toBeUndefined();
     const closing = once(ws, 'close');
     ws.close();
     await closing;

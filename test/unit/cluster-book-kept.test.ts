@@ -49,7 +49,35 @@ it('a kept connection whose re-booking an open breaker refused, still open: book
   // Before: re-admitted as it was, c1 stayed marked evicted, named again by every admission
   // of ann's and evicted by its node once idle, whatever her count.
   expect(told.filter((line) => line.startsWith('evict'))).toEqual([]);
-  expect(book.book('ann').get('c1')?.evicting).not.toBe(true);
+  // Booked again (a c1 missing from the book would pass the check of its mark for no reason).
+  expect([...book.book('ann').keys()].sort()).toEqual(['c1', 'c2']);
+  expect(book.book('ann').get('c1')?.evicting ?? false).toBe(false);
+  await cluster.stop();
+});
+
+// kept()'s other outcome (src/cluster/cluster-admission.ts, kept): "at the limit the book refuses
+// it, and it is evicted, so the limit holds either way". Reached when the other holders fill the
+// limit without c1, as in a rolling change of maxConnectionsPerUser: node-1 admits under 6.
+it('a kept connection the book refuses at the limit is evicted as over the limit, not left open unbooked', async () => {
+  const { book, cluster, told, leaseTaken } = bookOnMemoryStore(() => [
+    { userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined },
+  ]);
+  await expect.poll(leaseTaken).toBe(true);
+  cluster.admitted('ann', 'c1', await cluster.reserve('ann', 'c1'));
+  const other = book.store('node-1', 60_000);
+  await other.start({ evictionOrdered: () => {}, incarnationChanged: () => {} });
+  for (const id of ['m1', 'm2', 'm3', 'm4']) await other.admit('ann', id, 6, 5);
+  // Named for eviction by m5's admission (c1 idle then), its slot given to m5: marked, still counted.
+  const entry = book.book('ann').get('c1');
+  if (entry === undefined) throw new Error('c1 not booked');
+  entry.evicting = true;
+  expect(await other.admit('ann', 'm5', 6, 5)).toMatchObject({ admitted: true });
+  told.length = 0;
+  // c1 turned active before the order reached it: booked again as a newcomer under this
+  // node's limit (5), which m1..m5 fill.
+  cluster.kept('ann', 'c1');
+  await vi.waitFor(() => expect(told).toContain('evictOverLimit ann c1'));
+  expect(told.filter((line) => line.startsWith('evict'))).toEqual(['evictOverLimit ann c1']);
   await cluster.stop();
 });
 

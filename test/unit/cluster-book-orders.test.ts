@@ -6,7 +6,7 @@
  */
 import { expect, it, vi } from 'vitest';
 import { OrderBreakers } from '../../src/cluster/order-breakers.js';
-import type { EvictionOrder } from '../../src/cluster/slot-store.js';
+import type { EvictionOrder, SlotStoreEvents } from '../../src/cluster/slot-store.js';
 import { bookOnMemoryStore } from '../helpers/cluster-book.js';
 import type { MemoryBook } from '../helpers/memory-slot-store.js';
 
@@ -51,6 +51,25 @@ it("a node whose orders fail opens its own breaker only: another node's orders s
   expect(told.filter((line) => line.startsWith('breaker'))).toEqual([]);
   expect(cluster.stats()).toMatchObject({ breaker: 'closed', unavailableShards: [] });
   expect(far.orders).toEqual([]);
+  await cluster.stop();
+});
+
+// #orderArrived: a store of one's own may hand this process an order meant for another (a
+// twin sharing its node id, or an incarnation it has left); the connection id is only this
+// process's to act on under its current incarnation, and only when it holds it.
+it('acts on an order only under its own node id and current incarnation, for a connection it holds', async () => {
+  const { book, store, cluster, told, leaseTaken } = bookOnMemoryStore();
+  await expect.poll(leaseTaken).toBe(true);
+  cluster.admitted('ann', 'c1', await cluster.reserve('ann', 'c1'));
+  const events = book.subscribers.get('node-0') as SlotStoreEvents;
+  const current = store.incarnation;
+  events.evictionOrdered({ nodeId: 'node-0', incarnation: current - 1, connectionId: 'c1' });
+  events.evictionOrdered({ nodeId: 'node-0', incarnation: current + 1, connectionId: 'c1' });
+  events.evictionOrdered({ nodeId: 'node-9', incarnation: current, connectionId: 'c1' });
+  events.evictionOrdered({ nodeId: 'node-0', incarnation: current, connectionId: 'not-held' });
+  expect(told.filter((line) => line.startsWith('evict'))).toEqual([]);
+  events.evictionOrdered({ nodeId: 'node-0', incarnation: current, connectionId: 'c1' });
+  expect(told.filter((line) => line.startsWith('evict'))).toEqual(['evictIfIdle ann c1']);
   await cluster.stop();
 });
 

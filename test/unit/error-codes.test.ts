@@ -64,6 +64,22 @@ describe('error codes', () => {
     }
   });
 
+  // ErrorCodes is API that an app may hand around (a lookup of a code's meaning): a write or
+  // a delete through it must fail, not change the table for every supervisor in the process.
+  it('the table cannot be changed by a caller', () => {
+    const table = ErrorCodes as Record<string, string>;
+    const meaning = ErrorCodes.WSSUP_INTERNAL;
+    expect(() => {
+      table.WSSUP_INTERNAL = 'nothing to see';
+    }).toThrow(TypeError);
+    expect(() => delete table.WSSUP_INTERNAL).toThrow(TypeError);
+    expect(() => {
+      table.WSSUP_NEW = 'a code nothing throws';
+    }).toThrow(TypeError);
+    expect(ErrorCodes.WSSUP_INTERNAL).toBe(meaning);
+    expect(Object.keys(ErrorCodes)).not.toContain('WSSUP_NEW');
+  });
+
   it('every code is still produced by src/: named where an error is made, or by an error class src/ constructs', () => {
     const files = sources();
     const classes = errorClasses(files);
