@@ -72,10 +72,13 @@ describe('reference server (npm start)', () => {
     const upgrade = (target: string) =>
       `GET ${target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Key: ${Buffer.alloc(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+    // Upgrades are taken on `/` only: a target whose path is `//[` answers 404, with or without a
+    // user, and the server goes on (the upgrade after the loop).
     for (const [request, status] of [
       ['GET //[ HTTP/1.1\r\nHost: x\r\n\r\n', 404],
-      [upgrade('//['), 401],
-      [upgrade('//[?user=a'), 101],
+      [upgrade('//['), 404],
+      [upgrade('//[?user=a'), 404],
+      [upgrade('/?user=a'), 101],
     ] as const) {
       const socket = connectTcp(Number(port), '127.0.0.1');
       socket.end(request);
