@@ -5,8 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onTestFinished } from 'vitest';
 import { runProgram } from '../helpers/process.js';
+import { afterThisTest } from '../helpers/test-scope.js';
 
 /** The built program (npm test builds first). */
 export const cli = 'dist/src/cli.js';
@@ -22,9 +22,9 @@ export async function run(args: string[]) {
   return { code, stdout, output: program.output() };
 }
 
-/** A new directory, removed after the test. */
+/** A new directory, removed after the test (the one that asked for it, also among concurrent tests). */
 export function temporaryDirectory(): string {
   const directory = mkdtempSync(join(tmpdir(), 'ws-supervisor-chart-'));
-  onTestFinished(() => rmSync(directory, { recursive: true, force: true }));
+  afterThisTest(() => rmSync(directory, { recursive: true, force: true }));
   return directory;
 }

@@ -8,120 +8,141 @@ import { describe, expect, it } from 'vitest';
 import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
 import { toMarkdown } from '../../src/chart/markdown.js';
 import { runProgram } from '../helpers/process.js';
+import { scoped, scopedCase } from '../helpers/test-scope.js';
 import { cli, run, temporaryDirectory } from './cli-fixture.js';
 
-describe('ws-supervisor chart', () => {
-  it('prints the connection machine as Mermaid by default', async () => {
-    const { code, stdout } = await run(['chart']);
-    expect(code).toBe(0);
-    expect(stdout).toBe(await renderChart(charts.connection, { format: 'mermaid' }));
-  });
+// Each test waits for processes of its own to start and exit: they run concurrently, and
+// scoped/scopedCase keep each process's cleanup (and each temporary directory's) on its own test.
+describe('ws-supervisor chart', { concurrent: true }, () => {
+  it(
+    'prints the connection machine as Mermaid by default',
+    scoped(async () => {
+      const { code, stdout } = await run(['chart']);
+      expect(code).toBe(0);
+      expect(stdout).toBe(await renderChart(charts.connection, { format: 'mermaid' }));
+    }),
+  );
 
-  it.each(['json', 'dot', 'mermaid'] as const)('prints --machine hub --format %s', async (format) => {
-    const { code, stdout } = await run(['chart', '--machine', 'hub', '--format', format]);
-    expect(code).toBe(0);
-    expect(stdout).toBe(await renderChart(charts.hub, { format }));
-    if (format === 'json') expect(JSON.parse(stdout)).toEqual(machineGraph(charts.hub));
-  });
+  it.for(['json', 'dot', 'mermaid'] as const)(
+    'prints --machine hub --format %s',
+    scopedCase(async (format) => {
+      const { code, stdout } = await run(['chart', '--machine', 'hub', '--format', format]);
+      expect(code).toBe(0);
+      expect(stdout).toBe(await renderChart(charts.hub, { format }));
+      if (format === 'json') expect(JSON.parse(stdout)).toEqual(machineGraph(charts.hub));
+    }),
+  );
 
-  it('writes one file with --out', async () => {
-    const file = join(temporaryDirectory(), 'supervisor.svg');
-    const { code, output } = await run([
-      'chart',
-      '--machine',
-      'supervisor',
-      '--format',
-      'svg',
-      '--out',
-      file,
-    ]);
-    expect(code).toBe(0);
-    expect(output).toContain(`wrote ${file}`);
-    expect(readFileSync(file, 'utf8')).toBe(await renderChart(charts.supervisor, { format: 'svg' }));
-  });
+  it(
+    'writes one file with --out',
+    scoped(async () => {
+      const file = join(temporaryDirectory(), 'supervisor.svg');
+      const { code, output } = await run([
+        'chart',
+        '--machine',
+        'supervisor',
+        '--format',
+        'svg',
+        '--out',
+        file,
+      ]);
+      expect(code).toBe(0);
+      expect(output).toContain(`wrote ${file}`);
+      expect(readFileSync(file, 'utf8')).toBe(await renderChart(charts.supervisor, { format: 'svg' }));
+    }),
+  );
 
-  it('--machine all --out DIR writes one file per machine and format', async () => {
-    const directory = temporaryDirectory();
-    writeFileSync(join(directory, 'keep.txt'), 'not ours');
-    const { code } = await run([
-      'chart',
-      '--machine',
-      'all',
-      '--format',
-      'markdown',
-      '--format',
-      'json',
-      '--out',
-      join(directory, 'charts'),
-    ]);
-    expect(code).toBe(0);
-    const written = readdirSync(join(directory, 'charts')).sort();
-    expect(written).toEqual([
-      'client.json',
-      'client.md',
-      'connection.json',
-      'connection.md',
-      'hub.json',
-      'hub.md',
-      'lease.json',
-      'lease.md',
-      'refusal.json',
-      'refusal.md',
-      'supervisor.json',
-      'supervisor.md',
-      'watchdog.json',
-      'watchdog.md',
-    ]);
-    for (const name of [
-      'connection',
-      'supervisor',
-      'hub',
-      'lease',
-      'watchdog',
-      'refusal',
-      'client',
-    ] as const) {
-      expect(readFileSync(join(directory, 'charts', `${name}.md`), 'utf8')).toBe(
-        toMarkdown(name, machineGraph(charts[name])),
-      );
-      expect(JSON.parse(readFileSync(join(directory, 'charts', `${name}.json`), 'utf8'))).toEqual(
-        machineGraph(charts[name]),
-      );
-    }
-  });
+  it(
+    '--machine all --out DIR writes one file per machine and format',
+    scoped(async () => {
+      const directory = temporaryDirectory();
+      writeFileSync(join(directory, 'keep.txt'), 'not ours');
+      const { code } = await run([
+        'chart',
+        '--machine',
+        'all',
+        '--format',
+        'markdown',
+        '--format',
+        'json',
+        '--out',
+        join(directory, 'charts'),
+      ]);
+      expect(code).toBe(0);
+      const written = readdirSync(join(directory, 'charts')).sort();
+      expect(written).toEqual([
+        'client.json',
+        'client.md',
+        'connection.json',
+        'connection.md',
+        'hub.json',
+        'hub.md',
+        'lease.json',
+        'lease.md',
+        'refusal.json',
+        'refusal.md',
+        'supervisor.json',
+        'supervisor.md',
+        'watchdog.json',
+        'watchdog.md',
+      ]);
+      for (const name of [
+        'connection',
+        'supervisor',
+        'hub',
+        'lease',
+        'watchdog',
+        'refusal',
+        'client',
+      ] as const) {
+        expect(readFileSync(join(directory, 'charts', `${name}.md`), 'utf8')).toBe(
+          toMarkdown(name, machineGraph(charts[name])),
+        );
+        expect(JSON.parse(readFileSync(join(directory, 'charts', `${name}.json`), 'utf8'))).toEqual(
+          machineGraph(charts[name]),
+        );
+      }
+    }),
+  );
 
   // sync.test.ts renders in-process; this runs the very command of `npm run charts` (read from
   // package.json) on the built program, so the SVGs it writes are proven to be the committed ones too.
-  it('`npm run charts` writes docs/machines byte for byte', async () => {
-    const directory = temporaryDirectory();
-    const script: string = JSON.parse(readFileSync('package.json', 'utf8')).scripts.charts;
-    const args = (script.split(`node ${cli} `)[1] ?? '').split(' ');
-    expect(args.slice(-2)).toEqual(['--out', 'docs/machines']);
-    const { code } = await run([...args.slice(0, -1), directory]);
-    expect(code).toBe(0);
-    const committed = readdirSync('docs/machines').sort();
-    expect(readdirSync(directory).sort()).toEqual(committed);
-    for (const file of committed) {
-      expect(readFileSync(join(directory, file)), `${file}: run \`npm run charts\` and commit`).toEqual(
-        readFileSync(join('docs/machines', file)),
+  it(
+    '`npm run charts` writes docs/machines byte for byte',
+    scoped(async () => {
+      const directory = temporaryDirectory();
+      const script: string = JSON.parse(readFileSync('package.json', 'utf8')).scripts.charts;
+      const args = (script.split(`node ${cli} `)[1] ?? '').split(' ');
+      expect(args.slice(-2)).toEqual(['--out', 'docs/machines']);
+      const { code } = await run([...args.slice(0, -1), directory]);
+      expect(code).toBe(0);
+      const committed = readdirSync('docs/machines').sort();
+      expect(readdirSync(directory).sort()).toEqual(committed);
+      for (const file of committed) {
+        expect(readFileSync(join(directory, file)), `${file}: run \`npm run charts\` and commit`).toEqual(
+          readFileSync(join('docs/machines', file)),
+        );
+      }
+    }),
+  );
+
+  it(
+    'prints its help with --help and exits 0',
+    scoped(async () => {
+      const { code, stdout } = await run(['chart', '--help']);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^Usage: ws-supervisor chart/);
+      expect(stdout).toContain('--machine <name>');
+      // Every machine it draws is named (lease and watchdog were left out).
+      const machineOption = stdout.slice(
+        stdout.indexOf('--machine <name>'),
+        stdout.indexOf('--format <format>'),
       );
-    }
-  });
+      for (const name of Object.keys(charts)) expect(machineOption).toContain(name);
+    }),
+  );
 
-  it('prints its help with --help and exits 0', async () => {
-    const { code, stdout } = await run(['chart', '--help']);
-    expect(code).toBe(0);
-    expect(stdout).toMatch(/^Usage: ws-supervisor chart/);
-    expect(stdout).toContain('--machine <name>');
-    // Every machine it draws is named (lease and watchdog were left out).
-    const machineOption = stdout.slice(
-      stdout.indexOf('--machine <name>'),
-      stdout.indexOf('--format <format>'),
-    );
-    for (const name of Object.keys(charts)) expect(machineOption).toContain(name);
-  });
-
-  it.each([
+  it.for([
     [
       ['--machine', 'shard'],
       /--machine must be one of connection, supervisor, hub, lease, watchdog, refusal, client, all, got "shard"/,
@@ -139,18 +160,21 @@ describe('ws-supervisor chart', () => {
     // The last one was taken, the other silently dropped.
     [['--machine', 'hub', '--machine', 'lease'], /--machine given twice: once, or --machine all/],
     [['--out', 'a.mmd', '--out', 'b.mmd'], /--out given twice/],
-  ])('refuses %j on stderr with exit code 2', async (args, message) => {
-    const program = runProgram(cli, ['chart', ...args]);
-    let stdout = '';
-    program.child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    expect(await program.exited).toBe(2);
-    expect(program.output()).toMatch(message);
-    expect(stdout).toBe('');
-  });
+  ] as const)(
+    'refuses %j on stderr with exit code 2',
+    scopedCase(async ([args, message]: readonly [readonly string[], RegExp]) => {
+      const program = runProgram(cli, ['chart', ...args]);
+      let stdout = '';
+      program.child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      expect(await program.exited).toBe(2);
+      expect(program.output()).toMatch(message);
+      expect(stdout).toBe('');
+    }),
+  );
 
-  it.each([
+  it.for([
     [
       'a file in a directory that does not exist',
       (dir: string) => ['--out', join(dir, 'no', 'such', 'x.mmd')],
@@ -162,27 +186,36 @@ describe('ws-supervisor chart', () => {
         return ['--machine', 'all', '--out', join(dir, 'file')];
       },
     ],
-  ])('cannot write %s: says which path and why, exit 1, no stack trace', async (_case, args) => {
-    const { code, output } = await run(['chart', ...args(temporaryDirectory())]);
-    expect(code).toBe(1);
-    expect(output).toMatch(/^error: cannot write: .*(ENOENT|EEXIST|ENOTDIR)/m);
-    expect(output).not.toMatch(/^\s+at /m);
-  });
+  ] as const)(
+    'cannot write %s: says which path and why, exit 1, no stack trace',
+    scopedCase(async ([, args]: readonly [string, (dir: string) => string[]]) => {
+      const { code, output } = await run(['chart', ...args(temporaryDirectory())]);
+      expect(code).toBe(1);
+      expect(output).toMatch(/^error: cannot write: .*(ENOENT|EEXIST|ENOTDIR)/m);
+      expect(output).not.toMatch(/^\s+at /m);
+    }),
+  );
 
-  it('without a command: the usage on stderr, nothing on stdout, exit 2', async () => {
-    const { code, stdout, output } = await run([]);
-    expect(code).toBe(2);
-    expect(stdout).toBe('');
-    expect(output).toMatch(/^Usage: ws-supervisor <command>/);
-  });
+  it(
+    'without a command: the usage on stderr, nothing on stdout, exit 2',
+    scoped(async () => {
+      const { code, stdout, output } = await run([]);
+      expect(code).toBe(2);
+      expect(stdout).toBe('');
+      expect(output).toMatch(/^Usage: ws-supervisor <command>/);
+    }),
+  );
 
-  it('keeps the other commands: --version, and the top-level help names chart', async () => {
-    const version = await run(['--version']);
-    expect(version.code).toBe(0);
-    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
-    const help = await run(['--help']);
-    expect(help.code).toBe(0);
-    expect(help.stdout).toMatch(/serve \[options\]/);
-    expect(help.stdout).toMatch(/chart \[options\]/);
-  });
+  it(
+    'keeps the other commands: --version, and the top-level help names chart',
+    scoped(async () => {
+      const version = await run(['--version']);
+      expect(version.code).toBe(0);
+      expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+      const help = await run(['--help']);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/serve \[options\]/);
+      expect(help.stdout).toMatch(/chart \[options\]/);
+    }),
+  );
 });

@@ -126,7 +126,9 @@ describe('reference server (npm start)', () => {
     expect(await program.exited).toBe(0);
   });
 
-  it.each([
+  // Each waits for a process of its own to start and refuse: they run concurrently (scopedCase
+  // keeps each process's cleanup on its own case).
+  it.concurrent.for([
     [['--max-per-user', '0'], /--max-per-user: expected an integer from 1 to 100000, got 0/],
     [['--eviction-threshold', 'lots'], /--eviction-threshold must be a number/],
     [['--no-such-flag'], /Unknown option '--no-such-flag'/],
@@ -196,12 +198,15 @@ describe('reference server (npm start)', () => {
       ['--redis', 'redis://127.0.0.1:1', '--reaper-interval-ms', '50'],
       /--reaper-interval-ms: expected an integer from 100/,
     ],
-  ])('refuses %j with a clear message and exit code 2', async (args, message) => {
-    const program = runProgram(script, args);
-    expect(await program.exited).toBe(2);
-    expect(program.output()).toMatch(message);
-    expect(program.output()).not.toMatch(/^\s+at /m); // a message, not a stack trace
-  });
+  ] as const)(
+    'refuses %j with a clear message and exit code 2',
+    scopedCase(async ([args, message]: readonly [readonly string[], RegExp]) => {
+      const program = runProgram(script, [...args]);
+      expect(await program.exited).toBe(2);
+      expect(program.output()).toMatch(message);
+      expect(program.output()).not.toMatch(/^\s+at /m); // a message, not a stack trace
+    }),
+  );
 
   it('a port in use with --redis: says so and exits 2, without waiting for Redis', async () => {
     const busy = createServer();
@@ -226,27 +231,34 @@ describe('reference server (npm start)', () => {
   });
 
   it('follows an error in the flags themselves with the usage, and a value the supervisor refuses with none', async () => {
-    for (const args of [
-      ['--no-such-flag'],
-      ['--port', 'abc'],
-      ['--host', ''],
-      ['--node-id', 'a'],
-      ['--admission-rate', '2/'],
-      ['--command-timeout-ms', '100'],
-    ]) {
+    // Eight processes, each started and awaited on its own: they run side by side.
+    const usage = async (args: string[]) => {
       const program = runProgram(script, args);
       expect(await program.exited, args.join(' ')).toBe(2);
       expect(program.errorOutput(), args.join(' ')).toMatch(/^error: .*\n\nUsage: npm start -- \[options\]/);
-    }
-    for (const [args, flag] of [
-      [['--max-per-user', '0'], '--max-per-user'],
-      [['--admission-rate', '0'], '--admission-rate \\(perSecond\\)'],
-    ] as const) {
+    };
+    const noUsage = async ([args, flag]: readonly [readonly string[], string]) => {
       const refused = runProgram(script, [...args]);
       expect(await refused.exited).toBe(2);
       expect(refused.errorOutput()).toMatch(new RegExp(`^error: ${flag}: `));
       expect(refused.errorOutput()).not.toMatch(/Usage:/);
-    }
+    };
+    await Promise.all([
+      ...[
+        ['--no-such-flag'],
+        ['--port', 'abc'],
+        ['--host', ''],
+        ['--node-id', 'a'],
+        ['--admission-rate', '2/'],
+        ['--command-timeout-ms', '100'],
+      ].map(usage),
+      ...(
+        [
+          [['--max-per-user', '0'], '--max-per-user'],
+          [['--admission-rate', '0'], '--admission-rate \\(perSecond\\)'],
+        ] as const
+      ).map(noUsage),
+    ]);
   });
 
   it('runs as `ws-supervisor serve`', async () => {
