@@ -9,34 +9,11 @@
  * throws WSSUP_INVALID_ARGUMENT), as the README says.
  */
 import { once } from 'node:events';
-import { type AddressInfo, createServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { ClientState } from '../../src/client/index.js';
-import { expectReleased, startClient, startClosingServer, type TestClient } from './helpers.js';
-
-/** A TCP server that accepts and never answers the upgrade; `open` counts its sockets not yet closed. */
-async function silentServer() {
-  const server = createServer();
-  const sockets = new Set<Socket>();
-  let accepted = 0;
-  server.on('connection', (socket) => {
-    accepted += 1;
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('end', () => socket.destroy());
-    socket.resume(); // read (and drop) the request, so that the client's end is seen
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  onTestFinished(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  const { port } = server.address() as AddressInfo;
-  return { url: `ws://127.0.0.1:${port}/`, accepted: () => accepted, open: () => sockets.size };
-}
+import { expectReleased, silentServer, startClient, startClosingServer, type TestClient } from './helpers.js';
 
 /** A ws server that keeps every connection open; `closes` records each close the server saw. */
 async function keepingServer() {

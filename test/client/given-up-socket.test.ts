@@ -9,10 +9,16 @@
  * socket's end is real time, far below those 30 s.
  */
 import { once } from 'node:events';
-import { type AddressInfo, createServer, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { expectReleased, installOnlineTarget, pingBlindWebSocket, startClient } from './helpers.js';
+import {
+  expectReleased,
+  installOnlineTarget,
+  pingBlindWebSocket,
+  silentServer,
+  startClient,
+} from './helpers.js';
 
 /** Far below ws's closing timeout (30 s), far above a loopback round trip. */
 const PROMPTLY_MS = 5_000;
@@ -47,29 +53,6 @@ async function muteableServer() {
       for (const socket of sockets) socket.pause();
     },
   };
-}
-
-/** A TCP server that accepts and never answers the upgrade; `open` counts its sockets not yet closed. */
-async function unansweringServer() {
-  const server = createServer();
-  const sockets = new Set<Socket>();
-  let accepted = 0;
-  server.on('connection', (socket) => {
-    accepted += 1;
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('end', () => socket.destroy());
-    socket.resume(); // read (and drop) the request, so that the client's end is seen
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  onTestFinished(async () => {
-    for (const socket of sockets) socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  const { port } = server.address() as AddressInfo;
-  return { url: `ws://127.0.0.1:${port}/`, accepted: () => accepted, open: () => sockets.size };
 }
 
 /** Polls `check` in real time, for at most `ms`. */
@@ -131,7 +114,7 @@ describe('a socket the client gives up is destroyed at once under ws', () => {
   });
 
   it('the connect timed out: the handshake is aborted and its TCP socket closed', async () => {
-    const server = await unansweringServer();
+    const server = await silentServer();
     const t = startClient({ url: server.url, connectTimeoutMs: 1_000 });
     await within(PROMPTLY_MS, () => server.accepted() === 1, 'the connection');
     const socket = t.sockets[0] as WebSocket;

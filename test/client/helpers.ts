@@ -5,7 +5,7 @@
  * plain ws server that answers every connection with one close code.
  */
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { expect, onTestFinished } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { SimulatedClock } from 'xstate';
@@ -214,4 +214,27 @@ export function installOnlineTarget() {
     /** The listeners of `type` (`online` unless told) held now. */
     listeners: (type: 'online' | 'offline' = 'online') => held[type].size,
   };
+}
+
+/** A TCP server that accepts and never answers the upgrade; `open` counts its sockets not yet closed. */
+export async function silentServer() {
+  const server = createServer();
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  server.on('connection', (socket) => {
+    accepted += 1;
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('end', () => socket.destroy());
+    socket.resume(); // read (and drop) the request, so that the client's end is seen
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  onTestFinished(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const { port } = server.address() as AddressInfo;
+  return { url: `ws://127.0.0.1:${port}/`, accepted: () => accepted, open: () => sockets.size };
 }
