@@ -495,18 +495,17 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     ws.ping();
     const keepalive = this.#env.heartbeatMessage;
     if (keepalive !== undefined) ws.send(keepalive);
-    this.#checkBuffered(ws);
+    if (ws.bufferedAmount > this.#env.maxBufferedBytes) this.#overflowed(ws);
   }
 
   /**
-   * Past maxBufferedBytes the peer is a slow consumer: on its way out at once (later sends
-   * are refused), and the machine closes it with 4008. Checked after every write to ws.
+   * The send buffer passed maxBufferedBytes (checked after every write to ws, by its caller:
+   * send()'s per-message path pays one comparison, no call): the peer is a slow consumer, on
+   * its way out at once (later sends are refused), and the machine closes it with 4008.
    */
-  #checkBuffered(ws: WebSocket): void {
-    if (ws.bufferedAmount > this.#env.maxBufferedBytes) {
-      this.#leaving = true;
-      this.#sink?.({ type: 'BUFFER_OVERFLOWED', bufferedBytes: ws.bufferedAmount });
-    }
+  #overflowed(ws: WebSocket): void {
+    this.#leaving = true;
+    this.#sink?.({ type: 'BUFFER_OVERFLOWED', bufferedBytes: ws.bufferedAmount });
   }
 
   runOpenHook(): void {
@@ -565,7 +564,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       // being delivered: that request is taking the same edge right now.)
       if (!this.#direct && !this.#delivering) sink({ type: 'MESSAGE_SENT' });
     }
-    this.#checkBuffered(ws);
+    if (ws.bufferedAmount > this.#env.maxBufferedBytes) this.#overflowed(ws);
     return true;
   }
 
