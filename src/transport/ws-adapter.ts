@@ -485,7 +485,9 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   /**
    * The heartbeat: a ping, and the keepalive text for clients that cannot see pings. Only
    * the machine's `active.heartbeat` calls it, so never before the handshake nor while
-   * draining. Straight to ws, not through send(): liveness, never activity.
+   * draining. Straight to ws, not through send(): liveness, never activity. Bounded by
+   * maxBufferedBytes all the same: a peer that never reads but sends a pong now and then is
+   * never found dead, and its pings and keepalives would pile up in the send buffer.
    */
   sendPing(): void {
     const ws = this.#ws;
@@ -493,6 +495,17 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     ws.ping();
     const keepalive = this.#env.heartbeatMessage;
     if (keepalive !== undefined) ws.send(keepalive);
+    if (ws.bufferedAmount > this.#env.maxBufferedBytes) this.#overflowed(ws);
+  }
+
+  /**
+   * The send buffer passed maxBufferedBytes (checked after every write to ws, by its caller:
+   * send()'s per-message path pays one comparison, no call): the peer is a slow consumer, on
+   * its way out at once (later sends are refused), and the machine closes it with 4008.
+   */
+  #overflowed(ws: WebSocket): void {
+    this.#leaving = true;
+    this.#sink?.({ type: 'BUFFER_OVERFLOWED', bufferedBytes: ws.bufferedAmount });
   }
 
   runOpenHook(): void {
@@ -551,10 +564,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
       // being delivered: that request is taking the same edge right now.)
       if (!this.#direct && !this.#delivering) sink({ type: 'MESSAGE_SENT' });
     }
-    if (ws.bufferedAmount > this.#env.maxBufferedBytes) {
-      this.#leaving = true;
-      sink({ type: 'BUFFER_OVERFLOWED', bufferedBytes: ws.bufferedAmount });
-    }
+    if (ws.bufferedAmount > this.#env.maxBufferedBytes) this.#overflowed(ws);
     return true;
   }
 
