@@ -10,8 +10,11 @@
  * least that long.
  */
 
-/** Close codes the client treats specially. Public contract: see the README's "Client" table. */
-export const ClientCloseCodes = {
+/**
+ * Close codes the client treats specially. Public contract: see the README's "Client" table.
+ * Frozen: dispositionOf reads it, so a caller's write would change every client's reconnects.
+ */
+export const ClientCloseCodes = Object.freeze({
   /** The server closed on purpose (an app's `connection.close()`, a kick): not retried. */
   normal: 1000,
   /** Server shutdown or restart: reconnect after a delay spread over `shutdownWindowMs`. */
@@ -38,7 +41,7 @@ export const ClientCloseCodes = {
   tooManyRequests: 4429,
   authenticateFailed: 4500,
   shuttingDown: 4503,
-} as const;
+} as const);
 
 /**
  * What the client does next:

@@ -60,8 +60,11 @@ export interface ConnectionContext extends ConnectionInput {
   closeCode: number | undefined;
 }
 
-/** Close codes this machine sends. Public contract: see the README's table. */
-export const CloseCodes = {
+/**
+ * Close codes this machine sends. Public contract: see the README's table. Frozen: the machine
+ * reads it when it closes a socket, so a caller's write would change what every server sends.
+ */
+export const CloseCodes = Object.freeze({
   goingAway: 1001,
   internalError: 1011,
   /**
@@ -74,7 +77,7 @@ export const CloseCodes = {
   slowConsumer: 4008,
   /** The session authenticate gave an `expiresAt` ended: the client reconnects at once, with a fresh token. */
   sessionExpired: 4002,
-} as const;
+} as const);
 
 /** The parameters of the `recordEnd` action: why the connection ends, and with which close code. */
 export interface EndParams {

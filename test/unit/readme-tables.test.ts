@@ -99,6 +99,22 @@ describe("the README's close-code table", () => {
     expect(rowOf('process-limit')).toContain(seconds(defaultRetryAfterMs['process-limit']));
     expect(rowOf('shutting-down')).toContain(seconds(defaultRetryAfterMs['shutting-down']));
   });
+
+  // The tables are exported, and the machines read them when they close a socket (CloseCodes)
+  // or choose what to do after a close (ClientCloseCodes): a JS caller's write must throw, not
+  // change the codes every server in the process sends or every client's reconnects.
+  it.each([
+    ['CloseCodes', CloseCodes, 'evicted'],
+    ['ClientCloseCodes', ClientCloseCodes, 'sessionExpired'],
+  ] as const)('%s cannot be changed by a caller', (_name, table, key) => {
+    const writable = table as unknown as Record<string, number>;
+    const code = writable[key];
+    expect(() => {
+      writable[key] = 1000;
+    }).toThrow(TypeError);
+    expect(() => delete writable[key]).toThrow(TypeError);
+    expect(writable[key]).toBe(code);
+  });
 });
 
 describe("the README's option tables", () => {
