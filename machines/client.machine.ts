@@ -11,15 +11,27 @@
  *   connection ──NETWORK_OFFLINE──▶ raises SOCKET_CLOSED 1006 "the device went offline": lost, as above
  *   waiting ──NETWORK_ONLINE, after a 1006 with no retry hint──▶ waiting again, with no delay left
  *   waiting ──RESUME (the app's resume())──▶ waiting again, with no delay left
- *   CLOSE, from anywhere ──▶ closed (final)
+ *   open ──CLOSE──▶ closing ──SOCKET_CLOSED (the server answered)──▶ raises CLOSE: closed, as below
+ *                   closing ──closeTimeout (no answer)──▶ the same: the socket is given up
+ *   CLOSE, from anywhere else ──▶ closed (final)
  *
  * The socket is an invoked actor of `connection`: leaving that state for any
  * reason (closed, timed out, the app's close()) stops it, which closes the
  * socket and removes every listener it added. The waits are named delays
- * (connectTimeout, retryDelay, stableAfter), so stopping the actor cancels
+ * (connectTimeout, retryDelay, stableAfter, closeTimeout), so stopping the actor cancels
  * them and tests drive them with a SimulatedClock. Only `suspended` waits
  * with no delay: there the server or the app said not to come back until the
  * app says so.
+ *
+ * The app's close() on an open socket goes through `connection.closing`, still
+ * inside `connection` so that the socket actor (and its listeners) stays: it
+ * sends 1000 (closeSocket) and waits for the server's answer to the close
+ * handshake for at most closeTimeout. A server that never answers (stopped, a
+ * dropped flow) would otherwise hold the socket for ws's own closing timeout
+ * (30 s) after the app said it was done. Answered or past closeTimeout, it
+ * raises CLOSE, which the root takes to `closed` as every CLOSE (one way to the
+ * end, no arrow of its own across the chart); that stops the socket actor,
+ * which gives up a socket still closing (destroyed at once under ws).
  *
  * Messages cost no step: the socket actor hands them to the app directly.
  * With a silence timeout, `open.watched` checks when the server was last
@@ -98,6 +110,11 @@ export interface ClientInput {
   random: () => number;
   /** Without it (the default), an open socket is never given up for its silence. */
   silence?: ClientSilence | undefined;
+  /**
+   * After the app's close(), how long the open socket waits for the server's answer to its
+   * 1000 before it is given up (destroyed under ws).
+   */
+  closeTimeoutMs: number;
 }
 
 /** How the last socket ended, as the client read it. */
@@ -253,6 +270,9 @@ export const clientMachine = setup({
     network: fromCallback<ClientEvent, ClientNetworkInput>(() => () => {}),
   },
   actions: {
+    // Placeholder: the runtime (src/client/client.ts) sends 1000 on the open socket, the
+    // close handshake's first half; the answer comes back as SOCKET_CLOSED.
+    closeSocket: () => {},
     recordClose: assign({ lastClose: ({ event }) => closeFrom(event) }),
     announceClose: emit(({ context }) => ({ type: 'close' as const, ...(context.lastClose as ClientClose) })),
     announceOpen: emit({ type: 'open' }),
@@ -313,6 +333,13 @@ export const clientMachine = setup({
      * The device went offline: the socket (open or still connecting) is given up as lost
      * (1006), raised as above, so it takes the path of any connection lost without a close frame.
      */
+    /**
+     * The close handshake is over (the server answered) or its time is up: the app's CLOSE
+     * again, raised, so that the root takes it as it takes every CLOSE (to `closed`, which stops
+     * the socket actor: nothing left to close, or given up), in this same step, with no arrow
+     * of its own across the chart.
+     */
+    endClosing: raise({ type: 'CLOSE' as const }),
     giveUpOfflineSocket: raise({
       type: 'SOCKET_CLOSED' as const,
       code: 1006,
@@ -348,6 +375,7 @@ export const clientMachine = setup({
     connectTimeout: ({ context }) => context.connectTimeoutMs,
     retryDelay: ({ context }) => context.retryDelayMs,
     stableAfter: ({ context }) => context.stableAfterMs,
+    closeTimeout: ({ context }) => context.closeTimeoutMs,
     // The time left until the server would be silent for the whole timeout: all
     // of it on open, what remains after the last message when re-armed. Never
     // more than the timeout: a wall clock set back makes the quiet time negative,
@@ -411,6 +439,8 @@ export const clientMachine = setup({
         open: {
           entry: 'announceOpen',
           after: { stableAfter: { actions: 'markStable' } },
+          // The app's close(): the handshake, bounded (closing), rather than the root's `closed` at once.
+          on: { CLOSE: 'closing' },
           initial: 'unwatched',
           states: {
             /** No silence timeout (the default): nothing is armed, the socket lasts until closed. */
@@ -429,6 +459,17 @@ export const clientMachine = setup({
               },
             },
           },
+        },
+        /**
+         * The app's close() on the open socket: 1000 sent, waiting for the server's answer (or
+         * for the socket lost meanwhile, `offline` too), for at most closeTimeout; either way
+         * the root's CLOSE then ends it. No news reaches the app from here: the client already
+         * reads `closed`.
+         */
+        closing: {
+          entry: 'closeSocket',
+          after: { closeTimeout: { actions: 'endClosing' } },
+          on: { SOCKET_CLOSED: { actions: 'endClosing' } },
         },
       },
     },

@@ -12,7 +12,7 @@ import { attemptUrl } from './attempt-url.js';
 import { createNetworkActor } from './network-actor.js';
 import { type ClientOptions, resolveClientOptions } from './options.js';
 import { createSilenceClock } from './silence-clock.js';
-import { createSocketActor } from './socket-actor.js';
+import { closeHandshake, createSocketActor } from './socket-actor.js';
 import { type ClientData, ReadyState, type WebSocketLike } from './websocket-like.js';
 
 /** Where the client is. `suspended` waits for the app: `activity()` after 4001, `resume()` after any. */
@@ -93,7 +93,9 @@ export interface Client {
   resume(): void;
   /**
    * Stops for good: closes the socket (1000; under `ws`, one already in a close handshake is
-   * destroyed at once), cancels every delay, removes every listener. Idempotent.
+   * destroyed at once), cancels every delay, removes every listener. An open socket waits for
+   * the server's answer for at most `closeTimeoutMs`, then is given up (destroyed under `ws`):
+   * its listeners, and that one delay, go when it has closed. Idempotent.
    */
   close(): void;
   /**
@@ -135,7 +137,8 @@ function unshared(data: object): object {
 }
 
 function stateOf(snapshot: Snapshot): ClientState {
-  if (snapshot.matches('closed')) return 'closed';
+  // `connection.closing`: the app's close(), waiting (bounded) for the server's answer.
+  if (snapshot.matches('closed') || snapshot.matches({ connection: 'closing' })) return 'closed';
   if (snapshot.matches('waiting')) return 'waiting';
   if (snapshot.matches('suspended')) return 'suspended';
   if (snapshot.matches({ connection: 'open' })) return 'open';
@@ -254,7 +257,6 @@ export function createClient(options: ClientOptions): Client {
         if (keepalive === undefined || data !== keepalive) emit('message', { data });
       },
       fail: (error) => emit('error', { error }),
-      ending: () => closing,
     },
   );
   const inspect = isolateInspect(resolved.inspect, report);
@@ -263,7 +265,10 @@ export function createClient(options: ClientOptions): Client {
     offline: resolved.closeOnOffline,
   });
   const actors = { socket: socketActor, network };
-  const actor = createActor(clientMachine.provide({ actors }), {
+  // The app's close() on an open socket: the handshake's 1000, which the machine's `closing`
+  // bounds by closeTimeoutMs.
+  const actions = { closeSocket: () => closeHandshake(socket) };
+  const actor = createActor(clientMachine.provide({ actors, actions }), {
     input: {
       ...resolved.machine,
       random,

@@ -51,6 +51,13 @@ export interface ClientOptions {
   /** A connection open this long resets the backoff to its first step. @default 5000 */
   stableAfterMs?: number | undefined;
   /**
+   * After `close()`, how long an open socket waits for the server to answer its 1000 (the
+   * close handshake) before it is given up: under `ws` destroyed (its TCP socket and ws's own
+   * 30 s closing timer with it), in a browser left to the browser. A server that answers in
+   * time hears the 1000 as before. @default 5000 (as a server's `drainTimeoutMs`)
+   */
+  closeTimeoutMs?: number | undefined;
+  /**
    * Gives up an open socket that has heard nothing from the server (no message, and under
    * `ws` no ping either: a browser's WebSocket shows no pings) for this long: it is closed,
    * `close` reports 1006 with the reason `no message from the server for <n> ms`
@@ -111,6 +118,7 @@ export const clientDefaults = Object.freeze({
   shutdownWindowMs: 10_000,
   connectTimeoutMs: 10_000,
   stableAfterMs: 5_000,
+  closeTimeoutMs: 5_000,
 } as const);
 
 const MAX_DELAY_MS = 2_147_483_647; // the largest delay setTimeout honours
@@ -140,6 +148,7 @@ const KNOWN = new Set([
   'shutdownWindowMs',
   'connectTimeoutMs',
   'stableAfterMs',
+  'closeTimeoutMs',
   'silenceTimeoutMs',
   'heartbeatMessage',
   'reconnectOnOnline',
@@ -290,6 +299,12 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
         1,
       ),
       stableAfterMs: milliseconds('stableAfterMs', options.stableAfterMs, clientDefaults.stableAfterMs, 0),
+      closeTimeoutMs: milliseconds(
+        'closeTimeoutMs',
+        options.closeTimeoutMs,
+        clientDefaults.closeTimeoutMs,
+        1,
+      ),
       random,
     },
   };

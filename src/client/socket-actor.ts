@@ -29,11 +29,6 @@ export interface SocketHooks {
   deliver(data: unknown): void;
   /** An attempt the app's `url` could not make (attempt-url.ts), before it counts as failed. */
   fail(error: AppHookError | InvalidOptionError): void;
-  /**
-   * Whether the client is ending for good (the app's close()): its open socket then gets the
-   * close handshake; any other socket stopped while open or closing is given up (see connect()).
-   */
-  ending(): boolean;
 }
 
 /**
@@ -201,13 +196,24 @@ function connect(
     if (socket.readyState === ReadyState.connecting) {
       // Aborted (ws destroys the request and its TCP socket; a browser drops the handshake).
       socket.close(1000);
-    } else if (socket.readyState === ReadyState.open && hooks.ending()) {
-      // The app's close() on a live socket: the handshake, so that the server hears 1000.
-      socket.close(1000);
     } else {
+      // Lost or given up, or the app's close() whose handshake got no answer within
+      // closeTimeoutMs (the machine's `closing`, see closeHandshake()).
       giveUp(socket);
     }
   };
+}
+
+/**
+ * The app's close() on the open socket (the machine's `closeSocket`, entering `closing`): 1000,
+ * so that the server hears it, and then the machine waits for the answer, for at most
+ * closeTimeoutMs; this actor's undo gives the socket up if none came. A socket whose handshake is
+ * already under way (the server's close frame came, its end of TCP did not) is given up at once.
+ */
+export function closeHandshake(socket: WebSocketLike | undefined): void {
+  if (socket === undefined) return;
+  if (socket.readyState === ReadyState.open) socket.close(1000);
+  else giveUp(socket);
 }
 
 /**

@@ -28,6 +28,7 @@ const input = (random: number[] = [0.5]): ClientInput => {
     shutdownWindowMs: 20_000,
     connectTimeoutMs: 5_000,
     stableAfterMs: 3_000,
+    closeTimeoutMs: 2_000,
     // Cycles through the given numbers, so a test knows every jitter in advance.
     random: () => random[i++ % random.length] as number,
   };
@@ -40,7 +41,14 @@ function startClient(random?: number[], silence?: (now: () => number) => ClientS
   /** One entry per socket the machine asked for: is it still held? */
   const sockets: { live: boolean }[] = [];
   const emitted: ClientEmitted[] = [];
+  /** How many times the machine asked for its socket's close handshake (closeSocket). */
+  const handshakes = { started: 0 };
   const machine = clientMachine.provide({
+    actions: {
+      closeSocket: () => {
+        handshakes.started += 1;
+      },
+    },
     actors: {
       socket: fromCallback<ClientEvent>(() => {
         const socket = { live: true };
@@ -65,6 +73,7 @@ function startClient(random?: number[], silence?: (now: () => number) => ClientS
     clock,
     sockets,
     emitted,
+    handshakes,
     advance: (ms: number) => simulated.increment(ms),
     /** The simulated time now. */
     now: () => simulated.now(),
@@ -370,7 +379,6 @@ describe('the client machine', () => {
 
   it.each([
     ['connecting', () => {}],
-    ['open', (c: ReturnType<typeof startClient>) => c.actor.send({ type: 'SOCKET_OPENED' })],
     ['waiting', (c: ReturnType<typeof startClient>) => c.closeWith(1006)],
     ['suspended', (c: ReturnType<typeof startClient>) => c.closeWith(4001)],
   ])('CLOSE in %s ends it: no socket held, no delay pending', (_state, reach) => {
@@ -380,6 +388,66 @@ describe('the client machine', () => {
     expect(c.actor.getSnapshot().status).toBe('done');
     expect(c.sockets.every((s) => !s.live)).toBe(true);
     expect(c.clock.pending).toBe(0);
+    expect(c.handshakes.started).toBe(0);
+  });
+});
+
+describe("the app's CLOSE on an open socket: the close handshake, bounded by closeTimeout", () => {
+  /** A client whose socket is open and that the app has just closed (closeTimeoutMs 2000). */
+  function closingClient() {
+    const c = startClient();
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    const announced = c.emitted.length;
+    c.actor.send({ type: 'CLOSE' });
+    return { ...c, announced };
+  }
+
+  it('sends the close (closeSocket) and keeps the socket, with only the deadline pending', () => {
+    const c = closingClient();
+    expect(c.value()).toEqual({ connection: 'closing' });
+    expect(c.handshakes.started).toBe(1);
+    expect(c.sockets.map((s) => s.live)).toEqual([true]);
+    expect(c.clock.pending).toBe(1); // stableAfter went with `open`: only closeTimeout
+  });
+
+  it("the server's answer (SOCKET_CLOSED) ends it: socket released, deadline cancelled, nothing announced", () => {
+    const c = closingClient();
+    c.advance(1_999);
+    c.closeWith(1000);
+    expect(c.actor.getSnapshot().status).toBe('done');
+    expect(c.sockets.every((s) => !s.live)).toBe(true);
+    expect(c.clock.pending).toBe(0);
+    expect(c.emitted.slice(c.announced)).toEqual([]);
+  });
+
+  it('no answer: closeTimeout ends it, and releases the socket (which the runtime then gives up)', () => {
+    const c = closingClient();
+    c.advance(1_999);
+    expect(c.value()).toEqual({ connection: 'closing' });
+    expect(c.sockets.map((s) => s.live)).toEqual([true]);
+    c.advance(1);
+    expect(c.actor.getSnapshot().status).toBe('done');
+    expect(c.sockets.every((s) => !s.live)).toBe(true);
+    expect(c.clock.pending).toBe(0);
+    expect(c.emitted.slice(c.announced)).toEqual([]);
+    expect(c.handshakes.started).toBe(1);
+  });
+
+  it('the device going offline meanwhile ends it at once, as a lost socket', () => {
+    const c = closingClient();
+    c.actor.send({ type: 'NETWORK_OFFLINE' });
+    expect(c.actor.getSnapshot().status).toBe('done');
+    expect(c.sockets.every((s) => !s.live)).toBe(true);
+    expect(c.clock.pending).toBe(0);
+    expect(c.emitted.slice(c.announced)).toEqual([]);
+  });
+
+  it('neither the silence watch nor the app reaches it: CHECK_SILENCE, ACTIVITY and RESUME change nothing', () => {
+    const c = closingClient();
+    for (const type of ['CHECK_SILENCE', 'ACTIVITY', 'RESUME'] as const) c.actor.send({ type });
+    expect(c.value()).toEqual({ connection: 'closing' });
+    expect(c.handshakes.started).toBe(1);
+    expect(c.clock.pending).toBe(1);
   });
 });
 

@@ -106,21 +106,24 @@ export const messagesOf = (t: TestClient) =>
     .map(([, event]) => String((event as { data: unknown }).data));
 
 /**
- * Everything the client held is released once it is closed: no delay pending
- * at once, and no listener on any of its sockets once each has finished closing.
+ * Everything the client held is released once it is closed: no delay pending and no listener
+ * on any of its sockets once each has finished closing. (An open socket's close handshake keeps
+ * one delay, its deadline, until the server's answer: test/client/close-handshake.test.ts.)
  */
-export async function expectReleased(t: TestClient): Promise<void> {
+export async function expectReleased(t: TestClient, others: readonly WebSocket[] = []): Promise<void> {
   expect(t.client.state).toBe('closed');
-  expect(t.clock.pending).toBe(0);
+  // The client's sockets, and those of a WebSocket of the test's own (`others`: pingBlindWebSocket's).
+  const sockets = [...t.sockets, ...others];
   // Not events.once(): it rejects on the `error` that ws emits when a handshake is aborted.
   await Promise.all(
-    t.sockets
+    sockets
       .filter((ws) => ws.readyState !== WebSocket.CLOSED)
       .map((ws) => new Promise((resolve) => ws.once('close', resolve))),
   );
-  expect(t.sockets.map(listenersOn)).toEqual(t.sockets.map(() => 0));
+  expect(t.clock.pending).toBe(0);
+  expect(sockets.map(listenersOn)).toEqual(sockets.map(() => 0));
   // ws's own events too ('ping', 'unexpected-response'): none of any kind is left.
-  expect(t.sockets.map((ws) => ws.eventNames())).toEqual(t.sockets.map(() => []));
+  expect(sockets.map((ws) => ws.eventNames())).toEqual(sockets.map(() => []));
 }
 
 /**

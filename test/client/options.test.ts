@@ -41,6 +41,10 @@ describe('createClient() options', () => {
     ['shutdownWindowMs', { url, shutdownWindowMs: 2 ** 31 }],
     ['connectTimeoutMs', { url, connectTimeoutMs: 0 }],
     ['stableAfterMs', { url, stableAfterMs: '5s' }],
+    ['closeTimeoutMs', { url, closeTimeoutMs: 0 }],
+    ['closeTimeoutMs', { url, closeTimeoutMs: 2.5 }],
+    ['closeTimeoutMs', { url, closeTimeoutMs: 2 ** 31 }],
+    ['closeTimeoutMs', { url, closeTimeoutMs: '5s' }],
     ['random', { url, random: 0.5 }],
     ['silenceTimeoutMs', { url, silenceTimeoutMs: 0 }],
     ['silenceTimeoutMs', { url, silenceTimeoutMs: 1.5 }],
@@ -190,6 +194,7 @@ describe('createClient() options', () => {
       shutdownWindowMs: 10_000,
       connectTimeoutMs: 10_000,
       stableAfterMs: 5_000,
+      closeTimeoutMs: 5_000,
     });
   });
 });

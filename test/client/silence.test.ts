@@ -147,8 +147,7 @@ describe("the server's heartbeatMessage, for clients that cannot see pings", () 
     await echoed;
     expect(messagesOf(t)).toEqual(['hello']);
     t.client.close();
-    await expectReleased(t);
-    await once(socket, 'close');
+    await expectReleased(t, blind.sockets);
     expect(listenersOn(socket) + socket.listenerCount('ping')).toBe(0);
   });
 
@@ -191,6 +190,6 @@ describe("the server's heartbeatMessage, for clients that cannot see pings", () 
     serverClock.increment(500); // 1.5 s since the last application message: idle
     expect(s.supervisor.userStats('u')?.idle).toBe(1);
     t.client.close();
-    await expectReleased(t);
+    await expectReleased(t, blind.sockets);
   });
 });

@@ -8,7 +8,8 @@
  * step of some path. Each path runs as its own test on real sockets: a ws
  * server on port 0 holds every handshake until the path says how it ends
  * (opened, or refused: 1006), closes an open connection with the path's code
- * (or drops it), the app calls activity(), resume() or close(), the server
+ * (or drops it), the app calls activity(), resume() or close() (on an open socket, to a server
+ * that reads nothing until the path says it answers the 1000, or never does), the server
  * sends a message, the network goes or comes back (an `offline` or `online` event on globalThis,
  * made an EventTarget as a browser's window is), the app sends after a sleep that froze the
  * timers (CHECK_SILENCE: the client's clock moved, no delay fired), and a delay elapses on the
@@ -19,7 +20,7 @@
  * of the machine must have been entered and taken by the real actor.
  */
 import type { IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type AnyMachineSnapshot, assign, type EventObject } from 'xstate';
@@ -40,6 +41,7 @@ const timings = {
   shutdownWindowMs: 4_000,
   connectTimeoutMs: 5_000,
   stableAfterMs: 3_000,
+  closeTimeoutMs: 2_000,
 };
 // Longer than stableAfter, so that its delay fires first; the walk watches for silence throughout
 // (test/client/ pins the client without a silence timeout).
@@ -63,6 +65,8 @@ const events = [
   { type: 'SOCKET_CLOSED', code: 4001, reason: 'evicted: over the limit', wasClean: true },
   { type: 'SOCKET_CLOSED', code: 4002, reason: 'session expired', wasClean: true },
   { type: 'SOCKET_CLOSED', code: 4401, reason: 'unauthenticated', wasClean: true },
+  // The server's answer to the app's close(): its 1000 echoed (only in `closing`).
+  { type: 'SOCKET_CLOSED', code: 1000, reason: '', wasClean: true },
 ];
 
 const is = (snapshot: AnyMachineSnapshot, value: unknown) => snapshot.matches(value as never);
@@ -70,8 +74,15 @@ const is = (snapshot: AnyMachineSnapshot, value: unknown) => snapshot.matches(va
 /** Only what can really happen in each state. */
 function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<string, unknown>): boolean {
   switch (event.type) {
-    case 'SOCKET_CLOSED': // before the handshake, the only close is a failed connect (1006)
-      return is(snapshot, 'connection') && (is(snapshot, { connection: 'open' }) || event.code === 1006);
+    case 'SOCKET_CLOSED':
+      // After the app's close(), the only close is the server's answer (1000); before the
+      // handshake, a failed connect (1006).
+      if (is(snapshot, { connection: 'closing' })) return event.code === 1000;
+      return (
+        is(snapshot, 'connection') &&
+        event.code !== 1000 &&
+        (is(snapshot, { connection: 'open' }) || event.code === 1006)
+      );
     case 'ACTIVITY': // the runtime sends it only while suspended
       return is(snapshot, 'suspended');
     case 'RESUME': // the runtime sends it only while suspended or waiting
@@ -137,7 +148,8 @@ const paths = model.getShortestPaths();
 
 /** The client's `state` in a model state. */
 function stateOf(snapshot: AnyMachineSnapshot): ClientState {
-  if (snapshot.status === 'done') return 'closed';
+  // `closing`: the app's close(), waiting for the server's answer: `closed` to the app.
+  if (snapshot.status === 'done' || is(snapshot, { connection: 'closing' })) return 'closed';
   if (is(snapshot, 'waiting')) return 'waiting';
   if (is(snapshot, 'suspended')) return 'suspended';
   return is(snapshot, { connection: 'open' }) ? 'open' : 'connecting';
@@ -148,10 +160,14 @@ const label = (event: EventObject & Record<string, unknown>, before: AnyMachineS
   return is(before, { connection: 'connecting' }) ? 'SOCKET_CLOSED(refused)' : `SOCKET_CLOSED(${event.code})`;
 };
 
-/** A ws server that holds each handshake until the test decides, and remembers each socket. */
+/**
+ * A ws server that holds each handshake until the test decides, and remembers each socket (and
+ * its TCP socket, which `mute()` stops reading and `unmute()` reads again).
+ */
 async function startHoldingServer() {
   const held: ((ok: boolean) => void)[] = [];
   const sockets: WebSocket[] = [];
+  const tcp: Socket[] = [];
   const server = new WebSocketServer({
     port: 0,
     host: '127.0.0.1',
@@ -163,16 +179,30 @@ async function startHoldingServer() {
     },
   });
   await new Promise((resolve) => server.once('listening', resolve));
-  server.on('connection', (ws) => sockets.push(ws));
+  server.on('connection', (ws, request) => {
+    sockets.push(ws);
+    tcp.push(request.socket);
+  });
   onTestFinished(async () => {
     for (const release of held.splice(0)) release(false);
     for (const ws of server.clients) ws.terminate();
     await new Promise((resolve) => server.close(resolve));
   });
-  return { url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`, held, sockets };
+  return {
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    held,
+    sockets,
+    mute: () => tcp.at(-1)?.pause(),
+    unmute: () => {
+      for (const socket of tcp) socket.resume();
+    },
+  };
 }
 
 type Server = Awaited<ReturnType<typeof startHoldingServer>>;
+
+/** The client's last socket. */
+const lastSocket = (t: TestClient) => t.sockets.at(-1) as WebSocket;
 
 /** Resolves once `ready()` holds, polling the event loop (real sockets answer in their own time). */
 async function until(ready: () => boolean, what: string): Promise<void> {
@@ -225,6 +255,13 @@ async function perform(
       }
       return;
     case 'SOCKET_CLOSED':
+      if (is(before, { connection: 'closing' })) {
+        // The server reads the app's 1000 at last and answers: the socket closes, and the app
+        // hears nothing (it closed the client).
+        server.unmute();
+        await until(() => lastSocket(t).readyState === lastSocket(t).CLOSED, 'the handshake to end');
+        return;
+      }
       if (is(before, { connection: 'connecting' })) {
         await until(() => server.held.length > 0, 'the handshake');
         server.held.shift()?.(false);
@@ -239,6 +276,12 @@ async function perform(
       network.online();
       return;
     case 'NETWORK_OFFLINE':
+      if (is(before, { connection: 'closing' })) {
+        // The handshake is given up as the socket is: destroyed at once, and nothing announced.
+        network.offline();
+        await until(() => lastSocket(t).readyState === lastSocket(t).CLOSED, 'the socket to be destroyed');
+        return;
+      }
       if (is(before, { connection: 'connecting' })) {
         // The handshake under way reached the server first. Given up at once, before the server
         // answers: refused only afterwards, so that its refusal (a 1006 too) cannot stand in
@@ -268,10 +311,17 @@ async function perform(
     case 'RESUME':
       return t.client.resume();
     case 'CLOSE':
+      // On an open socket, to a server that reads nothing more until the path says it answers.
+      if (is(before, { connection: 'open' })) server.mute();
       return t.client.close();
     case afterEvent('connectTimeout'):
       await until(() => server.held.length > 0, 'the handshake');
       t.simulated.increment(timings.connectTimeoutMs);
+      return;
+    case afterEvent('closeTimeout'):
+      // No answer: the socket is destroyed (the muted server can say nothing).
+      t.simulated.increment(timings.closeTimeoutMs);
+      await until(() => lastSocket(t).readyState === lastSocket(t).CLOSED, 'the socket to be destroyed');
       return;
     case afterEvent('stableAfter'):
       t.simulated.increment(timings.stableAfterMs);
@@ -311,9 +361,11 @@ describe('client machine, path by path on real sockets', () => {
         expect(t.client.state, `after ${event.type}`).toBe(stateOf(step.state));
         before = step.state;
       }
-      // Whatever the path, close() ends it with nothing left: no delay, no listener.
+      // Whatever the path, close() ends it with nothing left: no delay, no listener (a server
+      // muted for a close handshake answers it now).
       t.client.close();
       for (const release of server.held.splice(0)) release(false);
+      server.unmute();
       await expectReleased(t);
       expect(network.listeners('online'), 'online listeners left').toBe(0);
       expect(network.listeners('offline'), 'offline listeners left').toBe(0);

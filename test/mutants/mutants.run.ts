@@ -13,9 +13,10 @@
  *   npm run test:mutants   # prints the table, writes test-output/mutants.md
  *   WSSUP_MUTANTS_OF=lease npm run test:mutants   # one machine's mutants only
  *
- * And the client's semantic mutants (its silence watch), and its transitions on
- * the device's `offline`, on a send after a sleep and on resume() while waiting,
- * removed, against the client's walk and its tests.
+ * And the client's semantic mutants (its silence watch, its close handshake), and its
+ * transitions on the device's `offline`, on a send after a sleep, on resume() while waiting
+ * and on the app's close() of an open socket (`closing`), removed, against the client's walk
+ * and its tests.
  *
  * And every transition of the close refusal (`refuse: 'close'`), removed, against
  * its walk, its machine's tests and the runtime's; and every transition of the
@@ -199,7 +200,10 @@ it('every mutant of the machines named (a transition removed, or a rule broken) 
         (t) =>
           t.event === 'NETWORK_OFFLINE' ||
           t.event === 'CHECK_SILENCE' ||
-          (t.event === 'RESUME' && t.source === 'client.waiting'),
+          (t.event === 'RESUME' && t.source === 'client.waiting') ||
+          // The app's close() on an open socket: its bounded close handshake.
+          (t.event === 'CLOSE' && t.source === 'client.connection.open') ||
+          t.source === 'client.connection.closing',
       )
       .map((t) => t.key),
     ...allTransitions(refusalMachine).map((t) => t.key),
