@@ -173,6 +173,10 @@ describe('Refusal (item 3)', () => {
     [[429, 'x', { retryAfterMs: -1 }], /retryAfterMs must be a finite number/],
     [[429, 'x', { retryAfterMs: Number.NaN }], /retryAfterMs must be a finite number/],
     [[429, 'x', { retryAfterMs: Number.POSITIVE_INFINITY }], /retryAfterMs must be a finite number/],
+    // A misspelt or misplaced hint used to be dropped silently: the client got no Retry-After.
+    [[429, 'x', { retryAfter: 5 }], /a Refusal's options: unknown key retryAfter, expected retryAfterMs/],
+    [[429, 'x', 5_000], /a Refusal's options must be an object such as \{ retryAfterMs: 5000 \}, got 5000/],
+    [[429, 'x', null], /a Refusal's options must be an object .*, got null/],
   ])('new Refusal(%j) throws WSSUP_INVALID_ARGUMENT', (args, message) => {
     const make = () => new Refusal(...(args as ConstructorParameters<typeof Refusal>));
     expect(make).toThrow(SupervisorError);
