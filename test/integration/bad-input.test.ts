@@ -905,6 +905,34 @@ describe('bad arguments to the connection handle', () => {
     );
   });
 
+  it("send options that are not an object say what they got: ws's isBinary passed as is is told to be { binary }", () => {
+    const supervisor = createSupervisor({ preset: 'test', authenticate: () => 'alice' });
+    onTestFinished(() => supervisor.shutdown());
+    const messageOf = (call: () => unknown) => {
+      try {
+        call();
+      } catch (error) {
+        return `${(error as SupervisorError).code}: ${(error as Error).message}`;
+      }
+      return 'no error';
+    };
+    const sendToUser = supervisor.sendToUser as (userId: string, data: unknown, options: unknown) => number;
+    const broadcast = supervisor.broadcast as (data: unknown, options: unknown) => number;
+    // onMessage's isBinary handed on as is, where { binary: isBinary } belongs.
+    expect(messageOf(() => sendToUser('alice', 'hi', true))).toBe(
+      'WSSUP_INVALID_ARGUMENT: send options must be an object such as { binary: true }, got true',
+    );
+    expect(messageOf(() => broadcast('hi', 'binary'))).toBe(
+      'WSSUP_INVALID_ARGUMENT: send options must be an object such as { binary: true }, got "binary"',
+    );
+    expect(messageOf(() => broadcast('hi', null))).toBe(
+      'WSSUP_INVALID_ARGUMENT: send options must be an object such as { binary: true }, got null',
+    );
+    expect(messageOf(() => sendToUser('alice', 'hi', { binary: 'yes' }))).toBe(
+      'WSSUP_INVALID_ARGUMENT: options.binary must be a boolean, got "yes"',
+    );
+  });
+
   it('a buffer given away (transferred, so detached) is refused by every send with WSSUP_INVALID_ARGUMENT, not a bare TypeError', async () => {
     // What an app holds after postMessage(buffer, [buffer]) to a worker, or buffer.transfer():
     // still an ArrayBuffer (or a view on one), but with nothing left to send.
