@@ -114,7 +114,8 @@ describe('refused upgrades allocate nothing', () => {
       'invalid-user-id',
       /must be a string, got undefined/,
       () => ({ id: 'alice' }),
-      /^authenticate returned an object whose userId is undefined, not a user id: /,
+      // Its keys named: "whose userId is undefined" left the app to guess that it wrote `id`.
+      /^authenticate returned an object without userId \(its keys: id\), not a user id: /,
     ],
     [
       'authenticate throws',
