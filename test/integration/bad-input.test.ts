@@ -461,6 +461,46 @@ describe('handleUpgrade() called with a request or socket that is not one', () =
   );
 });
 
+describe("handleUpgrade() called from a 'request' handler, with its ServerResponse", () => {
+  // A route (`app.get('/ws', (req, res) => supervisor.handleUpgrade(req, res, head))`) gets a
+  // ServerResponse, which has end() and destroy() too: it was taken for the socket, and the
+  // raw HTTP answer (a 400, or a 101 and WebSocket frames) was written as the body of a 200.
+  it.each([
+    ['an upgrade request (a server with no upgrade listener hands it to request)', true],
+    ['a plain GET', false],
+  ])(
+    '%s: resolves, reports WSSUP_INVALID_ARGUMENT saying where the call belongs, writes no answer',
+    async (_name, upgrade) => {
+      const t = await startQuietServer();
+      const before = t.supervisor.stats();
+      const upgrades: Promise<void>[] = [];
+      t.server.removeAllListeners('upgrade');
+      t.server.removeAllListeners('request');
+      t.server.on('request', (request: IncomingMessage, response: unknown) =>
+        upgrades.push(t.supervisor.handleUpgrade(request, response as Duplex, Buffer.alloc(0))),
+      );
+      const socket = await rawConnect(t.port);
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const ended = once(socket, 'close');
+      socket.write(upgrade ? upgradeRequest('route') : 'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      await vi.waitFor(() => expect(upgrades).toHaveLength(1), ioWait);
+      await expect(upgrades[0]).resolves.toBeUndefined();
+      expect(t.errors).toEqual([expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' })]);
+      expect((t.errors[0] as Error).message).toBe(
+        "handleUpgrade(request, socket, head): socket must be the Duplex of Node's 'upgrade' event, got a " +
+          "ServerResponse: call handleUpgrade() from the server's 'upgrade' listener, not from a request " +
+          'handler or route (or let attach(server) listen for you)',
+      );
+      await ended;
+      // Nothing was written into the response: no 200 whose body is a raw HTTP answer.
+      expect(Buffer.concat(chunks).toString('latin1')).toBe('');
+      expect(t.supervisor.stats()).toEqual(before);
+      expectNoLeaks(t.supervisor);
+    },
+  );
+});
+
 describe('oversized messages', () => {
   it('are refused by ws with 1009, never reach onMessage, and the connection is disposed', async () => {
     const watcher = createCloseWatcher();
