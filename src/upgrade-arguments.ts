@@ -86,3 +86,20 @@ export function dropUnusableUpgrade(request: unknown, socket: unknown): void {
     }
   }
 }
+
+/**
+ * True when a `ws` WebSocket already owns this socket: another WebSocketServer of the
+ * same http server (one created with `{ server }`, old code left in place) completed
+ * its handshake first. ws marks the socket with its own `Symbol('websocket')`, one per
+ * copy of ws, so it is found by its description. Never throws.
+ */
+export function isUpgradedElsewhere(socket: Duplex): boolean {
+  try {
+    return Object.getOwnPropertySymbols(socket).some(
+      (symbol) =>
+        symbol.description === 'websocket' && (socket as unknown as Record<symbol, unknown>)[symbol] != null,
+    );
+  } catch {
+    return false;
+  }
+}

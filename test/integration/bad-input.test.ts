@@ -501,6 +501,41 @@ describe("handleUpgrade() called from a 'request' handler, with its ServerRespon
   );
 });
 
+describe('a socket another WebSocket server of the same http server already upgraded', () => {
+  // Old code left in place: `new WebSocketServer({ server })` answers every upgrade first, then
+  // the supervisor's listener admitted the same socket, ws threw "called more than once", and that
+  // was reported as the app's own hook failing (`webSocketServer.handleUpgrade`) though the app
+  // passed no webSocketServer. Now nothing is admitted, and the report says what to change.
+  it('is left to that server: WSSUP_INVALID_ARGUMENT saying so, nothing admitted', async () => {
+    const t = await startQuietServer();
+    const before = t.supervisor.stats();
+    t.server.removeAllListeners('upgrade');
+    const legacy = new WebSocketServer({ server: t.server });
+    onTestFinished(() => void legacy.close());
+    legacy.on('connection', (socket) => socket.on('message', (data) => socket.send(data)));
+    const upgrades: Promise<void>[] = [];
+    t.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+      upgrades.push(t.supervisor.handleUpgrade(request, socket, head)),
+    );
+    const ws = new WebSocket(t.url('legacy'));
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+    await vi.waitFor(() => expect(upgrades).toHaveLength(1), ioWait);
+    await expect(upgrades[0]).resolves.toBeUndefined();
+    expect(t.errors).toEqual([expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' })]);
+    expect((t.errors[0] as Error).message).toBe(
+      'handleUpgrade(): this socket was already upgraded by another WebSocket server of the same ' +
+        'http server (a ws WebSocketServer created with { server }?), and is left to it: give attach() ' +
+        'a path of its own (attach(server, { path: "/ws" })), or remove the other server',
+    );
+    // The other server's connection works on, undisturbed.
+    ws.send('still mine');
+    expect(String((await once(ws, 'message'))[0])).toBe('still mine');
+    expect(t.supervisor.stats()).toEqual(before);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
 describe('oversized messages', () => {
   it('are refused by ws with 1009, never reach onMessage, and the connection is disposed', async () => {
     const watcher = createCloseWatcher();
