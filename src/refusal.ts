@@ -129,7 +129,14 @@ function refusalProblem(status: unknown, message: unknown, retryAfterMs: unknown
   if (typeof status !== 'number' || !refusalStatuses.has(status)) {
     return `a Refusal's status must be 401, 403, 429 or 503, got ${describeValue(status)}`;
   }
-  if (message !== undefined && typeof message !== 'string') return "a Refusal's message must be a string";
+  if (message !== undefined && typeof message !== 'string') {
+    // The options in the message's place: new Refusal(429, { retryAfterMs }) dropped the message argument.
+    const options =
+      typeof message === 'object' && message !== null && 'retryAfterMs' in message
+        ? ' (options go third: new Refusal(status, undefined, { retryAfterMs }))'
+        : '';
+    return `a Refusal's message must be a string, got ${describeValue(message)}${options}`;
+  }
   if (retryAfterMs !== undefined && !isDuration(retryAfterMs)) {
     return `a Refusal's retryAfterMs must be a finite number of milliseconds >= 0, got ${describeValue(retryAfterMs)}`;
   }
