@@ -26,7 +26,8 @@ export const MAX_CLOSE_REASON_BYTES = 123;
  * @param options.retryAfterMs When the client may try again; sent as `Retry-After` (seconds, rounded up).
  *   A 429 or 503 without it gets the `retryAfterMs.refused` option's default.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for another status, a message that is not a
- *   string, or a `retryAfterMs` that is not a finite number ≥ 0.
+ *   string, a `retryAfterMs` that is not a finite number ≥ 0, or options that are not an object
+ *   or have another key (`{ retryAfter: 5 }`).
  * @example
  * ```ts
  * authenticate: async (request) => {
@@ -44,7 +45,11 @@ export class Refusal extends Error {
   readonly retryAfterMs: number | undefined;
 
   constructor(status: RefusalStatus, message?: string, options: { retryAfterMs?: number | undefined } = {}) {
-    const retryAfterMs = options?.retryAfterMs;
+    // The options are checked too: `{ retryAfter: 5 }` or a bare 5000 was dropped in silence,
+    // and the client got no Retry-After.
+    const badOptions = optionsProblem(options);
+    if (badOptions !== undefined) throw new SupervisorError('WSSUP_INVALID_ARGUMENT', badOptions);
+    const retryAfterMs = options.retryAfterMs;
     const problem = refusalProblem(status, message, retryAfterMs);
     if (problem !== undefined) throw new SupervisorError('WSSUP_INVALID_ARGUMENT', problem);
     super(message ?? STATUS_CODES[status] ?? 'refused');
@@ -109,12 +114,29 @@ function isForeignRefusal(value: unknown): boolean {
 export const changedRefusalProblem = (refusal: Refusal): string | undefined =>
   refusalProblem(refusal.status, refusal.message, refusal.retryAfterMs);
 
+/** What is wrong with a Refusal's options argument, or undefined: an object whose keys are all known. */
+function optionsProblem(options: unknown): string | undefined {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    return `a Refusal's options must be an object such as { retryAfterMs: 5000 }, got ${describeValue(options)}`;
+  }
+  const unknown = Object.keys(options).find((key) => key !== 'retryAfterMs');
+  if (unknown !== undefined) return `a Refusal's options: unknown key ${unknown}, expected retryAfterMs`;
+  return undefined;
+}
+
 /** What is wrong with a Refusal's fields, or undefined. */
 function refusalProblem(status: unknown, message: unknown, retryAfterMs: unknown): string | undefined {
   if (typeof status !== 'number' || !refusalStatuses.has(status)) {
     return `a Refusal's status must be 401, 403, 429 or 503, got ${describeValue(status)}`;
   }
-  if (message !== undefined && typeof message !== 'string') return "a Refusal's message must be a string";
+  if (message !== undefined && typeof message !== 'string') {
+    // The options in the message's place: new Refusal(429, { retryAfterMs }) dropped the message argument.
+    const options =
+      typeof message === 'object' && message !== null && 'retryAfterMs' in message
+        ? ' (options go third: new Refusal(status, undefined, { retryAfterMs }))'
+        : '';
+    return `a Refusal's message must be a string, got ${describeValue(message)}${options}`;
+  }
   if (retryAfterMs !== undefined && !isDuration(retryAfterMs)) {
     return `a Refusal's retryAfterMs must be a finite number of milliseconds >= 0, got ${describeValue(retryAfterMs)}`;
   }

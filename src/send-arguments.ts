@@ -65,9 +65,13 @@ export function assertSendOptions(
   options: unknown,
 ): asserts options is { binary?: boolean | undefined } | undefined {
   if (options === undefined) return;
-  if (typeof options !== 'object' || options === null) throw invalid('send options must be an object');
+  if (typeof options !== 'object' || options === null) {
+    throw invalid(`send options must be an object such as { binary: true }, got ${describeValue(options)}`);
+  }
   const { binary } = options as { binary?: unknown };
-  if (binary !== undefined && typeof binary !== 'boolean') throw invalid('options.binary must be a boolean');
+  if (binary !== undefined && typeof binary !== 'boolean') {
+    throw invalid(`options.binary must be a boolean, got ${describeValue(binary)}`);
+  }
 }
 
 /**

@@ -77,7 +77,8 @@ export interface Supervisor<Data = unknown> {
    * with the three arguments Node gives it). Resolves once the request is
    * admitted or refused; never rejects. A `head` that is not a Buffer is
    * refused with HTTP 500 and reported to `onError` as WSSUP_INVALID_ARGUMENT;
-   * so is a `request` or `socket` that is not one (swapped, or missing), and
+   * so is a `request` or `socket` that is not one (swapped, missing, or a
+   * request handler's `ServerResponse`: upgrades come to `upgrade`), and
    * then the client's connection is closed, as nothing can be answered on it.
    */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;

@@ -22,6 +22,12 @@ const hasMethods = (value: unknown, names: readonly string[]): boolean =>
  */
 const isSocket = (value: unknown): value is Duplex => hasMethods(value, ['end', 'destroy', 'on', 'off']);
 
+/**
+ * The ServerResponse of a 'request' handler (a route): it has end() and destroy() too, so
+ * it passed for a socket, and the raw HTTP answer became the body of a 200.
+ */
+const isServerResponse = (value: unknown): boolean => hasMethods(value, ['writeHead', 'setHeader']);
+
 const isRequest = (value: unknown): value is IncomingMessage =>
   typeof value === 'object' &&
   value !== null &&
@@ -39,13 +45,16 @@ const isHttp2 = (request: IncomingMessage): boolean => request.httpVersionMajor 
  * both are usable. (`head` is checked later, once the socket can be answered.)
  */
 export function upgradeArgumentsError(request: unknown, socket: unknown): SupervisorError | undefined {
+  // HTTP/2 before a response: an http2 'request' handler's (request, response) is that slip.
   const problem = !isSocket(socket)
     ? `socket must be the Duplex of Node's 'upgrade' event, got ${describeValue(socket)}`
     : !isRequest(request)
       ? `request must be the IncomingMessage of Node's 'upgrade' event, got ${describeValue(request)}`
       : isHttp2(request)
         ? "request is an HTTP/2 request (a node:http2 'request' or 'stream'), which cannot be upgraded: HTTP/2 has no Upgrade, and WebSockets over HTTP/2 (RFC 8441) are not supported. Call it from the 'upgrade' event of a node:http or node:https server, or of http2.createSecureServer({ allowHTTP1: true }), whose HTTP/1.1 connections carry upgrades"
-        : undefined;
+        : isServerResponse(socket)
+          ? `socket must be the Duplex of Node's 'upgrade' event, got ${describeValue(socket)}: call handleUpgrade() from the server's 'upgrade' listener, not from a request handler or route (or let attach(server) listen for you)`
+          : undefined;
   if (problem === undefined) return undefined;
   return new SupervisorError('WSSUP_INVALID_ARGUMENT', `handleUpgrade(request, socket, head): ${problem}`);
 }
@@ -75,5 +84,22 @@ export function dropUnusableUpgrade(request: unknown, socket: unknown): void {
     } catch {
       // Not ours to fix: the error above already names the slip.
     }
+  }
+}
+
+/**
+ * True when a `ws` WebSocket already owns this socket: another WebSocketServer of the
+ * same http server (one created with `{ server }`, old code left in place) completed
+ * its handshake first. ws marks the socket with its own `Symbol('websocket')`, one per
+ * copy of ws, so it is found by its description. Never throws.
+ */
+export function isUpgradedElsewhere(socket: Duplex): boolean {
+  try {
+    return Object.getOwnPropertySymbols(socket).some(
+      (symbol) =>
+        symbol.description === 'websocket' && (socket as unknown as Record<symbol, unknown>)[symbol] != null,
+    );
+  } catch {
+    return false;
   }
 }

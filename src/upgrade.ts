@@ -24,7 +24,7 @@ import type { Reject, Rejection } from './rejections.js';
 import { isThenable } from './thenable.js';
 import { checkHandshake } from './transport/handshake.js';
 import { type ConnectionEnv, WsConnection } from './transport/ws-adapter.js';
-import { dropUnusableUpgrade, upgradeArgumentsError } from './upgrade-arguments.js';
+import { dropUnusableUpgrade, isUpgradedElsewhere, upgradeArgumentsError } from './upgrade-arguments.js';
 import { authResultError, checkUserId, correlationIdOf } from './user-id.js';
 import { type UserLimit, type UserLimits, userLimitProblem } from './user-limit.js';
 
@@ -230,6 +230,14 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       const message =
         'handleUpgrade() was called more than once with the same socket: is the supervisor attached to ' +
         'this server and also called from an upgrade listener?';
+      return report(new SupervisorError('WSSUP_INVALID_ARGUMENT', message));
+    }
+    if (isUpgradedElsewhere(socket)) {
+      // Its 101 is written and its WebSocket lives on it: nothing to answer, nothing to admit.
+      const message =
+        'handleUpgrade(): this socket was already upgraded by another WebSocket server of the same ' +
+        'http server (a ws WebSocketServer created with { server }?), and is left to it: give attach() ' +
+        'a path of its own (attach(server, { path: "/ws" })), or remove the other server';
       return report(new SupervisorError('WSSUP_INVALID_ARGUMENT', message));
     }
     handedOver.add(socket);

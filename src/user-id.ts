@@ -79,11 +79,30 @@ export function authResultError(auth: unknown, userId: unknown): TypeError {
   }
   const returned =
     typeof auth === 'object' && auth !== null
-      ? `${describeValue(auth)} whose userId is ${describeValue(userId)}`
+      ? `${describeValue(auth)} ${withoutUserId(auth) ?? `whose userId is ${describeValue(userId)}`}`
       : describeValue(auth);
   return new TypeError(
     `authenticate returned ${returned}, not a user id: return a string, { userId: string }, null (401) or a Refusal`,
   );
+}
+
+/**
+ * "without userId (its keys: id, name)" for an object that has no userId at all, the
+ * usual slip (`{ id }`, `{ user }`); undefined otherwise. Never throws: a Proxy's
+ * traps may, while this error is being built.
+ */
+function withoutUserId(auth: object): string | undefined {
+  try {
+    if ('userId' in auth) return undefined;
+    const keys = Object.keys(auth);
+    const named = keys.slice(0, 5).map((key) => describeValue(key).slice(1, -1));
+    const more = keys.length > 5 ? ', …' : '';
+    return keys.length === 0
+      ? 'without userId (it has no keys)'
+      : `without userId (its keys: ${named.join(', ')}${more})`;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

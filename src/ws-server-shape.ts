@@ -26,9 +26,14 @@ export function isNoServerWebSocketServer(value: unknown): value is WebSocketSer
 /**
  * How an error names a ws server made to listen by itself (`{ port }` or `{ server }`):
  * "received a WebSocketServer" alone read as the right thing passed, so say how it was
- * made and what to do instead. Undefined for anything else (the default naming applies).
+ * made and what to do instead; and the class itself, passed where an instance belongs.
+ * Undefined for anything else (the default naming applies).
  */
 export function describeListeningServer(value: unknown): string | undefined {
+  // The class itself where an instance belongs: "received a function" did not say which slip it was.
+  if (typeof value === 'function' && isWebSocketServerClass(value)) {
+    return 'a function (the class, not a server: pass new WebSocketServer({ noServer: true }))';
+  }
   if (typeof value !== 'object' || value === null) return undefined;
   const candidate = value as { handleUpgrade?: unknown; options?: unknown };
   if (typeof candidate.handleUpgrade !== 'function') return undefined;
@@ -42,4 +47,14 @@ export function describeListeningServer(value: unknown): string | undefined {
     `${describeValue(value)} created with { ${madeWith} }, which completes handshakes itself: ` +
     'create it with { noServer: true } and give your http server to attach()'
   );
+}
+
+/** A class whose instances would have handleUpgrade: ws's WebSocketServer, of any copy. Never throws. */
+function isWebSocketServerClass(value: unknown): boolean {
+  try {
+    const { prototype } = value as { prototype?: { handleUpgrade?: unknown } };
+    return typeof prototype?.handleUpgrade === 'function';
+  } catch {
+    return false;
+  }
 }

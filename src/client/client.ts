@@ -6,7 +6,7 @@
 import { createActor, type SnapshotFrom } from 'xstate';
 import { type ClientClose, clientMachine } from '../../machines/client.machine.js';
 import { type CloseKind, closeKindOf, dispositionOf } from '../../machines/client-close.js';
-import { type AppHookError, InvalidOptionError, SupervisorError } from '../errors.js';
+import { type AppHookError, describeValue, InvalidOptionError, SupervisorError } from '../errors.js';
 import { isolateInspect } from '../inspect.js';
 import { attemptUrl } from './attempt-url.js';
 import { createNetworkActor } from './network-actor.js';
@@ -117,6 +117,14 @@ function isBinaryData(data: unknown): boolean {
   return (
     typeof blob.size === 'number' && typeof blob.type === 'string' && typeof blob.arrayBuffer === 'function'
   );
+}
+
+/** The usual mistake is a message object, which a browser would send as "[object Object]". */
+function serialiseHint(data: unknown): string {
+  if (Array.isArray(data)) return ' (JSON.stringify() it first)';
+  if (typeof data !== 'object' || data === null) return '';
+  const prototype: unknown = Object.getPrototypeOf(data);
+  return prototype === Object.prototype || prototype === null ? ' (JSON.stringify() it first)' : '';
 }
 
 const isShared = (buffer: unknown) => Object.prototype.toString.call(buffer) === '[object SharedArrayBuffer]';
@@ -334,7 +342,7 @@ export function createClient(options: ClientOptions): Client {
       if (typeof data !== 'string' && !isBinaryData(data)) {
         throw new SupervisorError(
           'WSSUP_INVALID_ARGUMENT',
-          'data must be a string, an ArrayBuffer, a typed array or DataView, or a Blob',
+          `data must be a string, an ArrayBuffer, a typed array or DataView, or a Blob, got ${describeValue(data)}${serialiseHint(data)}`,
         );
       }
       if (closing || socket === undefined || socket.readyState !== ReadyState.open) return false;

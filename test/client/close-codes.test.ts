@@ -268,6 +268,13 @@ describe('send() checks what it is given', () => {
         expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }),
       );
     }
+    // The message says what it got, and for a message object how to send it, as connection.send()'s does.
+    expect(() => t.client.send({ text: 'hi' } as never)).toThrow(
+      'data must be a string, an ArrayBuffer, a typed array or DataView, or a Blob, got an object (JSON.stringify() it first)',
+    );
+    expect(() => t.client.send([1, 2] as never)).toThrow(/, got an array \(JSON\.stringify\(\) it first\)$/);
+    expect(() => t.client.send(42 as never)).toThrow(/, or a Blob, got 42$/);
+    expect(() => t.client.send(new Map() as never)).toThrow(/, or a Blob, got a Map$/);
     const from = t.mark();
     expect(t.client.send('ok')).toBe(true);
     expect(t.client.send(new Uint8Array([1, 2]))).toBe(true);

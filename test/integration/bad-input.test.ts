@@ -114,7 +114,8 @@ describe('refused upgrades allocate nothing', () => {
       'invalid-user-id',
       /must be a string, got undefined/,
       () => ({ id: 'alice' }),
-      /^authenticate returned an object whose userId is undefined, not a user id: /,
+      // Its keys named: "whose userId is undefined" left the app to guess that it wrote `id`.
+      /^authenticate returned an object without userId \(its keys: id\), not a user id: /,
     ],
     [
       'authenticate throws',
@@ -458,6 +459,81 @@ describe('handleUpgrade() called with a request or socket that is not one', () =
       expectNoLeaks(t.supervisor);
     },
   );
+});
+
+describe("handleUpgrade() called from a 'request' handler, with its ServerResponse", () => {
+  // A route (`app.get('/ws', (req, res) => supervisor.handleUpgrade(req, res, head))`) gets a
+  // ServerResponse, which has end() and destroy() too: it was taken for the socket, and the
+  // raw HTTP answer (a 400, or a 101 and WebSocket frames) was written as the body of a 200.
+  it.each([
+    ['an upgrade request (a server with no upgrade listener hands it to request)', true],
+    ['a plain GET', false],
+  ])(
+    '%s: resolves, reports WSSUP_INVALID_ARGUMENT saying where the call belongs, writes no answer',
+    async (_name, upgrade) => {
+      const t = await startQuietServer();
+      const before = t.supervisor.stats();
+      const upgrades: Promise<void>[] = [];
+      t.server.removeAllListeners('upgrade');
+      t.server.removeAllListeners('request');
+      t.server.on('request', (request: IncomingMessage, response: unknown) =>
+        upgrades.push(t.supervisor.handleUpgrade(request, response as Duplex, Buffer.alloc(0))),
+      );
+      const socket = await rawConnect(t.port);
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const ended = once(socket, 'close');
+      socket.write(upgrade ? upgradeRequest('route') : 'GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      await vi.waitFor(() => expect(upgrades).toHaveLength(1), ioWait);
+      await expect(upgrades[0]).resolves.toBeUndefined();
+      expect(t.errors).toEqual([expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' })]);
+      expect((t.errors[0] as Error).message).toBe(
+        "handleUpgrade(request, socket, head): socket must be the Duplex of Node's 'upgrade' event, got a " +
+          "ServerResponse: call handleUpgrade() from the server's 'upgrade' listener, not from a request " +
+          'handler or route (or let attach(server) listen for you)',
+      );
+      await ended;
+      // Nothing was written into the response: no 200 whose body is a raw HTTP answer.
+      expect(Buffer.concat(chunks).toString('latin1')).toBe('');
+      expect(t.supervisor.stats()).toEqual(before);
+      expectNoLeaks(t.supervisor);
+    },
+  );
+});
+
+describe('a socket another WebSocket server of the same http server already upgraded', () => {
+  // Old code left in place: `new WebSocketServer({ server })` answers every upgrade first, then
+  // the supervisor's listener admitted the same socket, ws threw "called more than once", and that
+  // was reported as the app's own hook failing (`webSocketServer.handleUpgrade`) though the app
+  // passed no webSocketServer. Now nothing is admitted, and the report says what to change.
+  it('is left to that server: WSSUP_INVALID_ARGUMENT saying so, nothing admitted', async () => {
+    const t = await startQuietServer();
+    const before = t.supervisor.stats();
+    t.server.removeAllListeners('upgrade');
+    const legacy = new WebSocketServer({ server: t.server });
+    onTestFinished(() => void legacy.close());
+    legacy.on('connection', (socket) => socket.on('message', (data) => socket.send(data)));
+    const upgrades: Promise<void>[] = [];
+    t.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+      upgrades.push(t.supervisor.handleUpgrade(request, socket, head)),
+    );
+    const ws = new WebSocket(t.url('legacy'));
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+    await vi.waitFor(() => expect(upgrades).toHaveLength(1), ioWait);
+    await expect(upgrades[0]).resolves.toBeUndefined();
+    expect(t.errors).toEqual([expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' })]);
+    expect((t.errors[0] as Error).message).toBe(
+      'handleUpgrade(): this socket was already upgraded by another WebSocket server of the same ' +
+        'http server (a ws WebSocketServer created with { server }?), and is left to it: give attach() ' +
+        'a path of its own (attach(server, { path: "/ws" })), or remove the other server',
+    );
+    // The other server's connection works on, undisturbed.
+    ws.send('still mine');
+    expect(String((await once(ws, 'message'))[0])).toBe('still mine');
+    expect(t.supervisor.stats()).toEqual(before);
+    expectNoLeaks(t.supervisor);
+  });
 });
 
 describe('oversized messages', () => {
@@ -902,6 +978,34 @@ describe('bad arguments to the connection handle', () => {
     );
     expect(messageOf(() => broadcast(42))).toBe(
       'WSSUP_INVALID_ARGUMENT: data must be a string, a Buffer, an ArrayBuffer or a typed array view, got 42',
+    );
+  });
+
+  it("send options that are not an object say what they got: ws's isBinary passed as is is told to be { binary }", () => {
+    const supervisor = createSupervisor({ preset: 'test', authenticate: () => 'alice' });
+    onTestFinished(() => supervisor.shutdown());
+    const messageOf = (call: () => unknown) => {
+      try {
+        call();
+      } catch (error) {
+        return `${(error as SupervisorError).code}: ${(error as Error).message}`;
+      }
+      return 'no error';
+    };
+    const sendToUser = supervisor.sendToUser as (userId: string, data: unknown, options: unknown) => number;
+    const broadcast = supervisor.broadcast as (data: unknown, options: unknown) => number;
+    // onMessage's isBinary handed on as is, where { binary: isBinary } belongs.
+    expect(messageOf(() => sendToUser('alice', 'hi', true))).toBe(
+      'WSSUP_INVALID_ARGUMENT: send options must be an object such as { binary: true }, got true',
+    );
+    expect(messageOf(() => broadcast('hi', 'binary'))).toBe(
+      'WSSUP_INVALID_ARGUMENT: send options must be an object such as { binary: true }, got "binary"',
+    );
+    expect(messageOf(() => broadcast('hi', null))).toBe(
+      'WSSUP_INVALID_ARGUMENT: send options must be an object such as { binary: true }, got null',
+    );
+    expect(messageOf(() => sendToUser('alice', 'hi', { binary: 'yes' }))).toBe(
+      'WSSUP_INVALID_ARGUMENT: options.binary must be a boolean, got "yes"',
     );
   });
 

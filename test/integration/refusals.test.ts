@@ -170,9 +170,19 @@ describe('Refusal (item 3)', () => {
     [[500], /got 500/],
     [['403'], /got "403"/], // the string, quoted: "got 403" looked like a valid status
     [[403, 42], /message must be a string/],
+    // The options object in the message's place (a Refusal takes the message second): named.
+    [
+      [429, { retryAfterMs: 5_000 }],
+      /^a Refusal's message must be a string, got an object \(options go third: new Refusal\(status, undefined, \{ retryAfterMs \}\)\)$/,
+    ],
+    [[403, 42], /^a Refusal's message must be a string, got 42$/],
     [[429, 'x', { retryAfterMs: -1 }], /retryAfterMs must be a finite number/],
     [[429, 'x', { retryAfterMs: Number.NaN }], /retryAfterMs must be a finite number/],
     [[429, 'x', { retryAfterMs: Number.POSITIVE_INFINITY }], /retryAfterMs must be a finite number/],
+    // A misspelt or misplaced hint used to be dropped silently: the client got no Retry-After.
+    [[429, 'x', { retryAfter: 5 }], /a Refusal's options: unknown key retryAfter, expected retryAfterMs/],
+    [[429, 'x', 5_000], /a Refusal's options must be an object such as \{ retryAfterMs: 5000 \}, got 5000/],
+    [[429, 'x', null], /a Refusal's options must be an object .*, got null/],
   ])('new Refusal(%j) throws WSSUP_INVALID_ARGUMENT', (args, message) => {
     const make = () => new Refusal(...(args as ConstructorParameters<typeof Refusal>));
     expect(make).toThrow(SupervisorError);

@@ -403,6 +403,16 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     expect(() => resolveOptions({ authenticate, webSocketServer: own })).not.toThrow();
   });
 
+  it('the WebSocketServer class itself, where an instance belongs, is told to be made with new', () => {
+    // As for the clock: "received a function" did not say which slip it was.
+    const error = thrownBy({ authenticate, webSocketServer: WebSocketServer });
+    expect(error).toMatchObject({ option: 'webSocketServer', received: WebSocketServer });
+    expect(error.message).toBe(
+      'Invalid option "webSocketServer": expected a ws WebSocketServer created with { noServer: true }, ' +
+        'received a function (the class, not a server: pass new WebSocketServer({ noServer: true })).',
+    );
+  });
+
   describe('maxPayloadBytes with the app’s own webSocketServer (ws applies its maxPayload)', () => {
     const server = (options: { maxPayload?: number } = {}) => {
       const wss = new WebSocketServer({ noServer: true, ...options });
