@@ -1,5 +1,5 @@
 /**
- * Every example's command line (the reference server's is in examples.test.ts):
+ * Every example's command line (the reference server's is in reference-command-line.test.ts):
  * `--help` prints the usage and exits 0; a port that is not one, an unknown
  * flag or a stray argument print a message and the usage and exit 2, before
  * anything listens: never a stack trace, nor a listen on NaN. They share the

@@ -1,8 +1,8 @@
 /**
  * README claims of "The reference server" that no test checked (the rest are
  * in reference-http.test.ts, reference-flags.test.ts, reference-probes.test.ts,
- * reference-metrics.test.ts, stop-signals.test.ts and examples.test.ts): the
- * server in process on port 0, or the built program as a real process.
+ * reference-metrics.test.ts, stop-signals.test.ts, reference-command-line.test.ts and
+ * examples.test.ts): the server in process on port 0, or the built program as a real process.
  */
 import { once } from 'node:events';
 import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';

@@ -60,11 +60,13 @@ describe('--admission-rate <perSecond>[/<burst>]', () => {
   });
 
   it('reads WSSUP_ADMISSION_RATE, and the flag wins over it', async () => {
-    const fromEnv = await start([], { WSSUP_ADMISSION_RATE: '0.001/1' });
+    const [fromEnv, both] = await Promise.all([
+      start([], { WSSUP_ADMISSION_RATE: '0.001/1' }),
+      start(['--admission-rate', '0.001/3'], { WSSUP_ADMISSION_RATE: '0.001/1' }),
+    ]);
     await connect(fromEnv.url('cid'));
     expect(await connectRefused(fromEnv.url('cid'))).toBe(429);
 
-    const both = await start(['--admission-rate', '0.001/3'], { WSSUP_ADMISSION_RATE: '0.001/1' });
     for (let i = 0; i < 3; i++) await connect(both.url('cid'));
     expect(await connectRefused(both.url('cid'))).toBe(429);
   });
@@ -89,13 +91,15 @@ describe('--max-payload-bytes', () => {
   });
 
   it('reads WSSUP_MAX_PAYLOAD_BYTES, and the flag wins over it', async () => {
-    const fromEnv = await start([], { WSSUP_MAX_PAYLOAD_BYTES: '16' });
+    const [fromEnv, both] = await Promise.all([
+      start([], { WSSUP_MAX_PAYLOAD_BYTES: '16' }),
+      start(['--max-payload-bytes', '32'], { WSSUP_MAX_PAYLOAD_BYTES: '16' }),
+    ]);
     const small = await connect(fromEnv.url('fay'));
     const closing = closed(small);
     small.send('x'.repeat(17));
     expect((await closing).code).toBe(1009);
 
-    const both = await start(['--max-payload-bytes', '32'], { WSSUP_MAX_PAYLOAD_BYTES: '16' });
     const ws = await connect(both.url('fay'));
     ws.send('x'.repeat(32));
     expect(await nextMessage(ws)).toBe('x'.repeat(32));
@@ -130,9 +134,10 @@ describe('--max-buffered-bytes', () => {
   });
 
   it('keeps one whose backlog stays under it (WSSUP_MAX_BUFFERED_BYTES, the flag winning)', async () => {
-    const server = await start(['--max-buffered-bytes', String(256 * 1024 * 1024)], {
-      WSSUP_MAX_BUFFERED_BYTES: '65536',
-    });
+    const [server, fromEnv] = await Promise.all([
+      start(['--max-buffered-bytes', String(256 * 1024 * 1024)], { WSSUP_MAX_BUFFERED_BYTES: '65536' }),
+      start(['--drain-timeout-ms', '60000'], { WSSUP_MAX_BUFFERED_BYTES: '65536' }),
+    ]);
     const ws = await echoWhilePaused(server, 'hal');
     let echoed = 0;
     const all = new Promise<void>((resolve) =>
@@ -146,7 +151,6 @@ describe('--max-buffered-bytes', () => {
     expect(ws.readyState).toBe(WebSocket.OPEN);
     expect((await server.stats()).byState.draining).toBe(0);
 
-    const fromEnv = await start(['--drain-timeout-ms', '60000'], { WSSUP_MAX_BUFFERED_BYTES: '65536' });
     const slow = await echoWhilePaused(fromEnv, 'hal');
     await vi.waitFor(async () => expect((await fromEnv.stats()).byState.draining).toBe(1), ioWait);
     const closing = closed(slow);
@@ -157,19 +161,19 @@ describe('--max-buffered-bytes', () => {
 
 describe('--retry-after-ms', () => {
   it('sets the Retry-After of a refusal at the limit (WSSUP_RETRY_AFTER_MS, the flag winning)', async () => {
-    const server = await start(['--max-per-user', '1', '--retry-after-ms', '7000']);
+    const [server, fromEnv, both] = await Promise.all([
+      start(['--max-per-user', '1', '--retry-after-ms', '7000']),
+      start(['--max-per-user', '1'], { WSSUP_RETRY_AFTER_MS: '9000' }),
+      start(['--max-per-user', '1', '--retry-after-ms', '2000'], { WSSUP_RETRY_AFTER_MS: '9000' }),
+    ]);
     await connect(server.url('ivy'));
     const refused = await httpRefusal(server.url('ivy'));
     expect(refused.status).toBe(429);
     expect(refused.headers['retry-after']).toBe('7');
 
-    const fromEnv = await start(['--max-per-user', '1'], { WSSUP_RETRY_AFTER_MS: '9000' });
     await connect(fromEnv.url('ivy'));
     expect((await httpRefusal(fromEnv.url('ivy'))).headers['retry-after']).toBe('9');
 
-    const both = await start(['--max-per-user', '1', '--retry-after-ms', '2000'], {
-      WSSUP_RETRY_AFTER_MS: '9000',
-    });
     await connect(both.url('ivy'));
     expect((await httpRefusal(both.url('ivy'))).headers['retry-after']).toBe('2');
   });
@@ -186,14 +190,16 @@ describe('--linger-ms', () => {
   }
 
   it("keeps a user's supervisor after its last connection (WSSUP_LINGER_MS, the flag winning)", async () => {
+    const [preset, flag, fromEnv, both] = await Promise.all([
+      start(['--preset', 'test']),
+      start(['--preset', 'test', '--linger-ms', '600000']),
+      start(['--preset', 'test'], { WSSUP_LINGER_MS: '600000' }),
+      start(['--preset', 'test', '--linger-ms', '0'], { WSSUP_LINGER_MS: '600000' }),
+    ]);
     // The test preset lingers 0 ms: without the flag, nothing is left.
-    expect(await lingeringAfterClose(await start(['--preset', 'test']), 'jon')).toBe(0);
-    expect(await lingeringAfterClose(await start(['--preset', 'test', '--linger-ms', '600000']), 'jon')).toBe(
-      1,
-    );
-    const fromEnv = await start(['--preset', 'test'], { WSSUP_LINGER_MS: '600000' });
+    expect(await lingeringAfterClose(preset, 'jon')).toBe(0);
+    expect(await lingeringAfterClose(flag, 'jon')).toBe(1);
     expect(await lingeringAfterClose(fromEnv, 'jon')).toBe(1);
-    const both = await start(['--preset', 'test', '--linger-ms', '0'], { WSSUP_LINGER_MS: '600000' });
     expect(await lingeringAfterClose(both, 'jon')).toBe(0);
   });
 });
@@ -201,15 +207,13 @@ describe('--linger-ms', () => {
 describe('--heartbeat-message', () => {
   it('is sent with every ping (WSSUP_HEARTBEAT_MESSAGE, the flag winning)', async () => {
     const fast = ['--heartbeat-ms', '200'];
-    const server = await start([...fast, '--heartbeat-message', 'hb']);
+    const [server, fromEnv, both] = await Promise.all([
+      start([...fast, '--heartbeat-message', 'hb']),
+      start(fast, { WSSUP_HEARTBEAT_MESSAGE: 'from-env' }),
+      start([...fast, '--heartbeat-message', 'from-flag'], { WSSUP_HEARTBEAT_MESSAGE: 'from-env' }),
+    ]);
     expect(await nextMessage(await connect(server.url('kim')))).toBe('hb');
-
-    const fromEnv = await start(fast, { WSSUP_HEARTBEAT_MESSAGE: 'from-env' });
     expect(await nextMessage(await connect(fromEnv.url('kim')))).toBe('from-env');
-
-    const both = await start([...fast, '--heartbeat-message', 'from-flag'], {
-      WSSUP_HEARTBEAT_MESSAGE: 'from-env',
-    });
     expect(await nextMessage(await connect(both.url('kim')))).toBe('from-flag');
   });
 });
@@ -218,25 +222,31 @@ describe('--activity', () => {
   // The echo server sends only in answer to the client, so `both` and `inbound` idle a
   // connection alike here: what a user can check is the mode the server says is in force.
   it('is in force as given (WSSUP_ACTIVITY, the flag winning), both by default', async () => {
-    expect(await settingsLine(await start([]))).toMatch(/activity both,/);
-    expect(await settingsLine(await start(['--activity', 'inbound']))).toMatch(/activity inbound,/);
-    expect(await settingsLine(await start([], { WSSUP_ACTIVITY: 'inbound' }))).toMatch(/activity inbound,/);
-    expect(await settingsLine(await start(['--activity', 'both'], { WSSUP_ACTIVITY: 'inbound' }))).toMatch(
-      /activity both,/,
-    );
+    const [byDefault, flag, fromEnv, both] = await Promise.all([
+      start([]),
+      start(['--activity', 'inbound']),
+      start([], { WSSUP_ACTIVITY: 'inbound' }),
+      start(['--activity', 'both'], { WSSUP_ACTIVITY: 'inbound' }),
+    ]);
+    expect(await settingsLine(byDefault)).toMatch(/activity both,/);
+    expect(await settingsLine(flag)).toMatch(/activity inbound,/);
+    expect(await settingsLine(fromEnv)).toMatch(/activity inbound,/);
+    expect(await settingsLine(both)).toMatch(/activity both,/);
   });
 });
 
 describe('the settings line', () => {
   it('says what the flags and variables set, and the preset for the rest', async () => {
-    const server = await start(['--preset', 'test', '--max-payload-bytes', '1000'], {
-      WSSUP_MAX_BUFFERED_BYTES: '2000',
-      WSSUP_LINGER_MS: '3000',
-    });
+    const [server, defaults] = await Promise.all([
+      start(['--preset', 'test', '--max-payload-bytes', '1000'], {
+        WSSUP_MAX_BUFFERED_BYTES: '2000',
+        WSSUP_LINGER_MS: '3000',
+      }),
+      start(['--preset', 'test']),
+    ]);
     expect(await settingsLine(server)).toBe(
       'messages up to 1000 bytes, send buffer up to 2000 bytes, activity both, linger 3000 ms, admission rate unlimited, refusals over HTTP',
     );
-    const defaults = await start(['--preset', 'test']);
     expect(await settingsLine(defaults)).toBe(
       'messages up to 65536 bytes, send buffer up to 1048576 bytes, activity both, linger 0 ms, admission rate unlimited, refusals over HTTP',
     );
@@ -246,17 +256,17 @@ describe('the settings line', () => {
 describe('--max-close-refusals', () => {
   it('with --refuse close, answers refusals beyond it over HTTP (WSSUP_MAX_CLOSE_REFUSALS, the flag winning)', async () => {
     const closeRefusals = ['--refuse', 'close', '--max-per-user', '1'];
-    const none = await start([...closeRefusals, '--max-close-refusals', '0']);
+    const [none, fromEnv, both] = await Promise.all([
+      start([...closeRefusals, '--max-close-refusals', '0']),
+      start(closeRefusals, { WSSUP_MAX_CLOSE_REFUSALS: '0' }),
+      start([...closeRefusals, '--max-close-refusals', '5'], { WSSUP_MAX_CLOSE_REFUSALS: '0' }),
+    ]);
     await connect(none.url('lou'));
     expect(await connectRefused(none.url('lou'))).toBe(429);
 
-    const fromEnv = await start(closeRefusals, { WSSUP_MAX_CLOSE_REFUSALS: '0' });
     await connect(fromEnv.url('lou'));
     expect(await connectRefused(fromEnv.url('lou'))).toBe(429);
 
-    const both = await start([...closeRefusals, '--max-close-refusals', '5'], {
-      WSSUP_MAX_CLOSE_REFUSALS: '0',
-    });
     await connect(both.url('lou'));
     expect((await closed(new WebSocket(both.url('lou')))).code).toBe(4429);
   });
@@ -287,7 +297,13 @@ async function silentRefusedClient(port: number, user: string): Promise<number> 
 describe('--close-refusal-timeout-ms', () => {
   it('cuts off a refused client that does not answer the close (WSSUP_CLOSE_REFUSAL_TIMEOUT_MS, the flag winning)', async () => {
     const closeRefusals = ['--refuse', 'close', '--max-per-user', '1'];
-    const server = await start([...closeRefusals, '--close-refusal-timeout-ms', '100']);
+    const [server, fromEnv, both] = await Promise.all([
+      start([...closeRefusals, '--close-refusal-timeout-ms', '100']),
+      start(closeRefusals, { WSSUP_CLOSE_REFUSAL_TIMEOUT_MS: '150' }),
+      start([...closeRefusals, '--close-refusal-timeout-ms', '200'], {
+        WSSUP_CLOSE_REFUSAL_TIMEOUT_MS: '150',
+      }),
+    ]);
     await connect(server.url('max'));
     expect(await silentRefusedClient(server.port, 'max')).toBe(4429);
     await vi.waitFor(async () => expect((await server.stats()).resources.closeRefusals).toBe(0), ioWait);
@@ -295,11 +311,7 @@ describe('--close-refusal-timeout-ms', () => {
       /, refusals as close codes \(at most 1000 at once, cut off 100 ms after\)$/,
     );
 
-    const fromEnv = await start(closeRefusals, { WSSUP_CLOSE_REFUSAL_TIMEOUT_MS: '150' });
     expect(await settingsLine(fromEnv)).toMatch(/cut off 150 ms after\)$/);
-    const both = await start([...closeRefusals, '--close-refusal-timeout-ms', '200'], {
-      WSSUP_CLOSE_REFUSAL_TIMEOUT_MS: '150',
-    });
     expect(await settingsLine(both)).toMatch(/cut off 200 ms after\)$/);
   });
 });
@@ -355,17 +367,18 @@ describe('--capacity-levels and --capacity-hysteresis', () => {
 
   it('fire at the levels given (WSSUP_CAPACITY_LEVELS, the flag winning; none: no alert)', async () => {
     const limit = ['--max-per-user', '4'];
+    // Four servers of their own, side by side.
+    const [byDefault, flag, fromEnv, none] = await Promise.all([
+      alerts(limit, {}, 4),
+      alerts([...limit, '--capacity-levels', '0.75'], {}, 4),
+      alerts(limit, { WSSUP_CAPACITY_LEVELS: '1' }, 4),
+      alerts([...limit, '--capacity-levels', 'none'], { WSSUP_CAPACITY_LEVELS: '1' }, 4),
+    ]);
     // The default levels, 0.5, 0.8 and 0.9 of 4: at 2, then both of the others at 4.
-    expect((await alerts(limit, {}, 4)).map((alert) => alert.level)).toEqual([0.5, 0.8, 0.9]);
-    expect(await alerts([...limit, '--capacity-levels', '0.75'], {}, 4)).toEqual([
-      { level: 0.75, direction: 'up', live: 3 },
-    ]);
-    expect(await alerts(limit, { WSSUP_CAPACITY_LEVELS: '1' }, 4)).toEqual([
-      { level: 1, direction: 'up', live: 4 },
-    ]);
-    expect(await alerts([...limit, '--capacity-levels', 'none'], { WSSUP_CAPACITY_LEVELS: '1' }, 4)).toEqual(
-      [],
-    );
+    expect(byDefault.map((alert) => alert.level)).toEqual([0.5, 0.8, 0.9]);
+    expect(flag).toEqual([{ level: 0.75, direction: 'up', live: 3 }]);
+    expect(fromEnv).toEqual([{ level: 1, direction: 'up', live: 4 }]);
+    expect(none).toEqual([]);
   });
 
   it('fire down only that far below the level (WSSUP_CAPACITY_HYSTERESIS, the flag winning)', async () => {
@@ -373,18 +386,19 @@ describe('--capacity-levels and --capacity-hysteresis', () => {
     const args = ['--max-per-user', '10', '--capacity-levels', '0.8'];
     const down = <T extends { direction?: string | undefined }>(list: T[]) =>
       list.filter((a) => a.direction === 'down');
+    // Four servers of their own, side by side.
+    const [byDefault, flag, fromEnv, both] = await Promise.all([
+      alerts(args, {}, 8, 2),
+      alerts([...args, '--capacity-hysteresis', '0'], {}, 8, 1),
+      alerts(args, { WSSUP_CAPACITY_HYSTERESIS: '0' }, 8, 1),
+      alerts([...args, '--capacity-hysteresis', '0.1'], { WSSUP_CAPACITY_HYSTERESIS: '0' }, 8, 1),
+    ]);
     // The default, 0.1: closing 2 of 8 leaves 6, below 7: down at 6.
-    expect(down(await alerts(args, {}, 8, 2))).toEqual([{ level: 0.8, direction: 'down', live: 6 }]);
+    expect(down(byDefault)).toEqual([{ level: 0.8, direction: 'down', live: 6 }]);
     // 0: down as soon as it is below 8.
-    expect(down(await alerts([...args, '--capacity-hysteresis', '0'], {}, 8, 1))).toEqual([
-      { level: 0.8, direction: 'down', live: 7 },
-    ]);
-    expect(down(await alerts(args, { WSSUP_CAPACITY_HYSTERESIS: '0' }, 8, 1))).toEqual([
-      { level: 0.8, direction: 'down', live: 7 },
-    ]);
+    expect(down(flag)).toEqual([{ level: 0.8, direction: 'down', live: 7 }]);
+    expect(down(fromEnv)).toEqual([{ level: 0.8, direction: 'down', live: 7 }]);
     // 0.1 by the flag over 0 in the variable: 7 is not below 7, no alert down.
-    expect(
-      down(await alerts([...args, '--capacity-hysteresis', '0.1'], { WSSUP_CAPACITY_HYSTERESIS: '0' }, 8, 1)),
-    ).toEqual([]);
+    expect(down(both)).toEqual([]);
   });
 });

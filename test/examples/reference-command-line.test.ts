@@ -1,0 +1,266 @@
+/**
+ * The reference server as a user runs it: `npm start`, its flags and environment, the values it
+ * refuses (exit 2 with a message), and `ws-supervisor serve`. Every other example's start, serve
+ * and drain is in examples.test.ts. These run the built programs (npm test builds first).
+ */
+import { once } from 'node:events';
+import { type AddressInfo, connect as connectTcp, createServer } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
+import type { PerUserStats } from '../../examples/reference-server/stats-route.js';
+import type { SupervisorStats } from '../../src/index.js';
+import { runCommand, runProgram } from '../helpers/process.js';
+import { closed, connectRefused, nextMessage } from '../helpers/server.js';
+import { scopedCase } from '../helpers/test-scope.js';
+
+async function open(url: string, options?: WebSocket.ClientOptions): Promise<WebSocket> {
+  const ws = new WebSocket(url, options);
+  await once(ws, 'open');
+  return ws;
+}
+
+describe('reference server (npm start)', () => {
+  const script = 'dist/examples/reference-server/main.js';
+
+  it('`npm start` itself builds, serves, and drains on a SIGTERM sent to npm', async () => {
+    const program = runCommand('npm', ['start', '--', '--port', '0', '--preset', 'test']);
+    const [, url] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:\d+)/);
+    const ws = await open(`${url}/?user=npm`);
+    ws.send('via npm');
+    expect(await nextMessage(ws)).toBe('via npm');
+    const closing = closed(ws);
+    program.child.kill('SIGTERM'); // to npm, as a process manager would
+    expect((await closing).code).toBe(1001);
+    expect(await program.exited).toBe(0);
+    expect(program.output()).toMatch(/drained; bye/);
+    // `npm start` builds first (tsc -b): quick when dist/ is up to date, slow after a source changed.
+  }, 90_000);
+
+  it('echoes, serves /stats, and drains clients with 1001 on SIGTERM', async () => {
+    const program = runProgram(script, ['--port', '0', '--preset', 'test']);
+    const [, url] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:\d+)/);
+    const alice = await open(`${url}/?user=alice`);
+    const bob = await open(`${url}/?user=bob`);
+    alice.send('hello');
+    expect(await nextMessage(alice)).toBe('hello');
+
+    const http = url?.replace('ws:', 'http:');
+    const stats = (await (await fetch(`${http}/stats`)).json()) as SupervisorStats;
+    expect(stats).toMatchObject({ connections: 2, users: 2, counters: { admitted: 2 } });
+    expect(stats).not.toHaveProperty('perUser');
+    const detail = (await (await fetch(`${http}/stats?perUser=1`)).json()) as PerUserStats;
+    expect(detail.perUser.map((book) => book.userId)).toEqual(['alice', 'bob']);
+
+    const closes = Promise.all([closed(alice), closed(bob)]);
+    program.child.kill('SIGTERM');
+    expect((await closes).map((c) => c.code)).toEqual([1001, 1001]);
+    expect(await program.exited).toBe(0);
+    expect(program.output()).toMatch(/SIGTERM: draining 2 connection\(s\)/);
+  });
+
+  it('survives request targets that new URL() cannot parse', async () => {
+    const program = runProgram(script, ['--port', '0']);
+    const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
+    const upgrade = (target: string) =>
+      `GET ${target} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${Buffer.alloc(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+    // Upgrades are taken on `/` only: a target whose path is `//[` answers 404, with or without a
+    // user, and the server goes on (the upgrade after the loop).
+    for (const [request, status] of [
+      ['GET //[ HTTP/1.1\r\nHost: x\r\n\r\n', 404],
+      [upgrade('//['), 404],
+      [upgrade('//[?user=a'), 404],
+      [upgrade('/?user=a'), 101],
+    ] as const) {
+      const socket = connectTcp(Number(port), '127.0.0.1');
+      socket.end(request);
+      const [reply] = (await once(socket, 'data')) as [Buffer];
+      expect(reply.toString()).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      socket.destroy();
+    }
+    const ws = await open(`ws://127.0.0.1:${port}/?user=after`);
+    ws.close();
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+  });
+
+  it('takes limits from flags and from the environment, flags first', async () => {
+    const program = runProgram(script, ['--port', '0', '--max-per-user', '2'], { WSSUP_MAX_PER_USER: '1' });
+    const [, url] = await program.waitFor(/listening on (ws:\/\/\S+)/);
+    const first = await open(`${url}/?user=carol`);
+    const second = await open(`${url}/?user=carol`);
+    expect(await connectRefused(`${url}/?user=carol`)).toBe(429);
+    first.terminate();
+    second.terminate();
+    program.child.kill('SIGINT');
+    expect(await program.exited).toBe(0);
+
+    const fromEnv = runProgram(script, ['--port', '0'], { WSSUP_MAX_PER_USER: '1', PORT: '1' });
+    const [, envUrl] = await fromEnv.waitFor(/listening on (ws:\/\/\S+)/);
+    const only = await open(`${envUrl}/?user=dave`);
+    expect(await connectRefused(`${envUrl}/?user=dave`)).toBe(429);
+    only.terminate();
+    fromEnv.child.kill('SIGTERM');
+    expect(await fromEnv.exited).toBe(0);
+  });
+
+  it('refuses with close codes a browser can read with --refuse close', async () => {
+    const program = runProgram(script, ['--port', '0', '--max-per-user', '1', '--refuse', 'close']);
+    const [, url] = await program.waitFor(/listening on (ws:\/\/\S+)/);
+    const held = await open(`${url}/?user=erin`);
+    expect(await closed(new WebSocket(`${url}/?user=erin`))).toEqual({
+      code: 4429,
+      reason: 'user has reached the maximum number of connections (1) retry-after=5',
+    });
+    expect((await closed(new WebSocket(`${url}/`))).code).toBe(4401);
+    held.terminate();
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+  });
+
+  // Each waits for a process of its own to start and refuse: they run concurrently (scopedCase
+  // keeps each process's cleanup on its own case).
+  it.concurrent.for([
+    [['--max-per-user', '0'], /--max-per-user: expected an integer from 1 to 100000, got 0/],
+    [['--eviction-threshold', 'lots'], /--eviction-threshold must be a number/],
+    [['--no-such-flag'], /Unknown option '--no-such-flag'/],
+    [['--port', '70000'], /--port must be an integer from 0 to 65535, got "70000"/],
+    // Number() would read these as 80 and 1000: numbers are written in decimal digits.
+    [['--port', '0x50'], /^error: --port must be an integer in decimal digits, got "0x50"$/m],
+    [
+      ['--drain-timeout-ms', '1e3'],
+      /^error: --drain-timeout-ms must be an integer in decimal digits, got "1e3"$/m,
+    ],
+    [['--refuse', 'frame'], /--refuse: expected 'http' or 'close', got frame/],
+    [
+      ['--allowed-origins', 'https://a.example,app.example.com'],
+      /--allowed-origins: expected an origin such as/,
+    ],
+    // Node reads an empty host as every interface: refused, not a public listener.
+    [['--host', ''], /--host must not be empty/],
+    [['--host', ' '], /--host must not be empty/],
+    // An address this host does not have (TEST-NET-1): EADDRNOTAVAIL, not a crash.
+    [['--host', '192.0.2.1'], /cannot listen: .*192\.0\.2\.1/],
+    // The cluster's options are named by their flags too, not by cluster.<field>.
+    [['--redis', 'http://127.0.0.1:1'], /--redis: expected a redis:\/\/ or rediss:\/\/ URL/],
+    [['--redis', 'redis://127.0.0.1:1', '--lease-ttl-ms', '10'], /--lease-ttl-ms: expected an integer/],
+    [['--redis', 'redis://127.0.0.1:1', '--node-id', 'a b'], /--node-id: expected 1 to 64 characters/],
+    [['--redis', 'redis://127.0.0.1:1', '--store-unavailable', 'x'], /--store-unavailable: expected 'local'/],
+    // The flags of admissionRate, maxPayloadBytes, maxBufferedBytes, activity, lingerMs,
+    // retryAfterMs, heartbeatMessage, maxCloseRefusals, closeRefusalTimeoutMs, capacityLevels,
+    // capacityHysteresis, and the cluster's commandTimeoutMs, keyPrefix and reaperIntervalMs.
+    [['--admission-rate', 'fast'], /--admission-rate must be <perSecond>\[\/<burst>\] \(e\.g\. 2\/5/],
+    [['--admission-rate', '2/5/7'], /--admission-rate must be <perSecond>\[\/<burst>\]/],
+    [['--admission-rate', '0/5'], /--admission-rate \(perSecond\): expected a number greater than 0/],
+    [
+      ['--admission-rate', '2/0.5'],
+      /--admission-rate \(burst\): expected an integer from 1 to 1000000, got 0\.5/,
+    ],
+    [['--max-payload-bytes', '0'], /--max-payload-bytes: expected an integer from 1 to 2147483647, got 0/],
+    [['--max-buffered-bytes', 'lots'], /--max-buffered-bytes must be a number, got "lots"/],
+    [['--activity', 'outbound'], /--activity: expected 'both' or 'inbound', got outbound/],
+    [['--linger-ms=-1'], /--linger-ms: expected an integer from 0 to 2147483647, got -1/],
+    [['--retry-after-ms', '1.5'], /--retry-after-ms: expected an integer from 0 to 2147483647, got 1\.5/],
+    [['--heartbeat-message', ''], /--heartbeat-message: expected a non-empty string/],
+    [
+      ['--redis', 'redis://127.0.0.1:1', '--command-timeout-ms', '6000'],
+      /--command-timeout-ms: expected an integer from 1 to 5000 \(at most 60000, and a third of --lease-ttl-ms\), got 6000/,
+    ],
+    [['--redis', 'redis://127.0.0.1:1', '--key-prefix', 'a{b}'], /--key-prefix: expected 1 to 64 characters/],
+    [['--key-prefix', 'app'], /^error: --key-prefix needs --redis, --redis-cluster or --redis-sentinel$/m],
+    [['--max-close-refusals=-1'], /--max-close-refusals: expected an integer from 0 to 1000000, got -1/],
+    [
+      ['--close-refusal-timeout-ms', '0'],
+      /--close-refusal-timeout-ms: expected an integer from 1 to 2147483647, got 0/,
+    ],
+    [
+      ['--capacity-levels', '0.9,0.5'],
+      // The option it is a fraction of, named by its flag as the operator set it.
+      /--capacity-levels: expected an array of at most 16 fractions of --max-per-user, .* strictly increasing/,
+    ],
+    [
+      ['--capacity-levels', 'half'],
+      /--capacity-levels must be comma-separated numbers \(0\.5,0\.8,0\.9\) or none, got "half"/,
+    ],
+    [
+      ['--capacity-hysteresis', '1'],
+      /--capacity-hysteresis: expected a number from 0 \(inclusive\) to 1 \(exclusive\), got 1/,
+    ],
+    [
+      ['--redis', 'redis://127.0.0.1:1', '--reaper-interval-ms', '50'],
+      /--reaper-interval-ms: expected an integer from 100/,
+    ],
+  ] as const)(
+    'refuses %j with a clear message and exit code 2',
+    scopedCase(async ([args, message]: readonly [readonly string[], RegExp]) => {
+      const program = runProgram(script, [...args]);
+      expect(await program.exited).toBe(2);
+      expect(program.output()).toMatch(message);
+      expect(program.output()).not.toMatch(/^\s+at /m); // a message, not a stack trace
+    }),
+  );
+
+  it('a port in use with --redis: says so and exits 2, without waiting for Redis', async () => {
+    const busy = createServer();
+    busy.listen(0, '127.0.0.1');
+    await once(busy, 'listening');
+    onTestFinished(() => void busy.close());
+    const { port } = busy.address() as AddressInfo;
+    // Nothing listens on :1: the cluster's store keeps trying to connect, which held the process open.
+    const program = runProgram(script, ['--port', String(port), '--redis', 'redis://127.0.0.1:1']);
+    expect(await program.exited).toBe(2);
+    expect(program.errorOutput()).toMatch(/cannot listen: .*EADDRINUSE/);
+  });
+
+  it('prints no exposure warning on its default host, loopback', async () => {
+    // Which hosts warn is exposureWarning()'s, tested in reference-flags.test.ts without listening
+    // beyond loopback (127.0.0.2 and ::1 are not configured on every machine either).
+    const program = runProgram(script, ['--port', '0']);
+    await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:/);
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+    expect(program.errorOutput()).not.toMatch(/warning/);
+  });
+
+  it('follows an error in the flags themselves with the usage, and a value the supervisor refuses with none', async () => {
+    // Eight processes, each started and awaited on its own: they run side by side.
+    const usage = async (args: string[]) => {
+      const program = runProgram(script, args);
+      expect(await program.exited, args.join(' ')).toBe(2);
+      expect(program.errorOutput(), args.join(' ')).toMatch(/^error: .*\n\nUsage: npm start -- \[options\]/);
+    };
+    const noUsage = async ([args, flag]: readonly [readonly string[], string]) => {
+      const refused = runProgram(script, [...args]);
+      expect(await refused.exited).toBe(2);
+      expect(refused.errorOutput()).toMatch(new RegExp(`^error: ${flag}: `));
+      expect(refused.errorOutput()).not.toMatch(/Usage:/);
+    };
+    await Promise.all([
+      ...[
+        ['--no-such-flag'],
+        ['--port', 'abc'],
+        ['--host', ''],
+        ['--node-id', 'a'],
+        ['--admission-rate', '2/'],
+        ['--command-timeout-ms', '100'],
+      ].map(usage),
+      ...(
+        [
+          [['--max-per-user', '0'], '--max-per-user'],
+          [['--admission-rate', '0'], '--admission-rate \\(perSecond\\)'],
+        ] as const
+      ).map(noUsage),
+    ]);
+  });
+
+  it('runs as `ws-supervisor serve`', async () => {
+    const version = runProgram('dist/src/cli.js', ['--version']);
+    expect(await version.exited).toBe(0);
+    expect(version.output().trim()).toMatch(/^\d+\.\d+\.\d+/);
+
+    const program = runProgram('dist/src/cli.js', ['serve', '--port', '0']);
+    await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:\d+/);
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+  });
+});
