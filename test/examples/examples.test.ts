@@ -205,12 +205,17 @@ describe('every example (issue 13, item 7)', () => {
     expect(await program.exited).toBe(0);
   };
   const name = '%s: listens on a free port, serves, and drains on %s sent twice';
+  // Up to five of these start a process each at once (vitest's maxConcurrency), and a start costs
+  // half a second to a second and a half of CPU: on two loaded cores the five can take longer
+  // than the suite's 20 s, as other process tests found (their 60 s). The checks are the same.
+  const processCase = { timeout: 60_000 };
   // Each waits for a process of its own to start, serve and drain: they run concurrently
   // (scopedCase keeps each process's cleanup on its own case). Not the cluster example: the
   // answer of its GET /notify counts the other processes on the file's Redis, so its two cases
   // run one at a time, as the two below do.
   it.concurrent.for(signalCases.filter(([example]) => example !== 'cluster.ts'))(
     name,
+    processCase,
     scopedCase(drainsOnSignals),
   );
   it.for(signalCases.filter(([example]) => example === 'cluster.ts'))(name, drainsOnSignals);
@@ -227,6 +232,7 @@ describe('every example (issue 13, item 7)', () => {
   );
   it.concurrent.for(pathless)(
     '%s: reads the query of a target new URL() cannot parse, and reports nothing',
+    processCase,
     scopedCase(async ([, , example]: SignalCase) => {
       const program = runProgram(example.script, example.args?.() ?? []);
       const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
