@@ -1,64 +1,17 @@
-/**
- * `client.close()` on an open socket is a close handshake bounded by `closeTimeoutMs` on the
- * client's own clock. Under `ws`, a close() alone keeps the TCP socket (and ws's timer) for ws's
- * closing timeout, 30 s, when the server never answers (stopped, a flow a NAT dropped): a Node
- * script that ends with `client.close()` would not exit for 30 s. Real ws servers on port 0 whose
- * end of each connection can stop reading (its TCP socket paused: nothing refused, nothing
- * answered), a client of ws's WebSocket on simulated time; the wait for each socket's end is real
- * time, far below those 30 s.
- */
-import { once } from 'node:events';
-import type { AddressInfo, Socket } from 'node:net';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { clientDefaults } from '../../src/client/options.js';
-import { expectReleased, listenersOn, pingBlindWebSocket, startClient } from './helpers.js';
+import {
+  expectReleased,
+  listenersOn,
+  muteableServer,
+  pingBlindWebSocket,
+  startClient,
+  within,
+} from './helpers.js';
 
 /** Far below ws's closing timeout (30 s), far above a loopback round trip. */
 const PROMPTLY_MS = 5_000;
-
-/**
- * A ws server that keeps every connection; `mute()` stops it reading (and so answering) on every
- * TCP socket it holds and `unmute()` reads again; `closes` records each close code its WebSocket
- * saw.
- */
-async function muteableServer() {
-  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  await once(server, 'listening');
-  const sockets = new Set<Socket>();
-  const closes: number[] = [];
-  server.on('connection', (ws, request) => {
-    const socket = request.socket;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    ws.on('close', (code) => closes.push(code));
-  });
-  onTestFinished(async () => {
-    for (const ws of server.clients) ws.terminate();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    server,
-    url: `ws://127.0.0.1:${port}/`,
-    closes,
-    mute: () => {
-      for (const socket of sockets) socket.pause();
-    },
-    unmute: () => {
-      for (const socket of sockets) socket.resume();
-    },
-  };
-}
-
-/** Polls `check` in real time, for at most `ms`. */
-async function within(ms: number, check: () => boolean, what: string) {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`still waiting after ${ms} ms for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 describe("close() on an open socket: the handshake, bounded by the client's clock", () => {
   it('a server that never answers: the socket is destroyed once closeTimeoutMs (5 s by default) has passed', async () => {

@@ -1,68 +1,17 @@
-/**
- * A socket the client gives up is gone at once, not 30 s later. Under `ws`, a
- * close() waits for the server's answer to the close handshake, and a server
- * that answers nothing (a dead host, a flow a NAT dropped) keeps the TCP socket
- * open, and a timer armed, for ws's closing timeout (30 s) after the client
- * said it gave up or was closed. Real ws servers on port 0 whose end of each
- * connection stops reading (its TCP socket paused: nothing refused, nothing
- * answered), a client of ws's WebSocket on simulated time; the wait for each
- * socket's end is real time, far below those 30 s.
- */
-import { once } from 'node:events';
-import type { AddressInfo, Socket } from 'node:net';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import { describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import {
   expectReleased,
   installOnlineTarget,
+  muteableServer,
   pingBlindWebSocket,
   silentServer,
   startClient,
+  within,
 } from './helpers.js';
 
 /** Far below ws's closing timeout (30 s), far above a loopback round trip. */
 const PROMPTLY_MS = 5_000;
-
-/**
- * A ws server that keeps every connection; `mute()` stops it reading (and so answering) on every
- * TCP socket it holds, `closes` records each close its WebSocket saw, `open` counts its TCP sockets
- * not yet closed.
- */
-async function muteableServer() {
-  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
-  await once(server, 'listening');
-  const sockets = new Set<Socket>();
-  const closes: number[] = [];
-  server.on('connection', (ws, request) => {
-    const socket = request.socket;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    ws.on('close', (code) => closes.push(code));
-  });
-  onTestFinished(async () => {
-    for (const ws of server.clients) ws.terminate();
-    await new Promise((resolve) => server.close(resolve));
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    server,
-    url: `ws://127.0.0.1:${port}/`,
-    closes,
-    open: () => sockets.size,
-    mute: () => {
-      for (const socket of sockets) socket.pause();
-    },
-  };
-}
-
-/** Polls `check` in real time, for at most `ms`. */
-async function within(ms: number, check: () => boolean, what: string) {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`still waiting after ${ms} ms for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 describe('a socket the client gives up is destroyed at once under ws', () => {
   it('given up for its silence: its TCP socket is closed, not held for the closing handshake', async () => {

@@ -241,3 +241,47 @@ export async function silentServer() {
   const { port } = server.address() as AddressInfo;
   return { url: `ws://127.0.0.1:${port}/`, accepted: () => accepted, open: () => sockets.size };
 }
+
+/**
+ * A ws server that keeps every connection; `mute()` stops it reading (and so answering) on every
+ * TCP socket it holds and `unmute()` reads again; `closes` records each close code its WebSocket
+ * saw, `open` counts its TCP sockets not yet closed.
+ */
+export async function muteableServer() {
+  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await once(server, 'listening');
+  const sockets = new Set<Socket>();
+  const closes: number[] = [];
+  server.on('connection', (ws, request) => {
+    const socket = request.socket;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    ws.on('close', (code) => closes.push(code));
+  });
+  onTestFinished(async () => {
+    for (const ws of server.clients) ws.terminate();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    url: `ws://127.0.0.1:${port}/`,
+    closes,
+    open: () => sockets.size,
+    mute: () => {
+      for (const socket of sockets) socket.pause();
+    },
+    unmute: () => {
+      for (const socket of sockets) socket.resume();
+    },
+  };
+}
+
+/** Polls `check` in real time, for at most `ms`. */
+export async function within(ms: number, check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`still waiting after ${ms} ms for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
