@@ -956,17 +956,19 @@ describe('bad arguments to the connection handle', () => {
     await allDisposed(t.supervisor);
   });
 
+  /** What a call threw, as `code: message`, or 'no error'. */
+  const messageOf = (call: () => unknown) => {
+    try {
+      call();
+    } catch (error) {
+      return `${(error as SupervisorError).code}: ${(error as Error).message}`;
+    }
+    return 'no error';
+  };
+
   it('data that is not sendable is named in the error, and an object is told to be serialised first', () => {
     const supervisor = createSupervisor({ preset: 'test', authenticate: () => 'alice' });
     onTestFinished(() => supervisor.shutdown());
-    const messageOf = (call: () => unknown) => {
-      try {
-        call();
-      } catch (error) {
-        return `${(error as SupervisorError).code}: ${(error as Error).message}`;
-      }
-      return 'no error';
-    };
     const sendToUser = supervisor.sendToUser as (userId: string, data: unknown) => number;
     const broadcast = supervisor.broadcast as (data: unknown) => number;
     // The newcomer's message: an object, as a browser's socket.send(JSON.stringify(...)) would need.
@@ -984,14 +986,6 @@ describe('bad arguments to the connection handle', () => {
   it("send options that are not an object say what they got: ws's isBinary passed as is is told to be { binary }", () => {
     const supervisor = createSupervisor({ preset: 'test', authenticate: () => 'alice' });
     onTestFinished(() => supervisor.shutdown());
-    const messageOf = (call: () => unknown) => {
-      try {
-        call();
-      } catch (error) {
-        return `${(error as SupervisorError).code}: ${(error as Error).message}`;
-      }
-      return 'no error';
-    };
     const sendToUser = supervisor.sendToUser as (userId: string, data: unknown, options: unknown) => number;
     const broadcast = supervisor.broadcast as (data: unknown, options: unknown) => number;
     // onMessage's isBinary handed on as is, where { binary: isBinary } belongs.
