@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
-import { serveClientPage, useClientTab } from '../helpers/client-page.js';
+import { countingWebSocket, serveClientPage, useClientTab } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { closeServer, listenOnLoopback } from '../helpers/server.js';
 
@@ -24,29 +24,7 @@ const page = (wsUrl: string) => `<!doctype html>
 <title>ws-supervisor/client close handshake</title>
 <script type="importmap">{ "imports": { "xstate": "/xstate/xstate.esm.js" } }</script>
 <script>
-  window.sockets = [];
-  class Counting extends WebSocket {
-    constructor(url, protocols) {
-      super(url, protocols);
-      this.held = new Map();
-      window.sockets.push(this);
-    }
-    addEventListener(type, listener, options) {
-      if (!this.held.has(type)) this.held.set(type, new Set());
-      this.held.get(type).add(listener);
-      super.addEventListener(type, listener, options);
-    }
-    removeEventListener(type, listener, options) {
-      this.held.get(type)?.delete(listener);
-      super.removeEventListener(type, listener, options);
-    }
-    get listeners() {
-      let n = 0;
-      for (const set of this.held.values()) n += set.size;
-      return n;
-    }
-  }
-  window.Counting = Counting;
+${countingWebSocket}
 </script>
 <script type="module">
   import { SimulatedClock } from 'xstate';

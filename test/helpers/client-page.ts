@@ -12,6 +12,35 @@ import { listenOnLoopback } from './server.js';
 
 const root = new URL('../../', import.meta.url);
 
+/**
+ * A page script's part that defines `window.Counting`, a WebSocket that counts the listeners on it
+ * (`listeners`), and `window.sockets`, every one made: for the pages that check that the client
+ * leaves no listener on its sockets.
+ */
+export const countingWebSocket = `  window.sockets = [];
+  class Counting extends WebSocket {
+    constructor(url, protocols) {
+      super(url, protocols);
+      this.held = new Map();
+      window.sockets.push(this);
+    }
+    addEventListener(type, listener, options) {
+      if (!this.held.has(type)) this.held.set(type, new Set());
+      this.held.get(type).add(listener);
+      super.addEventListener(type, listener, options);
+    }
+    removeEventListener(type, listener, options) {
+      this.held.get(type)?.delete(listener);
+      super.removeEventListener(type, listener, options);
+    }
+    get listeners() {
+      let n = 0;
+      for (const set of this.held.values()) n += set.size;
+      return n;
+    }
+  }
+  window.Counting = Counting;`;
+
 /** What the static server may hand out: the built client, its machines, and xstate's browser build. */
 function staticFile(path: string): string | undefined {
   const served = [
