@@ -221,10 +221,8 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
   onOwnRedis(
     'a second SIGTERM during the drain exits at once (143); the slots it kept free within leaseTtl + reaper period',
     async (redis) => {
-      const [{ node, silence }, other] = await Promise.all([
-        loaded(redis, 'twice', 'cat'),
-        startNode(redis, 'twice-other'),
-      ]);
+      const { node, silence } = await loaded(redis, 'twice', 'cat');
+      const other = await startNode(redis, 'twice-other');
       await silence();
       node.program.child.kill('SIGTERM');
       await node.program.waitFor(/still draining/);
@@ -240,10 +238,8 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
   onOwnRedis(
     'SIGKILL in the middle of the drain: its slots free within leaseTtl + reaper period',
     async (redis) => {
-      const [{ node, silence }, other] = await Promise.all([
-        loaded(redis, 'killed', 'dan'),
-        startNode(redis, 'killed-other'),
-      ]);
+      const { node, silence } = await loaded(redis, 'killed', 'dan');
+      const other = await startNode(redis, 'killed-other');
       await silence();
       node.program.child.kill('SIGTERM');
       await node.program.waitFor(/SIGTERM: draining/);
@@ -262,11 +258,12 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
         `SIGTERM while Redis is ${outage} (--store-unavailable ${policy}): exit 0 within the grace, the slots free with the lease once Redis is back`,
         async (redis) => {
           const user = `eve-${policy}-${outage}`;
-          // And a live node: its reaper frees what the stopped one could not give back.
-          const [{ node, silence }, other] = await Promise.all([
-            loaded(redis, `down-${policy}-${outage}`, user, ['--store-unavailable', policy]),
-            startNode(redis, `up-${policy}-${outage}`),
+          const { node, silence } = await loaded(redis, `down-${policy}-${outage}`, user, [
+            '--store-unavailable',
+            policy,
           ]);
+          // A live node: its reaper frees what the stopped one could not give back.
+          const other = await startNode(redis, `up-${policy}-${outage}`);
           await silence();
           if (outage === 'paused') await redis.pause();
           else await redis.kill();
@@ -290,6 +287,7 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
   onOwnRedis(
     'a client that never answers its 1001 keeps its slot cluster-wide until the drain deadline, not longer',
     async (redis) => {
+      // It runs alone: both processes start at once.
       const [{ node, held, silence }, other] = await Promise.all([
         loaded(redis, 'slow-drain', 'fay'),
         startNode(redis, 'slow-drain-other'),
