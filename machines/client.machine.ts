@@ -330,16 +330,16 @@ export const clientMachine = setup({
       wasClean: false,
     })),
     /**
-     * The device went offline: the socket (open or still connecting) is given up as lost
-     * (1006), raised as above, so it takes the path of any connection lost without a close frame.
-     */
-    /**
      * The close handshake is over (the server answered) or its time is up: the app's CLOSE
      * again, raised, so that the root takes it as it takes every CLOSE (to `closed`, which stops
      * the socket actor: nothing left to close, or given up), in this same step, with no arrow
      * of its own across the chart.
      */
     endClosing: raise({ type: 'CLOSE' as const }),
+    /**
+     * The device went offline: the socket (open or still connecting) is given up as lost
+     * (1006), raised as above, so it takes the path of any connection lost without a close frame.
+     */
     giveUpOfflineSocket: raise({
       type: 'SOCKET_CLOSED' as const,
       code: 1006,

@@ -25,6 +25,7 @@ export const MAX_CLOSE_REASON_BYTES = 123;
  * @param message What the client reads (HTTP body, close reason). @default the status text, e.g. `Forbidden`
  * @param options.retryAfterMs When the client may try again; sent as `Retry-After` (seconds, rounded up).
  *   A 429 or 503 without it gets the `retryAfterMs.refused` option's default.
+ * @param options.cause What made the app refuse (a database down, say), kept as an Error's `cause`.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for another status, a message that is not a
  *   string, a `retryAfterMs` that is not a finite number ≥ 0, or options that are not an object
  *   or have another key (`{ retryAfter: 5 }`).
@@ -44,7 +45,11 @@ export class Refusal extends Error {
   /** The retry hint (`Retry-After`) in ms, as given; undefined for the configured default (429, 503) or none. */
   readonly retryAfterMs: number | undefined;
 
-  constructor(status: RefusalStatus, message?: string, options: { retryAfterMs?: number | undefined } = {}) {
+  constructor(
+    status: RefusalStatus,
+    message?: string,
+    options: { retryAfterMs?: number | undefined; cause?: unknown } = {},
+  ) {
     // The options are checked too: `{ retryAfter: 5 }` or a bare 5000 was dropped in silence,
     // and the client got no Retry-After.
     const badOptions = optionsProblem(options);
@@ -52,7 +57,11 @@ export class Refusal extends Error {
     const retryAfterMs = options.retryAfterMs;
     const problem = refusalProblem(status, message, retryAfterMs);
     if (problem !== undefined) throw new SupervisorError('WSSUP_INVALID_ARGUMENT', problem);
-    super(message ?? STATUS_CODES[status] ?? 'refused');
+    // `cause` as Error's own options take it (what made the app refuse: a database down, say).
+    super(
+      message ?? STATUS_CODES[status] ?? 'refused',
+      'cause' in options ? { cause: options.cause } : undefined,
+    );
     this.name = 'Refusal';
     this.status = status;
     this.retryAfterMs = retryAfterMs;
@@ -119,8 +128,9 @@ function optionsProblem(options: unknown): string | undefined {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     return `a Refusal's options must be an object such as { retryAfterMs: 5000 }, got ${describeValue(options)}`;
   }
-  const unknown = Object.keys(options).find((key) => key !== 'retryAfterMs');
-  if (unknown !== undefined) return `a Refusal's options: unknown key ${unknown}, expected retryAfterMs`;
+  const unknown = Object.keys(options).find((key) => key !== 'retryAfterMs' && key !== 'cause');
+  if (unknown !== undefined)
+    return `a Refusal's options: unknown key ${unknown}, expected retryAfterMs or cause`;
   return undefined;
 }
 

@@ -1,8 +1,10 @@
 /**
- * The test files that must run in a module registry of their own (vitest's `isolate`): they
- * replace a module (`vi.mock`), a global or the environment (`vi.stubGlobal`, `vi.stubEnv`), the
- * timers (`vi.useFakeTimers`) or an export's method (`vi.spyOn`), which in a shared registry
- * would reach the next file the same worker runs. Every other file shares its worker's registry
+ * The test files that must run in a module registry, and a process, of their own (vitest's
+ * `isolate`): they replace a module (`vi.mock`), a global or the environment (`vi.stubGlobal`,
+ * `vi.stubEnv`), the timers (`vi.useFakeTimers`) or an export's method (`vi.spyOn`), which in a
+ * shared registry would reach the next file the same worker runs; or they count the process's
+ * timers and handles (`process.getActiveResourcesInfo()`, async hooks, test/helpers/resources.ts),
+ * which in a shared worker would count what an earlier file left closing as theirs. Every other file shares its worker's registry
  * (vitest.config.ts), so that xstate, ws and the runtime are imported once per worker instead of
  * once per file: most of a small file's time was that import.
  *
@@ -14,7 +16,9 @@ export const isolatedFiles = [
   'test/client/send-after-sleep.test.ts',
   'test/client/silence.test.ts',
   'test/cluster/runtime.test.ts',
+  'test/cluster/shutdown-resources.test.ts',
   'test/cluster/store-doc-breaker.test.ts',
+  'test/cluster/store-redis-tls.test.ts',
   'test/cluster/store.test.ts',
   'test/examples/dashboard-events.test.ts',
   'test/examples/readme-claims-dashboard.test.ts',
@@ -23,10 +27,12 @@ export const isolatedFiles = [
   'test/integration/bad-input.test.ts',
   'test/integration/fake-timers.test.ts',
   'test/integration/readme-claims-options-and-app-data.test.ts',
+  'test/integration/resources.test.ts',
   'test/integration/supervisor-failure.test.ts',
   'test/machines/user-supervisor.machine.test.ts',
   'test/model-based/lease.model.test.ts',
   'test/unit/cluster-book-idle-orders.test.ts',
   'test/unit/cluster-node-id-default.test.ts',
+  'test/unit/options.test.ts',
   'test/unit/store-breaker-moved.test.ts',
 ] as const;

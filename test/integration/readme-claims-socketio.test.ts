@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import { createServer } from 'node:http';
 import { Server as SocketIoServer } from 'socket.io';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createSupervisor, type SupervisorError } from '../../src/index.js';
 import { expectReleased, startClient } from '../client/helpers.js';
@@ -316,21 +316,26 @@ describe('both at once while pages move: Socket.IO and the supervisor on one htt
     return { ws, messages, nextOf };
   }
 
-  async function both(path: string | undefined) {
+  /** Socket.IO and the supervisor on one http server; Socket.IO's upgrade listener first unless `supervisorFirst`. */
+  async function both(path: string | undefined, { supervisorFirst = false } = {}) {
     const server = createServer();
-    const io = new SocketIoServer(server);
-    onTestFinished(() => closeServer(server));
-    onTestFinished(() => void io.close());
+    const errors: SupervisorError[] = [];
     const supervisor = createSupervisor({
       preset: 'test',
       authenticate: userFromQuery,
       onMessage: (connection, data) => connection.send(data.toString()),
+      onError: (error) => void errors.push(error),
     });
     onTestFinished(() => supervisor.shutdown());
-    if (path === undefined) supervisor.attach(server);
-    else supervisor.attach(server, { path });
+    const attach = () =>
+      path === undefined ? supervisor.attach(server) : supervisor.attach(server, { path });
+    if (supervisorFirst) attach();
+    const io = new SocketIoServer(server);
+    if (!supervisorFirst) attach();
+    onTestFinished(() => closeServer(server));
+    onTestFinished(() => void io.close());
     const port = await listenOnLoopback(server);
-    return { supervisor, port };
+    return { supervisor, port, errors };
   }
 
   it("with a path, each sees only its own upgrades: Socket.IO's transport works, the supervisor admits its own", async () => {
@@ -348,8 +353,21 @@ describe('both at once while pages move: Socket.IO and the supervisor on one htt
     expectNoLeaks(supervisor);
   });
 
-  it("without a path, the supervisor answers Socket.IO's upgrade too, on the same socket: its transport breaks", async () => {
-    const { supervisor, port } = await both(undefined);
+  it("without a path, Socket.IO created first: the supervisor leaves the socket Engine.IO upgraded, reports it, and Socket.IO's transport works", async () => {
+    const { supervisor, port, errors } = await both(undefined);
+    const engine = engineClient(port);
+    await engine.nextOf('0{');
+    engine.ws.send('40');
+    await engine.nextOf('40{');
+    await vi.waitFor(() => expect(errors.map((error) => error.code)).toEqual(['WSSUP_INVALID_ARGUMENT']));
+    expect(errors[0]?.message).toMatch(/already upgraded by another WebSocket server/);
+    expect(supervisor.stats().counters).toMatchObject({ admitted: 0, rejected: 0 });
+    expect(engine.ws.readyState).toBe(WebSocket.OPEN);
+    expectNoLeaks(supervisor);
+  });
+
+  it("without a path, the supervisor attached first: it answers Socket.IO's upgrade too, on the same socket, and the transport breaks", async () => {
+    const { supervisor, port } = await both(undefined, { supervisorFirst: true });
     const engine = engineClient(port);
     // Not events.once: the 'error' that comes first (a frame ws cannot parse) would reject it.
     const code = await new Promise<number>((resolve) => engine.ws.on('close', resolve));

@@ -180,7 +180,10 @@ describe('Refusal (item 3)', () => {
     [[429, 'x', { retryAfterMs: Number.NaN }], /retryAfterMs must be a finite number/],
     [[429, 'x', { retryAfterMs: Number.POSITIVE_INFINITY }], /retryAfterMs must be a finite number/],
     // A misspelt or misplaced hint used to be dropped silently: the client got no Retry-After.
-    [[429, 'x', { retryAfter: 5 }], /a Refusal's options: unknown key retryAfter, expected retryAfterMs/],
+    [
+      [429, 'x', { retryAfter: 5 }],
+      /a Refusal's options: unknown key retryAfter, expected retryAfterMs or cause/,
+    ],
     [[429, 'x', 5_000], /a Refusal's options must be an object such as \{ retryAfterMs: 5000 \}, got 5000/],
     [[429, 'x', null], /a Refusal's options must be an object .*, got null/],
   ])('new Refusal(%j) throws WSSUP_INVALID_ARGUMENT', (args, message) => {
@@ -192,6 +195,16 @@ describe('Refusal (item 3)', () => {
     } catch (error) {
       expect((error as SupervisorError).code).toBe('WSSUP_INVALID_ARGUMENT');
     }
+  });
+
+  // Error's own options convention: what made the app refuse rides along as `cause`, as with
+  // any Error, and the refusal is made (it was ignored before options were checked).
+  it('new Refusal(503, message, { cause }) keeps the cause, as an Error does', () => {
+    const cause = new Error('database down');
+    const refusal = new Refusal(503, 'try later', { cause, retryAfterMs: 2_000 });
+    expect(refusal).toMatchObject({ status: 503, message: 'try later', retryAfterMs: 2_000 });
+    expect(refusal.cause).toBe(cause);
+    expect('cause' in new Refusal(503)).toBe(false);
   });
   it.each([
     ['status', '200', 200, /a Refusal's status must be 401, 403, 429 or 503, got 200/],
