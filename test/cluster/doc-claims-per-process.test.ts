@@ -154,5 +154,8 @@ describe.runIf(hasRedis)('docs: what stays per process in cluster mode', () => {
       expect(await a.supervisor.userStats('ida', { cluster: true })).toMatchObject({ live: 2, idle: 2 });
     }, ioWait);
     expect(rest.map((ws) => ws.readyState)).toEqual([WebSocket.OPEN, WebSocket.OPEN]);
-  });
+    // Longer than its own waits (10 s to be ready, 10 s for the eviction, then ioWait), so that
+    // a miss says which of them it was: once (2026-12-05, a whole-suite run, other cases of the
+    // file 25-100 ms) the suite's 20 s ran out first and said nothing more.
+  }, 40_000);
 });
