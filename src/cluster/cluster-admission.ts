@@ -466,8 +466,14 @@ export class ClusterBook {
       this.#idleUnsent.set(connectionId, { userId });
       return;
     }
-    // Not booked yet: its re-admission will read its state then.
-    if (this.#unsynced.has(connectionId)) return;
+    // Not booked yet: its re-admission will read its state then, but judges only the limit,
+    // never the eviction rule at T. So the edge is owed, and sent after it (#resendIdle): an
+    // idle one judges the whole book, which this edge, maybe the user's last, would otherwise
+    // never have done (idle ones at T on several processes, none evicted, until an admission).
+    if (this.#unsynced.has(connectionId)) {
+      this.#idleUnsent.set(connectionId, { userId });
+      return;
+    }
     this.#callFor(userId, () => this.#setIdle(userId, connectionId, idleSince)).then(
       // This edge is the connection's state now: an older unconfirmed one no longer matters.
       (orders) => {
