@@ -550,8 +550,15 @@ describe('another WebSocket server of the same http server, created after attach
     'a path of its own (attach(server, { path: "/ws" })), or remove the other server';
 
   /** The supervisor's server, then a ws server made with `{ server }` after attach(); each upgrade's socket. */
-  async function withLaterServer(options: Partial<SupervisorOptions>, legacyOptions: { path?: string } = {}) {
+  async function withLaterServer(
+    options: Partial<SupervisorOptions>,
+    legacyOptions: { path?: string } = {},
+    { before = false } = {},
+  ) {
     const t = await startQuietServer(options);
+    // `before`: the other server's listener first, as if made before attach(server).
+    const attached = before ? t.server.listeners('upgrade') : [];
+    if (before) t.server.removeAllListeners('upgrade');
     const sockets: Duplex[] = [];
     // Prepended: sees each socket first, and keeps no listener on it.
     t.server.prependListener(
@@ -559,6 +566,7 @@ describe('another WebSocket server of the same http server, created after attach
       (_request: IncomingMessage, socket: Duplex) => void sockets.push(socket),
     );
     const legacy = new WebSocketServer({ server: t.server, ...legacyOptions });
+    for (const listener of attached) t.server.on('upgrade', listener as (...args: unknown[]) => void);
     onTestFinished(() => void legacy.close());
     legacy.on('connection', (socket) =>
       socket.on('message', (data) => socket.send(`legacy:${String(data)}`)),
@@ -635,32 +643,38 @@ describe('another WebSocket server of the same http server, created after attach
     expectNoLeaks(t.supervisor);
   });
 
-  it('with a path of its own, ws answers 400 to every other path, the supervisor’s too: that socket is not admitted, and nothing leaks', async () => {
-    const { t, sockets } = await withLaterServer({}, { path: '/other' });
-    const before = t.supervisor.stats();
-    const admitted: unknown[] = [];
-    const rejected: RejectedEvent[] = [];
-    t.supervisor.on('admitted', (event) => void admitted.push(event));
-    t.supervisor.on('rejected', (event) => void rejected.push(event));
-    expect(await connectRefused(t.url('ann'))).toBe(400);
-    await vi.waitFor(() => expect(rejected).toHaveLength(1), ioWait);
-    // ws's answer is the one the client got: the supervisor wrote nothing, and admitted nothing.
-    expect(rejected[0]).toMatchObject({ reason: 'socket-closed', status: undefined, via: undefined });
-    expect(errorListeners(sockets[0])).not.toContain('ignore');
-    // Its own path is its own: the supervisor, given that request as well, leaves it.
-    const other = new WebSocket(t.url('bob', '/other'));
-    onTestFinished(() => other.terminate());
-    await once(other, 'open');
-    await vi.waitFor(() => expect(t.errors).toHaveLength(1), ioWait);
-    expect(t.errors[0]).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt });
-    await expectLegacyWorks(other);
-    expect(admitted).toEqual([]);
-    expect(t.supervisor.stats()).toEqual({
-      ...before,
-      counters: { ...before.counters, rejected: before.counters.rejected + 1 },
-    });
-    expectNoLeaks(t.supervisor);
-  });
+  it.each([
+    ['after', false],
+    ['before', true],
+  ])(
+    'with a path of its own, created %s: ws answers 400 to every other path, the supervisor’s too: that socket is not admitted, and nothing leaks',
+    async (_order, before) => {
+      const { t, sockets } = await withLaterServer({}, { path: '/other' }, { before });
+      const initially = t.supervisor.stats();
+      const admitted: unknown[] = [];
+      const rejected: RejectedEvent[] = [];
+      t.supervisor.on('admitted', (event) => void admitted.push(event));
+      t.supervisor.on('rejected', (event) => void rejected.push(event));
+      expect(await connectRefused(t.url('ann'))).toBe(400);
+      await vi.waitFor(() => expect(rejected).toHaveLength(1), ioWait);
+      // ws's answer is the one the client got: the supervisor wrote nothing, and admitted nothing.
+      expect(rejected[0]).toMatchObject({ reason: 'socket-closed', status: undefined, via: undefined });
+      expect(errorListeners(sockets[0])).not.toContain('ignore');
+      // Its own path is its own: the supervisor, given that request as well, leaves it.
+      const other = new WebSocket(t.url('bob', '/other'));
+      onTestFinished(() => other.terminate());
+      await once(other, 'open');
+      await vi.waitFor(() => expect(t.errors).toHaveLength(1), ioWait);
+      expect(t.errors[0]).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt });
+      await expectLegacyWorks(other);
+      expect(admitted).toEqual([]);
+      expect(t.supervisor.stats()).toEqual({
+        ...initially,
+        counters: { ...initially.counters, rejected: initially.counters.rejected + 1 },
+      });
+      expectNoLeaks(t.supervisor);
+    },
+  );
 
   it('in cluster mode, a server that upgrades while the cluster-wide book answers: the slot reserved is given back', async () => {
     // An upgrade listener that finishes later (Engine.IO with a middleware, say): the socket is
