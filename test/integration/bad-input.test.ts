@@ -643,6 +643,45 @@ describe('another WebSocket server of the same http server, created after attach
     expectNoLeaks(t.supervisor);
   });
 
+  it('without a path, shutdown while authenticate runs: no 503 is written into the socket the other server took', async () => {
+    const { t, sockets } = await withLaterServer({ authenticate: () => new Promise<AuthResult>(() => {}) });
+    const rejected: unknown[] = [];
+    t.supervisor.on('rejected', (event) => void rejected.push(event));
+    const ws = new WebSocket(t.url('ann'));
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+    await vi.waitFor(() => expect(t.supervisor.stats().resources.authenticating).toBe(1), ioWait);
+    await t.supervisor.shutdown({ deadlineMs: 200 });
+    expect(t.errors).toEqual([
+      expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt }),
+    ]);
+    expect(rejected).toEqual([]);
+    await expectLegacyWorks(ws);
+    expect(errorListeners(sockets[0])).toEqual(['socketOnError']);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('without a path, the other server’s connection closes while authenticate runs: reported once, not refused, nothing left', async () => {
+    const { t, sockets } = await withLaterServer({ authenticate: () => new Promise<AuthResult>(() => {}) });
+    const before = t.supervisor.stats();
+    const rejected: unknown[] = [];
+    t.supervisor.on('rejected', (event) => void rejected.push(event));
+    const ws = new WebSocket(t.url('ann'));
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+    await vi.waitFor(() => expect(t.supervisor.stats().resources.authenticating).toBe(1), ioWait);
+    ws.close();
+    await once(ws, 'close');
+    await vi.waitFor(() => expect(t.supervisor.stats().resources.authenticating).toBe(0), ioWait);
+    expect(t.errors).toEqual([
+      expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt }),
+    ]);
+    expect(rejected).toEqual([]);
+    expect(t.supervisor.stats()).toEqual(before);
+    expect(sockets[0]?.listenerCount('close')).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+
   it.each([
     ['after', false],
     ['before', true],
