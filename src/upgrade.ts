@@ -304,8 +304,6 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       }
       // Answered without a verdict while authenticate ran: timed out, or shut down.
       if (outcome === undefined) return;
-      // Another server's listener, after this one, upgraded it while authenticate ran.
-      if (isUpgradedElsewhere(socket)) return leftElsewhere();
       let auth: AuthResult;
       if ('error' in outcome) {
         const { error } = outcome;
@@ -317,6 +315,9 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       } else {
         auth = outcome.auth;
       }
+      // Another server's listener, after this one, upgraded it while authenticate ran. (A
+      // failed authenticate is still reported as such, above, as its timeout is.)
+      if (isUpgradedElsewhere(socket)) return leftElsewhere();
       if (isGone(socket)) {
         const message =
           socket.writableEnded && !socket.destroyed
