@@ -26,26 +26,32 @@ import { BrokenCircuitError } from 'cockatiel';
 import { type Actor, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import { type LeaseEvent, leaseMachine } from '../../machines/lease.machine.js';
 import type { CountingClock } from '../clock.js';
-import { describeValue, SupervisorError } from '../errors.js';
+import { SupervisorError } from '../errors.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterDelivery } from './cluster-sends.js';
 import { OrderBreakers } from './order-breakers.js';
 import { Deadlines } from './redis-deadlines.js';
-import type {
-  ClusterAdmission,
-  ClusterUserBook,
-  ClusterView,
-  EvictionOrder,
-  HeldConnection,
-  SendAcrossOutcome,
-  SlotStore,
-} from './slot-store.js';
+import type { ClusterUserBook, ClusterView, EvictionOrder, HeldConnection, SlotStore } from './slot-store.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
+import {
+  type AcrossCounts,
+  acrossCounts,
+  admissionOf,
+  countOrUndefined,
+  isFormatError,
+  isOrder,
+  noneTold,
+  partialSendError,
+  refusedOf,
+  storeError,
+  unavailable,
+} from './store-answers.js';
 import { type BreakerState, HALF_OPEN_AFTER_MS, StoreBreakers } from './store-breakers.js';
 import { StoreContract } from './store-contract.js';
 import { boundedStore, STORE_DEADLINE_WORDS } from './store-deadlines.js';
 import { StoreDomains } from './store-domains.js';
 
+export type { AcrossCounts } from './store-answers.js';
 export type { BreakerState } from './store-breakers.js';
 
 /** How the book answered a reservation. */
@@ -1101,24 +1107,8 @@ export class ClusterBook {
   }
 }
 
-/** Whether a store call failed because the store holds another format (store-format.ts). */
-const isFormatError = (error: unknown) =>
-  error instanceof SupervisorError && error.code === 'WSSUP_STORE_FORMAT';
-
 /** The first failure of each failure domain in one reconciliation (undefined: the store-wide one). */
 type ShardFailures = Map<string | undefined, unknown>;
-
-/** A store call's failure as reported, or undefined when there is nothing to tell. */
-function storeError(operation: string, error: unknown): SupervisorError | undefined {
-  // An open breaker refused the call without reaching the store: the `store` event said so once.
-  if (error instanceof BrokenCircuitError) return undefined;
-  if (error instanceof SupervisorError) return error;
-  // Why, in the message too: an app that logs `${code}: ${message}` saw only "stop failed".
-  const why = error instanceof Error ? error.message : String(error);
-  return new SupervisorError('WSSUP_STORE_UNAVAILABLE', `slot store: ${operation} failed: ${why}`, {
-    cause: error,
-  });
-}
 
 /**
  * The supervisor as the book sees it: once the book has begun stopping, what it would
@@ -1154,114 +1144,4 @@ function untilStopping(host: ClusterHost, stopping: () => boolean): ClusterHost 
       if (!stopping()) host.breakerChanged(state, shard);
     },
   };
-}
-
-/** A cluster-wide send's outcome as the app reads it (ClusterSendResult without this process's part). */
-export interface AcrossCounts {
-  nodes: number;
-  unreached: number;
-}
-
-/**
- * A store's answer to sendAcross as counts (a number: every process concerned was told).
- * An answer out of contract (an app's store, untyped at run time) says nothing of who was
- * told: it fails the send, and is reported once (`contract`).
- */
-function acrossCounts(answer: unknown, contract: StoreContract): AcrossCounts & { cause?: unknown } {
-  if (isCount(answer)) return { nodes: answer, unreached: 0 };
-  if (isOutcome(answer)) return answer;
-  contract.broken(
-    'sendAcross',
-    'its sendAcross(delivery) to answer how many processes it told, or { nodes, unreached }',
-    answer,
-  );
-  throw new SlotStoreUnavailableError(
-    `the slot store's sendAcross answered ${describeValue(answer)}, out of its contract: which processes were told is unknown`,
-  );
-}
-
-/**
- * A store's answer to admit, checked: an app's store is untyped at run time, and an answer
- * out of contract (a missing `evict`, say) failed inside the runtime as "answer.evict is not
- * iterable", which named neither the method nor what it should answer. Reported once
- * (`contract`); the call fails as an outage, since whether it booked the slot is unknown.
- */
-function admissionOf(answer: unknown, contract: StoreContract): ClusterAdmission {
-  if (isAdmission(answer)) return answer;
-  contract.broken(
-    'admit',
-    "its admit() to answer { admitted: true, evict: [EvictionOrder…], live } or { admitted: false, reason: 'user-limit' | 'duplicate-connection', live, evict? }",
-    answer,
-  );
-  throw new SlotStoreUnavailableError(
-    `slot store: admit answered ${describeValue(answer)}, out of its contract: whether it booked the connection is unknown`,
-  );
-}
-
-function isAdmission(value: unknown): value is ClusterAdmission {
-  if (typeof value !== 'object' || value === null) return false;
-  const { admitted, evict, reason } = value as Partial<Record<'admitted' | 'evict' | 'reason', unknown>>;
-  const orders = (list: unknown) => Array.isArray(list) && list.every(isOrder);
-  if (admitted === true) return orders(evict);
-  return (
-    admitted === false &&
-    (reason === 'user-limit' || reason === 'duplicate-connection') &&
-    (evict === undefined || orders(evict))
-  );
-}
-
-function isOrder(value: unknown): value is EvictionOrder {
-  if (typeof value !== 'object' || value === null) return false;
-  const { connectionId, nodeId, incarnation } = value as Partial<Record<keyof EvictionOrder, unknown>>;
-  return typeof connectionId === 'string' && typeof nodeId === 'string' && typeof incarnation === 'number';
-}
-
-/** A store's answer to readmit, checked as admit's is: the ids it refused. */
-function refusedOf(answer: unknown, contract: StoreContract): string[] {
-  if (Array.isArray(answer) && answer.every((id) => typeof id === 'string')) return answer;
-  contract.broken('readmit', 'its readmit() to answer the ids it refused, an array of strings', answer);
-  throw new SlotStoreUnavailableError(
-    `slot store: readmit answered ${describeValue(answer)}, out of its contract: which connections it booked is unknown`,
-  );
-}
-
-/** Processes were concerned and not one was told: the send fails (its local part was served). */
-function noneTold(counts: AcrossCounts & { cause?: unknown }): SlotStoreUnavailableError {
-  return new SlotStoreUnavailableError(
-    `cluster-wide send: none of the ${counts.unreached} processes concerned could be told`,
-    { cause: counts.cause },
-  );
-}
-
-const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
-
-function isOutcome(value: unknown): value is SendAcrossOutcome {
-  if (typeof value !== 'object' || value === null) return false;
-  const { nodes, unreached } = value as Partial<Record<'nodes' | 'unreached', unknown>>;
-  return isCount(nodes) && isCount(unreached);
-}
-
-/** One report for a send that told some processes and not others, however many failed. */
-function partialSendError(delivery: ClusterDelivery, counts: AcrossCounts & { cause?: unknown }) {
-  const concerned = counts.nodes + counts.unreached;
-  const why = counts.cause instanceof Error ? `: ${counts.cause.message}` : '';
-  return new SlotStoreUnavailableError(
-    `cluster-wide ${delivery.kind}: ${counts.unreached} of the ${concerned} other processes concerned could not be told, the rest were (not sent again)${why}`,
-    { cause: counts.cause },
-  );
-}
-
-/** What the app sees when a cluster-wide read fails: always the typed error. */
-function unavailable(error: unknown): never {
-  if (error instanceof SupervisorError) throw error;
-  const message =
-    error instanceof BrokenCircuitError
-      ? 'the slot store is not answering (circuit open)'
-      : 'the slot store failed to answer';
-  throw new SlotStoreUnavailableError(message, { cause: error });
-}
-
-/** A count a store answered, or undefined when it is not one (a custom store's slip). */
-function countOrUndefined(value: unknown): number | undefined {
-  return Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : undefined;
 }
