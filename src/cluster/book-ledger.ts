@@ -51,7 +51,7 @@ export class BookLedger {
   readonly #readmitting = new Set<string>();
   /**
    * Reservations the book admitted, not admitted locally yet: id → this node's incarnation
-   * when the admission was sent. See admitted(): one that changed meanwhile owes a re-admission.
+   * when the admission was sent. See ClusterBook.admitted(): one that changed meanwhile owes a re-admission.
    */
   readonly #bookedUnder = new Map<string, number>();
   /** Releases (and abandoned reservations) the store may not have applied: id → user. */
