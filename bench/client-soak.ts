@@ -23,18 +23,23 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { getHeapSpaceStatistics } from 'node:v8';
 import WebSocket, { WebSocketServer } from 'ws';
-import { parseCommandLine } from '../examples/reference-server/command-line.js';
+import { parseCommandLine, readCommandLine } from '../examples/reference-server/command-line.js';
 import { createClient } from '../src/client/index.js';
 import { createCountingClock } from '../src/clock.js';
 
-const { values } = parseCommandLine({
-  options: {
-    cycles: { type: 'string', default: '6000' },
-    samples: { type: 'string', default: '12' },
-  },
-});
-const cycles = Number(values.cycles);
-const samples = Number(values.samples);
+const commandLine = readCommandLine(
+  'Usage: node --expose-gc dist/bench/client-soak.js [--cycles 6000] [--samples 12]',
+  () =>
+    parseCommandLine({
+      options: {
+        cycles: { type: 'string' },
+        samples: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+);
+const cycles = commandLine.number('cycles', 6_000);
+const samples = commandLine.number('samples', 12);
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (gc === undefined) throw new Error('run with node --expose-gc');

@@ -10,15 +10,23 @@
  *   npm run build && node dist/bench/index-read.js [--users 100000] [--rounds 3]
  */
 import { createClient } from 'redis';
-import { parseCommandLine } from '../examples/reference-server/command-line.js';
+import { parseCommandLine, readCommandLine } from '../examples/reference-server/command-line.js';
 import { SET_PAGE } from '../src/cluster/redis-scan.js';
 import { startPrivateRedis } from './private-redis.js';
 
-const { values } = parseCommandLine({
-  options: { users: { type: 'string', default: '100000' }, rounds: { type: 'string', default: '3' } },
-});
-const users = Number(values.users);
-const rounds = Number(values.rounds);
+const commandLine = readCommandLine(
+  'Usage: node dist/bench/index-read.js [--users 100000] [--rounds 3]',
+  () =>
+    parseCommandLine({
+      options: {
+        users: { type: 'string' },
+        rounds: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }),
+);
+const users = commandLine.number('users', 100_000);
+const rounds = commandLine.number('rounds', 3);
 
 const redis = await startPrivateRedis();
 const reader = createClient({ url: redis.url });

@@ -177,21 +177,49 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
   /**
    * A client that went away before the decision: its socket was destroyed (a
    * reset, or a close Node saw), or its readable side ended (a FIN, which
-   * Node's HTTP server leaves half-open). Nothing is left to answer.
+   * Node's HTTP server leaves half-open). Nothing is left to answer. Or another 'upgrade'
+   * listener of the server answered it and ended it (this path writes nothing before its
+   * decision): a ws server with a path of its own answers 400 to every other path.
    */
-  const isGone = (socket: Duplex): boolean => socket.destroyed || socket.readableEnded;
+  const isGone = (socket: Duplex): boolean =>
+    socket.destroyed || socket.readableEnded || socket.writableEnded;
 
-  /** Refuses a client that went away (isGone): told as any refusal, then its half-open socket destroyed. */
+  /**
+   * Refuses a client that went away (isGone): told as any refusal, then its half-open socket
+   * destroyed. One another listener ended is left to it: destroyed now, its answer could be lost.
+   */
   const refuseGone: Reject = (request, socket, head, rejection) => {
     reject(request, socket, head, rejection);
-    if (!socket.destroyed) socket.destroy();
+    if (!socket.destroyed && !socket.writableEnded && !isUpgradedElsewhere(socket)) socket.destroy();
   };
 
-  /** Every refusal of this path goes through here, once the socket is marked as let go. */
+  /**
+   * Every refusal of this path goes through here, once the socket is marked as let go. A
+   * socket another server upgraded while this path awaited is not answered (see leftElsewhere);
+   * nor marked, so an unexpected failure after that does not destroy it either.
+   */
   const reject: Reject = (request, socket, head, rejection) => {
+    if (isUpgradedElsewhere(socket)) return leftElsewhere();
     letGo.add(socket);
     deps.reject(request, socket, head, rejection);
   };
+
+  /**
+   * Another WebSocket server of the same http server has upgraded the socket: its 101 is
+   * written and its WebSocket lives on it, so this path writes nothing, admits nothing and
+   * counts no refusal; it only says so, once per socket (whoever finds it returns at once).
+   * Found at the start of upgrade() when that server's 'upgrade' listener ran first (it was
+   * created before attach(server)), and after each await of this path when it runs second,
+   * in the same emit (created after): ws upgrades synchronously in its listener, while this
+   * path awaits authenticate for at least a microtask.
+   */
+  function leftElsewhere(): void {
+    const message =
+      'handleUpgrade(): this socket was already upgraded by another WebSocket server of the same ' +
+      'http server (a ws WebSocketServer created with { server }?), and is left to it: give attach() ' +
+      'a path of its own (attach(server, { path: "/ws" })), or remove the other server';
+    report(new SupervisorError('WSSUP_INVALID_ARGUMENT', message));
+  }
 
   /**
    * The supervisor's `handleUpgrade`, which never rejects (under attach() a
@@ -232,14 +260,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         'this server and also called from an upgrade listener?';
       return report(new SupervisorError('WSSUP_INVALID_ARGUMENT', message));
     }
-    if (isUpgradedElsewhere(socket)) {
-      // Its 101 is written and its WebSocket lives on it: nothing to answer, nothing to admit.
-      const message =
-        'handleUpgrade(): this socket was already upgraded by another WebSocket server of the same ' +
-        'http server (a ws WebSocketServer created with { server }?), and is left to it: give attach() ' +
-        'a path of its own (attach(server, { path: "/ws" })), or remove the other server';
-      return report(new SupervisorError('WSSUP_INVALID_ARGUMENT', message));
-    }
+    if (isUpgradedElsewhere(socket)) return leftElsewhere();
     handedOver.add(socket);
     if (!Buffer.isBuffer(head)) {
       // A caller's slip (JavaScript, or `head` dropped from the listener): without
@@ -294,8 +315,14 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       } else {
         auth = outcome.auth;
       }
+      // Another server's listener, after this one, upgraded it while authenticate ran. (A
+      // failed authenticate is still reported as such, above, as its timeout is.)
+      if (isUpgradedElsewhere(socket)) return leftElsewhere();
       if (isGone(socket)) {
-        const message = 'client went away during authentication';
+        const message =
+          socket.writableEnded && !socket.destroyed
+            ? 'answered by another upgrade listener during authentication'
+            : 'client went away during authentication';
         return refuseGone(request, socket, head, { reason: 'socket-closed', message });
       }
       if (auth === null || auth === undefined)
@@ -556,8 +583,10 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       const retryAfterMs = reservation.retryAfterSeconds * 1_000;
       return refuse(attempt, 'store-unavailable', message, retryAfterMs);
     }
-    let refusal: RefusalReason | 'socket-closed' | undefined;
-    if (isGone(attempt.socket)) refusal = 'socket-closed';
+    let refusal: RefusalReason | 'socket-closed' | 'upgraded-elsewhere' | undefined;
+    // Upgraded by another server while the book answered: the slot is given back, below.
+    if (isUpgradedElsewhere(attempt.socket)) refusal = 'upgraded-elsewhere';
+    else if (isGone(attempt.socket)) refusal = 'socket-closed';
     else if (isShuttingDown()) refusal = 'shutting-down';
     else if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
       refusal = 'process-limit';
@@ -572,9 +601,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       return;
     }
     book.released(userId, connectionId);
-    if (refusal === 'socket-closed') {
+    if (refusal === 'upgraded-elsewhere') {
+      leftElsewhere();
+    } else if (refusal === 'socket-closed') {
       refuse(attempt, refusal, 'client went away during admission');
-      if (!attempt.socket.destroyed) attempt.socket.destroy(); // half-closed (FIN): nothing left to answer
+      // Half-closed (FIN): nothing left to answer. Ended by another listener: its answer is on its way.
+      if (!attempt.socket.destroyed && !attempt.socket.writableEnded) attempt.socket.destroy();
     } else if (refusal !== undefined) {
       refuse(attempt, refusal, refusalMessage[refusal]);
     }

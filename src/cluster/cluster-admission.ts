@@ -20,32 +20,40 @@
  *   nobody, one for cluster-wide sends and one per node ordered to evict
  *   (order-breakers.ts);
  * - the work an outage leaves: connections admitted unsynced, and releases
- *   the store never got. Both are done again when the store answers.
+ *   the store never got. Both are done again when the store answers (the
+ *   bookkeeping of it is book-ledger.ts's; the reconciliation is here).
  */
 import { BrokenCircuitError } from 'cockatiel';
 import { type Actor, createActor, fromPromise, type InspectionEvent, type Observer } from 'xstate';
 import { type LeaseEvent, leaseMachine } from '../../machines/lease.machine.js';
 import type { CountingClock } from '../clock.js';
-import { describeValue, SupervisorError } from '../errors.js';
+import { SupervisorError } from '../errors.js';
+import { BookLedger } from './book-ledger.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterDelivery } from './cluster-sends.js';
 import { OrderBreakers } from './order-breakers.js';
 import { Deadlines } from './redis-deadlines.js';
-import type {
-  ClusterAdmission,
-  ClusterUserBook,
-  ClusterView,
-  EvictionOrder,
-  HeldConnection,
-  SendAcrossOutcome,
-  SlotStore,
-} from './slot-store.js';
+import type { ClusterUserBook, ClusterView, EvictionOrder, HeldConnection, SlotStore } from './slot-store.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
+import {
+  type AcrossCounts,
+  acrossCounts,
+  admissionOf,
+  countOrUndefined,
+  isFormatError,
+  isOrder,
+  noneTold,
+  partialSendError,
+  refusedOf,
+  storeError,
+  unavailable,
+} from './store-answers.js';
 import { type BreakerState, HALF_OPEN_AFTER_MS, StoreBreakers } from './store-breakers.js';
 import { StoreContract } from './store-contract.js';
 import { boundedStore, STORE_DEADLINE_WORDS } from './store-deadlines.js';
 import { StoreDomains } from './store-domains.js';
 
+export type { AcrossCounts } from './store-answers.js';
 export type { BreakerState } from './store-breakers.js';
 
 /** How the book answered a reservation. */
@@ -161,42 +169,8 @@ export class ClusterBook {
   /** The store's failure domains (shardOf, shards), each breaker's key. */
   readonly #domains: StoreDomains;
   readonly #lease: Actor<typeof leaseMachine>;
-  /** Connections this node booked (or admitted unsynced): id → user. Orders name only the id. */
-  readonly #held = new Map<string, string>();
-  /** Admitted while the store was away: id → user. */
-  readonly #unsynced = new Map<string, string>();
-  /**
-   * Unsynced connections whose admission reached the store and failed there
-   * (a timeout): Redis may have booked them all the same, so closing one
-   * before reconciliation must still release its slot.
-   */
-  readonly #maybeBooked = new Set<string>();
-  /**
-   * Kept connections (see kept()) whose booking again as a newcomer failed: id → user, and
-   * the incarnation their entry was marked under. Their entries are in the book still,
-   * marked evicted: a release is owed if they close, and the reconciliation books them
-   * again as kept() does. A re-admission would leave the mark, and every admission of the
-   * user would name them again, idle or not.
-   */
-  readonly #keptUnbooked = new Map<string, { userId: string; incarnation: number }>();
-  /**
-   * Idle ⇄ live edges the store did not confirm: id → a mark of the failed call.
-   * Reconciliation sends each connection's state of the moment again; without
-   * it the book would keep a stale flag (an idle connection no node can evict,
-   * or a live one named for eviction) for as long as the connection lives.
-   * Also the edges held back while a connection was not booked (unsynced, in a
-   * re-admission, kept): sent after its booking, so that an idle one is judged at T.
-   */
-  readonly #idleUnsent = new Map<string, { userId: string }>();
-  /** Connections in a readmit() the store has not answered yet: it may have booked them. */
-  readonly #readmitting = new Set<string>();
-  /**
-   * Reservations the book admitted, not admitted locally yet: id → this node's incarnation
-   * when the admission was sent. See admitted(): one that changed meanwhile owes a re-admission.
-   */
-  readonly #bookedUnder = new Map<string, number>();
-  /** Releases (and abandoned reservations) the store may not have applied: id → user. */
-  readonly #pendingReleases = new Map<string, string>();
+  /** What this node holds, and what the store may not have applied of it (book-ledger.ts). */
+  readonly #ledger = new BookLedger();
   /**
    * The next full re-admission follows a failover: what it refuses is kept one renewal
    * period (as unsynced) and booked again then, not evicted. The new server may still
@@ -350,13 +324,7 @@ export class ClusterBook {
           },
         },
         guards: {
-          hasWorkLeft: () =>
-            this.#needsFullReadmit ||
-            this.#retirePending ||
-            this.#unsynced.size > 0 ||
-            this.#keptUnbooked.size > 0 ||
-            this.#pendingReleases.size > 0 ||
-            this.#idleUnsent.size > 0,
+          hasWorkLeft: () => this.#needsFullReadmit || this.#retirePending || this.#ledger.hasWorkLeft(),
         },
       }),
       {
@@ -399,14 +367,14 @@ export class ClusterBook {
           : { outcome: 'refused', live: countOrUndefined(answer.live) };
       }
       for (const order of answer.evict) this.#ordered(order);
-      this.#bookedUnder.set(connectionId, incarnation);
+      this.#ledger.reservationBooked(connectionId, incarnation);
       return { outcome: 'booked' };
     } catch (error) {
       // A call that reached Redis and timed out may still have booked the slot. (One refused
       // for another store format reached nothing, and the renewals report that format.)
       if (!(error instanceof BrokenCircuitError) && !isFormatError(error)) {
         this.#reportStore('admit', error);
-        this.#pendingReleases.set(connectionId, userId);
+        this.#ledger.releaseOwed(userId, connectionId);
       }
       if (this.#foreignFormat || this.#options.onStoreUnavailable === 'reject') {
         return { outcome: 'unavailable', retryAfterSeconds: Math.ceil(HALF_OPEN_AFTER_MS / 1000) };
@@ -417,9 +385,7 @@ export class ClusterBook {
 
   /** The local machines admitted a reserved connection. */
   admitted(userId: string, connectionId: string, reservation: Reservation): void {
-    this.#held.set(connectionId, userId);
-    const under = this.#bookedUnder.get(connectionId);
-    this.#bookedUnder.delete(connectionId);
+    const under = this.#ledger.admitted(userId, connectionId);
     if (under !== undefined && under !== this.#store.incarnation && !this.#stopping) {
       // The lease was fenced (or lost) since its admission was sent: the book may hold it
       // under the earlier incarnation, and the re-admission the fence started may have read
@@ -432,58 +398,45 @@ export class ClusterBook {
       this.#needsFullReadmit = true;
     }
     if (reservation.outcome === 'unsynced') {
-      // Readmit books it again, idempotently; until then a release is still owed if it closes.
-      if (this.#pendingReleases.delete(connectionId)) this.#maybeBooked.add(connectionId);
-      this.#unsynced.set(connectionId, userId);
+      this.#ledger.admittedUnsynced(userId, connectionId);
     }
   }
 
   /** The connection left the local books for good (disposed), or was never admitted locally. */
   released(userId: string, connectionId: string): void {
-    this.#held.delete(connectionId);
-    this.#bookedUnder.delete(connectionId);
-    this.#idleUnsent.delete(connectionId);
-    // Its entry, marked evicted, is booked: released below like any booked one.
-    this.#keptUnbooked.delete(connectionId);
+    this.#ledger.letGo(connectionId);
     // After stop() the store has released every slot of this node already.
     if (this.#stopping) return;
-    // Never booked: nothing to free (a reservation that timed out is a pending release already,
-    // or, admitted unsynced, may have been booked all the same). One in a re-admission on its
-    // way is booked by it: the release, sent after it, is applied after it.
-    const unsynced = this.#unsynced.delete(connectionId);
-    const readmitting = this.#readmitting.delete(connectionId);
-    const maybeBooked = this.#maybeBooked.delete(connectionId) || readmitting;
-    if (unsynced && !maybeBooked) return;
-    this.#release(userId, connectionId);
+    if (this.#ledger.releaseNeeded(connectionId)) this.#release(userId, connectionId);
   }
 
   /** The idle ⇄ live edges, mirrored so that other nodes can evict this node's idle connections. */
   idle(userId: string, connectionId: string, idleSince: number | undefined): void {
-    if (!this.#held.has(connectionId) || this.#stopping) return;
+    if (!this.#ledger.holds(connectionId) || this.#stopping) return;
     // Its re-admission on its way books the state it read when it began, maybe older than
     // this edge (and a setIdle ahead of it finds no entry of this incarnation to change);
     // a kept one's entry, marked evicted, takes no edge until it is booked again. The
     // reconciliation sends the state of the moment after either (#resendIdle).
-    if (this.#readmitting.has(connectionId) || this.#keptUnbooked.has(connectionId)) {
-      this.#idleUnsent.set(connectionId, { userId });
+    if (this.#ledger.edgeWaitsForBooking(connectionId)) {
+      this.#ledger.edgeUnsent(userId, connectionId);
       return;
     }
     // Not booked yet: its re-admission will read its state then, but judges only the limit,
     // never the eviction rule at T. So the edge is owed, and sent after it (#resendIdle): an
     // idle one judges the whole book, which this edge, maybe the user's last, would otherwise
     // never have done (idle ones at T on several processes, none evicted, until an admission).
-    if (this.#unsynced.has(connectionId)) {
-      this.#idleUnsent.set(connectionId, { userId });
+    if (this.#ledger.isUnsynced(connectionId)) {
+      this.#ledger.edgeUnsent(userId, connectionId);
       return;
     }
     this.#callFor(userId, () => this.#setIdle(userId, connectionId, idleSince)).then(
-      // This edge is the connection's state now: an older unconfirmed one no longer matters.
       (orders) => {
-        this.#idleUnsent.delete(connectionId);
+        this.#ledger.edgeSent(connectionId);
         if (!this.#stopping) for (const order of orders) this.#ordered(order);
       },
       (error) => {
-        if (this.#held.has(connectionId) && !this.#stopping) this.#idleUnsent.set(connectionId, { userId });
+        if (this.#ledger.holds(connectionId) && !this.#stopping)
+          this.#ledger.edgeUnsent(userId, connectionId);
         this.#reportStore('setIdle', error);
       },
     );
@@ -537,11 +490,8 @@ export class ClusterBook {
     this.#rebook(userId, connectionId, this.#domains.of(userId)).catch((error) => {
       // Booked again at reconciliation, with everything else the outage left.
       this.#reportStore('admit', error);
-      if (!this.#held.has(connectionId) || this.#stopping) return;
-      // Booked all the same (marked evicted), even when an open breaker kept the call from the
-      // store: not unsynced, whose release is skipped when the store never got its admission.
-      this.#keptUnbooked.set(connectionId, { userId, incarnation });
-      if (this.#unsynced.delete(connectionId)) this.#maybeBooked.delete(connectionId);
+      if (!this.#ledger.holds(connectionId) || this.#stopping) return;
+      this.#ledger.rebookFailed(userId, connectionId, incarnation);
     });
   }
 
@@ -552,7 +502,7 @@ export class ClusterBook {
       async () => admissionOf(await this.#store.admit(userId, connectionId, limit, evictAt), this.#contract),
       shard,
     );
-    this.#keptUnbooked.delete(connectionId);
+    this.#ledger.keptSettled(connectionId);
     if (!answer.admitted) {
       if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
       this.#host.evictOverLimit(userId, connectionId);
@@ -599,8 +549,8 @@ export class ClusterBook {
       // As readiness reads them: a master a failover replaced is not away, its users are served.
       unavailableShards: this.#breakers.unavailable(this.#domains.all()),
       policy: this.#options.onStoreUnavailable,
-      unsynced: this.#unsynced.size + this.#keptUnbooked.size,
-      pendingReleases: this.#pendingReleases.size,
+      unsynced: this.#ledger.unbookedCount,
+      pendingReleases: this.#ledger.pendingReleaseCount,
       pendingTimers: this.#host.clock.pending,
     };
   }
@@ -700,14 +650,7 @@ export class ClusterBook {
     // An app's store: its stop() has settled or run out; what is still in flight fails now
     // (the book acts on none of it), and the watchdog's timer goes.
     this.#deadlines?.stop();
-    // Nothing is retried after shutdown, and nothing needs to be: the store
-    // removed this incarnation's entries, or (Redis away) its lease runs out
-    // and takes every one of them along. stats() must not show work owed.
-    this.#pendingReleases.clear();
-    this.#unsynced.clear();
-    this.#maybeBooked.clear();
-    this.#keptUnbooked.clear();
-    this.#idleUnsent.clear();
+    this.#ledger.forgetOwed();
   }
 
   /**
@@ -804,17 +747,17 @@ export class ClusterBook {
    * process holds the connection (admitted unsynced under 'local': then the booking is right).
    */
   #bookedLate(userId: string, connectionId: string): void {
-    if (this.#stopping || this.#held.has(connectionId)) return;
+    if (this.#stopping || this.#ledger.holds(connectionId)) return;
     this.#release(userId, connectionId);
   }
 
   #release(userId: string, connectionId: string): void {
     this.#callFor(userId, () => this.#store.release(userId, connectionId)).then(
-      () => this.#pendingReleases.delete(connectionId),
+      () => this.#ledger.releaseConfirmed(connectionId),
       (error) => {
         // A slot the store never freed would stay booked while this node lives: retried at
         // reconciliation (after shutdown, the lease's end frees it).
-        if (!this.#stopping) this.#pendingReleases.set(connectionId, userId);
+        if (!this.#stopping) this.#ledger.releaseOwed(userId, connectionId);
         this.#reportStore('release', error);
       },
     );
@@ -844,7 +787,7 @@ export class ClusterBook {
    */
   #orderArrived(order: EvictionOrder): void {
     if (order.nodeId !== this.#store.nodeId || order.incarnation !== this.#store.incarnation) return;
-    const userId = this.#held.get(order.connectionId);
+    const userId = this.#ledger.userOf(order.connectionId);
     if (userId !== undefined) this.#host.evictIfIdle(userId, order.connectionId);
   }
 
@@ -862,18 +805,18 @@ export class ClusterBook {
     const failed: ShardFailures = new Map();
     const full = this.#needsFullReadmit;
     const lost = this.#leasesLost;
-    for (const [connectionId, userId] of [...this.#pendingReleases]) {
+    for (const [connectionId, userId] of this.#ledger.owedReleases()) {
       const shard = this.#domains.of(userId);
       if (failed.has(shard)) continue;
       try {
         await this.#call(() => this.#store.release(userId, connectionId), shard);
-        this.#pendingReleases.delete(connectionId);
+        this.#ledger.releaseConfirmed(connectionId);
       } catch (error) {
         failed.set(shard, error);
       }
     }
     await this.#rebookKept(failed);
-    if (full || this.#unsynced.size > 0) await this.#readmit(full, failed, lost);
+    if (full || this.#ledger.unsynced.size > 0) await this.#readmit(full, failed, lost);
     if (this.#retirePending && !this.#needsFullReadmit) await this.#retire(failed);
     await this.#resendIdle(failed);
     if (failed.size === 0) return;
@@ -907,8 +850,8 @@ export class ClusterBook {
 
   /** Books again, as kept() does, the kept connections whose booking failed; by failure domain. */
   async #rebookKept(failed: ShardFailures): Promise<void> {
-    for (const connectionId of [...this.#keptUnbooked.keys()]) {
-      const kept = this.#keptUnbooked.get(connectionId);
+    for (const connectionId of this.#ledger.keptUnbookedIds()) {
+      const kept = this.#ledger.keptMark(connectionId);
       // Closed meanwhile: released, and an admission sent after that would book it again.
       if (kept === undefined) continue;
       const { userId, incarnation } = kept;
@@ -916,7 +859,7 @@ export class ClusterBook {
       // owed since books them oldest and active first. Booked first as a newcomer, it took the
       // slot of an older connection never named, which that re-admission then evicted.
       if (incarnation !== this.#store.incarnation) {
-        this.#keptUnbooked.delete(connectionId);
+        this.#ledger.keptSettled(connectionId);
         continue;
       }
       const shard = this.#domains.of(userId);
@@ -932,7 +875,7 @@ export class ClusterBook {
   /** Books again everything (a lost lease) or what was admitted unsynced, by failure domain. */
   async #readmit(full: boolean, failed: ShardFailures, lost: number): Promise<void> {
     const byShard = new Map<string | undefined, HeldConnection[]>();
-    for (const connection of this.#host.held(full ? undefined : this.#unsynced)) {
+    for (const connection of this.#host.held(full ? undefined : this.#ledger.unsynced)) {
       const shard = this.#domains.of(connection.userId);
       if (failed.has(shard)) continue;
       const group = byShard.get(shard);
@@ -964,7 +907,7 @@ export class ClusterBook {
   async #readmitShard(all: HeldConnection[], shard: string | undefined, grace: boolean): Promise<void> {
     // Read before the first domain's round trip: a connection released since (its release
     // sent already, not knowing of this readmit) would be booked after its release, for good.
-    const held = all.filter((connection) => this.#held.has(connection.connectionId));
+    const held = all.filter((connection) => this.#ledger.holds(connection.connectionId));
     if (held.length === 0) return;
     // Over the limit, idle ones go first: active ones are booked before them
     // (the store keeps the oldest of each call and refuses the newest).
@@ -972,7 +915,8 @@ export class ClusterBook {
     const idle = held.filter((connection) => connection.idleSince !== undefined);
     // Each user's own limit rides on its connections (HeldConnection.limit); this is the default.
     const { limit } = this.#host;
-    for (const { connectionId } of held) this.#readmitting.add(connectionId);
+    const ids = held.map((connection) => connection.connectionId);
+    this.#ledger.readmitSent(ids);
     let refused: string[];
     try {
       refused = await this.#call(
@@ -980,7 +924,7 @@ export class ClusterBook {
         shard,
       );
       // Not the ones released meanwhile: a readmit sent after their release would book them.
-      const idleLeft = idle.filter((connection) => this.#readmitting.has(connection.connectionId));
+      const idleLeft = idle.filter((connection) => this.#ledger.isReadmitting(connection.connectionId));
       if (idleLeft.length > 0)
         refused.push(
           ...(await this.#call(
@@ -989,35 +933,32 @@ export class ClusterBook {
           )),
         );
     } finally {
-      for (const { connectionId } of held) this.#readmitting.delete(connectionId);
+      this.#ledger.readmitSettled(ids);
     }
     if (this.#stopping) return;
-    for (const { connectionId } of held) {
-      this.#unsynced.delete(connectionId);
-      this.#maybeBooked.delete(connectionId);
-    }
+    for (const connectionId of ids) this.#ledger.readmitted(connectionId);
     const users = new Map(held.map((connection) => [connection.connectionId, connection.userId]));
     for (const connectionId of refused) {
       const userId = users.get(connectionId);
       // Closed while the re-admission was on its way: released already (its release sent after
       // it), so nothing is kept nor evicted. Kept, it was unsynced for good: the next re-admissions
       // read only the sockets held, and no later release() would ever remove it.
-      if (userId === undefined || !this.#held.has(connectionId)) continue;
+      if (userId === undefined || !this.#ledger.holds(connectionId)) continue;
       // Booked again at the next renewal (hasWorkLeft), evicted only if refused then.
-      if (grace) this.#unsynced.set(connectionId, userId);
+      if (grace) this.#ledger.keptForGrace(userId, connectionId);
       else this.#host.evictOverLimit(userId, connectionId);
     }
   }
 
   /** Sends the idle ⇄ live state of the moment of each connection whose edge the store did not confirm. */
   async #resendIdle(failed: ShardFailures): Promise<void> {
-    if (this.#idleUnsent.size === 0) return;
-    const marks = new Map(this.#idleUnsent);
+    const marks = this.#ledger.unsentEdges();
+    if (marks.size === 0) return;
     const held = this.#host.held(new Map([...marks].map(([id, mark]) => [id, mark.userId])));
     const stillHeld = new Set(held.map((connection) => connection.connectionId));
     // Draining or gone: its slot is released at disposal, there is no flag to keep.
     for (const [id, mark] of marks) {
-      if (!stillHeld.has(id) && this.#idleUnsent.get(id) === mark) this.#idleUnsent.delete(id);
+      if (!stillHeld.has(id)) this.#ledger.edgeSettled(id, mark);
     }
     // All from one reading of the machines, sent together: none goes out after a newer edge.
     await Promise.all(
@@ -1031,9 +972,7 @@ export class ClusterBook {
           if (!failed.has(shard)) failed.set(shard, error);
           return;
         }
-        if (this.#idleUnsent.get(connectionId) === marks.get(connectionId)) {
-          this.#idleUnsent.delete(connectionId);
-        }
+        this.#ledger.edgeSettled(connectionId, marks.get(connectionId));
       }),
     );
   }
@@ -1109,24 +1048,8 @@ export class ClusterBook {
   }
 }
 
-/** Whether a store call failed because the store holds another format (store-format.ts). */
-const isFormatError = (error: unknown) =>
-  error instanceof SupervisorError && error.code === 'WSSUP_STORE_FORMAT';
-
 /** The first failure of each failure domain in one reconciliation (undefined: the store-wide one). */
 type ShardFailures = Map<string | undefined, unknown>;
-
-/** A store call's failure as reported, or undefined when there is nothing to tell. */
-function storeError(operation: string, error: unknown): SupervisorError | undefined {
-  // An open breaker refused the call without reaching the store: the `store` event said so once.
-  if (error instanceof BrokenCircuitError) return undefined;
-  if (error instanceof SupervisorError) return error;
-  // Why, in the message too: an app that logs `${code}: ${message}` saw only "stop failed".
-  const why = error instanceof Error ? error.message : String(error);
-  return new SupervisorError('WSSUP_STORE_UNAVAILABLE', `slot store: ${operation} failed: ${why}`, {
-    cause: error,
-  });
-}
 
 /**
  * The supervisor as the book sees it: once the book has begun stopping, what it would
@@ -1162,114 +1085,4 @@ function untilStopping(host: ClusterHost, stopping: () => boolean): ClusterHost 
       if (!stopping()) host.breakerChanged(state, shard);
     },
   };
-}
-
-/** A cluster-wide send's outcome as the app reads it (ClusterSendResult without this process's part). */
-export interface AcrossCounts {
-  nodes: number;
-  unreached: number;
-}
-
-/**
- * A store's answer to sendAcross as counts (a number: every process concerned was told).
- * An answer out of contract (an app's store, untyped at run time) says nothing of who was
- * told: it fails the send, and is reported once (`contract`).
- */
-function acrossCounts(answer: unknown, contract: StoreContract): AcrossCounts & { cause?: unknown } {
-  if (isCount(answer)) return { nodes: answer, unreached: 0 };
-  if (isOutcome(answer)) return answer;
-  contract.broken(
-    'sendAcross',
-    'its sendAcross(delivery) to answer how many processes it told, or { nodes, unreached }',
-    answer,
-  );
-  throw new SlotStoreUnavailableError(
-    `the slot store's sendAcross answered ${describeValue(answer)}, out of its contract: which processes were told is unknown`,
-  );
-}
-
-/**
- * A store's answer to admit, checked: an app's store is untyped at run time, and an answer
- * out of contract (a missing `evict`, say) failed inside the runtime as "answer.evict is not
- * iterable", which named neither the method nor what it should answer. Reported once
- * (`contract`); the call fails as an outage, since whether it booked the slot is unknown.
- */
-function admissionOf(answer: unknown, contract: StoreContract): ClusterAdmission {
-  if (isAdmission(answer)) return answer;
-  contract.broken(
-    'admit',
-    "its admit() to answer { admitted: true, evict: [EvictionOrder…], live } or { admitted: false, reason: 'user-limit' | 'duplicate-connection', live, evict? }",
-    answer,
-  );
-  throw new SlotStoreUnavailableError(
-    `slot store: admit answered ${describeValue(answer)}, out of its contract: whether it booked the connection is unknown`,
-  );
-}
-
-function isAdmission(value: unknown): value is ClusterAdmission {
-  if (typeof value !== 'object' || value === null) return false;
-  const { admitted, evict, reason } = value as Partial<Record<'admitted' | 'evict' | 'reason', unknown>>;
-  const orders = (list: unknown) => Array.isArray(list) && list.every(isOrder);
-  if (admitted === true) return orders(evict);
-  return (
-    admitted === false &&
-    (reason === 'user-limit' || reason === 'duplicate-connection') &&
-    (evict === undefined || orders(evict))
-  );
-}
-
-function isOrder(value: unknown): value is EvictionOrder {
-  if (typeof value !== 'object' || value === null) return false;
-  const { connectionId, nodeId, incarnation } = value as Partial<Record<keyof EvictionOrder, unknown>>;
-  return typeof connectionId === 'string' && typeof nodeId === 'string' && typeof incarnation === 'number';
-}
-
-/** A store's answer to readmit, checked as admit's is: the ids it refused. */
-function refusedOf(answer: unknown, contract: StoreContract): string[] {
-  if (Array.isArray(answer) && answer.every((id) => typeof id === 'string')) return answer;
-  contract.broken('readmit', 'its readmit() to answer the ids it refused, an array of strings', answer);
-  throw new SlotStoreUnavailableError(
-    `slot store: readmit answered ${describeValue(answer)}, out of its contract: which connections it booked is unknown`,
-  );
-}
-
-/** Processes were concerned and not one was told: the send fails (its local part was served). */
-function noneTold(counts: AcrossCounts & { cause?: unknown }): SlotStoreUnavailableError {
-  return new SlotStoreUnavailableError(
-    `cluster-wide send: none of the ${counts.unreached} processes concerned could be told`,
-    { cause: counts.cause },
-  );
-}
-
-const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
-
-function isOutcome(value: unknown): value is SendAcrossOutcome {
-  if (typeof value !== 'object' || value === null) return false;
-  const { nodes, unreached } = value as Partial<Record<'nodes' | 'unreached', unknown>>;
-  return isCount(nodes) && isCount(unreached);
-}
-
-/** One report for a send that told some processes and not others, however many failed. */
-function partialSendError(delivery: ClusterDelivery, counts: AcrossCounts & { cause?: unknown }) {
-  const concerned = counts.nodes + counts.unreached;
-  const why = counts.cause instanceof Error ? `: ${counts.cause.message}` : '';
-  return new SlotStoreUnavailableError(
-    `cluster-wide ${delivery.kind}: ${counts.unreached} of the ${concerned} other processes concerned could not be told, the rest were (not sent again)${why}`,
-    { cause: counts.cause },
-  );
-}
-
-/** What the app sees when a cluster-wide read fails: always the typed error. */
-function unavailable(error: unknown): never {
-  if (error instanceof SupervisorError) throw error;
-  const message =
-    error instanceof BrokenCircuitError
-      ? 'the slot store is not answering (circuit open)'
-      : 'the slot store failed to answer';
-  throw new SlotStoreUnavailableError(message, { cause: error });
-}
-
-/** A count a store answered, or undefined when it is not one (a custom store's slip). */
-function countOrUndefined(value: unknown): number | undefined {
-  return Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : undefined;
 }

@@ -351,6 +351,7 @@ describe('docs/cluster-store.md against the code', () => {
       'src/cluster/redis-registry.ts',
       'src/cluster/slot-store.ts',
       'src/cluster/cluster-admission.ts',
+      'src/cluster/store-answers.ts',
       'src/cluster/store-breakers.ts',
       'src/cluster/cluster-options.ts',
     ];

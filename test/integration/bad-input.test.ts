@@ -16,6 +16,7 @@ import {
   type AuthResult,
   type ConnectionHandle,
   createSupervisor,
+  type RejectedEvent,
   type Supervisor,
   SupervisorError,
   type SupervisorEventName,
@@ -29,12 +30,14 @@ import {
   readResponseHead,
   upgradeRequest,
 } from '../helpers/cleanup.js';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { closeRefusal } from '../helpers/refusals.js';
 import { refusal } from '../helpers/rules.js';
 import {
   allDisposed,
   closed,
   connect,
+  connectRefused,
   expectNoLeaks,
   ioWait,
   nextMessage,
@@ -532,6 +535,229 @@ describe('a socket another WebSocket server of the same http server already upgr
     ws.send('still mine');
     expect(String((await once(ws, 'message'))[0])).toBe('still mine');
     expect(t.supervisor.stats()).toEqual(before);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('another WebSocket server of the same http server, created after attach(server)', () => {
+  // Its 'upgrade' listener runs second, in the same emit: the supervisor's upgrade() has
+  // started and awaits authenticate (one microtask even when synchronous) while that server
+  // upgrades the socket. The supervisor used to resume and admit (or answer) a socket that
+  // already carried the other server's WebSocket, and both connections broke.
+  const leftToIt =
+    'handleUpgrade(): this socket was already upgraded by another WebSocket server of the same ' +
+    'http server (a ws WebSocketServer created with { server }?), and is left to it: give attach() ' +
+    'a path of its own (attach(server, { path: "/ws" })), or remove the other server';
+
+  /** The supervisor's server, then a ws server made with `{ server }` after attach(); each upgrade's socket. */
+  async function withLaterServer(
+    options: Partial<SupervisorOptions>,
+    legacyOptions: { path?: string } = {},
+    { before = false } = {},
+  ) {
+    const t = await startQuietServer(options);
+    // `before`: the other server's listener first, as if made before attach(server).
+    const attached = before ? t.server.listeners('upgrade') : [];
+    if (before) t.server.removeAllListeners('upgrade');
+    const sockets: Duplex[] = [];
+    // Prepended: sees each socket first, and keeps no listener on it.
+    t.server.prependListener(
+      'upgrade',
+      (_request: IncomingMessage, socket: Duplex) => void sockets.push(socket),
+    );
+    const legacy = new WebSocketServer({ server: t.server, ...legacyOptions });
+    for (const listener of attached) t.server.on('upgrade', listener as (...args: unknown[]) => void);
+    onTestFinished(() => void legacy.close());
+    legacy.on('connection', (socket) =>
+      socket.on('message', (data) => socket.send(`legacy:${String(data)}`)),
+    );
+    return { t, legacy, sockets };
+  }
+
+  /** The other server's connection works: an echo through it comes back from it. */
+  async function expectLegacyWorks(ws: WebSocket): Promise<void> {
+    ws.send('still mine');
+    expect(String((await once(ws, 'message'))[0])).toBe('legacy:still mine');
+  }
+
+  /** What the supervisor left on the socket: only ws's own listeners (no 'error' of ours). */
+  const errorListeners = (socket: Duplex | undefined) =>
+    socket?.listeners('error').map((listener) => listener.name);
+
+  it('without a path, a synchronous authenticate: the socket is left to it, reported once, nothing admitted or refused', async () => {
+    const { t, sockets } = await withLaterServer({});
+    const before = t.supervisor.stats();
+    const rejected: unknown[] = [];
+    t.supervisor.on('rejected', (event) => void rejected.push(event));
+    const ws = new WebSocket(t.url('ann'));
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+    await vi.waitFor(() => expect(t.errors).toHaveLength(1), ioWait);
+    expect(t.errors[0]).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt });
+    await expectLegacyWorks(ws);
+    expect(rejected).toEqual([]);
+    expect(t.supervisor.stats()).toEqual(before);
+    expect(errorListeners(sockets[0])).toEqual(['socketOnError']);
+    expect(t.errors).toHaveLength(1);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('without a path, an authenticate that resolves later: the verdict finds the socket taken and leaves it', async () => {
+    let admitAnn: (user: AuthResult) => void = () => {};
+    const { t, sockets } = await withLaterServer({
+      authenticate: () => new Promise<AuthResult>((resolve) => (admitAnn = resolve)),
+    });
+    const before = t.supervisor.stats();
+    const ws = new WebSocket(t.url('ann'));
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+    expect(t.supervisor.stats().resources.authenticating).toBe(1);
+    admitAnn('ann');
+    await vi.waitFor(() => expect(t.errors).toHaveLength(1), ioWait);
+    expect(t.errors[0]).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt });
+    await expectLegacyWorks(ws);
+    expect(t.supervisor.stats()).toEqual(before);
+    expect(errorListeners(sockets[0])).toEqual(['socketOnError']);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('without a path, an authenticate that never settles: at authenticateTimeoutMs nothing is written to the socket', async () => {
+    const clock = new SimulatedClock();
+    const { t, sockets } = await withLaterServer({
+      clock,
+      authenticate: () => new Promise<AuthResult>(() => {}),
+    });
+    const before = t.supervisor.stats();
+    const ws = new WebSocket(t.url('ann'));
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+    await vi.waitFor(() => expect(t.supervisor.stats().resources.authenticating).toBe(1), ioWait);
+    clock.increment(t.supervisor.options.authenticateTimeoutMs);
+    // The timeout is the supervisor's own failure to hear from authenticate: reported as ever,
+    // and then the socket is found taken: said once, and left.
+    expect(t.errors.map((error) => error.code)).toEqual(['WSSUP_APP_HOOK_FAILED', 'WSSUP_INVALID_ARGUMENT']);
+    expect(t.errors[1]?.message).toBe(leftToIt);
+    await expectLegacyWorks(ws);
+    expect(t.supervisor.stats()).toEqual(before);
+    expect(errorListeners(sockets[0])).toEqual(['socketOnError']);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('without a path, shutdown while authenticate runs: no 503 is written into the socket the other server took', async () => {
+    const { t, sockets } = await withLaterServer({ authenticate: () => new Promise<AuthResult>(() => {}) });
+    const rejected: unknown[] = [];
+    t.supervisor.on('rejected', (event) => void rejected.push(event));
+    const ws = new WebSocket(t.url('ann'));
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+    await vi.waitFor(() => expect(t.supervisor.stats().resources.authenticating).toBe(1), ioWait);
+    await t.supervisor.shutdown({ deadlineMs: 200 });
+    expect(t.errors).toEqual([
+      expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt }),
+    ]);
+    expect(rejected).toEqual([]);
+    await expectLegacyWorks(ws);
+    expect(errorListeners(sockets[0])).toEqual(['socketOnError']);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('without a path, the other server’s connection closes while authenticate runs: reported once, not refused, nothing left', async () => {
+    const { t, sockets } = await withLaterServer({ authenticate: () => new Promise<AuthResult>(() => {}) });
+    const before = t.supervisor.stats();
+    const rejected: unknown[] = [];
+    t.supervisor.on('rejected', (event) => void rejected.push(event));
+    const ws = new WebSocket(t.url('ann'));
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+    await vi.waitFor(() => expect(t.supervisor.stats().resources.authenticating).toBe(1), ioWait);
+    ws.close();
+    await once(ws, 'close');
+    await vi.waitFor(() => expect(t.supervisor.stats().resources.authenticating).toBe(0), ioWait);
+    expect(t.errors).toEqual([
+      expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt }),
+    ]);
+    expect(rejected).toEqual([]);
+    expect(t.supervisor.stats()).toEqual(before);
+    expect(sockets[0]?.listenerCount('close')).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it.each([
+    ['after', false],
+    ['before', true],
+  ])(
+    'with a path of its own, created %s: ws answers 400 to every other path, the supervisor’s too: that socket is not admitted, and nothing leaks',
+    async (_order, before) => {
+      const { t, sockets } = await withLaterServer({}, { path: '/other' }, { before });
+      const initially = t.supervisor.stats();
+      const admitted: unknown[] = [];
+      const rejected: RejectedEvent[] = [];
+      t.supervisor.on('admitted', (event) => void admitted.push(event));
+      t.supervisor.on('rejected', (event) => void rejected.push(event));
+      expect(await connectRefused(t.url('ann'))).toBe(400);
+      await vi.waitFor(() => expect(rejected).toHaveLength(1), ioWait);
+      // ws's answer is the one the client got: the supervisor wrote nothing, and admitted nothing.
+      expect(rejected[0]).toMatchObject({ reason: 'socket-closed', status: undefined, via: undefined });
+      expect(errorListeners(sockets[0])).not.toContain('ignore');
+      // Its own path is its own: the supervisor, given that request as well, leaves it.
+      const other = new WebSocket(t.url('bob', '/other'));
+      onTestFinished(() => other.terminate());
+      await once(other, 'open');
+      await vi.waitFor(() => expect(t.errors).toHaveLength(1), ioWait);
+      expect(t.errors[0]).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt });
+      await expectLegacyWorks(other);
+      expect(admitted).toEqual([]);
+      expect(t.supervisor.stats()).toEqual({
+        ...initially,
+        counters: { ...initially.counters, rejected: initially.counters.rejected + 1 },
+      });
+      expectNoLeaks(t.supervisor);
+    },
+  );
+
+  it('in cluster mode, a server that upgrades while the cluster-wide book answers: the slot reserved is given back', async () => {
+    // An upgrade listener that finishes later (Engine.IO with a middleware, say): the socket is
+    // taken after authenticate's verdict, while the supervisor waits for the book.
+    const clock = new SimulatedClock();
+    const book = new MemoryBook(() => clock.now());
+    const store = book.store('node-0', 30_000);
+    let asked: () => void = () => {};
+    const bookAsked = new Promise<void>((resolve) => (asked = resolve));
+    let upgraded: () => void = () => {};
+    const otherUpgraded = new Promise<void>((resolve) => (upgraded = resolve));
+    const admit = store.admit.bind(store);
+    store.admit = async (...args) => {
+      asked();
+      await otherUpgraded;
+      return admit(...args);
+    };
+    const t = await startQuietServer({ clock, cluster: { store, nodeId: 'node-0' } });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    const before = t.supervisor.stats();
+    const sockets: Duplex[] = [];
+    const other = new WebSocketServer({ noServer: true });
+    onTestFinished(() => void other.close());
+    other.on('connection', (socket) => socket.on('message', (data) => socket.send(`legacy:${String(data)}`)));
+    t.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      sockets.push(socket);
+      void bookAsked.then(() =>
+        other.handleUpgrade(request, socket, head, (ws) => {
+          other.emit('connection', ws, request);
+          upgraded();
+        }),
+      );
+    });
+    const ws = new WebSocket(t.url('ann'));
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+    await vi.waitFor(() => expect(t.errors).toHaveLength(1), ioWait);
+    expect(t.errors[0]).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt });
+    await expectLegacyWorks(ws);
+    // Booked by the store, then released: nothing of ann's is left in the cluster-wide book.
+    await vi.waitFor(() => expect(book.calls.release).toBe(1), ioWait);
+    expect(book.users.get('ann')).toBeUndefined();
+    expect(t.supervisor.stats()).toEqual(before);
+    expect(errorListeners(sockets[0])).toEqual(['socketOnError']);
     expectNoLeaks(t.supervisor);
   });
 });

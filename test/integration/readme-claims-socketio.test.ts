@@ -366,14 +366,22 @@ describe('both at once while pages move: Socket.IO and the supervisor on one htt
     expectNoLeaks(supervisor);
   });
 
-  it("without a path, the supervisor attached first: it answers Socket.IO's upgrade too, on the same socket, and the transport breaks", async () => {
-    const { supervisor, port } = await both(undefined, { supervisorFirst: true });
+  it('without a path, the supervisor attached first: Engine.IO upgrades the socket while authenticate runs, and the supervisor leaves it to it as well', async () => {
+    const { supervisor, port, errors } = await both(undefined, { supervisorFirst: true });
     const engine = engineClient(port);
-    // Not events.once: the 'error' that comes first (a frame ws cannot parse) would reject it.
-    const code = await new Promise<number>((resolve) => engine.ws.on('close', resolve));
-    expect(code).toBe(1006); // the supervisor's 401 written into Engine.IO's open stream
-    expect(supervisor.stats().counters).toMatchObject({ admitted: 0, rejected: 1 });
-    expect(engine.messages.some((m) => m.startsWith('40{'))).toBe(false);
+    await engine.nextOf('0{');
+    engine.ws.send('40');
+    await engine.nextOf('40{');
+    await vi.waitFor(() => expect(errors.map((error) => error.code)).toEqual(['WSSUP_INVALID_ARGUMENT']));
+    expect(errors[0]?.message).toMatch(/already upgraded by another WebSocket server/);
+    expect(supervisor.stats().counters).toMatchObject({ admitted: 0, rejected: 0 });
+    expect(engine.ws.readyState).toBe(WebSocket.OPEN);
+    // And the supervisor's own clients still get in, on every other path.
+    const ws = await connect(`ws://127.0.0.1:${port}/?user=ann`);
+    ws.send('ping');
+    expect(await nextMessage(ws)).toBe('ping');
+    ws.close();
+    await allDisposed(supervisor);
     expectNoLeaks(supervisor);
   });
 });
