@@ -45,6 +45,8 @@ export class BookLedger {
    * Reconciliation sends each connection's state of the moment again; without
    * it the book would keep a stale flag (an idle connection no node can evict,
    * or a live one named for eviction) for as long as the connection lives.
+   * Also the edges held back while a connection was not booked (unsynced, in a
+   * re-admission, kept): sent after its booking, so that an idle one is judged at T.
    */
   readonly #idleUnsent = new Map<string, EdgeMark>();
   /** Connections in a readmit() the store has not answered yet: it may have booked them. */

@@ -421,8 +421,14 @@ export class ClusterBook {
       this.#ledger.edgeUnsent(userId, connectionId);
       return;
     }
-    // Not booked yet: its re-admission will read its state then.
-    if (this.#ledger.isUnsynced(connectionId)) return;
+    // Not booked yet: its re-admission will read its state then, but judges only the limit,
+    // never the eviction rule at T. So the edge is owed, and sent after it (#resendIdle): an
+    // idle one judges the whole book, which this edge, maybe the user's last, would otherwise
+    // never have done (idle ones at T on several processes, none evicted, until an admission).
+    if (this.#ledger.isUnsynced(connectionId)) {
+      this.#ledger.edgeUnsent(userId, connectionId);
+      return;
+    }
     this.#callFor(userId, () => this.#setIdle(userId, connectionId, idleSince)).then(
       (orders) => {
         this.#ledger.edgeSent(connectionId);

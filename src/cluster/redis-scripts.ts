@@ -213,7 +213,7 @@ return 1
  * incarnation, idleSince (epoch ms, or '' for live again), evictAt (the user's T; '' or 0 = do
  * not judge), maxIncarnation, live incarnations, and the run_id of its last renewal's server
  * ('' = unknown). Only this incarnation's own entry is refreshed, and never one evicted
- * (see admit). Returns {0} when it wrote nothing, else {1, orders...}, an order being
+ * (see admit). Returns {0} or {0, orders...} when it wrote nothing, else {1, orders...}, an order being
  * (connection id, node, incarnation) as admit's: the new victims, then the entries evicted
  * earlier that are still booked; {'moved'}, writing nothing, when another
  * server answers than that one (as admit's). Found by a review: without it an edge sent to a
@@ -232,7 +232,11 @@ return 1
  * socket open, uncounted by this judgement, until the user's next admission. Bounded as in
  * admit: an entry is named only while it is booked and marked, i.e. until its node releases it
  * (evicted) or books it again as a newcomer (kept, turned active), each of which the order
- * itself brings about; and only by an idle edge that judges (never a live one).
+ * itself brings about; and only by an idle edge that judges (never a live one). That includes
+ * an idle edge of an entry marked evicted, which writes and judges nothing (answer {0, orders...})
+ * but names the marked entries, its own among them: the runtime sends an edge again when its
+ * answer was lost (a timeout after Redis ran it), and when that edge had marked its own entry,
+ * answering nothing left the order lost until the user's next admission or another's edge.
  */
 export const setIdleScript = script(
   'setIdle',
@@ -244,12 +248,20 @@ local value = redis.call('HGET', key, ARGV[1])
 if not value then return { 0 } end
 local inc = tonumber(ARGV[2])
 local einc, admitted, since, enode = decode(value)
--- Evicted: no edge revives it (it counts until released, and is named again).
-if einc ~= inc or isEvicting(since) then return { 0 } end
-redis.call('HSET', key, ARGV[1], einc .. '|' .. admitted .. '|' .. ARGV[3] .. '|' .. enode)
-local out = { 1 }
+if einc ~= inc then return { 0 } end
 local evictAt = tonumber(ARGV[4]) or 0
-if ARGV[3] == '' or evictAt <= 0 then return out end
+local judges = ARGV[3] ~= '' and evictAt > 0
+-- Evicted: no edge revives it (it counts until released, and is named again), and an idle
+-- edge that judges names the marked entries again, this one among them: it may be this same
+-- edge sent again, its answer (the order that marked it) lost on its way.
+local marked = isEvicting(since)
+if marked and not judges then return { 0 } end
+local out = { 0 }
+if not marked then
+  redis.call('HSET', key, ARGV[1], einc .. '|' .. admitted .. '|' .. ARGV[3] .. '|' .. enode)
+  out[1] = 1
+  if not judges then return out end
+end
 local isDead = snapshot(5)
 local flat = redis.call('HGETALL', key)
 local count, idle, evicting = 0, {}, {}
@@ -264,7 +276,7 @@ for i = 1, #flat, 2 do
     if vsince ~= '' then idle[#idle + 1] = { flat[i], tonumber(vsince), vinc, vnode, vadmitted } end
   end
 end
-if count >= evictAt then evictIdle(key, idle, count, evictAt, nowMs(), out) end
+if not marked and count >= evictAt then evictIdle(key, idle, count, evictAt, nowMs(), out) end
 return orderAgain(out, evicting)
 `,
 );

@@ -20,6 +20,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
+import type { ConnectionHandle } from '../../src/index.js';
 import {
   closed,
   connect,
@@ -50,6 +51,26 @@ describe.runIf(hasRedis)('docs: what stays per process in cluster mode', () => {
     const nodes: [TestServer, TestServer] = [await start('pp-a'), await start('pp-b')];
     await Promise.all(nodes.map((t) => t.supervisor.ready({ signal: AbortSignal.timeout(10_000) })));
     return nodes;
+  }
+
+  /**
+   * Once `first` (a server's handle) has been quiet for half the idle timeout, a message on
+   * each of `others` (echoed, so the server has it): their idle edges come half a second
+   * after the first's. Connected a few ms apart, the edges of two processes reach Redis
+   * in either order (seen under load: B's first connection kept, A's second evicted at its own
+   * edge, then `closed(first)` waited for good), and the first edge to reach the book at T
+   * evicts the longest idle the book knows of, its own connection.
+   */
+  async function speakOnceFirstIsHalfIdle(first: ConnectionHandle | undefined, others: WebSocket[]) {
+    if (first === undefined) throw new Error('the first connection has no handle');
+    await vi.waitFor(() => expect(first.idleForMs).toBeGreaterThanOrEqual(500), { ...ioWait, interval: 10 });
+    await Promise.all(
+      others.map(async (ws) => {
+        const echoed = nextMessage(ws);
+        ws.send('still here');
+        expect(await echoed).toBe('still here');
+      }),
+    );
   }
 
   it('maxConnections is each process’s own cap: one each on two processes, the next on a full one is 503 (process-limit)', async () => {
@@ -144,9 +165,12 @@ describe.runIf(hasRedis)('docs: what stays per process in cluster mode', () => {
     // All three admitted while the others are still active: no admission evicts.
     const first = await connect(a.url('ida'));
     const firstClosed = closed(first);
+    const [firstHandle] = a.supervisor.connectionsOf('ida');
     const rest = [await connect(a.url('ida')), await connect(b.url('ida'))];
-    // A holds 2 and B 1, each below T on its own count; the book holds 3, all idle once the
-    // last edge lands, and that edge evicts the longest idle (the first), wherever it is.
+    await speakOnceFirstIsHalfIdle(firstHandle, rest);
+    // A holds 2 and B 1, each below T on its own count; the book holds 3. The first idle edge
+    // to reach it, the first connection's, sees the user at T and evicts the longest idle it
+    // knows of (that one), on A's count alone it would not: whole book, no admission.
     await vi.waitFor(() => expect(evicted).toEqual(['idle']), { timeout: 10_000, interval: 50 });
     expect((await firstClosed).code).toBe(4001);
     expect(admitted).toBe(3);

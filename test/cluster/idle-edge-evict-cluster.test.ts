@@ -11,7 +11,8 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { closed, connect, startServer, type TestServer } from '../helpers/server.js';
+import type { ConnectionHandle } from '../../src/index.js';
+import { closed, connect, ioWait, nextMessage, startServer, type TestServer } from '../helpers/server.js';
 import { freshPrefix, hasRedis, usePrivateRedis } from './store-fixture.js';
 
 describe.runIf(hasRedis)('cluster: an idle edge evicts against the whole book', () => {
@@ -54,6 +55,25 @@ describe.runIf(hasRedis)('cluster: an idle edge evicts against the whole book', 
     return seen;
   }
 
+  /**
+   * Once `first` (a server's handle) has been quiet for half the idle timeout, a message on
+   * each of `others` (echoed, so the server has it): their idle edges come half a second
+   * after the first's. Connected a few ms apart, the edges of two processes reach Redis in
+   * either order (seen under load: the first, on B, kept, A's second evicted at its own edge),
+   * and the first edge to reach the book at T evicts the longest idle the book knows of.
+   */
+  async function speakOnceFirstIsHalfIdle(first: ConnectionHandle | undefined, others: WebSocket[]) {
+    if (first === undefined) throw new Error('the first connection has no handle');
+    await vi.waitFor(() => expect(first.idleForMs).toBeGreaterThanOrEqual(500), { ...ioWait, interval: 10 });
+    await Promise.all(
+      others.map(async (ws) => {
+        const echoed = nextMessage(ws);
+        ws.send('still here');
+        expect(await echoed).toBe('still here');
+      }),
+    );
+  }
+
   // Every connection is admitted while the others are still active, so no admission evicts
   // (an admission counts idle entries only once they are idle): only an idle edge can.
 
@@ -62,8 +82,10 @@ describe.runIf(hasRedis)('cluster: an idle edge evicts against the whole book', 
     const seen = record([a, b]);
     const first = await connect(a.url('ivy'));
     const firstClosed = closed(first);
+    const [firstHandle] = a.supervisor.connectionsOf('ivy');
     const second = await connect(a.url('ivy'));
     const third = await connect(b.url('ivy'));
+    await speakOnceFirstIsHalfIdle(firstHandle, [second, third]);
     await vi.waitFor(() => expect(seen.evicted).toEqual(['idle']), { timeout: 10_000 });
     const { code, reason } = await firstClosed;
     expect(code).toBe(4001);
@@ -81,7 +103,9 @@ describe.runIf(hasRedis)('cluster: an idle edge evicts against the whole book', 
     const seen = record([a, b]);
     const first = await connect(b.url('ida'));
     const firstClosed = closed(first);
+    const [firstHandle] = b.supervisor.connectionsOf('ida');
     const others = [await connect(a.url('ida')), await connect(a.url('ida'))];
+    await speakOnceFirstIsHalfIdle(firstHandle, others);
     await vi.waitFor(() => expect(seen.evicted).toEqual(['idle']), { timeout: 10_000 });
     expect((await firstClosed).code).toBe(4001);
     expect(seen.evicted).toEqual(['idle']);
@@ -99,7 +123,9 @@ describe.runIf(hasRedis)('cluster: an idle edge evicts against the whole book', 
     expect(three.map((ws) => ws.readyState)).toEqual([WebSocket.OPEN, WebSocket.OPEN, WebSocket.OPEN]);
     const first = await connect(b.url('ilo'));
     const firstClosed = closed(first);
+    const [firstHandle] = b.supervisor.connectionsOf('ilo');
     const rest = [await connect(a.url('ilo')), await connect(b.url('ilo')), await connect(a.url('ilo'))];
+    await speakOnceFirstIsHalfIdle(firstHandle, rest);
     await vi.waitFor(() => expect(seen.evicted).toEqual(['idle']), { timeout: 10_000 });
     expect((await firstClosed).code).toBe(4001);
     await bookShows(a, 'ilo', { live: 3, idle: 3 });

@@ -44,9 +44,14 @@ describe.runIf(hasRedis)('Redis slot store: an idle edge at T evicts against the
     expect(await b.store.setIdle('ann', 'b2', 4_000, 4)).toEqual([
       { connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation },
     ]);
-    // A live edge names nothing, and b1's mark is not revived by its own node's edge.
+    // A live edge names nothing, and b1's mark is not revived by its own node's edges: its live
+    // edge names nothing, its idle edge writes nothing and names the marked ones again, b1 too.
     expect(await a.store.setIdle('ann', 'a1', undefined, 4)).toEqual([]);
-    expect(await b.store.setIdle('ann', 'b1', 5_000, 4)).toEqual([]);
+    expect(await b.store.setIdle('ann', 'b1', undefined, 4)).toEqual([]);
+    expect(await b.store.setIdle('ann', 'b1', 5_000, 4)).toEqual([
+      { connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation },
+    ]);
+    expect(await a.store.userBook('ann')).toMatchObject({ live: 4, idle: 2 });
     // The next admission names b1 again (its order may have been lost), as before.
     const admission = await a.store.admit('ann', 'a3', 5, 4);
     expect(admission).toMatchObject({ admitted: true });
@@ -110,9 +115,13 @@ describe.runIf(hasRedis)('Redis slot store: an idle edge at T evicts against the
     const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
     // limit 3, T 3.
     for (const id of ['a1', 'a2', 'a3']) await a.store.admit('bob', id, 3, 3);
-    expect(await a.store.setIdle('bob', 'a1', 1_000, 3)).toEqual([
-      { connectionId: 'a1', nodeId: 'a', incarnation: a.store.incarnation },
-    ]);
+    const a1 = { connectionId: 'a1', nodeId: 'a', incarnation: a.store.incarnation };
+    expect(await a.store.setIdle('bob', 'a1', 1_000, 3)).toEqual([a1]);
+    expect(await a.store.userBook('bob')).toMatchObject({ live: 3, idle: 0 });
+    // The same edge sent again, as the runtime sends an edge whose answer it never got (a
+    // timeout after Redis ran it): a1, marked by it, is named again. Answering nothing, it left
+    // a1 open and idle at T until the user's next admission or another connection's idle edge.
+    expect(await a.store.setIdle('bob', 'a1', 1_000, 3)).toEqual([a1]);
     expect(await a.store.userBook('bob')).toMatchObject({ live: 3, idle: 0 });
   });
 

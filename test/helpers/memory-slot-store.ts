@@ -248,14 +248,19 @@ export class MemoryStore implements SlotStore {
     this.#callFor('setIdle', userId);
     const book = this.shared.book(userId);
     const entry = book.get(connectionId);
-    if (entry?.incarnation !== this.incarnation || entry.evicting) return [];
-    entry.idleSince = idleSince;
-    if (idleSince === undefined || evictAt === undefined) return [];
+    if (entry?.incarnation !== this.incarnation) return [];
+    const judges = idleSince !== undefined && evictAt !== undefined;
+    if (entry.evicting && !judges) return [];
     // The rule on the whole book, no newcomer: entries marked evicted are already leaving, and
     // named again after the new victims (their orders may have been lost), as admit names them.
     const again: EvictionOrder[] = [...book.entries()]
       .filter(([, other]) => other.evicting)
       .map(([id, other]) => ({ connectionId: id, nodeId: other.nodeId, incarnation: other.incarnation }));
+    // Marked evicted (maybe by this same edge, its answer lost and the edge sent again): no
+    // write, no judgement, the marked entries named again, this one among them.
+    if (entry.evicting) return again;
+    entry.idleSince = idleSince;
+    if (idleSince === undefined || evictAt === undefined) return [];
     const live = [...book.entries()].filter(([, other]) => !other.evicting);
     const idle = live
       .filter(([, other]) => other.idleSince !== undefined)
