@@ -371,10 +371,11 @@ export class ClusterBook {
       return { outcome: 'booked' };
     } catch (error) {
       // A call that reached Redis and timed out may still have booked the slot. (One refused
-      // for another store format reached nothing, and the renewals report that format.)
+      // for another store format reached nothing, and the renewals report that format.) Once
+      // stopping, none is owed, as in #release(): the lease's end frees whatever it booked.
       if (!(error instanceof BrokenCircuitError) && !isFormatError(error)) {
         this.#reportStore('admit', error);
-        this.#ledger.releaseOwed(userId, connectionId);
+        if (!this.#stopping) this.#ledger.releaseOwed(userId, connectionId);
       }
       if (this.#foreignFormat || this.#options.onStoreUnavailable === 'reject') {
         return { outcome: 'unavailable', retryAfterSeconds: Math.ceil(HALF_OPEN_AFTER_MS / 1000) };

@@ -99,6 +99,24 @@ describe('ClusterBook.stop()', () => {
     expect(book.calls.orderEviction ?? 0).toBe(orders);
   });
 
+  it('owes no release for an admission in flight at stop() that fails after it: nothing pending is left, nothing reported', async () => {
+    const { store, cluster, told, leaseTaken } = bookOnMemoryStore();
+    await expect.poll(leaseTaken).toBe(true);
+    let failAdmit: (error: Error) => void = () => {};
+    store.admit = () =>
+      new Promise((_, reject) => {
+        failAdmit = reject;
+      });
+    const reservation = cluster.reserve('ann', 'c1');
+    await new Promise((resolve) => setImmediate(resolve));
+    await cluster.stop();
+    // The store's stop() ended the call: the node's slots and lease went with it already.
+    failAdmit(new Error('connection closed'));
+    await reservation;
+    expect(cluster.stats()).toMatchObject({ pendingReleases: 0, unsynced: 0 });
+    expect(told).toEqual([]);
+  });
+
   it('still reports a store whose own stop() fails: its slots and lease were not given back', async () => {
     const { store, cluster, told, leaseTaken } = bookOnMemoryStore();
     await expect.poll(leaseTaken).toBe(true);
