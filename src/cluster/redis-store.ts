@@ -31,20 +31,17 @@
 import type { Clock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import { BookedUsers, type UnindexedUsers } from './booked-users.js';
-import { type ClusterDelivery, decodeDelivery, publishAcross } from './cluster-sends.js';
+import { type ClusterDelivery, publishAcross } from './cluster-sends.js';
 import {
   borrowRedis,
   connectRedis,
   connectRedisCluster,
   connectRedisSentinel,
-  connectTimeoutMs,
   isClusterNodes,
   isSentinelNodes,
   type MasterCheck,
   maxmemoryPolicy,
-  permissionDenied,
   type RedisConnection,
-  type RedisSubscriberLike,
   type RedisTarget,
   type StoreTraffic,
 } from './redis-client.js';
@@ -59,6 +56,7 @@ import {
 import { indexTtlMs, writeIndex } from './redis-index.js';
 import { createKeyLayout, type KeyLayout } from './redis-keys.js';
 import { agedErrorMs, betterReading, type ClockReading, MasterClocks } from './redis-master-clocks.js';
+import { encodeOrder, OrderChannel } from './redis-order-channel.js';
 import { readClusterView, readRegistry, reapDead } from './redis-registry.js';
 import { retireIncarnation } from './redis-retire.js';
 import {
@@ -92,7 +90,6 @@ import {
   SlotStoreUnavailableError,
 } from './slot-store.js';
 import { foreignFormatError, STORE_FORMAT } from './store-format.js';
-import { SubscriptionProbe } from './subscription-probe.js';
 
 export type {
   RedisClientLike,
@@ -163,7 +160,6 @@ class Store implements RedisSlotStore {
    */
   #twins = new Map<number, { expiresAt: number; told: boolean }>();
   #connection: RedisConnection | undefined;
-  #subscriber: RedisSubscriberLike | undefined;
   #events: SlotStoreEvents | undefined;
   #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   /**
@@ -180,8 +176,6 @@ class Store implements RedisSlotStore {
    * admission there is what the renewal's check avoids.
    */
   #foreign: SupervisorError | undefined;
-  /** Whether a message this node could not read was reported since the last renewal (#ignored). */
-  #ignoredReported = false;
   /** The start() in flight, which stop() waits for; and whether stop() asked it to give up. */
   #starting: Promise<void> | undefined;
   #stopRequested = false;
@@ -245,13 +239,8 @@ class Store implements RedisSlotStore {
   #indexing = false;
   /** How long the index lives past this node's last write to it (redis-index.ts). */
   readonly #indexTtlMs: number;
-  /** The client dropped this node's channel (see #lostSubscription): renewals subscribe again. */
-  #subscriptionLost = false;
-  /** The #resubscribe in flight, at most one. */
-  #resubscribing: Promise<void> | undefined;
-  /** Whether the subscription still works, asked of Redis at each renewal. */
-  readonly #probe = new SubscriptionProbe();
-  readonly #ignoreError = () => {};
+  /** This node's order channel: its subscription, and the orders and sends that come on it. */
+  readonly #orders: OrderChannel;
 
   constructor(
     readonly redis: RedisTarget,
@@ -262,6 +251,13 @@ class Store implements RedisSlotStore {
     readonly clock: Clock,
   ) {
     this.#indexTtlMs = indexTtlMs(leaseTtlMs);
+    this.#orders = new OrderChannel(keys, nodeId, commandTimeoutMs, {
+      started: () => this.#state === 'started',
+      stopped: () => this.#hasStopped(),
+      events: () => this.#events,
+      incarnation: () => this.#incarnation,
+      own: () => this.#own,
+    });
   }
 
   get incarnation(): number {
@@ -321,7 +317,7 @@ class Store implements RedisSlotStore {
       await this.#connection.load(scripts);
       if (this.#stopRequested) throw this.#stoppedWhileStarting();
       await this.renew();
-      await this.#subscribe(this.#connection);
+      await this.#orders.subscribe(this.#connection);
     } catch (error) {
       await this.#release();
       // The runtime tries again (the lease actor's retry, e.g. Redis was down
@@ -338,99 +334,6 @@ class Store implements RedisSlotStore {
     this.#unwatchReconnects = this.#connection.onReconnect(() => {
       if (this.#state === 'started') this.#events?.reconnected?.();
     });
-  }
-
-  /** Opens the pub/sub connection (a duplicate of the client) and subscribes to this node's channel. */
-  async #subscribe(connection: RedisConnection): Promise<void> {
-    const subscriber = connection.client.duplicate();
-    subscriber.on('error', this.#ignoreError);
-    const channel = this.keys.orders(this.nodeId);
-    subscriber.on('sharded-channel-moved-error', (error, moved) => {
-      if (moved === channel && subscriber === this.#subscriber) this.#lostSubscription(channel, error);
-    });
-    this.#subscriber = subscriber;
-    // A connection to open, like the first one: not a command's deadline.
-    await connection.watch(
-      subscriber.connect(),
-      'connect (pub/sub)',
-      connectTimeoutMs(this.commandTimeoutMs),
-    );
-    await connection.watch(
-      subscriber.sSubscribe(channel, (message) => this.#onOrder(message)),
-      'SSUBSCRIBE',
-    );
-  }
-
-  /**
-   * The client dropped this node's channel (a Redis Cluster: its slot moved and subscribing
-   * on the new master failed), or probes published on it do not come back (subscription-probe.ts):
-   * nothing would come on it again. Told once; the next renewals subscribe again
-   * (#resubscribe) until one succeeds.
-   */
-  #lostSubscription(channel: string, error: Error): void {
-    if (this.#state !== 'started' || this.#subscriptionLost) return;
-    this.#subscriptionLost = true;
-    this.#probe.reset();
-    this.#events?.subscriptionLost?.(
-      new SlotStoreUnavailableError(
-        `lost the subscription to ${channel} (${error.message}): eviction orders and cluster-wide sends to this node are lost until a lease renewal subscribes again`,
-        { cause: error },
-      ),
-    );
-  }
-
-  /**
-   * At each renewal Redis answered: a lost channel (see #lostSubscription) is subscribed
-   * again, not awaited and one attempt at a time (a connection to open may take longer than a
-   * renewal's deadline); otherwise the last probe is judged, and a new one sent.
-   */
-  #checkSubscription(connection: RedisConnection): void {
-    if (this.#hasStopped() || this.#resubscribing !== undefined) return;
-    const subscriber = this.#subscriber;
-    if (!this.#subscriptionLost) {
-      if (subscriber === undefined) return;
-      const lost = this.#probe.judge(subscriber);
-      if (lost === undefined) {
-        const channel = this.keys.orders(this.nodeId);
-        this.#probe.send(
-          subscriber,
-          (probe) => connection.command(['SPUBLISH', channel, probe]),
-          permissionDenied,
-        );
-        return;
-      }
-      this.#lostSubscription(this.keys.orders(this.nodeId), new Error(lost));
-      if (!this.#subscriptionLost) return;
-    }
-    this.#resubscribing = this.#resubscribe(connection).finally(() => {
-      this.#resubscribing = undefined;
-    });
-  }
-
-  /**
-   * After #lostSubscription, from a renewal that Redis answered: a new pub/sub connection and
-   * SSUBSCRIBE, the old one closed first (its channel is gone, and a second subscription must
-   * never be live beside it). A failure closes the new one too: the next renewal tries again.
-   */
-  async #resubscribe(connection: RedisConnection): Promise<void> {
-    this.#dropSubscriber();
-    try {
-      await this.#subscribe(connection);
-      // stop() came meanwhile: #release closed it.
-      if (!this.#hasStopped()) {
-        this.#subscriptionLost = false;
-        this.#probe.reset();
-      }
-    } catch {
-      this.#dropSubscriber();
-    }
-  }
-
-  /** Closes the pub/sub connection (its 'error' listener stays: see #release). */
-  #dropSubscriber(): void {
-    const subscriber = this.#subscriber;
-    this.#subscriber = undefined;
-    subscriber?.destroy();
   }
 
   async admit(
@@ -565,7 +468,7 @@ class Store implements RedisSlotStore {
     // The first run's victims are marked evicted, so the second run names them again
     // (unless their nodes died): each once. Refused or not, the caller sends them, as the
     // first run's newcomer took their slots. (Ours, of the old incarnation: handed on as
-    // ours by #deliver while it is one of this process's; the re-admission keeps their mark.)
+    // ours by OrderChannel.deliver while it is one of this process's; the re-admission keeps their mark.)
     const named = new Set(evicted.map((order) => order.connectionId));
     const evict = [...evicted, ...(again.evict ?? []).filter((order) => !named.has(order.connectionId))];
     return again.admitted || evict.length > 0 ? { ...again, evict } : again;
@@ -636,16 +539,16 @@ class Store implements RedisSlotStore {
     const connection = this.#ready();
     if (order.nodeId === this.nodeId) {
       if (order.incarnation === this.#incarnation) {
-        this.#deliver(order); // ours: no need to go through Redis
+        this.#orders.deliver(order); // ours: no need to go through Redis
         return;
       }
-      // One of this process's older incarnations (not retired yet, see #deliver): ours too.
+      // One of this process's older incarnations (not retired yet, see OrderChannel.deliver): ours too.
       if (this.#own.includes(order.incarnation)) {
-        this.#deliver(order);
+        this.#orders.deliver(order);
         return;
       }
       // Another live process with this node id (its channel is ours): only Redis reaches it,
-      // and only it acts on the order (#deliver fences by incarnation on every subscriber).
+      // and only it acts on the order (OrderChannel.deliver fences by incarnation on every subscriber).
     }
     connection.roundTrip('orderEviction');
     await connection.command(['SPUBLISH', this.keys.orders(order.nodeId), encodeOrder(order)]);
@@ -773,7 +676,7 @@ class Store implements RedisSlotStore {
     if (connection === undefined || this.#state === 'stopped') throw this.#notRunning();
     const { leases, incarnations, counter, server, format } = this.keys.registry;
     const sent = Date.now();
-    this.#ignoredReported = false;
+    this.#orders.renewing();
     // Users whose last connection here has gone leave the reaper's index in the
     // same round trip (one SREM for all of them; none when nothing emptied).
     const fence = this.#fencePending;
@@ -829,7 +732,7 @@ class Store implements RedisSlotStore {
       runId: renewal.runId,
     });
     this.#offsetMs = this.#clock.offsetMs;
-    this.#checkSubscription(connection);
+    this.#orders.check(connection);
     this.#liveness = renewal.liveness;
     const failedOver =
       fence || (this.#serverRunId !== '' && renewal.runId !== '' && renewal.runId !== this.#serverRunId);
@@ -1101,96 +1004,15 @@ class Store implements RedisSlotStore {
       // connections would otherwise stay open, and with them the process.
       await this.#release();
       // A subscription being opened again: #release closed it, and its deadlines bound this wait.
-      await this.#resubscribing;
+      await this.#orders.resubscribing;
     }
-  }
-
-  #onOrder(message: string): void {
-    if (this.#probe.isProbe(message)) return;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(message);
-    } catch {
-      this.#ignored('it is not JSON');
-      return;
-    }
-    // Another format's message (store-format.ts), or one that carries none: never acted on,
-    // whatever it looks like, since its fields may mean something else there.
-    const format = typeof parsed === 'object' && parsed !== null ? (parsed as { v?: unknown }).v : undefined;
-    if (format !== STORE_FORMAT) {
-      // Only a format that is a short number or string is shown: the rest may be the app's data.
-      const shown =
-        typeof format === 'number' || (typeof format === 'string' && format.length <= 16)
-          ? JSON.stringify(format)
-          : `of type ${typeof format}`;
-      this.#ignored(format === undefined ? 'it names no store format (v)' : `it is of store format ${shown}`);
-      return;
-    }
-    // A cluster-wide send (no connectionId): fenced as an order is, by node and incarnation.
-    const sent = decodeDelivery(parsed);
-    if (sent !== undefined) {
-      if (this.#state === 'started' && sent.nodeId === this.nodeId && sent.incarnation === this.#incarnation)
-        this.#events?.deliveryArrived?.(sent.delivery);
-      return;
-    }
-    const order = parsed as Partial<EvictionOrder>;
-    if (
-      typeof order.connectionId !== 'string' ||
-      typeof order.incarnation !== 'number' ||
-      typeof order.nodeId !== 'string'
-    ) {
-      this.#ignored('it is neither an eviction order nor a cluster-wide send');
-      return;
-    }
-    // Only orders for this node come on its channel: the runtime passes an order naming
-    // another node on to that node, so one that came here by mistake must stop here.
-    if (order.nodeId !== this.nodeId) return;
-    this.#deliver({ connectionId: order.connectionId, nodeId: order.nodeId, incarnation: order.incarnation });
-  }
-
-  /**
-   * A message on this node's channel that it cannot read (another version's, or not this
-   * store's): dropped, never thrown nor acted on, and told (messageIgnored) at most once per
-   * renewal period, so that a stream of them cannot flood the app's onError. What it says is
-   * left out of the report: a send carries the app's data.
-   */
-  #ignored(why: string): void {
-    if (this.#state !== 'started' || this.#ignoredReported) return;
-    this.#ignoredReported = true;
-    this.#events?.messageIgnored?.(
-      new SupervisorError(
-        'WSSUP_STORE_FORMAT',
-        `slot store format: ignored a message on ${this.keys.orders(this.nodeId)} that this version of ws-supervisor (store format ${STORE_FORMAT}) cannot read: ${why}. Another version may publish under the key prefix "${this.keys.prefix}": give each version its own cluster.keyPrefix. (Told once per lease renewal period.)`,
-      ),
-    );
-  }
-
-  /**
-   * Hands an order to the runtime, for this process's current incarnation. One for an
-   * earlier incarnation of this process is handed on as for the current one: after a
-   * failover its entries count until the re-admission takes them over (renewScript), and
-   * an admission may name one meanwhile (the connection is this process's either way).
-   * Any other incarnation's is fenced out: another process with this node id owns it.
-   */
-  #deliver(order: EvictionOrder): void {
-    if (this.#state !== 'started' || !this.#own.includes(order.incarnation)) return;
-    const current = this.#incarnation;
-    this.#events?.evictionOrdered(order.incarnation === current ? order : { ...order, incarnation: current });
   }
 
   async #release(): Promise<void> {
     // Before anything is closed: an app's own client outlives the store (and its listeners).
     this.#unwatchReconnects();
     this.#unwatchReconnects = () => {};
-    const subscriber = this.#subscriber;
-    this.#subscriber = undefined;
-    if (subscriber !== undefined) {
-      // destroy drops the pub/sub connection, which unsubscribes it; an
-      // UNSUBSCRIBE could wait forever on a Redis that does not answer.
-      // Its 'error' listener stays: a PING in flight, rejected by destroy(),
-      // is reported as an 'error' event later (see redis-client.ts, close).
-      subscriber.destroy();
-    }
+    this.#orders.close();
     const connection = this.#connection;
     if (connection !== undefined) await connection.close();
     this.#booked.clear();
@@ -1283,14 +1105,4 @@ class Store implements RedisSlotStore {
       ? new SupervisorError('WSSUP_SHUTTING_DOWN', 'the slot store was stopped')
       : new SlotStoreUnavailableError('the slot store is not started: call start() first');
   }
-}
-
-/** An eviction order as it travels, with the store format it is written in (store-format.ts). */
-function encodeOrder(order: EvictionOrder): string {
-  return JSON.stringify({
-    v: STORE_FORMAT,
-    connectionId: order.connectionId,
-    nodeId: order.nodeId,
-    incarnation: order.incarnation,
-  });
 }
