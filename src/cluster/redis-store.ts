@@ -45,6 +45,7 @@ import {
   type RedisTarget,
   type StoreTraffic,
 } from './redis-client.js';
+import { ClockOffset } from './redis-clock-offset.js';
 import type { Registry } from './redis-decode.js';
 import {
   decodeAdmission,
@@ -55,7 +56,6 @@ import {
 } from './redis-decode.js';
 import { indexTtlMs, writeIndex } from './redis-index.js';
 import { createKeyLayout, type KeyLayout } from './redis-keys.js';
-import { agedErrorMs, betterReading, type ClockReading, MasterClocks } from './redis-master-clocks.js';
 import { encodeOrder, OrderChannel } from './redis-order-channel.js';
 import { readClusterView, readRegistry, reapDead } from './redis-registry.js';
 import { retireIncarnation } from './redis-retire.js';
@@ -204,22 +204,8 @@ class Store implements RedisSlotStore {
    * every admission 'moved' for as long as it denies INFO.
    */
   #checkRunId = '';
-  /**
-   * Redis TIME minus Date.now(), measured at each renewal: converts deadlines and idle times.
-   * The most exact reading of the server (betterReading: a slow renewal's is not taken over
-   * a quicker one's), the registry's master on a Redis Cluster.
-   */
-  #offsetMs = 0;
-  /** That reading, whose error (half the round trip, plus a ms of rounding) grows with its age. */
-  #clock: ClockReading | undefined;
-  /**
-   * A Redis Cluster: how far the clock of the master furthest behind the
-   * registry's may be behind it (0 when none is, and on a single Redis). See #renew.
-   * Only for an admission whose master's own clock is unknown (see admit).
-   */
-  #mastersBehindMs = 0;
-  /** A Redis Cluster: each master's clock, measured at the renewals (the admission's deadline). */
-  readonly #masterClocks = new MasterClocks();
+  /** Redis's clocks as the renewals measured them: the admission's deadline, the book's times. */
+  readonly #clocks = new ClockOffset();
   /** A Redis Cluster: the masters' run_ids seen since the last fence. See #mastersReplaced. */
   #mastersRunIds = new Set<string>();
   /** A master was replaced: the next renewal fences (takes a new incarnation) until one has. */
@@ -350,23 +336,10 @@ class Store implements RedisSlotStore {
     const users = this.keys.incarnationUsers(incarnation);
     const book = this.keys.user(userId);
     const pending = this.#booked.begin(userId);
-    // From this moment (on Redis's clock) the caller may have given up on the
-    // answer, so the script must not book anything. Earlier by the offset's
-    // error, so that it is never later than the real moment (a script run
-    // just before the timeout is answered 'late' and fails, which is safe).
-    // On a Redis Cluster the script runs on the user's master: on that master's clock,
-    // measured at the last renewal (redis-master-clocks.ts). Where that master is not known
-    // (a client without getSlotMaster, a slot being re-read) or not measured yet, on the
-    // registry's, earlier by how far the furthest master is behind it, uncapped, as a later
-    // deadline would let a script book after the caller gave up.
-    const clock = connection.sharded ? this.#masterClocks.of(connection.shardOf(book)) : undefined;
-    const offsetMs = clock === undefined ? this.#offsetMs : clock.offsetMs;
-    const now = Date.now();
-    const margin =
-      clock === undefined
-        ? Math.min(this.#offsetErrorMs(now), this.commandTimeoutMs / 2) + this.#mastersBehindMs
-        : Math.min(agedErrorMs(clock, now), this.commandTimeoutMs / 2);
-    const deadline = Math.floor(now + offsetMs + this.commandTimeoutMs - margin);
+    const deadline = this.#clocks.deadline(
+      connection.sharded ? connection.shardOf(book) : undefined,
+      this.commandTimeoutMs,
+    );
     connection.roundTrip('admit');
     let admission: ClusterAdmission | 'late' | 'moved';
     const [serverKeys, server] = this.#serverCheck();
@@ -516,7 +489,7 @@ class Store implements RedisSlotStore {
     checkIdleSince(idleSince);
     if (evictAt !== undefined) checkCount('evictAt', evictAt, 1);
     const connection = this.#ready();
-    const since = idleSince === undefined ? '' : this.#onRedisClock(idleSince);
+    const since = idleSince === undefined ? '' : this.#clocks.onRedisClock(idleSince);
     // The liveness snapshot judges dead entries as admit does (an idle edge with evictAt).
     const [maxIncarnation, live] = this.#livenessArgs();
     connection.roundTrip('setIdle');
@@ -595,8 +568,8 @@ class Store implements RedisSlotStore {
           const items = (byUser.get(userId) as HeldConnection[]).sort((a, b) => a.admittedAt - b.admittedAt);
           const triples = items.flatMap((item) => [
             item.connectionId,
-            this.#onRedisClock(item.admittedAt),
-            item.idleSince === undefined ? '' : this.#onRedisClock(item.idleSince),
+            this.#clocks.onRedisClock(item.admittedAt),
+            item.idleSince === undefined ? '' : this.#clocks.onRedisClock(item.idleSince),
           ]);
           return connection.run(
             readmitScript,
@@ -725,13 +698,7 @@ class Store implements RedisSlotStore {
     }
     this.#foreign = undefined;
     const received = Date.now();
-    this.#clock = betterReading(this.#clock, {
-      offsetMs: renewal.now - Math.round((sent + received) / 2),
-      errorMs: Math.ceil((received - sent) / 2) + 1,
-      at: received,
-      runId: renewal.runId,
-    });
-    this.#offsetMs = this.#clock.offsetMs;
+    this.#clocks.renewed(renewal.now, sent, received, renewal.runId);
     this.#orders.check(connection);
     this.#liveness = renewal.liveness;
     const failedOver =
@@ -761,19 +728,7 @@ class Store implements RedisSlotStore {
         master.runId,
       );
     }
-    this.#masterClocks.update(masters, connection.shards());
-    if (masters.length > 0) {
-      // Behind the registry's clock: this offset minus the master's, give or take both errors
-      // (each master's most exact reading, as the registry's).
-      const now = Date.now();
-      this.#mastersBehindMs = Math.max(
-        0,
-        ...masters.map((master) => {
-          const reading = this.#masterClocks.of(master.address) ?? master;
-          return this.#offsetMs - reading.offsetMs + agedErrorMs(reading, now) + this.#offsetErrorMs(now);
-        }),
-      );
-    }
+    this.#clocks.mastersChecked(masters, connection.shards());
     // A master replaced (seen by the checks sent beside this renewal): fence now, with one
     // more renewal that takes a new incarnation, unless this one already took one.
     if (this.#mastersReplaced(masters) && status === 'renewed') this.#fencePending = true;
@@ -865,11 +820,6 @@ class Store implements RedisSlotStore {
   #toldPolicy(policy: string, where: string, runId: string): void {
     if (policy === '' || policy === 'noeviction' || this.#hasStopped()) return;
     this.#events?.evictionPolicy?.(policy, `${where} (run_id ${runId})`);
-  }
-
-  /** How wrong #offsetMs may be at `now` (0 before the first renewal). */
-  #offsetErrorMs(now: number): number {
-    return this.#clock === undefined ? 0 : agedErrorMs(this.#clock, now);
   }
 
   /** Takes the incarnation a renewal handed out (the lease was lost, or fenced): 'lost'. */
@@ -1049,17 +999,6 @@ class Store implements RedisSlotStore {
       if (renewed && before.told !== true) this.#events?.duplicateNodeId?.(incarnation);
     }
     this.#twins = seen;
-  }
-
-  /**
-   * A time of this node's clock (epoch ms) as the book stores it: on Redis's
-   * clock, a whole number of ms, never negative. The book's format (and both
-   * decoders, in redis-decode.ts and the scripts) has no sign, so a time
-   * earlier than the offset (a small value, with Redis's clock behind this
-   * node's) would make an entry nobody can read, count, release or purge.
-   */
-  #onRedisClock(ms: number): string {
-    return String(Math.max(0, Math.round(ms + this.#offsetMs)));
   }
 
   #livenessArgs(): [number, string] {
