@@ -77,6 +77,7 @@ import {
   type RedisSlotStoreOptions,
   resolveStoreOptions,
 } from './redis-store-input.js';
+import { Twins } from './redis-twins.js';
 import {
   type ClusterAdmission,
   type ClusterUserBook,
@@ -154,11 +155,8 @@ class Store implements RedisSlotStore {
   #own: number[] = [];
   /** #own joined for the scripts, rebuilt when it changes. */
   #ownJoined = '';
-  /**
-   * Other processes' unexpired leases under this node id, by incarnation: the expiry
-   * last read, and whether duplicateNodeId was told. See #watchTwins.
-   */
-  #twins = new Map<number, { expiresAt: number; told: boolean }>();
+  /** Other live processes under this node id, as the registry reads find them. */
+  readonly #twins: Twins;
   #connection: RedisConnection | undefined;
   #events: SlotStoreEvents | undefined;
   #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
@@ -237,6 +235,7 @@ class Store implements RedisSlotStore {
     readonly clock: Clock,
   ) {
     this.#indexTtlMs = indexTtlMs(leaseTtlMs);
+    this.#twins = new Twins(nodeId);
     this.#orders = new OrderChannel(keys, nodeId, commandTimeoutMs, {
       started: () => this.#state === 'started',
       stopped: () => this.#hasStopped(),
@@ -971,7 +970,7 @@ class Store implements RedisSlotStore {
   /** Reads the registry, and takes its liveness as this node's snapshot. */
   async #readRegistry(connection: RedisConnection): Promise<Registry> {
     const registry = await readRegistry(connection, this.keys);
-    this.#watchTwins(registry);
+    this.#twins.watch(registry, this.#own, (incarnation) => this.#events?.duplicateNodeId?.(incarnation));
     this.#liveness = {
       maxIncarnation: registry.maxIncarnation,
       live: registry.leases
@@ -979,26 +978,6 @@ class Store implements RedisSlotStore {
         .map((lease) => lease.incarnation),
     };
     return registry;
-  }
-
-  /**
-   * Tells duplicateNodeId about a lease under this node id that is not one of this
-   * process's and was renewed between two reads of the registry (the reaper's, every
-   * reaperIntervalMs, or a view()): another live process. At start nothing is told: a
-   * lease of this node id may be a crashed predecessor's (a restart with the same
-   * hostname:pid), which looks alive until it expires but is never renewed again.
-   */
-  #watchTwins(registry: Registry): void {
-    const seen = new Map<number, { expiresAt: number; told: boolean }>();
-    for (const { incarnation, expiresAt, nodeId } of registry.leases) {
-      if (nodeId !== this.nodeId || expiresAt < registry.now || this.#own.includes(incarnation)) continue;
-      const before = this.#twins.get(incarnation);
-      const renewed = before !== undefined && expiresAt > before.expiresAt;
-      const told = before?.told === true || renewed;
-      seen.set(incarnation, { expiresAt, told });
-      if (renewed && before.told !== true) this.#events?.duplicateNodeId?.(incarnation);
-    }
-    this.#twins = seen;
   }
 
   #livenessArgs(): [number, string] {
