@@ -39,8 +39,6 @@ import {
   connectRedisSentinel,
   isClusterNodes,
   isSentinelNodes,
-  type MasterCheck,
-  maxmemoryPolicy,
   type RedisConnection,
   type RedisTarget,
   type StoreTraffic,
@@ -68,6 +66,7 @@ import {
   scripts,
   setIdleScript,
 } from './redis-scripts.js';
+import { ServersSeen } from './redis-servers-seen.js';
 import {
   checkCount,
   checkEpochMs,
@@ -204,17 +203,10 @@ class Store implements RedisSlotStore {
   #checkRunId = '';
   /** Redis's clocks as the renewals measured them: the admission's deadline, the book's times. */
   readonly #clocks = new ClockOffset();
-  /** A Redis Cluster: the masters' run_ids seen since the last fence. See #mastersReplaced. */
-  #mastersRunIds = new Set<string>();
   /** A master was replaced: the next renewal fences (takes a new incarnation) until one has. */
   #fencePending = false;
-  /**
-   * The run_ids of the servers whose maxmemory-policy was read: each once while it serves.
-   * Only the servers serving now (a single Redis or Sentinel primary: the last one; a Redis
-   * Cluster: the masters of #mastersRunIds), so that restarts and failovers do not add one
-   * each for as long as the node lives. See #checkPolicy.
-   */
-  readonly #policyRead = new Set<string>();
+  /** The servers the renewals met: a master replaced (then #fencePending), the policies read. */
+  readonly #servers: ServersSeen;
   /** Connections in a re-admission on its way, with its settling: their release waits for it. */
   readonly #readmitting = new Map<string, Promise<void>>();
   /** The users this incarnation booked here: when to SADD and SREM the reaper's index. */
@@ -236,6 +228,7 @@ class Store implements RedisSlotStore {
   ) {
     this.#indexTtlMs = indexTtlMs(leaseTtlMs);
     this.#twins = new Twins(nodeId);
+    this.#servers = new ServersSeen({ stopped: () => this.#hasStopped(), events: () => this.#events });
     this.#orders = new OrderChannel(keys, nodeId, commandTimeoutMs, {
       started: () => this.#state === 'started',
       stopped: () => this.#hasStopped(),
@@ -715,23 +708,16 @@ class Store implements RedisSlotStore {
     // expires, redis-index.ts, but needlessly). After the reply, so still not awaited.
     if (unindexed !== undefined && status === 'renewed') this.#indexAgain(connection, incarnation, unindexed);
     if (checking === undefined) {
-      this.#checkPolicy(connection, renewal.runId);
+      this.#servers.checkPolicy(connection, renewal.runId);
       return status;
     }
     const masters = await checking;
-    for (const master of masters) {
-      if (master.demoted || !this.#firstRead(master.runId)) continue;
-      this.#toldPolicy(
-        master.policy,
-        master.address ?? `a master of ${connection.where ?? 'the Redis Cluster'}`,
-        master.runId,
-      );
-    }
+    this.#servers.checkMasterPolicies(masters, connection);
     this.#clocks.mastersChecked(masters, connection.shards());
     // A master replaced (seen by the checks sent beside this renewal): fence now, with one
     // more renewal that takes a new incarnation, unless this one already took one.
-    if (this.#mastersReplaced(masters) && status === 'renewed') this.#fencePending = true;
-    for (const runId of this.#policyRead) if (!this.#mastersRunIds.has(runId)) this.#policyRead.delete(runId);
+    if (this.#servers.mastersReplaced(masters) && status === 'renewed') this.#fencePending = true;
+    this.#servers.forgetGoneMasters();
     return this.#fencePending && !this.#hasStopped() ? this.#renew() : status;
   }
 
@@ -780,47 +766,6 @@ class Store implements RedisSlotStore {
     );
   }
 
-  /**
-   * A single Redis or a Sentinel primary that the renewal just met for the first time (its
-   * run_id: at start, after a failover or a restart): its `maxmemory_policy`, read once with
-   * `INFO memory`, beside the renewal (not awaited, not in any script, never per admission).
-   * A server that denies INFO (the renewal read no run_id) is not asked: nothing to tell, and
-   * no denied command more in its ACL LOG. A read that fails is tried again at the next renewal.
-   * (A Redis Cluster's masters answer the policy in the renewal's checks: see redis-senders.ts.)
-   */
-  #checkPolicy(connection: RedisConnection, runId: string): void {
-    if (this.#hasStopped() || runId === '' || this.#policyRead.has(runId)) return;
-    // Another server serves: the one before is forgotten (read again if it serves again).
-    this.#policyRead.clear();
-    if (!this.#firstRead(runId)) return;
-    connection.command(['INFO', 'memory']).then(
-      (reply) =>
-        this.#toldPolicy(maxmemoryPolicy(String(reply)), connection.where ?? 'the Redis server', runId),
-      () => this.#policyRead.delete(runId),
-    );
-  }
-
-  /** Whether the policy of the server of `runId` is to be read now: never for '' (INFO denied), once for any other. */
-  #firstRead(runId: string): boolean {
-    if (runId === '' || this.#policyRead.has(runId)) return false;
-    this.#policyRead.add(runId);
-    return true;
-  }
-
-  /**
-   * Tells evictionPolicy about a server whose maxmemory-policy may evict the store's keys.
-   * Under `allkeys-*` any key may go: a user's book (that user is then admitted past the
-   * limit, and the connections booked there are refused at the holder's re-admission), the
-   * registry (every lease and the server key: each node takes a new incarnation). Under
-   * `volatile-*` only keys with an expiry, which here are the reaper's indexes only (rebuilt
-   * at the next renewal, redis-index.ts). `noeviction` (writes fail when memory is full,
-   * as an outage) is the one policy that loses nothing; '' is a server that did not say.
-   */
-  #toldPolicy(policy: string, where: string, runId: string): void {
-    if (policy === '' || policy === 'noeviction' || this.#hasStopped()) return;
-    this.#events?.evictionPolicy?.(policy, `${where} (run_id ${runId})`);
-  }
-
   /** Takes the incarnation a renewal handed out (the lease was lost, or fenced): 'lost'. */
   #tookIncarnation(incarnation: number, failedOver: boolean): 'lost' {
     const previous = this.#incarnation;
@@ -833,33 +778,6 @@ class Store implements RedisSlotStore {
     if (previous !== 0 && !this.#hasStopped())
       this.#events?.incarnationChanged(incarnation, previous, failedOver ? 'failover' : 'lease-lost');
     return 'lost';
-  }
-
-  /**
-   * Whether a master of the cluster was replaced since the last fence: a run_id never
-   * seen before while one seen before is missing, or one seen before now answering as
-   * a replica (demoted: its replica promoted while it stayed up, which the client's
-   * topology shows only after its next MOVED). That is a failover (a replica
-   * promoted: another process, which may have lost the last writes acknowledged to the
-   * old master, as renewScript explains for the registry's) or a master restarted
-   * without its data. Moving slots between the same masters changes neither set, a new
-   * master only adds one, a removed one only takes one away: no fence for those. (A
-   * master added while another is away fences: needless, not unsafe.) A demoted
-   * master's run_id leaves the set, so the promoted one appearing later fences no more.
-   */
-  #mastersReplaced(masters: readonly MasterCheck[]): boolean {
-    const now = masters
-      .filter((master) => !master.demoted)
-      .map((master) => master.runId)
-      .filter((runId) => runId !== '');
-    const seen = this.#mastersRunIds;
-    const replaced =
-      seen.size > 0 &&
-      (masters.some((master) => master.demoted && seen.has(master.runId)) ||
-        (now.some((runId) => !seen.has(runId)) && [...seen].some((runId) => !now.includes(runId))));
-    if (replaced) this.#mastersRunIds = new Set(now);
-    else for (const runId of now) seen.add(runId);
-    return replaced;
   }
 
   async reap(): Promise<number> {
