@@ -1013,7 +1013,7 @@ export class ClusterBook {
   /**
    * A server of the store may evict its keys (its maxmemory-policy is not noeviction).
    * Reported, not refused: the store works as long as nothing is evicted, and the fix is
-   * the operator's. What is at risk depends on the policy: see redis-store.ts.
+   * the operator's. What is at risk depends on the policy: see redis-servers-seen.ts.
    */
   #evictionPolicy(policy: string, server: string): void {
     const risk = policy.startsWith('allkeys-')

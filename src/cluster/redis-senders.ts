@@ -198,7 +198,7 @@ async function checkMaster(cluster: RedisClusterLike, master: object): Promise<M
   // Written together on the master's connection, TIME first: its reply ends the round trip
   // the clock is measured over. INFO denied (an ACL without +info) is '': no check.
   // Several sections in one INFO: Redis 7, which a cluster store needs anyway (SPUBLISH).
-  // `memory` for its maxmemory_policy, checked once per run_id (redis-store.ts): in the
+  // `memory` for its maxmemory_policy, checked once per run_id (redis-servers-seen.ts): in the
   // same command, so that the check costs no command of its own.
   const timed = node.sendCommand(['TIME'], NO_WRITE_TIMEOUT);
   const info = node

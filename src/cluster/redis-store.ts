@@ -31,23 +31,19 @@
 import type { Clock } from '../clock.js';
 import { SupervisorError } from '../errors.js';
 import { BookedUsers, type UnindexedUsers } from './booked-users.js';
-import { type ClusterDelivery, decodeDelivery, publishAcross } from './cluster-sends.js';
+import { type ClusterDelivery, publishAcross } from './cluster-sends.js';
 import {
   borrowRedis,
   connectRedis,
   connectRedisCluster,
   connectRedisSentinel,
-  connectTimeoutMs,
   isClusterNodes,
   isSentinelNodes,
-  type MasterCheck,
-  maxmemoryPolicy,
-  permissionDenied,
   type RedisConnection,
-  type RedisSubscriberLike,
   type RedisTarget,
   type StoreTraffic,
 } from './redis-client.js';
+import { ClockOffset } from './redis-clock-offset.js';
 import type { Registry } from './redis-decode.js';
 import {
   decodeAdmission,
@@ -58,7 +54,7 @@ import {
 } from './redis-decode.js';
 import { indexTtlMs, writeIndex } from './redis-index.js';
 import { createKeyLayout, type KeyLayout } from './redis-keys.js';
-import { agedErrorMs, betterReading, type ClockReading, MasterClocks } from './redis-master-clocks.js';
+import { encodeOrder, OrderChannel } from './redis-order-channel.js';
 import { readClusterView, readRegistry, reapDead } from './redis-registry.js';
 import { retireIncarnation } from './redis-retire.js';
 import {
@@ -70,6 +66,7 @@ import {
   scripts,
   setIdleScript,
 } from './redis-scripts.js';
+import { ServersSeen } from './redis-servers-seen.js';
 import {
   checkCount,
   checkEpochMs,
@@ -79,6 +76,7 @@ import {
   type RedisSlotStoreOptions,
   resolveStoreOptions,
 } from './redis-store-input.js';
+import { Twins } from './redis-twins.js';
 import {
   type ClusterAdmission,
   type ClusterUserBook,
@@ -92,7 +90,6 @@ import {
   SlotStoreUnavailableError,
 } from './slot-store.js';
 import { foreignFormatError, STORE_FORMAT } from './store-format.js';
-import { SubscriptionProbe } from './subscription-probe.js';
 
 export type {
   RedisClientLike,
@@ -157,13 +154,9 @@ class Store implements RedisSlotStore {
   #own: number[] = [];
   /** #own joined for the scripts, rebuilt when it changes. */
   #ownJoined = '';
-  /**
-   * Other processes' unexpired leases under this node id, by incarnation: the expiry
-   * last read, and whether duplicateNodeId was told. See #watchTwins.
-   */
-  #twins = new Map<number, { expiresAt: number; told: boolean }>();
+  /** Other live processes under this node id, as the registry reads find them. */
+  readonly #twins: Twins;
   #connection: RedisConnection | undefined;
-  #subscriber: RedisSubscriberLike | undefined;
   #events: SlotStoreEvents | undefined;
   #state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   /**
@@ -180,8 +173,6 @@ class Store implements RedisSlotStore {
    * admission there is what the renewal's check avoids.
    */
   #foreign: SupervisorError | undefined;
-  /** Whether a message this node could not read was reported since the last renewal (#ignored). */
-  #ignoredReported = false;
   /** The start() in flight, which stop() waits for; and whether stop() asked it to give up. */
   #starting: Promise<void> | undefined;
   #stopRequested = false;
@@ -210,33 +201,12 @@ class Store implements RedisSlotStore {
    * every admission 'moved' for as long as it denies INFO.
    */
   #checkRunId = '';
-  /**
-   * Redis TIME minus Date.now(), measured at each renewal: converts deadlines and idle times.
-   * The most exact reading of the server (betterReading: a slow renewal's is not taken over
-   * a quicker one's), the registry's master on a Redis Cluster.
-   */
-  #offsetMs = 0;
-  /** That reading, whose error (half the round trip, plus a ms of rounding) grows with its age. */
-  #clock: ClockReading | undefined;
-  /**
-   * A Redis Cluster: how far the clock of the master furthest behind the
-   * registry's may be behind it (0 when none is, and on a single Redis). See #renew.
-   * Only for an admission whose master's own clock is unknown (see admit).
-   */
-  #mastersBehindMs = 0;
-  /** A Redis Cluster: each master's clock, measured at the renewals (the admission's deadline). */
-  readonly #masterClocks = new MasterClocks();
-  /** A Redis Cluster: the masters' run_ids seen since the last fence. See #mastersReplaced. */
-  #mastersRunIds = new Set<string>();
+  /** Redis's clocks as the renewals measured them: the admission's deadline, the book's times. */
+  readonly #clocks = new ClockOffset();
   /** A master was replaced: the next renewal fences (takes a new incarnation) until one has. */
   #fencePending = false;
-  /**
-   * The run_ids of the servers whose maxmemory-policy was read: each once while it serves.
-   * Only the servers serving now (a single Redis or Sentinel primary: the last one; a Redis
-   * Cluster: the masters of #mastersRunIds), so that restarts and failovers do not add one
-   * each for as long as the node lives. See #checkPolicy.
-   */
-  readonly #policyRead = new Set<string>();
+  /** The servers the renewals met: a master replaced (then #fencePending), the policies read. */
+  readonly #servers: ServersSeen;
   /** Connections in a re-admission on its way, with its settling: their release waits for it. */
   readonly #readmitting = new Map<string, Promise<void>>();
   /** The users this incarnation booked here: when to SADD and SREM the reaper's index. */
@@ -245,13 +215,8 @@ class Store implements RedisSlotStore {
   #indexing = false;
   /** How long the index lives past this node's last write to it (redis-index.ts). */
   readonly #indexTtlMs: number;
-  /** The client dropped this node's channel (see #lostSubscription): renewals subscribe again. */
-  #subscriptionLost = false;
-  /** The #resubscribe in flight, at most one. */
-  #resubscribing: Promise<void> | undefined;
-  /** Whether the subscription still works, asked of Redis at each renewal. */
-  readonly #probe = new SubscriptionProbe();
-  readonly #ignoreError = () => {};
+  /** This node's order channel: its subscription, and the orders and sends that come on it. */
+  readonly #orders: OrderChannel;
 
   constructor(
     readonly redis: RedisTarget,
@@ -262,6 +227,15 @@ class Store implements RedisSlotStore {
     readonly clock: Clock,
   ) {
     this.#indexTtlMs = indexTtlMs(leaseTtlMs);
+    this.#twins = new Twins(nodeId);
+    this.#servers = new ServersSeen({ stopped: () => this.#hasStopped(), events: () => this.#events });
+    this.#orders = new OrderChannel(keys, nodeId, commandTimeoutMs, {
+      started: () => this.#state === 'started',
+      stopped: () => this.#hasStopped(),
+      events: () => this.#events,
+      incarnation: () => this.#incarnation,
+      own: () => this.#own,
+    });
   }
 
   get incarnation(): number {
@@ -321,7 +295,7 @@ class Store implements RedisSlotStore {
       await this.#connection.load(scripts);
       if (this.#stopRequested) throw this.#stoppedWhileStarting();
       await this.renew();
-      await this.#subscribe(this.#connection);
+      await this.#orders.subscribe(this.#connection);
     } catch (error) {
       await this.#release();
       // The runtime tries again (the lease actor's retry, e.g. Redis was down
@@ -340,99 +314,6 @@ class Store implements RedisSlotStore {
     });
   }
 
-  /** Opens the pub/sub connection (a duplicate of the client) and subscribes to this node's channel. */
-  async #subscribe(connection: RedisConnection): Promise<void> {
-    const subscriber = connection.client.duplicate();
-    subscriber.on('error', this.#ignoreError);
-    const channel = this.keys.orders(this.nodeId);
-    subscriber.on('sharded-channel-moved-error', (error, moved) => {
-      if (moved === channel && subscriber === this.#subscriber) this.#lostSubscription(channel, error);
-    });
-    this.#subscriber = subscriber;
-    // A connection to open, like the first one: not a command's deadline.
-    await connection.watch(
-      subscriber.connect(),
-      'connect (pub/sub)',
-      connectTimeoutMs(this.commandTimeoutMs),
-    );
-    await connection.watch(
-      subscriber.sSubscribe(channel, (message) => this.#onOrder(message)),
-      'SSUBSCRIBE',
-    );
-  }
-
-  /**
-   * The client dropped this node's channel (a Redis Cluster: its slot moved and subscribing
-   * on the new master failed), or probes published on it do not come back (subscription-probe.ts):
-   * nothing would come on it again. Told once; the next renewals subscribe again
-   * (#resubscribe) until one succeeds.
-   */
-  #lostSubscription(channel: string, error: Error): void {
-    if (this.#state !== 'started' || this.#subscriptionLost) return;
-    this.#subscriptionLost = true;
-    this.#probe.reset();
-    this.#events?.subscriptionLost?.(
-      new SlotStoreUnavailableError(
-        `lost the subscription to ${channel} (${error.message}): eviction orders and cluster-wide sends to this node are lost until a lease renewal subscribes again`,
-        { cause: error },
-      ),
-    );
-  }
-
-  /**
-   * At each renewal Redis answered: a lost channel (see #lostSubscription) is subscribed
-   * again, not awaited and one attempt at a time (a connection to open may take longer than a
-   * renewal's deadline); otherwise the last probe is judged, and a new one sent.
-   */
-  #checkSubscription(connection: RedisConnection): void {
-    if (this.#hasStopped() || this.#resubscribing !== undefined) return;
-    const subscriber = this.#subscriber;
-    if (!this.#subscriptionLost) {
-      if (subscriber === undefined) return;
-      const lost = this.#probe.judge(subscriber);
-      if (lost === undefined) {
-        const channel = this.keys.orders(this.nodeId);
-        this.#probe.send(
-          subscriber,
-          (probe) => connection.command(['SPUBLISH', channel, probe]),
-          permissionDenied,
-        );
-        return;
-      }
-      this.#lostSubscription(this.keys.orders(this.nodeId), new Error(lost));
-      if (!this.#subscriptionLost) return;
-    }
-    this.#resubscribing = this.#resubscribe(connection).finally(() => {
-      this.#resubscribing = undefined;
-    });
-  }
-
-  /**
-   * After #lostSubscription, from a renewal that Redis answered: a new pub/sub connection and
-   * SSUBSCRIBE, the old one closed first (its channel is gone, and a second subscription must
-   * never be live beside it). A failure closes the new one too: the next renewal tries again.
-   */
-  async #resubscribe(connection: RedisConnection): Promise<void> {
-    this.#dropSubscriber();
-    try {
-      await this.#subscribe(connection);
-      // stop() came meanwhile: #release closed it.
-      if (!this.#hasStopped()) {
-        this.#subscriptionLost = false;
-        this.#probe.reset();
-      }
-    } catch {
-      this.#dropSubscriber();
-    }
-  }
-
-  /** Closes the pub/sub connection (its 'error' listener stays: see #release). */
-  #dropSubscriber(): void {
-    const subscriber = this.#subscriber;
-    this.#subscriber = undefined;
-    subscriber?.destroy();
-  }
-
   async admit(
     userId: string,
     connectionId: string,
@@ -447,23 +328,10 @@ class Store implements RedisSlotStore {
     const users = this.keys.incarnationUsers(incarnation);
     const book = this.keys.user(userId);
     const pending = this.#booked.begin(userId);
-    // From this moment (on Redis's clock) the caller may have given up on the
-    // answer, so the script must not book anything. Earlier by the offset's
-    // error, so that it is never later than the real moment (a script run
-    // just before the timeout is answered 'late' and fails, which is safe).
-    // On a Redis Cluster the script runs on the user's master: on that master's clock,
-    // measured at the last renewal (redis-master-clocks.ts). Where that master is not known
-    // (a client without getSlotMaster, a slot being re-read) or not measured yet, on the
-    // registry's, earlier by how far the furthest master is behind it, uncapped, as a later
-    // deadline would let a script book after the caller gave up.
-    const clock = connection.sharded ? this.#masterClocks.of(connection.shardOf(book)) : undefined;
-    const offsetMs = clock === undefined ? this.#offsetMs : clock.offsetMs;
-    const now = Date.now();
-    const margin =
-      clock === undefined
-        ? Math.min(this.#offsetErrorMs(now), this.commandTimeoutMs / 2) + this.#mastersBehindMs
-        : Math.min(agedErrorMs(clock, now), this.commandTimeoutMs / 2);
-    const deadline = Math.floor(now + offsetMs + this.commandTimeoutMs - margin);
+    const deadline = this.#clocks.deadline(
+      connection.sharded ? connection.shardOf(book) : undefined,
+      this.commandTimeoutMs,
+    );
     connection.roundTrip('admit');
     let admission: ClusterAdmission | 'late' | 'moved';
     const [serverKeys, server] = this.#serverCheck();
@@ -565,7 +433,7 @@ class Store implements RedisSlotStore {
     // The first run's victims are marked evicted, so the second run names them again
     // (unless their nodes died): each once. Refused or not, the caller sends them, as the
     // first run's newcomer took their slots. (Ours, of the old incarnation: handed on as
-    // ours by #deliver while it is one of this process's; the re-admission keeps their mark.)
+    // ours by OrderChannel.deliver while it is one of this process's; the re-admission keeps their mark.)
     const named = new Set(evicted.map((order) => order.connectionId));
     const evict = [...evicted, ...(again.evict ?? []).filter((order) => !named.has(order.connectionId))];
     return again.admitted || evict.length > 0 ? { ...again, evict } : again;
@@ -613,7 +481,7 @@ class Store implements RedisSlotStore {
     checkIdleSince(idleSince);
     if (evictAt !== undefined) checkCount('evictAt', evictAt, 1);
     const connection = this.#ready();
-    const since = idleSince === undefined ? '' : this.#onRedisClock(idleSince);
+    const since = idleSince === undefined ? '' : this.#clocks.onRedisClock(idleSince);
     // The liveness snapshot judges dead entries as admit does (an idle edge with evictAt).
     const [maxIncarnation, live] = this.#livenessArgs();
     connection.roundTrip('setIdle');
@@ -636,16 +504,16 @@ class Store implements RedisSlotStore {
     const connection = this.#ready();
     if (order.nodeId === this.nodeId) {
       if (order.incarnation === this.#incarnation) {
-        this.#deliver(order); // ours: no need to go through Redis
+        this.#orders.deliver(order); // ours: no need to go through Redis
         return;
       }
-      // One of this process's older incarnations (not retired yet, see #deliver): ours too.
+      // One of this process's older incarnations (not retired yet, see OrderChannel.deliver): ours too.
       if (this.#own.includes(order.incarnation)) {
-        this.#deliver(order);
+        this.#orders.deliver(order);
         return;
       }
       // Another live process with this node id (its channel is ours): only Redis reaches it,
-      // and only it acts on the order (#deliver fences by incarnation on every subscriber).
+      // and only it acts on the order (OrderChannel.deliver fences by incarnation on every subscriber).
     }
     connection.roundTrip('orderEviction');
     await connection.command(['SPUBLISH', this.keys.orders(order.nodeId), encodeOrder(order)]);
@@ -692,8 +560,8 @@ class Store implements RedisSlotStore {
           const items = (byUser.get(userId) as HeldConnection[]).sort((a, b) => a.admittedAt - b.admittedAt);
           const triples = items.flatMap((item) => [
             item.connectionId,
-            this.#onRedisClock(item.admittedAt),
-            item.idleSince === undefined ? '' : this.#onRedisClock(item.idleSince),
+            this.#clocks.onRedisClock(item.admittedAt),
+            item.idleSince === undefined ? '' : this.#clocks.onRedisClock(item.idleSince),
           ]);
           return connection.run(
             readmitScript,
@@ -773,7 +641,7 @@ class Store implements RedisSlotStore {
     if (connection === undefined || this.#state === 'stopped') throw this.#notRunning();
     const { leases, incarnations, counter, server, format } = this.keys.registry;
     const sent = Date.now();
-    this.#ignoredReported = false;
+    this.#orders.renewing();
     // Users whose last connection here has gone leave the reaper's index in the
     // same round trip (one SREM for all of them; none when nothing emptied).
     const fence = this.#fencePending;
@@ -822,14 +690,8 @@ class Store implements RedisSlotStore {
     }
     this.#foreign = undefined;
     const received = Date.now();
-    this.#clock = betterReading(this.#clock, {
-      offsetMs: renewal.now - Math.round((sent + received) / 2),
-      errorMs: Math.ceil((received - sent) / 2) + 1,
-      at: received,
-      runId: renewal.runId,
-    });
-    this.#offsetMs = this.#clock.offsetMs;
-    this.#checkSubscription(connection);
+    this.#clocks.renewed(renewal.now, sent, received, renewal.runId);
+    this.#orders.check(connection);
     this.#liveness = renewal.liveness;
     const failedOver =
       fence || (this.#serverRunId !== '' && renewal.runId !== '' && renewal.runId !== this.#serverRunId);
@@ -846,35 +708,16 @@ class Store implements RedisSlotStore {
     // expires, redis-index.ts, but needlessly). After the reply, so still not awaited.
     if (unindexed !== undefined && status === 'renewed') this.#indexAgain(connection, incarnation, unindexed);
     if (checking === undefined) {
-      this.#checkPolicy(connection, renewal.runId);
+      this.#servers.checkPolicy(connection, renewal.runId);
       return status;
     }
     const masters = await checking;
-    for (const master of masters) {
-      if (master.demoted || !this.#firstRead(master.runId)) continue;
-      this.#toldPolicy(
-        master.policy,
-        master.address ?? `a master of ${connection.where ?? 'the Redis Cluster'}`,
-        master.runId,
-      );
-    }
-    this.#masterClocks.update(masters, connection.shards());
-    if (masters.length > 0) {
-      // Behind the registry's clock: this offset minus the master's, give or take both errors
-      // (each master's most exact reading, as the registry's).
-      const now = Date.now();
-      this.#mastersBehindMs = Math.max(
-        0,
-        ...masters.map((master) => {
-          const reading = this.#masterClocks.of(master.address) ?? master;
-          return this.#offsetMs - reading.offsetMs + agedErrorMs(reading, now) + this.#offsetErrorMs(now);
-        }),
-      );
-    }
+    this.#servers.checkMasterPolicies(masters, connection);
+    this.#clocks.mastersChecked(masters, connection.shards());
     // A master replaced (seen by the checks sent beside this renewal): fence now, with one
     // more renewal that takes a new incarnation, unless this one already took one.
-    if (this.#mastersReplaced(masters) && status === 'renewed') this.#fencePending = true;
-    for (const runId of this.#policyRead) if (!this.#mastersRunIds.has(runId)) this.#policyRead.delete(runId);
+    if (this.#servers.mastersReplaced(masters) && status === 'renewed') this.#fencePending = true;
+    this.#servers.forgetGoneMasters();
     return this.#fencePending && !this.#hasStopped() ? this.#renew() : status;
   }
 
@@ -923,52 +766,6 @@ class Store implements RedisSlotStore {
     );
   }
 
-  /**
-   * A single Redis or a Sentinel primary that the renewal just met for the first time (its
-   * run_id: at start, after a failover or a restart): its `maxmemory_policy`, read once with
-   * `INFO memory`, beside the renewal (not awaited, not in any script, never per admission).
-   * A server that denies INFO (the renewal read no run_id) is not asked: nothing to tell, and
-   * no denied command more in its ACL LOG. A read that fails is tried again at the next renewal.
-   * (A Redis Cluster's masters answer the policy in the renewal's checks: see redis-senders.ts.)
-   */
-  #checkPolicy(connection: RedisConnection, runId: string): void {
-    if (this.#hasStopped() || runId === '' || this.#policyRead.has(runId)) return;
-    // Another server serves: the one before is forgotten (read again if it serves again).
-    this.#policyRead.clear();
-    if (!this.#firstRead(runId)) return;
-    connection.command(['INFO', 'memory']).then(
-      (reply) =>
-        this.#toldPolicy(maxmemoryPolicy(String(reply)), connection.where ?? 'the Redis server', runId),
-      () => this.#policyRead.delete(runId),
-    );
-  }
-
-  /** Whether the policy of the server of `runId` is to be read now: never for '' (INFO denied), once for any other. */
-  #firstRead(runId: string): boolean {
-    if (runId === '' || this.#policyRead.has(runId)) return false;
-    this.#policyRead.add(runId);
-    return true;
-  }
-
-  /**
-   * Tells evictionPolicy about a server whose maxmemory-policy may evict the store's keys.
-   * Under `allkeys-*` any key may go: a user's book (that user is then admitted past the
-   * limit, and the connections booked there are refused at the holder's re-admission), the
-   * registry (every lease and the server key: each node takes a new incarnation). Under
-   * `volatile-*` only keys with an expiry, which here are the reaper's indexes only (rebuilt
-   * at the next renewal, redis-index.ts). `noeviction` (writes fail when memory is full,
-   * as an outage) is the one policy that loses nothing; '' is a server that did not say.
-   */
-  #toldPolicy(policy: string, where: string, runId: string): void {
-    if (policy === '' || policy === 'noeviction' || this.#hasStopped()) return;
-    this.#events?.evictionPolicy?.(policy, `${where} (run_id ${runId})`);
-  }
-
-  /** How wrong #offsetMs may be at `now` (0 before the first renewal). */
-  #offsetErrorMs(now: number): number {
-    return this.#clock === undefined ? 0 : agedErrorMs(this.#clock, now);
-  }
-
   /** Takes the incarnation a renewal handed out (the lease was lost, or fenced): 'lost'. */
   #tookIncarnation(incarnation: number, failedOver: boolean): 'lost' {
     const previous = this.#incarnation;
@@ -981,33 +778,6 @@ class Store implements RedisSlotStore {
     if (previous !== 0 && !this.#hasStopped())
       this.#events?.incarnationChanged(incarnation, previous, failedOver ? 'failover' : 'lease-lost');
     return 'lost';
-  }
-
-  /**
-   * Whether a master of the cluster was replaced since the last fence: a run_id never
-   * seen before while one seen before is missing, or one seen before now answering as
-   * a replica (demoted: its replica promoted while it stayed up, which the client's
-   * topology shows only after its next MOVED). That is a failover (a replica
-   * promoted: another process, which may have lost the last writes acknowledged to the
-   * old master, as renewScript explains for the registry's) or a master restarted
-   * without its data. Moving slots between the same masters changes neither set, a new
-   * master only adds one, a removed one only takes one away: no fence for those. (A
-   * master added while another is away fences: needless, not unsafe.) A demoted
-   * master's run_id leaves the set, so the promoted one appearing later fences no more.
-   */
-  #mastersReplaced(masters: readonly MasterCheck[]): boolean {
-    const now = masters
-      .filter((master) => !master.demoted)
-      .map((master) => master.runId)
-      .filter((runId) => runId !== '');
-    const seen = this.#mastersRunIds;
-    const replaced =
-      seen.size > 0 &&
-      (masters.some((master) => master.demoted && seen.has(master.runId)) ||
-        (now.some((runId) => !seen.has(runId)) && [...seen].some((runId) => !now.includes(runId))));
-    if (replaced) this.#mastersRunIds = new Set(now);
-    else for (const runId of now) seen.add(runId);
-    return replaced;
   }
 
   async reap(): Promise<number> {
@@ -1101,96 +871,15 @@ class Store implements RedisSlotStore {
       // connections would otherwise stay open, and with them the process.
       await this.#release();
       // A subscription being opened again: #release closed it, and its deadlines bound this wait.
-      await this.#resubscribing;
+      await this.#orders.resubscribing;
     }
-  }
-
-  #onOrder(message: string): void {
-    if (this.#probe.isProbe(message)) return;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(message);
-    } catch {
-      this.#ignored('it is not JSON');
-      return;
-    }
-    // Another format's message (store-format.ts), or one that carries none: never acted on,
-    // whatever it looks like, since its fields may mean something else there.
-    const format = typeof parsed === 'object' && parsed !== null ? (parsed as { v?: unknown }).v : undefined;
-    if (format !== STORE_FORMAT) {
-      // Only a format that is a short number or string is shown: the rest may be the app's data.
-      const shown =
-        typeof format === 'number' || (typeof format === 'string' && format.length <= 16)
-          ? JSON.stringify(format)
-          : `of type ${typeof format}`;
-      this.#ignored(format === undefined ? 'it names no store format (v)' : `it is of store format ${shown}`);
-      return;
-    }
-    // A cluster-wide send (no connectionId): fenced as an order is, by node and incarnation.
-    const sent = decodeDelivery(parsed);
-    if (sent !== undefined) {
-      if (this.#state === 'started' && sent.nodeId === this.nodeId && sent.incarnation === this.#incarnation)
-        this.#events?.deliveryArrived?.(sent.delivery);
-      return;
-    }
-    const order = parsed as Partial<EvictionOrder>;
-    if (
-      typeof order.connectionId !== 'string' ||
-      typeof order.incarnation !== 'number' ||
-      typeof order.nodeId !== 'string'
-    ) {
-      this.#ignored('it is neither an eviction order nor a cluster-wide send');
-      return;
-    }
-    // Only orders for this node come on its channel: the runtime passes an order naming
-    // another node on to that node, so one that came here by mistake must stop here.
-    if (order.nodeId !== this.nodeId) return;
-    this.#deliver({ connectionId: order.connectionId, nodeId: order.nodeId, incarnation: order.incarnation });
-  }
-
-  /**
-   * A message on this node's channel that it cannot read (another version's, or not this
-   * store's): dropped, never thrown nor acted on, and told (messageIgnored) at most once per
-   * renewal period, so that a stream of them cannot flood the app's onError. What it says is
-   * left out of the report: a send carries the app's data.
-   */
-  #ignored(why: string): void {
-    if (this.#state !== 'started' || this.#ignoredReported) return;
-    this.#ignoredReported = true;
-    this.#events?.messageIgnored?.(
-      new SupervisorError(
-        'WSSUP_STORE_FORMAT',
-        `slot store format: ignored a message on ${this.keys.orders(this.nodeId)} that this version of ws-supervisor (store format ${STORE_FORMAT}) cannot read: ${why}. Another version may publish under the key prefix "${this.keys.prefix}": give each version its own cluster.keyPrefix. (Told once per lease renewal period.)`,
-      ),
-    );
-  }
-
-  /**
-   * Hands an order to the runtime, for this process's current incarnation. One for an
-   * earlier incarnation of this process is handed on as for the current one: after a
-   * failover its entries count until the re-admission takes them over (renewScript), and
-   * an admission may name one meanwhile (the connection is this process's either way).
-   * Any other incarnation's is fenced out: another process with this node id owns it.
-   */
-  #deliver(order: EvictionOrder): void {
-    if (this.#state !== 'started' || !this.#own.includes(order.incarnation)) return;
-    const current = this.#incarnation;
-    this.#events?.evictionOrdered(order.incarnation === current ? order : { ...order, incarnation: current });
   }
 
   async #release(): Promise<void> {
     // Before anything is closed: an app's own client outlives the store (and its listeners).
     this.#unwatchReconnects();
     this.#unwatchReconnects = () => {};
-    const subscriber = this.#subscriber;
-    this.#subscriber = undefined;
-    if (subscriber !== undefined) {
-      // destroy drops the pub/sub connection, which unsubscribes it; an
-      // UNSUBSCRIBE could wait forever on a Redis that does not answer.
-      // Its 'error' listener stays: a PING in flight, rejected by destroy(),
-      // is reported as an 'error' event later (see redis-client.ts, close).
-      subscriber.destroy();
-    }
+    this.#orders.close();
     const connection = this.#connection;
     if (connection !== undefined) await connection.close();
     this.#booked.clear();
@@ -1199,7 +888,7 @@ class Store implements RedisSlotStore {
   /** Reads the registry, and takes its liveness as this node's snapshot. */
   async #readRegistry(connection: RedisConnection): Promise<Registry> {
     const registry = await readRegistry(connection, this.keys);
-    this.#watchTwins(registry);
+    this.#twins.watch(registry, this.#own, (incarnation) => this.#events?.duplicateNodeId?.(incarnation));
     this.#liveness = {
       maxIncarnation: registry.maxIncarnation,
       live: registry.leases
@@ -1207,37 +896,6 @@ class Store implements RedisSlotStore {
         .map((lease) => lease.incarnation),
     };
     return registry;
-  }
-
-  /**
-   * Tells duplicateNodeId about a lease under this node id that is not one of this
-   * process's and was renewed between two reads of the registry (the reaper's, every
-   * reaperIntervalMs, or a view()): another live process. At start nothing is told: a
-   * lease of this node id may be a crashed predecessor's (a restart with the same
-   * hostname:pid), which looks alive until it expires but is never renewed again.
-   */
-  #watchTwins(registry: Registry): void {
-    const seen = new Map<number, { expiresAt: number; told: boolean }>();
-    for (const { incarnation, expiresAt, nodeId } of registry.leases) {
-      if (nodeId !== this.nodeId || expiresAt < registry.now || this.#own.includes(incarnation)) continue;
-      const before = this.#twins.get(incarnation);
-      const renewed = before !== undefined && expiresAt > before.expiresAt;
-      const told = before?.told === true || renewed;
-      seen.set(incarnation, { expiresAt, told });
-      if (renewed && before.told !== true) this.#events?.duplicateNodeId?.(incarnation);
-    }
-    this.#twins = seen;
-  }
-
-  /**
-   * A time of this node's clock (epoch ms) as the book stores it: on Redis's
-   * clock, a whole number of ms, never negative. The book's format (and both
-   * decoders, in redis-decode.ts and the scripts) has no sign, so a time
-   * earlier than the offset (a small value, with Redis's clock behind this
-   * node's) would make an entry nobody can read, count, release or purge.
-   */
-  #onRedisClock(ms: number): string {
-    return String(Math.max(0, Math.round(ms + this.#offsetMs)));
   }
 
   #livenessArgs(): [number, string] {
@@ -1283,14 +941,4 @@ class Store implements RedisSlotStore {
       ? new SupervisorError('WSSUP_SHUTTING_DOWN', 'the slot store was stopped')
       : new SlotStoreUnavailableError('the slot store is not started: call start() first');
   }
-}
-
-/** An eviction order as it travels, with the store format it is written in (store-format.ts). */
-function encodeOrder(order: EvictionOrder): string {
-  return JSON.stringify({
-    v: STORE_FORMAT,
-    connectionId: order.connectionId,
-    nodeId: order.nodeId,
-    incarnation: order.incarnation,
-  });
 }

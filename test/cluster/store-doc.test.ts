@@ -343,6 +343,7 @@ describe('docs/cluster-store.md against the code', () => {
   it('names every error code the store raises, and only those', () => {
     const files = [
       'src/cluster/redis-store.ts',
+      'src/cluster/redis-order-channel.ts',
       'src/cluster/redis-store-input.ts',
       'src/cluster/redis-client.ts',
       'src/cluster/redis-senders.ts',

@@ -284,8 +284,8 @@ export class MemoryStore implements SlotStore {
     if (this.shared.ordersDown || this.shared.ordersDownTo.has(order.nodeId))
       throw new SlotStoreUnavailableError(`memory store: the order channel is down (${order.nodeId})`);
     const target = this.shared.subscribers.get(order.nodeId);
-    // As the Redis store's #deliver: an order for one of the target's earlier incarnations
-    // (not retired yet after a failover) is handed on for its current one.
+    // As the Redis store's order channel (redis-order-channel.ts, deliver): an order for one of
+    // the target's earlier incarnations (not retired yet after a failover) is handed on for its current one.
     const owner = this.shared.stores.get(order.nodeId);
     const delivered = owner?.own.includes(order.incarnation)
       ? { ...order, incarnation: owner.incarnation }
