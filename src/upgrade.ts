@@ -185,6 +185,14 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     socket.destroyed || socket.readableEnded || socket.writableEnded;
 
   /**
+   * Ended by another 'upgrade' listener, not by the client: this path writes nothing before
+   * its decision, so an ended writable side is someone else's answer, still being flushed
+   * (ws destroys the socket once its 400 is written, after which it cannot be told apart).
+   */
+  const isAnsweredElsewhere = (socket: Duplex): boolean => socket.writableEnded && !socket.destroyed;
+  const answeredElsewhere = 'answered by another upgrade listener';
+
+  /**
    * Refuses a client that went away (isGone): told as any refusal, then its half-open socket
    * destroyed. One another listener ended is left to it: destroyed now, its answer could be lost.
    */
@@ -274,6 +282,16 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       const refusal = { reason: 'bad-handshake', status: 500, message: 'Internal Server Error' } as const;
       return reject(request, socket, Buffer.alloc(0), refusal);
     }
+    // The 'upgrade' listeners after this one (another WebSocket server made after
+    // attach(server)) run in this same emit, synchronously: one microtask lets them take
+    // the socket, or answer it, before any refusal below is written into it.
+    await undefined;
+    if (isUpgradedElsewhere(socket)) return leftElsewhere();
+    if (isAnsweredElsewhere(socket)) {
+      // A listener before this one (a ws server with a path of its own answers 400 to every
+      // other path) or after it: its answer stands, and nothing is decided here.
+      return refuseGone(request, socket, head, { reason: 'socket-closed', message: answeredElsewhere });
+    }
     // Issue 13 (2): refuse what ws would refuse before authenticate and admission,
     // so a malformed request is never admitted and never evicts anything.
     const badHandshake = checkHandshake(request, wss);
@@ -319,10 +337,9 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       // failed authenticate is still reported as such, above, as its timeout is.)
       if (isUpgradedElsewhere(socket)) return leftElsewhere();
       if (isGone(socket)) {
-        const message =
-          socket.writableEnded && !socket.destroyed
-            ? 'answered by another upgrade listener during authentication'
-            : 'client went away during authentication';
+        const message = isAnsweredElsewhere(socket)
+          ? `${answeredElsewhere} during authentication`
+          : 'client went away during authentication';
         return refuseGone(request, socket, head, { reason: 'socket-closed', message });
       }
       if (auth === null || auth === undefined)
@@ -604,7 +621,10 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     if (refusal === 'upgraded-elsewhere') {
       leftElsewhere();
     } else if (refusal === 'socket-closed') {
-      refuse(attempt, refusal, 'client went away during admission');
+      const message = isAnsweredElsewhere(attempt.socket)
+        ? `${answeredElsewhere} during admission`
+        : 'client went away during admission';
+      refuse(attempt, refusal, message);
       // Half-closed (FIN): nothing left to answer. Ended by another listener: its answer is on its way.
       if (!attempt.socket.destroyed && !attempt.socket.writableEnded) attempt.socket.destroy();
     } else if (refusal !== undefined) {

@@ -541,9 +541,10 @@ describe('a socket another WebSocket server of the same http server already upgr
 
 describe('another WebSocket server of the same http server, created after attach(server)', () => {
   // Its 'upgrade' listener runs second, in the same emit: the supervisor's upgrade() has
-  // started and awaits authenticate (one microtask even when synchronous) while that server
-  // upgrades the socket. The supervisor used to resume and admit (or answer) a socket that
-  // already carried the other server's WebSocket, and both connections broke.
+  // started, and yields a microtask before deciding anything, while that server upgrades the
+  // socket. One that upgrades later (`later`) does so while the supervisor awaits authenticate.
+  // The supervisor used to resume and admit (or answer) a socket that already carried the
+  // other server's WebSocket, and both connections broke.
   const leftToIt =
     'handleUpgrade(): this socket was already upgraded by another WebSocket server of the same ' +
     'http server (a ws WebSocketServer created with { server }?), and is left to it: give attach() ' +
@@ -553,7 +554,7 @@ describe('another WebSocket server of the same http server, created after attach
   async function withLaterServer(
     options: Partial<SupervisorOptions>,
     legacyOptions: { path?: string } = {},
-    { before = false } = {},
+    { before = false, later = false } = {},
   ) {
     const t = await startQuietServer(options);
     // `before`: the other server's listener first, as if made before attach(server).
@@ -565,7 +566,16 @@ describe('another WebSocket server of the same http server, created after attach
       'upgrade',
       (_request: IncomingMessage, socket: Duplex) => void sockets.push(socket),
     );
-    const legacy = new WebSocketServer({ server: t.server, ...legacyOptions });
+    // `later`: it upgrades a moment after its listener ran (Engine.IO with a middleware, say),
+    // once the supervisor has called authenticate and awaits its verdict.
+    const legacy = new WebSocketServer(later ? { noServer: true } : { server: t.server, ...legacyOptions });
+    if (later) {
+      t.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+        setImmediate(() =>
+          legacy.handleUpgrade(request, socket, head, (ws) => legacy.emit('connection', ws, request)),
+        );
+      });
+    }
     for (const listener of attached) t.server.on('upgrade', listener as (...args: unknown[]) => void);
     onTestFinished(() => void legacy.close());
     legacy.on('connection', (socket) =>
@@ -584,8 +594,14 @@ describe('another WebSocket server of the same http server, created after attach
   const errorListeners = (socket: Duplex | undefined) =>
     socket?.listeners('error').map((listener) => listener.name);
 
-  it('without a path, a synchronous authenticate: the socket is left to it, reported once, nothing admitted or refused', async () => {
-    const { t, sockets } = await withLaterServer({});
+  it('without a path: the socket is left to it before authenticate is called, reported once, nothing admitted or refused', async () => {
+    let authenticated = 0;
+    const { t, sockets } = await withLaterServer({
+      authenticate: () => {
+        authenticated += 1;
+        return 'ann';
+      },
+    });
     const before = t.supervisor.stats();
     const rejected: unknown[] = [];
     t.supervisor.on('rejected', (event) => void rejected.push(event));
@@ -599,14 +615,17 @@ describe('another WebSocket server of the same http server, created after attach
     expect(t.supervisor.stats()).toEqual(before);
     expect(errorListeners(sockets[0])).toEqual(['socketOnError']);
     expect(t.errors).toHaveLength(1);
+    expect(authenticated).toBe(0);
     expectNoLeaks(t.supervisor);
   });
 
   it('without a path, an authenticate that resolves later: the verdict finds the socket taken and leaves it', async () => {
     let admitAnn: (user: AuthResult) => void = () => {};
-    const { t, sockets } = await withLaterServer({
-      authenticate: () => new Promise<AuthResult>((resolve) => (admitAnn = resolve)),
-    });
+    const { t, sockets } = await withLaterServer(
+      { authenticate: () => new Promise<AuthResult>((resolve) => (admitAnn = resolve)) },
+      {},
+      { later: true },
+    );
     const before = t.supervisor.stats();
     const ws = new WebSocket(t.url('ann'));
     onTestFinished(() => ws.terminate());
@@ -623,10 +642,11 @@ describe('another WebSocket server of the same http server, created after attach
 
   it('without a path, an authenticate that never settles: at authenticateTimeoutMs nothing is written to the socket', async () => {
     const clock = new SimulatedClock();
-    const { t, sockets } = await withLaterServer({
-      clock,
-      authenticate: () => new Promise<AuthResult>(() => {}),
-    });
+    const { t, sockets } = await withLaterServer(
+      { clock, authenticate: () => new Promise<AuthResult>(() => {}) },
+      {},
+      { later: true },
+    );
     const before = t.supervisor.stats();
     const ws = new WebSocket(t.url('ann'));
     onTestFinished(() => ws.terminate());
@@ -644,7 +664,11 @@ describe('another WebSocket server of the same http server, created after attach
   });
 
   it('without a path, shutdown while authenticate runs: no 503 is written into the socket the other server took', async () => {
-    const { t, sockets } = await withLaterServer({ authenticate: () => new Promise<AuthResult>(() => {}) });
+    const { t, sockets } = await withLaterServer(
+      { authenticate: () => new Promise<AuthResult>(() => {}) },
+      {},
+      { later: true },
+    );
     const rejected: unknown[] = [];
     t.supervisor.on('rejected', (event) => void rejected.push(event));
     const ws = new WebSocket(t.url('ann'));
@@ -662,7 +686,11 @@ describe('another WebSocket server of the same http server, created after attach
   });
 
   it('without a path, the other server’s connection closes while authenticate runs: reported once, not refused, nothing left', async () => {
-    const { t, sockets } = await withLaterServer({ authenticate: () => new Promise<AuthResult>(() => {}) });
+    const { t, sockets } = await withLaterServer(
+      { authenticate: () => new Promise<AuthResult>(() => {}) },
+      {},
+      { later: true },
+    );
     const before = t.supervisor.stats();
     const rejected: unknown[] = [];
     t.supervisor.on('rejected', (event) => void rejected.push(event));
@@ -714,6 +742,61 @@ describe('another WebSocket server of the same http server, created after attach
       expectNoLeaks(t.supervisor);
     },
   );
+
+  it.each([
+    ['a page of another origin (allowedOrigins)', { allowedOrigins: ['https://app.example'] }, false],
+    ['a request after shutdown() began', {}, true],
+  ] as const)(
+    'without a path, a refusal the supervisor decides at once, %s: no answer is written into the socket the other server takes',
+    async (_case, options, shutDown) => {
+      const { t, sockets } = await withLaterServer(options);
+      const rejected: unknown[] = [];
+      t.supervisor.on('rejected', (event) => void rejected.push(event));
+      if (shutDown) await t.supervisor.shutdown({ deadlineMs: 200 });
+      const before = t.supervisor.stats();
+      const ws = new WebSocket(t.url('ann'), { origin: 'https://elsewhere.example' });
+      onTestFinished(() => ws.terminate());
+      await once(ws, 'open');
+      await vi.waitFor(() => expect(t.errors).toHaveLength(1), ioWait);
+      expect(t.errors[0]).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt });
+      await expectLegacyWorks(ws);
+      expect(rejected).toEqual([]);
+      expect(t.supervisor.stats()).toEqual(before);
+      expect(errorListeners(sockets[0])).toEqual(['socketOnError']);
+      expectNoLeaks(t.supervisor);
+    },
+  );
+
+  it('a ws server with a path of its own, created before: its 400 comes first, so authenticate is never called and the refusal is socket-closed, whatever the supervisor would have refused', async () => {
+    let authenticated = 0;
+    const { t } = await withLaterServer(
+      {
+        allowedOrigins: ['https://app.example'],
+        authenticate: () => {
+          authenticated += 1;
+          return 'ann';
+        },
+      },
+      { path: '/other' },
+      { before: true },
+    );
+    const rejected: RejectedEvent[] = [];
+    t.supervisor.on('rejected', (event) => void rejected.push(event));
+    for (const origin of ['https://elsewhere.example', 'https://app.example']) {
+      expect(await connectRefused(t.url('ann'), { headers: { origin } })).toBe(400);
+    }
+    await vi.waitFor(() => expect(rejected).toHaveLength(2), ioWait);
+    for (const event of rejected) {
+      expect(event).toMatchObject({
+        reason: 'socket-closed',
+        status: undefined,
+        via: undefined,
+        message: 'answered by another upgrade listener',
+      });
+    }
+    expect(authenticated).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
 
   it('in cluster mode, a server that upgrades while the cluster-wide book answers: the slot reserved is given back', async () => {
     // An upgrade listener that finishes later (Engine.IO with a middleware, say): the socket is
