@@ -966,6 +966,11 @@ export class ClusterBook {
       held.map(async ({ userId, connectionId, idleSince }) => {
         const shard = this.#domains.of(userId);
         if (failed.has(shard)) return;
+        // Not booked yet (kept for the grace after a failover, its re-admission refused; or
+        // admitted unsynced since): sent now, the edge would find no entry of this incarnation
+        // and be settled, lost. It stays owed, sent after the booking, which judges only the
+        // limit, never the eviction rule at T (see idle()).
+        if (this.#ledger.isUnsynced(connectionId)) return;
         try {
           const orders = await this.#call(() => this.#setIdle(userId, connectionId, idleSince), shard);
           if (!this.#stopping) for (const order of orders) this.#ordered(order);
