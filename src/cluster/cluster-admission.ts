@@ -53,7 +53,6 @@ import { StoreContract } from './store-contract.js';
 import { boundedStore, STORE_DEADLINE_WORDS } from './store-deadlines.js';
 import { StoreDomains } from './store-domains.js';
 
-export type { AcrossCounts } from './store-answers.js';
 export type { BreakerState } from './store-breakers.js';
 
 /** How the book answered a reservation. */
