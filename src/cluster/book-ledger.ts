@@ -159,7 +159,7 @@ export class BookLedger {
     this.#idleUnsent.delete(connectionId);
   }
 
-  /** The unconfirmed edges now: a copy, whose marks edgeResent() compares. */
+  /** The unconfirmed edges now: a copy, whose marks edgeSettled() compares. */
   unsentEdges(): Map<string, EdgeMark> {
     return new Map(this.#idleUnsent);
   }

@@ -53,7 +53,6 @@ import { StoreContract } from './store-contract.js';
 import { boundedStore, STORE_DEADLINE_WORDS } from './store-deadlines.js';
 import { StoreDomains } from './store-domains.js';
 
-export type { AcrossCounts } from './store-answers.js';
 export type { BreakerState } from './store-breakers.js';
 
 /** How the book answered a reservation. */
@@ -966,6 +965,11 @@ export class ClusterBook {
       held.map(async ({ userId, connectionId, idleSince }) => {
         const shard = this.#domains.of(userId);
         if (failed.has(shard)) return;
+        // Not booked yet (kept for the grace after a failover, its re-admission refused; or
+        // admitted unsynced since): sent now, the edge would find no entry of this incarnation
+        // and be settled, lost. It stays owed, sent after the booking, which judges only the
+        // limit, never the eviction rule at T (see idle()).
+        if (this.#ledger.isUnsynced(connectionId)) return;
         try {
           const orders = await this.#call(() => this.#setIdle(userId, connectionId, idleSince), shard);
           if (!this.#stopping) for (const order of orders) this.#ordered(order);

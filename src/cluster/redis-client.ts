@@ -116,10 +116,10 @@ export interface RedisConnection {
   /**
    * A Redis Cluster's masters, each asked its TIME and INFO server run_id on
    * its own connection (the renewal's clock and failover checks, see
-   * redis-store.ts); undefined for a single Redis, whose renew script does
-   * both. A master that does not answer in time is left out, as is one whose
-   * earlier commands are still overdue. Also forgets the deadlines of masters
-   * that left the topology (redis-master-deadlines.ts).
+   * redis-clock-offset.ts and redis-servers-seen.ts); undefined for a single
+   * Redis, whose renew script does both. A master that does not answer in time
+   * is left out, as is one whose earlier commands are still overdue. Also forgets
+   * the deadlines of masters that left the topology (redis-master-deadlines.ts).
    */
   checkMasters(): Promise<readonly MasterCheck[]> | undefined;
   /**

@@ -80,8 +80,9 @@ export function decodeAdmission(reply: unknown): ClusterAdmission | 'late' | 'mo
 }
 
 /**
- * The setIdle script's answer: {0} (nothing written) or {1, orders...}, the orders as admit's;
- * 'moved' for {'moved'} (another server answers, nothing written).
+ * The setIdle script's answer: {0} (nothing written), {1, orders...} (written), or {0, orders...}
+ * (an idle edge of an entry already marked evicted: nothing written, the marked entries named
+ * again), the orders as admit's; 'moved' for {'moved'} (another server answers, nothing written).
  */
 export function decodeIdleOrders(reply: unknown): EvictionOrder[] | 'moved' {
   const items = asArray(reply, 'setIdle');

@@ -398,8 +398,8 @@ return removed
  * as before, without this detection.
  *
  * In a Redis Cluster this server is the registry's master only; a failover of
- * another master (a user's book) is found by the node (redis-store.ts, the
- * masters' run_ids), which passes ARGV[6] = '1' to fence the same way.
+ * another master (a user's book) is found by the node (redis-servers-seen.ts, the
+ * masters' run_ids), whose next renewal passes ARGV[6] = '1' to fence the same way.
  *
  * One command whatever the number of sockets. Returns {status, incarnation,
  * now, maxIncarnation, runId, live incarnations...}, or {'format', found} (above).

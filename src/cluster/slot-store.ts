@@ -22,7 +22,10 @@
  *   a draining connection gives up its slot in the local rule).
  * - `setIdle` of an idle edge, given the user's T, applies the same rule to the
  *   book without a newcomer: while the live entries not marked evicted number T
- *   or more, the longest-idle ones (any node) are marked evicted and named.
+ *   or more, the longest-idle ones (any node) are marked evicted and named. Given
+ *   T on an entry already marked evicted, it writes nothing; a store that names
+ *   the marked entries again (as the Redis store does) names them there too, that
+ *   one included (the runtime sends an edge again when its answer was lost).
  * - Every write that names a connection is fenced by the caller's
  *   incarnations, never by its node id alone: a process releases or refreshes
  *   only entries booked by incarnations it held itself, so a stale incarnation
@@ -277,9 +280,13 @@ export interface SlotStore {
    * live entries (of live incarnations, not marked evicted) number `evictAt` or more, the idle
    * ones are marked evicted longest idle first (on any node, this one included) until fewer
    * remain, and named in the answer; the runtime evicts its own and orders the others' as for
-   * an admission's `evict`. Optional: a store that answers nothing (an older one) is never
-   * asked for more, and its users' idle connections spread over nodes wait for the next
-   * admission, as before.
+   * an admission's `evict`. The Redis store adds, after them, as in `admit`'s `evict`, the
+   * entries marked evicted earlier that are still booked (their orders may have been lost); a
+   * store of your own may too, and then an idle edge given `evictAt` on an entry already marked
+   * evicted, which writes and judges nothing, names those, that entry included: the runtime
+   * sends an edge again when its answer was lost, and the lost answer may have been the one
+   * naming it. Optional: a store that answers nothing (an older one) is never asked for more,
+   * and its users' idle connections spread over nodes wait for the next admission, as before.
    */
   setIdle(
     userId: string,
