@@ -134,7 +134,8 @@ export function createTimerQueue(host: Clock, now: () => number, defer?: Defer):
    * host timers fired in), its timers wait for that run; else they run now.
    */
   function fire(list: TimerList): void {
-    const late = now() - list.hostAt > LATE_MS;
+    const time = now();
+    const late = time - list.hostAt > LATE_MS;
     list.hostTimer = undefined;
     list.hostAt = Number.POSITIVE_INFINITY;
     if (defer !== undefined && (late || deferred !== undefined)) {
@@ -143,7 +144,7 @@ export function createTimerQueue(host: Clock, now: () => number, defer?: Defer):
       deferred ??= defer.set(runWaiting);
       return;
     }
-    runDue(list);
+    runDue(list, time);
   }
 
   /** The deferred run: each waiting list's due timers, in the order their host timers fired. */
@@ -152,7 +153,7 @@ export function createTimerQueue(host: Clock, now: () => number, defer?: Defer):
     try {
       for (let list = waiting.shift(); list !== undefined; list = waiting.shift()) {
         list.waiting = false;
-        runDue(list);
+        runDue(list, now());
       }
     } finally {
       // After a throwing callback: the lists still waiting get a run of their own.
@@ -160,9 +161,8 @@ export function createTimerQueue(host: Clock, now: () => number, defer?: Defer):
     }
   }
 
-  /** Runs every timer of `list` now due, in order, then re-arms. */
-  function runDue(list: TimerList): void {
-    const time = now();
+  /** Runs every timer of `list` due at `time` (now), in order, then re-arms. */
+  function runDue(list: TimerList, time: number): void {
     try {
       for (let head = list.head; head !== undefined && head.at <= time; head = list.head) {
         const fn = head.fn as () => void;

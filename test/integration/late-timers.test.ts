@@ -3,7 +3,7 @@
  * starved CPU) must not beat the I/O that arrived before its deadline. After a stall Node runs
  * the timers phase before the poll phase reads the sockets: the idle delay found the message
  * still unread in the kernel's buffer and evicted a connection that had spoken at 80% of its
- * window (4 runs of 4), and the pong delay ended a peer whose pong had arrived.
+ * window, and the pong delay ended a peer whose pong had arrived.
  *
  * Real time on purpose: this is about the order of the loop's phases, which no injected clock
  * has. The stall is a synchronous busy wait in this process, past the deadline; the tests assert
