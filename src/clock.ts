@@ -4,10 +4,11 @@
  * `stats().resources` can prove that nothing is left scheduled.
  *
  * The default (real) clock queues its timers by duration (timer-queue.ts):
- * far less heap per pending delay than a Node timer each. An injected clock
+ * far less heap per pending delay than a Node timer each; a late one's delays
+ * run after the I/O already waiting (setImmediate). An injected clock
  * gets each timer as it is set.
  */
-import { createTimerQueue } from './timer-queue.js';
+import { createTimerQueue, type Defer } from './timer-queue.js';
 
 /** XState's clock: the only timer API actors use. */
 export interface Clock {
@@ -31,6 +32,12 @@ const realClock: Clock & { now(): number } = {
   now: () => Date.now(),
 };
 
+/** After the poll phase of this loop turn: a late timer's delays see the I/O read before them. */
+const afterWaitingIo: Defer = {
+  set: (fn) => setImmediate(fn),
+  clear: (id) => clearImmediate(id as NodeJS.Immediate),
+};
+
 export function createCountingClock(base?: Clock & { now?: () => number }): CountingClock {
   if (base === undefined) {
     // Monotonic for the queue's due times (a wall clock may jump); Date.now() for the app's times.
@@ -38,7 +45,8 @@ export function createCountingClock(base?: Clock & { now?: () => number }): Coun
     // (vi.useFakeTimers(), @sinonjs/fake-timers) replace all three, so they drive this clock
     // consistently. They replace the global `performance`, not node:perf_hooks' export: on that
     // one, timers fired by a fake advance found nothing due, and an idle-eviction test evicted nothing.
-    const queue = createTimerQueue(realClock, () => globalThis.performance.now());
+    // setImmediate too is read at each call: fake timers replace it, and run it in their advance.
+    const queue = createTimerQueue(realClock, () => globalThis.performance.now(), afterWaitingIo);
     return {
       setTimeout: (fn, ms) => queue.setTimeout(fn, ms),
       clearTimeout: (id) => queue.clearTimeout(id),

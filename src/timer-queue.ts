@@ -15,6 +15,19 @@
  * This is what Node's own timers do internally (a list per duration), with a
  * lighter node. Injected clocks (tests, XState's SimulatedClock) are not
  * queued: a test clock may fire any one timer on its own (test/model).
+ *
+ * A host timer that fires late (the event loop was stalled: a GC pause, a
+ * busy callback, a starved CPU) does not run its due timers at once. Node runs
+ * the timers phase before the poll phase reads the sockets, so a message that
+ * arrived before an idle deadline, or a pong before its deadline, would still
+ * be unread when the delay's guard looked, and a live peer would be evicted
+ * as idle or ended as dead. They run from `defer` instead (setImmediate: the
+ * check phase, after that poll), and every host timer that fires while such a
+ * run waits joins it, so timers still run in the order their host timers fired.
+ *
+ *   stall ──────────────┐ timers: host fired late → deferred
+ *                       │ poll:   the waiting message is read (activity noted)
+ *                       │ check:  the due timers run, and see it
  */
 import type { Clock } from './clock.js';
 
@@ -37,8 +50,23 @@ class TimerList {
   hostTimer: unknown = undefined;
   /** When the host timer is due (on the queue's clock). */
   hostAt = Number.POSITIVE_INFINITY;
+  /** Its host timer fired late: its due timers wait for the deferred run. */
+  waiting = false;
   constructor(readonly ms: number) {}
 }
+
+/** Runs a callback once, after the I/O already waiting has been read (Node: setImmediate). */
+export interface Defer {
+  set(fn: () => void): unknown;
+  clear(id: unknown): void;
+}
+
+/**
+ * A host timer later than this (ms) waits for the I/O. On an idle loop Node's timers fire
+ * within about 1 ms of due (ms granularity), and fake timers fire exactly on time: those run
+ * at once, as before.
+ */
+export const LATE_MS = 1;
 
 export interface TimerQueue extends Clock {
   setTimeout(fn: () => void, ms: number): Entry;
@@ -49,11 +77,15 @@ export interface TimerQueue extends Clock {
 
 /**
  * A queue over `host` (a clock that can set and clear timers) and `now` (a
- * monotonic time in ms on which `host`'s delays elapse).
+ * monotonic time in ms on which `host`'s delays elapse). With `defer`, the
+ * timers of a host timer that fired late run from it, after the waiting I/O.
  */
-export function createTimerQueue(host: Clock, now: () => number): TimerQueue {
+export function createTimerQueue(host: Clock, now: () => number, defer?: Defer): TimerQueue {
   const lists = new Map<number, TimerList>();
   let pending = 0;
+  /** Lists whose host timers fired while a deferred run was due, in the order they fired. */
+  const waiting: TimerList[] = [];
+  let deferred: unknown;
 
   function unlink(entry: Entry): void {
     const list = entry.list;
@@ -74,9 +106,12 @@ export function createTimerQueue(host: Clock, now: () => number): TimerQueue {
       if (list.hostTimer !== undefined) host.clearTimeout(list.hostTimer);
       list.hostTimer = undefined;
       list.hostAt = Number.POSITIVE_INFINITY;
+      if (list.waiting) unwait(list);
       if (lists.get(list.ms) === list) lists.delete(list.ms);
       return;
     }
+    // The deferred run runs its due timers, then re-arms it.
+    if (list.waiting) return;
     // An armed host timer due no later than the head is kept: when it fires, it re-arms.
     if (list.hostTimer !== undefined && list.hostAt <= head.at) return;
     if (list.hostTimer !== undefined) host.clearTimeout(list.hostTimer);
@@ -84,11 +119,50 @@ export function createTimerQueue(host: Clock, now: () => number): TimerQueue {
     list.hostTimer = host.setTimeout(() => fire(list), Math.max(0, head.at - now()));
   }
 
-  /** The host timer of `list` fired: runs every timer now due, in order, then re-arms. */
+  /** A waiting list has nothing left: out of the deferred run, which is given back once empty. */
+  function unwait(list: TimerList): void {
+    list.waiting = false;
+    waiting.splice(waiting.indexOf(list), 1);
+    if (waiting.length === 0 && deferred !== undefined) {
+      (defer as Defer).clear(deferred);
+      deferred = undefined;
+    }
+  }
+
+  /**
+   * The host timer of `list` fired. Late, or while a deferred run waits (to keep the order the
+   * host timers fired in), its timers wait for that run; else they run now.
+   */
   function fire(list: TimerList): void {
+    const time = now();
+    const late = time - list.hostAt > LATE_MS;
     list.hostTimer = undefined;
     list.hostAt = Number.POSITIVE_INFINITY;
-    const time = now();
+    if (defer !== undefined && (late || deferred !== undefined)) {
+      list.waiting = true;
+      waiting.push(list);
+      deferred ??= defer.set(runWaiting);
+      return;
+    }
+    runDue(list, time);
+  }
+
+  /** The deferred run: each waiting list's due timers, in the order their host timers fired. */
+  function runWaiting(): void {
+    deferred = undefined;
+    try {
+      for (let list = waiting.shift(); list !== undefined; list = waiting.shift()) {
+        list.waiting = false;
+        runDue(list, now());
+      }
+    } finally {
+      // After a throwing callback: the lists still waiting get a run of their own.
+      if (waiting.length > 0) deferred ??= (defer as Defer).set(runWaiting);
+    }
+  }
+
+  /** Runs every timer of `list` due at `time` (now), in order, then re-arms. */
+  function runDue(list: TimerList, time: number): void {
     try {
       for (let head = list.head; head !== undefined && head.at <= time; head = list.head) {
         const fn = head.fn as () => void;

@@ -74,10 +74,20 @@ it(`one client through ${cycles} server-forced reconnects holds a constant numbe
   // leak of one per cycle shows as hundreds here.
   expect(result.series).toHaveLength(7);
   for (const sample of result.series) {
-    const { TCPSocketWrap = 0, TCPServerWrap = 0, Timeout = 0, ...others } = sample.activeResources;
+    const {
+      TCPSocketWrap = 0,
+      TCPServerWrap = 0,
+      Timeout = 0,
+      Immediate = 0,
+      ...others
+    } = sample.activeResources;
     expect(TCPSocketWrap, `TCP sockets at ${sample.cycles} cycles`).toBeLessThanOrEqual(4);
     expect(TCPServerWrap).toBe(1);
     expect(Timeout, `timers at ${sample.cycles} cycles`).toBeLessThanOrEqual(6);
+    // The sample follows gc() calls, stalls of their own: a delay of the clock's queue that came
+    // due meanwhile fired late and waits for its run after the I/O (src/timer-queue.ts), one
+    // per queue, and this process has one.
+    expect(Immediate, `deferred timer runs at ${sample.cycles} cycles`).toBeLessThanOrEqual(1);
     expect(
       Object.keys(others).filter(
         (name) => name !== 'ConnectWrap' && name !== 'TTYWrap' && name !== 'PipeWrap',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { createTimerQueue } from '../../src/timer-queue.js';
+import { createTimerQueue, LATE_MS } from '../../src/timer-queue.js';
 
 /** A queue over XState's SimulatedClock, counting the host timers it holds. */
 function rig() {
@@ -121,5 +121,152 @@ describe('timer queue (the default clock)', () => {
     now = 1_100;
     for (const timer of timers.splice(0)) timer.fn();
     expect(fired).toEqual(['early', 'late']);
+  });
+});
+
+/**
+ * A queue over a manual host and a manual `defer`: the test says when the loop runs a host
+ * timer (on time or late, as after a stall) and when it gets to the check phase.
+ */
+function deferRig() {
+  let now = 0;
+  const hostTimers = new Map<number, { fn: () => void; at: number }>();
+  const deferred = new Map<number, () => void>();
+  let ids = 0;
+  const queue = createTimerQueue(
+    {
+      setTimeout: (fn, ms) => {
+        ids += 1;
+        hostTimers.set(ids, { fn, at: now + ms });
+        return ids;
+      },
+      clearTimeout: (id) => hostTimers.delete(id),
+    },
+    () => now,
+    {
+      set: (fn) => {
+        ids += 1;
+        deferred.set(ids, fn);
+        return ids;
+      },
+      clear: (id) => deferred.delete(id as number),
+    },
+  );
+  const fired: string[] = [];
+  const set = (name: string, ms: number) => queue.setTimeout(() => fired.push(name), ms);
+  return {
+    queue,
+    fired,
+    set,
+    hostTimers,
+    deferred,
+    /** The loop's timers phase at `time`: every host timer due by then, in due order. */
+    timersPhase(time: number) {
+      now = time;
+      const due = [...hostTimers].filter(([, t]) => t.at <= time).sort(([, a], [, b]) => a.at - b.at);
+      for (const [id, timer] of due) {
+        hostTimers.delete(id);
+        timer.fn();
+      }
+    },
+    /** The loop's check phase: the deferred runs set before it started. */
+    checkPhase() {
+      const due = [...deferred];
+      deferred.clear();
+      for (const [, fn] of due) fn();
+    },
+  };
+}
+
+describe('timer queue: a host timer that fires late runs its timers after the waiting I/O', () => {
+  it('runs at once when on time, and from defer when later than LATE_MS', () => {
+    const { fired, set, timersPhase, checkPhase, deferred, hostTimers, queue } = deferRig();
+    set('on time', 100);
+    set('late', 200);
+    timersPhase(100 + LATE_MS);
+    expect(fired).toEqual(['on time']);
+    expect(deferred.size).toBe(0);
+    timersPhase(200 + LATE_MS + 1); // the loop was stalled past the due time
+    expect(fired).toEqual(['on time']); // not yet: the poll phase reads the sockets first
+    expect(deferred.size).toBe(1);
+    expect(queue.pending).toBe(1);
+    checkPhase();
+    expect(fired).toEqual(['on time', 'late']);
+    expect(queue.pending).toBe(0);
+    expect([hostTimers.size, deferred.size]).toEqual([0, 0]);
+  });
+
+  it('a timer cleared before the deferred run never runs, and the last one cleared gives the run back', () => {
+    const { fired, set, timersPhase, checkPhase, deferred, hostTimers, queue } = deferRig();
+    const a = set('a', 100);
+    const b = set('b', 100);
+    set('c', 100);
+    timersPhase(500);
+    queue.clearTimeout(a); // as a message read in the poll phase resets the idle delay
+    expect(queue.pending).toBe(2);
+    checkPhase();
+    expect(fired).toEqual(['b', 'c']);
+
+    const d = set('d', 100);
+    timersPhase(1_000);
+    expect(deferred.size).toBe(1);
+    queue.clearTimeout(d);
+    queue.clearTimeout(b); // fired already: harmless
+    expect(queue.pending).toBe(0);
+    expect([hostTimers.size, deferred.size]).toEqual([0, 0]); // nothing held: the process may exit
+    checkPhase();
+    expect(fired).toEqual(['b', 'c']);
+  });
+
+  it('keeps the order the host timers fired in, across durations, while a deferred run waits', () => {
+    const { fired, set, timersPhase, checkPhase, deferred } = deferRig();
+    set('first (100)', 100);
+    set('second (102)', 102);
+    set('third (150)', 150);
+    // One stall: 100 is late by more than LATE_MS, 102 by less, yet it must not run before 100.
+    timersPhase(102 + LATE_MS);
+    expect(fired).toEqual([]);
+    expect(deferred.size).toBe(1); // one run for the whole queue
+    checkPhase();
+    expect(fired).toEqual(['first (100)', 'second (102)']);
+    timersPhase(150);
+    expect(fired).toEqual(['first (100)', 'second (102)', 'third (150)']);
+  });
+
+  it('a timer set while its list waits is kept, and re-armed after the run', () => {
+    const { fired, set, timersPhase, checkPhase, hostTimers, queue } = deferRig();
+    set('a', 100);
+    timersPhase(300);
+    set('b', 100); // due at 400
+    expect(hostTimers.size).toBe(0); // the deferred run arms it
+    checkPhase();
+    expect(fired).toEqual(['a']);
+    expect(hostTimers.size).toBe(1);
+    timersPhase(400);
+    expect(fired).toEqual(['a', 'b']);
+    expect(queue.pending).toBe(0);
+  });
+
+  it('a throwing callback in the deferred run leaves the rest scheduled', () => {
+    const { fired, set, timersPhase, checkPhase, deferred, hostTimers, queue } = deferRig();
+    set('a', 100);
+    queue.setTimeout(() => {
+      throw new Error('boom');
+    }, 100);
+    set('b', 100);
+    set('other duration', 101);
+    timersPhase(500);
+    expect(checkPhase).toThrow('boom');
+    expect(fired).toEqual(['a']);
+    expect(queue.pending).toBe(2);
+    expect(deferred.size).toBe(1); // the other list's own run
+    expect(hostTimers.size).toBe(1); // the throwing list's rest: re-armed, already due
+    checkPhase();
+    expect(fired).toEqual(['a', 'other duration']);
+    timersPhase(500);
+    checkPhase();
+    expect(fired).toEqual(['a', 'other duration', 'b']);
+    expect(queue.pending).toBe(0);
+    expect([hostTimers.size, deferred.size]).toEqual([0, 0]);
   });
 });
