@@ -20,7 +20,6 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import type { ConnectionHandle } from '../../src/index.js';
 import {
   closed,
   connect,
@@ -30,6 +29,7 @@ import {
   startServer,
   type TestServer,
 } from '../helpers/server.js';
+import { speakOnceFirstIsHalfIdle } from './idle-edge-order.js';
 import { freshPrefix, hasRedis, usePrivateRedis } from './store-fixture.js';
 
 describe.runIf(hasRedis)('docs: what stays per process in cluster mode', () => {
@@ -51,26 +51,6 @@ describe.runIf(hasRedis)('docs: what stays per process in cluster mode', () => {
     const nodes: [TestServer, TestServer] = [await start('pp-a'), await start('pp-b')];
     await Promise.all(nodes.map((t) => t.supervisor.ready({ signal: AbortSignal.timeout(10_000) })));
     return nodes;
-  }
-
-  /**
-   * Once `first` (a server's handle) has been quiet for half the idle timeout, a message on
-   * each of `others` (echoed, so the server has it): their idle edges come half a second
-   * after the first's. Connected a few ms apart, the edges of two processes reach Redis
-   * in either order (seen under load: B's first connection kept, A's second evicted at its own
-   * edge, then `closed(first)` waited for good), and the first edge to reach the book at T
-   * evicts the longest idle the book knows of, its own connection.
-   */
-  async function speakOnceFirstIsHalfIdle(first: ConnectionHandle | undefined, others: WebSocket[]) {
-    if (first === undefined) throw new Error('the first connection has no handle');
-    await vi.waitFor(() => expect(first.idleForMs).toBeGreaterThanOrEqual(500), { ...ioWait, interval: 10 });
-    await Promise.all(
-      others.map(async (ws) => {
-        const echoed = nextMessage(ws);
-        ws.send('still here');
-        expect(await echoed).toBe('still here');
-      }),
-    );
   }
 
   it('maxConnections is each process’s own cap: one each on two processes, the next on a full one is 503 (process-limit)', async () => {

@@ -11,8 +11,8 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import type { ConnectionHandle } from '../../src/index.js';
-import { closed, connect, ioWait, nextMessage, startServer, type TestServer } from '../helpers/server.js';
+import { closed, connect, startServer, type TestServer } from '../helpers/server.js';
+import { speakOnceFirstIsHalfIdle } from './idle-edge-order.js';
 import { freshPrefix, hasRedis, usePrivateRedis } from './store-fixture.js';
 
 describe.runIf(hasRedis)('cluster: an idle edge evicts against the whole book', () => {
@@ -53,25 +53,6 @@ describe.runIf(hasRedis)('cluster: an idle edge evicts against the whole book', 
       t.supervisor.on('evicted', (event) => void seen.evicted.push(event.cause));
     }
     return seen;
-  }
-
-  /**
-   * Once `first` (a server's handle) has been quiet for half the idle timeout, a message on
-   * each of `others` (echoed, so the server has it): their idle edges come half a second
-   * after the first's. Connected a few ms apart, the edges of two processes reach Redis in
-   * either order (seen under load: the first, on B, kept, A's second evicted at its own edge),
-   * and the first edge to reach the book at T evicts the longest idle the book knows of.
-   */
-  async function speakOnceFirstIsHalfIdle(first: ConnectionHandle | undefined, others: WebSocket[]) {
-    if (first === undefined) throw new Error('the first connection has no handle');
-    await vi.waitFor(() => expect(first.idleForMs).toBeGreaterThanOrEqual(500), { ...ioWait, interval: 10 });
-    await Promise.all(
-      others.map(async (ws) => {
-        const echoed = nextMessage(ws);
-        ws.send('still here');
-        expect(await echoed).toBe('still here');
-      }),
-    );
   }
 
   // Every connection is admitted while the others are still active, so no admission evicts
