@@ -594,6 +594,21 @@ describe('another WebSocket server of the same http server, created after attach
   const errorListeners = (socket: Duplex | undefined) =>
     socket?.listeners('error').map((listener) => listener.name);
 
+  /** A client of ann through the http server, whose upgrade the other server takes: open. */
+  async function openOnIt(t: TestServer, options?: WebSocket.ClientOptions): Promise<WebSocket> {
+    const ws = new WebSocket(t.url('ann'), options);
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+    return ws;
+  }
+
+  /** Left to the other server: its connection works, and the supervisor kept nothing of it. */
+  async function expectLeftAlone(t: TestServer, ws: WebSocket, socket: Duplex | undefined): Promise<void> {
+    await expectLegacyWorks(ws);
+    expect(errorListeners(socket)).toEqual(['socketOnError']);
+    expectNoLeaks(t.supervisor);
+  }
+
   it('without a path: the socket is left to it before authenticate is called, reported once, nothing admitted or refused', async () => {
     let authenticated = 0;
     const { t, sockets } = await withLaterServer({
@@ -605,18 +620,14 @@ describe('another WebSocket server of the same http server, created after attach
     const before = t.supervisor.stats();
     const rejected: unknown[] = [];
     t.supervisor.on('rejected', (event) => void rejected.push(event));
-    const ws = new WebSocket(t.url('ann'));
-    onTestFinished(() => ws.terminate());
-    await once(ws, 'open');
+    const ws = await openOnIt(t);
     await vi.waitFor(() => expect(t.errors).toHaveLength(1), ioWait);
     expect(t.errors[0]).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt });
-    await expectLegacyWorks(ws);
     expect(rejected).toEqual([]);
     expect(t.supervisor.stats()).toEqual(before);
-    expect(errorListeners(sockets[0])).toEqual(['socketOnError']);
     expect(t.errors).toHaveLength(1);
     expect(authenticated).toBe(0);
-    expectNoLeaks(t.supervisor);
+    await expectLeftAlone(t, ws, sockets[0]);
   });
 
   it('without a path, an authenticate that resolves later: the verdict finds the socket taken and leaves it', async () => {
@@ -627,17 +638,13 @@ describe('another WebSocket server of the same http server, created after attach
       { later: true },
     );
     const before = t.supervisor.stats();
-    const ws = new WebSocket(t.url('ann'));
-    onTestFinished(() => ws.terminate());
-    await once(ws, 'open');
+    const ws = await openOnIt(t);
     expect(t.supervisor.stats().resources.authenticating).toBe(1);
     admitAnn('ann');
     await vi.waitFor(() => expect(t.errors).toHaveLength(1), ioWait);
     expect(t.errors[0]).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt });
-    await expectLegacyWorks(ws);
     expect(t.supervisor.stats()).toEqual(before);
-    expect(errorListeners(sockets[0])).toEqual(['socketOnError']);
-    expectNoLeaks(t.supervisor);
+    await expectLeftAlone(t, ws, sockets[0]);
   });
 
   it('without a path, an authenticate that never settles: at authenticateTimeoutMs nothing is written to the socket', async () => {
@@ -648,19 +655,15 @@ describe('another WebSocket server of the same http server, created after attach
       { later: true },
     );
     const before = t.supervisor.stats();
-    const ws = new WebSocket(t.url('ann'));
-    onTestFinished(() => ws.terminate());
-    await once(ws, 'open');
+    const ws = await openOnIt(t);
     await vi.waitFor(() => expect(t.supervisor.stats().resources.authenticating).toBe(1), ioWait);
     clock.increment(t.supervisor.options.authenticateTimeoutMs);
     // The timeout is the supervisor's own failure to hear from authenticate: reported as ever,
     // and then the socket is found taken: said once, and left.
     expect(t.errors.map((error) => error.code)).toEqual(['WSSUP_APP_HOOK_FAILED', 'WSSUP_INVALID_ARGUMENT']);
     expect(t.errors[1]?.message).toBe(leftToIt);
-    await expectLegacyWorks(ws);
     expect(t.supervisor.stats()).toEqual(before);
-    expect(errorListeners(sockets[0])).toEqual(['socketOnError']);
-    expectNoLeaks(t.supervisor);
+    await expectLeftAlone(t, ws, sockets[0]);
   });
 
   it('without a path, shutdown while authenticate runs: no 503 is written into the socket the other server took', async () => {
@@ -671,18 +674,14 @@ describe('another WebSocket server of the same http server, created after attach
     );
     const rejected: unknown[] = [];
     t.supervisor.on('rejected', (event) => void rejected.push(event));
-    const ws = new WebSocket(t.url('ann'));
-    onTestFinished(() => ws.terminate());
-    await once(ws, 'open');
+    const ws = await openOnIt(t);
     await vi.waitFor(() => expect(t.supervisor.stats().resources.authenticating).toBe(1), ioWait);
     await t.supervisor.shutdown({ deadlineMs: 200 });
     expect(t.errors).toEqual([
       expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt }),
     ]);
     expect(rejected).toEqual([]);
-    await expectLegacyWorks(ws);
-    expect(errorListeners(sockets[0])).toEqual(['socketOnError']);
-    expectNoLeaks(t.supervisor);
+    await expectLeftAlone(t, ws, sockets[0]);
   });
 
   it('without a path, the other server’s connection closes while authenticate runs: reported once, not refused, nothing left', async () => {
@@ -694,9 +693,7 @@ describe('another WebSocket server of the same http server, created after attach
     const before = t.supervisor.stats();
     const rejected: unknown[] = [];
     t.supervisor.on('rejected', (event) => void rejected.push(event));
-    const ws = new WebSocket(t.url('ann'));
-    onTestFinished(() => ws.terminate());
-    await once(ws, 'open');
+    const ws = await openOnIt(t);
     await vi.waitFor(() => expect(t.supervisor.stats().resources.authenticating).toBe(1), ioWait);
     ws.close();
     await once(ws, 'close');
@@ -754,16 +751,12 @@ describe('another WebSocket server of the same http server, created after attach
       t.supervisor.on('rejected', (event) => void rejected.push(event));
       if (shutDown) await t.supervisor.shutdown({ deadlineMs: 200 });
       const before = t.supervisor.stats();
-      const ws = new WebSocket(t.url('ann'), { origin: 'https://elsewhere.example' });
-      onTestFinished(() => ws.terminate());
-      await once(ws, 'open');
+      const ws = await openOnIt(t, { origin: 'https://elsewhere.example' });
       await vi.waitFor(() => expect(t.errors).toHaveLength(1), ioWait);
       expect(t.errors[0]).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt });
-      await expectLegacyWorks(ws);
       expect(rejected).toEqual([]);
       expect(t.supervisor.stats()).toEqual(before);
-      expect(errorListeners(sockets[0])).toEqual(['socketOnError']);
-      expectNoLeaks(t.supervisor);
+      await expectLeftAlone(t, ws, sockets[0]);
     },
   );
 
@@ -830,9 +823,7 @@ describe('another WebSocket server of the same http server, created after attach
         }),
       );
     });
-    const ws = new WebSocket(t.url('ann'));
-    onTestFinished(() => ws.terminate());
-    await once(ws, 'open');
+    const ws = await openOnIt(t);
     await vi.waitFor(() => expect(t.errors).toHaveLength(1), ioWait);
     expect(t.errors[0]).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message: leftToIt });
     await expectLegacyWorks(ws);
