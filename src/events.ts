@@ -21,7 +21,7 @@ export type RejectReason =
   | 'shutting-down' // shutdown() has started (HTTP 503)
   | 'store-unavailable' // cluster mode, onStoreUnavailable: 'reject': the slot store (Redis) does not answer (HTTP 503 with Retry-After)
   | 'internal-error' // a bug caught at admission, reported as WSSUP_INTERNAL (HTTP 500, close 4500): e.g. the cluster's book holds the new connection's id for another node, or the upgrade failed before any answer
-  | 'socket-closed'; // the client went away before a decision (nothing to answer)
+  | 'socket-closed'; // the client went away before a decision, or another upgrade listener ended its socket (nothing to answer)
 
 /**
  * A connection was admitted: its slot is reserved, at the upgrade request,

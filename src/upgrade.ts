@@ -190,7 +190,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
    * (ws destroys the socket once its 400 is written, after which it cannot be told apart).
    */
   const isAnsweredElsewhere = (socket: Duplex): boolean => socket.writableEnded && !socket.destroyed;
-  const answeredElsewhere = 'answered by another upgrade listener';
+  const answeredElsewhere = 'ended by another upgrade listener';
 
   /**
    * Refuses a client that went away (isGone): told as any refusal, then its half-open socket
@@ -217,9 +217,9 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
    * written and its WebSocket lives on it, so this path writes nothing, admits nothing and
    * counts no refusal; it only says so, once per socket (whoever finds it returns at once).
    * Found at the start of upgrade() when that server's 'upgrade' listener ran first (it was
-   * created before attach(server)), and after each await of this path when it runs second,
-   * in the same emit (created after): ws upgrades synchronously in its listener, while this
-   * path awaits authenticate for at least a microtask.
+   * created before attach(server)); after this path's first microtask when it runs second, in
+   * the same emit (created after: ws upgrades synchronously in its listener); and after each
+   * later await when it upgrades later still (Engine.IO with a middleware).
    */
   function leftElsewhere(): void {
     const message =
@@ -282,34 +282,37 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       const refusal = { reason: 'bad-handshake', status: 500, message: 'Internal Server Error' } as const;
       return reject(request, socket, Buffer.alloc(0), refusal);
     }
-    // The 'upgrade' listeners after this one (another WebSocket server made after
-    // attach(server)) run in this same emit, synchronously: one microtask lets them take
-    // the socket, or answer it, before any refusal below is written into it.
-    await undefined;
-    if (isUpgradedElsewhere(socket)) return leftElsewhere();
-    if (isAnsweredElsewhere(socket)) {
-      // A listener before this one (a ws server with a path of its own answers 400 to every
-      // other path) or after it: its answer stands, and nothing is decided here.
-      return refuseGone(request, socket, head, { reason: 'socket-closed', message: answeredElsewhere });
-    }
-    // Issue 13 (2): refuse what ws would refuse before authenticate and admission,
-    // so a malformed request is never admitted and never evicts anything.
-    const badHandshake = checkHandshake(request, wss);
-    if (badHandshake !== undefined) {
-      if (badHandshake.error !== undefined) report(badHandshake.error);
-      return reject(request, socket, head, { reason: 'bad-handshake', ...badHandshake });
-    }
-    // Before authenticate: a page of another site costs no app call, no actor and no slot.
-    if (resolved.allowedOrigins !== undefined && !isOriginAllowed(resolved.allowedOrigins, request)) {
-      return reject(request, socket, head, { reason: 'origin-not-allowed', message: 'origin not allowed' });
-    }
-    if (isShuttingDown()) {
-      return reject(request, socket, head, { reason: 'shutting-down', message: 'server is shutting down' });
-    }
-    // Until a decision, an error on the raw socket must not crash the process.
+    // Until a decision, an error on the raw socket must not crash the process: from here on,
+    // since the listeners after this one run before the microtask below ends, and may make it
+    // error (a failed write, a destroy(error)) while Node's HTTP server has let it go.
     const ignore = () => {};
     socket.on('error', ignore);
     try {
+      // The 'upgrade' listeners after this one (another WebSocket server made after
+      // attach(server)) run in this same emit, synchronously: one microtask lets them take
+      // the socket, or answer it, before any refusal below is written into it.
+      await undefined;
+      if (isUpgradedElsewhere(socket)) return leftElsewhere();
+      if (socket.destroyed || socket.writableEnded) {
+        // Nothing was read or written since the 'upgrade' event: a listener before this one
+        // (a ws server with a path of its own answers 400 to every other path) or after it
+        // answered the socket, or destroyed it. That stands, and nothing is decided here.
+        return refuseGone(request, socket, head, { reason: 'socket-closed', message: answeredElsewhere });
+      }
+      // Issue 13 (2): refuse what ws would refuse before authenticate and admission,
+      // so a malformed request is never admitted and never evicts anything.
+      const badHandshake = checkHandshake(request, wss);
+      if (badHandshake !== undefined) {
+        if (badHandshake.error !== undefined) report(badHandshake.error);
+        return reject(request, socket, head, { reason: 'bad-handshake', ...badHandshake });
+      }
+      // Before authenticate: a page of another site costs no app call, no actor and no slot.
+      if (resolved.allowedOrigins !== undefined && !isOriginAllowed(resolved.allowedOrigins, request)) {
+        return reject(request, socket, head, { reason: 'origin-not-allowed', message: 'origin not allowed' });
+      }
+      if (isShuttingDown()) {
+        return reject(request, socket, head, { reason: 'shutting-down', message: 'server is shutting down' });
+      }
       let outcome: AuthOutcome | undefined;
       try {
         const verdict = options.authenticate(request);

@@ -784,12 +784,48 @@ describe('another WebSocket server of the same http server, created after attach
         reason: 'socket-closed',
         status: undefined,
         via: undefined,
-        message: 'answered by another upgrade listener',
+        message: 'ended by another upgrade listener',
       });
     }
     expect(authenticated).toBe(0);
     expectNoLeaks(t.supervisor);
   });
+
+  it.each([
+    ['destroys it', undefined],
+    ['destroys it with an error', new Error('not for this server')],
+  ])(
+    'without a path, a listener after it that %s: nothing thrown, authenticate not called, refused as socket-closed',
+    async (_case, error) => {
+      let authenticated = 0;
+      const t = await startQuietServer({
+        authenticate: () => {
+          authenticated += 1;
+          return 'ann';
+        },
+      });
+      // Node's HTTP server has let the socket go: an 'error' with no listener would be thrown.
+      const uncaught: unknown[] = [];
+      const onUncaught = (thrown: unknown) => void uncaught.push(thrown);
+      process.prependListener('uncaughtException', onUncaught);
+      onTestFinished(() => void process.off('uncaughtException', onUncaught));
+      t.server.on('upgrade', (_request: IncomingMessage, socket: Duplex) => socket.destroy(error));
+      const rejected: RejectedEvent[] = [];
+      t.supervisor.on('rejected', (event) => void rejected.push(event));
+      const ws = new WebSocket(t.url('ann'));
+      ws.on('error', () => {}); // socket hang up: the client's side of the destroyed socket
+      await new Promise((resolve) => ws.on('close', resolve));
+      await vi.waitFor(() => expect(rejected).toHaveLength(1), ioWait);
+      expect(uncaught).toEqual([]);
+      expect(rejected[0]).toMatchObject({
+        reason: 'socket-closed',
+        status: undefined,
+        message: 'ended by another upgrade listener',
+      });
+      expect(authenticated).toBe(0);
+      expectNoLeaks(t.supervisor);
+    },
+  );
 
   it('in cluster mode, a server that upgrades while the cluster-wide book answers: the slot reserved is given back', async () => {
     // An upgrade listener that finishes later (Engine.IO with a middleware, say): the socket is
