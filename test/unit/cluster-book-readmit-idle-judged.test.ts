@@ -1,0 +1,84 @@
+/**
+ * ClusterBook (issue 12): the full re-admission after a lost lease (a pause past leaseTtlMs,
+ * a failover, a Redis restart). It books every connection the node holds with its idle state,
+ * but the readmit script judges only the limit, never the eviction rule at T. While the lease
+ * was lost this node's entries were dead (not counted), so the edges seen then judged a smaller
+ * book; once the re-admission brings them back the user may be at T with every connection idle,
+ * and nothing judged that book until the user's next admission or a later idle edge. Now, after
+ * a full re-admission, one idle edge per user with an idle connection held here judges it (see
+ * cluster-book-unsynced-idle-judged.test.ts and cluster-book-grace-idle-judged.test.ts for the
+ * edges owed by connections not booked yet).
+ */
+import { expect, it, vi } from 'vitest';
+import type { EvictionOrder, HeldConnection } from '../../src/cluster/slot-store.js';
+import { bookOnMemoryStore } from '../helpers/cluster-book.js';
+
+/** limit 5, T 4: c1, c2 here and m1 on node-1, all idle (3 < T); then the lease here is lost. */
+async function idleBookWhileLeaseLost(firstIdle: 'here' | 'there') {
+  const c1: HeldConnection = { userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined };
+  const c2: HeldConnection = { userId: 'ann', connectionId: 'c2', admittedAt: 0, idleSince: undefined };
+  const setup = bookOnMemoryStore(() => [{ ...c1 }, { ...c2 }]);
+  const { book, store, cluster, clock, leaseTaken } = setup;
+  await expect.poll(leaseTaken).toBe(true);
+  const other = book.store('node-1', 60_000);
+  const orders: EvictionOrder[] = [];
+  await other.start({ evictionOrdered: (order) => orders.push(order), incarnationChanged: () => {} });
+
+  for (const id of ['c1', 'c2']) cluster.admitted('ann', id, await cluster.reserve('ann', id));
+  await other.admit('ann', 'm1', 5, 4);
+  const turnIdle = async (connection: HeldConnection) => {
+    clock.increment(100);
+    connection.idleSince = clock.now();
+    cluster.idle('ann', connection.connectionId, connection.idleSince);
+    await vi.waitFor(() =>
+      expect(book.book('ann').get(connection.connectionId)?.idleSince).toBe(connection.idleSince),
+    );
+  };
+  if (firstIdle === 'there') {
+    clock.increment(100);
+    expect(await other.setIdle('ann', 'm1', clock.now(), 4)).toEqual([]);
+  }
+  await turnIdle(c1);
+  await turnIdle(c2);
+  if (firstIdle === 'here') {
+    clock.increment(100);
+    expect(await other.setIdle('ann', 'm1', clock.now(), 4)).toEqual([]);
+  }
+
+  // A pause past leaseTtlMs: this node's lease expired, its entries are dead (not counted).
+  (book.leases.get(store.incarnation) as { expiresAt: number }).expiresAt = 0;
+  // node-1 admits m2, which turns idle: judged on a book of 2 (c1, c2 dead), no victim.
+  expect(await other.admit('ann', 'm2', 5, 4)).toMatchObject({ admitted: true });
+  clock.increment(100);
+  expect(await other.setIdle('ann', 'm2', clock.now(), 4)).toEqual([]);
+
+  // The next renewal finds the lease lost: a new incarnation, and the full re-admission books
+  // c1 and c2, idle: 4 entries of live incarnations, all idle, at T 4.
+  const before = store.incarnation;
+  clock.increment(20_000);
+  await vi.waitFor(() => expect(store.incarnation).not.toBe(before));
+  await vi.waitFor(() => {
+    expect(book.book('ann').get('c1')?.incarnation).toBe(store.incarnation);
+    expect(book.book('ann').get('c2')?.incarnation).toBe(store.incarnation);
+  });
+  return { ...setup, orders };
+}
+
+it('after a full re-admission, a user whose connections are all idle at T loses the longest idle (on another node: ordered)', async () => {
+  const { book, cluster, told, orders } = await idleBookWhileLeaseLost('there');
+  // Before the fix: nothing judged the book after the re-admission; the four sat at T, idle.
+  await vi.waitFor(() => expect(orders.map((order) => order.connectionId)).toEqual(['m1']));
+  expect(book.book('ann').get('m1')?.evicting).toBe(true);
+  expect([...book.book('ann').values()].filter((entry) => !entry.evicting)).toHaveLength(3);
+  expect(told.filter((line) => line.startsWith('evict'))).toEqual([]);
+  await cluster.stop();
+});
+
+it('after a full re-admission, a user whose connections are all idle at T loses the longest idle (held here: evicted here)', async () => {
+  const { book, cluster, told, orders } = await idleBookWhileLeaseLost('here');
+  await vi.waitFor(() => expect(told.filter((line) => line.startsWith('evict'))).toEqual(['evictIfIdle ann c1']));
+  expect(book.book('ann').get('c1')?.evicting).toBe(true);
+  expect([...book.book('ann').values()].filter((entry) => !entry.evicting)).toHaveLength(3);
+  expect(orders).toEqual([]);
+  await cluster.stop();
+});
