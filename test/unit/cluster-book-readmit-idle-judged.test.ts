@@ -76,7 +76,9 @@ it('after a full re-admission, a user whose connections are all idle at T loses 
 
 it('after a full re-admission, a user whose connections are all idle at T loses the longest idle (held here: evicted here)', async () => {
   const { book, cluster, told, orders } = await idleBookWhileLeaseLost('here');
-  await vi.waitFor(() => expect(told.filter((line) => line.startsWith('evict'))).toEqual(['evictIfIdle ann c1']));
+  await vi.waitFor(() =>
+    expect(told.filter((line) => line.startsWith('evict'))).toEqual(['evictIfIdle ann c1']),
+  );
   expect(book.book('ann').get('c1')?.evicting).toBe(true);
   expect([...book.book('ann').values()].filter((entry) => !entry.evicting)).toHaveLength(3);
   expect(orders).toEqual([]);
