@@ -818,8 +818,8 @@ export class ClusterBook {
     await this.#rebookKept(failed);
     const readmitted = full || this.#ledger.unsynced.size > 0 ? await this.#readmit(full, failed, lost) : [];
     if (this.#retirePending && !this.#needsFullReadmit) await this.#retire(failed);
-    await this.#judgeReadmitted(readmitted, failed);
-    await this.#resendIdle(failed);
+    const judged = await this.#resendIdle(failed);
+    await this.#judgeReadmitted(readmitted, judged, failed);
     if (failed.size === 0) return;
     const [first, ...others] = failed.values();
     for (const error of others) this.#reportStore('reconcile', error);
@@ -875,8 +875,8 @@ export class ClusterBook {
 
   /**
    * Books again everything (a lost lease) or what was admitted unsynced, by failure domain.
-   * After a full one that no newer lost lease overtook, returns the connections it booked
-   * (for #judgeReadmitted); else none.
+   * Returns the connections it booked (for #judgeReadmitted); none when a newer lost lease
+   * overtook it (the full re-admission owed since books and judges them again).
    */
   async #readmit(full: boolean, failed: ShardFailures, lost: number): Promise<HeldConnection[]> {
     const byShard = new Map<string | undefined, HeldConnection[]>();
@@ -907,7 +907,7 @@ export class ClusterBook {
     if (full && (answered || failed.size === 0)) this.#graceAfterFailover = false;
     // Done in full once every domain has answered: one that failed is retried in full (readmit is idempotent).
     if (full && failed.size === 0) this.#needsFullReadmit = false;
-    return full ? booked : [];
+    return booked;
   }
 
   /**
@@ -967,23 +967,30 @@ export class ClusterBook {
   }
 
   /**
-   * After a full re-admission (a lost lease, a failover, a Redis restart): the readmit script
-   * judges only the limit, never the eviction rule at T. While the lease was lost this node's
-   * entries did not count, so the edges seen then judged a smaller book, and a user may now be
-   * at T with idle connections and nothing to judge it until the next admission or idle edge.
-   * So for each user with an idle connection booked here, ONE idle edge: its longest-idle one
-   * held here, its idleSince unchanged (the state of the moment, read now: an edge since the
-   * re-admission's read waited for the booking and is sent after, by #resendIdle), which judges
-   * the user's whole book. Its cost: one setIdle per such user, only after a full
-   * re-admission, a rare event (never after the partial one of an outage: their edges are owed).
-   * A failed one is owed as any edge (#idleUnsent), and its domain's failure reported.
+   * After a re-admission: the readmit script books each connection with its idle state but
+   * judges only the limit, never the eviction rule at T. After a lost lease (a pause past it,
+   * a failover, a Redis restart) this node's entries did not count meanwhile, so the edges
+   * seen then judged a smaller book; a connection kept for the grace after a failover is
+   * booked a renewal later, maybe idle since before it. Either may leave a user at T with idle
+   * connections and nothing to judge the book until the next admission or idle edge. So for
+   * each user with an idle connection booked again, ONE idle edge: its longest-idle one held
+   * here, idleSince unchanged (read now: an edge since the re-admission's read waited for the
+   * booking and was sent by #resendIdle), which judges the user's whole book; none for a user
+   * whose idle edge #resendIdle has just sent (it judged the book). Its cost: at most one
+   * setIdle per such user, only after a re-admission, a rare event (a lost lease, a failover
+   * and its grace, an outage's end; after an outage usually none: an unsynced connection's
+   * idle edge is owed, and sent with T). A failed one is owed as any edge (#idleUnsent).
    */
-  async #judgeReadmitted(booked: HeldConnection[], failed: ShardFailures): Promise<void> {
+  async #judgeReadmitted(
+    booked: HeldConnection[],
+    judged: ReadonlySet<string>,
+    failed: ShardFailures,
+  ): Promise<void> {
     if (booked.length === 0 || this.#stopping) return;
     const longest = new Map<string, HeldConnection>();
     for (const connection of this.#host.held(new Map(booked.map((c) => [c.connectionId, c.userId])))) {
       const { userId, connectionId, idleSince } = connection;
-      if (idleSince === undefined || !this.#ledger.holds(connectionId)) continue;
+      if (idleSince === undefined || judged.has(userId) || !this.#ledger.holds(connectionId)) continue;
       if (this.#ledger.isUnsynced(connectionId) || this.#ledger.edgeWaitsForBooking(connectionId)) continue;
       const first = longest.get(userId)?.idleSince;
       if (first === undefined || idleSince < first) longest.set(userId, connection);
@@ -1004,10 +1011,14 @@ export class ClusterBook {
     );
   }
 
-  /** Sends the idle ⇄ live state of the moment of each connection whose edge the store did not confirm. */
-  async #resendIdle(failed: ShardFailures): Promise<void> {
+  /**
+   * Sends the idle ⇄ live state of the moment of each connection whose edge the store did not
+   * confirm. Returns the users whose idle edge (with T: it judged their book) the store answered.
+   */
+  async #resendIdle(failed: ShardFailures): Promise<Set<string>> {
+    const judged = new Set<string>();
     const marks = this.#ledger.unsentEdges();
-    if (marks.size === 0) return;
+    if (marks.size === 0) return judged;
     const held = this.#host.held(new Map([...marks].map(([id, mark]) => [id, mark.userId])));
     const stillHeld = new Set(held.map((connection) => connection.connectionId));
     // Draining or gone: its slot is released at disposal, there is no flag to keep.
@@ -1031,9 +1042,11 @@ export class ClusterBook {
           if (!failed.has(shard)) failed.set(shard, error);
           return;
         }
+        if (idleSince !== undefined) judged.add(userId);
         this.#ledger.edgeSettled(connectionId, marks.get(connectionId));
       }),
     );
+    return judged;
   }
 
   /**

@@ -84,3 +84,49 @@ it('after a full re-admission, a user whose connections are all idle at T loses 
   expect(orders).toEqual([]);
   await cluster.stop();
 });
+
+it('a connection idle since before a failover, kept for the grace and booked at the next renewal, is judged too: at T the longest idle goes', async () => {
+  const c1: HeldConnection = { userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined };
+  const { book, store, cluster, clock, told, leaseTaken } = bookOnMemoryStore(() => [{ ...c1 }]);
+  await expect.poll(leaseTaken).toBe(true);
+  const other = book.store('node-1', 60_000);
+  const orders: EvictionOrder[] = [];
+  await other.start({ evictionOrdered: (order) => orders.push(order), incarnationChanged: () => {} });
+
+  // limit 5, T 4: c1 here turns idle while alone (no victim), then m1..m3 on node-1, live.
+  cluster.admitted('ann', 'c1', await cluster.reserve('ann', 'c1'));
+  clock.increment(100);
+  c1.idleSince = clock.now();
+  cluster.idle('ann', 'c1', c1.idleSince);
+  await vi.waitFor(() => expect(book.book('ann').get('c1')?.idleSince).toBe(c1.idleSince));
+  for (const id of ['m1', 'm2', 'm3']) await other.admit('ann', id, 5, 4);
+  // A failover: the new server lost c1's entry, and node-1 took the slots (m4, m5).
+  book.book('ann').delete('c1');
+  for (const id of ['m4', 'm5']) await other.admit('ann', id, 5, 4);
+  // m1..m3 turn idle (edges that do not judge: 3 idle of 5 live would be at T already).
+  for (const id of ['m1', 'm2', 'm3']) {
+    clock.increment(100);
+    expect(await other.setIdle('ann', id, clock.now())).toEqual([]);
+  }
+
+  // The full re-admission after the failover refuses c1 (ann holds 5 of 5): kept for the grace.
+  store.failedOver = true;
+  clock.increment(20_000);
+  await vi.waitFor(() => expect(cluster.stats()).toMatchObject({ unsynced: 1 }));
+  expect(told.filter((line) => line.startsWith('evict'))).toEqual([]);
+
+  // node-1's live ones close: the book holds m1..m3, idle.
+  for (const id of ['m4', 'm5']) await other.release('ann', id);
+
+  // The next renewal's reconciliation books c1, idle (no edge owed: it turned idle before the
+  // failover): 4 entries, all idle, at T 4. c1 is the longest idle, held here.
+  clock.increment(20_000);
+  await vi.waitFor(() => expect(cluster.stats()).toMatchObject({ unsynced: 0 }));
+  await vi.waitFor(() =>
+    expect(told.filter((line) => line.startsWith('evict'))).toEqual(['evictIfIdle ann c1']),
+  );
+  expect(book.book('ann').get('c1')?.evicting).toBe(true);
+  expect([...book.book('ann').values()].filter((entry) => !entry.evicting)).toHaveLength(3);
+  expect(orders).toEqual([]);
+  await cluster.stop();
+});
