@@ -987,10 +987,12 @@ export class ClusterBook {
     failed: ShardFailures,
   ): Promise<void> {
     if (booked.length === 0 || this.#stopping) return;
+    const ids = new Map(booked.map((connection) => [connection.connectionId, connection.userId]));
     const longest = new Map<string, HeldConnection>();
-    for (const connection of this.#host.held(new Map(booked.map((c) => [c.connectionId, c.userId])))) {
+    for (const connection of this.#host.held(ids)) {
       const { userId, connectionId, idleSince } = connection;
-      if (idleSince === undefined || judged.has(userId) || !this.#ledger.holds(connectionId)) continue;
+      if (idleSince === undefined || judged.has(userId) || !ids.has(connectionId)) continue;
+      if (!this.#ledger.holds(connectionId)) continue;
       if (this.#ledger.isUnsynced(connectionId) || this.#ledger.edgeWaitsForBooking(connectionId)) continue;
       const first = longest.get(userId)?.idleSince;
       if (first === undefined || idleSince < first) longest.set(userId, connection);

@@ -11,10 +11,18 @@
  */
 import { expect, it, vi } from 'vitest';
 import type { EvictionOrder, HeldConnection } from '../../src/cluster/slot-store.js';
+import { SlotStoreUnavailableError } from '../../src/cluster/slot-store.js';
 import { bookOnMemoryStore } from '../helpers/cluster-book.js';
+import type { MemoryStore } from '../helpers/memory-slot-store.js';
 
-/** limit 5, T 4: c1, c2 here and m1 on node-1, all idle (3 < T); then the lease here is lost. */
-async function idleBookWhileLeaseLost(firstIdle: 'here' | 'there') {
+/**
+ * limit 5, T 4: c1, c2 here and m1 on node-1, all idle (3 < T); then the lease here is lost,
+ * and `beforeRenewal` runs just before the renewal that finds it lost.
+ */
+async function idleBookWhileLeaseLost(
+  firstIdle: 'here' | 'there',
+  beforeRenewal: (store: MemoryStore) => void = () => {},
+) {
   const c1: HeldConnection = { userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined };
   const c2: HeldConnection = { userId: 'ann', connectionId: 'c2', admittedAt: 0, idleSince: undefined };
   const setup = bookOnMemoryStore(() => [{ ...c1 }, { ...c2 }]);
@@ -55,6 +63,7 @@ async function idleBookWhileLeaseLost(firstIdle: 'here' | 'there') {
   // The next renewal finds the lease lost: a new incarnation, and the full re-admission books
   // c1 and c2, idle: 4 entries of live incarnations, all idle, at T 4.
   const before = store.incarnation;
+  beforeRenewal(store);
   clock.increment(20_000);
   await vi.waitFor(() => expect(store.incarnation).not.toBe(before));
   await vi.waitFor(() => {
@@ -128,5 +137,35 @@ it('a connection idle since before a failover, kept for the grace and booked at 
   expect(book.book('ann').get('c1')?.evicting).toBe(true);
   expect([...book.book('ann').values()].filter((entry) => !entry.evicting)).toHaveLength(3);
   expect(orders).toEqual([]);
+  await cluster.stop();
+});
+
+it('a judging edge after a full re-admission that fails is owed, and sent (judged) at the next reconciliation', async () => {
+  let failing = false;
+  let failed = 0;
+  const { book, cluster, clock, orders } = await idleBookWhileLeaseLost('there', (store) => {
+    const setIdle = store.setIdle.bind(store);
+    store.setIdle = async (...args) => {
+      if (failing) {
+        failing = false;
+        failed += 1;
+        throw new SlotStoreUnavailableError('setIdle: no answer within commandTimeoutMs');
+      }
+      return setIdle(...args);
+    };
+    failing = true;
+  });
+  // The judging edge failed: nothing judged yet, the edge owed.
+  await vi.waitFor(() => expect(failed).toBe(1));
+  expect(orders).toEqual([]);
+  expect(book.book('ann').get('m1')?.evicting).toBeUndefined();
+  // The next renewal's reconciliation sends it again: judged, m1 goes (and m1 alone: the
+  // memory store names a marked entry again at each judging edge, as the Redis store does, and
+  // this helper's host hands every held connection to the resend, c2's edge too).
+  clock.increment(20_000);
+  await vi.waitFor(() => expect(orders.map((order) => order.connectionId)).toContain('m1'));
+  expect(new Set(orders.map((order) => order.connectionId))).toEqual(new Set(['m1']));
+  expect(book.book('ann').get('m1')?.evicting).toBe(true);
+  expect([...book.book('ann').values()].filter((entry) => !entry.evicting)).toHaveLength(3);
   await cluster.stop();
 });
