@@ -1000,7 +1000,11 @@ export class ClusterBook {
     await Promise.all(
       [...longest.values()].map(async ({ userId, connectionId, idleSince }) => {
         const shard = this.#domains.of(userId);
-        if (failed.has(shard)) return;
+        // Its domain failed a later step (the resend): owed, sent at the next reconciliation.
+        if (failed.has(shard)) {
+          this.#ledger.edgeUnsent(userId, connectionId);
+          return;
+        }
         try {
           const orders = await this.#call(() => this.#setIdle(userId, connectionId, idleSince), shard);
           if (!this.#stopping) for (const order of orders) this.#ordered(order);
