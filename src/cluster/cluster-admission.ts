@@ -816,9 +816,10 @@ export class ClusterBook {
       }
     }
     await this.#rebookKept(failed);
-    if (full || this.#ledger.unsynced.size > 0) await this.#readmit(full, failed, lost);
+    const readmitted = full || this.#ledger.unsynced.size > 0 ? await this.#readmit(full, failed, lost) : [];
     if (this.#retirePending && !this.#needsFullReadmit) await this.#retire(failed);
-    await this.#resendIdle(failed);
+    const judged = await this.#resendIdle(failed);
+    await this.#judgeReadmitted(readmitted, judged, failed);
     if (failed.size === 0) return;
     const [first, ...others] = failed.values();
     for (const error of others) this.#reportStore('reconcile', error);
@@ -872,8 +873,12 @@ export class ClusterBook {
     }
   }
 
-  /** Books again everything (a lost lease) or what was admitted unsynced, by failure domain. */
-  async #readmit(full: boolean, failed: ShardFailures, lost: number): Promise<void> {
+  /**
+   * Books again everything (a lost lease) or what was admitted unsynced, by failure domain.
+   * Returns the connections it booked (for #judgeReadmitted); none when a newer lost lease
+   * overtook it (the full re-admission owed since books and judges them again).
+   */
+  async #readmit(full: boolean, failed: ShardFailures, lost: number): Promise<HeldConnection[]> {
     const byShard = new Map<string | undefined, HeldConnection[]>();
     for (const connection of this.#host.held(full ? undefined : this.#ledger.unsynced)) {
       const shard = this.#domains.of(connection.userId);
@@ -884,31 +889,40 @@ export class ClusterBook {
     }
     const grace = full && this.#graceAfterFailover;
     let answered = false;
+    const booked: HeldConnection[] = [];
     for (const [shard, held] of byShard) {
       try {
-        await this.#readmitShard(held, shard, grace);
+        booked.push(...(await this.#readmitShard(held, shard, grace)));
         answered = true;
       } catch (error) {
         failed.set(shard, error);
       }
     }
     // Answered after stop() began: the lease is given back, nothing is owed any more.
-    if (this.#stopping) return;
+    if (this.#stopping) return [];
     // The grace is the first answer's after a failover (see #graceAfterFailover): a master
     // still away is booked again later, when the other nodes have renewed on the new one.
     // A lease lost meanwhile owes a full re-admission of its own, after a failover a grace too.
-    if (lost !== this.#leasesLost) return;
+    if (lost !== this.#leasesLost) return [];
     if (full && (answered || failed.size === 0)) this.#graceAfterFailover = false;
     // Done in full once every domain has answered: one that failed is retried in full (readmit is idempotent).
     if (full && failed.size === 0) this.#needsFullReadmit = false;
+    return booked;
   }
 
-  /** Books again the connections of one failure domain; evicts what the book refuses. */
-  async #readmitShard(all: HeldConnection[], shard: string | undefined, grace: boolean): Promise<void> {
+  /**
+   * Books again the connections of one failure domain; evicts what the book refuses.
+   * Returns the ones booked (neither refused nor released meanwhile).
+   */
+  async #readmitShard(
+    all: HeldConnection[],
+    shard: string | undefined,
+    grace: boolean,
+  ): Promise<HeldConnection[]> {
     // Read before the first domain's round trip: a connection released since (its release
     // sent already, not knowing of this readmit) would be booked after its release, for good.
     const held = all.filter((connection) => this.#ledger.holds(connection.connectionId));
-    if (held.length === 0) return;
+    if (held.length === 0) return [];
     // Over the limit, idle ones go first: active ones are booked before them
     // (the store keeps the oldest of each call and refuses the newest).
     const active = held.filter((connection) => connection.idleSince === undefined);
@@ -935,7 +949,7 @@ export class ClusterBook {
     } finally {
       this.#ledger.readmitSettled(ids);
     }
-    if (this.#stopping) return;
+    if (this.#stopping) return [];
     for (const connectionId of ids) this.#ledger.readmitted(connectionId);
     const users = new Map(held.map((connection) => [connection.connectionId, connection.userId]));
     for (const connectionId of refused) {
@@ -948,12 +962,69 @@ export class ClusterBook {
       if (grace) this.#ledger.keptForGrace(userId, connectionId);
       else this.#host.evictOverLimit(userId, connectionId);
     }
+    const refusedIds = new Set(refused);
+    return held.filter((connection) => !refusedIds.has(connection.connectionId));
   }
 
-  /** Sends the idle ⇄ live state of the moment of each connection whose edge the store did not confirm. */
-  async #resendIdle(failed: ShardFailures): Promise<void> {
+  /**
+   * After a re-admission: the readmit script books each connection with its idle state but
+   * judges only the limit, never the eviction rule at T. After a lost lease (a pause past it,
+   * a failover, a Redis restart) this node's entries did not count meanwhile, so the edges
+   * seen then judged a smaller book; a connection kept for the grace after a failover is
+   * booked a renewal later, maybe idle since before it. Either may leave a user at T with idle
+   * connections and nothing to judge the book until the next admission or idle edge. So for
+   * each user with an idle connection booked again, ONE idle edge: its longest-idle one held
+   * here, idleSince unchanged (read now: an edge since the re-admission's read waited for the
+   * booking and was sent by #resendIdle), which judges the user's whole book; none for a user
+   * whose idle edge #resendIdle has just sent (it judged the book). Its cost: at most one
+   * setIdle per such user, only after a re-admission, a rare event (a lost lease, a failover
+   * and its grace, an outage's end; after an outage usually none: an unsynced connection's
+   * idle edge is owed, and sent with T). A failed one is owed as any edge (#idleUnsent).
+   */
+  async #judgeReadmitted(
+    booked: HeldConnection[],
+    judged: ReadonlySet<string>,
+    failed: ShardFailures,
+  ): Promise<void> {
+    if (booked.length === 0 || this.#stopping) return;
+    const ids = new Map(booked.map((connection) => [connection.connectionId, connection.userId]));
+    const longest = new Map<string, HeldConnection>();
+    for (const connection of this.#host.held(ids)) {
+      const { userId, connectionId, idleSince } = connection;
+      if (idleSince === undefined || judged.has(userId) || !ids.has(connectionId)) continue;
+      if (!this.#ledger.holds(connectionId)) continue;
+      if (this.#ledger.isUnsynced(connectionId) || this.#ledger.edgeWaitsForBooking(connectionId)) continue;
+      const first = longest.get(userId)?.idleSince;
+      if (first === undefined || idleSince < first) longest.set(userId, connection);
+    }
+    await Promise.all(
+      [...longest.values()].map(async ({ userId, connectionId, idleSince }) => {
+        const shard = this.#domains.of(userId);
+        // Its domain failed a later step (the resend): owed, sent at the next reconciliation.
+        if (failed.has(shard)) {
+          this.#ledger.edgeUnsent(userId, connectionId);
+          return;
+        }
+        try {
+          const orders = await this.#call(() => this.#setIdle(userId, connectionId, idleSince), shard);
+          if (!this.#stopping) for (const order of orders) this.#ordered(order);
+        } catch (error) {
+          if (this.#ledger.holds(connectionId) && !this.#stopping)
+            this.#ledger.edgeUnsent(userId, connectionId);
+          if (!failed.has(shard)) failed.set(shard, error);
+        }
+      }),
+    );
+  }
+
+  /**
+   * Sends the idle ⇄ live state of the moment of each connection whose edge the store did not
+   * confirm. Returns the users whose idle edge (with T: it judged their book) the store answered.
+   */
+  async #resendIdle(failed: ShardFailures): Promise<Set<string>> {
+    const judged = new Set<string>();
     const marks = this.#ledger.unsentEdges();
-    if (marks.size === 0) return;
+    if (marks.size === 0) return judged;
     const held = this.#host.held(new Map([...marks].map(([id, mark]) => [id, mark.userId])));
     const stillHeld = new Set(held.map((connection) => connection.connectionId));
     // Draining or gone: its slot is released at disposal, there is no flag to keep.
@@ -977,9 +1048,11 @@ export class ClusterBook {
           if (!failed.has(shard)) failed.set(shard, error);
           return;
         }
+        if (idleSince !== undefined) judged.add(userId);
         this.#ledger.edgeSettled(connectionId, marks.get(connectionId));
       }),
     );
+    return judged;
   }
 
   /**

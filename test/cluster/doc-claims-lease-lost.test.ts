@@ -7,7 +7,10 @@
  *   next renewal finds the lease lost, takes a new incarnation and books again what it
  *   holds, evicting what no longer fits, as after a long pause.)"
  * - the README's failure mode "A process pauses past its lease": "what no longer fits is
- *   evicted (4001), idle ones first, then the newest."
+ *   evicted (4001), idle ones first, then the newest", and "Then, for each user with an idle
+ *   connection it booked again, one idle edge (its longest-idle one) checks the rule at T
+ *   against the whole book, so a user left at T or above goes down by its longest idle
+ *   (4001, `evicted: idle`), whichever process holds it."
  *
  * Node A runs on a simulated clock that only the test advances, so its idleness and its
  * next renewal come exactly when the test says; node B runs on the real clock and its
@@ -97,5 +100,66 @@ describe.runIf(hasRedis)('docs: a lease expired by hand under a live process', (
       incarnation,
     ]);
     expect(a.supervisor.userStats('dee')).toMatchObject({ live: 1, idle: 0 });
+  });
+
+  it('booked again all idle at T, the user loses its longest idle (4001, evicted: idle): the re-admission is followed by one judging idle edge', async () => {
+    const clock = new SimulatedClock();
+    const a = await startServer({
+      clock,
+      idleTimeoutMs: 800,
+      heartbeatIntervalMs: 1_000_000_000,
+      cluster: { redis: redis.current.url, nodeId: 'judged-a', leaseTtlMs, commandTimeoutMs: 300 },
+    });
+    const b = await startServer({
+      idleTimeoutMs: 200,
+      heartbeatIntervalMs: 1_000_000_000,
+      cluster: { redis: redis.current.url, nodeId: 'judged-b', leaseTtlMs: 1_500, commandTimeoutMs: 300 },
+    });
+    await vi.waitFor(() => {
+      for (const t of [a, b]) expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true);
+    }, ioWait);
+    const first = a.supervisor.stats().cluster?.incarnation as number;
+
+    // A holds two of eve's connections (below T: the local rule evicts neither); the first
+    // turns idle at A's 800, the second at 900. Their edges judge a book of two: no victim.
+    const [older, younger] = [await connect(a.url('eve')), await connect(a.url('eve'))] as [
+      WebSocket,
+      WebSocket,
+    ];
+    clock.increment(100);
+    younger.send('still here');
+    await nextMessage(younger);
+    clock.increment(800);
+    await vi.waitFor(async () => {
+      expect(a.supervisor.userStats('eve')).toMatchObject({ live: 2, idle: 2 });
+      expect((await bookOf(redis.current, 'eve')).filter((entry) => entry.idle)).toHaveLength(2);
+    }, ioWait);
+
+    // A's lease expired by hand (a pause past it); B's reaper purges A's entries.
+    expect(await redis.current.command('ZADD', 'wssup:{nodes}:leases', 'XX', '0', String(first))).toBe(0);
+    await vi.waitFor(async () => expect(await bookOf(redis.current, 'eve')).toEqual([]), ioWait);
+    // B takes two of eve's connections, which turn idle: their edges judge a book of two, no victim.
+    const onB = [await connect(b.url('eve')), await connect(b.url('eve'))];
+    await vi.waitFor(async () => {
+      const book = await bookOf(redis.current, 'eve');
+      expect(book.filter((entry) => entry.idle && entry.nodeId === 'judged-b')).toHaveLength(2);
+    }, ioWait);
+    expect(a.supervisor.stats().cluster?.incarnation).toBe(first); // A has not renewed since
+
+    // A's next renewal (at 1000): lease lost, new incarnation, both booked again, idle: four of
+    // eve's, all idle, at T 4. A's idle times (its clock starts at 0) are the longest.
+    const closes = [older, younger].map((ws) => closed(ws));
+    clock.increment(100);
+    await vi.waitFor(() => {
+      expect(a.supervisor.stats().cluster?.incarnation).toBeGreaterThan(first);
+      expect(a.supervisor.stats().counters.evicted).toBe(1);
+    }, ioWait);
+    expect(await closes[0]).toEqual({ code: 4001, reason: 'evicted: idle' });
+    expect(younger.readyState).toBe(WebSocket.OPEN);
+    for (const ws of onB) expect(ws.readyState).toBe(WebSocket.OPEN);
+    await vi.waitFor(async () => {
+      const book = await bookOf(redis.current, 'eve');
+      expect(book.map((entry) => entry.nodeId).sort()).toEqual(['judged-a', 'judged-b', 'judged-b']);
+    }, ioWait);
   });
 });
