@@ -12,7 +12,8 @@ import { MemoryBook, type MemoryStore } from './memory-slot-store.js';
 
 /**
  * A ClusterBook on an in-memory store and a SimulatedClock, with a host that records
- * what the book tells it; `held` is what the host says this node holds (the sockets).
+ * what the book tells it; `held` is what the host says this node holds (the sockets), of
+ * which the host gives the book every one, or only those it names, as the real host does.
  * `reported` keeps each error told to the host, for the tests that read its message.
  */
 export function bookOnMemoryStore(
@@ -33,7 +34,19 @@ export function bookOnMemoryStore(
     inspect: undefined,
     evictIfIdle: (userId, connectionId) => told.push(`evictIfIdle ${userId} ${connectionId}`),
     evictOverLimit: (userId, connectionId) => told.push(`evictOverLimit ${userId} ${connectionId}`),
-    held: () => held(),
+    // As the real host's (cluster-host.ts): every held connection, or only those named
+    // (connection id → user id), user by user in the order the map names them.
+    held: (only) => {
+      const all = held();
+      if (only === undefined) return all;
+      const named: HeldConnection[] = [];
+      for (const userId of new Set(only.values())) {
+        for (const connection of all) {
+          if (connection.userId === userId && only.has(connection.connectionId)) named.push(connection);
+        }
+      }
+      return named;
+    },
     deliver: (delivery) => told.push(`deliver ${delivery.kind}`),
     report: (error) => {
       reported.push(error);
