@@ -6,7 +6,7 @@ import { SimulatedClock } from 'xstate';
 import { createCountingClock } from '../../src/clock.js';
 import { ClusterBook, type ClusterHost } from '../../src/cluster/cluster-admission.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from '../../src/cluster/cluster-options.js';
-import type { HeldConnection } from '../../src/cluster/slot-store.js';
+import type { EvictionOrder, HeldConnection } from '../../src/cluster/slot-store.js';
 import type { SupervisorError } from '../../src/errors.js';
 import { MemoryBook, type MemoryStore } from './memory-slot-store.js';
 
@@ -69,4 +69,17 @@ export function bookOnMemoryStore(
   };
   const cluster = new ClusterBook(store, options, host);
   return { book, store, cluster, clock, told, reported, leaseTaken: () => leaseTaken };
+}
+
+/**
+ * Another node on the same in-memory book (`node-1`, a lease of 60 s), started: its store,
+ * and the eviction orders sent to it, in order.
+ */
+export async function startOtherNode(
+  book: MemoryBook,
+): Promise<{ other: MemoryStore; orders: EvictionOrder[] }> {
+  const other = book.store('node-1', 60_000);
+  const orders: EvictionOrder[] = [];
+  await other.start({ evictionOrdered: (order) => orders.push(order), incarnationChanged: () => {} });
+  return { other, orders };
 }

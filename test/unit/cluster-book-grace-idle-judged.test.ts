@@ -9,16 +9,14 @@
  * cluster-book-unsynced-idle-judged.test.ts). Now it stays owed, and is sent after that booking.
  */
 import { expect, it, vi } from 'vitest';
-import type { EvictionOrder, HeldConnection } from '../../src/cluster/slot-store.js';
-import { bookOnMemoryStore } from '../helpers/cluster-book.js';
+import type { HeldConnection } from '../../src/cluster/slot-store.js';
+import { bookOnMemoryStore, startOtherNode } from '../helpers/cluster-book.js';
 
 it('an idle edge of a connection the failover’s re-admission kept for grace is judged once it is booked again: at T the longest idle goes', async () => {
   const c1: HeldConnection = { userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined };
   const { book, store, cluster, clock, told, leaseTaken } = bookOnMemoryStore(() => [{ ...c1 }]);
   await expect.poll(leaseTaken).toBe(true);
-  const other = book.store('node-1', 60_000);
-  const orders: EvictionOrder[] = [];
-  await other.start({ evictionOrdered: (order) => orders.push(order), incarnationChanged: () => {} });
+  const { other, orders } = await startOtherNode(book);
 
   // limit 5, T 4: c1 here, m1..m4 on node-1, all live.
   cluster.admitted('ann', 'c1', await cluster.reserve('ann', 'c1'));

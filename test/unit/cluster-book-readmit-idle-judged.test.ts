@@ -10,9 +10,9 @@
  * edges owed by connections not booked yet).
  */
 import { expect, it, vi } from 'vitest';
-import type { EvictionOrder, HeldConnection } from '../../src/cluster/slot-store.js';
+import type { HeldConnection } from '../../src/cluster/slot-store.js';
 import { SlotStoreUnavailableError } from '../../src/cluster/slot-store.js';
-import { bookOnMemoryStore } from '../helpers/cluster-book.js';
+import { bookOnMemoryStore, startOtherNode } from '../helpers/cluster-book.js';
 import type { MemoryStore } from '../helpers/memory-slot-store.js';
 
 /**
@@ -28,9 +28,7 @@ async function idleBookWhileLeaseLost(
   const setup = bookOnMemoryStore(() => [{ ...c1 }, { ...c2 }]);
   const { book, store, cluster, clock, leaseTaken } = setup;
   await expect.poll(leaseTaken).toBe(true);
-  const other = book.store('node-1', 60_000);
-  const orders: EvictionOrder[] = [];
-  await other.start({ evictionOrdered: (order) => orders.push(order), incarnationChanged: () => {} });
+  const { other, orders } = await startOtherNode(book);
 
   for (const id of ['c1', 'c2']) cluster.admitted('ann', id, await cluster.reserve('ann', id));
   await other.admit('ann', 'm1', 5, 4);
@@ -98,9 +96,7 @@ it('a connection idle since before a failover, kept for the grace and booked at 
   const c1: HeldConnection = { userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined };
   const { book, store, cluster, clock, told, leaseTaken } = bookOnMemoryStore(() => [{ ...c1 }]);
   await expect.poll(leaseTaken).toBe(true);
-  const other = book.store('node-1', 60_000);
-  const orders: EvictionOrder[] = [];
-  await other.start({ evictionOrdered: (order) => orders.push(order), incarnationChanged: () => {} });
+  const { other, orders } = await startOtherNode(book);
 
   // limit 5, T 4: c1 here turns idle while alone (no victim), then m1..m3 on node-1, live.
   cluster.admitted('ann', 'c1', await cluster.reserve('ann', 'c1'));

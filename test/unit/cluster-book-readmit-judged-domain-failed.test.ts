@@ -7,9 +7,9 @@
  * judging edge goes out in the same reconciliation.
  */
 import { expect, it, vi } from 'vitest';
-import type { EvictionOrder, HeldConnection } from '../../src/cluster/slot-store.js';
+import type { HeldConnection } from '../../src/cluster/slot-store.js';
 import { SlotStoreUnavailableError } from '../../src/cluster/slot-store.js';
-import { bookOnMemoryStore } from '../helpers/cluster-book.js';
+import { bookOnMemoryStore, startOtherNode } from '../helpers/cluster-book.js';
 
 it('a judging edge whose domain failed the resend in the same reconciliation is owed, and judges the book at the next one', async () => {
   const connection = (userId: string, connectionId: string): HeldConnection => ({
@@ -27,9 +27,7 @@ it('a judging edge whose domain failed the resend in the same reconciliation is 
   const { book, store, cluster, clock, leaseTaken } = setup;
   book.shards = { of: (userId) => (userId === 'bob' ? 'B' : 'A'), all: () => ['A', 'B'] };
   await expect.poll(leaseTaken).toBe(true);
-  const other = book.store('node-1', 60_000);
-  const orders: EvictionOrder[] = [];
-  await other.start({ evictionOrdered: (order) => orders.push(order), incarnationChanged: () => {} });
+  const { other, orders } = await startOtherNode(book);
 
   // d1's idle edges fail twice: when it turns idle, and when the reconciliation resends it.
   const sent: string[] = [];

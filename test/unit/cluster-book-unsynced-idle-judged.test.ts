@@ -10,17 +10,15 @@
  * came while the book held two). Now the edge is owed, and sent (judged) after the re-admission.
  */
 import { expect, it, vi } from 'vitest';
-import type { EvictionOrder, HeldConnection } from '../../src/cluster/slot-store.js';
+import type { HeldConnection } from '../../src/cluster/slot-store.js';
 import { SlotStoreUnavailableError } from '../../src/cluster/slot-store.js';
-import { bookOnMemoryStore } from '../helpers/cluster-book.js';
+import { bookOnMemoryStore, startOtherNode } from '../helpers/cluster-book.js';
 
 it('an unsynced connection’s idle edge, dropped before it is booked, is judged once the reconciliation books it: at T the longest idle goes', async () => {
   const c1: HeldConnection = { userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined };
   const { book, store, cluster, clock, told, leaseTaken } = bookOnMemoryStore(() => [{ ...c1 }]);
   await expect.poll(leaseTaken).toBe(true);
-  const other = book.store('node-1', 60_000);
-  const orders: EvictionOrder[] = [];
-  await other.start({ evictionOrdered: (order) => orders.push(order), incarnationChanged: () => {} });
+  const { other, orders } = await startOtherNode(book);
 
   // limit 5, T 4: m1, m2, m3 on node-1, admitted live, then idle: 3 < T, no victim.
   for (const id of ['m1', 'm2', 'm3']) await other.admit('ann', id, 5, 4);
