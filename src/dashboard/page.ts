@@ -31,7 +31,7 @@ body {
   font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
 }
 header {
-  display: flex; align-items: center; gap: 16px; padding: 14px 28px;
+  display: flex; flex-wrap: wrap; align-items: center; gap: 4px 16px; padding: 14px 28px;
   background: #0f172a; color: #e2e8f0;
 }
 header h1 { margin: 0; font-size: 17px; font-weight: 600; letter-spacing: 0.2px; white-space: nowrap; }
@@ -45,7 +45,10 @@ header .spacer { flex: 1; }
 .status::before { content: ""; width: 8px; height: 8px; border-radius: 50%; background: var(--faint); }
 .status.live::before { background: #22c55e; box-shadow: 0 0 0 3px rgba(34, 197, 94, 0.25); }
 .status.down::before { background: #f97316; }
-main { max-width: 1480px; margin: 0 auto; padding: 20px 28px 32px; display: grid; gap: 20px; }
+main {
+  max-width: 1480px; margin: 0 auto; padding: 20px 28px 32px;
+  display: grid; grid-template-columns: minmax(0, 1fr); gap: 20px;
+}
 .metrics { display: grid; grid-template-columns: repeat(6, minmax(0, 1fr)); gap: 14px; }
 .metric { background: var(--card); border: 1px solid var(--border); border-radius: 10px; padding: 12px 16px; }
 .metric .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: 0.5px; }
@@ -53,12 +56,12 @@ main { max-width: 1480px; margin: 0 auto; padding: 20px 28px 32px; display: grid
 .card { background: var(--card); border: 1px solid var(--border); border-radius: 12px; overflow: hidden; }
 .card > h2 {
   margin: 0; padding: 12px 18px; font-size: 14px; font-weight: 600; border-bottom: 1px solid var(--border);
-  display: flex; align-items: baseline; gap: 12px;
+  display: flex; flex-wrap: wrap; align-items: baseline; gap: 2px 12px;
 }
 .card > h2 small { color: var(--muted); font-weight: 400; font-size: 12px; }
 .columns { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 20px; align-items: start; }
 #chart { padding: 8px 12px 0; min-height: 120px; }
-#chart svg { display: block; width: 100%; height: auto; }
+#chart svg { display: block; width: 100%; height: auto; margin: 0 auto; }
 #chart .placeholder { color: var(--muted); padding: 40px; text-align: center; }
 #chart g.state > rect { transition: stroke 0.2s, stroke-width 0.2s; }
 #chart g.state.occupied > rect { stroke: var(--c); stroke-width: 3px; }
@@ -118,13 +121,46 @@ main { max-width: 1480px; margin: 0 auto; padding: 20px 28px 32px; display: grid
 .act[data-kind="evicted"] .tag { background: #fef3c7; color: #92400e; }
 .act[data-kind="capacity"] .tag { background: #e0e7ff; color: #3730a3; }
 .act .who { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
-.act .what { color: var(--muted); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+/* A refusal's reason is what the operator came for: it wraps rather than being cut off. */
+.act .what { color: var(--muted); overflow-wrap: anywhere; }
 .act.fresh { animation: fresh 1.2s ease-out; }
 @keyframes fresh { from { background: #eff6ff; } to { background: transparent; } }
+/* Side by side, each card under 600 px wide left the bars a few slots of 25 px and wrapped every event. */
+@media (max-width: 1200px) {
+  .columns { grid-template-columns: minmax(0, 1fr); }
+}
 @media (max-width: 1000px) {
   #updated { display: none; }
-  .columns { grid-template-columns: minmax(0, 1fr); }
   .metrics { grid-template-columns: repeat(3, minmax(0, 1fr)); }
+}
+/*
+ * A phone: the settings take a line of their own under the title and the badge; a user's
+ * bar and an event's details get the row's whole width, on a line under the id and the
+ * counts (side by side, three fixed columns left the bar no width at all). The chart keeps a
+ * readable size and scrolls sideways in its card, not the page.
+ */
+@media (max-width: 600px) {
+  header { padding: 10px 14px; gap: 4px 12px; }
+  header h1 { font-size: 16px; }
+  header #config { order: 1; flex-basis: 100%; }
+  main { padding: 12px 10px 24px; gap: 12px; }
+  .metrics { gap: 8px; }
+  .metric { padding: 8px 10px; }
+  .metric .label { font-size: 11px; letter-spacing: 0.2px; }
+  .metric .value { font-size: 22px; }
+  .card > h2 { padding: 10px 14px; }
+  .axis, .user { grid-template-columns: minmax(0, 1fr) auto; gap: 4px 12px; }
+  .axis { padding: 8px 14px 0; }
+  .axis > span { display: none; }
+  .axis .scale, .user .bar { grid-column: 1 / -1; }
+  .user .bar { grid-row: 2; }
+  .users { padding: 4px 14px 12px; }
+  .legend { gap: 6px 14px; padding: 8px 14px 12px; }
+  .act { grid-template-columns: auto auto minmax(0, 1fr); gap: 2px 10px; padding: 6px 14px; }
+  .act .who { white-space: normal; overflow-wrap: anywhere; }
+  .act .what { grid-column: 1 / -1; }
+  #chart { overflow-x: auto; padding: 8px 4px 0; }
+  #chart svg { min-width: 720px; }
 }
 `;
 
@@ -164,6 +200,9 @@ const script = String.raw`
     if (!response.ok) throw new Error('HTTP ' + response.status);
     const parsed = new DOMParser().parseFromString(await response.text(), 'image/svg+xml');
     const svg = document.importNode(parsed.documentElement, true);
+    // Drawn at most at its own size: scaled up to a wide screen's width, it was taller than two screens.
+    const width = Number(svg.getAttribute('width'));
+    if (width > 0) svg.style.maxWidth = width + 'px';
     svg.removeAttribute('width');
     svg.removeAttribute('height');
     byId('chart').replaceChildren(svg);
@@ -466,11 +505,6 @@ const body = `
     <div class="metric"><div class="label">Evicted</div><div class="value" id="m-evicted">–</div></div>
     <div class="metric"><div class="label">Disposed</div><div class="value" id="m-disposed">–</div></div>
   </section>
-  <section class="card" aria-labelledby="chart-title">
-    <h2 id="chart-title">Connection states <small>live count of connections in each state of the connection actor</small></h2>
-    <div id="chart"><div class="placeholder">Loading the state chart…</div></div>
-    <div class="legend" id="legend"></div>
-  </section>
   <div class="columns">
     <section class="card" aria-labelledby="users-title">
       <h2 id="users-title">Capacity per user <small>live connections against the eviction threshold and the limit</small></h2>
@@ -495,6 +529,11 @@ const body = `
     <div class="more" id="cluster-note"></div>
     <ol class="activity" id="cluster-nodes"></ol>
     <ol class="activity" id="cluster-users"></ol>
+  </section>
+  <section class="card" aria-labelledby="chart-title">
+    <h2 id="chart-title">Connection states <small>live count of connections in each state of the connection actor</small></h2>
+    <div id="chart"><div class="placeholder">Loading the state chart…</div></div>
+    <div class="legend" id="legend"></div>
   </section>
 </main>`;
 
