@@ -82,7 +82,7 @@ const clientHabits: Habits = {
 /**
  * What the message about the unknown option `name` says is allowed, after
  * "expected": the name it was probably meant to be (a habit, else the closest
- * known name) and no more, since the list of every option after it (600
+ * known name) and no more, since the list of every option after it (500
  * characters for createSupervisor()) buried the hint; else the list, after
  * where an option of another library goes here when it is one of those.
  */
