@@ -1,15 +1,10 @@
-// Run: npm run example:embedding -- --port 8080
+// Run: npm run example:embedding (it listens on PORT, default 8080; PORT=0 for any free port)
 // Connect: ws://127.0.0.1:8080/?token=alice (the demo's token is the user id)
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSupervisor } from 'ws-supervisor';
-// Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
-import { exitIfCannotListen, readExampleFlags } from './reference-server/command-line.js';
 
-const { port } = readExampleFlags({
-  script: 'example:embedding',
-  about: 'An echo server on your own http.Server; connect with ws://127.0.0.1:<port>/?token=<user>.',
-});
+const port = Number(process.env.PORT ?? 8080); // your app reads its own configuration
 
 // Your code: a user id for a valid token, or null (HTTP 401). Demo: the token is the user id.
 const verifyToken = (token: string | null): string | null => token;
@@ -25,8 +20,13 @@ const supervisor = createSupervisor({
 
 const server = createServer((_request, response) => response.end('your routes here\n'));
 supervisor.attach(server); // handles the server's WebSocket upgrades
-exitIfCannotListen(server); // a port in use: one line and exit 2, not a stack trace
-server.listen(port, '127.0.0.1', () => {
+// A port in use: one line and exit 2, not the stack trace of an unhandled 'error'.
+const cannotListen = (error: Error) => {
+  console.error(`error: cannot listen: ${error.message}`);
+  process.exit(2);
+};
+server.once('error', cannotListen).listen(port, '127.0.0.1', () => {
+  server.off('error', cannotListen);
   console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });
 

@@ -36,7 +36,7 @@ async function run(argv: string[]): Promise<number> {
   }
   if (command === 'serve') {
     const { main } = await import('../examples/reference-server/main.js');
-    return main(rest, process.env);
+    return main(rest, process.env, 'ws-supervisor serve');
   }
   if (command === 'chart') {
     const { chartCommand } = await import('./chart/command.js');

@@ -80,22 +80,28 @@ const clientHabits: Habits = {
 };
 
 /**
- * What the message about the unknown option `name` adds after "expected one
- * of the known options": `, here probably "onOpen"` (a habit, else the
- * closest known name), `; <where it goes>`, or '' when nothing comes close.
+ * What the message about the unknown option `name` says is allowed, after
+ * "expected": the name it was probably meant to be (a habit, else the closest
+ * known name) and no more, since the list of every option after it (500
+ * characters for createSupervisor()) buried the hint; else the list, after
+ * where an option of another library goes here when it is one of those.
  */
-function hint(habits: Habits, name: string, known: Iterable<string>): string {
+function allowed(habits: Habits, name: string, known: Iterable<string>): string {
   const key = name.toLowerCase();
-  if (Object.hasOwn(habits.meant, key)) return `, here probably "${habits.meant[key]}"`;
-  if (Object.hasOwn(habits.elsewhere, key)) return `; ${habits.elsewhere[key]}`;
+  if (Object.hasOwn(habits.meant, key)) return probably(habits.meant[key] as string);
+  const list = `(${[...known].join(', ')})`;
+  if (Object.hasOwn(habits.elsewhere, key))
+    return `one of the known options; ${habits.elsewhere[key]} ${list}`;
   const closest = closestName(name, known);
-  return closest === undefined ? '' : `, here probably "${closest}"`;
+  return closest === undefined ? `one of the known options ${list}` : probably(closest);
 }
 
-/** The hint for an unknown option of createSupervisor(). */
-export const supervisorOptionHint = (name: string, known: Iterable<string>): string =>
-  hint(supervisorHabits, name, known);
+const probably = (name: string) => `one of the known options, here probably "${name}"`;
 
-/** The hint for an unknown option of createClient(). */
-export const clientOptionHint = (name: string, known: Iterable<string>): string =>
-  hint(clientHabits, name, known);
+/** What an unknown option of createSupervisor() is refused with (InvalidOptionError's `allowed`). */
+export const supervisorOptionAllowed = (name: string, known: Iterable<string>): string =>
+  allowed(supervisorHabits, name, known);
+
+/** What an unknown option of createClient() is refused with (InvalidOptionError's `allowed`). */
+export const clientOptionAllowed = (name: string, known: Iterable<string>): string =>
+  allowed(clientHabits, name, known);

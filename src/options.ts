@@ -26,7 +26,7 @@ import { InvalidOptionError, type SupervisorError } from './errors.js';
 import type { DisposeInfo } from './events.js';
 import { resolveHeartbeatMessage } from './heartbeat-message.js';
 import { integerIn, integerOption, MAX_DELAY_MS } from './integer-option.js';
-import { supervisorOptionHint } from './option-habits.js';
+import { supervisorOptionAllowed } from './option-habits.js';
 import type { Refusal } from './refusal.js';
 import { describeListeningServer, isNoServerWebSocketServer } from './ws-server-shape.js';
 
@@ -436,12 +436,7 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
   }
   for (const key of Object.keys(options)) {
     if (!knownOptions.has(key)) {
-      const probably = supervisorOptionHint(key, knownOptions);
-      throw new InvalidOptionError(
-        key,
-        `one of the known options${probably} (${[...knownOptions].join(', ')})`,
-        key,
-      );
+      throw new InvalidOptionError(key, supervisorOptionAllowed(key, knownOptions), key);
     }
   }
   const presetName = options.preset === undefined ? 'production' : options.preset;

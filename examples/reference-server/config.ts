@@ -103,9 +103,20 @@ function settingName(flag: Flag, given: Partial<Record<Flag, string>>, env: Node
   return given[flag] === undefined && env[variable] !== undefined ? `${variable} (--${flag})` : `--${flag}`;
 }
 
-export const usage = `Usage: npm start -- [options]   (or: ws-supervisor serve [options])
+/**
+ * How the server was started, which its usage names first: `serve --help` from
+ * an installed package said `npm start -- [options]`, which works only in a clone.
+ */
+export type StartedAs = 'npm start' | 'ws-supervisor serve';
 
-The ws-supervisor reference server: a WebSocket echo at ws://<host>:<port>/?user=<id>
+const usageLine: Record<StartedAs, string> = {
+  'npm start':
+    'Usage: npm start -- [options]   (from an installed package: npx ws-supervisor serve [options])',
+  'ws-supervisor serve':
+    'Usage: npx ws-supervisor serve [options]   (in a clone of ws-supervisor: npm start -- [options])',
+};
+
+const usageBody = `The ws-supervisor reference server: a WebSocket echo at ws://<host>:<port>/?user=<id>
 (demo authentication: the query names the user), and on the same port:
 
 Endpoints (GET and HEAD; "token" = behind --dashboard-token when it is set):
@@ -199,6 +210,12 @@ Credentials of --redis-sentinel, from the environment only (flags show in ps):
 With --redis or --redis-cluster they go in the URL (redis://user:password@host:port): set
 it in WSSUP_REDIS_URL or WSSUP_REDIS_CLUSTER to keep the password out of ps.
 `;
+
+/** The usage, as --help prints it, for the command that started the server. */
+export const usageFor = (startedAs: StartedAs): string => `${usageLine[startedAs]}\n\n${usageBody}`;
+
+/** The usage of `npm start`. */
+export const usage = usageFor('npm start');
 
 /**
  * The credentials of --redis-sentinel, by their variable: read from the environment only, as

@@ -8,7 +8,15 @@ import { constants as osConstants } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { InvalidOptionError, MissingPeerError, SupervisorError } from '../../src/index.js';
 import { ConfigError, printUsageError } from './command-line.js';
-import { exposureWarning, inFlagTerms, listenSettings, readConfig, settingFor, usage } from './config.js';
+import {
+  exposureWarning,
+  inFlagTerms,
+  listenSettings,
+  readConfig,
+  type StartedAs,
+  settingFor,
+  usageFor,
+} from './config.js';
 import { ListenError, startReferenceServer } from './server.js';
 import { watchStopSignals } from './stop-signals.js';
 
@@ -24,7 +32,13 @@ function ignoreClosedOutput(error: NodeJS.ErrnoException): void {
   if (error.code !== 'EPIPE' && error.code !== 'EIO') throw error;
 }
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<number> {
+/** @param startedAs the command its usage names: `ws-supervisor serve` (the CLI) or `npm start` */
+export async function main(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  startedAs: StartedAs = 'npm start',
+): Promise<number> {
+  const usage = usageFor(startedAs);
   // For the life of the process (the error of a last line comes after main returns); once per stream.
   for (const stream of [process.stdout, process.stderr]) {
     if (!stream.listeners('error').includes(ignoreClosedOutput)) stream.on('error', ignoreClosedOutput);

@@ -9,7 +9,7 @@ import type { Clock } from '../clock.js';
 import { describeRefusedClock } from '../clock-shape.js';
 import { InvalidOptionError } from '../errors.js';
 import { resolveHeartbeatMessage } from '../heartbeat-message.js';
-import { clientOptionHint } from '../option-habits.js';
+import { clientOptionAllowed } from '../option-habits.js';
 import type { WebSocketConstructorLike } from './websocket-like.js';
 
 /** The options of `createClient()`. Only `url` is required; every other one has a default. */
@@ -173,8 +173,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   }
   for (const name of Object.keys(options)) {
     if (!KNOWN.has(name)) {
-      const probably = clientOptionHint(name, KNOWN);
-      throw new InvalidOptionError(name, `one of ${[...KNOWN].join(', ')}${probably}`, name);
+      throw new InvalidOptionError(name, clientOptionAllowed(name, KNOWN), name);
     }
   }
   const { url } = options;

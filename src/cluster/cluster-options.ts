@@ -249,9 +249,13 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
   const options = cluster as ClusterOptions;
   for (const key of Object.keys(options)) {
     if (!known.has(key)) {
+      // The field probably meant alone, as createSupervisor() says it; the list when none is close.
       const meant = closestField(key);
-      const probably = meant === undefined ? '' : ` (here probably "${meant}")`;
-      throw new InvalidOptionError(`cluster.${key}`, `one of ${[...known].join(', ')}${probably}`, key);
+      const allowed =
+        meant === undefined
+          ? `one of ${[...known].join(', ')}`
+          : `one of the known fields, here probably "${meant}"`;
+      throw new InvalidOptionError(`cluster.${key}`, allowed, key);
     }
   }
   const { redis, store } = options;

@@ -27,6 +27,7 @@ export interface MetricsOptions {
   registry?: PromClient.Registry | undefined;
   /**
    * Put before every metric name: letters, digits, `_` and `:`, not starting with a digit.
+   * It replaces `ws_supervisor_`: `'myapp_'` gives `myapp_connections`.
    * Give each supervisor of a process its own prefix (or registry).
    * @default 'ws_supervisor_'
    */

@@ -153,7 +153,9 @@ describe('createClient() options', () => {
     try {
       createClient({ url, WebSocket: WS, notAnOption: 1 } as never);
     } catch (error) {
-      known = (error as InvalidOptionError).allowed.replace(/^one of /, '').split(', ');
+      known = (error as InvalidOptionError).allowed
+        .replace(/^one of the known options \((.*)\)$/, '$1')
+        .split(', ');
     }
     expect(rows.flatMap((row) => row.names).sort()).toEqual(known.sort());
     const said = Object.fromEntries(rows.map((row) => [row.names[0], row.defaults]));
@@ -235,6 +237,20 @@ describe("createClient() given an option of socket.io-client's", () => {
         message: expect.stringMatching(says),
       }),
     );
+  });
+
+  // As createSupervisor(): the option probably meant, alone, or else the list to choose from.
+  it('a typo names the option it probably meant and no list; a name close to none lists them', () => {
+    const refusal = (name: string) => {
+      try {
+        createClient({ url, WebSocket: WS, [name]: 1 } as never);
+      } catch (error) {
+        return (error as InvalidOptionError).allowed;
+      }
+      throw new Error(`${name} was accepted`);
+    };
+    expect(refusal('conectTimeoutMs')).toBe('one of the known options, here probably "connectTimeoutMs"');
+    expect(refusal('colour')).toMatch(/^one of the known options \(url, .*backoff.*\)$/);
   });
 
   // io() and io('/chat') reach the page's own server; a relative url here cannot (ws cannot resolve it).

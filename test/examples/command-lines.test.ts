@@ -13,10 +13,17 @@ import { describe, expect, it } from 'vitest';
 import { runProgram } from '../helpers/process.js';
 import { scopedCase } from '../helpers/test-scope.js';
 
-const examples = readdirSync(new URL('../../examples/', import.meta.url))
+const programs = readdirSync(new URL('../../examples/', import.meta.url))
   // A test file among the examples (testing-your-app.test.ts) is not a program: vitest runs it.
   .filter((name) => name.endsWith('.ts') && !name.endsWith('.test.ts'))
   .map((name) => name.replace(/\.ts$/, ''));
+
+/**
+ * embedding.ts is the README's first block, which a newcomer pastes into an app: it imports
+ * nothing of the repository's, so it has no flags, and reads its port from PORT (tested below).
+ */
+const selfContained = ['embedding'];
+const examples = programs.filter((name) => !selfContained.includes(name));
 
 const noStackTrace = /^\s+at /m;
 
@@ -26,7 +33,8 @@ describe('every example reads its flags like the reference server (exit 2, not a
   concurrent: true,
 }, () => {
   it('finds the examples', () => {
-    expect(examples).toContain('embedding');
+    expect(programs).toEqual(expect.arrayContaining(selfContained));
+    expect(examples).toContain('observing');
     expect(examples.length).toBeGreaterThanOrEqual(9);
   });
 
@@ -47,10 +55,10 @@ describe('every example reads its flags like the reference server (exit 2, not a
       [name, ['--no-such-flag'], /error: Unknown option '--no-such-flag'/],
     ]),
     // The rest is the same shared code in every example: once is enough.
-    ['embedding', ['--port', '70000'], /error: --port must be an integer from 0 to 65535, got "70000"/],
-    ['embedding', ['--port', '80.5'], /error: --port must be an integer from 0 to 65535, got "80.5"/],
-    ['embedding', ['--port'], /error: Option '--port <value>' argument missing/],
-    ['embedding', ['8080'], /error: unexpected argument 1 \(not shown: it may be a secret\)/],
+    ['observing', ['--port', '70000'], /error: --port must be an integer from 0 to 65535, got "70000"/],
+    ['observing', ['--port', '80.5'], /error: --port must be an integer from 0 to 65535, got "80.5"/],
+    ['observing', ['--port'], /error: Option '--port <value>' argument missing/],
+    ['observing', ['8080'], /error: unexpected argument 1 \(not shown: it may be a secret\)/],
     ['cluster', ['--redis'], /error: Option '--redis <value>' argument missing/],
     // Values the library refuses (its InvalidOptionError), said in the flags' terms.
     [
@@ -73,8 +81,8 @@ describe('every example reads its flags like the reference server (exit 2, not a
 
   // The README's commands all say --port 8080, which its "Try it" block has the reference
   // server hold: Node's stack trace of an unhandled 'error' was what the next example printed.
-  it.for(examples)(
-    '%s --port <a port in use>: one line, exit 2, not a stack trace',
+  it.for(programs)(
+    '%s on a port in use (--port, or PORT for embedding): one line, exit 2, not a stack trace',
     scopedCase(async (name, { onTestFinished }) => {
       const taken = createServer().listen(0, '127.0.0.1');
       onTestFinished(() => void taken.close());
@@ -82,7 +90,9 @@ describe('every example reads its flags like the reference server (exit 2, not a
       const { port } = taken.address() as { port: number };
       // Never the shared Redis on 6379 (the cluster example's default): nothing listens on port 9.
       const redis = name === 'cluster' ? ['--redis', 'redis://127.0.0.1:9'] : [];
-      const program = runProgram(`dist/examples/${name}.js`, ['--port', String(port), ...redis]);
+      const program = selfContained.includes(name)
+        ? runProgram(`dist/examples/${name}.js`, [], { PORT: String(port) })
+        : runProgram(`dist/examples/${name}.js`, ['--port', String(port), ...redis]);
       expect(await program.exited).toBe(2);
       expect(program.errorOutput()).toMatch(
         /^error: cannot listen: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+$/m,

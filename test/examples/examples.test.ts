@@ -82,6 +82,8 @@ describe('every example (issue 13, item 7)', () => {
     exchange(ws: WebSocket): Promise<void>;
     /** Arguments, read when the program starts. */
     args?: () => string[];
+    /** Environment variables, besides the test's own. */
+    env?: NodeJS.ProcessEnv;
     /** It sends a greeting on open, before any exchange. */
     greets?: boolean;
   }
@@ -101,7 +103,13 @@ describe('every example (issue 13, item 7)', () => {
       path: '/?user=ex',
       exchange: echo,
     },
-    'embedding.ts': { script: 'dist/examples/embedding.js', path: '/?token=ex', exchange: echo },
+    // The README's first block, pasted as it is: no flags, its port from PORT (8080 without it).
+    'embedding.ts': {
+      script: 'dist/examples/embedding.js',
+      path: '/?token=ex',
+      exchange: echo,
+      env: { PORT: '0' },
+    },
     'express-dashboard.ts': {
       script: 'dist/examples/express-dashboard.js',
       path: '/?user=ex',
@@ -189,7 +197,7 @@ describe('every example (issue 13, item 7)', () => {
   ]);
   type SignalCase = (typeof signalCases)[number];
   const drainsOnSignals = async ([, signal, example]: SignalCase) => {
-    const program = runProgram(example.script, example.args?.() ?? []);
+    const program = runProgram(example.script, example.args?.() ?? [], example.env);
     const [, url, port] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+))/);
     expect(Number(port)).toBeGreaterThan(0);
     const ws = new WebSocket(`${url}${example.path}`);
@@ -234,7 +242,7 @@ describe('every example (issue 13, item 7)', () => {
     '%s: reads the query of a target new URL() cannot parse, and reports nothing',
     processCase,
     scopedCase(async ([, , example]: SignalCase) => {
-      const program = runProgram(example.script, example.args?.() ?? []);
+      const program = runProgram(example.script, example.args?.() ?? [], example.env);
       const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
       const socket = connectTcp(Number(port), '127.0.0.1');
       socket.write(

@@ -106,4 +106,21 @@ describe("the README's code is the examples' code", () => {
       ).toEqual([]);
     }
   });
+
+  // The README says "Everything below then works as written" of an installed package: the
+  // first block is pasted whole into an app, where ./reference-server/ does not exist.
+  it('a whole example the README quotes runs as pasted: it imports no path of this repository', () => {
+    const whole = quoted.filter((block) => block.source?.includes('#') === false);
+    expect(whole.map((block) => block.source)).toContain('examples/embedding.ts');
+    for (const block of whole) {
+      const specifiers = [...block.code.matchAll(/^(?:import .*|\}) from '([^']+)';$/gm)].map(
+        (match) => match[1] ?? '',
+      );
+      expect(
+        specifiers.filter((from) => from.startsWith('.')),
+        block.source,
+      ).toEqual([]);
+      expect(block.code, block.source).not.toMatch(/readExampleFlags|exitIfCannotListen/);
+    }
+  });
 });

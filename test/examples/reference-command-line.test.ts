@@ -263,4 +263,28 @@ describe('reference server (npm start)', () => {
     program.child.kill('SIGTERM');
     expect(await program.exited).toBe(0);
   });
+
+  // From an installed package, `serve --help` began "Usage: npm start -- [options]": a command
+  // that works only in a clone. Each names the command it was started by first, and the other.
+  it('its --help names the command that started it: `npx ws-supervisor serve`, or `npm start` in a clone', async () => {
+    const [serve, start] = [
+      runProgram('dist/src/cli.js', ['serve', '--help']),
+      runProgram(script, ['--help']),
+    ];
+    expect(await serve.exited).toBe(0);
+    expect(await start.exited).toBe(0);
+    const [serveFirst, startFirst] = [serve.output(), start.output()].map((text) => text.split('\n')[0]);
+    expect(serveFirst).toBe(
+      'Usage: npx ws-supervisor serve [options]   (in a clone of ws-supervisor: npm start -- [options])',
+    );
+    expect(startFirst).toBe(
+      'Usage: npm start -- [options]   (from an installed package: npx ws-supervisor serve [options])',
+    );
+    // The rest is the same text.
+    expect(serve.output().split('\n').slice(1)).toEqual(start.output().split('\n').slice(1));
+    // A bad flag under `serve` is followed by the usage of `serve`, too.
+    const bad = runProgram('dist/src/cli.js', ['serve', '--no-such-flag']);
+    expect(await bad.exited).toBe(2);
+    expect(bad.errorOutput()).toMatch(/^error: .*\n\nUsage: npx ws-supervisor serve \[options\]/);
+  });
 });

@@ -252,6 +252,8 @@ describe('registerMetrics', () => {
     const { ws } = await b.open('bo');
     const m = await scrape(registry);
     expect([m.value('a_users'), m.value('b_users')]).toEqual([0, 1]);
+    // The README: a prefix replaces ws_supervisor_, it is not added to it.
+    expect([...m.families.keys()].filter((name) => name.includes('ws_supervisor'))).toEqual([]);
     const closing = once(ws, 'close');
     ws.close();
     await closing;

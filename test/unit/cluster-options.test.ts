@@ -285,7 +285,15 @@ describe('cluster option', () => {
   ])('a misspelt field (%s) is named with the field it probably meant (%s)', (typo, meant) => {
     const error = thrownBy({ redis: url, [typo]: 1 });
     expect(error.option).toBe(`cluster.${typo}`);
-    expect(error.message).toContain(`here probably "${meant}"`);
+    expect(error.allowed).toBe(`one of the known fields, here probably "${meant}"`);
+  });
+
+  it('a field close to none is answered with every field', () => {
+    const error = thrownBy({ redis: url, colour: 1 });
+    expect(error.option).toBe('cluster.colour');
+    expect(error.allowed).toBe(
+      'one of redis, store, nodeId, leaseTtlMs, reaperIntervalMs, keyPrefix, commandTimeoutMs, onStoreUnavailable',
+    );
   });
 
   it('a URL under another name (url, host) is pointed at cluster.redis', () => {

@@ -62,4 +62,13 @@ describe('what the README points at', () => {
     }
     expect(broken).toEqual([]);
   });
+
+  it('its contents link every ## section, in order', () => {
+    const contents = readme.match(/^\*\*Contents:\*\* ([\s\S]*?)\n\n/m)?.[1] ?? '';
+    const linked = [...contents.matchAll(/\]\(#([^)]+)\)/g)].map((match) => match[1]);
+    const prose = readme.replace(/^```[\s\S]*?^```/gm, '');
+    const sections = [...prose.matchAll(/^## (.*)$/gm)].map((match) => anchorOf(match[1] as string));
+    expect(sections.length).toBeGreaterThan(20);
+    expect(linked).toEqual(sections);
+  });
 });
