@@ -4,23 +4,43 @@
  */
 
 /**
- * The known name closest to `name`, or undefined when none is close: equal
- * but for case, one that starts with it (`linger` for `lingerMs`), or within
- * an edit distance of a third of its length (at least 2).
+ * The known names closest to `name`: equal but for case (nearest), ones that
+ * start with it (`linger` for `lingerMs`), or within an edit distance of a
+ * third of its length (at least 2). `names` holds every name at the nearest
+ * distance, the shortest first (`auth` starts both `authenticate` and
+ * `authenticateTimeoutMs`); `sure` says the guess can stand alone in a
+ * message, without the list of every name after it: one name, at most two
+ * edits away. A guess from further away (`maxUserConnections` is four edits
+ * from `maxConnections`, which is the process-wide cap) may be the wrong
+ * option, so the message keeps the list then. Undefined when none is close.
  */
-export function closestName(name: string, known: Iterable<string>): string | undefined {
+export function guessName(
+  name: string,
+  known: Iterable<string>,
+): { readonly names: readonly string[]; readonly sure: boolean } | undefined {
   const wanted = name.toLowerCase();
-  let best: string | undefined;
+  let names: string[] = [];
   let bestDistance = Math.max(2, Math.floor(wanted.length / 3)) + 1;
   for (const candidate of known) {
     const lower = candidate.toLowerCase();
-    const distance = wanted.length >= 4 && lower.startsWith(wanted) ? 1 : editDistance(wanted, lower);
+    const distance =
+      lower === wanted ? 0 : wanted.length >= 4 && lower.startsWith(wanted) ? 1 : editDistance(wanted, lower);
     if (distance < bestDistance) {
-      best = candidate;
+      names = [candidate];
       bestDistance = distance;
+    } else if (distance === bestDistance && names.length > 0) {
+      names.push(candidate);
     }
   }
-  return best;
+  if (names.length === 0) return undefined;
+  // The shortest first: `auth` reads as "authenticate" or "authenticateTimeoutMs".
+  names.sort((a, b) => a.length - b.length);
+  return { names, sure: names.length === 1 && bestDistance <= 2 };
+}
+
+/** The guess as a message says it: `"a"`, or `"a" or "b"`. */
+export function sayGuess(names: readonly string[]): string {
+  return names.map((name) => `"${name}"`).join(' or ');
 }
 
 /** Levenshtein distance, with a swap of two neighbours counting as one edit (`Treshold`). */

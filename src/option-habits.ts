@@ -5,7 +5,7 @@
  * `port`, `server` or socket.io-client's `auth` got the bare list of options.
  * (Nothing of Node's is imported: the client's modules run in a browser.)
  */
-import { closestName } from './closest-name.js';
+import { guessName, sayGuess } from './closest-name.js';
 
 /** Names, in lower case, that stand for one of our options (`meant`) or for none (`elsewhere`). */
 interface Habits {
@@ -66,6 +66,7 @@ const clientHabits: Habits = {
     headers: noHeaders,
     transports: 'WebSocket only: there is no long-polling fallback',
     reconnection: 'it always reconnects (but after a code it must not retry): client.close() stops it',
+    reconnect: 'it always reconnects (but after a code it must not retry): client.close() stops it',
     reconnectionattempts:
       'it always reconnects (but after a code it must not retry): client.close() stops it',
     autoconnect: 'it connects at once: create it when it should connect',
@@ -81,22 +82,24 @@ const clientHabits: Habits = {
 
 /**
  * What the message about the unknown option `name` says is allowed, after
- * "expected": the name it was probably meant to be (a habit, else the closest
- * known name) and no more, since the list of every option after it (500
- * characters for createSupervisor()) buried the hint; else the list, after
- * where an option of another library goes here when it is one of those.
+ * "expected". A habit names where the option goes here, alone: a list after
+ * it read as that call's arguments. A sure guess (closest-name.ts) is named
+ * alone too, since the list of every option after it (about 500 characters
+ * for createSupervisor()) buried the hint; a guess that may be wrong (two
+ * names as near, or one several edits away) is named with the list after
+ * it, so the right option is still there to find. No guess: the list.
  */
 function allowed(habits: Habits, name: string, known: Iterable<string>): string {
   const key = name.toLowerCase();
-  if (Object.hasOwn(habits.meant, key)) return probably(habits.meant[key] as string);
+  if (Object.hasOwn(habits.meant, key))
+    return `one of the known options, here probably "${habits.meant[key]}"`;
+  if (Object.hasOwn(habits.elsewhere, key)) return `one of the known options; ${habits.elsewhere[key]}`;
   const list = `(${[...known].join(', ')})`;
-  if (Object.hasOwn(habits.elsewhere, key))
-    return `one of the known options; ${habits.elsewhere[key]} ${list}`;
-  const closest = closestName(name, known);
-  return closest === undefined ? `one of the known options ${list}` : probably(closest);
+  const guess = guessName(name, known);
+  if (guess === undefined) return `one of the known options ${list}`;
+  const probably = `one of the known options, here probably ${sayGuess(guess.names)}`;
+  return guess.sure ? probably : `${probably} ${list}`;
 }
-
-const probably = (name: string) => `one of the known options, here probably "${name}"`;
 
 /** What an unknown option of createSupervisor() is refused with (InvalidOptionError's `allowed`). */
 export const supervisorOptionAllowed = (name: string, known: Iterable<string>): string =>

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
-import { closestName } from '../closest-name.js';
+import { guessName, sayGuess } from '../closest-name.js';
 import { InvalidOptionError, SupervisorError } from '../errors.js';
 import { integerIn, integerOption, MAX_DELAY_MS } from '../integer-option.js';
 import { assertOptionalPeerInstalled, type ModuleResolver } from '../optional-peer.js';
@@ -230,10 +230,18 @@ function lacks(store: object): string[] {
  */
 const ADDRESS_NAMES = new Set(['url', 'uri', 'host', 'redisurl', 'redisuri', 'client', 'connection']);
 
-/** The field an unknown one was probably meant to be, for the message. */
-function closestField(key: string): string | undefined {
-  if (ADDRESS_NAMES.has(key.toLowerCase())) return 'redis';
-  return closestName(key, known);
+/**
+ * What the message about an unknown field says is allowed, as createSupervisor() says it
+ * (option-habits.ts): a sure guess alone, one that may be wrong with the list after it,
+ * and the list when none is close.
+ */
+function allowedField(key: string): string {
+  if (ADDRESS_NAMES.has(key.toLowerCase())) return 'one of the known fields, here probably "redis"';
+  const list = `(${[...known].join(', ')})`;
+  const guess = guessName(key, known);
+  if (guess === undefined) return `one of the known fields ${list}`;
+  const probably = `one of the known fields, here probably ${sayGuess(guess.names)}`;
+  return guess.sure ? probably : `${probably} ${list}`;
 }
 
 /**
@@ -249,13 +257,7 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
   const options = cluster as ClusterOptions;
   for (const key of Object.keys(options)) {
     if (!known.has(key)) {
-      // The field probably meant alone, as createSupervisor() says it; the list when none is close.
-      const meant = closestField(key);
-      const allowed =
-        meant === undefined
-          ? `one of ${[...known].join(', ')}`
-          : `one of the known fields, here probably "${meant}"`;
-      throw new InvalidOptionError(`cluster.${key}`, allowed, key);
+      throw new InvalidOptionError(`cluster.${key}`, allowedField(key), key);
     }
   }
   const { redis, store } = options;

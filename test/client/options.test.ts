@@ -219,6 +219,11 @@ describe("createClient() given an option of socket.io-client's", () => {
       'reconnection',
       /; it always reconnects \(but after a code it must not retry\): client\.close\(\) stops it/,
     ],
+    // Not "here probably reconnectOnOnline", which its spelling alone gave: a browser event.
+    [
+      'reconnect',
+      /; it always reconnects \(but after a code it must not retry\): client\.close\(\) stops it/,
+    ],
     ['autoConnect', /; it connects at once: create it when it should connect/],
     // socket.io-client's path ('/socket.io/' by default) is part of the url here.
     [

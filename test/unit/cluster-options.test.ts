@@ -292,7 +292,7 @@ describe('cluster option', () => {
     const error = thrownBy({ redis: url, colour: 1 });
     expect(error.option).toBe('cluster.colour');
     expect(error.allowed).toBe(
-      'one of redis, store, nodeId, leaseTtlMs, reaperIntervalMs, keyPrefix, commandTimeoutMs, onStoreUnavailable',
+      'one of the known fields (redis, store, nodeId, leaseTtlMs, reaperIntervalMs, keyPrefix, commandTimeoutMs, onStoreUnavailable)',
     );
   });
 

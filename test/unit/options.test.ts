@@ -480,7 +480,33 @@ describe('a bad option throws InvalidOptionError naming it', () => {
   ])('an unknown name (%s): a typo cannot silently fall back to a default', (typo) => {
     const error = thrownBy({ authenticate, [typo]: 3 });
     expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: typo, received: typo });
-    expect(error.allowed).toMatch(/^one of the known options, here probably "\w+"$/); // a real name
+    expect(error.allowed).toMatch(/^one of the known options, here probably "\w+"/); // a real name
+  });
+
+  it.each([
+    ['Preset', 'preset'],
+    ['maxconnections', 'maxConnections'], // equal but for case: not maxConnectionsPerUser, which starts with it
+    ['ONMESSAGE', 'onMessage'],
+  ])('an unknown name (%s) equal to a known one but for case names that one (%s) alone', (typo, meant) => {
+    expect(thrownBy({ authenticate, [typo]: 3 }).allowed).toBe(
+      `one of the known options, here probably "${meant}"`,
+    );
+  });
+
+  // A guess that may be wrong keeps the list after it: the option meant is still there to find.
+  it.each([
+    ['auth', '"authenticate" or "authenticateTimeoutMs"'], // two as near: both named
+    ['maxUserConnections', '"maxConnections"'], // four edits away, and the process-wide cap: maybe not
+    ['maxConnectionsPerIp', '"maxConnectionsPerUser"'],
+    ['activityMode', '"activity"'],
+  ])('an unknown name (%s) with an unsure guess names it (%s) and lists every option', (typo, guess) => {
+    const { allowed } = thrownBy({ authenticate, [typo]: 3 });
+    expect(allowed).toMatch(
+      new RegExp(`^one of the known options, here probably ${guess} \\(maxConnectionsPerUser, .*\\)$`),
+    );
+    for (const option of ['maxConnections', 'maxConnectionsPerUser', 'authenticate', 'activity']) {
+      expect(allowed).toContain(option);
+    }
   });
 
   it.each([
@@ -525,12 +551,12 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     ['pingTimeout', /here probably "heartbeatIntervalMs"/],
     ['cors', /here probably "allowedOrigins"/],
     ['maxHttpBufferSize', /here probably "maxPayloadBytes"/],
-    ['port', /; the supervisor listens on no port of its own: supervisor\.attach\(server\) \(/],
-    ['server', /; the supervisor listens on no port of its own: supervisor\.attach\(server\) \(/],
-    ['path', /; the path goes to attach\(\): supervisor\.attach\(server, \{ path \}\) \(/],
+    ['port', /; the supervisor listens on no port of its own: supervisor\.attach\(server\), received/],
+    ['server', /; the supervisor listens on no port of its own: supervisor\.attach\(server\), received/],
+    ['path', /; the path goes to attach\(\): supervisor\.attach\(server, \{ path \}\), received/],
     [
       'perMessageDeflate',
-      /; an option of ws's WebSocketServer: pass new WebSocketServer\(\{ noServer: true, \.\.\. \}\) as webSocketServer \(/,
+      /; an option of ws's WebSocketServer: pass new WebSocketServer\(\{ noServer: true, \.\.\. \}\) as webSocketServer, received/,
     ],
     ['noServer', /; an option of ws's WebSocketServer: /],
     ['handleProtocols', /; an option of ws's WebSocketServer: /],
@@ -538,9 +564,9 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     const error = thrownBy({ authenticate, [name]: 1 });
     expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: name, received: name });
     expect(error.message).toMatch(says);
-    // The option it stands for, alone; where an option with none here goes, then the list.
-    if (says.source.startsWith('here probably')) expect(error.allowed).not.toContain('(');
-    else expect(error.allowed).toContain('maxConnectionsPerUser');
+    // The option it stands for, or where an option with none here goes, alone: a list after
+    // `attach(server)` read as its arguments.
+    expect(error.allowed).not.toContain('maxConnectionsPerUser');
   });
 
   it.each<[string, unknown]>([
