@@ -128,7 +128,7 @@ main {
  * A Cluster card row has three cells (tag, id, details), not an event's four: in the events'
  * grid its details fell in the 7 rem column and broke mid-word over four or five lines.
  */
-.cluster-list .act { grid-template-columns: 5.2rem 16rem minmax(0, 1fr); }
+.cluster-list .act { grid-template-columns: 5.2rem clamp(8rem, 25%, 16rem) minmax(0, 1fr); }
 @keyframes fresh { from { background: #eff6ff; } to { background: transparent; } }
 /*
  * Side by side only above 1200 px, where each card is at least 560 px wide: at 1000 px a card
