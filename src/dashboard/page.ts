@@ -124,10 +124,23 @@ main {
 /* A refusal's reason is what the operator came for: it wraps rather than being cut off. */
 .act .what { color: var(--muted); overflow-wrap: anywhere; }
 .act.fresh { animation: fresh 1.2s ease-out; }
+/*
+ * A Cluster card row has three cells (tag, id, details), not an event's four: in the events'
+ * grid its details fell in the 7 rem column and broke mid-word over four or five lines.
+ */
+.cluster-list .act { grid-template-columns: 5.2rem clamp(8rem, 25%, 16rem) minmax(0, 1fr); }
 @keyframes fresh { from { background: #eff6ff; } to { background: transparent; } }
-/* Side by side, each card under 600 px wide left the bars a few slots of 25 px and wrapped every event. */
+/*
+ * Side by side only above 1200 px, where each card is at least 560 px wide: at 1000 px a card
+ * would be 462 px and an event's details would get about 90 px, wrapping every event. Stacked,
+ * the bars list is bounded to nine and a half rows (the busiest users come first; the half row
+ * says the rest scroll inside the card), so the newest events stay on a 900 px high first
+ * screen. The scale keeps a scrollbar's gutter too, so its marks stay over the bars' ends.
+ */
 @media (max-width: 1200px) {
   .columns { grid-template-columns: minmax(0, 1fr); }
+  .users { max-height: 21.5rem; overflow-y: auto; scrollbar-gutter: stable; }
+  .axis { overflow: hidden; scrollbar-gutter: stable; }
 }
 @media (max-width: 1000px) {
   #updated { display: none; }
@@ -154,11 +167,13 @@ main {
   .axis > span { display: none; }
   .axis .scale, .user .bar { grid-column: 1 / -1; }
   .user .bar { grid-row: 2; }
-  .users { padding: 4px 14px 12px; }
+  .users { padding: 4px 14px 12px; max-height: none; overflow-y: visible; scrollbar-gutter: auto; }
+  .axis { overflow: visible; scrollbar-gutter: auto; }
   .legend { gap: 6px 14px; padding: 8px 14px 12px; }
   .act { grid-template-columns: auto auto minmax(0, 1fr); gap: 2px 10px; padding: 6px 14px; }
   .act .who { white-space: normal; overflow-wrap: anywhere; }
   .act .what { grid-column: 1 / -1; }
+  .cluster-list .act { grid-template-columns: auto minmax(0, 1fr); }
   #chart { overflow-x: auto; padding: 8px 4px 0; }
   #chart svg { min-width: 720px; }
 }
@@ -308,7 +323,10 @@ const script = String.raw`
         const li = el('li', 'act');
         li.dataset.node = node.nodeId;
         const lease = node.leaseExpiresInMs >= 0 ? 'lease ' + Math.ceil(node.leaseExpiresInMs / 1000) + ' s left' : 'lease expired';
-        li.append(el('span', 'tag', 'node'), el('span', 'who', node.nodeId), el('span', 'what', 'incarnation ' + node.incarnation + ' \u00b7 ' + lease));
+        // The id is cut off in its column: the whole of it on hover (a title is text, never markup).
+        const who = el('span', 'who', node.nodeId);
+        who.title = node.nodeId;
+        li.append(el('span', 'tag', 'node'), who, el('span', 'what', 'incarnation ' + node.incarnation + ' \u00b7 ' + lease));
         return li;
       }),
     );
@@ -317,7 +335,9 @@ const script = String.raw`
         const li = el('li', 'act');
         li.dataset.user = book.userId;
         const where = Object.entries(book.byNode).map(([node, count]) => node + ' ' + count).join(', ');
-        li.append(el('span', 'tag', 'user'), el('span', 'who', book.userId), el('span', 'what', book.live + ' live, ' + book.idle + ' idle \u00b7 ' + where));
+        const who = el('span', 'who', book.userId);
+        who.title = book.userId;
+        li.append(el('span', 'tag', 'user'), who, el('span', 'what', book.live + ' live, ' + book.idle + ' idle \u00b7 ' + where));
         return li;
       }),
     );
@@ -527,8 +547,8 @@ const body = `
   <section class="card" aria-labelledby="cluster-title" id="cluster" hidden>
     <h2 id="cluster-title">Cluster <small>every node with a lease, and the cluster-wide books of the users above (every ${clusterPollMs / 1000} s)</small></h2>
     <div class="more" id="cluster-note"></div>
-    <ol class="activity" id="cluster-nodes"></ol>
-    <ol class="activity" id="cluster-users"></ol>
+    <ol class="activity cluster-list" id="cluster-nodes"></ol>
+    <ol class="activity cluster-list" id="cluster-users"></ol>
   </section>
   <section class="card" aria-labelledby="chart-title">
     <h2 id="chart-title">Connection states <small>live count of connections in each state of the connection actor</small></h2>
