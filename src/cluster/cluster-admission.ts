@@ -977,13 +977,10 @@ export class ClusterBook {
     const ids = held.map((connection) => connection.connectionId);
     let refused: string[];
     try {
-      refused =
-        active.length === 0
-          ? []
-          : await this.#call(
-              async () => refusedOf(await this.#store.readmit(active, limit), this.#contract),
-              shard,
-            );
+      refused = await this.#call(
+        async () => refusedOf(await this.#store.readmit(active, limit), this.#contract),
+        shard,
+      );
       // Not the ones released meanwhile: a readmit sent after their release would book them.
       const idleLeft = idle.filter((connection) => this.#ledger.isReadmitting(connection.connectionId));
       if (idleLeft.length > 0)

@@ -95,7 +95,8 @@ it('a full re-admission of 1,000 users goes in calls of at most 256 users, activ
   calls.forEach((call, i) => {
     for (const connection of call) callOf.set(connection.connectionId, i);
   });
-  for (const call of calls) expect(new Set(call.map((c) => c.idleSince === undefined)).size).toBe(1);
+  for (const call of calls)
+    expect(new Set(call.map((c) => c.idleSince === undefined)).size).toBeLessThanOrEqual(1);
   for (const { userId, connectionId, idleSince } of held) {
     if (idleSince === undefined) continue;
     for (const other of held)
