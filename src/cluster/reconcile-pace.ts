@@ -20,14 +20,14 @@
  * Users per readmit() call (and judging edges sent together): the Redis store sends one
  * script per user, together, and a call's deadline covers this process's work on it as well
  * as Redis's: ~15 µs of Redis time per user, but up to ~150 µs of this process's on a loaded
- * machine (measured on 2 busy cores). At the default 500 ms, 256 users are under a tenth of
+ * machine (measured on 2 busy cores). At the default 500 ms, 250 users are under a tenth of
  * it, and a call still books hundreds of users per round trip.
  */
-export const USERS_PER_CALL = 256;
+export const USERS_PER_CALL = 250;
 
 /**
- * Users per call for a deadline of `commandTimeoutMs`: one per 2 ms of it, at most
- * USERS_PER_CALL, so that the slices in flight (~150 µs a user at worst) take under a
+ * Users per call for a deadline of `commandTimeoutMs`: one per 2 ms of it (250 at the default
+ * 500 ms), at most USERS_PER_CALL, so that the slices in flight (~150 µs a user at worst) take under a
  * sixth of the deadline whatever it is.
  */
 export function usersPerCall(commandTimeoutMs: number): number {
