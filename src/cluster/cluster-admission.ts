@@ -32,6 +32,7 @@ import { BookLedger } from './book-ledger.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterDelivery } from './cluster-sends.js';
 import { OrderBreakers } from './order-breakers.js';
+import { CALLS_IN_FLIGHT, inWindow, SLICES_IN_FLIGHT, sliceByUser, usersPerCall } from './reconcile-pace.js';
 import { Deadlines } from './redis-deadlines.js';
 import type { ClusterUserBook, ClusterView, EvictionOrder, HeldConnection, SlotStore } from './slot-store.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
@@ -195,6 +196,8 @@ export class ClusterBook {
    */
   #leaseUntil = 0;
   #needsFullReadmit = false;
+  /** Users per store call of a re-admission and of its judging edges (reconcile-pace.ts). */
+  readonly #usersPerCall: number;
   /**
    * The store took a new incarnation: once the full re-admission has booked everything
    * under it, the earlier ones are ended (store.retirePrevious). Until then their entries
@@ -237,6 +240,7 @@ export class ClusterBook {
           );
     this.#store = store;
     this.#options = options;
+    this.#usersPerCall = usersPerCall(options.commandTimeoutMs);
     this.#host = untilStopping(host, () => this.#stopping);
     this.#reportStopFailure = (error) => host.report(error);
     this.#firstStart = new Promise((resolve) => {
@@ -805,16 +809,17 @@ export class ClusterBook {
     const failed: ShardFailures = new Map();
     const full = this.#needsFullReadmit;
     const lost = this.#leasesLost;
-    for (const [connectionId, userId] of this.#ledger.owedReleases()) {
+    // A bounded window of them in flight (reconcile-pace.ts), all answered before any re-admission.
+    await inWindow(this.#ledger.owedReleases(), CALLS_IN_FLIGHT, async ([connectionId, userId]) => {
       const shard = this.#domains.of(userId);
-      if (failed.has(shard)) continue;
+      if (failed.has(shard)) return;
       try {
         await this.#call(() => this.#store.release(userId, connectionId), shard);
         this.#ledger.releaseConfirmed(connectionId);
       } catch (error) {
-        failed.set(shard, error);
+        if (!failed.has(shard)) failed.set(shard, error);
       }
-    }
+    });
     await this.#rebookKept(failed);
     const readmitted = full || this.#ledger.unsynced.size > 0 ? await this.#readmit(full, failed, lost) : [];
     if (this.#retirePending && !this.#needsFullReadmit) await this.#retire(failed);
@@ -851,26 +856,27 @@ export class ClusterBook {
 
   /** Books again, as kept() does, the kept connections whose booking failed; by failure domain. */
   async #rebookKept(failed: ShardFailures): Promise<void> {
-    for (const connectionId of this.#ledger.keptUnbookedIds()) {
+    await inWindow(this.#ledger.keptUnbookedIds(), CALLS_IN_FLIGHT, async (connectionId) => {
+      // Read when its turn comes, not when the pass began: it may have closed meanwhile.
       const kept = this.#ledger.keptMark(connectionId);
       // Closed meanwhile: released, and an admission sent after that would book it again.
-      if (kept === undefined) continue;
+      if (kept === undefined) return;
       const { userId, incarnation } = kept;
       // Its mark died with a lost lease: it is held like the others, and the full re-admission
       // owed since books them oldest and active first. Booked first as a newcomer, it took the
       // slot of an older connection never named, which that re-admission then evicted.
       if (incarnation !== this.#store.incarnation) {
         this.#ledger.keptSettled(connectionId);
-        continue;
+        return;
       }
       const shard = this.#domains.of(userId);
-      if (failed.has(shard)) continue;
+      if (failed.has(shard)) return;
       try {
         await this.#rebook(userId, connectionId, shard);
       } catch (error) {
-        failed.set(shard, error);
+        if (!failed.has(shard)) failed.set(shard, error);
       }
-    }
+    });
   }
 
   /**
@@ -892,7 +898,7 @@ export class ClusterBook {
     const booked: HeldConnection[] = [];
     for (const [shard, held] of byShard) {
       try {
-        booked.push(...(await this.#readmitShard(held, shard, grace)));
+        booked.push(...(await this.#readmitShard(held, shard, grace, lost)));
         answered = true;
       } catch (error) {
         failed.set(shard, error);
@@ -912,16 +918,55 @@ export class ClusterBook {
 
   /**
    * Books again the connections of one failure domain; evicts what the book refuses.
-   * Returns the ones booked (neither refused nor released meanwhile).
+   * Returns the ones booked (neither refused nor released meanwhile). In slices of
+   * #usersPerCall users, SLICES_IN_FLIGHT at once (reconcile-pace.ts): all at once, tens of
+   * thousands of users' scripts queued past their deadlines and the re-admission never
+   * succeeded. A slice that fails ends the domain's pass (retried in full, readmit is
+   * idempotent); the slices answered are booked, and what they refused is handled.
    */
   async #readmitShard(
     all: HeldConnection[],
     shard: string | undefined,
     grace: boolean,
+    lost: number,
   ): Promise<HeldConnection[]> {
     // Read before the first domain's round trip: a connection released since (its release
     // sent already, not knowing of this readmit) would be booked after its release, for good.
     const held = all.filter((connection) => this.#ledger.holds(connection.connectionId));
+    if (held.length === 0) return [];
+    // Every slice's connections are marked at once: until its slice is answered, a connection's
+    // idle edges wait (the booking would overwrite them), and its release is sent as for one in a
+    // re-admission on its way, after which its slice leaves it out (#readmitSlice).
+    const ids = held.map((connection) => connection.connectionId);
+    this.#ledger.readmitSent(ids);
+    const booked: HeldConnection[] = [];
+    let failure: { error: unknown } | undefined;
+    try {
+      await inWindow(sliceByUser(held, this.#usersPerCall), SLICES_IN_FLIGHT, async (slice) => {
+        // Stopping, or overtaken by a newer lost lease (its own full re-admission books everything),
+        // or a slice failed: no more slices.
+        if (failure !== undefined || this.#stopping || lost !== this.#leasesLost) return;
+        try {
+          booked.push(...(await this.#readmitSlice(slice, shard, grace)));
+        } catch (error) {
+          failure ??= { error };
+        }
+      });
+    } finally {
+      this.#ledger.readmitSettled(ids);
+    }
+    if (failure !== undefined) throw failure.error;
+    return this.#stopping ? [] : booked;
+  }
+
+  /** One slice of #readmitShard's: at most #usersPerCall users, active ones booked first. */
+  async #readmitSlice(
+    slice: HeldConnection[],
+    shard: string | undefined,
+    grace: boolean,
+  ): Promise<HeldConnection[]> {
+    // Not the ones released since the re-admission began: sent after their release, it would book them.
+    const held = slice.filter((connection) => this.#ledger.isReadmitting(connection.connectionId));
     if (held.length === 0) return [];
     // Over the limit, idle ones go first: active ones are booked before them
     // (the store keeps the oldest of each call and refuses the newest).
@@ -930,7 +975,6 @@ export class ClusterBook {
     // Each user's own limit rides on its connections (HeldConnection.limit); this is the default.
     const { limit } = this.#host;
     const ids = held.map((connection) => connection.connectionId);
-    this.#ledger.readmitSent(ids);
     let refused: string[];
     try {
       refused = await this.#call(
@@ -987,11 +1031,23 @@ export class ClusterBook {
     failed: ShardFailures,
   ): Promise<void> {
     if (booked.length === 0 || this.#stopping) return;
-    const ids = new Map(booked.map((connection) => [connection.connectionId, connection.userId]));
+    const unjudged = booked.filter((connection) => !judged.has(connection.userId));
+    // #usersPerCall users' edges together (reconcile-pace.ts), each slice read when its turn comes.
+    await inWindow(sliceByUser(unjudged, this.#usersPerCall), SLICES_IN_FLIGHT, async (slice) => {
+      if (!this.#stopping) await this.#judgeSlice(slice, failed);
+    });
+  }
+
+  /**
+   * One slice of #judgeReadmitted's: its users' longest idle connections, read from the machines
+   * now and sent together, so that none goes out after a newer edge idle() sent meanwhile.
+   */
+  async #judgeSlice(slice: HeldConnection[], failed: ShardFailures): Promise<void> {
+    const ids = new Map(slice.map((connection) => [connection.connectionId, connection.userId]));
     const longest = new Map<string, HeldConnection>();
     for (const connection of this.#host.held(ids)) {
       const { userId, connectionId, idleSince } = connection;
-      if (idleSince === undefined || judged.has(userId) || !ids.has(connectionId)) continue;
+      if (idleSince === undefined || !ids.has(connectionId)) continue;
       if (!this.#ledger.holds(connectionId)) continue;
       if (this.#ledger.isUnsynced(connectionId) || this.#ledger.edgeWaitsForBooking(connectionId)) continue;
       const first = longest.get(userId)?.idleSince;

@@ -306,7 +306,9 @@ export interface SlotStore {
    * (over the limit, or booked by another owner). The limit is each connection's own
    * (`HeldConnection.limit`, its user's), else `limit`. An entry booked by one of this process's
    * earlier incarnations that is still alive (after a failover) is taken over where it is,
-   * never refused, and keeps an eviction mark.
+   * never refused, and keeps an eviction mark. The runtime calls it with a slice of the users
+   * at a time (at most 250 users; a user's connections in one call), each call with its own
+   * deadline: one store call for everything would not finish within it at scale.
    */
   readmit(held: readonly HeldConnection[], limit: number): Promise<string[]>;
   /**
