@@ -175,7 +175,12 @@ describe.runIf(hasRedis)('re-admission of thousands of users', () => {
     // Before: one call of all 4,000 users.
     expect(Math.max(...readmitCalls)).toBeLessThanOrEqual(250);
     expect(readmitCalls.reduce((sum, users) => sum + users, 0)).toBe(USERS);
-    expect(storeErrors(node.reported)).toEqual([]);
+    // Not the outage's own: a command the pause left unanswered fails when node-redis's socket
+    // times out (2 s of silence), and one sent while it reconnects finds it offline; on a loaded
+    // machine those reach onError after the resume. Any other (a deadline passed, a renewal
+    // refused behind unanswered commands) is the re-admission's.
+    const outage = /Socket timeout|The client is offline/;
+    expect(storeErrors(node.reported).filter((message) => !outage.test(message))).toEqual([]);
     expect(supervisor.stats().cluster).toMatchObject({
       breaker: 'closed',
       leaseHeld: true,
