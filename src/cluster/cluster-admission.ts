@@ -895,10 +895,13 @@ export class ClusterBook {
     }
     const grace = full && this.#graceAfterFailover;
     let answered = false;
+    // Filled by each domain's slices as they are answered, a failed domain's included: the
+    // slices answered before its failure booked theirs (and cleared their unsynced marks),
+    // so they are judged too (#judgeReadmitted owes a failed domain's edges).
     const booked: HeldConnection[] = [];
     for (const [shard, held] of byShard) {
       try {
-        booked.push(...(await this.#readmitShard(held, shard, grace, lost)));
+        await this.#readmitShard(held, shard, grace, lost, booked);
         answered = true;
       } catch (error) {
         failed.set(shard, error);
@@ -918,7 +921,8 @@ export class ClusterBook {
 
   /**
    * Books again the connections of one failure domain; evicts what the book refuses.
-   * Returns the ones booked (neither refused nor released meanwhile). In slices of
+   * Adds to `booked` the ones booked (neither refused nor released meanwhile), slice by
+   * slice, so that a failure keeps what the slices before it booked. In slices of
    * #usersPerCall users, SLICES_IN_FLIGHT at once (reconcile-pace.ts): all at once, tens of
    * thousands of users' scripts queued past their deadlines and the re-admission never
    * succeeded. A slice that fails ends the domain's pass (retried in full, readmit is
@@ -929,17 +933,17 @@ export class ClusterBook {
     shard: string | undefined,
     grace: boolean,
     lost: number,
-  ): Promise<HeldConnection[]> {
-    // Read before the first domain's round trip: a connection released since (its release
+    booked: HeldConnection[],
+  ): Promise<void> {
+    // Read before this domain's first round trip: a connection released since (its release
     // sent already, not knowing of this readmit) would be booked after its release, for good.
     const held = all.filter((connection) => this.#ledger.holds(connection.connectionId));
-    if (held.length === 0) return [];
+    if (held.length === 0) return;
     // Every slice's connections are marked at once: until its slice is answered, a connection's
     // idle edges wait (the booking would overwrite them), and its release is sent as for one in a
     // re-admission on its way, after which its slice leaves it out (#readmitSlice).
     const ids = held.map((connection) => connection.connectionId);
     this.#ledger.readmitSent(ids);
-    const booked: HeldConnection[] = [];
     let failure: { error: unknown } | undefined;
     try {
       await inWindow(sliceByUser(held, this.#usersPerCall), SLICES_IN_FLIGHT, async (slice) => {
@@ -947,7 +951,9 @@ export class ClusterBook {
         // or a slice failed: no more slices.
         if (failure !== undefined || this.#stopping || lost !== this.#leasesLost) return;
         try {
-          booked.push(...(await this.#readmitSlice(slice, shard, grace)));
+          // A loop, not push(...): a spread of a whole domain's connections overflowed the
+          // stack above about 125,000 of them, and every pass failed.
+          for (const connection of await this.#readmitSlice(slice, shard, grace)) booked.push(connection);
         } catch (error) {
           failure ??= { error };
         }
@@ -956,7 +962,6 @@ export class ClusterBook {
       this.#ledger.readmitSettled(ids);
     }
     if (failure !== undefined) throw failure.error;
-    return this.#stopping ? [] : booked;
   }
 
   /** One slice of #readmitShard's: at most #usersPerCall users, active ones booked first. */
@@ -965,8 +970,14 @@ export class ClusterBook {
     shard: string | undefined,
     grace: boolean,
   ): Promise<HeldConnection[]> {
-    // Not the ones released since the re-admission began: sent after their release, it would book them.
-    const held = slice.filter((connection) => this.#ledger.isReadmitting(connection.connectionId));
+    // Read again now, not when the pass began: a later slice goes seconds after that read, and a
+    // connection active since, sent with the idle ones, could be refused (the newest of a call
+    // over the limit) while one idle since was kept. Not the ones released since the
+    // re-admission began: sent after their release, it would book them.
+    const named = new Map(slice.map((connection) => [connection.connectionId, connection.userId]));
+    const held = this.#host
+      .held(named)
+      .filter((connection) => this.#ledger.isReadmitting(connection.connectionId));
     if (held.length === 0) return [];
     // Over the limit, idle ones go first: active ones are booked before them
     // (the store keeps the oldest of each call and refuses the newest).

@@ -26,6 +26,8 @@ export function bookOnMemoryStore(
   const told: string[] = [];
   const reported: SupervisorError[] = [];
   let leaseTaken = false;
+  // held()'s answers indexed by user, kept while an answer is (the same array, or a fresh one per call).
+  const usersOf = new WeakMap<HeldConnection[], Map<string, HeldConnection[]>>();
   const host: ClusterHost = {
     limit: 5,
     evictAt: 4,
@@ -39,10 +41,22 @@ export function bookOnMemoryStore(
     held: (only) => {
       const all = held();
       if (only === undefined) return all;
+      // By user, as the real host finds a user's record: a reconciliation reads a slice of
+      // users at a time, and a scan of every connection per user made 100,000 quadratic.
+      let byUser = usersOf.get(all);
+      if (byUser === undefined) {
+        byUser = new Map();
+        for (const connection of all) {
+          const list = byUser.get(connection.userId);
+          if (list === undefined) byUser.set(connection.userId, [connection]);
+          else list.push(connection);
+        }
+        usersOf.set(all, byUser);
+      }
       const named: HeldConnection[] = [];
       for (const userId of new Set(only.values())) {
-        for (const connection of all) {
-          if (connection.userId === userId && only.has(connection.connectionId)) named.push(connection);
+        for (const connection of byUser.get(userId) ?? []) {
+          if (only.has(connection.connectionId)) named.push(connection);
         }
       }
       return named;

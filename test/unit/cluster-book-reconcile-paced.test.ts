@@ -148,3 +148,56 @@ it('owed releases go several at once (at most 32), all before the re-admission o
   expect(told.filter((line) => line.startsWith('evict'))).toEqual([]);
   await cluster.stop();
 });
+
+it('a full re-admission of 140,000 users in one failure domain succeeds: no spread of them all overflows the stack', async () => {
+  // Before, the domain's booked connections were spread into one push(), past V8's argument
+  // limit: "Maximum call stack size exceeded", every pass.
+  const held = heldBy(140_000);
+  const { book, store, cluster, clock, reported, leaseTaken } = bookOnMemoryStore(() => held);
+  await expect.poll(leaseTaken).toBe(true);
+  for (const { userId, connectionId } of held)
+    cluster.admitted(userId, connectionId, await cluster.reserve(userId, connectionId));
+  (book.leases.get(store.incarnation) as { expiresAt: number }).expiresAt = 0;
+  const before = store.incarnation;
+  clock.increment(20_000);
+  await vi.waitFor(() => expect(store.incarnation).not.toBe(before));
+  const last = held[held.length - 1] as HeldConnection;
+  await vi.waitFor(
+    () => expect(book.book(last.userId).get(last.connectionId)?.incarnation).toBe(store.incarnation),
+    { timeout: 30_000, interval: 50 },
+  );
+  // The pass ends with its judging edges; then nothing is owed and nothing was reported.
+  await vi.waitFor(() => expect(cluster.stats()).toMatchObject({ unsynced: 0, pendingReleases: 0 }), {
+    timeout: 30_000,
+  });
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(reported.map((error) => error.message)).toEqual([]);
+  expect(book.book('u0').get('u0-c0')?.incarnation).toBe(store.incarnation);
+  await cluster.stop();
+}, 60_000);
+
+it('a later slice reads its connections again: one active since the pass began is booked with the active ones', async () => {
+  const { book, store, cluster, clock, held } = await bookedBook(600);
+  // u552's only connection is idle (552 % 3 !== 1), in the third slice; it turns active while
+  // the first slice is on its way.
+  const turning = held.find((connection) => connection.userId === 'u552') as HeldConnection;
+  expect(turning.idleSince).toBe(1);
+  const calls: HeldConnection[][] = [];
+  const readmit = store.readmit.bind(store);
+  store.readmit = (connections, limit) => {
+    calls.push([...connections]);
+    if (calls.length === 1) turning.idleSince = undefined;
+    return readmit(connections, limit);
+  };
+  (book.leases.get(store.incarnation) as { expiresAt: number }).expiresAt = 0;
+  const before = store.incarnation;
+  clock.increment(20_000);
+  await vi.waitFor(() => expect(store.incarnation).not.toBe(before));
+  await vi.waitFor(() =>
+    expect(book.book('u552').get(turning.connectionId)?.incarnation).toBe(store.incarnation),
+  );
+  const sentWith = calls.find((call) => call.some((c) => c.connectionId === turning.connectionId));
+  // Before: read when the pass began, it went in its slice's idle call.
+  expect(sentWith?.every((connection) => connection.idleSince === undefined)).toBe(true);
+  await cluster.stop();
+});
