@@ -31,6 +31,7 @@ import { SupervisorError } from '../errors.js';
 import { BookLedger } from './book-ledger.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterDelivery } from './cluster-sends.js';
+import { EdgeQueue, edgesInFlight } from './edge-queue.js';
 import { OrderBreakers } from './order-breakers.js';
 import { CALLS_IN_FLIGHT, inWindow, SLICES_IN_FLIGHT, sliceByUser, usersPerCall } from './reconcile-pace.js';
 import { Deadlines } from './redis-deadlines.js';
@@ -198,6 +199,8 @@ export class ClusterBook {
   #needsFullReadmit = false;
   /** Users per store call of a re-admission and of its judging edges (reconcile-pace.ts). */
   readonly #usersPerCall: number;
+  /** The idle ⇄ live edges on their way: a bounded window of setIdle calls in flight (edge-queue.ts). */
+  readonly #edges: EdgeQueue;
   /**
    * The store took a new incarnation: once the full re-admission has booked everything
    * under it, the earlier ones are ended (store.retirePrevious). Until then their entries
@@ -241,6 +244,7 @@ export class ClusterBook {
     this.#store = store;
     this.#options = options;
     this.#usersPerCall = usersPerCall(options.commandTimeoutMs);
+    this.#edges = new EdgeQueue(edgesInFlight(options.commandTimeoutMs));
     this.#host = untilStopping(host, () => this.#stopping);
     this.#reportStopFailure = (error) => host.report(error);
     this.#firstStart = new Promise((resolve) => {
@@ -409,41 +413,77 @@ export class ClusterBook {
   /** The connection left the local books for good (disposed), or was never admitted locally. */
   released(userId: string, connectionId: string): void {
     this.#ledger.letGo(connectionId);
+    this.#edges.forget(connectionId);
     // After stop() the store has released every slot of this node already.
     if (this.#stopping) return;
     if (this.#ledger.releaseNeeded(connectionId)) this.#release(userId, connectionId);
   }
 
-  /** The idle ⇄ live edges, mirrored so that other nodes can evict this node's idle connections. */
+  /**
+   * The idle ⇄ live edges, mirrored so that other nodes can evict this node's idle connections.
+   * Paced (edge-queue.ts): a burst of them (a broadcast, then idleTimeoutMs later) goes out a
+   * bounded window at a time, a connection's edge not sent yet replaced by its newer one.
+   */
   idle(userId: string, connectionId: string, idleSince: number | undefined): void {
-    if (!this.#ledger.holds(connectionId) || this.#stopping) return;
+    if (!this.#edgeMaySend(userId, connectionId)) return;
+    this.#edges.push(connectionId, {
+      run: () => this.#sendEdge(userId, connectionId, idleSince),
+      // Replaced by a newer edge of the connection (which settles or owes the state), or stopping.
+      dropped: () => {},
+    });
+  }
+
+  /**
+   * Whether an edge of the connection may go to the store now: asked when it is queued and
+   * again when its turn comes (a re-admission may have begun, or the connection closed, while
+   * it waited). An edge held back is owed, and the one of it that waits, older, is dropped.
+   */
+  #edgeMaySend(userId: string, connectionId: string): boolean {
+    if (!this.#ledger.holds(connectionId) || this.#stopping) return false;
     // Its re-admission on its way books the state it read when it began, maybe older than
     // this edge (and a setIdle ahead of it finds no entry of this incarnation to change);
     // a kept one's entry, marked evicted, takes no edge until it is booked again. The
     // reconciliation sends the state of the moment after either (#resendIdle).
-    if (this.#ledger.edgeWaitsForBooking(connectionId)) {
-      this.#ledger.edgeUnsent(userId, connectionId);
-      return;
-    }
-    // Not booked yet: its re-admission will read its state then, but judges only the limit,
-    // never the eviction rule at T. So the edge is owed, and sent after it (#resendIdle): an
+    // Not booked yet (unsynced): its re-admission will read its state then, but judges only the
+    // limit, never the eviction rule at T. So the edge is owed, and sent after it (#resendIdle): an
     // idle one judges the whole book, which this edge, maybe the user's last, would otherwise
     // never have done (idle ones at T on several processes, none evicted, until an admission).
-    if (this.#ledger.isUnsynced(connectionId)) {
+    if (this.#ledger.edgeWaitsForBooking(connectionId) || this.#ledger.isUnsynced(connectionId)) {
       this.#ledger.edgeUnsent(userId, connectionId);
+      this.#edges.forget(connectionId);
+      return false;
+    }
+    return true;
+  }
+
+  /** idle()'s edge, its turn come: sent if it still may be; owed if the store does not confirm it. */
+  async #sendEdge(userId: string, connectionId: string, idleSince: number | undefined): Promise<void> {
+    if (!this.#edgeMaySend(userId, connectionId)) return;
+    let orders: EvictionOrder[];
+    try {
+      orders = await this.#callFor(userId, () => this.#setIdle(userId, connectionId, idleSince));
+    } catch (error) {
+      if (this.#ledger.holds(connectionId) && !this.#stopping) this.#ledger.edgeUnsent(userId, connectionId);
+      this.#reportStore('setIdle', error);
       return;
     }
-    this.#callFor(userId, () => this.#setIdle(userId, connectionId, idleSince)).then(
-      (orders) => {
-        this.#ledger.edgeSent(connectionId);
-        if (!this.#stopping) for (const order of orders) this.#ordered(order);
-      },
-      (error) => {
-        if (this.#ledger.holds(connectionId) && !this.#stopping)
-          this.#ledger.edgeUnsent(userId, connectionId);
-        this.#reportStore('setIdle', error);
-      },
-    );
+    this.#ledger.edgeSent(connectionId);
+    if (!this.#stopping) for (const order of orders) this.#ordered(order);
+  }
+
+  /**
+   * A reconciliation's edge (#resendIdle, #judgeSlice) through the same queue as idle()'s, so
+   * that it never reaches the store after a newer edge of the connection, nor an older one after
+   * it. Resolves once sent and answered (`run`'s outcome is its own), or dropped: replaced by a
+   * newer edge of the connection, which settles or owes the state itself, or stopping.
+   */
+  #queueEdge(connectionId: string, run: () => Promise<void>): Promise<void> {
+    return new Promise((resolve) => {
+      this.#edges.push(connectionId, {
+        run: () => run().finally(resolve),
+        dropped: resolve,
+      });
+    });
   }
 
   /**
@@ -642,6 +682,8 @@ export class ClusterBook {
   /** stop()'s work, once: never rejects (a store that fails to stop is reported). */
   async #giveBack(): Promise<void> {
     this.#lease.stop();
+    // The edges not sent yet: the lease's end (or the store's stop) removes this node's entries.
+    this.#edges.clear();
     this.#breakers.dispose();
     this.#orderBreakers.clear();
     this.#firstStartSettled();
@@ -1065,23 +1107,33 @@ export class ClusterBook {
       if (first === undefined || idleSince < first) longest.set(userId, connection);
     }
     await Promise.all(
-      [...longest.values()].map(async ({ userId, connectionId, idleSince }) => {
-        const shard = this.#domains.of(userId);
-        // Its domain failed a later step (the resend): owed, sent at the next reconciliation.
-        if (failed.has(shard)) {
-          this.#ledger.edgeUnsent(userId, connectionId);
-          return;
-        }
-        try {
-          const orders = await this.#call(() => this.#setIdle(userId, connectionId, idleSince), shard);
-          if (!this.#stopping) for (const order of orders) this.#ordered(order);
-        } catch (error) {
-          if (this.#ledger.holds(connectionId) && !this.#stopping)
-            this.#ledger.edgeUnsent(userId, connectionId);
-          if (!failed.has(shard)) failed.set(shard, error);
-        }
-      }),
+      [...longest.values()].map(({ userId, connectionId, idleSince }) =>
+        this.#queueEdge(connectionId, () => this.#judgeEdge(userId, connectionId, idleSince, failed)),
+      ),
     );
+  }
+
+  /** One judging edge of #judgeSlice's, its turn come in the edge queue. */
+  async #judgeEdge(
+    userId: string,
+    connectionId: string,
+    idleSince: number | undefined,
+    failed: ShardFailures,
+  ): Promise<void> {
+    if (!this.#ledger.holds(connectionId) || this.#stopping) return;
+    const shard = this.#domains.of(userId);
+    // Its domain failed a later step (the resend): owed, sent at the next reconciliation.
+    if (failed.has(shard)) {
+      this.#ledger.edgeUnsent(userId, connectionId);
+      return;
+    }
+    try {
+      const orders = await this.#call(() => this.#setIdle(userId, connectionId, idleSince), shard);
+      if (!this.#stopping) for (const order of orders) this.#ordered(order);
+    } catch (error) {
+      if (this.#ledger.holds(connectionId) && !this.#stopping) this.#ledger.edgeUnsent(userId, connectionId);
+      if (!failed.has(shard)) failed.set(shard, error);
+    }
   }
 
   /**
@@ -1098,26 +1150,36 @@ export class ClusterBook {
     for (const [id, mark] of marks) {
       if (!stillHeld.has(id)) this.#ledger.edgeSettled(id, mark);
     }
-    // All from one reading of the machines, sent together: none goes out after a newer edge.
+    // All from one reading of the machines, through the edge queue (a bounded window in flight):
+    // a newer edge of idle()'s, queued after this reading, replaces the one of it not sent yet,
+    // and one sent is followed by it, so none of these reaches the store after a newer edge.
     await Promise.all(
-      held.map(async ({ userId, connectionId, idleSince }) => {
-        const shard = this.#domains.of(userId);
-        if (failed.has(shard)) return;
-        // Not booked yet (kept for the grace after a failover, its re-admission refused; or
-        // admitted unsynced since): sent now, the edge would find no entry of this incarnation
-        // and be settled, lost. It stays owed, sent after the booking, which judges only the
-        // limit, never the eviction rule at T (see idle()).
-        if (this.#ledger.isUnsynced(connectionId)) return;
-        try {
-          const orders = await this.#call(() => this.#setIdle(userId, connectionId, idleSince), shard);
-          if (!this.#stopping) for (const order of orders) this.#ordered(order);
-        } catch (error) {
-          if (!failed.has(shard)) failed.set(shard, error);
-          return;
-        }
-        if (idleSince !== undefined) judged.add(userId);
-        this.#ledger.edgeSettled(connectionId, marks.get(connectionId));
-      }),
+      held.map(({ userId, connectionId, idleSince }) =>
+        this.#queueEdge(connectionId, async () => {
+          // Closed while it waited: settled as above (released, no flag to keep).
+          if (!this.#ledger.holds(connectionId) || this.#stopping) return;
+          const shard = this.#domains.of(userId);
+          // A failure of its domain since: still owed (a newer mark, should an edge of idle()'s have settled it).
+          if (failed.has(shard)) {
+            this.#ledger.edgeUnsent(userId, connectionId);
+            return;
+          }
+          // Not booked yet (kept for the grace after a failover, its re-admission refused; or
+          // admitted unsynced since): sent now, the edge would find no entry of this incarnation
+          // and be settled, lost. It stays owed, sent after the booking, which judges only the
+          // limit, never the eviction rule at T (see idle()).
+          if (this.#ledger.isUnsynced(connectionId)) return;
+          try {
+            const orders = await this.#call(() => this.#setIdle(userId, connectionId, idleSince), shard);
+            if (!this.#stopping) for (const order of orders) this.#ordered(order);
+          } catch (error) {
+            if (!failed.has(shard)) failed.set(shard, error);
+            return;
+          }
+          if (idleSince !== undefined) judged.add(userId);
+          this.#ledger.edgeSettled(connectionId, marks.get(connectionId));
+        }),
+      ),
     );
     return judged;
   }

@@ -1,0 +1,108 @@
+/**
+ * ClusterBook paces the idle ⇄ live edges (issue 12; src/cluster/edge-queue.ts). Each edge is
+ * one setIdle call with its own deadline from when it is sent, and edges come in bursts: a
+ * broadcast (activity 'both', the default) makes every connection live at once, and idle
+ * idleTimeoutMs later, at once again. Sent all at once, 10,000 of them passed their deadline on
+ * the Redis store's connection and opened the breaker. Here, on the in-memory store: at most 500
+ * setIdle calls in flight (commandTimeoutMs 1 s) while 3,000 connections' edges are due, each
+ * connection's edges reach the store in order, one not sent yet is replaced by its connection's
+ * newer edge (coalesced), and stop() drops what waits.
+ */
+import { expect, it } from 'vitest';
+import type { HeldConnection } from '../../src/cluster/slot-store.js';
+import { bookOnMemoryStore } from '../helpers/cluster-book.js';
+import type { MemoryStore } from '../helpers/memory-slot-store.js';
+
+const CONNECTIONS = 3_000;
+
+/** Records the setIdle calls (in order) and how many are in flight at once (each held a macrotask, as a round trip is). */
+function watchSetIdle(store: MemoryStore) {
+  const seen = { max: 0, inFlight: 0, calls: [] as [string, number | undefined][] };
+  const original = store.setIdle.bind(store);
+  store.setIdle = async (userId, connectionId, idleSince, evictAt) => {
+    seen.inFlight += 1;
+    seen.max = Math.max(seen.max, seen.inFlight);
+    seen.calls.push([connectionId, idleSince]);
+    try {
+      await new Promise((resolve) => setImmediate(resolve));
+      return await original(userId, connectionId, idleSince, evictAt);
+    } finally {
+      seen.inFlight -= 1;
+    }
+  };
+  return seen;
+}
+
+async function bookedBook() {
+  const held: HeldConnection[] = [];
+  for (let c = 0; c < CONNECTIONS; c++)
+    held.push({ userId: `u${c}`, connectionId: `c${c}`, admittedAt: c, idleSince: undefined });
+  const setup = bookOnMemoryStore(() => held.map((connection) => ({ ...connection })));
+  const { cluster, leaseTaken } = setup;
+  await expect.poll(leaseTaken).toBe(true);
+  for (const { userId, connectionId } of held)
+    cluster.admitted(userId, connectionId, await cluster.reserve(userId, connectionId));
+  return { ...setup, held };
+}
+
+it('3,000 connections going idle then live at once: at most 500 setIdle in flight, in order per connection, the waiting idle edges coalesced into the live ones', async () => {
+  const { book, store, cluster, told } = await bookedBook();
+  const seen = watchSetIdle(store);
+
+  for (let c = 0; c < CONNECTIONS; c++) cluster.idle(`u${c}`, `c${c}`, 1_000 + c);
+  for (let c = 0; c < CONNECTIONS; c++) cluster.idle(`u${c}`, `c${c}`, undefined);
+  await expect
+    .poll(() => seen.inFlight === 0 && seen.calls.length >= CONNECTIONS, { timeout: 10_000 })
+    .toBe(true);
+  await new Promise((resolve) => setImmediate(resolve));
+
+  // Before: all 6,000 at once.
+  expect(seen.max).toBeLessThanOrEqual(500);
+  expect(seen.max).toBe(500);
+  // The first 500 idle edges went at once; the other 2,500 waited, and their live edge took their place.
+  const byConnection = new Map<string, (number | undefined)[]>();
+  for (const [connectionId, idleSince] of seen.calls) {
+    const edges = byConnection.get(connectionId) ?? [];
+    edges.push(idleSince);
+    byConnection.set(connectionId, edges);
+  }
+  expect(byConnection.size).toBe(CONNECTIONS);
+  for (let c = 0; c < CONNECTIONS; c++) {
+    // Never an older edge after a newer one: idle then live, or the live one alone.
+    expect(byConnection.get(`c${c}`)).toEqual(c < 500 ? [1_000 + c, undefined] : [undefined]);
+  }
+  expect(seen.calls.length).toBe(CONNECTIONS + 500);
+  // The book holds every connection live, and nothing is owed nor reported.
+  for (let c = 0; c < CONNECTIONS; c++) expect(book.book(`u${c}`).get(`c${c}`)?.idleSince).toBeUndefined();
+  expect(told.filter((line) => line.startsWith('report'))).toEqual([]);
+  expect(cluster.stats()).toMatchObject({ breaker: 'closed', unsynced: 0, pendingReleases: 0 });
+  await cluster.stop();
+});
+
+it('a connection closed while its edge waits: the edge is not sent', async () => {
+  const { store, cluster } = await bookedBook();
+  const seen = watchSetIdle(store);
+  for (let c = 0; c < CONNECTIONS; c++) cluster.idle(`u${c}`, `c${c}`, 1_000 + c);
+  cluster.released('u2999', 'c2999');
+  await expect
+    .poll(() => seen.inFlight === 0 && seen.calls.length >= CONNECTIONS - 1, { timeout: 10_000 })
+    .toBe(true);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(seen.calls.some(([connectionId]) => connectionId === 'c2999')).toBe(false);
+  expect(seen.calls.length).toBe(CONNECTIONS - 1);
+  await cluster.stop();
+});
+
+it('stop() drops the edges that wait: only those in flight reach the store, and stop() settles', async () => {
+  const { store, cluster, told } = await bookedBook();
+  const seen = watchSetIdle(store);
+  for (let c = 0; c < CONNECTIONS; c++) cluster.idle(`u${c}`, `c${c}`, 1_000 + c);
+  const sentBeforeStop = seen.calls.length;
+  await cluster.stop();
+  await expect.poll(() => seen.inFlight).toBe(0);
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  // Before: all 3,000 sent at once, none left to drop.
+  expect(sentBeforeStop).toBe(500);
+  expect(seen.calls.length).toBe(500);
+  expect(told.filter((line) => line.startsWith('report'))).toEqual([]);
+});
