@@ -28,7 +28,7 @@
  * so an outage costs one call per interval. Pure: the store calls are
  * placeholder actors and the runtime supplies them with `.provide()`.
  */
-import { assign, fromPromise, setup } from 'xstate';
+import { assign, fromPromise, setup, stateIn } from 'xstate';
 
 /** What the lease actor starts with: its three intervals, in ms. */
 export interface LeaseInput {
@@ -90,6 +90,8 @@ export const leaseMachine = setup({
     /** Slots booked while the store was away, or releases it never got. */
     hasWorkLeft: () => false,
     isRenewalOwed: ({ context }) => context.renewalOwed,
+    /** The reconcile call has answered: the keep-alive stops once none of its own is in flight. */
+    isReconciled: stateIn('#lease.holding.renewal.reconciling.booking.done'),
   },
   delays: {
     renewInterval: ({ context }) => context.renewIntervalMs,
@@ -158,16 +160,74 @@ export const leaseMachine = setup({
                 },
               },
             },
+            // Two regions: the reconcile call, and the lease kept alive beside it. A reconciliation
+            // may outlast a renewal period (tens of thousands of users re-admitted in slices): not
+            // renewed meanwhile, the lease ran out mid-way, the next renewal took a new
+            // incarnation and a full re-admission again, and so on without end.
             reconciling: {
+              type: 'parallel',
+              // Owed as in `renewing`: the renewal `waiting` pays once this ends sees what the
+              // outage left (the keep-alive below ignores work left: this reconciliation does it).
               on: { RENEW_NOW: { actions: 'oweRenewal' } },
-              invoke: {
-                src: 'reconcile',
-                onDone: 'waiting',
-                onError: {
-                  target: 'waiting',
-                  actions: {
-                    type: 'storeFailed',
-                    params: ({ event }) => ({ operation: 'reconcile', error: event.error }),
+              // Once the reconcile call has answered and no keep-alive is in flight: a keep-alive's
+              // answer is never dropped ('lost' is all some stores say of a lost lease).
+              onDone: 'waiting',
+              states: {
+                booking: {
+                  initial: 'running',
+                  states: {
+                    running: {
+                      invoke: {
+                        src: 'reconcile',
+                        onDone: 'done',
+                        onError: {
+                          target: 'done',
+                          actions: {
+                            type: 'storeFailed',
+                            params: ({ event }) => ({ operation: 'reconcile', error: event.error }),
+                          },
+                        },
+                      },
+                    },
+                    done: { type: 'final' },
+                  },
+                },
+                keepAlive: {
+                  initial: 'waiting',
+                  states: {
+                    waiting: {
+                      always: { guard: 'isReconciled', target: 'done' },
+                      after: { renewInterval: 'renewing' },
+                      // The store reconnected, maybe to another server: only a renewal sees a
+                      // failover, and until one has, the reconciliation's writes there are refused.
+                      on: { RENEW_NOW: 'renewing' },
+                    },
+                    renewing: {
+                      invoke: {
+                        src: 'renewLease',
+                        onDone: [
+                          {
+                            // A new incarnation: what this reconciliation books is under the old one.
+                            // Started again, as INCARNATION_CHANGED does (the call under way goes on
+                            // and sees the loss: ClusterBook's #leasesLost).
+                            guard: { type: 'isLost', params: ({ event }) => ({ outcome: event.output }) },
+                            target: '#lease.holding.renewal.reconciling',
+                            reenter: true,
+                            actions: 'leaseLost',
+                          },
+                          { target: 'waiting' },
+                        ],
+                        // Reported as any failed renewal; the next tick is the retry, the reconciliation goes on.
+                        onError: {
+                          target: 'waiting',
+                          actions: {
+                            type: 'storeFailed',
+                            params: ({ event }) => ({ operation: 'renew', error: event.error }),
+                          },
+                        },
+                      },
+                    },
+                    done: { type: 'final' },
                   },
                 },
               },
