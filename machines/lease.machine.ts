@@ -166,9 +166,6 @@ export const leaseMachine = setup({
             // incarnation and a full re-admission again, and so on without end.
             reconciling: {
               type: 'parallel',
-              // Owed as in `renewing`: the renewal `waiting` pays once this ends sees what the
-              // outage left (the keep-alive below ignores work left: this reconciliation does it).
-              on: { RENEW_NOW: { actions: 'oweRenewal' } },
               // Once the reconcile call has answered and no keep-alive is in flight: a keep-alive's
               // answer is never dropped ('lost' is all some stores say of a lost lease).
               onDone: 'waiting',
@@ -200,9 +197,13 @@ export const leaseMachine = setup({
                       after: { renewInterval: 'renewing' },
                       // The store reconnected, maybe to another server: only a renewal sees a
                       // failover, and until one has, the reconciliation's writes there are refused.
-                      on: { RENEW_NOW: 'renewing' },
+                      // Owed too (here, as XState takes a parallel state's own transition only when
+                      // no region takes the event): the renewal that ends the reconciliation sees
+                      // what the outage left, which a keep-alive ignores (this reconciliation's).
+                      on: { RENEW_NOW: { target: 'renewing', actions: 'oweRenewal' } },
                     },
                     renewing: {
+                      on: { RENEW_NOW: { actions: 'oweRenewal' } },
                       invoke: {
                         src: 'renewLease',
                         onDone: [
