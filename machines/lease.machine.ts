@@ -11,18 +11,32 @@
  *   after a failover: the store took a new incarnation)
  *   or work left by an outage (slots booked or freed while the store was
  *   away) sends it to `reconciling`, which books again what this node holds.
+ *   The lease is kept alive beside it (`keepAlive`, every `renewIntervalMs`):
+ *   a reconciliation of tens of thousands of users may outlast the TTL, and
+ *   a lease run out mid-way would owe a full re-admission again, without end.
+ *   A keep-alive that finds the lease lost starts the reconciliation again;
+ *   the reconciliation ends once its call has answered and no keep-alive is
+ *   in flight (a keep-alive's answer is never dropped).
  *   RENEW_NOW (the store's connection came back after a drop, maybe to
  *   another server, or the store answers again after an outage) renews at once instead of at the next tick, so a
  *   failover is found within a round trip of the reconnect. One that comes
  *   while a call is in flight is owed (`renewalOwed`), never dropped nor
- *   allowed to abort that call: `waiting` pays it on entry.
+ *   allowed to abort that call: `waiting` pays it on entry. During a
+ *   reconciliation it is owed too, and the keep-alive renews at once.
  * - reaper: every `reapIntervalMs` the entries of dead incarnations (crashed
  *   nodes) are removed from the book.
  *
  *   starting ──done──▶ holding ═╦═ renewal: waiting ─renewInterval / RENEW_NOW / owed─▶ renewing ─lost / work left─▶ reconciling
- *      ▲  │error                ║              ▲─────────────────renewed / failed───────────┘◀────────done / failed─┘
+ *      ▲  │error                ║              ▲─────────────────renewed / failed───────────┘◀────────done─────────────┘
  *      │  ▼                     ║              (RENEW_NOW in renewing or reconciling: renewalOwed := true)
  *   retrying ─retryInterval─┘   ╚═ reaper:  waiting ─reapInterval─▶ reaping ─done / failed─▶ waiting
+ *
+ *   reconciling ═╦═ booking:   running ─done / failed─▶ done (final)
+ *     (done when ║
+ *   both final)  ╚═ keepAlive: waiting ─renewInterval / RENEW_NOW─▶ renewing ─renewed / failed─▶ waiting
+ *                               │ booking done           └─lost─▶ reconciling, again (leaseLost)
+ *                               ▼
+ *                              done (final)
  *
  * A failed store call is never retried at once: the next tick is the retry,
  * so an outage costs one call per interval. Pure: the store calls are
