@@ -319,6 +319,26 @@ describe('lease machine: keep-alive during a reconciliation', () => {
     l.lease.stop();
   });
 
+  it('a RENEW_NOW while its keep-alive is in flight is owed, not sent again beside it', async () => {
+    const l = reconcilingLease(() => 'renewed');
+    await settle();
+    l.lease.send({ type: 'INCARNATION_CHANGED' });
+    l.holdRenewals();
+    await l.advance(1_000);
+    expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew']);
+    l.lease.send({ type: 'RENEW_NOW' });
+    await settle();
+    expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew']);
+    expect(l.lease.getSnapshot().context.renewalOwed).toBe(true);
+    await l.release();
+    l.reconciles[0]?.resolve();
+    await settle();
+    // Paid by the renewal as soon as the reconciliation has ended.
+    expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew', 'renew']);
+    expect(l.lease.getSnapshot().context.renewalOwed).toBe(false);
+    l.lease.stop();
+  });
+
   it('ends only once the keep-alive in flight has answered: a lost lease it finds is not dropped', async () => {
     const l = reconcilingLease(() => 'lost');
     await settle();
