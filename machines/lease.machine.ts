@@ -11,24 +11,38 @@
  *   after a failover: the store took a new incarnation)
  *   or work left by an outage (slots booked or freed while the store was
  *   away) sends it to `reconciling`, which books again what this node holds.
+ *   The lease is kept alive beside it (`keepAlive`, every `renewIntervalMs`):
+ *   a reconciliation of tens of thousands of users may outlast the TTL, and
+ *   a lease run out mid-way would owe a full re-admission again, without end.
+ *   A keep-alive that finds the lease lost starts the reconciliation again;
+ *   the reconciliation ends once its call has answered and no keep-alive is
+ *   in flight (a keep-alive's answer is never dropped).
  *   RENEW_NOW (the store's connection came back after a drop, maybe to
  *   another server, or the store answers again after an outage) renews at once instead of at the next tick, so a
  *   failover is found within a round trip of the reconnect. One that comes
  *   while a call is in flight is owed (`renewalOwed`), never dropped nor
- *   allowed to abort that call: `waiting` pays it on entry.
+ *   allowed to abort that call: `waiting` pays it on entry. During a
+ *   reconciliation it is owed too, and the keep-alive renews at once.
  * - reaper: every `reapIntervalMs` the entries of dead incarnations (crashed
  *   nodes) are removed from the book.
  *
  *   starting ──done──▶ holding ═╦═ renewal: waiting ─renewInterval / RENEW_NOW / owed─▶ renewing ─lost / work left─▶ reconciling
- *      ▲  │error                ║              ▲─────────────────renewed / failed───────────┘◀────────done / failed─┘
+ *      ▲  │error                ║              ▲─────────────────renewed / failed───────────┘◀────────done─────────────┘
  *      │  ▼                     ║              (RENEW_NOW in renewing or reconciling: renewalOwed := true)
  *   retrying ─retryInterval─┘   ╚═ reaper:  waiting ─reapInterval─▶ reaping ─done / failed─▶ waiting
+ *
+ *   reconciling ═╦═ booking:   running ─done / failed─▶ done (final)
+ *     (done when ║
+ *   both final)  ╚═ keepAlive: waiting ─renewInterval / RENEW_NOW─▶ renewing ─renewed / failed─▶ waiting
+ *                               │ booking done           └─lost─▶ reconciling, again (leaseLost)
+ *                               ▼
+ *                              done (final)
  *
  * A failed store call is never retried at once: the next tick is the retry,
  * so an outage costs one call per interval. Pure: the store calls are
  * placeholder actors and the runtime supplies them with `.provide()`.
  */
-import { assign, fromPromise, setup } from 'xstate';
+import { assign, fromPromise, setup, stateIn } from 'xstate';
 
 /** What the lease actor starts with: its three intervals, in ms. */
 export interface LeaseInput {
@@ -90,6 +104,8 @@ export const leaseMachine = setup({
     /** Slots booked while the store was away, or releases it never got. */
     hasWorkLeft: () => false,
     isRenewalOwed: ({ context }) => context.renewalOwed,
+    /** The reconcile call has answered: the keep-alive stops once none of its own is in flight. */
+    isReconciled: stateIn('#lease.holding.renewal.reconciling.booking.done'),
   },
   delays: {
     renewInterval: ({ context }) => context.renewIntervalMs,
@@ -158,16 +174,75 @@ export const leaseMachine = setup({
                 },
               },
             },
+            // Two regions: the reconcile call, and the lease kept alive beside it. A reconciliation
+            // may outlast a renewal period (tens of thousands of users re-admitted in slices): not
+            // renewed meanwhile, the lease ran out mid-way, the next renewal took a new
+            // incarnation and a full re-admission again, and so on without end.
             reconciling: {
-              on: { RENEW_NOW: { actions: 'oweRenewal' } },
-              invoke: {
-                src: 'reconcile',
-                onDone: 'waiting',
-                onError: {
-                  target: 'waiting',
-                  actions: {
-                    type: 'storeFailed',
-                    params: ({ event }) => ({ operation: 'reconcile', error: event.error }),
+              type: 'parallel',
+              // Once the reconcile call has answered and no keep-alive is in flight: a keep-alive's
+              // answer is never dropped ('lost' is all some stores say of a lost lease).
+              onDone: 'waiting',
+              states: {
+                booking: {
+                  initial: 'running',
+                  states: {
+                    running: {
+                      invoke: {
+                        src: 'reconcile',
+                        onDone: 'done',
+                        onError: {
+                          target: 'done',
+                          actions: {
+                            type: 'storeFailed',
+                            params: ({ event }) => ({ operation: 'reconcile', error: event.error }),
+                          },
+                        },
+                      },
+                    },
+                    done: { type: 'final' },
+                  },
+                },
+                keepAlive: {
+                  initial: 'waiting',
+                  states: {
+                    waiting: {
+                      always: { guard: 'isReconciled', target: 'done' },
+                      after: { renewInterval: 'renewing' },
+                      // The store reconnected, maybe to another server: only a renewal sees a
+                      // failover, and until one has, the reconciliation's writes there are refused.
+                      // Owed too (here, as XState takes a parallel state's own transition only when
+                      // no region takes the event): the renewal that ends the reconciliation sees
+                      // what the outage left, which a keep-alive ignores (this reconciliation's).
+                      on: { RENEW_NOW: { target: 'renewing', actions: 'oweRenewal' } },
+                    },
+                    renewing: {
+                      on: { RENEW_NOW: { actions: 'oweRenewal' } },
+                      invoke: {
+                        src: 'renewLease',
+                        onDone: [
+                          {
+                            // A new incarnation: what this reconciliation books is under the old one.
+                            // Started again, as INCARNATION_CHANGED does (the call under way goes on
+                            // and sees the loss: ClusterBook's #leasesLost).
+                            guard: { type: 'isLost', params: ({ event }) => ({ outcome: event.output }) },
+                            target: '#lease.holding.renewal.reconciling',
+                            reenter: true,
+                            actions: 'leaseLost',
+                          },
+                          { target: 'waiting' },
+                        ],
+                        // Reported as any failed renewal; the next tick is the retry, the reconciliation goes on.
+                        onError: {
+                          target: 'waiting',
+                          actions: {
+                            type: 'storeFailed',
+                            params: ({ event }) => ({ operation: 'renew', error: event.error }),
+                          },
+                        },
+                      },
+                    },
+                    done: { type: 'final' },
                   },
                 },
               },

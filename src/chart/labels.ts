@@ -6,7 +6,7 @@ import { type ChartEdge, type ChartGraph, type ChartNode, ROOT } from './graph.j
 
 /**
  * The trigger of an edge, with its guard: `SOCKET_OPENED`, `after drainTimeout`, `ADMIT [hasRoomAfterEviction]`,
- * `onDone (renewLease)` for an invoke whose id XState made up.
+ * `onDone (renewLease)` for an invoke whose id XState made up, `onDone (every region final)` for a parallel state's own.
  */
 export function edgeLabel(edge: ChartEdge): string {
   let trigger: string;
@@ -19,6 +19,11 @@ export function edgeLabel(edge: ChartEdge): string {
     trigger = 'always';
   } else if (edge.invoke !== undefined) {
     trigger = `${edge.kind === 'done' ? 'onDone' : 'onError'} (${edge.invoke})`;
+  } else if (isStateDone(edge.event)) {
+    // A parallel state's own onDone (the lease's `reconciling`; no machine here has a compound
+    // state's): XState's event type names the state, which the arrow's source already does,
+    // and not when it fires, which is what a reader needs.
+    trigger = 'onDone (every region final)';
   } else {
     trigger = edge.event;
   }
@@ -136,4 +141,9 @@ export function arrows(graph: ChartGraph): Arrow[] {
     if (!arrow.labels.includes(label)) arrow.labels.push(label);
   }
   return [...byKey.values()];
+}
+
+/** The event XState makes up for a state's own onDone: `xstate.done.state.<state id>`. */
+export function isStateDone(event: string): boolean {
+  return event.startsWith('xstate.done.state.');
 }

@@ -4,6 +4,7 @@
  * vocabulary, so a reviewer reads the diff of a machine change in one place.
  */
 import type { ChartGraph } from './graph.js';
+import { isStateDone } from './labels.js';
 import { toMermaid } from './mermaid.js';
 
 /** What each of our machines is for; other machines get a generic line. */
@@ -54,7 +55,8 @@ export function toMarkdown(name: string, graph: ChartGraph): string {
     toMermaid(graph).trimEnd(),
     '```',
     '',
-    `- Events: ${list(graph.events.filter((event) => !invokeEvents.has(event)))}`,
+    // Nor a state's own onDone's (`onDone` in the diagram): no one sends it.
+    `- Events: ${list(graph.events.filter((event) => !invokeEvents.has(event) && !isStateDone(event)))}`,
     ...(invoked.length === 0 ? [] : [`- Invoked (onDone / onError): ${list(invoked)}`]),
     `- Guards: ${list(graph.guards)}`,
     `- Delays: ${list(delays)}`,

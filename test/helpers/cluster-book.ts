@@ -15,14 +15,17 @@ import { MemoryBook, type MemoryStore } from './memory-slot-store.js';
  * what the book tells it; `held` is what the host says this node holds (the sockets), of
  * which the host gives the book every one, or only those it names, as the real host does.
  * `reported` keeps each error told to the host, for the tests that read its message.
+ * `timing` shortens the lease (60 s) or the store calls' deadline (1 s).
  */
 export function bookOnMemoryStore(
   held: () => HeldConnection[] = () => [],
   onStoreUnavailable: StoreUnavailablePolicy = 'local',
+  timing: { leaseTtlMs?: number; commandTimeoutMs?: number } = {},
 ) {
+  const { leaseTtlMs = 60_000, commandTimeoutMs = 1_000 } = timing;
   const clock = new SimulatedClock();
   const book = new MemoryBook(() => clock.now());
-  const store = book.store('node-0', 60_000) as MemoryStore;
+  const store = book.store('node-0', leaseTtlMs) as MemoryStore;
   const told: string[] = [];
   const reported: SupervisorError[] = [];
   let leaseTaken = false;
@@ -75,10 +78,10 @@ export function bookOnMemoryStore(
     redis: undefined,
     store,
     nodeId: 'node-0',
-    leaseTtlMs: 60_000,
+    leaseTtlMs,
     reaperIntervalMs: 10_000,
     keyPrefix: 'wssup:',
-    commandTimeoutMs: 1_000,
+    commandTimeoutMs,
     onStoreUnavailable,
   };
   const cluster = new ClusterBook(store, options, host);

@@ -197,6 +197,166 @@ describe('lease machine', () => {
 });
 
 /**
+ * The keep-alive: a reconciliation may outlast a renewal period (tens of thousands of users
+ * re-admitted in slices), so the lease is renewed beside it at every renewInterval, without
+ * aborting it. A keep-alive that finds the lease lost starts the reconciliation again (for the
+ * new incarnation); one that fails is reported and retried at the next tick; the reconciliation
+ * ends only once no keep-alive is in flight, so that no answer of one is dropped.
+ */
+describe('lease machine: keep-alive during a reconciliation', () => {
+  /** A lease whose reconciliations wait for the test; renewals answer `renew()` at once. */
+  function reconcilingLease(renew: () => 'renewed' | 'lost') {
+    const clock = new SimulatedClock();
+    const calls: string[] = [];
+    const reconciles: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+    let renewals: Array<() => void> | undefined;
+    const lease = createActor(
+      leaseMachine.provide({
+        actors: {
+          renewLease: fromPromise<'renewed' | 'lost'>(async () => {
+            calls.push('renew');
+            if (renewals !== undefined) await new Promise<void>((resolve) => renewals?.push(resolve));
+            return renew();
+          }),
+          reconcile: fromPromise<void>(
+            () =>
+              new Promise<void>((resolve, reject) => {
+                calls.push('reconcile');
+                reconciles.push({ resolve, reject });
+              }),
+          ),
+          reapDeadSlots: fromPromise(async () => 0),
+        },
+        actions: {
+          leaseLost: () => void calls.push('leaseLost'),
+          storeFailed: (_, { operation }) => void calls.push(`failed ${operation}`),
+        },
+      }),
+      { clock, input },
+    );
+    lease.start();
+    const value = () => lease.getSnapshot().value as { holding: { renewal: unknown } };
+    return {
+      lease,
+      calls,
+      clock,
+      renewal: () => value().holding.renewal,
+      reconciles,
+      /** From now on each renewal waits for release(). */
+      holdRenewals: () => {
+        renewals = [];
+      },
+      release: async () => {
+        renewals?.shift()?.();
+        await settle();
+      },
+      advance: async (ms: number) => {
+        clock.increment(ms);
+        await settle();
+      },
+    };
+  }
+
+  it('renews at every renewInterval while the reconcile call runs, then ends with it', async () => {
+    const l = reconcilingLease(() => 'renewed');
+    await settle();
+    l.lease.send({ type: 'INCARNATION_CHANGED' });
+    expect(l.renewal()).toEqual({ reconciling: { booking: 'running', keepAlive: 'waiting' } });
+    for (let i = 0; i < 3; i++) await l.advance(1_000);
+    expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew', 'renew', 'renew']);
+    expect(l.reconciles).toHaveLength(1);
+    l.reconciles[0]?.resolve();
+    await settle();
+    expect(l.renewal()).toBe('waiting');
+    // The renewal's own tick, a whole renewInterval after the reconciliation ended.
+    await l.advance(999);
+    expect(l.calls).toHaveLength(5);
+    await l.advance(1);
+    expect(l.calls).toHaveLength(6);
+    l.lease.stop();
+    expect(pendingDelays(l.clock)).toBe(0);
+  });
+
+  it('a keep-alive that finds the lease lost starts the reconciliation again (leaseLost first)', async () => {
+    let answer: 'renewed' | 'lost' = 'lost';
+    const l = reconcilingLease(() => answer);
+    await settle();
+    l.lease.send({ type: 'INCARNATION_CHANGED' });
+    await l.advance(1_000);
+    expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew', 'leaseLost', 'reconcile']);
+    expect(l.renewal()).toEqual({ reconciling: { booking: 'running', keepAlive: 'waiting' } });
+    answer = 'renewed';
+    // The first call answers late: the reconciliation under way is the second's.
+    l.reconciles[0]?.resolve();
+    await settle();
+    expect(l.renewal()).toEqual({ reconciling: { booking: 'running', keepAlive: 'waiting' } });
+    l.reconciles[1]?.resolve();
+    await settle();
+    expect(l.renewal()).toBe('waiting');
+    l.lease.stop();
+  });
+
+  it('a keep-alive that fails is reported and retried at the next tick; the reconciliation goes on', async () => {
+    let down = true;
+    const l = reconcilingLease(() => {
+      if (down) throw new Error('no Redis');
+      return 'renewed';
+    });
+    await settle();
+    l.lease.send({ type: 'INCARNATION_CHANGED' });
+    await l.advance(1_000);
+    expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew', 'failed renew']);
+    expect(l.renewal()).toEqual({ reconciling: { booking: 'running', keepAlive: 'waiting' } });
+    down = false;
+    await l.advance(999);
+    expect(l.calls).toHaveLength(4);
+    await l.advance(1);
+    expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew', 'failed renew', 'renew']);
+    l.reconciles[0]?.reject(new Error('no Redis'));
+    await settle();
+    expect(l.calls.at(-1)).toBe('failed reconcile');
+    expect(l.renewal()).toBe('waiting');
+    l.lease.stop();
+  });
+
+  it('a RENEW_NOW while its keep-alive is in flight is owed, not sent again beside it', async () => {
+    const l = reconcilingLease(() => 'renewed');
+    await settle();
+    l.lease.send({ type: 'INCARNATION_CHANGED' });
+    l.holdRenewals();
+    await l.advance(1_000);
+    expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew']);
+    l.lease.send({ type: 'RENEW_NOW' });
+    await settle();
+    expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew']);
+    expect(l.lease.getSnapshot().context.renewalOwed).toBe(true);
+    await l.release();
+    l.reconciles[0]?.resolve();
+    await settle();
+    // Paid by the renewal as soon as the reconciliation has ended.
+    expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew', 'renew']);
+    expect(l.lease.getSnapshot().context.renewalOwed).toBe(false);
+    l.lease.stop();
+  });
+
+  it('ends only once the keep-alive in flight has answered: a lost lease it finds is not dropped', async () => {
+    const l = reconcilingLease(() => 'lost');
+    await settle();
+    l.lease.send({ type: 'INCARNATION_CHANGED' });
+    l.holdRenewals();
+    await l.advance(1_000);
+    l.reconciles[0]?.resolve();
+    await settle();
+    expect(l.renewal()).toEqual({ reconciling: { booking: 'done', keepAlive: 'renewing' } });
+    await l.release();
+    expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew', 'leaseLost', 'reconcile']);
+    expect(l.renewal()).toEqual({ reconciling: { booking: 'running', keepAlive: 'waiting' } });
+    l.lease.stop();
+    expect(pendingDelays(l.clock)).toBe(0);
+  });
+});
+
+/**
  * RENEW_NOW (the store reconnected, perhaps to another server): renew at once, not at
  * the next tick. A renewal or reconciliation in flight is never aborted by it, and the
  * command is never dropped: it is owed, and paid as soon as the renewal is back to waiting.
@@ -232,7 +392,16 @@ describe('lease machine: RENEW_NOW', () => {
       lease,
       calls,
       clock,
-      renewal: () => (lease.getSnapshot().value as { holding?: { renewal: string } }).holding?.renewal,
+      /** The renewal's state; `reconciling` whatever its regions (see keepAlive()). */
+      renewal: () => {
+        const renewal = (lease.getSnapshot().value as { holding?: { renewal: string | object } }).holding
+          ?.renewal;
+        return typeof renewal === 'object' ? Object.keys(renewal)[0] : renewal;
+      },
+      /** The keep-alive beside a reconciliation (undefined outside one). */
+      keepAlive: () =>
+        (lease.getSnapshot().value as { holding?: { renewal: { reconciling?: { keepAlive: string } } } })
+          .holding?.renewal.reconciling?.keepAlive,
       /** Settles the oldest call in flight. */
       answer: async (outcome: 'renewed' | 'lost' = 'renewed') => {
         renewAnswer = outcome;
@@ -295,15 +464,24 @@ describe('lease machine: RENEW_NOW', () => {
     l.lease.stop();
   });
 
-  it('during a reconciliation: does not abort it, and renews right after it', async () => {
+  it('during a reconciliation: renews at once beside it without aborting it, and again right after it', async () => {
     const l = heldLease();
     await settle();
     l.lease.send({ type: 'INCARNATION_CHANGED' });
     expect(l.renewal()).toBe('reconciling');
     l.lease.send({ type: 'RENEW_NOW' });
+    // The keep-alive renews now (only a renewal sees a failover); the reconcile call goes on.
     expect(l.renewal()).toBe('reconciling');
-    await l.answer();
+    expect(l.keepAlive()).toBe('renewing');
     expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew']);
+    l.lease.send({ type: 'RENEW_NOW' });
+    expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew']);
+    await l.answer(); // the reconcile call
+    // Its keep-alive is in flight: the reconciliation ends when that answers, not before.
+    expect(l.renewal()).toBe('reconciling');
+    await l.answer('renewed'); // the keep-alive
+    // Owed too: the renewal that ends a reconciliation sees what the outage left (work left).
+    expect(l.calls).toEqual(['leaseLost', 'reconcile', 'renew', 'renew']);
     expect(l.renewal()).toBe('renewing');
     await l.answer();
     expect(l.renewal()).toBe('waiting');

@@ -11,9 +11,13 @@
  * failed (the next tick is the retry); work left by a loss sends a renewal
  * on to reconciling until a reconciliation succeeds; a store reconnect
  * (RENEW_NOW) renews at once while waiting and is owed, never dropped, while
- * a call is in flight; INCARNATION_CHANGED reconciles from wherever the
- * renewal is, its abandoned call answered late and dropped; the reaper runs
- * every interval on its own. Each delay is an event: exactly that delay of
+ * a call is in flight; while a reconciliation runs, the lease is renewed beside
+ * it every period (a keep-alive: RENEW_NOW renews at once there too, and is
+ * owed as well), a keep-alive that finds the lease lost starts the
+ * reconciliation again, one that fails is reported, and the reconciliation ends
+ * once its call has answered and no keep-alive is in flight; INCARNATION_CHANGED
+ * reconciles from wherever the renewal is, its abandoned calls answered late and
+ * dropped; the reaper runs every interval on its own. Each delay is an event: exactly that delay of
  * the lease actor elapses on an ActorClock.
  *
  * After every step: the real lease's state, the store calls in flight, and
@@ -64,6 +68,10 @@ type Reaper = 'waiting' | 'reaping';
 interface LeaseBook {
   phase: 'starting' | 'retrying' | 'holding';
   renewal: Renewal;
+  /** In `reconciling`: whether its reconcile call has answered (then a keep-alive is in flight). */
+  booking: 'running' | 'done';
+  /** In `reconciling`: the renewal beside it. */
+  keepAlive: 'waiting' | 'renewing';
   reaper: Reaper;
   /** A RENEW_NOW came while a call was in flight. */
   owed: boolean;
@@ -81,6 +89,21 @@ interface LeaseBook {
 /** Back to waiting; an owed renewal is paid at once. */
 const toWaiting = (book: LeaseBook): LeaseBook =>
   book.owed ? { ...book, renewal: 'renewing', owed: false } : { ...book, renewal: 'waiting' };
+/** A reconciliation (again): its reconcile call sent, the keep-alive waiting for its tick. */
+const toReconciling = (book: LeaseBook): LeaseBook => ({
+  ...book,
+  renewal: 'reconciling',
+  booking: 'running',
+  keepAlive: 'waiting',
+});
+/** The reconcile call answered: the reconciliation ends, unless a keep-alive is in flight. */
+const reconciled = (book: LeaseBook): LeaseBook =>
+  book.keepAlive === 'renewing' ? { ...book, booking: 'done' } : toWaiting(book);
+/** A keep-alive answered: the reconciliation ends if its call has answered already. */
+const keptAlive = (book: LeaseBook): LeaseBook =>
+  book.booking === 'done' ? toWaiting(book) : { ...book, keepAlive: 'waiting' };
+const isKeepAliveRenewing = (book: LeaseBook) =>
+  book.phase === 'holding' && book.renewal === 'reconciling' && book.keepAlive === 'renewing';
 const failed = (book: LeaseBook): LeaseBook => ({
   ...book,
   streak: book.streak + 1,
@@ -94,13 +117,23 @@ const leaseModel = setup({
     canFailStart: ({ context }) => context.phase === 'starting' && context.startFailures < MAX_START_FAILURES,
     isRetrying: ({ context }) => context.phase === 'retrying',
     isHolding: ({ context }) => context.phase === 'holding',
-    isWaiting: ({ context }) => context.phase === 'holding' && context.renewal === 'waiting',
+    // The renewal's tick, or the keep-alive's beside a reconciliation.
+    isWaiting: ({ context }) =>
+      context.phase === 'holding' &&
+      (context.renewal === 'waiting' ||
+        (context.renewal === 'reconciling' && context.keepAlive === 'waiting')),
     isRenewing: ({ context }) => context.phase === 'holding' && context.renewal === 'renewing',
     canFailRenewal: ({ context }) =>
       context.phase === 'holding' && context.renewal === 'renewing' && context.streak < MAX_FAILURE_STREAK,
-    isReconciling: ({ context }) => context.phase === 'holding' && context.renewal === 'reconciling',
+    isKeepingAlive: ({ context }) => isKeepAliveRenewing(context),
+    canFailKeepAlive: ({ context }) => isKeepAliveRenewing(context) && context.streak < MAX_FAILURE_STREAK,
+    isReconciling: ({ context }) =>
+      context.phase === 'holding' && context.renewal === 'reconciling' && context.booking === 'running',
     canFailReconcile: ({ context }) =>
-      context.phase === 'holding' && context.renewal === 'reconciling' && context.streak < MAX_FAILURE_STREAK,
+      context.phase === 'holding' &&
+      context.renewal === 'reconciling' &&
+      context.booking === 'running' &&
+      context.streak < MAX_FAILURE_STREAK,
     isReaperWaiting: ({ context }) => context.phase === 'holding' && context.reaper === 'waiting',
     isReaping: ({ context }) => context.phase === 'holding' && context.reaper === 'reaping',
     canFailReap: ({ context }) =>
@@ -111,6 +144,8 @@ const leaseModel = setup({
   context: {
     phase: 'starting',
     renewal: 'waiting',
+    booking: 'running',
+    keepAlive: 'waiting',
     reaper: 'waiting',
     owed: false,
     workLeft: false,
@@ -140,59 +175,73 @@ const leaseModel = setup({
       guard: 'isWaiting',
       actions: assign(({ context }) => ({
         ...context,
-        renewal: 'renewing' as const,
+        ...(context.renewal === 'waiting'
+          ? { renewal: 'renewing' as const }
+          : { keepAlive: 'renewing' as const }),
         missed: context.missed + 1,
       })),
     },
-    // The store reconnected: renew now while waiting, else owe it.
+    // The store reconnected: renew now while waiting, else owe it. Beside a reconciliation,
+    // both: the keep-alive renews now (if none is in flight), and the renewal after it is owed.
     RENEW_NOW: {
       guard: 'isHolding',
-      actions: assign(({ context }) =>
-        context.renewal === 'waiting'
-          ? { ...context, renewal: 'renewing' as const }
-          : { ...context, owed: true },
-      ),
+      actions: assign(({ context }) => {
+        if (context.renewal === 'waiting') return { ...context, renewal: 'renewing' as const };
+        if (context.renewal === 'reconciling')
+          return { ...context, owed: true, keepAlive: 'renewing' as const };
+        return { ...context, owed: true };
+      }),
     },
     RENEWED: {
       guard: 'isRenewing',
       actions: assign(({ context }) => {
         const answered = { ...context, streak: 0, missed: 0 };
-        return context.workLeft ? { ...answered, renewal: 'reconciling' as const } : toWaiting(answered);
+        return context.workLeft ? toReconciling(answered) : toWaiting(answered);
       }),
     },
     RENEW_LOST: {
       guard: 'isRenewing',
-      actions: assign(({ context }) => ({
-        ...context,
-        streak: 0,
-        missed: 0,
-        workLeft: true,
-        renewal: 'reconciling' as const,
-      })),
+      actions: assign(({ context }) => toReconciling({ ...context, streak: 0, missed: 0, workLeft: true })),
     },
     RENEW_FAILED: {
       guard: 'canFailRenewal',
       actions: assign(({ context }) => toWaiting(failed(context))),
     },
+    // The keep-alive beside a reconciliation answers: its work left is that reconciliation's.
+    KEEP_ALIVE_RENEWED: {
+      guard: 'isKeepingAlive',
+      actions: assign(({ context }) => keptAlive({ ...context, streak: 0, missed: 0 })),
+    },
+    // The reconciliation starts again, its reconcile call (if in flight) abandoned.
+    KEEP_ALIVE_LOST: {
+      guard: 'isKeepingAlive',
+      actions: assign(({ context }) => toReconciling({ ...context, streak: 0, missed: 0, workLeft: true })),
+    },
+    KEEP_ALIVE_FAILED: {
+      guard: 'canFailKeepAlive',
+      actions: assign(({ context }) => keptAlive(failed(context))),
+    },
     READMIT_OK: {
       guard: 'isReconciling',
-      actions: assign(({ context }) => toWaiting({ ...context, streak: 0, workLeft: false })),
+      actions: assign(({ context }) => reconciled({ ...context, streak: 0, workLeft: false })),
     },
     READMIT_FAILED: {
       guard: 'canFailReconcile',
-      actions: assign(({ context }) => toWaiting(failed(context))),
+      actions: assign(({ context }) => reconciled(failed(context))),
     },
     // The store took a new incarnation: reconcile from wherever the renewal is. The call it
     // abandons is answered (late, dropped by the lease, but the breaker counts the answer).
+    // Abandoned: a renewal's or keep-alive's call (answered 'renewed') and a reconcile call.
     INCARNATION_CHANGED: {
       guard: 'isHolding',
-      actions: assign(({ context }) => ({
-        ...context,
-        workLeft: true,
-        renewal: 'reconciling' as const,
-        ...(context.renewal === 'waiting' ? {} : { streak: 0 }),
-        ...(context.renewal === 'renewing' ? { missed: 0 } : {}),
-      })),
+      actions: assign(({ context }) =>
+        toReconciling({
+          ...context,
+          workLeft: true,
+          ...(context.renewal === 'waiting' ? {} : { streak: 0 }),
+          ...(context.renewal === 'renewing' || isKeepAliveRenewing(context) ? { missed: 0 } : {}),
+        }),
+      ),
     },
     'after reapInterval': {
       guard: 'isReaperWaiting',
@@ -210,9 +259,11 @@ const leaseModel = setup({
 });
 
 /** A state is what the lease is and owes, and the event that entered it: every kind of step into each. */
+const renewalKey = (book: LeaseBook) =>
+  book.renewal === 'reconciling' ? `reconciling(${book.booking}, ${book.keepAlive})` : book.renewal;
 const stateKey = (book: LeaseBook) =>
   book.phase === 'holding'
-    ? `${book.renewal}/${book.reaper}${book.owed ? ' owed' : ''}${book.workLeft ? ' work' : ''}`
+    ? `${renewalKey(book)}/${book.reaper}${book.owed ? ' owed' : ''}${book.workLeft ? ' work' : ''}`
     : book.phase;
 
 const model = createTestModel(leaseModel, {
@@ -319,7 +370,17 @@ class LeaseView {
 }
 
 const leaseValue = (book: LeaseBook): unknown =>
-  book.phase === 'holding' ? { holding: { renewal: book.renewal, reaper: book.reaper } } : book.phase;
+  book.phase === 'holding'
+    ? {
+        holding: {
+          renewal:
+            book.renewal === 'reconciling'
+              ? { reconciling: { booking: book.booking, keepAlive: book.keepAlive } }
+              : book.renewal,
+          reaper: book.reaper,
+        },
+      }
+    : book.phase;
 
 /** The store calls the model has in flight. */
 function callsOf(book: LeaseBook): Method[] {
@@ -327,7 +388,8 @@ function callsOf(book: LeaseBook): Method[] {
   if (book.phase === 'retrying') return [];
   const calls: Method[] = [];
   if (book.renewal === 'renewing') calls.push('renew');
-  if (book.renewal === 'reconciling') calls.push('readmit');
+  if (book.renewal === 'reconciling' && book.booking === 'running') calls.push('readmit');
+  if (book.renewal === 'reconciling' && book.keepAlive === 'renewing') calls.push('renew');
   if (book.reaper === 'reaping') calls.push('reap');
   return calls.sort();
 }
@@ -339,6 +401,7 @@ function delaysOf(book: LeaseBook): string[] {
   const delays: string[] = [];
   if (book.reaper === 'waiting') delays.push('reapInterval');
   if (book.renewal === 'waiting') delays.push('renewInterval');
+  if (book.renewal === 'reconciling' && book.keepAlive === 'waiting') delays.push('renewInterval');
   return delays.sort();
 }
 
@@ -401,6 +464,13 @@ type Walk = Awaited<ReturnType<typeof startWalk>>;
 
 const storeDown = () => new Error('scripted store: down');
 
+/** The oldest call of `method` in flight, one the lease left, answers late (a renewal: 'renewed'). */
+function abandon(store: ScriptedStore, method: Method): void {
+  const call = store.calls.find((c) => c.method === method && !c.settled) as Call;
+  call.settled = true;
+  call.resolve(method === 'renew' ? 'renewed' : []);
+}
+
 /** The real action behind each model event. */
 async function perform(walk: Walk, event: EventObject, before: LeaseBook): Promise<void> {
   const { store } = walk;
@@ -428,11 +498,17 @@ async function perform(walk: Walk, event: EventObject, before: LeaseBook): Promi
       // The store's connection came back after a drop (maybe to another server).
       return store.events?.reconnected?.();
     case 'RENEWED':
+    case 'KEEP_ALIVE_RENEWED':
       return store.answer('renew', { value: 'renewed' });
     case 'RENEW_LOST':
+    case 'KEEP_ALIVE_LOST':
       store.incarnation += 1;
-      return store.answer('renew', { value: 'lost' });
+      store.answer('renew', { value: 'lost' });
+      // A keep-alive's: the reconcile call the reconciliation abandons answers late, dropped.
+      if (before.renewal === 'reconciling' && before.booking === 'running') abandon(store, 'readmit');
+      return;
     case 'RENEW_FAILED':
+    case 'KEEP_ALIVE_FAILED':
       return store.answer('renew', { error: storeDown() });
     case 'READMIT_OK':
       return store.answer('readmit', { value: [] });
@@ -446,14 +522,8 @@ async function perform(walk: Walk, event: EventObject, before: LeaseBook): Promi
       const previous = store.incarnation;
       store.incarnation += 1;
       store.events?.incarnationChanged(store.incarnation, previous, 'lease-lost');
-      // The call the renewal was waiting for answers after all, late: the lease dropped it.
-      const abandoned =
-        before.renewal === 'renewing' ? 'renew' : before.renewal === 'reconciling' ? 'readmit' : undefined;
-      if (abandoned !== undefined) {
-        const call = store.calls.find((c) => c.method === abandoned && !c.settled) as Call;
-        call.settled = true;
-        call.resolve(abandoned === 'renew' ? 'renewed' : []);
-      }
+      // The calls the renewal was waiting for answer after all, late: the lease dropped them.
+      for (const method of callsOf(before)) if (method !== 'reap') abandon(store, method);
       return;
     }
     default:

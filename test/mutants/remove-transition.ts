@@ -4,7 +4,8 @@
  * transition is copied; the rest of the definition is shared. Of several
  * guarded transitions for one event, only the named one goes. An invoked
  * actor's `onDone` / `onError` (the lease machine's store calls) count as
- * transitions too: XState lists them under `xstate.done.actor.<id>`.
+ * transitions too: XState lists them under `xstate.done.actor.<id>`, and so does a
+ * state's own `onDone` (the lease's parallel `reconciling`), under `xstate.done.state.<id>`.
  */
 import { type AnyStateMachine, createMachine } from 'xstate';
 import { allTransitions } from '../model/transitions.js';
@@ -14,6 +15,7 @@ type StateConfig = {
   invoke?: unknown;
   after?: Record<string, unknown>;
   always?: unknown;
+  onDone?: unknown;
   states?: Record<string, StateConfig>;
 };
 
@@ -40,9 +42,16 @@ export function withoutTransition(machine: AnyStateMachine, key: string): AnySta
     node.on?.[transition.event] === undefined
       ? /^xstate\.(done|error)\.actor\./.exec(transition.event)
       : null;
+  // Written as the state's own onDone (its regions all final), not under `on`.
+  const stateDone =
+    node.on?.[transition.event] === undefined && transition.event.startsWith('xstate.done.state.');
   if (transition.event === 'always') {
     // Eventless transitions have a key of their own, not an entry under `on`.
     node.always = without(node.always);
+  } else if (stateDone) {
+    const rest = without(node.onDone);
+    if (rest === undefined) delete node.onDone;
+    else node.onDone = rest;
   } else if (invoked !== null) {
     // Written as the invoke's onDone / onError (one invoke per state in our machines).
     if (Array.isArray(node.invoke)) throw new Error(`${transition.source} invokes several actors`);
