@@ -422,15 +422,19 @@ export class ClusterBook {
   /**
    * The idle ⇄ live edges, mirrored so that other nodes can evict this node's idle connections.
    * Paced (edge-queue.ts): a burst of them (a broadcast, then idleTimeoutMs later) goes out a
-   * bounded window at a time, a connection's edge not sent yet replaced by its newer one.
+   * bounded window at a time, a connection's live edge not sent yet replaced by its newer one.
    */
   idle(userId: string, connectionId: string, idleSince: number | undefined): void {
     if (!this.#edgeMaySend(userId, connectionId)) return;
-    this.#edges.push(connectionId, {
-      run: () => this.#sendEdge(userId, connectionId, idleSince),
-      // Replaced by a newer edge of the connection (which settles or owes the state), or stopping.
-      dropped: () => {},
-    });
+    this.#edges.push(
+      connectionId,
+      {
+        run: () => this.#sendEdge(userId, connectionId, idleSince),
+        // Replaced by a newer edge of the connection (which settles or owes the state), or stopping.
+        dropped: () => {},
+      },
+      idleSince !== undefined,
+    );
   }
 
   /**
@@ -477,12 +481,16 @@ export class ClusterBook {
    * it. Resolves once sent and answered (`run`'s outcome is its own), or dropped: replaced by a
    * newer edge of the connection, which settles or owes the state itself, or stopping.
    */
-  #queueEdge(connectionId: string, run: () => Promise<void>): Promise<void> {
+  #queueEdge(connectionId: string, judges: boolean, run: () => Promise<void>): Promise<void> {
     return new Promise((resolve) => {
-      this.#edges.push(connectionId, {
-        run: () => run().finally(resolve),
-        dropped: resolve,
-      });
+      this.#edges.push(
+        connectionId,
+        {
+          run: () => run().finally(resolve),
+          dropped: resolve,
+        },
+        judges,
+      );
     });
   }
 
@@ -1108,7 +1116,7 @@ export class ClusterBook {
     }
     await Promise.all(
       [...longest.values()].map(({ userId, connectionId, idleSince }) =>
-        this.#queueEdge(connectionId, () => this.#judgeEdge(userId, connectionId, idleSince, failed)),
+        this.#queueEdge(connectionId, true, () => this.#judgeEdge(userId, connectionId, idleSince, failed)),
       ),
     );
   }
@@ -1155,7 +1163,7 @@ export class ClusterBook {
     // and one sent is followed by it, so none of these reaches the store after a newer edge.
     await Promise.all(
       held.map(({ userId, connectionId, idleSince }) =>
-        this.#queueEdge(connectionId, async () => {
+        this.#queueEdge(connectionId, idleSince !== undefined, async () => {
           // Closed while it waited: settled as above (released, no flag to keep).
           if (!this.#ledger.holds(connectionId) || this.#stopping) return;
           const shard = this.#domains.of(userId);

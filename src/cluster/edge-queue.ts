@@ -10,11 +10,16 @@
  * bench/RESULTS.md, idle ⇄ live edges at scale. Here at most `window` are in flight, the next
  * sent as one is answered, so a call waits behind a few hundred others at most.
  *
- * Per connection, at most one edge waits: a newer one takes the place of the one not sent yet
- * (coalesced: only the connection's state of the moment matters to the book, and an idle edge
- * superseded by a live one has nothing left to judge), so the store never gets an older edge
- * after a newer one, and a backlog is never longer than the connections held. An edge in
- * flight is not replaced: the newer one queues behind it, on the same connection to the store.
+ * Per connection, at most two edges wait, in order. A newer edge takes the place of a live
+ * edge not sent yet (a live edge judges nothing: only the connection's state of the moment
+ * matters to the book), and an idle edge takes the place of every edge of it that waits (it
+ * carries the newest state and judges the book itself). But a live edge never replaces an idle
+ * one: an idle edge judges the user's whole book at T (the reconciliation's judging edges ride
+ * on one connection for the user), and dropping it when its connection turned live left the
+ * user's other idle connections at T, unjudged (a review found it). So the store never gets a
+ * connection's older edge after a newer one, and a backlog is at most two edges a connection.
+ * An edge in flight is not replaced: the newer one queues behind it, and goes out in order on
+ * the same connection to the store (a user's keys live on one master).
  *
  * Owned: clear() (the book's stop) drops what waits, and every edge dropped, coalesced or
  * cleared is told so (`dropped`), so that nothing waits for it forever. No timers.
@@ -37,10 +42,12 @@ export interface QueuedEdge {
   dropped(): void;
 }
 
-/** A place in the queue: its connection's edge of the moment, `undefined` once dropped. */
+/** A place in the queue: an edge of its connection, `undefined` once dropped. */
 interface Slot {
   readonly connectionId: string;
   edge: QueuedEdge | undefined;
+  /** An idle edge: it judges the user's book at T, so no live edge takes its place. */
+  judges: boolean;
 }
 
 export class EdgeQueue {
@@ -53,42 +60,52 @@ export class EdgeQueue {
    */
   #slots: Slot[] = [];
   #head = 0;
-  /** Connection id → its place while its edge waits: a newer edge takes that place. */
-  readonly #waiting = new Map<string, Slot>();
+  /** Connection id → its places whose edges wait, oldest first (one or two). */
+  readonly #waiting = new Map<string, Slot[]>();
   #inFlight = 0;
 
   constructor(window: number) {
     this.#window = Math.max(1, window);
   }
 
-  /** Queues the connection's newest edge, in place of the one of it that waits (dropped), if any. */
-  push(connectionId: string, edge: QueuedEdge): void {
-    const slot = this.#waiting.get(connectionId);
-    if (slot === undefined) {
-      const fresh: Slot = { connectionId, edge };
-      this.#waiting.set(connectionId, fresh);
-      this.#slots.push(fresh);
-    } else {
-      const older = slot.edge;
-      slot.edge = edge;
+  /**
+   * Queues the connection's newest edge: an idle one (`judges`) in place of every edge of it
+   * that waits, a live one in place of a waiting live one, else behind what waits.
+   */
+  push(connectionId: string, edge: QueuedEdge, judges: boolean): void {
+    const places = this.#waiting.get(connectionId);
+    const last = places?.[places.length - 1];
+    if (judges) this.forget(connectionId);
+    else if (last !== undefined && !last.judges) {
+      const older = last.edge;
+      last.edge = edge;
       older?.dropped();
+      this.#pump();
+      return;
     }
+    const fresh: Slot = { connectionId, edge, judges };
+    const waiting = this.#waiting.get(connectionId);
+    if (waiting === undefined) this.#waiting.set(connectionId, [fresh]);
+    else waiting.push(fresh);
+    this.#slots.push(fresh);
     this.#pump();
   }
 
-  /** Drops the connection's edge that waits, if any (released, or its edges held back for a booking). */
+  /** Drops the connection's edges that wait, if any (released, or its edges held back for a booking). */
   forget(connectionId: string): void {
-    const slot = this.#waiting.get(connectionId);
-    if (slot === undefined) return;
+    const places = this.#waiting.get(connectionId);
+    if (places === undefined) return;
     this.#waiting.delete(connectionId);
-    const edge = slot.edge;
-    slot.edge = undefined;
-    edge?.dropped();
+    for (const slot of places) {
+      const edge = slot.edge;
+      slot.edge = undefined;
+      edge?.dropped();
+    }
   }
 
   /** Drops every edge that waits (shutdown); those in flight end on their own. */
   clear(): void {
-    const edges = [...this.#waiting.values()].map((slot) => slot.edge);
+    const edges = [...this.#waiting.values()].flat().map((slot) => slot.edge);
     this.#waiting.clear();
     this.#slots = [];
     this.#head = 0;
@@ -97,7 +114,9 @@ export class EdgeQueue {
 
   /** Edges not sent yet. */
   get waiting(): number {
-    return this.#waiting.size;
+    let count = 0;
+    for (const places of this.#waiting.values()) count += places.length;
+    return count;
   }
 
   get inFlight(): number {
@@ -111,7 +130,10 @@ export class EdgeQueue {
       this.#head += 1;
       const { edge } = slot;
       if (edge === undefined) continue;
-      this.#waiting.delete(slot.connectionId);
+      // The connection's oldest place that waits: its edges go in order.
+      const places = this.#waiting.get(slot.connectionId);
+      places?.shift();
+      if (places?.length === 0) this.#waiting.delete(slot.connectionId);
       slot.edge = undefined;
       return edge;
     }
