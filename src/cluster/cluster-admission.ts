@@ -1130,8 +1130,14 @@ export class ClusterBook {
   ): Promise<void> {
     if (!this.#ledger.holds(connectionId) || this.#stopping) return;
     const shard = this.#domains.of(userId);
-    // Its domain failed a later step (the resend): owed, sent at the next reconciliation.
-    if (failed.has(shard)) {
+    // Its domain failed a later step (the resend): owed, sent at the next reconciliation. So is
+    // one whose booking began again while it waited in the queue (a lease lost meanwhile: the
+    // edge would find no entry of the new incarnation), as idle()'s edges are at their turn.
+    if (
+      failed.has(shard) ||
+      this.#ledger.edgeWaitsForBooking(connectionId) ||
+      this.#ledger.isUnsynced(connectionId)
+    ) {
       this.#ledger.edgeUnsent(userId, connectionId);
       return;
     }
@@ -1176,7 +1182,8 @@ export class ClusterBook {
           // admitted unsynced since): sent now, the edge would find no entry of this incarnation
           // and be settled, lost. It stays owed, sent after the booking, which judges only the
           // limit, never the eviction rule at T (see idle()).
-          if (this.#ledger.isUnsynced(connectionId)) return;
+          // So is one whose booking began again while it waited in the queue (a lease lost meanwhile).
+          if (this.#ledger.isUnsynced(connectionId) || this.#ledger.edgeWaitsForBooking(connectionId)) return;
           try {
             const orders = await this.#call(() => this.#setIdle(userId, connectionId, idleSince), shard);
             if (!this.#stopping) for (const order of orders) this.#ordered(order);
