@@ -9,9 +9,11 @@
  * It imports `ws-supervisor` by name, as your tests will: here that resolves to
  * this package's dist/, so the script builds first (as `npm test` does).
  */
+// #region imports
 import { once } from 'node:events';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { text } from 'node:stream/consumers';
 import { expect, it, onTestFailed, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import {
@@ -23,22 +25,32 @@ import {
 } from 'ws-supervisor';
 import { SimulatedClock } from 'xstate';
 
+// …and your app's factory, e.g. import { createChat } from '../src/chat.js' (here it is below).
+// #endregion imports
+
 // #region app
 // The app under test (in your repo, your own module): a token per user, and a
 // JSON protocol: {"say": text} is answered {"from": user, "said": text}; anything
 // else closes the connection with 4100. Tests pass what they change (a clock, limits).
 // A token may end its session: 'token-alice@<epoch ms>' (a real app reads a JWT's exp * 1000).
-const users: Record<string, string> = { 'token-alice': 'alice', 'token-bob': 'bob' };
+// Typed app data (createSupervisor<ChatData>): connection.data is a ChatData | undefined.
+interface ChatData {
+  plan: 'free' | 'pro';
+}
+const users: Record<string, { userId: string; data: ChatData }> = {
+  'token-alice': { userId: 'alice', data: { plan: 'pro' } },
+  'token-bob': { userId: 'bob', data: { plan: 'free' } },
+};
 
-function createChat(overrides: Partial<SupervisorOptions> = {}): Supervisor {
-  return createSupervisor({
+function createChat(overrides: Partial<SupervisorOptions<ChatData>> = {}): Supervisor<ChatData> {
+  return createSupervisor<ChatData>({
     preset: 'production',
     authenticate: (request) => {
       const token = new URLSearchParams(request.url?.split('?')[1]).get('token') ?? '';
       const [name = '', endsAt] = token.split('@');
-      const userId = users[name];
-      if (userId === undefined) return null; // null: HTTP 401
-      return endsAt === undefined ? userId : { userId, expiresAt: Number(endsAt) }; // 4002 once past
+      const user = users[name];
+      if (user === undefined) return null; // null: HTTP 401
+      return endsAt === undefined ? user : { ...user, expiresAt: Number(endsAt) }; // 4002 once past
     },
     onMessage: (connection, data) => {
       let message: { say?: unknown };
@@ -57,7 +69,9 @@ function createChat(overrides: Partial<SupervisorOptions> = {}): Supervisor {
 
 // #region harness
 /** Your app on a real HTTP server on port 0; after the test, shut down and check that nothing leaked. */
-async function startChat(overrides: Partial<SupervisorOptions> = {}) {
+// Its options are whatever your createChat() takes (Partial<SupervisorOptions<Data>> for an app
+// typed with createSupervisor<Data>()), so this compiles for a typed app and an untyped one alike.
+async function startChat(overrides: Parameters<typeof createChat>[0] = {}) {
   const supervisor = createChat(overrides);
   const server = createServer();
   supervisor.attach(server);
@@ -99,14 +113,17 @@ async function open(url: string, options?: WebSocket.ClientOptions): Promise<Web
   return ws;
 }
 /** The answer to an upgrade the server must refuse (its status, headers and body); fails if it opens. */
-async function refusal(url: string): Promise<IncomingMessage> {
+async function refusal(
+  url: string,
+): Promise<{ statusCode: number | undefined; headers: IncomingHttpHeaders; body: string }> {
   // No terminate() after the test: on a socket still connecting, ws reports that as an 'error'.
   const ws = new WebSocket(url);
   ws.on('open', () => ws.emit('error', new Error(`expected ${url} to be refused, but it opened`)));
   // With this listener, ws hands over the response instead of an 'error' ("Unexpected server response").
   const [, response] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
-  response.resume(); // the body, e.g. "user has reached the maximum number of connections (2)"
-  return response;
+  // Read it all now: resumed and read a turn of I/O later, its body would be gone ('').
+  const body = await text(response); // e.g. "user has reached the maximum number of connections (2)\n"
+  return { statusCode: response.statusCode, headers: response.headers, body };
 }
 // #endregion harness
 
@@ -134,6 +151,7 @@ it('answers {"say"} and closes with 4100 on anything but JSON', async () => {
   const admitted = nextEvent(supervisor, 'admitted');
   const ws = await open(url('token-alice'));
   const { connectionId } = await admitted;
+  expect(supervisor.connection(connectionId)?.data?.plan).toBe('pro'); // typed: ChatData | undefined
 
   ws.send(JSON.stringify({ say: 'hi' }));
   const [reply] = await once(ws, 'message');
@@ -159,6 +177,7 @@ it('refuses a user at the limit with HTTP 429 and a Retry-After', async () => {
   expect(response.statusCode).toBe(429);
   expect(response.headers['retry-after']).toBe('5');
   expect(await rejected).toMatchObject({ reason: 'user-limit', userId: 'bob', status: 429 });
+  expect(response.body).toBe('user has reached the maximum number of connections (2)\n');
   expect(supervisor.userStats('bob')).toMatchObject({ live: 2, limit: 2 });
 });
 // #endregion limit
