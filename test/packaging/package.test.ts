@@ -13,6 +13,9 @@
  *   short program: skipLibCheck);
  * - type-check with exactOptionalPropertyTypes too (a fifth program): no error
  *   in our .d.ts, and optional options that take undefined say so;
+ * - type-check the strict app with TypeScript 7 too (what `npm install
+ *   typescript` installs today): the same errors as 5.9; and resolve every
+ *   subpath with `module: commonjs`, whose node10 resolution TypeScript 7 removed;
  * - read the TSDoc an editor shows on hover for the main path's public types;
  * - run it: a real socket through the app's own ws, every subpath through
  *   import() and require() (and no other path), and SVG charts without elkjs
@@ -35,6 +38,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixture = fileURLToPath(new URL('./consumer/', import.meta.url));
 const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+/** TypeScript 7 (the native compiler), what `npm install typescript` gives an app today (devDependency `typescript-7`). */
+const tsc7 = join(root, 'node_modules', 'typescript-7', 'bin', 'tsc');
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 interface Result {
@@ -110,7 +115,9 @@ describe('the packed package in a fresh app', () => {
    * (subpaths.ts) skips the library checks, so it is short; tsconfig.exact.json is
    * exact.ts and subpaths.ts with exactOptionalPropertyTypes.
    */
-  let typeChecks: Record<'nodenext' | 'node16' | 'bundler' | 'node10' | 'exact', Promise<Result>> | undefined;
+  let typeChecks:
+    | Record<'nodenext' | 'node16' | 'bundler' | 'node10' | 'exact' | 'ts7' | 'ts7commonjs', Promise<Result>>
+    | undefined;
   const typeCheck = (resolution: keyof NonNullable<typeof typeChecks>): Promise<Result> => {
     if (typeChecks === undefined) throw new Error('the app was not installed (see beforeAll)');
     return typeChecks[resolution];
@@ -150,14 +157,16 @@ describe('the packed package in a fresh app', () => {
         `export const all = [${specifiers.map((_, i) => `m${i}`).join(', ')}];\n`,
     );
     const twoAtATime = limiter(2);
-    const tscRun = (project: string) =>
-      twoAtATime(() => run(process.execPath, [tsc, '-p', project, '--pretty', 'false'], app));
+    const tscRun = (project: string, compiler = tsc) =>
+      twoAtATime(() => run(process.execPath, [compiler, '-p', project, '--pretty', 'false'], app));
     typeChecks = {
       nodenext: tscRun('tsconfig.json'),
       node16: tscRun('tsconfig.node16.json'),
       bundler: tscRun('tsconfig.bundler.json'),
       node10: tscRun('tsconfig.node10.json'),
       exact: tscRun('tsconfig.exact.json'),
+      ts7: tscRun('tsconfig.json', tsc7),
+      ts7commonjs: tscRun('tsconfig.commonjs.json', tsc7),
     };
   }, 120_000);
 
@@ -286,6 +295,22 @@ describe('the packed package in a fresh app', () => {
   it('the types of every subpath resolve with moduleResolution node10 (module commonjs, TypeScript 5)', async () => {
     const check = await typeCheck('node10');
     expect(errorsOf(check.stdout), check.stdout).toEqual([]);
+  }, 120_000);
+
+  // TypeScript 7 is what `npm install typescript` installs today: the strict app must get the
+  // same verdicts from it as from TypeScript 5.9 (the wrong lines rejected, nothing else but
+  // prom-client's missing types), and an app on `module: commonjs`, whose node10 resolution
+  // TypeScript 7 removed (TS5108 where a tsconfig names it), must still resolve every subpath.
+  it('TypeScript 7 gives the strict app the same errors as TypeScript 5.9', async () => {
+    const [five, seven] = await Promise.all([typeCheck('nodenext'), typeCheck('ts7')]);
+    expect(seven.stdout, seven.stderr).toMatch(/^wrong\.ts\(\d+,\d+\): error TS2322/m);
+    expect(errorsOf(seven.stdout), seven.stdout).toEqual(errorsOf(five.stdout));
+  }, 120_000);
+
+  it('the types of every subpath resolve with module commonjs under TypeScript 7 (no moduleResolution)', async () => {
+    const check = await typeCheck('ts7commonjs');
+    expect(`${check.stdout}${check.stderr}`).not.toMatch(/error TS/);
+    expect(check.code, check.stdout).toBe(0);
   }, 120_000);
 
   // The strictest app: exactOptionalPropertyTypes too. Our own .d.ts files must compile under
