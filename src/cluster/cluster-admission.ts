@@ -108,6 +108,17 @@ export interface ClusterStats {
   /** Releases the store has not confirmed yet (retried when it answers). */
   pendingReleases: number;
   /**
+   * The idle ⇄ live edges sent to the store and not answered yet (idle()'s, and a
+   * reconciliation's): at most the window, 500 at the default `commandTimeoutMs`.
+   */
+  edgesInFlight: number;
+  /**
+   * The idle ⇄ live edges queued behind those in flight (at most two a connection). A
+   * backlog that stays up says the store answers slower than connections turn idle and
+   * live: the other nodes see those edges, and evict at T, late.
+   */
+  edgesWaiting: number;
+  /**
    * Timers the lease actor holds (renewal and reaper): 2 while running, 0 after shutdown.
    * With a `cluster.store` of the app's own, one more while a call to it is in flight (and
    * up to a quarter of `commandTimeoutMs` after): its deadlines' watchdog.
@@ -603,6 +614,8 @@ export class ClusterBook {
       policy: this.#options.onStoreUnavailable,
       unsynced: this.#ledger.unbookedCount,
       pendingReleases: this.#ledger.pendingReleaseCount,
+      edgesInFlight: this.#edges.inFlight,
+      edgesWaiting: this.#edges.waiting,
       pendingTimers: this.#host.clock.pending,
     };
   }

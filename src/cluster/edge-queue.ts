@@ -62,6 +62,8 @@ export class EdgeQueue {
   #head = 0;
   /** Connection id → its places whose edges wait, oldest first (one or two). */
   readonly #waiting = new Map<string, Slot[]>();
+  /** The places in #waiting, all connections': kept as they come and go, so that stats() reads it in O(1). */
+  #waitingCount = 0;
   #inFlight = 0;
 
   constructor(window: number) {
@@ -87,6 +89,7 @@ export class EdgeQueue {
     const waiting = this.#waiting.get(connectionId);
     if (waiting === undefined) this.#waiting.set(connectionId, [fresh]);
     else waiting.push(fresh);
+    this.#waitingCount += 1;
     this.#slots.push(fresh);
     this.#pump();
   }
@@ -96,6 +99,7 @@ export class EdgeQueue {
     const places = this.#waiting.get(connectionId);
     if (places === undefined) return;
     this.#waiting.delete(connectionId);
+    this.#waitingCount -= places.length;
     for (const slot of places) {
       const edge = slot.edge;
       slot.edge = undefined;
@@ -107,18 +111,18 @@ export class EdgeQueue {
   clear(): void {
     const edges = [...this.#waiting.values()].flat().map((slot) => slot.edge);
     this.#waiting.clear();
+    this.#waitingCount = 0;
     this.#slots = [];
     this.#head = 0;
     for (const edge of edges) edge?.dropped();
   }
 
-  /** Edges not sent yet. */
+  /** Edges not sent yet (at most two a connection), in O(1): stats() reads it. */
   get waiting(): number {
-    let count = 0;
-    for (const places of this.#waiting.values()) count += places.length;
-    return count;
+    return this.#waitingCount;
   }
 
+  /** Edges sent and not answered yet (at most the window). */
   get inFlight(): number {
     return this.#inFlight;
   }
@@ -134,6 +138,7 @@ export class EdgeQueue {
       const places = this.#waiting.get(slot.connectionId);
       places?.shift();
       if (places?.length === 0) this.#waiting.delete(slot.connectionId);
+      this.#waitingCount -= 1;
       slot.edge = undefined;
       return edge;
     }
