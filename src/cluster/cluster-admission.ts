@@ -1195,7 +1195,9 @@ export class ClusterBook {
           // admitted unsynced since): sent now, the edge would find no entry of this incarnation
           // and be settled, lost. It stays owed, sent after the booking, which judges only the
           // limit, never the eviction rule at T (see idle()).
-          // So is one whose booking began again while it waited in the queue (a lease lost meanwhile).
+          // So is one whose booking began again while it waited in the queue (a lease lost meanwhile):
+          // sent once the re-admission's script had run, it wrote the state read before it over the
+          // booking's, and judged that at T (a live connection named for eviction).
           if (this.#ledger.isUnsynced(connectionId) || this.#ledger.edgeWaitsForBooking(connectionId)) return;
           try {
             const orders = await this.#call(() => this.#setIdle(userId, connectionId, idleSince), shard);
