@@ -109,7 +109,8 @@ export interface ClusterStats {
   pendingReleases: number;
   /**
    * The idle ⇄ live edges sent to the store and not answered yet (idle()'s, and a
-   * reconciliation's): at most the window, 500 at the default `commandTimeoutMs`.
+   * reconciliation's): at most the window, 500 at the default `commandTimeoutMs`, per failure
+   * domain (each master of a Redis Cluster has its own).
    */
   edgesInFlight: number;
   /**
@@ -210,7 +211,7 @@ export class ClusterBook {
   #needsFullReadmit = false;
   /** Users per store call of a re-admission and of its judging edges (reconcile-pace.ts). */
   readonly #usersPerCall: number;
-  /** The idle ⇄ live edges on their way: a bounded window of setIdle calls in flight (edge-queue.ts). */
+  /** The idle ⇄ live edges on their way: a bounded window of setIdle calls in flight per failure domain (edge-queue.ts). */
   readonly #edges: EdgeQueue;
   /**
    * The store took a new incarnation: once the full re-admission has booked everything
@@ -445,6 +446,8 @@ export class ClusterBook {
         dropped: () => {},
       },
       idleSince !== undefined,
+      // Its failure domain's window (a Redis Cluster's master): a slow master holds back only its own.
+      this.#domains.of(userId),
     );
   }
 
@@ -492,7 +495,7 @@ export class ClusterBook {
    * it. Resolves once sent and answered (`run`'s outcome is its own), or dropped: replaced by a
    * newer edge of the connection, which settles or owes the state itself, or stopping.
    */
-  #queueEdge(connectionId: string, judges: boolean, run: () => Promise<void>): Promise<void> {
+  #queueEdge(userId: string, connectionId: string, judges: boolean, run: () => Promise<void>): Promise<void> {
     return new Promise((resolve) => {
       this.#edges.push(
         connectionId,
@@ -501,6 +504,7 @@ export class ClusterBook {
           dropped: resolve,
         },
         judges,
+        this.#domains.of(userId),
       );
     });
   }
@@ -1129,7 +1133,9 @@ export class ClusterBook {
     }
     await Promise.all(
       [...longest.values()].map(({ userId, connectionId, idleSince }) =>
-        this.#queueEdge(connectionId, true, () => this.#judgeEdge(userId, connectionId, idleSince, failed)),
+        this.#queueEdge(userId, connectionId, true, () =>
+          this.#judgeEdge(userId, connectionId, idleSince, failed),
+        ),
       ),
     );
   }
@@ -1182,7 +1188,7 @@ export class ClusterBook {
     // and one sent is followed by it, so none of these reaches the store after a newer edge.
     await Promise.all(
       held.map(({ userId, connectionId, idleSince }) =>
-        this.#queueEdge(connectionId, idleSince !== undefined, async () => {
+        this.#queueEdge(userId, connectionId, idleSince !== undefined, async () => {
           // Closed while it waited: settled as above (released, no flag to keep).
           if (!this.#ledger.holds(connectionId) || this.#stopping) return;
           const shard = this.#domains.of(userId);
