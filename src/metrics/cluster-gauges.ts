@@ -68,7 +68,7 @@ export function registerClusterGauges(
   });
   new client.Gauge({
     name: name('clusterEdges'),
-    help: 'Idle and live edges of connections on their way to the slot store: in-flight sent and not answered yet (at most the window, 500 at the default commandTimeoutMs), waiting queued behind them. A waiting backlog that stays up means the store answers slower than connections turn idle and live, and other nodes see those edges late.',
+    help: 'Idle and live edges of connections on their way to the slot store: in-flight sent and not answered yet (at most the window, 500 at the default commandTimeoutMs, per Redis Cluster master), waiting queued behind them. A waiting backlog that stays up means the store answers slower than connections turn idle and live, and other nodes see those edges late.',
     labelNames: ['state'] as const,
     registers,
     collect() {
