@@ -108,6 +108,18 @@ export interface ClusterStats {
   /** Releases the store has not confirmed yet (retried when it answers). */
   pendingReleases: number;
   /**
+   * The idle ⇄ live edges sent to the store and not answered yet (idle()'s, and a
+   * reconciliation's): at most the window, 500 at the default `commandTimeoutMs`, per failure
+   * domain (each master of a Redis Cluster has its own).
+   */
+  edgesInFlight: number;
+  /**
+   * The idle ⇄ live edges queued behind those in flight (at most two a connection). A
+   * backlog that stays up says the store answers slower than connections turn idle and
+   * live: the other nodes see those edges, and evict at T, late.
+   */
+  edgesWaiting: number;
+  /**
    * Timers the lease actor holds (renewal and reaper): 2 while running, 0 after shutdown.
    * With a `cluster.store` of the app's own, one more while a call to it is in flight (and
    * up to a quarter of `commandTimeoutMs` after): its deadlines' watchdog.
@@ -199,7 +211,7 @@ export class ClusterBook {
   #needsFullReadmit = false;
   /** Users per store call of a re-admission and of its judging edges (reconcile-pace.ts). */
   readonly #usersPerCall: number;
-  /** The idle ⇄ live edges on their way: a bounded window of setIdle calls in flight (edge-queue.ts). */
+  /** The idle ⇄ live edges on their way: a bounded window of setIdle calls in flight per failure domain (edge-queue.ts). */
   readonly #edges: EdgeQueue;
   /**
    * The store took a new incarnation: once the full re-admission has booked everything
@@ -434,6 +446,8 @@ export class ClusterBook {
         dropped: () => {},
       },
       idleSince !== undefined,
+      // Its failure domain's window (a Redis Cluster's master): a slow master holds back only its own.
+      this.#domains.of(userId),
     );
   }
 
@@ -481,7 +495,7 @@ export class ClusterBook {
    * it. Resolves once sent and answered (`run`'s outcome is its own), or dropped: replaced by a
    * newer edge of the connection, which settles or owes the state itself, or stopping.
    */
-  #queueEdge(connectionId: string, judges: boolean, run: () => Promise<void>): Promise<void> {
+  #queueEdge(userId: string, connectionId: string, judges: boolean, run: () => Promise<void>): Promise<void> {
     return new Promise((resolve) => {
       this.#edges.push(
         connectionId,
@@ -490,6 +504,7 @@ export class ClusterBook {
           dropped: resolve,
         },
         judges,
+        this.#domains.of(userId),
       );
     });
   }
@@ -603,6 +618,8 @@ export class ClusterBook {
       policy: this.#options.onStoreUnavailable,
       unsynced: this.#ledger.unbookedCount,
       pendingReleases: this.#ledger.pendingReleaseCount,
+      edgesInFlight: this.#edges.inFlight,
+      edgesWaiting: this.#edges.waiting,
       pendingTimers: this.#host.clock.pending,
     };
   }
@@ -1116,7 +1133,9 @@ export class ClusterBook {
     }
     await Promise.all(
       [...longest.values()].map(({ userId, connectionId, idleSince }) =>
-        this.#queueEdge(connectionId, true, () => this.#judgeEdge(userId, connectionId, idleSince, failed)),
+        this.#queueEdge(userId, connectionId, true, () =>
+          this.#judgeEdge(userId, connectionId, idleSince, failed),
+        ),
       ),
     );
   }
@@ -1169,7 +1188,7 @@ export class ClusterBook {
     // and one sent is followed by it, so none of these reaches the store after a newer edge.
     await Promise.all(
       held.map(({ userId, connectionId, idleSince }) =>
-        this.#queueEdge(connectionId, idleSince !== undefined, async () => {
+        this.#queueEdge(userId, connectionId, idleSince !== undefined, async () => {
           // Closed while it waited: settled as above (released, no flag to keep).
           if (!this.#ledger.holds(connectionId) || this.#stopping) return;
           const shard = this.#domains.of(userId);
@@ -1182,7 +1201,9 @@ export class ClusterBook {
           // admitted unsynced since): sent now, the edge would find no entry of this incarnation
           // and be settled, lost. It stays owed, sent after the booking, which judges only the
           // limit, never the eviction rule at T (see idle()).
-          // So is one whose booking began again while it waited in the queue (a lease lost meanwhile).
+          // So is one whose booking began again while it waited in the queue (a lease lost meanwhile):
+          // sent once the re-admission's script had run, it wrote the state read before it over the
+          // booking's, and judged that at T (a live connection named for eviction).
           if (this.#ledger.isUnsynced(connectionId) || this.#ledger.edgeWaitsForBooking(connectionId)) return;
           try {
             const orders = await this.#call(() => this.#setIdle(userId, connectionId, idleSince), shard);

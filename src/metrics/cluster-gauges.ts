@@ -16,7 +16,7 @@ const BREAKER_STATES = Object.keys({
   isolated: true,
 } satisfies Record<BreakerState, true>) as readonly BreakerState[];
 
-/** Registers the five gauges in `registers`; registerMetrics' undo removes them by name. */
+/** Registers the six gauges in `registers`; registerMetrics' undo removes them by name. */
 export function registerClusterGauges(
   client: typeof PromClient,
   registers: PromClient.Registry[],
@@ -64,6 +64,17 @@ export function registerClusterGauges(
     registers,
     collect() {
       this.set(cluster()?.pendingReleases ?? 0);
+    },
+  });
+  new client.Gauge({
+    name: name('clusterEdges'),
+    help: 'Idle and live edges of connections on their way to the slot store: in-flight sent and not answered yet (at most the window, 500 at the default commandTimeoutMs, per Redis Cluster master), waiting queued behind them. A waiting backlog that stays up means the store answers slower than connections turn idle and live, and other nodes see those edges late.',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      const stats = cluster();
+      this.set({ state: 'waiting' }, stats?.edgesWaiting ?? 0);
+      this.set({ state: 'in-flight' }, stats?.edgesInFlight ?? 0);
     },
   });
 }

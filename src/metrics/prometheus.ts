@@ -67,6 +67,7 @@ export const metricNames = Object.freeze({
   clusterLeaseHeld: 'cluster_lease_held',
   clusterUnsynced: 'cluster_unsynced_connections',
   clusterPendingReleases: 'cluster_pending_releases',
+  clusterEdges: 'cluster_edges',
 } as const);
 
 export type MetricKey = keyof typeof metricNames;
@@ -78,6 +79,7 @@ const CLUSTER_KEYS: readonly MetricKey[] = [
   'clusterLeaseHeld',
   'clusterUnsynced',
   'clusterPendingReleases',
+  'clusterEdges',
 ];
 
 /** Socket end → disposal. Mostly 0 (cleanup in the same step); up to drainTimeoutMs for a lingering peer. */
@@ -157,6 +159,7 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `cluster_lease_held`            | gauge     |          | stats().cluster.leaseHeld, per scrape: 1 or 0 |
  * | `cluster_unsynced_connections`  | gauge     |          | stats().cluster.unsynced, per scrape |
  * | `cluster_pending_releases`      | gauge     |          | stats().cluster.pendingReleases, per scrape |
+ * | `cluster_edges`                 | gauge     | `state`: waiting, in-flight | stats().cluster.edgesWaiting and edgesInFlight, per scrape: idle ⇄ live edges on their way to the store |
  *
  * The `cluster_` metrics are registered only when the supervisor runs in cluster mode.
  *

@@ -107,6 +107,8 @@ describe('registerMetrics in cluster mode', () => {
           leaseHeld: m.value('ws_supervisor_cluster_lease_held') === 1,
           unsynced: m.value('ws_supervisor_cluster_unsynced_connections'),
           pendingReleases: m.value('ws_supervisor_cluster_pending_releases'),
+          edgesWaiting: m.value('ws_supervisor_cluster_edges', { state: 'waiting' }),
+          edgesInFlight: m.value('ws_supervisor_cluster_edges', { state: 'in-flight' }),
         },
         states: states.map(({ labels }) => labels.state).sort(),
         stats: here.supervisor.stats().cluster,
@@ -114,7 +116,14 @@ describe('registerMetrics in cluster mode', () => {
     };
 
     let now = await both();
-    expect(now.scraped).toEqual({ breaker: ['closed'], leaseHeld: true, unsynced: 0, pendingReleases: 0 });
+    expect(now.scraped).toEqual({
+      breaker: ['closed'],
+      leaseHeld: true,
+      unsynced: 0,
+      pendingReleases: 0,
+      edgesWaiting: 0,
+      edgesInFlight: 0,
+    });
     expect(now.states).toEqual(['closed', 'half-open', 'isolated', 'open']); // every state, at 0 or 1
     expect(now.stats).toMatchObject({ ...now.scraped, breaker: 'closed' });
 
@@ -130,7 +139,14 @@ describe('registerMetrics in cluster mode', () => {
     await driveUntil(clock, () => expect(breaker.at(-1)?.breaker).toBe('closed'));
     await vi.waitFor(() => expect(here.supervisor.stats().cluster?.unsynced).toBe(0), ioWait);
     now = await both();
-    expect(now.scraped).toEqual({ breaker: ['closed'], leaseHeld: true, unsynced: 0, pendingReleases: 0 });
+    expect(now.scraped).toEqual({
+      breaker: ['closed'],
+      leaseHeld: true,
+      unsynced: 0,
+      pendingReleases: 0,
+      edgesWaiting: 0,
+      edgesInFlight: 0,
+    });
 
     // After shutdown a scrape still answers: the lease is given back.
     await Promise.all(nodes.map((node) => node.supervisor.shutdown({ deadlineMs: 200 })));

@@ -82,6 +82,36 @@ it('3,000 connections going idle then live at once: at most 500 setIdle in fligh
   await cluster.stop();
 });
 
+it('stats().cluster shows the backlog as it is: 500 in flight and the rest waiting, both 0 once answered, and stop() leaves none waiting', async () => {
+  const { store, cluster } = await bookedBook();
+  const seen = watchSetIdle(store);
+  expect(cluster.stats()).toMatchObject({ edgesInFlight: 0, edgesWaiting: 0 });
+
+  for (let c = 0; c < CONNECTIONS; c++) cluster.idle(`u${c}`, `c${c}`, 1_000 + c);
+  expect(cluster.stats()).toMatchObject({ edgesInFlight: 500, edgesWaiting: CONNECTIONS - 500 });
+  // Each live edge queues behind its idle one (in flight, or waiting: never replaced)...
+  for (let c = 0; c < CONNECTIONS; c++) cluster.idle(`u${c}`, `c${c}`, undefined);
+  expect(cluster.stats()).toMatchObject({ edgesInFlight: 500, edgesWaiting: 2 * CONNECTIONS - 500 });
+  // ...and a newer live edge takes the place of the live one that waits: no more waiting.
+  for (let c = 0; c < CONNECTIONS; c++) cluster.idle(`u${c}`, `c${c}`, undefined);
+  expect(cluster.stats()).toMatchObject({ edgesInFlight: 500, edgesWaiting: 2 * CONNECTIONS - 500 });
+  // A connection released: its waiting edges go (c2999's idle and live ones).
+  cluster.released('u2999', 'c2999');
+  expect(cluster.stats()).toMatchObject({ edgesInFlight: 500, edgesWaiting: 2 * CONNECTIONS - 502 });
+
+  await expect
+    .poll(() => seen.inFlight === 0 && seen.calls.length >= 2 * (CONNECTIONS - 1), { timeout: 10_000 })
+    .toBe(true);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(cluster.stats()).toMatchObject({ edgesInFlight: 0, edgesWaiting: 0 });
+
+  for (let c = 0; c < CONNECTIONS - 1; c++) cluster.idle(`u${c}`, `c${c}`, 5_000 + c);
+  expect(cluster.stats()).toMatchObject({ edgesInFlight: 500, edgesWaiting: CONNECTIONS - 501 });
+  await cluster.stop();
+  expect(cluster.stats()).toMatchObject({ edgesWaiting: 0 });
+  await expect.poll(() => cluster.stats().edgesInFlight).toBe(0);
+});
+
 it('idle, live, idle again while they wait: the newer idle edge takes the place of both, and the store never gets an older edge after a newer one', async () => {
   const { book, store, cluster } = await bookedBook();
   const seen = watchSetIdle(store);
