@@ -76,6 +76,50 @@ function loseLease(setup: { book: { leases: Map<number, { expiresAt: number }> }
   (setup.book.leases.get(setup.store.incarnation) as { expiresAt: number }).expiresAt = 0;
 }
 
+/**
+ * The lease lost (again): the keep-alive's renewal takes another incarnation, and the full
+ * re-admission books c1 as it is now (live), but its answer waits for the returned `answer()`.
+ */
+async function loseLeaseWithLateBooking(setup: Awaited<ReturnType<typeof heldWindow>>): Promise<() => void> {
+  const { book, store, clock, applied } = setup;
+  let answer: () => void = () => {};
+  const late = new Promise<void>((resolve) => {
+    answer = resolve;
+  });
+  const readmit = store.readmit.bind(store);
+  let readmits = 0;
+  store.readmit = async (connections, limit) => {
+    readmits += 1;
+    const refused = await readmit(connections, limit);
+    await late;
+    return refused;
+  };
+  const before = store.incarnation;
+  loseLease(setup);
+  applied.length = 0;
+  clock.increment(20_000);
+  await vi.waitFor(() => expect(readmits).toBe(1));
+  expect(store.incarnation).not.toBe(before);
+  expect(book.book('ann').get('c1')).toMatchObject({ incarnation: store.incarnation, idleSince: undefined });
+  return answer;
+}
+
+/**
+ * Once the late booking is answered, c1 stays as the booking wrote it (live) and nobody is told
+ * to evict it. Before (the edge sent at its turn): the store got c1 idle at 100 over the
+ * booking's live state, which judged ann at T and named c1, live, for eviction.
+ */
+async function expectBookedLiveNotNamed(setup: Awaited<ReturnType<typeof heldWindow>>, orders: unknown[]) {
+  const { book, told, applied } = setup;
+  await vi.waitFor(() => expect(applied.filter(([id]) => id === 'c1').at(-1)).toEqual(['c1', undefined]));
+  await setup.settled();
+  expect(told.filter((line) => line.startsWith('evict'))).toEqual([]);
+  expect(applied.filter(([id]) => id === 'c1')).toEqual([['c1', undefined]]);
+  expect(orders).toEqual([]);
+  expect(book.book('ann').get('c1')).toMatchObject({ idleSince: undefined });
+  expect(book.book('ann').get('c1')?.evicting).not.toBe(true);
+}
+
 it("a resend read before idle()'s newer edges of its connection waits its turn behind them: the store never gets an older edge after a newer one", async () => {
   const c1: HeldConnection = { userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined };
   const setup = await heldWindow([c1]);
@@ -158,7 +202,7 @@ it("a judging edge after a re-admission is not replaced by its connection's live
 it('a resend whose turn comes once a re-admission has begun booking its connection again is not sent, and the state of the moment follows the booking: a live connection is never named for eviction', async () => {
   const c1: HeldConnection = { userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined };
   const setup = await heldWindow([c1]);
-  const { book, store, cluster, clock, told, applied } = setup;
+  const { book, cluster, clock, told } = setup;
   // ann: c1 here and m1..m3 on node-1, all live: 4, at T.
   const { other, orders } = await startOtherNode(book);
   for (const id of ['m1', 'm2', 'm3'])
@@ -181,40 +225,13 @@ it('a resend whose turn comes once a re-admission has begun booking its connecti
 
   // The lease lost meanwhile: the keep-alive's renewal takes a new incarnation, and the full
   // re-admission books c1 as it is now (live); its answer is late.
-  let answer: () => void = () => {};
-  const late = new Promise<void>((resolve) => {
-    answer = resolve;
-  });
-  const readmit = store.readmit.bind(store);
-  let readmits = 0;
-  store.readmit = async (connections, limit) => {
-    readmits += 1;
-    const refused = await readmit(connections, limit);
-    await late;
-    return refused;
-  };
-  const before = store.incarnation;
-  loseLease(setup);
-  applied.length = 0;
-  clock.increment(20_000);
-  await vi.waitFor(() => expect(readmits).toBe(1));
-  expect(store.incarnation).not.toBe(before);
-  expect(book.book('ann').get('c1')).toMatchObject({ incarnation: store.incarnation, idleSince: undefined });
+  const answer = await loseLeaseWithLateBooking(setup);
 
   // The resend's turn comes while the booking is on its way, then the booking is answered.
   setup.open();
   await setup.settled();
   answer();
-  await vi.waitFor(() => expect(applied.filter(([id]) => id === 'c1').at(-1)).toEqual(['c1', undefined]));
-  await setup.settled();
-
-  // Before (sent at its turn): the store got c1 idle at 100 over the booking's live state, which
-  // judged ann at T and named c1, live, for eviction.
-  expect(told.filter((line) => line.startsWith('evict'))).toEqual([]);
-  expect(applied.filter(([id]) => id === 'c1')).toEqual([['c1', undefined]]);
-  expect(orders).toEqual([]);
-  expect(book.book('ann').get('c1')).toMatchObject({ idleSince: undefined });
-  expect(book.book('ann').get('c1')?.evicting).not.toBe(true);
+  await expectBookedLiveNotNamed(setup, orders);
   expect(cluster.stats()).toMatchObject({ unsynced: 0, pendingReleases: 0 });
   await cluster.stop();
 });
@@ -222,7 +239,7 @@ it('a resend whose turn comes once a re-admission has begun booking its connecti
 it('a judging edge whose turn comes once another re-admission has begun booking its connection again is not sent, and the state of the moment follows the booking: a live connection is never named for eviction', async () => {
   const c1: HeldConnection = { userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined };
   const setup = await heldWindow([c1]);
-  const { book, store, cluster, clock, told, applied } = setup;
+  const { book, store, cluster, clock } = setup;
   const { other, orders } = await startOtherNode(book);
   // A pause past the lease: c1's entry is dead. ann: m1..m3 on node-1, live; c1 turns idle
   // meanwhile (its edge finds no entry of a live lease).
@@ -245,39 +262,12 @@ it('a judging edge whose turn comes once another re-admission has begun booking 
 
   // The lease lost again: the keep-alive's renewal takes another incarnation, and the full
   // re-admission books c1 as it is now (live); its answer is late.
-  let answer: () => void = () => {};
-  const late = new Promise<void>((resolve) => {
-    answer = resolve;
-  });
-  const readmit = store.readmit.bind(store);
-  let readmits = 0;
-  store.readmit = async (connections, limit) => {
-    readmits += 1;
-    const refused = await readmit(connections, limit);
-    await late;
-    return refused;
-  };
-  const before = store.incarnation;
-  loseLease(setup);
-  applied.length = 0;
-  clock.increment(20_000);
-  await vi.waitFor(() => expect(readmits).toBe(1));
-  expect(store.incarnation).not.toBe(before);
-  expect(book.book('ann').get('c1')).toMatchObject({ incarnation: store.incarnation, idleSince: undefined });
+  const answer = await loseLeaseWithLateBooking(setup);
 
   // The judging edge's turn comes while the booking is on its way, then the booking is answered.
   setup.open();
   await setup.settled();
   answer();
-  await vi.waitFor(() => expect(applied.filter(([id]) => id === 'c1').at(-1)).toEqual(['c1', undefined]));
-  await setup.settled();
-
-  // Before (sent at its turn): the store got c1 idle at 100 over the booking's live state, which
-  // judged ann at T and named c1, live, for eviction.
-  expect(told.filter((line) => line.startsWith('evict'))).toEqual([]);
-  expect(applied.filter(([id]) => id === 'c1')).toEqual([['c1', undefined]]);
-  expect(orders).toEqual([]);
-  expect(book.book('ann').get('c1')).toMatchObject({ idleSince: undefined });
-  expect(book.book('ann').get('c1')?.evicting).not.toBe(true);
+  await expectBookedLiveNotNamed(setup, orders);
   await cluster.stop();
 });
