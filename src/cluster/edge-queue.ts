@@ -247,8 +247,10 @@ export class EdgeQueue {
       lane.readyHead += 1;
       if (this.#take(slot)) return slot;
     }
-    lane.ready = [];
-    lane.readyHead = 0;
+    if (lane.ready.length > 0) {
+      lane.ready = [];
+      lane.readyHead = 0;
+    }
     while (lane.head < lane.slots.length) {
       const slot = lane.slots[lane.head] as Slot;
       lane.head += 1;
