@@ -447,7 +447,8 @@ export class ClusterBook {
       },
       idleSince !== undefined,
       // Its failure domain's window (a Redis Cluster's master): a slow master holds back only its own.
-      this.#domains.of(userId),
+      // Asked only when the edge needs a lane, and a throw is reported by its call alone (once an edge).
+      () => this.#domains.ofUnreported(userId),
     );
   }
 
@@ -504,7 +505,7 @@ export class ClusterBook {
           dropped: resolve,
         },
         judges,
-        this.#domains.of(userId),
+        () => this.#domains.ofUnreported(userId),
       );
     });
   }

@@ -252,8 +252,12 @@ export interface SlotStore {
    * slot, by the client's last topology); undefined when the whole store answers or
    * fails as one (a single Redis, a Sentinel primary). The runtime keeps one circuit
    * breaker per domain for the user's calls (admit, release, setIdle, readmit,
-   * userBook), so one master that stops answering refuses only its own users.
-   * Synchronous and cheap: it is asked at every admission. Optional.
+   * userBook), so one master that stops answering refuses only its own users, and
+   * one window of idle ⇄ live edges in flight per domain (500 at the default
+   * `commandTimeoutMs`), so a slow master holds back only its own users' edges; all
+   * domains together have at most twice that in flight, so a store that names
+   * fine-grained domains (per tenant, per slot) gets no more edges in flight than two
+   * masters would. Synchronous and cheap: it is asked at every admission. Optional.
    */
   shardOf?(userId: string): string | undefined;
   /**

@@ -32,12 +32,24 @@ export class StoreDomains {
 
   /** The failure domain of `userId`'s book, or undefined for the store-wide one. */
   of(userId: string): string | undefined {
+    return this.#of(userId, true);
+  }
+
+  /**
+   * As `of`, but a shardOf that throws is not reported: asked for an edge's lane in the edge
+   * queue, whose call (`of`) reports it, once per edge as every call about a user's book.
+   */
+  ofUnreported(userId: string): string | undefined {
+    return this.#of(userId, false);
+  }
+
+  #of(userId: string, reportThrow: boolean): string | undefined {
     let shard: unknown;
     try {
       shard = this.#store.shardOf?.(userId);
     } catch (error) {
       // A custom store's bug: reported, and its call goes through the store-wide breaker.
-      this.#report('shardOf', error);
+      if (reportThrow) this.#report('shardOf', error);
       return undefined;
     }
     if (shard === undefined || typeof shard === 'string') return shard;

@@ -13,7 +13,15 @@ import type { StoreEvent } from '../../src/index.js';
 import { registerMetrics } from '../../src/metrics/index.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { parseExposition } from '../helpers/prometheus.js';
-import { type Client, closeOf, limit, type RulesServer, startRulesServer } from '../helpers/rules.js';
+import {
+  type Client,
+  closeOf,
+  idleTimeoutMs,
+  limit,
+  type RulesServer,
+  startRulesServer,
+  touch,
+} from '../helpers/rules.js';
 import { expectNoLeaks, ioWait } from '../helpers/server.js';
 
 const leaseTtlMs = 60_000;
@@ -155,5 +163,54 @@ describe('registerMetrics in cluster mode', () => {
     expect(now.stats).toMatchObject({ leaseHeld: false });
     expect(there.supervisor.stats().cluster?.leaseHeld).toBe(false);
     for (const node of nodes) expectNoLeaks(node.supervisor);
+  });
+  it("cluster_edges counts a connection's idle edge in flight and its live edge waiting for its answer, then none", async () => {
+    const first = await startRulesServer();
+    const clock = first.clock;
+    await first.supervisor.shutdown();
+    const book = new MemoryBook(() => clock.now());
+    const store = book.store('node-0', leaseTtlMs);
+    // The store answers setIdle only when the test says (a slow master).
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const applied: (number | undefined)[] = [];
+    const setIdle = store.setIdle.bind(store);
+    store.setIdle = async (userId, connectionId, idleSince, evictAt) => {
+      await gate;
+      applied.push(idleSince);
+      return setIdle(userId, connectionId, idleSince, evictAt);
+    };
+    const here = await startRulesServer({
+      clock,
+      cluster: { store, nodeId: 'node-0', leaseTtlMs, onStoreUnavailable: 'local' },
+    });
+    await vi.waitFor(() => expect(here.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    const registry = new Registry();
+    onTestFinished(registerMetrics(here.supervisor, { registry }));
+    const edges = async () => {
+      const m = parseExposition(await registry.metrics());
+      return {
+        waiting: m.value('ws_supervisor_cluster_edges', { state: 'waiting' }),
+        inFlight: m.value('ws_supervisor_cluster_edges', { state: 'in-flight' }),
+      };
+    };
+
+    const lastActive = clock.now();
+    const fay = await here.open('fay');
+    clock.increment(idleTimeoutMs);
+    await vi.waitFor(async () => expect(await edges()).toEqual({ waiting: 0, inFlight: 1 }), ioWait);
+    // Live again while its idle edge is unanswered: its live edge waits for that answer.
+    await touch(fay.ws);
+    await vi.waitFor(async () => expect(await edges()).toEqual({ waiting: 1, inFlight: 1 }), ioWait);
+    expect(here.supervisor.stats().cluster).toMatchObject({ edgesWaiting: 1, edgesInFlight: 1 });
+
+    open();
+    await vi.waitFor(async () => expect(await edges()).toEqual({ waiting: 0, inFlight: 0 }), ioWait);
+    expect(applied).toEqual([lastActive, undefined]);
+    expect(book.book('fay').get(fay.id)?.idleSince).toBeUndefined();
+    await here.supervisor.shutdown({ deadlineMs: 200 });
+    expectNoLeaks(here.supervisor);
   });
 });

@@ -91,3 +91,26 @@ it("a user's master changes while its connection's edge waits: the newer edge wa
   ]);
   await cluster.stop();
 });
+
+it("a user's master changes while its connection's edge is in flight: the newer edge waits for its answer, and a live connection is not left idle", async () => {
+  const { book, cluster, applied, open, masterOf } = await twoMasters();
+  // A's window full, a0's idle edge among those in flight (held: master A stalled).
+  for (let i = 0; i < ON_EACH; i++) cluster.idle(`a${i}`, `c-a${i}`, 1_000 + i);
+  // A failover: a0's book is on B now (the stalled call would be answered MOVED and sent
+  // again to B); a0 turns live. Before, its live edge took B's free window and went out at
+  // once, ahead of the idle one still in flight.
+  masterOf.set('a0', 'B');
+  cluster.idle('a0', 'c-a0', undefined);
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  expect(applied.filter(([id]) => id === 'c-a0')).toEqual([]);
+  expect(cluster.stats()).toMatchObject({ edgesInFlight: WINDOW, edgesWaiting: 101 });
+
+  open();
+  await vi.waitFor(() => expect(cluster.stats()).toMatchObject({ edgesInFlight: 0, edgesWaiting: 0 }));
+  expect(applied.filter(([id]) => id === 'c-a0').map(([, idleSince]) => idleSince)).toEqual([
+    1_000,
+    undefined,
+  ]);
+  expect(book.book('a0').get('c-a0')?.idleSince).toBeUndefined();
+  await cluster.stop();
+});

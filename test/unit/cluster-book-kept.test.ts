@@ -96,7 +96,12 @@ async function keptWhileAway(held: () => HeldConnection[]) {
   if (entry === undefined) throw new Error('c1 not booked');
   entry.evicting = true;
   book.downShards.add('A');
-  for (let i = 1; i <= 3; i++) cluster.idle('ann', 'c1', i);
+  // Each answered before the next: a connection's next edge waits for the answer to its last,
+  // and one idle edge replaces another while it waits (edge-queue.ts).
+  for (let i = 1; i <= 3; i++) {
+    cluster.idle('ann', 'c1', i);
+    await vi.waitFor(() => expect(cluster.stats()).toMatchObject({ edgesInFlight: 0, edgesWaiting: 0 }));
+  }
   await vi.waitFor(() => expect(cluster.stats().unavailableShards).toEqual(['A']));
   cluster.kept('ann', 'c1');
   await vi.waitFor(() => expect(cluster.stats().unsynced).toBe(1));
