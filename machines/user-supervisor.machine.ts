@@ -270,6 +270,9 @@ export const userSupervisorMachine = setup({
 
       /** Evicts idle children until the invariant holds for `liveCount`. */
       evictIdle: enqueueActions(({ context, enqueue }, params: { liveCount: number }) => {
+        // Below T, or none idle, nothing goes: decided before the idle list is copied, as this
+        // runs at every child's idle edge (a user's 1,000 going idle together copied it 1,000 times).
+        if (params.liveCount < context.evictAt || context.idle.length === 0) return;
         const victims = planEvictions(
           params.liveCount,
           context.idle.map((child) => child.connectionId),

@@ -28,6 +28,15 @@
  *   stall ──────────────┐ timers: host fired late → deferred
  *                       │ poll:   the waiting message is read (activity noted)
  *                       │ check:  the due timers run, and see it
+ *
+ * A run of due timers is bounded: at most TIMERS_PER_TURN per loop turn. When
+ * tens of thousands of delays fall due together (50,000 connections made live
+ * by one broadcast go idle together idleTimeoutMs later), running them all in
+ * one callback stalled the process for seconds: no heartbeat, admission,
+ * message or Redis reply was read meanwhile (bench/RESULTS.md, "idle storm").
+ * The rest wait for the next deferred run, after that turn's I/O, behind the
+ * lists already waiting: a duration's timers still run in due order, and
+ * another duration's (a heartbeat's) is not held behind the whole burst.
  */
 import type { Clock } from './clock.js';
 
@@ -68,6 +77,14 @@ export interface Defer {
  */
 export const LATE_MS = 1;
 
+/**
+ * The most timers one run (one loop turn) fires before the rest wait for a deferred run. An
+ * idle edge costs 30–70 µs of this process's CPU (a connection's step and its supervisor's,
+ * measured at 1,000–50,000), so a turn stays within tens of ms; a deferred run costs one
+ * setImmediate, nothing beside 500 callbacks.
+ */
+export const TIMERS_PER_TURN = 500;
+
 export interface TimerQueue extends Clock {
   setTimeout(fn: () => void, ms: number): Entry;
   clearTimeout(id: unknown): void;
@@ -80,7 +97,12 @@ export interface TimerQueue extends Clock {
  * monotonic time in ms on which `host`'s delays elapse). With `defer`, the
  * timers of a host timer that fired late run from it, after the waiting I/O.
  */
-export function createTimerQueue(host: Clock, now: () => number, defer?: Defer): TimerQueue {
+export function createTimerQueue(
+  host: Clock,
+  now: () => number,
+  defer?: Defer,
+  perTurn = TIMERS_PER_TURN,
+): TimerQueue {
   const lists = new Map<number, TimerList>();
   let pending = 0;
   /** Lists whose host timers fired while a deferred run was due, in the order they fired. */
@@ -147,32 +169,52 @@ export function createTimerQueue(host: Clock, now: () => number, defer?: Defer):
     runDue(list, time);
   }
 
-  /** The deferred run: each waiting list's due timers, in the order their host timers fired. */
+  /**
+   * The deferred run: each waiting list's due timers, in the order their host timers fired,
+   * TIMERS_PER_TURN in all; a list cut short waits again, behind the others.
+   */
   function runWaiting(): void {
     deferred = undefined;
+    let budget = perTurn;
     try {
-      for (let list = waiting.shift(); list !== undefined; list = waiting.shift()) {
+      while (budget > 0) {
+        const list = waiting.shift();
+        if (list === undefined) break;
         list.waiting = false;
-        runDue(list, now());
+        budget -= runDue(list, now(), budget);
       }
     } finally {
-      // After a throwing callback: the lists still waiting get a run of their own.
+      // After a throwing callback, or the budget spent: the lists still waiting get a run of their own.
       if (waiting.length > 0) deferred ??= (defer as Defer).set(runWaiting);
     }
   }
 
-  /** Runs every timer of `list` due at `time` (now), in order, then re-arms. */
-  function runDue(list: TimerList, time: number): void {
+  /**
+   * Runs the timers of `list` due at `time` (now), in order, at most `budget` of them (with a
+   * `defer`: else all); then re-arms it, or, with due timers left, it waits for a deferred run.
+   * Returns how many ran.
+   */
+  function runDue(list: TimerList, time: number, budget = perTurn): number {
+    let ran = 0;
     try {
       for (let head = list.head; head !== undefined && head.at <= time; head = list.head) {
+        if (defer !== undefined && ran >= budget) {
+          // The rest of the burst waits for the I/O of this turn (see TIMERS_PER_TURN).
+          list.waiting = true;
+          waiting.push(list);
+          deferred ??= defer.set(runWaiting);
+          break;
+        }
         const fn = head.fn as () => void;
         unlink(head);
+        ran += 1;
         fn();
       }
     } finally {
       // Also after a throwing callback: the rest stay scheduled.
       arm(list);
     }
+    return ran;
   }
 
   return {

@@ -28,6 +28,7 @@ export const isolatedFiles = [
   'test/examples/reference-http.test.ts',
   'test/integration/bad-input.test.ts',
   'test/integration/fake-timers.test.ts',
+  'test/integration/idle-storm.test.ts',
   'test/integration/readme-claims-options-and-app-data.test.ts',
   'test/integration/resources.test.ts',
   'test/integration/supervisor-failure.test.ts',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { createTimerQueue, LATE_MS } from '../../src/timer-queue.js';
+import { createTimerQueue, LATE_MS, TIMERS_PER_TURN } from '../../src/timer-queue.js';
 
 /** A queue over XState's SimulatedClock, counting the host timers it holds. */
 function rig() {
@@ -268,5 +268,57 @@ describe('timer queue: a host timer that fires late runs its timers after the wa
     expect(fired).toEqual(['a', 'other duration', 'b']);
     expect(queue.pending).toBe(0);
     expect([hostTimers.size, deferred.size]).toEqual([0, 0]);
+  });
+});
+
+describe('timer queue: a burst of timers due together is spread over loop turns (idle storm)', () => {
+  // 50,000 connections made live by one broadcast go idle together idleTimeoutMs later: their
+  // idle delays, all of one duration, fall due in the same ms. Run in one callback, they held
+  // the loop for seconds, and nothing read meanwhile (a message, a pong, a Redis reply) counted.
+  const burst = 4 * TIMERS_PER_TURN;
+
+  it('runs at most TIMERS_PER_TURN per turn, in due order, and reads the I/O between turns', () => {
+    const { queue, fired, set, timersPhase, checkPhase, hostTimers, deferred } = deferRig();
+    const idle = Array.from({ length: burst }, (_, i) => set(`idle ${i}`, 100));
+    timersPhase(100); // on time: the host timer is not late
+    expect(fired).toHaveLength(TIMERS_PER_TURN);
+    // The poll phase of this turn reads a message for the last connection of the burst: its
+    // idle delay is cleared (the connection stays live) before it could run.
+    queue.clearTimeout(idle[burst - 1]);
+    let turns = 1;
+    while (deferred.size > 0) {
+      checkPhase();
+      turns += 1;
+      expect(fired.length).toBeLessThanOrEqual(turns * TIMERS_PER_TURN);
+    }
+    expect(fired).toEqual(Array.from({ length: burst - 1 }, (_, i) => `idle ${i}`));
+    expect(turns).toBe(4);
+    expect(queue.pending).toBe(0);
+    expect([hostTimers.size, deferred.size]).toEqual([0, 0]);
+  });
+
+  it("another duration's timer due in the burst (a heartbeat) does not wait for the whole burst", () => {
+    const { queue, fired, set, timersPhase, checkPhase, deferred } = deferRig();
+    for (let i = 0; i < burst; i++) set('idle', 100);
+    timersPhase(50);
+    set('heartbeat', 50); // due at 100 too, in its own list
+    timersPhase(100);
+    while (deferred.size > 0 && !fired.includes('heartbeat')) checkPhase();
+    expect(fired.indexOf('heartbeat')).toBeLessThanOrEqual(2 * TIMERS_PER_TURN);
+    while (deferred.size > 0) checkPhase();
+    expect(fired.filter((name) => name === 'idle')).toHaveLength(burst);
+    expect(queue.pending).toBe(0);
+  });
+
+  it('a burst that falls due late (after a stall) is spread the same way', () => {
+    const { queue, fired, set, timersPhase, checkPhase, deferred } = deferRig();
+    for (let i = 0; i < burst; i++) set(`idle ${i}`, 100);
+    timersPhase(100 + LATE_MS + 50);
+    expect(fired).toEqual([]);
+    checkPhase();
+    expect(fired).toHaveLength(TIMERS_PER_TURN);
+    while (deferred.size > 0) checkPhase();
+    expect(fired).toEqual(Array.from({ length: burst }, (_, i) => `idle ${i}`));
+    expect(queue.pending).toBe(0);
   });
 });
