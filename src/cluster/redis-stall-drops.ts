@@ -22,6 +22,9 @@
  * SocketTimeoutError are sent again (redis-client.ts, wrap); all of it within
  * the commands' own deadlines, which keep counting. The wait ends at the next
  * 'ready' or at the reconnect's own failure (then they fail offline, as before).
+ * The one real outage taken for a stall: an idle connection (nothing of ours in
+ * flight) whose Redis went silent. Its commands then fail at their deadline or
+ * at the reconnect's failure, instead of at once.
  */
 import { isClusterClient } from './redis-shapes.js';
 
