@@ -57,10 +57,14 @@ export function watchStallDrops(client: unknown, overdue: () => boolean): StallD
   let resumed: Promise<void> | undefined;
   let resume: (() => void) | undefined;
   let drop: unknown;
+  // Listened to only while waiting: an app's own client keeps the listeners it had
+  // (the store adds one 'ready' of its own, redis-reconnects.ts).
   const settle = () => {
     const done = resume;
+    if (done === undefined) return;
+    client.off(readyEvent, settle);
     resumed = resume = drop = undefined;
-    done?.();
+    done();
   };
   const errored = (error: unknown) => {
     // The same error again: node-redis also reports a keep-alive PING the drop rejected.
@@ -71,16 +75,15 @@ export function watchStallDrops(client: unknown, overdue: () => boolean): StallD
     resumed = new Promise<void>((resolve) => {
       resume = resolve;
     });
+    client.on(readyEvent, settle);
   };
   client.on(errorEvent, errored);
-  client.on(readyEvent, settle);
   return {
     get resumed() {
       return resumed;
     },
     stop() {
       client.off(errorEvent, errored);
-      client.off(readyEvent, settle);
       settle();
     },
   };
