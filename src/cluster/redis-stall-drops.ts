@@ -29,8 +29,8 @@
 import { isClusterClient } from './redis-shapes.js';
 
 interface Emitter {
-  on(event: string, listener: (error: unknown) => void): unknown;
-  off(event: string, listener: (error: unknown) => void): unknown;
+  on(event: string, listener: (first: unknown, second?: unknown) => void): unknown;
+  off(event: string, listener: (first: unknown, second?: unknown) => void): unknown;
 }
 
 const isEmitter = (value: unknown): value is Emitter =>
@@ -54,36 +54,59 @@ export function watchStallDrops(client: unknown, overdue: () => boolean): StallD
   const cluster = isClusterClient(client);
   const errorEvent = cluster ? 'node-error' : 'error';
   const readyEvent = cluster ? 'node-ready' : 'ready';
+  const reconnectingEvent = cluster ? 'node-reconnecting' : 'reconnecting';
+  // A cluster's events name the node's connection (its clientInfo, one object per node).
+  const connectionOf = (info: unknown) => (cluster ? info : client);
+  // Connections reconnecting (not ready again yet): a socket timeout there is a handshake
+  // that got no answer, as from a Redis still stopped, never a stall's drop.
+  const reconnecting = new Set<unknown>();
   let resumed: Promise<void> | undefined;
   let resume: (() => void) | undefined;
   let drop: unknown;
-  // Listened to only while waiting: an app's own client keeps the listeners it had
-  // (the store adds one 'ready' of its own, redis-reconnects.ts).
+  let listening = false;
+  // 'ready' is listened to only while something waits for it: an app's own client keeps the
+  // listeners it had (the store adds one 'ready' of its own, redis-reconnects.ts).
+  const listen = (on: boolean) => {
+    if (on === listening) return;
+    listening = on;
+    if (on) client.on(readyEvent, ready);
+    else client.off(readyEvent, ready);
+  };
   const settle = () => {
     const done = resume;
-    if (done === undefined) return;
-    client.off(readyEvent, settle);
     resumed = resume = drop = undefined;
-    done();
+    listen(reconnecting.size > 0);
+    done?.();
   };
-  const errored = (error: unknown) => {
+  const ready = (info: unknown) => {
+    reconnecting.delete(connectionOf(info));
+    settle();
+  };
+  const reconnected = (info: unknown) => {
+    reconnecting.add(connectionOf(info));
+    listen(true);
+  };
+  const errored = (error: unknown, info?: unknown) => {
     // The same error again: node-redis also reports a keep-alive PING the drop rejected.
     if (error === drop) return;
     if (resumed !== undefined) return settle(); // the reconnect failed: stop waiting
-    if (!isSocketTimeout(error) || overdue()) return;
+    if (!isSocketTimeout(error) || reconnecting.has(connectionOf(info)) || overdue()) return;
     drop = error;
     resumed = new Promise<void>((resolve) => {
       resume = resolve;
     });
-    client.on(readyEvent, settle);
+    listen(true);
   };
   client.on(errorEvent, errored);
+  client.on(reconnectingEvent, reconnected);
   return {
     get resumed() {
       return resumed;
     },
     stop() {
       client.off(errorEvent, errored);
+      client.off(reconnectingEvent, reconnected);
+      reconnecting.clear();
       settle();
     },
   };
