@@ -207,6 +207,11 @@ export class EdgeQueue {
     return this.#inFlight;
   }
 
+  /** The failure domains with a lane kept (an edge waiting, parked or in flight), in O(1): for tests, that none is left behind. */
+  get lanes(): number {
+    return this.#lanes.size;
+  }
+
   /** Drops the connection's places that wait; answers their lane (one for all). */
   #drop(connectionId: string): Lane | undefined {
     const places = this.#waiting.get(connectionId);

@@ -165,3 +165,41 @@ it("a connection's failure domain is asked only when its edge needs a lane", () 
   expect([queue.inFlight, queue.waiting]).toEqual([2, 1]);
   queue.clear();
 });
+
+it("a lane with a parked edge is kept until that edge is sent or dropped, and let go then", async () => {
+  const queue = new EdgeQueue(10);
+  const { edge, sent, dropped, answer } = recorder();
+  // c1's idle edge in flight on A; its next edge (its user moved to B meanwhile) parked on B.
+  queue.push('c1', edge('c1', 'c1-A', 'A'), true, () => 'A');
+  queue.push('c1', edge('c1', 'c1-B', 'B'), true, () => 'B');
+  expect(sent).toEqual(['c1-A']);
+  expect([queue.inFlight, queue.waiting, queue.lanes]).toEqual([1, 1, 2]);
+  // Released: its parked edge is dropped, and B, with nothing left, is let go at once.
+  queue.forget('c1');
+  expect(dropped).toEqual(['c1-B']);
+  expect([queue.inFlight, queue.waiting, queue.lanes]).toEqual([1, 0, 1]);
+  await answer();
+  expect(sent).toEqual(['c1-A']);
+  expect([queue.inFlight, queue.waiting, queue.lanes]).toEqual([0, 0, 0]);
+});
+
+it("a parked edge keeps its lane: a domain's new edges join it, and the window holds once the parked edge is ready", async () => {
+  const queue = new EdgeQueue(1);
+  const { edge, inFlight, sent, answer } = recorder();
+  queue.push('c1', edge('c1', 'c1-A', 'A'), true, () => 'A');
+  queue.push('c1', edge('c1', 'c1-B', 'B'), true, () => 'B');
+  // B has nothing in flight, only c1's parked edge: c2's edge is sent from the same lane.
+  queue.push('c2', edge('c2', 'c2-B', 'B'), true, () => 'B');
+  expect(sent).toEqual(['c1-A', 'c2-B']);
+  expect(queue.lanes).toBe(2);
+  const onB = () => inFlight.filter((call) => call.domain === 'B').length;
+  // c1's answer makes its parked edge ready on B, which still has c2's in flight: it waits.
+  await answer(inFlight.findIndex((call) => call.name === 'c1-A'));
+  expect(sent).toEqual(['c1-A', 'c2-B']);
+  expect(onB()).toBe(1);
+  await answer(inFlight.findIndex((call) => call.name === 'c2-B'));
+  expect(sent).toEqual(['c1-A', 'c2-B', 'c1-B']);
+  expect(onB()).toBe(1);
+  await answer();
+  expect([queue.inFlight, queue.waiting, queue.lanes]).toEqual([0, 0, 0]);
+});
