@@ -501,7 +501,8 @@ export class ClusterBook {
       this.#edges.push(
         connectionId,
         {
-          run: () => run().finally(resolve),
+          // Called now (sent as its turn comes); a run that threw at once still resolves.
+          run: () => new Promise<void>((ran) => ran(run())).finally(resolve),
           dropped: resolve,
         },
         judges,

@@ -254,10 +254,13 @@ export interface SlotStore {
    * breaker per domain for the user's calls (admit, release, setIdle, readmit,
    * userBook), so one master that stops answering refuses only its own users, and
    * one window of idle ⇄ live edges in flight per domain (500 at the default
-   * `commandTimeoutMs`), so a slow master holds back only its own users' edges; all
+   * `commandTimeoutMs`), so one slow master holds back only its own users' edges; all
    * domains together have at most twice that in flight, so a store that names
    * fine-grained domains (per tenant, per slot) gets no more edges in flight than two
-   * masters would. Synchronous and cheap: it is asked at every admission. Optional.
+   * masters would. So two slow domains fill that cap (two stalled masters, or one
+   * stalled master named as several domains by a per-tenant or per-slot shardOf): every
+   * other domain's edges then wait until one of their calls ends, at its deadline at
+   * worst. Synchronous and cheap: it is asked at every admission. Optional.
    */
   shardOf?(userId: string): string | undefined;
   /**

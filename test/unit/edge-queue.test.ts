@@ -165,3 +165,67 @@ it("a connection's failure domain is asked only when its edge needs a lane", () 
   expect([queue.inFlight, queue.waiting]).toEqual([2, 1]);
   queue.clear();
 });
+
+it('a lane with a parked edge is kept until that edge is sent or dropped, and let go then', async () => {
+  const queue = new EdgeQueue(10);
+  const { edge, sent, dropped, answer } = recorder();
+  // c1's idle edge in flight on A; its next edge (its user moved to B meanwhile) parked on B.
+  queue.push('c1', edge('c1', 'c1-A', 'A'), true, () => 'A');
+  queue.push('c1', edge('c1', 'c1-B', 'B'), true, () => 'B');
+  expect(sent).toEqual(['c1-A']);
+  expect([queue.inFlight, queue.waiting, queue.lanes]).toEqual([1, 1, 2]);
+  // Released: its parked edge is dropped, and B, with nothing left, is let go at once.
+  queue.forget('c1');
+  expect(dropped).toEqual(['c1-B']);
+  expect([queue.inFlight, queue.waiting, queue.lanes]).toEqual([1, 0, 1]);
+  await answer();
+  expect(sent).toEqual(['c1-A']);
+  expect([queue.inFlight, queue.waiting, queue.lanes]).toEqual([0, 0, 0]);
+});
+
+it("a parked edge keeps its lane: a domain's new edges join it, and the window holds once the parked edge is ready", async () => {
+  const queue = new EdgeQueue(1);
+  const { edge, inFlight, sent, answer } = recorder();
+  queue.push('c1', edge('c1', 'c1-A', 'A'), true, () => 'A');
+  queue.push('c1', edge('c1', 'c1-B', 'B'), true, () => 'B');
+  // B has nothing in flight, only c1's parked edge: c2's edge is sent from the same lane.
+  queue.push('c2', edge('c2', 'c2-B', 'B'), true, () => 'B');
+  expect(sent).toEqual(['c1-A', 'c2-B']);
+  expect(queue.lanes).toBe(2);
+  const onB = () => inFlight.filter((call) => call.domain === 'B').length;
+  // c1's answer makes its parked edge ready on B, which still has c2's in flight: it waits.
+  await answer(inFlight.findIndex((call) => call.name === 'c1-A'));
+  expect(sent).toEqual(['c1-A', 'c2-B']);
+  expect(onB()).toBe(1);
+  await answer(inFlight.findIndex((call) => call.name === 'c2-B'));
+  expect(sent).toEqual(['c1-A', 'c2-B', 'c1-B']);
+  expect(onB()).toBe(1);
+  await answer();
+  expect([queue.inFlight, queue.waiting, queue.lanes]).toEqual([0, 0, 0]);
+});
+
+it('two stalled failure domains fill the cap: the others wait until one of those calls ends, then take turns', async () => {
+  const window = 3;
+  const queue = new EdgeQueue(window);
+  const { edge, inFlight, sent, answer } = recorder();
+  // t1 and t2: two stalled masters, or one named as two domains by a per-tenant shardOf.
+  for (const domain of ['t1', 't2', 'B'])
+    for (let i = 0; i < 5; i++)
+      queue.push(`${domain}-${i}`, edge(`${domain}-${i}`, `${domain}-${i}`, domain), true, () => domain);
+  const byDomain = () =>
+    Object.fromEntries(
+      ['t1', 't2', 'B'].map((d) => [d, inFlight.filter((call) => call.domain === d).length]),
+    );
+  expect(byDomain()).toEqual({ t1: 3, t2: 3, B: 0 });
+  // One of t1's calls ends (its deadline): B, waiting for the cap, takes its place before t1 has more.
+  await answer(inFlight.findIndex((call) => call.domain === 't1'));
+  expect(byDomain()).toEqual({ t1: 2, t2: 3, B: 1 });
+  // B's answer gives its place to B's next (t1 queued for the cap behind it).
+  await answer(inFlight.findIndex((call) => call.domain === 'B'));
+  expect(byDomain()).toEqual({ t1: 2, t2: 3, B: 1 });
+  expect(sent.filter((name) => name.startsWith('B'))).toEqual(['B-0', 'B-1']);
+  // A place t2's call leaves goes to t1, queued before t2: the lanes take turns.
+  await answer(inFlight.findIndex((call) => call.domain === 't2'));
+  expect(byDomain()).toEqual({ t1: 3, t2: 2, B: 1 });
+  queue.clear();
+});
