@@ -446,7 +446,8 @@ export class ClusterBook {
         dropped: () => {},
       },
       idleSince !== undefined,
-      // Its failure domain's window (a Redis Cluster's master): a slow master holds back only its own.
+      // Its failure domain's window (a Redis Cluster's master): one slow master holds back only its
+      // own (two stalled ones can fill the cap: edge-queue.ts).
       // Asked only when the edge needs a lane, and a throw is reported by its call alone (once an edge).
       () => this.#domains.ofUnreported(userId),
     );
