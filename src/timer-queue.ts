@@ -78,10 +78,14 @@ export interface Defer {
 export const LATE_MS = 1;
 
 /**
- * The most timers one run (one loop turn) fires before the rest wait for a deferred run. An
- * idle edge costs 30–70 µs of this process's CPU (a connection's step and its supervisor's,
- * measured at 1,000–50,000), so a turn stays within tens of ms; a deferred run costs one
- * setImmediate, nothing beside 500 callbacks.
+ * The most timers one run fires before the rest wait for a deferred run (one per loop turn; a
+ * duration whose host timer fires on time starts a run of its own, so a turn may run this many
+ * per duration, of which there are a handful). A count, not a time budget, so that a test
+ * driving the clock sees the same turns every time. An idle edge costs 30–70 µs of this
+ * process's CPU on a quiet machine (a connection's step and its supervisor's, measured at
+ * 1,000–50,000), up to ~500 µs loaded with 1,000 connections a user: a turn then holds the loop
+ * 15–35 ms quiet, up to ~250 ms loaded (bench/RESULTS.md, the idle storm), against seconds for
+ * a burst of 50,000 in one callback. A deferred run costs one setImmediate.
  */
 export const TIMERS_PER_TURN = 500;
 
@@ -161,6 +165,9 @@ export function createTimerQueue(
     list.hostTimer = undefined;
     list.hostAt = Number.POSITIVE_INFINITY;
     if (defer !== undefined && (late || deferred !== undefined)) {
+      // A list cut short by the budget may also have been re-armed (a 0-ms delay set from one of
+      // its callbacks): it waits once.
+      if (list.waiting) return;
       list.waiting = true;
       waiting.push(list);
       deferred ??= defer.set(runWaiting);

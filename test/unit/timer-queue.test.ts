@@ -310,6 +310,24 @@ describe('timer queue: a burst of timers due together is spread over loop turns 
     expect(queue.pending).toBe(0);
   });
 
+  it('one budget per deferred run, shared by every list that waits: two late lists of two durations run TIMERS_PER_TURN a turn in all', () => {
+    const { queue, fired, set, timersPhase, checkPhase, deferred } = deferRig();
+    // Fewer heartbeats than the budget: the idle burst gets only what they leave of it.
+    const heartbeats = TIMERS_PER_TURN - 200;
+    for (let i = 0; i < heartbeats; i++) set('heartbeat', 90);
+    for (let i = 0; i < burst; i++) set('idle', 100);
+    timersPhase(100 + LATE_MS + 50); // both host timers late: both lists wait for the deferred run
+    expect(fired).toEqual([]);
+    let before = 0;
+    while (deferred.size > 0) {
+      checkPhase();
+      expect(fired.length - before).toBeLessThanOrEqual(TIMERS_PER_TURN);
+      before = fired.length;
+    }
+    expect(fired).toHaveLength(heartbeats + burst);
+    expect(queue.pending).toBe(0);
+  });
+
   it('a burst that falls due late (after a stall) is spread the same way', () => {
     const { queue, fired, set, timersPhase, checkPhase, deferred } = deferRig();
     for (let i = 0; i < burst; i++) set(`idle ${i}`, 100);
