@@ -35,7 +35,6 @@ import {
   type RedisSentinelSubscriberLike,
   type RedisSubscriberLike,
 } from './redis-shapes.js';
-import { isSocketTimeout, watchStallDrops } from './redis-stall-drops.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 
 export { clusterRoutingKey, type MasterCheck, maxmemoryPolicy } from './redis-senders.js';
@@ -140,12 +139,6 @@ export interface RedisConnection {
   readonly cluster: boolean;
   /** Every master shardOf may name now (the client's current topology); undefined where shardOf always is. */
   shards(): readonly string[] | undefined;
-  /**
-   * How many commands were sent again after a stall of our own process dropped their socket
-   * (redis-stall-drops.ts). A script with a deadline on Redis's clock (the admission) that
-   * answers 'late' after such a resend was sent in time, and is run again with a new one.
-   */
-  stallResends(): number;
   /** The deadline lists still running: '*' (store-wide), then each master's address; none once closed. For tests. */
   liveDeadlines(): readonly string[];
   /**
@@ -751,7 +744,6 @@ function wrap(
   where?: string,
 ): RedisConnection {
   let commands = 0;
-  let stallResends = 0;
   const roundTrips: Record<string, number> = {};
   // node-redis's own timeout only covers the wait to be written: once a
   // command is on the socket, a Redis that stopped answering (SIGSTOP, a
@@ -764,8 +756,6 @@ function wrap(
   // stuck master holds back only its own commands.
   const storeWide = deadlines.storeWide;
   const { routingKey, masterOf } = sender;
-  // A drop by socket timeout after a stall of our own process is no outage (redis-stall-drops.ts).
-  const drops = watchStallDrops(emitter, () => deadlines.anyOverdue());
   // `script`: the store's script the command runs (EVALSHA, EVAL), which its error names.
   const send = (args: readonly string[], script?: Script): Promise<unknown> => {
     const name = args[0] ?? '';
@@ -782,21 +772,11 @@ function wrap(
     if (list.overdue > 0) return Promise.reject(stuck(name, list, script));
     commands += 1;
     let sent: Promise<unknown>;
-    const resend = () => sender.send(args as string[], key);
     try {
-      const resumed = drops.resumed;
-      sent = resumed === undefined ? resend() : resumed.then(resend);
+      sent = sender.send(args as string[], key);
     } catch (error) {
       return Promise.reject(error);
     }
-    // In flight when a stall of ours dropped the socket: sent again once it is back (the
-    // store's scripts are safe to repeat: an admission's retry finds its own entry).
-    sent = sent.then(undefined, (error: unknown) => {
-      const resumed = drops.resumed;
-      if (resumed === undefined || !isSocketTimeout(error)) throw error;
-      stallResends += 1;
-      return resumed.then(resend);
-    });
     return list.watch(sent, name, undefined, script);
   };
   const command = (args: readonly string[]): Promise<unknown> => send(args);
@@ -857,14 +837,12 @@ function wrap(
     cluster: routingKey !== undefined,
     shards: () => sender.masters?.(),
     liveDeadlines: () => deadlines.live(),
-    stallResends: () => stallResends,
     onReconnect: (listener) => watchReconnects(emitter, listener),
     roundTrip(method) {
       roundTrips[method] = (roundTrips[method] ?? 0) + 1;
     },
     traffic: () => ({ commands, roundTrips: { ...roundTrips } }),
     async close() {
-      drops.stop();
       await close();
       deadlines.stop();
     },

@@ -59,13 +59,6 @@ export class MasterDeadlines {
     }
   }
 
-  /** Whether any list has a command its deadline failed and Redis has not answered yet. */
-  anyOverdue(): boolean {
-    if (this.storeWide.overdue > 0) return true;
-    for (const deadlines of this.#byAddress.values()) if (deadlines.overdue > 0) return true;
-    return false;
-  }
-
   /** '*' for the store-wide list, then each master's address: the lists (and watchdogs) still running. */
   live(): string[] {
     if (this.storeWide.stopped) return [];

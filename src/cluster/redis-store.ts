@@ -333,7 +333,6 @@ class Store implements RedisSlotStore {
       this.commandTimeoutMs,
     );
     connection.roundTrip('admit');
-    const resends = connection.stallResends();
     let admission: ClusterAdmission | 'late' | 'moved';
     const [serverKeys, server] = this.#serverCheck();
     try {
@@ -389,14 +388,6 @@ class Store implements RedisSlotStore {
     if (admission !== 'late' && admission.admitted) {
       pending.admitted(connectionId);
       return admission;
-    }
-    if (admission === 'late' && connection.stallResends() !== resends) {
-      // Sent again after a stall of this process dropped its socket (redis-stall-drops.ts):
-      // its deadline, on Redis's clock, passed during the stall while the caller still waits
-      // (its own deadline counts ticks). Run with a new one, it finds its entry if the first
-      // run booked it (the idempotent retry), or decides afresh.
-      pending.notAdmitted();
-      return this.admit(userId, connectionId, limit, evictAt);
     }
     pending.notAdmitted(); // still listed: the next renewal's sweep unlists the user if nothing came of it
     if (admission === 'late')
