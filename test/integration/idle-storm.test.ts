@@ -12,6 +12,7 @@ import { expect, it, onTestFinished, vi } from 'vitest';
 import { createMemorySupervisor } from '../../bench/memory-supervisor.js';
 import type { MemoryPeer } from '../../bench/memory-transport.js';
 import { TIMERS_PER_TURN } from '../../src/timer-queue.js';
+import { expectNoLeaks } from '../helpers/server.js';
 
 const USERS = 4 * TIMERS_PER_TURN;
 const idleTimeoutMs = 10_000;
@@ -54,4 +55,8 @@ it('connections made live by one broadcast go idle TIMERS_PER_TURN a loop turn, 
   expect(supervisor.stats().idle).toBe(USERS - 1);
   expect(supervisor.userStats(`u${USERS - 1}`)).toMatchObject({ live: 1, idle: 0 });
   expect(last.ws?.received).toBe(2); // the broadcast and the echo of its message
+
+  // Shut down after the burst: no timer, actor or listener left, every admitted one disposed.
+  await supervisor.shutdown({ deadlineMs: 0 });
+  expectNoLeaks(supervisor);
 });
