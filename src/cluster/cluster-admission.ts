@@ -110,7 +110,8 @@ export interface ClusterStats {
   /**
    * The idle ⇄ live edges sent to the store and not answered yet (idle()'s, and a
    * reconciliation's): at most the window, 500 at the default `commandTimeoutMs`, per failure
-   * domain (each master of a Redis Cluster has its own).
+   * domain (each master of a Redis Cluster has its own), and twice the window over all of them;
+   * at most one a connection.
    */
   edgesInFlight: number;
   /**

@@ -47,14 +47,14 @@
  * from M = 7), nor a store whose shardOf names fine-grained domains (per tenant) one per domain.
  * So the isolation holds for one slow domain only: two fill the cap (two stalled masters, or one
  * stalled master that a per-tenant or per-slot shardOf names as two domains or more), and every
- * other lane's edges wait until one of those calls ends, at its deadline (`commandTimeoutMs`) at
- * worst. A call in flight cannot be taken back, and places kept free for lanes yet to come
+ * other lane's edges wait until one of those calls ends, at its deadline at worst (about
+ * 1.25 × `commandTimeoutMs`: its watchdog's ticks, redis-deadlines.ts). A call in flight cannot be taken back, and places kept free for lanes yet to come
  * would be taken from a healthy master's window whenever one master alone is slow.
  * A lane that finds the cap full queues for it (`#starved`), and each call that ends gives its
  * place to the first lane in that queue, which queues again behind the others if it has more:
  * the lanes take turns, and none starves behind a busy one (each gets a place as calls end,
- * after the lanes queued before it). At three masters the cap cost the
- * healthy ones nothing measurable: 6,000 edges, one master stopped 400 ms in every 410, through
+ * after the lanes queued before it). At three masters the cap made no
+ * clear difference to the healthy ones (the ranges overlap): 6,000 edges, one master stopped 400 ms in every 410, through
  * this queue and the Redis store alone (no book, a loaded 2-core machine), the two healthy
  * masters' all answered after 0.19 to 0.46 s capped, 0.20 to 0.31 s without the cap (4 runs each).
  *
