@@ -33,7 +33,7 @@ const realClock: Clock & { now(): number } = {
 };
 
 /** After the poll phase of this loop turn: a late timer's delays see the I/O read before them. */
-const afterWaitingIo: Defer = {
+export const afterWaitingIo: Defer = {
   set: (fn) => setImmediate(fn),
   clear: (id) => clearImmediate(id as NodeJS.Immediate),
 };

@@ -17,7 +17,7 @@ import { admissionState } from './admission-state.js';
 import { type AttachableServer, type AttachOptions, attachToServer } from './attach.js';
 import { auditBooks } from './audit.js';
 import { Books, UserRecord } from './books.js';
-import { createCountingClock } from './clock.js';
+import { afterWaitingIo, createCountingClock } from './clock.js';
 import { ClusterBook } from './cluster/cluster-admission.js';
 import { createClusterHost } from './cluster/cluster-host.js';
 import { openSlotStore } from './cluster/open-store.js';
@@ -32,6 +32,7 @@ import { Readiness } from './ready.js';
 import { createRegistry } from './registry.js';
 import { createRejections } from './rejections.js';
 import { createSafely } from './safely.js';
+import { createSendEdges } from './send-edges.js';
 import { collectStats, type StatsOptions, type StatsSources, userStatsOf } from './stats.js';
 import type { ShutdownOptions, ShutdownPace, Supervisor } from './supervisor-api.js';
 import { onRejection } from './thenable.js';
@@ -100,6 +101,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   const wss =
     options.webSocketServer ??
     new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: resolved.maxPayloadBytes });
+  // A broadcast over idle connections takes their idle → live edges 500 a loop turn.
+  const sendEdges = createSendEdges(afterWaitingIo);
   const env: ConnectionEnv = {
     wss,
     maxBufferedBytes: resolved.maxBufferedBytes,
@@ -110,6 +113,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     heartbeatMessage: resolved.heartbeatMessage,
     books,
     maxRoomsPerConnection: resolved.maxRoomsPerConnection,
+    sendEdges,
     listeners: 0,
     retryHints: resolved.retryAfterMs,
     // `refuse: 'close'`: an aborted handshake is refused as a new request would be.
@@ -435,6 +439,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
               }),
             firstLeaseTaken: () => readiness.reached(),
             startRefused: (error) => readiness.refused(error),
+            takeSends: (userId) => sendEdges.takeUser(userId),
           }),
         );
 
@@ -557,6 +562,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     if (users.size === 0) allUsersEnded();
     shutdownPromise = stopped.then(async () => {
       closeRefusals.close(); // issue 11 (3): later refusals are HTTP; none outlives the shutdown
+      sendEdges.close(); // every connection has ended: an edge still waiting has nothing left to tell
       refuseAuthenticating(); // nor a socket waiting for an authenticate that never settles
       // Issue 12: this node's slots and lease are released before shutdown resolves.
       storeStopped = true;

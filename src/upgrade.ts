@@ -558,6 +558,8 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     // Everything below runs synchronously: when send() returns, the machines have decided.
     // From here the socket may be a connection actor's: a failure must not answer it.
     letGo.add(socket);
+    // The eviction at T below reads the user's idleness: a connection just sent to is active.
+    env.sendEdges.takeUser(userId);
     record.actor.send({
       type: 'ADMIT',
       connectionId: connection.id,

@@ -30,6 +30,11 @@ export interface ClusterHostOptions {
   startRefused(error: SupervisorError): void;
   /** Serves another process's cluster-wide send (the registry's local methods). */
   deliver(delivery: ClusterDelivery): void;
+  /**
+   * The user's sends still waiting for their idle → live edges (send-edges.ts) take them:
+   * an eviction order or a booking again reads the user's idleness next.
+   */
+  takeSends(userId: string): void;
 }
 
 type SupervisorSnapshot = {
@@ -65,6 +70,7 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
     deliver: options.deliver,
 
     evictIfIdle(userId, connectionId) {
+      options.takeSends(userId); // one just sent to is active, and kept
       users.get(userId)?.actor.send({ type: 'EVICT_IF_IDLE', connectionId });
     },
 
@@ -80,6 +86,8 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
       const records = only === undefined ? users.values() : new Set(only.values());
       for (const entry of records) {
         const record = typeof entry === 'string' ? users.get(entry) : entry;
+        // Booked as idle, one just sent to would be the first evicted over the limit.
+        if (record !== undefined) options.takeSends(record.userId);
         const snapshot = snapshotOf(record);
         if (record === undefined || snapshot === undefined) continue;
         // Books again against the user's own limit (the latest admission's), as it is now.

@@ -25,6 +25,7 @@ import { closeCodeFor, closeReason, retryAfterSeconds } from '../refusal.js';
 import { checkRoom } from '../rooms.js';
 import { createSafely } from '../safely.js';
 import { assertSendOptions, checkData } from '../send-arguments.js';
+import type { SendEdges } from '../send-edges.js';
 import { onRejection } from '../thenable.js';
 import type { CloseRefusals, HttpAnswer } from './close-refusal.js';
 import { refuseUpgrade } from './http-refusal.js';
@@ -44,6 +45,8 @@ export interface ConnectionEnv {
   readonly books: Books;
   /** The `maxRoomsPerConnection` option: join() refuses a room beyond it. */
   readonly maxRoomsPerConnection: number;
+  /** The idle → live edges that sends cause, paced (send-edges.ts). */
+  readonly sendEdges: SendEdges;
   /** Socket listeners currently added by this library (a leak check). */
   listeners: number;
   /**
@@ -560,12 +563,18 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     ws.send(data, { binary: options?.binary ?? typeof data !== 'string' });
     if (this.#env.activity === 'both') {
       this.#lastActivityAt = this.#env.now();
-      // Idle: the edge back to live is the machine's. (Not while a request is
-      // being delivered: that request is taking the same edge right now.)
-      if (!this.#direct && !this.#delivering) sink({ type: 'MESSAGE_SENT' });
+      // Idle: the edge back to live is the machine's, paced (a broadcast makes
+      // thousands at once). (Not while a request is being delivered: that request
+      // is taking the same edge right now.)
+      if (!this.#direct && !this.#delivering) this.#env.sendEdges.add(this);
     }
     if (ws.bufferedAmount > this.#env.maxBufferedBytes) this.#overflowed(ws);
     return true;
+  }
+
+  /** A send's paced edge (send-edges.ts): the machine learns of it if it is still idle. */
+  takeSendEdge(): void {
+    if (!this.#direct && !this.#delivering) this.#sink?.({ type: 'MESSAGE_SENT' });
   }
 
   close(code = 1000, reason = ''): void {

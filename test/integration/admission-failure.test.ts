@@ -15,12 +15,13 @@ import { createServer } from 'node:http';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createActor, createMachine, SimulatedClock } from 'xstate';
 import { Books, UserRecord } from '../../src/books.js';
-import { createCountingClock } from '../../src/clock.js';
+import { afterWaitingIo, createCountingClock } from '../../src/clock.js';
 import { createConnectionIds } from '../../src/connection-id.js';
 import type { SupervisorError } from '../../src/errors.js';
 import { type RejectedEvent, SupervisorEvents } from '../../src/events.js';
 import { resolveOptions, type SupervisorOptions } from '../../src/options.js';
 import { createRejections } from '../../src/rejections.js';
+import { createSendEdges } from '../../src/send-edges.js';
 import { CloseRefusals } from '../../src/transport/close-refusal.js';
 import type { ConnectionEnv } from '../../src/transport/ws-adapter.js';
 import { WebSocketServer } from '../../src/transport/ws-peer.js';
@@ -50,6 +51,7 @@ async function startUndecided(refuse: 'http' | 'close') {
     activity: resolved.activity,
     books,
     maxRoomsPerConnection: resolved.maxRoomsPerConnection,
+    sendEdges: createSendEdges(afterWaitingIo),
     listeners: 0,
     retryHints: resolved.retryAfterMs,
   };

@@ -15,7 +15,9 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { ConnectionEvent } from '../../machines/events.js';
 import { Books } from '../../src/books.js';
+import { afterWaitingIo } from '../../src/clock.js';
 import { defaultRetryAfterMs } from '../../src/options.js';
+import { createSendEdges } from '../../src/send-edges.js';
 import { type ConnectionEnv, WsConnection } from '../../src/transport/ws-adapter.js';
 import { closeOf, drainTimeoutMs, startRulesServer, stopReading } from '../helpers/rules.js';
 import { allDisposed, closeServer, expectNoLeaks, listenOnLoopback } from '../helpers/server.js';
@@ -76,6 +78,7 @@ describe('the ws adapter', () => {
       activity: 'both',
       books: new Books(),
       maxRoomsPerConnection: 100,
+      sendEdges: createSendEdges(afterWaitingIo),
       listeners: 0,
       retryHints: defaultRetryAfterMs,
     };
