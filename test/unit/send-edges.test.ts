@@ -37,11 +37,15 @@ function edgeOf(userId: string, taken: string[], name = userId): SendEdge {
   return { userId, takeSendEdge: () => taken.push(name) };
 }
 
+/** A pacer of `perTurn` edges a turn, its deferred run, and the edges taken so far, by name. */
+function pacer(perTurn: number) {
+  const turn = manualDefer();
+  return { turn, edges: createSendEdges(turn.defer, perTurn), taken: [] as string[] };
+}
+
 describe('send edges', () => {
   it('takes edges at once up to the budget, the rest one budget per deferred run, in order', () => {
-    const turn = manualDefer();
-    const edges = createSendEdges(turn.defer, 3);
-    const taken: string[] = [];
+    const { turn, edges, taken } = pacer(3);
     for (const name of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) edges.add(edgeOf(name, taken));
     expect(taken).toEqual(['a', 'b', 'c']);
     expect(edges.waiting).toBe(4);
@@ -60,9 +64,7 @@ describe('send edges', () => {
   });
 
   it('queues a send behind the edges already waiting, even with budget left', () => {
-    const turn = manualDefer();
-    const edges = createSendEdges(turn.defer, 2);
-    const taken: string[] = [];
+    const { turn, edges, taken } = pacer(2);
     for (const name of ['a', 'b', 'c']) edges.add(edgeOf(name, taken));
     turn.run(); // takes c; one edge of budget left this turn
     expect(taken).toEqual(['a', 'b', 'c']);
@@ -75,9 +77,7 @@ describe('send edges', () => {
   });
 
   it('counts a connection sent to twice while it waits once, and takes its edge once', () => {
-    const turn = manualDefer();
-    const edges = createSendEdges(turn.defer, 1);
-    const taken: string[] = [];
+    const { turn, edges, taken } = pacer(1);
     edges.add(edgeOf('a', taken));
     const b = edgeOf('b', taken);
     edges.add(b);
@@ -89,9 +89,7 @@ describe('send edges', () => {
   });
 
   it("takes one user's waiting edges at once, past the budget, and leaves the others in order", () => {
-    const turn = manualDefer();
-    const edges = createSendEdges(turn.defer, 1);
-    const taken: string[] = [];
+    const { turn, edges, taken } = pacer(1);
     edges.add(edgeOf('first', taken));
     edges.add(edgeOf('bob', taken, 'bob-1'));
     edges.add(edgeOf('alice', taken, 'alice-1'));
@@ -109,9 +107,7 @@ describe('send edges', () => {
   });
 
   it('takes an edge that a taken edge caused (a listener that sends) after those waiting', () => {
-    const turn = manualDefer();
-    const edges = createSendEdges(turn.defer, 1);
-    const taken: string[] = [];
+    const { turn, edges, taken } = pacer(1);
     edges.add(edgeOf('a', taken));
     edges.add({
       userId: 'b',
@@ -129,9 +125,7 @@ describe('send edges', () => {
   });
 
   it('keeps the rest for the next run when an edge throws', () => {
-    const turn = manualDefer();
-    const edges = createSendEdges(turn.defer, 1);
-    const taken: string[] = [];
+    const { turn, edges, taken } = pacer(1);
     edges.add(edgeOf('a', taken));
     edges.add({
       userId: 'b',
@@ -147,9 +141,7 @@ describe('send edges', () => {
   });
 
   it('after close, forgets what waits, gives its deferred run back and takes nothing more', () => {
-    const turn = manualDefer();
-    const edges = createSendEdges(turn.defer, 1);
-    const taken: string[] = [];
+    const { turn, edges, taken } = pacer(1);
     edges.add(edgeOf('a', taken));
     edges.add(edgeOf('b', taken));
     expect(turn.armed).toBe(true);
