@@ -172,6 +172,14 @@ class Open extends BaseStep {
         limit,
       );
     }
+    // The admission evicted, at its T, every connection idle by the rule (quiet for idleTimeoutMs):
+    // refused, the user has none left; admitted at or above T, neither.
+    const mine = open(world, this.userId);
+    if (!peer.open || mine.length >= Math.ceil(world.threshold * limit))
+      expect(
+        mine.filter((c) => quiet(world, c)).map((c) => `${c.id} quiet ${clock.now() - c.lastActivity} ms`),
+        `${this}: kept a connection idle by the rule at T (${peer.open ? 'admitted' : 'refused'})`,
+      ).toEqual([]);
   }
   toString = () => `Open(${this.userId})`;
 }
@@ -390,4 +398,46 @@ it("a send's paced idle → live edge never lets a connection just sent to be ev
   expect(seen.refusals).toBeGreaterThan(0);
   expect(seen.idleEvictions).toBeGreaterThan(0);
   expect(seen.waitedEdges).toBeGreaterThan(0);
+});
+
+// The property's shrunk counterexample on main (e48212a), step by step: a connection sent to
+// while idle, then quiet for a whole idleTimeoutMs before its waiting edge is taken, is idle by
+// the rule; the admission takes its edge (idle → live, the delay re-armed for 1 ms) and keeps it.
+it('an admission evicts a connection quiet for idleTimeoutMs though its send edge was still waiting', async () => {
+  const clock = new SimulatedClock();
+  const memory = createMemorySupervisor({
+    clock,
+    maxConnectionsPerUser: 2,
+    evictionThreshold: 0.7, // T = 2
+    idleTimeoutMs,
+    heartbeatIntervalMs: 3_600_000,
+    lingerMs: 0,
+    authenticate: (request) => {
+      const userId = new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('user') ?? '';
+      return { userId, maxConnectionsPerUser: userId === 'ben' ? 2 : fillerLimit };
+    },
+  });
+  const { supervisor, connect } = memory;
+  try {
+    const evicted: EvictedEvent[] = [];
+    supervisor.on('evicted', (event) => evicted.push(event));
+    for (let i = 0; i < EDGES_PER_TURN; i++) await connect(`filler${i}`);
+    const first = await connect('ben');
+    clock.increment(1_500); // every connection idle; ben's first kept (1 < T)
+    supervisor.broadcast('news'); // the fillers' edges spend the turn's budget: ben's waits
+    clock.increment(idleTimeoutMs); // ben's first: quiet for idleTimeoutMs since the broadcast
+    expect(supervisor.connectionsOf('ben')[0]?.idleForMs).toBe(idleTimeoutMs);
+
+    const second = await connect('ben'); // n = 2 = T: the idle one is evicted
+    const third = await connect('ben'); // so a third finds room
+    expect({
+      evicted: evicted.map((event) => [event.userId, event.cause]),
+      first: first.open,
+      second: second.open,
+      third: third.open ? 'admitted' : third.raw.refusedWith,
+    }).toEqual({ evicted: [['ben', 'idle']], first: false, second: true, third: 'admitted' });
+  } finally {
+    await supervisor.shutdown({ deadlineMs: 0 });
+  }
+  expectNoLeaks(supervisor);
 });
