@@ -12,6 +12,7 @@ import type { AnyActorRef } from 'xstate';
 import type { ConnectionCommand } from '../machines/events.js';
 import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
 import type { UserRecord } from './books.js';
+import type { WsConnection } from './transport/ws-adapter.js';
 
 type SupervisorSnapshot = {
   status: string;
@@ -29,6 +30,12 @@ type SupervisorSnapshot = {
 function isStaying(child: AnyActorRef): boolean {
   const snapshot = child.getSnapshot() as { status: string; matches(state: string): boolean };
   return snapshot.status === 'active' && !snapshot.matches('draining');
+}
+
+/** Whether the idle child is active by the rules: sent to since, its edge still waiting. */
+function activeSince(child: AnyActorRef, lastActivityAt: number): boolean {
+  const { transport } = (child.getSnapshot() as { context: { transport: WsConnection } }).context;
+  return transport.activeSince(lastActivityAt);
 }
 
 /** Tells up to `size` live connections to drain with `command`; returns how many were told. */
@@ -53,7 +60,8 @@ export function drainBatch(
     const idleIds = new Set<string>();
     for (const { connectionId, lastActivityAt } of context.idle) {
       const child = childOf(connectionId);
-      if (child === undefined) continue;
+      // Sent to since it turned idle, its edge still waiting (send-edges.ts): active, not idle.
+      if (child === undefined || activeSince(child, lastActivityAt)) continue;
       idleIds.add(connectionId);
       idle.push({ lastActivityAt, child });
     }

@@ -16,14 +16,25 @@
  * EDGES_PER_TURN a run, in the order their users first waited.
  *
  * An edge that waits changes no rule, because every decision that reads a
- * user's idleness takes that user's waiting edges first (`takeUser`): an
- * admission (its eviction at T, its room after eviction), another process's
- * eviction order, a booking again in cluster mode. A child's own idle report
- * needs none: it evicts at T, and at T no sibling is idle (the invariant held
- * since the admission that reached T). So a connection just sent to is never
- * evicted as idle. Until its edge is taken, `stats()` and `userStats()` still
- * count it idle, and the `active` side of its book (and in cluster mode its
- * live edge to Redis) follows a few turns later.
+ * user's idleness sees the send. An admission (its eviction at T, its room
+ * after eviction) and another process's eviction order take the user's
+ * waiting edges first (`takeUser`, bounded by the user's connections). Those
+ * that read every user's, a paced shutdown's batch (idle ones first) and a
+ * booking again in cluster mode, compare the book's idle time with the
+ * activity clock instead of taking 50,000 edges at once. A child's own idle
+ * report needs neither: it evicts at T, and at T no sibling is idle (the
+ * invariant held since the admission that reached T). So a connection just
+ * sent to is never evicted, drained or booked as idle. An edge that comes
+ * when its send is already idleTimeoutMs old (the clock passed that before
+ * the turn came: a stall as long, or a test's SimulatedClock moved in the
+ * same turn) is dropped, as the rule has it idle again: taken, it would make
+ * the connection live, and evictable only a delay later, and a full user
+ * would be refused where the rule evicts. What that leaves inexact: the
+ * connection keeps its place among the idle by its idle time before the
+ * send, so at T it may go before one idle longer. Until its edge is
+ * taken, `stats()` and `userStats()` still count it idle (50,000 take 100
+ * turns: 1.5–2 s on a loaded 2-core machine), and in cluster mode its live
+ * edge to Redis follows then.
  */
 import { type Defer, TIMERS_PER_TURN } from './timer-queue.js';
 
@@ -44,11 +55,11 @@ export interface SendEdges {
   takeUser(userId: string): void;
   /** Edges waiting for a deferred run. */
   readonly waiting: number;
-  /** Shutdown: forgets the waiting edges and gives the deferred run back. */
+  /** After shutdown: forgets the waiting edges; a deferred run already scheduled does nothing. */
   close(): void;
 }
 
-export function createSendEdges(defer: Defer, perTurn = EDGES_PER_TURN): SendEdges {
+export function createSendEdges(defer: Pick<Defer, 'set'>, perTurn = EDGES_PER_TURN): SendEdges {
   /** userId → its connections waiting, in the order users first waited (a Map keeps insertion order). */
   const queue = new Map<string, Set<SendEdge>>();
   let waiting = 0;
@@ -58,7 +69,7 @@ export function createSendEdges(defer: Defer, perTurn = EDGES_PER_TURN): SendEdg
   let closed = false;
 
   const arm = () => {
-    if (run === undefined && !closed) run = defer.set(deferredRun);
+    if (run === undefined) run = defer.set(deferredRun);
   };
 
   function deferredRun(): void {
@@ -73,7 +84,7 @@ export function createSendEdges(defer: Defer, perTurn = EDGES_PER_TURN): SendEdg
           taken += 1;
           edge.takeSendEdge();
         }
-        // Not when an edge above queued more for this user (a listener's send): the next turn's.
+        // Emptied (a set visits what a listener's send added meanwhile, budget left): forgotten.
         if (edges.size === 0) queue.delete(userId);
       }
     } finally {
@@ -107,7 +118,11 @@ export function createSendEdges(defer: Defer, perTurn = EDGES_PER_TURN): SendEdg
       if (edges === undefined) return;
       queue.delete(userId);
       waiting -= edges.size;
-      for (const edge of edges) edge.takeSendEdge();
+      // Emptied first: a deferred run iterating this set (takeUser from inside one of its
+      // edges) must not take them again.
+      const taking = [...edges];
+      edges.clear();
+      for (const edge of taking) edge.takeSendEdge();
     },
 
     get waiting() {
@@ -115,11 +130,12 @@ export function createSendEdges(defer: Defer, perTurn = EDGES_PER_TURN): SendEdg
     },
 
     close() {
+      // A run already scheduled finds nothing and ends. Not cleared: it may have been
+      // scheduled on fake timers (vi.useFakeTimers) and the shutdown end on real ones, and
+      // Node's clearImmediate given a fake id miscounts its immediates (the next never runs).
       closed = true;
       queue.clear();
       waiting = 0;
-      if (run !== undefined) defer.clear(run);
-      run = undefined;
     },
   };
 }

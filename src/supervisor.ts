@@ -110,6 +110,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     report,
     now: clock.now,
     activity: resolved.activity,
+    idleTimeoutMs: resolved.idleTimeoutMs,
     heartbeatMessage: resolved.heartbeatMessage,
     books,
     maxRoomsPerConnection: resolved.maxRoomsPerConnection,

@@ -32,7 +32,7 @@ export interface ClusterHostOptions {
   deliver(delivery: ClusterDelivery): void;
   /**
    * The user's sends still waiting for their idle → live edges (send-edges.ts) take them:
-   * an eviction order or a booking again reads the user's idleness next.
+   * an eviction order reads the user's idleness next.
    */
   takeSends(userId: string): void;
 }
@@ -86,8 +86,6 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
       const records = only === undefined ? users.values() : new Set(only.values());
       for (const entry of records) {
         const record = typeof entry === 'string' ? users.get(entry) : entry;
-        // Booked as idle, one just sent to would be the first evicted over the limit.
-        if (record !== undefined) options.takeSends(record.userId);
         const snapshot = snapshotOf(record);
         if (record === undefined || snapshot === undefined) continue;
         // Books again against the user's own limit (the latest admission's), as it is now.
@@ -99,11 +97,15 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
           if (only !== undefined && !only.has(connectionId)) continue;
           const transport = transportOf(snapshot, connectionId);
           if (transport === undefined) continue;
+          // Sent to since its book says idle, its edge still waiting (send-edges.ts): booked
+          // active, or it would be the first evicted over the limit. Read, not taken: a booking
+          // of every user would take every waiting edge at once.
+          const since = idleSince.get(connectionId);
           held.push({
             userId: record.userId,
             connectionId,
             admittedAt: transport.admittedAt,
-            idleSince: idleSince.get(connectionId),
+            idleSince: since !== undefined && transport.activeSince(since) ? undefined : since,
             limit,
           });
         }

@@ -40,6 +40,8 @@ export interface ConnectionEnv {
   /** The supervisor's clock: the activity clock reads it. */
   readonly now: () => number;
   readonly activity: ActivityMode;
+  /** The idle rule's quiet time: a send's edge taken later than this after the send is stale. */
+  readonly idleTimeoutMs: number;
   /** Sent as text with every heartbeat's ping (the `heartbeatMessage` option); undefined: pings only. */
   readonly heartbeatMessage?: string | undefined;
   readonly books: Books;
@@ -221,6 +223,15 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
 
   lastActivityAt(): number {
     return this.#lastActivityAt;
+  }
+
+  /**
+   * Active by the rules, whatever its machine says: activity after `idleSince` (its book's
+   * idle time), and not quiet for idleTimeoutMs since. True of an idle connection sent to
+   * whose edge still waits (send-edges.ts), for the decisions that read every user's book.
+   */
+  activeSince(idleSince: number): boolean {
+    return this.#lastActivityAt > idleSince && this.quietForMs() < this.#env.idleTimeoutMs;
   }
 
   expiresInMs(): number {
@@ -572,9 +583,15 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     return true;
   }
 
-  /** A send's paced edge (send-edges.ts): the machine learns of it if it is still idle. */
+  /**
+   * A send's paced edge (send-edges.ts): the machine learns of it if it is still idle. Not
+   * once the send is idleTimeoutMs old (the clock passed it before this turn came: a stall
+   * that long, or a test's SimulatedClock moved in the same turn): by the rule it is idle
+   * again, and the edge would make it live, evictable only a delay later.
+   */
   takeSendEdge(): void {
-    if (!this.#direct && !this.#delivering) this.#sink?.({ type: 'MESSAGE_SENT' });
+    if (this.#direct || this.#delivering || this.quietForMs() >= this.#env.idleTimeoutMs) return;
+    this.#sink?.({ type: 'MESSAGE_SENT' });
   }
 
   close(code = 1000, reason = ''): void {

@@ -49,6 +49,7 @@ async function startUndecided(refuse: 'http' | 'close') {
     report,
     now: clock.now,
     activity: resolved.activity,
+    idleTimeoutMs: resolved.idleTimeoutMs,
     books,
     maxRoomsPerConnection: resolved.maxRoomsPerConnection,
     sendEdges: createSendEdges(afterWaitingIo),

@@ -6,7 +6,9 @@
  * the user's waiting edges are taken, so a connection just sent to is never evicted as idle.
  *
  * The in-memory transport holds the connections (hundreds of real sockets add nothing here);
- * the clock is a SimulatedClock, so the connections turn idle exactly when the test says.
+ * the clock is a SimulatedClock, so the connections turn idle exactly when the test says. The
+ * decisions that read every user's idleness (a paced shutdown's batch, a booking again in cluster
+ * mode, on the in-memory book of test/helpers) read the activity clock instead of taking the edges.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 
@@ -14,8 +16,10 @@ import { expect, it, onTestFinished } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { createMemorySupervisor } from '../../bench/memory-supervisor.js';
 import type { MemoryPeer } from '../../bench/memory-transport.js';
+import type { HeldConnection } from '../../src/cluster/slot-store.js';
 import type { EvictedEvent } from '../../src/index.js';
 import { EDGES_PER_TURN } from '../../src/send-edges.js';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { expectNoLeaks } from '../helpers/server.js';
 
 const idleTimeoutMs = 1_000;
@@ -88,4 +92,67 @@ it('an admission right after a broadcast finds the connections it reached active
 
   expect(evicted).toEqual([]);
   expect(alice.every((peer) => peer.open)).toBe(true);
+});
+
+it('a paced shutdown right after a broadcast drains by admission order: no connection it reached counts as idle', async () => {
+  const { supervisor, connect, clock } = await idleSupervisor();
+  const count = EDGES_PER_TURN + 100;
+  const peers: MemoryPeer[] = [];
+  for (let i = 0; i < count; i++) peers.push(await connect(`u${i}`));
+  clock.increment(idleTimeoutMs);
+  supervisor.broadcast('server restarting'); // the last 100 edges wait
+  const stopped = supervisor.shutdown({ deadlineMs: 10_000, pace: { batches: 10, windowMs: 5_000 } });
+  // The first batch, in this same turn: the oldest tenth, as when none is idle.
+  const closedNow = peers.flatMap((peer, i) => (peer.open ? [] : [i]));
+  clock.increment(10_000); // the other batches, and the deadline
+  await stopped;
+  expect(closedNow).toEqual(Array.from({ length: count / 10 }, (_, i) => i));
+  expectNoLeaks(supervisor);
+});
+
+/** Past the lease's renewal (every 10 s at leaseTtlMs 30 s): the send is not idleTimeoutMs old at the booking. */
+const bookingIdleMs = 20_000;
+
+it('a booking again after a lost lease, right after a broadcast, books the connection it reached as active', async () => {
+  const clock = new SimulatedClock();
+  const book = new MemoryBook(() => clock.now());
+  const store = book.store('a', 30_000);
+  const booked: HeldConnection[] = [];
+  const reported: string[] = [];
+  const readmit = store.readmit.bind(store);
+  store.readmit = (held, limit) => {
+    booked.push(...held.map((connection) => ({ ...connection })));
+    return readmit(held, limit);
+  };
+  const { supervisor, connect } = createMemorySupervisor({
+    clock,
+    idleTimeoutMs: bookingIdleMs,
+    heartbeatIntervalMs: 3_600_000,
+    lingerMs: 0,
+    cluster: { store, nodeId: 'a', leaseTtlMs: 30_000, onStoreUnavailable: 'local' },
+    onError: (error) => reported.push(error.code),
+  });
+  onTestFinished(() => supervisor.shutdown({ deadlineMs: 0 }));
+  await supervisor.ready();
+  for (let i = 0; i < 2 * EDGES_PER_TURN; i++) await connect(`o${i}`);
+  expect((await connect('dee')).open).toBe(true); // last: the broadcast reaches her last
+  clock.increment(bookingIdleMs);
+  for (let i = 0; i < 50; i++) await nextTurn(); // their idle edges reach the book
+  expect(supervisor.userStats('dee')).toMatchObject({ idle: 1 });
+  const incarnation = supervisor.stats().cluster?.incarnation as number;
+  (book.leases.get(incarnation) as { expiresAt: number }).expiresAt = 0; // the lease is lost
+
+  supervisor.broadcast('news'); // dee's edge waits behind the others'
+  expect(supervisor.userStats('dee')).toMatchObject({ idle: 1 });
+  // The renewal finds the lease lost; the process books every connection again, within
+  // idleTimeoutMs of the send: microtasks only, no loop turn.
+  clock.increment(10_000);
+  for (let i = 0; i < 200; i++) await Promise.resolve();
+  expect(supervisor.stats().cluster?.incarnation).toBeGreaterThan(incarnation);
+  const dee = booked.filter((connection) => connection.userId === 'dee');
+  expect(dee).toHaveLength(1);
+  expect(dee[0]?.idleSince).toBeUndefined();
+  // The others were sent to as well: none is booked idle.
+  expect(booked.filter((connection) => connection.idleSince !== undefined)).toEqual([]);
+  expect(reported).toEqual([]);
 });

@@ -76,6 +76,7 @@ describe('the ws adapter', () => {
       },
       now: () => 0,
       activity: 'both',
+      idleTimeoutMs: 60_000,
       books: new Books(),
       maxRoomsPerConnection: 100,
       sendEdges: createSendEdges(afterWaitingIo),

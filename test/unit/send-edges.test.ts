@@ -63,7 +63,7 @@ describe('send edges', () => {
     expect(taken.at(-1)).toBe('h');
   });
 
-  it('queues a send behind the edges already waiting, even with budget left', () => {
+  it('takes a send at once when the turn has budget left and nothing waits, and queues it when the budget is spent', () => {
     const { turn, edges, taken } = pacer(2);
     for (const name of ['a', 'b', 'c']) edges.add(edgeOf(name, taken));
     turn.run(); // takes c; one edge of budget left this turn
@@ -74,6 +74,37 @@ describe('send edges', () => {
     expect(edges.waiting).toBe(1);
     turn.run();
     expect(taken).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
+
+  it('queues a send behind the edges already waiting, even with budget left (a run cut short by a throw)', () => {
+    const { turn, edges, taken } = pacer(3);
+    for (const name of ['a', 'b', 'c']) edges.add(edgeOf(name, taken));
+    edges.add({
+      userId: 'thrower',
+      takeSendEdge: () => {
+        throw new Error('boom');
+      },
+    });
+    for (const name of ['d', 'e']) edges.add(edgeOf(name, taken));
+    expect(() => turn.run()).toThrow('boom'); // one of 3 spent; d and e still wait
+    expect(edges.waiting).toBe(2);
+    edges.add(edgeOf('f', taken));
+    expect(taken).toEqual(['a', 'b', 'c']); // f does not overtake them
+    turn.run();
+    expect(taken).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+  });
+
+  it('serves users in the order they began to wait, a user served and back in line behind the others', () => {
+    const { turn, edges, taken } = pacer(1);
+    edges.add(edgeOf('x', taken));
+    edges.add(edgeOf('ann', taken, 'ann-1'));
+    edges.add(edgeOf('bo', taken, 'bo-1'));
+    turn.run();
+    expect(taken).toEqual(['x', 'ann-1']);
+    edges.add(edgeOf('ann', taken, 'ann-2')); // ann waits again: behind bo
+    turn.run();
+    turn.run();
+    expect(taken).toEqual(['x', 'ann-1', 'bo-1', 'ann-2']);
   });
 
   it('counts a connection sent to twice while it waits once, and takes its edge once', () => {
@@ -91,18 +122,18 @@ describe('send edges', () => {
   it("takes one user's waiting edges at once, past the budget, and leaves the others in order", () => {
     const { turn, edges, taken } = pacer(1);
     edges.add(edgeOf('first', taken));
-    edges.add(edgeOf('bob', taken, 'bob-1'));
     edges.add(edgeOf('alice', taken, 'alice-1'));
-    edges.add(edgeOf('bob', taken, 'bob-2'));
+    edges.add(edgeOf('bob', taken, 'bob-1'));
     edges.add(edgeOf('alice', taken, 'alice-2'));
+    edges.add(edgeOf('bob', taken, 'bob-2'));
     expect(edges.waiting).toBe(4);
     edges.takeUser('alice');
     expect(taken).toEqual(['first', 'alice-1', 'alice-2']);
     expect(edges.waiting).toBe(2);
     edges.takeUser('carol'); // none waiting: nothing
-    turn.run();
-    turn.run();
-    expect(taken).toEqual(['first', 'alice-1', 'alice-2', 'bob-1', 'bob-2']);
+    edges.add(edgeOf('alice', taken, 'alice-3')); // waits again: behind bob now
+    while (turn.armed) turn.run();
+    expect(taken).toEqual(['first', 'alice-1', 'alice-2', 'bob-1', 'bob-2', 'alice-3']);
     expect(edges.waiting).toBe(0);
   });
 
@@ -124,6 +155,24 @@ describe('send edges', () => {
     expect(taken).toEqual(['a', 'b', 'c', 'echo']);
   });
 
+  it("takes each edge once when one of a user's edges, taken by a run, takes that user's others", () => {
+    const { turn, edges, taken } = pacer(2);
+    edges.add(edgeOf('x', taken));
+    edges.add(edgeOf('y', taken));
+    edges.add({
+      userId: 'alice',
+      takeSendEdge: () => {
+        taken.push('alice-1');
+        edges.takeUser('alice'); // an admission inside the step (an app's inspect, say)
+      },
+    });
+    edges.add(edgeOf('alice', taken, 'alice-2'));
+    edges.add(edgeOf('alice', taken, 'alice-3'));
+    while (turn.armed) turn.run();
+    expect(taken).toEqual(['x', 'y', 'alice-1', 'alice-2', 'alice-3']);
+    expect(edges.waiting).toBe(0);
+  });
+
   it('keeps the rest for the next run when an edge throws', () => {
     const { turn, edges, taken } = pacer(1);
     edges.add(edgeOf('a', taken));
@@ -140,17 +189,16 @@ describe('send edges', () => {
     expect(taken).toEqual(['a', 'c']);
   });
 
-  it('after close, forgets what waits, gives its deferred run back and takes nothing more', () => {
-    const { turn, edges, taken } = pacer(1);
-    edges.add(edgeOf('a', taken));
-    edges.add(edgeOf('b', taken));
-    expect(turn.armed).toBe(true);
+  it('after close, forgets what waits, and takes nothing more, budget left or not', () => {
+    const { turn, edges, taken } = pacer(2);
+    for (const name of ['a', 'b', 'c']) edges.add(edgeOf(name, taken));
     edges.close();
-    expect(turn.armed).toBe(false);
     expect(edges.waiting).toBe(0);
-    edges.add(edgeOf('c', taken));
-    edges.takeUser('b');
+    turn.run(); // the run scheduled before: it finds nothing, and schedules nothing
     expect(turn.armed).toBe(false);
-    expect(taken).toEqual(['a']);
+    edges.add(edgeOf('d', taken)); // budget left: taken at once if not closed
+    edges.takeUser('c');
+    expect(turn.armed).toBe(false);
+    expect(taken).toEqual(['a', 'b']);
   });
 });
