@@ -24,6 +24,7 @@
  * does). The redis-server is stopped on exit, on an error, and on Ctrl-C / SIGTERM.
  */
 import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { createClient } from 'redis';
 import { parseCommandLine, readCommandLine } from '../examples/reference-server/command-line.js';
 import type { StoreEvent, SupervisorError } from '../src/index.js';
@@ -43,6 +44,8 @@ const usage = `Usage: node dist/bench/broadcast-stall.js [options]
   --cluster             cluster mode on a private redis-server (REDIS_SERVER_PATH, or redis-server on PATH)
   --watch MS            --cluster: how long to keep counting errors after the book agrees (default 3000)
   --json FILE           also write every round's figures to FILE
+  --cpu-prof FILE       profile round 1's broadcast() alone (node:inspector) into FILE, a .cpuprofile
+                        for node dist/bench/profile-summary.js (the sampling slows the call down)
 
 Run with node --expose-gc to collect garbage before each broadcast (else it is skipped).`;
 
@@ -57,6 +60,7 @@ const commandLine = readCommandLine(usage, () =>
       cluster: { type: 'boolean', default: false },
       watch: { type: 'string' },
       json: { type: 'string' },
+      'cpu-prof': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   }),
@@ -216,6 +220,14 @@ async function runRound(round: number, redisUrl: string | undefined, client: Red
     storeEvents.length = 0;
     const evictedBefore = supervisor.stats().counters.evicted;
 
+    const profiling = round === 1 && typeof args['cpu-prof'] === 'string' ? new Session() : undefined;
+    if (profiling !== undefined) {
+      profiling.connect();
+      await profiling.post('Profiler.enable');
+      await profiling.post('Profiler.setSamplingInterval', { interval: 100 });
+      await profiling.post('Profiler.start');
+    }
+
     // The probe: a 1 ms interval, the gaps between its ticks.
     let lastTick = 0;
     let longestGapMs = 0;
@@ -234,6 +246,11 @@ async function runRound(round: number, redisUrl: string | undefined, client: Red
     const sent = supervisor.broadcast('all live');
     const callMs = nowMs() - t0;
     if (supervisor.stats().idle === 0) settledMs = callMs;
+    if (profiling !== undefined) {
+      const { profile } = await profiling.post('Profiler.stop');
+      writeFileSync(args['cpu-prof'] as string, JSON.stringify(profile));
+      profiling.disconnect();
+    }
     try {
       // Settled, and the probe has ticked since (its first tick after the call ends the call's gap).
       await waitUntil(
