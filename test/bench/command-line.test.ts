@@ -25,6 +25,7 @@ const programs = [
   'cluster-tail',
   'cluster-soak',
   'profile-summary',
+  'broadcast-stall',
 ];
 
 /** Runs a built bench program to its end (each of these ends at once); its exit code and what it printed. */
