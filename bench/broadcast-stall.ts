@@ -23,11 +23,13 @@
  * entry of this incarnation live, counted by one script as test/cluster/idle-edges-at-scale.test.ts
  * does). The redis-server is stopped on exit, on an error, and on Ctrl-C / SIGTERM.
  */
+
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { createClient } from 'redis';
 import { parseCommandLine, readCommandLine } from '../examples/reference-server/command-line.js';
 import type { StoreEvent, SupervisorError } from '../src/index.js';
+import { bookCount, bookCountCommand } from './book-count.js';
 import { fixed, nowMs, table } from './figures.js';
 import { createMemorySupervisor } from './memory-supervisor.js';
 import type { MemoryPeer } from './memory-transport.js';
@@ -118,34 +120,10 @@ async function waitUntil(what: string, timeoutMs: number, check: () => boolean |
   }
 }
 
-/** How many entries the book holds under `incarnation`, and how many of them are idle (one script). */
-const countScript = `local n, idle, cursor = 0, 0, '0'
-repeat
-  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
-  cursor = page[1]
-  for _, key in ipairs(page[2]) do
-    for _, entry in ipairs(redis.call('HVALS', key)) do
-      local incarnation, _, since = string.match(entry, '^(%d+)|(%d+)|(e?%d*)|')
-      if incarnation == ARGV[2] then
-        n = n + 1
-        if since ~= '' then idle = idle + 1 end
-      end
-    end
-  end
-until cursor == '0'
-return {n, idle}`;
-
 type RedisClient = ReturnType<typeof createClient>;
 
 async function booked(client: RedisClient, keyPrefix: string, incarnation: number) {
-  const [entries, idle] = (await client.sendCommand([
-    'EVAL',
-    countScript,
-    '0',
-    `${keyPrefix}:{u:*}:slots`,
-    String(incarnation),
-  ])) as [number, number];
-  return { entries: Number(entries), idle: Number(idle) };
+  return bookCount(await client.sendCommand(bookCountCommand(keyPrefix, incarnation)));
 }
 
 function collectGarbage(): void {

@@ -13,6 +13,7 @@
  * deadline short enough to show them with a few thousand is one a loaded machine's stalls pass too.
  */
 import { beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { bookCount, bookCountCommand } from '../../bench/book-count.js';
 import { createMemorySupervisor } from '../../bench/memory-supervisor.js';
 import type { MemoryPeer } from '../../bench/memory-transport.js';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
@@ -27,31 +28,9 @@ const idleTimeoutMs = 2_000;
 /** The setIdle calls of the Redis store in flight now, the most at once, and how many were answered. */
 const setIdle = { inFlight: 0, max: 0, answered: 0 };
 
-/** How many entries the book holds under `incarnation`, and how many of them are idle (one script). */
-const countScript = `local n, idle, cursor = 0, 0, '0'
-repeat
-  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[1], 'COUNT', 1000)
-  cursor = page[1]
-  for _, key in ipairs(page[2]) do
-    for _, entry in ipairs(redis.call('HVALS', key)) do
-      local incarnation, _, since = string.match(entry, '^(%d+)|(%d+)|(e?%d*)|')
-      if incarnation == ARGV[2] then
-        n = n + 1
-        if since ~= '' then idle = idle + 1 end
-      end
-    end
-  end
-until cursor == '0'
-return {n, idle}`;
 async function booked(redis: PrivateRedis, keyPrefix: string, incarnation: number) {
-  const [entries, idle] = (await redis.command(
-    'EVAL',
-    countScript,
-    '0',
-    `${keyPrefix}:{u:*}:slots`,
-    String(incarnation),
-  )) as [number, number];
-  return { entries: Number(entries), idle: Number(idle) };
+  const [command, ...args] = bookCountCommand(keyPrefix, incarnation) as [string, ...string[]];
+  return bookCount(await redis.command(command, ...args));
 }
 
 const storeErrors = (reported: SupervisorError[]) =>

@@ -184,7 +184,8 @@ class Open extends BaseStep {
   toString = () => `Open(${this.userId})`;
 }
 
-class ClientSends extends BaseStep {
+/** A step on the n-th open connection of a user (modulo); nothing when the user has none. */
+abstract class OnConnection extends BaseStep {
   constructor(
     readonly userId: User,
     readonly n: number,
@@ -193,28 +194,25 @@ class ClientSends extends BaseStep {
   }
   act(world: World): void {
     const c = pick(world, this.userId, this.n);
-    if (c === undefined) return;
+    if (c !== undefined) this.on(world, c);
+  }
+  abstract on(world: World, c: Tracked): void;
+  toString = () => `${this.constructor.name}(${this.userId}, ${this.n})`;
+}
+
+class ClientSends extends OnConnection {
+  on(world: World, c: Tracked): void {
     touch(world, [c]); // its message, and the echo
     c.peer.send('hi');
   }
-  toString = () => `ClientSends(${this.userId}, ${this.n})`;
 }
 
-class AppSends extends BaseStep {
-  constructor(
-    readonly userId: User,
-    readonly n: number,
-  ) {
-    super();
-  }
-  act(world: World): void {
-    const c = pick(world, this.userId, this.n);
-    if (c === undefined) return;
+class AppSends extends OnConnection {
+  on(world: World, c: Tracked): void {
     const handle = world.supervisor.connectionsOf(this.userId).find((h) => h.id === c.id);
     touch(world, [c]);
     expect(handle?.send('news')).toBe(true);
   }
-  toString = () => `AppSends(${this.userId}, ${this.n})`;
 }
 
 class SendToUser extends BaseStep {
@@ -249,17 +247,10 @@ class Broadcast extends BaseStep {
   toString = () => 'Broadcast';
 }
 
-class Close extends BaseStep {
-  constructor(
-    readonly userId: User,
-    readonly n: number,
-  ) {
-    super();
+class Close extends OnConnection {
+  on(_world: World, c: Tracked): void {
+    c.peer.close();
   }
-  act(world: World): void {
-    pick(world, this.userId, this.n)?.peer.close();
-  }
-  toString = () => `Close(${this.userId}, ${this.n})`;
 }
 
 class Advance extends BaseStep {
