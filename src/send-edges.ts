@@ -4,11 +4,11 @@
  * A send on a live connection costs no step (the transport stamps its activity
  * clock). A send on an idle one is an edge: two XState steps, the
  * connection's (idle → live) and its user supervisor's (the book), ≈ 25 µs
- * here against ≈ 1 µs for the send. `broadcast()` over 50,000 idle
- * connections took them all inside its one call: 1.4 s on a quiet 2-core
- * machine, 3–6 s loaded, with no message, pong, admission or Redis reply read
+ * here against ≈ 1 µs for the send. `broadcast()` took them all inside its
+ * one call: 20,000 idle connections 540 ms on a quiet 2-core machine, 50,000
+ * 1.6–6 s on loaded ones, with no message, pong, admission or Redis reply read
  * meanwhile (in cluster mode, past node-redis's socket timeout: the breaker
- * opened; bench/RESULTS.md, "idle storm").
+ * opened; bench/RESULTS.md, bench/broadcast-stall.ts).
  *
  * So the data goes out at once, the activity is stamped at once, and the edge
  * is taken at once while fewer than EDGES_PER_TURN have been taken since the
