@@ -27,13 +27,16 @@
  * sent to is never evicted, drained or booked as idle. An edge that comes
  * when its send is already idleTimeoutMs old (the clock passed that before
  * the turn came: a stall as long, or a test's SimulatedClock moved in the
- * same turn) is dropped, as the rule has it idle again: taken, it would make
- * the connection live, and evictable only a delay later, and a full user
- * would be refused where the rule evicts. What that leaves inexact: the
- * connection keeps its place among the idle by its idle time before the
- * send, so at T it may go before one idle longer. Until its edge is
+ * same turn) is dropped, as the rule has the connection idle again: taken, it
+ * would make it live, evictable only a delay later, and a full user would be
+ * refused where the rule evicts. The cluster's book is told it is idle since
+ * the send; its user supervisor's book keeps its idle time from before the
+ * send, so at T it may go before a connection idle longer. (An idle → idle
+ * transition of the connection machine on such an edge would close that;
+ * tried, it pushed the chart's SOCKET_OPENED arrow past the bound of
+ * test/charts/svg.test.ts, so not done.) Until its edge is
  * taken, `stats()` and `userStats()` still count it idle (50,000 take 100
- * turns: 1.5–2 s on a loaded 2-core machine), and in cluster mode its live
+ * turns: 2–4.5 s on a loaded 2-core machine), and in cluster mode its live
  * edge to Redis follows then.
  */
 import { type Defer, TIMERS_PER_TURN } from './timer-queue.js';
@@ -85,7 +88,9 @@ export function createSendEdges(defer: Pick<Defer, 'set'>, perTurn = EDGES_PER_T
           edge.takeSendEdge();
         }
         // Emptied (a set visits what a listener's send added meanwhile, budget left): forgotten.
-        if (edges.size === 0) queue.delete(userId);
+        // This very set only: after a takeUser inside one of its edges, the user's next
+        // waiting edges are in a new one.
+        if (edges.size === 0 && queue.get(userId) === edges) queue.delete(userId);
       }
     } finally {
       // The rest next turn; after edges taken, one more run resets the budget.

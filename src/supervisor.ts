@@ -111,6 +111,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     now: clock.now,
     activity: resolved.activity,
     idleTimeoutMs: resolved.idleTimeoutMs,
+    idleSinceSend: (connection) =>
+      cluster?.idle(connection.userId, connection.id, connection.lastActivityAt()),
     heartbeatMessage: resolved.heartbeatMessage,
     books,
     maxRoomsPerConnection: resolved.maxRoomsPerConnection,

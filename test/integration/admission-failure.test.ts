@@ -50,6 +50,7 @@ async function startUndecided(refuse: 'http' | 'close') {
     now: clock.now,
     activity: resolved.activity,
     idleTimeoutMs: resolved.idleTimeoutMs,
+    idleSinceSend: () => {},
     books,
     maxRoomsPerConnection: resolved.maxRoomsPerConnection,
     sendEdges: createSendEdges(afterWaitingIo),

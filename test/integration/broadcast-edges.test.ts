@@ -155,4 +155,13 @@ it('a booking again after a lost lease, right after a broadcast, books the conne
   // The others were sent to as well: none is booked idle.
   expect(booked.filter((connection) => connection.idleSince !== undefined)).toEqual([]);
   expect(reported).toEqual([]);
+
+  // Her edge then waits past idleTimeoutMs (a stall as long): dropped, she stays idle, and the
+  // book that booked her live hears she is idle since the send.
+  const sentAt = clock.now() - 10_000;
+  clock.increment(bookingIdleMs);
+  for (let i = 0; i < 10; i++) await nextTurn();
+  expect(supervisor.userStats('dee')).toMatchObject({ idle: 1 });
+  expect(await supervisor.userStats('dee', { cluster: true })).toMatchObject({ live: 1, idle: 1 });
+  expect([...(book.users.get('dee')?.values() ?? [])].map((entry) => entry.idleSince)).toEqual([sentAt]);
 });

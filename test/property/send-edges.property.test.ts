@@ -286,7 +286,7 @@ class PlanChange extends BaseStep {
 class Settle extends BaseStep {
   async act(world: World): Promise<void> {
     await drainEdges(world);
-    // A waiting edge taken after the clock passed its idle deadline re-arms for 1 ms: let it run.
+    // Any delay due at this very ms: let it run.
     world.clock.increment(1);
     await drainEdges(world);
     checkEvictions(world, this.toString());
@@ -295,12 +295,13 @@ class Settle extends BaseStep {
   toString = () => 'Settle';
 }
 
-const limits = fc.constantFrom(2, 3, 4, 6);
+const limits = fc.constantFrom(2, 2, 3, 4, 6);
 const user = fc.constantFrom(...users);
 const n = fc.nat(7);
 const steps: Array<fc.Arbitrary<Step>> = [
   fc.oneof(
-    { weight: 4, arbitrary: user.map((u) => new Open(u)) },
+    // Often enough that, in most runs, some user reaches its limit (a refusal).
+    { weight: 7, arbitrary: user.map((u) => new Open(u)) },
     { weight: 2, arbitrary: fc.tuple(user, n).map(([u, i]) => new ClientSends(u, i)) },
     { weight: 2, arbitrary: fc.tuple(user, n).map(([u, i]) => new AppSends(u, i)) },
     { weight: 1, arbitrary: user.map((u) => new SendToUser(u)) },
@@ -391,9 +392,10 @@ it("a send's paced idle → live edge never lets a connection just sent to be ev
   expect(seen.waitedEdges).toBeGreaterThan(0);
 });
 
-// The property's shrunk counterexample on main (e48212a), step by step: a connection sent to
-// while idle, then quiet for a whole idleTimeoutMs before its waiting edge is taken, is idle by
-// the rule; the admission takes its edge (idle → live, the delay re-armed for 1 ms) and keeps it.
+// The property's shrunk counterexample on e48212a, step by step: a connection sent to while idle,
+// then quiet for a whole idleTimeoutMs before its waiting edge is taken, is idle by the rule; the
+// admission took its edge there (idle → live, the delay re-armed for 1 ms) and kept it. Now such a
+// stale edge is dropped. The random property found this once in 60 runs: this test guards it.
 it('an admission evicts a connection quiet for idleTimeoutMs though its send edge was still waiting', async () => {
   const clock = new SimulatedClock();
   const memory = createMemorySupervisor({

@@ -77,6 +77,7 @@ describe('the ws adapter', () => {
       now: () => 0,
       activity: 'both',
       idleTimeoutMs: 60_000,
+      idleSinceSend: () => {},
       books: new Books(),
       maxRoomsPerConnection: 100,
       sendEdges: createSendEdges(afterWaitingIo),

@@ -173,6 +173,24 @@ describe('send edges', () => {
     expect(edges.waiting).toBe(0);
   });
 
+  it("keeps a user's edge queued again after a takeUser inside a run (a send from inside the step)", () => {
+    const { turn, edges, taken } = pacer(1);
+    edges.add(edgeOf('x', taken));
+    edges.add({
+      userId: 'alice',
+      takeSendEdge: () => {
+        taken.push('alice-1');
+        edges.takeUser('alice'); // an admission inside the step
+        edges.add(edgeOf('alice', taken, 'alice-3')); // then a send to another of her idle connections
+      },
+    });
+    edges.add(edgeOf('alice', taken, 'alice-2'));
+    for (let i = 0; i < 10 && turn.armed; i++) turn.run();
+    expect(taken).toEqual(['x', 'alice-1', 'alice-2', 'alice-3']);
+    expect(edges.waiting).toBe(0);
+    expect(turn.armed).toBe(false);
+  });
+
   it('keeps the rest for the next run when an edge throws', () => {
     const { turn, edges, taken } = pacer(1);
     edges.add(edgeOf('a', taken));
