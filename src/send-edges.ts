@@ -30,7 +30,9 @@
  * same turn) is dropped, as the rule has the connection idle again: taken, it
  * would make it live, evictable only a delay later, and a full user would be
  * refused where the rule evicts. The cluster's book is told it is idle since
- * the send; its user supervisor's book keeps its idle time from before the
+ * the send (not of a connection already leaving, nor in a shutdown, as its
+ * user supervisor would not announce it); the user supervisor's own book
+ * keeps its idle time from before the
  * send, so at T it may go before a connection idle longer. (An idle → idle
  * transition of the connection machine on such an edge would close that;
  * tried, it pushed the chart's SOCKET_OPENED arrow past the bound of

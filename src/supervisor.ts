@@ -101,6 +101,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   const wss =
     options.webSocketServer ??
     new WebSocketServer({ noServer: true, clientTracking: false, maxPayload: resolved.maxPayloadBytes });
+  const safely = createSafely(report);
   // A broadcast over idle connections takes their idle → live edges 500 a loop turn.
   const sendEdges = createSendEdges(afterWaitingIo);
   const env: ConnectionEnv = {
@@ -111,8 +112,10 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     now: clock.now,
     activity: resolved.activity,
     idleTimeoutMs: resolved.idleTimeoutMs,
-    idleSinceSend: (connection) =>
-      cluster?.idle(connection.userId, connection.id, connection.lastActivityAt()),
+    // As the user supervisor announces an idle edge: only while it runs (not in a shutdown).
+    idleSinceSend: safely('idleSinceSend', (connection: WsConnection) => {
+      if (!shuttingDown) cluster?.idle(connection.userId, connection.id, connection.lastActivityAt());
+    }),
     heartbeatMessage: resolved.heartbeatMessage,
     books,
     maxRoomsPerConnection: resolved.maxRoomsPerConnection,
@@ -133,7 +136,6 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   const appInspect = isolateInspect(options.inspect, report);
   const inspect = appInspect === undefined ? {} : { inspect: appInspect };
 
-  const safely = createSafely(report);
   const closeRefusals = new CloseRefusals({
     wss,
     clock,

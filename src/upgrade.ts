@@ -594,6 +594,8 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
   async function admitInCluster(book: ClusterBook, attempt: Attempt, tokenTaken: boolean): Promise<void> {
     const { userId } = attempt;
     const connectionId = nextConnectionId();
+    // The book judges the user's idle entries: a connection just sent to goes to it live first.
+    env.sendEdges.takeUser(userId);
     const reservation: Reservation = await book.reserve(userId, connectionId, attempt.limit);
     if (reservation.outcome === 'refused') {
       return refuse(attempt, 'user-limit', attempt.limit.refusal, undefined, reservation.live);

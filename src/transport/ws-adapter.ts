@@ -595,7 +595,10 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   takeSendEdge(): void {
     if (this.#direct || this.#delivering || this.#sink === undefined) return;
     if (this.quietForMs() < this.#env.idleTimeoutMs) this.#sink({ type: 'MESSAGE_SENT' });
-    else this.#env.idleSinceSend(this);
+    // Not once it is leaving (the app's close, an eviction, a drain: its close frame sent), as
+    // its supervisor announces nothing of a child on its way out. (One that went live and idle
+    // again meanwhile is announced twice with the same time: the book takes it once.)
+    else if (!this.#leaving && this.#ws?.readyState === WebSocket.OPEN) this.#env.idleSinceSend(this);
   }
 
   close(code = 1000, reason = ''): void {

@@ -165,3 +165,41 @@ it('a booking again after a lost lease, right after a broadcast, books the conne
   expect(await supervisor.userStats('dee', { cluster: true })).toMatchObject({ live: 1, idle: 1 });
   expect([...(book.users.get('dee')?.values() ?? [])].map((entry) => entry.idleSince)).toEqual([sentAt]);
 });
+
+it("a stale edge of a connection on its way out tells the cluster's book nothing", async () => {
+  const clock = new SimulatedClock();
+  const book = new MemoryBook(() => clock.now());
+  const store = book.store('a', 30_000);
+  const idleCalls: string[] = [];
+  const setIdle = store.setIdle.bind(store);
+  store.setIdle = (...args: Parameters<typeof store.setIdle>) => {
+    idleCalls.push(args[1]);
+    return setIdle(...args);
+  };
+  const { supervisor, connect } = createMemorySupervisor({
+    clock,
+    idleTimeoutMs,
+    heartbeatIntervalMs: 3_600_000,
+    drainTimeoutMs: 60_000,
+    lingerMs: 0,
+    cluster: { store, nodeId: 'a', leaseTtlMs: 30_000, onStoreUnavailable: 'local' },
+  });
+  onTestFinished(async () => {
+    const stopped = supervisor.shutdown({ deadlineMs: 0 });
+    clock.increment(60_000);
+    await stopped;
+  });
+  await supervisor.ready();
+  for (let i = 0; i < EDGES_PER_TURN; i++) await connect(`o${i}`);
+  await connect('dee', { answersPings: true, answersClose: false }); // never answers the close
+  clock.increment(idleTimeoutMs);
+  for (let i = 0; i < 20; i++) await nextTurn(); // the idle edges reach the book
+  const [dee] = supervisor.connectionsOf('dee');
+  supervisor.broadcast('news'); // dee's edge waits behind the others'
+  dee?.close(4000, 'bye'); // draining, for drainTimeoutMs
+  clock.increment(idleTimeoutMs); // her edge is stale when its turn comes
+  idleCalls.length = 0;
+  for (let i = 0; i < 10; i++) await nextTurn();
+  expect(supervisor.userStats('dee')).toMatchObject({ draining: 1 });
+  expect(idleCalls.filter((id) => id === dee?.id)).toEqual([]);
+});
