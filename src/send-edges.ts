@@ -24,22 +24,24 @@
  * activity clock instead of taking 50,000 edges at once. A child's own idle
  * report needs neither: it evicts at T, and at T no sibling is idle (the
  * invariant held since the admission that reached T). So a connection just
- * sent to is never evicted, drained or booked as idle. An edge that comes
- * when its send is already idleTimeoutMs old (the clock passed that before
- * the turn came: a stall as long, or a test's SimulatedClock moved in the
- * same turn) is dropped, as the rule has the connection idle again: taken, it
- * would make it live, evictable only a delay later, and a full user would be
- * refused where the rule evicts. The cluster's book is told it is idle since
- * the send (not of a connection already leaving, nor in a shutdown, as its
- * user supervisor would not announce it); the user supervisor's own book
- * keeps its idle time from before the
- * send, so at T it may go before a connection idle longer. (An idle → idle
- * transition of the connection machine on such an edge would close that;
- * tried, it pushed the chart's SOCKET_OPENED arrow past the bound of
- * test/charts/svg.test.ts, so not done.) Until its edge is
- * taken, `stats()` and `userStats()` still count it idle (50,000 take 100
- * turns: 2–4.5 s on a loaded 2-core machine), and in cluster mode its live
- * edge to Redis follows then.
+ * sent to is never evicted, drained or booked as idle.
+ *
+ * An edge that comes when its send is already idleTimeoutMs old (the clock
+ * passed that before the turn came: a stall as long, or a test's
+ * SimulatedClock moved in the same turn) is dropped, as the rule has the
+ * connection idle again: taken, it would make it live, evictable only a delay
+ * later, and a full user would be refused where the rule evicts. The
+ * cluster's book is told it is idle since the send (not of a connection
+ * already leaving, nor in a shutdown, as its user supervisor would not
+ * announce it). The user supervisor's own book keeps its idle time from
+ * before the send, so at T it may go before a connection idle longer. (An
+ * idle → idle transition of the connection machine on such an edge would
+ * close that; tried, it pushed the chart's SOCKET_OPENED arrow past the bound
+ * of test/charts/svg.test.ts, so not done.)
+ *
+ * Until its edge is taken, `stats()` and `userStats()` still count a
+ * connection idle (50,000 take 100 turns: 2–4.5 s on a loaded 2-core
+ * machine), and in cluster mode its live edge to Redis follows then.
  */
 import { type Defer, TIMERS_PER_TURN } from './timer-queue.js';
 
