@@ -30,14 +30,12 @@
  * passed that before the turn came: a stall as long, or a test's
  * SimulatedClock moved in the same turn) is dropped, as the rule has the
  * connection idle again: taken, it would make it live, evictable only a delay
- * later, and a full user would be refused where the rule evicts. The
- * cluster's book is told it is idle since the send (not of a connection
- * already leaving, nor in a shutdown, as its user supervisor would not
- * announce it). The user supervisor's own book keeps its idle time from
- * before the send, so at T it may go before a connection idle longer. (An
- * idle → idle transition of the connection machine on such an edge would
- * close that; tried, it pushed the chart's SOCKET_OPENED arrow past the bound
- * of test/charts/svg.test.ts, so not done.)
+ * later, and a full user would be refused where the rule evicts. Its user
+ * supervisor hears what happened instead, active at the send and idle since
+ * (CHILD_ACTIVE, CHILD_IDLE), so its book orders it by the send, and tells the
+ * cluster's book, as at any idle edge. (An idle → idle transition of the
+ * connection machine would say the same; tried, it pushed the chart's
+ * SOCKET_OPENED arrow past the bound of test/charts/svg.test.ts.)
  *
  * Until its edge is taken, `stats()` and `userStats()` still count a
  * connection idle (50,000 take 100 turns: 2–4.5 s on a loaded 2-core

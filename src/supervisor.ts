@@ -112,9 +112,15 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     now: clock.now,
     activity: resolved.activity,
     idleTimeoutMs: resolved.idleTimeoutMs,
-    // As the user supervisor announces an idle edge: only while it runs (not in a shutdown).
+    // Its supervisor hears what happened: active at the send, idle since. Its book then orders
+    // it by the send (and tells the cluster's book), as for any idle edge; its guards ignore a
+    // child already leaving, and a supervisor shutting down hears no report at all.
     idleSinceSend: safely('idleSinceSend', (connection: WsConnection) => {
-      if (!shuttingDown) cluster?.idle(connection.userId, connection.id, connection.lastActivityAt());
+      const supervisor = users.get(connection.userId)?.actor;
+      if (supervisor === undefined) return;
+      const { id: connectionId } = connection;
+      supervisor.send({ type: 'CHILD_ACTIVE', connectionId });
+      supervisor.send({ type: 'CHILD_IDLE', connectionId, lastActivityAt: connection.lastActivityAt() });
     }),
     heartbeatMessage: resolved.heartbeatMessage,
     books,

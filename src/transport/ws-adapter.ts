@@ -42,7 +42,7 @@ export interface ConnectionEnv {
   readonly activity: ActivityMode;
   /** The idle rule's quiet time: a send's edge taken later than this after the send is stale. */
   readonly idleTimeoutMs: number;
-  /** A send's edge came too late (see takeSendEdge): the cluster's book hears it is idle since that send. */
+  /** A send's edge came too late (see takeSendEdge): its supervisor hears it is idle since that send. */
   readonly idleSinceSend: (connection: WsConnection) => void;
   /** Sent as text with every heartbeat's ping (the `heartbeatMessage` option); undefined: pings only. */
   readonly heartbeatMessage?: string | undefined;
@@ -589,16 +589,13 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
    * A send's paced edge (send-edges.ts): the machine learns of it if it is still idle. Not
    * once the send is idleTimeoutMs old (the clock passed it before this turn came: a stall
    * that long, or a test's SimulatedClock moved in the same turn): by the rule it is idle
-   * again, and the edge would make it live, evictable only a delay later. Then only the
-   * cluster's book hears of it (idle since the send): a booking again may have booked it live.
+   * again, and the edge would make it live, evictable only a delay later. Then it stays idle,
+   * and its supervisor's book hears it is idle since the send.
    */
   takeSendEdge(): void {
     if (this.#direct || this.#delivering || this.#sink === undefined) return;
     if (this.quietForMs() < this.#env.idleTimeoutMs) this.#sink({ type: 'MESSAGE_SENT' });
-    // Not once it is leaving (the app's close, an eviction, a drain: its close frame sent), as
-    // its supervisor announces nothing of a child on its way out. (One that went live and idle
-    // again meanwhile is announced twice with the same time: the book takes it once.)
-    else if (!this.#leaving && this.#ws?.readyState === WebSocket.OPEN) this.#env.idleSinceSend(this);
+    else this.#env.idleSinceSend(this);
   }
 
   close(code = 1000, reason = ''): void {

@@ -203,3 +203,32 @@ it("a stale edge of a connection on its way out tells the cluster's book nothing
   expect(supervisor.userStats('dee')).toMatchObject({ draining: 1 });
   expect(idleCalls.filter((id) => id === dee?.id)).toEqual([]);
 });
+
+it("a stale edge reorders its user's idle connections by the send: at T the one idle longest goes", async () => {
+  const clock = new SimulatedClock();
+  const { supervisor, connect } = createMemorySupervisor({
+    clock,
+    maxConnectionsPerUser: 3, // T = ceil(0.7 × 3) = 3
+    idleTimeoutMs,
+    heartbeatIntervalMs: 3_600_000,
+    lingerMs: 0,
+  });
+  onTestFinished(() => supervisor.shutdown({ deadlineMs: 0 }));
+  const evicted: EvictedEvent[] = [];
+  supervisor.on('evicted', (event) => evicted.push(event));
+  for (let i = 0; i < EDGES_PER_TURN; i++) await connect(`u${i}`);
+  await connect('kim'); // first, at 0
+  clock.increment(500);
+  await connect('kim'); // second, at 500
+  clock.increment(idleTimeoutMs + 100); // both idle: the first since 0, the second since 500
+  const [first, second] = supervisor.connectionsOf('kim');
+  // The others, then kim's first: its edge waits (the turn's budget is spent on the others).
+  supervisor.broadcast('news', {
+    filter: (connection) => connection.userId !== 'kim' || connection === first,
+  });
+  expect(supervisor.userStats('kim')).toMatchObject({ idle: 2 });
+  clock.increment(idleTimeoutMs); // the first's send is idleTimeoutMs old: its edge is stale
+  await connect('kim'); // reaches T: the longest idle goes, by the rule the second (since 500), not the first (since 1,600)
+  expect(evicted.map((event) => event.connectionId)).toEqual([second?.id]);
+  expect(supervisor.userStats('kim')).toMatchObject({ live: 2, idle: 1 });
+});
