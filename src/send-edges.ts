@@ -32,8 +32,8 @@
  * connection idle again: taken, it would make it live, evictable only a delay
  * later, and a full user would be refused where the rule evicts. Its user
  * supervisor hears what happened instead, active at the send and idle since
- * (CHILD_ACTIVE, CHILD_IDLE), so its book orders it by the send, and tells the
- * cluster's book, as at any idle edge. (An idle → idle transition of the
+ * its last activity (CHILD_ACTIVE, CHILD_IDLE), so its book orders it by that
+ * time, and tells the cluster's book, as at any idle edge. (An idle → idle transition of the
  * connection machine would say the same; tried, it pushed the chart's
  * SOCKET_OPENED arrow past the bound of test/charts/svg.test.ts.)
  *

@@ -112,9 +112,11 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     now: clock.now,
     activity: resolved.activity,
     idleTimeoutMs: resolved.idleTimeoutMs,
-    // Its supervisor hears what happened: active at the send, idle since. Its book then orders
-    // it by the send (and tells the cluster's book), as for any idle edge; its guards ignore a
-    // child already leaving, and a supervisor shutting down hears no report at all.
+    // Its supervisor hears what happened: active at the send, idle since its last activity. Its
+    // book then orders it so (and tells the cluster's book), as for any idle edge; its guards
+    // ignore a child it already books as leaving, and once told to drain all it hears no report.
+    // In cluster mode that is a live edge, then the idle one: for one round trip Redis may show
+    // it live (only after a stall of idleTimeoutMs, or a test's clock moved as far in one turn).
     idleSinceSend: safely('idleSinceSend', (connection: WsConnection) => {
       const supervisor = users.get(connection.userId)?.actor;
       if (supervisor === undefined) return;
