@@ -1,7 +1,7 @@
 /**
  * Connection actor: one per socket, spawned by its user's supervisor at
  * admission and owned by it. Its actor id is a slot name that the supervisor
- * reuses (`c0`, `c1`, …); the connection id (UUID v7, minted once) is in its
+ * reuses (`0`, `1`, …); the connection id (UUID v7, minted once) is in its
  * context, its output and every event it causes.
  *
  *   connecting ──SOCKET_OPENED──▶ active ──EVICT/DRAIN/close frame/overflow/app error──▶ draining

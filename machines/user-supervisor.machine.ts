@@ -11,12 +11,17 @@
  *              delays that fire late, together, must not reorder them)
  *   draining — the rest of `slots`: children already leaving (no slot held)
  *
- * A child's actor id is the lowest free slot name (`c0`, `c1`, …), not its
+ * A child's actor id is the lowest free slot name (`0`, `1`, …), not its
  * connection id: XState caches its transition lookup per event type, and
  * every child's done event is typed by its actor id
  * (`xstate.done.actor.<id>`), so ids unique per connection would grow that
  * cache by one entry per connection forever. Slot names are bounded by the
- * most children the user ever held at once.
+ * most children the user ever held at once. They are integer-like on purpose:
+ * XState copies the parent's `children` object on every spawn and stop, and
+ * integer keys keep that object in V8's array-like storage, whose copy is a
+ * block copy; names such as `c0` made it a hash table rebuilt per copy, which
+ * at 5,000 children cost milliseconds per admission (bench/RESULTS.md). The
+ * free names are kept (`freeSlots`), so finding the lowest is not a scan.
  *
  * The limit and T are the user's, not fixed: each ADMIT carries the limit of
  * its own admission (authenticate may return one per user, e.g. per plan) and
@@ -87,6 +92,11 @@ export interface IdleChild {
 export interface UserSupervisorContext extends UserSupervisorInput {
   /** Every child not yet ended: connection id → actor id (its slot name). */
   slots: ReadonlyMap<string, string>;
+  /**
+   * The slot names minted before and free again, as numbers, highest first (the lowest is
+   * last). Every name below `slots.size + freeSlots.length` is in `slots` or here.
+   */
+  freeSlots: readonly number[];
   /** The connection ids of the children in `connecting` or `active`: those that count toward the limit. */
   live: readonly string[];
   /** Longest idle first. */
@@ -155,12 +165,21 @@ export const bookCounts = (context: UserSupervisorContext): BookCounts => ({
   draining: context.slots.size - context.live.length,
 });
 
-/** The lowest slot name no running child has. */
-function freeSlot(slots: ReadonlyMap<string, string>): string {
-  const used = new Set(slots.values());
+/** The lowest slot no running child has, and the free slots left once it is taken. */
+function takeSlot(context: UserSupervisorContext): { slot: string; freeSlots: readonly number[] } {
+  const { freeSlots } = context;
+  const lowest = freeSlots[freeSlots.length - 1];
+  if (lowest === undefined) return { slot: String(context.slots.size), freeSlots };
+  return { slot: String(lowest), freeSlots: freeSlots.slice(0, -1) };
+}
+
+/** `freeSlots` with `slot` free again, highest first (unchanged for a child it never booked). */
+function releaseSlot(freeSlots: readonly number[], slot: string | undefined): readonly number[] {
+  if (slot === undefined) return freeSlots;
+  const freed = Number(slot);
   let index = 0;
-  while (used.has(`c${index}`)) index += 1;
-  return `c${index}`;
+  while (index < freeSlots.length && (freeSlots[index] as number) > freed) index += 1;
+  return [...freeSlots.slice(0, index), freed, ...freeSlots.slice(index)];
 }
 
 /** Takes `victims` out of the live book (they are told to leave in the same step). */
@@ -312,7 +331,7 @@ export const userSupervisorMachine = setup({
       admit: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'ADMIT') return;
         const { connectionId } = event;
-        const slot = freeSlot(context.slots);
+        const { slot, freeSlots } = takeSlot(context);
         enqueue.spawnChild('connection', {
           id: slot,
           input: { connectionId, userId: context.userId, transport: event.transport, ...context.timings },
@@ -320,9 +339,10 @@ export const userSupervisorMachine = setup({
         const next = {
           ...context,
           slots: new Map(context.slots).set(connectionId, slot),
+          freeSlots,
           live: [...context.live, connectionId],
         };
-        enqueue.assign({ slots: next.slots, live: next.live });
+        enqueue.assign({ slots: next.slots, freeSlots, live: next.live });
         enqueue({ type: 'publishBook', params: bookCounts(next) });
         enqueue({ type: 'announceAdmitted', params: { connectionId, userId: context.userId } });
       }),
@@ -362,10 +382,11 @@ export const userSupervisorMachine = setup({
         const next = {
           ...context,
           slots,
+          freeSlots: releaseSlot(context.freeSlots, context.slots.get(connectionId)),
           live: without(context.live, connectionId),
           idle: withoutIdle(context.idle, (id) => id === connectionId),
         };
-        enqueue.assign({ slots: next.slots, live: next.live, idle: next.idle });
+        enqueue.assign({ slots: next.slots, freeSlots: next.freeSlots, live: next.live, idle: next.idle });
         enqueue({ type: 'publishBook', params: bookCounts(next) });
         if (params.ends) enqueue('publishEnded');
         if ('output' in event && event.output !== undefined) {
@@ -381,7 +402,7 @@ export const userSupervisorMachine = setup({
   })
   .createMachine({
     id: 'userSupervisor',
-    context: ({ input }) => ({ ...input, slots: new Map(), live: [], idle: [] }),
+    context: ({ input }) => ({ ...input, slots: new Map(), freeSlots: [], live: [], idle: [] }),
     initial: 'supervising',
     states: {
       supervising: {

@@ -7,7 +7,7 @@ import type { WebSocket } from 'ws';
 export interface ConnectionHandle<Data = unknown> {
   /**
    * UUID v7 minted once at admission: the key in every event, log line and book. (The
-   * connection actor's own id is a reusable slot name, `c0`, `c1`, …: not this.)
+   * connection actor's own id is a reusable slot name, `0`, `1`, …: not this.)
    */
   readonly id: string;
   /** The user id `authenticate` returned: whose slot this connection holds. */

@@ -42,7 +42,7 @@ describe('identity', () => {
         (actor) => (actor.getSnapshot().context as { connectionId?: string }).connectionId !== undefined,
       );
     expect(connectionActors.map((actor) => actor.getSnapshot().context.connectionId)).toEqual([id]);
-    expect(connectionActors.map((actor) => actor.id)).toEqual(['c0']);
+    expect(connectionActors.map((actor) => actor.id)).toEqual(['0']);
     expectNoLeaks(t.supervisor);
   });
 

@@ -31,7 +31,7 @@ function watchActors() {
 const parentOf = (ref: AnyActorRef) => (ref as unknown as { _parent?: AnyActorRef })._parent;
 
 describe('the tree', () => {
-  it('each user supervisor is a root actor with a system of its own; each connection actor is a child of its user’s, named c0, c1, …', async () => {
+  it('each user supervisor is a root actor with a system of its own; each connection actor is a child of its user’s, named 0, 1, …', async () => {
     const { actors, inspect } = watchActors();
     const t = await startServer({ inspect });
     const ann = [await connect(t.url('ann')), await connect(t.url('ann'))];
@@ -46,9 +46,9 @@ describe('the tree', () => {
     expect(connections).toHaveLength(3);
     const [annSupervisor, bobSupervisor] = supervisors;
     expect(connections.map((ref) => [ref.id, parentOf(ref)])).toEqual([
-      ['c0', annSupervisor],
-      ['c1', annSupervisor],
-      ['c0', bobSupervisor],
+      ['0', annSupervisor],
+      ['1', annSupervisor],
+      ['0', bobSupervisor],
     ]);
     // The connection id (UUID v7) is in the actor's context, not its actor id.
     const ids = t.supervisor.connectionsOf('ann').map((handle) => handle.id);
@@ -63,7 +63,7 @@ describe('the tree', () => {
     await expect.poll(() => t.supervisor.userStats('ann')?.live).toBe(1);
     ann.push(await connect(t.url('ann')));
     const latest = actors.filter((actor) => actor.machine === 'connection').at(-1)?.ref;
-    expect(latest?.id).toBe('c0');
+    expect(latest?.id).toBe('0');
     expect(parentOf(latest as AnyActorRef)).toBe(annSupervisor);
 
     for (const ws of [...ann, bob]) ws.close();

@@ -157,7 +157,7 @@ describe(`admission (limit ${limit})`, () => {
       'admitted e',
       'rejected f user-limit',
     ]);
-    expect(h.children()).toEqual(['c0', 'c1', 'c2', 'c3', 'c4']);
+    expect(h.children()).toEqual(['0', '1', '2', '3', '4']);
     expect(h.book()).toEqual({ live: ['a', 'b', 'c', 'd', 'e'], idle: [], draining: [] });
     // A refusal allocates nothing: no actor, no listener, no timer, no book entry.
     expect(refused.subscribed).toBe(0);
@@ -177,9 +177,9 @@ describe(`admission (limit ${limit})`, () => {
   it('gives each child the lowest free slot name as actor id, and its connection and user ids as input', () => {
     const h = startSupervisor();
     admitAll(h, ['a', 'b']);
-    expect(h.slots()).toEqual({ a: 'c0', b: 'c1' });
-    expect(h.children()).toEqual(['c0', 'c1']);
-    expect(h.child('a').id).toBe('c0');
+    expect(h.slots()).toEqual({ a: '0', b: '1' });
+    expect(h.children()).toEqual(['0', '1']);
+    expect(h.child('a').id).toBe('0');
     expect(h.child('b').getSnapshot().context).toMatchObject({ connectionId: 'b', userId: 'u', ...timings });
   });
 });
@@ -256,13 +256,13 @@ describe('slots', () => {
     admitAll(h, ['a', 'b', 'c']);
     h.transport('b').push(closed);
     h.transport('a').push(closed);
-    expect(h.slots()).toEqual({ c: 'c2' });
-    expect(h.children()).toEqual(['c2']);
+    expect(h.slots()).toEqual({ c: '2' });
+    expect(h.children()).toEqual(['2']);
     h.admit('d');
     h.admit('e');
     h.admit('f');
-    expect(h.slots()).toEqual({ c: 'c2', d: 'c0', e: 'c1', f: 'c3' });
-    expect(h.children()).toEqual(['c0', 'c1', 'c2', 'c3']);
+    expect(h.slots()).toEqual({ c: '2', d: '0', e: '1', f: '3' });
+    expect(h.children()).toEqual(['0', '1', '2', '3']);
     expect(h.child('d').getSnapshot().context).toMatchObject({ connectionId: 'd' });
     expect(h.child('d').getSnapshot().value).toMatchObject({ active: { activity: 'live' } });
   });
@@ -272,10 +272,10 @@ describe('slots', () => {
     admitAll(h, ['a', 'b']);
     h.transport('a').push({ type: 'BUFFER_OVERFLOWED', bufferedBytes: 1e7 });
     h.admit('c');
-    expect(h.slots()).toEqual({ a: 'c0', b: 'c1', c: 'c2' });
+    expect(h.slots()).toEqual({ a: '0', b: '1', c: '2' });
     h.transport('a').push(closed);
     h.admit('d');
-    expect(h.slots()).toEqual({ b: 'c1', c: 'c2', d: 'c0' });
+    expect(h.slots()).toEqual({ b: '1', c: '2', d: '0' });
   });
 
   it('the done event of a reused slot is booked to the connection that holds it now', () => {
@@ -286,7 +286,7 @@ describe('slots', () => {
     h.transport('c').push({ type: 'SOCKET_CLOSED', code: 4000, reason: '' });
     expect(h.log.slice(-2)).toEqual(['admitted c', 'disposed c closed']);
     expect(h.book()).toEqual({ live: ['b'], idle: [], draining: [] });
-    expect(h.slots()).toEqual({ b: 'c1' });
+    expect(h.slots()).toEqual({ b: '1' });
     expect(h.transport('b').did).toEqual([]);
   });
 });
@@ -487,13 +487,13 @@ describe('draining children', () => {
     expect(h.book()).toEqual({ live: ['b', 'c', 'd', 'e'], idle: [], draining: ['a'] });
     h.admit('f'); // a's slot is free although a is still draining
     expect(h.log.at(-1)).toBe('admitted f');
-    expect(h.children()).toEqual(['c0', 'c1', 'c2', 'c3', 'c4', 'c5']);
+    expect(h.children()).toEqual(['0', '1', '2', '3', '4', '5']);
     // The runtime's process-wide count (live + draining) still holds a until its disposal.
     expect(h.published()).toEqual({ live: 5, idle: 0, draining: 1 });
     h.transport('a').push({ type: 'SOCKET_CLOSED', code: 1000, reason: '' });
     expect(h.log.at(-1)).toBe(`disposed a ${reason}`);
     expect(h.book()).toEqual({ live: ['b', 'c', 'd', 'e', 'f'], idle: [], draining: [] });
-    expect(h.children()).toEqual(['c1', 'c2', 'c3', 'c4', 'c5']);
+    expect(h.children()).toEqual(['1', '2', '3', '4', '5']);
     expect(h.published()).toEqual({ live: 5, idle: 0, draining: 0 });
     expect(h.transport('a').undone).toBe(1);
   });
@@ -627,13 +627,13 @@ describe('ending (lingerMs 0)', () => {
     h.admit('boom-b'); // its open hook throws: the connection actor fails
     expect(h.log).toEqual(['admitted a', 'admitted boom-b', 'failed boom-b']);
     expect(h.book()).toEqual({ live: ['a'], idle: [], draining: [] });
-    expect(h.slots()).toEqual({ a: 'c0' });
-    expect(h.children()).toEqual(['c0']);
+    expect(h.slots()).toEqual({ a: '0' });
+    expect(h.children()).toEqual(['0']);
     // Its socket's listeners went with it: the subscription ends on error as on stop.
     expect(h.transport('boom-b')).toMatchObject({ subscribed: 1, undone: 1 });
     expect(h.child('a').getSnapshot().status).toBe('active');
     h.admit('c'); // its slot is free again
-    expect(h.slots()).toEqual({ a: 'c0', c: 'c1' });
+    expect(h.slots()).toEqual({ a: '0', c: '1' });
     h.transport('a').push(closed);
     h.transport('c').push(closed);
     expect(h.supervisor.getSnapshot().status).toBe('done');
@@ -645,7 +645,7 @@ describe('ending (lingerMs 0)', () => {
     h.transport('a').push(closed);
     h.admit('boom-c'); // in c0, a's old slot
     expect(h.log.slice(-2)).toEqual(['admitted boom-c', 'failed boom-c']);
-    expect(h.slots()).toEqual({ b: 'c1' });
+    expect(h.slots()).toEqual({ b: '1' });
     expect(h.child('b').getSnapshot().status).toBe('active');
   });
 
@@ -671,7 +671,7 @@ describe('ending (lingerMs 0)', () => {
     // Not TERMINATE: the child's final state would send its done event to the failed parent,
     // a stopped actor (XState's development build warns, and nobody is there to hear it).
     const children = Object.values(h.supervisor.getSnapshot().children as Record<string, AnyActorRef>);
-    expect(children.map((child) => [child.id, child.getSnapshot().status])).toEqual([['c0', 'active']]);
+    expect(children.map((child) => [child.id, child.getSnapshot().status])).toEqual([['0', 'active']]);
     expect(h.pending()).toBe(2); // a's idle and heartbeat delays
     expect(() => children[0]?.stop()).toThrow(/non-root actor/);
     for (const child of children) child.send({ type: 'xstate.stop' });
@@ -742,7 +742,7 @@ describe('lingering (lingerMs 500)', () => {
     h.admit('b');
     expect(h.value()).toBe('supervising');
     expect(h.log.slice(-1)).toEqual(['admitted b']);
-    expect(h.slots()).toEqual({ b: 'c0' });
+    expect(h.slots()).toEqual({ b: '0' });
     expect(h.child('b').getSnapshot().value).toMatchObject({ active: { activity: 'live' } });
     h.advance(lingerMs); // past the old linger deadline
     expect(h.value()).toBe('supervising');
@@ -815,7 +815,7 @@ describe('shutdown', () => {
     expect(h.log.at(-1)).toBe('rejected b shutting-down');
     expect(refused.subscribed).toBe(0);
     expect(h.pending()).toBe(delaysBefore);
-    expect(h.slots()).toEqual({ a: 'c0' });
+    expect(h.slots()).toEqual({ a: '0' });
   });
 
   it('a SHUTDOWN that finds no child to drain ends the supervisor at once', () => {
@@ -825,7 +825,7 @@ describe('shutdown', () => {
     const input = { userId: 'u', limit, evictAt, timings, lingerMs: 0 };
     const childless = machine.resolveState({
       value: 'supervising',
-      context: { ...input, slots: new Map(), live: [], idle: [] },
+      context: { ...input, slots: new Map(), freeSlots: [], live: [], idle: [] },
     });
     const supervisor = createActor(machine, { input, snapshot: childless, clock: new SimulatedClock() });
     supervisor.start();
