@@ -35,6 +35,21 @@ const sameMembers = (a: readonly string[], b: ReadonlySet<string>) =>
   a.length === b.size && a.every((id) => b.has(id));
 const isIdle = (value: unknown) => (value as { active?: { activity?: string } })?.active?.activity === 'idle';
 
+/**
+ * Whether the slot names held and free are each of 0 … m − 1 once (machines/user-supervisor.machine.ts,
+ * takeSlot): a name held twice would send one child's commands to the other, a name lost or
+ * free twice would mint names past the most children the user held at once.
+ */
+function slotNamesMismatch(context: UserSupervisorContext): string | undefined {
+  const names = [...context.slots.values(), ...context.freeSlots.map(String)];
+  const distinct = new Set(names);
+  const each = names.every(
+    (name) => String(Number.parseInt(name, 10)) === name && Number(name) < names.length,
+  );
+  if (distinct.size === names.length && each) return undefined;
+  return `slot names held ${JSON.stringify([...context.slots.values()])} and free ${JSON.stringify(context.freeSlots)} are not each of 0 to ${names.length - 1} once`;
+}
+
 export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>): AuditReport {
   const mismatches: string[] = [];
   const found = { live: 0, idle: 0, draining: 0, connecting: 0, users: 0, empty: 0, actors: 0 };
@@ -64,6 +79,11 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
       }
       const state = stateOf(childSnapshot.value);
       byId.set(connectionId, state);
+      const slot = context.slots.get(connectionId);
+      if (slot !== undefined && slot !== child.id)
+        mismatches.push(
+          `user ${userId}: connection ${connectionId} runs as ${child.id}, its slot is ${slot}`,
+        );
       if (state !== 'draining') liveIds.add(connectionId);
       if (books.handles.get(connectionId) !== transport)
         mismatches.push(`user ${userId}: connection ${connectionId} is not registered under its own handle`);
@@ -113,6 +133,8 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
       if (!context.slots.has(connectionId))
         mismatches.push(`user ${userId}: actor ${connectionId} holds no slot`);
     }
+    const slotNamesProblem = slotNamesMismatch(context);
+    if (slotNamesProblem !== undefined) mismatches.push(`user ${userId}: ${slotNamesProblem}`);
   }
   const totals: Array<[string, number, number]> = [
     ['live', books.live, found.live],

@@ -267,6 +267,20 @@ describe('slots', () => {
     expect(h.child('d').getSnapshot().value).toMatchObject({ active: { activity: 'live' } });
   });
 
+  it('free slots are taken lowest first, whatever order they were freed in', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b', 'c', 'd']);
+    // Freed 0, then 2, then 1: neither the order they were freed in nor its reverse.
+    for (const id of ['a', 'c', 'b']) h.transport(id).push(closed);
+    expect(h.slots()).toEqual({ d: '3' });
+    h.admit('e');
+    h.admit('f');
+    h.admit('g');
+    h.admit('x'); // past the free ones: a new name
+    expect(h.slots()).toEqual({ d: '3', e: '0', f: '1', g: '2', x: '4' });
+    expect(h.children()).toEqual(['0', '1', '2', '3', '4']);
+  });
+
   it('a draining child keeps its slot name until its done event, though it no longer counts', () => {
     const h = startSupervisor();
     admitAll(h, ['a', 'b']);
@@ -282,7 +296,7 @@ describe('slots', () => {
     const h = startSupervisor();
     admitAll(h, ['a', 'b']);
     h.transport('a').push(closed);
-    h.admit('c'); // in c0, a's old slot
+    h.admit('c'); // in 0, a's old slot
     h.transport('c').push({ type: 'SOCKET_CLOSED', code: 4000, reason: '' });
     expect(h.log.slice(-2)).toEqual(['admitted c', 'disposed c closed']);
     expect(h.book()).toEqual({ live: ['b'], idle: [], draining: [] });
@@ -643,7 +657,7 @@ describe('ending (lingerMs 0)', () => {
     const h = startSupervisor();
     admitAll(h, ['a', 'b']);
     h.transport('a').push(closed);
-    h.admit('boom-c'); // in c0, a's old slot
+    h.admit('boom-c'); // in 0, a's old slot
     expect(h.log.slice(-2)).toEqual(['admitted boom-c', 'failed boom-c']);
     expect(h.slots()).toEqual({ b: '1' });
     expect(h.child('b').getSnapshot().status).toBe('active');
