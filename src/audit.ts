@@ -1,6 +1,7 @@
 /**
  * audit(): walks every actor and compares what they hold with the books
- * (books.ts) that stats() reads in O(1). O(connections + room memberships): for tests (the
+ * (books.ts) that stats() reads in O(1). O(connections + room memberships + each
+ * user's free slot names, fewer than the most connections it held at once): for tests (the
  * suite's leak check runs it after every integration test) and for an
  * operator on demand, never on a hot path. The registry is part of the
  * books: each user's published live ids, the handle of every connection,
@@ -35,6 +36,9 @@ const sameMembers = (a: readonly string[], b: ReadonlySet<string>) =>
   a.length === b.size && a.every((id) => b.has(id));
 const isIdle = (value: unknown) => (value as { active?: { activity?: string } })?.active?.activity === 'idle';
 
+/** A slot name as takeSlot mints it: 0, or a positive integer without a leading zero. */
+const CANONICAL_INDEX = /^(0|[1-9]\d*)$/;
+
 /**
  * Whether the slot names held and free are each of 0 … m − 1 once (machines/user-supervisor.machine.ts,
  * takeSlot): a name held twice would send one child's commands to the other, a name lost or
@@ -43,9 +47,7 @@ const isIdle = (value: unknown) => (value as { active?: { activity?: string } })
 function slotNamesMismatch(context: UserSupervisorContext): string | undefined {
   const names = [...context.slots.values(), ...context.freeSlots.map(String)];
   const distinct = new Set(names);
-  const each = names.every(
-    (name) => String(Number.parseInt(name, 10)) === name && Number(name) < names.length,
-  );
+  const each = names.every((name) => CANONICAL_INDEX.test(name) && Number(name) < names.length);
   if (distinct.size === names.length && each) return undefined;
   return `slot names held ${JSON.stringify([...context.slots.values()])} and free ${JSON.stringify(context.freeSlots)} are not each of 0 to ${names.length - 1} once`;
 }

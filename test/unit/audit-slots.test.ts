@@ -81,5 +81,12 @@ describe('audit() of the slot names', () => {
     expect(slotMismatches([['a', '2']], [0], [['2', 'a']])).toEqual([
       'user u: slot names held ["2"] and free [0] are not each of 0 to 1 once',
     ]);
+    // Not a name takeSlot mints: -1 in place of the lost 1, or 01 in place of 1.
+    expect(slotMismatches([['a', '-1']], [0], [['-1', 'a']])).toEqual([
+      'user u: slot names held ["-1"] and free [0] are not each of 0 to 1 once',
+    ]);
+    expect(slotMismatches([['a', '01']], [0], [['01', 'a']])).toEqual([
+      'user u: slot names held ["01"] and free [0] are not each of 0 to 1 once',
+    ]);
   });
 });
