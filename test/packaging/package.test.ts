@@ -113,10 +113,22 @@ describe('the packed package in a fresh app', () => {
    * options share a program: tsconfig.json (nodenext) is the strict app and subpaths.ts,
    * tsconfig.node16.json is subpaths.ts and require-types.cts; tsconfig.node10.json
    * (subpaths.ts) skips the library checks, so it is short; tsconfig.exact.json is
-   * exact.ts and subpaths.ts with exactOptionalPropertyTypes.
+   * exact.ts and subpaths.ts with exactOptionalPropertyTypes; tsconfig.cts.json and
+   * tsconfig.cts-verbatim.json are the two CommonJS files without and with verbatimModuleSyntax.
    */
   let typeChecks:
-    | Record<'nodenext' | 'node16' | 'bundler' | 'node10' | 'exact' | 'ts7' | 'ts7commonjs', Promise<Result>>
+    | Record<
+        | 'nodenext'
+        | 'node16'
+        | 'bundler'
+        | 'node10'
+        | 'exact'
+        | 'ts7'
+        | 'ts7commonjs'
+        | 'cts'
+        | 'ctsVerbatim',
+        Promise<Result>
+      >
     | undefined;
   const typeCheck = (resolution: keyof NonNullable<typeof typeChecks>): Promise<Result> => {
     if (typeChecks === undefined) throw new Error('the app was not installed (see beforeAll)');
@@ -167,6 +179,8 @@ describe('the packed package in a fresh app', () => {
       exact: tscRun('tsconfig.exact.json'),
       ts7: tscRun('tsconfig.json', tsc7),
       ts7commonjs: tscRun('tsconfig.commonjs.json', tsc7),
+      cts: tscRun('tsconfig.cts.json'),
+      ctsVerbatim: tscRun('tsconfig.cts-verbatim.json'),
     };
   }, 120_000);
 
@@ -419,6 +433,17 @@ describe('the packed package in a fresh app', () => {
     ).toEqual([
       "require-types.cts TS1471 'ws-supervisor'",
       "require-types.cts TS1471 'ws-supervisor/client'",
+    ]);
+  }, 120_000);
+
+  it('TypeScript CommonJS: `import { … } from` compiles too under nodenext, but verbatimModuleSyntax allows only import = require() (TS1286), as the README says', async () => {
+    const [plain, verbatim] = await Promise.all([typeCheck('cts'), typeCheck('ctsVerbatim')]);
+    expect(errorsOf(plain.stdout), plain.stdout).toEqual([]);
+    expect(plain.code, plain.stderr).toBe(0);
+    // TS1286 in a .cts file (TS1295 in a .ts file of a CommonJS package: the same message).
+    expect(errorsOf(verbatim.stdout), verbatim.stdout).toEqual([
+      "import-from.cts TS1286 'verbatimModuleSyntax'",
+      "import-from.cts TS1286 'verbatimModuleSyntax'",
     ]);
   }, 120_000);
 
