@@ -8,6 +8,8 @@
  * sends a message then a ping: the ping reaching the server proves the
  * message before it was read, and not delivered.
  *
+ * That idle is not a timeout: below T an idle connection stays, and T = 1 is the recipe.
+ *
  * And the rules at the production preset's own numbers (limit 20, threshold
  * 0.7, so T = 14: the README's example), end to end; the other rule tests
  * use the test preset (limit 5, T = 4).
@@ -142,6 +144,32 @@ describe("the production preset's numbers: limit 20, threshold 0.7, T = 14", () 
     await allDisposed(t.supervisor);
     t.clock.increment(5_000); // the production preset's lingerMs
     expectNoLeaks(t.supervisor);
+  });
+});
+
+describe('idle is not a timeout', () => {
+  it('below T an idle connection stays open; with evictionThreshold 0.00001 (T = 1) it goes with 4001, at the limit of 100,000 too', async () => {
+    const below = await startRulesServer(); // test preset: T = 4
+    const kept = await below.open('kim');
+    below.clock.increment(idleTimeoutMs * 10);
+    expect(below.supervisor.userStats('kim')).toMatchObject({ live: 1, idle: 1, evictAt: 4 });
+    expect(kept.ws.readyState).toBe(kept.ws.OPEN);
+    expect(below.events.evicted).toEqual([]);
+    kept.ws.close();
+    await allDisposed(below.supervisor);
+    expectNoLeaks(below.supervisor);
+
+    for (const maxConnectionsPerUser of [5, 100_000]) {
+      const t = await startRulesServer({ evictionThreshold: 0.00001, maxConnectionsPerUser });
+      const alone = await t.open('kim');
+      expect(t.supervisor.userStats('kim')).toMatchObject({ live: 1, evictAt: 1 });
+      const closed = closeOf(alone.ws);
+      t.clock.increment(idleTimeoutMs);
+      expect(await closed).toMatchObject({ code: 4001 });
+      expect(t.events.evicted.map((event) => event.connectionId)).toEqual([alone.id]);
+      await allDisposed(t.supervisor);
+      expectNoLeaks(t.supervisor);
+    }
   });
 });
 
