@@ -54,7 +54,7 @@ const userFromQuery = (request: IncomingMessage) => queryOf(request).get('user')
 /** Settings for tests and embedders that have no flag. */
 export interface ReferenceServerExtras {
   /** Passed to createDashboard (its `authorize` defaults to the one of `config.dashboardToken`). */
-  dashboard?: DashboardOptions;
+  dashboard?: Partial<DashboardOptions>;
   /** Where a warning for the operator goes (a Redis that may evict the store's keys). @default console.error */
   warn?: (line: string) => void;
 }
@@ -80,10 +80,16 @@ export async function startReferenceServer(
         : errorLog.report(error.code, error.message),
   });
 
-  // One access rule for the dashboard and the per-user detail of /stats.
+  // One access rule for the dashboard and the per-user detail of /stats. Without a token both are
+  // open, a choice said out loud to createDashboard (which has no open default): the server binds
+  // 127.0.0.1 unless told otherwise, and warns when it is exposed (exposureWarning).
   const authorize = config.dashboardToken === undefined ? undefined : tokenAuthorizer(config.dashboardToken);
   const onAccessError = (error: unknown) => log(`error: authorize failed: ${String(error)}`);
-  const dashboard = createDashboard(supervisor, { authorize, onError: onAccessError, ...extras.dashboard });
+  const dashboard = createDashboard(supervisor, {
+    authorize: authorize ?? (() => true),
+    onError: onAccessError,
+    ...extras.dashboard,
+  });
   const metrics = await createMetricsRoute(supervisor, (error) =>
     log(`error: metrics failed: ${String(error)}`),
   );

@@ -43,11 +43,13 @@ export interface DashboardOptions {
    */
   basePath?: string | undefined;
   /**
-   * Who may see the dashboard. Without it, anyone who can reach the server.
-   * `true` lets a request through, `401` / `403` (or `false`) refuse it.
+   * Who may see the dashboard: required, since it names your users and what they do. Called with
+   * each request: `true` lets it through, `401` / `403` (or `false`) refuse it. Pass
+   * `tokenAuthorizer(secret)`, your own function, or `() => true` to serve it to anyone who can
+   * reach the server (only where nobody else can, e.g. a server bound to 127.0.0.1).
    * @example authorize: (request) => request.headers.authorization === `Bearer ${secret}` || 401
    */
-  authorize?: Authorize | undefined;
+  authorize: Authorize;
   /** A failing `authorize` (answered 500). @default console.error */
   onError?: ((error: unknown) => void) | undefined;
   /** Entries kept in the event list. @default 50 */
@@ -124,8 +126,17 @@ const KNOWN_OPTIONS: readonly (keyof DashboardOptions)[] = [
 
 const invalid = (message: string) => new SupervisorError('WSSUP_INVALID_ARGUMENT', message);
 
+const missingAuthorize = () =>
+  invalid(
+    'createDashboard: authorize is required (the dashboard names your users): pass tokenAuthorizer(secret), ' +
+      'your own (request) => boolean | 401 | 403 | Promise<boolean | 401 | 403>, ' +
+      'or () => true to serve it to anyone who can reach it',
+  );
+
 /** The options, defaults applied; a bad one throws before anything is allocated. Exported for the README table test. */
 export function resolveDashboardOptions(options: DashboardOptions) {
+  // A JavaScript caller may leave the options out: what is missing is authorize.
+  if (options === undefined) throw missingAuthorize();
   if (typeof options !== 'object' || options === null)
     throw invalid('createDashboard: options must be an object');
   // As createSupervisor() does: a typo must not silently fall back to a default.
@@ -134,6 +145,8 @@ export function resolveDashboardOptions(options: DashboardOptions) {
       throw invalid(`createDashboard: unknown option "${key}" (allowed: ${KNOWN_OPTIONS.join(', ')})`);
     }
   }
+  // No open default: an app mounting the dashboard on its public server would publish its users.
+  if (options.authorize === undefined) throw missingAuthorize();
   // `=== undefined`, not `??`, here and below: a null is a bad value to refuse, not the default.
   const integer = (name: keyof DashboardOptions, fallback: number, min: number, max = 2_147_483_647) => {
     const value = options[name] === undefined ? fallback : options[name];
@@ -213,8 +226,10 @@ const clockNow = (clock: Clock | undefined): (() => number) | undefined => {
  * time, else `Date.now()`) is served again; its `readAt` says when its read began. A failed
  * read (503) is not kept.
  *
- * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad option, or a first argument that is
- *   not a supervisor; nothing is allocated.
+ * @param options `authorize` is required: `tokenAuthorizer(secret)`, your own function, or
+ *   `() => true` for a dashboard open to anyone who can reach it.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad or missing option (`authorize`
+ *   included), or a first argument that is not a supervisor; nothing is allocated.
  * @example
  * ```ts
  * import { createDashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
@@ -225,7 +240,7 @@ const clockNow = (clock: Clock | undefined): (() => number) | undefined => {
  * process.on('SIGTERM', () => { dashboard.close(); void supervisor.shutdown(); });
  * ```
  */
-export function createDashboard(supervisor: Supervisor, options: DashboardOptions = {}): Dashboard {
+export function createDashboard(supervisor: Supervisor, options: DashboardOptions): Dashboard {
   const settings = resolveDashboardOptions(options);
   checkSupervisor(supervisor);
   const { basePath, authorize, onError, maxUsers, maxStreams } = settings;

@@ -22,7 +22,7 @@ declare const document: {
 /** A supervisor with a dashboard of `capacity` entries on a loopback HTTP server, `refusals` refusals (401) already logged. */
 async function dashboardWithRefusals(capacity: number, refusals: number) {
   const t = await startServer();
-  const dashboard = createDashboard(t.supervisor, { activityCapacity: capacity });
+  const dashboard = createDashboard(t.supervisor, { authorize: () => true, activityCapacity: capacity });
   onTestFinished(() => dashboard.close());
   const http = createServer((request, response) => dashboard(request, response));
   const port = await listenOnLoopback(http);

@@ -50,7 +50,7 @@ describe.runIf(hasBrowser)('dashboard rows with plan limits, in a browser', () =
         return userId === null ? null : { userId, maxConnectionsPerUser: plans.get(userId) };
       },
     });
-    dashboard = createDashboard(supervisor, { pollMs: 100 });
+    dashboard = createDashboard(supervisor, { authorize: () => true, pollMs: 100 });
     server = createServer((request, response) => dashboard(request, response));
     supervisor.attach(server);
     port = await listenOnLoopback(server);

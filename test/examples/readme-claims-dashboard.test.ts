@@ -130,7 +130,13 @@ describe('trackedUsers (README: at least maxUsers)', () => {
   it('a trackedUsers below maxUsers is raised to it: maxUsers bars are drawn', async () => {
     const { supervisor, url } = await startServer();
     const clock = new SimulatedClock();
-    const dashboard = createDashboard(supervisor, { maxUsers: 3, trackedUsers: 1, pollMs: 1_000, clock });
+    const dashboard = createDashboard(supervisor, {
+      authorize: () => true,
+      maxUsers: 3,
+      trackedUsers: 1,
+      pollMs: 1_000,
+      clock,
+    });
     onTestFinished(() => dashboard.close());
     const server = createServer((request, response) => dashboard(request, response));
     const port = await listenOnLoopback(server);

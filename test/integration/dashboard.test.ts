@@ -50,6 +50,7 @@ async function stalledStream() {
   const dashboardClock = new SimulatedClock();
   const users = Array.from({ length: 100 }, (_, i) => `${String(i).padStart(3, '0')}-${'u'.repeat(124)}`);
   const dashboard = createDashboard(t.supervisor, {
+    authorize: () => true,
     clock: dashboardClock,
     maxStreams: 1,
     pollMs: 1_000,
@@ -107,6 +108,7 @@ describe('createDashboard, mounted by an app', () => {
     const t = await startRulesServer();
     const dashboardClock = new SimulatedClock();
     const dashboard = createDashboard(t.supervisor, {
+      authorize: () => true,
       basePath: '/ops/live',
       clock: dashboardClock,
       pollMs: 1_000,
@@ -325,7 +327,7 @@ describe('createDashboard, mounted by an app', () => {
 
   it('without next, answers 404 outside basePath; any method but GET and HEAD is 405', async () => {
     const t = await startRulesServer();
-    const dashboard = createDashboard(t.supervisor);
+    const dashboard = createDashboard(t.supervisor, { authorize: () => true });
     onTestFinished(() => dashboard.close());
     const base = await mount(dashboard, { withNext: false });
     expect(dashboard.basePath).toBe('/dashboard');
@@ -420,7 +422,7 @@ describe('createDashboard, mounted by an app', () => {
 
   it('mounts on Fastify through reply.hijack()', async () => {
     const t = await startRulesServer();
-    const dashboard = createDashboard(t.supervisor, { batchMs: 0 });
+    const dashboard = createDashboard(t.supervisor, { authorize: () => true, batchMs: 0 });
     onTestFinished(() => dashboard.close());
     const app = Fastify();
     const handler = (request: { raw: IncomingMessage }, reply: { raw: ServerResponse; hijack(): void }) => {
@@ -452,6 +454,7 @@ describe('createDashboard, mounted by an app', () => {
     const dashboardClock = new SimulatedClock();
     // A long batch window: every admission below falls into one burst.
     const dashboard = createDashboard(t.supervisor, {
+      authorize: () => true,
       clock: dashboardClock,
       activityCapacity: 3,
       batchMs: 60_000,
@@ -482,6 +485,7 @@ describe('createDashboard, mounted by an app', () => {
     const dashboardClock = new SimulatedClock();
     const users = Array.from({ length: 100 }, (_, i) => `${String(i).padStart(3, '0')}-${'u'.repeat(124)}`);
     const dashboard = createDashboard(t.supervisor, {
+      authorize: () => true,
       clock: dashboardClock,
       maxUsers: users.length,
       trackedUsers: users.length,
@@ -594,26 +598,10 @@ describe('createDashboard, mounted by an app', () => {
   });
 
   describe('bad options: WSSUP_INVALID_ARGUMENT, and nothing subscribed', () => {
-    it.each<[string, DashboardOptions]>([
-      ['a basePath without its leading slash', { basePath: 'dashboard' }],
-      ['a basePath with a trailing slash', { basePath: '/dashboard/' }],
-      ['a basePath with a query', { basePath: '/dashboard?x=1' }],
-      ['the root as basePath', { basePath: '/' }],
-      ['maxStreams of 0', { maxStreams: 0 }],
-      ['a fractional pollMs', { pollMs: 0.5 }],
-      ['a negative batchMs', { batchMs: -1 }],
-      ['activityCapacity as a string', { activityCapacity: '50' as unknown as number }],
-      [
-        'authorize that is not a function',
-        { authorize: 'secret' as unknown as DashboardOptions['authorize'] },
-      ],
-      // A typo or a null fell back to the default; a clock that is not one failed at the first stream.
-      ['a misspelt option', { basepath: '/ops' } as DashboardOptions],
-      ['a null basePath', { basePath: null } as unknown as DashboardOptions],
-      ['a null maxStreams', { maxStreams: null } as unknown as DashboardOptions],
-      ['a clock that is not one', { clock: 42 } as unknown as DashboardOptions],
-      ['a clock without clearTimeout', { clock: { setTimeout: () => 0 } } as unknown as DashboardOptions],
-    ])('%s', (_name, options) => {
+    // Each table row is refused for its own fault, not for a missing authorize.
+    const open = { authorize: () => true } as const;
+    /** What createDashboard(supervisor, options) threw, and how many subscriptions it made first. */
+    const attempt = (options: unknown) => {
       let subscriptions = 0;
       const supervisor = {
         on: () => {
@@ -621,14 +609,60 @@ describe('createDashboard, mounted by an app', () => {
           return () => {};
         },
       } as unknown as Supervisor;
-      let error: unknown;
       try {
-        createDashboard(supervisor, options);
-      } catch (failure) {
-        error = failure;
+        // As a JavaScript caller would: the options unchecked by TypeScript.
+        (createDashboard as (supervisor: Supervisor, options?: unknown) => unknown)(supervisor, options);
+      } catch (error) {
+        return { error, subscriptions };
       }
+      return { error: undefined, subscriptions };
+    };
+
+    it.each<[string, DashboardOptions]>([
+      ['a basePath without its leading slash', { ...open, basePath: 'dashboard' }],
+      ['a basePath with a trailing slash', { ...open, basePath: '/dashboard/' }],
+      ['a basePath with a query', { ...open, basePath: '/dashboard?x=1' }],
+      ['the root as basePath', { ...open, basePath: '/' }],
+      ['maxStreams of 0', { ...open, maxStreams: 0 }],
+      ['a fractional pollMs', { ...open, pollMs: 0.5 }],
+      ['a negative batchMs', { ...open, batchMs: -1 }],
+      ['activityCapacity as a string', { ...open, activityCapacity: '50' as unknown as number }],
+      [
+        'authorize that is not a function',
+        { authorize: 'secret' as unknown as DashboardOptions['authorize'] },
+      ],
+      // A typo or a null fell back to the default; a clock that is not one failed at the first stream.
+      ['a misspelt option', { ...open, basepath: '/ops' } as DashboardOptions],
+      ['a null basePath', { ...open, basePath: null } as unknown as DashboardOptions],
+      ['a null maxStreams', { ...open, maxStreams: null } as unknown as DashboardOptions],
+      ['a clock that is not one', { ...open, clock: 42 } as unknown as DashboardOptions],
+      [
+        'a clock without clearTimeout',
+        { ...open, clock: { setTimeout: () => 0 } } as unknown as DashboardOptions,
+      ],
+    ])('%s', (_name, options) => {
+      const { error, subscriptions } = attempt(options);
       expect(error).toBeInstanceOf(SupervisorError);
       expect(error).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });
+      expect((error as Error).message).not.toMatch(/authorize is required/);
+      expect(subscriptions).toBe(0);
+    });
+
+    // No open default: a JavaScript caller that says nothing about access is told its three choices.
+    it.each<[string, unknown]>([
+      ['no options', undefined],
+      ['options without authorize', {}],
+      ['options with other settings only', { basePath: '/ops', pollMs: 100 }],
+      ['authorize: undefined', { authorize: undefined }],
+    ])('authorize missing (%s): says what to pass', (_name, options) => {
+      const { error, subscriptions } = attempt(options);
+      expect(error).toBeInstanceOf(SupervisorError);
+      expect(error).toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT' });
+      const { message } = error as Error;
+      expect(message).toMatch(/authorize is required/);
+      expect(message).toContain('tokenAuthorizer(secret)');
+      expect(message).toContain('(request) => boolean | 401 | 403 | Promise<');
+      expect(message).toContain('() => true');
       expect(subscriptions).toBe(0);
     });
 
@@ -650,7 +684,7 @@ describe('createDashboard, mounted by an app', () => {
                 return () => {};
               },
             };
-      expect(() => createDashboard(counted as unknown as Supervisor)).toThrow(
+      expect(() => createDashboard(counted as unknown as Supervisor, { authorize: () => true })).toThrow(
         expect.objectContaining({
           code: 'WSSUP_INVALID_ARGUMENT',
           message: expect.stringMatching(/supervisor/),

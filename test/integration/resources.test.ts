@@ -166,7 +166,7 @@ describe('edge calls', () => {
 describe('companions stopped with the supervisor', () => {
   it('the dashboard, with an event stream open at shutdown, then close()d', async () => {
     const h = await start();
-    const dashboard = createDashboard(h.supervisor, { pollMs: 20, batchMs: 5 });
+    const dashboard = createDashboard(h.supervisor, { authorize: () => true, pollMs: 20, batchMs: 5 });
     onTestFinished(() => dashboard.close());
     h.route((request, response) => dashboard(request, response));
     const ws = await open(h, 'ned');

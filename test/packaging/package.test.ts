@@ -209,16 +209,18 @@ describe('the packed package in a fresh app', () => {
       .map((line) => line.replace(/: error (TS\d+):.*/, ' $1'));
     // app.ts and require-types.cts compile; each WRONG line of wrong.ts is an error, and nothing else is.
     expect(errors, check.stdout).toEqual([
-      'wrong.ts(6,9) TS2322',
-      'wrong.ts(12,3) TS2322',
-      'wrong.ts(17,3) TS2322',
-      'wrong.ts(21,50) TS2322',
-      'wrong.ts(24,25) TS2345',
-      'wrong.ts(27,7) TS2322',
-      'wrong.ts(31,9) TS2322',
-      'wrong.ts(32,60) TS18048',
-      'wrong.ts(36,7) TS7022',
-      'wrong.ts(38,3) TS7023',
+      'wrong.ts(7,9) TS2322',
+      'wrong.ts(13,3) TS2322',
+      'wrong.ts(18,3) TS2322',
+      'wrong.ts(22,50) TS2322',
+      'wrong.ts(25,25) TS2345',
+      'wrong.ts(28,7) TS2322',
+      'wrong.ts(32,9) TS2322',
+      'wrong.ts(33,60) TS18048',
+      'wrong.ts(37,7) TS7022',
+      'wrong.ts(39,3) TS7023',
+      'wrong.ts(43,1) TS2554',
+      'wrong.ts(44,7) TS2741',
     ]);
   }, 120_000);
 

@@ -47,7 +47,7 @@ describe('a bad argument that is a string is quoted in the message', () => {
     ['Refusal retryAfterMs', () => new Refusal(429, 'slow down', { retryAfterMs: '5' as never }), 'got "5"'],
     [
       'createDashboard maxUsers',
-      () => createDashboard(supervisor(), { maxUsers: '10' as never }),
+      () => createDashboard(supervisor(), { authorize: () => true, maxUsers: '10' as never }),
       'got "10"',
     ],
   ])('%s', (_, call, says) => {

@@ -9,7 +9,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import type { AuthResult } from '../../src/index.js';
+import { type Authorize, createDashboard, type DashboardOptions } from '../../src/dashboard/index.js';
+import type { AuthResult, Supervisor } from '../../src/index.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 // The source of each entry point of package.json's "exports".
@@ -99,6 +100,29 @@ describe('AuthResult', () => {
     expectTypeOf<Verdict['maxConnectionsPerUser']>().toEqualTypeOf<number | undefined>();
     expectTypeOf({ userId: 'ann', maxConnectionsPerUser: 3 }).toExtend<AuthResult>();
     expectTypeOf({ userId: 'ann', maxConnectionsPerUser: '3' }).not.toExtend<AuthResult>();
+  });
+});
+
+describe('DashboardOptions', () => {
+  // No open default: who may see the users is said at the call (tokenAuthorizer, a function, or
+  // `() => true`). tsc checks the lines below (npm test's typecheck); none of them runs.
+  it('requires authorize: createDashboard() without it does not compile', () => {
+    expectTypeOf<DashboardOptions['authorize']>().toEqualTypeOf<Authorize>();
+    expectTypeOf({}).not.toExtend<DashboardOptions>();
+    expectTypeOf({ pollMs: 100 }).not.toExtend<DashboardOptions>();
+    expectTypeOf({ authorize: () => true as const }).toExtend<DashboardOptions>();
+    const calls = (supervisor: Supervisor) => [
+      // @ts-expect-error: the options, and authorize in them, are required
+      () => createDashboard(supervisor),
+      // @ts-expect-error: authorize is required
+      () => createDashboard(supervisor, {}),
+      // @ts-expect-error: authorize is required
+      () => createDashboard(supervisor, { basePath: '/ops' }),
+      // @ts-expect-error: undefined is no authorize
+      () => createDashboard(supervisor, { authorize: undefined }),
+      () => createDashboard(supervisor, { authorize: () => true }),
+    ];
+    expect(typeof calls).toBe('function');
   });
 });
 

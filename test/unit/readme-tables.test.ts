@@ -415,11 +415,14 @@ describe("the README's table of the dashboard's options", () => {
   });
 
   it('gives each default the options resolve to', () => {
-    const resolved = resolveDashboardOptions({}) as unknown as Record<string, unknown>;
+    const open = () => true;
+    const resolved = resolveDashboardOptions({ authorize: open }) as unknown as Record<string, unknown>;
     const said = Object.fromEntries(rows.map(([name = '', value = '']) => [names(name)[0], value]));
     expect(said.basePath).toBe(`\`'${resolved.basePath}'\``);
-    expect(resolved.authorize).toBeUndefined();
-    expect(said.authorize).toMatch(/^none/);
+    // No default: without it, createDashboard() throws.
+    expect(resolved.authorize).toBe(open);
+    expect(() => resolveDashboardOptions({} as never)).toThrow(/authorize is required/);
+    expect(said.authorize).toBe('required');
     expect(said.onError).toBe('`console.error`');
     expect(resolved.clock).toBeUndefined();
     expect(said.clock).toBe('real timers');
@@ -435,6 +438,8 @@ describe("the README's table of the dashboard's options", () => {
       expect(said[name], name).toBe(String(resolved[name]));
     }
     // "at least maxUsers": a smaller trackedUsers is raised to it.
-    expect(resolveDashboardOptions({ maxUsers: 80, trackedUsers: 10 })).toMatchObject({ trackedUsers: 80 });
+    expect(resolveDashboardOptions({ authorize: open, maxUsers: 80, trackedUsers: 10 })).toMatchObject({
+      trackedUsers: 80,
+    });
   });
 });

@@ -1,6 +1,7 @@
 // Each marked line must be a type error: if the library's types were `any`
 // (ws types missing), they would all compile. The test expects exactly these.
 import { type ConnectionHandle, createSupervisor, Refusal } from 'ws-supervisor';
+import { createDashboard, type DashboardOptions } from 'ws-supervisor/dashboard';
 
 export function wrong(connection: ConnectionHandle): void {
   const n: number = connection.socket; // WRONG: a ws WebSocket, not a number
@@ -37,3 +38,8 @@ const chat = createSupervisor({
   authenticate: () => 'user',
   onMessage: (_connection, data) => chat.broadcast(data), // WRONG: TS7022 and TS7023, an expression body
 });
+
+// No open default: who may see the dashboard (its users) is said at the call.
+createDashboard(typed); // WRONG: the options, authorize in them, are required
+const ops: DashboardOptions = { basePath: '/ops' }; // WRONG: authorize is required (TS2741 in 5.9 and 7)
+createDashboard(typed, ops);
