@@ -15,7 +15,10 @@ Draws the state chart of a ws-supervisor machine from its definition.
 
 Options:
   --machine <name>   connection (default), supervisor, hub, lease, watchdog, refusal,
-                     client, or all
+                     client, dashboard, or all. A machine's XState id, the name
+                     the mutation check uses, works too: userSupervisor for
+                     supervisor, storeWatchdog for watchdog, dashboardFeed for
+                     dashboard (files are named by the chart name)
   --format <format>  mermaid (default), dot, json, svg, or markdown (a page with
                      the Mermaid block); repeat it to write several formats
   --out <path>       write to this file instead of stdout. With --machine all or
@@ -38,6 +41,12 @@ const EXTENSIONS: Record<CliFormat, string> = {
   markdown: 'md',
 };
 const NAMES = Object.keys(charts) as ChartName[];
+// A machine's XState id also names its chart: the mutation check's WSSUP_MUTANTS_OF and the
+// pages' headings use it (`userSupervisor`), so users tried it here. Derived, so a new machine
+// whose id differs from its chart name gets its alias without a table to keep.
+const ALIASES: ReadonlyMap<string, ChartName> = new Map(
+  NAMES.filter((name) => charts[name].id !== name).map((name) => [charts[name].id, name]),
+);
 
 class UsageError extends Error {}
 
@@ -117,10 +126,11 @@ function readArgs(argv: string[]) {
   if ((values.machine?.length ?? 0) > 1)
     throw new UsageError('--machine given twice: once, or --machine all');
   if ((values.out?.length ?? 0) > 1) throw new UsageError('--out given twice');
-  const machine = values.machine?.[0] ?? 'connection';
+  const given = values.machine?.[0] ?? 'connection';
+  const machine = ALIASES.get(given) ?? given;
   if (machine !== 'all' && !(NAMES as string[]).includes(machine)) {
     throw new UsageError(
-      `--machine must be one of ${[...NAMES, 'all'].join(', ')}, got ${JSON.stringify(machine)}`,
+      `--machine must be one of ${[...NAMES, 'all'].join(', ')} (or a machine's id: ${[...ALIASES.keys()].join(', ')}), got ${JSON.stringify(given)}`,
     );
   }
   const formats = [...new Set(values.format ?? ['mermaid'])];

@@ -2,10 +2,10 @@
  * Graphviz DOT text (`dot -Tsvg connection.dot`). A compound or parallel state
  * is a cluster holding an invisible anchor node named after the state, so an
  * edge to or from the state is drawn to the cluster's border (`lhead`/`ltail`,
- * with `compound=true`). Parallel regions are dashed clusters.
+ * with `compound=true`). Parallel regions, a parallel root's too, are dashed clusters.
  */
 import type { ChartEdge, ChartGraph, ChartNode } from './graph.js';
-import { childrenOf, compartment, drawnEdges, rootNote, transitionLabel } from './labels.js';
+import { childrenOf, compartment, drawnEdges, isParallelRoot, rootNote, transitionLabel } from './labels.js';
 
 export function toDot(graph: ChartGraph): string {
   const byId = new Map(graph.nodes.map((node) => [node.id, node]));
@@ -47,7 +47,7 @@ export function toDot(graph: ChartGraph): string {
       }
     }
   };
-  block(null, false, '  ');
+  block(null, isParallelRoot(graph), '  ');
 
   const rootListed = rootNote(graph);
   if (rootListed.length > 0) {

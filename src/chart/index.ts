@@ -6,6 +6,7 @@
 import type { AnyStateMachine } from 'xstate';
 import { clientMachine } from '../../machines/client.machine.js';
 import { connectionMachine } from '../../machines/connection.machine.js';
+import { dashboardFeedMachine } from '../../machines/dashboard-feed.machine.js';
 import { hubMachine } from '../../machines/hub.machine.js';
 import { leaseMachine } from '../../machines/lease.machine.js';
 import { refusalMachine } from '../../machines/refusal.machine.js';
@@ -38,7 +39,11 @@ export interface RenderChartOptions {
   format?: ChartFormat | undefined;
 }
 
-/** ws-supervisor's own machines, by the name the CLI and `docs/machines/` use. Frozen, as presets is. */
+/**
+ * ws-supervisor's own machines, by the name the CLI and `docs/machines/` use. Frozen, as presets is.
+ * `dashboard` is the mounted dashboard's clock (its feed), drawn for review; the machine itself
+ * is internal to `ws-supervisor/dashboard`, so `ws-supervisor/machines` does not export it.
+ */
 export const charts = Object.freeze({
   connection: connectionMachine,
   supervisor: userSupervisorMachine,
@@ -47,6 +52,7 @@ export const charts = Object.freeze({
   watchdog: storeWatchdogMachine,
   refusal: refusalMachine,
   client: clientMachine,
+  dashboard: dashboardFeedMachine,
 } as const);
 /** The name of one of ws-supervisor's own machines, as the CLI and `docs/machines/` use it. */
 export type ChartName = keyof typeof charts;

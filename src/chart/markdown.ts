@@ -23,6 +23,12 @@ const INTROS: Record<string, string> = {
     'per-connection path. It drives shutdown: every user supervisor drains, at once or in ' +
     'batches one `batchInterval` apart (`pacing`), whatever is left at the deadline is ' +
     'terminated, and it stops when the last user supervisor has ended.',
+  // The root is parallel, which the diagrams do not mark at the top level: say it here.
+  dashboard:
+    "The mounted dashboard's clock (`ws-supervisor/dashboard`): one actor per dashboard while at " +
+    'least one of its event streams is open, stopped with the last, so no timer outlives it. ' +
+    'Its two regions, `poll` and `burst`, run side by side: `poll` re-reads the counts every ' +
+    '`pollInterval`; `burst` gathers the events `NOTICED` during a `batchWindow` into one flush.',
 };
 
 export function toMarkdown(name: string, graph: ChartGraph): string {

@@ -13,7 +13,7 @@
  * can share a page.
  */
 import type { ChartGraph } from './graph.js';
-import { isNoteHeading } from './labels.js';
+import { isNoteHeading, isParallelRoot } from './labels.js';
 import {
   type Box,
   type ChartLayout,
@@ -52,6 +52,8 @@ export async function toSvg(graph: ChartGraph): Promise<string> {
 function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
   const marker = `ws-supervisor-arrow-${idPart(graph.machine)}`;
   const parentType = new Map(graph.nodes.map((node) => [node.id, node.type]));
+  // A parallel root's top-level states are regions: dashed, as a parallel state's are.
+  const parallelRoot = isParallelRoot(graph);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${layout.width}" height="${layout.height}" ` +
       `viewBox="0 0 ${layout.width} ${layout.height}" font-family="sans-serif" font-size="${FONT.state}" ` +
@@ -67,7 +69,7 @@ function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
 
   const drawState = (placed: PlacedState, indent: string) => {
     const { node } = placed;
-    const region = node.parent !== null && parentType.get(node.parent) === 'parallel';
+    const region = node.parent === null ? parallelRoot : parentType.get(node.parent) === 'parallel';
     const container = node.type === 'compound' || node.type === 'parallel';
     out.push(`${indent}<g class="state ${node.type}" data-state="${xml(node.id)}">`);
     const fill = container ? COLOR.compoundFill : node.type === 'final' ? COLOR.finalFill : COLOR.stateFill;

@@ -75,6 +75,8 @@ describe('ws-supervisor chart', { concurrent: true }, () => {
         'client.md',
         'connection.json',
         'connection.md',
+        'dashboard.json',
+        'dashboard.md',
         'hub.json',
         'hub.md',
         'lease.json',
@@ -94,6 +96,7 @@ describe('ws-supervisor chart', { concurrent: true }, () => {
         'watchdog',
         'refusal',
         'client',
+        'dashboard',
       ] as const) {
         expect(readFileSync(join(directory, 'charts', `${name}.md`), 'utf8')).toBe(
           toMarkdown(name, machineGraph(charts[name])),
@@ -139,17 +142,55 @@ describe('ws-supervisor chart', { concurrent: true }, () => {
         stdout.indexOf('--format <format>'),
       );
       for (const name of Object.keys(charts)) expect(machineOption).toContain(name);
+      // And every machine's XState id that differs from its chart name, with the chart it names.
+      for (const [name, machine] of Object.entries(charts))
+        if (machine.id !== name)
+          expect(machineOption).toMatch(new RegExp(`${machine.id}\\s+for\\s+${name}\\b`));
+    }),
+  );
+
+  // The mutation check (WSSUP_MUTANTS_OF) and each page's heading name a machine by its XState id;
+  // users typed those here. Each id draws its machine's chart, in files named by the chart name.
+  // (An id equal to its chart name is a name already: readme-claims-charts.test.ts runs them all.)
+  it.for([
+    ['userSupervisor', 'supervisor'],
+    ['storeWatchdog', 'watchdog'],
+    ['dashboardFeed', 'dashboard'],
+  ] as const)(
+    '--machine %s is the %s chart',
+    scopedCase(async ([id, name]) => {
+      expect(charts[name].id).toBe(id);
+      const directory = temporaryDirectory();
+      const { code } = await run([
+        'chart',
+        '--machine',
+        id,
+        '--format',
+        'markdown',
+        '--format',
+        'json',
+        '--out',
+        directory,
+      ]);
+      expect(code).toBe(0);
+      expect(readdirSync(directory).sort()).toEqual([`${name}.json`, `${name}.md`]);
+      expect(readFileSync(join(directory, `${name}.md`), 'utf8')).toBe(
+        toMarkdown(name, machineGraph(charts[name])),
+      );
+      expect(JSON.parse(readFileSync(join(directory, `${name}.json`), 'utf8'))).toEqual(
+        machineGraph(charts[name]),
+      );
     }),
   );
 
   it.for([
     [
       ['--machine', 'shard'],
-      /--machine must be one of connection, supervisor, hub, lease, watchdog, refusal, client, all, got "shard"/,
+      /--machine must be one of connection, supervisor, hub, lease, watchdog, refusal, client, dashboard, all \(or a machine's id: userSupervisor, storeWatchdog, dashboardFeed\), got "shard"/,
     ],
     [
       ['--machine', 'nope'],
-      /--machine must be one of connection, supervisor, hub, lease, watchdog, refusal, client, all, got "nope"/,
+      /--machine must be one of connection, supervisor, hub, lease, watchdog, refusal, client, dashboard, all \(or a machine's id: userSupervisor, storeWatchdog, dashboardFeed\), got "nope"/,
     ],
     [['--format', 'png'], /--format must be one of mermaid, dot, json, svg, markdown, got "png"/],
     [['--colour'], /Unknown option '--colour'/],

@@ -36,6 +36,15 @@ describe('DOT', () => {
     expect(text).toContain('"[*]active.activity" -> "active.activity.live";');
   });
 
+  // The dashboard feed's root is parallel: its regions are dashed clusters, as a parallel state's.
+  it("draws a parallel root's regions as dashed clusters", async () => {
+    const text = await renderChart(charts.dashboard, { format: 'dot' });
+    expect(text).toContain('subgraph "cluster_poll" {\n    label="poll"; style="rounded,dashed";');
+    expect(text).toContain('subgraph "cluster_burst" {\n    label="burst"; style="rounded,dashed";');
+    expect(text).not.toContain('"[*]" ->'); // no initial state at the top: both regions are entered
+    expect(await renderChart(charts.hub, { format: 'dot' })).not.toContain('dashed');
+  });
+
   it('writes every state and every drawn edge, and lists internal transitions in the box', async () => {
     for (const machine of [charts.connection, charts.supervisor, charts.hub, sampleMachine]) {
       const graph = machineGraph(machine);

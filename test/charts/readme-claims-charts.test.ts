@@ -10,7 +10,16 @@ import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
 import { toMarkdown } from '../../src/chart/markdown.js';
 import { run, temporaryDirectory } from './cli-fixture.js';
 
-const machines = ['connection', 'supervisor', 'hub', 'lease', 'watchdog', 'refusal', 'client'] as const;
+const machines = [
+  'connection',
+  'supervisor',
+  'hub',
+  'lease',
+  'watchdog',
+  'refusal',
+  'client',
+  'dashboard',
+] as const;
 
 describe('the commands of the README', () => {
   it('`chart --machine hub --format svg --out hub.svg` writes the hub as SVG', async () => {

@@ -303,6 +303,41 @@ describe('SVG specifics', () => {
     ]);
   });
 
+  // dashboard.svg: the feed's root is parallel, and its regions `poll` and `burst` were drawn as
+  // two solid boxes, which read as two states of which neither is initial, not as both at once.
+  it("dashes a parallel root's regions as it dashes a parallel state's, and no compound root's states", async () => {
+    const dashes = async (machine: AnyStateMachine) => {
+      const svg = readSvg(await renderChart(machine, { format: 'svg' }));
+      const states = all(svg, (e) => e.name === 'g' && classes(e).includes('state'));
+      return Object.fromEntries(
+        states.map((g) => [
+          g.attributes['data-state'],
+          g.children.find((c) => c.name === 'rect')?.attributes['stroke-dasharray'] ?? null,
+        ]),
+      );
+    };
+    expect(await dashes(charts.dashboard)).toEqual({
+      poll: '6 4',
+      'poll.waiting': null,
+      burst: '6 4',
+      'burst.quiet': null,
+      'burst.gathering': null,
+    });
+    const { setup } = await import('xstate');
+    const regions = setup({}).createMachine({
+      id: 'regions',
+      type: 'parallel',
+      states: { a: {}, b: { initial: 'b1', states: { b1: {} } } },
+    });
+    expect(await dashes(regions)).toEqual({ a: '6 4', b: '6 4', 'b.b1': null });
+    // The connection's root is compound: only the regions inside `active` are dashed.
+    const connection = await dashes(charts.connection);
+    expect(Object.keys(connection).filter((id) => connection[id] !== null)).toEqual([
+      'active.activity',
+      'active.heartbeat',
+    ]);
+  });
+
   // hub.svg: the arrow from running into shuttingDown.pacing crosses shuttingDown's listed line
   // (`after shutdownDeadline / terminateAll`) on its way in, and was painted over the words.
   it("paints a composite state's listed lines above the arrows that cross them, on a backing", async () => {
