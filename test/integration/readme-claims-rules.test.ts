@@ -17,7 +17,7 @@
 import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
-import type { Supervisor } from '../../src/index.js';
+import type { Supervisor, SupervisorOptions } from '../../src/index.js';
 import { httpRefusal } from '../helpers/refusals.js';
 import {
   type Client,
@@ -27,7 +27,7 @@ import {
   startRulesServer,
   stopReading,
 } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks } from '../helpers/server.js';
+import { allDisposed, expectNoLeaks, userFromQuery } from '../helpers/server.js';
 
 type Leave = (supervisor: Supervisor, clients: Client[], increment: (ms: number) => void) => Client;
 
@@ -148,7 +148,7 @@ describe("the production preset's numbers: limit 20, threshold 0.7, T = 14", () 
 });
 
 describe('idle is not a timeout', () => {
-  it('below T an idle connection stays open; with evictionThreshold 0.00001 (T = 1) it goes with 4001, at the limit of 100,000 too', async () => {
+  it('below T an idle connection stays open; with evictionThreshold 0.00001 (T = 1) it goes with 4001, at the limit of 100,000 and at plan limits too', async () => {
     const below = await startRulesServer(); // test preset: T = 4
     const kept = await below.open('kim');
     below.clock.increment(idleTimeoutMs * 10);
@@ -159,8 +159,22 @@ describe('idle is not a timeout', () => {
     await allDisposed(below.supervisor);
     expectNoLeaks(below.supervisor);
 
-    for (const maxConnectionsPerUser of [5, 100_000]) {
-      const t = await startRulesServer({ evictionThreshold: 0.00001, maxConnectionsPerUser });
+    // The option's limit, and plan limits that authenticate returns (the option's stays 5).
+    const plans: [string, Partial<SupervisorOptions>][] = [
+      ['the option at 5', { maxConnectionsPerUser: 5 }],
+      ['the option at 100,000', { maxConnectionsPerUser: 100_000 }],
+      ...[1, 3, 7, 100_000].map((plan): [string, Partial<SupervisorOptions>] => [
+        `a plan of ${plan}`,
+        {
+          authenticate: (request) => {
+            const userId = userFromQuery(request);
+            return userId === null ? null : { userId, maxConnectionsPerUser: plan };
+          },
+        },
+      ]),
+    ];
+    for (const [, limits] of plans) {
+      const t = await startRulesServer({ evictionThreshold: 0.00001, ...limits });
       const alone = await t.open('kim');
       expect(t.supervisor.userStats('kim')).toMatchObject({ live: 1, evictAt: 1 });
       const closed = closeOf(alone.ws);
