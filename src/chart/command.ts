@@ -87,9 +87,22 @@ export async function chartCommand(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * `ws-supervisor chart | head` may close the pipe before the chart is written: the reader has
+ * what it wanted, so the EPIPE that Node reports as the stream's 'error' event (uncaught, a
+ * stack trace and exit 1, without a listener) ends the command quietly, as SIGPIPE ends a Unix
+ * tool. Any other error is thrown, as before.
+ */
+function ignoreClosedPipe(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'EPIPE') throw error;
+}
+
 async function write({ machines, formats, out }: Exclude<ReturnType<typeof readArgs>, 'help'>) {
   if (out === undefined) {
-    process.stdout.write(await render(machines[0] as ChartName, formats[0] as CliFormat));
+    const chart = await render(machines[0] as ChartName, formats[0] as CliFormat);
+    if (!process.stdout.listeners('error').includes(ignoreClosedPipe))
+      process.stdout.on('error', ignoreClosedPipe);
+    process.stdout.write(chart);
     return 0;
   }
   if (machines.length === 1 && formats.length === 1) {

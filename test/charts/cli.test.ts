@@ -248,6 +248,18 @@ describe('ws-supervisor chart', { concurrent: true }, () => {
   );
 
   it(
+    'a reader that closed the pipe first (`chart | head -c 0`): exit 0, no stack trace',
+    scoped(async () => {
+      const program = runProgram(cli, ['chart', '--machine', 'dashboard']);
+      // Closed before the program has even started: its one write meets a closed pipe (EPIPE).
+      program.child.stdout.destroy();
+      const code = await program.exited;
+      expect(program.output()).not.toMatch(/EPIPE|\n\s+at /);
+      expect(code).toBe(0);
+    }),
+  );
+
+  it(
     'keeps the other commands: --version, and the top-level help names chart',
     scoped(async () => {
       const version = await run(['--version']);
