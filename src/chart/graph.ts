@@ -109,6 +109,8 @@ export interface ChartGraph {
   entry?: string[];
   /** Names of the machine root's own exit actions, in order (absent when there are none). */
   exit?: string[];
+  /** True when the machine root is parallel: its top-level states are regions that run side by side (absent otherwise). */
+  parallel?: boolean;
   /** Every state below the root, depth first in definition order. */
   nodes: ChartNode[];
   /** Every transition, in definition order per state. */
@@ -223,6 +225,7 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
     machine: machine.id,
     ...(rootEntry.length === 0 ? {} : { entry: rootEntry }),
     ...(rootExit.length === 0 ? {} : { exit: rootExit }),
+    ...(machine.root.type === 'parallel' ? { parallel: true } : {}),
     nodes,
     edges,
     events: namesOf(['event', 'done', 'error']),

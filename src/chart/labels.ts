@@ -81,14 +81,9 @@ export function childrenOf(graph: ChartGraph, parent: string | null): ChartNode[
   return graph.nodes.filter((node) => node.parent === parent);
 }
 
-/**
- * Whether the machine's root is parallel, so its top-level states are regions (the dashboard
- * feed's `poll` and `burst`). The graph does not record the root's type, but XState refuses a
- * compound root without an initial child: a root whose states include no initial one is parallel.
- */
+/** Whether the machine's root is parallel, so its top-level states are regions (the dashboard feed's `poll` and `burst`). */
 export function isParallelRoot(graph: ChartGraph): boolean {
-  const top = childrenOf(graph, null);
-  return top.length > 0 && !top.some((node) => node.initial === true);
+  return graph.parallel === true;
 }
 
 /** Heading of the note that lists the root's internal transitions. */

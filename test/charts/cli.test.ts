@@ -13,7 +13,9 @@ import { cli, run, temporaryDirectory } from './cli-fixture.js';
 
 // Each test waits for processes of its own to start and exit: they run concurrently, and
 // scoped/scopedCase keep each process's cleanup (and each temporary directory's) on its own test.
-describe('ws-supervisor chart', { concurrent: true }, () => {
+// A hang guard, not a speed check: up to five processes at once (vitest's maxConcurrency), each
+// laying out SVGs, took more than the default 20 s on a 2-core machine loaded by other work.
+describe('ws-supervisor chart', { concurrent: true, timeout: 60_000 }, () => {
   it(
     'prints the connection machine as Mermaid by default',
     scoped(async () => {

@@ -21,7 +21,9 @@ const machines = [
   'dashboard',
 ] as const;
 
-describe('the commands of the README', () => {
+// Built programs run as processes (SVG layout included): a hang guard above the default 20 s,
+// which a 2-core machine loaded by other work exceeded.
+describe('the commands of the README', { timeout: 60_000 }, () => {
   it('`chart --machine hub --format svg --out hub.svg` writes the hub as SVG', async () => {
     const file = join(temporaryDirectory(), 'hub.svg');
     const { code } = await run(['chart', '--machine', 'hub', '--format', 'svg', '--out', file]);

@@ -330,6 +330,13 @@ describe('SVG specifics', () => {
       states: { a: {}, b: { initial: 'b1', states: { b1: {} } } },
     });
     expect(await dashes(regions)).toEqual({ a: '6 4', b: '6 4', 'b.b1': null });
+    expect(machineGraph(regions).parallel).toBe(true);
+    // Told by the root's type, not guessed from the states: XState takes a root typed `atomic`
+    // with states and no initial one, which is not parallel.
+    const oddConfig = { id: 'odd', type: 'atomic', states: { a: {}, b: {} } } as const;
+    const odd = setup({}).createMachine(oddConfig as unknown as { id: string }) as unknown as AnyStateMachine;
+    expect(await dashes(odd)).toEqual({ a: null, b: null });
+    expect(machineGraph(odd).parallel).toBeUndefined();
     // The connection's root is compound: only the regions inside `active` are dashed.
     const connection = await dashes(charts.connection);
     expect(Object.keys(connection).filter((id) => connection[id] !== null)).toEqual([
