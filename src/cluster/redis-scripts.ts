@@ -368,10 +368,23 @@ return removed
  * leaseTtlMs, nodeId, the run_id of the Redis server the last renewal ran on
  * ('' = none yet, or unknown), the incarnations this process took
  * (comma-separated, the current one last), expired at once when a new one is
- * taken, '1' to fence as for a failover whatever the run_id ('0' otherwise), and the
- * store format this process writes (STORE_FORMAT, redis-keys.ts).
+ * taken, '1' to fence as for a failover whatever the run_id ('0' otherwise), the
+ * store format this process writes (STORE_FORMAT, store-format.ts), and the renewal's
+ * deadline (Redis ms; 0 or absent = none: a node's first renewal, before it has measured
+ * Redis's clock, and a node of a version that did not pass it, during a rolling upgrade).
  *
- * The format first: the marker key is set to it when absent; when it holds another, the
+ * Late first: a renewal Redis runs at or after its deadline returns {'late', now} and writes
+ * nothing (no format marker, no server key, no lease, no incarnation). Its caller may have
+ * given up on it (a command timeout: the call failed, as this answer fails it), and a
+ * renewal still in the socket when a paused Redis resumes finds the lease expired: the
+ * incarnation it took, and the lease it registered, would be a "ghost" nobody holds, listed
+ * beside the node's real one (which its next renewal takes) until the reaper forgets it, and
+ * left behind by a graceful stop, which retires only the incarnation the node knows. As
+ * admit's 'late', whose deadline the store computes the same way (redis-clock-offset.ts).
+ * The reply's now is Redis's TIME: a late answer the caller still read tells it that its
+ * reading of this clock was wrong (a clock stepped, another server), and it reads it again.
+ *
+ * Then the format: the marker key is set to it when absent; when it holds another, the
  * script returns {'format', found} before anything else, having written nothing (no lease,
  * no incarnation, no server key): two versions whose books, scripts or messages differ
  * would miscount each other's connections, so a node of another format never joins.
@@ -402,19 +415,21 @@ return removed
  * masters' run_ids), whose next renewal passes ARGV[6] = '1' to fence the same way.
  *
  * One command whatever the number of sockets. Returns {status, incarnation,
- * now, maxIncarnation, runId, live incarnations...}, or {'format', found} (above).
+ * now, maxIncarnation, runId, live incarnations...}, {'late', now} or {'format', found} (above).
  */
 export const renewScript = script(
   'renew',
   'the lease renewal',
   `${prelude}
+local now = nowMs()
+local deadline = tonumber(ARGV[8] or '0') or 0
+if deadline > 0 and now >= deadline then return { 'late', now } end
 local format = redis.call('GET', KEYS[5])
 if not format then
   redis.call('SET', KEYS[5], ARGV[7])
 elseif format ~= ARGV[7] then
   return { 'format', format }
 end
-local now = nowMs()
 local inc, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local status = 'renewed'
 local score = false

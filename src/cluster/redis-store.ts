@@ -650,6 +650,13 @@ class Store implements RedisSlotStore {
     // Users whose SADD failed (the index's master was down) are sent again, one SADD for all,
     // until one succeeds; none while the last one is still in flight.
     const unindexed = incarnation !== 0 && !this.#indexing ? this.#booked.unindexed() : undefined;
+    // As the admission's: a renewal Redis runs after its caller may have given up writes nothing
+    // (renewScript, late), or one still in the socket of a paused Redis takes, when it resumes,
+    // an incarnation nobody holds. On the registry's server's clock (its master's on a Redis Cluster).
+    const deadline = this.#clocks.renewalDeadline(
+      connection.sharded ? connection.shardOf(leases) : undefined,
+      this.commandTimeoutMs,
+    );
     connection.roundTrip('renew');
     const renewed = connection.run(
       renewScript,
@@ -662,6 +669,7 @@ class Store implements RedisSlotStore {
         this.#ownJoined,
         fence ? '1' : '0',
         STORE_FORMAT,
+        deadline,
       ],
     );
     // A Redis Cluster: each master's clock and run_id, in the same round trip (the renew
@@ -687,6 +695,17 @@ class Store implements RedisSlotStore {
         this.#state === 'started',
       );
       throw this.#foreign;
+    }
+    if (renewal.status === 'late') {
+      // Nothing was written. A failed call, as a timeout is (the runtime retries). Read in time
+      // all the same: the clock reading the deadline came from was wrong, or the call at its
+      // edge; this answer's TIME is taken (and the masters' checks' readings), so that the
+      // next renewal's deadline is right.
+      this.#clocks.renewedLate(renewal.now, sent, Date.now());
+      if (checking !== undefined) this.#clocks.mastersChecked(await checking, connection.shards());
+      throw new SlotStoreUnavailableError('Redis ran the lease renewal after its deadline', {
+        script: renewScript.name,
+      });
     }
     this.#foreign = undefined;
     const received = Date.now();
