@@ -636,7 +636,8 @@ class Store implements RedisSlotStore {
     return renewal;
   }
 
-  async #renew(): Promise<'renewed' | 'lost'> {
+  /** `late`: this is the one more try after a renewal answered 'late' (see below). */
+  async #renew(late = false): Promise<'renewed' | 'lost'> {
     const connection = this.#connection;
     if (connection === undefined || this.#state === 'stopped') throw this.#notRunning();
     const { leases, incarnations, counter, server, format } = this.keys.registry;
@@ -697,12 +698,16 @@ class Store implements RedisSlotStore {
       throw this.#foreign;
     }
     if (renewal.status === 'late') {
-      // Nothing was written. A failed call, as a timeout is (the runtime retries). Read in time
-      // all the same: the clock reading the deadline came from was wrong, or the call at its
-      // edge; this answer's TIME is taken (and the masters' checks' readings), so that the
-      // next renewal's deadline is right.
+      // Nothing was written. A late renewal whose caller gave up is never read (its command
+      // timed out); this one was read, so this caller still waits: the deadline, set on the
+      // wall clock, passed while the command's own (which counts the watchdog's ticks, so
+      // never fires early) had not, as after a stall of this process with Redis paused, or
+      // the clock reading it came from is wrong (a server's clock stepped, another server).
+      // This answer's TIME is taken (and the masters' checks' readings), and the renewal sent
+      // once more with a deadline from it; late again, it fails, as a timeout does.
       this.#clocks.renewedLate(renewal.now, sent, Date.now());
       if (checking !== undefined) this.#clocks.mastersChecked(await checking, connection.shards());
+      if (!late && !this.#hasStopped()) return this.#renew(true);
       throw new SlotStoreUnavailableError('Redis ran the lease renewal after its deadline', {
         script: renewScript.name,
       });

@@ -30,6 +30,14 @@ async function registeredTo(redis: PrivateRedis, prefix: string, nodeId: string)
 /** Until Date.now() reaches `at`: Redis's own clock runs on while its process is stopped. */
 const untilPast = (at: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
 
+/** Holds this process's event loop, as a burst of work does: timers and replies wait. */
+function busyFor(ms: number): void {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    // busy
+  }
+}
+
 describe.runIf(hasRedis)('a renewal Redis runs after its caller gave up', () => {
   const redis = usePrivateRedis();
 
@@ -68,6 +76,33 @@ describe.runIf(hasRedis)('a renewal Redis runs after its caller gave up', () => 
       await redis.current.command('ZRANGEBYSCORE', `${keyPrefix}:{nodes}:leases`, `${seconds}000`, '+inf'),
     ).toEqual([]);
     expect(await registeredTo(redis.current, keyPrefix, 'late-renew')).toEqual([first]);
+  });
+
+  it('one answered late while its caller still waits (this process stalled meanwhile) is sent once more, not failed', async () => {
+    const keyPrefix = freshPrefix();
+    // The client drops a socket silent for 4 command timeouts (2 s): the stall stays below that.
+    const leaseTtlMs = 1_500;
+    const { store, incarnations } = await startStore(redis.current, {
+      keyPrefix,
+      nodeId: 'late-read',
+      leaseTtlMs,
+      commandTimeoutMs: 500,
+    });
+    const first = store.incarnation;
+    expect(await store.renew()).toBe('renewed');
+    await redis.current.pause();
+    const renewing = store.renew();
+    // Written (node-redis writes from a setImmediate) into the stopped server's socket.
+    await new Promise((resolve) => setImmediate(resolve));
+    // This process stalls past the renewal's deadline and the lease (wall clock), its watchdog
+    // not ticking meanwhile: Redis resumes and answers 'late' to a caller that still waits.
+    busyFor(leaseTtlMs + 100);
+    redis.current.resume();
+    busyFor(50);
+    // Sent once more: the lease expired, so a new incarnation, the one the process knows.
+    expect(await renewing).toBe('lost');
+    expect(incarnations.map((change) => change.incarnation)).toEqual([store.incarnation]);
+    expect(await registeredTo(redis.current, keyPrefix, 'late-read')).toEqual([first, store.incarnation]);
   });
 
   it("a supervisor's: after the pause, global.nodes lists the process once, under an incarnation it took", async () => {
@@ -138,6 +173,18 @@ describe.runIf(hasRedis)('a renewal Redis runs after its caller gave up', () => 
     const incarnation = Number(taken[1]);
     expect(((await run(incarnation)) as string[]).slice(0, 2)).toEqual(['renewed', incarnation]);
     expect(((await run(incarnation, 0)) as string[]).slice(0, 2)).toEqual(['renewed', incarnation]);
+
+    // Late with the lease alive: extended (the process holds it, read or not), nothing else written.
+    await redis.current.command('DEL', keys[3] as string);
+    const expiry = Number(await redis.current.command('ZSCORE', keys[0] as string, String(incarnation)));
+    expect(((await run(incarnation, (await time()) - 1)) as string[]).slice(0, 2)).toEqual([
+      'renewed',
+      incarnation,
+    ]);
+    expect(
+      Number(await redis.current.command('ZSCORE', keys[0] as string, String(incarnation))),
+    ).toBeGreaterThanOrEqual(expiry);
+    expect(await redis.current.command('EXISTS', keys[3] as string)).toBe(0);
 
     // Late with the lease expired (the ghost's case): no new incarnation, nothing changed.
     expect(await redis.current.command('ZADD', keys[0] as string, 'XX', '0', String(incarnation))).toBe(0);
