@@ -7,7 +7,9 @@
  * another, so `stats({ cluster: true }).global.nodes` listed the process twice (the ghost
  * with a negative `leaseExpiresInMs` until the reaper forgot it), and a graceful stop right
  * after left the ghost's lease behind. The renew script now takes the renewal's deadline
- * (on Redis's clock, as admit's) and, past it, writes nothing and answers 'late'.
+ * (on Redis's clock, as admit's) and, past it, takes no incarnation: it only extends a lease
+ * the node still holds, else writes nothing and answers 'late' (which the store, if it still
+ * reads it, follows with one more renewal).
  *
  * On a private redis-server, paused (SIGSTOP) past the lease: a store whose renewals the test
  * drives by hand, a supervisor whose lease actor renews on its own, and the script run by hand.
@@ -134,7 +136,7 @@ describe.runIf(hasRedis)('a renewal Redis runs after its caller gave up', () => 
       expect([first, current]).toContain(incarnation);
   });
 
-  it('the script, past its deadline, writes nothing (no format marker, server key, lease or incarnation) and answers late', async () => {
+  it('the script, past its deadline, takes nothing (no format marker, server key, lease or incarnation) and answers late; it only extends a live lease', async () => {
     const prefix = freshPrefix();
     const keys = ['leases', 'incarnations', 'counter', 'server', 'format'].map(
       (k) => `${prefix}:{nodes}:${k}`,
