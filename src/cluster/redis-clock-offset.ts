@@ -82,6 +82,34 @@ export class ClockOffset {
   }
 
   /**
+   * The renewal's deadline (renewScript), on the clock of the registry's server: that master's
+   * own reading on a Redis Cluster (`master`) when there is one, else the renewals' own, which
+   * are of that server. 0 (none) before the first renewal: nothing measured yet, as no
+   * admission runs before it. Earlier by the reading's error, as the admission's (a renewal
+   * Redis runs just before the caller's timeout is answered 'late' and fails, which is safe);
+   * never by how far other masters are behind (their clocks do not run this script).
+   */
+  renewalDeadline(master: string | undefined, commandTimeoutMs: number): number {
+    const clock = this.#masterClocks.of(master) ?? this.#clock;
+    if (clock === undefined) return 0;
+    const now = Date.now();
+    const margin = Math.min(agedErrorMs(clock, now), commandTimeoutMs / 2);
+    return Math.floor(now + clock.offsetMs + commandTimeoutMs - margin);
+  }
+
+  /**
+   * A renewal answered 'late' while its caller still waited: Redis's TIME then was at or past
+   * the deadline set from the reading kept, so that reading is wrong (the server's clock was
+   * stepped, or another server answers: a failover) or the call was at its very edge. Taken
+   * as it is, over a more exact one (its run_id unknown: betterReading keeps it over none and
+   * replaces it by the next renewal's): else every renewal would be late again, and the lease
+   * lost for good.
+   */
+  renewedLate(now: number, sent: number, received: number): void {
+    this.renewed(now, sent, received, '');
+  }
+
+  /**
    * A time of this node's clock (epoch ms) as the book stores it: on Redis's
    * clock, a whole number of ms, never negative. The book's format (and both
    * decoders, in redis-decode.ts and the scripts) has no sign, so a time

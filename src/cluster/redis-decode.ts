@@ -112,12 +112,26 @@ export interface ForeignFormat {
   found: string;
 }
 
-export function decodeRenewal(reply: unknown): Renewal | ForeignFormat {
+/**
+ * The renew script ran at or after the renewal's deadline, and wrote nothing (a renewal its
+ * caller may have given up on must not take an incarnation nobody holds): Redis's TIME then.
+ */
+export interface LateRenewal {
+  status: 'late';
+  now: number;
+}
+
+export function decodeRenewal(reply: unknown): Renewal | ForeignFormat | LateRenewal {
   const items = asArray(reply, 'renew');
   const [status, incarnation, now, maxIncarnation, runId, ...live] = items;
   if (status === 'format') {
     if (items.length !== 2 || typeof incarnation !== 'string') throw malformed('renew', reply);
     return { status, found: incarnation };
+  }
+  if (status === 'late') {
+    const at = Number(incarnation);
+    if (items.length !== 2 || !Number.isFinite(at)) throw malformed('renew', reply);
+    return { status, now: at };
   }
   if (status !== 'renewed' && status !== 'lost') throw malformed('renew', reply);
   if (typeof runId !== 'string') throw malformed('renew', reply);

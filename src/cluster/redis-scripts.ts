@@ -368,10 +368,29 @@ return removed
  * leaseTtlMs, nodeId, the run_id of the Redis server the last renewal ran on
  * ('' = none yet, or unknown), the incarnations this process took
  * (comma-separated, the current one last), expired at once when a new one is
- * taken, '1' to fence as for a failover whatever the run_id ('0' otherwise), and the
- * store format this process writes (STORE_FORMAT, redis-keys.ts).
+ * taken, '1' to fence as for a failover whatever the run_id ('0' otherwise), the
+ * store format this process writes (STORE_FORMAT, store-format.ts), and the renewal's
+ * deadline (Redis ms; 0 or absent = none: a node's first renewal, before it has measured
+ * Redis's clock, and a node of a version that did not pass it, during a rolling upgrade).
  *
- * The format first: the marker key is set to it when absent; when it holds another, the
+ * Late first: a renewal Redis runs at or after its deadline may only extend the lease it
+ * renews, in the one case where an in-time run would do just that (this format's marker,
+ * the lease unexpired and registered to this node, no failover): the process holds that
+ * lease whether it reads the answer or not, and a stall of the process (its command
+ * deadline counts the watchdog's ticks, this one is on the wall clock) must not cost it
+ * the lease. Anything else returns {'late', now}, having written nothing (no format marker,
+ * no server key, no lease, no incarnation). Its caller may have given up on it (a command
+ * timeout: the call failed; a caller that still reads this answer renews once more, with a
+ * deadline from its TIME, see the store's #renew), and a renewal still in the socket when a
+ * paused Redis resumes finds the lease expired: the incarnation it took, and the lease it
+ * registered, would be a "ghost" nobody holds, listed beside the node's real one (which its
+ * next renewal takes) until the reaper forgets it, and left behind by a graceful stop, which
+ * retires only the incarnation the node knows. As admit's 'late', whose deadline the store
+ * computes the same way (redis-clock-offset.ts). The reply's now is Redis's TIME: a late
+ * answer the caller still read tells it that its reading of this clock was wrong (a clock
+ * stepped, another server) or that it stalled, and it reads it again.
+ *
+ * Then the format: the marker key is set to it when absent; when it holds another, the
  * script returns {'format', found} before anything else, having written nothing (no lease,
  * no incarnation, no server key): two versions whose books, scripts or messages differ
  * would miscount each other's connections, so a node of another format never joins.
@@ -402,19 +421,22 @@ return removed
  * masters' run_ids), whose next renewal passes ARGV[6] = '1' to fence the same way.
  *
  * One command whatever the number of sockets. Returns {status, incarnation,
- * now, maxIncarnation, runId, live incarnations...}, or {'format', found} (above).
+ * now, maxIncarnation, runId, live incarnations...}, {'late', now} or {'format', found} (above).
  */
 export const renewScript = script(
   'renew',
   'the lease renewal',
   `${prelude}
+local now = nowMs()
+local deadline = tonumber(ARGV[8] or '0') or 0
+local late = deadline > 0 and now >= deadline
 local format = redis.call('GET', KEYS[5])
+if late and format ~= ARGV[7] then return { 'late', now } end
 if not format then
   redis.call('SET', KEYS[5], ARGV[7])
 elseif format ~= ARGV[7] then
   return { 'format', format }
 end
-local now = nowMs()
 local inc, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local status = 'renewed'
 local score = false
@@ -424,11 +446,14 @@ if type(info) == 'string' then runId = string.match(info, 'run_id:(%x+)') or '' 
 -- The server key: this server's run_id, so that an admission (or a re-admission) sent here
 -- by a node whose snapshot comes from another server is refused, not booked (admit's 'moved'):
 -- during a failover the old primary may still take writes, which the new one never sees.
-if runId ~= '' and redis.call('GET', KEYS[4]) ~= runId then redis.call('SET', KEYS[4], runId) end
+-- Not by a late run, which writes no more than the extension (above).
+if not late and runId ~= '' and redis.call('GET', KEYS[4]) ~= runId then redis.call('SET', KEYS[4], runId) end
 local failedOver = (ARGV[4] ~= '' and runId ~= '' and runId ~= ARGV[4]) or ARGV[6] == '1'
 if inc > 0 and redis.call('HGET', KEYS[2], inc) == ARGV[3] then score = redis.call('ZSCORE', KEYS[1], inc) end
 if score and tonumber(score) >= now and not failedOver then
   redis.call('ZADD', KEYS[1], now + ttl, inc)
+elseif late then
+  return { 'late', now }
 else
   status = 'lost'
   -- Lost (expired): this process's earlier leases end too, if any still runs here. A

@@ -636,7 +636,8 @@ class Store implements RedisSlotStore {
     return renewal;
   }
 
-  async #renew(): Promise<'renewed' | 'lost'> {
+  /** `late`: this is the one more try after a renewal answered 'late' (see below). */
+  async #renew(late = false): Promise<'renewed' | 'lost'> {
     const connection = this.#connection;
     if (connection === undefined || this.#state === 'stopped') throw this.#notRunning();
     const { leases, incarnations, counter, server, format } = this.keys.registry;
@@ -650,6 +651,13 @@ class Store implements RedisSlotStore {
     // Users whose SADD failed (the index's master was down) are sent again, one SADD for all,
     // until one succeeds; none while the last one is still in flight.
     const unindexed = incarnation !== 0 && !this.#indexing ? this.#booked.unindexed() : undefined;
+    // As the admission's: a renewal Redis runs after its caller may have given up writes nothing
+    // (renewScript, late), or one still in the socket of a paused Redis takes, when it resumes,
+    // an incarnation nobody holds. On the registry's server's clock (its master's on a Redis Cluster).
+    const deadline = this.#clocks.renewalDeadline(
+      connection.sharded ? connection.shardOf(leases) : undefined,
+      this.commandTimeoutMs,
+    );
     connection.roundTrip('renew');
     const renewed = connection.run(
       renewScript,
@@ -662,6 +670,7 @@ class Store implements RedisSlotStore {
         this.#ownJoined,
         fence ? '1' : '0',
         STORE_FORMAT,
+        deadline,
       ],
     );
     // A Redis Cluster: each master's clock and run_id, in the same round trip (the renew
@@ -687,6 +696,21 @@ class Store implements RedisSlotStore {
         this.#state === 'started',
       );
       throw this.#foreign;
+    }
+    if (renewal.status === 'late') {
+      // Nothing was written. A late renewal whose caller gave up is never read (its command
+      // timed out); this one was read, so this caller still waits: the deadline, set on the
+      // wall clock, passed while the command's own (which counts the watchdog's ticks, so
+      // never fires early) had not, as after a stall of this process with Redis paused, or
+      // the clock reading it came from is wrong (a server's clock stepped, another server).
+      // This answer's TIME is taken (and the masters' checks' readings), and the renewal sent
+      // once more with a deadline from it; late again, it fails, as a timeout does.
+      this.#clocks.renewedLate(renewal.now, sent, Date.now());
+      if (checking !== undefined) this.#clocks.mastersChecked(await checking, connection.shards());
+      if (!late && !this.#hasStopped()) return this.#renew(true);
+      throw new SlotStoreUnavailableError('Redis ran the lease renewal after its deadline', {
+        script: renewScript.name,
+      });
     }
     this.#foreign = undefined;
     const received = Date.now();
