@@ -5,13 +5,15 @@
  * `GET /readyz` for a load balancer (probes-route.ts), and the live dashboard
  * at `GET /dashboard` (ws-supervisor/dashboard, mounted here). Every known path
  * answers GET and HEAD (405 with `Allow: GET, HEAD`); the dashboard and the per-user
- * detail of /stats are for whoever `--dashboard-token` lets in. WebSocket upgrades are
+ * detail of /stats are for whoever `--dashboard-token` lets in (open without one: on loopback,
+ * or elsewhere with `--dashboard-open`). WebSocket upgrades are
  * taken on `/` only; any other path answers them 404.
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  type Authorize,
   createDashboard,
   type Dashboard,
   type DashboardOptions,
@@ -81,12 +83,13 @@ export async function startReferenceServer(
   });
 
   // One access rule for the dashboard and the per-user detail of /stats. Without a token both are
-  // open, a choice said out loud to createDashboard (which has no open default): the server binds
-  // 127.0.0.1 unless told otherwise, and warns when it is exposed (exposureWarning).
-  const authorize = config.dashboardToken === undefined ? undefined : tokenAuthorizer(config.dashboardToken);
+  // open, a choice said out loud to createDashboard and checkAccess (neither has an open default):
+  // on loopback, or with --dashboard-open elsewhere (exposureRefusal; it warns: exposureWarning).
+  const authorize: Authorize =
+    config.dashboardToken === undefined ? () => true : tokenAuthorizer(config.dashboardToken);
   const onAccessError = (error: unknown) => log(`error: authorize failed: ${String(error)}`);
   const dashboard = createDashboard(supervisor, {
-    authorize: authorize ?? (() => true),
+    authorize,
     onError: onAccessError,
     ...extras.dashboard,
   });
