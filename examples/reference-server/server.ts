@@ -20,7 +20,8 @@ import {
   tokenAuthorizer,
 } from '../../src/dashboard/index.js';
 import { createSupervisor, type Supervisor } from '../../src/index.js';
-import type { ServerConfig } from './config.js';
+import { ConfigError } from './command-line.js';
+import { exposureRefusal, type ServerConfig } from './config.js';
 import { createErrorLog } from './error-log.js';
 import { pathOf, queryOf, refuseMethod, sendJson, sendText } from './http.js';
 import { createMetricsRoute } from './metrics-route.js';
@@ -66,6 +67,10 @@ export async function startReferenceServer(
   log: (line: string) => void = console.log,
   extras: ReferenceServerExtras = {},
 ): Promise<ReferenceServer> {
+  // readConfig refuses this for `npm start`; a config built in code is held to the same rule,
+  // before anything is created.
+  const refusal = exposureRefusal(config);
+  if (refusal !== undefined) throw new ConfigError(refusal);
   const errorLog = createErrorLog(log);
   const supervisor = createSupervisor({
     ...config.limits,
