@@ -322,7 +322,7 @@ export function exposureRefusal(
   if (config.dashboardToken !== undefined || config.dashboardOpen === true || isLoopbackHost(config.host))
     return undefined;
   return (
-    `${names.host} ${config.host} is not loopback, and without ${names.token} /dashboard, /stats?perUser=1, ` +
+    `${names.host} ${config.host} is not loopback, and without ${names.token}, /dashboard, /stats?perUser=1, ` +
     '/stats?user=<id> (user ids) and /stats?cluster=1 would be open to anyone who can reach this port: ' +
     'set --dashboard-token <secret> (better: WSSUP_DASHBOARD_TOKEN, as flags show in ps) to put them behind it, ' +
     'or pass --dashboard-open (WSSUP_DASHBOARD_OPEN=1) to serve them open on purpose'

@@ -216,7 +216,7 @@ describe('reference server (npm start)', () => {
   // A container's HOST=0.0.0.0 without a token served /dashboard and the per-user /stats to anyone,
   // with one line on stderr: now it does not start. Nothing is listened on: each exits before.
   it.concurrent.for([
-    [['--host', '0.0.0.0'], {}, /^error: --host 0\.0\.0\.0 is not loopback, and without --dashboard-token /],
+    [['--host', '0.0.0.0'], {}, /^error: --host 0\.0\.0\.0 is not loopback, and without --dashboard-token, /],
     [[], { HOST: '0.0.0.0' }, /^error: HOST \(--host\) 0\.0\.0\.0 is not loopback, /],
     [['--host', '::'], {}, /^error: --host :: is not loopback, /],
     [

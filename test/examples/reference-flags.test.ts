@@ -420,7 +420,7 @@ describe('a host others can reach, without a dashboard token', () => {
     for (const host of exposed) {
       expect(() => config(['--host', host]), host).toThrow(
         new RegExp(
-          `^--host ${host.replaceAll('.', '\\.')} is not loopback, and without --dashboard-token /dashboard, ` +
+          `^--host ${host.replaceAll('.', '\\.')} is not loopback, and without --dashboard-token, /dashboard, ` +
             '.*set --dashboard-token <secret> \\(better: WSSUP_DASHBOARD_TOKEN, .*\\) to put them behind it, ' +
             'or pass --dashboard-open \\(WSSUP_DASHBOARD_OPEN=1\\) to serve them open on purpose$',
         ),
