@@ -5,7 +5,8 @@
  * own routes. WebSockets are supervised on the same port.
  *
  *   npm run example:express-dashboard -- --port 8080
- *   then open http://127.0.0.1:8080/ops/dashboard?token=<DASHBOARD_TOKEN, default "demo">,
+ *   then open http://127.0.0.1:8080/ops/dashboard?token=demo (the npm script sets DASHBOARD_TOKEN=demo
+ *   unless it is set; run directly, the program refuses to start without DASHBOARD_TOKEN),
  *   scrape http://127.0.0.1:8080/metrics, and connect to ws://127.0.0.1:8080/?user=<id>
  */
 import { once } from 'node:events';
@@ -22,8 +23,9 @@ import { exitIfCannotListen, readExampleFlags } from './reference-server/command
 const flags = readExampleFlags({
   script: 'example:express-dashboard',
   about:
-    'An Express 5 app with the dashboard at /ops/dashboard?token=<DASHBOARD_TOKEN, default "demo">,\n' +
-    '/metrics, and WebSockets at ws://127.0.0.1:<port>/?user=<id>.',
+    'An Express 5 app with the dashboard at /ops/dashboard?token=<DASHBOARD_TOKEN>,\n' +
+    '/metrics, and WebSockets at ws://127.0.0.1:<port>/?user=<id>. DASHBOARD_TOKEN is required\n' +
+    '(the npm script sets it to demo unless it is set).',
   portVariable: 'PORT',
 });
 
@@ -37,9 +39,15 @@ const supervisor = createSupervisor({
 });
 
 // #region dashboard
+// No fallback token: one written here would be public, and so would your users.
+const dashboardToken = process.env.DASHBOARD_TOKEN;
+if (dashboardToken === undefined || dashboardToken.trim() === '') {
+  console.error('error: set DASHBOARD_TOKEN to the secret that opens the dashboard (it shows your users)');
+  process.exit(2);
+}
 const dashboard = createDashboard(supervisor, {
   basePath: '/ops/dashboard', // where it is mounted below: the page finds its chart and events under it
-  authorize: tokenAuthorizer(process.env.DASHBOARD_TOKEN ?? 'demo'),
+  authorize: tokenAuthorizer(dashboardToken),
 });
 const app = express();
 app.use('/ops/dashboard', dashboard);

@@ -15,21 +15,35 @@ export class ConfigError extends Error {
 }
 
 /**
- * Reads the string flags `names`, and --help, from `argv`.
- * @throws {ConfigError} for anything parseArgs refuses
+ * Reads the string flags `names`, the boolean flags `switches` (given or not: they take no
+ * value), and --help, from `argv`.
+ * @throws {ConfigError} for anything parseArgs refuses (`--dashboard-open=yes` among them)
  */
-export function parseFlags<N extends string>(
+export function parseFlags<N extends string, S extends string = never>(
   argv: string[],
   names: readonly N[],
-): { help: boolean; values: Partial<Record<N, string>> } {
+  switches: readonly S[] = [],
+): { help: boolean; values: Partial<Record<N, string>>; switches: Partial<Record<S, true>> } {
   const options = {
     help: { type: 'boolean', short: 'h' },
     ...Object.fromEntries(names.map((name) => [name, { type: 'string' as const }])),
+    ...Object.fromEntries(switches.map((name) => [name, { type: 'boolean' as const }])),
   } as const;
   try {
     const { values } = parseCommandLine({ args: argv, strict: true, allowPositionals: false, options });
     const { help, ...given } = values;
-    return { help: help === true, values: given as Partial<Record<N, string>> };
+    const on = new Set<string>(switches);
+    const strings: Record<string, string> = {};
+    const booleans: Record<string, true> = {};
+    for (const [name, value] of Object.entries(given)) {
+      if (on.has(name)) booleans[name] = true;
+      else strings[name] = value as string;
+    }
+    return {
+      help: help === true,
+      values: strings as Partial<Record<N, string>>,
+      switches: booleans as Partial<Record<S, true>>,
+    };
   } catch (error) {
     throw error instanceof ConfigError ? error : new ConfigError((error as Error).message);
   }

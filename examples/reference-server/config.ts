@@ -22,6 +22,12 @@ export interface ServerConfig {
    * `Authorization: Bearer <token>` or `?token=<token>`.
    */
   dashboardToken?: string | undefined;
+  /**
+   * `--dashboard-open`: without a token, serve them to anyone who can reach the port, said on
+   * purpose. Needed on a host that is not loopback (readConfig refuses it otherwise), and
+   * refused with a token.
+   */
+  dashboardOpen?: boolean | undefined;
   limits: Pick<
     SupervisorOptions,
     | 'preset'
@@ -90,6 +96,17 @@ const settings = {
 type Flag = keyof typeof settings;
 const flags = Object.keys(settings) as Flag[];
 
+/**
+ * The flags that take no value, given or not: flag name → environment variable, which is read
+ * as the query's perUser=1 is (1 or true: on; 0 or false: off; anything else refused).
+ */
+const switches = {
+  'dashboard-open': 'WSSUP_DASHBOARD_OPEN',
+} as const;
+
+type Switch = keyof typeof switches;
+const switchNames = Object.keys(switches) as Switch[];
+
 /** The numeric options that take fractions; every other one is in whole numbers (toInteger). */
 const fractions = new Set<string>(['evictionThreshold', 'capacityHysteresis']);
 
@@ -139,8 +156,13 @@ Options (environment variable in brackets):
   --port <n>                    port, 0 for any free port [PORT] (default 0)
   --dashboard-token <secret>    require it for /dashboard, /stats?perUser=1, ?user= and ?cluster=1, as
                                 "Authorization: Bearer <secret>" or ?token=<secret>
-                                [WSSUP_DASHBOARD_TOKEN] (default: open to anyone who can connect;
-                                prefer the variable: flags show in ps)
+                                [WSSUP_DASHBOARD_TOKEN] (default none: open on a loopback host;
+                                on any other host the server refuses to start without it or
+                                --dashboard-open; prefer the variable: flags show in ps)
+  --dashboard-open              serve them without a token to anyone who can connect, on purpose:
+                                needed to start on a host that is not loopback without
+                                --dashboard-token (it warns on stderr), refused with it
+                                [WSSUP_DASHBOARD_OPEN] (1 or true; default off)
   --preset <name>               production | staging | test [WSSUP_PRESET] (default production)
   --max-per-user <n>            connections per user [WSSUP_MAX_PER_USER]
   --eviction-threshold <x>      fraction of the limit where idle ones are evicted [WSSUP_EVICTION_THRESHOLD]
@@ -284,6 +306,30 @@ const clusterOnly: readonly Flag[] = [
 const isLoopbackHost = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 /**
+ * Why the server must not start as configured: on a host others can reach, with neither a
+ * dashboard token nor --dashboard-open, /dashboard and the per-user detail of /stats would name
+ * users to anyone (a container's HOST=0.0.0.0 did that with one line on stderr). Undefined when
+ * it may start. `host` and `token`/`open` are how the message names the settings (settingName).
+ */
+export function exposureRefusal(
+  config: Pick<ServerConfig, 'host' | 'dashboardToken' | 'dashboardOpen'>,
+  names: { host: string; token: string; open: string } = {
+    host: '--host',
+    token: '--dashboard-token',
+    open: '--dashboard-open',
+  },
+): string | undefined {
+  if (config.dashboardToken !== undefined || config.dashboardOpen === true || isLoopbackHost(config.host))
+    return undefined;
+  return (
+    `${names.host} ${config.host} is not loopback, and without ${names.token}, /dashboard, /stats?perUser=1, ` +
+    '/stats?user=<id> (user ids) and /stats?cluster=1 would be open to anyone who can reach this port: ' +
+    'set --dashboard-token <secret> (better: WSSUP_DASHBOARD_TOKEN, as flags show in ps) to put them behind it, ' +
+    'or pass --dashboard-open (WSSUP_DASHBOARD_OPEN=1) to serve them open on purpose'
+  );
+}
+
+/**
  * The warning printed when the server listens where others can reach it and
  * the dashboard has no token: /dashboard, /stats?perUser=1 and ?user=<id> name users.
  * Undefined when there is nothing to warn about.
@@ -309,7 +355,7 @@ export function flagFor(option: string): string | undefined {
 export function settingFor(option: string, argv: string[], env: NodeJS.ProcessEnv): string | undefined {
   const flag = flagOf(option);
   if (flag === undefined) return undefined;
-  const name = settingName(flag, parseFlags(argv, flags).values, env);
+  const name = settingName(flag, parseFlags(argv, flags, switchNames).values, env);
   // One flag gives both numbers of the rate: say which of them was refused.
   const part = /^admissionRate\.(perSecond|burst)$/.exec(option)?.[1];
   return part === undefined ? name : `${name} (${part})`;
@@ -324,7 +370,7 @@ export function listenSettings(
   argv: string[],
   env: NodeJS.ProcessEnv,
 ): string {
-  const given = parseFlags(argv, flags).values;
+  const given = parseFlags(argv, flags, switchNames).values;
   return `${settingName('host', given, env)} ${config.host}, ${settingName('port', given, env)} ${config.port}`;
 }
 
@@ -417,7 +463,7 @@ function capacityLevels(name: string, raw: string): number[] {
  * @throws {ConfigError} for an unknown flag, a value that is not a number, or a port out of range.
  */
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig | 'help' {
-  const parsed = parseFlags(argv, flags);
+  const parsed = parseFlags(argv, flags, switchNames);
   if (parsed.help) return 'help';
   const read = (flag: Flag): string | undefined => parsed.values[flag] ?? env[settings[flag][0]];
   const nameOf = (flag: Flag) => settingName(flag, parsed.values, env);
@@ -448,6 +494,19 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
   const dashboardToken = read('dashboard-token');
   if (dashboardToken !== undefined && dashboardToken.trim() === '')
     throw new ConfigError(`${nameOf('dashboard-token')} must not be empty`);
+  const dashboardOpen = readSwitch('dashboard-open', parsed.switches, env);
+  // Checked before anything listens or connects (main exits 2, as for any bad flag).
+  if (dashboardOpen && dashboardToken !== undefined) {
+    throw new ConfigError(
+      `${switchName('dashboard-open', parsed.switches, env)} and ${nameOf('dashboard-token')} contradict each other: ` +
+        'with a token the dashboard and the per-user stats are behind it, with --dashboard-open they are open to anyone; give one of them',
+    );
+  }
+  const refusal = exposureRefusal(
+    { host, dashboardToken, dashboardOpen },
+    { host: nameOf('host'), token: '--dashboard-token', open: '--dashboard-open' },
+  );
+  if (refusal !== undefined) throw new ConfigError(refusal);
   const url = read('redis');
   const rootNodes = read('redis-cluster');
   const sentinels = read('redis-sentinel');
@@ -503,5 +562,26 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
     limits,
     ...(cluster === undefined ? {} : { cluster }),
     ...(dashboardToken === undefined ? {} : { dashboardToken }),
+    ...(dashboardOpen ? { dashboardOpen } : {}),
   };
+}
+
+/** How a message names a switch: as settingName() names a flag. */
+function switchName(flag: Switch, given: Partial<Record<Switch, true>>, env: NodeJS.ProcessEnv): string {
+  const variable = switches[flag];
+  return given[flag] === undefined && env[variable] !== undefined ? `${variable} (--${flag})` : `--${flag}`;
+}
+
+/**
+ * A switch: on when its flag is given, else as its variable says (1 or true, 0 or false).
+ * @throws {ConfigError} naming the variable for any other value of it, an empty one included
+ */
+function readSwitch(flag: Switch, given: Partial<Record<Switch, true>>, env: NodeJS.ProcessEnv): boolean {
+  if (given[flag] === true) return true;
+  const raw = env[switches[flag]];
+  if (raw === undefined || raw === '0' || raw === 'false') return false;
+  if (raw === '1' || raw === 'true') return true;
+  throw new ConfigError(
+    `${switchName(flag, given, env)} must be 1, true, 0 or false, got ${JSON.stringify(raw)}`,
+  );
 }

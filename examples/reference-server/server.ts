@@ -5,20 +5,23 @@
  * `GET /readyz` for a load balancer (probes-route.ts), and the live dashboard
  * at `GET /dashboard` (ws-supervisor/dashboard, mounted here). Every known path
  * answers GET and HEAD (405 with `Allow: GET, HEAD`); the dashboard and the per-user
- * detail of /stats are for whoever `--dashboard-token` lets in. WebSocket upgrades are
+ * detail of /stats are for whoever `--dashboard-token` lets in (open without one: on loopback,
+ * or elsewhere with `--dashboard-open`). WebSocket upgrades are
  * taken on `/` only; any other path answers them 404.
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
+  type Authorize,
   createDashboard,
   type Dashboard,
   type DashboardOptions,
   tokenAuthorizer,
 } from '../../src/dashboard/index.js';
 import { createSupervisor, type Supervisor } from '../../src/index.js';
-import type { ServerConfig } from './config.js';
+import { ConfigError } from './command-line.js';
+import { exposureRefusal, type ServerConfig } from './config.js';
 import { createErrorLog } from './error-log.js';
 import { pathOf, queryOf, refuseMethod, sendJson, sendText } from './http.js';
 import { createMetricsRoute } from './metrics-route.js';
@@ -64,6 +67,10 @@ export async function startReferenceServer(
   log: (line: string) => void = console.log,
   extras: ReferenceServerExtras = {},
 ): Promise<ReferenceServer> {
+  // readConfig refuses this for `npm start`; a config built in code is held to the same rule,
+  // before anything is created.
+  const refusal = exposureRefusal(config);
+  if (refusal !== undefined) throw new ConfigError(refusal);
   const errorLog = createErrorLog(log);
   const supervisor = createSupervisor({
     ...config.limits,
@@ -81,12 +88,13 @@ export async function startReferenceServer(
   });
 
   // One access rule for the dashboard and the per-user detail of /stats. Without a token both are
-  // open, a choice said out loud to createDashboard (which has no open default): the server binds
-  // 127.0.0.1 unless told otherwise, and warns when it is exposed (exposureWarning).
-  const authorize = config.dashboardToken === undefined ? undefined : tokenAuthorizer(config.dashboardToken);
+  // open, a choice said out loud to createDashboard and checkAccess (neither has an open default):
+  // on loopback, or with --dashboard-open elsewhere (exposureRefusal; it warns: exposureWarning).
+  const authorize: Authorize =
+    config.dashboardToken === undefined ? () => true : tokenAuthorizer(config.dashboardToken);
   const onAccessError = (error: unknown) => log(`error: authorize failed: ${String(error)}`);
   const dashboard = createDashboard(supervisor, {
-    authorize: authorize ?? (() => true),
+    authorize,
     onError: onAccessError,
     ...extras.dashboard,
   });

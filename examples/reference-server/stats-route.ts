@@ -85,7 +85,7 @@ function readFlag(raw: string | null): boolean | undefined {
 
 export function createStatsRoute(
   supervisor: Supervisor,
-  authorize: Authorize | undefined,
+  authorize: Authorize,
   onError: (error: unknown) => void,
 ): (request: IncomingMessage, response: ServerResponse) => void {
   return (request, response) => {

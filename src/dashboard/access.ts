@@ -23,21 +23,39 @@ export type AccessVerdict = boolean | 401 | 403;
 export type Authorize = (request: IncomingMessage) => AccessVerdict | Promise<AccessVerdict>;
 
 /**
- * Runs `authorize` (without one, everyone may) and answers a refusal itself:
- * 401, 403, or 500 when the hook throws or rejects (reported to `onError`).
- * Resolves true when the request may go on; never rejects.
+ * Runs `authorize` and answers a refusal itself: 401, 403, or 500 when the hook
+ * throws or rejects (reported to `onError`). Resolves true when the request may
+ * go on; never rejects. There is no open default, as for createDashboard: to let
+ * everyone through, pass `() => true`. A missing `authorize` (undefined, or not a
+ * function, from JavaScript or a mis-wired route) lets nothing through: 500, and
+ * a `SupervisorError` `WSSUP_INVALID_ARGUMENT` to `onError` saying what to pass.
+ * @param authorize the rule, as the dashboard's `authorize` option takes it
+ * @param onError told of a hook that throws or rejects, and of a missing hook
  * @example
  * ```ts
  * if (await checkAccess(authorize, request, response, console.error)) sendUserList(response);
  * ```
  */
 export async function checkAccess(
-  authorize: Authorize | undefined,
+  authorize: Authorize,
   request: IncomingMessage,
   response: ServerResponse,
   onError: (error: unknown) => void,
 ): Promise<boolean> {
-  if (authorize === undefined) return true;
+  // Fails closed: `checkAccess(undefined, …)` let everyone through, so a route wired to a
+  // variable left unset (no token configured) served its user ids to anyone.
+  if (typeof authorize !== 'function') {
+    onError(
+      new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `checkAccess: authorize must be a function, got ${authorize === null ? 'null' : typeof authorize}: ` +
+          'pass tokenAuthorizer(secret), your own (request) => boolean | 401 | 403 | Promise<…>, ' +
+          'or () => true to let anyone through',
+      ),
+    );
+    sendText(response, 500, 'authorization failed\n');
+    return false;
+  }
   let verdict: AccessVerdict;
   try {
     verdict = await authorize(request);

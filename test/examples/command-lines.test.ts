@@ -92,7 +92,10 @@ describe('every example reads its flags like the reference server (exit 2, not a
       const redis = name === 'cluster' ? ['--redis', 'redis://127.0.0.1:9'] : [];
       const program = selfContained.includes(name)
         ? runProgram(`dist/examples/${name}.js`, [], { PORT: String(port) })
-        : runProgram(`dist/examples/${name}.js`, ['--port', String(port), ...redis]);
+        : // express-dashboard refuses to start without its token, before it listens.
+          runProgram(`dist/examples/${name}.js`, ['--port', String(port), ...redis], {
+            DASHBOARD_TOKEN: 'ex',
+          });
       expect(await program.exited).toBe(2);
       expect(program.errorOutput()).toMatch(
         /^error: cannot listen: listen EADDRINUSE: address already in use 127\.0\.0\.1:\d+$/m,

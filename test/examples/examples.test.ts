@@ -5,11 +5,11 @@
  * reference-command-line.test.ts.
  */
 import { once } from 'node:events';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { runProgram } from '../helpers/process.js';
+import { runCommand, runProgram } from '../helpers/process.js';
 import { parseExposition } from '../helpers/prometheus.js';
 import {
   findRedisServer,
@@ -114,6 +114,7 @@ describe('every example (issue 13, item 7)', () => {
       script: 'dist/examples/express-dashboard.js',
       path: '/?user=ex',
       exchange: echo,
+      env: { DASHBOARD_TOKEN: 'ex' }, // required: it has no fallback token
     },
     'observing.ts': { script: 'dist/examples/observing.js', path: '/?user=ex', exchange: echo },
     'fastify.ts': { script: 'dist/examples/fastify.js', path: '/ws?user=ex', exchange: echo },
@@ -297,6 +298,48 @@ describe('every example (issue 13, item 7)', () => {
 });
 
 describe('express-dashboard example', () => {
+  // Its README snippet had `DASHBOARD_TOKEN ?? 'demo'`: pasted into an app whose variable is unset,
+  // the dashboard was behind a token anyone can read in the README. Now it does not start.
+  it.for([
+    ['unset', undefined],
+    ['empty', ''],
+    ['blank', '  '],
+  ] as const)(
+    'refuses to start with DASHBOARD_TOKEN %s: exit 2, one line saying to set it, nothing listened on',
+    async ([, token]) => {
+      const program = runProgram('dist/examples/express-dashboard.js', ['--port', '0'], {
+        DASHBOARD_TOKEN: token,
+      });
+      expect(await program.exited).toBe(2);
+      expect(program.errorOutput()).toMatch(
+        /^error: set DASHBOARD_TOKEN to the secret that opens the dashboard/,
+      );
+      expect(program.errorOutput()).not.toMatch(/^\s+at /m);
+      expect(program.output()).not.toMatch(/listening on/);
+    },
+  );
+
+  it('keeps `npm run example:express-dashboard`, then ?token=demo, working: its script sets DASHBOARD_TOKEN=demo unless set', async () => {
+    const { scripts } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    const script = scripts['example:express-dashboard'] ?? '';
+    expect(script).toMatch(/^npm run build --silent && /);
+    // The script as npm runs it (sh -c), without its build step (the tests run on a build).
+    const program = runCommand(
+      'sh',
+      ['-c', `${script.replace(/^npm run build --silent && /, '')} --port 0`],
+      {
+        DASHBOARD_TOKEN: undefined,
+      },
+    );
+    const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
+    expect((await fetch(`http://127.0.0.1:${port}/ops/dashboard?token=demo`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/ops/dashboard`)).status).toBe(401);
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+  });
+
   it('mounts the dashboard on a path of its own behind a token, and serves /metrics', async () => {
     const program = runProgram('dist/examples/express-dashboard.js', ['--port', '0'], {
       DASHBOARD_TOKEN: 'opensesame',

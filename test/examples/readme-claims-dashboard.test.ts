@@ -19,7 +19,7 @@ import {
 } from '../helpers/server.js';
 
 /** An app whose own route `/users` is guarded by checkAccess(authorize, …). */
-async function appWithOwnRoute(authorize: Authorize | undefined) {
+async function appWithOwnRoute(authorize: Authorize) {
   const reported: unknown[] = [];
   let served = 0;
   const server = createServer((request, response) => {
@@ -35,8 +35,31 @@ async function appWithOwnRoute(authorize: Authorize | undefined) {
 }
 
 describe('checkAccess on an app route (README: the same rule as the dashboard)', () => {
-  it('without authorize, everyone may: the route answers', async () => {
-    const app = await appWithOwnRoute(undefined);
+  // A route wired to a rule left unset (no token configured) served its user ids to anyone:
+  // there is no open default, as for createDashboard; it fails closed and says what to pass.
+  it.each<[string, unknown]>([
+    ['undefined', undefined],
+    ['null', null],
+    ['a string (a token passed where its authorizer belongs)', 's3cret'],
+  ])(
+    'without an authorize (%s): 500, WSSUP_INVALID_ARGUMENT to onError, the route not served',
+    async (_name, missing) => {
+      const app = await appWithOwnRoute(missing as Authorize);
+      const reply = await fetch(`${app.base}/users`);
+      expect([reply.status, await reply.text()]).toEqual([500, 'authorization failed\n']);
+      expect(app.served()).toBe(0);
+      expect(app.reported).toEqual([
+        expect.objectContaining({
+          name: 'SupervisorError',
+          code: 'WSSUP_INVALID_ARGUMENT',
+          message: expect.stringMatching(/^checkAccess: authorize must be a function, .*\(\) => true/),
+        }),
+      ]);
+    },
+  );
+
+  it('lets everyone through only when told so: () => true', async () => {
+    const app = await appWithOwnRoute(() => true);
     const reply = await fetch(`${app.base}/users`);
     expect([reply.status, await reply.text()]).toEqual([200, 'the user list\n']);
   });

@@ -139,8 +139,9 @@ describe('reference server (npm start)', () => {
     // Node reads an empty host as every interface: refused, not a public listener.
     [['--host', ''], /--host must not be empty/],
     [['--host', ' '], /--host must not be empty/],
-    // An address this host does not have (TEST-NET-1): EADDRNOTAVAIL, not a crash.
-    [['--host', '192.0.2.1'], /cannot listen: .*192\.0\.2\.1/],
+    // An address this host does not have (TEST-NET-1): EADDRNOTAVAIL, not a crash. Not loopback, so
+    // it starts only with --dashboard-open or a token (see the exposure tests below).
+    [['--host', '192.0.2.1', '--dashboard-open'], /cannot listen: .*192\.0\.2\.1/],
     // The cluster's options are named by their flags too, not by cluster.<field>.
     [['--redis', 'http://127.0.0.1:1'], /--redis: expected a redis:\/\/ or rediss:\/\/ URL/],
     [['--redis', 'redis://127.0.0.1:1', '--lease-ttl-ms', '10'], /--lease-ttl-ms: expected an integer/],
@@ -210,6 +211,58 @@ describe('reference server (npm start)', () => {
     const program = runProgram(script, ['--port', String(port), '--redis', 'redis://127.0.0.1:1']);
     expect(await program.exited).toBe(2);
     expect(program.errorOutput()).toMatch(/cannot listen: .*EADDRINUSE/);
+  });
+
+  // A container's HOST=0.0.0.0 without a token served /dashboard and the per-user /stats to anyone,
+  // with one line on stderr: now it does not start. Nothing is listened on: each exits before.
+  it.concurrent.for([
+    [['--host', '0.0.0.0'], {}, /^error: --host 0\.0\.0\.0 is not loopback, and without --dashboard-token, /],
+    [[], { HOST: '0.0.0.0' }, /^error: HOST \(--host\) 0\.0\.0\.0 is not loopback, /],
+    [['--host', '::'], {}, /^error: --host :: is not loopback, /],
+    [
+      ['--host', '0.0.0.0', '--dashboard-open', '--dashboard-token', 's3cret'],
+      {},
+      /^error: --dashboard-open and --dashboard-token contradict each other: /,
+    ],
+    [
+      [],
+      { HOST: '0.0.0.0', WSSUP_DASHBOARD_OPEN: '1', WSSUP_DASHBOARD_TOKEN: 's3cret' },
+      /^error: WSSUP_DASHBOARD_OPEN \(--dashboard-open\) and WSSUP_DASHBOARD_TOKEN \(--dashboard-token\) contradict/,
+    ],
+    [['--dashboard-open=yes'], {}, /^error: Option '--dashboard-open' does not take an argument/],
+    [
+      [],
+      { WSSUP_DASHBOARD_OPEN: 'yes' },
+      /^error: WSSUP_DASHBOARD_OPEN \(--dashboard-open\) must be 1, true, 0 or false, got "yes"$/m,
+    ],
+  ] as const)(
+    'refuses to start exposed %j %j: exit 2, a message saying what to do, and nothing listened on',
+    scopedCase(async ([args, env, message]: readonly [readonly string[], Record<string, string>, RegExp]) => {
+      // --redis at a port where nothing listens: the refusal comes before any connection to it.
+      const program = runProgram(script, [...args, '--port', '0', '--redis', 'redis://127.0.0.1:1'], env);
+      expect(await program.exited).toBe(2);
+      expect(program.errorOutput()).toMatch(message);
+      expect(program.errorOutput()).toMatch(/\n\nUsage: npm start -- \[options\]/);
+      expect(program.output()).not.toMatch(/listening on/);
+    }),
+  );
+
+  it('says what to do when it refuses: a token, or --dashboard-open', async () => {
+    const program = runProgram(script, ['--port', '0'], { HOST: '0.0.0.0' });
+    expect(await program.exited).toBe(2);
+    const [line] = program.errorOutput().split('\n');
+    expect(line).toContain('--dashboard-token <secret> (better: WSSUP_DASHBOARD_TOKEN');
+    expect(line).toContain('--dashboard-open (WSSUP_DASHBOARD_OPEN=1) to serve them open on purpose');
+  });
+
+  it('takes --dashboard-open on loopback as on any host: open, and no warning there', async () => {
+    const program = runProgram(script, ['--port', '0', '--dashboard-open']);
+    const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
+    const reply = await fetch(`http://127.0.0.1:${port}/stats?perUser=1`);
+    expect(reply.status).toBe(200);
+    program.child.kill('SIGTERM');
+    expect(await program.exited).toBe(0);
+    expect(program.errorOutput()).not.toMatch(/warning/);
   });
 
   it('prints no exposure warning on its default host, loopback', async () => {

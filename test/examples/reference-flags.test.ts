@@ -17,6 +17,7 @@ import {
   usage,
 } from '../../examples/reference-server/config.js';
 import { main } from '../../examples/reference-server/main.js';
+import { startReferenceServer } from '../../examples/reference-server/server.js';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
 import { resolveOptions } from '../../src/index.js';
 
@@ -49,8 +50,11 @@ const rows = flagTable();
 /** A valid value for each flag that differs from its default. */
 const sample: Record<string, string> = {
   '--port': '8080',
-  '--host': '0.0.0.0',
+  // Loopback: any other host needs --dashboard-token or --dashboard-open (tested below).
+  '--host': '127.0.0.2',
   '--dashboard-token': 's3cret',
+  // A switch: the flag takes no value, its variable takes this one.
+  '--dashboard-open': '1',
   '--preset': 'test',
   '--max-per-user': '3',
   '--eviction-threshold': '0.5',
@@ -93,6 +97,9 @@ const needsRedis = (flag: string) =>
     '--reaper-interval-ms',
   ].includes(flag);
 
+/** The flags that take no value. */
+const switches = ['--dashboard-open'];
+
 const config = (argv: string[], env: NodeJS.ProcessEnv = {}) => readConfig(argv, env) as ServerConfig;
 
 describe("the README's table of the reference server's flags", () => {
@@ -112,12 +119,13 @@ describe("the README's table of the reference server's flags", () => {
       expect(value, `a sample value for ${flag}`).toBeDefined();
       const redisFlag = needsRedis(flag) ? ['--redis', 'redis://127.0.0.1:6390'] : [];
       const redisEnv = needsRedis(flag) ? { WSSUP_REDIS_URL: 'redis://127.0.0.1:6390' } : {};
-      const fromFlag = config([...redisFlag, flag, value as string]);
+      const given = switches.includes(flag) ? [flag] : [flag, value as string];
+      const fromFlag = config([...redisFlag, ...given]);
       const fromEnv = config([], { ...redisEnv, [row.variable]: value });
       expect(fromEnv).toEqual(fromFlag);
       expect(fromFlag).not.toEqual(config(redisFlag));
       // The flag wins over the variable.
-      expect(config([...redisFlag, flag, value as string], { [row.variable]: 'not used' })).toEqual(fromFlag);
+      expect(config([...redisFlag, ...given], { [row.variable]: 'not used' })).toEqual(fromFlag);
     },
   );
 
@@ -130,6 +138,8 @@ describe("the README's table of the reference server's flags", () => {
     expect(plain.host).toBe('127.0.0.1');
     expect(defaults['--dashboard-token']).toMatch(/^none/);
     expect(plain.dashboardToken).toBeUndefined();
+    expect(defaults['--dashboard-open']).toMatch(/^off/);
+    expect(plain.dashboardOpen).toBeUndefined();
     expect(plain.cluster).toBeUndefined();
 
     const resolved = resolveOptions({ ...plain.limits, authenticate: () => null });
@@ -400,6 +410,78 @@ describe('the warning for a server others can reach without a dashboard token', 
     for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) {
       expect(exposureWarning({ host }), host).toBeUndefined();
     }
+  });
+});
+
+describe('a host others can reach, without a dashboard token', () => {
+  const exposed = ['0.0.0.0', '::', '192.168.1.20', 'example.com'];
+
+  it('is refused, saying what to do: a token, or --dashboard-open', () => {
+    for (const host of exposed) {
+      expect(() => config(['--host', host]), host).toThrow(
+        new RegExp(
+          `^--host ${host.replaceAll('.', '\\.')} is not loopback, and without --dashboard-token, /dashboard, ` +
+            '.*set --dashboard-token <secret> \\(better: WSSUP_DASHBOARD_TOKEN, .*\\) to put them behind it, ' +
+            'or pass --dashboard-open \\(WSSUP_DASHBOARD_OPEN=1\\) to serve them open on purpose$',
+        ),
+      );
+    }
+    // As containers set it: named by its variable.
+    expect(() => config([], { HOST: '0.0.0.0' })).toThrow(/^HOST \(--host\) 0\.0\.0\.0 is not loopback, /);
+    expect(() => config(['--host', '0.0.0.0'], { WSSUP_DASHBOARD_OPEN: '0' })).toThrow(/is not loopback/);
+    expect(() => config(['--host', '0.0.0.0'], { WSSUP_DASHBOARD_OPEN: 'false' })).toThrow(/is not loopback/);
+  });
+
+  it('starts behind a token, or open when told so by --dashboard-open or WSSUP_DASHBOARD_OPEN', () => {
+    for (const host of exposed) {
+      expect(config(['--host', host, '--dashboard-token', 's3cret']).dashboardToken).toBe('s3cret');
+      expect(config([], { HOST: host, WSSUP_DASHBOARD_TOKEN: 's3cret' }).dashboardToken).toBe('s3cret');
+      expect(config(['--host', host, '--dashboard-open']).dashboardOpen).toBe(true);
+      expect(config([], { HOST: host, WSSUP_DASHBOARD_OPEN: '1' }).dashboardOpen).toBe(true);
+      expect(config([], { HOST: host, WSSUP_DASHBOARD_OPEN: 'true' }).dashboardOpen).toBe(true);
+      // The flag wins over the variable.
+      expect(config(['--host', host, '--dashboard-open'], { WSSUP_DASHBOARD_OPEN: '0' }).dashboardOpen).toBe(
+        true,
+      );
+    }
+  });
+
+  it('changes nothing on loopback: open without either', () => {
+    for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) {
+      const plain = config(['--host', host]);
+      expect([plain.dashboardToken, plain.dashboardOpen], host).toEqual([undefined, undefined]);
+    }
+  });
+
+  it('refuses --dashboard-open with --dashboard-token, however each is given', () => {
+    expect(() => config(['--dashboard-open', '--dashboard-token', 's3cret'])).toThrow(
+      /^--dashboard-open and --dashboard-token contradict each other: .*give one of them$/,
+    );
+    expect(() => config([], { WSSUP_DASHBOARD_OPEN: '1', WSSUP_DASHBOARD_TOKEN: 's3cret' })).toThrow(
+      /^WSSUP_DASHBOARD_OPEN \(--dashboard-open\) and WSSUP_DASHBOARD_TOKEN \(--dashboard-token\) contradict/,
+    );
+    expect(() =>
+      config(['--host', '0.0.0.0', '--dashboard-open'], { WSSUP_DASHBOARD_TOKEN: 's3cret' }),
+    ).toThrow(/^--dashboard-open and WSSUP_DASHBOARD_TOKEN \(--dashboard-token\) contradict/);
+    // Off says nothing: a token with WSSUP_DASHBOARD_OPEN=0 is no contradiction.
+    expect(config([], { WSSUP_DASHBOARD_OPEN: '0', WSSUP_DASHBOARD_TOKEN: 's3cret' }).dashboardToken).toBe(
+      's3cret',
+    );
+  });
+
+  it('reads WSSUP_DASHBOARD_OPEN as 1, true, 0 or false, and refuses anything else', () => {
+    for (const raw of ['yes', '', 'on', 'TRUE', '2']) {
+      expect(() => config([], { WSSUP_DASHBOARD_OPEN: raw }), raw).toThrow(
+        new RegExp(`^WSSUP_DASHBOARD_OPEN \\(--dashboard-open\\) must be 1, true, 0 or false, got "${raw}"$`),
+      );
+    }
+    expect(() => config(['--dashboard-open=1'])).toThrow(/'--dashboard-open' does not take an argument/);
+  });
+
+  it('is refused by startReferenceServer too, for a config built in code, before anything starts', async () => {
+    await expect(startReferenceServer({ host: '0.0.0.0', port: 0, limits: {} })).rejects.toThrow(
+      /^--host 0\.0\.0\.0 is not loopback, /,
+    );
   });
 });
 

@@ -6,10 +6,16 @@
  * needs `Clock`) instead of digging it out with `Parameters<…>`.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { type Authorize, createDashboard, type DashboardOptions } from '../../src/dashboard/index.js';
+import {
+  type Authorize,
+  checkAccess,
+  createDashboard,
+  type DashboardOptions,
+} from '../../src/dashboard/index.js';
 import type { AuthResult, Supervisor } from '../../src/index.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -121,6 +127,17 @@ describe('DashboardOptions', () => {
       // @ts-expect-error: undefined is no authorize
       () => createDashboard(supervisor, { authorize: undefined }),
       () => createDashboard(supervisor, { authorize: () => true }),
+    ];
+    expect(typeof calls).toBe('function');
+  });
+
+  // checkAccess applies the same rule to an app's own routes: no open default there either.
+  it("checkAccess's authorize is required: undefined does not compile", () => {
+    expectTypeOf<Parameters<typeof checkAccess>[0]>().toEqualTypeOf<Authorize>();
+    const calls = (request: IncomingMessage, response: ServerResponse) => [
+      // @ts-expect-error: undefined is no authorize
+      () => checkAccess(undefined, request, response, console.error),
+      () => checkAccess(() => true, request, response, console.error),
     ];
     expect(typeof calls).toBe('function');
   });
