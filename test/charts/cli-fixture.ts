@@ -8,6 +8,18 @@ import { join } from 'node:path';
 import { runProgram } from '../helpers/process.js';
 import { afterThisTest } from '../helpers/test-scope.js';
 
+/** The machines the README's `--machine` list names, in its order (the chart names of `charts`). */
+export const chartNames = [
+  'connection',
+  'supervisor',
+  'hub',
+  'lease',
+  'watchdog',
+  'refusal',
+  'client',
+  'dashboard',
+] as const;
+
 /** The built program (npm test builds first). */
 export const cli = 'dist/src/cli.js';
 

@@ -9,7 +9,7 @@ import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
 import { toMarkdown } from '../../src/chart/markdown.js';
 import { runProgram } from '../helpers/process.js';
 import { scoped, scopedCase } from '../helpers/test-scope.js';
-import { cli, run, temporaryDirectory } from './cli-fixture.js';
+import { chartNames, cli, run, temporaryDirectory } from './cli-fixture.js';
 
 // Each test waits for processes of its own to start and exit: they run concurrently, and
 // scoped/scopedCase keep each process's cleanup (and each temporary directory's) on its own test.
@@ -90,16 +90,7 @@ describe('ws-supervisor chart', { concurrent: true, timeout: 60_000 }, () => {
         'watchdog.json',
         'watchdog.md',
       ]);
-      for (const name of [
-        'connection',
-        'supervisor',
-        'hub',
-        'lease',
-        'watchdog',
-        'refusal',
-        'client',
-        'dashboard',
-      ] as const) {
+      for (const name of chartNames) {
         expect(readFileSync(join(directory, 'charts', `${name}.md`), 'utf8')).toBe(
           toMarkdown(name, machineGraph(charts[name])),
         );

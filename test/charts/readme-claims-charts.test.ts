@@ -8,18 +8,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
 import { toMarkdown } from '../../src/chart/markdown.js';
-import { run, temporaryDirectory } from './cli-fixture.js';
+import { chartNames, run, temporaryDirectory } from './cli-fixture.js';
 
-const machines = [
-  'connection',
-  'supervisor',
-  'hub',
-  'lease',
-  'watchdog',
-  'refusal',
-  'client',
-  'dashboard',
-] as const;
+const machines = chartNames;
 
 // Built programs run as processes (SVG layout included): a hang guard above the default 20 s,
 // which a 2-core machine loaded by other work exceeded.
