@@ -25,6 +25,8 @@ export class ClockOffset {
   #mastersBehindMs = 0;
   /** A Redis Cluster: each master's clock, measured at the renewals (the admission's deadline). */
   readonly #masterClocks = new MasterClocks();
+  /** A late renewal's reading (renewedLate), for the deadline of the one renewal sent again. */
+  #retryReading: ClockReading | undefined;
 
   /**
    * A renewal's reply: Redis's TIME (`now`) read between `sent` and `received` (Date.now())
@@ -90,7 +92,10 @@ export class ClockOffset {
    * never by how far other masters are behind (their clocks do not run this script).
    */
   renewalDeadline(master: string | undefined, commandTimeoutMs: number): number {
-    const clock = this.#masterClocks.of(master) ?? this.#clock;
+    // The renewal sent again after a late answer: from that answer, whatever reading is kept
+    // (a Redis Cluster's registry master included, whose kept reading made it late).
+    const clock = this.#retryReading ?? this.#masterClocks.of(master) ?? this.#clock;
+    this.#retryReading = undefined;
     if (clock === undefined) return 0;
     const now = Date.now();
     const margin = Math.min(agedErrorMs(clock, now), commandTimeoutMs / 2);
@@ -100,13 +105,20 @@ export class ClockOffset {
   /**
    * A renewal answered 'late' while its caller still waited: Redis's TIME then was at or past
    * the deadline set from the reading kept, so that reading is wrong (the server's clock was
-   * stepped, or another server answers: a failover) or the call was at its very edge. Taken
-   * as it is, over a more exact one (its run_id unknown: betterReading keeps it over none and
-   * replaces it by the next renewal's): else every renewal would be late again, and the lease
-   * lost for good.
+   * stepped, or another server answers: a failover), the call was at its very edge, or it
+   * waited in a paused Redis while this process stalled. Taken over the reading kept (its
+   * run_id unknown: betterReading replaces it by the next renewal's), and for the deadline of
+   * the renewal sent again: else every renewal would be late again, and the lease lost for
+   * good. Not the middle of the round trip, as a renewal's reading is: a call that waited in a
+   * paused Redis ran near its end, so the middle would put Redis's clock ahead by up to half
+   * the wait, and the deadline after the caller gives up. `now - received` is the offset's
+   * lower bound (the script ran before `received`): a deadline from it is never late.
    */
-  renewedLate(now: number, sent: number, received: number): void {
-    this.renewed(now, sent, received, '');
+  renewedLate(now: number, received: number): void {
+    const reading = { offsetMs: now - received, errorMs: 1, at: received, runId: '' };
+    this.#clock = reading;
+    this.#offsetMs = reading.offsetMs;
+    this.#retryReading = reading;
   }
 
   /**

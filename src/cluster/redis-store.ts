@@ -705,7 +705,7 @@ class Store implements RedisSlotStore {
       // the clock reading it came from is wrong (a server's clock stepped, another server).
       // This answer's TIME is taken (and the masters' checks' readings), and the renewal sent
       // once more with a deadline from it; late again, it fails, as a timeout does.
-      this.#clocks.renewedLate(renewal.now, sent, Date.now());
+      this.#clocks.renewedLate(renewal.now, Date.now());
       if (checking !== undefined) this.#clocks.mastersChecked(await checking, connection.shards());
       if (!late && !this.#hasStopped()) return this.#renew(true);
       throw new SlotStoreUnavailableError('Redis ran the lease renewal after its deadline', {
