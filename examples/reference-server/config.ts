@@ -2,6 +2,7 @@
  * Flags and environment variables of the reference server. Flags win over the
  * environment; anything not given falls back to the supervisor's preset.
  */
+import { isIPv4 } from 'node:net';
 import type {
   ActivityMode,
   AdmissionRate,
@@ -302,8 +303,13 @@ const clusterOnly: readonly Flag[] = [
   'reaper-interval-ms',
 ];
 
-/** Hosts that only this machine can reach: 127.0.0.0/8, ::1 and localhost. */
-const isLoopbackHost = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
+/**
+ * Hosts that only this machine can reach: 127.0.0.0/8 (an IPv4 address: a name such as
+ * `127.example.com` may resolve anywhere), ::1 and localhost. Other spellings of loopback
+ * (`::ffff:127.0.0.1`, `LOCALHOST`) are refused too: a false refusal is safe.
+ */
+const isLoopbackHost = (host: string) =>
+  host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'));
 
 /**
  * Why the server must not start as configured: on a host others can reach, with neither a

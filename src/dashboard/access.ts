@@ -36,6 +36,19 @@ export type Authorize = (request: IncomingMessage) => AccessVerdict | Promise<Ac
  * if (await checkAccess(authorize, request, response, console.error)) sendUserList(response);
  * ```
  */
+/**
+ * Hands `error` to the app's onError once the request is answered: an onError that throws (or
+ * is missing, from JavaScript) must neither leave the request unanswered nor make checkAccess
+ * reject, which it promises never to do (the dashboard calls it without awaiting a rejection).
+ */
+function report(onError: (error: unknown) => void, error: unknown): void {
+  try {
+    onError(error);
+  } catch {
+    // Nothing left to tell: the app's own error handler failed.
+  }
+}
+
 export async function checkAccess(
   authorize: Authorize,
   request: IncomingMessage,
@@ -45,7 +58,9 @@ export async function checkAccess(
   // Fails closed: `checkAccess(undefined, …)` let everyone through, so a route wired to a
   // variable left unset (no token configured) served its user ids to anyone.
   if (typeof authorize !== 'function') {
-    onError(
+    sendText(response, 500, 'authorization failed\n');
+    report(
+      onError,
       new SupervisorError(
         'WSSUP_INVALID_ARGUMENT',
         `checkAccess: authorize must be a function, got ${authorize === null ? 'null' : typeof authorize}: ` +
@@ -53,15 +68,14 @@ export async function checkAccess(
           'or () => true to let anyone through',
       ),
     );
-    sendText(response, 500, 'authorization failed\n');
     return false;
   }
   let verdict: AccessVerdict;
   try {
     verdict = await authorize(request);
   } catch (error) {
-    onError(error);
     sendText(response, 500, 'authorization failed\n');
+    report(onError, error);
     return false;
   }
   if (verdict === true) return true;

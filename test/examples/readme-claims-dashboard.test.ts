@@ -58,6 +58,36 @@ describe('checkAccess on an app route (README: the same rule as the dashboard)',
     },
   );
 
+  // checkAccess never rejects: it answered after onError, so an onError that threw left the
+  // request unanswered and the promise rejected (unhandled inside the dashboard).
+  it.each<[string, Authorize]>([
+    ['a missing authorize', undefined as unknown as Authorize],
+    [
+      'an authorize that throws',
+      () => {
+        throw new Error('no session store');
+      },
+    ],
+  ])(
+    'with %s and an onError that throws: 500 all the same, and it resolves false',
+    async (_name, authorize) => {
+      const outcomes: unknown[] = [];
+      const server = createServer((request, response) => {
+        checkAccess(authorize, request, response, () => {
+          throw new Error('the logger is down');
+        }).then(
+          (allowed) => outcomes.push(allowed),
+          (error) => outcomes.push(error),
+        );
+      });
+      const port = await listenOnLoopback(server);
+      onTestFinished(() => closeServer(server));
+      const reply = await fetch(`http://127.0.0.1:${port}/users`);
+      expect([reply.status, await reply.text()]).toEqual([500, 'authorization failed\n']);
+      await vi.waitFor(() => expect(outcomes).toEqual([false]));
+    },
+  );
+
   it('lets everyone through only when told so: () => true', async () => {
     const app = await appWithOwnRoute(() => true);
     const reply = await fetch(`${app.base}/users`);

@@ -414,7 +414,15 @@ describe('the warning for a server others can reach without a dashboard token', 
 });
 
 describe('a host others can reach, without a dashboard token', () => {
-  const exposed = ['0.0.0.0', '::', '192.168.1.20', 'example.com'];
+  // Names that merely begin as 127.x does are names, resolved anywhere (127.internal.example).
+  const exposed = [
+    '0.0.0.0',
+    '::',
+    '192.168.1.20',
+    'example.com',
+    '127.internal.example',
+    '127.0.0.1.attacker.example',
+  ];
 
   it('is refused, saying what to do: a token, or --dashboard-open', () => {
     for (const host of exposed) {
