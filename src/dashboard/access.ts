@@ -23,6 +23,19 @@ export type AccessVerdict = boolean | 401 | 403;
 export type Authorize = (request: IncomingMessage) => AccessVerdict | Promise<AccessVerdict>;
 
 /**
+ * Hands `error` to the app's onError once the request is answered: an onError that throws (or
+ * is missing, from JavaScript) must neither leave the request unanswered nor make checkAccess
+ * reject, which it promises never to do (the dashboard calls it without awaiting a rejection).
+ */
+function report(onError: (error: unknown) => void, error: unknown): void {
+  try {
+    onError(error);
+  } catch {
+    // Nothing left to tell: the app's own error handler failed.
+  }
+}
+
+/**
  * Runs `authorize` and answers a refusal itself: 401, 403, or 500 when the hook
  * throws or rejects (reported to `onError`). Resolves true when the request may
  * go on; never rejects. There is no open default, as for createDashboard: to let
@@ -36,19 +49,6 @@ export type Authorize = (request: IncomingMessage) => AccessVerdict | Promise<Ac
  * if (await checkAccess(authorize, request, response, console.error)) sendUserList(response);
  * ```
  */
-/**
- * Hands `error` to the app's onError once the request is answered: an onError that throws (or
- * is missing, from JavaScript) must neither leave the request unanswered nor make checkAccess
- * reject, which it promises never to do (the dashboard calls it without awaiting a rejection).
- */
-function report(onError: (error: unknown) => void, error: unknown): void {
-  try {
-    onError(error);
-  } catch {
-    // Nothing left to tell: the app's own error handler failed.
-  }
-}
-
 export async function checkAccess(
   authorize: Authorize,
   request: IncomingMessage,
