@@ -83,6 +83,8 @@ async function startChat(overrides: Parameters<typeof createChat>[0] = {}) {
   for (const name of ['admitted', 'rejected', 'evicted', 'disposed'] as const) {
     supervisor.on(name, (event) => seen.push(`${name} ${JSON.stringify(event)}`));
   }
+  // The user's limit in force (one that authenticate returns wins over the option): T follows it.
+  supervisor.on('admitted', ({ userId }) => seen.push(`  limit ${supervisor.userStats(userId)?.limit}`));
   onTestFailed(() => console.log(`what the supervisor did:\n${seen.join('\n')}`));
   onTestFinished(async () => {
     const stopped = supervisor.shutdown();
@@ -280,3 +282,31 @@ it('evicts an idle connection under vi.useFakeTimers(), on the default clock (no
   expect(await disposed).toMatchObject({ reason: 'evicted', closeCode: 4001 });
 });
 // #endregion fake-timers
+
+// A plan limit from authenticate wins over the maxConnectionsPerUser option: with 20, T is 14, and
+// maxConnectionsPerUser: 1 changes nothing. evictionThreshold: 0.00001 makes T 1 whatever the limit.
+it('evicts an idle connection of a user whose authenticate returns a plan limit (20), with evictionThreshold: 0.00001', async () => {
+  const clock = new SimulatedClock();
+  const { supervisor, url } = await startChat({
+    clock,
+    authenticate: () => ({ userId: 'alice', maxConnectionsPerUser: 20 }), // the plan's limit
+    maxConnectionsPerUser: 1, // ignored for alice: her limit is authenticate's 20
+    evictionThreshold: 0.00001, // T = ceil(0.00001 × 20) = 1
+    heartbeatIntervalMs: 3_600_000,
+  });
+  const { idleTimeoutMs } = supervisor.options;
+  const first = await open(url('token-alice'));
+  const second = await open(url('token-alice'));
+  expect(supervisor.userStats('alice')).toMatchObject({ live: 2, limit: 20 });
+  clock.increment(idleTimeoutMs / 2);
+  second.send(JSON.stringify({ say: 'still here' }));
+  await once(second, 'message'); // the second is active; the first stays quiet
+
+  const evicted = nextEvent(supervisor, 'evicted');
+  const closed = once(first, 'close');
+  clock.increment(idleTimeoutMs / 2); // the first has been idle for idleTimeoutMs: evicted (2 ≥ T = 1)
+  expect(supervisor.userStats('alice')).toMatchObject({ live: 1, idle: 0, draining: 1, limit: 20 });
+  expect(await evicted).toMatchObject({ userId: 'alice', cause: 'idle' });
+  expect((await closed)[0]).toBe(4001);
+  expect(second.readyState).toBe(WebSocket.OPEN);
+});

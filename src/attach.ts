@@ -40,6 +40,11 @@ export interface AttachOptions {
 export type AttachableServer = HttpServer | HttpsServer | Http2SecureServer;
 
 type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+/** A path's handler, and whether the supervisor that attached it has begun to shut down. */
+interface Route {
+  handle: UpgradeHandler;
+  ownerShutDown: () => boolean;
+}
 type Listener = (this: unknown, ...args: unknown[]) => unknown;
 
 /** A wrapped foreign listener. `listener` is Node's own convention: `off(original)` removes the wrapper. */
@@ -60,7 +65,7 @@ const pathOf = (request: IncomingMessage) => (request.url ?? '/').split('?', 1)[
  */
 class UpgradeRouter {
   readonly #server: EventEmitter;
-  readonly #routes = new Map<string, UpgradeHandler>();
+  readonly #routes = new Map<string, Route>();
   #rewiring = false;
   #rewireQueued = false;
 
@@ -72,11 +77,11 @@ class UpgradeRouter {
     return this.#routes.size;
   }
 
-  has(path: string): boolean {
-    return this.#routes.has(path);
+  get(path: string): Route | undefined {
+    return this.#routes.get(path);
   }
 
-  add(path: string, handler: UpgradeHandler): void {
+  add(path: string, handler: Route): void {
     if (this.#routes.size === 0) {
       this.#server.on('upgrade', this.#dispatch);
       this.#server.on('newListener', this.#onNewListener);
@@ -85,7 +90,7 @@ class UpgradeRouter {
     this.#rewire();
   }
 
-  delete(path: string, handler: UpgradeHandler): void {
+  delete(path: string, handler: Route): void {
     if (this.#routes.get(path) !== handler) return;
     this.#routes.delete(path);
     if (this.#routes.size > 0) return;
@@ -95,9 +100,9 @@ class UpgradeRouter {
   }
 
   readonly #dispatch = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const handler = this.#routes.get(pathOf(request));
-    if (handler !== undefined) {
-      handler(request, socket, head);
+    const route = this.#routes.get(pathOf(request));
+    if (route !== undefined) {
+      route.handle(request, socket, head);
       return;
     }
     // Not ours: the other listeners see it. With none, nobody would ever
@@ -246,12 +251,14 @@ function checkOptions(options: unknown): asserts options is AttachOptions {
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a path that does not
  * start with "/", that has a query or fragment (requests are routed by their
  * path alone, so it could never match), or that is already attached on this server.
+ * `ownerShutDown` tells whether the caller has begun to shut down: that error then says so.
  */
 export function attachToServer(
   server: AttachableServer,
   options: AttachOptions,
   handle: UpgradeHandler,
   unrouted: WeakSet<AttachableServer>,
+  ownerShutDown: () => boolean = () => false,
 ): () => void {
   checkServer(server);
   checkOptions(options);
@@ -284,17 +291,22 @@ export function attachToServer(
     };
   }
   let router = routers.get(server);
-  if (router?.has(path) === true) {
+  const taken = router?.get(path);
+  if (taken !== undefined) {
+    // A path stays attached through shutdown (its upgrades are refused with 503) until the undo
+    // is called: a test that starts a new supervisor on the same server trips on this first.
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
-      `attach path ${path} is already attached to this server`,
+      taken.ownerShutDown()
+        ? `attach path ${path} is still attached to this server by a supervisor that has shut down (or is shutting down): its path stays attached until detached. Call the function its attach() returned (const detach = supervisor.attach(server, { path: '${path}' }); … detach()), then attach the new one`
+        : `attach path ${path} is already attached to this server`,
     );
   }
   if (router === undefined) {
     router = new UpgradeRouter(server);
     routers.set(server, router);
   }
-  const route: UpgradeHandler = (request, socket, head) => handle(request, socket, head);
+  const route: Route = { handle: (request, socket, head) => handle(request, socket, head), ownerShutDown };
   router.add(path, route);
   const owner = router;
   return () => {

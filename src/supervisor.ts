@@ -537,6 +537,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         void handleUpgrade(request, socket, head);
       },
       attachedWithoutPath,
+      () => shutdownPromise !== undefined,
     );
   }
 

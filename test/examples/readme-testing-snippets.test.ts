@@ -7,7 +7,9 @@
  * checks that each block equals its region of examples/testing-your-app.test.ts;
  * this checks that the blocks, without the rest of that file, are enough: once
  * they were not (no imports shown; a harness typed for untyped apps only,
- * TS2379 for a typed one).
+ * TS2379 for a typed one). The section shows the file's own app too (a user of
+ * the npm package has no copy of the file): pasted with it, the blocks compile
+ * as they are; with a user's own app in its place, typed or not, too.
  *
  * `ws-supervisor` resolves as in the user's app, through package.json's
  * `exports` to dist/ (the build's declarations): run `npm run build` first.
@@ -69,16 +71,24 @@ function diagnosticsOf(text: string): string[] {
 
 describe('"Testing your app": its snippets, pasted into an app\'s test file, compile', () => {
   const blocks = blocksOf('Testing your app');
+  /** The block that defines the example's app (its createChat); the rest is what a user pastes. */
+  const isApp = (block: string) => /^function createChat\(/m.test(block);
 
-  it('shows the imports, the harness, nextEvent and tests', () => {
-    expect(blocks.length).toBeGreaterThanOrEqual(4);
+  it('shows the imports, the app (createChat), the harness, nextEvent and tests', () => {
+    expect(blocks.length).toBeGreaterThanOrEqual(5);
     expect(blocks[0]).toMatch(/^import /);
+    expect(blocks.filter(isApp)).toHaveLength(1);
   });
 
+  it("with the example's own app, as shown", () => {
+    expect(diagnosticsOf(`${blocks.join('\n')}\n`)).toEqual([]);
+  }, 60_000);
+
   it.each(Object.entries(apps))(
-    'for an app %s',
+    "for an app %s in place of the example's",
     (_name, app) => {
-      expect(diagnosticsOf(`${blocks.join('\n')}\n${app}\n`)).toEqual([]);
+      const pasted = blocks.filter((block) => !isApp(block));
+      expect(diagnosticsOf(`${pasted.join('\n')}\n${app}\n`)).toEqual([]);
     },
     60_000,
   );

@@ -7,8 +7,8 @@
  * requests, and see every other request in their own order.
  */
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import fastifyWebsocket from '@fastify/websocket';
 import express from 'express';
@@ -141,6 +141,56 @@ describe('Express 5 with a plain ws server on another path', () => {
   );
 });
 
+describe('a plain HTTP request with an Upgrade header (curl --http2 sends `Upgrade: h2c`)', () => {
+  /** What `curl --http2 http://…/health` sends: an HTTP/1.1 GET that offers to upgrade to h2c. */
+  async function h2cGet(port: number, path: string): Promise<string> {
+    const socket = await rawConnect(port);
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\n` +
+        'Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n',
+    );
+    // Every answer here ends with Connection: close: read to the end.
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await once(socket, 'end');
+    return Buffer.concat(chunks).toString('latin1');
+  }
+
+  it("once an upgrade listener exists, Node never hands it to the app's routes: 404 from attach; an upgrade listener of the app's own can serve it", async () => {
+    const supervisor = startSupervisor();
+    const app = express();
+    app.get('/health', (_request, response) => {
+      response.send('ok\n');
+    });
+    const server = createServer(app);
+    const port = await listenOnLoopback(server);
+    onTestFinished(() => closeServer(server));
+    // No upgrade listener yet: Node gives the request to 'request', and Express answers it.
+    expect(await h2cGet(port, '/health')).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\nok\n$/);
+
+    const detach = supervisor.attach(server, { path: '/ws' });
+    // Now it is an 'upgrade' for another path, and nobody else listens for upgrades: our 404.
+    expect(await h2cGet(port, '/health')).toMatch(/^HTTP\/1\.1 404 [\s\S]*\r\n\r\nnot found\n$/);
+    expect(await (await fetch(`http://127.0.0.1:${port}/health`)).text()).toBe('ok\n'); // no Upgrade header
+
+    // The app's own upgrade listener (wrapped by attach: it never sees /ws) answers the rest as
+    // plain requests, through Express (fine for a request without a body, like this GET).
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex) => {
+      const response = new ServerResponse(request);
+      response.assignSocket(socket as Socket);
+      response.shouldKeepAlive = false;
+      response.on('finish', () => socket.end());
+      app(request, response);
+    });
+    await Promise.resolve(); // attach wraps a listener added after it in a microtask
+    expect(await h2cGet(port, '/health')).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\nok\n$/);
+    expect(await h2cGet(port, '/nowhere')).toMatch(/^HTTP\/1\.1 404 [\s\S]*Cannot GET \/nowhere/); // Express's
+    const ws = await supervisedEcho(supervisor, `ws://127.0.0.1:${port}`);
+    await finish(supervisor, [ws]);
+    detach();
+  });
+});
+
 describe('the order rule', () => {
   /** A server with no request handler of its own; its last upgrade listener, `last`, answers 418. */
   async function serverWithListeners() {
@@ -239,6 +289,40 @@ describe('the order rule', () => {
     await Promise.all([allDisposed(one), allDisposed(two)]);
     expectNoLeaks(one);
     expectNoLeaks(two);
+  });
+
+  it('a path still attached by a supervisor that has shut down: the error says so and names the fix (detach)', async () => {
+    const server = createServer();
+    const port = await listenOnLoopback(server);
+    onTestFinished(() => closeServer(server));
+    const [first, second] = [startSupervisor(), startSupervisor()];
+    const detachFirst = first.attach(server, { path: '/ws' });
+    // While the owner runs, the plain message: nothing about a shutdown.
+    expect(() => second.attach(server, { path: '/ws' })).toThrow(
+      expect.objectContaining({
+        code: 'WSSUP_INVALID_ARGUMENT',
+        message: 'attach path /ws is already attached to this server',
+      }),
+    );
+    const stopping = first.shutdown();
+    const stillAttached = expect.objectContaining({
+      code: 'WSSUP_INVALID_ARGUMENT',
+      message: expect.stringMatching(
+        /^attach path \/ws is still attached to this server by a supervisor that has shut down \(or is shutting down\): .*Call the function its attach\(\) returned/,
+      ),
+    });
+    expect(() => second.attach(server, { path: '/ws' })).toThrow(stillAttached); // shutting down
+    await stopping;
+    expect(() => second.attach(server, { path: '/ws' })).toThrow(stillAttached); // shut down
+    // The path stays the first one's (503) until detached; then the second one takes it.
+    expect(await statusOf(port, '/ws?user=u')).toMatch(/^HTTP\/1\.1 503 /);
+    detachFirst();
+    second.attach(server, { path: '/ws' });
+    const ws = await connect(`ws://127.0.0.1:${port}/ws?user=u`);
+    expect(second.userStats('u')).toMatchObject({ live: 1 });
+    ws.close();
+    await allDisposed(second);
+    expectNoLeaks(second);
   });
 });
 
