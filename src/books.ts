@@ -43,6 +43,11 @@ export class UserRecord implements TokenBucket {
   tokensAt = 0;
   /** Out of the books: from the step that ends the supervisor, before its actor completes. */
   ended = false;
+  /**
+   * True while an upgrade's ADMIT is decided and answered: its `capacity` events wait for its
+   * `rejected` (emitted after the step) as they follow an `admitted` (emitted inside it).
+   */
+  capacityHeld = false;
   constructor(
     readonly userId: string,
     readonly actor: AnyActorRef,

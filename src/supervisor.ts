@@ -294,6 +294,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
    * leave the count where it was announce nothing.
    */
   function announceCapacity(record: UserRecord): void {
+    if (record.capacityHeld) return; // the upgrade's answer first: capacityReleased() announces
     const from = record.announcedBand;
     const to = record.band;
     if (from === to) return;
@@ -310,6 +311,18 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         limit: record.limit.limit,
       });
     }
+  }
+
+  /**
+   * The upgrade whose ADMIT held the user's `capacity` events is answered (its `rejected`
+   * is out): announces what they held, unless a child that step ended at once is still
+   * to be forgotten (that later step announces, as the subscription's `next` says).
+   */
+  function capacityReleased(record: UserRecord): void {
+    record.capacityHeld = false;
+    const snapshot = record.actor.getSnapshot();
+    if (snapshot.status === 'active' && hasEndedChild(snapshot)) return;
+    announceCapacity(record);
   }
 
   /** Out of the map and the books (idempotent): in the step that ends it, or when it completes. */
@@ -484,6 +497,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     report,
     reject,
     supervisorOf,
+    capacityReleased,
     nextConnectionId,
     cluster,
     // The flag stats().admission reads, so the probe and the refusals never disagree.

@@ -41,6 +41,8 @@ export interface UpgradeDeps {
   reject: Reject;
   /** The user's supervisor, started on the user's first admission. */
   supervisorOf: (userId: string) => UserRecord;
+  /** Ends record.capacityHeld, and announces the `capacity` events it held. */
+  capacityReleased: (record: UserRecord) => void;
   nextConnectionId: () => string;
   /** Cluster mode's book; undefined without it. */
   cluster: ClusterBook | undefined;
@@ -139,6 +141,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     clock,
     report,
     supervisorOf,
+    capacityReleased,
     nextConnectionId,
     cluster,
     isShuttingDown,
@@ -560,14 +563,26 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     letGo.add(socket);
     // The eviction at T below reads the user's idleness: a connection just sent to is active.
     env.sendEdges.takeUser(userId);
-    record.actor.send({
-      type: 'ADMIT',
-      connectionId: connection.id,
-      userId,
-      transport: connection,
-      limit: limit.limit,
-      evictAt: limit.evictAt,
-    });
+    // The step's `capacity` events (a plan limit this upgrade carries moves the band too)
+    // wait for its answer: `admitted` is emitted inside the step, `rejected` only below.
+    record.capacityHeld = true;
+    try {
+      record.actor.send({
+        type: 'ADMIT',
+        connectionId: connection.id,
+        userId,
+        transport: connection,
+        limit: limit.limit,
+        evictAt: limit.evictAt,
+      });
+      return decided(attempt, connection, record);
+    } finally {
+      capacityReleased(record);
+    }
+  }
+
+  /** The answer to an ADMIT: the connection admitted, or the refusal sent (undefined). */
+  function decided(attempt: Attempt, connection: WsConnection, record: UserRecord): WsConnection | undefined {
     const decision = connection.decision;
     if (decision?.admitted === true) return connection;
     if (decision === undefined) {
@@ -579,7 +594,8 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       refuse(attempt, 'internal-error', 'internal error');
     } else {
       const live = decision.reason === 'user-limit' ? record.book.live : undefined;
-      const message = decision.reason === 'user-limit' ? limit.refusal : refusalMessage[decision.reason];
+      const message =
+        decision.reason === 'user-limit' ? attempt.limit.refusal : refusalMessage[decision.reason];
       refuse(attempt, decision.reason, message, undefined, live);
     }
     return undefined;

@@ -28,7 +28,7 @@ import type { Supervisor } from '../supervisor.js';
 import { type Authorize, checkAccess } from './access.js';
 import { createActivityLog, statsView } from './activity.js';
 import { DashboardFeed } from './feed.js';
-import { refuseMethod, requestPath, sendText } from './http.js';
+import { mountOf, pathUnderMount, refuseMethod, requestPath, sendText } from './http.js';
 import { clusterPollMs, dashboardCsp, dashboardPage } from './page.js';
 import { createRecentUsers } from './recent-users.js';
 
@@ -37,9 +37,12 @@ export interface DashboardOptions {
   /**
    * Where the dashboard is, as the client sees it: it serves `basePath`,
    * `basePath/chart.svg` and `basePath/events`. Matched against
-   * `request.originalUrl` (Express, Connect) or `request.url`, so mount it
-   * on the same path: `app.use('/dashboard', dashboard)`.
-   * @default '/dashboard'
+   * `request.originalUrl` (Express, Connect) or `request.url`. Left out, a
+   * dashboard that Express mounts under a path (`app.use('/ops/dashboard',
+   * dashboard)`, read from `request.baseUrl`) serves at that mount point, and
+   * one mounted nowhere at `/dashboard`. Given, it is the path whatever the
+   * mount: a mount that never reaches it is told once to `onError`.
+   * @default the Express mount point, else '/dashboard'
    */
   basePath?: string | undefined;
   /**
@@ -50,7 +53,10 @@ export interface DashboardOptions {
    * @example authorize: (request) => request.headers.authorization === `Bearer ${secret}` || 401
    */
   authorize: Authorize;
-  /** A failing `authorize` (answered 500). @default console.error */
+  /**
+   * A failing `authorize` (answered 500), and once, a `basePath` that the Express mount
+   * never reaches (a `WSSUP_INVALID_ARGUMENT` naming both). @default console.error
+   */
   onError?: ((error: unknown) => void) | undefined;
   /** Entries kept in the event list. @default 50 */
   activityCapacity?: number | undefined;
@@ -90,7 +96,7 @@ export interface DashboardOptions {
  */
 export interface Dashboard {
   (request: IncomingMessage, response: ServerResponse, next?: (error?: unknown) => void): void;
-  /** The path it serves (the `basePath` option). */
+  /** The path it serves (the `basePath` option, or `/dashboard`; mounted by Express without one, the mount point). */
   readonly basePath: string;
   /** Open event streams, and subscribers to the activity log (the feed's one, while a stream is open). */
   resources(): { streams: number; subscribers: number };
@@ -132,6 +138,12 @@ const missingAuthorize = () =>
       'your own (request) => boolean | 401 | 403 | Promise<boolean | 401 | 403>, ' +
       'or () => true to serve it to anyone who can reach it',
   );
+
+/** Prints what onError is told: a failing `authorize`, or a mount that never reaches basePath. */
+const defaultOnError = (error: unknown) => {
+  const ours = error instanceof SupervisorError && error.message.startsWith('createDashboard:');
+  console.error(ours ? 'dashboard:' : 'dashboard: authorize failed:', error);
+};
 
 /** The options, defaults applied; a bad one throws before anything is allocated. Exported for the README table test. */
 export function resolveDashboardOptions(options: DashboardOptions) {
@@ -180,7 +192,7 @@ export function resolveDashboardOptions(options: DashboardOptions) {
   return {
     basePath,
     authorize: options.authorize,
-    onError: options.onError ?? ((error: unknown) => console.error('dashboard: authorize failed:', error)),
+    onError: options.onError ?? defaultOnError,
     activityCapacity: integer('activityCapacity', 50, 1, 10_000),
     maxUsers,
     trackedUsers: Math.max(integer('trackedUsers', 200, 1, 100_000), maxUsers),
@@ -378,11 +390,42 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     }
   };
 
+  // Mounted by Express without a basePath, the mount point is where it is: the same
+  // routes, read from the path under the mount (Express's `request.url` there).
+  const basePathGiven = options.basePath !== undefined;
+  const mountedPaths = new Map<string, 'page' | 'chart' | 'events' | 'cluster'>([
+    ['/', 'page'],
+    ['/chart.svg', 'chart'],
+    ['/events', 'events'],
+    ['/cluster', 'cluster'],
+  ]);
+  let unreachableReported = false;
+  /** A basePath that this Express mount never passes on (no request to it reaches the handler): told once. */
+  const reportUnreachable = (mount: string) => {
+    if (unreachableReported || basePath === mount || basePath.startsWith(`${mount}/`)) return;
+    unreachableReported = true;
+    try {
+      onError(
+        invalid(
+          `createDashboard: mounted at ${JSON.stringify(mount)} (Express's request.baseUrl), where basePath ` +
+            `${JSON.stringify(basePath)} is never asked for: leave basePath out to serve at the mount point, ` +
+            `or set it to ${JSON.stringify(mount)}`,
+        ),
+      );
+    } catch {
+      // The app's onError threw: the request goes on all the same.
+    }
+  };
+
   const handler = (request: IncomingMessage, response: ServerResponse, next?: (error?: unknown) => void) => {
-    const pathname = requestPath(request);
-    const route = paths.get(pathname);
+    const mount = mountOf(request);
+    const underMount = mount !== undefined && !basePathGiven;
+    const pathname = underMount ? pathUnderMount(request) : requestPath(request);
+    const route = underMount ? mountedPaths.get(pathname) : paths.get(pathname);
     if (route === undefined) {
-      const ours = pathname.startsWith(`${basePath}/`);
+      // Under a mount of its own every path is the dashboard's; else those under basePath are.
+      const ours = underMount || pathname.startsWith(`${basePath}/`);
+      if (mount !== undefined && !ours) reportUnreachable(mount);
       if (!ours && next !== undefined) next();
       else sendText(response, 404, 'not found\n');
     } else if (refuseMethod(request, response)) {

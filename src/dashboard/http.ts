@@ -15,6 +15,20 @@ export const requestPath = (request: IncomingMessage & { originalUrl?: unknown }
 };
 
 /**
+ * Where Express mounted the handler (`app.use('/ops/dashboard', dashboard)`): its
+ * `request.baseUrl`, with `request.url` then the path under it. Undefined when
+ * not mounted under a path (plain http, Fastify, Connect, or Express at its root).
+ */
+export const mountOf = (request: IncomingMessage & { baseUrl?: unknown }): string | undefined =>
+  typeof request.baseUrl === 'string' && request.baseUrl !== '' && request.baseUrl !== '/'
+    ? request.baseUrl
+    : undefined;
+
+/** The path under the mount point: `request.url`, which Express rewrites inside a mounted handler. */
+export const pathUnderMount = (request: IncomingMessage): string =>
+  (request.url ?? '/').split('?', 1)[0] || '/';
+
+/**
  * Everything after the first `?`: a query may itself hold a `?` (RFC 3986,
  * 3.4), as a token or a user id typed into a browser does. `split('?')[1]`
  * cut it there, so `?token=pass?word` was refused.

@@ -87,6 +87,9 @@ async function startUndecided(refuse: 'http' | 'close') {
       events,
     }),
     supervisorOf: (userId) => new UserRecord(userId, deaf, userLimits.standard),
+    capacityReleased: (record) => {
+      record.capacityHeld = false;
+    },
     nextConnectionId: createConnectionIds(),
     cluster: undefined,
     isShuttingDown: () => false,

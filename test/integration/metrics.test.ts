@@ -58,9 +58,9 @@ describe('registerMetrics', () => {
     expect(m.value('ws_supervisor_disposed_total', { reason: 'evicted' })).toBe(0);
     expect(m.families.get('ws_supervisor_cleanup_latency_seconds')?.type).toBe('histogram');
     // Capacity (levels 0.5/0.8/0.9 of 5: reached at 3, 4, 5): ann at 5 is in the top band, bob below.
-    expect(m.value('ws_supervisor_users_by_capacity_band', { band: 'below' })).toBe(1);
-    expect(m.value('ws_supervisor_users_by_capacity_band', { band: '0.5' })).toBe(0);
-    expect(m.value('ws_supervisor_users_by_capacity_band', { band: '0.9' })).toBe(1);
+    expect(m.value('ws_supervisor_users_by_capacity_band', { level: 'below' })).toBe(1);
+    expect(m.value('ws_supervisor_users_by_capacity_band', { level: '0.5' })).toBe(0);
+    expect(m.value('ws_supervisor_users_by_capacity_band', { level: '0.9' })).toBe(1);
     for (const level of ['0.5', '0.8', '0.9']) {
       expect(m.value('ws_supervisor_capacity_alerts_total', { level, direction: 'up' })).toBe(1);
     }
@@ -76,8 +76,8 @@ describe('registerMetrics', () => {
     expect(m.value('ws_supervisor_idle_connections')).toBe(4); // ann's 3 left and bob
     expect(m.value('ws_supervisor_connections', { state: 'active' })).toBe(4);
     // ann fell to 3: below 0.9's and 0.8's down points (4, with hysteresis 0.1), not below 0.5's (2).
-    expect(m.value('ws_supervisor_users_by_capacity_band', { band: '0.5' })).toBe(1);
-    expect(m.value('ws_supervisor_users_by_capacity_band', { band: '0.9' })).toBe(0);
+    expect(m.value('ws_supervisor_users_by_capacity_band', { level: '0.5' })).toBe(1);
+    expect(m.value('ws_supervisor_users_by_capacity_band', { level: '0.9' })).toBe(0);
     expect(m.value('ws_supervisor_capacity_alerts_total', { level: '0.9', direction: 'down' })).toBe(1);
     expect(m.value('ws_supervisor_capacity_alerts_total', { level: '0.8', direction: 'down' })).toBe(1);
     expect(m.value('ws_supervisor_capacity_alerts_total', { level: '0.5', direction: 'down' })).toBe(0);

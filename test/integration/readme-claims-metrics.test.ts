@@ -1,5 +1,5 @@
 /**
- * README, "Metrics": `users_by_capacity_band` has the label `band`, "`below`,
+ * README, "Metrics": `users_by_capacity_band` has the label `level`, "`below`,
  * or the highest capacity level reached", for the app's own
  * `capacityLevels`, not only the defaults (metrics.test.ts covers those):
  * levels of its own, two levels that share a count (a user at both is in the
@@ -23,7 +23,7 @@ function metricsOf(supervisor: Supervisor) {
 const bands = async (scrape: () => ReturnType<ReturnType<typeof metricsOf>>) =>
   Object.fromEntries(
     ((await scrape()).families.get('ws_supervisor_users_by_capacity_band')?.samples ?? []).map((sample) => [
-      sample.labels.band,
+      sample.labels.level,
       sample.value,
     ]),
   );
@@ -41,6 +41,16 @@ async function closeAll(t: RulesServer, clients: Client[]): Promise<void> {
 }
 
 describe('users_by_capacity_band with the app’s capacityLevels', () => {
+  it('its label is `level`, never `band` (an integer everywhere else: userStats().band, the capacity event)', async () => {
+    const t = await startRulesServer();
+    const scrape = metricsOf(t.supervisor);
+    const clients = await openMany(t, 'ivy', 5);
+    const samples = (await scrape()).families.get('ws_supervisor_users_by_capacity_band')?.samples ?? [];
+    expect(samples.every((sample) => Object.keys(sample.labels).join() === 'level')).toBe(true);
+    expect(samples.map((sample) => sample.labels.level)).toEqual(['below', '0.5', '0.8', '0.9']);
+    await closeAll(t, clients);
+  });
+
   it('levels of its own: one series per level, named by it, and below', async () => {
     // Limit 5: 0.2 is reached at 1, 0.6 at 3.
     const t = await startRulesServer({ capacityLevels: [0.2, 0.6], evictionThreshold: 1 });

@@ -233,6 +233,30 @@ describe('a per-user limit from authenticate', () => {
     await closeAll(t, clients);
   });
 
+  it('the upgrade that carries a plan change comes before the capacity events it causes: rejected, then up; admitted, then down', async () => {
+    // README, "Capacity alerts": the causing event comes first, a refused upgrade's too.
+    const plans = new Map<string, unknown>([['ivy', 10]]);
+    const t = await startPlansServer(plans);
+    const order: string[] = [];
+    t.supervisor.on('admitted', ({ userId }) => order.push(`admitted ${userId}`));
+    t.supervisor.on('rejected', ({ userId, limit }) => order.push(`rejected ${userId} ${limit}`));
+    t.supervisor.on('capacity', (e) => order.push(`${e.direction} ${e.level} @${e.live}/${e.limit}`));
+    // 10: 50 % at 5, so 6 live are in band 1.
+    const clients = await openMany(t, 'ivy', 6);
+    order.length = 0;
+    // Downgraded to 3 while holding 6: refused, and 6 is at every level of 3.
+    plans.set('ivy', FREE);
+    expect((await refusal(t.url('ivy'))).status).toBe(429);
+    expect(order).toEqual(['rejected ivy 3', 'up 0.8 @6/3', 'up 0.9 @6/3']);
+    // Upgraded to 20: admitted, and 7 is below every level of 20 (50 % at 10).
+    order.length = 0;
+    plans.set('ivy', PRO);
+    clients.push(await t.open('ivy'));
+    expect(order).toEqual(['admitted ivy', 'down 0.9 @7/20', 'down 0.8 @7/20', 'down 0.5 @7/20']);
+    expect(t.supervisor.audit().mismatches).toEqual([]);
+    await closeAll(t, clients);
+  });
+
   it('in cluster mode, a refusal by the cluster-wide book leaves the user’s limit here as it was, until the book admits one', async () => {
     const plans = new Map<string, unknown>([['pia', PRO]]);
     const clock = new SimulatedClock();
