@@ -83,8 +83,11 @@ async function startChat(overrides: Parameters<typeof createChat>[0] = {}) {
   for (const name of ['admitted', 'rejected', 'evicted', 'disposed'] as const) {
     supervisor.on(name, (event) => seen.push(`${name} ${JSON.stringify(event)}`));
   }
-  // The user's limit in force (one that authenticate returns wins over the option): T follows it.
-  supervisor.on('admitted', ({ userId }) => seen.push(`  limit ${supervisor.userStats(userId)?.limit}`));
+  // The user's limit in force (one that authenticate returns wins over the option), and T.
+  supervisor.on('admitted', ({ userId }) => {
+    const user = supervisor.userStats(userId);
+    seen.push(`  limit ${user?.limit}: idle ones evicted from ${user?.evictAt} live`);
+  });
   onTestFailed(() => console.log(`what the supervisor did:\n${seen.join('\n')}`));
   onTestFinished(async () => {
     const stopped = supervisor.shutdown();

@@ -258,7 +258,7 @@ export function attachToServer(
   options: AttachOptions,
   handle: UpgradeHandler,
   unrouted: WeakSet<AttachableServer>,
-  ownerShutDown: () => boolean = () => false,
+  ownerShutDown: () => boolean,
 ): () => void {
   checkServer(server);
   checkOptions(options);
@@ -298,7 +298,7 @@ export function attachToServer(
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
       taken.ownerShutDown()
-        ? `attach path ${path} is still attached to this server by a supervisor that has shut down (or is shutting down): its path stays attached until detached. Call the function its attach() returned (const detach = supervisor.attach(server, { path: '${path}' }); … detach()), then attach the new one`
+        ? `attach path ${path} is still attached to this server by a supervisor that has shut down (or is shutting down): its path stays attached until detached. Call the function its attach() returned (const detach = supervisor.attach(server, { path: ${JSON.stringify(path)} }); … detach()), then attach the new one`
         : `attach path ${path} is already attached to this server`,
     );
   }
