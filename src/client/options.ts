@@ -7,7 +7,7 @@ import type { InspectionEvent, Observer } from 'xstate';
 import type { ClientBackoff, ClientInput } from '../../machines/client.machine.js';
 import type { Clock } from '../clock.js';
 import { describeRefusedClock } from '../clock-shape.js';
-import { InvalidOptionError } from '../errors.js';
+import { describeValue, InvalidOptionError } from '../errors.js';
 import { resolveHeartbeatMessage } from '../heartbeat-message.js';
 import { clientOptionAllowed } from '../option-habits.js';
 import type { WebSocketConstructorLike } from './websocket-like.js';
@@ -204,6 +204,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
       'protocols',
       "a subprotocol name (an HTTP token: letters, digits and !#$%&'*+-.^_`|~) or an array of distinct ones",
       protocols,
+      ...whatIsWrongWith(protocols),
     );
   }
   if (!(binaryType === undefined || binaryType === 'blob' || binaryType === 'arraybuffer')) {
@@ -323,6 +324,21 @@ const isSubprotocols = (value: unknown): value is string[] =>
   Array.isArray(value) &&
   value.every((item) => typeof item === 'string' && TOKEN.test(item)) &&
   new Set(value).size === value.length;
+
+/**
+ * How the message names an array of subprotocols that is refused, when `received an array`
+ * alone would not say why: the item that is not a token, or the name given twice. Empty (the
+ * error's own wording) for anything else.
+ */
+function whatIsWrongWith(protocols: unknown): [] | [string] {
+  if (!Array.isArray(protocols)) return [];
+  const bad = protocols.findIndex((item) => typeof item !== 'string' || !TOKEN.test(item));
+  if (bad !== -1) {
+    return [`an array holding ${describeValue(protocols[bad])}, which is not a subprotocol name`];
+  }
+  const twice = protocols.find((item, index) => protocols.indexOf(item) !== index);
+  return twice === undefined ? [] : [`an array naming ${describeValue(twice)} twice`];
+}
 
 /** What the client connects to: the `url` option's rule, for a URL given and for a `url` function's answer. */
 export const URL_ALLOWED = 'an absolute ws://, wss://, http:// or https:// URL without a #fragment';

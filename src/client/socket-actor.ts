@@ -157,18 +157,33 @@ function connect(
   // Why the socket failed, where its `error` event says (ws's ErrorEvent: `connect
   // ECONNREFUSED …`, a TLS error, a bad handshake); a browser's bare Event says nothing.
   let failure = '';
+  // The attempt's end was reported, or the attempt was undone: nothing more goes to the machine
+  // (a real `close` after a failure read from `error`, an `error` that the undo's close() fires).
+  let over = false;
+  // The socket failed while still CONNECTING and will never close on its own (see `errored`).
+  let abandoned = false;
   const closed = (event: CloseEventLike) => {
+    if (over) return;
+    over = true;
     // Fields one by one: a CloseEvent's are getters on its prototype, which a spread would miss.
     const { code, reason, wasClean } = refused ?? event;
     // A 1006 has no close frame, so no reason of its own: the error's words stand in for it.
     const why = code === ClientCloseCodes.abnormal && reason === '' ? failure : reason;
     sendBack({ type: 'SOCKET_CLOSED', code, reason: why, wasClean });
   };
-  // WHATWG fires `close` after every `error`, and the close is what the machine acts on. The
-  // listener must exist all the same: ws (an EventEmitter) throws an `error` with no listener.
+  // WHATWG fires `close` after every `error`, and the close is what the machine acts on: a
+  // browser sets CLOSED, and ws CLOSING, before they fire `error`, and then fire `close`. Node's
+  // own WebSocket (undici) does not after a failed connection (a refused upgrade, any non-101,
+  // a connection refused): it fires `error` alone and stays CONNECTING for good. An `error` on
+  // a socket still CONNECTING is therefore its end, read as the close (1006) it never fires.
+  // The listener must exist all the same: ws (an EventEmitter) throws an `error` with no listener.
   const errored = (event?: ErrorEventLike) => {
     const message = event?.message;
     if (failure === '' && typeof message === 'string') failure = message;
+    if (!over && socket.readyState === ReadyState.connecting) {
+      abandoned = true;
+      closed({ code: ClientCloseCodes.abnormal, reason: '', wasClean: false });
+    }
   };
   socket.addEventListener('open', opened);
   socket.addEventListener('message', message);
@@ -176,13 +191,16 @@ function connect(
   socket.addEventListener('error', errored);
 
   return () => {
+    over = true;
     hooks.attach(undefined);
     emitter?.off('ping', pinged);
     emitter?.off('unexpected-response', unexpected);
     socket.removeEventListener('open', opened);
     socket.removeEventListener('message', message);
     socket.removeEventListener('close', closed);
-    if (socket.readyState === ReadyState.closed) {
+    // Closed, or failed for good (undici's, above): nothing of it is left open, and no `close`
+    // will come to wait for. A close() now would only fire another `error`.
+    if (socket.readyState === ReadyState.closed || abandoned) {
       socket.removeEventListener('error', errored);
       return;
     }

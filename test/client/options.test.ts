@@ -99,6 +99,21 @@ describe('createClient() options', () => {
     );
   });
 
+  it.each([
+    [['a', 'a'], 'received an array naming "a" twice.'],
+    [['chat', 'v1', 'chat'], 'received an array naming "chat" twice.'],
+    [['chat', 'ü'], 'received an array holding "ü", which is not a subprotocol name.'],
+    [['chat', 1], 'received an array holding 1, which is not a subprotocol name.'],
+    ['chat v1', 'received "chat v1".'],
+  ])('says what is wrong with protocols %j', (protocols, ending) => {
+    expect(() => createClient({ url, WebSocket: WS, protocols } as never)).toThrow(
+      expect.objectContaining({
+        option: 'protocols',
+        message: expect.stringContaining(`or an array of distinct ones, ${ending}`),
+      }),
+    );
+  });
+
   it('takes a heartbeatMessage of up to 125 bytes in UTF-8', () => {
     for (const heartbeatMessage of ['x'.repeat(125), 'é'.repeat(62), '💓']) {
       expect(resolveClientOptions({ url, WebSocket: WS, heartbeatMessage }).heartbeatMessage).toBe(

@@ -16,6 +16,7 @@ import { Refusal } from '../../src/index.js';
 import {
   allDisposed,
   closeServer,
+  connect,
   expectNoLeaks,
   ioWait,
   listenOnLoopback,
@@ -408,4 +409,36 @@ describe("refuse: 'close' (README, Coming from Socket.IO: as connect_error; 4401
       expectNoLeaks(server.supervisor);
     },
   );
+});
+
+describe("refuse: 'close' (README, Client: `open` is the handshake, not admission)", () => {
+  it('a refused attempt fires `open` first, then `close` 4429; a send() in between returns true and never reaches onMessage', async () => {
+    // The server's clock stands still: the connection holding the slot never turns idle.
+    const received: string[] = [];
+    const server = await startServer({
+      refuse: 'close',
+      clock: new SimulatedClock(),
+      maxConnectionsPerUser: 1,
+      onMessage: (_connection, data) => void received.push(String(data)),
+    });
+    await connect(server.url('max'));
+    const t = startClient({ url: server.url('max') });
+    let sent: boolean | undefined;
+    t.client.on('open', () => {
+      sent = t.client.send('lost');
+    });
+
+    const close = await t.next('close', 0);
+    expect(t.events.slice(0, 2)).toEqual([
+      ['open', { url: server.url('max') }],
+      ['state', { state: 'open', previous: 'connecting' }],
+    ]);
+    expect(t.events[2]?.[0]).toBe('close');
+    expect(close).toMatchObject({ code: 4429, kind: 'too-many-requests', next: 'reconnect' });
+    expect(sent).toBe(true);
+    t.client.close();
+    await expectReleased(t);
+    await vi.waitFor(() => expect(server.supervisor.stats().resources.closeRefusals).toBe(0), ioWait);
+    expect(received).toEqual([]);
+  });
 });

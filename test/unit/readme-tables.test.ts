@@ -356,6 +356,19 @@ describe("the README's list of the client's events", () => {
   });
 });
 
+describe("the README's list of what ws-supervisor/client exports", () => {
+  it('names every value the client module exports, and no other', async () => {
+    // "**What it exports** (…), as values:" and then a bullet per export, "- `name(…)`: what for".
+    const section = readme.split(/^## Client$/m)[1]?.split(/^#+ /m)[0] ?? '';
+    const list = section.slice(section.indexOf('**What it exports**')).split('\n\n')[1] ?? '';
+    const documented = [...list.matchAll(/^- (.*?):/gm)].flatMap(([, names]) =>
+      [...(names ?? '').matchAll(/`(\w+)/g)].map((match) => match[1]),
+    );
+    const client = await import('../../src/client/index.js');
+    expect(documented.sort()).toEqual(Object.keys(client).sort());
+  });
+});
+
 describe("the README's table of refusals a client can read", () => {
   const rows = tableAfter('### Refusals a client can read');
   const bold = (cell: string) => [...cell.matchAll(/\*\*(\d+)\*\*/g)].map((match) => Number(match[1]));
