@@ -30,7 +30,9 @@ const supervisor = createSupervisor({
 // #region capacity
 // Alerts at 50, 80 and 90 % of the per-user limit (capacityLevels), up and back down.
 supervisor.on('capacity', ({ userId, direction, level, live, limit }) => {
-  console.log(`capacity ${direction}: ${userId} holds ${live} of ${limit} (level ${level * 100} %)`);
+  // Rounded to a tenth: in floating point 0.55 × 100 is 55.00000000000001.
+  const percent = Math.round(level * 1000) / 10;
+  console.log(`capacity ${direction}: ${userId} holds ${live} of ${limit} (level ${percent} %)`);
 });
 // #endregion capacity
 

@@ -46,10 +46,17 @@ const supervisor = createSupervisor<Session>({
 // One line per event; the event's fields are the log's fields. `rejected` has
 // reason, status, message, via, retryAfterMs, userId, remoteAddress, userAgent and correlationId
 // (and live and limit, the user's count and its limit, when the reason is 'user-limit').
-const names: SupervisorEventName[] = ['admitted', 'rejected', 'evicted', 'disposed', 'capacity'];
+const names: SupervisorEventName[] = ['admitted', 'rejected', 'evicted', 'disposed'];
 for (const name of names) {
   supervisor.on(name, (event) => logger.info({ event: name, ...event }, name));
 }
+// Not `...event` here: pino writes its own `level` (30) first, and the capacity event's `level`
+// (0.5, 0.8, 0.9) would follow as a second `level` key, the one JSON.parse keeps: pino-pretty
+// would print nothing and a level filter would drop exactly these alerts. Keep pino's `level`
+// and log the capacity level as `capacityLevel`; every other field keeps its name.
+supervisor.on('capacity', ({ level, ...event }) =>
+  logger.info({ event: 'capacity', ...event, capacityLevel: level }, 'capacity'),
+);
 // #endregion logging
 
 const server = createServer((_request, response) => response.end('connect with ws://…/?user=<id>\n'));

@@ -15,7 +15,7 @@
  * Both thresholds rise with i, so the reached levels are always the lowest
  * `band` ones and a band is one integer.
  */
-import { InvalidOptionError } from './errors.js';
+import { describeValue, InvalidOptionError } from './errors.js';
 
 /** @default the levels of the incident reports: alerts at 50 %, 80 % and 90 % of the limit. */
 export const DEFAULT_CAPACITY_LEVELS: readonly number[] = Object.freeze([0.5, 0.8, 0.9]);
@@ -58,14 +58,26 @@ export function bandAfter(band: number, live: number, { up, down }: CapacityThre
 export function checkCapacityLevels(value: unknown): readonly number[] {
   const allowed = `an array of at most ${MAX_CAPACITY_LEVELS} fractions of maxConnectionsPerUser, each greater than 0 and at most 1, strictly increasing`;
   if (!Array.isArray(value) || value.length > MAX_CAPACITY_LEVELS)
-    throw new InvalidOptionError('capacityLevels', allowed, value);
+    throw new InvalidOptionError('capacityLevels', allowed, value, levelsAsGiven(value));
   let previous = 0;
   for (const level of value) {
     if (typeof level !== 'number' || !(level > previous) || level > 1)
-      throw new InvalidOptionError('capacityLevels', allowed, value);
+      throw new InvalidOptionError('capacityLevels', allowed, value, levelsAsGiven(value));
     previous = level;
   }
   return Object.freeze([...value]);
+}
+
+/**
+ * A short array of numbers as written, `[0.8, 0.5]`: "received an array" did not say which
+ * level was out of order (ops trial). Anything else as every option's message names it.
+ */
+function levelsAsGiven(value: unknown): string {
+  const levels = Array.isArray(value) ? Array.from(value as unknown[]) : [];
+  if (levels.length === 0 || levels.length > 10 || !levels.every((level) => typeof level === 'number')) {
+    return describeValue(value);
+  }
+  return `[${levels.join(', ')}]`;
 }
 
 /** Validates `capacityHysteresis`. */

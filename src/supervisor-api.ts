@@ -327,8 +327,9 @@ export interface Supervisor<Data = unknown> {
    * Refuses new connections, closes every connection with 1001 (at once, or
    * in batches with `pace`), waits for each to reach `disposed`, and
    * terminates what is left at the deadline.
-   * Idempotent: every call returns the same promise.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad deadlineMs or pace (nothing is started).
+   * Idempotent: every call returns the same promise, and the first call's options win.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad deadlineMs or pace, on any call
+   *   (nothing is started, and a later call changes nothing).
    * @example
    * ```ts
    * // 10 batches over 20 s, anything still open at 30 s is terminated.

@@ -555,8 +555,11 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     );
   }
 
-  function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
-    if (shutdownPromise !== undefined) return shutdownPromise;
+  /**
+   * shutdown()'s options, checked, the default deadline filled in.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, naming what is wrong (nothing is started)
+   */
+  function checkShutdownOptions(shutdownOptions: ShutdownOptions) {
     if (typeof shutdownOptions !== 'object' || shutdownOptions === null) {
       throw new SupervisorError(
         'WSSUP_INVALID_ARGUMENT',
@@ -575,7 +578,14 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         `deadlineMs must be an integer from 0 to ${MAX_DEADLINE_MS}, got ${describeValue(deadlineMs)}`,
       );
     }
-    const pace = shutdownPace(shutdownOptions.pace, deadlineMs);
+    return { deadlineMs, pace: shutdownPace(shutdownOptions.pace, deadlineMs) };
+  }
+
+  function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
+    // Checked on every call, though the first call's options win: a later call with a bad
+    // deadlineMs resolved with the first's promise, as if it were valid (ops trial).
+    const { deadlineMs, pace } = checkShutdownOptions(shutdownOptions);
+    if (shutdownPromise !== undefined) return shutdownPromise;
     shuttingDown = true;
     // In the same tick as the flag: no waiter outlives the shutdown, nor waits for a lease it will never see.
     readiness.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'ready(): the supervisor is shutting down'));

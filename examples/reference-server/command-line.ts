@@ -51,28 +51,83 @@ export function parseFlags<N extends string, S extends string = never>(
 
 /**
  * Node's `parseArgs`, whose refusal of a stray argument names its place instead of quoting it
- * (see strayArgument): what every command line here is read with, the bench programs' too.
+ * (see strayArgument), and which takes a negative number after a flag as the flag's value (see
+ * negativeValuesJoined): what every command line here is read with, the bench programs' too.
  * @throws {ConfigError} for a stray argument; parseArgs's own error for anything else
  */
 export const parseCommandLine: typeof parseArgs = (config) => {
+  const given = negativeValuesJoined(config?.args ?? process.argv.slice(2), config?.options);
   try {
-    return parseArgs(config);
+    // The same config but its args: typed as the caller's, whose results it describes.
+    return parseArgs({ ...config, args: given.args } as unknown as typeof config);
   } catch (error) {
     if ((error as { code?: unknown }).code !== 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw error;
-    throw new ConfigError(strayArgument(config?.args ?? process.argv.slice(2), config?.options));
+    throw new ConfigError(strayArgument(given, config?.options));
   }
 };
+
+type FlagOptions = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+/** `-5`, `-0.5`, `-.5`, `-Infinity`: what reads as a negative number, never as a flag here. */
+const NEGATIVE_NUMBER = /^-(?:\d|\.\d|Infinity$)/;
+
+/**
+ * `argv` with each negative number that follows a flag taking a value joined to it:
+ * `--idle-timeout-ms -5` becomes `--idle-timeout-ms=-5`. parseArgs refuses the first as
+ * ambiguous (`-5` might be a flag) and tells the user to write the second, which reads as a
+ * flag of ours never does (no flag here is a digit); joined, the value reaches its own check,
+ * which names its range, as the README promises. `origin[i]` is the index in `argv` of the
+ * i-th argument returned, for a message that names an argument's place.
+ */
+function negativeValuesJoined(
+  argv: readonly string[],
+  options: FlagOptions = {},
+): { args: string[]; origin: number[] } {
+  const args: string[] = [];
+  const origin: number[] = [];
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i] as string;
+    const next = argv[i + 1];
+    const long = arg.startsWith('--') && !arg.includes('=') ? arg.slice(2) : undefined;
+    const short: string | undefined = /^-[^-]$/.test(arg)
+      ? Object.keys(options).find((name) => options[name]?.short === arg[1])
+      : undefined;
+    const name = long ?? short;
+    args.push(arg);
+    origin.push(i);
+    if (arg === '--') {
+      // Past the terminator, every argument is a positional, as parseArgs reads it.
+      args.push(...argv.slice(i + 1));
+      origin.push(...argv.slice(i + 1).map((_, j) => i + 1 + j));
+      break;
+    }
+    if (
+      name !== undefined &&
+      options[name]?.type === 'string' &&
+      next !== undefined &&
+      NEGATIVE_NUMBER.test(next)
+    ) {
+      args[args.length - 1] = `--${name}=${next}`;
+      i += 1;
+    }
+  }
+  return { args, origin };
+}
 
 /**
  * The message for a stray argument, which names its place and never the argument: it is
  * often half of a secret (a token with a space left unquoted, a Redis URL whose flag was
- * forgotten), and parseArgs's own message quoted it to stderr, so to the logs.
+ * forgotten), and parseArgs's own message quoted it to stderr, so to the logs. `given` is the
+ * command line as negativeValuesJoined returns it; the place is said in the one the user typed.
  */
-function strayArgument(
-  argv: readonly string[],
-  options: NonNullable<Parameters<typeof parseArgs>[0]>['options'] = {},
-): string {
-  const { tokens } = parseArgs({ args: argv, strict: false, allowPositionals: true, options, tokens: true });
+function strayArgument(given: { args: string[]; origin: number[] }, options: FlagOptions = {}): string {
+  const { tokens } = parseArgs({
+    args: given.args,
+    strict: false,
+    allowPositionals: true,
+    options,
+    tokens: true,
+  });
   const stray = tokens.find((token) => token.kind === 'positional');
   const index = stray?.index ?? 0;
   // The option whose value ends just before it: `--dashboard-token Sup3r SecretPW`.
@@ -84,7 +139,7 @@ function strayArgument(
   );
   const after = before?.kind === 'option' ? `, after the value of ${before.rawName}` : '';
   return (
-    `unexpected argument ${index + 1}${after} (not shown: it may be a secret): ` +
+    `unexpected argument ${(given.origin[index] ?? index) + 1}${after} (not shown: it may be a secret): ` +
     'this command takes no positional arguments; quote a value that has spaces'
   );
 }

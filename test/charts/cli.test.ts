@@ -231,12 +231,12 @@ describe('ws-supervisor chart', { concurrent: true, timeout: 60_000 }, () => {
   );
 
   it(
-    'without a command: the usage on stderr, nothing on stdout, exit 2',
+    'without a command: an error line and the usage on stderr, nothing on stdout, exit 2',
     scoped(async () => {
       const { code, stdout, output } = await run([]);
       expect(code).toBe(2);
       expect(stdout).toBe('');
-      expect(output).toMatch(/^Usage: ws-supervisor <command>/);
+      expect(output).toMatch(/^error: no command given: serve or chart\n\nUsage: ws-supervisor <command>/);
     }),
   );
 

@@ -4,6 +4,8 @@
  * and kick a user, each answering how many connections it reached.
  */
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { runInNewContext } from 'node:vm';
 import { expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { runProgram } from '../helpers/process.js';
@@ -91,3 +93,31 @@ it('notifies one user, broadcasts, and kicks a user from REST routes, then drain
   expect((await closing).code).toBe(1001);
   expect(await program.exited).toBe(0);
 }, 30_000);
+
+/**
+ * The capacity snippet (README, from examples/express-registry.ts#capacity), run as written
+ * against levels other than the defaults: `level * 100` printed 0.55 as 55.00000000000001 %
+ * (ops user trial). The region is plain JavaScript, so it runs here with a stand-in
+ * supervisor that hands over its listener, and a console that keeps the lines.
+ */
+it('the capacity snippet prints a level as a person writes it, 55 % and not 55.00000000000001 %', () => {
+  const source = readFileSync(new URL('../../examples/express-registry.ts', import.meta.url), 'utf8');
+  const region = source.match(/\/\/ #region capacity\n([\s\S]*?)\/\/ #endregion capacity/)?.[1] ?? '';
+  const listeners: ((event: object) => void)[] = [];
+  const lines: string[] = [];
+  runInNewContext(region, {
+    supervisor: { on: (_name: string, listener: (event: object) => void) => void listeners.push(listener) },
+    console: { log: (line: string) => void lines.push(line) },
+  });
+  expect(listeners).toHaveLength(1);
+  for (const level of [0.55, 0.07, 0.29, 0.333, 0.8]) {
+    listeners[0]?.({ userId: 'carol', direction: 'up', level, live: 11, limit: 20 });
+  }
+  expect(lines.map((line) => line.match(/\(level (.*)\)$/)?.[1])).toEqual([
+    '55 %',
+    '7 %',
+    '29 %',
+    '33.3 %',
+    '80 %',
+  ]);
+});

@@ -317,6 +317,28 @@ describe('reference server (npm start)', () => {
     expect(await program.exited).toBe(0);
   });
 
+  // Ops user trial: `npx ws-supervisor` printed the usage alone, with no `error:` line, and a
+  // typo of a command got no guess; every other usage error says what is wrong first.
+  it('without a command, or with a mistyped one, says so first and names the likely command', async () => {
+    const cases: [string[], string][] = [
+      [[], 'error: no command given: serve or chart'],
+      [['srve'], 'error: unknown command "srve", did you mean "serve"?'],
+      [['chrat'], 'error: unknown command "chrat", did you mean "chart"?'],
+      [['nonsense'], 'error: unknown command "nonsense"'],
+      [
+        ['--port', '8080'],
+        'error: unknown option "--port": options come after a command (ws-supervisor serve --port 8080)',
+      ],
+    ];
+    for (const [args, line] of cases) {
+      const program = runProgram('dist/src/cli.js', args);
+      expect(await program.exited, args.join(' ')).toBe(2);
+      expect(program.errorOutput()).toBe(program.output());
+      expect(program.errorOutput()).toMatch(/\n\nUsage: ws-supervisor <command> \[options\]\n/);
+      expect(program.errorOutput().split('\n')[0]).toBe(line);
+    }
+  });
+
   // From an installed package, `serve --help` began "Usage: npm start -- [options]": a command
   // that works only in a clone. Each names the command it was started by first, and the other.
   it('its --help names the command that started it: `npx ws-supervisor serve`, or `npm start` in a clone', async () => {

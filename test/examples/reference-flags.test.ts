@@ -678,4 +678,38 @@ describe('numbers written other than in decimal', () => {
       'error: --port must be an integer from 0 to 65535, got "80.5"',
     ]);
   });
+
+  // Ops user trial: parseArgs refused `--idle-timeout-ms -5` as ambiguous ("use
+  // '--idle-timeout-ms=-5'"), not the range check the README promises for a negative number.
+  it('a negative number after a flag is its value, refused by the range, however written', async () => {
+    expect(await run(['--idle-timeout-ms', '-5'])).toEqual([
+      2,
+      'error: --idle-timeout-ms: expected an integer from 1 to 2147483647, got -5',
+    ]);
+    expect(await run(['--linger-ms', '-1'])).toEqual([
+      2,
+      'error: --linger-ms: expected an integer from 0 to 2147483647, got -1',
+    ]);
+    expect(await run(['--eviction-threshold', '-.5'])).toEqual([
+      2,
+      'error: --eviction-threshold: expected a number greater than 0 and at most 1, got -0.5',
+    ]);
+    expect(await run(['--port', '-1'])).toEqual([
+      2,
+      'error: --port must be an integer from 0 to 65535, got "-1"',
+    ]);
+    expect(await run(['--max-per-user', '-Infinity'])).toEqual([
+      2,
+      'error: --max-per-user must be a number, got "-Infinity"',
+    ]);
+    // Still refused as before: a negative number where no value is taken, and a word after a flag.
+    expect((await run(['--dashboard-open', '-5']))[0]).toBe(2);
+    expect((await run(['--idle-timeout-ms', '-x']))[1]).toMatch(/ambiguous/);
+    // A stray argument's place is the one typed, the joined value counting as two.
+    expect(await run(['--linger-ms', '-1', 'SecretPW'])).toEqual([
+      2,
+      'error: unexpected argument 3, after the value of --linger-ms (not shown: it may be a secret): ' +
+        'this command takes no positional arguments; quote a value that has spaces',
+    ]);
+  });
 });

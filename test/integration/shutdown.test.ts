@@ -90,7 +90,7 @@ describe('shutdown', () => {
     expectNoLeaks(t.supervisor);
   });
 
-  it('is idempotent: every call returns the same promise, whatever its options', async () => {
+  it('is idempotent: every call returns the same promise, whatever its (valid) options', async () => {
     const t = await startOwnServer();
     const sockets = await openAll(t, ['eli']);
     const closes = Promise.all(sockets.map((ws) => closeOf(ws)));
@@ -349,6 +349,7 @@ describe('shutdown() with bad options throws WSSUP_INVALID_ARGUMENT and starts n
   it.each([
     // Past setTimeout's ceiling, Node fires a timer after 1 ms: every connection would be terminated at once.
     ['a deadline no timer can hold', { deadlineMs: 2_147_483_648 }],
+    ['a negative deadline', { deadlineMs: -5 }],
     ['null', null],
     ['a string', 'soon'],
     // As createSupervisor() refuses unknown options: a typo must not fall back to a default.
@@ -361,12 +362,25 @@ describe('shutdown() with bad options throws WSSUP_INVALID_ARGUMENT and starts n
     const call = () => t.supervisor.shutdown(options as { deadlineMs: number });
     expect(call).toThrow(SupervisorError);
     expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    const message = (() => {
+      try {
+        call();
+      } catch (error) {
+        return (error as Error).message;
+      }
+    })();
     // Still running: a new connection is admitted.
     const ws = await connect(t.url('ida'));
     await touch(ws);
     const closing = closeOf(ws);
-    await t.supervisor.shutdown({ deadlineMs: 1_000 });
+    const first = t.supervisor.shutdown({ deadlineMs: 1_000 });
+    // Ops user trial: a later call returned the first's promise, its own options unchecked, so
+    // a bad one looked accepted. The first call's options win, and a bad one still throws.
+    expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT', message }));
+    await first;
     await closing;
+    expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT', message }));
+    expect(t.supervisor.shutdown({ deadlineMs: 5 })).toBe(first);
     expectNoLeaks(t.supervisor);
   });
 

@@ -380,6 +380,24 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     );
   });
 
+  // Ops user trial: "received an array." did not say which level was out of order.
+  it.each<[unknown, string]>([
+    [[0.8, 0.5], 'received [0.8, 0.5].'],
+    [[0.5, Number.NaN], 'received [0.5, NaN].'],
+    [[0.5, 1.5], 'received [0.5, 1.5].'],
+    // Not a short array of numbers: named as any option's value is.
+    [['0.5'], 'received an array.'],
+    [Array.from({ length: 17 }, (_, i) => (i + 1) / 17), 'received an array.'],
+    [0.5, 'received 0.5.'],
+  ])('capacityLevels %o: the message shows a short array of numbers', (levels, ending) => {
+    const error = thrownBy({ authenticate, capacityLevels: levels as number[] });
+    expect(error).toMatchObject({ option: 'capacityLevels', received: levels });
+    expect(error.message).toBe(
+      'Invalid option "capacityLevels": expected an array of at most 16 fractions of maxConnectionsPerUser, ' +
+        `each greater than 0 and at most 1, strictly increasing, ${ending}`,
+    );
+  });
+
   it('a WebSocketServer that does its own handshakes', () => {
     const httpServer = createServer();
     const wss = new WebSocketServer({ server: httpServer });
