@@ -52,7 +52,8 @@ for (const name of names) {
 }
 // Not `...event` here: pino writes its own `level` (30) first, and the capacity event's `level`
 // (0.5, 0.8, 0.9) would follow as a second `level` key, the one JSON.parse keeps: pino-pretty
-// would print nothing and a level filter would drop exactly these alerts. Keep pino's `level`
+// would stop printing there (that line and every one after it), and a level filter would drop
+// exactly these alerts. Keep pino's `level`
 // and log the capacity level as `capacityLevel`; every other field keeps its name.
 supervisor.on('capacity', ({ level, ...event }) =>
   logger.info({ event: 'capacity', ...event, capacityLevel: level }, 'capacity'),

@@ -69,12 +69,15 @@ export function checkCapacityLevels(value: unknown): readonly number[] {
 }
 
 /**
- * A short array of numbers as written, `[0.8, 0.5]`: "received an array" did not say which
+ * An array of numbers as written, `[0.8, 0.5]`, when it is no longer than the option allows:
+ * "received an array" did not say which
  * level was out of order (ops trial). Anything else as every option's message names it.
  */
 function levelsAsGiven(value: unknown): string {
-  const levels = Array.isArray(value) ? Array.from(value as unknown[]) : [];
-  if (levels.length === 0 || levels.length > 10 || !levels.every((level) => typeof level === 'number')) {
+  // The length first: an array of 2 ** 32 - 1 holes is refused, never copied.
+  const short = Array.isArray(value) && value.length <= MAX_CAPACITY_LEVELS;
+  const levels = short ? Array.from(value as unknown[]) : [];
+  if (levels.length === 0 || !levels.every((level) => typeof level === 'number')) {
     return describeValue(value);
   }
   return `[${levels.join(', ')}]`;

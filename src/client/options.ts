@@ -317,13 +317,15 @@ const isUrl = (value: unknown): value is URL =>
 const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
 
 /**
- * What the WebSocket constructor accepts as subprotocols: distinct tokens. It throws a
+ * What every WebSocket constructor accepts as subprotocols: distinct tokens. One throws a
  * SyntaxError for anything else, at every attempt: a failed connect backed off forever.
+ * Distinct regardless of case (undici's refuses ['chat', 'CHAT'], browsers and ws accept it),
+ * and no hole (`every` would skip one; ws throws on it).
  */
 const isSubprotocols = (value: unknown): value is string[] =>
   Array.isArray(value) &&
-  value.every((item) => typeof item === 'string' && TOKEN.test(item)) &&
-  new Set(value).size === value.length;
+  Array.from(value).every((item) => typeof item === 'string' && TOKEN.test(item)) &&
+  new Set(value.map((item: string) => item.toLowerCase())).size === value.length;
 
 /**
  * How the message names an array of subprotocols that is refused, when `received an array`
@@ -332,12 +334,14 @@ const isSubprotocols = (value: unknown): value is string[] =>
  */
 function whatIsWrongWith(protocols: unknown): [] | [string] {
   if (!Array.isArray(protocols)) return [];
-  const bad = protocols.findIndex((item) => typeof item !== 'string' || !TOKEN.test(item));
+  const items: unknown[] = Array.from(protocols); // a hole reads as undefined
+  const bad = items.findIndex((item) => typeof item !== 'string' || !TOKEN.test(item));
   if (bad !== -1) {
-    return [`an array holding ${describeValue(protocols[bad])}, which is not a subprotocol name`];
+    return [`an array holding ${describeValue(items[bad])}, which is not a subprotocol name`];
   }
-  const twice = protocols.find((item, index) => protocols.indexOf(item) !== index);
-  return twice === undefined ? [] : [`an array naming ${describeValue(twice)} twice`];
+  const folded = (items as string[]).map((item) => item.toLowerCase());
+  const twice = items.find((_item, index) => folded.indexOf(folded[index] as string) !== index);
+  return twice === undefined ? [] : [`an array naming ${describeValue(twice)} twice (case aside)`];
 }
 
 /** What the client connects to: the `url` option's rule, for a URL given and for a `url` function's answer. */

@@ -100,8 +100,13 @@ describe('createClient() options', () => {
   });
 
   it.each([
-    [['a', 'a'], 'received an array naming "a" twice.'],
-    [['chat', 'v1', 'chat'], 'received an array naming "chat" twice.'],
+    [['a', 'a'], 'received an array naming "a" twice (case aside).'],
+    [['chat', 'v1', 'chat'], 'received an array naming "chat" twice (case aside).'],
+    // undici's WebSocket compares without case (it throws at every attempt); ws and browsers do not.
+    [['chat', 'CHAT'], 'received an array naming "CHAT" twice (case aside).'],
+    // A hole, which `every` skips and ws throws on.
+    // biome-ignore lint/suspicious/noSparseArray: the hole is the case
+    [[, 'chat'], 'received an array holding undefined, which is not a subprotocol name.'],
     [['chat', 'ü'], 'received an array holding "ü", which is not a subprotocol name.'],
     [['chat', 1], 'received an array holding 1, which is not a subprotocol name.'],
     ['chat v1', 'received "chat v1".'],

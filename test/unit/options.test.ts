@@ -380,6 +380,12 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     );
   });
 
+  it('capacityLevels: the longest array there is, all holes, is refused with its code, never copied (review)', () => {
+    const error = thrownBy({ authenticate, capacityLevels: new Array(2 ** 32 - 1) });
+    expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: 'capacityLevels' });
+    expect(error.message).toMatch(/strictly increasing, received an array\.$/);
+  });
+
   // Ops user trial: "received an array." did not say which level was out of order.
   it.each<[unknown, string]>([
     [[0.8, 0.5], 'received [0.8, 0.5].'],
@@ -388,6 +394,11 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     // Not a short array of numbers: named as any option's value is.
     [['0.5'], 'received an array.'],
     [Array.from({ length: 17 }, (_, i) => (i + 1) / 17), 'received an array.'],
+    // As many as the option allows, out of order: shown (review: 11 to 16 were not).
+    [
+      Array.from({ length: 12 }, (_, i) => (12 - i) / 12),
+      `received [${Array.from({ length: 12 }, (_, i) => (12 - i) / 12).join(', ')}].`,
+    ],
     [0.5, 'received 0.5.'],
   ])('capacityLevels %o: the message shows a short array of numbers', (levels, ending) => {
     const error = thrownBy({ authenticate, capacityLevels: levels as number[] });
