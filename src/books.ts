@@ -18,6 +18,7 @@ import type { BookCounts } from '../machines/user-supervisor.machine.js';
 import type { TokenBucket } from './admission-rate.js';
 import { bandAfter, type CapacityThresholds } from './capacity.js';
 import type { ConnectionHandle } from './connection-handle.js';
+import type { CapacityEvent } from './events.js';
 import { Rooms } from './rooms.js';
 import type { UserLimit } from './user-limit.js';
 
@@ -44,10 +45,16 @@ export class UserRecord implements TokenBucket {
   /** Out of the books: from the step that ends the supervisor, before its actor completes. */
   ended = false;
   /**
-   * True while an upgrade's ADMIT is decided and answered: its `capacity` events wait for its
-   * `rejected` (emitted after the step) as they follow an `admitted` (emitted inside it).
+   * True while an upgrade's ADMIT step runs: that step's `capacity` events are kept in
+   * `heldCapacity` to follow its `rejected` (emitted after the step), as they follow an
+   * `admitted` (emitted inside it).
    */
   capacityHeld = false;
+  /**
+   * The ADMIT step's `capacity` events, kept (announcedBand already past them, so the books
+   * and audit() agree) until its answer is out or the user's next step announces (first).
+   */
+  heldCapacity: CapacityEvent[] | undefined = undefined;
   constructor(
     readonly userId: string,
     readonly actor: AnyActorRef,

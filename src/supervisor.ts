@@ -24,7 +24,7 @@ import { openSlotStore } from './cluster/open-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { createConnectionIds } from './connection-id.js';
 import { describeValue, SupervisorError } from './errors.js';
-import { SupervisorEvents } from './events.js';
+import { type CapacityEvent, SupervisorEvents } from './events.js';
 import { isolateInspect } from './inspect.js';
 import { resolveOptions, type SupervisorOptions } from './options.js';
 import { drainBatch } from './paced-drain.js';
@@ -294,15 +294,16 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
    * leave the count where it was announce nothing.
    */
   function announceCapacity(record: UserRecord): void {
-    if (record.capacityHeld) return; // the upgrade's answer first: capacityReleased() announces
+    // An ADMIT step's events held for its answer come first: this later step follows them.
+    emitHeldCapacity(record);
     const from = record.announcedBand;
     const to = record.band;
     if (from === to) return;
     record.announcedBand = to;
-    books.capacityAlerts += Math.abs(to - from);
     const step = to > from ? 1 : -1;
+    const crossed: CapacityEvent[] = [];
     for (let band = from; band !== to; band += step) {
-      events.emit('capacity', {
+      crossed.push({
         userId: record.userId,
         direction: step > 0 ? 'up' : 'down',
         level: resolved.capacityLevels[step > 0 ? band : band - 1] as number,
@@ -311,18 +312,37 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         limit: record.limit.limit,
       });
     }
+    if (record.capacityHeld) {
+      // The ADMIT step's own: they wait for its `rejected` (capacityReleased), or for
+      // the user's next step, if a listener takes one first. Only this step's are held.
+      record.capacityHeld = false;
+      record.heldCapacity = crossed;
+      return;
+    }
+    emitCapacity(crossed);
+  }
+
+  function emitHeldCapacity(record: UserRecord): void {
+    const held = record.heldCapacity;
+    if (held === undefined) return;
+    record.heldCapacity = undefined;
+    emitCapacity(held);
+  }
+
+  function emitCapacity(crossed: readonly CapacityEvent[]): void {
+    books.capacityAlerts += crossed.length;
+    for (const event of crossed) events.emit('capacity', event);
   }
 
   /**
-   * The upgrade whose ADMIT held the user's `capacity` events is answered (its `rejected`
-   * is out): announces what they held, unless a child that step ended at once is still
-   * to be forgotten (that later step announces, as the subscription's `next` says).
+   * The upgrade whose ADMIT held its step's `capacity` events is answered (its `rejected`
+   * is out, or it threw): announces what the step held, if no later step did already. A
+   * band change the step did not announce (a child it ended at once is still to be
+   * forgotten) is that later step's, as the subscription's `next` says.
    */
   function capacityReleased(record: UserRecord): void {
     record.capacityHeld = false;
-    const snapshot = record.actor.getSnapshot();
-    if (snapshot.status === 'active' && hasEndedChild(snapshot)) return;
-    announceCapacity(record);
+    emitHeldCapacity(record);
   }
 
   /** Out of the map and the books (idempotent): in the step that ends it, or when it completes. */

@@ -565,6 +565,8 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     env.sendEdges.takeUser(userId);
     // The step's `capacity` events (a plan limit this upgrade carries moves the band too)
     // wait for its answer: `admitted` is emitted inside the step, `rejected` only below.
+    // Only that step's: the hold ends with it, and a step a `rejected` listener takes
+    // (disconnectUser) announces them first, then its own.
     record.capacityHeld = true;
     try {
       record.actor.send({
@@ -575,6 +577,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         limit: limit.limit,
         evictAt: limit.evictAt,
       });
+      record.capacityHeld = false;
       return decided(attempt, connection, record);
     } finally {
       capacityReleased(record);

@@ -39,9 +39,11 @@ export interface DashboardOptions {
    * `basePath/chart.svg` and `basePath/events`. Matched against
    * `request.originalUrl` (Express, Connect) or `request.url`. Left out, a
    * dashboard that Express mounts under a path (`app.use('/ops/dashboard',
-   * dashboard)`, read from `request.baseUrl`) serves at that mount point, and
-   * one mounted nowhere at `/dashboard`. Given, it is the path whatever the
-   * mount: a mount that never reaches it is told once to `onError`.
+   * dashboard)`, read from `request.baseUrl`) serves at that mount point (other
+   * paths under it go to `next`), and one mounted nowhere at `/dashboard`.
+   * Connect, or a router without Express's `baseUrl`, needs it given. Given,
+   * it is the path whatever the mount: a mount that never reaches it is told
+   * once to `onError`.
    * @default the Express mount point, else '/dashboard'
    */
   basePath?: string | undefined;
@@ -55,7 +57,7 @@ export interface DashboardOptions {
   authorize: Authorize;
   /**
    * A failing `authorize` (answered 500), and once, a `basePath` that the Express mount
-   * never reaches (a `WSSUP_INVALID_ARGUMENT` naming both). @default console.error
+   * never reaches (a `WSSUP_INVALID_ARGUMENT` naming `basePath`). @default console.error
    */
   onError?: ((error: unknown) => void) | undefined;
   /** Entries kept in the event list. @default 50 */
@@ -96,7 +98,11 @@ export interface DashboardOptions {
  */
 export interface Dashboard {
   (request: IncomingMessage, response: ServerResponse, next?: (error?: unknown) => void): void;
-  /** The path it serves (the `basePath` option, or `/dashboard`; mounted by Express without one, the mount point). */
+  /**
+   * The `basePath` option, or `/dashboard` without one: fixed at creation. A dashboard that
+   * Express mounts under a path without a `basePath` serves at its mount point instead (read
+   * from each request), which this does not show; route to it by the mount, not by this.
+   */
   readonly basePath: string;
   /** Open event streams, and subscribers to the activity log (the feed's one, while a stream is open). */
   resources(): { streams: number; subscribers: number };
@@ -400,16 +406,22 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     ['/cluster', 'cluster'],
   ]);
   let unreachableReported = false;
-  /** A basePath that this Express mount never passes on (no request to it reaches the handler): told once. */
+  const basePathFolded = basePath.toLowerCase();
+  /**
+   * A basePath that this Express mount never passes on (no request to it reaches the handler):
+   * told once. Express matches a mount path case-insensitively, so this compares so too; and
+   * the report names no path but basePath, since a request's `baseUrl` is the client's text.
+   */
   const reportUnreachable = (mount: string) => {
-    if (unreachableReported || basePath === mount || basePath.startsWith(`${mount}/`)) return;
+    const folded = mount.toLowerCase();
+    if (unreachableReported || basePathFolded === folded || basePathFolded.startsWith(`${folded}/`)) return;
     unreachableReported = true;
     try {
       onError(
         invalid(
-          `createDashboard: mounted at ${JSON.stringify(mount)} (Express's request.baseUrl), where basePath ` +
-            `${JSON.stringify(basePath)} is never asked for: leave basePath out to serve at the mount point, ` +
-            `or set it to ${JSON.stringify(mount)}`,
+          `createDashboard: mounted by Express at a path (request.baseUrl) that does not lead to basePath ` +
+            `${JSON.stringify(basePath)}, so it is never asked for: leave basePath out to serve at the ` +
+            'mount point, or set it to the mount path',
         ),
       );
     } catch {
@@ -423,9 +435,10 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     const pathname = underMount ? pathUnderMount(request) : requestPath(request);
     const route = underMount ? mountedPaths.get(pathname) : paths.get(pathname);
     if (route === undefined) {
-      // Under a mount of its own every path is the dashboard's; else those under basePath are.
-      const ours = underMount || pathname.startsWith(`${basePath}/`);
-      if (mount !== undefined && !ours) reportUnreachable(mount);
+      // The paths under basePath are the dashboard's; under a mount of its own, only its routes
+      // are (an app's router may serve others there: `ops.use(dashboard); ops.get('/health', …)`).
+      const ours = !underMount && pathname.startsWith(`${basePath}/`);
+      if (mount !== undefined && basePathGiven && !ours) reportUnreachable(mount);
       if (!ours && next !== undefined) next();
       else sendText(response, 404, 'not found\n');
     } else if (refuseMethod(request, response)) {

@@ -16,13 +16,23 @@ export const requestPath = (request: IncomingMessage & { originalUrl?: unknown }
 
 /**
  * Where Express mounted the handler (`app.use('/ops/dashboard', dashboard)`): its
- * `request.baseUrl`, with `request.url` then the path under it. Undefined when
- * not mounted under a path (plain http, Fastify, Connect, or Express at its root).
+ * `request.baseUrl`, with `request.url` then the path under it. Trusted only as
+ * Express sets it: a path, which the path of `originalUrl` is, followed by the path
+ * of `url` (an app's own `baseUrl`, such as `'http://host/'`, is not a mount).
+ * Undefined when not mounted under a path (plain http, Fastify, Connect, or
+ * Express at its root).
  */
-export const mountOf = (request: IncomingMessage & { baseUrl?: unknown }): string | undefined =>
-  typeof request.baseUrl === 'string' && request.baseUrl !== '' && request.baseUrl !== '/'
-    ? request.baseUrl
-    : undefined;
+export const mountOf = (
+  request: IncomingMessage & { baseUrl?: unknown; originalUrl?: unknown },
+): string | undefined => {
+  const { baseUrl, originalUrl } = request;
+  if (typeof baseUrl !== 'string' || !baseUrl.startsWith('/') || baseUrl === '/') return undefined;
+  if (typeof originalUrl !== 'string') return undefined;
+  const whole = originalUrl.split('?', 1)[0] ?? '';
+  const under = pathUnderMount(request);
+  // Express hands `/ops/dashboard` and `/ops/dashboard/` on as `/` under `/ops/dashboard`.
+  return whole === baseUrl + under || (under === '/' && whole === baseUrl) ? baseUrl : undefined;
+};
 
 /** The path under the mount point: `request.url`, which Express rewrites inside a mounted handler. */
 export const pathUnderMount = (request: IncomingMessage): string =>

@@ -152,7 +152,7 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `disposed_total`                | counter   | `reason` | `disposed` events |
  * | `cleanup_latency_seconds`       | histogram |          | `disposed` events: `cleanupMs`, socket end → slot free |
  * | `connection_lifetime_seconds`   | histogram |          | `disposed` events: `lifetimeMs` |
- * | `users_by_capacity_band`        | gauge     | `level`: `below`, or the lowest level of the band (e.g. `0.8`), as the capacity event's `level` | stats().capacity, per scrape |
+ * | `users_by_capacity_band`        | gauge     | `level`: `below`, or the lowest level of the band the user is in (e.g. `0.8`; after a `down 0.9`, still `0.8`) | stats().capacity, per scrape |
  * | `capacity_alerts_total`         | counter   | `level`, `direction`: up, down | `capacity` events |
  * | `cluster_store_breaker`         | gauge     | `state`: closed, open, half-open, isolated | stats().cluster.breaker, per scrape: 1 for the current state |
  * | `cluster_store_shards_unavailable` | gauge  |          | stats().cluster.unavailableShards, per scrape: how many Redis Cluster masters' breakers are not closed |
@@ -251,7 +251,7 @@ export function registerMetrics(
   });
   new client.Gauge({
     name: name('capacityBands'),
-    help: 'Users holding a live connection, by capacity band: below every level, or the highest level reached.',
+    help: 'Users holding a live connection, by capacity band: below every level, or the lowest level of the band.',
     // `level`, not `band`: everywhere else a band is an integer (userStats().band,
     // the capacity event's band, the index of usersByBand); this label holds a level.
     labelNames: ['level'] as const,

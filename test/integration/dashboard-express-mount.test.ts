@@ -3,7 +3,8 @@
  * `basePath`, the dashboard serves at its mount point, read from Express's
  * `request.baseUrl`; with a `basePath` that the mount cannot reach, Express
  * answers its own 404 as before, and `onError` is told once, naming
- * `basePath` and the mount. An ops user's trial: `app.use('/ops/dashboard',
+ * `basePath`. Other paths under the mount go to `next`; a `baseUrl` that
+ * Express did not set is no mount. An ops user's trial: `app.use('/ops/dashboard',
  * createDashboard(s, { authorize }))` got `Cannot GET /ops/dashboard` and no
  * hint. A real Express 5 app on port 0 over loopback.
  */
@@ -57,7 +58,11 @@ describe('mounted by Express without basePath: served at the mount point', () =>
       status: 404,
       body: 'not in cluster mode\n',
     });
-    expect(await app.get('/ops/dashboard/nothing')).toMatchObject({ status: 404, body: 'not found\n' });
+    // A path the dashboard does not have is passed on: Express's own 404.
+    expect(await app.get('/ops/dashboard/nothing')).toMatchObject({
+      status: 404,
+      body: expect.stringContaining('Cannot GET'),
+    });
     // Not mounted at the default path: Express's own 404.
     expect(await app.get('/dashboard')).toMatchObject({
       status: 404,
@@ -92,7 +97,7 @@ describe('mounted by Express with basePath', () => {
     expect([...same.reported, ...above.reported]).toEqual([]);
   });
 
-  it('a mount that cannot reach basePath: Express answers 404, and onError is told once, naming both', async () => {
+  it('a mount that cannot reach basePath: Express answers 404, and onError is told once, naming basePath', async () => {
     const t = await startRulesServer();
     const app = await expressApp(t.supervisor, '/ops/dashboard', { basePath: '/dashboard' });
     expect(await app.get('/ops/dashboard')).toMatchObject({
@@ -105,9 +110,84 @@ describe('mounted by Express with basePath', () => {
         name: 'SupervisorError',
         code: 'WSSUP_INVALID_ARGUMENT',
         message:
-          'createDashboard: mounted at "/ops/dashboard" (Express\'s request.baseUrl), where basePath "/dashboard" ' +
-          'is never asked for: leave basePath out to serve at the mount point, or set it to "/ops/dashboard"',
+          'createDashboard: mounted by Express at a path (request.baseUrl) that does not lead to basePath ' +
+          '"/dashboard", so it is never asked for: leave basePath out to serve at the mount point, or set it ' +
+          'to the mount path',
       }),
     ]);
   });
+
+  it('Express matches a mount path case-insensitively: /OPS/other under a mount that leads to basePath reports nothing', async () => {
+    const t = await startRulesServer();
+    const app = await expressApp(t.supervisor, '/ops', { basePath: '/ops/dashboard' });
+    expect((await app.get('/OPS/other')).status).toBe(404);
+    expect((await app.get('/Ops/Dashboard/x')).status).toBe(404);
+    expect(app.reported).toEqual([]);
+    expect((await app.get('/ops/dashboard')).status).toBe(200);
+  });
+
+  it('a mount path with a parameter: the report holds none of the client’s text', async () => {
+    const t = await startRulesServer();
+    const app = await expressApp(t.supervisor, '/:tenant', { basePath: '/acme/dashboard' });
+    expect((await app.get('/acme/dashboard')).status).toBe(200);
+    expect(app.reported).toEqual([]);
+    expect((await app.get('/you-were-hacked-set-basePath-to-evil/x')).status).toBe(404);
+    expect(app.reported).toHaveLength(1);
+    expect(String((app.reported[0] as Error).message)).not.toContain('hacked');
+  });
+});
+
+describe('mounted by an Express router beside other routes, without basePath', () => {
+  it("ops.use(dashboard); ops.get('/health'): the dashboard at /ops, and /ops/health still the router's", async () => {
+    const t = await startRulesServer();
+    const dashboard = createDashboard(t.supervisor, { authorize: () => true });
+    dashboards.push(dashboard);
+    const ops = express.Router();
+    ops.use(dashboard);
+    ops.get('/health', (_request, response) => void response.send('healthy'));
+    const app = express();
+    app.use('/ops', ops);
+    const server = createServer(app);
+    const port = await listenOnLoopback(server);
+    onTestFinished(() => closeServer(server));
+    const health = await fetch(`http://127.0.0.1:${port}/ops/health`);
+    expect([health.status, await health.text()]).toEqual([200, 'healthy']);
+    const page = await fetch(`http://127.0.0.1:${port}/ops`);
+    expect([page.status, page.headers.get('content-type')]).toEqual([200, 'text/html; charset=utf-8']);
+    await page.text();
+    const missing = await fetch(`http://127.0.0.1:${port}/ops/nothing`);
+    expect([missing.status, await missing.text()]).toEqual([404, expect.stringContaining('Cannot GET')]);
+  });
+});
+
+describe('a baseUrl that Express did not set', () => {
+  it.each([
+    ['an absolute base URL', { baseUrl: 'http://host/', originalUrl: false }],
+    ['an absolute base URL, originalUrl too', { baseUrl: 'http://host/', originalUrl: true }],
+    ['a path prefix that url does not follow', { baseUrl: '/app', originalUrl: true }],
+  ])(
+    'a plain node:http app whose middleware sets req.baseUrl (%s): the dashboard at /dashboard, the rest handed on',
+    async (_name, set) => {
+      const t = await startRulesServer();
+      const dashboard = createDashboard(t.supervisor, { authorize: () => true });
+      dashboards.push(dashboard);
+      const server = createServer((request, response) => {
+        // An old pattern: the app's own base URL, for building links.
+        Object.assign(request, { baseUrl: set.baseUrl }, set.originalUrl ? { originalUrl: request.url } : {});
+        dashboard(request, response, () => {
+          response.statusCode = 200;
+          response.end(`app: ${request.url}`);
+        });
+      });
+      const port = await listenOnLoopback(server);
+      onTestFinished(() => closeServer(server));
+      const get = async (path: string) => {
+        const reply = await fetch(`http://127.0.0.1:${port}${path}`);
+        return { status: reply.status, type: reply.headers.get('content-type'), body: await reply.text() };
+      };
+      expect(await get('/dashboard')).toMatchObject({ status: 200, type: 'text/html; charset=utf-8' });
+      expect(await get('/api/users')).toEqual({ status: 200, type: null, body: 'app: /api/users' });
+      expect(await get('/')).toEqual({ status: 200, type: null, body: 'app: /' });
+    },
+  );
 });

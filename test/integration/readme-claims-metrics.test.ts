@@ -1,13 +1,13 @@
 /**
  * README, "Metrics": `users_by_capacity_band` has the label `level`, "`below`,
- * or the highest capacity level reached", for the app's own
+ * or the lowest level of the band the user is in" (after `down 0.9`, 0.8), for the app's own
  * `capacityLevels`, not only the defaults (metrics.test.ts covers those):
  * levels of its own, two levels that share a count (a user at both is in the
  * higher one's band), and `capacityLevels: []` (no level: every user below).
  * Counters follow the events from the moment of registration. Real sockets.
  */
 import { Registry } from 'prom-client';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { Supervisor } from '../../src/index.js';
 import { registerMetrics } from '../../src/metrics/index.js';
 import { parseExposition } from '../helpers/prometheus.js';
@@ -79,6 +79,26 @@ describe('users_by_capacity_band with the app’s capacityLevels', () => {
       ['0.8', 1],
       ['0.9', 1],
     ]);
+    await closeAll(t, clients);
+  });
+
+  it('the label is the lowest level of the band the user is in: after `down 0.9` the user counts under 0.8', async () => {
+    // Not the last capacity event's level: on the way down that is the level left (0.9).
+    const t = await startRulesServer({ maxConnectionsPerUser: 10 });
+    const scrape = metricsOf(t.supervisor);
+    const seen: string[] = [];
+    t.supervisor.on('capacity', (e) => seen.push(`${e.direction} ${e.level} band ${e.band}`));
+    const clients = await openMany(t, 'gil', 9);
+    expect(seen).toEqual(['up 0.5 band 1', 'up 0.8 band 2', 'up 0.9 band 3']);
+    expect(await bands(scrape)).toMatchObject({ '0.9': 1 });
+    // Closed one by one until 0.9 is left (its down threshold is below its up one).
+    while (seen.length === 3 && clients.length > 6) {
+      const { ws } = clients.shift() as Client;
+      ws.close();
+      await vi.waitFor(() => expect(t.supervisor.userStats('gil')).toMatchObject({ live: clients.length }));
+    }
+    expect(seen[3]).toBe('down 0.9 band 2');
+    expect(await bands(scrape)).toEqual({ below: 0, '0.5': 0, '0.8': 1, '0.9': 0 });
     await closeAll(t, clients);
   });
 

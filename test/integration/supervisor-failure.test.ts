@@ -77,6 +77,29 @@ describe('a user supervisor that fails', () => {
     expectNoLeaks(t.supervisor);
     expect(warn.mock.calls.map((args) => String(args[0]).split('\n')[0])).toEqual([]);
   });
+
+  it('failing inside an upgrade’s ADMIT step: the capacity events that step held come out after its rejected, none lost', async () => {
+    // The real release of the hold (admission-failure.test.ts stubs it): the supervisor's
+    // end inside the held step announces nothing at once; the answer's release does.
+    const t = await startServer({ maxConnectionsPerUser: 2, capacityLevels: [0.5] });
+    const order: string[] = [];
+    t.supervisor.on('rejected', ({ userId, reason }) => order.push(`rejected ${userId} ${reason}`));
+    t.supervisor.on('capacity', (e) => order.push(`${e.direction} ${e.level} ${e.userId}`));
+    const first = await connect(t.url('crash-cy'));
+    const firstClosed = closed(first);
+    expect(order).toEqual(['up 0.5 crash-cy']);
+    expect((await httpRefusal(t.url('crash-cy'))).status).toBe(500);
+    expect(order).toEqual(['up 0.5 crash-cy', 'rejected crash-cy internal-error', 'down 0.5 crash-cy']);
+    expect(t.supervisor.stats().capacity.alerts).toBe(2);
+    t.errors.splice(0);
+    await firstClosed;
+    // A fresh supervisor for the user announces from a clean start.
+    const again = await connect(t.url('crash-cy'));
+    expect(order.slice(3)).toEqual(['up 0.5 crash-cy']);
+    again.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
 });
 
 /*

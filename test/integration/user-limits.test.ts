@@ -257,6 +257,40 @@ describe('a per-user limit from authenticate', () => {
     await closeAll(t, clients);
   });
 
+  it('a rejected listener that disconnects the user: the refused upgrade’s capacity events, then those of the disconnect, none lost', async () => {
+    // The refused upgrade's own step holds its events for its `rejected`; a step the
+    // listener takes there is the user's next: what was held comes out first, then its own.
+    const plans = new Map<string, unknown>([['ada', 10]]);
+    const t = await startPlansServer(plans);
+    const order: string[] = [];
+    const audits: string[][] = [];
+    t.supervisor.on('rejected', ({ userId, limit }) => {
+      order.push(`rejected ${userId} ${limit}`);
+      if (userId !== 'ada') return;
+      audits.push(t.supervisor.audit().mismatches);
+      t.supervisor.disconnectUser(userId);
+      audits.push(t.supervisor.audit().mismatches);
+    });
+    t.supervisor.on('capacity', (e) => order.push(`${e.direction} ${e.level} @${e.live}/${e.limit}`));
+    const clients = await openMany(t, 'ada', 6);
+    order.length = 0;
+    const alertsBefore = t.supervisor.stats().capacity.alerts;
+    plans.set('ada', FREE);
+    expect((await refusal(t.url('ada'))).status).toBe(429);
+    expect(order).toEqual([
+      'rejected ada 3',
+      'up 0.8 @6/3',
+      'up 0.9 @6/3',
+      expect.stringMatching(/^down 0\.9 @\d\/3$/),
+      expect.stringMatching(/^down 0\.8 @\d\/3$/),
+      expect.stringMatching(/^down 0\.5 @\d\/3$/),
+    ]);
+    expect(t.supervisor.stats().capacity.alerts - alertsBefore).toBe(5);
+    // Inside the listener the books agree with the actors: before the disconnect and after.
+    expect(audits).toEqual([[], []]);
+    await closeAll(t, clients);
+  });
+
   it('in cluster mode, a refusal by the cluster-wide book leaves the user’s limit here as it was, until the book admits one', async () => {
     const plans = new Map<string, unknown>([['pia', PRO]]);
     const clock = new SimulatedClock();
@@ -284,6 +318,32 @@ describe('a per-user limit from authenticate', () => {
     clients.push(await t.open('pia'));
     await vi.waitFor(() => expect(t.events.evicted).toHaveLength(4), ioWait);
     expect(t.supervisor.userStats('pia')).toMatchObject({ live: 2, limit: FREE, evictAt: 3 });
+    expect(t.supervisor.audit().mismatches).toEqual([]);
+    await closeAll(t, clients);
+  });
+
+  it('in cluster mode, the upgrade the book admitted goes the same way: admitted, then the capacity events its plan limit causes', async () => {
+    const plans = new Map<string, unknown>([['quin', 10]]);
+    const clock = new SimulatedClock();
+    const book = new MemoryBook(() => clock.now());
+    const t = await startRulesServer({
+      clock,
+      cluster: { store: book.store('node-0', 30_000), nodeId: 'node-0' },
+      authenticate: (request) => {
+        const userId = userFromQuery(request);
+        if (userId === null) return null;
+        return { userId, maxConnectionsPerUser: plans.get(userId) as number };
+      },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    const order: string[] = [];
+    t.supervisor.on('admitted', ({ userId }) => order.push(`admitted ${userId}`));
+    t.supervisor.on('capacity', (e) => order.push(`${e.direction} ${e.level} @${e.live}/${e.limit}`));
+    const clients = await openMany(t, 'quin', 6);
+    order.length = 0;
+    plans.set('quin', PRO);
+    clients.push(await t.open('quin'));
+    expect(order).toEqual(['admitted quin', 'down 0.5 @7/20']);
     expect(t.supervisor.audit().mismatches).toEqual([]);
     await closeAll(t, clients);
   });
