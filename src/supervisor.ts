@@ -329,9 +329,27 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     emitCapacity(held);
   }
 
+  /**
+   * The `capacity` events waiting to be told, in order. A listener that acts on the
+   * supervisor (disconnectUser on an `up`) takes a step whose events join the end of
+   * this line: they come after the rest of the batch being told, not in its middle
+   * (with stale band and live). `alerts` counts each event as it is told.
+   */
+  const capacityLine: CapacityEvent[] = [];
+  let tellingCapacity = false;
+
   function emitCapacity(crossed: readonly CapacityEvent[]): void {
-    books.capacityAlerts += crossed.length;
-    for (const event of crossed) events.emit('capacity', event);
+    capacityLine.push(...crossed);
+    if (tellingCapacity) return;
+    tellingCapacity = true;
+    try {
+      for (let next = capacityLine.shift(); next !== undefined; next = capacityLine.shift()) {
+        books.capacityAlerts += 1;
+        events.emit('capacity', next);
+      }
+    } finally {
+      tellingCapacity = false;
+    }
   }
 
   /**

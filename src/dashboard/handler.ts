@@ -438,7 +438,10 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
       // The paths under basePath are the dashboard's; under a mount of its own, only its routes
       // are (an app's router may serve others there: `ops.use(dashboard); ops.get('/health', …)`).
       const ours = !underMount && pathname.startsWith(`${basePath}/`);
-      if (mount !== undefined && basePathGiven && !ours) reportUnreachable(mount);
+      // Told only for a request aimed at the dashboard under that mount (its page, chart…): under a
+      // mount with a parameter (`/:tenant`) other requests reach the handler through other tenants.
+      if (mount !== undefined && basePathGiven && !ours && mountedPaths.has(pathUnderMount(request)))
+        reportUnreachable(mount);
       if (!ours && next !== undefined) next();
       else sendText(response, 404, 'not found\n');
     } else if (refuseMethod(request, response)) {

@@ -17,8 +17,10 @@ export const requestPath = (request: IncomingMessage & { originalUrl?: unknown }
 /**
  * Where Express mounted the handler (`app.use('/ops/dashboard', dashboard)`): its
  * `request.baseUrl`, with `request.url` then the path under it. Trusted only as
- * Express sets it: a path, which the path of `originalUrl` is, followed by the path
- * of `url` (an app's own `baseUrl`, such as `'http://host/'`, is not a mount).
+ * Express sets it: a path, which the path of `originalUrl` ends with, followed by the
+ * path of `url` (an app's own `baseUrl`, such as `'http://host/'`, is not a mount).
+ * Ends with, not equals: a middleware before the mount may have cut a prefix off
+ * `url` (`/api/ops/dashboard` handed on as `/ops/dashboard`), and `originalUrl` keeps it.
  * Undefined when not mounted under a path (plain http, Fastify, Connect, or
  * Express at its root).
  */
@@ -31,7 +33,7 @@ export const mountOf = (
   const whole = originalUrl.split('?', 1)[0] ?? '';
   const under = pathUnderMount(request);
   // Express hands `/ops/dashboard` and `/ops/dashboard/` on as `/` under `/ops/dashboard`.
-  return whole === baseUrl + under || (under === '/' && whole === baseUrl) ? baseUrl : undefined;
+  return whole.endsWith(baseUrl + under) || (under === '/' && whole.endsWith(baseUrl)) ? baseUrl : undefined;
 };
 
 /** The path under the mount point: `request.url`, which Express rewrites inside a mounted handler. */

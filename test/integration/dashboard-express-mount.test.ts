@@ -126,14 +126,47 @@ describe('mounted by Express with basePath', () => {
     expect((await app.get('/ops/dashboard')).status).toBe(200);
   });
 
-  it('a mount path with a parameter: the report holds none of the client’s text', async () => {
+  it('a mount path with a parameter: only a request for a dashboard route is reported, and the report holds none of the client’s text', async () => {
     const t = await startRulesServer();
     const app = await expressApp(t.supervisor, '/:tenant', { basePath: '/acme/dashboard' });
     expect((await app.get('/acme/dashboard')).status).toBe(200);
     expect(app.reported).toEqual([]);
-    expect((await app.get('/you-were-hacked-set-basePath-to-evil/x')).status).toBe(404);
+    // Any other tenant's paths reach the handler too: not the dashboard's, nothing to say (review).
+    expect((await app.get('/other-tenant/x')).status).toBe(404);
+    expect((await app.get('/other-tenant/api/users')).status).toBe(404);
+    expect(app.reported).toEqual([]);
+    expect((await app.get('/you-were-hacked-set-basePath-to-evil/chart.svg')).status).toBe(404);
     expect(app.reported).toHaveLength(1);
     expect(String((app.reported[0] as Error).message)).not.toContain('hacked');
+  });
+
+  it('behind a middleware that cuts a prefix off the url (/api): still served at the mount point (review)', async () => {
+    const t = await startRulesServer();
+    const dashboard = createDashboard(t.supervisor, { authorize: () => true });
+    dashboards.push(dashboard);
+    const app = express();
+    app.use((request, _response, next) => {
+      request.url = request.url.replace(/^\/api/, '') || '/';
+      next();
+    });
+    app.use('/ops/dashboard', dashboard);
+    const server = createServer(app);
+    const port = await listenOnLoopback(server);
+    onTestFinished(() => closeServer(server));
+    for (const path of ['/api/ops/dashboard', '/api/ops/dashboard/']) {
+      const page = await fetch(`http://127.0.0.1:${port}${path}`);
+      expect([path, page.status, page.headers.get('content-type')]).toEqual([
+        path,
+        200,
+        'text/html; charset=utf-8',
+      ]);
+      await page.text();
+    }
+    const head = await fetch(`http://127.0.0.1:${port}/api/ops/dashboard/events`, { method: 'HEAD' });
+    expect([head.status, head.headers.get('content-type')]).toEqual([
+      200,
+      'text/event-stream; charset=utf-8',
+    ]);
   });
 });
 

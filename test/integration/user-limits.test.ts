@@ -291,6 +291,34 @@ describe('a per-user limit from authenticate', () => {
     await closeAll(t, clients);
   });
 
+  it('a capacity listener that disconnects the user on the first up: the rest of the batch, then the disconnect’s events, in order (review)', async () => {
+    // Events a listener's own step causes join the end of the line: never in the middle of
+    // the batch being told, which would then end with an `up` of a user already gone.
+    const plans = new Map<string, unknown>([['ada', 10]]);
+    const t = await startPlansServer(plans);
+    const order: string[] = [];
+    t.supervisor.on('rejected', ({ userId, limit }) => order.push(`rejected ${userId} ${limit}`));
+    t.supervisor.on('capacity', (e) => {
+      order.push(`${e.direction} ${e.level} band ${e.band}`);
+      if (e.direction === 'up' && e.level === 0.8) t.supervisor.disconnectUser(e.userId);
+    });
+    const clients = await openMany(t, 'ada', 6);
+    order.length = 0;
+    const alertsBefore = t.supervisor.stats().capacity.alerts;
+    plans.set('ada', FREE);
+    expect((await refusal(t.url('ada'))).status).toBe(429);
+    expect(order).toEqual([
+      'rejected ada 3',
+      'up 0.8 band 3',
+      'up 0.9 band 3',
+      'down 0.9 band 1', // 0.9 and 0.8 of 3 share a count: both carry the band after both
+      'down 0.8 band 1',
+      'down 0.5 band 0',
+    ]);
+    expect(t.supervisor.stats().capacity.alerts - alertsBefore).toBe(5);
+    await closeAll(t, clients);
+  });
+
   it('in cluster mode, a refusal by the cluster-wide book leaves the user’s limit here as it was, until the book admits one', async () => {
     const plans = new Map<string, unknown>([['pia', PRO]]);
     const clock = new SimulatedClock();
