@@ -24,6 +24,12 @@ export interface OriginAllowlist {
 
 const ALLOWED = "an array of origins such as 'https://app.example.com' (scheme://host[:port]) and RegExps";
 
+/** Said after what is allowed for Socket.IO's `cors: { origin: '*' }` (or `true`), every origin. */
+const OMIT = '; leave allowedOrigins out to allow every origin';
+
+/** `'*'` or `true`: Socket.IO's (and the cors package's) "every origin". */
+const isEveryOrigin = (value: unknown): boolean => value === '*' || value === true;
+
 /**
  * Checks `allowedOrigins` and normalises its strings with the WHATWG URL
  * parser, as browsers serialize the Origin they send.
@@ -31,7 +37,12 @@ const ALLOWED = "an array of origins such as 'https://app.example.com' (scheme:/
  */
 export function resolveAllowedOrigins(value: unknown): OriginAllowlist | undefined {
   if (value === undefined) return undefined;
-  if (!Array.isArray(value)) throw new InvalidOptionError('allowedOrigins', ALLOWED, value);
+  if (!Array.isArray(value))
+    throw new InvalidOptionError(
+      'allowedOrigins',
+      isEveryOrigin(value) ? `${ALLOWED}${OMIT}` : ALLOWED,
+      value,
+    );
   const exact = new Set<string>();
   const patterns: RegExp[] = [];
   value.forEach((entry: unknown, index) => {
@@ -47,7 +58,8 @@ export function resolveAllowedOrigins(value: unknown): OriginAllowlist | undefin
     }
     const origin = typeof entry === 'string' ? originOf(entry) : undefined;
     if (origin === undefined) {
-      throw new InvalidOptionError(option, "an origin such as 'https://app.example.com', or a RegExp", entry);
+      const allowed = "an origin such as 'https://app.example.com', or a RegExp";
+      throw new InvalidOptionError(option, isEveryOrigin(entry) ? `${allowed}${OMIT}` : allowed, entry);
     }
     exact.add(origin);
   });

@@ -92,7 +92,11 @@ export interface ConnectionHandle<Data = unknown> {
   leave(room: string): boolean;
   /**
    * The rooms this connection is in, in join order: a read-only copy as of
-   * the read (leave() may be called while iterating it). Empty once disposed.
+   * the read (leave() may be called while iterating it). Once disposed (in
+   * `onClose` too), the rooms it was in when it ended, for a "left" message
+   * to each (Socket.IO's `disconnecting`): the memberships are released by
+   * then, so `sendToRoom()` no longer reaches it and `roomMembers()` no
+   * longer lists it.
    */
   readonly rooms: ReadonlySet<string>;
 }

@@ -28,6 +28,7 @@ const supervisorHabits: Habits = {
     pingtimeout: 'heartbeatIntervalMs', // Socket.IO: here the timeout is the interval
     cors: 'allowedOrigins', // Socket.IO
     maxhttpbuffersize: 'maxPayloadBytes', // Socket.IO
+    adapter: 'cluster', // Socket.IO's Redis adapter: cluster mode (README, Running several processes)
   },
   elsewhere: {
     port: listens,
@@ -41,6 +42,14 @@ const supervisorHabits: Habits = {
     skiputf8validation: wsOption,
     autopong: wsOption,
     allowsynchronousevents: wsOption,
+    // Socket.IO's, each with its row in the README's "Coming from Socket.IO".
+    connectionstaterecovery:
+      'there is no connection state recovery: the reconnecting client sends the id of the last ' +
+      'message it got (in the url or a first message) and the app replays from its own store',
+    transports: 'WebSocket only: there is no long-polling fallback',
+    serveclient:
+      "the server serves no client: bundle ws-supervisor/client (or serve the package's dist/ " +
+      "with an import map for xstate), or use the browser's WebSocket",
   },
 };
 

@@ -196,7 +196,9 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * past, refused with 500 and reported if not a finite number; `maxConnectionsPerUser`,
    * this user's own limit, e.g. per plan), null to refuse with HTTP 401, or a `Refusal` (returned
    * or thrown) to refuse with 401, 403, 429 or 503. An asynchronous one that
-   * has not settled within `authenticateTimeoutMs` fails as a throw does (500).
+   * has not settled within `authenticateTimeoutMs` fails as a throw does (500), and so
+   * does an `Error` returned or resolved to (Socket.IO's `next(new Error(…))`, in
+   * JavaScript): return a `Refusal` for a status the client can read.
    */
   authenticate: (request: IncomingMessage) => AuthResult<Data> | Promise<AuthResult<Data>>;
   /**

@@ -85,6 +85,19 @@ type AuthOutcome = { auth: AuthResult } | { error: unknown };
 const isPending = (verdict: unknown): verdict is PromiseLike<AuthResult> => isThenable(verdict);
 
 /**
+ * What onError gets for an Error that authenticate returned (or resolved to), the JavaScript
+ * habit of Socket.IO's `next(new Error(…))`: a failing hook, as if it had thrown it (500 or
+ * 4500), with that Error as its cause and a message saying what to do instead.
+ */
+function returnedError(returned: Error): AppHookError {
+  const error = new AppHookError('authenticate', returned);
+  const was = error.message;
+  error.message = `App hook authenticate returned an Error: throw it, or return a Refusal to choose the status (its message: ${returned.message})`;
+  if (typeof error.stack === 'string') error.stack = error.stack.replace(was, error.message);
+  return error;
+}
+
+/**
  * What `verdict` settles with, or undefined as soon as `stop()` is called:
  * the upgrade path stops waiting for an app's promise that may never settle.
  * Kept apart from the request on purpose: such a promise holds these few
@@ -336,6 +349,10 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
           return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
         }
         auth = error; // issue 11 (3): a thrown Refusal is the app's answer, not a failure
+      } else if (outcome.auth instanceof Error && !(outcome.auth instanceof Refusal)) {
+        // Socket.IO's next(new Error(…)) habit, in JavaScript: a returned Error is a thrown one.
+        report(returnedError(outcome.auth));
+        return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
       } else {
         auth = outcome.auth;
       }

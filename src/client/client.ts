@@ -30,6 +30,14 @@ export interface ClientCloseEvent extends ClientClose {
   code: number;
   /** Whether the close handshake completed (WHATWG `CloseEvent.wasClean`). */
   wasClean: boolean;
+  /**
+   * Whether this socket had opened (an `open` event came before this close): true for a
+   * connection that ended, false for an attempt that failed to connect (every retry while
+   * the server is down). Socket.IO's `disconnect` is a close with `opened` true; its
+   * `connect_error`, one with `opened` false, or, with `refuse: 'close'` (where a refused
+   * socket opens first), a refusal's `kind`.
+   */
+  opened: boolean;
   /** The close code by name, e.g. 'evicted', 'unauthenticated', 'too-many-requests'. */
   kind: CloseKind;
   /** What the client does now. */
@@ -293,13 +301,20 @@ export function createClient(options: ClientOptions): Client {
   // The machine's emitted events wait for the end of their step, so that a listener reads the
   // `state` that step reached (client.send() works inside `open`); `state` then follows them.
   const pending: (() => void)[] = [];
-  actor.on('open', () => pending.push(() => emit('open', { url })));
+  // Whether the socket that closes next had opened: set by its `open`, read and reset by its `close`.
+  let opened = false;
+  actor.on('open', () => {
+    opened = true;
+    pending.push(() => emit('open', { url }));
+  });
   actor.on('close', ({ type: _, ...close }) => {
     const event: ClientCloseEvent = {
       ...close,
+      opened,
       kind: closeKindOf(close.code),
       next: NEXT[dispositionOf(close.code, close.reason)],
     };
+    opened = false;
     pending.push(() => {
       lastClose = event;
       emit('close', event);

@@ -159,6 +159,12 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
    * (in onClose, say) is refused.
    */
   #rooms: Set<string> | undefined | null;
+  /**
+   * The rooms it was in when it was disposed (their memberships released):
+   * what `rooms` reads from then on, so that onClose can tell those rooms it
+   * left (Socket.IO's `disconnecting`). Set only for a connection that had joined one.
+   */
+  #roomsWhenEnded: ReadonlySet<string> | undefined;
 
   /**
    * The runtime every connection shares (ws server, books, hooks). JS-private, not just
@@ -647,18 +653,21 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   }
 
   get rooms(): ReadonlySet<string> {
-    // A copy, so that a cast cannot change the membership behind books.rooms' back.
-    return new Set(this.#rooms ?? undefined);
+    // A copy, so that a cast cannot change the membership behind books.rooms' back. Once
+    // disposed, the rooms it ended in: no longer memberships, but onClose's to read.
+    return new Set(this.#rooms ?? this.#roomsWhenEnded);
   }
 
   /**
    * Leaves every room, for good: called where the registry forgets the
-   * connection (its disposal), before onClose runs, whatever ended it.
+   * connection (its disposal), before onClose runs, whatever ended it. The
+   * set is kept, as it was, for `rooms` to read (O(1): no copy).
    */
   leaveAllRooms(): void {
     const rooms = this.#rooms;
     this.#rooms = null;
     if (rooms === undefined || rooms === null) return;
+    this.#roomsWhenEnded = rooms;
     for (const room of rooms) this.#env.books.rooms.remove(room, this);
   }
 }

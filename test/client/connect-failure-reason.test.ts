@@ -59,6 +59,7 @@ describe('a failed connection says why in its reason (Node, ws)', () => {
       reason: `connect ECONNREFUSED 127.0.0.1:${port}`,
       retryAfterMs: undefined,
       wasClean: false,
+      opened: false,
       next: 'reconnect',
     });
     expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 250, attempt: 1 });

@@ -49,6 +49,7 @@ describe('an HTTP refusal, read by the client under Node (ws)', () => {
       reason: 'HTTP 401 Unauthorized',
       retryAfterMs: undefined,
       wasClean: false,
+      opened: false,
       next: 'wait-for-resume',
     });
     expect(t.client.state).toBe('suspended');
@@ -83,6 +84,7 @@ describe('an HTTP refusal, read by the client under Node (ws)', () => {
       reason: 'HTTP 429 Too Many Requests',
       retryAfterMs: 5_000,
       wasClean: false,
+      opened: false,
       next: 'reconnect',
     });
     const { delayMs } = await t.next('reconnecting', 0);
@@ -112,6 +114,7 @@ describe('an HTTP refusal, read by the client under Node (ws)', () => {
       reason: 'HTTP 503 Service Unavailable',
       retryAfterMs: 3_000,
       wasClean: false,
+      opened: false,
       next: 'reconnect',
     });
     expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 3_250, attempt: 1 });
@@ -139,6 +142,7 @@ describe('an HTTP refusal, read by the client under Node (ws)', () => {
       reason: 'HTTP 404 Not Found',
       retryAfterMs: undefined,
       wasClean: false,
+      opened: false,
       next: 'reconnect',
     });
     expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 250, attempt: 1 });

@@ -70,6 +70,7 @@ describe('closeOnOffline', () => {
     expect(t.client.state).toBe('waiting');
     expect(await t.next('close', from)).toEqual({
       ...OFFLINE,
+      opened: true, // it was open: Socket.IO's disconnect, not a failed retry
       retryAfterMs: undefined,
       kind: 'abnormal',
       next: 'reconnect',

@@ -41,6 +41,7 @@ describe('an authenticate that fails (README: 4500 and every other server error 
       reason: 'HTTP 500 Internal Server Error',
       retryAfterMs: undefined,
       wasClean: false,
+      opened: false,
       next: 'reconnect',
     });
     expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 250, attempt: 1 });
@@ -100,6 +101,7 @@ describe("the supervisor's other HTTP refusals, read under Node (README: 400 as 
       reason,
       retryAfterMs: undefined,
       wasClean: false,
+      opened: false,
       next: 'wait-for-resume',
     });
     expect(t.client.state).toBe('suspended');
@@ -139,6 +141,7 @@ describe("a proxy's refusal (README: retryAfterMs is the Retry-After header's, w
       reason: 'HTTP 502 Bad Gateway',
       retryAfterMs: 7_000,
       wasClean: false,
+      opened: false,
       next: 'reconnect',
     });
     const { delayMs } = await t.next('reconnecting', 0);
@@ -270,6 +273,7 @@ describe('connectTimeoutMs (README: a connect that does not open within it count
       reason: 'connect timeout',
       retryAfterMs: undefined,
       wasClean: false,
+      opened: false,
       next: 'reconnect',
     });
     expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 250, attempt: 1 });
@@ -396,6 +400,7 @@ describe("refuse: 'close' (README, Coming from Socket.IO: as connect_error; 4401
         reason: 'token revoked',
         retryAfterMs: undefined,
         wasClean: true,
+        opened: true,
         next: 'wait-for-resume',
       });
       expect(t.client.state).toBe('suspended');

@@ -129,6 +129,7 @@ describe('the body of a refused upgrade is not read (README: `HTTP 401 Unauthori
       reason: 'HTTP 401 Unauthorized',
       retryAfterMs: undefined,
       wasClean: false,
+      opened: false,
       next: 'wait-for-resume',
     });
     await Promise.all(ended); // the client let the TCP connection go

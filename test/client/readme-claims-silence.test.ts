@@ -47,6 +47,7 @@ describe('silenceTimeoutMs against a server that only sends messages (no pings)'
       reason: 'no message from the server for 5000 ms',
       retryAfterMs: undefined,
       wasClean: false,
+      opened: true,
       kind: 'abnormal',
       next: 'reconnect',
     });

@@ -58,6 +58,7 @@ describe('send() after a sleep, with silenceTimeoutMs', () => {
       reason: `no message from the server for ${SILENCE_MS} ms`,
       retryAfterMs: undefined,
       wasClean: false,
+      opened: true,
       kind: 'abnormal',
       next: 'reconnect',
     });

@@ -76,6 +76,7 @@ describe('a client behind a network gone silent', () => {
       reason: 'no message from the server for 5000 ms',
       retryAfterMs: undefined,
       wasClean: false,
+      opened: true,
       kind: 'abnormal',
       next: 'reconnect',
     });

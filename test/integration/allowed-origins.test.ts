@@ -148,6 +148,25 @@ describe('allowedOrigins', () => {
     expect(attempt).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option }));
   });
 
+  // Socket.IO's cors: { origin: '*' } (or true): every origin is what leaving the option out does.
+  it.each<[string, unknown, string]>([
+    ["'*'", '*', 'allowedOrigins'],
+    ['true', true, 'allowedOrigins'],
+    ["['*']", ['*'], 'allowedOrigins[0]'],
+  ])('refuses %s, saying to leave the option out to allow every origin', (_name, value, option) => {
+    const attempt = () => resolveOptions({ authenticate: () => 'u', allowedOrigins: value as never });
+    expect(attempt).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_OPTION', option }));
+    expect(attempt).toThrow(/; leave allowedOrigins out to allow every origin, received /);
+  });
+
+  it('does not say so for another bad value', () => {
+    const attempt = () => resolveOptions({ authenticate: () => 'u', allowedOrigins: ['app.example.com'] });
+    expect(attempt).toThrow(
+      /^Invalid option "allowedOrigins\[0\]": expected an origin such as 'https:\/\/app\.example\.com', or a RegExp, received /,
+    );
+    expect(attempt).not.toThrow(/every origin/);
+  });
+
   // It checked only that the option resolved to something: an empty list read as "no check"
   // (every origin admitted, the opposite of what it says) passed.
   it('accepts an empty list: only clients without Origin (not browsers) get in', async () => {

@@ -130,6 +130,15 @@ describe('refused upgrades allocate nothing', () => {
       },
     ],
     ['authenticate rejects', 500, 'auth-failed', /^authentication failed$/, () => Promise.reject(boom)],
+    // Socket.IO's next(new Error(…)), in JavaScript: returned, it is the thrown one (not a 400).
+    ['authenticate returns an Error', 500, 'auth-failed', /^authentication failed$/, () => boom],
+    [
+      'authenticate resolves to an Error',
+      500,
+      'auth-failed',
+      /^authentication failed$/,
+      () => Promise.resolve(boom),
+    ],
   ];
 
   it.each(cases)('%s: HTTP %i, reason %s', async (_name, status, reason, message, authenticate, reported) => {
@@ -190,6 +199,35 @@ describe('refused upgrades allocate nothing', () => {
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
   });
+});
+
+describe("authenticate returning an Error (Socket.IO's next(new Error(…)) in JavaScript)", () => {
+  it.each([
+    ['returned', (error: Error) => error],
+    ['resolved', (error: Error) => Promise.resolve(error)],
+  ])(
+    "%s: answered as a thrown one, close 4500 with refuse: 'close', and onError says what to do",
+    async (_, give) => {
+      const badToken = new Error('bad token');
+      const t = await startQuietServer({
+        refuse: 'close',
+        authenticate: () => give(badToken) as unknown as AuthResult,
+      });
+      expect(await closeRefusal(t.url('ann'))).toEqual({
+        code: 4500,
+        reason: 'authentication failed',
+        retryAfter: undefined,
+      });
+      expectOneAppHookError(t.errors, { hook: 'authenticate', connectionId: undefined, cause: badToken });
+      const reported = t.errors[0] as AppHookError;
+      expect(reported.message).toBe(
+        'App hook authenticate returned an Error: throw it, or return a Refusal to choose the status (its message: bad token)',
+      );
+      expect(reported.stack?.split('\n')[0]).toBe(`AppHookError: ${reported.message}`);
+      await vi.waitFor(() => expect(t.supervisor.stats().resources.closeRefusals).toBe(0), ioWait);
+      expectNoLeaks(t.supervisor);
+    },
+  );
 });
 
 describe('a client that leaves during a slow authenticate leaves nothing behind', () => {

@@ -11,6 +11,7 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createSupervisor, type SupervisorError } from '../../src/index.js';
 import { expectReleased, startClient } from '../client/helpers.js';
+import { idleTimeoutMs, startRulesServer } from '../helpers/rules.js';
 import {
   allDisposed,
   closed,
@@ -19,6 +20,7 @@ import {
   connectRefused,
   expectNoInternalErrors,
   expectNoLeaks,
+  ioWait,
   listenOnLoopback,
   nextMessage,
   startServer,
@@ -383,5 +385,34 @@ describe('both at once while pages move: Socket.IO and the supervisor on one htt
     ws.close();
     await allDisposed(supervisor);
     expectNoLeaks(supervisor);
+  });
+});
+
+// README, "A small per-user limit closes quiet tabs": T = ceil(0.7 × limit) is the limit itself
+// for a limit of 1 or 2, so a user's quiet connections are evicted with no other one asked for.
+describe('a small per-user limit closes quiet tabs, with no new connection asked for', () => {
+  it.each([
+    [1, 1, 1],
+    [2, 2, 1],
+    [3, 2, 0],
+  ])('limit %i, %i quiet connections: %i closed 4001 after idleTimeoutMs', async (limit, tabs, evicted) => {
+    const t = await startRulesServer({ maxConnectionsPerUser: limit });
+    const clients = [];
+    for (let i = 0; i < tabs; i++) {
+      clients.push(await t.open('ann'));
+      t.clock.increment(1); // the first is the longest idle
+    }
+    const closes = clients.slice(0, evicted).map((client) => closed(client.ws));
+    t.clock.increment(idleTimeoutMs);
+    expect((await Promise.all(closes)).map(({ code, reason }) => `${code} ${reason}`)).toEqual(
+      closes.map(() => '4001 evicted: idle'),
+    );
+    expect(t.events.evicted.map((event) => event.connectionId)).toEqual(
+      clients.slice(0, evicted).map((client) => client.id),
+    );
+    await vi.waitFor(() => expect(t.supervisor.connectionsOf('ann')).toHaveLength(tabs - evicted), ioWait);
+    for (const client of clients) client.ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
   });
 });

@@ -275,7 +275,8 @@ describe('membership ends with the connection, however it ends', () => {
     expect(ids(t.supervisor.roomMembers('shared'))).toEqual([other.id]);
     expect(t.supervisor.roomMembers('alone')).toEqual([]);
     expect(roomsOf(t)).toEqual({ rooms: 1, roomMemberships: 1 });
-    expect(victim.handle.rooms.size).toBe(0);
+    // It reads the rooms it ended in (for onClose), though it is a member of none.
+    expect([...victim.handle.rooms]).toEqual(['shared', 'alone']);
     expect(victim.handle.join('shared')).toBe(false); // a kept handle is inert
     expect(victim.handle.leave('shared')).toBe(false);
     expect(t.supervisor.sendToRoom('shared', 'still here')).toBe(1);
@@ -378,20 +379,49 @@ describe('a connection on its way out', () => {
     await closeAll(t, [ann, cy]);
   });
 
-  it('onClose sees the connection in no room, and cannot rejoin', async () => {
-    const seen: Array<{ rooms: string[]; joined: boolean }> = [];
+  it('onClose reads the rooms it ended in (Socket.IO `disconnecting`), though a member of none, and cannot rejoin', async () => {
+    const seen: Array<{
+      rooms: string[];
+      members: string[][];
+      told: number[];
+      joined: boolean;
+      left: boolean;
+    }> = [];
     const t = await startRulesServer({
       onClose: (connection) => {
         const rooms = [...connection.rooms];
-        seen.push({ rooms, joined: connection.join('lobby') });
+        const members = rooms.map((room) => ids(t.supervisor.roomMembers(room)));
+        // The usual "user left" loop: each room it was in hears of it, the leaver is no longer sent to.
+        const told = rooms.map((room) => t.supervisor.sendToRoom(room, `${connection.userId} left ${room}`));
+        seen.push({
+          rooms,
+          members,
+          told,
+          joined: connection.join('lobby'),
+          left: connection.leave('lobby'),
+        });
       },
     });
     const ann = await t.open('ann');
+    const bob = await t.open('bob');
+    const bobInbox = inbox(bob.ws);
     ann.handle.join('lobby');
+    ann.handle.join('kitchen');
+    ann.handle.leave('kitchen');
+    ann.handle.join('attic');
+    bob.handle.join('lobby');
+    const annDisposed = nextEvent(t.supervisor, 'disposed', (event) => event.connectionId === ann.id);
+    const toBob = nextMessage(bob.ws);
     ann.ws.close();
-    await allDisposed(t.supervisor);
-    expect(seen).toEqual([{ rooms: [], joined: false }]);
-    expect(roomsOf(t)).toEqual({ rooms: 0, roomMemberships: 0 });
-    expectNoLeaks(t.supervisor);
+    await annDisposed;
+    expect(seen).toEqual([
+      { rooms: ['lobby', 'attic'], members: [[bob.id], []], told: [1, 0], joined: false, left: false },
+    ]);
+    expect(await toBob).toBe('ann left lobby');
+    expect([...ann.handle.rooms]).toEqual(['lobby', 'attic']); // as onClose read them, kept
+    await flush(bob.ws);
+    expect(bobInbox).toEqual(['ann left lobby', 'flush']);
+    expect(roomsOf(t)).toEqual({ rooms: 1, roomMemberships: 1 });
+    await closeAll(t, [bob]);
   });
 });

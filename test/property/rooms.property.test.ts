@@ -55,7 +55,7 @@ it('join, leave, sendToRoom and connections ending agree with a model of the roo
       const t = await startRulesServer({ maxRoomsPerConnection: CAP });
       const clients: Client[] = [];
       for (let i = 0; i < CLIENTS; i++) clients.push(await t.open(`u${i}`));
-      // The model: each open client's rooms (join order), and each room's members (join order).
+      // The model: each client's rooms (join order; once ended, those it ended in), and each room's members (join order).
       const open = new Set(clients.map((_, i) => i));
       const roomsOf = clients.map(() => new Set<string>());
       const members = new Map<string, Set<number>>(ROOMS.map((r) => [r, new Set()]));
@@ -93,7 +93,8 @@ it('join, leave, sendToRoom and connections ending agree with a model of the roo
             membersOf(o.room).add(o.client);
           }
         } else if (o.op === 'leave') {
-          const was = roomsAt(o.client).delete(o.room);
+          // A disposed client's rooms are the ones it ended in: leave() changes them no more.
+          const was = open.has(o.client) && roomsAt(o.client).delete(o.room);
           membersOf(o.room).delete(o.client);
           expect(clientAt(o.client).handle.leave(o.room), what).toBe(was);
         } else if (o.op === 'send') {
@@ -109,8 +110,8 @@ it('join, leave, sendToRoom and connections ending agree with a model of the roo
           else target.handle.close(4000, 'bye');
           await disposed;
           open.delete(o.client);
+          // Its memberships go; its `rooms` keeps reading the rooms it ended in (for onClose).
           for (const r of roomsAt(o.client)) membersOf(r).delete(o.client);
-          roomsAt(o.client).clear();
         }
         check(what);
       }

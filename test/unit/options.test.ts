@@ -580,6 +580,13 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     ['pingTimeout', /here probably "heartbeatIntervalMs"/],
     ['cors', /here probably "allowedOrigins"/],
     ['maxHttpBufferSize', /here probably "maxPayloadBytes"/],
+    ['adapter', /here probably "cluster"/], // Socket.IO's Redis adapter
+    [
+      'connectionStateRecovery',
+      /; there is no connection state recovery: the reconnecting client sends the id of the last message it got/,
+    ],
+    ['transports', /; WebSocket only: there is no long-polling fallback, received/],
+    ['serveClient', /; the server serves no client: bundle ws-supervisor\/client /],
     ['port', /; the supervisor listens on no port of its own: supervisor\.attach\(server\), received/],
     ['server', /; the supervisor listens on no port of its own: supervisor\.attach\(server\), received/],
     ['path', /; the path goes to attach\(\): supervisor\.attach\(server, \{ path \}\), received/],

@@ -326,6 +326,7 @@ describe("the README's list of the client's events", () => {
         reason: true,
         retryAfterMs: true,
         wasClean: true,
+        opened: true,
         kind: true,
         next: true,
       } satisfies Record<keyof ClientEvents['close'], true>),
