@@ -241,8 +241,8 @@ const dispositionAfter = (event: ClientEvent) =>
 const MAX_WAIT_MS = 2_147_483_647;
 
 /**
- * The reconnecting client's statechart (see the diagram at the top of this
- * file and docs/machines/client.md). Its `socket` actor is a placeholder:
+ * The reconnecting client's statechart (chart: docs/machines/client.svg in
+ * the package, or `ws-supervisor chart --machine client`). Its `socket` actor is a placeholder:
  * `createClient()` from ws-supervisor/client provides the real one; use that,
  * unless you bind the machine to a socket of your own.
  *

@@ -126,8 +126,9 @@ const closeAndDrain = (reason: DisposeReason, code: number, text: string) =>
   }) as const;
 
 /**
- * The connection actor's statechart: connecting → active → draining → disposed (see the
- * diagram at the top of this file and docs/machines/connection.md). Its socket actions are
+ * The connection actor's statechart: connecting → active → draining → disposed (chart:
+ * docs/machines/connection.svg in the package, or `ws-supervisor chart --machine connection`).
+ * Its socket actions are
  * placeholders that `createSupervisor()` provides; import it for charts and tests.
  */
 export const connectionMachine = setup({

@@ -95,7 +95,8 @@ export type HubRequest =
 
 /**
  * The hub's statechart: the runtime's shutdown, unpaced or in batches, bounded by its
- * deadline (see the diagram at the top of this file and docs/machines/hub.md). Exported for
+ * deadline (chart: docs/machines/hub.svg in the package, or `ws-supervisor chart --machine
+ * hub`). Exported for
  * charts and tests; each `createSupervisor()` runs one.
  */
 export const hubMachine = setup({

@@ -76,8 +76,8 @@ export type LeaseEvent =
     };
 
 /**
- * The lease's statechart (cluster mode): renewal, reconciliation and the reaper (see the
- * diagram at the top of this file and docs/machines/lease.md). Its store calls are
+ * The lease's statechart (cluster mode): renewal, reconciliation and the reaper (chart:
+ * docs/machines/lease.svg in the package, or `ws-supervisor chart --machine lease`). Its store calls are
  * placeholder actors that the runtime provides; exported for charts and tests.
  */
 export const leaseMachine = setup({

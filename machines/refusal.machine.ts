@@ -49,8 +49,8 @@ const terminate = { target: '#refusal.done', actions: 'terminateSocket' } as con
 
 /**
  * The close refusal's statechart (`refuse: 'close'`): complete the handshake, send the close
- * frame, end when the socket closes or at `timeoutMs` (see the diagram at the top of this
- * file and docs/machines/refusal.md). Exported for charts and tests.
+ * frame, end when the socket closes or at `timeoutMs` (chart:
+ * docs/machines/refusal.svg in the package, or `ws-supervisor chart --machine refusal`). Exported for charts and tests.
  */
 export const refusalMachine = setup({
   types: {} as { context: RefusalInput; input: RefusalInput; events: RefusalEvent },

@@ -38,8 +38,8 @@ export type StoreWatchdogEvent = {
 
 /**
  * The store watchdog's statechart (cluster mode): one periodic check of the deadlines of a
- * Redis connection's commands in flight, idle when none is (see the diagram at the top of
- * this file and docs/machines/watchdog.md). Exported for charts and tests.
+ * Redis connection's commands in flight, idle when none is (chart:
+ * docs/machines/watchdog.svg in the package, or `ws-supervisor chart --machine watchdog`). Exported for charts and tests.
  */
 export const storeWatchdogMachine = setup({
   types: {} as { context: StoreWatchdogContext; input: StoreWatchdogInput; events: StoreWatchdogEvent },

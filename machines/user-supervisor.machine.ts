@@ -206,7 +206,8 @@ const ENDS = { type: 'forgetChild', params: { ends: true } } as const;
 
 /**
  * The user supervisor's statechart: one user's connections, the per-user limit and the
- * eviction rule (see the diagram at the top of this file and docs/machines/supervisor.md).
+ * eviction rule (chart:
+ * docs/machines/supervisor.svg in the package, or `ws-supervisor chart --machine supervisor`).
  * Exported for charts and tests; `createSupervisor()` runs one per user with a connection.
  */
 export const userSupervisorMachine = setup({

@@ -3,7 +3,7 @@
  * files. `npm run charts` uses it to regenerate docs/machines/.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MissingPeerError } from '../errors.js';
 import { type ChartName, charts, machineGraph, renderChart } from './index.js';
@@ -21,9 +21,10 @@ Options:
                      dashboard (files are named by the chart name)
   --format <format>  mermaid (default), dot, json, svg, or markdown (a page with
                      the Mermaid block); repeat it to write several formats
-  --out <path>       write to this file instead of stdout. With --machine all or
-                     several formats it names a directory, which gets one
-                     <machine>.<ext> per machine and format
+  --out <path>       write to this file instead of stdout (missing folders are
+                     created). With --machine all, several formats, or a
+                     trailing / it names a directory, which gets one
+                     <machine>.<ext> per machine and format. --out - is stdout
   -h, --help         show this help
 
 Examples:
@@ -98,25 +99,33 @@ function ignoreClosedPipe(error: NodeJS.ErrnoException): void {
 }
 
 async function write({ machines, formats, out }: Exclude<ReturnType<typeof readArgs>, 'help'>) {
-  if (out === undefined) {
-    const chart = await render(machines[0] as ChartName, formats[0] as CliFormat);
+  // Everything is rendered before anything is written: an SVG without elkjs (or any other
+  // failure to render) leaves no half-written directory behind.
+  const outputs: { name: ChartName; format: CliFormat; text: string }[] = [];
+  for (const name of machines) {
+    for (const format of formats) {
+      outputs.push({ name, format, text: await render(name, format, formats.includes('svg')) });
+    }
+  }
+  if (out === undefined || out === '-') {
     if (!process.stdout.listeners('error').includes(ignoreClosedPipe))
       process.stdout.on('error', ignoreClosedPipe);
-    process.stdout.write(chart);
+    process.stdout.write((outputs[0] as (typeof outputs)[number]).text);
     return 0;
   }
-  if (machines.length === 1 && formats.length === 1) {
-    await writeFile(out, await render(machines[0] as ChartName, formats[0] as CliFormat));
+  // A trailing slash names a directory, as --machine all's --out does.
+  const directory = outputs.length > 1 || out.endsWith('/') || out.endsWith(sep);
+  if (!directory) {
+    await mkdir(dirname(out), { recursive: true });
+    await writeFile(out, (outputs[0] as (typeof outputs)[number]).text);
     console.error(`wrote ${out}`);
     return 0;
   }
   await mkdir(out, { recursive: true });
-  for (const name of machines) {
-    for (const format of formats) {
-      const file = join(out, `${name}.${EXTENSIONS[format]}`);
-      await writeFile(file, await render(name, format));
-      console.error(`wrote ${file}`);
-    }
+  for (const { name, format, text } of outputs) {
+    const file = join(out, `${name}.${EXTENSIONS[format]}`);
+    await writeFile(file, text);
+    console.error(`wrote ${file}`);
   }
   return 0;
 }
@@ -155,13 +164,17 @@ function readArgs(argv: string[]) {
   const machines = machine === 'all' ? NAMES : [machine as ChartName];
   const out = values.out?.[0];
   if (out === '') throw new UsageError('--out needs a path');
-  if (out === undefined && (machines.length > 1 || formats.length > 1)) {
-    throw new UsageError('--machine all and several --format write one file each: give --out <directory>');
+  if ((out === undefined || out === '-') && (machines.length > 1 || formats.length > 1)) {
+    throw new UsageError(
+      `--machine all and several --format write one file each: give --out <directory>${out === '-' ? ', not -' : ''}`,
+    );
   }
   return { machines, formats: formats as CliFormat[], out };
 }
 
-function render(name: ChartName, format: CliFormat): Promise<string> {
-  if (format === 'markdown') return Promise.resolve(toMarkdown(name, machineGraph(charts[name])));
+/** `withSvg`: the SVG is written next to the Markdown page, which then links it. */
+function render(name: ChartName, format: CliFormat, withSvg: boolean): Promise<string> {
+  if (format === 'markdown')
+    return Promise.resolve(toMarkdown(name, machineGraph(charts[name]), { picture: withSvg }));
   return renderChart(charts[name], { format });
 }

@@ -2,16 +2,26 @@
  * Graphviz DOT text (`dot -Tsvg connection.dot`). A compound or parallel state
  * is a cluster holding an invisible anchor node named after the state, so an
  * edge to or from the state is drawn to the cluster's border (`lhead`/`ltail`,
- * with `compound=true`). Parallel regions, a parallel root's too, are dashed clusters.
+ * with `compound=true`), unless one end is inside the other's cluster (Graphviz
+ * ignores the clip there, with a warning). Parallel regions, a parallel root's
+ * too, are dashed clusters. The transitions between two states share one edge,
+ * a label line each; delays get edges of their own, dashed, as in the SVG.
  */
-import type { ChartEdge, ChartGraph, ChartNode } from './graph.js';
-import { childrenOf, compartment, drawnEdges, isParallelRoot, rootNote, transitionLabel } from './labels.js';
+import type { ChartGraph, ChartNode } from './graph.js';
+import { type Arrow, arrows, childrenOf, compartment, isParallelRoot, rootNote } from './labels.js';
 
 export function toDot(graph: ChartGraph): string {
   const byId = new Map(graph.nodes.map((node) => [node.id, node]));
   const isCluster = (id: string) => {
     const type = byId.get(id)?.type;
     return type === 'compound' || type === 'parallel';
+  };
+  /** Whether state `id` is `ancestor` or inside it. */
+  const within = (id: string, ancestor: string) => {
+    for (let at: string | null | undefined = id; at != null; at = byId.get(at)?.parent) {
+      if (at === ancestor) return true;
+    }
+    return false;
   };
   const lines: string[] = [
     `// ${graph.machine.replace(/\r\n|[\r\n\u2028\u2029]/g, ' ')}: generated from the machine definition by ws-supervisor; do not edit.`,
@@ -55,17 +65,30 @@ export function toDot(graph: ChartGraph): string {
       `  ${quote('[any]')} [shape=note, label=${quote(`${rootListed.map(escapeDot).join('\\l')}\\l`, true)}];`,
     );
   }
-  for (const edge of drawnEdges(graph)) lines.push(`  ${arrow(edge, isCluster)}`);
+  for (const drawn of arrows(graph)) lines.push(`  ${arrow(drawn, isCluster, within)}`);
   lines.push('}');
   return `${lines.join('\n')}\n`;
 }
 
-function arrow(edge: ChartEdge, isCluster: (id: string) => boolean): string {
-  const attributes = [`label=${quote(transitionLabel(edge))}`];
-  if (isCluster(edge.source)) attributes.push(`ltail=${cluster(edge.source)}`);
-  if (isCluster(edge.target) && edge.target !== edge.source) attributes.push(`lhead=${cluster(edge.target)}`);
-  return `${quote(edge.source)} -> ${quote(edge.target)} [${attributes.join(', ')}];`;
+function arrow(
+  { source, target, delay, labels }: Arrow,
+  isCluster: (id: string) => boolean,
+  within: (id: string, ancestor: string) => boolean,
+): string {
+  // One line per transition, left-aligned when there are several (`\l` ends each line).
+  const text =
+    labels.length === 1 ? escapeDot(labels[0] as string) : `${labels.map(escapeDot).join('\\l')}\\l`;
+  const attributes = [`label=${quote(text, true)}`];
+  // Clipped to a cluster's border only when the other end is outside it: Graphviz ignores
+  // (and warns about) an ltail whose head is inside the tail's cluster, and the reverse.
+  if (isCluster(source) && !within(target, source)) attributes.push(`ltail=${cluster(source)}`);
+  if (isCluster(target) && !within(source, target)) attributes.push(`lhead=${cluster(target)}`);
+  if (delay) attributes.push(`style=dashed, color="${DELAY_COLOR}", fontcolor="${DELAY_COLOR}"`);
+  return `${quote(source)} -> ${quote(target)} [${attributes.join(', ')}];`;
 }
+
+/** The colour of a delay's edge, the SVG's. */
+const DELAY_COLOR = '#b45309';
 
 /** A state's label: its key, then its entry actions, internal transitions and exit actions, left-aligned. */
 function label(node: ChartNode, listed: string[]): string {

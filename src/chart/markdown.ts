@@ -1,7 +1,8 @@
 /**
  * The Markdown page of a chart (docs/machines/<name>.md): a short intro, the
- * Mermaid block GitHub renders, the SVG next to it, and the machine's
- * vocabulary, so a reviewer reads the diff of a machine change in one place.
+ * Mermaid block GitHub renders, a link to the SVG when one is written next to
+ * it, and the machine's vocabulary, so a reviewer reads the diff of a machine
+ * change in one place.
  */
 import type { ChartGraph } from './graph.js';
 import { isStateDone } from './labels.js';
@@ -23,6 +24,36 @@ const INTROS: Record<string, string> = {
     'per-connection path. It drives shutdown: every user supervisor drains, at once or in ' +
     'batches one `batchInterval` apart (`pacing`), whatever is left at the deadline is ' +
     'terminated, and it stops when the last user supervisor has ended.',
+  lease:
+    "Cluster mode's lease, one per supervisor: it holds this node's lease in the cluster-wide " +
+    'slot book and keeps the book honest with two timers, whatever the number of sockets. ' +
+    '`renewal` renews the lease every `renewInterval` (at once on `RENEW_NOW`, when the store ' +
+    'reconnects or answers again after an outage); a lost lease or work left by an outage sends it ' +
+    'to `reconciling`, which books again what this node holds while `keepAlive` keeps the lease ' +
+    'renewed beside it. `reaper` removes the entries of dead nodes every `reapInterval`. A failed ' +
+    'start is retried every `retryInterval`.',
+  watchdog:
+    'One per Redis connection of the slot store (cluster mode): the deadlines of the commands in ' +
+    'flight, checked by one periodic timer instead of one timer per command (Redis answers in ' +
+    'order, so the oldest command is the first overdue). While anything is in flight it ticks ' +
+    'every `period` (`checking` lets the connection fail what is overdue); with nothing in flight ' +
+    'it is `idle` and holds no timer until the connection sends `WATCH`.',
+  refusal:
+    "One per refusal sent as a close frame (`refuse: 'close'`), so a browser can read why it was " +
+    'refused; it holds no slot and belongs to no user. It completes the handshake, sends the close ' +
+    'frame (4000 + the HTTP status, and a short reason) once the socket is open, and ends in ' +
+    '`done` when the socket has closed; a peer that has not completed the close within ' +
+    '`refusalTimeout`, a socket error or `TERMINATE` terminates the socket.',
+  client:
+    'The reconnecting client of `ws-supervisor/client`, one per `createClient()`; it ends only in ' +
+    '`closed`, when the app calls `close()`. `connection` owns the socket: leaving it for any reason ' +
+    'stops the socket actor. A closed socket leads, by its close code, to `waiting` (a backoff, a ' +
+    'spread after a shutdown, or a prompt retry after an expired session, then `retryDelay`) or to ' +
+    '`suspended` (evicted: until the user is active again; a normal close or a 4xx refusal: until ' +
+    "the app's `RESUME`). With a " +
+    'silence timeout, `open.watched` gives up a socket not heard from for the whole timeout, as ' +
+    'a device going offline (`NETWORK_OFFLINE`) does; `closing` waits at most `closeTimeout` for ' +
+    "the server's answer to the app's `close()`.",
   // The root is parallel, which the diagrams do not mark at the top level: say it here.
   dashboard:
     "The mounted dashboard's clock (`ws-supervisor/dashboard`): one actor per dashboard while at " +
@@ -31,7 +62,17 @@ const INTROS: Record<string, string> = {
     '`pollInterval`; `burst` gathers the events `NOTICED` during a `batchWindow` into one flush.',
 };
 
-export function toMarkdown(name: string, graph: ChartGraph): string {
+/** Options of `toMarkdown()`. */
+export interface MarkdownOptions {
+  /** The SVG (`<name>.svg`) is written next to the page: link it. Otherwise say how to draw it. */
+  picture?: boolean;
+}
+
+/**
+ * The page of chart `name`: its intro (ours have one each, another machine a generic line),
+ * the Mermaid block, and the events, invoked actors, guards and delays it uses.
+ */
+export function toMarkdown(name: string, graph: ChartGraph, options: MarkdownOptions = {}): string {
   const intro = INTROS[name] ?? `State chart of the \`${graph.machine}\` machine.`;
   const list = (items: string[]) =>
     items.length === 0 ? 'none' : items.map((item) => `\`${item}\``).join(', ');
@@ -49,11 +90,16 @@ export function toMarkdown(name: string, graph: ChartGraph): string {
   return [
     `# ${name} (\`${graph.machine}\` machine)`,
     '',
-    '<!-- Generated from the machine definition by `npm run charts`; do not edit by hand. -->',
+    // `npm run charts` is our script; a user's pages come from the command itself, and so do ours.
+    '<!-- Generated from the machine definition by `ws-supervisor chart`; do not edit by hand. -->',
     '',
     intro,
     '',
-    `Picture: [${name}.svg](${name}.svg) (delays are dashed arrows there, and the regions of a`,
+    ...(options.picture === true
+      ? [`Picture: [${name}.svg](${name}.svg) (delays are dashed arrows there, and the regions of a`]
+      : [
+          `Picture: \`ws-supervisor chart --machine ${name} --format svg\` draws it (delays are dashed arrows there, and the regions of a`,
+        ]),
     "parallel state, which run side by side, dashed boxes). A state's box lists its `entry /` and",
     '`exit /` actions and its internal transitions: a transition written inside a state is',
     'internal, no state is exited or entered.',

@@ -210,8 +210,11 @@ describe('ws-supervisor chart', { concurrent: true, timeout: 60_000 }, () => {
 
   it.for([
     [
-      'a file in a directory that does not exist',
-      (dir: string) => ['--out', join(dir, 'no', 'such', 'x.mmd')],
+      'a file in a folder that is a file',
+      (dir: string) => {
+        writeFileSync(join(dir, 'file'), '');
+        return ['--out', join(dir, 'file', 'x.mmd')];
+      },
     ],
     [
       'a directory where a file is',

@@ -21,15 +21,18 @@ describe('DOT', () => {
     expect(text).toContain(
       '"connecting" -> "active" [label="SOCKET_OPENED / runOpenHook", lhead="cluster_active"];',
     );
+    const activeToDraining = text.split('\n').find((line) => line.startsWith('  "active" -> "draining" ['));
+    expect(activeToDraining).toContain(
+      '\\lEVICT / recordEnd(reason: \\"evicted\\", closeCode: 4001), closeSocket\\l',
+    );
+    expect(activeToDraining).toMatch(/", ltail="cluster_active"\];$/);
     expect(text).toContain(
-      '"active" -> "draining" [label="EVICT / recordEnd(reason: \\"evicted\\", closeCode: 4001), closeSocket", ' +
-        'ltail="cluster_active"];',
+      '"connecting" -> "disposed" [label="after connectTimeout / abortHandshake, recordEnd(reason: \\"connect-timeout\\")", ' +
+        'style=dashed, color="#b45309", fontcolor="#b45309"];',
     );
     expect(text).toContain(
-      '"connecting" -> "disposed" [label="after connectTimeout / abortHandshake, recordEnd(reason: \\"connect-timeout\\")"];',
-    );
-    expect(text).toContain(
-      '"active.heartbeat.awaitingPong" -> "disposed" [label="after pongTimeout / terminateSocket, recordEnd(reason: \\"dead-peer\\")"];',
+      '"active.heartbeat.awaitingPong" -> "disposed" [label="after pongTimeout / terminateSocket, recordEnd(reason: \\"dead-peer\\")", ' +
+        'style=dashed, color="#b45309", fontcolor="#b45309"];',
     );
     expect(text).toContain('"disposed" [label="disposed", peripheries=2];');
     expect(text).toContain('"[*]" -> "connecting";');
@@ -42,7 +45,7 @@ describe('DOT', () => {
     expect(text).toContain('subgraph "cluster_poll" {\n    label="poll"; style="rounded,dashed";');
     expect(text).toContain('subgraph "cluster_burst" {\n    label="burst"; style="rounded,dashed";');
     expect(text).not.toContain('"[*]" ->'); // no initial state at the top: both regions are entered
-    expect(await renderChart(charts.hub, { format: 'dot' })).not.toContain('dashed');
+    expect(await renderChart(charts.hub, { format: 'dot' })).not.toContain('rounded,dashed');
   });
 
   it('writes every state and every drawn edge, and lists internal transitions in the box', async () => {
@@ -50,8 +53,12 @@ describe('DOT', () => {
       const graph = machineGraph(machine);
       const text = await renderChart(machine, { format: 'dot' });
       for (const node of graph.nodes) expect(text).toContain(`"${node.id}" [`);
+      // One edge per source, target and style (a delay's own), as the SVG draws them.
       const drawn = graph.edges.filter((edge) => edge.source !== '' && !edge.internal);
-      expect(text.match(/^ {2}"[^"]*" -> "[^"]*" \[label=/gm)?.length ?? 0).toBe(drawn.length);
+      const pairs = new Set(
+        drawn.map((edge) => JSON.stringify([edge.source, edge.target, edge.kind === 'delay'])),
+      );
+      expect(text.match(/^ {2}"[^"]*" -> "[^"]*" \[label=/gm)?.length ?? 0).toBe(pairs.size);
     }
     const supervisor = await renderChart(charts.supervisor, { format: 'dot' });
     expect(supervisor).toContain(
@@ -73,6 +80,64 @@ describe('DOT', () => {
     expect(connection).toContain(
       '"[any]" [shape=note, label="connection (the machine)\\lentry / bindTransport\\l"];',
     );
+  });
+
+  // A charts user trial: `connecting → disposed` was six edges, one per event, side by side.
+  it('merges the transitions between two states into one edge, a line each; a delay is its own dashed edge', async () => {
+    const text = await renderChart(charts.connection, { format: 'dot' });
+    const edges = text.split('\n').filter((line) => line.startsWith('  "connecting" -> "disposed" '));
+    expect(edges).toEqual([
+      '  "connecting" -> "disposed" [label="SOCKET_CLOSED / recordEnd\\lSOCKET_ERRORED / abortHandshake, recordEnd(reason: \\"error\\")\\l' +
+        'EVICT / abortHandshake, recordEnd(reason: \\"evicted\\")\\lDRAIN / abortHandshake, recordEnd\\l' +
+        'TERMINATE / abortHandshake, recordEnd(reason: \\"shutdown\\")\\l"];',
+      '  "connecting" -> "disposed" [label="after connectTimeout / abortHandshake, recordEnd(reason: \\"connect-timeout\\")", ' +
+        'style=dashed, color="#b45309", fontcolor="#b45309"];',
+    ]);
+    for (const name of Object.keys(charts) as (keyof typeof charts)[]) {
+      const text = await renderChart(charts[name], { format: 'dot' });
+      // No two edges share a source, a target and a style.
+      const keys = text
+        .split('\n')
+        .filter((line) => / -> .*\[label=/.test(line))
+        .map(
+          (line) =>
+            `${line.slice(0, line.indexOf(' [label='))}${line.includes('style=dashed') ? ' dashed' : ''}`,
+        );
+      expect(new Set(keys).size, name).toBe(keys.length);
+      // The same text at every run: it diffs cleanly.
+      expect(await renderChart(charts[name], { format: 'dot' }), name).toBe(text);
+    }
+  });
+
+  // Graphviz ignores an lhead whose cluster holds the tail, or an ltail whose cluster holds the
+  // head ("head is inside tail cluster"), and warns: the lease's INCARNATION_CHANGED
+  // (`renewal → reconciling`) and its keep-alive's way back to `reconciling` had them.
+  it('clips an edge to a cluster only when its other end is outside the cluster', async () => {
+    const lease = await renderChart(charts.lease, { format: 'dot' });
+    expect(lease).toContain(
+      '"holding.renewal" -> "holding.renewal.reconciling" [label="INCARNATION_CHANGED / leaseLost", lhead="cluster_holding.renewal.reconciling"];',
+    );
+    expect(lease).toContain(
+      '"holding.renewal.reconciling.keepAlive.renewing" -> "holding.renewal.reconciling" [label="onDone (renewLease) [isLost] / leaseLost"];',
+    );
+    for (const name of Object.keys(charts) as (keyof typeof charts)[]) {
+      const graph = machineGraph(charts[name]);
+      const parent = new Map(graph.nodes.map((node) => [node.id, node.parent]));
+      const inside = (id: string, ancestor: string) => {
+        for (let at: string | null | undefined = id; at != null; at = parent.get(at))
+          if (at === ancestor) return true;
+        return false;
+      };
+      const text = await renderChart(charts[name], { format: 'dot' });
+      for (const match of text.matchAll(/^ *"([^"]*)" -> "([^"]*)" \[(.*)\];$/gm)) {
+        const [line, tail, head, attributes] = match as unknown as [string, string, string, string];
+        const lhead = attributes.match(/lhead="cluster_([^"]*)"/)?.[1];
+        const ltail = attributes.match(/ltail="cluster_([^"]*)"/)?.[1];
+        // A cluster's anchor node is the state's own id, inside its cluster.
+        if (lhead !== undefined) expect(inside(tail, lhead), `${name}: ${line}`).toBe(false);
+        if (ltail !== undefined) expect(inside(head, ltail), `${name}: ${line}`).toBe(false);
+      }
+    }
   });
 
   it('escapes quotes and backslashes in labels', async () => {

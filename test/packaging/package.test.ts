@@ -472,7 +472,8 @@ describe('the packed package in a fresh app', () => {
     const stray = paths.filter(
       (path) =>
         !/^(package\.json|README\.md|CHANGELOG\.md|LICENSE)$/.test(path) &&
-        !/^dist\/(src|machines|examples\/reference-server)\/.+\.(js|d\.ts)$/.test(path),
+        !/^dist\/(src|machines|examples\/reference-server)\/.+\.(js|d\.ts)$/.test(path) &&
+        !/^docs\/(machines\/[a-z]+\.(md|svg)|cluster-store\.md)$/.test(path),
     );
     expect(stray).toEqual([]);
     const untyped = paths.filter(
@@ -480,6 +481,43 @@ describe('the packed package in a fresh app', () => {
         /^dist\/(src|machines)\/.+\.js$/.test(path) && !paths.includes(path.replace(/\.js$/, '.d.ts')),
     );
     expect(untyped).toEqual([]);
+  });
+
+  // The README's chart pictures and its links to the chart pages and docs/cluster-store.md are
+  // relative: in node_modules, and on a registry's page that resolves them against the package,
+  // they work only if the files ship. The dashboard's screenshot (a 265 kB PNG) is left out.
+  it('ships every file of docs/ that the README links to, but the dashboard screenshot', () => {
+    const readme = readFileSync(join(app, 'node_modules', 'ws-supervisor', 'README.md'), 'utf8');
+    const linked = [
+      ...new Set([...readme.matchAll(/\]\((docs\/[^)#\s]+)/g)].map((match) => match[1] as string)),
+    ];
+    expect(linked).toEqual(expect.arrayContaining(['docs/machines/connection.svg', 'docs/cluster-store.md']));
+    const missing = linked.filter(
+      (path) =>
+        path !== 'docs/dashboard.png' && !existsSync(join(app, 'node_modules', 'ws-supervisor', path)),
+    );
+    expect(missing).toEqual([]);
+    // The pages link their pictures, next to them.
+    const page = readFileSync(join(app, 'node_modules', 'ws-supervisor', 'docs/machines/hub.md'), 'utf8');
+    expect(page).toContain('[hub.svg](hub.svg)');
+  });
+
+  // The machines' TSDoc said "see the diagram at the top of this file": a .d.ts has no such
+  // diagram. It names the chart that ships instead, and that file is there.
+  it("the machines' TSDoc points at charts that ship, not at a diagram the .d.ts lacks", () => {
+    const installed = join(app, 'node_modules', 'ws-supervisor');
+    const declarations = packed
+      .map((file) => file.path)
+      .filter((path) => /^dist\/machines\/.+\.machine\.d\.ts$/.test(path));
+    expect(declarations.length).toBeGreaterThanOrEqual(7);
+    const charts: string[] = [];
+    for (const path of declarations) {
+      const text = readFileSync(join(installed, path), 'utf8');
+      expect(text, path).not.toMatch(/top of\s+(\*\s+)?this\s+(\*\s+)?file/);
+      charts.push(...[...text.matchAll(/docs\/machines\/[a-z]+\.svg/g)].map((match) => match[0]));
+    }
+    expect(charts.length).toBeGreaterThanOrEqual(7);
+    for (const chart of charts) expect(existsSync(join(installed, chart)), chart).toBe(true);
   });
 
   it('the ws-supervisor command: --version, and serve starts the reference server and drains on SIGTERM', async () => {
