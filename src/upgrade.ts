@@ -85,6 +85,13 @@ type AuthOutcome = { auth: AuthResult } | { error: unknown };
 const isPending = (verdict: unknown): verdict is PromiseLike<AuthResult> => isThenable(verdict);
 
 /**
+ * An Error that authenticate returned instead of throwing it. Not a Refusal, ours or
+ * another copy's that this one cannot honour (named so: a 400 that says why, user-id.ts).
+ */
+const isReturnedError = (auth: unknown): auth is Error =>
+  auth instanceof Error && !(auth instanceof Refusal) && auth.name !== 'Refusal';
+
+/**
  * What onError gets for an Error that authenticate returned (or resolved to), the JavaScript
  * habit of Socket.IO's `next(new Error(…))`: a failing hook, as if it had thrown it (500 or
  * 4500), with that Error as its cause and a message saying what to do instead.
@@ -349,7 +356,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
           return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
         }
         auth = error; // issue 11 (3): a thrown Refusal is the app's answer, not a failure
-      } else if (outcome.auth instanceof Error && !(outcome.auth instanceof Refusal)) {
+      } else if (isReturnedError(outcome.auth)) {
         // Socket.IO's next(new Error(…)) habit, in JavaScript: a returned Error is a thrown one.
         report(returnedError(outcome.auth));
         return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
