@@ -593,10 +593,14 @@ export interface LabelLine {
 
 /**
  * An arrow's labels as lines to draw. A label wider than LABEL_WRAP breaks after its trigger
- * (`BUFFER_OVERFLOWED /`) and between its actions, and an action still wider between its params
+ * (`BUFFER_OVERFLOWED /`), before its guard (`SOCKET_CLOSED` then `[needsTheApp] /`, indented)
+ * and between its actions, and an action still wider between its params
  * (`recordEnd(reason: "slow-consumer",` then `closeCode: 4008),` indented once more, so the
  * params never read as an action of their own): a transition with two actions and their params
- * read as one line wider than the chart's states together.
+ * read as one line wider than the chart's states together. The guard's break keeps client.svg
+ * within 1,200px (readme-width.test.ts) with `closing`'s two arrows to `closed`: the arrows out of
+ * `connection` have their labels side by side in one layer, and their triggers were the widest
+ * lines in it.
  */
 function labelLines(labels: string[]): LabelLine[] {
   const lines: LabelLine[] = [];
@@ -623,6 +627,16 @@ export function labelWidth(lines: LabelLine[]): number {
   return Math.max(...lines.map((line) => textWidth(line.text, FONT.edge) + line.indent * LABEL_INDENT));
 }
 
+/** A trigger cut before its guard: `SOCKET_CLOSED`, `[needsTheApp] /` (indented once). */
+function triggerPieces(trigger: string): Piece[] {
+  const guard = trigger.indexOf(' [');
+  if (guard < 0) return [{ text: trigger, indent: 0 }];
+  return [
+    { text: trigger.slice(0, guard), indent: 0 },
+    { text: trigger.slice(guard + 1), indent: 1 },
+  ];
+}
+
 /** A piece of a label, and how far its line is indented when it starts one. */
 interface Piece {
   text: string;
@@ -633,12 +647,13 @@ interface Piece {
  * A label cut where it may wrap, each piece keeping the separator before the cut:
  * `EVICT / a(x: 1, y: 2), b` is `EVICT /`, `a(x: 1,`, `y: 2),`, `b`: after the trigger, between
  * actions (indent 1) and between an action's params (indent 2). Commas deeper in the params or
- * in quoted strings are not places to cut.
+ * in quoted strings are not places to cut. A trigger with a guard is cut before it too
+ * (`SOCKET_CLOSED`, `[needsTheApp] /`, indent 1).
  */
 function breakPoints(label: string): Piece[] {
   const slash = label.indexOf(' / ');
-  if (slash < 0) return [{ text: label, indent: 0 }];
-  const pieces: Piece[] = [{ text: label.slice(0, slash + 2), indent: 0 }];
+  if (slash < 0) return triggerPieces(label);
+  const pieces: Piece[] = triggerPieces(label.slice(0, slash + 2));
   const actions = label.slice(slash + 3);
   let depth = 0;
   let quoted = false;

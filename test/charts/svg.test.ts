@@ -219,6 +219,41 @@ describe('SVG specifics', () => {
     readSvg(text);
   });
 
+  // client.svg's arrows out of `connection` have their labels side by side in one layer, and
+  // `SOCKET_CLOSED [needsTheApp] /` and its like were its widest lines: with `closing`'s two
+  // arrows to `closed` it was 1,469px wide. A long trigger breaks before its guard.
+  it('wraps a long trigger before its guard, the guard indented on the next line', async () => {
+    const machine = setup({
+      guards: { needsTheApplicationToResume: () => true },
+      actions: { recordClose: () => {} },
+    }).createMachine({
+      id: 'wrap',
+      initial: 'open',
+      states: {
+        open: {
+          on: {
+            SOCKET_CLOSED: {
+              guard: 'needsTheApplicationToResume',
+              target: 'suspended',
+              actions: 'recordClose',
+            },
+          },
+        },
+        suspended: {},
+      },
+    });
+    const svg = readSvg(await renderChart(machine, { format: 'svg' }));
+    const lines = all(svg, (e) => classes(e).includes('edge-label')).map((line) => [
+      line.text,
+      classes(line).includes('continued'),
+    ]);
+    expect(lines).toEqual([
+      ['SOCKET_CLOSED', false],
+      ['[needsTheApplicationToResume] /', true],
+      ['recordClose', true],
+    ]);
+  });
+
   // DOT drew a history state as a circle; the SVG drew it as any state's box.
   it('marks a history state with a circled H, in its box, beside its name', async () => {
     const machine = setup({}).createMachine({
