@@ -11,7 +11,7 @@
  *   connection ──NETWORK_OFFLINE──▶ raises SOCKET_CLOSED 1006 "the device went offline": lost, as above
  *   waiting ──NETWORK_ONLINE, after a 1006 with no retry hint──▶ waiting again, with no delay left
  *   waiting ──RESUME (the app's resume())──▶ waiting again, with no delay left
- *   open ──CLOSE──▶ closing ──SOCKET_CLOSED (the server answered)──▶ raises CLOSE: closed, as below
+ *   open ──CLOSE──▶ closing ──SOCKET_CLOSED (the server answered)──▶ closed, as below
  *                   closing ──closeTimeout (no answer)──▶ the same: the socket is given up
  *   CLOSE, from anywhere else ──▶ closed (final)
  *
@@ -28,10 +28,10 @@
  * sends 1000 (closeSocket) and waits for the server's answer to the close
  * handshake for at most closeTimeout. A server that never answers (stopped, a
  * dropped flow) would otherwise hold the socket for ws's own closing timeout
- * (30 s) after the app said it was done. Answered or past closeTimeout, it
- * raises CLOSE, which the root takes to `closed` as every CLOSE (one way to the
- * end, no arrow of its own across the chart); that stops the socket actor,
- * which gives up a socket still closing (destroyed at once under ws).
+ * (30 s) after the app said it was done. Answered or past closeTimeout, it goes
+ * to `closed`, as the root's CLOSE does (an arrow of its own, so the chart shows
+ * the way out of `closing`); that stops the socket actor, which gives up a
+ * socket still closing (destroyed at once under ws).
  *
  * Messages cost no step: the socket actor hands them to the app directly.
  * With a silence timeout, `open.watched` checks when the server was last
@@ -330,13 +330,6 @@ export const clientMachine = setup({
       wasClean: false,
     })),
     /**
-     * The close handshake is over (the server answered) or its time is up: the app's CLOSE
-     * again, raised, so that the root takes it as it takes every CLOSE (to `closed`, which stops
-     * the socket actor: nothing left to close, or given up), in this same step, with no arrow
-     * of its own across the chart.
-     */
-    endClosing: raise({ type: 'CLOSE' as const }),
-    /**
      * The device went offline: the socket (open or still connecting) is given up as lost
      * (1006), raised as above, so it takes the path of any connection lost without a close frame.
      */
@@ -463,13 +456,15 @@ export const clientMachine = setup({
         /**
          * The app's close() on the open socket: 1000 sent, waiting for the server's answer (or
          * for the socket lost meanwhile, `offline` too), for at most closeTimeout; either way
-         * the root's CLOSE then ends it. No news reaches the app from here: the client already
+         * it then ends in `closed`. No news reaches the app from here: the client already
          * reads `closed`.
          */
         closing: {
           entry: 'closeSocket',
-          after: { closeTimeout: { actions: 'endClosing' } },
-          on: { SOCKET_CLOSED: { actions: 'endClosing' } },
+          // Either way to `closed`, as the root's CLOSE goes (leaving `connection` stops the socket
+          // actor: nothing left to close, or given up), drawn as an arrow of its own.
+          after: { closeTimeout: '#client.closed' },
+          on: { SOCKET_CLOSED: '#client.closed' },
         },
       },
     },

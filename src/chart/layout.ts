@@ -26,6 +26,8 @@ const ARROWHEAD = 8;
 const NAME_LEFT = 10;
 const NAME_HEIGHT = 23;
 const NAME_GAP = 5;
+/** The room a history state's circled H takes on the left of its name, gap included (svg.ts). */
+export const HISTORY_MARK = 24;
 
 export interface Box {
   x: number;
@@ -197,7 +199,218 @@ export async function layoutChart(graph: ChartGraph): Promise<ChartLayout> {
   withInitial(layout, null);
   const note = shapes.get(elkId.note);
   if (note !== undefined) layout.note = { ...box(note), lines: rootListed };
+  apartOnTheirLines(
+    layout.edges,
+    graph.nodes.map((node) => ({ node, box: box(shapes.get(elkId.state(node.id))) })),
+    note === undefined ? [] : [box(note)],
+  );
   return layout;
+}
+
+/**
+ * How far apart (px) two arrows' lines are moved when ELK drew them on one line. ELK keeps the
+ * arrows that pass each other in a gap between layers `elk.spacing.edgeEdge` apart, but it puts
+ * two that do not overlap on one track there, and the ends of arrows on the two sides of a state
+ * (or of a state and of a state inside it) where they come: in lease.svg, `starting → holding`
+ * came into holding's top at x=667 and `INCARNATION_CHANGED / leaseLost` left the region inside
+ * at x=668 just below it; in connection.svg, `sendPing` left `waiting` upwards and the session
+ * expiry downwards at the same x. Each pair read as one arrow running on through the state.
+ */
+const LINE_APART = 8;
+/** Two stretches of line closer than this, end to end, read as one line (a state's height). */
+const RUNS_ON = 40;
+
+interface Stretch {
+  edge: number;
+  /** The index of the stretch's first point in the arrow's points. */
+  at: number;
+  vertical: boolean;
+}
+
+/**
+ * Moves a stretch of an arrow aside, by LINE_APART, where it runs on along another arrow's line
+ * (side by side, or end to end within RUNS_ON). Two arrows may meet on one line only at a state
+ * that one of them points into: `a → b → c` straight down is two arrows, and reads so. A stretch
+ * is moved only where it stays clear: its ends on their state's border, out of the states it
+ * neither leaves nor enters and off their names, by its label, and off every other arrow's line.
+ */
+function apartOnTheirLines(edges: PlacedEdge[], states: { node: ChartNode; box: Box }[], notes: Box[]): void {
+  const boxOf = new Map(states.map(({ node, box }) => [node.id, box]));
+  const composite = (node: ChartNode) => node.type === 'compound' || node.type === 'parallel';
+  const names = states
+    .filter(({ node }) => composite(node))
+    .map(({ node, box }) => ({
+      x: box.x + NAME_LEFT,
+      y: box.y,
+      width: textWidth(node.key, FONT.state) + 4,
+      height: NAME_HEIGHT,
+    }));
+  const leaves = states.filter(({ node }) => !composite(node));
+
+  const stretches = (): Stretch[] =>
+    edges.flatMap((edge, index) =>
+      edge.points.slice(1).flatMap((b, at): Stretch[] => {
+        const a = edge.points[at] as Point;
+        if (a.x === b.x && a.y !== b.y) return [{ edge: index, at, vertical: true }];
+        if (a.y === b.y && a.x !== b.x) return [{ edge: index, at, vertical: false }];
+        return [];
+      }),
+    );
+  /** Where a stretch's end is: at its arrow's source or target state, or a bend. */
+  const endAt = (edge: number, point: number) => {
+    const { points, source, target } = edges[edge] as PlacedEdge;
+    if (point === 0) return { into: false, state: source };
+    if (point === points.length - 1) return { into: true, state: target };
+    return { into: false, state: undefined };
+  };
+  const runsOn = (one: Stretch, other: Stretch): boolean => {
+    if (one.edge === other.edge || one.vertical !== other.vertical) return false;
+    const along = (p: Point) => (one.vertical ? p.y : p.x);
+    const across = (p: Point) => (one.vertical ? p.x : p.y);
+    const span = ({ edge, at }: Stretch) => {
+      const [a, b] = [
+        (edges[edge] as PlacedEdge).points[at] as Point,
+        (edges[edge] as PlacedEdge).points[at + 1] as Point,
+      ];
+      return along(a) <= along(b)
+        ? {
+            across: across(a),
+            low: along(a),
+            high: along(b),
+            lowEnd: endAt(edge, at),
+            highEnd: endAt(edge, at + 1),
+          }
+        : {
+            across: across(a),
+            low: along(b),
+            high: along(a),
+            lowEnd: endAt(edge, at + 1),
+            highEnd: endAt(edge, at),
+          };
+    };
+    const [p, q] = [span(one), span(other)];
+    if (Math.abs(p.across - q.across) > 2) return false;
+    const [first, second] = p.low <= q.low ? [p, q] : [q, p];
+    const gap = second.low - first.high;
+    if (gap > RUNS_ON) return false;
+    const [x, y] = [first.highEnd, second.lowEnd];
+    const meet = gap >= 0 && x.state !== undefined && x.state === y.state;
+    return !(meet && (x.into || y.into));
+  };
+
+  const segmentsOf = (points: Point[]) => points.slice(1).map((b, i) => [points[i] as Point, b] as const);
+  const clear = (edge: number, points: Point[], moved: Stretch, label: Box | undefined): boolean => {
+    const placed = edges[edge] as PlacedEdge;
+    const [a, b] = [points[moved.at] as Point, points[moved.at + 1] as Point];
+    // An end stays on its state's side, clear of its corners.
+    for (const [index, id] of [
+      [0, placed.source],
+      [points.length - 1, placed.target],
+    ] as const) {
+      if (index !== moved.at && index !== moved.at + 1) continue;
+      const end = points[index] as Point;
+      const state = boxOf.get(id);
+      if (state === undefined) return false;
+      const along = moved.vertical ? end.x - state.x : end.y - state.y;
+      if (along < 6 || along > (moved.vertical ? state.width : state.height) - 6) return false;
+    }
+    for (const { node, box: state } of leaves) {
+      if (node.id === placed.source || node.id === placed.target) continue;
+      if (segmentToBox(state, a, b) === 0) return false;
+    }
+    for (const name of [...names, ...notes]) if (segmentToBox(name, a, b) === 0) return false;
+    if (label !== undefined) {
+      if (Math.min(...segmentsOf(points).map(([p, q]) => segmentToBox(label, p, q))) > 6) return false;
+      if (segmentToBox(label, a, b) === 0) return false;
+      if (label !== placed.labelBox) {
+        // A label moved with its stretch: still on no state, no other label, across no composite's border.
+        for (const { box: state } of leaves) if (overlaps(label, state)) return false;
+        for (const { box: state } of states.filter(({ node }) => composite(node)))
+          if (overlaps(label, state) && !within(label, state)) return false;
+        for (const name of [...names, ...notes]) if (overlaps(label, name)) return false;
+        for (const other of edges) {
+          if (other === placed) continue;
+          if (other.labelBox !== undefined && overlaps(label, other.labelBox)) return false;
+          if (segmentsOf(other.points).some(([p, q]) => segmentToBox(label, p, q) === 0)) return false;
+        }
+      }
+    }
+    for (const other of edges) {
+      if (other === placed || other.labelBox === undefined) continue;
+      if (segmentToBox(other.labelBox, a, b) === 0) return false;
+    }
+    return true;
+  };
+
+  for (let pass = 0; pass < 20; pass++) {
+    const all = stretches();
+    const pair = all.flatMap((one, i) =>
+      all.slice(i + 1).flatMap((other) => (runsOn(one, other) ? [[one, other]] : [])),
+    )[0];
+    if (pair === undefined) return;
+    let moved = false;
+    for (const stretch of [...pair].reverse()) {
+      for (const by of [LINE_APART, -LINE_APART, 2 * LINE_APART, -2 * LINE_APART]) {
+        const placed = edges[stretch.edge] as PlacedEdge;
+        const points = placed.points.map((p, i) =>
+          i === stretch.at || i === stretch.at + 1
+            ? stretch.vertical
+              ? { x: round(p.x + by), y: p.y }
+              : { x: p.x, y: round(p.y + by) }
+            : p,
+        );
+        // The label beside the stretch goes with it.
+        const label = placed.labelBox;
+        const beside =
+          label !== undefined &&
+          segmentToBox(label, placed.points[stretch.at] as Point, placed.points[stretch.at + 1] as Point) <=
+            6;
+        const labelBox =
+          label !== undefined && beside
+            ? stretch.vertical
+              ? { ...label, x: round(label.x + by) }
+              : { ...label, y: round(label.y + by) }
+            : label;
+        if (!clear(stretch.edge, points, stretch, labelBox)) continue;
+        const before = { points: placed.points, labelBox: placed.labelBox };
+        placed.points = points;
+        if (labelBox !== undefined) placed.labelBox = labelBox;
+        const now = stretches();
+        const again = now.some(
+          (one, i) => one.edge === stretch.edge && now.some((other, j) => j !== i && runsOn(one, other)),
+        );
+        if (again) {
+          placed.points = before.points;
+          if (before.labelBox !== undefined) placed.labelBox = before.labelBox;
+          continue;
+        }
+        moved = true;
+        break;
+      }
+      if (moved) break;
+    }
+    if (!moved) return;
+  }
+}
+
+function overlaps(a: Box, b: Box): boolean {
+  return !(a.x + a.width <= b.x || b.x + b.width <= a.x || a.y + a.height <= b.y || b.y + b.height <= a.y);
+}
+
+function within(inner: Box, outer: Box): boolean {
+  return (
+    inner.x >= outer.x &&
+    inner.y >= outer.y &&
+    inner.x + inner.width <= outer.x + outer.width &&
+    inner.y + inner.height <= outer.y + outer.height
+  );
+}
+
+/** Distance between a box and a segment along an axis (0 when they touch). */
+function segmentToBox(box: Box, a: Point, b: Point): number {
+  const dx = Math.max(box.x - Math.max(a.x, b.x), 0, Math.min(a.x, b.x) - (box.x + box.width));
+  const dy = Math.max(box.y - Math.max(a.y, b.y), 0, Math.min(a.y, b.y) - (box.y + box.height));
+  return Math.hypot(dx, dy);
 }
 
 function pointsOf(edge: ElkExtendedEdge): Point[] {
@@ -267,9 +480,11 @@ function elkGraph(graph: ChartGraph, drawn: Arrow[], rootListed: string[], rever
         });
         if (child.type === 'parallel') stackRegions(child.id);
       } else {
+        // A history state's name has its circled H (svg.ts) on its left.
+        const nameWidth = labelWidth + (child.type === 'history' ? HISTORY_MARK : 0);
         nodes.push({
           id: elkId.state(child.id),
-          width: Math.max(72, labelWidth + 2 * PAD, listedWidth + 2 * PAD),
+          width: Math.max(72, nameWidth + 2 * PAD, listedWidth + 2 * PAD),
           height: 30 + listedHeight + (child.type === 'final' ? 4 : 0),
         });
       }
@@ -378,10 +593,14 @@ export interface LabelLine {
 
 /**
  * An arrow's labels as lines to draw. A label wider than LABEL_WRAP breaks after its trigger
- * (`BUFFER_OVERFLOWED /`) and between its actions, and an action still wider between its params
+ * (`BUFFER_OVERFLOWED /`), before its guard (`SOCKET_CLOSED` then `[needsTheApp] /`, indented)
+ * and between its actions, and an action still wider between its params
  * (`recordEnd(reason: "slow-consumer",` then `closeCode: 4008),` indented once more, so the
  * params never read as an action of their own): a transition with two actions and their params
- * read as one line wider than the chart's states together.
+ * read as one line wider than the chart's states together. The guard's break keeps client.svg
+ * within 1,200px (readme-width.test.ts) with `closing`'s two arrows to `closed`: the arrows out of
+ * `connection` have their labels side by side in one layer, and their triggers were the widest
+ * lines in it.
  */
 function labelLines(labels: string[]): LabelLine[] {
   const lines: LabelLine[] = [];
@@ -408,6 +627,16 @@ export function labelWidth(lines: LabelLine[]): number {
   return Math.max(...lines.map((line) => textWidth(line.text, FONT.edge) + line.indent * LABEL_INDENT));
 }
 
+/** A trigger cut before its guard: `SOCKET_CLOSED`, `[needsTheApp] /` (indented once). */
+function triggerPieces(trigger: string): Piece[] {
+  const guard = trigger.indexOf(' [');
+  if (guard < 0) return [{ text: trigger, indent: 0 }];
+  return [
+    { text: trigger.slice(0, guard), indent: 0 },
+    { text: trigger.slice(guard + 1), indent: 1 },
+  ];
+}
+
 /** A piece of a label, and how far its line is indented when it starts one. */
 interface Piece {
   text: string;
@@ -418,12 +647,13 @@ interface Piece {
  * A label cut where it may wrap, each piece keeping the separator before the cut:
  * `EVICT / a(x: 1, y: 2), b` is `EVICT /`, `a(x: 1,`, `y: 2),`, `b`: after the trigger, between
  * actions (indent 1) and between an action's params (indent 2). Commas deeper in the params or
- * in quoted strings are not places to cut.
+ * in quoted strings are not places to cut. A trigger with a guard is cut before it too
+ * (`SOCKET_CLOSED`, `[needsTheApp] /`, indent 1).
  */
 function breakPoints(label: string): Piece[] {
   const slash = label.indexOf(' / ');
-  if (slash < 0) return [{ text: label, indent: 0 }];
-  const pieces: Piece[] = [{ text: label.slice(0, slash + 2), indent: 0 }];
+  if (slash < 0) return triggerPieces(label);
+  const pieces: Piece[] = triggerPieces(label.slice(0, slash + 2));
   const actions = label.slice(slash + 3);
   let depth = 0;
   let quoted = false;

@@ -37,6 +37,9 @@ const RESERVED = new Set([
   'style',
 ]);
 
+/** What a history state's box says in Mermaid, which has no history pseudostate (UML's circled H). */
+const HISTORY_LINE = '(H) history';
+
 export function toMermaid(graph: ChartGraph): string {
   const ids = mermaidIds(graph.nodes);
   const idOf = (nodeId: string) => ids.get(nodeId) ?? nodeId;
@@ -75,6 +78,8 @@ export function toMermaid(graph: ChartGraph): string {
       if (parallel && index > 0) lines.push(`${indent}--`);
       const id = idOf(child.id);
       if (child.type === 'compound' || child.type === 'parallel') {
+        // Its name declared first, as an atomic state's, or Mermaid titles the box with the id (`s_a_b`).
+        if (id !== child.key) lines.push(`${indent}state "${text(child.key)}" as ${id}`);
         lines.push(`${indent}state ${id} {`);
         block(child.id, child.type === 'parallel', `${indent}  `);
         lines.push(`${indent}}`);
@@ -85,7 +90,8 @@ export function toMermaid(graph: ChartGraph): string {
         return;
       }
       // A state with descriptions needs its name declared first, or the first description becomes its title.
-      const listed = compartment(graph, child.id);
+      // Mermaid has no history state: its box says so, first among its lines.
+      const listed = [...(child.type === 'history' ? [HISTORY_LINE] : []), ...compartment(graph, child.id)];
       if (id !== child.key || listed.length > 0) lines.push(`${indent}state "${text(child.key)}" as ${id}`);
       else lines.push(`${indent}${id}`);
       for (const line of listed) lines.push(`${indent}${id} : ${text(line)}`);

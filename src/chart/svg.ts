@@ -18,6 +18,7 @@ import {
   type Box,
   type ChartLayout,
   FONT,
+  HISTORY_MARK,
   LABEL_INDENT,
   LINE_EDGE,
   labelWidth,
@@ -79,7 +80,20 @@ function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
     if (node.type === 'final')
       out.push(`${indent}  ${rect(inset(placed, 3), 6, 'none', COLOR.stateStroke, 1.2)}`);
     const labelY = container ? placed.y + 19 : placed.y + 20;
-    const labelX = container ? placed.x + 10 : placed.x + placed.width / 2;
+    // A history state, as UML draws one: a circled H, here on the left of its name.
+    const history = node.type === 'history';
+    const labelX = container
+      ? placed.x + 10
+      : round(placed.x + placed.width / 2 + (history ? HISTORY_MARK / 2 : 0));
+    if (history) {
+      const cx = round(labelX - textWidth(node.key, FONT.state) / 2 - HISTORY_MARK / 2);
+      const cy = placed.y + 15;
+      out.push(
+        `${indent}  <g class="history-mark"><circle cx="${cx}" cy="${cy}" r="8" fill="none" ` +
+          `stroke="${COLOR.stateStroke}" stroke-width="1.2"/><text x="${cx}" y="${cy + 4}" ` +
+          `text-anchor="middle" font-size="${FONT.listed}" font-weight="600" fill="${COLOR.text}">H</text></g>`,
+      );
+    }
     const anchor = container ? 'start' : 'middle';
     out.push(
       `${indent}  <text class="state-label" x="${labelX}" y="${labelY}" text-anchor="${anchor}" ` +

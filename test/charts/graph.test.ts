@@ -389,6 +389,24 @@ describe('machineGraph on our machines', () => {
   });
 });
 
+describe('machineGraph on the client', () => {
+  // `closing` ended by raising CLOSE, which the root took to `closed`: the chart drew its two ways
+  // out as lines inside its box (no state left) and no arrow into `closed` from anywhere in it.
+  it('client: `closing` has its arrows to `closed`, the server answered or not', () => {
+    const graph = machineGraph(charts.client);
+    expect(graph.edges.filter((edge) => edge.source === 'connection.closing')).toEqual([
+      { source: 'connection.closing', target: 'closed', event: 'SOCKET_CLOSED', kind: 'event' },
+      {
+        source: 'connection.closing',
+        target: 'closed',
+        event: 'xstate.after.closeTimeout.client.connection.closing',
+        kind: 'delay',
+        delay: 'closeTimeout',
+      },
+    ]);
+  });
+});
+
 describe('guards that take params', () => {
   // `{ type: 'isAtLeast', params: { count: 3 } }` read as `isAtLeast`: two transitions guarded by
   // the one guard with different params looked the same, and the rule (at least what?) was lost.

@@ -6,7 +6,7 @@
  */
 
 import { describe, expect, it } from 'vitest';
-import type { AnyStateMachine } from 'xstate';
+import { type AnyStateMachine, setup } from 'xstate';
 import { ROOT } from '../../src/chart/graph.js';
 import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
 import { compartment } from '../../src/chart/labels.js';
@@ -38,7 +38,8 @@ function parse(text: string) {
     [
       /^state (\S+) \{$/,
       ([, id]) => {
-        declare(id as string);
+        // Named on the line before (`state "a b" as s_a_b`): the same declaration.
+        if (declarations.at(-1) !== id || declared.get(id as string) !== block()) declare(id as string);
         stack.push(id as string);
       },
     ],
@@ -401,5 +402,36 @@ describe('Mermaid labels that its lexer would read as a statement', () => {
     expect(text).toContain('    NOTE / send end#32;note');
     expect(text).not.toMatch(/direction\s+(?:tb|bt|rl|lr)/i);
     expect(text.match(/end note/gi)).toHaveLength(1);
+  });
+});
+
+describe('Mermaid of composite names and history states', () => {
+  const machine = setup({}).createMachine({
+    id: 'names',
+    initial: 'a b',
+    states: {
+      'a b': {
+        initial: 'inner',
+        states: { inner: { on: { GO: 'other' } }, other: {}, hist: { type: 'history' } },
+      },
+      back: { on: { BACK: '#names.a b.hist' } },
+    },
+  });
+
+  // `state s_a_b {` alone: Mermaid titled the box s_a_b, where an atomic state got its name.
+  it("declares a composite state's name before its block when its id is not its name", async () => {
+    const text = await renderChart(machine, { format: 'mermaid' });
+    expect(text).toContain('  state "a b" as s_a_b\n  state s_a_b {\n');
+    const { declarations } = parse(text);
+    expect(declarations).toEqual(
+      machineGraph(machine).nodes.map((node) => (node.key === 'a b' ? 's_a_b' : node.key)),
+    );
+  });
+
+  // DOT draws a history state as a circle; Mermaid has no history pseudostate, so its box says so.
+  it('marks a history state in its box', async () => {
+    const text = await renderChart(machine, { format: 'mermaid' });
+    expect(text).toContain('    state "hist" as hist\n    hist : (H) history\n');
+    expect(text).not.toContain('inner : (H) history');
   });
 });

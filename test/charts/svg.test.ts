@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { AnyStateMachine } from 'xstate';
+import { type AnyStateMachine, setup } from 'xstate';
 import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
 import { arrows, compartment } from '../../src/chart/labels.js';
 import { textWidth } from '../../src/chart/text-width.js';
@@ -217,6 +217,76 @@ describe('SVG specifics', () => {
     // page finds the state by its id.
     expect(text).toContain('data-state="b&#10;c"');
     readSvg(text);
+  });
+
+  // client.svg's arrows out of `connection` have their labels side by side in one layer, and
+  // `SOCKET_CLOSED [needsTheApp] /` and its like were its widest lines: with `closing`'s two
+  // arrows to `closed` it was 1,469px wide. A long trigger breaks before its guard.
+  it('wraps a long trigger before its guard, the guard indented on the next line', async () => {
+    const machine = setup({
+      guards: { needsTheApplicationToResume: () => true },
+      actions: { recordClose: () => {} },
+    }).createMachine({
+      id: 'wrap',
+      initial: 'open',
+      states: {
+        open: {
+          on: {
+            SOCKET_CLOSED: {
+              guard: 'needsTheApplicationToResume',
+              target: 'suspended',
+              actions: 'recordClose',
+            },
+          },
+        },
+        suspended: {},
+      },
+    });
+    const svg = readSvg(await renderChart(machine, { format: 'svg' }));
+    const lines = all(svg, (e) => classes(e).includes('edge-label')).map((line) => [
+      line.text,
+      classes(line).includes('continued'),
+    ]);
+    expect(lines).toEqual([
+      ['SOCKET_CLOSED', false],
+      ['[needsTheApplicationToResume] /', true],
+      ['recordClose', true],
+    ]);
+  });
+
+  // DOT drew a history state as a circle; the SVG drew it as any state's box.
+  it('marks a history state with a circled H, in its box, beside its name', async () => {
+    const machine = setup({}).createMachine({
+      id: 'history',
+      initial: 'work',
+      states: {
+        work: {
+          initial: 'step',
+          states: { step: { on: { NEXT: 'done' } }, done: {}, resume: { type: 'history' } },
+        },
+        paused: { on: { RESUME: '#history.work.resume' } },
+      },
+    });
+    const svg = readSvg(await renderChart(machine, { format: 'svg' }));
+    const marks = all(svg, (e) => classes(e).includes('history-mark'));
+    expect(marks).toHaveLength(1);
+    const state = (marks[0] as Element).parent as Element;
+    expect(state.attributes['data-state']).toBe('work.resume');
+    expect(classes(state)).toContain('history');
+    const circle = (marks[0] as Element).children.find((c) => c.name === 'circle') as Element;
+    const letter = (marks[0] as Element).children.find((c) => c.name === 'text') as Element;
+    expect(letter.text).toBe('H');
+    const r = num(circle, 'r');
+    const ring = { x: num(circle, 'cx') - r, y: num(circle, 'cy') - r, width: 2 * r, height: 2 * r };
+    expect(inside(ring, boxOf(state))).toBe(true);
+    const label = state.children.find((c) => classes(c).includes('state-label')) as Element;
+    expect(label.text).toBe('resume');
+    const width = textWidth('resume', 13);
+    const name = { x: num(label, 'x') - width / 2, y: num(label, 'y') - 12, width, height: 15 };
+    expect(apart(ring, name)).toBe(true);
+    expect(ring.x + ring.width).toBeLessThanOrEqual(name.x);
+    // No other state is marked.
+    expect(all(svg, (e) => classes(e).includes('history'))).toHaveLength(1);
   });
 
   it('draws delays dashed, initial dots, and internal transitions inside the box', async () => {
@@ -563,6 +633,53 @@ describe.each([...Object.entries(charts), ['sample', sampleMachine] as const])(
           };
           for (const [a, b] of segments) {
             expect(boxToSegment(interior, a, b), `${what} crosses ${id}`).toBeGreaterThan(0);
+          }
+        }
+      }
+    });
+
+    // In lease.svg, `starting → holding` ran down x=667 into holding's top and `INCARNATION_CHANGED
+    // / leaseLost` on from x=668 just below it, out of the region inside; in connection.svg,
+    // `after heartbeatInterval / sendPing` and `after heartbeatInterval [isExpired]` left `waiting`
+    // up and down at the same x=741: each pair read as one arrow. Two arrows may meet on one line
+    // only at a state that one of them points into (`a → b → c` straight down); elsewhere no two
+    // run along one line, side by side or end to end (a gap of up to 40px, a box's height).
+    it('gives every arrow a line of its own: no two run on along one line', async () => {
+      const { edges } = await rendered();
+      type P = { x: number; y: number };
+      const segments = edges.flatMap((edge, index) => {
+        const points = pointsOf(edge);
+        const end = (i: number) =>
+          i === 0
+            ? { kind: 'source', state: edge.attributes['data-source'] }
+            : i === points.length - 1
+              ? { kind: 'target', state: edge.attributes['data-target'] }
+              : { kind: 'bend', state: undefined };
+        return points
+          .slice(1)
+          .map((b, i) => ({ index, edge, a: points[i] as P, b, ends: [end(i), end(i + 1)] }));
+      });
+      for (const vertical of [true, false]) {
+        const along = (p: P) => (vertical ? p.y : p.x);
+        const across = (p: P) => (vertical ? p.x : p.y);
+        const runs = segments
+          .filter(({ a, b }) => across(a) === across(b) && along(a) !== along(b))
+          .map((s) => {
+            const [low, high] = along(s.a) < along(s.b) ? [0, 1] : [1, 0];
+            const at = (k: number) => ({ value: along(k === 0 ? s.a : s.b), end: s.ends[k] });
+            return { ...s, at: across(s.a), low: at(low as number), high: at(high as number) };
+          });
+        for (const [i, one] of runs.entries()) {
+          for (const other of runs.slice(i + 1)) {
+            if (other.index === one.index || Math.abs(one.at - other.at) > 2) continue;
+            const [first, second] = one.low.value <= other.low.value ? [one, other] : [other, one];
+            const gap = second.low.value - first.high.value;
+            if (gap > 40) continue;
+            const [x, y] = [first.high.end, second.low.end];
+            const meet = gap >= 0 && x?.state !== undefined && x.state === y?.state;
+            const into = x?.kind === 'target' || y?.kind === 'target';
+            const what = `${name}: ${first.edge.attributes['data-events']} and ${second.edge.attributes['data-events']} on ${vertical ? 'x' : 'y'}=${one.at} (${first.low.value}-${first.high.value}, ${second.low.value}-${second.high.value})`;
+            expect(meet && into, what).toBe(true);
           }
         }
       }
