@@ -234,6 +234,19 @@ describe('ws-supervisor chart', { concurrent: true, timeout: 60_000 }, () => {
   );
 
   it(
+    'one chart to an existing directory named without its slash: EISDIR, and how to write inside it (review)',
+    scoped(async () => {
+      const dir = temporaryDirectory();
+      const { code, output } = await run(['chart', '--machine', 'hub', '--out', dir]);
+      expect(code).toBe(1);
+      expect(output).toMatch(
+        /^error: cannot write: EISDIR.*\(a directory: end --out with \/ to write the chart inside it\)$/m,
+      );
+      expect(output).not.toMatch(/^\s+at /m);
+    }),
+  );
+
+  it(
     'without a command: an error line and the usage on stderr, nothing on stdout, exit 2',
     scoped(async () => {
       const { code, stdout, output } = await run([]);
