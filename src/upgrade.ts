@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { types } from 'node:util';
 import type { WebSocketServer } from 'ws';
 import type { RefusalReason } from '../machines/events.js';
 import { takeAdmissionToken } from './admission-rate.js';
@@ -89,7 +90,10 @@ const isPending = (verdict: unknown): verdict is PromiseLike<AuthResult> => isTh
  * another copy's that this one cannot honour (named so: a 400 that says why, user-id.ts).
  */
 const isReturnedError = (auth: unknown): auth is Error =>
-  auth instanceof Error && !(auth instanceof Refusal) && auth.name !== 'Refusal';
+  // isNativeError: an Error of another realm (a vm context) too, which instanceof misses.
+  (auth instanceof Error || types.isNativeError(auth)) &&
+  !(auth instanceof Refusal) &&
+  auth.name !== 'Refusal';
 
 /**
  * What onError gets for an Error that authenticate returned (or resolved to), the JavaScript
@@ -100,7 +104,9 @@ function returnedError(returned: Error): AppHookError {
   const error = new AppHookError('authenticate', returned);
   const was = error.message;
   error.message = `App hook authenticate returned an Error: throw it, or return a Refusal to choose the status (its message: ${returned.message})`;
-  if (typeof error.stack === 'string') error.stack = error.stack.replace(was, error.message);
+  // A stack already read (V8 writes it on first read) names the old message: the new one, as is
+  // (a function, so that `$&` in the app's message is no replacement pattern).
+  if (typeof error.stack === 'string') error.stack = error.stack.replace(was, () => error.message);
   return error;
 }
 

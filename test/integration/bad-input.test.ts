@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { SimulatedClock } from 'xstate';
@@ -203,12 +204,18 @@ describe('refused upgrades allocate nothing', () => {
 
 describe("authenticate returning an Error (Socket.IO's next(new Error(…)) in JavaScript)", () => {
   it.each([
-    ['returned', (error: Error) => error],
-    ['resolved', (error: Error) => Promise.resolve(error)],
+    ['returned', (error: Error) => error, () => new Error('bad token')],
+    ['resolved', (error: Error) => Promise.resolve(error), () => new Error('bad token')],
+    // Another realm's Error (a vm context), which instanceof Error misses (review).
+    [
+      'returned from another realm',
+      (error: Error) => error,
+      () => runInNewContext("new Error('bad token')") as Error,
+    ],
   ])(
     "%s: answered as a thrown one, close 4500 with refuse: 'close', and onError says what to do",
-    async (_, give) => {
-      const badToken = new Error('bad token');
+    async (_, give, make) => {
+      const badToken = make();
       const t = await startQuietServer({
         refuse: 'close',
         authenticate: () => give(badToken) as unknown as AuthResult,
