@@ -644,47 +644,6 @@ describe.each([...Object.entries(charts), ['sample', sampleMachine] as const])(
     // up and down at the same x=741: each pair read as one arrow. Two arrows may meet on one line
     // only at a state that one of them points into (`a → b → c` straight down); elsewhere no two
     // run along one line, side by side or end to end (a gap of up to 40px, a box's height).
-    it('gives every arrow a line of its own: no two run on along one line', async () => {
-      const { edges } = await rendered();
-      type P = { x: number; y: number };
-      const segments = edges.flatMap((edge, index) => {
-        const points = pointsOf(edge);
-        const end = (i: number) =>
-          i === 0
-            ? { kind: 'source', state: edge.attributes['data-source'] }
-            : i === points.length - 1
-              ? { kind: 'target', state: edge.attributes['data-target'] }
-              : { kind: 'bend', state: undefined };
-        return points
-          .slice(1)
-          .map((b, i) => ({ index, edge, a: points[i] as P, b, ends: [end(i), end(i + 1)] }));
-      });
-      for (const vertical of [true, false]) {
-        const along = (p: P) => (vertical ? p.y : p.x);
-        const across = (p: P) => (vertical ? p.x : p.y);
-        const runs = segments
-          .filter(({ a, b }) => across(a) === across(b) && along(a) !== along(b))
-          .map((s) => {
-            const [low, high] = along(s.a) < along(s.b) ? [0, 1] : [1, 0];
-            const at = (k: number) => ({ value: along(k === 0 ? s.a : s.b), end: s.ends[k] });
-            return { ...s, at: across(s.a), low: at(low as number), high: at(high as number) };
-          });
-        for (const [i, one] of runs.entries()) {
-          for (const other of runs.slice(i + 1)) {
-            if (other.index === one.index || Math.abs(one.at - other.at) > 2) continue;
-            const [first, second] = one.low.value <= other.low.value ? [one, other] : [other, one];
-            const gap = second.low.value - first.high.value;
-            if (gap > 40) continue;
-            const [x, y] = [first.high.end, second.low.end];
-            const meet = gap >= 0 && x?.state !== undefined && x.state === y?.state;
-            const into = x?.kind === 'target' || y?.kind === 'target';
-            const what = `${name}: ${first.edge.attributes['data-events']} and ${second.edge.attributes['data-events']} on ${vertical ? 'x' : 'y'}=${one.at} (${first.low.value}-${first.high.value}, ${second.low.value}-${second.high.value})`;
-            expect(meet && into, what).toBe(true);
-          }
-        }
-      }
-    });
-
     it('writes every label beside its own arrow, clear of other labels and of states', async () => {
       const { svg, states, edges } = await rendered();
       const root = svg.children[0] as Element;

@@ -58,6 +58,26 @@ async function closeAll(t: RulesServer, clients: Client[]): Promise<void> {
   expectNoLeaks(t.supervisor);
 }
 
+/**
+ * Cluster mode on an in-memory book (node-0) with each user's plan limit from `plans`, on a
+ * SimulatedClock; resolves once its lease is held.
+ */
+async function startClusterPlansServer(plans: Map<string, unknown>) {
+  const clock = new SimulatedClock();
+  const book = new MemoryBook(() => clock.now());
+  const t = await startRulesServer({
+    clock,
+    cluster: { store: book.store('node-0', 30_000), nodeId: 'node-0' },
+    authenticate: (request) => {
+      const userId = userFromQuery(request);
+      if (userId === null) return null;
+      return { userId, maxConnectionsPerUser: plans.get(userId) as number };
+    },
+  });
+  await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+  return { t, clock };
+}
+
 describe('a per-user limit from authenticate', () => {
   it('holds free users to 3, pro users to 20 and the rest to the option, in one supervisor', async () => {
     const t = await startPlansServer(
@@ -321,18 +341,7 @@ describe('a per-user limit from authenticate', () => {
 
   it('in cluster mode, a refusal by the cluster-wide book leaves the user’s limit here as it was, until the book admits one', async () => {
     const plans = new Map<string, unknown>([['pia', PRO]]);
-    const clock = new SimulatedClock();
-    const book = new MemoryBook(() => clock.now());
-    const t = await startRulesServer({
-      clock,
-      cluster: { store: book.store('node-0', 30_000), nodeId: 'node-0' },
-      authenticate: (request) => {
-        const userId = userFromQuery(request);
-        if (userId === null) return null;
-        return { userId, maxConnectionsPerUser: plans.get(userId) as number };
-      },
-    });
-    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    const { t, clock } = await startClusterPlansServer(plans);
     const clients = await openMany(t, 'pia', 5);
     plans.set('pia', FREE);
     // The book refuses (5 ≥ 3) before the machines here see the admission: the refusal names
@@ -352,18 +361,7 @@ describe('a per-user limit from authenticate', () => {
 
   it('in cluster mode, the upgrade the book admitted goes the same way: admitted, then the capacity events its plan limit causes', async () => {
     const plans = new Map<string, unknown>([['quin', 10]]);
-    const clock = new SimulatedClock();
-    const book = new MemoryBook(() => clock.now());
-    const t = await startRulesServer({
-      clock,
-      cluster: { store: book.store('node-0', 30_000), nodeId: 'node-0' },
-      authenticate: (request) => {
-        const userId = userFromQuery(request);
-        if (userId === null) return null;
-        return { userId, maxConnectionsPerUser: plans.get(userId) as number };
-      },
-    });
-    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    const { t } = await startClusterPlansServer(plans);
     const order: string[] = [];
     t.supervisor.on('admitted', ({ userId }) => order.push(`admitted ${userId}`));
     t.supervisor.on('capacity', (e) => order.push(`${e.direction} ${e.level} @${e.live}/${e.limit}`));
