@@ -82,9 +82,10 @@ export async function chartCommand(argv: string[]): Promise<number> {
     // --out in a missing directory, over a file, not writable: Node's message names the path.
     if (typeof (error as NodeJS.ErrnoException).syscall === 'string') {
       // One chart to an existing directory named without its slash: say how to write inside it.
+      const { code, path } = error as NodeJS.ErrnoException;
       const hint =
-        (error as NodeJS.ErrnoException).code === 'EISDIR'
-          ? ` (a directory: end --out with / to write the chart inside it)`
+        code === 'EISDIR' && request.out !== undefined && path === request.out
+          ? ' (a directory: end --out with / to write the chart inside it)'
           : '';
       console.error(`error: cannot write: ${(error as Error).message}${hint}`);
       return 1;

@@ -324,8 +324,17 @@ const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
  */
 const isSubprotocols = (value: unknown): value is string[] =>
   Array.isArray(value) &&
-  Array.from(value).every((item) => typeof item === 'string' && TOKEN.test(item)) &&
+  firstNotAToken(value) === -1 &&
   new Set(value.map((item: string) => item.toLowerCase())).size === value.length;
+
+/** The index of the first item that is no token (a hole reads as undefined), or -1; nothing copied. */
+function firstNotAToken(items: readonly unknown[]): number {
+  for (let index = 0; index < items.length; index += 1) {
+    const item = items[index];
+    if (typeof item !== 'string' || !TOKEN.test(item)) return index;
+  }
+  return -1;
+}
 
 /**
  * How the message names an array of subprotocols that is refused, when `received an array`
@@ -334,12 +343,12 @@ const isSubprotocols = (value: unknown): value is string[] =>
  */
 function whatIsWrongWith(protocols: unknown): [] | [string] {
   if (!Array.isArray(protocols)) return [];
-  const items: unknown[] = Array.from(protocols); // a hole reads as undefined
-  const bad = items.findIndex((item) => typeof item !== 'string' || !TOKEN.test(item));
+  const bad = firstNotAToken(protocols);
   if (bad !== -1) {
-    return [`an array holding ${describeValue(items[bad])}, which is not a subprotocol name`];
+    return [`an array holding ${describeValue(protocols[bad])}, which is not a subprotocol name`];
   }
-  const folded = (items as string[]).map((item) => item.toLowerCase());
+  const items = protocols as string[];
+  const folded = items.map((item) => item.toLowerCase());
   const twice = items.find((_item, index) => folded.indexOf(folded[index] as string) !== index);
   return twice === undefined ? [] : [`an array naming ${describeValue(twice)} twice (case aside)`];
 }

@@ -406,6 +406,7 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     ['/cluster', 'cluster'],
   ]);
   let unreachableReported = false;
+  let basePathReached = false;
   const basePathFolded = basePath.toLowerCase();
   /**
    * A basePath that this Express mount never passes on (no request to it reaches the handler):
@@ -415,6 +416,9 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
   const reportUnreachable = (mount: string) => {
     const folded = mount.toLowerCase();
     if (unreachableReported || basePathFolded === folded || basePathFolded.startsWith(`${folded}/`)) return;
+    // Not said once basePath has been asked for: the mount does lead there (a `/:tenant` mount,
+    // whose other tenants' pages come through this handler too).
+    if (basePathReached) return;
     unreachableReported = true;
     try {
       onError(
@@ -434,6 +438,7 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     const underMount = mount !== undefined && !basePathGiven;
     const pathname = underMount ? pathUnderMount(request) : requestPath(request);
     const route = underMount ? mountedPaths.get(pathname) : paths.get(pathname);
+    if (route !== undefined && !underMount) basePathReached = true;
     if (route === undefined) {
       // The paths under basePath are the dashboard's; under a mount of its own, only its routes
       // are (an app's router may serve others there: `ops.use(dashboard); ops.get('/health', …)`).

@@ -2,7 +2,7 @@
  * `ws-supervisor chart`, run as its own process on the built program (npm
  * test builds first), the way a user runs it.
  */
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { charts, machineGraph, renderChart } from '../../src/chart/index.js';
@@ -243,6 +243,26 @@ describe('ws-supervisor chart', { concurrent: true, timeout: 60_000 }, () => {
         /^error: cannot write: EISDIR.*\(a directory: end --out with \/ to write the chart inside it\)$/m,
       );
       expect(output).not.toMatch(/^\s+at /m);
+    }),
+  );
+
+  it(
+    'with --out ending in / the EISDIR of a file that is a directory there gets no slash hint (review)',
+    scoped(async () => {
+      const dir = temporaryDirectory();
+      mkdirSync(join(dir, 'hub.dot'));
+      const { code, output } = await run([
+        'chart',
+        '--machine',
+        'hub',
+        '--format',
+        'dot',
+        '--out',
+        `${dir}/`,
+      ]);
+      expect(code).toBe(1);
+      expect(output).toMatch(/^error: cannot write: EISDIR/m);
+      expect(output).not.toMatch(/end --out with \//);
     }),
   );
 

@@ -638,12 +638,6 @@ describe.each([...Object.entries(charts), ['sample', sampleMachine] as const])(
       }
     });
 
-    // In lease.svg, `starting → holding` ran down x=667 into holding's top and `INCARNATION_CHANGED
-    // / leaseLost` on from x=668 just below it, out of the region inside; in connection.svg,
-    // `after heartbeatInterval / sendPing` and `after heartbeatInterval [isExpired]` left `waiting`
-    // up and down at the same x=741: each pair read as one arrow. Two arrows may meet on one line
-    // only at a state that one of them points into (`a → b → c` straight down); elsewhere no two
-    // run along one line, side by side or end to end (a gap of up to 40px, a box's height).
     it('writes every label beside its own arrow, clear of other labels and of states', async () => {
       const { svg, states, edges } = await rendered();
       const root = svg.children[0] as Element;

@@ -119,6 +119,17 @@ describe('createClient() options', () => {
     );
   });
 
+  it('refuses the longest array there is, all holes, at its first hole: nothing copied (review)', () => {
+    expect(() => createClient({ url, WebSocket: WS, protocols: new Array(2 ** 32 - 1) } as never)).toThrow(
+      expect.objectContaining({
+        option: 'protocols',
+        message: expect.stringContaining(
+          'received an array holding undefined, which is not a subprotocol name.',
+        ),
+      }),
+    );
+  });
+
   it('takes a heartbeatMessage of up to 125 bytes in UTF-8', () => {
     for (const heartbeatMessage of ['x'.repeat(125), 'é'.repeat(62), '💓']) {
       expect(resolveClientOptions({ url, WebSocket: WS, heartbeatMessage }).heartbeatMessage).toBe(

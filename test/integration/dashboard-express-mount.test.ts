@@ -135,6 +135,16 @@ describe('mounted by Express with basePath', () => {
     expect((await app.get('/other-tenant/x')).status).toBe(404);
     expect((await app.get('/other-tenant/api/users')).status).toBe(404);
     expect(app.reported).toEqual([]);
+    // basePath was reached through this mount: a dashboard path under another tenant says nothing
+    // either (it said the mount never leads there, right after it did; review).
+    expect((await app.get('/beta/')).status).toBe(404);
+    expect((await app.get('/you-were-hacked-set-basePath-to-evil/chart.svg')).status).toBe(404);
+    expect(app.reported).toEqual([]);
+  });
+
+  it('a mount path with a parameter, before basePath is reached: the report holds none of the client’s text', async () => {
+    const t = await startRulesServer();
+    const app = await expressApp(t.supervisor, '/:tenant', { basePath: '/acme/dashboard' });
     expect((await app.get('/you-were-hacked-set-basePath-to-evil/chart.svg')).status).toBe(404);
     expect(app.reported).toHaveLength(1);
     expect(String((app.reported[0] as Error).message)).not.toContain('hacked');
