@@ -238,6 +238,24 @@ export interface DisposeInfo {
    * connect timeout): there was no socket end to measure from.
    */
   cleanupMs: number | undefined;
+  /**
+   * The first error the socket reported, as plain data (it survives JSON and
+   * a logger's spread), or undefined when it reported none. With `reason:
+   * 'error'` it says what went wrong: `ws` refusing bad input gives its
+   * `WS_ERR_*` code (`WS_ERR_UNSUPPORTED_MESSAGE_LENGTH` for a message above
+   * `maxPayloadBytes`, `WS_ERR_INVALID_UTF8`, `WS_ERR_INVALID_OPCODE`…). A
+   * peer that resets its TCP connection after the handshake reports none: `ws`
+   * tells it as a close (1006, `reason: 'closed'`).
+   */
+  socketError: SocketErrorInfo | undefined;
+}
+
+/** A socket's error, as the `disposed` event and onClose report it. */
+export interface SocketErrorInfo {
+  /** The error's `code` (`ws`'s `WS_ERR_*`, or a system code such as `ECONNRESET`); undefined when it had none. */
+  code: string | undefined;
+  /** The error's message. */
+  message: string;
 }
 
 /** A connection reached `disposed`: every slot it held is free. What onClose gets, with its ids. */

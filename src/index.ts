@@ -86,6 +86,7 @@ export type {
   RejectedEvent,
   RejectedEventFields,
   RejectReason,
+  SocketErrorInfo,
   StoreEvent,
   SupervisorEventMap,
   SupervisorEventName,

@@ -171,6 +171,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       httpStatus: aborted?.httpStatus,
       lifetimeMs: clock.now() - connection.admittedAt,
       cleanupMs: connection.endedAt === undefined ? undefined : clock.now() - connection.endedAt,
+      socketError: connection.socketError,
     };
     connection.runCloseHook(info);
     events.emit('disposed', { connectionId: output.connectionId, userId: output.userId, ...info });

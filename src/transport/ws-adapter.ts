@@ -20,6 +20,7 @@ import type { ConnectionEvent, RefusalReason, TransportEventSource } from '../..
 import type { Books } from '../books.js';
 import type { ConnectionHandle } from '../connection-handle.js';
 import { AppHookError, describeValue, SupervisorError } from '../errors.js';
+import type { SocketErrorInfo } from '../events.js';
 import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../options.js';
 import { closeCodeFor, closeReason, retryAfterSeconds } from '../refusal.js';
 import { checkRoom } from '../rooms.js';
@@ -150,6 +151,8 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
    * latency that `DisposeInfo.cleanupMs` reports (issue 11, item 5).
    */
   #endedAt: number | undefined;
+  /** The socket's first `error`, as plain data (see socketError); undefined while it reported none. */
+  #socketError: SocketErrorInfo | undefined;
   /** How an aborted handshake was answered (see abortAnswer); undefined while none was. */
   #abortAnswer: AbortAnswerSent | undefined;
   /**
@@ -245,6 +248,14 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   expiresInMs(): number {
     const expiry = this.#expiry;
     return expiry === undefined ? Number.POSITIVE_INFINITY : expiry - this.#env.now();
+  }
+
+  /**
+   * The first error the socket reported (ws's receiver on bad input, with its
+   * `WS_ERR_*` code), or undefined: what the `disposed` event's `socketError` says.
+   */
+  get socketError(): SocketErrorInfo | undefined {
+    return this.#socketError;
   }
 
   /** When the socket first said it was ending, or undefined while it has not (see #endedAt). */
@@ -390,6 +401,8 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     WsConnection.#tellEnding(this as Owned, { type: 'SOCKET_CLOSED', code: 1006, reason: '' });
   };
   static readonly #errored = function (this: object, error: Error): void {
+    const connection = (this as Owned)[owner];
+    if (connection !== undefined) connection.#socketError ??= socketErrorInfo(error);
     WsConnection.#tellEnding(this as Owned, { type: 'SOCKET_ERRORED', error });
   };
 
@@ -749,6 +762,12 @@ const abortCauseOf = (event: ConnectionEvent): AbortCause => {
 /**
  * The connection machine with its socket actions implemented on WsConnection.
  */
+/** A socket's error as plain data: an Error's own fields vanish in JSON (and in a logger's spread). */
+function socketErrorInfo(error: Error): SocketErrorInfo {
+  const { code } = error as { code?: unknown };
+  return { code: typeof code === 'string' ? code : undefined, message: String(error.message) };
+}
+
 export function createWsConnectionMachine(env: ConnectionEnv) {
   const safely = createSafely(env.report);
   return connectionMachine.provide({

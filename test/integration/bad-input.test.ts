@@ -941,10 +941,50 @@ describe('oversized messages', () => {
     expect(received).toEqual([1024]);
     // ws stops reading after the error, so it never sees the client's reply: the socket closes with 1006.
     expect(t.disposed).toMatchObject([{ userId: 'big', reason: 'error', closeCode: 1006 }]);
+    // What ws said, as plain data a JSON logger keeps: the app can tell "too big" from a reset.
+    expect(t.disposed[0]?.socketError).toEqual({
+      code: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH',
+      message: 'Max payload size exceeded',
+    });
     const [snapshot] = watcher.snapshots;
     expect(snapshot).toMatchObject({ disposed: true, user: undefined, stats: { connections: 0 } });
     expectNoLeaks(t.supervisor);
     expect(t.errors).toEqual([]);
+  });
+});
+
+describe('a socket error in the disposed event', () => {
+  it('invalid UTF-8 in a text message: ws closes with 1007, and socketError names WS_ERR_INVALID_UTF8', async () => {
+    const t = await startQuietServer({});
+    const ws = await connect(t.url('utf8'));
+    const closing = closed(ws);
+    // A masked text frame whose payload (0xff) is not UTF-8, written under ws's own check.
+    const payload = Buffer.from([0xff]);
+    const mask = Buffer.from([1, 2, 3, 4]);
+    const masked = Buffer.from(payload.map((byte, i) => byte ^ (mask[i % 4] ?? 0)));
+    (ws as unknown as { _socket: Socket })._socket.write(
+      Buffer.concat([Buffer.from([0x81, 0x80 | 1]), mask, masked]),
+    );
+    expect((await closing).code).toBe(1007);
+    await allDisposed(t.supervisor);
+    expect(t.disposed).toMatchObject([
+      {
+        userId: 'utf8',
+        reason: 'error',
+        socketError: { code: 'WS_ERR_INVALID_UTF8', message: expect.any(String) },
+      },
+    ]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a peer that resets its TCP connection after the handshake is a close with no socketError', async () => {
+    const t = await startQuietServer({});
+    const ws = await connect(t.url('reset'));
+    (ws as unknown as { _socket: Socket })._socket.resetAndDestroy();
+    await allDisposed(t.supervisor);
+    expect(t.disposed).toMatchObject([{ userId: 'reset', reason: 'closed', closeCode: 1006 }]);
+    expect(t.disposed[0]?.socketError).toBeUndefined();
+    expectNoLeaks(t.supervisor);
   });
 });
 

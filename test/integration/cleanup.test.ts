@@ -126,6 +126,8 @@ interface Ending {
   open(t: WatchedServer, user: string): Promise<() => Promise<void>>;
   reason: DisposeReason;
   closeCode: number | undefined;
+  /** The `WS_ERR_*` code the `disposed` event's socketError names; none for an ending without a socket error. */
+  socketErrorCode?: string;
 }
 
 const wsClient = (end: (ws: WebSocket) => void) => async (t: WatchedServer, user: string) => {
@@ -199,29 +201,33 @@ const endings: Ending[] = [
     open: protocolError(frame(0x1, Buffer.from('hi'), { masked: false }), 1002),
     reason: 'error',
     closeCode: 1006,
+    socketErrorCode: 'WS_ERR_EXPECTED_MASK',
   },
   {
     name: 'a server-side socket error: invalid UTF-8 in a text frame (1007)',
     open: protocolError(frame(0x1, Buffer.from([0xc3, 0x28])), 1007),
     reason: 'error',
     closeCode: 1006,
+    socketErrorCode: 'WS_ERR_INVALID_UTF8',
   },
   {
     name: 'a server-side socket error: a reserved opcode (1002)',
     open: protocolError(frame(0x3, Buffer.from('x')), 1002),
     reason: 'error',
     closeCode: 1006,
+    socketErrorCode: 'WS_ERR_INVALID_OPCODE',
   },
   {
     name: 'a server-side socket error: a message above maxPayloadBytes (1009)',
     open: protocolError(frame(0x2, Buffer.alloc(65, 1)), 1009),
     reason: 'error',
     closeCode: 1006,
+    socketErrorCode: 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH',
   },
 ];
 
 describe('the slot is free when the server socket emits close', () => {
-  for (const { name, open, reason, closeCode } of endings)
+  for (const { name, open, reason, closeCode, socketErrorCode } of endings)
     it(`after ${name}`, async () => {
       // No heartbeat here: a ping would be one more frame for the raw clients to read past.
       const t = await startWatchedServer({ maxPayloadBytes: 64, heartbeatIntervalMs: never });
@@ -242,6 +248,9 @@ describe('the slot is free when the server socket emits close', () => {
         lifetimeMs: 1_234,
         // The socket ended and everything was released in the same step.
         cleanupMs: 0,
+        // What ws said, so that the app can tell these endings apart; none for a close or a drop.
+        socketError:
+          socketErrorCode === undefined ? undefined : { code: socketErrorCode, message: expect.any(String) },
       });
       const snapshot = await t.watcher.closedOnServer(leaverId);
       expect(snapshot.disposed).toBe(true);
@@ -298,6 +307,7 @@ describe('the slot is free when the server socket emits close', () => {
         userId: 'sam',
         reason: 'error',
         closeCode: undefined,
+        socketError: { code: 'WS_ERR_EXPECTED_MASK', message: 'Invalid WebSocket frame: MASK must be set' },
         lifetimeMs: drainTimeoutMs,
         // Its socket failed at once, and held the process-wide slot until the deadline.
         cleanupMs: drainTimeoutMs,

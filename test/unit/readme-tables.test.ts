@@ -252,6 +252,7 @@ describe("the README's table of events", () => {
         httpStatus: true,
         lifetimeMs: true,
         cleanupMs: true,
+        socketError: true,
       } satisfies Record<keyof DisposedEvent, true>),
       capacity: Object.keys({
         userId: true,
@@ -405,6 +406,7 @@ describe("the README's row of the onClose hook", () => {
       httpStatus: true,
       lifetimeMs: true,
       cleanupMs: true,
+      socketError: true,
     } satisfies Record<keyof DisposeInfo, true>);
     const row = tableAfter('| Hook or setting | Meaning |').find(([hook = '']) =>
       hook.startsWith('`onClose('),
