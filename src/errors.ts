@@ -4,6 +4,7 @@
  * fails when this table and the README drift apart).
  */
 import { ERROR_KIND, isErrorOf, markError } from './error-brand.js';
+import type { SupervisorEventName } from './events.js';
 
 /**
  * Every error code this library throws or reports, with what it means. Frozen: it is the
@@ -91,17 +92,33 @@ export class InvalidOptionError extends SupervisorError {
   }
 }
 
+/**
+ * The app code an {@link AppHookError} names: a hook of the options, an event
+ * listener (`on('disposed')`), your `webSocketServer`'s method, or the
+ * client's `url` function. A union, so that a `switch` on it is checked.
+ */
+export type AppHookName =
+  | 'authenticate'
+  | 'onOpen'
+  | 'onMessage'
+  | 'onClose'
+  | 'inspect'
+  | 'url'
+  | 'webSocketServer.handleUpgrade'
+  | 'webSocketServer.shouldHandle'
+  | `on('${SupervisorEventName}')`;
+
 /** Reported to onError when an app hook throws or rejects; `cause` is what it threw. */
 export class AppHookError extends SupervisorError {
   static override readonly [ERROR_KIND]: string = 'AppHookError';
   /** Always `WSSUP_APP_HOOK_FAILED`. */
   declare readonly code: 'WSSUP_APP_HOOK_FAILED';
   /** The hook or listener that failed: `authenticate`, `onMessage`, `on('disposed')`, the client's `url`, … */
-  readonly hook: string;
+  readonly hook: AppHookName;
   /** The connection it ran for, when it ran for one. */
   readonly connectionId: string | undefined;
 
-  constructor(hook: string, cause: unknown, connectionId?: string) {
+  constructor(hook: AppHookName, cause: unknown, connectionId?: string) {
     super(
       'WSSUP_APP_HOOK_FAILED',
       `App hook ${hook} failed: ${cause instanceof Error ? cause.message : describeValue(cause)}`,

@@ -331,7 +331,9 @@ export interface SupervisorEventMap {
 
 /** The name of an event `supervisor.on()` takes. */
 export type SupervisorEventName = keyof SupervisorEventMap;
-type Listener<K extends SupervisorEventName> = (event: SupervisorEventMap[K]) => void;
+// `unknown`, not `void`: an async listener is fine (its rejection is reported as a throw is),
+// and typescript-eslint's no-misused-promises flags a Promise where `void` is asked for.
+type Listener<K extends SupervisorEventName> = (event: SupervisorEventMap[K]) => unknown;
 
 /** One `on()`: its own object, so that its undo removes it and nothing added later. */
 interface Registration<K extends SupervisorEventName> {

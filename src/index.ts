@@ -71,6 +71,7 @@ export {
 export type { ConnectionHandle } from './connection-handle.js';
 export {
   AppHookError,
+  type AppHookName,
   type ErrorCode,
   ErrorCodes,
   InvalidOptionError,

@@ -40,8 +40,11 @@ export type AuthResult<Data = unknown> =
   | {
       /** The user the connection counts against (see the README's "User ids"). */
       userId: string;
-      /** Carried by every event about this connection and by `connection.correlationId` (a request id, say). */
-      correlationId?: string | undefined;
+      /**
+       * Carried by every event about this connection and by `connection.correlationId` (a request id,
+       * say). null counts as none: what `URLSearchParams.get` answers for a missing parameter.
+       */
+      correlationId?: string | null | undefined;
       /** The app's own data for this connection: `connection.data`. */
       data?: Data | undefined;
       /**
@@ -256,7 +259,7 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    */
   retryAfterMs?: number | OptionalFields<RetryAfterDefaults> | undefined;
   /** Receives every reported error (failing hooks, internal failures). @default console.error */
-  onError?: ((error: SupervisorError) => void) | undefined;
+  onError?: ((error: SupervisorError) => unknown) | undefined;
   /**
    * Your own `WebSocketServer({ noServer: true })`, to choose ws options such as
    * perMessageDeflate. Any copy of ws 8.17.1 or later is accepted (it is checked by

@@ -205,10 +205,15 @@ export interface Supervisor<Data = unknown> {
     data: SendData,
     options: SendOptions & { cluster: true; filter?: undefined },
   ): Promise<ClusterSendResult>;
-  /** A `cluster` flag known only at run time: a number without it, a Promise with it. */
+  /**
+   * A `cluster` flag known only at run time: a number without it, a Promise with it.
+   * A `filter` still needs `cluster` false or absent: a function cannot travel.
+   */
   broadcast(
     data: SendData,
-    options?: BroadcastOptions<Data> & ClusterFlag,
+    options?:
+      | (BroadcastOptions<Data> & { cluster?: false | undefined })
+      | (SendOptions & ClusterFlag & { filter?: undefined }),
   ): number | Promise<ClusterSendResult>;
   /**
    * Sends `data` to every open member of the room (`connection.join(room)`) but
@@ -300,9 +305,11 @@ export interface Supervisor<Data = unknown> {
    * the slot is reserved, before the handshake: the handle's socket is not open
    * yet, so its send() and join() return false there; greet it and join its rooms
    * in onOpen (Socket.IO's `io.on('connection')`).
+   * A listener may be async: what it throws or rejects with is reported to onError
+   * (an `AppHookError`, hook `on('<name>')`), and the other listeners still run.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event name or a listener that is not a function.
    */
-  on<K extends SupervisorEventName>(name: K, listener: (event: SupervisorEventMap[K]) => void): () => void;
+  on<K extends SupervisorEventName>(name: K, listener: (event: SupervisorEventMap[K]) => unknown): () => void;
   /**
    * Resolves once this process admits on its full terms. Without `cluster`:
    * at once (on a microtask). In cluster mode: once the process has taken its

@@ -567,7 +567,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   }
 
   /** A throwing or rejecting hook is reported, and the connection (if still here) closes with 1011. */
-  #runHook(name: string, call: () => unknown): void {
+  #runHook(name: 'onOpen' | 'onMessage' | 'onClose', call: () => unknown): void {
     const failed = (error: unknown) => {
       this.#env.report(new AppHookError(name, error, this.id));
       this.#sink?.({ type: 'APP_HOOK_FAILED', hook: name });

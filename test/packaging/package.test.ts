@@ -221,6 +221,8 @@ describe('the packed package in a fresh app', () => {
       'wrong.ts(39,3) TS7023',
       'wrong.ts(43,1) TS2554',
       'wrong.ts(44,7) TS2741',
+      'wrong.ts(49,34) TS2769',
+      'wrong.ts(55,10) TS2678',
     ]);
   }, 120_000);
 

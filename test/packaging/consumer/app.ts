@@ -19,6 +19,7 @@ import {
   type RejectedEvent,
   renderChart,
   SlotStoreUnavailableError,
+  type Supervisor,
   type SupervisorError,
   type SupervisorOptions,
   type SupervisorStats,
@@ -171,6 +172,19 @@ client.on('error', ({ error }) => {
   if (error.code === 'WSSUP_APP_HOOK_FAILED') console.log(error.hook, error.cause);
   else console.log(error.option satisfies string, error.received);
 });
+// A request id read with URLSearchParams.get (null when absent), an async onError and async listeners.
+export function withRequestIds(): Supervisor {
+  const traced = createSupervisor({
+    authenticate: (request: IncomingMessage) => ({
+      userId: 'user',
+      correlationId: new URL(request.url ?? '/', 'http://localhost').searchParams.get('rid'),
+    }),
+    onError: async (error) => console.error(await Promise.resolve(error.code)),
+  });
+  traced.on('disposed', async ({ socketError }) => console.log(await Promise.resolve(socketError?.code)));
+  return traced;
+}
+
 const state: ClientState = client.state;
 console.log(state, client.send(new Uint8Array(1)), clientMachine.id);
 client.close();

@@ -1,6 +1,6 @@
 // Each marked line must be a type error: if the library's types were `any`
 // (ws types missing), they would all compile. The test expects exactly these.
-import { type ConnectionHandle, createSupervisor, Refusal } from 'ws-supervisor';
+import { type AppHookError, type ConnectionHandle, createSupervisor, Refusal } from 'ws-supervisor';
 import { createDashboard, type DashboardOptions } from 'ws-supervisor/dashboard';
 
 export function wrong(connection: ConnectionHandle): void {
@@ -43,3 +43,18 @@ const chat = createSupervisor({
 createDashboard(typed); // WRONG: the options, authorize in them, are required
 const ops: DashboardOptions = { basePath: '/ops' }; // WRONG: authorize is required (TS2741 in 5.9 and 7)
 createDashboard(typed, ops);
+
+// A filter cannot travel to another process, whatever `cluster` turns out to be at run time.
+export function everywhere(cluster: boolean): unknown {
+  return typed.broadcast('hi', { cluster, filter: () => true }); // WRONG: a filter needs cluster false
+}
+
+// AppHookError's hook is a union: a misspelt hook is no case of it.
+export function hookOf(error: AppHookError): string {
+  switch (error.hook) {
+    case 'onMesage': // WRONG: no such hook
+      return 'typo';
+    default:
+      return error.hook;
+  }
+}
