@@ -281,7 +281,7 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * A throw is reported to onError as AppHookError (`WSSUP_APP_HOOK_FAILED`, hook
    * `inspect`) and never reaches the actors. @default none (no inspection, no cost)
    */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void) | undefined;
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => unknown) | undefined;
   /**
    * Cluster mode (README, "Running several processes"): one per-user limit
    * across processes, on a slot book in Redis. Without it nothing changes,

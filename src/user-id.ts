@@ -118,7 +118,7 @@ export function correlationIdOf(given: unknown): { correlationId: string | undef
   const problem = new TypeError(
     // Not "admitted without one": it is reported before the connection's fate is known,
     // and the user id, a limit or a shutdown may still refuse it.
-    `authenticate returned a correlationId that is not a string: ${describeValue(given)}; it was left out, and does not refuse the connection (return a string or undefined)`,
+    `authenticate returned a correlationId that is not a string: ${describeValue(given)}; it was left out, and does not refuse the connection (return a string, null or undefined)`,
   );
   return { correlationId: undefined, problem };
 }

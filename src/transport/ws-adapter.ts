@@ -760,14 +760,18 @@ const abortCauseOf = (event: ConnectionEvent): AbortCause => {
 };
 
 /**
- * The connection machine with its socket actions implemented on WsConnection.
+ * A socket's error as plain data: an Error's own fields vanish in JSON (and in a logger's
+ * spread). Whatever was emitted is described, not trusted: `destroy('text')` emits a string.
  */
-/** A socket's error as plain data: an Error's own fields vanish in JSON (and in a logger's spread). */
-function socketErrorInfo(error: Error): SocketErrorInfo {
+function socketErrorInfo(error: unknown): SocketErrorInfo {
+  if (!(error instanceof Error)) return { code: undefined, message: describeValue(error) };
   const { code } = error as { code?: unknown };
   return { code: typeof code === 'string' ? code : undefined, message: String(error.message) };
 }
 
+/**
+ * The connection machine with its socket actions implemented on WsConnection.
+ */
 export function createWsConnectionMachine(env: ConnectionEnv) {
   const safely = createSafely(env.report);
   return connectionMachine.provide({

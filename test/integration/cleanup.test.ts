@@ -529,7 +529,13 @@ describe('connecting is bounded by connectTimeoutMs', () => {
     await waitConnecting(t, 1);
     const disposed = nextDisposed(t.supervisor);
     socket.resetAndDestroy();
-    expect(await disposed).toMatchObject({ userId: 'rst', reason: 'error', lifetimeMs: 0 });
+    expect(await disposed).toMatchObject({
+      userId: 'rst',
+      reason: 'error',
+      lifetimeMs: 0,
+      // Before the handshake, the TCP socket's own error: nobody has turned the reset into a close yet.
+      socketError: { code: 'ECONNRESET', message: expect.any(String) },
+    });
     expectNoLeaks(t.supervisor);
   });
 

@@ -16,7 +16,7 @@ import {
   createDashboard,
   type DashboardOptions,
 } from '../../src/dashboard/index.js';
-import type { AuthResult, Supervisor } from '../../src/index.js';
+import type { AuthResult, Supervisor, SupervisorOptions } from '../../src/index.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 // The source of each entry point of package.json's "exports".
@@ -106,6 +106,27 @@ describe('AuthResult', () => {
     expectTypeOf<Verdict['maxConnectionsPerUser']>().toEqualTypeOf<number | undefined>();
     expectTypeOf({ userId: 'ann', maxConnectionsPerUser: 3 }).toExtend<AuthResult>();
     expectTypeOf({ userId: 'ann', maxConnectionsPerUser: '3' }).not.toExtend<AuthResult>();
+  });
+});
+
+describe('hooks and listeners return unknown, not void', () => {
+  // TypeScript takes an async function where `void` is asked for; typescript-eslint's
+  // no-misused-promises does not. Only `unknown` lets an async onError or listener pass both.
+  it('onError, inspect, the hooks and the listeners of on()', () => {
+    type Options = SupervisorOptions;
+    expectTypeOf<ReturnType<NonNullable<Options['onError']>>>().toEqualTypeOf<unknown>();
+    expectTypeOf<ReturnType<NonNullable<Options['onOpen']>>>().toEqualTypeOf<unknown>();
+    expectTypeOf<ReturnType<NonNullable<Options['onMessage']>>>().toEqualTypeOf<unknown>();
+    expectTypeOf<ReturnType<NonNullable<Options['onClose']>>>().toEqualTypeOf<unknown>();
+    type InspectFunction = Extract<NonNullable<Options['inspect']>, (event: never) => unknown>;
+    expectTypeOf<ReturnType<InspectFunction>>().toEqualTypeOf<unknown>();
+    type Listener = Parameters<Supervisor['on']>[1];
+    expectTypeOf<ReturnType<Listener>>().toEqualTypeOf<unknown>();
+  });
+
+  it("authenticate's correlationId takes null, what URLSearchParams.get answers for none", () => {
+    expectTypeOf({ userId: 'ann', correlationId: null }).toExtend<AuthResult>();
+    expectTypeOf({ userId: 'ann', correlationId: 7 }).not.toExtend<AuthResult>();
   });
 });
 
