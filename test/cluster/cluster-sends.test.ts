@@ -312,6 +312,9 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
       () => s.disconnectUser('ann', 1006, '', { cluster: true }),
       () => s.disconnectUser('ann', 4000, 'x'.repeat(124), { cluster: true }),
       () => s.sendToRoom('', 'x', { cluster: true }),
+      () => s.sendToRoom('a\u0000b', 'x', { cluster: true }),
+      () => s.sendToRoom('x\u202eevil', 'x', { cluster: true }),
+      () => s.sendToRoom('a\ud800', 'x', { cluster: true }),
       () => s.sendToRoom('lobby', 'x', { except: 5 as never, cluster: true }),
       () => s.sendToRoom('lobby', 'x', { filter: () => true, cluster: true } as never),
       // sendToRoom's except elsewhere, and an unknown key: they were ignored, and everything sent.
