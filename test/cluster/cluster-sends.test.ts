@@ -290,6 +290,16 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
       () => expect(node(c, 1).errors.map((error) => error.code)).toEqual(['WSSUP_INVALID_ARGUMENT']),
       ioWait,
     );
+    // A room name this version refuses (another version's sender let it through): reported, sent nowhere.
+    const room = { v: 1, kind: 'room', nodeId: 'node-1', incarnation, room: 'a\u0000b', text: 'x' };
+    await redis.current.command('SPUBLISH', channel, JSON.stringify(room));
+    await vi.waitFor(
+      () =>
+        expect(node(c, 1).errors.map((error) => error.message)).toContain(
+          'sendToRoom: a room name contains control characters',
+        ),
+      ioWait,
+    );
     // The channel still works, and the connection is still open.
     const send = { v: 1, kind: 'send', nodeId: 'node-1', incarnation, userId: 'ann', text: 'after' };
     await redis.current.command('SPUBLISH', channel, JSON.stringify(send));
