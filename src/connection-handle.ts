@@ -77,7 +77,8 @@ export interface ConnectionHandle<Data = unknown> {
    * false, joining nothing, when send() would refuse (not open yet, closing,
    * draining, disposed) or when it is in `maxRoomsPerConnection` rooms already.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, joining nothing, for a room that is
-   *   not a non-empty string of at most 256 bytes in UTF-8 (MAX_ROOM_BYTES).
+   *   not a non-empty string of at most 256 bytes in UTF-8 (MAX_ROOM_BYTES), or that holds
+   *   a character a user id may not (controls, Bidi_Control, U+2028/U+2029, U+FFFD, lone surrogates).
    * @example
    * ```ts
    * if (!connection.join('lobby')) connection.send(JSON.stringify({ error: 'cannot join' }));

@@ -9,6 +9,7 @@
  * so the map never holds a dead room's name. audit() checks both sides.
  */
 import { describeValue, SupervisorError } from './errors.js';
+import { characterProblem } from './user-id.js';
 
 /** The longest room name, in UTF-8 bytes. */
 export const MAX_ROOM_BYTES = 256;
@@ -66,7 +67,10 @@ export class Rooms<Member extends RoomMember = RoomMember> {
 
 /**
  * Why `room` is not a room name (a non-empty string of at most MAX_ROOM_BYTES
- * bytes in UTF-8), or undefined when it is one.
+ * bytes in UTF-8, free of the characters a user id may not hold: controls,
+ * Bidi_Control, U+2028/U+2029, U+FFFD, lone surrogates), or undefined when it
+ * is one. Names often come from the client (`?room=`) and reach logs and the
+ * app's own messages, as user ids do.
  */
 function roomProblem(room: unknown): string | undefined {
   if (typeof room !== 'string') return `must be a string, got ${describeValue(room)}`;
@@ -74,7 +78,7 @@ function roomProblem(room: unknown): string | undefined {
   // Each UTF-16 unit takes at least one byte: a longer string is refused without encoding it.
   if (room.length > MAX_ROOM_BYTES || Buffer.byteLength(room, 'utf8') > MAX_ROOM_BYTES)
     return `must be at most ${MAX_ROOM_BYTES} bytes in UTF-8, got ${Buffer.byteLength(room, 'utf8')}`;
-  return undefined;
+  return characterProblem(room);
 }
 
 /**

@@ -182,7 +182,8 @@ export interface Supervisor<Data = unknown> {
    * Sends `data` to every open connection (those `options.filter` accepts).
    * Returns how many got it. O(connections). The filter gets each handle
    * typed by `Data`, so app data needs no cast. For a room, sendToRoom()
-   * walks its members only.
+   * walks its members only. The filter runs on every connection before any
+   * is sent to: if it throws, nothing is sent and its error escapes as it is.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for invalid data or options (`binary`,
    *   `filter` and `cluster` only: `except` is sendToRoom()'s).
    * @example

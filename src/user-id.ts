@@ -51,12 +51,21 @@ export function checkUserId(userId: unknown): string | undefined {
   // Each UTF-16 unit takes at least one byte in UTF-8: a longer string is refused without encoding it.
   if (userId.length > MAX_USER_ID_BYTES || Buffer.byteLength(userId, 'utf8') > MAX_USER_ID_BYTES)
     return `user id is longer than ${MAX_USER_ID_BYTES} bytes in UTF-8`;
-  if (CONTROL_CHARACTERS.test(userId)) return 'user id contains control characters';
-  if (BIDI_CONTROLS.test(userId)) return 'user id contains bidirectional control characters';
-  if (LINE_SEPARATORS.test(userId)) return 'user id contains a line or paragraph separator';
-  if (userId.includes(REPLACEMENT_CHARACTER))
-    return 'user id contains U+FFFD, the mark of bytes that were not UTF-8';
-  if (LONE_SURROGATE.test(userId)) return 'user id contains a lone surrogate (not valid Unicode)';
+  const problem = characterProblem(userId);
+  return problem === undefined ? undefined : `user id ${problem}`;
+}
+
+/**
+ * Why `text` may not name anything that reaches logs, metric labels and
+ * dashboards (a user id, a room name), or undefined: "contains …", one of the
+ * characters above.
+ */
+export function characterProblem(text: string): string | undefined {
+  if (CONTROL_CHARACTERS.test(text)) return 'contains control characters';
+  if (BIDI_CONTROLS.test(text)) return 'contains bidirectional control characters';
+  if (LINE_SEPARATORS.test(text)) return 'contains a line or paragraph separator';
+  if (text.includes(REPLACEMENT_CHARACTER)) return 'contains U+FFFD, the mark of bytes that were not UTF-8';
+  if (LONE_SURROGATE.test(text)) return 'contains a lone surrogate (not valid Unicode)';
   return undefined;
 }
 

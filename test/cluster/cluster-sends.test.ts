@@ -290,6 +290,16 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
       () => expect(node(c, 1).errors.map((error) => error.code)).toEqual(['WSSUP_INVALID_ARGUMENT']),
       ioWait,
     );
+    // A room name this version refuses (another version's sender let it through): reported, sent nowhere.
+    const room = { v: 1, kind: 'room', nodeId: 'node-1', incarnation, room: 'a\u0000b', text: 'x' };
+    await redis.current.command('SPUBLISH', channel, JSON.stringify(room));
+    await vi.waitFor(
+      () =>
+        expect(node(c, 1).errors.map((error) => error.message)).toContain(
+          'sendToRoom: a room name contains control characters',
+        ),
+      ioWait,
+    );
     // The channel still works, and the connection is still open.
     const send = { v: 1, kind: 'send', nodeId: 'node-1', incarnation, userId: 'ann', text: 'after' };
     await redis.current.command('SPUBLISH', channel, JSON.stringify(send));
@@ -312,6 +322,9 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
       () => s.disconnectUser('ann', 1006, '', { cluster: true }),
       () => s.disconnectUser('ann', 4000, 'x'.repeat(124), { cluster: true }),
       () => s.sendToRoom('', 'x', { cluster: true }),
+      () => s.sendToRoom('a\u0000b', 'x', { cluster: true }),
+      () => s.sendToRoom('x\u202eevil', 'x', { cluster: true }),
+      () => s.sendToRoom('a\ud800', 'x', { cluster: true }),
       () => s.sendToRoom('lobby', 'x', { except: 5 as never, cluster: true }),
       () => s.sendToRoom('lobby', 'x', { filter: () => true, cluster: true } as never),
       // sendToRoom's except elsewhere, and an unknown key: they were ignored, and everything sent.

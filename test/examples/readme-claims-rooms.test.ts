@@ -2,7 +2,7 @@
  * README, Coming from Socket.IO: examples/rooms.ts checks what the client
  * sent ("Its parseCommand and isRoom, outside the quoted region, check what
  * the client sent"): a room name join() would refuse (not a string, empty,
- * over 256 bytes), which would throw WSSUP_INVALID_ARGUMENT and close the
+ * over 256 bytes, a character a user id may not hold), which would throw WSSUP_INVALID_ARGUMENT and close the
  * connection with 1011 from onMessage, is answered with an error instead,
  * and the connection stays open. The built example, as `npm run example:rooms` runs it.
  */
@@ -16,7 +16,9 @@ it('a bad room name from a client gets an error answer, not a 1011: the connecti
   const program = runProgram('dist/examples/rooms.js', ['--port', '0']);
   const [, url = ''] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:\d+)/);
   // A bad room in the URL is left out, not joined (and nothing throws in onOpen).
-  const ws = new WebSocket(`${url}/?user=mo&room=&room=${'r'.repeat(257)}&room=ok`);
+  const ws = new WebSocket(
+    `${url}/?user=mo&room=&room=${'r'.repeat(257)}&room=a%00b&room=%E2%80%AEx&room=ok`,
+  );
   await once(ws, 'open');
   const ask = async (command: unknown) => {
     const answer = once(ws, 'message');
@@ -24,7 +26,8 @@ it('a bad room name from a client gets an error answer, not a 1011: the connecti
     return JSON.parse(String((await answer)[0])) as unknown;
   };
   const refused = { error: 'expected {"join"}, {"leave"} or {"to","text"}' };
-  for (const room of ['', 'r'.repeat(257), 5, null, ['lobby'], { name: 'lobby' }]) {
+  const characters = ['a\u0000b', 'line\nbreak', 'x\u202eevil', 'a\u2028b', 'alice\ufffd', 'a\ud800'];
+  for (const room of ['', 'r'.repeat(257), ...characters, 5, null, ['lobby'], { name: 'lobby' }]) {
     expect(await ask({ join: room })).toEqual(refused);
     expect(await ask({ leave: room })).toEqual(refused);
     expect(await ask({ to: room, text: 'hi' })).toEqual(refused);

@@ -114,6 +114,39 @@ describe('sending', () => {
     );
   });
 
+  it("a filter that throws: broadcast throws the filter's own error and has sent to no one", async () => {
+    const t = await startRulesServer();
+    const clients = [await t.open('fay'), await t.open('gus'), await t.open('hal'), await t.open('ivy')];
+    const inboxes = clients.map((c) => inbox(c.ws));
+    const boom = new Error('filter boom');
+    let calls = 0;
+    const filter = () => {
+      calls += 1;
+      if (calls === 3) throw boom; // after two connections it accepted
+      return true;
+    };
+    expect(() => t.supervisor.broadcast('half', { filter })).toThrow(boom);
+    expect(calls).toBe(3);
+    // A round trip on each: anything broadcast before it would have arrived by now.
+    for (const c of clients) {
+      c.ws.send('ping');
+      expect(await nextMessage(c.ws)).toBe('ping');
+    }
+    expect(inboxes).toEqual(clients.map(() => ['ping']));
+    // A filter that returns runs once on each connection, as before.
+    const seen: string[] = [];
+    const every = (c: { id: string }) => {
+      seen.push(c.id);
+      return true;
+    };
+    expect(t.supervisor.broadcast('all', { filter: every })).toBe(4);
+    expect(seen.sort()).toEqual(clients.map((c) => c.id).sort());
+    await closeAll(
+      t,
+      clients.map((c) => c.ws),
+    );
+  });
+
   it('onMessage gets a Buffer and isBinary; send() of a Buffer is a binary frame unless { binary: false }', async () => {
     const received: Array<[boolean, boolean]> = [];
     const t = await startRulesServer({

@@ -161,6 +161,14 @@ describe('bad input', () => {
     ['an object', { room: 'lobby' }],
     [`${MAX_ROOM_BYTES + 1} bytes`, 'x'.repeat(MAX_ROOM_BYTES + 1)],
     [`${MAX_ROOM_BYTES / 2 + 1} two-byte characters`, 'é'.repeat(MAX_ROOM_BYTES / 2 + 1)],
+    // The characters a user id may not hold (src/user-id.ts): a name from `?room=` can carry them.
+    ['a NUL', 'a\u0000b'],
+    ['a newline', 'line\nbreak'],
+    ['a C1 control character (U+0085)', 'a\u0085b'],
+    ['a right-to-left override (U+202E)', 'x\u202eevil'],
+    ['a line separator (U+2028)', 'a\u2028b'],
+    ['U+FFFD, the mark of bytes that were not UTF-8', 'alice\ufffd'],
+    ['a lone surrogate', 'a\ud800'],
   ];
 
   it.each(badRooms)(
@@ -193,6 +201,8 @@ describe('bad input', () => {
     const ann = await t.open('ann');
     expect(ann.handle.join('x'.repeat(MAX_ROOM_BYTES))).toBe(true);
     expect(ann.handle.join('é'.repeat(MAX_ROOM_BYTES / 2))).toBe(true);
+    // Any other text is a name: spaces, accents, other scripts, emoji (a surrogate pair).
+    expect(ann.handle.join('café au lait 🎉 شاي')).toBe(true);
     await closeAll(t, [ann]);
   });
 
