@@ -14,7 +14,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { text } from 'node:stream/consumers';
-import { expect, it, onTestFailed, onTestFinished, vi } from 'vitest';
+import { describe, expect, it, type TestContext, vi } from 'vitest';
 import WebSocket from 'ws';
 import {
   createSupervisor,
@@ -69,9 +69,11 @@ function createChat(overrides: Partial<SupervisorOptions<ChatData>> = {}): Super
 
 // #region harness
 /** Your app on a real HTTP server on port 0; after the test, shut down and check that nothing leaked. */
-// Its options are whatever your createChat() takes (Partial<SupervisorOptions<Data>> for an app
-// typed with createSupervisor<Data>()), so this compiles for a typed app and an untyped one alike.
-async function startChat(overrides: Parameters<typeof createChat>[0] = {}) {
+// `context` is the test's own (it('…', async (context) => …)): its onTestFinished runs this
+// test's cleanup, under describe.concurrent too (the one imported from vitest may run it when
+// another test ends). Its options are whatever your createChat() takes (Partial<SupervisorOptions<Data>>
+// for an app typed with createSupervisor<Data>()), so this compiles for a typed app and an untyped one.
+async function startChat(context: TestContext, overrides: Parameters<typeof createChat>[0] = {}) {
   const supervisor = createChat(overrides);
   const server = createServer();
   supervisor.attach(server);
@@ -88,15 +90,16 @@ async function startChat(overrides: Parameters<typeof createChat>[0] = {}) {
     const user = supervisor.userStats(userId);
     seen.push(`  limit ${user?.limit}: idle ones evicted from ${user?.evictAt} live`);
   });
-  onTestFailed(() => console.log(`what the supervisor did:\n${seen.join('\n')}`));
-  onTestFinished(async () => {
+  context.onTestFailed(() => console.log(`what the supervisor did:\n${seen.join('\n')}`));
+  context.onTestFinished(async () => {
     const stopped = supervisor.shutdown();
-    // On a SimulatedClock the shutdown's deadline is simulated too: move the clock past it,
-    // or a client that never answers the 1001 holds shutdown() until the test times out.
+    // On simulated time the shutdown's deadline is simulated too: move the time past it, or a
+    // client that never answers the 1001 holds shutdown() until the hook times out.
     if (overrides.clock instanceof SimulatedClock)
       overrides.clock.increment(supervisor.options.drainTimeoutMs);
+    else if (vi.isFakeTimers()) vi.advanceTimersByTime(supervisor.options.drainTimeoutMs);
     await stopped;
-    server.close();
+    await new Promise((closed) => server.close(closed)); // its sockets are gone when this resolves
     // The leak check: every actor agrees with the books, and nothing is held.
     expect(supervisor.audit().mismatches).toEqual([]);
     const stats = supervisor.stats();
@@ -107,16 +110,16 @@ async function startChat(overrides: Parameters<typeof createChat>[0] = {}) {
       JSON.stringify(stats.resources),
     ).toBe(true);
   });
-  return { supervisor, url: (token: string) => `ws://127.0.0.1:${port}/?token=${token}` };
+  /** A client, open; terminated after the test whatever happens. */
+  async function open(url: string, options?: WebSocket.ClientOptions): Promise<WebSocket> {
+    const ws = new WebSocket(url, options);
+    context.onTestFinished(() => ws.terminate());
+    await once(ws, 'open'); // rejects on 'error', e.g. an upgrade refused with 401
+    return ws;
+  }
+  return { supervisor, open, url: (token: string) => `ws://127.0.0.1:${port}/?token=${token}` };
 }
 
-/** A client, open; terminated after the test whatever happens. */
-async function open(url: string, options?: WebSocket.ClientOptions): Promise<WebSocket> {
-  const ws = new WebSocket(url, options);
-  onTestFinished(() => ws.terminate());
-  await once(ws, 'open'); // rejects on 'error', e.g. an upgrade refused with 401
-  return ws;
-}
 /** The answer to an upgrade the server must refuse (its status, headers and body); fails if it opens. */
 async function refusal(
   url: string,
@@ -151,8 +154,8 @@ function nextEvent<K extends SupervisorEventName>(
 // #endregion events
 
 // #region protocol
-it('answers {"say"} and closes with 4100 on anything but JSON', async () => {
-  const { supervisor, url } = await startChat();
+it('answers {"say"} and closes with 4100 on anything but JSON', async (context) => {
+  const { supervisor, url, open } = await startChat(context);
   const admitted = nextEvent(supervisor, 'admitted');
   const ws = await open(url('token-alice'));
   const { connectionId } = await admitted;
@@ -173,8 +176,8 @@ it('answers {"say"} and closes with 4100 on anything but JSON', async () => {
 // #endregion protocol
 
 // #region limit
-it('refuses a user at the limit with HTTP 429 and a Retry-After', async () => {
-  const { supervisor, url } = await startChat({ maxConnectionsPerUser: 2 });
+it('refuses a user at the limit with HTTP 429 and a Retry-After', async (context) => {
+  const { supervisor, url, open } = await startChat(context, { maxConnectionsPerUser: 2 });
   await open(url('token-bob'));
   await open(url('token-bob'));
   const rejected = nextEvent(supervisor, 'rejected');
@@ -188,9 +191,9 @@ it('refuses a user at the limit with HTTP 429 and a Retry-After', async () => {
 // #endregion limit
 
 // #region idle
-it('evicts an idle connection with 4001 after idleTimeoutMs of simulated time', async () => {
+it('evicts an idle connection with 4001 after idleTimeoutMs of simulated time', async (context) => {
   const clock = new SimulatedClock();
-  const { supervisor, url } = await startChat({
+  const { supervisor, url, open } = await startChat(context, {
     clock,
     maxConnectionsPerUser: 1, // eviction starts at T = ceil(evictionThreshold × limit) live connections: 1
     heartbeatIntervalMs: 3_600_000, // one rule per test: no ping (and no pong to wait for) in these 7.5 minutes
@@ -219,9 +222,9 @@ it('evicts an idle connection with 4001 after idleTimeoutMs of simulated time', 
 // #endregion idle
 
 // #region heartbeat
-it('terminates a peer that stops answering pings, by the next heartbeat', async () => {
+it('terminates a peer that stops answering pings, by the next heartbeat', async (context) => {
   const clock = new SimulatedClock();
-  const { supervisor, url } = await startChat({ clock });
+  const { supervisor, url, open } = await startChat(context, { clock });
   const { heartbeatIntervalMs } = supervisor.options;
   const live = await open(url('token-alice'));
   const dead = await open(url('token-bob'), { autoPong: false }); // a peer that is gone
@@ -243,11 +246,11 @@ it('terminates a peer that stops answering pings, by the next heartbeat', async 
 // #endregion heartbeat
 
 // #region expiry
-it("closes a session with 4002 once its token's expiresAt has passed, on simulated time", async () => {
+it("closes a session with 4002 once its token's expiresAt has passed, on simulated time", async (context) => {
   const clock = new SimulatedClock();
   const sessionMs = 3_600_000; // an hour-long token
   // The first heartbeat, an hour after the open, finds the session over: no ping, no pong to wait for.
-  const { supervisor, url } = await startChat({ clock, heartbeatIntervalMs: sessionMs });
+  const { supervisor, url, open } = await startChat(context, { clock, heartbeatIntervalMs: sessionMs });
   // expiresAt is on the wall clock, as your tokens are: mint it with Date.now(), not the clock's now()
   // (0). The supervisor counts the time left from the admission, on its own clock.
   const ws = await open(url(`token-alice@${Date.now() + sessionMs}`));
@@ -264,11 +267,14 @@ it("closes a session with 4002 once its token's expiresAt has passed, on simulat
 // #endregion expiry
 
 // #region fake-timers
-it('evicts an idle connection under vi.useFakeTimers(), on the default clock (no clock option)', async () => {
+it('evicts an idle connection under vi.useFakeTimers(), on the default clock (no clock option)', async (context) => {
   // Registered before startChat(), so it runs after the harness's shutdown (the last registered runs first).
-  onTestFinished(() => void vi.useRealTimers());
+  context.onTestFinished(() => void vi.useRealTimers());
   vi.useFakeTimers(); // before the app starts: a delay already set on real time is not moved by a fake advance
-  const { supervisor, url } = await startChat({ maxConnectionsPerUser: 1, heartbeatIntervalMs: 3_600_000 });
+  const { supervisor, url, open } = await startChat(context, {
+    maxConnectionsPerUser: 1,
+    heartbeatIntervalMs: 3_600_000,
+  });
   const { idleTimeoutMs } = supervisor.options;
   const ws = await open(url('token-alice'));
 
@@ -286,11 +292,27 @@ it('evicts an idle connection under vi.useFakeTimers(), on the default clock (no
 });
 // #endregion fake-timers
 
+// The harness's shutdown on fake timers: a client that never answers the 1001 holds it until the
+// drain deadline, which the harness moves past (vi.advanceTimersByTime) once shutdown() has started.
+it('shuts down under vi.useFakeTimers() although a client never answers the 1001', async (context) => {
+  let silent: WebSocket | undefined;
+  // Registered before startChat(): they run after the harness's shutdown (its hook is the one that
+  // would time out). The client is not open()'s, which terminates its clients before the shutdown.
+  context.onTestFinished(() => void vi.useRealTimers());
+  context.onTestFinished(() => silent?.terminate());
+  vi.useFakeTimers();
+  const { supervisor, url } = await startChat(context, { heartbeatIntervalMs: 3_600_000 });
+  silent = new WebSocket(url('token-bob'));
+  await once(silent, 'open');
+  silent.pause(); // reads nothing more: the 1001 is never read, so never answered
+  expect(supervisor.stats().connections).toBe(1);
+});
+
 // A plan limit from authenticate wins over the maxConnectionsPerUser option: with 20, T is 14, and
 // maxConnectionsPerUser: 1 changes nothing. evictionThreshold: 0.00001 makes T 1 whatever the limit.
-it('evicts an idle connection of a user whose authenticate returns a plan limit (20), with evictionThreshold: 0.00001', async () => {
+it('evicts an idle connection of a user whose authenticate returns a plan limit (20), with evictionThreshold: 0.00001', async (context) => {
   const clock = new SimulatedClock();
-  const { supervisor, url } = await startChat({
+  const { supervisor, url, open } = await startChat(context, {
     clock,
     authenticate: () => ({ userId: 'alice', maxConnectionsPerUser: 20 }), // the plan's limit
     maxConnectionsPerUser: 1, // ignored for alice: her limit is authenticate's 20
@@ -313,3 +335,30 @@ it('evicts an idle connection of a user whose authenticate returns a plan limit 
   expect((await closed)[0]).toBe(4001);
   expect(second.readyState).toBe(WebSocket.OPEN);
 });
+
+// #region concurrent
+// Under describe.concurrent (or it.concurrent) tests run at once, and each cleans up its own app.
+describe.concurrent('two tests at once, each with its own app', () => {
+  let quickOneFinished: () => void = () => {};
+  const quickOneDone = new Promise<void>((resolve) => {
+    quickOneFinished = resolve;
+  });
+  it("outlives the other test's cleanup: its app and client are its own", async (context) => {
+    const { supervisor, url, open } = await startChat(context);
+    const ws = await open(url('token-bob'));
+    await quickOneDone; // the test below has ended, and its cleanup has run
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    ws.send(JSON.stringify({ say: 'still here' }));
+    const [reply] = await once(ws, 'message');
+    expect(JSON.parse(String(reply))).toEqual({ from: 'bob', said: 'still here' });
+    expect(supervisor.stats().connections).toBe(1);
+  });
+  it('ends while the test above is still running', async (context) => {
+    context.onTestFinished(() => quickOneFinished()); // registered first: runs after the harness's shutdown
+    const { url, open } = await startChat(context);
+    const ws = await open(url('token-alice'));
+    ws.send(JSON.stringify({ say: 'hi' }));
+    await once(ws, 'message');
+  });
+});
+// #endregion concurrent

@@ -67,6 +67,8 @@
  * so a false alarm only moves the next attempt forward.
  * Pure: the socket and network actors are placeholders that the runtime
  * (src/client/) supplies with `.provide()`; the random numbers come from the input.
+ * Run or walked alone it needs that input (`ClientInput`): without one its first
+ * step fails (its backoff is undefined) and the actor errors.
  */
 import { assign, emit, fromCallback, raise, setup } from 'xstate';
 import { closeMessageOf, dispositionOf, retryAfterMsOf } from './client-close.js';

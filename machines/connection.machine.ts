@@ -29,7 +29,10 @@
  * the supervisor told), and nothing is delivered while `draining`.
  *
  * Pure: the actions that touch the socket or the app are placeholders that
- * the runtime supplies with `.provide()`.
+ * the runtime supplies with `.provide()`. Not `notifyIdle`, `notifyActive`
+ * and `notifyDraining`: they report to the parent (the user supervisor) with
+ * `sendParent`, so the machine run or walked alone needs them provided (see
+ * `connectionMachine`).
  */
 import { assign, sendParent, setup } from 'xstate';
 import { OVER_THE_LIMIT_REASON } from './client-close.js';
@@ -128,8 +131,24 @@ const closeAndDrain = (reason: DisposeReason, code: number, text: string) =>
 /**
  * The connection actor's statechart: connecting → active → draining → disposed (chart:
  * docs/machines/connection.svg in the package, or `ws-supervisor chart --machine connection`).
- * Its socket actions are
- * placeholders that `createSupervisor()` provides; import it for charts and tests.
+ * Its socket actions are placeholders that `createSupervisor()` provides; import it for
+ * charts and tests.
+ *
+ * To run it alone (`createActor`) or walk it (`getShortestPaths` of `xstate/graph`), give it:
+ * - its `input` ({@link ConnectionInput}): without one its entry has no transport to
+ *   subscribe to, so an actor errors at start, and a walk finds a single path, to
+ *   `disposed`, and checks nothing. Its transport's reads decide the guards:
+ *   `quietForMs()` the idle edge, `expiresInMs()` the session's end.
+ * - stand-ins for `notifyIdle`, `notifyActive` and `notifyDraining`, which send to its
+ *   parent: without a parent, they throw "Unable to send event to actor '#_parent'".
+ *
+ * @example
+ * ```ts
+ * const machine = connectionMachine.provide({
+ *   actions: { notifyIdle() {}, notifyActive() {}, notifyDraining() {} },
+ * });
+ * const paths = getShortestPaths(machine, { input, events }); // events: its delays too
+ * ```
  */
 export const connectionMachine = setup({
   types: {} as {

@@ -40,7 +40,8 @@
  *
  * A failed store call is never retried at once: the next tick is the retry,
  * so an outage costs one call per interval. Pure: the store calls are
- * placeholder actors and the runtime supplies them with `.provide()`.
+ * placeholder actors and the runtime supplies them with `.provide()`. Run or
+ * walked alone it needs its input (`LeaseInput`).
  */
 import { assign, fromPromise, setup, stateIn } from 'xstate';
 

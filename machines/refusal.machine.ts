@@ -14,7 +14,8 @@
  *   └──────────────────────────────────────────────────────────────┘
  *
  * Pure: the actions that touch the socket are placeholders that the runtime
- * supplies with `.provide()`.
+ * supplies with `.provide()`. Run or walked alone it needs its input
+ * (`RefusalInput`): without one its entry has no transport to subscribe to, and it errors at start.
  */
 import { setup } from 'xstate';
 import type { TransportEvent } from './events.js';

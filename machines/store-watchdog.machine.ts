@@ -17,7 +17,8 @@
  *    └──────────────────nothing in flight──────────┘
  *
  * Pure: `tick` and `hasInFlight` are placeholders the connection supplies
- * with `.provide()` (src/cluster/redis-client.ts).
+ * with `.provide()` (src/cluster/redis-client.ts). Run or walked alone it
+ * needs its input (`StoreWatchdogInput`).
  */
 import { setup } from 'xstate';
 

@@ -209,6 +209,10 @@ const ENDS = { type: 'forgetChild', params: { ends: true } } as const;
  * eviction rule (chart:
  * docs/machines/supervisor.svg in the package, or `ws-supervisor chart --machine supervisor`).
  * Exported for charts and tests; `createSupervisor()` runs one per user with a connection.
+ * Run alone, it needs its `input` ({@link UserSupervisorInput}): without one its user, limit
+ * and timings are undefined. Its `publish*` and reply actions are placeholders (no-ops); the
+ * connection actors it spawns on ADMIT are the real `connectionMachine`, reporting to it, and
+ * bound to the transport that each ADMIT carries.
  */
 export const userSupervisorMachine = setup({
   types: {} as {

@@ -1,0 +1,90 @@
+/**
+ * Walking an exported machine with xstate/graph, outside the supervisor: the README's "How it
+ * is built" quotes the region below (test/examples/readme-snippets.test.ts), and this test walks
+ * it, so the recipe cannot rot. The machines are exported as the runtime runs them: each needs
+ * its input, and the connection's reports to its parent need stand-ins (see its JSDoc).
+ *
+ *   npx vitest run examples/walking-the-machines.test.ts
+ */
+import { expect, it } from 'vitest';
+import { machineGraph } from 'ws-supervisor';
+import { type ConnectionEvent, type ConnectionInput, connectionMachine } from 'ws-supervisor/machines';
+import { getShortestPaths } from 'xstate/graph';
+
+it('walks every state of the exported connection machine, and every way it ends', () => {
+  // #region walk-connection
+  // Imports: machineGraph from 'ws-supervisor'; connectionMachine, ConnectionEvent and ConnectionInput
+  // from 'ws-supervisor/machines'; getShortestPaths from 'xstate/graph' (xstate v5, in your devDependencies).
+  // Its reports to the user supervisor (sendParent) need a parent: standalone, provide stand-ins.
+  const machine = connectionMachine.provide({
+    actions: { notifyIdle() {}, notifyActive() {}, notifyDraining() {} },
+  });
+  // Its input (without it, its start fails: a walk finds one path, to `disposed`): who it is, its
+  // timeouts, and a transport whose reads decide the guards (here: always quiet, never expired).
+  const input: ConnectionInput = {
+    connectionId: 'c1',
+    userId: 'alice',
+    transport: {
+      subscribe: () => () => {},
+      quietForMs: () => 60_000,
+      lastActivityAt: () => 0,
+      expiresInMs: () => Infinity,
+    },
+    connectTimeoutMs: 10_000,
+    idleTimeoutMs: 60_000,
+    heartbeatIntervalMs: 30_000,
+    drainTimeoutMs: 5_000,
+  };
+  // Every event, with a payload; its delays are events too, named as the chart's edges name them.
+  const delays = machineGraph(connectionMachine).edges.filter((edge) => edge.kind === 'delay');
+  const events = [
+    { type: 'SOCKET_OPENED' },
+    { type: 'SOCKET_CLOSED', code: 1006, reason: '' },
+    { type: 'CLOSE_FRAME_RECEIVED' },
+    { type: 'SOCKET_ERRORED', error: new Error('reset') },
+    { type: 'MESSAGE_RECEIVED', data: 'hi', isBinary: false },
+    { type: 'MESSAGE_SENT' },
+    { type: 'PONG_RECEIVED' },
+    { type: 'BUFFER_OVERFLOWED', bufferedBytes: 1 << 20 },
+    { type: 'APP_HOOK_FAILED', hook: 'onMessage' },
+    { type: 'EVICT', cause: 'idle' },
+    { type: 'DRAIN', code: 1001, reason: 'shutdown', cause: 'shutdown' },
+    { type: 'DRAIN', code: 4100, reason: 'bye', cause: 'app-close' },
+    { type: 'TERMINATE' },
+    ...delays.map((edge) => ({ type: edge.event }) as ConnectionEvent),
+  ] satisfies ConnectionEvent[];
+  const paths = getShortestPaths(machine, { input, events });
+  // #endregion walk-connection
+
+  // Every state of the chart (each combination of the parallel regions), and every end but
+  // `expired`, which needs a transport whose expiresInMs() is 0 (the guards read the transport).
+  const reached = new Set(paths.map((path) => JSON.stringify(path.state.value)));
+  const active = (activity: string, heartbeat: string) => JSON.stringify({ active: { activity, heartbeat } });
+  expect([...reached].sort()).toEqual(
+    [
+      '"connecting"',
+      active('live', 'waiting'),
+      active('live', 'awaitingPong'),
+      active('idle', 'waiting'),
+      active('idle', 'awaitingPong'),
+      '"draining"',
+      '"disposed"',
+    ].sort(),
+  );
+  const ends = paths
+    .filter((path) => path.state.status === 'done')
+    .map((path) => path.state.context.endReason);
+  expect(new Set(ends)).toEqual(
+    new Set([
+      'closed',
+      'error',
+      'connect-timeout',
+      'dead-peer',
+      'evicted',
+      'shutdown',
+      'slow-consumer',
+      'app-error',
+      'app-close',
+    ]),
+  );
+});
