@@ -99,6 +99,8 @@ export interface Supervisor<Data = unknown> {
    *   has a key other than `perUser` and `cluster`, or one of them is not a boolean.
    */
   stats(options?: StatsOptions & { cluster?: false | undefined }): SupervisorStats;
+  /** A `cluster` flag known only at run time: the stats without it, a Promise of the cluster-wide ones with it. */
+  stats(options?: StatsOptions & ClusterFlag): SupervisorStats | Promise<ClusterWideStats>;
   /**
    * Cluster mode: the user's cluster-wide book (live, idle, by node), read
    * from the store; undefined when the user holds no slot anywhere.
@@ -113,6 +115,11 @@ export interface Supervisor<Data = unknown> {
    *   or options that are neither undefined nor an object.
    */
   userStats(userId: string, options?: { cluster?: false | undefined }): UserStats | undefined;
+  /** A `cluster` flag known only at run time: this process's book without it, a Promise of the cluster-wide one with it. */
+  userStats(
+    userId: string,
+    options?: ClusterFlag,
+  ): UserStats | undefined | Promise<ClusterUserBook | undefined>;
   /**
    * Walks every actor and compares it with the books that stats() reads;
    * returns every mismatch. O(connections): for tests and on-demand checks.
