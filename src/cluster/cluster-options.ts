@@ -320,6 +320,22 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
       );
     }
   }
+  // An app's own client must be open: the store never connects it (README's recipe connects
+  // first), and one never connected, or closed already, only failed every retry of the lease
+  // with "The client is closed", forever. Reconnecting (open, not ready) is an outage: taken.
+  if (
+    typeof redis === 'object' &&
+    redis !== null &&
+    (isSingleClient(redis) || isClusterClient(redis) || isSentinelClient(redis)) &&
+    (redis as { isOpen?: unknown }).isOpen === false
+  ) {
+    throw new InvalidOptionError(
+      'cluster.redis',
+      'an open client: await client.connect() before createSupervisor(), and close it only after shutdown()',
+      redis,
+      'a client that is not open (never connected, or closed)',
+    );
+  }
   if (store !== undefined && !isStore(store)) {
     const missing = typeof store === 'object' && store !== null ? lacks(store) : [];
     throw new InvalidOptionError(
