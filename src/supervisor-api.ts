@@ -84,7 +84,9 @@ export interface Supervisor<Data = unknown> {
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
   /**
    * Cluster mode: this process's stats and the cluster-wide book (every
-   * node with a lease, booked users and connections), read from the store.
+   * node with a lease in it, booked users and connections), read from the store.
+   * A node that stopped renewing (crashed) stays listed, its `leaseExpiresInMs`
+   * negative, until a reaper removes its lease: its slots count no more.
    * @throws {SupervisorError} (rejects) WSSUP_INVALID_ARGUMENT without the `cluster` option,
    *   WSSUP_STORE_UNAVAILABLE when the store does not answer (and before the first lease:
    *   `stats().cluster.leaseHeld` is false until then), WSSUP_SHUTTING_DOWN once shutdown()
