@@ -38,6 +38,7 @@ export type {
 } from './cluster/cluster-admission.js';
 export type {
   ClusterOptions,
+  ClusterSettings,
   RedisClientLike,
   RedisClusterLike,
   RedisClusterNodes,

@@ -29,6 +29,8 @@ export class Readiness {
   /** Set by close(): every later wait rejects with it. */
   #closed: SupervisorError | undefined;
   readonly #waiters = new Set<Waiter>();
+  /** The last failed start of the store: the `cause` of a wait its signal ended (see wait()). */
+  #lastFailure: SupervisorError | undefined;
 
   constructor(ready: boolean) {
     this.#ready = ready;
@@ -46,7 +48,7 @@ export class Readiness {
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     if (this.#ready) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const aborted = () => settle(() => reject(signal?.reason));
+      const aborted = () => settle(() => reject(withCause(signal?.reason, this.#lastFailure)));
       const settle = (how: () => void) => {
         this.#waiters.delete(waiter);
         signal?.removeEventListener('abort', aborted);
@@ -79,12 +81,30 @@ export class Readiness {
     for (const waiter of [...this.#waiters]) waiter.reject(error);
   }
 
+  /** A start of the store failed: kept, so that a wait its signal ends says what it waited behind. */
+  failed(error: SupervisorError): void {
+    if (!this.#ready) this.#lastFailure = error;
+  }
+
   /** shutdown() has begun: every waiter rejects with `error`, and every later call. Idempotent. */
   close(error: SupervisorError): void {
     if (this.#closed !== undefined) return;
     this.#closed = error;
     for (const waiter of [...this.#waiters]) waiter.reject(error);
   }
+}
+
+/**
+ * The signal's reason, given the store's last failure as its `cause` when it is the
+ * platform's DOMException (AbortSignal.timeout()'s TimeoutError, abort()'s AbortError)
+ * without one: a wait for the first lease given up on said only "timed out", and a wrong
+ * Redis setting looked like a slow one. A reason of the app's own is passed on untouched.
+ */
+function withCause(reason: unknown, failure: SupervisorError | undefined): unknown {
+  if (failure === undefined || !(reason instanceof DOMException) || Object.hasOwn(reason, 'cause'))
+    return reason;
+  Object.defineProperty(reason, 'cause', { value: failure, writable: true, configurable: true });
+  return reason;
 }
 
 /** The signal of ready()'s options, checked as the other methods check theirs. */

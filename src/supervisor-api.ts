@@ -84,7 +84,9 @@ export interface Supervisor<Data = unknown> {
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void>;
   /**
    * Cluster mode: this process's stats and the cluster-wide book (every
-   * node with a lease, booked users and connections), read from the store.
+   * node with a lease in it, booked users and connections), read from the store.
+   * A node that stopped renewing (crashed) stays listed, its `leaseExpiresInMs`
+   * negative, until a reaper removes its lease: its slots count no more.
    * @throws {SupervisorError} (rejects) WSSUP_INVALID_ARGUMENT without the `cluster` option,
    *   WSSUP_STORE_UNAVAILABLE when the store does not answer (and before the first lease:
    *   `stats().cluster.leaseHeld` is false until then), WSSUP_SHUTTING_DOWN once shutdown()
@@ -99,6 +101,8 @@ export interface Supervisor<Data = unknown> {
    *   has a key other than `perUser` and `cluster`, or one of them is not a boolean.
    */
   stats(options?: StatsOptions & { cluster?: false | undefined }): SupervisorStats;
+  /** A `cluster` flag known only at run time: the stats without it, a Promise of the cluster-wide ones with it. */
+  stats(options?: StatsOptions & ClusterFlag): SupervisorStats | Promise<ClusterWideStats>;
   /**
    * Cluster mode: the user's cluster-wide book (live, idle, by node), read
    * from the store; undefined when the user holds no slot anywhere.
@@ -113,6 +117,11 @@ export interface Supervisor<Data = unknown> {
    *   or options that are neither undefined nor an object.
    */
   userStats(userId: string, options?: { cluster?: false | undefined }): UserStats | undefined;
+  /** A `cluster` flag known only at run time: this process's book without it, a Promise of the cluster-wide one with it. */
+  userStats(
+    userId: string,
+    options?: ClusterFlag,
+  ): UserStats | undefined | Promise<ClusterUserBook | undefined>;
   /**
    * Walks every actor and compares it with the books that stats() reads;
    * returns every mismatch. O(connections): for tests and on-demand checks.

@@ -504,6 +504,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
               }),
             firstLeaseTaken: () => readiness.reached(),
             startRefused: (error) => readiness.refused(error),
+            startFailed: (error) => readiness.failed(error),
             takeSends: (userId) => sendEdges.takeUser(userId),
           }),
         );

@@ -31,6 +31,7 @@ import { SupervisorError } from '../errors.js';
 import { BookLedger } from './book-ledger.js';
 import type { ResolvedClusterOptions, StoreUnavailablePolicy } from './cluster-options.js';
 import type { ClusterDelivery } from './cluster-sends.js';
+import { isMisconfiguration } from './connect-failure.js';
 import { EdgeQueue, edgesInFlight } from './edge-queue.js';
 import { OrderBreakers } from './order-breakers.js';
 import { CALLS_IN_FLIGHT, inWindow, SLICES_IN_FLIGHT, sliceByUser, usersPerCall } from './reconcile-pace.js';
@@ -159,6 +160,8 @@ export interface ClusterHost {
    * it. The lease's retries go on (an operator may move the other version away). Optional.
    */
   startRefused?(error: SupervisorError): void;
+  /** A start of the store failed (before the first lease: what a ready() given up on was waiting behind). Optional. */
+  startFailed?(error: SupervisorError): void;
 }
 
 export class ClusterBook {
@@ -336,11 +339,15 @@ export class ClusterBook {
             this.#needsFullReadmit = true;
           },
           storeFailed: (_, { operation, error }) => {
-            if (operation === 'start') this.#firstStartSettled();
-            this.#reportStore(operation, error);
-            // Another version's store: waiting for the lease is waiting for an operator.
-            if (operation === 'start' && isFormatError(error))
-              this.#host.startRefused?.(error as SupervisorError);
+            if (operation !== 'start') return this.#reportStore(operation, error);
+            this.#firstStartSettled();
+            const failure = storeError(operation, error);
+            if (failure === undefined) return; // the open breaker refused it: nothing new
+            this.#host.report(failure);
+            this.#host.startFailed?.(failure);
+            // Another version's store, or a wrong password or database number: waiting for the
+            // lease is waiting for an operator.
+            if (isFormatError(failure) || isMisconfiguration(failure)) this.#host.startRefused?.(failure);
           },
         },
         guards: {
@@ -1315,6 +1322,9 @@ function untilStopping(host: ClusterHost, stopping: () => boolean): ClusterHost 
     firstLeaseTaken: () => host.firstLeaseTaken(),
     startRefused: (error) => {
       if (!stopping()) host.startRefused?.(error);
+    },
+    startFailed: (error) => {
+      if (!stopping()) host.startFailed?.(error);
     },
     evictIfIdle: (userId, connectionId) => {
       if (!stopping()) host.evictIfIdle(userId, connectionId);

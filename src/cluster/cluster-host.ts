@@ -28,6 +28,8 @@ export interface ClusterHostOptions {
   firstLeaseTaken(): void;
   /** A start met another store format: supervisor.ready()'s waiters reject with it. */
   startRefused(error: SupervisorError): void;
+  /** A start of the store failed (the last one is the cause of a ready() its signal ended). */
+  startFailed(error: SupervisorError): void;
   /** Serves another process's cluster-wide send (the registry's local methods). */
   deliver(delivery: ClusterDelivery): void;
   /**
@@ -67,6 +69,7 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
     breakerChanged: options.breakerChanged,
     firstLeaseTaken: options.firstLeaseTaken,
     startRefused: options.startRefused,
+    startFailed: options.startFailed,
     deliver: options.deliver,
 
     evictIfIdle(userId, connectionId) {

@@ -38,26 +38,43 @@ export type {
 /** What happens to admissions while the slot store (Redis) does not answer. */
 export type StoreUnavailablePolicy = 'local' | 'reject';
 
-/** Cluster mode: one per-user limit across processes, on a slot book in Redis. */
-export interface ClusterOptions {
-  /**
-   * Where the slot book lives (needs `npm install redis`): a `redis://` or
-   * `rediss://` URL; your app's own connected node-redis client
-   * (`createClient()`), or cluster client (`createCluster()`) for a Redis
-   * Cluster; or `{ rootNodes: ['redis://…', …] }` for the store to create its
-   * own cluster client (the first URL's credentials and TLS apply to every node).
-   * For Redis Sentinel: your own sentinel client (`createSentinel()`), or
-   * `{ name, sentinelRootNodes: [{ host, port }, …] }` for the store to create
-   * its own, with optional `nodeClientOptions: { username, password }` for the
-   * primary and replicas and `sentinelClientOptions: { username, password }`
-   * for the sentinels (no TLS: for that, pass your own client).
-   */
-  redis?: RedisTarget | undefined;
-  /**
-   * A slot store of your own instead of `redis` (another engine, or a test
-   * double); it keeps the rules of {@link SlotStore}.
-   */
-  store?: SlotStore | undefined;
+/**
+ * Cluster mode: one per-user limit across processes, on a slot book in Redis.
+ * Exactly one of `redis` and `store` (a union, so that `{}` or both is a type error,
+ * as it is an InvalidOptionError at run time); the rest is {@link ClusterSettings}.
+ */
+export type ClusterOptions = ClusterSettings &
+  (
+    | {
+        /**
+         * Where the slot book lives (needs `npm install redis`): a `redis://` or
+         * `rediss://` URL; your app's own connected node-redis client
+         * (`createClient()`), or cluster client (`createCluster()`) for a Redis
+         * Cluster; or `{ rootNodes: ['redis://…', …] }` for the store to create its
+         * own cluster client (the first URL's credentials and TLS apply to every node).
+         * For Redis Sentinel: your own sentinel client (`createSentinel()`), or
+         * `{ name, sentinelRootNodes: [{ host, port }, …] }` for the store to create
+         * its own, with optional `nodeClientOptions: { username, password }` for the
+         * primary and replicas and `sentinelClientOptions: { username, password }`
+         * for the sentinels (no TLS: for that, pass your own client).
+         */
+        redis: RedisTarget;
+        /** Not with `redis`: exactly one of the two. */
+        store?: undefined;
+      }
+    | {
+        /**
+         * A slot store of your own instead of `redis` (another engine, or a test
+         * double); it keeps the rules of {@link SlotStore}.
+         */
+        store: SlotStore;
+        /** Not with `store`: exactly one of the two. */
+        redis?: undefined;
+      }
+  );
+
+/** The fields of the `cluster` option other than `redis` and `store` (see {@link ClusterOptions}). */
+export interface ClusterSettings {
   /** This process's name in the book; unique per process. @default `<hostname>:<pid>` */
   nodeId?: string | undefined;
   /** How long the node's lease lives without renewal (renewed every third of it). @default 15000 */
@@ -302,6 +319,22 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
         redis,
       );
     }
+  }
+  // An app's own client must be open: the store never connects it (README's recipe connects
+  // first), and one never connected, or closed already, only failed every retry of the lease
+  // with "The client is closed", forever. Reconnecting (open, not ready) is an outage: taken.
+  if (
+    typeof redis === 'object' &&
+    redis !== null &&
+    (isSingleClient(redis) || isClusterClient(redis) || isSentinelClient(redis)) &&
+    (redis as { isOpen?: unknown }).isOpen === false
+  ) {
+    throw new InvalidOptionError(
+      'cluster.redis',
+      'an open client: await client.connect() before createSupervisor(), and close it only after shutdown()',
+      redis,
+      'a client that is not open (never connected, or closed)',
+    );
   }
   if (store !== undefined && !isStore(store)) {
     const missing = typeof store === 'object' && store !== null ? lacks(store) : [];

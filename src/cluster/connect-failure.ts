@@ -10,6 +10,9 @@
  * so the last one emitted is added.
  */
 
+/** The words every misconfiguration hint starts with (namesMisconfiguration looks for them). */
+const MISCONFIGURATION = 'a misconfiguration of cluster.redis';
+
 /** Node's codes for a server certificate whose issuer the process does not trust. */
 const UNTRUSTED = new Set([
   'SELF_SIGNED_CERT_IN_CHAIN',
@@ -43,8 +46,38 @@ export function connectFailure(error: unknown, lastEmitted: unknown, plainUrl = 
     code = codeOf(last);
   }
   if (code !== undefined && UNTRUSTED.has(code)) return `${reason}; ${UNTRUSTED_HINT}`;
+  const misconfigured = MISCONFIGURED.find(([said]) => said.test(reason));
+  if (misconfigured !== undefined) return `${reason}; ${misconfigured[1]}`;
   return plainUrl && closedEarly(cause, code) ? `${reason}; ${PLAIN_ON_TLS_HINT}` : reason;
 }
+
+/**
+ * What Redis answers to a setting of `cluster.redis` that no retry cures: a wrong
+ * user or password (WRONGPASS), none where one is required (NOAUTH), a database
+ * number past the server's `databases` (SELECT's "DB index is out of range"). Under
+ * the default 'local' policy these looked like an outage that never ends, the
+ * process admitting on its own limit: the hint says which setting to fix.
+ */
+const MISCONFIGURED: readonly (readonly [RegExp, string])[] = [
+  [
+    /\b(?:WRONGPASS|NOAUTH)\b/,
+    `${MISCONFIGURATION}: check the user name and password it gives (retrying does not cure this)`,
+  ],
+  [
+    /DB index is out of range/,
+    `${MISCONFIGURATION}: its database number is past this Redis's \`databases\` setting (retrying does not cure this)`,
+  ],
+];
+
+/**
+ * Whether a failed start of the store was refused for a misconfiguration (the Redis
+ * store's connect error, whose message connectFailure wrote): supervisor.ready() rejects
+ * with it, as no retry of the lease cures it by itself.
+ */
+export const isMisconfiguration = (error: unknown): boolean =>
+  error instanceof Error &&
+  (error as { code?: unknown }).code === 'WSSUP_STORE_UNAVAILABLE' &&
+  error.message.includes(`; ${MISCONFIGURATION}: `);
 
 /**
  * A Redis that takes TLS only drops a client that speaks plain RESP to it: the

@@ -9,7 +9,7 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createRedisSlotStore } from '../../src/cluster/redis-store.js';
-import type { SupervisorOptions } from '../../src/index.js';
+import type { ClusterSettings } from '../../src/index.js';
 import { closed, connect, ioWait, startServer, type TestServer } from '../helpers/server.js';
 import { bookOf } from './cluster-nodes.js';
 import { hasRedis, usePrivateRedis } from './store-fixture.js';
@@ -20,7 +20,7 @@ describe.runIf(hasRedis)('two live processes with one node id', () => {
   /** A supervisor in cluster mode as node `nodeId` (default "twin"), once it holds its lease. */
   async function startTwin(
     options: { idleTimeoutMs?: number } = {},
-    cluster: Partial<NonNullable<SupervisorOptions['cluster']>> = {},
+    cluster: ClusterSettings = {},
   ): Promise<TestServer> {
     const t = await startServer({
       ...options,

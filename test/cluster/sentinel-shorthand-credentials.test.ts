@@ -245,7 +245,8 @@ describe.runIf(hasRedis)(
         expect(line).toBe(
           `error WSSUP_STORE_UNAVAILABLE: could not connect to the primary "${setup.current.name}" of the Redis ` +
             `Sentinels at 127.0.0.1:${sentinelPort}: no answer within 1000 ms; last error: ${who}: ` +
-            'WRONGPASS invalid username-password pair or user is disabled.',
+            'WRONGPASS invalid username-password pair or user is disabled.; a misconfiguration of cluster.redis: ' +
+            'check the user name and password it gives (retrying does not cure this)',
         );
         expect((await fetch(`${http}/readyz`)).status).toBe(503);
         program.child.kill('SIGTERM');

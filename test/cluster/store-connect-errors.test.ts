@@ -34,7 +34,8 @@ describe.runIf(hasRedis)('the store cannot connect: onError says why', () => {
     const error = await firstError(url);
     expect(error.code).toBe('WSSUP_STORE_UNAVAILABLE');
     expect(error.message).toBe(
-      `could not connect to Redis at redis://:***@127.0.0.1:${redis.current.port}: WRONGPASS invalid username-password pair or user is disabled.`,
+      `could not connect to Redis at redis://:***@127.0.0.1:${redis.current.port}: WRONGPASS invalid username-password pair or user is disabled.; ` +
+        'a misconfiguration of cluster.redis: check the user name and password it gives (retrying does not cure this)',
     );
     expect(error.message).not.toContain('s3cret');
   });

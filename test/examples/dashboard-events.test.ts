@@ -15,7 +15,7 @@ import {
 } from '../../examples/reference-server/server.js';
 import type { Activity, ActivityLog, LogNotice, StatsView } from '../../src/dashboard/activity.js';
 import { DashboardFeed } from '../../src/dashboard/feed.js';
-import type { Supervisor } from '../../src/index.js';
+import type { SupervisorStats } from '../../src/index.js';
 import { pendingDelays } from '../helpers/fake-transport.js';
 import { ioWait, connect as openClient } from '../helpers/server.js';
 
@@ -86,7 +86,7 @@ async function openEvents(port: number) {
 /** Waits until the supervisor's totals satisfy the predicate, re-checking on each event. */
 function supervisorWatch(server: ReferenceServer) {
   return {
-    until: (predicate: (stats: ReturnType<Supervisor['stats']>) => boolean) =>
+    until: (predicate: (stats: SupervisorStats) => boolean) =>
       vi.waitFor(() => expect(predicate(server.supervisor.stats())).toBe(true), ioWait),
   };
 }

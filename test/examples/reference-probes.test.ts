@@ -190,6 +190,27 @@ describe.runIf(hasRedis)('GET /readyz through a Redis outage', () => {
     }
   });
 
+  // A wrong --redis (a typo, a wrong password) under 'local' admits on this process's own limit
+  // as an outage does; a probe that said 200 let a fleet of them take traffic, each enforcing
+  // its own limit only. Not ready until the first lease: then the outage policy as before.
+  it("'local', Redis away from the start: 503 no-lease-yet until the first lease, then 200", async () => {
+    const redis = await startRedisServer();
+    onTestFinished(() => redis.stop());
+    await redis.pause();
+    onTestFinished(() => redis.resume());
+    const server = await startServer({
+      cluster: { redis: redis.url, nodeId: 'n0', leaseTtlMs: 1_500, commandTimeoutMs: 150 },
+    });
+    await vi.waitFor(() => expect(server.supervisor.stats().cluster?.breaker).toBe('open'), ioWait);
+    expect(server.supervisor.stats().admission).toEqual({ admitting: true, reason: null });
+    expect(await fetchReply(server, '/readyz')).toMatchObject({ status: 503, body: 'no-lease-yet\n' });
+    expect(await fetchReply(server, '/healthz')).toMatchObject({ status: 200, body: 'ok\n' });
+    redis.resume();
+    await vi.waitFor(async () => {
+      expect(await fetchReply(server, '/readyz')).toMatchObject({ status: 200, body: 'ok\n' });
+    }, ioWait);
+  });
+
   it("'local': 200 all through the outage (upgrades are admitted on this process's limit)", async () => {
     const { server, redis } = await startNode('local');
     await redis.pause();

@@ -223,6 +223,8 @@ describe('the packed package in a fresh app', () => {
       'wrong.ts(44,7) TS2741',
       'wrong.ts(49,34) TS2769',
       'wrong.ts(55,10) TS2678',
+      'wrong.ts(63,48) TS2322',
+      'wrong.ts(65,93) TS2322',
     ]);
   }, 120_000);
 

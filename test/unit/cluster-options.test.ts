@@ -117,6 +117,10 @@ describe('cluster option', () => {
       expect(resolveOptions({ authenticate, cluster: { redis } }).cluster?.redis).toBe(redis);
   });
 
+  /** An app's own client that is not open: refused, naming the fix. */
+  const notOpen =
+    /"cluster\.redis": expected an open client: await client\.connect\(\) before createSupervisor\(\)/;
+
   it('takes a Redis Cluster: root nodes, or node-redis clients of either kind, told apart by their shape', () => {
     const rootNodes = { rootNodes: [url, 'redis://127.0.0.1:6380'] };
     expect(resolveOptions({ authenticate, cluster: { redis: rootNodes } }).cluster?.redis).toBe(rootNodes);
@@ -129,8 +133,13 @@ describe('cluster option', () => {
     expect(isSingleClient(cluster)).toBe(false);
     expect(isClusterClient(single)).toBe(false);
     expect(isSingleClient(single)).toBe(true);
-    expect(resolveOptions({ authenticate, cluster: { redis: cluster } }).cluster?.redis).toBe(cluster);
-    expect(resolveOptions({ authenticate, cluster: { redis: single } }).cluster?.redis).toBe(single);
+    // Taken as clients, and refused as clients that are not open (never connected).
+    expect(() => resolveOptions({ authenticate, cluster: { redis: cluster } })).toThrow(notOpen);
+    expect(() => resolveOptions({ authenticate, cluster: { redis: single } })).toThrow(notOpen);
+    for (const client of [cluster, single]) {
+      Object.defineProperty(client, 'isOpen', { value: true }); // as if connected
+      expect(resolveOptions({ authenticate, cluster: { redis: client } }).cluster?.redis).toBe(client);
+    }
   });
 
   it('takes Redis Sentinel: the sentinels’ addresses and name, or a node-redis sentinel client, told apart from a single client', () => {
@@ -143,6 +152,8 @@ describe('cluster option', () => {
     expect(isClusterClient(sentinel)).toBe(false);
     expect(isSentinelClient(createClient({ url }))).toBe(false);
     expect(isSentinelClient(createCluster({ rootNodes: [{ url }] }))).toBe(false);
+    expect(() => resolveOptions({ authenticate, cluster: { redis: sentinel } })).toThrow(notOpen);
+    Object.defineProperty(sentinel, 'isOpen', { value: true }); // as if connected
     expect(resolveOptions({ authenticate, cluster: { redis: sentinel } }).cluster?.redis).toBe(sentinel);
   });
 

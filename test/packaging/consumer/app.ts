@@ -132,6 +132,14 @@ export function localBooks(): [SupervisorStats, UserStats | undefined, Promise<C
     supervisor.userStats('ann', { cluster: true }),
   ];
 }
+// A `cluster` flag known only at run time: the local answer or the cluster-wide Promise.
+export async function booksOf(cluster: boolean): Promise<number> {
+  const counted = await supervisor.stats({ cluster });
+  const book = await supervisor.userStats('ann', { cluster });
+  return counted.connections + (book === undefined ? 0 : book.live);
+}
+// The cluster option names exactly one of redis and store.
+export const onRedis: SupervisorOptions['cluster'] = { redis: 'redis://127.0.0.1:6380', nodeId: 'a' };
 const code: ErrorCode = 'WSSUP_MISSING_PEER';
 console.log(stats.connections, code, connectionMachine.id);
 

@@ -58,3 +58,9 @@ export function hookOf(error: AppHookError): string {
       return error.hook;
   }
 }
+
+// The cluster option names exactly one of redis and store: neither, or both, throws at run time.
+createSupervisor({ authenticate: () => 'user', cluster: {} }); // WRONG: neither redis nor store
+export function both(store: import('ws-supervisor').SlotStore): unknown {
+  return createSupervisor({ authenticate: () => 'user', cluster: { redis: 'redis://h:6380', store } }); // WRONG: both
+}
