@@ -131,8 +131,9 @@ end
  * its node releases it, evicting idle ones past evictAt while the marked ones
  * would leave the book above the limit, and names it again (after the new
  * victims) so that a lost order is sent again. So a lost order never lets the
- * user past the limit, and renewal stays one command. The entry's own node books it again only as a newcomer (it turned
- * active before the order came: the runtime's kept()).
+ * user past the limit, and renewal stays one command. The entry's own node
+ * books it again only as a newcomer (it turned active before the order came:
+ * the runtime's kept()).
  */
 export const admitScript = script(
   'admit',
