@@ -77,17 +77,19 @@ local function orderAgain(out, evicting)
   end
   return out
 end
--- The local rule's evictions (machines/eviction.ts), admit's and setIdle's: while count is at
--- or above evictAt, marks idle entries evicted (idleSince 'e<now>') longest idle first (ties by
--- id), each listed in out as an order (connection id, node, incarnation). idle holds
--- {id, idleSince, incarnation, node, admittedAt} each. Returns the count left.
-local function evictIdle(key, idle, count, evictAt, now, out)
+-- The local rule's evictions (machines/eviction.ts), admit's and setIdle's: while count (the
+-- entries not marked evicted) is at or above evictAt, or count plus leaving (the entries marked
+-- evicted earlier, not released yet: admit's) is above limit, marks idle entries evicted
+-- (idleSince 'e<now>') longest idle first (ties by id), each listed in out as an order
+-- (connection id, node, incarnation). idle holds {id, idleSince, incarnation, node, admittedAt}
+-- each. Returns the count left.
+local function evictIdle(key, idle, count, evictAt, now, out, leaving, limit)
   table.sort(idle, function(a, b)
     if a[2] ~= b[2] then return a[2] < b[2] end
     return a[1] < b[1]
   end)
   for _, victim in ipairs(idle) do
-    if count < evictAt then break end
+    if count < evictAt and (limit == nil or count + leaving <= limit) then break end
     redis.call('HSET', key, victim[1], victim[3] .. '|' .. victim[5] .. '|e' .. now .. '|' .. victim[4])
     out[#out + 1] = victim[1]
     out[#out + 1] = victim[4]
@@ -114,7 +116,10 @@ end
  * The rule is the local one (machines/eviction.ts): admitted when the live
  * entries that are not idle leave a slot free; then idle entries are evicted
  * longest idle first while the count including the newcomer is at or above
- * evictAt. A refusal evicts nothing. An admission whose client already gave
+ * evictAt, entries marked evicted left out of that count (they are leaving, as
+ * the idle edge judges them; counting them, each of several simultaneous
+ * newcomers went on evicting until no idle one was left, a trial found). A
+ * refusal evicts nothing. An admission whose client already gave
  * up on it (past the deadline) changes nothing: a timed-out admit never
  * books a slot behind the caller's back.
  *
@@ -122,11 +127,13 @@ end
  * stays open until its node gets the order, which goes over pub/sub, best
  * effort. The newcomer that evicted it is admitted at once, as a local
  * eviction admits it (a draining connection frees its slot); every later
- * admission counts the marked entry until its node releases it, and names it
- * again (after the new victims) so that a lost order is sent again. So a
- * lost order never lets the user past the limit, and renewal stays one
- * command. The entry's own node books it again only as a newcomer (it turned
- * active before the order came: the runtime's kept()).
+ * admission counts the marked entry toward the limit (not toward evictAt) until
+ * its node releases it, evicting idle ones past evictAt while the marked ones
+ * would leave the book above the limit, and names it again (after the new
+ * victims) so that a lost order is sent again. So a lost order never lets the
+ * user past the limit, and renewal stays one command. The entry's own node
+ * books it again only as a newcomer (it turned active before the order came:
+ * the runtime's kept()).
  */
 export const admitScript = script(
   'admit',
@@ -148,15 +155,15 @@ for i = 1, #flat, 2 do
     redis.call('HDEL', key, cid)
   elseif cid == id then
     existing = { einc, admitted, since, enode }
+  elseif isEvicting(since) then
+    evicting[#evicting + 1] = { cid, enode, einc }
   else
     count = count + 1
-    if isEvicting(since) then
-      evicting[#evicting + 1] = { cid, enode, einc }
-    elseif since ~= '' then
-      idle[#idle + 1] = { cid, tonumber(since), einc, enode, admitted }
-    end
+    if since ~= '' then idle[#idle + 1] = { cid, tonumber(since), einc, enode, admitted } end
   end
 end
+-- count: the other entries not marked evicted; #evicting: the ones marked, leaving.
+local leaving = #evicting
 if existing then
   -- Idempotent retry, only for the process that booked it: the same node, and
   -- this incarnation or an earlier live one of this process (an admission in
@@ -166,19 +173,21 @@ if existing then
   -- over would strand the owner's socket without a slot.
   local einc = existing[1]
   if existing[4] ~= node or (einc ~= inc and not listed(ARGV[9], einc)) then
-    return { 'duplicate', count + 1 }
+    return { 'duplicate', count + leaving + 1 }
   end
   -- Evicted, but its node kept it (active again): booked again as a newcomer, below.
   if not isEvicting(existing[3]) then
     if einc ~= inc then redis.call('HSET', key, id, inc .. '|' .. existing[2] .. '|' .. existing[3] .. '|' .. node) end
-    return { 'admitted', count + 1 }
+    return { 'admitted', count + leaving + 1 }
   end
 end
-if count - #idle >= limit then return orderAgain({ 'refused', count }, evicting) end
+-- The limit counts the marked entries until released (their orders may be lost, their sockets
+-- open); the eviction point does not (they are leaving, as a draining connection).
+if count - #idle + leaving >= limit then return orderAgain({ 'refused', count + leaving }, evicting) end
 local out = { 'admitted', 0 }
-local remaining = evictIdle(key, idle, count + 1, evictAt, now, out)
+local remaining = evictIdle(key, idle, count + 1, evictAt, now, out, leaving, limit)
 redis.call('HSET', key, id, inc .. '|' .. now .. '||' .. node)
-out[2] = remaining
+out[2] = remaining + leaving
 return orderAgain(out, evicting)
 `,
 );

@@ -15,8 +15,9 @@
  *   at or above it the idle entries needed to get below it (longest idle
  *   first, on any node) are marked evicted and named in `evict`;
  *   still at the limit after that, it is refused. An evicted entry keeps its
- *   slot for every later admission until its node releases it (the order may
- *   be lost), and is named again in each answer meanwhile. So the book never
+ *   slot toward the limit for every later admission until its node releases it
+ *   (the order may be lost), and is named again in each answer meanwhile; it no
+ *   longer counts toward the eviction point, and is never picked again. So the book never
  *   holds more than `limit` entries of live incarnations for a user, besides
  *   the ones the latest admission evicted (its newcomer took their slots, as
  *   a draining connection gives up its slot in the local rule).

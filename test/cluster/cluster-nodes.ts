@@ -151,13 +151,24 @@ export async function liveOn(nodes: Node[]): Promise<number> {
   return stats.reduce((sum, s) => sum + s.byState.connecting + s.byState.active, 0);
 }
 
-/** Samples the user's booked count every 10 ms until stopped; resolves with the highest seen. */
-export function sampleBook(redis: PrivateRedis, user: string): { stop(): Promise<number> } {
+/**
+ * Samples the user's booked count every 10 ms until stopped; resolves with the highest seen.
+ * With `exceptLeaving`, the entries marked evicted (`idleSince` `e<ms>`, leaving: their
+ * releases on their way) are not counted.
+ */
+export function sampleBook(
+  redis: PrivateRedis,
+  user: string,
+  { exceptLeaving = false }: { exceptLeaving?: boolean } = {},
+): { stop(): Promise<number> } {
   let highest = 0;
   let running = true;
+  const key = `wssup:{u:${encodeURIComponent(user)}}:slots`;
   const loop = (async () => {
     while (running) {
-      const count = (await redis.command('HLEN', `wssup:{u:${encodeURIComponent(user)}}:slots`)) as number;
+      const count = exceptLeaving
+        ? ((await redis.command('HVALS', key)) as string[]).filter((v) => v.split('|')[2]?.[0] !== 'e').length
+        : ((await redis.command('HLEN', key)) as number);
       highest = Math.max(highest, count);
       await new Promise((resolve) => setTimeout(resolve, 10));
     }

@@ -203,11 +203,19 @@ export class MemoryStore implements SlotStore {
       const refused = { admitted: false, reason: 'user-limit', live: others.length } as const;
       return again.length === 0 ? refused : { ...refused, evict: again };
     }
+    // The entries marked evicted (again.length) are leaving: not counted toward T, as a
+    // draining connection; counted toward the limit until released (their orders may be lost),
+    // so idle ones go beyond T too while they would leave the user over it (the admit script).
+    const count = others.length - again.length + 1;
     const victims = planEvictions(
-      others.length + 1,
+      count,
       idle.map(([id]) => id),
       evictAt,
     );
+    for (const [id] of idle.slice(victims.length)) {
+      if (count - victims.length + again.length <= limit) break;
+      victims.push(id);
+    }
     const evict: EvictionOrder[] = [];
     for (const id of victims) {
       const entry = book.get(id) as Entry;
