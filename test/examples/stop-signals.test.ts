@@ -209,7 +209,7 @@ describe('stop signals (issue 13, item 1)', () => {
       `cluster.setupPrimary({ execArgv: [], exec: ${JSON.stringify(program_)}, args: ${JSON.stringify([...command, '--port', '0', '--preset', 'test'])} });`,
       'const worker = cluster.fork();',
       "worker.on('listening', () => worker.process.kill('SIGTERM'));",
-      "worker.on('exit', (code, signal) => console.log(`worker exited: code ${code}, signal ${signal}`));",
+      "worker.on('exit', (code, signal) => console.log('worker exited: code', code + ',', 'signal', signal));",
     ].join('\n');
     const program = runCommand(process.execPath, ['--input-type=module', '-e', primary]);
     await program.waitFor(/worker exited: code 0, signal null/);
