@@ -3,6 +3,7 @@
  * The `ws-supervisor` command. `serve` runs the reference server, `chart`
  * draws the state charts. Each command is loaded only when it runs.
  */
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { guessName, sayGuess } from './closest-name.js';
 
@@ -81,5 +82,9 @@ function ownArguments(argv: readonly string[], env: NodeJS.ProcessEnv): string[]
 process.exitCode = await run(ownArguments(process.argv, process.env));
 // In a node:cluster worker (pm2's cluster mode, or a primary of your own) the IPC channel to the
 // primary kept the process running after the server had drained and closed: the worker never
-// exited and its primary waited for it. Nothing is left to say to the primary by now.
-if (process.connected) process.disconnect();
+// exited and its primary waited for it. Nothing is left to say to the primary by now. A worker
+// disconnects as a worker: a bare process.disconnect() makes Node's cluster code exit at once,
+// before pending writes (pm2 writes a worker's output to its log file asynchronously: the last
+// line, "drained; bye", was lost).
+if (cluster.isWorker) cluster.worker?.disconnect();
+else if (process.connected) process.disconnect();

@@ -4,6 +4,7 @@
  * drain deadline. The same signal arriving twice at once (Ctrl-C under npm) is
  * one stop; a second one sent later forces the exit (see stop-signals.ts).
  */
+import cluster from 'node:cluster';
 import { constants as osConstants } from 'node:os';
 import { pathToFileURL } from 'node:url';
 // The errors alone, not src/index.js: the server and the supervisor are imported once the
@@ -178,5 +179,6 @@ export async function main(
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   process.exitCode = await main(process.argv.slice(2), process.env);
   // A node:cluster worker's IPC channel would keep it running after the drain (see src/cli.ts).
-  if (process.connected) process.disconnect();
+  if (cluster.isWorker) cluster.worker?.disconnect();
+  else if (process.connected) process.disconnect();
 }
