@@ -4,10 +4,13 @@
  * drain deadline. The same signal arriving twice at once (Ctrl-C under npm) is
  * one stop; a second one sent later forces the exit (see stop-signals.ts).
  */
+import cluster from 'node:cluster';
 import { constants as osConstants } from 'node:os';
 import { pathToFileURL } from 'node:url';
-import { InvalidOptionError, MissingPeerError, SupervisorError } from '../../src/index.js';
-import { ConfigError, printUsageError } from './command-line.js';
+// The errors alone, not src/index.js: the server and the supervisor are imported once the
+// stop signals are watched (below), since importing them is most of the startup.
+import { InvalidOptionError, MissingPeerError, SupervisorError } from '../../src/errors.js';
+import { ConfigError } from './command-line.js';
 import {
   exposureWarning,
   inFlagTerms,
@@ -17,7 +20,7 @@ import {
   settingFor,
   usageFor,
 } from './config.js';
-import { ListenError, startReferenceServer } from './server.js';
+import type { ReferenceServer } from './server.js';
 import { watchStopSignals } from './stop-signals.js';
 
 /**
@@ -31,6 +34,12 @@ import { watchStopSignals } from './stop-signals.js';
 function ignoreClosedOutput(error: NodeJS.ErrnoException): void {
   if (error.code !== 'EPIPE' && error.code !== 'EIO') throw error;
 }
+
+/** The command that prints the usage, as the one started is typed. */
+const helpCommand: Record<StartedAs, string> = {
+  'npm start': 'npm start -- --help',
+  'ws-supervisor serve': 'npx ws-supervisor serve --help',
+};
 
 /** @param startedAs the command its usage names: `ws-supervisor serve` (the CLI) or `npm start` */
 export async function main(
@@ -48,17 +57,43 @@ export async function main(
     config = readConfig(argv, env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    printUsageError(usage, error.message);
+    // One line and where the options are: the whole usage (a hundred lines) after each failed start
+    // buried the error in a container's log.
+    console.error(`error: ${error.message}\nrun \`${helpCommand[startedAs]}\` for the options`);
     return 2;
   }
   if (config === 'help') {
     console.log(usage);
     return 0;
   }
-  let server: Awaited<ReturnType<typeof startReferenceServer>>;
+  // Watched from here, before the server is imported and started (most of the startup: a second
+  // on a small VM): a SIGTERM sent meanwhile killed the process at once, exit 143 and not a word.
+  // It is answered now: the server stops as soon as it has started, and says so.
+  let server: ReferenceServer | undefined;
+  const signals = watchStopSignals({
+    onArmed: (signal) => {
+      if (server === undefined) return; // still starting: nothing is draining yet
+      console.log(
+        `still draining ${server.supervisor.stats().connections} connection(s), terminated at the latest ` +
+          `${server.supervisor.options.drainTimeoutMs} ms after ${signal}; send ${signal} again to stop now`,
+      );
+    },
+    onForce: (signal) => {
+      // A deliberate second signal, not a copy of the first (see stop-signals.ts).
+      console.error(
+        `${signal} again: exiting now without draining ${server?.supervisor.stats().connections ?? 0} connection(s)`,
+      );
+      process.exit(128 + (osConstants.signals[signal] ?? 0));
+    },
+  });
+  void signals.first.then((signal) => {
+    if (server === undefined) console.log(`${signal} before listening: stopping once started`);
+  });
+  const { ListenError, startReferenceServer } = await import('./server.js');
   try {
     server = await startReferenceServer(config);
   } catch (error) {
+    signals.dispose();
     if (error instanceof InvalidOptionError) {
       console.error(
         `error: ${settingFor(error.option, argv, env) ?? error.option}: expected ${inFlagTerms(error.allowed)}, got ${String(error.received)}`,
@@ -80,22 +115,14 @@ export async function main(
     }
     throw error;
   }
-  // Listen for the signals before announcing the port: a supervisor process
-  // may send SIGTERM as soon as it reads the line.
-  const signals = watchStopSignals({
-    onArmed: (signal) =>
-      console.log(
-        `still draining ${server.supervisor.stats().connections} connection(s), terminated at the latest ` +
-          `${server.supervisor.options.drainTimeoutMs} ms after ${signal}; send ${signal} again to stop now`,
-      ),
-    onForce: (signal) => {
-      // A deliberate second signal, not a copy of the first (see stop-signals.ts).
-      console.error(
-        `${signal} again: exiting now without draining ${server.supervisor.stats().connections} connection(s)`,
-      );
-      process.exit(128 + (osConstants.signals[signal] ?? 0));
-    },
-  });
+  const early = signals.received();
+  if (early !== undefined) {
+    // Stopped while starting: never announced, so no client was sent here; close what started.
+    await server.close();
+    signals.drained();
+    console.log(`${early}: stopped before listening; bye`);
+    return 0;
+  }
   const { options } = server.supervisor;
   console.log(`listening on ${server.url}`);
   console.log(
@@ -126,8 +153,24 @@ export async function main(
   const signal = await signals.first;
   const { connections } = server.supervisor.stats();
   console.log(`${signal}: draining ${connections} connection(s)`);
+  // A client that never answers its 1001 is cut off at the drain deadline: say how many were, or
+  // "drained; bye" alone read as if every client had left in time. Such a connection is disposed
+  // with reason 'shutdown' before its socket said anything (no cleanupMs), and was open (no
+  // httpStatus: one refused before its handshake is not counted).
+  let terminated = 0;
+  server.supervisor.on('disposed', (event) => {
+    if (event.reason === 'shutdown' && event.cleanupMs === undefined && event.httpStatus === undefined) {
+      terminated++;
+    }
+  });
   await server.close();
   signals.drained();
+  if (terminated > 0) {
+    console.log(
+      `${terminated} connection(s) did not close within the drain deadline ` +
+        `(${server.supervisor.options.drainTimeoutMs} ms) and were terminated`,
+    );
+  }
   console.log('drained; bye');
   return 0;
 }
@@ -135,4 +178,7 @@ export async function main(
 // Run when executed directly (npm start), not when imported (the CLI, tests).
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   process.exitCode = await main(process.argv.slice(2), process.env);
+  // A node:cluster worker's IPC channel would keep it running after the drain (see src/cli.ts).
+  if (cluster.isWorker) cluster.worker?.disconnect();
+  else if (process.connected) process.disconnect();
 }

@@ -39,8 +39,12 @@ export interface StopSignalsOptions {
 export interface StopSignals {
   /** Resolves with the first SIGINT, SIGTERM or SIGHUP. */
   readonly first: Promise<NodeJS.Signals>;
+  /** The first signal, once it came (synchronously: before `first`'s callbacks run). */
+  received(): NodeJS.Signals | undefined;
   /** The drain is over: clears the window's timer. Late copies of the signal are still ignored. */
   drained(): void;
+  /** Removes the listeners (and the window's timer): the process never served, nothing is left to stop. */
+  dispose(): void;
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -48,6 +52,7 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 export function watchStopSignals(options: StopSignalsOptions): StopSignals {
   const { echoWindowMs = SIGNAL_ECHO_WINDOW_MS } = options;
   let firstAt: number | undefined;
+  let firstSignal: NodeJS.Signals | undefined;
   let window: NodeJS.Timeout | undefined;
   let resolveFirst: (signal: NodeJS.Signals) => void = () => {};
   const first = new Promise<NodeJS.Signals>((resolve) => {
@@ -57,6 +62,7 @@ export function watchStopSignals(options: StopSignalsOptions): StopSignals {
   const onSignal = (signal: NodeJS.Signals) => {
     if (firstAt === undefined) {
       firstAt = performance.now();
+      firstSignal = signal;
       window = setTimeout(() => {
         window = undefined;
         options.onArmed(signal);
@@ -69,11 +75,17 @@ export function watchStopSignals(options: StopSignalsOptions): StopSignals {
   };
 
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
+  const drained = () => {
+    clearTimeout(window);
+    window = undefined;
+  };
   return {
     first,
-    drained() {
-      clearTimeout(window);
-      window = undefined;
+    received: () => firstSignal,
+    drained,
+    dispose() {
+      drained();
+      for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
     },
   };
 }

@@ -242,7 +242,7 @@ describe('reference server (npm start)', () => {
       const program = runProgram(script, [...args, '--port', '0', '--redis', 'redis://127.0.0.1:1'], env);
       expect(await program.exited).toBe(2);
       expect(program.errorOutput()).toMatch(message);
-      expect(program.errorOutput()).toMatch(/\n\nUsage: npm start -- \[options\]/);
+      expect(program.errorOutput()).toMatch(/\nrun `npm start -- --help` for the options\n$/);
       expect(program.output()).not.toMatch(/listening on/);
     }),
   );
@@ -275,12 +275,16 @@ describe('reference server (npm start)', () => {
     expect(program.errorOutput()).not.toMatch(/warning/);
   });
 
-  it('follows an error in the flags themselves with the usage, and a value the supervisor refuses with none', async () => {
+  // Deploy trial: an unknown flag printed the whole usage (a hundred lines) after its error, in
+  // every failed start's container log. One line, and where the options are.
+  it('follows an error in the flags themselves with where the options are, and a value the supervisor refuses with nothing', async () => {
     // Eight processes, each started and awaited on its own: they run side by side.
     const usage = async (args: string[]) => {
       const program = runProgram(script, args);
       expect(await program.exited, args.join(' ')).toBe(2);
-      expect(program.errorOutput(), args.join(' ')).toMatch(/^error: .*\n\nUsage: npm start -- \[options\]/);
+      expect(program.errorOutput(), args.join(' ')).toMatch(
+        /^error: [^\n]*\nrun `npm start -- --help` for the options\n$/,
+      );
     };
     const noUsage = async ([args, flag]: readonly [readonly string[], string]) => {
       const refused = runProgram(script, [...args]);
@@ -315,6 +319,31 @@ describe('reference server (npm start)', () => {
     await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:\d+/);
     program.child.kill('SIGTERM');
     expect(await program.exited).toBe(0);
+  });
+
+  // Deploy trial: under `pm2-runtime start eco.config.cjs` in cluster mode every worker said
+  // `unknown command "start"`: a node:cluster worker inherits its primary's arguments, and pm2
+  // appends the app's `args` after them (and sets them, joined with commas, in the variable `args`).
+  // This is the argv and environment pm2 7.0 gave a worker (seen with a real pm2-runtime).
+  it("in pm2's cluster mode, takes its command from the app's args, not from pm2-runtime's own", async () => {
+    const pm2Worker = { pm_id: '0', exec_mode: 'cluster_mode', args: 'serve,--help' };
+    const program = runProgram('dist/src/cli.js', ['start', 'eco.config.cjs', 'serve', '--help'], pm2Worker);
+    expect(await program.exited).toBe(0);
+    expect(program.output().split('\n')[0]).toMatch(/^Usage: npx ws-supervisor serve \[options\]/);
+    // An argument with a comma in it is one argument still.
+    const comma = runProgram('dist/src/cli.js', ['start', 'eco.config.cjs', 'serve', '--port', '1,2'], {
+      ...pm2Worker,
+      args: 'serve,--port,1,2',
+    });
+    expect(await comma.exited).toBe(2);
+    expect(comma.errorOutput().split('\n')[0]).toMatch(/^error: --port .*"1,2"/);
+    // Outside pm2's cluster mode the arguments are the CLI's own, as before.
+    const fork = runProgram('dist/src/cli.js', ['start', 'eco.config.cjs'], {
+      pm_id: '0',
+      exec_mode: 'fork_mode',
+    });
+    expect(await fork.exited).toBe(2);
+    expect(fork.errorOutput().split('\n')[0]).toBe('error: unknown command "start", did you mean "chart"?');
   });
 
   // Ops user trial: `npx ws-supervisor` printed the usage alone, with no `error:` line, and a
@@ -357,9 +386,11 @@ describe('reference server (npm start)', () => {
     );
     // The rest is the same text.
     expect(serve.output().split('\n').slice(1)).toEqual(start.output().split('\n').slice(1));
-    // A bad flag under `serve` is followed by the usage of `serve`, too.
+    // A bad flag under `serve` names the help of `serve`.
     const bad = runProgram('dist/src/cli.js', ['serve', '--no-such-flag']);
     expect(await bad.exited).toBe(2);
-    expect(bad.errorOutput()).toMatch(/^error: .*\n\nUsage: npx ws-supervisor serve \[options\]/);
+    expect(bad.errorOutput()).toBe(
+      "error: Unknown option '--no-such-flag'\nrun `npx ws-supervisor serve --help` for the options\n",
+    );
   });
 });

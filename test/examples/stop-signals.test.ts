@@ -142,4 +142,78 @@ describe('stop signals (issue 13, item 1)', () => {
     expect(program.errorOutput()).toMatch(/SIGTERM again: exiting now without draining 1 connection\(s\)/);
     expect(program.output()).not.toMatch(/drained; bye/);
   });
+
+  // Deploy trial: ten clients that never answered their 1001 were cut off at the deadline, and the
+  // server said only "drained; bye", as if every one had left in time.
+  it('says how many connections were terminated at the drain deadline', async () => {
+    const program = runProgram(script, ['--port', '0', ...drainFor]);
+    const [, url, port] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:(\d+))/);
+    const polite = await open(`${url}/?user=polite`);
+    await Promise.all(['s1', 's2', 's3'].map((user) => silentClient(Number(port), user)));
+    const politeClosed = closed(polite);
+    program.child.kill('SIGTERM');
+    expect((await politeClosed).code).toBe(1001);
+    expect(await program.exited).toBe(0);
+    expect(program.output()).toMatch(
+      /SIGTERM: draining 4 connection\(s\)\n[\s\S]*\n3 connection\(s\) did not close within the drain deadline \(2000 ms\) and were terminated\ndrained; bye\n/,
+    );
+  });
+
+  it('says nothing of terminated connections when every client answered', async () => {
+    const program = runProgram(script, ['--port', '0', ...drainFor]);
+    const [, url] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:\d+)/);
+    const polite = await open(`${url}/?user=polite`);
+    const politeClosed = closed(polite);
+    program.child.kill('SIGTERM');
+    expect((await politeClosed).code).toBe(1001);
+    expect(await program.exited).toBe(0);
+    expect(program.output()).toMatch(/SIGTERM: draining 1 connection\(s\)\ndrained; bye\n/);
+  });
+
+  // Deploy trial: a SIGTERM in the second before "listening" (a quick redeploy, a crash loop)
+  // killed the process at once, exit 143 and not a word. Here the start is held at its listen()
+  // (a preload holds it until the test writes a line to stdin), so that the signal surely
+  // arrives while the server starts.
+  it.each([
+    ['npm start', script, [] as string[]],
+    ['ws-supervisor serve', 'dist/src/cli.js', ['serve']],
+  ])(
+    'a SIGTERM while it starts (%s) is answered: it stops once started, says so, exits 0',
+    async (_name, program_, command) => {
+      const holdListen =
+        "import net from 'node:net'; const listen = net.Server.prototype.listen; " +
+        'net.Server.prototype.listen = function (...args) { ' +
+        "process.stderr.write('test: listen held\\n'); " +
+        "process.stdin.once('data', () => { process.stdin.destroy(); listen.apply(this, args); }); return this; };";
+      const program = runProgram(program_, [...command, '--port', '0', '--preset', 'test'], {
+        NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(holdListen)}`,
+      });
+      await program.waitFor(/test: listen held/);
+      program.child.kill('SIGTERM');
+      await program.waitFor(/SIGTERM before listening: stopping once started/);
+      program.child.stdin.write('go\n');
+      expect(await program.exited).toBe(0);
+      expect(program.output()).toMatch(/SIGTERM: stopped before listening; bye\n/);
+      expect(program.output()).not.toMatch(/listening on/);
+    },
+  );
+
+  // Deploy trial: the reference server in a node:cluster worker drained and closed, then never
+  // exited (the IPC channel to the primary kept it running), and its primary waited for it.
+  it.each([
+    ['npm start', script, [] as string[]],
+    ['ws-supervisor serve', 'dist/src/cli.js', ['serve']],
+  ])('in a node:cluster worker (%s) it exits once drained', async (_name, program_, command) => {
+    const primary = [
+      "import cluster from 'node:cluster';",
+      `cluster.setupPrimary({ execArgv: [], exec: ${JSON.stringify(program_)}, args: ${JSON.stringify([...command, '--port', '0', '--preset', 'test'])} });`,
+      'const worker = cluster.fork();',
+      "worker.on('listening', () => worker.process.kill('SIGTERM'));",
+      "worker.on('exit', (code, signal) => console.log('worker exited: code', code + ',', 'signal', signal));",
+    ].join('\n');
+    const program = runCommand(process.execPath, ['--input-type=module', '-e', primary]);
+    await program.waitFor(/worker exited: code 0, signal null/);
+    expect(await program.exited).toBe(0);
+    expect(program.output()).toMatch(/SIGTERM: draining 0 connection\(s\)\ndrained; bye\n/);
+  });
 });
