@@ -99,7 +99,8 @@ async function startChat(context: TestContext, overrides: Parameters<typeof crea
       overrides.clock.increment(supervisor.options.drainTimeoutMs);
     else if (vi.isFakeTimers()) vi.advanceTimersByTime(supervisor.options.drainTimeoutMs);
     await stopped;
-    await new Promise((closed) => server.close(closed)); // its sockets are gone when this resolves
+    // Its sockets are gone when this resolves; a close that fails fails the test.
+    await new Promise<void>((closed, failed) => server.close((error) => (error ? failed(error) : closed())));
     // The leak check: every actor agrees with the books, and nothing is held.
     expect(supervisor.audit().mismatches).toEqual([]);
     const stats = supervisor.stats();
