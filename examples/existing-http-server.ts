@@ -34,7 +34,11 @@ const supervisor = createSupervisor({
   preset: 'production',
   // Pages of these sites may connect; a page of any other site gets 403. Clients
   // that are not browsers send no Origin and pass: this is not authentication.
-  allowedOrigins: ['https://app.example.com', /^http:\/\/(localhost|127\.0\.0\.1)(:\d+)?$/],
+  allowedOrigins: [
+    'https://app.example.com',
+    // Development only (a local page on any port, any local program): remove it in production.
+    /^http:\/\/(localhost|127\.0\.0\.1)(:\d+)?$/,
+  ],
   authenticate,
   onOpen: (connection) => connection.send(JSON.stringify({ hello: connection.userId, id: connection.id })),
   onMessage: (connection, data) => {

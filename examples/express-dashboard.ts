@@ -5,7 +5,7 @@
  * own routes. WebSockets are supervised on the same port.
  *
  *   npm run example:express-dashboard -- --port 8080
- *   then open http://127.0.0.1:8080/ops/dashboard?token=demo (the npm script sets DASHBOARD_TOKEN=demo
+ *   then open http://127.0.0.1:8080/ops/dashboard?token=demo-token-not-a-secret (the npm script sets DASHBOARD_TOKEN=demo-token-not-a-secret
  *   unless it is set; run directly, the program refuses to start without DASHBOARD_TOKEN),
  *   scrape http://127.0.0.1:8080/metrics, and connect to ws://127.0.0.1:8080/?user=<id>
  */

@@ -498,7 +498,9 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
     );
   }
   // Issue 13 (3): ws applies the app's server's own maxPayload, so that is the limit in force.
-  if (wss !== undefined) limits.maxPayloadBytes = payloadLimitOf(wss, options.maxPayloadBytes);
+  if (wss !== undefined) {
+    limits.maxPayloadBytes = payloadLimitOf(wss, options.maxPayloadBytes, limits.maxPayloadBytes);
+  }
   const clock = options.clock;
   // `now` is optional (Date.now then), but read at every admission: a bad one must fail here.
   if (
@@ -634,9 +636,12 @@ function resolveRetryAfter(value: unknown): Readonly<RetryAfterDefaults> {
  * The payload limit in force with the app's own WebSocketServer: ws applies
  * that server's `maxPayload` (its default is 100 MiB; 0 means none, reported
  * as Infinity), never our `maxPayloadBytes`. A `maxPayloadBytes` that says
- * otherwise would be a limit that is not applied, so it is refused.
+ * otherwise would be a limit that is not applied, so it is refused. Without
+ * one, a server limit above the preset's (`fallback`) is refused too: ws's
+ * 100 MiB default, with perMessageDeflate, let a few small compressed messages
+ * take hundreds of MB. A smaller server limit is applied and reported.
  */
-function payloadLimitOf(wss: WebSocketServer, explicit: number | undefined): number {
+function payloadLimitOf(wss: WebSocketServer, explicit: number | undefined, fallback: number): number {
   const applied: unknown = wss.options.maxPayload;
   if (typeof applied !== 'number' || !(applied >= 0)) {
     throw new InvalidOptionError(
@@ -651,6 +656,20 @@ function payloadLimitOf(wss: WebSocketServer, explicit: number | undefined): num
       'maxPayloadBytes',
       `no maxPayloadBytes, or the webSocketServer's own maxPayload (${applied}), which is the limit ws applies`,
       explicit,
+    );
+  }
+  if (explicit === undefined && limit > fallback) {
+    throw new InvalidOptionError(
+      'webSocketServer',
+      `a server whose maxPayload is at most maxPayloadBytes (${fallback}), the preset's: ` +
+        `ws applies its own maxPayload (${applied}${applied === 0 ? ', no limit' : ''}), ` +
+        'and a compressed message (perMessageDeflate) inflates up to it. ' +
+        `Set it: new WebSocketServer({ noServer: true, maxPayload: ${fallback}, … }), ` +
+        (applied === 0
+          ? 'or a larger limit deliberately: the same number as its maxPayload and as maxPayloadBytes (no limit, 0, is not accepted)'
+          : `or accept the larger limit deliberately: maxPayloadBytes: ${applied}`),
+      wss,
+      `a WebSocketServer with maxPayload ${applied}`,
     );
   }
   return limit;

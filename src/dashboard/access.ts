@@ -88,6 +88,9 @@ export async function checkAccess(
   return false;
 }
 
+/** The shortest token `tokenAuthorizer` accepts. */
+const MIN_TOKEN_LENGTH = 16;
+
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
@@ -95,7 +98,8 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
  * <token>` (curl, scripts) or from `?token=<token>` (a browser's EventSource
  * cannot set headers, so the dashboard page passes its own query on). No
  * token: 401; a wrong one: 403. Compared in constant time.
- * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an empty or non-string token.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a non-string token, or one shorter than
+ *   16 characters (generate one: `openssl rand -hex 16`).
  * @example
  * ```ts
  * createDashboard(supervisor, { authorize: tokenAuthorizer(process.env.DASHBOARD_TOKEN!) });
@@ -106,6 +110,14 @@ export function tokenAuthorizer(token: string): Authorize {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
       'tokenAuthorizer: the token must be a non-empty string',
+    );
+  }
+  // A short token is guessed: `WSSUP_DASHBOARD_TOKEN=a` opened the users' list to anyone who tried.
+  if (token.length < MIN_TOKEN_LENGTH) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `tokenAuthorizer: the token must be at least ${MIN_TOKEN_LENGTH} characters, got ${token.length} ` +
+        '(not shown: it is a secret); generate one with `openssl rand -hex 16`',
     );
   }
   const expected = digest(token);

@@ -16,7 +16,7 @@ import { scopedCase } from '../helpers/test-scope.js';
 import { hasRedis, usePrivateRedis } from './store-fixture.js';
 
 const password = 'Pw-s3cret-4242';
-const token = 'Tok-s3cret-7777';
+const token = 'Tok-s3cret-7777-7777';
 /** What a secret must never be shown as: in full, or its distinctive half. */
 const secrets = /Pw-s3cret|s3cret-4242|Tok-s3cret|s3cret-7777/;
 

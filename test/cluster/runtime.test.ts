@@ -411,6 +411,7 @@ describe('outage policy', () => {
       connectTimeoutMs: 1_000_000_000, // the waits for the breaker advance the clock
       webSocketServer: new WebSocketServer({
         noServer: true,
+        maxPayload: 65_536,
         verifyClient: (_info, done) => {
           if (held === undefined) done(true);
           else void held.then(() => done(true));
@@ -454,9 +455,12 @@ describe('outage policy', () => {
     // then disposed inside its own admission.
     const c = await startCluster(1, 'local', leaseTtlMs, () => ({
       ...neverIdle,
-      webSocketServer: new WebSocketServer({ noServer: true }).on('headers', (_headers, request) => {
-        if (request.url?.includes('user=gil') === true) throw new Error('handshake hook bug');
-      }),
+      webSocketServer: new WebSocketServer({ noServer: true, maxPayload: 65_536 }).on(
+        'headers',
+        (_headers, request) => {
+          if (request.url?.includes('user=gil') === true) throw new Error('handshake hook bug');
+        },
+      ),
     }));
     c.book.down = true;
     const disposed = nextEvent(node(c, 0).supervisor, 'disposed');

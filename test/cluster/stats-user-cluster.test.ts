@@ -11,7 +11,7 @@ import type { OneUserStats } from '../../examples/reference-server/stats-route.j
 import { attempt, type Node, startNode } from './cluster-nodes.js';
 import { eventually, hasRedis, usePrivateRedis } from './store-fixture.js';
 
-const TOKEN = 's3cret-token';
+const TOKEN = 's3cret-token-0123456789';
 
 const httpOf = (node: Node) => node.url.replace('ws://', 'http://');
 

@@ -94,7 +94,7 @@ describe('every example reads its flags like the reference server (exit 2, not a
         ? runProgram(`dist/examples/${name}.js`, [], { PORT: String(port) })
         : // express-dashboard refuses to start without its token, before it listens.
           runProgram(`dist/examples/${name}.js`, ['--port', String(port), ...redis], {
-            DASHBOARD_TOKEN: 'ex',
+            DASHBOARD_TOKEN: 'example-token-0123456789',
           });
       expect(await program.exited).toBe(2);
       expect(program.errorOutput()).toMatch(

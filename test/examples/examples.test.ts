@@ -114,7 +114,7 @@ describe('every example (issue 13, item 7)', () => {
       script: 'dist/examples/express-dashboard.js',
       path: '/?user=ex',
       exchange: echo,
-      env: { DASHBOARD_TOKEN: 'ex' }, // required: it has no fallback token
+      env: { DASHBOARD_TOKEN: 'example-token-0123456789' }, // required: it has no fallback token
     },
     'observing.ts': { script: 'dist/examples/observing.js', path: '/?user=ex', exchange: echo },
     'fastify.ts': { script: 'dist/examples/fastify.js', path: '/ws?user=ex', exchange: echo },
@@ -319,7 +319,7 @@ describe('express-dashboard example', () => {
     },
   );
 
-  it('keeps `npm run example:express-dashboard`, then ?token=demo, working: its script sets DASHBOARD_TOKEN=demo unless set', async () => {
+  it('keeps `npm run example:express-dashboard`, then ?token=demo-token-not-a-secret, working: its script sets DASHBOARD_TOKEN=demo-token-not-a-secret unless set', async () => {
     const { scripts } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
       scripts: Record<string, string>;
     };
@@ -334,7 +334,9 @@ describe('express-dashboard example', () => {
       },
     );
     const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
-    expect((await fetch(`http://127.0.0.1:${port}/ops/dashboard?token=demo`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${port}/ops/dashboard?token=demo-token-not-a-secret`)).status).toBe(
+      200,
+    );
     expect((await fetch(`http://127.0.0.1:${port}/ops/dashboard`)).status).toBe(401);
     program.child.kill('SIGTERM');
     expect(await program.exited).toBe(0);
@@ -342,7 +344,7 @@ describe('express-dashboard example', () => {
 
   it('mounts the dashboard on a path of its own behind a token, and serves /metrics', async () => {
     const program = runProgram('dist/examples/express-dashboard.js', ['--port', '0'], {
-      DASHBOARD_TOKEN: 'opensesame',
+      DASHBOARD_TOKEN: 'opensesame-0123456789',
     });
     const [, port] = await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:(\d+)/);
     const http = `http://127.0.0.1:${port}`;
@@ -353,13 +355,15 @@ describe('express-dashboard example', () => {
     expect(await (await fetch(`${http}/`)).text()).toMatch(/your own routes/);
     expect((await fetch(`${http}/ops/dashboard`)).status).toBe(401);
     expect((await fetch(`${http}/ops/dashboard?token=wrong`)).status).toBe(403);
-    const page = await fetch(`${http}/ops/dashboard?token=opensesame`);
+    const page = await fetch(`${http}/ops/dashboard?token=opensesame-0123456789`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("new EventSource(base + '/events' + location.search)");
-    expect((await fetch(`${http}/ops/dashboard/nowhere?token=opensesame`)).status).toBe(404);
-    expect((await fetch(`${http}/dashboard?token=opensesame`)).status).toBe(404); // Express's 404: not mounted there
+    expect((await fetch(`${http}/ops/dashboard/nowhere?token=opensesame-0123456789`)).status).toBe(404);
+    expect((await fetch(`${http}/dashboard?token=opensesame-0123456789`)).status).toBe(404); // Express's 404: not mounted there
     const events = new AbortController();
-    const stream = await fetch(`${http}/ops/dashboard/events?token=opensesame`, { signal: events.signal });
+    const stream = await fetch(`${http}/ops/dashboard/events?token=opensesame-0123456789`, {
+      signal: events.signal,
+    });
     expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
     let text = '';

@@ -108,7 +108,7 @@ describe('--max-connections (README: the process-wide limit, none by default)', 
 describe.runIf(hasRedis)(
   'the cluster endpoints, with --redis and --dashboard-token (a private redis-server)',
   () => {
-    const TOKEN = 's3cret';
+    const TOKEN = 's3cret-token-0123456789';
 
     async function startNode(): Promise<{ server: ReferenceServer; redis: PrivateRedis }> {
       const redis = await startRedisServer();

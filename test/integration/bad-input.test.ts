@@ -318,6 +318,7 @@ describe('an app’s webSocketServer that throws while completing an admitted ha
       () =>
         new WebSocketServer({
           noServer: true,
+          maxPayload: 65_536,
           handleProtocols: () => {
             throw boom;
           },
@@ -327,7 +328,7 @@ describe('an app’s webSocketServer that throws while completing an admitted ha
     [
       'a headers listener throws',
       () =>
-        new WebSocketServer({ noServer: true }).on('headers', () => {
+        new WebSocketServer({ noServer: true, maxPayload: 65_536 }).on('headers', () => {
           throw boom;
         }),
       {},
@@ -337,6 +338,7 @@ describe('an app’s webSocketServer that throws while completing an admitted ha
       () =>
         new WebSocketServer({
           noServer: true,
+          maxPayload: 65_536,
           verifyClient: (_info: unknown) => {
             throw boom;
           },
@@ -365,7 +367,7 @@ describe('an app’s webSocketServer that throws while completing an admitted ha
   );
 
   it('handleUpgrade() still resolves: it never rejects', async () => {
-    const webSocketServer = new WebSocketServer({ noServer: true }).on('headers', () => {
+    const webSocketServer = new WebSocketServer({ noServer: true, maxPayload: 65_536 }).on('headers', () => {
       throw boom;
     });
     const t = await startQuietServer({ webSocketServer });
@@ -892,7 +894,7 @@ describe('another WebSocket server of the same http server, created after attach
     await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
     const before = t.supervisor.stats();
     const sockets: Duplex[] = [];
-    const other = new WebSocketServer({ noServer: true });
+    const other = new WebSocketServer({ noServer: true, maxPayload: 65_536 });
     onTestFinished(() => void other.close());
     other.on('connection', (socket) => socket.on('message', (data) => socket.send(`legacy:${String(data)}`)));
     t.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -990,7 +992,10 @@ describe('a socket error in the disposed event', () => {
 
 describe('oversized messages with the app’s own webSocketServer', () => {
   // ws applies the server's own maxPayload; the supervisor reports that one and
-  // refuses a maxPayloadBytes that says otherwise (issue 13, item 3).
+  // refuses a maxPayloadBytes that says otherwise (issue 13, item 3). Without
+  // maxPayloadBytes, a server limit above the preset's is refused: ws's 100 MiB
+  // default with perMessageDeflate let 3 connections of ~100 KB compressed each
+  // take a server from 69 MB to 570 MB (an attacker's-view trial).
   const big = 'x'.repeat(10_000);
 
   it('an explicit maxPayloadBytes that differs from the server’s maxPayload is refused at creation', () => {
@@ -1003,9 +1008,23 @@ describe('oversized messages with the app’s own webSocketServer', () => {
     );
   });
 
-  it('without maxPayloadBytes, the limit reported is the one ws applies (its 100 MiB default here)', async () => {
+  it('without maxPayloadBytes, ws’s 100 MiB default is refused at creation, naming both limits and the fixes', () => {
     const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true });
-    const t = await startQuietServer({ webSocketServer: wss });
+    onTestFinished(() => void wss.close());
+    expect(() => createSupervisor({ authenticate: userFromQuery, webSocketServer: wss })).toThrow(
+      expect.objectContaining({
+        code: 'WSSUP_INVALID_OPTION',
+        option: 'webSocketServer',
+        message: expect.stringMatching(
+          /maxPayloadBytes \(1048576\).*maxPayload \(104857600\).*maxPayload: 1048576.*maxPayloadBytes: 104857600/,
+        ),
+      }),
+    );
+  });
+
+  it('the larger limit accepted deliberately (maxPayloadBytes: 100 MiB) is applied and reported', async () => {
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true });
+    const t = await startQuietServer({ webSocketServer: wss, maxPayloadBytes: 100 * 1_048_576 });
     expect(t.supervisor.options.maxPayloadBytes).toBe(100 * 1_048_576);
     const ws = await connect(t.url('big'));
     ws.send(big);
@@ -1017,7 +1036,7 @@ describe('oversized messages with the app’s own webSocketServer', () => {
 
   it('a maxPayload set on the server is applied and reported: 10,000 bytes over 1024 close with 1009', async () => {
     const wss = new WebSocketServer({ noServer: true, perMessageDeflate: true, maxPayload: 1024 });
-    const t = await startQuietServer({ webSocketServer: wss, maxPayloadBytes: 1024 });
+    const t = await startQuietServer({ webSocketServer: wss });
     expect(t.supervisor.options.maxPayloadBytes).toBe(1024);
     const ws = await connect(t.url('big'));
     const closing = closed(ws);

@@ -328,7 +328,11 @@ describe('the down alert of a shutdown that ends a connection still connecting',
     // The app's server holds the handshake (its asynchronous verifyClient, two parameters,
     // never answers): the connection stays connecting. Shutdown's drain ends it at once, in
     // the step that drains the user.
-    const webSocketServer = new WebSocketServer({ noServer: true, verifyClient: (_info, _answer) => {} });
+    const webSocketServer = new WebSocketServer({
+      noServer: true,
+      maxPayload: 65_536,
+      verifyClient: (_info, _answer) => {},
+    });
     const clock = new SimulatedClock();
     const t = await startServer({ webSocketServer, clock, capacityLevels: [0.2] });
     const inside: Array<{ direction: string; byState: object; mismatches: string[] }> = [];

@@ -460,6 +460,7 @@ describe('connecting is bounded by connectTimeoutMs', () => {
     const answers: ((verified: boolean) => void)[] = [];
     const wss = new WebSocketServer({
       noServer: true,
+      maxPayload: 65_536,
       verifyClient: (_info, callback) => answers.push((verified) => callback(verified)),
     });
     return { wss, answers };

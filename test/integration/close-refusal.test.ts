@@ -206,7 +206,7 @@ describe("refuse: 'close'", () => {
 
   it('an app webSocketServer hook that throws during the refusal handshake: an AppHookError, and the socket let go at once', async () => {
     const boom = new Error('handshake hook bug');
-    const webSocketServer = new WebSocketServer({ noServer: true }).on('headers', () => {
+    const webSocketServer = new WebSocketServer({ noServer: true, maxPayload: 65_536 }).on('headers', () => {
       throw boom;
     });
     const errors: unknown[] = [];
@@ -247,6 +247,7 @@ describe("refuse: 'close', a handshake caught by a shutdown", () => {
     const answers: ((verified: boolean) => void)[] = [];
     const webSocketServer = new WebSocketServer({
       noServer: true,
+      maxPayload: 65_536,
       verifyClient: (info, callback) => {
         if (info.req.url?.includes(`user=${held}`) === true) answers.push(callback);
         else callback(true);
@@ -303,9 +304,12 @@ describe("refuse: 'close', a handshake caught by a shutdown", () => {
   });
 
   it('an admitted handshake that the app’s server breaks is answered over HTTP at once, not adopted', async () => {
-    const webSocketServer = new WebSocketServer({ noServer: true }).on('headers', (_headers, request) => {
-      if (request.url?.includes('user=gil') === true) throw new Error('handshake hook bug');
-    });
+    const webSocketServer = new WebSocketServer({ noServer: true, maxPayload: 65_536 }).on(
+      'headers',
+      (_headers, request) => {
+        if (request.url?.includes('user=gil') === true) throw new Error('handshake hook bug');
+      },
+    );
     onTestFinished(() => void webSocketServer.close());
     const t = await startCloseServer({ webSocketServer });
     // The clock never moves: the answer must not wait for closeRefusalTimeoutMs.

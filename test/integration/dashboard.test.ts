@@ -347,7 +347,7 @@ describe('createDashboard, mounted by an app', () => {
   // may keep, nothing a browser may sniff as HTML, and nothing reached by a path trick.
   it('answers no-store and nosniff on every route, a CSP on the page and the chart; no path trick reaches a route, none crashes', async () => {
     const t = await startRulesServer();
-    const dashboard = createDashboard(t.supervisor, { authorize: tokenAuthorizer('s3cret') });
+    const dashboard = createDashboard(t.supervisor, { authorize: tokenAuthorizer('test-token-0123456789') });
     onTestFinished(() => dashboard.close());
     const base = await mount(dashboard, { withNext: false });
     const { port } = new URL(base);
@@ -360,7 +360,7 @@ describe('createDashboard, mounted by an app', () => {
       response.destroy(); // an event stream never ends
       return response;
     };
-    const bearer = { authorization: 'Bearer s3cret' };
+    const bearer = { authorization: 'Bearer test-token-0123456789' };
 
     for (const path of ['/dashboard', '/dashboard/', '/dashboard/chart.svg', '/dashboard/events']) {
       for (const [headers, status] of [
@@ -511,16 +511,19 @@ describe('createDashboard, mounted by an app', () => {
 
   it('streams beyond maxStreams get 503 and hold nothing', async () => {
     const t = await startRulesServer();
-    const dashboard = createDashboard(t.supervisor, { maxStreams: 1, authorize: tokenAuthorizer('k') });
+    const dashboard = createDashboard(t.supervisor, {
+      maxStreams: 1,
+      authorize: tokenAuthorizer('test-token-0123456789'),
+    });
     onTestFinished(() => dashboard.close());
     const base = await mount(dashboard, { withNext: false });
     expect((await fetch(`${base}/dashboard/events`)).status).toBe(401);
-    const first = await openEvents(`${base}/dashboard/events?token=k`);
+    const first = await openEvents(`${base}/dashboard/events?token=test-token-0123456789`);
     await first.until(/event: snapshot/);
-    const second = await fetch(`${base}/dashboard/events?token=k`);
+    const second = await fetch(`${base}/dashboard/events?token=test-token-0123456789`);
     expect(second.status).toBe(503);
     // A HEAD answers what that GET would: a probe must not read "200" from a full dashboard.
-    const head = await fetch(`${base}/dashboard/events?token=k`, { method: 'HEAD' });
+    const head = await fetch(`${base}/dashboard/events?token=test-token-0123456789`, { method: 'HEAD' });
     expect(head.status).toBe(503);
     expect(dashboard.resources()).toEqual({ streams: 1, subscribers: 1 });
     first.response.destroy();
@@ -695,6 +698,26 @@ describe('createDashboard, mounted by an app', () => {
 
     it('tokenAuthorizer refuses an empty token', () => {
       expect(() => tokenAuthorizer('')).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    });
+
+    // An attacker's-view trial: `WSSUP_DASHBOARD_TOKEN=a ws-supervisor serve --host 0.0.0.0` started
+    // without a word, and a one-letter token is guessed at once.
+    it.each(['a', 's3cret', 'x'.repeat(15)])(
+      'tokenAuthorizer refuses a token shorter than 16 characters: %j',
+      (token) => {
+        expect(() => tokenAuthorizer(token)).toThrow(
+          expect.objectContaining({
+            code: 'WSSUP_INVALID_ARGUMENT',
+            message: expect.stringMatching(
+              new RegExp(`at least 16 characters, got ${token.length}.*openssl rand -hex 16`),
+            ),
+          }),
+        );
+      },
+    );
+
+    it('tokenAuthorizer accepts a token of 16 characters', () => {
+      expect(() => tokenAuthorizer('x'.repeat(16))).not.toThrow();
     });
   });
 });

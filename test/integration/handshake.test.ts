@@ -39,7 +39,7 @@ type Wss = (() => WebSocketServer) | undefined;
 const withOptions =
   (options: WsServerOptions): Wss =>
   () =>
-    new WebSocketServer({ noServer: true, ...options });
+    new WebSocketServer({ noServer: true, maxPayload: 65_536, ...options });
 const deflate = withOptions({ perMessageDeflate: true });
 
 /** Sends `request` on a fresh raw socket and resolves with the response head. */
@@ -51,7 +51,7 @@ async function answer(port: number, request: string): Promise<string> {
 
 /** A plain ws server (no supervisor): what ws answers to a request, for comparison. */
 async function bareWsServer(makeWss: Wss): Promise<number> {
-  const wss = makeWss?.() ?? new WebSocketServer({ noServer: true });
+  const wss = makeWss?.() ?? new WebSocketServer({ noServer: true, maxPayload: 65_536 });
   const server = createServer((_request, response) => response.end());
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     wss.handleUpgrade(request, socket, head, (ws) => ws.terminate());
@@ -130,7 +130,7 @@ describe('a malformed upgrade request is refused before authenticate, as ws woul
     ['a path the app’s WebSocketServer does not serve', withOptions({ path: '/ws' }), {}, 400, undefined],
     [
       'a request the app’s shouldHandle() refuses',
-      () => new RefusingServer({ noServer: true }),
+      () => new RefusingServer({ noServer: true, maxPayload: 65_536 }),
       {},
       400,
       undefined,
@@ -201,7 +201,9 @@ describe('an app’s shouldHandle() that throws', () => {
         throw boom;
       }
     }
-    const t = await startRulesServer({ webSocketServer: new Throwing({ noServer: true }) });
+    const t = await startRulesServer({
+      webSocketServer: new Throwing({ noServer: true, maxPayload: 65_536 }),
+    });
     const head = await answer(t.port, upgradeRequest('u'));
     expect(statusLine(head)).toBe('HTTP/1.1 500 Internal Server Error');
     expect(t.events.rejected).toMatchObject([{ reason: 'bad-handshake', status: 500 }]);
@@ -228,7 +230,7 @@ describe('the README’s row for a malformed upgrade request', () => {
       // RFC 6455 §4.2.1 rules that ws does not check.
       [undefined, upgradeRequest('u').replace('HTTP/1.1', 'HTTP/1.0')],
       [undefined, upgradeRequest('u', { headers: { Host: undefined } })],
-      [() => new Throwing({ noServer: true }), upgradeRequest('u')],
+      [() => new Throwing({ noServer: true, maxPayload: 65_536 }), upgradeRequest('u')],
     ];
     const statuses = new Set<number>();
     for (const [makeWss, request] of requests) {

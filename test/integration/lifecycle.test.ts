@@ -131,7 +131,11 @@ describe('bounded waits', () => {
   it('a handshake that does not finish is aborted after connectTimeoutMs', async () => {
     const clock = new SimulatedClock();
     // An async verifyClient that never answers holds the request in `connecting`.
-    const wss = new WebSocketServer({ noServer: true, verifyClient: (_info, _callback) => {} });
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: 65_536,
+      verifyClient: (_info, _callback) => {},
+    });
     const t = await startServer({ clock, connectTimeoutMs: 2_000, webSocketServer: wss });
     const refused = connectRefused(t.url('wes'));
     await waitUntil(() => t.supervisor.stats().byState.connecting === 1);

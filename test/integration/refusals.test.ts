@@ -286,7 +286,11 @@ describe('Retry-After on every 429 and 503 (item 3)', () => {
 
   it('a handshake the app’s server did not finish within connectTimeoutMs: 503 with the `refused` hint', async () => {
     // An async verifyClient that never answers holds the connection in `connecting`.
-    const webSocketServer = new WebSocketServer({ noServer: true, verifyClient: (_info, _callback) => {} });
+    const webSocketServer = new WebSocketServer({
+      noServer: true,
+      maxPayload: 65_536,
+      verifyClient: (_info, _callback) => {},
+    });
     onTestFinished(() => void webSocketServer.close());
     const t = await startRulesServer({
       webSocketServer,

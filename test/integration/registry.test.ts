@@ -194,7 +194,11 @@ describe('sending', () => {
 describe('a connection still connecting', () => {
   it('is listed by connectionsOf, with no socket yet, but nothing is sent to it; disconnectUser closes it', async () => {
     // The app's server holds the handshake: an asynchronous verifyClient that never answers.
-    const webSocketServer = new WebSocketServer({ noServer: true, verifyClient: (_info, _answer) => {} });
+    const webSocketServer = new WebSocketServer({
+      noServer: true,
+      maxPayload: 65_536,
+      verifyClient: (_info, _answer) => {},
+    });
     onTestFinished(() => void webSocketServer.close());
     const t = await startRulesServer({ webSocketServer });
     const refused = httpRefusal(t.url('wes'));

@@ -193,7 +193,11 @@ describe('shutdown', () => {
 
   it('aborts a handshake still in progress with HTTP 503 and the shutdown’s Retry-After', async () => {
     // An async verifyClient that never answers holds the connection in `connecting`.
-    const wss = new WebSocketServer({ noServer: true, verifyClient: (_info, _callback) => {} });
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: 65_536,
+      verifyClient: (_info, _callback) => {},
+    });
     onTestFinished(() => wss.close());
     const t = await startOwnServer({ webSocketServer: wss });
     const admitted = nextEvent(t.supervisor, 'admitted');

@@ -116,6 +116,7 @@ describe('a user supervisor that fails while one of its connections is in its ha
     const answers: ((verified: boolean) => void)[] = [];
     const wss = new WebSocketServer({
       noServer: true,
+      maxPayload: 65_536,
       verifyClient: (_info, callback) => answers.push((verified) => callback(verified)),
     });
     onTestFinished(() => wss.close());

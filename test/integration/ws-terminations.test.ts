@@ -62,7 +62,7 @@ describe('with ws 8.17.1, the oldest ws the peer range accepts, neither limit ex
   const oldWs = require('ws-8.17.1') as typeof import('ws');
 
   async function startOnOldWs() {
-    const webSocketServer = new oldWs.WebSocketServer({ noServer: true });
+    const webSocketServer = new oldWs.WebSocketServer({ noServer: true, maxPayload: 65_536 });
     onTestFinished(() => void webSocketServer.close());
     return startServer({ heartbeatIntervalMs: never, webSocketServer });
   }

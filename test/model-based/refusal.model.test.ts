@@ -139,6 +139,7 @@ async function startWalk() {
   const held: Array<(accept: boolean) => void> = [];
   const webSocketServer = new WebSocketServer({
     noServer: true,
+    maxPayload: 65_536,
     clientTracking: false,
     // The app's asynchronous check: each handshake waits until the path lets it through.
     verifyClient: (_info: unknown, callback: (accept: boolean) => void) => void held.push(callback),

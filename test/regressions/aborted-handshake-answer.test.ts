@@ -29,6 +29,7 @@ async function startHeldServer(options: Partial<SupervisorOptions> = {}): Promis
   const answers: ((verified: boolean) => void)[] = [];
   const webSocketServer = new WebSocketServer({
     noServer: true,
+    maxPayload: 65_536,
     verifyClient: (info, callback) => {
       if (info.req.url?.includes('user=deaf') === true) callback(true);
       else answers.push(callback);
@@ -96,7 +97,7 @@ describe('over HTTP (the default), an aborted handshake reports the status the c
   });
 
   it('a hook of the app’s server that breaks the handshake: 503, no close code', async () => {
-    const webSocketServer = new WebSocketServer({ noServer: true }).on('headers', () => {
+    const webSocketServer = new WebSocketServer({ noServer: true, maxPayload: 65_536 }).on('headers', () => {
       throw new Error('handshake hook bug');
     });
     const held = await startHeldServer({ webSocketServer });

@@ -427,7 +427,7 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     expect(thrownBy({ authenticate, webSocketServer: listening }).message).toContain(
       'received a WebSocketServer created with { port }, which completes handshakes itself',
     );
-    const own = new WebSocketServer({ noServer: true });
+    const own = new WebSocketServer({ noServer: true, maxPayload: MiB });
     onTestFinished(() => void own.close());
     expect(() => resolveOptions({ authenticate, webSocketServer: own })).not.toThrow();
   });
@@ -450,10 +450,15 @@ describe('a bad option throws InvalidOptionError naming it', () => {
     };
 
     it.each<[string, { maxPayload?: number }, number | undefined, number]>([
-      ['ws’s default, no maxPayloadBytes', {}, undefined, 100 * MiB],
       ['maxPayload 16, no maxPayloadBytes', { maxPayload: 16 }, undefined, 16],
       ['maxPayload 16, maxPayloadBytes 16', { maxPayload: 16 }, 16, 16],
-      ['maxPayload 0 (ws: no limit)', { maxPayload: 0 }, undefined, Number.POSITIVE_INFINITY],
+      [
+        'maxPayload 64 KiB (the preset’s), no maxPayloadBytes',
+        { maxPayload: 64 * 1024 },
+        undefined,
+        64 * 1024,
+      ],
+      ['ws’s default, maxPayloadBytes 100 MiB (accepted deliberately)', {}, 100 * MiB, 100 * MiB],
     ])('%s', (_name, wsOptions, maxPayloadBytes, reported) => {
       const options = { authenticate, webSocketServer: server(wsOptions), preset: 'test' as const };
       const resolved = resolveOptions(
@@ -476,6 +481,29 @@ describe('a bad option throws InvalidOptionError naming it', () => {
       expect(error.message).toContain('"maxPayloadBytes"');
       expect(error.message).toContain(`webSocketServer's own maxPayload (${applied})`);
     });
+
+    // A trial with perMessageDeflate: ws's 100 MiB default let 3 connections of one user take a
+    // server from 69 MB to 570 MB. A limit above the preset's, unasked for, is refused.
+    it.each<[string, { maxPayload?: number }, 'production' | 'test', string, string]>([
+      ['ws’s default (100 MiB) under production', {}, 'production', `${100 * MiB}`, `${MiB}`],
+      ['ws’s default (100 MiB) under test', {}, 'test', `${100 * MiB}`, `${64 * 1024}`],
+      ['maxPayload 0 (no limit)', { maxPayload: 0 }, 'production', '0', `${MiB}`],
+      ['maxPayload 1 MiB under test (64 KiB)', { maxPayload: MiB }, 'test', `${MiB}`, `${64 * 1024}`],
+    ])(
+      'without maxPayloadBytes, refuses a server limit above the preset’s: %s',
+      (_name, wsOptions, preset, applied, resolved) => {
+        const error = thrownBy({ authenticate, webSocketServer: server(wsOptions), preset });
+        expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: 'webSocketServer' });
+        expect(error.message).toContain(`own maxPayload (${applied}`);
+        expect(error.message).toContain(`maxPayloadBytes (${resolved})`);
+        expect(error.message).toContain(
+          `new WebSocketServer({ noServer: true, maxPayload: ${resolved}, … })`,
+        );
+        expect(error.message).toContain(
+          applied === '0' ? 'no limit, 0, is not accepted' : `maxPayloadBytes: ${applied}`,
+        );
+      },
+    );
 
     it('refuses a server whose maxPayload is not a number of bytes', () => {
       const wss = server();

@@ -37,7 +37,7 @@ const supervisor = createSupervisor({
     return sent;
   },
   onClose: (connection, { reason, closeCode }) => console.log(connection.id, reason, closeCode),
-  webSocketServer: new WebSocketServer({ noServer: true, perMessageDeflate: false }),
+  webSocketServer: new WebSocketServer({ noServer: true, maxPayload: 1_048_576, perMessageDeflate: false }),
 });
 
 // The README's Registry: a hook that calls its own supervisor, with a block body (an
@@ -120,7 +120,7 @@ supervisor.on('disposed', (event: DisposedEvent) =>
 // The dashboard is a Node request handler: it mounts as one.
 const dashboard: Dashboard = createDashboard(supervisor, {
   basePath: '/ops',
-  authorize: tokenAuthorizer('t'),
+  authorize: tokenAuthorizer('a-long-random-token-0123456789'),
 });
 server.on('request', dashboard);
 const stats: SupervisorStats = supervisor.stats();
