@@ -141,7 +141,9 @@ export class MemoryWebSocket extends EventEmitter {
  */
 export class MemoryWebSocketServer extends WebSocketServer {
   constructor() {
-    super({ noServer: true, clientTracking: false });
+    // At most every preset's maxPayloadBytes (64 KiB is the smallest): an own server's larger
+    // limit is refused without an explicit maxPayloadBytes, and nothing here sends more.
+    super({ noServer: true, clientTracking: false, maxPayload: 65_536 });
   }
 
   override handleUpgrade(
