@@ -71,7 +71,8 @@ function unknownCommand(command: string): string {
  */
 function ownArguments(argv: readonly string[], env: NodeJS.ProcessEnv): string[] {
   const given = argv.slice(2);
-  if (env.pm_id === undefined || env.exec_mode !== 'cluster_mode') return given;
+  // A worker itself, not a process it started: its children inherit pm2's environment, not argv.
+  if (!cluster.isWorker || env.pm_id === undefined || env.exec_mode !== 'cluster_mode') return given;
   if (env.args === undefined || env.args === '') return [];
   for (let start = given.length - 1; start >= 0; start--) {
     if (given.slice(start).join(',') === env.args) return given.slice(start);

@@ -162,13 +162,12 @@ export async function main(
   console.log(`${signal}: draining ${connections} connection(s)`);
   // A client that never answers its 1001 is cut off at the drain deadline: say how many were, or
   // "drained; bye" alone read as if every client had left in time. Such a connection is disposed
-  // with reason 'shutdown' before its socket said anything (no cleanupMs), and was open (no
-  // httpStatus: one refused before its handshake is not counted).
+  // with reason 'shutdown' before its socket said anything (no cleanupMs), and was open: it was
+  // sent the 1001 (one still in its handshake was answered 503, or 4503 with --refuse close).
   let terminated = 0;
   server.supervisor.on('disposed', (event) => {
-    if (event.reason === 'shutdown' && event.cleanupMs === undefined && event.httpStatus === undefined) {
+    if (event.reason === 'shutdown' && event.cleanupMs === undefined && event.closeCode === 1001)
       terminated++;
-    }
   });
   await server.close();
   signals.drained();

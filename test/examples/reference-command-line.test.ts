@@ -19,6 +19,20 @@ async function open(url: string, options?: WebSocket.ClientOptions): Promise<Web
   return ws;
 }
 
+/**
+ * The CLI in a real node:cluster worker, as pm2's cluster mode runs it: `args` are the worker's
+ * argv after the script, `env` its environment; the primary exits with the worker's code.
+ */
+function inClusterWorker(args: string[], env: NodeJS.ProcessEnv) {
+  const primary = [
+    "import cluster from 'node:cluster';",
+    `cluster.setupPrimary({ execArgv: [], exec: 'dist/src/cli.js', args: ${JSON.stringify(args)} });`,
+    `const worker = cluster.fork(${JSON.stringify(env)});`,
+    "worker.on('exit', (code) => { process.exitCode = code ?? 1; });",
+  ].join('\n');
+  return runCommand(process.execPath, ['--input-type=module', '-e', primary]);
+}
+
 describe('reference server (npm start)', () => {
   const script = 'dist/examples/reference-server/main.js';
 
@@ -327,23 +341,31 @@ describe('reference server (npm start)', () => {
   // This is the argv and environment pm2 7.0 gave a worker (seen with a real pm2-runtime).
   it("in pm2's cluster mode, takes its command from the app's args, not from pm2-runtime's own", async () => {
     const pm2Worker = { pm_id: '0', exec_mode: 'cluster_mode', args: 'serve,--help' };
-    const program = runProgram('dist/src/cli.js', ['start', 'eco.config.cjs', 'serve', '--help'], pm2Worker);
+    const program = inClusterWorker(['start', 'eco.config.cjs', 'serve', '--help'], pm2Worker);
     expect(await program.exited).toBe(0);
     expect(program.output().split('\n')[0]).toMatch(/^Usage: npx ws-supervisor serve \[options\]/);
     // An argument with a comma in it is one argument still.
-    const comma = runProgram('dist/src/cli.js', ['start', 'eco.config.cjs', 'serve', '--port', '1,2'], {
+    const comma = inClusterWorker(['start', 'eco.config.cjs', 'serve', '--port', '1,2'], {
       ...pm2Worker,
       args: 'serve,--port,1,2',
     });
     expect(await comma.exited).toBe(2);
     expect(comma.errorOutput().split('\n')[0]).toMatch(/^error: --port .*"1,2"/);
     // Outside pm2's cluster mode the arguments are the CLI's own, as before.
-    const fork = runProgram('dist/src/cli.js', ['start', 'eco.config.cjs'], {
-      pm_id: '0',
-      exec_mode: 'fork_mode',
-    });
+    const fork = inClusterWorker(['start', 'eco.config.cjs'], { pm_id: '0', exec_mode: 'fork_mode' });
     expect(await fork.exited).toBe(2);
     expect(fork.errorOutput().split('\n')[0]).toBe('error: unknown command "start", did you mean "chart"?');
+  });
+
+  // Review: a process that a pm2 cluster worker starts inherits pm2's environment, not its
+  // argv: its arguments are its own (it said "no command given" and exited 2).
+  it("a process started by a pm2 cluster worker (pm2's environment, not a worker) reads its own arguments", async () => {
+    const child = runProgram('dist/src/cli.js', ['serve', '--help'], {
+      pm_id: '0',
+      exec_mode: 'cluster_mode',
+    });
+    expect(await child.exited).toBe(0);
+    expect(child.output().split('\n')[0]).toMatch(/^Usage: npx ws-supervisor serve \[options\]/);
   });
 
   // Ops user trial: `npx ws-supervisor` printed the usage alone, with no `error:` line, and a
