@@ -264,7 +264,9 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * Your own `WebSocketServer({ noServer: true })`, to choose ws options such as
    * perMessageDeflate. Any copy of ws 8.17.1 or later is accepted (it is checked by
    * shape, not `instanceof`, so your app's own copy of ws works). Its `maxPayload`
-   * is the payload limit: leave `maxPayloadBytes` unset, or equal to it.
+   * is the payload limit: give `maxPayloadBytes` equal to it, or leave it unset when it is
+   * at most the preset's `maxPayloadBytes` (ws's default, 100 MiB, is refused then: with
+   * perMessageDeflate a small compressed message inflates up to it). 0, no limit, is refused.
    */
   webSocketServer?: WebSocketServer | undefined;
   /**
@@ -652,11 +654,15 @@ function payloadLimitOf(wss: WebSocketServer, explicit: number | undefined, fall
   }
   const limit = applied === 0 ? Number.POSITIVE_INFINITY : applied;
   if (explicit !== undefined && explicit !== limit) {
-    throw new InvalidOptionError(
-      'maxPayloadBytes',
-      `no maxPayloadBytes, or the webSocketServer's own maxPayload (${applied}), which is the limit ws applies`,
-      explicit,
-    );
+    // Say only what is accepted: "no maxPayloadBytes" holds for a server limit at most the preset's,
+    // and no maxPayloadBytes matches a server without one (0).
+    const allowed =
+      applied === 0
+        ? "a webSocketServer with a maxPayload: ws applies the server's own, and this one has none (0); " +
+          `set it to ${explicit} on the server`
+        : `the webSocketServer's own maxPayload (${applied}), which is the limit ws applies` +
+          (limit <= fallback ? ', or no maxPayloadBytes' : '');
+    throw new InvalidOptionError('maxPayloadBytes', allowed, explicit);
   }
   if (explicit === undefined && limit > fallback) {
     throw new InvalidOptionError(

@@ -3,6 +3,7 @@
  * environment; anything not given falls back to the supervisor's preset.
  */
 import { isIPv4 } from 'node:net';
+import { tokenAuthorizer } from '../../src/dashboard/index.js';
 import type {
   ActivityMode,
   AdmissionRate,
@@ -156,7 +157,8 @@ Options (environment variable in brackets):
   --host <addr>                 bind address [HOST] (default 127.0.0.1)
   --port <n>                    port, 0 for any free port [PORT] (default 0)
   --dashboard-token <secret>    require it for /dashboard, /stats?perUser=1, ?user= and ?cluster=1, as
-                                "Authorization: Bearer <secret>" or ?token=<secret>
+                                "Authorization: Bearer <secret>" or ?token=<secret>; at least 16
+                                characters (openssl rand -hex 16)
                                 [WSSUP_DASHBOARD_TOKEN] (default none: open on a loopback host;
                                 on any other host the server refuses to start without it or
                                 --dashboard-open; prefer the variable: flags show in ps)
@@ -507,6 +509,17 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
       `${switchName('dashboard-open', parsed.switches, env)} and ${nameOf('dashboard-token')} contradict each other: ` +
         'with a token the dashboard and the per-user stats are behind it, with --dashboard-open they are open to anyone; give one of them',
     );
+  }
+  // tokenAuthorizer's own rules (a short token is guessed), checked before anything is created:
+  // with --redis, a supervisor made first held its lease and kept the process alive.
+  if (dashboardToken !== undefined) {
+    try {
+      tokenAuthorizer(dashboardToken);
+    } catch (error) {
+      throw new ConfigError(
+        `${nameOf('dashboard-token')}: ${(error as Error).message.replace(/^tokenAuthorizer: /, '')}`,
+      );
+    }
   }
   const refusal = exposureRefusal(
     { host, dashboardToken, dashboardOpen },

@@ -100,13 +100,6 @@ export async function main(
       );
       return 2;
     }
-    // tokenAuthorizer refuses a short token (never shown: it is a secret).
-    if (error instanceof SupervisorError && error.message.startsWith('tokenAuthorizer: ')) {
-      console.error(
-        `error: WSSUP_DASHBOARD_TOKEN (--dashboard-token): ${error.message.slice('tokenAuthorizer: '.length)}`,
-      );
-      return 2;
-    }
     if (error instanceof ListenError) {
       console.error(`error: cannot listen: ${error.message} (${listenSettings(config, argv, env)})`);
       return 2;

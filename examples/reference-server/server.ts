@@ -71,6 +71,12 @@ export async function startReferenceServer(
   // before anything is created.
   const refusal = exposureRefusal(config);
   if (refusal !== undefined) throw new ConfigError(refusal);
+  // One access rule for the dashboard and the per-user detail of /stats. Without a token both are
+  // open, a choice said out loud to createDashboard and checkAccess (neither has an open default):
+  // on loopback, or with --dashboard-open elsewhere (exposureRefusal; it warns: exposureWarning).
+  // Made first: a token it refuses must leave nothing behind (a supervisor holds a lease with --redis).
+  const authorize: Authorize =
+    config.dashboardToken === undefined ? () => true : tokenAuthorizer(config.dashboardToken);
   const errorLog = createErrorLog(log);
   const supervisor = createSupervisor({
     ...config.limits,
@@ -87,11 +93,6 @@ export async function startReferenceServer(
         : errorLog.report(error.code, error.message),
   });
 
-  // One access rule for the dashboard and the per-user detail of /stats. Without a token both are
-  // open, a choice said out loud to createDashboard and checkAccess (neither has an open default):
-  // on loopback, or with --dashboard-open elsewhere (exposureRefusal; it warns: exposureWarning).
-  const authorize: Authorize =
-    config.dashboardToken === undefined ? () => true : tokenAuthorizer(config.dashboardToken);
   const onAccessError = (error: unknown) => log(`error: authorize failed: ${String(error)}`);
   const dashboard = createDashboard(supervisor, {
     authorize,

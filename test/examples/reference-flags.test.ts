@@ -52,7 +52,7 @@ const sample: Record<string, string> = {
   '--port': '8080',
   // Loopback: any other host needs --dashboard-token or --dashboard-open (tested below).
   '--host': '127.0.0.2',
-  '--dashboard-token': 's3cret',
+  '--dashboard-token': 's3cret-token-0123456789',
   // A switch: the flag takes no value, its variable takes this one.
   '--dashboard-open': '1',
   '--preset': 'test',
@@ -393,7 +393,7 @@ describe("--redis-sentinel's credentials", () => {
     });
     expect(await main(['--redis', 'redis://127.0.0.1:6390'], { WSSUP_REDIS_PASSWORD: 'p s3cret' })).toBe(2);
     expect(printed[0]).toMatch(/^error: WSSUP_REDIS_PASSWORD needs --redis-sentinel /);
-    expect(printed.join('\n')).not.toContain('s3cret');
+    expect(printed.join('\n')).not.toContain('s3cret-token-0123456789');
   });
 });
 
@@ -405,7 +405,7 @@ describe('the warning for a server others can reach without a dashboard token', 
           `^warning: listening on ${host.replaceAll('.', '\\.')} without --dashboard-token: .* open to anyone`,
         ),
       );
-      expect(exposureWarning({ host, dashboardToken: 's3cret' }), host).toBeUndefined();
+      expect(exposureWarning({ host, dashboardToken: 's3cret-token-0123456789' }), host).toBeUndefined();
     }
     for (const host of ['127.0.0.1', '127.0.0.2', 'localhost', '::1']) {
       expect(exposureWarning({ host }), host).toBeUndefined();
@@ -442,8 +442,12 @@ describe('a host others can reach, without a dashboard token', () => {
 
   it('starts behind a token, or open when told so by --dashboard-open or WSSUP_DASHBOARD_OPEN', () => {
     for (const host of exposed) {
-      expect(config(['--host', host, '--dashboard-token', 's3cret']).dashboardToken).toBe('s3cret');
-      expect(config([], { HOST: host, WSSUP_DASHBOARD_TOKEN: 's3cret' }).dashboardToken).toBe('s3cret');
+      expect(config(['--host', host, '--dashboard-token', 's3cret-token-0123456789']).dashboardToken).toBe(
+        's3cret-token-0123456789',
+      );
+      expect(
+        config([], { HOST: host, WSSUP_DASHBOARD_TOKEN: 's3cret-token-0123456789' }).dashboardToken,
+      ).toBe('s3cret-token-0123456789');
       expect(config(['--host', host, '--dashboard-open']).dashboardOpen).toBe(true);
       expect(config([], { HOST: host, WSSUP_DASHBOARD_OPEN: '1' }).dashboardOpen).toBe(true);
       expect(config([], { HOST: host, WSSUP_DASHBOARD_OPEN: 'true' }).dashboardOpen).toBe(true);
@@ -462,19 +466,22 @@ describe('a host others can reach, without a dashboard token', () => {
   });
 
   it('refuses --dashboard-open with --dashboard-token, however each is given', () => {
-    expect(() => config(['--dashboard-open', '--dashboard-token', 's3cret'])).toThrow(
+    expect(() => config(['--dashboard-open', '--dashboard-token', 's3cret-token-0123456789'])).toThrow(
       /^--dashboard-open and --dashboard-token contradict each other: .*give one of them$/,
     );
-    expect(() => config([], { WSSUP_DASHBOARD_OPEN: '1', WSSUP_DASHBOARD_TOKEN: 's3cret' })).toThrow(
+    expect(() =>
+      config([], { WSSUP_DASHBOARD_OPEN: '1', WSSUP_DASHBOARD_TOKEN: 's3cret-token-0123456789' }),
+    ).toThrow(
       /^WSSUP_DASHBOARD_OPEN \(--dashboard-open\) and WSSUP_DASHBOARD_TOKEN \(--dashboard-token\) contradict/,
     );
     expect(() =>
-      config(['--host', '0.0.0.0', '--dashboard-open'], { WSSUP_DASHBOARD_TOKEN: 's3cret' }),
+      config(['--host', '0.0.0.0', '--dashboard-open'], { WSSUP_DASHBOARD_TOKEN: 's3cret-token-0123456789' }),
     ).toThrow(/^--dashboard-open and WSSUP_DASHBOARD_TOKEN \(--dashboard-token\) contradict/);
     // Off says nothing: a token with WSSUP_DASHBOARD_OPEN=0 is no contradiction.
-    expect(config([], { WSSUP_DASHBOARD_OPEN: '0', WSSUP_DASHBOARD_TOKEN: 's3cret' }).dashboardToken).toBe(
-      's3cret',
-    );
+    expect(
+      config([], { WSSUP_DASHBOARD_OPEN: '0', WSSUP_DASHBOARD_TOKEN: 's3cret-token-0123456789' })
+        .dashboardToken,
+    ).toBe('s3cret-token-0123456789');
   });
 
   it('reads WSSUP_DASHBOARD_OPEN as 1, true, 0 or false, and refuses anything else', () => {

@@ -170,8 +170,12 @@ describe('dashboard and per-user stats behind --dashboard-token (items 14, 15)',
   });
 
   it('reads the token from the flag or the environment, and refuses an empty one', () => {
-    expect(readConfig(['--dashboard-token', 'abc'], {})).toMatchObject({ dashboardToken: 'abc' });
-    expect(readConfig([], { WSSUP_DASHBOARD_TOKEN: 'xyz' })).toMatchObject({ dashboardToken: 'xyz' });
+    expect(readConfig(['--dashboard-token', 'abc-token-0123456789'], {})).toMatchObject({
+      dashboardToken: 'abc-token-0123456789',
+    });
+    expect(readConfig([], { WSSUP_DASHBOARD_TOKEN: 'xyz-token-0123456789' })).toMatchObject({
+      dashboardToken: 'xyz-token-0123456789',
+    });
     expect(readConfig([], {})).not.toHaveProperty('dashboardToken');
     expect(() => readConfig(['--dashboard-token', ''], {})).toThrow(/must not be empty/);
     // An empty HOST= (a unit file, a compose file) would listen on every interface.
