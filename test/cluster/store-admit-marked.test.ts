@@ -98,4 +98,35 @@ describe.runIf(hasRedis)('Redis slot store: admissions racing the releases of th
     expect(named(x2).slice(0, 2)).toEqual(['i4', 'i5']);
     expect(named(x2).slice(2).sort()).toEqual(['i1', 'i2', 'i3']);
   });
+  it('releases on their way: the whole book reaches limit + 3 (8 for limit 5), each admission evicting one more than the last, and the next one is refused', async () => {
+    const a = await startStore(redis.current, { keyPrefix: freshPrefix(), nodeId: 'a' });
+    const named = (answer: { evict?: EvictionOrder[] }) => (answer.evict ?? []).map((o) => o.connectionId);
+    for (const id of ['b1', 'b2', 'b3', 'b4', 'b5'])
+      expect(await a.store.admit('eve', id, 5, 4)).toMatchObject({ admitted: true, evict: [] });
+    let since = 0;
+    const turnIdle = async (...ids: string[]) => {
+      for (const id of ids) {
+        since += 1_000;
+        expect(await a.store.setIdle('eve', id, since)).toEqual([]);
+      }
+    };
+    await turnIdle('b1');
+    // 6 with the newcomer: b1 goes, and the newcomer is admitted at once, as a local eviction
+    // admits it while its victim drains. Not one release lands from here on.
+    expect(named(await a.store.admit('eve', 'x1', 5, 4))).toEqual(['b1']);
+    await turnIdle('b2', 'b3');
+    // 5 live and b1 marked: both idle ones go (b1 named again).
+    expect(named(await a.store.admit('eve', 'x2', 5, 4))).toEqual(['b2', 'b3', 'b1']);
+    await turnIdle('b4', 'b5', 'x1');
+    // 4 live and 3 marked: 3 go, down to 2 live beside the 3 marked earlier (the limit).
+    const x3 = await a.store.admit('eve', 'x3', 5, 4);
+    expect(named(x3).slice(0, 3)).toEqual(['b4', 'b5', 'x1']);
+    expect(named(x3).slice(3).sort()).toEqual(['b1', 'b2', 'b3']);
+    // x2, x3 and 6 marked: 8 booked, the most 5 allows (the store property's bound).
+    expect(await a.store.userBook('eve')).toMatchObject({ live: 8 });
+    expect(await a.store.admit('eve', 'x4', 5, 4)).toMatchObject({ admitted: false, reason: 'user-limit' });
+    await turnIdle('x2', 'x3');
+    expect(await a.store.admit('eve', 'x4', 5, 4)).toMatchObject({ admitted: false, reason: 'user-limit' });
+    expect(await a.store.userBook('eve')).toMatchObject({ live: 8, idle: 2 });
+  });
 });

@@ -26,10 +26,27 @@
  * re-admission keeps the oldest connections that fit. Entries marked evicted are released
  * only at a release step, so admissions race their releases (as simultaneous upgrades do):
  * a marked entry counts toward the limit, never toward T (clusterEvictions).
+ *
+ * The limit with releases on their way, checked after every admission (each of a burst's too)
+ * and every step. Not "the whole book ≤ limit": the newcomer is admitted at once, as a local
+ * eviction admits it while its victims drain, so the victims of the user's last admission sit
+ * in the book beside it. What holds, for every user:
+ * - entries not marked + entries marked before the user's last admission ≤ limit (the admit
+ *   script stops evicting there, and refuses while busy + marked reach the limit);
+ * - so the whole book ≤ limit + k, where k = the largest k with k(k − 1)/2 < limit (3 for
+ *   limit 5): an admission evicts at most one more than the victims of the last one still
+ *   booked, and admits only while all the marked ones are below the limit, so k victims at once
+ *   need 1 + 2 + … + (k − 1) marked before them, releases not landed, and a slot to spare;
+ * - an entry marked evicted is never picked again: never named among a decision's new victims,
+ *   never named twice in one answer, its mark in Redis never rewritten;
+ * and, at the end of each run, once every pending release has landed (and a reaper has run
+ * on fresh snapshots), each user's book, read whole, is the connections the model holds,
+ * none marked: no ghost.
  */
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { planEvictions } from '../../machines/eviction.js';
+import type { EvictionOrder } from '../../src/cluster/slot-store.js';
 import { fuzzParameters, fuzzTimeout } from '../helpers/fuzz.js';
 import type { TestStore } from './store-fixture.js';
 import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
@@ -40,6 +57,8 @@ vi.setConfig({ testTimeout: fuzzTimeout(120_000) });
 const users = ['ann', 'bob'] as const;
 const limit = 5;
 const evictAt = 4; // ceil(0.7 × 5): T well below the limit, so marked entries counted toward T show
+/** k: how far past the limit a whole book may go, victims of the last admission included (above). */
+const overLimit = Math.max(...[...Array(limit + 1).keys()].filter((k) => (k * (k - 1)) / 2 < limit));
 /** Processes: three nodes, and a fourth that may share one of their node ids. */
 const NODES = 4;
 
@@ -51,6 +70,8 @@ interface Held {
   idleSince: number | undefined;
   /** Named for eviction: booked (and counted) until its node releases it. */
   evicting?: boolean;
+  /** The step of the admission that marked it evicted. */
+  markedBy?: number;
 }
 
 interface World {
@@ -63,6 +84,10 @@ interface World {
   stale: Set<number>;
   paused: boolean;
   step: number;
+  /** Each user's last admission that admitted (its step): its victims may sit past the limit. */
+  lastAdmission: Map<string, number>;
+  /** The mark (`e<Redis ms>`) each entry marked evicted carried when first read: never rewritten. */
+  marks: Map<string, string>;
 }
 
 const heldOf = (world: World, userId: string) =>
@@ -102,6 +127,27 @@ async function checkBooks(world: World): Promise<void> {
     // Besides the entries named for eviction, which hold their slots until released.
     const admitted = Object.values(actual).filter((entry) => !entry.endsWith(' evicting'));
     expect(admitted.length).toBeLessThanOrEqual(limit);
+    const marked = Object.keys(actual).filter((id) => actual[id]?.endsWith(' evicting'));
+    const lastVictims = marked.filter(
+      (id) => world.held.get(id)?.markedBy === world.lastAdmission.get(userId),
+    );
+    expect(
+      admitted.length + marked.length - lastVictims.length,
+      `${userId}'s entries not marked + marked before its last admission, after step ${world.step}`,
+    ).toBeLessThanOrEqual(limit);
+    expect(
+      admitted.length + marked.length,
+      `${userId}'s whole book after step ${world.step}`,
+    ).toBeLessThanOrEqual(limit + overLimit);
+    reach.largestBook = Math.max(reach.largestBook, admitted.length + marked.length);
+    for (let i = 0; i < book.length; i += 2) {
+      const id = book[i] as string;
+      const mark = (book[i + 1] as string).split('|')[2] as string;
+      if (!marked.includes(id)) continue;
+      const first = world.marks.get(id);
+      if (first === undefined) world.marks.set(id, mark);
+      else expect(mark, `the mark of ${id} (never picked again) after step ${world.step}`).toBe(first);
+    }
   }
 }
 
@@ -122,7 +168,7 @@ function clusterEvictions(count: number, idleLongestFirst: readonly string[], le
 type Step = fc.AsyncCommand<object, World>;
 
 /** What the runs reached, printed at the end: the Redis stops, during admissions and re-admissions. */
-const reach = { runs: 0, stopsDuringAdmit: 0, stopsDuringReadmit: 0, leasesLost: 0 };
+const reach = { runs: 0, stopsDuringAdmit: 0, stopsDuringReadmit: 0, leasesLost: 0, largestBook: 0 };
 
 const command = (name: string, run: (world: World) => Promise<void>, check = (_: World) => true): Step => ({
   check: (_m) => true,
@@ -143,31 +189,47 @@ async function admitOne(world: World, n: number, userId: string): Promise<void> 
   const store = (world.stores[n] as TestStore).store;
   const connectionId = `c${world.step}`;
   const before = heldOf(world, userId);
+  const idle = before
+    .filter(([, h]) => h.idleSince !== undefined && !h.evicting)
+    .sort(([, a], [, b]) => (a.idleSince as number) - (b.idleSince as number))
+    .map(([id]) => id);
+  // Entries marked evicted, their releases not landed (the model releases them only at a
+  // release step, so admissions race them): they count toward the limit, not toward T.
+  const markedBefore = new Set(before.filter(([, h]) => h.evicting).map(([id]) => id));
   const result = await store.admit(userId, connectionId, limit, evictAt);
-  if (!world.stale.has(n)) {
-    // A fresh snapshot: the decision is exactly the local rule.
-    const idle = before
-      .filter(([, h]) => h.idleSince !== undefined && !h.evicting)
-      .sort(([, a], [, b]) => (a.idleSince as number) - (b.idleSince as number))
-      .map(([id]) => id);
-    // Entries marked evicted, their releases not landed (the model releases them only at a
-    // release step, so admissions race them): they count toward the limit, not toward T.
-    const leaving = before.filter(([, h]) => h.evicting).length;
-    const room = before.length - idle.length < limit;
-    expect(result.admitted).toBe(room);
-    // The new victims (the local rule), then every entry evicted earlier, named again.
-    const planned = result.admitted ? clusterEvictions(before.length - leaving + 1, idle, leaving) : [];
-    const ids = (result.evict ?? []).map((order) => order.connectionId);
-    expect(ids.slice(0, planned.length)).toEqual(planned);
-    expect(ids.slice(planned.length).sort()).toEqual(
-      before
-        .filter(([, h]) => h.evicting)
-        .map(([id]) => id)
-        .sort(),
-    );
+  if (result.admitted) {
+    const ids = result.evict.map((order) => order.connectionId);
+    expect(new Set(ids).size, `orders of ${connectionId}, each entry named once`).toBe(ids.length);
+    // The new victims first, then the entries marked before, named again: a marked entry is
+    // never among the new victims (an entry of a dead incarnation the snapshot counted may be either).
+    const lastNew = ids.findLastIndex((id) => world.held.has(id) && !markedBefore.has(id));
+    const firstAgain = ids.findIndex((id) => markedBefore.has(id));
+    if (firstAgain >= 0) expect(lastNew, `orders of ${connectionId}: ${ids}`).toBeLessThan(firstAgain);
+    applyAdmission(world, n, userId, connectionId, result.evict);
+    // The global rules at the moment the decision returns (each admission of a burst included).
+    await checkBooks(world);
   }
-  if (!result.admitted) return;
-  for (const order of result.evict) {
+  if (world.stale.has(n)) return;
+  // A fresh snapshot: the decision is exactly the local rule.
+  const room = before.length - idle.length < limit;
+  expect(result.admitted).toBe(room);
+  // The new victims (the local rule), then every entry evicted earlier, named again.
+  const planned = result.admitted
+    ? clusterEvictions(before.length - markedBefore.size + 1, idle, markedBefore.size)
+    : [];
+  const ids = (result.evict ?? []).map((order) => order.connectionId);
+  expect(ids.slice(0, planned.length)).toEqual(planned);
+  expect(ids.slice(planned.length).sort()).toEqual([...markedBefore].sort());
+}
+
+function applyAdmission(
+  world: World,
+  n: number,
+  userId: string,
+  connectionId: string,
+  orders: readonly EvictionOrder[],
+): void {
+  for (const order of orders) {
     const victim = world.held.get(order.connectionId);
     if (victim === undefined) {
       // Only an entry of a dead incarnation the snapshot still counted: no live process's
@@ -182,10 +244,12 @@ async function admitOne(world: World, n: number, userId: string): Promise<void> 
       nodeId: holder.nodeId,
       incarnation: holder.incarnation,
     });
-    if (!victim.evicting)
-      expect(victim.idleSince, `evicted ${order.connectionId} was idle`).not.toBeUndefined();
+    if (victim.evicting) continue;
+    expect(victim.idleSince, `evicted ${order.connectionId} was idle`).not.toBeUndefined();
     victim.evicting = true;
+    victim.markedBy = world.step;
   }
+  world.lastAdmission.set(userId, world.step);
   world.held.set(connectionId, { userId, node: n, admittedAt: world.step, idleSince: undefined });
 }
 
@@ -348,7 +412,10 @@ const loseLease = (n: number, redisStops = false) =>
       expect([...refused].sort()).toEqual(expected.sort());
       for (const id of refused) world.held.delete(id);
       // Booked again under the new incarnation as what the node holds: no longer evicting.
-      for (const [, h] of mine) h.evicting = false;
+      for (const [id, h] of mine) {
+        h.evicting = false;
+        world.marks.delete(id);
+      }
     },
     (world) => !redisStops || !world.paused,
   );
@@ -380,6 +447,37 @@ const redisStops = (n: number, userId: string) =>
     },
     (world) => !world.paused,
   );
+
+/**
+ * Every pending release lands (each node releases what it was ordered to), every node renews
+ * (a fresh snapshot) and one reaps: then each user's book, read whole (dead incarnations'
+ * entries and all), is the connections the model holds, none marked. No ghost.
+ */
+async function releasesLand(world: World): Promise<void> {
+  world.step += 1;
+  for (const [id, h] of world.held) {
+    if (!h.evicting) continue;
+    await (world.stores[h.node] as TestStore).store.release(h.userId, id);
+    world.held.delete(id);
+  }
+  for (const { store } of world.stores) expect(await store.renew()).toBe('renewed');
+  await (world.stores[0] as TestStore).store.reap();
+  for (const userId of users) {
+    const book = (await world.redis.command('HGETALL', `${world.keyPrefix}:{u:${userId}}:slots`)) as string[];
+    const whole: Record<string, string> = {};
+    for (let i = 0; i < book.length; i += 2) {
+      const [incarnation, , idleSince, nodeId] = (book[i + 1] as string).split('|');
+      whole[book[i] as string] = `${nodeId}#${incarnation}${idleSince?.startsWith('e') ? ' evicting' : ''}`;
+    }
+    const live: Record<string, string> = {};
+    for (const [id, h] of heldOf(world, userId)) {
+      const { store } = world.stores[h.node] as TestStore;
+      live[id] = `${store.nodeId}#${store.incarnation}`;
+    }
+    expect(whole, `${userId}'s whole book once every release landed`).toEqual(live);
+  }
+  await checkBooks(world);
+}
 
 // Admissions are drawn most often, so that users reach T and the limit.
 const steps = [
@@ -430,6 +528,8 @@ describe.runIf(hasRedis)('Redis slot store: random interleavings across 4 proces
           stale: new Set(),
           paused: false,
           step: 0,
+          lastAdmission: new Map(),
+          marks: new Map(),
         };
         try {
           for (let n = 0; n < NODES; n++) {
@@ -445,6 +545,7 @@ describe.runIf(hasRedis)('Redis slot store: random interleavings across 4 proces
             );
           }
           await fc.asyncModelRun(() => ({ model: {}, real: world }), cmds);
+          await releasesLand(world);
           reach.runs += 1;
           for (const { incarnations } of stores) reach.leasesLost += incarnations.length;
         } finally {
@@ -454,7 +555,7 @@ describe.runIf(hasRedis)('Redis slot store: random interleavings across 4 proces
       fuzzParameters(import.meta.url, { numRuns: 10 }),
     );
     console.log(
-      `store property: ${reach.runs} runs; ${reach.leasesLost} leases lost; Redis stopped during ${reach.stopsDuringAdmit} admissions and ${reach.stopsDuringReadmit} re-admissions`,
+      `store property: ${reach.runs} runs; ${reach.leasesLost} leases lost; Redis stopped during ${reach.stopsDuringAdmit} admissions and ${reach.stopsDuringReadmit} re-admissions; the largest book ${reach.largestBook} (limit ${limit})`,
     );
   });
 });
