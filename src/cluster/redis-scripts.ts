@@ -130,8 +130,10 @@ end
  * admission counts the marked entry toward the limit (not toward evictAt) until
  * its node releases it, evicting idle ones past evictAt while the marked ones
  * would leave the book above the limit, and names it again (after the new
- * victims) so that a lost order is sent again. So a lost order never lets the
- * user past the limit, and renewal stays one command. The entry's own node
+ * victims) so that a lost order is sent again. So a lost order never lets a
+ * later admission past the limit (the victims of the last admission sit beside
+ * it until released: the whole book stays within limit + k, k(k−1)/2 < limit,
+ * test/cluster/store-property.test.ts), and renewal stays one command. The entry's own node
  * books it again only as a newcomer (it turned active before the order came:
  * the runtime's kept()).
  */

@@ -65,7 +65,8 @@ export type ClusterAdmission =
       /**
        * Idle connections evicted to make room (longest idle first), then the ones evicted
        * earlier and still booked. An evicted entry holds its slot for later admissions
-       * until its node releases it, so a lost order never lets the user past the limit.
+       * until its node releases it, so a lost order never lets a later admission past the
+       * limit (its victims' sockets stay open beside the newcomer until their orders land).
        */
       evict: EvictionOrder[];
       /** The user's booked live count including the newcomer, after eviction. */
