@@ -6,7 +6,8 @@
  *
  *   npm run example:express-dashboard -- --port 8080
  *   then open http://127.0.0.1:8080/ops/dashboard?token=demo-token-not-a-secret (the npm script sets DASHBOARD_TOKEN=demo-token-not-a-secret
- *   unless it is set; run directly, the program refuses to start without DASHBOARD_TOKEN),
+ *   unless it is set; run directly, the program refuses to start without DASHBOARD_TOKEN, or with
+ *   one under 16 characters),
  *   scrape http://127.0.0.1:8080/metrics, and connect to ws://127.0.0.1:8080/?user=<id>
  */
 import { once } from 'node:events';
@@ -15,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Registry } from 'prom-client';
 import { createSupervisor } from 'ws-supervisor';
-import { createDashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
+import { type Authorize, createDashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
 import { registerMetrics } from 'ws-supervisor/metrics';
 // Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
 import { exitIfCannotListen, readExampleFlags } from './reference-server/command-line.js';
@@ -25,7 +26,7 @@ const flags = readExampleFlags({
   about:
     'An Express 5 app with the dashboard at /ops/dashboard?token=<DASHBOARD_TOKEN>,\n' +
     '/metrics, and WebSockets at ws://127.0.0.1:<port>/?user=<id>. DASHBOARD_TOKEN is required\n' +
-    '(the npm script sets it to demo unless it is set).',
+    '(at least 16 characters; the npm script sets it to demo unless it is set).',
   portVariable: 'PORT',
 });
 
@@ -45,9 +46,17 @@ if (dashboardToken === undefined || dashboardToken.trim() === '') {
   console.error('error: set DASHBOARD_TOKEN to the secret that opens the dashboard (it shows your users)');
   process.exit(2);
 }
+let authorize: Authorize;
+try {
+  authorize = tokenAuthorizer(dashboardToken);
+} catch (error) {
+  // It refuses a token a guess finds (under 16 characters): say which rule, in one line.
+  console.error(`error: DASHBOARD_TOKEN: ${(error as Error).message.replace(/^tokenAuthorizer: /, '')}`);
+  process.exit(2);
+}
 const dashboard = createDashboard(supervisor, {
   basePath: '/ops/dashboard', // where it is mounted below: the page finds its chart and events under it
-  authorize: tokenAuthorizer(dashboardToken),
+  authorize,
 });
 const app = express();
 app.use('/ops/dashboard', dashboard);

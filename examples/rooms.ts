@@ -25,8 +25,12 @@ const { port } = readExampleFlags({
 /** What a client may send: the app's framing, not the library's. */
 type Command = { join: string } | { leave: string } | { to: string; text: string };
 
-/** Characters join() refuses in a room name, as in a user id: controls, Bidi_Control, U+2028/9, U+FFFD, lone surrogates. */
-const REFUSED_IN_ROOMS = /[\p{Cc}\p{Bidi_Control}\p{Cs}\u2028\u2029\uFFFD]/u;
+/**
+ * Characters join() refuses in a room name, as in a user id: controls, Bidi_Control, U+2028/9,
+ * U+FFFD, lone surrogates, and invisible ones (but ZWNJ, ZWJ and variation selectors).
+ */
+const REFUSED_IN_ROOMS =
+  /[\p{Cc}\p{Bidi_Control}\p{Cs}\u2028\u2029\uFFFD]|(?!\u200C|\u200D|\p{Variation_Selector})\p{Default_Ignorable_Code_Point}/u;
 
 const isRoom = (room: unknown): room is string =>
   typeof room === 'string' && room.length > 0 && room.length <= 64 && !REFUSED_IN_ROOMS.test(room);

@@ -3,7 +3,7 @@
  * that throws is reported to onError; it never reaches the actors.
  */
 import type { DisposeReason, EvictionCause } from '../machines/events.js';
-import { AppHookError, SupervisorError } from './errors.js';
+import { AppHookError, describeValue, SupervisorError } from './errors.js';
 import type { RefusalStatus } from './refusal.js';
 import { onRejection } from './thenable.js';
 
@@ -375,13 +375,18 @@ export class SupervisorEvents {
   constructor(private readonly report: (error: SupervisorError) => void) {}
 
   on<K extends SupervisorEventName>(name: K, listener: Listener<K>): () => void {
-    // Own keys only: 'toString' or '__proto__' would find Object.prototype's members.
-    if (!Object.hasOwn(this.#listeners, name)) {
+    // A string first: from JavaScript, reading an object without a toString (Object.create(null))
+    // as a key threw a bare TypeError. Own keys only: 'toString' or '__proto__' would find
+    // Object.prototype's members.
+    if (typeof name !== 'string' || !Object.hasOwn(this.#listeners, name)) {
       const names = Object.keys(this.#listeners).join(', ');
-      const hint = Object.hasOwn(habits, name) ? `; ${habits[name as keyof typeof habits]}` : '';
+      const hint =
+        typeof name === 'string' && Object.hasOwn(habits, name)
+          ? `; ${habits[name as keyof typeof habits]}`
+          : '';
       throw new SupervisorError(
         'WSSUP_INVALID_ARGUMENT',
-        `unknown event ${String(name)}: one of ${names}${hint}`,
+        `unknown event ${typeof name === 'string' ? name : describeValue(name)}: one of ${names}${hint}`,
       );
     }
     // Checked now: a non-function kept here would fail, and be reported, at every event.

@@ -15,7 +15,12 @@ import { describeValue, SupervisorError } from './errors.js';
 
 /** The options of `supervisor.ready()`. */
 export interface ReadyOptions {
-  /** Stops waiting: ready() rejects with `signal.reason` (already aborted: at once). */
+  /**
+   * Stops waiting: ready() rejects with `signal.reason` (already aborted: at once); for the
+   * platform's TimeoutError or AbortError after a failed start of the store, with a new
+   * DOMException of the same name and message whose `cause` is that failure (the reason
+   * itself is never changed).
+   */
   signal?: AbortSignal | undefined;
 }
 
@@ -44,7 +49,7 @@ export class Readiness {
    */
   wait(options: unknown): Promise<void> {
     const signal = readyOptions(options);
-    if (signal?.aborted === true) return Promise.reject(signal.reason);
+    if (signal?.aborted === true) return Promise.reject(withCause(signal.reason, this.#lastFailure));
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     if (this.#ready) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -95,16 +100,20 @@ export class Readiness {
 }
 
 /**
- * The signal's reason, given the store's last failure as its `cause` when it is the
- * platform's DOMException (AbortSignal.timeout()'s TimeoutError, abort()'s AbortError)
- * without one: a wait for the first lease given up on said only "timed out", and a wrong
- * Redis setting looked like a slow one. A reason of the app's own is passed on untouched.
+ * The signal's reason, or, when it is the platform's DOMException (AbortSignal.timeout()'s
+ * TimeoutError, abort()'s AbortError) and a start of the store has failed, a new DOMException
+ * of the same name and message whose `cause` is that failure: a wait for the first lease
+ * given up on said only "timed out", and a wrong Redis setting looked like a slow one. New,
+ * because the reason is the app's, often shared by several waits (one AbortSignal.timeout()
+ * for every call): a cause defined on it stayed there, stale, for the next wait and the app.
+ * A reason of the app's own, or one with a cause already, is passed on untouched.
  */
 function withCause(reason: unknown, failure: SupervisorError | undefined): unknown {
   if (failure === undefined || !(reason instanceof DOMException) || Object.hasOwn(reason, 'cause'))
     return reason;
-  Object.defineProperty(reason, 'cause', { value: failure, writable: true, configurable: true });
-  return reason;
+  const explained = new DOMException(reason.message, reason.name);
+  Object.defineProperty(explained, 'cause', { value: failure, writable: true, configurable: true });
+  return explained;
 }
 
 /** The signal of ready()'s options, checked as the other methods check theirs. */

@@ -68,7 +68,7 @@ export class Rooms<Member extends RoomMember = RoomMember> {
 /**
  * Why `room` is not a room name (a non-empty string of at most MAX_ROOM_BYTES
  * bytes in UTF-8, free of the characters a user id may not hold: controls,
- * Bidi_Control, U+2028/U+2029, U+FFFD, lone surrogates), or undefined when it
+ * Bidi_Control, U+2028/U+2029, U+FFFD, lone surrogates, invisible ones), or undefined when it
  * is one. Names often come from the client (`?room=`) and reach logs and the
  * app's own messages, as user ids do.
  */

@@ -333,7 +333,10 @@ export interface Supervisor<Data = unknown> {
    *   `{ signal? }` or a `signal` that is not an AbortSignal (nothing waits);
    *   (rejects) WSSUP_SHUTTING_DOWN once shutdown() has begun, also for every
    *   call still waiting then. An aborted `signal` rejects with `signal.reason`
-   *   (at once when it is aborted already), as `fetch()` does.
+   *   (at once when it is aborted already), as `fetch()` does; after a failed start
+   *   of the store, a TimeoutError or AbortError reason becomes a new DOMException
+   *   of the same name and message whose `cause` is that failure (the reason itself
+   *   is never changed).
    * @example
    * ```ts
    * await supervisor.ready({ signal: AbortSignal.timeout(5_000) }); // a TimeoutError after 5 s

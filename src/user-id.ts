@@ -44,6 +44,16 @@ const REPLACEMENT_CHARACTER = '\uFFFD';
 /** A lone surrogate is not text: it has no UTF-8 encoding (encoders turn it into U+FFFD). */
 const LONE_SURROGATE = /\p{Cs}/u;
 
+/**
+ * Characters shown as nothing (Default_Ignorable_Code_Point: U+FEFF from a file that starts
+ * with a BOM, U+200B, U+2060, U+00AD, tags…): "alice" and "alice\uFEFF" read the same in
+ * a log or a dashboard, yet would be two users with two limits. Except the ones that carry
+ * meaning where they stand: ZWNJ and ZWJ (emoji sequences, Persian, Indic scripts) and the
+ * variation selectors (emoji presentation, CJK ideographs, Mongolian). None of these is a
+ * Bidi_Control, which is refused above.
+ */
+const INVISIBLE = /(?!\u200C|\u200D|\p{Variation_Selector})\p{Default_Ignorable_Code_Point}/u;
+
 /** Returns why `userId` is unusable, or undefined when it is fine. */
 export function checkUserId(userId: unknown): string | undefined {
   if (typeof userId !== 'string') return `user id must be a string, got ${typeof userId}`;
@@ -66,6 +76,8 @@ export function characterProblem(text: string): string | undefined {
   if (LINE_SEPARATORS.test(text)) return 'contains a line or paragraph separator';
   if (text.includes(REPLACEMENT_CHARACTER)) return 'contains U+FFFD, the mark of bytes that were not UTF-8';
   if (LONE_SURROGATE.test(text)) return 'contains a lone surrogate (not valid Unicode)';
+  if (INVISIBLE.test(text))
+    return 'contains an invisible character (Default_Ignorable_Code_Point, such as U+FEFF or U+200B)';
   return undefined;
 }
 
@@ -151,7 +163,10 @@ export function userIdArgumentError(method: string, userId: unknown): Supervisor
 const SHOWN_UNITS = 64;
 
 /** Characters JSON.stringify leaves as they are but that must not reach a log line raw (as refused above). */
-const UNSAFE_IN_MESSAGES = /[\u007f-\u009f\u2028\u2029\uFFFD]|\p{Bidi_Control}/gu;
+const UNSAFE_IN_MESSAGES = new RegExp(
+  `[\\u007f-\\u009f\\u2028\\u2029\\uFFFD]|\\p{Bidi_Control}|${INVISIBLE.source}`,
+  'gu',
+);
 
 /**
  * A refused id in quotes, with every character it was refused for escaped
@@ -163,7 +178,12 @@ function quoteUserId(userId: string): string {
   const cut = userId.length > SHOWN_UNITS;
   const quoted = JSON.stringify(cut ? userId.slice(0, SHOWN_UNITS) : userId).replace(
     UNSAFE_IN_MESSAGES,
-    (character) => `\\u${character.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    // Each UTF-16 unit: a tag character (U+E0061) is a surrogate pair, escaped as JSON would.
+    (character) =>
+      character
+        .split('')
+        .map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`)
+        .join(''),
   );
   return cut ? `${quoted.slice(0, -1)}…" (${Buffer.byteLength(userId, 'utf8')} bytes)` : quoted;
 }

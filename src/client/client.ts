@@ -389,10 +389,11 @@ export function createClient(options: ClientOptions): Client {
       // Checked first, as supervisor.on() checks (closed or not): own keys only, since
       // 'toString' or '__proto__' would find Object.prototype's members; and a non-function
       // kept here would fail at every event.
-      if (!Object.hasOwn(empty, type)) {
+      // A string first, as supervisor.on(): an object without a toString threw a bare TypeError.
+      if (typeof type !== 'string' || !Object.hasOwn(empty, type)) {
         throw new SupervisorError(
           'WSSUP_INVALID_ARGUMENT',
-          `unknown client event ${String(type)}: one of ${Object.keys(empty).join(', ')}`,
+          `unknown client event ${typeof type === 'string' ? type : describeValue(type)}: one of ${Object.keys(empty).join(', ')}`,
         );
       }
       if (typeof listener !== 'function') {

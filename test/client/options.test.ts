@@ -322,6 +322,19 @@ describe('client.on()', () => {
     ['__proto__', '__proto__', () => {}],
     ['a listener that is not a function', 'open', 'log'],
     ['no listener', 'close', undefined],
+    // From JavaScript: a name that is no string at all (a bare TypeError while the key was read).
+    ['a name with no prototype (no toString)', Object.create(null) as unknown, () => {}],
+    [
+      'a name whose toString throws',
+      {
+        toString: () => {
+          throw new Error('no');
+        },
+      },
+      () => {},
+    ],
+    ['a symbol', Symbol('open'), () => {}],
+    ['a number', 1, () => {}],
   ])('refuses %s with WSSUP_INVALID_ARGUMENT', (_what, type, listener) => {
     const client = createClient({ url, WebSocket: WS });
     onTestFinished(() => client.close());

@@ -8,7 +8,8 @@
  *   retrying cannot cure either, so `onError` says it is a misconfiguration of
  *   `cluster.redis`, and `ready()` rejects with that error (as for another store format);
  * - any failed first start (nothing listening, say): a `ready()` ended by its signal
- *   rejects with the signal's reason, with the store's last error as its `cause`;
+ *   rejects with a DOMException of the reason's name and message (new: the app's reason, maybe
+ *   shared by several waits, is never changed), with the store's last error as its `cause`;
  * - an app's own node-redis client that was never connected (or is closed already) is
  *   refused by createSupervisor() (WSSUP_INVALID_OPTION, `cluster.redis`): it only
  *   reported "The client is closed" on every retry, forever.
@@ -81,6 +82,34 @@ describe.runIf(hasRedis)('a wrong Redis setting at start', () => {
     ownController.abort(own);
     expect(await ownWait).toBe(own);
     expect(own).toEqual({ mine: true });
+  });
+});
+
+// Nothing listens there: no redis-server needed.
+describe('a signal shared by several ready() waits', () => {
+  // Review: the store's failure was defined as `cause` ON the signal's reason, an object the
+  // app owns and may share: the reason kept it, and a later wait (or the app) saw a stale cause.
+  it("leaves the signal's reason as it was, and each wait it ends still carries the store's failure", async () => {
+    const port = await freePort();
+    const t = await startServer({ cluster: { redis: `redis://127.0.0.1:${port}`, commandTimeoutMs: 300 } });
+    await vi.waitFor(() => expect(t.errors.length).toBeGreaterThan(0), ioWait);
+    const reason = new DOMException('gave up', 'TimeoutError');
+    const controller = new AbortController();
+    const waits = [
+      t.supervisor.ready({ signal: controller.signal }),
+      t.supervisor.ready({ signal: controller.signal }),
+    ];
+    controller.abort(reason);
+    // And one more with the same signal, aborted already.
+    waits.push(t.supervisor.ready({ signal: controller.signal }));
+    const errors = (await Promise.all(waits.map(settled))) as (DOMException & { cause?: unknown })[];
+    expect(Object.hasOwn(reason, 'cause')).toBe(false);
+    expect(reason.cause).toBeUndefined();
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(DOMException);
+      expect(error).toMatchObject({ name: 'TimeoutError', message: 'gave up' });
+      expect(error.cause).toBe(t.errors.at(-1));
+    }
   });
 });
 

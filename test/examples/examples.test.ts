@@ -319,6 +319,22 @@ describe('express-dashboard example', () => {
     },
   );
 
+  // Review: a DASHBOARD_TOKEN under tokenAuthorizer's 16 characters died with its stack trace,
+  // where the reference server says the same rule in one line (readConfig).
+  it('refuses a DASHBOARD_TOKEN under 16 characters: exit 2, one line naming the rule, never the token', async () => {
+    const program = runProgram('dist/examples/express-dashboard.js', ['--port', '0'], {
+      DASHBOARD_TOKEN: 'Sh0rt-s3cret',
+    });
+    expect(await program.exited).toBe(2);
+    expect(program.errorOutput().trimEnd().split('\n')).toEqual([
+      expect.stringMatching(
+        /^error: DASHBOARD_TOKEN: the token must be at least 16 characters, got 12 .*openssl rand -hex 16/,
+      ),
+    ]);
+    expect(program.errorOutput()).not.toMatch(/Sh0rt|s3cret/);
+    expect(program.output()).not.toMatch(/listening on/);
+  });
+
   it('keeps `npm run example:express-dashboard`, then ?token=demo-token-not-a-secret, working: its script sets DASHBOARD_TOKEN=demo-token-not-a-secret unless set', async () => {
     const { scripts } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
       scripts: Record<string, string>;

@@ -17,7 +17,7 @@ it('a bad room name from a client gets an error answer, not a 1011: the connecti
   const [, url = ''] = await program.waitFor(/listening on (ws:\/\/127\.0\.0\.1:\d+)/);
   // A bad room in the URL is left out, not joined (and nothing throws in onOpen).
   const ws = new WebSocket(
-    `${url}/?user=mo&room=&room=${'r'.repeat(257)}&room=a%00b&room=%E2%80%AEx&room=ok`,
+    `${url}/?user=mo&room=&room=${'r'.repeat(257)}&room=a%00b&room=%E2%80%AEx&room=%EF%BB%BFok&room=ok`,
   );
   await once(ws, 'open');
   const ask = async (command: unknown) => {
@@ -26,7 +26,16 @@ it('a bad room name from a client gets an error answer, not a 1011: the connecti
     return JSON.parse(String((await answer)[0])) as unknown;
   };
   const refused = { error: 'expected {"join"}, {"leave"} or {"to","text"}' };
-  const characters = ['a\u0000b', 'line\nbreak', 'x\u202eevil', 'a\u2028b', 'alice\ufffd', 'a\ud800'];
+  const characters = [
+    'a\u0000b',
+    'line\nbreak',
+    'x\u202eevil',
+    'a\u2028b',
+    'alice\ufffd',
+    'a\ud800',
+    '\ufeffok',
+    'o\u200bk',
+  ];
   for (const room of ['', 'r'.repeat(257), ...characters, 5, null, ['lobby'], { name: 'lobby' }]) {
     expect(await ask({ join: room })).toEqual(refused);
     expect(await ask({ leave: room })).toEqual(refused);

@@ -1179,6 +1179,19 @@ describe('on() with a bad event name or listener', () => {
     ['__proto__', '__proto__', () => {}],
     ['a listener that is not a function', 'admitted', 'log it'],
     ['no listener', 'disposed', undefined],
+    // From JavaScript: a name that is no string at all (a bare TypeError while the key was read).
+    ['a name with no prototype (no toString)', Object.create(null) as unknown, () => {}],
+    [
+      'a name whose toString throws',
+      {
+        toString: () => {
+          throw new Error('no');
+        },
+      },
+      () => {},
+    ],
+    ['a symbol', Symbol('admitted'), () => {}],
+    ['a number', 1, () => {}],
   ])('%s: throws WSSUP_INVALID_ARGUMENT and registers nothing', async (_name, name, listener) => {
     const t = await startQuietServer();
     const on = t.supervisor.on as (name: unknown, listener: unknown) => () => void;

@@ -37,6 +37,7 @@ describe('letters of every script, spaces, punctuation and emoji (README: these 
     ['accents, CJK, Arabic and spaces', 'Zoë 日本語 مستخدم'],
     ['punctuation', "o'brien.smith+tag@example.com (team #3)!"],
     ['an emoji sequence with zero-width joiners', '👩\u200d💻 👨\u200d👩\u200d👧'],
+    ['an emoji with its presentation selector, and a zero-width non-joiner', '\u2764\ufe0f می\u200cخواهم'],
     ['32 emoji: 128 bytes in UTF-8, the most there is room for', '👋'.repeat(32)],
     ['128 ASCII characters', 'u'.repeat(128)],
   ])('%s: admitted over a real upgrade, under exactly that id', async (_name, id) => {
@@ -78,6 +79,16 @@ describe('the list of refused characters is the whole list (README: an id is ref
     if (cp === 0x2028 || cp === 0x2029) return 'a line or paragraph separator';
     if (cp === 0xfffd) return 'U+FFFD';
     if (cp >= 0xd800 && cp <= 0xdfff) return 'a lone surrogate';
+    // Invisible: Default_Ignorable_Code_Point, but for the ones the README allows by name.
+    const allowed =
+      cp === 0x200c ||
+      cp === 0x200d ||
+      (cp >= 0xfe00 && cp <= 0xfe0f) ||
+      (cp >= 0xe0100 && cp <= 0xe01ef) ||
+      (cp >= 0x180b && cp <= 0x180d) ||
+      cp === 0x180f;
+    if (!allowed && /\p{Default_Ignorable_Code_Point}/u.test(String.fromCodePoint(cp)))
+      return 'an invisible character';
     return undefined;
   };
 

@@ -169,6 +169,8 @@ describe('bad input', () => {
     ['a line separator (U+2028)', 'a\u2028b'],
     ['U+FFFD, the mark of bytes that were not UTF-8', 'alice\ufffd'],
     ['a lone surrogate', 'a\ud800'],
+    ['a BOM (U+FEFF), invisible', '\ufefflobby'],
+    ['a zero-width space (U+200B), invisible', 'lob\u200bby'],
   ];
 
   it.each(badRooms)(
@@ -203,6 +205,8 @@ describe('bad input', () => {
     expect(ann.handle.join('é'.repeat(MAX_ROOM_BYTES / 2))).toBe(true);
     // Any other text is a name: spaces, accents, other scripts, emoji (a surrogate pair).
     expect(ann.handle.join('café au lait 🎉 شاي')).toBe(true);
+    // Invisible characters that carry meaning: a joiner in an emoji sequence, a variation selector.
+    expect(ann.handle.join('dev 👩\u200d💻 \u2764\ufe0f')).toBe(true);
     await closeAll(t, [ann]);
   });
 

@@ -36,6 +36,9 @@ describe('user ids from the query of a real upgrade request (the reference serve
     ['U+FFFD itself (%EF%BF%BD)', 'user=alice%EF%BF%BD', /U\+FFFD/],
     ['a right-to-left override (%E2%80%AE)', 'user=%E2%80%AEecila', /bidirectional/],
     ['a line separator (%E2%80%A8)', 'user=alice%E2%80%A8admin', /separator/],
+    // Looks like "alice" everywhere it is shown, yet would be another user with another limit.
+    ['a BOM before the id (%EF%BB%BF)', 'user=%EF%BB%BFalice', /invisible character/],
+    ['a zero-width space (%E2%80%8B)', 'user=ali%E2%80%8Bce', /invisible character/],
     ['65 two-byte characters (130 bytes)', `user=${'%C3%A9'.repeat(65)}`, /longer than 128 bytes/],
   ])('%s: refused with HTTP 400, never admitted', async (_name, query, message) => {
     const server = await startReference();

@@ -100,6 +100,13 @@ describe('a bad user id: the message names the method that got it, and the value
     ['empty', '', 'user id is empty, got ""'],
     ['with a control character', 'ann\u0007', 'control characters, got "ann\\u0007"'],
     ['with a bidi control', 'ann\u202Egro', 'bidirectional control characters, got "ann\\u202egro"'],
+    // Shown escaped: quoted raw, the refused id would read as the accepted "ann".
+    [
+      'with a BOM',
+      '\uFEFFann',
+      'invisible character (Default_Ignorable_Code_Point, such as U+FEFF or U+200B), got "\\ufeffann"',
+    ],
+    ['with a tag character', 'ann\u{E0061}', 'got "ann\\udb40\\udc61"'],
     ['too long (cut in the message)', 'u'.repeat(200), `got "${'u'.repeat(64)}…" (200 bytes)`],
     ['a number', 42, 'user id must be a string, got 42'],
     ['undefined', undefined, 'user id must be a string, got undefined'],

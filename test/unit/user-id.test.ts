@@ -9,6 +9,8 @@ const bidi = 'user id contains bidirectional control characters';
 const separator = 'user id contains a line or paragraph separator';
 const replacement = 'user id contains U+FFFD, the mark of bytes that were not UTF-8';
 const surrogate = 'user id contains a lone surrogate (not valid Unicode)';
+const invisible =
+  'user id contains an invisible character (Default_Ignorable_Code_Point, such as U+FEFF or U+200B)';
 
 describe('checkUserId', () => {
   it('the documented maximum is 128 bytes in UTF-8 (MAX_USER_ID_LENGTH is the same number, deprecated)', () => {
@@ -31,6 +33,11 @@ describe('checkUserId', () => {
     ['an emoji sequence with a zero-width joiner', '👩\u200d💻'],
     ['a right-to-left name (no control characters)', 'مستخدم'],
     ['U+FFFC, next to U+FFFD', 'a\ufffc'],
+    // Invisible, yet meaning something: they join or shape what is around them.
+    ['a zero-width non-joiner (U+200C) in Persian', 'می\u200cخواهم'],
+    ['an emoji with its presentation selector (U+FE0F)', 'love \u2764\ufe0f'],
+    ['an ideographic variation selector (U+E0100)', '葛\u{E0100}'],
+    ['a Mongolian free variation selector (U+180B)', 'ᠠ\u180b'],
   ])('accepts %s', (_name, id) => {
     expect(checkUserId(id)).toBeUndefined();
   });
@@ -65,6 +72,15 @@ describe('checkUserId', () => {
     ['a lone high surrogate', 'a\uD83D', surrogate],
     ['a lone low surrogate', '\uDC4Bb', surrogate],
     ['a low surrogate before a high one', '\uDC4B\uD83D', surrogate],
+    // Invisible (Default_Ignorable_Code_Point): "alice" twice in a log, two users with two limits.
+    ['a BOM (U+FEFF) from a file that starts with one', '\uFEFFalice', invisible],
+    ['U+200B ZERO WIDTH SPACE', 'ali\u200Bce', invisible],
+    ['U+2060 WORD JOINER', 'alice\u2060', invisible],
+    ['U+00AD SOFT HYPHEN', 'al\u00ADice', invisible],
+    ['U+034F COMBINING GRAPHEME JOINER', 'a\u034Flice', invisible],
+    ['U+3164 HANGUL FILLER', 'alice\u3164', invisible],
+    ['U+180E MONGOLIAN VOWEL SEPARATOR (not a variation selector)', 'a\u180Eb', invisible],
+    ['a tag character (U+E0061)', 'alice\u{E0061}', invisible],
     ['a number', 42, 'user id must be a string, got number'],
     ['undefined', undefined, 'user id must be a string, got undefined'],
     ['null', null, 'user id must be a string, got object'],
