@@ -4,6 +4,7 @@
  * connections (real sockets on loopback, simulated time), and what it says each one answers.
  * Across processes: test/cluster/doc-claims-runbook.test.ts.
  */
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
@@ -15,6 +16,7 @@ import {
   refusal,
   startRulesServer,
   stopReading,
+  touch,
   waitForUser,
 } from '../helpers/rules.js';
 
@@ -90,6 +92,46 @@ describe('README: a user hits the limit (one process)', () => {
     for (const seen of await Promise.all(restClosed)) {
       expect(seen).toEqual({ code: 4000, reason: 'reset by operator' });
     }
+    await t.open('42'); // admitted again
+  });
+
+  it('dead, not yet found: connections in use whose path died hold the slots until the heartbeat', async () => {
+    expect(runbook).toContain('**Dead, not yet found.**');
+    expect(runbook).toContain('up to 2 × `heartbeatIntervalMs`');
+    const heartbeatIntervalMs = 10_000;
+    // Idle only after a minute: the dead ones were in use, and only the heartbeat can free them.
+    const t = await startRulesServer({ heartbeatIntervalMs, idleTimeoutMs: 60_000 });
+    const { supervisor, clock } = t;
+    const old: Client[] = [];
+    for (let i = 0; i < limit; i += 1) {
+      const client = await t.open('42');
+      await touch(client.ws); // in use
+      old.push(client);
+    }
+    // The heartbeat: every one answers its ping...
+    const ponged = old.map(({ handle }) => once(handle.socket as NonNullable<typeof handle.socket>, 'pong'));
+    clock.increment(heartbeatIntervalMs);
+    await Promise.all(ponged);
+    // ...and then the network changes: their paths die just after the pong, without a word.
+    for (const { ws } of old) stopReading(ws);
+    const diedAt = clock.now();
+
+    // The client's new connection: refused with the retry hint, just under 2 heartbeats later.
+    clock.increment(heartbeatIntervalMs); // the next ping, unanswered
+    clock.increment(heartbeatIntervalMs - 1);
+    expect((await refusal(t.url('42'))).status).toBe(429);
+    expect(t.events.rejected.at(-1)).toMatchObject({ reason: 'user-limit', retryAfterMs: 5_000 });
+    // userStats shows a user really at the limit; connectionsOf, the dead ones as the oldest,
+    // idle since the change.
+    expect(supervisor.userStats('42')).toMatchObject({ live: limit, idle: 0 });
+    const held = supervisor.connectionsOf('42');
+    expect(held.map(({ id }) => id)).toEqual(old.map(({ id }) => id));
+    for (const { idleForMs } of held) expect(idleForMs).toBeGreaterThanOrEqual(clock.now() - diedAt);
+
+    // 2 × heartbeatIntervalMs after the last pong: no pong to the second ping, all terminated.
+    clock.increment(1);
+    expect(supervisor.userStats('42')?.live ?? 0).toBe(0);
+    expect(t.events.disposed.filter((event) => event.reason === 'dead-peer')).toHaveLength(limit);
     await t.open('42'); // admitted again
   });
 });
