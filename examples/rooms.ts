@@ -11,7 +11,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createSupervisor, Refusal } from 'ws-supervisor';
+import { createSupervisor, Refusal, roomNameProblem } from 'ws-supervisor';
 // Not the library: the examples' own --port, --help and listen error. Your app reads its own configuration.
 import { exitIfCannotListen, readExampleFlags } from './reference-server/command-line.js';
 
@@ -25,15 +25,9 @@ const { port } = readExampleFlags({
 /** What a client may send: the app's framing, not the library's. */
 type Command = { join: string } | { leave: string } | { to: string; text: string };
 
-/**
- * Characters join() refuses in a room name, as in a user id: controls, Bidi_Control, U+2028/9,
- * U+FFFD, lone surrogates, and invisible ones (but ZWNJ, ZWJ and variation selectors).
- */
-const REFUSED_IN_ROOMS =
-  /[\p{Cc}\p{Bidi_Control}\p{Cs}\u2028\u2029\uFFFD]|(?!\u200C|\u200D|\p{Variation_Selector})\p{Default_Ignorable_Code_Point}/u;
-
+/** A room name join() takes (the library's own check), and short enough for this app. */
 const isRoom = (room: unknown): room is string =>
-  typeof room === 'string' && room.length > 0 && room.length <= 64 && !REFUSED_IN_ROOMS.test(room);
+  roomNameProblem(room) === undefined && (room as string).length <= 64;
 
 function parseCommand(text: string): Command | undefined {
   let value: unknown;

@@ -118,7 +118,7 @@ export type {
   SendData,
   SendOptions,
 } from './registry.js';
-export { MAX_ROOM_BYTES } from './rooms.js';
+export { MAX_ROOM_BYTES, roomNameProblem } from './rooms.js';
 export type { ClusterWideStats, StatsOptions, SupervisorStats, UserStats } from './stats.js';
 export {
   createSupervisor,
@@ -126,4 +126,4 @@ export {
   type ShutdownPace,
   type Supervisor,
 } from './supervisor.js';
-export { MAX_USER_ID_BYTES, MAX_USER_ID_LENGTH } from './user-id.js';
+export { MAX_USER_ID_BYTES, MAX_USER_ID_LENGTH, userIdProblem } from './user-id.js';

@@ -72,6 +72,9 @@ export class Readiness {
   reached(): void {
     if (this.#ready || this.#closed !== undefined) return;
     this.#ready = true;
+    // The lease is held: a failure before it no longer explains anything (an aborted signal
+    // given later gets its own reason, not a stale "why there is no lease").
+    this.#lastFailure = undefined;
     for (const waiter of [...this.#waiters]) waiter.resolve();
   }
 
@@ -106,10 +109,16 @@ export class Readiness {
  * given up on said only "timed out", and a wrong Redis setting looked like a slow one. New,
  * because the reason is the app's, often shared by several waits (one AbortSignal.timeout()
  * for every call): a cause defined on it stayed there, stale, for the next wait and the app.
- * A reason of the app's own, or one with a cause already, is passed on untouched.
+ * A reason of the app's own (any other value, a DOMException of another name), or one with
+ * a cause already, is passed on untouched.
  */
 function withCause(reason: unknown, failure: SupervisorError | undefined): unknown {
-  if (failure === undefined || !(reason instanceof DOMException) || Object.hasOwn(reason, 'cause'))
+  if (
+    failure === undefined ||
+    !(reason instanceof DOMException) ||
+    (reason.name !== 'TimeoutError' && reason.name !== 'AbortError') ||
+    Object.hasOwn(reason, 'cause')
+  )
     return reason;
   const explained = new DOMException(reason.message, reason.name);
   Object.defineProperty(explained, 'cause', { value: failure, writable: true, configurable: true });

@@ -66,13 +66,18 @@ export class Rooms<Member extends RoomMember = RoomMember> {
 }
 
 /**
- * Why `room` is not a room name (a non-empty string of at most MAX_ROOM_BYTES
- * bytes in UTF-8, free of the characters a user id may not hold: controls,
- * Bidi_Control, U+2028/U+2029, U+FFFD, lone surrogates, invisible ones), or undefined when it
- * is one. Names often come from the client (`?room=`) and reach logs and the
- * app's own messages, as user ids do.
+ * Why `room` is not a room name, or undefined when it is one: what `join()`, `leave()` and
+ * `sendToRoom()` check, for an app that vets a client's room names before it calls them
+ * (answering the client instead of catching `WSSUP_INVALID_ARGUMENT`). A room name is a
+ * non-empty string of at most MAX_ROOM_BYTES bytes in UTF-8, free of the characters a user id
+ * may not hold (see userIdProblem). Names often come from the client (`?room=`) and
+ * reach logs and the app's own messages, as user ids do.
+ *
+ * @example
+ * if (roomNameProblem(command.join) !== undefined) return reply({ error: 'bad room name' });
+ * @returns e.g. `must not be empty`, `contains control characters`; undefined for a room name.
  */
-function roomProblem(room: unknown): string | undefined {
+export function roomNameProblem(room: unknown): string | undefined {
   if (typeof room !== 'string') return `must be a string, got ${describeValue(room)}`;
   if (room.length === 0) return 'must not be empty';
   // Each UTF-16 unit takes at least one byte: a longer string is refused without encoding it.
@@ -85,7 +90,7 @@ function roomProblem(room: unknown): string | undefined {
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, naming `method`, unless `room` is a room name.
  */
 export function checkRoom(method: string, room: unknown): asserts room is string {
-  const problem = roomProblem(room);
+  const problem = roomNameProblem(room);
   if (problem !== undefined)
     throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `${method}: a room name ${problem}`);
 }

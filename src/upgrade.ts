@@ -26,7 +26,7 @@ import { isThenable } from './thenable.js';
 import { checkHandshake } from './transport/handshake.js';
 import { type ConnectionEnv, WsConnection } from './transport/ws-adapter.js';
 import { dropUnusableUpgrade, isUpgradedElsewhere, upgradeArgumentsError } from './upgrade-arguments.js';
-import { authResultError, checkUserId, correlationIdOf } from './user-id.js';
+import { authResultError, correlationIdOf, userIdProblem } from './user-id.js';
 import { type UserLimit, type UserLimits, userLimitProblem } from './user-limit.js';
 
 export interface UpgradeDeps {
@@ -395,7 +395,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         typeof auth === 'object' ? auth.correlationId : undefined,
       );
       if (badCorrelation !== undefined) report(new AppHookError('authenticate', badCorrelation));
-      const problem = checkUserId(userId);
+      const problem = userIdProblem(userId);
       if (problem !== undefined) {
         if (typeof userId !== 'string')
           report(new AppHookError('authenticate', authResultError(auth, userId)));

@@ -48,14 +48,47 @@ const LONE_SURROGATE = /\p{Cs}/u;
  * Characters shown as nothing (Default_Ignorable_Code_Point: U+FEFF from a file that starts
  * with a BOM, U+200B, U+2060, U+00AD, tags…): "alice" and "alice\uFEFF" read the same in
  * a log or a dashboard, yet would be two users with two limits. Except the ones that carry
- * meaning where they stand: ZWNJ and ZWJ (emoji sequences, Persian, Indic scripts) and the
- * variation selectors (emoji presentation, CJK ideographs, Mongolian). None of these is a
+ * meaning where they stand, checked there by STRAY_JOINER and STRAY_SELECTOR: ZWNJ and ZWJ
+ * (emoji sequences, Persian, Indic scripts), U+180E (Mongolian spelling) and the variation
+ * selectors (emoji presentation, CJK ideographs, Mongolian). None of these is a
  * Bidi_Control, which is refused above.
  */
-const INVISIBLE = /(?!\u200C|\u200D|\p{Variation_Selector})\p{Default_Ignorable_Code_Point}/u;
+const INVISIBLE = /(?!\u200C|\u200D|\u180E|\p{Variation_Selector})\p{Default_Ignorable_Code_Point}/u;
 
-/** Returns why `userId` is unusable, or undefined when it is fine. */
-export function checkUserId(userId: unknown): string | undefined {
+/**
+ * A subdivision flag (England's, Scotland's, Wales's): U+1F3F4, tag characters, U+E007F. Its
+ * tags are the emoji's own, so they are taken out before the invisible check.
+ */
+const TAG_SEQUENCE = /\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F}/gu;
+
+/**
+ * A joiner (ZWNJ, ZWJ, U+180E) joins two letters of a script that uses it, or two emoji:
+ * next to ASCII, at either end or beside another joiner it joins nothing, and "alice\u200D"
+ * would be a second "alice". (ASCII is `[ -~]` here: its controls are refused before.)
+ */
+const STRAY_JOINER =
+  /(?:^|[ -~]|\u200C|\u200D|\u180E)(?:\u200C|\u200D|\u180E)|(?:\u200C|\u200D|\u180E)(?:$|[ -~])/u;
+
+/**
+ * A variation selector picks the form of the character before it: at the start, after
+ * another selector or after ASCII it selects nothing ("alice\uFE0F"), but for a keycap
+ * (`1` U+FE0F U+20E3, the digit's emoji).
+ */
+const STRAY_SELECTOR = /(?:^|[ -~]|\p{Variation_Selector})\p{Variation_Selector}(?!\u20E3)/u;
+
+/**
+ * Why `userId` cannot be a user id, or undefined when it can: the check every id that
+ * `authenticate` returns passes (else HTTP 400, `invalid-user-id`), and every method that
+ * takes one (else `WSSUP_INVALID_ARGUMENT`). A user id is a non-empty string of at most
+ * MAX_USER_ID_BYTES bytes in UTF-8, free of controls, Bidi_Control, U+2028/U+2029, U+FFFD,
+ * lone surrogates and invisible characters, with joiners and variation selectors only where
+ * they join or select something (README, "User ids").
+ *
+ * @example
+ * const problem = userIdProblem(claims.sub); // in authenticate, to log the token's subject
+ * @returns e.g. `user id is empty`, `user id contains control characters`; undefined for an id.
+ */
+export function userIdProblem(userId: unknown): string | undefined {
   if (typeof userId !== 'string') return `user id must be a string, got ${typeof userId}`;
   if (userId.length === 0) return 'user id is empty';
   // Each UTF-16 unit takes at least one byte in UTF-8: a longer string is refused without encoding it.
@@ -76,8 +109,10 @@ export function characterProblem(text: string): string | undefined {
   if (LINE_SEPARATORS.test(text)) return 'contains a line or paragraph separator';
   if (text.includes(REPLACEMENT_CHARACTER)) return 'contains U+FFFD, the mark of bytes that were not UTF-8';
   if (LONE_SURROGATE.test(text)) return 'contains a lone surrogate (not valid Unicode)';
-  if (INVISIBLE.test(text))
+  if (INVISIBLE.test(text.includes('\u{1F3F4}') ? text.replace(TAG_SEQUENCE, '') : text))
     return 'contains an invisible character (Default_Ignorable_Code_Point, such as U+FEFF or U+200B)';
+  if (STRAY_JOINER.test(text) || STRAY_SELECTOR.test(text))
+    return 'contains a joiner or variation selector that joins or selects nothing (next to ASCII, at an end, or doubled)';
   return undefined;
 }
 
@@ -150,7 +185,7 @@ export function correlationIdOf(given: unknown): { correlationId: string | undef
  * found, and shows the value: quoted, as the other argument errors show a string.
  */
 export function userIdArgumentError(method: string, userId: unknown): SupervisorError | undefined {
-  const problem = checkUserId(userId);
+  const problem = userIdProblem(userId);
   if (problem === undefined) return undefined;
   const shown =
     typeof userId === 'string'

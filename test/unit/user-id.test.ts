@@ -1,7 +1,7 @@
-/** User ids key the per-user limit, logs and metric labels: checkUserId says why one is unusable. */
+/** User ids key the per-user limit, logs and metric labels: userIdProblem says why one is unusable. */
 import { describe, expect, it } from 'vitest';
 import { MAX_USER_ID_BYTES, MAX_USER_ID_LENGTH } from '../../src/index.js';
-import { checkUserId } from '../../src/user-id.js';
+import { userIdProblem } from '../../src/user-id.js';
 
 const tooLong = 'user id is longer than 128 bytes in UTF-8';
 const control = 'user id contains control characters';
@@ -11,8 +11,10 @@ const replacement = 'user id contains U+FFFD, the mark of bytes that were not UT
 const surrogate = 'user id contains a lone surrogate (not valid Unicode)';
 const invisible =
   'user id contains an invisible character (Default_Ignorable_Code_Point, such as U+FEFF or U+200B)';
+const stray =
+  'user id contains a joiner or variation selector that joins or selects nothing (next to ASCII, at an end, or doubled)';
 
-describe('checkUserId', () => {
+describe('userIdProblem', () => {
   it('the documented maximum is 128 bytes in UTF-8 (MAX_USER_ID_LENGTH is the same number, deprecated)', () => {
     expect(MAX_USER_ID_BYTES).toBe(128);
     expect(MAX_USER_ID_LENGTH).toBe(MAX_USER_ID_BYTES);
@@ -38,8 +40,16 @@ describe('checkUserId', () => {
     ['an emoji with its presentation selector (U+FE0F)', 'love \u2764\ufe0f'],
     ['an ideographic variation selector (U+E0100)', '葛\u{E0100}'],
     ['a Mongolian free variation selector (U+180B)', 'ᠠ\u180b'],
+    ['U+180E MONGOLIAN VOWEL SEPARATOR between Mongolian letters', 'ᠨᠠ\u180Eᠠ'],
+    ['a keycap (a digit, U+FE0F, U+20E3)', 'room 1\ufe0f\u20e3'],
+    ['a ZWJ sequence with presentation selectors (eye in speech bubble)', '👁\ufe0f\u200d🗨\ufe0f'],
+    ['the rainbow flag (U+FE0F, then a ZWJ)', '🏳\ufe0f\u200d🌈'],
+    [
+      "England's flag (U+1F3F4, tag characters, U+E007F)",
+      'fan 🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}',
+    ],
   ])('accepts %s', (_name, id) => {
-    expect(checkUserId(id)).toBeUndefined();
+    expect(userIdProblem(id)).toBeUndefined();
   });
 
   it.each<[string, unknown, string]>([
@@ -79,21 +89,31 @@ describe('checkUserId', () => {
     ['U+00AD SOFT HYPHEN', 'al\u00ADice', invisible],
     ['U+034F COMBINING GRAPHEME JOINER', 'a\u034Flice', invisible],
     ['U+3164 HANGUL FILLER', 'alice\u3164', invisible],
-    ['U+180E MONGOLIAN VOWEL SEPARATOR (not a variation selector)', 'a\u180Eb', invisible],
+    ['U+180E MONGOLIAN VOWEL SEPARATOR between ASCII letters', 'a\u180Eb', stray],
     ['a tag character (U+E0061)', 'alice\u{E0061}', invisible],
+    ['tag characters and a cancel tag without the black flag', 'alice\u{E0067}\u{E0062}\u{E007F}', invisible],
+    // The ones that mean something where they stand, standing where they mean nothing:
+    // "alice" with one of them is a second "alice".
+    ['a ZWJ at the end', 'alice\u200d', stray],
+    ['a ZWJ at the start', '\u200d👩', stray],
+    ['a ZWNJ between ASCII letters', 'al\u200cice', stray],
+    ['two ZWJs in a row', '👩\u200d\u200d💻', stray],
+    ['a presentation selector after ASCII', 'alice\ufe0f', stray],
+    ['a variation selector at the start', '\ufe0falice', stray],
+    ['two variation selectors in a row', '\u2764\ufe0f\ufe0f', stray],
     ['a number', 42, 'user id must be a string, got number'],
     ['undefined', undefined, 'user id must be a string, got undefined'],
     ['null', null, 'user id must be a string, got object'],
     ['an object', { userId: 'alice' }, 'user id must be a string, got object'],
     ['a String object', new String('alice'), 'user id must be a string, got object'],
   ])('refuses %s', (_name, id, problem) => {
-    expect(checkUserId(id)).toBe(problem);
+    expect(userIdProblem(id)).toBe(problem);
   });
 
   it('two different byte strings never become one user: an invalid byte is refused, not replaced', () => {
     const decode = (query: string) => new URLSearchParams(query).get('user');
     const [a, b] = [decode('user=alice%FF'), decode('user=alice%FE')];
     expect(a).toBe(b); // the decoder made one string of two byte strings…
-    expect(checkUserId(a)).toBe(replacement); // …so that string is refused.
+    expect(userIdProblem(a)).toBe(replacement); // …so that string is refused.
   });
 });

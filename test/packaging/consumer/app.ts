@@ -18,12 +18,14 @@ import {
   Refusal,
   type RejectedEvent,
   renderChart,
+  roomNameProblem,
   SlotStoreUnavailableError,
   type Supervisor,
   type SupervisorError,
   type SupervisorOptions,
   type SupervisorStats,
   type UserStats,
+  userIdProblem,
 } from 'ws-supervisor';
 import { type ClientCloseEvent, type ClientState, createClient } from 'ws-supervisor/client';
 import { createDashboard, type Dashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
@@ -61,6 +63,11 @@ export function heldBy(userId: string): Array<{ id: string; admittedAt: number; 
     .connectionsOf(userId)
     .map(({ id, admittedAt, idleForMs }) => ({ id, admittedAt, idleForMs }));
 }
+
+// The library's own checks of a user id and a room name, for an app that vets them first.
+const idProblem: string | undefined = userIdProblem('alice\u200d');
+const roomProblem: string | undefined = roomNameProblem('lobby');
+console.log(idProblem, roomProblem);
 
 // Issue 11: app data typed through the generic, and a refusal the app chooses.
 const withData = createSupervisor<{ plan: 'free' | 'pro' }>({
