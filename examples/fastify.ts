@@ -27,17 +27,22 @@ const onLive = (socket: WebSocket) => {
 const app = Fastify();
 await app.register(fastifyWebsocket); // @fastify/websocket on its own routes
 app.get('/live', { websocket: true }, onLive);
-await app.listen({ port, host: '127.0.0.1' }).catch(cannotListen); // a port in use: one line, exit 2
-const detach = supervisor.attach(app.server, { path: '/ws' });
+const detach = supervisor.attach(app.server, { path: '/ws' }); // before or after listen()
 // #endregion coexist
 
+// #region shutdown
+// preClose, not onClose: Fastify runs onClose after its server has closed, and the server
+// cannot close while the supervisor's clients are connected: app.close() would never end.
+app.addHook('preClose', async () => {
+  await supervisor.shutdown(); // 1001 to every client
+  detach();
+});
+// #endregion shutdown
+
+await app.listen({ port, host: '127.0.0.1' }).catch(cannotListen); // a port in use: one line, exit 2
 const { port: bound } = app.server.address() as { port: number };
 console.log(`listening on ws://127.0.0.1:${bound}/ws`);
 
-// `on`, not `once`: under npm, Ctrl-C reaches node twice, and shutdown() is idempotent.
-const stop = () =>
-  void supervisor.shutdown().then(async () => {
-    detach();
-    await app.close();
-  });
+// `on`, not `once`: under npm, Ctrl-C reaches node twice.
+const stop = () => void app.close();
 process.on('SIGINT', stop).on('SIGTERM', stop);

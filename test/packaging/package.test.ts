@@ -22,7 +22,9 @@
  *   failing with WSSUP_MISSING_PEER;
  * - run the `ws-supervisor` command (`serve` starts the shipped reference server);
  * - check what ships: code with its types, the CLI's reference server, the
- *   docs, and no other example; no source map pointing at a file not shipped.
+ *   docs, the examples' sources (not the tests among them), and nothing else; every
+ *   relative link of the README resolving in the package, or said to be in the
+ *   repository; no source map pointing at a file not shipped.
  *
  * The install uses the network only for what the local npm cache lacks.
  */
@@ -466,18 +468,22 @@ describe('the packed package in a fresh app', () => {
     expect(atInstall).toEqual([]);
   });
 
-  it('ships what a user runs and nothing else: the compiled code with its types, the CLI and the reference server it serves, the docs', () => {
+  it('ships what a user runs and nothing else: the compiled code with its types, the CLI and the reference server it serves, the docs, the examples to read', () => {
     const paths = packed.map((file) => file.path).sort();
     for (const path of ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'dist/src/cli.js']) {
       expect(paths, path).toContain(path);
     }
     expect(paths).toContain('dist/examples/reference-server/main.js'); // `ws-supervisor serve`
-    // The other examples need the devDependencies (express, fastify, pino): in the package they cannot run.
+    // The README quotes and links the examples: their sources ship to be read (running them takes a
+    // clone, with the devDependencies express, fastify, pino), with the one helper they import.
+    // The examples that are tests do not ship, nor does any other source.
+    expect(paths).toEqual(expect.arrayContaining(['examples/embedding.ts', 'examples/fastify.ts']));
     const stray = paths.filter(
       (path) =>
         !/^(package\.json|README\.md|CHANGELOG\.md|LICENSE)$/.test(path) &&
         !/^dist\/(src|machines|examples\/reference-server)\/.+\.(js|d\.ts)$/.test(path) &&
-        !/^docs\/(machines\/[a-z]+\.(md|svg)|cluster-store\.md)$/.test(path),
+        !/^docs\/(machines\/[a-z]+\.(md|svg)|cluster-store\.md)$/.test(path) &&
+        !/^examples\/([a-z-]+(?<!\.test)\.ts|reference-server\/command-line\.ts)$/.test(path),
     );
     expect(stray).toEqual([]);
     const untyped = paths.filter(
@@ -487,22 +493,70 @@ describe('the packed package in a fresh app', () => {
     expect(untyped).toEqual([]);
   });
 
-  // The README's chart pictures and its links to the chart pages and docs/cluster-store.md are
-  // relative: in node_modules, and on a registry's page that resolves them against the package,
-  // they work only if the files ship. The dashboard's screenshot (a 265 kB PNG) is left out.
-  it('ships every file of docs/ that the README links to, but the dashboard screenshot', () => {
-    const readme = readFileSync(join(app, 'node_modules', 'ws-supervisor', 'README.md'), 'utf8');
-    const linked = [
-      ...new Set([...readme.matchAll(/\]\((docs\/[^)#\s]+)/g)].map((match) => match[1] as string)),
-    ];
-    expect(linked).toEqual(expect.arrayContaining(['docs/machines/connection.svg', 'docs/cluster-store.md']));
-    const missing = linked.filter(
-      (path) =>
-        path !== 'docs/dashboard.png' && !existsSync(join(app, 'node_modules', 'ws-supervisor', path)),
+  it("the shipped examples' relative imports are files of the package", () => {
+    const paths = new Set(packed.map((file) => file.path));
+    const examples = [...paths].filter((path) => path.startsWith('examples/'));
+    const unresolved: string[] = [];
+    for (const example of examples) {
+      const source = readFileSync(join(app, 'node_modules', 'ws-supervisor', example), 'utf8');
+      for (const [, specifier] of source.matchAll(/from '(\.[^']+)'/g)) {
+        const target = posix.join(posix.dirname(example), (specifier as string).replace(/\.js$/, '.ts'));
+        if (!paths.has(target)) unresolved.push(`${example} → ${specifier}`);
+      }
+    }
+    expect(examples.length).toBeGreaterThan(5);
+    expect(unresolved).toEqual([]);
+  });
+
+  // Relative links work in node_modules, and on a registry's page that resolves them against the
+  // package, only if their files ship (there is no repository URL to point at). A few stay out of
+  // the package on purpose, and the README says, in the paragraph of each link, that it is in the
+  // repository: the dashboard's screenshot (a 265 kB PNG), the benches, the tests and the sources.
+  const repositoryOnly = [
+    'bench/RESULTS.md',
+    'bench/close-refusal.ts',
+    'bench/socketio-server.ts',
+    'docs/dashboard.png',
+    'examples/testing-your-app.test.ts',
+    'examples/walking-the-machines.test.ts',
+    'machines',
+    'machines/client.machine.ts',
+    'src',
+  ];
+  it('every relative link of the packed README is a file or folder of the package, or one of the few the README says are in the repository', () => {
+    const installed = join(app, 'node_modules', 'ws-supervisor');
+    const readme = readFileSync(join(installed, 'README.md'), 'utf8');
+    const paths = packed.map((file) => file.path);
+    const ships = (link: string) =>
+      paths.some((path) => path === link || path.startsWith(`${link.replace(/\/$/, '')}/`));
+    const paragraphs = readme.replace(/^```[\s\S]*?^```/gm, '').split(/\n\s*\n/);
+    const dead: string[] = [];
+    const unsaid: string[] = [];
+    const linked = new Set<string>();
+    for (const paragraph of paragraphs) {
+      for (const [, link] of paragraph.matchAll(/\]\((?![a-z]+:|#)([^)#\s]+)/g)) {
+        const path = (link as string).replace(/\/$/, '');
+        linked.add(path);
+        if (repositoryOnly.includes(path)) {
+          if (!/\brepository\b/.test(paragraph)) unsaid.push(path);
+        } else if (!ships(path)) {
+          dead.push(path);
+        }
+      }
+    }
+    expect([...linked]).toEqual(
+      expect.arrayContaining([
+        'docs/machines/connection.svg',
+        'docs/cluster-store.md',
+        'examples/fastify.ts',
+      ]),
     );
-    expect(missing).toEqual([]);
-    // The pages link their pictures, next to them.
-    const page = readFileSync(join(app, 'node_modules', 'ws-supervisor', 'docs/machines/hub.md'), 'utf8');
+    expect(dead).toEqual([]);
+    expect(unsaid).toEqual([]);
+    // The list is of links the README has, to files the package lacks.
+    expect(repositoryOnly.filter((path) => !linked.has(path) || ships(path))).toEqual([]);
+    // The chart pages link their pictures, next to them.
+    const page = readFileSync(join(installed, 'docs/machines/hub.md'), 'utf8');
     expect(page).toContain('[hub.svg](hub.svg)');
   });
 
