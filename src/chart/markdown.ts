@@ -4,6 +4,7 @@
  * it, and the machine's vocabulary, so a reviewer reads the diff of a machine
  * change in one place.
  */
+import { delaySettings } from './delays.js';
 import type { ChartGraph } from './graph.js';
 import { isStateDone } from './labels.js';
 import { toMermaid } from './mermaid.js';
@@ -84,9 +85,15 @@ export function toMarkdown(name: string, graph: ChartGraph, options: MarkdownOpt
   const invoked = [
     ...new Set(graph.edges.flatMap((edge) => (edge.invoke === undefined ? [] : [edge.invoke]))),
   ].sort();
-  const delays = graph.delays.map((delay) =>
-    delay.ms === undefined ? delay.name : `${delay.name} (${delay.ms} ms)`,
-  );
+  // A delay's name is not the option that sets it (`pongTimeout` is `heartbeatIntervalMs`): say which.
+  const settings: Readonly<Record<string, string>> = Object.hasOwn(delaySettings, name)
+    ? delaySettings[name as keyof typeof delaySettings]
+    : {};
+  const delays = graph.delays.map((delay) => {
+    const setting = Object.hasOwn(settings, delay.name) ? settings[delay.name] : undefined;
+    const named = delay.ms === undefined ? `\`${delay.name}\`` : `\`${delay.name}\` (${delay.ms} ms)`;
+    return setting === undefined ? named : `${named}: ${setting}`;
+  });
   return [
     `# ${name} (\`${graph.machine}\` machine)`,
     '',
@@ -112,7 +119,9 @@ export function toMarkdown(name: string, graph: ChartGraph, options: MarkdownOpt
     `- Events: ${list(graph.events.filter((event) => !invokeEvents.has(event) && !isStateDone(event)))}`,
     ...(invoked.length === 0 ? [] : [`- Invoked (onDone / onError): ${list(invoked)}`]),
     `- Guards: ${list(graph.guards)}`,
-    `- Delays: ${list(delays)}`,
+    ...(delays.length === 0
+      ? ['- Delays: none']
+      : ['- Delays, and the option or value each takes:', ...delays.map((delay) => `  - ${delay}`)]),
     '',
   ].join('\n');
 }
