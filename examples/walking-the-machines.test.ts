@@ -36,7 +36,8 @@ it('walks every state of the exported connection machine, and every way it ends'
     drainTimeoutMs: 5_000,
   };
   // Every event, with a payload; its delays are events too, named as the chart's edges name them.
-  // A guarded delay has an edge per target: one event each.
+  // A guarded delay has an edge per side of its guard, all of one event type (the Set keeps one):
+  // the transport's answers above, not the event, pick the side a walk takes.
   const delays = new Set(
     machineGraph(connectionMachine)
       .edges.filter((edge) => edge.kind === 'delay')

@@ -162,7 +162,8 @@ describe('Mermaid of the connection machine', async () => {
     expect(blockOf('activity')).toContain(
       'idle --> live : MESSAGE_RECEIVED / notifyActive, deliverMessage<br/>MESSAGE_SENT / notifyActive',
     );
-    // Each arrow names its actions, with their fixed params: which close code each way out sends.
+    // Each arrow names its actions, with their fixed params: the close codes the machine fixes
+    // (DRAIN's comes with its event, so its closeSocket names none).
     expect(lines).toContain(
       '  active --> draining : CLOSE_FRAME_RECEIVED / recordEnd(reason#58; #quot;closed#quot;)<br/>' +
         'SOCKET_ERRORED / recordEnd(reason#58; #quot;error#quot;)<br/>' +
