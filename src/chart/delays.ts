@@ -3,10 +3,11 @@
  * (`pongTimeout`, `refusalTimeout`); the option a user sets has another name
  * (`heartbeatIntervalMs`, `closeRefusalTimeoutMs`), and nothing in the definition links
  * them: the machine reads a number from its context. This is the one place that does; the
- * chart pages list it, and test/charts/delays.test.ts fails when a machine gains a delay
+ * chart graph carries it (`delays[].setBy`, so the JSON and the pages say it), and test/charts/delays.test.ts fails when a machine gains a delay
  * without an entry here (or keeps an entry for a delay it lost).
  */
-import type { ChartName } from './index.js';
+import type { AnyStateMachine } from 'xstate';
+import { type ChartName, charts } from './ours.js';
 
 /**
  * Per chart, per delay: the option (or value) it takes, as Markdown. The function an option
@@ -52,3 +53,14 @@ export const delaySettings: Readonly<Record<ChartName, Readonly<Record<string, s
     batchWindow: "`createDashboard()`'s `batchMs`",
   },
 });
+
+/** Our machines' entries by machine, so a graph knows them from the machine alone (not an app's own, nor a `provide()`d copy). */
+const byMachine: ReadonlyMap<AnyStateMachine, Readonly<Record<string, string>>> = new Map(
+  (Object.keys(charts) as ChartName[]).map((name) => [charts[name] as AnyStateMachine, delaySettings[name]]),
+);
+
+/** What sets `delay` of `machine`, as Markdown, when it is one of ours; undefined otherwise. */
+export function delaySettingOf(machine: AnyStateMachine, delay: string): string | undefined {
+  const settings = byMachine.get(machine);
+  return settings !== undefined && Object.hasOwn(settings, delay) ? settings[delay] : undefined;
+}

@@ -4,7 +4,6 @@
  * it, and the machine's vocabulary, so a reviewer reads the diff of a machine
  * change in one place.
  */
-import { delaySettings } from './delays.js';
 import type { ChartGraph } from './graph.js';
 import { isStateDone } from './labels.js';
 import { toMermaid } from './mermaid.js';
@@ -97,13 +96,9 @@ export function toMarkdown(name: string, graph: ChartGraph, options: MarkdownOpt
     ...new Set(graph.edges.flatMap((edge) => (edge.invoke === undefined ? [] : [edge.invoke]))),
   ].sort();
   // A delay's name is not the option that sets it (`pongTimeout` is `heartbeatIntervalMs`): say which.
-  const settings: Readonly<Record<string, string>> = Object.hasOwn(delaySettings, name)
-    ? delaySettings[name as keyof typeof delaySettings]
-    : {};
   const delays = graph.delays.map((delay) => {
-    const setting = Object.hasOwn(settings, delay.name) ? settings[delay.name] : undefined;
     const named = delay.ms === undefined ? `\`${delay.name}\`` : `\`${delay.name}\` (${delay.ms} ms)`;
-    return setting === undefined ? named : `${named}: ${setting}`;
+    return delay.setBy === undefined ? named : `${named}: ${delay.setBy}`;
   });
   return [
     `# ${name} (\`${graph.machine}\` machine)`,

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { delaySettings } from '../../src/chart/delays.js';
-import { type ChartName, charts, machineGraph } from '../../src/chart/index.js';
+import { type ChartName, charts, machineGraph, renderChart } from '../../src/chart/index.js';
 import { toMarkdown } from '../../src/chart/markdown.js';
 
 const names = Object.keys(charts) as ChartName[];
@@ -31,5 +31,16 @@ describe('what sets each delay', () => {
     expect(toMarkdown('refusal', machineGraph(charts.refusal))).toMatch(
       /- `refusalTimeout`: `closeRefusalTimeoutMs`/,
     );
+  });
+
+  it("the JSON carries it as each delay's `setBy`, on our machines only", async () => {
+    const graph = JSON.parse(await renderChart(charts.connection, { format: 'json' }));
+    expect(graph.delays).toContainEqual({
+      name: 'pongTimeout',
+      setBy: '`heartbeatIntervalMs` too: a pong has until the next heartbeat',
+    });
+    // A machine of the app's own (here a copy with other implementations) has no entry: nothing is guessed.
+    const copy = charts.connection.provide({ actions: { notifyIdle() {} } });
+    expect(machineGraph(copy).delays.every((delay) => delay.setBy === undefined)).toBe(true);
   });
 });
