@@ -62,6 +62,11 @@ it('walks every state of the exported connection machine, and every way it ends'
   const paths = getShortestPaths(machine, { input, events });
   // #endregion walk-connection
 
+  // The comment's claim: two guarded delays (idleTimeout's isQuiet, heartbeatInterval's isExpired)
+  // have two edges each, of one event type: 7 delay edges, 5 events.
+  const delayEdges = machineGraph(connectionMachine).edges.filter((edge) => edge.kind === 'delay');
+  expect([delayEdges.length, delays.size]).toEqual([7, 5]);
+
   // Every state of the chart (each combination of the parallel regions), and every end but
   // `expired`, which needs a transport whose expiresInMs() is 0 (the guards read the transport).
   const reached = new Set(paths.map((path) => JSON.stringify(path.state.value)));
