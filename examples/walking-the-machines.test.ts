@@ -36,7 +36,8 @@ it('walks every state of the exported connection machine, and every way it ends'
     drainTimeoutMs: 5_000,
   };
   // Every event, with a payload; its delays are events too, named as the chart's edges name them.
-  // A guarded delay has an edge per target: one event each.
+  // A guarded delay has an edge per side of its guard, all of one event type (the Set keeps one):
+  // the transport's answers above, not the event, pick the side a walk takes.
   const delays = new Set(
     machineGraph(connectionMachine)
       .edges.filter((edge) => edge.kind === 'delay')
@@ -60,6 +61,11 @@ it('walks every state of the exported connection machine, and every way it ends'
   ] satisfies ConnectionEvent[];
   const paths = getShortestPaths(machine, { input, events });
   // #endregion walk-connection
+
+  // The comment's claim: two guarded delays (idleTimeout's isQuiet, heartbeatInterval's isExpired)
+  // have two edges each, of one event type: 7 delay edges, 5 events.
+  const delayEdges = machineGraph(connectionMachine).edges.filter((edge) => edge.kind === 'delay');
+  expect([delayEdges.length, delays.size]).toEqual([7, 5]);
 
   // Every state of the chart (each combination of the parallel regions), and every end but
   // `expired`, which needs a transport whose expiresInMs() is 0 (the guards read the transport).

@@ -5,6 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { parseArgs } from 'node:util';
+import { guessName, sayGuess } from '../closest-name.js';
 import { MissingPeerError } from '../errors.js';
 import { type ChartName, charts, machineGraph, renderChart } from './index.js';
 import { toMarkdown } from './markdown.js';
@@ -157,8 +158,10 @@ function readArgs(argv: string[]) {
   const given = values.machine?.[0] ?? 'connection';
   const machine = ALIASES.get(given) ?? given;
   if (machine !== 'all' && !(NAMES as string[]).includes(machine)) {
+    // A typo (`conection`) names its fix, as an unknown command or option does.
+    const guess = guessName(given, [...NAMES, 'all', ...ALIASES.keys()]);
     throw new UsageError(
-      `--machine must be one of ${[...NAMES, 'all'].join(', ')} (or a machine's id: ${[...ALIASES.keys()].join(', ')}), got ${JSON.stringify(given)}`,
+      `--machine must be one of ${[...NAMES, 'all'].join(', ')} (or a machine's id: ${[...ALIASES.keys()].join(', ')}), got ${JSON.stringify(given)}${guess === undefined ? '' : `, did you mean ${sayGuess(guess.names)}?`}`,
     );
   }
   const formats = [...new Set(values.format ?? ['mermaid'])];

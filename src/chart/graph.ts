@@ -31,10 +31,13 @@
  *   actions, as a state's (absent when it has none), such as a connection
  *   binding its transport when it starts.
  * - `events`, `guards`: sorted names used by the edges. `delays`: sorted, with
- *   `ms` when it is a number in the definition (ours read it from context).
+ *   `ms` when it is a number in the definition (ours read it from context), and,
+ *   for ws-supervisor's own machines, `setBy`: the option or value it takes
+ *   (`pongTimeout` is `heartbeatIntervalMs`), as Markdown.
  */
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
 import { SupervisorError } from '../errors.js';
+import { delaySettingOf } from './delays.js';
 
 /** A state's XState type. */
 export type ChartNodeType = 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
@@ -95,6 +98,11 @@ export interface ChartDelay {
   name: string;
   /** Its length in ms, when the definition fixes it. */
   ms?: number;
+  /**
+   * On ws-supervisor's own machines: the option or value the delay takes, as Markdown
+   * (`` `heartbeatIntervalMs` too: a pong has until the next heartbeat `` for `pongTimeout`).
+   */
+  setBy?: string;
 }
 
 /** A machine definition flattened into plain, stable JSON (`machineGraph()`, `renderChart(…, { format: 'json' })`). */
@@ -232,7 +240,8 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
     guards: sorted(new Set(edges.flatMap((edge) => (edge.guard === undefined ? [] : [edge.guard])))),
     delays: sorted(new Set(delayMs.keys())).map((name) => {
       const ms = delayMs.get(name);
-      return ms === undefined ? { name } : { name, ms };
+      const setBy = delaySettingOf(machine, name);
+      return { name, ...(ms === undefined ? {} : { ms }), ...(setBy === undefined ? {} : { setBy }) };
     }),
   };
 }

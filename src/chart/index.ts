@@ -4,14 +4,6 @@
  * laid out by elkjs, which layout.ts loads only when an SVG is asked for.
  */
 import type { AnyStateMachine } from 'xstate';
-import { clientMachine } from '../../machines/client.machine.js';
-import { connectionMachine } from '../../machines/connection.machine.js';
-import { dashboardFeedMachine } from '../../machines/dashboard-feed.machine.js';
-import { hubMachine } from '../../machines/hub.machine.js';
-import { leaseMachine } from '../../machines/lease.machine.js';
-import { refusalMachine } from '../../machines/refusal.machine.js';
-import { storeWatchdogMachine } from '../../machines/store-watchdog.machine.js';
-import { userSupervisorMachine } from '../../machines/user-supervisor.machine.js';
 import { SupervisorError } from '../errors.js';
 import { toDot } from './dot.js';
 import { assertMachine, machineGraph } from './graph.js';
@@ -26,6 +18,7 @@ export type {
   ChartNode,
   ChartNodeType,
 } from './graph.js';
+export { type ChartName, charts } from './ours.js';
 export { machineGraph };
 
 /** The formats `renderChart()` writes. Frozen: renderChart() checks a format against this list. */
@@ -38,24 +31,6 @@ export interface RenderChartOptions {
   /** What to write: Mermaid, Graphviz DOT, the chart graph as JSON, or SVG (needs elkjs). @default 'mermaid' */
   format?: ChartFormat | undefined;
 }
-
-/**
- * ws-supervisor's own machines, by the name the CLI and `docs/machines/` use. Frozen, as presets is.
- * `dashboard` is the mounted dashboard's clock (its feed), drawn for review; the machine itself
- * is internal to `ws-supervisor/dashboard`, so `ws-supervisor/machines` does not export it.
- */
-export const charts = Object.freeze({
-  connection: connectionMachine,
-  supervisor: userSupervisorMachine,
-  hub: hubMachine,
-  lease: leaseMachine,
-  watchdog: storeWatchdogMachine,
-  refusal: refusalMachine,
-  client: clientMachine,
-  dashboard: dashboardFeedMachine,
-} as const);
-/** The name of one of ws-supervisor's own machines, as the CLI and `docs/machines/` use it. */
-export type ChartName = keyof typeof charts;
 
 /**
  * Draws a machine's state chart. The text depends only on the machine's

@@ -1,14 +1,19 @@
 /**
  * How an edge reads in every diagram, so Mermaid, DOT and SVG agree word for
- * word: `EVENT [guard] / actions`, `after connectTimeout`, `always [guard]`.
+ * word: `EVENT [guard] / actions`, `after connectTimeout`, `always [guard]`, and `[else]` for the
+ * fallback after guarded transitions.
  */
 import { type ChartEdge, type ChartGraph, type ChartNode, ROOT } from './graph.js';
 
+/** The guard of a transition taken only when the guarded ones before it for the same event are not. */
+const ELSE = 'else';
+
 /**
  * The trigger of an edge, with its guard: `SOCKET_OPENED`, `after drainTimeout`, `ADMIT [hasRoomAfterEviction]`,
- * `onDone (renewLease)` for an invoke whose id XState made up, `onDone (every region final)` for a parallel state's own.
+ * `onDone (renewLease)` for an invoke whose id XState made up, `onDone (every region final)` for a parallel state's own,
+ * and `ADMIT [else]` for the fallback after guarded ones (given the graph, which says what comes before it).
  */
-export function edgeLabel(edge: ChartEdge): string {
+function edgeLabel(edge: ChartEdge, graph: ChartGraph): string {
   let trigger: string;
   if (edge.kind === 'delay') {
     const name = edge.delay ?? edge.event;
@@ -27,7 +32,22 @@ export function edgeLabel(edge: ChartEdge): string {
   } else {
     trigger = edge.event;
   }
-  return edge.guard === undefined ? trigger : `${trigger} [${edge.guard}]`;
+  const guard = edge.guard ?? (isFallback(graph, edge) ? ELSE : undefined);
+  return guard === undefined ? trigger : `${trigger} [${guard}]`;
+}
+
+/**
+ * An unguarded transition after guarded ones of its state for the same event or delay: XState
+ * takes the first whose guard passes, so it is taken only when none of theirs does. Drawn with no
+ * guard, `live --> live : after idleTimeout` read as firing every time, beside
+ * `live --> idle : after idleTimeout [isQuiet]`.
+ */
+function isFallback(graph: ChartGraph, edge: ChartEdge): boolean {
+  if (edge.guard !== undefined) return false;
+  const index = graph.edges.indexOf(edge);
+  return graph.edges
+    .slice(0, Math.max(0, index))
+    .some((other) => other.source === edge.source && other.event === edge.event && other.guard !== undefined);
 }
 
 /**
@@ -35,8 +55,8 @@ export function edgeLabel(edge: ChartEdge): string {
  * `ADMIT [hasRoomAfterEviction] / evictIdle, admit`, or `CLOSE → closed` for a
  * root transition with a target.
  */
-function listedLabel(edge: ChartEdge): string {
-  const text = transitionLabel(edge);
+function listedLabel(graph: ChartGraph, edge: ChartEdge): string {
+  const text = transitionLabel(edge, graph);
   return edge.internal === true ? text : `${text} → ${edge.target}`;
 }
 
@@ -45,9 +65,10 @@ function listedLabel(edge: ChartEdge): string {
  * `BUFFER_OVERFLOWED / recordEnd(…), closeSocket(code: 4008, reason: "slow consumer")`. Arrows
  * and listed lines read alike, so a reviewer sees what a transition does wherever it is drawn.
  */
-export function transitionLabel(edge: ChartEdge): string {
+export function transitionLabel(edge: ChartEdge, graph: ChartGraph): string {
   const actions = edge.actions ?? [];
-  return actions.length === 0 ? edgeLabel(edge) : `${edgeLabel(edge)} / ${actions.join(', ')}`;
+  const label = edgeLabel(edge, graph);
+  return actions.length === 0 ? label : `${label} / ${actions.join(', ')}`;
 }
 
 /**
@@ -57,7 +78,7 @@ export function transitionLabel(edge: ChartEdge): string {
  */
 export function compartment(graph: ChartGraph, id: string): string[] {
   const node = id === ROOT ? undefined : graph.nodes.find((candidate) => candidate.id === id);
-  const lines = listedEdges(graph, id).map(listedLabel);
+  const lines = listedEdges(graph, id).map((edge) => listedLabel(graph, edge));
   if (node?.entry !== undefined) lines.unshift(`entry / ${node.entry.join(', ')}`);
   if (node?.exit !== undefined) lines.push(`exit / ${node.exit.join(', ')}`);
   return lines;
@@ -142,7 +163,7 @@ export function arrows(graph: ChartGraph): Arrow[] {
       byKey.set(key, arrow);
     }
     arrow.edges.push(edge);
-    const label = transitionLabel(edge);
+    const label = transitionLabel(edge, graph);
     if (!arrow.labels.includes(label)) arrow.labels.push(label);
   }
   return [...byKey.values()];

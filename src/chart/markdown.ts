@@ -14,11 +14,22 @@ const INTROS: Record<string, string> = {
     'One actor per socket, owned by its user supervisor. It moves through `connecting → active → ' +
     'draining → disposed`; every path ends in `disposed` (final), and every wait on the peer is ' +
     'bounded by a named delay. In `active.activity.live` messages reach the app with no step ' +
-    "(`deliverDirectly`); the idle delay reads the transport's activity clock when it fires.",
+    "(`deliverDirectly`); the idle delay reads the transport's activity clock when it fires. " +
+    "`live` means not idle here; the user supervisor's guards (`isLive`) say live for counted toward " +
+    'the limit (`connecting` or `active`), idle or not.',
   supervisor:
     'One root actor per user with a connection, found by the runtime in a Map. It keeps the ' +
     "user's slot book, admits or refuses, evicts idle connections, lingers briefly after its last " +
-    'child for a reconnect, and then stops (`stopped`).',
+    'child for a reconnect, and then stops (`stopped`). Its guards say `live` for counted, not ' +
+    'for active: `isLive` is true of a child in `connecting` or `active` (not `draining`), counted ' +
+    "in the user's live count `n` (the README's *The rules*), idle or not. So `EVICT_CHILD [isLive]` " +
+    '(cluster mode: the cluster-wide book has the user over the limit) evicts a counted child, ' +
+    'whatever it is doing, and `isLiveAndNotIdle` is counted and not yet idle. (In the connection ' +
+    'chart, `active.activity.live` is the other meaning: not idle.) The eviction threshold `T` is ' +
+    "not drawn: it is the context's `evictAt`, which `adoptLimit` takes from each `ADMIT`, and only " +
+    '`evictIdle` reads it (idle children go, longest idle first, while `n` is at `T` or above). ' +
+    "`hasRoomAfterEviction` needs only the ADMIT's limit: `n` less the idle children must be below " +
+    'it (`T` is at most the limit, so evicting down to `T` frees as much room as that).',
   hub:
     "The runtime's lifecycle, one per `createSupervisor()`: it owns no connection and sits on no " +
     'per-connection path. It drives shutdown: every user supervisor drains, at once or in ' +
@@ -84,9 +95,11 @@ export function toMarkdown(name: string, graph: ChartGraph, options: MarkdownOpt
   const invoked = [
     ...new Set(graph.edges.flatMap((edge) => (edge.invoke === undefined ? [] : [edge.invoke]))),
   ].sort();
-  const delays = graph.delays.map((delay) =>
-    delay.ms === undefined ? delay.name : `${delay.name} (${delay.ms} ms)`,
-  );
+  // A delay's name is not the option that sets it (`pongTimeout` is `heartbeatIntervalMs`): say which.
+  const delays = graph.delays.map((delay) => {
+    const named = delay.ms === undefined ? `\`${delay.name}\`` : `\`${delay.name}\` (${delay.ms} ms)`;
+    return delay.setBy === undefined ? named : `${named}: ${delay.setBy}`;
+  });
   return [
     `# ${name} (\`${graph.machine}\` machine)`,
     '',
@@ -112,7 +125,9 @@ export function toMarkdown(name: string, graph: ChartGraph, options: MarkdownOpt
     `- Events: ${list(graph.events.filter((event) => !invokeEvents.has(event) && !isStateDone(event)))}`,
     ...(invoked.length === 0 ? [] : [`- Invoked (onDone / onError): ${list(invoked)}`]),
     `- Guards: ${list(graph.guards)}`,
-    `- Delays: ${list(delays)}`,
+    ...(delays.length === 0
+      ? ['- Delays: none']
+      : ['- Delays, and the option or value each takes:', ...delays.map((delay) => `  - ${delay}`)]),
     '',
   ].join('\n');
 }

@@ -179,12 +179,15 @@ describe('ws-supervisor chart', { concurrent: true, timeout: 60_000 }, () => {
   it.for([
     [
       ['--machine', 'shard'],
-      /--machine must be one of connection, supervisor, hub, lease, watchdog, refusal, client, dashboard, all \(or a machine's id: userSupervisor, storeWatchdog, dashboardFeed\), got "shard"/,
+      /--machine must be one of connection, supervisor, hub, lease, watchdog, refusal, client, dashboard, all \(or a machine's id: userSupervisor, storeWatchdog, dashboardFeed\), got "shard"$/m,
     ],
     [
       ['--machine', 'nope'],
       /--machine must be one of connection, supervisor, hub, lease, watchdog, refusal, client, dashboard, all \(or a machine's id: userSupervisor, storeWatchdog, dashboardFeed\), got "nope"/,
     ],
+    // A typo names its fix, as an unknown command does; an alias is a name to guess too.
+    [['--machine', 'conection'], /got "conection", did you mean "connection"\?/],
+    [['--machine', 'userSupervsior'], /got "userSupervsior", did you mean "userSupervisor"\?/],
     [['--format', 'png'], /--format must be one of mermaid, dot, json, svg, markdown, got "png"/],
     [['--colour'], /Unknown option '--colour'/],
     [['--machine'], /--machine/],

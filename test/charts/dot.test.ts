@@ -63,7 +63,7 @@ describe('DOT', () => {
     const supervisor = await renderChart(charts.supervisor, { format: 'dot' });
     expect(supervisor).toContain(
       '"shuttingDown" [label="shuttingDown\\nADMIT / adoptLimit, refuse(reason: \\"shutting-down\\")\\lTERMINATE / terminateAll\\l' +
-        'xstate.done.actor.* / forgetChild(ends: false)\\lxstate.error.actor.* / forgetChild(ends: false)\\l"];',
+        'xstate.done.actor.* [else] / forgetChild(ends: false)\\lxstate.error.actor.* [else] / forgetChild(ends: false)\\l"];',
     );
     const hub = await renderChart(charts.hub, { format: 'dot' });
     expect(hub).toContain(

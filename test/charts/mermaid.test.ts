@@ -158,11 +158,13 @@ describe('Mermaid of the connection machine', async () => {
       '  awaitingPong --> disposed : after pongTimeout / terminateSocket, recordEnd(reason#58; #quot;dead-peer#quot;)',
     );
     expect(blockOf('activity')).toContain('live --> idle : after idleTimeout [isQuiet]');
-    expect(blockOf('activity')).toContain('live --> live : after idleTimeout');
+    // The unguarded delay after the guarded one is its fallback: `[else]`, not "every time".
+    expect(blockOf('activity')).toContain('live --> live : after idleTimeout [else]\n');
     expect(blockOf('activity')).toContain(
       'idle --> live : MESSAGE_RECEIVED / notifyActive, deliverMessage<br/>MESSAGE_SENT / notifyActive',
     );
-    // Each arrow names its actions, with their fixed params: which close code each way out sends.
+    // Each arrow names its actions, with their fixed params: the close codes the machine fixes
+    // (DRAIN's comes with its event, so its closeSocket names none).
     expect(lines).toContain(
       '  active --> draining : CLOSE_FRAME_RECEIVED / recordEnd(reason#58; #quot;closed#quot;)<br/>' +
         'SOCKET_ERRORED / recordEnd(reason#58; #quot;error#quot;)<br/>' +
@@ -433,5 +435,40 @@ describe('Mermaid of composite names and history states', () => {
     const text = await renderChart(machine, { format: 'mermaid' });
     expect(text).toContain('    state "hist" as hist\n    hist : (H) history\n');
     expect(text).not.toContain('inner : (H) history');
+  });
+});
+
+describe('the fallback of guarded transitions', () => {
+  const machine = setup({ guards: { ready: () => true, late: () => false } }).createMachine({
+    id: 'fallback',
+    initial: 'a',
+    states: {
+      a: {
+        on: {
+          GO: [{ guard: 'ready', target: 'b' }, { target: 'c' }],
+          // Unguarded first: the guarded one after it is never taken, and nothing is an `else`.
+          BACK: [{ target: 'c' }, { guard: 'late', target: 'b' }],
+          PING: { actions: [] },
+        },
+        after: {
+          1000: [
+            { guard: 'late', target: 'b' },
+            { target: 'a', reenter: true },
+          ],
+        },
+      },
+      b: {},
+      c: {},
+    },
+  });
+
+  it('reads `[else]` after the guarded ones of its state for the same event or delay, and only there', async () => {
+    const text = await renderChart(machine, { format: 'mermaid' });
+    expect(text).toContain('a --> b : GO [ready]<br/>BACK [late]\n');
+    expect(text).toContain('a --> c : GO [else]<br/>BACK\n');
+    expect(text).toContain('a --> b : after 1000 ms [late]\n');
+    expect(text).toContain('a --> a : after 1000 ms [else]\n');
+    expect(text).toContain('a : PING\n');
+    expect(text.match(/\[else\]/g)).toHaveLength(2);
   });
 });

@@ -84,4 +84,22 @@ describe('machineGraph() of our machines', () => {
       expect.arrayContaining([expect.objectContaining({ kind: 'delay', delay: 'connectTimeout' })]),
     );
   });
+
+  it('the connection chart shows exactly the close codes the README lists: none that comes with an event', () => {
+    const readme = readFileSync('README.md', 'utf8').replace(/\s+/g, ' ');
+    const claim =
+      /the connection chart shows the close codes that the machine itself fixes, and only those: (.*?)\. What comes with an event/.exec(
+        readme,
+      )?.[1];
+    expect(claim).toBeDefined();
+    const listed = [...(claim ?? '').matchAll(/\b(\d{4})\b/g)].map((match) => Number(match[1]));
+    const edges = machineGraph(charts.connection).edges;
+    const shown = edges.flatMap((edge) =>
+      (edge.actions ?? []).flatMap((action) => [...action.matchAll(/\b(?:closeCode|code): (\d+)/g)]),
+    );
+    expect(new Set(listed)).toEqual(new Set(shown.map((match) => Number(match[1]))));
+    // DRAIN's code is the event's (1001 for shutdown, the app's own): its arrows name none.
+    for (const edge of edges.filter((candidate) => candidate.event === 'DRAIN'))
+      expect(edge.actions?.join(', '), edge.source).not.toMatch(/\d{4}/);
+  });
 });

@@ -9,7 +9,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { AnyActorRef, InspectionEvent } from 'xstate';
+import { type AnyActorRef, type AnyStateMachine, createActor, type InspectionEvent } from 'xstate';
+import { createTestModel, getShortestPaths } from 'xstate/graph';
+import { type ConnectionEvent, connectionMachine } from '../../machines/index.js';
 import { allDisposed, closed, connect, expectNoLeaks, startServer } from '../helpers/server.js';
 
 interface Seen {
@@ -128,4 +130,35 @@ describe('machines/ (README: "pure: setup(...).createMachine(...), no I/O")', ()
       expect(text).toMatch(/=\s*setup\(\{[\s\S]*?\}\)\s*\.createMachine\(/);
     },
   );
+});
+
+describe('walking an exported machine (README: "Walking an exported machine", "Model-based tests")', () => {
+  const machine = connectionMachine.provide({
+    actions: { notifyIdle() {}, notifyActive() {}, notifyDraining() {} },
+  });
+  const events: ConnectionEvent[] = [{ type: 'SOCKET_OPENED' }, { type: 'TERMINATE' }];
+
+  it('without its input, a walk of the connection finds one path that looks like a clean end', () => {
+    const paths = getShortestPaths(machine, { events } as never);
+    expect(paths.map((path) => [path.state.value, path.state.status, path.state.output])).toEqual([
+      ['disposed', 'done', { reason: 'connect-timeout' }],
+    ]);
+  });
+
+  it('where createActor reports the TypeError thrown in bindTransport', () => {
+    // Without its input, which the machine's types require: what a JavaScript user can do.
+    const actor = createActor(machine as AnyStateMachine);
+    const errors: unknown[] = [];
+    actor.subscribe({ error: (error) => errors.push(error) });
+    actor.start();
+    expect(actor.getSnapshot().status).toBe('error');
+    expect(errors).toEqual([expect.any(TypeError)]);
+    expect(String(errors[0])).toMatch(/reading 'subscribe'/);
+  });
+
+  it('createTestModel refuses a machine with delays, as ours all have', () => {
+    expect(() => createTestModel(connectionMachine)).toThrow(
+      'After events on test machines are not supported',
+    );
+  });
 });
