@@ -522,6 +522,7 @@ describe('the packed package in a fresh app', () => {
     'machines',
     'machines/client.machine.ts',
     'src',
+    'test/model/model-machine.ts',
   ];
   it('every relative link of the packed README is a file or folder of the package, or one of the few the README says are in the repository', () => {
     const installed = join(app, 'node_modules', 'ws-supervisor');
