@@ -26,7 +26,8 @@ export const delaySettings: Readonly<Record<ChartName, Readonly<Record<string, s
   },
   hub: {
     shutdownDeadline: '`shutdown({ deadlineMs })`, by default `drainTimeoutMs`',
-    batchInterval: "`shutdown()`'s `pace.windowMs / pace.batches` (by default half the deadline / 10)",
+    batchInterval:
+      "`shutdown()`'s `pace.windowMs / pace.batches`, when a `pace` is given (its defaults: half the deadline, 10 batches); unpaced, it never runs",
   },
   lease: {
     renewInterval: '`cluster.leaseTtlMs / 3`',
@@ -42,7 +43,7 @@ export const delaySettings: Readonly<Record<ChartName, Readonly<Record<string, s
   client: {
     connectTimeout: "`createClient()`'s `connectTimeoutMs`",
     retryDelay:
-      "planned as it is entered: the server's retry hint plus the backoff (`backoff`) or, after 1001, plus a spread over `shutdownWindowMs`; the hint alone after an expired session; 0 when the network is back or on `resume()`",
+      "planned as it is entered: the server's retry hint plus the backoff (`backoff`) or, after 1001 or 1012, plus a spread over `shutdownWindowMs`; the hint alone after an expired session; 0 when the network is back or on `resume()`",
     stableAfter: "`createClient()`'s `stableAfterMs`",
     closeTimeout: "`createClient()`'s `closeTimeoutMs`",
     silenceTimeout:
