@@ -75,6 +75,11 @@ export interface ChartEdge {
   kind: ChartEdgeKind;
   /** The guard's name (absent when unguarded). */
   guard?: string;
+  /**
+   * An unguarded transition that follows guarded ones of its state for the same event or
+   * delay: taken only when none of their guards passes (drawn `[else]`). Absent otherwise.
+   */
+  fallback?: true;
   /** The delay's name, on a `delay` edge. */
   delay?: string;
   /** The delay's length in ms, when the definition fixes it (ours read it from context: absent). */
@@ -190,9 +195,19 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
     });
 
     const transitions = [...stateNode.transitions.values()].flat();
+    /** Per event of this state: whether a guarded transition, and an unguarded one, came yet. */
+    const seen = new Map<string, { guarded: boolean; unguarded: boolean }>();
     for (const transition of [...transitions, ...(stateNode.always ?? [])]) {
       const event = transition.eventType;
       const guard = guardName(transition.guard);
+      // XState takes the first transition whose guard passes: the first unguarded one after
+      // guarded ones is their fallback, and one after it is never taken.
+      const before = seen.get(event) ?? { guarded: false, unguarded: false };
+      const fallback = guard === undefined && before.guarded && !before.unguarded;
+      seen.set(event, {
+        guarded: before.guarded || guard !== undefined,
+        unguarded: before.unguarded || guard === undefined,
+      });
       const delay = delayOf.get(event);
       let ms: number | undefined;
       if (delay !== undefined) {
@@ -208,6 +223,7 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
         event,
         kind: kindOf(event),
         ...(guard === undefined ? {} : { guard }),
+        ...(fallback ? { fallback: true } : {}),
         ...(delay === undefined ? {} : { delay: String(delay) }),
         ...(ms === undefined ? {} : { delayMs: ms }),
         ...flags,

@@ -11,9 +11,9 @@ const ELSE = 'else';
 /**
  * The trigger of an edge, with its guard: `SOCKET_OPENED`, `after drainTimeout`, `ADMIT [hasRoomAfterEviction]`,
  * `onDone (renewLease)` for an invoke whose id XState made up, `onDone (every region final)` for a parallel state's own,
- * and `ADMIT [else]` for the fallback after guarded ones (given the graph, which says what comes before it).
+ * and `ADMIT [else]` for the fallback after guarded ones (the graph marks it: `fallback`).
  */
-function edgeLabel(edge: ChartEdge, graph: ChartGraph): string {
+export function edgeLabel(edge: ChartEdge): string {
   let trigger: string;
   if (edge.kind === 'delay') {
     const name = edge.delay ?? edge.event;
@@ -32,22 +32,8 @@ function edgeLabel(edge: ChartEdge, graph: ChartGraph): string {
   } else {
     trigger = edge.event;
   }
-  const guard = edge.guard ?? (isFallback(graph, edge) ? ELSE : undefined);
+  const guard = edge.guard ?? (edge.fallback === true ? ELSE : undefined);
   return guard === undefined ? trigger : `${trigger} [${guard}]`;
-}
-
-/**
- * An unguarded transition after guarded ones of its state for the same event or delay: XState
- * takes the first whose guard passes, so it is taken only when none of theirs does. Drawn with no
- * guard, `live --> live : after idleTimeout` read as firing every time, beside
- * `live --> idle : after idleTimeout [isQuiet]`.
- */
-function isFallback(graph: ChartGraph, edge: ChartEdge): boolean {
-  if (edge.guard !== undefined) return false;
-  const index = graph.edges.indexOf(edge);
-  return graph.edges
-    .slice(0, Math.max(0, index))
-    .some((other) => other.source === edge.source && other.event === edge.event && other.guard !== undefined);
 }
 
 /**
@@ -55,8 +41,8 @@ function isFallback(graph: ChartGraph, edge: ChartEdge): boolean {
  * `ADMIT [hasRoomAfterEviction] / evictIdle, admit`, or `CLOSE → closed` for a
  * root transition with a target.
  */
-function listedLabel(graph: ChartGraph, edge: ChartEdge): string {
-  const text = transitionLabel(edge, graph);
+function listedLabel(edge: ChartEdge): string {
+  const text = transitionLabel(edge);
   return edge.internal === true ? text : `${text} → ${edge.target}`;
 }
 
@@ -65,10 +51,9 @@ function listedLabel(graph: ChartGraph, edge: ChartEdge): string {
  * `BUFFER_OVERFLOWED / recordEnd(…), closeSocket(code: 4008, reason: "slow consumer")`. Arrows
  * and listed lines read alike, so a reviewer sees what a transition does wherever it is drawn.
  */
-export function transitionLabel(edge: ChartEdge, graph: ChartGraph): string {
+export function transitionLabel(edge: ChartEdge): string {
   const actions = edge.actions ?? [];
-  const label = edgeLabel(edge, graph);
-  return actions.length === 0 ? label : `${label} / ${actions.join(', ')}`;
+  return actions.length === 0 ? edgeLabel(edge) : `${edgeLabel(edge)} / ${actions.join(', ')}`;
 }
 
 /**
@@ -78,7 +63,7 @@ export function transitionLabel(edge: ChartEdge, graph: ChartGraph): string {
  */
 export function compartment(graph: ChartGraph, id: string): string[] {
   const node = id === ROOT ? undefined : graph.nodes.find((candidate) => candidate.id === id);
-  const lines = listedEdges(graph, id).map((edge) => listedLabel(graph, edge));
+  const lines = listedEdges(graph, id).map(listedLabel);
   if (node?.entry !== undefined) lines.unshift(`entry / ${node.entry.join(', ')}`);
   if (node?.exit !== undefined) lines.push(`exit / ${node.exit.join(', ')}`);
   return lines;
@@ -163,7 +148,7 @@ export function arrows(graph: ChartGraph): Arrow[] {
       byKey.set(key, arrow);
     }
     arrow.edges.push(edge);
-    const label = transitionLabel(edge, graph);
+    const label = transitionLabel(edge);
     if (!arrow.labels.includes(label)) arrow.labels.push(label);
   }
   return [...byKey.values()];

@@ -472,3 +472,24 @@ describe('the fallback of guarded transitions', () => {
     expect(text.match(/\[else\]/g)).toHaveLength(2);
   });
 });
+
+describe('a second unguarded transition after guarded ones', () => {
+  // Review: both unguarded ones read `[else]`, though XState never takes the second.
+  const machine = setup({ guards: { ready: () => true } }).createMachine({
+    id: 'unreachable',
+    initial: 'a',
+    states: {
+      a: { on: { GO: [{ guard: 'ready', target: 'b' }, { target: 'c' }, { target: 'd' }] } },
+      b: {},
+      c: {},
+      d: {},
+    },
+  });
+
+  it('is no fallback: only the first unguarded one reads `[else]`', async () => {
+    const text = await renderChart(machine, { format: 'mermaid' });
+    expect(text).toContain('a --> c : GO [else]\n');
+    expect(text).toContain('a --> d : GO\n');
+    expect(text.match(/\[else\]/g)).toHaveLength(1);
+  });
+});
