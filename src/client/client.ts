@@ -181,8 +181,8 @@ const NEXT: Record<ReturnType<typeof dispositionOf>, ClientNext> = {
  * 4400 / 4401 / 4403 (and 1000) it waits for `resume()`. Under Node with
  * `ws`'s WebSocket, which shows a refused upgrade's HTTP status, a 400, 401,
  * 403, 429 or 503 counts as that close code (4000 + status, `Retry-After` as
- * the hint). In a browser, the `offline` event gives up a socket connecting or open
- * (`closeOnOffline`), and the `online` event cuts a wait after a lost
+ * the hint). In a browser, the `offline` event gives up a socket connecting or open, and no
+ * socket is made while `navigator.onLine` is false (`closeOnOffline`), and the `online` event cuts a wait after a lost
  * connection (1006) short (`reconnectOnOnline`). It imports no Node built-in: it runs in browsers.
  *
  * @param options - `url` is required; see {@link ClientOptions}

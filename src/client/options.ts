@@ -87,10 +87,13 @@ export interface ClientOptions {
    * 1006 with the reason `the device went offline` (`wasClean` false) and the client waits, as
    * after any lost connection, until `online` (see `reconnectOnOnline`) or its backoff brings
    * it back. A connection over a network that has gone (a hand-over from Wi-Fi to cellular, a
-   * tunnel) is dead, but TCP takes minutes to say so. `false` keeps the socket until it closes
-   * (or `silenceTimeoutMs` gives it up): for an app whose server is on the device itself
-   * (`localhost`), which a browser offline can still reach. Where there is no such event
-   * (Node), it does nothing. @default true
+   * tunnel) is dead, but TCP takes minutes to say so. An attempt due while the device is
+   * offline (`navigator.onLine` false) makes no socket and does not call `url`: `close`
+   * reports it at once as a failed connect (1006, reason `the device is offline`), and the
+   * backoff (or `online`) brings the next. `false` keeps the socket until it closes (or
+   * `silenceTimeoutMs` gives it up), and connects offline: for an app whose server is on the
+   * device itself (`localhost`), which a browser offline can still reach. Where there is no
+   * such event (Node, whose navigator has no `onLine`), it does nothing. @default true
    */
   closeOnOffline?: boolean | undefined;
   /**

@@ -82,8 +82,34 @@ function failLater(error: unknown, hooks: SocketHooks, sendBack: (event: ClientE
   };
 }
 
+/**
+ * The platform says the device has no network: a browser's `navigator.onLine` (in a page or a
+ * worker). Node has no navigator (20) or one without `onLine` (21 and later): never offline.
+ */
+const deviceOffline = () => (globalThis as { navigator?: { onLine?: unknown } }).navigator?.onLine === false;
+
+/**
+ * An attempt not made because the device is offline (`closeOnOffline`): no socket, no url()
+ * call, no radio woken for a connect that cannot succeed. Reported a microtask later as a failed
+ * connect (1006), so the machine backs off as after any, and `online` cuts that wait short.
+ * Returns the undo, which cancels it.
+ */
+function offlineLater(sendBack: (event: ClientEvent) => void) {
+  let cancelled = false;
+  queueMicrotask(() => {
+    if (!cancelled) {
+      sendBack({ type: 'SOCKET_CLOSED', code: 1006, reason: 'the device is offline', wasClean: false });
+    }
+  });
+  return () => {
+    cancelled = true;
+  };
+}
+
 export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
   return fromCallback<ClientEvent>(({ sendBack }) => {
+    // `closeOnOffline: false` is the app's word that its server is reachable offline (localhost).
+    if (options.closeOnOffline && deviceOffline()) return offlineLater(sendBack);
     let url: string | Promise<string>;
     try {
       url = options.url();
@@ -120,6 +146,8 @@ function connect(
   hooks: SocketHooks,
   sendBack: (event: ClientEvent) => void,
 ): () => void {
+  // Again here: an async url() may answer after the device went offline.
+  if (options.closeOnOffline && deviceOffline()) return offlineLater(sendBack);
   let socket: WebSocketLike;
   try {
     socket = new options.WebSocket(url, options.protocols);

@@ -5,13 +5,16 @@
  * closing its end, so the server sees the connection end with no wait for
  * TCP or its heartbeat; `setOffline(false)` fires `online`, and the client
  * reconnects with no backoff waited (`closeOnOffline`, `reconnectOnOnline`).
- * With `closeOnOffline: false` the socket is kept. The page is served as in
+ * With `closeOnOffline: false` the socket is kept. A client that starts (or
+ * reaches its next backoff step) while offline makes no WebSocket at all
+ * (`navigator.onLine` false): each attempt is lost at once, 1006
+ * `the device is offline`. The page is served as in
  * client.test.ts: the built client, xstate's ESM build, an import map, a
  * SimulatedClock that the test moves.
  */
 import { describe, expect, it, vi } from 'vitest';
 import { chromiumHint, findChromium } from '../helpers/chromium.js';
-import { serveClientPage, useClientTab } from '../helpers/client-page.js';
+import { countingWebSocket, serveClientPage, useClientTab } from '../helpers/client-page.js';
 import { requireExternal } from '../helpers/requirements.js';
 import { allDisposed, closeServer, expectNoLeaks, ioWait, startServer } from '../helpers/server.js';
 
@@ -37,6 +40,31 @@ const page = (wsUrl: string, options: Record<string, unknown> = {}) => `<!doctyp
   for (const type of ['open', 'close', 'reconnecting', 'state']) {
     window.client.on(type, (event) => window.events.push({ type, ...event }));
   }
+  window.ready = true;
+</script>`;
+
+/** As page(), but the client of window.Counting is made by `window.start()`, once the test says. */
+const startablePage = (wsUrl: string) => `<!doctype html>
+<meta charset="utf-8">
+<title>ws-supervisor/client started offline</title>
+<script type="importmap">{ "imports": { "xstate": "/xstate/xstate.esm.js" } }</script>
+<script type="module">
+  import { SimulatedClock } from 'xstate';
+  import { createClient } from '/dist/src/client/index.js';
+${countingWebSocket}
+  window.clock = new SimulatedClock();
+  window.events = [];
+  window.start = () => {
+    window.client = createClient({
+      url: ${JSON.stringify(wsUrl)},
+      WebSocket: window.Counting,
+      clock: window.clock,
+      random: () => 0.5,
+    });
+    for (const type of ['open', 'close', 'reconnecting', 'state']) {
+      window.client.on(type, (event) => window.events.push({ type, ...event }));
+    }
+  };
   window.ready = true;
 </script>`;
 
@@ -84,6 +112,54 @@ describe.runIf(hasBrowser)('the client in a browser whose network goes and comes
       await evaluate('window.client.close()');
       await allDisposed(server.supervisor);
       expectNoLeaks(server.supervisor);
+      expect(logged).toEqual([]);
+    } finally {
+      logged.length = 0;
+      await browserTab.tab.context().setOffline(false);
+      await closeServer(files);
+    }
+  }, 60_000);
+
+  it('offline from the start: no WebSocket is made at any backoff step, and `online` connects at once', async () => {
+    const server = await startServer({ heartbeatIntervalMs: 1e9, idleTimeoutMs: 1e9 });
+    const { files, port } = await serveClientPage(startablePage(server.url('zoe')));
+    const closes = "window.events.filter((e) => e.type === 'close')";
+    try {
+      await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
+      await until('window.ready === true');
+      await browserTab.tab.context().setOffline(true);
+      expect(await evaluate<boolean>('navigator.onLine')).toBe(false);
+
+      await evaluate('window.start()');
+      await until(`${closes}.length === 1 && window.client.state === 'waiting'`);
+      expect(await lastOf('close')).toMatchObject({
+        code: 1006,
+        reason: 'the device is offline',
+        wasClean: false,
+        opened: false,
+        kind: 'abnormal',
+        next: 'reconnect',
+      });
+      // Two more backoff steps: each attempt is lost at once, none makes a socket.
+      await evaluate('window.clock.increment(250)');
+      await until(`${closes}.length === 2 && window.client.state === 'waiting'`);
+      await evaluate('window.clock.increment(500)');
+      await until(`${closes}.length === 3 && window.client.state === 'waiting'`);
+      expect(await lastOf('reconnecting')).toMatchObject({ delayMs: 1000, attempt: 3 });
+      expect(await evaluate<number>('window.sockets.length')).toBe(0);
+      expect(server.supervisor.userStats('zoe')?.live ?? 0).toBe(0);
+
+      await browserTab.tab.context().setOffline(false);
+      await until("window.events.at(-1).type === 'reconnecting' && window.events.at(-1).delayMs === 0");
+      await evaluate('window.clock.increment(0)'); // a delay of 0 ms, not the 1000 ms backoff
+      await until("window.client.state === 'open'");
+      expect(await evaluate<number>('window.sockets.length')).toBe(1);
+      await vi.waitFor(() => expect(server.supervisor.userStats('zoe')).toMatchObject({ live: 1 }), ioWait);
+
+      await evaluate('window.client.close()');
+      await allDisposed(server.supervisor);
+      expectNoLeaks(server.supervisor);
+      // No ERR_INTERNET_DISCONNECTED: the browser was never asked for a socket while offline.
       expect(logged).toEqual([]);
     } finally {
       logged.length = 0;

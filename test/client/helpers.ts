@@ -292,3 +292,26 @@ export async function within(ms: number, check: () => boolean, what: string): Pr
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/**
+ * The platform's `navigator.onLine`, set by the test (Node 20 has no navigator; Node 21 and later
+ * one without `onLine`), as a browser's is while the device is offline; undone after the test.
+ */
+export function installOnLine(onLine: boolean | undefined) {
+  const scope = globalThis as { navigator?: unknown };
+  const before = Object.getOwnPropertyDescriptor(scope, 'navigator');
+  let value = onLine;
+  Object.defineProperty(scope, 'navigator', {
+    configurable: true,
+    get: () => ({ onLine: value }),
+  });
+  onTestFinished(() => {
+    if (before === undefined) delete scope.navigator;
+    else Object.defineProperty(scope, 'navigator', before);
+  });
+  return {
+    set: (next: boolean | undefined) => {
+      value = next;
+    },
+  };
+}

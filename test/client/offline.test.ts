@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { ioWait } from '../helpers/server.js';
-import { expectReleased, installOnlineTarget, startClient } from './helpers.js';
+import { expectReleased, installOnLine, installOnlineTarget, startClient } from './helpers.js';
 
 /**
  * A ws server on port 0 that records each connection's end; with `hold`, it holds every
@@ -157,6 +157,114 @@ describe('closeOnOffline', () => {
     await t.next('open');
     t.simulated.increment(60_000);
     expect(t.client.state).toBe('open');
+    t.client.close();
+    await expectReleased(t);
+  });
+});
+
+const IS_OFFLINE = { code: 1006, reason: 'the device is offline', wasClean: false };
+
+describe('an attempt while the device is offline (navigator.onLine false)', () => {
+  it('by default opens no socket: each attempt is lost at once (1006), and `online` reconnects', async () => {
+    const network = installOnlineTarget();
+    const onLine = installOnLine(false);
+    const server = await startServer();
+    let asked = 0;
+    const t = startClient({
+      url: () => {
+        asked += 1;
+        return server.url;
+      },
+    });
+    expect(await t.next('close', 0)).toEqual({
+      ...IS_OFFLINE,
+      opened: false, // a failed connect, not a connection lost
+      retryAfterMs: undefined,
+      kind: 'abnormal',
+      next: 'reconnect',
+    });
+    expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 250, attempt: 1 });
+    expect(t.client.state).toBe('waiting');
+
+    // The next backoff step: again no socket, and the backoff grows as after any failed connect.
+    const second = t.mark();
+    t.simulated.increment(250);
+    expect(await t.next('close', second)).toMatchObject(IS_OFFLINE);
+    expect(await t.next('reconnecting', second)).toEqual({ delayMs: 500, attempt: 2 });
+    expect(t.sockets).toHaveLength(0);
+    expect(asked).toBe(0); // no token fetched for an attempt that cannot be made
+    expect(server.connections).toHaveLength(0);
+    expect(network.listeners('online')).toBe(1);
+
+    // The network is back: the wait is cut, and the attempt makes its socket and opens.
+    onLine.set(true);
+    const back = t.mark();
+    network.online();
+    expect(await t.next('reconnecting', back)).toEqual({ delayMs: 0, attempt: 2 });
+    t.simulated.increment(0);
+    await t.next('open', back);
+    expect(t.sockets).toHaveLength(1);
+    expect(asked).toBe(1);
+    await vi.waitFor(() => expect(server.open()).toBe(1), ioWait);
+
+    t.client.close();
+    await expectReleased(t);
+    expect(network.listeners('online')).toBe(0);
+  });
+
+  it('an async url() that answers once the device is offline opens no socket either', async () => {
+    const onLine = installOnLine(true);
+    const server = await startServer();
+    let answer: (url: string) => void = () => {};
+    const t = startClient({
+      url: () =>
+        new Promise<string>((resolve) => {
+          answer = resolve;
+        }),
+    });
+    onLine.set(false);
+    answer(server.url);
+    expect(await t.next('close', 0)).toMatchObject(IS_OFFLINE);
+    expect(t.sockets).toHaveLength(0);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('without `reconnectOnOnline`, still no socket while offline; the backoff brings it back', async () => {
+    const onLine = installOnLine(false);
+    const server = await startServer();
+    const t = startClient({ url: server.url, reconnectOnOnline: false });
+    expect(await t.next('close', 0)).toMatchObject(IS_OFFLINE);
+    expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 250, attempt: 1 });
+    expect(t.sockets).toHaveLength(0);
+    onLine.set(true);
+    const from = t.mark();
+    t.simulated.increment(250);
+    await t.next('open', from);
+    expect(t.sockets).toHaveLength(1);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('closeOnOffline: false connects all the same (a server on the device itself)', async () => {
+    installOnLine(false);
+    const server = await startServer();
+    const t = startClient({ url: server.url, closeOnOffline: false });
+    await t.next('open', 0);
+    expect(t.sockets).toHaveLength(1);
+    expect(t.events.filter(([type]) => type === 'close')).toEqual([]);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('a navigator without `onLine` (Node 21 and later) is never offline', async () => {
+    // This Node's own: none (20), or one without `onLine`.
+    expect((globalThis as { navigator?: { onLine?: unknown } }).navigator?.onLine).toBeUndefined();
+    installOnLine(undefined);
+    const server = await startServer();
+    const t = startClient({ url: server.url });
+    await t.next('open', 0);
+    expect(t.sockets).toHaveLength(1);
     t.client.close();
     await expectReleased(t);
   });
