@@ -56,25 +56,32 @@ const LONE_SURROGATE = /\p{Cs}/u;
 const INVISIBLE = /(?!\u200C|\u200D|\u180E|\p{Variation_Selector})\p{Default_Ignorable_Code_Point}/u;
 
 /**
- * A subdivision flag (England's, Scotland's, Wales's): U+1F3F4, tag characters, U+E007F. Its
- * tags are the emoji's own, so they are taken out before the invisible check.
+ * The three subdivision flags Unicode recommends (England's, Scotland's, Wales's): U+1F3F4, the
+ * tags `gbeng`, `gbsct` or `gbwls`, U+E007F. Their tags are the emoji's own, so they are taken
+ * out before the invisible check. Other tags are refused: a platform draws an unknown
+ * subdivision as a plain black flag, so each would be one more id that reads as another.
  */
-const TAG_SEQUENCE = /\u{1F3F4}[\u{E0020}-\u{E007E}]+\u{E007F}/gu;
+const TAG_SEQUENCE =
+  /\u{1F3F4}\u{E0067}\u{E0062}(?:\u{E0065}\u{E006E}\u{E0067}|\u{E0073}\u{E0063}\u{E0074}|\u{E0077}\u{E006C}\u{E0073})\u{E007F}/gu;
 
 /**
  * A joiner (ZWNJ, ZWJ, U+180E) joins two letters of a script that uses it, or two emoji:
  * next to ASCII, at either end or beside another joiner it joins nothing, and "alice\u200D"
- * would be a second "alice". (ASCII is `[ -~]` here: its controls are refused before.)
+ * would be a second "alice". (ASCII is `[ -~]` here: its controls are refused before.) But
+ * for one after a virama, which shapes the consonant before it wherever it stands (Malayalam's
+ * chillu written NA, virama, ZWJ at a word's end; Sinhala's forms): the viramas of the Indic
+ * scripts that use it.
  */
 const STRAY_JOINER =
-  /(?:^|[ -~]|\u200C|\u200D|\u180E)(?:\u200C|\u200D|\u180E)|(?:\u200C|\u200D|\u180E)(?:$|[ -~])/u;
+  /(?:^|[ -~]|\u200C|\u200D|\u180E)(?:\u200C|\u200D|\u180E)|(?<![\u094D\u09CD\u0A4D\u0ACD\u0B4D\u0BCD\u0C4D\u0CCD\u0D4D\u0DCA])(?:\u200C|\u200D|\u180E)(?:$|[ -~])/u;
 
 /**
  * A variation selector picks the form of the character before it: at the start, after
- * another selector or after ASCII it selects nothing ("alice\uFE0F"), but for a keycap
- * (`1` U+FE0F U+20E3, the digit's emoji).
+ * another selector or after ASCII it selects nothing ("alice\uFE0F"), but for a keycap (a
+ * digit, `#` or `*`, then U+FE0F U+20E3: `1️⃣`). `1` U+FE0E reads as `1`: refused too.
  */
-const STRAY_SELECTOR = /(?:^|[ -~]|\p{Variation_Selector})\p{Variation_Selector}(?!\u20E3)/u;
+const STRAY_SELECTOR =
+  /(?:^|\p{Variation_Selector})\p{Variation_Selector}|(?![0-9#*])[ -~]\p{Variation_Selector}|[0-9#*](?!\uFE0F\u20E3)\p{Variation_Selector}/u;
 
 /** Printable ASCII only (U+0020–U+007E): free of every character refused below. */
 const PRINTABLE_ASCII = /^[ -~]*$/;

@@ -44,6 +44,13 @@ describe('userIdProblem', () => {
     ['a keycap (a digit, U+FE0F, U+20E3)', 'room 1\ufe0f\u20e3'],
     ['a ZWJ sequence with presentation selectors (eye in speech bubble)', '👁\ufe0f\u200d🗨\ufe0f'],
     ['the rainbow flag (U+FE0F, then a ZWJ)', '🏳\ufe0f\u200d🌈'],
+    ['the pirate flag (U+1F3F4, ZWJ, U+2620, U+FE0F)', '🏴\u200d\u2620\ufe0f'],
+    ['a # keycap', '#\ufe0f\u20e3'],
+    [
+      'a Malayalam chillu in the old encoding (NA, virama, ZWJ) at the end, and before digits',
+      'ജോണ്\u200d ജോണ്\u200d42',
+    ],
+    ["Wales's flag", '🏴\u{E0067}\u{E0062}\u{E0077}\u{E006C}\u{E0073}\u{E007F}'],
     [
       "England's flag (U+1F3F4, tag characters, U+E007F)",
       'fan 🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}',
@@ -100,6 +107,18 @@ describe('userIdProblem', () => {
     ['two ZWJs in a row', '👩\u200d\u200d💻', stray],
     ['a presentation selector after ASCII', 'alice\ufe0f', stray],
     ['a variation selector at the start', '\ufe0falice', stray],
+    [
+      'a black flag with tags no platform draws (it shows as a plain black flag)',
+      'alice🏴\u{E0061}\u{E007F}',
+      invisible,
+    ],
+    [
+      'an unknown subdivision flag (gbzzz)',
+      '🏴\u{E0067}\u{E0062}\u{E007A}\u{E007A}\u{E007A}\u{E007F}',
+      invisible,
+    ],
+    ['a keycap of a letter (only digits, # and * make one)', 'a\ufe0f\u20e3', stray],
+    ['a text presentation selector after a digit (reads as the digit)', 'room 1\ufe0e', stray],
     ['two variation selectors in a row', '\u2764\ufe0f\ufe0f', stray],
     ['a number', 42, 'user id must be a string, got number'],
     ['undefined', undefined, 'user id must be a string, got undefined'],
