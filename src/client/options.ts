@@ -90,7 +90,8 @@ export interface ClientOptions {
    * tunnel) is dead, but TCP takes minutes to say so. An attempt due while the device is
    * offline (`navigator.onLine` false) makes no socket and does not call `url`: `close`
    * reports it at once as a failed connect (1006, reason `the device is offline`), and the
-   * backoff (or `online`) brings the next. `false` keeps the socket until it closes (or
+   * backoff (or `online`) brings the next; every fourth in a row is made all the same, since
+   * `navigator.onLine` can be wrongly false (some VPNs on Windows). `false` keeps the socket until it closes (or
    * `silenceTimeoutMs` gives it up), and connects offline: for an app whose server is on the
    * device itself (`localhost`), which a browser offline can still reach. Where there is no
    * such event (Node, whose navigator has no `onLine`), it does nothing. @default true

@@ -106,10 +106,29 @@ function offlineLater(sendBack: (event: ClientEvent) => void) {
   };
 }
 
+/**
+ * While the device says it is offline, one attempt in this many is made all the same:
+ * `navigator.onLine` can be false on a working network (behind some VPNs on Windows, a
+ * Chromium bug), and a client that believed it for good would never connect.
+ */
+const OFFLINE_TRY_EVERY = 4;
+
 export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
-  return fromCallback<ClientEvent>(({ sendBack }) => {
+  /** Attempts skipped in a row because the device said it was offline. */
+  let offlineSkips = 0;
+  /** Whether this attempt is skipped: the device offline, and not the attempt made regardless. */
+  const skipOffline = () => {
     // `closeOnOffline: false` is the app's word that its server is reachable offline (localhost).
-    if (options.closeOnOffline && deviceOffline()) return offlineLater(sendBack);
+    if (!options.closeOnOffline || !deviceOffline() || offlineSkips >= OFFLINE_TRY_EVERY - 1) {
+      offlineSkips = 0;
+      return false;
+    }
+    offlineSkips += 1;
+    return true;
+  };
+  return fromCallback<ClientEvent>(({ sendBack }) => {
+    const offline = options.closeOnOffline && deviceOffline();
+    if (skipOffline()) return offlineLater(sendBack);
     let url: string | Promise<string>;
     try {
       url = options.url();
@@ -119,6 +138,8 @@ export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
     }
     // A URL at once: the socket now, with no microtask before it.
     if (typeof url === 'string') return connect(url, options, hooks, sendBack);
+    // Checked again once it answers, unless this is the attempt made offline regardless.
+    const recheck = !offline;
     // An async url(): the socket once it answers, unless the actor was stopped meanwhile (the
     // connect timed out, the app's close()). A late answer is dropped, its rejection handled,
     // so no socket is ever made for an attempt that is over.
@@ -126,7 +147,9 @@ export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
     let undo: (() => void) | undefined;
     url.then(
       (answer) => {
-        if (!stopped) undo = connect(answer, options, hooks, sendBack);
+        if (stopped) return;
+        // An async url() may answer after the device went offline.
+        undo = recheck && skipOffline() ? offlineLater(sendBack) : connect(answer, options, hooks, sendBack);
       },
       (error: unknown) => {
         if (!stopped) undo = failLater(error, hooks, sendBack);
@@ -146,8 +169,6 @@ function connect(
   hooks: SocketHooks,
   sendBack: (event: ClientEvent) => void,
 ): () => void {
-  // Again here: an async url() may answer after the device went offline.
-  if (options.closeOnOffline && deviceOffline()) return offlineLater(sendBack);
   let socket: WebSocketLike;
   try {
     socket = new options.WebSocket(url, options.protocols);

@@ -212,6 +212,42 @@ describe('an attempt while the device is offline (navigator.onLine false)', () =
     expect(network.listeners('online')).toBe(0);
   });
 
+  // Review: navigator.onLine can be false on a working network (some VPNs on Windows, a
+  // Chromium bug); a client that believed it at every attempt would never connect.
+  it('makes every fourth attempt all the same, so a device wrongly said offline still connects', async () => {
+    installOnLine(false);
+    const server = await startServer();
+    const t = startClient({ url: server.url });
+    expect(await t.next('close', 0)).toMatchObject(IS_OFFLINE);
+    for (const delayMs of [250, 500]) {
+      const step = t.mark();
+      t.simulated.increment(delayMs);
+      expect(await t.next('close', step)).toMatchObject(IS_OFFLINE);
+    }
+    expect(t.sockets).toHaveLength(0);
+    // The fourth attempt, still "offline": made, and the network was there all along.
+    const fourth = t.mark();
+    t.simulated.increment(1_000);
+    await t.next('open', fourth);
+    expect(t.sockets).toHaveLength(1);
+    await vi.waitFor(() => expect(server.open()).toBe(1), ioWait);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('close() before the offline attempt is reported: no late close, nothing left', async () => {
+    installOnLine(false);
+    const server = await startServer();
+    const t = startClient({ url: server.url });
+    t.client.close(); // inside the microtask that would report the attempt
+    await Promise.resolve();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(t.client.state).toBe('closed');
+    expect(t.events.filter(([type]) => type === 'close')).toEqual([]);
+    expect(t.sockets).toHaveLength(0);
+    await expectReleased(t);
+  });
+
   it('an async url() that answers once the device is offline opens no socket either', async () => {
     const onLine = installOnLine(true);
     const server = await startServer();
