@@ -79,7 +79,8 @@ export interface ConnectionHandle<Data = unknown> {
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, joining nothing, for a room that is
    *   not a non-empty string of at most 256 bytes in UTF-8 (MAX_ROOM_BYTES), or that holds
    *   a character a user id may not (controls, Bidi_Control, U+2028/U+2029, U+FFFD, lone surrogates,
-   *   invisible ones: Default_Ignorable_Code_Point but ZWNJ, ZWJ and variation selectors).
+   *   invisible ones, joiners and variation selectors that join or select nothing: see
+   *   `roomNameProblem()`, which says why a name would be refused).
    * @example
    * ```ts
    * if (!connection.join('lobby')) connection.send(JSON.stringify({ error: 'cannot join' }));
