@@ -75,6 +75,13 @@ export function retryAfterMsOf(reason: string): number | undefined {
  */
 export const OVER_THE_LIMIT_REASON = 'evicted: over the limit';
 
+/**
+ * The reason of a 4001 for a connection that its own client instance replaced by connecting
+ * again (the `wssup-instance` id): the client that reads it shares its id with another live
+ * one, and reconnecting would only evict that one in turn.
+ */
+export const SUPERSEDED_REASON = 'evicted: superseded';
+
 /** The close reason without its retry hint: the human-readable message. */
 export function closeMessageOf(reason: string): string {
   return reason.replace(RETRY_AFTER, '');
@@ -91,13 +98,17 @@ export function closeMessageOf(reason: string): string {
  * reconnecting at once would only make an idle tab hold a slot again; `evicted: over the limit`
  * (cluster mode) may have ended an active connection, whose app never calls `activity()`
  * (a background tab, a service), so it backs off as after 4429: the next attempt is admitted
- * once a slot is free, or refused with the server's retry hint. Without a reason, a 4001
- * counts as idle.
+ * once a slot is free, or refused with the server's retry hint. `evicted: superseded` says
+ * another client with this client's instance id connected: two live clients share one id (an
+ * app's own `instance`), and reconnecting would evict the other in turn, so the app must act.
+ * Without a reason, a 4001 counts as idle.
  */
 export function dispositionOf(code: number, reason = ''): CloseDisposition {
   if (code === ClientCloseCodes.sessionExpired) return 'reconnect-now';
   if (code === ClientCloseCodes.evicted) {
-    return closeMessageOf(reason) === OVER_THE_LIMIT_REASON ? 'backoff' : 'suspend-until-active';
+    const message = closeMessageOf(reason);
+    if (message === SUPERSEDED_REASON) return 'suspend-until-resumed';
+    return message === OVER_THE_LIMIT_REASON ? 'backoff' : 'suspend-until-active';
   }
   if (code === ClientCloseCodes.goingAway || code === ClientCloseCodes.serviceRestart) return 'spread';
   if (code === ClientCloseCodes.normal) return 'suspend-until-resumed';

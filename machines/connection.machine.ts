@@ -35,7 +35,7 @@
  * `connectionMachine`).
  */
 import { assign, sendParent, setup } from 'xstate';
-import { OVER_THE_LIMIT_REASON } from './client-close.js';
+import { OVER_THE_LIMIT_REASON, SUPERSEDED_REASON } from './client-close.js';
 import type {
   ConnectionEvent,
   ConnectionOutput,
@@ -116,6 +116,7 @@ const disposeOnClose = {
 const evictionReasons: Record<EvictionCause, string> = {
   idle: 'evicted: idle',
   'over-limit': OVER_THE_LIMIT_REASON,
+  superseded: SUPERSEDED_REASON,
 };
 
 /** A transition to `draining` that records why and sends the close frame. */
@@ -240,7 +241,8 @@ export const connectionMachine = setup({
         // Nothing to drain before the handshake: a command to leave aborts it.
         // Idleness never evicts a connecting child; in cluster mode the
         // cluster-wide book may refuse it again (over the limit after an
-        // outage), and then it is evicted before it opens.
+        // outage), and its client instance may come back before it opens
+        // (superseded): then it is evicted before it opens.
         EVICT: abortAs('evicted'),
         DRAIN: {
           target: 'disposed',

@@ -99,18 +99,19 @@ export type TransportEvent =
     };
 
 /**
- * Why a supervisor evicts a connection: it was idle at the threshold, or (cluster
+ * Why a supervisor evicts a connection: it was idle at the threshold; or (cluster
  * mode, after an outage) the user is over the cluster-wide limit and it is the
- * newest of the connections admitted meanwhile.
+ * newest of the connections admitted meanwhile; or its client instance has come
+ * back on a new connection (`superseded`), so this one was left behind.
  */
-export type EvictionCause = 'idle' | 'over-limit';
+export type EvictionCause = 'idle' | 'over-limit' | 'superseded';
 
 /** Commands a connection actor accepts from its supervisor or the app. */
 export type ConnectionCommand =
   | {
       /** Close with 4001 (the reason says the `cause`) and drain. */
       type: 'EVICT';
-      /** Why: idle at the threshold, or over the cluster-wide limit. */
+      /** Why: idle at the threshold, over the cluster-wide limit, or replaced by its instance's reconnect. */
       cause: EvictionCause;
     }
   | {
@@ -184,6 +185,12 @@ export interface AdmitCommand {
   limit: number;
   /** T for `limit`: evictionPoint(limit, evictionThreshold), the live count at which idle children go. */
   evictAt: number;
+  /**
+   * The client instance it comes from (the `wssup-instance` query parameter), when the
+   * client sent one and the supervisor's `supersede` option is on: a live child of the
+   * same instance was left behind by this reconnect, and is evicted (`superseded`).
+   */
+  instance?: string | undefined;
 }
 
 /** Why an admission was refused. Public: it is the `reason` of the `rejected` event. */

@@ -10,6 +10,14 @@
  *              time of their last activity, not by when they reported: idle
  *              delays that fire late, together, must not reorder them)
  *   draining — the rest of `slots`: children already leaving (no slot held)
+ *   instances — client instance id → its newest child (ADMITs that carry one)
+ *
+ * A reconnect of a client instance (an ADMIT with the `instance` of a live
+ * child) supersedes that child first: the client has left it behind (a phone
+ * that changed networks, a socket it gave up on), and only the heartbeat
+ * would find it dead, while it holds a slot. It is evicted (`superseded`),
+ * admitted or refused as the newcomer is, and the newcomer is decided with its
+ * slot free.
  *
  * A child's actor id is the lowest free slot name (`0`, `1`, …), not its
  * connection id: XState caches its transition lookup per event type, and
@@ -101,6 +109,8 @@ export interface UserSupervisorContext extends UserSupervisorInput {
   live: readonly string[];
   /** Longest idle first. */
   idle: readonly IdleChild[];
+  /** Client instance id → the connection id of its newest child (only ADMITs that carried one). */
+  instances: ReadonlyMap<string, string>;
 }
 
 /** The user's book as the runtime mirrors it: counts only. */
@@ -191,6 +201,31 @@ function markDraining(context: UserSupervisorContext, victims: readonly string[]
   };
 }
 
+/**
+ * The live child that an ADMIT's client instance left behind, if any: the instance's newest
+ * child, unless it is already leaving.
+ */
+function supersededChild(context: UserSupervisorContext, event: UserSupervisorEvent): string | undefined {
+  if (event.type !== 'ADMIT' || event.instance === undefined) return undefined;
+  const previous = context.instances.get(event.instance);
+  return previous !== undefined && context.live.includes(previous) ? previous : undefined;
+}
+
+/** `instances` without the entry that points at `connectionId` (unchanged when none does). */
+function withoutInstanceOf(
+  instances: ReadonlyMap<string, string>,
+  connectionId: string,
+): ReadonlyMap<string, string> {
+  if (instances.size === 0) return instances;
+  for (const [instance, child] of instances) {
+    if (child !== connectionId) continue;
+    const next = new Map(instances);
+    next.delete(instance);
+    return next;
+  }
+  return instances;
+}
+
 /** The connection id of the child whose done or error event this is. */
 function endedChild(context: UserSupervisorContext, event: UserSupervisorEvent): string | undefined {
   if (!('actorId' in event)) return undefined;
@@ -256,9 +291,18 @@ export const userSupervisorMachine = setup({
     ),
   },
   guards: {
-    /** After evicting every idle child if need be, is a slot free under the ADMIT's own limit? */
-    hasRoomAfterEviction: ({ context, event }) =>
-      event.type === 'ADMIT' && context.live.length - context.idle.length < event.limit,
+    /**
+     * After evicting every idle child if need be, and the child this ADMIT supersedes, is a
+     * slot free under the ADMIT's own limit?
+     */
+    hasRoomAfterEviction: ({ context, event }) => {
+      if (event.type !== 'ADMIT') return false;
+      const superseded = supersededChild(context, event);
+      // An idle child superseded is among the idle ones already counted as going.
+      const freed =
+        superseded !== undefined && !context.idle.some((child) => child.connectionId === superseded) ? 1 : 0;
+      return context.live.length - context.idle.length - freed < event.limit;
+    },
     /** True when the child whose done or error event this is was the last one. */
     isLastChild: ({ context }) => context.slots.size <= 1,
     hasNoChildren: ({ context }) => context.slots.size === 0,
@@ -283,6 +327,7 @@ export const userSupervisorMachine = setup({
     refuse: { reason: RefusalReason };
     evictIdle: { liveCount: number };
     evictChild: { connectionId: string; cause: EvictionCause };
+    supersede: undefined;
     drainAll: undefined;
     terminateAll: undefined;
     forgetChild: { ends: boolean };
@@ -332,7 +377,14 @@ export const userSupervisorMachine = setup({
         },
       ),
 
-      /** Spawns the newcomer in the lowest free slot, books it, and says so. */
+      /** Evicts the live child that this ADMIT's client instance left behind, if any (`superseded`). */
+      supersede: enqueueActions(({ context, event, enqueue }) => {
+        const connectionId = supersededChild(context, event);
+        if (connectionId === undefined) return;
+        enqueue({ type: 'evictChild', params: { connectionId, cause: 'superseded' } });
+      }),
+
+      /** Spawns the newcomer in the lowest free slot, books it (and its instance's newest), and says so. */
       admit: enqueueActions(({ context, event, enqueue }) => {
         if (event.type !== 'ADMIT') return;
         const { connectionId } = event;
@@ -346,8 +398,12 @@ export const userSupervisorMachine = setup({
           slots: new Map(context.slots).set(connectionId, slot),
           freeSlots,
           live: [...context.live, connectionId],
+          instances:
+            event.instance === undefined
+              ? context.instances
+              : new Map(context.instances).set(event.instance, connectionId),
         };
-        enqueue.assign({ slots: next.slots, freeSlots, live: next.live });
+        enqueue.assign({ slots: next.slots, freeSlots, live: next.live, instances: next.instances });
         enqueue({ type: 'publishBook', params: bookCounts(next) });
         enqueue({ type: 'announceAdmitted', params: { connectionId, userId: context.userId } });
       }),
@@ -390,8 +446,15 @@ export const userSupervisorMachine = setup({
           freeSlots: releaseSlot(context.freeSlots, context.slots.get(connectionId)),
           live: without(context.live, connectionId),
           idle: withoutIdle(context.idle, (id) => id === connectionId),
+          instances: withoutInstanceOf(context.instances, connectionId),
         };
-        enqueue.assign({ slots: next.slots, freeSlots: next.freeSlots, live: next.live, idle: next.idle });
+        enqueue.assign({
+          slots: next.slots,
+          freeSlots: next.freeSlots,
+          live: next.live,
+          idle: next.idle,
+          instances: next.instances,
+        });
         enqueue({ type: 'publishBook', params: bookCounts(next) });
         if (params.ends) enqueue('publishEnded');
         if ('output' in event && event.output !== undefined) {
@@ -407,7 +470,14 @@ export const userSupervisorMachine = setup({
   })
   .createMachine({
     id: 'userSupervisor',
-    context: ({ input }) => ({ ...input, slots: new Map(), freeSlots: [], live: [], idle: [] }),
+    context: ({ input }) => ({
+      ...input,
+      slots: new Map(),
+      freeSlots: [],
+      live: [],
+      idle: [],
+      instances: new Map(),
+    }),
     initial: 'supervising',
     states: {
       supervising: {
@@ -418,6 +488,8 @@ export const userSupervisorMachine = setup({
               actions: [
                 // First: the evictions below are at the ADMIT's T.
                 'adoptLimit',
+                // Then the child its instance left behind: its slot is the newcomer's.
+                'supersede',
                 // The newcomer counts: evict so the invariant holds once it is in.
                 { type: 'evictIdle', params: ({ context }) => ({ liveCount: context.live.length + 1 }) },
                 'admit',
@@ -426,6 +498,8 @@ export const userSupervisorMachine = setup({
             {
               actions: [
                 'adoptLimit',
+                // Left behind all the same (only a limit just lowered refuses its reconnect).
+                'supersede',
                 // Idle children left above a T just lowered (a plan downgrade) go now; at an
                 // unchanged T none is idle here (the invariant held), so this evicts nothing.
                 { type: 'evictIdle', params: ({ context }) => ({ liveCount: context.live.length }) },

@@ -195,8 +195,10 @@ export interface EvictedEvent {
   /**
    * `idle`: idle when the user reached the eviction threshold. `over-limit`: cluster
    * mode only, the user is over the cluster-wide limit (after an outage or a lost
-   * lease) and this was the newest connection admitted meanwhile. The close reason
-   * says the same: `evicted: idle` or `evicted: over the limit`.
+   * lease) and this was the newest connection admitted meanwhile. `superseded`: its
+   * client instance (the `wssup-instance` id) connected again, and this connection was
+   * left behind (the `supersede` option). The close reason says the same: `evicted: idle`,
+   * `evicted: over the limit` or `evicted: superseded`.
    */
   cause: EvictionCause;
 }

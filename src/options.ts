@@ -154,6 +154,18 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    */
   activity?: ActivityMode | undefined;
   /**
+   * Whether a reconnect replaces its client instance's earlier connection: a client that
+   * sends its instance id (`ws-supervisor/client` does, in the `wssup-instance` query
+   * parameter) and connects again has left its earlier connection behind (a phone that
+   * changed networks), which may still hold a slot until the heartbeat finds it dead.
+   * With `true`, the user's live connection of that instance is evicted (4001
+   * `evicted: superseded`, the `evicted` event's cause `superseded`) and its slot is the
+   * newcomer's, instead of refusing the reconnect at the limit. Only the same user's: an
+   * id of another user's connection replaces nothing. With `false`, the parameter is not read.
+   * @default true
+   */
+  supersede?: boolean | undefined;
+  /**
    * A text frame sent with every heartbeat's ping, for clients that cannot see pings (a
    * browser's WebSocket answers them unseen): `createClient({ silenceTimeoutMs, heartbeatMessage })`
    * then tells a quiet server from a silent one. Like the ping, it proves liveness, not
@@ -298,6 +310,8 @@ export interface ResolvedOptions extends Limits {
   preset: PresetName;
   /** The `activity` option: what keeps a connection from going idle. */
   activity: ActivityMode;
+  /** The `supersede` option: whether a reconnect replaces its client instance's earlier connection. */
+  supersede: boolean;
   /** The `heartbeatMessage` option; undefined without it (pings only). */
   heartbeatMessage: string | undefined;
   /** The `maxConnections` option; undefined without it (no process-wide cap). */
@@ -415,6 +429,7 @@ const knownOptions = new Set<string>([
   ...optionalFunctions,
   'preset',
   'activity',
+  'supersede',
   'heartbeatMessage',
   'maxConnections',
   'maxRoomsPerConnection',
@@ -461,6 +476,10 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
   const activity = options.activity === undefined ? 'both' : options.activity;
   if (activity !== 'both' && activity !== 'inbound') {
     throw new InvalidOptionError('activity', "'both' or 'inbound'", options.activity);
+  }
+  const supersede = options.supersede === undefined ? true : options.supersede;
+  if (typeof supersede !== 'boolean') {
+    throw new InvalidOptionError('supersede', 'true or false', options.supersede);
   }
   const { maxConnections } = options;
   if (maxConnections !== undefined && !integerIn(1, Number.POSITIVE_INFINITY)(maxConnections)) {
@@ -537,6 +556,7 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
     ...limits,
     preset: presetName,
     activity,
+    supersede,
     heartbeatMessage: resolveHeartbeatMessage(options.heartbeatMessage),
     maxConnections,
     maxRoomsPerConnection,

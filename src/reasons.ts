@@ -39,4 +39,5 @@ export const DISPOSE_REASONS = Object.keys({
 export const EVICTION_CAUSES = Object.keys({
   idle: true,
   'over-limit': true,
+  superseded: true,
 } satisfies Record<EvictionCause, true>) as readonly EvictionCause[];

@@ -15,6 +15,7 @@ import type { RefusalReason } from '../machines/events.js';
 import { takeAdmissionToken } from './admission-rate.js';
 import { isOriginAllowed } from './allowed-origins.js';
 import type { Books, UserRecord } from './books.js';
+import { type InstanceParam, instanceParamOf } from './client-instance.js';
 import type { CountingClock } from './clock.js';
 import type { ClusterBook, Reservation } from './cluster/cluster-admission.js';
 import { AppHookError, SupervisorError } from './errors.js';
@@ -66,6 +67,8 @@ interface Attempt {
   expiresAt: number | undefined;
   /** The limit this admission is decided against: authenticate's maxConnectionsPerUser, or the option's. */
   limit: UserLimit;
+  /** The client instance it comes from (`wssup-instance`), with the `supersede` option on; else undefined. */
+  instance: string | undefined;
 }
 
 /** An upgrade request waiting for the app's asynchronous `authenticate`. */
@@ -78,6 +81,9 @@ interface Authenticating {
   /** Ends the wait without a verdict, once the request was answered (timeout, shutdown). */
   stop: () => void;
 }
+
+/** The `supersede` option off: the parameter is not read. */
+const NO_INSTANCE: InstanceParam = { instance: undefined };
 
 /** What `authenticate` settled with. */
 type AuthOutcome = { auth: AuthResult } | { error: unknown };
@@ -335,6 +341,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         if (badHandshake.error !== undefined) report(badHandshake.error);
         return reject(request, socket, head, { reason: 'bad-handshake', ...badHandshake });
       }
+      // Also before authenticate: a client that asks to replace its earlier connection, and
+      // could not, would hold two slots without knowing.
+      const instanceParam = resolved.supersede ? instanceParamOf(request.url) : NO_INSTANCE;
+      if ('problem' in instanceParam) {
+        return reject(request, socket, head, { reason: 'bad-handshake', message: instanceParam.problem });
+      }
       // Before authenticate: a page of another site costs no app call, no actor and no slot.
       if (resolved.allowedOrigins !== undefined && !isOriginAllowed(resolved.allowedOrigins, request)) {
         return reject(request, socket, head, { reason: 'origin-not-allowed', message: 'origin not allowed' });
@@ -436,7 +448,8 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       }
       const data = typeof auth === 'object' ? auth.data : undefined;
       const limit = userLimits.of(ownLimit);
-      await admit({ request, socket, head, userId, correlationId, data, expiresAt, limit });
+      const { instance } = instanceParam;
+      await admit({ request, socket, head, userId, correlationId, data, expiresAt, limit, instance });
     } finally {
       socket.off('error', ignore);
     }
@@ -606,6 +619,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
         transport: connection,
         limit: limit.limit,
         evictAt: limit.evictAt,
+        instance: attempt.instance,
       });
       record.capacityHeld = false;
       return decided(attempt, connection, record);

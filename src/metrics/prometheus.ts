@@ -148,7 +148,7 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `authenticating_upgrades`       | gauge     |          | stats().resources.authenticating: upgrades waiting for an async `authenticate` |
  * | `admitted_total`                | counter   |          | `admitted` events |
  * | `rejected_total`                | counter   | `reason` | `rejected` events |
- * | `evicted_total`                 | counter   | `cause`: idle, over-limit | `evicted` events |
+ * | `evicted_total`                 | counter   | `cause`: idle, over-limit, superseded | `evicted` events |
  * | `disposed_total`                | counter   | `reason` | `disposed` events |
  * | `cleanup_latency_seconds`       | histogram |          | `disposed` events: `cleanupMs`, socket end → slot free |
  * | `connection_lifetime_seconds`   | histogram |          | `disposed` events: `lifetimeMs` |

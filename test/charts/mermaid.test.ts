@@ -206,7 +206,7 @@ describe('Mermaid of the other machines', () => {
     const lines = text.split('\n');
     const declared = lines.indexOf('  state "supervising" as supervising');
     const first = lines.indexOf(
-      '  supervising : ADMIT [hasRoomAfterEviction] / adoptLimit, evictIdle, admit',
+      '  supervising : ADMIT [hasRoomAfterEviction] / adoptLimit, supersede, evictIdle, admit',
     );
     expect(declared).toBeGreaterThan(0);
     expect(first).toBeGreaterThan(declared);

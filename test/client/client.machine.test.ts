@@ -111,6 +111,8 @@ describe('close codes', () => {
     ['evicted: over the limit', 'backoff'],
     ['evicted: over the limit retry-after=5', 'backoff'],
     ['evicted: over the limits', 'suspend-until-active'],
+    ['evicted: superseded', 'suspend-until-resumed'],
+    ['evicted: superseded retry-after=5', 'suspend-until-resumed'],
   ])('4001 with the reason "%s": %s', (reason, disposition) => {
     expect(dispositionOf(4001, reason)).toBe(disposition);
   });

@@ -445,6 +445,35 @@ describe('4001 from a cluster that is over the limit', () => {
   });
 });
 
+describe("4001 evicted: superseded (another client came back with this one's instance id)", () => {
+  /**
+   * README, "Reconnects replace their earlier connection": only a client that shares its id
+   * with another live one reads it (its own reconnect replaced a socket it had left). Coming
+   * back would evict the other in turn, so it waits for the app's resume().
+   */
+  it('waits for resume(), with nothing scheduled, however long', async () => {
+    const server = await startClosingServer({ code: 4001, reason: 'evicted: superseded' });
+    const t = startClient({ url: server.url });
+    expect(await t.next('close')).toMatchObject({
+      code: 4001,
+      reason: 'evicted: superseded',
+      kind: 'evicted',
+      next: 'wait-for-resume',
+    });
+    expect(t.client.state).toBe('suspended');
+    t.simulated.increment(3_600_000);
+    t.client.activity();
+    expect(t.clock.pending).toBe(0);
+    expect(server.connections()).toBe(1);
+    const from = t.mark();
+    t.client.resume();
+    await t.next('close', from);
+    expect(server.connections()).toBe(2);
+    t.client.close();
+    await expectReleased(t);
+  });
+});
+
 describe('retry hints longer than a timer can hold', () => {
   // setTimeout (Node and browsers) fires at once for a delay above 2^31 - 1 ms (24.8 days).
   // A server may hint that long (a Refusal's retryAfterMs has no upper bound): the client must

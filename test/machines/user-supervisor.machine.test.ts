@@ -74,11 +74,20 @@ function startSupervisor(
       open = true,
       limit: own = options.limit ?? limit,
       evictAt: ownT = options.evictAt ?? evictAt,
-    }: { open?: boolean; limit?: number; evictAt?: number } = {},
+      instance,
+    }: { open?: boolean; limit?: number; evictAt?: number; instance?: string } = {},
   ) => {
     const transport = new ClockedTransport(clock);
     transports.set(connectionId, transport);
-    supervisor.send({ type: 'ADMIT', connectionId, userId: 'u', transport, limit: own, evictAt: ownT });
+    supervisor.send({
+      type: 'ADMIT',
+      connectionId,
+      userId: 'u',
+      transport,
+      limit: own,
+      evictAt: ownT,
+      instance,
+    });
     if (open && transport.subscribed > 0) transport.open();
     return transport;
   };
@@ -524,6 +533,73 @@ describe('draining children', () => {
   });
 });
 
+describe('reconnects: an ADMIT with the instance of a live child supersedes it', () => {
+  const A = { instance: 'instance-a' };
+
+  it('at the limit: the predecessor is evicted (superseded) and the newcomer admitted in its slot', () => {
+    const h = startSupervisor();
+    admitAll(h, ['b', 'c', 'd', 'e']);
+    h.admit('a', A);
+    h.admit('a2', A);
+    expect(h.log.slice(-2)).toEqual(['evicted a', 'admitted a2']);
+    expect(h.transport('a').did).toEqual(['close 4001 evicted: superseded']);
+    expect(h.book()).toEqual({ live: ['b', 'c', 'd', 'e', 'a2'], idle: [], draining: ['a'] });
+    // The instance names its newest child: a2 can be superseded in turn.
+    expect(h.context().instances).toEqual(new Map([['instance-a', 'a2']]));
+  });
+
+  it('an idle predecessor goes as superseded, and only it: the newcomer makes n = T, with no other idle', () => {
+    const h = startSupervisor();
+    admitAll(h, ['b', 'c']);
+    h.admit('a', A);
+    h.advance(idleTimeoutMs);
+    h.touch('b', 'c');
+    h.admit('a2', A);
+    expect(h.log.slice(-2)).toEqual(['evicted a', 'admitted a2']);
+    expect(h.transport('a').did).toEqual(['close 4001 evicted: superseded']);
+  });
+
+  it('is evicted even when the newcomer is refused (a limit just lowered): it was left behind', () => {
+    const h = startSupervisor({ limit: 20, evictAt: 14 });
+    const pro = { limit: 20, evictAt: 14 };
+    for (const id of ['b', 'c', 'd', 'e']) h.admit(id, pro);
+    h.admit('a', { ...pro, ...A });
+    h.admit('a2', { limit: 3, evictAt: 3, ...A }); // 4 others active ≥ 3: refused
+    expect(h.log.slice(-2)).toEqual(['evicted a', 'rejected a2 user-limit']);
+    expect(h.context().instances).toEqual(new Map([['instance-a', 'a']]));
+  });
+
+  it('leaves a predecessor already leaving, other instances, and ADMITs without one alone', () => {
+    const h = startSupervisor();
+    h.admit('a', A);
+    h.admit('b', { instance: 'instance-b' });
+    h.admit('c');
+    h.transport('a').push({ type: 'CLOSE_FRAME_RECEIVED' });
+    h.admit('a2', A);
+    h.admit('d');
+    expect(h.evicted()).toEqual([]);
+    expect(h.book().live).toEqual(['b', 'c', 'a2', 'd']);
+  });
+
+  it("forgets an instance with its newest child: nothing keyed by an instance outlives the user's connections", () => {
+    const h = startSupervisor({ lingerMs: 500 });
+    h.admit('a', A);
+    h.admit('a2', A);
+    h.admit('b', { instance: 'instance-b' });
+    // a ended (superseded) does not forget a2's entry.
+    h.transport('a').push({ type: 'SOCKET_CLOSED', code: 4001, reason: '' });
+    expect(h.context().instances).toEqual(
+      new Map([
+        ['instance-a', 'a2'],
+        ['instance-b', 'b'],
+      ]),
+    );
+    for (const id of ['a2', 'b']) h.transport(id).push({ type: 'SOCKET_CLOSED', code: 1000, reason: '' });
+    expect(h.value()).toBe('lingering');
+    expect(h.context().instances.size).toBe(0);
+  });
+});
+
 describe('reports and orders that come late', () => {
   it('a CHILD_IDLE from a child already idle, or already leaving, changes nothing', () => {
     const h = startSupervisor();
@@ -839,7 +915,7 @@ describe('shutdown', () => {
     const input = { userId: 'u', limit, evictAt, timings, lingerMs: 0 };
     const childless = machine.resolveState({
       value: 'supervising',
-      context: { ...input, slots: new Map(), freeSlots: [], live: [], idle: [] },
+      context: { ...input, slots: new Map(), freeSlots: [], live: [], idle: [], instances: new Map() },
     });
     const supervisor = createActor(machine, { input, snapshot: childless, clock: new SimulatedClock() });
     supervisor.start();

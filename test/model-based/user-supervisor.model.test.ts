@@ -13,6 +13,11 @@
  * (`userStats`) must equal the model's, each connection actor must be in a
  * state the book allows, and a refused admission must be a 429.
  *
+ * A client may also come back (RECONNECT_BUSY, RECONNECT_IDLE): a connection that
+ * names the client instance of one of the user's live connections supersedes
+ * it (README, "Reconnects replace their earlier connection"): that one drains,
+ * and the newcomer is decided with its slot free.
+ *
  * After the user's last connection the supervisor lingers (lingerMs, the
  * production default), so a reconnect finds it warm; the model says when it
  * lingers and when its linger ends.
@@ -102,6 +107,16 @@ const admitAt = (context: Book, userLimit: number): Book => {
   const evicted = evict(book, book.busy + book.idle + 1);
   return { ...evicted, busy: evicted.busy + 1 };
 };
+/**
+ * A client instance comes back on a new connection (with the option's limit): its live
+ * predecessor, busy or idle, drains first, and the newcomer is decided with its slot free.
+ */
+const reconnect = (context: Book, predecessorIdle: boolean): Book => {
+  const left: Book = predecessorIdle
+    ? { ...context, idle: context.idle - 1, draining: context.draining + 1 }
+    : { ...context, busy: context.busy - 1, draining: context.draining + 1 };
+  return left.busy < limit ? admitAt(left, limit) : refuseAt(left, limit);
+};
 /** A refusal under its own limit: the limit is the user's now, and idle ones above its T go. */
 const refuseAt = (context: Book, userLimit: number): Book => {
   const book = { ...context, limit: userLimit, refused: true };
@@ -186,6 +201,15 @@ const bookModel = setup({
           actions: assign(({ context }) => ({ idle: context.idle - 1, draining: context.draining + 1 })),
         },
         BOOK_EVICTS_ACTIVE_IF_IDLE: { guard: 'hasBusy', actions: assign({ kept: true }) },
+        // A client instance connects again: its busy or idle connection was left behind.
+        RECONNECT_BUSY: {
+          guard: ({ context }) => context.busy > 0 && !context.shuttingDown && sockets(context) < maxSockets,
+          actions: assign(({ context }) => reconnect(context, false)),
+        },
+        RECONNECT_IDLE: {
+          guard: ({ context }) => context.idle > 0 && !context.shuttingDown && sockets(context) < maxSockets,
+          actions: assign(({ context }) => reconnect(context, true)),
+        },
         // Over the cluster-wide limit after an outage: evicted, idle or not.
         BOOK_REFUSES_ONE: {
           guard: 'hasBusy',
@@ -228,6 +252,8 @@ const paths = model.getShortestPaths();
 interface Walk {
   rig: Rig;
   clients: TestClient[];
+  /** Each client's instance id: its own, or (a reconnect) the one it came back as. */
+  instances: Map<TestClient, string>;
 }
 
 const stateOf = (rig: Rig, client: TestClient) => rig.actors.get(client.connectionId ?? '');
@@ -253,13 +279,34 @@ async function perform(walk: Walk, event: EventObject, before: AnyMachineSnapsho
     case 'OPEN_AT_1':
     case 'OPEN_AT_4': {
       const own = limitOf(event);
-      const client = await rig.open(USER, own === limit ? {} : { limit: own });
+      const instance = `model-instance-${walk.instances.size}`.padEnd(16, '-');
+      const client = await rig.open(USER, own === limit ? { instance } : { limit: own, instance });
       walk.clients.push(client);
+      walk.instances.set(client, instance);
       if (client.connectionId === undefined) {
         await client.opened;
         expect(client.outcome).toEqual({ status: 429 });
         expect((before.context as Book).busy).toBeGreaterThanOrEqual(own);
         expect(rig.rejected.at(-1)).toMatchObject({ reason: 'user-limit', limit: own });
+      }
+      return;
+    }
+    case 'RECONNECT_BUSY':
+    case 'RECONNECT_IDLE': {
+      const left = first(event.type === 'RECONNECT_BUSY' ? busy(walk) : idle(walk), 'live');
+      const instance = walk.instances.get(left) as string;
+      const evictedBefore = rig.evicted.length;
+      const client = await rig.open(USER, { instance });
+      walk.clients.push(client);
+      walk.instances.set(client, instance);
+      expect(rig.evicted.slice(evictedBefore)[0], 'the predecessor is superseded first').toEqual({
+        connectionId: left.connectionId,
+        userId: USER,
+        cause: 'superseded',
+      });
+      if (client.connectionId === undefined) {
+        await client.opened;
+        expect(client.outcome).toEqual({ status: 429 });
       }
       return;
     }
@@ -351,7 +398,7 @@ describe(`user supervisor (limit ${limit}, T = ${evictAt}), path by path on real
       .join(' → ')} ⇒ ${JSON.stringify(path.state.context).replaceAll('"', '')}`;
     it(name, async () => {
       const rig = await startRig({ limit, coverage: [coverage] });
-      const walk: Walk = { rig, clients: [] };
+      const walk: Walk = { rig, clients: [], instances: new Map() };
       try {
         let before: AnyMachineSnapshot | undefined;
         for (const step of path.steps) {

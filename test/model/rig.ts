@@ -183,6 +183,13 @@ export class TestClient {
   }
 }
 
+/** How a client connects: what it asks of the hooks, its own limit, its client instance (`wssup-instance`). */
+export interface OpenOptions {
+  hooks?: HookFault;
+  limit?: number;
+  instance?: string;
+}
+
 export interface Rig {
   supervisor: Supervisor;
   server: Server;
@@ -217,7 +224,7 @@ export interface Rig {
    * Opens a client; resolves once the supervisor admitted or refused it, or,
    * with `hooks: 'slow-auth'`, once its authenticate waits for the test.
    */
-  open(user: string, options?: { hooks?: HookFault; limit?: number }): Promise<TestClient>;
+  open(user: string, options?: OpenOptions): Promise<TestClient>;
   /** Fails with `describe()` if `condition` does not hold within 5 s. */
   until(condition: () => boolean, describe: () => string): Promise<void>;
   /** Closes every client, checks that nothing is left, and stops the server. */
@@ -381,10 +388,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
   }
 
   let clientSeq = 0;
-  async function open(
-    user: string,
-    openOptions: { hooks?: HookFault; limit?: number } = {},
-  ): Promise<TestClient> {
+  async function open(user: string, openOptions: OpenOptions = {}): Promise<TestClient> {
     const admittedBefore = admitted.length;
     const decided = admitted.length + rejected.length;
     const waitingBefore = authenticating.length;
@@ -393,7 +397,8 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     clientSeq += 1;
     const extra =
       (hooks === undefined ? '' : `&hooks=${hooks}&client=${clientSeq}`) +
-      (openOptions.limit === undefined ? '' : `&limit=${openOptions.limit}`);
+      (openOptions.limit === undefined ? '' : `&limit=${openOptions.limit}`) +
+      (openOptions.instance === undefined ? '' : `&wssup-instance=${openOptions.instance}`);
     const client = new TestClient(
       user,
       `ws://127.0.0.1:${port}/?user=${encodeURIComponent(user)}${extra}`,

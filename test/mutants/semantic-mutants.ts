@@ -64,6 +64,19 @@ export const supervisorSemanticMutants: Record<
     }),
   "userSupervisor: action adoptLimit keeps the user's previous limit": (machine) =>
     machine.provide({ actions: { adoptLimit: () => {} } }),
+  // A reconnect that replaces nothing: its client's dead connection holds a slot until the
+  // heartbeat, and the reconnect is refused at the limit meanwhile (the incident).
+  'userSupervisor: action supersede evicts nothing': (machine) =>
+    machine.provide({ actions: { supersede: () => {} } }),
+  // The predecessor evicted, but the decision made as if it still held its slot: at the limit
+  // the reconnect is refused and its client is left with nothing.
+  'userSupervisor: guard hasRoomAfterEviction ignores the child superseded': (machine) =>
+    machine.provide({
+      guards: {
+        hasRoomAfterEviction: ({ context, event }) =>
+          event.type === 'ADMIT' && context.live.length - context.idle.length < event.limit,
+      },
+    }),
 };
 
 type ClientMachine = typeof clientMachine;

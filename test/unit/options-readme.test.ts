@@ -21,6 +21,7 @@ function cellValue(cell: string): unknown {
   const size = cell.match(/^(\d+) (KiB|MiB)$/);
   if (size) return Number(size[1]) * (size[2] === 'KiB' ? 1024 : 1_048_576);
   if (cell === 'none') return undefined;
+  if (cell === '`true`' || cell === '`false`') return cell === '`true`';
   if (/^`'[a-z]+'`$/.test(cell)) return cell.slice(2, -2);
   if (/^`\[[\d., ]*\]`$/.test(cell)) return JSON.parse(cell.slice(1, -1));
   if (/^\d+(\.\d+)?$/.test(cell)) return Number(cell);

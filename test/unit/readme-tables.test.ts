@@ -132,6 +132,7 @@ describe("the README's option tables", () => {
       maxBufferedBytes: true,
       lingerMs: true,
       activity: true,
+      supersede: true,
       heartbeatMessage: true,
       maxConnections: true,
       maxRoomsPerConnection: true,

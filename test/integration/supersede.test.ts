@@ -1,0 +1,172 @@
+/**
+ * A reconnect replaces what its client left behind (README, "Reconnects replace
+ * their earlier connection"), on real sockets (test preset: limit 5, T = 4).
+ * The peers here are raw `ws` clients that name their instance in the URL, as
+ * ws-supervisor/client does; a client that stops answering stands for one whose
+ * network went away (its server-side connection is alive until the heartbeat).
+ */
+import { describe, expect, it } from 'vitest';
+import type WebSocket from 'ws';
+import { SimulatedClock } from 'xstate';
+import type { EvictedEvent, RejectedEvent } from '../../src/index.js';
+import {
+  closed,
+  connect,
+  connectRefused,
+  expectNoLeaks,
+  startServer,
+  type TestServer,
+} from '../helpers/server.js';
+
+const limit = 5;
+const A = 'instance-aaaaaaaaaaaaaaaa';
+const B = 'instance-bbbbbbbbbbbbbbbb';
+
+const urlOf = (t: TestServer, user: string, instance?: string) =>
+  instance === undefined ? t.url(user) : `${t.url(user)}&wssup-instance=${instance}`;
+
+function record(t: TestServer) {
+  const evicted: EvictedEvent[] = [];
+  const rejected: RejectedEvent[] = [];
+  t.supervisor.on('evicted', (event) => evicted.push(event));
+  t.supervisor.on('rejected', (event) => rejected.push(event));
+  return { evicted, rejected };
+}
+
+/** Fills `user`'s limit with connections of distinct instances but `A`'s, the last; keeps them active. */
+async function fillWith(t: TestServer, user: string): Promise<WebSocket[]> {
+  const sockets: WebSocket[] = [];
+  for (let i = 0; i < limit - 1; i++) sockets.push(await connect(urlOf(t, user)));
+  sockets.push(await connect(urlOf(t, user, A)));
+  return sockets;
+}
+
+describe('a reconnect of the same client instance', () => {
+  it('at the limit, replaces its left-behind connection (4001 evicted: superseded) instead of a 429', async () => {
+    const t = await startServer();
+    const { evicted, rejected } = record(t);
+    const sockets = await fillWith(t, 'ann');
+    const [left] = t.supervisor.connectionsOf('ann').slice(-1);
+    const leftClosed = closed(sockets[limit - 1] as WebSocket);
+
+    const again = await connect(urlOf(t, 'ann', A));
+
+    expect(rejected).toEqual([]);
+    expect(evicted).toEqual([{ connectionId: left?.id, userId: 'ann', cause: 'superseded' }]);
+    expect(await leftClosed).toEqual({ code: 4001, reason: 'evicted: superseded' });
+    expect(t.supervisor.userStats('ann')).toMatchObject({ live: limit });
+    // The newcomer is a connection like any other: it echoes.
+    const echoed = new Promise((resolve) => again.once('message', (data) => resolve(String(data))));
+    again.send('hi');
+    expect(await echoed).toBe('hi');
+    for (const ws of [...sockets, again]) ws.close();
+    await expect.poll(() => t.supervisor.stats().connections).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('below the limit, replaces it too: one slot per instance', async () => {
+    const t = await startServer();
+    const { evicted } = record(t);
+    const first = await connect(urlOf(t, 'bea', A));
+    const firstClosed = closed(first);
+    const second = await connect(urlOf(t, 'bea', A));
+    expect(evicted.map((event) => event.cause)).toEqual(['superseded']);
+    expect((await firstClosed).code).toBe(4001);
+    expect(t.supervisor.userStats('bea')).toMatchObject({ live: 1 });
+    // And the newest can be replaced in turn: the instance now names it.
+    const secondClosed = closed(second);
+    const third = await connect(urlOf(t, 'bea', A));
+    expect((await secondClosed).reason).toBe('evicted: superseded');
+    expect(t.supervisor.userStats('bea')).toMatchObject({ live: 1 });
+    third.close();
+    await expect.poll(() => t.supervisor.stats().connections).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it("never replaces another user's connection, nor another instance's", async () => {
+    const t = await startServer();
+    const { evicted } = record(t);
+    const ann = await connect(urlOf(t, 'ann', A));
+    const bea = await connect(urlOf(t, 'bea', B));
+    // Another user naming ann's instance, and ann naming another instance: both simply admitted.
+    const mallory = await connect(urlOf(t, 'mallory', A));
+    const annOther = await connect(urlOf(t, 'ann', B));
+    expect(evicted).toEqual([]);
+    expect(t.supervisor.userStats('ann')).toMatchObject({ live: 2 });
+    expect(t.supervisor.userStats('mallory')).toMatchObject({ live: 1 });
+    for (const ws of [ann, bea, mallory, annOther]) ws.close();
+    await expect.poll(() => t.supervisor.stats().connections).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('without an instance, or with supersede: false, a reconnect at the limit is refused as before', async () => {
+    const t = await startServer({ supersede: false });
+    const { evicted } = record(t);
+    const sockets = await fillWith(t, 'cy');
+    expect(await connectRefused(urlOf(t, 'cy', A))).toBe(429);
+    expect(evicted).toEqual([]);
+    // Not even read: a malformed one is not refused either.
+    expect(await connectRefused(urlOf(t, 'cy', 'short'))).toBe(429);
+    for (const ws of sockets) ws.close();
+    await expect.poll(() => t.supervisor.stats().connections).toBe(0);
+
+    const on = await startServer();
+    const full = await fillWith(on, 'cy');
+    expect(await connectRefused(urlOf(on, 'cy'))).toBe(429);
+    for (const ws of full) ws.close();
+    await expect.poll(() => on.supervisor.stats().connections).toBe(0);
+  });
+
+  it('refuses a malformed or repeated instance before authenticate (400 bad-handshake), allocating nothing', async () => {
+    let asked = 0;
+    const t = await startServer({
+      authenticate: (request) => {
+        asked += 1;
+        return new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('user');
+      },
+    });
+    const { rejected } = record(t);
+    for (const instance of [
+      'short',
+      'has%20a%20space%20in%20it',
+      'x'.repeat(65),
+      `${A}&wssup-instance=${B}`,
+    ]) {
+      expect(await connectRefused(urlOf(t, 'dee', instance))).toBe(400);
+    }
+    expect(asked).toBe(0);
+    expect(rejected.map((event) => [event.reason, event.message])).toEqual([
+      [
+        'bad-handshake',
+        'the wssup-instance query parameter must be a string of 16 to 64 characters A-Z, a-z, 0-9, _ or -',
+      ],
+      [
+        'bad-handshake',
+        'the wssup-instance query parameter must be a string of 16 to 64 characters A-Z, a-z, 0-9, _ or -',
+      ],
+      [
+        'bad-handshake',
+        'the wssup-instance query parameter must be a string of 16 to 64 characters A-Z, a-z, 0-9, _ or -',
+      ],
+      ['bad-handshake', 'the wssup-instance query parameter is given more than once'],
+    ]);
+    expect(t.supervisor.stats().connections).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('replaces an idle predecessor the same way (below T, so idleness alone would keep it)', async () => {
+    const clock = new SimulatedClock();
+    const t = await startServer({ clock });
+    const { evicted } = record(t);
+    const idle = await connect(urlOf(t, 'eve', A));
+    const idleClosed = closed(idle);
+    clock.increment(t.supervisor.options.idleTimeoutMs);
+    expect(t.supervisor.userStats('eve')).toMatchObject({ live: 1, idle: 1 });
+    const next = await connect(urlOf(t, 'eve', A));
+    expect(evicted.map((event) => event.cause)).toEqual(['superseded']);
+    expect((await idleClosed).reason).toBe('evicted: superseded');
+    next.close();
+    await expect.poll(() => t.supervisor.stats().connections).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+});
