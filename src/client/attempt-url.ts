@@ -10,7 +10,13 @@
  * An async function (a token fetched first) answers a thenable: its answer is
  * awaited and checked by the same rule, and its rejection is the function's
  * failure. The socket actor waits for it within the attempt's bounds.
+ *
+ * Every URL, the `url` option's own and each answer alike, gets the client's instance id
+ * (client-instance.ts), unless it names the parameter already: an app that keeps an id of its
+ * own there (across page reloads) is left as it wrote it, and one it got wrong is refused by
+ * the server (400) rather than sent twice.
  */
+import { instanceParamOf, withInstanceParam } from '../client-instance.js';
 import { AppHookError, InvalidOptionError } from '../errors.js';
 import { isThenable } from '../thenable.js';
 import { isConnectableUrl, isRelative, PAGE_HINT, URL_ALLOWED } from './options.js';
@@ -22,9 +28,11 @@ const ANSWER_ALLOWED = `a function returning ${URL_ALLOWED}, or a Promise of one
 const badAnswer = (answer: unknown): InvalidOptionError =>
   new InvalidOptionError('url', isRelative(answer) ? ANSWER_ALLOWED + PAGE_HINT : ANSWER_ALLOWED, answer);
 
-function checked(answer: unknown): string {
-  if (!isConnectableUrl(answer)) throw badAnswer(answer);
-  return String(answer);
+/** The URL with the instance id in its query, unless there is none or the URL names one already. */
+function withInstance(url: string, instance: string | undefined): string {
+  if (instance === undefined) return url;
+  const named = instanceParamOf(url);
+  return 'problem' in named || named.instance !== undefined ? url : withInstanceParam(url, instance);
 }
 
 /**
@@ -35,14 +43,14 @@ function checked(answer: unknown): string {
  * @throws {AppHookError} WSSUP_APP_HOOK_FAILED (hook `url`) when the function throws (or its Promise rejects)
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION (option `url`) for an answer that is not such a URL
  */
-export function attemptUrl(url: () => unknown): string | Promise<string> {
+export function attemptUrl(url: () => unknown, instance: string | undefined): string | Promise<string> {
   let answer: unknown;
   try {
     answer = url();
   } catch (error) {
     throw new AppHookError('url', error);
   }
-  if (isConnectableUrl(answer)) return String(answer);
+  if (isConnectableUrl(answer)) return withInstance(String(answer), instance);
   let pending: boolean;
   try {
     pending = isThenable(answer);
@@ -51,6 +59,10 @@ export function attemptUrl(url: () => unknown): string | Promise<string> {
   }
   if (!pending) throw badAnswer(answer);
   // Promise.resolve adopts any thenable as `await` does (a `then` that throws rejects it).
+  const checked = (resolved: unknown): string => {
+    if (!isConnectableUrl(resolved)) throw badAnswer(resolved);
+    return withInstance(String(resolved), instance);
+  };
   return Promise.resolve(answer).then(checked, (error: unknown) => {
     throw new AppHookError('url', error);
   });

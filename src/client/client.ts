@@ -46,7 +46,7 @@ export interface ClientCloseEvent extends ClientClose {
 
 /** Every event the client emits, by name, with its payload. */
 export interface ClientEvents {
-  /** A socket opened (the first time, and after every reconnect). */
+  /** A socket opened (the first time, and after every reconnect), to `url`: the instance id's parameter included. */
   open: { url: string };
   /** A message arrived: a string, or binary as `binaryType` says (a Buffer under ws). */
   message: { data: unknown };
@@ -76,6 +76,18 @@ export interface Client {
   readonly state: ClientState;
   /** How the last socket ended, or undefined before the first close. */
   readonly lastClose: ClientCloseEvent | undefined;
+  /**
+   * The instance id this client sends in every attempt's URL (`wssup-instance`): the
+   * `instance` option's, or the one drawn for it; the same for its whole life. Undefined when
+   * it sends none (`instance: false`, or a platform without `crypto.getRandomValues`). A URL
+   * that already names the parameter is sent as the app wrote it, whatever this says.
+   * @example
+   * ```ts
+   * const client = createClient({ url });
+   * console.log(client.instance); // e.g. 'q3Vb0mXlTqK8p9zW1d2Y3A'
+   * ```
+   */
+  readonly instance: string | undefined;
   /**
    * Sends on the open socket. With `silenceTimeoutMs`, a socket that has heard nothing from the
    * server for that long by the client's clock (its timer late after a sleep: a laptop's closed
@@ -261,7 +273,7 @@ export function createClient(options: ClientOptions): Client {
   let url = '';
   let lastClose: ClientCloseEvent | undefined;
   const socketActor = createSocketActor(
-    { ...resolved, url: () => attemptUrl(resolved.url) },
+    { ...resolved, url: () => attemptUrl(resolved.url, resolved.instance) },
     {
       attach: (open, opened) => {
         socket = open;
@@ -349,6 +361,9 @@ export function createClient(options: ClientOptions): Client {
     },
     get lastClose() {
       return lastClose;
+    },
+    get instance() {
+      return resolved.instance;
     },
     send(data) {
       // Checked before anything else, open or not, as connection.send() checks: ws sends a

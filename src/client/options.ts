@@ -5,6 +5,7 @@
  */
 import type { InspectionEvent, Observer } from 'xstate';
 import type { ClientBackoff, ClientInput } from '../../machines/client.machine.js';
+import { INSTANCE_ALLOWED, isInstanceId } from '../client-instance.js';
 import type { Clock } from '../clock.js';
 import { describeRefusedClock } from '../clock-shape.js';
 import { describeValue, InvalidOptionError } from '../errors.js';
@@ -25,6 +26,19 @@ export interface ClientOptions {
    * answers a string at once connects at once, with no microtask before the socket.
    */
   url: string | URL | (() => string | URL | PromiseLike<string | URL>);
+  /**
+   * This client's instance id, sent in the query of every attempt's URL
+   * (`wssup-instance=<id>`): a reconnect is then the same instance coming back, and a server
+   * of ws-supervisor 0.1.0 or later replaces the instance's earlier connection that still
+   * holds a slot (a phone that changed networks left it behind) instead of refusing the
+   * reconnect at the limit. A string of the app's own (16 to 64 characters A-Z, a-z, 0-9, `_`
+   * or `-`), kept in `sessionStorage` say, makes a page reload the same instance too; never
+   * give one id to two live clients: each would replace the other. `false` sends none. A URL
+   * that already names `wssup-instance` is left as the app wrote it.
+   * @default a fresh random id per createClient() (128 bits from `crypto.getRandomValues`, 22
+   * base64url characters); none where the platform has no `crypto.getRandomValues`
+   */
+  instance?: string | false | undefined;
   /** Subprotocols, passed to the WebSocket constructor. */
   protocols?: string | string[] | undefined;
   /**
@@ -130,6 +144,8 @@ const MAX_DELAY_MS = 2_147_483_647; // the largest delay setTimeout honours
 export interface ResolvedClientOptions {
   /** The app's answer, unchecked: attempt-url.ts checks it before every attempt. */
   url: () => unknown;
+  /** The instance id every attempt's URL carries (attempt-url.ts), or undefined for none. */
+  instance: string | undefined;
   protocols: string | string[] | undefined;
   WebSocket: WebSocketConstructorLike;
   binaryType: 'blob' | 'arraybuffer' | undefined;
@@ -145,6 +161,7 @@ export interface ResolvedClientOptions {
 
 const KNOWN = new Set([
   'url',
+  'instance',
   'protocols',
   'WebSocket',
   'binaryType',
@@ -189,6 +206,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     );
   }
   if (typeof url !== 'function') checkUrl(url);
+  const instance = resolveInstance(options.instance);
 
   // `=== undefined`, not `??`, here and below: a null is a bad value to refuse, not a default.
   const WebSocket =
@@ -276,6 +294,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
 
   return {
     url: typeof url === 'function' ? url : () => url,
+    instance,
     protocols,
     WebSocket,
     binaryType,
@@ -312,6 +331,38 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
       random,
     },
   };
+}
+
+/** The `instance` option: the app's id, none (false), or one drawn for this client. */
+function resolveInstance(instance: unknown): string | undefined {
+  if (instance === undefined) return freshInstanceId();
+  if (instance === false) return undefined;
+  if (!isInstanceId(instance)) {
+    throw new InvalidOptionError('instance', `${INSTANCE_ALLOWED}, or false to send none`, instance);
+  }
+  return instance;
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * 16 random bytes as base64url without padding (22 characters). `getRandomValues`, not
+ * `randomUUID`: a browser has it over plain http too (randomUUID needs a secure context).
+ * Without it (an old or stripped-down runtime) there is no id worth sending: none is.
+ */
+function freshInstanceId(): string | undefined {
+  const crypto = (globalThis as { crypto?: { getRandomValues?: unknown } }).crypto;
+  if (typeof crypto?.getRandomValues !== 'function') return undefined;
+  const bytes = new Uint8Array(16);
+  // Called on crypto itself: a browser's throws "Illegal invocation" when detached.
+  (crypto as { getRandomValues(array: Uint8Array): Uint8Array }).getRandomValues(bytes);
+  let id = '';
+  for (let index = 0; index < bytes.length; index += 3) {
+    const taken = Math.min(3, bytes.length - index); // 8 bits each: 2, 3 or 4 characters of 6
+    const bits = ((bytes[index] ?? 0) << 16) | ((bytes[index + 1] ?? 0) << 8) | (bytes[index + 2] ?? 0);
+    for (let char = 0; char <= taken; char += 1) id += BASE64URL[(bits >> (18 - 6 * char)) & 63];
+  }
+  return id;
 }
 
 const isUrl = (value: unknown): value is URL =>

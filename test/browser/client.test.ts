@@ -84,6 +84,10 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       heartbeatIntervalMs: 1e9,
     });
     const second = await startServer();
+    // Each upgrade request's URL, to both servers: the client's instance id rides on every one.
+    const upgrades: string[] = [];
+    for (const server of [first, second])
+      server.server.on('upgrade', (request) => upgrades.push(request.url ?? ''));
     const { files, port } = await serveClientPage(page(first.url('zoe')));
 
     try {
@@ -122,6 +126,10 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       await evaluate('window.clock.increment(1)');
       await until("window.client.state === 'open'");
       expect(second.supervisor.userStats('zoe')).toMatchObject({ live: 1 });
+      // One id, drawn by the page's crypto.getRandomValues, on the first attempt and both reconnects.
+      const instance = await evaluate<string>('window.client.instance');
+      expect(instance).toMatch(/^[A-Za-z0-9_-]{22}$/);
+      expect(upgrades).toEqual([1, 2, 3].map(() => `/?user=zoe&wssup-instance=${instance}`));
       await evaluate("window.client.send('hello again')");
       await until("window.events.some((e) => e.type === 'message' && e.data === 'hello again')");
 
@@ -269,7 +277,11 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
       await until('window.ready === true');
       await until("window.client.state === 'open'");
-      expect(await lastOf('open')).toMatchObject({ url: server.url('token-1') });
+      // The async answer, with the client's instance id appended to its query.
+      const instance = await evaluate<string>('window.client.instance');
+      expect(await lastOf('open')).toMatchObject({
+        url: `${server.url('token-1')}&wssup-instance=${instance}`,
+      });
       expect(server.supervisor.userStats('token-1')).toMatchObject({ live: 1 });
 
       // A close that backs off (4000): the next attempt asks for a token again.
@@ -277,7 +289,9 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       await until("window.client.state === 'waiting'");
       await evaluate('window.clock.increment(30_000)');
       await until("window.client.state === 'open'");
-      expect(await lastOf('open')).toMatchObject({ url: server.url('token-2') });
+      expect(await lastOf('open')).toMatchObject({
+        url: `${server.url('token-2')}&wssup-instance=${instance}`,
+      });
       expect(issued).toBe(2);
 
       await evaluate('window.client.close()');

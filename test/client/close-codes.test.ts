@@ -12,7 +12,14 @@ import { SimulatedClock } from 'xstate';
 import { InvalidOptionError } from '../../src/client/index.js';
 import { createCountingClock } from '../../src/clock.js';
 import { allDisposed, expectNoLeaks, startServer } from '../helpers/server.js';
-import { expectReleased, listenersOn, messagesOf, startClient, startClosingServer } from './helpers.js';
+import {
+  expectReleased,
+  listenersOn,
+  messagesOf,
+  sentUrl,
+  startClient,
+  startClosingServer,
+} from './helpers.js';
 
 describe('the client against a supervisor', () => {
   it('shutdown (1001): closes, waits within the window, and leaves the books clean', async () => {
@@ -120,8 +127,8 @@ describe('the runtime around the machine', () => {
     const { data } = await t.next('message', 0);
     expect([seen, String(data)]).toEqual([['open', 'true'], 'first words']);
     expect(server.supervisor.userStats('gil2')).toMatchObject({ live: 1 });
-    // `open` names the URL of the attempt that opened: the url function's answer.
-    expect(await t.next('open', 0)).toEqual({ url: server.url('gil2') });
+    // `open` names the URL of the attempt that opened: the url function's answer (and the instance id).
+    expect(await t.next('open', 0)).toEqual({ url: sentUrl(t, server.url('gil2')) });
 
     t.client.close();
     await expectReleased(t);

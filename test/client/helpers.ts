@@ -99,6 +99,13 @@ export function startClient(options: Partial<ClientOptions> & Pick<ClientOptions
   };
 }
 
+/**
+ * The URL a client opens for the app's `url`: with the client's instance id appended to the
+ * query (`wssup-instance`, test/client/instance.test.ts), as `open` reports it.
+ */
+export const sentUrl = (t: TestClient, url: string) =>
+  `${url}${url.includes('?') ? '&' : '?'}wssup-instance=${t.client.instance}`;
+
 /** The messages received so far, as text. */
 export const messagesOf = (t: TestClient) =>
   t.events

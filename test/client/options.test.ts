@@ -397,6 +397,7 @@ describe('the client runs in a browser', () => {
     expect([...seen].sort()).toEqual([
       'machines/client-close.ts',
       'machines/client.machine.ts',
+      'src/client-instance.ts',
       'src/client/attempt-url.ts',
       'src/client/client.ts',
       'src/client/index.ts',

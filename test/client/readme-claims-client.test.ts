@@ -22,7 +22,7 @@ import {
   listenOnLoopback,
   startServer,
 } from '../helpers/server.js';
-import { expectReleased, messagesOf, startClient } from './helpers.js';
+import { expectReleased, messagesOf, sentUrl, startClient } from './helpers.js';
 
 describe('an authenticate that fails (README: 4500 and every other server error back off)', () => {
   it("refuse: 'http': the 500 is a failed connection, 1006, backed off; the client gets in once authenticate recovers", async () => {
@@ -60,7 +60,7 @@ describe('an authenticate that fails (README: 4500 and every other server error 
     outage = false;
     from = t.mark();
     t.simulated.increment(500);
-    expect(await t.next('open', from)).toEqual({ url: server.url('amy') });
+    expect(await t.next('open', from)).toEqual({ url: sentUrl(t, server.url('amy')) });
     expect(server.supervisor.userStats('amy')).toMatchObject({ live: 1 });
     t.client.close();
     await expectReleased(t);
@@ -239,7 +239,7 @@ describe('the url option (README: http:// and https:// mean ws:// and wss://)', 
     const server = await startServer();
     const url = server.url('gus').replace(/^ws:/, 'http:');
     const t = startClient({ url });
-    expect(await t.next('open')).toEqual({ url });
+    expect(await t.next('open')).toEqual({ url: sentUrl(t, url) });
     t.client.send('hi');
     await expect.poll(() => messagesOf(t)).toEqual(['hi']);
     t.client.close();
@@ -435,7 +435,7 @@ describe("refuse: 'close' (README, Client: `open` is the handshake, not admissio
 
     const close = await t.next('close', 0);
     expect(t.events.slice(0, 2)).toEqual([
-      ['open', { url: server.url('max') }],
+      ['open', { url: sentUrl(t, server.url('max')) }],
       ['state', { state: 'open', previous: 'connecting' }],
     ]);
     expect(t.events[2]?.[0]).toBe('close');

@@ -50,6 +50,7 @@ function staticFile(path: string): string | undefined {
       prefix: '/dist/src/',
       dir: 'dist/src/',
       only: [
+        'client-instance.js',
         'clock-shape.js',
         'closest-name.js',
         'error-brand.js',

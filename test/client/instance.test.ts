@@ -1,0 +1,170 @@
+/**
+ * The client's instance id (`wssup-instance` in every attempt's URL), which lets a
+ * server of ws-supervisor replace the instance's earlier connection, still holding a
+ * slot, when the same instance reconnects (a phone that changed networks). One id per
+ * createClient(), the same on every reconnect; `instance` sets it or (false) sends none;
+ * an app's URL that already names the parameter is left as the app wrote it.
+ * A real ws server on port 0 records what each upgrade request asked for.
+ */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
+import { createClient, InvalidOptionError } from '../../src/client/index.js';
+import { INSTANCE_ALLOWED } from '../../src/client-instance.js';
+import { expectReleased, startClient, type TestClient } from './helpers.js';
+
+/**
+ * A plain ws server that records each upgrade request's URL (path and query) and closes
+ * each connection at once with 4008 (backed off: the client reconnects).
+ */
+async function recordingServer() {
+  const server = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await once(server, 'listening');
+  const requests: string[] = [];
+  server.on('connection', (ws, request) => {
+    requests.push(request.url ?? '');
+    ws.close(4008, 'slow consumer');
+  });
+  onTestFinished(async () => {
+    for (const ws of server.clients) ws.terminate();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const { port } = server.address() as AddressInfo;
+  return { origin: `ws://127.0.0.1:${port}`, requests };
+}
+
+const instanceIn = (requestUrl: string | undefined) =>
+  new URLSearchParams((requestUrl ?? '').split('?')[1] ?? '').getAll('wssup-instance');
+
+/** Waits for the attempt after the next close: the backoff's delay, moved on the client's clock. */
+async function reconnect(t: TestClient) {
+  const from = t.mark();
+  const { delayMs } = await t.next('reconnecting', from);
+  t.simulated.increment(delayMs);
+  await t.next('open', from);
+}
+
+describe('the client instance id', () => {
+  it('is drawn once per createClient(): 22 base64url characters, sent on the first attempt and on every reconnect', async () => {
+    const server = await recordingServer();
+    const t = startClient({ url: `${server.origin}/chat` });
+    const id = t.client.instance;
+    expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+
+    const { url } = await t.next('open', 0);
+    expect(url).toBe(`${server.origin}/chat?wssup-instance=${id}`);
+    await reconnect(t);
+    await reconnect(t);
+    expect(server.requests).toEqual([1, 2, 3].map(() => `/chat?wssup-instance=${id}`));
+    expect(t.client.instance).toBe(id);
+
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('differs between two clients (two tabs are two instances)', async () => {
+    const server = await recordingServer();
+    const a = startClient({ url: `${server.origin}/` });
+    const b = startClient({ url: `${server.origin}/` });
+    await Promise.all([a.next('open', 0), b.next('open', 0)]);
+    expect(a.client.instance).not.toBe(b.client.instance);
+    expect(server.requests.map(instanceIn).sort()).toEqual([[a.client.instance], [b.client.instance]].sort());
+  });
+
+  it("an `instance` of the app's own is sent as given, on every attempt", async () => {
+    const server = await recordingServer();
+    const t = startClient({ url: `${server.origin}/`, instance: 'my-own-instance-id-1' });
+    expect(t.client.instance).toBe('my-own-instance-id-1');
+    await t.next('open', 0);
+    await reconnect(t);
+    expect(server.requests).toEqual([
+      '/?wssup-instance=my-own-instance-id-1',
+      '/?wssup-instance=my-own-instance-id-1',
+    ]);
+  });
+
+  it('`instance: false` sends none', async () => {
+    const server = await recordingServer();
+    const t = startClient({ url: `${server.origin}/?a=1`, instance: false });
+    expect(t.client.instance).toBeUndefined();
+    expect((await t.next('open', 0)).url).toBe(`${server.origin}/?a=1`);
+    await reconnect(t);
+    expect(server.requests).toEqual(['/?a=1', '/?a=1']);
+  });
+
+  it('without globalThis.crypto.getRandomValues, no id is drawn and none is sent', async () => {
+    const server = await recordingServer();
+    // Only while the client is made (it draws its id there): nothing else in the worker sees it.
+    const before = Object.getOwnPropertyDescriptor(globalThis, 'crypto');
+    Object.defineProperty(globalThis, 'crypto', { configurable: true, value: {} });
+    let t: TestClient;
+    try {
+      t = startClient({ url: `${server.origin}/` });
+    } finally {
+      if (before === undefined) delete (globalThis as { crypto?: unknown }).crypto;
+      else Object.defineProperty(globalThis, 'crypto', before);
+    }
+    expect(t.client.instance).toBeUndefined();
+    await t.next('open', 0);
+    expect(server.requests).toEqual(['/']);
+  });
+
+  describe("a URL with a query of the app's own keeps it, and gets the id after it", () => {
+    it.each([
+      ['a string', (url: string) => url],
+      ['a URL object', (url: string) => new URL(url)],
+      ['a function answering a string', (url: string) => () => url],
+      ['a function answering a URL object', (url: string) => () => new URL(url)],
+      ['an async function', (url: string) => async () => url],
+    ] as const)('%s', async (_what, make) => {
+      const server = await recordingServer();
+      const t = startClient({ url: make(`${server.origin}/chat?a=1`) });
+      const id = t.client.instance;
+      expect((await t.next('open', 0)).url).toBe(`${server.origin}/chat?a=1&wssup-instance=${id}`);
+      await reconnect(t);
+      expect(server.requests).toEqual([`/chat?a=1&wssup-instance=${id}`, `/chat?a=1&wssup-instance=${id}`]);
+      t.client.close();
+      await expectReleased(t);
+    });
+  });
+
+  describe('a URL that already names wssup-instance is left as the app wrote it', () => {
+    it.each([
+      ['a string', (url: string) => url],
+      ['a function', (url: string) => () => url],
+      ['an async function', (url: string) => async () => url],
+    ] as const)('%s', async (_what, make) => {
+      const server = await recordingServer();
+      // A valid id of the app's own (kept in sessionStorage, say), and one the server will refuse:
+      // neither gets a second parameter (which would make any server refuse it, 400).
+      for (const query of ['?wssup-instance=kept-in-session-storage&a=1', '?a=1&wssup-instance=short']) {
+        const t = startClient({ url: make(`${server.origin}/${query}`) });
+        expect((await t.next('open', 0)).url).toBe(`${server.origin}/${query}`);
+        expect(server.requests.at(-1)).toBe(`/${query}`);
+        t.client.close();
+        await expectReleased(t);
+      }
+    });
+  });
+
+  it.each([
+    ['too short', 'short'],
+    ['a space', 'has space in it....'],
+    ['too long', 'x'.repeat(65)],
+    ['a character outside base64url', 'abcdefghijklmnop+'],
+    ['a number', 42],
+    ['true', true],
+    ['null', null],
+    ['an empty string', ''],
+  ])('refuses %s: InvalidOptionError naming the rule', (_what, instance) => {
+    const attempt = () => createClient({ url: 'ws://127.0.0.1:9/', WebSocket, instance: instance as never });
+    expect(attempt).toThrow(InvalidOptionError);
+    try {
+      attempt();
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: 'instance', received: instance });
+      expect((error as InvalidOptionError).message).toContain(INSTANCE_ALLOWED);
+    }
+  });
+});
