@@ -188,9 +188,24 @@ export interface AdmitCommand {
   /**
    * The client instance it comes from (the `wssup-instance` query parameter), when the
    * client sent one and the supervisor's `supersede` option is on: a live child of the
-   * same instance was left behind by this reconnect, and is evicted (`superseded`).
+   * same instance that arrived before it was left behind by this reconnect, and is
+   * evicted (`superseded`).
    */
-  instance?: string | undefined;
+  instance?: InstanceClaim | undefined;
+}
+
+/** An ADMIT's client instance, and when its client made the attempt. */
+export interface InstanceClaim {
+  /** The instance id the client sent. */
+  id: string;
+  /**
+   * When the client made this attempt (ms on its wall clock, later for every attempt of the
+   * instance): of two connections of one instance, the later attempt is the newer. Not the
+   * order in which the server decides them: an asynchronous `authenticate` may answer an
+   * older attempt late, a network may deliver its request late, and a stale attempt must
+   * never replace the newer one.
+   */
+  attemptAt: number;
 }
 
 /** Why an admission was refused. Public: it is the `reason` of the `rejected` event. */

@@ -45,6 +45,7 @@ export {
   type BookCounts,
   bookCounts,
   type IdleChild,
+  type InstanceChild,
   type UserSupervisorContext,
   type UserSupervisorEvent,
   type UserSupervisorInput,

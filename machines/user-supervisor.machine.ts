@@ -10,14 +10,18 @@
  *              time of their last activity, not by when they reported: idle
  *              delays that fire late, together, must not reorder them)
  *   draining — the rest of `slots`: children already leaving (no slot held)
- *   instances — client instance id → its newest child (ADMITs that carry one)
+ *   instances — client instance id → its newest child, by the client's attempt
+ *               time (ADMITs that carry one)
  *
  * A reconnect of a client instance (an ADMIT with the `instance` of a live
- * child) supersedes that child first: the client has left it behind (a phone
- * that changed networks, a socket it gave up on), and only the heartbeat
- * would find it dead, while it holds a slot. It is evicted (`superseded`),
- * admitted or refused as the newcomer is, and the newcomer is decided with its
- * slot free.
+ * child whose attempt was earlier than its own) supersedes that child first:
+ * the client has left it behind (a phone that changed networks, a socket it
+ * gave up on), and only the heartbeat would find it dead, while it holds a
+ * slot. It is evicted (`superseded`), admitted or refused as the newcomer is,
+ * and the newcomer is decided with its slot free. An ADMIT whose attempt was
+ * not later than the instance's newest child's (a stale attempt decided late)
+ * replaces nothing and is not the instance's newest: it is decided as if it
+ * named none.
  *
  * A child's actor id is the lowest free slot name (`0`, `1`, …), not its
  * connection id: XState caches its transition lookup per event type, and
@@ -66,6 +70,7 @@ import type {
   ConnectionOutput,
   ConnectionTimings,
   EvictionCause,
+  InstanceClaim,
   RefusalReason,
 } from './events.js';
 import { planEvictions } from './eviction.js';
@@ -86,6 +91,14 @@ export interface UserSupervisorInput {
   timings: ConnectionTimings;
   /** How long to stay after the last child, ready for the user's next connection; 0 for not at all. */
   lingerMs: number;
+}
+
+/** A client instance's newest child, and when its client made that attempt. */
+export interface InstanceChild {
+  /** The child's connection id. */
+  connectionId: string;
+  /** When its client made the attempt ({@link InstanceClaim}). */
+  attemptAt: number;
 }
 
 /** An idle child, and when it was last active. */
@@ -109,8 +122,8 @@ export interface UserSupervisorContext extends UserSupervisorInput {
   live: readonly string[];
   /** Longest idle first. */
   idle: readonly IdleChild[];
-  /** Client instance id → the connection id of its newest child (only ADMITs that carried one). */
-  instances: ReadonlyMap<string, string>;
+  /** Client instance id → its newest child by attempt time (only ADMITs that carried one). */
+  instances: ReadonlyMap<string, InstanceChild>;
 }
 
 /** The user's book as the runtime mirrors it: counts only. */
@@ -206,19 +219,45 @@ function markDraining(context: UserSupervisorContext, victims: readonly string[]
  * child, unless it is already leaving.
  */
 function supersededChild(context: UserSupervisorContext, event: UserSupervisorEvent): string | undefined {
-  if (event.type !== 'ADMIT' || event.instance === undefined) return undefined;
-  const previous = context.instances.get(event.instance);
-  return previous !== undefined && context.live.includes(previous) ? previous : undefined;
+  return event.type === 'ADMIT' ? predecessorOf(context, event.instance) : undefined;
+}
+
+/**
+ * The live child a connection with `claim` would supersede, if any: its instance's newest
+ * child, when that attempt was earlier and the child is not already leaving. Exported for the
+ * runtime, which lets such a reconnect through the process-wide cap (it takes the
+ * predecessor's place), as the ADMIT will decide.
+ */
+export function predecessorOf(
+  context: UserSupervisorContext,
+  claim: InstanceClaim | undefined,
+): string | undefined {
+  if (claim === undefined) return undefined;
+  const previous = context.instances.get(claim.id);
+  if (previous === undefined || previous.attemptAt >= claim.attemptAt) return undefined;
+  return context.live.includes(previous.connectionId) ? previous.connectionId : undefined;
+}
+
+/** `instances` with the ADMIT's newcomer as its instance's newest, unless a later one is there. */
+function withNewest(
+  instances: ReadonlyMap<string, InstanceChild>,
+  claim: InstanceClaim | undefined,
+  connectionId: string,
+): ReadonlyMap<string, InstanceChild> {
+  if (claim === undefined) return instances;
+  const newest = instances.get(claim.id);
+  if (newest !== undefined && newest.attemptAt >= claim.attemptAt) return instances;
+  return new Map(instances).set(claim.id, { connectionId, attemptAt: claim.attemptAt });
 }
 
 /** `instances` without the entry that points at `connectionId` (unchanged when none does). */
 function withoutInstanceOf(
-  instances: ReadonlyMap<string, string>,
+  instances: ReadonlyMap<string, InstanceChild>,
   connectionId: string,
-): ReadonlyMap<string, string> {
+): ReadonlyMap<string, InstanceChild> {
   if (instances.size === 0) return instances;
   for (const [instance, child] of instances) {
-    if (child !== connectionId) continue;
+    if (child.connectionId !== connectionId) continue;
     const next = new Map(instances);
     next.delete(instance);
     return next;
@@ -377,11 +416,18 @@ export const userSupervisorMachine = setup({
         },
       ),
 
-      /** Evicts the live child that this ADMIT's client instance left behind, if any (`superseded`). */
+      /**
+       * Evicts the live child that this ADMIT's client instance left behind, if any
+       * (`superseded`), and terminates it at once: its own client has come back, so its
+       * peer is gone, and waiting drainTimeoutMs for an answer to the close frame would only
+       * keep its socket (and, in cluster mode, its slot in the cluster-wide book) that long.
+       */
       supersede: enqueueActions(({ context, event, enqueue }) => {
         const connectionId = supersededChild(context, event);
         if (connectionId === undefined) return;
         enqueue({ type: 'evictChild', params: { connectionId, cause: 'superseded' } });
+        const slot = context.slots.get(connectionId);
+        if (slot !== undefined) enqueue.sendTo(slot, { type: 'TERMINATE' });
       }),
 
       /** Spawns the newcomer in the lowest free slot, books it (and its instance's newest), and says so. */
@@ -398,10 +444,7 @@ export const userSupervisorMachine = setup({
           slots: new Map(context.slots).set(connectionId, slot),
           freeSlots,
           live: [...context.live, connectionId],
-          instances:
-            event.instance === undefined
-              ? context.instances
-              : new Map(context.instances).set(event.instance, connectionId),
+          instances: withNewest(context.instances, event.instance, connectionId),
         };
         enqueue.assign({ slots: next.slots, freeSlots, live: next.live, instances: next.instances });
         enqueue({ type: 'publishBook', params: bookCounts(next) });

@@ -7,7 +7,8 @@
  * books: each user's published live ids, the handle of every connection,
  * and each user's capacity band are checked too, and the rooms: every
  * member a registered connection that lists the room, every room of a
- * connection holding it, no room without a member.
+ * connection holding it, no room without a member. And each client instance
+ * a user supervisor knows names one of its children.
  */
 import type { AnyActorRef } from 'xstate';
 import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
@@ -127,6 +128,14 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
       mismatches.push(
         `user ${userId}: the supervisor holds limit ${context.limit} (T ${context.evictAt}), the books ${record.limit.limit} (T ${record.limit.evictAt})`,
       );
+    // A client instance names its newest child while that child is there, and only then:
+    // an entry that outlived its child would be state kept by a connection that is gone.
+    for (const [instance, child] of context.instances) {
+      if (!byId.has(child.connectionId))
+        mismatches.push(
+          `user ${userId}: client instance ${instance} names connection ${child.connectionId}, which is not a child`,
+        );
+    }
     for (const connectionId of context.slots.keys()) {
       if (!byId.has(connectionId))
         mismatches.push(`user ${userId}: slot of ${connectionId} has no running actor`);

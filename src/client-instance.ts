@@ -10,49 +10,58 @@
  * writes it: one name and one rule.
  */
 
-/** The query parameter that carries a client instance's id. */
+import type { InstanceClaim } from '../machines/events.js';
+
+/** The query parameter that carries a client instance's id and its attempt's time: `<id>.<ms>`. */
 export const INSTANCE_PARAM = 'wssup-instance';
 
 /** The id's rule: 16–64 characters of the URL-safe base64 alphabet (a client draws 22, 128 random bits). */
 const INSTANCE_ID = /^[A-Za-z0-9_-]{16,64}$/;
 
+/** The parameter's value: the id, a dot, and the attempt's time in ms (1–16 digits). */
+const INSTANCE_VALUE = /^([A-Za-z0-9_-]{16,64})\.(\d{1,16})$/;
+
 /** What an instance id must be, as error messages say it. */
 export const INSTANCE_ALLOWED = 'a string of 16 to 64 characters A-Z, a-z, 0-9, _ or -';
+
+/** What the parameter's value must be, as the server's 400 says it. */
+const VALUE_ALLOWED = `<id>.<attempt time>: an id of 16 to 64 characters A-Z, a-z, 0-9, _ or -, a dot, and the attempt's time in ms (Date.now(), later for every attempt)`;
 
 /** Whether `value` is a usable instance id. */
 export const isInstanceId = (value: unknown): value is string =>
   typeof value === 'string' && INSTANCE_ID.test(value);
 
-/** What the server read from an upgrade request's URL: an id, none, or why the parameter is unusable. */
-export type InstanceParam = { instance: string | undefined } | { problem: string };
+/** What the server read from an upgrade request's URL: a claim, none, or why the parameter is unusable. */
+export type InstanceParam = { instance: InstanceClaim | undefined } | { problem: string };
 
 const NONE: InstanceParam = { instance: undefined };
 
 /**
- * The instance id in `url` (an upgrade request's path and query). Most URLs do not name the
- * parameter, and are not parsed. Named twice, or with a value outside the rule, it is a
- * problem: the request is refused (400), since a client that sends it means to be
- * replaced on reconnect, and would silently not be.
+ * The instance claim in `url` (an upgrade request's path and query). Most URLs do not name the
+ * parameter (the check below also catches a percent-encoded name), and are not parsed. Named
+ * twice, or with a value outside the rule, it is a problem: the request is refused (400),
+ * since a client that sends it means to be replaced on reconnect, and would silently not be.
  */
 export function instanceParamOf(url: string | undefined): InstanceParam {
-  if (url === undefined || !url.includes(INSTANCE_PARAM)) return NONE;
+  if (url === undefined || !url.includes('instance')) return NONE;
   const query = url.indexOf('?');
   if (query === -1) return NONE;
   const values = new URLSearchParams(url.slice(query + 1)).getAll(INSTANCE_PARAM);
   if (values.length === 0) return NONE;
   if (values.length > 1) return { problem: `the ${INSTANCE_PARAM} query parameter is given more than once` };
-  const [value] = values as [string];
-  if (!isInstanceId(value)) {
-    return { problem: `the ${INSTANCE_PARAM} query parameter must be ${INSTANCE_ALLOWED}` };
+  const match = INSTANCE_VALUE.exec(values[0] as string);
+  const attemptAt = match === null ? Number.NaN : Number(match[2]);
+  if (match === null || !Number.isSafeInteger(attemptAt)) {
+    return { problem: `the ${INSTANCE_PARAM} query parameter must be ${VALUE_ALLOWED}` };
   }
-  return { instance: value };
+  return { instance: { id: match[1] as string, attemptAt } };
 }
 
-/** `url` with the instance id in its query (before a fragment, kept as the app wrote it). */
-export function withInstanceParam(url: string, instance: string): string {
+/** `url` with the instance claim in its query (before a fragment, kept as the app wrote it). */
+export function withInstanceParam(url: string, claim: InstanceClaim): string {
   const hash = url.indexOf('#');
   const base = hash === -1 ? url : url.slice(0, hash);
   const fragment = hash === -1 ? '' : url.slice(hash);
   const separator = base.includes('?') ? (base.endsWith('?') || base.endsWith('&') ? '' : '&') : '?';
-  return `${base}${separator}${INSTANCE_PARAM}=${instance}${fragment}`;
+  return `${base}${separator}${INSTANCE_PARAM}=${claim.id}.${claim.attemptAt}${fragment}`;
 }

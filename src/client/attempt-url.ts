@@ -11,12 +11,13 @@
  * awaited and checked by the same rule, and its rejection is the function's
  * failure. The socket actor waits for it within the attempt's bounds.
  *
- * Every URL, the `url` option's own and each answer alike, gets the client's instance id
- * (client-instance.ts), unless it names the parameter already: an app that keeps an id of its
- * own there (across page reloads) is left as it wrote it, and one it got wrong is refused by
- * the server (400) rather than sent twice.
+ * Every URL, the `url` option's own and each answer alike, gets the client's instance claim
+ * (client-instance.ts): its id and the attempt's time. A URL that names the parameter itself
+ * fails as a bad answer does: the client writes it (an id of the app's own is the `instance`
+ * option), and one written twice would be refused by the server (400) at every attempt.
  */
-import { instanceParamOf, withInstanceParam } from '../client-instance.js';
+import type { InstanceClaim } from '../../machines/events.js';
+import { INSTANCE_PARAM, instanceParamOf, withInstanceParam } from '../client-instance.js';
 import { AppHookError, InvalidOptionError } from '../errors.js';
 import { isThenable } from '../thenable.js';
 import { isConnectableUrl, isRelative, PAGE_HINT, URL_ALLOWED } from './options.js';
@@ -28,11 +29,16 @@ const ANSWER_ALLOWED = `a function returning ${URL_ALLOWED}, or a Promise of one
 const badAnswer = (answer: unknown): InvalidOptionError =>
   new InvalidOptionError('url', isRelative(answer) ? ANSWER_ALLOWED + PAGE_HINT : ANSWER_ALLOWED, answer);
 
-/** The URL with the instance id in its query, unless there is none or the URL names one already. */
-function withInstance(url: string, instance: string | undefined): string {
-  if (instance === undefined) return url;
+/** What a URL must be when the client sends an instance claim. */
+const WITHOUT_PARAM = `a URL without the ${INSTANCE_PARAM} query parameter: the client adds it (give an id of your own as the instance option, or instance: false to send none)`;
+
+/** The URL with the instance claim in its query (none: as it is). */
+function withInstance(url: string, claim: InstanceClaim | undefined): string {
+  if (claim === undefined) return url;
   const named = instanceParamOf(url);
-  return 'problem' in named || named.instance !== undefined ? url : withInstanceParam(url, instance);
+  if ('problem' in named || named.instance !== undefined)
+    throw new InvalidOptionError('url', WITHOUT_PARAM, url);
+  return withInstanceParam(url, claim);
 }
 
 /**
@@ -41,9 +47,13 @@ function withInstance(url: string, instance: string | undefined): string {
  * below, never with what the app's promise rejected with, and it always has a rejection
  * handler once the socket actor has it (a late one included).
  * @throws {AppHookError} WSSUP_APP_HOOK_FAILED (hook `url`) when the function throws (or its Promise rejects)
- * @throws {InvalidOptionError} WSSUP_INVALID_OPTION (option `url`) for an answer that is not such a URL
+ * @throws {InvalidOptionError} WSSUP_INVALID_OPTION (option `url`) for an answer that is not such a URL,
+ *   or one that names the instance parameter while the client sends its own
  */
-export function attemptUrl(url: () => unknown, instance: string | undefined): string | Promise<string> {
+export function attemptUrl(
+  url: () => unknown,
+  instance: InstanceClaim | undefined,
+): string | Promise<string> {
   let answer: unknown;
   try {
     answer = url();

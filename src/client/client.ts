@@ -6,6 +6,7 @@
 import { createActor, type SnapshotFrom } from 'xstate';
 import { type ClientClose, clientMachine } from '../../machines/client.machine.js';
 import { type CloseKind, closeKindOf, dispositionOf } from '../../machines/client-close.js';
+import type { InstanceClaim } from '../../machines/events.js';
 import { type AppHookError, describeValue, InvalidOptionError, SupervisorError } from '../errors.js';
 import { isolateInspect } from '../inspect.js';
 import { attemptUrl } from './attempt-url.js';
@@ -77,10 +78,11 @@ export interface Client {
   /** How the last socket ended, or undefined before the first close. */
   readonly lastClose: ClientCloseEvent | undefined;
   /**
-   * The instance id this client sends in every attempt's URL (`wssup-instance`): the
-   * `instance` option's, or the one drawn for it; the same for its whole life. Undefined when
-   * it sends none (`instance: false`, or a platform without `crypto.getRandomValues`). A URL
-   * that already names the parameter is sent as the app wrote it, whatever this says.
+   * The instance id this client sends in every attempt's URL (`wssup-instance=<id>.<ms>`,
+   * with the attempt's time): the `instance` option's, or the one drawn for it; the same for
+   * its whole life. Undefined when it sends none (`instance: false`, or a platform without
+   * `crypto.getRandomValues`). Give it to the next `createClient()` as `instance` to start
+   * over as the same instance (the platform said the network changed).
    * @example
    * ```ts
    * const client = createClient({ url });
@@ -272,8 +274,20 @@ export function createClient(options: ClientOptions): Client {
   let socket: WebSocketLike | undefined;
   let url = '';
   let lastClose: ClientCloseEvent | undefined;
+  // Each attempt's time, on the wall clock (not the `clock` option's): an id kept across
+  // restarts (the app's own `instance`) must still stamp a later attempt than the last
+  // process did. Later for every attempt, even two within one millisecond.
+  let lastAttemptAt = 0;
+  const claim = (id: string): InstanceClaim => {
+    lastAttemptAt = Math.max(Date.now(), lastAttemptAt + 1);
+    return { id, attemptAt: lastAttemptAt };
+  };
   const socketActor = createSocketActor(
-    { ...resolved, url: () => attemptUrl(resolved.url, resolved.instance) },
+    {
+      ...resolved,
+      url: () =>
+        attemptUrl(resolved.url, resolved.instance === undefined ? undefined : claim(resolved.instance)),
+    },
     {
       attach: (open, opened) => {
         socket = open;

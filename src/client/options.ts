@@ -27,14 +27,15 @@ export interface ClientOptions {
    */
   url: string | URL | (() => string | URL | PromiseLike<string | URL>);
   /**
-   * This client's instance id, sent in the query of every attempt's URL
-   * (`wssup-instance=<id>`): a reconnect is then the same instance coming back, and a server
+   * This client's instance id, sent in the query of every attempt's URL with the attempt's
+   * time (`wssup-instance=<id>.<ms>`): a reconnect is then the same instance coming back, and a server
    * of ws-supervisor 0.1.0 or later replaces the instance's earlier connection that still
    * holds a slot (a phone that changed networks left it behind) instead of refusing the
    * reconnect at the limit. A string of the app's own (16 to 64 characters A-Z, a-z, 0-9, `_`
    * or `-`), kept in `sessionStorage` say, makes a page reload the same instance too; never
-   * give one id to two live clients: each would replace the other. `false` sends none. A URL
-   * that already names `wssup-instance` is left as the app wrote it.
+   * give one id to two live clients: each would replace the other. `false` sends none (and
+   * leaves the parameter to the app's URL); otherwise a URL that names `wssup-instance` itself
+   * fails the attempt as a bad URL does.
    * @default a fresh random id per createClient() (128 bits from `crypto.getRandomValues`, 22
    * base64url characters); none where the platform has no `crypto.getRandomValues`
    */

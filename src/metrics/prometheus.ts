@@ -283,7 +283,7 @@ export function registerMetrics(
   });
   const evicted = new client.Counter({
     name: name('evicted'),
-    help: 'Connections evicted, by cause: idle ones at the threshold, or (cluster mode) the newest over the cluster-wide limit.',
+    help: 'Connections evicted, by cause: idle ones at the threshold; (cluster mode) the newest over the cluster-wide limit; or superseded, left behind by their client instance, which connected again.',
     labelNames: ['cause'] as const,
     registers,
   });

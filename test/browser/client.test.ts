@@ -64,6 +64,9 @@ const page = (
   window.ready = true;
 </script>`;
 
+/** `url` followed by an attempt's time (`.<ms>`), as the client stamps its instance claim. */
+const stamped = (url: string) => new RegExp(`^${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+$`);
+
 describe.runIf(hasBrowser)('the client in a browser', () => {
   const browserTab = useClientTab(search, { consoleErrors: true });
   const { logged } = browserTab;
@@ -129,7 +132,13 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       // One id, drawn by the page's crypto.getRandomValues, on the first attempt and both reconnects.
       const instance = await evaluate<string>('window.client.instance');
       expect(instance).toMatch(/^[A-Za-z0-9_-]{22}$/);
-      expect(upgrades).toEqual([1, 2, 3].map(() => `/?user=zoe&wssup-instance=${instance}`));
+      // Each attempt stamped with its time (`<id>.<ms>`), later every time.
+      expect(upgrades.map((url) => url.replace(/\.\d+$/, ''))).toEqual(
+        [1, 2, 3].map(() => `/?user=zoe&wssup-instance=${instance}`),
+      );
+      const stamps = upgrades.map((url) => Number(url.split('.').at(-1)));
+      expect(stamps).toEqual([...stamps].sort((a, b) => a - b));
+      expect(new Set(stamps).size).toBe(3);
       await evaluate("window.client.send('hello again')");
       await until("window.events.some((e) => e.type === 'message' && e.data === 'hello again')");
 
@@ -280,7 +289,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       // The async answer, with the client's instance id appended to its query.
       const instance = await evaluate<string>('window.client.instance');
       expect(await lastOf('open')).toMatchObject({
-        url: `${server.url('token-1')}&wssup-instance=${instance}`,
+        url: expect.stringMatching(stamped(`${server.url('token-1')}&wssup-instance=${instance}`)),
       });
       expect(server.supervisor.userStats('token-1')).toMatchObject({ live: 1 });
 
@@ -290,7 +299,7 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
       await evaluate('window.clock.increment(30_000)');
       await until("window.client.state === 'open'");
       expect(await lastOf('open')).toMatchObject({
-        url: `${server.url('token-2')}&wssup-instance=${instance}`,
+        url: expect.stringMatching(stamped(`${server.url('token-2')}&wssup-instance=${instance}`)),
       });
       expect(issued).toBe(2);
 

@@ -57,7 +57,7 @@ describe('an async url function', () => {
 
     token.resolve('ida');
     const { url } = await t.next('open', 0);
-    expect(url).toBe(sentUrl(t, server.url('ida')));
+    expect(url).toEqual(sentUrl(t, server.url('ida')));
     expect(server.supervisor.userStats('ida')).toMatchObject({ live: 1 });
     expect(t.sockets).toHaveLength(1);
     expect(t.events.filter(([type]) => type === 'error')).toEqual([]);
@@ -80,14 +80,14 @@ describe('an async url function', () => {
       backoff: { baseMs: 1_000 },
     });
 
-    expect((await t.next('open', 0)).url).toBe(sentUrl(t, server.url('token-1')));
+    expect((await t.next('open', 0)).url).toEqual(sentUrl(t, server.url('token-1')));
     await t.next('open', 0);
     server.supervisor.disconnectUser('token-1', 4000, 'go again');
     expect(await t.next('close', 0)).toMatchObject({ code: 4000, next: 'reconnect' });
     const { delayMs } = await t.next('reconnecting', 0);
     t.simulated.increment(delayMs);
     const from = t.events.findIndex(([type]) => type === 'reconnecting');
-    expect((await t.next('open', from)).url).toBe(sentUrl(t, server.url('token-2')));
+    expect((await t.next('open', from)).url).toEqual(sentUrl(t, server.url('token-2')));
     expect(fetched).toBe(2);
     expect(server.supervisor.userStats('token-2')).toMatchObject({ live: 1 });
     expect(server.upgrades()).toBe(2);
@@ -129,7 +129,7 @@ describe('an async url function', () => {
     t.simulated.increment(delayMs);
     expect(calls).toBe(2);
     answers[1]?.resolve(server.url('fresh'));
-    expect((await t.next('open', 0)).url).toBe(sentUrl(t, server.url('fresh')));
+    expect((await t.next('open', 0)).url).toEqual(sentUrl(t, server.url('fresh')));
     expect(server.upgrades()).toBe(1);
     expect(server.supervisor.userStats('late')).toBeUndefined();
 

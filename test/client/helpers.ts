@@ -100,11 +100,16 @@ export function startClient(options: Partial<ClientOptions> & Pick<ClientOptions
 }
 
 /**
- * The URL a client opens for the app's `url`: with the client's instance id appended to the
- * query (`wssup-instance`, test/client/instance.test.ts), as `open` reports it.
+ * The URL a client opens for the app's `url`, as `open` reports it: with the client's instance
+ * claim appended to the query (`wssup-instance=<id>.<attempt time>`, test/client/instance.test.ts).
+ * A matcher: the attempt's time is the wall clock's.
  */
 export const sentUrl = (t: TestClient, url: string) =>
-  `${url}${url.includes('?') ? '&' : '?'}wssup-instance=${t.client.instance}`;
+  expect.stringMatching(
+    new RegExp(
+      `^${`${url}${url.includes('?') ? '&' : '?'}wssup-instance=${t.client.instance}`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.\\d+$`,
+    ),
+  );
 
 /** The messages received so far, as text. */
 export const messagesOf = (t: TestClient) =>

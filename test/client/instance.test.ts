@@ -1,10 +1,10 @@
 /**
- * The client's instance id (`wssup-instance` in every attempt's URL), which lets a
- * server of ws-supervisor replace the instance's earlier connection, still holding a
- * slot, when the same instance reconnects (a phone that changed networks). One id per
- * createClient(), the same on every reconnect; `instance` sets it or (false) sends none;
- * an app's URL that already names the parameter is left as the app wrote it.
- * A real ws server on port 0 records what each upgrade request asked for.
+ * The client's instance claim (`wssup-instance=<id>.<attempt time>` in every attempt's URL),
+ * which lets a server of ws-supervisor replace the instance's earlier connection, still
+ * holding a slot, when the same instance reconnects (a phone that changed networks). One id
+ * per createClient(), the same on every reconnect, with each attempt's time later than the
+ * last; `instance` sets the id or (false) sends none; a URL that names the parameter itself
+ * fails the attempt as a bad URL does. A real ws server on port 0 records each request.
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -35,7 +35,14 @@ async function recordingServer() {
 }
 
 const instanceIn = (requestUrl: string | undefined) =>
-  new URLSearchParams((requestUrl ?? '').split('?')[1] ?? '').getAll('wssup-instance');
+  new URLSearchParams((requestUrl ?? '').split('?')[1] ?? '')
+    .getAll('wssup-instance')
+    .map((value) => value.split('.')[0]);
+
+/** A URL with its attempt time taken out (`wssup-instance=<id>`), and the times it had. */
+const STAMP = /(wssup-instance=[A-Za-z0-9_-]+)\.(\d+)/;
+const unstamped = (url: string) => url.replace(STAMP, '$1');
+const stampOf = (url: string) => Number(STAMP.exec(url)?.[2]);
 
 /** Waits for the attempt after the next close: the backoff's delay, moved on the client's clock. */
 async function reconnect(t: TestClient) {
@@ -48,16 +55,22 @@ async function reconnect(t: TestClient) {
 describe('the client instance id', () => {
   it('is drawn once per createClient(): 22 base64url characters, sent on the first attempt and on every reconnect', async () => {
     const server = await recordingServer();
+    const before = Date.now();
     const t = startClient({ url: `${server.origin}/chat` });
     const id = t.client.instance;
     expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
 
     const { url } = await t.next('open', 0);
-    expect(url).toBe(`${server.origin}/chat?wssup-instance=${id}`);
+    expect(unstamped(url)).toBe(`${server.origin}/chat?wssup-instance=${id}`);
     await reconnect(t);
     await reconnect(t);
-    expect(server.requests).toEqual([1, 2, 3].map(() => `/chat?wssup-instance=${id}`));
+    expect(server.requests.map(unstamped)).toEqual([1, 2, 3].map(() => `/chat?wssup-instance=${id}`));
     expect(t.client.instance).toBe(id);
+    // Each attempt's time: the wall clock's, later for every attempt (however fast they come).
+    const stamps = server.requests.map(stampOf);
+    expect(stamps[0]).toBeGreaterThanOrEqual(before);
+    expect(stamps[1]).toBeGreaterThan(stamps[0] as number);
+    expect(stamps[2]).toBeGreaterThan(stamps[1] as number);
 
     t.client.close();
     await expectReleased(t);
@@ -78,7 +91,7 @@ describe('the client instance id', () => {
     expect(t.client.instance).toBe('my-own-instance-id-1');
     await t.next('open', 0);
     await reconnect(t);
-    expect(server.requests).toEqual([
+    expect(server.requests.map(unstamped)).toEqual([
       '/?wssup-instance=my-own-instance-id-1',
       '/?wssup-instance=my-own-instance-id-1',
     ]);
@@ -121,30 +134,47 @@ describe('the client instance id', () => {
       const server = await recordingServer();
       const t = startClient({ url: make(`${server.origin}/chat?a=1`) });
       const id = t.client.instance;
-      expect((await t.next('open', 0)).url).toBe(`${server.origin}/chat?a=1&wssup-instance=${id}`);
+      expect(unstamped((await t.next('open', 0)).url)).toBe(`${server.origin}/chat?a=1&wssup-instance=${id}`);
       await reconnect(t);
-      expect(server.requests).toEqual([`/chat?a=1&wssup-instance=${id}`, `/chat?a=1&wssup-instance=${id}`]);
+      expect(server.requests.map(unstamped)).toEqual([
+        `/chat?a=1&wssup-instance=${id}`,
+        `/chat?a=1&wssup-instance=${id}`,
+      ]);
       t.client.close();
       await expectReleased(t);
     });
   });
 
-  describe('a URL that already names wssup-instance is left as the app wrote it', () => {
+  describe('a URL that names wssup-instance itself fails the attempt as a bad URL (the client writes it)', () => {
     it.each([
-      ['a string', (url: string) => url],
       ['a function', (url: string) => () => url],
       ['an async function', (url: string) => async () => url],
     ] as const)('%s', async (_what, make) => {
       const server = await recordingServer();
-      // A valid id of the app's own (kept in sessionStorage, say), and one the server will refuse:
-      // neither gets a second parameter (which would make any server refuse it, 400).
-      for (const query of ['?wssup-instance=kept-in-session-storage&a=1', '?a=1&wssup-instance=short']) {
+      // A valid claim, a bad one, and a percent-encoded name: sent beside the client's own, any
+      // would be refused by the server (400, named twice) at every attempt, its words unread.
+      for (const query of [
+        '?wssup-instance=kept-in-session-storage.1&a=1',
+        '?a=1&wssup-instance=short',
+        '?a=1&wssup%2Dinstance=kept-in-session-storage.1',
+      ]) {
         const t = startClient({ url: make(`${server.origin}/${query}`) });
-        expect((await t.next('open', 0)).url).toBe(`${server.origin}/${query}`);
-        expect(server.requests.at(-1)).toBe(`/${query}`);
+        const { error } = await t.next('error', 0);
+        expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: 'url' });
+        expect(error.message).toContain('instance option');
+        expect(await t.next('close', 0)).toMatchObject({ code: 1006 });
+        expect(server.requests).toEqual([]);
         t.client.close();
         await expectReleased(t);
       }
+    });
+
+    it("with instance: false, the URL is the app's to write, and is sent as written", async () => {
+      const server = await recordingServer();
+      const query = '?wssup-instance=kept-in-session-storage.1&a=1';
+      const t = startClient({ url: `${server.origin}/${query}`, instance: false });
+      expect((await t.next('open', 0)).url).toBe(`${server.origin}/${query}`);
+      expect(server.requests).toEqual([`/${query}`]);
     });
   });
 

@@ -42,7 +42,7 @@ describe('a session that expires', () => {
       // Stable after a heartbeat: 4002 reconnects at once only a connection that lasted (below).
       stableAfterMs: heartbeatIntervalMs,
     });
-    expect((await t.next('open', 0)).url).toBe(sentUrl(t, server.url('token-1')));
+    expect((await t.next('open', 0)).url).toEqual(sentUrl(t, server.url('token-1')));
     const [first] = server.handles;
     const pong = once(first?.socket as WebSocket, 'pong');
     server.clock.increment(heartbeatIntervalMs); // not expired yet: a ping, answered
@@ -60,7 +60,7 @@ describe('a session that expires', () => {
     });
     expect(await t.next('reconnecting', from)).toEqual({ delayMs: 0, attempt: 0 });
     t.simulated.increment(0);
-    expect((await t.next('open', from)).url).toBe(sentUrl(t, server.url('token-2')));
+    expect((await t.next('open', from)).url).toEqual(sentUrl(t, server.url('token-2')));
     expect(fetched).toBe(2);
     await expect.poll(() => server.events.disposed.length).toBe(1);
     expect(server.events.disposed).toMatchObject([{ userId: 'ann', reason: 'expired', closeCode: 4002 }]);

@@ -22,8 +22,14 @@ const limit = 5;
 const A = 'instance-aaaaaaaaaaaaaaaa';
 const B = 'instance-bbbbbbbbbbbbbbbb';
 
-const urlOf = (t: TestServer, user: string, instance?: string) =>
-  instance === undefined ? t.url(user) : `${t.url(user)}&wssup-instance=${instance}`;
+/** Each attempt later than the one before, as a client stamps them (`<id>.<attempt time>`). */
+let attempts = 0;
+const urlOf = (t: TestServer, user: string, instance?: string) => {
+  attempts += 1;
+  return instance === undefined ? t.url(user) : `${t.url(user)}&wssup-instance=${instance}.${attempts}`;
+};
+/** A URL whose wssup-instance value is given verbatim. */
+const rawUrlOf = (t: TestServer, user: string, value: string) => `${t.url(user)}&wssup-instance=${value}`;
 
 function record(t: TestServer) {
   const evicted: EvictedEvent[] = [];
@@ -106,7 +112,7 @@ describe('a reconnect of the same client instance', () => {
     expect(await connectRefused(urlOf(t, 'cy', A))).toBe(429);
     expect(evicted).toEqual([]);
     // Not even read: a malformed one is not refused either.
-    expect(await connectRefused(urlOf(t, 'cy', 'short'))).toBe(429);
+    expect(await connectRefused(rawUrlOf(t, 'cy', 'short'))).toBe(429);
     for (const ws of sockets) ws.close();
     await expect.poll(() => t.supervisor.stats().connections).toBe(0);
 
@@ -126,31 +132,76 @@ describe('a reconnect of the same client instance', () => {
       },
     });
     const { rejected } = record(t);
-    for (const instance of [
-      'short',
-      'has%20a%20space%20in%20it',
-      'x'.repeat(65),
-      `${A}&wssup-instance=${B}`,
-    ]) {
-      expect(await connectRefused(urlOf(t, 'dee', instance))).toBe(400);
-    }
+    const malformed = [
+      'short.1',
+      'has%20a%20space%20in%20it.1',
+      `${'x'.repeat(65)}.1`,
+      A, // no attempt time
+      `${A}.`,
+      `${A}.-1`,
+      `${A}.12345678901234567`, // 17 digits
+      `${A}.9007199254740993`, // above Number.MAX_SAFE_INTEGER
+    ];
+    for (const value of malformed) expect(await connectRefused(rawUrlOf(t, 'dee', value))).toBe(400);
+    // Named twice, or under a percent-encoded name beside the plain one.
+    expect(await connectRefused(rawUrlOf(t, 'dee', `${A}.1&wssup-instance=${B}.2`))).toBe(400);
+    expect(await connectRefused(`${rawUrlOf(t, 'dee', `${A}.1`)}&wssup%2Dinstance=${B}.2`)).toBe(400);
     expect(asked).toBe(0);
+    const rule =
+      "the wssup-instance query parameter must be <id>.<attempt time>: an id of 16 to 64 characters A-Z, a-z, 0-9, _ or -, a dot, and the attempt's time in ms (Date.now(), later for every attempt)";
+    const twice = 'the wssup-instance query parameter is given more than once';
     expect(rejected.map((event) => [event.reason, event.message])).toEqual([
-      [
-        'bad-handshake',
-        'the wssup-instance query parameter must be a string of 16 to 64 characters A-Z, a-z, 0-9, _ or -',
-      ],
-      [
-        'bad-handshake',
-        'the wssup-instance query parameter must be a string of 16 to 64 characters A-Z, a-z, 0-9, _ or -',
-      ],
-      [
-        'bad-handshake',
-        'the wssup-instance query parameter must be a string of 16 to 64 characters A-Z, a-z, 0-9, _ or -',
-      ],
-      ['bad-handshake', 'the wssup-instance query parameter is given more than once'],
+      ...malformed.map(() => ['bad-handshake', rule]),
+      ['bad-handshake', twice],
+      ['bad-handshake', twice],
     ]);
     expect(t.supervisor.stats().connections).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('a stale attempt decided late (a slow authenticate) replaces nothing: the newer connection stays', async () => {
+    let slowFirst: (() => void) | undefined;
+    const t = await startServer({
+      authenticate: async (request) => {
+        const user = new URLSearchParams((request.url ?? '').split('?')[1] ?? '').get('user');
+        if (slowFirst === undefined) await new Promise<void>((resolve) => (slowFirst = resolve));
+        return user;
+      },
+    });
+    const { evicted } = record(t);
+    const staleUrl = urlOf(t, 'fay', A); // the older attempt
+    const stale = connect(staleUrl).catch(() => undefined);
+    await expect.poll(() => slowFirst).toBeDefined();
+    const newer = await connect(urlOf(t, 'fay', A)); // its client gave up on it, and came back
+    const newerClosed = closed(newer);
+    slowFirst?.();
+    const late = await stale;
+    await expect.poll(() => t.supervisor.userStats('fay')?.live).toBe(2);
+    expect(evicted).toEqual([]);
+    // The newer connection is still the instance's: a later attempt replaces it, not the stale one.
+    const third = await connect(urlOf(t, 'fay', A));
+    expect((await newerClosed).reason).toBe('evicted: superseded');
+    expect(t.supervisor.userStats('fay')).toMatchObject({ live: 2 });
+    for (const ws of [late, third]) ws?.close();
+    await expect.poll(() => t.supervisor.stats().connections).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it("at the process-wide cap, a reconnect takes its predecessor's place instead of a 503", async () => {
+    const t = await startServer({ maxConnections: 2 });
+    const { evicted, rejected } = record(t);
+    const a = await connect(urlOf(t, 'gus', A));
+    const b = await connect(urlOf(t, 'hal', B));
+    const aClosed = closed(a);
+    const again = await connect(urlOf(t, 'gus', A));
+    expect(evicted.map((event) => event.cause)).toEqual(['superseded']);
+    expect(rejected).toEqual([]);
+    expect((await aClosed).code).toBe(4001);
+    expect(t.supervisor.stats().connections).toBe(2);
+    // Anyone else still meets the cap.
+    expect(await connectRefused(urlOf(t, 'ivy'))).toBe(503);
+    for (const ws of [b, again]) ws.close();
+    await expect.poll(() => t.supervisor.stats().connections).toBe(0);
     expectNoLeaks(t.supervisor);
   });
 

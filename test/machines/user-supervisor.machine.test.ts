@@ -15,7 +15,7 @@
  */
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type AnyActorRef, createActor, SimulatedClock } from 'xstate';
-import { bookCounts, type ConnectionEvent, evictionPoint } from '../../machines/index.js';
+import { bookCounts, type ConnectionEvent, evictionPoint, type InstanceClaim } from '../../machines/index.js';
 import { pendingDelays } from '../helpers/fake-transport.js';
 import { ClockedTransport, closed, loggedUserSupervisor } from '../helpers/logged-machines.js';
 
@@ -75,7 +75,7 @@ function startSupervisor(
       limit: own = options.limit ?? limit,
       evictAt: ownT = options.evictAt ?? evictAt,
       instance,
-    }: { open?: boolean; limit?: number; evictAt?: number; instance?: string } = {},
+    }: { open?: boolean; limit?: number; evictAt?: number; instance?: InstanceClaim } = {},
   ) => {
     const transport = new ClockedTransport(clock);
     transports.set(connectionId, transport);
@@ -533,49 +533,67 @@ describe('draining children', () => {
   });
 });
 
-describe('reconnects: an ADMIT with the instance of a live child supersedes it', () => {
-  const A = { instance: 'instance-a' };
+describe('reconnects: an ADMIT with the instance of a live child, from a later attempt, supersedes it', () => {
+  /** Each call a later attempt of instance `id` (its client's clock moves on). */
+  let time = 1_000;
+  const attempt = (id = 'instance-a', attemptAt?: number) => {
+    time += 1;
+    return { instance: { id, attemptAt: attemptAt ?? time } };
+  };
 
-  it('at the limit: the predecessor is evicted (superseded) and the newcomer admitted in its slot', () => {
+  it('at the limit: the predecessor is evicted (superseded), terminated at once, and the newcomer admitted', () => {
     const h = startSupervisor();
     admitAll(h, ['b', 'c', 'd', 'e']);
-    h.admit('a', A);
-    h.admit('a2', A);
-    expect(h.log.slice(-2)).toEqual(['evicted a', 'admitted a2']);
-    expect(h.transport('a').did).toEqual(['close 4001 evicted: superseded']);
-    expect(h.book()).toEqual({ live: ['b', 'c', 'd', 'e', 'a2'], idle: [], draining: ['a'] });
+    h.admit('a', attempt());
+    h.admit('a2', attempt());
+    // Its peer is gone (its own client came back): no drainTimeoutMs wait for an answer.
+    expect(h.log.slice(-3)).toEqual(['evicted a', 'admitted a2', 'disposed a evicted']);
+    expect(h.transport('a').did).toEqual(['close 4001 evicted: superseded', 'terminate']);
+    expect(h.book()).toEqual({ live: ['b', 'c', 'd', 'e', 'a2'], idle: [], draining: [] });
     // The instance names its newest child: a2 can be superseded in turn.
-    expect(h.context().instances).toEqual(new Map([['instance-a', 'a2']]));
+    expect(h.context().instances).toEqual(new Map([['instance-a', { connectionId: 'a2', attemptAt: time }]]));
   });
 
   it('an idle predecessor goes as superseded, and only it: the newcomer makes n = T, with no other idle', () => {
     const h = startSupervisor();
     admitAll(h, ['b', 'c']);
-    h.admit('a', A);
+    h.admit('a', attempt());
     h.advance(idleTimeoutMs);
     h.touch('b', 'c');
-    h.admit('a2', A);
-    expect(h.log.slice(-2)).toEqual(['evicted a', 'admitted a2']);
-    expect(h.transport('a').did).toEqual(['close 4001 evicted: superseded']);
+    h.admit('a2', attempt());
+    expect(h.log.slice(-3)).toEqual(['evicted a', 'admitted a2', 'disposed a evicted']);
+  });
+
+  it('a stale attempt decided late replaces nothing, and the instance keeps naming the newer child', () => {
+    const h = startSupervisor();
+    const older = attempt();
+    h.admit('a2', attempt()); // the newer attempt got through first
+    h.admit('a1', older); // an older one (a slow authenticate, a request delivered late)
+    expect(h.evicted()).toEqual([]);
+    expect(h.book().live).toEqual(['a2', 'a1']);
+    expect(h.context().instances.get('instance-a')?.connectionId).toBe('a2');
+    // Nor does a second request of the same attempt.
+    h.admit('a3', attempt('instance-a', time));
+    expect(h.evicted()).toEqual([]);
   });
 
   it('is evicted even when the newcomer is refused (a limit just lowered): it was left behind', () => {
     const h = startSupervisor({ limit: 20, evictAt: 14 });
     const pro = { limit: 20, evictAt: 14 };
     for (const id of ['b', 'c', 'd', 'e']) h.admit(id, pro);
-    h.admit('a', { ...pro, ...A });
-    h.admit('a2', { limit: 3, evictAt: 3, ...A }); // 4 others active ≥ 3: refused
-    expect(h.log.slice(-2)).toEqual(['evicted a', 'rejected a2 user-limit']);
-    expect(h.context().instances).toEqual(new Map([['instance-a', 'a']]));
+    h.admit('a', { ...pro, ...attempt() });
+    h.admit('a2', { limit: 3, evictAt: 3, ...attempt() }); // 4 others active ≥ 3: refused
+    expect(h.log.slice(-3)).toEqual(['evicted a', 'rejected a2 user-limit', 'disposed a evicted']);
+    expect(h.context().instances.size).toBe(0);
   });
 
   it('leaves a predecessor already leaving, other instances, and ADMITs without one alone', () => {
     const h = startSupervisor();
-    h.admit('a', A);
-    h.admit('b', { instance: 'instance-b' });
+    h.admit('a', attempt());
+    h.admit('b', attempt('instance-b'));
     h.admit('c');
     h.transport('a').push({ type: 'CLOSE_FRAME_RECEIVED' });
-    h.admit('a2', A);
+    h.admit('a2', attempt());
     h.admit('d');
     expect(h.evicted()).toEqual([]);
     expect(h.book().live).toEqual(['b', 'c', 'a2', 'd']);
@@ -583,18 +601,13 @@ describe('reconnects: an ADMIT with the instance of a live child supersedes it',
 
   it("forgets an instance with its newest child: nothing keyed by an instance outlives the user's connections", () => {
     const h = startSupervisor({ lingerMs: 500 });
-    h.admit('a', A);
-    h.admit('a2', A);
-    h.admit('b', { instance: 'instance-b' });
-    // a ended (superseded) does not forget a2's entry.
-    h.transport('a').push({ type: 'SOCKET_CLOSED', code: 4001, reason: '' });
-    expect(h.context().instances).toEqual(
-      new Map([
-        ['instance-a', 'a2'],
-        ['instance-b', 'b'],
-      ]),
-    );
-    for (const id of ['a2', 'b']) h.transport(id).push({ type: 'SOCKET_CLOSED', code: 1000, reason: '' });
+    h.admit('a1', attempt());
+    h.admit('a2', attempt('instance-a', time - 1)); // stale: a1 stays the newest
+    h.admit('b', attempt('instance-b'));
+    // a2 ending does not forget a1's entry.
+    h.transport('a2').push({ type: 'SOCKET_CLOSED', code: 1000, reason: '' });
+    expect([...h.context().instances.keys()]).toEqual(['instance-a', 'instance-b']);
+    for (const id of ['a1', 'b']) h.transport(id).push({ type: 'SOCKET_CLOSED', code: 1000, reason: '' });
     expect(h.value()).toBe('lingering');
     expect(h.context().instances.size).toBe(0);
   });

@@ -15,8 +15,8 @@
  *
  * A client may also come back (RECONNECT_BUSY, RECONNECT_IDLE): a connection that
  * names the client instance of one of the user's live connections supersedes
- * it (README, "Reconnects replace their earlier connection"): that one drains,
- * and the newcomer is decided with its slot free.
+ * it (README, "Reconnects replace their earlier connection"): that one is
+ * terminated at once, and the newcomer is decided with its slot free.
  *
  * After the user's last connection the supervisor lingers (lingerMs, the
  * production default), so a reconnect finds it warm; the model says when it
@@ -109,12 +109,13 @@ const admitAt = (context: Book, userLimit: number): Book => {
 };
 /**
  * A client instance comes back on a new connection (with the option's limit): its live
- * predecessor, busy or idle, drains first, and the newcomer is decided with its slot free.
+ * predecessor, busy or idle, is gone at once (evicted and terminated: its peer has left),
+ * and the newcomer is decided with its slot free.
  */
 const reconnect = (context: Book, predecessorIdle: boolean): Book => {
   const left: Book = predecessorIdle
-    ? { ...context, idle: context.idle - 1, draining: context.draining + 1 }
-    : { ...context, busy: context.busy - 1, draining: context.draining + 1 };
+    ? { ...context, idle: context.idle - 1 }
+    : { ...context, busy: context.busy - 1 };
   return left.busy < limit ? admitAt(left, limit) : refuseAt(left, limit);
 };
 /** A refusal under its own limit: the limit is the user's now, and idle ones above its T go. */
@@ -254,6 +255,8 @@ interface Walk {
   clients: TestClient[];
   /** Each client's instance id: its own, or (a reconnect) the one it came back as. */
   instances: Map<TestClient, string>;
+  /** The attempts made so far: each one's time, later than the one before. */
+  attempts: number;
 }
 
 const stateOf = (rig: Rig, client: TestClient) => rig.actors.get(client.connectionId ?? '');
@@ -280,7 +283,12 @@ async function perform(walk: Walk, event: EventObject, before: AnyMachineSnapsho
     case 'OPEN_AT_4': {
       const own = limitOf(event);
       const instance = `model-instance-${walk.instances.size}`.padEnd(16, '-');
-      const client = await rig.open(USER, own === limit ? { instance } : { limit: own, instance });
+      walk.attempts += 1;
+      const claim = `${instance}.${walk.attempts}`;
+      const client = await rig.open(
+        USER,
+        own === limit ? { instance: claim } : { limit: own, instance: claim },
+      );
       walk.clients.push(client);
       walk.instances.set(client, instance);
       if (client.connectionId === undefined) {
@@ -296,7 +304,8 @@ async function perform(walk: Walk, event: EventObject, before: AnyMachineSnapsho
       const left = first(event.type === 'RECONNECT_BUSY' ? busy(walk) : idle(walk), 'live');
       const instance = walk.instances.get(left) as string;
       const evictedBefore = rig.evicted.length;
-      const client = await rig.open(USER, { instance });
+      walk.attempts += 1;
+      const client = await rig.open(USER, { instance: `${instance}.${walk.attempts}` });
       walk.clients.push(client);
       walk.instances.set(client, instance);
       expect(rig.evicted.slice(evictedBefore)[0], 'the predecessor is superseded first').toEqual({
@@ -398,7 +407,7 @@ describe(`user supervisor (limit ${limit}, T = ${evictAt}), path by path on real
       .join(' → ')} ⇒ ${JSON.stringify(path.state.context).replaceAll('"', '')}`;
     it(name, async () => {
       const rig = await startRig({ limit, coverage: [coverage] });
-      const walk: Walk = { rig, clients: [], instances: new Map() };
+      const walk: Walk = { rig, clients: [], instances: new Map(), attempts: 0 };
       try {
         let before: AnyMachineSnapshot | undefined;
         for (const step of path.steps) {

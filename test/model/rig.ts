@@ -183,7 +183,10 @@ export class TestClient {
   }
 }
 
-/** How a client connects: what it asks of the hooks, its own limit, its client instance (`wssup-instance`). */
+/**
+ * How a client connects: what it asks of the hooks, its own limit, its client instance claim
+ * (`wssup-instance`, as `<id>.<attempt time>`).
+ */
 export interface OpenOptions {
   hooks?: HookFault;
   limit?: number;

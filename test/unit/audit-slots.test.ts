@@ -30,16 +30,27 @@ function slotMismatches(
   slots: Array<[connectionId: string, slot: string]>,
   freeSlots: number[],
   children: Array<[actorId: string, connectionId: string]>,
+  instances: Array<[instance: string, connectionId: string]> = [],
 ): string[] {
   const snapshot = {
     status: 'active',
     value: 'supervising',
-    context: { slots: new Map(slots), freeSlots, live: [], idle: [], limit: 5, evictAt: 4 },
+    context: {
+      slots: new Map(slots),
+      freeSlots,
+      live: [],
+      idle: [],
+      limit: 5,
+      evictAt: 4,
+      instances: new Map(
+        instances.map(([instance, connectionId]) => [instance, { connectionId, attemptAt: 1 }]),
+      ),
+    },
     children: Object.fromEntries(children.map(([actorId, id]) => [actorId, child(actorId, id)])),
   };
   const actor = { getSnapshot: () => snapshot } as unknown as AnyActorRef;
   const users = new Map([['u', new UserRecord('u', actor, limits.standard)]]);
-  return auditBooks(new Books(), users).mismatches.filter((line) => /slot|runs as/.test(line));
+  return auditBooks(new Books(), users).mismatches.filter((line) => /slot|runs as|instance/.test(line));
 }
 
 describe('audit() of the slot names', () => {
@@ -87,6 +98,18 @@ describe('audit() of the slot names', () => {
     ]);
     expect(slotMismatches([['a', '01']], [0], [['01', 'a']])).toEqual([
       'user u: slot names held ["01"] and free [0] are not each of 0 to 1 once',
+    ]);
+  });
+});
+
+describe('audit() of the client instances a supervisor knows', () => {
+  it('finds nothing when each names one of its children', () => {
+    expect(slotMismatches([['a', '0']], [], [['0', 'a']], [['instance-aaaaaaaaaa', 'a']])).toEqual([]);
+  });
+
+  it('reports an instance that outlived its child', () => {
+    expect(slotMismatches([['a', '0']], [], [['0', 'a']], [['instance-bbbbbbbbbb', 'b']])).toEqual([
+      'user u: client instance instance-bbbbbbbbbb names connection b, which is not a child',
     ]);
   });
 });
