@@ -422,12 +422,17 @@ export const userSupervisorMachine = setup({
        * peer is gone, and waiting drainTimeoutMs for an answer to the close frame would only
        * keep its socket (and, in cluster mode, its slot in the cluster-wide book) that long.
        */
-      supersede: enqueueActions(({ context, event, enqueue }) => {
+      supersede: enqueueActions(({ context, event, enqueue, self }) => {
         const connectionId = supersededChild(context, event);
         if (connectionId === undefined) return;
         enqueue({ type: 'evictChild', params: { connectionId, cause: 'superseded' } });
         const slot = context.slots.get(connectionId);
-        if (slot !== undefined) enqueue.sendTo(slot, { type: 'TERMINATE' });
+        // One still in its handshake has nothing to drain: the EVICT alone ends it, and a
+        // TERMINATE after that would reach an actor already stopped.
+        const child = slot === undefined ? undefined : self.getSnapshot().children[slot];
+        if (slot !== undefined && child?.getSnapshot().matches('connecting') === false) {
+          enqueue.sendTo(slot, { type: 'TERMINATE' });
+        }
       }),
 
       /** Spawns the newcomer in the lowest free slot, books it (and its instance's newest), and says so. */

@@ -564,6 +564,17 @@ describe('reconnects: an ADMIT with the instance of a live child, from a later a
     expect(h.log.slice(-3)).toEqual(['evicted a', 'admitted a2', 'disposed a evicted']);
   });
 
+  it('a predecessor still in its handshake is aborted by the eviction alone: nothing is sent to a stopped actor', () => {
+    const warn = vi.spyOn(console, 'warn');
+    const h = startSupervisor();
+    h.admit('a', { open: false, ...attempt() });
+    h.admit('a2', attempt());
+    expect(h.log.slice(-3)).toEqual(['evicted a', 'admitted a2', 'disposed a evicted']);
+    expect(h.transport('a').did).toEqual(['abort']);
+    expect(warn).not.toHaveBeenCalled();
+    warn.mockRestore();
+  });
+
   it('a stale attempt decided late replaces nothing, and the instance keeps naming the newer child', () => {
     const h = startSupervisor();
     const older = attempt();
