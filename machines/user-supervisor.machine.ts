@@ -224,14 +224,9 @@ function supersededChild(context: UserSupervisorContext, event: UserSupervisorEv
 
 /**
  * The live child a connection with `claim` would supersede, if any: its instance's newest
- * child, when that attempt was earlier and the child is not already leaving. Exported for the
- * runtime, which lets such a reconnect through the process-wide cap (it takes the
- * predecessor's place), as the ADMIT will decide.
+ * child, when that attempt was earlier and the child is not already leaving.
  */
-export function predecessorOf(
-  context: UserSupervisorContext,
-  claim: InstanceClaim | undefined,
-): string | undefined {
+function predecessorOf(context: UserSupervisorContext, claim: InstanceClaim | undefined): string | undefined {
   if (claim === undefined) return undefined;
   const previous = context.instances.get(claim.id);
   if (previous === undefined || previous.attemptAt >= claim.attemptAt) return undefined;
@@ -418,21 +413,15 @@ export const userSupervisorMachine = setup({
 
       /**
        * Evicts the live child that this ADMIT's client instance left behind, if any
-       * (`superseded`), and terminates it at once: its own client has come back, so its
-       * peer is gone, and waiting drainTimeoutMs for an answer to the close frame would only
-       * keep its socket (and, in cluster mode, its slot in the cluster-wide book) that long.
+       * (`superseded`). It drains as any evicted child: terminated at once, its close frame
+       * could be lost behind data still buffered, and a live peer (two clients sharing an id)
+       * would read 1006 and come back instead of waiting; a dead one is terminated at
+       * drainTimeoutMs. Its slot is free at once either way.
        */
-      supersede: enqueueActions(({ context, event, enqueue, self }) => {
+      supersede: enqueueActions(({ context, event, enqueue }) => {
         const connectionId = supersededChild(context, event);
         if (connectionId === undefined) return;
         enqueue({ type: 'evictChild', params: { connectionId, cause: 'superseded' } });
-        const slot = context.slots.get(connectionId);
-        // One still in its handshake has nothing to drain: the EVICT alone ends it, and a
-        // TERMINATE after that would reach an actor already stopped.
-        const child = slot === undefined ? undefined : self.getSnapshot().children[slot];
-        if (slot !== undefined && child?.getSnapshot().matches('connecting') === false) {
-          enqueue.sendTo(slot, { type: 'TERMINATE' });
-        }
       }),
 
       /** Spawns the newcomer in the lowest free slot, books it (and its instance's newest), and says so. */

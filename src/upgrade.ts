@@ -12,7 +12,6 @@ import type { Duplex } from 'node:stream';
 import { types } from 'node:util';
 import type { WebSocketServer } from 'ws';
 import type { InstanceClaim, RefusalReason } from '../machines/events.js';
-import { predecessorOf, type UserSupervisorContext } from '../machines/user-supervisor.machine.js';
 import { takeAdmissionToken } from './admission-rate.js';
 import { isOriginAllowed } from './allowed-origins.js';
 import type { Books, UserRecord } from './books.js';
@@ -541,28 +540,9 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     reject(request, socket, head, { reason, message, userId, correlationId, retryAfterMs, live, limit });
   }
 
-  /**
-   * Whether the attempt will supersede a live connection of its user here (its client
-   * instance's, an earlier attempt): it takes that one's place, so the process-wide cap does
-   * not refuse it (the predecessor is terminated in the same step).
-   */
-  function replacesOne(attempt: Attempt): boolean {
-    if (attempt.instance === undefined) return false;
-    const record = users.get(attempt.userId);
-    if (record === undefined) return false;
-    const { context } = record.actor.getSnapshot() as { context: UserSupervisorContext };
-    return predecessorOf(context, attempt.instance) !== undefined;
-  }
-
-  /** Whether the process-wide cap refuses the attempt. */
-  const atProcessCap = (attempt: Attempt): boolean =>
-    resolved.maxConnections !== undefined &&
-    books.connections >= resolved.maxConnections &&
-    !replacesOne(attempt);
-
   function admit(attempt: Attempt): void | Promise<void> {
     // Draining connections still hold a socket, so they count here (not toward the user's limit).
-    if (atProcessCap(attempt)) {
+    if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
       return refuse(attempt, 'process-limit', refusalMessage['process-limit']);
     }
     // Issue 11 (7): a user's token bucket is on its record; a user without one has a full bucket.
@@ -695,7 +675,9 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     if (isUpgradedElsewhere(attempt.socket)) refusal = 'upgraded-elsewhere';
     else if (isGone(attempt.socket)) refusal = 'socket-closed';
     else if (isShuttingDown()) refusal = 'shutting-down';
-    else if (atProcessCap(attempt)) refusal = 'process-limit';
+    else if (resolved.maxConnections !== undefined && books.connections >= resolved.maxConnections) {
+      refusal = 'process-limit';
+    }
     const connection = refusal === undefined ? admitLocally(attempt, connectionId, tokenTaken) : undefined;
     if (connection !== undefined) {
       // Booked before the handshake: a handshake that fails at once disposes the

@@ -8,7 +8,7 @@
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createClient, InvalidOptionError } from '../../src/client/index.js';
 import { INSTANCE_ALLOWED } from '../../src/client-instance.js';
@@ -74,6 +74,22 @@ describe('the client instance id', () => {
 
     t.client.close();
     await expectReleased(t);
+  });
+
+  it('stamps every attempt later than the last, though the wall clock stands still or goes back', async () => {
+    const server = await recordingServer();
+    // A clock that stands still (two attempts in one millisecond), then steps back (NTP).
+    const now = vi.spyOn(Date, 'now').mockReturnValue(5_000_000);
+    try {
+      const t = startClient({ url: `${server.origin}/` });
+      await t.next('open', 0);
+      await reconnect(t);
+      now.mockReturnValue(1_000);
+      await reconnect(t);
+      expect(server.requests.map(stampOf)).toEqual([5_000_000, 5_000_001, 5_000_002]);
+    } finally {
+      now.mockRestore();
+    }
   });
 
   it('differs between two clients (two tabs are two instances)', async () => {

@@ -15,8 +15,8 @@
  *
  * A client may also come back (RECONNECT_BUSY, RECONNECT_IDLE): a connection that
  * names the client instance of one of the user's live connections supersedes
- * it (README, "Reconnects replace their earlier connection"): that one is
- * terminated at once, and the newcomer is decided with its slot free.
+ * it (README, "Reconnects replace their earlier connection"): that one drains,
+ * and the newcomer is decided with its slot free.
  *
  * After the user's last connection the supervisor lingers (lingerMs, the
  * production default), so a reconnect finds it warm; the model says when it
@@ -109,13 +109,12 @@ const admitAt = (context: Book, userLimit: number): Book => {
 };
 /**
  * A client instance comes back on a new connection (with the option's limit): its live
- * predecessor, busy or idle, is gone at once (evicted and terminated: its peer has left),
- * and the newcomer is decided with its slot free.
+ * predecessor, busy or idle, drains first, and the newcomer is decided with its slot free.
  */
 const reconnect = (context: Book, predecessorIdle: boolean): Book => {
   const left: Book = predecessorIdle
-    ? { ...context, idle: context.idle - 1 }
-    : { ...context, busy: context.busy - 1 };
+    ? { ...context, idle: context.idle - 1, draining: context.draining + 1 }
+    : { ...context, busy: context.busy - 1, draining: context.draining + 1 };
   return left.busy < limit ? admitAt(left, limit) : refuseAt(left, limit);
 };
 /** A refusal under its own limit: the limit is the user's now, and idle ones above its T go. */
