@@ -17,8 +17,8 @@
  * child whose attempt was earlier than its own) supersedes that child first:
  * the client has left it behind (a phone that changed networks, a socket it
  * gave up on), and only the heartbeat would find it dead, while it holds a
- * slot. It is evicted (`superseded`), admitted or refused as the newcomer is,
- * and the newcomer is decided with its slot free. An ADMIT whose attempt was
+ * slot. It is evicted (`superseded`) whether the newcomer is then admitted or
+ * refused, and the newcomer is decided with its slot free. An ADMIT whose attempt was
  * not later than the instance's newest child's (a stale attempt decided late)
  * replaces nothing and is not the instance's newest: it is decided as if it
  * named none.

@@ -38,12 +38,13 @@ const NONE: InstanceParam = { instance: undefined };
 
 /**
  * The instance claim in `url` (an upgrade request's path and query). Most URLs do not name the
- * parameter (the check below also catches a percent-encoded name), and are not parsed. Named
- * twice, or with a value outside the rule, it is a problem: the request is refused (400),
- * since a client that sends it means to be replaced on reconnect, and would silently not be.
+ * parameter, and are not parsed; one with a `%` is (a name may be percent-encoded, as
+ * `wssup-%69nstance`, which URLSearchParams decodes). Named twice, or with a value outside the
+ * rule, it is a problem: the request is refused (400), since a client that sends it means to
+ * be replaced on reconnect, and would silently not be.
  */
 export function instanceParamOf(url: string | undefined): InstanceParam {
-  if (url === undefined || !url.includes('instance')) return NONE;
+  if (url === undefined || !(url.includes('instance') || url.includes('%'))) return NONE;
   const query = url.indexOf('?');
   if (query === -1) return NONE;
   const values = new URLSearchParams(url.slice(query + 1)).getAll(INSTANCE_PARAM);

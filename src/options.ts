@@ -158,10 +158,13 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * sends its instance id (`ws-supervisor/client` does, in the `wssup-instance` query
    * parameter) and connects again has left its earlier connection behind (a phone that
    * changed networks), which may still hold a slot until the heartbeat finds it dead.
-   * With `true`, the user's live connection of that instance is evicted (4001
-   * `evicted: superseded`, the `evicted` event's cause `superseded`) and its slot is the
-   * newcomer's, instead of refusing the reconnect at the limit. Only the same user's: an
-   * id of another user's connection replaces nothing. With `false`, the parameter is not read.
+   * With `true`, the user's live connection of that instance from an earlier attempt is
+   * evicted (4001 `evicted: superseded`, the `evicted` event's cause `superseded`) and its
+   * slot is the newcomer's, instead of refusing the reconnect at the user's limit. Only the
+   * same user's: an id of another user's connection replaces nothing. Not past the
+   * process-wide `maxConnections` (503, as any newcomer) nor, in cluster mode, past the
+   * cluster-wide limit (429: the book does not know instances). With `false`, the parameter
+   * is not read.
    * @default true
    */
   supersede?: boolean | undefined;

@@ -173,6 +173,7 @@ describe('the client instance id', () => {
         '?wssup-instance=kept-in-session-storage.1&a=1',
         '?a=1&wssup-instance=short',
         '?a=1&wssup%2Dinstance=kept-in-session-storage.1',
+        '?a=1&wssup-%69nstance=kept-in-session-storage.1',
       ]) {
         const t = startClient({ url: make(`${server.origin}/${query}`) });
         const { error } = await t.next('error', 0);

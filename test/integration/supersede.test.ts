@@ -5,8 +5,10 @@
  * ws-supervisor/client does; a client that stops answering stands for one whose
  * network went away (its server-side connection is alive until the heartbeat).
  */
+
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type WebSocket from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { SimulatedClock } from 'xstate';
 import type { EvictedEvent, RejectedEvent } from '../../src/index.js';
 import {
@@ -146,6 +148,7 @@ describe('a reconnect of the same client instance', () => {
     // Named twice, or under a percent-encoded name beside the plain one.
     expect(await connectRefused(rawUrlOf(t, 'dee', `${A}.1&wssup-instance=${B}.2`))).toBe(400);
     expect(await connectRefused(`${rawUrlOf(t, 'dee', `${A}.1`)}&wssup%2Dinstance=${B}.2`)).toBe(400);
+    expect(await connectRefused(`${t.url('dee')}&wssup-%69nstance=garbage`)).toBe(400);
     expect(asked).toBe(0);
     const rule =
       "the wssup-instance query parameter must be <id>.<attempt time>: an id of 16 to 64 characters A-Z, a-z, 0-9, _ or -, a dot, and the attempt's time in ms (Date.now(), later for every attempt)";
@@ -154,6 +157,7 @@ describe('a reconnect of the same client instance', () => {
       ...malformed.map(() => ['bad-handshake', rule]),
       ['bad-handshake', twice],
       ['bad-handshake', twice],
+      ['bad-handshake', rule],
     ]);
     expect(t.supervisor.stats().connections).toBe(0);
     expectNoLeaks(t.supervisor);
@@ -197,6 +201,28 @@ describe('a reconnect of the same client instance', () => {
     expect(rejected.map((event) => event.reason)).toEqual(['process-limit']);
     expect(t.supervisor.userStats('gus')).toMatchObject({ live: 1 });
     for (const ws of [a, b]) ws.close();
+    await expect.poll(() => t.supervisor.stats().connections).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('the predecessor still gets its 4001 behind data buffered for it (perMessageDeflate): it drains, not terminated', async () => {
+    // A live peer that shares the id must read `evicted: superseded` (the client then waits for
+    // resume()); a terminate right after the close frame lost it behind compressed data (1006).
+    const webSocketServer = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: true,
+      maxPayload: 65_536,
+    });
+    const t = await startServer({ webSocketServer });
+    const { evicted } = record(t);
+    const old = await connect(urlOf(t, 'ida', A));
+    const oldClosed = closed(old);
+    const [handle] = t.supervisor.connectionsOf('ida');
+    for (let i = 0; i < 4; i++) expect(handle?.send(randomBytes(20_000))).toBe(true);
+    const again = await connect(urlOf(t, 'ida', A));
+    expect(evicted.map((event) => event.cause)).toEqual(['superseded']);
+    expect(await oldClosed).toEqual({ code: 4001, reason: 'evicted: superseded' });
+    again.close();
     await expect.poll(() => t.supervisor.stats().connections).toBe(0);
     expectNoLeaks(t.supervisor);
   });
