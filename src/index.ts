@@ -64,6 +64,7 @@ export {
   type EvictionOrder,
   type HeldConnection,
   type IncarnationChangeCause,
+  type InstanceClaim,
   type SendAcrossOutcome,
   type SlotStore,
   type SlotStoreEvents,

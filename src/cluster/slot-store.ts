@@ -41,10 +41,12 @@
  *   and a process acts on one only if it names its current incarnation, as an
  *   eviction order does (best effort: a lost message is not sent again).
  */
+import type { InstanceClaim } from '../../machines/events.js';
 import { ERROR_KIND } from '../error-brand.js';
 import { SupervisorError } from '../errors.js';
 import type { ClusterDelivery } from './cluster-sends.js';
 
+export type { InstanceClaim } from '../../machines/events.js';
 export type { ClusterDelivery } from './cluster-sends.js';
 
 /** A booked connection named by the admission script for eviction. */
@@ -55,6 +57,14 @@ export interface EvictionOrder {
   nodeId: string;
   /** Its incarnation when the order was made (a newer one ignores the order). */
   incarnation: number;
+  /**
+   * Why it is named. `'idle'` (or absent: a store that names no cause) for the eviction
+   * rule at T: its node evicts it only if it is still idle (one active again is kept, and
+   * booked again as a newcomer). `'superseded'` for an entry of the client instance an
+   * admission came from (`admit`'s `instance`), booked by an earlier attempt: its node evicts
+   * it idle or not (4001 `evicted: superseded`), as a reconnect on its own process would.
+   */
+  cause?: 'idle' | 'superseded';
 }
 
 /** What {@link SlotStore.admit} answers: the newcomer booked (and whom to evict for it), or refused. */
@@ -108,6 +118,12 @@ export interface HeldConnection {
    * connection of one user carries the same. Optional: a store reads the argument without it.
    */
   limit?: number | undefined;
+  /**
+   * The client instance it was admitted with, when it took the instance over (not a stale
+   * attempt's): `readmit` books it with the entry, so that a later reconnect of that instance
+   * replaces it on any node. Optional: a store that ignores it books the entry without.
+   */
+  instance?: InstanceClaim | undefined;
 }
 
 /** One user's book across the cluster: what `userStats(id, { cluster: true })` reads. */
@@ -275,8 +291,26 @@ export interface SlotStore {
   /**
    * One atomic admission: books `connectionId` for `userId` when the user holds fewer than
    * `limit` slots, after evicting idle entries (longest idle first) once the count reaches `evictAt`.
+   *
+   * `instance`: the client instance the attempt came from (the `wssup-instance` parameter,
+   * with the `supersede` option on), else undefined. A store that knows instances books it
+   * with the entry and, before it judges the limit, marks evicted the user's entries of the
+   * same instance id booked by an earlier attempt (a smaller `attemptAt`; any node) and
+   * names them in `evict` with cause `'superseded'`: their slots do not count for this
+   * admission, as an idle victim's does not, and count for later ones until released, as
+   * every marked entry's. An attempt older than an entry of its instance (an `attemptAt` no
+   * later than that entry's) is stale: it supersedes nothing and is booked without the
+   * instance, so that no later reconnect names it (the local rule: machines/user-supervisor).
+   * A store that ignores `instance` decides as without it: at the cluster-wide limit a
+   * reconnect is refused, and the heartbeat frees the slot its dead predecessor holds.
    */
-  admit(userId: string, connectionId: string, limit: number, evictAt: number): Promise<ClusterAdmission>;
+  admit(
+    userId: string,
+    connectionId: string,
+    limit: number,
+    evictAt: number,
+    instance?: InstanceClaim,
+  ): Promise<ClusterAdmission>;
   /** Frees a slot booked by this process (its current incarnation or an earlier one); a no-op for any other entry. */
   release(userId: string, connectionId: string): Promise<void>;
   /**
