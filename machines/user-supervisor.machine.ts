@@ -162,10 +162,16 @@ export type UserSupervisorEvent =
       connectionId: string;
     }
   | {
-      /** Cluster mode: this child is over the cluster-wide limit (the book refused it again); idle or not. */
+      /**
+       * Cluster mode: the cluster-wide book evicts this child, idle or not: it is over the
+       * cluster-wide limit (the book refused it again), or a reconnect of its client instance
+       * on another process replaced it (`superseded`).
+       */
       type: 'EVICT_CHILD';
-      /** The child over the limit. */
+      /** The child to evict. */
       connectionId: string;
+      /** Why: `over-limit` when absent. */
+      cause?: 'over-limit' | 'superseded';
     }
   | DoneActorEvent<ConnectionOutput, string>
   | ErrorActorEvent<unknown, string>;
@@ -600,7 +606,10 @@ export const userSupervisorMachine = setup({
             guard: { type: 'isLive', params: ({ event }) => ({ connectionId: event.connectionId }) },
             actions: {
               type: 'evictChild',
-              params: ({ event }) => ({ connectionId: event.connectionId, cause: 'over-limit' }),
+              params: ({ event }) => ({
+                connectionId: event.connectionId,
+                cause: event.cause ?? 'over-limit',
+              }),
             },
           },
           CHILD_DRAINING: {

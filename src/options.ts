@@ -161,9 +161,9 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * With `true`, the user's live connection of that instance from an earlier attempt is
    * evicted (4001 `evicted: superseded`, the `evicted` event's cause `superseded`) and its
    * slot is the newcomer's, instead of refusing the reconnect at the user's limit. Only the
-   * same user's: an id of another user's connection replaces nothing. Not past the
-   * process-wide `maxConnections` (503, as any newcomer) nor, in cluster mode, past the
-   * cluster-wide limit (429: the book does not know instances). With `false`, the parameter
+   * same user's: an id of another user's connection replaces nothing. In cluster mode the
+   * book replaces it on whichever process holds it (cluster-wide limit included). Not past
+   * the process-wide `maxConnections` (503, as any newcomer). With `false`, the parameter
    * is not read.
    * @default true
    */

@@ -659,7 +659,12 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     const connectionId = nextConnectionId();
     // The book judges the user's idle entries: a connection just sent to goes to it live first.
     env.sendEdges.takeUser(userId);
-    const reservation: Reservation = await book.reserve(userId, connectionId, attempt.limit);
+    const reservation: Reservation = await book.reserve(
+      userId,
+      connectionId,
+      attempt.limit,
+      attempt.instance,
+    );
     if (reservation.outcome === 'refused') {
       return refuse(attempt, 'user-limit', attempt.limit.refusal, undefined, reservation.live);
     }

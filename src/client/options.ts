@@ -31,8 +31,9 @@ export interface ClientOptions {
    * time (`wssup-instance=<id>.<ms>`): a reconnect is then the same instance coming back, and a server
    * of ws-supervisor 0.1.0 or later with `supersede` on (its default) replaces the instance's
    * connection from an earlier attempt that still holds a slot (a phone that changed networks
-   * left it behind) instead of refusing the reconnect at the user's limit (not past the
-   * server's process-wide cap, nor a cluster's cluster-wide limit: README). A string of the app's own (16 to 64 characters A-Z, a-z, 0-9, `_`
+   * left it behind) instead of refusing the reconnect at the user's limit, in cluster mode on
+   * whichever process holds it (not past the server's process-wide cap: README). A string of
+   * the app's own (16 to 64 characters A-Z, a-z, 0-9, `_`
    * or `-`), kept in `sessionStorage` say, makes a page reload the same instance too; never
    * give one id to two live clients: each would replace the other. `false` sends none (and
    * leaves the parameter to the app's URL); otherwise a URL that names `wssup-instance` itself

@@ -36,7 +36,14 @@ import { EdgeQueue, edgesInFlight } from './edge-queue.js';
 import { OrderBreakers } from './order-breakers.js';
 import { CALLS_IN_FLIGHT, inWindow, SLICES_IN_FLIGHT, sliceByUser, usersPerCall } from './reconcile-pace.js';
 import { Deadlines } from './redis-deadlines.js';
-import type { ClusterUserBook, ClusterView, EvictionOrder, HeldConnection, SlotStore } from './slot-store.js';
+import type {
+  ClusterUserBook,
+  ClusterView,
+  EvictionOrder,
+  HeldConnection,
+  InstanceClaim,
+  SlotStore,
+} from './slot-store.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 import {
   type AcrossCounts,
@@ -145,6 +152,11 @@ export interface ClusterHost {
   evictIfIdle(userId: string, connectionId: string): void;
   /** Evicts a live connection over the cluster-wide limit, idle or not. */
   evictOverLimit(userId: string, connectionId: string): void;
+  /**
+   * Evicts a live connection, idle or not, as `superseded`: a reconnect of its client
+   * instance on another process (or this one, before its local supervisor decides) replaced it.
+   */
+  evictSuperseded(userId: string, connectionId: string): void;
   /** What this node holds now (every live connection, or those named). */
   held(only?: ReadonlyMap<string, string>): HeldConnection[];
   /** Serves another process's cluster-wide send with this process's own connections. */
@@ -370,11 +382,14 @@ export class ClusterBook {
   /**
    * Reserves the user's slot in the cluster-wide book, before the handshake, against
    * `own`: the admission's own limit and T (authenticate's), by default the user's now.
+   * `instance`, the attempt's client instance: the book replaces that instance's connection
+   * of an earlier attempt (on any process, this one included), whose slot this one may take.
    */
   async reserve(
     userId: string,
     connectionId: string,
     own: { readonly limit: number; readonly evictAt: number } = this.#host.limitOf(userId),
+    instance?: InstanceClaim,
   ): Promise<Reservation> {
     await this.#firstStart;
     const { limit, evictAt } = own;
@@ -383,7 +398,13 @@ export class ClusterBook {
       if (!this.#started) throw new BrokenCircuitError();
       const incarnation = this.#store.incarnation;
       const answer = await this.#callFor(userId, async () =>
-        admissionOf(await this.#store.admit(userId, connectionId, limit, evictAt), this.#contract),
+        admissionOf(
+          // Without an instance, called with four arguments, as a store written before instances knows it.
+          instance === undefined
+            ? await this.#store.admit(userId, connectionId, limit, evictAt)
+            : await this.#store.admit(userId, connectionId, limit, evictAt, instance),
+          this.#contract,
+        ),
       );
       if (!answer.admitted) {
         if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
@@ -870,7 +891,11 @@ export class ClusterBook {
   #orderArrived(order: EvictionOrder): void {
     if (order.nodeId !== this.#store.nodeId || order.incarnation !== this.#store.incarnation) return;
     const userId = this.#ledger.userOf(order.connectionId);
-    if (userId !== undefined) this.#host.evictIfIdle(userId, order.connectionId);
+    if (userId === undefined) return;
+    // Replaced by a reconnect of its client instance: whether it is idle does not matter (a
+    // dead peer's connection may look live until the heartbeat finds it dead).
+    if (order.cause === 'superseded') this.#host.evictSuperseded(userId, order.connectionId);
+    else this.#host.evictIfIdle(userId, order.connectionId);
   }
 
   /**
@@ -1331,6 +1356,9 @@ function untilStopping(host: ClusterHost, stopping: () => boolean): ClusterHost 
     },
     evictOverLimit: (userId, connectionId) => {
       if (!stopping()) host.evictOverLimit(userId, connectionId);
+    },
+    evictSuperseded: (userId, connectionId) => {
+      if (!stopping()) host.evictSuperseded(userId, connectionId);
     },
     deliver: (delivery) => {
       if (!stopping()) host.deliver(delivery);

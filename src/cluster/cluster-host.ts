@@ -14,7 +14,7 @@ import type { WsConnection } from '../transport/ws-adapter.js';
 import type { UserLimit } from '../user-limit.js';
 import type { ClusterHost } from './cluster-admission.js';
 import type { ClusterDelivery } from './cluster-sends.js';
-import type { HeldConnection } from './slot-store.js';
+import type { HeldConnection, InstanceClaim } from './slot-store.js';
 
 export interface ClusterHostOptions {
   users: ReadonlyMap<string, UserRecord>;
@@ -59,6 +59,12 @@ function transportOf(snapshot: SupervisorSnapshot, connectionId: string): WsConn
 
 export function createClusterHost(options: ClusterHostOptions): ClusterHost {
   const { users } = options;
+  // Open or still in its handshake, the child leaves as evicted (4001, or its handshake
+  // aborted), and the book and the `evicted` event say so, with the cause.
+  const evictChild = (userId: string, connectionId: string, cause: 'over-limit' | 'superseded') => {
+    const record = users.get(userId);
+    if (snapshotOf(record) !== undefined) record?.actor.send({ type: 'EVICT_CHILD', connectionId, cause });
+  };
   return {
     limit: options.standard.limit,
     evictAt: options.standard.evictAt,
@@ -78,10 +84,11 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
     },
 
     evictOverLimit(userId, connectionId) {
-      // Open or still in its handshake, the child leaves as evicted (4001, or
-      // its handshake aborted), and the book and the `evicted` event say so.
-      const record = users.get(userId);
-      if (snapshotOf(record) !== undefined) record?.actor.send({ type: 'EVICT_CHILD', connectionId });
+      evictChild(userId, connectionId, 'over-limit');
+    },
+
+    evictSuperseded(userId, connectionId) {
+      evictChild(userId, connectionId, 'superseded');
     },
 
     held(only) {
@@ -96,6 +103,11 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
         const idleSince = new Map(
           snapshot.context.idle.map((child) => [child.connectionId, child.lastActivityAt]),
         );
+        // The instances' newest children: booked with their instance, a later reconnect replaces them.
+        const instanceOf = new Map<string, InstanceClaim>();
+        for (const [id, child] of snapshot.context.instances) {
+          instanceOf.set(child.connectionId, { id, attemptAt: child.attemptAt });
+        }
         for (const connectionId of snapshot.context.live) {
           if (only !== undefined && !only.has(connectionId)) continue;
           const transport = transportOf(snapshot, connectionId);
@@ -110,6 +122,7 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
             admittedAt: transport.admittedAt,
             idleSince: since !== undefined && transport.activeSince(since) ? undefined : since,
             limit,
+            instance: instanceOf.get(connectionId),
           });
         }
       }

@@ -1,8 +1,9 @@
 /**
  * Cluster mode and a reconnect that names its client instance (README, "Reconnects replace
- * their earlier connection", its cluster bullet): the cluster-wide book does not know
- * instances, and reserves a slot before the local machines decide. Two supervisors on a
- * private redis-server, a limit of 3, raw ws clients that stamp their attempts.
+ * their earlier connection", its cluster bullet): the cluster-wide book knows each entry's
+ * instance, so a reconnect replaces its predecessor on whichever process holds it, at the
+ * cluster-wide limit too, and a stale attempt replaces nothing. Two supervisors on a private
+ * redis-server, a limit of 3, raw ws clients that stamp their attempts.
  */
 import { describe, expect, it } from 'vitest';
 import type { EvictedEvent } from '../../src/index.js';
@@ -10,21 +11,25 @@ import { closed, connect, connectRefused, ioWait, startServer, type TestServer }
 import { hasRedis, usePrivateRedis } from './store-fixture.js';
 
 const X = 'instance-xxxxxxxxxxxxxxxx';
-let attempts = 0;
-/** A URL of `user` naming instance X, each attempt later than the last. */
-const withX = (t: TestServer, user: string) => {
+let attempts = 1_000;
+/** A URL of `user` naming instance X, each attempt later than the last (or at `at`). */
+const withX = (t: TestServer, user: string, at?: number) => {
   attempts += 1;
-  return `${t.url(user)}&wssup-instance=${X}.${attempts}`;
+  return `${t.url(user)}&wssup-instance=${X}.${at ?? attempts}`;
 };
 
 describe.runIf(hasRedis)('cluster mode: a reconnect naming its client instance', () => {
   const redis = usePrivateRedis();
 
-  async function startNode(nodeId: string): Promise<TestServer & { evicted: EvictedEvent[] }> {
+  async function startNode(
+    nodeId: string,
+    options: { supersede?: boolean } = {},
+  ): Promise<TestServer & { evicted: EvictedEvent[] }> {
     const t = await startServer({
       maxConnectionsPerUser: 3,
       idleTimeoutMs: 1_000_000_000,
       cluster: { redis: redis.current.url, nodeId, leaseTtlMs: 3_000, commandTimeoutMs: 300 },
+      ...options,
     });
     await t.supervisor.ready({ signal: AbortSignal.timeout(10_000) });
     const evicted: EvictedEvent[] = [];
@@ -35,34 +40,71 @@ describe.runIf(hasRedis)('cluster mode: a reconnect naming its client instance',
   const clusterLive = async (t: TestServer, user: string) =>
     (await t.supervisor.userStats(user, { cluster: true }))?.live;
 
-  it('at the cluster-wide limit, is refused with 429 as before: nothing is replaced', async () => {
+  it("at the cluster-wide limit, on the predecessor's process, replaces it: admitted, never 429", async () => {
     const a = await startNode('sup-a');
     const b = await startNode('sup-b');
-    await connect(withX(a, 'u1'));
+    const first = await connect(withX(a, 'u1'));
+    const firstClosed = closed(first);
     await connect(a.url('u1'));
     await connect(b.url('u1'));
-    expect(await connectRefused(withX(a, 'u1'))).toBe(429);
-    expect(a.evicted).toEqual([]);
+    await connect(withX(a, 'u1'));
+    expect((await firstClosed).reason).toBe('evicted: superseded');
+    expect(a.evicted.map((event) => event.cause)).toEqual(['superseded']);
     expect(a.supervisor.userStats('u1')).toMatchObject({ live: 2 });
+    // Its slot is the newcomer's; once drained, the book holds the limit, not one more.
+    await expect.poll(() => clusterLive(a, 'u1'), ioWait).toBe(3);
   });
 
-  it("below it, on the predecessor's process, replaces it; the book frees its slot once it has drained", async () => {
+  it('at the cluster-wide limit, on another process, replaces it there: 4001 superseded on that process', async () => {
     const a = await startNode('sup-c');
+    const b = await startNode('sup-d');
     const first = await connect(withX(a, 'u2'));
     const firstClosed = closed(first);
-    await connect(withX(a, 'u2'));
-    expect(a.evicted.map((event) => event.cause)).toEqual(['superseded']);
+    await connect(a.url('u2'));
+    await connect(b.url('u2'));
+    // The reconnect lands on b (a load balancer without stickiness, a new address after a network change).
+    const second = await connect(withX(b, 'u2'));
     expect((await firstClosed).reason).toBe('evicted: superseded');
-    expect(a.supervisor.userStats('u2')).toMatchObject({ live: 1 });
-    await expect.poll(() => clusterLive(a, 'u2'), ioWait).toBe(1);
+    expect(a.evicted.map((event) => event.cause)).toEqual(['superseded']);
+    expect(b.evicted).toEqual([]);
+    expect(second.readyState).toBe(second.OPEN);
+    await expect.poll(() => a.supervisor.userStats('u2')?.live, ioWait).toBe(1);
+    await expect.poll(() => clusterLive(a, 'u2'), ioWait).toBe(3);
+    // The book still holds the limit: a fourth connection without an instance is refused.
+    expect(await connectRefused(b.url('u2'))).toBe(429);
   });
 
-  it('on another process, replaces nothing: both are admitted', async () => {
-    const a = await startNode('sup-d');
-    const b = await startNode('sup-e');
-    await connect(withX(a, 'u3'));
+  it('below the limit, on another process, replaces it too', async () => {
+    const a = await startNode('sup-e');
+    const b = await startNode('sup-f');
+    const first = await connect(withX(a, 'u3'));
+    const firstClosed = closed(first);
     await connect(withX(b, 'u3'));
+    expect((await firstClosed).reason).toBe('evicted: superseded');
+    expect(a.evicted.map((event) => event.cause)).toEqual(['superseded']);
+    await expect.poll(() => clusterLive(a, 'u3'), ioWait).toBe(1);
+  });
+
+  it('a stale attempt (earlier than the booked one) replaces nothing: at the limit it is refused', async () => {
+    const a = await startNode('sup-g');
+    const b = await startNode('sup-h');
+    const newest = await connect(withX(a, 'u4'));
+    await connect(a.url('u4'));
+    await connect(b.url('u4'));
+    // An attempt the client made before `newest`, delivered late (a slow network, a slow authenticate).
+    expect(await connectRefused(withX(b, 'u4', 1))).toBe(429);
     expect([...a.evicted, ...b.evicted]).toEqual([]);
-    await expect.poll(() => clusterLive(a, 'u3'), ioWait).toBe(2);
+    expect(newest.readyState).toBe(newest.OPEN);
+  });
+
+  it('with supersede off on the process it lands on, replaces nothing: 429 at the limit', async () => {
+    const a = await startNode('sup-i');
+    const b = await startNode('sup-j', { supersede: false });
+    const first = await connect(withX(a, 'u5'));
+    await connect(a.url('u5'));
+    await connect(b.url('u5'));
+    expect(await connectRefused(withX(b, 'u5'))).toBe(429);
+    expect(a.evicted).toEqual([]);
+    expect(first.readyState).toBe(first.OPEN);
   });
 });

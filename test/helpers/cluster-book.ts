@@ -39,6 +39,7 @@ export function bookOnMemoryStore(
     inspect: undefined,
     evictIfIdle: (userId, connectionId) => told.push(`evictIfIdle ${userId} ${connectionId}`),
     evictOverLimit: (userId, connectionId) => told.push(`evictOverLimit ${userId} ${connectionId}`),
+    evictSuperseded: (userId, connectionId) => told.push(`evictSuperseded ${userId} ${connectionId}`),
     // As the real host's (cluster-host.ts): every held connection, or only those named
     // (connection id → user id), user by user in the order the map names them.
     held: (only) => {

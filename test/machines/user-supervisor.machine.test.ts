@@ -673,6 +673,15 @@ describe('reports and orders that come late', () => {
     expect(h.evicted()).toEqual(['evicted a']);
     expect(h.transport('a').did).toEqual(['close 4001 evicted: over the limit']);
   });
+
+  it('EVICT_CHILD with cause superseded (a reconnect of its instance on another process) says so, idle or not', () => {
+    const h = startSupervisor();
+    admitAll(h, ['a', 'b']);
+    h.supervisor.send({ type: 'EVICT_CHILD', connectionId: 'a', cause: 'superseded' });
+    expect(h.book()).toEqual({ live: ['b'], idle: [], draining: ['a'] });
+    expect(h.transport('a').did).toEqual(['close 4001 evicted: superseded']);
+    expect(h.evicted()).toEqual(['evicted a']);
+  });
 });
 
 describe('ending (lingerMs 0)', () => {

@@ -101,3 +101,21 @@ it('an order lost on its way (node-1’s channel down) is sent again by the next
   await vi.waitFor(() => expect(other.orders.map((order) => order.connectionId)).toEqual(['m1']));
   await cluster.stop();
 });
+
+it("an order with cause 'superseded' evicts the connection idle or not (evictSuperseded); one without a cause only if idle", async () => {
+  const { book, store, cluster, told, leaseTaken } = bookOnMemoryStore();
+  await expect.poll(leaseTaken).toBe(true);
+  const other = await otherNode(book, 'node-1');
+  for (const id of ['c1', 'c2']) cluster.admitted('ann', id, await cluster.reserve('ann', id));
+  const to = (connectionId: string) => ({ connectionId, nodeId: 'node-0', incarnation: store.incarnation });
+  await other.store.orderEviction({ ...to('c1'), cause: 'superseded' });
+  await other.store.orderEviction(to('c2'));
+  await other.store.orderEviction({ ...to('c2'), cause: 'idle' });
+  await vi.waitFor(() => expect(told.filter((line) => line.startsWith('evict'))).toHaveLength(3));
+  expect(told.filter((line) => line.startsWith('evict'))).toEqual([
+    'evictSuperseded ann c1',
+    'evictIfIdle ann c2',
+    'evictIfIdle ann c2',
+  ]);
+  await cluster.stop();
+});
