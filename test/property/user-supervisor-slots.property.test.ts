@@ -267,10 +267,14 @@ it('slot names stay unique, booked and dense through every step, and an admissio
             case 'evictChild': {
               const connectionId = pick(o.target);
               if (connectionId === undefined) break;
-              supervisor.send({
-                type: o.op === 'evictIfIdle' ? 'EVICT_IF_IDLE' : 'EVICT_CHILD',
-                connectionId,
-              });
+              if (o.op === 'evictIfIdle') supervisor.send({ type: 'EVICT_IF_IDLE', connectionId });
+              // A cluster book's order: over the limit, or superseded by a reconnect on another process.
+              else
+                supervisor.send({
+                  type: 'EVICT_CHILD',
+                  connectionId,
+                  cause: o.target % 2 === 0 ? 'over-limit' : 'superseded',
+                });
               break;
             }
             case 'shutdown':
