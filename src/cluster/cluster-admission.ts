@@ -159,6 +159,8 @@ export interface ClusterHost {
   evictSuperseded(userId: string, connectionId: string): void;
   /** What this node holds now (every live connection, or those named). */
   held(only?: ReadonlyMap<string, string>): HeldConnection[];
+  /** The client instance a live connection holds (its instance's newest), if any: booked with it again. */
+  instanceOf(userId: string, connectionId: string): InstanceClaim | undefined;
   /** Serves another process's cluster-wide send with this process's own connections. */
   deliver(delivery: ClusterDelivery): void;
   report(error: SupervisorError): void;
@@ -597,8 +599,16 @@ export class ClusterBook {
   /** kept()'s admission as a newcomer, and what its answer asks: an eviction over the limit, orders. */
   async #rebook(userId: string, connectionId: string, shard: string | undefined): Promise<void> {
     const { limit, evictAt } = this.#host.limitOf(userId);
+    // With its instance, or a reconnect of its client would no longer find it in the book.
+    const instance = this.#host.instanceOf(userId, connectionId);
     const answer = await this.#call(
-      async () => admissionOf(await this.#store.admit(userId, connectionId, limit, evictAt), this.#contract),
+      async () =>
+        admissionOf(
+          instance === undefined
+            ? await this.#store.admit(userId, connectionId, limit, evictAt)
+            : await this.#store.admit(userId, connectionId, limit, evictAt, instance),
+          this.#contract,
+        ),
       shard,
     );
     this.#ledger.keptSettled(connectionId);
@@ -1344,6 +1354,7 @@ function untilStopping(host: ClusterHost, stopping: () => boolean): ClusterHost 
     clock: host.clock,
     inspect: host.inspect,
     held: (only) => host.held(only),
+    instanceOf: (userId, connectionId) => host.instanceOf(userId, connectionId),
     firstLeaseTaken: () => host.firstLeaseTaken(),
     startRefused: (error) => {
       if (!stopping()) host.startRefused?.(error);

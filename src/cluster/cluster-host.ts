@@ -91,6 +91,15 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
       evictChild(userId, connectionId, 'superseded');
     },
 
+    instanceOf(userId, connectionId) {
+      const snapshot = snapshotOf(users.get(userId));
+      if (snapshot === undefined) return undefined;
+      for (const [id, child] of snapshot.context.instances) {
+        if (child.connectionId === connectionId) return { id, attemptAt: child.attemptAt };
+      }
+      return undefined;
+    },
+
     held(only) {
       const held: HeldConnection[] = [];
       const records = only === undefined ? users.values() : new Set(only.values());

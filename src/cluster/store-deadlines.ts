@@ -27,6 +27,7 @@ import type { Deadlines } from './redis-deadlines.js';
 import type {
   EvictionOrder,
   HeldConnection,
+  InstanceClaim,
   SendAcrossOutcome,
   SlotStore,
   SlotStoreEvents,
@@ -94,10 +95,14 @@ export function boundedStore(
       return store.incarnation;
     },
     start: (events: SlotStoreEvents) => bound('start', () => store.start(events), startStopMs),
-    admit: (userId: string, connectionId: string, limit: number, evictAt: number) =>
+    admit: (userId: string, connectionId: string, limit: number, evictAt: number, instance?: InstanceClaim) =>
       bound(
         'admit',
-        () => store.admit(userId, connectionId, limit, evictAt),
+        // Four arguments without an instance, as before instances existed.
+        () =>
+          instance === undefined
+            ? store.admit(userId, connectionId, limit, evictAt)
+            : store.admit(userId, connectionId, limit, evictAt, instance),
         deadlines.timeoutMs,
         (answer) => {
           if ((answer as { admitted?: unknown } | null | undefined)?.admitted === true) {

@@ -40,6 +40,9 @@ export function bookOnMemoryStore(
     evictIfIdle: (userId, connectionId) => told.push(`evictIfIdle ${userId} ${connectionId}`),
     evictOverLimit: (userId, connectionId) => told.push(`evictOverLimit ${userId} ${connectionId}`),
     evictSuperseded: (userId, connectionId) => told.push(`evictSuperseded ${userId} ${connectionId}`),
+    // As the real host's: the instance a held connection carries.
+    instanceOf: (userId, connectionId) =>
+      held().find((c) => c.userId === userId && c.connectionId === connectionId)?.instance,
     // As the real host's (cluster-host.ts): every held connection, or only those named
     // (connection id → user id), user by user in the order the map names them.
     held: (only) => {

@@ -119,3 +119,22 @@ it("an order with cause 'superseded' evicts the connection idle or not (evictSup
   ]);
   await cluster.stop();
 });
+
+it('an admission passes its client instance to the store, and a kept connection is booked again with it, so that a later reconnect still finds it', async () => {
+  const instance = { id: 'instance-aaaaaaaaaaaaaaaa', attemptAt: 7 };
+  const { book, store, cluster, leaseTaken } = bookOnMemoryStore(() => [
+    { userId: 'ann', connectionId: 'c1', admittedAt: 0, idleSince: undefined, instance },
+  ]);
+  await expect.poll(leaseTaken).toBe(true);
+  const admit = vi.spyOn(store, 'admit');
+  // The store's deadline wrapper passes it on (it once called admit with four arguments).
+  cluster.admitted('ann', 'c1', await cluster.reserve('ann', 'c1', undefined, instance));
+  expect(admit.mock.calls[0]).toEqual(['ann', 'c1', 5, 4, instance]);
+  const entry = book.book('ann').get('c1');
+  if (entry === undefined) throw new Error('c1 not booked');
+  entry.evicting = true; // named for an idle eviction, active again before the order came
+  cluster.kept('ann', 'c1');
+  await vi.waitFor(() => expect(admit).toHaveBeenCalledTimes(2));
+  expect(admit.mock.calls[1]).toEqual(['ann', 'c1', 5, 4, instance]);
+  await cluster.stop();
+});
