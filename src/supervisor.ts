@@ -445,10 +445,15 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   });
   hub.on('terminateAll', () => {
     for (const record of users.values()) {
-      // Every supervisor was told by now (a pace window ends before the deadline), so
-      // SHUTDOWN is ignored; one still supervising would drain first, then terminate.
+      // Usually every supervisor was told by now (a pace window ends before the deadline),
+      // so SHUTDOWN is ignored. Not when the clock jumps past the deadline in one step (a
+      // SimulatedClock advanced at once, an event loop stalled that long): the deadline
+      // fires before the later batches. One still supervising drains first, then terminates;
+      // one lingering (its last child ended in the jump) ends at this SHUTDOWN and leaves
+      // `users` in that step: TERMINATE would reach a stopped actor (XState's development
+      // build warns).
       record.actor.send({ type: 'SHUTDOWN', code: CloseCodes.goingAway, reason: 'server shutting down' });
-      record.actor.send({ type: 'TERMINATE' });
+      if (users.get(record.userId) === record) record.actor.send({ type: 'TERMINATE' });
     }
   });
   hub.start();

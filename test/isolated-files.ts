@@ -34,6 +34,7 @@ export const isolatedFiles = [
   'test/integration/readme-claims-options-and-app-data.test.ts',
   'test/integration/resources.test.ts',
   'test/integration/send-edges-fake-timers.test.ts',
+  'test/integration/shutdown-clock-jump.test.ts',
   'test/integration/supervisor-failure.test.ts',
   'test/machines/user-supervisor.machine.test.ts',
   'test/model-based/lease.model.test.ts',
