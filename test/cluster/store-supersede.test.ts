@@ -206,7 +206,7 @@ describe.runIf(hasRedis)(
       const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
       await a.store.admit('gus', 'p1', 5, 4, phone(100));
       await a.store.setIdle('gus', 'p1', 1_000);
-      expect(await value(keyPrefix, 'gus', 'p1')).toMatch(/\|1000\|a\|phone-instance-0001\.100$/);
+      expect(await value(keyPrefix, 'gus', 'p1')).toMatch(/\|\d+\|a\|phone-instance-0001\.100$/);
       await a.store.setIdle('gus', 'p1', undefined);
       expect(await value(keyPrefix, 'gus', 'p1')).toMatch(/\|\|a\|phone-instance-0001\.100$/);
       expect(await a.store.admit('gus', 'p2', 5, 4, phone(200))).toMatchObject({
@@ -338,13 +338,13 @@ describe.runIf(hasRedis)('Redis slot store: a failover’s take-over keeps the i
       ),
     ).toEqual([]);
     expect(String(await redis.command('HGET', key, 'c2'))).toMatch(
-      new RegExp(`^${inc}\\|1000\\|\\|a\\|${LAPTOP}\\.100$`),
+      new RegExp(`^${inc}\\|\\d+\\|\\|a\\|${LAPTOP}\\.100$`),
     );
     expect(String(await redis.command('HGET', key, 'm1'))).toMatch(
-      new RegExp(`^${inc}\\|1000\\|s\\d+\\|a\\|tablet-instance-01\\.100$`),
+      new RegExp(`^${inc}\\|\\d+\\|s\\d+\\|a\\|tablet-instance-01\\.100$`),
     );
     expect(String(await redis.command('HGET', key, 'c3'))).toMatch(
-      new RegExp(`^${inc}\\|1000\\|\\|a\\|watch-instance-001\\.100$`),
+      new RegExp(`^${inc}\\|\\d+\\|\\|a\\|watch-instance-001\\.100$`),
     );
     // Each is superseded by its next reconnect, on another node; m1 is named again as superseded.
     const answer = await b.store.admit('ann', 'n1', 9, 9, laptop(200));
