@@ -3,7 +3,12 @@
  * integers) into the interface's types, and a book entry's packed value.
  * A reply of the wrong shape is a store failure, not a crash.
  */
-import { type ClusterAdmission, type EvictionOrder, SlotStoreUnavailableError } from './slot-store.js';
+import {
+  type ClusterAdmission,
+  type EvictionOrder,
+  type InstanceClaim,
+  SlotStoreUnavailableError,
+} from './slot-store.js';
 
 /** Which incarnations a snapshot of the registry calls alive (see redis-scripts.ts). */
 export interface Liveness {
@@ -18,7 +23,11 @@ export interface BookEntry {
   idleSince: number | undefined;
   /** Named for eviction, its node not done yet: it still holds its slot (see the admit script). */
   evicting: boolean;
+  /** Why it was named, while `evicting`: its mark, `e<ms>` (idle) or `s<ms>` (superseded). */
+  cause?: 'idle' | 'superseded';
   nodeId: string;
+  /** The client instance it was booked with (absent for none, and for a stale attempt). */
+  instance?: InstanceClaim;
 }
 
 export interface Lease {
@@ -43,26 +52,42 @@ export interface Renewal {
   liveness: Liveness;
 }
 
-const ENTRY = /^(\d+)\|(\d+)\|(e?\d*)\|(.*)$/s;
+/** Node ids hold no `|` (redis-store-input.ts): what follows the node is the instance. */
+const ENTRY = /^(\d+)\|(\d+)\|([es]?\d*)\|([^|]*)(?:\|(.*))?$/s;
+const INSTANCE = /^(.+)\.(\d+)$/s;
 
-/** `<incarnation>|<admittedAt>|<idleSince>|<nodeId>`, or undefined for a value this store did not write. */
+/**
+ * `<incarnation>|<admittedAt>|<idleSince>|<nodeId>`, then `|<id>.<attemptAt>` for an entry
+ * booked with its client instance; `idleSince` is empty while live, `e<ms>` once marked evicted
+ * by the eviction rule, `s<ms>` once superseded. Undefined for a value this store did not write.
+ */
 export function decodeEntry(value: string): BookEntry | undefined {
   const match = ENTRY.exec(value);
   if (match === null) return undefined;
-  const [, incarnation, admittedAt, idleSince, nodeId] = match as unknown as [
+  const [, incarnation, admittedAt, idleSince, nodeId, instance] = match as unknown as [
     string,
     string,
     string,
     string,
     string,
+    string | undefined,
   ];
-  return {
+  const mark = idleSince[0];
+  const evicting = mark === 'e' || mark === 's';
+  const entry: BookEntry = {
     incarnation: Number(incarnation),
     admittedAt: Number(admittedAt),
-    idleSince: idleSince === '' || idleSince.startsWith('e') ? undefined : Number(idleSince),
-    evicting: idleSince.startsWith('e'),
+    idleSince: idleSince === '' || evicting ? undefined : Number(idleSince),
+    evicting,
     nodeId,
   };
+  if (evicting) entry.cause = mark === 's' ? 'superseded' : 'idle';
+  if (instance !== undefined && instance !== '') {
+    const claim = INSTANCE.exec(instance);
+    if (claim === null) return undefined;
+    entry.instance = { id: claim[1] as string, attemptAt: Number(claim[2]) };
+  }
+  return entry;
 }
 
 export function decodeAdmission(reply: unknown): ClusterAdmission | 'late' | 'moved' {
@@ -71,7 +96,7 @@ export function decodeAdmission(reply: unknown): ClusterAdmission | 'late' | 'mo
   if (status === 'late' || status === 'moved') return status;
   if (status === 'duplicate') return { admitted: false, reason: 'duplicate-connection', live: Number(live) };
   if (status !== 'admitted' && status !== 'refused') throw malformed('admit', reply);
-  const evict = ordersFrom(items, 2);
+  const evict = ordersFrom(items, 2, 'admit');
   if (status === 'admitted') return { admitted: true, evict, live: Number(live) };
   // Refused with orders: the user's evicted entries still booked, named again.
   return evict.length === 0
@@ -89,17 +114,25 @@ export function decodeIdleOrders(reply: unknown): EvictionOrder[] | 'moved' {
   const [status] = items;
   if (status === 'moved' && items.length === 1) return status;
   if (Number(status) !== 0 && Number(status) !== 1) throw malformed('setIdle', reply);
-  return ordersFrom(items, 1);
+  return ordersFrom(items, 1, 'setIdle');
 }
 
-/** The eviction orders a script lists from `start` on, three items each: connection id, node, incarnation. */
-function ordersFrom(items: readonly unknown[], start: number): EvictionOrder[] {
+/**
+ * The eviction orders a script lists from `start` on, four items each: connection id, node,
+ * incarnation, cause (`idle`, or `superseded`: see the admit script). Another cause, or a
+ * list cut short, is a reply this store did not write: a failure, as any malformed reply.
+ */
+function ordersFrom(items: readonly unknown[], start: number, script: string): EvictionOrder[] {
+  if ((items.length - start) % 4 !== 0) throw malformed(script, items);
   const orders: EvictionOrder[] = [];
-  for (let i = start; i + 2 < items.length; i += 3) {
+  for (let i = start; i + 3 < items.length; i += 4) {
+    const cause = items[i + 3];
+    if (cause !== 'idle' && cause !== 'superseded') throw malformed(script, items);
     orders.push({
       connectionId: String(items[i]),
       nodeId: String(items[i + 1]),
       incarnation: Number(items[i + 2]),
+      cause,
     });
   }
   return orders;

@@ -206,7 +206,7 @@ export class OrderChannel {
         this.owner.events()?.deliveryArrived?.(sent.delivery);
       return;
     }
-    const order = parsed as Partial<EvictionOrder>;
+    const order = parsed as { [K in keyof EvictionOrder]?: unknown };
     if (
       typeof order.connectionId !== 'string' ||
       typeof order.incarnation !== 'number' ||
@@ -215,10 +215,23 @@ export class OrderChannel {
       this.#ignored('it is neither an eviction order nor a cluster-wide send');
       return;
     }
+    // A cause this version does not know: acting on it as an idle order would keep a connection
+    // another version meant to go (or the reverse), so the order is not acted on.
+    const { cause } = order;
+    if (cause !== undefined && cause !== 'idle' && cause !== 'superseded') {
+      this.#ignored('its eviction order names a cause this version does not know');
+      return;
+    }
     // Only orders for this node come on its channel: the runtime passes an order naming
     // another node on to that node, so one that came here by mistake must stop here.
     if (order.nodeId !== this.nodeId) return;
-    this.deliver({ connectionId: order.connectionId, nodeId: order.nodeId, incarnation: order.incarnation });
+    const delivered: EvictionOrder = {
+      connectionId: order.connectionId,
+      nodeId: order.nodeId,
+      incarnation: order.incarnation,
+    };
+    if (cause !== undefined) delivered.cause = cause;
+    this.deliver(delivered);
   }
 
   /**
@@ -257,12 +270,17 @@ export class OrderChannel {
   }
 }
 
-/** An eviction order as it travels, with the store format it is written in (store-format.ts). */
+/**
+ * An eviction order as it travels, with the store format it is written in (store-format.ts),
+ * and its cause when it names one (`"cause":"superseded"`: an entry superseded by a reconnect
+ * of its client instance, which its node evicts idle or not; `"idle"`); none is read as idle.
+ */
 export function encodeOrder(order: EvictionOrder): string {
   return JSON.stringify({
     v: STORE_FORMAT,
     connectionId: order.connectionId,
     nodeId: order.nodeId,
     incarnation: order.incarnation,
+    ...(order.cause === undefined ? {} : { cause: order.cause }),
   });
 }

@@ -50,11 +50,31 @@ local function snapshot(first)
   for s in string.gmatch(ARGV[first + 1], '%d+') do live[tonumber(s)] = true end
   return function(inc) return inc <= maxInc and not live[inc] end
 end
+-- An entry: '<incarnation>|<admittedAt>|<idleSince>|<nodeId>', then '|<instance>' when it holds
+-- its client instance ('<id>.<attemptAt>', see admit). Node ids hold no '|'.
 local function decode(value)
-  local inc, admitted, since, node = string.match(value, '^(%d+)|(%d+)|(e?%d*)|(.*)$')
-  return tonumber(inc), tonumber(admitted), since, node
+  local inc, admitted, since, node, rest = string.match(value, '^(%d+)|(%d+)|([es]?%d*)|([^|]*)(.*)$')
+  return tonumber(inc), tonumber(admitted), since, node, rest and string.sub(rest, 2) or ''
 end
-local function isEvicting(since) return string.byte(since, 1) == 101 end
+-- The one writer of entries: every rewrite passes the instance it read, or the entry loses it
+-- (and with it the next reconnect's supersede).
+local function encode(inc, admitted, since, node, instance)
+  local value = inc .. '|' .. admitted .. '|' .. since .. '|' .. node
+  if instance ~= nil and instance ~= '' then value = value .. '|' .. instance end
+  return value
+end
+-- An instance '<id>.<attemptAt>' as its id and attempt (nil for '').
+local function instanceOf(instance)
+  local iid, at = string.match(instance, '^(.*)%.(%d+)$')
+  return iid, tonumber(at)
+end
+-- Marked evicted: 'e<now>' (the eviction rule at T, an idle one) or 's<now>' (superseded by a
+-- reconnect of its client instance). Both leave alike; the mark keeps the cause for its order.
+local function isEvicting(since)
+  local b = string.byte(since, 1)
+  return b == 101 or b == 115
+end
+local function causeOf(since) return string.byte(since, 1) == 115 and 'superseded' or 'idle' end
 -- Whether this server is the one the caller last renewed on: KEYS[k] (when passed) holds
 -- the run_id of the server the renewals last ran on here, the caller passes the one it saw.
 local function otherServer(k, expected)
@@ -67,22 +87,26 @@ local function listed(list, inc)
   end
   return false
 end
--- Lists again in out, as orders, the entries marked evicted earlier ({id, node, incarnation}
--- each): their orders may have been lost (admit's and setIdle's answers).
+-- Lists in out an order: connection id, node, incarnation, cause ('idle' or 'superseded').
+local function order(out, id, node, inc, cause)
+  out[#out + 1] = id
+  out[#out + 1] = node
+  out[#out + 1] = tostring(inc)
+  out[#out + 1] = cause
+end
+-- Lists again in out, as orders, the entries marked evicted earlier ({id, node, incarnation,
+-- idleSince} each, the mark telling the cause): their orders may have been lost (admit's and
+-- setIdle's answers).
 local function orderAgain(out, evicting)
-  for _, entry in ipairs(evicting) do
-    out[#out + 1] = entry[1]
-    out[#out + 1] = entry[2]
-    out[#out + 1] = tostring(entry[3])
-  end
+  for _, entry in ipairs(evicting) do order(out, entry[1], entry[2], entry[3], causeOf(entry[4])) end
   return out
 end
 -- The local rule's evictions (machines/eviction.ts), admit's and setIdle's: while count (the
 -- entries not marked evicted) is at or above evictAt, or count plus leaving (the entries marked
 -- evicted earlier, not released yet: admit's) is above limit, marks idle entries evicted
 -- (idleSince 'e<now>') longest idle first (ties by id), each listed in out as an order
--- (connection id, node, incarnation). idle holds {id, idleSince, incarnation, node, admittedAt}
--- each. Returns the count left.
+-- (connection id, node, incarnation, 'idle'). idle holds {id, idleSince, incarnation, node,
+-- admittedAt, instance} each. Returns the count left.
 local function evictIdle(key, idle, count, evictAt, now, out, leaving, limit)
   table.sort(idle, function(a, b)
     if a[2] ~= b[2] then return a[2] < b[2] end
@@ -90,10 +114,8 @@ local function evictIdle(key, idle, count, evictAt, now, out, leaving, limit)
   end)
   for _, victim in ipairs(idle) do
     if count < evictAt and (limit == nil or count + leaving <= limit) then break end
-    redis.call('HSET', key, victim[1], victim[3] .. '|' .. victim[5] .. '|e' .. now .. '|' .. victim[4])
-    out[#out + 1] = victim[1]
-    out[#out + 1] = victim[4]
-    out[#out + 1] = tostring(victim[3])
+    redis.call('HSET', key, victim[1], encode(victim[3], victim[5], 'e' .. now, victim[4], victim[6]))
+    order(out, victim[1], victim[4], victim[3], 'idle')
     count = count - 1
   end
   return count
@@ -105,10 +127,12 @@ end
  * Sentinel primary only: in a Redis Cluster it lives in another slot). ARGV: connectionId,
  * incarnation, nodeId, limit, evictAt, deadline (Redis ms, 0 = none), maxIncarnation, live
  * incarnations, the incarnations this process has held (comma-separated, the current one
- * among them), and the run_id of the server its last renewal ran on ('' = unknown).
+ * among them), the run_id of the server its last renewal ran on ('' = unknown), and the
+ * attempt's client instance: its id ('' = none) and its attemptAt (epoch ms, client's clock).
  * Returns {'late'} | {'moved'} | {'refused', live, orders...} | {'duplicate', live} |
- * {'admitted', live, orders...}, an order being (connection id, node, incarnation): the new
- * victims, then the entries evicted earlier that are still booked. 'duplicate': another
+ * {'admitted', live, orders...}, an order being (connection id, node, incarnation, cause:
+ * 'idle' or 'superseded'): the new victims (the superseded ones first), then the entries
+ * evicted earlier that are still booked, each with the cause its mark keeps. 'duplicate': another
  * owner (another node, or an incarnation this process never held) booked this connection
  * id. 'moved': another server answers than the one the caller's snapshot comes from (see
  * renew, the server key): nothing is written.
@@ -136,6 +160,17 @@ end
  * test/cluster/store-property.test.ts), and renewal stays one command. The entry's own node
  * books it again only as a newcomer (it turned active before the order came:
  * the runtime's kept()).
+ *
+ * A client instance (the local rule: machines/user-supervisor.machine.ts, supersede). The
+ * newcomer is booked with it ('|<id>.<attemptAt>' after the node). Before the limit is judged,
+ * the user's entries of that instance id booked by an earlier attempt (a smaller attemptAt,
+ * any node, idle or not) are its predecessors: the client left them behind. Each is marked
+ * evicted with 's<now>' (superseded: its node evicts it idle or not), named first with cause
+ * 'superseded', and left out of the count, as an idle victim is: its slot is this admission's
+ * (not added to the leaving ones, as evictIdle's victims are not). One already marked stays as
+ * it is (named again, with its mark's cause). An attempt no later than an entry of its instance
+ * (marked or not) is stale: it supersedes nothing and is booked without the instance, so that
+ * no later reconnect names it. A refusal supersedes nothing (it writes nothing).
  */
 export const admitScript = script(
   'admit',
@@ -147,24 +182,52 @@ if deadline > 0 and now >= deadline then return {'late'} end
 if otherServer(2, ARGV[10]) then return {'moved'} end
 local key, id, inc, node = KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local limit, evictAt = tonumber(ARGV[4]), tonumber(ARGV[5])
+-- The attempt's client instance ('' = none), and when its client made the attempt.
+local instanceId, attemptAt = ARGV[11] or '', tonumber(ARGV[12] or '')
+if attemptAt == nil then instanceId = '' end
 local isDead = snapshot(7)
 local flat = redis.call('HGETALL', key)
 local count, idle, existing, evicting = 0, {}, nil, {}
+-- Entries of this instance booked by an earlier attempt, not marked evicted (each as idle's
+-- tuples); stale: an entry of this instance from this attempt or a later one.
+local previous, stale = {}, false
 for i = 1, #flat, 2 do
   local cid = flat[i]
-  local einc, admitted, since, enode = decode(flat[i + 1])
+  local einc, admitted, since, enode, einstance = decode(flat[i + 1])
+  local ofInstance, eat = false, nil
+  if instanceId ~= '' and einstance ~= '' and cid ~= id then
+    local eid
+    eid, eat = instanceOf(einstance)
+    ofInstance = eid == instanceId
+  end
   if einc ~= inc and isDead(einc) then
     redis.call('HDEL', key, cid)
   elseif cid == id then
-    existing = { einc, admitted, since, enode }
-  elseif isEvicting(since) then
-    evicting[#evicting + 1] = { cid, enode, einc }
+    existing = { einc, admitted, since, enode, einstance }
   else
-    count = count + 1
-    if since ~= '' then idle[#idle + 1] = { cid, tonumber(since), einc, enode, admitted } end
+    if ofInstance and eat >= attemptAt then stale = true end
+    if isEvicting(since) then
+      evicting[#evicting + 1] = { cid, enode, einc, since }
+    elseif ofInstance and eat < attemptAt then
+      previous[#previous + 1] = { cid, tonumber(since), einc, enode, admitted, einstance, since }
+    else
+      count = count + 1
+      if since ~= '' then idle[#idle + 1] = { cid, tonumber(since), einc, enode, admitted, einstance } end
+    end
   end
 end
--- count: the other entries not marked evicted; #evicting: the ones marked, leaving.
+-- A stale attempt (an entry of its instance is as recent or newer) supersedes nothing, and is
+-- booked without the instance, so that no later reconnect names it: its earlier ones count as any.
+if stale then
+  for _, entry in ipairs(previous) do
+    count = count + 1
+    if entry[7] ~= '' then idle[#idle + 1] = entry end
+  end
+  previous = {}
+  instanceId = ''
+end
+-- count: the other entries not marked evicted, nor superseded by this one; #evicting: the
+-- ones marked, leaving.
 local leaving = #evicting
 if existing then
   -- Idempotent retry, only for the process that booked it: the same node, and
@@ -175,20 +238,31 @@ if existing then
   -- over would strand the owner's socket without a slot.
   local einc = existing[1]
   if existing[4] ~= node or (einc ~= inc and not listed(ARGV[9], einc)) then
-    return { 'duplicate', count + leaving + 1 }
+    return { 'duplicate', count + #previous + leaving + 1 }
   end
   -- Evicted, but its node kept it (active again): booked again as a newcomer, below.
   if not isEvicting(existing[3]) then
-    if einc ~= inc then redis.call('HSET', key, id, inc .. '|' .. existing[2] .. '|' .. existing[3] .. '|' .. node) end
-    return { 'admitted', count + leaving + 1 }
+    if einc ~= inc then redis.call('HSET', key, id, encode(inc, existing[2], existing[3], node, existing[5])) end
+    return { 'admitted', count + #previous + leaving + 1 }
   end
 end
 -- The limit counts the marked entries until released (their orders may be lost, their sockets
--- open); the eviction point does not (they are leaving, as a draining connection).
-if count - #idle + leaving >= limit then return orderAgain({ 'refused', count + leaving }, evicting) end
+-- open); the eviction point does not (they are leaving, as a draining connection). A refusal
+-- writes nothing: the entries of this instance are superseded only by an admission.
+if count - #idle + leaving >= limit then
+  return orderAgain({ 'refused', count + #previous + leaving }, evicting)
+end
 local out = { 'admitted', 0 }
+-- The entries this attempt's client instance left behind: marked evicted, superseded (their
+-- slots free for this admission, as an idle victim's), named first.
+for _, entry in ipairs(previous) do
+  redis.call('HSET', key, entry[1], encode(entry[3], entry[5], 's' .. now, entry[4], entry[6]))
+  order(out, entry[1], entry[4], entry[3], 'superseded')
+end
 local remaining = evictIdle(key, idle, count + 1, evictAt, now, out, leaving, limit)
-redis.call('HSET', key, id, inc .. '|' .. now .. '||' .. node)
+local instance = ''
+if instanceId ~= '' then instance = instanceId .. '.' .. ARGV[12] end
+redis.call('HSET', key, id, encode(inc, now, '', node, instance))
 out[2] = remaining + leaving
 return orderAgain(out, evicting)
 `,
@@ -225,7 +299,7 @@ return 1
  * not judge), maxIncarnation, live incarnations, and the run_id of its last renewal's server
  * ('' = unknown). Only this incarnation's own entry is refreshed, and never one evicted
  * (see admit). Returns {0} or {0, orders...} when it wrote nothing, else {1, orders...}, an order being
- * (connection id, node, incarnation) as admit's: the new victims, then the entries evicted
+ * (connection id, node, incarnation, cause) as admit's: the new victims, then the entries evicted
  * earlier that are still booked; {'moved'}, writing nothing, when another
  * server answers than that one (as admit's). Found by a review: without it an edge sent to a
  * failover's old primary was answered as done and lost (under the incarnation the node took
@@ -258,7 +332,7 @@ local key = KEYS[1]
 local value = redis.call('HGET', key, ARGV[1])
 if not value then return { 0 } end
 local inc = tonumber(ARGV[2])
-local einc, admitted, since, enode = decode(value)
+local einc, admitted, since, enode, einstance = decode(value)
 if einc ~= inc then return { 0 } end
 local evictAt = tonumber(ARGV[4]) or 0
 local judges = ARGV[3] ~= '' and evictAt > 0
@@ -269,7 +343,7 @@ local marked = isEvicting(since)
 if marked and not judges then return { 0 } end
 local out = { 0 }
 if not marked then
-  redis.call('HSET', key, ARGV[1], einc .. '|' .. admitted .. '|' .. ARGV[3] .. '|' .. enode)
+  redis.call('HSET', key, ARGV[1], encode(einc, admitted, ARGV[3], enode, einstance))
   out[1] = 1
   if not judges then return out end
 end
@@ -277,14 +351,14 @@ local isDead = snapshot(5)
 local flat = redis.call('HGETALL', key)
 local count, idle, evicting = 0, {}, {}
 for i = 1, #flat, 2 do
-  local vinc, vadmitted, vsince, vnode = decode(flat[i + 1])
+  local vinc, vadmitted, vsince, vnode, vinstance = decode(flat[i + 1])
   if vinc ~= inc and isDead(vinc) then
     -- Dead: not counted, and never named (its process is gone; admit or the reaper purges it).
   elseif isEvicting(vsince) then
-    evicting[#evicting + 1] = { flat[i], vnode, vinc }
+    evicting[#evicting + 1] = { flat[i], vnode, vinc, vsince }
   else
     count = count + 1
-    if vsince ~= '' then idle[#idle + 1] = { flat[i], tonumber(vsince), vinc, vnode, vadmitted } end
+    if vsince ~= '' then idle[#idle + 1] = { flat[i], tonumber(vsince), vinc, vnode, vadmitted, vinstance } end
   end
 end
 if not marked and count >= evictAt then evictIdle(key, idle, count, evictAt, nowMs(), out) end
@@ -296,7 +370,8 @@ return orderAgain(out, evicting)
  * KEYS[1] the user's book, and KEYS[2] the server key as for admit. ARGV: incarnation,
  * nodeId, limit, maxIncarnation, live incarnations, the incarnations this process has held
  * (comma-separated), the run_id of its last renewal's server ('' = unknown), then
- * (connectionId, admittedAt, idleSince) triples, oldest first. Returns -1, writing nothing,
+ * (connectionId, admittedAt, idleSince, instance) quadruples, oldest first, instance being
+ * '<id>.<attemptAt>' or '' (booked with the entry; one taken over keeps its own). Returns -1, writing nothing,
  * when another server answers than that one (as admit's 'moved'). Purges dead
  * entries, then books each held connection under this incarnation: one this
  * process booked under an earlier live incarnation is taken over where it is
@@ -315,21 +390,21 @@ local isDead = snapshot(4)
 local flat = redis.call('HGETALL', key)
 local booked, count = {}, 0
 for i = 1, #flat, 2 do
-  local einc, _, since, enode = decode(flat[i + 1])
+  local einc, _, since, enode, einstance = decode(flat[i + 1])
   if einc ~= inc and isDead(einc) then
     redis.call('HDEL', key, flat[i])
   else
-    booked[flat[i]] = { einc, enode, since }
+    booked[flat[i]] = { einc, enode, since, einstance }
     count = count + 1
   end
 end
 local refused = {}
-for i = 8, #ARGV, 3 do
+for i = 8, #ARGV, 4 do
   local id = ARGV[i]
   local entry = booked[id]
   if entry == nil then
     if count < limit then
-      redis.call('HSET', key, id, inc .. '|' .. ARGV[i + 1] .. '|' .. ARGV[i + 2] .. '|' .. node)
+      redis.call('HSET', key, id, encode(inc, ARGV[i + 1], ARGV[i + 2], node, ARGV[i + 3]))
       count = count + 1
     else
       refused[#refused + 1] = id
@@ -341,9 +416,11 @@ for i = 8, #ARGV, 3 do
     refused[#refused + 1] = id
   elseif entry[1] ~= inc then
     -- Ours, from an earlier incarnation: taken over in place, no slot taken or freed. An
-    -- eviction mark stays (its newcomer has the slot; the order is named again).
+    -- eviction mark stays (its newcomer has the slot; the order is named again, with its
+    -- cause), and so does the entry's instance (the held connection's when it has none).
     local since = isEvicting(entry[3]) and entry[3] or ARGV[i + 2]
-    redis.call('HSET', key, id, inc .. '|' .. ARGV[i + 1] .. '|' .. since .. '|' .. node)
+    local instance = entry[4] ~= '' and entry[4] or ARGV[i + 3]
+    redis.call('HSET', key, id, encode(inc, ARGV[i + 1], since, node, instance))
   end
 end
 return refused

@@ -3,6 +3,8 @@
  * a typed error with a stable code before anything is sent or allocated.
  */
 import { randomUUID } from 'node:crypto';
+import type { InstanceClaim } from '../../machines/events.js';
+import { INSTANCE_ALLOWED, isInstanceId } from '../client-instance.js';
 import { type Clock, createCountingClock } from '../clock.js';
 import { InvalidOptionError, SupervisorError } from '../errors.js';
 import { redactRedisUrl } from './redact-redis-url.js';
@@ -77,8 +79,9 @@ export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedSto
     throw new InvalidOptionError('cluster.redis', REDIS_URL, redactRedisUrl(redis));
   }
   const nodeId = options.nodeId ?? randomUUID();
-  if (typeof nodeId !== 'string' || nodeId === '') {
-    throw new InvalidOptionError('cluster.nodeId', 'a non-empty string', nodeId);
+  // No '|': a book entry is '|'-separated, and what follows its node id is the instance.
+  if (typeof nodeId !== 'string' || nodeId === '' || nodeId.includes('|')) {
+    throw new InvalidOptionError('cluster.nodeId', 'a non-empty string without |', nodeId);
   }
   const leaseTtlMs = options.leaseTtlMs ?? DEFAULTS.leaseTtlMs;
   checkInteger('cluster.leaseTtlMs', leaseTtlMs, 30, 86_400_000);
@@ -263,6 +266,27 @@ export function checkEpochMs(name: string, value: unknown): void {
   if (!isEpochMs(value)) {
     throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `${name} must be epoch ms, got ${String(value)}`);
   }
+}
+
+/**
+ * An admission's or a held connection's client instance, as the book stores it
+ * (`<id>.<attemptAt>`), or '' for none.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT unless undefined or `{ id, attemptAt }`, the id
+ * as the `wssup-instance` parameter's and `attemptAt` whole epoch ms.
+ */
+export function instanceArg(instance: InstanceClaim | undefined): string {
+  if (instance === undefined) return '';
+  const { id, attemptAt } = (instance ?? {}) as Partial<InstanceClaim>;
+  if (!isInstanceId(id)) {
+    throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `instance.id must be ${INSTANCE_ALLOWED}`);
+  }
+  if (!isEpochMs(attemptAt) || !Number.isInteger(attemptAt)) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `instance.attemptAt must be whole epoch ms, got ${String(attemptAt)}`,
+    );
+  }
+  return `${id}.${attemptAt}`;
 }
 
 /** @throws {SupervisorError} WSSUP_INVALID_ARGUMENT unless epoch ms or undefined. */

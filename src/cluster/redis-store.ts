@@ -73,6 +73,7 @@ import {
   checkId,
   checkIdleSince,
   checkLimits,
+  instanceArg,
   type RedisSlotStoreOptions,
   resolveStoreOptions,
 } from './redis-store-input.js';
@@ -83,6 +84,7 @@ import {
   type ClusterView,
   type EvictionOrder,
   type HeldConnection,
+  type InstanceClaim,
   type SendAcrossOutcome,
   type SlotStore,
   type SlotStoreEvents,
@@ -319,10 +321,12 @@ class Store implements RedisSlotStore {
     connectionId: string,
     limit: number,
     evictAt: number,
+    instance?: InstanceClaim,
   ): Promise<ClusterAdmission> {
     checkId('userId', userId);
     checkId('connectionId', connectionId);
     checkLimits(limit, evictAt);
+    const claim = instanceArg(instance);
     const connection = this.#ready();
     const incarnation = this.#incarnation;
     const users = this.keys.incarnationUsers(incarnation);
@@ -359,6 +363,9 @@ class Store implements RedisSlotStore {
           live,
           this.#ownJoined,
           server,
+          // The client instance (admitScript): '' for none.
+          claim === '' ? '' : (instance as InstanceClaim).id,
+          claim === '' ? '' : (instance as InstanceClaim).attemptAt,
         ],
       );
       admission = decodeAdmission(reply);
@@ -372,7 +379,7 @@ class Store implements RedisSlotStore {
       pending.notAdmitted();
       // A renewal answered meanwhile by the server that refused it (one sent just before, a
       // restart or a failover): this node knows it now, so the admission goes there again.
-      if (this.#checkRunId !== server) return this.admit(userId, connectionId, limit, evictAt);
+      if (this.#checkRunId !== server) return this.admit(userId, connectionId, limit, evictAt, instance);
       throw this.#otherServer('admission');
     }
     if (admission !== 'late' && admission.admitted && this.#incarnation !== incarnation) {
@@ -383,7 +390,7 @@ class Store implements RedisSlotStore {
       // over, or purges it if the old incarnation is dead), and the victims the first
       // run named are still told.
       pending.notAdmitted();
-      return this.#admitAgain(userId, connectionId, limit, evictAt, admission.evict);
+      return this.#admitAgain(userId, connectionId, limit, evictAt, instance, admission.evict);
     }
     if (admission !== 'late' && admission.admitted) {
       pending.admitted(connectionId);
@@ -427,9 +434,12 @@ class Store implements RedisSlotStore {
     connectionId: string,
     limit: number,
     evictAt: number,
+    instance: InstanceClaim | undefined,
     evicted: readonly EvictionOrder[],
   ): Promise<ClusterAdmission> {
-    const again = await this.admit(userId, connectionId, limit, evictAt);
+    // The first run's superseded entries are marked: the second names them again (cause kept),
+    // and its newcomer, whose entry it takes over (the retry path), keeps the instance.
+    const again = await this.admit(userId, connectionId, limit, evictAt, instance);
     // The first run's victims are marked evicted, so the second run names them again
     // (unless their nodes died): each once. Refused or not, the caller sends them, as the
     // first run's newcomer took their slots. (Ours, of the old incarnation: handed on as
@@ -530,6 +540,7 @@ class Store implements RedisSlotStore {
       checkEpochMs('admittedAt', item.admittedAt);
       checkIdleSince(item.idleSince);
       if (item.limit !== undefined) checkCount('limit', item.limit, 1);
+      instanceArg(item.instance);
       const list = byUser.get(item.userId);
       if (list === undefined) byUser.set(item.userId, [item]);
       else list.push(item);
@@ -558,10 +569,13 @@ class Store implements RedisSlotStore {
       const replies = await Promise.all(
         users.map((userId) => {
           const items = (byUser.get(userId) as HeldConnection[]).sort((a, b) => a.admittedAt - b.admittedAt);
-          const triples = items.flatMap((item) => [
+          // With its instance ('' for none): booked with the entry, so that a later reconnect of
+          // that instance supersedes it on any node (readmitScript).
+          const quadruples = items.flatMap((item) => [
             item.connectionId,
             this.#clocks.onRedisClock(item.admittedAt),
             item.idleSince === undefined ? '' : this.#clocks.onRedisClock(item.idleSince),
+            instanceArg(item.instance),
           ]);
           return connection.run(
             readmitScript,
@@ -574,7 +588,7 @@ class Store implements RedisSlotStore {
               ...liveness,
               this.#ownJoined,
               server,
-              ...triples,
+              ...quadruples,
             ],
           );
         }),

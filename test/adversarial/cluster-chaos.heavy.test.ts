@@ -170,7 +170,7 @@ async function readBooks(redis: PrivateRedis): Promise<BookSnapshot> {
       const [incarnation, , idleSince, nodeId] = String(flat[i + 1]).split('|');
       const expiry = leaseExpiry.get(Number(incarnation));
       const alive = expiry !== undefined && expiry >= Number(now);
-      if (alive && !(idleSince ?? '').startsWith('e')) {
+      if (alive && !/^[es]/.test(idleSince ?? '')) {
         live.push({
           connectionId: String(flat[i]),
           nodeId: String(nodeId),

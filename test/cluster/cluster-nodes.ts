@@ -137,8 +137,9 @@ export async function bookOf(redis: PrivateRedis, user: string): Promise<BookEnt
     entries.push({
       connectionId: flat[i] as string,
       incarnation: Number(incarnation),
-      idle: idleSince !== undefined && idleSince !== '' && !idleSince.startsWith('e'),
-      evicting: idleSince?.startsWith('e') ?? false,
+      idle: idleSince !== undefined && idleSince !== '' && !/^[es]/.test(idleSince),
+      // Marked evicted: e<ms> (the eviction rule) or s<ms> (superseded by its client instance).
+      evicting: /^[es]/.test(idleSince ?? ''),
       nodeId: nodeId as string,
     });
   }
@@ -167,7 +168,9 @@ export function sampleBook(
   const loop = (async () => {
     while (running) {
       const count = exceptLeaving
-        ? ((await redis.command('HVALS', key)) as string[]).filter((v) => v.split('|')[2]?.[0] !== 'e').length
+        ? ((await redis.command('HVALS', key)) as string[]).filter(
+            (v) => !/^[es]/.test(v.split('|')[2] ?? ''),
+          ).length
         : ((await redis.command('HLEN', key)) as number);
       highest = Math.max(highest, count);
       await new Promise((resolve) => setTimeout(resolve, 10));

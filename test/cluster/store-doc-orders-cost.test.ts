@@ -37,7 +37,7 @@ describe.runIf(hasRedis)('docs/cluster-store.md, eviction orders: sent again by 
       await vi.waitFor(() => expect(t.supervisor.stats().cluster?.unsynced).toBe(0), ioWait);
       return ws;
     };
-    const order = { connectionId: 'a1', nodeId: 'n-a', incarnation: holder.store.incarnation };
+    const order = { connectionId: 'a1', nodeId: 'n-a', incarnation: holder.store.incarnation, cause: 'idle' };
 
     const before = await spublish();
     await open();

@@ -35,21 +35,21 @@ describe.runIf(hasRedis)('Redis slot store: an idle edge at T evicts against the
     expect(await b.store.userBook('ann')).toMatchObject({ live: 4, idle: 2 });
     // The idle edge of a2 at T: the longest idle (b1, on node b) goes, and then 3 < T.
     expect(await a.store.setIdle('ann', 'a2', 3_000, 4)).toEqual([
-      { connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation },
+      { connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation, cause: 'idle' },
     ]);
     // b1 keeps its slot until node b releases it; it is no longer idle.
     expect(await a.store.userBook('ann')).toMatchObject({ live: 4, idle: 2 });
     // b1, marked evicted, is not counted: 3 live < T, so the next idle edge marks nothing; it
     // names b1 again (its order may have been lost), as an admission does.
     expect(await b.store.setIdle('ann', 'b2', 4_000, 4)).toEqual([
-      { connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation },
+      { connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation, cause: 'idle' },
     ]);
     // A live edge names nothing, and b1's mark is not revived by its own node's edges: its live
     // edge names nothing, its idle edge writes nothing and names the marked ones again, b1 too.
     expect(await a.store.setIdle('ann', 'a1', undefined, 4)).toEqual([]);
     expect(await b.store.setIdle('ann', 'b1', undefined, 4)).toEqual([]);
     expect(await b.store.setIdle('ann', 'b1', 5_000, 4)).toEqual([
-      { connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation },
+      { connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation, cause: 'idle' },
     ]);
     expect(await a.store.userBook('ann')).toMatchObject({ live: 4, idle: 2 });
     // The next admission names b1 again (its order may have been lost), as before.
@@ -60,6 +60,7 @@ describe.runIf(hasRedis)('Redis slot store: an idle edge at T evicts against the
       connectionId: 'b1',
       nodeId: 'b',
       incarnation: b.store.incarnation,
+      cause: 'idle',
     });
   });
 
@@ -76,8 +77,13 @@ describe.runIf(hasRedis)('Redis slot store: an idle edge at T evicts against the
     ] as const) {
       expect(await node.store.admit('dot', id, 4, 3)).toMatchObject({ admitted: true, evict: [] });
     }
-    const b1 = { connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation };
-    const order = (connectionId: string) => ({ connectionId, nodeId: 'a', incarnation: a.store.incarnation });
+    const b1 = { connectionId: 'b1', nodeId: 'b', incarnation: b.store.incarnation, cause: 'idle' };
+    const order = (connectionId: string) => ({
+      connectionId,
+      nodeId: 'a',
+      incarnation: a.store.incarnation,
+      cause: 'idle',
+    });
     // b1 turns idle at 4 >= T: b1 goes, 3 left. Its order (to node b) is lost on its way.
     expect(await b.store.setIdle('dot', 'b1', 1_000, 3)).toEqual([b1]);
     // a1's idle edge: 3 >= T, a1 goes; b1, still booked and marked, is named again after it.
@@ -103,7 +109,7 @@ describe.runIf(hasRedis)('Redis slot store: an idle edge at T evicts against the
     await a.store.admit('eve', 'a1', 3, 3);
     await a.store.admit('eve', 'a2', 3, 3);
     expect(await dead.store.setIdle('eve', 'd1', 500, 3)).toEqual([
-      { connectionId: 'd1', nodeId: 'dead', incarnation: dead.store.incarnation },
+      { connectionId: 'd1', nodeId: 'dead', incarnation: dead.store.incarnation, cause: 'idle' },
     ]);
     await expireLease(redis.current, keyPrefix, dead.store.incarnation);
     expect(await a.store.renew()).toBe('renewed');
@@ -115,7 +121,7 @@ describe.runIf(hasRedis)('Redis slot store: an idle edge at T evicts against the
     const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
     // limit 3, T 3.
     for (const id of ['a1', 'a2', 'a3']) await a.store.admit('bob', id, 3, 3);
-    const a1 = { connectionId: 'a1', nodeId: 'a', incarnation: a.store.incarnation };
+    const a1 = { connectionId: 'a1', nodeId: 'a', incarnation: a.store.incarnation, cause: 'idle' };
     expect(await a.store.setIdle('bob', 'a1', 1_000, 3)).toEqual([a1]);
     expect(await a.store.userBook('bob')).toMatchObject({ live: 3, idle: 0 });
     // The same edge sent again, as the runtime sends an edge whose answer it never got (a

@@ -112,7 +112,7 @@ describe.runIf(hasRedis)('Redis slot store: an idle edge answered by another ser
     await eventually(async () => (await a.store.renew().catch(() => undefined)) === 'renewed', 5_000);
     expect(await a.store.userBook('ann')).toMatchObject({ live: 2, idle: 0 });
     expect(await a.store.setIdle('ann', 'c1', Date.now(), 2)).toEqual([
-      { connectionId: 'c1', nodeId: 'a', incarnation: a.store.incarnation },
+      { connectionId: 'c1', nodeId: 'a', incarnation: a.store.incarnation, cause: 'idle' },
     ]);
   });
 });

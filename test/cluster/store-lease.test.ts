@@ -225,7 +225,12 @@ describe.runIf(hasRedis)('Redis slot store: leases', () => {
     await expireLease(redis.current, keyPrefix, paused.store.incarnation);
     const [, admission] = await Promise.all([paused.store.renew(), paused.store.admit('ann', 'p1', 3, 2)]);
     // The first run evicted o1 (marked, still counted); the second run names it again.
-    const order = { connectionId: 'o1', nodeId: 'other', incarnation: other.store.incarnation };
+    const order = {
+      connectionId: 'o1',
+      nodeId: 'other',
+      incarnation: other.store.incarnation,
+      cause: 'idle',
+    };
     expect(admission).toEqual({ admitted: true, evict: [order], live: 2 });
   });
 

@@ -21,9 +21,13 @@
  * changes nothing (fencing by incarnation: its twin's too); an eviction
  * order names the process that holds the entry (its node id and current
  * incarnation), and only idle entries (or entries of a dead incarnation),
- * never a live process's; when the admitting node has renewed since the last
- * crash, its decision is exactly the local rule (machines/eviction.ts), and a
- * re-admission keeps the oldest connections that fit. Entries marked evicted are released
+ * never a live process's, but for an entry its client instance left behind (cause
+ * 'superseded': of the newcomer's instance, from an earlier attempt); when the admitting node
+ * has renewed since the last crash, its decision is exactly the local rule (machines/eviction.ts,
+ * and the supersede of machines/user-supervisor.machine.ts: admissions and reconnects carry
+ * client instances, stale attempts among them), every order with its cause, and a re-admission
+ * keeps the oldest connections that fit. Each entry's instance, read from Redis after every
+ * step, is the one the model booked: no rewrite (edge, mark, take-over, re-admission) drops it. Entries marked evicted are released
  * only at a release step, so admissions race their releases (as simultaneous upgrades do):
  * a marked entry counts toward the limit, never toward T (clusterEvictions).
  *
@@ -46,7 +50,7 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { planEvictions } from '../../machines/eviction.js';
-import type { EvictionOrder } from '../../src/cluster/slot-store.js';
+import type { EvictionOrder, InstanceClaim } from '../../src/cluster/slot-store.js';
 import { fuzzParameters, fuzzTimeout } from '../helpers/fuzz.js';
 import type { TestStore } from './store-fixture.js';
 import { eventually, freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
@@ -70,8 +74,12 @@ interface Held {
   idleSince: number | undefined;
   /** Named for eviction: booked (and counted) until its node releases it. */
   evicting?: boolean;
+  /** Why, while evicting: the cause every answer that names it again carries. */
+  cause?: EvictionOrder['cause'];
   /** The step of the admission that marked it evicted. */
   markedBy?: number;
+  /** The client instance it was booked with (none for a stale attempt's). */
+  instance?: InstanceClaim | undefined;
 }
 
 interface World {
@@ -86,7 +94,7 @@ interface World {
   step: number;
   /** Each user's last admission that admitted (its step): its victims may sit past the limit. */
   lastAdmission: Map<string, number>;
-  /** The mark (`e<Redis ms>`) each entry marked evicted carried when first read: never rewritten. */
+  /** The mark (`e<Redis ms>`, `s<Redis ms>`) each entry marked evicted carried when first read: never rewritten. */
   marks: Map<string, string>;
 }
 
@@ -112,22 +120,25 @@ async function checkBooks(world: World): Promise<void> {
     const book = (await redis.command('HGETALL', `${keyPrefix}:{u:${userId}}:slots`)) as string[];
     const actual: Record<string, string> = {};
     for (let i = 0; i < book.length; i += 2) {
-      const [incarnation, , idleSince, nodeId] = (book[i + 1] as string).split('|');
+      const [incarnation, , idleSince, nodeId, instance] = (book[i + 1] as string).split('|');
       if (!live.has(Number(incarnation))) continue;
-      const state = idleSince?.startsWith('e') ? ' evicting' : idleSince === '' ? '' : ' idle';
-      actual[book[i] as string] = `${nodeId}#${incarnation}${state}`;
+      const state = /^[es]/.test(idleSince ?? '') ? ' evicting' : idleSince === '' ? '' : ' idle';
+      // The instance: every rewrite of the entry (edges, marks, take-overs) keeps it.
+      actual[book[i] as string] =
+        `${nodeId}#${incarnation}${state}${instance === undefined ? '' : ` ${instance}`}`;
     }
     const expected: Record<string, string> = {};
     for (const [id, h] of heldOf(world, userId)) {
       const store = (stores[h.node] as TestStore).store;
       const state = h.evicting ? ' evicting' : h.idleSince === undefined ? '' : ' idle';
-      expected[id] = `${store.nodeId}#${store.incarnation}${state}`;
+      const instance = h.instance === undefined ? '' : ` ${h.instance.id}.${h.instance.attemptAt}`;
+      expected[id] = `${store.nodeId}#${store.incarnation}${state}${instance}`;
     }
     expect(actual, `book of ${userId} after step ${world.step}`).toEqual(expected);
     // Besides the entries named for eviction, which hold their slots until released.
-    const admitted = Object.values(actual).filter((entry) => !entry.endsWith(' evicting'));
+    const admitted = Object.values(actual).filter((entry) => !entry.includes(' evicting'));
     expect(admitted.length).toBeLessThanOrEqual(limit);
-    const marked = Object.keys(actual).filter((id) => actual[id]?.endsWith(' evicting'));
+    const marked = Object.keys(actual).filter((id) => actual[id]?.includes(' evicting'));
     const lastVictims = marked.filter(
       (id) => world.held.get(id)?.markedBy === world.lastAdmission.get(userId),
     );
@@ -168,7 +179,16 @@ function clusterEvictions(count: number, idleLongestFirst: readonly string[], le
 type Step = fc.AsyncCommand<object, World>;
 
 /** What the runs reached, printed at the end: the Redis stops, during admissions and re-admissions. */
-const reach = { runs: 0, stopsDuringAdmit: 0, stopsDuringReadmit: 0, leasesLost: 0, largestBook: 0 };
+const reach = {
+  runs: 0,
+  stopsDuringAdmit: 0,
+  stopsDuringReadmit: 0,
+  leasesLost: 0,
+  largestBook: 0,
+  withInstance: 0,
+  superseded: 0,
+  stale: 0,
+};
 
 const command = (name: string, run: (world: World) => Promise<void>, check = (_: World) => true): Step => ({
   check: (_m) => true,
@@ -185,18 +205,27 @@ const node = fc.integer({ min: 0, max: NODES - 1 });
 const user = fc.constantFrom('ann', 'ann', 'ann', 'bob'); // ann reaches the limit often
 const pick = fc.nat(); // an index into the node's connections, modulo their number
 
-async function admitOne(world: World, n: number, userId: string): Promise<void> {
+async function admitOne(world: World, n: number, userId: string, instance?: InstanceClaim): Promise<void> {
   const store = (world.stores[n] as TestStore).store;
   const connectionId = `c${world.step}`;
   const before = heldOf(world, userId);
-  const idle = before
+  // The client instance: the user's entries of its id from an earlier attempt, not marked yet,
+  // are superseded (their slots this admission's, as idle victims'); an attempt no later than
+  // one of its entries (marked or not) is stale, supersedes nothing and is booked without it.
+  const ofInstance = before.filter(([, h]) => instance !== undefined && h.instance?.id === instance.id);
+  const stale = ofInstance.some(
+    ([, h]) => (h.instance as InstanceClaim).attemptAt >= (instance as InstanceClaim).attemptAt,
+  );
+  const superseded = stale ? [] : ofInstance.filter(([, h]) => !h.evicting).map(([id]) => id);
+  const rest = before.filter(([id]) => !superseded.includes(id));
+  const idle = rest
     .filter(([, h]) => h.idleSince !== undefined && !h.evicting)
     .sort(([, a], [, b]) => (a.idleSince as number) - (b.idleSince as number))
     .map(([id]) => id);
   // Entries marked evicted, their releases not landed (the model releases them only at a
   // release step, so admissions race them): they count toward the limit, not toward T.
   const markedBefore = new Set(before.filter(([, h]) => h.evicting).map(([id]) => id));
-  const result = await store.admit(userId, connectionId, limit, evictAt);
+  const result = await store.admit(userId, connectionId, limit, evictAt, instance);
   if (result.admitted) {
     const ids = result.evict.map((order) => order.connectionId);
     expect(new Set(ids).size, `orders of ${connectionId}, each entry named once`).toBe(ids.length);
@@ -205,21 +234,45 @@ async function admitOne(world: World, n: number, userId: string): Promise<void> 
     const lastNew = ids.findLastIndex((id) => world.held.has(id) && !markedBefore.has(id));
     const firstAgain = ids.findIndex((id) => markedBefore.has(id));
     if (firstAgain >= 0) expect(lastNew, `orders of ${connectionId}: ${ids}`).toBeLessThan(firstAgain);
-    applyAdmission(world, n, userId, connectionId, result.evict);
+    // Booked with the instance unless stale; with a stale snapshot, an entry of a dead
+    // incarnation the model no longer holds may have made it stale: read what Redis booked.
+    let booked = stale ? undefined : instance;
+    if (world.stale.has(n) && instance !== undefined) {
+      const value = String(
+        await world.redis.command('HGET', `${world.keyPrefix}:{u:${userId}}:slots`, connectionId),
+      );
+      booked = value.split('|').length > 4 ? instance : undefined;
+    }
+    applyAdmission(world, n, userId, connectionId, result.evict, booked);
     // The global rules at the moment the decision returns (each admission of a burst included).
     await checkBooks(world);
   }
   if (world.stale.has(n)) return;
   // A fresh snapshot: the decision is exactly the local rule.
-  const room = before.length - idle.length < limit;
+  const room = rest.length - idle.length < limit;
   expect(result.admitted).toBe(room);
-  // The new victims (the local rule), then every entry evicted earlier, named again.
+  if (instance !== undefined) reach.withInstance += 1;
+  if (result.admitted && superseded.length > 0) reach.superseded += 1;
+  if (stale) reach.stale += 1;
+  // The superseded (in the book's order), the new victims (the local rule), then every entry
+  // evicted earlier, named again, each with its cause.
   const planned = result.admitted
-    ? clusterEvictions(before.length - markedBefore.size + 1, idle, markedBefore.size)
+    ? clusterEvictions(rest.length - markedBefore.size + 1, idle, markedBefore.size)
     : [];
-  const ids = (result.evict ?? []).map((order) => order.connectionId);
-  expect(ids.slice(0, planned.length)).toEqual(planned);
-  expect(ids.slice(planned.length).sort()).toEqual([...markedBefore].sort());
+  const orders = result.evict ?? [];
+  const named = result.admitted ? superseded.length : 0;
+  const ids = orders.map((order) => order.connectionId);
+  expect(ids.slice(0, named).sort()).toEqual(result.admitted ? [...superseded].sort() : []);
+  expect(ids.slice(named, named + planned.length)).toEqual(planned);
+  expect(ids.slice(named + planned.length).sort()).toEqual([...markedBefore].sort());
+  const causes = orders.map((order) => order.cause);
+  expect(causes.slice(0, named + planned.length)).toEqual([
+    ...Array(named).fill('superseded'),
+    ...Array(planned.length).fill('idle'),
+  ]);
+  for (const order of orders.slice(named + planned.length)) {
+    expect(order.cause, `${order.connectionId} named again`).toBe(world.held.get(order.connectionId)?.cause);
+  }
 }
 
 function applyAdmission(
@@ -228,6 +281,7 @@ function applyAdmission(
   userId: string,
   connectionId: string,
   orders: readonly EvictionOrder[],
+  instance: InstanceClaim | undefined,
 ): void {
   for (const order of orders) {
     const victim = world.held.get(order.connectionId);
@@ -244,17 +298,55 @@ function applyAdmission(
       nodeId: holder.nodeId,
       incarnation: holder.incarnation,
     });
-    if (victim.evicting) continue;
-    expect(victim.idleSince, `evicted ${order.connectionId} was idle`).not.toBeUndefined();
+    if (victim.evicting) {
+      expect(order.cause, `${order.connectionId} named again with the cause it was marked for`).toBe(
+        victim.cause,
+      );
+      continue;
+    }
+    if (order.cause === 'superseded') {
+      // Of the newcomer's instance, from an earlier attempt: idle or not.
+      expect(victim.instance?.id).toBe(instance?.id);
+      expect(victim.instance?.attemptAt).toBeLessThan(instance?.attemptAt as number);
+    } else {
+      expect(order.cause).toBe('idle');
+      expect(victim.idleSince, `evicted ${order.connectionId} was idle`).not.toBeUndefined();
+    }
     victim.evicting = true;
+    victim.cause = order.cause;
     victim.markedBy = world.step;
   }
   world.lastAdmission.set(userId, world.step);
-  world.held.set(connectionId, { userId, node: n, admittedAt: world.step, idleSince: undefined });
+  world.held.set(connectionId, { userId, node: n, admittedAt: world.step, idleSince: undefined, instance });
 }
 
-const admit = (n: number, userId: string) =>
-  command(`admit(node ${n}, ${userId})`, (world) => admitOne(world, n, userId));
+const admit = (n: number, userId: string, instance?: InstanceClaim) =>
+  command(
+    `admit(node ${n}, ${userId}${instance === undefined ? '' : `, ${instance.id}.${instance.attemptAt}`})`,
+    (world) => admitOne(world, n, userId, instance),
+  );
+
+/**
+ * A reconnect: a connection's client instance comes back on node n, with a later attempt (it
+ * supersedes that connection) or, one time in three, an earlier or the same one (stale).
+ */
+const reconnect = (n: number, index: number, later: boolean) =>
+  command(`reconnect(node ${n}, #${index}${later ? '' : ', stale'})`, async (world) => {
+    const withInstance = [...world.held.values()].filter((h) => h.instance !== undefined);
+    const chosen = withInstance[index % Math.max(withInstance.length, 1)];
+    if (chosen === undefined) return admitOne(world, n, 'ann', { id: 'phone-instance-0001', attemptAt: 1 });
+    const { id, attemptAt } = chosen.instance as InstanceClaim;
+    await admitOne(world, n, chosen.userId, {
+      id,
+      attemptAt: later ? attemptAt + 1 : attemptAt - (index % 2),
+    });
+  });
+
+/** A client instance of two, at an attempt from a small range: stale and repeated attempts come often. */
+const claim = fc.record({
+  id: fc.constantFrom('phone-instance-0001', 'laptop-instance-01'),
+  attemptAt: fc.integer({ min: 1, max: 8 }),
+});
 
 /**
  * Several admissions of one user in a row, nothing released between them: simultaneous
@@ -372,6 +464,7 @@ const loseLease = (n: number, redisStops = false) =>
         connectionId,
         admittedAt: h.admittedAt,
         idleSince: h.idleSince,
+        instance: h.instance,
       }));
       // A node that holds nothing asks Redis nothing: there is no re-admission to stop.
       if (redisStops && held.length > 0) {
@@ -414,6 +507,7 @@ const loseLease = (n: number, redisStops = false) =>
       // Booked again under the new incarnation as what the node holds: no longer evicting.
       for (const [id, h] of mine) {
         h.evicting = false;
+        h.cause = undefined;
         world.marks.delete(id);
       }
     },
@@ -467,7 +561,8 @@ async function releasesLand(world: World): Promise<void> {
     const whole: Record<string, string> = {};
     for (let i = 0; i < book.length; i += 2) {
       const [incarnation, , idleSince, nodeId] = (book[i + 1] as string).split('|');
-      whole[book[i] as string] = `${nodeId}#${incarnation}${idleSince?.startsWith('e') ? ' evicting' : ''}`;
+      whole[book[i] as string] =
+        `${nodeId}#${incarnation}${/^[es]/.test(idleSince ?? '') ? ' evicting' : ''}`;
     }
     const live: Record<string, string> = {};
     for (const [id, h] of heldOf(world, userId)) {
@@ -482,8 +577,10 @@ async function releasesLand(world: World): Promise<void> {
 // Admissions are drawn most often, so that users reach T and the limit.
 const steps = [
   fc.tuple(node, user).map(([n, u]) => admit(n, u)),
-  fc.tuple(node, user).map(([n, u]) => admit(n, u)),
-  fc.tuple(node, user).map(([n, u]) => admit(n, u)),
+  fc.tuple(node, user, claim).map(([n, u, c]) => admit(n, u, c)),
+  fc.tuple(node, user, claim).map(([n, u, c]) => admit(n, u, c)),
+  fc.tuple(node, pick, fc.boolean()).map(([n, i, later]) => reconnect(n, i, later)),
+  fc.tuple(node, pick).map(([n, i]) => reconnect(n, i, true)),
   fc.tuple(node, user).map(([n, u]) => admit(n, u)),
   fc.tuple(node, user).map(([n, u]) => admit(n, u)),
   fc
@@ -555,7 +652,8 @@ describe.runIf(hasRedis)('Redis slot store: random interleavings across 4 proces
       fuzzParameters(import.meta.url, { numRuns: 10 }),
     );
     console.log(
-      `store property: ${reach.runs} runs; ${reach.leasesLost} leases lost; Redis stopped during ${reach.stopsDuringAdmit} admissions and ${reach.stopsDuringReadmit} re-admissions; the largest book ${reach.largestBook} (limit ${limit})`,
+      `store property: ${reach.runs} runs; ${reach.leasesLost} leases lost; Redis stopped during ${reach.stopsDuringAdmit} admissions and ${reach.stopsDuringReadmit} re-admissions; the largest book ${reach.largestBook} (limit ${limit}); ${reach.withInstance} admissions with an instance judged, ${reach.superseded} superseding, ${reach.stale} stale`,
     );
+    expect(reach.superseded).toBeGreaterThan(0);
   });
 });

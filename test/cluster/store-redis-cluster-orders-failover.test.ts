@@ -85,7 +85,12 @@ async function setUp(): Promise<Setup> {
 async function orderFromAdmission({ ann, a, b }: Setup): Promise<EvictionOrder> {
   expect(await b.store.admit(ann, 'b1', 3, 2)).toMatchObject({ admitted: true, live: 1 });
   await b.store.setIdle(ann, 'b1', Date.now());
-  const order = { connectionId: 'b1', nodeId: b.store.nodeId, incarnation: b.store.incarnation };
+  const order = {
+    connectionId: 'b1',
+    nodeId: b.store.nodeId,
+    incarnation: b.store.incarnation,
+    cause: 'idle' as const,
+  };
   expect(await a.store.admit(ann, 'a1', 3, 2)).toEqual({ admitted: true, evict: [order], live: 1 });
   return order;
 }

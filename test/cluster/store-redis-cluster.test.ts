@@ -94,7 +94,12 @@ describe.runIf(hasRedis)('on a private 3-master Redis Cluster', () => {
     expect(await b.store.userBook(ann)).toMatchObject({ live: 3, idle: 2 });
 
     const admission = await b.store.admit(ann, 'b2', 5, 4);
-    const order = { connectionId: 'a2', nodeId: 'a', incarnation: a.store.incarnation };
+    const order = {
+      connectionId: 'a2',
+      nodeId: 'a',
+      incarnation: a.store.incarnation,
+      cause: 'idle' as const,
+    };
     expect(admission).toEqual({ admitted: true, evict: [order], live: 3 });
     await b.store.orderEviction(order);
     await eventually(() => a.orders.length === 1);
@@ -119,7 +124,12 @@ describe.runIf(hasRedis)('on a private 3-master Redis Cluster', () => {
     expect(await a.store.setIdle(ann, 'a2', Date.now() - 2_000)).toEqual([]);
     // b1's idle edge at T: the longest idle, a1 on node a, goes (one only: then 2 < T).
     const orders = await b.store.setIdle(ann, 'b1', Date.now() - 1_000, 3);
-    const order = { connectionId: 'a1', nodeId: 'a', incarnation: a.store.incarnation };
+    const order = {
+      connectionId: 'a1',
+      nodeId: 'a',
+      incarnation: a.store.incarnation,
+      cause: 'idle' as const,
+    };
     expect(orders).toEqual([order]);
     expect(await b.store.userBook(ann)).toMatchObject({ live: 3, idle: 2 });
     await b.store.orderEviction(order);

@@ -68,7 +68,7 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     const admission = await b.store.admit('ann', 'b2', 5, 4);
     expect(admission).toEqual({
       admitted: true,
-      evict: [{ connectionId: 'a2', nodeId: 'a', incarnation: a.store.incarnation }],
+      evict: [{ connectionId: 'a2', nodeId: 'a', incarnation: a.store.incarnation, cause: 'idle' }],
       live: 3,
     });
     // a2 keeps its slot until node a lets it go (see the lost-order test below).
@@ -99,7 +99,12 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     await b.store.admit('ann', 'b2', 4, 4);
     // 3 booked + the newcomer = 4 ≥ evictAt: a1 (idle, on node a) is named, and the newcomer
     // is admitted at once, as a local eviction would admit it.
-    const order = { connectionId: 'a1', nodeId: 'a', incarnation: a.store.incarnation };
+    const order = {
+      connectionId: 'a1',
+      nodeId: 'a',
+      incarnation: a.store.incarnation,
+      cause: 'idle' as const,
+    };
     expect(await b.store.admit('ann', 'b3', 4, 4)).toEqual({ admitted: true, evict: [order], live: 3 });
     // The order is lost (node b crashed before publishing it, or node a's subscriber was
     // reconnecting): a1's socket stays open on node a. Its slot is still in the book, so
@@ -162,7 +167,7 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
     const admission = await store.admit('ann', 'c4', 3, 2);
     expect(admission).toEqual({
       admitted: true,
-      evict: [{ connectionId: 'c3', nodeId: 'a', incarnation: store.incarnation }],
+      evict: [{ connectionId: 'c3', nodeId: 'a', incarnation: store.incarnation, cause: 'idle' }],
       live: 3,
     });
     expect(await store.userBook('ann')).toMatchObject({ live: 4, idle: 0 }); // c3 until released

@@ -27,6 +27,7 @@ import {
   type ClusterView,
   type EvictionOrder,
   type HeldConnection,
+  type InstanceClaim,
   type SendAcrossOutcome,
   type SlotStore,
   type SlotStoreEvents,
@@ -38,8 +39,12 @@ interface Entry {
   incarnation: number;
   admittedAt: number;
   idleSince: number | undefined;
-  /** Named for eviction, not released by its node yet: still counted (the Redis store's 'e' mark). */
+  /** Named for eviction, not released by its node yet: still counted (the Redis store's 'e' or 's' mark). */
   evicting?: boolean;
+  /** Why it was named, while evicting: the cause its orders carry, again and again. */
+  cause?: 'idle' | 'superseded';
+  /** The client instance it was booked with (none for a stale attempt's). */
+  instance?: InstanceClaim | undefined;
 }
 
 export class MemoryBook {
@@ -177,6 +182,7 @@ export class MemoryStore implements SlotStore {
     connectionId: string,
     limit: number,
     evictAt: number,
+    instance?: InstanceClaim,
   ): Promise<ClusterAdmission> {
     this.#callFor('admit', userId);
     const book = this.shared.book(userId);
@@ -194,19 +200,32 @@ export class MemoryStore implements SlotStore {
       connectionId: id,
       nodeId: entry.nodeId,
       incarnation: entry.incarnation,
+      cause: entry.cause ?? 'idle',
     });
-    const again = others.filter(([, entry]) => entry.evicting).map(orderOf);
-    const idle = others
+    // The client instance (the admit script): the entries of its id booked by an earlier attempt,
+    // not marked evicted yet, are superseded, their slots this admission's; an attempt no later
+    // than an entry of its instance is stale, supersedes nothing and is booked without it.
+    const ofInstance = others.filter(
+      ([, entry]) => instance !== undefined && entry.instance?.id === instance.id,
+    );
+    const stale = ofInstance.some(
+      ([, entry]) => (entry.instance as InstanceClaim).attemptAt >= (instance as InstanceClaim).attemptAt,
+    );
+    const superseded = stale ? [] : ofInstance.filter(([, entry]) => !entry.evicting);
+    const rest = others.filter(([id]) => !superseded.some(([other]) => other === id));
+    const again = rest.filter(([, entry]) => entry.evicting).map(orderOf);
+    const idle = rest
       .filter(([, entry]) => entry.idleSince !== undefined && !entry.evicting)
       .sort(([, a], [, b]) => (a.idleSince as number) - (b.idleSince as number));
-    if (others.length - idle.length >= limit) {
+    if (rest.length - idle.length >= limit) {
+      // A refusal supersedes nothing.
       const refused = { admitted: false, reason: 'user-limit', live: others.length } as const;
       return again.length === 0 ? refused : { ...refused, evict: again };
     }
     // The entries marked evicted (again.length) are leaving: not counted toward T, as a
     // draining connection; counted toward the limit until released (their orders may be lost),
     // so idle ones go beyond T too while they would leave the user over it (the admit script).
-    const count = others.length - again.length + 1;
+    const count = rest.length - again.length + 1;
     const victims = planEvictions(
       count,
       idle.map(([id]) => id),
@@ -217,21 +236,25 @@ export class MemoryStore implements SlotStore {
       victims.push(id);
     }
     const evict: EvictionOrder[] = [];
-    for (const id of victims) {
+    // Kept, and counted by later admissions, until its node releases it: the superseded first.
+    const mark = (id: string, cause: 'idle' | 'superseded') => {
       const entry = book.get(id) as Entry;
-      // Kept, and counted by later admissions, until its node releases it.
       entry.evicting = true;
+      entry.cause = cause;
       entry.idleSince = undefined;
       evict.push(orderOf([id, entry]));
-    }
+    };
+    for (const [id] of superseded) mark(id, 'superseded');
+    for (const id of victims) mark(id, 'idle');
     book.set(connectionId, {
       nodeId: this.nodeId,
       incarnation: this.incarnation,
       admittedAt: this.shared.now(),
       idleSince: undefined,
+      ...(instance === undefined || stale ? {} : { instance: { ...instance } }),
     });
     this.shared.users.set(userId, book);
-    return { admitted: true, evict: [...evict, ...again], live: others.length + 1 - victims.length };
+    return { admitted: true, evict: [...evict, ...again], live: rest.length + 1 - victims.length };
   }
 
   /** Booked by this store: one of its incarnations (the Redis store's own list), under its node id. */
@@ -263,7 +286,12 @@ export class MemoryStore implements SlotStore {
     // named again after the new victims (their orders may have been lost), as admit names them.
     const again: EvictionOrder[] = [...book.entries()]
       .filter(([, other]) => other.evicting)
-      .map(([id, other]) => ({ connectionId: id, nodeId: other.nodeId, incarnation: other.incarnation }));
+      .map(([id, other]) => ({
+        connectionId: id,
+        nodeId: other.nodeId,
+        incarnation: other.incarnation,
+        cause: other.cause ?? ('idle' as const),
+      }));
     // Marked evicted (maybe by this same edge, its answer lost and the edge sent again): no
     // write, no judgement, the marked entries named again, this one among them.
     if (entry.evicting) return again;
@@ -281,8 +309,14 @@ export class MemoryStore implements SlotStore {
     )) {
       const victim = book.get(id) as Entry;
       victim.evicting = true;
+      victim.cause = 'idle';
       victim.idleSince = undefined;
-      orders.push({ connectionId: id, nodeId: victim.nodeId, incarnation: victim.incarnation });
+      orders.push({
+        connectionId: id,
+        nodeId: victim.nodeId,
+        incarnation: victim.incarnation,
+        cause: 'idle',
+      });
     }
     return [...orders, ...again];
   }
@@ -346,10 +380,12 @@ export class MemoryStore implements SlotStore {
     for (const connection of held) {
       const book = this.shared.book(connection.userId);
       const entry = book.get(connection.connectionId);
-      // Ours, from an earlier incarnation: taken over where it is (an eviction mark stays).
+      // Ours, from an earlier incarnation: taken over where it is (an eviction mark stays, and
+      // so does its instance: the held connection's when it has none).
       if (entry !== undefined && this.#owns(entry)) {
         entry.incarnation = this.incarnation;
         if (!entry.evicting) entry.idleSince = connection.idleSince;
+        entry.instance ??= connection.instance;
         continue;
       }
       if (entry !== undefined) {
@@ -365,6 +401,7 @@ export class MemoryStore implements SlotStore {
         incarnation: this.incarnation,
         admittedAt: connection.admittedAt,
         idleSince: connection.idleSince,
+        instance: connection.instance,
       });
       this.shared.users.set(connection.userId, book);
     }

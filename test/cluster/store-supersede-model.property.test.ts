@@ -1,0 +1,139 @@
+/**
+ * The in-memory store (test/helpers/memory-slot-store.ts, the reference model the runtime's
+ * property tests run against) and the Redis store decide client instances alike: fast-check
+ * draws admissions (with an instance of two, at attempts drawn from a small range so that
+ * stale ones and same-attempt ones come often, or none), idle and live edges (with T or not)
+ * and releases, each run on both, one node each, and every answer must be the same:
+ * admitted or refused, the live count, and the entries named, each with its cause. The new
+ * victims come first in the same order; the entries named again are compared as a set (Redis
+ * names them in its hash's order). At least one run must supersede, one must find an attempt
+ * stale, and one must name a superseded entry again.
+ */
+import fc from 'fast-check';
+import { describe, expect, it, vi } from 'vitest';
+import type { ClusterAdmission, EvictionOrder, InstanceClaim } from '../../src/cluster/slot-store.js';
+import { fuzzParameters, fuzzTimeout } from '../helpers/fuzz.js';
+import { MemoryBook } from '../helpers/memory-slot-store.js';
+import { freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
+
+vi.setConfig({ testTimeout: fuzzTimeout(120_000) });
+
+const INSTANCES = ['phone-instance-0001', 'laptop-instance-01'] as const;
+const limit = 4;
+const evictAt = 3;
+
+type Step =
+  | { kind: 'admit'; instance: InstanceClaim | undefined }
+  | { kind: 'idle'; pick: number; idle: boolean; judge: boolean }
+  | { kind: 'release'; pick: number };
+
+const instance = fc.option(
+  fc.record({ id: fc.constantFrom(...INSTANCES), attemptAt: fc.integer({ min: 1, max: 6 }) }),
+  { freq: 4, nil: undefined },
+);
+const step: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 4, arbitrary: instance.map((claim) => ({ kind: 'admit' as const, instance: claim })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(fc.nat(), fc.boolean(), fc.boolean())
+      .map(([pick, idle, judge]) => ({ kind: 'idle' as const, pick, idle, judge })),
+  },
+  { weight: 2, arbitrary: fc.nat().map((pick) => ({ kind: 'release' as const, pick })) },
+);
+
+/** An answer without the incarnation (each store numbers its own), the named again as a set. */
+function shape(orders: readonly EvictionOrder[] | undefined, marked: ReadonlySet<string>) {
+  const named = (orders ?? []).map((order) => `${order.connectionId}@${order.nodeId}:${order.cause}`);
+  const fresh = named.filter((entry) => !marked.has(entry.split('@')[0] as string));
+  const again = named.filter((entry) => marked.has(entry.split('@')[0] as string)).sort();
+  return { fresh, again };
+}
+
+const reach = { superseded: 0, stale: 0, namedAgain: 0 };
+
+describe.runIf(hasRedis)('Redis slot store and the in-memory model: client instances decided alike', () => {
+  const redis = usePrivateRedis();
+
+  it('the same answers for random admissions with instances, edges and releases', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 5, maxLength: 40 }), async (steps) => {
+        const real = await startStore(redis.current, { keyPrefix: freshPrefix(), nodeId: 'a' });
+        const book = new MemoryBook(() => 1_000);
+        const model = book.store('a', 3_600_000);
+        await model.start({ evictionOrdered: () => {}, incarnationChanged: () => {} });
+        try {
+          const held: string[] = [];
+          /** Entries marked evicted (named), until released. */
+          const marked = new Set<string>();
+          /** Each instance's newest attempt booked with it, whatever became of the entry. */
+          let at = 10_000;
+          for (const [i, s] of steps.entries()) {
+            if (s.kind === 'admit') {
+              const id = `c${i}`;
+              const before = [...book.book('ann').values()].map((entry) => entry.instance);
+              const [r, m] = await Promise.all([
+                real.store.admit('ann', id, limit, evictAt, s.instance),
+                model.admit('ann', id, limit, evictAt, s.instance),
+              ]);
+              const view = (answer: ClusterAdmission) => ({
+                admitted: answer.admitted,
+                live: answer.live,
+                ...shape(answer.evict, marked),
+              });
+              expect(view(r), `admit ${id} ${JSON.stringify(s.instance)}`).toEqual(view(m));
+              if (
+                s.instance !== undefined &&
+                before.some(
+                  (claim) =>
+                    claim !== undefined &&
+                    claim.id === s.instance?.id &&
+                    claim.attemptAt >= (s.instance as InstanceClaim).attemptAt,
+                )
+              )
+                reach.stale += 1;
+              for (const order of r.evict ?? []) {
+                if (order.cause === 'superseded') {
+                  if (marked.has(order.connectionId)) reach.namedAgain += 1;
+                  else reach.superseded += 1;
+                }
+                marked.add(order.connectionId);
+              }
+              if (r.admitted) held.push(id);
+            } else if (held.length > 0) {
+              const id = held[s.pick % held.length] as string;
+              if (s.kind === 'release') {
+                await real.store.release('ann', id);
+                await model.release('ann', id);
+                held.splice(held.indexOf(id), 1);
+                marked.delete(id);
+              } else {
+                at += 1_000;
+                const since = s.idle ? at : undefined;
+                const judge = s.judge ? evictAt : undefined;
+                const [r, m] = await Promise.all([
+                  real.store.setIdle('ann', id, since, judge),
+                  model.setIdle('ann', id, since, judge),
+                ]);
+                expect(shape(r, marked), `setIdle ${id} ${since} ${judge}`).toEqual(shape(m, marked));
+                for (const order of r) marked.add(order.connectionId);
+              }
+            }
+          }
+          const [r, m] = await Promise.all([real.store.userBook('ann'), model.userBook('ann')]);
+          expect(r).toEqual(m);
+        } finally {
+          await real.store.stop();
+          await model.stop();
+        }
+      }),
+      fuzzParameters(import.meta.url, { numRuns: 40 }),
+    );
+    console.log(
+      `supersede model: ${reach.superseded} superseded, ${reach.stale} stale attempts, ${reach.namedAgain} superseded named again`,
+    );
+    expect(reach.superseded).toBeGreaterThan(0);
+    expect(reach.stale).toBeGreaterThan(0);
+    expect(reach.namedAgain).toBeGreaterThan(0);
+  });
+});
