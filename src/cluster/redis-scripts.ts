@@ -168,7 +168,9 @@ end
  * evicted with 's<now>' (superseded: its node evicts it idle or not), named first with cause
  * 'superseded', and left out of the count, as an idle victim is: its slot is this admission's
  * (not added to the leaving ones, as evictIdle's victims are not). One already marked stays as
- * it is (named again, with its mark's cause). An attempt no later than an entry of its instance
+ * it is (named again, with its mark's cause), except that one marked for an idle eviction
+ * becomes superseded once this one is admitted ('s', its time kept), so that its node evicts
+ * it even if it turned active meanwhile. An attempt no later than an entry of its instance
  * (marked or not) is stale: it supersedes nothing and is booked without the instance, so that
  * no later reconnect names it. A refusal supersedes nothing (it writes nothing).
  */
@@ -191,6 +193,8 @@ local count, idle, existing, evicting = 0, {}, nil, {}
 -- Entries of this instance booked by an earlier attempt, not marked evicted (each as idle's
 -- tuples); stale: an entry of this instance from this attempt or a later one.
 local previous, stale = {}, false
+-- Entries of this instance from an earlier attempt already marked for an idle eviction.
+local marked = {}
 for i = 1, #flat, 2 do
   local cid = flat[i]
   local einc, admitted, since, enode, einstance = decode(flat[i + 1])
@@ -208,6 +212,12 @@ for i = 1, #flat, 2 do
     if ofInstance and eat >= attemptAt then stale = true end
     if isEvicting(since) then
       evicting[#evicting + 1] = { cid, enode, einc, since }
+      -- Marked for an idle eviction, and left behind by this attempt's client: superseded
+      -- (below, once admitted), so that its node evicts it even if it turned active meanwhile
+      -- (kept, it would be booked again, and live on beside its successor).
+      if ofInstance and eat < attemptAt and causeOf(since) == 'idle' then
+        marked[#marked + 1] = { evicting[#evicting], admitted, einstance }
+      end
     elseif ofInstance and eat < attemptAt then
       previous[#previous + 1] = { cid, tonumber(since), einc, enode, admitted, einstance, since }
     else
@@ -224,6 +234,7 @@ if stale then
     if entry[7] ~= '' then idle[#idle + 1] = entry end
   end
   previous = {}
+  marked = {}
   instanceId = ''
 end
 -- count: the other entries not marked evicted, nor superseded by this one; #evicting: the
@@ -258,6 +269,13 @@ local out = { 'admitted', 0 }
 for _, entry in ipairs(previous) do
   redis.call('HSET', key, entry[1], encode(entry[3], entry[5], 's' .. now, entry[4], entry[6]))
   order(out, entry[1], entry[4], entry[3], 'superseded')
+end
+-- The ones already marked for idleness become superseded: still leaving (counted as before),
+-- named again below with their new cause.
+for _, entry in ipairs(marked) do
+  local tuple = entry[1]
+  tuple[4] = 's' .. string.sub(tuple[4], 2)
+  redis.call('HSET', key, tuple[1], encode(tuple[3], entry[2], tuple[4], tuple[2], entry[3]))
 end
 local remaining = evictIdle(key, idle, count + 1, evictAt, now, out, leaving, limit)
 local instance = ''

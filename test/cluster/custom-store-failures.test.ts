@@ -59,4 +59,16 @@ describe('a store call that fails with a plain error', () => {
       'WSSUP_STORE_UNAVAILABLE: slot store: admit answered an object, out of its contract: whether it booked the connection is unknown',
     );
   });
+
+  it('admit: an order with a cause this version does not know is out of contract (not taken for an idle one)', async () => {
+    const store = new MemoryBook(() => Date.now()).store('bad-cause', 3_000);
+    const order = { connectionId: 'c9', nodeId: 'bad-cause', incarnation: 1, cause: 'Superseded' };
+    store.admit = async () => ({ admitted: true, live: 1, evict: [order] }) as never;
+    const t = await startServer({ cluster: { store, nodeId: 'bad-cause', onStoreUnavailable: 'reject' } });
+    await t.supervisor.ready({ signal: AbortSignal.timeout(5_000) });
+    expect(await connectRefused(t.url('ann'))).toBe(503);
+    await vi.waitFor(() => expect(t.errors.length).toBeGreaterThanOrEqual(2), ioWait);
+    const reported = t.errors.map((error) => `${error.code}: ${error.message}`);
+    expect(reported.filter((line) => line.startsWith('WSSUP_INVALID_OPTION'))).toHaveLength(1);
+  });
 });

@@ -36,6 +36,35 @@ describe.runIf(hasRedis)(
     const whole = async (keyPrefix: string, user: string) =>
       (await redis.current.command('HGETALL', `${keyPrefix}:{u:${user}}:slots`)) as string[];
 
+    it('an earlier attempt already marked for an idle eviction becomes superseded once the reconnect is admitted (its node then evicts it even if active again)', async () => {
+      const keyPrefix = freshPrefix();
+      const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+      const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+      await a.store.admit('ann', 'p1', 5, 3, phone(100));
+      await a.store.admit('ann', 'x1', 5, 3);
+      expect(await a.store.setIdle('ann', 'p1', 1_000)).toEqual([]);
+      // An admission on b reaches T: p1, idle, is marked for eviction as idle.
+      const idleOrder = { connectionId: 'p1', nodeId: 'a', incarnation: a.store.incarnation, cause: 'idle' };
+      expect(await b.store.admit('ann', 'n1', 5, 3)).toMatchObject({ admitted: true, evict: [idleOrder] });
+      // A refused reconnect writes nothing: still an idle eviction.
+      expect(await b.store.admit('ann', 'r0', 1, 1, phone(150))).toMatchObject({ admitted: false });
+      expect(await value(keyPrefix, 'ann', 'p1')).toMatch(/^\d+\|\d+\|e\d+\|a\|phone-instance-0001\.100$/);
+      // The phone reconnects on b before a acted on that order: p1 is now superseded, named so.
+      const mark = (await value(keyPrefix, 'ann', 'p1')).split('|')[2] as string;
+      expect(await b.store.admit('ann', 'r1', 5, 3, phone(200))).toMatchObject({
+        admitted: true,
+        evict: [{ ...idleOrder, cause: 'superseded' }],
+      });
+      expect(await value(keyPrefix, 'ann', 'p1')).toBe(
+        `${a.store.incarnation}|${(await value(keyPrefix, 'ann', 'p1')).split('|')[1]}|s${mark.slice(1)}|a|phone-instance-0001.100`,
+      );
+      // Named again with that cause by later answers, until released.
+      expect(await b.store.admit('ann', 'y1', 5, 3)).toMatchObject({
+        admitted: true,
+        evict: [{ ...idleOrder, cause: 'superseded' }],
+      });
+    });
+
     it('at the limit, every entry busy: admitted, the earlier attempt marked s<ms> and named with cause superseded, its slot this admission’s', async () => {
       const keyPrefix = freshPrefix();
       const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
@@ -224,7 +253,7 @@ describe.runIf(hasRedis)(
         ],
       });
       expect(await value(keyPrefix, 'gus', 'p2')).toMatch(/\|e\d+\|a\|phone-instance-0001\.200$/);
-      // A reconnect finds p2 marked already: it stays as it is, named again as idle; p3 admitted.
+      // A reconnect finds p2 marked already (as idle): p3 admitted, p2 superseded from then on.
       await a.store.release('gus', 'p1');
       // Marked, p2 is still its instance's newest: an older attempt is stale (booked without it).
       expect(await a.store.admit('gus', 's1', 5, 4, phone(150))).toMatchObject({
@@ -235,9 +264,9 @@ describe.runIf(hasRedis)(
       await a.store.release('gus', 's1');
       expect(await a.store.admit('gus', 'p3', 5, 4, phone(300))).toMatchObject({
         admitted: true,
-        evict: [{ connectionId: 'p2', cause: 'idle' }],
+        evict: [{ connectionId: 'p2', cause: 'superseded' }],
       });
-      expect(await value(keyPrefix, 'gus', 'p2')).toMatch(/\|e\d+\|a\|phone-instance-0001\.200$/);
+      expect(await value(keyPrefix, 'gus', 'p2')).toMatch(/\|s\d+\|a\|phone-instance-0001\.200$/);
       expect(await value(keyPrefix, 'gus', 'p3')).toMatch(/\|\|a\|phone-instance-0001\.300$/);
     });
 

@@ -246,6 +246,16 @@ export class MemoryStore implements SlotStore {
     };
     for (const [id] of superseded) mark(id, 'superseded');
     for (const id of victims) mark(id, 'idle');
+    // Its earlier entries already marked for idleness become superseded (their node evicts
+    // them even if active again), named again with that cause.
+    if (!stale) {
+      for (const [, entry] of ofInstance)
+        if (entry.evicting && entry.cause !== 'superseded') entry.cause = 'superseded';
+    }
+    const namedAgain = again.map((order) => ({
+      ...order,
+      cause: book.get(order.connectionId)?.cause ?? 'idle',
+    }));
     book.set(connectionId, {
       nodeId: this.nodeId,
       incarnation: this.incarnation,
@@ -254,7 +264,7 @@ export class MemoryStore implements SlotStore {
       ...(instance === undefined || stale ? {} : { instance: { ...instance } }),
     });
     this.shared.users.set(userId, book);
-    return { admitted: true, evict: [...evict, ...again], live: rest.length + 1 - victims.length };
+    return { admitted: true, evict: [...evict, ...namedAgain], live: rest.length + 1 - victims.length };
   }
 
   /** Booked by this store: one of its incarnations (the Redis store's own list), under its node id. */
