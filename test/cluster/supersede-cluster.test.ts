@@ -97,6 +97,23 @@ describe.runIf(hasRedis)('cluster mode: a reconnect naming its client instance',
     expect(newest.readyState).toBe(newest.OPEN);
   });
 
+  it('a book lost and booked again (Redis flushed: every process re-admits what it holds) keeps the instance: the reconnect still replaces it', async () => {
+    const a = await startNode('sup-k');
+    const b = await startNode('sup-l');
+    const first = await connect(withX(a, 'u6'));
+    const firstClosed = closed(first);
+    await connect(a.url('u6'));
+    await connect(b.url('u6'));
+    await expect.poll(() => clusterLive(a, 'u6'), ioWait).toBe(3);
+    expect(await redis.current.command('FLUSHALL')).toBe('OK');
+    // Each process finds its lease gone at its next renewal, takes a new one and books again
+    // what it holds (cluster-host.ts, held()): with each connection's instance.
+    await expect.poll(() => clusterLive(a, 'u6'), ioWait).toBe(3);
+    await connect(withX(b, 'u6'));
+    expect((await firstClosed).reason).toBe('evicted: superseded');
+    expect(a.evicted.map((event) => event.cause)).toEqual(['superseded']);
+  });
+
   it('with supersede off on the process it lands on, replaces nothing: 429 at the limit', async () => {
     const a = await startNode('sup-i');
     const b = await startNode('sup-j', { supersede: false });
