@@ -44,6 +44,17 @@ interface Watched {
   most: number;
 }
 
+/** Each close of the client was followed by its own delay (at least the server's hint), then an attempt. */
+function expectEachCloseThenItsDelay(c: Watched): void {
+  for (const [i, step] of c.timeline.entries()) {
+    if (!step.startsWith('close')) continue;
+    const hint = Number(step.split(' ')[2]);
+    const next = c.timeline[i + 1] ?? '';
+    expect(next, `${c.user}: ${c.timeline.join(', ')}`).toMatch(/^reconnecting /);
+    if (hint > 0) expect(Number(next.split(' ')[1])).toBeGreaterThanOrEqual(hint);
+  }
+}
+
 /** A client on `url` for `user`, whose sockets are counted, kept active (a message every 200 ms). */
 function watchedClient(url: string, user: string, options: { instance?: false } = {}): Watched {
   const watched = {
@@ -167,15 +178,8 @@ describe.runIf(hasRedis)(
                 close.code,
               );
             }
-            // Each close was followed by its own delay (at least the server's hint), then an attempt.
             expect(c.timeline[0], c.user).toBe('open');
-            for (const [i, step] of c.timeline.entries()) {
-              if (!step.startsWith('close')) continue;
-              const hint = Number(step.split(' ')[2]);
-              const next = c.timeline[i + 1] ?? '';
-              expect(next, `${c.user}: ${c.timeline.join(', ')}`).toMatch(/^reconnecting /);
-              if (hint > 0) expect(Number(next.split(' ')[1])).toBeGreaterThanOrEqual(hint);
-            }
+            expectEachCloseThenItsDelay(c);
             expect(c.timeline.at(-1), c.user).toBe('open');
             // Never two sockets connecting or open at once.
             expect(c.most, c.user).toBe(1);
@@ -262,13 +266,7 @@ describe.runIf(hasRedis)(
           });
           for (const c of clients) {
             expect(c.states, c.user).not.toContain('suspended');
-            for (const [i, step] of c.timeline.entries()) {
-              if (!step.startsWith('close')) continue;
-              const hint = Number(step.split(' ')[2]);
-              const next = c.timeline[i + 1] ?? '';
-              expect(next, `${c.user}: ${c.timeline.join(', ')}`).toMatch(/^reconnecting /);
-              if (hint > 0) expect(Number(next.split(' ')[1])).toBeGreaterThanOrEqual(hint);
-            }
+            expectEachCloseThenItsDelay(c);
             expect(c.most, c.user).toBe(1);
           }
           if (instance === undefined) {
