@@ -170,7 +170,13 @@ end
  * (not added to the leaving ones, as evictIdle's victims are not). One already marked stays as
  * it is (named again, with its mark's cause), except that one marked for an idle eviction
  * becomes superseded once this one is admitted ('s', its time kept), so that its node evicts
- * it even if it turned active meanwhile. An attempt no later than an entry of its instance
+ * it even if it turned active meanwhile. Unlike an idle victim, a superseded entry does not
+ * count toward the limit for later admissions either: its client left it (a dead connection,
+ * usually), as a draining connection frees its slot on one process. So a user's devices that
+ * reconnect together (a router restart) all get in at once, rather than one per drainTimeoutMs
+ * (the time a dead predecessor takes to drain, then be released); the cost, when an order is
+ * lost and the predecessor's socket is in fact alive, is one socket past the limit until the
+ * user's next admission names it again. An attempt no later than an entry of its instance
  * (marked or not) is stale: it supersedes nothing and is booked without the instance, so that
  * no later reconnect names it. A refusal supersedes nothing (it writes nothing).
  */
@@ -195,6 +201,12 @@ local count, idle, existing, evicting = 0, {}, nil, {}
 local previous, stale = {}, false
 -- Entries of this instance from an earlier attempt already marked for an idle eviction.
 local marked = {}
+-- The entries marked for an idle eviction ('e'), leaving: counted toward the limit until
+-- released (their orders may be lost, their sockets open). Not the superseded ones ('s'): their
+-- clients left them (a phone that changed networks), as a draining connection frees its slot on
+-- one process; counted, a user's devices coming back together (a router restart) got in one
+-- drainTimeoutMs apart, each waiting for the last one's dead predecessor to drain.
+local leaving = 0
 for i = 1, #flat, 2 do
   local cid = flat[i]
   local einc, admitted, since, enode, einstance = decode(flat[i + 1])
@@ -212,6 +224,7 @@ for i = 1, #flat, 2 do
     if ofInstance and eat >= attemptAt then stale = true end
     if isEvicting(since) then
       evicting[#evicting + 1] = { cid, enode, einc, since }
+      if causeOf(since) == 'idle' then leaving = leaving + 1 end
       -- Marked for an idle eviction, and left behind by this attempt's client: superseded
       -- (below, once admitted), so that its node evicts it even if it turned active meanwhile
       -- (kept, it would be booked again, and live on beside its successor).
@@ -237,9 +250,8 @@ if stale then
   marked = {}
   instanceId = ''
 end
--- count: the other entries not marked evicted, nor superseded by this one; #evicting: the
--- ones marked, leaving.
-local leaving = #evicting
+-- count: the other entries not marked evicted, nor superseded by this one; leaving: the ones
+-- marked for an idle eviction (of which #marked this one supersedes, if admitted).
 if existing then
   -- Idempotent retry, only for the process that booked it: the same node, and
   -- this incarnation or an earlier live one of this process (an admission in
@@ -257,10 +269,11 @@ if existing then
     return { 'admitted', count + #previous + leaving + 1 }
   end
 end
--- The limit counts the marked entries until released (their orders may be lost, their sockets
--- open); the eviction point does not (they are leaving, as a draining connection). A refusal
--- writes nothing: the entries of this instance are superseded only by an admission.
-if count - #idle + leaving >= limit then
+-- The limit counts the entries marked for an idle eviction until released (their orders may be
+-- lost, their sockets open); the eviction point does not (they are leaving, as a draining
+-- connection); neither counts the superseded ones. A refusal writes nothing: the entries of
+-- this instance are superseded only by an admission.
+if count - #idle + leaving - #marked >= limit then
   return orderAgain({ 'refused', count + #previous + leaving }, evicting)
 end
 local out = { 'admitted', 0 }
@@ -270,13 +283,14 @@ for _, entry in ipairs(previous) do
   redis.call('HSET', key, entry[1], encode(entry[3], entry[5], 's' .. now, entry[4], entry[6]))
   order(out, entry[1], entry[4], entry[3], 'superseded')
 end
--- The ones already marked for idleness become superseded: still leaving (counted as before),
+-- The ones already marked for idleness become superseded (no longer counted, as leaving ones),
 -- named again below with their new cause.
 for _, entry in ipairs(marked) do
   local tuple = entry[1]
   tuple[4] = 's' .. string.sub(tuple[4], 2)
   redis.call('HSET', key, tuple[1], encode(tuple[3], entry[2], tuple[4], tuple[2], entry[3]))
 end
+leaving = leaving - #marked
 local remaining = evictIdle(key, idle, count + 1, evictAt, now, out, leaving, limit)
 local instance = ''
 if instanceId ~= '' then instance = instanceId .. '.' .. ARGV[12] end

@@ -14,13 +14,14 @@
  *   owner refused ('duplicate-connection'); below the eviction point it is added;
  *   at or above it the idle entries needed to get below it (longest idle
  *   first, on any node) are marked evicted and named in `evict`;
- *   still at the limit after that, it is refused. An evicted entry keeps its
+ *   still at the limit after that, it is refused. An entry evicted as idle keeps its
  *   slot toward the limit for every later admission until its node releases it
  *   (the order may be lost), and is named again in each answer meanwhile; it no
  *   longer counts toward the eviction point, and is never picked again. So the book never
  *   holds more than `limit` entries of live incarnations for a user, besides
  *   the ones the latest admission evicted (its newcomer took their slots, as
- *   a draining connection gives up its slot in the local rule).
+ *   a draining connection gives up its slot in the local rule) and the ones a reconnect of
+ *   their client instance superseded (see `admit`'s `instance`), which count no more.
  * - `setIdle` of an idle edge, given the user's T, applies the same rule to the
  *   book without a newcomer: while the live entries not marked evicted number T
  *   or more, the longest-idle ones (any node) are marked evicted and named. Given
@@ -74,9 +75,10 @@ export type ClusterAdmission =
       admitted: true;
       /**
        * Idle connections evicted to make room (longest idle first), then the ones evicted
-       * earlier and still booked. An evicted entry holds its slot for later admissions
+       * earlier and still booked. An entry evicted as idle holds its slot for later admissions
        * until its node releases it, so a lost order never lets a later admission past the
-       * limit (its victims' sockets stay open beside the newcomer until their orders land).
+       * limit (its victims' sockets stay open beside the newcomer until their orders land);
+       * a superseded one does not (its client left it).
        */
       evict: EvictionOrder[];
       /** The user's booked live count including the newcomer, after eviction. */
@@ -228,8 +230,9 @@ export interface SlotStoreEvents {
  *
  * Its rules (docs/cluster-store.md, "A store of your own", says each in full):
  * - `admit` is one atomic decision on the user's whole book, by the local rule
- *   (`evictionPoint`, `planEvictions` of `ws-supervisor/machines`): an entry marked evicted
- *   keeps its slot, and is named again in `evict`, until its node releases it.
+ *   (`evictionPoint`, `planEvictions` of `ws-supervisor/machines`): an entry evicted as idle
+ *   keeps its slot (a superseded one does not), and both are named again in `evict`, until
+ *   their nodes release them.
  * - Every write that names a connection is fenced by incarnation: a node releases or
  *   refreshes only entries its own incarnations booked, never by node id alone.
  * - The runtime bounds every call by `cluster.commandTimeoutMs` (default 2000 ms for a store of
@@ -297,8 +300,9 @@ export interface SlotStore {
    * with the entry and, before it judges the limit, marks evicted the user's entries of the
    * same instance id booked by an earlier attempt (a smaller `attemptAt`; any node) and
    * names them in `evict` with cause `'superseded'`: their slots do not count for this
-   * admission, as an idle victim's does not, and count for later ones until released, as
-   * every marked entry's. An attempt older than an entry of its instance (an `attemptAt` no
+   * admission, as an idle victim's does not, nor for later ones (their clients left them, as a
+   * draining connection frees its slot on one process), though they stay booked until their
+   * nodes release them. An attempt older than an entry of its instance (an `attemptAt` no
    * later than that entry's) is stale: it supersedes nothing and is booked without the
    * instance, so that no later reconnect names it (the local rule: machines/user-supervisor).
    * A store that ignores `instance` decides as without it: at the cluster-wide limit a

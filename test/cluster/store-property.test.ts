@@ -139,16 +139,19 @@ async function checkBooks(world: World): Promise<void> {
     const admitted = Object.values(actual).filter((entry) => !entry.includes(' evicting'));
     expect(admitted.length).toBeLessThanOrEqual(limit);
     const marked = Object.keys(actual).filter((id) => actual[id]?.includes(' evicting'));
-    const lastVictims = marked.filter(
+    // Superseded entries do not count toward the limit (their clients left them: the admit
+    // script); the ones marked for an idle eviction do, until released.
+    const counted = marked.filter((id) => !/^s/.test(markOf(book, id)));
+    const lastVictims = counted.filter(
       (id) => world.held.get(id)?.markedBy === world.lastAdmission.get(userId),
     );
     expect(
-      admitted.length + marked.length - lastVictims.length,
-      `${userId}'s entries not marked + marked before its last admission, after step ${world.step}`,
+      admitted.length + counted.length - lastVictims.length,
+      `${userId}'s entries not marked + marked for idleness before its last admission, after step ${world.step}`,
     ).toBeLessThanOrEqual(limit);
     expect(
-      admitted.length + marked.length,
-      `${userId}'s whole book after step ${world.step}`,
+      admitted.length + counted.length,
+      `${userId}'s whole book but the superseded entries after step ${world.step}`,
     ).toBeLessThanOrEqual(limit + overLimit);
     reach.largestBook = Math.max(reach.largestBook, admitted.length + marked.length);
     for (let i = 0; i < book.length; i += 2) {
@@ -157,9 +160,18 @@ async function checkBooks(world: World): Promise<void> {
       if (!marked.includes(id)) continue;
       const first = world.marks.get(id);
       if (first === undefined) world.marks.set(id, mark);
-      else expect(mark, `the mark of ${id} (never picked again) after step ${world.step}`).toBe(first);
+      else if (first.startsWith('e') && mark === `s${first.slice(1)}`) {
+        // Marked for idleness, then superseded by its instance's reconnect: the time kept.
+        world.marks.set(id, mark);
+      } else expect(mark, `the mark of ${id} (never picked again) after step ${world.step}`).toBe(first);
     }
   }
+}
+
+/** The mark (`e<ms>`, `s<ms>`, or an idle time or '') of `id` in a book read whole (HGETALL). */
+function markOf(book: readonly string[], id: string): string {
+  const at = book.indexOf(id);
+  return at % 2 === 0 ? (((book[at + 1] as string).split('|')[2] as string) ?? '') : '';
 }
 
 /**
@@ -217,6 +229,10 @@ async function admitOne(world: World, n: number, userId: string, instance?: Inst
     ([, h]) => (h.instance as InstanceClaim).attemptAt >= (instance as InstanceClaim).attemptAt,
   );
   const superseded = stale ? [] : ofInstance.filter(([, h]) => !h.evicting).map(([id]) => id);
+  // Its earlier entries already marked for an idle eviction: superseded too, if admitted.
+  const converting = stale
+    ? []
+    : ofInstance.filter(([, h]) => h.evicting && h.cause !== 'superseded').map(([id]) => id);
   const rest = before.filter(([id]) => !superseded.includes(id));
   const idle = rest
     .filter(([, h]) => h.idleSince !== undefined && !h.evicting)
@@ -225,6 +241,11 @@ async function admitOne(world: World, n: number, userId: string, instance?: Inst
   // Entries marked evicted, their releases not landed (the model releases them only at a
   // release step, so admissions race them): they count toward the limit, not toward T.
   const markedBefore = new Set(before.filter(([, h]) => h.evicting).map(([id]) => id));
+  // Of those, the ones counted toward the limit: marked for an idle eviction, and not superseded
+  // by this admission (a superseded entry's client left it: it counts no more).
+  const leaving = before.filter(
+    ([id, h]) => h.evicting && h.cause !== 'superseded' && !converting.includes(id),
+  ).length;
   const result = await store.admit(userId, connectionId, limit, evictAt, instance);
   if (result.admitted) {
     const ids = result.evict.map((order) => order.connectionId);
@@ -249,16 +270,15 @@ async function admitOne(world: World, n: number, userId: string, instance?: Inst
   }
   if (world.stale.has(n)) return;
   // A fresh snapshot: the decision is exactly the local rule.
-  const room = rest.length - idle.length < limit;
+  const busy = rest.filter(([, h]) => !h.evicting).length - idle.length;
+  const room = busy + leaving < limit;
   expect(result.admitted).toBe(room);
   if (instance !== undefined) reach.withInstance += 1;
   if (result.admitted && superseded.length > 0) reach.superseded += 1;
   if (stale) reach.stale += 1;
   // The superseded (in the book's order), the new victims (the local rule), then every entry
   // evicted earlier, named again, each with its cause.
-  const planned = result.admitted
-    ? clusterEvictions(rest.length - markedBefore.size + 1, idle, markedBefore.size)
-    : [];
+  const planned = result.admitted ? clusterEvictions(rest.length - markedBefore.size + 1, idle, leaving) : [];
   const orders = result.evict ?? [];
   const named = result.admitted ? superseded.length : 0;
   const ids = orders.map((order) => order.connectionId);
@@ -271,7 +291,9 @@ async function admitOne(world: World, n: number, userId: string, instance?: Inst
     ...Array(planned.length).fill('idle'),
   ]);
   for (const order of orders.slice(named + planned.length)) {
+    // Named again with the cause it was marked for, or superseded now (applyAdmission).
     expect(order.cause, `${order.connectionId} named again`).toBe(world.held.get(order.connectionId)?.cause);
+    if (result.admitted && converting.includes(order.connectionId)) expect(order.cause).toBe('superseded');
   }
 }
 
@@ -299,6 +321,14 @@ function applyAdmission(
       incarnation: holder.incarnation,
     });
     if (victim.evicting) {
+      // Marked for an idle eviction, of the newcomer's instance from an earlier attempt:
+      // superseded from now on (its node evicts it even if active again).
+      if (victim.cause === 'idle' && order.cause === 'superseded') {
+        expect(victim.instance?.id).toBe(instance?.id);
+        expect(victim.instance?.attemptAt).toBeLessThan(instance?.attemptAt as number);
+        victim.cause = 'superseded';
+        continue;
+      }
       expect(order.cause, `${order.connectionId} named again with the cause it was marked for`).toBe(
         victim.cause,
       );

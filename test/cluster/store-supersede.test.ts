@@ -94,14 +94,15 @@ describe.runIf(hasRedis)(
       });
       expect(await value(keyPrefix, 'ann', 'p1')).toMatch(/^\d+\|\d+\|s\d+\|a\|phone-instance-0001\.100$/);
       expect(await value(keyPrefix, 'ann', 'n1')).toMatch(/^\d+\|\d+\|\|a\|phone-instance-0001\.200$/);
-      // p1 holds its slot toward the limit until its node releases it (its socket may be open).
+      // p1 stays booked until its node releases it (the book reads it), but its slot is not
+      // counted for later admissions: its client left it, as a draining connection.
       expect(await a.store.userBook('ann')).toEqual({ userId: 'ann', live: 4, idle: 0, byNode: { a: 4 } });
       // Named again, with its cause, by every answer until released; a refusal writes nothing.
       const before = await whole(keyPrefix, 'ann');
       expect(await a.store.admit('ann', 'x3', 3, 3)).toEqual({
         admitted: false,
         reason: 'user-limit',
-        live: 4,
+        live: 3,
         evict: [superseded],
       });
       expect(await whole(keyPrefix, 'ann')).toEqual(before);
@@ -270,25 +271,45 @@ describe.runIf(hasRedis)(
       expect(await value(keyPrefix, 'gus', 'p3')).toMatch(/\|\|a\|phone-instance-0001\.300$/);
     });
 
-    it('the limit holds: a reconnect whose predecessor’s release has not landed, superseded again, is refused until it lands', async () => {
+    it('several reconnects whose predecessors’ releases have not landed all get in (a router restart: a user’s devices together); the limit still counts every connection not left behind', async () => {
       const keyPrefix = freshPrefix();
       const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+      const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+      const tablet = (attemptAt: number): InstanceClaim => ({ id: 'tablet-instance-001', attemptAt });
       await a.store.admit('hal', 'x1', 3, 3);
-      await a.store.admit('hal', 'x2', 3, 3);
       await a.store.admit('hal', 'p1', 3, 3, phone(1));
-      expect(await a.store.admit('hal', 'p2', 3, 3, phone(2))).toMatchObject({ admitted: true });
-      // p1 marked, its release on its way: x1, x2 and p1 fill the limit without p2.
-      expect(await a.store.admit('hal', 'p3', 3, 3, phone(3))).toMatchObject({
-        admitted: false,
-        evict: [{ connectionId: 'p1', cause: 'superseded' }],
-      });
-      expect((await whole(keyPrefix, 'hal')).length / 2).toBe(4); // limit + the last admission's victim
-      await a.store.release('hal', 'p1');
-      expect(await a.store.admit('hal', 'p3', 3, 3, phone(3))).toMatchObject({
+      await a.store.admit('hal', 't1', 3, 3, tablet(1));
+      // Both devices come back on b before a has let either predecessor go (a dead peer drains
+      // for drainTimeoutMs): each gets in at once, its predecessor named superseded.
+      expect(await b.store.admit('hal', 'p2', 3, 3, phone(2))).toMatchObject({
         admitted: true,
-        evict: [{ connectionId: 'p2', cause: 'superseded' }],
+        evict: [{ connectionId: 'p1', cause: 'superseded' }],
+        live: 3,
       });
-      expect((await whole(keyPrefix, 'hal')).length / 2).toBe(4);
+      expect(await b.store.admit('hal', 't2', 3, 3, tablet(2))).toMatchObject({
+        admitted: true,
+        evict: [
+          { connectionId: 't1', cause: 'superseded' },
+          { connectionId: 'p1', cause: 'superseded' },
+        ],
+        live: 3,
+      });
+      expect((await whole(keyPrefix, 'hal')).length / 2).toBe(5); // the limit, and the two left behind
+      // A connection that replaces nothing is refused: x1, p2 and t2 fill the limit.
+      expect(await b.store.admit('hal', 'y1', 3, 3)).toMatchObject({ admitted: false, live: 3 });
+      // The phone again (its network flapped): p2 is left behind in turn, and gets in.
+      const again = await b.store.admit('hal', 'p3', 3, 3, phone(3));
+      expect(again.admitted).toBe(true);
+      // p2 first (the new one), then the two still booked, named again.
+      const named = again.evict?.map((order) => `${order.connectionId} ${order.cause}`) ?? [];
+      expect([named[0], ...named.slice(1).sort()]).toEqual([
+        'p2 superseded',
+        'p1 superseded',
+        't1 superseded',
+      ]);
+      for (const id of ['p1', 't1']) await a.store.release('hal', id);
+      await b.store.release('hal', 'p2');
+      expect((await whole(keyPrefix, 'hal')).length / 2).toBe(3);
     });
 
     it('rejects a malformed instance with a typed error and sends nothing', async () => {

@@ -23,7 +23,7 @@ describe.runIf(hasRedis)('cluster mode: a reconnect naming its client instance',
 
   async function startNode(
     nodeId: string,
-    options: { supersede?: boolean } = {},
+    options: { supersede?: boolean; drainTimeoutMs?: number } = {},
   ): Promise<TestServer & { evicted: EvictedEvent[] }> {
     const t = await startServer({
       maxConnectionsPerUser: 3,
@@ -83,6 +83,25 @@ describe.runIf(hasRedis)('cluster mode: a reconnect naming its client instance',
     expect((await firstClosed).reason).toBe('evicted: superseded');
     expect(a.evicted.map((event) => event.cause)).toEqual(['superseded']);
     await expect.poll(() => clusterLive(a, 'u3'), ioWait).toBe(1);
+  });
+
+  it('two devices coming back together (a router restart), their dead connections still draining: both get in at once', async () => {
+    const a = await startNode('sup-m', { drainTimeoutMs: 60_000 });
+    const b = await startNode('sup-n');
+    const device = (t: TestServer, id: string) => `${t.url('u8')}&wssup-instance=${id}.${(attempts += 1)}`;
+    const phone = await connect(device(a, 'phone-xxxxxxxxxxxxxxxxx'));
+    const tablet = await connect(device(a, 'tablet-xxxxxxxxxxxxxxxx'));
+    await connect(b.url('u8'));
+    // Dead peers: they read nothing more, so never answer their 4001, and drain for drainTimeoutMs.
+    phone.pause();
+    tablet.pause();
+    await connect(device(b, 'phone-xxxxxxxxxxxxxxxxx'));
+    // Counted until drained, the phone's left-behind connection held the tablet out (429).
+    await connect(device(b, 'tablet-xxxxxxxxxxxxxxxx'));
+    expect(a.evicted.map((event) => event.cause)).toEqual(['superseded', 'superseded']);
+    expect(a.supervisor.stats().byState).toMatchObject({ active: 0, draining: 2 });
+    // A connection that replaces nothing still finds the limit full.
+    expect(await connectRefused(b.url('u8'))).toBe(429);
   });
 
   it('a stale attempt (earlier than the booked one) replaces nothing: at the limit it is refused', async () => {

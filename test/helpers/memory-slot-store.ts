@@ -187,13 +187,17 @@ export class MemoryStore implements SlotStore {
     this.#callFor('admit', userId);
     const book = this.shared.book(userId);
     const existing = book.get(connectionId);
+    // The user's count, as the admit script answers it: every entry but the superseded ones (this one counted).
+    const booked = [...book.entries()].filter(
+      ([id, entry]) => id === connectionId || !(entry.evicting && entry.cause === 'superseded'),
+    ).length;
     if (existing !== undefined && !this.#owns(existing)) {
-      return { admitted: false, reason: 'duplicate-connection', live: book.size };
+      return { admitted: false, reason: 'duplicate-connection', live: booked };
     }
     // A retry (an earlier incarnation's entry taken over); an evicted entry its own node kept is booked again as a newcomer.
     if (existing !== undefined && !existing.evicting) {
       existing.incarnation = this.incarnation;
-      return { admitted: true, evict: [], live: book.size };
+      return { admitted: true, evict: [], live: booked };
     }
     const others = [...book.entries()].filter(([id]) => id !== connectionId);
     const orderOf = ([id, entry]: [string, Entry]): EvictionOrder => ({
@@ -212,31 +216,41 @@ export class MemoryStore implements SlotStore {
       ([, entry]) => (entry.instance as InstanceClaim).attemptAt >= (instance as InstanceClaim).attemptAt,
     );
     const superseded = stale ? [] : ofInstance.filter(([, entry]) => !entry.evicting);
+    // Its earlier entries already marked for an idle eviction: superseded too, if admitted.
+    const converting = stale
+      ? []
+      : ofInstance.filter(([, entry]) => entry.evicting && entry.cause !== 'superseded');
     const rest = others.filter(([id]) => !superseded.some(([other]) => other === id));
     const again = rest.filter(([, entry]) => entry.evicting).map(orderOf);
     const idle = rest
       .filter(([, entry]) => entry.idleSince !== undefined && !entry.evicting)
       .sort(([, a], [, b]) => (a.idleSince as number) - (b.idleSince as number));
-    if (rest.length - idle.length >= limit) {
+    // Counted toward the limit: every entry but the superseded ones (their clients left them),
+    // the ones marked for an idle eviction included until released (their orders may be lost).
+    const counts = ([, entry]: [string, Entry]) => !(entry.evicting && entry.cause === 'superseded');
+    const leaving = rest.filter(([, entry]) => entry.evicting && entry.cause !== 'superseded').length;
+    if (rest.filter(counts).length - converting.length - idle.length >= limit) {
       // A refusal supersedes nothing.
-      const refused = { admitted: false, reason: 'user-limit', live: others.length } as const;
+      const refused = { admitted: false, reason: 'user-limit', live: others.filter(counts).length } as const;
       return again.length === 0 ? refused : { ...refused, evict: again };
     }
-    // The entries marked evicted (again.length) are leaving: not counted toward T, as a
-    // draining connection; counted toward the limit until released (their orders may be lost),
-    // so idle ones go beyond T too while they would leave the user over it (the admit script).
+    // The entries marked for an idle eviction (and not superseded now) are leaving: not counted
+    // toward T, as a draining connection; counted toward the limit until released (their orders
+    // may be lost), so idle ones go beyond T too while they would leave the user over it (the
+    // admit script).
     const count = rest.length - again.length + 1;
+    const counted = leaving - converting.length;
     const victims = planEvictions(
       count,
       idle.map(([id]) => id),
       evictAt,
     );
     for (const [id] of idle.slice(victims.length)) {
-      if (count - victims.length + again.length <= limit) break;
+      if (count - victims.length + counted <= limit) break;
       victims.push(id);
     }
     const evict: EvictionOrder[] = [];
-    // Kept, and counted by later admissions, until its node releases it: the superseded first.
+    // Kept until its node releases it (counted by later admissions if idle's): the superseded first.
     const mark = (id: string, cause: 'idle' | 'superseded') => {
       const entry = book.get(id) as Entry;
       entry.evicting = true;
@@ -248,10 +262,7 @@ export class MemoryStore implements SlotStore {
     for (const id of victims) mark(id, 'idle');
     // Its earlier entries already marked for idleness become superseded (their node evicts
     // them even if active again), named again with that cause.
-    if (!stale) {
-      for (const [, entry] of ofInstance)
-        if (entry.evicting && entry.cause !== 'superseded') entry.cause = 'superseded';
-    }
+    for (const [, entry] of converting) entry.cause = 'superseded';
     const namedAgain = again.map((order) => ({
       ...order,
       cause: book.get(order.connectionId)?.cause ?? 'idle',
@@ -264,7 +275,7 @@ export class MemoryStore implements SlotStore {
       ...(instance === undefined || stale ? {} : { instance: { ...instance } }),
     });
     this.shared.users.set(userId, book);
-    return { admitted: true, evict: [...evict, ...namedAgain], live: rest.length + 1 - victims.length };
+    return { admitted: true, evict: [...evict, ...namedAgain], live: count - victims.length + counted };
   }
 
   /** Booked by this store: one of its incarnations (the Redis store's own list), under its node id. */
