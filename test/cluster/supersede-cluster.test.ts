@@ -88,7 +88,10 @@ describe.runIf(hasRedis)('cluster mode: a reconnect naming its client instance',
   it('two devices coming back together (a router restart), their dead connections still draining: both get in at once', async () => {
     const a = await startNode('sup-m', { drainTimeoutMs: 60_000 });
     const b = await startNode('sup-n');
-    const device = (t: TestServer, id: string) => `${t.url('u8')}&wssup-instance=${id}.${(attempts += 1)}`;
+    const device = (t: TestServer, id: string) => {
+      attempts += 1;
+      return `${t.url('u8')}&wssup-instance=${id}.${attempts}`;
+    };
     const phone = await connect(device(a, 'phone-xxxxxxxxxxxxxxxxx'));
     const tablet = await connect(device(a, 'tablet-xxxxxxxxxxxxxxxx'));
     await connect(b.url('u8'));
