@@ -321,7 +321,7 @@ export interface SupervisorEventMap {
   admitted: AdmittedEvent;
   /** An upgrade request was refused. */
   rejected: RejectedEvent;
-  /** A connection was evicted (idle at the threshold, or over the cluster-wide limit). */
+  /** A connection was evicted: idle at the threshold, over the cluster-wide limit, or superseded by its client instance's reconnect (`cause`). */
   evicted: EvictedEvent;
   /** A connection reached `disposed`, its slots free. */
   disposed: DisposedEvent;
