@@ -474,7 +474,11 @@ it('the global rules hold after every step of random interleavings across 3 node
             let attempt: { user: string; claim: InstanceClaim; stale: boolean; opened: boolean } | undefined;
             let predecessors: string[] = [];
             const attemptFor = (user: string, id: string, stale: boolean, back: number) => {
-              predecessors = liveOfInstance(user, id);
+              // Not one whose client is closing it (a close step's handshake may still be on its way).
+              const byId = clientsById();
+              predecessors = liveOfInstance(user, id).filter(
+                (connectionId) => byId.get(connectionId)?.ws.readyState === WebSocket.OPEN,
+              );
               const { claim, stale: isStale } = attemptOf(user, id, stale, back);
               attempt = { user, claim, stale: isStale, opened: false };
               return attempt;
