@@ -139,7 +139,7 @@ const open = {
   }),
 };
 const reconnect = {
-  weight: 2,
+  weight: 3,
   arbitrary: fc.record({ kind: fc.constant('reconnect' as const), node, pick: fc.nat(), stale, back }),
 };
 const close = { weight: 2, arbitrary: fc.record({ kind: fc.constant('close' as const), pick: fc.nat() }) };
