@@ -1,6 +1,8 @@
 /**
- * Random interleavings across 3 nodes (issue 12): admissions, closes,
- * activity, idleness, the store going down and up, a node cut off from it
+ * Random interleavings across 3 nodes (issue 12): admissions (half of them
+ * naming a client instance, `wssup-instance`, of two ids per user, a quarter
+ * of those attempts stale), reconnects of an open connection's instance on
+ * any process (its earlier socket left open), closes, activity, idleness, the store going down and up, a node cut off from it
  * and back, pauses past the lease (with the store going down before the
  * nodes re-admit, in some), and failovers (a renewal answered by another
  * server), on real sockets (three supervisors in
@@ -27,7 +29,15 @@
  *   processes are at most `limit`, and the book holds exactly the
  *   connections each process holds, each under that process's current
  *   incarnation: none unbooked, none booked by the twin, none left without
- *   its socket;
+ *   its socket; what the step superseded (evicted as `superseded`), its own
+ *   attempt did, and only connections of its instance from earlier attempts;
+ *   a later attempt that was admitted replaced its instance's live connection
+ *   (evicted as superseded, its client closed with 4001 `evicted:
+ *   superseded`, or closing), and no instance has two live connections from
+ *   attempts that were not stale;
+ * - whatever the store does, a connection is superseded only if it named an
+ *   instance and a later attempt of that instance (its user's) was made: a
+ *   stale attempt closes nothing;
  * - at the end, with the store back and every node reconnected, each user's
  *   live connections across the processes are at most `limit` and the book
  *   holds exactly them, each under its own process's incarnation (nothing
@@ -37,11 +47,12 @@
  * node id, every subscriber hears it, only the holder of the incarnation
  * acts): see NodeChannelStore.
  */
+import type { IncomingMessage } from 'node:http';
 import fc from 'fast-check';
 import { expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
-import type { SlotStoreEvents } from '../../src/cluster/slot-store.js';
+import type { InstanceClaim, SlotStoreEvents } from '../../src/cluster/slot-store.js';
 import { fuzzParameters, fuzzTimeout } from '../helpers/fuzz.js';
 import { MemoryBook, MemoryStore } from '../helpers/memory-slot-store.js';
 import { type RulesServer, startRulesServer } from '../helpers/rules.js';
@@ -55,15 +66,40 @@ const ttl = 6_000;
 const limit = 3;
 const users = ['ann', 'bob'] as const;
 
+/**
+ * Client instances (the `wssup-instance` parameter): two ids, the same for both users (an id
+ * is looked up among its own user's connections only), so that reconnects collide.
+ */
+const instanceIds = ['instance-zero-0000', 'instance-one-11111'] as const;
+/** The first attempt's time (epoch ms); each later attempt of an instance adds `back`, a stale one goes back. */
+const firstAttemptAt = 1_700_000_000_000;
+
+/**
+ * An attempt of a client instance: usually later than every earlier attempt of that
+ * instance (of that user), sometimes stale (earlier than its latest: a slow authenticate, a
+ * late packet), by `back` ms.
+ */
+interface Attempt {
+  slot: number;
+  stale: boolean;
+  back: number;
+}
+
 type Step =
-  | { kind: 'open'; node: number; user: (typeof users)[number] }
+  | { kind: 'open'; node: number; user: (typeof users)[number]; instance: Attempt | undefined }
+  /**
+   * The client instance of an open connection connects again, on any process; its earlier
+   * socket stays open (a phone that changed networks leaves it behind).
+   */
+  | { kind: 'reconnect'; node: number; pick: number; stale: boolean; back: number }
   | { kind: 'close'; pick: number }
   | { kind: 'talk'; pick: number }
   | { kind: 'idle' }
   | { kind: 'storeDown' }
   | { kind: 'storeUp' }
   | { kind: 'cutOff'; node: number }
-  | { kind: 'reconnect'; node: number }
+  /** A node cut off from the store reaches it again. */
+  | { kind: 'rejoin'; node: number }
   | { kind: 'pastLease' }
   /** Every lease runs out, and the store (or one shard) stops answering before the nodes re-admit. */
   | { kind: 'pastLeaseThenDown'; shard: 'A' | 'B' | undefined }
@@ -82,9 +118,29 @@ const twinOf = fc.option(fc.integer({ min: 0, max: 2 }), { freq: 4, nil: undefin
 /** Whether the book has two failure domains (SlotStore.shardOf): ann's A, bob's B. */
 const sharded = fc.boolean();
 const shard = fc.constantFrom('A' as const, 'B' as const);
+/** Stale in a quarter of the attempts. */
+const stale = fc.constantFrom(false, false, false, true);
+const back = fc.integer({ min: 1, max: 2_000 });
+/** Half the opens name a client instance. */
+const instance = fc.option(
+  fc.record({ slot: fc.integer({ min: 0, max: instanceIds.length - 1 }), stale, back }),
+  {
+    freq: 2,
+    nil: undefined,
+  },
+);
 const open = {
   weight: 6,
-  arbitrary: fc.record({ kind: fc.constant('open' as const), node, user: fc.constantFrom(...users) }),
+  arbitrary: fc.record({
+    kind: fc.constant('open' as const),
+    node,
+    user: fc.constantFrom(...users),
+    instance,
+  }),
+};
+const reconnect = {
+  weight: 3,
+  arbitrary: fc.record({ kind: fc.constant('reconnect' as const), node, pick: fc.nat(), stale, back }),
 };
 const close = { weight: 2, arbitrary: fc.record({ kind: fc.constant('close' as const), pick: fc.nat() }) };
 const talk = { weight: 2, arbitrary: fc.record({ kind: fc.constant('talk' as const), pick: fc.nat() }) };
@@ -103,21 +159,24 @@ const calm: fc.Arbitrary<Step> = fc.oneof(
       kind: fc.constant('open' as const),
       node: calmNode,
       user: fc.constantFrom('ann', 'ann', 'bob'),
+      instance,
     }),
   },
+  reconnect,
   close,
   talk,
   { weight: 3, arbitrary: idle.arbitrary },
 );
 const step: fc.Arbitrary<Step> = fc.oneof(
   open,
+  reconnect,
   close,
   talk,
   idle,
   { weight: 1, arbitrary: fc.constant({ kind: 'storeDown' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'storeUp' as const }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('cutOff' as const), node }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('reconnect' as const), node }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('rejoin' as const), node }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'pastLease' as const }) },
   {
     weight: 1,
@@ -134,10 +193,37 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 interface Client {
   ws: WebSocket;
   user: string;
+  /** The client's own number, sent as the correlation id (`c`): its connection's `admitted` event carries it. */
+  tag: number;
+  /** The client instance it named, if any. */
+  claim: InstanceClaim | undefined;
+  /** Earlier than an attempt of its instance made before it. */
+  stale: boolean;
+  /** How its socket closed, once it has. */
+  closed?: { code: number; reason: string };
 }
 
 /** What the runs reached, so a reader can see that the property was not vacuous. */
-const reach = { runs: 0, leasesLost: 0, readmits: 0, readmitsRefusedByStore: 0, failovers: 0 };
+const reach = {
+  runs: 0,
+  leasesLost: 0,
+  readmits: 0,
+  readmitsRefusedByStore: 0,
+  failovers: 0,
+  attempts: 0,
+  staleAttempts: 0,
+  superseded: 0,
+  supersededWhileCalm: 0,
+  /** Later attempts, with the store answering throughout, that found a live connection of their instance to replace. */
+  replacements: 0,
+};
+
+/** The user from the query, with the client's number (`c`) as the correlation id. */
+const authenticate = (request: IncomingMessage) => {
+  const query = new URLSearchParams((request.url ?? '').split('?')[1] ?? '');
+  const userId = query.get('user');
+  return userId === null ? null : { userId, correlationId: query.get('c') };
+};
 
 /**
  * The memory store with the Redis store's order channel: one per node id, heard by every
@@ -202,10 +288,16 @@ class NodeChannelStore extends MemoryStore {
   }
 }
 
-function tryOpen(url: string): Promise<WebSocket | undefined> {
+function tryOpen(
+  url: string,
+  onClose: (code: number, reason: string) => void,
+): Promise<WebSocket | undefined> {
   const ws = new WebSocket(url);
   return new Promise((resolve) => {
-    ws.once('open', () => resolve(ws));
+    ws.once('open', () => {
+      ws.once('close', (code, reason) => onClose(code, reason.toString()));
+      resolve(ws);
+    });
     ws.once('unexpected-response', (_request, response) => {
       response.resume();
       resolve(undefined);
@@ -240,6 +332,7 @@ it('the global rules hold after every step of random interleavings across 3 node
               await startRulesServer({
                 clock,
                 maxConnectionsPerUser: limit,
+                authenticate,
                 cluster: { store, nodeId, leaseTtlMs: ttl },
               }),
             );
@@ -282,13 +375,138 @@ it('the global rules hold after every step of random interleavings across 3 node
             );
           /** 0–2 the nodes, 3 the twin, 4 the twin's sibling; without a twin, 3 and 4 are node 0. */
           const processOf = (n: number) => (n < 3 ? n : n === 3 && twin !== undefined ? 3 : (twin ?? 0));
+          /** The times of every attempt of each client instance, by user and instance id. */
+          const attempts = new Map<string, number[]>();
+          const instanceKey = (user: string, id: string) => `${user} ${id}`;
+          /** The next attempt's time: later than every earlier attempt of the instance, or stale (earlier than the latest). */
+          const attemptOf = (user: string, id: string, stale: boolean, back: number) => {
+            const times = attempts.get(instanceKey(user, id)) ?? [];
+            attempts.set(instanceKey(user, id), times);
+            const latest = times.length === 0 ? firstAttemptAt : Math.max(...times);
+            let attemptAt = stale && times.length > 0 ? latest - back : latest + back;
+            // One time per attempt: two attempts of an instance are never simultaneous.
+            while (times.includes(attemptAt)) attemptAt -= 1;
+            times.push(attemptAt);
+            reach.attempts += 1;
+            if (attemptAt < latest) reach.staleAttempts += 1;
+            return { claim: { id, attemptAt }, stale: attemptAt < latest };
+          };
+          let tags = 0;
+          /** Opens a client on process p, with its instance's attempt if any. */
+          const openClient = async (
+            p: number,
+            user: string,
+            attempt: { claim: InstanceClaim; stale: boolean } | undefined,
+          ) => {
+            tags += 1;
+            const claim = attempt?.claim;
+            const url = `${(nodes[p] as RulesServer).url(user)}&c=${tags}${
+              claim === undefined ? '' : `&wssup-instance=${claim.id}.${claim.attemptAt}`
+            }`;
+            const client: Omit<Client, 'ws'> = { user, tag: tags, claim, stale: attempt?.stale ?? false };
+            const ws = await tryOpen(url, (code, reason) => {
+              client.closed = { code, reason };
+            });
+            if (ws !== undefined) clients.push(Object.assign(client, { ws }));
+            return ws !== undefined;
+          };
+          /** The client of each connection a process admitted, by connection id (its `admitted` event's correlation id). */
+          const clientsById = () => {
+            const byTag = new Map(clients.map((c) => [String(c.tag), c]));
+            const byId = new Map<string, Client>();
+            for (const n of nodes) {
+              for (const { connectionId, correlationId } of n.events.admitted) {
+                const client = byTag.get(correlationId ?? '');
+                if (client !== undefined) byId.set(connectionId, client);
+              }
+            }
+            return byId;
+          };
+          /** Connections some process admitted and has not evicted nor disposed of: live, or about to be. */
+          const liveIds = () => {
+            const gone = new Set(
+              nodes.flatMap((n) => [...n.events.evicted, ...n.events.disposed].map((e) => e.connectionId)),
+            );
+            return nodes.flatMap((n) =>
+              n.events.admitted.map((e) => e.connectionId).filter((id) => !gone.has(id)),
+            );
+          };
+          /** The live connections of a client instance from attempts that were not stale. */
+          const liveOfInstance = (user: string, id: string) => {
+            const byId = clientsById();
+            return liveIds().filter((connectionId) => {
+              const client = byId.get(connectionId);
+              return client?.user === user && client.claim?.id === id && !client.stale;
+            });
+          };
+          /** Superseded connections already checked. */
+          const supersededSeen = new Set<string>();
+          /**
+           * Every connection evicted as superseded since the last check: it named a client
+           * instance, and an attempt of that instance (its user's) later than its own was
+           * made (a stale attempt replaces nothing later than itself). Returns them.
+           */
+          const checkSuperseded = (index: number | 'end') => {
+            const byId = clientsById();
+            const fresh = nodes
+              .flatMap((n) => n.events.evicted)
+              .filter((e) => e.cause === 'superseded' && !supersededSeen.has(e.connectionId));
+            for (const { connectionId, userId } of fresh) {
+              supersededSeen.add(connectionId);
+              reach.superseded += 1;
+              const client = byId.get(connectionId);
+              const claim = client?.claim;
+              expect(claim, `superseded at step ${index} without an instance: ${connectionId}`).toBeDefined();
+              const later = (attempts.get(instanceKey(userId, (claim as InstanceClaim).id)) ?? []).filter(
+                (t) => t > (claim as InstanceClaim).attemptAt,
+              );
+              expect(
+                later,
+                `superseded at step ${index} with no later attempt of its instance: ${connectionId} ${userId} ${claim?.id}.${claim?.attemptAt}`,
+              ).not.toEqual([]);
+            }
+            return fresh.map((e) => ({ connectionId: e.connectionId, client: byId.get(e.connectionId) }));
+          };
           let troubled = false;
           for (const [index, s] of steps.entries()) {
             const before = owners();
+            /** This step's attempt of a client instance, and the live connections it must replace (once it lands, with the store answering). */
+            let attempt: { user: string; claim: InstanceClaim; stale: boolean; opened: boolean } | undefined;
+            let predecessors: string[] = [];
+            const attemptFor = (user: string, id: string, stale: boolean, back: number) => {
+              // Not one whose client is closing it (a close step's handshake may still be on its way).
+              const byId = clientsById();
+              predecessors = liveOfInstance(user, id).filter(
+                (connectionId) => byId.get(connectionId)?.ws.readyState === WebSocket.OPEN,
+              );
+              const { claim, stale: isStale } = attemptOf(user, id, stale, back);
+              attempt = { user, claim, stale: isStale, opened: false };
+              return attempt;
+            };
             switch (s.kind) {
               case 'open': {
-                const ws = await tryOpen((nodes[processOf(s.node)] as RulesServer).url(s.user));
-                if (ws !== undefined) clients.push({ ws, user: s.user });
+                const a =
+                  s.instance === undefined
+                    ? undefined
+                    : attemptFor(
+                        s.user,
+                        instanceIds[s.instance.slot] as string,
+                        s.instance.stale,
+                        s.instance.back,
+                      );
+                const opened = await openClient(processOf(s.node), s.user, a);
+                if (a !== undefined) a.opened = opened;
+                break;
+              }
+              case 'reconnect': {
+                const open = clients.filter(
+                  (c) => c.ws.readyState === WebSocket.OPEN && c.claim !== undefined,
+                );
+                const client = open[s.pick % Math.max(1, open.length)];
+                if (client === undefined) break;
+                const a = attemptFor(client.user, (client.claim as InstanceClaim).id, s.stale, s.back);
+                // The predecessor's socket stays open: the client left it behind.
+                a.opened = await openClient(processOf(s.node), client.user, a);
                 break;
               }
               case 'close':
@@ -314,7 +532,7 @@ it('the global rules hold after every step of random interleavings across 3 node
                 (stores[processOf(s.node)] as MemoryStore).partitioned = true;
                 troubled = true;
                 break;
-              case 'reconnect':
+              case 'rejoin':
                 (stores[processOf(s.node)] as MemoryStore).partitioned = false;
                 break;
               case 'pastLease':
@@ -356,7 +574,9 @@ it('the global rules hold after every step of random interleavings across 3 node
                 book.alive(Number(owner.split('#')[1])),
             );
             expect(lost, `entries freed at step ${index} while their owners hold them`).toEqual([]);
-            if (!troubled) {
+            if (troubled) {
+              checkSuperseded(index);
+            } else {
               for (const user of users) {
                 await vi.waitFor(() => expect(live(user)).toBeLessThanOrEqual(limit), ioWait);
               }
@@ -367,6 +587,58 @@ it('the global rules hold after every step of random interleavings across 3 node
                 expect(evicting(), 'named for eviction, never released').toEqual([]);
                 expect(owners()).toEqual(holders());
               }, ioWait);
+              // With the store answering throughout, every order lands in its step: what this
+              // step superseded, this step's attempt did, and only its instance's earlier attempts.
+              const superseded = checkSuperseded(index);
+              reach.supersededWhileCalm += superseded.length;
+              const a = attempt as typeof attempt;
+              for (const { connectionId, client } of superseded) {
+                expect(
+                  a !== undefined &&
+                    client?.user === a.user &&
+                    client.claim?.id === a.claim.id &&
+                    client.claim.attemptAt < a.claim.attemptAt,
+                  `superseded at step ${index} by no later attempt of its instance: ${connectionId} ${client?.user} ${client?.claim?.id}.${client?.claim?.attemptAt}, step's ${a?.user} ${a?.claim.id}.${a?.claim.attemptAt}`,
+                ).toBe(true);
+              }
+              // A later attempt that was admitted replaced its instance's live connection, on
+              // whichever process: evicted as superseded, its client closed with 4001.
+              if (a?.opened === true && !a.stale) {
+                const evicted = new Map(
+                  nodes.flatMap((n) => n.events.evicted).map((e) => [e.connectionId, e.cause]),
+                );
+                const byId = clientsById();
+                for (const connectionId of predecessors) {
+                  reach.replacements += 1;
+                  expect(
+                    evicted.get(connectionId),
+                    `predecessor left at step ${index}: ${connectionId}`,
+                  ).toBe('superseded');
+                  const client = byId.get(connectionId) as Client;
+                  await vi.waitFor(
+                    () =>
+                      expect(
+                        client.closed ?? (client.ws.readyState === WebSocket.CLOSING ? 'closing' : undefined),
+                      ).toSatisfy(
+                        (closed) =>
+                          closed === 'closing' ||
+                          (typeof closed === 'object' &&
+                            closed.code === 4001 &&
+                            closed.reason === 'evicted: superseded'),
+                      ),
+                    ioWait,
+                  );
+                }
+              }
+              // Never two live connections of one instance from attempts that were not stale.
+              for (const user of users) {
+                for (const id of instanceIds) {
+                  expect(
+                    liveOfInstance(user, id).length,
+                    `${user}'s ${id} at step ${index}`,
+                  ).toBeLessThanOrEqual(1);
+                }
+              }
             }
           }
           // Recovery: the store answers every node again; time passes until each has reconciled.
@@ -394,6 +666,7 @@ it('the global rules hold after every step of random interleavings across 3 node
             { timeout: 10_000, interval: 200 },
           );
           for (const n of nodes) expect(n.supervisor.audit().mismatches).toEqual([]);
+          checkSuperseded('end');
           reach.runs += 1;
           for (const store of stores) reach.leasesLost += store.own.length - 1;
           reach.failovers += steps.filter((s) => s.kind === 'failover').length;
@@ -412,6 +685,6 @@ it('the global rules hold after every step of random interleavings across 3 node
     }),
   );
   console.log(
-    `interleavings: ${reach.runs} runs; ${reach.leasesLost} leases lost, ${reach.failovers} failovers, ${reach.readmits} re-admissions, ${reach.readmitsRefusedByStore} of them refused by the store`,
+    `interleavings: ${reach.runs} runs; ${reach.leasesLost} leases lost, ${reach.failovers} failovers, ${reach.readmits} re-admissions, ${reach.readmitsRefusedByStore} of them refused by the store; ${reach.attempts} attempts of client instances (${reach.staleAttempts} stale), ${reach.superseded} connections superseded (${reach.supersededWhileCalm} with the store answering throughout, ${reach.replacements} of them checked as a replacement)`,
   );
 });
