@@ -175,8 +175,9 @@ end
  * usually), as a draining connection frees its slot on one process. So a user's devices that
  * reconnect together (a router restart) all get in at once, rather than one per drainTimeoutMs
  * (the time a dead predecessor takes to drain, then be released); the cost, when an order is
- * lost and the predecessor's socket is in fact alive, is one socket past the limit until the
- * user's next admission names it again. An attempt no later than an entry of its instance
+ * lost and the predecessor's socket is in fact alive, is one socket past the limit per such
+ * reconnect until the user's next admission or idle edge names it again (readmit still counts
+ * them: the safe side). An attempt no later than an entry of its instance
  * (marked or not) is stale: it supersedes nothing and is booked without the instance, so that
  * no later reconnect names it. A refusal supersedes nothing (it writes nothing).
  */

@@ -81,7 +81,10 @@ export type ClusterAdmission =
        * a superseded one does not (its client left it).
        */
       evict: EvictionOrder[];
-      /** The user's booked live count including the newcomer, after eviction. */
+      /**
+       * The user's booked count toward the limit, including the newcomer, after eviction:
+       * entries evicted as idle and not released yet included, superseded ones not.
+       */
       live: number;
     }
   | {
@@ -92,11 +95,15 @@ export type ClusterAdmission =
        * node (or another incarnation of this one) booked this connection id; a bug, never a retry.
        */
       reason: 'user-limit' | 'duplicate-connection';
-      /** The user's booked count at the decision (on 'user-limit', the `rejected` event's `live`). */
+      /**
+       * The user's booked count toward the limit at the decision (superseded entries left
+       * out; on 'user-limit', the `rejected` event's `live`).
+       */
       live: number;
       /**
        * Entries evicted earlier whose node has not released them yet (its order may have
-       * been lost): they still count, and are named again so that their nodes are told.
+       * been lost): the idle ones still count, and all are named again so that their nodes
+       * are told.
        */
       evict?: EvictionOrder[];
     };
