@@ -102,7 +102,9 @@ describe.runIf(hasRedis)('cluster mode: a reconnect naming its client instance',
     // Counted until drained, the phone's left-behind connection held the tablet out (429).
     await connect(device(b, 'tablet-xxxxxxxxxxxxxxxx'));
     // The orders reach a over pub/sub, after the admissions' answers.
-    await expect.poll(() => a.evicted.map((event) => event.cause), ioWait).toEqual(['superseded', 'superseded']);
+    await expect
+      .poll(() => a.evicted.map((event) => event.cause), ioWait)
+      .toEqual(['superseded', 'superseded']);
     expect(a.supervisor.stats().byState).toMatchObject({ active: 0, draining: 2 });
     // A connection that replaces nothing still finds the limit full.
     expect(await connectRefused(b.url('u8'))).toBe(429);
