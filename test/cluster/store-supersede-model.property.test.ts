@@ -25,7 +25,9 @@ const evictAt = 3;
 type Step =
   | { kind: 'admit'; instance: InstanceClaim | undefined }
   | { kind: 'idle'; pick: number; idle: boolean; judge: boolean }
-  | { kind: 'release'; pick: number };
+  | { kind: 'release'; pick: number }
+  /** Its node books a held connection again (the runtime's kept(): an idle order came after it turned active). */
+  | { kind: 'kept'; pick: number };
 
 const instance = fc.option(
   fc.record({ id: fc.constantFrom(...INSTANCES), attemptAt: fc.integer({ min: 1, max: 6 }) }),
@@ -40,6 +42,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       .map(([pick, idle, judge]) => ({ kind: 'idle' as const, pick, idle, judge })),
   },
   { weight: 2, arbitrary: fc.nat().map((pick) => ({ kind: 'release' as const, pick })) },
+  { weight: 2, arbitrary: fc.nat().map((pick) => ({ kind: 'kept' as const, pick })) },
 );
 
 /** An answer without the incarnation (each store numbers its own), the named again as a set. */
@@ -50,7 +53,7 @@ function shape(orders: readonly EvictionOrder[] | undefined, marked: ReadonlySet
   return { fresh, again };
 }
 
-const reach = { superseded: 0, stale: 0, namedAgain: 0 };
+const reach = { superseded: 0, stale: 0, namedAgain: 0, keptSuperseded: 0, keptBooked: 0 };
 
 describe.runIf(hasRedis)('Redis slot store and the in-memory model: client instances decided alike', () => {
   const redis = usePrivateRedis();
@@ -64,6 +67,8 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
         await model.start({ evictionOrdered: () => {}, incarnationChanged: () => {} });
         try {
           const held: string[] = [];
+          /** The instance each held connection was admitted with (what its node books it again with). */
+          const claims = new Map<string, InstanceClaim | undefined>();
           /** Entries marked evicted (named), until released. */
           const marked = new Set<string>();
           /** Each instance's newest attempt booked with it, whatever became of the entry. */
@@ -99,8 +104,33 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
                 }
                 marked.add(order.connectionId);
               }
-              if (r.admitted) held.push(id);
-            } else if (held.length > 0) {
+              if (r.admitted) {
+                held.push(id);
+                claims.set(id, s.instance);
+              }
+            } else if (s.kind === 'kept' && held.length > 0) {
+              // A marked one when there is one (the runtime books again only those), else any (a retry).
+              const pool = held.filter((id) => marked.has(id));
+              const from = pool.length > 0 ? pool : held;
+              const id = from[s.pick % from.length] as string;
+              const claim = claims.get(id);
+              const [r, m] = await Promise.all([
+                real.store.admit('ann', id, limit, evictAt, claim),
+                model.admit('ann', id, limit, evictAt, claim),
+              ]);
+              const view = (answer: ClusterAdmission) => ({
+                admitted: answer.admitted,
+                live: answer.live,
+                ...shape(answer.evict, marked),
+              });
+              expect(view(r), `kept ${id} ${JSON.stringify(claim)}`).toEqual(view(m));
+              const own = r.evict?.find((order) => order.connectionId === id);
+              if (!r.admitted && own?.cause === 'superseded') reach.keptSuperseded += 1;
+              if (r.admitted && marked.has(id)) reach.keptBooked += 1;
+              for (const order of r.evict ?? []) marked.add(order.connectionId);
+              // Booked again as a newcomer: no longer marked.
+              if (r.admitted && own === undefined) marked.delete(id);
+            } else if (s.kind !== 'kept' && held.length > 0) {
               const id = held[s.pick % held.length] as string;
               if (s.kind === 'release') {
                 await real.store.release('ann', id);
@@ -130,10 +160,12 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
       fuzzParameters(import.meta.url, { numRuns: 40 }),
     );
     console.log(
-      `supersede model: ${reach.superseded} superseded, ${reach.stale} stale attempts, ${reach.namedAgain} superseded named again`,
+      `supersede model: ${reach.superseded} superseded, ${reach.stale} stale attempts, ${reach.namedAgain} superseded named again, ${reach.keptSuperseded} kept superseded, ${reach.keptBooked} kept booked again`,
     );
     expect(reach.superseded).toBeGreaterThan(0);
     expect(reach.stale).toBeGreaterThan(0);
     expect(reach.namedAgain).toBeGreaterThan(0);
+    expect(reach.keptSuperseded).toBeGreaterThan(0);
+    expect(reach.keptBooked).toBeGreaterThan(0);
   });
 });
