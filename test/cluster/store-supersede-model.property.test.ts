@@ -2,12 +2,14 @@
  * The in-memory store (test/helpers/memory-slot-store.ts, the reference model the runtime's
  * property tests run against) and the Redis store decide client instances alike: fast-check
  * draws admissions (with an instance of two, at attempts drawn from a small range so that
- * stale ones and same-attempt ones come often, or none), idle and live edges (with T or not)
- * and releases, each run on both, one node each, and every answer must be the same:
+ * stale ones and same-attempt ones come often, or none), idle and live edges (with T or not),
+ * releases, and a held connection booked again by its node with the instance it was admitted
+ * with (the runtime's kept(): a marked one when there is one), each run on both, one node each, and every answer must be the same:
  * admitted or refused, the live count, and the entries named, each with its cause. The new
  * victims come first in the same order; the entries named again are compared as a set (Redis
  * names them in its hash's order). At least one run must supersede, one must find an attempt
- * stale, and one must name a superseded entry again.
+ * stale, one must name a superseded entry again, one must refuse a kept connection superseded
+ * meanwhile (naming it so), and one must book a kept one again.
  */
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
