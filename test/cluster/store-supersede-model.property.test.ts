@@ -71,6 +71,8 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
           const held: string[] = [];
           /** The instance each held connection was admitted with (what its node books it again with). */
           const claims = new Map<string, InstanceClaim | undefined>();
+          /** The cause each marked entry was last named with. */
+          const causes = new Map<string, EvictionOrder['cause']>();
           /** Entries marked evicted (named), until released. */
           const marked = new Set<string>();
           /** Each instance's newest attempt booked with it, whatever became of the entry. */
@@ -105,16 +107,19 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
                   else reach.superseded += 1;
                 }
                 marked.add(order.connectionId);
+                causes.set(order.connectionId, order.cause);
               }
               if (r.admitted) {
                 held.push(id);
                 claims.set(id, s.instance);
               }
             } else if (s.kind === 'kept' && held.length > 0) {
-              // A marked one when there is one (the runtime books again only those), else any (a retry).
+              // A marked one when there is one (the runtime books again only those), else any (a
+              // retry); every other time one marked for an idle eviction only, when there is one.
               const pool = held.filter((id) => marked.has(id));
-              const from = pool.length > 0 ? pool : held;
-              const id = from[s.pick % from.length] as string;
+              const idleOnly = pool.filter((id) => causes.get(id) === 'idle');
+              const from = s.pick % 2 === 1 && idleOnly.length > 0 ? idleOnly : pool.length > 0 ? pool : held;
+              const id = from[Math.floor(s.pick / 2) % from.length] as string;
               const claim = claims.get(id);
               const [r, m] = await Promise.all([
                 real.store.admit('ann', id, limit, evictAt, claim),
@@ -129,7 +134,10 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
               const own = r.evict?.find((order) => order.connectionId === id);
               if (!r.admitted && own?.cause === 'superseded') reach.keptSuperseded += 1;
               if (r.admitted && marked.has(id)) reach.keptBooked += 1;
-              for (const order of r.evict ?? []) marked.add(order.connectionId);
+              for (const order of r.evict ?? []) {
+                marked.add(order.connectionId);
+                causes.set(order.connectionId, order.cause);
+              }
               // Booked again as a newcomer: no longer marked.
               if (r.admitted && own === undefined) marked.delete(id);
             } else if (s.kind !== 'kept' && held.length > 0) {
@@ -148,7 +156,10 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
                   model.setIdle('ann', id, since, judge),
                 ]);
                 expect(shape(r, marked), `setIdle ${id} ${since} ${judge}`).toEqual(shape(m, marked));
-                for (const order of r) marked.add(order.connectionId);
+                for (const order of r) {
+                  marked.add(order.connectionId);
+                  causes.set(order.connectionId, order.cause);
+                }
               }
             }
           }
@@ -159,7 +170,7 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
           await model.stop();
         }
       }),
-      fuzzParameters(import.meta.url, { numRuns: 40 }),
+      fuzzParameters(import.meta.url, { numRuns: 60 }),
     );
     console.log(
       `supersede model: ${reach.superseded} superseded, ${reach.stale} stale attempts, ${reach.namedAgain} superseded named again, ${reach.keptSuperseded} kept superseded, ${reach.keptBooked} kept booked again`,
