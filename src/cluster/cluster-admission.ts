@@ -583,7 +583,9 @@ export class ClusterBook {
    * Its entry is marked evicted (its slot went to the newcomer), so it is
    * booked again as a newcomer: below the limit it stays; at the limit the
    * book refuses it, and it is evicted, so the limit holds either way. (Evicting it at once would evict an active
-   * connection for idleness; keeping it unbooked would break the limit.)
+   * connection for idleness; keeping it unbooked would break the limit.) A reconnect of its
+   * client instance superseded it meanwhile: the book refuses it naming it superseded, and it
+   * is evicted as such (4001 `evicted: superseded`).
    */
   kept(userId: string, connectionId: string): void {
     if (this.#stopping) return;
@@ -612,11 +614,19 @@ export class ClusterBook {
       shard,
     );
     this.#ledger.keptSettled(connectionId);
-    if (!answer.admitted) {
+    // Superseded meanwhile: a reconnect of its client instance (on any node) was booked after
+    // the idle order that made this node keep it went out, and the superseded order is lost or
+    // still on its way. The store refuses it, naming it with that cause (a store that knows
+    // instances): it goes as superseded, idle or not, as that order would have made it go.
+    const own = answer.admitted
+      ? undefined
+      : answer.evict?.find((order) => order.connectionId === connectionId && order.cause === 'superseded');
+    if (own !== undefined) this.#host.evictSuperseded(userId, connectionId);
+    else if (!answer.admitted) {
       if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
       this.#host.evictOverLimit(userId, connectionId);
     }
-    for (const order of answer.evict ?? []) this.#ordered(order);
+    for (const order of answer.evict ?? []) if (order !== own) this.#ordered(order);
   }
 
   /**

@@ -159,7 +159,12 @@ end
  * it until released: the whole book stays within limit + k, k(k−1)/2 < limit,
  * test/cluster/store-property.test.ts), and renewal stays one command. The entry's own node
  * books it again only as a newcomer (it turned active before the order came:
- * the runtime's kept()).
+ * the runtime's kept()), unless a reconnect of its client instance superseded it meanwhile
+ * (marked 's', the idle order that made its node keep it having gone out first): then it is
+ * refused, writing nothing, and named first with cause 'superseded' (the other marked entries
+ * after it), so that its node evicts it as superseded and releases it. Booked again, it was a
+ * stale attempt (its successor's attempt is later), booked live without its instance: with the
+ * superseded order lost, it lived on beside its successor, and no later reconnect named it.
  *
  * A client instance (the local rule: machines/user-supervisor.machine.ts, supersede). The
  * newcomer is booked with it ('|<id>.<attemptAt>' after the node). Before the limit is judged,
@@ -264,7 +269,18 @@ if existing then
   if existing[4] ~= node or (einc ~= inc and not listed(ARGV[9], einc)) then
     return { 'duplicate', count + #previous + leaving + 1 }
   end
-  -- Evicted, but its node kept it (active again): booked again as a newcomer, below.
+  -- Superseded, but its node kept it (the order that reached it was the idle one, sent before a
+  -- reconnect of its client instance converted the mark; the superseded one may be lost): not
+  -- booked again, which would leave it live beside its successor for good (stale, without its
+  -- instance, no later reconnect names it). Refused, named first with cause 'superseded' (its
+  -- node evicts it as such, and releases it), the other marked entries after it; nothing written.
+  if causeOf(existing[3]) == 'superseded' and isEvicting(existing[3]) then
+    local out = { 'refused', count + #previous + leaving }
+    order(out, id, existing[4], einc, 'superseded')
+    return orderAgain(out, evicting)
+  end
+  -- Marked for an idle eviction, but its node kept it (active again): booked again as a
+  -- newcomer, below.
   if not isEvicting(existing[3]) then
     if einc ~= inc then redis.call('HSET', key, id, encode(inc, existing[2], existing[3], node, existing[5])) end
     return { 'admitted', count + #previous + leaving + 1 }

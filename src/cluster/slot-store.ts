@@ -103,7 +103,8 @@ export type ClusterAdmission =
       /**
        * Entries evicted earlier whose node has not released them yet (its order may have
        * been lost): the idle ones still count, and all are named again so that their nodes
-       * are told.
+       * are told. First, with cause `'superseded'`, the connection itself when its own node
+       * books again an entry a reconnect of its client instance superseded (see `admit`).
        */
       evict?: EvictionOrder[];
     };
@@ -312,6 +313,13 @@ export interface SlotStore {
    * nodes release them. An attempt older than an entry of its instance (an `attemptAt` no
    * later than that entry's) is stale: it supersedes nothing and is booked without the
    * instance, so that no later reconnect names it (the local rule: machines/user-supervisor).
+   * An entry superseded so that its own node presents again (the runtime books again a
+   * connection kept active after an idle order: that order reached it, the superseded one was
+   * lost or is still on its way) is not booked: such a store answers
+   * `{ admitted: false, reason: 'user-limit', live, evict }`, writing nothing, `evict` naming
+   * it first with cause `'superseded'`, and the runtime evicts it as superseded (4001). Booked
+   * again, it was a stale attempt, live beside its successor. A store that books it again (an
+   * older one) is answered as before.
    * A store that ignores `instance` decides as without it: at the cluster-wide limit a
    * reconnect is refused, and the heartbeat frees the slot its dead predecessor holds.
    */

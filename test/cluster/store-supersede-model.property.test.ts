@@ -2,12 +2,14 @@
  * The in-memory store (test/helpers/memory-slot-store.ts, the reference model the runtime's
  * property tests run against) and the Redis store decide client instances alike: fast-check
  * draws admissions (with an instance of two, at attempts drawn from a small range so that
- * stale ones and same-attempt ones come often, or none), idle and live edges (with T or not)
- * and releases, each run on both, one node each, and every answer must be the same:
+ * stale ones and same-attempt ones come often, or none), idle and live edges (with T or not),
+ * releases, and a held connection booked again by its node with the instance it was admitted
+ * with (the runtime's kept(): a marked one when there is one), each run on both, one node each, and every answer must be the same:
  * admitted or refused, the live count, and the entries named, each with its cause. The new
  * victims come first in the same order; the entries named again are compared as a set (Redis
  * names them in its hash's order). At least one run must supersede, one must find an attempt
- * stale, and one must name a superseded entry again.
+ * stale, one must name a superseded entry again, one must refuse a kept connection superseded
+ * meanwhile (naming it so), and one must book a kept one again.
  */
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
@@ -25,7 +27,9 @@ const evictAt = 3;
 type Step =
   | { kind: 'admit'; instance: InstanceClaim | undefined }
   | { kind: 'idle'; pick: number; idle: boolean; judge: boolean }
-  | { kind: 'release'; pick: number };
+  | { kind: 'release'; pick: number }
+  /** Its node books a held connection again (the runtime's kept(): an idle order came after it turned active). */
+  | { kind: 'kept'; pick: number };
 
 const instance = fc.option(
   fc.record({ id: fc.constantFrom(...INSTANCES), attemptAt: fc.integer({ min: 1, max: 6 }) }),
@@ -40,6 +44,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       .map(([pick, idle, judge]) => ({ kind: 'idle' as const, pick, idle, judge })),
   },
   { weight: 2, arbitrary: fc.nat().map((pick) => ({ kind: 'release' as const, pick })) },
+  { weight: 2, arbitrary: fc.nat().map((pick) => ({ kind: 'kept' as const, pick })) },
 );
 
 /** An answer without the incarnation (each store numbers its own), the named again as a set. */
@@ -50,7 +55,7 @@ function shape(orders: readonly EvictionOrder[] | undefined, marked: ReadonlySet
   return { fresh, again };
 }
 
-const reach = { superseded: 0, stale: 0, namedAgain: 0 };
+const reach = { superseded: 0, stale: 0, namedAgain: 0, keptSuperseded: 0, keptBooked: 0 };
 
 describe.runIf(hasRedis)('Redis slot store and the in-memory model: client instances decided alike', () => {
   const redis = usePrivateRedis();
@@ -64,6 +69,10 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
         await model.start({ evictionOrdered: () => {}, incarnationChanged: () => {} });
         try {
           const held: string[] = [];
+          /** The instance each held connection was admitted with (what its node books it again with). */
+          const claims = new Map<string, InstanceClaim | undefined>();
+          /** The cause each marked entry was last named with. */
+          const causes = new Map<string, EvictionOrder['cause']>();
           /** Entries marked evicted (named), until released. */
           const marked = new Set<string>();
           /** Each instance's newest attempt booked with it, whatever became of the entry. */
@@ -98,9 +107,40 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
                   else reach.superseded += 1;
                 }
                 marked.add(order.connectionId);
+                causes.set(order.connectionId, order.cause);
               }
-              if (r.admitted) held.push(id);
-            } else if (held.length > 0) {
+              if (r.admitted) {
+                held.push(id);
+                claims.set(id, s.instance);
+              }
+            } else if (s.kind === 'kept' && held.length > 0) {
+              // A marked one when there is one (the runtime books again only those), else any (a
+              // retry); every other time one marked for an idle eviction only, when there is one.
+              const pool = held.filter((id) => marked.has(id));
+              const idleOnly = pool.filter((id) => causes.get(id) === 'idle');
+              const from = s.pick % 2 === 1 && idleOnly.length > 0 ? idleOnly : pool.length > 0 ? pool : held;
+              const id = from[Math.floor(s.pick / 2) % from.length] as string;
+              const claim = claims.get(id);
+              const [r, m] = await Promise.all([
+                real.store.admit('ann', id, limit, evictAt, claim),
+                model.admit('ann', id, limit, evictAt, claim),
+              ]);
+              const view = (answer: ClusterAdmission) => ({
+                admitted: answer.admitted,
+                live: answer.live,
+                ...shape(answer.evict, marked),
+              });
+              expect(view(r), `kept ${id} ${JSON.stringify(claim)}`).toEqual(view(m));
+              const own = r.evict?.find((order) => order.connectionId === id);
+              if (!r.admitted && own?.cause === 'superseded') reach.keptSuperseded += 1;
+              if (r.admitted && marked.has(id)) reach.keptBooked += 1;
+              for (const order of r.evict ?? []) {
+                marked.add(order.connectionId);
+                causes.set(order.connectionId, order.cause);
+              }
+              // Booked again as a newcomer: no longer marked.
+              if (r.admitted && own === undefined) marked.delete(id);
+            } else if (s.kind !== 'kept' && held.length > 0) {
               const id = held[s.pick % held.length] as string;
               if (s.kind === 'release') {
                 await real.store.release('ann', id);
@@ -116,7 +156,10 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
                   model.setIdle('ann', id, since, judge),
                 ]);
                 expect(shape(r, marked), `setIdle ${id} ${since} ${judge}`).toEqual(shape(m, marked));
-                for (const order of r) marked.add(order.connectionId);
+                for (const order of r) {
+                  marked.add(order.connectionId);
+                  causes.set(order.connectionId, order.cause);
+                }
               }
             }
           }
@@ -127,13 +170,15 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
           await model.stop();
         }
       }),
-      fuzzParameters(import.meta.url, { numRuns: 40 }),
+      fuzzParameters(import.meta.url, { numRuns: 60 }),
     );
     console.log(
-      `supersede model: ${reach.superseded} superseded, ${reach.stale} stale attempts, ${reach.namedAgain} superseded named again`,
+      `supersede model: ${reach.superseded} superseded, ${reach.stale} stale attempts, ${reach.namedAgain} superseded named again, ${reach.keptSuperseded} kept superseded, ${reach.keptBooked} kept booked again`,
     );
     expect(reach.superseded).toBeGreaterThan(0);
     expect(reach.stale).toBeGreaterThan(0);
     expect(reach.namedAgain).toBeGreaterThan(0);
+    expect(reach.keptSuperseded).toBeGreaterThan(0);
+    expect(reach.keptBooked).toBeGreaterThan(0);
   });
 });

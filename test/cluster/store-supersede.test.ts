@@ -65,6 +65,80 @@ describe.runIf(hasRedis)(
       });
     });
 
+    it('a kept connection (its idle order came after it turned active) whose entry a reconnect superseded meanwhile is not booked again: refused, named superseded, the book untouched', async () => {
+      const keyPrefix = freshPrefix();
+      const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+      const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+      await a.store.admit('kit', 'p1', 3, 3, phone(100));
+      expect(await a.store.setIdle('kit', 'p1', 1_000)).toEqual([]);
+      // b reaches T: p1, idle, is marked for an idle eviction (e<ms>), its order on its way to a.
+      await b.store.admit('kit', 'x1', 3, 3);
+      expect(await b.store.admit('kit', 'x2', 3, 3)).toMatchObject({
+        admitted: true,
+        evict: [{ connectionId: 'p1', cause: 'idle' }],
+      });
+      // The phone reconnects on b: p1 is superseded (s<ms>), and that order is lost (pub/sub).
+      const superseded = {
+        connectionId: 'p1',
+        nodeId: 'a',
+        incarnation: a.store.incarnation,
+        cause: 'superseded',
+      };
+      expect(await b.store.admit('kit', 'n1', 3, 3, phone(200))).toMatchObject({
+        admitted: true,
+        evict: [superseded],
+      });
+      await b.store.release('kit', 'x1');
+      const before = await whole(keyPrefix, 'kit');
+      // The idle order reaches a, p1 active again meanwhile: a books it again (kept), with the
+      // instance it holds. Below the limit, yet its client left it: refused, named superseded.
+      expect(await a.store.admit('kit', 'p1', 3, 3, phone(100))).toEqual({
+        admitted: false,
+        reason: 'user-limit',
+        live: 2,
+        evict: [superseded],
+      });
+      // Without the instance (a node that holds none for it) the same.
+      expect(await a.store.admit('kit', 'p1', 3, 3)).toEqual({
+        admitted: false,
+        reason: 'user-limit',
+        live: 2,
+        evict: [superseded],
+      });
+      expect(await whole(keyPrefix, 'kit')).toEqual(before);
+      expect(await value(keyPrefix, 'kit', 'p1')).toMatch(/^\d+\|\d+\|s\d+\|a\|phone-instance-0001\.100$/);
+      // Another node presenting the id is still a duplicate, as before.
+      expect(await b.store.admit('kit', 'p1', 3, 3)).toMatchObject({
+        admitted: false,
+        reason: 'duplicate-connection',
+      });
+      // Its node evicts it and releases it: the slot is free, and a later reconnect names only n1.
+      await a.store.release('kit', 'p1');
+      expect(await b.store.admit('kit', 'n3', 3, 3, phone(300))).toEqual({
+        admitted: true,
+        evict: [{ connectionId: 'n1', nodeId: 'b', incarnation: b.store.incarnation, cause: 'superseded' }],
+        live: 2,
+      });
+    });
+
+    it('a kept connection whose entry is marked for an idle eviction only (no reconnect since) is booked again as a newcomer, as before', async () => {
+      const keyPrefix = freshPrefix();
+      const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+      const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+      await a.store.admit('lea', 'p1', 4, 3, phone(100));
+      await a.store.setIdle('lea', 'p1', 1_000);
+      await b.store.admit('lea', 'x1', 4, 3);
+      expect(await b.store.admit('lea', 'x2', 4, 3)).toMatchObject({
+        evict: [{ connectionId: 'p1', cause: 'idle' }],
+      });
+      expect(await a.store.admit('lea', 'p1', 4, 3, phone(100))).toEqual({
+        admitted: true,
+        evict: [],
+        live: 3,
+      });
+      expect(await value(keyPrefix, 'lea', 'p1')).toMatch(/^\d+\|\d+\|\|a\|phone-instance-0001\.100$/);
+    });
+
     it('at the limit, every entry busy: admitted, the earlier attempt marked s<ms> and named with cause superseded, its slot this admission’s', async () => {
       const keyPrefix = freshPrefix();
       const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });

@@ -5,10 +5,19 @@
  * cluster-wide limit too, and a stale attempt replaces nothing. Two supervisors on a private
  * redis-server, a limit of 3, raw ws clients that stamp their attempts.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import type { EvictionOrder } from '../../src/cluster/slot-store.js';
 import type { EvictedEvent } from '../../src/index.js';
-import { closed, connect, connectRefused, ioWait, startServer, type TestServer } from '../helpers/server.js';
-import { hasRedis, usePrivateRedis } from './store-fixture.js';
+import {
+  closed,
+  connect,
+  connectRefused,
+  ioWait,
+  nextMessage,
+  startServer,
+  type TestServer,
+} from '../helpers/server.js';
+import { freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
 
 const X = 'instance-xxxxxxxxxxxxxxxx';
 let attempts = 1_000;
@@ -23,13 +32,25 @@ describe.runIf(hasRedis)('cluster mode: a reconnect naming its client instance',
 
   async function startNode(
     nodeId: string,
-    options: { supersede?: boolean; drainTimeoutMs?: number } = {},
+    options: {
+      supersede?: boolean;
+      drainTimeoutMs?: number;
+      idleTimeoutMs?: number;
+      keyPrefix?: string;
+    } = {},
   ): Promise<TestServer & { evicted: EvictedEvent[] }> {
+    const { keyPrefix, ...rest } = options;
     const t = await startServer({
       maxConnectionsPerUser: 3,
       idleTimeoutMs: 1_000_000_000,
-      cluster: { redis: redis.current.url, nodeId, leaseTtlMs: 3_000, commandTimeoutMs: 300 },
-      ...options,
+      cluster: {
+        redis: redis.current.url,
+        nodeId,
+        leaseTtlMs: 3_000,
+        commandTimeoutMs: 300,
+        ...(keyPrefix === undefined ? {} : { keyPrefix }),
+      },
+      ...rest,
     });
     await t.supervisor.ready({ signal: AbortSignal.timeout(10_000) });
     const evicted: EvictedEvent[] = [];
@@ -108,6 +129,50 @@ describe.runIf(hasRedis)('cluster mode: a reconnect naming its client instance',
     expect(a.supervisor.stats().byState).toMatchObject({ active: 0, draining: 2 });
     // A connection that replaces nothing still finds the limit full.
     expect(await connectRefused(b.url('u8'))).toBe(429);
+  });
+
+  it('kept active after an idle order, but superseded meanwhile (that order lost): evicted as superseded, not booked again beside its successor', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startNode('sup-o', { keyPrefix, idleTimeoutMs: 1_000 });
+    // Another node of the book, a store client of the test's own: its orders go out only when
+    // the test sends them, so that one is delayed and another lost (pub/sub is best effort).
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'sup-p' });
+    const first = await connect(withX(a, 'u9'));
+    const firstClosed = closed(first);
+    await expect
+      .poll(async () => (await a.supervisor.userStats('u9', { cluster: true }))?.idle, ioWait)
+      .toBe(1);
+    // b reaches T (3): the first, idle, is named for an idle eviction; the order waits.
+    await b.store.admit('u9', 'b1', 3, 3);
+    const reached = await b.store.admit('u9', 'b2', 3, 3);
+    expect(reached).toMatchObject({ admitted: true, evict: [{ nodeId: 'sup-o', cause: 'idle' }] });
+    const idleOrder = (reached.admitted ? reached.evict : [])[0] as EvictionOrder;
+    // The client speaks (and keeps speaking): active again before the order comes.
+    const talk = async () => {
+      const echoed = nextMessage(first);
+      first.send('still here');
+      expect(await echoed).toBe('still here');
+    };
+    await talk();
+    const chatter = setInterval(() => first.readyState === first.OPEN && first.send('still here'), 200);
+    onTestFinished(() => clearInterval(chatter));
+    expect(a.supervisor.userStats('u9')).toMatchObject({ live: 1, idle: 0 });
+    // Its client reconnects through b (attempted later): the first is superseded, and that
+    // order is lost. The book has room again once b1 goes.
+    attempts += 1;
+    const reconnect = await b.store.admit('u9', 'n1', 3, 3, { id: X, attemptAt: attempts });
+    expect(reconnect).toMatchObject({
+      admitted: true,
+      evict: [{ connectionId: idleOrder.connectionId, cause: 'superseded' }],
+    });
+    await b.store.release('u9', 'b1');
+    // The idle order arrives late: a finds the first active and books it again (kept).
+    await b.store.orderEviction(idleOrder);
+    await expect.poll(() => a.evicted.map((event) => event.cause), ioWait).toEqual(['superseded']);
+    expect(await firstClosed).toMatchObject({ code: 4001, reason: 'evicted: superseded' });
+    // Its slot released: the book holds b2 and its successor, nothing beside them.
+    await expect.poll(() => clusterLive(a, 'u9'), ioWait).toBe(2);
+    expect(await b.store.userBook('u9')).toMatchObject({ live: 2, byNode: { 'sup-p': 2 } });
   });
 
   it('a stale attempt (earlier than the booked one) replaces nothing: at the limit it is refused', async () => {

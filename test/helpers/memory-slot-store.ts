@@ -206,6 +206,20 @@ export class MemoryStore implements SlotStore {
       incarnation: entry.incarnation,
       cause: entry.cause ?? 'idle',
     });
+    // Kept by its node, but superseded meanwhile (a reconnect of its client instance): not booked
+    // again (it would live on beside its successor), refused and named first as superseded, the
+    // other marked entries after it; nothing written (the admit script).
+    if (existing?.evicting === true && existing.cause === 'superseded') {
+      return {
+        admitted: false,
+        reason: 'user-limit',
+        live: booked - 1,
+        evict: [
+          orderOf([connectionId, existing]),
+          ...others.filter(([, entry]) => entry.evicting).map(orderOf),
+        ],
+      };
+    }
     // The client instance (the admit script): the entries of its id booked by an earlier attempt,
     // not marked evicted yet, are superseded, their slots this admission's; an attempt no later
     // than an entry of its instance is stale, supersedes nothing and is booked without it.
