@@ -27,7 +27,9 @@ export interface AttachOptions {
    * were added. Requests for other paths reach only those listeners, in
    * their order, or are refused with 404 when there is none. Without a path,
    * the supervisor takes every upgrade request and leaves the other
-   * listeners alone (Node calls them too): give a path to share the server.
+   * listeners alone (Node calls them too): give a path to share the server. One supervisor
+   * is attached to a server without a path at a time (a second one throws
+   * `WSSUP_INVALID_ARGUMENT`); others may own paths of it beside it.
    */
   path?: string | undefined;
 }
@@ -181,6 +183,14 @@ class UpgradeRouter {
 const routers = new WeakMap<EventEmitter, UpgradeRouter>();
 
 /**
+ * The servers a supervisor is attached to without a path, each with whether that supervisor
+ * has begun to shut down. Per server, as `routers`: such a supervisor takes every upgrade
+ * request, so a second one, also taking them all, could serve none of them (the first to
+ * upgrade a socket keeps it, and the other only reports it as handed over already).
+ */
+const unroutedOwners = new WeakMap<EventEmitter, { ownerShutDown: () => boolean }>();
+
+/**
  * A WebSocketServer, an Express app or a URL has an `on` too, or none at all,
  * and its 'upgrade' never comes: attach() would wait forever without a word.
  */
@@ -250,8 +260,10 @@ function checkOptions(options: unknown): asserts options is AttachOptions {
  * supervisor attaches to a server that way once.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a path that does not
  * start with "/", that has a query or fragment (requests are routed by their
- * path alone, so it could never match), or that is already attached on this server.
- * `ownerShutDown` tells whether the caller has begun to shut down: that error then says so.
+ * path alone, so it could never match), or that is already attached on this server;
+ * and without a path, when a supervisor (this one or another) is attached to this server
+ * without a path already. `ownerShutDown` tells whether the caller has begun to shut down:
+ * a later attach's error then says so.
  */
 export function attachToServer(
   server: AttachableServer,
@@ -278,6 +290,20 @@ export function attachToServer(
         'this supervisor is already attached to this server without a path: call attach(server) once, or give each attach() its own path',
       );
     }
+    // Another supervisor's listener would see every upgrade too: the first to upgrade a socket
+    // keeps it (the other runs its authenticate, then reports WSSUP_INVALID_ARGUMENT), so
+    // which serves a client is down to timing. Refused here, as a second one on a path is.
+    const holder = unroutedOwners.get(server);
+    if (holder !== undefined) {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        holder.ownerShutDown()
+          ? 'a supervisor that has shut down (or is shutting down) is still attached to this server without a path: it stays attached until detached. Call the function its attach() returned (const detach = supervisor.attach(server); … detach()), then attach the new one'
+          : 'another supervisor is already attached to this server without a path: both would take every upgrade request, and only one could serve each. Give each its own path (supervisor.attach(server, { path: "/ws" })), or detach the other first',
+      );
+    }
+    const owner = { ownerShutDown };
+    unroutedOwners.set(server, owner);
     unrouted.add(server);
     const listener: UpgradeHandler = (request, socket, head) => handle(request, socket, head);
     server.on('upgrade', listener);
@@ -287,6 +313,7 @@ export function attachToServer(
       if (!attached) return;
       attached = false;
       unrouted.delete(server);
+      if (unroutedOwners.get(server) === owner) unroutedOwners.delete(server);
       server.off('upgrade', listener);
     };
   }

@@ -68,8 +68,9 @@ export interface Supervisor<Data = unknown> {
    *   WebSocketServer goes in the `webSocketServer` option; a cleartext
    *   `http2.createServer()` never receives an upgrade), options other than
    *   `{ path? }`, a `path` without its leading "/", with a query or fragment,
-   *   or already attached on this server, and for a second attach without a
-   *   path of this supervisor to one server (each upgrade would come twice).
+   *   or already attached on this server, and for an attach without a path to a
+   *   server that a supervisor is attached to without a path already: this one
+   *   (each upgrade would come twice) or another (each would take every upgrade).
    */
   attach(server: AttachableServer, options?: AttachOptions): () => void;
   /**

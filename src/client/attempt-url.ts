@@ -12,15 +12,23 @@
  * failure. The socket actor waits for it within the attempt's bounds.
  *
  * Every URL, the `url` option's own and each answer alike, gets the client's instance claim
- * (client-instance.ts): its id and the attempt's time. A URL that names the parameter itself
- * fails as a bad answer does: the client writes it (an id of the app's own is the `instance`
- * option), and one written twice would be refused by the server (400) at every attempt.
+ * (client-instance.ts): its id and the attempt's time. An answer that names the parameter
+ * itself fails as a bad answer does (the `url` option's own is refused by createClient()): the
+ * client writes it (an id of the app's own is the `instance` option), and one written twice
+ * would be refused by the server (400) at every attempt.
  */
 import type { InstanceClaim } from '../../machines/events.js';
-import { INSTANCE_PARAM, instanceParamOf, withInstanceParam } from '../client-instance.js';
+import { withInstanceParam } from '../client-instance.js';
 import { AppHookError, InvalidOptionError } from '../errors.js';
 import { isThenable } from '../thenable.js';
-import { isConnectableUrl, isRelative, PAGE_HINT, URL_ALLOWED } from './options.js';
+import {
+  isConnectableUrl,
+  isRelative,
+  namesInstanceParam,
+  PAGE_HINT,
+  URL_ALLOWED,
+  WITHOUT_INSTANCE_PARAM,
+} from './options.js';
 
 /** What a `url` function may answer, at once or as the value of its Promise. */
 const ANSWER_ALLOWED = `a function returning ${URL_ALLOWED}, or a Promise of one`;
@@ -29,15 +37,10 @@ const ANSWER_ALLOWED = `a function returning ${URL_ALLOWED}, or a Promise of one
 const badAnswer = (answer: unknown): InvalidOptionError =>
   new InvalidOptionError('url', isRelative(answer) ? ANSWER_ALLOWED + PAGE_HINT : ANSWER_ALLOWED, answer);
 
-/** What a URL must be when the client sends an instance claim. */
-const WITHOUT_PARAM = `a URL without the ${INSTANCE_PARAM} query parameter: the client adds it (give an id of your own as the instance option, or instance: false to send none)`;
-
 /** The URL with the instance claim in its query (none: as it is). */
 function withInstance(url: string, claim: InstanceClaim | undefined): string {
   if (claim === undefined) return url;
-  const named = instanceParamOf(url);
-  if ('problem' in named || named.instance !== undefined)
-    throw new InvalidOptionError('url', WITHOUT_PARAM, url);
+  if (namesInstanceParam(url)) throw new InvalidOptionError('url', WITHOUT_INSTANCE_PARAM, url);
   return withInstanceParam(url, claim);
 }
 

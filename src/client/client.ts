@@ -47,7 +47,10 @@ export interface ClientCloseEvent extends ClientClose {
 
 /** Every event the client emits, by name, with its payload. */
 export interface ClientEvents {
-  /** A socket opened (the first time, and after every reconnect), to `url`: the instance id's parameter included. */
+  /**
+   * A socket opened (the first time, and after every reconnect), to `url`: the instance id's
+   * parameter included. It follows that step's `state` event (`open`).
+   */
   open: { url: string };
   /** A message arrived: a string, or binary as `binaryType` says (a Buffer under ws). */
   message: { data: unknown };
@@ -55,7 +58,11 @@ export interface ClientEvents {
   close: ClientCloseEvent;
   /** The client waits `delayMs` and then connects again (`attempt` counts failures since it last stayed open). */
   reconnecting: { delayMs: number; attempt: number };
-  /** `state` changed. */
+  /**
+   * `state` changed; `previous` is the state the last `state` event announced. A step that
+   * opened the socket emits it before `open`; any other step after its `close` and
+   * `reconnecting`. After `close()` (from a listener too), only `closed` comes.
+   */
   state: { state: ClientState; previous: ClientState };
   /**
    * An attempt the `url` function could not make: it threw or its Promise rejected
@@ -325,7 +332,11 @@ export function createClient(options: ClientOptions): Client {
   });
 
   // The machine's emitted events wait for the end of their step, so that a listener reads the
-  // `state` that step reached (client.send() works inside `open`); `state` then follows them.
+  // `state` that step reached (client.send() works inside `open`). The `state` event comes
+  // first when the step opened the socket: `open` listeners have heard `state: open` (a UI
+  // following `state` sees it even when one of them calls close(), which then ends with
+  // `previous: 'open'`). It comes after the news of any other step: a `close` listener that
+  // calls close() leaves the waiting that would have followed unannounced.
   const pending: (() => void)[] = [];
   // Whether the socket that closes next had opened: set by its `open`, read and reset by its `close`.
   let opened = false;
@@ -352,6 +363,14 @@ export function createClient(options: ClientOptions): Client {
   let state: ClientState = 'connecting';
   /** The state the listeners last heard of (a step cut short by close() is never announced). */
   let announced: ClientState = 'connecting';
+  const announceState = () => {
+    if (state === announced || (closing && state !== 'closed')) return;
+    const previous = announced;
+    announced = state;
+    emit('state', { state, previous });
+    // Nothing follows `closed`: the app's listeners go with the actor.
+    if (state === 'closed') listeners = empty;
+  };
   actor.subscribe((snapshot) => {
     state = stateOf(snapshot);
     if (badRandom !== undefined && !closing) {
@@ -359,13 +378,10 @@ export function createClient(options: ClientOptions): Client {
       report(badRandom.error);
       actor.send({ type: 'CLOSE' });
     }
+    const nowOpen = state === 'open';
+    if (nowOpen) announceState();
     for (const announce of pending.splice(0)) announce();
-    if (state === announced || (closing && state !== 'closed')) return;
-    const previous = announced;
-    announced = state;
-    emit('state', { state, previous });
-    // Nothing follows `closed`: the app's listeners go with the actor.
-    if (state === 'closed') listeners = empty;
+    if (!nowOpen) announceState();
   });
   actor.start();
 

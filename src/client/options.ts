@@ -5,7 +5,7 @@
  */
 import type { InspectionEvent, Observer } from 'xstate';
 import type { ClientBackoff, ClientInput } from '../../machines/client.machine.js';
-import { INSTANCE_ALLOWED, isInstanceId } from '../client-instance.js';
+import { INSTANCE_ALLOWED, INSTANCE_PARAM, instanceParamOf, isInstanceId } from '../client-instance.js';
 import type { Clock } from '../clock.js';
 import { describeRefusedClock } from '../clock-shape.js';
 import { describeValue, InvalidOptionError } from '../errors.js';
@@ -36,8 +36,9 @@ export interface ClientOptions {
    * the app's own (16 to 64 characters A-Z, a-z, 0-9, `_`
    * or `-`), kept in `sessionStorage` say, makes a page reload the same instance too; never
    * give one id to two live clients: each would replace the other. `false` sends none (and
-   * leaves the parameter to the app's URL); otherwise a URL that names `wssup-instance` itself
-   * fails the attempt as a bad URL does.
+   * leaves the parameter to the app's URL); otherwise a `url` that names `wssup-instance` itself
+   * is refused by createClient() (`InvalidOptionError`, option `url`), and a `url` function's
+   * answer that names it fails the attempt as a bad answer does.
    * @default a fresh random id per createClient() (128 bits from `crypto.getRandomValues`, 22
    * base64url characters); none where the platform has no `crypto.getRandomValues`
    */
@@ -210,6 +211,11 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   }
   if (typeof url !== 'function') checkUrl(url);
   const instance = resolveInstance(options.instance);
+  // A fixed URL could never connect with it: every attempt would fail as a bad answer does
+  // (attempt-url.ts), so it is refused here, as a relative one is.
+  if (typeof url !== 'function' && instance !== undefined && namesInstanceParam(String(url))) {
+    throw new InvalidOptionError('url', WITHOUT_INSTANCE_PARAM, url);
+  }
 
   // `=== undefined`, not `??`, here and below: a null is a bad value to refuse, not a default.
   const WebSocket =
@@ -438,6 +444,18 @@ export const PAGE_HINT =
   " (socket.io-client's io() and io('/chat') are the page's own server: in a page, location.origin + '/chat')";
 export const isRelative = (url: unknown): boolean =>
   typeof url === 'string' && (url === '' || url.startsWith('/') || url.startsWith('.'));
+
+/** What a URL must be when the client sends an instance claim. */
+export const WITHOUT_INSTANCE_PARAM = `a URL without the ${INSTANCE_PARAM} query parameter: the client adds it (give an id of your own as the instance option, or instance: false to send none)`;
+
+/**
+ * Whether `url` names the instance parameter itself (a claim, a bad value, a percent-encoded
+ * name): beside the client's own, the server would refuse the request (400, named twice).
+ */
+export function namesInstanceParam(url: string): boolean {
+  const named = instanceParamOf(url);
+  return 'problem' in named || named.instance !== undefined;
+}
 
 function checkUrl(url: string | URL): void {
   if (!isConnectableUrl(url)) {

@@ -206,6 +206,50 @@ describe('listeners', () => {
     expect(server.connections()).toBe(1);
   });
 
+  it('`state: open` comes before the `open` listeners, so a close() inside one ends with { closed, previous: open }', async () => {
+    const server = await startServer();
+    const t = startClient({ url: server.url('ola') });
+    const seen: { stateEvents: unknown[]; state: string } = { stateEvents: [], state: '' };
+    let after = -1;
+    t.client.on('open', () => {
+      // What a UI following `state` had heard, and what client.state read, when `open` came.
+      seen.stateEvents = t.events.filter(([type]) => type === 'state').map(([, event]) => event);
+      seen.state = t.client.state;
+      t.client.close();
+      after = t.mark();
+    });
+    await t.next('open');
+    expect(seen).toEqual({ stateEvents: [{ state: 'open', previous: 'connecting' }], state: 'open' });
+    await t.next('state', after);
+    expect(t.events.slice(after)).toEqual([['state', { state: 'closed', previous: 'open' }]]);
+    expect(t.events.filter(([type]) => type === 'state')).toEqual([
+      ['state', { state: 'open', previous: 'connecting' }],
+      ['state', { state: 'closed', previous: 'open' }],
+    ]);
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+
+  it('close() inside a `state: open` listener: the `open` listeners hear nothing of that step', async () => {
+    const server = await startServer();
+    const t = startClient({ url: server.url('ola') });
+    const ended = new Promise<void>((resolve) => {
+      t.client.on('state', ({ state }) => {
+        if (state === 'open') t.client.close();
+        if (state === 'closed') resolve();
+      });
+    });
+    await ended;
+    expect(t.events).toEqual([
+      ['state', { state: 'open', previous: 'connecting' }],
+      ['state', { state: 'closed', previous: 'open' }],
+    ]);
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+
   it('a listener that throws does not stop the others, nor the client; its error is thrown on its own', async () => {
     const server = await startServer();
     const thrown: unknown[] = [];

@@ -3,8 +3,9 @@
  * which lets a server of ws-supervisor replace the instance's earlier connection, still
  * holding a slot, when the same instance reconnects (a phone that changed networks). One id
  * per createClient(), the same on every reconnect, with each attempt's time later than the
- * last; `instance` sets the id or (false) sends none; a URL that names the parameter itself
- * fails the attempt as a bad URL does. A real ws server on port 0 records each request.
+ * last; `instance` sets the id or (false) sends none; a `url` that names the parameter itself
+ * is refused by createClient(), and a `url` function's answer that does fails the attempt as a
+ * bad URL does. A real ws server on port 0 records each request.
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -161,7 +162,7 @@ describe('the client instance id', () => {
     });
   });
 
-  describe('a URL that names wssup-instance itself fails the attempt as a bad URL (the client writes it)', () => {
+  describe("a URL that names wssup-instance itself is refused (the client writes it): a function's answer fails the attempt", () => {
     it.each([
       ['a function', (url: string) => () => url],
       ['an async function', (url: string) => async () => url],
@@ -183,6 +184,31 @@ describe('the client instance id', () => {
         expect(server.requests).toEqual([]);
         t.client.close();
         await expectReleased(t);
+      }
+    });
+
+    it.each([
+      ['a string', (url: string) => url],
+      ['a URL', (url: string) => new URL(url)],
+    ] as const)('given as %s, is refused by createClient() at once, as a relative URL is', (_what, make) => {
+      for (const query of [
+        '?wssup-instance=kept-in-session-storage.1&a=1',
+        '?a=1&wssup-instance=short',
+        '?a=1&wssup-%69nstance=kept-in-session-storage.1',
+      ]) {
+        const url = make(`ws://127.0.0.1:9/chat${query}`);
+        const attempt = () => createClient({ url, WebSocket });
+        expect(attempt).toThrow(InvalidOptionError);
+        try {
+          attempt();
+        } catch (error) {
+          expect(error).toMatchObject({ code: 'WSSUP_INVALID_OPTION', option: 'url', received: url });
+          expect((error as InvalidOptionError).message).toContain(
+            'a URL without the wssup-instance query parameter: the client adds it (give an id of your own as the instance option, or instance: false to send none)',
+          );
+        }
+        // Without a claim of the client's own, the parameter is the app's to write.
+        expect(() => createClient({ url, WebSocket, instance: false }).close()).not.toThrow();
       }
     });
 

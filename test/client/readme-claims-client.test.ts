@@ -435,8 +435,8 @@ describe("refuse: 'close' (README, Client: `open` is the handshake, not admissio
 
     const close = await t.next('close', 0);
     expect(t.events.slice(0, 2)).toEqual([
-      ['open', { url: sentUrl(t, server.url('max')) }],
       ['state', { state: 'open', previous: 'connecting' }],
+      ['open', { url: sentUrl(t, server.url('max')) }],
     ]);
     expect(t.events[2]?.[0]).toBe('close');
     expect(close).toMatchObject({ code: 4429, kind: 'too-many-requests', next: 'reconnect' });

@@ -237,8 +237,7 @@ describe('attaching', () => {
       }),
     );
     expect(server.listenerCount('upgrade')).toBe(1);
-    // Another supervisor may (it cannot tell the sockets apart, but that is its own call), and after
-    // the undo this one may again.
+    // After the undo this one may again (another supervisor may not: the test below).
     detach();
     const again = supervisor.attach(server);
     onTestFinished(again);
@@ -254,6 +253,86 @@ describe('attaching', () => {
     await allDisposed(supervisor);
     expect(errors).toEqual([]);
     expectNoLeaks(supervisor);
+  });
+
+  it('refuses a second supervisor attached to one server without a path (both would take every upgrade); paths still share it', async () => {
+    const errors: unknown[] = [];
+    /** A supervisor that greets each connection with its name, its errors collected. */
+    const named = (name: string) => {
+      const supervisor = createSupervisor({
+        preset: 'test',
+        // Asynchronous, as in the trial: the first one attached ran it for every upgrade.
+        authenticate: async (request) => {
+          await Promise.resolve();
+          return userFromQuery(request);
+        },
+        onOpen: (connection) => connection.send(name),
+        onError: (error) => errors.push(`${name}: ${error.code} ${error.message}`),
+      });
+      onTestFinished(() => supervisor.shutdown({ deadlineMs: 100 }));
+      return supervisor;
+    };
+    const server = createServer();
+    const base = `ws://127.0.0.1:${await listenOnLoopback(server)}`;
+    onTestFinished(() => closeServer(server));
+    /** Who greets a client on `path`. */
+    const greeter = async (path: string, user: string) => {
+      const ws = new WebSocket(`${base}${path}?user=${user}`);
+      onTestFinished(() => ws.terminate());
+      const [greeting] = (await once(ws, 'message')) as [Buffer];
+      const closing = closed(ws);
+      ws.close(1000);
+      await closing;
+      return greeting.toString();
+    };
+
+    const a = named('a');
+    const b = named('b');
+    const detachA = a.attach(server);
+    expect(() => b.attach(server)).toThrow(
+      expect.objectContaining({
+        code: 'WSSUP_INVALID_ARGUMENT',
+        message:
+          'another supervisor is already attached to this server without a path: both would take every upgrade request, and only one could serve each. Give each its own path (supervisor.attach(server, { path: "/ws" })), or detach the other first',
+      }),
+    );
+    expect(server.listenerCount('upgrade')).toBe(1);
+    expect([await greeter('/', 'u1'), await greeter('/', 'u2'), await greeter('/', 'u3')]).toEqual([
+      'a',
+      'a',
+      'a',
+    ]);
+
+    // A path of its own stays allowed beside it: that path reaches b only, every other one a.
+    const detachB = b.attach(server, { path: '/b' });
+    expect([await greeter('/b', 'u4'), await greeter('/', 'u5')]).toEqual(['b', 'a']);
+    detachB();
+
+    // Once a has detached, b may take the server without a path.
+    detachA();
+    detachA(); // idempotent: it must not release b's attach below
+    const detachB2 = b.attach(server);
+    onTestFinished(detachB2);
+    detachA();
+    expect(() => a.attach(server)).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    expect(await greeter('/', 'u6')).toBe('b');
+
+    // A supervisor shut down and never detached still holds the server: the error says so.
+    await b.shutdown();
+    expect(() => named('c').attach(server)).toThrow(
+      expect.objectContaining({
+        code: 'WSSUP_INVALID_ARGUMENT',
+        message: expect.stringContaining(
+          'a supervisor that has shut down (or is shutting down) is still attached to this server without a path',
+        ),
+      }),
+    );
+    detachB2();
+    const detachC = named('c').attach(server);
+    onTestFinished(detachC);
+    expect(errors).toEqual([]);
+    await allDisposed(a);
+    expectNoLeaks(a);
   });
 
   it('a refused upgrade gets its status and a body naming the limit', async () => {
