@@ -52,11 +52,12 @@ export interface ConnectionHandle<Data = unknown> {
    * sends nothing, when the connection is not open, was closed by close(), or
    * its peer is a slow consumer: a peer that does not read until the send
    * buffer exceeds maxBufferedBytes is closed with 4008.
-   * Of `options`, only `binary` is read: ws's other send options (`fin`, `mask`, `compress`)
-   * are ignored, since a connection's framing is the transport's, not a message's.
+   * `options` takes `binary` only: ws's other send options (`fin`, `mask`, `compress`) are
+   * refused as any other key is, since a connection's framing is the transport's, not a message's.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, sending nothing, for data that is not a
    *   string, Buffer, ArrayBuffer or typed array view (or is a detached one: its memory was
-   *   transferred), or options that are not an object, or a `binary` that is not a boolean.
+   *   transferred), or options that are not an object, or a `binary` that is not a boolean, or
+   *   another key (`send options: unknown key bin, expected one of binary`, as sendToUser() says it).
    */
   send(
     data: string | Buffer | ArrayBuffer | ArrayBufferView,

@@ -33,7 +33,9 @@ import { describeListeningServer, isNoServerWebSocketServer } from './ws-server-
 /**
  * What `authenticate` returns: a user id; an object with one, an optional
  * correlation id and optional app data (`connection.data`); a {@link Refusal}
- * (it may also be thrown); or null to refuse with HTTP 401.
+ * (it may also be thrown); or null to refuse with HTTP 401. The object takes
+ * no other key: one it does not know (`expiresAtMs`, `date`) refuses the upgrade
+ * (500, `auth-failed`) and is reported to onError, naming the key probably meant.
  */
 export type AuthResult<Data = unknown> =
   | string
@@ -273,7 +275,12 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * @default { 'user-limit': 5000, 'process-limit': 5000, 'shutting-down': 1000, refused: 5000 }
    */
   retryAfterMs?: number | OptionalFields<RetryAfterDefaults> | undefined;
-  /** Receives every reported error (failing hooks, internal failures). @default console.error */
+  /**
+   * Receives every reported error (failing hooks, internal failures); may be async. One that
+   * throws or rejects is not called again for its own failure: `ws-supervisor: onError threw
+   * while reporting` (or `rejected`) is printed to console.error with both errors, and the
+   * supervisor carries on as if it had returned. @default console.error
+   */
   onError?: ((error: SupervisorError) => unknown) | undefined;
   /**
    * Your own `WebSocketServer({ noServer: true })`, to choose ws options such as

@@ -22,7 +22,8 @@ import type { ClusterDelivery } from './cluster/cluster-sends.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { describeValue, SupervisorError } from './errors.js';
 import { checkRoom } from './rooms.js';
-import { checkData, checkSendOptions, type SendData } from './send-arguments.js';
+import { checkData, checkSendOptions, refuseUnknownOptions, type SendData } from './send-arguments.js';
+import { isThenable } from './thenable.js';
 import { userIdArgumentError } from './user-id.js';
 
 export type { SendData };
@@ -74,7 +75,9 @@ export interface BroadcastOptions<Data = unknown> extends SendOptions {
   /**
    * Sends only to the connections for which it returns true (e.g. everyone but the sender).
    * It runs on every connection before any is sent to: one that throws sends to no one, and
-   * broadcast() throws its error as it is.
+   * broadcast() throws its error as it is. Synchronous only: a Promise (an async filter)
+   * sends to no one and throws WSSUP_INVALID_ARGUMENT. Any other truthy answer counts as
+   * true, as for Array.prototype.filter.
    */
   filter?: ((connection: ConnectionHandle<Data>) => boolean) | undefined;
 }
@@ -143,28 +146,10 @@ function clusterFlag(options: unknown): boolean {
   return cluster === true;
 }
 
-const ROOM_SEND_KEYS: ReadonlySet<string> = new Set(['binary', 'except', 'cluster']);
+const ROOM_SEND_KEYS: readonly string[] = ['binary', 'except', 'cluster'];
 const USER_SEND_KEYS: readonly string[] = ['binary', 'cluster'];
 const BROADCAST_KEYS: readonly string[] = ['binary', 'filter', 'cluster'];
 const DISCONNECT_KEYS: readonly string[] = ['cluster'];
-
-/**
- * Refuses a key `method` does not know, as sendToRoom() does: broadcast(data, { except }),
- * sendToRoom's option and Socket.IO's socket.broadcast.emit() habit, was ignored, and the
- * sender got its own message; disconnectUser's `{ clustr: true }` closed this process's only.
- * Runs after the check that `options` is an object or undefined.
- */
-function refuseUnknownOptions(method: string, options: unknown, known: readonly string[]): void {
-  if (options === undefined) return;
-  for (const key of Object.keys(options as object)) {
-    if (known.includes(key)) continue;
-    const hint =
-      method === 'broadcast' && key === 'except'
-        ? ' (everyone but one connection: { filter: (c) => c.id !== connection.id })'
-        : '';
-    throw invalid(`${method} options: unknown key ${key}, expected one of ${known.join(', ')}${hint}`);
-  }
-}
 
 /** sendToRoom()'s options, checked and copied: unknown keys are refused, so `exept` cannot pass unseen. */
 function checkRoomSendOptions(options: unknown): {
@@ -173,10 +158,7 @@ function checkRoomSendOptions(options: unknown): {
 } {
   const sendOptions = checkSendOptions(options);
   if (options === undefined) return { sendOptions, except: undefined };
-  for (const key of Object.keys(options as object)) {
-    if (!ROOM_SEND_KEYS.has(key))
-      throw invalid(`sendToRoom options: unknown key ${key}, expected one of binary, except, cluster`);
-  }
+  refuseUnknownOptions('sendToRoom', options, ROOM_SEND_KEYS);
   const { except } = options as { except?: unknown };
   if (except !== undefined && typeof except !== 'string')
     throw invalid(
@@ -185,6 +167,20 @@ function checkRoomSendOptions(options: unknown): {
       }`,
     );
   return { sendOptions, except };
+}
+
+/**
+ * What broadcast() throws for a filter's answer that is a Promise or another thenable: an
+ * async filter, whose answer is always truthy and comes too late to choose. Its rejection,
+ * if it ever rejects, is handled here (left unhandled, it would end the process under
+ * Node's defaults): the throw is the report.
+ */
+function asyncFilterError(answer: PromiseLike<unknown>): SupervisorError {
+  // Not answer.then(): a thenable's own `then` may throw. Promise.resolve calls it later, caught.
+  Promise.resolve(answer).catch(() => {});
+  return invalid(
+    `broadcast: options.filter must be synchronous and return a boolean, got ${describeValue(answer)} (an async filter?); nothing was sent`,
+  );
 }
 
 /** A connection handle passed where its id belongs (Socket.IO habit: the socket itself). */
@@ -313,13 +309,20 @@ export function createRegistry(
       return sent;
     }
     // The filter is the app's argument, so it runs on every connection before any is sent to:
-    // one that throws sends nothing (its error escapes as it is). The array costs far less than
-    // the sends.
+    // one that throws sends nothing (its error escapes as it is), and so does one that answers
+    // a Promise. The array costs far less than the sends.
     const chosen: ConnectionHandle[] = [];
     for (const record of users.values()) {
       for (const id of record.liveIds) {
         const handle = books.handles.get(id);
-        if (handle !== undefined && filter(handle)) chosen.push(handle);
+        if (handle === undefined) continue;
+        const keep: unknown = filter(handle);
+        if (keep === true) chosen.push(handle);
+        else if (keep !== false && keep) {
+          // A truthy answer counts, as for Array.prototype.filter; but a Promise is always truthy.
+          if (isThenable(keep)) throw asyncFilterError(keep);
+          chosen.push(handle);
+        }
       }
     }
     for (const handle of chosen) if (handle.send(data, sendOptions)) sent += 1;

@@ -1,6 +1,6 @@
 /**
  * The checks of what the app asks to send, shared by the connection handle's
- * send() and the registry's sendToUser() and broadcast(), so that every way
+ * send() and the registry's sendToUser(), broadcast() and sendToRoom(), so that every way
  * of sending refuses the same bad input with the same typed error, before
  * anything is sent (ws would send `undefined` or `null` as an empty binary
  * message, and a number as a binary one).
@@ -71,6 +71,51 @@ export function assertSendOptions(
   const { binary } = options as { binary?: unknown };
   if (binary !== undefined && typeof binary !== 'boolean') {
     throw invalid(`options.binary must be a boolean, got ${describeValue(binary)}`);
+  }
+}
+
+/** ws's own send options: a connection's framing is the transport's, never a message's. */
+const WS_FRAMING_KEYS: readonly string[] = ['compress', 'fin', 'mask'];
+
+const HANDLE_SEND_KEYS: readonly string[] = ['binary'];
+
+/**
+ * Refuses a key `method` does not know, in the same words for every way of sending:
+ * broadcast(data, { except }), sendToRoom's option and Socket.IO's socket.broadcast.emit()
+ * habit, was ignored, and the sender got its own message; disconnectUser's
+ * `{ clustr: true }` closed this process's only; connection.send's `{ bin: true }` sent
+ * text. Runs after the check that `options` is an object or undefined.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT `<method> options: unknown key <key>, expected one of <known>`.
+ */
+export function refuseUnknownOptions(method: string, options: unknown, known: readonly string[]): void {
+  if (options === undefined) return;
+  for (const key of Object.keys(options as object)) {
+    if (known.includes(key)) continue;
+    let hint = '';
+    if (method === 'broadcast' && key === 'except')
+      hint = ' (everyone but one connection: { filter: (c) => c.id !== connection.id })';
+    else if (WS_FRAMING_KEYS.includes(key))
+      hint =
+        " (ws's own send option: a connection's framing and compression are the transport's, not a message's)";
+    throw invalid(`${method} options: unknown key ${key}, expected one of ${known.join(', ')}${hint}`);
+  }
+}
+
+/**
+ * The connection handle's send options: as assertSendOptions, and a key other than
+ * `binary` refused as sendToUser() refuses one. Only an options object pays for the
+ * key check: send(data), the usual call, returns at the first comparison.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT as assertSendOptions and refuseUnknownOptions.
+ */
+export function assertHandleSendOptions(
+  options: unknown,
+): asserts options is { binary?: boolean | undefined } | undefined {
+  if (options === undefined) return;
+  assertSendOptions(options);
+  // No array: this runs on every message sent with options (an echo's { binary: isBinary }).
+  for (const key in options) {
+    if (key !== 'binary' && Object.hasOwn(options, key))
+      refuseUnknownOptions('send', options, HANDLE_SEND_KEYS);
   }
 }
 

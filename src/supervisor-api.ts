@@ -194,8 +194,10 @@ export interface Supervisor<Data = unknown> {
    * typed by `Data`, so app data needs no cast. For a room, sendToRoom()
    * walks its members only. The filter runs on every connection before any
    * is sent to: if it throws, nothing is sent and its error escapes as it is.
+   * It must be synchronous; a truthy answer counts as true, as for Array.prototype.filter.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for invalid data or options (`binary`,
-   *   `filter` and `cluster` only: `except` is sendToRoom()'s).
+   *   `filter` and `cluster` only: `except` is sendToRoom()'s), and, sending nothing, for a
+   *   filter that answers a Promise or another thenable (an async filter).
    * @example
    * ```ts
    * // In onMessage: everyone but the sender.

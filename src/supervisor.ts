@@ -79,13 +79,14 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   const onError = options.onError ?? ((error: SupervisorError) => console.error(error));
   // Reporting runs inside actors, so it must not throw either; nor may an async
   // onError's rejection go unhandled (under Node's defaults it ends the process).
-  const reportFailed = (error: SupervisorError, failure: unknown) =>
-    console.error('ws-supervisor: onError threw while reporting', error, failure);
+  // Printed, not reported again: an onError that fails would fail again (README, onError).
+  const reportFailed = (error: SupervisorError, failure: unknown, how: 'threw' | 'rejected') =>
+    console.error(`ws-supervisor: onError ${how} while reporting`, error, failure);
   const report = (error: SupervisorError) => {
     try {
-      onRejection(onError(error), (failure) => reportFailed(error, failure));
+      onRejection(onError(error), (failure) => reportFailed(error, failure, 'rejected'));
     } catch (failure) {
-      reportFailed(error, failure);
+      reportFailed(error, failure, 'threw');
     }
   };
   const events = new SupervisorEvents(report);

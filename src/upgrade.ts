@@ -14,6 +14,7 @@ import type { WebSocketServer } from 'ws';
 import type { InstanceClaim, RefusalReason } from '../machines/events.js';
 import { takeAdmissionToken } from './admission-rate.js';
 import { isOriginAllowed } from './allowed-origins.js';
+import { unknownAuthKeysProblem } from './auth-result.js';
 import type { Books, UserRecord } from './books.js';
 import { type InstanceParam, instanceParamOf } from './client-instance.js';
 import type { CountingClock } from './clock.js';
@@ -413,14 +414,18 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
           report(new AppHookError('authenticate', authResultError(auth, userId)));
         return reject(request, socket, head, { reason: 'invalid-user-id', message: problem, correlationId });
       }
-      // A session's end that cannot be read, or a limit of the user's own (plan tiers) that
+      // A key the result may not have (`expiresAtMs`: a session that would never end), a
+      // session's end that cannot be read, or a limit of the user's own (plan tiers) that
       // cannot be used, admits nothing: the app's mistake, reported. A session's end that
       // has passed admits nothing either: the client's token is stale.
       const { expiresAt, problem: badExpiry } = expiresAtOf(
         typeof auth === 'object' ? auth.expiresAt : undefined,
       );
       const ownLimit = typeof auth === 'object' ? auth.maxConnectionsPerUser : undefined;
-      const badResult = badExpiry ?? userLimitProblem(ownLimit);
+      const badResult =
+        (typeof auth === 'object' ? unknownAuthKeysProblem(auth) : undefined) ??
+        badExpiry ??
+        userLimitProblem(ownLimit);
       if (badResult !== undefined) {
         report(new AppHookError('authenticate', badResult));
         const refusal = {

@@ -25,7 +25,7 @@ import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../opt
 import { closeCodeFor, closeReason, retryAfterSeconds } from '../refusal.js';
 import { checkRoom } from '../rooms.js';
 import { createSafely } from '../safely.js';
-import { assertSendOptions, checkData } from '../send-arguments.js';
+import { assertHandleSendOptions, checkData } from '../send-arguments.js';
 import type { SendEdges } from '../send-edges.js';
 import { onRejection } from '../thenable.js';
 import type { CloseRefusals, HttpAnswer } from './close-refusal.js';
@@ -587,7 +587,7 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   ): boolean {
     // Checked first, open or not, as sendToUser() checks: ws would send bad data anyway.
     checkData(data);
-    assertSendOptions(options); // no copy: this runs on every message
+    assertHandleSendOptions(options); // no copy: this runs on every message
     const ws = this.#ws;
     const sink = this.#sink;
     if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN || this.#leaving)

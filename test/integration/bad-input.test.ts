@@ -1244,23 +1244,26 @@ describe('userStats() with bad options', () => {
 
 describe('an onError that throws', () => {
   // An async onError rejects instead of throwing: left unhandled, that would end the process.
+  // The console line says which it was: a rejection was printed as "threw" (new-user trial).
   const throwers = [
     [
       'throws',
       () => {
         throw new Error('logger down');
       },
+      'ws-supervisor: onError threw while reporting',
     ],
     [
       'rejects (async)',
       async () => {
         throw new Error('logger down');
       },
+      'ws-supervisor: onError rejected while reporting',
     ],
   ] as const;
   it.each(throwers)(
     '%s: is caught and logged; the failing connection still closes and is disposed',
-    async (_how, onError) => {
+    async (_how, onError, line) => {
       const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
       onTestFinished(() => logged.mockRestore());
       const t = await startQuietServer({
@@ -1277,7 +1280,7 @@ describe('an onError that throws', () => {
       await vi.waitFor(
         () =>
           expect(logged).toHaveBeenCalledWith(
-            'ws-supervisor: onError threw while reporting',
+            line,
             expect.objectContaining({ code: 'WSSUP_APP_HOOK_FAILED' }),
             expect.objectContaining({ message: 'logger down' }),
           ),
@@ -1391,19 +1394,22 @@ describe('bad arguments to the connection handle', () => {
     await expectAllRefusedAndStillOpen(t, ws, outcomes, 7);
   });
 
-  it("send() reads only options.binary: ws's framing options (fin, mask) never reach the wire", async () => {
+  it("send() takes only options.binary: ws's framing options (fin, mask) are refused and never reach the wire", async () => {
+    let outcome = '';
     const t = await scripted((connection) => {
       const send = connection.send.bind(connection) as (data: unknown, options?: unknown) => boolean;
       // Passed on to ws, fin: false would leave this message open and run the next into it,
       // and mask: true would make the client close with 1002 (a server must not mask).
-      send('first', { fin: false, mask: true });
+      // Refused, as sendToUser() refuses a key it does not know: ignored, they read as honoured.
+      outcome = codeOf(() => send('first', { fin: false, mask: true }));
       connection.send('second');
     });
     const ws = await connect(t.url('framing'));
     const received: string[] = [];
     ws.on('message', (data) => received.push(String(data)));
     ws.send('go');
-    await vi.waitFor(() => expect(received).toEqual(['first', 'second']));
+    await vi.waitFor(() => expect(received).toEqual(['second']));
+    expect(outcome).toBe('WSSUP_INVALID_ARGUMENT');
     expect(ws.readyState).toBe(WebSocket.OPEN);
     ws.close();
     await allDisposed(t.supervisor);

@@ -1,0 +1,47 @@
+/**
+ * The keys of authenticate's object result. A key it does not know is the
+ * app's typo (`expiresAtMs` for `expiresAt`: a session that never ends;
+ * `date` for `data`), refused at the upgrade as a wrong-typed known key is
+ * (expires-at.ts, user-limit.ts): reported to onError with the key probably
+ * meant, and the upgrade answered 500 (`auth-failed`).
+ */
+import { guessName, sayGuess } from './closest-name.js';
+import { describeValue } from './errors.js';
+
+/** Every key of `{ userId, correlationId?, data?, expiresAt?, maxConnectionsPerUser? }`, in the README's order. */
+export const AUTH_RESULT_KEYS: readonly string[] = [
+  'userId',
+  'correlationId',
+  'data',
+  'expiresAt',
+  'maxConnectionsPerUser',
+];
+
+/** The most unknown keys a report names, each with its guess: a record spread in by mistake has dozens. */
+const NAMED_KEYS = 5;
+
+/**
+ * The onError report for an object result with an own enumerable key that is
+ * not one of AUTH_RESULT_KEYS (its value undefined too: the typo is there
+ * either way), or undefined. Allocates nothing for a result without one: it
+ * runs at every admission of an object result.
+ */
+export function unknownAuthKeysProblem(auth: object): TypeError | undefined {
+  let unknown: string[] | undefined;
+  for (const key in auth) {
+    if (!Object.hasOwn(auth, key) || AUTH_RESULT_KEYS.includes(key)) continue;
+    unknown ??= [];
+    unknown.push(key);
+  }
+  if (unknown === undefined) return undefined;
+  const named = unknown.slice(0, NAMED_KEYS).map((key) => {
+    const guess = guessName(key, AUTH_RESULT_KEYS);
+    // Quoted and escaped as describeValue quotes a string: a key may hold anything.
+    return `${describeValue(key)}${guess === undefined ? '' : ` (did you mean ${sayGuess(guess.names)}?)`}`;
+  });
+  const more = unknown.length > NAMED_KEYS ? ` and ${unknown.length - NAMED_KEYS} more` : '';
+  const keys = named.length === 1 ? `an unknown key ${named[0]}` : `unknown keys ${named.join(', ')}${more}`;
+  return new TypeError(
+    `authenticate returned ${keys}; the upgrade was refused (its keys are userId, correlationId, data, expiresAt and maxConnectionsPerUser; the app's own values go in data)`,
+  );
+}
