@@ -411,7 +411,13 @@ export class ClusterBook {
       if (!answer.admitted) {
         if (answer.reason === 'duplicate-connection') this.#duplicate(connectionId);
         // Evicted earlier, still booked: their nodes are told again (an order may have been lost).
-        for (const order of answer.evict ?? []) this.#ordered(order);
+        for (const order of answer.evict ?? []) {
+          // This very connection, superseded: an admission sent again (the store's retry after
+          // a fence) whose client reconnected meanwhile. Its entry is freed here: its order
+          // would find nothing held, and the entry would be named by every later admission.
+          if (order.connectionId === connectionId) this.#release(userId, connectionId);
+          else this.#ordered(order);
+        }
         return answer.reason === 'duplicate-connection'
           ? { outcome: 'failed' }
           : { outcome: 'refused', live: countOrUndefined(answer.live) };

@@ -91,7 +91,10 @@ export type ClusterAdmission =
       /** Refused: see `reason`. */
       admitted: false;
       /**
-       * 'user-limit': no slot free after evicting idle ones. 'duplicate-connection': another
+       * 'user-limit': no slot free after evicting idle ones; or this very connection, booked
+       * already and superseded since by a reconnect of its client instance (a re-booking of a
+       * kept connection, an admission sent again), named in `evict` with cause `superseded`
+       * (the runtime evicts it if it holds it, and releases the entry). 'duplicate-connection': another
        * node (or another incarnation of this one) booked this connection id; a bug, never a retry.
        */
       reason: 'user-limit' | 'duplicate-connection';

@@ -87,6 +87,7 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
               ]);
               const view = (answer: ClusterAdmission) => ({
                 admitted: answer.admitted,
+                reason: answer.admitted ? undefined : answer.reason,
                 live: answer.live,
                 ...shape(answer.evict, marked),
               });
@@ -127,6 +128,7 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
               ]);
               const view = (answer: ClusterAdmission) => ({
                 admitted: answer.admitted,
+                reason: answer.admitted ? undefined : answer.reason,
                 live: answer.live,
                 ...shape(answer.evict, marked),
               });
