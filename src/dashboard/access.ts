@@ -7,6 +7,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SupervisorError } from '../errors.js';
+import { onRejection } from '../thenable.js';
 import { queryOf, sendText } from './http.js';
 
 /**
@@ -23,13 +24,16 @@ export type AccessVerdict = boolean | 401 | 403;
 export type Authorize = (request: IncomingMessage) => AccessVerdict | Promise<AccessVerdict>;
 
 /**
- * Hands `error` to the app's onError once the request is answered: an onError that throws (or
- * is missing, from JavaScript) must neither leave the request unanswered nor make checkAccess
- * reject, which it promises never to do (the dashboard calls it without awaiting a rejection).
+ * Hands `error` to the app's onError: an onError that throws (or is missing, from JavaScript)
+ * must neither leave the request unanswered nor make checkAccess reject, which it promises
+ * never to do (the dashboard calls it without awaiting a rejection); and one written as an
+ * async function that rejects must not leave that rejection unhandled, which ends a Node
+ * process by default.
  */
-function report(onError: (error: unknown) => void, error: unknown): void {
+export function report(onError: (error: unknown) => void, error: unknown): void {
   try {
-    onError(error);
+    // Inside the try: a `then` that throws is a throw of onError's.
+    onRejection(onError(error), () => {});
   } catch {
     // Nothing left to tell: the app's own error handler failed.
   }

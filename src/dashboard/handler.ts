@@ -25,7 +25,7 @@ import { renderChart } from '../chart/index.js';
 import type { Clock } from '../clock.js';
 import { describeValue, SupervisorError } from '../errors.js';
 import type { Supervisor } from '../supervisor.js';
-import { type Authorize, checkAccess } from './access.js';
+import { type Authorize, checkAccess, report } from './access.js';
 import { createActivityLog, statsView } from './activity.js';
 import { DashboardFeed } from './feed.js';
 import { mountOf, pathUnderMount, refuseMethod, requestPath, sendText } from './http.js';
@@ -57,7 +57,8 @@ export interface DashboardOptions {
   authorize: Authorize;
   /**
    * A failing `authorize` (answered 500), and once, a `basePath` that the Express mount
-   * never reaches (a `WSSUP_INVALID_ARGUMENT` naming `basePath`). @default console.error
+   * never reaches (a `WSSUP_INVALID_ARGUMENT` naming `basePath`). One that throws or rejects
+   * is ignored: the request is answered all the same. @default console.error
    */
   onError?: ((error: unknown) => void) | undefined;
   /** Entries kept in the event list. @default 50 */
@@ -420,17 +421,15 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
     // whose other tenants' pages come through this handler too).
     if (basePathReached) return;
     unreachableReported = true;
-    try {
-      onError(
-        invalid(
-          `createDashboard: mounted by Express at a path (request.baseUrl) that does not lead to basePath ` +
-            `${JSON.stringify(basePath)}, so it is never asked for: leave basePath out to serve at the ` +
-            'mount point, or set it to the mount path',
-        ),
-      );
-    } catch {
-      // The app's onError threw: the request goes on all the same.
-    }
+    // An onError that throws or rejects: the request goes on all the same.
+    report(
+      onError,
+      invalid(
+        `createDashboard: mounted by Express at a path (request.baseUrl) that does not lead to basePath ` +
+          `${JSON.stringify(basePath)}, so it is never asked for: leave basePath out to serve at the ` +
+          'mount point, or set it to the mount path',
+      ),
+    );
   };
 
   const handler = (request: IncomingMessage, response: ServerResponse, next?: (error?: unknown) => void) => {
