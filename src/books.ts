@@ -14,7 +14,7 @@
  * members, and is emptied of a connection at the same disposal.
  */
 import type { AnyActorRef } from 'xstate';
-import type { BookCounts } from '../machines/user-supervisor.machine.js';
+import type { BookCounts, IdleChild } from '../machines/user-supervisor.machine.js';
 import type { TokenBucket } from './admission-rate.js';
 import { bandAfter, type CapacityThresholds } from './capacity.js';
 import type { ConnectionHandle } from './connection-handle.js';
@@ -24,14 +24,27 @@ import type { UserLimit } from './user-limit.js';
 
 const EMPTY: BookCounts = Object.freeze({ live: 0, idle: 0, draining: 0 });
 const NONE: readonly string[] = Object.freeze([]);
+const NONE_IDLE: readonly IdleChild[] = Object.freeze([]);
 /** No capacity level: every user stays in band 0. */
 const NO_LEVELS: CapacityThresholds = Object.freeze({ levels: [], up: [], down: [] });
 
 /** One user's supervisor and the last book it published. */
 export class UserRecord implements TokenBucket {
   book: BookCounts = EMPTY;
-  /** The user's connections in `connecting` or `active`, oldest first: the supervisor's own list. */
+  /**
+   * The user's connections in `connecting` or `active`, oldest first: the supervisor's own
+   * list (without the ones in `ahead`).
+   */
   liveIds: readonly string[] = NONE;
+  /** The idle children of the supervisor's last published book, its own list: which of them `ahead` takes. */
+  idleChildren: readonly IdleChild[] = NONE_IDLE;
+  /**
+   * Connections that started leaving while their supervisor was in a step (closed from an
+   * `admitted`, `evicted` or `disposed` listener), booked draining ahead of it: each is
+   * left out of the books it publishes until it books the connection so itself, right
+   * after that step. Undefined when there is none (nearly always).
+   */
+  ahead: Set<string> | undefined = undefined;
   /** Capacity levels reached, after the last published book (see capacity.ts). */
   band = 0;
   /**
@@ -116,13 +129,71 @@ export class Books {
   supervisorEnded(record: UserRecord): void {
     if (record.ended) return;
     record.ended = true;
-    this.publish(record, EMPTY, NONE);
+    record.ahead = undefined;
+    record.idleChildren = NONE_IDLE;
+    this.#show(record, EMPTY, NONE);
     this.supervisors -= 1;
     this.emptySupervisors -= 1;
   }
 
+  /**
+   * `record`'s supervisor published its book: `book`, its live ids and its idle children
+   * (its own lists, not copied). The connections booked ahead of it (`ahead`) are left out
+   * until it books them so itself.
+   */
+  publish(
+    record: UserRecord,
+    book: BookCounts,
+    liveIds: readonly string[],
+    idleChildren: readonly IdleChild[],
+  ): void {
+    record.idleChildren = idleChildren;
+    const ahead = record.ahead;
+    if (ahead === undefined) {
+      this.#show(record, book, liveIds);
+      return;
+    }
+    let { live, idle, draining } = book;
+    for (const connectionId of ahead) {
+      // Its supervisor booked it itself (draining, or gone): nothing left to do ahead of it.
+      if (!liveIds.includes(connectionId)) {
+        ahead.delete(connectionId);
+        continue;
+      }
+      live -= 1;
+      draining += 1;
+      if (idleChildren.some((child) => child.connectionId === connectionId)) idle -= 1;
+    }
+    if (ahead.size === 0) {
+      record.ahead = undefined;
+      this.#show(record, book, liveIds);
+      return;
+    }
+    this.#show(
+      record,
+      { live, idle, draining },
+      liveIds.filter((id) => !ahead.has(id)),
+    );
+  }
+
+  /**
+   * `connectionId`, live in `record`'s books, started leaving while its supervisor is in a
+   * step, which hears of it only after: the books say it is draining now (see `ahead`).
+   */
+  leavingAhead(record: UserRecord, connectionId: string): void {
+    if (record.ahead === undefined) record.ahead = new Set();
+    record.ahead.add(connectionId);
+    const { live, idle, draining } = record.book;
+    const wasIdle = record.idleChildren.some((child) => child.connectionId === connectionId);
+    this.#show(
+      record,
+      { live: live - 1, idle: wasIdle ? idle - 1 : idle, draining: draining + 1 },
+      record.liveIds.filter((id) => id !== connectionId),
+    );
+  }
+
   /** `record`'s user now holds `book`: every total follows by the difference. */
-  publish(record: UserRecord, book: BookCounts, liveIds: readonly string[]): void {
+  #show(record: UserRecord, book: BookCounts, liveIds: readonly string[]): void {
     const before = record.book;
     const wasEmpty = record.empty;
     this.live += book.live - before.live;
@@ -147,7 +218,7 @@ export class Books {
    */
   limitChanged(record: UserRecord, limit: UserLimit): void {
     record.limit = limit;
-    this.publish(record, record.book, record.liveIds);
+    this.#show(record, record.book, record.liveIds);
   }
 
   #countBand(band: number, delta: number): void {

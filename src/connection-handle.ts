@@ -49,9 +49,9 @@ export interface ConnectionHandle<Data = unknown> {
   readonly socket: WebSocket | undefined;
   /**
    * Sends an application message (it counts as activity). Returns false, and
-   * sends nothing, when the connection is not open, was closed by close(), or
-   * its peer is a slow consumer: a peer that does not read until the send
-   * buffer exceeds maxBufferedBytes is closed with 4008.
+   * sends nothing, when the connection is not open, was closed by close() or
+   * evicted (in the `evicted` listener too), or its peer is a slow consumer: a
+   * peer that does not read until the send buffer exceeds maxBufferedBytes is closed with 4008.
    * `options` takes `binary` only: ws's other send options (`fin`, `mask`, `compress`) are
    * refused as any other key is, since a connection's framing is the transport's, not a message's.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT, sending nothing, for data that is not a

@@ -125,6 +125,19 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       supervisor.send({ type: 'CHILD_ACTIVE', connectionId });
       supervisor.send({ type: 'CHILD_IDLE', connectionId, lastActivityAt: connection.lastActivityAt() });
     }),
+    // close() in a step of the connection's actor (onOpen; onMessage on an idle connection) or
+    // of its supervisor (an `admitted`, `evicted` or `disposed` listener): its actor takes the
+    // DRAIN only after that step, and tells its supervisor after that. The supervisor hears it
+    // now instead, when it can take it; when it is in a step itself, the books say so ahead
+    // of it (Books.leavingAhead). README: "A draining connection leaves connectionsOf at once".
+    bookLeaving: safely('bookLeaving', (connection: WsConnection) => {
+      const record = users.get(connection.userId);
+      const { id: connectionId } = connection;
+      // Usually booked already: its actor took the DRAIN at once and told its supervisor.
+      if (record === undefined || !record.liveIds.includes(connectionId)) return;
+      record.actor.send({ type: 'CHILD_DRAINING', connectionId });
+      if (record.liveIds.includes(connectionId)) books.leavingAhead(record, connectionId);
+    }),
     heartbeatMessage: resolved.heartbeatMessage,
     books,
     maxRoomsPerConnection: resolved.maxRoomsPerConnection,
@@ -163,7 +176,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     books.handles.delete(output.connectionId);
     // Its rooms go with it, here where the registry forgets it: before onClose, which cannot rejoin.
     connection.leaveAllRooms();
-    if (!connection.opened) books.connecting -= 1;
+    connection.uncountConnecting(); // if it never opened, nor started leaving before
     // A handshake aborted before it opened: the machine recorded no code, the transport knows the answer.
     const aborted = connection.abortAnswer;
     const info = {
@@ -184,7 +197,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       // `context.live` is the list the machine has just assigned (published with the counts it gives).
       publishBook: ({ context }, book) => {
         const record = users.get(context.userId);
-        if (record !== undefined) books.publish(record, book, context.live);
+        if (record !== undefined) books.publish(record, book, context.live, context.idle);
       },
       // Issue 10's rule: the `disposed` listener of the user's last connection (lingerMs 0, or a
       // shutdown) must not count a supervisor that this very step ends.
@@ -197,7 +210,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         const connection = event.transport as WsConnection;
         connection.decision = ADMITTED;
         counters.admitted += 1;
-        books.connecting += 1;
+        connection.countConnecting();
         books.handles.set(connection.id, connection);
         events.emit('admitted', {
           connectionId: connection.id,
@@ -218,6 +231,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         const { children } = self.getSnapshot() as { children: Record<string, AnyActorRef | undefined> };
         const child = slot === undefined ? undefined : children[slot];
         if (child?.getSnapshot().matches('active') === true) child.send({ type: 'EVICT', cause });
+        // At the child's own idle edge that EVICT waits all the same: the child is in its step
+        // (the idle delay's), and takes it after. Its transport refuses sends from now on.
+        (books.handles.get(connectionId) as WsConnection | undefined)?.markEvicted();
         counters.evicted += 1;
         events.emit('evicted', { connectionId, userId, cause });
       }),

@@ -45,6 +45,11 @@ export interface ConnectionEnv {
   readonly idleTimeoutMs: number;
   /** A send's edge came too late (see takeSendEdge): its supervisor hears it is idle since that send. */
   readonly idleSinceSend: (connection: WsConnection) => void;
+  /**
+   * The connection started leaving (close(), a send buffer overflow): its user's books say so
+   * now, even when its actor or its supervisor is in a step and takes the news only after it.
+   */
+  readonly bookLeaving: (connection: WsConnection) => void;
   /** Sent as text with every heartbeat's ping (the `heartbeatMessage` option); undefined: pings only. */
   readonly heartbeatMessage?: string | undefined;
   readonly books: Books;
@@ -116,11 +121,16 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   #raw: Duplex | undefined;
   #head: Buffer | undefined;
   /**
-   * Set once the connection is on its way out (the app closed it, or the send
-   * buffer overflowed). The machine acts on it after the current step; until
-   * then, later sends must already be refused.
+   * Set once the connection is on its way out (the app closed it, the send
+   * buffer overflowed, or its supervisor evicted it). The machine may act on it
+   * only after the step it is in; until then, later sends must already be refused.
    */
   #leaving = false;
+  /**
+   * Counted in `books.connecting`: from its admission until it opens, starts leaving
+   * before it opened, or is disposed, whichever comes first (once).
+   */
+  #countedConnecting = false;
   /**
    * A close asked for before the actor bound this transport: from an
    * `admitted` listener, which runs while the user's supervisor admits the
@@ -276,6 +286,40 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
   /** Stamps the first sign that the socket is ending. */
   markEnded(): void {
     this.#endedAt ??= this.#env.now();
+  }
+
+  /** Counts it in `books.connecting`, at its admission. */
+  countConnecting(): void {
+    if (this.#countedConnecting) return;
+    this.#countedConnecting = true;
+    this.#env.books.connecting += 1;
+  }
+
+  /** It left `connecting` (opened, started leaving before it opened, or disposed): uncounted, once. */
+  uncountConnecting(): void {
+    if (!this.#countedConnecting) return;
+    this.#countedConnecting = false;
+    this.#env.books.connecting -= 1;
+  }
+
+  /**
+   * On its way out from now: send() and join() refuse, and one that never opened is no
+   * longer counted as connecting (its books say draining). False when it already was.
+   */
+  #startLeaving(): boolean {
+    if (this.#leaving) return false;
+    this.#leaving = true;
+    if (this.#ws === undefined) this.uncountConnecting();
+    return true;
+  }
+
+  /**
+   * Its supervisor evicted it, and has booked it draining: from the eviction on, before its
+   * actor takes the EVICT (at its own idle edge, only after the step it is in), nothing more
+   * is sent on it ahead of its 4001.
+   */
+  markEvicted(): void {
+    this.#startLeaving();
   }
 
   deliverDirectly(): void {
@@ -539,8 +583,9 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
    * its way out at once (later sends are refused), and the machine closes it with 4008.
    */
   #overflowed(ws: WebSocket): void {
-    this.#leaving = true;
+    const first = this.#startLeaving();
     this.#sink?.({ type: 'BUFFER_OVERFLOWED', bufferedBytes: ws.bufferedAmount });
+    if (first) this.#env.bookLeaving(this);
   }
 
   runOpenHook(): void {
@@ -630,11 +675,15 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
         'close reason must be a string of at most 123 bytes',
       );
     }
-    this.#leaving = true;
+    const first = this.#startLeaving();
     const drain = { type: 'DRAIN', code, reason, cause: 'app-close' } as const;
     if (this.#sink !== undefined) this.#sink(drain);
     // Not bound yet (see #pendingDrain): the first close is kept, as the machine keeps the first cause.
     else if (!this.#released) this.#pendingDrain ??= drain;
+    // Its actor takes the DRAIN at once, and its supervisor books it draining, unless one of
+    // them is in a step (onOpen, an idle connection's onMessage, an `admitted` listener):
+    // the books say so now all the same (a disposed connection is in them no more).
+    if (first && !this.#released) this.#env.bookLeaving(this);
   }
 
   join(room: string): boolean {
@@ -787,8 +836,9 @@ export function createWsConnectionMachine(env: ConnectionEnv) {
       terminateSocket: safely('terminateSocket', ({ context }) => connectionOf(context).terminateSocket()),
       sendPing: safely('sendPing', ({ context }) => connectionOf(context).sendPing()),
       runOpenHook: safely('runOpenHook', ({ context }) => {
-        env.books.connecting -= 1; // it left `connecting` for `active`
-        connectionOf(context).runOpenHook();
+        const connection = connectionOf(context);
+        connection.uncountConnecting(); // it left `connecting` for `active`
+        connection.runOpenHook();
       }),
       deliverMessage: safely(
         'deliverMessage',

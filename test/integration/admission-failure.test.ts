@@ -51,6 +51,7 @@ async function startUndecided(refuse: 'http' | 'close') {
     activity: resolved.activity,
     idleTimeoutMs: resolved.idleTimeoutMs,
     idleSinceSend: () => {},
+    bookLeaving: () => {},
     books,
     maxRoomsPerConnection: resolved.maxRoomsPerConnection,
     sendEdges: createSendEdges(afterWaitingIo),

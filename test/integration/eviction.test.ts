@@ -400,4 +400,48 @@ describe('inside an evicted listener', () => {
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
   });
+
+  // At its idle edge the evicted connection's own step is still running (its idle delay
+  // fired): its actor takes the EVICT only after that step. A trial found send() and join()
+  // true in that listener, and the client got the message ahead of its 4001.
+  it('evicted at its own idle edge: send() and join() return false and its client gets only the 4001', async () => {
+    const t = await startRulesServer();
+    const clients: Client[] = [];
+    for (let i = 0; i < evictAt; i++) {
+      if (i > 0) t.clock.increment(1);
+      clients.push(await t.open('ida')); // n = T: none idle yet, none evicted
+    }
+    for (const { handle } of clients) expect(handle.join('hall')).toBe(true);
+    const [first, ...others] = clients as [Client, ...Client[]];
+    const seen: unknown[] = [];
+    t.supervisor.on('evicted', ({ connectionId }) => {
+      const handle = t.supervisor.connection(connectionId);
+      seen.push({
+        id: connectionId,
+        send: handle?.send('after eviction'),
+        join: handle?.join('late'),
+        toHall: t.supervisor.sendToRoom('hall', 'to the hall'),
+        book: t.supervisor.userStats('ida'),
+      });
+    });
+    const received: string[] = [];
+    first.ws.on('message', (data) => received.push(String(data)));
+    const closing = closeOf(first.ws);
+    t.clock.increment(idleTimeoutMs - evictAt + 1); // the first turns idle at n = T: it goes
+    expect(seen).toEqual([
+      {
+        id: first.id,
+        send: false,
+        join: false,
+        toHall: evictAt - 1,
+        book: expect.objectContaining({ live: evictAt - 1, draining: 1 }),
+      },
+    ]);
+    expect(await closing).toEqual({ code: 4001, reason: 'evicted: idle' });
+    expect(received).toEqual([]);
+    expect(t.supervisor.roomMembers('late')).toEqual([]);
+    for (const { ws } of others) ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
 });

@@ -6,11 +6,18 @@
  * nothing is left.
  */
 import { describe, expect, expectTypeOf, it, onTestFinished, vi } from 'vitest';
-import type WebSocket from 'ws';
-import { WebSocketServer } from 'ws';
+import WebSocketClient, { type WebSocket, WebSocketServer } from 'ws';
 import { type Supervisor, SupervisorError } from '../../src/index.js';
 import { httpRefusal } from '../helpers/refusals.js';
-import { closeOf, nextEvent, type RulesServer, startRulesServer } from '../helpers/rules.js';
+import {
+  type Client,
+  closeOf,
+  evictAt,
+  idleTimeoutMs,
+  nextEvent,
+  type RulesServer,
+  startRulesServer,
+} from '../helpers/rules.js';
 import { allDisposed, expectNoLeaks, ioWait, nextMessage } from '../helpers/server.js';
 
 async function closeAll(t: RulesServer, sockets: WebSocket[]): Promise<void> {
@@ -323,6 +330,217 @@ describe('closing a connection from the admitted event', () => {
       expect(t.errors).toEqual([]);
     },
   );
+});
+
+/** What the registry and the books say of `user` now, as an app would read them in a hook. */
+function viewOf(supervisor: Supervisor, user: string) {
+  const book = supervisor.userStats(user);
+  return {
+    listed: supervisor.connectionsOf(user).map((c) => c.id),
+    live: book?.live,
+    idle: book?.idle,
+    draining: book?.draining,
+    byState: supervisor.stats().byState,
+  };
+}
+
+/** A client whose close (or HTTP refusal) is listened for from the start: the server may end it at once. */
+function dial(url: string): { ws: WebSocket; ended: Promise<unknown> } {
+  const ws = new WebSocketClient(url);
+  onTestFinished(() => ws.terminate());
+  const ended = new Promise((resolve) => {
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+    ws.once('unexpected-response', (request, response) => {
+      resolve({ status: response.statusCode });
+      response.resume();
+      request.destroy();
+    });
+    ws.on('error', () => {});
+  });
+  return { ws, ended };
+}
+
+// Inside a step of the connection's own actor (onOpen; onMessage on an idle connection,
+// which that message makes live) or of its user's supervisor (an `admitted`, `evicted` or
+// `disposed` listener), the actor takes the close only once that step is over. The books
+// must not wait for it: a trial found connectionsOf() and userStats() still counting it live
+// after close() there, until the step ended.
+describe('a connection closed inside a step of its own actor or of its supervisor leaves the books at once', () => {
+  it('closed by its own onOpen', async () => {
+    const seen: unknown[] = [];
+    const t: RulesServer = await startRulesServer({
+      onOpen: (connection) => {
+        if (connection.userId !== 'opal') return;
+        connection.close(4000, 'bye');
+        seen.push({
+          ...viewOf(t.supervisor, 'opal'),
+          send: connection.send('late'),
+          join: connection.join('r'),
+        });
+      },
+    });
+    const client = dial(t.url('opal'));
+    const received = inbox(client.ws);
+    expect(await client.ended).toEqual({ code: 4000, reason: 'bye' });
+    expect(seen).toEqual([
+      {
+        listed: [],
+        live: 0,
+        idle: 0,
+        draining: 1,
+        byState: { connecting: 0, active: 0, draining: 1 },
+        send: false,
+        join: false,
+      },
+    ]);
+    expect(received).toEqual([]);
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('closed by an admitted listener, before it opens', async () => {
+    const t = await startRulesServer();
+    const seen: unknown[] = [];
+    t.supervisor.on('admitted', ({ connectionId }) => {
+      t.supervisor.connection(connectionId)?.close(4003, 'no');
+      seen.push(viewOf(t.supervisor, 'ada'));
+    });
+    expect(await dial(t.url('ada')).ended).toEqual({ status: 403 });
+    expect(seen).toEqual([
+      { listed: [], live: 0, idle: 0, draining: 1, byState: { connecting: 0, active: 0, draining: 1 } },
+    ]);
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it("closed by an admitted listener of its user's next connection (newest tab wins)", async () => {
+    const t = await startRulesServer();
+    const older = await t.open('nia');
+    const seen: unknown[] = [];
+    const off = t.supervisor.on('admitted', ({ connectionId }) => {
+      for (const other of t.supervisor.connectionsOf('nia'))
+        if (other.id !== connectionId) other.close(4000, 'newer tab');
+      seen.push({ newer: connectionId, ...viewOf(t.supervisor, 'nia') });
+    });
+    const closing = closeOf(older.ws);
+    const newer = await t.open('nia');
+    off();
+    expect(seen).toEqual([
+      {
+        newer: newer.id,
+        listed: [newer.id],
+        live: 1,
+        idle: 0,
+        draining: 1,
+        byState: { connecting: 1, active: 0, draining: 1 },
+      },
+    ]);
+    expect(await closing).toEqual({ code: 4000, reason: 'newer tab' });
+    await closeAll(t, [newer.ws]);
+  });
+
+  it('closed by onMessage on an idle connection', async () => {
+    const seen: unknown[] = [];
+    const t: RulesServer = await startRulesServer({
+      onMessage: (connection) => {
+        connection.close(4000, 'done');
+        seen.push({ ...viewOf(t.supervisor, 'ivy'), send: connection.send('late') });
+      },
+    });
+    const client = await t.open('ivy');
+    t.clock.increment(idleTimeoutMs); // idle: its next message goes through its actor
+    expect(t.supervisor.userStats('ivy')).toMatchObject({ live: 1, idle: 1 });
+    const closing = closeOf(client.ws);
+    const received = inbox(client.ws);
+    client.ws.send('bye');
+    expect(await closing).toEqual({ code: 4000, reason: 'done' });
+    expect(seen).toEqual([
+      {
+        listed: [],
+        live: 0,
+        idle: 0,
+        draining: 1,
+        byState: { connecting: 0, active: 0, draining: 1 },
+        send: false,
+      },
+    ]);
+    expect(received).toEqual([]);
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it("closed by a disposed listener of its user's other connection", async () => {
+    const t = await startRulesServer();
+    const [first, second, third] = [await t.open('dot'), await t.open('dot'), await t.open('dot')];
+    const seen: unknown[] = [];
+    const off = t.supervisor.on('disposed', ({ connectionId }) => {
+      if (connectionId !== first.id) return;
+      second.handle.close(4000, 'you too');
+      seen.push(viewOf(t.supervisor, 'dot'));
+    });
+    const closing = closeOf(second.ws);
+    first.ws.close();
+    expect(await closing).toEqual({ code: 4000, reason: 'you too' });
+    off();
+    expect(seen).toEqual([
+      {
+        listed: [third.id],
+        live: 1,
+        idle: 0,
+        draining: 1,
+        byState: { connecting: 0, active: 1, draining: 1 },
+      },
+    ]);
+    await closeAll(t, [third.ws]);
+  });
+
+  // The close comes in the middle of the supervisor's step, which then books the newcomer:
+  // that later book of the same step must not list the closed one again.
+  it('closed by an evicted listener while a newcomer is admitted, and still out of the books in its admitted listener', async () => {
+    const t = await startRulesServer();
+    const clients: Client[] = [];
+    for (let i = 0; i < evictAt - 1; i++) {
+      if (i > 0) t.clock.increment(1);
+      clients.push(await t.open('eva'));
+    }
+    const [oldest, kept, closed] = clients as [Client, Client, Client];
+    t.clock.increment(idleTimeoutMs - (evictAt - 2)); // only the oldest is idle
+    expect(t.supervisor.userStats('eva')).toMatchObject({ live: 3, idle: 1 });
+    const seen: unknown[] = [];
+    t.supervisor.on('evicted', () => {
+      closed.handle.close(4000, 'kicked');
+      seen.push({ in: 'evicted', ...viewOf(t.supervisor, 'eva') });
+    });
+    t.supervisor.on('admitted', ({ connectionId }) =>
+      seen.push({ in: 'admitted', newer: connectionId, ...viewOf(t.supervisor, 'eva') }),
+    );
+    const closes = [closeOf(oldest.ws), closeOf(closed.ws)];
+    const newer = await t.open('eva'); // n = T: the oldest, idle, is evicted
+    expect(seen).toEqual([
+      {
+        in: 'evicted',
+        listed: [kept.id],
+        live: 1,
+        idle: 0,
+        draining: 2,
+        byState: { connecting: 0, active: 1, draining: 2 },
+      },
+      {
+        in: 'admitted',
+        newer: newer.id,
+        listed: [kept.id, newer.id],
+        live: 2,
+        idle: 0,
+        draining: 2,
+        byState: { connecting: 1, active: 1, draining: 2 },
+      },
+    ]);
+    expect(await Promise.all(closes)).toEqual([
+      { code: 4001, reason: 'evicted: idle' },
+      { code: 4000, reason: 'kicked' },
+    ]);
+    await closeAll(t, [kept.ws, newer.ws]);
+  });
 });
 
 describe("broadcast given sendToRoom's except (Socket.IO's socket.broadcast.emit())", () => {

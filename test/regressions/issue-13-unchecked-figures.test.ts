@@ -78,6 +78,7 @@ describe('the ws adapter', () => {
       activity: 'both',
       idleTimeoutMs: 60_000,
       idleSinceSend: () => {},
+      bookLeaving: () => {},
       books: new Books(),
       maxRoomsPerConnection: 100,
       sendEdges: createSendEdges(afterWaitingIo),
