@@ -13,7 +13,7 @@
 import type { AnyActorRef } from 'xstate';
 import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
 import type { Books, UserRecord } from './books.js';
-import type { ConnectionHandle } from './connection-handle.js';
+import type { DeliveringHandle } from './connection-handle.js';
 
 /** What `supervisor.audit()` returns: every difference between the actors and the books. */
 export interface AuditReport {
@@ -180,7 +180,7 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
  * which cost O(memberships × rooms per connection) (4 s for 10,000 connections in 100 rooms).
  */
 function auditRooms(books: Books, mismatches: string[]): void {
-  const listed = new Map<ConnectionHandle, ReadonlySet<string>>();
+  const listed = new Map<DeliveringHandle, ReadonlySet<string>>();
   for (const handle of books.handles.values()) listed.set(handle, handle.rooms);
   let members = 0;
   for (const [room, inRoom] of books.rooms.entries()) {

@@ -17,7 +17,7 @@ import type { AnyActorRef } from 'xstate';
 import type { BookCounts, IdleChild } from '../machines/user-supervisor.machine.js';
 import type { TokenBucket } from './admission-rate.js';
 import { bandAfter, type CapacityThresholds } from './capacity.js';
-import type { ConnectionHandle } from './connection-handle.js';
+import type { DeliveringHandle } from './connection-handle.js';
 import type { CapacityEvent } from './events.js';
 import { Rooms } from './rooms.js';
 import type { UserLimit } from './user-limit.js';
@@ -100,9 +100,9 @@ export class Books {
   /** `capacity` events emitted, up and down. */
   capacityAlerts = 0;
   /** Every connection admitted and not yet disposed, by id, in admission order. */
-  readonly handles = new Map<string, ConnectionHandle>();
+  readonly handles = new Map<string, DeliveringHandle>();
   /** Each room's members: joined by the handles, left by them or at their disposal (rooms.ts). */
-  readonly rooms = new Rooms<ConnectionHandle>();
+  readonly rooms = new Rooms<DeliveringHandle>();
   /** Users with a live connection, by capacity band: index 0 is below every level. */
   readonly usersByBand: number[];
 

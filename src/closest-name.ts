@@ -23,6 +23,10 @@ export function guessName(
   let bestDistance = Math.max(2, Math.floor(wanted.length / 3)) + 1;
   for (const candidate of known) {
     const lower = candidate.toLowerCase();
+    // Lengths this far apart are at least this many edits apart: not measured. A name may come
+    // from a client (an authenticate result built from a query), and the edit distance of a
+    // 200,000-character one to each known name held the event loop for seconds.
+    if (Math.abs(lower.length - wanted.length) >= bestDistance && !lower.startsWith(wanted)) continue;
     const distance =
       lower === wanted ? 0 : wanted.length >= 4 && lower.startsWith(wanted) ? 1 : editDistance(wanted, lower);
     if (distance < bestDistance) {

@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import type { SendData } from './send-arguments.js';
 
 /**
  * What the app sees of a connection: in hooks, and nothing it must free.
@@ -103,4 +104,14 @@ export interface ConnectionHandle<Data = unknown> {
    * longer lists it.
    */
   readonly rooms: ReadonlySet<string>;
+}
+
+/**
+ * The runtime's view of a handle (not exported from the package): a send whose data and
+ * options the caller has checked already, once for all its recipients (sendToUser(),
+ * broadcast(), sendToRoom()), rather than once per recipient as `send()` checks them.
+ */
+export interface DeliveringHandle extends ConnectionHandle {
+  /** send() without its checks; `binary` undefined: as the data's type says. */
+  sendChecked(data: SendData, binary: boolean | undefined): boolean;
 }

@@ -19,7 +19,7 @@
  */
 import type { Books, UserRecord } from './books.js';
 import type { ClusterDelivery } from './cluster/cluster-sends.js';
-import type { ConnectionHandle } from './connection-handle.js';
+import type { ConnectionHandle, DeliveringHandle } from './connection-handle.js';
 import { describeValue, SupervisorError } from './errors.js';
 import { checkRoom } from './rooms.js';
 import { checkData, checkSendOptions, refuseUnknownOptions, type SendData } from './send-arguments.js';
@@ -222,9 +222,11 @@ export function createRegistry(
   /** Sends to each of `ids`; a send may close its own connection (slow consumer), never the list. */
   function sendTo(ids: readonly string[], data: SendData, options: { binary?: boolean } | undefined): number {
     let sent = 0;
+    // Data and options checked once by the caller, for every recipient.
+    const binary = options?.binary;
     for (const id of ids) {
       const handle = books.handles.get(id);
-      if (handle?.send(data, options) === true) sent += 1;
+      if (handle?.sendChecked(data, binary) === true) sent += 1;
     }
     return sent;
   }
@@ -289,9 +291,11 @@ export function createRegistry(
     const members = books.rooms.membersOf(room);
     if (members === undefined) return 0;
     let sent = 0;
+    const binary = sendOptions?.binary;
     // A send may end in its own connection's drain, never in its disposal: the set stays as it is.
+    // Data and options were checked above, once for every member.
     for (const member of members) {
-      if (member.id !== except && member.send(data, sendOptions)) sent += 1;
+      if (member.id !== except && member.sendChecked(data, binary)) sent += 1;
     }
     return sent;
   }
@@ -311,7 +315,7 @@ export function createRegistry(
     // The filter is the app's argument, so it runs on every connection before any is sent to:
     // one that throws sends nothing (its error escapes as it is), and so does one that answers
     // a Promise. The array costs far less than the sends.
-    const chosen: ConnectionHandle[] = [];
+    const chosen: DeliveringHandle[] = [];
     for (const record of users.values()) {
       for (const id of record.liveIds) {
         const handle = books.handles.get(id);
@@ -325,7 +329,8 @@ export function createRegistry(
         }
       }
     }
-    for (const handle of chosen) if (handle.send(data, sendOptions)) sent += 1;
+    const binary = sendOptions?.binary;
+    for (const handle of chosen) if (handle.sendChecked(data, binary)) sent += 1;
     return sent;
   }
 

@@ -18,7 +18,7 @@ import type { Duplex } from 'node:stream';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import type { ConnectionEvent, RefusalReason, TransportEventSource } from '../../machines/events.js';
 import type { Books } from '../books.js';
-import type { ConnectionHandle } from '../connection-handle.js';
+import type { DeliveringHandle } from '../connection-handle.js';
 import { AppHookError, describeValue, SupervisorError } from '../errors.js';
 import type { SocketErrorInfo } from '../events.js';
 import type { ActivityMode, RetryAfterDefaults, SupervisorOptions } from '../options.js';
@@ -105,11 +105,15 @@ type Owned = { [owner]?: WsConnection | undefined };
 
 const ignoreLateError = () => {};
 
+/** A send's frame type when the app names it: shared, ws copies what it is given. */
+const BINARY_FRAME = Object.freeze({ binary: true });
+const TEXT_FRAME = Object.freeze({ binary: false });
+
 /** 1000, or an application code; ws would throw on the reserved ones. */
 const isAppCloseCode = (code: number) =>
   code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999);
 
-export class WsConnection implements TransportEventSource, ConnectionHandle {
+export class WsConnection implements TransportEventSource, DeliveringHandle {
   /** Set by the machines while the ADMIT event is processed (an accessor: the handle is frozen). */
   #decision: AdmissionDecision | undefined;
   /** `expiresAt` on the supervisor's clock; undefined: the session never expires. */
@@ -633,11 +637,18 @@ export class WsConnection implements TransportEventSource, ConnectionHandle {
     // Checked first, open or not, as sendToUser() checks: ws would send bad data anyway.
     checkData(data);
     assertHandleSendOptions(options); // no copy: this runs on every message
+    return this.sendChecked(data, options?.binary);
+  }
+
+  sendChecked(data: string | Buffer | ArrayBuffer | ArrayBufferView, binary: boolean | undefined): boolean {
     const ws = this.#ws;
     const sink = this.#sink;
     if (ws === undefined || sink === undefined || ws.readyState !== WebSocket.OPEN || this.#leaving)
       return false;
-    ws.send(data, { binary: options?.binary ?? typeof data !== 'string' });
+    // No options object per message: ws frames by the data's type by default (binary but for
+    // a string), and copies the options it is given into its own.
+    if (binary === undefined) ws.send(data);
+    else ws.send(data, binary ? BINARY_FRAME : TEXT_FRAME);
     if (this.#env.activity === 'both') {
       this.#lastActivityAt = this.#env.now();
       // Idle: the edge back to live is the machine's, paced (a broadcast makes

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { auditBooks } from '../../src/audit.js';
 import { Books } from '../../src/books.js';
-import type { ConnectionHandle } from '../../src/connection-handle.js';
+import type { DeliveringHandle } from '../../src/connection-handle.js';
 
 /** A handle as the books see it: an id, and its own side of the membership (a copy per read, counted). */
 function fakeHandle(id: string, rooms: string[]) {
@@ -23,7 +23,7 @@ function fakeHandle(id: string, rooms: string[]) {
   return handle;
 }
 
-const asHandle = (fake: ReturnType<typeof fakeHandle>) => fake as unknown as ConnectionHandle;
+const asHandle = (fake: ReturnType<typeof fakeHandle>) => fake as unknown as DeliveringHandle;
 
 /** The books holding `fake` as a registered connection, in `rooms` on the books' side. */
 function register(books: Books, fake: ReturnType<typeof fakeHandle>, rooms: string[]): void {
