@@ -188,7 +188,10 @@ const routers = new WeakMap<EventEmitter, UpgradeRouter>();
  * request, so a second one, also taking them all, could serve none of them (the first to
  * upgrade a socket keeps it, and the other only reports it as handed over already).
  */
-const unroutedOwners = new WeakMap<EventEmitter, { ownerShutDown: () => boolean }>();
+const unroutedOwners = new WeakMap<
+  EventEmitter,
+  { ownerShutDown: () => boolean; listener: UpgradeHandler }
+>();
 
 /**
  * A WebSocketServer, an Express app or a URL has an `on` too, or none at all,
@@ -293,7 +296,12 @@ export function attachToServer(
     // Another supervisor's listener would see every upgrade too: the first to upgrade a socket
     // keeps it (the other runs its authenticate, then reports WSSUP_INVALID_ARGUMENT), so
     // which serves a client is down to timing. Refused here, as a second one on a path is.
-    const holder = unroutedOwners.get(server);
+    let holder = unroutedOwners.get(server);
+    // Its listener taken off by something else (a harness's removeAllListeners('upgrade')): gone.
+    if (holder !== undefined && !server.listeners('upgrade').includes(holder.listener)) {
+      unroutedOwners.delete(server);
+      holder = undefined;
+    }
     if (holder !== undefined) {
       throw new SupervisorError(
         'WSSUP_INVALID_ARGUMENT',
@@ -302,11 +310,13 @@ export function attachToServer(
           : 'another supervisor is already attached to this server without a path: both would take every upgrade request, and only one could serve each. Give each its own path (supervisor.attach(server, { path: "/ws" })), or detach the other first',
       );
     }
-    const owner = { ownerShutDown };
+    const listener: UpgradeHandler = (request, socket, head) => handle(request, socket, head);
+    // Recorded once it is on: a server.on that throws (an app's 'newListener' listener) leaves
+    // no record refusing every later attach, with no undo to remove it.
+    server.on('upgrade', listener);
+    const owner = { ownerShutDown, listener };
     unroutedOwners.set(server, owner);
     unrouted.add(server);
-    const listener: UpgradeHandler = (request, socket, head) => handle(request, socket, head);
-    server.on('upgrade', listener);
     let attached = true;
     return () => {
       // Idempotent: a second call of an old undo must not release a later attach.

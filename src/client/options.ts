@@ -453,7 +453,15 @@ export const WITHOUT_INSTANCE_PARAM = `a URL without the ${INSTANCE_PARAM} query
  * name): beside the client's own, the server would refuse the request (400, named twice).
  */
 export function namesInstanceParam(url: string): boolean {
-  const named = instanceParamOf(url);
+  // As the request will carry it: the URL parser drops tabs and newlines
+  // (`wssup-in\tstance` is the parameter's name on the wire).
+  let href = url;
+  try {
+    href = new URL(url).href;
+  } catch {
+    // Not a URL: checked as written (its own check refuses it).
+  }
+  const named = instanceParamOf(href);
   return 'problem' in named || named.instance !== undefined;
 }
 

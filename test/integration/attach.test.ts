@@ -335,6 +335,49 @@ describe('attaching', () => {
     expectNoLeaks(a);
   });
 
+  it("a path-less attach whose listener something else took off the server no longer refuses the next supervisor's", async () => {
+    const supervisor = (name: string) => {
+      const created = createSupervisor({
+        preset: 'test',
+        authenticate: userFromQuery,
+        onOpen: (connection) => connection.send(name),
+      });
+      onTestFinished(() => created.shutdown({ deadlineMs: 100 }));
+      return created;
+    };
+    const server = createServer();
+    const base = `ws://127.0.0.1:${await listenOnLoopback(server)}`;
+    onTestFinished(() => closeServer(server));
+    const a = supervisor('a');
+    a.attach(server);
+    await a.shutdown();
+    // A test harness that reuses one server between tests, clearing its listeners.
+    server.removeAllListeners('upgrade');
+    const detachB = supervisor('b').attach(server);
+    onTestFinished(detachB);
+    const ws = new WebSocket(`${base}/?user=u1`);
+    onTestFinished(() => ws.terminate());
+    const [greeting] = (await once(ws, 'message')) as [Buffer];
+    expect(greeting.toString()).toBe('b');
+  });
+
+  it("a path-less attach that the server refused to take (an app's newListener listener threw) leaves nothing that refuses the next one", async () => {
+    const server = createServer();
+    onTestFinished(() => closeServer(server));
+    const failing = () => {
+      throw new Error('no listeners today');
+    };
+    server.on('newListener', failing);
+    const a = createSupervisor({ preset: 'test', authenticate: userFromQuery });
+    onTestFinished(() => a.shutdown({ deadlineMs: 100 }));
+    expect(() => a.attach(server)).toThrow('no listeners today');
+    server.off('newListener', failing);
+    const b = createSupervisor({ preset: 'test', authenticate: userFromQuery });
+    onTestFinished(() => b.shutdown({ deadlineMs: 100 }));
+    onTestFinished(b.attach(server));
+    expect(server.listenerCount('upgrade')).toBe(1);
+  });
+
   it('a refused upgrade gets its status and a body naming the limit', async () => {
     const { supervisor, base } = await listen({ maxConnectionsPerUser: 1 });
     const rejected: string[] = [];
