@@ -11,7 +11,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import type { ClusterAdmission, EvictionOrder, InstanceClaim } from '../../src/cluster/slot-store.js';
+import type {
+  ClusterAdmission,
+  EvictionOrder,
+  HeldConnection,
+  InstanceClaim,
+  ReadmitAnswer,
+} from '../../src/cluster/slot-store.js';
 import { fuzzParameters, fuzzTimeout } from '../helpers/fuzz.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
@@ -24,6 +30,7 @@ const evictAt = 3;
 
 type Step =
   | { kind: 'admit'; instance: InstanceClaim | undefined }
+  | { kind: 'readmit'; instances: (InstanceClaim | undefined)[]; again: number | undefined }
   | { kind: 'idle'; pick: number; idle: boolean; judge: boolean }
   | { kind: 'release'; pick: number };
 
@@ -40,6 +47,12 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       .map(([pick, idle, judge]) => ({ kind: 'idle' as const, pick, idle, judge })),
   },
   { weight: 2, arbitrary: fc.nat().map((pick) => ({ kind: 'release' as const, pick })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.array(instance, { minLength: 1, maxLength: 3 }), fc.option(fc.nat(), { nil: undefined }))
+      .map(([instances, again]) => ({ kind: 'readmit' as const, instances, again })),
+  },
 );
 
 /** An answer without the incarnation (each store numbers its own), the named again as a set. */
@@ -50,7 +63,7 @@ function shape(orders: readonly EvictionOrder[] | undefined, marked: ReadonlySet
   return { fresh, again };
 }
 
-const reach = { superseded: 0, stale: 0, namedAgain: 0 };
+const reach = { superseded: 0, stale: 0, namedAgain: 0, readmitSupersedes: 0 };
 
 describe.runIf(hasRedis)('Redis slot store and the in-memory model: client instances decided alike', () => {
   const redis = usePrivateRedis();
@@ -100,6 +113,44 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
                 marked.add(order.connectionId);
               }
               if (r.admitted) held.push(id);
+            } else if (s.kind === 'readmit') {
+              // Connections the node admitted while the book did not answer (or one it booked,
+              // sent again): booked again, with their instances, on both.
+              const list: HeldConnection[] = s.instances.map((claim, k) => ({
+                userId: 'ann',
+                connectionId: `r${i}-${k}`,
+                admittedAt: 1_000 + k,
+                idleSince: undefined,
+                instance: claim,
+              }));
+              const resent = s.again === undefined ? undefined : held[s.again % Math.max(held.length, 1)];
+              if (resent !== undefined) {
+                const entry = book.book('ann').get(resent);
+                list.unshift({
+                  userId: 'ann',
+                  connectionId: resent,
+                  admittedAt: 500,
+                  idleSince: entry?.idleSince,
+                  instance: entry?.instance,
+                });
+              }
+              const [r, m] = await Promise.all([real.store.readmit(list, limit), model.readmit(list, limit)]);
+              const view = (answer: ReadmitAnswer) => ({
+                refused: [...answer].sort(),
+                evict: (answer.evict ?? [])
+                  .map((order) => `${order.connectionId}@${order.nodeId}:${order.cause}`)
+                  .sort(),
+              });
+              expect(
+                view(r),
+                `readmit ${JSON.stringify(list.map((c) => [c.connectionId, c.instance]))}`,
+              ).toEqual(view(m));
+              for (const order of r.evict ?? []) {
+                reach.readmitSupersedes += 1;
+                marked.add(order.connectionId);
+              }
+              for (const { connectionId } of list)
+                if (!r.includes(connectionId) && !held.includes(connectionId)) held.push(connectionId);
             } else if (held.length > 0) {
               const id = held[s.pick % held.length] as string;
               if (s.kind === 'release') {
@@ -130,10 +181,11 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
       fuzzParameters(import.meta.url, { numRuns: 40 }),
     );
     console.log(
-      `supersede model: ${reach.superseded} superseded, ${reach.stale} stale attempts, ${reach.namedAgain} superseded named again`,
+      `supersede model: ${reach.superseded} superseded, ${reach.stale} stale attempts, ${reach.namedAgain} superseded named again, ${reach.readmitSupersedes} superseded by re-admissions`,
     );
     expect(reach.superseded).toBeGreaterThan(0);
     expect(reach.stale).toBeGreaterThan(0);
     expect(reach.namedAgain).toBeGreaterThan(0);
+    expect(reach.readmitSupersedes).toBeGreaterThan(0);
   });
 });
