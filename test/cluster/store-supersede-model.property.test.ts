@@ -1,11 +1,11 @@
 /**
  * The in-memory store (test/helpers/memory-slot-store.ts, the reference model the runtime's
  * property tests run against) and the Redis store decide client instances alike: fast-check
- * draws admissions (with an instance of two, at attempts drawn from a small range so that
+ * draws admissions and re-admissions (with an instance of two, at attempts drawn from a small range so that
  * stale ones and same-attempt ones come often, or none), idle and live edges (with T or not)
  * and releases, each run on both, one node each, and every answer must be the same:
  * admitted or refused, the live count, and the entries named, each with its cause. The new
- * victims come first in the same order; the entries named again are compared as a set (Redis
+ * victims come first in the same order (the superseded ones among them as a set); the entries named again are compared as a set (Redis
  * names them in its hash's order). At least one run must supersede, one must find an attempt
  * stale, and one must name a superseded entry again.
  */
@@ -58,7 +58,13 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 /** An answer without the incarnation (each store numbers its own), the named again as a set. */
 function shape(orders: readonly EvictionOrder[] | undefined, marked: ReadonlySet<string>) {
   const named = (orders ?? []).map((order) => `${order.connectionId}@${order.nodeId}:${order.cause}`);
-  const fresh = named.filter((entry) => !marked.has(entry.split('@')[0] as string));
+  const newly = named.filter((entry) => !marked.has(entry.split('@')[0] as string));
+  // The superseded first, as a set: two entries of one attempt (booked again by a re-admission)
+  // are superseded together, Redis naming them in its hash's order.
+  const fresh = [
+    ...newly.filter((entry) => entry.endsWith(':superseded')).sort(),
+    ...newly.filter((entry) => !entry.endsWith(':superseded')),
+  ];
   const again = named.filter((entry) => marked.has(entry.split('@')[0] as string)).sort();
   return { fresh, again };
 }
