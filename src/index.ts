@@ -65,6 +65,7 @@ export {
   type HeldConnection,
   type IncarnationChangeCause,
   type InstanceClaim,
+  type ReadmitAnswer,
   type SendAcrossOutcome,
   type SlotStore,
   type SlotStoreEvents,

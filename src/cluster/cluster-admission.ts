@@ -54,7 +54,7 @@ import {
   isOrder,
   noneTold,
   partialSendError,
-  refusedOf,
+  readmitOf,
   storeError,
   unavailable,
 } from './store-answers.js';
@@ -1116,20 +1116,26 @@ export class ClusterBook {
     const { limit } = this.#host;
     const ids = held.map((connection) => connection.connectionId);
     let refused: string[];
+    // The entries the store marked superseded (ReadmitAnswer's evict): a held connection's
+    // predecessors of its client instance, on any node, or held ones a later attempt replaced.
+    const orders: EvictionOrder[] = [];
     try {
-      refused = await this.#call(
-        async () => refusedOf(await this.#store.readmit(active, limit), this.#contract),
+      const first = await this.#call(
+        async () => readmitOf(await this.#store.readmit(active, limit), this.#contract),
         shard,
       );
+      refused = first.refused;
+      for (const order of first.evict) orders.push(order);
       // Not the ones released meanwhile: a readmit sent after their release would book them.
       const idleLeft = idle.filter((connection) => this.#ledger.isReadmitting(connection.connectionId));
-      if (idleLeft.length > 0)
-        refused.push(
-          ...(await this.#call(
-            async () => refusedOf(await this.#store.readmit(idleLeft, limit), this.#contract),
-            shard,
-          )),
+      if (idleLeft.length > 0) {
+        const second = await this.#call(
+          async () => readmitOf(await this.#store.readmit(idleLeft, limit), this.#contract),
+          shard,
         );
+        for (const connectionId of second.refused) refused.push(connectionId);
+        for (const order of second.evict) orders.push(order);
+      }
     } finally {
       this.#ledger.readmitSettled(ids);
     }
@@ -1146,8 +1152,16 @@ export class ClusterBook {
       if (grace) this.#ledger.keptForGrace(userId, connectionId);
       else this.#host.evictOverLimit(userId, connectionId);
     }
-    const refusedIds = new Set(refused);
-    return held.filter((connection) => !refusedIds.has(connection.connectionId));
+    // As admit's orders: this process's own evicted here (4001 superseded, whether idle or not),
+    // the others' nodes told. Also in a failover's grace: a later attempt booked is no guess.
+    const gone = new Set(refused);
+    for (const order of orders) {
+      if (order.nodeId === this.#store.nodeId && order.incarnation === this.#store.incarnation)
+        gone.add(order.connectionId);
+      this.#ordered(order);
+    }
+    // Not the ones superseded: leaving, their idle edges judge nothing (#judgeReadmitted).
+    return held.filter((connection) => !gone.has(connection.connectionId));
   }
 
   /**

@@ -118,6 +118,18 @@ export function decodeIdleOrders(reply: unknown): EvictionOrder[] | 'moved' {
 }
 
 /**
+ * The readmit script's answer for one user: {n, the n ids refused..., orders...}, the orders
+ * as admit's (the superseded entries); 'moved' for -1 (another server answers, nothing written).
+ */
+export function decodeReadmit(reply: unknown): { refused: string[]; evict: EvictionOrder[] } | 'moved' {
+  if (reply === -1) return 'moved';
+  const items = asArray(reply, 'readmit');
+  const n = Number(items[0]);
+  if (!Number.isSafeInteger(n) || n < 0 || items.length < n + 1) throw malformed('readmit', reply);
+  return { refused: items.slice(1, n + 1).map(String), evict: ordersFrom(items, n + 1, 'readmit') };
+}
+
+/**
  * The eviction orders a script lists from `start` on, four items each: connection id, node,
  * incarnation, cause (`idle`, or `superseded`: see the admit script). Another cause, or a
  * list cut short, is a reply this store did not write: a failure, as any malformed reply.

@@ -426,8 +426,22 @@ return orderAgain(out, evicting)
  * process booked under an earlier live incarnation is taken over where it is
  * (it counted all along: after a fence, see renew), still marked if it was
  * named for eviction; one the book lacks is added while the user has a free
- * slot. Returns the ids refused: over the limit, or booked by another owner
- * (another node, or another process with this node id).
+ * slot. Returns {n, the n ids refused..., orders...}: refused, over the limit, or booked by
+ * another owner (another node, or another process with this node id); an order being
+ * (connection id, node, incarnation, 'superseded') as admit's.
+ *
+ * A client instance: the supersede rule of admit, whichever of two connections of one
+ * instance is booked first (after an outage under 'local', the reconnect may have been
+ * admitted on one process while its predecessor, its peer gone, sat on another; each books
+ * again what it holds, in either order). A held connection booked (added or taken over) marks
+ * the entries of its instance id from an earlier attempt superseded ('s<now>', an idle mark's
+ * time kept), on any node: they leave the count, their slot is its own (judged without them,
+ * as admit's newcomer). A held connection whose instance has a later attempt booked is the one
+ * its client left behind: booked marked superseded (not counted: the later one has the slot).
+ * Each is named once, with its node and incarnation after the call. A refused one supersedes
+ * nothing. Every other entry counts, marked or not (the safe side: a marked one's socket
+ * may still be open), as before. Sent again (its answer lost), the same held connections name
+ * the same entries again.
  */
 export const readmitScript = script(
   'readmit',
@@ -436,43 +450,119 @@ export const readmitScript = script(
 local key, inc, node, limit = KEYS[1], tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 if otherServer(2, ARGV[7]) then return -1 end
 local isDead = snapshot(4)
+local now = nowMs()
 local flat = redis.call('HGETALL', key)
+-- booked[id] = {incarnation, node, idleSince (or mark), instance, counted, admittedAt}
 local booked, count = {}, 0
+-- Instance id -> the ids of its booked entries.
+local byInstance = {}
+local function index(id, instance)
+  local iid = instanceOf(instance)
+  if iid == nil then return end
+  local list = byInstance[iid]
+  if list == nil then byInstance[iid] = { id } else list[#list + 1] = id end
+end
 for i = 1, #flat, 2 do
-  local einc, _, since, enode, einstance = decode(flat[i + 1])
+  local einc, admitted, since, enode, einstance = decode(flat[i + 1])
   if einc ~= inc and isDead(einc) then
     redis.call('HDEL', key, flat[i])
   else
-    booked[flat[i]] = { einc, enode, since, einstance }
+    booked[flat[i]] = { einc, enode, since, einstance, true, admitted }
+    index(flat[i], einstance)
     count = count + 1
+  end
+end
+-- The entries of instance's id booked by another attempt than id's: the earlier ones (ids,
+-- sorted), and whether a later one is booked.
+local function relatives(id, instance)
+  local earlier, later = {}, false
+  local iid, at = instanceOf(instance)
+  if iid == nil then return earlier, later end
+  for _, other in ipairs(byInstance[iid] or {}) do
+    local _, eat = instanceOf(booked[other][4])
+    if other ~= id then
+      if eat > at then later = true elseif eat < at then earlier[#earlier + 1] = other end
+    end
+  end
+  table.sort(earlier)
+  return earlier, later
+end
+-- Superseded entries, in the order first marked: named once each, at the end.
+local named, seen = {}, {}
+local function supersede(id)
+  local entry = booked[id]
+  local since = entry[3]
+  if string.byte(since, 1) ~= 115 then
+    since = isEvicting(since) and ('s' .. string.sub(since, 2)) or ('s' .. now)
+  end
+  entry[3] = since
+  redis.call('HSET', key, id, encode(entry[1], entry[6], since, entry[2], entry[4]))
+  if entry[5] then
+    entry[5] = false
+    count = count - 1
+  end
+  if not seen[id] then
+    seen[id] = true
+    named[#named + 1] = id
   end
 end
 local refused = {}
 for i = 8, #ARGV, 4 do
   local id = ARGV[i]
   local entry = booked[id]
-  if entry == nil then
-    if count < limit then
-      redis.call('HSET', key, id, encode(inc, ARGV[i + 1], ARGV[i + 2], node, ARGV[i + 3]))
-      count = count + 1
-    else
-      refused[#refused + 1] = id
-    end
-  elseif entry[2] ~= node or (entry[1] ~= inc and not listed(ARGV[6], entry[1])) then
+  if entry ~= nil and (entry[2] ~= node or (entry[1] ~= inc and not listed(ARGV[6], entry[1]))) then
     -- Another owner's: another node's, or another process's with the same node id
     -- (a live incarnation this process never held). A duplicate id: never taken
     -- over, never kept.
     refused[#refused + 1] = id
-  elseif entry[1] ~= inc then
-    -- Ours, from an earlier incarnation: taken over in place, no slot taken or freed. An
-    -- eviction mark stays (its newcomer has the slot; the order is named again, with its
-    -- cause), and so does the entry's instance (the held connection's when it has none).
-    local since = isEvicting(entry[3]) and entry[3] or ARGV[i + 2]
-    local instance = entry[4] ~= '' and entry[4] or ARGV[i + 3]
-    redis.call('HSET', key, id, encode(inc, ARGV[i + 1], since, node, instance))
+  else
+    -- Its instance: an entry taken over keeps its own (the held connection's when it has none).
+    local instance = ARGV[i + 3]
+    if entry ~= nil and entry[4] ~= '' then instance = entry[4] end
+    local earlier, later = relatives(id, instance)
+    local replaced = 0
+    for _, other in ipairs(earlier) do
+      if booked[other][5] then replaced = replaced + 1 end
+    end
+    if later then
+      -- Left behind by its client: booked (or taken over) superseded, its slot the later one's.
+      if entry == nil then
+        booked[id] = { inc, node, '', instance, false, ARGV[i + 1] }
+        index(id, instance)
+      else
+        if entry[4] == '' and instance ~= '' then index(id, instance) end
+        entry[1], entry[4], entry[6] = inc, instance, ARGV[i + 1]
+      end
+      supersede(id)
+    elseif entry == nil and count - replaced >= limit then
+      refused[#refused + 1] = id
+    else
+      if entry == nil then
+        redis.call('HSET', key, id, encode(inc, ARGV[i + 1], ARGV[i + 2], node, instance))
+        booked[id] = { inc, node, ARGV[i + 2], instance, true, ARGV[i + 1] }
+        index(id, instance)
+        count = count + 1
+      elseif entry[1] ~= inc then
+        -- Ours, from an earlier incarnation: taken over in place, no slot taken or freed. An
+        -- eviction mark stays (its newcomer has the slot; the order is named again, with its
+        -- cause), and so does the entry's instance (the held connection's when it has none).
+        local since = isEvicting(entry[3]) and entry[3] or ARGV[i + 2]
+        redis.call('HSET', key, id, encode(inc, ARGV[i + 1], since, node, instance))
+        if entry[4] == '' and instance ~= '' then index(id, instance) end
+        entry[1], entry[3], entry[4], entry[6] = inc, since, instance, ARGV[i + 1]
+      end
+      -- Its client left those behind: their slots are this one's.
+      for _, other in ipairs(earlier) do supersede(other) end
+    end
   end
 end
-return refused
+local out = { #refused }
+for _, id in ipairs(refused) do out[#out + 1] = id end
+for _, id in ipairs(named) do
+  local entry = booked[id]
+  order(out, id, entry[2], entry[1], 'superseded')
+end
+return out
 `,
 );
 

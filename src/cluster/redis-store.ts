@@ -49,6 +49,7 @@ import {
   decodeAdmission,
   decodeEntry,
   decodeIdleOrders,
+  decodeReadmit,
   decodeRenewal,
   type Liveness,
 } from './redis-decode.js';
@@ -85,6 +86,7 @@ import {
   type EvictionOrder,
   type HeldConnection,
   type InstanceClaim,
+  type ReadmitAnswer,
   type SendAcrossOutcome,
   type SlotStore,
   type SlotStoreEvents,
@@ -529,7 +531,7 @@ class Store implements RedisSlotStore {
     await connection.command(['SPUBLISH', this.keys.orders(order.nodeId), encodeOrder(order)]);
   }
 
-  async readmit(held: readonly HeldConnection[], limit: number): Promise<string[]> {
+  async readmit(held: readonly HeldConnection[], limit: number): Promise<ReadmitAnswer> {
     checkCount('limit', limit, 1);
     const connection = this.#ready();
     const incarnation = this.#incarnation;
@@ -595,11 +597,15 @@ class Store implements RedisSlotStore {
       );
       // Another server answered (some users, or all): nothing of theirs was booked; the whole
       // re-admission is tried again (it is idempotent) once the node has renewed.
-      if (replies.some((reply) => reply === -1)) throw this.#otherServer('re-admission');
-      const refused: string[] = [];
+      const answers = replies.map(decodeReadmit);
+      if (answers.includes('moved')) throw this.#otherServer('re-admission');
+      const refused: ReadmitAnswer = [];
+      const evict: EvictionOrder[] = [];
       users.forEach((userId, i) => {
-        const out = new Set((replies[i] as unknown[]).map(String));
+        const answer = answers[i] as Exclude<(typeof answers)[number], 'moved'>;
+        const out = new Set(answer.refused);
         for (const id of out) refused.push(id);
+        for (const order of answer.evict) evict.push(order);
         if (this.#incarnation !== incarnation) return;
         const booked = (byUser.get(userId) as HeldConnection[]).map((item) => item.connectionId);
         relisting.add(
@@ -611,6 +617,9 @@ class Store implements RedisSlotStore {
       void indexed.then((ok) => {
         if (!ok && this.#incarnation === incarnation) this.#booked.notIndexed(users);
       });
+      // The superseded entries (readmitScript), for the runtime to evict or order: only when
+      // there are some, so that the answer stays the plain array it always was otherwise.
+      if (evict.length > 0) refused.evict = evict;
       return refused;
     } finally {
       relisting.end();

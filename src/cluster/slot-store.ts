@@ -112,6 +112,22 @@ export type ClusterAdmission =
       evict?: EvictionOrder[];
     };
 
+/**
+ * What {@link SlotStore.readmit} answers: the ids it refused, an array as ever, which may carry
+ * the orders the re-admission made as `evict` (absent: none). A store that knows client
+ * instances names there the entries it marked superseded: of a held connection's instance from
+ * an earlier attempt (on any node), or the held connection itself when a later attempt of its
+ * instance is booked. The runtime evicts its own (4001 `evicted: superseded`) and orders the
+ * others' nodes, as for `admit`'s `evict`. A plain array (a store written before) names none.
+ */
+export interface ReadmitAnswer extends Array<string> {
+  /**
+   * The entries the re-admission marked superseded, each with cause `'superseded'`: to evict
+   * here (this node's current incarnation) or to order on their nodes. Absent: none.
+   */
+  evict?: EvictionOrder[];
+}
+
 /** A connection the node holds, as re-admitted after it lost its lease. */
 export interface HeldConnection {
   /** Its user's id. */
@@ -368,14 +384,22 @@ export interface SlotStore {
   orderEviction(order: EvictionOrder): Promise<void>;
   /**
    * Books again what this node holds under its current incarnation; returns the ids refused
-   * (over the limit, or booked by another owner). The limit is each connection's own
+   * (over the limit, or booked by another owner), and optionally ({@link ReadmitAnswer}) the
+   * orders for the entries its client instances left behind. The limit is each connection's own
    * (`HeldConnection.limit`, its user's), else `limit`. An entry booked by one of this process's
    * earlier incarnations that is still alive (after a failover) is taken over where it is,
    * never refused, and keeps an eviction mark. The runtime calls it with a slice of the users
    * at a time (at most 250 users; a user's connections in one call), each call with its own
    * deadline: one store call for everything would not finish within it at scale.
+   *
+   * A store that knows instances (`HeldConnection.instance`) applies `admit`'s supersede rule,
+   * whichever of two connections of one instance is booked first: the earlier attempt is
+   * marked superseded and named in `evict` with cause `'superseded'` (its slot is the later
+   * one's, judged without it), a refused connection supersedes nothing, and an attempt never
+   * replaces a later or the same one. Without it, at the limit the later one may be refused
+   * (and evicted as over the limit) while its predecessor keeps its slot.
    */
-  readmit(held: readonly HeldConnection[], limit: number): Promise<string[]>;
+  readmit(held: readonly HeldConnection[], limit: number): Promise<ReadmitAnswer>;
   /**
    * Renews the lease; 'lost' when it had expired (the store then takes a new incarnation,
    * sets `incarnation` and tells `incarnationChanged`; the runtime books again what it holds).

@@ -8,7 +8,7 @@
 import { BrokenCircuitError } from 'cockatiel';
 import { describeValue, SupervisorError } from '../errors.js';
 import type { ClusterDelivery } from './cluster-sends.js';
-import type { ClusterAdmission, EvictionOrder, SendAcrossOutcome } from './slot-store.js';
+import type { ClusterAdmission, EvictionOrder, ReadmitAnswer, SendAcrossOutcome } from './slot-store.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
 import type { StoreContract } from './store-contract.js';
 
@@ -95,13 +95,29 @@ export function isOrder(value: unknown): value is EvictionOrder {
   );
 }
 
-/** A store's answer to readmit, checked as admit's is: the ids it refused. */
-export function refusedOf(answer: unknown, contract: StoreContract): string[] {
-  if (Array.isArray(answer) && answer.every((id) => typeof id === 'string')) return answer;
-  contract.broken('readmit', 'its readmit() to answer the ids it refused, an array of strings', answer);
+/**
+ * A store's answer to readmit, checked as admit's is: the ids it refused, and the orders it
+ * made (`evict`, optional: the superseded entries, see ReadmitAnswer), none when absent.
+ */
+export function readmitOf(
+  answer: unknown,
+  contract: StoreContract,
+): { refused: string[]; evict: EvictionOrder[] } {
+  if (isReadmitAnswer(answer)) return { refused: [...answer], evict: answer.evict ?? [] };
+  contract.broken(
+    'readmit',
+    'its readmit() to answer the ids it refused, an array of strings (with, optionally, evict: [EvictionOrder…])',
+    answer,
+  );
   throw new SlotStoreUnavailableError(
     `slot store: readmit answered ${describeValue(answer)}, out of its contract: which connections it booked is unknown`,
   );
+}
+
+function isReadmitAnswer(value: unknown): value is ReadmitAnswer {
+  if (!Array.isArray(value) || !value.every((id) => typeof id === 'string')) return false;
+  const { evict } = value as { evict?: unknown };
+  return evict === undefined || (Array.isArray(evict) && evict.every(isOrder));
 }
 
 /** Processes were concerned and not one was told: the send fails (its local part was served). */

@@ -198,6 +198,7 @@ const reach = {
   leasesLost: 0,
   largestBook: 0,
   withInstance: 0,
+  readmitSupersedes: 0,
   superseded: 0,
   stale: 0,
 };
@@ -519,26 +520,72 @@ const loseLease = (n: number, redisStops = false) =>
           );
         }
       }
-      const refused = await target.store.readmit(held, limit);
-      // The node's snapshot is fresh: oldest first, while the user has room.
+      const answer = await target.store.readmit(held, limit);
+      const refused = [...answer];
+      // The node's snapshot is fresh: oldest first, while the user has room, every entry counted
+      // but the ones a later attempt of their client instance replaced in this re-admission (the
+      // readmit script): an own one whose instance has a later attempt booked is booked
+      // superseded; one booked supersedes its instance's earlier attempts, on any node.
       const expected: string[] = [];
+      const superseded = new Set<string>();
       for (const userId of users) {
-        let count = heldOf(world, userId).filter(([, h]) => h.node !== n).length;
+        const book = new Map(heldOf(world, userId).filter(([, h]) => h.node !== n));
+        let count = book.size;
+        const left = new Set<string>();
         const own = mine
           .filter(([, h]) => h.userId === userId)
           .sort(([, a], [, b]) => a.admittedAt - b.admittedAt);
-        for (const [id] of own) {
-          if (count < limit) count += 1;
-          else expected.push(id);
+        for (const [id, h] of own) {
+          const claim = h.instance;
+          const attemptOf = (other: Held) => (other.instance as InstanceClaim).attemptAt;
+          const relatives =
+            claim === undefined
+              ? []
+              : [...book].filter(([other, e]) => other !== id && e.instance?.id === claim.id);
+          if (claim !== undefined && relatives.some(([, e]) => attemptOf(e) > claim.attemptAt)) {
+            book.set(id, h);
+            left.add(id);
+            superseded.add(id);
+            continue;
+          }
+          const earlier = relatives
+            .filter(([, e]) => attemptOf(e) < (claim as InstanceClaim).attemptAt)
+            .map(([other]) => other);
+          if (count - earlier.filter((other) => !left.has(other)).length >= limit) {
+            expected.push(id);
+            continue;
+          }
+          book.set(id, h);
+          count += 1;
+          for (const other of earlier) {
+            superseded.add(other);
+            if (!left.has(other)) count -= 1;
+            left.add(other);
+          }
         }
       }
       expect([...refused].sort()).toEqual(expected.sort());
+      if (superseded.size > 0) reach.readmitSupersedes += 1;
+      expect((answer.evict ?? []).map((order) => order.connectionId).sort()).toEqual([...superseded].sort());
       for (const id of refused) world.held.delete(id);
       // Booked again under the new incarnation as what the node holds: no longer evicting.
       for (const [id, h] of mine) {
         h.evicting = false;
         h.cause = undefined;
         world.marks.delete(id);
+      }
+      // Each superseded one named for the process that holds it, under its current incarnation.
+      for (const order of answer.evict ?? []) {
+        const h = world.held.get(order.connectionId) as Held;
+        const holder = (world.stores[h.node] as TestStore).store;
+        expect(order).toEqual({
+          connectionId: order.connectionId,
+          nodeId: holder.nodeId,
+          incarnation: holder.incarnation,
+          cause: 'superseded',
+        });
+        h.evicting = true;
+        h.cause = 'superseded';
       }
     },
     (world) => !redisStops || !world.paused,
@@ -682,7 +729,7 @@ describe.runIf(hasRedis)('Redis slot store: random interleavings across 4 proces
       fuzzParameters(import.meta.url, { numRuns: 10 }),
     );
     console.log(
-      `store property: ${reach.runs} runs; ${reach.leasesLost} leases lost; Redis stopped during ${reach.stopsDuringAdmit} admissions and ${reach.stopsDuringReadmit} re-admissions; the largest book ${reach.largestBook} (limit ${limit}); ${reach.withInstance} admissions with an instance judged, ${reach.superseded} superseding, ${reach.stale} stale`,
+      `store property: ${reach.runs} runs; ${reach.leasesLost} leases lost; Redis stopped during ${reach.stopsDuringAdmit} admissions and ${reach.stopsDuringReadmit} re-admissions; the largest book ${reach.largestBook} (limit ${limit}); ${reach.withInstance} admissions with an instance judged, ${reach.superseded} superseding, ${reach.stale} stale; ${reach.readmitSupersedes} re-admissions superseding`,
     );
     expect(reach.superseded).toBeGreaterThan(0);
   });

@@ -1,19 +1,26 @@
 /**
  * The in-memory store (test/helpers/memory-slot-store.ts, the reference model the runtime's
  * property tests run against) and the Redis store decide client instances alike: fast-check
- * draws admissions (with an instance of two, at attempts drawn from a small range so that
- * stale ones and same-attempt ones come often, or none), idle and live edges (with T or not),
- * releases, and a held connection booked again by its node with the instance it was admitted
- * with (the runtime's kept(): a marked one when there is one), each run on both, one node each, and every answer must be the same:
+ * draws admissions and re-admissions (with an instance of two, at attempts drawn from a small
+ * range so that stale ones and same-attempt ones come often, or none), idle and live edges (with
+ * T or not), releases, and a held connection booked again by its node with the instance it was
+ * admitted with (the runtime's kept(): a marked one when there is one), each run on both, one
+ * node each, and every answer must be the same:
  * admitted or refused, the live count, and the entries named, each with its cause. The new
- * victims come first in the same order; the entries named again are compared as a set (Redis
+ * victims come first in the same order (the superseded ones among them as a set); the entries named again are compared as a set (Redis
  * names them in its hash's order). At least one run must supersede, one must find an attempt
  * stale, one must name a superseded entry again, one must refuse a kept connection superseded
  * meanwhile (naming it so), and one must book a kept one again.
  */
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import type { ClusterAdmission, EvictionOrder, InstanceClaim } from '../../src/cluster/slot-store.js';
+import type {
+  ClusterAdmission,
+  EvictionOrder,
+  HeldConnection,
+  InstanceClaim,
+  ReadmitAnswer,
+} from '../../src/cluster/slot-store.js';
 import { fuzzParameters, fuzzTimeout } from '../helpers/fuzz.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
@@ -26,6 +33,7 @@ const evictAt = 3;
 
 type Step =
   | { kind: 'admit'; instance: InstanceClaim | undefined }
+  | { kind: 'readmit'; instances: (InstanceClaim | undefined)[]; again: number | undefined }
   | { kind: 'idle'; pick: number; idle: boolean; judge: boolean }
   | { kind: 'release'; pick: number }
   /** Its node books a held connection again (the runtime's kept(): an idle order came after it turned active). */
@@ -45,17 +53,36 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   },
   { weight: 2, arbitrary: fc.nat().map((pick) => ({ kind: 'release' as const, pick })) },
   { weight: 2, arbitrary: fc.nat().map((pick) => ({ kind: 'kept' as const, pick })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.array(instance, { minLength: 1, maxLength: 3 }), fc.option(fc.nat(), { nil: undefined }))
+      .map(([instances, again]) => ({ kind: 'readmit' as const, instances, again })),
+  },
 );
 
 /** An answer without the incarnation (each store numbers its own), the named again as a set. */
 function shape(orders: readonly EvictionOrder[] | undefined, marked: ReadonlySet<string>) {
   const named = (orders ?? []).map((order) => `${order.connectionId}@${order.nodeId}:${order.cause}`);
-  const fresh = named.filter((entry) => !marked.has(entry.split('@')[0] as string));
+  const newly = named.filter((entry) => !marked.has(entry.split('@')[0] as string));
+  // The superseded first, as a set: two entries of one attempt (booked again by a re-admission)
+  // are superseded together, Redis naming them in its hash's order.
+  const fresh = [
+    ...newly.filter((entry) => entry.endsWith(':superseded')).sort(),
+    ...newly.filter((entry) => !entry.endsWith(':superseded')),
+  ];
   const again = named.filter((entry) => marked.has(entry.split('@')[0] as string)).sort();
   return { fresh, again };
 }
 
-const reach = { superseded: 0, stale: 0, namedAgain: 0, keptSuperseded: 0, keptBooked: 0 };
+const reach = {
+  superseded: 0,
+  stale: 0,
+  namedAgain: 0,
+  keptSuperseded: 0,
+  keptBooked: 0,
+  readmitSupersedes: 0,
+};
 
 describe.runIf(hasRedis)('Redis slot store and the in-memory model: client instances decided alike', () => {
   const redis = usePrivateRedis();
@@ -142,6 +169,48 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
               }
               // Booked again as a newcomer: no longer marked.
               if (r.admitted && own === undefined) marked.delete(id);
+            } else if (s.kind === 'readmit') {
+              // Connections the node admitted while the book did not answer (or one it booked,
+              // sent again): booked again, with their instances, on both.
+              const list: HeldConnection[] = s.instances.map((claim, k) => ({
+                userId: 'ann',
+                connectionId: `r${i}-${k}`,
+                admittedAt: 1_000 + k,
+                idleSince: undefined,
+                instance: claim,
+              }));
+              const resent = s.again === undefined ? undefined : held[s.again % Math.max(held.length, 1)];
+              if (resent !== undefined) {
+                const entry = book.book('ann').get(resent);
+                list.unshift({
+                  userId: 'ann',
+                  connectionId: resent,
+                  admittedAt: 500,
+                  idleSince: entry?.idleSince,
+                  instance: entry?.instance,
+                });
+              }
+              const [r, m] = await Promise.all([real.store.readmit(list, limit), model.readmit(list, limit)]);
+              const view = (answer: ReadmitAnswer) => ({
+                refused: [...answer].sort(),
+                evict: (answer.evict ?? [])
+                  .map((order) => `${order.connectionId}@${order.nodeId}:${order.cause}`)
+                  .sort(),
+              });
+              expect(
+                view(r),
+                `readmit ${JSON.stringify(list.map((c) => [c.connectionId, c.instance]))}`,
+              ).toEqual(view(m));
+              for (const order of r.evict ?? []) {
+                reach.readmitSupersedes += 1;
+                marked.add(order.connectionId);
+                causes.set(order.connectionId, order.cause);
+              }
+              for (const { connectionId, instance: claim } of list)
+                if (!r.includes(connectionId) && !held.includes(connectionId)) {
+                  held.push(connectionId);
+                  claims.set(connectionId, claim);
+                }
             } else if (s.kind !== 'kept' && held.length > 0) {
               const id = held[s.pick % held.length] as string;
               if (s.kind === 'release') {
@@ -175,12 +244,13 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
       fuzzParameters(import.meta.url, { numRuns: 60 }),
     );
     console.log(
-      `supersede model: ${reach.superseded} superseded, ${reach.stale} stale attempts, ${reach.namedAgain} superseded named again, ${reach.keptSuperseded} kept superseded, ${reach.keptBooked} kept booked again`,
+      `supersede model: ${reach.superseded} superseded, ${reach.stale} stale attempts, ${reach.namedAgain} superseded named again, ${reach.keptSuperseded} kept superseded, ${reach.keptBooked} kept booked again, ${reach.readmitSupersedes} superseded by re-admissions`,
     );
     expect(reach.superseded).toBeGreaterThan(0);
     expect(reach.stale).toBeGreaterThan(0);
     expect(reach.namedAgain).toBeGreaterThan(0);
     expect(reach.keptSuperseded).toBeGreaterThan(0);
     expect(reach.keptBooked).toBeGreaterThan(0);
+    expect(reach.readmitSupersedes).toBeGreaterThan(0);
   });
 });

@@ -28,6 +28,7 @@ import {
   type EvictionOrder,
   type HeldConnection,
   type InstanceClaim,
+  type ReadmitAnswer,
   type SendAcrossOutcome,
   type SlotStore,
   type SlotStoreEvents,
@@ -408,38 +409,96 @@ export class MemoryStore implements SlotStore {
     return { nodes, unreached: unreached.length, cause };
   }
 
-  async readmit(held: readonly HeldConnection[], limit: number): Promise<string[]> {
+  /**
+   * As the readmit script, the supersede rule included: of two entries of one client instance,
+   * the earlier attempt is marked superseded whichever is booked first, named once in `evict`
+   * (absent when none); a refused connection supersedes nothing. Every other entry counts.
+   */
+  async readmit(held: readonly HeldConnection[], limit: number): Promise<ReadmitAnswer> {
     this.#call('readmit');
     for (const connection of held) this.#shardAnswers('readmit', connection.userId);
-    const refused: string[] = [];
+    const refused: ReadmitAnswer = [];
+    /** Per user, the entries this call left out of the count: superseded now, or booked so. */
+    const uncounted = new Map<string, Set<string>>();
+    /** The superseded entries, in the order first marked (named once, as they are at the end). */
+    const named = new Map<Entry, string>();
     for (const connection of held) {
-      const book = this.shared.book(connection.userId);
-      const entry = book.get(connection.connectionId);
-      // Ours, from an earlier incarnation: taken over where it is (an eviction mark stays, and
-      // so does its instance: the held connection's when it has none).
-      if (entry !== undefined && this.#owns(entry)) {
+      const { userId, connectionId } = connection;
+      const book = this.shared.book(userId);
+      const left = uncounted.get(userId) ?? new Set<string>();
+      uncounted.set(userId, left);
+      const supersede = (id: string) => {
+        const entry = book.get(id) as Entry;
+        entry.evicting = true;
+        entry.cause = 'superseded';
+        entry.idleSince = undefined;
+        left.add(id);
+        if (!named.has(entry)) named.set(entry, id);
+      };
+      const entry = book.get(connectionId);
+      if (entry !== undefined && !this.#owns(entry)) {
+        refused.push(connectionId);
+        continue;
+      }
+      // Its instance: an entry taken over keeps its own (the held connection's when it has none).
+      const instance = entry?.instance ?? connection.instance;
+      const relatives = [...book.entries()].filter(
+        ([id, other]) => id !== connectionId && instance !== undefined && other.instance?.id === instance.id,
+      );
+      const at = (other: Entry) => (other.instance as InstanceClaim).attemptAt;
+      const later = relatives.some(([, other]) => at(other) > (instance as InstanceClaim).attemptAt);
+      const earlier = relatives
+        .filter(([, other]) => at(other) < (instance as InstanceClaim).attemptAt)
+        .map(([id]) => id)
+        .sort();
+      if (later) {
+        // Left behind by its client: booked (or taken over) superseded, its slot the later one's.
+        if (entry === undefined) {
+          book.set(connectionId, {
+            nodeId: this.nodeId,
+            incarnation: this.incarnation,
+            admittedAt: connection.admittedAt,
+            idleSince: undefined,
+            instance,
+          });
+        } else {
+          entry.incarnation = this.incarnation;
+          entry.instance = instance;
+        }
+        supersede(connectionId);
+        this.shared.users.set(userId, book);
+        continue;
+      }
+      const replaced = earlier.filter((id) => !left.has(id)).length;
+      if (entry === undefined && book.size - left.size - replaced >= (connection.limit ?? limit)) {
+        refused.push(connectionId);
+        continue;
+      }
+      if (entry !== undefined && entry.incarnation !== this.incarnation) {
+        // Ours, from an earlier incarnation: taken over where it is (an eviction mark stays, and
+        // so does its instance: the held connection's when it has none).
         entry.incarnation = this.incarnation;
         if (!entry.evicting) entry.idleSince = connection.idleSince;
         entry.instance ??= connection.instance;
-        continue;
+      } else if (entry === undefined) {
+        book.set(connectionId, {
+          nodeId: this.nodeId,
+          incarnation: this.incarnation,
+          admittedAt: connection.admittedAt,
+          idleSince: connection.idleSince,
+          instance: connection.instance,
+        });
       }
-      if (entry !== undefined) {
-        refused.push(connection.connectionId);
-        continue;
-      }
-      if (book.size >= (connection.limit ?? limit)) {
-        refused.push(connection.connectionId);
-        continue;
-      }
-      book.set(connection.connectionId, {
-        nodeId: this.nodeId,
-        incarnation: this.incarnation,
-        admittedAt: connection.admittedAt,
-        idleSince: connection.idleSince,
-        instance: connection.instance,
-      });
-      this.shared.users.set(connection.userId, book);
+      for (const id of earlier) supersede(id);
+      this.shared.users.set(userId, book);
     }
+    const evict = [...named].map(([entry, connectionId]) => ({
+      connectionId,
+      nodeId: entry.nodeId,
+      incarnation: entry.incarnation,
+      cause: 'superseded' as const,
+    }));
+    if (evict.length > 0) refused.evict = evict;
     return refused;
   }
 
