@@ -310,6 +310,11 @@ export const userSupervisorMachine = setup({
     announceAdmitted: (_, _params: { connectionId: string; userId: string }) => {},
     announceRejected: (_, _params: { connectionId: string; userId: string; reason: RefusalReason }) => {},
     announceEvicted: (_, _params: { connectionId: string; userId: string; cause: EvictionCause }) => {},
+    /**
+     * These children are evicted in this step: the runtime stops every one of them sending
+     * before the first `evicted` announcement, whose listener may send to another victim.
+     */
+    markEvicted: (_, _params: { connectionIds: readonly string[] }) => {},
     announceDisposed: (_, _params: ConnectionOutput) => {},
     announceChildFailed: (_, _params: { connectionId: string; userId: string; error: unknown }) => {},
     // The edges the cluster-wide book mirrors (never a message: only live ⇄ idle).
@@ -393,6 +398,7 @@ export const userSupervisorMachine = setup({
         const next = { ...context, ...markDraining(context, victims) };
         enqueue.assign(markDraining(context, victims));
         enqueue({ type: 'publishBook', params: bookCounts(next) });
+        enqueue({ type: 'markEvicted', params: { connectionIds: victims } });
         for (const connectionId of victims) {
           const slot = context.slots.get(connectionId);
           if (slot !== undefined) enqueue.sendTo(slot, { type: 'EVICT', cause: 'idle' });

@@ -154,15 +154,19 @@ export class Books {
       return;
     }
     let { live, idle, draining } = book;
+    // Sets, not a scan per connection ahead: n closes in one listener (a disconnectUser) take n
+    // steps, each publishing, and a scan of the live list for each of them made that cubic.
+    const liveSet = new Set(liveIds);
+    const idleSet = new Set(idleChildren.map((child) => child.connectionId));
     for (const connectionId of ahead) {
       // Its supervisor booked it itself (draining, or gone): nothing left to do ahead of it.
-      if (!liveIds.includes(connectionId)) {
+      if (!liveSet.has(connectionId)) {
         ahead.delete(connectionId);
         continue;
       }
       live -= 1;
       draining += 1;
-      if (idleChildren.some((child) => child.connectionId === connectionId)) idle -= 1;
+      if (idleSet.has(connectionId)) idle -= 1;
     }
     if (ahead.size === 0) {
       record.ahead = undefined;

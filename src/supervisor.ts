@@ -237,6 +237,10 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         counters.evicted += 1;
         events.emit('evicted', { connectionId, userId, cause });
       }),
+      markEvicted: safely('markEvicted', (_, { connectionIds }) => {
+        for (const connectionId of connectionIds)
+          (books.handles.get(connectionId) as WsConnection | undefined)?.markEvicted();
+      }),
       announceDisposed: safely('announceDisposed', (_, output) => disposed(output)),
       // Issue 12: the cluster-wide book mirrors the idle ⇄ live edges, and re-books a child kept active.
       announceIdle: safely('announceIdle', ({ context }, { connectionId, lastActivityAt }) =>

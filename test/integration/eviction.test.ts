@@ -31,7 +31,7 @@ import {
   touch,
   waitForUser,
 } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks, ioWait } from '../helpers/server.js';
+import { allDisposed, expectNoLeaks, ioWait, userFromQuery } from '../helpers/server.js';
 
 /** Opens `count` clients for `user`, 1 ms of simulated time apart so that no two turn idle at the same instant. */
 async function openSpaced(t: RulesServer, user: string, count: number): Promise<Client[]> {
@@ -442,6 +442,52 @@ describe('inside an evicted listener', () => {
     expect(t.supervisor.roomMembers('late')).toEqual([]);
     for (const { ws } of others) ws.close();
     await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it("two evicted in one step: inside the first one's evicted listener, the second refuses sends too", async () => {
+    // ida's next upgrade carries a plan limit of 3 (T = 3): with 3 idle, its admission evicts 2.
+    let plan: number | undefined;
+    const t = await startRulesServer({
+      authenticate: (request) => {
+        const userId = userFromQuery(request);
+        if (userId === null || plan === undefined) return userId;
+        return { userId, maxConnectionsPerUser: plan };
+      },
+    });
+    const idle: Client[] = [];
+    for (let i = 0; i < 3; i++) {
+      if (i > 0) t.clock.increment(1);
+      idle.push(await t.open('ida'));
+    }
+    t.clock.increment(idleTimeoutMs); // all three idle, below T (4): none evicted
+    expect(t.supervisor.userStats('ida')).toMatchObject({ live: 3, idle: 3 });
+    const received = new Map<string, string[]>(idle.map(({ id }) => [id, []]));
+    for (const { id, ws } of idle) ws.on('message', (data) => received.get(id)?.push(String(data)));
+    const closings = idle.map(({ ws }) => closeOf(ws));
+    const sends: { from: string; to: string; sent: boolean | undefined }[] = [];
+    const evicted: string[] = [];
+    t.supervisor.on('evicted', ({ connectionId }) => {
+      evicted.push(connectionId);
+      // Every other victim of the step, whether announced yet or not.
+      for (const { id } of idle)
+        if (id !== connectionId && !t.supervisor.connectionsOf('ida').some((handle) => handle.id === id))
+          sends.push({ from: connectionId, to: id, sent: t.supervisor.connection(id)?.send('late') });
+    });
+    plan = 3;
+    await t.open('ida');
+    expect(evicted).toHaveLength(2);
+    // Each listener saw the other victim draining already (not listed): its send refused.
+    expect(sends).toEqual([
+      { from: evicted[0], to: evicted[1], sent: false },
+      { from: evicted[1], to: evicted[0], sent: false },
+    ]);
+    for (const [i, { id }] of idle.entries()) {
+      if (!evicted.includes(id)) continue;
+      expect(await closings[i]).toEqual({ code: 4001, reason: 'evicted: idle' });
+      expect(received.get(id)).toEqual([]);
+    }
+    await t.supervisor.shutdown();
     expectNoLeaks(t.supervisor);
   });
 });
