@@ -8,7 +8,7 @@
  *
  * Format (version 1):
  * - `nodes`: every state below the machine root, depth first in definition
- *   order. `id` is the dot path below the root (`active.heartbeat.waiting`),
+ *   order. `id` is the dot path below the root (`active.heartbeat.beating`),
  *   `parent` the parent's id (null at the top), `initial: true` marks the
  *   initial child of a compound state (parallel regions are all entered, so
  *   none is marked). `entry` and `exit` name the state's entry and exit
