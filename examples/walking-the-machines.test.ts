@@ -20,7 +20,8 @@ it('walks every state of the exported connection machine, and every way it ends'
     actions: { notifyIdle() {}, notifyActive() {}, notifyDraining() {} },
   });
   // Its input (without it, its start fails: a walk finds one path, to `disposed`): who it is, its
-  // timeouts, and a transport whose reads decide the guards (here: always quiet, never expired).
+  // timeouts, and a transport whose reads decide the guards (here: always quiet, never expired,
+  // its last ping never answered).
   const input: ConnectionInput = {
     connectionId: 'c1',
     userId: 'alice',
@@ -29,6 +30,7 @@ it('walks every state of the exported connection machine, and every way it ends'
       quietForMs: () => 60_000,
       lastActivityAt: () => 0,
       expiresInMs: () => Infinity,
+      pongOutstanding: () => true,
     },
     connectTimeoutMs: 10_000,
     idleTimeoutMs: 60_000,
@@ -50,7 +52,6 @@ it('walks every state of the exported connection machine, and every way it ends'
     { type: 'SOCKET_ERRORED', error: new Error('reset') },
     { type: 'MESSAGE_RECEIVED', data: 'hi', isBinary: false },
     { type: 'MESSAGE_SENT' },
-    { type: 'PONG_RECEIVED' },
     { type: 'BUFFER_OVERFLOWED', bufferedBytes: 1 << 20 },
     { type: 'APP_HOOK_FAILED', hook: 'onMessage' },
     { type: 'EVICT', cause: 'idle' },
@@ -62,25 +63,17 @@ it('walks every state of the exported connection machine, and every way it ends'
   const paths = getShortestPaths(machine, { input, events });
   // #endregion walk-connection
 
-  // The comment's claim: two guarded delays (idleTimeout's isQuiet, heartbeatInterval's isExpired)
-  // have two edges each, of one event type: 7 delay edges, 5 events.
+  // The comment's claim: two guarded delays (idleTimeout's isQuiet; heartbeatInterval's isExpired
+  // and pongMissed) have an edge per side, of one event type: 7 delay edges, 4 events.
   const delayEdges = machineGraph(connectionMachine).edges.filter((edge) => edge.kind === 'delay');
-  expect([delayEdges.length, delays.size]).toEqual([7, 5]);
+  expect([delayEdges.length, delays.size]).toEqual([7, 4]);
 
   // Every state of the chart (each combination of the parallel regions), and every end but
   // `expired`, which needs a transport whose expiresInMs() is 0 (the guards read the transport).
   const reached = new Set(paths.map((path) => JSON.stringify(path.state.value)));
   const active = (activity: string, heartbeat: string) => JSON.stringify({ active: { activity, heartbeat } });
   expect([...reached].sort()).toEqual(
-    [
-      '"connecting"',
-      active('live', 'waiting'),
-      active('live', 'awaitingPong'),
-      active('idle', 'waiting'),
-      active('idle', 'awaitingPong'),
-      '"draining"',
-      '"disposed"',
-    ].sort(),
+    ['"connecting"', active('live', 'beating'), active('idle', 'beating'), '"draining"', '"disposed"'].sort(),
   );
   const ends = paths
     .filter((path) => path.state.status === 'done')

@@ -6,7 +6,7 @@
  *
  *   connecting ──SOCKET_OPENED──▶ active ──EVICT/DRAIN/close frame/overflow/app error──▶ draining
  *       │                          │  (activity: live ⇄ idle,                            │
- *       │                          │   heartbeat: waiting ⇄ awaitingPong)                │
+ *       │                          │   heartbeat: beating, pongMissed → disposed)        │
  *       └──────────────────────────┴──────────────▶ disposed ◀───────────────────────────┘
  *
  * A session that authenticate gave an `expiresAt` leaves for `draining` too
@@ -15,7 +15,7 @@
  *
  * Every path ends in `disposed` (final): a closed or errored socket leads
  * there from every state, and every state that waits on the peer is bounded
- * by a delay (connectTimeout, pongTimeout, drainTimeout), so nothing can wait
+ * by a delay (connectTimeout, heartbeatInterval, drainTimeout), so nothing can wait
  * forever. Reaching `disposed` stops the actor, which cancels its delays and
  * removes its socket listeners; the supervisor learns of it from the done
  * event alone.
@@ -26,7 +26,10 @@
  * The idle delay asks the transport how long it has been quiet when it
  * fires, and re-arms for the time left when there was activity meanwhile.
  * Only the edges are events: a message on an idle connection (idle → live,
- * the supervisor told), and nothing is delivered while `draining`.
+ * the supervisor told), and nothing is delivered while `draining`. Pongs
+ * likewise: the transport notes each one (`sendPing` marks a ping
+ * outstanding, a pong clears it), and the heartbeat's delay reads the note
+ * when it fires: one step and one delay per interval, none per pong.
  *
  * Pure: the actions that touch the socket or the app are placeholders that
  * the runtime supplies with `.provide()`. Not `notifyIdle`, `notifyActive`
@@ -139,7 +142,8 @@ const closeAndDrain = (reason: DisposeReason, code: number, text: string) =>
  * - its `input` ({@link ConnectionInput}): without one its entry has no transport to
  *   subscribe to, so an actor errors at start, and a walk finds a single path, to
  *   `disposed`, and checks nothing. Its transport's reads decide the guards:
- *   `quietForMs()` the idle edge, `expiresInMs()` the session's end.
+ *   `quietForMs()` the idle edge, `expiresInMs()` the session's end,
+ *   `pongOutstanding()` a dead peer (a walk's `sendPing` should set it, a pong clear it).
  * - stand-ins for `notifyIdle`, `notifyActive` and `notifyDraining`, which send to its
  *   parent: without a parent, they throw "Unable to send event to actor '#_parent'".
  *
@@ -210,6 +214,8 @@ export const connectionMachine = setup({
     isQuiet: ({ context }) => context.transport.quietForMs() >= context.idleTimeoutMs,
     /** Its session's expiry (authenticate's `expiresAt`) has passed, by the runtime's clock. */
     isExpired: ({ context }) => context.transport.expiresInMs() <= 0,
+    /** The last ping (sent one heartbeat ago) has had no pong since, by the transport's note. */
+    pongMissed: ({ context }) => context.transport.pongOutstanding(),
   },
   delays: {
     connectTimeout: ({ context }) => context.connectTimeoutMs,
@@ -217,8 +223,6 @@ export const connectionMachine = setup({
     // whole of it on entry, what remains after activity when re-armed.
     idleTimeout: ({ context }) => Math.max(1, context.idleTimeoutMs - context.transport.quietForMs()),
     heartbeatInterval: ({ context }) => context.heartbeatIntervalMs,
-    // "No pong by the next heartbeat": a pong has one whole interval to arrive.
-    pongTimeout: ({ context }) => context.heartbeatIntervalMs,
     drainTimeout: ({ context }) => context.drainTimeoutMs,
   },
 }).createMachine({
@@ -326,11 +330,14 @@ export const connectionMachine = setup({
             },
           },
         },
-        // Pings and pongs prove liveness, not activity.
+        // Pings and pongs prove liveness, not activity. One state and one delay
+        // per interval: a pong is no event (the transport notes it, as it stamps
+        // messages), and the heartbeat reads it when it fires. "No pong by the
+        // next heartbeat": a ping has one whole interval to be answered.
         heartbeat: {
-          initial: 'waiting',
+          initial: 'beating',
           states: {
-            waiting: {
+            beating: {
               after: {
                 heartbeatInterval: [
                   // A session's expiry is checked here, not by a delay of its own: no timer
@@ -349,18 +356,15 @@ export const connectionMachine = setup({
                       },
                     ],
                   },
-                  { target: 'awaitingPong', actions: 'sendPing' },
+                  {
+                    guard: 'pongMissed',
+                    target: '#connection.disposed',
+                    actions: ['terminateSocket', { type: 'recordEnd', params: { reason: 'dead-peer' } }],
+                  },
+                  // Answered (or the first beat): ping again, and wait one more interval.
+                  { target: 'beating', reenter: true, actions: 'sendPing' },
                 ],
               },
-            },
-            awaitingPong: {
-              after: {
-                pongTimeout: {
-                  target: '#connection.disposed',
-                  actions: ['terminateSocket', { type: 'recordEnd', params: { reason: 'dead-peer' } }],
-                },
-              },
-              on: { PONG_RECEIVED: 'waiting' },
             },
           },
         },

@@ -30,6 +30,13 @@ export interface TransportEventSource {
    * expiry costs no delay of its own.
    */
   expiresInMs(): number;
+  /**
+   * Whether the last ping is still unanswered: `sendPing` marks a ping
+   * outstanding and any pong since clears it. The transport notes pongs
+   * itself, a field per pong and no event: the machine reads it only when the
+   * next heartbeat is due, and a ping still outstanding then is a dead peer.
+   */
+  pongOutstanding(): boolean;
 }
 
 /** Why a connection reached `disposed`. Public: it is the `reason` of the `disposed` event. */
@@ -80,10 +87,6 @@ export type TransportEvent =
   | {
       /** The app sent a message that counts as activity (`activity: 'both'`), while the connection was idle. */
       type: 'MESSAGE_SENT';
-    }
-  | {
-      /** The peer answered the last heartbeat's ping. */
-      type: 'PONG_RECEIVED';
     }
   | {
       /** The send buffer grew past maxBufferedBytes: a slow consumer, closed with 4008. */

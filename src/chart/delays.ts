@@ -1,6 +1,6 @@
 /**
  * What sets each delay of our machines. A delay's name is the machine's word for a wait
- * (`pongTimeout`, `refusalTimeout`); the option a user sets has another name
+ * (`heartbeatInterval`, `refusalTimeout`); the option a user sets has another name
  * (`heartbeatIntervalMs`, `closeRefusalTimeoutMs`), and nothing in the definition links
  * them: the machine reads a number from its context. This is the one place that does; the
  * chart graph carries it (`delays[].setBy`, so the JSON and the pages say it), and test/charts/delays.test.ts fails when a machine gains a delay
@@ -17,8 +17,7 @@ export const delaySettings: Readonly<Record<ChartName, Readonly<Record<string, s
   connection: {
     connectTimeout: '`connectTimeoutMs`',
     idleTimeout: '`idleTimeoutMs`, less the time already quiet when it is armed again',
-    heartbeatInterval: '`heartbeatIntervalMs`',
-    pongTimeout: '`heartbeatIntervalMs` too: a pong has until the next heartbeat',
+    heartbeatInterval: '`heartbeatIntervalMs`: a ping has until the next heartbeat to be answered',
     drainTimeout: '`drainTimeoutMs`',
   },
   supervisor: {

@@ -8,7 +8,7 @@
  *
  * Format (version 1):
  * - `nodes`: every state below the machine root, depth first in definition
- *   order. `id` is the dot path below the root (`active.heartbeat.waiting`),
+ *   order. `id` is the dot path below the root (`active.heartbeat.beating`),
  *   `parent` the parent's id (null at the top), `initial: true` marks the
  *   initial child of a compound state (parallel regions are all entered, so
  *   none is marked). `entry` and `exit` name the state's entry and exit
@@ -33,7 +33,7 @@
  * - `events`, `guards`: sorted names used by the edges. `delays`: sorted, with
  *   `ms` when it is a number in the definition (ours read it from context), and,
  *   for ws-supervisor's own machines, `setBy`: the option or value it takes
- *   (`pongTimeout` is `heartbeatIntervalMs`), as Markdown.
+ *   (`drainTimeout` is `drainTimeoutMs`), as Markdown.
  */
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
 import { SupervisorError } from '../errors.js';
@@ -44,7 +44,7 @@ export type ChartNodeType = 'atomic' | 'compound' | 'parallel' | 'final' | 'hist
 
 /** One state of the chart (see the format above). */
 export interface ChartNode {
-  /** Dot path below the machine root, e.g. `active.heartbeat.awaitingPong`. */
+  /** Dot path below the machine root, e.g. `active.heartbeat.beating`. */
   id: string;
   /** The state's own key: the last part of `id`. */
   key: string;
@@ -105,7 +105,7 @@ export interface ChartDelay {
   ms?: number;
   /**
    * On ws-supervisor's own machines: the option or value the delay takes, as Markdown
-   * (`` `heartbeatIntervalMs` too: a pong has until the next heartbeat `` for `pongTimeout`).
+   * (`` `drainTimeoutMs` `` for `drainTimeout`).
    */
   setBy?: string;
 }

@@ -95,7 +95,7 @@ export function toMarkdown(name: string, graph: ChartGraph, options: MarkdownOpt
   const invoked = [
     ...new Set(graph.edges.flatMap((edge) => (edge.invoke === undefined ? [] : [edge.invoke]))),
   ].sort();
-  // A delay's name is not the option that sets it (`pongTimeout` is `heartbeatIntervalMs`): say which.
+  // A delay's name is not the option that sets it (`refusalTimeout` is `closeRefusalTimeoutMs`): say which.
   const delays = graph.delays.map((delay) => {
     const named = delay.ms === undefined ? `\`${delay.name}\`` : `\`${delay.name}\` (${delay.ms} ms)`;
     return delay.setBy === undefined ? named : `${named}: ${delay.setBy}`;

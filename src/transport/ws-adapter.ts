@@ -157,6 +157,8 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
    * admission time, restarted when the socket opens).
    */
   #lastActivityAt: number;
+  /** A ping went out (sendPing) and no pong has come since: read by the next heartbeat. */
+  #pongOutstanding = false;
   /** The TCP socket under ws, watched for `finish` (see #opened). */
   #tcp: Duplex | undefined;
   /**
@@ -257,6 +259,10 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
    */
   activeSince(idleSince: number): boolean {
     return this.#lastActivityAt > idleSince && this.quietForMs() < this.#env.idleTimeoutMs;
+  }
+
+  pongOutstanding(): boolean {
+    return this.#pongOutstanding;
   }
 
   expiresInMs(): number {
@@ -413,11 +419,7 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   // connection through the socket (`this` in a listener is the socket that
   // emitted the event) instead of closing over it. Six closures fewer per
   // connection: 0.4 KB less heap each, measured with 20,000 held.
-  static #tell(socket: Owned, event: ConnectionEvent): void {
-    const connection = socket[owner];
-    if (connection !== undefined) connection.#sink?.(event);
-  }
-  /** Like #tell, for the facts that say the socket is ending: stamps when, first. */
+  /** Tells the machine a fact that says the socket is ending: stamps when, first. */
   static #tellEnding(socket: Owned, event: ConnectionEvent): void {
     const connection = socket[owner];
     if (connection === undefined) return;
@@ -439,8 +441,10 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     if (!this.readableEnded) WsConnection.#tellEnding(this as Owned, { type: 'CLOSE_FRAME_RECEIVED' });
     else (this as Owned)[owner]?.markEnded();
   };
+  // A pong is a field, no interpreter step: the next heartbeat reads it.
   static readonly #ponged = function (this: object): void {
-    WsConnection.#tell(this as Owned, { type: 'PONG_RECEIVED' });
+    const connection = (this as Owned)[owner];
+    if (connection !== undefined) connection.#pongOutstanding = false;
   };
   static readonly #closed = function (this: object, code: number, reason: Buffer): void {
     WsConnection.#tellEnding(this as Owned, { type: 'SOCKET_CLOSED', code, reason: reason.toString() });
@@ -573,6 +577,9 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
    * never found dead, and its pings and keepalives would pile up in the send buffer.
    */
   sendPing(): void {
+    // Outstanding even when no ping can go (the socket is closing): the next heartbeat
+    // then ends it as a dead peer, as an unanswered ping would.
+    this.#pongOutstanding = true;
     const ws = this.#ws;
     if (ws?.readyState !== WebSocket.OPEN) return;
     ws.ping();

@@ -165,8 +165,11 @@ describe.runIf(hasBrowser)('the client in a browser', () => {
         clock,
         heartbeatIntervalMs: 1_000,
         idleTimeoutMs: 3_600_000,
-        inspect: (event) => {
-          if (event.type === '@xstate.event' && event.event.type === 'PONG_RECEIVED') pongs += 1;
+        // The server's socket sees each pong (the supervisor notes it, with no event of its machine).
+        onOpen: (connection) => {
+          connection.socket?.on('pong', () => {
+            pongs += 1;
+          });
         },
         ...options,
       });

@@ -27,7 +27,7 @@ describe('what sets each delay', () => {
 
   it('names the option behind a delay whose name is not the option', () => {
     const page = toMarkdown('connection', machineGraph(charts.connection));
-    expect(page).toMatch(/- `pongTimeout`: `heartbeatIntervalMs`/);
+    expect(page).toMatch(/- `heartbeatInterval`: `heartbeatIntervalMs`/);
     expect(toMarkdown('refusal', machineGraph(charts.refusal))).toMatch(
       /- `refusalTimeout`: `closeRefusalTimeoutMs`/,
     );
@@ -36,8 +36,8 @@ describe('what sets each delay', () => {
   it("the JSON carries it as each delay's `setBy`, on our machines only", async () => {
     const graph = JSON.parse(await renderChart(charts.connection, { format: 'json' }));
     expect(graph.delays).toContainEqual({
-      name: 'pongTimeout',
-      setBy: '`heartbeatIntervalMs` too: a pong has until the next heartbeat',
+      name: 'heartbeatInterval',
+      setBy: '`heartbeatIntervalMs`: a ping has until the next heartbeat to be answered',
     });
     // A machine of the app's own (here a copy with other implementations) has no entry: nothing is guessed.
     const copy = charts.connection.provide({ actions: { notifyIdle() {} } });

@@ -31,7 +31,7 @@ describe('DOT', () => {
         'style=dashed, color="#b45309", fontcolor="#b45309"];',
     );
     expect(text).toContain(
-      '"active.heartbeat.awaitingPong" -> "disposed" [label="after pongTimeout / terminateSocket, recordEnd(reason: \\"dead-peer\\")", ' +
+      '"active.heartbeat.beating" -> "disposed" [label="after heartbeatInterval [pongMissed] / terminateSocket, recordEnd(reason: \\"dead-peer\\")", ' +
         'style=dashed, color="#b45309", fontcolor="#b45309"];',
     );
     expect(text).toContain('"disposed" [label="disposed", peripheries=2];');

@@ -208,8 +208,7 @@ describe('machineGraph on our machines', () => {
       'active.activity.live',
       'active.activity.idle',
       'active.heartbeat',
-      'active.heartbeat.waiting',
-      'active.heartbeat.awaitingPong',
+      'active.heartbeat.beating',
       'draining',
       'disposed',
     ]);
@@ -223,7 +222,6 @@ describe('machineGraph on our machines', () => {
       'drainTimeout',
       'heartbeatInterval',
       'idleTimeout',
-      'pongTimeout',
     ]);
     expect(graph.edges).toContainEqual(
       expect.objectContaining({
@@ -235,10 +233,11 @@ describe('machineGraph on our machines', () => {
     );
     expect(graph.edges).toContainEqual(
       expect.objectContaining({
-        source: 'active.heartbeat.awaitingPong',
+        source: 'active.heartbeat.beating',
         target: 'disposed',
         kind: 'delay',
-        delay: 'pongTimeout',
+        delay: 'heartbeatInterval',
+        guard: 'pongMissed',
       }),
     );
     // The idle delay goes idle only when the transport was quiet long enough ...

@@ -138,7 +138,7 @@ describe('Mermaid of the connection machine', async () => {
     const active = blockOf('active');
     expect(active).toMatch(/state activity \{[\s\S]*\}\n\s*--\n\s*state heartbeat \{/);
     expect(blockOf('activity')).toContain('[*] --> live');
-    expect(blockOf('heartbeat')).toContain('[*] --> waiting');
+    expect(blockOf('heartbeat')).toContain('[*] --> beating');
   });
 
   it('draws initial and final markers, and labels events, guards and delays', () => {
@@ -155,7 +155,7 @@ describe('Mermaid of the connection machine', async () => {
         'TERMINATE / abortHandshake, recordEnd(reason#58; #quot;shutdown#quot;)',
     );
     expect(lines).toContain(
-      '  awaitingPong --> disposed : after pongTimeout / terminateSocket, recordEnd(reason#58; #quot;dead-peer#quot;)',
+      '  beating --> disposed : after heartbeatInterval [pongMissed] / terminateSocket, recordEnd(reason#58; #quot;dead-peer#quot;)',
     );
     expect(blockOf('activity')).toContain('live --> idle : after idleTimeout [isQuiet]');
     // The unguarded delay after the guarded one is its fallback: `[else]`, not "every time".

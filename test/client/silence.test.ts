@@ -32,8 +32,11 @@ async function setUp(client: Partial<ClientOptions>, server: Partial<SupervisorO
     clock: serverClock,
     heartbeatIntervalMs: HEARTBEAT_MS,
     idleTimeoutMs: 60 * HEARTBEAT_MS,
-    inspect: (event) => {
-      if (event.type === '@xstate.event' && event.event.type === 'PONG_RECEIVED') pongs += 1;
+    // The server's socket sees each pong (the supervisor notes it, with no event of its machine).
+    onOpen: (connection) => {
+      connection.socket?.on('pong', () => {
+        pongs += 1;
+      });
     },
     ...server,
   });

@@ -56,6 +56,18 @@ export class FakeTransport implements TransportEventSource {
     return this.expiry - this.clockNow();
   }
 
+  /** A ping went out and no pong came since: the test's `sendPing` sets it, `pong()` clears it. */
+  pingOutstanding = false;
+
+  pongOutstanding(): boolean {
+    return this.pingOutstanding;
+  }
+
+  /** The peer's pong: a note the next heartbeat reads, no event (as the real transport). */
+  pong() {
+    this.pingOutstanding = false;
+  }
+
   push(event: ConnectionEvent) {
     if (this.sink === undefined) throw new Error(`${event.type} pushed to a transport nobody listens to`);
     this.sink(event);

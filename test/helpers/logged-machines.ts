@@ -82,6 +82,10 @@ export function loggedConnection() {
         asFake(context).did.push(`close ${code} ${reason}`);
       },
       terminateSocket: ({ context }) => void asFake(context).did.push('terminate'),
+      // As the real transport: a ping is outstanding until the peer's pong (FakeTransport.pong()).
+      sendPing: ({ context }) => {
+        asFake(context).pingOutstanding = true;
+      },
       deliverDirectly: ({ context }) => setDirect(context.transport, true),
       deliverViaMachine: ({ context }) => setDirect(context.transport, false),
       runOpenHook: ({ context }) => {

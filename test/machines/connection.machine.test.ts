@@ -48,7 +48,11 @@ function startConnection(
       abortHandshake: record('abortHandshake'),
       closeSocket: (_, { code, reason }) => void log.push(`closeSocket ${code} ${reason}`),
       terminateSocket: record('terminateSocket'),
-      sendPing: record('sendPing'),
+      // As the real transport: a ping is outstanding until the peer's pong (transport.pong()).
+      sendPing: () => {
+        log.push('sendPing');
+        transport.pingOutstanding = true;
+      },
       runOpenHook: record('runOpenHook'),
       deliverMessage: (_, { data }) => void log.push(`deliverMessage ${String(data)}`),
       deliverDirectly: () => setDirect(true),
@@ -89,6 +93,8 @@ function startConnection(
     advance: (ms: number) => clock.increment(ms),
     pending: () => pendingDelays(clock),
     subscriptions: () => ({ subscribed: transport.subscribed, undone: transport.undone }),
+    /** The peer's pong: the transport notes it (no event); the next heartbeat reads the note. */
+    pong: () => transport.pong(),
     /** A fact from the socket, delivered through the sink the connection subscribed. */
     push: (event: ConnectionEvent) => transport.push(event),
     /** The handshake completes (on a ClockedTransport, the activity clock starts now). */
@@ -125,8 +131,8 @@ function opened(overrides: Partial<typeof timings> = {}): Connection {
   return c;
 }
 
-const live = { active: { activity: 'live', heartbeat: 'waiting' } };
-const idle = { active: { activity: 'idle', heartbeat: 'waiting' } };
+const live = { active: { activity: 'live', heartbeat: 'beating' } };
+const idle = { active: { activity: 'idle', heartbeat: 'beating' } };
 const closed = (code: number): ConnectionEvent => ({ type: 'SOCKET_CLOSED', code, reason: '' });
 const received = (data: unknown): ApplicationMessage => ({ type: 'MESSAGE_RECEIVED', data, isBinary: false });
 
@@ -139,7 +145,7 @@ describe('connecting', () => {
     expect(c.log).toEqual([]);
   });
 
-  it('SOCKET_OPENED makes it active (live, heartbeat waiting), runs the open hook, and cancels the connect timeout', () => {
+  it('SOCKET_OPENED makes it active (live, heartbeat beating), runs the open hook, and cancels the connect timeout', () => {
     const c = startConnection();
     c.advance(timings.connectTimeoutMs - 1);
     c.open();
@@ -202,7 +208,7 @@ describe('connecting', () => {
   it('ignores messages and pongs before the handshake', () => {
     const c = startConnection();
     c.push({ type: 'MESSAGE_RECEIVED', data: 'early', isBinary: false });
-    c.push({ type: 'PONG_RECEIVED' });
+    c.pong();
     expect(c.value()).toBe('connecting');
     expect(c.log).toEqual([]);
   });
@@ -347,7 +353,7 @@ describe("active: activity (idle = quiet for idleTimeoutMs, by the transport's a
     const c = opened();
     for (let t = 0; t < 3; t++) {
       c.advance(timings.heartbeatIntervalMs);
-      c.push({ type: 'PONG_RECEIVED' });
+      c.pong();
     }
     expect(c.count('sendPing')).toBe(3);
     c.advance(timings.idleTimeoutMs - 3 * timings.heartbeatIntervalMs);
@@ -356,17 +362,24 @@ describe("active: activity (idle = quiet for idleTimeoutMs, by the transport's a
 });
 
 describe('active: heartbeat', () => {
-  it('pings every heartbeatIntervalMs while pongs come back', () => {
+  it('pings every heartbeatIntervalMs while pongs come back: one step per interval, none per pong', () => {
     const c = opened({ idleTimeoutMs: never });
+    let steps = 0;
+    c.child.subscribe(() => {
+      steps += 1;
+    });
     for (let beat = 1; beat <= 5; beat++) {
       c.advance(timings.heartbeatIntervalMs - 1);
       expect(c.count('sendPing')).toBe(beat - 1);
       c.advance(1);
       expect(c.count('sendPing')).toBe(beat);
-      expect(c.value()).toMatchObject({ active: { heartbeat: 'awaitingPong' } });
-      c.push({ type: 'PONG_RECEIVED' });
-      expect(c.value()).toMatchObject({ active: { heartbeat: 'waiting' } });
+      expect(c.value()).toMatchObject({ active: { heartbeat: 'beating' } });
+      const before = c.child.getSnapshot();
+      c.pong();
+      expect(c.child.getSnapshot()).toBe(before); // a pong is a note, not a step
     }
+    expect(steps).toBe(5); // the heartbeat delay firing, and nothing else
+    expect(c.pending()).toBe(2); // idleTimeout and one heartbeatInterval: re-armed, not piled up
     expect(c.child.getSnapshot().status).toBe('active');
   });
 
@@ -374,10 +387,11 @@ describe('active: heartbeat', () => {
     const c = opened({ idleTimeoutMs: never });
     c.advance(timings.heartbeatIntervalMs);
     c.advance(timings.heartbeatIntervalMs - 1);
-    c.push({ type: 'PONG_RECEIVED' });
+    c.pong();
     c.advance(1);
     expect(c.child.getSnapshot().status).toBe('active');
     expect(c.log).not.toContain('terminateSocket');
+    expect(c.count('sendPing')).toBe(2); // and the next ping went
   });
 
   it('terminates a peer with no pong by the next heartbeat: dead-peer, no close frame', () => {
@@ -390,6 +404,28 @@ describe('active: heartbeat', () => {
     expect(c.log).toEqual(['runOpenHook', 'sendPing', 'terminateSocket']);
     expect(c.outputs[0]).toMatchObject({ reason: 'dead-peer', closeCode: undefined });
     c.expectReleased(); // the idle timer died with it
+  });
+
+  it('terminates a peer that answered before and then stops: within 2 intervals of its last pong', () => {
+    const c = opened({ idleTimeoutMs: never });
+    c.advance(timings.heartbeatIntervalMs); // ping 1, at 300
+    c.advance(10);
+    c.pong(); // its last pong, at 310
+    c.advance(timings.heartbeatIntervalMs - 10); // ping 2, at 600: never answered
+    expect(c.count('sendPing')).toBe(2);
+    c.advance(timings.heartbeatIntervalMs - 1);
+    expect(c.child.getSnapshot().status).toBe('active');
+    c.advance(1); // 900: 590 after its last pong
+    expect(c.outputs[0]).toMatchObject({ reason: 'dead-peer' });
+    c.expectReleased();
+  });
+
+  it('a pong that came before the first ping does not answer it', () => {
+    const c = opened({ idleTimeoutMs: never });
+    c.pong(); // unsolicited
+    c.advance(timings.heartbeatIntervalMs); // the first ping
+    c.advance(timings.heartbeatIntervalMs);
+    expect(c.outputs[0]).toMatchObject({ reason: 'dead-peer' });
   });
 
   it('a dead peer is caught while idle too', () => {
@@ -409,9 +445,9 @@ describe('active: session expiry', () => {
     c.transport.expiry = 2 * timings.heartbeatIntervalMs - 1; // between the first and second heartbeat
     c.advance(timings.heartbeatIntervalMs);
     expect(c.count('sendPing')).toBe(1); // not yet expired: pinged as ever
-    c.push({ type: 'PONG_RECEIVED' });
+    c.pong();
     c.advance(timings.heartbeatIntervalMs - 2);
-    expect(c.value()).toMatchObject({ active: { heartbeat: 'waiting' } });
+    expect(c.value()).toMatchObject({ active: { heartbeat: 'beating' } });
     expect(c.log).not.toContain('closeSocket 4002 session expired'); // past the expiry, but no heartbeat yet
     c.advance(2);
     expect(c.log).toEqual([
@@ -425,6 +461,17 @@ describe('active: session expiry', () => {
     c.push(closed(4002));
     expect(c.outputs[0]).toMatchObject({ reason: 'expired', closeCode: 4002 });
     c.expectReleased();
+  });
+
+  it('is checked first: a heartbeat that finds the session over and its ping unanswered closes it with 4002', () => {
+    const c = opened({ idleTimeoutMs: never });
+    c.transport.expiry = 2 * timings.heartbeatIntervalMs;
+    c.advance(timings.heartbeatIntervalMs); // pinged, never answered
+    c.advance(timings.heartbeatIntervalMs);
+    expect(c.value()).toBe('draining');
+    expect(c.log).not.toContain('terminateSocket');
+    c.push(closed(4002));
+    expect(c.outputs[0]).toMatchObject({ reason: 'expired', closeCode: 4002 });
   });
 
   it('an expiry exactly at the heartbeat closes it (now >= expiry)', () => {
@@ -453,10 +500,10 @@ describe('active: session expiry', () => {
     expect(c.pending()).toBe(2); // idleTimeout and heartbeatInterval, as without expiry
     for (let beat = 1; beat <= 50; beat++) {
       c.advance(timings.heartbeatIntervalMs);
-      c.push({ type: 'PONG_RECEIVED' });
+      c.pong();
     }
     expect(c.count('sendPing')).toBe(50);
-    expect(c.value()).toMatchObject({ active: { heartbeat: 'waiting' } });
+    expect(c.value()).toMatchObject({ active: { heartbeat: 'beating' } });
   });
 });
 
@@ -610,7 +657,7 @@ describe('draining', () => {
     const before = c.child.getSnapshot();
     c.message(received('late')); // not delivered directly: an event, and nobody handles it
     c.message();
-    c.push({ type: 'PONG_RECEIVED' });
+    c.pong();
     expect(c.child.getSnapshot()).toBe(before);
     c.advance(timings.heartbeatIntervalMs * 3);
     expect(c.log).toEqual([]);
@@ -675,7 +722,7 @@ describe('ownership', () => {
 
   it('stopping the owner mid-life cancels every delay and undoes the subscription once', () => {
     const c = opened();
-    c.advance(timings.heartbeatIntervalMs); // awaiting a pong: two delays pending
+    c.advance(timings.heartbeatIntervalMs); // a ping outstanding: idle and heartbeat delays pending
     expect(c.pending()).toBe(2);
     c.parent.stop();
     expect(c.child.getSnapshot().status).toBe('stopped');

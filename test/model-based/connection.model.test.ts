@@ -47,13 +47,14 @@ const limit = 2; // T = ceil(0.7 × 2) = 2: one more connection makes an idle on
 const modelInput: ConnectionInput = {
   connectionId: 'model',
   userId: USER,
-  // The model keeps its activity clock in context (see `withActivityClock`).
-  // and its session's expiry too (see `withExpiry`).
+  // The model keeps its activity clock in context (see `withActivityClock`),
+  // its session's expiry (see `withExpiry`) and its ping's answer (see `withPongs`) too.
   transport: {
     subscribe: () => () => {},
     quietForMs: () => 0,
     lastActivityAt: () => 0,
     expiresInMs: () => Number.POSITIVE_INFINITY,
+    pongOutstanding: () => false,
   },
   connectTimeoutMs: timings.connectTimeoutMs,
   idleTimeoutMs: timings.idleTimeoutMs,
@@ -75,6 +76,8 @@ const events = [
 const is = (snapshot: AnyMachineSnapshot, value: unknown) => snapshot.matches(value as never);
 const expired = (snapshot: AnyMachineSnapshot) =>
   (snapshot.context as { expired?: boolean }).expired === true;
+const pingOutstanding = (snapshot: AnyMachineSnapshot) =>
+  (snapshot.context as { pingOutstanding?: boolean }).pingOutstanding === true;
 
 /** Only what the runtime can really do in each state. */
 function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<string, unknown>): boolean {
@@ -82,9 +85,18 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
   // Once the session has expired, the walk lets the heartbeat find it, and nothing else:
   // one edge to walk, not every path again with an expired session.
   if (expired(snapshot) && is(snapshot, 'active')) return event.type === afterEvent('heartbeatInterval');
+  // Likewise once a ping was answered: the heartbeat's cycle (the next ping, answered or
+  // not), and nothing else; every other way out was walked before the first ping.
+  const pings = (snapshot.context as { pings?: number }).pings ?? 0;
+  if (pings > 0 && is(snapshot, 'active') && (pings === 2 || !pingOutstanding(snapshot)))
+    return event.type === afterEvent('heartbeatInterval') || event.type === 'PONG_SENT';
   switch (event.type) {
     case 'EXPIRY_PASSED':
-      return !expired(snapshot) && is(snapshot, { active: { activity: 'live', heartbeat: 'waiting' } });
+      return (
+        !expired(snapshot) && !pingOutstanding(snapshot) && is(snapshot, { active: { activity: 'live' } })
+      );
+    case 'PONG_SENT': // the client answers the ping outstanding (nothing to answer otherwise)
+      return pingOutstanding(snapshot);
     case 'EVICT': // the supervisor evicts idle children only
       return is(snapshot, { active: { activity: 'idle' } });
     case 'TERMINATE': // the shutdown deadline meets only children already draining
@@ -142,22 +154,49 @@ function withExpiry(config: StateConfig): void {
   config.context = (arg: { input: ConnectionInput }) => ({ ...context(arg), expired: false });
 }
 
+/**
+ * A pong is no event of the machine either: the transport notes it, and the
+ * next heartbeat reads the note. The model keeps the note in context: its
+ * `sendPing` sets it, and the model-only PONG_SENT (the client answers the
+ * ping) clears it, so that the walk takes both sides of `pongMissed`. It
+ * also counts the pings up to 2, so that a heartbeat after an answered ping
+ * (the cycle a live peer repeats) ends paths of its own, a dead peer's too.
+ */
+function withPongs(config: StateConfig): void {
+  const active = config.states?.active;
+  if (active === undefined) throw new Error('the connection machine has no active state');
+  active.on = { ...(active.on as Record<string, unknown>), PONG_SENT: { actions: 'modelPong' } };
+  const context = config.context as (arg: { input: ConnectionInput }) => Record<string, unknown>;
+  config.context = (arg: { input: ConnectionInput }) => ({
+    ...context(arg),
+    pingOutstanding: false,
+    pings: 0,
+  });
+}
+
 const model = createTestModel(
   toModelMachine(connectionMachine, {
     replaceActions: ['notifyIdle', 'notifyActive', 'notifyDraining'],
     refine: (config) => {
       withActivityClock(config);
       withExpiry(config);
+      withPongs(config);
     },
     implementations: {
       guards: {
         isQuiet: ({ context }: { context: { activeSinceArmed: boolean } }) => !context.activeSinceArmed,
         isExpired: ({ context }: { context: { expired: boolean } }) => context.expired,
+        pongMissed: ({ context }: { context: { pingOutstanding: boolean } }) => context.pingOutstanding,
       },
       actions: {
         modelMarkActive: assign({ activeSinceArmed: true }),
         modelClearActivity: assign({ activeSinceArmed: false }),
         modelExpire: assign({ expired: true }),
+        sendPing: assign(({ context }: { context: { pings: number } }) => ({
+          pingOutstanding: true,
+          pings: Math.min(2, context.pings + 1),
+        })),
+        modelPong: assign({ pingOutstanding: false }),
       },
     },
   }),
@@ -256,9 +295,16 @@ async function perform(walk: Walk, event: EventObject & Record<string, unknown>,
       // closes its TCP connection: a peer that lingers after leaving.
       client.ws.close(1000);
       return;
-    case 'PONG_RECEIVED':
+    case 'PONG_SENT': {
+      // No event follows on the server: its transport notes the pong, which
+      // the next heartbeat reads. Wait for the note, so that that heartbeat finds it.
       client.ws.pong();
-      return;
+      const transport = handleOf(walk) as unknown as { pongOutstanding(): boolean };
+      return rig.until(
+        () => !transport.pongOutstanding(),
+        () => 'the pong never reached the server',
+      );
+    }
     case 'EXPIRY_PASSED':
       // The rig's sessions end SESSION_MS after authenticate; nothing fires meanwhile.
       rig.clock.leap(SESSION_MS);
@@ -286,7 +332,6 @@ async function perform(walk: Walk, event: EventObject & Record<string, unknown>,
     case afterEvent('connectTimeout'):
     case afterEvent('idleTimeout'):
     case afterEvent('heartbeatInterval'):
-    case afterEvent('pongTimeout'):
     case afterEvent('drainTimeout'):
       return rig.clock.fire(id, event.type.slice(afterEvent('').length));
     default:
@@ -301,7 +346,7 @@ type Step = {
 };
 
 /** The close code of the close frame we send when a connection leaves `active` by `event`. */
-function closeFrameFor(event: Step['event']): number {
+function closeFrameFor({ event, after }: Step): number {
   switch (event.type) {
     case 'EVICT':
       return 4001;
@@ -318,7 +363,8 @@ function closeFrameFor(event: Step['event']): number {
     case 'CLOSE_FRAME_RECEIVED':
       return 1000; // ws echoes the client's own code
     case afterEvent('heartbeatInterval'):
-      return 4002; // the heartbeat found the session expired
+      // The heartbeat found the session expired, or (terminated) its ping unanswered.
+      return is(after, 'draining') ? 4002 : 1006;
     default:
       return 1006; // terminated (a dead peer): no close frame at all
   }
@@ -337,7 +383,7 @@ function clientOutcomes(steps: Step[]): Array<{ code: number } | { status: numbe
     return [{ status: 503 }]; // connect timeout, shutdown
   }
   const leaving = steps.find((step) => is(step.before, 'active') && !is(step.after, 'active')) as Step;
-  const sent = closeFrameFor(leaving.event);
+  const sent = closeFrameFor(leaving);
   if (leaving === last) return [{ code: sent }]; // left and ended in one step
   // Left by our close frame. If the client read it and answered, it saw its
   // code; if the TCP connection went first (dropped, or terminated by us),

@@ -23,6 +23,11 @@ export const semanticMutants: Record<string, (machine: ConnectionMachine) => Con
   // The expiry counts only once past, not at its instant: a token is honoured a heartbeat too long.
   'guard isExpired: only after the instant': (machine) =>
     machine.provide({ guards: { isExpired: ({ context }) => context.transport.expiresInMs() < 0 } }),
+  // The heartbeat never reads the pong's note: a peer that stopped answering keeps its slot forever.
+  'guard pongMissed: never missed': (machine) => machine.provide({ guards: { pongMissed: () => false } }),
+  // The note is read the wrong way round: every answered peer is ended as dead, a silent one kept.
+  'guard pongMissed: when answered': (machine) =>
+    machine.provide({ guards: { pongMissed: ({ context }) => !context.transport.pongOutstanding() } }),
   // The idle report carries the time it was sent, not the time of the last activity:
   // idle delays that fire late, together, would reorder the longest idle first.
   'action notifyIdle: the time of the report': (machine) =>

@@ -403,15 +403,24 @@ class AppSends extends OnClient {
 
 /**
  * The connection's next heartbeat comes: it pings while the session lasts, and
- * closes the connection with 4002 once the session has ended (never before).
+ * closes the connection with 4002 once the session has ended (never before),
+ * whether or not the ping before was answered. A live session whose ping
+ * before is still unanswered (its pong not yet read) ends as a dead peer.
  */
 async function heartbeatComes(world: World, client: TestClient, id: string, what: string): Promise<void> {
+  // The transport's note, which the heartbeat reads (the handle is the connection's transport).
+  const transport = world.rig.handles.get(id) as unknown as { pongOutstanding(): boolean } | undefined;
+  const answered = transport?.pongOutstanding() !== true;
   world.rig.clock.fire(id, 'heartbeatInterval');
   checkInvariants(world);
   if (!world.expired.has(id)) {
-    expect(stateOf(world, client), `${what}: a live session`).toMatchObject({
-      active: { heartbeat: 'awaitingPong' },
-    });
+    if (answered) {
+      expect(stateOf(world, client), `${what}: a live session`).toMatchObject({
+        active: { heartbeat: 'beating' },
+      });
+    } else {
+      expect(stateOf(world, client), `${what}: its ping unanswered`).toBe('disposed');
+    }
     return;
   }
   // Its slot is free at once; a client that reads sees the 4002.
@@ -434,7 +443,7 @@ class TimePasses extends OnClient {
     const id = client?.connectionId;
     const names = {
       idle: ['idleTimeout'],
-      heartbeat: ['heartbeatInterval', 'pongTimeout'],
+      heartbeat: ['heartbeatInterval'],
       drain: ['drainTimeout'],
     }[this.delay];
     const timer =
