@@ -1119,13 +1119,25 @@ export class ClusterBook {
     // The entries the store marked superseded (ReadmitAnswer's evict): a held connection's
     // predecessors of its client instance, on any node, or held ones a later attempt replaced.
     const orders: EvictionOrder[] = [];
+    /**
+     * As admit's orders: this process's own evicted (4001 superseded, whether idle or not), the
+     * others' nodes told; also in a failover's grace (a later attempt booked is no guess). Each
+     * call's at once: a second call that fails must not lose the first one's orders.
+     */
+    const dispatch = (evict: readonly EvictionOrder[]) => {
+      if (this.#stopping) return;
+      for (const order of evict) {
+        orders.push(order);
+        this.#ordered(order);
+      }
+    };
     try {
       const first = await this.#call(
         async () => readmitOf(await this.#store.readmit(active, limit), this.#contract),
         shard,
       );
       refused = first.refused;
-      for (const order of first.evict) orders.push(order);
+      dispatch(first.evict);
       // Not the ones released meanwhile: a readmit sent after their release would book them.
       const idleLeft = idle.filter((connection) => this.#ledger.isReadmitting(connection.connectionId));
       if (idleLeft.length > 0) {
@@ -1134,7 +1146,7 @@ export class ClusterBook {
           shard,
         );
         for (const connectionId of second.refused) refused.push(connectionId);
-        for (const order of second.evict) orders.push(order);
+        dispatch(second.evict);
       }
     } finally {
       this.#ledger.readmitSettled(ids);
@@ -1152,13 +1164,16 @@ export class ClusterBook {
       if (grace) this.#ledger.keptForGrace(userId, connectionId);
       else this.#host.evictOverLimit(userId, connectionId);
     }
-    // As admit's orders: this process's own evicted here (4001 superseded, whether idle or not),
-    // the others' nodes told. Also in a failover's grace: a later attempt booked is no guess.
+    // This process's own superseded (dispatched above): leaving. (An order of another cause, from
+    // a store of the app's own, evicts only an idle connection: judged as any other.)
     const gone = new Set(refused);
     for (const order of orders) {
-      if (order.nodeId === this.#store.nodeId && order.incarnation === this.#store.incarnation)
+      if (
+        order.cause === 'superseded' &&
+        order.nodeId === this.#store.nodeId &&
+        order.incarnation === this.#store.incarnation
+      )
         gone.add(order.connectionId);
-      this.#ordered(order);
     }
     // Not the ones superseded: leaving, their idle edges judge nothing (#judgeReadmitted).
     return held.filter((connection) => !gone.has(connection.connectionId));

@@ -551,6 +551,12 @@ for i = 8, #ARGV, 4 do
         if entry[4] == '' and instance ~= '' then index(id, instance) end
         entry[1], entry[3], entry[4], entry[6] = inc, since, instance, ARGV[i + 1]
       end
+      -- Ours, superseded already (this call sent again, the answer that named it lost; its
+      -- successor may be gone since): named again, as admit names such an entry of its own.
+      if entry ~= nil and string.byte(entry[3], 1) == 115 and not seen[id] then
+        seen[id] = true
+        named[#named + 1] = id
+      end
       -- Its client left those behind: their slots are this one's.
       for _, other in ipairs(earlier) do supersede(other) end
     end

@@ -75,6 +75,21 @@ describe.runIf(hasRedis)('Redis slot store: a re-admission follows the supersede
     expect(await value(keyPrefix, 'q1')).toMatch(/^\d+\|\d+\|\|a$/);
   });
 
+  it('sent again after its successor left: the held connection superseded already is named again', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    expect(await b.store.readmit([held('s1', phone(200))], 2)).toEqual([]);
+    const own = { connectionId: 'p1', nodeId: 'a', incarnation: a.store.incarnation, cause: 'superseded' };
+    expect(answer(await a.store.readmit([held('p1', phone(100))], 2))).toEqual({ refused: [], evict: [own] });
+    // That answer lost, and the reconnect gone since: a's call sent again still names p1, booked
+    // superseded (uncounted), so that its node closes it. Before: { refused: [], evict: [] }, and
+    // p1 stayed open, uncounted, while two newcomers took the user's two slots.
+    await b.store.release('ann', 's1');
+    expect(answer(await a.store.readmit([held('p1', phone(100))], 2))).toEqual({ refused: [], evict: [own] });
+    expect(await value(keyPrefix, 'p1')).toMatch(/^\d+\|\d+\|s\d+\|a\|phone-instance-0001\.100$/);
+  });
+
   it('both on one node, in one call, either order: the later attempt booked, the earlier superseded', async () => {
     for (const order of [
       ['p1', 's1'],

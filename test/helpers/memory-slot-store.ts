@@ -489,6 +489,9 @@ export class MemoryStore implements SlotStore {
           instance: connection.instance,
         });
       }
+      // Ours, superseded already (this call sent again, the answer that named it lost): named again.
+      if (entry?.evicting === true && entry.cause === 'superseded' && !named.has(entry))
+        named.set(entry, connectionId);
       for (const id of earlier) supersede(id);
       this.shared.users.set(userId, book);
     }
