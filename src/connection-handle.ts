@@ -24,8 +24,8 @@ export interface ConnectionHandle<Data = unknown> {
   /**
    * When the session ends, epoch ms (authenticate's `expiresAt`, e.g. a JWT's `exp * 1000`);
    * undefined when authenticate gave none. The connection is closed with 4002 at its first
-   * heartbeat at or after that time: within `heartbeatIntervalMs` of it plus the round trip
-   * of a ping then unanswered (the next heartbeat is due an interval after the last pong).
+   * heartbeat at or after that time, so within `heartbeatIntervalMs` of it (the heartbeat
+   * keeps a fixed pace, and the expiry is checked before the pong of the last ping).
    */
   readonly expiresAt: number | undefined;
   /**

@@ -211,8 +211,7 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * user id (or `{ userId, correlationId, data, expiresAt, maxConnectionsPerUser }`: `data` becomes
    * `connection.data`; a `correlationId` that is not a string is left out, and
    * reported unless null; `expiresAt`, epoch ms, ends the session: closed with
-   * 4002 at the first heartbeat after it (within `heartbeatIntervalMs` plus a ping's
-   * round trip), refused with 401 if already
+   * 4002 at the first heartbeat after it (within `heartbeatIntervalMs`), refused with 401 if already
    * past, refused with 500 and reported if not a finite number; `maxConnectionsPerUser`,
    * this user's own limit, e.g. per plan), null to refuse with HTTP 401, or a `Refusal` (returned
    * or thrown) to refuse with 401, 403, 429 or 503. An asynchronous one that

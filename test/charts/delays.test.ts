@@ -1,5 +1,5 @@
 /**
- * What sets each delay: a delay's name (`pongTimeout`) is not the option a user sets
+ * What sets each delay: a delay's name (`heartbeatInterval`) is not the option a user sets
  * (`heartbeatIntervalMs`), so each chart page says which. The list is kept by hand
  * (src/chart/delays.ts): these tests fail when a machine gains a delay without an entry,
  * or loses one that still has an entry.
