@@ -65,7 +65,7 @@ const INTROS: Record<string, string> = {
     'silence timeout, `open.watched` gives up a socket not heard from for the whole timeout, as ' +
     'a device going offline (`NETWORK_OFFLINE`) does; `closing` waits at most `closeTimeout` for ' +
     "the server's answer to the app's `close()`.",
-  // The root is parallel, which the diagrams do not mark at the top level: say it here.
+  // The root is parallel (dashed regions in the SVG, regions split by `--` in Mermaid): say it in words too.
   dashboard:
     "The mounted dashboard's clock (`ws-supervisor/dashboard`): one actor per dashboard while at " +
     'least one of its event streams is open, stopped with the last, so no timer outlives it. ' +

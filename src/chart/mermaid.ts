@@ -8,9 +8,14 @@
  * description in Mermaid, so only atomic states list their entry actions,
  * internal transitions and exit actions in their box; a composite state's
  * list, and the machine root's transitions, go in a note.
+ *
+ * Mermaid draws concurrency only inside a composite state, its regions
+ * separated by `--`. A parallel root is therefore written as one composite
+ * state named after the machine, entered from the start marker, as a nested
+ * parallel state is; the root's note goes on it.
  */
 import type { ChartGraph, ChartNode } from './graph.js';
-import { type Arrow, arrows, childrenOf, compartment, rootNote } from './labels.js';
+import { type Arrow, arrows, childrenOf, compartment, isParallelRoot, rootNote } from './labels.js';
 
 /**
  * Words Mermaid's state grammar (or its layout, for `root`) reserves. Its lexer
@@ -42,6 +47,10 @@ const HISTORY_LINE = '(H) history';
 
 export function toMermaid(graph: ChartGraph): string {
   const ids = mermaidIds(graph.nodes);
+  // Named after the machine unless a state or Mermaid's grammar already has the name.
+  const parallelRoot = isParallelRoot(graph)
+    ? freeId(graph.machine, graph.machine, new Set(ids.values()))
+    : undefined;
   const idOf = (nodeId: string) => ids.get(nodeId) ?? nodeId;
   const edges = arrows(graph);
   const lines: string[] = [
@@ -59,16 +68,19 @@ export function toMermaid(graph: ChartGraph): string {
   // One note per state: Mermaid's state book keeps one (a second `note … of X` replaces the
   // first; its current renderer draws both in one group, where the root's lines read as that
   // state's). So the root's note goes on a top-level state that has none of its own, the initial
-  // one if it can; failing that, it is added to that state's note under its headings.
+  // one if it can; failing that, it is added to that state's note under its headings. A parallel
+  // root has a box of its own, which takes it.
   const top = childrenOf(graph, null);
   const rootListed = rootNote(graph);
   const noteless = (node: ChartNode) =>
     (node.type !== 'compound' && node.type !== 'parallel') || compartment(graph, node.id).length === 0;
   const anchor =
-    top.find((node) => node.initial === true && noteless(node)) ??
-    top.find(noteless) ??
-    top.find((node) => node.initial === true) ??
-    top[0];
+    parallelRoot !== undefined
+      ? undefined
+      : (top.find((node) => node.initial === true && noteless(node)) ??
+        top.find(noteless) ??
+        top.find((node) => node.initial === true) ??
+        top[0]);
 
   const block = (parent: string | null, parallel: boolean, indent: string) => {
     const children = childrenOf(graph, parent);
@@ -102,13 +114,21 @@ export function toMermaid(graph: ChartGraph): string {
       if (child.type === 'final') lines.push(`${indent}${idOf(child.id)} --> [*]`);
   };
 
-  block(null, false, '  ');
+  if (parallelRoot === undefined) block(null, false, '  ');
+  else {
+    lines.push(`  [*] --> ${parallelRoot}`);
+    if (parallelRoot !== graph.machine) lines.push(`  state "${text(graph.machine)}" as ${parallelRoot}`);
+    lines.push(`  state ${parallelRoot} {`);
+    block(null, true, '    ');
+    lines.push('  }');
+  }
   const nested = new Set(
     graph.nodes.filter((node) => node.parent !== null).flatMap((node) => edges.filter(localTo(node.parent))),
   );
   for (const edge of edges) if (!nested.has(edge)) lines.push(`  ${arrow(edge)}`);
 
-  if (anchor !== undefined && noteless(anchor)) note(idOf(anchor.id), rootListed, '  ');
+  if (parallelRoot !== undefined) note(parallelRoot, rootListed, '  ');
+  else if (anchor !== undefined && noteless(anchor)) note(idOf(anchor.id), rootListed, '  ');
   return `${lines.join('\n')}\n`;
 
   function note(id: string, labels: string[], indent: string) {
@@ -129,18 +149,25 @@ function mermaidIds(nodes: ChartNode[]): Map<string, string> {
   const ids = new Map<string, string>();
   const used = new Set<string>();
   for (const node of nodes) {
-    const safe = (value: string) =>
-      /^[A-Za-z][A-Za-z0-9_]*$/.test(value) && !RESERVED.has(value.toLowerCase()) && !used.has(value);
-    let id = node.key;
-    if (keyCount.get(node.key) !== 1 || !safe(id)) {
-      const base = `s_${node.id.replace(/[^A-Za-z0-9]/g, '_')}`;
-      id = base;
-      for (let n = 2; !safe(id); n++) id = `${base}_${n}`;
-    }
+    const id = keyCount.get(node.key) === 1 ? freeId(node.key, node.id, used) : freeId('', node.id, used);
     used.add(id);
     ids.set(node.id, id);
   }
   return ids;
+}
+
+/**
+ * `name` when it is a safe id that `used` lacks, else the path id of `path`
+ * (`s_a_b`, numbered when that is taken too).
+ */
+function freeId(name: string, path: string, used: ReadonlySet<string>): string {
+  const safe = (value: string) =>
+    /^[A-Za-z][A-Za-z0-9_]*$/.test(value) && !RESERVED.has(value.toLowerCase()) && !used.has(value);
+  if (safe(name)) return name;
+  const base = `s_${path.replace(/[^A-Za-z0-9]/g, '_')}`;
+  let id = base;
+  for (let n = 2; !safe(id); n++) id = `${base}_${n}`;
+  return id;
 }
 
 /**

@@ -15,7 +15,8 @@ import { sampleMachine } from './sample.machine.js';
 
 /**
  * Reads the block structure: where each state is declared (its block, or null
- * at the top level) and which states each block's edges and notes mention.
+ * at the top level), which states each block's edges and notes mention, and
+ * the block of each `--` (a region separator).
  */
 function parse(text: string) {
   const stack: string[] = [];
@@ -23,6 +24,7 @@ function parse(text: string) {
   const declarations: string[] = [];
   const mentions: { id: string; block: string | null; line: string }[] = [];
   const notes: { id: string; lines: string[] }[] = [];
+  const dividers: (string | null)[] = [];
   let inNote = false;
   const block = () => stack.at(-1) ?? null;
   const declare = (id: string) => {
@@ -34,7 +36,8 @@ function parse(text: string) {
   };
   // Each line kind, tried in order; the first that matches reads the line.
   const rules: [RegExp, (match: string[], line: string) => void][] = [
-    [/^$|^%%|^--$/, () => {}],
+    [/^$|^%%/, () => {}],
+    [/^--$/, () => dividers.push(block())],
     [
       /^state (\S+) \{$/,
       ([, id]) => {
@@ -76,7 +79,7 @@ function parse(text: string) {
   }
   expect(stack, 'unclosed state block').toEqual([]);
   expect(inNote, 'unclosed note').toBe(false);
-  return { declared, declarations, mentions, notes };
+  return { declared, declarations, mentions, notes, dividers };
 }
 
 // Every committed chart (docs/machines), not a hand-picked few, plus the sample's odd corners.
@@ -88,7 +91,8 @@ describe.each([...Object.entries(charts), ['sample', sampleMachine] as const])(
       expect(text.startsWith('stateDiagram-v2\n')).toBe(true);
       const { declared, declarations, mentions } = parse(text);
       const graph = machineGraph(machine as AnyStateMachine);
-      expect(declarations.length).toBe(graph.nodes.length);
+      // A parallel root is a composite state of its own, the machine's: Mermaid reads `--` only in one.
+      expect(declarations.length).toBe(graph.nodes.length + (graph.parallel === true ? 1 : 0));
       expect(new Set(declarations).size).toBe(declarations.length);
       for (const { id, block, line } of mentions) {
         expect(declared.has(id), `${id} is declared (${line})`).toBe(true);
@@ -120,6 +124,22 @@ describe.each([...Object.entries(charts), ['sample', sampleMachine] as const])(
           .map((node) => node.id),
       ].flatMap((id) => compartment(graph, id));
       for (const line of listed) expect(noted, line).toContain(line);
+    });
+
+    // dashboard.md drew its root's regions `poll` and `burst` as two unrelated states, no `--`.
+    it('separates the regions of every parallel state, a parallel root too, with --, never at the top level', async () => {
+      const text = await renderChart(machine as AnyStateMachine, { format: 'mermaid' });
+      const { dividers } = parse(text);
+      const graph = machineGraph(machine as AnyStateMachine);
+      const regionsOf = (parent: string | null) =>
+        graph.nodes.filter((node) => node.parent === parent).length;
+      const expected =
+        graph.nodes
+          .filter((node) => node.type === 'parallel')
+          .reduce((sum, node) => sum + regionsOf(node.id) - 1, 0) +
+        (graph.parallel === true ? regionsOf(null) - 1 : 0);
+      expect(dividers.length).toBe(expected);
+      expect(dividers).not.toContain(null);
     });
   },
 );
@@ -197,6 +217,86 @@ describe('Mermaid of the connection machine', async () => {
   it('writes edges that leave a composite at the top level, never inside it', () => {
     expect(blockOf('active')).not.toContain('disposed');
     expect(blockOf('active')).not.toContain('draining');
+  });
+});
+
+describe('Mermaid of a machine whose root is parallel', () => {
+  const tiny = setup({}).createMachine({
+    id: 'tiny',
+    type: 'parallel',
+    states: {
+      a: { initial: 'x', states: { x: { on: { GO: 'y' } }, y: {} } },
+      b: { initial: 'p', states: { p: {}, q: {} } },
+    },
+  });
+
+  // Mermaid has concurrency only inside a composite state (`--` between its regions): the root
+  // is one, named after the machine, entered from the start marker, as `active` is in connection.md.
+  it('wraps the regions in a composite state named after the machine, separated by --', async () => {
+    const text = await renderChart(tiny, { format: 'mermaid' });
+    expect(text).toBe(
+      [
+        'stateDiagram-v2',
+        '  %% tiny: generated from the machine definition by ws-supervisor; do not edit.',
+        '  [*] --> tiny',
+        '  state tiny {',
+        '    state a {',
+        '      [*] --> x',
+        '      x',
+        '      y',
+        '      x --> y : GO',
+        '    }',
+        '    --',
+        '    state b {',
+        '      [*] --> p',
+        '      p',
+        '      q',
+        '    }',
+        '  }',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('dashboard: poll and burst are regions of dashboardFeed, each with its start marker', async () => {
+    const text = await renderChart(charts.dashboard, { format: 'mermaid' });
+    expect(text).toContain(
+      '\n  [*] --> dashboardFeed\n  state dashboardFeed {\n    state poll {\n      [*] --> waiting\n',
+    );
+    expect(text).toMatch(/\n {4}\}\n {4}--\n {4}state burst \{\n {6}\[\*\] --> quiet\n/);
+  });
+
+  it("gives the machine a path id, with its id as label, when a state or Mermaid's words have its name", async () => {
+    const named = (id: string) =>
+      setup({}).createMachine({
+        id,
+        type: 'parallel',
+        states: { a: { initial: 'x', states: { x: {} } }, b: {} },
+      });
+    const same = await renderChart(named('a'), { format: 'mermaid' });
+    expect(same).toContain('  [*] --> s_a\n  state "a" as s_a\n  state s_a {\n    state a {\n');
+    const keyword = await renderChart(named('end'), { format: 'mermaid' });
+    expect(keyword).toContain('  [*] --> s_end\n  state "end" as s_end\n  state s_end {\n');
+    const spaced = await renderChart(named('my feed'), { format: 'mermaid' });
+    expect(spaced).toContain('  [*] --> s_my_feed\n  state "my feed" as s_my_feed\n  state s_my_feed {\n');
+    // An atomic region is one state in its part of the box.
+    expect(spaced).toContain('    }\n    --\n    b\n  }\n');
+  });
+
+  it("writes the machine's entry actions and its transitions in one note on the machine's box", async () => {
+    const machine = setup({ actions: { log: () => {}, open: () => {} } }).createMachine({
+      id: 'noted',
+      type: 'parallel',
+      entry: 'log',
+      on: { PING: { actions: 'log' } },
+      states: { a: { entry: 'open', initial: 'x', states: { x: {} } }, b: {} },
+    });
+    const text = await renderChart(machine, { format: 'mermaid' });
+    expect(text).toContain(
+      '  note right of noted\n    noted (the machine)\n    entry / log\n    in any state\n    PING / log\n  end note\n',
+    );
+    expect(text).toContain('    note right of a\n      entry / open\n    end note\n');
+    expect(text.match(/note right of/g)).toHaveLength(2);
   });
 });
 
