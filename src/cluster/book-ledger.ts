@@ -9,6 +9,7 @@
  * Plain bookkeeping: no store calls, no timers. Whether a transition may happen at all
  * (the book stopping, the connection still held) is the caller's to decide.
  */
+import type { EvictionOrder } from './slot-store.js';
 
 /** An idle ⇄ live edge the store did not confirm. Compared by identity: it marks the failed call. */
 export interface EdgeMark {
@@ -58,6 +59,16 @@ export class BookLedger {
   readonly #bookedUnder = new Map<string, number>();
   /** Releases (and abandoned reservations) the store may not have applied: id → user. */
   readonly #pendingReleases = new Map<string, string>();
+  /**
+   * Admissions this process sent to the store and has not applied yet (reserve() to admitted()
+   * or released()): id → the eviction order that named it meanwhile, if any. The admission's
+   * answer comes on the store's command connection, an order for the same connection on its
+   * pub/sub one, and the process may read the order first (issue 12): dropped, it left the
+   * connection open and its entry marked in the book until the user's next admission or idle
+   * edge named it again. Only ids this process asked to admit, one order each: an order for
+   * any other id is dropped as before, so nothing from the channel makes this grow.
+   */
+  readonly #admitting = new Map<string, EvictionOrder | undefined>();
 
   holds(connectionId: string): boolean {
     return this.#held.has(connectionId);
@@ -66,6 +77,32 @@ export class BookLedger {
   /** The user of a connection this node holds: an eviction order names only the id. */
   userOf(connectionId: string): string | undefined {
     return this.#held.get(connectionId);
+  }
+
+  /** reserve() sends the connection's admission to the store: an order for it is held until it is applied. */
+  admissionSent(connectionId: string): void {
+    this.#admitting.set(connectionId, undefined);
+  }
+
+  /**
+   * An order for a connection not held: kept, and true, if its admission is on its way (see
+   * #admitting). A `superseded` order is kept over an idle one (it evicts whether idle or not).
+   */
+  heldForAdmission(order: EvictionOrder): boolean {
+    const { connectionId } = order;
+    if (!this.#admitting.has(connectionId)) return false;
+    if (this.#admitting.get(connectionId)?.cause !== 'superseded') this.#admitting.set(connectionId, order);
+    return true;
+  }
+
+  /**
+   * The admission is settled: applied (admitted), refused, failed, or given back. Answers the
+   * order held for it, if any; the caller acts on it only for a connection admitted and booked.
+   */
+  admissionSettled(connectionId: string): EvictionOrder | undefined {
+    const order = this.#admitting.get(connectionId);
+    this.#admitting.delete(connectionId);
+    return order;
   }
 
   /** The book admitted a reservation, sent under `incarnation`; the local machines have not yet. */
@@ -99,6 +136,7 @@ export class BookLedger {
    */
   letGo(connectionId: string): void {
     this.#held.delete(connectionId);
+    this.#admitting.delete(connectionId);
     this.#bookedUnder.delete(connectionId);
     this.#idleUnsent.delete(connectionId);
     this.#keptUnbooked.delete(connectionId);
@@ -250,6 +288,7 @@ export class BookLedger {
    * along. stats() must not show work owed.
    */
   forgetOwed(): void {
+    this.#admitting.clear();
     this.#pendingReleases.clear();
     this.#unsynced.clear();
     this.#maybeBooked.clear();

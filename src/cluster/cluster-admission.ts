@@ -395,10 +395,14 @@ export class ClusterBook {
   ): Promise<Reservation> {
     await this.#firstStart;
     const { limit, evictAt } = own;
+    let booked = false;
     try {
       // Once stop() has begun, #call refuses the same way.
       if (!this.#started) throw new BrokenCircuitError();
       const incarnation = this.#store.incarnation;
+      // From here until admitted() (or released()), an order naming it is held, not dropped:
+      // it may be read before this answer (#orderArrived).
+      this.#ledger.admissionSent(connectionId);
       const answer = await this.#callFor(userId, async () =>
         admissionOf(
           // Without an instance, called with four arguments, as a store written before instances knows it.
@@ -424,6 +428,7 @@ export class ClusterBook {
       }
       for (const order of answer.evict) this.#ordered(order);
       this.#ledger.reservationBooked(connectionId, incarnation);
+      booked = true;
       return { outcome: 'booked' };
     } catch (error) {
       // A call that reached Redis and timed out may still have booked the slot. (One refused
@@ -437,12 +442,17 @@ export class ClusterBook {
         return { outcome: 'unavailable', retryAfterSeconds: Math.ceil(HALF_OPEN_AFTER_MS / 1000) };
       }
       return { outcome: 'unsynced' };
+    } finally {
+      // Refused, failed (an unsynced one is booked again by the re-admission, which names what
+      // was marked meanwhile), or stopping: an order held for it is dropped.
+      if (!booked) this.#ledger.admissionSettled(connectionId);
     }
   }
 
   /** The local machines admitted a reserved connection. */
   admitted(userId: string, connectionId: string, reservation: Reservation): void {
     const under = this.#ledger.admitted(userId, connectionId);
+    const overtaken = this.#ledger.admissionSettled(connectionId);
     if (under !== undefined && under !== this.#store.incarnation && !this.#stopping) {
       // The lease was fenced (or lost) since its admission was sent: the book may hold it
       // under the earlier incarnation, and the re-admission the fence started may have read
@@ -457,6 +467,12 @@ export class ClusterBook {
     if (reservation.outcome === 'unsynced') {
       this.#ledger.admittedUnsynced(userId, connectionId);
     }
+    // An order read before the admission's answer (see #orderArrived), acted on now that the
+    // connection is held, in this same turn. Last: it may end the connection at once (one in
+    // its handshake is aborted), and released() runs then, from inside this call. Whatever the
+    // incarnation now: the id was minted here, and the order was fenced when it came; the
+    // book marked the entry, and an entry left marked stayed (not counted) until named again.
+    if (overtaken !== undefined && reservation.outcome === 'booked') this.#act(userId, overtaken);
   }
 
   /** The connection left the local books for good (disposed), or was never admitted locally. */
@@ -917,7 +933,19 @@ export class ClusterBook {
   #orderArrived(order: EvictionOrder): void {
     if (order.nodeId !== this.#store.nodeId || order.incarnation !== this.#store.incarnation) return;
     const userId = this.#ledger.userOf(order.connectionId);
-    if (userId === undefined) return;
+    // Not held (yet): one whose admission this process sent and has not applied is held for it,
+    // and acted on by admitted(). The answer comes on the store's command connection, the order
+    // on its pub/sub one (another process's admission, or an idle edge, that ran after this
+    // one's): it may be read first. Any other id is dropped (closed here, or never this process's).
+    if (userId === undefined) {
+      this.#ledger.heldForAdmission(order);
+      return;
+    }
+    this.#act(userId, order);
+  }
+
+  /** An order for a connection this process holds: #orderArrived's, or one held for its admission. */
+  #act(userId: string, order: EvictionOrder): void {
     // Replaced by a reconnect of its client instance: whether it is idle does not matter (a
     // dead peer's connection may look live until the heartbeat finds it dead).
     if (order.cause === 'superseded') this.#host.evictSuperseded(userId, order.connectionId);

@@ -203,7 +203,10 @@ export type IncarnationChangeCause = 'lease-lost' | 'failover';
 
 /** What a store tells the runtime on its own (lease changes, orders for this node). */
 export interface SlotStoreEvents {
-  /** Another node named one of this node's connections for eviction. */
+  /**
+   * Another node named one of this node's connections for eviction. May come before this
+   * node's admit() of that connection has resolved: the runtime holds it until then.
+   */
   evictionOrdered(order: EvictionOrder): void;
   /**
    * The lease was lost (or another Redis server answered: a failover, whose book may

@@ -2,7 +2,9 @@
  * Random interleavings across 3 nodes (issue 12): admissions (half of them
  * naming a client instance, `wssup-instance`, of two ids per user, a quarter
  * of those attempts stale), reconnects of an open connection's instance on
- * any process (its earlier socket left open), closes, activity, idleness, the store going down and up, a node cut off from it
+ * any process (its earlier socket left open), reconnects whose order reaches
+ * the first attempt's process before that process has read its own admission's
+ * answer (held back by its store), closes, activity, idleness, the store going down and up, a node cut off from it
  * and back, pauses past the lease (with the store going down before the
  * nodes re-admit, in some), and failovers (a renewal answered by another
  * server), on real sockets (three supervisors in
@@ -92,6 +94,20 @@ type Step =
    * socket stays open (a phone that changed networks leaves it behind).
    */
   | { kind: 'reconnect'; node: number; pick: number; stale: boolean; back: number }
+  /**
+   * A client of an instance opens on one process, whose store has booked it but whose answer is
+   * not read yet, and the instance reconnects meanwhile on any process (this one too): that
+   * admission supersedes the first, and its order reaches the first's process before its own
+   * admission's answer (the Redis store reads orders on another connection than its answers).
+   */
+  | {
+      kind: 'overtaken';
+      node: number;
+      other: number;
+      user: (typeof users)[number];
+      slot: number;
+      back: number;
+    }
   | { kind: 'close'; pick: number }
   | { kind: 'talk'; pick: number }
   | { kind: 'idle' }
@@ -142,6 +158,17 @@ const reconnect = {
   weight: 3,
   arbitrary: fc.record({ kind: fc.constant('reconnect' as const), node, pick: fc.nat(), stale, back }),
 };
+const overtaken = {
+  weight: 2,
+  arbitrary: fc.record({
+    kind: fc.constant('overtaken' as const),
+    node,
+    other: node,
+    user: fc.constantFrom(...users),
+    slot: fc.integer({ min: 0, max: instanceIds.length - 1 }),
+    back,
+  }),
+};
 const close = { weight: 2, arbitrary: fc.record({ kind: fc.constant('close' as const), pick: fc.nat() }) };
 const talk = { weight: 2, arbitrary: fc.record({ kind: fc.constant('talk' as const), pick: fc.nat() }) };
 const idle = { weight: 2, arbitrary: fc.constant({ kind: 'idle' as const }) };
@@ -163,6 +190,7 @@ const calm: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   reconnect,
+  overtaken,
   close,
   talk,
   { weight: 3, arbitrary: idle.arbitrary },
@@ -170,6 +198,7 @@ const calm: fc.Arbitrary<Step> = fc.oneof(
 const step: fc.Arbitrary<Step> = fc.oneof(
   open,
   reconnect,
+  overtaken,
   close,
   talk,
   idle,
@@ -203,6 +232,9 @@ interface Client {
   closed?: { code: number; reason: string };
 }
 
+/** A client whose connection was admitted and evicted in its handshake (an `overtaken` step's first): it never had a socket. */
+type RefusedClient = Omit<Client, 'ws'> & { ws?: undefined };
+
 /** What the runs reached, so a reader can see that the property was not vacuous. */
 const reach = {
   runs: 0,
@@ -216,6 +248,9 @@ const reach = {
   supersededWhileCalm: 0,
   /** Later attempts, with the store answering throughout, that found a live connection of their instance to replace. */
   replacements: 0,
+  /** Orders that reached a process before its own admission's answer, and the connections they evicted (once applied). */
+  overtaken: 0,
+  overtakenEvicted: 0,
 };
 
 /** The user from the query, with the client's number (`c`) as the correlation id. */
@@ -266,6 +301,46 @@ class NodeChannelStore extends MemoryStore {
     this.#events = events;
     this.#channel().add(events);
     this.#subscribe();
+  }
+
+  #hold: { answered: () => void; released: Promise<void> } | undefined;
+
+  /**
+   * The next admission's answer, once the book has given it, waits for `release()`
+   * (`answered` resolves then, or when that admission fails): read after what comes meanwhile.
+   */
+  holdNextAnswer(): { answered: Promise<void>; release: () => void } {
+    let answered = () => {};
+    let release = () => {};
+    const told = new Promise<void>((resolve) => {
+      answered = resolve;
+    });
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.#hold = { answered, released };
+    return {
+      answered: told,
+      release: () => {
+        this.#hold = undefined;
+        release();
+      },
+    };
+  }
+
+  override async admit(...args: Parameters<MemoryStore['admit']>): ReturnType<MemoryStore['admit']> {
+    const hold = this.#hold;
+    this.#hold = undefined;
+    if (hold === undefined) return super.admit(...args);
+    try {
+      const answer = await super.admit(...args);
+      hold.answered();
+      await hold.released;
+      return answer;
+    } catch (error) {
+      hold.answered();
+      throw error;
+    }
   }
 
   override async readmit(...args: Parameters<MemoryStore['readmit']>): ReturnType<MemoryStore['readmit']> {
@@ -392,11 +467,14 @@ it('the global rules hold after every step of random interleavings across 3 node
             return { claim: { id, attemptAt }, stale: attemptAt < latest };
           };
           let tags = 0;
+          /** Clients of the `overtaken` steps that never opened (their connection evicted in its handshake). */
+          const refused: RefusedClient[] = [];
           /** Opens a client on process p, with its instance's attempt if any. */
           const openClient = async (
             p: number,
             user: string,
             attempt: { claim: InstanceClaim; stale: boolean } | undefined,
+            keepRefused = false,
           ) => {
             tags += 1;
             const claim = attempt?.claim;
@@ -408,12 +486,16 @@ it('the global rules hold after every step of random interleavings across 3 node
               client.closed = { code, reason };
             });
             if (ws !== undefined) clients.push(Object.assign(client, { ws }));
+            // Admitted, then evicted in its handshake (HTTP 503): known by its tag all the same.
+            else if (keepRefused) refused.push(client);
             return ws !== undefined;
           };
           /** The client of each connection a process admitted, by connection id (its `admitted` event's correlation id). */
           const clientsById = () => {
-            const byTag = new Map(clients.map((c) => [String(c.tag), c]));
-            const byId = new Map<string, Client>();
+            const byTag = new Map<string, Client | RefusedClient>(
+              [...clients, ...refused].map((c) => [String(c.tag), c]),
+            );
+            const byId = new Map<string, Client | RefusedClient>();
             for (const n of nodes) {
               for (const { connectionId, correlationId } of n.events.admitted) {
                 const client = byTag.get(correlationId ?? '');
@@ -479,7 +561,7 @@ it('the global rules hold after every step of random interleavings across 3 node
               // Not one whose client is closing it (a close step's handshake may still be on its way).
               const byId = clientsById();
               predecessors = liveOfInstance(user, id).filter(
-                (connectionId) => byId.get(connectionId)?.ws.readyState === WebSocket.OPEN,
+                (connectionId) => byId.get(connectionId)?.ws?.readyState === WebSocket.OPEN,
               );
               const { claim, stale: isStale } = attemptOf(user, id, stale, back);
               attempt = { user, claim, stale: isStale, opened: false };
@@ -509,6 +591,30 @@ it('the global rules hold after every step of random interleavings across 3 node
                 const a = attemptFor(client.user, (client.claim as InstanceClaim).id, s.stale, s.back);
                 // The predecessor's socket stays open: the client left it behind.
                 a.opened = await openClient(processOf(s.node), client.user, a);
+                break;
+              }
+              case 'overtaken': {
+                const p = processOf(s.node);
+                const id = instanceIds[s.slot] as string;
+                const hold = (stores[p] as NodeChannelStore).holdNextAnswer();
+                const first = attemptOf(s.user, id, false, s.back);
+                const opening = openClient(p, s.user, first, true);
+                const firstTag = String(tags);
+                // Refused before its admission was sent (the process's own limit, the store away): no hold.
+                await Promise.race([hold.answered, opening]);
+                const a = attemptFor(s.user, id, false, s.back);
+                a.opened = await openClient(processOf(s.other), s.user, a);
+                // The orders land (a microtask each), then the first process reads its answer.
+                await new Promise((resolve) => setTimeout(resolve, 5));
+                hold.release();
+                await opening;
+                const n = nodes[p] as RulesServer;
+                const firstId = n.events.admitted.find((e) => e.correlationId === firstTag)?.connectionId;
+                if (firstId !== undefined && a.opened) {
+                  reach.overtaken += 1;
+                  if (n.events.evicted.some((e) => e.connectionId === firstId && e.cause === 'superseded'))
+                    reach.overtakenEvicted += 1;
+                }
                 break;
               }
               case 'close':
@@ -694,6 +800,6 @@ it('the global rules hold after every step of random interleavings across 3 node
     }),
   );
   console.log(
-    `interleavings: ${reach.runs} runs; ${reach.leasesLost} leases lost, ${reach.failovers} failovers, ${reach.readmits} re-admissions, ${reach.readmitsRefusedByStore} of them refused by the store; ${reach.attempts} attempts of client instances (${reach.staleAttempts} stale), ${reach.superseded} connections superseded (${reach.supersededWhileCalm} with the store answering throughout, ${reach.replacements} of them checked as a replacement)`,
+    `interleavings: ${reach.runs} runs; ${reach.leasesLost} leases lost, ${reach.failovers} failovers, ${reach.readmits} re-admissions, ${reach.readmitsRefusedByStore} of them refused by the store; ${reach.attempts} attempts of client instances (${reach.staleAttempts} stale), ${reach.superseded} connections superseded (${reach.supersededWhileCalm} with the store answering throughout, ${reach.replacements} of them checked as a replacement); ${reach.overtaken} admissions whose answer a reconnect's order may have overtaken, ${reach.overtakenEvicted} of them evicted as superseded once applied`,
   );
 });
