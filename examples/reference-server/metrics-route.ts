@@ -7,8 +7,24 @@
  * prom-client is an optional peer: installed without it (`ws-supervisor
  * serve` from a bare install), the server still runs and /metrics answers
  * 501 with what to install.
+ *
+ * Beside the supervisor's metrics, the process's (operator trial): prom-client's
+ * default metrics (`process_*`, `nodejs_*`: memory, CPU, file descriptors,
+ * event-loop lag, GC) and `ws_supervisor_build_info`. The server is the whole
+ * process, so they are its to collect, on its own registry. Not in
+ * registerMetrics(): an embedding app collects its defaults on a registry of its
+ * choosing, and the same names twice on one registry throw.
+ *
+ * Nothing here holds the process open: prom-client reads most of them at the
+ * scrape, and what it starts for the rest (a perf_hooks event-loop-delay
+ * sampler, unref'd, and a GC PerformanceObserver) is not a handle that keeps
+ * the event loop alive. prom-client 15 gives no way to stop those two: after
+ * close() they go on sampling, for nobody, one pair per server started in the
+ * process (tests start many; `serve` starts one).
  */
+
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Supervisor } from '../../src/index.js';
 import { registerMetrics } from '../../src/metrics/index.js';
 import { sendText } from './http.js';
@@ -43,6 +59,13 @@ export async function createMetricsRoute(
   }
   const registry = new client.Registry();
   const unregister = registerMetrics(supervisor, { registry });
+  client.collectDefaultMetrics({ register: registry });
+  new client.Gauge({
+    name: 'ws_supervisor_build_info',
+    help: 'Always 1: the ws-supervisor version this server runs, and the Node.js version.',
+    labelNames: ['version', 'node'] as const,
+    registers: [registry],
+  }).set({ version: packageVersion(), node: process.version }, 1);
   return {
     route(_request, response) {
       registry.metrics().then(
@@ -62,6 +85,15 @@ export async function createMetricsRoute(
         },
       );
     },
-    close: unregister,
+    close() {
+      unregister();
+      registry.clear();
+    },
   };
+}
+
+/** This package's version, read by its own name: the same from examples/ and from dist/examples/. */
+function packageVersion(): string {
+  const require = createRequire(import.meta.url);
+  return (require('ws-supervisor/package.json') as { version: string }).version;
 }

@@ -2,7 +2,8 @@
  * The mountable dashboard (issue 4; a library export since issue 11, item 8):
  *
  *   GET <basePath>            the page (HTML, inline CSS and JS, nothing fetched from elsewhere)
- *   GET <basePath>/chart.svg  the connection state chart, rendered once and cached
+ *   GET <basePath>/chart.svg  the connection state chart, rendered once and cached; 501 and
+ *                             what to install without the optional peer elkjs
  *   GET <basePath>/events     Server-Sent Events: snapshot, stats, activity (see stream.ts)
  *   GET <basePath>/cluster    cluster mode: the nodes and the shown users' cluster-wide books
  *                             (JSON with `readAt`), read at most once per clusterPollMs
@@ -23,7 +24,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import { renderChart } from '../chart/index.js';
 import type { Clock } from '../clock.js';
-import { describeValue, SupervisorError } from '../errors.js';
+import { describeValue, MissingPeerError, SupervisorError } from '../errors.js';
 import type { Supervisor } from '../supervisor.js';
 import { type Authorize, checkAccess, report } from './access.js';
 import { createActivityLog, statsView } from './activity.js';
@@ -377,7 +378,13 @@ export function createDashboard(supervisor: Supervisor, options: DashboardOption
           response.setHeader('content-security-policy', chartCsp);
           sendText(response, 200, svg, 'image/svg+xml');
         },
-        (error: unknown) => sendText(response, 500, `chart failed: ${String(error)}\n`),
+        (error: unknown) =>
+          // Without elkjs (operator trial): 501 and the one line that names what to install, as
+          // the reference server's /metrics answers without prom-client; not a 500 "chart
+          // failed: MissingPeerError …", which read as a bug of the server.
+          error instanceof MissingPeerError
+            ? sendText(response, 501, `${error.message}\n`)
+            : sendText(response, 500, `chart failed: ${String(error)}\n`),
       );
     } else if (route === 'events') {
       if (feed.streams() >= maxStreams) {

@@ -212,7 +212,8 @@ const script = String.raw`
   // The chart: inline SVG (so CSS and counts can reach into it), one count badge per state.
   async function loadChart() {
     const response = await fetch(base + '/chart.svg' + location.search);
-    if (!response.ok) throw new Error('HTTP ' + response.status);
+    // 501: elkjs is not installed, and the one-line answer says what to run.
+    if (!response.ok) throw new Error('HTTP ' + response.status + (response.status === 501 ? ': ' + (await response.text()).trim() : ''));
     const parsed = new DOMParser().parseFromString(await response.text(), 'image/svg+xml');
     const svg = document.importNode(parsed.documentElement, true);
     // Drawn at most at its own size: scaled up to a wide screen's width, it was taller than two screens.

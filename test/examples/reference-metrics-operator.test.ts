@@ -23,8 +23,11 @@ async function open(url: string): Promise<WebSocket> {
 }
 
 /** Every series of a scrape, as `name{labels}`, sorted. */
+// The supervisor's own: the process's (prom-client's defaults) gain a series per GC kind and
+// per kind of libuv resource as the process meets them, whatever the number of users.
 const seriesOf = (m: Exposition) =>
   [...m.families.values()]
+    .filter((family) => family.name.startsWith('ws_supervisor_'))
     .flatMap((family) => family.samples.map((s) => `${s.name}${JSON.stringify(s.labels)}`))
     .sort();
 

@@ -34,7 +34,10 @@ export interface Exposition {
 
 const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
 const LABEL = '[a-zA-Z_][a-zA-Z0-9_]*';
-const VALUE = '[+-]?(?:Inf|NaN|[0-9]+(?:\\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\\.[0-9]+(?:[eE][+-]?[0-9]+)?)';
+// NaN in any case: a Prometheus server reads values with Go's strconv.ParseFloat, which takes
+// it so, and prom-client 15 writes `Nan` (an empty event-loop-delay histogram's mean and stddev).
+const VALUE =
+  '[+-]?(?:Inf|[Nn][Aa][Nn]|[0-9]+(?:\\.[0-9]*)?(?:[eE][+-]?[0-9]+)?|\\.[0-9]+(?:[eE][+-]?[0-9]+)?)';
 const HELP = new RegExp(`^# HELP (${NAME}) (.*)$`);
 const TYPE = new RegExp(`^# TYPE (${NAME}) (counter|gauge|histogram|summary|untyped)$`);
 const SAMPLE = new RegExp(`^(${NAME})(?:\\{(.*)\\})? (${VALUE})(?: -?[0-9]+)?$`);
@@ -65,7 +68,7 @@ function parseLabels(text: string, line: string): Record<string, string> {
 function parseValue(text: string): number {
   if (/^[+]?Inf$/.test(text)) return Number.POSITIVE_INFINITY;
   if (text === '-Inf') return Number.NEGATIVE_INFINITY;
-  if (/^[+-]?NaN$/.test(text)) return Number.NaN;
+  if (/^[+-]?nan$/i.test(text)) return Number.NaN;
   return Number(text);
 }
 

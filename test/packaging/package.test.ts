@@ -241,7 +241,7 @@ describe('the packed package in a fresh app', () => {
       counters: { admitted: 2, disposed: 2 },
       mermaid: expect.stringMatching(/^stateDiagram-v2|^---/),
       svg: { ok: false, name: 'MissingPeerError', code: 'WSSUP_MISSING_PEER', peer: 'elkjs' },
-      dashboard: { page: 200, chart: 500 },
+      dashboard: { page: 200, chart: 501 },
       metrics: { ok: false, name: 'MissingPeerError', code: 'WSSUP_MISSING_PEER', peer: 'prom-client' },
       cluster: { ok: false, name: 'MissingPeerError', code: 'WSSUP_MISSING_PEER', peer: 'redis' },
     });
