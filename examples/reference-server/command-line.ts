@@ -8,6 +8,7 @@
  */
 import type { Server } from 'node:net';
 import { parseArgs } from 'node:util';
+import { guessName } from '../../src/closest-name.js';
 
 /** A command line the program cannot run with: its message is for the user. */
 export class ConfigError extends Error {
@@ -30,7 +31,23 @@ export function parseFlags<N extends string, S extends string = never>(
     ...Object.fromEntries(switches.map((name) => [name, { type: 'boolean' as const }])),
   } as const;
   try {
-    const { values } = parseCommandLine({ args: argv, strict: true, allowPositionals: false, options });
+    const { values, tokens } = parseCommandLine({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options,
+      tokens: true,
+    });
+    // parseArgs keeps the last of a repeated flag without a word: `--port 1 --port 2` served on 2,
+    // and a flag given by a unit file and again by an override took whichever came last. Refused,
+    // naming the flag and never its values (one may be a secret).
+    const seen = new Set<string>();
+    for (const token of tokens) {
+      if (token.kind !== 'option' || token.name === 'help') continue;
+      if (seen.has(token.name))
+        throw new ConfigError(`--${token.name} is given more than once: give it once`);
+      seen.add(token.name);
+    }
     const { help, ...given } = values;
     const on = new Set<string>(switches);
     const strings: Record<string, string> = {};
@@ -45,7 +62,13 @@ export function parseFlags<N extends string, S extends string = never>(
       switches: booleans as Partial<Record<S, true>>,
     };
   } catch (error) {
-    throw error instanceof ConfigError ? error : new ConfigError((error as Error).message);
+    if (error instanceof ConfigError) throw error;
+    const unknown = /^Unknown option '--([^']+)'/.exec((error as Error).message)?.[1];
+    const guess = unknown === undefined ? undefined : guessName(unknown, [...names, ...switches, 'help']);
+    // A typo (`--prot`) is told its fix, as a mistyped command is (src/cli.ts).
+    const hint =
+      guess === undefined ? '' : `, did you mean ${guess.names.map((name) => `--${name}`).join(' or ')}?`;
+    throw new ConfigError(`${(error as Error).message}${hint}`);
   }
 }
 
