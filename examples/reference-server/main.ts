@@ -86,6 +86,12 @@ export async function main(
       );
       process.exit(128 + (osConstants.signals[signal] ?? 0));
     },
+    onAfterDrain: (signal) => {
+      // The drain is over (and said so): the process is only finishing its exit. Nothing is cut
+      // short, so the exit is the drain's own (0), now, in case something still held it open.
+      console.log(`${signal} again: already drained; exiting now`);
+      process.exit(process.exitCode ?? 0);
+    },
   });
   void signals.first.then((signal) => {
     if (server === undefined) console.log(`${signal} before listening: stopping once started`);
