@@ -8,7 +8,6 @@
  */
 import type { Server } from 'node:net';
 import { parseArgs } from 'node:util';
-import { guessName } from '../../src/closest-name.js';
 
 /** A command line the program cannot run with: its message is for the user. */
 export class ConfigError extends Error {
@@ -62,13 +61,7 @@ export function parseFlags<N extends string, S extends string = never>(
       switches: booleans as Partial<Record<S, true>>,
     };
   } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    const unknown = /^Unknown option '--([^']+)'/.exec((error as Error).message)?.[1];
-    const guess = unknown === undefined ? undefined : guessName(unknown, [...names, ...switches, 'help']);
-    // A typo (`--prot`) is told its fix, as a mistyped command is (src/cli.ts).
-    const hint =
-      guess === undefined ? '' : `, did you mean ${guess.names.map((name) => `--${name}`).join(' or ')}?`;
-    throw new ConfigError(`${(error as Error).message}${hint}`);
+    throw error instanceof ConfigError ? error : new ConfigError((error as Error).message);
   }
 }
 

@@ -3,6 +3,7 @@
  * environment; anything not given falls back to the supervisor's preset.
  */
 import { isIPv4 } from 'node:net';
+import { guessName } from '../../src/closest-name.js';
 import { tokenAuthorizer } from '../../src/dashboard/index.js';
 import type {
   ActivityMode,
@@ -494,11 +495,29 @@ function capacityLevels(name: string, raw: string): number[] {
 }
 
 /**
+ * parseFlags with this server's flags, and for a typo (`--prot`) the flag it was probably meant
+ * to be, as a mistyped command is told (src/cli.ts). Here, not in command-line.ts: that file
+ * ships as source, and src/closest-name.ts does not.
+ */
+function parseServerFlags(argv: string[]): ReturnType<typeof parseFlags<Flag, Switch>> {
+  try {
+    return parseFlags(argv, flags, switchNames);
+  } catch (error) {
+    const unknown = /^Unknown option '--([^']+)'$/.exec((error as Error).message)?.[1];
+    const guess = unknown === undefined ? undefined : guessName(unknown, [...flags, ...switchNames, 'help']);
+    if (guess === undefined) throw error;
+    throw new ConfigError(
+      `${(error as Error).message}, did you mean ${guess.names.map((name) => `--${name}`).join(' or ')}?`,
+    );
+  }
+}
+
+/**
  * @returns the config, or 'help' when --help was given.
  * @throws {ConfigError} for an unknown flag, a value that is not a number, or a port out of range.
  */
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig | 'help' {
-  const parsed = parseFlags(argv, flags, switchNames);
+  const parsed = parseServerFlags(argv);
   if (parsed.help) return 'help';
   const read = (flag: Flag): string | undefined => parsed.values[flag] ?? env[settings[flag][0]];
   const nameOf = (flag: Flag) => settingName(flag, parsed.values, env);
