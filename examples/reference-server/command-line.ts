@@ -30,7 +30,23 @@ export function parseFlags<N extends string, S extends string = never>(
     ...Object.fromEntries(switches.map((name) => [name, { type: 'boolean' as const }])),
   } as const;
   try {
-    const { values } = parseCommandLine({ args: argv, strict: true, allowPositionals: false, options });
+    const { values, tokens } = parseCommandLine({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options,
+      tokens: true,
+    });
+    // parseArgs keeps the last of a repeated flag without a word: `--port 1 --port 2` served on 2,
+    // and a flag given by a unit file and again by an override took whichever came last. Refused,
+    // naming the flag and never its values (one may be a secret).
+    const seen = new Set<string>();
+    for (const token of tokens) {
+      if (token.kind !== 'option' || token.name === 'help') continue;
+      if (seen.has(token.name))
+        throw new ConfigError(`--${token.name} is given more than once: give it once`);
+      seen.add(token.name);
+    }
     const { help, ...given } = values;
     const on = new Set<string>(switches);
     const strings: Record<string, string> = {};

@@ -3,6 +3,7 @@
  * environment; anything not given falls back to the supervisor's preset.
  */
 import { isIPv4 } from 'node:net';
+import { guessName } from '../../src/closest-name.js';
 import { tokenAuthorizer } from '../../src/dashboard/index.js';
 import type {
   ActivityMode,
@@ -423,6 +424,33 @@ function sentinelNodes(value: string): RedisSentinelNodes {
 }
 
 /**
+ * What is wrong with a Redis URL whose scheme is right, in words, where the library's refusal
+ * ("a redis:// URL with no path … and no query or fragment") would send the operator looking at
+ * the wrong part; undefined when nothing here is wrong (the library checks the rest). Neither the
+ * URL nor the port is quoted: without its `@`, `redis://user:123456` reads as a host and a port.
+ */
+function redisUrlProblem(url: string): string | undefined {
+  const scheme = /^rediss?:\/\//i.exec(url)?.[0];
+  if (scheme === undefined) return undefined;
+  const rest = url.slice(scheme.length);
+  const end = rest.search(/[/?#]/);
+  // An `@` past the first `/`, `?` or `#`: the user info holds one, and the host ended there.
+  if (end !== -1 && rest.lastIndexOf('@') > end) {
+    return (
+      'its password (or user name) holds a #, / or ?, which a URL reads as the start of a fragment, ' +
+      'a path or a query: percent-encode it (# as %23, / as %2F, ? as %3F: encodeURIComponent does)'
+    );
+  }
+  const authority = end === -1 ? rest : rest.slice(0, end);
+  const port = /^(?:\[[^\]]*\]|[^:]*):(.*)$/.exec(authority.slice(authority.lastIndexOf('@') + 1))?.[1];
+  if (port === undefined || port === '') return undefined;
+  if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65_535) {
+    return 'its port (after the host) is out of range: a port is an integer from 1 to 65535';
+  }
+  return undefined;
+}
+
+/**
  * `<perSecond>[/<burst>]` as `admissionRate`: `2/5`, or `2` for a burst of a second's worth
  * (perSecond rounded up, at least 1). Each number's range is createSupervisor's to check,
  * which names `admissionRate.perSecond` or `.burst`, and settingFor this flag.
@@ -467,11 +495,29 @@ function capacityLevels(name: string, raw: string): number[] {
 }
 
 /**
+ * parseFlags with this server's flags, and for a typo (`--prot`) the flag it was probably meant
+ * to be, as a mistyped command is told (src/cli.ts). Here, not in command-line.ts: that file
+ * ships as source, and src/closest-name.ts does not.
+ */
+function parseServerFlags(argv: string[]): ReturnType<typeof parseFlags<Flag, Switch>> {
+  try {
+    return parseFlags(argv, flags, switchNames);
+  } catch (error) {
+    const unknown = /^Unknown option '--([^']+)'$/.exec((error as Error).message)?.[1];
+    const guess = unknown === undefined ? undefined : guessName(unknown, [...flags, ...switchNames, 'help']);
+    if (guess === undefined) throw error;
+    throw new ConfigError(
+      `${(error as Error).message}, did you mean ${guess.names.map((name) => `--${name}`).join(' or ')}?`,
+    );
+  }
+}
+
+/**
  * @returns the config, or 'help' when --help was given.
  * @throws {ConfigError} for an unknown flag, a value that is not a number, or a port out of range.
  */
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig | 'help' {
-  const parsed = parseFlags(argv, flags, switchNames);
+  const parsed = parseServerFlags(argv);
   if (parsed.help) return 'help';
   const read = (flag: Flag): string | undefined => parsed.values[flag] ?? env[settings[flag][0]];
   const nameOf = (flag: Flag) => settingName(flag, parsed.values, env);
@@ -546,6 +592,20 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
         ? { ...sentinelNodes(sentinels), ...credentialsFrom(env, true) }
         : url;
   if (sentinels === undefined) credentialsFrom(env, false);
+  const urls: [Flag, string[]] | undefined =
+    url !== undefined
+      ? ['redis', [url]]
+      : rootNodes !== undefined
+        ? ['redis-cluster', rootNodes.split(',')]
+        : undefined;
+  if (urls !== undefined) {
+    const [flag, list] = urls;
+    list.forEach((node, index) => {
+      const problem = redisUrlProblem(node.trim());
+      const which = list.length > 1 ? ` (URL ${index + 1})` : '';
+      if (problem !== undefined) throw new ConfigError(`${nameOf(flag)}${which}: ${problem}`);
+    });
+  }
   if (redis === undefined) {
     // Named as given (a variable left in a pod spec by its variable), not the six of them at once.
     const given = clusterOnly.filter((flag) => read(flag) !== undefined).map(nameOf);

@@ -22,6 +22,7 @@ import {
 } from './config.js';
 import type { ReferenceServer } from './server.js';
 import { watchStopSignals } from './stop-signals.js';
+import { startupSummary } from './summary.js';
 
 /**
  * A write to stdout or stderr whose reader has gone (`npm start | head -1`, a log shipper that
@@ -85,6 +86,12 @@ export async function main(
       );
       process.exit(128 + (osConstants.signals[signal] ?? 0));
     },
+    onAfterDrain: (signal) => {
+      // The drain is over (and said so): the process is only finishing its exit. Nothing is cut
+      // short, so the exit is the drain's own (0), now, in case something still held it open.
+      console.log(`${signal} again: already drained; exiting now`);
+      process.exit(process.exitCode ?? 0);
+    },
   });
   void signals.first.then((signal) => {
     if (server === undefined) console.log(`${signal} before listening: stopping once started`);
@@ -123,31 +130,8 @@ export async function main(
     console.log(`${early}: stopped before listening; bye`);
     return 0;
   }
-  const { options } = server.supervisor;
   console.log(`listening on ${server.url}`);
-  console.log(
-    `preset ${options.preset}: ${options.maxConnectionsPerUser} per user, eviction at ${options.evictionThreshold}, ` +
-      `idle ${options.idleTimeoutMs} ms, heartbeat ${options.heartbeatIntervalMs} ms, drain ${options.drainTimeoutMs} ms`,
-  );
-  // What the newer flags set, as in force: an operator reads here that a variable was taken.
-  const rate = options.admissionRate;
-  console.log(
-    `messages up to ${options.maxPayloadBytes} bytes, send buffer up to ${options.maxBufferedBytes} bytes, ` +
-      `activity ${options.activity}, linger ${options.lingerMs} ms, admission rate ` +
-      (rate === undefined ? 'unlimited' : `${rate.perSecond}/s (burst ${rate.burst})`) +
-      (options.refuse === 'close'
-        ? `, refusals as close codes (at most ${options.maxCloseRefusals} at once, ` +
-          `cut off ${options.closeRefusalTimeoutMs} ms after)`
-        : ', refusals over HTTP'),
-  );
-  if (options.cluster !== undefined) {
-    const { cluster } = options;
-    console.log(
-      `cluster node ${cluster.nodeId}, lease ${cluster.leaseTtlMs} ms, ` +
-        `command timeout ${cluster.commandTimeoutMs} ms, reaper every ${cluster.reaperIntervalMs} ms, ` +
-        `key prefix ${cluster.keyPrefix}`,
-    );
-  }
+  for (const line of startupSummary(server.supervisor.options, config)) console.log(line);
   const warning = exposureWarning(config);
   if (warning !== undefined) console.error(warning);
   const signal = await signals.first;

@@ -60,13 +60,23 @@ export interface ReferenceServerExtras {
   dashboard?: Partial<DashboardOptions>;
   /** Where a warning for the operator goes (a Redis that may evict the store's keys). @default console.error */
   warn?: (line: string) => void;
+  /**
+   * Where the `error …` lines go (onError's, the dashboard's and the metrics' failures): a log
+   * shipper that splits by stream files stdout as normal output, so an outage said there read as
+   * routine. @default console.error, or `log` when a `log` is given (a test or an embedder that
+   * collects the lines in one place keeps them there)
+   */
+  error?: (line: string) => void;
 }
 
 export async function startReferenceServer(
   config: ServerConfig,
-  log: (line: string) => void = console.log,
+  given?: (line: string) => void,
   extras: ReferenceServerExtras = {},
 ): Promise<ReferenceServer> {
+  // Lifecycle lines (the store answering again) on stdout; errors on stderr, as warnings are.
+  const log = given ?? console.log;
+  const logError = extras.error ?? given ?? console.error;
   // readConfig refuses this for `npm start`; a config built in code is held to the same rule,
   // before anything is created.
   const refusal = exposureRefusal(config);
@@ -77,7 +87,7 @@ export async function startReferenceServer(
   // Made first: a token it refuses must leave nothing behind (a supervisor holds a lease with --redis).
   const authorize: Authorize =
     config.dashboardToken === undefined ? () => true : tokenAuthorizer(config.dashboardToken);
-  const errorLog = createErrorLog(log);
+  const errorLog = createErrorLog(logError);
   const supervisor = createSupervisor({
     ...config.limits,
     cluster: config.cluster,
@@ -93,14 +103,21 @@ export async function startReferenceServer(
         : errorLog.report(error.code, error.message),
   });
 
-  const onAccessError = (error: unknown) => log(`error: authorize failed: ${String(error)}`);
+  // The end of an outage, once per breaker that opened (the supervisor tells each close once): with
+  // only the `error …` lines, the log's last word on the store stayed "The client is offline".
+  supervisor.on('store', ({ breaker, shard }) => {
+    if (breaker === 'closed')
+      log(`store available again: ${shard === undefined ? 'Redis' : `Redis master ${shard}`} answers`);
+  });
+
+  const onAccessError = (error: unknown) => logError(`error: authorize failed: ${String(error)}`);
   const dashboard = createDashboard(supervisor, {
     authorize,
     onError: onAccessError,
     ...extras.dashboard,
   });
   const metrics = await createMetricsRoute(supervisor, (error) =>
-    log(`error: metrics failed: ${String(error)}`),
+    logError(`error: metrics failed: ${String(error)}`),
   );
   const routes = new Map<string, (request: IncomingMessage, response: ServerResponse) => void>([
     [

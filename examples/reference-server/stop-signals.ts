@@ -10,7 +10,8 @@
  *
  *   first signal ──▶ drain ─────────────── echoWindowMs ──▶ "send it again to stop now"
  *                    │ more signals in here: the same stop, ignored
- *                    └─ after the window: a signal forces the exit (onForce)
+ *                    └─ after the window: a signal forces the exit (onForce), or once
+ *                       drained(), ends the process that has nothing left to drain (onAfterDrain)
  *
  * The listeners stay for the life of the process (a signal listener does not
  * keep Node running), so a copy that arrives late, even after a fast drain,
@@ -34,6 +35,13 @@ export interface StopSignalsOptions {
   onArmed(signal: NodeJS.Signals): void;
   /** A deliberate second signal, sent after the window. */
   onForce(signal: NodeJS.Signals): void;
+  /**
+   * A signal after the window once the drain is over (drained()): nothing is left to force. A
+   * wrapper's late copy of the one stop (npm, a process manager) landed here while the process
+   * was exiting, and onForce said "exiting now without draining 0 connection(s)" after
+   * "drained; bye".
+   */
+  onAfterDrain(signal: NodeJS.Signals): void;
 }
 
 export interface StopSignals {
@@ -41,7 +49,7 @@ export interface StopSignals {
   readonly first: Promise<NodeJS.Signals>;
   /** The first signal, once it came (synchronously: before `first`'s callbacks run). */
   received(): NodeJS.Signals | undefined;
-  /** The drain is over: clears the window's timer. Late copies of the signal are still ignored. */
+  /** The drain is over: clears the window's timer. Copies within the window are still ignored; a later signal goes to onAfterDrain. */
   drained(): void;
   /** Removes the listeners (and the window's timer): the process never served, nothing is left to stop. */
   dispose(): void;
@@ -54,6 +62,7 @@ export function watchStopSignals(options: StopSignalsOptions): StopSignals {
   let firstAt: number | undefined;
   let firstSignal: NodeJS.Signals | undefined;
   let window: NodeJS.Timeout | undefined;
+  let isDrained = false;
   let resolveFirst: (signal: NodeJS.Signals) => void = () => {};
   const first = new Promise<NodeJS.Signals>((resolve) => {
     resolveFirst = resolve;
@@ -69,13 +78,15 @@ export function watchStopSignals(options: StopSignalsOptions): StopSignals {
       }, echoWindowMs);
       resolveFirst(signal);
     } else if (performance.now() - firstAt >= echoWindowMs) {
-      options.onForce(signal);
+      if (isDrained) options.onAfterDrain(signal);
+      else options.onForce(signal);
     }
     // Otherwise: the same stop delivered twice (process group, npm's forwarding).
   };
 
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   const drained = () => {
+    isDrained = true;
     clearTimeout(window);
     window = undefined;
   };

@@ -215,6 +215,48 @@ describe('reference server (npm start)', () => {
     }),
   );
 
+  // An operator's trial of `ws-supervisor serve`: each of these was taken silently (the last of a
+  // repeated flag won) or refused with a message that named the wrong thing. One line and the
+  // help's, exit 2, and a password never shown.
+  it.concurrent.for([
+    [['--port', '1', '--port', '2'], {}, /^error: --port is given more than once: give it once$/],
+    [['--max-per-user', '3', '--max-per-user=4'], {}, /^error: --max-per-user is given more than once/],
+    [['--dashboard-open', '--dashboard-open'], {}, /^error: --dashboard-open is given more than once/],
+    [['--prot', '8080'], {}, /^error: Unknown option '--prot', did you mean --port\?$/],
+    [['--max-per-usr', '3'], {}, /^error: Unknown option '--max-per-usr', did you mean --max-per-user\?$/],
+    [
+      ['--redis', 'redis://127.0.0.1:99999'],
+      {},
+      /^error: --redis: its port \(after the host\) is out of range: a port is an integer from 1 to 65535$/,
+    ],
+    [
+      ['--redis', 'redis://app:S3cr#t@127.0.0.1:6379'],
+      {},
+      /^error: --redis: its password \(or user name\) holds a #, \/ or \?, .*percent-encode it \(# as %23/,
+    ],
+    [
+      [],
+      { WSSUP_REDIS_URL: 'redis://:S3cr/t@127.0.0.1:6379' },
+      /^error: WSSUP_REDIS_URL \(--redis\): its password \(or user name\) holds a #, \/ or \?, .*percent-encode/,
+    ],
+    [
+      ['--redis-cluster', 'redis://127.0.0.1:7000,redis://:S3cr?t@127.0.0.1:7001'],
+      {},
+      /^error: --redis-cluster \(URL 2\): its password \(or user name\) holds a #, \/ or \?, .*percent-encode/,
+    ],
+  ] as const)(
+    '`ws-supervisor serve` refuses %j in one line, exit 2',
+    scopedCase(async ([args, env, message]: readonly [readonly string[], NodeJS.ProcessEnv, RegExp]) => {
+      const program = runProgram('dist/src/cli.js', ['serve', ...args], env);
+      expect(await program.exited).toBe(2);
+      const [first, second, ...rest] = program.errorOutput().split('\n');
+      expect(first).toMatch(message);
+      expect(second).toBe('run `npx ws-supervisor serve --help` for the options');
+      expect(rest).toEqual(['']);
+      expect(program.output()).not.toMatch(/S3cr/);
+    }),
+  );
+
   it('a port in use with --redis: says so and exits 2, without waiting for Redis', async () => {
     const busy = createServer();
     busy.listen(0, '127.0.0.1');

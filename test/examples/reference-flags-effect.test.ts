@@ -253,6 +253,56 @@ describe('the settings line', () => {
   });
 });
 
+describe('the limits line', () => {
+  const limitsLine = async (server: Running) =>
+    (await server.program.waitFor(/^connect timeout .*$/m))[0] as string;
+
+  it('says every other setting in force: flags, variables, then the defaults; a token only as set', async () => {
+    const token = 'a-dashboard-token-of-32-characters';
+    const [flags, fromEnv, defaults] = await Promise.all([
+      start([
+        '--preset',
+        'test',
+        '--max-connections',
+        '50',
+        '--allowed-origins',
+        'https://a.example, https://b.example',
+        '--connect-timeout-ms',
+        '2000',
+        '--retry-after-ms',
+        '3000',
+        '--capacity-levels',
+        '0.5,0.9',
+        '--capacity-hysteresis',
+        '0.2',
+        '--heartbeat-message',
+        'hb',
+      ]),
+      start([], {
+        WSSUP_MAX_CONNECTIONS: '7',
+        WSSUP_CAPACITY_LEVELS: 'none',
+        WSSUP_HEARTBEAT_MESSAGE: 'ping me',
+        WSSUP_DASHBOARD_TOKEN: token,
+      }),
+      start(['--preset', 'test']),
+    ]);
+    expect(await limitsLine(flags)).toBe(
+      'connect timeout 2000 ms, process-wide cap 50, allowed origins https://a.example,https://b.example, ' +
+        'retry after 3000 ms, heartbeat message "hb", capacity alerts at 0.5,0.9 (hysteresis 0.2), dashboard open on loopback',
+    );
+    expect(await limitsLine(fromEnv)).toBe(
+      'connect timeout 10000 ms, process-wide cap 7, allowed origins any (no Origin check), ' +
+        'retry after 5000 ms (shutting-down 1000 ms), heartbeat message "ping me", capacity alerts off, dashboard behind a token',
+    );
+    expect(fromEnv.program.output()).not.toContain(token);
+    expect(await limitsLine(defaults)).toBe(
+      'connect timeout 2000 ms, process-wide cap none, allowed origins any (no Origin check), ' +
+        'retry after 5000 ms (shutting-down 1000 ms), heartbeat message none, capacity alerts at 0.5,0.8,0.9 (hysteresis 0.1), ' +
+        'dashboard open on loopback',
+    );
+  });
+});
+
 describe('--max-close-refusals', () => {
   it('with --refuse close, answers refusals beyond it over HTTP (WSSUP_MAX_CLOSE_REFUSALS, the flag winning)', async () => {
     const closeRefusals = ['--refuse', 'close', '--max-per-user', '1'];
