@@ -8,6 +8,7 @@ import type { AttachableServer, AttachOptions } from './attach.js';
 import type { AuditReport } from './audit.js';
 import type { ClusterUserBook } from './cluster/slot-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
+import type { OnceOptions } from './event-waiters.js';
 import type { SupervisorEventMap, SupervisorEventName } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import type { ReadyOptions } from './ready.js';
@@ -323,6 +324,35 @@ export interface Supervisor<Data = unknown> {
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event name or a listener that is not a function.
    */
   on<K extends SupervisorEventName>(name: K, listener: (event: SupervisorEventMap[K]) => unknown): () => void;
+  /**
+   * The next `name` event for which `matches(event)` returns true (any, without it), as a
+   * promise: call it before what causes the event. Its listener is removed when it settles,
+   * whichever way. It rejects, and stops waiting, with what `matches` throws (not reported to
+   * onError), with WSSUP_INVALID_ARGUMENT when `matches` returns anything but true or false
+   * (a listener passed as EventEmitter's `once(name, listener)` takes one, or an async
+   * matches), with `signal.reason` when the signal aborts (at once when aborted already), and
+   * with WSSUP_SHUTTING_DOWN when shutdown() has resolved (every event of the shutdown, the
+   * last `disposed` included, still resolves a wait; a call after it rejects at once). A
+   * type-guard `matches` narrows the event (`(e): e is …`).
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (nothing waits) for an unknown event name,
+   *   a `matches` that is not a function, or options other than `{ signal? }` with an AbortSignal.
+   * @example
+   * ```ts
+   * const gone = supervisor.once('disposed', (event) => event.userId === 'alice');
+   * supervisor.disconnectUser('alice');
+   * const { reason } = await gone;
+   * ```
+   */
+  once<K extends SupervisorEventName, E extends SupervisorEventMap[K]>(
+    name: K,
+    matches: (event: SupervisorEventMap[K]) => event is E,
+    options?: OnceOptions,
+  ): Promise<E>;
+  once<K extends SupervisorEventName>(
+    name: K,
+    matches?: ((event: SupervisorEventMap[K]) => boolean) | undefined,
+    options?: OnceOptions,
+  ): Promise<SupervisorEventMap[K]>;
   /**
    * Resolves once this process admits on its full terms. Without `cluster`:
    * at once (on a microtask). In cluster mode: once the process has taken its

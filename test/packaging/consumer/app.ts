@@ -164,6 +164,7 @@ function codeOf(error: SupervisorError): string {
     case 'WSSUP_INVALID_OPTION':
     case 'WSSUP_INVALID_ARGUMENT':
     case 'WSSUP_SHUTTING_DOWN':
+    case 'WSSUP_CLIENT_CLOSED':
     case 'WSSUP_APP_HOOK_FAILED':
     case 'WSSUP_MISSING_PEER':
     case 'WSSUP_UNSUPPORTED_PEER':
@@ -182,6 +183,15 @@ console.log(codeOf);
 // ws's WebSocket is a constructor the client takes as it is (Node 20 has no global one).
 const client = createClient({ url: 'ws://127.0.0.1:1/ws', WebSocket, backoff: { capMs: 60_000 } });
 client.on('close', (event: ClientCloseEvent) => console.log(event.kind, event.next, event.retryAfterMs));
+// once(): the next event as a promise, typed by its name; a type guard narrows it.
+export async function waits(): Promise<number | undefined> {
+  const opened: { url: string } = await client.once('open', undefined, {
+    signal: AbortSignal.timeout(5_000),
+  });
+  const refused = await supervisor.once('rejected', (event) => event.reason === 'user-limit');
+  console.log(opened.url);
+  return refused.live;
+}
 // The client's `error` is one of two classes, told apart by `code` without a cast.
 client.on('error', ({ error }) => {
   if (error.code === 'WSSUP_APP_HOOK_FAILED') console.log(error.hook, error.cause);
