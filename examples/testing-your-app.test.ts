@@ -142,7 +142,7 @@ it('answers {"say"} and closes with 4100 on anything but JSON', async (context) 
   const [reply] = await once(ws, 'message');
   expect(JSON.parse(String(reply))).toEqual({ from: 'alice', said: 'hi' });
 
-  const disposed = supervisor.once('disposed', (event) => event.connectionId === connectionId);
+  const disposed = supervisor.once('disposed', { matches: (event) => event.connectionId === connectionId });
   ws.send('not json');
   const [code, reason] = await once(ws, 'close');
   expect([code, String(reason)]).toEqual([4100, 'expected JSON']);

@@ -325,33 +325,38 @@ export interface Supervisor<Data = unknown> {
    */
   on<K extends SupervisorEventName>(name: K, listener: (event: SupervisorEventMap[K]) => unknown): () => void;
   /**
-   * The next `name` event for which `matches(event)` returns true (any, without it), as a
-   * promise: call it before what causes the event. Its listener is removed when it settles,
-   * whichever way. It rejects, and stops waiting, with what `matches` throws (not reported to
-   * onError), with WSSUP_INVALID_ARGUMENT when `matches` returns anything but true or false
-   * (a listener passed as EventEmitter's `once(name, listener)` takes one, or an async
-   * matches), with `signal.reason` when the signal aborts (at once when aborted already), and
-   * with WSSUP_SHUTTING_DOWN when shutdown() has resolved (every event of the shutdown, the
-   * last `disposed` included, still resolves a wait; a call after it rejects at once). A
-   * type-guard `matches` narrows the event (`(e): e is …`).
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (nothing waits) for an unknown event name,
-   *   a `matches` that is not a function, or options other than `{ signal? }` with an AbortSignal.
+   * The next `name` event for which `options.matches(event)` returns true (any, without it),
+   * as a promise: call it before what causes the event. Its listener is removed when it
+   * settles, whichever way. It rejects, and stops waiting, with what `matches` throws (not
+   * reported to onError), with WSSUP_INVALID_ARGUMENT when `matches` returns anything but
+   * true or false (a block body that forgot `return`, an async matches), with
+   * `signal.reason` when the signal aborts (at once when aborted already), and with
+   * WSSUP_SHUTTING_DOWN when shutdown() has resolved (every event of the shutdown, the last
+   * `disposed` included, still resolves a wait; a call after it rejects at once). A
+   * type-guard `matches` narrows the event (`(e): e is …`). It is no EventEmitter's `once`:
+   * it takes no listener.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (nothing waits) for an unknown event
+   *   name, or a second argument other than `{ matches?, signal? }` with a function and an
+   *   AbortSignal: a listener (`once(name, listener)`, as Node's `events.once(supervisor,
+   *   name)` passes one) throws, saying that once() returns a promise.
    * @example
    * ```ts
-   * const gone = supervisor.once('disposed', (event) => event.userId === 'alice');
+   * const gone = supervisor.once('disposed', { matches: (event) => event.userId === 'alice' });
    * supervisor.disconnectUser('alice');
    * const { reason } = await gone;
+   * await supervisor.once('admitted', { signal: AbortSignal.timeout(5_000) });
    * ```
    */
-  once<K extends SupervisorEventName, E extends SupervisorEventMap[K]>(
+  once<K extends SupervisorEventName, T extends SupervisorEventMap[K]>(
     name: K,
-    matches: (event: SupervisorEventMap[K]) => event is E,
-    options?: OnceOptions,
-  ): Promise<E>;
+    options: {
+      matches: (event: SupervisorEventMap[K]) => event is T;
+      signal?: AbortSignal | undefined;
+    },
+  ): Promise<T>;
   once<K extends SupervisorEventName>(
     name: K,
-    matches?: ((event: SupervisorEventMap[K]) => boolean) | undefined,
-    options?: OnceOptions,
+    options?: OnceOptions<SupervisorEventMap[K]>,
   ): Promise<SupervisorEventMap[K]>;
   /**
    * Resolves once this process admits on its full terms. Without `cluster`:

@@ -721,13 +721,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     }) as Supervisor['userStats'],
     audit: () => auditBooks(books, users),
     on: (name, listener) => events.on(name, listener),
-    once: ((name: Parameters<typeof events.on>[0], matches?: unknown, onceOptions?: unknown) =>
-      waiters.wait(
-        name,
-        (listener) => events.on(name, listener),
-        matches,
-        onceOptions,
-      )) as Supervisor['once'],
+    once: ((name: Parameters<typeof events.on>[0], ...args: unknown[]) =>
+      waiters.wait(name, (listener) => events.on(name, listener), args)) as Supervisor['once'],
     ready: (readyOptions) => readiness.wait(readyOptions),
     shutdown,
   };

@@ -134,33 +134,33 @@ export interface Client {
    */
   on<K extends keyof ClientEvents>(type: K, listener: ClientListener<K>): () => void;
   /**
-   * The next `type` event for which `matches(event)` returns true (any, without it), as a
-   * promise: `await client.once('open')` (Node's `events.once(client, 'open')` does not work:
-   * the client is no EventEmitter). Its listener is removed when it settles, whichever way.
-   * It rejects, and stops waiting, with what `matches` throws (the other listeners and the
-   * client go on), with WSSUP_INVALID_ARGUMENT when `matches` returns anything but true or false
-   * (a listener passed as EventEmitter's `once(type, listener)` takes one, or an async
-   * matches), with `signal.reason` when the signal aborts (at once when aborted already), and
-   * with WSSUP_CLIENT_CLOSED when the client has closed: after the final `state` event
-   * (`closed`), which a wait for it still receives; a call after `close()` rejects at once.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (nothing waits) for an unknown event, a
-   *   `matches` that is not a function, or options other than `{ signal? }` with an AbortSignal
+   * The next `type` event for which `options.matches(event)` returns true (any, without it),
+   * as a promise: `await client.once('open')`. It is no EventEmitter's `once`: it takes no
+   * listener. Its listener is removed when it settles, whichever way. It rejects, and stops
+   * waiting, with what `matches` throws (the other listeners and the client go on), with
+   * WSSUP_INVALID_ARGUMENT when `matches` returns anything but true or false (a block body
+   * that forgot `return`, an async matches), with `signal.reason` when the signal aborts (at
+   * once when aborted already), and with WSSUP_CLIENT_CLOSED when the client has closed:
+   * after the final `state` event (`closed`), which a wait for it still receives; a call
+   * after `close()` rejects at once. A type-guard `matches` narrows the event.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (nothing waits) for an unknown event, or
+   *   a second argument other than `{ matches?, signal? }` with a function and an
+   *   AbortSignal: a listener (`once(type, listener)`) throws, saying that once() returns a
+   *   promise; so Node's `events.once(client, 'open')`, which passes one, rejects with it.
    * @example
    * ```ts
    * const client = createClient({ url });
-   * await client.once('open', undefined, { signal: AbortSignal.timeout(5_000) });
-   * const { code } = await client.once('close', (event) => event.opened);
+   * await client.once('open', { signal: AbortSignal.timeout(5_000) });
+   * const { code } = await client.once('close', { matches: (event) => event.opened });
    * ```
    */
-  once<K extends keyof ClientEvents, E extends ClientEvents[K]>(
+  once<K extends keyof ClientEvents, T extends ClientEvents[K]>(
     type: K,
-    matches: (event: ClientEvents[K]) => event is E,
-    options?: OnceOptions,
-  ): Promise<E>;
+    options: { matches: (event: ClientEvents[K]) => event is T; signal?: AbortSignal | undefined },
+  ): Promise<T>;
   once<K extends keyof ClientEvents>(
     type: K,
-    matches?: ((event: ClientEvents[K]) => boolean) | undefined,
-    options?: OnceOptions,
+    options?: OnceOptions<ClientEvents[K]>,
   ): Promise<ClientEvents[K]>;
 }
 
@@ -491,11 +491,11 @@ export function createClient(options: ClientOptions): Client {
         }
       };
     },
-    once: ((type: keyof ClientEvents, matches?: unknown, options?: unknown) => {
+    once: ((type: keyof ClientEvents, ...args: unknown[]) => {
       // After close(), on() adds nothing: the wait would never hear an event, so it rejects at once
       // (bad arguments still throw). The waits begun before it still hear the final `state`.
       const ending = closing || state === 'closed' ? closedError() : undefined;
-      return waiters.wait(type, (listener) => client.on(type, listener), matches, options, ending);
+      return waiters.wait(type, (listener) => client.on(type, listener), args, ending);
     }) as Client['once'],
   };
   return client;

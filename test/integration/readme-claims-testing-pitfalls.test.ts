@@ -37,7 +37,7 @@ describe('an onClose that sends to the room counts as activity on the survivors'
     await t.open('eve');
     const bob = await t.open('bob');
     expect(t.supervisor.roomMembers('lobby')).toHaveLength(2);
-    const evicted = t.supervisor.once('evicted', (event) => event.userId === 'eve');
+    const evicted = t.supervisor.once('evicted', { matches: (event) => event.userId === 'eve' });
     const told = nextMessage(bob.ws);
     t.clock.increment(idleTimeoutMs); // both idle; eve at T (1): evicted
     await evicted;

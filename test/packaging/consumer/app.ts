@@ -27,7 +27,12 @@ import {
   type UserStats,
   userIdProblem,
 } from 'ws-supervisor';
-import { type ClientCloseEvent, type ClientState, createClient } from 'ws-supervisor/client';
+import {
+  type ClientCloseEvent,
+  type ClientState,
+  createClient,
+  type OnceOptions,
+} from 'ws-supervisor/client';
 import { createDashboard, type Dashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
 import { clientMachine, connectionMachine } from 'ws-supervisor/machines';
 
@@ -185,12 +190,16 @@ const client = createClient({ url: 'ws://127.0.0.1:1/ws', WebSocket, backoff: { 
 client.on('close', (event: ClientCloseEvent) => console.log(event.kind, event.next, event.retryAfterMs));
 // once(): the next event as a promise, typed by its name; a type guard narrows it.
 export async function waits(): Promise<number | undefined> {
-  const opened: { url: string } = await client.once('open', undefined, {
-    signal: AbortSignal.timeout(5_000),
+  const opened: { url: string } = await client.once('open', { signal: AbortSignal.timeout(5_000) });
+  const refused = await supervisor.once('rejected', { matches: (event) => event.reason === 'user-limit' });
+  const atLimit = await supervisor.once('rejected', {
+    matches: (event): event is RejectedEvent & { reason: 'user-limit' } => event.reason === 'user-limit',
   });
-  const refused = await supervisor.once('rejected', (event) => event.reason === 'user-limit');
-  console.log(opened.url);
-  return refused.live;
+  const limit: number = atLimit.limit;
+  const options: OnceOptions<ClientCloseEvent> = { matches: (event) => event.opened };
+  const { code } = await client.once('close', options);
+  console.log(opened.url, refused.reason, limit, code);
+  return atLimit.live;
 }
 // The client's `error` is one of two classes, told apart by `code` without a cast.
 client.on('error', ({ error }) => {
