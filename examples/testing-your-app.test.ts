@@ -16,13 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { text } from 'node:stream/consumers';
 import { describe, expect, it, type TestContext, vi } from 'vitest';
 import WebSocket from 'ws';
-import {
-  createSupervisor,
-  type Supervisor,
-  type SupervisorEventMap,
-  type SupervisorEventName,
-  type SupervisorOptions,
-} from 'ws-supervisor';
+import { createSupervisor, type Supervisor, type SupervisorOptions } from 'ws-supervisor';
 import { SimulatedClock } from 'xstate';
 
 // …and your app's factory, e.g. import { createChat } from '../src/chat.js' (here it is below).
@@ -136,28 +130,10 @@ async function refusal(
 }
 // #endregion harness
 
-// #region events
-/** The supervisor's next `name` event (that `matches`): call it before what causes the event. */
-function nextEvent<K extends SupervisorEventName>(
-  supervisor: Supervisor,
-  name: K,
-  matches: (event: SupervisorEventMap[K]) => boolean = () => true,
-): Promise<SupervisorEventMap[K]> {
-  return new Promise((resolve) => {
-    const off = supervisor.on(name, (event) => {
-      if (matches(event)) {
-        off();
-        resolve(event);
-      }
-    });
-  });
-}
-// #endregion events
-
 // #region protocol
 it('answers {"say"} and closes with 4100 on anything but JSON', async (context) => {
   const { supervisor, url, open } = await startChat(context);
-  const admitted = nextEvent(supervisor, 'admitted');
+  const admitted = supervisor.once('admitted');
   const ws = await open(url('token-alice'));
   const { connectionId } = await admitted;
   expect(supervisor.connection(connectionId)?.data?.plan).toBe('pro'); // typed: ChatData | undefined
@@ -166,7 +142,7 @@ it('answers {"say"} and closes with 4100 on anything but JSON', async (context) 
   const [reply] = await once(ws, 'message');
   expect(JSON.parse(String(reply))).toEqual({ from: 'alice', said: 'hi' });
 
-  const disposed = nextEvent(supervisor, 'disposed', (event) => event.connectionId === connectionId);
+  const disposed = supervisor.once('disposed', { matches: (event) => event.connectionId === connectionId });
   ws.send('not json');
   const [code, reason] = await once(ws, 'close');
   expect([code, String(reason)]).toEqual([4100, 'expected JSON']);
@@ -181,7 +157,7 @@ it('refuses a user at the limit with HTTP 429 and a Retry-After', async (context
   const { supervisor, url, open } = await startChat(context, { maxConnectionsPerUser: 2 });
   await open(url('token-bob'));
   await open(url('token-bob'));
-  const rejected = nextEvent(supervisor, 'rejected');
+  const rejected = supervisor.once('rejected');
   const response = await refusal(url('token-bob'));
   expect(response.statusCode).toBe(429);
   expect(response.headers['retry-after']).toBe('5');
@@ -208,8 +184,8 @@ it('evicts an idle connection with 4001 after idleTimeoutMs of simulated time', 
   clock.increment(idleTimeoutMs / 2);
   expect(supervisor.userStats('alice')).toMatchObject({ live: 1, idle: 0 });
 
-  const evicted = nextEvent(supervisor, 'evicted');
-  const disposed = nextEvent(supervisor, 'disposed');
+  const evicted = supervisor.once('evicted');
+  const disposed = supervisor.once('disposed');
   const closed = once(ws, 'close');
   clock.increment(idleTimeoutMs / 2); // quiet for idleTimeoutMs: evicted in this call
   // increment() has run the due delays and what they decided (the eviction, its event) when it
@@ -236,7 +212,7 @@ it('terminates a peer that stops answering pings, by the next heartbeat', async 
   live.send(JSON.stringify({ say: 'pong went first' })); // same socket, so its pong is ahead:
   await once(live, 'message'); // once this is answered, the server has the pong
 
-  const disposed = nextEvent(supervisor, 'disposed');
+  const disposed = supervisor.once('disposed');
   const closed = once(dead, 'close');
   clock.increment(heartbeatIntervalMs); // no pong from bob: terminated, no close frame
   expect(supervisor.userStats('bob')).toBeUndefined(); // disposed in this call: its slot is free
@@ -258,7 +234,7 @@ it("closes a session with 4002 once its token's expiresAt has passed, on simulat
 
   clock.increment(sessionMs - 1); // nothing is due yet: the expiry is found by the heartbeat
   expect(supervisor.userStats('alice')).toMatchObject({ live: 1 });
-  const disposed = nextEvent(supervisor, 'disposed');
+  const disposed = supervisor.once('disposed');
   const closed = once(ws, 'close');
   clock.increment(1); // the heartbeat: expired, closed with 4002 (createClient reconnects with a fresh token)
   const [code, reason] = await closed;
@@ -279,7 +255,7 @@ it('evicts an idle connection under vi.useFakeTimers(), on the default clock (no
   const { idleTimeoutMs } = supervisor.options;
   const ws = await open(url('token-alice'));
 
-  const disposed = nextEvent(supervisor, 'disposed');
+  const disposed = supervisor.once('disposed');
   const closed = once(ws, 'close');
   vi.advanceTimersByTime(idleTimeoutMs - 1);
   expect(supervisor.userStats('alice')).toMatchObject({ live: 1, idle: 0 });
@@ -328,7 +304,7 @@ it('evicts an idle connection of a user whose authenticate returns a plan limit 
   second.send(JSON.stringify({ say: 'still here' }));
   await once(second, 'message'); // the second is active; the first stays quiet
 
-  const evicted = nextEvent(supervisor, 'evicted');
+  const evicted = supervisor.once('evicted');
   const closed = once(first, 'close');
   clock.increment(idleTimeoutMs / 2); // the first has been idle for idleTimeoutMs: evicted (2 ≥ T = 1)
   expect(supervisor.userStats('alice')).toMatchObject({ live: 1, idle: 0, draining: 1, limit: 20 });

@@ -14,9 +14,11 @@ export const ErrorCodes = Object.freeze({
   WSSUP_INVALID_OPTION:
     "An option passed to createSupervisor() is unknown, of the wrong type, or out of range. Also reported to onError, once, when your own cluster.store answers shardOf() or shards() with something of the wrong type: that store is then taken as one failure domain. And the client's `error` event when a `url` function answers no URL it can connect to.",
   WSSUP_INVALID_ARGUMENT:
-    'A method was called with a bad argument, e.g. a close code outside 1000 and 3000–4999, an option the method does not know, or a broadcast filter that answers a Promise.',
+    'A method was called with a bad argument, e.g. a close code outside 1000 and 3000–4999, an option the method does not know, a broadcast filter that answers a Promise, or a listener given to once() (it returns a promise).',
   WSSUP_SHUTTING_DOWN:
     'The supervisor is shutting down or shut down: it accepts no new server or connection, and (cluster mode) cluster-wide calls reject with it once the lease is released.',
+  WSSUP_CLIENT_CLOSED:
+    'client.once() was waiting when the client closed (its close(), or a `random` option that answered a bad value), or was called after close(): the client emits nothing more.',
   WSSUP_APP_HOOK_FAILED:
     "An app hook or event listener threw or rejected, or authenticate returned a user id that is not a string (the client still gets its 400) or a correlationId that is not a string (left out; the connection is not refused for it), or a result with a key it does not know (`expiresAtMs`: the cause names the key probably meant) or an expiresAt or maxConnectionsPerUser it cannot use (refused with 500); it is reported to onError and the connection still reaches disposed. Also the client's `error` event when a `url` function throws.",
   WSSUP_MISSING_PEER:

@@ -81,6 +81,7 @@ export {
   MissingPeerError,
   SupervisorError,
 } from './errors.js';
+export type { OnceOptions } from './event-waiters.js';
 export type {
   AdmittedEvent,
   CapacityEvent,

@@ -8,6 +8,7 @@ import type { AttachableServer, AttachOptions } from './attach.js';
 import type { AuditReport } from './audit.js';
 import type { ClusterUserBook } from './cluster/slot-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
+import type { OnceOptions } from './event-waiters.js';
 import type { SupervisorEventMap, SupervisorEventName } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import type { ReadyOptions } from './ready.js';
@@ -323,6 +324,40 @@ export interface Supervisor<Data = unknown> {
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event name or a listener that is not a function.
    */
   on<K extends SupervisorEventName>(name: K, listener: (event: SupervisorEventMap[K]) => unknown): () => void;
+  /**
+   * The next `name` event for which `options.matches(event)` returns true (any, without it),
+   * as a promise: call it before what causes the event. Its listener is removed when it
+   * settles, whichever way. It rejects, and stops waiting, with what `matches` throws (not
+   * reported to onError), with WSSUP_INVALID_ARGUMENT when `matches` returns anything but
+   * true or false (a block body that forgot `return`, an async matches), with
+   * `signal.reason` when the signal aborts (at once when aborted already), and with
+   * WSSUP_SHUTTING_DOWN when shutdown() has resolved (every event of the shutdown, the last
+   * `disposed` included, still resolves a wait; a call after it rejects at once). A
+   * type-guard `matches` narrows the event (`(e): e is …`). It is no EventEmitter's `once`:
+   * it takes no listener.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (nothing waits) for an unknown event
+   *   name, or a second argument other than `{ matches?, signal? }` with a function and an
+   *   AbortSignal: a listener (`once(name, listener)`, as Node's `events.once(supervisor,
+   *   name)` passes one) throws, saying that once() returns a promise.
+   * @example
+   * ```ts
+   * const gone = supervisor.once('disposed', { matches: (event) => event.userId === 'alice' });
+   * supervisor.disconnectUser('alice');
+   * const { reason } = await gone;
+   * await supervisor.once('admitted', { signal: AbortSignal.timeout(5_000) });
+   * ```
+   */
+  once<K extends SupervisorEventName, T extends SupervisorEventMap[K]>(
+    name: K,
+    options: {
+      matches: (event: SupervisorEventMap[K]) => event is T;
+      signal?: AbortSignal | undefined;
+    },
+  ): Promise<T>;
+  once<K extends SupervisorEventName>(
+    name: K,
+    options?: OnceOptions<SupervisorEventMap[K]>,
+  ): Promise<SupervisorEventMap[K]>;
   /**
    * Resolves once this process admits on its full terms. Without `cluster`:
    * at once (on a microtask). In cluster mode: once the process has taken its

@@ -24,6 +24,7 @@ import { openSlotStore } from './cluster/open-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { createConnectionIds } from './connection-id.js';
 import { describeValue, SupervisorError } from './errors.js';
+import { EventWaiters } from './event-waiters.js';
 import { type CapacityEvent, SupervisorEvents } from './events.js';
 import { isolateInspect } from './inspect.js';
 import { resolveOptions, type SupervisorOptions } from './options.js';
@@ -90,6 +91,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     }
   };
   const events = new SupervisorEvents(report);
+  // once()'s waits: rejected when shutdown() has resolved, after the last event it causes.
+  const waiters = new EventWaiters('supervisor');
   const clock = createCountingClock(options.clock);
   // Each limit's T, capacity thresholds and refusal message, the option's built now (user-limit.ts).
   const userLimits = createUserLimits(resolved);
@@ -670,8 +673,14 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       refuseAuthenticating(); // nor a socket waiting for an authenticate that never settles
       // Issue 12: this node's slots and lease are released before shutdown resolves.
       storeStopped = true;
-      await cluster?.stop();
-      if (ownWss) wss.close();
+      try {
+        await cluster?.stop();
+        if (ownWss) wss.close();
+      } finally {
+        // Not at the start: a wait for the shutdown's own `disposed` events must still resolve.
+        // Before shutdown() resolves, so that a wait never outlives it, even when the store's stop fails.
+        waiters.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'once(): the supervisor has shut down'));
+      }
     });
     return shutdownPromise;
   }
@@ -712,6 +721,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     }) as Supervisor['userStats'],
     audit: () => auditBooks(books, users),
     on: (name, listener) => events.on(name, listener),
+    once: ((name: Parameters<typeof events.on>[0], ...args: unknown[]) =>
+      waiters.wait(name, (listener) => events.on(name, listener), args)) as Supervisor['once'],
     ready: (readyOptions) => readiness.wait(readyOptions),
     shutdown,
   };

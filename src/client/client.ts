@@ -8,6 +8,7 @@ import { type ClientClose, clientMachine } from '../../machines/client.machine.j
 import { type CloseKind, closeKindOf, dispositionOf } from '../../machines/client-close.js';
 import type { InstanceClaim } from '../../machines/events.js';
 import { type AppHookError, describeValue, InvalidOptionError, SupervisorError } from '../errors.js';
+import { EventWaiters, type OnceOptions } from '../event-waiters.js';
 import { isolateInspect } from '../inspect.js';
 import { attemptUrl } from './attempt-url.js';
 import { createNetworkActor } from './network-actor.js';
@@ -132,6 +133,35 @@ export interface Client {
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event or a listener that is not a function
    */
   on<K extends keyof ClientEvents>(type: K, listener: ClientListener<K>): () => void;
+  /**
+   * The next `type` event for which `options.matches(event)` returns true (any, without it),
+   * as a promise: `await client.once('open')`. It is no EventEmitter's `once`: it takes no
+   * listener. Its listener is removed when it settles, whichever way. It rejects, and stops
+   * waiting, with what `matches` throws (the other listeners and the client go on), with
+   * WSSUP_INVALID_ARGUMENT when `matches` returns anything but true or false (a block body
+   * that forgot `return`, an async matches), with `signal.reason` when the signal aborts (at
+   * once when aborted already), and with WSSUP_CLIENT_CLOSED when the client has closed:
+   * after the final `state` event (`closed`), which a wait for it still receives; a call
+   * after `close()` rejects at once. A type-guard `matches` narrows the event.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (nothing waits) for an unknown event, or
+   *   a second argument other than `{ matches?, signal? }` with a function and an
+   *   AbortSignal: a listener (`once(type, listener)`) throws, saying that once() returns a
+   *   promise; so Node's `events.once(client, 'open')`, which passes one, rejects with it.
+   * @example
+   * ```ts
+   * const client = createClient({ url });
+   * await client.once('open', { signal: AbortSignal.timeout(5_000) });
+   * const { code } = await client.once('close', { matches: (event) => event.opened });
+   * ```
+   */
+  once<K extends keyof ClientEvents, T extends ClientEvents[K]>(
+    type: K,
+    options: { matches: (event: ClientEvents[K]) => event is T; signal?: AbortSignal | undefined },
+  ): Promise<T>;
+  once<K extends keyof ClientEvents>(
+    type: K,
+    options?: OnceOptions<ClientEvents[K]>,
+  ): Promise<ClientEvents[K]>;
 }
 
 type Snapshot = SnapshotFrom<typeof clientMachine>;
@@ -226,6 +256,9 @@ export function createClient(options: ClientOptions): Client {
   type Lists = { [K in keyof ClientEvents]: readonly ClientListener<K>[] };
   const empty: Lists = { open: [], message: [], close: [], reconnecting: [], state: [], error: [] };
   let listeners: Lists = empty;
+  // once()'s waits: rejected once the client has closed, after the final `state` event.
+  const waiters = new EventWaiters('client');
+  const closedError = () => new SupervisorError('WSSUP_CLIENT_CLOSED', 'once(): the client has closed');
   // The app called close(). From inside a listener, the CLOSE waits for the step under way (XState
   // queues it), whose news is stale by then: the app hears nothing more but the final `closed`.
   let closing = false;
@@ -368,8 +401,11 @@ export function createClient(options: ClientOptions): Client {
     const previous = announced;
     announced = state;
     emit('state', { state, previous });
-    // Nothing follows `closed`: the app's listeners go with the actor.
-    if (state === 'closed') listeners = empty;
+    // Nothing follows `closed`: the app's listeners go with the actor, and every wait rejects.
+    if (state === 'closed') {
+      listeners = empty;
+      waiters.close(closedError());
+    }
   };
   actor.subscribe((snapshot) => {
     state = stateOf(snapshot);
@@ -385,7 +421,7 @@ export function createClient(options: ClientOptions): Client {
   });
   actor.start();
 
-  return {
+  const client: Client = {
     get state() {
       return closing ? 'closed' : state;
     },
@@ -455,5 +491,12 @@ export function createClient(options: ClientOptions): Client {
         }
       };
     },
+    once: ((type: keyof ClientEvents, ...args: unknown[]) => {
+      // After close(), on() adds nothing: the wait would never hear an event, so it rejects at once
+      // (bad arguments still throw). The waits begun before it still hear the final `state`.
+      const ending = closing || state === 'closed' ? closedError() : undefined;
+      return waiters.wait(type, (listener) => client.on(type, listener), args, ending);
+    }) as Client['once'],
   };
+  return client;
 }

@@ -16,6 +16,7 @@ export {
 } from '../../machines/client-close.js';
 export type { Clock } from '../clock.js';
 export { AppHookError, InvalidOptionError, SupervisorError } from '../errors.js';
+export type { OnceOptions } from '../event-waiters.js';
 export {
   type Client,
   type ClientCloseEvent,

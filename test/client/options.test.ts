@@ -411,6 +411,7 @@ describe('the client runs in a browser', () => {
       'src/closest-name.ts',
       'src/error-brand.ts',
       'src/errors.ts',
+      'src/event-waiters.ts',
       'src/heartbeat-message.ts',
       'src/inspect.ts',
       'src/option-habits.ts',

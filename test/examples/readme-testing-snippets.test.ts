@@ -74,7 +74,7 @@ describe('"Testing your app": its snippets, pasted into an app\'s test file, com
   /** The block that defines the example's app (its createChat); the rest is what a user pastes. */
   const isApp = (block: string) => /^function createChat\(/m.test(block);
 
-  it('shows the imports, the app (createChat), the harness, nextEvent and tests', () => {
+  it('shows the imports, the app (createChat), the harness and tests', () => {
     expect(blocks.length).toBeGreaterThanOrEqual(5);
     expect(blocks[0]).toMatch(/^import /);
     expect(blocks.filter(isApp)).toHaveLength(1);

@@ -10,13 +10,20 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, expectTypeOf, it } from 'vitest';
+import type { Client, ClientCloseEvent } from '../../src/client/index.js';
 import {
   type Authorize,
   checkAccess,
   createDashboard,
   type DashboardOptions,
 } from '../../src/dashboard/index.js';
-import type { AuthResult, Supervisor, SupervisorOptions } from '../../src/index.js';
+import type {
+  AuthResult,
+  DisposedEvent,
+  OnceOptions,
+  Supervisor,
+  SupervisorOptions,
+} from '../../src/index.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 // The source of each entry point of package.json's "exports".
@@ -161,6 +168,37 @@ describe('DashboardOptions', () => {
       () => checkAccess(() => true, request, response, console.error),
     ];
     expect(typeof calls).toBe('function');
+  });
+});
+
+describe('once()', () => {
+  // once() takes (name, { matches?, signal? }): EventEmitter's listener does not compile (and
+  // throws at run time: test/integration/once.test.ts); a type-guard matches narrows the result.
+  it('takes { matches?, signal? }, not a listener, and narrows by a type guard', () => {
+    const calls = (supervisor: Supervisor, client: Client) => [
+      // @ts-expect-error: a listener is no options
+      () => supervisor.once('admitted', () => {}),
+      // @ts-expect-error: a listener is no options
+      () => client.once('open', () => {}),
+      // @ts-expect-error: matches answers a boolean (a block body that forgot `return` does not)
+      () => supervisor.once('admitted', { matches: (event) => void event.userId }),
+      // @ts-expect-error: an async matches answers a promise
+      () => client.once('message', { matches: async () => true }),
+      // @ts-expect-error: no third argument (the signature before { matches })
+      () => supervisor.once('admitted', undefined, {}),
+      () => supervisor.once('admitted', { signal: AbortSignal.abort() }),
+    ];
+    expect(typeof calls).toBe('function');
+    const narrowed = (supervisor: Supervisor) =>
+      supervisor.once('disposed', {
+        matches: (event): event is DisposedEvent & { reason: 'evicted' } => event.reason === 'evicted',
+      });
+    expectTypeOf<Awaited<ReturnType<typeof narrowed>>['reason']>().toEqualTypeOf<'evicted'>();
+    const whole = (client: Client) => client.once('close', { matches: (event) => event.code > 1000 });
+    expectTypeOf<Awaited<ReturnType<typeof whole>>>().toEqualTypeOf<ClientCloseEvent>();
+    expectTypeOf<OnceOptions<ClientCloseEvent>['matches']>().toEqualTypeOf<
+      ((event: ClientCloseEvent) => boolean) | undefined
+    >();
   });
 });
 

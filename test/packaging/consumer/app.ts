@@ -27,7 +27,12 @@ import {
   type UserStats,
   userIdProblem,
 } from 'ws-supervisor';
-import { type ClientCloseEvent, type ClientState, createClient } from 'ws-supervisor/client';
+import {
+  type ClientCloseEvent,
+  type ClientState,
+  createClient,
+  type OnceOptions,
+} from 'ws-supervisor/client';
 import { createDashboard, type Dashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
 import { clientMachine, connectionMachine } from 'ws-supervisor/machines';
 
@@ -164,6 +169,7 @@ function codeOf(error: SupervisorError): string {
     case 'WSSUP_INVALID_OPTION':
     case 'WSSUP_INVALID_ARGUMENT':
     case 'WSSUP_SHUTTING_DOWN':
+    case 'WSSUP_CLIENT_CLOSED':
     case 'WSSUP_APP_HOOK_FAILED':
     case 'WSSUP_MISSING_PEER':
     case 'WSSUP_UNSUPPORTED_PEER':
@@ -182,6 +188,19 @@ console.log(codeOf);
 // ws's WebSocket is a constructor the client takes as it is (Node 20 has no global one).
 const client = createClient({ url: 'ws://127.0.0.1:1/ws', WebSocket, backoff: { capMs: 60_000 } });
 client.on('close', (event: ClientCloseEvent) => console.log(event.kind, event.next, event.retryAfterMs));
+// once(): the next event as a promise, typed by its name; a type guard narrows it.
+export async function waits(): Promise<number | undefined> {
+  const opened: { url: string } = await client.once('open', { signal: AbortSignal.timeout(5_000) });
+  const refused = await supervisor.once('rejected', { matches: (event) => event.reason === 'user-limit' });
+  const atLimit = await supervisor.once('rejected', {
+    matches: (event): event is RejectedEvent & { reason: 'user-limit' } => event.reason === 'user-limit',
+  });
+  const limit: number = atLimit.limit;
+  const options: OnceOptions<ClientCloseEvent> = { matches: (event) => event.opened };
+  const { code } = await client.once('close', options);
+  console.log(opened.url, refused.reason, limit, code);
+  return atLimit.live;
+}
 // The client's `error` is one of two classes, told apart by `code` without a cast.
 client.on('error', ({ error }) => {
   if (error.code === 'WSSUP_APP_HOOK_FAILED') console.log(error.hook, error.cause);

@@ -1,0 +1,206 @@
+/**
+ * `once(name, { matches?, signal? }?)`: the next event of a name as a promise, for both
+ * emitters (supervisor.once() and client.once()). Each wait is one `on()` listener that
+ * removes itself when the promise settles, whichever way: the event taken, `matches`
+ * throwing or answering no boolean, the signal aborted, or the emitter's end (close()
+ * here, called by supervisor.shutdown() once it has resolved its last event, and by the
+ * client when it reaches `closed`). A wait that could never settle is a leak the app
+ * cannot see: none outlives its emitter. No timer: an app bounds a wait with its signal.
+ * Bad arguments throw at the call, before anything waits: a listener in place of the
+ * options above all (EventEmitter's `once(name, listener)`, and what Node's
+ * `events.once(emitter, name)` passes from inside its Promise executor, whose promise then
+ * rejects with that error): a rejection of a promise nobody holds would end the process.
+ * It imports no Node built-in: the client, which runs in browsers, uses it too.
+ */
+import { describeValue, SupervisorError } from './errors.js';
+import { isThenable } from './thenable.js';
+
+/**
+ * The options of `supervisor.once()` and `client.once()`; `E` is the event awaited.
+ * A type-guard `matches` (`(event): event is …`) narrows what the promise resolves with.
+ */
+export interface OnceOptions<E = unknown> {
+  /**
+   * Which event to take: the first for which it returns true (without it, the next one). It
+   * must answer exactly true or false, synchronously: anything else rejects the wait with
+   * WSSUP_INVALID_ARGUMENT (a block body that forgot `return`, an async function), and what
+   * it throws rejects the wait with that error.
+   */
+  matches?: ((event: E) => boolean) | undefined;
+  /** Stops waiting: the promise rejects with `signal.reason` (already aborted: at once), and its listener is removed. */
+  signal?: AbortSignal | undefined;
+}
+
+/** The waits of one emitter, so that its end can reject every one left. */
+export class EventWaiters {
+  /** Set by close(): every later wait rejects with it. */
+  #closed: SupervisorError | undefined;
+  readonly #waiters = new Set<(error: SupervisorError) => void>();
+
+  /** `what` names the emitter in messages: 'supervisor' or 'client'. */
+  constructor(private readonly what: string) {}
+
+  /**
+   * once()'s body; `args` are once()'s arguments after the name. `subscribe` is the
+   * emitter's own on(): it throws for an unknown name. Bad arguments throw, and nothing
+   * waits (as ready() and on() throw): a name, options other than `{ matches?, signal? }`
+   * (a listener among them), or more than one argument after the name.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad argument.
+   */
+  wait<E>(
+    name: string,
+    subscribe: (listener: (event: E) => void) => () => void,
+    args: readonly unknown[],
+    endedAlready?: SupervisorError,
+  ): Promise<E> {
+    const { matches, signal } = onceOptions(this.what, name, args);
+    let resolve: (event: E) => void = () => {};
+    let reject: (error: unknown) => void = () => {};
+    const promise = new Promise<E>((resolved, rejected) => {
+      resolve = resolved;
+      reject = rejected;
+    });
+    let settled = false;
+    const settle = (how: () => void) => {
+      if (settled) return;
+      settled = true;
+      off();
+      this.#waiters.delete(ended);
+      signal?.removeEventListener('abort', aborted);
+      how();
+    };
+    const ended = (error: SupervisorError) => settle(() => reject(error));
+    const aborted = () => settle(() => reject(signal?.reason));
+    // Subscribed before anything can settle, outside the promise: an unknown name throws out of once().
+    const off = subscribe((event) => {
+      let taken: unknown;
+      try {
+        taken = matches === undefined ? true : matches(event);
+      } catch (error) {
+        // The caller's own error, as it is (an expect() inside matches fails the test): not onError's.
+        settle(() => reject(error));
+        return;
+      }
+      if (taken === true) settle(() => resolve(event));
+      else if (taken !== false) settle(() => reject(notBoolean(methodOf(this.what, name), taken)));
+    });
+    if (signal?.aborted === true) aborted();
+    else if ((this.#closed ?? endedAlready) !== undefined)
+      ended((this.#closed ?? endedAlready) as SupervisorError);
+    else {
+      this.#waiters.add(ended);
+      signal?.addEventListener('abort', aborted, { once: true });
+    }
+    return promise;
+  }
+
+  /** The emitter has ended: every wait rejects with `error`, and every later one at once. Idempotent. */
+  close(error: SupervisorError): void {
+    if (this.#closed !== undefined) return;
+    this.#closed = error;
+    for (const ended of [...this.#waiters]) ended(error);
+  }
+
+  /** Waits not settled yet (for the tests' leak checks). */
+  get size(): number {
+    return this.#waiters.size;
+  }
+}
+
+/** How messages name the call: `client.once('open')`. */
+function methodOf(what: string, name: unknown): string {
+  return `${what}.once(${typeof name === 'string' ? `'${name}'` : describeValue(name)})`;
+}
+
+/**
+ * A `matches` that answered neither true nor false. Strict, because the usual causes are
+ * a block body that forgot its `return` (`(e) => { e.userId === 'a' }`, undefined every
+ * time: read as "not this one", the wait would never settle) and an async function (a
+ * promise, true to a loose test every time).
+ */
+function notBoolean(method: string, answer: unknown): SupervisorError {
+  let hint = '';
+  if (answer === undefined) {
+    hint = ': does a block body lack its `return`?';
+  } else if (isThenable(answer)) {
+    // Handled, so that an async matches' rejection does not end the process too.
+    answer.then(undefined, () => {});
+    hint = ': it must be synchronous';
+  }
+  return new SupervisorError(
+    'WSSUP_INVALID_ARGUMENT',
+    `${method}: matches must return true or false, got ${describeValue(answer)}${hint}`,
+  );
+}
+
+/** An object literal's: what `{ matches, signal }` is. */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/**
+ * once()'s arguments after the name: none, undefined, or `{ matches?, signal? }` with a
+ * function and an AbortSignal.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for anything else: a function first
+ *   (a listener, as EventEmitter's `once(name, listener)` and Node's `events.once()` pass).
+ */
+function onceOptions(
+  what: string,
+  name: unknown,
+  args: readonly unknown[],
+): { matches?: ((event: unknown) => unknown) | undefined; signal?: AbortSignal | undefined } {
+  const method = methodOf(what, name);
+  const [options] = args;
+  if (typeof options === 'function') {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `${method} returns a promise and takes no listener: \`await ${method}\`; to filter, pass { matches }. Node's events.once() passes one: call ${what}.once() itself`,
+    );
+  }
+  if (args.length > 1) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `${method} takes (name, { matches?, signal? }): got ${args.length + 1} arguments`,
+    );
+  }
+  if (options === undefined) return {};
+  if (!isPlainObject(options)) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `${method}: options must be an object { matches?, signal? }, got ${describeValue(options)}`,
+    );
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'matches' && key !== 'signal') {
+      throw new SupervisorError(
+        'WSSUP_INVALID_ARGUMENT',
+        `${method} options: unknown key ${key}, expected matches or signal`,
+      );
+    }
+  }
+  const { matches, signal } = options;
+  if (matches !== undefined && typeof matches !== 'function') {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `${method} options: matches must be a function (event) => boolean, got ${describeValue(matches)}`,
+    );
+  }
+  if (signal === undefined) return { matches: matches as ((event: unknown) => unknown) | undefined };
+  // By shape, not instanceof: another realm's AbortSignal (an iframe's, a polyfill) is one too.
+  const like = signal as Partial<Record<'aborted' | 'addEventListener' | 'removeEventListener', unknown>>;
+  if (
+    typeof signal !== 'object' ||
+    signal === null ||
+    typeof like.aborted !== 'boolean' ||
+    typeof like.addEventListener !== 'function' ||
+    typeof like.removeEventListener !== 'function'
+  ) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `${method} options: signal must be an AbortSignal, got ${describeValue(signal)}`,
+    );
+  }
+  return { matches: matches as ((event: unknown) => unknown) | undefined, signal: signal as AbortSignal };
+}
