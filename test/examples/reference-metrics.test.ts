@@ -118,7 +118,7 @@ describe('reference server: GET /metrics', () => {
       collectDefaultMetrics: () => {
         throw broken;
       },
-    } as typeof real;
+    } as unknown as typeof real;
     await expect(
       createMetricsRoute(
         counted,
