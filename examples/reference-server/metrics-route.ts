@@ -10,17 +10,18 @@
  *
  * Beside the supervisor's metrics, the process's (operator trial): prom-client's
  * default metrics (`process_*`, `nodejs_*`: memory, CPU, file descriptors,
- * event-loop lag, GC) and `ws_supervisor_build_info`. The server is the whole
- * process, so they are its to collect, on its own registry. Not in
- * registerMetrics(): an embedding app collects its defaults on a registry of its
- * choosing, and the same names twice on one registry throw.
+ * event-loop lag, GC) and `ws_supervisor_build_info`. Not in registerMetrics():
+ * an embedding app collects its defaults on a registry of its choosing, and the
+ * same names twice on one registry throw.
  *
- * Nothing here holds the process open: prom-client reads most of them at the
- * scrape, and what it starts for the rest (a perf_hooks event-loop-delay
- * sampler, unref'd, and a GC PerformanceObserver) is not a handle that keeps
- * the event loop alive. prom-client 15 gives no way to stop those two: after
- * close() they go on sampling, for nobody, one pair per server started in the
- * process (tests start many; `serve` starts one).
+ * The default metrics are the process's, not a server's: collected once per
+ * process, on a registry of their own (never prom-client's global one), and
+ * served by every server beside its own registry. prom-client 15 gives no way
+ * to stop what a collection starts (a perf_hooks event-loop-delay sampler and a
+ * GC PerformanceObserver), so collecting them per server left one pair for the
+ * life of the process per server started (tests start many). Neither holds the
+ * process open: the sampler is unref'd, and an observer is not a handle.
+ * The build info stays per server, on the server's registry.
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -36,6 +37,7 @@ export interface MetricsRoute {
 }
 
 type PromClient = typeof import('prom-client');
+type PromRegistry = import('prom-client').Registry;
 
 export async function createMetricsRoute(
   supervisor: Supervisor,
@@ -57,23 +59,28 @@ export async function createMetricsRoute(
       close: () => {},
     };
   }
+  // Everything that can throw first (the process registry, the version lookup), the supervisor's
+  // metrics last: a failed start leaves no listener on the supervisor.
+  const processRegistry = processMetrics(client);
   const registry = new client.Registry();
-  const unregister = registerMetrics(supervisor, { registry });
-  client.collectDefaultMetrics({ register: registry });
   new client.Gauge({
     name: 'ws_supervisor_build_info',
     help: 'Always 1: the ws-supervisor version this server runs, and the Node.js version.',
     labelNames: ['version', 'node'] as const,
     registers: [registry],
   }).set({ version: packageVersion(), node: process.version }, 1);
+  const unregister = registerMetrics(supervisor, { registry });
   return {
     route(_request, response) {
-      registry.metrics().then(
+      // Merged per scrape: the supervisor's metrics may be registered after the start. Both
+      // registries have the default (Prometheus text) content type, and no name in common.
+      const merged = client.Registry.merge([registry, processRegistry]);
+      merged.metrics().then(
         (text) => {
           if (response.headersSent || response.destroyed) return;
           // text/plain; version=0.0.4: the version tells Prometheus which format to read.
           response.writeHead(200, {
-            'content-type': registry.contentType,
+            'content-type': merged.contentType,
             'cache-control': 'no-store',
             'x-content-type-options': 'nosniff',
           });
@@ -92,8 +99,33 @@ export async function createMetricsRoute(
   };
 }
 
-/** This package's version, read by its own name: the same from examples/ and from dist/examples/. */
+/**
+ * The default metrics' registry, created on first use. Module-level on purpose: what it holds is
+ * process-wide by nature (one process, one heap, one event loop), and what collecting it starts
+ * cannot be stopped, so it is collected once. One per prom-client module (an injected load() may
+ * give another).
+ */
+const processRegistries = new WeakMap<PromClient, PromRegistry>();
+
+function processMetrics(client: PromClient): PromRegistry {
+  let registry = processRegistries.get(client);
+  if (registry === undefined) {
+    registry = new client.Registry();
+    client.collectDefaultMetrics({ register: registry });
+    processRegistries.set(client, registry);
+  }
+  return registry;
+}
+
+/**
+ * This package's version, read by its own name: the same from examples/ and from dist/examples/.
+ * 'unknown' where the package cannot be found by name (bundled into one file).
+ */
 function packageVersion(): string {
-  const require = createRequire(import.meta.url);
-  return (require('ws-supervisor/package.json') as { version: string }).version;
+  try {
+    const require = createRequire(import.meta.url);
+    return (require('ws-supervisor/package.json') as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
 }

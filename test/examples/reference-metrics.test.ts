@@ -89,6 +89,51 @@ describe('reference server: GET /metrics', () => {
     await supervisor.shutdown();
   });
 
+  it('a start that fails leaves no metric listener on the supervisor (they are registered last)', async () => {
+    const supervisor = createSupervisor({ preset: 'test', authenticate: () => null });
+    onTestFinished(() => supervisor.shutdown());
+    let subscribed = 0;
+    // The supervisor, counting the listeners registered on it and not removed again.
+    const counted = new Proxy(supervisor, {
+      get(target, key) {
+        if (key === 'on') {
+          return (...args: Parameters<typeof target.on>) => {
+            const off = target.on(...args);
+            subscribed += 1;
+            return () => {
+              subscribed -= 1;
+              off();
+            };
+          };
+        }
+        const value: unknown = Reflect.get(target, key, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const real = await import('prom-client');
+    const broken = new Error('collectDefaultMetrics failed');
+    // A prom-client of its own (the default metrics are collected once per prom-client module).
+    const failing = {
+      ...real,
+      collectDefaultMetrics: () => {
+        throw broken;
+      },
+    } as unknown as typeof real;
+    await expect(
+      createMetricsRoute(
+        counted,
+        () => {},
+        () => Promise.resolve(failing),
+      ),
+    ).rejects.toBe(broken);
+    expect(subscribed).toBe(0);
+    // ...and the same way, one that starts does register them (the count sees them).
+    const metrics = await createMetricsRoute(counted, () => {});
+    expect(subscribed).toBeGreaterThan(0);
+    metrics.close();
+    expect(subscribed).toBe(0);
+  });
+
   it('passes any other failure to load it through', async () => {
     const supervisor = createSupervisor({ preset: 'test', authenticate: () => null });
     onTestFinished(() => supervisor.shutdown());
