@@ -16,7 +16,7 @@ export const ErrorCodes = Object.freeze({
   WSSUP_INVALID_ARGUMENT:
     'A method was called with a bad argument, e.g. a close code outside 1000 and 3000–4999, an option the method does not know, a broadcast filter that answers a Promise, or a listener given to once() (it returns a promise).',
   WSSUP_SHUTTING_DOWN:
-    'The supervisor is shutting down or shut down: it accepts no new server or connection, and (cluster mode) cluster-wide calls reject with it once the lease is released.',
+    'The supervisor is shutting down or shut down: it accepts no new server or connection, a supervisor.once() wait still pending rejects with it just before shutdown() resolves (a later one at once), and (cluster mode) cluster-wide calls reject with it once the lease is released.',
   WSSUP_CLIENT_CLOSED:
     'client.once() was waiting when the client closed (its close(), or a `random` option that answered a bad value), or was called after close(): the client emits nothing more.',
   WSSUP_APP_HOOK_FAILED:

@@ -3,9 +3,11 @@
  * emitters (supervisor.once() and client.once()). Each wait is one `on()` listener that
  * removes itself when the promise settles, whichever way: the event taken, `matches`
  * throwing or answering no boolean, the signal aborted, or the emitter's end (close()
- * here, called by supervisor.shutdown() once it has resolved its last event, and by the
- * client when it reaches `closed`). A wait that could never settle is a leak the app
- * cannot see: none outlives its emitter. No timer: an app bounds a wait with its signal.
+ * here, called by supervisor.shutdown() just before it resolves, after its last event, and
+ * by the client when it reaches `closed`). A wait that could never settle is a leak the app
+ * cannot see: none outlives its emitter (so a wait nobody awaits rejects unhandled then:
+ * the public docs tell apps to give it a `.catch`). A wait begun inside a listener of its
+ * own event hears the next one: the emitters call the listeners registered at the emit. No timer: an app bounds a wait with its signal.
  * Bad arguments throw at the call, before anything waits: a listener in place of the
  * options above all (EventEmitter's `once(name, listener)`, and what Node's
  * `events.once(emitter, name)` passes from inside its Promise executor, whose promise then
@@ -27,7 +29,11 @@ export interface OnceOptions<E = unknown> {
    * it throws rejects the wait with that error.
    */
   matches?: ((event: E) => boolean) | undefined;
-  /** Stops waiting: the promise rejects with `signal.reason` (already aborted: at once), and its listener is removed. */
+  /**
+   * Stops waiting: the promise rejects with `signal.reason` (already aborted: at once; an Error
+   * named AbortError when the reason is undefined, as a polyfill may leave it), and its
+   * listener is removed.
+   */
   signal?: AbortSignal | undefined;
 }
 
@@ -70,7 +76,8 @@ export class EventWaiters {
       how();
     };
     const ended = (error: SupervisorError) => settle(() => reject(error));
-    const aborted = () => settle(() => reject(signal?.reason));
+    // A polyfill's abort() may leave `reason` undefined: an AbortError then, as Node's events.once() rejects with.
+    const aborted = () => settle(() => reject(signal?.reason ?? abortError(methodOf(this.what, name))));
     // Subscribed before anything can settle, outside the promise: an unknown name throws out of once().
     const off = subscribe((event) => {
       let taken: unknown;
@@ -133,11 +140,11 @@ function notBoolean(method: string, answer: unknown): SupervisorError {
   );
 }
 
-/** An object literal's: what `{ matches, signal }` is. */
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null) return false;
-  const prototype: unknown = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
+/** An Error named AbortError, for a signal aborted without a reason (as Node's `events.once()` makes one). */
+function abortError(method: string): Error {
+  const error = new Error(`${method}: the operation was aborted`);
+  error.name = 'AbortError';
+  return error;
 }
 
 /**
@@ -166,7 +173,9 @@ function onceOptions(
     );
   }
   if (options === undefined) return {};
-  if (!isPlainObject(options)) {
+  // Any object but an array, whatever its prototype: an object literal from another realm (a vm
+  // context, an iframe) is one too, as its signal is accepted by shape. Its own keys are checked below.
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
       `${method}: options must be an object { matches?, signal? }, got ${describeValue(options)}`,
@@ -180,7 +189,7 @@ function onceOptions(
       );
     }
   }
-  const { matches, signal } = options;
+  const { matches, signal } = options as { matches?: unknown; signal?: unknown };
   if (matches !== undefined && typeof matches !== 'function') {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',

@@ -330,11 +330,18 @@ export interface Supervisor<Data = unknown> {
    * settles, whichever way. It rejects, and stops waiting, with what `matches` throws (not
    * reported to onError), with WSSUP_INVALID_ARGUMENT when `matches` returns anything but
    * true or false (a block body that forgot `return`, an async matches), with
-   * `signal.reason` when the signal aborts (at once when aborted already), and with
-   * WSSUP_SHUTTING_DOWN when shutdown() has resolved (every event of the shutdown, the last
-   * `disposed` included, still resolves a wait; a call after it rejects at once). A
-   * type-guard `matches` narrows the event (`(e): e is …`). It is no EventEmitter's `once`:
-   * it takes no listener.
+   * `signal.reason` when the signal aborts (at once when aborted already; an Error named
+   * AbortError when that reason is undefined), and with WSSUP_SHUTTING_DOWN just before
+   * shutdown() resolves (every event of the shutdown, the last `disposed` included, still
+   * resolves a wait; a call after it rejects at once). No wait outlives the supervisor, so
+   * one nobody awaits rejects too: `supervisor.once('capacity').then(log)` without a `.catch`
+   * is an unhandled rejection at shutdown, which ends a Node process. Give a fire-and-forget
+   * wait its `.catch`, or use on(). The exception: `rejected` still fires after shutdown (an
+   * attached server refuses upgrades with 503 `shutting-down`), but once('rejected') then
+   * rejects at once: observe those refusals with on('rejected'). Called inside a listener of
+   * the same event, it resolves with the next event, not the current one. A type-guard
+   * `matches` narrows the event (`(e): e is …`). It is no EventEmitter's `once`: it takes no
+   * listener.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (nothing waits) for an unknown event
    *   name, or a second argument other than `{ matches?, signal? }` with a function and an
    *   AbortSignal: a listener (`once(name, listener)`, as Node's `events.once(supervisor,

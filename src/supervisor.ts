@@ -91,7 +91,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     }
   };
   const events = new SupervisorEvents(report);
-  // once()'s waits: rejected when shutdown() has resolved, after the last event it causes.
+  // once()'s waits: rejected just before shutdown() resolves, after the last event it causes.
   const waiters = new EventWaiters('supervisor');
   const clock = createCountingClock(options.clock);
   // Each limit's T, capacity thresholds and refusal message, the option's built now (user-limit.ts).

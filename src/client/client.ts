@@ -140,9 +140,14 @@ export interface Client {
    * waiting, with what `matches` throws (the other listeners and the client go on), with
    * WSSUP_INVALID_ARGUMENT when `matches` returns anything but true or false (a block body
    * that forgot `return`, an async matches), with `signal.reason` when the signal aborts (at
-   * once when aborted already), and with WSSUP_CLIENT_CLOSED when the client has closed:
-   * after the final `state` event (`closed`), which a wait for it still receives; a call
-   * after `close()` rejects at once. A type-guard `matches` narrows the event.
+   * once when aborted already; an Error named AbortError when that reason is undefined), and
+   * with WSSUP_CLIENT_CLOSED when the client has closed: after the final `state` event
+   * (`closed`), which a wait for it still receives; a call after `close()` rejects at once
+   * (inside a listener too). So a wait nobody awaits rejects too: `client.once('message')
+   * .then(show)` without a `.catch` is an unhandled rejection when the client closes, which
+   * ends a Node process. Give a fire-and-forget wait its `.catch`, or use on(). Called inside
+   * a listener of the same type, it resolves with the next event, not the current one. A
+   * type-guard `matches` narrows the event.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (nothing waits) for an unknown event, or
    *   a second argument other than `{ matches?, signal? }` with a function and an
    *   AbortSignal: a listener (`once(type, listener)`) throws, saying that once() returns a

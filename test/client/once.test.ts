@@ -83,11 +83,34 @@ describe('client.once()', () => {
     expectTypeOf(closedState).resolves.toEqualTypeOf<{ state: 'closed'; previous: ClientState }>();
     const message = expect(t.client.once('message')).rejects.toMatchObject({ code: 'WSSUP_CLIENT_CLOSED' });
     t.client.close();
-    // Called after close(): at once, though the final state is not announced yet.
+    // Called after close(): at once (the next test calls it where the final state is not announced yet).
     const after = expect(t.client.once('state')).rejects.toMatchObject({ code: 'WSSUP_CLIENT_CLOSED' });
     expect(await closedState).toMatchObject({ state: 'closed', previous: 'open' });
     await Promise.all([message, after]);
     await expect(t.client.once('close')).rejects.toMatchObject({ code: 'WSSUP_CLIENT_CLOSED' });
+    await expectReleased(t);
+  });
+
+  it('rejects at once when called after close(), inside a listener too, where the final `state` is not announced yet', async () => {
+    const { url } = await startEchoServer();
+    const t = startClient({ url });
+    const controller = new AbortController();
+    const order: string[] = [];
+    let late: Promise<unknown> | undefined;
+    t.client.on('state', ({ state }) => {
+      if (state === 'closed') order.push('closed');
+    });
+    t.client.on('open', () => {
+      // XState queues the CLOSE behind the step under way: `closed` comes after this listener.
+      t.client.close();
+      late = t.client.once('message', { signal: controller.signal });
+      // Too late to change anything: the wait settled at the call, not at the final `state`.
+      controller.abort(new Error('aborted after the call'));
+      order.push('listener done');
+    });
+    await t.client.once('state', { matches: ({ state }) => state === 'closed' });
+    expect(order).toEqual(['listener done', 'closed']);
+    await expect(late).rejects.toMatchObject({ code: 'WSSUP_CLIENT_CLOSED' });
     await expectReleased(t);
   });
 

@@ -10,10 +10,10 @@
  */
 import { once as onceOf } from 'node:events';
 import { setImmediate as turn } from 'node:timers/promises';
-import { describe, expect, expectTypeOf, it, onTestFinished } from 'vitest';
+import { describe, expect, expectTypeOf, it, onTestFinished, vi } from 'vitest';
 import type { AdmittedEvent, DisposedEvent, RejectedEvent } from '../../src/index.js';
 import { refusal, startRulesServer } from '../helpers/rules.js';
-import { closed, connect, startServer } from '../helpers/server.js';
+import { closed, connect, ioWait, startServer } from '../helpers/server.js';
 
 /** The process's unhandled rejections while the test runs. */
 function unhandledRejections(): unknown[] {
@@ -205,5 +205,33 @@ describe('supervisor.once()', () => {
     await Promise.all([never, late]);
     await expect(t.supervisor.once('disposed')).rejects.toMatchObject({ code: 'WSSUP_SHUTTING_DOWN' });
     expect((await wsClosed).code).toBe(1001);
+  });
+
+  it('rejects a wait nobody awaits at shutdown too: a fire-and-forget wait needs its .catch', async () => {
+    const unhandled = unhandledRejections();
+    const t = await startServer();
+    const logged: unknown[] = [];
+    const caught: unknown[] = [];
+    // Without the .catch, this rejection would be unhandled, and would end a Node process.
+    t.supervisor
+      .once('capacity')
+      .then((event) => logged.push(event))
+      .catch((error: unknown) => caught.push(error));
+    await t.supervisor.shutdown();
+    expect(caught).toMatchObject([{ code: 'WSSUP_SHUTTING_DOWN' }]);
+    expect(logged).toEqual([]);
+    await turn();
+    expect(unhandled).toEqual([]);
+  });
+
+  it("rejects once('rejected') at once after shutdown, though on('rejected') still hears the refusals", async () => {
+    const t = await startServer();
+    await t.supervisor.shutdown();
+    const heard: RejectedEvent[] = [];
+    t.supervisor.on('rejected', (event) => heard.push(event));
+    await expect(t.supervisor.once('rejected')).rejects.toMatchObject({ code: 'WSSUP_SHUTTING_DOWN' });
+    // The server stays attached: its upgrades are refused, and reported, after the shutdown.
+    expect((await refusal(t.url('late'))).status).toBe(503);
+    await vi.waitFor(() => expect(heard).toMatchObject([{ reason: 'shutting-down', status: 503 }]), ioWait);
   });
 });

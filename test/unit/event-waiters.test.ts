@@ -7,6 +7,7 @@
  * tests (test/integration/once.test.ts, test/client/once.test.ts) show the same by
  * behaviour, on real sockets.
  */
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { SupervisorError } from '../../src/errors.js';
 import { EventWaiters } from '../../src/event-waiters.js';
@@ -21,6 +22,33 @@ function setup() {
   const once = (...args: unknown[]) =>
     waiters.wait('admitted', (listener) => events.on('admitted', listener), args);
   return { events, waiters, once, reported };
+}
+
+/**
+ * An AbortSignal by shape (as a polyfill's, or another realm's), counting the abort listeners it
+ * holds; abort() calls them as a polyfill does, with whatever `reason` it is given (undefined too).
+ */
+function countingSignal() {
+  const listeners = new Set<() => void>();
+  let added = 0;
+  const signal = {
+    aborted: false,
+    reason: undefined as unknown,
+    addEventListener(type: string, listener: () => void) {
+      if (type !== 'abort') return;
+      added += 1;
+      listeners.add(listener);
+    },
+    removeEventListener(type: string, listener: () => void) {
+      if (type === 'abort') listeners.delete(listener);
+    },
+    abort(reason?: unknown) {
+      signal.aborted = true;
+      signal.reason = reason;
+      for (const listener of [...listeners]) listener();
+    },
+  };
+  return { signal, held: () => listeners.size, added: () => added };
 }
 
 const invalid = (message: string) =>
@@ -79,7 +107,8 @@ describe('EventWaiters', () => {
       [['x'], 'options must be an object { matches?, signal? }, got'],
       [[null], 'options must be an object { matches?, signal? }, got null'],
       [[[]], 'options must be an object { matches?, signal? }'],
-      [[new Options()], 'options must be an object { matches?, signal? }'],
+      [[new Options(), 'x'], 'got 3 arguments'],
+      [[runInNewContext('({ timeout: 5 })')], 'unknown key timeout, expected matches or signal'],
       [[{ timeout: 5 }], 'unknown key timeout, expected matches or signal'],
       [[{ matches: 'alice' }], 'matches must be a function (event) => boolean'],
       [[{ signal: 1 }], 'signal must be an AbortSignal, got 1'],
@@ -101,5 +130,77 @@ describe('EventWaiters', () => {
       message: expect.stringContaining('it must be synchronous'),
     });
     expect([events.listenerCount(), waiters.size]).toEqual([0, 0]);
+  });
+
+  it('removes its abort listener from the signal when it settles, whichever way', async () => {
+    const { events, waiters, once } = setup();
+    const signals = [countingSignal(), countingSignal(), countingSignal()];
+    const [taken, thrown, ended] = signals;
+    if (taken === undefined || thrown === undefined || ended === undefined) throw new Error('unreachable');
+    const resolved = once({ signal: taken.signal });
+    const rejected = once({
+      matches: () => {
+        throw new Error('no');
+      },
+      signal: thrown.signal,
+    });
+    events.emit('admitted', admitted('a'));
+    expect(await resolved).toMatchObject({ userId: 'a' });
+    await expect(rejected).rejects.toThrow('no');
+    const closing = once({ signal: ended.signal });
+    expect(ended.held()).toBe(1);
+    waiters.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'gone'));
+    await expect(closing).rejects.toMatchObject({ code: 'WSSUP_SHUTTING_DOWN' });
+    expect(signals.map((counting) => [counting.added(), counting.held()])).toEqual([
+      [1, 0],
+      [1, 0],
+      [1, 0],
+    ]);
+    expect([events.listenerCount(), waiters.size]).toEqual([0, 0]);
+  });
+
+  it("rejects with an Error named AbortError when the signal's reason is undefined (a polyfill's)", async () => {
+    const { events, waiters, once } = setup();
+    const later = countingSignal();
+    const waiting = once({ signal: later.signal });
+    later.signal.abort();
+    const error = await waiting.catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).toMatchObject({ name: 'AbortError' });
+    const before = countingSignal();
+    before.signal.abort();
+    await expect(once({ signal: before.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    expect([later.held(), before.added(), events.listenerCount(), waiters.size]).toEqual([0, 0, 0, 0]);
+  });
+
+  it("takes options from another realm, and any object's own keys, as { matches?, signal? }", async () => {
+    const { events, waiters, once } = setup();
+    const foreign = once(runInNewContext('({})'));
+    const withMatches: { matches?: unknown } = runInNewContext('({})');
+    withMatches.matches = (event: { userId: string }) => event.userId === 'b';
+    const matching = once(withMatches);
+    class Options {
+      signal = undefined;
+    }
+    const instance = once(new Options());
+    events.emit('admitted', admitted('a'));
+    events.emit('admitted', admitted('b'));
+    expect(await Promise.all([foreign, matching, instance])).toMatchObject([
+      { userId: 'a' },
+      { userId: 'b' },
+      { userId: 'a' },
+    ]);
+    expect([events.listenerCount(), waiters.size]).toEqual([0, 0]);
+  });
+
+  it('called inside a listener of the same event, resolves with the next event, not the current one', async () => {
+    const { events, once } = setup();
+    let inner: Promise<unknown> | undefined;
+    events.on('admitted', () => {
+      inner ??= once();
+    });
+    events.emit('admitted', admitted('a'));
+    events.emit('admitted', admitted('b'));
+    expect(await inner).toMatchObject({ userId: 'b' });
   });
 });
