@@ -428,24 +428,51 @@ function sentinelNodes(value: string): RedisSentinelNodes {
  * ("a redis:// URL with no path … and no query or fragment") would send the operator looking at
  * the wrong part; undefined when nothing here is wrong (the library checks the rest). Neither the
  * URL nor the port is quoted: without its `@`, `redis://user:123456` reads as a host and a port.
+ * `inList`: the URL is one of a `,`-separated list (--redis-cluster), which a `,` in a password
+ * splits.
  */
-function redisUrlProblem(url: string): string | undefined {
+function redisUrlProblem(url: string, inList: boolean): string | undefined {
+  const commaHint = inList ? ' (a , in a password must be written %2C: a , separates the URLs)' : '';
   const scheme = /^rediss?:\/\//i.exec(url)?.[0];
-  if (scheme === undefined) return undefined;
+  if (scheme === undefined) {
+    // `redis://:12,34@host` split in two: the second has user info and no scheme.
+    return inList && url.includes('@') ? `it has no redis:// or rediss:// before it${commaHint}` : undefined;
+  }
   const rest = url.slice(scheme.length);
   const end = rest.search(/[/?#]/);
-  // An `@` past the first `/`, `?` or `#`: the user info holds one, and the host ended there.
-  if (end !== -1 && rest.lastIndexOf('@') > end) {
-    return (
-      'its password (or user name) holds a #, / or ?, which a URL reads as the start of a fragment, ' +
-      'a path or a query: percent-encode it (# as %23, / as %2F, ? as %3F: encodeURIComponent does)'
-    );
-  }
   const authority = end === -1 ? rest : rest.slice(0, end);
-  const port = /^(?:\[[^\]]*\]|[^:]*):(.*)$/.exec(authority.slice(authority.lastIndexOf('@') + 1))?.[1];
+  const at = authority.lastIndexOf('@');
+  // No `@` before the first `/`, `?` or `#` but one after, and what comes before is a user name and
+  // the start of a password (`app:S3cr`, `:S3cr`), not a host and its port: the password holds
+  // one of them, and the host ended there. An `@` in the path or query of a URL without user info
+  // (`redis://h:1/0?x=a@b`) is the library's to refuse, as any path or query is.
+  if (at === -1 && end !== -1 && rest.indexOf('@', end) !== -1 && authority.includes(':')) {
+    if (!/^(?:\[[^\]]*\]|[^:]+):\d*$/.test(authority)) {
+      return (
+        'its password (or user name) holds a #, / or ?, which a URL reads as the start of a fragment, ' +
+        'a path or a query: percent-encode it (# as %23, / as %2F, ? as %3F: encodeURIComponent does)'
+      );
+    }
+  }
+  // node-redis decodes the user name and the password: a `%` that starts no UTF-8 percent-encoding
+  // threw `URIError: URI malformed` at each connect, after the server had started.
+  if (at !== -1) {
+    for (const part of authority.slice(0, at).split(':')) {
+      try {
+        decodeURIComponent(part);
+      } catch {
+        return (
+          'its password (or user name) holds a % that is not the start of a percent-encoding ' +
+          '(two hex digits, of UTF-8): write % as %25 (encodeURIComponent does)'
+        );
+      }
+    }
+  }
+  const port = /^(?:\[[^\]]*\]|[^:]*):(.*)$/.exec(authority.slice(at + 1))?.[1];
   if (port === undefined || port === '') return undefined;
-  if (!/^\d+$/.test(port) || Number(port) < 1 || Number(port) > 65_535) {
-    return 'its port (after the host) is out of range: a port is an integer from 1 to 65535';
+  if (!/^\d+$/.test(port)) return `its port (after the host) is not an integer from 1 to 65535${commaHint}`;
+  if (Number(port) < 1 || Number(port) > 65_535) {
+    return `its port (after the host) is out of range: a port is an integer from 1 to 65535${commaHint}`;
   }
   return undefined;
 }
@@ -584,28 +611,30 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
   if ([url, rootNodes, sentinels].filter((given) => given !== undefined).length > 1) {
     throw new ConfigError('--redis, --redis-cluster and --redis-sentinel: give one of them');
   }
-  // A list in one value, as an environment variable can hold it; each URL is checked by createSupervisor.
-  const redis: ClusterOptions['redis'] =
-    rootNodes !== undefined
-      ? { rootNodes: rootNodes.split(',').map((node) => node.trim()) }
-      : sentinels !== undefined
-        ? { ...sentinelNodes(sentinels), ...credentialsFrom(env, true) }
-        : url;
-  if (sentinels === undefined) credentialsFrom(env, false);
+  // A list in one value, as an environment variable can hold it: split once, and the same URLs
+  // are checked here and connected to. Each URL is checked by createSupervisor too.
+  const rootNodeList = rootNodes?.split(',').map((node) => node.trim());
   const urls: [Flag, string[]] | undefined =
     url !== undefined
       ? ['redis', [url]]
-      : rootNodes !== undefined
-        ? ['redis-cluster', rootNodes.split(',')]
+      : rootNodeList !== undefined
+        ? ['redis-cluster', rootNodeList]
         : undefined;
   if (urls !== undefined) {
     const [flag, list] = urls;
     list.forEach((node, index) => {
-      const problem = redisUrlProblem(node.trim());
+      const problem = redisUrlProblem(node, list.length > 1);
       const which = list.length > 1 ? ` (URL ${index + 1})` : '';
       if (problem !== undefined) throw new ConfigError(`${nameOf(flag)}${which}: ${problem}`);
     });
   }
+  const redis: ClusterOptions['redis'] =
+    rootNodeList !== undefined
+      ? { rootNodes: rootNodeList }
+      : sentinels !== undefined
+        ? { ...sentinelNodes(sentinels), ...credentialsFrom(env, true) }
+        : url;
+  if (sentinels === undefined) credentialsFrom(env, false);
   if (redis === undefined) {
     // Named as given (a variable left in a pod spec by its variable), not the six of them at once.
     const given = clusterOnly.filter((flag) => read(flag) !== undefined).map(nameOf);

@@ -87,10 +87,12 @@ export async function main(
       process.exit(128 + (osConstants.signals[signal] ?? 0));
     },
     onAfterDrain: (signal) => {
-      // The drain is over (and said so): the process is only finishing its exit. Nothing is cut
-      // short, so the exit is the drain's own (0), now, in case something still held it open.
-      console.log(`${signal} again: already drained; exiting now`);
-      process.exit(process.exitCode ?? 0);
+      // The drain is over (and said so): the process is only finishing its exit, with the drain's
+      // own code (0), set as main returned. Nothing is left to stop, so nothing is forced either:
+      // a process.exit() here could lose this line and the ones before it, still pending in a
+      // pm2 cluster worker (see src/cli.ts). The process ends as a drained one always does.
+      process.exitCode ??= 0;
+      console.log(`${signal} again: already drained; exiting`);
     },
   });
   void signals.first.then((signal) => {

@@ -104,10 +104,16 @@ export async function startReferenceServer(
   });
 
   // The end of an outage, once per breaker that opened (the supervisor tells each close once): with
-  // only the `error …` lines, the log's last word on the store stayed "The client is offline".
+  // only the `error …` lines, the log's last word on the store stayed "The client is offline". A
+  // master's breaker also closes when a failover removed that master (its slots are on another,
+  // which serves its users): "answers" would be untrue of it, so the line says what holds in both.
   supervisor.on('store', ({ breaker, shard }) => {
-    if (breaker === 'closed')
-      log(`store available again: ${shard === undefined ? 'Redis' : `Redis master ${shard}`} answers`);
+    if (breaker !== 'closed') return;
+    log(
+      shard === undefined
+        ? 'store available again: Redis answers'
+        : `store available again: the users of Redis master ${shard} are served again`,
+    );
   });
 
   const onAccessError = (error: unknown) => logError(`error: authorize failed: ${String(error)}`);

@@ -11,7 +11,7 @@
  *   first signal ──▶ drain ─────────────── echoWindowMs ──▶ "send it again to stop now"
  *                    │ more signals in here: the same stop, ignored
  *                    └─ after the window: a signal forces the exit (onForce), or once
- *                       drained(), ends the process that has nothing left to drain (onAfterDrain)
+ *                       drained(), is only told (onAfterDrain): nothing is left to drain or force
  *
  * The listeners stay for the life of the process (a signal listener does not
  * keep Node running), so a copy that arrives late, even after a fast drain,

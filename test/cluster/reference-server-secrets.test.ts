@@ -160,6 +160,32 @@ describe.runIf(hasRedis)('the reference server never shows its Redis password or
       'exit 2',
       () => ({ args: ['--redis', `http://${password}@${at()}`] }),
     ],
+    // Told what is wrong at startup since a review: none of these may quote the password either.
+    [
+      'a Redis Cluster root node whose password has an unencoded ,',
+      'exit 2',
+      () => ({ args: ['--redis-cluster', `redis://u:${password.replace('-4242', ',4242')}@${at()}`] }),
+    ],
+    [
+      'a Redis Cluster root node whose password starts after an unencoded ,',
+      'exit 2',
+      () => ({ args: ['--redis-cluster', `redis://:42,${password}@${at()}`] }),
+    ],
+    [
+      'a password with a % that is no percent-encoding',
+      'exit 2',
+      () => ({ args: ['--redis', `redis://:${password}%zz@${at()}`] }),
+    ],
+    [
+      'a password with a % that decodes to no UTF-8',
+      'exit 2',
+      () => ({ env: { WSSUP_REDIS_URL: `redis://u:${password}%FF@${at()}` } }),
+    ],
+    [
+      'an @ and the password in the query',
+      'exit 2',
+      () => ({ args: ['--redis', `redis://${at()}/0?x=a@${password}`] }),
+    ],
     ['a URL without its --redis', 'exit 2', () => ({ args: [`redis://:${password}@${at()}`] })],
     [
       'a token with an unquoted space',

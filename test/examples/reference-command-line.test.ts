@@ -244,6 +244,34 @@ describe('reference server (npm start)', () => {
       {},
       /^error: --redis-cluster \(URL 2\): its password \(or user name\) holds a #, \/ or \?, .*percent-encode/,
     ],
+    // A review of the above: a port that is no number was called out of range; a `,` in a
+    // password split a --redis-cluster list into two URLs; a `%` not followed by two hex digits
+    // started the server, whose store then failed with `URIError: URI malformed`.
+    [
+      ['--redis', 'redis://127.0.0.1:6a'],
+      {},
+      /^error: --redis: its port \(after the host\) is not an integer from 1 to 65535$/,
+    ],
+    [
+      ['--redis-cluster', 'redis://:S3cr,t@127.0.0.1:6390'],
+      {},
+      /^error: --redis-cluster \(URL 1\): its port \(after the host\) is not an integer from 1 to 65535 \(a , in a password must be written %2C: a , separates the URLs\)$/,
+    ],
+    [
+      ['--redis-cluster', 'redis://:12,S3cr@127.0.0.1:6390'],
+      {},
+      /^error: --redis-cluster \(URL 2\): .*no redis:\/\/ .*a , in a password must be written %2C/,
+    ],
+    [
+      ['--redis', 'redis://:S3cr%zzt@127.0.0.1:6390'],
+      {},
+      /^error: --redis: its password \(or user name\) holds a % that is not .*write % as %25/,
+    ],
+    [
+      [],
+      { WSSUP_REDIS_URL: 'redis://app:S3cr%FFt@127.0.0.1:6390' },
+      /^error: WSSUP_REDIS_URL \(--redis\): its password \(or user name\) holds a % that is not .*write % as %25/,
+    ],
   ] as const)(
     '`ws-supervisor serve` refuses %j in one line, exit 2',
     scopedCase(async ([args, env, message]: readonly [readonly string[], NodeJS.ProcessEnv, RegExp]) => {
@@ -254,6 +282,22 @@ describe('reference server (npm start)', () => {
       expect(second).toBe('run `npx ws-supervisor serve --help` for the options');
       expect(rest).toEqual(['']);
       expect(program.output()).not.toMatch(/S3cr/);
+    }),
+  );
+
+  // An `@` in the path or query of a URL with no password (or a whole one before it) is no
+  // password cut short by a `/` or `?`: it gets the library's own refusal, not that hint.
+  it.concurrent.for([
+    'redis://127.0.0.1:6390/0?x=a@b',
+    'redis://h:1/P@Sx',
+    'redis://app:pass@127.0.0.1:6390/0?x=a@b',
+  ])(
+    '`ws-supervisor serve --redis %s` is not told of a # / or ? in its password',
+    scopedCase(async (url: string) => {
+      const program = runProgram('dist/src/cli.js', ['serve', '--redis', url]);
+      expect(await program.exited).toBe(2);
+      expect(program.errorOutput()).toMatch(/^error: --redis: expected a redis:\/\/ or rediss:\/\/ URL/);
+      expect(program.errorOutput()).not.toMatch(/password/);
     }),
   );
 
