@@ -44,10 +44,12 @@ function startCluster() {
     onError: (error) => console.error(`${error.code}: ${error.message}`),
   });
 
-  // On a Redis Cluster, `shard` names the one master whose users are affected (host:port).
+  // On a Redis Cluster, `shard` names the one master whose users are affected (host:port). Its
+  // breaker also closes when a failover removed that master: its users are served again, by another.
   supervisor.on('store', ({ breaker, shard, policy }) => {
     const what = shard === undefined ? 'Redis' : `Redis master ${shard}`;
-    console.log(breaker === 'open' ? `${what} away: admitting by policy '${policy}'` : `${what} is back`);
+    if (breaker === 'open') console.log(`${what} away: admitting by policy '${policy}'`);
+    else console.log(shard === undefined ? 'Redis is back' : `the users of ${what} are served again`);
   });
 
   // Resolves once this process holds its first lease. It waits through an outage (admitting by
