@@ -84,3 +84,48 @@ export function drainBatch(
   for (const child of chosen) child.send(command);
   return chosen.length;
 }
+
+/**
+ * The most connections one chunk of a shutdown's drain tells to leave, in one turn of the
+ * event loop (the hub's `drainChunk`). Telling one costs its connection's step and a close
+ * frame (0.1–0.5 ms on a two-core VM): 5,000 at once held the loop for 1–3 s, probes went
+ * unanswered and the deadline fired late (bench/RESULTS.md, the unpaced drain). A property
+ * of an object so that a test can make a chunk tiny; not part of the public API.
+ */
+export const shutdownChunk = { connections: 100 };
+
+/**
+ * One chunk of the drain: tells the user supervisors in `untold` (from `next` on) to drain,
+ * until `size` connections were told; returns where the next chunk starts (`untold.length`:
+ * every one was told). A supervisor holding more than a chunk has its connections told child
+ * by child (`drainBatch`), a chunk at a time, and is told itself once the rest fits.
+ */
+export function drainChunk(
+  users: ReadonlyMap<string, UserRecord>,
+  untold: readonly UserRecord[],
+  next: number,
+  size: number,
+  command: Extract<ConnectionCommand, { type: 'DRAIN' }>,
+): number {
+  let told = 0;
+  let at = next;
+  while (at < untold.length) {
+    const record = untold[at] as UserRecord;
+    // Ended since (its last connection left): nothing to tell.
+    if (users.get(record.userId) !== record) {
+      at += 1;
+      continue;
+    }
+    const { live } = record.book;
+    // One holding no live connection (all told, or lingering) costs one step: told with the chunk.
+    if (live > 0 && told + live > size) {
+      if (told > 0) break; // the next chunk starts with it
+      // More than a whole chunk: a chunk of its connections now, the supervisor later.
+      if (drainBatch(new Map([[record.userId, record]]), record.liveIds, size, command) > 0) return at;
+    }
+    record.actor.send({ type: 'SHUTDOWN', code: command.code, reason: command.reason });
+    told += live;
+    at += 1;
+  }
+  return at;
+}

@@ -27,7 +27,7 @@ import { describeValue, SupervisorError } from './errors.js';
 import { type CapacityEvent, SupervisorEvents } from './events.js';
 import { isolateInspect } from './inspect.js';
 import { resolveOptions, type SupervisorOptions } from './options.js';
-import { drainBatch } from './paced-drain.js';
+import { drainBatch, drainChunk, shutdownChunk } from './paced-drain.js';
 import { Readiness } from './ready.js';
 import { createRegistry } from './registry.js';
 import { createRejections } from './rejections.js';
@@ -448,8 +448,18 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
 
   const hub = createActor(hubMachine, { clock, ...inspect });
   // The hub's requests arrive after its step: each supervisor steps on its own.
-  hub.on('drainAll', ({ code, reason }) => {
-    for (const record of users.values()) record.actor.send({ type: 'SHUTDOWN', code, reason });
+  /** The user supervisors at the first chunk of the drain (none is added once shutting down), and the next to tell. */
+  let untold: UserRecord[] | undefined;
+  let nextUntold = 0;
+  hub.on('drainChunk', ({ size, code, reason }) => {
+    untold ??= [...users.values()];
+    nextUntold = drainChunk(users, untold, nextUntold, size, {
+      type: 'DRAIN',
+      code,
+      reason,
+      cause: 'shutdown',
+    });
+    if (nextUntold >= untold.length) hub.send({ type: 'EVERY_USER_TOLD' });
   });
   hub.on('drainBatch', ({ of, code, reason }) => {
     drainBatch(users, books.handles.keys(), Math.ceil(books.live / of), {
@@ -662,6 +672,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       code: CloseCodes.goingAway,
       reason: 'server shutting down',
       pace,
+      chunkSize: shutdownChunk.connections,
     });
     if (users.size === 0) allUsersEnded();
     shutdownPromise = stopped.then(async () => {

@@ -5,7 +5,10 @@
  * The model states the shutdown rules of the README as a small machine of
  * its own: connections not yet told to leave (`untold`), connections told
  * and draining (`told`; the clients never read, so they never answer), and
- * the batches left. `xstate/graph` walks it path by path; each path runs on
+ * the batches left. An unpaced shutdown, and the last batch of a paced one,
+ * tell the rest in chunks, one per turn of the event loop (`NEXT_CHUNK`);
+ * here a chunk is one connection, so that two connections cross a chunk's
+ * edge. `xstate/graph` walks it path by path; each path runs on
  * a fresh supervisor (lingerMs 0, so a user's supervisor ends with its last
  * connection), and after every step the real hub's state and the real books
  * must be the model's. A paced shutdown here has 3 batches.
@@ -13,9 +16,10 @@
  * The gate at the end checks that these paths made the real hub enter every
  * state and take every transition.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AnyMachineSnapshot, assign, type EventObject, type InspectionEvent, setup } from 'xstate';
 import { createTestModel } from 'xstate/graph';
+import { shutdownChunk } from '../../src/paced-drain.js';
 import { MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
 import { expectNothingLeft } from '../model/invariants.js';
@@ -26,10 +30,12 @@ const { hubMachine } = await loadSpecMachines();
 const coverage = new MachineCoverage(hubMachine);
 
 const batches = 3;
+/** One connection a chunk: the model's two connections take two chunks (set for this file alone, below). */
+const chunkSize = 1;
 /** The model keeps at most this many connections, so that its books are finite. */
 const maxConnections = 2;
 
-type Phase = 'running' | 'pacing' | 'drained' | 'stopped';
+type Phase = 'running' | 'pacing' | 'draining' | 'drained' | 'stopped';
 interface HubBook {
   phase: Phase;
   untold: number;
@@ -37,10 +43,17 @@ interface HubBook {
   batchesLeft: number;
 }
 
-/** One batch: ceil(untold / batches left) are told, the last batch tells the rest. */
+/** One batch: ceil(untold / batches left) are told; the last batch starts the chunks instead. */
 const batch = (book: HubBook): HubBook => {
-  const take = book.batchesLeft <= 1 ? book.untold : Math.ceil(book.untold / book.batchesLeft);
+  if (book.batchesLeft <= 1) return chunk({ ...book, batchesLeft: 0 });
+  const take = Math.ceil(book.untold / book.batchesLeft);
   return { ...book, untold: book.untold - take, told: book.told + take, batchesLeft: book.batchesLeft - 1 };
+};
+/** One chunk: one connection is told; drained once none is left untold (the rest cost no chunk). */
+const chunk = (book: HubBook): HubBook => {
+  const take = Math.min(book.untold, chunkSize);
+  const untold = book.untold - take;
+  return { ...book, untold, told: book.told + take, phase: untold === 0 ? 'drained' : 'draining' };
 };
 /** Shutting down with nothing left: the last user supervisor ended, and so does the hub. */
 const settle = (book: HubBook): HubBook =>
@@ -53,7 +66,9 @@ const hubModel = setup({
     canLeave: ({ context }) => context.phase !== 'stopped' && context.untold > 0,
     isRunning: ({ context }) => context.phase === 'running',
     isPacing: ({ context }) => context.phase === 'pacing',
-    isShuttingDown: ({ context }) => context.phase === 'pacing' || context.phase === 'drained',
+    isDraining: ({ context }) => context.phase === 'draining',
+    isShuttingDown: ({ context }) =>
+      context.phase === 'pacing' || context.phase === 'draining' || context.phase === 'drained',
   },
 }).createMachine({
   id: 'hubBook',
@@ -67,10 +82,9 @@ const hubModel = setup({
     },
     SHUTDOWN: {
       guard: 'isRunning',
-      actions: assign(({ context }) =>
-        settle({ ...context, phase: 'drained', untold: 0, told: context.told + context.untold }),
-      ),
+      actions: assign(({ context }) => settle(chunk(context))),
     },
+    NEXT_CHUNK: { guard: 'isDraining', actions: assign(({ context }) => settle(chunk(context))) },
     SHUTDOWN_PACED: {
       guard: 'isRunning',
       actions: assign(({ context }) => settle(batch({ ...context, phase: 'pacing', batchesLeft: batches }))),
@@ -78,8 +92,7 @@ const hubModel = setup({
     NEXT_BATCH: {
       guard: 'isPacing',
       actions: assign(({ context }) => {
-        const next = batch(context);
-        return settle({ ...next, phase: context.batchesLeft <= 1 ? 'drained' : 'pacing' });
+        return settle(batch(context));
       }),
     },
     // Whatever is left is terminated.
@@ -149,6 +162,8 @@ async function perform(walk: Walk, event: EventObject): Promise<void> {
       return;
     case 'NEXT_BATCH':
       return rig.clock.fire('hub', 'batchInterval');
+    case 'NEXT_CHUNK':
+      return rig.clock.fire('hub', 'nextChunk');
     case 'DEADLINE':
       return rig.clock.fire('hub', 'shutdownDeadline');
     default:
@@ -159,6 +174,7 @@ async function perform(walk: Walk, event: EventObject): Promise<void> {
 const hubValue: Record<Phase, unknown> = {
   running: 'running',
   pacing: { shuttingDown: 'pacing' },
+  draining: { shuttingDown: 'draining' },
   drained: { shuttingDown: 'drained' },
   stopped: 'stopped',
 };
@@ -179,12 +195,13 @@ async function check(walk: Walk, expected: AnyMachineSnapshot): Promise<void> {
   // The hub's timers: the deadline while shutting down, and the next batch while pacing.
   const hubTimers = walk.rig.clock
     .pending()
-    .filter((timer) => timer.delay === 'shutdownDeadline' || timer.delay === 'batchInterval')
+    .filter((timer) => ['shutdownDeadline', 'batchInterval', 'nextChunk'].includes(String(timer.delay)))
     .map((timer) => timer.delay)
     .sort();
   const expectedTimers = {
     running: [],
     pacing: ['batchInterval', 'shutdownDeadline'],
+    draining: ['nextChunk', 'shutdownDeadline'],
     drained: ['shutdownDeadline'],
     stopped: [],
   }[book.phase];
@@ -195,6 +212,15 @@ async function check(walk: Walk, expected: AnyMachineSnapshot): Promise<void> {
 const progress = { walked: 0, total: paths.length };
 
 describe(`hub (paced: ${batches} batches), path by path on real sockets`, () => {
+  // Files may share a module graph (no isolation): the runtime's chunk is put back after these.
+  const defaultChunk = shutdownChunk.connections;
+  beforeAll(() => {
+    shutdownChunk.connections = chunkSize;
+  });
+  afterAll(() => {
+    shutdownChunk.connections = defaultChunk;
+  });
+
   for (const path of paths) {
     const name = `${path.steps
       .slice(1)
