@@ -6,8 +6,9 @@
  *
  * What it owns is shutdown, because shutdown needs timers. Unpaced, the user
  * supervisors are told to drain in chunks of at most `chunkSize` connections
- * (it emits `drainChunk`), one chunk per turn of the event loop (`nextChunk`,
- * 0 ms), until the runtime reports that every one was told
+ * (it emits `drainChunk`), one chunk per turn of the event loop (`nextTurn`
+ * reports `TURN_PASSED`; turns, not time, so an injected clock need not move),
+ * until the runtime reports that every one was told
  * (`EVERY_USER_TOLD`): telling 5,000 connections at once held the loop for
  * seconds, so that probes went unanswered and the deadline fired late. Paced
  * (issue 11, item 10), the connections are closed in batches, one every
@@ -22,10 +23,10 @@
  *                          ├─ pacing ──after batchInterval (last batch)──▶ draining
  *                          │    └─ after batchInterval: drainBatch, and again
  *                          ├─ draining (unpaced: at SHUTDOWN) ──EVERY_USER_TOLD──▶ drained
- *                          │    └─ entry drainChunk; after nextChunk (0 ms): again
+ *                          │    └─ entry drainChunk; TURN_PASSED (from nextTurn): again
  *                          └─ drained
  */
-import { assign, emit, enqueueActions, setup } from 'xstate';
+import { assign, emit, enqueueActions, fromCallback, setup } from 'xstate';
 
 /** The hub's context: the shutdown under way (zeros and 1001 until SHUTDOWN). */
 export interface HubContext {
@@ -74,6 +75,10 @@ export type HubEvent =
   | {
       /** Fact from the runtime: every user supervisor has been told to drain (the last chunk is done). */
       type: 'EVERY_USER_TOLD';
+    }
+  | {
+      /** Fact from `nextTurn`: a turn of the event loop has passed (the I/O waiting was read). */
+      type: 'TURN_PASSED';
     };
 
 /**
@@ -117,6 +122,10 @@ export type HubRequest =
  */
 export const hubMachine = setup({
   types: {} as { context: HubContext; events: HubEvent; emitted: HubRequest },
+  actors: {
+    /** Sends `TURN_PASSED` once, on the next turn of the event loop; the runtime supplies it. Stopped with its state. */
+    nextTurn: fromCallback<HubEvent>(() => undefined),
+  },
   actions: {
     drainChunk: emit(({ context }) => ({
       type: 'drainChunk' as const,
@@ -162,8 +171,6 @@ export const hubMachine = setup({
   delays: {
     shutdownDeadline: ({ context }) => context.shutdownDeadlineMs,
     batchInterval: ({ context }) => context.batchIntervalMs,
-    // The next turn of the event loop: the I/O waiting meanwhile (probes, closes) goes first.
-    nextChunk: () => 0,
   },
 }).createMachine({
   id: 'hub',
@@ -214,8 +221,9 @@ export const hubMachine = setup({
         // Bounded: each chunk tells at least one connection or supervisor, and none is added.
         draining: {
           entry: 'drainChunk',
-          after: { nextChunk: { target: 'draining', reenter: true } },
-          on: { EVERY_USER_TOLD: 'drained' },
+          // The next turn of the event loop: the I/O waiting meanwhile (probes, closes) goes first.
+          invoke: { src: 'nextTurn' },
+          on: { TURN_PASSED: { target: 'draining', reenter: true }, EVERY_USER_TOLD: 'drained' },
         },
         // Every user supervisor was told to drain; only the deadline and the last user's end remain.
         drained: {},

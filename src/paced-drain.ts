@@ -12,6 +12,8 @@ import type { AnyActorRef } from 'xstate';
 import type { ConnectionCommand } from '../machines/events.js';
 import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
 import type { UserRecord } from './books.js';
+import { afterWaitingIo } from './clock.js';
+import type { Defer } from './timer-queue.js';
 import type { WsConnection } from './transport/ws-adapter.js';
 
 type SupervisorSnapshot = {
@@ -89,10 +91,12 @@ export function drainBatch(
  * The most connections one chunk of a shutdown's drain tells to leave, in one turn of the
  * event loop (the hub's `drainChunk`). Telling one costs its connection's step and a close
  * frame (0.1–0.5 ms on a two-core VM): 5,000 at once held the loop for 1–3 s, probes went
- * unanswered and the deadline fired late (bench/RESULTS.md, the unpaced drain). A property
- * of an object so that a test can make a chunk tiny; not part of the public API.
+ * unanswered and the deadline fired late (bench/RESULTS.md, the unpaced drain). `turn` waits
+ * for the next turn of the event loop (after the I/O waiting), whatever the supervisor's clock:
+ * a test on a SimulatedClock need not move it, as for send edges. Properties of an object so
+ * that a test can make a chunk tiny and hold the turns; not part of the public API.
  */
-export const shutdownChunk = { connections: 100 };
+export const shutdownChunk: { connections: number; turn: Defer } = { connections: 100, turn: afterWaitingIo };
 
 /**
  * One chunk of the drain: tells the user supervisors in `untold` (from `next` on) to drain,

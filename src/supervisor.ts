@@ -8,7 +8,7 @@
  * them (src/upgrade.ts) and the answer to a refusal (src/rejections.ts) are
  * modules of their own.
  */
-import { type Actor, type AnyActorRef, createActor, toPromise } from 'xstate';
+import { type Actor, type AnyActorRef, createActor, fromCallback, toPromise } from 'xstate';
 import { CloseCodes } from '../machines/connection.machine.js';
 import type { ConnectionOutput } from '../machines/events.js';
 import { hubMachine } from '../machines/hub.machine.js';
@@ -446,7 +446,18 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     hub.send({ type: 'ALL_USERS_ENDED' });
   }
 
-  const hub = createActor(hubMachine, { clock, ...inspect });
+  const hub = createActor(
+    hubMachine.provide({
+      actors: {
+        nextTurn: fromCallback(({ sendBack }) => {
+          const { turn } = shutdownChunk;
+          const id = turn.set(() => sendBack({ type: 'TURN_PASSED' }));
+          return () => turn.clear(id);
+        }),
+      },
+    }),
+    { clock, ...inspect },
+  );
   // The hub's requests arrive after its step: each supervisor steps on its own.
   /** The user supervisors at the first chunk of the drain (none is added once shutting down), and the next to tell. */
   let untold: UserRecord[] | undefined;

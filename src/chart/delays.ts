@@ -27,8 +27,6 @@ export const delaySettings: Readonly<Record<ChartName, Readonly<Record<string, s
     shutdownDeadline: '`shutdown({ deadlineMs })`, by default `drainTimeoutMs`',
     batchInterval:
       "`shutdown()`'s `pace.windowMs / pace.batches`, when a `pace` is given (its defaults: half the deadline, 10 batches); unpaced, it never runs",
-    nextChunk:
-      '0 ms, always: the next chunk of the drain (at most 100 connections) waits for the next turn of the event loop',
   },
   lease: {
     renewInterval: '`cluster.leaseTtlMs / 3`',

@@ -33,7 +33,7 @@ const INTROS: Record<string, string> = {
   hub:
     "The runtime's lifecycle, one per `createSupervisor()`: it owns no connection and sits on no " +
     'per-connection path. It drives shutdown: every user supervisor drains, in chunks one turn of ' +
-    'the event loop apart (`draining`, `nextChunk`), after batches one `batchInterval` apart ' +
+    'the event loop apart (`draining`, `nextTurn`), after batches one `batchInterval` apart ' +
     '(`pacing`) when paced; whatever is left at the deadline is terminated, and it stops when ' +
     'the last user supervisor has ended.',
   lease:

@@ -363,8 +363,8 @@ describe('machineGraph on our machines', () => {
       ['shuttingDown', 'shuttingDown', 'xstate.after.shutdownDeadline.hub.shuttingDown'],
       ['shuttingDown.pacing', 'shuttingDown.draining', 'xstate.after.batchInterval.hub.shuttingDown.pacing'],
       ['shuttingDown.pacing', 'shuttingDown.pacing', 'xstate.after.batchInterval.hub.shuttingDown.pacing'],
+      ['shuttingDown.draining', 'shuttingDown.draining', 'TURN_PASSED'],
       ['shuttingDown.draining', 'shuttingDown.drained', 'EVERY_USER_TOLD'],
-      ['shuttingDown.draining', 'shuttingDown.draining', 'xstate.after.nextChunk.hub.shuttingDown.draining'],
     ]);
     // Paced: a batch at once, then one per batchInterval; after the last, the rest in chunks.
     expect(graph.edges).toContainEqual(

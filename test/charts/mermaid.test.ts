@@ -327,7 +327,7 @@ describe('Mermaid of the other machines', () => {
     expect(text).toContain('  running --> draining : SHUTDOWN');
     expect(text).toContain('    pacing --> pacing : after batchInterval');
     expect(text).toContain('    pacing --> draining : after batchInterval [isLastBatch]');
-    expect(text).toContain('    draining --> draining : after nextChunk');
+    expect(text).toContain('    draining --> draining : TURN_PASSED');
     expect(text).toContain('    draining --> drained : EVERY_USER_TOLD');
     expect(text).toContain('  shuttingDown --> stopped : ALL_USERS_ENDED');
     // A compound state carries its internal transitions in a note.
