@@ -88,15 +88,36 @@ export function drainBatch(
 }
 
 /**
- * The most connections one chunk of a shutdown's drain tells to leave, in one turn of the
- * event loop (the hub's `drainChunk`). Telling one costs its connection's step and a close
- * frame (0.1–0.5 ms on a two-core VM): 5,000 at once held the loop for 1–3 s, probes went
- * unanswered and the deadline fired late (bench/RESULTS.md, the unpaced drain). `turn` waits
- * for the next turn of the event loop (after the I/O waiting), whatever the supervisor's clock:
- * a test on a SimulatedClock need not move it, as for send edges. Properties of an object so
- * that a test can make a chunk tiny and hold the turns; not part of the public API.
+ * How a shutdown's drain is cut (the hub's `drainChunk`): at most `connections` told to leave
+ * per turn of the event loop, `turn` waiting for the next one (after the I/O waiting),
+ * whatever the supervisor's clock: a test on a SimulatedClock need not move it, as for send
+ * edges. Telling one costs its connection's step and a close frame (0.1–0.5 ms on a two-core
+ * VM): 5,000 at once held the loop for 1–3 s, probes went unanswered and the deadline fired
+ * late (bench/RESULTS.md, the unpaced drain).
  */
-export const shutdownChunk: { connections: number; turn: Defer } = { connections: 100, turn: afterWaitingIo };
+export interface ShutdownChunk {
+  connections: number;
+  turn: Defer;
+}
+
+/** Every supervisor's chunk, unless the hub's model test gives one its own (below). */
+export const defaultShutdownChunk: Readonly<ShutdownChunk> = Object.freeze({
+  connections: 100,
+  turn: afterWaitingIo,
+});
+
+/**
+ * The key of a supervisor's own chunk among its options: a symbol, which the options' checks
+ * (own string keys) never see and no app writes by accident. Only the hub's model test uses it,
+ * to make chunks of one connection and hold the turns, on its supervisor alone: no module state
+ * that another test sharing the module graph could see changed.
+ */
+export const shutdownChunkOption = Symbol.for('ws-supervisor.shutdownChunk');
+
+/** The chunk a supervisor's options ask for, or the default. */
+export function shutdownChunkOf(options: object): Readonly<ShutdownChunk> {
+  return (options as { [shutdownChunkOption]?: ShutdownChunk })[shutdownChunkOption] ?? defaultShutdownChunk;
+}
 
 /**
  * One chunk of the drain: tells the user supervisors in `untold` (from `next` on) to drain,

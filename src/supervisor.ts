@@ -27,7 +27,7 @@ import { describeValue, SupervisorError } from './errors.js';
 import { type CapacityEvent, SupervisorEvents } from './events.js';
 import { isolateInspect } from './inspect.js';
 import { resolveOptions, type SupervisorOptions } from './options.js';
-import { drainBatch, drainChunk, shutdownChunk } from './paced-drain.js';
+import { drainBatch, drainChunk, shutdownChunkOf } from './paced-drain.js';
 import { Readiness } from './ready.js';
 import { createRegistry } from './registry.js';
 import { createRejections } from './rejections.js';
@@ -446,6 +446,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     hub.send({ type: 'ALL_USERS_ENDED' });
   }
 
+  const shutdownChunk = shutdownChunkOf(appOptions);
   const hub = createActor(
     hubMachine.provide({
       actors: {

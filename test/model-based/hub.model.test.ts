@@ -16,10 +16,9 @@
  * The gate at the end checks that these paths made the real hub enter every
  * state and take every transition.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type AnyMachineSnapshot, assign, type EventObject, type InspectionEvent, setup } from 'xstate';
 import { createTestModel } from 'xstate/graph';
-import { shutdownChunk } from '../../src/paced-drain.js';
 import { MachineCoverage } from '../model/coverage.js';
 import { coverageGate } from '../model/gate.js';
 import { expectNothingLeft } from '../model/invariants.js';
@@ -30,7 +29,7 @@ const { hubMachine } = await loadSpecMachines();
 const coverage = new MachineCoverage(hubMachine);
 
 const batches = 3;
-/** One connection a chunk: the model's two connections take two chunks (set for this file alone, below). */
+/** One connection a chunk: the model's two connections take two chunks (each walk's supervisor's own, below). */
 const chunkSize = 1;
 /** The hub's turns of the event loop, held until the walk takes NEXT_CHUNK. */
 const turns = new Map<number, () => void>();
@@ -228,16 +227,6 @@ async function check(walk: Walk, expected: AnyMachineSnapshot): Promise<void> {
 const progress = { walked: 0, total: paths.length };
 
 describe(`hub (paced: ${batches} batches), path by path on real sockets`, () => {
-  // Files may share a module graph (no isolation): the runtime's chunk is put back after these.
-  const defaults = { ...shutdownChunk };
-  beforeAll(() => {
-    shutdownChunk.connections = chunkSize;
-    shutdownChunk.turn = heldTurns;
-  });
-  afterAll(() => {
-    Object.assign(shutdownChunk, defaults);
-  });
-
   for (const path of paths) {
     const name = `${path.steps
       .slice(1)
@@ -248,6 +237,8 @@ describe(`hub (paced: ${batches} batches), path by path on real sockets`, () => 
       const rig = await startRig({
         limit: 5,
         lingerMs: 0,
+        // This supervisor's own chunk: one connection a turn, and the turns held by the walk.
+        shutdownChunk: { connections: chunkSize, turn: heldTurns },
         coverage: [coverage, hub as unknown as MachineCoverage],
       });
       const walk: Walk = { rig, hub, clients: [], shutdown: undefined };
