@@ -4,22 +4,29 @@
  * user's supervisor in a Map and sends admissions to it directly, and keeps
  * the process-wide count itself (a comparison per admission, with no step).
  *
- * What it owns is shutdown, because shutdown needs timers. Unpaced, every
- * user supervisor is told to drain at once (it emits `drainAll`). Paced
+ * What it owns is shutdown, because shutdown needs timers. Unpaced, the user
+ * supervisors are told to drain in chunks of at most `chunkSize` connections
+ * (it emits `drainChunk`), one chunk per turn of the event loop (`nextTurn`
+ * reports `TURN_PASSED`; turns, not time, so an injected clock need not move),
+ * until the runtime reports that every one was told
+ * (`EVERY_USER_TOLD`): telling 5,000 connections at once held the loop for
+ * seconds, so that probes went unanswered and the deadline fired late. Paced
  * (issue 11, item 10), the connections are closed in batches, one every
  * `batchInterval` (it emits `drainBatch`: close 1/`of` of what is still
  * live), so that they do not all reconnect elsewhere at the same moment; the
- * last batch is `drainAll`. Either way, whatever is left when the deadline
- * expires is terminated (`terminateAll`), and the hub ends (`stopped`) when
- * the runtime reports that the last user supervisor ended.
+ * last batch is the chunked drain of the rest. Either way, whatever is left
+ * when the deadline expires is terminated (`terminateAll`), and the hub ends
+ * (`stopped`) when the runtime reports that the last user supervisor ended.
  *
  *   running ──SHUTDOWN──▶ shuttingDown ──ALL_USERS_ENDED──▶ stopped
  *                          │ after shutdownDeadline: terminateAll
- *                          ├─ pacing ──after batchInterval (last batch): drainAll──▶ drained
+ *                          ├─ pacing ──after batchInterval (last batch)──▶ draining
  *                          │    └─ after batchInterval: drainBatch, and again
- *                          └─ drained (unpaced: drainAll at SHUTDOWN)
+ *                          ├─ draining (unpaced: at SHUTDOWN) ──EVERY_USER_TOLD──▶ drained
+ *                          │    └─ entry drainChunk; TURN_PASSED (from nextTurn): again
+ *                          └─ drained
  */
-import { assign, emit, enqueueActions, setup } from 'xstate';
+import { assign, emit, enqueueActions, fromCallback, setup } from 'xstate';
 
 /** The hub's context: the shutdown under way (zeros and 1001 until SHUTDOWN). */
 export interface HubContext {
@@ -27,17 +34,19 @@ export interface HubContext {
   shutdownDeadlineMs: number;
   /** Paced shutdown: time between two batches. */
   batchIntervalMs: number;
-  /** Paced shutdown: batches still to send, the last (`drainAll`) included. */
+  /** Paced shutdown: batches still to send, the last (the chunked drain of the rest) included. */
   batchesLeft: number;
   /** The close code and reason every connection is drained with. */
   code: number;
   /** The close reason sent with `code`. */
   reason: string;
+  /** The most connections one `drainChunk` tells to drain (one turn of the event loop). */
+  chunkSize: number;
 }
 
 /** Close the connections in `batches` batches, `intervalMs` apart (the first at once). */
 export interface HubPace {
-  /** How many batches, the last a `drainAll`; 1 (or less) is no pacing. */
+  /** How many batches, the last drains the rest in chunks; 1 (or less) is no pacing. */
   batches: number;
   /** The time between two batches, in ms (shutdown()'s `pace.windowMs` / `batches`). */
   intervalMs: number;
@@ -54,12 +63,22 @@ export type HubEvent =
       code: number;
       /** The close reason every connection is drained with. */
       reason: string;
-      /** Drain in batches spread over time; undefined: all at once. */
+      /** Drain in batches spread over time; undefined: all at once (in chunks). */
       pace?: HubPace | undefined;
+      /** The most connections told to drain in one turn of the event loop (at least 1). */
+      chunkSize: number;
     }
   | {
       /** Fact from the runtime: no user supervisor is left. */
       type: 'ALL_USERS_ENDED';
+    }
+  | {
+      /** Fact from the runtime: every user supervisor has been told to drain (the last chunk is done). */
+      type: 'EVERY_USER_TOLD';
+    }
+  | {
+      /** Fact from `nextTurn`: a turn of the event loop has passed (the I/O waiting was read). */
+      type: 'TURN_PASSED';
     };
 
 /**
@@ -71,8 +90,10 @@ export type HubEvent =
  */
 export type HubRequest =
   | {
-      /** Drain every live connection now, with `code` and `reason`. */
-      type: 'drainAll';
+      /** Tell user supervisors not yet told to drain, up to `size` connections, with `code` and `reason`. */
+      type: 'drainChunk';
+      /** The most connections this chunk tells (a supervisor with more is told child by child). */
+      size: number;
       /** The close code. */
       code: number;
       /** The close reason. */
@@ -101,9 +122,14 @@ export type HubRequest =
  */
 export const hubMachine = setup({
   types: {} as { context: HubContext; events: HubEvent; emitted: HubRequest },
+  actors: {
+    /** Sends `TURN_PASSED` once, on the next turn of the event loop; the runtime supplies it. Stopped with its state. */
+    nextTurn: fromCallback<HubEvent>(() => undefined),
+  },
   actions: {
-    drainAll: emit(({ context }) => ({
-      type: 'drainAll' as const,
+    drainChunk: emit(({ context }) => ({
+      type: 'drainChunk' as const,
+      size: context.chunkSize,
       code: context.code,
       reason: context.reason,
     })),
@@ -119,8 +145,18 @@ export const hubMachine = setup({
     }),
     terminateAll: emit({ type: 'terminateAll' as const }),
     recordShutdown: assign(
-      (_, params: { deadlineMs: number; code: number; reason: string; pace: HubPace | undefined }) => ({
+      (
+        _,
+        params: {
+          deadlineMs: number;
+          code: number;
+          reason: string;
+          pace: HubPace | undefined;
+          chunkSize: number;
+        },
+      ) => ({
         shutdownDeadlineMs: params.deadlineMs,
+        chunkSize: Math.max(1, params.chunkSize),
         code: params.code,
         reason: params.reason,
         batchesLeft: params.pace?.batches ?? 1,
@@ -138,7 +174,14 @@ export const hubMachine = setup({
   },
 }).createMachine({
   id: 'hub',
-  context: { shutdownDeadlineMs: 0, batchIntervalMs: 0, batchesLeft: 0, code: 1001, reason: '' },
+  context: {
+    shutdownDeadlineMs: 0,
+    batchIntervalMs: 0,
+    batchesLeft: 0,
+    code: 1001,
+    reason: '',
+    chunkSize: 1,
+  },
   initial: 'running',
   states: {
     running: {
@@ -153,11 +196,8 @@ export const hubMachine = setup({
             ],
           },
           {
-            target: 'shuttingDown.drained',
-            actions: [
-              { type: 'recordShutdown', params: ({ event }) => ({ ...event, pace: event.pace }) },
-              'drainAll',
-            ],
+            target: 'shuttingDown.draining',
+            actions: { type: 'recordShutdown', params: ({ event }) => ({ ...event, pace: event.pace }) },
           },
         ],
       },
@@ -168,14 +208,22 @@ export const hubMachine = setup({
       on: { ALL_USERS_ENDED: 'stopped' },
       initial: 'drained',
       states: {
-        // Batches left to send. Bounded: each batch counts one down, the last is drainAll.
+        // Batches left to send. Bounded: each batch counts one down, the last drains the rest in chunks.
         pacing: {
           after: {
             batchInterval: [
-              { guard: 'isLastBatch', target: 'drained', actions: 'drainAll' },
+              { guard: 'isLastBatch', target: 'draining' },
               { target: 'pacing', reenter: true, actions: 'drainBatch' },
             ],
           },
+        },
+        // A chunk per turn of the event loop, until the runtime says every supervisor was told.
+        // Bounded: each chunk tells at least one connection or supervisor, and none is added.
+        draining: {
+          entry: 'drainChunk',
+          // The next turn of the event loop: the I/O waiting meanwhile (probes, closes) goes first.
+          invoke: { src: 'nextTurn' },
+          on: { TURN_PASSED: { target: 'draining', reenter: true }, EVERY_USER_TOLD: 'drained' },
         },
         // Every user supervisor was told to drain; only the deadline and the last user's end remain.
         drained: {},

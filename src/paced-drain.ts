@@ -12,6 +12,8 @@ import type { AnyActorRef } from 'xstate';
 import type { ConnectionCommand } from '../machines/events.js';
 import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
 import type { UserRecord } from './books.js';
+import { afterWaitingIo } from './clock.js';
+import type { Defer } from './timer-queue.js';
 import type { WsConnection } from './transport/ws-adapter.js';
 
 type SupervisorSnapshot = {
@@ -83,4 +85,72 @@ export function drainBatch(
   // Each child reports CHILD_DRAINING to its supervisor, which books it as draining.
   for (const child of chosen) child.send(command);
   return chosen.length;
+}
+
+/**
+ * How a shutdown's drain is cut (the hub's `drainChunk`): at most `connections` told to leave
+ * per turn of the event loop, `turn` waiting for the next one (after the I/O waiting),
+ * whatever the supervisor's clock: a test on a SimulatedClock need not move it, as for send
+ * edges. Telling one costs its connection's step and a close frame (0.1–0.5 ms on a two-core
+ * VM): 5,000 at once held the loop for 1–3 s, probes went unanswered and the deadline fired
+ * late (bench/RESULTS.md, the unpaced drain).
+ */
+export interface ShutdownChunk {
+  connections: number;
+  turn: Defer;
+}
+
+/** Every supervisor's chunk, unless the hub's model test gives one its own (below). */
+export const defaultShutdownChunk: Readonly<ShutdownChunk> = Object.freeze({
+  connections: 100,
+  turn: afterWaitingIo,
+});
+
+/**
+ * The key of a supervisor's own chunk among its options: a symbol, which the options' checks
+ * (own string keys) never see and no app writes by accident. Only the hub's model test uses it,
+ * to make chunks of one connection and hold the turns, on its supervisor alone: no module state
+ * that another test sharing the module graph could see changed.
+ */
+export const shutdownChunkOption = Symbol.for('ws-supervisor.shutdownChunk');
+
+/** The chunk a supervisor's options ask for, or the default. */
+export function shutdownChunkOf(options: object): Readonly<ShutdownChunk> {
+  return (options as { [shutdownChunkOption]?: ShutdownChunk })[shutdownChunkOption] ?? defaultShutdownChunk;
+}
+
+/**
+ * One chunk of the drain: tells the user supervisors in `untold` (from `next` on) to drain,
+ * until `size` connections were told; returns where the next chunk starts (`untold.length`:
+ * every one was told). A supervisor holding more than a chunk has its connections told child
+ * by child (`drainBatch`), a chunk at a time, and is told itself once the rest fits.
+ */
+export function drainChunk(
+  users: ReadonlyMap<string, UserRecord>,
+  untold: readonly UserRecord[],
+  next: number,
+  size: number,
+  command: Extract<ConnectionCommand, { type: 'DRAIN' }>,
+): number {
+  let told = 0;
+  let at = next;
+  while (at < untold.length) {
+    const record = untold[at] as UserRecord;
+    // Ended since (its last connection left): nothing to tell.
+    if (users.get(record.userId) !== record) {
+      at += 1;
+      continue;
+    }
+    const { live } = record.book;
+    // One holding no live connection (all told, or lingering) costs one step: told with the chunk.
+    if (live > 0 && told + live > size) {
+      if (told > 0) break; // the next chunk starts with it
+      // More than a whole chunk: a chunk of its connections now, the supervisor later.
+      if (drainBatch(new Map([[record.userId, record]]), record.liveIds, size, command) > 0) return at;
+    }
+    record.actor.send({ type: 'SHUTDOWN', code: command.code, reason: command.reason });
+    told += live;
+    at += 1;
+  }
+  return at;
 }

@@ -8,7 +8,7 @@
  * them (src/upgrade.ts) and the answer to a refusal (src/rejections.ts) are
  * modules of their own.
  */
-import { type Actor, type AnyActorRef, createActor, toPromise } from 'xstate';
+import { type Actor, type AnyActorRef, createActor, fromCallback, toPromise } from 'xstate';
 import { CloseCodes } from '../machines/connection.machine.js';
 import type { ConnectionOutput } from '../machines/events.js';
 import { hubMachine } from '../machines/hub.machine.js';
@@ -28,7 +28,7 @@ import { EventWaiters } from './event-waiters.js';
 import { type CapacityEvent, SupervisorEvents } from './events.js';
 import { isolateInspect } from './inspect.js';
 import { resolveOptions, type SupervisorOptions } from './options.js';
-import { drainBatch } from './paced-drain.js';
+import { drainBatch, drainChunk, shutdownChunkOf } from './paced-drain.js';
 import { Readiness } from './ready.js';
 import { createRegistry } from './registry.js';
 import { createRejections } from './rejections.js';
@@ -449,10 +449,32 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     hub.send({ type: 'ALL_USERS_ENDED' });
   }
 
-  const hub = createActor(hubMachine, { clock, ...inspect });
+  const shutdownChunk = shutdownChunkOf(appOptions);
+  const hub = createActor(
+    hubMachine.provide({
+      actors: {
+        nextTurn: fromCallback(({ sendBack }) => {
+          const { turn } = shutdownChunk;
+          const id = turn.set(() => sendBack({ type: 'TURN_PASSED' }));
+          return () => turn.clear(id);
+        }),
+      },
+    }),
+    { clock, ...inspect },
+  );
   // The hub's requests arrive after its step: each supervisor steps on its own.
-  hub.on('drainAll', ({ code, reason }) => {
-    for (const record of users.values()) record.actor.send({ type: 'SHUTDOWN', code, reason });
+  /** The user supervisors at the first chunk of the drain (none is added once shutting down), and the next to tell. */
+  let untold: UserRecord[] | undefined;
+  let nextUntold = 0;
+  hub.on('drainChunk', ({ size, code, reason }) => {
+    untold ??= [...users.values()];
+    nextUntold = drainChunk(users, untold, nextUntold, size, {
+      type: 'DRAIN',
+      code,
+      reason,
+      cause: 'shutdown',
+    });
+    if (nextUntold >= untold.length) hub.send({ type: 'EVERY_USER_TOLD' });
   });
   hub.on('drainBatch', ({ of, code, reason }) => {
     drainBatch(users, books.handles.keys(), Math.ceil(books.live / of), {
@@ -665,6 +687,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       code: CloseCodes.goingAway,
       reason: 'server shutting down',
       pace,
+      chunkSize: shutdownChunk.connections,
     });
     if (users.size === 0) allUsersEnded();
     shutdownPromise = stopped.then(async () => {

@@ -32,9 +32,10 @@ const INTROS: Record<string, string> = {
     'it (`T` is at most the limit, so evicting down to `T` frees as much room as that).',
   hub:
     "The runtime's lifecycle, one per `createSupervisor()`: it owns no connection and sits on no " +
-    'per-connection path. It drives shutdown: every user supervisor drains, at once or in ' +
-    'batches one `batchInterval` apart (`pacing`), whatever is left at the deadline is ' +
-    'terminated, and it stops when the last user supervisor has ended.',
+    'per-connection path. It drives shutdown: every user supervisor drains, in chunks one turn of ' +
+    'the event loop apart (`draining`, `nextTurn`), after batches one `batchInterval` apart ' +
+    '(`pacing`) when paced; whatever is left at the deadline is terminated, and it stops when ' +
+    'the last user supervisor has ended.',
   lease:
     "Cluster mode's lease, one per supervisor: it holds this node's lease in the cluster-wide " +
     'slot book and keeps the book honest with two timers, whatever the number of sockets. ' +

@@ -358,21 +358,22 @@ describe('machineGraph on our machines', () => {
     expect(graph.edges.filter((edge) => edge.source === '')).toEqual([]);
     expect(graph.edges.map(pick)).toEqual([
       ['running', 'shuttingDown.pacing', 'SHUTDOWN'],
-      ['running', 'shuttingDown.drained', 'SHUTDOWN'],
+      ['running', 'shuttingDown.draining', 'SHUTDOWN'],
       ['shuttingDown', 'stopped', 'ALL_USERS_ENDED'],
       ['shuttingDown', 'shuttingDown', 'xstate.after.shutdownDeadline.hub.shuttingDown'],
-      ['shuttingDown.pacing', 'shuttingDown.drained', 'xstate.after.batchInterval.hub.shuttingDown.pacing'],
+      ['shuttingDown.pacing', 'shuttingDown.draining', 'xstate.after.batchInterval.hub.shuttingDown.pacing'],
       ['shuttingDown.pacing', 'shuttingDown.pacing', 'xstate.after.batchInterval.hub.shuttingDown.pacing'],
+      ['shuttingDown.draining', 'shuttingDown.draining', 'TURN_PASSED'],
+      ['shuttingDown.draining', 'shuttingDown.drained', 'EVERY_USER_TOLD'],
     ]);
-    // Paced: a batch at once, then one per batchInterval, the last of them drainAll.
+    // Paced: a batch at once, then one per batchInterval; after the last, the rest in chunks.
     expect(graph.edges).toContainEqual(
       expect.objectContaining({
         source: 'shuttingDown.pacing',
-        target: 'shuttingDown.drained',
+        target: 'shuttingDown.draining',
         kind: 'delay',
         delay: 'batchInterval',
         guard: 'isLastBatch',
-        actions: ['drainAll'],
       }),
     );
     expect(graph.edges).toContainEqual(

@@ -324,9 +324,11 @@ describe('Mermaid of the other machines', () => {
   it('hub: the shutdown paths, the batches, the deadline as a note on shuttingDown, and no root transitions', async () => {
     const text = await renderChart(charts.hub, { format: 'mermaid' });
     expect(text).toContain('  running --> pacing : SHUTDOWN [isPaced]');
-    expect(text).toContain('  running --> drained : SHUTDOWN');
+    expect(text).toContain('  running --> draining : SHUTDOWN');
     expect(text).toContain('    pacing --> pacing : after batchInterval');
-    expect(text).toContain('    pacing --> drained : after batchInterval [isLastBatch]');
+    expect(text).toContain('    pacing --> draining : after batchInterval [isLastBatch]');
+    expect(text).toContain('    draining --> draining : TURN_PASSED');
+    expect(text).toContain('    draining --> drained : EVERY_USER_TOLD');
     expect(text).toContain('  shuttingDown --> stopped : ALL_USERS_ENDED');
     // A compound state carries its internal transitions in a note.
     expect(text).toContain(

@@ -1,8 +1,9 @@
 /**
  * The hub alone, on simulated time: it is only the runtime's shutdown
  * coordinator now (running → shuttingDown → stopped). The two requests it
- * emits to the runtime are recorded in order: `drainAll` with the code and reason of the
- * SHUTDOWN (after its `drainBatch`es when paced), then `terminateAll` once the deadline expires. The user
+ * emits to the runtime are recorded in order: `drainChunk` with the code and reason of the
+ * SHUTDOWN (after its `drainBatch`es when paced), once per turn until the runtime says every
+ * user was told (here after `chunks` chunks, 1 unless said), then `terminateAll` once the deadline expires. The user
  * supervisors under it are tested in user-supervisor.machine.test.ts.
  */
 import { describe, expect, it } from 'vitest';
@@ -10,12 +11,17 @@ import { createActor, SimulatedClock } from 'xstate';
 import { hubMachine } from '../../machines/index.js';
 import { pendingDelays } from '../helpers/fake-transport.js';
 
-function startHub() {
+function startHub(chunks = 1) {
   const clock = new SimulatedClock();
   /** What the hub asked the runtime to do, in order. */
   const log: string[] = [];
   const hub = createActor(hubMachine, { clock });
-  hub.on('drainAll', ({ code, reason }) => void log.push(`drainAll ${code} ${reason}`));
+  let chunksLeft = chunks;
+  hub.on('drainChunk', ({ code, reason }) => {
+    log.push(`drainChunk ${code} ${reason}`);
+    chunksLeft -= 1;
+    if (chunksLeft <= 0) hub.send({ type: 'EVERY_USER_TOLD' });
+  });
   hub.on('drainBatch', ({ of, code }) => void log.push(`drainBatch 1/${of} ${code}`));
   hub.on('terminateAll', () => void log.push('terminateAll'));
   hub.start();
@@ -26,7 +32,7 @@ function startHub() {
     pending: () => pendingDelays(clock),
     value: () => hub.getSnapshot().value,
     shutdown: (deadlineMs: number, code = 1001, reason = 'server shutting down') =>
-      hub.send({ type: 'SHUTDOWN', deadlineMs, code, reason }),
+      hub.send({ type: 'SHUTDOWN', deadlineMs, code, reason, chunkSize: 100 }),
     pacedShutdown: (deadlineMs: number, batches: number, intervalMs: number) =>
       hub.send({
         type: 'SHUTDOWN',
@@ -34,6 +40,7 @@ function startHub() {
         code: 1001,
         reason: 'server shutting down',
         pace: { batches, intervalMs },
+        chunkSize: 100,
       }),
     /** Advances the clock and returns what the hub asked for meanwhile. */
     during(ms: number): string[] {
@@ -79,7 +86,7 @@ describe('SHUTDOWN', () => {
       h.shutdown(deadlineMs, code, reason);
       expect(h.value()).toEqual({ shuttingDown: 'drained' });
       expect(h.hub.getSnapshot().context).toMatchObject({ shutdownDeadlineMs: deadlineMs, batchesLeft: 1 });
-      expect(h.log).toEqual([`drainAll ${code} ${reason}`]);
+      expect(h.log).toEqual([`drainChunk ${code} ${reason}`]);
       expect(h.pending()).toBe(1); // the deadline, and nothing else
     },
   );
@@ -90,9 +97,9 @@ describe('SHUTDOWN', () => {
       const h = startHub();
       h.shutdown(deadlineMs);
       h.advance(deadlineMs - 1);
-      expect(h.log).toEqual(['drainAll 1001 server shutting down']);
+      expect(h.log).toEqual(['drainChunk 1001 server shutting down']);
       h.advance(1);
-      expect(h.log).toEqual(['drainAll 1001 server shutting down', 'terminateAll']);
+      expect(h.log).toEqual(['drainChunk 1001 server shutting down', 'terminateAll']);
       expect(h.pending()).toBe(0); // not re-armed
       // Terminating is asked for; the hub ends only when the runtime reports the last user gone.
       expect(h.value()).toEqual({ shuttingDown: 'drained' });
@@ -100,7 +107,7 @@ describe('SHUTDOWN', () => {
       expect(h.log.filter((line) => line === 'terminateAll')).toHaveLength(1);
       h.allUsersEnded();
       expect(h.hub.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
-      expect(h.log).toEqual(['drainAll 1001 server shutting down', 'terminateAll']);
+      expect(h.log).toEqual(['drainChunk 1001 server shutting down', 'terminateAll']);
     },
   );
 
@@ -112,7 +119,7 @@ describe('SHUTDOWN', () => {
     expect(h.hub.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
     expect(h.pending()).toBe(0);
     h.advance(10_000);
-    expect(h.log).toEqual(['drainAll 1001 server shutting down']); // never terminateAll
+    expect(h.log).toEqual(['drainChunk 1001 server shutting down']); // never terminateAll
   });
 
   it('ALL_USERS_ENDED at once (no user left to drain) stops it with nothing scheduled', () => {
@@ -131,12 +138,12 @@ describe('SHUTDOWN', () => {
     h.shutdown(10_000, 1012, 'again');
     expect(h.hub.getSnapshot()).toBe(before);
     expect(h.hub.getSnapshot().context).toMatchObject({ shutdownDeadlineMs: 500, code: 1001 });
-    expect(h.log).toEqual(['drainAll 1001 server shutting down']);
+    expect(h.log).toEqual(['drainChunk 1001 server shutting down']);
     expect(h.pending()).toBe(1);
     h.advance(99);
-    expect(h.log).toEqual(['drainAll 1001 server shutting down']);
+    expect(h.log).toEqual(['drainChunk 1001 server shutting down']);
     h.advance(1); // 500 ms after the first SHUTDOWN
-    expect(h.log).toEqual(['drainAll 1001 server shutting down', 'terminateAll']);
+    expect(h.log).toEqual(['drainChunk 1001 server shutting down', 'terminateAll']);
   });
 
   it('a SHUTDOWN after the deadline fired asks for nothing more', () => {
@@ -145,7 +152,7 @@ describe('SHUTDOWN', () => {
     h.advance(500);
     h.shutdown(500);
     h.advance(500);
-    expect(h.log).toEqual(['drainAll 1001 server shutting down', 'terminateAll']);
+    expect(h.log).toEqual(['drainChunk 1001 server shutting down', 'terminateAll']);
     expect(h.pending()).toBe(0);
   });
 
@@ -155,7 +162,46 @@ describe('SHUTDOWN', () => {
     h.hub.stop();
     expect(h.pending()).toBe(0);
     h.advance(500);
-    expect(h.log).toEqual(['drainAll 1001 server shutting down']);
+    expect(h.log).toEqual(['drainChunk 1001 server shutting down']);
+  });
+});
+
+describe('unpaced SHUTDOWN in chunks (one turn of the event loop each)', () => {
+  it('asks for a chunk at once and one more per turn of the event loop until the runtime says every user was told', () => {
+    const h = startHub(3);
+    h.shutdown(500);
+    expect(h.value()).toEqual({ shuttingDown: 'draining' });
+    expect(h.log).toEqual(['drainChunk 1001 server shutting down']);
+    expect(h.pending()).toBe(1); // the deadline: turns are not on the clock
+    h.hub.send({ type: 'TURN_PASSED' });
+    h.hub.send({ type: 'TURN_PASSED' });
+    expect(h.log).toEqual(Array(3).fill('drainChunk 1001 server shutting down'));
+    expect(h.value()).toEqual({ shuttingDown: 'drained' });
+    h.hub.send({ type: 'TURN_PASSED' }); // a late one changes nothing
+    expect(h.log).toHaveLength(3);
+    expect(h.during(499)).toEqual([]);
+    expect(h.during(1)).toEqual(['terminateAll']);
+  });
+
+  it('ALL_USERS_ENDED mid-chunks stops it and cancels the next chunk and the deadline', () => {
+    const h = startHub(1_000);
+    h.shutdown(500);
+    expect(h.value()).toEqual({ shuttingDown: 'draining' });
+    h.allUsersEnded();
+    expect(h.hub.getSnapshot().status).toBe('done');
+    expect(h.pending()).toBe(0);
+    expect(h.log).toEqual(['drainChunk 1001 server shutting down']);
+  });
+
+  it('the last paced batch drains the rest in chunks too', () => {
+    const h = startHub(2);
+    h.pacedShutdown(1_000, 2, 100);
+    expect(h.log).toEqual(['drainBatch 1/2 1001']);
+    expect(h.during(100)).toEqual(['drainChunk 1001 server shutting down']);
+    expect(h.value()).toEqual({ shuttingDown: 'draining' });
+    h.hub.send({ type: 'TURN_PASSED' });
+    expect(h.log.at(-1)).toBe('drainChunk 1001 server shutting down');
+    expect(h.value()).toEqual({ shuttingDown: 'drained' });
   });
 });
 
@@ -171,7 +217,7 @@ describe('paced SHUTDOWN (issue 11, item 10)', () => {
     expect(h.during(99)).toEqual([]);
     expect(h.during(1)).toEqual(['drainBatch 1/2 1001']);
     expect(h.during(99)).toEqual([]);
-    expect(h.during(1)).toEqual(['drainAll 1001 server shutting down']);
+    expect(h.during(1)).toEqual(['drainChunk 1001 server shutting down']);
     expect(h.value()).toEqual({ shuttingDown: 'drained' });
     expect(h.pending()).toBe(1); // only the deadline now
     expect(h.during(699)).toEqual([]);
@@ -207,7 +253,7 @@ describe('paced SHUTDOWN (issue 11, item 10)', () => {
   it('one batch is no pacing at all: drainAll at once', () => {
     const h = startHub();
     h.pacedShutdown(500, 1, 100);
-    expect(h.log).toEqual(['drainAll 1001 server shutting down']);
+    expect(h.log).toEqual(['drainChunk 1001 server shutting down']);
     expect(h.value()).toEqual({ shuttingDown: 'drained' });
     expect(h.pending()).toBe(1);
   });
@@ -220,7 +266,7 @@ describe('paced SHUTDOWN (issue 11, item 10)', () => {
     expect(h.hub.getSnapshot()).toBe(before);
     expect([...h.during(100), ...h.during(100)]).toEqual([
       'drainBatch 1/2 1001',
-      'drainAll 1001 server shutting down',
+      'drainChunk 1001 server shutting down',
     ]);
   });
 

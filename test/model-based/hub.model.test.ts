@@ -5,7 +5,10 @@
  * The model states the shutdown rules of the README as a small machine of
  * its own: connections not yet told to leave (`untold`), connections told
  * and draining (`told`; the clients never read, so they never answer), and
- * the batches left. `xstate/graph` walks it path by path; each path runs on
+ * the batches left. An unpaced shutdown, and the last batch of a paced one,
+ * tell the rest in chunks, one per turn of the event loop (`NEXT_CHUNK`);
+ * here a chunk is one connection, so that two connections cross a chunk's
+ * edge. `xstate/graph` walks it path by path; each path runs on
  * a fresh supervisor (lingerMs 0, so a user's supervisor ends with its last
  * connection), and after every step the real hub's state and the real books
  * must be the model's. A paced shutdown here has 3 batches.
@@ -26,10 +29,23 @@ const { hubMachine } = await loadSpecMachines();
 const coverage = new MachineCoverage(hubMachine);
 
 const batches = 3;
+/** One connection a chunk: the model's two connections take two chunks (each walk's supervisor's own, below). */
+const chunkSize = 1;
+/** The hub's turns of the event loop, held until the walk takes NEXT_CHUNK. */
+const turns = new Map<number, () => void>();
+let turnIds = 0;
+const heldTurns = {
+  set: (fn: () => void) => {
+    turnIds += 1;
+    turns.set(turnIds, fn);
+    return turnIds;
+  },
+  clear: (id: unknown) => void turns.delete(id as number),
+};
 /** The model keeps at most this many connections, so that its books are finite. */
 const maxConnections = 2;
 
-type Phase = 'running' | 'pacing' | 'drained' | 'stopped';
+type Phase = 'running' | 'pacing' | 'draining' | 'drained' | 'stopped';
 interface HubBook {
   phase: Phase;
   untold: number;
@@ -37,10 +53,17 @@ interface HubBook {
   batchesLeft: number;
 }
 
-/** One batch: ceil(untold / batches left) are told, the last batch tells the rest. */
+/** One batch: ceil(untold / batches left) are told; the last batch starts the chunks instead. */
 const batch = (book: HubBook): HubBook => {
-  const take = book.batchesLeft <= 1 ? book.untold : Math.ceil(book.untold / book.batchesLeft);
+  if (book.batchesLeft <= 1) return chunk({ ...book, batchesLeft: 0 });
+  const take = Math.ceil(book.untold / book.batchesLeft);
   return { ...book, untold: book.untold - take, told: book.told + take, batchesLeft: book.batchesLeft - 1 };
+};
+/** One chunk: one connection is told; drained once none is left untold (the rest cost no chunk). */
+const chunk = (book: HubBook): HubBook => {
+  const take = Math.min(book.untold, chunkSize);
+  const untold = book.untold - take;
+  return { ...book, untold, told: book.told + take, phase: untold === 0 ? 'drained' : 'draining' };
 };
 /** Shutting down with nothing left: the last user supervisor ended, and so does the hub. */
 const settle = (book: HubBook): HubBook =>
@@ -53,7 +76,9 @@ const hubModel = setup({
     canLeave: ({ context }) => context.phase !== 'stopped' && context.untold > 0,
     isRunning: ({ context }) => context.phase === 'running',
     isPacing: ({ context }) => context.phase === 'pacing',
-    isShuttingDown: ({ context }) => context.phase === 'pacing' || context.phase === 'drained',
+    isDraining: ({ context }) => context.phase === 'draining',
+    isShuttingDown: ({ context }) =>
+      context.phase === 'pacing' || context.phase === 'draining' || context.phase === 'drained',
   },
 }).createMachine({
   id: 'hubBook',
@@ -67,10 +92,9 @@ const hubModel = setup({
     },
     SHUTDOWN: {
       guard: 'isRunning',
-      actions: assign(({ context }) =>
-        settle({ ...context, phase: 'drained', untold: 0, told: context.told + context.untold }),
-      ),
+      actions: assign(({ context }) => settle(chunk(context))),
     },
+    NEXT_CHUNK: { guard: 'isDraining', actions: assign(({ context }) => settle(chunk(context))) },
     SHUTDOWN_PACED: {
       guard: 'isRunning',
       actions: assign(({ context }) => settle(batch({ ...context, phase: 'pacing', batchesLeft: batches }))),
@@ -78,8 +102,7 @@ const hubModel = setup({
     NEXT_BATCH: {
       guard: 'isPacing',
       actions: assign(({ context }) => {
-        const next = batch(context);
-        return settle({ ...next, phase: context.batchesLeft <= 1 ? 'drained' : 'pacing' });
+        return settle(batch(context));
       }),
     },
     // Whatever is left is terminated.
@@ -149,6 +172,13 @@ async function perform(walk: Walk, event: EventObject): Promise<void> {
       return;
     case 'NEXT_BATCH':
       return rig.clock.fire('hub', 'batchInterval');
+    case 'NEXT_CHUNK': {
+      const held = [...turns.values()];
+      turns.clear();
+      expect(held, 'the hub waits for one turn').toHaveLength(1);
+      for (const fn of held) fn();
+      return;
+    }
     case 'DEADLINE':
       return rig.clock.fire('hub', 'shutdownDeadline');
     default:
@@ -159,6 +189,7 @@ async function perform(walk: Walk, event: EventObject): Promise<void> {
 const hubValue: Record<Phase, unknown> = {
   running: 'running',
   pacing: { shuttingDown: 'pacing' },
+  draining: { shuttingDown: 'draining' },
   drained: { shuttingDown: 'drained' },
   stopped: 'stopped',
 };
@@ -185,6 +216,7 @@ async function check(walk: Walk, expected: AnyMachineSnapshot): Promise<void> {
   const expectedTimers = {
     running: [],
     pacing: ['batchInterval', 'shutdownDeadline'],
+    draining: ['shutdownDeadline'],
     drained: ['shutdownDeadline'],
     stopped: [],
   }[book.phase];
@@ -205,6 +237,8 @@ describe(`hub (paced: ${batches} batches), path by path on real sockets`, () => 
       const rig = await startRig({
         limit: 5,
         lingerMs: 0,
+        // This supervisor's own chunk: one connection a turn, and the turns held by the walk.
+        shutdownChunk: { connections: chunkSize, turn: heldTurns },
         coverage: [coverage, hub as unknown as MachineCoverage],
       });
       const walk: Walk = { rig, hub, clients: [], shutdown: undefined };

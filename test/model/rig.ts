@@ -22,6 +22,7 @@ import {
   type Supervisor,
   type SupervisorError,
 } from '../../src/index.js';
+import { type ShutdownChunk, shutdownChunkOption } from '../../src/paced-drain.js';
 import { closeServer, listenOnLoopback, userFromQuery } from '../helpers/server.js';
 import { ActorClock } from './actor-clock.js';
 import type { MachineCoverage } from './coverage.js';
@@ -88,6 +89,8 @@ export interface PendingAuthentication {
 
 export interface RigOptions {
   limit: number;
+  /** The supervisor's own shutdown chunk (src/paced-drain.ts): the hub's model test makes it tiny. */
+  shutdownChunk?: ShutdownChunk;
   evictionThreshold?: number;
   maxConnections?: number;
   maxBufferedBytes?: number;
@@ -286,6 +289,7 @@ export async function startRig(options: RigOptions): Promise<Rig> {
     ...(options.evictionThreshold === undefined ? {} : { evictionThreshold: options.evictionThreshold }),
     ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
     ...(options.lingerMs === undefined ? {} : { lingerMs: options.lingerMs }),
+    ...(options.shutdownChunk === undefined ? {} : { [shutdownChunkOption]: options.shutdownChunk }),
     connectTimeoutMs: timings.connectTimeoutMs,
     idleTimeoutMs: timings.idleTimeoutMs,
     heartbeatIntervalMs: timings.heartbeatIntervalMs,
