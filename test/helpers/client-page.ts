@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import { type ChromiumSearch, launchChromium } from './chromium.js';
+import { clientSharedModules } from './client-modules.js';
 import { listenOnLoopback } from './server.js';
 
 const root = new URL('../../', import.meta.url);
@@ -49,17 +50,7 @@ function staticFile(path: string): string | undefined {
     {
       prefix: '/dist/src/',
       dir: 'dist/src/',
-      only: [
-        'client-instance.js',
-        'clock-shape.js',
-        'closest-name.js',
-        'error-brand.js',
-        'errors.js',
-        'heartbeat-message.js',
-        'inspect.js',
-        'option-habits.js',
-        'thenable.js',
-      ],
+      only: clientSharedModules.map((name) => `${name}.js`),
     },
     { prefix: '/xstate/', dir: 'node_modules/xstate/dist/' },
   ];
