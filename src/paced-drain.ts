@@ -92,8 +92,10 @@ export function drainBatch(
  * per turn of the event loop, `turn` waiting for the next one (after the I/O waiting),
  * whatever the supervisor's clock: a test on a SimulatedClock need not move it, as for send
  * edges. Telling one costs its connection's step and a close frame (0.1–0.5 ms on a two-core
- * VM): 5,000 at once held the loop for 1–3 s, probes went unanswered and the deadline fired
- * late (bench/RESULTS.md, the unpaced drain).
+ * VM): 2,000–5,000 at once held the loop in shutdown()'s callback for 0.25–1.5 s (longest
+ * stall 0.42–2.1 s) and probes got ECONNRESET. The chunks fixed the probes and the first
+ * 1001s, not the total drain time; the deadline was not measurably late before either
+ * (bench/RESULTS.md, the unpaced drain). A user is told whole, so a chunk may exceed this.
  */
 export interface ShutdownChunk {
   connections: number;
