@@ -92,8 +92,10 @@ export function drainBatch(
  * per turn of the event loop, `turn` waiting for the next one (after the I/O waiting),
  * whatever the supervisor's clock: a test on a SimulatedClock need not move it, as for send
  * edges. Telling one costs its connection's step and a close frame (0.1–0.5 ms on a two-core
- * VM): 5,000 at once held the loop for 1–3 s, probes went unanswered and the deadline fired
- * late (bench/RESULTS.md, the unpaced drain).
+ * VM): 2,000–5,000 at once held the loop in shutdown()'s callback for 0.25–1.5 s (longest
+ * stall 0.42–2.1 s) and probes got ECONNRESET. The chunks fixed the probes and the first
+ * 1001s, not the total drain time; the deadline was not measurably late before either
+ * (bench/RESULTS.md, the unpaced drain). A user is told whole, so a chunk may exceed this.
  */
 export interface ShutdownChunk {
   connections: number;
@@ -116,14 +118,24 @@ export const shutdownChunkOption = Symbol.for('ws-supervisor.shutdownChunk');
 
 /** The chunk a supervisor's options ask for, or the default. */
 export function shutdownChunkOf(options: object): Readonly<ShutdownChunk> {
-  return (options as { [shutdownChunkOption]?: ShutdownChunk })[shutdownChunkOption] ?? defaultShutdownChunk;
+  const chunk = (options as { [shutdownChunkOption]?: ShutdownChunk })[shutdownChunkOption];
+  if (chunk === undefined) return defaultShutdownChunk;
+  // A test seam, never an app's option: a plain Error is enough.
+  if (!Number.isInteger(chunk.connections) || chunk.connections <= 0) {
+    throw new Error(
+      `shutdown chunk: connections must be a positive integer, got ${String(chunk.connections)}`,
+    );
+  }
+  return chunk;
 }
 
 /**
  * One chunk of the drain: tells the user supervisors in `untold` (from `next` on) to drain,
  * until `size` connections were told; returns where the next chunk starts (`untold.length`:
- * every one was told). A supervisor holding more than a chunk has its connections told child
- * by child (`drainBatch`), a chunk at a time, and is told itself once the rest fits.
+ * every one was told). A user is told as a whole, one SHUTDOWN to its supervisor, never child
+ * by child: each child told apart costs its supervisor (still `supervising`) a step over all
+ * its connections, O(n²) for one user holding thousands. So one holding more than a chunk
+ * takes a chunk of its own, and holds the loop for that step.
  */
 export function drainChunk(
   users: ReadonlyMap<string, UserRecord>,
@@ -134,6 +146,7 @@ export function drainChunk(
 ): number {
   let told = 0;
   let at = next;
+  // In `users`' Map order (their supervisors' creation), not idle first across users as a paced batch.
   while (at < untold.length) {
     const record = untold[at] as UserRecord;
     // Ended since (its last connection left): nothing to tell.
@@ -143,11 +156,8 @@ export function drainChunk(
     }
     const { live } = record.book;
     // One holding no live connection (all told, or lingering) costs one step: told with the chunk.
-    if (live > 0 && told + live > size) {
-      if (told > 0) break; // the next chunk starts with it
-      // More than a whole chunk: a chunk of its connections now, the supervisor later.
-      if (drainBatch(new Map([[record.userId, record]]), record.liveIds, size, command) > 0) return at;
-    }
+    // One that would overflow a started chunk starts the next one; alone, it is told whatever its size.
+    if (live > 0 && told > 0 && told + live > size) break;
     record.actor.send({ type: 'SHUTDOWN', code: command.code, reason: command.reason });
     told += live;
     at += 1;

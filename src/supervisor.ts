@@ -474,7 +474,10 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       reason,
       cause: 'shutdown',
     });
-    if (nextUntold >= untold.length) hub.send({ type: 'EVERY_USER_TOLD' });
+    if (nextUntold >= untold.length) {
+      untold = undefined; // it holds every UserRecord: let the ended ones go
+      hub.send({ type: 'EVERY_USER_TOLD' });
+    }
   });
   hub.on('drainBatch', ({ of, code, reason }) => {
     drainBatch(users, books.handles.keys(), Math.ceil(books.live / of), {
@@ -681,15 +684,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     // In the same tick as the flag: no waiter outlives the shutdown, nor waits for a lease it will never see.
     readiness.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'ready(): the supervisor is shutting down'));
     const stopped = toPromise(hub as Actor<typeof hubMachine>);
-    hub.send({
-      type: 'SHUTDOWN',
-      deadlineMs,
-      code: CloseCodes.goingAway,
-      reason: 'server shutting down',
-      pace,
-      chunkSize: shutdownChunk.connections,
-    });
-    if (users.size === 0) allUsersEnded();
+    // Set before the hub's SHUTDOWN: its first chunk runs inside that send, and a listener
+    // calling shutdown() there (`capacity`, `disposed`) must get this promise, not start the
+    // work below a second time.
     shutdownPromise = stopped.then(async () => {
       closeRefusals.close(); // issue 11 (3): later refusals are HTTP; none outlives the shutdown
       sendEdges.close(); // every connection has ended: an edge still waiting has nothing left to tell
@@ -705,6 +702,15 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         waiters.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'once(): the supervisor has shut down'));
       }
     });
+    hub.send({
+      type: 'SHUTDOWN',
+      deadlineMs,
+      code: CloseCodes.goingAway,
+      reason: 'server shutting down',
+      pace,
+      chunkSize: shutdownChunk.connections,
+    });
+    if (users.size === 0) allUsersEnded();
     return shutdownPromise;
   }
 

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import type { Supervisor } from '../../src/index.js';
 import { type Client, closeOf, nextEvent, refusal, startRulesServer } from '../helpers/rules.js';
-import { allDisposed, expectNoLeaks, nextMessage } from '../helpers/server.js';
+import { allDisposed, closed, connect, expectNoLeaks, nextMessage, startServer } from '../helpers/server.js';
 
 // Test preset: limit 5, T = 4.
 const limit = 5;
@@ -95,3 +95,23 @@ async function allDisposedBut(t: Awaited<ReturnType<typeof startRulesServer>>, h
   if (t.supervisor.stats().connections === held) return;
   await nextEvent(t.supervisor, 'disposed', () => t.supervisor.stats().connections === held);
 }
+
+describe('shutdown() from a listener told during the first chunk of its own drain', () => {
+  it("gets the first call's promise, so the work after the stop is chained once", async () => {
+    const t = await startServer({ maxConnectionsPerUser: 2, idleTimeoutMs: 600_000 });
+    const sockets = [await connect(t.url('ann')), await connect(t.url('ann'))];
+    const closes = sockets.map((ws) => closed(ws));
+    const inner: Array<Promise<void>> = [];
+    t.supervisor.on('capacity', ({ direction }) => {
+      if (direction === 'down') inner.push(t.supervisor.shutdown());
+    });
+
+    const outer = t.supervisor.shutdown({ deadlineMs: 5_000 });
+    // The first chunk told ann's supervisor inside that call: her connections left `live`.
+    expect(inner.length).toBeGreaterThan(0);
+    for (const promise of inner) expect(promise).toBe(outer);
+    await outer;
+    for (const close of await Promise.all(closes)) expect(close.code).toBe(1001);
+    expectNoLeaks(t.supervisor);
+  });
+});

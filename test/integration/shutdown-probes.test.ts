@@ -11,8 +11,6 @@ import { describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { closed, connect, expectNoLeaks, startServer } from '../helpers/server.js';
 
-const connections = 400; // four chunks of 100
-
 /** A kept-alive HTTP connection, so that a request costs one turn of the server's loop. */
 async function keptAlive(port: number): Promise<{ socket: Socket; get(path: string): Promise<string> }> {
   const socket = netConnect(port, '127.0.0.1');
@@ -40,7 +38,11 @@ async function keptAlive(port: number): Promise<{ socket: Socket; get(path: stri
 }
 
 /** Opens `connections` clients (user of each: `userOf(i)`), shuts down, and probes right after. */
-async function probeDuringDrain(userOf: (i: number) => string, limit: number): Promise<void> {
+async function probeDuringDrain(
+  connections: number,
+  userOf: (i: number) => string,
+  limit: number,
+): Promise<void> {
   // Room for all of them, and none idle: no eviction while they open on a slow machine.
   const t = await startServer({ maxConnectionsPerUser: limit, idleTimeoutMs: 600_000 });
   const sockets: WebSocket[] = [];
@@ -74,13 +76,31 @@ async function probeDuringDrain(userOf: (i: number) => string, limit: number): P
 describe('shutdown() of many connections, unpaced', () => {
   it(
     'answers an HTTP request sent right after it starts before every connection was told to leave',
-    () => probeDuringDrain((i) => `user-${i}`, 5),
+    () => probeDuringDrain(400, (i) => `user-${i}`, 5), // four chunks of 100
     30_000,
   );
 
   it(
-    'does so too when one user holds more connections than a chunk (told child by child)',
-    () => probeDuringDrain(() => 'one-user', connections * 2),
+    'does so too when each user holds more connections than a chunk (a user a chunk, told as a whole)',
+    () => probeDuringDrain(600, (i) => `user-${i % 4}`, 150), // four users of 150: four chunks
     30_000,
   );
+});
+
+describe('shutdown() of one user holding more connections than a chunk', () => {
+  it("tells the user's supervisor as a whole in the first chunk, never child by child", async () => {
+    const t = await startServer({ maxConnectionsPerUser: 200, idleTimeoutMs: 600_000 });
+    const sockets: WebSocket[] = [];
+    for (let i = 0; i < 150; i++) sockets.push(await connect(t.url('big')));
+    await connect(t.url('small')).then((ws) => sockets.push(ws));
+    const closes = sockets.map((ws) => closed(ws));
+
+    const done = t.supervisor.shutdown();
+    // Inside the call: all 150 told at once (one SHUTDOWN to its supervisor), a chunk of its own.
+    expect(t.supervisor.userStats('big')).toMatchObject({ live: 0, draining: 150 });
+    expect(t.supervisor.userStats('small')).toMatchObject({ live: 1 }); // the next chunk's
+    await done;
+    for (const close of await Promise.all(closes)) expect(close.code).toBe(1001);
+    expectNoLeaks(t.supervisor);
+  }, 30_000);
 });

@@ -7,7 +7,7 @@
  * supervisors under it are tested in user-supervisor.machine.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { createActor, SimulatedClock } from 'xstate';
+import { createActor, fromCallback, SimulatedClock } from 'xstate';
 import { hubMachine } from '../../machines/index.js';
 import { pendingDelays } from '../helpers/fake-transport.js';
 
@@ -15,7 +15,21 @@ function startHub(chunks = 1) {
   const clock = new SimulatedClock();
   /** What the hub asked the runtime to do, in order. */
   const log: string[] = [];
-  const hub = createActor(hubMachine, { clock });
+  /** The `nextTurn`s started and cleaned up (a turn waited for, then cancelled or passed). */
+  const turns = { started: 0, cleanedUp: 0 };
+  const hub = createActor(
+    hubMachine.provide({
+      actors: {
+        nextTurn: fromCallback(() => {
+          turns.started += 1;
+          return () => {
+            turns.cleanedUp += 1;
+          };
+        }),
+      },
+    }),
+    { clock },
+  );
   let chunksLeft = chunks;
   hub.on('drainChunk', ({ code, reason }) => {
     log.push(`drainChunk ${code} ${reason}`);
@@ -28,6 +42,7 @@ function startHub(chunks = 1) {
   return {
     hub,
     log,
+    turns,
     advance: (ms: number) => clock.increment(ms),
     pending: () => pendingDelays(clock),
     value: () => hub.getSnapshot().value,
@@ -187,10 +202,34 @@ describe('unpaced SHUTDOWN in chunks (one turn of the event loop each)', () => {
     const h = startHub(1_000);
     h.shutdown(500);
     expect(h.value()).toEqual({ shuttingDown: 'draining' });
+    expect(h.turns).toEqual({ started: 1, cleanedUp: 0 }); // waiting for the next turn
     h.allUsersEnded();
     expect(h.hub.getSnapshot().status).toBe('done');
     expect(h.pending()).toBe(0);
+    expect(h.turns).toEqual({ started: 1, cleanedUp: 1 }); // that wait was cancelled
+    h.hub.send({ type: 'TURN_PASSED' }); // a late one changes nothing
     expect(h.log).toEqual(['drainChunk 1001 server shutting down']);
+  });
+
+  it('the deadline firing mid-chunks asks to terminate, and the chunks go on until every user was told', () => {
+    const h = startHub(3);
+    h.shutdown(500);
+    expect(h.during(500)).toEqual(['terminateAll']);
+    // Still draining: terminateAll tells every supervisor left; the chunks after it find them ended.
+    expect(h.value()).toEqual({ shuttingDown: 'draining' });
+    expect(h.pending()).toBe(0);
+    h.hub.send({ type: 'TURN_PASSED' });
+    h.hub.send({ type: 'TURN_PASSED' });
+    expect(h.log).toEqual([
+      'drainChunk 1001 server shutting down',
+      'terminateAll',
+      'drainChunk 1001 server shutting down',
+      'drainChunk 1001 server shutting down',
+    ]);
+    expect(h.value()).toEqual({ shuttingDown: 'drained' });
+    expect(h.turns).toEqual({ started: 3, cleanedUp: 3 });
+    h.allUsersEnded();
+    expect(h.hub.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
   });
 
   it('the last paced batch drains the rest in chunks too', () => {
@@ -250,7 +289,7 @@ describe('paced SHUTDOWN (issue 11, item 10)', () => {
     expect(h.log).toEqual(['drainBatch 1/5 1001', 'drainBatch 1/4 1001']);
   });
 
-  it('one batch is no pacing at all: drainAll at once', () => {
+  it('one batch is no pacing at all: drained in chunks at once, as unpaced', () => {
     const h = startHub();
     h.pacedShutdown(500, 1, 100);
     expect(h.log).toEqual(['drainChunk 1001 server shutting down']);
