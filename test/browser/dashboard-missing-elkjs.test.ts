@@ -11,16 +11,9 @@ import { type ReferenceServer, startReferenceServer } from '../../examples/refer
 import { chromiumHint, findChromium, launchChromium } from '../helpers/chromium.js';
 import { requireExternal } from '../helpers/requirements.js';
 
-vi.mock('../../src/optional-peer.js', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../../src/optional-peer.js')>();
-  const notFound = () =>
-    Promise.reject(Object.assign(new Error("Cannot find package 'elkjs'"), { code: 'ERR_MODULE_NOT_FOUND' }));
-  return {
-    ...original,
-    importOptionalPeer: (peer: string, specifier: string, feature: string) =>
-      original.importOptionalPeer(peer, specifier, feature, notFound),
-  };
-});
+vi.mock('../../src/optional-peer.js', async (importOriginal) =>
+  (await import('../helpers/without-elkjs.js')).optionalPeerWithoutElkjs(importOriginal),
+);
 
 const search = findChromium();
 const hasBrowser = requireExternal('Chromium', search.path !== undefined, chromiumHint(search));

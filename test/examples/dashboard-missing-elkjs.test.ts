@@ -10,16 +10,9 @@
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { startReferenceServer } from '../../examples/reference-server/server.js';
 
-vi.mock('../../src/optional-peer.js', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../../src/optional-peer.js')>();
-  const notFound = () =>
-    Promise.reject(Object.assign(new Error("Cannot find package 'elkjs'"), { code: 'ERR_MODULE_NOT_FOUND' }));
-  return {
-    ...original,
-    importOptionalPeer: (peer: string, specifier: string, feature: string) =>
-      original.importOptionalPeer(peer, specifier, feature, notFound),
-  };
-});
+vi.mock('../../src/optional-peer.js', async (importOriginal) =>
+  (await import('../helpers/without-elkjs.js')).optionalPeerWithoutElkjs(importOriginal),
+);
 
 describe('dashboard without elkjs', () => {
   it('GET /dashboard/chart.svg answers 501 and one line naming elkjs, as /metrics does for prom-client; the page still loads', async () => {
