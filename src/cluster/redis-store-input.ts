@@ -51,7 +51,7 @@ export type ResolvedStoreOptions = Required<RedisSlotStoreOptions>;
 
 /** What `cluster.redis` as a string must be, as an InvalidOptionError's `allowed` says it. */
 export const REDIS_URL =
-  'a redis:// or rediss:// URL, with no path but a database number (/0) and no query or fragment (node-redis reads neither)';
+  'a redis:// or rediss:// URL, with no path but a database number (/0) and no query or fragment (node-redis reads neither), a % in its user name or password written %25';
 
 const DEFAULTS = { leaseTtlMs: 15_000, keyPrefix: 'wssup', commandTimeoutMs: 500 } as const;
 
@@ -216,6 +216,10 @@ export function redisUrlScheme(value: string): 'redis:' | 'rediss:' | undefined 
     const url = new URL(value);
     if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return undefined;
     if (url.search !== '' || url.hash !== '') return undefined;
+    // node-redis decodes the user name and password, and threw URIError only when it
+    // connected: a `%` not written `%25` is refused here, with the rest of the URL's shape.
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
     return /^\/?\d*$/.test(url.pathname) ? url.protocol : undefined;
   } catch {
     return undefined;

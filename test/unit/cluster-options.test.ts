@@ -200,6 +200,14 @@ describe('cluster option', () => {
     ['a URL with a query (?db=2)', { redis: 'redis://127.0.0.1:6379?db=2' }, 'cluster.redis'],
     ['a URL with a database and a query', { redis: 'redis://127.0.0.1:6379/3?db=2' }, 'cluster.redis'],
     ['a URL with a fragment', { redis: 'redis://127.0.0.1:6379/3#2' }, 'cluster.redis'],
+    // node-redis decodes the password, and threw URIError only when it connected.
+    ['a password with a bad % escape', { redis: 'redis://:Pa%zzSx@127.0.0.1:6379' }, 'cluster.redis'],
+    ['a user name with a bad % escape', { redis: 'redis://a%FF:pw@127.0.0.1:6379' }, 'cluster.redis'],
+    [
+      'a root node whose password has a bad % escape',
+      { redis: { rootNodes: [url, 'redis://:50%@127.0.0.1:7001'] } },
+      'cluster.redis.rootNodes',
+    ],
     [
       'a root node with a query',
       { redis: { rootNodes: [url, 'redis://127.0.0.1:7001?password=x'] } },
@@ -409,6 +417,7 @@ describe('cluster option errors never show a password', () => {
     ],
     ['a password after an unencoded #', { redis: `http://bob:12#${password}` }, 'cluster.redis'],
     ['a password in the query', { redis: `redis://10.0.0.1:6379?password=${password}` }, 'cluster.redis'],
+    ['a password with a bad % escape', { redis: `redis://:${password}%zz@10.0.0.1:6379` }, 'cluster.redis'],
     [
       'a password in the query of a root node',
       { redis: { rootNodes: [`redis://10.0.0.1:7000?password=${password}`] } },
@@ -454,7 +463,7 @@ describe('cluster option errors never show a password', () => {
     const error = thrownBy({ redis: `http://bob:${password}@10.0.0.1:6379` });
     // A string can only have meant a URL: the message says what a URL must be, not every client shape.
     expect(error.message).toBe(
-      'Invalid option "cluster.redis": expected a redis:// or rediss:// URL, with no path but a database number (/0) and no query or fragment (node-redis reads neither), received "http://bob:***@10.0.0.1:6379".',
+      'Invalid option "cluster.redis": expected a redis:// or rediss:// URL, with no path but a database number (/0) and no query or fragment (node-redis reads neither), a % in its user name or password written %25, received "http://bob:***@10.0.0.1:6379".',
     );
     expect(error.received).toBe('http://bob:***@10.0.0.1:6379');
     const { received } = thrownBy({
