@@ -51,7 +51,7 @@ export type ResolvedStoreOptions = Required<RedisSlotStoreOptions>;
 
 /** What `cluster.redis` as a string must be, as an InvalidOptionError's `allowed` says it. */
 export const REDIS_URL =
-  'a redis:// or rediss:// URL, with no path but a database number (/0) and no query or fragment (node-redis reads neither), a % in its user name or password written %25';
+  'a redis:// or rediss:// URL, with no path but a database number (/0) and no query or fragment (node-redis reads neither)';
 
 const DEFAULTS = { leaseTtlMs: 15_000, keyPrefix: 'wssup', commandTimeoutMs: 500 } as const;
 

@@ -463,7 +463,7 @@ describe('cluster option errors never show a password', () => {
     const error = thrownBy({ redis: `http://bob:${password}@10.0.0.1:6379` });
     // A string can only have meant a URL: the message says what a URL must be, not every client shape.
     expect(error.message).toBe(
-      'Invalid option "cluster.redis": expected a redis:// or rediss:// URL, with no path but a database number (/0) and no query or fragment (node-redis reads neither), a % in its user name or password written %25, received "http://bob:***@10.0.0.1:6379".',
+      'Invalid option "cluster.redis": expected a redis:// or rediss:// URL, with no path but a database number (/0) and no query or fragment (node-redis reads neither), received "http://bob:***@10.0.0.1:6379".',
     );
     expect(error.received).toBe('http://bob:***@10.0.0.1:6379');
     const { received } = thrownBy({
