@@ -67,7 +67,7 @@ export interface ConnectionHandle<Data = unknown> {
   /**
    * Closes the connection gracefully (it drains, bounded by drainTimeoutMs).
    * Safe to call more than once.
-   * @param code 1000 or 3000–4999. @default 1000
+   * @param code 1000, 1003, 1007, 1008 or 3000–4999. @default 1000
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for another code or a reason over 123 bytes.
    */
   close(code?: number, reason?: string): void;

@@ -14,7 +14,7 @@ export const ErrorCodes = Object.freeze({
   WSSUP_INVALID_OPTION:
     "An option passed to createSupervisor() is unknown, of the wrong type, or out of range. Also reported to onError, once, when your own cluster.store answers shardOf() or shards() with something of the wrong type: that store is then taken as one failure domain. And the client's `error` event when a `url` function answers no URL it can connect to.",
   WSSUP_INVALID_ARGUMENT:
-    'A method was called with a bad argument, e.g. a close code outside 1000 and 3000–4999, an option the method does not know, a broadcast filter that answers a Promise, or a listener given to once() (it returns a promise).',
+    'A method was called with a bad argument, e.g. a close code other than 1000, 1003, 1007, 1008 or 3000–4999, an option the method does not know, a broadcast filter that answers a Promise, or a listener given to once() (it returns a promise).',
   WSSUP_SHUTTING_DOWN:
     'The supervisor is shutting down or shut down: it accepts no new server or connection, a supervisor.once() wait still pending rejects with it just before shutdown() resolves (a later one at once), and (cluster mode) cluster-wide calls reject with it once the lease is released.',
   WSSUP_CLIENT_CLOSED:

@@ -18,6 +18,7 @@
  * argument rejects before anything is sent here or anywhere.
  */
 import type { Books, UserRecord } from './books.js';
+import { APP_CLOSE_CODES, isAppCloseCode } from './close-code.js';
 import type { ClusterDelivery } from './cluster/cluster-sends.js';
 import type { ConnectionHandle, DeliveringHandle } from './connection-handle.js';
 import { describeValue, SupervisorError } from './errors.js';
@@ -120,18 +121,15 @@ function checkedUserId(method: string, userId: unknown): string {
   return userId as string;
 }
 
-/** 1000 or 3000–4999 and a reason of at most 123 UTF-8 bytes, as ConnectionHandle.close() accepts. */
+/** An app's close code (close-code.ts) and a reason of at most 123 UTF-8 bytes, as ConnectionHandle.close() accepts. */
 function checkClose(code: unknown, reason: unknown): void {
-  if (
-    typeof code !== 'number' ||
-    !(code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999))
-  ) {
+  if (!isAppCloseCode(code)) {
     // disconnectUser(userId, { cluster: true }): the options put where the code goes.
     const hint =
       typeof code === 'object' && code !== null && !Array.isArray(code)
         ? ': the options are the 4th argument, disconnectUser(userId, code, reason, { cluster: true })'
         : '';
-    throw invalid(`close code must be 1000 or 3000-4999, got ${describeValue(code)}${hint}`);
+    throw invalid(`close code must be ${APP_CLOSE_CODES}, got ${describeValue(code)}${hint}`);
   }
   if (typeof reason !== 'string' || Buffer.byteLength(reason) > 123)
     throw invalid('close reason must be a string of at most 123 bytes');

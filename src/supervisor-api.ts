@@ -280,7 +280,7 @@ export interface Supervisor<Data = unknown> {
    * Closes every live connection of the user gracefully ("kick"): each drains,
    * bounded by drainTimeoutMs, and is disposed with reason `app-close`.
    * Returns how many were closed.
-   * @param code 1000 or 3000–4999. @default 1000
+   * @param code 1000, 1003, 1007, 1008 or 3000–4999. @default 1000
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id, code, a reason over 123 bytes,
    *   or an option other than `cluster`.
    */

@@ -18,6 +18,7 @@ import type { Duplex } from 'node:stream';
 import { connectionMachine } from '../../machines/connection.machine.js';
 import type { ConnectionEvent, RefusalReason, TransportEventSource } from '../../machines/events.js';
 import type { Books } from '../books.js';
+import { APP_CLOSE_CODES, isAppCloseCode } from '../close-code.js';
 import type { DeliveringHandle } from '../connection-handle.js';
 import { AppHookError, describeValue, SupervisorError } from '../errors.js';
 import type { SocketErrorInfo } from '../events.js';
@@ -108,10 +109,6 @@ const ignoreLateError = () => {};
 /** A send's frame type when the app names it: shared, ws copies what it is given. */
 const BINARY_FRAME = Object.freeze({ binary: true });
 const TEXT_FRAME = Object.freeze({ binary: false });
-
-/** 1000, or an application code; ws would throw on the reserved ones. */
-const isAppCloseCode = (code: number) =>
-  code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999);
 
 export class WsConnection implements TransportEventSource, DeliveringHandle {
   /** Set by the machines while the ADMIT event is processed (an accessor: the handle is frozen). */
@@ -684,7 +681,7 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     if (!isAppCloseCode(code)) {
       throw new SupervisorError(
         'WSSUP_INVALID_ARGUMENT',
-        `close code must be 1000 or 3000-4999, got ${describeValue(code)}`,
+        `close code must be ${APP_CLOSE_CODES}, got ${describeValue(code)}`,
       );
     }
     if (typeof reason !== 'string' || Buffer.byteLength(reason) > 123) {

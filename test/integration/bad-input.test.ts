@@ -1328,13 +1328,16 @@ describe('bad arguments to the connection handle', () => {
     expect(t.errors).toEqual([]);
   }
 
-  it('close() with a code other than 1000 or 3000-4999, or a bad reason, throws WSSUP_INVALID_ARGUMENT and changes nothing', async () => {
+  it('close() with a code other than 1000, 1003, 1007, 1008 or 3000-4999, or a bad reason, throws WSSUP_INVALID_ARGUMENT and changes nothing', async () => {
     const outcomes: Record<string, string> = {};
     const t = await scripted((connection) => {
       const calls: [string, () => void][] = [
         ['1005 (reserved: no status)', () => connection.close(1005)],
         ['1006 (reserved: abnormal)', () => connection.close(1006)],
         ['1001 (the library says going away)', () => connection.close(1001)],
+        ['1011 (the library says a hook failed)', () => connection.close(1011)],
+        ['1002 (the transport says protocol error)', () => connection.close(1002)],
+        ['1009 (the transport says too big)', () => connection.close(1009)],
         ['1015 (reserved: TLS)', () => connection.close(1015)],
         ['2000', () => connection.close(2000)],
         ['999', () => connection.close(999)],
@@ -1351,7 +1354,33 @@ describe('bad arguments to the connection handle', () => {
     });
     const ws = await connect(t.url('args'));
     ws.send('go');
-    await expectAllRefusedAndStillOpen(t, ws, outcomes, 12);
+    await expectAllRefusedAndStillOpen(t, ws, outcomes, 15);
+  });
+
+  it.each([1003, 1007, 1008])(
+    'close(%i) (RFC 6455: what the peer sent is refused) reaches the client with its reason, disposed as app-close',
+    async (code) => {
+      const t = await scripted((connection) => connection.close(code, 'not a chat message'));
+      const ws = await connect(t.url('validator'));
+      const closed = once(ws, 'close');
+      ws.send('{"type":"nonsense"}');
+      const [closeCode, reason] = (await closed) as [number, Buffer];
+      expect([closeCode, reason.toString()]).toEqual([code, 'not a chat message']);
+      await allDisposed(t.supervisor);
+      expect(t.disposed).toMatchObject([{ userId: 'validator', reason: 'app-close', closeCode: code }]);
+      expectNoLeaks(t.supervisor);
+    },
+  );
+
+  it('disconnectUser(user, 1008) closes every connection of the user with 1008', async () => {
+    const t = await scripted(() => {});
+    const ws = await connect(t.url('policy'));
+    const closed = once(ws, 'close');
+    t.supervisor.disconnectUser('policy', 1008, 'policy violation');
+    const [closeCode, reason] = (await closed) as [number, Buffer];
+    expect([closeCode, reason.toString()]).toEqual([1008, 'policy violation']);
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
   });
 
   it('close() with a code given as a string names it in quotes (got "4000" read as a valid code)', async () => {
@@ -1367,7 +1396,7 @@ describe('bad arguments to the connection handle', () => {
     const ws = await connect(t.url('string-code'));
     ws.send('go');
     expect(await nextMessage(ws)).toBe('still open');
-    expect(message).toBe('close code must be 1000 or 3000-4999, got "4000"');
+    expect(message).toBe('close code must be 1000, 1003, 1007, 1008 or 3000-4999, got "4000"');
     ws.close();
     await allDisposed(t.supervisor);
   });

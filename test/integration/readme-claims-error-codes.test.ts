@@ -116,12 +116,12 @@ describe('WSSUP_INVALID_ARGUMENT: a method was called with a bad argument', () =
     }
   });
 
-  it('a close code outside 1000 and 3000–4999', async () => {
+  it('a close code other than 1000, 1003, 1007, 1008 or 3000–4999', async () => {
     const handles: ConnectionHandle[] = [];
     const t = await startServer({ onOpen: (connection) => void handles.push(connection) });
     const handle = () => handles[0];
     const ws = await connect(t.url('ada'));
-    for (const code of [999, 1001, 2999, 5000]) {
+    for (const code of [999, 1001, 1002, 1011, 2999, 5000]) {
       expect(() => handle()?.close(code)).toThrow(
         expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }),
       );
