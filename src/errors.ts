@@ -160,6 +160,22 @@ export class MissingPeerError extends SupervisorError {
   }
 }
 
+/**
+ * What `onError` receives: each class by its code, so that checking `code` narrows as
+ * `instanceof` does (`error.code === 'WSSUP_APP_HOOK_FAILED'` gives `error.hook`). Each of
+ * those three codes is only ever carried by its own class.
+ */
+export type ReportedError =
+  | AppHookError
+  | InvalidOptionError
+  | MissingPeerError
+  | (SupervisorError & {
+      readonly code: Exclude<
+        ErrorCode,
+        'WSSUP_APP_HOOK_FAILED' | 'WSSUP_INVALID_OPTION' | 'WSSUP_MISSING_PEER'
+      >;
+    });
+
 /** How an error message names a value it got: `"text"`, `3`, `an object`, `a WebSocketServer`. */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);

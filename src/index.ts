@@ -79,6 +79,7 @@ export {
   ErrorCodes,
   InvalidOptionError,
   MissingPeerError,
+  type ReportedError,
   SupervisorError,
 } from './errors.js';
 export type { OnceOptions } from './event-waiters.js';

@@ -22,7 +22,7 @@ import {
   resolveClusterOptions,
 } from './cluster/cluster-options.js';
 import type { ConnectionHandle } from './connection-handle.js';
-import { InvalidOptionError, type SupervisorError } from './errors.js';
+import { InvalidOptionError, type ReportedError } from './errors.js';
 import type { DisposeInfo } from './events.js';
 import { resolveHeartbeatMessage } from './heartbeat-message.js';
 import { integerIn, integerOption, MAX_DELAY_MS } from './integer-option.js';
@@ -280,7 +280,7 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
    * while reporting` (or `rejected`) is printed to console.error with both errors, and the
    * supervisor carries on as if it had returned. @default console.error
    */
-  onError?: ((error: SupervisorError) => unknown) | undefined;
+  onError?: ((error: ReportedError) => unknown) | undefined;
   /**
    * Your own `WebSocketServer({ noServer: true })`, to choose ws options such as
    * perMessageDeflate. Any copy of ws 8.17.1 or later is accepted (it is checked by

@@ -23,7 +23,7 @@ import { createClusterHost } from './cluster/cluster-host.js';
 import { openSlotStore } from './cluster/open-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { createConnectionIds } from './connection-id.js';
-import { describeValue, SupervisorError } from './errors.js';
+import { describeValue, type ReportedError, SupervisorError } from './errors.js';
 import { EventWaiters } from './event-waiters.js';
 import { type CapacityEvent, SupervisorEvents } from './events.js';
 import { isolateInspect } from './inspect.js';
@@ -85,7 +85,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     console.error(`ws-supervisor: onError ${how} while reporting`, error, failure);
   const report = (error: SupervisorError) => {
     try {
-      onRejection(onError(error), (failure) => reportFailed(error, failure, 'rejected'));
+      // Narrowed by its code: no code of a subclass is ever built as a plain SupervisorError (errors.ts).
+      onRejection(onError(error as ReportedError), (failure) => reportFailed(error, failure, 'rejected'));
     } catch (failure) {
       reportFailed(error, failure, 'threw');
     }

@@ -94,6 +94,17 @@ describe('error codes', () => {
     expect(notProduced).toEqual([]);
   });
 
+  // onError's type (ReportedError) narrows by code to these classes: a plain SupervisorError
+  // made with one of their codes would lack the fields the type promises (`hook`, `option`, …).
+  it('the codes of AppHookError, InvalidOptionError and MissingPeerError are made only by their classes', () => {
+    const plain =
+      /new SupervisorError\(\s*'(WSSUP_APP_HOOK_FAILED|WSSUP_INVALID_OPTION|WSSUP_MISSING_PEER)'/g;
+    const found = [...sources()].flatMap(([path, text]) =>
+      [...text.matchAll(plain)].map((match) => `${path}: ${match[1]}`),
+    );
+    expect(found).toEqual([]);
+  });
+
   it('the README names each error class in its code’s row', () => {
     const classes = errorClasses(sources());
     // The test reads the classes it is meant to: the four of src/errors.ts and the store's.

@@ -206,6 +206,17 @@ client.on('error', ({ error }) => {
   if (error.code === 'WSSUP_APP_HOOK_FAILED') console.log(error.hook, error.cause);
   else console.log(error.option satisfies string, error.received);
 });
+// onError's error is told apart by `code` without a cast, as the client's is (a handler typed
+// with SupervisorError, above, still fits).
+export const byCode = createSupervisor({
+  authenticate: () => 'user',
+  onError: (error) => {
+    if (error.code === 'WSSUP_APP_HOOK_FAILED') console.log(error.hook, error.connectionId);
+    else if (error.code === 'WSSUP_INVALID_OPTION') console.log(error.option, error.allowed);
+    else if (error.code === 'WSSUP_MISSING_PEER') console.log(error.peer satisfies string);
+    else console.log(error.code satisfies Exclude<ErrorCode, 'WSSUP_APP_HOOK_FAILED'>);
+  },
+});
 // A request id read with URLSearchParams.get (null when absent), an async onError and async listeners.
 export function withRequestIds(): Supervisor {
   const traced = createSupervisor({
