@@ -31,6 +31,7 @@ import { SimulatedClock } from 'xstate';
 interface ChatData {
   plan: 'free' | 'pro';
 }
+// One object per user: all of alice's connections share its `data` (return a copy per call for per-connection state).
 const users: Record<string, { userId: string; data: ChatData }> = {
   'token-alice': { userId: 'alice', data: { plan: 'pro' } },
   'token-bob': { userId: 'bob', data: { plan: 'free' } },

@@ -238,7 +238,11 @@ export interface SupervisorOptions<Data = unknown> extends OptionalFields<Limits
   allowedOrigins?: readonly AllowedOrigin[] | undefined;
   /** The socket is open. A throw or rejection closes it with 1011. */
   onOpen?: ((connection: ConnectionHandle<Data>, request: IncomingMessage) => unknown) | undefined;
-  /** An application message arrived. A throw or rejection closes the connection with 1011. */
+  /**
+   * An application message arrived. A throw or rejection closes the connection with 1011.
+   * Not serialised: the next message's call does not wait for a returned promise, so an async
+   * handler that awaits may run alongside the next one (chain them per connection if order matters).
+   */
   onMessage?: ((connection: ConnectionHandle<Data>, data: Buffer, isBinary: boolean) => unknown) | undefined;
   /** The connection reached `disposed` and its slot is free. */
   onClose?: ((connection: ConnectionHandle<Data>, info: DisposeInfo) => unknown) | undefined;

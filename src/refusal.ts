@@ -22,7 +22,7 @@ export const MAX_CLOSE_REASON_BYTES = 123;
  * The `rejected` event says `reason: 'refused'` with the status.
  *
  * @param status 401, 403, 429 or 503.
- * @param message What the client reads (HTTP body, close reason). @default the status text, e.g. `Forbidden`
+ * @param message What the client reads (the HTTP body, followed by a newline; the close reason). @default the status text, e.g. `Forbidden`
  * @param options.retryAfterMs When the client may try again; sent as `Retry-After` (seconds, rounded up).
  *   A 429 or 503 without it gets the `retryAfterMs.refused` option's default.
  * @param options.cause What made the app refuse (a database down, say), kept as an Error's `cause`.

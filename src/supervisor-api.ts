@@ -391,7 +391,8 @@ export interface Supervisor<Data = unknown> {
   /**
    * Refuses new connections, closes every connection with 1001 (at once, or
    * in batches with `pace`), waits for each to reach `disposed`, and
-   * terminates what is left at the deadline.
+   * terminates what is left at the deadline. It does not wait for an async hook
+   * still awaiting: one that resumes later finds its handle disposed (send() and join() false).
    * Idempotent: every call returns the same promise, and the first call's options win.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad deadlineMs or pace, on any call
    *   (nothing is started, and a later call changes nothing).
