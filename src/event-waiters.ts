@@ -148,8 +148,8 @@ function abortError(method: string): Error {
 }
 
 /**
- * once()'s arguments after the name: none, undefined, or `{ matches?, signal? }` with a
- * function and an AbortSignal.
+ * once()'s arguments after the name: none, undefined, or a plain object `{ matches?, signal? }`
+ * with a function and an AbortSignal.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for anything else: a function first
  *   (a listener, as EventEmitter's `once(name, listener)` and Node's `events.once()` pass).
  */
@@ -173,12 +173,12 @@ function onceOptions(
     );
   }
   if (options === undefined) return {};
-  // Any object but an array, whatever its prototype: an object literal from another realm (a vm
-  // context, an iframe) is one too, as its signal is accepted by shape. Its own keys are checked below.
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+  // A plain object only: any other object has no own keys to refuse (a signal, a Map, a Promise),
+  // so it would be read as {} and `once(name, controller.signal)` would never abort.
+  if (!isPlainObject(options)) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
-      `${method}: options must be an object { matches?, signal? }, got ${describeValue(options)}`,
+      `${method}: options must be a plain object { matches?, signal? }, got ${describeValue(options)}${optionsHint(options)}`,
     );
   }
   for (const key of Object.keys(options)) {
@@ -197,19 +197,56 @@ function onceOptions(
     );
   }
   if (signal === undefined) return { matches: matches as ((event: unknown) => unknown) | undefined };
-  // By shape, not instanceof: another realm's AbortSignal (an iframe's, a polyfill) is one too.
-  const like = signal as Partial<Record<'aborted' | 'addEventListener' | 'removeEventListener', unknown>>;
-  if (
-    typeof signal !== 'object' ||
-    signal === null ||
-    typeof like.aborted !== 'boolean' ||
-    typeof like.addEventListener !== 'function' ||
-    typeof like.removeEventListener !== 'function'
-  ) {
+  if (!isSignalLike(signal)) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
       `${method} options: signal must be an AbortSignal, got ${describeValue(signal)}`,
     );
   }
   return { matches: matches as ((event: unknown) => unknown) | undefined, signal: signal as AbortSignal };
+}
+
+/**
+ * An object literal, or Object.create(null): its prototype is null or has a null prototype, so
+ * another realm's literal (a vm context, an iframe) is one too, and its tag is Object's (a module
+ * namespace, Math or a `[Symbol.toStringTag]` object is not). Class instances are not.
+ */
+function isPlainObject(value: unknown): value is object {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return (
+    (prototype === null || Object.getPrototypeOf(prototype) === null) &&
+    Object.prototype.toString.call(value) === '[object Object]'
+  );
+}
+
+/** By shape, not instanceof: another realm's AbortSignal (an iframe's, a polyfill) is one too. */
+function isSignalLike(value: unknown): value is AbortSignal {
+  if (typeof value !== 'object' || value === null) return false;
+  const like = value as Partial<Record<'aborted' | 'addEventListener' | 'removeEventListener', unknown>>;
+  return (
+    typeof like.aborted === 'boolean' &&
+    typeof like.addEventListener === 'function' &&
+    typeof like.removeEventListener === 'function'
+  );
+}
+
+/** What the caller likely meant, for options that are no plain object; never throws (it runs while an error is built). */
+function optionsHint(options: unknown): string {
+  try {
+    if (isSignalLike(options)) return ': to stop the wait with this signal, pass { signal }';
+    const controller = options as { signal?: unknown; abort?: unknown } | null;
+    if (typeof controller === 'object' && controller !== null && isSignalLike(controller.signal)) {
+      if (typeof controller.abort === 'function') return ': pass { signal: controller.signal }';
+    }
+    // An instance (a Map, a Date, an app's class): a literal with an odd tag is written as one already.
+    if (typeof options === 'object' && options !== null && !Array.isArray(options)) {
+      const prototype: unknown = Object.getPrototypeOf(options);
+      if (prototype !== null && Object.getPrototypeOf(prototype) !== null)
+        return ': write the options as an object literal';
+    }
+  } catch {
+    // A getter or a Proxy that throws: no hint.
+  }
+  return '';
 }

@@ -103,10 +103,22 @@ describe('EventWaiters', () => {
     class Options {
       signal = undefined;
     }
+    const controller = new AbortController();
+    const plain = 'options must be a plain object { matches?, signal? }, got';
     const bad: [unknown[], string][] = [
-      [['x'], 'options must be an object { matches?, signal? }, got'],
-      [[null], 'options must be an object { matches?, signal? }, got null'],
-      [[[]], 'options must be an object { matches?, signal? }'],
+      [['x'], `${plain} "x"`],
+      [[null], `${plain} null`],
+      [[[]], `${plain} an array`],
+      // Objects with no own keys to refuse: each was read as {}, a signal among them never aborted the wait.
+      [[controller.signal], `${plain} an AbortSignal: to stop the wait with this signal, pass { signal }`],
+      [[controller], `${plain} an AbortController: pass { signal: controller.signal }`],
+      [[new Options()], `${plain} an Options: write the options as an object literal`],
+      [[new Map()], `${plain} a Map`],
+      [[runInNewContext('new Map()')], `${plain} a Map`],
+      [[Promise.resolve({ matches: () => true })], `${plain} a Promise`],
+      [[new Date()], `${plain} a Date`],
+      [[Math], `${plain} an object`],
+      [[{ [Symbol.toStringTag]: 'Options' }], `${plain} an object`],
       [[new Options(), 'x'], 'got 3 arguments'],
       [[runInNewContext('({ timeout: 5 })')], 'unknown key timeout, expected matches or signal'],
       [[{ timeout: 5 }], 'unknown key timeout, expected matches or signal'],
@@ -173,19 +185,16 @@ describe('EventWaiters', () => {
     expect([later.held(), before.added(), events.listenerCount(), waiters.size]).toEqual([0, 0, 0, 0]);
   });
 
-  it("takes options from another realm, and any object's own keys, as { matches?, signal? }", async () => {
+  it('takes a plain object as { matches?, signal? }: an object literal from another realm, or with no prototype', async () => {
     const { events, waiters, once } = setup();
     const foreign = once(runInNewContext('({})'));
     const withMatches: { matches?: unknown } = runInNewContext('({})');
     withMatches.matches = (event: { userId: string }) => event.userId === 'b';
     const matching = once(withMatches);
-    class Options {
-      signal = undefined;
-    }
-    const instance = once(new Options());
+    const bare = once(Object.assign(Object.create(null) as object, { signal: undefined }));
     events.emit('admitted', admitted('a'));
     events.emit('admitted', admitted('b'));
-    expect(await Promise.all([foreign, matching, instance])).toMatchObject([
+    expect(await Promise.all([foreign, matching, bare])).toMatchObject([
       { userId: 'a' },
       { userId: 'b' },
       { userId: 'a' },
