@@ -72,7 +72,12 @@ export class EventWaiters {
       settled = true;
       off();
       this.#waiters.delete(ended);
-      signal?.removeEventListener('abort', aborted);
+      try {
+        signal?.removeEventListener('abort', aborted);
+      } catch {
+        // The app's signal's fault, and `aborted` does nothing now: thrown from here, it would
+        // leave this wait pending and stop close() before the waits after it.
+      }
       how();
     };
     const ended = (error: SupervisorError) => settle(() => reject(error));
@@ -95,8 +100,21 @@ export class EventWaiters {
     else if ((this.#closed ?? endedAlready) !== undefined)
       ended((this.#closed ?? endedAlready) as SupervisorError);
     else {
-      this.#waiters.add(ended);
-      signal?.addEventListener('abort', aborted, { once: true });
+      // The signal first, the waiter after: a signal whose addEventListener throws must leave
+      // nothing behind (a waiter left registered would reject at the emitter's end, unhandled).
+      try {
+        signal?.addEventListener('abort', aborted, { once: true });
+      } catch (error) {
+        // It may have called `aborted` before throwing (settled then): that promise is nobody's.
+        settle(() => {});
+        promise.then(undefined, () => {});
+        throw new SupervisorError(
+          'WSSUP_INVALID_ARGUMENT',
+          `${methodOf(this.what, name)} options: signal.addEventListener('abort') threw ${describeValue(error)}: signal must be an AbortSignal`,
+          { cause: error },
+        );
+      }
+      if (!settled) this.#waiters.add(ended);
     }
     return promise;
   }

@@ -7,11 +7,13 @@
  * tests (test/integration/once.test.ts, test/client/once.test.ts) show the same by
  * behaviour, on real sockets.
  */
+import { setImmediate as turn } from 'node:timers/promises';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { SupervisorError } from '../../src/errors.js';
 import { EventWaiters } from '../../src/event-waiters.js';
 import { SupervisorEvents } from '../../src/events.js';
+import { recordUnhandledRejections } from '../helpers/unhandled-rejections.js';
 
 const admitted = (userId: string) => ({ connectionId: `c-${userId}`, userId, correlationId: undefined });
 
@@ -199,6 +201,55 @@ describe('EventWaiters', () => {
       { userId: 'b' },
       { userId: 'a' },
     ]);
+    expect([events.listenerCount(), waiters.size]).toEqual([0, 0]);
+  });
+
+  it('throws naming the signal, and keeps nothing, when its addEventListener throws: nothing rejects unhandled at the end', async () => {
+    const unhandled = recordUnhandledRejections();
+    const { events, waiters, once } = setup();
+    // Refuses at once; adds, then throws; calls the listener (aborting), then throws.
+    const kinds = ['refuses', 'adds', 'aborts'] as const;
+    const signals = kinds.map((kind) => {
+      const counting = countingSignal();
+      const add = counting.signal.addEventListener;
+      counting.signal.addEventListener = (type: string, listener: () => void) => {
+        if (kind !== 'refuses') add(type, listener);
+        if (kind === 'aborts') counting.signal.abort(new Error('aborted while adding'));
+        throw new TypeError('not this signal');
+      };
+      return counting;
+    });
+    for (const counting of signals) {
+      expect(() => once({ signal: counting.signal })).toThrow(
+        expect.objectContaining({
+          code: 'WSSUP_INVALID_ARGUMENT',
+          message:
+            "supervisor.once('admitted') options: signal.addEventListener('abort') threw a TypeError: signal must be an AbortSignal",
+          cause: expect.objectContaining({ message: 'not this signal' }),
+        }),
+      );
+    }
+    expect([events.listenerCount(), waiters.size, ...signals.map((counting) => counting.held())]).toEqual([
+      0, 0, 0, 0, 0,
+    ]);
+    waiters.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'gone'));
+    await turn();
+    expect(unhandled).toEqual([]);
+  });
+
+  it('settles, and close() goes on to the next wait, when the signal’s removeEventListener throws', async () => {
+    const { events, waiters, once } = setup();
+    const broken = countingSignal();
+    broken.signal.removeEventListener = () => {
+      throw new TypeError('cannot remove');
+    };
+    const first = once({ signal: broken.signal });
+    const second = once({ signal: broken.signal });
+    const third = once();
+    waiters.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'gone'));
+    for (const waiting of [first, second, third]) {
+      await expect(waiting).rejects.toMatchObject({ code: 'WSSUP_SHUTTING_DOWN' });
+    }
     expect([events.listenerCount(), waiters.size]).toEqual([0, 0]);
   });
 
