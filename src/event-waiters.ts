@@ -31,8 +31,8 @@ export interface OnceOptions<E = unknown> {
   matches?: ((event: E) => boolean) | undefined;
   /**
    * Stops waiting: the promise rejects with `signal.reason` (already aborted: at once; an Error
-   * named AbortError when the reason is undefined, as a polyfill may leave it), and its
-   * listener is removed.
+   * named AbortError, code ABORT_ERR, when the reason is undefined, as a polyfill may leave it),
+   * and its listener is removed.
    */
   signal?: AbortSignal | undefined;
 }
@@ -158,11 +158,11 @@ function notBoolean(method: string, answer: unknown): SupervisorError {
   );
 }
 
-/** An Error named AbortError, for a signal aborted without a reason (as Node's `events.once()` makes one). */
+/** An Error named AbortError with code ABORT_ERR, for a signal aborted without a reason (as Node's `events.once()` makes one). */
 function abortError(method: string): Error {
   const error = new Error(`${method}: the operation was aborted`);
   error.name = 'AbortError';
-  return error;
+  return Object.assign(error, { code: 'ABORT_ERR' });
 }
 
 /**

@@ -180,10 +180,14 @@ describe('EventWaiters', () => {
     later.signal.abort();
     const error = await waiting.catch((reason: unknown) => reason);
     expect(error).toBeInstanceOf(Error);
-    expect(error).toMatchObject({ name: 'AbortError' });
+    // Node's own AbortError (events.once(), abort()) carries code ABORT_ERR: apps match on it.
+    expect(error).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
     const before = countingSignal();
     before.signal.abort();
-    await expect(once({ signal: before.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(once({ signal: before.signal })).rejects.toMatchObject({
+      name: 'AbortError',
+      code: 'ABORT_ERR',
+    });
     expect([later.held(), before.added(), events.listenerCount(), waiters.size]).toEqual([0, 0, 0, 0]);
   });
 
