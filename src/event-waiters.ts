@@ -31,8 +31,8 @@ export interface OnceOptions<E = unknown> {
   matches?: ((event: E) => boolean) | undefined;
   /**
    * Stops waiting: the promise rejects with `signal.reason` (already aborted: at once; an Error
-   * named AbortError when the reason is undefined, as a polyfill may leave it), and its
-   * listener is removed.
+   * named AbortError, code ABORT_ERR, when the reason is undefined, as a polyfill may leave it),
+   * and its listener is removed.
    */
   signal?: AbortSignal | undefined;
 }
@@ -72,7 +72,12 @@ export class EventWaiters {
       settled = true;
       off();
       this.#waiters.delete(ended);
-      signal?.removeEventListener('abort', aborted);
+      try {
+        signal?.removeEventListener('abort', aborted);
+      } catch {
+        // The app's signal's fault, and `aborted` does nothing now: thrown from here, it would
+        // leave this wait pending and stop close() before the waits after it.
+      }
       how();
     };
     const ended = (error: SupervisorError) => settle(() => reject(error));
@@ -95,8 +100,21 @@ export class EventWaiters {
     else if ((this.#closed ?? endedAlready) !== undefined)
       ended((this.#closed ?? endedAlready) as SupervisorError);
     else {
-      this.#waiters.add(ended);
-      signal?.addEventListener('abort', aborted, { once: true });
+      // The signal first, the waiter after: a signal whose addEventListener throws must leave
+      // nothing behind (a waiter left registered would reject at the emitter's end, unhandled).
+      try {
+        signal?.addEventListener('abort', aborted, { once: true });
+      } catch (error) {
+        // It may have called `aborted` before throwing (settled then): that promise is nobody's.
+        settle(() => {});
+        promise.then(undefined, () => {});
+        throw new SupervisorError(
+          'WSSUP_INVALID_ARGUMENT',
+          `${methodOf(this.what, name)} options: signal.addEventListener('abort') threw ${describeValue(error)}: signal must be an AbortSignal`,
+          { cause: error },
+        );
+      }
+      if (!settled) this.#waiters.add(ended);
     }
     return promise;
   }
@@ -140,16 +158,16 @@ function notBoolean(method: string, answer: unknown): SupervisorError {
   );
 }
 
-/** An Error named AbortError, for a signal aborted without a reason (as Node's `events.once()` makes one). */
+/** An Error named AbortError with code ABORT_ERR, for a signal aborted without a reason (as Node's `events.once()` makes one). */
 function abortError(method: string): Error {
   const error = new Error(`${method}: the operation was aborted`);
   error.name = 'AbortError';
-  return error;
+  return Object.assign(error, { code: 'ABORT_ERR' });
 }
 
 /**
- * once()'s arguments after the name: none, undefined, or `{ matches?, signal? }` with a
- * function and an AbortSignal.
+ * once()'s arguments after the name: none, undefined, or a plain object `{ matches?, signal? }`
+ * with a function and an AbortSignal.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for anything else: a function first
  *   (a listener, as EventEmitter's `once(name, listener)` and Node's `events.once()` pass).
  */
@@ -173,12 +191,12 @@ function onceOptions(
     );
   }
   if (options === undefined) return {};
-  // Any object but an array, whatever its prototype: an object literal from another realm (a vm
-  // context, an iframe) is one too, as its signal is accepted by shape. Its own keys are checked below.
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+  // A plain object only: any other object has no own keys to refuse (a signal, a Map, a Promise),
+  // so it would be read as {} and `once(name, controller.signal)` would never abort.
+  if (!isPlainObject(options)) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
-      `${method}: options must be an object { matches?, signal? }, got ${describeValue(options)}`,
+      `${method}: options must be a plain object { matches?, signal? }, got ${describeValue(options)}${optionsHint(options)}`,
     );
   }
   for (const key of Object.keys(options)) {
@@ -197,19 +215,56 @@ function onceOptions(
     );
   }
   if (signal === undefined) return { matches: matches as ((event: unknown) => unknown) | undefined };
-  // By shape, not instanceof: another realm's AbortSignal (an iframe's, a polyfill) is one too.
-  const like = signal as Partial<Record<'aborted' | 'addEventListener' | 'removeEventListener', unknown>>;
-  if (
-    typeof signal !== 'object' ||
-    signal === null ||
-    typeof like.aborted !== 'boolean' ||
-    typeof like.addEventListener !== 'function' ||
-    typeof like.removeEventListener !== 'function'
-  ) {
+  if (!isSignalLike(signal)) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
       `${method} options: signal must be an AbortSignal, got ${describeValue(signal)}`,
     );
   }
   return { matches: matches as ((event: unknown) => unknown) | undefined, signal: signal as AbortSignal };
+}
+
+/**
+ * An object literal, or Object.create(null): its prototype is null or has a null prototype, so
+ * another realm's literal (a vm context, an iframe) is one too, and its tag is Object's (a module
+ * namespace, Math or a `[Symbol.toStringTag]` object is not). Class instances are not.
+ */
+function isPlainObject(value: unknown): value is object {
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return (
+    (prototype === null || Object.getPrototypeOf(prototype) === null) &&
+    Object.prototype.toString.call(value) === '[object Object]'
+  );
+}
+
+/** By shape, not instanceof: another realm's AbortSignal (an iframe's, a polyfill) is one too. */
+function isSignalLike(value: unknown): value is AbortSignal {
+  if (typeof value !== 'object' || value === null) return false;
+  const like = value as Partial<Record<'aborted' | 'addEventListener' | 'removeEventListener', unknown>>;
+  return (
+    typeof like.aborted === 'boolean' &&
+    typeof like.addEventListener === 'function' &&
+    typeof like.removeEventListener === 'function'
+  );
+}
+
+/** What the caller likely meant, for options that are no plain object; never throws (it runs while an error is built). */
+function optionsHint(options: unknown): string {
+  try {
+    if (isSignalLike(options)) return ': to stop the wait with this signal, pass { signal }';
+    const controller = options as { signal?: unknown; abort?: unknown } | null;
+    if (typeof controller === 'object' && controller !== null && isSignalLike(controller.signal)) {
+      if (typeof controller.abort === 'function') return ': pass { signal: controller.signal }';
+    }
+    // An instance (a Map, a Date, an app's class): a literal with an odd tag is written as one already.
+    if (typeof options === 'object' && options !== null && !Array.isArray(options)) {
+      const prototype: unknown = Object.getPrototypeOf(options);
+      if (prototype !== null && Object.getPrototypeOf(prototype) !== null)
+        return ': write the options as an object literal';
+    }
+  } catch {
+    // A getter or a Proxy that throws: no hint.
+  }
+  return '';
 }

@@ -130,6 +130,8 @@ describe('client.once()', () => {
       () => t.client.once('open', true as never),
       () => t.client.once('open', { matches: true } as never),
       () => t.client.once('open', { signal: {} } as never),
+      () => t.client.once('open', controller.signal as never),
+      () => t.client.once('open', new Map() as never),
       () => (t.client.once as (...args: unknown[]) => unknown)('open', undefined, {}),
     ]) {
       expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));

@@ -172,6 +172,36 @@ describe('supervisor.once()', () => {
     expect(() => t.supervisor.once('open' as never)).toThrow("the onOpen option, or the 'admitted' event");
   });
 
+  it('throws for a signal in place of its options, and for one whose addEventListener throws: shutdown() leaves nothing unhandled', async () => {
+    const unhandled = unhandledRejections();
+    const t = await startServer();
+    const controller = new AbortController();
+    // Read as {} before: abort() did nothing and the wait lasted until the shutdown.
+    expect(() => t.supervisor.once('capacity', controller.signal as never)).toThrow(
+      expect.objectContaining({
+        code: 'WSSUP_INVALID_ARGUMENT',
+        message:
+          "supervisor.once('capacity'): options must be a plain object { matches?, signal? }, got an AbortSignal: to stop the wait with this signal, pass { signal }",
+      }),
+    );
+    const signal = {
+      aborted: false,
+      addEventListener() {
+        throw new TypeError('frozen');
+      },
+      removeEventListener() {},
+    };
+    expect(() => t.supervisor.once('capacity', { signal } as never)).toThrow(
+      expect.objectContaining({
+        code: 'WSSUP_INVALID_ARGUMENT',
+        message: expect.stringContaining("signal.addEventListener('abort') threw a TypeError"),
+      }),
+    );
+    await t.supervisor.shutdown();
+    await turn();
+    expect(unhandled).toEqual([]);
+  });
+
   it('rejects with the signal’s reason when it aborts, and at once when it has', async () => {
     const t = await startServer();
     const controller = new AbortController();

@@ -7,11 +7,13 @@
  * tests (test/integration/once.test.ts, test/client/once.test.ts) show the same by
  * behaviour, on real sockets.
  */
+import { setImmediate as turn } from 'node:timers/promises';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { SupervisorError } from '../../src/errors.js';
 import { EventWaiters } from '../../src/event-waiters.js';
 import { SupervisorEvents } from '../../src/events.js';
+import { recordUnhandledRejections } from '../helpers/unhandled-rejections.js';
 
 const admitted = (userId: string) => ({ connectionId: `c-${userId}`, userId, correlationId: undefined });
 
@@ -103,10 +105,22 @@ describe('EventWaiters', () => {
     class Options {
       signal = undefined;
     }
+    const controller = new AbortController();
+    const plain = 'options must be a plain object { matches?, signal? }, got';
     const bad: [unknown[], string][] = [
-      [['x'], 'options must be an object { matches?, signal? }, got'],
-      [[null], 'options must be an object { matches?, signal? }, got null'],
-      [[[]], 'options must be an object { matches?, signal? }'],
+      [['x'], `${plain} "x"`],
+      [[null], `${plain} null`],
+      [[[]], `${plain} an array`],
+      // Objects with no own keys to refuse: each was read as {}, a signal among them never aborted the wait.
+      [[controller.signal], `${plain} an AbortSignal: to stop the wait with this signal, pass { signal }`],
+      [[controller], `${plain} an AbortController: pass { signal: controller.signal }`],
+      [[new Options()], `${plain} an Options: write the options as an object literal`],
+      [[new Map()], `${plain} a Map`],
+      [[runInNewContext('new Map()')], `${plain} a Map`],
+      [[Promise.resolve({ matches: () => true })], `${plain} a Promise`],
+      [[new Date()], `${plain} a Date`],
+      [[Math], `${plain} an object`],
+      [[{ [Symbol.toStringTag]: 'Options' }], `${plain} an object`],
       [[new Options(), 'x'], 'got 3 arguments'],
       [[runInNewContext('({ timeout: 5 })')], 'unknown key timeout, expected matches or signal'],
       [[{ timeout: 5 }], 'unknown key timeout, expected matches or signal'],
@@ -166,30 +180,80 @@ describe('EventWaiters', () => {
     later.signal.abort();
     const error = await waiting.catch((reason: unknown) => reason);
     expect(error).toBeInstanceOf(Error);
-    expect(error).toMatchObject({ name: 'AbortError' });
+    // Node's own AbortError (events.once(), abort()) carries code ABORT_ERR: apps match on it.
+    expect(error).toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
     const before = countingSignal();
     before.signal.abort();
-    await expect(once({ signal: before.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(once({ signal: before.signal })).rejects.toMatchObject({
+      name: 'AbortError',
+      code: 'ABORT_ERR',
+    });
     expect([later.held(), before.added(), events.listenerCount(), waiters.size]).toEqual([0, 0, 0, 0]);
   });
 
-  it("takes options from another realm, and any object's own keys, as { matches?, signal? }", async () => {
+  it('takes a plain object as { matches?, signal? }: an object literal from another realm, or with no prototype', async () => {
     const { events, waiters, once } = setup();
     const foreign = once(runInNewContext('({})'));
     const withMatches: { matches?: unknown } = runInNewContext('({})');
     withMatches.matches = (event: { userId: string }) => event.userId === 'b';
     const matching = once(withMatches);
-    class Options {
-      signal = undefined;
-    }
-    const instance = once(new Options());
+    const bare = once(Object.assign(Object.create(null) as object, { signal: undefined }));
     events.emit('admitted', admitted('a'));
     events.emit('admitted', admitted('b'));
-    expect(await Promise.all([foreign, matching, instance])).toMatchObject([
+    expect(await Promise.all([foreign, matching, bare])).toMatchObject([
       { userId: 'a' },
       { userId: 'b' },
       { userId: 'a' },
     ]);
+    expect([events.listenerCount(), waiters.size]).toEqual([0, 0]);
+  });
+
+  it('throws naming the signal, and keeps nothing, when its addEventListener throws: nothing rejects unhandled at the end', async () => {
+    const unhandled = recordUnhandledRejections();
+    const { events, waiters, once } = setup();
+    // Refuses at once; adds, then throws; calls the listener (aborting), then throws.
+    const kinds = ['refuses', 'adds', 'aborts'] as const;
+    const signals = kinds.map((kind) => {
+      const counting = countingSignal();
+      const add = counting.signal.addEventListener;
+      counting.signal.addEventListener = (type: string, listener: () => void) => {
+        if (kind !== 'refuses') add(type, listener);
+        if (kind === 'aborts') counting.signal.abort(new Error('aborted while adding'));
+        throw new TypeError('not this signal');
+      };
+      return counting;
+    });
+    for (const counting of signals) {
+      expect(() => once({ signal: counting.signal })).toThrow(
+        expect.objectContaining({
+          code: 'WSSUP_INVALID_ARGUMENT',
+          message:
+            "supervisor.once('admitted') options: signal.addEventListener('abort') threw a TypeError: signal must be an AbortSignal",
+          cause: expect.objectContaining({ message: 'not this signal' }),
+        }),
+      );
+    }
+    expect([events.listenerCount(), waiters.size, ...signals.map((counting) => counting.held())]).toEqual([
+      0, 0, 0, 0, 0,
+    ]);
+    waiters.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'gone'));
+    await turn();
+    expect(unhandled).toEqual([]);
+  });
+
+  it('settles, and close() goes on to the next wait, when the signal’s removeEventListener throws', async () => {
+    const { events, waiters, once } = setup();
+    const broken = countingSignal();
+    broken.signal.removeEventListener = () => {
+      throw new TypeError('cannot remove');
+    };
+    const first = once({ signal: broken.signal });
+    const second = once({ signal: broken.signal });
+    const third = once();
+    waiters.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'gone'));
+    for (const waiting of [first, second, third]) {
+      await expect(waiting).rejects.toMatchObject({ code: 'WSSUP_SHUTTING_DOWN' });
+    }
     expect([events.listenerCount(), waiters.size]).toEqual([0, 0]);
   });
 
