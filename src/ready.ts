@@ -12,6 +12,7 @@
  * wait with its own signal.
  */
 import { describeValue, SupervisorError } from './errors.js';
+import { isPlainObject, optionsHint } from './plain-options.js';
 
 /** The options of `supervisor.ready()`. */
 export interface ReadyOptions {
@@ -128,10 +129,12 @@ function withCause(reason: unknown, failure: SupervisorError | undefined): unkno
 /** The signal of ready()'s options, checked as the other methods check theirs. */
 function readyOptions(options: unknown): AbortSignal | undefined {
   if (options === undefined) return undefined;
-  if (typeof options !== 'object' || options === null) {
+  // A plain object only: a signal passed where the options go has no own keys to refuse, and was
+  // read as {} (the wait then ignored it).
+  if (!isPlainObject(options)) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
-      `ready options must be an object { signal? }, got ${describeValue(options)}`,
+      `ready options must be an object { signal? }, got ${describeValue(options)}${optionsHint(options)}`,
     );
   }
   for (const key of Object.keys(options)) {

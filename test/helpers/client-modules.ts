@@ -14,5 +14,6 @@ export const clientSharedModules = [
   'heartbeat-message',
   'inspect',
   'option-habits',
+  'plain-options',
   'thenable',
 ] as const;

@@ -79,6 +79,17 @@ describe('ready() without cluster', () => {
     ['a misspelt signal', { sigal: AbortSignal.timeout(1) }, /unknown key sigal/],
     ['a signal that is not an AbortSignal', { signal: { aborted: false } }, /signal must be an AbortSignal/],
     ['an AbortController for its signal', { signal: new AbortController() }, /signal must be an AbortSignal/],
+    [
+      'a signal where the options go',
+      new AbortController().signal,
+      /got an AbortSignal: to stop the wait with this signal, pass \{ signal \}/,
+    ],
+    [
+      'an AbortController where the options go',
+      new AbortController(),
+      /pass \{ signal: controller.signal \}/,
+    ],
+    ['a Map', new Map([['signal', AbortSignal.timeout(1)]]), /ready options must be an object/],
   ])('throws WSSUP_INVALID_ARGUMENT for %s', (_, options, message) => {
     const supervisor = localSupervisor();
     const call = () => supervisor.ready(options as never);
