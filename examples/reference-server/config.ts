@@ -630,8 +630,14 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
   if (urls !== undefined) {
     const [flag, list] = urls;
     list.forEach((node, index) => {
-      const problem = redisUrlProblem(node, list.length > 1);
       const which = list.length > 1 ? ` (URL ${index + 1})` : '';
+      // `a,,b` or `a,`: the library was given an empty URL, and its refusal said only "received
+      // an array" (the CLI's "got a,,b" left the operator to find the empty one).
+      if (node === '' && list.length > 1) {
+        const comma = index === 0 ? 'a leading' : index === list.length - 1 ? 'a trailing' : 'a doubled';
+        throw new ConfigError(`${nameOf(flag)}${which} is empty (${comma} ,)`);
+      }
+      const problem = redisUrlProblem(node, list.length > 1);
       if (problem !== undefined) throw new ConfigError(`${nameOf(flag)}${which}: ${problem}`);
     });
   }

@@ -272,6 +272,18 @@ describe('reference server (npm start)', () => {
       { WSSUP_REDIS_URL: 'redis://app:S3cr%FFt@127.0.0.1:6390' },
       /^error: WSSUP_REDIS_URL \(--redis\): its password \(or user name\) holds a % that is not .*write % as %25/,
     ],
+    // An empty URL in the list went to the library, whose refusal said only "an array".
+    [['--redis-cluster', ','], {}, /^error: --redis-cluster \(URL 1\) is empty \(a leading ,\)$/],
+    [
+      ['--redis-cluster', 'redis://127.0.0.1:7000,,redis://127.0.0.1:7001'],
+      {},
+      /^error: --redis-cluster \(URL 2\) is empty \(a doubled ,\)$/,
+    ],
+    [
+      [],
+      { WSSUP_REDIS_CLUSTER: 'redis://127.0.0.1:7000, ' },
+      /^error: WSSUP_REDIS_CLUSTER \(--redis-cluster\) \(URL 2\) is empty \(a trailing ,\)$/,
+    ],
   ] as const)(
     '`ws-supervisor serve` refuses %j in one line, exit 2',
     scopedCase(async ([args, env, message]: readonly [readonly string[], NodeJS.ProcessEnv, RegExp]) => {
