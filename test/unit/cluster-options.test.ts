@@ -12,6 +12,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
 import { redactRedisUrl } from '../../src/cluster/redact-redis-url.js';
 import { isClusterClient, isSentinelClient, isSingleClient } from '../../src/cluster/redis-client.js';
+import { REDIS_URL, resolveStoreOptions } from '../../src/cluster/redis-store-input.js';
 import {
   createSupervisor,
   InvalidOptionError,
@@ -515,6 +516,32 @@ describe('cluster option errors never show a password', () => {
     // An http:// host ends at a `\`, as WHATWG URL reads it: the rest is the path.
     expect(redactRedisUrl('http://h\\x')).toBe('http://h/***');
   });
+
+  // `redis://:50%@h` was refused as any bad URL is: no reason given, and the `%` hidden with the
+  // password. The reason is given only when decoding failed (a hint in the generic wording told
+  // URLs without a password about passwords).
+  it.each([
+    ['redis://:50%@h', 'redis://:***@h'],
+    ['rediss://app:50%zz@h:6380/0', 'rediss://app:***@h:6380/0'],
+    ['redis://50%:p@h', 'redis://50%:***@h'],
+  ])('says why %s is refused: its user name or password does not decode', (given, shown) => {
+    const said = `Invalid option "cluster.redis": expected ${REDIS_URL}, received "${shown}", whose user name or password does not decode (write % as %25).`;
+    const error = thrownBy({ redis: given });
+    expect(error.message).toBe(said);
+    expect(error.received).toBe(shown);
+    expect(() => resolveStoreOptions({ redis: given })).toThrow(said);
+  });
+
+  it.each(['redis://h:6379/x', 'redis://app:pw@h?db=1', 'http://h:6379', 'redis://:5%25@h/x'])(
+    'keeps the generic refusal of %s, whose user info decodes',
+    (given) => {
+      const error = thrownBy({ redis: given });
+      expect(error.message).toBe(
+        `Invalid option "cluster.redis": expected ${REDIS_URL}, received ${JSON.stringify(error.received)}.`,
+      );
+      expect(() => resolveStoreOptions({ redis: given })).toThrow(error.message);
+    },
+  );
 
   it('hides a user info without a colon whole: it is more often a password than a user name', () => {
     expect(thrownBy({ redis: `http://${password}@10.0.0.1:6379` }).received).toBe('http://***@10.0.0.1:6379');
