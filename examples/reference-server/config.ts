@@ -444,15 +444,22 @@ function redisUrlProblem(url: string, inList: boolean): string | undefined {
   const at = authority.lastIndexOf('@');
   // No `@` before the first `/`, `?` or `#` but one after, and what comes before is a user name and
   // the start of a password (`app:S3cr`, `:S3cr`), not a host and its port: the password holds
-  // one of them, and the host ended there. An `@` in the path or query of a URL without user info
-  // (`redis://h:1/0?x=a@b`) is the library's to refuse, as any path or query is.
+  // one of them, and the host ended there. When it reads as a host and its port (`app:1234` of
+  // `redis://app:1234/7@h`, a password of digits then a `/`), it may be either: an `@` in the
+  // path or query of a URL without user info (`redis://h:1/0?x=a@b`) is refused by the library,
+  // as any path or query is, but the hint is given as an "if" (the library's refusal named a
+  // host `app` and port 1234, and sent the operator looking at the wrong part).
   if (at === -1 && end !== -1 && rest.indexOf('@', end) !== -1 && authority.includes(':')) {
+    const encode =
+      'which a URL reads as the start of a fragment, a path or a query: percent-encode it ' +
+      '(# as %23, / as %2F, ? as %3F: encodeURIComponent does)';
     if (!/^(?:\[[^\]]*\]|[^:]+):\d*$/.test(authority)) {
-      return (
-        'its password (or user name) holds a #, / or ?, which a URL reads as the start of a fragment, ' +
-        'a path or a query: percent-encode it (# as %23, / as %2F, ? as %3F: encodeURIComponent does)'
-      );
+      return `its password (or user name) holds a #, / or ?, ${encode}`;
     }
+    return (
+      `an @ follows its host and port: if a user name and password come before that @, the password holds a #, / or ?, ${encode}; ` +
+      'if not, a Redis URL has no path but a database number (/0) and no query or fragment'
+    );
   }
   // node-redis decodes the user name and the password: a `%` that starts no UTF-8 percent-encoding
   // threw `URIError: URI malformed` at each connect, after the server had started.
@@ -623,8 +630,14 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): ServerConfig
   if (urls !== undefined) {
     const [flag, list] = urls;
     list.forEach((node, index) => {
-      const problem = redisUrlProblem(node, list.length > 1);
       const which = list.length > 1 ? ` (URL ${index + 1})` : '';
+      // `a,,b` or `a,`: the library was given an empty URL, and its refusal said only "received
+      // an array" (the CLI's "got a,,b" left the operator to find the empty one).
+      if (node === '' && list.length > 1) {
+        const comma = index === 0 ? 'a leading' : index === list.length - 1 ? 'a trailing' : 'a doubled';
+        throw new ConfigError(`${nameOf(flag)}${which} is empty (${comma} ,)`);
+      }
+      const problem = redisUrlProblem(node, list.length > 1);
       if (problem !== undefined) throw new ConfigError(`${nameOf(flag)}${which}: ${problem}`);
     });
   }

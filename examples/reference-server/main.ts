@@ -88,11 +88,16 @@ export async function main(
     },
     onAfterDrain: (signal) => {
       // The drain is over (and said so): the process is only finishing its exit, with the drain's
-      // own code (0), set as main returned. Nothing is left to stop, so nothing is forced either:
+      // own code (0), set as main returned. Nothing is left to stop, so nothing is forced at once:
       // a process.exit() here could lose this line and the ones before it, still pending in a
-      // pm2 cluster worker (see src/cli.ts). The process ends as a drained one always does.
+      // pm2 cluster worker (see src/cli.ts). But this listener stays for the process's life, so
+      // the signal's default action is gone: whatever still held the process (a timer of an
+      // --import'ed module, a handle of the app's) left it running for good, and only SIGKILL
+      // stopped it. A second later it exits, with the drain's code; an unref'd timer, so a
+      // process that ends sooner (as a drained one does) ends as it always did.
       process.exitCode ??= 0;
       console.log(`${signal} again: already drained; exiting`);
+      setTimeout(() => process.exit(process.exitCode ?? 0), 1000).unref();
     },
   });
   void signals.first.then((signal) => {

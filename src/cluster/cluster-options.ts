@@ -11,7 +11,6 @@ import { guessName, sayGuess } from '../closest-name.js';
 import { InvalidOptionError, SupervisorError } from '../errors.js';
 import { integerIn, integerOption, MAX_DELAY_MS } from '../integer-option.js';
 import { assertOptionalPeerInstalled, type ModuleResolver } from '../optional-peer.js';
-import { redactRedisUrl } from './redact-redis-url.js';
 import {
   isClusterClient,
   isClusterNodes,
@@ -21,7 +20,7 @@ import {
   REDIS_FEATURE,
   type RedisTarget,
 } from './redis-client.js';
-import { checkRootNodes, checkSentinelNodes, REDIS_URL, redisUrlScheme } from './redis-store-input.js';
+import { checkRootNodes, checkSentinelNodes, redisUrlScheme, refusedRedisUrl } from './redis-store-input.js';
 import type { SlotStore } from './slot-store.js';
 
 export type {
@@ -310,9 +309,7 @@ export function resolveClusterOptions(cluster: unknown, resolve?: ModuleResolver
           isSentinelNodes(redis);
     if (!ok) {
       // A string can only have meant a URL: say just that (the reference server's --redis too).
-      if (typeof redis === 'string') {
-        throw new InvalidOptionError('cluster.redis', REDIS_URL, redactRedisUrl(redis));
-      }
+      if (typeof redis === 'string') throw refusedRedisUrl(redis);
       throw new InvalidOptionError(
         'cluster.redis',
         'a redis:// or rediss:// URL, a node-redis client (sendCommand, duplicate), cluster client (also nodeClient, masters) or sentinel client (also getMasterNode, getReplicaNodes), { rootNodes: [url, …] }, or { name, sentinelRootNodes: [{ host, port }, …] }',

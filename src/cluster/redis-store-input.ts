@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { InstanceClaim } from '../../machines/events.js';
 import { INSTANCE_ALLOWED, isInstanceId } from '../client-instance.js';
 import { type Clock, createCountingClock } from '../clock.js';
-import { InvalidOptionError, SupervisorError } from '../errors.js';
+import { describeValue, InvalidOptionError, SupervisorError } from '../errors.js';
 import { redactRedisUrl } from './redact-redis-url.js';
 import {
   isClusterClient,
@@ -75,9 +75,7 @@ export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedSto
       redis,
     );
   }
-  if (typeof redis === 'string' && redisUrlScheme(redis) === undefined) {
-    throw new InvalidOptionError('cluster.redis', REDIS_URL, redactRedisUrl(redis));
-  }
+  if (typeof redis === 'string' && redisUrlScheme(redis) === undefined) throw refusedRedisUrl(redis);
   const nodeId = options.nodeId ?? randomUUID();
   // No '|': a book entry is '|'-separated, and what follows its node id is the instance.
   if (typeof nodeId !== 'string' || nodeId === '' || nodeId.includes('|')) {
@@ -96,6 +94,33 @@ export function resolveStoreOptions(options: RedisSlotStoreOptions): ResolvedSto
     throw new InvalidOptionError('clock', 'an object with setTimeout and clearTimeout', clock);
   }
   return { redis, nodeId, leaseTtlMs, keyPrefix, commandTimeoutMs, clock };
+}
+
+/**
+ * The refusal of `cluster.redis` as a string redisUrlScheme refused: what a URL must be, and the
+ * URL without its secrets. Where the user name or password does not decode (a `%` not written
+ * `%25`), the message says so: "expected a redis:// URL …, received "redis://:***@h"" gave no
+ * reason, and the `%` is hidden in it. Only then: a URL without a password is told nothing of one.
+ */
+export function refusedRedisUrl(redis: string): InvalidOptionError {
+  const shown = redactRedisUrl(redis);
+  const why = userInfoUndecodable(redis)
+    ? `${describeValue(shown)}, whose user name or password does not decode (write % as %25)`
+    : describeValue(shown);
+  return new InvalidOptionError('cluster.redis', REDIS_URL, shown, why);
+}
+
+/** A redis:// or rediss:// URL that parses, whose user name or password decodeURIComponent refuses. */
+function userInfoUndecodable(value: string): boolean {
+  if (!/^rediss?:\/\//.test(value) || !URL.canParse(value)) return false;
+  const { username, password } = new URL(value);
+  try {
+    decodeURIComponent(username);
+    decodeURIComponent(password);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 /** A refused `rootNodes` as `received`: each URL in it without its password. */

@@ -272,6 +272,18 @@ describe('reference server (npm start)', () => {
       { WSSUP_REDIS_URL: 'redis://app:S3cr%FFt@127.0.0.1:6390' },
       /^error: WSSUP_REDIS_URL \(--redis\): its password \(or user name\) holds a % that is not .*write % as %25/,
     ],
+    // An empty URL in the list went to the library, whose refusal said only "an array".
+    [['--redis-cluster', ','], {}, /^error: --redis-cluster \(URL 1\) is empty \(a leading ,\)$/],
+    [
+      ['--redis-cluster', 'redis://127.0.0.1:7000,,redis://127.0.0.1:7001'],
+      {},
+      /^error: --redis-cluster \(URL 2\) is empty \(a doubled ,\)$/,
+    ],
+    [
+      [],
+      { WSSUP_REDIS_CLUSTER: 'redis://127.0.0.1:7000, ' },
+      /^error: WSSUP_REDIS_CLUSTER \(--redis-cluster\) \(URL 2\) is empty \(a trailing ,\)$/,
+    ],
   ] as const)(
     '`ws-supervisor serve` refuses %j in one line, exit 2',
     scopedCase(async ([args, env, message]: readonly [readonly string[], NodeJS.ProcessEnv, RegExp]) => {
@@ -285,13 +297,38 @@ describe('reference server (npm start)', () => {
     }),
   );
 
-  // An `@` in the path or query of a URL with no password (or a whole one before it) is no
-  // password cut short by a `/` or `?`: it gets the library's own refusal, not that hint.
+  // A password of digits then a `/`, `#` or `?` reads as a host and its port (`app:1234` of
+  // `redis://app:1234/7@h`): the library's refusal named host app and port 1234 (its `received`
+  // showed the digits). Such a URL may as well have no password at all (an `@` in a query), so
+  // the hint says "if", and says what the library would have said too.
   it.concurrent.for([
+    'redis://app:1234/7@127.0.0.1:6379',
+    'redis://app:1234#7@127.0.0.1:6379',
+    'redis://app:1234?7@127.0.0.1:6379',
+    'redis://app:6379/0@h',
     'redis://127.0.0.1:6390/0?x=a@b',
     'redis://h:1/P@Sx',
-    'redis://app:pass@127.0.0.1:6390/0?x=a@b',
   ])(
+    '`ws-supervisor serve --redis %s` is told a # / or ? in a password may be why, and not shown it',
+    scopedCase(async (url: string) => {
+      const program = runProgram('dist/src/cli.js', ['serve', '--redis', url]);
+      expect(await program.exited).toBe(2);
+      const [first, second, ...rest] = program.errorOutput().split('\n');
+      expect(first).toBe(
+        'error: --redis: an @ follows its host and port: if a user name and password come before that @, ' +
+          'the password holds a #, / or ?, which a URL reads as the start of a fragment, a path or a query: ' +
+          'percent-encode it (# as %23, / as %2F, ? as %3F: encodeURIComponent does); if not, a Redis URL ' +
+          'has no path but a database number (/0) and no query or fragment',
+      );
+      expect(second).toBe('run `npx ws-supervisor serve --help` for the options');
+      expect(rest).toEqual(['']);
+      expect(program.output()).not.toMatch(/1234|6379|6390/);
+    }),
+  );
+
+  // An `@` in the path or query of a URL with a whole user info before it is no password cut
+  // short by a `/` or `?`: it gets the library's own refusal, not that hint.
+  it.concurrent.for(['redis://app:pass@127.0.0.1:6390/0?x=a@b'])(
     '`ws-supervisor serve --redis %s` is not told of a # / or ? in its password',
     scopedCase(async (url: string) => {
       const program = runProgram('dist/src/cli.js', ['serve', '--redis', url]);

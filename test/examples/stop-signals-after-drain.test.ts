@@ -6,8 +6,14 @@
  * a real signal, or process.emit, would run every listener of the test worker too (vitest's fork
  * worker adds one for SIGTERM, and a file sharing the worker may have left one).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { type StopSignalsOptions, watchStopSignals } from '../../examples/reference-server/stop-signals.js';
+import {
+  SIGNAL_ECHO_WINDOW_MS,
+  type StopSignalsOptions,
+  watchStopSignals,
+} from '../../examples/reference-server/stop-signals.js';
+import { runCommand } from '../helpers/process.js';
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -76,5 +82,46 @@ describe('a stop signal after the first', () => {
     signals.drained();
     deliver('SIGHUP');
     expect(told).toEqual([]);
+  });
+});
+
+/**
+ * The same in the built CLI (`ws-supervisor serve`), where the listeners stay for the process's
+ * life: a signal's default action is gone. Something that held the process after the drain (here
+ * a timer of a module loaded with --import, as an app's module or an agent's may) left it
+ * running for good after "SIGTERM again: already drained; exiting": only SIGKILL stopped it.
+ */
+describe('the CLI, held open after the drain, told to stop again', () => {
+  it.for<[string, NodeJS.ProcessEnv]>([
+    ['a timer that would end on its own, later', { HOLD_OPEN_MS: '60000' }],
+    ['an interval that never ends', {}],
+  ])("%s: exits with the drain's code, 0, after saying so", { timeout: 30_000 }, async ([, env]) => {
+    const program = runCommand(
+      process.execPath,
+      [
+        '--import',
+        './test/fixtures/hold-open.mjs',
+        'dist/src/cli.js',
+        'serve',
+        '--port',
+        '0',
+        '--preset',
+        'test',
+      ],
+      env,
+    );
+    await program.waitFor(/listening on ws:\/\/127\.0\.0\.1:\d+/);
+    program.child.kill('SIGTERM');
+    await program.waitFor(/drained; bye/);
+    await sleep(SIGNAL_ECHO_WINDOW_MS + 100); // past the window: not a copy of the first
+    expect(program.child.exitCode).toBeNull(); // held open: the fixture's timer
+    program.child.kill('SIGTERM');
+    await program.waitFor(/SIGTERM again: already drained; exiting/);
+    const aborted = new AbortController();
+    onTestFinished(() => aborted.abort());
+    const bound = sleep(15_000, 'still running', { signal: aborted.signal }).catch(() => 'aborted');
+    expect(await Promise.race([program.exited, bound])).toBe(0);
+    expect(program.output()).not.toMatch(/without draining/);
+    expect(program.output().match(/already drained; exiting/g)).toHaveLength(1);
   });
 });

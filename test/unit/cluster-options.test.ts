@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { createClient, createCluster, createSentinel } from 'redis';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
+import { redactRedisUrl } from '../../src/cluster/redact-redis-url.js';
 import { isClusterClient, isSentinelClient, isSingleClient } from '../../src/cluster/redis-client.js';
+import { REDIS_URL, resolveStoreOptions } from '../../src/cluster/redis-store-input.js';
 import {
   createSupervisor,
   InvalidOptionError,
@@ -444,6 +446,20 @@ describe('cluster option errors never show a password', () => {
       { redis: { rootNodes: [`rediss://${password}@10.0.0.1:7000`, 'redis://10.0.0.2:7000'] } },
       'cluster.redis.rootNodes',
     ],
+    // A `\` ends an http:// host but is part of a redis:// password (WHATWG URL: redis: is no
+    // special scheme), and node-redis takes it: `redis://app:Pa55\word@h` showed `app:Pa55/***`.
+    ['a \\ in the password', { redis: `redis://u:${password}\\x@10.0.0.1:6379/x` }, 'cluster.redis'],
+    ['a \\ in the user name', { redis: `redis://u\\x:${password}@10.0.0.1:6379/x` }, 'cluster.redis'],
+    [
+      'a \\ in a user info without a colon',
+      { redis: `rediss://${password}\\x@10.0.0.1:6379?x` },
+      'cluster.redis',
+    ],
+    [
+      'a \\ in the password of a root node',
+      { redis: { rootNodes: [`rediss://u:${password}\\x@10.0.0.1:7000`, 'redis://10.0.0.2:7000'] } },
+      'cluster.redis.rootNodes',
+    ],
   ])('%s', (_name, cluster, option) => {
     const error = thrownBy(cluster);
     expect(error.option).toBe(option);
@@ -474,6 +490,58 @@ describe('cluster option errors never show a password', () => {
       'http://10.0.0.1:6379/0?***',
     );
   });
+
+  // A password of digits then a `/`, `#` or `?` (not written %2F, %23, %3F) reads as a host and
+  // its port: `redis://app:1234/7@h` is host app, port 1234, and the refusal showed the digits.
+  it.each([
+    ['redis://app:1234/7@h:6379', 'redis://app:***/***'],
+    ['redis://app:1234#7@h:6379', 'redis://app:***#***'],
+    ['redis://app:1234?7@h:6379', 'redis://app:***?***'],
+    ['redis://app:1234/0@h', 'redis://app:***/***'],
+    ['redis://:1234/7@h', 'redis://:***@h'], // no host: not a URL, all before the last @ hidden
+    ['redis://[::1]:1234/7@h', 'redis://[::1]:***/***'],
+  ])('hides the "port" of %s: an @ follows, so it may be the start of a password', (given, shown) => {
+    const error = thrownBy({ redis: given });
+    expect(error.received).toBe(shown);
+    expect(error.message).not.toContain('1234');
+    expect(thrownBy({ redis: { rootNodes: [given] } }).received).toEqual([shown]);
+  });
+
+  it('shows a \\ in a redis:// user name and a password hidden whole, the host as node-redis reads it', () => {
+    // Not refused (node-redis connects with it): as "could not connect to Redis at …" and the
+    // reference server's startup line show it.
+    expect(redactRedisUrl('redis://app:Pa55\\word@127.0.0.1:6391')).toBe('redis://app:***@127.0.0.1:6391');
+    expect(redactRedisUrl('rediss://u:sek\\ret@h/0')).toBe('rediss://u:***@h/0');
+    expect(redactRedisUrl('redis://a\\b:sek\\ret@h:1')).toBe('redis://a\\b:***@h:1');
+    // An http:// host ends at a `\`, as WHATWG URL reads it: the rest is the path.
+    expect(redactRedisUrl('http://h\\x')).toBe('http://h/***');
+  });
+
+  // `redis://:50%@h` was refused as any bad URL is: no reason given, and the `%` hidden with the
+  // password. The reason is given only when decoding failed (a hint in the generic wording told
+  // URLs without a password about passwords).
+  it.each([
+    ['redis://:50%@h', 'redis://:***@h'],
+    ['rediss://app:50%zz@h:6380/0', 'rediss://app:***@h:6380/0'],
+    ['redis://50%:p@h', 'redis://50%:***@h'],
+  ])('says why %s is refused: its user name or password does not decode', (given, shown) => {
+    const said = `Invalid option "cluster.redis": expected ${REDIS_URL}, received "${shown}", whose user name or password does not decode (write % as %25).`;
+    const error = thrownBy({ redis: given });
+    expect(error.message).toBe(said);
+    expect(error.received).toBe(shown);
+    expect(() => resolveStoreOptions({ redis: given })).toThrow(said);
+  });
+
+  it.each(['redis://h:6379/x', 'redis://app:pw@h?db=1', 'http://h:6379', 'redis://:5%25@h/x'])(
+    'keeps the generic refusal of %s, whose user info decodes',
+    (given) => {
+      const error = thrownBy({ redis: given });
+      expect(error.message).toBe(
+        `Invalid option "cluster.redis": expected ${REDIS_URL}, received ${JSON.stringify(error.received)}.`,
+      );
+      expect(() => resolveStoreOptions({ redis: given })).toThrow(error.message);
+    },
+  );
 
   it('hides a user info without a colon whole: it is more often a password than a user name', () => {
     expect(thrownBy({ redis: `http://${password}@10.0.0.1:6379` }).received).toBe('http://***@10.0.0.1:6379');
