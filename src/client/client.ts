@@ -42,6 +42,13 @@ export interface ClientCloseEvent extends ClientClose {
   opened: boolean;
   /** The close code by name, e.g. 'evicted', 'unauthenticated', 'too-many-requests'. */
   kind: CloseKind;
+  /**
+   * The `code` of the transport error that ended the socket, when it had one: under Node with
+   * `ws`, Node's `err.code` (`ECONNREFUSED`, `ENOTFOUND`, `DEPTH_ZERO_SELF_SIGNED_CERT`,
+   * `CERT_HAS_EXPIRED`) or ws's `WS_ERR_*`, stable where `reason` (the error's words) is not.
+   * Absent otherwise (a close frame, a refused upgrade, a timeout; a browser tells no error).
+   */
+  errorCode?: string;
   /** What the client does now. */
   next: ClientNext;
 }
@@ -105,7 +112,9 @@ export interface Client {
    * (`close` 1006, then a reconnect), and the message is not written into it: send again on `open`.
    * Bytes in shared memory (a SharedArrayBuffer or a view of one) are sent as a copy: a browser's
    * WebSocket refuses shared ones.
-   * @returns false (and sends nothing) unless `state` is `'open'`, or when the socket is given up for its silence
+   * After a 4001 `evicted: idle` the client is `suspended`, with no socket: send() returns false
+   * until the app calls `activity()` (or `resume()`) and the client has reconnected (`open`).
+   * @returns false (and sends nothing) unless `state` is `'open'` (while `suspended` after an idle eviction too), or when the socket is given up for its silence
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (and sends nothing) unless `data` is a string, an ArrayBuffer, a view or a Blob
    */
   send(data: ClientData): boolean;
@@ -319,6 +328,10 @@ export function createClient(options: ClientOptions): Client {
   let socket: WebSocketLike | undefined;
   let url = '';
   let lastClose: ClientCloseEvent | undefined;
+  // The transport error's code behind the SOCKET_CLOSED the socket actor sends next (set just
+  // before it), read and reset by the `close` that SOCKET_CLOSED leads to: a close the machine
+  // raised itself (a timeout, silence, offline) finds none.
+  let errorCode: string | undefined;
   // Each attempt's time, on the wall clock (not the `clock` option's): an id kept across
   // restarts (the app's own `instance`) must still stamp a later attempt than the last
   // process did. Later for every attempt, even two within one millisecond.
@@ -344,6 +357,9 @@ export function createClient(options: ClientOptions): Client {
         if (keepalive === undefined || data !== keepalive) emit('message', { data });
       },
       fail: (error) => emit('error', { error }),
+      errorCode: (code) => {
+        errorCode = code;
+      },
     },
   );
   const inspect = isolateInspect(resolved.inspect, report);
@@ -388,8 +404,10 @@ export function createClient(options: ClientOptions): Client {
       opened,
       kind: closeKindOf(close.code),
       next: NEXT[dispositionOf(close.code, close.reason)],
+      ...(errorCode === undefined ? {} : { errorCode }),
     };
     opened = false;
+    errorCode = undefined;
     pending.push(() => {
       lastClose = event;
       emit('close', event);

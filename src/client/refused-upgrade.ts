@@ -7,13 +7,111 @@
  * takes the client machine's path for that code: no retry after a 401 or 403,
  * a wait of at least Retry-After after a 429 or 503.
  */
-import { ClientCloseCodes } from '../../machines/client-close.js';
+import { ClientCloseCodes, closeMessageOf } from '../../machines/client-close.js';
+import type { Clock } from '../clock.js';
 
 /** What the client reads of ws's `http.IncomingMessage` (no Node types: the client runs in browsers). */
 export interface RefusedResponseLike {
   readonly statusCode?: number | undefined;
   readonly statusMessage?: string | undefined;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The body's stream (`data`, `end`, `close`, `error`), where the response has one. */
+  // biome-ignore lint/suspicious/noExplicitAny: IncomingMessage's own listener type
+  on?(event: string, listener: (...args: any[]) => void): unknown;
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  off?(event: string, listener: (...args: any[]) => void): unknown;
+  /** Ends the response and its TCP socket. */
+  destroy?(): unknown;
+}
+
+/**
+ * The most of a refusal's body that is read: a close frame's reason holds 123 bytes (RFC 6455
+ * §5.5), so a refusal says no more over HTTP than it could in a close frame.
+ */
+export const REFUSAL_BODY_MAX_BYTES = 123;
+
+/**
+ * How long the body is waited for. The supervisor writes it with the status line, in one
+ * write, and ends the response: it is there at once. A proxy's may be long, or never end:
+ * then the client goes on with what came (or the bare status) after this long.
+ */
+export const REFUSAL_BODY_WAIT_MS = 1_000;
+
+/** `text/plain`, whatever its parameters (`; charset=utf-8`). */
+const isPlainText = (type: string | string[] | undefined) =>
+  typeof type === 'string' && type.split(';')[0]?.trim().toLowerCase() === 'text/plain';
+
+/**
+ * The app's message in a refusal's body: its first 123 bytes as UTF-8 (a character cut by the
+ * limit is dropped, not shown as U+FFFD), on one line, without the newline the supervisor ends
+ * it with, and without a retry hint of its own: only the Retry-After header gives one.
+ */
+function messageOfBody(bytes: Uint8Array): string {
+  const text = new TextDecoder().decode(bytes, { stream: true });
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
+  const line = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return closeMessageOf(line).trim();
+}
+
+/**
+ * Reads the message of a refused upgrade's body, at most REFUSAL_BODY_MAX_BYTES of a
+ * `text/plain` one within REFUSAL_BODY_WAIT_MS on `clock`, then destroys the response and calls
+ * `done` with it ('' for none: another type, an empty body, a response without a stream). Calls
+ * `done` once, at once when there is nothing to read. Returns the undo (the attempt ended
+ * first: its connect timeout, the app's close()), which clears the timer, removes the
+ * listeners and destroys the response, with no `done`.
+ */
+export function readRefusalMessage(
+  response: RefusedResponseLike,
+  clock: Clock,
+  done: (message: string) => void,
+): () => void {
+  const { on, off } = response;
+  if (!isPlainText(response.headers['content-type']) || on === undefined || off === undefined) {
+    done('');
+    return () => {};
+  }
+  const bytes = new Uint8Array(REFUSAL_BODY_MAX_BYTES);
+  let size = 0;
+  let over = false;
+  const stop = () => {
+    over = true;
+    clock.clearTimeout(timer);
+    off.call(response, 'data', data);
+    off.call(response, 'end', finish);
+    off.call(response, 'close', finish);
+    off.call(response, 'error', finish);
+    // The rest of a long or endless body is not waited for: the response and its TCP socket go.
+    response.destroy?.();
+  };
+  function finish() {
+    if (over) return;
+    stop();
+    done(messageOfBody(bytes.subarray(0, size)));
+  }
+  function data(chunk: unknown) {
+    const next =
+      chunk instanceof Uint8Array
+        ? chunk
+        : typeof chunk === 'string'
+          ? new TextEncoder().encode(chunk)
+          : undefined;
+    if (next === undefined) return;
+    const taken = next.subarray(0, REFUSAL_BODY_MAX_BYTES - size);
+    bytes.set(taken, size);
+    size += taken.length;
+    if (size >= REFUSAL_BODY_MAX_BYTES) finish();
+  }
+  on.call(response, 'data', data);
+  on.call(response, 'end', finish);
+  // A body cut short (the connection reset): what came is all there is. The listener also keeps
+  // the response's `error` from going unhandled.
+  on.call(response, 'close', finish);
+  on.call(response, 'error', finish);
+  const timer: unknown = clock.setTimeout(finish, REFUSAL_BODY_WAIT_MS);
+  return () => {
+    if (!over) stop();
+  };
 }
 
 /**
@@ -48,7 +146,8 @@ const MAX_RETRY_AFTER_SECONDS = 2 ** 31;
 
 /**
  * The close a refused upgrade stands for: its twin code (or 1006), and a reason naming the
- * status (`HTTP 429 Too Many Requests`) that ends with ` retry-after=<s>` when the response
+ * status (`HTTP 429 Too Many Requests`), then the body's message if any (`HTTP 401
+ * Unauthorized: token expired`), that ends with ` retry-after=<s>` when the response
  * has a Retry-After in seconds, as a close-frame refusal's does: the client machine reads the
  * hint from there. `wasClean` is false: no WebSocket was opened, so none was closed cleanly.
  */
@@ -56,13 +155,16 @@ export function closeOfRefusedUpgrade(
   response: RefusedResponseLike,
   /** The wall clock an HTTP-date is read against (it names a wall-clock moment). */
   wallNowMs: number = Date.now(),
+  /** The body's message (readRefusalMessage), '' for none. */
+  message = '',
 ): {
   code: number;
   reason: string;
   wasClean: false;
 } {
   const status = response.statusCode ?? 0;
-  const text = response.statusMessage ? `HTTP ${status} ${response.statusMessage}` : `HTTP ${status}`;
+  const line = response.statusMessage ? `HTTP ${status} ${response.statusMessage}` : `HTTP ${status}`;
+  const text = message === '' ? line : `${line}: ${message}`;
   const header = response.headers['retry-after'];
   const seconds = typeof header === 'string' ? retryAfterSeconds(header, wallNowMs) : undefined;
   return {

@@ -7,9 +7,10 @@
 import { fromCallback } from 'xstate';
 import type { ClientEvent } from '../../machines/client.machine.js';
 import { ClientCloseCodes } from '../../machines/client-close.js';
+import type { Clock } from '../clock.js';
 import { AppHookError, InvalidOptionError } from '../errors.js';
 import type { ResolvedClientOptions } from './options.js';
-import { closeOfRefusedUpgrade, type RefusedResponseLike } from './refused-upgrade.js';
+import { closeOfRefusedUpgrade, type RefusedResponseLike, readRefusalMessage } from './refused-upgrade.js';
 import {
   type CloseEventLike,
   type MessageEventLike,
@@ -29,6 +30,12 @@ export interface SocketHooks {
   deliver(data: unknown): void;
   /** An attempt the app's `url` could not make (attempt-url.ts), before it counts as failed. */
   fail(error: AppHookError | InvalidOptionError): void;
+  /**
+   * The `code` of the transport error behind the SOCKET_CLOSED sent right after this call
+   * (Node's `err.code` under ws: `ECONNREFUSED`, `DEPTH_ZERO_SELF_SIGNED_CERT`), undefined for
+   * none: the close event carries it as `errorCode`.
+   */
+  errorCode(code: string | undefined): void;
 }
 
 /**
@@ -37,10 +44,29 @@ export interface SocketHooks {
  */
 export type SocketOptions = Omit<ResolvedClientOptions, 'url'> & { url: () => string | Promise<string> };
 
-/** What the client reads of an `error` event: ws's ErrorEvent has a message, a browser's Event none. */
+/**
+ * What the client reads of an `error` event: ws's ErrorEvent has a message, and the Error
+ * (with Node's `code`) as `error`; a browser's Event has neither.
+ */
 interface ErrorEventLike {
   readonly message?: unknown;
+  readonly error?: unknown;
 }
+
+/** The string `code` of an error (Node's system and TLS errors, ws's `WS_ERR_*`), if it has one. */
+const codeOf = (error: unknown): string | undefined => {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && code !== '' ? code : undefined;
+};
+
+/**
+ * The timers of a refused upgrade's body (readRefusalMessage): the app's `clock`, else the
+ * platform's, as XState's own default clock (the machine's delays without a `clock`).
+ */
+const platformClock: Clock = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id),
+};
 
 /** ws's handler of a refused upgrade: the request, and the response that is not a 101. */
 type UnexpectedResponseListener = (request: unknown, response: RefusedResponseLike) => void;
@@ -196,16 +222,25 @@ function connect(
   // browser shows nothing but the 1006 that follows): read as its close-code twin, so that a
   // 401 is not retried forever and a 429's Retry-After is waited out. With a listener, ws
   // leaves the request to it: close() aborts it and destroys its TCP socket, and ws then
-  // emits `error` and `close` (1006), which `closed` reports as the twin.
+  // emits `error` and `close` (1006), which `closed` reports as the twin. First, the app's
+  // message in a text/plain body (the supervisor's Refusal message) is read into the reason,
+  // bounded in bytes and time (a proxy's body may be huge or endless), and the response destroyed.
   let refused: ReturnType<typeof closeOfRefusedUpgrade> | undefined;
+  let stopReading: (() => void) | undefined;
   const unexpected: UnexpectedResponseListener = (_request, response) => {
-    refused = closeOfRefusedUpgrade(response);
-    socket.close();
+    if (stopReading !== undefined) return;
+    stopReading = readRefusalMessage(response, options.clock ?? platformClock, (body) => {
+      if (over) return;
+      refused = closeOfRefusedUpgrade(response, undefined, body);
+      socket.close();
+    });
   };
   emitter?.on('unexpected-response', unexpected);
   // Why the socket failed, where its `error` event says (ws's ErrorEvent: `connect
   // ECONNREFUSED …`, a TLS error, a bad handshake); a browser's bare Event says nothing.
   let failure = '';
+  // The `code` of the error that said so (ws's ErrorEvent carries the Error): `errorCode`.
+  let failureCode: string | undefined;
   // The attempt's end was reported, or the attempt was undone: nothing more goes to the machine
   // (a real `close` after a failure read from `error`, an `error` that the undo's close() fires).
   let over = false;
@@ -218,6 +253,8 @@ function connect(
     const { code, reason, wasClean } = refused ?? event;
     // A 1006 has no close frame, so no reason of its own: the error's words stand in for it.
     const why = code === ClientCloseCodes.abnormal && reason === '' ? failure : reason;
+    // A refused upgrade's close is its status, not the abort's error.
+    hooks.errorCode(refused === undefined ? failureCode : undefined);
     sendBack({ type: 'SOCKET_CLOSED', code, reason: why, wasClean });
   };
   // WHATWG fires `close` after every `error`, and the close is what the machine acts on: a
@@ -228,7 +265,10 @@ function connect(
   // The listener must exist all the same: ws (an EventEmitter) throws an `error` with no listener.
   const errored = (event?: ErrorEventLike) => {
     const message = event?.message;
-    if (failure === '' && typeof message === 'string') failure = message;
+    if (failure === '' && typeof message === 'string') {
+      failure = message;
+      failureCode = codeOf(event?.error);
+    }
     if (!over && socket.readyState === ReadyState.connecting) {
       abandoned = true;
       closed({ code: ClientCloseCodes.abnormal, reason: '', wasClean: false });
@@ -241,6 +281,7 @@ function connect(
 
   return () => {
     over = true;
+    stopReading?.();
     hooks.attach(undefined);
     emitter?.off('ping', pinged);
     emitter?.off('unexpected-response', unexpected);

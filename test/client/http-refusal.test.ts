@@ -46,7 +46,7 @@ describe('an HTTP refusal, read by the client under Node (ws)', () => {
     expect(await t.next('close')).toEqual({
       code: 4401,
       kind: 'unauthenticated',
-      reason: 'HTTP 401 Unauthorized',
+      reason: 'HTTP 401 Unauthorized: unauthenticated',
       retryAfterMs: undefined,
       wasClean: false,
       opened: false,
@@ -81,7 +81,7 @@ describe('an HTTP refusal, read by the client under Node (ws)', () => {
     expect(await t.next('close')).toEqual({
       code: 4429,
       kind: 'too-many-requests',
-      reason: 'HTTP 429 Too Many Requests',
+      reason: 'HTTP 429 Too Many Requests: user has reached the maximum number of connections (1)',
       retryAfterMs: 5_000,
       wasClean: false,
       opened: false,
@@ -111,7 +111,7 @@ describe('an HTTP refusal, read by the client under Node (ws)', () => {
     expect(await t.next('close')).toEqual({
       code: 4503,
       kind: 'unavailable',
-      reason: 'HTTP 503 Service Unavailable',
+      reason: 'HTTP 503 Service Unavailable: server is shutting down',
       retryAfterMs: 3_000,
       wasClean: false,
       opened: false,
@@ -139,7 +139,7 @@ describe('an HTTP refusal, read by the client under Node (ws)', () => {
     expect(await t.next('close')).toEqual({
       code: 1006,
       kind: 'abnormal',
-      reason: 'HTTP 404 Not Found',
+      reason: 'HTTP 404 Not Found: not found',
       retryAfterMs: undefined,
       wasClean: false,
       opened: false,

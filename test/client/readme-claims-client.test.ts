@@ -38,7 +38,7 @@ describe('an authenticate that fails (README: 4500 and every other server error 
     expect(await t.next('close')).toEqual({
       code: 1006,
       kind: 'abnormal',
-      reason: 'HTTP 500 Internal Server Error',
+      reason: 'HTTP 500 Internal Server Error: authentication failed',
       retryAfterMs: undefined,
       wasClean: false,
       opened: false,
@@ -49,7 +49,7 @@ describe('an authenticate that fails (README: 4500 and every other server error 
     t.simulated.increment(250);
     expect(await t.next('close', from)).toMatchObject({
       code: 1006,
-      reason: 'HTTP 500 Internal Server Error',
+      reason: 'HTTP 500 Internal Server Error: authentication failed',
     });
     expect(await t.next('reconnecting', from)).toEqual({ delayMs: 500, attempt: 2 }); // 0.5 × 1000
     expect(server.errors.map((error) => error.code)).toEqual([
@@ -89,8 +89,8 @@ describe('an authenticate that fails (README: 4500 and every other server error 
 
 describe("the supervisor's other HTTP refusals, read under Node (README: 400 as 4400, 403 as 4403)", () => {
   it.each([
-    ['a Refusal(403)', () => new Refusal(403, 'banned'), 4403, 'forbidden', 'HTTP 403 Forbidden'],
-    ['a bad user id (empty)', () => '', 4400, 'bad-request', 'HTTP 400 Bad Request'],
+    ['a Refusal(403)', () => new Refusal(403, 'banned'), 4403, 'forbidden', 'HTTP 403 Forbidden: banned'],
+    ['a bad user id (empty)', () => '', 4400, 'bad-request', 'HTTP 400 Bad Request: user id is empty'],
   ])('%s: one attempt, then suspended until resume()', async (_name, authenticate, code, kind, reason) => {
     const server = await startServer({ authenticate });
     const t = startClient({ url: server.url('cy') });

@@ -107,7 +107,7 @@ describe("a proxy's 503 whose Retry-After is an HTTP-date (README: the seconds u
   });
 });
 
-describe('the body of a refused upgrade is not read (README: `HTTP 401 Unauthorized`; the body is not read)', () => {
+describe('a body that is not text/plain is not read (README: reason as `HTTP 401 Unauthorized`)', () => {
   it('a 401 whose body never ends: close 4401 at once, and the server sees its connection end', async () => {
     const http = createServer();
     const ended: Promise<void>[] = [];

@@ -517,6 +517,7 @@ describe('the packed package in a fresh app', () => {
     'bench/close-refusal.ts',
     'bench/socketio-server.ts',
     'docs/dashboard.png',
+    'examples/client-ca.test.ts',
     'examples/testing-your-app.test.ts',
     'examples/walking-the-machines.test.ts',
     'machines',
