@@ -200,6 +200,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       lifetimeMs: clock.now() - connection.admittedAt,
       cleanupMs: connection.endedAt === undefined ? undefined : clock.now() - connection.endedAt,
       socketError: connection.socketError,
+      opened: connection.handshakeDone,
     };
     connection.runCloseHook(info);
     events.emit('disposed', { connectionId: output.connectionId, userId: output.userId, ...info });
