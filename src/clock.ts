@@ -8,7 +8,7 @@
  * run after the I/O already waiting (setImmediate). An injected clock
  * gets each timer as it is set.
  */
-import { createTimerQueue, type Defer } from './timer-queue.js';
+import { createTimerQueue, type Defer, type HostClock } from './timer-queue.js';
 
 /** XState's clock: the only timer API actors use. */
 export interface Clock {
@@ -24,11 +24,23 @@ export interface CountingClock extends Clock {
   now(): number;
   /** Timers scheduled and neither fired nor cleared. */
   readonly pending: number;
+  /**
+   * Whether its timers hold the process open (true at first). The default clock's
+   * host timers are ref'd or unref'd at once, and the later ones as they are set; an
+   * injected clock's timers are its own: untouched.
+   */
+  keepAlive(on: boolean): void;
 }
 
-const realClock: Clock & { now(): number } = {
+const realClock: HostClock & { now(): number } = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (id) => clearTimeout(id as NodeJS.Timeout),
+  // Fake timers' (vi.useFakeTimers()) have ref() and unref() too; a host without them is left as is.
+  keepAlive(id, on) {
+    const timer = id as Partial<Pick<NodeJS.Timeout, 'ref' | 'unref'>> | undefined;
+    if (on) timer?.ref?.();
+    else timer?.unref?.();
+  },
   now: () => Date.now(),
 };
 
@@ -50,6 +62,7 @@ export function createCountingClock(base?: Clock & { now?: () => number }): Coun
     return {
       setTimeout: (fn, ms) => queue.setTimeout(fn, ms),
       clearTimeout: (id) => queue.clearTimeout(id),
+      keepAlive: (on) => queue.keepAlive(on),
       now: realClock.now,
       get pending() {
         return queue.pending;
@@ -72,6 +85,7 @@ export function createCountingClock(base?: Clock & { now?: () => number }): Coun
       base.clearTimeout(id);
     },
     now,
+    keepAlive() {}, // the injected clock's own timers: not ours to unref
     get pending() {
       return pending.size;
     },

@@ -250,6 +250,14 @@ export interface DisposeInfo {
    * tells it as a close (1006, `reason: 'closed'`).
    */
   socketError: SocketErrorInfo | undefined;
+  /**
+   * Whether its handshake completed: onOpen ran (or would have, without one). False for
+   * a connection that ended while admitted but still in its handshake (your
+   * `verifyClient` held it, the client vanished, the connect timeout, an eviction, a
+   * shutdown, the app's close): onClose runs for it all the same, as `disposed` is
+   * emitted for every admitted connection. Pair counters with onOpen only when `opened`.
+   */
+  opened: boolean;
 }
 
 /** A socket's error, as the `disposed` event and onClose report it. */

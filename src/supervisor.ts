@@ -95,6 +95,16 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   // once()'s waits: rejected just before shutdown() resolves, after the last event it causes.
   const waiters = new EventWaiters('supervisor');
   const clock = createCountingClock(options.clock);
+  /**
+   * The default clock's timers hold the process open only while a connection is held (in any
+   * state), an upgrade waits for `authenticate`, or shutdown() runs: a script or test runner that
+   * lets its last connection go and closes its server exits, though a user supervisor lingers
+   * (Node's convention: a library's background timers do not hold the process; sockets and
+   * servers do). Called on the 0 ⇄ 1 edges of those counts only, never per message.
+   */
+  function holdChanged(): void {
+    clock.keepAlive(shuttingDown || books.handles.size > 0 || upgradePath.authenticating() > 0);
+  }
   // Each limit's T, capacity thresholds and refusal message, the option's built now (user-limit.ts).
   const userLimits = createUserLimits(resolved);
   const books = new Books(userLimits.standard.capacity);
@@ -178,6 +188,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     cluster?.released(output.userId, output.connectionId);
     counters.disposed += 1;
     books.handles.delete(output.connectionId);
+    if (books.handles.size === 0) holdChanged();
     // Its rooms go with it, here where the registry forgets it: before onClose, which cannot rejoin.
     connection.leaveAllRooms();
     connection.uncountConnecting(); // if it never opened, nor started leaving before
@@ -190,6 +201,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       lifetimeMs: clock.now() - connection.admittedAt,
       cleanupMs: connection.endedAt === undefined ? undefined : clock.now() - connection.endedAt,
       socketError: connection.socketError,
+      opened: connection.handshakeDone,
     };
     connection.runCloseHook(info);
     events.emit('disposed', { connectionId: output.connectionId, userId: output.userId, ...info });
@@ -216,6 +228,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         counters.admitted += 1;
         connection.countConnecting();
         books.handles.set(connection.id, connection);
+        if (books.handles.size === 1) holdChanged();
         events.emit('admitted', {
           connectionId: connection.id,
           userId: connection.userId,
@@ -598,7 +611,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     // The flag stats().admission reads, so the probe and the refusals never disagree.
     isShuttingDown: () => shuttingDown,
     userLimits,
+    holdChanged,
   });
+  holdChanged(); // nothing held yet
   const { handleUpgrade, refuseAuthenticating } = upgradePath;
 
   /**
@@ -682,6 +697,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     const { deadlineMs, pace } = checkShutdownOptions(shutdownOptions);
     if (shutdownPromise !== undefined) return shutdownPromise;
     shuttingDown = true;
+    // Its timers (the deadline, the batches) hold the process until it resolves: `await shutdown()` returns.
+    holdChanged();
     // In the same tick as the flag: no waiter outlives the shutdown, nor waits for a lease it will never see.
     readiness.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'ready(): the supervisor is shutting down'));
     const stopped = toPromise(hub as Actor<typeof hubMachine>);

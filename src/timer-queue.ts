@@ -12,6 +12,11 @@
  * alive; a list with nothing left gives its host timer back, so an idle
  * queue holds no timer at all (the process may exit).
  *
+ * While the queue's owner holds nothing that needs them (a supervisor with no
+ * connection: `keepAlive(false)`), its host timers are unref'd, as Node's
+ * convention wants a library's background timers: they do not hold the
+ * process open. The new host timers of that time are unref'd as they are armed.
+ *
  * This is what Node's own timers do internally (a list per duration), with a
  * lighter node. Injected clocks (tests, XState's SimulatedClock) are not
  * queued: a test clock may fire any one timer on its own (test/model).
@@ -89,9 +94,20 @@ export const LATE_MS = 1;
  */
 export const TIMERS_PER_TURN = 500;
 
+/** A host clock whose timers can stop holding the process open (Node: `unref()`). */
+export interface HostClock extends Clock {
+  /** `on`: the host timer of `id` holds the process open again (`ref()`); else it does not (`unref()`). */
+  keepAlive?(id: unknown, on: boolean): void;
+}
+
 export interface TimerQueue extends Clock {
   setTimeout(fn: () => void, ms: number): Entry;
   clearTimeout(id: unknown): void;
+  /**
+   * Whether the host timers hold the process open (true at first): each armed
+   * one is told now, at this change only, and each armed later as it is set.
+   */
+  keepAlive(on: boolean): void;
   /** Timers set and neither fired nor cleared. */
   readonly pending: number;
 }
@@ -102,7 +118,7 @@ export interface TimerQueue extends Clock {
  * timers of a host timer that fired late run from it, after the waiting I/O.
  */
 export function createTimerQueue(
-  host: Clock,
+  host: HostClock,
   now: () => number,
   defer?: Defer,
   perTurn = TIMERS_PER_TURN,
@@ -112,6 +128,8 @@ export function createTimerQueue(
   /** Lists whose host timers fired while a deferred run was due, in the order they fired. */
   const waiting: TimerList[] = [];
   let deferred: unknown;
+  /** The host timers hold the process open (keepAlive). */
+  let kept = true;
 
   function unlink(entry: Entry): void {
     const list = entry.list;
@@ -143,6 +161,7 @@ export function createTimerQueue(
     if (list.hostTimer !== undefined) host.clearTimeout(list.hostTimer);
     list.hostAt = head.at;
     list.hostTimer = host.setTimeout(() => fire(list), Math.max(0, head.at - now()));
+    if (!kept) host.keepAlive?.(list.hostTimer, false);
   }
 
   /** A waiting list has nothing left: out of the deferred run, which is given back once empty. */
@@ -254,6 +273,14 @@ export function createTimerQueue(
       unlink(id);
       // The host timer stays armed for a later head (it re-arms when it fires), unless none is left.
       if (wasHead && list.head === undefined) arm(list);
+    },
+    keepAlive(on) {
+      if (on === kept) return;
+      kept = on;
+      // A list per duration, a handful: each armed host timer is told.
+      for (const list of lists.values()) {
+        if (list.hostTimer !== undefined) host.keepAlive?.(list.hostTimer, on);
+      }
     },
     get pending() {
       return pending;

@@ -53,6 +53,8 @@ export interface UpgradeDeps {
   isShuttingDown: () => boolean;
   /** Each limit's T, thresholds and refusal message (authenticate's maxConnectionsPerUser). */
   userLimits: UserLimits;
+  /** `authenticating()` went from 0 to 1 or back: whether the clock's timers hold the process may change. */
+  holdChanged: () => void;
 }
 
 /** One authenticated upgrade request on its way to a decision. */
@@ -178,6 +180,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     nextConnectionId,
     cluster,
     isShuttingDown,
+    holdChanged,
     userLimits,
   } = deps;
 
@@ -479,6 +482,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     const { outcome, stop } = stoppable(verdict);
     const waiting: Authenticating = { request, socket, head, timer: undefined, stop };
     authenticating.add(waiting);
+    if (authenticating.size === 1) holdChanged();
     waiting.timer = clock.setTimeout(() => timedOut(waiting), resolved.authenticateTimeoutMs);
     // A socket that closes meanwhile (a reset) ends the wait at once. Node no longer counts it
     // against server.maxConnections, the bound on these waits (README, Admission rate limit):
@@ -489,12 +493,19 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
     socket.off('close', closed);
     clock.clearTimeout(waiting.timer);
     // The timer may have fired after the verdict, before this continuation: it answered.
-    return authenticating.delete(waiting) ? settled : undefined;
+    return leave(waiting) ? settled : undefined;
+  }
+
+  /** Takes `waiting` out of `authenticating`; false when it was out already (answered). */
+  function leave(waiting: Authenticating): boolean {
+    if (!authenticating.delete(waiting)) return false;
+    if (authenticating.size === 0) holdChanged();
+    return true;
   }
 
   /** The client's socket closed while authenticate ran: refused as socket-closed, its verdict ignored. */
   function wentAway(waiting: Authenticating): void {
-    if (!authenticating.delete(waiting)) return;
+    if (!leave(waiting)) return;
     clock.clearTimeout(waiting.timer);
     waiting.stop();
     const { request, socket, head } = waiting;
@@ -506,7 +517,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
 
   /** authenticate did not settle in time: refused as a failed authenticate, its verdict ignored. */
   function timedOut(waiting: Authenticating): void {
-    if (!authenticating.delete(waiting)) return;
+    if (!leave(waiting)) return;
     waiting.stop();
     const ms = resolved.authenticateTimeoutMs;
     const cause = new Error(`timed out after ${ms} ms (authenticateTimeoutMs)`);

@@ -168,6 +168,8 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   #socketError: SocketErrorInfo | undefined;
   /** How an aborted handshake was answered (see abortAnswer); undefined while none was. */
   #abortAnswer: AbortAnswerSent | undefined;
+  /** Set as the machine enters `active`, where onOpen runs (see handshakeDone). */
+  #handshakeDone = false;
   /**
    * The rooms joined, in join order: this side of `books.rooms`, changed with
    * it. Made at the first join: a connection in no room pays one empty field.
@@ -234,6 +236,11 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   /** Whether the socket ever opened (the machine left `connecting` for `active`). */
   get opened(): boolean {
     return this.#ws !== undefined;
+  }
+
+  /** Whether the machine left `connecting` for `active`: onOpen ran, or would have (DisposeInfo.opened). */
+  get handshakeDone(): boolean {
+    return this.#handshakeDone;
   }
 
   quietForMs(): number {
@@ -597,6 +604,7 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   }
 
   runOpenHook(): void {
+    this.#handshakeDone = true;
     const request = this.#request;
     this.#request = undefined;
     const { onOpen } = this.#env.hooks;

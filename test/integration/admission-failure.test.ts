@@ -93,6 +93,7 @@ async function startUndecided(refuse: 'http' | 'close') {
     },
     nextConnectionId: createConnectionIds(),
     cluster: undefined,
+    holdChanged: () => {},
     isShuttingDown: () => false,
     userLimits,
   });

@@ -1121,7 +1121,7 @@ describe('app hooks that fail', () => {
       expect(seenInOnClose).toEqual([
         {
           id: connectionId,
-          info: { reason: 'closed', closeCode: 1000, lifetimeMs: 0, cleanupMs: 0 },
+          info: { reason: 'closed', closeCode: 1000, lifetimeMs: 0, cleanupMs: 0, opened: true },
           connections: 0,
         },
       ]);

@@ -248,6 +248,7 @@ describe('the slot is free when the server socket emits close', () => {
         lifetimeMs: 1_234,
         // The socket ended and everything was released in the same step.
         cleanupMs: 0,
+        opened: true,
         // What ws said, so that the app can tell these endings apart; none for a close or a drop.
         socketError:
           socketErrorCode === undefined ? undefined : { code: socketErrorCode, message: expect.any(String) },
@@ -311,6 +312,7 @@ describe('the slot is free when the server socket emits close', () => {
         lifetimeMs: drainTimeoutMs,
         // Its socket failed at once, and held the process-wide slot until the deadline.
         cleanupMs: drainTimeoutMs,
+        opened: true,
       },
     ]);
     expect(t.supervisor.stats().connections).toBe(0);
@@ -385,6 +387,7 @@ describe('heartbeat', () => {
         lifetimeMs: 2 * heartbeatIntervalMs,
         // The socket never said it was ending: no cleanup latency to report.
         cleanupMs: undefined,
+        opened: true,
       },
     ]);
     expect(t.supervisor.userStats('yan')).toBeUndefined();

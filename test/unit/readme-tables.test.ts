@@ -254,6 +254,7 @@ describe("the README's table of events", () => {
         lifetimeMs: true,
         cleanupMs: true,
         socketError: true,
+        opened: true,
       } satisfies Record<keyof DisposedEvent, true>),
       capacity: Object.keys({
         userId: true,
@@ -409,6 +410,7 @@ describe("the README's row of the onClose hook", () => {
       lifetimeMs: true,
       cleanupMs: true,
       socketError: true,
+      opened: true,
     } satisfies Record<keyof DisposeInfo, true>);
     const row = tableAfter('| Hook or setting | Meaning |').find(([hook = '']) =>
       hook.startsWith('`onClose('),

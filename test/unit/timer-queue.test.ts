@@ -6,11 +6,14 @@ import { createTimerQueue, LATE_MS, TIMERS_PER_TURN } from '../../src/timer-queu
 function rig() {
   const simulated = new SimulatedClock();
   const host = new Set<unknown>();
+  /** The host timers told they do not hold the process open (unref'd). */
+  const unheld = new Set<unknown>();
   const queue = createTimerQueue(
     {
       setTimeout: (fn, ms) => {
         const id = simulated.setTimeout(() => {
           host.delete(id);
+          unheld.delete(id);
           fn();
         }, ms);
         host.add(id);
@@ -18,14 +21,19 @@ function rig() {
       },
       clearTimeout: (id) => {
         host.delete(id);
+        unheld.delete(id);
         simulated.clearTimeout(id);
+      },
+      keepAlive: (id, on) => {
+        if (on) unheld.delete(id);
+        else unheld.add(id);
       },
     },
     () => simulated.now(),
   );
   const fired: string[] = [];
   const set = (name: string, ms: number) => queue.setTimeout(() => fired.push(name), ms);
-  return { simulated, host, queue, fired, set };
+  return { simulated, host, unheld, queue, fired, set };
 }
 
 describe('timer queue (the default clock)', () => {
@@ -48,6 +56,30 @@ describe('timer queue (the default clock)', () => {
     simulated.increment(10);
     expect(fired).toEqual(['c', 'a', 'b']);
     expect(queue.pending).toBe(0);
+    expect(host.size).toBe(0);
+  });
+
+  it('keepAlive(false) unrefs every armed host timer and each armed later; keepAlive(true) refs them again', () => {
+    const { simulated, host, unheld, queue, fired, set } = rig();
+    set('a', 100);
+    expect(unheld.size).toBe(0); // held at first
+    queue.keepAlive(false);
+    expect([...unheld]).toEqual([...host]);
+    set('b', 50); // a new duration: its host timer is unref'd as it is armed
+    simulated.increment(100); // a's re-arms for nothing; b's fired: both given back
+    expect(fired).toEqual(['b', 'a']);
+    set('c', 100);
+    set('d', 100);
+    expect(host.size).toBe(1);
+    expect([...unheld]).toEqual([...host]);
+    queue.keepAlive(false); // no change: nothing is told again
+    queue.keepAlive(true);
+    expect(unheld.size).toBe(0);
+    set('e', 10);
+    expect(host.size).toBe(2);
+    expect(unheld.size).toBe(0);
+    simulated.increment(100);
+    expect(fired).toEqual(['b', 'a', 'e', 'c', 'd']);
     expect(host.size).toBe(0);
   });
 

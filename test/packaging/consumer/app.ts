@@ -112,7 +112,7 @@ function onMessage(connection: ConnectionHandle<Session>, data: Buffer, isBinary
   if (connection.data?.plan === 'pro') connection.send(data, { binary: isBinary });
 }
 function onClose(connection: ConnectionHandle<Session>, info: DisposeInfo): void {
-  console.log(connection.userId, info.reason, info.closeCode, info.lifetimeMs);
+  console.log(connection.userId, info.reason, info.closeCode, info.lifetimeMs, info.opened satisfies boolean);
 }
 function onError(error: SupervisorError): void {
   if (error instanceof AppHookError) console.error(error.hook, error.connectionId, error.cause);
@@ -226,7 +226,9 @@ export function withRequestIds(): Supervisor {
     }),
     onError: async (error) => console.error(await Promise.resolve(error.code)),
   });
-  traced.on('disposed', async ({ socketError }) => console.log(await Promise.resolve(socketError?.code)));
+  traced.on('disposed', async ({ socketError, opened }) =>
+    console.log(await Promise.resolve(socketError?.code), opened satisfies boolean),
+  );
   return traced;
 }
 
