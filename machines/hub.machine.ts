@@ -92,7 +92,7 @@ export type HubRequest =
   | {
       /** Tell user supervisors not yet told to drain, up to `size` connections, with `code` and `reason`. */
       type: 'drainChunk';
-      /** The most connections this chunk tells (a supervisor with more is told child by child). */
+      /** The most connections this chunk tells (a user holding more is told whole, in a chunk of its own). */
       size: number;
       /** The close code. */
       code: number;
@@ -156,7 +156,8 @@ export const hubMachine = setup({
         },
       ) => ({
         shutdownDeadlineMs: params.deadlineMs,
-        chunkSize: Math.max(1, params.chunkSize),
+        // A positive integer, else 1: Math.max(1, NaN) is NaN, and no count is above NaN (one unbounded chunk).
+        chunkSize: Number.isInteger(params.chunkSize) && params.chunkSize > 0 ? params.chunkSize : 1,
         code: params.code,
         reason: params.reason,
         batchesLeft: params.pace?.batches ?? 1,
@@ -203,8 +204,10 @@ export const hubMachine = setup({
       },
     },
     shuttingDown: {
-      // The deadline spans the batches: pacing never delays the final terminate.
-      after: { shutdownDeadline: { actions: 'terminateAll' } },
+      // The deadline spans the batches: pacing never delays the final terminate. It ends the
+      // batches and chunks too: terminateAll tells every supervisor left, so a later batch or
+      // chunk would only tell them again.
+      after: { shutdownDeadline: { target: '.drained', actions: 'terminateAll' } },
       on: { ALL_USERS_ENDED: 'stopped' },
       initial: 'drained',
       states: {
@@ -225,7 +228,8 @@ export const hubMachine = setup({
           invoke: { src: 'nextTurn' },
           on: { TURN_PASSED: { target: 'draining', reenter: true }, EVERY_USER_TOLD: 'drained' },
         },
-        // Every user supervisor was told to drain; only the deadline and the last user's end remain.
+        // Every user supervisor was told to drain, or the deadline passed (terminateAll told the rest):
+        // only the deadline, if not passed, and the last user's end remain.
         drained: {},
       },
     },

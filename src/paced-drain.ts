@@ -13,6 +13,8 @@ import type { ConnectionCommand } from '../machines/events.js';
 import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
 import type { UserRecord } from './books.js';
 import { afterWaitingIo } from './clock.js';
+import { InvalidOptionError } from './errors.js';
+import { integerIn } from './integer-option.js';
 import type { Defer } from './timer-queue.js';
 import type { WsConnection } from './transport/ws-adapter.js';
 
@@ -112,21 +114,34 @@ export const defaultShutdownChunk: Readonly<ShutdownChunk> = Object.freeze({
  * The key of a supervisor's own chunk among its options: a symbol, which the options' checks
  * (own string keys) never see and no app writes by accident. Only the hub's model test uses it,
  * to make chunks of one connection and hold the turns, on its supervisor alone: no module state
- * that another test sharing the module graph could see changed.
+ * that another test sharing the module graph could see changed. This module's own symbol, not
+ * a global one (`Symbol.for`): only code that imports this module can name it.
  */
-export const shutdownChunkOption = Symbol.for('ws-supervisor.shutdownChunk');
+export const shutdownChunkOption: unique symbol = Symbol('ws-supervisor.shutdownChunk');
 
-/** The chunk a supervisor's options ask for, or the default. */
+/**
+ * The chunk a supervisor's options ask for, or the default.
+ * @throws {InvalidOptionError} WSSUP_INVALID_OPTION, naming the bad part, for anything but a
+ * {@link ShutdownChunk}: checked with the options, not when the shutdown is half done.
+ */
 export function shutdownChunkOf(options: object): Readonly<ShutdownChunk> {
-  const chunk = (options as { [shutdownChunkOption]?: ShutdownChunk })[shutdownChunkOption];
+  const chunk: unknown = (options as { [shutdownChunkOption]?: unknown })[shutdownChunkOption];
   if (chunk === undefined) return defaultShutdownChunk;
-  // A test seam, never an app's option: a plain Error is enough.
-  if (!Number.isInteger(chunk.connections) || chunk.connections <= 0) {
-    throw new Error(
-      `shutdown chunk: connections must be a positive integer, got ${String(chunk.connections)}`,
-    );
+  if (typeof chunk !== 'object' || chunk === null) {
+    throw new InvalidOptionError('shutdownChunk', 'an object { connections, turn }', chunk);
   }
-  return chunk;
+  const { connections, turn } = chunk as { connections?: unknown; turn?: unknown };
+  if (!integerIn(1, Number.MAX_SAFE_INTEGER)(connections)) {
+    throw new InvalidOptionError('shutdownChunk.connections', 'a positive integer', connections);
+  }
+  const { set, clear } = (typeof turn === 'object' && turn !== null ? turn : {}) as {
+    set?: unknown;
+    clear?: unknown;
+  };
+  if (typeof set !== 'function' || typeof clear !== 'function') {
+    throw new InvalidOptionError('shutdownChunk.turn', 'an object { set, clear } of two functions', turn);
+  }
+  return chunk as ShutdownChunk;
 }
 
 /**

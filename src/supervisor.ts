@@ -75,6 +75,8 @@ export type { ShutdownOptions, ShutdownPace, Supervisor };
  */
 export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<Data>): Supervisor<Data> {
   const resolved = Object.freeze(resolveOptions(appOptions));
+  // The hub model test's seam (paced-drain.ts), checked with the options: nothing is allocated yet.
+  const shutdownChunk = shutdownChunkOf(appOptions);
   // The runtime handles every connection as ConnectionHandle<unknown>; the app's hooks see Data.
   const options = appOptions as SupervisorOptions;
   const onError = options.onError ?? ((error: SupervisorError) => console.error(error));
@@ -457,13 +459,19 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
 
   let shuttingDown = false;
   let allEndedSent = false;
+  /** The user supervisors at the first chunk of the drain (none is added once shutting down), and the next to tell. */
+  let untold: UserRecord[] | undefined;
+  let nextUntold = 0;
   function allUsersEnded(): void {
     if (allEndedSent) return;
     allEndedSent = true;
+    // Every way to `stopped` drops the untold list (it holds every user's record): a drain the
+    // deadline cut short, or whose users all ended between chunks, never reaches EVERY_USER_TOLD.
+    untold = undefined;
+    nextUntold = 0;
     hub.send({ type: 'ALL_USERS_ENDED' });
   }
 
-  const shutdownChunk = shutdownChunkOf(appOptions);
   const hub = createActor(
     hubMachine.provide({
       actors: {
@@ -477,18 +485,19 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     { clock, ...inspect },
   );
   // The hub's requests arrive after its step: each supervisor steps on its own.
-  /** The user supervisors at the first chunk of the drain (none is added once shutting down), and the next to tell. */
-  let untold: UserRecord[] | undefined;
-  let nextUntold = 0;
   hub.on('drainChunk', ({ size, code, reason }) => {
     untold ??= [...users.values()];
-    nextUntold = drainChunk(users, untold, nextUntold, size, {
+    const list = untold;
+    const next = drainChunk(users, list, nextUntold, size, {
       type: 'DRAIN',
       code,
       reason,
       cause: 'shutdown',
     });
-    if (nextUntold >= untold.length) {
+    // The last users ended in this chunk (a lingering one stops at its SHUTDOWN): allUsersEnded() dropped the list.
+    if (untold === undefined) return;
+    nextUntold = next;
+    if (next >= list.length) {
       untold = undefined; // it holds every UserRecord: let the ended ones go
       hub.send({ type: 'EVERY_USER_TOLD' });
     }
@@ -509,12 +518,13 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   hub.on('terminateAll', () => {
     for (const record of users.values()) {
       // Usually every supervisor was told by now (a pace window ends before the deadline),
-      // so SHUTDOWN is ignored. Not when the clock jumps past the deadline in one step (a
-      // SimulatedClock advanced at once, an event loop stalled that long): the deadline
-      // fires before the later batches. One still supervising drains first, then terminates;
-      // one lingering (its last child ended in the jump) ends at this SHUTDOWN and leaves
-      // `users` in that step: TERMINATE would reach a stopped actor (XState's development
-      // build warns).
+      // so SHUTDOWN is ignored. Not when the deadline cuts the chunks short, or the clock jumps
+      // past it in one step (a SimulatedClock advanced at once, an event loop stalled that
+      // long): it fires before the later batches. The hub sends no batch or chunk after it
+      // (it goes to `drained`): this tells every supervisor left. One still supervising drains
+      // first, then terminates; one lingering (its last child ended in the jump) ends at this
+      // SHUTDOWN and leaves `users` in that step: TERMINATE would reach a stopped actor
+      // (XState's development build warns).
       record.actor.send({ type: 'SHUTDOWN', code: CloseCodes.goingAway, reason: 'server shutting down' });
       if (users.get(record.userId) === record) record.actor.send({ type: 'TERMINATE' });
     }

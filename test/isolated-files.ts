@@ -4,7 +4,8 @@
  * `vi.stubEnv`), the timers (`vi.useFakeTimers`) or an export's method (`vi.spyOn`), which in a
  * shared registry would reach the next file the same worker runs; or they count the process's
  * timers and handles (`process.getActiveResourcesInfo()`, async hooks, test/helpers/resources.ts),
- * which in a shared worker would count what an earlier file left closing as theirs. Every other file shares its worker's registry
+ * which in a shared worker would count what an earlier file left closing as theirs; or they set V8's
+ * flags (`v8.setFlagsFromString`, a forced-GC test's `--expose_gc`), for the whole process. Every other file shares its worker's registry
  * (vitest.config.ts), so that xstate, ws and the runtime are imported once per worker instead of
  * once per file: most of a small file's time was that import.
  *
@@ -37,6 +38,7 @@ export const isolatedFiles = [
   'test/integration/resources.test.ts',
   'test/integration/send-edges-fake-timers.test.ts',
   'test/integration/shutdown-clock-jump.test.ts',
+  'test/integration/shutdown-gc.test.ts',
   'test/integration/supervisor-failure.test.ts',
   'test/machines/user-supervisor.machine.test.ts',
   'test/model-based/lease.model.test.ts',

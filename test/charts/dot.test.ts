@@ -66,8 +66,9 @@ describe('DOT', () => {
         'xstate.done.actor.* [else] / forgetChild(ends: false)\\lxstate.error.actor.* [else] / forgetChild(ends: false)\\l"];',
     );
     const hub = await renderChart(charts.hub, { format: 'dot' });
+    expect(hub).toContain('subgraph "cluster_shuttingDown" {\n    label="shuttingDown"; style="rounded";');
     expect(hub).toContain(
-      'subgraph "cluster_shuttingDown" {\n    label="shuttingDown\\nafter shutdownDeadline / terminateAll\\l";',
+      '"shuttingDown" -> "shuttingDown.drained" [label="after shutdownDeadline / terminateAll", style=dashed',
     );
     expect(hub).not.toContain('[any]'); // no root transitions
     const sample = await renderChart(sampleMachine, { format: 'dot' });

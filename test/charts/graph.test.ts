@@ -353,14 +353,14 @@ describe('machineGraph on our machines', () => {
     );
   });
 
-  it('hub: no root transitions, the shutdown paths, the batches, and the deadline as an internal delay', () => {
+  it('hub: no root transitions, the shutdown paths, the batches, and the deadline ending them in drained', () => {
     const graph = machineGraph(charts.hub);
     expect(graph.edges.filter((edge) => edge.source === '')).toEqual([]);
     expect(graph.edges.map(pick)).toEqual([
       ['running', 'shuttingDown.pacing', 'SHUTDOWN'],
       ['running', 'shuttingDown.draining', 'SHUTDOWN'],
       ['shuttingDown', 'stopped', 'ALL_USERS_ENDED'],
-      ['shuttingDown', 'shuttingDown', 'xstate.after.shutdownDeadline.hub.shuttingDown'],
+      ['shuttingDown', 'shuttingDown.drained', 'xstate.after.shutdownDeadline.hub.shuttingDown'],
       ['shuttingDown.pacing', 'shuttingDown.draining', 'xstate.after.batchInterval.hub.shuttingDown.pacing'],
       ['shuttingDown.pacing', 'shuttingDown.pacing', 'xstate.after.batchInterval.hub.shuttingDown.pacing'],
       ['shuttingDown.draining', 'shuttingDown.draining', 'TURN_PASSED'],
@@ -379,10 +379,9 @@ describe('machineGraph on our machines', () => {
     expect(graph.edges).toContainEqual(
       expect.objectContaining({
         source: 'shuttingDown',
-        target: 'shuttingDown',
+        target: 'shuttingDown.drained',
         kind: 'delay',
         delay: 'shutdownDeadline',
-        internal: true,
         actions: ['terminateAll'],
       }),
     );

@@ -321,7 +321,7 @@ describe('Mermaid of the other machines', () => {
     expect(lines).toContain('  lingering --> stopped : after lingerTimeout');
   });
 
-  it('hub: the shutdown paths, the batches, the deadline as a note on shuttingDown, and no root transitions', async () => {
+  it('hub: the shutdown paths, the batches, the deadline from shuttingDown to drained, and no root transitions', async () => {
     const text = await renderChart(charts.hub, { format: 'mermaid' });
     expect(text).toContain('  running --> pacing : SHUTDOWN [isPaced]');
     expect(text).toContain('  running --> draining : SHUTDOWN');
@@ -330,10 +330,9 @@ describe('Mermaid of the other machines', () => {
     expect(text).toContain('    draining --> draining : TURN_PASSED');
     expect(text).toContain('    draining --> drained : EVERY_USER_TOLD');
     expect(text).toContain('  shuttingDown --> stopped : ALL_USERS_ENDED');
-    // A compound state carries its internal transitions in a note.
-    expect(text).toContain(
-      '  note right of shuttingDown\n    after shutdownDeadline / terminateAll\n  end note',
-    );
+    // From anywhere in shuttingDown: the deadline ends the batches and chunks.
+    expect(text).toContain('  shuttingDown --> drained : after shutdownDeadline / terminateAll');
+    expect(text).not.toContain('note right of shuttingDown');
     expect(text).not.toContain('in any state');
   });
 

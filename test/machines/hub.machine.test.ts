@@ -211,25 +211,36 @@ describe('unpaced SHUTDOWN in chunks (one turn of the event loop each)', () => {
     expect(h.log).toEqual(['drainChunk 1001 server shutting down']);
   });
 
-  it('the deadline firing mid-chunks asks to terminate, and the chunks go on until every user was told', () => {
+  it('the deadline firing mid-chunks asks to terminate and ends the chunks: terminateAll told every user left', () => {
     const h = startHub(3);
     h.shutdown(500);
     expect(h.during(500)).toEqual(['terminateAll']);
-    // Still draining: terminateAll tells every supervisor left; the chunks after it find them ended.
-    expect(h.value()).toEqual({ shuttingDown: 'draining' });
-    expect(h.pending()).toBe(0);
-    h.hub.send({ type: 'TURN_PASSED' });
-    h.hub.send({ type: 'TURN_PASSED' });
-    expect(h.log).toEqual([
-      'drainChunk 1001 server shutting down',
-      'terminateAll',
-      'drainChunk 1001 server shutting down',
-      'drainChunk 1001 server shutting down',
-    ]);
     expect(h.value()).toEqual({ shuttingDown: 'drained' });
-    expect(h.turns).toEqual({ started: 3, cleanedUp: 3 });
+    expect(h.pending()).toBe(0);
+    expect(h.turns).toEqual({ started: 1, cleanedUp: 1 }); // the wait for the next chunk was cancelled
+    h.hub.send({ type: 'TURN_PASSED' }); // a late one changes nothing
+    expect(h.log).toEqual(['drainChunk 1001 server shutting down', 'terminateAll']);
     h.allUsersEnded();
     expect(h.hub.getSnapshot()).toMatchObject({ value: 'stopped', status: 'done' });
+  });
+
+  it.each([
+    { chunkSize: Number.NaN, asked: 1 },
+    { chunkSize: 0, asked: 1 },
+    { chunkSize: -5, asked: 1 },
+    { chunkSize: 2.5, asked: 1 },
+    { chunkSize: Number.POSITIVE_INFINITY, asked: 1 },
+    { chunkSize: 7, asked: 7 },
+  ])('asks for chunks of $asked connection(s) when SHUTDOWN says $chunkSize', ({ chunkSize, asked }) => {
+    const sizes: number[] = [];
+    const hub = createActor(hubMachine.provide({ actors: { nextTurn: fromCallback(() => undefined) } }), {
+      clock: new SimulatedClock(),
+    });
+    hub.on('drainChunk', ({ size }) => void sizes.push(size));
+    hub.start();
+    hub.send({ type: 'SHUTDOWN', deadlineMs: 500, code: 1001, reason: '', chunkSize });
+    hub.send({ type: 'TURN_PASSED' });
+    expect(sizes).toEqual([asked, asked]);
   });
 
   it('the last paced batch drains the rest in chunks too', () => {
@@ -274,8 +285,10 @@ describe('paced SHUTDOWN (issue 11, item 10)', () => {
       'drainBatch 1/8 1001',
       'terminateAll',
     ]);
-    expect(h.value()).toEqual({ shuttingDown: 'pacing' }); // the batches go on, each now finds nothing
-    expect(h.pending()).toBe(1);
+    // No batch after it, nor the chunks of the last: terminateAll told every supervisor left.
+    expect(h.value()).toEqual({ shuttingDown: 'drained' });
+    expect(h.pending()).toBe(0);
+    expect(h.during(10_000)).toEqual([]);
   });
 
   it('ALL_USERS_ENDED mid-pacing stops it, with no batch or deadline left scheduled', () => {
