@@ -176,6 +176,24 @@ export type ReportedError =
       >;
     });
 
+/**
+ * A SupervisorError that carries a subclass's code without being of that class: made by code
+ * outside this library (an app's own cluster store may throw `new SupervisorError(code, …)`),
+ * it lacks the fields ReportedError promises for that code (`hook`, `option`, `peer`).
+ */
+export function carriesForeignSubclassCode(error: SupervisorError): boolean {
+  switch (error.code) {
+    case 'WSSUP_APP_HOOK_FAILED':
+      return !(error instanceof AppHookError);
+    case 'WSSUP_INVALID_OPTION':
+      return !(error instanceof InvalidOptionError);
+    case 'WSSUP_MISSING_PEER':
+      return !(error instanceof MissingPeerError);
+    default:
+      return false;
+  }
+}
+
 /** How an error message names a value it got: `"text"`, `3`, `an object`, `a WebSocketServer`. */
 export function describeValue(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);

@@ -12,7 +12,7 @@
  * wait with its own signal.
  */
 import { describeValue, SupervisorError } from './errors.js';
-import { isPlainObject, optionsHint } from './plain-options.js';
+import { isPlainObject, isSignalLike, optionsHint } from './plain-options.js';
 
 /** The options of `supervisor.ready()`. */
 export interface ReadyOptions {
@@ -134,7 +134,7 @@ function readyOptions(options: unknown): AbortSignal | undefined {
   if (!isPlainObject(options)) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
-      `ready options must be an object { signal? }, got ${describeValue(options)}${optionsHint(options)}`,
+      `ready options must be a plain object { signal? }, got ${describeValue(options)}${optionsHint(options)}`,
     );
   }
   for (const key of Object.keys(options)) {
@@ -146,7 +146,8 @@ function readyOptions(options: unknown): AbortSignal | undefined {
     }
   }
   const { signal } = options as { signal?: unknown };
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+  // By shape, as once() reads it: another realm's AbortSignal (an iframe's, a polyfill) is one too.
+  if (signal !== undefined && !isSignalLike(signal)) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',
       `ready options: signal must be an AbortSignal, got ${describeValue(signal)}`,

@@ -23,7 +23,7 @@ import { createClusterHost } from './cluster/cluster-host.js';
 import { openSlotStore } from './cluster/open-store.js';
 import type { ConnectionHandle } from './connection-handle.js';
 import { createConnectionIds } from './connection-id.js';
-import { describeValue, type ReportedError, SupervisorError } from './errors.js';
+import { carriesForeignSubclassCode, describeValue, type ReportedError, SupervisorError } from './errors.js';
 import { EventWaiters } from './event-waiters.js';
 import { type CapacityEvent, SupervisorEvents } from './events.js';
 import { isolateInspect } from './inspect.js';
@@ -85,9 +85,13 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   // Printed, not reported again: an onError that fails would fail again (README, onError).
   const reportFailed = (error: SupervisorError, failure: unknown, how: 'threw' | 'rejected') =>
     console.error(`ws-supervisor: onError ${how} while reporting`, error, failure);
-  const report = (error: SupervisorError) => {
+  const report = (reported: SupervisorError) => {
+    // onError's type narrows by code: one of a subclass's codes on another error (made outside
+    // the library, which store-answers.ts already wraps) is reported as internal, with it as cause.
+    const error = carriesForeignSubclassCode(reported)
+      ? new SupervisorError('WSSUP_INTERNAL', reported.message, { cause: reported })
+      : reported;
     try {
-      // Narrowed by its code: no code of a subclass is ever built as a plain SupervisorError (errors.ts).
       onRejection(onError(error as ReportedError), (failure) => reportFailed(error, failure, 'rejected'));
     } catch (failure) {
       reportFailed(error, failure, 'threw');

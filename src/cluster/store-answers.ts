@@ -6,7 +6,7 @@
  * store call's failure becomes the typed error the app and `onError` see.
  */
 import { BrokenCircuitError } from 'cockatiel';
-import { describeValue, SupervisorError } from '../errors.js';
+import { carriesForeignSubclassCode, describeValue, SupervisorError } from '../errors.js';
 import type { ClusterDelivery } from './cluster-sends.js';
 import type { ClusterAdmission, EvictionOrder, ReadmitAnswer, SendAcrossOutcome } from './slot-store.js';
 import { SlotStoreUnavailableError } from './slot-store.js';
@@ -20,7 +20,8 @@ export const isFormatError = (error: unknown) =>
 export function storeError(operation: string, error: unknown): SupervisorError | undefined {
   // An open breaker refused the call without reaching the store: the `store` event said so once.
   if (error instanceof BrokenCircuitError) return undefined;
-  if (error instanceof SupervisorError) return error;
+  // As thrown, unless it carries a code onError's type ties to a class it is not of (errors.ts).
+  if (error instanceof SupervisorError && !carriesForeignSubclassCode(error)) return error;
   // Why, in the message too: an app that logs `${code}: ${message}` saw only "stop failed".
   const why = error instanceof Error ? error.message : String(error);
   return new SupervisorError('WSSUP_STORE_UNAVAILABLE', `slot store: ${operation} failed: ${why}`, {

@@ -9,6 +9,7 @@
  * A store of the test's own (the in-memory book with the store's rules) on a real server.
  */
 import { describe, expect, it, vi } from 'vitest';
+import { SupervisorError } from '../../src/index.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { connectRefused, ioWait, startServer } from '../helpers/server.js';
 
@@ -40,6 +41,25 @@ describe('a store call that fails with a plain error', () => {
     expect(`${t.errors[0]?.code}: ${t.errors[0]?.message}`).toBe(
       'WSSUP_STORE_UNAVAILABLE: slot store: admit failed: the book is read-only',
     );
+  });
+
+  // onError's type narrows by code (an AppHookError for WSSUP_APP_HOOK_FAILED, with its `hook`): a
+  // store's own SupervisorError with that code is not one, and reaches onError as the store's failure.
+  it('admit: a plain SupervisorError with a subclass code is reported as the store failing, with it as cause', async () => {
+    const store = new MemoryBook(() => Date.now()).store('mislabelled', 3_000);
+    const thrown = new SupervisorError('WSSUP_APP_HOOK_FAILED', 'the book says a hook failed');
+    store.admit = async () => {
+      throw thrown;
+    };
+    const t = await startServer({ cluster: { store, nodeId: 'mislabelled', onStoreUnavailable: 'reject' } });
+    await t.supervisor.ready({ signal: AbortSignal.timeout(5_000) });
+    expect(await connectRefused(t.url('ann'))).toBe(503);
+    await vi.waitFor(() => expect(t.errors.length).toBeGreaterThan(0), ioWait);
+    expect(`${t.errors[0]?.code}: ${t.errors[0]?.message}`).toBe(
+      'WSSUP_STORE_UNAVAILABLE: slot store: admit failed: the book says a hook failed',
+    );
+    expect(t.errors[0]?.cause).toBe(thrown);
+    expect(t.errors.filter((error) => error.code === 'WSSUP_APP_HOOK_FAILED')).toEqual([]);
   });
 
   it('admit: an answer out of contract names the method and what it should answer, once', async () => {

@@ -62,6 +62,16 @@ describe('ready() without cluster', () => {
     expect(getEventListeners(signal, 'abort')).toHaveLength(0);
   });
 
+  it("takes another realm's signal, read by its shape as once() reads it (aborted already: its reason)", async () => {
+    const supervisor = localSupervisor();
+    const reason = new Error('gave up elsewhere');
+    // An iframe's or a polyfill's AbortSignal: not an instance of this realm's class.
+    const target = new EventTarget();
+    const foreign = Object.assign(target, { aborted: true, reason });
+    expect(foreign instanceof AbortSignal).toBe(false);
+    expect(await settled(supervisor.ready({ signal: foreign as unknown as AbortSignal }))).toBe(reason);
+  });
+
   it('takes a signal that is not aborted, and leaves no listener on it', async () => {
     const supervisor = localSupervisor();
     const controller = new AbortController();
@@ -72,9 +82,9 @@ describe('ready() without cluster', () => {
   });
 
   it.each([
-    ['null', null, /ready options must be an object/],
-    ['a string', 'soon', /ready options must be an object/],
-    ['a number', 5_000, /ready options must be an object/],
+    ['null', null, /ready options must be a plain object/],
+    ['a string', 'soon', /ready options must be a plain object/],
+    ['a number', 5_000, /ready options must be a plain object/],
     ['an unknown key', { timeout: 5_000 }, /unknown key timeout/],
     ['a misspelt signal', { sigal: AbortSignal.timeout(1) }, /unknown key sigal/],
     ['a signal that is not an AbortSignal', { signal: { aborted: false } }, /signal must be an AbortSignal/],
@@ -89,7 +99,7 @@ describe('ready() without cluster', () => {
       new AbortController(),
       /pass \{ signal: controller.signal \}/,
     ],
-    ['a Map', new Map([['signal', AbortSignal.timeout(1)]]), /ready options must be an object/],
+    ['a Map', new Map([['signal', AbortSignal.timeout(1)]]), /ready options must be a plain object/],
   ])('throws WSSUP_INVALID_ARGUMENT for %s', (_, options, message) => {
     const supervisor = localSupervisor();
     const call = () => supervisor.ready(options as never);
