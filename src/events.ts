@@ -251,11 +251,13 @@ export interface DisposeInfo {
    */
   socketError: SocketErrorInfo | undefined;
   /**
-   * Whether its handshake completed: onOpen ran (or would have, without one). False for
-   * a connection that ended while admitted but still in its handshake (your
-   * `verifyClient` held it, the client vanished, the connect timeout, an eviction, a
-   * shutdown, the app's close): onClose runs for it all the same, as `disposed` is
-   * emitted for every admitted connection. Pair counters with onOpen only when `opened`.
+   * Whether onOpen ran (or would have, without one): the connection became active. False
+   * for a connection that ended while admitted but before that (your `verifyClient` held
+   * it, the client vanished, the connect timeout, an eviction, a shutdown, the app's
+   * close; with `refuse: 'close'`, a connection the app closes from an `admitted`
+   * listener is upgraded, its client sees `open` then the close frame, and yet it never
+   * opened): onClose runs for it all the same, as `disposed` is emitted for every
+   * admitted connection. Pair counters with onOpen only when `opened`.
    */
   opened: boolean;
 }

@@ -107,6 +107,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
    * lets its last connection go and closes its server exits, though a user supervisor lingers
    * (Node's convention: a library's background timers do not hold the process; sockets and
    * servers do). Called on the 0 ⇄ 1 edges of those counts only, never per message.
+   * Not counted: cluster mode's wait for the book's reserve() (admitInCluster, before the
+   * admission), harmless, since the upgrade's socket, the Redis client's socket and the
+   * cluster's own clock (ref'd) keep the process up meanwhile.
    */
   function holdChanged(): void {
     clock.keepAlive(shuttingDown || books.handles.size > 0 || upgradePath.authenticating() > 0);
@@ -711,7 +714,9 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     const { deadlineMs, pace } = checkShutdownOptions(shutdownOptions);
     if (shutdownPromise !== undefined) return shutdownPromise;
     shuttingDown = true;
-    // Its timers (the deadline, the batches) hold the process until it resolves: `await shutdown()` returns.
+    // Defensive: from here on the clock's timers (the deadline, the batches) stay ref'd. Nothing
+    // was found that waits on this clock once a shutdown began with no connection held (a held
+    // one is ref'd already, and its socket holds the process), and no test fails without it.
     holdChanged();
     // In the same tick as the flag: no waiter outlives the shutdown, nor waits for a lease it will never see.
     readiness.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'ready(): the supervisor is shutting down'));

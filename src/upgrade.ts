@@ -669,6 +669,7 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
    * machines decide as always (local ≤ global, so they never refuse what the
    * book admitted, short of the process limit or shutdown meanwhile). A slot
    * reserved for a connection the machines did not take is given back.
+   * The reserve() wait is not counted in the clock's hold (supervisor.ts, holdChanged).
    */
   async function admitInCluster(book: ClusterBook, attempt: Attempt, tokenTaken: boolean): Promise<void> {
     const { userId } = attempt;

@@ -1,11 +1,13 @@
 /**
  * onClose runs for every admitted connection, as `disposed` is emitted for it, even one
- * whose handshake never completed (onOpen never ran). `opened` tells the two apart, so an
- * app counting +1 in onOpen and −1 in onClose pairs them only when `opened`.
+ * that never became active (onOpen never ran). `opened` tells the two apart, so an app
+ * counting +1 in onOpen and −1 in onClose pairs them only when `opened`: it says whether
+ * onOpen ran, not whether the WebSocket handshake completed (with `refuse: 'close'` a
+ * connection closed from an `admitted` listener is upgraded, yet never opened).
  */
 import { once } from 'node:events';
-import { describe, expect, it, vi } from 'vitest';
-import { WebSocketServer } from 'ws';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import { SimulatedClock } from 'xstate';
 import type { DisposeInfo } from '../../src/index.js';
 import { nextDisposed, rawConnect, upgradeRequest } from '../helpers/cleanup.js';
@@ -85,6 +87,54 @@ describe('disposed and onClose say whether the connection opened', () => {
     expect(event.closeCode).toBeUndefined();
     expect(event.httpStatus).toBeUndefined();
     expect(closes).toMatchObject([{ reason: 'error', opened: false }]);
+    expect(open()).toBe(0);
+  });
+
+  it("refuse: 'close', closed from an admitted listener: upgraded (the client saw open), yet opened is false", async () => {
+    const { t, closes, open } = await counted({ refuse: 'close' });
+    t.supervisor.on('admitted', ({ connectionId }) =>
+      t.supervisor.connection(connectionId)?.close(4000, 'kicked'),
+    );
+    const disposed = nextDisposed(t.supervisor);
+    const ws = new WebSocket(t.url('dee'));
+    onTestFinished(() => ws.terminate());
+    let sawOpen = false;
+    ws.once('open', () => {
+      sawOpen = true;
+    });
+    const { code, reason } = await closed(ws);
+    // The upgrade completed: the client's socket opened, and read the app's code as a close frame.
+    expect({ sawOpen, code, reason }).toEqual({ sawOpen: true, code: 4000, reason: 'kicked' });
+    expect(await disposed).toMatchObject({
+      userId: 'dee',
+      reason: 'app-close',
+      closeCode: 4000,
+      opened: false,
+    });
+    expect(closes).toMatchObject([{ reason: 'app-close', closeCode: 4000, opened: false }]);
+    expect(open()).toBe(0); // onOpen never ran: the connection never became active
+  });
+
+  it('a handshake held past connectTimeoutMs: onClose runs with opened false, the client got 503', async () => {
+    const webSocketServer = new WebSocketServer({
+      noServer: true,
+      maxPayload: 65_536,
+      verifyClient: (_info, _callback) => {}, // asynchronous (two parameters), never answers
+    });
+    const clock = new SimulatedClock();
+    const { t, closes, open } = await counted({ webSocketServer, clock, connectTimeoutMs: 2_000 });
+    const socket = await rawConnect(t.port);
+    socket.write(upgradeRequest('eli'));
+    await vi.waitFor(() => expect(t.supervisor.stats().byState.connecting).toBe(1), ioWait);
+    const disposed = nextDisposed(t.supervisor);
+    clock.increment(2_000);
+    expect(await disposed).toMatchObject({
+      userId: 'eli',
+      reason: 'connect-timeout',
+      httpStatus: 503,
+      opened: false,
+    });
+    expect(closes).toMatchObject([{ reason: 'connect-timeout', httpStatus: 503, opened: false }]);
     expect(open()).toBe(0);
   });
 });
