@@ -7,7 +7,7 @@
  * takes the client machine's path for that code: no retry after a 401 or 403,
  * a wait of at least Retry-After after a 429 or 503.
  */
-import { ClientCloseCodes, closeMessageOf } from '../../machines/client-close.js';
+import { ClientCloseCodes } from '../../machines/client-close.js';
 import type { Clock } from '../clock.js';
 
 /** What the client reads of ws's `http.IncomingMessage` (no Node types: the client runs in browsers). */
@@ -37,26 +37,67 @@ export const REFUSAL_BODY_MAX_BYTES = 123;
  */
 export const REFUSAL_BODY_WAIT_MS = 1_000;
 
-/** `text/plain`, whatever its parameters (`; charset=utf-8`). */
-const isPlainText = (type: string | string[] | undefined) =>
-  typeof type === 'string' && type.split(';')[0]?.trim().toLowerCase() === 'text/plain';
+/**
+ * A body that is read: `text/plain` (whatever its other parameters), in UTF-8 or US-ASCII (or no
+ * charset named), not encoded (no Content-Encoding, or `identity`). Another charset would be
+ * misread as UTF-8, a gzip'd body read as garbage: no message then, the bare status.
+ */
+function isReadable(headers: RefusedResponseLike['headers']): boolean {
+  const type = headers['content-type'];
+  const encoding = headers['content-encoding'];
+  if (
+    encoding !== undefined &&
+    (typeof encoding !== 'string' || encoding.trim().toLowerCase() !== 'identity')
+  ) {
+    return false;
+  }
+  if (typeof type !== 'string') return false;
+  const [media, ...parameters] = type.split(';');
+  if (media?.trim().toLowerCase() !== 'text/plain') return false;
+  return parameters.every((parameter) => {
+    const [name, value = ''] = parameter.split('=');
+    if (name?.trim().toLowerCase() !== 'charset') return true;
+    return READABLE_CHARSETS.has(
+      value
+        .trim()
+        .replace(/^"(.*)"$/, '$1')
+        .toLowerCase(),
+    );
+  });
+}
+
+const READABLE_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
+
+/** Control and format characters (C0, C1, bidi overrides, zero-width…) and the Unicode line breaks. */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\u2028\u2029]+/gu;
+
+/**
+ * A retry hint anywhere in the text, in any case. Each is replaced by a space, which no hint
+ * contains: removing one cannot join the text around it into another.
+ */
+const ANY_RETRY_HINT = /retry-after=\d+/gi;
+
+/**
+ * Text from the server other than its Retry-After header (the body, the status line's words),
+ * on one line, without a retry hint of its own: only the Retry-After header gives one.
+ */
+function withoutHints(text: string): string {
+  return text.replace(UNPRINTABLE, ' ').replace(ANY_RETRY_HINT, ' ').replace(/\s+/g, ' ').trim();
+}
 
 /**
  * The app's message in a refusal's body: its first 123 bytes as UTF-8 (a character cut by the
- * limit is dropped, not shown as U+FFFD), on one line, without the newline the supervisor ends
- * it with, and without a retry hint of its own: only the Retry-After header gives one.
+ * limit is dropped, not shown as U+FFFD), as withoutHints() leaves it.
  */
 function messageOfBody(bytes: Uint8Array): string {
-  const text = new TextDecoder().decode(bytes, { stream: true });
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it removes
-  const line = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return closeMessageOf(line).trim();
+  return withoutHints(new TextDecoder().decode(bytes, { stream: true }));
 }
 
 /**
  * Reads the message of a refused upgrade's body, at most REFUSAL_BODY_MAX_BYTES of a
- * `text/plain` one within REFUSAL_BODY_WAIT_MS on `clock`, then destroys the response and calls
- * `done` with it ('' for none: another type, an empty body, a response without a stream). Calls
+ * readable one (isReadable) within `waitMs` on `clock`, then destroys the response and calls
+ * `done` with it ('' for none: another type, charset or encoding, an empty body, no time left,
+ * a response without a stream). Calls
  * `done` once, at once when there is nothing to read. Returns the undo (the attempt ended
  * first: its connect timeout, the app's close()), which clears the timer, removes the
  * listeners and destroys the response, with no `done`.
@@ -65,9 +106,11 @@ export function readRefusalMessage(
   response: RefusedResponseLike,
   clock: Clock,
   done: (message: string) => void,
+  /** How long the body is waited for: REFUSAL_BODY_WAIT_MS, or less (the connect timeout is near). */
+  waitMs: number = REFUSAL_BODY_WAIT_MS,
 ): () => void {
   const { on, off } = response;
-  if (!isPlainText(response.headers['content-type']) || on === undefined || off === undefined) {
+  if (!isReadable(response.headers) || waitMs <= 0 || on === undefined || off === undefined) {
     done('');
     return () => {};
   }
@@ -108,7 +151,7 @@ export function readRefusalMessage(
   // the response's `error` from going unhandled.
   on.call(response, 'close', finish);
   on.call(response, 'error', finish);
-  const timer: unknown = clock.setTimeout(finish, REFUSAL_BODY_WAIT_MS);
+  const timer: unknown = clock.setTimeout(finish, Math.min(waitMs, REFUSAL_BODY_WAIT_MS));
   return () => {
     if (!over) stop();
   };
@@ -163,8 +206,10 @@ export function closeOfRefusedUpgrade(
   wasClean: false;
 } {
   const status = response.statusCode ?? 0;
-  const line = response.statusMessage ? `HTTP ${status} ${response.statusMessage}` : `HTTP ${status}`;
-  const text = message === '' ? line : `${line}: ${message}`;
+  const words = withoutHints(response.statusMessage ?? '');
+  const line = words === '' ? `HTTP ${status}` : `HTTP ${status} ${words}`;
+  const hintless = withoutHints(message);
+  const text = hintless === '' ? line : `${line}: ${hintless}`;
   const header = response.headers['retry-after'];
   const seconds = typeof header === 'string' ? retryAfterSeconds(header, wallNowMs) : undefined;
   return {

@@ -63,10 +63,18 @@ const codeOf = (error: unknown): string | undefined => {
  * The timers of a refused upgrade's body (readRefusalMessage): the app's `clock`, else the
  * platform's, as XState's own default clock (the machine's delays without a `clock`).
  */
-const platformClock: Clock = {
+const platformClock: Clock & { now: () => number } = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (id) => clearTimeout(id),
+  now: () => performance.now(),
 };
+
+/**
+ * How long before the connect timeout a refusal's body read ends: the read's timer must fire
+ * before the machine's (scheduled first, it would fire first at the same moment), or the
+ * refusal's status would be lost to a `connect timeout`.
+ */
+const BODY_BEFORE_TIMEOUT_MS = 50;
 
 /** ws's handler of a refused upgrade: the request, and the response that is not a 101. */
 type UnexpectedResponseListener = (request: unknown, response: RefusedResponseLike) => void;
@@ -153,6 +161,15 @@ export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
     return true;
   };
   return fromCallback<ClientEvent>(({ sendBack }) => {
+    // When the attempt began, as its connect timeout counts (a clock without now(): unknown).
+    const clock = options.clock ?? platformClock;
+    const now = clock.now === undefined ? undefined : () => (clock.now as () => number).call(clock);
+    const startedAt = now?.();
+    /** The time left before the connect timeout, less BODY_BEFORE_TIMEOUT_MS (Infinity: unknown). */
+    const bodyWaitMs = () =>
+      now === undefined || startedAt === undefined
+        ? Number.POSITIVE_INFINITY
+        : options.machine.connectTimeoutMs - (now() - startedAt) - BODY_BEFORE_TIMEOUT_MS;
     const offline = options.closeOnOffline && deviceOffline();
     if (skipOffline()) return offlineLater(sendBack);
     let url: string | Promise<string>;
@@ -163,7 +180,7 @@ export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
       return failLater(error, hooks, sendBack);
     }
     // A URL at once: the socket now, with no microtask before it.
-    if (typeof url === 'string') return connect(url, options, hooks, sendBack);
+    if (typeof url === 'string') return connect(url, options, hooks, sendBack, bodyWaitMs);
     // Checked again once it answers, unless this is the attempt made offline regardless.
     const recheck = !offline;
     // An async url(): the socket once it answers, unless the actor was stopped meanwhile (the
@@ -175,7 +192,10 @@ export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
       (answer) => {
         if (stopped) return;
         // An async url() may answer after the device went offline.
-        undo = recheck && skipOffline() ? offlineLater(sendBack) : connect(answer, options, hooks, sendBack);
+        undo =
+          recheck && skipOffline()
+            ? offlineLater(sendBack)
+            : connect(answer, options, hooks, sendBack, bodyWaitMs);
       },
       (error: unknown) => {
         if (!stopped) undo = failLater(error, hooks, sendBack);
@@ -194,6 +214,8 @@ function connect(
   options: SocketOptions,
   hooks: SocketHooks,
   sendBack: (event: ClientEvent) => void,
+  /** How long a refusal's body may be waited for before the connect timeout. */
+  bodyWaitMs: () => number,
 ): () => void {
   let socket: WebSocketLike;
   try {
@@ -225,15 +247,21 @@ function connect(
   // emits `error` and `close` (1006), which `closed` reports as the twin. First, the app's
   // message in a text/plain body (the supervisor's Refusal message) is read into the reason,
   // bounded in bytes and time (a proxy's body may be huge or endless), and the response destroyed.
+  // The read ends before the connect timeout would, which would lose the status to a 1006.
   let refused: ReturnType<typeof closeOfRefusedUpgrade> | undefined;
   let stopReading: (() => void) | undefined;
   const unexpected: UnexpectedResponseListener = (_request, response) => {
     if (stopReading !== undefined) return;
-    stopReading = readRefusalMessage(response, options.clock ?? platformClock, (body) => {
-      if (over) return;
-      refused = closeOfRefusedUpgrade(response, undefined, body);
-      socket.close();
-    });
+    stopReading = readRefusalMessage(
+      response,
+      options.clock ?? platformClock,
+      (body) => {
+        if (over) return;
+        refused = closeOfRefusedUpgrade(response, undefined, body);
+        socket.close();
+      },
+      bodyWaitMs(),
+    );
   };
   emitter?.on('unexpected-response', unexpected);
   // Why the socket failed, where its `error` event says (ws's ErrorEvent: `connect

@@ -8,7 +8,9 @@
  */
 import { createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
 import { REFUSAL_BODY_WAIT_MS } from '../../src/client/refused-upgrade.js';
 import { Refusal } from '../../src/index.js';
 import { closeServer, expectNoLeaks, ioWait, listenOnLoopback, startServer } from '../helpers/server.js';
@@ -17,7 +19,7 @@ import { expectReleased, startClient } from './helpers.js';
 /** What a raw server writes: the head of its answer, then body bytes. */
 interface RawAnswer {
   head(status: string, headers: Record<string, string>): void;
-  write(chunk: string): void;
+  write(chunk: string | Uint8Array): void;
   end(): void;
 }
 
@@ -55,6 +57,37 @@ async function startRawServer(answer: (response: RawAnswer) => void) {
   onTestFinished(() => closeServer(http));
   return { port, closed };
 }
+
+/**
+ * ws's WebSocket that counts the destroy() calls on each refused upgrade's response (the
+ * response ws emits with 'unexpected-response'), and remembers its sockets.
+ */
+function destroyWatchingWebSocket() {
+  const sockets: WebSocket[] = [];
+  const destroyed: unknown[] = [];
+  class Watching extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols);
+      sockets.push(this);
+      this.prependOnceListener('unexpected-response', (_request, response) => {
+        const destroy = response.destroy;
+        response.destroy = (...args: Parameters<typeof destroy>) => {
+          destroyed.push(response);
+          return destroy.apply(response, args);
+        };
+      });
+    }
+  }
+  return { WebSocket: Watching, sockets, destroyed };
+}
+
+/** A raw server's refusal: `status`, `headers`, and `body` in one write, ended. */
+const refusing = (status: string, headers: Record<string, string>, body: string | Uint8Array) =>
+  startRawServer((response) => {
+    response.head(status, { ...headers, 'Content-Length': String(Buffer.byteLength(body)) });
+    response.write(body);
+    response.end();
+  });
 
 describe("a refusal's message, read from the HTTP body by the client under Node (ws)", () => {
   it("401 with a Refusal's message: the reason names it, once; nothing is left scheduled", async () => {
@@ -95,6 +128,7 @@ describe("a refusal's message, read from the HTTP body by the client under Node 
   });
 
   it('a 1 MB text/plain body: 123 bytes of it (no character cut), at once, and the response destroyed', async () => {
+    const watching = destroyWatchingWebSocket();
     // 'é' is two bytes in UTF-8: the 123rd byte is half of one, which is dropped.
     const body = 'é'.repeat(512 * 1024);
     const raw = await startRawServer((response) => {
@@ -104,16 +138,17 @@ describe("a refusal's message, read from the HTTP body by the client under Node 
       });
       response.write(body);
     });
-    const t = startClient({ url: `ws://127.0.0.1:${raw.port}/` });
+    const t = startClient({ url: `ws://127.0.0.1:${raw.port}/`, WebSocket: watching.WebSocket });
 
     // No clock moved: the close came from the cap, not from the wait.
     expect(await t.next('close')).toMatchObject({
       code: 4401,
       reason: `HTTP 401 Unauthorized: ${'é'.repeat(61)}`,
     });
+    expect(watching.destroyed).toHaveLength(1); // the client's own destroy(), not only ws's abort
     await Promise.all(raw.closed); // the client let the TCP connection go
     t.client.close();
-    await expectReleased(t);
+    await expectReleased(t, watching.sockets);
   });
 
   it('a body that never ends: what came, after REFUSAL_BODY_WAIT_MS on the client’s clock', async () => {
@@ -167,6 +202,88 @@ describe("a refusal's message, read from the HTTP body by the client under Node 
     });
     const t = startClient({ url: `ws://127.0.0.1:${raw.port}/` });
     expect(await t.next('close')).toMatchObject({ code: 4401, reason: 'HTTP 401 Unauthorized' });
+    t.client.close();
+    await expectReleased(t);
+  });
+  it.each([
+    ['retry-after=999999', 'HTTP 502 Bad Gateway'],
+    ['x retry-after=5 retry-after=999999', 'HTTP 502 Bad Gateway: x'],
+    ['Retry-After=7 wait RETRY-AFTER=9', 'HTTP 502 Bad Gateway: wait'],
+    ['retry-aftretry-after=1er=5', 'HTTP 502 Bad Gateway: retry-aft er=5'],
+  ])(
+    'a 502 body %j and no Retry-After header: no retry hint from the body, the backoff',
+    async (body, reason) => {
+      const raw = await refusing('502 Bad Gateway', { 'Content-Type': 'text/plain' }, body);
+      const t = startClient({ url: `ws://127.0.0.1:${raw.port}/` });
+      expect(await t.next('close')).toMatchObject({
+        code: 1006,
+        reason,
+        retryAfterMs: undefined,
+        next: 'reconnect',
+      });
+      expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 250, attempt: 1 });
+      t.client.close();
+      await expectReleased(t);
+    },
+  );
+
+  it('a hint in the status line’s words: not read either', async () => {
+    const raw = await refusing('502 retry-after=999999', { 'Content-Type': 'text/plain' }, '');
+    const t = startClient({ url: `ws://127.0.0.1:${raw.port}/` });
+    expect(await t.next('close')).toMatchObject({ code: 1006, reason: 'HTTP 502', retryAfterMs: undefined });
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('C1 controls, bidi overrides, zero-width and line separators: one space for each run', async () => {
+    const body = 'a\u0085b\u202E\u202Dc\u2028d\u200Be\u2029\u0007f\n';
+    const raw = await refusing('401 Unauthorized', { 'Content-Type': 'text/plain; charset=utf-8' }, body);
+    const t = startClient({ url: `ws://127.0.0.1:${raw.port}/` });
+    expect(await t.next('close')).toMatchObject({ code: 4401, reason: 'HTTP 401 Unauthorized: a b c d e f' });
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it.each([
+    [{ 'Content-Encoding': 'gzip' }, gzipSync('token expired'), 'HTTP 401 Unauthorized'],
+    [{ 'Content-Encoding': 'identity' }, 'token expired', 'HTTP 401 Unauthorized: token expired'],
+    [
+      { 'Content-Type': 'text/plain; charset=iso-8859-1' },
+      Buffer.from('café', 'latin1'),
+      'HTTP 401 Unauthorized',
+    ],
+    [{ 'Content-Type': 'text/plain; charset="UTF-8"' }, 'café', 'HTTP 401 Unauthorized: café'],
+    [
+      { 'Content-Type': 'text/plain;charset=us-ascii' },
+      'token expired',
+      'HTTP 401 Unauthorized: token expired',
+    ],
+  ])('%j: a body read only unencoded, in UTF-8 or US-ASCII', async (headers, body, reason) => {
+    const raw = await refusing('401 Unauthorized', { 'Content-Type': 'text/plain', ...headers }, body);
+    const t = startClient({ url: `ws://127.0.0.1:${raw.port}/` });
+    expect(await t.next('close')).toMatchObject({ code: 4401, reason });
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('a body still coming near the connect timeout: the refusal with what came, not `connect timeout`', async () => {
+    const raw = await startRawServer((response) => {
+      response.head('401 Unauthorized', { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
+      response.write('e\r\ntoken expired\n\r\n'); // and the last chunk never comes
+    });
+    // The connect timeout before REFUSAL_BODY_WAIT_MS would end the read.
+    const t = startClient({ url: `ws://127.0.0.1:${raw.port}/`, connectTimeoutMs: REFUSAL_BODY_WAIT_MS / 2 });
+    await vi.waitFor(() => expect(t.clock.pending).toBe(2), ioWait);
+    // The read ends BODY_BEFORE_TIMEOUT_MS (50) before the connect timeout; the close comes
+    // from ws a moment later, before the clock reaches the timeout.
+    t.simulated.increment(REFUSAL_BODY_WAIT_MS / 2 - 50);
+    await vi.waitFor(() => expect(t.events.map(([type]) => type)).toContain('close'), ioWait);
+    expect(await t.next('close', 0)).toMatchObject({
+      code: 4401,
+      reason: 'HTTP 401 Unauthorized: token expired',
+      next: 'wait-for-resume',
+    });
+    await Promise.all(raw.closed);
     t.client.close();
     await expectReleased(t);
   });

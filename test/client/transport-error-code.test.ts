@@ -8,10 +8,11 @@
  * browser's bare error event (no errorCode).
  */
 import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:https';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createSupervisor } from '../../src/index.js';
-import { closeServer, listenOnLoopback, userFromQuery } from '../helpers/server.js';
+import { closeServer, ioWait, listenOnLoopback, userFromQuery } from '../helpers/server.js';
 import { expectReleased, startClient } from './helpers.js';
 
 const tls = (name: string) => readFileSync(new URL(`../fixtures/tls/${name}`, import.meta.url));
@@ -61,6 +62,39 @@ describe('the transport error’s code on `close` (errorCode)', () => {
     const t = startClient({ url: `ws://127.0.0.1:${port}/` });
     const close = await t.next('close');
     expect(close).toMatchObject({ code: 4401 });
+    expect('errorCode' in close).toBe(false);
+    t.client.close();
+    await expectReleased(t);
+  });
+  it('ECONNREFUSED, then a close of no error (a connect timeout): the second close has no errorCode', async () => {
+    // A port with nothing listening, then a server that takes the upgrade and never answers.
+    const dead = createHttpServer();
+    const deadPort = await listenOnLoopback(dead);
+    await closeServer(dead);
+    const silent = createHttpServer();
+    silent.on('upgrade', (_request, socket) => {
+      socket.on('error', () => {});
+      onTestFinished(() => void socket.destroy());
+    });
+    const silentPort = await listenOnLoopback(silent);
+    onTestFinished(() => closeServer(silent));
+    let attempts = 0;
+    const t = startClient({
+      url: () => {
+        attempts += 1;
+        return `ws://127.0.0.1:${attempts === 1 ? deadPort : silentPort}/`;
+      },
+      connectTimeoutMs: 1_000,
+    });
+
+    expect(await t.next('close')).toMatchObject({ code: 1006, errorCode: 'ECONNREFUSED' });
+    const from = t.mark();
+    expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 250, attempt: 1 });
+    t.simulated.increment(250);
+    await vi.waitFor(() => expect(attempts).toBe(2), ioWait);
+    t.simulated.increment(1_000);
+    const close = await t.next('close', from);
+    expect(close).toMatchObject({ code: 1006, reason: 'connect timeout' });
     expect('errorCode' in close).toBe(false);
     t.client.close();
     await expectReleased(t);
