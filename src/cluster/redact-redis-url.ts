@@ -18,40 +18,64 @@
  * Where the text parses as a URL, its parts are found as node-redis finds them (the host ends at
  * the first `/`, `?` or `#`, and for `http:` and the other special schemes at a `\` too, which
  * `redis:` leaves in the user info: `redis://app:Pa55\word@h` showed `redis://app:Pa55/***`), so
- * that a connect error names the host it tried. What does not parse is what gets refused
- * (`http://u:pa/ss@host`, `redis:/…`): there everything before the last `@` counts as user info,
- * as a password may hold any of those characters. An `@` after the host, with none before it,
- * makes the host and port a user name and password too: `redis://app:1234/7@h` (a password
- * `1234/7` whose `/` is not written `%2F`) shows as `redis://app:***` and the hidden path, not
- * the digits.
+ * that a connect error names the host it tried; but an `@` after the host makes all up to that
+ * last `@` a password but the user name: `redis://u:Pa@ss?x1@h` shows as `redis://u:***@h`, and
+ * `redis://app:1234/7@h` (a password `1234/7` whose `/` is not written `%2F`, read as host `app`
+ * and port 1234) as `redis://app:***@h`. What does not parse is what gets refused
+ * (`http://u:pa/ss@host`, `redis://h:99999?password=p@ss`, `redis://app:S3cret`): there an `@`
+ * may be in a password or in the query, and a `:` may start a password with no `@` after it, so
+ * only the scheme and a user name (`redis://app:***`) are shown.
  */
 export function redactRedisUrl(text: string): string {
   const start = /^[A-Za-z][A-Za-z0-9+.-]*:[/\\]*/.exec(text)?.[0].length ?? 0;
-  const hostEnds = SPECIAL_SCHEMES.test(text) ? /[/\\?#]/ : /[/?#]/;
-  const end = URL.canParse(text) ? authorityEnd(text, start, hostEnds) : text.length;
-  const at = text.lastIndexOf('@', end - 1);
   let shown = text.slice(0, start);
+  if (!URL.canParse(text)) {
+    // Where the user info, host, path and query are cannot be told: an `@` may be in a password
+    // or in the query (`redis://h:99999?password=p@ssw0rd`), a `:` may start a password with no
+    // `@` after it (`redis://app:S3cret`). Only the user name is shown, if it is surely one.
+    return `${shown}${shownUserName(text.slice(start))}***`;
+  }
+  const hostEnds = SPECIAL_SCHEMES.test(text) ? /[/\\?#]/ : /[/?#]/;
+  const end = authorityEnd(text, start, hostEnds);
+  const at = text.lastIndexOf('@', end - 1);
+  const lastAt = text.lastIndexOf('@');
+  if (lastAt >= end) {
+    // An `@` after the host: a password holds an `@` and then a `/`, `?` or `#`
+    // (`default:Pa@ssW0rd?x1@host`), or a `/`, `?` or `#` with no `@` before it (`app:1234/7@h`),
+    // and what reads as the host, or as the host and its port, is part of it. All up to that last
+    // `@` is hidden but the user name. What follows is shown only if it is a host, a port and a
+    // database number, all there is to a URL: else it may be a password too, in a query or a
+    // fragment (`u:p@h?password=x#@y`). Where it is no more than a host that ends the text, which
+    // was meant cannot be told: `u:p@h/0#@secret` shows `secret`, as `u:Pa@ss#x@host` shows `host`.
+    shown += `${shownUserName(text.slice(start, lastAt))}***`;
+    const rest = text.slice(lastAt + 1);
+    return BARE_AUTHORITY.test(rest) ? `${shown}@${rest}` : shown;
+  }
   if (at >= start) {
     const userInfo = text.slice(start, at);
     const colon = userInfo.indexOf(':');
     if (userInfo !== '') shown += colon === -1 ? '***' : `${userInfo.slice(0, colon)}:***`;
-  } else if (text.includes('@', end)) {
-    // No user info, but an `@` in the path, query or fragment: what reads as the host and its port
-    // may be a user name and the start of a password (`app:1234` of `app:1234/7@h`). Hidden as
-    // user info is (a bracketed IPv6 host is kept whole: its port is what is hidden).
-    const authority = text.slice(start, end);
-    const colon =
-      authority.startsWith('[') && authority.includes(']:')
-        ? authority.indexOf(']:') + 1
-        : authority.indexOf(':');
-    shown += colon === -1 ? '***' : `${authority.slice(0, colon)}:***`;
-    return shown + redactedTail(text.slice(end));
   }
   const host = at >= start ? at : start;
   const hostEnd = authorityEnd(text, host, hostEnds);
   shown += text.slice(host, hostEnd);
   return shown + redactedTail(text.slice(hostEnd));
 }
+
+/**
+ * The user name that begins `rest` and ends at its first `:`, with that colon (`app:`), or `''`
+ * where it may be (part of) a secret: no colon (`SECRET@host`), or an `@`, `/`, `?`, `#`, `[` or
+ * `\` before it (the colon is then in a password, a port or a query).
+ */
+function shownUserName(rest: string): string {
+  const colon = rest.indexOf(':');
+  if (colon === -1) return '';
+  const name = rest.slice(0, colon);
+  return /[@/?#[\\]/.test(name) ? '' : `${name}:`;
+}
+
+/** A host (a name, an IPv4 or a bracketed IPv6 address), a port and a database number, or fewer. */
+const BARE_AUTHORITY = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d*)?(?:\/\d*)?$/;
 
 /** The schemes whose host a `\` ends, as a `/` does (WHATWG URL's special schemes); not `redis:`. */
 const SPECIAL_SCHEMES = /^(?:https?|wss?|ftp|file):/i;

@@ -166,6 +166,25 @@ describe.runIf(hasRedis)('cluster-wide sends', () => {
     expect(spy).toEqual([]); // node 2 asked: it serves itself without Redis
   });
 
+  // The RFC 6455 codes an app may close with besides 1000: each node that receives the order
+  // checks the code again (src/registry.ts deliver), so that one refusing them would not kick.
+  it.each([
+    [1003, 'binary only'],
+    [1007, 'not UTF-8'],
+    [1008, 'policy violation'],
+  ])(
+    'disconnectUser with %i reaches the other nodes: they close with it and the reason',
+    async (code, reason) => {
+      const { c, ann, bob } = await annAcrossNodes();
+      const closes = ann.map(closed);
+      await expect(
+        node(c, 2).supervisor.disconnectUser('ann', code, reason, { cluster: true }),
+      ).resolves.toEqual({ delivered: 0, nodes: 2, unreached: 0 });
+      for (const close of await Promise.all(closes)) expect(close).toEqual({ code, reason });
+      expect(bob.readyState).toBe(WebSocket.OPEN);
+    },
+  );
+
   it('broadcast reaches every node’s connections', async () => {
     const { c, ann, bob } = await annAcrossNodes();
     const all = [...ann, bob].map(nextFrame);

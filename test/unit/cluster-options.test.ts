@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { createClient, createCluster, createSentinel } from 'redis';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { resolveClusterOptions } from '../../src/cluster/cluster-options.js';
@@ -460,6 +461,25 @@ describe('cluster option errors never show a password', () => {
       { redis: { rootNodes: [`rediss://u:${password}\\x@10.0.0.1:7000`, 'redis://10.0.0.2:7000'] } },
       'cluster.redis.rootNodes',
     ],
+    // A password with an `@` and then a `/`, `?` or `#` (not written %40, %2F, %3F, %23): what
+    // reads as the host was part of the password, and was shown.
+    [
+      'an @ then a ? in the password',
+      { redis: `rediss://default:Pa@${password}?x1@redis.example.com:6380` },
+      'cluster.redis',
+    ],
+    ['an @ then a / in the password', { redis: `redis://u:ab@${password}/ef@h:6379` }, 'cluster.redis'],
+    // Not a URL: the last `@` was taken for the end of the user info, even in a query.
+    ['an @ in the query of a bad port', { redis: `redis://h:99999?password=p@${password}` }, 'cluster.redis'],
+    ['an @ in the query of a bad URL', { redis: `redis://h:6379x/0?auth=u@${password}` }, 'cluster.redis'],
+    [
+      'a user info and an @ in the query of a bad URL',
+      { redis: `redis://${password}@h:6379x/0?x@y` },
+      'cluster.redis',
+    ],
+    // A password with no host after it.
+    ['a password and no host', { redis: `redis://:${password}` }, 'cluster.redis'],
+    ['a user name, a password and no host', { redis: `redis://app:${password}` }, 'cluster.redis'],
   ])('%s', (_name, cluster, option) => {
     const error = thrownBy(cluster);
     expect(error.option).toBe(option);
@@ -494,17 +514,61 @@ describe('cluster option errors never show a password', () => {
   // A password of digits then a `/`, `#` or `?` (not written %2F, %23, %3F) reads as a host and
   // its port: `redis://app:1234/7@h` is host app, port 1234, and the refusal showed the digits.
   it.each([
-    ['redis://app:1234/7@h:6379', 'redis://app:***/***'],
-    ['redis://app:1234#7@h:6379', 'redis://app:***#***'],
-    ['redis://app:1234?7@h:6379', 'redis://app:***?***'],
-    ['redis://app:1234/0@h', 'redis://app:***/***'],
-    ['redis://:1234/7@h', 'redis://:***@h'], // no host: not a URL, all before the last @ hidden
-    ['redis://[::1]:1234/7@h', 'redis://[::1]:***/***'],
+    ['redis://app:1234/7@h:6379', 'redis://app:***@h:6379'],
+    ['redis://app:1234#7@h:6379', 'redis://app:***@h:6379'],
+    ['redis://app:1234?7@h:6379', 'redis://app:***@h:6379'],
+    ['redis://app:1234/0@h', 'redis://app:***@h'],
+    ['redis://:1234/7@h', 'redis://:***'], // no host: not a URL, only the scheme and user name shown
+    ['redis://[::1]:1234/7@h', 'redis://***@h'],
   ])('hides the "port" of %s: an @ follows, so it may be the start of a password', (given, shown) => {
     const error = thrownBy({ redis: given });
     expect(error.received).toBe(shown);
     expect(error.message).not.toContain('1234');
     expect(thrownBy({ redis: { rootNodes: [given] } }).received).toEqual([shown]);
+  });
+
+  it.each([
+    ['rediss://default:Pa@ssW0rd?x1@redis.example.com:6380', 'rediss://default:***@redis.example.com:6380'],
+    ['redis://u:ab@Xq7cd/ef@h:6379', 'redis://u:***@h:6379'],
+    ['redis://u:ab@cd/ef@[::1]:7000/3', 'redis://u:***@[::1]:7000/3'],
+    ['redis://Pa@ss/x@h', 'redis://***@h'],
+    ['redis://u:p@h?password=x#@y:1/db', 'redis://u:***'], // what follows the last @ is no host
+    ['redis://h:99999?password=p@ssw0rd', 'redis://h:***'],
+    ['redis://h:6379x/0?auth=u@S3cretpw', 'redis://h:***'],
+    ['redis://S3cret@h:6379x/0?x@y', 'redis://***'],
+    ['redis://:S3cret', 'redis://:***'],
+    ['redis://app:S3cret', 'redis://app:***'],
+    ['redis://a/b:S3cret@h:99999', 'redis://***@h:99999'],
+  ])(
+    'shows %s as %s: all before the last @ a password but the user name, or only the scheme and user name of what does not parse',
+    (given, shown) => {
+      expect(redactRedisUrl(given)).toBe(shown);
+    },
+  );
+
+  // Deterministic (a fixed seed): passwords of printable ASCII, `@`, `/`, `?`, `#`, `:` and `\`
+  // included, not escaped as they should be.
+  it('never shows a password of 3 or more printable characters, and keeps the host and port of a URL that parses', () => {
+    const printable = Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i));
+    fc.assert(
+      fc.property(
+        fc.constantFrom('redis://', 'rediss://'),
+        fc.constantFrom('', 'app', 'default'),
+        fc.string({ unit: fc.constantFrom(...printable), minLength: 3, maxLength: 16 }),
+        fc.constantFrom('h', 'redis.example.com', '10.0.0.1', '[::1]'),
+        fc.integer({ min: 1, max: 65535 }),
+        fc.constantFrom('', '/0', '/7'),
+        (scheme, user, password, host, port, db) => {
+          const given = `${scheme}${user}:${password}@${host}:${port}${db}`;
+          // A password that is part of the rest (`edi` of `redis://`) says nothing.
+          fc.pre(!`${scheme}${user}:***@${host}:${port}${db}`.includes(password));
+          const shown = redactRedisUrl(given);
+          expect(shown).not.toContain(password);
+          if (URL.canParse(given)) expect(shown).toContain(`@${host}:${port}${db}`);
+        },
+      ),
+      { seed: 20261206, numRuns: 3000 },
+    );
   });
 
   it('shows a \\ in a redis:// user name and a password hidden whole, the host as node-redis reads it', () => {
