@@ -141,7 +141,8 @@ export function shutdownChunkOf(options: object): Readonly<ShutdownChunk> {
   if (typeof set !== 'function' || typeof clear !== 'function') {
     throw new InvalidOptionError('shutdownChunk.turn', 'an object { set, clear } of two functions', turn);
   }
-  return chunk as ShutdownChunk;
+  // A frozen copy of what was checked: a caller that changes its object later changes nothing.
+  return Object.freeze({ connections, turn } as ShutdownChunk);
 }
 
 /**

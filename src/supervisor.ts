@@ -501,7 +501,8 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       reason,
       cause: 'shutdown',
     });
-    // The last users ended in this chunk (a lingering one stops at its SHUTDOWN): allUsersEnded() dropped the list.
+    // A guard only: the last users ended in this chunk (a lingering one stops at its SHUTDOWN) and
+    // allUsersEnded() dropped the list; the hub has stopped and XState drops an EVERY_USER_TOLD sent now.
     if (untold === undefined) return;
     nextUntold = next;
     if (next >= list.length) {

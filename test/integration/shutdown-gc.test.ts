@@ -3,7 +3,7 @@
  * every user's record (the users to tell, src/supervisor.ts `untold`). A supervisor that has
  * shut down lets them go, however its drain ended: with its last chunk, cut short by the
  * deadline, or when every user ended between two chunks. A review found the list kept after
- * the last two: with 350 users, every user supervisor stayed reachable as long as the
+ * the last two: with 350 users (here a few, in chunks of one through the test seam), every user supervisor stayed reachable as long as the
  * supervisor object was held (an app keeps it, in a module or a test's scope).
  *
  * Counted with WeakRefs to the user supervisors (from `inspect`) after forced full
@@ -18,6 +18,7 @@ import { runInNewContext } from 'node:vm';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
+import { afterWaitingIo } from '../../src/clock.js';
 import { createSupervisor, type Supervisor, type SupervisorError } from '../../src/index.js';
 import { type ShutdownChunk, shutdownChunkOption } from '../../src/paced-drain.js';
 import {
@@ -80,9 +81,16 @@ async function start(users: number, chunk?: ShutdownChunk, lingerMs?: number) {
   return { clock, supervisor, refs, sockets };
 }
 
+/** A chunk of one connection whose turns this test gives (or never does): the drain stops where it says. */
+function heldChunk(): { chunk: ShutdownChunk; held: Array<() => void> } {
+  const held: Array<() => void> = [];
+  return { chunk: { connections: 1, turn: { set: (fn) => held.push(fn), clear: () => undefined } }, held };
+}
+
 describe('a supervisor that has shut down keeps no user supervisor reachable', () => {
-  it('after a drain that told every user (150 users: two chunks of 100 connections), and while it waits for the last', async () => {
-    const t = await start(150);
+  // Baseline: the list dropped once every user was told (EVERY_USER_TOLD), before the drain ends.
+  it('baseline: after a drain that told every user (4 users, chunks of 1), and while it waits for the last', async () => {
+    const t = await start(4, { connections: 1, turn: afterWaitingIo });
     const last = t.sockets.at(-1) as WebSocket;
     last.pause(); // reads nothing: its user's close handshake waits
     const done = t.supervisor.shutdown({ deadlineMs: 10_000 });
@@ -95,20 +103,22 @@ describe('a supervisor that has shut down keeps no user supervisor reachable', (
     expect(await stillReachable(t.refs)).toBe(0);
   });
 
-  it('after a drain the deadline cut short (its first chunk told 100 of 150 users)', async () => {
-    const t = await start(150);
+  it('after a drain the deadline cut short (its first chunk told 1 of 4 users)', async () => {
+    const { chunk, held } = heldChunk();
+    const t = await start(4, chunk);
     const done = t.supervisor.shutdown({ deadlineMs: 1_000 });
-    t.clock.increment(1_000); // before the next turn: the second chunk never runs
+    expect(held).toHaveLength(1); // one user told, waiting for a turn never given
+    t.clock.increment(1_000); // the deadline: the next chunk never runs
     await done;
+    expect(held).toHaveLength(1);
     expect(t.supervisor.stats()).toMatchObject({ connections: 0, users: 0 });
     expect(await stillReachable(t.refs)).toBe(0);
   });
 
   it('after a drain whose users all ended between two chunks', async () => {
-    const held: Array<() => void> = [];
-    const turn = { set: (fn: () => void) => held.push(fn), clear: () => undefined };
+    const { chunk, held } = heldChunk();
     // No linger: a user whose client leaves ends at once (here between chunks), not at its next chunk.
-    const t = await start(3, { connections: 1, turn }, 0);
+    const t = await start(3, chunk, 0);
     const done = t.supervisor.shutdown({ deadlineMs: 10_000 });
     expect(held).toHaveLength(1); // one user told, waiting for the next turn, never given
     for (const ws of t.sockets.slice(1)) ws.close(1000);

@@ -19,10 +19,14 @@ function refusal(chunk: unknown): InvalidOptionError {
 }
 
 describe('shutdownChunkOf', () => {
-  it('gives the default without the option, and a valid chunk as it is', () => {
+  it('gives the default without the option, and a frozen copy of a valid chunk', () => {
     expect(shutdownChunkOf({})).toBe(defaultShutdownChunk);
     const chunk = { connections: 1, turn: afterWaitingIo };
-    expect(shutdownChunkOf({ [shutdownChunkOption]: chunk })).toBe(chunk);
+    const checked = shutdownChunkOf({ [shutdownChunkOption]: chunk });
+    expect(checked).toEqual(chunk);
+    expect(Object.isFrozen(checked)).toBe(true);
+    chunk.connections = 0; // changed after the check: the copy keeps what was checked
+    expect(checked.connections).toBe(1);
   });
 
   it('is keyed by a symbol of the module, not by the global registry', () => {
