@@ -13,6 +13,17 @@ import type { DisposeInfo } from '../../src/index.js';
 import { nextDisposed, rawConnect, upgradeRequest } from '../helpers/cleanup.js';
 import { closed, connect, ioWait, startServer } from '../helpers/server.js';
 
+/** Your own server, whose asynchronous verifyClient answers late (README, `webSocketServer`): each answer kept. */
+function lateVerifier() {
+  const answers: ((verified: boolean) => void)[] = [];
+  const webSocketServer = new WebSocketServer({
+    noServer: true,
+    maxPayload: 65_536,
+    verifyClient: (_info, callback) => answers.push(callback),
+  });
+  return { answers, webSocketServer };
+}
+
 /** A supervisor counting what the app sees: onOpen +1, onClose −1 when `opened`. */
 async function counted(options: Parameters<typeof startServer>[0] = {}) {
   const closes: DisposeInfo[] = [];
@@ -45,13 +56,7 @@ describe('disposed and onClose say whether the connection opened', () => {
   });
 
   it('a client gone while verifyClient held it: onClose runs, opened is false, onOpen never ran', async () => {
-    // Your own server, whose asynchronous verifyClient answers late (README, `webSocketServer`).
-    const answers: ((verified: boolean) => void)[] = [];
-    const webSocketServer = new WebSocketServer({
-      noServer: true,
-      maxPayload: 65_536,
-      verifyClient: (_info, callback) => answers.push(callback),
-    });
+    const { answers, webSocketServer } = lateVerifier();
     const { t, closes, open } = await counted({ webSocketServer });
     const socket = await rawConnect(t.port);
     socket.write(upgradeRequest('ben'));
@@ -69,12 +74,7 @@ describe('disposed and onClose say whether the connection opened', () => {
   });
 
   it('a client that resets while verifyClient holds it: opened false, no closeCode, its socketError', async () => {
-    const answers: ((verified: boolean) => void)[] = [];
-    const webSocketServer = new WebSocketServer({
-      noServer: true,
-      maxPayload: 65_536,
-      verifyClient: (_info, callback) => answers.push(callback),
-    });
+    const { answers, webSocketServer } = lateVerifier();
     const { t, closes, open } = await counted({ webSocketServer });
     const socket = await rawConnect(t.port);
     socket.write(upgradeRequest('cy'));
