@@ -10,7 +10,7 @@
  * and the block must equal its source, so the two cannot drift (fastify checks
  * its docs against its code the same way). examples.test.ts runs each file.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 const root = new URL('../../', import.meta.url);
@@ -122,5 +122,55 @@ describe("the README's code is the examples' code", () => {
       ).toEqual([]);
       expect(block.code, block.source).not.toMatch(/readExampleFlags|exitIfCannotListen/);
     }
+  });
+});
+
+/**
+ * docs/migrating-from-socket-io.md, the page for a team moving a Socket.IO 4.8 server: its
+ * TypeScript blocks quote examples/migrating-from-socket-io.test.ts the same way, which runs
+ * them against a real server; its links reach files that exist and headings that do.
+ */
+describe("the Socket.IO migration page's code is the example's code", () => {
+  const pagePath = 'docs/migrating-from-socket-io.md';
+  const page = readFileSync(new URL(pagePath, root), 'utf8');
+  const pageBlocks = codeBlocks(page);
+
+  it('every TypeScript block quotes a region of the example that runs it', () => {
+    const ts = pageBlocks.filter((block) => block.lang === 'ts');
+    expect(ts.map((block) => block.source)).toEqual([
+      'examples/migrating-from-socket-io.test.ts#server',
+      'examples/migrating-from-socket-io.test.ts#client',
+    ]);
+    for (const block of ts) {
+      expect(block.code, `${pagePath}:${block.line} differs from ${block.source}`).toBe(
+        snippetSource(block.source ?? ''),
+      );
+    }
+  });
+
+  it('every link lands on a file, and every link to a section on a heading', () => {
+    const anchorsOf = (markdown: string) =>
+      new Set(
+        [...markdown.replace(/^```[\s\S]*?^```/gm, '').matchAll(/^#+ (.*)$/gm)].map((match) =>
+          (match[1] as string)
+            .trim()
+            .toLowerCase()
+            .replace(/[^\w\- ]/g, '')
+            .replaceAll(' ', '-'),
+        ),
+      );
+    const links = [...page.matchAll(/\]\((?![a-z]+:)([^)#\s]*)(?:#([^)\s]+))?\)/g)];
+    expect(links.length).toBeGreaterThan(15);
+    const broken = links.filter(([, file = '', anchor]) => {
+      const target = new URL(file === '' ? pagePath : `docs/${file}`, root);
+      if (!existsSync(target)) return true;
+      return anchor !== undefined && !anchorsOf(readFileSync(target, 'utf8')).has(anchor);
+    });
+    expect(broken.map(([link]) => link)).toEqual([]);
+  });
+
+  it('the README links it near its contents', () => {
+    const top = readme.split('\n## ')[0] ?? '';
+    expect(top).toContain('](docs/migrating-from-socket-io.md)');
   });
 });

@@ -482,7 +482,7 @@ describe('the packed package in a fresh app', () => {
       (path) =>
         !/^(package\.json|README\.md|CHANGELOG\.md|LICENSE)$/.test(path) &&
         !/^dist\/(src|machines|examples\/reference-server)\/.+\.(js|d\.ts)$/.test(path) &&
-        !/^docs\/(machines\/[a-z]+\.(md|svg)|cluster-store\.md)$/.test(path) &&
+        !/^docs\/(machines\/[a-z]+\.(md|svg)|cluster-store\.md|migrating-from-socket-io\.md)$/.test(path) &&
         !/^examples\/([a-z-]+(?<!\.test)\.ts|reference-server\/command-line\.ts)$/.test(path),
     );
     expect(stray).toEqual([]);
@@ -550,6 +550,7 @@ describe('the packed package in a fresh app', () => {
       expect.arrayContaining([
         'docs/machines/connection.svg',
         'docs/cluster-store.md',
+        'docs/migrating-from-socket-io.md',
         'examples/fastify.ts',
       ]),
     );
