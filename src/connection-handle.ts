@@ -46,6 +46,25 @@ export interface ConnectionHandle<Data = unknown> {
    * the last activity, since nothing counts any more.
    */
   readonly idleForMs: number;
+  /**
+   * How long the peer has been silent, in ms on the supervisor's clock (the one `admittedAt`
+   * is on): the time since the last thing heard from the peer, which is any message it sent
+   * (an application message, or the heartbeat's keepalive message sent back), a pong (to the
+   * heartbeat's ping, or unasked), or the socket opening; while it is connecting, since its
+   * admission. What the server sends never counts, whatever `activity` says: where
+   * `idleForMs` tells whether a connection is in use, this tells whether its peer is still
+   * there. A peer that answers the heartbeat stays below about `heartbeatIntervalMs` (plus
+   * its round trip); a dead one, not yet found, grows from its last pong until the heartbeat
+   * terminates it (up to 2 × `heartbeatIntervalMs`). Read at the call (the clock's now
+   * minus a timestamp): the message path pays one field store for it. After disposal it
+   * keeps counting from the last thing heard, since nothing is heard any more.
+   * @example
+   * ```ts
+   * // Who of user 42 has not been heard from for a heartbeat, though the server sends to them:
+   * supervisor.connectionsOf('42').filter(({ silentForMs }) => silentForMs > heartbeatIntervalMs);
+   * ```
+   */
+  readonly silentForMs: number;
   /** The ws socket once open (undefined while connecting). Prefer send() and close(). */
   readonly socket: WebSocket | undefined;
   /**

@@ -14,8 +14,8 @@
  *                                   cluster-wide book as perUser[i].global
  *   GET /stats?user=<id>            (behind the token: it names a user) the totals, plus user:
  *                                   { userId, book: userStats(id) or null, connections: connectionsOf(id),
- *                                   oldest first, as { id, admittedAt, idleForMs } }; with cluster=1, also global
- *                                   and user.global: userStats(id, { cluster: true }) or null
+ *                                   oldest first, as { id, admittedAt, idleForMs, silentForMs } }; with
+ *                                   cluster=1, also global and user.global: userStats(id, { cluster: true }) or null
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type Authorize, checkAccess } from '../../src/dashboard/index.js';
@@ -49,10 +49,11 @@ export interface OneUserStats extends Omit<SupervisorStats, 'perUser'> {
     book: UserStats | null;
     /**
      * connectionsOf(id): the live connections on this process, oldest first, each with its
-     * admission time and how long it has been idle (ms, this process's clock): at the limit,
-     * why none was evicted.
+     * admission time, how long it has been idle (at the limit, why none was evicted) and how
+     * long its peer has been silent (a dead peer not yet found: it grows though the server
+     * sends), in ms on this process's clock.
      */
-    connections: Array<{ id: string; admittedAt: number; idleForMs: number }>;
+    connections: Array<{ id: string; admittedAt: number; idleForMs: number; silentForMs: number }>;
     /** cluster=1: userStats(id, { cluster: true }); null when no node books the user. */
     global?: ClusterUserBook | null;
   };
@@ -136,9 +137,12 @@ export function createStatsRoute(
         const user: OneUserStats['user'] = {
           userId,
           book: supervisor.userStats(userId) ?? null,
-          connections: supervisor
-            .connectionsOf(userId)
-            .map(({ id, admittedAt, idleForMs }) => ({ id, admittedAt, idleForMs })),
+          connections: supervisor.connectionsOf(userId).map(({ id, admittedAt, idleForMs, silentForMs }) => ({
+            id,
+            admittedAt,
+            idleForMs,
+            silentForMs,
+          })),
         };
         const totals: Omit<SupervisorStats, 'perUser'> = supervisor.stats();
         if (!cluster) {

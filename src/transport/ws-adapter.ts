@@ -154,6 +154,13 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
    * admission time, restarted when the socket opens).
    */
   #lastActivityAt: number;
+  /**
+   * When the peer was last heard from: an inbound message (any, the keepalive too), a pong,
+   * or the socket opening (the admission time before that). What `silentForMs` reads:
+   * unlike #lastActivityAt, our own sends never move it. Stamped with the clock value the
+   * message path reads for #lastActivityAt anyway: one more field store per message.
+   */
+  #lastHeardAt: number;
   /** A ping went out (sendPing) and no pong has come since: read by the next heartbeat. */
   #pongOutstanding = false;
   /** The TCP socket under ws, watched for `finish` (see #opened). */
@@ -205,6 +212,7 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   ) {
     this.#env = env;
     this.#lastActivityAt = admittedAt;
+    this.#lastHeardAt = admittedAt;
     // Converted once, here: the time left by the wall clock, counted from admission on the
     // supervisor's clock (the same clock for the real one; an injected one keeps its own time).
     if (expiresAt !== undefined) this.#expiry = admittedAt + (expiresAt - Date.now());
@@ -250,6 +258,11 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
   /** The handle's view of quietForMs(): a getter, so the message path pays nothing for it. */
   get idleForMs(): number {
     return this.quietForMs();
+  }
+
+  /** The handle's time since the peer was last heard from (see #lastHeardAt): read at the call. */
+  get silentForMs(): number {
+    return this.#env.now() - this.#lastHeardAt;
   }
 
   lastActivityAt(): number {
@@ -415,7 +428,9 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
       this.#tcp = tcp;
       this.#env.listeners += 1;
     }
-    this.#lastActivityAt = this.#env.now();
+    const now = this.#env.now();
+    this.#lastActivityAt = now;
+    this.#lastHeardAt = now;
     sink({ type: 'SOCKET_OPENED' });
   }
 
@@ -431,10 +446,14 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     connection.#sink?.(event);
   }
   // The per-message path: a timestamp and the app's hook, no interpreter step while live.
+  // One clock read for both stamps: every inbound message is activity (under either
+  // `activity` mode) and is the peer heard from.
   static readonly #received = function (this: object, data: Buffer, isBinary: boolean): void {
     const connection = (this as Owned)[owner];
     if (connection === undefined) return;
-    connection.#lastActivityAt = connection.#env.now();
+    const now = connection.#env.now();
+    connection.#lastActivityAt = now;
+    connection.#lastHeardAt = now;
     if (connection.#direct) connection.deliverMessage(data, isBinary);
     else connection.#sink?.({ type: 'MESSAGE_RECEIVED', data, isBinary });
   };
@@ -445,10 +464,13 @@ export class WsConnection implements TransportEventSource, DeliveringHandle {
     if (!this.readableEnded) WsConnection.#tellEnding(this as Owned, { type: 'CLOSE_FRAME_RECEIVED' });
     else (this as Owned)[owner]?.markEnded();
   };
-  // A pong is a field, no interpreter step: the next heartbeat reads it.
+  // A pong is two fields, no interpreter step: the next heartbeat reads one, silentForMs the
+  // other (one clock read per pong: about one per heartbeat per connection).
   static readonly #ponged = function (this: object): void {
     const connection = (this as Owned)[owner];
-    if (connection !== undefined) connection.#pongOutstanding = false;
+    if (connection === undefined) return;
+    connection.#pongOutstanding = false;
+    connection.#lastHeardAt = connection.#env.now();
   };
   static readonly #closed = function (this: object, code: number, reason: Buffer): void {
     WsConnection.#tellEnding(this as Owned, { type: 'SOCKET_CLOSED', code, reason: reason.toString() });

@@ -281,6 +281,7 @@ describe('GET /stats (item 15)', () => {
         id,
         admittedAt: expect.any(Number),
         idleForMs: expect.any(Number),
+        silentForMs: expect.any(Number),
       })),
     });
     // Each one's admission time and idle time, on the server's clock (epoch ms): the handles'.
@@ -288,11 +289,13 @@ describe('GET /stats (item 15)', () => {
     expect(body.user.connections.map(({ admittedAt }) => admittedAt)).toEqual(
       handles.map(({ admittedAt }) => admittedAt),
     );
-    for (const { admittedAt, idleForMs } of body.user.connections) {
+    for (const { admittedAt, idleForMs, silentForMs } of body.user.connections) {
       expect(admittedAt).toBeGreaterThanOrEqual(before);
       expect(admittedAt).toBeLessThanOrEqual(Date.now());
       expect(idleForMs).toBeGreaterThanOrEqual(0);
       expect(idleForMs).toBeLessThanOrEqual(Date.now() - admittedAt);
+      expect(silentForMs).toBeGreaterThanOrEqual(0);
+      expect(silentForMs).toBeLessThanOrEqual(Date.now() - admittedAt);
     }
     expect(body).not.toHaveProperty('perUser');
     expect(body).not.toHaveProperty('global');

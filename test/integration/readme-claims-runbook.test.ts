@@ -127,6 +127,17 @@ describe('README: a user hits the limit (one process)', () => {
     const held = supervisor.connectionsOf('42');
     expect(held.map(({ id }) => id)).toEqual(old.map(({ id }) => id));
     for (const { idleForMs } of held) expect(idleForMs).toBeGreaterThanOrEqual(clock.now() - diedAt);
+    // A busy server sends to them (activity: 'both', the default): in use again by idleForMs,
+    // but silent since their last pong by silentForMs, past one interval: the README's filter.
+    expect(runbook).toContain(
+      "supervisor.connectionsOf('42').filter(({ silentForMs }) => silentForMs >\n   heartbeatIntervalMs)",
+    );
+    for (const { handle } of old) expect(handle.send('news')).toBe(true);
+    for (const { idleForMs, silentForMs } of held) {
+      expect(idleForMs).toBe(0);
+      expect(silentForMs).toBe(clock.now() - diedAt);
+    }
+    expect(held.filter(({ silentForMs }) => silentForMs > heartbeatIntervalMs)).toEqual(held);
 
     // 2 × heartbeatIntervalMs after the last pong: no pong to the second ping, all terminated.
     clock.increment(1);
