@@ -111,21 +111,27 @@ export const defaultShutdownChunk: Readonly<ShutdownChunk> = Object.freeze({
 });
 
 /**
- * The key of a supervisor's own chunk among its options: a symbol, which the options' checks
- * (own string keys) never see and no app writes by accident. Only the hub's model test uses it,
- * to make chunks of one connection and hold the turns, on its supervisor alone: no module state
- * that another test sharing the module graph could see changed. This module's own symbol, not
- * a global one (`Symbol.for`): only code that imports this module can name it.
+ * Supervisors' own chunks, by their options object: only the hub's model test and the shutdown
+ * tests give one ({@link withShutdownChunk}), to make chunks of one connection and hold the
+ * turns, on their supervisor alone: no module state that another test sharing the module graph
+ * could see changed. Not a key among the options: a symbol key is read through the options, and
+ * an app passing a Proxy saw it in its `get` trap, and could answer it with a chunk of its own.
  */
-export const shutdownChunkOption: unique symbol = Symbol('ws-supervisor.shutdownChunk');
+const ownChunks = new WeakMap<object, unknown>();
+
+/** `options`, whose supervisor drains a shutdown in chunks of `chunk` (checked by createSupervisor()). */
+export function withShutdownChunk<Options extends object>(options: Options, chunk: unknown): Options {
+  ownChunks.set(options, chunk);
+  return options;
+}
 
 /**
- * The chunk a supervisor's options ask for, or the default.
+ * The chunk given to `options` with {@link withShutdownChunk}, or the default.
  * @throws {InvalidOptionError} WSSUP_INVALID_OPTION, naming the bad part, for anything but a
  * {@link ShutdownChunk}: checked with the options, not when the shutdown is half done.
  */
 export function shutdownChunkOf(options: object): Readonly<ShutdownChunk> {
-  const chunk: unknown = (options as { [shutdownChunkOption]?: unknown })[shutdownChunkOption];
+  const chunk = ownChunks.get(options);
   if (chunk === undefined) return defaultShutdownChunk;
   if (typeof chunk !== 'object' || chunk === null) {
     throw new InvalidOptionError('shutdownChunk', 'an object { connections, turn }', chunk);
@@ -141,8 +147,10 @@ export function shutdownChunkOf(options: object): Readonly<ShutdownChunk> {
   if (typeof set !== 'function' || typeof clear !== 'function') {
     throw new InvalidOptionError('shutdownChunk.turn', 'an object { set, clear } of two functions', turn);
   }
-  // A frozen copy of what was checked: a caller that changes its object later changes nothing.
-  return Object.freeze({ connections, turn } as ShutdownChunk);
+  // A frozen copy of what was checked, the two functions included (bound to their object, as
+  // they were called): a caller that changes its objects later changes nothing.
+  const ownTurn: Defer = Object.freeze({ set: set.bind(turn), clear: clear.bind(turn) });
+  return Object.freeze({ connections, turn: ownTurn });
 }
 
 /**

@@ -75,7 +75,7 @@ export type { ShutdownOptions, ShutdownPace, Supervisor };
  */
 export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<Data>): Supervisor<Data> {
   const resolved = Object.freeze(resolveOptions(appOptions));
-  // The hub model test's seam (paced-drain.ts), checked with the options: nothing is allocated yet.
+  // The tests' seam (paced-drain.ts, withShutdownChunk), checked with the options: nothing is allocated yet.
   const shutdownChunk = shutdownChunkOf(appOptions);
   // The runtime handles every connection as ConnectionHandle<unknown>; the app's hooks see Data.
   const options = appOptions as SupervisorOptions;
@@ -484,8 +484,19 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       actors: {
         nextTurn: fromCallback(({ sendBack }) => {
           const { turn } = shutdownChunk;
-          const id = turn.set(() => sendBack({ type: 'TURN_PASSED' }));
-          return () => turn.clear(id);
+          try {
+            const id = turn.set(() => sendBack({ type: 'TURN_PASSED' }));
+            return () => turn.clear(id);
+          } catch (error) {
+            // A test's turn that throws (the default's setImmediate does not) would fail the hub:
+            // shutdown() rejected, sockets left open, the deadline never terminating them. The
+            // drain goes on without waiting for that turn instead, and the deadline still ends it.
+            report(
+              new SupervisorError('WSSUP_INTERNAL', "the shutdown chunk's turn failed", { cause: error }),
+            );
+            sendBack({ type: 'TURN_PASSED' });
+            return undefined;
+          }
         }),
       },
     }),

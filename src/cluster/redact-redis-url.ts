@@ -19,12 +19,14 @@
  * the first `/`, `?` or `#`, and for `http:` and the other special schemes at a `\` too, which
  * `redis:` leaves in the user info: `redis://app:Pa55\word@h` showed `redis://app:Pa55/***`), so
  * that a connect error names the host it tried; but an `@` after the host makes all up to that
- * last `@` a password but the user name: `redis://u:Pa@ss?x1@h` shows as `redis://u:***@h`, and
- * `redis://app:1234/7@h` (a password `1234/7` whose `/` is not written `%2F`, read as host `app`
- * and port 1234) as `redis://app:***@h`. What does not parse is what gets refused
- * (`http://u:pa/ss@host`, `redis://h:99999?password=p@ss`, `redis://app:S3cret`): there an `@`
- * may be in a password or in the query, and a `:` may start a password with no `@` after it, so
- * only the scheme and a user name (`redis://app:***`) are shown.
+ * last `@` a password but the user name: `redis://app:1234/7@h` (a password `1234/7` whose `/`
+ * is not written `%2F`, read as host `app` and port 1234) shows as `redis://app:***@h`, and
+ * `redis://u:Pa@ss?x1@h` as `redis://u:***`: after a `?` or `#`, what follows the `@` may be
+ * a password too (`redis://h/0?password=p@ssw0rd` showed `ssw0rd` as the host). What does not
+ * parse is what gets refused (`http://u:pa/ss@host`, `redis://h:99999?password=p@ss`,
+ * `redis://app:S3cret`): there an `@` may be in a password or in the query, and a `:` may start
+ * a password with no `@` after it, so only the scheme and a user name (`redis://app:***`) are
+ * shown.
  */
 export function redactRedisUrl(text: string): string {
   const start = /^[A-Za-z][A-Za-z0-9+.-]*:[/\\]*/.exec(text)?.[0].length ?? 0;
@@ -44,12 +46,13 @@ export function redactRedisUrl(text: string): string {
     // (`default:Pa@ssW0rd?x1@host`), or a `/`, `?` or `#` with no `@` before it (`app:1234/7@h`),
     // and what reads as the host, or as the host and its port, is part of it. All up to that last
     // `@` is hidden but the user name. What follows is shown only if it is a host, a port and a
-    // database number, all there is to a URL: else it may be a password too, in a query or a
-    // fragment (`u:p@h?password=x#@y`). Where it is no more than a host that ends the text, which
-    // was meant cannot be told: `u:p@h/0#@secret` shows `secret`, as `u:Pa@ss#x@host` shows `host`.
+    // database number, all there is to a URL, and the `@` is in the path: in a query or a
+    // fragment, it may be in a password (`h:6379/0?password=p@ssw0rd`, `h/0#@secret`), whose
+    // rest then reads as a host. So `u:Pa@ss?x1@host`, where `host` was meant, shows no host.
     shown += `${shownUserName(text.slice(start, lastAt))}***`;
     const rest = text.slice(lastAt + 1);
-    return BARE_AUTHORITY.test(rest) ? `${shown}@${rest}` : shown;
+    const query = text.slice(end, lastAt).search(/[?#]/);
+    return query === -1 && BARE_AUTHORITY.test(rest) ? `${shown}@${rest}` : shown;
   }
   if (at >= start) {
     const userInfo = text.slice(start, at);

@@ -19,8 +19,13 @@ import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
 import { afterWaitingIo } from '../../src/clock.js';
-import { createSupervisor, type Supervisor, type SupervisorError } from '../../src/index.js';
-import { type ShutdownChunk, shutdownChunkOption } from '../../src/paced-drain.js';
+import {
+  createSupervisor,
+  type Supervisor,
+  type SupervisorError,
+  type SupervisorOptions,
+} from '../../src/index.js';
+import { type ShutdownChunk, withShutdownChunk } from '../../src/paced-drain.js';
 import {
   closeServer,
   expectNoInternalErrors,
@@ -45,7 +50,7 @@ async function start(users: number, chunk?: ShutdownChunk, lingerMs?: number) {
   const clock = new SimulatedClock();
   const errors: SupervisorError[] = [];
   const refs: WeakRef<object>[] = [];
-  const supervisor: Supervisor = createSupervisor({
+  const options: SupervisorOptions = {
     clock,
     ...(lingerMs === undefined ? {} : { lingerMs }),
     authenticate: userFromQuery,
@@ -55,8 +60,8 @@ async function start(users: number, chunk?: ShutdownChunk, lingerMs?: number) {
       if (event.type === '@xstate.actor' && logic?.id === 'userSupervisor')
         refs.push(new WeakRef(event.actorRef));
     },
-    ...(chunk === undefined ? {} : { [shutdownChunkOption]: chunk }),
-  });
+  };
+  const supervisor: Supervisor = createSupervisor(withShutdownChunk(options, chunk));
   const server = createServer();
   supervisor.attach(server);
   const port = await listenOnLoopback(server);

@@ -1,16 +1,16 @@
 /**
  * The test seam of a supervisor's shutdown chunk (src/paced-drain.ts): a chunk must tell at least
  * one connection and wait for its turns with a `Defer`, checked with the options (WSSUP_INVALID_OPTION
- * naming the bad part), and its key is this module's own symbol, not one any app can name.
+ * naming the bad part), and it is kept beside the options, not in them: no key an app can see.
  */
 import { describe, expect, it } from 'vitest';
 import { afterWaitingIo } from '../../src/clock.js';
 import { createSupervisor, InvalidOptionError } from '../../src/index.js';
-import { defaultShutdownChunk, shutdownChunkOf, shutdownChunkOption } from '../../src/paced-drain.js';
+import { defaultShutdownChunk, shutdownChunkOf, withShutdownChunk } from '../../src/paced-drain.js';
 
 function refusal(chunk: unknown): InvalidOptionError {
   try {
-    shutdownChunkOf({ [shutdownChunkOption]: chunk });
+    shutdownChunkOf(withShutdownChunk({}, chunk));
   } catch (error) {
     expect(error).toBeInstanceOf(InvalidOptionError);
     return error as InvalidOptionError;
@@ -19,22 +19,56 @@ function refusal(chunk: unknown): InvalidOptionError {
 }
 
 describe('shutdownChunkOf', () => {
-  it('gives the default without the option, and a frozen copy of a valid chunk', () => {
+  it('gives the default without a chunk, and a frozen copy of a valid chunk, its turn included', () => {
     expect(shutdownChunkOf({})).toBe(defaultShutdownChunk);
-    const chunk = { connections: 1, turn: afterWaitingIo };
-    const checked = shutdownChunkOf({ [shutdownChunkOption]: chunk });
-    expect(checked).toEqual(chunk);
-    expect(Object.isFrozen(checked)).toBe(true);
-    chunk.connections = 0; // changed after the check: the copy keeps what was checked
+    expect(shutdownChunkOf(withShutdownChunk({}, undefined))).toBe(defaultShutdownChunk);
+    const calls: string[] = [];
+    const turn = {
+      set(fn: () => void) {
+        calls.push(`set ${this === turn}`);
+        return fn;
+      },
+      clear: () => void calls.push('clear'),
+    };
+    const chunk = { connections: 1, turn };
+    const checked = shutdownChunkOf(withShutdownChunk({}, chunk));
     expect(checked.connections).toBe(1);
+    expect(Object.isFrozen(checked)).toBe(true);
+    expect(Object.isFrozen(checked.turn)).toBe(true);
+    // Changed after the check: the copy keeps what was checked, and calls it as it was called.
+    chunk.connections = 0;
+    turn.set = () => {
+      throw new Error('changed after the check');
+    };
+    turn.clear = () => undefined;
+    checked.turn.clear(checked.turn.set(() => undefined));
+    expect(checked.connections).toBe(1);
+    expect(calls).toEqual(['set true', 'clear']);
   });
 
-  it('is keyed by a symbol of the module, not by the global registry', () => {
-    expect(Symbol.keyFor(shutdownChunkOption)).toBeUndefined();
-    const chunk = { connections: 1, turn: afterWaitingIo };
-    expect(shutdownChunkOf({ [Symbol.for('ws-supervisor.shutdownChunk')]: chunk })).toBe(
-      defaultShutdownChunk,
+  // The seam was a symbol key among the options: createSupervisor() read it through them, so an
+  // app passing a Proxy saw the symbol in its `get` trap, and could answer it with a chunk.
+  it('is kept beside the options: a Proxy as options sees no key of it, and cannot give a chunk', async () => {
+    const symbols: symbol[] = [];
+    const options = new Proxy(
+      { authenticate: () => null },
+      {
+        get(target, key, receiver) {
+          if (typeof key === 'symbol') symbols.push(key);
+          return Reflect.get(target, key, receiver);
+        },
+        has(target, key) {
+          if (typeof key === 'symbol') symbols.push(key);
+          return Reflect.has(target, key);
+        },
+      },
     );
+    const supervisor = createSupervisor(options);
+    await supervisor.shutdown();
+    expect(symbols).toEqual([]);
+    const chunk = { connections: 1, turn: afterWaitingIo };
+    const answering = new Proxy({}, { get: (_, key) => (typeof key === 'symbol' ? chunk : undefined) });
+    expect(shutdownChunkOf(answering)).toBe(defaultShutdownChunk);
   });
 
   it.each([null, 'ten', 10, true])('refuses %s as a chunk', (chunk) => {
@@ -63,10 +97,7 @@ describe('shutdownChunkOf', () => {
 
   it('is checked by createSupervisor(), before a supervisor exists', () => {
     expect(() =>
-      createSupervisor({
-        authenticate: () => null,
-        ...{ [shutdownChunkOption]: { connections: 1 } },
-      }),
+      createSupervisor(withShutdownChunk({ authenticate: () => null }, { connections: 1 })),
     ).toThrow(InvalidOptionError);
   });
 });
