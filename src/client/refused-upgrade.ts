@@ -93,14 +93,27 @@ function messageOfBody(bytes: Uint8Array): string {
   return withoutHints(new TextDecoder().decode(bytes, { stream: true }));
 }
 
+/** A refused upgrade's body being read (readRefusalMessage). */
+export interface RefusalRead {
+  /**
+   * The attempt ended first (its connect timeout, the app's close()): clears the timer, removes
+   * the listeners and destroys the response, with no `done`.
+   */
+  stop(): void;
+  /**
+   * The socket closed while the body was read (a TCP reset fails the request, and ws emits
+   * `error` and `close` before the body's own end): ends the read as stop() does, with no
+   * `done`, and returns the message of what came ('' once the read is over).
+   */
+  flush(): string;
+}
+
 /**
  * Reads the message of a refused upgrade's body, at most REFUSAL_BODY_MAX_BYTES of a
  * readable one (isReadable) within `waitMs` on `clock`, then destroys the response and calls
  * `done` with it ('' for none: another type, charset or encoding, an empty body, no time left,
- * a response without a stream). Calls
- * `done` once, at once when there is nothing to read. Returns the undo (the attempt ended
- * first: its connect timeout, the app's close()), which clears the timer, removes the
- * listeners and destroys the response, with no `done`.
+ * a response without a stream). Calls `done` once, at once when there is nothing to read,
+ * unless the read is stopped or flushed first.
  */
 export function readRefusalMessage(
   response: RefusedResponseLike,
@@ -108,11 +121,11 @@ export function readRefusalMessage(
   done: (message: string) => void,
   /** How long the body is waited for: REFUSAL_BODY_WAIT_MS, or less (the connect timeout is near). */
   waitMs: number = REFUSAL_BODY_WAIT_MS,
-): () => void {
+): RefusalRead {
   const { on, off } = response;
   if (!isReadable(response.headers) || waitMs <= 0 || on === undefined || off === undefined) {
     done('');
-    return () => {};
+    return { stop: () => {}, flush: () => '' };
   }
   const bytes = new Uint8Array(REFUSAL_BODY_MAX_BYTES);
   let size = 0;
@@ -152,8 +165,15 @@ export function readRefusalMessage(
   on.call(response, 'close', finish);
   on.call(response, 'error', finish);
   const timer: unknown = clock.setTimeout(finish, Math.min(waitMs, REFUSAL_BODY_WAIT_MS));
-  return () => {
-    if (!over) stop();
+  return {
+    stop() {
+      if (!over) stop();
+    },
+    flush() {
+      if (over) return '';
+      stop();
+      return messageOfBody(bytes.subarray(0, size));
+    },
   };
 }
 

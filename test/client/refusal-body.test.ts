@@ -7,6 +7,7 @@
  * Real supervisors and raw HTTP servers on port 0; the client's delays on a SimulatedClock.
  */
 import { createServer } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
@@ -21,6 +22,8 @@ interface RawAnswer {
   head(status: string, headers: Record<string, string>): void;
   write(chunk: string | Uint8Array): void;
   end(): void;
+  /** Ends the connection with a TCP reset (RST), not a FIN: the body cut short. */
+  reset(): void;
 }
 
 /**
@@ -51,6 +54,7 @@ async function startRawServer(answer: (response: RawAnswer) => void) {
         ),
       write: (chunk) => void socket.write(chunk),
       end: () => void socket.end(),
+      reset: () => void (socket as Socket).resetAndDestroy(),
     });
   });
   const port = await listenOnLoopback(http);
@@ -79,6 +83,40 @@ function destroyWatchingWebSocket() {
     }
   }
   return { WebSocket: Watching, sockets, destroyed };
+}
+
+/**
+ * ws's WebSocket that records, for each refused upgrade, the body bytes that reached the
+ * client (a listener of the response's own, before the client's): `received(text)` resolves
+ * once the body so far is `text`.
+ */
+function bodyWatchingWebSocket() {
+  const sockets: WebSocket[] = [];
+  let body = '';
+  const waiters = new Set<() => void>();
+  class Watching extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols);
+      sockets.push(this);
+      this.prependOnceListener('unexpected-response', (_request, response) => {
+        response.on('data', (chunk: Buffer) => {
+          body += chunk.toString('utf8');
+          for (const waiter of waiters) waiter();
+        });
+      });
+    }
+  }
+  const received = (text: string) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (body !== text) return;
+        waiters.delete(check);
+        resolve();
+      };
+      waiters.add(check);
+      check();
+    });
+  return { WebSocket: Watching, sockets, received };
 }
 
 /** A raw server's refusal: `status`, `headers`, and `body` in one write, ended. */
@@ -171,6 +209,37 @@ describe("a refusal's message, read from the HTTP body by the client under Node 
     await Promise.all(raw.closed);
     t.client.close();
     await expectReleased(t);
+  });
+
+  it('a body cut by a TCP reset: the refusal with what came, not a 1006 `read ECONNRESET`', async () => {
+    // The reset fails the request before the body's end: ws emits `error` and `close` (1006)
+    // while the body is still read, and the status must not be lost to them. With a FIN the
+    // body's end comes first: 4401 all along.
+    let reset = () => {};
+    const raw = await startRawServer((response) => {
+      response.head('401 Unauthorized', { 'Content-Type': 'text/plain', 'Content-Length': '100' });
+      response.write('token exp'); // 9 of the 100 bytes said
+      reset = response.reset;
+    });
+    const watching = bodyWatchingWebSocket();
+    const t = startClient({ url: `ws://127.0.0.1:${raw.port}/`, WebSocket: watching.WebSocket });
+    await watching.received('token exp');
+    reset();
+
+    expect(await t.next('close')).toEqual({
+      code: 4401,
+      kind: 'unauthenticated',
+      reason: 'HTTP 401 Unauthorized: token exp',
+      retryAfterMs: undefined,
+      wasClean: false,
+      opened: false,
+      next: 'wait-for-resume', // no errorCode: a refusal's close is its status, not ECONNRESET
+    });
+    expect(t.client.state).toBe('suspended');
+    expect(t.clock.pending).toBe(0); // the body's timer was cleared
+    expect(t.events.filter(([type]) => type === 'close')).toHaveLength(1);
+    t.client.close();
+    await expectReleased(t, watching.sockets);
   });
 
   it('close() while the body is awaited: no close event, no timer left, the connection ended', async () => {
