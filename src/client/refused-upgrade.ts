@@ -212,7 +212,9 @@ const MAX_RETRY_AFTER_SECONDS = 2 ** 31;
  * status (`HTTP 429 Too Many Requests`), then the body's message if any (`HTTP 401
  * Unauthorized: token expired`), that ends with ` retry-after=<s>` when the response
  * has a Retry-After in seconds, as a close-frame refusal's does: the client machine reads the
- * hint from there. `wasClean` is false: no WebSocket was opened, so none was closed cleanly.
+ * hint from there. The whole reason is at most 123 bytes of UTF-8, as a close frame's (the status
+ * text, then the message, cut to fit). `wasClean` is false: no WebSocket was opened, so none was
+ * closed cleanly.
  */
 export function closeOfRefusedUpgrade(
   response: RefusedResponseLike,
@@ -226,18 +228,39 @@ export function closeOfRefusedUpgrade(
   wasClean: false;
 } {
   const status = response.statusCode ?? 0;
-  const words = withoutHints(response.statusMessage ?? '');
-  const line = words === '' ? `HTTP ${status}` : `HTTP ${status} ${words}`;
-  const hintless = withoutHints(message);
-  const text = hintless === '' ? line : `${line}: ${hintless}`;
   const header = response.headers['retry-after'];
   const seconds = typeof header === 'string' ? retryAfterSeconds(header, wallNowMs) : undefined;
+  const hint = seconds === undefined ? '' : ` retry-after=${Math.min(seconds, MAX_RETRY_AFTER_SECONDS)}`;
+  // The whole reason fits a close frame's, as a close-frame refusal's does: an app may pass it
+  // on to close(), which throws on a longer one. The hint is kept whole (the machine reads it),
+  // the status text cut to the room left (a proxy's may be kilobytes), then the message.
+  const room = CLOSE_REASON_MAX_BYTES - utf8Length(hint);
+  const bare = `HTTP ${status}`;
+  const words = cutToBytes(withoutHints(response.statusMessage ?? ''), room - utf8Length(`${bare} `));
+  const line = words === '' ? bare : `${bare} ${words}`;
+  const hintless = cutToBytes(withoutHints(message), room - utf8Length(`${line}: `));
+  const text = hintless === '' ? line : `${line}: ${hintless}`;
   return {
     code: TWINS[status] ?? ClientCloseCodes.abnormal,
-    reason:
-      seconds === undefined ? text : `${text} retry-after=${Math.min(seconds, MAX_RETRY_AFTER_SECONDS)}`,
+    reason: `${text}${hint}`,
     wasClean: false,
   };
+}
+
+/** A close frame's reason holds at most 123 bytes of UTF-8 (RFC 6455 §5.5). */
+const CLOSE_REASON_MAX_BYTES = 123;
+
+const utf8Length = (text: string) => new TextEncoder().encode(text).length;
+
+/**
+ * The longest start of `text` that is at most `max` bytes in UTF-8, at a character's boundary
+ * (encodeInto() writes no part of a character, a surrogate pair's included), without the
+ * space a cut may leave at its end.
+ */
+function cutToBytes(text: string, max: number): string {
+  if (max <= 0) return '';
+  const { read } = new TextEncoder().encodeInto(text, new Uint8Array(max));
+  return read === text.length ? text : text.slice(0, read).trimEnd();
 }
 
 /**

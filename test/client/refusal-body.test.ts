@@ -165,9 +165,8 @@ describe("a refusal's message, read from the HTTP body by the client under Node 
     await expectReleased(t);
   });
 
-  it('a 1 MB text/plain body: 123 bytes of it (no character cut), at once, and the response destroyed', async () => {
+  it('a 1 MB text/plain body: 123 bytes of it, at once, the reason within 123 bytes, and the response destroyed', async () => {
     const watching = destroyWatchingWebSocket();
-    // 'é' is two bytes in UTF-8: the 123rd byte is half of one, which is dropped.
     const body = 'é'.repeat(512 * 1024);
     const raw = await startRawServer((response) => {
       response.head('401 Unauthorized', {
@@ -178,10 +177,11 @@ describe("a refusal's message, read from the HTTP body by the client under Node 
     });
     const t = startClient({ url: `ws://127.0.0.1:${raw.port}/`, WebSocket: watching.WebSocket });
 
-    // No clock moved: the close came from the cap, not from the wait.
+    // No clock moved: the close came from the cap, not from the wait. The reason is a close
+    // frame's, 123 bytes in all: 23 of `HTTP 401 Unauthorized: `, 100 of the message ('é' is 2).
     expect(await t.next('close')).toMatchObject({
       code: 4401,
-      reason: `HTTP 401 Unauthorized: ${'é'.repeat(61)}`,
+      reason: `HTTP 401 Unauthorized: ${'é'.repeat(50)}`,
     });
     expect(watching.destroyed).toHaveLength(1); // the client's own destroy(), not only ws's abort
     await Promise.all(raw.closed); // the client let the TCP connection go
@@ -295,6 +295,27 @@ describe("a refusal's message, read from the HTTP body by the client under Node 
       await expectReleased(t);
     },
   );
+
+  it('a proxy’s 10 KB status text: a reason of at most 123 bytes, its hint whole and read', async () => {
+    const raw = await refusing(
+      `429 ${'Slow down '.repeat(1_000)}`,
+      { 'Content-Type': 'text/plain', 'Retry-After': '3' },
+      'hello',
+    );
+    const t = startClient({ url: `ws://127.0.0.1:${raw.port}/` });
+    const close = await t.next('close');
+    // 123 less ` retry-after=3` leaves 109: `HTTP 429 ` and 100 bytes of the status text, cut at
+    // a word's end (the space after it dropped), and no room for the message. The hint, read
+    // whole, is the event's retryAfterMs, and no longer in its reason.
+    expect(close).toMatchObject({
+      code: 4429,
+      reason: `HTTP 429 ${'Slow down '.repeat(10).trimEnd()}`,
+      retryAfterMs: 3_000,
+    });
+    expect(Buffer.byteLength(close.reason)).toBeLessThanOrEqual(123);
+    t.client.close();
+    await expectReleased(t);
+  });
 
   it('a hint in the status line’s words: not read either', async () => {
     const raw = await refusing('502 retry-after=999999', { 'Content-Type': 'text/plain' }, '');
