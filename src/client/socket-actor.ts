@@ -170,11 +170,18 @@ export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
     const clock = options.clock ?? platformClock;
     const now = clock.now === undefined ? undefined : () => (clock.now as () => number).call(clock);
     const startedAt = now?.();
-    /** The time left before the connect timeout, less BODY_BEFORE_TIMEOUT_MS (Infinity: unknown). */
+    /**
+     * The time left before the connect timeout, less BODY_BEFORE_TIMEOUT_MS. A clock without
+     * now() cannot tell the time already spent, so the read is bounded from the response on, by
+     * the connect timeout less as much: it ends first when the response came within
+     * BODY_BEFORE_TIMEOUT_MS of the attempt's start; a later response with a slow body can still
+     * lose its status to the connect timeout. (Unbounded here, the read waited REFUSAL_BODY_WAIT_MS
+     * whatever the connect timeout.)
+     */
     const bodyWaitMs = () =>
-      now === undefined || startedAt === undefined
-        ? Number.POSITIVE_INFINITY
-        : options.machine.connectTimeoutMs - (now() - startedAt) - BODY_BEFORE_TIMEOUT_MS;
+      options.machine.connectTimeoutMs -
+      (now === undefined || startedAt === undefined ? 0 : now() - startedAt) -
+      BODY_BEFORE_TIMEOUT_MS;
     const offline = options.closeOnOffline && deviceOffline();
     if (skipOffline()) return offlineLater(sendBack);
     let url: string | Promise<string>;

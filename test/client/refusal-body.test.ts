@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
+import { SimulatedClock } from 'xstate';
 import { REFUSAL_BODY_WAIT_MS } from '../../src/client/refused-upgrade.js';
 import { Refusal } from '../../src/index.js';
 import { closeServer, expectNoLeaks, ioWait, listenOnLoopback, startServer } from '../helpers/server.js';
@@ -373,6 +374,47 @@ describe("a refusal's message, read from the HTTP body by the client under Node 
       reason: 'HTTP 401 Unauthorized: token expired',
       next: 'wait-for-resume',
     });
+    await Promise.all(raw.closed);
+    t.client.close();
+    await expectReleased(t);
+  });
+  it('a clock without now(): the read still ends 50 ms before the connect timeout, not after 1 s', async () => {
+    // The time already spent is unknown without now(): the read is bounded from the response.
+    const raw = await startRawServer((response) => {
+      response.head('401 Unauthorized', { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
+      response.write('e\r\ntoken expired\n\r\n'); // and the last chunk never comes
+    });
+    // XState's Clock, and no more: the timers on a SimulatedClock, those pending in `live`.
+    const simulated = new SimulatedClock();
+    const live = new Set<unknown>();
+    const clock = {
+      setTimeout(fn: () => void, ms: number): unknown {
+        const id = simulated.setTimeout(() => {
+          live.delete(id);
+          fn();
+        }, ms);
+        live.add(id);
+        return id;
+      },
+      clearTimeout(id: unknown) {
+        live.delete(id);
+        simulated.clearTimeout(id as ReturnType<SimulatedClock['setTimeout']>);
+      },
+    };
+    const t = startClient({
+      url: `ws://127.0.0.1:${raw.port}/`,
+      clock,
+      connectTimeoutMs: REFUSAL_BODY_WAIT_MS / 2,
+    });
+    await vi.waitFor(() => expect(live.size).toBe(2), ioWait); // the connect timeout and the read's
+    simulated.increment(REFUSAL_BODY_WAIT_MS / 2 - 50);
+    await vi.waitFor(() => expect(t.events.map(([type]) => type)).toContain('close'), ioWait);
+    expect(await t.next('close', 0)).toMatchObject({
+      code: 4401,
+      reason: 'HTTP 401 Unauthorized: token expired',
+      next: 'wait-for-resume',
+    });
+    expect(live.size).toBe(0);
     await Promise.all(raw.closed);
     t.client.close();
     await expectReleased(t);
