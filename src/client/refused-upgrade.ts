@@ -93,14 +93,27 @@ function messageOfBody(bytes: Uint8Array): string {
   return withoutHints(new TextDecoder().decode(bytes, { stream: true }));
 }
 
+/** A refused upgrade's body being read (readRefusalMessage). */
+export interface RefusalRead {
+  /**
+   * The attempt ended first (its connect timeout, the app's close()): clears the timer, removes
+   * the listeners and destroys the response, with no `done`.
+   */
+  stop(): void;
+  /**
+   * The socket closed while the body was read (a TCP reset fails the request, and ws emits
+   * `error` and `close` before the body's own end): ends the read as stop() does, with no
+   * `done`, and returns the message of what came ('' once the read is over).
+   */
+  flush(): string;
+}
+
 /**
  * Reads the message of a refused upgrade's body, at most REFUSAL_BODY_MAX_BYTES of a
  * readable one (isReadable) within `waitMs` on `clock`, then destroys the response and calls
  * `done` with it ('' for none: another type, charset or encoding, an empty body, no time left,
- * a response without a stream). Calls
- * `done` once, at once when there is nothing to read. Returns the undo (the attempt ended
- * first: its connect timeout, the app's close()), which clears the timer, removes the
- * listeners and destroys the response, with no `done`.
+ * a response without a stream). Calls `done` once, at once when there is nothing to read,
+ * unless the read is stopped or flushed first.
  */
 export function readRefusalMessage(
   response: RefusedResponseLike,
@@ -108,11 +121,11 @@ export function readRefusalMessage(
   done: (message: string) => void,
   /** How long the body is waited for: REFUSAL_BODY_WAIT_MS, or less (the connect timeout is near). */
   waitMs: number = REFUSAL_BODY_WAIT_MS,
-): () => void {
+): RefusalRead {
   const { on, off } = response;
   if (!isReadable(response.headers) || waitMs <= 0 || on === undefined || off === undefined) {
     done('');
-    return () => {};
+    return { stop: () => {}, flush: () => '' };
   }
   const bytes = new Uint8Array(REFUSAL_BODY_MAX_BYTES);
   let size = 0;
@@ -152,8 +165,15 @@ export function readRefusalMessage(
   on.call(response, 'close', finish);
   on.call(response, 'error', finish);
   const timer: unknown = clock.setTimeout(finish, Math.min(waitMs, REFUSAL_BODY_WAIT_MS));
-  return () => {
-    if (!over) stop();
+  return {
+    stop() {
+      if (!over) stop();
+    },
+    flush() {
+      if (over) return '';
+      stop();
+      return messageOfBody(bytes.subarray(0, size));
+    },
   };
 }
 
@@ -192,7 +212,9 @@ const MAX_RETRY_AFTER_SECONDS = 2 ** 31;
  * status (`HTTP 429 Too Many Requests`), then the body's message if any (`HTTP 401
  * Unauthorized: token expired`), that ends with ` retry-after=<s>` when the response
  * has a Retry-After in seconds, as a close-frame refusal's does: the client machine reads the
- * hint from there. `wasClean` is false: no WebSocket was opened, so none was closed cleanly.
+ * hint from there. The whole reason is at most 123 bytes of UTF-8, as a close frame's (the status
+ * text, then the message, cut to fit). `wasClean` is false: no WebSocket was opened, so none was
+ * closed cleanly.
  */
 export function closeOfRefusedUpgrade(
   response: RefusedResponseLike,
@@ -206,18 +228,39 @@ export function closeOfRefusedUpgrade(
   wasClean: false;
 } {
   const status = response.statusCode ?? 0;
-  const words = withoutHints(response.statusMessage ?? '');
-  const line = words === '' ? `HTTP ${status}` : `HTTP ${status} ${words}`;
-  const hintless = withoutHints(message);
-  const text = hintless === '' ? line : `${line}: ${hintless}`;
   const header = response.headers['retry-after'];
   const seconds = typeof header === 'string' ? retryAfterSeconds(header, wallNowMs) : undefined;
+  const hint = seconds === undefined ? '' : ` retry-after=${Math.min(seconds, MAX_RETRY_AFTER_SECONDS)}`;
+  // The whole reason fits a close frame's, as a close-frame refusal's does: an app may pass it
+  // on to close(), which throws on a longer one. The hint is kept whole (the machine reads it),
+  // the status text cut to the room left (a proxy's may be kilobytes), then the message.
+  const room = CLOSE_REASON_MAX_BYTES - utf8Length(hint);
+  const bare = `HTTP ${status}`;
+  const words = cutToBytes(withoutHints(response.statusMessage ?? ''), room - utf8Length(`${bare} `));
+  const line = words === '' ? bare : `${bare} ${words}`;
+  const hintless = cutToBytes(withoutHints(message), room - utf8Length(`${line}: `));
+  const text = hintless === '' ? line : `${line}: ${hintless}`;
   return {
     code: TWINS[status] ?? ClientCloseCodes.abnormal,
-    reason:
-      seconds === undefined ? text : `${text} retry-after=${Math.min(seconds, MAX_RETRY_AFTER_SECONDS)}`,
+    reason: `${text}${hint}`,
     wasClean: false,
   };
+}
+
+/** A close frame's reason holds at most 123 bytes of UTF-8 (RFC 6455 §5.5). */
+const CLOSE_REASON_MAX_BYTES = 123;
+
+const utf8Length = (text: string) => new TextEncoder().encode(text).length;
+
+/**
+ * The longest start of `text` that is at most `max` bytes in UTF-8, at a character's boundary
+ * (encodeInto() writes no part of a character, a surrogate pair's included), without the
+ * space a cut may leave at its end.
+ */
+function cutToBytes(text: string, max: number): string {
+  if (max <= 0) return '';
+  const { read } = new TextEncoder().encodeInto(text, new Uint8Array(max));
+  return read === text.length ? text : text.slice(0, read).trimEnd();
 }
 
 /**

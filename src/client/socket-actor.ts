@@ -10,7 +10,12 @@ import { ClientCloseCodes } from '../../machines/client-close.js';
 import type { Clock } from '../clock.js';
 import { AppHookError, InvalidOptionError } from '../errors.js';
 import type { ResolvedClientOptions } from './options.js';
-import { closeOfRefusedUpgrade, type RefusedResponseLike, readRefusalMessage } from './refused-upgrade.js';
+import {
+  closeOfRefusedUpgrade,
+  type RefusalRead,
+  type RefusedResponseLike,
+  readRefusalMessage,
+} from './refused-upgrade.js';
 import {
   type CloseEventLike,
   type MessageEventLike,
@@ -165,11 +170,18 @@ export function createSocketActor(options: SocketOptions, hooks: SocketHooks) {
     const clock = options.clock ?? platformClock;
     const now = clock.now === undefined ? undefined : () => (clock.now as () => number).call(clock);
     const startedAt = now?.();
-    /** The time left before the connect timeout, less BODY_BEFORE_TIMEOUT_MS (Infinity: unknown). */
+    /**
+     * The time left before the connect timeout, less BODY_BEFORE_TIMEOUT_MS. A clock without
+     * now() cannot tell the time already spent, so the read is bounded from the response on, by
+     * the connect timeout less as much: it ends first when the response came within
+     * BODY_BEFORE_TIMEOUT_MS of the attempt's start; a later response with a slow body can still
+     * lose its status to the connect timeout. (Unbounded here, the read waited REFUSAL_BODY_WAIT_MS
+     * whatever the connect timeout.)
+     */
     const bodyWaitMs = () =>
-      now === undefined || startedAt === undefined
-        ? Number.POSITIVE_INFINITY
-        : options.machine.connectTimeoutMs - (now() - startedAt) - BODY_BEFORE_TIMEOUT_MS;
+      options.machine.connectTimeoutMs -
+      (now === undefined || startedAt === undefined ? 0 : now() - startedAt) -
+      BODY_BEFORE_TIMEOUT_MS;
     const offline = options.closeOnOffline && deviceOffline();
     if (skipOffline()) return offlineLater(sendBack);
     let url: string | Promise<string>;
@@ -249,10 +261,11 @@ function connect(
   // bounded in bytes and time (a proxy's body may be huge or endless), and the response destroyed.
   // The read ends before the connect timeout would, which would lose the status to a 1006.
   let refused: ReturnType<typeof closeOfRefusedUpgrade> | undefined;
-  let stopReading: (() => void) | undefined;
+  // The refused response and the read of its body, once ws showed one.
+  let refusal: { response: RefusedResponseLike; read: RefusalRead } | undefined;
   const unexpected: UnexpectedResponseListener = (_request, response) => {
-    if (stopReading !== undefined) return;
-    stopReading = readRefusalMessage(
+    if (refusal !== undefined) return;
+    const read = readRefusalMessage(
       response,
       options.clock ?? platformClock,
       (body) => {
@@ -262,6 +275,7 @@ function connect(
       },
       bodyWaitMs(),
     );
+    refusal = { response, read };
   };
   emitter?.on('unexpected-response', unexpected);
   // Why the socket failed, where its `error` event says (ws's ErrorEvent: `connect
@@ -277,6 +291,12 @@ function connect(
   const closed = (event: CloseEventLike) => {
     if (over) return;
     over = true;
+    // Closed while the body was read: a TCP reset mid-body fails the request, and ws emits
+    // `error` and `close` (1006, `read ECONNRESET`) before the body's end. The status still
+    // stands, with what came of the body.
+    if (refused === undefined && refusal !== undefined) {
+      refused = closeOfRefusedUpgrade(refusal.response, undefined, refusal.read.flush());
+    }
     // Fields one by one: a CloseEvent's are getters on its prototype, which a spread would miss.
     const { code, reason, wasClean } = refused ?? event;
     // A 1006 has no close frame, so no reason of its own: the error's words stand in for it.
@@ -309,7 +329,7 @@ function connect(
 
   return () => {
     over = true;
-    stopReading?.();
+    refusal?.read.stop();
     hooks.attach(undefined);
     emitter?.off('ping', pinged);
     emitter?.off('unexpected-response', unexpected);

@@ -7,10 +7,12 @@
  * Real supervisors and raw HTTP servers on port 0; the client's delays on a SimulatedClock.
  */
 import { createServer } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
+import { SimulatedClock } from 'xstate';
 import { REFUSAL_BODY_WAIT_MS } from '../../src/client/refused-upgrade.js';
 import { Refusal } from '../../src/index.js';
 import { closeServer, expectNoLeaks, ioWait, listenOnLoopback, startServer } from '../helpers/server.js';
@@ -21,6 +23,8 @@ interface RawAnswer {
   head(status: string, headers: Record<string, string>): void;
   write(chunk: string | Uint8Array): void;
   end(): void;
+  /** Ends the connection with a TCP reset (RST), not a FIN: the body cut short. */
+  reset(): void;
 }
 
 /**
@@ -51,6 +55,7 @@ async function startRawServer(answer: (response: RawAnswer) => void) {
         ),
       write: (chunk) => void socket.write(chunk),
       end: () => void socket.end(),
+      reset: () => void (socket as Socket).resetAndDestroy(),
     });
   });
   const port = await listenOnLoopback(http);
@@ -79,6 +84,40 @@ function destroyWatchingWebSocket() {
     }
   }
   return { WebSocket: Watching, sockets, destroyed };
+}
+
+/**
+ * ws's WebSocket that records, for each refused upgrade, the body bytes that reached the
+ * client (a listener of the response's own, before the client's): `received(text)` resolves
+ * once the body so far is `text`.
+ */
+function bodyWatchingWebSocket() {
+  const sockets: WebSocket[] = [];
+  let body = '';
+  const waiters = new Set<() => void>();
+  class Watching extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols);
+      sockets.push(this);
+      this.prependOnceListener('unexpected-response', (_request, response) => {
+        response.on('data', (chunk: Buffer) => {
+          body += chunk.toString('utf8');
+          for (const waiter of waiters) waiter();
+        });
+      });
+    }
+  }
+  const received = (text: string) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if (body !== text) return;
+        waiters.delete(check);
+        resolve();
+      };
+      waiters.add(check);
+      check();
+    });
+  return { WebSocket: Watching, sockets, received };
 }
 
 /** A raw server's refusal: `status`, `headers`, and `body` in one write, ended. */
@@ -127,9 +166,8 @@ describe("a refusal's message, read from the HTTP body by the client under Node 
     await expectReleased(t);
   });
 
-  it('a 1 MB text/plain body: 123 bytes of it (no character cut), at once, and the response destroyed', async () => {
+  it('a 1 MB text/plain body: 123 bytes of it, at once, the reason within 123 bytes, and the response destroyed', async () => {
     const watching = destroyWatchingWebSocket();
-    // 'é' is two bytes in UTF-8: the 123rd byte is half of one, which is dropped.
     const body = 'é'.repeat(512 * 1024);
     const raw = await startRawServer((response) => {
       response.head('401 Unauthorized', {
@@ -140,10 +178,11 @@ describe("a refusal's message, read from the HTTP body by the client under Node 
     });
     const t = startClient({ url: `ws://127.0.0.1:${raw.port}/`, WebSocket: watching.WebSocket });
 
-    // No clock moved: the close came from the cap, not from the wait.
+    // No clock moved: the close came from the cap, not from the wait. The reason is a close
+    // frame's, 123 bytes in all: 23 of `HTTP 401 Unauthorized: `, 100 of the message ('é' is 2).
     expect(await t.next('close')).toMatchObject({
       code: 4401,
-      reason: `HTTP 401 Unauthorized: ${'é'.repeat(61)}`,
+      reason: `HTTP 401 Unauthorized: ${'é'.repeat(50)}`,
     });
     expect(watching.destroyed).toHaveLength(1); // the client's own destroy(), not only ws's abort
     await Promise.all(raw.closed); // the client let the TCP connection go
@@ -171,6 +210,37 @@ describe("a refusal's message, read from the HTTP body by the client under Node 
     await Promise.all(raw.closed);
     t.client.close();
     await expectReleased(t);
+  });
+
+  it('a body cut by a TCP reset: the refusal with what came, not a 1006 `read ECONNRESET`', async () => {
+    // The reset fails the request before the body's end: ws emits `error` and `close` (1006)
+    // while the body is still read, and the status must not be lost to them. With a FIN the
+    // body's end comes first: 4401 all along.
+    let reset = () => {};
+    const raw = await startRawServer((response) => {
+      response.head('401 Unauthorized', { 'Content-Type': 'text/plain', 'Content-Length': '100' });
+      response.write('token exp'); // 9 of the 100 bytes said
+      reset = response.reset;
+    });
+    const watching = bodyWatchingWebSocket();
+    const t = startClient({ url: `ws://127.0.0.1:${raw.port}/`, WebSocket: watching.WebSocket });
+    await watching.received('token exp');
+    reset();
+
+    expect(await t.next('close')).toEqual({
+      code: 4401,
+      kind: 'unauthenticated',
+      reason: 'HTTP 401 Unauthorized: token exp',
+      retryAfterMs: undefined,
+      wasClean: false,
+      opened: false,
+      next: 'wait-for-resume', // no errorCode: a refusal's close is its status, not ECONNRESET
+    });
+    expect(t.client.state).toBe('suspended');
+    expect(t.clock.pending).toBe(0); // the body's timer was cleared
+    expect(t.events.filter(([type]) => type === 'close')).toHaveLength(1);
+    t.client.close();
+    await expectReleased(t, watching.sockets);
   });
 
   it('close() while the body is awaited: no close event, no timer left, the connection ended', async () => {
@@ -226,6 +296,27 @@ describe("a refusal's message, read from the HTTP body by the client under Node 
       await expectReleased(t);
     },
   );
+
+  it('a proxy’s 10 KB status text: a reason of at most 123 bytes, its hint whole and read', async () => {
+    const raw = await refusing(
+      `429 ${'Slow down '.repeat(1_000)}`,
+      { 'Content-Type': 'text/plain', 'Retry-After': '3' },
+      'hello',
+    );
+    const t = startClient({ url: `ws://127.0.0.1:${raw.port}/` });
+    const close = await t.next('close');
+    // 123 less ` retry-after=3` leaves 109: `HTTP 429 ` and 100 bytes of the status text, cut at
+    // a word's end (the space after it dropped), and no room for the message. The hint, read
+    // whole, is the event's retryAfterMs, and no longer in its reason.
+    expect(close).toMatchObject({
+      code: 4429,
+      reason: `HTTP 429 ${'Slow down '.repeat(10).trimEnd()}`,
+      retryAfterMs: 3_000,
+    });
+    expect(Buffer.byteLength(close.reason)).toBeLessThanOrEqual(123);
+    t.client.close();
+    await expectReleased(t);
+  });
 
   it('a hint in the status line’s words: not read either', async () => {
     const raw = await refusing('502 retry-after=999999', { 'Content-Type': 'text/plain' }, '');
@@ -283,6 +374,47 @@ describe("a refusal's message, read from the HTTP body by the client under Node 
       reason: 'HTTP 401 Unauthorized: token expired',
       next: 'wait-for-resume',
     });
+    await Promise.all(raw.closed);
+    t.client.close();
+    await expectReleased(t);
+  });
+  it('a clock without now(): the read still ends 50 ms before the connect timeout, not after 1 s', async () => {
+    // The time already spent is unknown without now(): the read is bounded from the response.
+    const raw = await startRawServer((response) => {
+      response.head('401 Unauthorized', { 'Content-Type': 'text/plain', 'Transfer-Encoding': 'chunked' });
+      response.write('e\r\ntoken expired\n\r\n'); // and the last chunk never comes
+    });
+    // XState's Clock, and no more: the timers on a SimulatedClock, those pending in `live`.
+    const simulated = new SimulatedClock();
+    const live = new Set<unknown>();
+    const clock = {
+      setTimeout(fn: () => void, ms: number): unknown {
+        const id = simulated.setTimeout(() => {
+          live.delete(id);
+          fn();
+        }, ms);
+        live.add(id);
+        return id;
+      },
+      clearTimeout(id: unknown) {
+        live.delete(id);
+        simulated.clearTimeout(id as ReturnType<SimulatedClock['setTimeout']>);
+      },
+    };
+    const t = startClient({
+      url: `ws://127.0.0.1:${raw.port}/`,
+      clock,
+      connectTimeoutMs: REFUSAL_BODY_WAIT_MS / 2,
+    });
+    await vi.waitFor(() => expect(live.size).toBe(2), ioWait); // the connect timeout and the read's
+    simulated.increment(REFUSAL_BODY_WAIT_MS / 2 - 50);
+    await vi.waitFor(() => expect(t.events.map(([type]) => type)).toContain('close'), ioWait);
+    expect(await t.next('close', 0)).toMatchObject({
+      code: 4401,
+      reason: 'HTTP 401 Unauthorized: token expired',
+      next: 'wait-for-resume',
+    });
+    expect(live.size).toBe(0);
     await Promise.all(raw.closed);
     t.client.close();
     await expectReleased(t);

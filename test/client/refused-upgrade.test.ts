@@ -65,6 +65,40 @@ describe('closeOfRefusedUpgrade', () => {
     );
   });
 
+  // A close frame's reason holds 123 bytes: the hint is kept whole, the status text cut to the
+  // room left, then the message, at a character's boundary (no half of a UTF-8 sequence, no
+  // half of a surrogate pair), so that an app can pass the reason on to a close().
+  it.each([
+    [
+      'a 122-byte message under a 429 with the longest hint',
+      response(429, 'Too Many Requests', '2147483648'),
+      'é'.repeat(61),
+      `HTTP 429 Too Many Requests: ${'é'.repeat(36)} retry-after=2147483648`,
+    ],
+    [
+      "a proxy's 10 KB status text, and a message",
+      response(502, 'x'.repeat(10_000)),
+      'token expired',
+      `HTTP 502 ${'x'.repeat(114)}`,
+    ],
+    [
+      'a status text of 2-byte characters (Node reads it as Latin-1), cut between two',
+      response(503, `a${'é'.repeat(200)}`, '5'),
+      '',
+      `HTTP 503 a${'é'.repeat(49)} retry-after=5`,
+    ],
+    [
+      'a message of surrogate pairs (4 bytes each in UTF-8), cut between two',
+      response(401, 'Unauthorized'),
+      `x${'😀'.repeat(40)}`,
+      `HTTP 401 Unauthorized: x${'😀'.repeat(24)}`,
+    ],
+  ])('%s: the reason within 123 bytes', (_, refused, message, reason) => {
+    const close = closeOfRefusedUpgrade(refused, Date.now(), message);
+    expect(close.reason).toBe(reason);
+    expect(Buffer.byteLength(close.reason)).toBeLessThanOrEqual(123);
+  });
+
   it('names the status alone when the response has no status text', () => {
     expect(closeOfRefusedUpgrade({ statusCode: 401, statusMessage: '', headers: {} })).toEqual({
       code: 4401,

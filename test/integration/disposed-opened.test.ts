@@ -55,6 +55,62 @@ describe('disposed and onClose say whether the connection opened', () => {
     expect(open()).toBe(0);
   });
 
+  // `opened` is set before onOpen runs (ws-adapter.ts, runOpenHook), whatever the hook does: one
+  // that throws, or closes the connection itself, has run all the same, and its +1 is paired.
+  // (Their dispose comes after the hook returns, so these cannot tell a flag set just after it;
+  // they fail for one set only when onOpen returns, or only when the connection is not leaving.)
+  it('onOpen throws (after its +1): the connection closes with 1011, and opened is true in both', async () => {
+    let open = 0;
+    const closes: DisposeInfo[] = [];
+    const t = await startServer({
+      clock: new SimulatedClock(),
+      onOpen: () => {
+        open += 1;
+        throw new Error('onOpen failed');
+      },
+      onClose: (_connection, info) => {
+        closes.push(info);
+        if (info.opened) open -= 1;
+      },
+    });
+    const disposed = nextDisposed(t.supervisor);
+    const ws = new WebSocket(t.url('ada'));
+    onTestFinished(() => ws.terminate());
+    expect((await closed(ws)).code).toBe(1011);
+    expect(await disposed).toMatchObject({ userId: 'ada', closeCode: 1011, opened: true });
+    expect(closes).toMatchObject([{ closeCode: 1011, opened: true }]);
+    expect(t.errors).toMatchObject([{ code: 'WSSUP_APP_HOOK_FAILED', hook: 'onOpen' }]);
+    expect(open).toBe(0);
+  });
+
+  it('the app closes the connection inside onOpen: opened is true in both, its +1 paired', async () => {
+    let open = 0;
+    const closes: DisposeInfo[] = [];
+    const t = await startServer({
+      clock: new SimulatedClock(),
+      onOpen: (connection) => {
+        open += 1;
+        connection.close(4000, 'not today');
+      },
+      onClose: (_connection, info) => {
+        closes.push(info);
+        if (info.opened) open -= 1;
+      },
+    });
+    const disposed = nextDisposed(t.supervisor);
+    const ws = new WebSocket(t.url('bo'));
+    onTestFinished(() => ws.terminate());
+    expect(await closed(ws)).toEqual({ code: 4000, reason: 'not today' });
+    expect(await disposed).toMatchObject({
+      userId: 'bo',
+      reason: 'app-close',
+      closeCode: 4000,
+      opened: true,
+    });
+    expect(closes).toMatchObject([{ reason: 'app-close', closeCode: 4000, opened: true }]);
+    expect(open).toBe(0);
+  });
+
   it('a client gone while verifyClient held it: onClose runs, opened is false, onOpen never ran', async () => {
     const { answers, webSocketServer } = lateVerifier();
     const { t, closes, open } = await counted({ webSocketServer });
