@@ -71,7 +71,7 @@ export interface ClientOptions {
   /**
    * Gives up after this many failed attempts in a row: the client stops reconnecting and is
    * `suspended` until `resume()` (which connects and starts the count again) or `close()`, as
-   * after a 4401. The count is the backoff's (`reconnecting`'s `attempt`): every failure that
+   * after a 4401 (neither `activity()` nor the `online` event brings it back). The count is the backoff's (`reconnecting`'s `attempt`): every failure that
    * is backed off (a failed, refused or timed-out connect, offline ones included; a connection
    * lost before it lasted `stableAfterMs`; 1006, 4008, 4429 and 4503, with or without a retry
    * hint), since the connection last lasted `stableAfterMs`, which resets it. A shutdown's 1001
