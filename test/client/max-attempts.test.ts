@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { ClientCloseEvent } from '../../src/client/index.js';
-import { expectReleased, startClient, type TestClient } from './helpers.js';
+import { expectReleased, installOnlineTarget, startClient, type TestClient } from './helpers.js';
 
 /** What the server does with the next upgrades: refuse them (HTTP 500, a failed connect: 1006), close at once, or keep. */
 type Mode = { refuse: true } | { close: number; reason: string } | { keep: true };
@@ -65,6 +65,7 @@ const attemptsOf = (t: TestClient) =>
 describe('createClient({ maxAttempts })', () => {
   it('gives up after maxAttempts failed connects in a row: suspended, and no socket, url call or delay after it', async () => {
     const server = await startServer({ refuse: true });
+    const network = installOnlineTarget(); // a browser's `online` event, on globalThis
     let urlCalls = 0;
     const t = startClient({
       url: () => {
@@ -84,10 +85,12 @@ describe('createClient({ maxAttempts })', () => {
     expect(attemptsOf(t)).toEqual([1, 2]);
     expect(t.events.at(-1)).toEqual(['state', { state: 'suspended', previous: 'connecting' }]);
 
-    // Suspended: nothing armed, and no time brings it back (nor the user's activity).
+    // Suspended: nothing armed, and no time brings it back (nor the user's activity, nor the network's return).
     expect(t.clock.pending).toBe(0);
+    expect(network.listeners('online')).toBe(0);
     t.simulated.increment(24 * 3_600_000);
     t.client.activity();
+    network.online();
     await settle();
     expect(t.client.state).toBe('suspended');
     expect(server.requests()).toBe(3);
