@@ -9,6 +9,8 @@
  *   open.watched ──silenceTimeout, nothing heard──▶ raises SOCKET_CLOSED 1006: the socket is lost, as above
  *   open.watched ──CHECK_SILENCE (the app's send()), nothing heard for the whole timeout──▶ the same
  *   connection ──NETWORK_OFFLINE──▶ raises SOCKET_CLOSED 1006 "the device went offline": lost, as above
+ *   connection ──a failure to back off, the maxAttempts-th in a row──▶ suspended.untilResumed (given up)
+ *   connecting ──connectTimeout, the last attempt allowed──▶ raises SOCKET_CLOSED 1006 "connect timeout": given up, as above
  *   waiting ──NETWORK_ONLINE, after a 1006 with no retry hint──▶ waiting again, with no delay left
  *   waiting ──RESUME (the app's resume())──▶ waiting again, with no delay left
  *   open ──CLOSE──▶ closing ──SOCKET_CLOSED (the server answered)──▶ closed, as below
@@ -110,6 +112,11 @@ export interface ClientInput {
   stableAfterMs: number;
   /** A number in [0, 1): Math.random, or a fixed sequence in tests. */
   random: () => number;
+  /**
+   * The failure that would make `attempt` reach this (failed attempts in a row, the ones
+   * backed off) suspends the client until resume() instead. Without it, it backs off forever.
+   */
+  maxAttempts?: number | undefined;
   /** Without it (the default), an open socket is never given up for its silence. */
   silence?: ClientSilence | undefined;
   /**
@@ -210,6 +217,11 @@ export type ClientEmitted =
   | ({
       /** A socket ended: how, and its retry hint. */
       type: 'close';
+      /**
+       * True when this failure was the `maxAttempts`-th in a row: the client gave up and waits
+       * for resume(), whatever the close code says. Absent otherwise.
+       */
+      givenUp?: true;
     } & ClientClose)
   | {
       /** The client waits `delayMs` and then connects again (`attempt` counts failures since it last stayed open). */
@@ -277,6 +289,12 @@ export const clientMachine = setup({
     closeSocket: () => {},
     recordClose: assign({ lastClose: ({ event }) => closeFrom(event) }),
     announceClose: emit(({ context }) => ({ type: 'close' as const, ...(context.lastClose as ClientClose) })),
+    /** The close of the last failure allowed (maxAttempts): the client gives up rather than retry. */
+    announceGiveUp: emit(({ context }) => ({
+      type: 'close' as const,
+      ...(context.lastClose as ClientClose),
+      givenUp: true as const,
+    })),
     announceOpen: emit({ type: 'open' }),
     announceReconnecting: emit(({ context }) => ({
       type: 'reconnecting' as const,
@@ -332,6 +350,17 @@ export const clientMachine = setup({
       wasClean: false,
     })),
     /**
+     * Not open within connectTimeout, and the last attempt allowed (maxAttempts): a failed
+     * connect (1006 `connect timeout`), raised as above, so that connection's SOCKET_CLOSED
+     * gives up by its one arrow, as after any other last failure.
+     */
+    giveUpSlowConnect: raise({
+      type: 'SOCKET_CLOSED' as const,
+      code: 1006,
+      reason: 'connect timeout',
+      wasClean: false,
+    }),
+    /**
      * The device went offline: the socket (open or still connecting) is given up as lost
      * (1006), raised as above, so it takes the path of any connection lost without a close frame.
      */
@@ -353,6 +382,13 @@ export const clientMachine = setup({
      */
     isSessionExpired: ({ context, event }) => context.stable && dispositionAfter(event) === 'reconnect-now',
     watchesSilence: ({ context }) => context.silence !== undefined,
+    /**
+     * This failure, one planBackoff would back off, is the maxAttempts-th in a row (`attempt`
+     * counts those before it). Checked only where planBackoff would run: a shutdown's spread and
+     * a stable session's expiry are no failures, and a refusal suspends whatever the count.
+     */
+    isLastAttempt: ({ context }) =>
+      context.maxAttempts !== undefined && context.attempt + 1 >= context.maxAttempts,
     /**
      * The wait follows a 1006 (no close frame: the socket lost, a connect failed or timed out)
      * that carries no retry hint: the network may be what failed, so its return is worth an
@@ -418,16 +454,23 @@ export const clientMachine = setup({
             target: 'waiting',
             actions: ['recordClose', 'announceClose', 'planPrompt'],
           },
+          {
+            guard: 'isLastAttempt',
+            target: 'suspended.untilResumed',
+            actions: ['recordClose', 'announceGiveUp'],
+          },
           { target: 'waiting', actions: ['recordClose', 'announceClose', 'planBackoff'] },
         ],
       },
       states: {
         connecting: {
           after: {
-            connectTimeout: {
-              target: '#client.waiting',
-              actions: ['recordClose', 'announceClose', 'planBackoff'],
-            },
+            connectTimeout: [
+              // The last failure allowed: raised as a failed connect (1006), so that the one arrow
+              // of connection's SOCKET_CLOSED to suspended.untilResumed gives up after every kind.
+              { guard: 'isLastAttempt', actions: 'giveUpSlowConnect' },
+              { target: '#client.waiting', actions: ['recordClose', 'announceClose', 'planBackoff'] },
+            ],
           },
           on: { SOCKET_OPENED: 'open' },
         },
@@ -494,7 +537,10 @@ export const clientMachine = setup({
         untilActive: {
           on: { ACTIVITY: { target: '#client.connection', actions: 'resetAttempts' } },
         },
-        /** Refused for a reason retrying cannot fix (4400, 4401, 4403, 1000): only resume() reconnects. */
+        /**
+         * Refused for a reason retrying cannot fix (4400, 4401, 4403, 1000), or given up after
+         * maxAttempts failures in a row: only resume() reconnects (its count reset).
+         */
         untilResumed: {},
       },
     },

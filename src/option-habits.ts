@@ -67,6 +67,7 @@ const clientHabits: Habits = {
     reconnectiondelaymax: 'backoff',
     randomizationfactor: 'backoff',
     timeout: 'connectTimeoutMs',
+    reconnectionattempts: 'maxAttempts',
   },
   elsewhere: {
     auth: noHeaders,
@@ -74,10 +75,10 @@ const clientHabits: Habits = {
     extraheaders: noHeaders,
     headers: noHeaders,
     transports: 'WebSocket only: there is no long-polling fallback',
-    reconnection: 'it always reconnects (but after a code it must not retry): client.close() stops it',
-    reconnect: 'it always reconnects (but after a code it must not retry): client.close() stops it',
-    reconnectionattempts:
-      'it always reconnects (but after a code it must not retry): client.close() stops it',
+    reconnection:
+      'it always reconnects (but after a code it must not retry, or after maxAttempts failures in a row): client.close() stops it',
+    reconnect:
+      'it always reconnects (but after a code it must not retry, or after maxAttempts failures in a row): client.close() stops it',
     autoconnect: 'it connects at once: create it when it should connect',
     // socket.io-client's path defaults to '/socket.io/': here the server's path is in the url.
     path: "the path goes in the url: 'wss://host/chat' (the server's attach(server, { path: '/chat' }))",

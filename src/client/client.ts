@@ -49,7 +49,11 @@ export interface ClientCloseEvent extends ClientClose {
    * Absent otherwise (a close frame, a refused upgrade, a timeout; a browser tells no error).
    */
   errorCode?: string;
-  /** What the client does now. */
+  /**
+   * What the client does now. `'wait-for-resume'` after a close whose code is retried (1006,
+   * 4429, …) says the client gave up: it was the `maxAttempts`-th failure in a row
+   * (socket.io-client's `reconnect_failed`).
+   */
   next: ClientNext;
 }
 
@@ -124,8 +128,9 @@ export interface Client {
    */
   activity(): void;
   /**
-   * Reconnects from `suspended`, whatever suspended it (after 4401, once the
-   * app has a new token: the `url` function gives it). From `waiting`, ends the
+   * Reconnects from `suspended`, whatever suspended it (after 4401, once the app has a new
+   * token: the `url` function gives it; after `maxAttempts` failures in a row, counted again
+   * from 0). From `waiting`, ends the
    * wait (a "Retry now" button; a server's retry hint too): `reconnecting` with a
    * delay of 0 ms, then the attempt, the attempt count kept. Does nothing in other states.
    */
@@ -243,7 +248,8 @@ const NEXT: Record<ReturnType<typeof dispositionOf>, ClientNext> = {
  * `stableAfterMs`, so that a server cannot make it loop); after 1001 (shutdown) it comes back at a random moment within
  * `shutdownWindowMs`;
  * after 4429 / 4503 it waits at least the server's `retry-after`; after
- * 4400 / 4401 / 4403 (and 1000) it waits for `resume()`. Under Node with
+ * 4400 / 4401 / 4403 (and 1000) it waits for `resume()`, as it does after `maxAttempts`
+ * failures in a row, if set (by default it backs off forever). Under Node with
  * `ws`'s WebSocket, which shows a refused upgrade's HTTP status, a 400, 401,
  * 403, 429 or 503 counts as that close code (4000 + status, `Retry-After` as
  * the hint). In a browser, the `offline` event gives up a socket connecting or open, and no
@@ -398,12 +404,13 @@ export function createClient(options: ClientOptions): Client {
     opened = true;
     pending.push(() => emit('open', { url }));
   });
-  actor.on('close', ({ type: _, ...close }) => {
+  actor.on('close', ({ type: _, givenUp, ...close }) => {
     const event: ClientCloseEvent = {
       ...close,
       opened,
       kind: closeKindOf(close.code),
-      next: NEXT[dispositionOf(close.code, close.reason)],
+      // Given up (maxAttempts): suspended until resume(), whatever the code would have done.
+      next: givenUp === true ? 'wait-for-resume' : NEXT[dispositionOf(close.code, close.reason)],
       ...(errorCode === undefined ? {} : { errorCode }),
     };
     opened = false;

@@ -69,6 +69,22 @@ export interface ClientOptions {
   /** A connection open this long resets the backoff to its first step. @default 5000 */
   stableAfterMs?: number | undefined;
   /**
+   * Gives up after this many failed attempts in a row: the client stops reconnecting and is
+   * `suspended` until `resume()` (which connects and starts the count again) or `close()`, as
+   * after a 4401 (neither `activity()` nor the `online` event brings it back). The count is the backoff's (`reconnecting`'s `attempt`): every failure that
+   * is backed off (a failed, refused or timed-out connect, offline ones included; a connection
+   * lost before it lasted `stableAfterMs`; 1006, 4008, 4429 and 4503, with or without a retry
+   * hint), since the connection last lasted `stableAfterMs`, which resets it. A shutdown's 1001
+   * or 1012 (its spread) and a stable session's 4002 are no failures: they neither count nor
+   * reset the count; `resume()` while `waiting` keeps it. The failure that gives up is reported
+   * by its `close` with `next: 'wait-for-resume'` (else `'reconnect'`), and no `reconnecting`
+   * follows. A connection lost after it was stable is the first failure: socket.io-client's
+   * `reconnectionAttempts: n` (n retries after a disconnect) is `maxAttempts: n + 1`.
+   * An integer of at least 1.
+   * @default none (it reconnects forever)
+   */
+  maxAttempts?: number | undefined;
+  /**
    * After `close()`, how long an open socket waits for the server to answer its 1000 (the
    * close handshake) before it is given up: under `ws` destroyed (its TCP socket and ws's own
    * 30 s closing timer with it), in a browser left to the browser. A server that answers in
@@ -173,6 +189,7 @@ const KNOWN = new Set([
   'shutdownWindowMs',
   'connectTimeoutMs',
   'stableAfterMs',
+  'maxAttempts',
   'closeTimeoutMs',
   'silenceTimeoutMs',
   'heartbeatMessage',
@@ -283,6 +300,18 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     throw new InvalidOptionError('inspect', 'an inspection observer or function', inspect);
   }
 
+  const { maxAttempts } = options;
+  if (
+    maxAttempts !== undefined &&
+    (typeof maxAttempts !== 'number' || !Number.isSafeInteger(maxAttempts) || maxAttempts < 1)
+  ) {
+    throw new InvalidOptionError(
+      'maxAttempts',
+      'an integer of at least 1 (leave it out to reconnect forever)',
+      maxAttempts,
+    );
+  }
+
   const backoff = options.backoff === undefined ? {} : options.backoff;
   if (typeof backoff !== 'object' || backoff === null || Array.isArray(backoff)) {
     throw new InvalidOptionError('backoff', 'an object { baseMs, capMs, factor }', backoff);
@@ -338,6 +367,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
         1,
       ),
       random,
+      ...(maxAttempts === undefined ? {} : { maxAttempts }),
     },
   };
 }

@@ -42,6 +42,11 @@ describe('createClient() options', () => {
     ['shutdownWindowMs', { url, shutdownWindowMs: 2 ** 31 }],
     ['connectTimeoutMs', { url, connectTimeoutMs: 0 }],
     ['stableAfterMs', { url, stableAfterMs: '5s' }],
+    ['maxAttempts', { url, maxAttempts: 0 }],
+    ['maxAttempts', { url, maxAttempts: 2.5 }],
+    ['maxAttempts', { url, maxAttempts: '3' }],
+    ['maxAttempts', { url, maxAttempts: Number.POSITIVE_INFINITY }],
+    ['maxAttempts', { url, maxAttempts: null }],
     ['closeTimeoutMs', { url, closeTimeoutMs: 0 }],
     ['closeTimeoutMs', { url, closeTimeoutMs: 2.5 }],
     ['closeTimeoutMs', { url, closeTimeoutMs: 2 ** 31 }],
@@ -239,6 +244,7 @@ describe("createClient() given an option of socket.io-client's", () => {
     ['reconnectionDelay', /here probably "backoff"/],
     ['reconnectionDelayMax', /here probably "backoff"/],
     ['timeout', /here probably "connectTimeoutMs"/],
+    ['reconnectionAttempts', /here probably "maxAttempts"/],
     [
       'auth',
       // socket.io-client's auth may be a callback that fetches a token first: so may the url.
@@ -249,12 +255,12 @@ describe("createClient() given an option of socket.io-client's", () => {
     ['transports', /; WebSocket only: there is no long-polling fallback/],
     [
       'reconnection',
-      /; it always reconnects \(but after a code it must not retry\): client\.close\(\) stops it/,
+      /; it always reconnects \(but after a code it must not retry, or after maxAttempts failures in a row\): client\.close\(\) stops it/,
     ],
     // Not "here probably reconnectOnOnline", which its spelling alone gave: a browser event.
     [
       'reconnect',
-      /; it always reconnects \(but after a code it must not retry\): client\.close\(\) stops it/,
+      /; it always reconnects \(but after a code it must not retry, or after maxAttempts failures in a row\): client\.close\(\) stops it/,
     ],
     ['autoConnect', /; it connects at once: create it when it should connect/],
     // socket.io-client's path ('/socket.io/' by default) is part of the url here.

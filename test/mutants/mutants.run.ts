@@ -15,7 +15,7 @@
  *
  * And the client's semantic mutants (its silence watch, its close handshake), and its
  * transitions on the device's `offline`, on a send after a sleep, on resume() while waiting
- * and on the app's close() of an open socket (`closing`), removed, against the client's walk
+ * on the app's close() of an open socket (`closing`) and its giving up after maxAttempts, removed, against the client's walk
  * and its tests.
  *
  * And every transition of the close refusal (`refuse: 'close'`), removed, against
@@ -201,6 +201,8 @@ it('every mutant of the machines named (a transition removed, or a rule broken) 
           t.event === 'NETWORK_OFFLINE' ||
           t.event === 'CHECK_SILENCE' ||
           (t.event === 'RESUME' && t.source === 'client.waiting') ||
+          // maxAttempts: the failure that gives up instead of backing off.
+          t.guard === 'isLastAttempt' ||
           // The app's close() on an open socket: its bounded close handshake.
           (t.event === 'CLOSE' && t.source === 'client.connection.open') ||
           t.source === 'client.connection.closing',

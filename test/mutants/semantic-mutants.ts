@@ -4,7 +4,7 @@
  * interpreter step per message (issue 10). Each must be caught like a
  * missing transition.
  */
-import { assign, sendParent } from 'xstate';
+import { assign, emit, sendParent } from 'xstate';
 import type { clientMachine } from '../../machines/client.machine.js';
 import type { ConnectionMachine } from '../../machines/connection.machine.js';
 import type { dashboardFeedMachine } from '../../machines/dashboard-feed.machine.js';
@@ -114,6 +114,26 @@ export const clientSemanticMutants: Record<string, (machine: ClientMachine) => C
     }),
   'client: action markStable does not mark the connection stable': (machine) =>
     machine.provide({ actions: { markStable: assign({ attempt: 0 }) } }),
+  // maxAttempts: one failure too many before giving up, a give-up announced as a retry (the
+  // app could not tell it gave up), and a resume() that keeps the count (one failure then gives up).
+  'client: guard isLastAttempt one failure late': (machine) =>
+    machine.provide({
+      guards: {
+        isLastAttempt: ({ context }) =>
+          context.maxAttempts !== undefined && context.attempt >= context.maxAttempts,
+      },
+    }),
+  'client: action announceGiveUp announces a retry': (machine) =>
+    machine.provide({
+      actions: {
+        announceGiveUp: emit(({ context }) => ({
+          type: 'close' as const,
+          ...(context.lastClose as NonNullable<typeof context.lastClose>),
+        })),
+      },
+    }),
+  'client: action resetAttempts keeps the count': (machine) =>
+    machine.provide({ actions: { resetAttempts: () => {} } }),
   // The app's close() on an open socket: a handshake bounded by ws's own 30 s is the bug it
   // fixes (one that never ends is `closing`'s two transitions removed, among the mutants above).
   "client: delay closeTimeout ws's own 30 s": (machine) =>

@@ -1,0 +1,229 @@
+/**
+ * `maxAttempts`: after that many failures in a row (the backoff's count: `reconnecting`'s
+ * `attempt`), the client gives up and is `suspended` until `resume()` or `close()`, as after a
+ * 4401; its last `close` says so (`next: 'wait-for-resume'`). Real ws servers on port 0 (every
+ * upgrade request counted), the client's delays on a SimulatedClock.
+ */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { WebSocketServer } from 'ws';
+import type { ClientCloseEvent } from '../../src/client/index.js';
+import { expectReleased, installOnlineTarget, startClient, type TestClient } from './helpers.js';
+
+/** What the server does with the next upgrades: refuse them (HTTP 500, a failed connect: 1006), close at once, or keep. */
+type Mode = { refuse: true } | { close: number; reason: string } | { keep: true };
+
+/** A ws server that counts every upgrade request and answers it as `mode` says. */
+async function startServer(initial: Mode) {
+  let mode = initial;
+  let requests = 0;
+  const server = new WebSocketServer({
+    port: 0,
+    host: '127.0.0.1',
+    verifyClient: (_info: unknown, done: (ok: boolean, status?: number) => void) => {
+      requests += 1;
+      if ('refuse' in mode) done(false, 500);
+      else done(true);
+    },
+  });
+  await once(server, 'listening');
+  server.on('connection', (ws) => {
+    if ('close' in mode) ws.close(mode.close, mode.reason);
+  });
+  onTestFinished(async () => {
+    for (const ws of server.clients) ws.terminate();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return {
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`,
+    requests: () => requests,
+    set: (next: Mode) => {
+      mode = next;
+    },
+    /** The server's side of the open connection. */
+    last: () => [...server.clients].at(-1),
+  };
+}
+
+/** Ends the current wait (its whole delay, on the client's clock). */
+async function waitOut(t: TestClient, from: number) {
+  const { delayMs } = await t.next('reconnecting', from);
+  t.simulated.increment(delayMs);
+}
+
+/** Real time for a socket that should not come: a few turns of the event loop and a little. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
+
+const closesOf = (t: TestClient) =>
+  t.events.filter(([type]) => type === 'close').map(([, event]) => event as ClientCloseEvent);
+const attemptsOf = (t: TestClient) =>
+  t.events
+    .filter(([type]) => type === 'reconnecting')
+    .map(([, event]) => (event as { attempt: number }).attempt);
+
+describe('createClient({ maxAttempts })', () => {
+  it('gives up after maxAttempts failed connects in a row: suspended, and no socket, url call or delay after it', async () => {
+    const server = await startServer({ refuse: true });
+    const network = installOnlineTarget(); // a browser's `online` event, on globalThis
+    let urlCalls = 0;
+    const t = startClient({
+      url: () => {
+        urlCalls += 1;
+        return server.url;
+      },
+      maxAttempts: 3,
+    });
+    await waitOut(t, 0);
+    await waitOut(t, t.mark());
+    const last = await t.next('close', t.mark());
+    expect(t.client.state).toBe('suspended');
+    expect(last).toMatchObject({ code: 1006, kind: 'abnormal', opened: false, next: 'wait-for-resume' });
+    expect(t.client.lastClose).toBe(last);
+    // The two before it said the client would retry; only two waits, none after the last.
+    expect(closesOf(t).map((close) => close.next)).toEqual(['reconnect', 'reconnect', 'wait-for-resume']);
+    expect(attemptsOf(t)).toEqual([1, 2]);
+    expect(t.events.at(-1)).toEqual(['state', { state: 'suspended', previous: 'connecting' }]);
+
+    // Suspended: nothing armed, and no time brings it back (nor the user's activity, nor the network's return).
+    expect(t.clock.pending).toBe(0);
+    expect(network.listeners('online')).toBe(0);
+    t.simulated.increment(24 * 3_600_000);
+    t.client.activity();
+    network.online();
+    await settle();
+    expect(t.client.state).toBe('suspended');
+    expect(server.requests()).toBe(3);
+    expect(urlCalls).toBe(3);
+    expect(t.client.send('hello')).toBe(false);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('resume() connects at once, and counts from 0 again', async () => {
+    const server = await startServer({ refuse: true });
+    const t = startClient({ url: server.url, maxAttempts: 2 });
+    await waitOut(t, 0);
+    await t.next('close', t.mark());
+    expect(t.client.state).toBe('suspended');
+    expect(server.requests()).toBe(2);
+
+    // Resumed while the server still refuses: two more failures, not one, before it gives up.
+    let from = t.mark();
+    t.client.resume();
+    expect(t.client.state).toBe('connecting');
+    expect(await t.next('close', from)).toMatchObject({ next: 'reconnect' });
+    expect(await t.next('reconnecting', from)).toMatchObject({ attempt: 1 });
+    await waitOut(t, from);
+    expect(await t.next('close', t.mark())).toMatchObject({ next: 'wait-for-resume' });
+    expect(t.client.state).toBe('suspended');
+    expect(server.requests()).toBe(4);
+
+    // The server is back: resume() connects.
+    server.set({ keep: true });
+    from = t.mark();
+    t.client.resume();
+    await t.next('open', from);
+    expect(t.client.state).toBe('open');
+    expect(server.requests()).toBe(5);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('a connection that stayed open for stableAfterMs starts the count again; one lost sooner is a failure', async () => {
+    const server = await startServer({ refuse: true });
+    const t = startClient({ url: server.url, maxAttempts: 3, stableAfterMs: 1_000 });
+    await waitOut(t, 0); // failure 1
+    await waitOut(t, t.mark()); // failure 2
+    let from = t.mark();
+    server.set({ keep: true });
+    await t.next('open', from);
+    t.simulated.increment(1_000); // stable: the count is 0 again
+    from = t.mark();
+    server.set({ refuse: true });
+    server.last()?.terminate(); // lost: failure 1 (without the reset, the third: given up)
+    expect(await t.next('close', from)).toMatchObject({ code: 1006, opened: true, next: 'reconnect' });
+    expect(await t.next('reconnecting', from)).toMatchObject({ attempt: 1 });
+    await waitOut(t, from); // refused: failure 2
+    await waitOut(t, t.mark()); // refused: failure 3, given up
+    expect(await t.next('close', t.mark())).toMatchObject({ next: 'wait-for-resume' });
+    expect(t.client.state).toBe('suspended');
+    expect(attemptsOf(t)).toEqual([1, 2, 1, 2]);
+
+    // Open but lost before stableAfterMs: counted, as any failure.
+    server.set({ keep: true });
+    from = t.mark();
+    t.client.resume();
+    await t.next('open', from);
+    server.set({ refuse: true });
+    server.last()?.terminate(); // failure 1, though it opened
+    await waitOut(t, from);
+    await waitOut(t, t.mark()); // refused: failure 2
+    // Refused: failure 3, given up.
+    expect(await t.next('close', t.mark())).toMatchObject({ opened: false, next: 'wait-for-resume' });
+    expect(t.client.state).toBe('suspended');
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('counts a close with a retry hint (4429), as the backoff does, and says so on the last one', async () => {
+    const server = await startServer({ close: 4429, reason: 'busy retry-after=1' });
+    const t = startClient({ url: server.url, maxAttempts: 2 });
+    const { delayMs } = await t.next('reconnecting');
+    expect(delayMs).toBeGreaterThanOrEqual(1_000);
+    t.simulated.increment(delayMs);
+    const last = await t.next('close', t.mark());
+    expect(last).toMatchObject({ code: 4429, kind: 'too-many-requests', retryAfterMs: 1_000 });
+    expect(last.next).toBe('wait-for-resume');
+    expect(t.client.state).toBe('suspended');
+    expect(server.requests()).toBe(2);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it("does not count a shutdown's 1001 (its spread), nor start the count again", async () => {
+    const server = await startServer({ refuse: true });
+    const t = startClient({ url: server.url, maxAttempts: 2 });
+    const { delayMs } = await t.next('reconnecting'); // refused: failure 1
+    server.set({ close: 1001, reason: 'restarting' });
+    const from = t.mark();
+    t.simulated.increment(delayMs);
+    expect(await t.next('close', from)).toMatchObject({ code: 1001, next: 'reconnect' });
+    // Not given up (it would be, were the 1001 the second failure), and the count kept.
+    expect(await t.next('reconnecting', from)).toMatchObject({ attempt: 1 });
+    server.set({ refuse: true });
+    await waitOut(t, from);
+    expect(await t.next('close', t.mark())).toMatchObject({ code: 1006, next: 'wait-for-resume' });
+    expect(t.client.state).toBe('suspended');
+    expect(server.requests()).toBe(3);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('close() while suspended ends it: closed, nothing left, no attempt after', async () => {
+    const server = await startServer({ refuse: true });
+    const t = startClient({ url: server.url, maxAttempts: 1 });
+    expect(await t.next('close')).toMatchObject({ next: 'wait-for-resume' });
+    expect(t.client.state).toBe('suspended');
+    expect(attemptsOf(t)).toEqual([]);
+    const from = t.mark();
+    t.client.close();
+    expect(t.client.state).toBe('closed');
+    expect(t.events.slice(from)).toEqual([['state', { state: 'closed', previous: 'suspended' }]]);
+    t.client.resume(); // too late: nothing
+    await settle();
+    expect(server.requests()).toBe(1);
+    await expectReleased(t);
+  });
+
+  it('without it (the default), reconnects forever', async () => {
+    const server = await startServer({ refuse: true });
+    const t = startClient({ url: server.url });
+    for (let failure = 1; failure <= 8; failure += 1) await waitOut(t, t.mark());
+    expect(t.client.state).not.toBe('suspended');
+    expect(closesOf(t).every((close) => close.next === 'reconnect')).toBe(true);
+    expect(attemptsOf(t)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    t.client.close();
+    await expectReleased(t);
+  });
+});
