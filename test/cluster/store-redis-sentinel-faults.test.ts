@@ -139,7 +139,7 @@ describe.runIf(hasRedis)('a frozen primary (SIGSTOP) under one sentinel', () => 
     try {
       await setup.thaw(frozenPort);
       // Back, it still believes it is the primary and would take writes, until
-      // the sentinel demotes it (8 s on): the node has no connection left on it
+      // the sentinel demotes it (4 s on): the node has no connection left on it
       // (dropped while it was frozen), and its book is as it was when frozen.
       // (Commands a client had sent before the freeze may run now: they are
       // read from its socket's buffer before the close.)

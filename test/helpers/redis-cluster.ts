@@ -191,8 +191,11 @@ export async function startRedisCluster(options: RedisClusterOptions = {}): Prom
       if (typeof id !== 'string') throw new Error(`CLUSTER MYID on ${port}: ${String(id)}`);
       masters.push({ port, url: `${scheme}://127.0.0.1:${port}`, id, slots: range });
     }
-    const [first, ...others] = ports as [number, ...number[]];
-    for (const port of others) expectOk(await ask(first, ['CLUSTER', 'MEET', '127.0.0.1', String(port)]));
+    // Every pair meets directly: a node that learnt of another only through gossip would meet it
+    // a random ping later (up to a second or so), and the cluster would take that much longer to form.
+    for (const [i, port] of ports.entries())
+      for (const other of ports.slice(i + 1))
+        expectOk(await ask(port, ['CLUSTER', 'MEET', '127.0.0.1', String(other)]));
     await untilReady(ports, ports.length, ask);
     const replicas: ClusterReplica[] = [];
     // Nodes that cannot answer (paused or killed): never asked, lest a 2 s timeout stand for a state.

@@ -56,7 +56,20 @@ const SYNC_AT_ONCE = ['--repl-diskless-sync-delay', '0'];
 const WITHIN_MS = 15_000;
 /** A failover's budget; a failed election is tried again after twice this. */
 const FAILOVER_TIMEOUT_MS = 3_000;
-/** How long the sentinels may take to demote a thawed old primary (they wait 8 s first). */
+/**
+ * The sentinels' hello period (SENTINEL DEBUG PUBLISH-PERIOD, Redis 7+; 2 s by default). A
+ * sentinel waits 4 of them before it makes a primary that came back (or stayed up) after a
+ * failover a replica: 4 s here rather than 8, still seconds longer than the checks tests make
+ * while the old primary still says role:master.
+ */
+const PUBLISH_PERIOD_MS = 1_000;
+/**
+ * How often a sentinel asks each server for INFO (SENTINEL DEBUG INFO-PERIOD; 10 s by default,
+ * 1 s only around a failover): it sees an old primary back, and demotes it, at its next INFO.
+ * With the default the demotion took 10 s; with both periods shortened, about 4.5 s.
+ */
+const INFO_PERIOD_MS = 1_000;
+/** How long the sentinels may take to demote a thawed old primary (they wait 4 s first). */
 const DEMOTED_WITHIN_MS = 25_000;
 
 export interface PrivateRedisSentinel {
@@ -96,8 +109,8 @@ export interface PrivateRedisSentinel {
   thaw(port: number): Promise<void>;
   /**
    * Resolves once the sentinels made the thawed server on `port` a replica of
-   * the current primary, in sync with it. A sentinel waits 8 s (4 of its
-   * hello periods, fixed) after it sees it back before it does: allow 25 s.
+   * the current primary, in sync with it. A sentinel waits 4 of its hello
+   * periods (4 s here, PUBLISH_PERIOD_MS) after it sees it back before it does: allow 25 s.
    */
   untilDemoted(port: number): Promise<void>;
   /** Kills the sentinel at `index` of sentinelRootNodes (SIGKILL, kept dead). */
@@ -364,6 +377,15 @@ async function launchSentinel(
       if (exited) throw new Error(`the sentinel on port ${port} exited:\n${output}`);
       return (await ask(port, ['PING']).catch(() => '')) === 'PONG';
     }, `the sentinel on port ${port} to answer PING`);
+    const debug = await ask(port, [
+      'SENTINEL',
+      'DEBUG',
+      'PUBLISH-PERIOD',
+      String(PUBLISH_PERIOD_MS),
+      'INFO-PERIOD',
+      String(INFO_PERIOD_MS),
+    ]);
+    if (debug !== 'OK') throw new Error(`SENTINEL DEBUG on ${port}: ${String(debug)}`);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
