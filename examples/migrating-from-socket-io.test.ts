@@ -62,10 +62,7 @@ function connectChat(origin: string, getToken: () => string, log: (line: string)
     WebSocket, // ws's, under Node 20; a browser or Node 22 needs no such line
     backoff: { baseMs: 1_000, capMs: 5_000 }, // reconnectionDelay, reconnectionDelayMax
     connectTimeoutMs: 20_000, // timeout
-  });
-  // reconnectionAttempts: 5 is no option here: count the failures and stop.
-  client.on('reconnecting', ({ attempt }) => {
-    if (attempt > 5) client.close();
+    maxAttempts: 6, // reconnectionAttempts: 5 (the lost connection is the first failure)
   });
   client.on('close', ({ opened, kind, reason }) => {
     // opened false: an attempt that failed (connect_error); kind 'unauthenticated': the Refusal
@@ -190,7 +187,9 @@ describe('docs/migrating-from-socket-io.md, its code as run', () => {
     client.on('reconnecting', ({ delayMs }) => {
       if (delayMs > 0) queueMicrotask(() => client.resume());
     });
-    await vi.waitFor(() => expect(client.state).toBe('closed'), { timeout: 10_000 });
+    // Given up (reconnect_failed): suspended until resume(), with no further attempt.
+    await vi.waitFor(() => expect(client.state).toBe('suspended'), { timeout: 10_000 });
+    expect(client.lastClose).toMatchObject({ code: 1006, next: 'wait-for-resume' });
     expect(lines).toHaveLength(6); // the first attempt and five reconnections
     expect(new Set(lines.map((line) => line.split(' ')[0]))).toEqual(new Set(['failed:']));
   });

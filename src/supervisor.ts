@@ -484,19 +484,35 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
       actors: {
         nextTurn: fromCallback(({ sendBack }) => {
           const { turn } = shutdownChunk;
-          try {
-            const id = turn.set(() => sendBack({ type: 'TURN_PASSED' }));
-            return () => turn.clear(id);
-          } catch (error) {
-            // A test's turn that throws (the default's setImmediate does not) would fail the hub:
-            // shutdown() rejected, sockets left open, the deadline never terminating them. The
-            // drain goes on without waiting for that turn instead, and the deadline still ends it.
+          // A test's turn that throws (the default's setImmediate and clearImmediate do not) would
+          // fail the hub: shutdown() rejected, sockets left open, the deadline never terminating
+          // them. The drain goes on instead (the turn passed once, however often the test calls
+          // back), and the deadline still ends it.
+          let passed = false;
+          const pass = () => {
+            if (passed) return;
+            passed = true;
+            sendBack({ type: 'TURN_PASSED' });
+          };
+          const failed = (error: unknown) =>
             report(
               new SupervisorError('WSSUP_INTERNAL', "the shutdown chunk's turn failed", { cause: error }),
             );
-            sendBack({ type: 'TURN_PASSED' });
+          let id: unknown;
+          try {
+            id = turn.set(pass);
+          } catch (error) {
+            failed(error);
+            pass();
             return undefined;
           }
+          return () => {
+            try {
+              turn.clear(id);
+            } catch (error) {
+              failed(error);
+            }
+          };
         }),
       },
     }),

@@ -79,6 +79,27 @@ describe('ConnectionHandle: silentForMs', () => {
     });
   }
 
+  it('counts from admission while connecting, and starts again at the open', async () => {
+    const t = await startRulesServer({ heartbeatIntervalMs, idleTimeoutMs: 60_000 });
+    const { supervisor, clock } = t;
+    const whileConnecting: number[] = [];
+    supervisor.on('admitted', ({ connectionId }) => {
+      const handle = supervisor.connection(connectionId);
+      if (handle === undefined) return;
+      whileConnecting.push(handle.silentForMs);
+      clock.increment(300); // the handshake takes 300 ms
+      whileConnecting.push(handle.silentForMs);
+    });
+    const admitted = nextEvent(supervisor, 'admitted');
+    const ws = await connect(t.url('42'));
+    const handle = supervisor.connection((await admitted).connectionId);
+    expect(whileConnecting).toEqual([0, 300]);
+    expect(handle?.socket).toBeDefined();
+    expect(handle?.silentForMs).toBe(0); // the open is the peer heard
+    ws.close();
+    await allDisposed(supervisor);
+  });
+
   it('stays within a heartbeat interval for a peer that answers its pings, idle as it may be', async () => {
     const t = await startRulesServer({
       heartbeatIntervalMs,

@@ -59,6 +59,42 @@ describe("a shutdown chunk's turn", () => {
     }
   });
 
+  it('whose clear throws is reported, and the drain goes on as well', async () => {
+    const failure = new Error('turn.clear failed on purpose');
+    const t = await start({
+      set: (fn: () => void): unknown => setImmediate(fn),
+      clear: (id: unknown) => {
+        clearImmediate(id as NodeJS.Immediate);
+        throw failure;
+      },
+    });
+    await t.supervisor.shutdown({ deadlineMs: 60_000 });
+    expect(await Promise.all(t.closes)).toEqual([1001, 1001, 1001]);
+    expect(t.supervisor.stats()).toMatchObject({ connections: 0, users: 0 });
+    expect(t.errors.length).toBeGreaterThan(0);
+    for (const error of t.errors) {
+      expect(error).toMatchObject({ code: 'WSSUP_INTERNAL', cause: failure });
+    }
+  });
+
+  it('passes once however often it calls back: a set that calls at once and then throws', async () => {
+    let sets = 0;
+    const t = await start({
+      set: (fn: () => void): unknown => {
+        sets += 1;
+        fn();
+        fn();
+        throw new Error('after calling back');
+      },
+      clear: () => undefined,
+    });
+    await t.supervisor.shutdown({ deadlineMs: 60_000 });
+    expect(await Promise.all(t.closes)).toEqual([1001, 1001, 1001]);
+    // One turn a chunk of one connection: three users, three chunks, and no turn passed twice
+    // (a second TURN_PASSED would start the next chunk's turn early and count more sets).
+    expect(sets).toBe(3);
+  });
+
   it('is the one checked: its set changed afterwards is never called', async () => {
     const turn = {
       set: (fn: () => void): unknown => setImmediate(fn),
