@@ -7,10 +7,7 @@
  * first until n < T or none is idle; active children are never evicted.
  */
 
-/**
- * T = ceil(threshold × limit): the live count at which idle children must go. A threshold
- * of 0 makes T 0: every live count is at T, so each child is evicted as it turns idle.
- */
+/** T = ceil(threshold × limit): the live count at which idle children must go. */
 export function evictionPoint(limit: number, threshold: number): number {
   // Round the product to 12 significant digits first: 0.55 × 100 is
   // 55.00000000000001 in floating point, and ceil would make T 56.
