@@ -327,7 +327,10 @@ it("a send's paced idle → live edge never lets a connection just sent to be ev
       limits,
       // 0 too (T = 0: every connection evicted as it turns idle, the fillers included), in about
       // one run of eight: such a run evicts EDGES_PER_TURN fillers and costs several of the others.
-      fc.oneof({ arbitrary: fc.constant(0), weight: 1 }, { arbitrary: fc.constantFrom(0.5, 0.7, 1), weight: 7 }),
+      fc.oneof(
+        { arbitrary: fc.constant(0), weight: 1 },
+        { arbitrary: fc.constantFrom(0.5, 0.7, 1), weight: 7 },
+      ),
       fc.commands(steps, { maxCommands: 30, size: 'large' }),
       async (limit, threshold, commands) => {
         const clock = new SimulatedClock();
