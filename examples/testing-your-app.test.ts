@@ -287,14 +287,14 @@ it('shuts down under vi.useFakeTimers() although a client never answers the 1001
 });
 
 // A plan limit from authenticate wins over the maxConnectionsPerUser option: with 20, T is 14, and
-// maxConnectionsPerUser: 1 changes nothing. evictionThreshold: 0.00001 makes T 1 whatever the limit.
-it('evicts an idle connection of a user whose authenticate returns a plan limit (20), with evictionThreshold: 0.00001', async (context) => {
+// maxConnectionsPerUser: 1 changes nothing. evictionThreshold: 0 makes T 0 whatever the limit.
+it('evicts an idle connection of a user whose authenticate returns a plan limit (20), with evictionThreshold: 0', async (context) => {
   const clock = new SimulatedClock();
   const { supervisor, url, open } = await startChat(context, {
     clock,
     authenticate: () => ({ userId: 'alice', maxConnectionsPerUser: 20 }), // the plan's limit
     maxConnectionsPerUser: 1, // ignored for alice: her limit is authenticate's 20
-    evictionThreshold: 0.00001, // T = ceil(0.00001 × 20) = 1
+    evictionThreshold: 0, // T = ceil(0 × 20) = 0: every connection goes once idle
     heartbeatIntervalMs: 3_600_000,
   });
   const { idleTimeoutMs } = supervisor.options;
@@ -307,7 +307,7 @@ it('evicts an idle connection of a user whose authenticate returns a plan limit 
 
   const evicted = supervisor.once('evicted');
   const closed = once(first, 'close');
-  clock.increment(idleTimeoutMs / 2); // the first has been idle for idleTimeoutMs: evicted (2 ≥ T = 1)
+  clock.increment(idleTimeoutMs / 2); // the first has been idle for idleTimeoutMs: evicted (2 ≥ T = 0)
   expect(supervisor.userStats('alice')).toMatchObject({ live: 1, idle: 0, draining: 1, limit: 20 });
   expect(await evicted).toMatchObject({ userId: 'alice', cause: 'idle' });
   expect((await closed)[0]).toBe(4001);

@@ -97,7 +97,11 @@ export interface Limits {
    * `authenticate` result gives no `maxConnectionsPerUser` of its own.
    */
   maxConnectionsPerUser: number;
-  /** Fraction of the per-user limit at which idle connections are evicted, in (0, 1]. */
+  /**
+   * Fraction of the per-user limit at which idle connections are evicted, in [0, 1]:
+   * T = ceil(evictionThreshold × limit). 0 makes T 0, so every connection is evicted as
+   * soon as it turns idle (idle as a timeout, for push-only apps with abandoned tabs).
+   */
   evictionThreshold: number;
   /** No application message in either direction for this long makes a connection idle. */
   idleTimeoutMs: number;
@@ -408,8 +412,8 @@ const integerRule = (min: number, max: number) => ({
 const limitRules: Record<keyof Limits, { allowed: string; check: (v: unknown) => boolean }> = {
   maxConnectionsPerUser: integerRule(1, 100_000),
   evictionThreshold: {
-    allowed: 'a number greater than 0 and at most 1',
-    check: (v) => typeof v === 'number' && v > 0 && v <= 1,
+    allowed: 'a number from 0 to 1',
+    check: (v) => typeof v === 'number' && v >= 0 && v <= 1,
   },
   idleTimeoutMs: integerRule(1, MAX_DELAY_MS),
   heartbeatIntervalMs: integerRule(1, MAX_DELAY_MS),

@@ -344,9 +344,9 @@ return 1
 
 /**
  * KEYS[1] the user's book, and KEYS[2] the server key as for admit. ARGV: connectionId,
- * incarnation, idleSince (epoch ms, or '' for live again), evictAt (the user's T; '' or 0 = do
- * not judge), maxIncarnation, live incarnations, and the run_id of its last renewal's server
- * ('' = unknown). Only this incarnation's own entry is refreshed, and never one evicted
+ * incarnation, idleSince (epoch ms, or '' for live again), evictAt (the user's T, 0 included:
+ * evictionThreshold 0 makes every idle entry go; '' = do not judge), maxIncarnation, live
+ * incarnations, and the run_id of its last renewal's server ('' = unknown). Only this incarnation's own entry is refreshed, and never one evicted
  * (see admit). Returns {0} or {0, orders...} when it wrote nothing, else {1, orders...}, an order being
  * (connection id, node, incarnation, cause) as admit's: the new victims, then the entries evicted
  * earlier that are still booked; {'moved'}, writing nothing, when another
@@ -383,8 +383,8 @@ if not value then return { 0 } end
 local inc = tonumber(ARGV[2])
 local einc, admitted, since, enode, einstance = decode(value)
 if einc ~= inc then return { 0 } end
-local evictAt = tonumber(ARGV[4]) or 0
-local judges = ARGV[3] ~= '' and evictAt > 0
+local evictAt = tonumber(ARGV[4])
+local judges = ARGV[3] ~= '' and evictAt ~= nil
 -- Evicted: no edge revives it (it counts until released, and is named again), and an idle
 -- edge that judges names the marked entries again, this one among them: it may be this same
 -- edge sent again, its answer (the order that marked it) lost on its way.

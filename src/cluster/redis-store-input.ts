@@ -274,7 +274,8 @@ export function checkCount(name: string, value: unknown, min: number): void {
 /** @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a limit or eviction point out of range. */
 export function checkLimits(limit: unknown, evictAt: unknown): void {
   checkCount('limit', limit, 1);
-  checkCount('evictAt', evictAt, 1);
+  // 0 is a T of its own (evictionThreshold 0: every idle entry goes), not "none".
+  checkCount('evictAt', evictAt, 0);
   if ((evictAt as number) > (limit as number)) {
     throw new SupervisorError(
       'WSSUP_INVALID_ARGUMENT',

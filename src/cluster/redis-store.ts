@@ -491,7 +491,7 @@ class Store implements RedisSlotStore {
     checkId('userId', userId);
     checkId('connectionId', connectionId);
     checkIdleSince(idleSince);
-    if (evictAt !== undefined) checkCount('evictAt', evictAt, 1);
+    if (evictAt !== undefined) checkCount('evictAt', evictAt, 0);
     const connection = this.#ready();
     const since = idleSince === undefined ? '' : this.#clocks.onRedisClock(idleSince);
     // The liveness snapshot judges dead entries as admit does (an idle edge with evictAt).
@@ -501,7 +501,8 @@ class Store implements RedisSlotStore {
     const reply = await connection.run(
       setIdleScript,
       [this.keys.user(userId), ...serverKeys],
-      [connectionId, this.#incarnation, since, evictAt ?? 0, maxIncarnation, live, server],
+      // '' for no evictAt: 0 is a T (evictionThreshold 0), and judges like any other.
+      [connectionId, this.#incarnation, since, evictAt ?? '', maxIncarnation, live, server],
     );
     const orders = decodeIdleOrders(reply);
     // Another server than the one this node last renewed on: written on a failover's old

@@ -347,9 +347,11 @@ const script = String.raw`
   function drawUsers(next) {
     const list = byId('users');
     const scale = byId('scale');
-    // One tick per slot while they fit; the threshold and the limit always.
+    // One tick per slot while they fit; the threshold and the limit always (once each: T may be 0).
     const ticks =
-      next.limit <= 20 ? Array.from({ length: next.limit + 1 }, (_, i) => i) : [0, next.evictAt, next.limit];
+      next.limit <= 20
+        ? Array.from({ length: next.limit + 1 }, (_, i) => i)
+        : [...new Set([0, next.evictAt, next.limit])];
     scale.replaceChildren(
       ...ticks.map((tick) => {
         const kind = tick === next.limit ? 'limit' : tick === next.evictAt ? 'evict' : '';
@@ -359,7 +361,8 @@ const script = String.raw`
         return label;
       }),
     );
-    byId('evict-legend').textContent = 'idle ones evicted from ' + next.evictAt + ' live';
+    byId('evict-legend').textContent =
+      next.evictAt === 0 ? 'idle ones evicted at once' : 'idle ones evicted from ' + next.evictAt + ' live';
     byId('limit-legend').textContent = 'limit ' + next.limit;
     const seen = new Set();
     for (const user of next.perUser) {
@@ -369,7 +372,8 @@ const script = String.raw`
       const slots = Math.max(1, user.limit);
       row.li.dataset.live = String(user.live);
       row.li.dataset.idle = String(user.idle);
-      row.li.classList.toggle('warn', user.live >= user.evictAt && user.live < user.limit);
+      // T 0 (evictionThreshold 0) evicts every idle one at once: no row is nearer to it than another.
+      row.li.classList.toggle('warn', user.evictAt > 0 && user.live >= user.evictAt && user.live < user.limit);
       row.li.classList.toggle('full', user.live >= user.limit);
       row.bar.style.setProperty('--slots', String(Math.min(slots, 50)));
       // A user above its limit (a plan lowered while it held more) fills its bar, no further.

@@ -54,6 +54,7 @@ export const metricNames = Object.freeze({
   users: 'users',
   idle: 'idle_connections',
   authenticating: 'authenticating_upgrades',
+  rooms: 'rooms',
   admitted: 'admitted_total',
   rejected: 'rejected_total',
   evicted: 'evicted_total',
@@ -146,6 +147,7 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `users`                         | gauge     |          | stats(): users holding a live connection |
  * | `idle_connections`              | gauge     |          | stats(): idle, evictable at the threshold |
  * | `authenticating_upgrades`       | gauge     |          | stats().resources.authenticating: upgrades waiting for an async `authenticate` |
+ * | `rooms`                         | gauge     |          | stats().resources.rooms: rooms with at least one member (a Map's size) |
  * | `admitted_total`                | counter   |          | `admitted` events |
  * | `rejected_total`                | counter   | `reason` | `rejected` events |
  * | `evicted_total`                 | counter   | `cause`: idle, over-limit, superseded | `evicted` events |
@@ -247,6 +249,14 @@ export function registerMetrics(
     registers,
     collect() {
       this.set(supervisor.stats().resources.authenticating);
+    },
+  });
+  new client.Gauge({
+    name: name('rooms'),
+    help: 'Rooms with at least one member on this process (a room exists only while it has one).',
+    registers,
+    collect() {
+      this.set(supervisor.stats().resources.rooms);
     },
   });
   new client.Gauge({

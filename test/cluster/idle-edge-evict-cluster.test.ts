@@ -9,19 +9,25 @@
  *
  * Real redis-server, two supervisors on real sockets, no admission after the third.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { closed, connect, startServer, type TestServer } from '../helpers/server.js';
+import type { SupervisorOptions } from '../../src/index.js';
+import { closed, connect, nextMessage, startServer, type TestServer } from '../helpers/server.js';
 import { speakOnceFirstIsHalfIdle } from './idle-edge-order.js';
 import { freshPrefix, hasRedis, usePrivateRedis } from './store-fixture.js';
 
 describe.runIf(hasRedis)('cluster: an idle edge evicts against the whole book', () => {
   const redis = usePrivateRedis();
 
-  async function twoNodes(maxConnectionsPerUser: number): Promise<[TestServer, TestServer]> {
+  async function twoNodes(
+    maxConnectionsPerUser: number,
+    options: Partial<SupervisorOptions> = {},
+  ): Promise<[TestServer, TestServer]> {
     const keyPrefix = freshPrefix();
     const start = (nodeId: string) =>
       startServer({
+        ...options,
         maxConnectionsPerUser,
         cluster: { redis: redis.current.url, nodeId, keyPrefix, leaseTtlMs: 3_000, commandTimeoutMs: 500 },
       });
@@ -112,5 +118,44 @@ describe.runIf(hasRedis)('cluster: an idle edge evicts against the whole book', 
     await bookShows(a, 'ilo', { live: 3, idle: 3 });
     expect(seen.evicted).toEqual(['idle']);
     expect(rest.map((ws) => ws.readyState)).toEqual([WebSocket.OPEN, WebSocket.OPEN, WebSocket.OPEN]);
+  });
+
+  it('evictionThreshold 0 (T = 0): a lone idle connection is evicted with 4001, on either process, and one that talks stays; at 0.7 a lone one stays idle', async () => {
+    const [a, b] = await twoNodes(5, { evictionThreshold: 0 });
+    const seen = record([a, b]);
+    const lone = await connect(a.url('una'));
+    const loneClosed = closed(lone);
+    const talker = await connect(b.url('una'));
+    const quietOnB = await connect(b.url('uma'));
+    const quietClosed = closed(quietOnB);
+    expect(await a.supervisor.userStats('una', { cluster: true })).toMatchObject({ live: 2 });
+    expect(a.supervisor.userStats('una')).toMatchObject({ live: 1, evictAt: 0 });
+    // The talker speaks every 300 ms (the test preset's idleTimeoutMs is 1 s) until both quiet ones are gone.
+    let talking = true;
+    const talk = (async () => {
+      while (talking) {
+        const echoed = nextMessage(talker);
+        talker.send('still here');
+        expect(await echoed).toBe('still here');
+        await delay(300);
+      }
+    })();
+    try {
+      expect((await loneClosed).code).toBe(4001);
+      expect((await quietClosed).code).toBe(4001);
+    } finally {
+      talking = false;
+      await talk;
+    }
+    expect(seen.evicted).toEqual(['idle', 'idle']);
+    expect(talker.readyState).toBe(WebSocket.OPEN);
+    await bookShows(a, 'una', { live: 1, idle: 0 });
+
+    const [c, d] = await twoNodes(5, { evictionThreshold: 0.7 }); // T = 4
+    const kept = record([c, d]);
+    const alone = await connect(c.url('ulf'));
+    await bookShows(d, 'ulf', { live: 1, idle: 1 });
+    expect(kept.evicted).toEqual([]);
+    expect(alone.readyState).toBe(WebSocket.OPEN);
   });
 });

@@ -131,6 +131,33 @@ describe.runIf(hasRedis)('Redis slot store: an idle edge at T evicts against the
     expect(await a.store.userBook('bob')).toMatchObject({ live: 3, idle: 0 });
   });
 
+  it('T = 0 (evictionThreshold 0) is a T, not "none": a lone entry is named at its idle edge, and an admission at 0 evicts every idle one', async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a' });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b' });
+    const order = (connectionId: string, node: typeof a) => ({
+      connectionId,
+      nodeId: node === a ? 'a' : 'b',
+      incarnation: node.store.incarnation,
+      cause: 'idle',
+    });
+    expect(await a.store.admit('zoe', 'a1', 5, 0)).toMatchObject({ admitted: true, evict: [] });
+    // A live edge judges nothing, even at T = 0; the idle edge of the lone entry names it.
+    expect(await a.store.setIdle('zoe', 'a1', undefined, 0)).toEqual([]);
+    expect(await a.store.setIdle('zoe', 'a1', 1_000, 0)).toEqual([order('a1', a)]);
+    expect(await a.store.userBook('zoe')).toMatchObject({ live: 1, idle: 0 });
+    await a.store.release('zoe', 'a1');
+    // Two idle edges without evictAt mark them only; the admission at T = 0 evicts both, any node.
+    expect(await a.store.admit('zoe', 'a2', 5, 0)).toMatchObject({ admitted: true, evict: [] });
+    expect(await b.store.admit('zoe', 'b1', 5, 0)).toMatchObject({ admitted: true, evict: [] });
+    expect(await a.store.setIdle('zoe', 'a2', 2_000)).toEqual([]);
+    expect(await b.store.setIdle('zoe', 'b1', 3_000)).toEqual([]);
+    expect(await a.store.admit('zoe', 'a3', 5, 0)).toMatchObject({
+      admitted: true,
+      evict: [order('a2', a), order('b1', b)],
+    });
+  });
+
   it('judges dead entries as admit does: a dead incarnation’s entries do not count and are never named', async () => {
     const keyPrefix = freshPrefix();
     const dead = await startStore(redis.current, { keyPrefix, nodeId: 'dead' });

@@ -100,6 +100,32 @@ describe('registerMetrics', () => {
     expectNoLeaks(t.supervisor);
   });
 
+  it('exports the room count (stats().resources.rooms) at each scrape: a room counts while it has a member', async () => {
+    const t = await startRulesServer({
+      onOpen: (connection) => {
+        connection.join('lobby');
+        connection.join(`user:${connection.userId}`);
+      },
+    });
+    const { registry } = metricsOf(t.supervisor);
+    expect((await scrape(registry)).value('ws_supervisor_rooms')).toBe(0);
+    const ann = await t.open('ann');
+    await t.open('ann');
+    const bob = await t.open('bob');
+    // lobby, user:ann and user:bob; a second member adds no room.
+    expect((await scrape(registry)).value('ws_supervisor_rooms')).toBe(3);
+    expect(t.supervisor.stats().resources.rooms).toBe(3);
+    bob.handle.leave('lobby');
+    expect((await scrape(registry)).value('ws_supervisor_rooms')).toBe(3); // ann is still in it
+    bob.handle.leave('user:bob');
+    expect((await scrape(registry)).value('ws_supervisor_rooms')).toBe(2);
+    for (const { ws } of [ann, bob]) ws.close();
+    for (const handle of t.handles) handle.close();
+    await allDisposed(t.supervisor);
+    expect((await scrape(registry)).value('ws_supervisor_rooms')).toBe(0);
+    expectNoLeaks(t.supervisor);
+  });
+
   // As rejected_total and disposed_total: an increase() over a series that appears with its
   // first alert misses that alert.
   it('exports every known reason and cause at 0 before the first event, and histograms over the README’s ranges', async () => {

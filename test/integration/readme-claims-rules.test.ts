@@ -8,7 +8,8 @@
  * sends a message then a ping: the ping reaching the server proves the
  * message before it was read, and not delivered.
  *
- * That idle is not a timeout: below T an idle connection stays, and T = 1 is the recipe.
+ * That idle is not a timeout: below T an idle connection stays, and evictionThreshold 0 (T = 0) is
+ * the recipe.
  *
  * And the rules at the production preset's own numbers (limit 20, threshold
  * 0.7, so T = 14: the README's example), end to end; the other rule tests
@@ -148,8 +149,8 @@ describe("the production preset's numbers: limit 20, threshold 0.7, T = 14", () 
 });
 
 describe('idle is not a timeout', () => {
-  it('below T an idle connection stays open; with evictionThreshold 0.00001 (T = 1) it goes with 4001, at the limit of 100,000 and at plan limits too', async () => {
-    const below = await startRulesServer(); // test preset: T = 4
+  it('below T an idle connection stays open; with evictionThreshold 0 (T = 0) it goes with 4001, at the limit of 100,000 and at plan limits too', async () => {
+    const below = await startRulesServer({ evictionThreshold: 0.7 }); // T = 4
     const kept = await below.open('kim');
     below.clock.increment(idleTimeoutMs * 10);
     expect(below.supervisor.userStats('kim')).toMatchObject({ live: 1, idle: 1, evictAt: 4 });
@@ -174,16 +175,40 @@ describe('idle is not a timeout', () => {
       ]),
     ];
     for (const [, limits] of plans) {
-      const t = await startRulesServer({ evictionThreshold: 0.00001, ...limits });
+      const t = await startRulesServer({ evictionThreshold: 0, ...limits });
       const alone = await t.open('kim');
-      expect(t.supervisor.userStats('kim')).toMatchObject({ live: 1, evictAt: 1 });
+      expect(t.supervisor.userStats('kim')).toMatchObject({ live: 1, evictAt: 0 });
+      expect(t.supervisor.stats({ perUser: true }).perUser).toMatchObject({ kim: { evictAt: 0 } });
       const closed = closeOf(alone.ws);
-      t.clock.increment(idleTimeoutMs);
+      t.clock.increment(idleTimeoutMs - 1);
+      expect(t.events.evicted).toEqual([]); // not idle yet: T = 0 evicts idle ones, not young ones
+      t.clock.increment(1);
       expect(await closed).toMatchObject({ code: 4001 });
-      expect(t.events.evicted.map((event) => event.connectionId)).toEqual([alone.id]);
+      expect(t.events.evicted).toMatchObject([{ connectionId: alone.id, cause: 'idle' }]);
       await allDisposed(t.supervisor);
       expectNoLeaks(t.supervisor);
     }
+  });
+
+  it('with evictionThreshold 0, a connection that sends stays open; its quiet sibling goes at idleTimeoutMs', async () => {
+    const t = await startRulesServer({ evictionThreshold: 0 });
+    const talker = await t.open('lee');
+    const quiet = await t.open('lee');
+    const quietClosed = closeOf(quiet.ws);
+    for (let step = 0; step < 6; step += 1) {
+      // A message every half idleTimeoutMs, echoed back: read by the server before the clock moves.
+      const echoed = once(talker.ws, 'message');
+      talker.ws.send(`here ${step}`);
+      await echoed;
+      t.clock.increment(idleTimeoutMs / 2);
+    }
+    expect(await quietClosed).toMatchObject({ code: 4001 });
+    expect(t.events.evicted.map((event) => event.connectionId)).toEqual([quiet.id]);
+    expect(talker.ws.readyState).toBe(talker.ws.OPEN);
+    expect(t.supervisor.userStats('lee')).toMatchObject({ live: 1, idle: 0, evictAt: 0 });
+    talker.ws.close();
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
   });
 });
 

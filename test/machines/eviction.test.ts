@@ -13,6 +13,9 @@ describe('evictionPoint', () => {
     { limit: 5, threshold: 1, T: 5 },
     { limit: 100, threshold: 0.01, T: 1 },
     { limit: 100_000, threshold: 0.5, T: 50_000 },
+    { limit: 20, threshold: 0, T: 0 }, // idle as a timeout: every idle child goes at once
+    { limit: 1, threshold: 0, T: 0 },
+    { limit: 100_000, threshold: 0, T: 0 },
   ])('limit $limit, threshold $threshold → T = $T', ({ limit, threshold, T }) => {
     expect(evictionPoint(limit, threshold)).toBe(T);
   });
@@ -37,6 +40,8 @@ describe('planEvictions', () => {
     { name: 'at T, none idle: nothing', n: 5, idle: [], T: 4, victims: [] },
     { name: 'T = 1: every idle child goes', n: 3, idle: ['a', 'b', 'c'], T: 1, victims: ['a', 'b', 'c'] },
     { name: 'n = 0: nothing', n: 0, idle: [], T: 1, victims: [] },
+    { name: 'T = 0: a lone idle child goes', n: 1, idle: ['a'], T: 0, victims: ['a'] },
+    { name: 'T = 0: every idle child goes, none busy', n: 3, idle: ['a', 'b'], T: 0, victims: ['a', 'b'] },
   ])('$name', ({ n, idle, T, victims }) => {
     expect(planEvictions(n, idle, T)).toEqual(victims);
   });
@@ -54,7 +59,8 @@ const situation = fc
     idle: fc.uniqueArray(fc.string({ minLength: 1, maxLength: 4 }), { maxLength: 30 }),
     busy: fc.nat(30),
     limit: fc.integer({ min: 1, max: 60 }),
-    threshold: fc.double({ min: 0.01, max: 1, noNaN: true }),
+    // 0 included: T = 0 (evictionThreshold 0) is in the option's range.
+    threshold: fc.oneof(fc.constant(0), fc.double({ min: 0.01, max: 1, noNaN: true })),
   })
   .map(({ idle, busy, limit, threshold }) => ({
     idle,
