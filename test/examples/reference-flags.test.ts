@@ -699,7 +699,7 @@ describe('numbers written other than in decimal', () => {
     ]);
     expect(await run(['--eviction-threshold', '-.5'])).toEqual([
       2,
-      'error: --eviction-threshold: expected a number greater than 0 and at most 1, got -0.5',
+      'error: --eviction-threshold: expected a number from 0 to 1, got -0.5',
     ]);
     expect(await run(['--port', '-1'])).toEqual([
       2,
