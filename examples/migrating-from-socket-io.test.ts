@@ -62,7 +62,7 @@ function connectChat(origin: string, getToken: () => string, log: (line: string)
     WebSocket, // ws's, under Node 20; a browser or Node 22 needs no such line
     backoff: { baseMs: 1_000, capMs: 5_000 }, // reconnectionDelay, reconnectionDelayMax
     connectTimeoutMs: 20_000, // timeout
-    maxAttempts: 6, // reconnectionAttempts: 5 (the lost connection is the first failure)
+    maxAttempts: 6, // reconnectionAttempts: 5 (the lost connection is the first failure) if it lasted 5 s
   });
   client.on('close', ({ opened, kind, reason }) => {
     // opened false: an attempt that failed (connect_error); kind 'unauthenticated': the Refusal

@@ -67,7 +67,6 @@ const clientHabits: Habits = {
     reconnectiondelaymax: 'backoff',
     randomizationfactor: 'backoff',
     timeout: 'connectTimeoutMs',
-    reconnectionattempts: 'maxAttempts',
   },
   elsewhere: {
     auth: noHeaders,
@@ -75,6 +74,9 @@ const clientHabits: Habits = {
     extraheaders: noHeaders,
     headers: noHeaders,
     transports: 'WebSocket only: there is no long-polling fallback',
+    // Not the name alone: socket.io-client counts retries after a disconnect, maxAttempts failures.
+    reconnectionattempts:
+      'reconnectionAttempts: n is maxAttempts: n + 1 (a lost connection is the first failure)',
     reconnection:
       'it always reconnects (but after a code it must not retry, or after maxAttempts failures in a row): client.close() stops it',
     reconnect:

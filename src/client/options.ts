@@ -71,15 +71,18 @@ export interface ClientOptions {
   /**
    * Gives up after this many failed attempts in a row: the client stops reconnecting and is
    * `suspended` until `resume()` (which connects and starts the count again) or `close()`, as
-   * after a 4401 (neither `activity()` nor the `online` event brings it back). The count is the backoff's (`reconnecting`'s `attempt`): every failure that
-   * is backed off (a failed, refused or timed-out connect, offline ones included; a connection
+   * after a 4401 (neither `activity()` nor the `online` event brings it back). The count is the
+   * backoff's (`reconnecting`'s `attempt`): every failure that is backed off (a connect that
+   * fails, as on ECONNREFUSED or an HTTP 500, or times out, offline ones included; a connection
    * lost before it lasted `stableAfterMs`; 1006, 4008, 4429 and 4503, with or without a retry
    * hint), since the connection last lasted `stableAfterMs`, which resets it. A shutdown's 1001
    * or 1012 (its spread) and a stable session's 4002 are no failures: they neither count nor
    * reset the count; `resume()` while `waiting` keeps it. The failure that gives up is reported
    * by its `close` with `next: 'wait-for-resume'` (else `'reconnect'`), and no `reconnecting`
    * follows. A connection lost after it was stable is the first failure: socket.io-client's
-   * `reconnectionAttempts: n` (n retries after a disconnect) is `maxAttempts: n + 1`.
+   * `reconnectionAttempts: n` (n retries after a disconnect) is `maxAttempts: n + 1`. Not for a
+   * server that accepts and then drops each connection within `stableAfterMs`: socket.io-client
+   * counts from 0 again on every open and retries it for ever, where this client gives up.
    * An integer of at least 1.
    * @default none (it reconnects forever)
    */

@@ -9,7 +9,15 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { WebSocketServer } from 'ws';
 import type { ClientCloseEvent } from '../../src/client/index.js';
-import { expectReleased, installOnlineTarget, startClient, type TestClient } from './helpers.js';
+import { AppHookError } from '../../src/errors.js';
+import {
+  expectReleased,
+  installOnlineTarget,
+  silentServer,
+  startClient,
+  type TestClient,
+  within,
+} from './helpers.js';
 
 /** What the server does with the next upgrades: refuse them (HTTP 500, a failed connect: 1006), close at once, or keep. */
 type Mode = { refuse: true } | { close: number; reason: string } | { keep: true };
@@ -51,6 +59,9 @@ async function waitOut(t: TestClient, from: number) {
   const { delayMs } = await t.next('reconnecting', from);
   t.simulated.increment(delayMs);
 }
+
+/** Real time for the loopback to do what it must (a TCP connect, a close seen): ample. */
+const PROMPTLY_MS = 2_000;
 
 /** Real time for a socket that should not come: a few turns of the event loop and a little. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 50));
@@ -213,6 +224,111 @@ describe('createClient({ maxAttempts })', () => {
     t.client.resume(); // too late: nothing
     await settle();
     expect(server.requests()).toBe(1);
+    await expectReleased(t);
+  });
+
+  it('gives up on a connect timeout (a server that never answers the upgrade): 1006 `connect timeout`, no wait after it', async () => {
+    const server = await silentServer();
+    const t = startClient({ url: server.url, maxAttempts: 2, connectTimeoutMs: 1_000 });
+    await within(PROMPTLY_MS, () => server.accepted() === 1, 'the first connection');
+    t.simulated.increment(1_000); // timed out: failure 1
+    expect(await t.next('close', 0)).toMatchObject({ code: 1006, opened: false, next: 'reconnect' });
+    await waitOut(t, 0);
+    await within(PROMPTLY_MS, () => server.accepted() === 2, 'the second connection');
+    const from = t.mark();
+    t.simulated.increment(1_000); // timed out: failure 2, the last allowed
+    const last = await t.next('close', from);
+    expect(last).toMatchObject({
+      code: 1006,
+      reason: 'connect timeout',
+      wasClean: false,
+      opened: false,
+      next: 'wait-for-resume',
+    });
+    expect(t.client.state).toBe('suspended');
+    expect(t.events.slice(from).map(([type]) => type)).toEqual(['close', 'state']);
+    expect(t.events.at(-1)).toEqual(['state', { state: 'suspended', previous: 'connecting' }]);
+    // The handshake given up: its TCP socket closed, nothing armed, no attempt however long.
+    await within(PROMPTLY_MS, () => server.open() === 0, 'the server to see its TCP sockets close');
+    expect(t.clock.pending).toBe(0);
+    t.simulated.increment(24 * 3_600_000);
+    await settle();
+    expect(server.accepted()).toBe(2);
+    expect(attemptsOf(t)).toEqual([1]);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it.each([
+    [
+      'throws',
+      () => {
+        throw new Error('token service down');
+      },
+    ],
+    ['rejects', async () => Promise.reject(new Error('token service down'))],
+  ])(
+    'counts a url function that %s as a failed connect, and gives up after maxAttempts of them',
+    async (_how, fail) => {
+      let calls = 0;
+      const t = startClient({
+        url: () => {
+          calls += 1;
+          return fail();
+        },
+        maxAttempts: 2,
+      });
+      expect(await t.next('close', 0)).toMatchObject({ code: 1006, opened: false, next: 'reconnect' });
+      const { delayMs } = await t.next('reconnecting', 0);
+      const from = t.mark(); // before the wait ends: a url that throws fails the attempt at once
+      t.simulated.increment(delayMs);
+      const last = await t.next('close', from);
+      expect(last).toMatchObject({
+        code: 1006,
+        reason: 'cannot connect: token service down',
+        opened: false,
+        next: 'wait-for-resume',
+      });
+      expect(t.client.state).toBe('suspended');
+      // Each failure reported as the app's hook failing, and no wait after the last.
+      const errors = t.events.filter(([type]) => type === 'error').map(([, event]) => event);
+      expect(errors).toHaveLength(2);
+      for (const { error } of errors as { error: unknown }[]) {
+        expect(error).toBeInstanceOf(AppHookError);
+        expect(error).toMatchObject({ code: 'WSSUP_APP_HOOK_FAILED', hook: 'url' });
+      }
+      expect(attemptsOf(t)).toEqual([1]);
+      expect(t.clock.pending).toBe(0);
+      t.simulated.increment(24 * 3_600_000);
+      await settle();
+      expect(calls).toBe(2);
+      expect(t.sockets).toHaveLength(0);
+      t.client.close();
+      await expectReleased(t);
+    },
+  );
+
+  it('counts a 4002 on a connection not yet stable (backed off, as any failure), and gives up on it', async () => {
+    const server = await startServer({ close: 4002, reason: 'session expired' });
+    const t = startClient({ url: server.url, maxAttempts: 2 });
+    // Closed at once, long before stableAfterMs (5 s): backed off, failure 1.
+    expect(await t.next('close', 0)).toMatchObject({ code: 4002, opened: true, next: 'reconnect' });
+    expect(await t.next('reconnecting', 0)).toMatchObject({ attempt: 1 });
+    await waitOut(t, 0);
+    const from = t.mark();
+    const last = await t.next('close', from); // failure 2: given up, where a stable one's 4002 reconnects at once
+    expect(last).toMatchObject({
+      code: 4002,
+      reason: 'session expired',
+      opened: true,
+      next: 'wait-for-resume',
+    });
+    expect(t.client.state).toBe('suspended');
+    expect(attemptsOf(t)).toEqual([1]);
+    t.simulated.increment(24 * 3_600_000);
+    await settle();
+    expect(server.requests()).toBe(2);
+    t.client.close();
     await expectReleased(t);
   });
 
