@@ -41,6 +41,17 @@ async function start(turn: unknown) {
   return { supervisor, errors, closes };
 }
 
+/** shutdown() resolved, every client closed 1001, nothing left, and `failure` reported (only it). */
+async function expectDrainedDespite(t: Awaited<ReturnType<typeof start>>, failure: Error): Promise<void> {
+  await t.supervisor.shutdown({ deadlineMs: 60_000 });
+  expect(await Promise.all(t.closes)).toEqual([1001, 1001, 1001]);
+  expect(t.supervisor.stats()).toMatchObject({ connections: 0, users: 0 });
+  expect(t.errors.length).toBeGreaterThan(0);
+  for (const error of t.errors) {
+    expect(error).toMatchObject({ code: 'WSSUP_INTERNAL', cause: failure });
+  }
+}
+
 describe("a shutdown chunk's turn", () => {
   it('that throws is reported, and the drain goes on: every client closed 1001, shutdown() resolved', async () => {
     const failure = new Error('turn.set failed on purpose');
@@ -50,13 +61,7 @@ describe("a shutdown chunk's turn", () => {
       },
       clear: () => undefined,
     });
-    await t.supervisor.shutdown({ deadlineMs: 60_000 });
-    expect(await Promise.all(t.closes)).toEqual([1001, 1001, 1001]);
-    expect(t.supervisor.stats()).toMatchObject({ connections: 0, users: 0 });
-    expect(t.errors.length).toBeGreaterThan(0);
-    for (const error of t.errors) {
-      expect(error).toMatchObject({ code: 'WSSUP_INTERNAL', cause: failure });
-    }
+    await expectDrainedDespite(t, failure);
   });
 
   it('whose clear throws is reported, and the drain goes on as well', async () => {
@@ -68,13 +73,7 @@ describe("a shutdown chunk's turn", () => {
         throw failure;
       },
     });
-    await t.supervisor.shutdown({ deadlineMs: 60_000 });
-    expect(await Promise.all(t.closes)).toEqual([1001, 1001, 1001]);
-    expect(t.supervisor.stats()).toMatchObject({ connections: 0, users: 0 });
-    expect(t.errors.length).toBeGreaterThan(0);
-    for (const error of t.errors) {
-      expect(error).toMatchObject({ code: 'WSSUP_INTERNAL', cause: failure });
-    }
+    await expectDrainedDespite(t, failure);
   });
 
   it('passes once however often it calls back: a set that calls at once and then throws', async () => {
