@@ -488,7 +488,9 @@ export function resolveOptions<Data>(options: SupervisorOptions<Data>): Resolved
     const value = options[key];
     if (value === undefined) continue;
     if (!limitRules[key].check(value)) throw new InvalidOptionError(key, limitRules[key].allowed, value);
-    limits[key] = value;
+    // -0 (a computed `0 * x`, say) passes `>= 0`: kept, supervisor.options would show -0
+    // (Object.is(-0, 0) is false, and a deep equal with 0 fails). It means 0, so it is 0.
+    limits[key] = value === 0 ? 0 : value;
   }
   const activity = options.activity === undefined ? 'both' : options.activity;
   if (activity !== 'both' && activity !== 'inbound') {

@@ -324,6 +324,8 @@ export interface SlotStore {
   /**
    * One atomic admission: books `connectionId` for `userId` when the user holds fewer than
    * `limit` slots, after evicting idle entries (longest idle first) once the count reaches `evictAt`.
+   * `evictAt` (the user's T) may be 0 (`evictionThreshold: 0`): every idle entry goes (any
+   * count reaches 0). Never read a falsy `evictAt` as "none": 0 is a T.
    *
    * `instance`: the client instance the attempt came from (the `wssup-instance` parameter,
    * with the `supersede` option on), else undefined. A store that knows instances books it
@@ -360,7 +362,9 @@ export interface SlotStore {
    * never one marked evicted. The book only compares these times (longest idle first).
    *
    * On an idle edge the runtime passes `evictAt`, the user's T now: when it wrote, the store
-   * judges the eviction rule on the user's whole book as an admission does. While the user's
+   * judges the eviction rule on the user's whole book as an admission does. `evictAt` may be 0
+   * (`evictionThreshold: 0`): every idle entry goes, this one included, whatever the count; only
+   * `undefined` means "do not judge" (never test `evictAt` for truthiness: 0 is a T). While the user's
    * live entries (of live incarnations, not marked evicted) number `evictAt` or more, the idle
    * ones are marked evicted longest idle first (on any node, this one included) until fewer
    * remain, and named in the answer; the runtime evicts its own and orders the others' as for

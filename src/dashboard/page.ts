@@ -269,6 +269,11 @@ const script = String.raw`
     }
   }
 
+  // The header and the legend say T the same way: 0 (evictionThreshold 0) is "at once", not "at 0".
+  function evictWords(evictAt) {
+    return evictAt === 0 ? 'idle ones evicted at once' : 'idle ones evicted from ' + evictAt + ' live';
+  }
+
   function drawStats(next) {
     stats = next;
     byId('m-connections').textContent = next.connections;
@@ -286,7 +291,7 @@ const script = String.raw`
         (next.cluster.unsynced > 0 ? ', ' + next.cluster.unsynced + ' unsynced' : '') + ')'
       : '';
     byId('config').textContent =
-      'limit ' + next.limit + ' per user \u00b7 idle ones evicted at ' + next.evictAt + cluster;
+      'limit ' + next.limit + ' per user \u00b7 ' + evictWords(next.evictAt) + cluster;
     drawCounts(next.states);
     drawUsers(next);
     if (next.cluster && clusterTimer === null) {
@@ -361,8 +366,7 @@ const script = String.raw`
         return label;
       }),
     );
-    byId('evict-legend').textContent =
-      next.evictAt === 0 ? 'idle ones evicted at once' : 'idle ones evicted from ' + next.evictAt + ' live';
+    byId('evict-legend').textContent = evictWords(next.evictAt);
     byId('limit-legend').textContent = 'limit ' + next.limit;
     const seen = new Set();
     for (const user of next.perUser) {

@@ -61,7 +61,7 @@ describe.runIf(hasBrowser)('dashboard with evictionThreshold 0, in a browser', (
     if (server !== undefined) await closeServer(server);
   });
 
-  it('names T = 0 once on the scale, says idle ones go at once, and warns on no row', async () => {
+  it('names T = 0 once on the scale, says idle ones go at once (legend and header), and warns on no row', async () => {
     await page.goto(`http://127.0.0.1:${port}/dashboard`);
     await page.waitForSelector('#status.live');
     for (let i = 0; i < 2; i++) {
@@ -75,10 +75,13 @@ describe.runIf(hasBrowser)('dashboard with evictionThreshold 0, in a browser', (
     const drawn = await page.evaluate(() => ({
       ticks: Array.from(document.querySelectorAll('#scale span'), (tick) => tick.textContent),
       legend: document.querySelector('#evict-legend')?.textContent,
+      header: document.querySelector('#config')?.textContent,
       row: document.querySelector('#users .user[data-user="kai"]')?.className,
     }));
     expect(drawn.ticks).toEqual(['0', '30']);
     expect(drawn.legend).toBe('idle ones evicted at once');
+    // The header says it as the legend does (it said "idle ones evicted at 0").
+    expect(drawn.header).toBe('limit 30 per user \u00b7 idle ones evicted at once');
     expect(drawn.row?.split(' ')).not.toContain('warn');
   }, 60_000);
 });

@@ -120,6 +120,11 @@ describe.runIf(hasRedis)('cluster: an idle edge evicts against the whole book', 
     expect(rest.map((ws) => ws.readyState)).toEqual([WebSocket.OPEN, WebSocket.OPEN, WebSocket.OPEN]);
   });
 
+  // What this covers: evictionThreshold 0 end to end on two processes (each node's T is 0, the
+  // talker on the other process is not evicted, 0.7 keeps a lone one). Not the setIdle script's
+  // T = 0 (evictAt 0 judged, not read as "none"): here each node's own supervisor evicts its
+  // connection at its idle edge, whatever the store answers, so this passes with the old script
+  // too. store-idle-evict.test.ts ("T = 0 (evictionThreshold 0) is a T, not none") covers that.
   it('evictionThreshold 0 (T = 0): a lone idle connection is evicted with 4001, on either process, and one that talks stays; at 0.7 a lone one stays idle', async () => {
     const [a, b] = await twoNodes(5, { evictionThreshold: 0 });
     const seen = record([a, b]);

@@ -60,7 +60,12 @@ vi.setConfig({ testTimeout: fuzzTimeout(120_000) });
 
 const users = ['ann', 'bob'] as const;
 const limit = 5;
-const evictAt = 4; // ceil(0.7 × 5): T well below the limit, so marked entries counted toward T show
+/**
+ * T, drawn per run: 4 (ceil(0.7 × 5): well below the limit, so marked entries counted toward T
+ * show), 1, or 0 (evictionThreshold 0: every idle entry goes, at an admission or at its idle edge;
+ * 0 is a T, never "none").
+ */
+const evictAts = [0, 1, 4] as const;
 /** k: how far past the limit a whole book may go, victims of the last admission included (above). */
 const overLimit = Math.max(...[...Array(limit + 1).keys()].filter((k) => (k * (k - 1)) / 2 < limit));
 /** Processes: three nodes, and a fourth that may share one of their node ids. */
@@ -96,6 +101,8 @@ interface World {
   lastAdmission: Map<string, number>;
   /** The mark (`e<Redis ms>`, `s<Redis ms>`) each entry marked evicted carried when first read: never rewritten. */
   marks: Map<string, string>;
+  /** This run's T (evictAts). */
+  evictAt: number;
 }
 
 const heldOf = (world: World, userId: string) =>
@@ -179,7 +186,12 @@ function markOf(book: readonly string[], id: string): string {
  * and the newcomer, then, while the marked ones (leaving, maybe still open: their orders may be
  * lost) would leave the user over the limit, the next longest idle ones too.
  */
-function clusterEvictions(count: number, idleLongestFirst: readonly string[], leaving: number): string[] {
+function clusterEvictions(
+  evictAt: number,
+  count: number,
+  idleLongestFirst: readonly string[],
+  leaving: number,
+): string[] {
   const victims = planEvictions(count, idleLongestFirst, evictAt);
   for (const id of idleLongestFirst.slice(victims.length)) {
     if (count - victims.length + leaving <= limit) break;
@@ -201,6 +213,9 @@ const reach = {
   readmitSupersedes: 0,
   superseded: 0,
   stale: 0,
+  idleEdgesJudged: 0,
+  idleEdgesExact: 0,
+  idleEdgeAtZero: 0,
 };
 
 const command = (name: string, run: (world: World) => Promise<void>, check = (_: World) => true): Step => ({
@@ -247,7 +262,7 @@ async function admitOne(world: World, n: number, userId: string, instance?: Inst
   const leaving = before.filter(
     ([id, h]) => h.evicting && h.cause !== 'superseded' && !converting.includes(id),
   ).length;
-  const result = await store.admit(userId, connectionId, limit, evictAt, instance);
+  const result = await store.admit(userId, connectionId, limit, world.evictAt, instance);
   if (result.admitted) {
     const ids = result.evict.map((order) => order.connectionId);
     expect(new Set(ids).size, `orders of ${connectionId}, each entry named once`).toBe(ids.length);
@@ -279,7 +294,9 @@ async function admitOne(world: World, n: number, userId: string, instance?: Inst
   if (stale) reach.stale += 1;
   // The superseded (in the book's order), the new victims (the local rule), then every entry
   // evicted earlier, named again, each with its cause.
-  const planned = result.admitted ? clusterEvictions(rest.length - markedBefore.size + 1, idle, leaving) : [];
+  const planned = result.admitted
+    ? clusterEvictions(world.evictAt, rest.length - markedBefore.size + 1, idle, leaving)
+    : [];
   const orders = result.evict ?? [];
   const named = result.admitted ? superseded.length : 0;
   const ids = orders.map((order) => order.connectionId);
@@ -416,14 +433,75 @@ const release = (n: number, index: number) =>
     world.held.delete(chosen[0]);
   });
 
-const setIdle = (n: number, index: number, idle: boolean) =>
-  command(`setIdle(node ${n}, #${index}, ${idle})`, async (world) => {
+/**
+ * An idle ⇄ live edge. `judged`: an idle edge given the run's T (evictAt), as the runtime sends
+ * it: the store judges the rule on the user's whole book, as an admission does without the
+ * newcomer. A live edge is never given one (the runtime judges nothing there).
+ */
+const setIdle = (n: number, index: number, idle: boolean, judged = false) =>
+  command(`setIdle(node ${n}, #${index}, ${idle}${idle && judged ? ', evictAt' : ''})`, async (world) => {
     const chosen = ofNode(world, n, index);
     if (chosen === undefined) return;
     // 1 s of model time per step: far above the nodes' clock offsets.
     const since = idle ? 1_000_000 + world.step * 1_000 : undefined;
-    await (world.stores[n] as TestStore).store.setIdle(chosen[1].userId, chosen[0], since);
-    chosen[1].idleSince = since;
+    const [id, held] = chosen;
+    const { store } = world.stores[n] as TestStore;
+    if (!idle || !judged) {
+      await store.setIdle(held.userId, id, since);
+      held.idleSince = since;
+      return;
+    }
+    const markedBefore = new Set(
+      heldOf(world, held.userId)
+        .filter(([, h]) => h.evicting)
+        .map(([other]) => other),
+    );
+    const orders = await store.setIdle(held.userId, id, since, world.evictAt);
+    reach.idleEdgesJudged += 1;
+    const ids = orders.map((order) => order.connectionId);
+    expect(new Set(ids).size, `orders of the idle edge of ${id}, each entry named once`).toBe(ids.length);
+    // Marked evicted: no write, no judgement (the runtime resends an edge whose answer was lost).
+    if (!held.evicting) held.idleSince = since;
+    for (const order of orders) {
+      const victim = world.held.get(order.connectionId);
+      if (victim === undefined) {
+        // Only an entry of a dead incarnation a stale snapshot still counted: no live process's.
+        expect(
+          world.stale.has(n),
+          `${order.connectionId}, of no live process, named by a stale snapshot`,
+        ).toBe(true);
+        expect(world.stores.map((s) => s.store.incarnation)).not.toContain(order.incarnation);
+        continue;
+      }
+      const holder = (world.stores[victim.node] as TestStore).store;
+      expect(order, `order for ${order.connectionId}`).toMatchObject({
+        nodeId: holder.nodeId,
+        incarnation: holder.incarnation,
+      });
+      if (victim.evicting) {
+        expect(order.cause, `${order.connectionId} named again with its cause`).toBe(victim.cause);
+        continue;
+      }
+      expect(order.cause).toBe('idle');
+      expect(victim.idleSince, `evicted ${order.connectionId} was idle`).not.toBeUndefined();
+      expect(victim.userId).toBe(held.userId);
+      victim.evicting = true;
+      victim.cause = 'idle';
+      victim.markedBy = world.step; // not an admission's victim: counted with the entries marked before it
+    }
+    if (world.stale.has(n)) return;
+    // A fresh snapshot: exactly the local rule on the live entries (no newcomer), then the
+    // entries marked before, named again; an edge on a marked entry judges nothing.
+    const before = heldOf(world, held.userId).filter(([other]) => !markedBefore.has(other));
+    const idleOnes = before
+      .filter(([, h]) => h.idleSince !== undefined)
+      .sort(([, a], [, b]) => (a.idleSince as number) - (b.idleSince as number))
+      .map(([other]) => other);
+    const planned = markedBefore.has(id) ? [] : planEvictions(before.length, idleOnes, world.evictAt);
+    expect(ids.slice(0, planned.length), `the idle edge of ${id} at T = ${world.evictAt}`).toEqual(planned);
+    expect(ids.slice(planned.length).sort()).toEqual([...markedBefore].sort());
+    reach.idleEdgesExact += 1;
+    if (world.evictAt === 0 && planned.length > 0) reach.idleEdgeAtZero += 1;
   });
 
 const sameNodeId = (world: World, a: number, b: number) =>
@@ -600,7 +678,7 @@ const redisStops = (n: number, userId: string) =>
       await world.redis.pause();
       try {
         await expect(
-          (world.stores[n] as TestStore).store.admit(userId, `late${world.step}`, limit, evictAt),
+          (world.stores[n] as TestStore).store.admit(userId, `late${world.step}`, limit, world.evictAt),
         ).rejects.toMatchObject({ code: 'WSSUP_STORE_UNAVAILABLE' });
       } finally {
         world.redis.resume();
@@ -665,7 +743,8 @@ const steps = [
     .map(([n, u, k, idleFirst]) => burst(n, u, k, idleFirst)),
   fc.tuple(node, pick).map(([n, i]) => release(n, i)),
   fc.tuple(node, pick, fc.boolean()).map(([n, i, idle]) => setIdle(n, i, idle)),
-  fc.tuple(node, pick).map(([n, i]) => setIdle(n, i, true)),
+  fc.tuple(node, pick).map(([n, i]) => setIdle(n, i, true, true)),
+  fc.tuple(node, pick).map(([n, i]) => setIdle(n, i, true, true)),
   fc
     .tuple(node, pick, fc.constantFrom('release' as const, 'setIdle' as const))
     .map(([n, i, w]) => foreignWrite(n, i, w)),
@@ -690,46 +769,53 @@ describe.runIf(hasRedis)('Redis slot store: random interleavings across 4 proces
   it('keeps the global rules under admissions, idleness, crashes, lost leases, a Redis stop and twins', async () => {
     // The node id the fourth process shares (a twin), or none in a quarter of the runs.
     const twinOf = fc.option(fc.integer({ min: 0, max: NODES - 2 }), { freq: 4, nil: undefined });
+    const evictAt = fc.constantFrom(...evictAts);
     await fc.assert(
-      fc.asyncProperty(twinOf, fc.commands(steps, { maxCommands: 40, size: 'max' }), async (twin, cmds) => {
-        const keyPrefix = freshPrefix();
-        const stores: TestStore[] = [];
-        const world: World = {
-          redis: redis.current,
-          keyPrefix,
-          stores,
-          held: new Map(),
-          stale: new Set(),
-          paused: false,
-          step: 0,
-          lastAdmission: new Map(),
-          marks: new Map(),
-        };
-        try {
-          for (let n = 0; n < NODES; n++) {
-            // Leases end only when a step ends them. The command timeout bounds the Redis stop,
-            // and stays well above a loaded machine's latency.
-            stores.push(
-              await startStore(redis.current, {
-                keyPrefix,
-                nodeId: n === NODES - 1 && twin !== undefined ? `node${twin}` : `node${n}`,
-                leaseTtlMs: 600_000,
-                commandTimeoutMs: 400,
-              }),
-            );
+      fc.asyncProperty(
+        twinOf,
+        evictAt,
+        fc.commands(steps, { maxCommands: 40, size: 'max' }),
+        async (twin, t, cmds) => {
+          const keyPrefix = freshPrefix();
+          const stores: TestStore[] = [];
+          const world: World = {
+            redis: redis.current,
+            keyPrefix,
+            stores,
+            held: new Map(),
+            stale: new Set(),
+            paused: false,
+            step: 0,
+            lastAdmission: new Map(),
+            marks: new Map(),
+            evictAt: t,
+          };
+          try {
+            for (let n = 0; n < NODES; n++) {
+              // Leases end only when a step ends them. The command timeout bounds the Redis stop,
+              // and stays well above a loaded machine's latency.
+              stores.push(
+                await startStore(redis.current, {
+                  keyPrefix,
+                  nodeId: n === NODES - 1 && twin !== undefined ? `node${twin}` : `node${n}`,
+                  leaseTtlMs: 600_000,
+                  commandTimeoutMs: 400,
+                }),
+              );
+            }
+            await fc.asyncModelRun(() => ({ model: {}, real: world }), cmds);
+            await releasesLand(world);
+            reach.runs += 1;
+            for (const { incarnations } of stores) reach.leasesLost += incarnations.length;
+          } finally {
+            for (const { store } of stores) await store.stop();
           }
-          await fc.asyncModelRun(() => ({ model: {}, real: world }), cmds);
-          await releasesLand(world);
-          reach.runs += 1;
-          for (const { incarnations } of stores) reach.leasesLost += incarnations.length;
-        } finally {
-          for (const { store } of stores) await store.stop();
-        }
-      }),
+        },
+      ),
       fuzzParameters(import.meta.url, { numRuns: 10 }),
     );
     console.log(
-      `store property: ${reach.runs} runs; ${reach.leasesLost} leases lost; Redis stopped during ${reach.stopsDuringAdmit} admissions and ${reach.stopsDuringReadmit} re-admissions; the largest book ${reach.largestBook} (limit ${limit}); ${reach.withInstance} admissions with an instance judged, ${reach.superseded} superseding, ${reach.stale} stale; ${reach.readmitSupersedes} re-admissions superseding`,
+      `store property: ${reach.runs} runs; ${reach.leasesLost} leases lost; Redis stopped during ${reach.stopsDuringAdmit} admissions and ${reach.stopsDuringReadmit} re-admissions; the largest book ${reach.largestBook} (limit ${limit}); ${reach.withInstance} admissions with an instance judged, ${reach.superseded} superseding, ${reach.stale} stale; ${reach.readmitSupersedes} re-admissions superseding; ${reach.idleEdgesJudged} idle edges judged (${reach.idleEdgesExact} on a fresh snapshot, checked exactly: ${reach.idleEdgeAtZero} evicting at T = 0)`,
     );
     expect(reach.superseded).toBeGreaterThan(0);
   });

@@ -421,6 +421,12 @@ describe.runIf(hasRedis)('Redis slot store: admission', () => {
       () => store.admit('ann', 'c1', 3, 4),
       () => store.admit('ann', 'c1', 2.5, 1),
       () => store.setIdle('ann', 'c1', Number.NaN),
+      // evictAt's lower bound is 0 (evictionThreshold 0), no lower, and whole numbers only.
+      () => store.admit('ann', 'c1', 3, -1),
+      () => store.admit('ann', 'c1', 3, 0.5),
+      () => store.setIdle('ann', 'c1', 1, -1),
+      // '' is the script's "no evictAt" sentinel: no caller may send it as an evictAt.
+      () => store.setIdle('ann', 'c1', 1, '' as never),
       () => store.release(42 as unknown as string, 'c1'),
     ];
     for (const call of cases) {

@@ -180,6 +180,13 @@ describe('presets', () => {
     expect(resolveOptions({ authenticate, [option]: value })).toMatchObject({ [option]: value });
   });
 
+  it.each<[keyof Limits]>([['evictionThreshold'], ['lingerMs']])(
+    'normalises %s = -0 to 0 (Object.is: supervisor.options never shows -0)',
+    (option) => {
+      expect(Object.is(resolveOptions({ authenticate, [option]: -0 })[option], 0)).toBe(true);
+    },
+  );
+
   it('accepts a heartbeatMessage of up to 125 bytes (none by default)', () => {
     expect(resolveOptions({ authenticate }).heartbeatMessage).toBeUndefined();
     expect(resolveOptions({ authenticate, heartbeatMessage: '{"type":"hb"}' }).heartbeatMessage).toBe(
