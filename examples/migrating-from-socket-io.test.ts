@@ -39,7 +39,15 @@ function createChat(verifyToken: (token: string | null) => Promise<User | undefi
     },
     onMessage: (connection, data) => {
       // No event names and no acks: the app's own JSON, with a request id to answer.
-      const { id, text } = JSON.parse(data.toString()) as { id: number; text: string }; // a throw: 1011
+      let message: { id: number; text: string };
+      try {
+        message = JSON.parse(data.toString());
+      } catch {
+        // Uncaught, a throw closes with 1011 (a server error, reported to onError).
+        connection.close(1007, 'bad JSON'); // 1007: the peer sent data it should not have
+        return;
+      }
+      const { id, text } = message;
       const said = JSON.stringify({ from: connection.data?.name, text });
       supervisor.sendToRoom('lobby', said, { except: connection.id }); // socket.to('lobby').emit(…)
       connection.send(JSON.stringify({ ack: id })); // in place of the ack callback
@@ -120,6 +128,20 @@ describe('docs/migrating-from-socket-io.md, its code as run', () => {
       ]),
     );
     expect(ann.got).toEqual([{ ack: 7 }]); // not a member once it ended
+  });
+
+  it('the server: a message that is not JSON closes its connection with 1007, not a server error', async (t) => {
+    const supervisor = createChat(async (token) => tokens[token ?? '']);
+    const origin = await listen(supervisor, t);
+    const ann = await member(origin, 'token-ann', t);
+    const bob = await member(origin, 'token-bob', t);
+    await vi.waitFor(() => expect(supervisor.roomMembers('lobby')).toHaveLength(2));
+
+    const closed = once(ann.ws, 'close');
+    ann.ws.send('{ not json');
+    const [code, reason] = (await closed) as [number, Buffer];
+    expect([code, String(reason)]).toEqual([1007, 'bad JSON']);
+    await vi.waitFor(() => expect(bob.got).toEqual([{ left: 'Ann', reason: 'app-close', closeCode: 1007 }]));
   });
 
   it('a client that leaves during the async authenticate holds no slot: the user still gets the limit', async (t) => {
