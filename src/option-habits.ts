@@ -63,22 +63,25 @@ const noAcks =
 /** socket.io-client's options. */
 const clientHabits: Habits = {
   meant: {
-    reconnectiondelay: 'backoff',
-    reconnectiondelaymax: 'backoff',
-    randomizationfactor: 'backoff',
+    reconnectiondelay: 'backoff.baseMs',
+    reconnectiondelaymax: 'backoff.capMs',
     timeout: 'connectTimeoutMs',
   },
   elsewhere: {
     auth: noHeaders,
-    query: noHeaders,
+    query:
+      "the query goes in the url, which may be a function, called for each attempt: url: () => 'wss://host/?room=' + room",
+    randomizationfactor: 'there is no equivalent: the jitter is always full (backoff)',
     extraheaders: noHeaders,
     headers: noHeaders,
     transports: 'WebSocket only: there is no long-polling fallback',
     // Not the name alone: socket.io-client counts retries after a disconnect, maxAttempts failures.
     reconnectionattempts:
       'reconnectionAttempts: n is maxAttempts: n + 1 (a lost connection is the first failure)',
+    // socket.io-client's `reconnection: false` (one attempt, no retry) is maxAttempts: 1.
     reconnection:
-      'it always reconnects (but after a code it must not retry, or after maxAttempts failures in a row): client.close() stops it',
+      'reconnection: false is maxAttempts: 1 (suspended after the first failure, until resume()); ' +
+      'else it always reconnects (but after a code it must not retry, or after maxAttempts failures in a row): client.close() stops it',
     reconnect:
       'it always reconnects (but after a code it must not retry, or after maxAttempts failures in a row): client.close() stops it',
     autoconnect: 'it connects at once: create it when it should connect',

@@ -50,11 +50,24 @@ export interface ClientCloseEvent extends ClientClose {
    */
   errorCode?: string;
   /**
+   * The server's retry hint (` retry-after=<s>` at the end of the reason), in ms, kept as the
+   * server sent it. It schedules a retry only when `next` is `'reconnect'`: after a give-up
+   * (`givenUp`) or any other `next`, nothing is scheduled, so a "retrying in 5 s" read from it
+   * would be wrong.
+   */
+  retryAfterMs: number | undefined;
+  /**
    * What the client does now. `'wait-for-resume'` after a close whose code is retried (1006,
    * 4429, …) says the client gave up: it was the `maxAttempts`-th failure in a row
-   * (socket.io-client's `reconnect_failed`).
+   * (socket.io-client's `reconnect_failed`); `givenUp` says so directly.
    */
   next: ClientNext;
+  /**
+   * True only on the close that made the client give up (the `maxAttempts`-th failure in a row:
+   * `suspended` until `resume()`), false on every other: a close that will be retried, and a
+   * refusal such as 4401, whose `state` (`suspended`) and `next` (`'wait-for-resume'`) read the same.
+   */
+  givenUp: boolean;
 }
 
 /** Every event the client emits, by name, with its payload. */
@@ -411,6 +424,7 @@ export function createClient(options: ClientOptions): Client {
       kind: closeKindOf(close.code),
       // Given up (maxAttempts): suspended until resume(), whatever the code would have done.
       next: givenUp === true ? 'wait-for-resume' : NEXT[dispositionOf(close.code, close.reason)],
+      givenUp: givenUp === true,
       ...(errorCode === undefined ? {} : { errorCode }),
     };
     opened = false;

@@ -89,10 +89,17 @@ describe('createClient({ maxAttempts })', () => {
     await waitOut(t, t.mark());
     const last = await t.next('close', t.mark());
     expect(t.client.state).toBe('suspended');
-    expect(last).toMatchObject({ code: 1006, kind: 'abnormal', opened: false, next: 'wait-for-resume' });
+    expect(last).toMatchObject({
+      code: 1006,
+      kind: 'abnormal',
+      opened: false,
+      next: 'wait-for-resume',
+      givenUp: true,
+    });
     expect(t.client.lastClose).toBe(last);
     // The two before it said the client would retry; only two waits, none after the last.
     expect(closesOf(t).map((close) => close.next)).toEqual(['reconnect', 'reconnect', 'wait-for-resume']);
+    expect(closesOf(t).map((close) => close.givenUp)).toEqual([false, false, true]);
     expect(attemptsOf(t)).toEqual([1, 2]);
     expect(t.events.at(-1)).toEqual(['state', { state: 'suspended', previous: 'connecting' }]);
 
@@ -184,10 +191,36 @@ describe('createClient({ maxAttempts })', () => {
     expect(delayMs).toBeGreaterThanOrEqual(1_000);
     t.simulated.increment(delayMs);
     const last = await t.next('close', t.mark());
+    // The server's hint kept, though no retry is scheduled: `next` and `givenUp` say so.
     expect(last).toMatchObject({ code: 4429, kind: 'too-many-requests', retryAfterMs: 1_000 });
     expect(last.next).toBe('wait-for-resume');
+    expect(last.givenUp).toBe(true);
+    expect(t.client.lastClose).toMatchObject({ givenUp: true, retryAfterMs: 1_000 });
     expect(t.client.state).toBe('suspended');
+    expect(t.clock.pending).toBe(0);
+    expect(attemptsOf(t)).toEqual([1]);
     expect(server.requests()).toBe(2);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  // A give-up and a 4401 both leave the client `suspended` with `next: 'wait-for-resume'`: only
+  // `givenUp` (or reading `code`) told them apart.
+  it('givenUp is false on a 4401 refusal, suspended as a give-up is, and on a close that will be retried', async () => {
+    const server = await startServer({ close: 4401, reason: 'unauthenticated' });
+    const t = startClient({ url: server.url, maxAttempts: 3 });
+    const refused = await t.next('close', 0);
+    expect(refused).toMatchObject({ code: 4401, next: 'wait-for-resume', givenUp: false });
+    expect(t.client.state).toBe('suspended');
+    expect(t.client.lastClose).toBe(refused);
+
+    server.set({ refuse: true });
+    const from = t.mark();
+    t.client.resume();
+    const retried = await t.next('close', from);
+    expect(retried).toMatchObject({ code: 1006, next: 'reconnect', givenUp: false });
+    expect(t.client.lastClose).toBe(retried);
+    expect(await t.next('reconnecting', from)).toMatchObject({ attempt: 1 });
     t.client.close();
     await expectReleased(t);
   });

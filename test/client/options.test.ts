@@ -241,8 +241,9 @@ describe('createClient() options', () => {
 describe("createClient() given an option of socket.io-client's", () => {
   // What a Socket.IO user passes first; each got the bare list of options, and a typo no hint.
   it.each([
-    ['reconnectionDelay', /here probably "backoff"/],
-    ['reconnectionDelayMax', /here probably "backoff"/],
+    ['reconnectionDelay', /here probably "backoff\.baseMs"/],
+    ['reconnectionDelayMax', /here probably "backoff\.capMs"/],
+    ['randomizationFactor', /; there is no equivalent: the jitter is always full \(backoff\), received /],
     ['timeout', /here probably "connectTimeoutMs"/],
     // Not "here probably maxAttempts": the numbers differ by one.
     [
@@ -254,12 +255,15 @@ describe("createClient() given an option of socket.io-client's", () => {
       // socket.io-client's auth may be a callback that fetches a token first: so may the url.
       /; a browser's WebSocket sends no headers and no auth payload: put the token in the url, which may be async: url: async \(\) => /,
     ],
-    ['query', /; a browser's WebSocket sends no headers and no auth payload: put the token in the url/],
+    [
+      'query',
+      /; the query goes in the url, which may be a function, called for each attempt: url: \(\) => 'wss:\/\/host\/\?room=' \+ room, received /,
+    ],
     ['extraHeaders', /; a browser's WebSocket sends no headers/],
     ['transports', /; WebSocket only: there is no long-polling fallback/],
     [
       'reconnection',
-      /; it always reconnects \(but after a code it must not retry, or after maxAttempts failures in a row\): client\.close\(\) stops it/,
+      /; reconnection: false is maxAttempts: 1 \(suspended after the first failure, until resume\(\)\); else it always reconnects \(but after a code it must not retry, or after maxAttempts failures in a row\): client\.close\(\) stops it/,
     ],
     // Not "here probably reconnectOnOnline", which its spelling alone gave: a browser event.
     [

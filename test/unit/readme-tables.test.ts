@@ -332,6 +332,7 @@ describe("the README's list of the client's events", () => {
         opened: true,
         kind: true,
         next: true,
+        givenUp: true,
         errorCode: true,
       } satisfies Record<keyof ClientEvents['close'], true>),
       reconnecting: Object.keys({ delayMs: true, attempt: true } satisfies Record<
