@@ -63,11 +63,12 @@ export interface ClientCloseEvent extends ClientClose {
    */
   next: ClientNext;
   /**
-   * True only on the close that made the client give up (the `maxAttempts`-th failure in a row:
-   * `suspended` until `resume()`), false on every other: a close that will be retried, and a
-   * refusal such as 4401, whose `state` (`suspended`) and `next` (`'wait-for-resume'`) read the same.
+   * True on the close that made the client give up (the `maxAttempts`-th failure in a row:
+   * `suspended` until `resume()`). Absent on every other, as `errorCode` is: a close that will be
+   * retried, and a refusal such as 4401, whose `state` (`suspended`) and `next`
+   * (`'wait-for-resume'`) read the same.
    */
-  givenUp: boolean;
+  givenUp?: true;
 }
 
 /** Every event the client emits, by name, with its payload. */
@@ -424,7 +425,7 @@ export function createClient(options: ClientOptions): Client {
       kind: closeKindOf(close.code),
       // Given up (maxAttempts): suspended until resume(), whatever the code would have done.
       next: givenUp === true ? 'wait-for-resume' : NEXT[dispositionOf(close.code, close.reason)],
-      givenUp: givenUp === true,
+      ...(givenUp === true ? { givenUp } : {}),
       ...(errorCode === undefined ? {} : { errorCode }),
     };
     opened = false;
