@@ -87,5 +87,5 @@ function levelsAsGiven(value: unknown): string {
 export function checkCapacityHysteresis(value: unknown): number {
   if (typeof value !== 'number' || !(value >= 0) || !(value < 1))
     throw new InvalidOptionError('capacityHysteresis', 'a number from 0 (inclusive) to 1 (exclusive)', value);
-  return value;
+  return value === 0 ? 0 : value; // -0 means 0 (as the limits' -0, options.ts)
 }

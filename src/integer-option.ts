@@ -29,5 +29,6 @@ export function integerOption(
   if (!integerIn(min, max)(resolved)) {
     throw new InvalidOptionError(option, `an integer from ${min} to ${max}`, resolved);
   }
-  return resolved;
+  // -0 passes the range check and means 0: returned as 0, so that no resolved option shows -0.
+  return resolved === 0 ? 0 : resolved;
 }

@@ -77,7 +77,7 @@ const clientHabits: Habits = {
     transports: 'WebSocket only: there is no long-polling fallback',
     // Not the name alone: socket.io-client counts retries after a disconnect, maxAttempts failures.
     reconnectionattempts:
-      'reconnectionAttempts: n is maxAttempts: n + 1 (a lost connection is the first failure)',
+      'reconnectionAttempts: n is maxAttempts: n + 1 (a lost connection is the first failure, once it had lasted stableAfterMs)',
     // socket.io-client's `reconnection: false` (one attempt, no retry) is maxAttempts: 1.
     reconnection:
       'reconnection: false is maxAttempts: 1 (suspended after the first failure, until resume()); ' +

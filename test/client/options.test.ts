@@ -248,7 +248,7 @@ describe("createClient() given an option of socket.io-client's", () => {
     // Not "here probably maxAttempts": the numbers differ by one.
     [
       'reconnectionAttempts',
-      /; reconnectionAttempts: n is maxAttempts: n \+ 1 \(a lost connection is the first failure\)/,
+      /; reconnectionAttempts: n is maxAttempts: n \+ 1 \(a lost connection is the first failure, once it had lasted stableAfterMs\)/,
     ],
     [
       'auth',

@@ -82,6 +82,7 @@ describe('ConnectionHandle: silentForMs', () => {
   it('counts from admission while connecting, and starts again at the open', async () => {
     const t = await startRulesServer({ heartbeatIntervalMs, idleTimeoutMs: 60_000 });
     const { supervisor, clock } = t;
+    clock.increment(1_000); // admitted at 1,000 ms: "since admission" is not "since 0"
     const whileConnecting: number[] = [];
     supervisor.on('admitted', ({ connectionId }) => {
       const handle = supervisor.connection(connectionId);

@@ -12,6 +12,7 @@ import {
   InvalidOptionError,
   type Limits,
   presets,
+  type ResolvedOptions,
   resolveOptions,
   type SupervisorOptions,
 } from '../../src/index.js';
@@ -180,12 +181,15 @@ describe('presets', () => {
     expect(resolveOptions({ authenticate, [option]: value })).toMatchObject({ [option]: value });
   });
 
-  it.each<[keyof Limits]>([['evictionThreshold'], ['lingerMs']])(
-    'normalises %s = -0 to 0 (Object.is: supervisor.options never shows -0)',
-    (option) => {
-      expect(Object.is(resolveOptions({ authenticate, [option]: -0 })[option], 0)).toBe(true);
-    },
-  );
+  it.each<[keyof SupervisorOptions & keyof ResolvedOptions]>([
+    ['evictionThreshold'],
+    ['lingerMs'],
+    ['maxCloseRefusals'],
+    ['maxRoomsPerConnection'],
+    ['capacityHysteresis'],
+  ])('normalises %s = -0 to 0 (Object.is: supervisor.options never shows -0)', (option) => {
+    expect(Object.is(resolveOptions({ authenticate, [option]: -0 })[option], 0)).toBe(true);
+  });
 
   it('accepts a heartbeatMessage of up to 125 bytes (none by default)', () => {
     expect(resolveOptions({ authenticate }).heartbeatMessage).toBeUndefined();
