@@ -99,6 +99,7 @@ export interface Registry {
     options?: RoomSendOptions & ClusterFlag,
   ): number | Promise<ClusterSendResult>;
   roomMembers(room: string): ConnectionHandle[];
+  roomSize(room: string): number;
   disconnectUser(
     userId: string,
     code?: number,
@@ -398,6 +399,15 @@ export function createRegistry(
       checkRoom('roomMembers', room);
       const members = books.rooms.membersOf(room);
       return members === undefined ? [] : [...members];
+    },
+
+    roomSize: (room: string, options?: unknown) => {
+      if (typeof options === 'object' && options !== null)
+        throw invalid(
+          "roomSize(room) takes no options: it counts this process's members only; sendToRoom(room, data, { cluster: true }) reaches the members on every process",
+        );
+      checkRoom('roomSize', room);
+      return books.rooms.membersOf(room)?.size ?? 0;
     },
 
     disconnectUser: (userId, code = 1000, reason = '', options = undefined) => {

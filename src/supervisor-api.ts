@@ -277,6 +277,14 @@ export interface Supervisor<Data = unknown> {
    */
   roomMembers(room: string): ConnectionHandle<Data>[];
   /**
+   * How many members the room has on this process: `roomMembers(room).length` without building
+   * the array, O(1) (a viewer count for a live dashboard, read as often as it is shown). Counted
+   * as roomMembers lists them: a draining member until it is disposed; 0 for a room nobody is in.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad room name, or an options object
+   *   (per process only, as roomMembers).
+   */
+  roomSize(room: string): number;
+  /**
    * Closes every live connection of the user gracefully ("kick"): each drains,
    * bounded by drainTimeoutMs, and is disposed with reason `app-close`.
    * Returns how many were closed.

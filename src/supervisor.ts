@@ -792,6 +792,7 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     disconnectUser: registry.disconnectUser as Supervisor['disconnectUser'],
     sendToRoom: registry.sendToRoom as Supervisor['sendToRoom'],
     roomMembers: registry.roomMembers as (room: string) => ConnectionHandle<Data>[],
+    roomSize: registry.roomSize,
     stats: ((statsOptions?: StatsOptions) => {
       checkStatsOptions(statsOptions, ['perUser', 'cluster'], 'stats');
       if (statsOptions?.cluster !== true) return collectStats(sources, statsOptions);

@@ -318,6 +318,15 @@ async function admitOne(world: World, n: number, userId: string, instance?: Inst
   }
 }
 
+/** The order reaches the process that holds the entry: its incarnation, not only its node id. */
+function expectReachesHolder(world: World, order: EvictionOrder, victim: { node: number }): void {
+  const holder = (world.stores[victim.node] as TestStore).store;
+  expect(order, `order for ${order.connectionId}`).toMatchObject({
+    nodeId: holder.nodeId,
+    incarnation: holder.incarnation,
+  });
+}
+
 function applyAdmission(
   world: World,
   n: number,
@@ -335,12 +344,7 @@ function applyAdmission(
       expect(world.stores.map((s) => s.store.incarnation)).not.toContain(order.incarnation);
       continue;
     }
-    // The order reaches the process that holds the entry: its incarnation, not only its node id.
-    const holder = (world.stores[victim.node] as TestStore).store;
-    expect(order, `order for ${order.connectionId}`).toMatchObject({
-      nodeId: holder.nodeId,
-      incarnation: holder.incarnation,
-    });
+    expectReachesHolder(world, order, victim);
     if (victim.evicting) {
       // Marked for an idle eviction, of the newcomer's instance from an earlier attempt:
       // superseded from now on (its node evicts it even if active again).
@@ -476,11 +480,7 @@ const setIdle = (n: number, index: number, idle: boolean, judged = false) =>
         expect(world.stores.map((s) => s.store.incarnation)).not.toContain(order.incarnation);
         continue;
       }
-      const holder = (world.stores[victim.node] as TestStore).store;
-      expect(order, `order for ${order.connectionId}`).toMatchObject({
-        nodeId: holder.nodeId,
-        incarnation: holder.incarnation,
-      });
+      expectReachesHolder(world, order, victim);
       if (victim.evicting) {
         expect(order.cause, `${order.connectionId} named again with its cause`).toBe(victim.cause);
         continue;

@@ -616,6 +616,10 @@ describe('bad arguments throw WSSUP_INVALID_ARGUMENT and change nothing', () => 
       'roomMembers(room, { cluster: true })',
       (t) => (t.supervisor.roomMembers as (...args: unknown[]) => unknown)('lobby', { cluster: true }),
     ],
+    [
+      'roomSize(room, { cluster: true })',
+      (t) => (t.supervisor.roomSize as (...args: unknown[]) => unknown)('lobby', { cluster: true }),
+    ],
     ["disconnectUser('')", (t) => t.supervisor.disconnectUser('')],
     ['disconnectUser(user, 1001)', (t) => t.supervisor.disconnectUser('kim', 1001)],
     ['disconnectUser(user, 5000)', (t) => t.supervisor.disconnectUser('kim', 5000)],
@@ -632,6 +636,7 @@ describe('bad arguments throw WSSUP_INVALID_ARGUMENT and change nothing', () => 
     k1.handle.join('lobby');
     expect(['kim'].map(t.supervisor.connectionsOf)).toEqual([[k1.handle]]);
     expect(['lobby'].map(t.supervisor.roomMembers)).toEqual([[k1.handle]]);
+    expect(['lobby'].map(t.supervisor.roomSize)).toEqual([1]);
     expect(() =>
       (t.supervisor.connectionsOf as (...args: unknown[]) => unknown)('kim', { cluster: true }),
     ).toThrow(/userStats\(userId, \{ cluster: true \}\)/);

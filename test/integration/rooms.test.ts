@@ -57,6 +57,7 @@ describe('join, leave and sendToRoom', () => {
     expect(cy.handle.join('kitchen')).toBe(true);
     expect([...bob.handle.rooms]).toEqual(['lobby']);
     expect(ids(t.supervisor.roomMembers('lobby'))).toEqual([ann.id, bob.id]);
+    expect([t.supervisor.roomSize('lobby'), t.supervisor.roomSize('kitchen')]).toEqual([2, 1]);
     expect(roomsOf(t)).toEqual({ rooms: 2, roomMemberships: 3 });
 
     const both = Promise.all([nextMessage(ann.ws), nextMessage(bob.ws)]);
@@ -77,6 +78,7 @@ describe('join, leave and sendToRoom', () => {
 
     expect(t.supervisor.sendToRoom('nobody-here', 'hi')).toBe(0);
     expect(t.supervisor.roomMembers('nobody-here')).toEqual([]);
+    expect(t.supervisor.roomSize('nobody-here')).toBe(0);
     await flush(ann.ws);
     await flush(cy.ws);
     expect(annInbox).toEqual(['flush']);
@@ -86,9 +88,11 @@ describe('join, leave and sendToRoom', () => {
     expect(ann.handle.leave('lobby')).toBe(false); // no longer a member
     expect(ann.handle.rooms.size).toBe(0);
     expect(ids(t.supervisor.roomMembers('lobby'))).toEqual([bob.id]);
+    expect(t.supervisor.roomSize('lobby')).toBe(1);
     expect(cy.handle.leave('kitchen')).toBe(true);
     // The last member out deletes the room: no entry is kept for a dead room's name.
     expect(t.supervisor.roomMembers('kitchen')).toEqual([]);
+    expect(t.supervisor.roomSize('kitchen')).toBe(0);
     expect(roomsOf(t)).toEqual({ rooms: 1, roomMemberships: 1 });
     expect(t.supervisor.audit().mismatches).toEqual([]);
     await closeAll(t, [ann, bob, cy]);
@@ -174,7 +178,7 @@ describe('bad input', () => {
   ];
 
   it.each(badRooms)(
-    '%s is refused by join, leave, sendToRoom and roomMembers, allocating nothing',
+    '%s is refused by join, leave, sendToRoom, roomMembers and roomSize, allocating nothing',
     async (_, room) => {
       const t = await startRulesServer();
       const ann = await t.open('ann');
@@ -185,6 +189,7 @@ describe('bad input', () => {
         ['leave', () => ann.handle.leave(room as string)],
         ['sendToRoom', () => t.supervisor.sendToRoom(room as string, 'hi')],
         ['roomMembers', () => t.supervisor.roomMembers(room as string)],
+        ['roomSize', () => t.supervisor.roomSize(room as string)],
       ];
       for (const [method, call] of calls) {
         expect(call, method).toThrow(SupervisorError);
@@ -346,9 +351,11 @@ describe('a connection on its way out', () => {
     expect(ann.handle.join('kitchen')).toBe(false);
     expect(t.supervisor.roomMembers('kitchen')).toEqual([]);
     expect(ids(t.supervisor.roomMembers('lobby'))).toEqual([ann.id, bob.id]);
+    expect(t.supervisor.roomSize('lobby')).toBe(2); // counted as listed: draining until disposed
     expect(t.supervisor.sendToRoom('lobby', 'to bob only')).toBe(1);
     await disposed;
     expect(ids(t.supervisor.roomMembers('lobby'))).toEqual([bob.id]);
+    expect(t.supervisor.roomSize('lobby')).toBe(1);
     await closeAll(t, [bob]);
   });
 
