@@ -42,9 +42,10 @@ function createChat(verifyToken: (token: string | null) => Promise<User | undefi
       let message: { id: number; text: string };
       try {
         message = JSON.parse(data.toString());
+        if (typeof message?.id !== 'number' || typeof message.text !== 'string') throw new TypeError();
       } catch {
         // Uncaught, a throw closes with 1011 (a server error, reported to onError).
-        connection.close(1007, 'bad JSON'); // 1007: the peer sent data it should not have
+        connection.close(1007, 'bad message'); // 1007: the peer sent data it should not have
         return;
       }
       const { id, text } = message;
@@ -130,18 +131,26 @@ describe('docs/migrating-from-socket-io.md, its code as run', () => {
     expect(ann.got).toEqual([{ ack: 7 }]); // not a member once it ended
   });
 
-  it('the server: a message that is not JSON closes its connection with 1007, not a server error', async (t) => {
+  it('the server: a message that is not a chat message closes its connection with 1007, not a server error', async (t) => {
     const supervisor = createChat(async (token) => tokens[token ?? '']);
     const origin = await listen(supervisor, t);
     const ann = await member(origin, 'token-ann', t);
     const bob = await member(origin, 'token-bob', t);
     await vi.waitFor(() => expect(supervisor.roomMembers('lobby')).toHaveLength(2));
 
-    const closed = once(ann.ws, 'close');
-    ann.ws.send('{ not json');
-    const [code, reason] = (await closed) as [number, Buffer];
-    expect([code, String(reason)]).toEqual([1007, 'bad JSON']);
-    await vi.waitFor(() => expect(bob.got).toEqual([{ left: 'Ann', reason: 'app-close', closeCode: 1007 }]));
+    // Not JSON, and JSON of another shape (null would fail the destructuring: a 1011 again).
+    for (const [who, sent] of [
+      [ann, '{ not json'],
+      [bob, 'null'],
+    ] as const) {
+      const closed = once(who.ws, 'close');
+      who.ws.send(sent);
+      const [code, reason] = (await closed) as [number, Buffer];
+      expect([code, String(reason)]).toEqual([1007, 'bad message']);
+    }
+    await vi.waitFor(() =>
+      expect(bob.got).toContainEqual({ left: 'Ann', reason: 'app-close', closeCode: 1007 }),
+    );
   });
 
   it('a client that leaves during the async authenticate holds no slot: the user still gets the limit', async (t) => {

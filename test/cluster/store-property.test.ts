@@ -62,13 +62,12 @@ const users = ['ann', 'bob'] as const;
 const limit = 5;
 /**
  * T: 4 (ceil(0.7 × 5): well below the limit, so marked entries counted toward T show) in the first
- * property, whose runs must reach a superseding admission (books near the limit); 1 or 0, drawn
- * per run, in the second (evictionThreshold 0: every idle entry goes, at an admission or at its
- * idle edge; 0 is a T, never "none"), whose books seldom fill: drawn among all three, a run of
- * ten at T = 4 too few times reached no superseding admission (a review, 1 seed in 14).
+ * property, whose runs must reach a superseding admission (books near the limit); 0 in the second
+ * (evictionThreshold 0: every idle entry goes, at an admission or at its idle edge; 0 is a T,
+ * never "none"), whose books seldom fill: drawn among 0, 1 and 4, a run of ten at T = 4 too few
+ * times reached no superseding admission (a review, 1 seed in 14).
  */
 const evictAtDefault = 4;
-const evictAtsLow = [0, 1] as const;
 /** k: how far past the limit a whole book may go, victims of the last admission included (above). */
 const overLimit = Math.max(...[...Array(limit + 1).keys()].filter((k) => (k * (k - 1)) / 2 < limit));
 /** Processes: three nodes, and a fourth that may share one of their node ids. */
@@ -771,6 +770,7 @@ describe.runIf(hasRedis)('Redis slot store: random interleavings across 4 proces
 
   /** The property: each run's T drawn from `evictAt`. */
   async function interleavings(evictAt: fc.Arbitrary<number>, numRuns: number): Promise<void> {
+    for (const key of Object.keys(reach) as (keyof typeof reach)[]) reach[key] = 0; // this property's own
     // The node id the fourth process shares (a twin), or none in a quarter of the runs.
     const twinOf = fc.option(fc.integer({ min: 0, max: NODES - 2 }), { freq: 4, nil: undefined });
     await fc.assert(
@@ -827,7 +827,9 @@ describe.runIf(hasRedis)('Redis slot store: random interleavings across 4 proces
     expect(reach.superseded).toBeGreaterThan(0);
   });
 
-  it('keeps them at T = 1 and T = 0 (idle as a timeout) too', async () => {
-    await interleavings(fc.constantFrom(...evictAtsLow), 4);
+  // No gate on what it reached: an idle edge is checked exactly only on a fresh snapshot, which
+  // crashes and lost leases make rare (none in some seeds); store-idle-evict pins T = 0's script.
+  it('keeps them at T = 0 (idle as a timeout) too', async () => {
+    await interleavings(fc.constant(0), 5);
   });
 });
