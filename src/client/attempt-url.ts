@@ -11,6 +11,10 @@
  * awaited and checked by the same rule, and its rejection is the function's
  * failure. The socket actor waits for it within the attempt's bounds.
  *
+ * The function is given the attempt's context (`{ attempt, lastClose }`): its first call comes
+ * inside createClient(), where a hook that read `client.lastClose` met the client's `const`
+ * before its initialization (a ReferenceError, reported as the hook's failure and backed off).
+ *
  * Every URL, the `url` option's own and each answer alike, gets the client's instance claim
  * (client-instance.ts): its id and the attempt's time. An answer that names the parameter
  * itself fails as a bad answer does (the `url` option's own is refused by createClient()): the
@@ -22,6 +26,7 @@ import { withInstanceParam } from '../client-instance.js';
 import { AppHookError, InvalidOptionError } from '../errors.js';
 import { isThenable } from '../thenable.js';
 import {
+  type ClientUrlContext,
   isConnectableUrl,
   isRelative,
   namesInstanceParam,
@@ -54,12 +59,13 @@ function withInstance(url: string, claim: InstanceClaim | undefined): string {
  *   or one that names the instance parameter while the client sends its own
  */
 export function attemptUrl(
-  url: () => unknown,
+  url: (context: ClientUrlContext) => unknown,
+  context: ClientUrlContext,
   instance: InstanceClaim | undefined,
 ): string | Promise<string> {
   let answer: unknown;
   try {
-    answer = url();
+    answer = url(context);
   } catch (error) {
     throw new AppHookError('url', error);
   }

@@ -363,8 +363,15 @@ export function createClient(options: ClientOptions): Client {
   const socketActor = createSocketActor(
     {
       ...resolved,
+      // The attempt's context: the machine's count (its snapshot is the new one by the time
+      // the socket actor starts), and the close the app heard, announced in an earlier step
+      // (every way into `connection` follows `waiting`, `suspended` or the start).
       url: () =>
-        attemptUrl(resolved.url, resolved.instance === undefined ? undefined : claim(resolved.instance)),
+        attemptUrl(
+          resolved.url,
+          { attempt: actor.getSnapshot().context.attempt, lastClose },
+          resolved.instance === undefined ? undefined : claim(resolved.instance),
+        ),
     },
     {
       attach: (open, opened) => {

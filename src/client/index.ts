@@ -26,7 +26,7 @@ export {
   type ClientState,
   createClient,
 } from './client.js';
-export { type ClientOptions, clientDefaults } from './options.js';
+export { type ClientOptions, type ClientUrlContext, clientDefaults } from './options.js';
 export type {
   BlobLike,
   ClientData,

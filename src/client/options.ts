@@ -11,7 +11,40 @@ import { describeRefusedClock } from '../clock-shape.js';
 import { describeValue, InvalidOptionError } from '../errors.js';
 import { resolveHeartbeatMessage } from '../heartbeat-message.js';
 import { clientOptionAllowed } from '../option-habits.js';
+import type { ClientCloseEvent } from './client.js';
 import type { WebSocketConstructorLike } from './websocket-like.js';
+
+/**
+ * What a `url` function is told about the attempt it makes the URL for. The first call comes
+ * inside `createClient()`, before it returns: read the attempt from here, not from the client
+ * (`client` is not yet initialized in that first call: a ReferenceError).
+ * @example
+ * ```ts
+ * let token = loadToken();
+ * const client = createClient({
+ *   url: async ({ lastClose }) => {
+ *     if (lastClose?.kind === 'session-expired') token = await refreshToken();
+ *     return `wss://chat.example/?token=${token}`;
+ *   },
+ * });
+ * ```
+ */
+export interface ClientUrlContext {
+  /**
+   * Failed attempts in a row before this one: the `attempt` of the `reconnecting` event that
+   * announced it, the backoff's count. 0 for the first attempt of `createClient()`, for the
+   * one `resume()` or `activity()` makes from `suspended` (the count starts again), and for the
+   * one after a stable connection ended (a 4002 on time, a 1001's spread, a connection lost
+   * after `stableAfterMs`: that loss is then 1). `resume()` while `waiting` keeps it.
+   */
+  attempt: number;
+  /**
+   * The close that preceded this attempt (`client.lastClose`, the last `close` event): its
+   * `kind` says why (`'session-expired'`: the token ran out; `'unauthenticated'`: it was
+   * refused). Undefined for the first attempt of `createClient()`.
+   */
+  lastClose: ClientCloseEvent | undefined;
+}
 
 /** The options of `createClient()`. Only `url` is required; every other one has a default. */
 export interface ClientOptions {
@@ -24,8 +57,11 @@ export interface ClientOptions {
    * `AppHookError`, hook `url`) or answers no usable URL (an `InvalidOptionError`) emits
    * `error`, and the attempt fails as a connect does (1006, backed off). A function that
    * answers a string at once connects at once, with no microtask before the socket.
+   * It is given the attempt's {@link ClientUrlContext} (`{ attempt, lastClose }`); a function
+   * that takes no argument is fine too. Its first call comes inside `createClient()`, before
+   * the client is returned: read `lastClose` from the context, not from the client variable.
    */
-  url: string | URL | (() => string | URL | PromiseLike<string | URL>);
+  url: string | URL | ((context: ClientUrlContext) => string | URL | PromiseLike<string | URL>);
   /**
    * This client's instance id, sent in the query of every attempt's URL with the attempt's
    * time (`wssup-instance=<id>.<ms>`): a reconnect is then the same instance coming back, and a server
@@ -166,7 +202,7 @@ const MAX_DELAY_MS = 2_147_483_647; // the largest delay setTimeout honours
 
 export interface ResolvedClientOptions {
   /** The app's answer, unchecked: attempt-url.ts checks it before every attempt. */
-  url: () => unknown;
+  url: (context: ClientUrlContext) => unknown;
   /** The instance id every attempt's URL carries (attempt-url.ts), or undefined for none. */
   instance: string | undefined;
   protocols: string | string[] | undefined;

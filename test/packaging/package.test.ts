@@ -395,7 +395,8 @@ describe('the packed package in a fresh app', () => {
         OriginAllowlist SlotStore ClusterAdmission ClusterNode ClusterUserBook ClusterView EvictionOrder
         HeldConnection ChartGraph ChartNode ChartNodeType ChartEdge ChartEdgeKind ChartDelay ChartFormat ChartName
         RenderChartOptions`.split(/\s+/),
-      'ws-supervisor/client': `createClient Client ClientOptions ClientEvents ClientCloseEvent
+      'ws-supervisor/client':
+        `createClient Client ClientOptions ClientUrlContext ClientEvents ClientCloseEvent
         ClientListener ClientState CloseEventLike MessageEventLike BlobLike WebSocketLike`.split(/\s+/),
       'ws-supervisor/dashboard': `createDashboard Authorize AccessVerdict Activity ActivityKind StateCounts
         StatsView`.split(/\s+/),

@@ -30,6 +30,7 @@ import {
 import {
   type ClientCloseEvent,
   type ClientState,
+  type ClientUrlContext,
   createClient,
   type OnceOptions,
 } from 'ws-supervisor/client';
@@ -188,6 +189,9 @@ console.log(codeOf);
 // ws's WebSocket is a constructor the client takes as it is (Node 20 has no global one).
 const client = createClient({ url: 'ws://127.0.0.1:1/ws', WebSocket, backoff: { capMs: 60_000 } });
 client.on('close', (event: ClientCloseEvent) => console.log(event.kind, event.next, event.retryAfterMs));
+// A url function is given its attempt (its first call comes inside createClient(): not `client`).
+export const urlFor = ({ attempt, lastClose }: ClientUrlContext): string =>
+  `ws://127.0.0.1:1/ws?attempt=${attempt}&after=${lastClose?.kind ?? 'none'}`;
 // once(): the next event as a promise, typed by its name; a type guard narrows it.
 export async function waits(): Promise<number | undefined> {
   const opened: { url: string } = await client.once('open', { signal: AbortSignal.timeout(5_000) });
