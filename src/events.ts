@@ -52,7 +52,12 @@ export interface RejectedEventFields {
   status: number | undefined;
   /** Undefined when the request never yielded a valid user id. */
   userId: string | undefined;
-  /** The refusal's message, as sent (the HTTP body, or the close reason without its retry hint). */
+  /**
+   * The refusal's message as sent: on one line, without control or format characters or a
+   * `retry-after=<digits>` of its own (README, "Refusals a client can read"); the HTTP body
+   * without its newline, or the close reason before its 123-byte cut and retry hint. A
+   * Refusal's own `message` stays as the app gave it.
+   */
   message: string;
   /** How the refusal reached the client: an HTTP answer, or a close frame (`refuse: 'close'`). Undefined when nothing was sent. */
   via?: 'http' | 'close' | undefined;

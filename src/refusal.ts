@@ -6,6 +6,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { describeValue, SupervisorError } from './errors.js';
+import { withoutHints } from './refusal-text.js';
 
 /** The statuses an app may refuse with. */
 export type RefusalStatus = 401 | 403 | 429 | 503;
@@ -22,7 +23,11 @@ export const MAX_CLOSE_REASON_BYTES = 123;
  * The `rejected` event says `reason: 'refused'` with the status.
  *
  * @param status 401, 403, 429 or 503.
- * @param message What the client reads (the HTTP body, followed by a newline; the close reason). @default the status text, e.g. `Forbidden`
+ * @param message What the client reads (the HTTP body, followed by a newline; the close reason, cut to
+ *   fit 123 bytes), on one line: runs of control and format characters (newline, tab, a bidi override
+ *   such as U+202E, a zero-width space) and U+2028/U+2029 are sent as a space, a `retry-after=<digits>`
+ *   of its own is left out (only `retryAfterMs` gives a hint), whitespace is collapsed and trimmed.
+ *   `refusal.message` keeps it as given, for the app's logs. @default the status text, e.g. `Forbidden`
  * @param options.retryAfterMs When the client may try again; sent as `Retry-After` (seconds, rounded up).
  *   A 429 or 503 without it gets the `retryAfterMs.refused` option's default.
  * @param options.cause What made the app refuse (a database down, say), kept as an Error's `cause`.
@@ -171,14 +176,17 @@ export const retryAfterSeconds = (ms: number): number =>
 export const closeCodeFor = (status: number): number => 4000 + status;
 
 /**
- * A close reason within 123 UTF-8 bytes: the message, cut at a character
- * boundary if it must be, then ` retry-after=<seconds>` when there is a hint
- * (never cut: clients parse it with `/ retry-after=(\d+)$/`).
+ * A close reason within 123 UTF-8 bytes: the message as withoutHints() leaves it (one line, no
+ * control or format character, no `retry-after=<digits>` of its own), cut at a character
+ * boundary if it must be, then ` retry-after=<seconds>` when there is a hint (never cut:
+ * clients parse it with `/ retry-after=(\d+)$/`). Cleaned before the cut, so the cut counts
+ * the bytes sent; the real hint appended after, so it is the only one a client can read.
  */
 export function closeReason(message: string, retryAfterMs: number | undefined): string {
   const hint = retryAfterMs === undefined ? '' : ` retry-after=${retryAfterSeconds(retryAfterMs)}`;
   const room = MAX_CLOSE_REASON_BYTES - Buffer.byteLength(hint);
-  return truncateUtf8(message, room) + hint;
+  // trimEnd: a cut after a space would leave two before the hint.
+  return truncateUtf8(withoutHints(message), room).trimEnd() + hint;
 }
 
 function truncateUtf8(text: string, maxBytes: number): string {

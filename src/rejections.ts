@@ -12,6 +12,7 @@ import type { Books } from './books.js';
 import type { RejectedEvent, RejectReason, SupervisorEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
 import { closeCodeFor, closeReason, retryAfterSeconds } from './refusal.js';
+import { withoutHints } from './refusal-text.js';
 import type { CloseRefusals } from './transport/close-refusal.js';
 import { refuseUpgrade } from './transport/http-refusal.js';
 
@@ -91,7 +92,8 @@ export function createRejections({ retryHints, closeRefusals, counters, events }
       reason,
       status,
       userId: rejection.userId,
-      message,
+      // As sent (refusal-text.ts): the Refusal's own message stays as the app gave it.
+      message: withoutHints(message),
       via,
       retryAfterMs: status === undefined ? undefined : retryAfterMs,
       remoteAddress,

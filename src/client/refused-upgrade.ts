@@ -9,6 +9,7 @@
  */
 import { ClientCloseCodes } from '../../machines/client-close.js';
 import type { Clock } from '../clock.js';
+import { withoutHints } from '../refusal-text.js';
 
 /** What the client reads of ws's `http.IncomingMessage` (no Node types: the client runs in browsers). */
 export interface RefusedResponseLike {
@@ -67,23 +68,6 @@ function isReadable(headers: RefusedResponseLike['headers']): boolean {
 }
 
 const READABLE_CHARSETS = new Set(['utf-8', 'utf8', 'us-ascii']);
-
-/** Control and format characters (C0, C1, bidi overrides, zero-width…) and the Unicode line breaks. */
-const UNPRINTABLE = /[\p{Cc}\p{Cf}\u2028\u2029]+/gu;
-
-/**
- * A retry hint anywhere in the text, in any case. Each is replaced by a space, which no hint
- * contains: removing one cannot join the text around it into another.
- */
-const ANY_RETRY_HINT = /retry-after=\d+/gi;
-
-/**
- * Text from the server other than its Retry-After header (the body, the status line's words),
- * on one line, without a retry hint of its own: only the Retry-After header gives one.
- */
-function withoutHints(text: string): string {
-  return text.replace(UNPRINTABLE, ' ').replace(ANY_RETRY_HINT, ' ').replace(/\s+/g, ' ').trim();
-}
 
 /**
  * The app's message in a refusal's body: its first 123 bytes as UTF-8 (a character cut by the

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { withoutHints } from '../refusal-text.js';
 
 /**
  * Answers an upgrade request with a plain HTTP error and closes the socket.
@@ -7,6 +8,9 @@ import type { Duplex } from 'node:stream';
  * never allocate one). `headers` are added as given: they are ours, never the client's.
  * Returns whether the answer was written: false when the socket was already
  * gone (destroyed, or no longer writable), and nothing could be said.
+ * The body is `message` as withoutHints() leaves it, then a newline: the words
+ * a close frame's reason would carry (uncut), so curl, a proxy's log and the
+ * client read the same line whichever way the refusal went.
  */
 export function refuseUpgrade(
   socket: Duplex,
@@ -23,7 +27,7 @@ export function refuseUpgrade(
   // 'upgrade'; a reset while we answer must not become an uncaught error.
   // The socket is being discarded, and this listener with it.
   socket.on('error', () => {});
-  const body = `${message}\n`;
+  const body = `${withoutHints(message)}\n`;
   socket.once('finish', () => socket.destroy());
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n` +

@@ -212,6 +212,45 @@ describe('idle is not a timeout', () => {
   });
 });
 
+// README, "A limit per user: plans": a plan limit of 1 makes T = ceil(0.7 × 1) = 1, so a user's
+// only connection is evicted once idle, with no other one competing; no evictionThreshold above
+// 0 changes that (T is 1 for any of them), a plan limit of 2 does (T = 2: a lone idle one stays).
+describe('a plan limit of 1: T = 1, a lone idle connection is evicted', () => {
+  const planOf = (plan: number): Partial<SupervisorOptions> => ({
+    authenticate: (request) => {
+      const userId = userFromQuery(request);
+      return userId === null ? null : { userId, maxConnectionsPerUser: plan };
+    },
+  });
+
+  it.each([
+    ['plan 1, evictionThreshold 0.7 (the default): T = 1, evicted', 1, undefined, 1, true],
+    ['plan 1, evictionThreshold 1: T = 1, evicted', 1, 1, 1, true],
+    ['plan 1, evictionThreshold 0.01: T = 1, evicted', 1, 0.01, 1, true],
+    ['plan 2, evictionThreshold 0.7: T = 2, kept', 2, undefined, 2, false],
+  ])('%s', async (_name, plan, evictionThreshold, evictAt, evicted) => {
+    const t = await startRulesServer({
+      ...planOf(plan),
+      ...(evictionThreshold === undefined ? {} : { evictionThreshold }),
+    });
+    const alone = await t.open('kim');
+    expect(t.supervisor.userStats('kim')).toMatchObject({ live: 1, limit: plan, evictAt });
+    const closed = closeOf(alone.ws);
+    t.clock.increment(idleTimeoutMs * 10);
+    if (evicted) {
+      expect(await closed).toMatchObject({ code: 4001, reason: 'evicted: idle' });
+      expect(t.events.evicted).toMatchObject([{ connectionId: alone.id, cause: 'idle' }]);
+    } else {
+      expect(t.supervisor.userStats('kim')).toMatchObject({ live: 1, idle: 1 });
+      expect(alone.ws.readyState).toBe(alone.ws.OPEN);
+      expect(t.events.evicted).toEqual([]);
+      alone.ws.close();
+    }
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
 describe('connection.close(code = 1000, reason = ...)', () => {
   it("without arguments closes with 1000 and an empty reason, disposed as 'app-close'", async () => {
     const t = await startRulesServer();

@@ -119,6 +119,15 @@ function onError(error: SupervisorError): void {
   if (error instanceof AppHookError) console.error(error.hook, error.connectionId, error.cause);
   else console.error(error.code satisfies ErrorCode, error.message);
 }
+// README, "App data on each connection": a return type of AuthResult (annotated, or `satisfies`)
+// makes a misspelt key a compile error, which an unannotated authenticate is not.
+export async function misspeltAnnotated(): Promise<AuthResult<Session>> {
+  // @ts-expect-error TS2353: expiresAtMs is no key of AuthResult (expiresAt is)
+  return { userId: 'user', expiresAtMs: 0 };
+}
+export const misspeltSatisfies = async () =>
+  // @ts-expect-error TS2353: as above, for an inline authenticate
+  ({ userId: 'user', expiresAtMs: 0 }) satisfies AuthResult<Session>;
 const hooks: SupervisorOptions<Session> = { authenticate, onMessage, onClose, onError };
 const typed = createSupervisor(hooks);
 typed.on('admitted', (event: AdmittedEvent) => console.log(event.userId, event.connectionId));

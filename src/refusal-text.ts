@@ -1,0 +1,28 @@
+/**
+ * The text a refusal carries on the wire, by one rule on both ends: the server
+ * writes an app's message (and its own) this way, as a close reason and as an
+ * HTTP body, and the client reads a refused upgrade's words this way, whatever
+ * server or proxy wrote them. It imports nothing: the client (browsers
+ * included) takes it without any server code.
+ */
+
+/** Control and format characters (C0, C1, bidi overrides, zero-width…) and the Unicode line breaks. */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\u2028\u2029]+/gu;
+
+/**
+ * A retry hint anywhere in the text, in any case. Each is replaced by a space, which no hint
+ * contains: removing one cannot join the text around it into another.
+ */
+const ANY_RETRY_HINT = /retry-after=\d+/gi;
+
+/**
+ * Text on one line, without a retry hint of its own: runs of unprintable characters become a
+ * space, every `retry-after=<digits>` goes, whitespace is collapsed and trimmed. Only the
+ * refusal's real hint (` retry-after=<s>` appended after this, or a Retry-After header) gives
+ * one: an app's `'… retry-after=999'` is never read as a hint the server did not give, and a
+ * newline or a bidi override never reaches a page or a terminal. The result is a fixed point
+ * (cleaning it again changes nothing), and any start of it has no hint either.
+ */
+export function withoutHints(text: string): string {
+  return text.replace(UNPRINTABLE, ' ').replace(ANY_RETRY_HINT, ' ').replace(/\s+/g, ' ').trim();
+}
