@@ -15,5 +15,6 @@ export const clientSharedModules = [
   'inspect',
   'option-habits',
   'plain-options',
+  'refusal-text',
   'thenable',
 ] as const;
