@@ -13,6 +13,7 @@
  */
 export const isolatedFiles = [
   'examples/testing-your-app.test.ts',
+  'test/client/closed.test.ts',
   'test/client/instance.test.ts',
   'test/client/options.test.ts',
   'test/client/send-after-sleep.test.ts',

@@ -153,9 +153,29 @@ export interface Client {
    * Stops for good: closes the socket (1000; under `ws`, one already in a close handshake is
    * destroyed at once), cancels every delay, removes every listener. An open socket waits for
    * the server's answer for at most `closeTimeoutMs`, then is given up (destroyed under `ws`):
-   * its listeners, and that one delay, go when it has closed. Idempotent.
+   * its listeners, and that one delay, go when it has closed. Idempotent. It returns nothing
+   * (a cleanup that React's effect types accept): await {@link Client.closed} for the end.
    */
   close(): void;
+  /**
+   * Resolves once the client has ended (`close()`, or a bad `random`) and holds nothing more: no
+   * socket, no delay, no listener on either. At once (a microtask later) when it had no socket
+   * (`waiting`, `suspended`, an attempt whose `url` had not answered); for an open socket, when
+   * the server has answered the 1000 or `closeTimeoutMs` has passed on the client's `clock`, then
+   * (under `ws`) the socket destroyed has closed; for one still connecting, when ws has aborted
+   * it. So under `ws` no timer of ws's (its 30 s closing timeout) is left, and a test or a
+   * process exiting gracefully can wait for the end. A socket without `terminate()` (a browser's,
+   * Node's own `WebSocket`) cannot be destroyed: past the deadline (at once, for one still
+   * connecting) the client lets go of it, and `closed` resolves then, while the platform may
+   * still take up to about a minute to end it. Pending until the client ends; the same promise
+   * at every read; it never rejects.
+   * @example
+   * ```ts
+   * client.close();
+   * await client.closed; // the server has heard the 1000 (or the client gave up waiting)
+   * ```
+   */
+  readonly closed: Promise<void>;
   /**
    * Adds a listener; returns the function that removes it.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event or a listener that is not a function
@@ -387,8 +407,29 @@ export function createClient(options: ClientOptions): Client {
       errorCode: (code) => {
         errorCode = code;
       },
+      linger: () => {
+        lingering += 1;
+        let closedYet = false;
+        return () => {
+          if (closedYet) return;
+          closedYet = true;
+          lingering -= 1;
+          settle();
+        };
+      },
     },
   );
+  // `closed`: the actor has ended (its delays cancelled, its socket actor stopped) and every
+  // socket it let go of that ws can still end (hooks.linger) has closed.
+  let ended = false;
+  let lingering = 0;
+  let resolveClosed = () => {};
+  const closed = new Promise<void>((resolve) => {
+    resolveClosed = resolve;
+  });
+  const settle = () => {
+    if (ended && lingering === 0) resolveClosed();
+  };
   const inspect = isolateInspect(resolved.inspect, report);
   const network = createNetworkActor({
     online: resolved.reconnectOnOnline,
@@ -471,6 +512,13 @@ export function createClient(options: ClientOptions): Client {
     for (const announce of pending.splice(0)) announce();
     if (!nowOpen) announceState();
   });
+  // After the final snapshot's `next`: XState has cancelled the delays by `complete` (a failed
+  // actor, too, has stopped: `closed` must not wait for it forever).
+  const end = () => {
+    ended = true;
+    settle();
+  };
+  actor.subscribe({ complete: end, error: end });
   actor.start();
 
   const client: Client = {
@@ -483,6 +531,7 @@ export function createClient(options: ClientOptions): Client {
     get instance() {
       return resolved.instance;
     },
+    closed,
     send(data) {
       // Checked before anything else, open or not, as connection.send() checks: ws sends a
       // number as text and throws a bare TypeError for an object, a browser sends "undefined"

@@ -41,6 +41,14 @@ export interface SocketHooks {
    * none: the close event carries it as `errorCode`.
    */
   errorCode(code: string | undefined): void;
+  /**
+   * A socket this attempt let go of before it closed, which the client can end (ws's
+   * terminate()): aborted while connecting, or given up. Its `close` is still to come, soon;
+   * the returned function is called then. The client's `closed` waits for it, so that nothing
+   * of ws's (its closing timeout, 30 s) outlives it. A socket without terminate() (a browser's)
+   * is not reported: it may take a minute, and nothing of the page's waits on it.
+   */
+  linger(): () => void;
 }
 
 /**
@@ -344,9 +352,11 @@ function connect(
     }
     // Closing a socket that is still connecting makes ws emit `error` on a later tick:
     // `errored` stays until the socket has closed, then goes with this last listener.
+    const ended = typeof socket.terminate === 'function' ? hooks.linger() : undefined;
     const gone = () => {
       socket.removeEventListener('error', errored);
       socket.removeEventListener('close', gone);
+      ended?.();
     };
     socket.addEventListener('close', gone);
     if (socket.readyState === ReadyState.connecting) {

@@ -247,7 +247,14 @@ export function withRequestIds(): Supervisor {
 
 const state: ClientState = client.state;
 console.log(state, client.send(new Uint8Array(1)), clientMachine.id);
-client.close();
+// close() returns void, so a cleanup typed as React's Destructor (which refuses a Promise) takes
+// `() => client.close()`; its end is `closed`, a Promise<void>.
+declare const voidOnly: unique symbol;
+// biome-ignore lint/suspicious/noConfusingVoidType: @types/react's Destructor, as it is declared
+const cleanup: () => void | { [voidOnly]: never } = () => client.close();
+cleanup();
+const ended: Promise<void> = client.closed;
+await ended;
 dashboard.close();
 
 await supervisor.shutdown({ deadlineMs: 100 });
