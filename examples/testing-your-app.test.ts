@@ -297,6 +297,21 @@ it('shuts down under vi.useFakeTimers() although a client never answers the 1001
   expect(supervisor.stats().connections).toBe(1);
 });
 
+// On the default, real clock a client that never answers the 1001 holds shutdown() for drainTimeoutMs
+// (5 s of real time): a test that leaves one ends the app itself with deadlineMs: 0, which terminates
+// it at once (the harness's shutdown() then gets that call's promise: the first call's options win).
+it('ends a client that never answers the 1001 at once on the real clock, with shutdown({ deadlineMs: 0 })', async (context) => {
+  let silent: WebSocket | undefined;
+  context.onTestFinished(() => silent?.terminate()); // runs after the harness's shutdown
+  const { supervisor, url } = await startChat(context);
+  silent = new WebSocket(url('token-bob'));
+  await once(silent, 'open');
+  silent.pause(); // reads nothing more: the 1001 is never read, so never answered
+  const disposed = supervisor.once('disposed');
+  await supervisor.shutdown({ deadlineMs: 0 });
+  expect(await disposed).toMatchObject({ userId: 'bob', reason: 'shutdown', cleanupMs: undefined });
+});
+
 // The harness's shutdown on simulated time: it moves the clock past the deadline only once open()'s
 // clients have answered the 1001 (one the test paused reads again first), so none ends as a silent
 // peer: each is disposed by its answer, its cleanupMs measured (0: the clock did not move meanwhile).
