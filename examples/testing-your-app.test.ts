@@ -11,12 +11,12 @@
  */
 // #region imports
 import { once } from 'node:events';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { text } from 'node:stream/consumers';
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { describe, expect, it, type TestContext, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createSupervisor, type Supervisor, type SupervisorOptions } from 'ws-supervisor';
+import { type Inbox, inbox, leaksOf, refusal } from 'ws-supervisor/testing';
 import { SimulatedClock } from 'xstate';
 
 // …and your app's factory, e.g. import { createChat } from '../src/chat.js' (here it is below).
@@ -86,48 +86,62 @@ async function startChat(context: TestContext, overrides: Parameters<typeof crea
     seen.push(`  limit ${user?.limit}: idle ones evicted from ${user?.evictAt} live`);
   });
   context.onTestFailed(() => console.log(`what the supervisor did:\n${seen.join('\n')}`));
+  /** open()'s clients, with the server's end of each: they answer the shutdown's 1001 at once. */
+  const clients: Array<{ ws: WebSocket; messages: Inbox; serverEnd?: Socket | undefined }> = [];
+  const serverEnds = new Map<number | undefined, Socket>(); // by the client's port
+  server.on('connection', (socket) => serverEnds.set(socket.remotePort, socket));
   context.onTestFinished(async () => {
-    const stopped = supervisor.shutdown();
-    // On simulated time the shutdown's deadline is simulated too: move the time past it, or a
-    // client that never answers the 1001 holds shutdown() until the hook times out.
-    if (overrides.clock instanceof SimulatedClock)
-      overrides.clock.increment(supervisor.options.drainTimeoutMs);
-    else if (vi.isFakeTimers()) vi.advanceTimersByTime(supervisor.options.drainTimeoutMs);
-    await stopped;
-    // Its sockets are gone when this resolves; a close that fails fails the test.
-    await new Promise<void>((closed, failed) => server.close((error) => (error ? failed(error) : closed())));
-    // The leak check: every actor agrees with the books, and nothing is held.
-    expect(supervisor.audit().mismatches).toEqual([]);
-    const stats = supervisor.stats();
-    expect(stats.connections).toBe(0);
-    expect(stats.counters.disposed).toBe(stats.counters.admitted);
-    expect(
-      Object.values(stats.resources).every((held) => held === 0),
-      JSON.stringify(stats.resources),
-    ).toBe(true);
+    try {
+      for (const { ws } of clients) ws.resume(); // one the test paused reads again: it answers
+      const stopped = supervisor.shutdown();
+      // On simulated time the shutdown's deadline is simulated too: move the time past it, or a
+      // client that never answers the 1001 holds shutdown() until the hook times out. First wait
+      // until open()'s clients have answered it and the server has closed their TCP connections
+      // (I/O, no timer): moved at once, the clock ended each as a silent peer (no cleanupMs), and
+      // moved on the client's `close`, as one whose TCP connection lingered (cleanupMs 5000).
+      if (overrides.clock instanceof SimulatedClock) {
+        await Promise.all(
+          clients.map(({ serverEnd }) =>
+            serverEnd === undefined || serverEnd.closed
+              ? undefined
+              : new Promise((closed) => serverEnd.once('close', closed)),
+          ),
+        );
+        overrides.clock.increment(supervisor.options.drainTimeoutMs);
+      } else if (vi.isFakeTimers()) {
+        // Not waited for here: fake timers fake setImmediate too, so past 100 connections the rest
+        // get their 1001 only in an advance, and a wait for them first would never end.
+        vi.advanceTimersByTime(supervisor.options.drainTimeoutMs);
+      }
+      await stopped;
+      // Its sockets are gone when this resolves; a close that fails fails the test.
+      await new Promise<void>((closed, failed) =>
+        server.close((error) => (error ? failed(error) : closed())),
+      );
+      // The leak check: every actor agrees with the books, and nothing is held (one line each).
+      expect(leaksOf(supervisor)).toEqual([]);
+    } finally {
+      for (const { ws } of clients) ws.terminate(); // whatever happened (a no-op once closed)
+    }
   });
-  /** A client, open; terminated after the test whatever happens. */
-  async function open(url: string, options?: WebSocket.ClientOptions): Promise<WebSocket> {
+  /**
+   * A client, open, with the inbox of its messages (from before `open`: a greeting sent in
+   * onOpen is in it); it answers the shutdown after the test, and is terminated then.
+   */
+  async function open(
+    url: string,
+    options?: WebSocket.ClientOptions,
+  ): Promise<{ ws: WebSocket; messages: Inbox }> {
     const ws = new WebSocket(url, options);
-    context.onTestFinished(() => ws.terminate());
+    const client: (typeof clients)[number] = { ws, messages: inbox(ws) };
+    clients.push(client);
+    ws.once('upgrade', (response) => {
+      client.serverEnd = serverEnds.get(response.socket.localPort);
+    });
     await once(ws, 'open'); // rejects on 'error', e.g. an upgrade refused with 401
-    return ws;
+    return client;
   }
   return { supervisor, open, url: (token: string) => `ws://127.0.0.1:${port}/?token=${token}` };
-}
-
-/** The answer to an upgrade the server must refuse (its status, headers and body); fails if it opens. */
-async function refusal(
-  url: string,
-): Promise<{ statusCode: number | undefined; headers: IncomingHttpHeaders; body: string }> {
-  // No terminate() after the test: on a socket still connecting, ws reports that as an 'error'.
-  const ws = new WebSocket(url);
-  ws.on('open', () => ws.emit('error', new Error(`expected ${url} to be refused, but it opened`)));
-  // With this listener, ws hands over the response instead of an 'error' ("Unexpected server response").
-  const [, response] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
-  // Read it all now: resumed and read a turn of I/O later, its body would be gone ('').
-  const body = await text(response); // e.g. "user has reached the maximum number of connections (2)\n"
-  return { statusCode: response.statusCode, headers: response.headers, body };
 }
 // #endregion harness
 
@@ -135,18 +149,18 @@ async function refusal(
 it('answers {"say"} and closes with 4100 on anything but JSON', async (context) => {
   const { supervisor, url, open } = await startChat(context);
   const admitted = supervisor.once('admitted');
-  const ws = await open(url('token-alice'));
+  const { ws, messages } = await open(url('token-alice'));
   const { connectionId } = await admitted;
   expect(supervisor.connection(connectionId)?.data?.plan).toBe('pro'); // typed: ChatData | undefined
 
   ws.send(JSON.stringify({ say: 'hi' }));
-  const [reply] = await once(ws, 'message');
-  expect(JSON.parse(String(reply))).toEqual({ from: 'alice', said: 'hi' });
+  const reply = await messages.next(); // every message from the open on, one per next(): none lost
+  expect(JSON.parse(reply.text)).toEqual({ from: 'alice', said: 'hi' });
 
   const disposed = supervisor.once('disposed', { matches: (event) => event.connectionId === connectionId });
   ws.send('not json');
-  const [code, reason] = await once(ws, 'close');
-  expect([code, String(reason)]).toEqual([4100, 'expected JSON']);
+  const { code, reason } = await messages.closed;
+  expect([code, reason]).toEqual([4100, 'expected JSON']);
   // The client's close can come before the server has let go of the socket: wait for `disposed`.
   expect(await disposed).toMatchObject({ reason: 'app-close', closeCode: 4100 });
   expect(supervisor.stats().connections).toBe(0);
@@ -177,24 +191,24 @@ it('evicts an idle connection with 4001 after idleTimeoutMs of simulated time', 
     heartbeatIntervalMs: 3_600_000, // one rule per test: no ping (and no pong to wait for) in these 7.5 minutes
   });
   const { idleTimeoutMs } = supervisor.options; // 5 minutes, not one of them waited for
-  const ws = await open(url('token-alice'));
+  const { ws, messages } = await open(url('token-alice'));
 
   clock.increment(idleTimeoutMs / 2);
   ws.send(JSON.stringify({ say: 'still here' }));
-  await once(ws, 'message'); // the server has seen the message: activity, stamped on the clock
+  await messages.next(); // the server has seen the message: activity, stamped on the clock
   clock.increment(idleTimeoutMs / 2);
   expect(supervisor.userStats('alice')).toMatchObject({ live: 1, idle: 0 });
 
   const evicted = supervisor.once('evicted');
   const disposed = supervisor.once('disposed');
-  const closed = once(ws, 'close');
   clock.increment(idleTimeoutMs / 2); // quiet for idleTimeoutMs: evicted in this call
   // increment() has run the due delays and what they decided (the eviction, its event) when it
-  // returns; what goes over the network (the 4001 reaching the client) comes later: await it.
+  // returns: check the books first, a clear diff at once where an await would time out. What goes
+  // over the network (the 4001 reaching the client) comes later: await it.
   expect(supervisor.userStats('alice')).toMatchObject({ live: 0, draining: 1 });
   expect(await evicted).toMatchObject({ userId: 'alice', cause: 'idle' });
-  const [code, reason] = await closed;
-  expect([code, String(reason)]).toEqual([4001, 'evicted: idle']);
+  const { code, reason } = await messages.closed;
+  expect([code, reason]).toEqual([4001, 'evicted: idle']);
   expect(await disposed).toMatchObject({ reason: 'evicted', closeCode: 4001 });
 });
 // #endregion idle
@@ -207,19 +221,18 @@ it('terminates a peer that stops answering pings, by the next heartbeat', async 
   const live = await open(url('token-alice'));
   const dead = await open(url('token-bob'), { autoPong: false }); // a peer that is gone
 
-  const pinged = once(live, 'ping');
+  const pinged = once(live.ws, 'ping');
   clock.increment(heartbeatIntervalMs); // both are pinged
   await pinged;
-  live.send(JSON.stringify({ say: 'pong went first' })); // same socket, so its pong is ahead:
-  await once(live, 'message'); // once this is answered, the server has the pong
+  live.ws.send(JSON.stringify({ say: 'pong went first' })); // same socket, so its pong is ahead:
+  await live.messages.next(); // once this is answered, the server has the pong
 
   const disposed = supervisor.once('disposed');
-  const closed = once(dead, 'close');
   clock.increment(heartbeatIntervalMs); // no pong from bob: terminated, no close frame
   expect(supervisor.userStats('bob')).toBeUndefined(); // disposed in this call: its slot is free
   expect(await disposed).toMatchObject({ userId: 'bob', reason: 'dead-peer' });
-  expect((await closed)[0]).toBe(1006);
-  expect(live.readyState).toBe(WebSocket.OPEN);
+  expect((await dead.messages.closed).code).toBe(1006);
+  expect(live.ws.readyState).toBe(WebSocket.OPEN);
 });
 // #endregion heartbeat
 
@@ -231,15 +244,14 @@ it("closes a session with 4002 once its token's expiresAt has passed, on simulat
   const { supervisor, url, open } = await startChat(context, { clock, heartbeatIntervalMs: sessionMs });
   // expiresAt is on the wall clock, as your tokens are: mint it with Date.now(), not the clock's now()
   // (0). The supervisor counts the time left from the admission, on its own clock.
-  const ws = await open(url(`token-alice@${Date.now() + sessionMs}`));
+  const { messages } = await open(url(`token-alice@${Date.now() + sessionMs}`));
 
   clock.increment(sessionMs - 1); // nothing is due yet: the expiry is found by the heartbeat
   expect(supervisor.userStats('alice')).toMatchObject({ live: 1 });
   const disposed = supervisor.once('disposed');
-  const closed = once(ws, 'close');
   clock.increment(1); // the heartbeat: expired, closed with 4002 (createClient reconnects with a fresh token)
-  const [code, reason] = await closed;
-  expect([code, String(reason)]).toEqual([4002, 'session expired']);
+  const { code, reason } = await messages.closed;
+  expect([code, reason]).toEqual([4002, 'session expired']);
   expect(await disposed).toMatchObject({ userId: 'alice', reason: 'expired', closeCode: 4002 });
 });
 // #endregion expiry
@@ -254,18 +266,17 @@ it('evicts an idle connection under vi.useFakeTimers(), on the default clock (no
     heartbeatIntervalMs: 3_600_000,
   });
   const { idleTimeoutMs } = supervisor.options;
-  const ws = await open(url('token-alice'));
+  const { messages } = await open(url('token-alice'));
 
   const disposed = supervisor.once('disposed');
-  const closed = once(ws, 'close');
   vi.advanceTimersByTime(idleTimeoutMs - 1);
   expect(supervisor.userStats('alice')).toMatchObject({ live: 1, idle: 0 });
   // Runs what falls due before it returns, as increment() does (over 500 connections going idle
   // in the same ms: 500 a fake ms, so advance 1 ms more per further 500; see the README).
   vi.advanceTimersByTime(1);
   expect(supervisor.userStats('alice')).toMatchObject({ live: 0, draining: 1 });
-  const [code, reason] = await closed;
-  expect([code, String(reason)]).toEqual([4001, 'evicted: idle']);
+  const { code, reason } = await messages.closed;
+  expect([code, reason]).toEqual([4001, 'evicted: idle']);
   expect(await disposed).toMatchObject({ reason: 'evicted', closeCode: 4001 });
 });
 // #endregion fake-timers
@@ -275,7 +286,7 @@ it('evicts an idle connection under vi.useFakeTimers(), on the default clock (no
 it('shuts down under vi.useFakeTimers() although a client never answers the 1001', async (context) => {
   let silent: WebSocket | undefined;
   // Registered before startChat(): they run after the harness's shutdown (its hook is the one that
-  // would time out). The client is not open()'s, which terminates its clients before the shutdown.
+  // would time out). The client is not open()'s, whose clients answer the 1001.
   context.onTestFinished(() => void vi.useRealTimers());
   context.onTestFinished(() => silent?.terminate());
   vi.useFakeTimers();
@@ -284,6 +295,44 @@ it('shuts down under vi.useFakeTimers() although a client never answers the 1001
   await once(silent, 'open');
   silent.pause(); // reads nothing more: the 1001 is never read, so never answered
   expect(supervisor.stats().connections).toBe(1);
+});
+
+// On the default, real clock a client that never answers the 1001 holds shutdown() for drainTimeoutMs
+// (5 s of real time): a test that leaves one ends the app itself with deadlineMs: 0, which terminates
+// it at once (the harness's shutdown() then gets that call's promise: the first call's options win).
+it('ends a client that never answers the 1001 at once on the real clock, with shutdown({ deadlineMs: 0 })', async (context) => {
+  let silent: WebSocket | undefined;
+  context.onTestFinished(() => silent?.terminate()); // runs after the harness's shutdown
+  const { supervisor, url } = await startChat(context);
+  silent = new WebSocket(url('token-bob'));
+  await once(silent, 'open');
+  silent.pause(); // reads nothing more: the 1001 is never read, so never answered
+  const disposed = supervisor.once('disposed');
+  await supervisor.shutdown({ deadlineMs: 0 });
+  expect(await disposed).toMatchObject({ userId: 'bob', reason: 'shutdown', cleanupMs: undefined });
+});
+
+// The harness's shutdown on simulated time: it moves the clock past the deadline only once open()'s
+// clients have answered the 1001 (one the test paused reads again first), so none ends as a silent
+// peer: each is disposed by its answer, its cleanupMs measured (0: the clock did not move meanwhile).
+it("lets open()'s clients answer the shutdown's 1001 before it moves simulated time", async (context) => {
+  const disposals: Array<[string, number | undefined]> = [];
+  // Registered before startChat(): runs after the harness's shutdown.
+  context.onTestFinished(() => {
+    expect(disposals).toEqual([
+      ['shutdown', 0],
+      ['shutdown', 0],
+      ['shutdown', 0],
+    ]);
+  });
+  const clock = new SimulatedClock();
+  const { supervisor, url, open } = await startChat(context, { clock, heartbeatIntervalMs: 3_600_000 });
+  supervisor.on('disposed', ({ reason, cleanupMs }) => disposals.push([reason, cleanupMs]));
+  await open(url('token-alice'));
+  await open(url('token-bob'), { autoPong: false }); // it answers a close frame all the same
+  const paused = await open(url('token-alice'));
+  paused.ws.pause();
+  expect(supervisor.stats().connections).toBe(3);
 });
 
 // A plan limit from authenticate wins over the maxConnectionsPerUser option: with 20, T is 14, and
@@ -302,16 +351,15 @@ it('evicts an idle connection of a user whose authenticate returns a plan limit 
   const second = await open(url('token-alice'));
   expect(supervisor.userStats('alice')).toMatchObject({ live: 2, limit: 20 });
   clock.increment(idleTimeoutMs / 2);
-  second.send(JSON.stringify({ say: 'still here' }));
-  await once(second, 'message'); // the second is active; the first stays quiet
+  second.ws.send(JSON.stringify({ say: 'still here' }));
+  await second.messages.next(); // the second is active; the first stays quiet
 
   const evicted = supervisor.once('evicted');
-  const closed = once(first, 'close');
   clock.increment(idleTimeoutMs / 2); // the first has been idle for idleTimeoutMs: evicted (2 ≥ T = 0)
   expect(supervisor.userStats('alice')).toMatchObject({ live: 1, idle: 0, draining: 1, limit: 20 });
   expect(await evicted).toMatchObject({ userId: 'alice', cause: 'idle' });
-  expect((await closed)[0]).toBe(4001);
-  expect(second.readyState).toBe(WebSocket.OPEN);
+  expect((await first.messages.closed).code).toBe(4001);
+  expect(second.ws.readyState).toBe(WebSocket.OPEN);
 });
 
 // #region concurrent
@@ -323,20 +371,20 @@ describe.concurrent('two tests at once, each with its own app', () => {
   });
   it("outlives the other test's cleanup: its app and client are its own", async (context) => {
     const { supervisor, url, open } = await startChat(context);
-    const ws = await open(url('token-bob'));
+    const { ws, messages } = await open(url('token-bob'));
     await quickOneDone; // the test below has ended, and its cleanup has run
     expect(ws.readyState).toBe(WebSocket.OPEN);
     ws.send(JSON.stringify({ say: 'still here' }));
-    const [reply] = await once(ws, 'message');
-    expect(JSON.parse(String(reply))).toEqual({ from: 'bob', said: 'still here' });
+    const reply = await messages.next();
+    expect(JSON.parse(reply.text)).toEqual({ from: 'bob', said: 'still here' });
     expect(supervisor.stats().connections).toBe(1);
   });
   it('ends while the test above is still running', async (context) => {
     context.onTestFinished(() => quickOneFinished()); // registered first: runs after the harness's shutdown
     const { url, open } = await startChat(context);
-    const ws = await open(url('token-alice'));
+    const { ws, messages } = await open(url('token-alice'));
     ws.send(JSON.stringify({ say: 'hi' }));
-    await once(ws, 'message');
+    await messages.next();
   });
 });
 // #endregion concurrent

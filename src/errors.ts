@@ -19,6 +19,10 @@ export const ErrorCodes = Object.freeze({
     'The supervisor is shutting down or shut down: it accepts no new server or connection, a supervisor.once() wait still pending rejects with it just before shutdown() resolves (a later one at once), and (cluster mode) cluster-wide calls reject with it once the lease is released.',
   WSSUP_CLIENT_CLOSED:
     'client.once() was waiting when the client closed (its close(), or a `random` option that answered a bad value), or was called after close(): the client emits nothing more.',
+  WSSUP_SOCKET_CLOSED:
+    "ws-supervisor/testing: an inbox's next() or take() was waiting when its socket closed (SocketClosedError with closeCode, closeReason, and the socket's error as cause when it reported one), or was called after the close.",
+  WSSUP_NOT_REFUSED:
+    'ws-supervisor/testing: refusal(url) expected the server to refuse the upgrade, but the socket opened (it is terminated).',
   WSSUP_APP_HOOK_FAILED:
     "An app hook or event listener threw or rejected, or authenticate returned a user id that is not a string (the client still gets its 400) or a correlationId that is not a string (left out; the connection is not refused for it), or a result with a key it does not know (`expiresAtMs`: the cause names the key probably meant) or an expiresAt or maxConnectionsPerUser it cannot use (refused with 500); it is reported to onError and the connection still reaches disposed. Also the client's `error` event when a `url` function throws.",
   WSSUP_MISSING_PEER:

@@ -285,7 +285,7 @@ describe('the packed package in a fresh app', () => {
       exports: Record<string, unknown>;
     };
     const code = Object.keys(manifest.exports).filter((subpath) => !subpath.endsWith('.json'));
-    expect(code).toEqual(['.', './client', './machines', './dashboard', './metrics']);
+    expect(code).toEqual(['.', './client', './machines', './dashboard', './metrics', './testing']);
     for (const subpath of code) {
       expect(esm.subpaths[subpath], subpath).toEqual(cjs.subpaths[subpath]);
       expect(esm.subpaths[subpath]?.length, subpath).toBeGreaterThan(0);
@@ -359,7 +359,8 @@ describe('the packed package in a fresh app', () => {
       entry,
       "export * as server from 'ws-supervisor';\nexport * as client from 'ws-supervisor/client';\n" +
         "export * as machines from 'ws-supervisor/machines';\n" +
-        "export * as dashboard from 'ws-supervisor/dashboard';\nexport * as metrics from 'ws-supervisor/metrics';\n",
+        "export * as dashboard from 'ws-supervisor/dashboard';\nexport * as metrics from 'ws-supervisor/metrics';\n" +
+        "export * as testing from 'ws-supervisor/testing';\n",
     );
     const program = ts.createProgram([entry], {
       module: ts.ModuleKind.NodeNext,
@@ -401,6 +402,8 @@ describe('the packed package in a fresh app', () => {
       'ws-supervisor/dashboard': `createDashboard Authorize AccessVerdict Activity ActivityKind StateCounts
         StatsView`.split(/\s+/),
       'ws-supervisor/metrics': 'registerMetrics MetricsSubject'.split(/\s+/),
+      'ws-supervisor/testing': `inbox Inbox InboxMessage InboxClose refusal RefusalAnswer leaksOf
+        SocketClosedError`.split(/\s+/),
       'ws-supervisor/machines': [],
     };
     const undocumented: string[] = [];

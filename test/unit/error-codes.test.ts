@@ -13,6 +13,7 @@ import {
   SlotStoreUnavailableError,
   type SupervisorError,
 } from '../../src/index.js';
+import { SocketClosedError } from '../../src/testing/index.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -107,12 +108,13 @@ describe('error codes', () => {
 
   it('the README names each error class in its code’s row', () => {
     const classes = errorClasses(sources());
-    // The test reads the classes it is meant to: the four of src/errors.ts and the store's.
+    // The test reads the classes it is meant to: the four of src/errors.ts, the store's and the inbox's.
     expect([...classes.keys()].sort()).toEqual([
       'AppHookError',
       'InvalidOptionError',
       'MissingPeerError',
       'SlotStoreUnavailableError',
+      'SocketClosedError',
     ]);
     for (const [name, code] of classes) expect(rowOf(code), code).toContain(`\`${name}\``);
   });
@@ -123,6 +125,7 @@ describe('error codes', () => {
       new AppHookError('onOpen', new Error('boom'), 'connection-id'),
       new MissingPeerError('elkjs', 'SVG charts', new Error('not found')),
       new SlotStoreUnavailableError('redis timed out', { cause: new Error('timeout') }),
+      new SocketClosedError(4001, 'evicted: idle', 'message 1 came', new Error('read ECONNRESET')),
     ];
     for (const error of instances) {
       // What Error and SupervisorError give every error are not the class's own.

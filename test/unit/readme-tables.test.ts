@@ -286,7 +286,9 @@ describe("the README's table of what the client does after a close", () => {
   const rows = tableAfter('| Close code | `kind` | The client |');
   /** What a row's last cell says the client does, by its first words, as the machine's disposition. */
   const dispositionSaid = (text: string) =>
-    text.startsWith('Waits, with nothing scheduled')
+    // The state the client is in (`client.state`), as the row says it: `suspended`, not "waits",
+    // which read as its `waiting` state (a delay runs, then it connects).
+    text.startsWith('Is `suspended` (`client.state`), with nothing scheduled')
       ? 'suspend-until-active'
       : text.startsWith('Reconnects at once')
         ? 'reconnect-now'

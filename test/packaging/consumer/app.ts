@@ -36,6 +36,16 @@ import {
 } from 'ws-supervisor/client';
 import { createDashboard, type Dashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
 import { clientMachine, connectionMachine } from 'ws-supervisor/machines';
+import {
+  type Inbox,
+  type InboxClose,
+  type InboxMessage,
+  inbox,
+  leaksOf,
+  type RefusalAnswer,
+  refusal,
+  SocketClosedError,
+} from 'ws-supervisor/testing';
 
 const supervisor = createSupervisor({
   preset: 'production',
@@ -180,6 +190,8 @@ function codeOf(error: SupervisorError): string {
     case 'WSSUP_INVALID_ARGUMENT':
     case 'WSSUP_SHUTTING_DOWN':
     case 'WSSUP_CLIENT_CLOSED':
+    case 'WSSUP_SOCKET_CLOSED':
+    case 'WSSUP_NOT_REFUSED':
     case 'WSSUP_APP_HOOK_FAILED':
     case 'WSSUP_MISSING_PEER':
     case 'WSSUP_UNSUPPORTED_PEER':
@@ -243,6 +255,23 @@ export function withRequestIds(): Supervisor {
     console.log(await Promise.resolve(socketError?.code), opened satisfies boolean),
   );
   return traced;
+}
+
+// ws-supervisor/testing, as "Testing your app" uses it: an inbox, a refusal, the leak check.
+export async function testingHelpers(url: string): Promise<string[]> {
+  const ws = new WebSocket(url);
+  const messages: Inbox = inbox(ws);
+  const [first]: InboxMessage[] = await messages.take(1);
+  const next: InboxMessage = await messages.next().catch((error: unknown) => {
+    if (error instanceof SocketClosedError)
+      console.log(error.code satisfies 'WSSUP_SOCKET_CLOSED', error.closeCode);
+    throw error;
+  });
+  const { code, reason, error }: InboxClose = await messages.closed;
+  const answer: RefusalAnswer = await refusal(url, { headers: { origin: 'https://app.example' } });
+  const retryAfter: string | string[] | undefined = answer.headers['retry-after'];
+  console.log(first?.text, next.isBinary, code, reason, error?.message, answer.statusCode, retryAfter);
+  return leaksOf(withData);
 }
 
 const state: ClientState = client.state;

@@ -1,0 +1,181 @@
+/**
+ * An inbox on a client socket: every message from the moment it is made, in
+ * order, for a test to take one at a time. `await once(ws, 'message')` loses
+ * messages: two sent back to back often arrive in one read, and `ws` emits
+ * both in one tick (its default `allowSynchronousEvents`), before the code
+ * after the first `await` can call `once()` again.
+ */
+import type { WebSocket } from 'ws';
+import { describeValue, SupervisorError } from '../errors.js';
+import { SocketClosedError } from './socket-closed-error.js';
+
+/** A message an {@link Inbox} received. */
+export interface InboxMessage {
+  /** Its bytes (a text message's as UTF-8), whatever the socket's `binaryType`. */
+  data: Buffer;
+  /** Whether it came as a binary message. */
+  isBinary: boolean;
+  /** Its bytes read as UTF-8: `JSON.parse(message.text)` for a JSON protocol. */
+  text: string;
+}
+
+/** How the socket of an {@link Inbox} closed, as its `close` event said. */
+export interface InboxClose {
+  /** The close code, e.g. 1001 for a shutdown, 4001 for an eviction; 1006 when no close frame came. */
+  code: number;
+  /** The close reason, as text (`''` when there was none). */
+  reason: string;
+  /** The first `error` the socket emitted, or undefined when it emitted none. */
+  error: Error | undefined;
+}
+
+/**
+ * The messages of one socket, buffered from the moment {@link inbox} was called. Each
+ * message goes to one wait only, in order: two `next()` calls get two messages.
+ */
+export interface Inbox {
+  /**
+   * The next message not yet taken: at once when one is waiting, else the next to arrive.
+   *
+   * @throws {SocketClosedError} WSSUP_SOCKET_CLOSED (the promise rejects) when the socket
+   *   closes before that message came, naming the close code and reason.
+   */
+  next(): Promise<InboxMessage>;
+  /**
+   * The next `count` messages, in order, as {@link next} takes them one by one.
+   *
+   * @throws {SocketClosedError} WSSUP_SOCKET_CLOSED (the promise rejects) when the socket
+   *   closes before the last of them came (those that came are taken all the same).
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT at the call for a `count` that is not a
+   *   positive integer.
+   */
+  take(count: number): Promise<InboxMessage[]>;
+  /** Resolves when the socket has closed (never rejects): its code, its reason, its error if any. */
+  readonly closed: Promise<InboxClose>;
+  /** The messages received and not yet taken, oldest first (a copy). */
+  readonly unread: readonly InboxMessage[];
+}
+
+interface Waiter {
+  resolve(message: InboxMessage): void;
+  reject(error: SocketClosedError): void;
+  /** Which message it waits for, counted from the inbox's start (1 is the first). */
+  nth: number;
+}
+
+const CLOSED = 3; // WebSocket.CLOSED
+
+/** A message's data as one Buffer: `binaryType` may be 'arraybuffer' or 'fragments'. */
+function toBuffer(data: WebSocket.RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+/**
+ * Starts buffering every message `ws` receives, from now on. Call it right after
+ * `new WebSocket(url)`, before the `open` event: a message the server sends in
+ * `onOpen` comes with the handshake, and `ws` emits it before `await once(ws, 'open')`
+ * returns. The inbox listens for `error` too, so an error does not throw from the
+ * socket: it comes with the close (in `closed`, and as the `cause` of a wait's rejection).
+ * Its listeners are removed when the socket closes.
+ *
+ * @param ws A `ws` WebSocket (a client's), connecting or open.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when `ws` is not a `ws` WebSocket, or
+ *   has already closed (its close, and its messages, are gone).
+ * @example
+ * const ws = new WebSocket(url);
+ * const messages = inbox(ws);
+ * await once(ws, 'open');
+ * ws.send(JSON.stringify({ join: 'lobby' }));
+ * const [presence, chat] = await messages.take(2); // sent back to back: neither is lost
+ * expect(JSON.parse(chat.text)).toEqual({ said: 'welcome' });
+ */
+export function inbox(ws: WebSocket): Inbox {
+  if (
+    typeof ws !== 'object' ||
+    ws === null ||
+    typeof ws.on !== 'function' ||
+    typeof ws.off !== 'function' ||
+    typeof ws.readyState !== 'number'
+  ) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      `inbox(ws): expected a WebSocket of ws, received ${describeValue(ws)}.`,
+    );
+  }
+  if (ws.readyState === CLOSED) {
+    throw new SupervisorError(
+      'WSSUP_INVALID_ARGUMENT',
+      'inbox(ws): the socket has already closed; call inbox() right after new WebSocket(url).',
+    );
+  }
+  const unread: InboxMessage[] = [];
+  const waiters: Waiter[] = [];
+  /** Messages received so far, taken or not. */
+  let received = 0;
+  /** Messages asked for so far, by next() and take(): the next wait is for message asked + 1. */
+  let asked = 0;
+  let error: Error | undefined;
+  let ended: InboxClose | undefined;
+  let settleClosed: (close: InboxClose) => void = () => {};
+  const closed = new Promise<InboxClose>((resolve) => {
+    settleClosed = resolve;
+  });
+
+  const closedError = (nth: number, close: InboxClose) =>
+    new SocketClosedError(
+      close.code,
+      close.reason,
+      `message ${nth} came (${received} came in all)`,
+      close.error,
+    );
+
+  const onMessage = (data: WebSocket.RawData, isBinary: boolean) => {
+    received += 1;
+    const bytes = toBuffer(data);
+    const message: InboxMessage = { data: bytes, isBinary, text: bytes.toString('utf8') };
+    const waiter = waiters.shift();
+    if (waiter === undefined) unread.push(message);
+    else waiter.resolve(message);
+  };
+  const onError = (problem: Error) => {
+    error ??= problem;
+  };
+  const onClose = (code: number, reason: Buffer) => {
+    ws.off('message', onMessage).off('error', onError).off('close', onClose);
+    ended = { code, reason: reason.toString('utf8'), error };
+    for (const waiter of waiters.splice(0)) waiter.reject(closedError(waiter.nth, ended));
+    settleClosed(ended);
+  };
+  ws.on('message', onMessage).on('error', onError).on('close', onClose);
+
+  const next = (): Promise<InboxMessage> => {
+    asked += 1;
+    const message = unread.shift();
+    if (message !== undefined) return Promise.resolve(message);
+    if (ended !== undefined) return Promise.reject(closedError(asked, ended));
+    const nth = asked;
+    return new Promise<InboxMessage>((resolve, reject) => {
+      waiters.push({ resolve, reject, nth });
+    });
+  };
+
+  return {
+    next,
+    take(count: number): Promise<InboxMessage[]> {
+      if (!Number.isSafeInteger(count) || count < 1) {
+        throw new SupervisorError(
+          'WSSUP_INVALID_ARGUMENT',
+          `inbox take(count): expected a positive integer, received ${describeValue(count)}.`,
+        );
+      }
+      // Asked for all at once, so that no other wait takes one in between.
+      return Promise.all(Array.from({ length: count }, next));
+    },
+    closed,
+    get unread(): readonly InboxMessage[] {
+      return [...unread];
+    },
+  };
+}

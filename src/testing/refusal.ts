@@ -1,0 +1,69 @@
+/**
+ * An upgrade the server must refuse, read as a Node client reads it: `ws`
+ * reports a refused upgrade as an `error` ("Unexpected server response: 429")
+ * unless something listens for `unexpected-response`, which hands over the
+ * response instead.
+ */
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { text } from 'node:stream/consumers';
+import type { ClientOptions } from 'ws';
+import { SupervisorError } from '../errors.js';
+import { WebSocket } from '../transport/ws-peer.js';
+
+/** The HTTP answer to a refused upgrade, read in full. */
+export interface RefusalAnswer {
+  /** Its status, e.g. 401, 403, 429 or 503. */
+  statusCode: number;
+  /** Its headers (lower-case names), e.g. `retry-after` on a 429 or 503. */
+  headers: IncomingHttpHeaders;
+  /** Its body, read in full: the refusal's message and a newline, e.g. `'unauthenticated\n'`. */
+  body: string;
+}
+
+/**
+ * Opens a WebSocket to `url` that the server must refuse at the upgrade, and resolves
+ * with the answer: its status, headers and body. The body is read before it resolves
+ * (a response read a turn of I/O later had lost it: `''`), and the client's socket is
+ * ended, so nothing is left open.
+ *
+ * @param url The server's WebSocket URL, e.g. `ws://127.0.0.1:${port}/?token=bad`.
+ * @param options `ws`'s client options (`headers`, `origin`, …), as `new WebSocket(url, options)` takes them.
+ * @throws {SupervisorError} WSSUP_NOT_REFUSED (the promise rejects) when the upgrade
+ *   succeeds: the socket opened (it is terminated). A refusal sent as a close frame
+ *   (`refuse: 'close'`) opens first: read its close with `inbox(ws).closed` instead.
+ *   Any other failure (ECONNREFUSED, a bad URL) rejects with `ws`'s own error.
+ * @example
+ * const answer = await refusal(`ws://127.0.0.1:${port}/?token=bob`);
+ * expect(answer).toMatchObject({ statusCode: 429, headers: { 'retry-after': '5' } });
+ */
+export function refusal(url: string | URL, options?: ClientOptions): Promise<RefusalAnswer> {
+  return new Promise<RefusalAnswer>((resolve, reject) => {
+    const ws = new WebSocket(url, options);
+    // Stays for good: ws emits `error` when the socket is ended below, after this has settled.
+    ws.on('error', reject);
+    ws.on('open', () => {
+      ws.terminate();
+      reject(
+        new SupervisorError(
+          'WSSUP_NOT_REFUSED',
+          `refusal(): expected the upgrade to ${String(url)} to be refused, but it opened` +
+            " (a refusal by close frame, refuse: 'close', opens first: read its close code instead).",
+        ),
+      );
+    });
+    ws.on('unexpected-response', (_request, response: IncomingMessage) => {
+      text(response).then(
+        (body) => {
+          // ws keeps the request until it is told to let go: terminate() on a socket still
+          // connecting aborts it (and emits an `error`, which the listener above ignores now).
+          ws.terminate();
+          resolve({ statusCode: response.statusCode ?? 0, headers: response.headers, body });
+        },
+        (error: unknown) => {
+          ws.terminate();
+          reject(error);
+        },
+      );
+    });
+  });
+}

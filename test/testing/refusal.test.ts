@@ -1,0 +1,101 @@
+/**
+ * ws-supervisor/testing's refusal(url) against a real server on port 0: the
+ * answer to a refused upgrade (status, headers, body read in full), with the
+ * client's socket ended; WSSUP_NOT_REFUSED when the upgrade opens instead.
+ */
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
+import { createSupervisor, SupervisorError } from '../../src/index.js';
+import { refusal } from '../../src/testing/index.js';
+import { expectNoLeaks } from '../helpers/server.js';
+
+/** A supervisor (limit 1, user from ?user=) on a server on port 0; the server's TCP sockets, as they come. */
+async function start() {
+  const supervisor = createSupervisor({
+    preset: 'test',
+    maxConnectionsPerUser: 1,
+    authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
+  });
+  const server = createServer();
+  const sockets: Socket[] = [];
+  server.on('connection', (socket) => sockets.push(socket));
+  supervisor.attach(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  onTestFinished(async () => {
+    await supervisor.shutdown({ deadlineMs: 0 });
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const { port } = server.address() as AddressInfo;
+  return { supervisor, sockets, url: (query: string) => `ws://127.0.0.1:${port}/?${query}` };
+}
+
+/** Resolves once every socket has closed. */
+const allClosed = (sockets: Socket[]) =>
+  Promise.all(sockets.map((socket) => (socket.closed ? undefined : once(socket, 'close'))));
+
+describe('refusal(url)', () => {
+  it('resolves with the status, headers and whole body of a refusal at the limit, and leaves no socket open', async () => {
+    const { supervisor, sockets, url } = await start();
+    const held = refusal(url('user=ann')).catch((error: unknown) => error);
+    // The first of ann's upgrades opens: refusal() rejects, and terminates it.
+    expect(await held).toMatchObject({ code: 'WSSUP_NOT_REFUSED' });
+    await expect(refusal(url('user=ann'))).rejects.toThrow(/to be refused, but it opened/);
+    await allClosed(sockets);
+    expect(supervisor.stats().connections).toBe(0);
+
+    // Held by a real client this time, so that the next one is refused.
+    const ws = new WebSocket(url('user=bob'));
+    onTestFinished(() => ws.terminate());
+    await once(ws, 'open');
+    const answer = await refusal(url('user=bob'));
+    expect(answer).toEqual({
+      statusCode: 429,
+      headers: expect.objectContaining({ 'retry-after': expect.any(String) }),
+      body: 'user has reached the maximum number of connections (1)\n',
+    });
+    ws.terminate();
+    await allClosed(sockets); // the refused one's socket too: nothing of refusal() stays open
+    await expect.poll(() => supervisor.stats().connections).toBe(0);
+  });
+
+  it('reads a 401 (authenticate returned null) with its body', async () => {
+    const { sockets, url } = await start();
+    expect(await refusal(url('nobody'))).toMatchObject({ statusCode: 401, body: 'unauthenticated\n' });
+    await allClosed(sockets);
+  });
+
+  it('passes the client options on (headers)', async () => {
+    const supervisor = createSupervisor({
+      preset: 'test',
+      authenticate: (request) => (request.headers['x-token'] === 'ok' ? 'ann' : null),
+    });
+    const server = createServer();
+    supervisor.attach(server);
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    onTestFinished(async () => {
+      await supervisor.shutdown({ deadlineMs: 0 });
+      await new Promise((resolve) => server.close(resolve));
+      expectNoLeaks(supervisor);
+    });
+    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    expect((await refusal(url, { headers: { 'x-token': 'no' } })).statusCode).toBe(401);
+    const opened = await refusal(url, { headers: { 'x-token': 'ok' } }).catch((error: unknown) => error);
+    expect(opened).toBeInstanceOf(SupervisorError);
+    expect(opened).toMatchObject({ code: 'WSSUP_NOT_REFUSED' });
+  });
+
+  it("rejects with ws's own error when nothing listens (ECONNREFUSED)", async () => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    await expect(refusal(`ws://127.0.0.1:${port}/`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+  });
+});
