@@ -1,9 +1,11 @@
 /**
  * ws-supervisor/client with a token that expires: the `url` function refreshes the cached token
- * after a 4002 (the session ran out), and a `close` listener refreshes it and calls `resume()`
- * once after a 4401 (an expired token refused), never in a loop. The README's "Client" quotes
- * the region below (test/examples/readme-snippets.test.ts); vitest runs it against a real server
- * whose `authenticate` refuses expired tokens, the server and the client on one SimulatedClock.
+ * after a 4002 (the session ran out), retried until a refresh succeeds, and a `close` listener
+ * refreshes it and calls `resume()` once after a 4401 (an expired token refused), never in a loop.
+ * The README's "Client" quotes the region below (test/examples/readme-snippets.test.ts); vitest
+ * runs it against a real server whose `authenticate` refuses expired tokens (by HTTP 401, and by
+ * a 4401 close with `refuse: 'close'` as for browsers), the server and the client on one
+ * SimulatedClock.
  *
  *   npx vitest run examples/client-token.test.ts   (after npm run build)
  *
@@ -21,14 +23,22 @@ import { SimulatedClock } from 'xstate';
 
 const tokenMs = 15 * 60_000; // a token lasts 15 minutes
 
-it('refreshes an expired token after a 4002 and, once, after a 4401', async () => {
+// Under both refusals: a server for browsers refuses with `refuse: 'close'`, which opens the socket
+// before its 4401, so the listener's guard is reset by the closes between, not by `open`.
+const refusals = ['http', 'close'] as const;
+it.each(refusals)('refreshes a token after a 4002, and once after a 4401 (refuse: %s)', async (refuse) => {
   const clock = new SimulatedClock();
   // The wall clock, moved on by the test's simulated time: tokens expire on it.
   const now = () => Date.now() + clock.now();
   let revoked = false; // the user signed out elsewhere: no token is accepted
+  let down = 0; // the token service fails this many of the next calls
   const minted: string[] = [];
   /** The token service: `ann.<exp>`, ending tokenMs from now (a real app fetches a JWT). */
   const refreshToken = async () => {
+    if (down > 0) {
+      down -= 1;
+      throw new Error('token service unavailable');
+    }
     const token = `ann.${now() + tokenMs}`;
     minted.push(token);
     return token;
@@ -36,13 +46,15 @@ it('refreshes an expired token after a 4002 and, once, after a 4401', async () =
   const supervisor = createSupervisor({
     preset: 'production',
     clock,
+    refuse,
     // The first heartbeat after an admission finds its token over (the session closed with 4002).
     heartbeatIntervalMs: tokenMs,
     idleTimeoutMs: 4 * tokenMs,
     authenticate: (request) => {
       const token = new URL(request.url ?? '/', 'http://localhost').searchParams.get('token') ?? '';
       const [userId = '', exp = ''] = token.split('.');
-      // An expired token is refused as any bad one: HTTP 401, which the client reads as 4401.
+      // An expired token is refused as any bad one: HTTP 401, which ws's client reads as 4401
+      // (with refuse: 'close', the socket opens and closes with 4401).
       if (revoked || userId !== 'ann' || !(Number(exp) > now())) return null;
       // expiresAt is on the real wall clock (Date.now()): the supervisor counts it down on its own.
       return { userId, expiresAt: Number(exp) - clock.now() };
@@ -67,12 +79,16 @@ it('refreshes an expired token after a 4002 and, once, after a 4401', async () =
 
   // #region token-refresh
   let token = loadToken(); // the cached token (a page reload: it may have expired meanwhile)
+  let stale = false; // a 4002 said the token ran out: refresh it before the next attempt
   const client = createClient({
-    // Called before every attempt with { attempt, lastClose }. The first call comes inside
-    // createClient(), before `client` is assigned: read the last close from the argument.
-    url: async ({ lastClose }) => {
-      // 4002: the session's token ran out, so the cached one would be refused (4401).
-      if (lastClose?.kind === 'session-expired') token = await refreshToken();
+    // Called before every attempt, the first time inside createClient() (so `stale` is declared
+    // above it). `stale` stays set until a refresh succeeds: an attempt that failed in between
+    // (offline, the token service down) replaced lastClose, but must not send the expired token.
+    url: async () => {
+      if (stale) {
+        token = await refreshToken();
+        stale = false;
+      }
       return `${url}?token=${encodeURIComponent(token)}`;
     },
     WebSocket, // ws's (Node 20 has no global one): it reads an HTTP 401 as 4401
@@ -82,6 +98,7 @@ it('refreshes an expired token after a 4002 and, once, after a 4401', async () =
   // again before any other close, a fresh token did not help (signed out): no loop, sign in.
   let refreshed = false;
   client.on('close', ({ kind }) => {
+    if (kind === 'session-expired') stale = true; // 4002: the session's token ran out
     if (kind !== 'unauthenticated') {
       refreshed = false; // not 'open': a server with refuse: 'close' opens before its 4401
       return;
@@ -97,6 +114,8 @@ it('refreshes an expired token after a 4002 and, once, after a 4401', async () =
   onTestFinished(() => client.close());
   const signal = AbortSignal.timeout(10_000);
   const admitted = (who: string) => supervisor.once('admitted', { matches: ({ userId }) => userId === who });
+  const closes: number[] = [];
+  client.on('close', ({ code }) => closes.push(code));
 
   // The cached token had expired: 4401, a refresh, resume(), and the fresh token is admitted.
   expect(await client.once('close', { signal })).toMatchObject({ code: 4401, kind: 'unauthenticated' });
@@ -108,25 +127,46 @@ it('refreshes an expired token after a 4002 and, once, after a 4401', async () =
   const again = admitted('ann');
   const reconnecting = client.once('reconnecting', { signal });
   clock.increment(tokenMs); // the heartbeat finds the token over; the client was stable long since
-  await reconnecting; // its delay is 0 ms, on the simulated clock: moved below
+  // At once (on the simulated clock: moved below), and no failure counted.
+  expect(await reconnecting).toEqual({ delayMs: 0, attempt: 0 });
   expect(client.lastClose).toMatchObject({ code: 4002, kind: 'session-expired' });
   clock.increment(0);
   const { url: second } = await client.once('open', { signal });
   await again;
   expect(minted).toHaveLength(2);
   expect(second).toContain(`token=${encodeURIComponent(minted[1] ?? '')}`);
-  expect(client.lastClose).toMatchObject({ code: 4002 }); // no 4401 between: the cached token was not sent
+  expect(closes).toEqual([4401, 4002]); // no 4401 after the 4002: the expired token was not sent
+
+  // The token service fails the next refresh: that attempt fails (1006, backed off), and the
+  // token stays stale, so the next attempt refreshes it again instead of sending the expired
+  // one (which lastClose, the 1006 now, no longer tells).
+  down = 1;
+  const failed = client.once('reconnecting', { signal, matches: ({ attempt }) => attempt === 1 });
+  const refreshedAgain = admitted('ann');
+  clock.increment(tokenMs);
+  await client.once('reconnecting', { signal });
+  clock.increment(0); // the url function's refresh rejects
+  const { delayMs } = await failed;
+  expect(client.lastClose).toMatchObject({ code: 1006, opened: false });
+  clock.increment(delayMs);
+  const { url: third } = await client.once('open', { signal });
+  await refreshedAgain;
+  expect(minted).toHaveLength(3);
+  expect(third).toContain(`token=${encodeURIComponent(minted[2] ?? '')}`);
+  expect(closes).toEqual([4401, 4002, 4002, 1006]); // and no 4401
 
   // Signed out elsewhere: every token is refused. The next 4002's refresh gets 4401; the
   // listener refreshes and resumes once; the second 4401 asks for a sign-in, and nothing loops.
   revoked = true;
-  const signedOut = client.once('state', { signal, matches: () => signIns === 1 });
+  // (or a loop: a token minted past the two refreshes, failed at once below, not at the timeout)
+  const signedOut = client.once('state', { signal, matches: () => signIns === 1 || minted.length > 5 });
   clock.increment(tokenMs);
   await client.once('reconnecting', { signal });
   clock.increment(0);
   await signedOut;
   expect(client.state).toBe('suspended');
-  expect(minted).toHaveLength(4); // 4002's refresh, then the 4401's one
+  expect(minted).toHaveLength(5); // 4002's refresh, then the 4401's one
+  expect(closes).toEqual([4401, 4002, 4002, 1006, 4002, 4401, 4401]);
   clock.increment(24 * 3_600_000); // nothing is scheduled: suspended until the user signs in
-  expect([client.state, signIns, minted.length]).toEqual(['suspended', 1, 4]);
+  expect([client.state, signIns, minted.length]).toEqual(['suspended', 1, 5]);
 });

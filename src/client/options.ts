@@ -21,11 +21,19 @@ import type { WebSocketConstructorLike } from './websocket-like.js';
  * @example
  * ```ts
  * let token = loadToken();
+ * let stale = false; // a 4002 said the token ran out (set below): refresh it first
  * const client = createClient({
- *   url: async ({ lastClose }) => {
- *     if (lastClose?.kind === 'session-expired') token = await refreshToken();
- *     return `wss://chat.example/?token=${token}`;
+ *   url: async ({ attempt }) => {
+ *     if (stale) {
+ *       token = await refreshToken();
+ *       stale = false;
+ *     }
+ *     const host = attempt < 3 ? 'chat.example' : 'backup.chat.example'; // 3 failures in a row
+ *     return `wss://${host}/?token=${encodeURIComponent(token)}`;
  *   },
+ * });
+ * client.on('close', ({ kind }) => {
+ *   if (kind === 'session-expired') stale = true;
  * });
  * ```
  */
@@ -33,15 +41,20 @@ export interface ClientUrlContext {
   /**
    * Failed attempts in a row before this one: the `attempt` of the `reconnecting` event that
    * announced it, the backoff's count. 0 for the first attempt of `createClient()`, for the
-   * one `resume()` or `activity()` makes from `suspended` (the count starts again), and for the
-   * one after a stable connection ended (a 4002 on time, a 1001's spread, a connection lost
-   * after `stableAfterMs`: that loss is then 1). `resume()` while `waiting` keeps it.
+   * one `resume()` or `activity()` makes from `suspended` (the count starts again), and after a
+   * connection that lasted `stableAfterMs` (which resets the count) ended in no failure: a 4002
+   * on time, or a shutdown's 1001 or 1012. A shutdown's spread neither counts nor resets, so a
+   * 1001 or 1012 sooner than `stableAfterMs` keeps the count. A connection lost after
+   * `stableAfterMs` is a first failure: 1. `resume()` while `waiting` keeps the count.
    */
   attempt: number;
   /**
    * The close that preceded this attempt (`client.lastClose`, the last `close` event): its
    * `kind` says why (`'session-expired'`: the token ran out; `'unauthenticated'`: it was
-   * refused). Undefined for the first attempt of `createClient()`.
+   * refused). Undefined for the first attempt of `createClient()`. Only the last: an attempt
+   * that failed since (offline, a `url` function that rejected, a connect timeout) replaced
+   * it, so what must outlast that (a token a 4002 made stale) belongs in a flag of the app's
+   * own, set by a `close` listener, as above.
    */
   lastClose: ClientCloseEvent | undefined;
 }

@@ -213,6 +213,9 @@ client.on('close', (event: ClientCloseEvent) => console.log(event.kind, event.ne
 // A url function is given its attempt (its first call comes inside createClient(): not `client`).
 export const urlFor = ({ attempt, lastClose }: ClientUrlContext): string =>
   `ws://127.0.0.1:1/ws?attempt=${attempt}&after=${lastClose?.kind ?? 'none'}`;
+// ...and is the `url` option as it stands: a context type that no longer fit would fail here.
+export const byAttempt = createClient({ url: urlFor, WebSocket });
+byAttempt.close();
 // once(): the next event as a promise, typed by its name; a type guard narrows it.
 export async function waits(): Promise<number | undefined> {
   const opened: { url: string } = await client.once('open', { signal: AbortSignal.timeout(5_000) });
