@@ -89,4 +89,43 @@ describe.runIf(hasRedis)('README: a user hits the limit (cluster mode)', () => {
     }, ioWait);
     await connect(b.url('42')); // admitted again
   }, 30_000);
+
+  // An on-call trial: node-a killed (-9) with 3 of alice's 5, her library clients back on node-b
+  // at once, each replacing its dead predecessor. Until node-a's lease ran out, step 3 said
+  // live 8 (byNode node-a 3, node-b 5) while step 1's refusal said live 5: the cluster-wide
+  // book counted the replaced entries that admission leaves out.
+  it('step 3 counts as step 1 does while a crashed node still holds replaced connections', async () => {
+    const b = await startNode('node-b');
+    // The crashed node: a bare store whose lease outlives the test, never renewed.
+    const crashed = await startStore(redis.current, {
+      keyPrefix: 'wssup',
+      nodeId: 'node-a',
+      leaseTtlMs: 60_000,
+    });
+    const instances = [1, 2, 3].map((n) => `instance-alice-device-${n}`);
+    for (const [n, id] of instances.entries())
+      expect((await crashed.store.admit('alice', `dead-${n}`, 5, 4, { id, attemptAt: 1_000 })).admitted).toBe(
+        true,
+      );
+    const rejected: RejectedEvent[] = [];
+    b.supervisor.on('rejected', (event) => rejected.push(event));
+    // Her clients reconnect to node-b, a later attempt of each instance: each replaces its own.
+    for (const id of instances) await connect(`${b.url('alice')}&wssup-instance=${id}.2000`);
+    await connect(b.url('alice'));
+    await connect(b.url('alice'));
+
+    // 1. The refusal: live 5 of 5.
+    expect(await connectRefused(b.url('alice'))).toBe(429);
+    expect(rejected).toEqual([expect.objectContaining({ reason: 'user-limit', live: 5, limit: 5 })]);
+    // 3. The same count, the replaced ones apart, under their node.
+    expect(await b.supervisor.userStats('alice', { cluster: true })).toEqual({
+      userId: 'alice',
+      live: 5,
+      idle: 0,
+      byNode: { 'node-b': 5 },
+      superseded: { count: 3, byNode: { 'node-a': 3 } },
+    });
+    const global = (await b.supervisor.stats({ cluster: true })).global;
+    expect(global).toMatchObject({ users: 1, connections: 5, superseded: 3 });
+  }, 30_000);
 });
