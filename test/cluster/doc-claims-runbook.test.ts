@@ -6,8 +6,9 @@
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it, vi } from 'vitest';
-import type WebSocket from 'ws';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
+import { createClient } from '../../src/client/index.js';
 import type { RejectedEvent } from '../../src/index.js';
 import { connect, connectRefused, ioWait, startServer, type TestServer } from '../helpers/server.js';
 import { hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
@@ -88,6 +89,34 @@ describe.runIf(hasRedis)('README: a user hits the limit (cluster mode)', () => {
       expect(await a.supervisor.userStats('42', { cluster: true })).toBeUndefined();
     }, ioWait);
     await connect(b.url('42')); // admitted again
+  }, 30_000);
+
+  // An on-call trial: the step was headed "free the user now", and read as if `delivered` counted
+  // every process's sockets; a library client is back within a backoff step after 4000.
+  it('step 4: delivered counts this process only, and the client helper is back within one backoff step after 4000', async () => {
+    expect(runbook).toContain("`delivered` counts this process's sockets only");
+    expect(runbook).toContain('a random wait up to `backoff.baseMs`, 500 ms by\n   default');
+    const a = await startNode('node-a');
+    const b = await startNode('node-b');
+    const client = createClient({ url: a.url('42'), WebSocket });
+    onTestFinished(() => client.close());
+    await client.once('open');
+    await connect(b.url('42'));
+    const reconnecting = client.once('reconnecting');
+    const close = client.once('close');
+    const told = await a.supervisor.disconnectUser('42', 4000, 'reset by operator', { cluster: true });
+    expect(told).toMatchObject({ delivered: 1, nodes: 1, unreached: 0 });
+    expect(await close).toMatchObject({ code: 4000, kind: 'other', next: 'reconnect' });
+    const { attempt, delayMs } = await reconnecting;
+    expect(attempt).toBe(1);
+    expect(delayMs).toBeLessThanOrEqual(500);
+    await client.once('open');
+    await vi.waitFor(async () => {
+      expect(await a.supervisor.userStats('42', { cluster: true })).toMatchObject({
+        live: 1,
+        byNode: { 'node-a': 1 },
+      });
+    }, ioWait);
   }, 30_000);
 
   // An on-call trial: node-a killed (-9) with 3 of alice's 5, her library clients back on node-b
