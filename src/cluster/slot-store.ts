@@ -194,7 +194,7 @@ export interface ClusterNode {
 export interface ClusterView {
   /** Every process with a lease in the book, expired ones until the reaper removes them. */
   nodes: ClusterNode[];
-  /** Users holding at least one booked connection. */
+  /** Users holding at least one booked connection that counts (superseded ones left out, as in `connections`). */
   users: number;
   /** Booked connections of live incarnations, every node's, that count toward a limit (as `live` in {@link ClusterUserBook}). */
   connections: number;
