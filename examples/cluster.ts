@@ -62,8 +62,8 @@ function startCluster() {
   // stats() stays synchronous and O(1); stats({ cluster: true }) reads the cluster-wide book.
   async function clusterStats() {
     const { connections, cluster, global } = await supervisor.stats({ cluster: true });
-    // cluster: { nodeId, incarnation, leaseHeld, breaker, unavailableShards, policy, unsynced, pendingReleases, edgesInFlight, edgesWaiting, pendingTimers }
-    // global: { nodes: [{ nodeId, incarnation, leaseExpiresInMs }], users, connections }
+    // cluster: { nodeId, incarnation, leaseHeld, breaker, unavailableShards, policy, unsynced, pendingReleases, edgesInFlight, edgesWaiting, pendingTimers, slotsReaped }
+    // global: { nodes: [{ nodeId, incarnation, leaseExpiresInMs }], users, connections, superseded? }
     return { here: connections, cluster, global };
   }
   // #endregion cluster

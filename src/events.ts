@@ -330,6 +330,25 @@ export interface CapacityEvent {
   limit: number;
 }
 
+/**
+ * Cluster mode: this process took a new incarnation (a new fencing token for its lease), after
+ * its first. Its lease ran out unrenewed (`lease-lost`: a pause of the process or of Redis, a
+ * partition, longer than `leaseTtlMs`; the other processes counted it dead meanwhile and may
+ * have freed its slots), or another Redis server answered (`failover`: a replica promoted, a
+ * restart from a snapshot). Either way it books again what it holds, and evicts what no longer
+ * fits (`evicted`, cause `over-limit`).
+ */
+export interface IncarnationEvent {
+  /** This process's `cluster.nodeId`. */
+  nodeId: string;
+  /** The new incarnation (`stats().cluster.incarnation` from now). */
+  incarnation: number;
+  /** The incarnation it replaces. */
+  previous: number;
+  /** `lease-lost`: the lease expired; `failover`: another Redis server answers. */
+  cause: 'lease-lost' | 'failover';
+}
+
 /** Each event of `supervisor.on(name, listener)`, by name, with the payload its listener gets. */
 export interface SupervisorEventMap {
   /** A connection was admitted: its slot is reserved, before the handshake. */
@@ -344,6 +363,8 @@ export interface SupervisorEventMap {
   store: StoreEvent;
   /** A user's live count crossed one of `capacityLevels`. */
   capacity: CapacityEvent;
+  /** Cluster mode: this process took a new incarnation (its lease was lost, or a Redis failover). */
+  incarnation: IncarnationEvent;
 }
 
 /** The name of an event `supervisor.on()` takes. */
@@ -359,7 +380,7 @@ interface Registration<K extends SupervisorEventName> {
 
 /**
  * Event names that an EventEmitter, ws or Socket.IO habit reaches for first, and where
- * each of them is here: `on('error')` named only the six events, not onError.
+ * each of them is here: `on('error')` named only the events, not onError.
  */
 const habits = {
   error: 'errors go to the onError option of createSupervisor()',
@@ -387,6 +408,7 @@ export class SupervisorEvents {
     disposed: [],
     store: [],
     capacity: [],
+    incarnation: [],
   };
 
   constructor(private readonly report: (error: SupervisorError) => void) {}

@@ -89,6 +89,7 @@ export type {
   DisposedEvent,
   DisposeInfo,
   EvictedEvent,
+  IncarnationEvent,
   RejectedEvent,
   RejectedEventFields,
   RejectReason,

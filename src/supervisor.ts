@@ -616,6 +616,13 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
                 policy: resolved.cluster?.onStoreUnavailable ?? 'local',
               }),
             firstLeaseTaken: () => readiness.reached(),
+            incarnationChanged: (incarnation, previous, cause) =>
+              events.emit('incarnation', {
+                nodeId: resolved.cluster?.nodeId ?? '',
+                incarnation,
+                previous,
+                cause,
+              }),
             startRefused: (error) => readiness.refused(error),
             startFailed: (error) => readiness.failed(error),
             takeSends: (userId) => sendEdges.takeUser(userId),

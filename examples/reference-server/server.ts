@@ -116,6 +116,18 @@ export async function startReferenceServer(
     );
   });
 
+  // A new incarnation: without this line only stats().cluster.incarnation changed, and an on-call
+  // engineer reading the log of a node whose lease ran out (a pause past leaseTtlMs) saw nothing.
+  supervisor.on('incarnation', ({ nodeId, incarnation, previous, cause }) => {
+    log(
+      `cluster: node ${nodeId} took incarnation ${incarnation} (was ${previous}): ` +
+        (cause === 'failover'
+          ? 'another Redis server answers (a failover)'
+          : 'its lease ran out unrenewed (a pause or partition past leaseTtlMs)') +
+        '; booking again the connections it holds',
+    );
+  });
+
   const onAccessError = (error: unknown) => logError(`error: authorize failed: ${String(error)}`);
   const dashboard = createDashboard(supervisor, {
     authorize,

@@ -41,6 +41,7 @@ import type {
   ClusterView,
   EvictionOrder,
   HeldConnection,
+  IncarnationChangeCause,
   InstanceClaim,
   SlotStore,
 } from './slot-store.js';
@@ -134,6 +135,13 @@ export interface ClusterStats {
    * up to a quarter of `commandTimeoutMs` after): its deadlines' watchdog.
    */
   pendingTimers: number;
+  /**
+   * Entries (booked connections) this process's reaper removed from the book because their
+   * incarnation's lease had expired: a crashed, frozen or cut-off process's slots, freed here
+   * (any process's reaper may free them; the first to get there counts them). A running total
+   * since the process started.
+   */
+  slotsReaped: number;
 }
 
 /** What the supervisor lends this module: its user supervisors and its reporting. */
@@ -168,6 +176,11 @@ export interface ClusterHost {
   breakerChanged(state: 'open' | 'closed', shard: string | undefined): void;
   /** The first lease is held (`stats().cluster.leaseHeld` is true from now): once, never again. */
   firstLeaseTaken(): void;
+  /**
+   * The store took a new incarnation after the first (its lease ran out, or another Redis server
+   * answered): the supervisor's `incarnation` event. Optional.
+   */
+  incarnationChanged?(incarnation: number, previous: number, cause: IncarnationChangeCause): void;
   /**
    * A start of the store failed for a reason no retry of its own will cure (another store
    * format under the key prefix, WSSUP_STORE_FORMAT): supervisor.ready()'s waiters reject with
@@ -246,6 +259,8 @@ export class ClusterBook {
    * failed, say), the new incarnation's book would never get this node's sockets.
    */
   #leasesLost = 0;
+  /** stats().cluster.slotsReaped: what this process's reaper passes removed. */
+  #slotsReaped = 0;
   /**
    * This book has begun stopping: set first thing in stop(), before anything it calls
    * runs. The store may call back from the synchronous part of its own stop(), from
@@ -308,10 +323,13 @@ export class ClusterBook {
                 // what they would do then ends at this book's edges, the lease and the host.
                 store.start({
                   evictionOrdered: (order) => this.#orderArrived(order),
-                  incarnationChanged: (_incarnation, _previous, cause) => {
+                  incarnationChanged: (incarnation, previous, cause) => {
                     if (cause === 'failover') this.#graceAfterFailover = true;
                     this.#retirePending = true;
                     this.#toLease({ type: 'INCARNATION_CHANGED' });
+                    // Told after the lease has its work: a listener that reads stats() sees the new one.
+                    // A store that cannot tell the cause leaves it out, which counts as a lost lease.
+                    this.#host.incarnationChanged?.(incarnation, previous, cause ?? 'lease-lost');
                   },
                   duplicateNodeId: (incarnation) => this.#duplicateNodeId(incarnation),
                   deliveryArrived: (delivery) => this.#host.deliver(delivery),
@@ -695,6 +713,7 @@ export class ClusterBook {
       edgesInFlight: this.#edges.inFlight,
       edgesWaiting: this.#edges.waiting,
       pendingTimers: this.#host.clock.pending,
+      slotsReaped: this.#slotsReaped,
     };
   }
 
@@ -839,9 +858,18 @@ export class ClusterBook {
    * failure (reported) counts for no breaker. Through the store-wide breaker otherwise.
    */
   #reap(): Promise<number> {
-    if (this.#stopping || this.#domains.all() === undefined) return this.#call(() => this.#store.reap());
-    if (this.#breakers.storeState !== 'closed') return Promise.reject(new BrokenCircuitError());
-    return new Promise((resolve) => resolve(this.#store.reap()));
+    const pass =
+      this.#stopping || this.#domains.all() === undefined
+        ? this.#call(() => this.#store.reap())
+        : this.#breakers.storeState !== 'closed'
+          ? Promise.reject(new BrokenCircuitError())
+          : new Promise<number>((resolve) => resolve(this.#store.reap()));
+    // Counted for stats().cluster.slotsReaped: a surviving node otherwise said nothing of a dead
+    // one's slots freed (an on-call trial). A custom store's answer that is no count adds nothing.
+    return pass.then((removed) => {
+      if (Number.isSafeInteger(removed) && removed > 0) this.#slotsReaped += removed;
+      return removed;
+    });
   }
 
   /** An eviction order to node `to`, through that node's breaker (order-breakers.ts). */
@@ -1429,6 +1457,9 @@ function untilStopping(host: ClusterHost, stopping: () => boolean): ClusterHost 
     held: (only) => host.held(only),
     instanceOf: (userId, connectionId) => host.instanceOf(userId, connectionId),
     firstLeaseTaken: () => host.firstLeaseTaken(),
+    incarnationChanged: (incarnation, previous, cause) => {
+      if (!stopping()) host.incarnationChanged?.(incarnation, previous, cause);
+    },
     startRefused: (error) => {
       if (!stopping()) host.startRefused?.(error);
     },

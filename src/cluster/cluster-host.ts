@@ -14,7 +14,7 @@ import type { WsConnection } from '../transport/ws-adapter.js';
 import type { UserLimit } from '../user-limit.js';
 import type { ClusterHost } from './cluster-admission.js';
 import type { ClusterDelivery } from './cluster-sends.js';
-import type { HeldConnection, InstanceClaim } from './slot-store.js';
+import type { HeldConnection, IncarnationChangeCause, InstanceClaim } from './slot-store.js';
 
 export interface ClusterHostOptions {
   users: ReadonlyMap<string, UserRecord>;
@@ -26,6 +26,8 @@ export interface ClusterHostOptions {
   breakerChanged(state: 'open' | 'closed', shard: string | undefined): void;
   /** The first lease is held: supervisor.ready() resolves. */
   firstLeaseTaken(): void;
+  /** The store took a new incarnation (after the first): the `incarnation` event. */
+  incarnationChanged(incarnation: number, previous: number, cause: IncarnationChangeCause): void;
   /** A start met another store format: supervisor.ready()'s waiters reject with it. */
   startRefused(error: SupervisorError): void;
   /** A start of the store failed (the last one is the cause of a ready() its signal ended). */
@@ -74,6 +76,7 @@ export function createClusterHost(options: ClusterHostOptions): ClusterHost {
     report: options.report,
     breakerChanged: options.breakerChanged,
     firstLeaseTaken: options.firstLeaseTaken,
+    incarnationChanged: options.incarnationChanged,
     startRefused: options.startRefused,
     startFailed: options.startFailed,
     deliver: options.deliver,

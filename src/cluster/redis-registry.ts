@@ -221,6 +221,7 @@ export async function readClusterView(
   const asked = new Set<string>();
   let bookedUsers = 0;
   let connections = 0;
+  let superseded = 0;
   let unreadNodes = 0;
   let unreadUsers = 0;
   const readBooks = (page: readonly string[]): Promise<void> | undefined => {
@@ -235,7 +236,10 @@ export async function readClusterView(
           let live = 0;
           for (const value of values as string[]) {
             const entry = decodeEntry(value);
-            if (entry !== undefined && !isDead(entry.incarnation)) live += 1;
+            if (entry === undefined || isDead(entry.incarnation)) continue;
+            // As admission counts (userBook): a superseded entry's slot is its successor's.
+            if (entry.cause === 'superseded') superseded += 1;
+            else live += 1;
           }
           if (live > 0) bookedUsers += 1;
           connections += live;
@@ -265,6 +269,7 @@ export async function readClusterView(
     users: bookedUsers,
     connections,
   };
+  if (superseded > 0) view.superseded = superseded;
   if (unreadNodes > 0 || unreadUsers > 0) view.unread = { nodes: unreadNodes, users: unreadUsers };
   return view;
 }

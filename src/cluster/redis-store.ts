@@ -841,14 +841,23 @@ class Store implements RedisSlotStore {
     connection.roundTrip('userBook');
     const values = (await connection.command(['HVALS', this.keys.user(userId)])) as string[];
     const book: ClusterUserBook = { userId, live: 0, idle: 0, byNode: {} };
+    const superseded = { count: 0, byNode: {} as Record<string, number> };
     for (const value of values) {
       const entry = decodeEntry(value);
       if (entry === undefined || this.#isDead(entry.incarnation)) continue;
+      // As the admit script counts: a superseded entry's slot is its successor's (an on-call
+      // trial read live 8 of 5 here while the refusal said 5: a crashed node's replaced ones).
+      if (entry.cause === 'superseded') {
+        superseded.count += 1;
+        superseded.byNode[entry.nodeId] = (superseded.byNode[entry.nodeId] ?? 0) + 1;
+        continue;
+      }
       book.live += 1;
       if (entry.idleSince !== undefined) book.idle += 1;
       book.byNode[entry.nodeId] = (book.byNode[entry.nodeId] ?? 0) + 1;
     }
-    return book.live === 0 ? undefined : book;
+    if (superseded.count > 0) book.superseded = superseded;
+    return book.live === 0 && superseded.count === 0 ? undefined : book;
   }
 
   /** The registry, and the global counts (see readClusterView for the cost). */

@@ -155,16 +155,29 @@ export interface HeldConnection {
   instance?: InstanceClaim | undefined;
 }
 
-/** One user's book across the cluster: what `userStats(id, { cluster: true })` reads. */
+/**
+ * One user's book across the cluster: what `userStats(id, { cluster: true })` reads. It counts
+ * as an admission does (the `rejected` event's `live`): a connection a reconnect of its client
+ * instance replaced (superseded) holds no slot any more, so it is left out of `live` and
+ * `byNode` and counted apart, under `superseded`, until its node releases it (or, the node
+ * dead, the reaper frees it once its lease has expired).
+ */
 export interface ClusterUserBook {
   /** The user's id. */
   userId: string;
-  /** Booked connections of live incarnations. */
+  /** Booked connections of live incarnations that count toward the limit (superseded ones left out). */
   live: number;
   /** Of those, the ones marked idle. */
   idle: number;
   /** Of those, how many each node holds, by node id. */
   byNode: Record<string, number>;
+  /**
+   * Connections replaced by a reconnect of their client instance, still booked (their node
+   * has not released them: it is evicting them, or it is dead and its lease not expired yet).
+   * They count toward no limit. Absent when there are none (and from a store that does not
+   * tell them apart).
+   */
+  superseded?: { count: number; byNode: Record<string, number> };
 }
 
 /** A process with a lease in the book. */
@@ -181,10 +194,15 @@ export interface ClusterNode {
 export interface ClusterView {
   /** Every process with a lease in the book, expired ones until the reaper removes them. */
   nodes: ClusterNode[];
-  /** Users holding at least one booked connection. */
+  /** Users holding at least one booked connection that counts (superseded ones left out, as in `connections`). */
   users: number;
-  /** Booked connections of live incarnations, every node's. */
+  /** Booked connections of live incarnations, every node's, that count toward a limit (as `live` in {@link ClusterUserBook}). */
   connections: number;
+  /**
+   * Booked connections a reconnect of their client instance replaced, not released yet
+   * (`superseded` in {@link ClusterUserBook}): left out of `connections`. Absent when none.
+   */
+  superseded?: number;
   /**
    * What did not answer while the rest did (a Redis Cluster master away): the live nodes
    * whose list of users could not be read, and the users whose book could not be. `users`

@@ -343,7 +343,9 @@ const script = String.raw`
         const where = Object.entries(book.byNode).map(([node, count]) => node + ' ' + count).join(', ');
         const who = el('span', 'who', book.userId);
         who.title = book.userId;
-        li.append(el('span', 'tag', 'user'), who, el('span', 'what', book.live + ' live, ' + book.idle + ' idle \u00b7 ' + where));
+        // Replaced by a reconnect, not released yet (a dead node's until its lease runs out): apart, as admission counts.
+        const replaced = book.superseded ? ' \u00b7 ' + book.superseded.count + ' superseded' : '';
+        li.append(el('span', 'tag', 'user'), who, el('span', 'what', book.live + ' live, ' + book.idle + ' idle \u00b7 ' + where + replaced));
         return li;
       }),
     );

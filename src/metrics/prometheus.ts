@@ -68,6 +68,7 @@ export const metricNames = Object.freeze({
   clusterLeaseHeld: 'cluster_lease_held',
   clusterUnsynced: 'cluster_unsynced_connections',
   clusterPendingReleases: 'cluster_pending_releases',
+  clusterSlotsReaped: 'cluster_slots_reaped_total',
   clusterEdges: 'cluster_edges',
 } as const);
 
@@ -80,6 +81,7 @@ const CLUSTER_KEYS: readonly MetricKey[] = [
   'clusterLeaseHeld',
   'clusterUnsynced',
   'clusterPendingReleases',
+  'clusterSlotsReaped',
   'clusterEdges',
 ];
 
@@ -161,6 +163,7 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `cluster_lease_held`            | gauge     |          | stats().cluster.leaseHeld, per scrape: 1 or 0 |
  * | `cluster_unsynced_connections`  | gauge     |          | stats().cluster.unsynced, per scrape |
  * | `cluster_pending_releases`      | gauge     |          | stats().cluster.pendingReleases, per scrape |
+ * | `cluster_slots_reaped_total`    | counter   |          | stats().cluster.slotsReaped, per scrape: entries of expired leases this process's reaper removed |
  * | `cluster_edges`                 | gauge     | `state`: waiting, in-flight | stats().cluster.edgesWaiting and edgesInFlight, per scrape: idle ⇄ live edges on their way to the store |
  *
  * The `cluster_` metrics are registered only when the supervisor runs in cluster mode.

@@ -18,6 +18,7 @@
  * published after it on the same channel arrives after it, so "the other process's client
  * got only the cluster-wide ones, once that one arrived" proves the plain one never went there.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import {
@@ -65,6 +66,26 @@ describe.runIf(hasRedis)('docs: what stays per process in cluster mode', () => {
     expect(refusals).toEqual(['process-limit']);
     // B is full too, on its own count.
     expect(await connectRefused(b.url('u4'))).toBe(503);
+  });
+
+  // An on-call trial: a user at 4 of 4 across two nodes raised only 0.5 on each; the README now
+  // says so (Capacity alerts, the table above, and the runbook's step 2).
+  it('capacity alerts and bands count this process’s connections against the cluster-wide limit: 2 + 2 of 4 raise only up 0.5 on each', async () => {
+    const [a, b] = await twoNodes({ maxConnectionsPerUser: 4 });
+    const alerts: Record<string, string[]> = { a: [], b: [] };
+    a.supervisor.on('capacity', (e) => void alerts.a?.push(`${e.direction} ${e.level} ${e.live}/${e.limit}`));
+    b.supervisor.on('capacity', (e) => void alerts.b?.push(`${e.direction} ${e.level} ${e.live}/${e.limit}`));
+    for (const t of [a, b, a, b]) await connect(t.url('cap'));
+    expect(await connectRefused(a.url('cap'))).toBe(429);
+    expect(await a.supervisor.userStats('cap', { cluster: true })).toMatchObject({ live: 4 });
+    expect(alerts).toEqual({ a: ['up 0.5 2/4'], b: ['up 0.5 2/4'] });
+    for (const t of [a, b]) {
+      expect(t.supervisor.userStats('cap')).toMatchObject({ live: 2, band: 1 });
+      expect(t.supervisor.stats().capacity.usersByBand).toEqual([0, 1, 0, 0]);
+    }
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain("**In cluster mode the live count is this process's own**");
+    expect(readme).toContain('(2 + 2 of 4: `up 0.5` on each, nothing more)');
   });
 
   it('admissionRate is each process’s own bucket: a user admitted once on each of two processes with burst 1, the next on either is 429 (rate-limited)', async () => {

@@ -6,8 +6,9 @@
  */
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it, vi } from 'vitest';
-import type WebSocket from 'ws';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
+import { createClient } from '../../src/client/index.js';
 import type { RejectedEvent } from '../../src/index.js';
 import { connect, connectRefused, ioWait, startServer, type TestServer } from '../helpers/server.js';
 import { hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
@@ -88,5 +89,72 @@ describe.runIf(hasRedis)('README: a user hits the limit (cluster mode)', () => {
       expect(await a.supervisor.userStats('42', { cluster: true })).toBeUndefined();
     }, ioWait);
     await connect(b.url('42')); // admitted again
+  }, 30_000);
+
+  // An on-call trial: the step was headed "free the user now", and read as if `delivered` counted
+  // every process's sockets; a library client is back within a backoff step after 4000.
+  it('step 4: delivered counts this process only, and the client helper is back within one backoff step after 4000', async () => {
+    expect(runbook).toContain("`delivered` counts this process's sockets only");
+    expect(runbook).toContain('a random wait up to `backoff.baseMs`, 500 ms by\n   default');
+    const a = await startNode('node-a');
+    const b = await startNode('node-b');
+    const client = createClient({ url: a.url('42'), WebSocket });
+    onTestFinished(() => client.close());
+    await client.once('open');
+    await connect(b.url('42'));
+    const reconnecting = client.once('reconnecting');
+    const close = client.once('close');
+    const told = await a.supervisor.disconnectUser('42', 4000, 'reset by operator', { cluster: true });
+    expect(told).toMatchObject({ delivered: 1, nodes: 1, unreached: 0 });
+    expect(await close).toMatchObject({ code: 4000, kind: 'other', next: 'reconnect' });
+    const { attempt, delayMs } = await reconnecting;
+    expect(attempt).toBe(1);
+    expect(delayMs).toBeLessThanOrEqual(500);
+    await client.once('open');
+    await vi.waitFor(async () => {
+      expect(await a.supervisor.userStats('42', { cluster: true })).toMatchObject({
+        live: 1,
+        byNode: { 'node-a': 1 },
+      });
+    }, ioWait);
+  }, 30_000);
+
+  // An on-call trial: node-a killed (-9) with 3 of alice's 5, her library clients back on node-b
+  // at once, each replacing its dead predecessor. Until node-a's lease ran out, step 3 said
+  // live 8 (byNode node-a 3, node-b 5) while step 1's refusal said live 5: the cluster-wide
+  // book counted the replaced entries that admission leaves out.
+  it('step 3 counts as step 1 does while a crashed node still holds replaced connections', async () => {
+    const b = await startNode('node-b');
+    // The crashed node: a bare store whose lease outlives the test, never renewed.
+    const crashed = await startStore(redis.current, {
+      keyPrefix: 'wssup',
+      nodeId: 'node-a',
+      leaseTtlMs: 60_000,
+    });
+    const instances = [1, 2, 3].map((n) => `instance-alice-device-${n}`);
+    for (const [n, id] of instances.entries())
+      expect((await crashed.store.admit('alice', `dead-${n}`, 5, 4, { id, attemptAt: 1_000 })).admitted).toBe(
+        true,
+      );
+    const rejected: RejectedEvent[] = [];
+    b.supervisor.on('rejected', (event) => rejected.push(event));
+    // Her clients reconnect to node-b, a later attempt of each instance: each replaces its own.
+    for (const id of instances) await connect(`${b.url('alice')}&wssup-instance=${id}.2000`);
+    await connect(b.url('alice'));
+    await connect(b.url('alice'));
+
+    // 1. The refusal: live 5 of 5.
+    expect(await connectRefused(b.url('alice'))).toBe(429);
+    expect(rejected).toEqual([expect.objectContaining({ reason: 'user-limit', live: 5, limit: 5 })]);
+    // 3. The same count, the replaced ones apart, under their node.
+    expect(await b.supervisor.userStats('alice', { cluster: true })).toEqual({
+      userId: 'alice',
+      live: 5,
+      idle: 0,
+      byNode: { 'node-b': 5 },
+      superseded: { count: 3, byNode: { 'node-a': 3 } },
+    });
+    const global = (await b.supervisor.stats({ cluster: true })).global;
+    expect(global).toMatchObject({ users: 1, connections: 5, superseded: 3 });
   }, 30_000);
 });

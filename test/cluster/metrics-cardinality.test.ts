@@ -39,8 +39,9 @@ describe('cluster metrics: series do not grow with nodes, incarnations or users'
     const registry = new Registry();
     onTestFinished(registerMetrics(here.supervisor, { registry }));
     const before = seriesOf(parseExposition(await registry.metrics()));
-    // 8 before the edge backlog's gauge, and cluster_edges' two (state: waiting, in-flight).
-    expect(before.filter((s) => s.includes('cluster_'))).toHaveLength(10);
+    // 8 before the edge backlog's gauge, cluster_edges' two (state: waiting, in-flight), and
+    // cluster_slots_reaped_total (no label).
+    expect(before.filter((s) => s.includes('cluster_'))).toHaveLength(11);
     expect(before.filter((s) => s.includes('cluster_edges'))).toHaveLength(2);
 
     for (let restart = 0; restart < 4; restart++) {

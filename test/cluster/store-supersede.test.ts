@@ -168,9 +168,15 @@ describe.runIf(hasRedis)(
       });
       expect(await value(keyPrefix, 'ann', 'p1')).toMatch(/^\d+\|\d+\|s\d+\|a\|phone-instance-0001\.100$/);
       expect(await value(keyPrefix, 'ann', 'n1')).toMatch(/^\d+\|\d+\|\|a\|phone-instance-0001\.200$/);
-      // p1 stays booked until its node releases it (the book reads it), but its slot is not
-      // counted for later admissions: its client left it, as a draining connection.
-      expect(await a.store.userBook('ann')).toEqual({ userId: 'ann', live: 4, idle: 0, byNode: { a: 4 } });
+      // p1 stays booked until its node releases it, but its slot is not counted for later
+      // admissions (its client left it, as a draining connection): the book reads it apart.
+      expect(await a.store.userBook('ann')).toEqual({
+        userId: 'ann',
+        live: 3,
+        idle: 0,
+        byNode: { a: 3 },
+        superseded: { count: 1, byNode: { a: 1 } },
+      });
       // Named again, with its cause, by every answer until released; a refusal writes nothing.
       const before = await whole(keyPrefix, 'ann');
       expect(await a.store.admit('ann', 'x3', 3, 3)).toEqual({
@@ -204,7 +210,7 @@ describe.runIf(hasRedis)(
         evict: [{ connectionId: 'p1', nodeId: 'a', incarnation: a.store.incarnation, cause: 'superseded' }],
         live: 3,
       });
-      expect(await a.store.userBook('bea')).toMatchObject({ live: 4, idle: 1 });
+      expect(await a.store.userBook('bea')).toMatchObject({ live: 3, idle: 1, superseded: { count: 1 } });
       // The idle edge given T names p1 again, its cause kept.
       expect(await a.store.setIdle('bea', 'b1', 3_000, 4)).toEqual([
         { connectionId: 'p1', nodeId: 'a', incarnation: a.store.incarnation, cause: 'superseded' },

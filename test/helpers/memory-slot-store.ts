@@ -547,12 +547,23 @@ export class MemoryStore implements SlotStore {
     const book = this.shared.book(userId);
     if (book.size === 0) return undefined;
     const byNode: Record<string, number> = {};
+    const superseded = { count: 0, byNode: {} as Record<string, number> };
     let idle = 0;
+    let live = 0;
     for (const entry of book.values()) {
+      // As the Redis store's userBook: a superseded entry counts apart, as admit leaves it out.
+      if (entry.evicting && entry.cause === 'superseded') {
+        superseded.count += 1;
+        superseded.byNode[entry.nodeId] = (superseded.byNode[entry.nodeId] ?? 0) + 1;
+        continue;
+      }
+      live += 1;
       byNode[entry.nodeId] = (byNode[entry.nodeId] ?? 0) + 1;
       if (entry.idleSince !== undefined) idle += 1;
     }
-    return { userId, live: book.size, idle, byNode };
+    return superseded.count === 0
+      ? { userId, live, idle, byNode }
+      : { userId, live, idle, byNode, superseded };
   }
 
   async view(): Promise<ClusterView> {

@@ -134,7 +134,10 @@ describe("on() with an event name from Node's or ws's habits says where that goe
       'disconnect',
       /unknown event disconnect: .*a connection's end: the onClose option, or the 'disposed' event/,
     ],
-    ['opened', /^unknown event opened: one of admitted, rejected, evicted, disposed, store, capacity$/],
+    [
+      'opened',
+      /^unknown event opened: one of admitted, rejected, evicted, disposed, store, capacity, incarnation$/,
+    ],
   ])('%s', (name, says) => {
     expect(messageOf(() => supervisor().on(name as never, () => {}))).toMatch(says);
   });

@@ -20,6 +20,7 @@ import {
   type DisposeInfo,
   defaultRetryAfterMs,
   type EvictedEvent,
+  type IncarnationEvent,
   type RejectedEvent,
   type StoreEvent,
   type SupervisorEventMap,
@@ -268,6 +269,12 @@ describe("the README's table of events", () => {
         keyof StoreEvent,
         true
       >),
+      incarnation: Object.keys({
+        nodeId: true,
+        incarnation: true,
+        previous: true,
+        cause: true,
+      } satisfies Record<keyof IncarnationEvent, true>),
     } satisfies Record<keyof SupervisorEventMap, string[]>;
     const documented = Object.fromEntries(
       tableAfter('| Event | Fields |').map((row) => [
