@@ -111,7 +111,12 @@ it.each(refusals)('refreshes a token after a 4002, and once after a 4401 (refuse
     }, showSignIn);
   });
   // #endregion token-refresh
-  onTestFinished(() => client.close());
+  // The client ends `suspended` (no socket), or the supervisor answers its 1000: `closed` resolves
+  // without the SimulatedClock moving (a server that never answered would need `clock` moved).
+  onTestFinished(() => {
+    client.close();
+    return client.closed;
+  });
   const signal = AbortSignal.timeout(10_000);
   const admitted = (who: string) => supervisor.once('admitted', { matches: ({ userId }) => userId === who });
   const closes: number[] = [];

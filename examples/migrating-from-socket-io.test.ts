@@ -194,7 +194,10 @@ describe('docs/migrating-from-socket-io.md, its code as run', () => {
       () => 'nobody',
       (line) => lines.push(line),
     );
-    t.onTestFinished(() => client.close());
+    t.onTestFinished(() => {
+      client.close();
+      return client.closed;
+    });
     const close = await client.once('close');
     expect(close).toMatchObject({ code: 4401, kind: 'unauthenticated', reason: 'bad token' });
     await vi.waitFor(() => expect(client.state).toBe('suspended'));
@@ -215,7 +218,10 @@ describe('docs/migrating-from-socket-io.md, its code as run', () => {
       () => 'token-ann',
       (line) => lines.push(line),
     );
-    t.onTestFinished(() => client.close());
+    t.onTestFinished(() => {
+      client.close();
+      return client.closed;
+    });
     // The backoff's waits cut short: resume() ends a wait ("Retry now"), the attempt count kept.
     client.on('reconnecting', ({ delayMs }) => {
       if (delayMs > 0) queueMicrotask(() => client.resume());

@@ -158,17 +158,24 @@ export interface Client {
    */
   close(): void;
   /**
-   * Resolves once the client has ended (`close()`, or a bad `random`) and holds nothing more: no
-   * socket, no delay, no listener on either. At once (a microtask later) when it had no socket
-   * (`waiting`, `suspended`, an attempt whose `url` had not answered); for an open socket, when
-   * the server has answered the 1000 or `closeTimeoutMs` has passed on the client's `clock`, then
-   * (under `ws`) the socket destroyed has closed; for one still connecting, when ws has aborted
-   * it. So under `ws` no timer of ws's (its 30 s closing timeout) is left, and a test or a
-   * process exiting gracefully can wait for the end. A socket without `terminate()` (a browser's,
-   * Node's own `WebSocket`) cannot be destroyed: past the deadline (at once, for one still
-   * connecting) the client lets go of it, and `closed` resolves then, while the platform may
-   * still take up to about a minute to end it. Pending until the client ends; the same promise
-   * at every read; it never rejects.
+   * Resolves once the client has ended (`close()`, or a `random` that answered a bad value) and
+   * holds nothing more: under `ws`, no socket, no delay, no listener on either (under another
+   * `WebSocket`, see below). At once (a microtask later) when it had no socket (`waiting`,
+   * `suspended`, an attempt whose `url` had not answered), unless a socket given up just before
+   * (silence, the connect timeout, `offline`) has yet to close: then once it has; for an open
+   * socket, when the server has answered the 1000 or `closeTimeoutMs` has passed on the client's
+   * `clock`, then (under `ws`) the socket destroyed has closed; for one still connecting, when ws
+   * has aborted it. Each wait for such a socket's `close` is bounded by `closeTimeoutMs` on the
+   * same `clock` too (a class of the app's own whose `close` never comes): on a test's simulated
+   * clock with a server that does not answer, move the clock, or `closed` stays pending. So under
+   * `ws` no timer of ws's (its 30 s closing timeout) is left, and a test or a process exiting
+   * gracefully can wait for the end. A socket without `terminate()` (a browser's, Node's own
+   * `WebSocket`) cannot be destroyed: past the deadline (at once, for one still connecting) the
+   * client lets go of it, and `closed` resolves then, while the platform may still take up to
+   * about a minute to end it, the client's listeners on it staying until then. Should the
+   * client's own step fail (an app's `WebSocket` whose `close()` throws), `closed` resolves all
+   * the same, and a socket may still be open then. Pending until the client ends; the same
+   * promise at every read; it never rejects.
    * @example
    * ```ts
    * client.close();

@@ -44,9 +44,11 @@ export interface SocketHooks {
   /**
    * A socket this attempt let go of before it closed, which the client can end (ws's
    * terminate()): aborted while connecting, or given up. Its `close` is still to come, soon;
-   * the returned function is called then. The client's `closed` waits for it, so that nothing
-   * of ws's (its closing timeout, 30 s) outlives it. A socket without terminate() (a browser's)
-   * is not reported: it may take a minute, and nothing of the page's waits on it.
+   * the returned function is called then, or once closeTimeoutMs has passed on the client's
+   * clock without it (a `close` that never comes: an app's own class), whichever is first; a
+   * second call does nothing. The client's `closed` waits for it, so that nothing of ws's (its
+   * closing timeout, 30 s) outlives it. A socket without terminate() (a browser's) is not
+   * reported: it may take a minute, and nothing of the page's waits on it.
    */
   linger(): () => void;
 }
@@ -353,9 +355,16 @@ function connect(
     // Closing a socket that is still connecting makes ws emit `error` on a later tick:
     // `errored` stays until the socket has closed, then goes with this last listener.
     const ended = typeof socket.terminate === 'function' ? hooks.linger() : undefined;
+    // The wait is bounded, by closeTimeoutMs on the client's clock: a socket of the app's own
+    // class with a terminate() whose `close` never comes would keep `closed` pending forever.
+    // Past it the client stops waiting; the listeners stay until a `close` comes (undone then).
+    const clock = options.clock ?? platformClock;
+    const bound: unknown =
+      ended === undefined ? undefined : clock.setTimeout(ended, options.machine.closeTimeoutMs);
     const gone = () => {
       socket.removeEventListener('error', errored);
       socket.removeEventListener('close', gone);
+      if (bound !== undefined) clock.clearTimeout(bound);
       ended?.();
     };
     socket.addEventListener('close', gone);

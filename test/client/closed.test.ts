@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
-import { clientDefaults } from '../../src/client/options.js';
+import { type ClientOptions, clientDefaults } from '../../src/client/options.js';
 import { ioWait, startServer } from '../helpers/server.js';
 import {
   expectReleased,
@@ -187,6 +187,64 @@ describe('client.closed', () => {
     expect(socket.readyState).toBe(WebSocket.CLOSED);
     expect(listenersOn(socket)).toBe(0);
     await expectReleased(t);
+  });
+
+  it('a socket given up while the client runs on (silence): its close leaves `closed` pending in `waiting`', async () => {
+    const server = await muteableServer();
+    const t = startClient({ url: server.url, silenceTimeoutMs: 1_000 });
+    await t.next('open');
+    const socket = t.sockets[0] as WebSocket;
+    server.mute();
+    const from = t.mark();
+    t.simulated.increment(1_000); // given up: 1000 sent, then destroyed
+    await t.next('close', from);
+    if (socket.readyState !== WebSocket.CLOSED) await new Promise((resolve) => socket.once('close', resolve));
+    const resolved = watch(t);
+    await turns();
+    // Nothing lingers, but close() was never called: the client still runs.
+    expect(t.client.state).toBe('waiting');
+    expect(resolved()).toBe(false);
+    t.client.close();
+    await t.client.closed;
+    await expectReleased(t);
+  });
+
+  it('a WebSocket of the app’s own with terminate() whose `close` never comes: resolves once closeTimeoutMs has passed on the client’s clock', async () => {
+    const made: Stuck[] = [];
+    class Stuck {
+      readyState: number = WebSocket.CONNECTING;
+      binaryType = 'blob';
+      constructor() {
+        made.push(this);
+      }
+      send() {}
+      close() {
+        this.readyState = WebSocket.CLOSING; // and no `close` event, ever
+      }
+      terminate() {
+        this.readyState = WebSocket.CLOSING;
+      }
+      addEventListener() {}
+      removeEventListener() {}
+    }
+    const t = startClient({
+      url: 'ws://127.0.0.1:9/',
+      WebSocket: Stuck as unknown as ClientOptions['WebSocket'],
+      closeTimeoutMs: 2_000,
+    });
+    expect(made).toHaveLength(1);
+    t.client.close(); // aborted while connecting: close(1000), then its `close` is waited for
+    const resolved = watch(t);
+    await turns();
+    expect(resolved()).toBe(false);
+    expect(t.clock.pending).toBe(1); // the wait's bound, on the client's clock
+    t.simulated.increment(1_999);
+    await turns();
+    expect(resolved()).toBe(false);
+    t.simulated.increment(1);
+    await t.client.closed;
+    expect(made[0]?.readyState).toBe(WebSocket.CLOSING);
+    expect(t.clock.pending).toBe(0);
   });
 
   it('under a WebSocket without terminate() (a browser’s): resolves at the deadline, the socket left to the platform', async () => {

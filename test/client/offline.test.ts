@@ -115,8 +115,9 @@ describe('closeOnOffline', () => {
     expect(t.client.state).toBe('waiting');
     expect(await t.next('close', lost)).toMatchObject(OFFLINE);
     expect(await t.next('reconnecting', lost)).toEqual({ delayMs: 250, attempt: 1 });
-    // The connect timeout went with the attempt: only the backoff is pending.
-    expect(t.clock.pending).toBe(1);
+    // The connect timeout went with the attempt: only the backoff is pending, once the aborted
+    // socket has closed (the bound on that wait, for `closed`, goes with its close).
+    await vi.waitFor(() => expect(t.clock.pending).toBe(1), ioWait);
     expect(network.listeners('offline')).toBe(0);
 
     // The late handshake opens nothing: that attempt is over.
