@@ -16,13 +16,41 @@ const UNPRINTABLE = /[\p{Cc}\p{Cf}\u2028\u2029]+/gu;
 const ANY_RETRY_HINT = /retry-after=\d+/gi;
 
 /**
+ * A lone surrogate (half of a pair, or a pair in the wrong order). With the `u` flag a valid
+ * pair is one code point, not two `Cs`, so only lone ones match. UTF-8 cannot carry one:
+ * Buffer and TextEncoder write U+FFFD instead, so the text is made to say what is sent.
+ */
+const LONE_SURROGATE = /\p{Cs}/gu;
+
+/**
+ * Text the full rule leaves as it is: printable ASCII words, each one space apart, with no
+ * `retry-after=<digit>`. Most messages are such text (`try later`, `account suspended`), and a
+ * refusal cleans its message more than once (close reason or body, and the event): two test()s
+ * cost far less than the passes they skip.
+ * test/property/refusal-text.property.test.ts checks that both give the same.
+ */
+const CLEAN_ASCII = /^(?:[!-~]+(?: [!-~]+)*)?$/;
+const HAS_RETRY_HINT = /retry-after=\d/i;
+
+/**
  * Text on one line, without a retry hint of its own: runs of unprintable characters become a
  * space, every `retry-after=<digits>` goes, whitespace is collapsed and trimmed. Only the
  * refusal's real hint (` retry-after=<s>` appended after this, or a Retry-After header) gives
  * one: an app's `'… retry-after=999'` is never read as a hint the server did not give, and a
- * newline or a bidi override never reaches a page or a terminal. The result is a fixed point
- * (cleaning it again changes nothing), and any start of it has no hint either.
+ * newline or a bidi override never reaches a page or a terminal. A lone surrogate becomes
+ * U+FFFD, as UTF-8 sends it, so the `rejected` event says what the wire carried. The result is
+ * a fixed point (cleaning it again changes nothing), and any start of it has no hint either.
  */
 export function withoutHints(text: string): string {
-  return text.replace(UNPRINTABLE, ' ').replace(ANY_RETRY_HINT, ' ').replace(/\s+/g, ' ').trim();
+  return CLEAN_ASCII.test(text) && !HAS_RETRY_HINT.test(text) ? text : byFullRule(text);
+}
+
+/** withoutHints() without its fast path (exported for the property test that holds them equal). */
+export function byFullRule(text: string): string {
+  return text
+    .replace(LONE_SURROGATE, '\uFFFD')
+    .replace(UNPRINTABLE, ' ')
+    .replace(ANY_RETRY_HINT, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }

@@ -807,20 +807,25 @@ const INTERNAL_ERROR: AbortAnswer = Object.freeze({
 
 /**
  * The app closed the connection before it opened: it chose the code and
- * reason, so a close frame carries them as given (already checked by close()).
- * HTTP has no close code: the status the code stands for by the convention of
- * our own close-frame refusals (4000 + status, e.g. 4429 → 429), else 403, as
- * a `Refusal(403)` is answered. The body is the reason (the status text
- * without one). A 429 or 503 carries the `refused` hint, as a `Refusal(429)`
- * or `Refusal(503)` without one does; nothing else has a retry hint. Never a
- * 503 of our own: the server is not unavailable, the app refused this client.
+ * reason, so a close frame carries its code and its reason cleaned as a
+ * refusal's message is (refusal-text.ts: one line, no `retry-after=<digits>`
+ * of its own, so `'slow retry-after=30'` is no 30 s hint the server never
+ * gave), with no hint added. HTTP has no close code: the status the code
+ * stands for by the convention of our own close-frame refusals (4000 +
+ * status, e.g. 4429 → 429), else 403, as a `Refusal(403)` is answered. The
+ * body is the same cleaned reason (the status text when nothing is left). A
+ * 429 or 503 carries the `refused` hint, as a `Refusal(429)` or
+ * `Refusal(503)` without one does; nothing else has a retry hint. Never a 503
+ * of our own: the server is not unavailable, the app refused this client.
  */
 function appRefusal({ code, reason }: AppClose, hints: Readonly<RetryAfterDefaults>): AbortAnswer {
   const status = statusOfCloseCode(code) ?? 403;
   const retry = status === 429 || status === 503;
   const headers = retry ? { 'Retry-After': String(retryAfterSeconds(hints.refused)) } : {};
-  const message = reason === '' ? (STATUS_CODES[status] ?? 'Forbidden') : reason;
-  return { answer: { status, message, headers }, code, reason };
+  // Within 123 bytes already (close() checked it): cleaning never makes text longer.
+  const cleaned = closeReason(reason, undefined);
+  const message = cleaned === '' ? (STATUS_CODES[status] ?? 'Forbidden') : cleaned;
+  return { answer: { status, message, headers }, code, reason: cleaned };
 }
 
 /**

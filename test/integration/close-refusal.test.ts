@@ -322,7 +322,8 @@ describe("refuse: 'close', a handshake caught by a shutdown", () => {
   // The app chose the code and reason: the client reads them, not a 4503 that
   // says the server is unavailable and asks it to come back.
   // A code that stands for an HTTP status (4429) is sent as given too: the
-  // reason is the app's, with no retry hint added to it.
+  // reason is the app's (cleaned as a refusal's: test/integration/refusal-wire-text),
+  // with no retry hint added to it.
   it.each([
     [4003, 'kicked'],
     [4429, 'slow down'],

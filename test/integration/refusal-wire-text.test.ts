@@ -6,7 +6,9 @@
  * over HTTP the body is the same line, uncut. The Refusal's own message stays as the app gave it.
  * Real servers on port 0, read by a raw `ws` client and by the library's client.
  */
-import { describe, expect, it, vi } from 'vitest';
+import { once } from 'node:events';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import WebSocket from 'ws';
 import { Refusal } from '../../src/index.js';
 import { startClient } from '../client/helpers.js';
 import { closeRefusal, httpRefusal } from '../helpers/refusals.js';
@@ -95,5 +97,56 @@ describe("a refusal's wire text", () => {
     expect(reason.match(/retry-after/g)).toHaveLength(1);
     // The cut counted the bytes sent: the cleaned text fills the room, not its unprintable characters.
     expect(Buffer.byteLength(reason)).toBeGreaterThan(123 - 4);
+  });
+
+  // UTF-8 cannot carry a lone surrogate: the wire has U+FFFD (EF BF BD) in its place, and so
+  // must the event that says what was sent. A valid pair (an emoji) goes as it is.
+  it('a lone surrogate is U+FFFD in the close reason, the HTTP body and the event alike', async () => {
+    const lone = 'half \ud83d of \ude00 it, \ud83d\ude00 whole';
+    const sent = 'half \ufffd of \ufffd it, \ud83d\ude00 whole';
+    const closing = await refusingServer('close', () => new Refusal(403, lone));
+    const raw = new WebSocket(closing.t.url('ann'));
+    onTestFinished(() => raw.terminate());
+    const [code, reason] = (await once(raw, 'close')) as [number, Buffer];
+    expect(code).toBe(4403);
+    expect(reason.equals(Buffer.from(sent))).toBe(true);
+    expect(closing.t.events.rejected).toMatchObject([{ via: 'close', message: sent }]);
+
+    const http = await refusingServer('http', () => new Refusal(403, lone));
+    expect(await httpRefusal(http.t.url('ann'))).toMatchObject({ status: 403, body: `${sent}\n` });
+    expect(http.t.events.rejected).toMatchObject([{ via: 'http', message: sent }]);
+  });
+
+  // The app's close before the handshake finished is cleaned by the same rule: its
+  // `retry-after=30` is no hint the server gave (over HTTP it gets the `refused` 5 s).
+  it("an app's close before the handshake: its reason cleaned, no hint of its own, in the close frame and the body", async () => {
+    for (const refuse of ['close', 'http'] as const) {
+      const t = await startRulesServer({ refuse });
+      t.supervisor.on('admitted', ({ connectionId }) =>
+        t.supervisor.connection(connectionId)?.close(4429, 'slow\nretry-after=30 down'),
+      );
+      if (refuse === 'close') {
+        expect(await closeRefusal(t.url('kim'))).toEqual({
+          code: 4429,
+          reason: 'slow down',
+          retryAfter: undefined,
+        });
+      } else {
+        const refused = await httpRefusal(t.url('kim'));
+        expect(refused).toMatchObject({ status: 429, body: 'slow down\n' });
+        expect(refused.headers['retry-after']).toBe('5');
+      }
+      expect(t.events.disposed).toMatchObject([{ userId: 'kim', reason: 'app-close' }]);
+      await vi.waitFor(() => expect(t.supervisor.stats().resources.closeRefusals).toBe(0), ioWait);
+      expectNoLeaks(t.supervisor);
+    }
+  });
+
+  it("an app's close whose reason cleans to nothing: an empty reason, and the status text as the body", async () => {
+    const t = await startRulesServer({ refuse: 'http' });
+    t.supervisor.on('admitted', ({ connectionId }) =>
+      t.supervisor.connection(connectionId)?.close(4403, 'retry-after=30'),
+    );
+    expect(await httpRefusal(t.url('kim'))).toMatchObject({ status: 403, body: 'Forbidden\n' });
   });
 });
