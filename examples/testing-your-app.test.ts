@@ -63,6 +63,12 @@ function createChat(overrides: Partial<SupervisorOptions<ChatData>> = {}): Super
 // #endregion app
 
 // #region harness
+// vi.useFakeTimers() fakes setImmediate too (vitest 4 fakes all but nextTick and queueMicrotask):
+// the harness's turns of I/O use the real one, taken when this file loads.
+const ioTurn = globalThis.setImmediate;
+/** Turns of I/O with nothing closing after which the harness takes the shutdown to wait for the clock. */
+const QUIET_TURNS = 20;
+
 /** Your app on a real HTTP server on port 0; after the test, shut down and check that nothing leaked. */
 // `context` is the test's own (it('…', async (context) => …)): its onTestFinished runs this
 // test's cleanup, under describe.concurrent too (the one imported from vitest may run it when
@@ -86,28 +92,25 @@ async function startChat(context: TestContext, overrides: Parameters<typeof crea
     seen.push(`  limit ${user?.limit}: idle ones evicted from ${user?.evictAt} live`);
   });
   context.onTestFailed(() => console.log(`what the supervisor did:\n${seen.join('\n')}`));
-  /** open()'s clients, with the server's end of each: they answer the shutdown's 1001 at once. */
-  const clients: Array<{ ws: WebSocket; messages: Inbox; serverEnd?: Socket | undefined }> = [];
+  /** open()'s clients, named by their order and URL, with the server's end of each. */
+  const clients: Array<{ name: string; ws: WebSocket; messages: Inbox; serverEnd?: Socket | undefined }> = [];
   const serverEnds = new Map<number | undefined, Socket>(); // by the client's port
-  server.on('connection', (socket) => serverEnds.set(socket.remotePort, socket));
+  let serverEndsClosed = 0; // any TCP connection's, open()'s or not: progress of the shutdown
+  server.on('connection', (socket) => {
+    serverEnds.set(socket.remotePort, socket);
+    socket.once('close', () => {
+      serverEndsClosed += 1;
+    });
+  });
+  /** open()'s clients whose TCP connection the server has not closed, by name. */
+  const stillOpen = () =>
+    clients.filter(({ serverEnd }) => serverEnd?.closed === false).map(({ name }) => name);
   context.onTestFinished(async () => {
     try {
       for (const { ws } of clients) ws.resume(); // one the test paused reads again: it answers
       const stopped = supervisor.shutdown();
-      // On simulated time the shutdown's deadline is simulated too: move the time past it, or a
-      // client that never answers the 1001 holds shutdown() until the hook times out. First wait
-      // until open()'s clients have answered it and the server has closed their TCP connections
-      // (I/O, no timer): moved at once, the clock ended each as a silent peer (no cleanupMs), and
-      // moved on the client's `close`, as one whose TCP connection lingered (cleanupMs 5000).
       if (overrides.clock instanceof SimulatedClock) {
-        await Promise.all(
-          clients.map(({ serverEnd }) =>
-            serverEnd === undefined || serverEnd.closed
-              ? undefined
-              : new Promise((closed) => serverEnd.once('close', closed)),
-          ),
-        );
-        overrides.clock.increment(supervisor.options.drainTimeoutMs);
+        await shutDownOnSimulatedTime(overrides.clock, stopped);
       } else if (vi.isFakeTimers()) {
         // Not waited for here: fake timers fake setImmediate too, so past 100 connections the rest
         // get their 1001 only in an advance, and a wait for them first would never end.
@@ -120,10 +123,45 @@ async function startChat(context: TestContext, overrides: Parameters<typeof crea
       );
       // The leak check: every actor agrees with the books, and nothing is held (one line each).
       expect(leaksOf(supervisor)).toEqual([]);
+      // An error of a client's socket that no wait reported (an invalid frame from the server).
+      const errors = clients.flatMap(({ name, messages }) =>
+        messages.errors.map((error) => `${name}: ${error.message}`),
+      );
+      if (errors.length > 0) throw new Error(`socket errors no wait read:\n${errors.join('\n')}`);
     } finally {
       for (const { ws } of clients) ws.terminate(); // whatever happened (a no-op once closed)
     }
   });
+  /**
+   * On simulated time the shutdown's deadline, and a paced shutdown's later batches, wait for
+   * the clock; the clients' answers to the 1001 are I/O. So let the I/O happen first (moved at
+   * once, the clock ended each client as a silent peer, cleanupMs undefined): wait until
+   * QUIET_TURNS turns of I/O pass with no TCP connection closing, then move the clock a tenth
+   * of drainTimeoutMs, and again, until shutdown() resolves. A bound, not a hang: past 100
+   * moves (10 drainTimeoutMs) it fails, naming open()'s clients still connected.
+   */
+  async function shutDownOnSimulatedTime(clock: SimulatedClock, stopped: Promise<void>) {
+    let done = false;
+    const settled = () => {
+      done = true;
+    };
+    stopped.then(settled, settled);
+    for (let moves = 0; ; moves += 1) {
+      for (let quiet = 0; quiet < QUIET_TURNS && !done; quiet += 1) {
+        const closedBefore = serverEndsClosed;
+        await new Promise((turn) => ioTurn(turn));
+        if (serverEndsClosed !== closedBefore) quiet = -1; // progress: wait on
+      }
+      if (done) return;
+      if (moves === 100) {
+        throw new Error(
+          `shutdown() has not resolved after ${clock.now()} ms of simulated time; ` +
+            `open()'s clients still connected: ${stillOpen().join(', ') || 'none'}`,
+        );
+      }
+      clock.increment(supervisor.options.drainTimeoutMs / 10);
+    }
+  }
   /**
    * A client, open, with the inbox of its messages (from before `open`: a greeting sent in
    * onOpen is in it); it answers the shutdown after the test, and is terminated then.
@@ -133,7 +171,11 @@ async function startChat(context: TestContext, overrides: Parameters<typeof crea
     options?: WebSocket.ClientOptions,
   ): Promise<{ ws: WebSocket; messages: Inbox }> {
     const ws = new WebSocket(url, options);
-    const client: (typeof clients)[number] = { ws, messages: inbox(ws) };
+    const client: (typeof clients)[number] = {
+      name: `#${clients.length + 1} ${url}`,
+      ws,
+      messages: inbox(ws),
+    };
     clients.push(client);
     ws.once('upgrade', (response) => {
       client.serverEnd = serverEnds.get(response.socket.localPort);
@@ -333,6 +375,53 @@ it("lets open()'s clients answer the shutdown's 1001 before it moves simulated t
   const paused = await open(url('token-alice'));
   paused.ws.pause();
   expect(supervisor.stats().connections).toBe(3);
+});
+
+// A paced shutdown that the test starts and does not await: its later batches wait on the simulated
+// clock, so the harness moves it (a step at a time, once nothing more happens without it) instead of
+// waiting for every client's close first (it waited for ever, and its hook timed out).
+it('shuts down on simulated time after a paced shutdown() the test did not await', async (context) => {
+  const disposals: Array<[string, number | undefined]> = [];
+  context.onTestFinished(() => {
+    // Registered before startChat(): runs after the harness's shutdown. Both answered their 1001.
+    expect(disposals).toEqual([
+      ['shutdown', 0],
+      ['shutdown', 0],
+    ]);
+  });
+  const clock = new SimulatedClock();
+  const { supervisor, url, open } = await startChat(context, { clock, heartbeatIntervalMs: 3_600_000 });
+  supervisor.on('disposed', ({ reason, cleanupMs }) => disposals.push([reason, cleanupMs]));
+  await open(url('token-alice'));
+  await open(url('token-bob'));
+  const disposed = supervisor.once('disposed');
+  void supervisor.shutdown({ pace: { windowMs: 1000, batches: 2 } }); // the second batch at 500 ms
+  expect(await disposed).toMatchObject({ reason: 'shutdown' }); // the first batch: one of the two, at once
+  expect(supervisor.stats().connections).toBe(1); // the other waits for the clock
+});
+
+// An error of a client's socket that no wait reported fails the test, naming the client: here the
+// client's own maxPayload (4 bytes) is smaller than the reply, so ws errors and closes with 1009;
+// the inbox takes the error (nothing throws) and keeps it in `errors`, which the harness checks.
+describe("the harness's check of open()'s clients' errors", () => {
+  let failures: string[] = [];
+  it.fails('fails a test whose client had an error no wait read', async (context) => {
+    context.onTestFailed(({ task }) => {
+      failures = (task.result?.errors ?? []).map((error) => String(error.message));
+    });
+    const { url, open } = await startChat(context);
+    await open(url('token-alice'));
+    const { ws, messages } = await open(url('token-bob'), { maxPayload: 4 });
+    ws.send(JSON.stringify({ say: 'hi' }));
+    expect((await messages.closed).code).toBe(1006); // ws closed the socket at once, no close frame
+  });
+  it('names the client and its error (the test above, which ran first)', () => {
+    expect(failures).toEqual([
+      expect.stringMatching(
+        /^socket errors no wait read:\n#2 ws:\/\/127\.0\.0\.1:\d+\/\?token=token-bob: Max payload size exceeded$/,
+      ),
+    ]);
+  });
 });
 
 // A plan limit from authenticate wins over the maxConnectionsPerUser option: with 20, T is 14, and

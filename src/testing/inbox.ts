@@ -36,6 +36,9 @@ export interface InboxClose {
 export interface Inbox {
   /**
    * The next message not yet taken: at once when one is waiting, else the next to arrive.
+   * One that never resolves, for a message the server did send, may mean that the inbox
+   * was made after that message came (`ws` emitted it to no one): make it right after
+   * `new WebSocket(url)`, before the `open` event.
    *
    * @throws {SocketClosedError} WSSUP_SOCKET_CLOSED (the promise rejects) when the socket
    *   closes before that message came, naming the close code and reason.
@@ -45,7 +48,8 @@ export interface Inbox {
    * The next `count` messages, in order, as {@link next} takes them one by one.
    *
    * @throws {SocketClosedError} WSSUP_SOCKET_CLOSED (the promise rejects) when the socket
-   *   closes before the last of them came (those that came are taken all the same).
+   *   closes before the last of them came; those that came are taken all the same, and are
+   *   the error's `received`.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT at the call for a `count` that is not a
    *   positive integer.
    */
@@ -54,6 +58,15 @@ export interface Inbox {
   readonly closed: Promise<InboxClose>;
   /** The messages received and not yet taken, oldest first (a copy). */
   readonly unread: readonly InboxMessage[];
+  /**
+   * The errors the socket emitted that no wait has reported, oldest first (a copy): `[]`
+   * unless something went wrong. The inbox listens for `error`, so that none throws from
+   * the socket; a wait that the close then rejects reports them (the first as its
+   * `cause`), and they leave this list. Check it when a test ends, so that an error no
+   * wait read (a server's invalid frame, after the test's last `next()`) fails the test:
+   * `expect(messages.errors).toEqual([])`.
+   */
+  readonly errors: readonly Error[];
 }
 
 interface Waiter {
@@ -77,8 +90,9 @@ function toBuffer(data: WebSocket.RawData): Buffer {
  * `new WebSocket(url)`, before the `open` event: a message the server sends in
  * `onOpen` comes with the handshake, and `ws` emits it before `await once(ws, 'open')`
  * returns. The inbox listens for `error` too, so an error does not throw from the
- * socket: it comes with the close (in `closed`, and as the `cause` of a wait's rejection).
- * Its listeners are removed when the socket closes.
+ * socket: it comes with the close (in `closed`, and as the `cause` of a wait's rejection),
+ * and until a wait reports it, it stays in `errors`: check that list as the test ends,
+ * or an error no wait read goes unnoticed. Its listeners are removed when the socket closes.
  *
  * @param ws A `ws` WebSocket (a client's), connecting or open.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when `ws` is not a `ws` WebSocket, or
@@ -117,19 +131,24 @@ export function inbox(ws: WebSocket): Inbox {
   /** Messages asked for so far, by next() and take(): the next wait is for message asked + 1. */
   let asked = 0;
   let error: Error | undefined;
+  /** Errors no wait has reported yet. */
+  let unreported: Error[] = [];
   let ended: InboxClose | undefined;
   let settleClosed: (close: InboxClose) => void = () => {};
   const closed = new Promise<InboxClose>((resolve) => {
     settleClosed = resolve;
   });
 
-  const closedError = (nth: number, close: InboxClose) =>
-    new SocketClosedError(
-      close.code,
-      close.reason,
-      `message ${nth} came (${received} came in all)`,
-      close.error,
-    );
+  const closedError = (nth: number, close: InboxClose) => {
+    unreported = []; // reported by this rejection (its cause)
+    return new SocketClosedError({
+      closeCode: close.code,
+      closeReason: close.reason,
+      waitedFor: nth,
+      receivedInAll: received,
+      cause: close.error,
+    });
+  };
 
   const onMessage = (data: WebSocket.RawData, isBinary: boolean) => {
     received += 1;
@@ -141,6 +160,7 @@ export function inbox(ws: WebSocket): Inbox {
   };
   const onError = (problem: Error) => {
     error ??= problem;
+    unreported.push(problem);
   };
   const onClose = (code: number, reason: Buffer) => {
     ws.off('message', onMessage).off('error', onError).off('close', onClose);
@@ -171,11 +191,34 @@ export function inbox(ws: WebSocket): Inbox {
         );
       }
       // Asked for all at once, so that no other wait takes one in between.
-      return Promise.all(Array.from({ length: count }, next));
+      const waits = Array.from({ length: count }, next);
+      // Settled all, so that a close partway rejects with the messages that did come (all
+      // the waits after the first rejected one reject too: they are later in line).
+      return Promise.allSettled(waits).then((results) => {
+        const came: InboxMessage[] = [];
+        for (const result of results) {
+          if (result.status === 'fulfilled') came.push(result.value);
+          else {
+            const first = result.reason as SocketClosedError;
+            throw new SocketClosedError({
+              closeCode: first.closeCode,
+              closeReason: first.closeReason,
+              waitedFor: first.waitedFor,
+              receivedInAll: received,
+              received: came,
+              cause: first.cause as Error | undefined,
+            });
+          }
+        }
+        return came;
+      });
     },
     closed,
     get unread(): readonly InboxMessage[] {
       return [...unread];
+    },
+    get errors(): readonly Error[] {
+      return [...unreported];
     },
   };
 }

@@ -6,4 +6,4 @@
 export { type Inbox, type InboxClose, type InboxMessage, inbox } from './inbox.js';
 export { leaksOf } from './leaks.js';
 export { type RefusalAnswer, refusal } from './refusal.js';
-export { SocketClosedError } from './socket-closed-error.js';
+export { SocketClosedError, type SocketClosedErrorOptions } from './socket-closed-error.js';

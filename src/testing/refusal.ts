@@ -21,13 +21,28 @@ export interface RefusalAnswer {
 }
 
 /**
+ * refusal()'s `handshakeTimeout` when its options give none: below the 5 s test timeout of
+ * vitest and jest, so that a server that never answers fails the test with ws's error (and
+ * the socket closed) rather than with the runner's timeout and the socket left open.
+ */
+const REFUSAL_HANDSHAKE_TIMEOUT_MS = 3_000;
+
+/**
  * Opens a WebSocket to `url` that the server must refuse at the upgrade, and resolves
  * with the answer: its status, headers and body. The body is read before it resolves
  * (a response read a turn of I/O later had lost it: `''`), and the client's socket is
  * ended, so nothing is left open.
  *
+ * A server that never finishes answering (no answer at all, or a body that stops coming)
+ * fails it after `handshakeTimeout` ms without a byte (ws's own timer: one of inactivity,
+ * armed from the connect until the body has been read), and its socket is closed.
+ *
  * @param url The server's WebSocket URL, e.g. `ws://127.0.0.1:${port}/?token=bad`.
- * @param options `ws`'s client options (`headers`, `origin`, …), as `new WebSocket(url, options)` takes them.
+ * @param options `ws`'s client options (`headers`, `origin`, …), as `new WebSocket(url, options)`
+ *   takes them; `handshakeTimeout` bounds the wait for the answer (`0` waits for ever).
+ * @default options.handshakeTimeout 3000 (ms), under the 5 s test timeout of vitest and jest
+ * @throws {Error} `Opening handshake has timed out` (ws's; the promise rejects) when the server
+ *   sends nothing for `handshakeTimeout` ms before its answer has been read in full.
  * @throws {SupervisorError} WSSUP_NOT_REFUSED (the promise rejects) when the upgrade
  *   succeeds: the socket opened (it is terminated). A refusal sent as a close frame
  *   (`refuse: 'close'`) opens first: read its close with `inbox(ws).closed` instead.
@@ -37,8 +52,9 @@ export interface RefusalAnswer {
  * expect(answer).toMatchObject({ statusCode: 429, headers: { 'retry-after': '5' } });
  */
 export function refusal(url: string | URL, options?: ClientOptions): Promise<RefusalAnswer> {
+  const handshakeTimeout = options?.handshakeTimeout ?? REFUSAL_HANDSHAKE_TIMEOUT_MS;
   return new Promise<RefusalAnswer>((resolve, reject) => {
-    const ws = new WebSocket(url, options);
+    const ws = new WebSocket(url, { ...options, handshakeTimeout });
     // Stays for good: ws emits `error` when the socket is ended below, after this has settled.
     ws.on('error', reject);
     ws.on('open', () => {

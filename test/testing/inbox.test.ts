@@ -142,6 +142,9 @@ describe('inbox(ws)', () => {
     expect((error as Error).message).toBe(
       "The socket closed (4001 'evicted: idle') before message 2 came (1 came in all)",
     );
+    // The message that did come is not lost with the rejection.
+    expect((error as SocketClosedError).received.map((message) => message.text)).toEqual(['only one']);
+    expect((error as SocketClosedError).waitedFor).toBe(2);
     expect(await messages.closed).toEqual({ code: 4001, reason: 'evicted: idle', error: undefined });
     // A wait after the close rejects at once; the inbox's listeners are gone.
     await expect(messages.next()).rejects.toMatchObject({ code: 'WSSUP_SOCKET_CLOSED', closeCode: 4001 });
@@ -180,6 +183,51 @@ describe('inbox(ws)', () => {
     const error = await waiting.catch((rejected: unknown) => rejected);
     expect(error).toMatchObject({ code: 'WSSUP_SOCKET_CLOSED', closeCode: 1006, cause: close.error });
     expect((error as Error).message).toContain('after an error: Invalid WebSocket frame');
+    expect(messages.errors).toEqual([]); // reported, by the rejection
+  });
+
+  it('keeps an error no wait reported in `errors`, where a test can see it (it throws from no socket)', async () => {
+    const url = await startWsServer((socket) => {
+      socket.send('hello');
+      // A frame of reserved opcode 3, after the message the test reads.
+      (socket as unknown as { _socket: { write(data: Buffer): void } })._socket.write(
+        Buffer.from([0x83, 0x00]),
+      );
+    });
+    const ws = client(url);
+    const messages = inbox(ws);
+    expect((await messages.next()).text).toBe('hello'); // the test's last wait: it ends well
+    const close = await messages.closed;
+    // Nothing threw, and no wait was rejected: without this list the error went unnoticed.
+    expect(messages.errors).toEqual([close.error]);
+    expect(messages.errors[0]).toMatchObject({ code: 'WS_ERR_INVALID_OPCODE' });
+    // A wait after the close reports it (its cause), and it leaves the list.
+    await expect(messages.next()).rejects.toMatchObject({ cause: close.error });
+    expect(messages.errors).toEqual([]);
+  });
+
+  it('builds a SocketClosedError from its fields (closeCode, closeReason, waitedFor, received, cause)', () => {
+    const message = { data: Buffer.from('a'), isBinary: false, text: 'a' };
+    const error = new SocketClosedError({
+      closeCode: 1006,
+      closeReason: '',
+      waitedFor: 3,
+      receivedInAll: 2,
+      received: [message],
+      cause: new Error('read ECONNRESET'),
+    });
+    expect(error).toMatchObject({
+      code: 'WSSUP_SOCKET_CLOSED',
+      closeCode: 1006,
+      waitedFor: 3,
+      received: [message],
+    });
+    expect(error.message).toBe(
+      'The socket closed (1006) before message 3 came (2 came in all), after an error: read ECONNRESET',
+    );
+    expect(
+      new SocketClosedError({ closeCode: 1000, closeReason: 'bye', waitedFor: 1, receivedInAll: 0 }).received,
+    ).toEqual([]);
   });
 
   it('throws WSSUP_INVALID_ARGUMENT for what is not a ws WebSocket, a socket already closed, or a bad count', async () => {

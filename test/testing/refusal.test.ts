@@ -34,6 +34,35 @@ async function start() {
   return { supervisor, sockets, url: (query: string) => `ws://127.0.0.1:${port}/?${query}` };
 }
 
+/**
+ * An HTTP server on port 0 whose `upgrade` handler is `onUpgrade` (it writes what it likes, and
+ * never closes the socket); the server's TCP sockets, as they come, each with whether the client
+ * has ended its side.
+ */
+async function rawServer(onUpgrade: (socket: Socket) => void) {
+  const server = createServer();
+  const sockets: Array<{ socket: Socket; ended: Promise<unknown> }> = [];
+  server.on('connection', (socket) => {
+    // `end`, or `close` when the client's side ended before it was read.
+    sockets.push({ socket, ended: Promise.race([once(socket, 'end'), once(socket, 'close')]) });
+  });
+  server.on('upgrade', (_request, socket: Socket) => onUpgrade(socket));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  onTestFinished(async () => {
+    server.closeAllConnections();
+    for (const { socket } of sockets) socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  return { sockets, url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/` };
+}
+
+/** Resolves once the client has ended its side of every socket (the server's end sees `end`). */
+async function allEnded(sockets: Array<{ ended: Promise<unknown> }>) {
+  expect(sockets.length).toBeGreaterThan(0);
+  await Promise.all(sockets.map(({ ended }) => ended));
+}
+
 /** Resolves once every socket has closed. */
 const allClosed = (sockets: Socket[]) =>
   Promise.all(sockets.map((socket) => (socket.closed ? undefined : once(socket, 'close'))));
@@ -88,6 +117,44 @@ describe('refusal(url)', () => {
     const opened = await refusal(url, { headers: { 'x-token': 'ok' } }).catch((error: unknown) => error);
     expect(opened).toBeInstanceOf(SupervisorError);
     expect(opened).toMatchObject({ code: 'WSSUP_NOT_REFUSED' });
+  });
+
+  it('rejects within handshakeTimeout when the server accepts the upgrade and never answers, and closes its socket', async () => {
+    const { sockets, url } = await rawServer((socket) => void socket); // holds the request: no answer
+    const error = await refusal(url, { handshakeTimeout: 50 }).catch((rejected: unknown) => rejected);
+    expect(error).toMatchObject({ message: 'Opening handshake has timed out' });
+    await allEnded(sockets);
+  });
+
+  it('times out by default (handshakeTimeout 3 s) when the server never answers', {
+    timeout: 15_000,
+  }, async () => {
+    const { sockets, url } = await rawServer((socket) => void socket);
+    await expect(refusal(url)).rejects.toMatchObject({ message: 'Opening handshake has timed out' });
+    await allEnded(sockets);
+  });
+
+  it('rejects within handshakeTimeout when a 4xx body never ends, and closes its socket', async () => {
+    const { sockets, url } = await rawServer((socket) => {
+      // Chunked: the head and a first chunk, then nothing (no terminating 0-length chunk).
+      socket.write(
+        'HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\n\r\n5\r\nForbi\r\n',
+      );
+    });
+    const error = await refusal(url, { handshakeTimeout: 50 }).catch((rejected: unknown) => rejected);
+    // ws's handshakeTimeout is one of inactivity, and it stays armed while the body is read.
+    expect(error).toMatchObject({ message: 'Opening handshake has timed out' });
+    await allEnded(sockets);
+  });
+
+  it("ends the client's socket itself, when the server keeps its end open after a 4xx", async () => {
+    // The supervisor destroys its end after a refusal; this server does not (keep-alive, body
+    // of a known length): only refusal()'s own ending of the socket closes the connection.
+    const { sockets, url } = await rawServer((socket) => {
+      socket.write('HTTP/1.1 401 Unauthorized\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nno\n');
+    });
+    expect(await refusal(url)).toMatchObject({ statusCode: 401, body: 'no\n' });
+    await allEnded(sockets);
   });
 
   it("rejects with ws's own error when nothing listens (ECONNREFUSED)", async () => {

@@ -125,7 +125,13 @@ describe('error codes', () => {
       new AppHookError('onOpen', new Error('boom'), 'connection-id'),
       new MissingPeerError('elkjs', 'SVG charts', new Error('not found')),
       new SlotStoreUnavailableError('redis timed out', { cause: new Error('timeout') }),
-      new SocketClosedError(4001, 'evicted: idle', 'message 1 came', new Error('read ECONNRESET')),
+      new SocketClosedError({
+        closeCode: 4001,
+        closeReason: 'evicted: idle',
+        waitedFor: 1,
+        receivedInAll: 0,
+        cause: new Error('read ECONNRESET'),
+      }),
     ];
     for (const error of instances) {
       // What Error and SupervisorError give every error are not the class's own.

@@ -267,13 +267,31 @@ export async function testingHelpers(url: string): Promise<string[]> {
   const [first]: InboxMessage[] = await messages.take(1);
   const next: InboxMessage = await messages.next().catch((error: unknown) => {
     if (error instanceof SocketClosedError)
-      console.log(error.code satisfies 'WSSUP_SOCKET_CLOSED', error.closeCode);
+      console.log(
+        error.code satisfies 'WSSUP_SOCKET_CLOSED',
+        error.closeCode,
+        error.waitedFor,
+        error.received.length,
+      );
     throw error;
   });
   const { code, reason, error }: InboxClose = await messages.closed;
-  const answer: RefusalAnswer = await refusal(url, { headers: { origin: 'https://app.example' } });
+  const unreported: readonly Error[] = messages.errors;
+  const answer: RefusalAnswer = await refusal(url, {
+    headers: { origin: 'https://app.example' },
+    handshakeTimeout: 1000,
+  });
   const retryAfter: string | string[] | undefined = answer.headers['retry-after'];
-  console.log(first?.text, next.isBinary, code, reason, error?.message, answer.statusCode, retryAfter);
+  console.log(
+    first?.text,
+    next.isBinary,
+    code,
+    reason,
+    error?.message,
+    unreported,
+    answer.statusCode,
+    retryAfter,
+  );
   return leaksOf(withData);
 }
 
