@@ -48,6 +48,9 @@ interface Entry {
   instance?: InstanceClaim | undefined;
 }
 
+/** Marked superseded (the Redis store's 's' mark): left out of admit's and readmit's counts, and of userBook's live. */
+const isSuperseded = (entry: Entry) => entry.evicting === true && entry.cause === 'superseded';
+
 export class MemoryBook {
   down = false;
   /** The failure domain of each user (shards.of), and every one there is now (shards.all); undefined: one domain. */
@@ -469,8 +472,11 @@ export class MemoryStore implements SlotStore {
         this.shared.users.set(userId, book);
         continue;
       }
-      const replaced = earlier.filter((id) => !left.has(id)).length;
-      if (entry === undefined && book.size - left.size - replaced >= (connection.limit ?? limit)) {
+      // As the readmit script: a superseded entry (this call's or an earlier one's) is not counted.
+      const counted = (id: string) => !left.has(id) && !isSuperseded(book.get(id) as Entry);
+      const replaced = earlier.filter(counted).length;
+      const count = [...book.keys()].filter(counted).length;
+      if (entry === undefined && count - replaced >= (connection.limit ?? limit)) {
         refused.push(connectionId);
         continue;
       }
