@@ -866,10 +866,20 @@ export class ClusterBook {
           : new Promise<number>((resolve) => resolve(this.#store.reap()));
     // Counted for stats().cluster.slotsReaped: a surviving node otherwise said nothing of a dead
     // one's slots freed (an on-call trial). A custom store's answer that is no count adds nothing.
-    return pass.then((removed) => {
-      if (Number.isSafeInteger(removed) && removed > 0) this.#slotsReaped += removed;
-      return removed;
-    });
+    // A pass that failed in part says on its error what it removed first: counted too.
+    const counted = (removed: unknown) => {
+      if (Number.isSafeInteger(removed) && (removed as number) > 0) this.#slotsReaped += removed as number;
+    };
+    return pass.then(
+      (removed) => {
+        counted(removed);
+        return removed;
+      },
+      (error: unknown) => {
+        if (error instanceof SlotStoreUnavailableError) counted(error.removed);
+        throw error;
+      },
+    );
   }
 
   /** An eviction order to node `to`, through that node's breaker (order-breakers.ts). */

@@ -442,7 +442,11 @@ export interface SlotStore {
    * leases expire, and until then those slots count (too many, never too few).
    */
   retirePrevious?(): Promise<void>;
-  /** Removes the entries of dead incarnations; returns how many were removed. */
+  /**
+   * Removes the entries of dead incarnations; returns how many were removed. A pass that
+   * fails after removing some may reject with a {@link SlotStoreUnavailableError} carrying
+   * `removed`, which the runtime counts in `stats().cluster.slotsReaped`.
+   */
   reap(): Promise<number>;
   /** The user's book across the cluster, or undefined when it holds no connection of a live incarnation. */
   userBook(userId: string): Promise<ClusterUserBook | undefined>;
@@ -496,10 +500,19 @@ export class SlotStoreUnavailableError extends SupervisorError {
   declare readonly code: 'WSSUP_STORE_UNAVAILABLE';
   /** The Lua script of the Redis slot store that failed (`admit`, `release`, `renew`, …), when one did. */
   readonly script: string | undefined;
-  constructor(message: string, options?: { cause?: unknown; script?: string | undefined }) {
+  /**
+   * A reaper pass (`reap()`) that failed in part: how many entries it removed before
+   * failing, counted in `stats().cluster.slotsReaped` all the same. Absent otherwise.
+   */
+  declare readonly removed?: number;
+  constructor(
+    message: string,
+    options?: { cause?: unknown; script?: string | undefined; removed?: number | undefined },
+  ) {
     super('WSSUP_STORE_UNAVAILABLE', message, options);
     this.name = 'SlotStoreUnavailableError';
     this.script = options?.script;
+    if (options?.removed !== undefined) (this as { removed?: number }).removed = options.removed;
   }
 }
 
