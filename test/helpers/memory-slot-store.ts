@@ -526,7 +526,10 @@ export class MemoryStore implements SlotStore {
         this.shared.now() + this.leaseTtlMs;
       return 'renewed';
     }
+    // As the contract (SlotStore.renew) and the Redis store: the new incarnation is told.
+    const previous = this.incarnation;
     this.#takeLease();
+    this.#events?.incarnationChanged(this.incarnation, previous, 'lease-lost');
     return 'lost';
   }
 
