@@ -448,9 +448,14 @@ export interface SlotStore {
    * `removed`, which the runtime counts in `stats().cluster.slotsReaped`.
    */
   reap(): Promise<number>;
-  /** The user's book across the cluster, or undefined when it holds no connection of a live incarnation. */
+  /**
+   * The user's book across the cluster. Entries marked superseded (a reconnect of their client
+   * instance replaced them) are left out of `live`, `idle` and `byNode`, as admission leaves
+   * them out, and reported apart as `superseded`. Undefined only when the book holds no entry
+   * of a live incarnation at all: a user holding only superseded ones gets `live: 0` with them.
+   */
   userBook(userId: string): Promise<ClusterUserBook | undefined>;
-  /** The whole book: the nodes and the totals. */
+  /** The whole book: the nodes and the totals (superseded entries left out and counted apart, as in userBook). */
   view(): Promise<ClusterView>;
   /**
    * Passes a cluster-wide send on to the other live processes: those holding the user's

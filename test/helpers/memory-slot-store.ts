@@ -577,25 +577,37 @@ export class MemoryStore implements SlotStore {
 
   async view(): Promise<ClusterView> {
     this.#call('view');
-    const counts = this.shared.liveCounts();
-    // As the Redis store reads a Redis Cluster: the users whose shard is down are not read.
+    // As the Redis store's view: an entry marked superseded is counted apart, not in
+    // connections (one marked for an idle eviction still counts); users: those with one counted.
     let unreadUsers = 0;
-    for (const userId of [...counts.keys()]) {
+    let connections = 0;
+    let users = 0;
+    let superseded = 0;
+    for (const userId of [...this.shared.users.keys()]) {
       const shard = this.shardOf(userId);
+      // As the Redis store reads a Redis Cluster: the users whose shard is down are not read.
       if (shard !== undefined && this.shared.downShards.has(shard)) {
-        counts.delete(userId);
-        unreadUsers += 1;
+        if (this.shared.book(userId).size > 0) unreadUsers += 1;
+        continue;
       }
+      let live = 0;
+      for (const entry of this.shared.book(userId).values()) {
+        if (isSuperseded(entry)) superseded += 1;
+        else live += 1;
+      }
+      if (live > 0) users += 1;
+      connections += live;
     }
     return {
+      ...(superseded === 0 ? {} : { superseded }),
       ...(unreadUsers === 0 ? {} : { unread: { nodes: 0, users: unreadUsers } }),
       nodes: [...this.shared.leases].map(([incarnation, lease]) => ({
         nodeId: lease.nodeId,
         incarnation,
         leaseExpiresInMs: lease.expiresAt - this.shared.now(),
       })),
-      users: counts.size,
-      connections: [...counts.values()].reduce((sum, n) => sum + n, 0),
+      users,
+      connections,
     };
   }
 
