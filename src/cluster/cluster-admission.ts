@@ -262,6 +262,12 @@ export class ClusterBook {
   /** stats().cluster.slotsReaped: what this process's reaper passes removed. */
   #slotsReaped = 0;
   /**
+   * The incarnation the last `incarnation` event named (the first lease's until one did):
+   * each new one is told once, whether the store called incarnationChanged or only its
+   * renew() answered 'lost' (found by a review: such a store's change was never told).
+   */
+  #incarnationTold: number | undefined;
+  /**
    * This book has begun stopping: set first thing in stop(), before anything it calls
    * runs. The store may call back from the synchronous part of its own stop(), from
    * calls in flight that its stop() ends, and later still (a store of one's own); none
@@ -323,13 +329,12 @@ export class ClusterBook {
                 // what they would do then ends at this book's edges, the lease and the host.
                 store.start({
                   evictionOrdered: (order) => this.#orderArrived(order),
-                  incarnationChanged: (incarnation, previous, cause) => {
+                  incarnationChanged: (incarnation, _previous, cause) => {
                     if (cause === 'failover') this.#graceAfterFailover = true;
                     this.#retirePending = true;
                     this.#toLease({ type: 'INCARNATION_CHANGED' });
                     // Told after the lease has its work: a listener that reads stats() sees the new one.
-                    // A store that cannot tell the cause leaves it out, which counts as a lost lease.
-                    this.#host.incarnationChanged?.(incarnation, previous, cause ?? 'lease-lost');
+                    this.#incarnationSeen(incarnation, cause);
                   },
                   duplicateNodeId: (incarnation) => this.#duplicateNodeId(incarnation),
                   deliveryArrived: (delivery) => this.#host.deliver(delivery),
@@ -346,6 +351,7 @@ export class ClusterBook {
             // From when it answered: start() also connects (and loads the client library),
             // so when it began says little of when the lease was taken.
             this.#leaseUntil = this.#host.clock.now() + this.#options.leaseTtlMs;
+            this.#incarnationTold ??= store.incarnation;
           }),
           renewLease: fromPromise(async () => {
             const outcome = await this.#formatChecked(() =>
@@ -354,6 +360,10 @@ export class ClusterBook {
             // A renewal reads the cluster's layout: the masters a failover replaced have no users left.
             const shards = this.#domains.all();
             if (shards !== undefined) this.#breakers.prune(shards);
+            // A store that took a new incarnation without calling incarnationChanged: told here.
+            if (outcome === 'lost' && Number.isSafeInteger(store.incarnation)) {
+              this.#incarnationSeen(store.incarnation, undefined);
+            }
             return outcome;
           }),
           reconcile: fromPromise(() => this.#reconcile()),
@@ -866,10 +876,20 @@ export class ClusterBook {
           : new Promise<number>((resolve) => resolve(this.#store.reap()));
     // Counted for stats().cluster.slotsReaped: a surviving node otherwise said nothing of a dead
     // one's slots freed (an on-call trial). A custom store's answer that is no count adds nothing.
-    return pass.then((removed) => {
-      if (Number.isSafeInteger(removed) && removed > 0) this.#slotsReaped += removed;
-      return removed;
-    });
+    // A pass that failed in part says on its error what it removed first: counted too.
+    const counted = (removed: unknown) => {
+      if (Number.isSafeInteger(removed) && (removed as number) > 0) this.#slotsReaped += removed as number;
+    };
+    return pass.then(
+      (removed) => {
+        counted(removed);
+        return removed;
+      },
+      (error: unknown) => {
+        if (error instanceof SlotStoreUnavailableError) counted(error.removed);
+        throw error;
+      },
+    );
   }
 
   /** An eviction order to node `to`, through that node's breaker (order-breakers.ts). */
@@ -1430,6 +1450,35 @@ export class ClusterBook {
       if (isFormatError(error)) this.#foreignFormat = true;
       throw error;
     }
+  }
+
+  /**
+   * The store has a new incarnation (its incarnationChanged, or renew() answering 'lost'): the
+   * `incarnation` event, once per change, naming the one the last event named (the first
+   * lease's) as `previous`. The cause as the store told it; one it left out (or one this
+   * version does not know) counts as a lost lease. An incarnation that is no safe integer
+   * (an app's store, untyped at run time) is reported once, as a broken answer, and told of
+   * from the store's `incarnation` instead, if that is one.
+   */
+  #incarnationSeen(told: unknown, cause: unknown): void {
+    let incarnation = told;
+    if (!Number.isSafeInteger(incarnation)) {
+      this.#contract.broken(
+        'incarnationChanged',
+        'its incarnationChanged(incarnation, previous, cause?) to tell the new incarnation, a safe integer',
+        incarnation,
+      );
+      incarnation = this.#store.incarnation;
+      if (!Number.isSafeInteger(incarnation)) return;
+    }
+    const previous = this.#incarnationTold;
+    if (previous === undefined || incarnation === previous) return;
+    this.#incarnationTold = incarnation as number;
+    this.#host.incarnationChanged?.(
+      incarnation as number,
+      previous,
+      cause === 'failover' ? 'failover' : 'lease-lost',
+    );
   }
 
   #reportStore(operation: string, error: unknown): void {

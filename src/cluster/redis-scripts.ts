@@ -181,8 +181,8 @@ end
  * reconnect together (a router restart) all get in at once, rather than one per drainTimeoutMs
  * (the time a dead predecessor takes to drain, then be released); the cost, when an order is
  * lost and the predecessor's socket is in fact alive, is one socket past the limit per such
- * reconnect until the user's next admission or idle edge names it again (readmit still counts
- * them: the safe side). An attempt no later than an entry of its instance
+ * reconnect until the user's next admission or idle edge names it again (readmit leaves them
+ * out too). An attempt no later than an entry of its instance
  * (marked or not) is stale: it supersedes nothing and is booked without the instance, so that
  * no later reconnect names it. A refusal supersedes nothing (it writes nothing).
  */
@@ -439,8 +439,11 @@ return orderAgain(out, evicting)
  * as admit's newcomer). A held connection whose instance has a later attempt booked is the one
  * its client left behind: booked marked superseded (not counted: the later one has the slot).
  * Each is named once, with its node and incarnation after the call. A refused one supersedes
- * nothing. Every other entry counts, marked or not (the safe side: a marked one's socket
- * may still be open), as before. Sent again (its answer lost), the same held connections name
+ * nothing. An entry marked superseded earlier counts no more than in admit (its client left
+ * it, its node evicts it; counted, a node booking again the reconnects of a crashed node's
+ * clients refused them as over the limit while that node's lease ran on). Every other entry
+ * counts, marked for an idle eviction or not (the safe side: its socket may still be open),
+ * as before. Sent again (its answer lost), the same held connections name
  * the same entries again.
  */
 export const readmitScript = script(
@@ -467,9 +470,13 @@ for i = 1, #flat, 2 do
   if einc ~= inc and isDead(einc) then
     redis.call('HDEL', key, flat[i])
   else
-    booked[flat[i]] = { einc, enode, since, einstance, true, admitted }
+    -- Superseded ('s'): not counted, as admit leaves them out (their client left them, and
+    -- their node evicts them). Counted, a node booking again its reconnects beside a crashed
+    -- node's replaced entries (under a lease still running) refused them as over the limit.
+    local counted = string.byte(since, 1) ~= 115
+    booked[flat[i]] = { einc, enode, since, einstance, counted, admitted }
     index(flat[i], einstance)
-    count = count + 1
+    if counted then count = count + 1 end
   end
 end
 -- The entries of instance's id booked by another attempt than id's: the earlier ones (ids,

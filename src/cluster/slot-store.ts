@@ -442,11 +442,20 @@ export interface SlotStore {
    * leases expire, and until then those slots count (too many, never too few).
    */
   retirePrevious?(): Promise<void>;
-  /** Removes the entries of dead incarnations; returns how many were removed. */
+  /**
+   * Removes the entries of dead incarnations; returns how many were removed. A pass that
+   * fails after removing some may reject with a {@link SlotStoreUnavailableError} carrying
+   * `removed`, which the runtime counts in `stats().cluster.slotsReaped`.
+   */
   reap(): Promise<number>;
-  /** The user's book across the cluster, or undefined when it holds no connection of a live incarnation. */
+  /**
+   * The user's book across the cluster. Entries marked superseded (a reconnect of their client
+   * instance replaced them) are left out of `live`, `idle` and `byNode`, as admission leaves
+   * them out, and reported apart as `superseded`. Undefined only when the book holds no entry
+   * of a live incarnation at all: a user holding only superseded ones gets `live: 0` with them.
+   */
   userBook(userId: string): Promise<ClusterUserBook | undefined>;
-  /** The whole book: the nodes and the totals. */
+  /** The whole book: the nodes and the totals (superseded entries left out and counted apart, as in userBook). */
   view(): Promise<ClusterView>;
   /**
    * Passes a cluster-wide send on to the other live processes: those holding the user's
@@ -496,10 +505,19 @@ export class SlotStoreUnavailableError extends SupervisorError {
   declare readonly code: 'WSSUP_STORE_UNAVAILABLE';
   /** The Lua script of the Redis slot store that failed (`admit`, `release`, `renew`, …), when one did. */
   readonly script: string | undefined;
-  constructor(message: string, options?: { cause?: unknown; script?: string | undefined }) {
+  /**
+   * A reaper pass (`reap()`) that failed in part: how many entries it removed before
+   * failing, counted in `stats().cluster.slotsReaped` all the same. Absent otherwise.
+   */
+  declare readonly removed?: number;
+  constructor(
+    message: string,
+    options?: { cause?: unknown; script?: string | undefined; removed?: number | undefined },
+  ) {
     super('WSSUP_STORE_UNAVAILABLE', message, options);
     this.name = 'SlotStoreUnavailableError';
     this.script = options?.script;
+    if (options?.removed !== undefined) (this as { removed?: number }).removed = options.removed;
   }
 }
 

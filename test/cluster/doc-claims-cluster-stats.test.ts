@@ -4,7 +4,7 @@
  *
  * - docs/cluster-store.md, "When something is wrong": "`await supervisor.userStats(userId, {
  *   cluster: true })` answers `{ userId, live, idle, byNode }`: the user's live entries
- *   counted by node id, or `undefined` when there are none", and "`stats({ cluster: true })`
+ *   counted by node id, or `undefined` when the user has no entry at all", and "`stats({ cluster: true })`
  *   adds `global.nodes`: every lease with its node id, incarnation and `leaseExpiresInMs`
  *   (negative: expired, not reaped yet)".
  * - the README: `global: { nodes: [{ nodeId, incarnation, leaseExpiresInMs }], users,

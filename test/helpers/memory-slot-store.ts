@@ -48,6 +48,9 @@ interface Entry {
   instance?: InstanceClaim | undefined;
 }
 
+/** Marked superseded (the Redis store's 's' mark): left out of admit's and readmit's counts, and of userBook's live. */
+const isSuperseded = (entry: Entry) => entry.evicting === true && entry.cause === 'superseded';
+
 export class MemoryBook {
   down = false;
   /** The failure domain of each user (shards.of), and every one there is now (shards.all); undefined: one domain. */
@@ -469,8 +472,11 @@ export class MemoryStore implements SlotStore {
         this.shared.users.set(userId, book);
         continue;
       }
-      const replaced = earlier.filter((id) => !left.has(id)).length;
-      if (entry === undefined && book.size - left.size - replaced >= (connection.limit ?? limit)) {
+      // As the readmit script: a superseded entry (this call's or an earlier one's) is not counted.
+      const counted = (id: string) => !left.has(id) && !isSuperseded(book.get(id) as Entry);
+      const replaced = earlier.filter(counted).length;
+      const count = [...book.keys()].filter(counted).length;
+      if (entry === undefined && count - replaced >= (connection.limit ?? limit)) {
         refused.push(connectionId);
         continue;
       }
@@ -520,7 +526,10 @@ export class MemoryStore implements SlotStore {
         this.shared.now() + this.leaseTtlMs;
       return 'renewed';
     }
+    // As the contract (SlotStore.renew) and the Redis store: the new incarnation is told.
+    const previous = this.incarnation;
     this.#takeLease();
+    this.#events?.incarnationChanged(this.incarnation, previous, 'lease-lost');
     return 'lost';
   }
 
@@ -568,25 +577,37 @@ export class MemoryStore implements SlotStore {
 
   async view(): Promise<ClusterView> {
     this.#call('view');
-    const counts = this.shared.liveCounts();
-    // As the Redis store reads a Redis Cluster: the users whose shard is down are not read.
+    // As the Redis store's view: an entry marked superseded is counted apart, not in
+    // connections (one marked for an idle eviction still counts); users: those with one counted.
     let unreadUsers = 0;
-    for (const userId of [...counts.keys()]) {
+    let connections = 0;
+    let users = 0;
+    let superseded = 0;
+    for (const userId of [...this.shared.users.keys()]) {
       const shard = this.shardOf(userId);
+      // As the Redis store reads a Redis Cluster: the users whose shard is down are not read.
       if (shard !== undefined && this.shared.downShards.has(shard)) {
-        counts.delete(userId);
-        unreadUsers += 1;
+        if (this.shared.book(userId).size > 0) unreadUsers += 1;
+        continue;
       }
+      let live = 0;
+      for (const entry of this.shared.book(userId).values()) {
+        if (isSuperseded(entry)) superseded += 1;
+        else live += 1;
+      }
+      if (live > 0) users += 1;
+      connections += live;
     }
     return {
+      ...(superseded === 0 ? {} : { superseded }),
       ...(unreadUsers === 0 ? {} : { unread: { nodes: 0, users: unreadUsers } }),
       nodes: [...this.shared.leases].map(([incarnation, lease]) => ({
         nodeId: lease.nodeId,
         incarnation,
         leaseExpiresInMs: lease.expiresAt - this.shared.now(),
       })),
-      users: counts.size,
-      connections: [...counts.values()].reduce((sum, n) => sum + n, 0),
+      users,
+      connections,
     };
   }
 
