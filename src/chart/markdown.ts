@@ -29,7 +29,15 @@ const INTROS: Record<string, string> = {
     "not drawn: it is the context's `evictAt`, which `adoptLimit` takes from each `ADMIT`, and only " +
     '`evictIdle` reads it (idle children go, longest idle first, while `n` is at `T` or above). ' +
     "`hasRoomAfterEviction` needs only the ADMIT's limit: `n` less the idle children must be below " +
-    'it (`T` is at most the limit, so evicting down to `T` frees as much room as that).',
+    'it (`T` is at most the limit, so evicting down to `T` frees as much room as that). ' +
+    '`CHILD_DRAINING` comes from a child entering `draining` (`notifyDraining`) and also from the ' +
+    "runtime when the app's `close()` finds a child still counted: closed from an `admitted` " +
+    'listener, a child still `connecting` goes to `disposed` without `draining`, and its supervisor ' +
+    'still hears `CHILD_DRAINING`. Children it evicts or drains itself it books at once (no report). ' +
+    '`forgetChild` stops an ended (or failed) child, frees its slot and announces `disposed`; ' +
+    '`ends: true` on the edges to `stopped`, where that step also ends the supervisor (its user ' +
+    'leaves the counts then, so a `disposed` listener of the last connection no longer counts it), ' +
+    '`ends: false` where the supervisor stays (`supervising`, `lingering`, `shuttingDown`).',
   hub:
     "The runtime's lifecycle, one per `createSupervisor()`: it owns no connection and sits on no " +
     'per-connection path. It drives shutdown: every user supervisor drains, in chunks one turn of ' +
