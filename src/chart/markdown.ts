@@ -5,7 +5,7 @@
  * change in one place.
  */
 import type { ChartGraph } from './graph.js';
-import { isStateDone } from './labels.js';
+import { edgeLabel, isStateDone } from './labels.js';
 import { toMermaid } from './mermaid.js';
 
 /** What each of our machines is for; other machines get a generic line. */
@@ -109,6 +109,22 @@ export function toMarkdown(name: string, graph: ChartGraph, options: MarkdownOpt
     const named = delay.ms === undefined ? `\`${delay.name}\`` : `\`${delay.name}\` (${delay.ms} ms)`;
     return delay.setBy === undefined ? named : `${named}: ${delay.setBy}`;
   });
+  // The diagrams draw each guarded transition as its own arrow, in no order; XState tries those of
+  // one state and event in definition order, and the first whose guard passes wins: list the order.
+  const orders = new Map<string, string[]>();
+  for (const edge of graph.edges) {
+    if (edge.order === undefined && edge.fallback !== true) continue;
+    const bare = { ...edge };
+    delete bare.guard;
+    delete bare.fallback;
+    const trigger = edgeLabel(bare);
+    const key = `\`${trigger}\` in ${edge.source === '' ? 'any state' : `\`${edge.source}\``}`;
+    const step = edge.order === undefined ? '`[else]`' : `\`${edge.guard}\``;
+    const steps = orders.get(key) ?? [];
+    if (!steps.includes(step)) steps.push(step);
+    orders.set(key, steps);
+  }
+  const ordered = [...orders].filter(([, steps]) => steps.length > 2 || !steps.includes('`[else]`'));
   return [
     `# ${name} (\`${graph.machine}\` machine)`,
     '',
@@ -134,6 +150,12 @@ export function toMarkdown(name: string, graph: ChartGraph, options: MarkdownOpt
     `- Events: ${list(graph.events.filter((event) => !invokeEvents.has(event) && !isStateDone(event)))}`,
     ...(invoked.length === 0 ? [] : [`- Invoked (onDone / onError): ${list(invoked)}`]),
     `- Guards: ${list(graph.guards)}`,
+    ...(ordered.length === 0
+      ? []
+      : [
+          '- Guards tried in order (the diagram does not show it; the first that passes is taken):',
+          ...ordered.map(([key, steps]) => `  - ${key}: ${steps.join(', ')}`),
+        ]),
     ...(delays.length === 0
       ? ['- Delays: none']
       : ['- Delays, and the option or value each takes:', ...delays.map((delay) => `  - ${delay}`)]),
