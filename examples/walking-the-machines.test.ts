@@ -9,6 +9,7 @@
 import { expect, it } from 'vitest';
 import { machineGraph } from 'ws-supervisor';
 import { type ConnectionEvent, type ConnectionInput, connectionMachine } from 'ws-supervisor/machines';
+import { initialTransition, transition } from 'xstate';
 import { getShortestPaths } from 'xstate/graph';
 
 it('walks every state of the exported connection machine, and every way it ends', () => {
@@ -37,7 +38,8 @@ it('walks every state of the exported connection machine, and every way it ends'
     heartbeatIntervalMs: 30_000,
     drainTimeoutMs: 5_000,
   };
-  // Every event, with a payload; its delays are events too, named as the chart's edges name them.
+  // Every event, with a payload; its delays are events too, under XState's full type (machineGraph's
+  // `edge.event`: `xstate.after.idleTimeout.connection.active.activity.live`, drawn `after idleTimeout`).
   // A guarded delay has an edge per side of its guard, all of one event type (the Set keeps one):
   // the transport's answers above, not the event, pick the side a walk takes.
   const delays = new Set(
@@ -91,4 +93,61 @@ it('walks every state of the exported connection machine, and every way it ends'
       'app-close',
     ]),
   );
+});
+
+it('steps the edges a walk never takes: back to a state it has already seen', () => {
+  const machine = connectionMachine.provide({
+    actions: { notifyIdle() {}, notifyActive() {}, notifyDraining() {} },
+  });
+  // #region step-connection
+  // A walk (getShortestPaths, getSimplePaths) never takes an edge back to a state it has seen:
+  // `live` re-armed by `after idleTimeout [else]`, `beating` by `after heartbeatInterval [else] / sendPing`,
+  // and `idle → live` on MESSAGE_RECEIVED or MESSAGE_SENT. Step them with xstate's pure
+  // `transition` (the actions come back, unexecuted), setting the transport's answers before each step.
+  let quiet = true;
+  const transport = {
+    subscribe: () => () => {},
+    quietForMs: () => (quiet ? 60_000 : 0),
+    lastActivityAt: () => 0,
+    expiresInMs: () => Number.POSITIVE_INFINITY,
+    pongOutstanding: () => false, // every ping answered
+  };
+  const timings = {
+    connectTimeoutMs: 10_000,
+    idleTimeoutMs: 60_000,
+    heartbeatIntervalMs: 30_000,
+    drainTimeoutMs: 5_000,
+  };
+  let [state] = initialTransition(machine, { connectionId: 'c1', userId: 'alice', transport, ...timings });
+  const step = (event: ConnectionEvent) => {
+    const [next, actions] = transition(machine, state, event);
+    state = next;
+    return {
+      activity: (next.value as { active: { activity: string } }).active.activity,
+      actions: actions.map((a) => a.type),
+    };
+  };
+  // A delay's event is XState's full type (machineGraph's `edge.event`), not the chart's `after idleTimeout`.
+  const after = (delay: string, state: string): ConnectionEvent => {
+    const type: string = `xstate.after.${delay}.connection.${state}`;
+    return { type } as ConnectionEvent;
+  };
+  const idleTimeout = after('idleTimeout', 'active.activity.live');
+  const heartbeat = after('heartbeatInterval', 'active.heartbeat.beating');
+  step({ type: 'SOCKET_OPENED' }); // live
+  quiet = false;
+  const rearmed = step(idleTimeout); // [else]: live again, its delay re-armed
+  const pinged = step(heartbeat); // pong answered: [else] / sendPing
+  quiet = true;
+  step(idleTimeout); // [isQuiet]: idle
+  const woken = step({ type: 'MESSAGE_RECEIVED', data: 'hi', isBinary: false }); // idle → live
+  // #endregion step-connection
+  expect(rearmed.activity).toBe('live');
+  expect(pinged.actions).toContain('sendPing');
+  expect(woken).toMatchObject({ activity: 'live' });
+  expect(woken.actions).toEqual(expect.arrayContaining(['notifyActive', 'deliverMessage']));
+  step(idleTimeout);
+  const sent = step({ type: 'MESSAGE_SENT' });
+  expect(sent.activity).toBe('live');
+  expect(sent.actions).toContain('notifyActive');
 });

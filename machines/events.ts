@@ -152,7 +152,13 @@ export type ChildReport =
       connectionId: string;
     }
   | {
-      /** The connection began to leave: it no longer holds a slot. */
+      /**
+       * The connection began to leave: it no longer holds a slot. The machine sends it on entering
+       * `draining` (`notifyDraining`); the runtime sends it too when the app's `close()` finds the
+       * connection still counted (src/supervisor.ts, `bookLeaving`), even from `connecting`, which
+       * goes to `disposed` without `draining` (close() in an `admitted` listener). A child the
+       * supervisor evicted or drained itself is booked already: `EVICT`/`DRAIN` from it send none.
+       */
       type: 'CHILD_DRAINING';
       /** The connection the report is about. */
       connectionId: string;

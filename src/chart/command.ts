@@ -2,7 +2,7 @@
  * `ws-supervisor chart`: writes the state charts of our machines to stdout or
  * files. `npm run charts` uses it to regenerate docs/machines/.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 import { guessName, sayGuess } from '../closest-name.js';
@@ -26,11 +26,15 @@ Options:
                      created). With --machine all, several formats, or a
                      trailing / it names a directory, which gets one
                      <machine>.<ext> per machine and format. --out - is stdout
+  --check <dir>      write nothing: compare what --out <dir>/ would write with the
+                     files there, list each that differs or is missing, and exit 1
+                     if any does (0 when all are the same)
   -h, --help         show this help
 
 Examples:
   ws-supervisor chart --machine connection --format svg --out connection.svg
   ws-supervisor chart --machine all --format markdown --format svg --out docs/machines
+  ws-supervisor chart --machine all --format markdown --check docs/machines
 `;
 
 const FORMATS = ['mermaid', 'dot', 'json', 'svg', 'markdown'] as const;
@@ -105,7 +109,7 @@ function ignoreClosedPipe(error: NodeJS.ErrnoException): void {
   if (error.code !== 'EPIPE') throw error;
 }
 
-async function write({ machines, formats, out }: Exclude<ReturnType<typeof readArgs>, 'help'>) {
+async function write({ machines, formats, out, check }: Exclude<ReturnType<typeof readArgs>, 'help'>) {
   // Everything is rendered before anything is written: an SVG without elkjs (or any other
   // failure to render) leaves no half-written directory behind.
   const outputs: { name: ChartName; format: CliFormat; text: string }[] = [];
@@ -114,6 +118,7 @@ async function write({ machines, formats, out }: Exclude<ReturnType<typeof readA
       outputs.push({ name, format, text: await render(name, format, formats.includes('svg')) });
     }
   }
+  if (check !== undefined) return compare(outputs, check);
   if (out === undefined || out === '-') {
     if (!process.stdout.listeners('error').includes(ignoreClosedPipe))
       process.stdout.on('error', ignoreClosedPipe);
@@ -137,6 +142,35 @@ async function write({ machines, formats, out }: Exclude<ReturnType<typeof readA
   return 0;
 }
 
+/**
+ * `--check <dir>`: the files `--out <dir>/` would write, compared with those there. Each that
+ * differs or is missing is listed on stdout (`differs: <path>`, `missing: <path>`), for a CI
+ * step or an app's charts of the version it depends on; exit 1 when any is, 0 when none is.
+ */
+async function compare(outputs: { name: ChartName; format: CliFormat; text: string }[], directory: string) {
+  const stale: string[] = [];
+  for (const { name, format, text } of outputs) {
+    const file = join(directory, `${name}.${EXTENSIONS[format]}`);
+    let current: string | undefined;
+    try {
+      current = await readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    if (current === undefined) stale.push(`missing: ${file}`);
+    else if (current !== text) stale.push(`differs: ${file}`);
+  }
+  if (stale.length === 0) {
+    console.error(`${outputs.length} chart file(s) in ${directory} are up to date`);
+    return 0;
+  }
+  process.stdout.write(`${stale.join('\n')}\n`);
+  console.error(
+    `${stale.length} of ${outputs.length} chart file(s) in ${directory} are not what --out would write`,
+  );
+  return 1;
+}
+
 function readArgs(argv: string[]) {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -145,6 +179,7 @@ function readArgs(argv: string[]) {
       machine: { type: 'string', multiple: true },
       format: { type: 'string', multiple: true },
       out: { type: 'string', multiple: true },
+      check: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -155,6 +190,11 @@ function readArgs(argv: string[]) {
   if ((values.machine?.length ?? 0) > 1)
     throw new UsageError('--machine given twice: once, or --machine all');
   if ((values.out?.length ?? 0) > 1) throw new UsageError('--out given twice');
+  if ((values.check?.length ?? 0) > 1) throw new UsageError('--check given twice');
+  const check = values.check?.[0];
+  if (check === '') throw new UsageError('--check needs a directory');
+  if (check !== undefined && values.out !== undefined)
+    throw new UsageError('--check compares, --out writes: give one of them');
   const given = values.machine?.[0] ?? 'connection';
   const machine = ALIASES.get(given) ?? given;
   if (machine !== 'all' && !(NAMES as string[]).includes(machine)) {
@@ -173,12 +213,16 @@ function readArgs(argv: string[]) {
   const machines = machine === 'all' ? NAMES : [machine as ChartName];
   const out = values.out?.[0];
   if (out === '') throw new UsageError('--out needs a path');
-  if ((out === undefined || out === '-') && (machines.length > 1 || formats.length > 1)) {
+  if (
+    check === undefined &&
+    (out === undefined || out === '-') &&
+    (machines.length > 1 || formats.length > 1)
+  ) {
     throw new UsageError(
       `--machine all and several --format write one file each: give --out <directory>${out === '-' ? ', not -' : ''}`,
     );
   }
-  return { machines, formats: formats as CliFormat[], out };
+  return { machines, formats: formats as CliFormat[], out, check };
 }
 
 /** `withSvg`: the SVG is written next to the Markdown page, which then links it. */

@@ -80,6 +80,12 @@ export interface ChartEdge {
    * delay: taken only when none of their guards passes (drawn `[else]`). Absent otherwise.
    */
   fallback?: true;
+  /**
+   * Where a guarded transition stands among the guarded ones of its state for the same event or
+   * delay, from 1: XState tries them in this order and takes the first whose guard passes (drawn
+   * `after heartbeatInterval 1. [isExpired]`, `2. [pongMissed]`, then `[else]`). Absent when the event has one guarded transition.
+   */
+  order?: number;
   /** The delay's name, on a `delay` edge. */
   delay?: string;
   /** The delay's length in ms, when the definition fixes it (ours read it from context: absent). */
@@ -197,6 +203,13 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
     const transitions = [...stateNode.transitions.values()].flat();
     /** Per event of this state: whether a guarded transition, and an unguarded one, came yet. */
     const seen = new Map<string, { guarded: boolean; unguarded: boolean }>();
+    /** Per event of this state: how many transitions are guarded, and how many of them came yet. */
+    const guardedCount = new Map<string, number>();
+    for (const transition of [...transitions, ...(stateNode.always ?? [])]) {
+      if (transition.guard === undefined) continue;
+      guardedCount.set(transition.eventType, (guardedCount.get(transition.eventType) ?? 0) + 1);
+    }
+    const guardedSoFar = new Map<string, number>();
     for (const transition of [...transitions, ...(stateNode.always ?? [])]) {
       const event = transition.eventType;
       const guard = guardName(transition.guard);
@@ -204,6 +217,12 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
       // guarded ones is their fallback, and one after it is never taken.
       const before = seen.get(event) ?? { guarded: false, unguarded: false };
       const fallback = guard === undefined && before.guarded && !before.unguarded;
+      let order: number | undefined;
+      if (guard !== undefined) {
+        order = (guardedSoFar.get(event) ?? 0) + 1;
+        guardedSoFar.set(event, order);
+        if ((guardedCount.get(event) ?? 0) < 2) order = undefined;
+      }
       seen.set(event, {
         guarded: before.guarded || guard !== undefined,
         unguarded: before.unguarded || guard === undefined,
@@ -223,6 +242,7 @@ export function machineGraph(machine: AnyStateMachine): ChartGraph {
         event,
         kind: kindOf(event),
         ...(guard === undefined ? {} : { guard }),
+        ...(order === undefined ? {} : { order }),
         ...(fallback ? { fallback: true } : {}),
         ...(delay === undefined ? {} : { delay: String(delay) }),
         ...(ms === undefined ? {} : { delayMs: ms }),

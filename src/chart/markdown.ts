@@ -5,7 +5,7 @@
  * change in one place.
  */
 import type { ChartGraph } from './graph.js';
-import { isStateDone } from './labels.js';
+import { edgeLabel, isStateDone } from './labels.js';
 import { toMermaid } from './mermaid.js';
 
 /** What each of our machines is for; other machines get a generic line. */
@@ -29,7 +29,15 @@ const INTROS: Record<string, string> = {
     "not drawn: it is the context's `evictAt`, which `adoptLimit` takes from each `ADMIT`, and only " +
     '`evictIdle` reads it (idle children go, longest idle first, while `n` is at `T` or above). ' +
     "`hasRoomAfterEviction` needs only the ADMIT's limit: `n` less the idle children must be below " +
-    'it (`T` is at most the limit, so evicting down to `T` frees as much room as that).',
+    'it (`T` is at most the limit, so evicting down to `T` frees as much room as that). ' +
+    '`CHILD_DRAINING` comes from a child entering `draining` (`notifyDraining`) and also from the ' +
+    "runtime when the app's `close()` finds a child still counted: closed from an `admitted` " +
+    'listener, a child still `connecting` goes to `disposed` without `draining`, and its supervisor ' +
+    'still hears `CHILD_DRAINING`. Children it evicts or drains itself it books at once (no report). ' +
+    '`forgetChild` stops an ended (or failed) child, frees its slot and announces `disposed`; ' +
+    '`ends: true` on the edges to `stopped`, where that step also ends the supervisor (its user ' +
+    'leaves the counts then, so a `disposed` listener of the last connection no longer counts it), ' +
+    '`ends: false` where the supervisor stays (`supervising`, `lingering`, `shuttingDown`).',
   hub:
     "The runtime's lifecycle, one per `createSupervisor()`: it owns no connection and sits on no " +
     'per-connection path. It drives shutdown: every user supervisor drains, in chunks one turn of ' +
@@ -101,6 +109,22 @@ export function toMarkdown(name: string, graph: ChartGraph, options: MarkdownOpt
     const named = delay.ms === undefined ? `\`${delay.name}\`` : `\`${delay.name}\` (${delay.ms} ms)`;
     return delay.setBy === undefined ? named : `${named}: ${delay.setBy}`;
   });
+  // The diagrams draw each guarded transition as its own arrow, in no order; XState tries those of
+  // one state and event in definition order, and the first whose guard passes wins: list the order.
+  const orders = new Map<string, string[]>();
+  for (const edge of graph.edges) {
+    if (edge.order === undefined && edge.fallback !== true) continue;
+    const bare = { ...edge };
+    delete bare.guard;
+    delete bare.fallback;
+    const trigger = edgeLabel(bare);
+    const key = `\`${trigger}\` in ${edge.source === '' ? 'any state' : `\`${edge.source}\``}`;
+    const step = edge.order === undefined ? '`[else]`' : `\`${edge.guard}\``;
+    const steps = orders.get(key) ?? [];
+    if (!steps.includes(step)) steps.push(step);
+    orders.set(key, steps);
+  }
+  const ordered = [...orders].filter(([, steps]) => steps.length > 2 || !steps.includes('`[else]`'));
   return [
     `# ${name} (\`${graph.machine}\` machine)`,
     '',
@@ -126,6 +150,12 @@ export function toMarkdown(name: string, graph: ChartGraph, options: MarkdownOpt
     `- Events: ${list(graph.events.filter((event) => !invokeEvents.has(event) && !isStateDone(event)))}`,
     ...(invoked.length === 0 ? [] : [`- Invoked (onDone / onError): ${list(invoked)}`]),
     `- Guards: ${list(graph.guards)}`,
+    ...(ordered.length === 0
+      ? []
+      : [
+          '- Guards tried in order (the diagram does not show it; the first that passes is taken):',
+          ...ordered.map(([key, steps]) => `  - ${key}: ${steps.join(', ')}`),
+        ]),
     ...(delays.length === 0
       ? ['- Delays: none']
       : ['- Delays, and the option or value each takes:', ...delays.map((delay) => `  - ${delay}`)]),

@@ -10,7 +10,8 @@
  * is in presentation attributes (no `<style>`, nothing that leaks into the
  * host page, and a page's own CSS still wins), and the only ids (the arrow
  * markers) carry the machine id, escaped one to one (idPart), so two charts
- * can share a page.
+ * can share a page. A `<g class="legend">` below the chart says what its styles mean (an event's
+ * arrow, a delay's dashed one, a region's dashed box), as the Markdown page does in words.
  */
 import type { ChartGraph } from './graph.js';
 import { isNoteHeading, isParallelRoot } from './labels.js';
@@ -55,9 +56,11 @@ function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
   const parentType = new Map(graph.nodes.map((node) => [node.id, node.type]));
   // A parallel root's top-level states are regions: dashed, as a parallel state's are.
   const parallelRoot = isParallelRoot(graph);
+  const legend = legendRows(graph);
+  const height = round(layout.height + legend.length * LEGEND_ROW + LEGEND_PAD);
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${layout.width}" height="${layout.height}" ` +
-      `viewBox="0 0 ${layout.width} ${layout.height}" font-family="sans-serif" font-size="${FONT.state}" ` +
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${layout.width}" height="${height}" ` +
+      `viewBox="0 0 ${layout.width} ${height}" font-family="sans-serif" font-size="${FONT.state}" ` +
       `class="ws-supervisor-chart" data-machine="${xml(graph.machine)}">`,
     `  <title>${xml(graph.machine)} state chart</title>`,
     '  <defs>',
@@ -65,7 +68,7 @@ function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
     arrowhead(marker, COLOR.edge),
     arrowhead(`${marker}-delay`, COLOR.delayEdge),
     '  </defs>',
-    `  <rect class="background" width="${layout.width}" height="${layout.height}" fill="${COLOR.background}"/>`,
+    `  <rect class="background" width="${layout.width}" height="${height}" fill="${COLOR.background}"/>`,
   ];
 
   const drawState = (placed: PlacedState, indent: string) => {
@@ -175,6 +178,30 @@ function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
     }
     out.push('  </g>');
   }
+  // The legend, below the chart: what the styles mean, which the Markdown page says in words.
+  out.push('  <g class="legend">');
+  legend.forEach((row, index) => {
+    const y = round(layout.height + LEGEND_PAD / 2 + index * LEGEND_ROW + LEGEND_ROW / 2);
+    const x = 12;
+    if (row.kind === 'region') {
+      out.push(
+        `    <rect x="${x}" y="${y - 6}" width="28" height="12" rx="3" fill="none" stroke="${COLOR.regionStroke}" ` +
+          'stroke-width="1.4" stroke-dasharray="6 4"/>',
+      );
+    } else {
+      const color = row.kind === 'delay' ? COLOR.delayEdge : COLOR.edge;
+      const dash = row.kind === 'delay' ? ' stroke-dasharray="5 3"' : '';
+      const head = row.kind === 'delay' ? `${marker}-delay` : marker;
+      out.push(
+        `    <path d="M ${x} ${y} L ${x + 28} ${y}" fill="none" stroke="${color}" stroke-width="1.3"${dash} ` +
+          `marker-end="url(#${head})"/>`,
+      );
+    }
+    out.push(
+      `    <text x="${x + 36}" y="${y + 4}" font-size="${FONT.listed}" fill="${COLOR.muted}">${xml(row.text)}</text>`,
+    );
+  });
+  out.push('  </g>');
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 
@@ -220,6 +247,30 @@ function renderSvg(graph: ChartGraph, layout: ChartLayout): string {
     }
     out.push('    </g>');
   }
+}
+
+/** Height of one legend row, and the space above and below the legend (px). */
+const LEGEND_ROW = 16;
+const LEGEND_PAD = 12;
+
+interface LegendRow {
+  kind: 'event' | 'delay' | 'region';
+  text: string;
+}
+
+/**
+ * The legend's rows: an event's arrow, a delay's (when the chart has one), a region's dashed box
+ * (when it has a parallel state). Short, so the narrowest chart (refusal, 364px) holds them.
+ */
+function legendRows(graph: ChartGraph): LegendRow[] {
+  const rows: LegendRow[] = [{ kind: 'event', text: 'event: EVENT [guard] / actions' }];
+  if (graph.edges.some((edge) => edge.kind === 'delay')) {
+    rows.push({ kind: 'delay', text: 'delay: a timer (see the page for its option)' });
+  }
+  if (isParallelRoot(graph) || graph.nodes.some((node) => node.type === 'parallel')) {
+    rows.push({ kind: 'region', text: 'region: runs side by side with the others' });
+  }
+  return rows;
 }
 
 /**

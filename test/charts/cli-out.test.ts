@@ -3,7 +3,16 @@
  * folders, `-`), nothing written when an SVG cannot be drawn (no elkjs), and what the Markdown
  * pages it writes say. The built program, run as its own process, as a user runs it.
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { charts, renderChart } from '../../src/chart/index.js';
@@ -165,6 +174,34 @@ describe('ws-supervisor chart --out, and what it writes', { concurrent: true, ti
         const intro = page.split('\n\n')[2] ?? '';
         expect(intro.length, `${name}: ${intro}`).toBeGreaterThan(200);
       }
+    }),
+  );
+
+  it(
+    '--check <dir> writes nothing: exit 0 when the files match, else 1 with each that differs or is missing',
+    scoped(async () => {
+      const directory = join(temporaryDirectory(), 'charts');
+      const args = ['chart', '--machine', 'all', '--format', 'markdown', '--format', 'mermaid'];
+      expect((await run([...args, '--out', `${directory}/`])).code).toBe(0);
+      const same = await run([...args, '--check', directory]);
+      expect([same.code, same.stdout], same.output).toEqual([0, '']);
+      expect(same.output).toContain(`16 chart file(s) in ${directory} are up to date`);
+      // An app that bumped the package: one page changed, one picture gone.
+      writeFileSync(join(directory, 'hub.md'), 'an older page\n');
+      rmSync(join(directory, 'lease.mmd'));
+      const before = readdirSync(directory).sort();
+      const stale = await run([...args, '--check', directory]);
+      expect(stale.code, stale.output).toBe(1);
+      expect(stale.stdout).toBe(
+        `differs: ${join(directory, 'hub.md')}\nmissing: ${join(directory, 'lease.mmd')}\n`,
+      );
+      expect(stale.output).toContain('2 of 16 chart file(s)');
+      expect(readdirSync(directory).sort()).toEqual(before);
+      expect(readFileSync(join(directory, 'hub.md'), 'utf8')).toBe('an older page\n');
+      // It compares; --out writes: not both.
+      const both = await run([...args, '--check', directory, '--out', `${directory}/`]);
+      expect(both.code).toBe(2);
+      expect(both.output).toContain('--check compares, --out writes: give one of them');
     }),
   );
 });

@@ -360,6 +360,29 @@ describe('Mermaid of the other machines', () => {
     expect(page).not.toMatch(/xstate\.(?:done|error)\.actor\.\d/);
   });
 
+  it('connection.md: lists the order in which the guards of one delay are tried, which no arrow shows', () => {
+    // A missed pong with an expired session: XState tries isExpired first, so the peer gets a 4002.
+    const graph = machineGraph(charts.connection);
+    const beating = graph.edges.filter((edge) => edge.source === 'active.heartbeat.beating');
+    expect(beating.map((edge) => [edge.guard, edge.order, edge.fallback])).toEqual([
+      ['isExpired', 1, undefined],
+      ['pongMissed', 2, undefined],
+      [undefined, undefined, true],
+    ]);
+    // One guard and its [else] need no number: the order is the only one there is.
+    const live = graph.edges.filter((edge) => edge.source === 'active.activity.live');
+    expect(live.map((edge) => edge.order)).toEqual([undefined, undefined]);
+    const page = toMarkdown('connection', graph);
+    expect(page).toContain(
+      '  - `after heartbeatInterval` in `active.heartbeat.beating`: `isExpired`, `pongMissed`, `[else]`\n',
+    );
+    expect(page).not.toContain('`after idleTimeout` in');
+    // Two guards without an [else] are listed too (the supervisor's EVICT_IF_IDLE).
+    expect(toMarkdown('supervisor', machineGraph(charts.supervisor))).toContain(
+      '  - `EVICT_IF_IDLE` in `supervising`: `isIdle`, `isLive`\n',
+    );
+  });
+
   it("refusal: a composite state's entry actions go in its note", async () => {
     const text = await renderChart(charts.refusal, { format: 'mermaid' });
     expect(text).toContain(

@@ -222,6 +222,42 @@ describe('SVG specifics', () => {
   // client.svg's arrows out of `connection` have their labels side by side in one layer, and
   // `SOCKET_CLOSED [needsTheApp] /` and its like were its widest lines: with `closing`'s two
   // arrows to `closed` it was 1,469px wide. A long trigger breaks before its guard.
+  it('draws a legend below the chart: an event, a delay (dashed, orange) and a region when there is one', async () => {
+    const legendOf = async (machine: AnyStateMachine) => {
+      const svg = readSvg(await renderChart(machine, { format: 'svg' }));
+      const root = all(svg, (e) => e.name === 'svg')[0] as Element;
+      const [legend] = all(svg, (e) => e.name === 'g' && classes(e).includes('legend'));
+      expect(legend).toBeDefined();
+      const rows = all(legend as Element, (e) => e.name === 'text').map((e) => e.text.split(':')[0]);
+      // Below every state: the lowest legend row's top is under the lowest box.
+      const boxes = all(svg, (e) => e.name === 'g' && classes(e).includes('state')).map(
+        (g) => g.children[0] as Element,
+      );
+      const bottom = Math.max(...boxes.map((e) => Number(e.attributes.y) + Number(e.attributes.height)));
+      const tops = all(legend as Element, (e) => e.name === 'text').map((e) => Number(e.attributes.y) - 11);
+      expect(Math.min(...tops)).toBeGreaterThanOrEqual(bottom);
+      expect(Math.max(...tops) + 16).toBeLessThanOrEqual(Number(root.attributes.height));
+      return rows;
+    };
+    const connection = await legendOf(charts.connection);
+    expect(connection).toEqual(['event', 'delay', 'region']);
+    // A delay's sample arrow is dashed in the delay colour, as the chart's delays are.
+    const svg = readSvg(await renderChart(charts.connection, { format: 'svg' }));
+    const [legend] = all(svg, (e) => e.name === 'g' && classes(e).includes('legend'));
+    const delayArrow = all(legend as Element, (e) => e.name === 'path')[1] as Element;
+    const delayEdge = all(svg, (e) => e.name === 'g' && classes(e).includes('delay'))[0] as Element;
+    const delayPath = delayEdge.children.find((c) => c.name === 'path') as Element;
+    expect(delayArrow.attributes.stroke).toBe(delayPath.attributes.stroke);
+    expect(delayArrow.attributes['stroke-dasharray']).toBe(delayPath.attributes['stroke-dasharray']);
+    // A machine without delays or parallel states gets the event row alone.
+    const plain = setup({}).createMachine({
+      id: 'plain',
+      initial: 'a',
+      states: { a: { on: { GO: 'b' } }, b: {} },
+    });
+    expect(await legendOf(plain)).toEqual(['event']);
+  });
+
   it('wraps a long trigger before its guard, the guard indented on the next line', async () => {
     const machine = setup({
       guards: { needsTheApplicationToResume: () => true },
