@@ -1461,6 +1461,8 @@ export class ClusterBook {
    * from the store's `incarnation` instead, if that is one.
    */
   #incarnationSeen(told: unknown, cause: unknown): void {
+    // Stopped: the lease is given back, no incarnation is news (untilStopping drops the event too).
+    if (this.#stopping) return;
     let incarnation = told;
     if (!Number.isSafeInteger(incarnation)) {
       this.#contract.broken(

@@ -33,7 +33,9 @@ export async function readRegistry(connection: RedisConnection, keys: KeyLayout)
  * side, each on its own, and a failure is kept until all of them are done.
  * Then it rejects (the first failure, or a SlotStoreUnavailableError naming
  * how many parts failed), so the runtime reports it and the next pass
- * tries the rest again.
+ * tries the rest again. A SlotStoreUnavailableError says what the pass removed
+ * meanwhile (`removed`); a failure that is none (a bug of the store, not Redis's)
+ * is thrown as it is, and carries no `removed`.
  */
 export async function reapDead(
   connection: RedisConnection,
@@ -60,7 +62,8 @@ export async function reapDead(
   const first = failures[0] as SlotStoreUnavailableError;
   if (failures.length === 1 && removed === 0) throw first;
   if (failures.length === 1) {
-    throw new SlotStoreUnavailableError(first.message, { cause: first.cause, script: first.script, removed });
+    // Its cause is the failure itself (its own cause and stack kept), as the several failures' below.
+    throw new SlotStoreUnavailableError(first.message, { cause: first, script: first.script, removed });
   }
   throw new SlotStoreUnavailableError(
     `reap: ${failures.length} commands failed (removed ${removed} entries meanwhile): ${first.message}`,

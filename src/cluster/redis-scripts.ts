@@ -441,7 +441,10 @@ return orderAgain(out, evicting)
  * Each is named once, with its node and incarnation after the call. A refused one supersedes
  * nothing. An entry marked superseded earlier counts no more than in admit (its client left
  * it, its node evicts it; counted, a node booking again the reconnects of a crashed node's
- * clients refused them as over the limit while that node's lease ran on). Every other entry
+ * clients refused them as over the limit while that node's lease ran on), and, as admit does,
+ * one of another owner (another node, or another process with this node id) is named again,
+ * once, after the ones this call marked: its order may have been lost, and left out of the
+ * count, its slot given away, its socket stayed open past the limit. Every other entry
  * counts, marked for an idle eviction or not (the safe side: its socket may still be open),
  * as before. Sent again (its answer lost), the same held connections name
  * the same entries again.
@@ -457,6 +460,9 @@ local now = nowMs()
 local flat = redis.call('HGETALL', key)
 -- booked[id] = {incarnation, node, idleSince (or mark), instance, counted, admittedAt}
 local booked, count = {}, 0
+-- Another owner's entries marked superseded before this call (ids, in the book's order): named
+-- again at the end, as admit's orderAgain does (the order that marked one may have been lost).
+local superseded = {}
 -- Instance id -> the ids of its booked entries.
 local byInstance = {}
 local function index(id, instance)
@@ -477,6 +483,9 @@ for i = 1, #flat, 2 do
     booked[flat[i]] = { einc, enode, since, einstance, counted, admitted }
     index(flat[i], einstance)
     if counted then count = count + 1 end
+    if not counted and (enode ~= node or (einc ~= inc and not listed(ARGV[6], einc))) then
+      superseded[#superseded + 1] = flat[i]
+    end
   end
 end
 -- The entries of instance's id booked by another attempt than id's: the earlier ones (ids,
@@ -567,6 +576,14 @@ for i = 8, #ARGV, 4 do
       -- Its client left those behind: their slots are this one's.
       for _, other in ipairs(earlier) do supersede(other) end
     end
+  end
+end
+-- Another owner's superseded earlier: named again (once), after the ones this call marked. Left
+-- out of the count, its slot given away: its order lost, its socket stayed open past the limit.
+for _, id in ipairs(superseded) do
+  if not seen[id] then
+    seen[id] = true
+    named[#named + 1] = id
   end
 end
 local out = { #refused }

@@ -230,6 +230,11 @@ export interface SlotStoreEvents {
    * The lease was lost (or another Redis server answered: a failover, whose book may
    * be behind) and a new incarnation taken: re-admit what is held. `cause` says which;
    * a store that cannot tell leaves it out, which counts as `'lease-lost'`.
+   *
+   * Called before the `renew()` that took the new incarnation resolves (the Redis store calls
+   * it, then answers `'lost'`). Called after, it comes too late: the runtime has told the
+   * `incarnation` event from `renew()`'s `'lost'` already (as `'lease-lost'`), and drops this
+   * call as a duplicate, its cause (`'failover'`) with it.
    */
   incarnationChanged(incarnation: number, previous: number, cause?: IncarnationChangeCause): void;
   /**
@@ -427,7 +432,8 @@ export interface SlotStore {
   readmit(held: readonly HeldConnection[], limit: number): Promise<ReadmitAnswer>;
   /**
    * Renews the lease; 'lost' when it had expired (the store then takes a new incarnation,
-   * sets `incarnation` and tells `incarnationChanged`; the runtime books again what it holds).
+   * sets `incarnation` and tells `incarnationChanged` before this resolves; the runtime books
+   * again what it holds).
    * After a failover too (`incarnationChanged` with `'failover'`), but then the earlier
    * incarnation's entries keep counting until `readmit` has taken them over and
    * `retirePrevious` ends it: freeing them at once would let any node admit a newcomer

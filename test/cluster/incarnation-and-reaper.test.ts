@@ -129,6 +129,16 @@ describe.runIf(hasRedis)('cluster mode: a new incarnation and a dead node reaped
     expect(await b.supervisor.userStats('pam', { cluster: true })).toBeUndefined();
     // The failing passes are reported (the lease kept for the next one).
     expect(b.errors.some((error) => (error as Error).message.includes('WRONGTYPE'))).toBe(true);
+    // The pass that removed the 3 says so, and keeps its one failure whole as its cause (the
+    // store's error, its own cause and stack with it), not that failure's cause alone.
+    const chain = (error: unknown): Array<Error & { removed?: number }> => {
+      const errors: Array<Error & { removed?: number }> = [];
+      for (let e = error; e instanceof Error; e = e.cause) errors.push(e);
+      return errors;
+    };
+    const partial = b.errors.flatMap(chain).find((error) => error.removed === 3);
+    expect(partial?.cause).toMatchObject({ name: 'SlotStoreUnavailableError' });
+    expect((partial?.cause as Error | undefined)?.cause).toBeInstanceOf(Error);
     // Counted once: the later passes fail again without removing anything.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     expect(b.supervisor.stats().cluster?.slotsReaped).toBe(3);

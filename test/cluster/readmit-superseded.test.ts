@@ -59,4 +59,30 @@ describe.runIf(hasRedis)('Redis slot store: readmit and superseded entries', () 
     const sixth = await b.store.readmit([{ ...held[0], connectionId: 'x6', admittedAt: 2_000 }] as never, 5);
     expect([...sixth]).toEqual(['x6']);
   });
+
+  it("names again another node's entry superseded earlier, whose order may have been lost, as admit does", async () => {
+    const keyPrefix = freshPrefix();
+    const a = await startStore(redis.current, { keyPrefix, nodeId: 'a', leaseTtlMs: 60_000 });
+    const b = await startStore(redis.current, { keyPrefix, nodeId: 'b', leaseTtlMs: 60_000 });
+    const c = await startStore(redis.current, { keyPrefix, nodeId: 'c', leaseTtlMs: 60_000 });
+    expect(await a.store.admit('ann', 'p1', 5, 5, instance(1, 100))).toMatchObject({ admitted: true });
+    // Its client reconnects on b: p1 is marked superseded, and the order to a is lost (a never acts).
+    expect(await b.store.admit('ann', 'r1', 5, 5, instance(1, 200))).toMatchObject({ admitted: true });
+    await b.store.release('ann', 'r1');
+    const held = [1, 2, 3, 4, 5].map((n) => ({
+      userId: 'ann',
+      connectionId: `x${n}`,
+      admittedAt: 1_000 + n,
+      idleSince: undefined,
+    }));
+    const p1 = { connectionId: 'p1', nodeId: 'a', incarnation: a.store.incarnation, cause: 'superseded' };
+    // p1's slot is given away (all five in): its order is sent again, once.
+    const answer = await c.store.readmit(held, 5);
+    expect([...answer]).toEqual([]);
+    expect(answer.evict).toEqual([p1]);
+    // Sent again (its answer lost): named again.
+    const again = await c.store.readmit(held, 5);
+    expect([...again]).toEqual([]);
+    expect(again.evict).toEqual([p1]);
+  });
 });

@@ -501,6 +501,11 @@ export class MemoryStore implements SlotStore {
       for (const id of earlier) supersede(id);
       this.shared.users.set(userId, book);
     }
+    // As the readmit script (and admit): another owner's entries superseded earlier are named
+    // again, once, after the ones this call marked (their orders may have been lost).
+    for (const userId of uncounted.keys())
+      for (const [id, entry] of this.shared.book(userId))
+        if (isSuperseded(entry) && !this.#owns(entry) && !named.has(entry)) named.set(entry, id);
     const evict = [...named].map(([entry, connectionId]) => ({
       connectionId,
       nodeId: entry.nodeId,
