@@ -609,12 +609,19 @@ const loseLease = (n: number, redisStops = false) =>
       const expected: string[] = [];
       const superseded = new Set<string>();
       for (const userId of users) {
-        const book = new Map(heldOf(world, userId).filter(([, h]) => h.node !== n));
-        let count = book.size;
-        const left = new Set<string>();
         const own = mine
           .filter(([, h]) => h.userId === userId)
           .sort(([, a], [, b]) => a.admittedAt - b.admittedAt);
+        if (own.length === 0) continue; // no connection of this user held: its book is not read
+        const book = new Map(heldOf(world, userId).filter(([, h]) => h.node !== n));
+        // Other processes' entries already superseded: not counted (as admit does) and named
+        // again, once each, so that an order lost on the way is sent again.
+        const supersededBefore = [...book]
+          .filter(([, h]) => h.evicting === true && h.cause === 'superseded')
+          .map(([id]) => id);
+        let count = book.size - supersededBefore.length;
+        const left = new Set<string>(supersededBefore);
+        for (const id of supersededBefore) superseded.add(id);
         for (const [id, h] of own) {
           const claim = h.instance;
           const attemptOf = (other: Held) => (other.instance as InstanceClaim).attemptAt;
