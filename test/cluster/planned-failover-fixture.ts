@@ -69,7 +69,11 @@ export interface NodeSetup {
  */
 export async function startNode(nodeId: string, setup: NodeSetup, failures: Failure[]): Promise<TrafficNode> {
   const leaseTtlMs = setup.leaseTtlMs ?? 3_000;
-  const commandTimeoutMs = setup.commandTimeoutMs ?? 300;
+  // The store's default deadline (500 ms), which is what an app runs with. A shorter one (300 ms
+  // was used) made a command that a CPU stall of the test process held (this one process runs both
+  // nodes, the traffic and the test; on CI a browser starts beside it) fail seconds after the
+  // switch, as if the failover had not settled: CI failed once so, at 4.5 s, a lone late admission.
+  const commandTimeoutMs = setup.commandTimeoutMs ?? 500;
   const store = createRedisSlotStore({
     redis: setup.redis,
     keyPrefix: setup.keyPrefix,

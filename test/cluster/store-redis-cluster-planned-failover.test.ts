@@ -18,6 +18,7 @@ import { startRedisCluster } from '../helpers/redis-cluster.js';
 import { keyOffMasters } from './cluster-failover-fixture.js';
 import {
   describeFailures,
+  describeTraces,
   expectBooksMatchSockets,
   type Failure,
   SETTLED_WITHIN_MS,
@@ -73,12 +74,15 @@ describe.runIf(hasRedis)('a graceful CLUSTER FAILOVER under steady traffic', () 
           ? f.code === 'WSSUP_STORE_UNAVAILABLE'
           : f.kind === 'refused' && f.code === '503'),
     );
-    expect(describeFailures(unexpected, t0)).toEqual([]);
+    // A failure says what each node's store calls and fences were, on the same time base.
+    const traces = () => `switched at ${switched - t0}ms\n${describeTraces([a, b], t0).join('\n')}`;
+    expect(describeFailures(unexpected, t0), traces()).toEqual([]);
     expect(
       describeFailures(
         failures.filter((f) => f.at > switched + SETTLED_WITHIN_MS),
         t0,
       ),
+      traces(),
     ).toEqual([]);
     for (const node of [a, b]) {
       expect(node.fences.length).toBeLessThanOrEqual(1);
