@@ -360,9 +360,13 @@ export class ClusterBook {
             // A renewal reads the cluster's layout: the masters a failover replaced have no users left.
             const shards = this.#domains.all();
             if (shards !== undefined) this.#breakers.prune(shards);
-            // A store that took a new incarnation without calling incarnationChanged: told here.
-            if (outcome === 'lost' && Number.isSafeInteger(store.incarnation)) {
-              this.#incarnationSeen(store.incarnation, undefined);
+            // A store that took a new incarnation without calling incarnationChanged: told here,
+            // and its earlier ones retired after the re-admission as the callback's would be
+            // (else a failover's old incarnation keeps its slots until its lease expires).
+            if (outcome === 'lost') {
+              this.#retirePending = true;
+              const incarnation = store.incarnation;
+              if (Number.isSafeInteger(incarnation)) this.#incarnationSeen(incarnation, undefined);
             }
             return outcome;
           }),

@@ -442,9 +442,10 @@ export interface SlotStore {
   renew(): Promise<'renewed' | 'lost'>;
   /**
    * Ends this process's earlier incarnations at once: what their entries still hold is
-   * dead from now on. The runtime calls it after `readmit` has booked again, under the
-   * current incarnation, everything the node holds (so what is left of the old ones is
-   * slots whose release a failover lost). Optional: without it, they end when their
+   * dead from now on. The runtime calls it after each new incarnation (told by
+   * `incarnationChanged`, or by `renew()` answering `'lost'` alone), once `readmit` has booked
+   * again, under the current incarnation, everything the node holds (so what is left of the
+   * old ones is slots whose release a failover lost). Optional: without it, they end when their
    * leases expire, and until then those slots count (too many, never too few).
    */
   retirePrevious?(): Promise<void>;

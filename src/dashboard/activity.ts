@@ -1,16 +1,18 @@
 /**
  * The dashboard's memory of what happened: the latest admissions, refusals,
- * evictions and capacity alerts, bounded, plus the view of stats() that the page draws (computed
+ * evictions, capacity alerts and, in cluster mode, the store's breaker and the node's
+ * new incarnations, bounded, plus the view of stats() that the page draws (computed
  * by the feed, once for every stream). Owned by
  * the dashboard: it subscribes to the supervisor once, and close() removes
  * exactly those subscriptions.
  */
 import { evictionPoint } from '../../machines/eviction.js';
+import type { IncarnationEvent, StoreEvent } from '../events.js';
 import type { UserStats } from '../stats.js';
 import type { Supervisor } from '../supervisor.js';
 
 /** Which public event an activity line tells (`disposed` is not listed: it only moves the counts). */
-export type ActivityKind = 'admitted' | 'rejected' | 'evicted' | 'capacity';
+export type ActivityKind = 'admitted' | 'rejected' | 'evicted' | 'capacity' | 'store' | 'incarnation';
 
 /** One line of the page's event list. Absent fields do not apply to that kind. */
 export interface Activity {
@@ -20,7 +22,10 @@ export interface Activity {
   at: number;
   /** The event it tells. */
   kind: ActivityKind;
-  /** Null when a refused request never yielded a valid user id. */
+  /**
+   * Null when a refused request never yielded a valid user id, and for `store` and
+   * `incarnation`, which are the node's (`nodeId`), not a user's.
+   */
   userId: string | null;
   /** The connection admitted or evicted (`admitted` and `evicted` only). */
   connectionId?: string;
@@ -34,6 +39,20 @@ export interface Activity {
   direction?: 'up' | 'down';
   /** The user's live connections after the crossing (`capacity` only). */
   live?: number;
+  /** This process's `cluster.nodeId` (`store` and `incarnation` only). */
+  nodeId?: string;
+  /** Whether the store's circuit breaker opened or closed (`store` only). */
+  breaker?: StoreEvent['breaker'];
+  /** The Redis Cluster master whose breaker it is (`store` only; absent for the store-wide one). */
+  shard?: string;
+  /** The policy that applies while the breaker is open (`store` only). */
+  policy?: StoreEvent['policy'];
+  /** The node's new incarnation (`incarnation` only). */
+  incarnation?: number;
+  /** The incarnation it replaces (`incarnation` only). */
+  previous?: number;
+  /** Why the node took a new incarnation (`incarnation` only). */
+  cause?: IncarnationEvent['cause'];
 }
 
 /** What the log tells its subscribers: a new activity, or only that stats() may have moved. */
@@ -203,6 +222,20 @@ export function createActivityLog(
     supervisor.on('evicted', ({ userId, connectionId }) => record({ kind: 'evicted', userId, connectionId })),
     supervisor.on('capacity', ({ userId, level, direction, live }) =>
       record({ kind: 'capacity', userId, level, direction, live }),
+    ),
+    // Cluster mode: the node's, not a user's (the page names the node where the user goes).
+    supervisor.on('store', ({ nodeId, breaker, shard, policy }) =>
+      record({
+        kind: 'store',
+        userId: null,
+        nodeId,
+        breaker,
+        ...(shard === undefined ? {} : { shard }),
+        policy,
+      }),
+    ),
+    supervisor.on('incarnation', ({ nodeId, incarnation, previous, cause }) =>
+      record({ kind: 'incarnation', userId: null, nodeId, incarnation, previous, cause }),
     ),
     // Not listed on the page, but the counts moved.
     supervisor.on('disposed', () => notify({ type: 'changed' })),

@@ -120,6 +120,8 @@ main {
 .act[data-kind="rejected"] .tag { background: #fee2e2; color: #991b1b; }
 .act[data-kind="evicted"] .tag { background: #fef3c7; color: #92400e; }
 .act[data-kind="capacity"] .tag { background: #e0e7ff; color: #3730a3; }
+.act[data-kind="store"] .tag { background: #fce7f3; color: #9d174d; }
+.act[data-kind="incarnation"] .tag { background: #f3e8ff; color: #6b21a8; }
 .act .who { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 /* A refusal's reason is what the operator came for: it wraps rather than being cut off. */
 .act .what { color: var(--muted); overflow-wrap: anywhere; }
@@ -441,7 +443,14 @@ const script = String.raw`
       String(d.getMilliseconds()).padStart(3, '0');
   };
   const shortId = (id) => (id ? '\u2026' + id.slice(-6) : '');
-  const tags = { admitted: 'admitted', rejected: 'refused', evicted: 'evicted', capacity: 'capacity' };
+  const tags = {
+    admitted: 'admitted',
+    rejected: 'refused',
+    evicted: 'evicted',
+    capacity: 'capacity',
+    store: 'store',
+    incarnation: 'incarnation',
+  };
 
   function activityItem(entry) {
     const li = el('li', 'act');
@@ -455,9 +464,16 @@ const script = String.raw`
           : entry.kind === 'capacity'
             ? (entry.direction === 'up' ? 'reached ' : 'back below ') + Math.round(entry.level * 100) +
               '% of the limit \u00b7 ' + entry.live + ' live'
-            : 'connection ' + shortId(entry.connectionId);
-    const who = el('span', 'who', entry.userId ?? '\u2014');
-    who.title = entry.userId ?? 'no valid user id';
+            : entry.kind === 'store'
+              ? 'breaker ' + entry.breaker + (entry.shard === undefined ? '' : ' \u00b7 master ' + entry.shard) +
+                (entry.breaker === 'open' ? ' \u00b7 policy ' + entry.policy : '')
+              : entry.kind === 'incarnation'
+                ? 'incarnation ' + entry.incarnation + ' (was ' + entry.previous + ') \u00b7 ' + entry.cause
+                : 'connection ' + shortId(entry.connectionId);
+    // Cluster events are the node's: its id where a user's goes.
+    const node = entry.kind === 'store' || entry.kind === 'incarnation';
+    const who = el('span', 'who', (node ? entry.nodeId : entry.userId) ?? '\u2014');
+    who.title = node ? 'node ' + entry.nodeId : (entry.userId ?? 'no valid user id');
     li.append(el('time', '', clock(entry.at)), el('span', 'tag', tags[entry.kind] ?? entry.kind), who, el('span', 'what', what));
     return li;
   }

@@ -12,7 +12,8 @@
  * Messages (each `data:` is one JSON line):
  *   snapshot  { stats: StatsView, activity: Activity[], activityCapacity? }   first, and after a slow client caught up
  *   stats     StatsView                                    whenever the counts changed
- *   activity  Activity                                     each admission, refusal, eviction
+ *   activity  Activity                                     each admission, refusal, eviction, capacity alert,
+ *                                                          store breaker change, new incarnation
  *
  * A slow client cannot grow memory: once write() reports a full buffer the
  * stream writes nothing more until `drain`, then, if it left anything out,

@@ -4,14 +4,17 @@
  * or its renew() only answers 'lost' (found by a review: such a store's new incarnation was
  * never told, while `stats().cluster.incarnation` changed); the store's cause as it told it,
  * one left out or unknown read as 'lease-lost'; an incarnation that is no number reported once
- * as a broken answer, the event naming the store's own.
+ * as a broken answer, the event naming the store's own. And such a store's earlier incarnation
+ * is retired (retirePrevious) after the re-admission, as one told by incarnationChanged is
+ * (found by a review: only the callback owed the retirement, so after a failover the old
+ * incarnation's slots counted until its lease expired).
  */
 import { describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import type { SlotStoreEvents } from '../../src/cluster/slot-store.js';
 import type { IncarnationEvent } from '../../src/index.js';
 import { MemoryBook, type MemoryStore } from '../helpers/memory-slot-store.js';
-import { ioWait, startServer } from '../helpers/server.js';
+import { connect, ioWait, startServer } from '../helpers/server.js';
 
 const leaseTtlMs = 30_000;
 
@@ -39,7 +42,7 @@ async function startNode(nodeId: string, tell?: (events: SlotStoreEvents) => Slo
   const expire = () => {
     (book.leases.get(first) as { expiresAt: number }).expiresAt = 0;
   };
-  return { ...t, store, incarnations, first, renewals, expire };
+  return { ...t, book, store, incarnations, first, renewals, expire };
 }
 
 describe('cluster mode, a store of its own: the incarnation event', () => {
@@ -144,5 +147,26 @@ describe('cluster mode, a store of its own: the incarnation event', () => {
     const broken = a.errors.filter((error) => error.code === 'WSSUP_INVALID_OPTION');
     expect(broken).toHaveLength(1);
     expect(broken[0]?.message).toContain('incarnationChanged');
+  });
+
+  it("a store that only answers 'lost' after a failover: its earlier incarnation retired all the same", async () => {
+    const a = await startNode('mem-silent-failover', (events) => ({
+      ...events,
+      incarnationChanged: () => {},
+    }));
+    await connect(a.url('ann'));
+    await vi.waitFor(() => expect(a.book.liveCounts().get('ann')).toBe(1), ioWait);
+    // A failover: the store takes a new incarnation and answers 'lost', telling nothing else.
+    // The old lease runs on (its entries count) until retirePrevious ends it.
+    (a.store as MemoryStore).failedOver = true;
+    await vi.waitFor(async () => {
+      await a.renewals(1);
+      expect(a.book.calls.retirePrevious ?? 0).toBeGreaterThan(0);
+    }, ioWait);
+    expect(a.supervisor.stats().cluster?.incarnation).not.toBe(a.first);
+    expect(a.book.alive(a.first)).toBe(false);
+    // Booked again under the new incarnation alone: one slot, not the old one's as well.
+    expect(a.book.liveCounts().get('ann')).toBe(1);
+    expect(a.incarnations.map((event) => event.cause)).toEqual(['lease-lost']);
   });
 });

@@ -13,6 +13,7 @@ import Fastify from 'fastify';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import {
+  type Activity,
   createDashboard,
   type Dashboard,
   type DashboardOptions,
@@ -322,6 +323,83 @@ describe('createDashboard, mounted by an app', () => {
 
     dashboard.close();
     await events.ended;
+    await t.supervisor.shutdown();
+  });
+
+  it("in cluster mode, lists the store's breaker opening and closing and the node's new incarnation, under the node's id", async () => {
+    const clock = new SimulatedClock();
+    const book = new MemoryBook(() => clock.now());
+    const leaseTtlMs = 3_000;
+    const store = book.store('node-a', leaseTtlMs);
+    const t = await startRulesServer({
+      clock,
+      cluster: { store, nodeId: 'node-a', leaseTtlMs, onStoreUnavailable: 'local' },
+    });
+    await vi.waitFor(() => expect(t.supervisor.stats().cluster?.leaseHeld).toBe(true), ioWait);
+    const dashboard = createDashboard(t.supervisor, { authorize: () => true });
+    onTestFinished(() => dashboard.close());
+    const base = await mount(dashboard, { withNext: false });
+    const events = await openEvents(`${base}/dashboard/events`);
+    await events.until(/event: snapshot/);
+    const activities = () =>
+      [...events.text().matchAll(/event: activity\ndata: (.*)\n\n/g)]
+        .map((match) => JSON.parse(match[1] as string) as Activity)
+        .filter((activity) => activity.kind === 'store' || activity.kind === 'incarnation');
+    const first = store.incarnation;
+
+    // The store away: admissions fail until the breaker opens (admitted locally, as the policy says).
+    book.down = true;
+    const held = [];
+    while (t.supervisor.stats().cluster?.breaker !== 'open') held.push((await t.open('ola')).ws);
+    await vi.waitFor(() => expect(activities()).toHaveLength(1), ioWait);
+    // Back: the breaker lets a call through a second of real time after it opened (an
+    // admission's here, so that the simulated clock stands still and the lease runs on).
+    book.down = false;
+    await vi.waitFor(
+      async () => {
+        held.push((await t.open(`probe-${held.length}`)).ws);
+        expect(activities()).toHaveLength(2);
+      },
+      { timeout: 5_000, interval: 250 },
+    );
+    // A failover: the node takes a new incarnation.
+    store.failedOver = true;
+    await vi.waitFor(() => {
+      clock.increment(leaseTtlMs / 3);
+      expect(activities()).toHaveLength(3);
+    }, ioWait);
+    expect(store.incarnation).not.toBe(first);
+    expect(activities()).toMatchObject([
+      { kind: 'store', userId: null, nodeId: 'node-a', breaker: 'open', policy: 'local' },
+      { kind: 'store', userId: null, nodeId: 'node-a', breaker: 'closed', policy: 'local' },
+      {
+        kind: 'incarnation',
+        userId: null,
+        nodeId: 'node-a',
+        incarnation: store.incarnation,
+        previous: first,
+        cause: 'failover',
+      },
+    ]);
+    // The store-wide breaker: no master named.
+    expect(activities().map((activity) => 'shard' in activity)).toEqual([false, false, false]);
+    // A page opened later gets them in its snapshot, as the other events.
+    const later = await openEvents(`${base}/dashboard/events`);
+    await later.until(/event: snapshot/);
+    expect(
+      later
+        .last<{ activity: Activity[] }>('snapshot')
+        .activity.filter((activity) => activity.kind === 'store' || activity.kind === 'incarnation'),
+    ).toEqual(activities());
+    // The page draws them: a tag of their own, the node where the user goes.
+    const page = await (await fetch(`${base}/dashboard`)).text();
+    expect(page).toContain('.act[data-kind="store"] .tag');
+    expect(page).toContain('.act[data-kind="incarnation"] .tag');
+
+    for (const ws of held) ws.close();
+    await allDisposed(t.supervisor);
+    dashboard.close();
+    await Promise.all([events.ended, later.ended]);
     await t.supervisor.shutdown();
   });
 

@@ -4,7 +4,7 @@
  * to or names under the repository's own folders exists, and every link to a
  * section (`#anchor`, here or in docs/) lands on a heading.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 const root = new URL('../../', import.meta.url);
@@ -49,6 +49,39 @@ describe('what the README points at', () => {
     ].map((match) => match[1] as string);
     expect(named.length).toBeGreaterThan(10);
     expect(named.filter((path) => !exists(path))).toEqual([]);
+  });
+
+  // The package ships src/ compiled (dist/src/), not its TypeScript: a README or a docs page read
+  // in node_modules that named `src/timer-queue.ts` sent its reader to a file that is not there.
+  it('it and the docs the package ships name src/ files as the package has them, or say they are in the repository', () => {
+    // As package.json's `files` lists them (the chart pages too).
+    const shipped = [
+      'README.md',
+      'docs/cluster-store.md',
+      'docs/migrating-from-socket-io.md',
+      ...readdirSync(new URL('docs/machines/', root))
+        .filter((name) => name.endsWith('.md'))
+        .map((name) => `docs/machines/${name}`),
+    ];
+    const unshipped: string[] = [];
+    const uncompiled: string[] = [];
+    let compiled = 0;
+    for (const file of shipped) {
+      const text = readFileSync(new URL(file, root), 'utf8').replace(/^```[\s\S]*?^```/gm, '');
+      for (const paragraph of text.split(/\n\s*\n/)) {
+        const says = /\brepository\b/.test(paragraph);
+        for (const [, path] of paragraph.matchAll(/(?<![\w./-])(src\/[\w./-]*\w)/g)) {
+          if (!says) unshipped.push(`${file}: ${path}`);
+        }
+        for (const [, path] of paragraph.matchAll(/`dist\/(src\/[\w./-]+?)(?:\.d\.ts|\.js)`/g)) {
+          compiled += 1;
+          if (!exists(`${path}.ts`)) uncompiled.push(`${file}: dist/${path}`);
+        }
+      }
+    }
+    expect(unshipped).toEqual([]);
+    expect(uncompiled).toEqual([]);
+    expect(compiled).toBeGreaterThan(5);
   });
 
   it('every link to a section lands on a heading', () => {
