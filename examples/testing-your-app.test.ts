@@ -74,7 +74,7 @@ async function startChat(context: TestContext, overrides: Parameters<typeof crea
   });
   context.onTestFinished(() => app.close());
   context.onTestFailed(() => console.log(`what the supervisor did:\n${app.history.join('\n')}`));
-  return { ...app, url: (token: string) => app.url(`/?token=${token}`) };
+  return { supervisor: app.supervisor, open: app.open, url: (token: string) => app.url(`/?token=${token}`) };
 }
 // #endregion harness
 
