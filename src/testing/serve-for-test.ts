@@ -163,6 +163,8 @@ function checkArguments(supervisor: unknown, options: unknown): void {
 interface Client extends TestClient {
   /** The server's end of its TCP connection, once upgraded. */
   serverEnd?: Socket | undefined;
+  /** The error open() rejected with, if it did: not one that no wait read. */
+  reported?: unknown;
 }
 
 /**
@@ -236,7 +238,12 @@ export async function serveForTest<S extends TestableSupervisor>(
     ws.once('upgrade', (response) => {
       client.serverEnd = serverEnds.get(response.socket.localPort);
     });
-    await once(ws, 'open'); // rejects on 'error', e.g. an upgrade refused with 401
+    try {
+      await once(ws, 'open'); // rejects on 'error', e.g. an upgrade refused with 401
+    } catch (error) {
+      client.reported = error; // open()'s rejection reported it: close() does not again
+      throw error;
+    }
     return { name: client.name, ws, messages: client.messages };
   };
 
@@ -287,8 +294,8 @@ export async function serveForTest<S extends TestableSupervisor>(
       serverClosed = true;
       await closeServer(server);
       const leaks = leaksOf(supervisor);
-      const socketErrors = clients.flatMap(({ name, messages }) =>
-        messages.errors.map((error) => `${name}: ${error.message}`),
+      const socketErrors = clients.flatMap(({ name, messages, reported }) =>
+        messages.errors.filter((error) => error !== reported).map((error) => `${name}: ${error.message}`),
       );
       if (leaks.length > 0 || socketErrors.length > 0) throw new TestLeakError(leaks, socketErrors);
     } finally {

@@ -76,6 +76,12 @@ describe('serveForTest()', () => {
     expect(shuttingDown).toBe('shutting-down');
   });
 
+  it("open() rejects with ws's error for a refused upgrade, which close() does not report again", async () => {
+    const app = await serveForTest(createEcho());
+    await expect(app.open('/')).rejects.toThrow('Unexpected server response: 401');
+    await app.close();
+  });
+
   it('close() is idempotent: a second call returns the first promise; open() after it rejects', async () => {
     const app = await serveForTest(createEcho());
     const { ws } = await app.open('/?user=alice');
