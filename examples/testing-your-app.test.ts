@@ -11,12 +11,10 @@
  */
 // #region imports
 import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { describe, expect, it, type TestContext, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createSupervisor, type Supervisor, type SupervisorOptions } from 'ws-supervisor';
-import { type Inbox, inbox, leaksOf, refusal } from 'ws-supervisor/testing';
+import { refusal, serveForTest } from 'ws-supervisor/testing';
 import { SimulatedClock } from 'xstate';
 
 // …and your app's factory, e.g. import { createChat } from '../src/chat.js' (here it is below).
@@ -63,127 +61,20 @@ function createChat(overrides: Partial<SupervisorOptions<ChatData>> = {}): Super
 // #endregion app
 
 // #region harness
-// vi.useFakeTimers() fakes setImmediate too (vitest 4 fakes all but nextTick and queueMicrotask):
-// the harness's turns of I/O use the real one, taken when this file loads.
-const ioTurn = globalThis.setImmediate;
-/** Turns of I/O with nothing closing after which the harness takes the shutdown to wait for the clock. */
-const QUIET_TURNS = 20;
-
-/** Your app on a real HTTP server on port 0; after the test, shut down and check that nothing leaked. */
-// `context` is the test's own (it('…', async (context) => …)): its onTestFinished runs this
-// test's cleanup, under describe.concurrent too (the one imported from vitest may run it when
-// another test ends). Its options are whatever your createChat() takes (Partial<SupervisorOptions<Data>>
-// for an app typed with createSupervisor<Data>()), so this compiles for a typed app and an untyped one.
+/**
+ * Your app on a real HTTP server on port 0 (serveForTest), closed after the test: shut down,
+ * the clients' answers to the 1001 let in, the leak check; what the supervisor did is printed
+ * when the test fails. `context` is the test's own (it('…', async (context) => …)): its
+ * onTestFinished cleans up this test's app, under describe.concurrent too.
+ */
 async function startChat(context: TestContext, overrides: Parameters<typeof createChat>[0] = {}) {
-  const supervisor = createChat(overrides);
-  const server = createServer();
-  supervisor.attach(server);
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  // A test that waits for an event that never comes times out and says nothing: print what happened.
-  const seen: string[] = [];
-  for (const name of ['admitted', 'rejected', 'evicted', 'disposed'] as const) {
-    supervisor.on(name, (event) => seen.push(`${name} ${JSON.stringify(event)}`));
-  }
-  // The user's limit in force (one that authenticate returns wins over the option), and T.
-  supervisor.on('admitted', ({ userId }) => {
-    const user = supervisor.userStats(userId);
-    seen.push(`  limit ${user?.limit}: idle ones evicted from ${user?.evictAt} live`);
+  const app = await serveForTest(createChat(overrides), {
+    clock: overrides.clock instanceof SimulatedClock ? overrides.clock : undefined,
+    advanceTimers: (ms) => vi.isFakeTimers() && vi.advanceTimersByTime(ms),
   });
-  context.onTestFailed(() => console.log(`what the supervisor did:\n${seen.join('\n')}`));
-  /** open()'s clients, named by their order and URL, with the server's end of each. */
-  const clients: Array<{ name: string; ws: WebSocket; messages: Inbox; serverEnd?: Socket | undefined }> = [];
-  const serverEnds = new Map<number | undefined, Socket>(); // by the client's port
-  let serverEndsClosed = 0; // any TCP connection's, open()'s or not: progress of the shutdown
-  server.on('connection', (socket) => {
-    serverEnds.set(socket.remotePort, socket);
-    socket.once('close', () => {
-      serverEndsClosed += 1;
-    });
-  });
-  /** open()'s clients whose TCP connection the server has not closed, by name. */
-  const stillOpen = () =>
-    clients.filter(({ serverEnd }) => serverEnd?.closed === false).map(({ name }) => name);
-  context.onTestFinished(async () => {
-    try {
-      for (const { ws } of clients) ws.resume(); // one the test paused reads again: it answers
-      const stopped = supervisor.shutdown();
-      if (overrides.clock instanceof SimulatedClock) {
-        await shutDownOnSimulatedTime(overrides.clock, stopped);
-      } else if (vi.isFakeTimers()) {
-        // Not waited for here: fake timers fake setImmediate too, so past 100 connections the rest
-        // get their 1001 only in an advance, and a wait for them first would never end.
-        vi.advanceTimersByTime(supervisor.options.drainTimeoutMs);
-      }
-      await stopped;
-      // Its sockets are gone when this resolves; a close that fails fails the test.
-      await new Promise<void>((closed, failed) =>
-        server.close((error) => (error ? failed(error) : closed())),
-      );
-      // The leak check: every actor agrees with the books, and nothing is held (one line each).
-      expect(leaksOf(supervisor)).toEqual([]);
-      // An error of a client's socket that no wait reported (an invalid frame from the server).
-      const errors = clients.flatMap(({ name, messages }) =>
-        messages.errors.map((error) => `${name}: ${error.message}`),
-      );
-      if (errors.length > 0) throw new Error(`socket errors no wait read:\n${errors.join('\n')}`);
-    } finally {
-      for (const { ws } of clients) ws.terminate(); // whatever happened (a no-op once closed)
-    }
-  });
-  /**
-   * On simulated time the shutdown's deadline, and a paced shutdown's later batches, wait for
-   * the clock; the clients' answers to the 1001 are I/O. So let the I/O happen first (moved at
-   * once, the clock ended each client as a silent peer, cleanupMs undefined): wait until
-   * QUIET_TURNS turns of I/O pass with no TCP connection closing, then move the clock a tenth
-   * of drainTimeoutMs, and again, until shutdown() resolves. A bound, not a hang: past 100
-   * moves (10 drainTimeoutMs) it fails, naming open()'s clients still connected.
-   */
-  async function shutDownOnSimulatedTime(clock: SimulatedClock, stopped: Promise<void>) {
-    let done = false;
-    const settled = () => {
-      done = true;
-    };
-    stopped.then(settled, settled);
-    for (let moves = 0; ; moves += 1) {
-      for (let quiet = 0; quiet < QUIET_TURNS && !done; quiet += 1) {
-        const closedBefore = serverEndsClosed;
-        await new Promise((turn) => ioTurn(turn));
-        if (serverEndsClosed !== closedBefore) quiet = -1; // progress: wait on
-      }
-      if (done) return;
-      if (moves === 100) {
-        throw new Error(
-          `shutdown() has not resolved after ${clock.now()} ms of simulated time; ` +
-            `open()'s clients still connected: ${stillOpen().join(', ') || 'none'}`,
-        );
-      }
-      clock.increment(supervisor.options.drainTimeoutMs / 10);
-    }
-  }
-  /**
-   * A client, open, with the inbox of its messages (from before `open`: a greeting sent in
-   * onOpen is in it); it answers the shutdown after the test, and is terminated then.
-   */
-  async function open(
-    url: string,
-    options?: WebSocket.ClientOptions,
-  ): Promise<{ ws: WebSocket; messages: Inbox }> {
-    const ws = new WebSocket(url, options);
-    const client: (typeof clients)[number] = {
-      name: `#${clients.length + 1} ${url}`,
-      ws,
-      messages: inbox(ws),
-    };
-    clients.push(client);
-    ws.once('upgrade', (response) => {
-      client.serverEnd = serverEnds.get(response.socket.localPort);
-    });
-    await once(ws, 'open'); // rejects on 'error', e.g. an upgrade refused with 401
-    return client;
-  }
-  return { supervisor, open, url: (token: string) => `ws://127.0.0.1:${port}/?token=${token}` };
+  context.onTestFinished(() => app.close());
+  context.onTestFailed(() => console.log(`what the supervisor did:\n${app.history.join('\n')}`));
+  return { supervisor: app.supervisor, open: app.open, url: (token: string) => app.url(`/?token=${token}`) };
 }
 // #endregion harness
 
@@ -402,7 +293,8 @@ it('shuts down on simulated time after a paced shutdown() the test did not await
 
 // An error of a client's socket that no wait reported fails the test, naming the client: here the
 // client's own maxPayload (4 bytes) is smaller than the reply, so ws errors and closes with 1009;
-// the inbox takes the error (nothing throws) and keeps it in `errors`, which the harness checks.
+// the inbox takes the error (nothing throws) and keeps it in `errors`, which close() checks
+// (WSSUP_TEST_LEAKED).
 describe("the harness's check of open()'s clients' errors", () => {
   let failures: string[] = [];
   it.fails('fails a test whose client had an error no wait read', async (context) => {
@@ -418,7 +310,7 @@ describe("the harness's check of open()'s clients' errors", () => {
   it('names the client and its error (the test above, which ran first)', () => {
     expect(failures).toEqual([
       expect.stringMatching(
-        /^socket errors no wait read:\n#2 ws:\/\/127\.0\.0\.1:\d+\/\?token=token-bob: Max payload size exceeded$/,
+        /^serveForTest close\(\): after the shutdown\nsocket error no wait read: #2 ws:\/\/127\.0\.0\.1:\d+\/\?token=token-bob: Max payload size exceeded$/,
       ),
     ]);
   });

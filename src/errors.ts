@@ -23,6 +23,10 @@ export const ErrorCodes = Object.freeze({
     "ws-supervisor/testing: an inbox's next() or take() was waiting when its socket closed (SocketClosedError with closeCode, closeReason, and the socket's error as cause when it reported one), or was called after the close.",
   WSSUP_NOT_REFUSED:
     'ws-supervisor/testing: refusal(url) expected the server to refuse the upgrade, but the socket opened (it is terminated).',
+  WSSUP_TEST_LEAKED:
+    "ws-supervisor/testing: a serveForTest() app's close() found, after the shutdown, that the supervisor still held something (TestLeakError's leaks, as leaksOf() lists them) or that a client of open() had a socket error no wait read (its socketErrors, each naming the client).",
+  WSSUP_TEST_SHUTDOWN_STUCK:
+    "ws-supervisor/testing: a serveForTest() app's close() on a simulated clock moved the clock 100 times (ten drainTimeoutMs) and shutdown() had still not resolved (ShutdownStuckError's stillConnected names open()'s clients still connected).",
   WSSUP_APP_HOOK_FAILED:
     "An app hook or event listener threw or rejected, or authenticate returned a user id that is not a string (the client still gets its 400) or a correlationId that is not a string (left out; the connection is not refused for it), or a result with a key it does not know (`expiresAtMs`: the cause names the key probably meant) or an expiresAt or maxConnectionsPerUser it cannot use (refused with 500); it is reported to onError and the connection still reaches disposed. Also the client's `error` event when a `url` function throws.",
   WSSUP_MISSING_PEER:

@@ -403,7 +403,8 @@ describe('the packed package in a fresh app', () => {
         StatsView`.split(/\s+/),
       'ws-supervisor/metrics': 'registerMetrics MetricsSubject'.split(/\s+/),
       'ws-supervisor/testing': `inbox Inbox InboxMessage InboxClose refusal RefusalAnswer leaksOf
-        SocketClosedError`.split(/\s+/),
+        SocketClosedError serveForTest ServeForTestOptions ManualClock TestApp TestClient TestableSupervisor
+        TestLeakError ShutdownStuckError`.split(/\s+/),
       'ws-supervisor/machines': [],
     };
     const undocumented: string[] = [];

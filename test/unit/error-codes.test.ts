@@ -13,7 +13,7 @@ import {
   SlotStoreUnavailableError,
   type SupervisorError,
 } from '../../src/index.js';
-import { SocketClosedError } from '../../src/testing/index.js';
+import { ShutdownStuckError, SocketClosedError, TestLeakError } from '../../src/testing/index.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
 
@@ -108,13 +108,15 @@ describe('error codes', () => {
 
   it('the README names each error class in its code’s row', () => {
     const classes = errorClasses(sources());
-    // The test reads the classes it is meant to: the four of src/errors.ts, the store's and the inbox's.
+    // The test reads the classes it is meant to: the four of src/errors.ts, the store's, the inbox's and serveForTest()'s.
     expect([...classes.keys()].sort()).toEqual([
       'AppHookError',
       'InvalidOptionError',
       'MissingPeerError',
+      'ShutdownStuckError',
       'SlotStoreUnavailableError',
       'SocketClosedError',
+      'TestLeakError',
     ]);
     for (const [name, code] of classes) expect(rowOf(code), code).toContain(`\`${name}\``);
   });
@@ -132,6 +134,8 @@ describe('error codes', () => {
         receivedInAll: 0,
         cause: new Error('read ECONNRESET'),
       }),
+      new TestLeakError(['stats().connections is 1, not 0'], []),
+      new ShutdownStuckError(['#1 ws://127.0.0.1:1/'], 60_000),
     ];
     for (const error of instances) {
       // What Error and SupervisorError give every error are not the class's own.

@@ -42,9 +42,15 @@ import {
   type InboxMessage,
   inbox,
   leaksOf,
+  type ManualClock,
   type RefusalAnswer,
   refusal,
+  ShutdownStuckError,
   SocketClosedError,
+  serveForTest,
+  type TestApp,
+  type TestClient,
+  TestLeakError,
 } from 'ws-supervisor/testing';
 
 const supervisor = createSupervisor({
@@ -192,6 +198,8 @@ function codeOf(error: SupervisorError): string {
     case 'WSSUP_CLIENT_CLOSED':
     case 'WSSUP_SOCKET_CLOSED':
     case 'WSSUP_NOT_REFUSED':
+    case 'WSSUP_TEST_LEAKED':
+    case 'WSSUP_TEST_SHUTDOWN_STUCK':
     case 'WSSUP_APP_HOOK_FAILED':
     case 'WSSUP_MISSING_PEER':
     case 'WSSUP_UNSUPPORTED_PEER':
@@ -258,6 +266,30 @@ export function withRequestIds(): Supervisor {
     console.log(await Promise.resolve(socketError?.code), opened satisfies boolean),
   );
   return traced;
+}
+
+// serveForTest(): a typed app on a server for one test; close()'s errors narrow by class.
+export async function servedForTest(clock: ManualClock): Promise<string | undefined> {
+  const app: TestApp<typeof withData> = await serveForTest(withData, {
+    clock,
+    advanceTimers: (ms: number) => ms,
+  });
+  const client: TestClient = await app.open(app.url('/?token=x'), { autoPong: false });
+  const lines: readonly string[] = app.history;
+  console.log(client.name, client.messages.unread, lines, app.port);
+  return app.close().then(
+    () => app.supervisor.connection('id')?.data?.plan,
+    (error: unknown) => {
+      if (error instanceof TestLeakError) console.log(error.code satisfies 'WSSUP_TEST_LEAKED', error.leaks);
+      if (error instanceof ShutdownStuckError)
+        console.log(
+          error.code satisfies 'WSSUP_TEST_SHUTDOWN_STUCK',
+          error.stillConnected,
+          error.simulatedMs,
+        );
+      throw error;
+    },
+  );
 }
 
 // ws-supervisor/testing, as "Testing your app" uses it: an inbox, a refusal, the leak check.

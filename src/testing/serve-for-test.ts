@@ -1,0 +1,324 @@
+/**
+ * serveForTest(): a supervisor on a real HTTP server on port 0 for one test, with
+ * the cleanup every app's tests need (shut down, let the clients answer the 1001,
+ * move a simulated clock, check the books and the clients' socket errors), so
+ * that an app's test suite does not carry its own 100-line copy of it.
+ */
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { ClientOptions } from 'ws';
+import { describeValue, SupervisorError } from '../errors.js';
+import type { Supervisor } from '../supervisor-api.js';
+import { WebSocket } from '../transport/ws-peer.js';
+import { type Inbox, inbox } from './inbox.js';
+import { leaksOf } from './leaks.js';
+import { ShutdownStuckError, TestLeakError } from './test-app-errors.js';
+
+// Taken when this module loads: vitest 4's fake timers fake setImmediate too, and close()'s
+// turns of I/O must be real ones (a test turns fake timers on after its imports).
+const ioTurn = globalThis.setImmediate;
+/** Turns of I/O with no TCP connection closing after which close() takes the shutdown to wait for the clock. */
+const QUIET_TURNS = 20;
+/** close()'s bound on a simulated clock: moves of a tenth of drainTimeoutMs (ten drainTimeoutMs in all). */
+const MAX_MOVES = 100;
+
+/** A clock that a test moves by hand, such as XState's `SimulatedClock`: the one the supervisor was given. */
+export interface ManualClock {
+  /** Moves the clock `ms` forward, running what falls due. */
+  increment(ms: number): void;
+  /** The clock's time, in ms. */
+  now(): number;
+}
+
+/** The options of {@link serveForTest}. */
+export interface ServeForTestOptions {
+  /**
+   * The supervisor's own `clock` when it is one a test moves (XState's `SimulatedClock`):
+   * `close()` moves it, a tenth of `drainTimeoutMs` at a time, once the clients have answered
+   * the shutdown's 1001. Leave it out on the default clock.
+   */
+  clock?: ManualClock | undefined;
+  /**
+   * Called by `close()` with `drainTimeoutMs` once the shutdown has started, to move fake
+   * timers past its deadline, e.g. `(ms) => { if (vi.isFakeTimers()) vi.advanceTimersByTime(ms) }`
+   * (vitest) or `(ms) => jest.advanceTimersByTime(ms)`. Leave it out on real timers.
+   */
+  advanceTimers?: ((ms: number) => unknown) | undefined;
+}
+
+/** A client of {@link TestApp.open}: open, with the inbox of its messages. */
+export interface TestClient {
+  /** Its name in close()'s errors: its order and URL, `#2 ws://127.0.0.1:…/?token=bob`. */
+  readonly name: string;
+  /** The `ws` WebSocket, open. */
+  readonly ws: WebSocket;
+  /** Every message it received from before its `open` (a greeting sent in `onOpen` included). */
+  readonly messages: Inbox;
+}
+
+/** What {@link serveForTest} resolves with: the app on its server, for one test. */
+export interface TestApp<S extends TestableSupervisor = Supervisor> {
+  /** The supervisor given to serveForTest(). */
+  readonly supervisor: S;
+  /** The server's port, on 127.0.0.1. */
+  readonly port: number;
+  /**
+   * The WebSocket URL of `path` on the server: `url('/?token=x')` is `ws://127.0.0.1:<port>/?token=x`.
+   * @default path '/'
+   */
+  url(path?: string): string;
+  /**
+   * Opens a client and resolves once it is open, with its inbox, made before the `open`. It
+   * answers the shutdown at close() (one the test paused reads again), and is terminated then.
+   *
+   * @param target A path (`'/?token=x'`, on this server) or a full `ws://` URL.
+   * @param options `ws`'s client options, e.g. `{ autoPong: false }` for a peer that is gone.
+   * @throws {Error} ws's error (the promise rejects) when the upgrade fails, e.g. refused with 401.
+   * @throws {SupervisorError} WSSUP_SHUTTING_DOWN (the promise rejects) once close() was called.
+   */
+  open(target: string, options?: ClientOptions): Promise<TestClient>;
+  /**
+   * What the supervisor did, one line per event (`admitted`, `rejected`, `evicted`, `disposed`,
+   * as JSON), each admission followed by the user's limit and T: print it when a test fails
+   * (a wait for an event that never comes times out and says nothing).
+   */
+  readonly history: readonly string[];
+  /**
+   * Shuts the app down and checks it: resumes every client of open(), calls `shutdown()`, and
+   * on a `clock` lets the clients answer the 1001 (until 20 turns of I/O pass with no TCP
+   * connection closing) before each move of a tenth of `drainTimeoutMs`, until `shutdown()`
+   * resolves; calls `advanceTimers(drainTimeoutMs)` when given; closes the server; then
+   * checks {@link leaksOf} and the clients' unread socket errors. Every client of open() is
+   * terminated whatever happened. Safe to repeat: a later call returns the first one's promise.
+   *
+   * @throws {ShutdownStuckError} WSSUP_TEST_SHUTDOWN_STUCK (the promise rejects) when, on a
+   *   `clock`, 100 moves (ten `drainTimeoutMs`) did not end the shutdown.
+   * @throws {TestLeakError} WSSUP_TEST_LEAKED (the promise rejects) when the supervisor still
+   *   holds something, or a client had a socket error no wait read.
+   */
+  close(): Promise<void>;
+}
+
+/** What serveForTest() uses of a supervisor (any `createSupervisor<Data>()`'s fits). */
+export type TestableSupervisor = Pick<
+  Supervisor<never>,
+  'attach' | 'shutdown' | 'stats' | 'audit' | 'userStats' | 'options' | 'on'
+>;
+
+/** Supervisors already served: a second serveForTest() would shut it down twice over. */
+const served = new WeakSet<object>();
+
+const isFunction = (value: unknown): boolean => typeof value === 'function';
+
+function invalid(message: string): SupervisorError {
+  return new SupervisorError('WSSUP_INVALID_ARGUMENT', `serveForTest(): ${message}`);
+}
+
+function checkArguments(supervisor: unknown, options: unknown): void {
+  const candidate = supervisor as Record<string, unknown> | null;
+  const methods = ['attach', 'shutdown', 'stats', 'audit', 'userStats', 'on'];
+  if (
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    !methods.every((name) => isFunction(candidate[name])) ||
+    typeof (candidate.options as { drainTimeoutMs?: unknown } | undefined)?.drainTimeoutMs !== 'number'
+  ) {
+    throw invalid(`expected a supervisor (createSupervisor()'s), received ${describeValue(supervisor)}.`);
+  }
+  if (served.has(candidate)) {
+    throw invalid('this supervisor is already served by an earlier serveForTest(): create one per test.');
+  }
+  if (options === undefined) return;
+  if (typeof options !== 'object' || options === null) {
+    throw invalid(`expected options { clock?, advanceTimers? }, received ${describeValue(options)}.`);
+  }
+  const { clock, advanceTimers, ...unknown } = options as ServeForTestOptions;
+  const extra = Object.keys(unknown);
+  if (extra.length > 0) {
+    throw invalid(
+      `unknown option ${extra.map((name) => `'${name}'`).join(', ')} (it takes clock and advanceTimers).`,
+    );
+  }
+  if (clock !== undefined) {
+    const shape = clock as unknown as Record<string, unknown> | null;
+    if (
+      typeof shape !== 'object' ||
+      shape === null ||
+      !isFunction(shape.increment) ||
+      !isFunction(shape.now)
+    ) {
+      throw invalid(
+        `options.clock must be a clock a test moves, with increment(ms) and now() (XState's SimulatedClock), received ${describeValue(clock)}; leave it out on the default clock.`,
+      );
+    }
+  }
+  if (advanceTimers !== undefined && !isFunction(advanceTimers)) {
+    throw invalid(
+      `options.advanceTimers must be a function (ms) => …, received ${describeValue(advanceTimers)}.`,
+    );
+  }
+}
+
+interface Client extends TestClient {
+  /** The server's end of its TCP connection, once upgraded. */
+  serverEnd?: Socket | undefined;
+  /** The error open() rejected with, if it did: not one that no wait read. */
+  reported?: unknown;
+}
+
+/**
+ * Attaches `supervisor` to a new HTTP server listening on port 0 of 127.0.0.1, for one
+ * test, and resolves once it listens. Call `close()` after the test (vitest:
+ * `context.onTestFinished(() => app.close())`), which shuts the supervisor down and throws
+ * when anything leaked. It imports no test runner.
+ *
+ * @param supervisor The app's supervisor, new (one per test; `close()` shuts it down).
+ * @param options The supervisor's `clock` when a test moves it, and how to advance fake timers.
+ * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (the promise rejects) for something other than a
+ *   supervisor, one already served, or a bad option (a clock without `increment()`);
+ *   WSSUP_SHUTTING_DOWN (from `attach()`) for a supervisor shut down.
+ * @example
+ * const clock = new SimulatedClock();
+ * const app = await serveForTest(createChat({ clock }), { clock });
+ * context.onTestFinished(() => app.close());
+ * context.onTestFailed(() => console.log(app.history.join('\n')));
+ * const { ws, messages } = await app.open('/?token=alice');
+ */
+export async function serveForTest<S extends TestableSupervisor>(
+  supervisor: S,
+  options?: ServeForTestOptions,
+): Promise<TestApp<S>> {
+  checkArguments(supervisor, options);
+  const clock = options?.clock;
+  const advanceTimers = options?.advanceTimers;
+  const server = createServer();
+  supervisor.attach(server); // throws WSSUP_SHUTTING_DOWN for a supervisor shut down: nothing to undo yet
+  served.add(supervisor);
+
+  const history: string[] = [];
+  for (const name of ['rejected', 'evicted', 'disposed'] as const) {
+    supervisor.on(name, (event) => history.push(`${name} ${JSON.stringify(event)}`));
+  }
+  supervisor.on('admitted', (event) => {
+    history.push(`admitted ${JSON.stringify(event)}`);
+    // The user's limit in force (one that authenticate returns wins over the option), and T.
+    const user = supervisor.userStats(event.userId);
+    history.push(`  limit ${user?.limit}: idle ones evicted from ${user?.evictAt} live`);
+  });
+
+  const clients: Client[] = [];
+  const serverEnds = new Map<number | undefined, Socket>(); // by the client's port
+  let serverEndsClosed = 0; // any TCP connection's, open()'s or not: progress of the shutdown
+  server.on('connection', (socket) => {
+    serverEnds.set(socket.remotePort, socket);
+    socket.once('close', () => {
+      serverEndsClosed += 1;
+    });
+  });
+
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  const url = (path = '/') => `ws://127.0.0.1:${port}${path.startsWith('/') ? path : `/${path}`}`;
+
+  let closing: Promise<void> | undefined;
+
+  const open = async (target: string, clientOptions?: ClientOptions): Promise<TestClient> => {
+    if (closing !== undefined) {
+      throw new SupervisorError(
+        'WSSUP_SHUTTING_DOWN',
+        'serveForTest open(): the app is closing (close() was called).',
+      );
+    }
+    const address = /^wss?:\/\//.test(target) ? target : url(target);
+    const ws = new WebSocket(address, clientOptions);
+    const client: Client = { name: `#${clients.length + 1} ${address}`, ws, messages: inbox(ws) };
+    clients.push(client);
+    ws.once('upgrade', (response) => {
+      client.serverEnd = serverEnds.get(response.socket.localPort);
+    });
+    try {
+      await once(ws, 'open'); // rejects on 'error', e.g. an upgrade refused with 401
+    } catch (error) {
+      client.reported = error; // open()'s rejection reported it: close() does not again
+      throw error;
+    }
+    return { name: client.name, ws, messages: client.messages };
+  };
+
+  /**
+   * On simulated time the shutdown's deadline, and a paced shutdown's later batches, wait for
+   * the clock; the clients' answers to the 1001 are I/O. Moved at once, the clock ended each
+   * client as a silent peer (cleanupMs undefined): so let the I/O happen first, until
+   * QUIET_TURNS turns pass with no TCP connection closing, then move the clock a tenth of
+   * drainTimeoutMs, and again, until shutdown() resolves or MAX_MOVES moves have not.
+   */
+  const shutDownOnSimulatedTime = async (manual: ManualClock, stopped: Promise<void>) => {
+    let done = false;
+    const settled = () => {
+      done = true;
+    };
+    stopped.then(settled, settled);
+    for (let moves = 0; ; moves += 1) {
+      for (let quiet = 0; quiet < QUIET_TURNS && !done; quiet += 1) {
+        const closedBefore = serverEndsClosed;
+        await new Promise((turn) => ioTurn(turn));
+        if (serverEndsClosed !== closedBefore) quiet = -1; // progress: wait on
+      }
+      if (done) return;
+      if (moves === MAX_MOVES) {
+        const stillConnected = clients
+          .filter(({ serverEnd }) => serverEnd?.closed === false)
+          .map(({ name }) => name);
+        throw new ShutdownStuckError(stillConnected, manual.now());
+      }
+      manual.increment(supervisor.options.drainTimeoutMs / 10);
+    }
+  };
+
+  const closeServer = (target: Server) =>
+    new Promise<void>((closed, failed) => target.close((error) => (error ? failed(error) : closed())));
+
+  const shutDown = async () => {
+    let serverClosed = false;
+    try {
+      for (const { ws } of clients) ws.resume(); // one the test paused reads again: it answers
+      const stopped = supervisor.shutdown();
+      if (clock !== undefined) await shutDownOnSimulatedTime(clock, stopped);
+      // Not waited for first: fake timers fake setImmediate too, so past 100 connections the
+      // rest get their 1001 only in an advance, and a wait for them would never end.
+      if (advanceTimers !== undefined) advanceTimers(supervisor.options.drainTimeoutMs);
+      await stopped;
+      // Its sockets are gone once shutdown() has resolved; a close that fails rejects close().
+      serverClosed = true;
+      await closeServer(server);
+      const leaks = leaksOf(supervisor);
+      const socketErrors = clients.flatMap(({ name, messages, reported }) =>
+        messages.errors.filter((error) => error !== reported).map((error) => `${name}: ${error.message}`),
+      );
+      if (leaks.length > 0 || socketErrors.length > 0) throw new TestLeakError(leaks, socketErrors);
+    } finally {
+      for (const { ws } of clients) ws.terminate(); // whatever happened (a no-op once closed)
+      if (!serverClosed) {
+        // A shutdown that failed or is stuck: let go of the port and its connections all the same.
+        server.close();
+        server.closeAllConnections();
+      }
+    }
+  };
+
+  return {
+    supervisor,
+    port,
+    url,
+    open,
+    get history(): readonly string[] {
+      return [...history];
+    },
+    close(): Promise<void> {
+      closing ??= shutDown();
+      return closing;
+    },
+  };
+}

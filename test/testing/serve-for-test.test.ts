@@ -1,0 +1,193 @@
+/**
+ * ws-supervisor/testing's serveForTest(): an app on a real server on port 0, real `ws`
+ * clients, and its close(): the clients answer the 1001 before a simulated clock moves,
+ * the 100-move bound (WSSUP_TEST_SHUTDOWN_STUCK), the leak and socket-error check
+ * (WSSUP_TEST_LEAKED), idempotence, and its typed refusals of bad arguments.
+ */
+import type { Socket } from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import WebSocket from 'ws';
+import { SimulatedClock } from 'xstate';
+import { createSupervisor, type SupervisorOptions } from '../../src/index.js';
+import { ShutdownStuckError, serveForTest, TestLeakError } from '../../src/testing/index.js';
+
+/** A supervisor whose user is ?user=, answering each message with its text. */
+function createEcho(overrides: Partial<SupervisorOptions> = {}) {
+  return createSupervisor({
+    preset: 'test',
+    authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
+    onMessage: (connection, data) => connection.send(data.toString()),
+    ...overrides,
+  });
+}
+
+describe('serveForTest()', () => {
+  it('serves the supervisor on 127.0.0.1, opens clients by path or URL, and records what happened', async () => {
+    const app = await serveForTest(createEcho());
+    onTestFinished(() => app.close());
+    expect(app.url('/?user=alice')).toBe(`ws://127.0.0.1:${app.port}/?user=alice`);
+    const byPath = await app.open('/?user=alice');
+    const byUrl = await app.open(app.url('/?user=bob'));
+    expect([byPath.name, byUrl.name]).toEqual([
+      `#1 ws://127.0.0.1:${app.port}/?user=alice`,
+      `#2 ws://127.0.0.1:${app.port}/?user=bob`,
+    ]);
+    byUrl.ws.send('hi');
+    expect((await byUrl.messages.next()).text).toBe('hi');
+    expect(app.history).toEqual([
+      expect.stringMatching(/^admitted \{.*"userId":"alice"/),
+      '  limit 5: idle ones evicted from 4 live',
+      expect.stringMatching(/^admitted \{.*"userId":"bob"/),
+      '  limit 5: idle ones evicted from 4 live',
+    ]);
+    await app.close();
+    expect(app.history.filter((line) => line.startsWith('disposed '))).toHaveLength(2);
+    expect(byPath.ws.readyState).toBe(WebSocket.CLOSED);
+  });
+
+  it("lets open()'s clients answer the 1001 before it moves simulated time (cleanupMs measured)", async () => {
+    const clock = new SimulatedClock();
+    const app = await serveForTest(createEcho({ clock, heartbeatIntervalMs: 3_600_000 }), { clock });
+    const disposals: Array<[string, number | undefined]> = [];
+    app.supervisor.on('disposed', ({ reason, cleanupMs }) => disposals.push([reason, cleanupMs]));
+    await app.open('/?user=alice');
+    const paused = await app.open('/?user=bob');
+    paused.ws.pause(); // close() resumes it: it answers too
+    await app.close();
+    expect(disposals).toEqual([
+      ['shutdown', 0],
+      ['shutdown', 0],
+    ]);
+  });
+
+  it('calls advanceTimers(drainTimeoutMs) once the shutdown has started', async () => {
+    const advanced: number[] = [];
+    const supervisor = createEcho();
+    let shuttingDown: unknown;
+    const app = await serveForTest(supervisor, {
+      advanceTimers: (ms) => {
+        shuttingDown = supervisor.stats().admission.reason;
+        advanced.push(ms);
+      },
+    });
+    await app.open('/?user=alice');
+    await app.close();
+    expect(advanced).toEqual([supervisor.options.drainTimeoutMs]);
+    expect(shuttingDown).toBe('shutting-down');
+  });
+
+  it("open() rejects with ws's error for a refused upgrade, which close() does not report again", async () => {
+    const app = await serveForTest(createEcho());
+    await expect(app.open('/')).rejects.toThrow('Unexpected server response: 401');
+    await app.close();
+  });
+
+  it('close() is idempotent: a second call returns the first promise; open() after it rejects', async () => {
+    const app = await serveForTest(createEcho());
+    const { ws } = await app.open('/?user=alice');
+    const first = app.close();
+    expect(app.close()).toBe(first);
+    await expect(app.open('/?user=bob')).rejects.toMatchObject({ code: 'WSSUP_SHUTTING_DOWN' });
+    await first;
+    expect(ws.readyState).toBe(WebSocket.CLOSED);
+    expect(app.close()).toBe(first);
+  });
+
+  it('rejects close() with WSSUP_TEST_LEAKED naming the client whose socket error no wait read', async () => {
+    const app = await serveForTest(createEcho());
+    await app.open('/?user=alice');
+    // The reply (5 bytes) is over the client's maxPayload: ws errors, closes with 1006, and the
+    // inbox keeps the error, unread.
+    const { ws, messages } = await app.open('/?user=bob', { maxPayload: 4 });
+    ws.send('hello');
+    expect((await messages.closed).code).toBe(1006);
+    const error = await app.close().then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    expect(error).toBeInstanceOf(TestLeakError);
+    expect(error).toMatchObject({
+      code: 'WSSUP_TEST_LEAKED',
+      leaks: [],
+      socketErrors: [`#2 ws://127.0.0.1:${app.port}/?user=bob: Max payload size exceeded`],
+    });
+    expect((error as Error).message).toContain('socket error no wait read: #2 ws://');
+  });
+
+  it('rejects close() with WSSUP_TEST_LEAKED listing what leaksOf() finds', async () => {
+    const real = createEcho();
+    // The supervisor's books, with one connection more than it holds: what a leak looks like.
+    const leaky = {
+      attach: real.attach.bind(real),
+      shutdown: real.shutdown.bind(real),
+      audit: real.audit.bind(real),
+      userStats: real.userStats.bind(real),
+      on: real.on.bind(real),
+      options: real.options,
+      stats: () => ({ ...real.stats(), connections: 1 }),
+    } as unknown as typeof real;
+    const app = await serveForTest(leaky);
+    await app.open('/?user=alice');
+    await expect(app.close()).rejects.toMatchObject({
+      code: 'WSSUP_TEST_LEAKED',
+      leaks: ['stats().connections is 1, not 0'],
+      socketErrors: [],
+      message: 'serveForTest close(): after the shutdown\nleaked: stats().connections is 1, not 0',
+    });
+  });
+
+  it('rejects close() with WSSUP_TEST_SHUTDOWN_STUCK after 100 moves that do not end the shutdown, naming the client', async () => {
+    // The clock given is not the supervisor's (on real time, its deadline a minute away): no move
+    // ends the shutdown, and the client never reads the 1001.
+    const clock = new SimulatedClock();
+    const supervisor = createEcho({ drainTimeoutMs: 60_000 });
+    const app = await serveForTest(supervisor, { clock });
+    const stopped = new Promise<void>((resolve) => supervisor.on('disposed', () => resolve()));
+    const deaf = await app.open('/?user=alice');
+    // What reaches the client's TCP socket from now on goes nowhere (ws's parser no longer hears it).
+    (deaf.ws as unknown as { _socket: Socket })._socket.removeAllListeners('data');
+    const error = await app.close().then(
+      () => undefined,
+      (failure: unknown) => failure,
+    );
+    expect(error).toBeInstanceOf(ShutdownStuckError);
+    expect(error).toMatchObject({
+      code: 'WSSUP_TEST_SHUTDOWN_STUCK',
+      stillConnected: [`#1 ws://127.0.0.1:${app.port}/?user=alice`],
+      simulatedMs: 100 * (60_000 / 10),
+    });
+    // close() terminated the client and let go of the server all the same: the connection ends.
+    await stopped;
+    await supervisor.shutdown();
+    expect(deaf.ws.readyState).toBe(WebSocket.CLOSED);
+  });
+});
+
+describe('serveForTest() refuses bad arguments with WSSUP_INVALID_ARGUMENT', () => {
+  it.each([
+    ['no supervisor', undefined, undefined, /expected a supervisor/],
+    ['an object that is not one', { attach() {} }, undefined, /expected a supervisor/],
+    ['options not an object', 'supervisor', 'fast', /expected options/],
+    ['a clock without increment()', 'supervisor', { clock: { now: () => 0 } }, /options\.clock must be/],
+    ['advanceTimers not a function', 'supervisor', { advanceTimers: 5000 }, /options\.advanceTimers must be/],
+    ['an unknown option', 'supervisor', { clocks: new SimulatedClock() }, /unknown option 'clocks'/],
+  ])('%s', async (_name, supervisor, options, message) => {
+    const given = supervisor === 'supervisor' ? createEcho() : supervisor;
+    // biome-ignore lint/suspicious/noExplicitAny: bad arguments on purpose
+    const call = () => serveForTest(given as any, options as any);
+    await expect(call()).rejects.toMatchObject({ code: 'WSSUP_INVALID_ARGUMENT', message });
+  });
+
+  it('a supervisor already served, and one already shut down (WSSUP_SHUTTING_DOWN)', async () => {
+    const supervisor = createEcho();
+    const app = await serveForTest(supervisor);
+    await expect(serveForTest(supervisor)).rejects.toMatchObject({
+      code: 'WSSUP_INVALID_ARGUMENT',
+      message: expect.stringMatching(/already served/),
+    });
+    await app.close();
+    const stopped = createEcho();
+    await stopped.shutdown();
+    await expect(serveForTest(stopped)).rejects.toMatchObject({ code: 'WSSUP_SHUTTING_DOWN' });
+  });
+});
