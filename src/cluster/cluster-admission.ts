@@ -1196,17 +1196,26 @@ export class ClusterBook {
     const { limit } = this.#host;
     const ids = held.map((connection) => connection.connectionId);
     let refused: string[];
-    // The entries the store marked superseded (ReadmitAnswer's evict): a held connection's
-    // predecessors of its client instance, on any node, or held ones a later attempt replaced.
+    // The entries the store names superseded (ReadmitAnswer's evict): the ones the re-admission
+    // marked (a held connection's predecessors of its client instance, on any node, or held ones
+    // a later attempt replaced), and another owner's marked earlier, named again (their orders
+    // may have been lost).
     const orders: EvictionOrder[] = [];
+    /** The orders dispatched by this slice's calls, by connection, node, incarnation and cause. */
+    const sent = new Set<string>();
     /**
      * As admit's orders: this process's own evicted (4001 superseded, whether idle or not), the
      * others' nodes told; also in a failover's grace (a later attempt booked is no guess). Each
-     * call's at once: a second call that fails must not lose the first one's orders.
+     * call's at once: a second call that fails must not lose the first one's orders. Once per
+     * slice: both calls read the same users' books, so each names again the same entries of
+     * another owner marked superseded earlier, and each order went out twice.
      */
     const dispatch = (evict: readonly EvictionOrder[]) => {
       if (this.#stopping) return;
       for (const order of evict) {
+        const key = `${order.connectionId}\u0000${order.nodeId}\u0000${order.incarnation}\u0000${order.cause}`;
+        if (sent.has(key)) continue;
+        sent.add(key);
         orders.push(order);
         this.#ordered(order);
       }

@@ -181,10 +181,10 @@ end
  * reconnect together (a router restart) all get in at once, rather than one per drainTimeoutMs
  * (the time a dead predecessor takes to drain, then be released); the cost, when an order is
  * lost and the predecessor's socket is in fact alive, is one socket past the limit per such
- * reconnect until the user's next admission or idle edge names it again (readmit leaves them
- * out too). An attempt no later than an entry of its instance
- * (marked or not) is stale: it supersedes nothing and is booked without the instance, so that
- * no later reconnect names it. A refusal supersedes nothing (it writes nothing).
+ * reconnect until the user's next admission, idle edge or re-admission by another process
+ * names it again (readmit leaves them out too, and names another owner's again, as admit
+ * does). An attempt no later than an entry of its instance (marked or not) is stale: it
+ * supersedes nothing and is booked without the instance, so that no later reconnect names it. A refusal supersedes nothing (it writes nothing).
  */
 export const admitScript = script(
   'admit',

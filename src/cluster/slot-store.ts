@@ -117,13 +117,18 @@ export type ClusterAdmission =
  * the orders the re-admission made as `evict` (absent: none). A store that knows client
  * instances names there the entries it marked superseded: of a held connection's instance from
  * an earlier attempt (on any node), or the held connection itself when a later attempt of its
- * instance is booked. The runtime evicts its own (4001 `evicted: superseded`) and orders the
- * others' nodes, as for `admit`'s `evict`. A plain array (a store written before) names none.
+ * instance is booked; and, as `admit` does, the entries of the users read that another owner
+ * (another node, or another process with this node id) holds marked superseded already: an
+ * order lost on the way would otherwise leave that socket open past the limit, its slot given
+ * away. The runtime evicts its own (4001 `evicted: superseded`) and orders the others' nodes,
+ * as for `admit`'s `evict`, each order once per slice of users (its two calls, active then idle
+ * connections, name the same ones). A plain array (a store written before) names none.
  */
 export interface ReadmitAnswer extends Array<string> {
   /**
-   * The entries the re-admission marked superseded, each with cause `'superseded'`: to evict
-   * here (this node's current incarnation) or to order on their nodes. Absent: none.
+   * The entries the re-admission marked superseded, and another owner's marked superseded
+   * already (named again: their orders may have been lost), each with cause `'superseded'`: to
+   * evict here (this node's current incarnation) or to order on their nodes. Absent: none.
    */
   evict?: EvictionOrder[];
 }
@@ -232,9 +237,13 @@ export interface SlotStoreEvents {
    * a store that cannot tell leaves it out, which counts as `'lease-lost'`.
    *
    * Called before the `renew()` that took the new incarnation resolves (the Redis store calls
-   * it, then answers `'lost'`). Called after, it comes too late: the runtime has told the
+   * it, then answers `'lost'`). Called after, its event comes too late: the runtime has told the
    * `incarnation` event from `renew()`'s `'lost'` already (as `'lease-lost'`), and drops this
-   * call as a duplicate, its cause (`'failover'`) with it.
+   * call's event as a duplicate, its cause (`'failover'`) untold. Only the event: the call still
+   * acts. A `'failover'` still gives the next full re-admission the failover's grace (what it
+   * refuses is kept a renewal period and booked again, not evicted), and the call still counts
+   * as a lost lease: the runtime books everything again (anew if a re-admission is under way),
+   * then retires the earlier incarnations.
    */
   incarnationChanged(incarnation: number, previous: number, cause?: IncarnationChangeCause): void;
   /**
@@ -415,7 +424,9 @@ export interface SlotStore {
   /**
    * Books again what this node holds under its current incarnation; returns the ids refused
    * (over the limit, or booked by another owner), and optionally ({@link ReadmitAnswer}) the
-   * orders for the entries its client instances left behind. The limit is each connection's own
+   * orders for the entries its client instances left behind, and for the entries of the users
+   * read that another owner holds marked superseded already (named again, cause `'superseded'`:
+   * an order lost on the way would otherwise leave that socket open past the limit). The limit is each connection's own
    * (`HeldConnection.limit`, its user's), else `limit`. An entry booked by one of this process's
    * earlier incarnations that is still alive (after a failover) is taken over where it is,
    * never refused, and keeps an eviction mark. The runtime calls it with a slice of the users

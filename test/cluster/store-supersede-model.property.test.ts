@@ -4,13 +4,18 @@
  * draws admissions and re-admissions (with an instance of two, at attempts drawn from a small
  * range so that stale ones and same-attempt ones come often, or none), idle and live edges (with
  * T or not), releases, and a held connection booked again by its node with the instance it was
- * admitted with (the runtime's kept(): a marked one when there is one), each run on both, one
- * node each, and every answer must be the same:
+ * admitted with (the runtime's kept(): a marked one when there is one), each run on both, and
+ * every answer must be the same. Each book has three processes: nodes a and b, and a twin of a
+ * (another process with node id a); admissions and re-admissions are spread over the three, and
+ * each connection's releases, edges and bookings again go through the process that holds it, so
+ * that a re-admission meets another owner's entries (superseded ones among them, named again).
+ * The answers compared:
  * admitted or refused, the live count, and the entries named, each with its cause. The new
  * victims come first in the same order (the superseded ones among them as a set); the entries named again are compared as a set (Redis
  * names them in its hash's order). At least one run must supersede, one must find an attempt
  * stale, one must name a superseded entry again, one must refuse a kept connection superseded
- * meanwhile (naming it so), and one must book a kept one again.
+ * meanwhile (naming it so), one must book a kept one again, and one re-admission must name again
+ * another owner's entry superseded before it (one of its client instance's earlier attempts).
  */
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
@@ -22,18 +27,20 @@ import type {
   ReadmitAnswer,
 } from '../../src/cluster/slot-store.js';
 import { fuzzParameters, fuzzTimeout } from '../helpers/fuzz.js';
-import { MemoryBook } from '../helpers/memory-slot-store.js';
-import { freshPrefix, hasRedis, startStore, usePrivateRedis } from './store-fixture.js';
+import { MemoryBook, type MemoryStore } from '../helpers/memory-slot-store.js';
+import { freshPrefix, hasRedis, startStore, type TestStore, usePrivateRedis } from './store-fixture.js';
 
 vi.setConfig({ testTimeout: fuzzTimeout(120_000) });
 
 const INSTANCES = ['phone-instance-0001', 'laptop-instance-01'] as const;
+/** The node id of each process: a, b, and a twin of a (another process, the same node id). */
+const NODES = ['a', 'b', 'a'] as const;
 const limit = 4;
 const evictAt = 3;
 
 type Step =
-  | { kind: 'admit'; instance: InstanceClaim | undefined }
-  | { kind: 'readmit'; instances: (InstanceClaim | undefined)[]; again: number | undefined }
+  | { kind: 'admit'; proc: number; instance: InstanceClaim | undefined }
+  | { kind: 'readmit'; proc: number; instances: (InstanceClaim | undefined)[]; again: number | undefined }
   | { kind: 'idle'; pick: number; idle: boolean; judge: boolean }
   | { kind: 'release'; pick: number }
   /** Its node books a held connection again (the runtime's kept(): an idle order came after it turned active). */
@@ -43,8 +50,15 @@ const instance = fc.option(
   fc.record({ id: fc.constantFrom(...INSTANCES), attemptAt: fc.integer({ min: 1, max: 6 }) }),
   { freq: 4, nil: undefined },
 );
+/** The process (an index into NODES) that admits or re-admits. */
+const proc = fc.integer({ min: 0, max: NODES.length - 1 });
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 4, arbitrary: instance.map((claim) => ({ kind: 'admit' as const, instance: claim })) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .tuple(proc, instance)
+      .map(([p, claim]) => ({ kind: 'admit' as const, proc: p, instance: claim })),
+  },
   {
     weight: 2,
     arbitrary: fc
@@ -56,8 +70,12 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc
-      .tuple(fc.array(instance, { minLength: 1, maxLength: 3 }), fc.option(fc.nat(), { nil: undefined }))
-      .map(([instances, again]) => ({ kind: 'readmit' as const, instances, again })),
+      .tuple(
+        proc,
+        fc.array(instance, { minLength: 1, maxLength: 3 }),
+        fc.option(fc.nat(), { nil: undefined }),
+      )
+      .map(([p, instances, again]) => ({ kind: 'readmit' as const, proc: p, instances, again })),
   },
 );
 
@@ -82,6 +100,7 @@ const reach = {
   keptSuperseded: 0,
   keptBooked: 0,
   readmitSupersedes: 0,
+  readmitNamesOthers: 0,
 };
 
 describe.runIf(hasRedis)('Redis slot store and the in-memory model: client instances decided alike', () => {
@@ -90,12 +109,21 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
   it('the same answers for random admissions with instances, edges and releases', async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(step, { minLength: 5, maxLength: 40 }), async (steps) => {
-        const real = await startStore(redis.current, { keyPrefix: freshPrefix(), nodeId: 'a' });
+        const keyPrefix = freshPrefix();
         const book = new MemoryBook(() => 1_000);
-        const model = book.store('a', 3_600_000);
-        await model.start({ evictionOrdered: () => {}, incarnationChanged: () => {} });
+        /** Each process's two stores, started in the same order (each book numbers its incarnations). */
+        const procs: { real: TestStore; model: MemoryStore }[] = [];
+        for (const nodeId of NODES) {
+          const real = await startStore(redis.current, { keyPrefix, nodeId });
+          const model = book.store(nodeId, 3_600_000);
+          await model.start({ evictionOrdered: () => {}, incarnationChanged: () => {} });
+          procs.push({ real, model });
+        }
         try {
           const held: string[] = [];
+          /** The process holding each held connection: it releases it, reports its edges, books it again. */
+          const holder = new Map<string, number>();
+          const holderOf = (id: string) => procs[holder.get(id) as number] as (typeof procs)[number];
           /** The instance each held connection was admitted with (what its node books it again with). */
           const claims = new Map<string, InstanceClaim | undefined>();
           /** The cause each marked entry was last named with. */
@@ -107,6 +135,7 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
           for (const [i, s] of steps.entries()) {
             if (s.kind === 'admit') {
               const id = `c${i}`;
+              const { real, model } = procs[s.proc] as (typeof procs)[number];
               const before = [...book.book('ann').values()].map((entry) => entry.instance);
               const [r, m] = await Promise.all([
                 real.store.admit('ann', id, limit, evictAt, s.instance),
@@ -118,7 +147,7 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
                 live: answer.live,
                 ...shape(answer.evict, marked),
               });
-              expect(view(r), `admit ${id} ${JSON.stringify(s.instance)}`).toEqual(view(m));
+              expect(view(r), `admit ${id} on ${s.proc} ${JSON.stringify(s.instance)}`).toEqual(view(m));
               if (
                 s.instance !== undefined &&
                 before.some(
@@ -139,6 +168,7 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
               }
               if (r.admitted) {
                 held.push(id);
+                holder.set(id, s.proc);
                 claims.set(id, s.instance);
               }
             } else if (s.kind === 'kept' && held.length > 0) {
@@ -149,6 +179,7 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
               const from = s.pick % 2 === 1 && idleOnly.length > 0 ? idleOnly : pool.length > 0 ? pool : held;
               const id = from[Math.floor(s.pick / 2) % from.length] as string;
               const claim = claims.get(id);
+              const { real, model } = holderOf(id);
               const [r, m] = await Promise.all([
                 real.store.admit('ann', id, limit, evictAt, claim),
                 model.admit('ann', id, limit, evictAt, claim),
@@ -190,6 +221,24 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
                   instance: entry?.instance,
                 });
               }
+              const { real, model } = procs[s.proc] as (typeof procs)[number];
+              // Another owner's entries superseded before this call, with their instances (the
+              // book's, before the call): the ones no booked connection of the list supersedes
+              // (a later attempt of their instance) are named only by the rule naming such
+              // entries again.
+              const othersSuperseded = new Map(
+                [...book.book('ann')]
+                  .filter(
+                    ([id, entry]) =>
+                      entry.evicting === true && entry.cause === 'superseded' && holder.get(id) !== s.proc,
+                  )
+                  .map(([id, entry]) => [id, entry.instance]),
+              );
+              /** Each listed connection's instance: its entry's, when booked with one (as the stores take it). */
+              const instances = list.map(
+                (c) =>
+                  [c.connectionId, book.book('ann').get(c.connectionId)?.instance ?? c.instance] as const,
+              );
               const [r, m] = await Promise.all([real.store.readmit(list, limit), model.readmit(list, limit)]);
               const view = (answer: ReadmitAnswer) => ({
                 refused: [...answer].sort(),
@@ -199,24 +248,36 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
               });
               expect(
                 view(r),
-                `readmit ${JSON.stringify(list.map((c) => [c.connectionId, c.instance]))}`,
+                `readmit on ${s.proc} ${JSON.stringify(list.map((c) => [c.connectionId, c.instance]))}`,
               ).toEqual(view(m));
               for (const order of r.evict ?? []) {
-                reach.readmitSupersedes += 1;
+                const earlier = othersSuperseded.get(order.connectionId);
+                const replaced = instances.some(
+                  ([id, claim]) =>
+                    !r.includes(id) &&
+                    claim !== undefined &&
+                    claim.id === earlier?.id &&
+                    claim.attemptAt > earlier.attemptAt,
+                );
+                if (othersSuperseded.has(order.connectionId) && !replaced) reach.readmitNamesOthers += 1;
+                else reach.readmitSupersedes += 1;
                 marked.add(order.connectionId);
                 causes.set(order.connectionId, order.cause);
               }
               for (const { connectionId, instance: claim } of list)
                 if (!r.includes(connectionId) && !held.includes(connectionId)) {
                   held.push(connectionId);
+                  holder.set(connectionId, s.proc);
                   claims.set(connectionId, claim);
                 }
             } else if (s.kind !== 'kept' && held.length > 0) {
               const id = held[s.pick % held.length] as string;
+              const { real, model } = holderOf(id);
               if (s.kind === 'release') {
                 await real.store.release('ann', id);
                 await model.release('ann', id);
                 held.splice(held.indexOf(id), 1);
+                holder.delete(id);
                 marked.delete(id);
               } else {
                 at += 1_000;
@@ -234,17 +295,20 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
               }
             }
           }
-          const [r, m] = await Promise.all([real.store.userBook('ann'), model.userBook('ann')]);
+          const [first] = procs as [(typeof procs)[number]];
+          const [r, m] = await Promise.all([first.real.store.userBook('ann'), first.model.userBook('ann')]);
           expect(r).toEqual(m);
         } finally {
-          await real.store.stop();
-          await model.stop();
+          for (const { real, model } of procs) {
+            await real.store.stop();
+            await model.stop();
+          }
         }
       }),
-      fuzzParameters(import.meta.url, { numRuns: 60 }),
+      fuzzParameters(import.meta.url, { numRuns: 100 }),
     );
     console.log(
-      `supersede model: ${reach.superseded} superseded, ${reach.stale} stale attempts, ${reach.namedAgain} superseded named again, ${reach.keptSuperseded} kept superseded, ${reach.keptBooked} kept booked again, ${reach.readmitSupersedes} superseded by re-admissions`,
+      `supersede model: ${reach.superseded} superseded, ${reach.stale} stale attempts, ${reach.namedAgain} superseded named again, ${reach.keptSuperseded} kept superseded, ${reach.keptBooked} kept booked again, ${reach.readmitSupersedes} superseded by re-admissions, ${reach.readmitNamesOthers} of another owner named again by re-admissions`,
     );
     expect(reach.superseded).toBeGreaterThan(0);
     expect(reach.stale).toBeGreaterThan(0);
@@ -252,5 +316,6 @@ describe.runIf(hasRedis)('Redis slot store and the in-memory model: client insta
     expect(reach.keptSuperseded).toBeGreaterThan(0);
     expect(reach.keptBooked).toBeGreaterThan(0);
     expect(reach.readmitSupersedes).toBeGreaterThan(0);
+    expect(reach.readmitNamesOthers).toBeGreaterThan(0);
   });
 });
