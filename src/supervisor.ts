@@ -70,7 +70,8 @@ export type { ShutdownOptions, ShutdownPace, Supervisor };
  *   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
  * });
  * supervisor.attach(httpServer);
- * process.on('SIGTERM', () => supervisor.shutdown());
+ * // A SIGTERM handler replaces Node's default exit: the process ends once the server is closed.
+ * process.on('SIGTERM', () => void supervisor.shutdown().then(() => httpServer.close())); // 1001 to every client
  * ```
  */
 export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<Data>): Supervisor<Data> {
