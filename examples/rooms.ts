@@ -64,11 +64,15 @@ const supervisor = createSupervisor<{ rooms: string[] }>({
     if (command === undefined) {
       connection.send(JSON.stringify({ error: 'expected {"join"}, {"leave"} or {"to","text"}' }));
     } else if ('join' in command) {
+      // Any room here: the library never checks who may join. Check what this user may join first.
       const joined = connection.join(command.join); // false at maxRoomsPerConnection
       connection.send(JSON.stringify(joined ? { joined: command.join } : { error: 'too many rooms' }));
     } else if ('leave' in command) {
       connection.leave(command.leave); // socket.leave(room)
       connection.send(JSON.stringify({ left: command.leave }));
+    } else if (!connection.rooms.has(command.to)) {
+      // The library never checks who may post: sendToRoom() sends for anyone. Members only, here.
+      connection.send(JSON.stringify({ error: `not a member of ${command.to}` }));
     } else {
       // socket.to(room).emit(...): every member of the room but the sender, O(members).
       const message = JSON.stringify({ room: command.to, from: connection.userId, text: command.text });

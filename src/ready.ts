@@ -43,13 +43,18 @@ export class Readiness {
   }
 
   /**
-   * ready()'s body. Options are checked first and throw (as shutdown() and
-   * stats() do: nothing starts); then an aborted signal, then a shutdown,
-   * then the lease decide.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for bad options.
+   * ready()'s body. Options are checked first and reject (as shutdown()'s:
+   * nothing waits); then an aborted signal, then a shutdown, then the lease decide.
+   * Rejects with WSSUP_INVALID_ARGUMENT for bad options.
    */
   wait(options: unknown): Promise<void> {
-    const signal = readyOptions(options);
+    let signal: AbortSignal | undefined;
+    try {
+      signal = readyOptions(options);
+    } catch (error) {
+      // Rejected, not thrown, as shutdown(): a caller's .catch() sees it (nothing waits).
+      return Promise.reject(error);
+    }
     if (signal?.aborted === true) return Promise.reject(withCause(signal.reason, this.#lastFailure));
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     if (this.#ready) return Promise.resolve();

@@ -5,7 +5,7 @@
  * reason or cause added to any of them fails to compile here until it is listed.
  */
 import type { DisposeReason, EvictionCause } from '../machines/events.js';
-import type { RejectReason } from './events.js';
+import type { RejectedEvent, RejectReason } from './events.js';
 
 export const REJECT_REASONS = Object.keys({
   'bad-handshake': true,
@@ -41,3 +41,37 @@ export const EVICTION_CAUSES = Object.keys({
   'over-limit': true,
   superseded: true,
 } satisfies Record<EvictionCause, true>) as readonly EvictionCause[];
+
+/**
+ * Each rejection reason's possible HTTP statuses (those of its `rejected` event, whose
+ * `status` is undefined only when the socket was gone before the answer): the metrics'
+ * `status` label, every pair exported at 0. A fixed set: `refused` takes the Refusal's
+ * own, which the Refusal class limits to 401, 403, 429 and 503.
+ */
+export const REJECT_STATUSES = {
+  'bad-handshake': [400, 405, 500, 505],
+  'origin-not-allowed': [403],
+  unauthenticated: [401],
+  'invalid-user-id': [400],
+  'auth-failed': [500],
+  refused: [401, 403, 429, 503],
+  'user-limit': [429],
+  'rate-limited': [429],
+  'process-limit': [503],
+  'shutting-down': [503],
+  'store-unavailable': [503],
+  'internal-error': [500],
+  'socket-closed': [],
+} as const satisfies { readonly [R in RejectReason]: readonly StatusOf<R>[] };
+
+/** The statuses a `rejected` event of reason `R` may carry (a member may hold two reasons). */
+type StatusOf<R extends RejectReason> = Exclude<
+  RejectedEvent extends infer E
+    ? E extends { reason: infer X; status: infer S }
+      ? R extends X
+        ? S
+        : never
+      : never
+    : never,
+  undefined
+>;

@@ -382,9 +382,9 @@ export interface Supervisor<Data = unknown> {
    * the wait with a `signal` (`AbortSignal.timeout(5000)`). It means "has held
    * a lease", and stays resolved if the lease is lost later; whether the
    * process admits right now is `stats().admission` (a readiness probe's question).
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for options other than
+   * @throws {SupervisorError} (rejects) WSSUP_INVALID_ARGUMENT for options other than
    *   `{ signal? }` or a `signal` that is not an AbortSignal (nothing waits);
-   *   (rejects) WSSUP_SHUTTING_DOWN once shutdown() has begun, also for every
+   *   WSSUP_SHUTTING_DOWN once shutdown() has begun, also for every
    *   call still waiting then. An aborted `signal` rejects with `signal.reason`
    *   (at once when it is aborted already), as `fetch()` does; after a failed start
    *   of the store, a TimeoutError or AbortError reason becomes a new DOMException
@@ -402,8 +402,9 @@ export interface Supervisor<Data = unknown> {
    * terminates what is left at the deadline. It does not wait for an async hook
    * still awaiting: one that resumes later finds its handle disposed (send() and join() false).
    * Idempotent: every call returns the same promise, and the first call's options win.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for a bad deadlineMs or pace, on any call
-   *   (nothing is started, and a later call changes nothing).
+   * @throws {SupervisorError} (rejects, never throws: a signal handler's `.catch()` sees it)
+   *   WSSUP_INVALID_ARGUMENT for a bad deadlineMs or pace, on any call (nothing is started,
+   *   and a later call changes nothing).
    * @example
    * ```ts
    * // 10 batches over 20 s, anything still open at 30 s is terminated.

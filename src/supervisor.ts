@@ -70,7 +70,8 @@ export type { ShutdownOptions, ShutdownPace, Supervisor };
  *   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
  * });
  * supervisor.attach(httpServer);
- * process.on('SIGTERM', () => supervisor.shutdown());
+ * // A SIGTERM handler replaces Node's default exit: the process ends once the server is closed.
+ * process.on('SIGTERM', () => void supervisor.shutdown().then(() => httpServer.close())); // 1001 to every client
  * ```
  */
 export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<Data>): Supervisor<Data> {
@@ -746,7 +747,16 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
   function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
     // Checked on every call, though the first call's options win: a later call with a bad
     // deadlineMs resolved with the first's promise, as if it were valid (ops trial).
-    const { deadlineMs, pace } = checkShutdownOptions(shutdownOptions);
+    let checked: ReturnType<typeof checkShutdownOptions>;
+    try {
+      checked = checkShutdownOptions(shutdownOptions);
+    } catch (error) {
+      // Rejected, not thrown: `process.on('SIGTERM', () => void supervisor.shutdown({ deadlineMs:
+      // Number(process.env.SHUTDOWN_MS) }).catch(log))` with a NaN threw past its .catch() and
+      // ended the process before any 1001 (CommonJS trial). Nothing is started either way.
+      return Promise.reject(error);
+    }
+    const { deadlineMs, pace } = checked;
     if (shutdownPromise !== undefined) return shutdownPromise;
     shuttingDown = true;
     // Defensive: from here on the clock's timers (the deadline, the batches) stay ref'd. Nothing

@@ -257,7 +257,11 @@ const clockNow = (clock: Clock | undefined): (() => number) | undefined => {
  * const dashboard = createDashboard(supervisor, { authorize: tokenAuthorizer(secret) });
  * app.use('/dashboard', dashboard); // Express; or, in a plain http server:
  * // if (request.url?.startsWith('/dashboard')) return dashboard(request, response);
- * process.on('SIGTERM', () => { dashboard.close(); void supervisor.shutdown(); });
+ * // Event streams never end on their own: end them, or server.close() would wait for the browsers.
+ * process.on('SIGTERM', () => {
+ *   dashboard.close();
+ *   void supervisor.shutdown().then(() => server.close());
+ * });
  * ```
  */
 export function createDashboard(supervisor: Supervisor, options: DashboardOptions): Dashboard {

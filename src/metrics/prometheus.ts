@@ -13,7 +13,7 @@
 import type * as PromClient from 'prom-client';
 import { SupervisorError } from '../errors.js';
 import { requireOptionalPeer } from '../optional-peer.js';
-import { DISPOSE_REASONS, EVICTION_CAUSES, REJECT_REASONS } from '../reasons.js';
+import { DISPOSE_REASONS, EVICTION_CAUSES, REJECT_REASONS, REJECT_STATUSES } from '../reasons.js';
 import type { StatsOptions, SupervisorStats } from '../stats.js';
 import type { Supervisor } from '../supervisor.js';
 import { registerClusterGauges } from './cluster-gauges.js';
@@ -151,7 +151,7 @@ function checkArguments(supervisor: unknown, options: unknown): void {
  * | `authenticating_upgrades`       | gauge     |          | stats().resources.authenticating: upgrades waiting for an async `authenticate` |
  * | `rooms`                         | gauge     |          | stats().resources.rooms: rooms with at least one member (a Map's size) |
  * | `admitted_total`                | counter   |          | `admitted` events |
- * | `rejected_total`                | counter   | `reason` | `rejected` events |
+ * | `rejected_total`                | counter   | `reason`, `status`: the HTTP status (`401`, …), `none` when the socket was gone | `rejected` events |
  * | `evicted_total`                 | counter   | `cause`: idle, over-limit, superseded | `evicted` events |
  * | `disposed_total`                | counter   | `reason` | `disposed` events |
  * | `cleanup_latency_seconds`       | histogram |          | `disposed` events: `cleanupMs`, socket end → slot free |
@@ -290,8 +290,8 @@ export function registerMetrics(
   });
   const rejected = new client.Counter({
     name: name('rejected'),
-    help: 'Upgrade requests refused, by reason.',
-    labelNames: ['reason'] as const,
+    help: 'Upgrade requests refused, by reason and HTTP status (the close code 4000 + status with refuse: close; none when the socket was gone before the answer). reason="refused" is the app\'s Refusal, by its own status.',
+    labelNames: ['reason', 'status'] as const,
     registers,
   });
   const evicted = new client.Counter({
@@ -321,7 +321,13 @@ export function registerMetrics(
     registers,
   });
   if (clustered) registerClusterGauges(client, registers, name, supervisor);
-  for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
+  // Every (reason, status) pair a rejection can carry: a fixed 31 series, since a refused
+  // status is one of the 4 a Refusal accepts. An alert on bad tokens reads status="401" across
+  // unauthenticated (authenticate returned null) and refused (a Refusal(401)) (CommonJS trial).
+  for (const reason of REJECT_REASONS) {
+    for (const status of [...REJECT_STATUSES[reason], 'none'])
+      rejected.inc({ reason, status: String(status) }, 0);
+  }
   for (const reason of DISPOSE_REASONS) disposed.inc({ reason }, 0);
   for (const cause of EVICTION_CAUSES) evicted.inc({ cause }, 0);
   // The levels are fixed at createSupervisor(): every series an alert can land in, at 0.
@@ -332,7 +338,9 @@ export function registerMetrics(
 
   const listeners = [
     supervisor.on('admitted', () => admitted.inc()),
-    supervisor.on('rejected', ({ reason }) => rejected.inc({ reason })),
+    supervisor.on('rejected', ({ reason, status }) =>
+      rejected.inc({ reason, status: status === undefined ? 'none' : String(status) }),
+    ),
     supervisor.on('evicted', ({ cause }) => evicted.inc({ cause })),
     supervisor.on('capacity', ({ level, direction }) =>
       capacityAlerts.inc({ level: String(level), direction }),

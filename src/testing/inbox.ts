@@ -50,8 +50,8 @@ export interface Inbox {
    * @throws {SocketClosedError} WSSUP_SOCKET_CLOSED (the promise rejects) when the socket
    *   closes before the last of them came; those that came are taken all the same, and are
    *   the error's `received`.
-   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT at the call for a `count` that is not a
-   *   positive integer.
+   * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (the promise rejects, nothing is taken)
+   *   for a `count` that is not a positive integer.
    */
   take(count: number): Promise<InboxMessage[]>;
   /** Resolves when the socket has closed (never rejects): its code, its reason, its error if any. */
@@ -184,10 +184,13 @@ export function inbox(ws: WebSocket): Inbox {
   return {
     next,
     take(count: number): Promise<InboxMessage[]> {
+      // Rejected, not thrown: a promise's caller handles its errors in one place (nothing waits).
       if (!Number.isSafeInteger(count) || count < 1) {
-        throw new SupervisorError(
-          'WSSUP_INVALID_ARGUMENT',
-          `inbox take(count): expected a positive integer, received ${describeValue(count)}.`,
+        return Promise.reject(
+          new SupervisorError(
+            'WSSUP_INVALID_ARGUMENT',
+            `inbox take(count): expected a positive integer, received ${describeValue(count)}.`,
+          ),
         );
       }
       // Asked for all at once, so that no other wait takes one in between.

@@ -395,7 +395,9 @@ describe('express-dashboard example', () => {
 
     const metrics = parseExposition(await (await fetch(`${http}/metrics`)).text());
     expect(metrics.value('ws_supervisor_admitted_total')).toBe(1);
-    expect(metrics.value('ws_supervisor_rejected_total', { reason: 'unauthenticated' })).toBe(1);
+    expect(metrics.value('ws_supervisor_rejected_total', { reason: 'unauthenticated', status: '401' })).toBe(
+      1,
+    );
     expect(metrics.value('ws_supervisor_connections', { state: 'active' })).toBe(1);
 
     const closing = closed(ws);

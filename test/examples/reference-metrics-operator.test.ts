@@ -89,7 +89,7 @@ describe('reference server GET /metrics, as a Prometheus operator reads it', () 
     // Each admission and refusal counted once, each with its label.
     expect(m.value('ws_supervisor_admitted_total')).toBe(clients.length);
     expect(sumOf(m, 'ws_supervisor_rejected_total')).toBe(refused);
-    expect(m.value('ws_supervisor_rejected_total', { reason: 'user-limit' })).toBe(refused);
+    expect(m.value('ws_supervisor_rejected_total', { reason: 'user-limit', status: '429' })).toBe(refused);
     expect(sumOf(m, 'ws_supervisor_disposed_total')).toBe(closed);
     expect(m.value('ws_supervisor_disposed_total', { reason: 'closed' })).toBe(closed);
     expect(m.value('ws_supervisor_connection_lifetime_seconds_count')).toBe(closed);

@@ -52,8 +52,8 @@ describe('reference server: GET /metrics', () => {
 
     let m = await scrape();
     expect(m.value('ws_supervisor_admitted_total')).toBe(3);
-    expect(m.value('ws_supervisor_rejected_total', { reason: 'user-limit' })).toBe(1);
-    expect(m.value('ws_supervisor_rejected_total', { reason: 'unauthenticated' })).toBe(0);
+    expect(m.value('ws_supervisor_rejected_total', { reason: 'user-limit', status: '429' })).toBe(1);
+    expect(m.value('ws_supervisor_rejected_total', { reason: 'unauthenticated', status: '401' })).toBe(0);
     expect(m.value('ws_supervisor_connections', { state: 'active' })).toBe(3);
     expect(m.value('ws_supervisor_users')).toBe(1);
     expect(m.value('ws_supervisor_disposed_total', { reason: 'closed' })).toBe(0);

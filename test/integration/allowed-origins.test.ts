@@ -41,6 +41,7 @@ describe('allowedOrigins', () => {
     const counted = async () =>
       parseExposition(await registry.metrics()).value('ws_supervisor_rejected_total', {
         reason: 'origin-not-allowed',
+        status: '403',
       });
     expect(await counted()).toBe(0);
     const before = t.supervisor.stats();

@@ -8,9 +8,9 @@
 import { once } from 'node:events';
 import { Gauge, Registry, register } from 'prom-client';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import { type Supervisor, SupervisorError } from '../../src/index.js';
+import { Refusal, type Supervisor, SupervisorError } from '../../src/index.js';
 import { type MetricsSubject, metricNames, registerMetrics } from '../../src/metrics/index.js';
-import { DISPOSE_REASONS, EVICTION_CAUSES, REJECT_REASONS } from '../../src/reasons.js';
+import { DISPOSE_REASONS, EVICTION_CAUSES, REJECT_REASONS, REJECT_STATUSES } from '../../src/reasons.js';
 import { frame, rawWebSocket } from '../helpers/cleanup.js';
 import { parseExposition } from '../helpers/prometheus.js';
 import {
@@ -51,10 +51,10 @@ describe('registerMetrics', () => {
     expect(m.value('ws_supervisor_users')).toBe(2);
     expect(m.value('ws_supervisor_idle_connections')).toBe(0);
     expect(m.value('ws_supervisor_admitted_total')).toBe(6);
-    expect(m.value('ws_supervisor_rejected_total', { reason: 'user-limit' })).toBe(1);
-    expect(m.value('ws_supervisor_rejected_total', { reason: 'unauthenticated' })).toBe(1);
+    expect(m.value('ws_supervisor_rejected_total', { reason: 'user-limit', status: '429' })).toBe(1);
+    expect(m.value('ws_supervisor_rejected_total', { reason: 'unauthenticated', status: '401' })).toBe(1);
     // Every known reason has its series from the start.
-    expect(m.value('ws_supervisor_rejected_total', { reason: 'process-limit' })).toBe(0);
+    expect(m.value('ws_supervisor_rejected_total', { reason: 'process-limit', status: '503' })).toBe(0);
     expect(m.value('ws_supervisor_disposed_total', { reason: 'evicted' })).toBe(0);
     expect(m.families.get('ws_supervisor_cleanup_latency_seconds')?.type).toBe('histogram');
     // Capacity (levels 0.5/0.8/0.9 of 5: reached at 3, 4, 5): ann at 5 is in the top band, bob below.
@@ -126,6 +126,37 @@ describe('registerMetrics', () => {
     expectNoLeaks(t.supervisor);
   });
 
+  // CommonJS trial: `throw new Refusal(401, …)` in authenticate counted as reason="refused" with
+  // the app's 403s, 429s and 503s, so an alert on bad tokens built on unauthenticated missed it.
+  it("counts each refusal under its HTTP status: an app's Refusal by its own, beside the reasons' fixed ones", async () => {
+    const t = await startRulesServer({
+      authenticate: (request) => {
+        const query = new URLSearchParams(request.url?.split('?')[1]);
+        const refuse = query.get('refuse');
+        if (refuse === '401') throw new Refusal(401, 'bad token');
+        if (refuse === '403') return new Refusal(403, 'suspended');
+        const user = query.get('user');
+        return user === null ? null : { userId: user };
+      },
+    });
+    const { registry } = metricsOf(t.supervisor);
+    const base = `ws://127.0.0.1:${t.port}/`;
+    for (const query of ['?refuse=401', '?refuse=401', '?refuse=403', '']) await refusal(`${base}${query}`);
+    const m = await scrape(registry);
+    const rejected = (labels: Record<string, string>) => m.value('ws_supervisor_rejected_total', labels);
+    expect(rejected({ reason: 'refused', status: '401' })).toBe(2);
+    expect(rejected({ reason: 'refused', status: '403' })).toBe(1);
+    expect(rejected({ reason: 'refused', status: '429' })).toBe(0);
+    expect(rejected({ reason: 'refused', status: 'none' })).toBe(0);
+    expect(rejected({ reason: 'unauthenticated', status: '401' })).toBe(1);
+    // What an alert on bad tokens sums: every status="401" series, whichever way authenticate said it.
+    const unauthorized = (m.families.get('ws_supervisor_rejected_total')?.samples ?? [])
+      .filter((sample) => sample.labels.status === '401')
+      .reduce((sum, sample) => sum + sample.value, 0);
+    expect(unauthorized).toBe(3);
+    expectNoLeaks(t.supervisor);
+  });
+
   // As rejected_total and disposed_total: an increase() over a series that appears with its
   // first alert misses that alert.
   it('exports every known reason and cause at 0 before the first event, and histograms over the README’s ranges', async () => {
@@ -138,7 +169,16 @@ describe('registerMetrics', () => {
         sample.value,
       ]);
     const zeroes = (labels: readonly string[]) => [...labels].sort().map((label) => [label, 0]);
-    expect(series('rejected_total', 'reason').sort()).toEqual(zeroes(REJECT_REASONS));
+    // By reason and status: each reason's own statuses, and `none` (the socket was gone first).
+    const rejected = (m.families.get('ws_supervisor_rejected_total')?.samples ?? []).map(
+      (sample) => `${sample.labels.reason} ${sample.labels.status} ${sample.value}`,
+    );
+    expect(rejected.sort()).toEqual(
+      REJECT_REASONS.flatMap((reason) =>
+        [...REJECT_STATUSES[reason], 'none'].map((status) => `${reason} ${status} 0`),
+      ).sort(),
+    );
+    expect(rejected).toHaveLength(31);
     expect(series('disposed_total', 'reason').sort()).toEqual(zeroes(DISPOSE_REASONS));
     expect(series('evicted_total', 'cause').sort()).toEqual(zeroes(EVICTION_CAUSES));
     // "1 ms … 60 s" and "0.1 s … 1 day": the first and last finite bucket of each.
@@ -299,7 +339,7 @@ describe('registerMetrics', () => {
     const after = await scrape(registry);
     expect(after.value('ws_supervisor_admitted_total')).toBe(3);
     expect(after.value('ws_supervisor_disposed_total', { reason: 'shutdown' })).toBe(3);
-    expect(after.value('ws_supervisor_rejected_total', { reason: 'shutting-down' })).toBe(1);
+    expect(after.value('ws_supervisor_rejected_total', { reason: 'shutting-down', status: '503' })).toBe(1);
     expect(after.value('ws_supervisor_connections', { state: 'active' })).toBe(0);
     expect(after.value('ws_supervisor_connection_lifetime_seconds_count')).toBe(3);
     // The supervisor ended them before their sockets said anything: no socket end to measure

@@ -93,11 +93,12 @@ describe('paced shutdown without deadlineMs: the deadline is drainTimeoutMs, and
     expectNoLeaks(t.supervisor);
   });
 
-  it('a windowMs over drainTimeoutMs throws WSSUP_INVALID_ARGUMENT and starts nothing; drainTimeoutMs itself is accepted', async () => {
+  it('a windowMs over drainTimeoutMs rejects with WSSUP_INVALID_ARGUMENT and starts nothing; drainTimeoutMs itself is accepted', async () => {
     const t = await startOwnServer();
     const call = () => t.supervisor.shutdown({ pace: { windowMs: 501 } });
-    expect(call).toThrow(SupervisorError);
-    expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    // Rejects, never throws: a SIGTERM handler's .catch() sees it (CommonJS trial).
+    await expect(call()).rejects.toThrow(SupervisorError);
+    await expect(call()).rejects.toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
     expect(t.supervisor.stats().admission).toEqual({ admitting: true, reason: null });
     const [ws] = await openMany(t, ['cid']);
     const closing = closeOf(ws as WebSocket);
@@ -108,7 +109,7 @@ describe('paced shutdown without deadlineMs: the deadline is drainTimeoutMs, and
   });
 });
 
-describe('shutdown(): a deadlineMs that is not an integer ms from 0 to 2147483647 throws and starts nothing', () => {
+describe('shutdown(): a deadlineMs that is not an integer ms from 0 to 2147483647 rejects and starts nothing', () => {
   it.each<[string, unknown]>([
     ['negative', -1],
     ['fractional', 1.5],
@@ -118,8 +119,9 @@ describe('shutdown(): a deadlineMs that is not an integer ms from 0 to 214748364
   ])('%s', async (_name, deadlineMs) => {
     const t = await startOwnServer();
     const call = () => t.supervisor.shutdown({ deadlineMs: deadlineMs as number });
-    expect(call).toThrow(SupervisorError);
-    expect(call).toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
+    // Rejects, never throws: a SIGTERM handler's .catch() sees it (CommonJS trial).
+    await expect(call()).rejects.toThrow(SupervisorError);
+    await expect(call()).rejects.toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
     expect(t.supervisor.stats().admission).toEqual({ admitting: true, reason: null });
     const [ws] = await openMany(t, ['dee']);
     const closing = closeOf(ws as WebSocket);
