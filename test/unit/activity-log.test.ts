@@ -78,7 +78,8 @@ describe('the activity log', () => {
       'admitted',
       'rejected',
     ]);
-    expect(events.listenerCount()).toBe(5);
+    // admitted, rejected, evicted, capacity, store, incarnation, and disposed (a change only).
+    expect(events.listenerCount()).toBe(7);
     log.close();
     expect(events.listenerCount()).toBe(0);
     expect(log.subscribers()).toBe(0);
