@@ -44,6 +44,7 @@ export const isolatedFiles = [
   'test/integration/supervisor-failure.test.ts',
   'test/machines/user-supervisor.machine.test.ts',
   'test/model-based/lease.model.test.ts',
+  'test/testing/serve-for-test-isolated.test.ts',
   'test/unit/cluster-book-idle-orders.test.ts',
   'test/unit/cluster-node-id-default.test.ts',
   'test/unit/options.test.ts',

@@ -7,6 +7,10 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+// From node:timers, not the global: fake timers replace globalThis.setImmediate (vitest 4's, not
+// node:timers'), maybe before this module loads (a setup file), and close()'s turns of I/O must be
+// real: one read at load while they were on hung close() on a clock.
+import { setImmediate as ioTurn } from 'node:timers';
 import type { ClientOptions } from 'ws';
 import { describeValue, SupervisorError } from '../errors.js';
 import type { Supervisor } from '../supervisor-api.js';
@@ -15,9 +19,6 @@ import { type Inbox, inbox } from './inbox.js';
 import { leaksOf } from './leaks.js';
 import { ShutdownStuckError, TestLeakError } from './test-app-errors.js';
 
-// Taken when this module loads: vitest 4's fake timers fake setImmediate too, and close()'s
-// turns of I/O must be real ones (a test turns fake timers on after its imports).
-const ioTurn = globalThis.setImmediate;
 /** Turns of I/O with no TCP connection closing after which close() takes the shutdown to wait for the clock. */
 const QUIET_TURNS = 20;
 /** close()'s bound on a simulated clock: moves of a tenth of drainTimeoutMs (ten drainTimeoutMs in all). */
@@ -75,7 +76,9 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> {
    * @param target A path (`'/?token=x'`, on this server) or a full `ws://` URL.
    * @param options `ws`'s client options, e.g. `{ autoPong: false }` for a peer that is gone.
    * @throws {Error} ws's error (the promise rejects) when the upgrade fails, e.g. refused with 401.
-   * @throws {SupervisorError} WSSUP_SHUTTING_DOWN (the promise rejects) once close() was called.
+   * @throws {SupervisorError} WSSUP_SHUTTING_DOWN (the promise rejects) when called after close();
+   *   one still in flight when close() starts rejects with ws's `WebSocket was closed before the
+   *   connection was established` instead (close() terminates it).
    */
   open(target: string, options?: ClientOptions): Promise<TestClient>;
   /**
@@ -94,6 +97,8 @@ export interface TestApp<S extends TestableSupervisor = Supervisor> {
    *
    * @throws {ShutdownStuckError} WSSUP_TEST_SHUTDOWN_STUCK (the promise rejects) when, on a
    *   `clock`, 100 moves (ten `drainTimeoutMs`) did not end the shutdown.
+   * @throws {Error} What `advanceTimers` threw, or the server's error when it fails to close
+   *   (the clients are terminated all the same).
    * @throws {TestLeakError} WSSUP_TEST_LEAKED (the promise rejects) when the supervisor still
    *   holds something, or a client had a socket error no wait read.
    */
@@ -178,6 +183,8 @@ interface Client extends TestClient {
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (the promise rejects) for something other than a
  *   supervisor, one already served, or a bad option (a clock without `increment()`);
  *   WSSUP_SHUTTING_DOWN (from `attach()`) for a supervisor shut down.
+ * @throws {Error} The server's error when it cannot listen (`EADDRNOTAVAIL`), once the
+ *   supervisor is detached and shut down (there is no app to close()).
  * @example
  * const clock = new SimulatedClock();
  * const app = await serveForTest(createChat({ clock }), { clock });
@@ -193,7 +200,7 @@ export async function serveForTest<S extends TestableSupervisor>(
   const clock = options?.clock;
   const advanceTimers = options?.advanceTimers;
   const server = createServer();
-  supervisor.attach(server); // throws WSSUP_SHUTTING_DOWN for a supervisor shut down: nothing to undo yet
+  const detach = supervisor.attach(server); // throws WSSUP_SHUTTING_DOWN for a supervisor shut down: nothing to undo yet
   served.add(supervisor);
 
   const history: string[] = [];
@@ -218,7 +225,16 @@ export async function serveForTest<S extends TestableSupervisor>(
   });
 
   server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  try {
+    await once(server, 'listening'); // rejects with the server's 'error', e.g. EADDRNOTAVAIL
+  } catch (error) {
+    // No app to close(): undo here, or the supervisor stays attached, running and marked served.
+    detach();
+    served.delete(supervisor);
+    server.close(() => {}); // not listening: only its callback hears ERR_SERVER_NOT_RUNNING
+    await supervisor.shutdown().catch(() => {}); // the listen error is the one to report
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
   const url = (path = '/') => `ws://127.0.0.1:${port}${path.startsWith('/') ? path : `/${path}`}`;
 
@@ -255,6 +271,7 @@ export async function serveForTest<S extends TestableSupervisor>(
    * drainTimeoutMs, and again, until shutdown() resolves or MAX_MOVES moves have not.
    */
   const shutDownOnSimulatedTime = async (manual: ManualClock, stopped: Promise<void>) => {
+    const start = manual.now(); // the test may have moved the clock before: report close()'s moves only
     let done = false;
     const settled = () => {
       done = true;
@@ -271,7 +288,7 @@ export async function serveForTest<S extends TestableSupervisor>(
         const stillConnected = clients
           .filter(({ serverEnd }) => serverEnd?.closed === false)
           .map(({ name }) => name);
-        throw new ShutdownStuckError(stillConnected, manual.now());
+        throw new ShutdownStuckError(stillConnected, manual.now() - start);
       }
       manual.increment(supervisor.options.drainTimeoutMs / 10);
     }
@@ -285,6 +302,9 @@ export async function serveForTest<S extends TestableSupervisor>(
     try {
       for (const { ws } of clients) ws.resume(); // one the test paused reads again: it answers
       const stopped = supervisor.shutdown();
+      // Handled from the start: when advanceTimers throws or the clock's bound is hit, close()
+      // rejects with that, and a later rejection of the shutdown must not be an unhandled one.
+      stopped.catch(() => {});
       if (clock !== undefined) await shutDownOnSimulatedTime(clock, stopped);
       // Not waited for first: fake timers fake setImmediate too, so past 100 connections the
       // rest get their 1001 only in an advance, and a wait for them would never end.

@@ -40,13 +40,16 @@ export class ShutdownStuckError extends SupervisorError {
   declare readonly code: 'WSSUP_TEST_SHUTDOWN_STUCK';
   /** The clients of `open()` still connected, by name (`#1 ws://…`); `[]` when none is. */
   readonly stillConnected: readonly string[];
-  /** The clock's `now()` when it gave up, in simulated ms. */
+  /**
+   * The simulated ms that `close()` moved the clock before it gave up (its `now()` then, less
+   * its `now()` when `close()` began: not counting the test's own moves before).
+   */
   readonly simulatedMs: number;
 
   constructor(stillConnected: readonly string[], simulatedMs: number) {
     super(
       'WSSUP_TEST_SHUTDOWN_STUCK',
-      `serveForTest close(): shutdown() has not resolved after ${simulatedMs} ms of simulated time; ` +
+      `serveForTest close(): shutdown() has not resolved after close() moved the clock ${simulatedMs} ms; ` +
         `open()'s clients still connected: ${stillConnected.join(', ') || 'none'}`,
     );
     this.name = 'ShutdownStuckError';
