@@ -42,8 +42,9 @@ it('a bad room name from a client gets an error answer, not a 1011: the connecti
     expect(await ask({ to: room, text: 'hi' })).toEqual(refused);
   }
   expect(ws.readyState).toBe(WebSocket.OPEN);
-  // The good room from the URL was joined: a message to it from another client reaches mo.
-  const other = new WebSocket(`${url}/?user=nel`);
+  // The good room from the URL was joined: a message to it from another member reaches mo (the
+  // example refuses a post from a non-member).
+  const other = new WebSocket(`${url}/?user=nel&room=ok`);
   await once(other, 'open');
   const reached = once(ws, 'message');
   other.send(JSON.stringify({ to: 'ok', text: 'hello' }));
