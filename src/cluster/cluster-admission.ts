@@ -257,6 +257,7 @@ export class ClusterBook {
    * enters `reconciling` again), but the first goes on and may be answered last, having
    * booked under the incarnation it began with: were it to clear the flag then (the second
    * failed, say), the new incarnation's book would never get this node's sockets.
+   * Not enough alone: see #overtaken().
    */
   #leasesLost = 0;
   /** stats().cluster.slotsReaped: what this process's reaper passes removed. */
@@ -1018,6 +1019,7 @@ export class ClusterBook {
     const failed: ShardFailures = new Map();
     const full = this.#needsFullReadmit;
     const lost = this.#leasesLost;
+    const incarnation = this.#store.incarnation;
     // A bounded window of them in flight (reconcile-pace.ts), all answered before any re-admission.
     await inWindow(this.#ledger.owedReleases(), CALLS_IN_FLIGHT, async ([connectionId, userId]) => {
       const shard = this.#domains.of(userId);
@@ -1030,8 +1032,11 @@ export class ClusterBook {
       }
     });
     await this.#rebookKept(failed);
-    const readmitted = full || this.#ledger.unsynced.size > 0 ? await this.#readmit(full, failed, lost) : [];
-    if (this.#retirePending && !this.#needsFullReadmit) await this.#retire(failed);
+    const readmitted =
+      full || this.#ledger.unsynced.size > 0 ? await this.#readmit(full, failed, lost, incarnation) : [];
+    if (this.#retirePending && !this.#needsFullReadmit && !this.#overtaken(lost, incarnation)) {
+      await this.#retire(failed, lost, incarnation);
+    }
     const judged = await this.#resendIdle(failed);
     await this.#judgeReadmitted(readmitted, judged, failed);
     if (failed.size === 0) return;
@@ -1041,23 +1046,36 @@ export class ClusterBook {
   }
 
   /**
+   * A reconciliation that began at `lost` losses and under `incarnation` has been overtaken:
+   * the lease was lost since, or the store took a new incarnation whose loss the lease has not
+   * seen yet. A store that answers renew() 'lost' without calling incarnationChanged switches
+   * inside renew(), and leaseLost runs only once that answer is back through its wrappers: a
+   * re-admission answered in between read no loss, cleared #needsFullReadmit, and #retire
+   * ended the incarnation that held this node's sockets before anything was booked under the
+   * new one (found by a review). The Redis store switches and calls back in the same turn.
+   */
+  #overtaken(lost: number, incarnation: number): boolean {
+    // Object.is: a broken store's NaN would read as a change at every pass, and none would end.
+    return lost !== this.#leasesLost || !Object.is(this.#store.incarnation, incarnation);
+  }
+
+  /**
    * Ends the incarnations this node held before its current one, now that everything it
    * holds is booked under the current one: what they still hold is slots whose release a
    * failover lost. On the registry (the store-wide breaker). Failed, it is tried again at
    * the next reconciliation; a store without retirePrevious lets them expire on their own.
    */
-  async #retire(failed: ShardFailures): Promise<void> {
+  async #retire(failed: ShardFailures, lost: number, incarnation: number): Promise<void> {
     if (this.#store.retirePrevious === undefined) {
       this.#retirePending = false;
       return;
     }
-    const lost = this.#leasesLost;
     try {
       await this.#call(async () => {
         await this.#store.retirePrevious?.();
       });
       // A lease lost meanwhile owes a full re-admission, and its own retirement after it.
-      if (lost === this.#leasesLost) this.#retirePending = false;
+      if (!this.#overtaken(lost, incarnation)) this.#retirePending = false;
     } catch (error) {
       if (!failed.has(undefined)) failed.set(undefined, error);
     }
@@ -1093,7 +1111,12 @@ export class ClusterBook {
    * Returns the connections it booked (for #judgeReadmitted); none when a newer lost lease
    * overtook it (the full re-admission owed since books and judges them again).
    */
-  async #readmit(full: boolean, failed: ShardFailures, lost: number): Promise<HeldConnection[]> {
+  async #readmit(
+    full: boolean,
+    failed: ShardFailures,
+    lost: number,
+    incarnation: number,
+  ): Promise<HeldConnection[]> {
     const byShard = new Map<string | undefined, HeldConnection[]>();
     for (const connection of this.#host.held(full ? undefined : this.#ledger.unsynced)) {
       const shard = this.#domains.of(connection.userId);
@@ -1110,7 +1133,7 @@ export class ClusterBook {
     const booked: HeldConnection[] = [];
     for (const [shard, held] of byShard) {
       try {
-        await this.#readmitShard(held, shard, grace, lost, booked);
+        await this.#readmitShard(held, shard, grace, lost, incarnation, booked);
         answered = true;
       } catch (error) {
         failed.set(shard, error);
@@ -1121,7 +1144,7 @@ export class ClusterBook {
     // The grace is the first answer's after a failover (see #graceAfterFailover): a master
     // still away is booked again later, when the other nodes have renewed on the new one.
     // A lease lost meanwhile owes a full re-admission of its own, after a failover a grace too.
-    if (lost !== this.#leasesLost) return [];
+    if (this.#overtaken(lost, incarnation)) return [];
     if (full && (answered || failed.size === 0)) this.#graceAfterFailover = false;
     // Done in full once every domain has answered: one that failed is retried in full (readmit is idempotent).
     if (full && failed.size === 0) this.#needsFullReadmit = false;
@@ -1142,6 +1165,7 @@ export class ClusterBook {
     shard: string | undefined,
     grace: boolean,
     lost: number,
+    incarnation: number,
     booked: HeldConnection[],
   ): Promise<void> {
     // Read before this domain's first round trip: a connection released since (its release
@@ -1158,7 +1182,7 @@ export class ClusterBook {
       await inWindow(sliceByUser(held, this.#usersPerCall), SLICES_IN_FLIGHT, async (slice) => {
         // Stopping, or overtaken by a newer lost lease (its own full re-admission books everything),
         // or a slice failed: no more slices.
-        if (failure !== undefined || this.#stopping || lost !== this.#leasesLost) return;
+        if (failure !== undefined || this.#stopping || this.#overtaken(lost, incarnation)) return;
         try {
           // A loop, not push(...): a spread of a whole domain's connections overflowed the
           // stack above about 125,000 of them, and every pass failed.

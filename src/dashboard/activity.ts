@@ -6,6 +6,7 @@
  * the dashboard: it subscribes to the supervisor once, and close() removes
  * exactly those subscriptions.
  */
+import type { EvictionCause } from '../../machines/events.js';
 import { evictionPoint } from '../../machines/eviction.js';
 import type { IncarnationEvent, StoreEvent } from '../events.js';
 import type { UserStats } from '../stats.js';
@@ -53,6 +54,11 @@ export interface Activity {
   previous?: number;
   /** Why the node took a new incarnation (`incarnation` only). */
   cause?: IncarnationEvent['cause'];
+  /**
+   * Why the connection was evicted (`evicted` only): `idle`, `over-limit` (cluster mode) or
+   * `superseded`, the event's `cause`. A field of its own: `cause` is the incarnation's.
+   */
+  evictionCause?: EvictionCause;
 }
 
 /** What the log tells its subscribers: a new activity, or only that stats() may have moved. */
@@ -219,7 +225,9 @@ export function createActivityLog(
         ...(status === undefined ? {} : { status }),
       }),
     ),
-    supervisor.on('evicted', ({ userId, connectionId }) => record({ kind: 'evicted', userId, connectionId })),
+    supervisor.on('evicted', ({ userId, connectionId, cause }) =>
+      record({ kind: 'evicted', userId, connectionId, evictionCause: cause }),
+    ),
     supervisor.on('capacity', ({ userId, level, direction, live }) =>
       record({ kind: 'capacity', userId, level, direction, live }),
     ),

@@ -11,6 +11,15 @@
  * origin.
  */
 import { createHash } from 'node:crypto';
+import { OVER_THE_LIMIT_REASON, SUPERSEDED_REASON } from '../../machines/client-close.js';
+import type { EvictionCause } from '../../machines/events.js';
+
+/** The close reason of a 4001 by the `evicted` event's cause, as the connection machine sends it. */
+const EVICTION_REASONS: Record<EvictionCause, string> = {
+  idle: 'evicted: idle',
+  'over-limit': OVER_THE_LIMIT_REASON,
+  superseded: SUPERSEDED_REASON,
+};
 
 /**
  * How often the page asks for `<base>/cluster`; the handler serves a view read less than this
@@ -443,6 +452,8 @@ const script = String.raw`
       String(d.getMilliseconds()).padStart(3, '0');
   };
   const shortId = (id) => (id ? '\u2026' + id.slice(-6) : '');
+  // The close reason the evicted client read, by the event's cause.
+  const evictionReasons = ${JSON.stringify(EVICTION_REASONS)};
   const tags = {
     admitted: 'admitted',
     rejected: 'refused',
@@ -460,7 +471,8 @@ const script = String.raw`
       entry.kind === 'rejected'
         ? (entry.status === undefined ? 'no answer' : 'HTTP ' + entry.status) + ' \u00b7 ' + entry.reason
         : entry.kind === 'evicted'
-          ? 'connection ' + shortId(entry.connectionId) + ' \u00b7 idle, close 4001'
+          ? 'connection ' + shortId(entry.connectionId) + ' \u00b7 ' +
+            (evictionReasons[entry.evictionCause] ?? 'evicted') + ', close 4001'
           : entry.kind === 'capacity'
             ? (entry.direction === 'up' ? 'reached ' : 'back below ') + Math.round(entry.level * 100) +
               '% of the limit \u00b7 ' + entry.live + ' live'

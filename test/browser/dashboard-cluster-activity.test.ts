@@ -91,4 +91,62 @@ describe.runIf(hasBrowser)('the dashboard event list in a browser, cluster mode'
     );
     expect(errors).toEqual([]);
   }, 60_000);
+
+  it('prints each eviction with the close reason its client read (found by a review: every line read "idle")', async () => {
+    const clock = new SimulatedClock();
+    const book = new MemoryBook(() => clock.now());
+    const leaseTtlMs = 60_000;
+    const node = (nodeId: string) =>
+      startServer({
+        clock,
+        idleTimeoutMs: 1_000_000_000,
+        cluster: { store: book.store(nodeId, leaseTtlMs), nodeId, leaseTtlMs, onStoreUnavailable: 'local' },
+      });
+    const [here, there] = [await node('node-here'), await node('node-there')];
+    for (const t of [here, there]) await t.supervisor.ready({ signal: AbortSignal.timeout(10_000) });
+    const dashboard = createDashboard(here.supervisor, { authorize: () => true });
+    onTestFinished(() => dashboard.close());
+    const http = createServer((request, response) => dashboard(request, response));
+    const port = await listenOnLoopback(http);
+    onTestFinished(() => closeServer(http));
+    const page = await browser.newPage();
+    onTestFinished(() => page.close());
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`http://127.0.0.1:${port}/dashboard`);
+    await page.waitForSelector('#status.live');
+
+    // A reconnect of a client instance at the limit replaces its earlier connection.
+    for (let i = 0; i < 4; i++) await connect(here.url('sue'));
+    const instance = (attempt: number) =>
+      `${here.url('sue')}&wssup-instance=instance-aaaaaaaaaaaaaaaa.${attempt}`;
+    await connect(instance(1));
+    await connect(instance(2));
+    await page.waitForSelector('#activity .act[data-kind="evicted"]');
+    // One of dan's there, five here while the store was away: the newest goes once it answers.
+    await connect(there.url('dan'));
+    book.down = true;
+    for (let i = 0; i < 5; i++) await connect(here.url('dan'));
+    book.down = false;
+    const evicted = () =>
+      page
+        .locator('#activity .act[data-kind="evicted"]')
+        .evaluateAll((items) =>
+          items.map((li) => [li.querySelector('.who')?.textContent, li.querySelector('.what')?.textContent]),
+        );
+    await vi.waitFor(
+      async () => {
+        clock.increment(leaseTtlMs / 3);
+        expect(await evicted()).toHaveLength(2);
+      },
+      { timeout: 5_000, interval: 250 },
+    );
+    expect(
+      (await evicted()).map(([who, what]) => [who, what?.replace(/^connection \u2026[\w-]{6} \u00b7 /, '')]),
+    ).toEqual([
+      ['dan', 'evicted: over the limit, close 4001'],
+      ['sue', 'evicted: superseded, close 4001'],
+    ]);
+    expect(errors).toEqual([]);
+  }, 60_000);
 });

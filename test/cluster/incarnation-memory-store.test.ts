@@ -42,7 +42,7 @@ async function startNode(nodeId: string, tell?: (events: SlotStoreEvents) => Slo
   const expire = () => {
     (book.leases.get(first) as { expiresAt: number }).expiresAt = 0;
   };
-  return { ...t, book, store, incarnations, first, renewals, expire };
+  return { ...t, clock, book, store, incarnations, first, renewals, expire };
 }
 
 describe('cluster mode, a store of its own: the incarnation event', () => {
@@ -168,5 +168,59 @@ describe('cluster mode, a store of its own: the incarnation event', () => {
     // Booked again under the new incarnation alone: one slot, not the old one's as well.
     expect(a.book.liveCounts().get('ann')).toBe(1);
     expect(a.incarnations.map((event) => event.cause)).toEqual(['lease-lost']);
+  });
+
+  it('such a store failing over again during the re-admission: nothing retired before it is booked again', async () => {
+    // Found by a review: the second failover's renew() switches the incarnation, but its 'lost'
+    // reaches the lease only later. A re-admission answered in that window read no loss, cleared
+    // the debt, and retired the incarnation holding this node's sockets: ann counted nowhere.
+    const a = await startNode('mem-silent-twice', (events) => ({ ...events, incarnationChanged: () => {} }));
+    const store = a.store as MemoryStore;
+    await connect(a.url('ann'));
+    await vi.waitFor(() => expect(a.book.liveCounts().get('ann')).toBe(1), ioWait);
+    // The first failover's re-admission books ann under the second incarnation, then is held.
+    let hold = true;
+    let answer: (() => void) | undefined;
+    const readmit = store.readmit.bind(store);
+    store.readmit = async (held, limit) => {
+      const answered = await readmit(held, limit);
+      if (hold && held.length > 0) {
+        hold = false;
+        await new Promise<void>((resolve) => {
+          answer = resolve;
+        });
+      }
+      return answered;
+    };
+    // The keep-alive beside it finds the second failover: the incarnation switches inside renew(),
+    // the re-admission is answered, and renew()'s 'lost' comes some turns later.
+    let failOver = false;
+    const renew = store.renew.bind(store);
+    store.renew = async () => {
+      if (!failOver) return renew();
+      failOver = false;
+      store.failedOver = true;
+      const outcome = await renew();
+      answer?.();
+      for (let i = 0; i < 50; i++) await Promise.resolve();
+      return outcome;
+    };
+    const liveAtRetire: number[] = [];
+    const retire = store.retirePrevious.bind(store);
+    store.retirePrevious = async () => {
+      await retire();
+      liveAtRetire.push(a.book.liveCounts().get('ann') ?? 0);
+    };
+    store.failedOver = true;
+    a.clock.increment(leaseTtlMs / 3 + 1);
+    await vi.waitFor(() => expect(answer).toBeDefined(), ioWait);
+    failOver = true;
+    a.clock.increment(leaseTtlMs / 3 + 1);
+    await vi.waitFor(() => expect(liveAtRetire.length).toBeGreaterThan(0), ioWait);
+    await a.renewals(2);
+    // Each retirement found ann booked under an incarnation it left alive.
+    expect(liveAtRetire).not.toContain(0);
+    expect(a.book.liveCounts().get('ann')).toBe(1);
+    expect(a.book.alive(a.first)).toBe(false);
   });
 });

@@ -24,8 +24,15 @@ import { type Supervisor, SupervisorError } from '../../src/index.js';
 import { openEvents } from '../helpers/event-stream.js';
 import { pendingDelays } from '../helpers/fake-transport.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
-import { nextEvent, startRulesServer } from '../helpers/rules.js';
-import { allDisposed, closeServer, expectNoLeaks, ioWait, listenOnLoopback } from '../helpers/server.js';
+import { idleTimeoutMs, limit, nextEvent, startRulesServer } from '../helpers/rules.js';
+import {
+  allDisposed,
+  closeServer,
+  connect,
+  expectNoLeaks,
+  ioWait,
+  listenOnLoopback,
+} from '../helpers/server.js';
 
 type Next = (error?: unknown) => void;
 
@@ -401,6 +408,74 @@ describe('createDashboard, mounted by an app', () => {
     dashboard.close();
     await Promise.all([events.ended, later.ended]);
     await t.supervisor.shutdown();
+  });
+
+  it('lists each eviction with its cause, idle, superseded or over the limit (found by a review: every line read "idle")', async () => {
+    const evictions = (text: string) =>
+      [...text.matchAll(/event: activity\ndata: (.*)\n\n/g)]
+        .map((match) => JSON.parse(match[1] as string) as Activity)
+        .filter((activity) => activity.kind === 'evicted')
+        .map(({ userId, evictionCause }) => ({ userId, evictionCause }));
+
+    // One process: an idle connection at T, and a connection its client instance replaced.
+    const t = await startRulesServer();
+    const dashboard = createDashboard(t.supervisor, { authorize: () => true });
+    onTestFinished(() => dashboard.close());
+    const events = await openEvents(`${await mount(dashboard, { withNext: false })}/dashboard/events`);
+    await events.until(/event: snapshot/);
+    for (let i = 0; i < 3; i++) await t.open('ida');
+    t.clock.increment(idleTimeoutMs);
+    await t.open('ida');
+    for (let i = 0; i < limit - 1; i++) await t.open('sue');
+    const instance = (attempt: number) =>
+      `${t.url('sue')}&wssup-instance=instance-aaaaaaaaaaaaaaaa.${attempt}`;
+    await connect(instance(1));
+    await connect(instance(2));
+    await vi.waitFor(() => expect(evictions(events.text())).toHaveLength(2), ioWait);
+    expect(evictions(events.text())).toEqual([
+      { userId: 'ida', evictionCause: 'idle' },
+      { userId: 'sue', evictionCause: 'superseded' },
+    ]);
+
+    // Two processes on one book: one of dan's here, five there while the store was away.
+    const clock = new SimulatedClock();
+    const book = new MemoryBook(() => clock.now());
+    const leaseTtlMs = 60_000;
+    const node = (nodeId: string) =>
+      startRulesServer({
+        clock,
+        idleTimeoutMs: 1_000_000_000,
+        cluster: { store: book.store(nodeId, leaseTtlMs), nodeId, leaseTtlMs, onStoreUnavailable: 'local' },
+      });
+    const [here, there] = [await node('node-here'), await node('node-there')];
+    for (const n of [here, there]) await n.supervisor.ready({ signal: AbortSignal.timeout(10_000) });
+    const clustered = createDashboard(here.supervisor, { authorize: () => true });
+    onTestFinished(() => clustered.close());
+    const clusteredBase = await mount(clustered, { withNext: false });
+    const stream = await openEvents(`${clusteredBase}/dashboard/events`);
+    await stream.until(/event: snapshot/);
+    await there.open('dan');
+    book.down = true;
+    for (let i = 0; i < limit; i++) await here.open('dan');
+    book.down = false;
+    await vi.waitFor(
+      () => {
+        clock.increment(leaseTtlMs / 3);
+        expect(evictions(stream.text())).toHaveLength(1);
+      },
+      { timeout: 5_000, interval: 250 },
+    );
+    expect(evictions(stream.text())).toEqual([{ userId: 'dan', evictionCause: 'over-limit' }]);
+    // The page prints each as the close reason its client read.
+    const page = await (await fetch(`${clusteredBase}/dashboard`)).text();
+    for (const reason of ['evicted: idle', 'evicted: over the limit', 'evicted: superseded']) {
+      expect(page).toContain(JSON.stringify(reason));
+    }
+    expect(page).not.toContain('idle, close 4001');
+
+    dashboard.close();
+    clustered.close();
+    await Promise.all([events.ended, stream.ended]);
   });
 
   it('without next, answers 404 outside basePath; any method but GET and HEAD is 405', async () => {

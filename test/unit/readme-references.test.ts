@@ -51,9 +51,10 @@ describe('what the README points at', () => {
     expect(named.filter((path) => !exists(path))).toEqual([]);
   });
 
-  // The package ships src/ compiled (dist/src/), not its TypeScript: a README or a docs page read
-  // in node_modules that named `src/timer-queue.ts` sent its reader to a file that is not there.
-  it('it and the docs the package ships name src/ files as the package has them, or say they are in the repository', () => {
+  // The package ships src/ and machines/ compiled (dist/src/, dist/machines/), not their TypeScript:
+  // a README or a docs page read in node_modules that named `src/timer-queue.ts` or
+  // `machines/lease.machine.ts` sent its reader to a file that is not there.
+  it('it and the docs the package ships name src/ and machines/ files as the package has them, or say they are in the repository', () => {
     // As package.json's `files` lists them (the chart pages too).
     const shipped = [
       'README.md',
@@ -67,13 +68,21 @@ describe('what the README points at', () => {
     const uncompiled: string[] = [];
     let compiled = 0;
     for (const file of shipped) {
-      const text = readFileSync(new URL(file, root), 'utf8').replace(/^```[\s\S]*?^```/gm, '');
+      // Code blocks, fenced by ``` or ~~~ and indented or not, are code: a path there is an import.
+      const text = readFileSync(new URL(file, root), 'utf8').replace(
+        /^([ \t]*)(`{3,}|~{3,})[\s\S]*?^\1\2/gm,
+        '',
+      );
       for (const paragraph of text.split(/\n\s*\n/)) {
-        const says = /\brepository\b/.test(paragraph);
-        for (const [, path] of paragraph.matchAll(/(?<![\w./-])(src\/[\w./-]*\w)/g)) {
+        // The phrase, not any "repository": "the repository's CI" says nothing of where a file is.
+        const says = /\bin the repository\b/.test(paragraph);
+        // `./src/x.ts` and `../machines/x.ts` (links) too; not `dist/src/x.js`, nor `ws-supervisor/machines`.
+        for (const [, path] of paragraph.matchAll(
+          /(?<![\w./-])(?:\.{1,2}\/)*(src\/[\w./-]*\w|machines\/[\w./-]*\.ts\b)/g,
+        )) {
           if (!says) unshipped.push(`${file}: ${path}`);
         }
-        for (const [, path] of paragraph.matchAll(/`dist\/(src\/[\w./-]+?)(?:\.d\.ts|\.js)`/g)) {
+        for (const [, path] of paragraph.matchAll(/`dist\/((?:src|machines)\/[\w./-]+?)(?:\.d\.ts|\.js)`/g)) {
           compiled += 1;
           if (!exists(`${path}.ts`)) uncompiled.push(`${file}: dist/${path}`);
         }
