@@ -12,6 +12,7 @@
  *   connection ──a failure to back off, the maxAttempts-th in a row──▶ suspended.untilResumed (given up)
  *   connecting ──connectTimeout, the last attempt allowed──▶ raises SOCKET_CLOSED 1006 "connect timeout": given up, as above
  *   waiting ──NETWORK_ONLINE, after a 1006 with no retry hint──▶ waiting again, with no delay left
+ *   connecting ──NETWORK_ONLINE──▶ waiting, with no delay: the attempt abandoned, a fresh one at once
  *   waiting ──RESUME (the app's resume())──▶ waiting again, with no delay left
  *   open ──CLOSE──▶ closing ──SOCKET_CLOSED (the server answered)──▶ closed, as below
  *                   closing ──closeTimeout (no answer)──▶ the same: the socket is given up
@@ -67,12 +68,28 @@
  * Any other wait (a retry hint, a shutdown's spread, a close code the server
  * chose) stays: those are the server's to decide. The attempt count is kept,
  * so a false alarm only moves the next attempt forward.
+ *
+ * `connecting` invokes one too: NETWORK_ONLINE during an attempt abandons it
+ * (`connection` left: its socket actor stopped) for `waiting` with no delay, so
+ * a fresh attempt comes at once (`reconnecting` says `delayMs: 0`; the attempt
+ * count kept, no `close` announced). The attempt made while the device said it was
+ * offline (the runtime makes every fourth one regardless, for an `onLine` that
+ * lies) goes into a network that is not there, and would otherwise sit out its
+ * connect timeout and then a backoff step: the app offline for up to
+ * connectTimeout + capMs after the network came back. Any attempt is restarted,
+ * not only one begun offline: the machine cannot tell (`onLine` is the
+ * runtime's to read), and need not: `online` fires only when the device's
+ * network changed, so a handshake under way was begun on the network before
+ * (with `closeOnOffline: false`, offline events ignored, one begun online may
+ * sit on a dead route as well). A false restart costs one handshake not yet
+ * done and counts nothing, and each needs an `online` event of its own, so it
+ * cannot loop.
  * Pure: the socket and network actors are placeholders that the runtime
  * (src/client/) supplies with `.provide()`; the random numbers come from the input.
  * Run or walked alone it needs that input (`ClientInput`): without one its first
  * step fails (its backoff is undefined) and the actor errors.
  */
-import { assign, emit, fromCallback, raise, setup } from 'xstate';
+import { assign, emit, fromCallback, raise, setup, stateIn } from 'xstate';
 import { closeMessageOf, dispositionOf, retryAfterMsOf } from './client-close.js';
 
 /** Exponential backoff with full jitter: delay = random() × min(capMs, baseMs × factor^attempt). */
@@ -202,7 +219,10 @@ export type ClientEvent =
       type: 'CHECK_SILENCE';
     };
 
-/** Which of the device's network events a `network` actor reports: `online` while waiting, `offline` while connected. */
+/**
+ * Which of the device's network events a `network` actor reports: `online` while waiting or
+ * connecting, `offline` while connected.
+ */
 export interface ClientNetworkInput {
   /** `online` (reported as NETWORK_ONLINE) or `offline` (reported as NETWORK_OFFLINE). */
   event: 'online' | 'offline';
@@ -331,7 +351,8 @@ export const clientMachine = setup({
       retryDelayMs: ({ context }) => Math.min(MAX_WAIT_MS, context.lastClose?.retryAfterMs ?? 0),
     }),
     /**
-     * The network is back, or the app's resume(): the wait ends now (the attempt count stays, as
+     * The network is back (a wait cut short, an attempt under way abandoned), or the app's
+     * resume(): the wait ends now (the attempt count stays, as
      * the backoff's exponent).
      */
     planNow: assign({ retryDelayMs: 0 }),
@@ -398,6 +419,11 @@ export const clientMachine = setup({
       context.retryDelayMs > 0 &&
       context.lastClose?.code === 1006 &&
       context.lastClose.retryAfterMs === undefined,
+    /**
+     * The attempt is still under way: only `connecting` listens for the network's return, and
+     * an event left over (or sent by hand) must not end an open socket or a close handshake.
+     */
+    isConnecting: stateIn('#client.connection.connecting'),
     /** Nothing heard from the server for a whole silence timeout, by the runtime's clock. */
     isSilent: ({ context }) =>
       context.silence !== undefined && context.silence.quietForMs() >= context.silence.timeoutMs,
@@ -461,9 +487,20 @@ export const clientMachine = setup({
           },
           { target: 'waiting', actions: ['recordClose', 'announceClose', 'planBackoff'] },
         ],
+        // Only while `connecting`, whose `online` actor reports it: the attempt is abandoned
+        // (leaving `connection` stops the socket actor: its socket closed, its listeners removed)
+        // for a wait of 0 ms, the way back every wait takes. No failure counted, no close
+        // announced: the attempt had not failed, only started on a network that was not there.
+        // Here, not on `connecting`: an arrow of its own widened the chart past what the README
+        // shows; this one joins connection's arrow to `waiting`.
+        NETWORK_ONLINE: { guard: 'isConnecting', target: 'waiting', actions: 'planNow' },
       },
       states: {
         connecting: {
+          // The network's return (the `online` event) while an attempt is under way, handled by
+          // `connection` (see the file's opening block). Its own id: `connection`'s `network`
+          // listens for `offline`.
+          invoke: { id: 'online', src: 'network', input: { event: 'online' } },
           after: {
             connectTimeout: [
               // The last failure allowed: raised as a failed connect (1006), so that the one arrow
@@ -472,7 +509,9 @@ export const clientMachine = setup({
               { target: '#client.waiting', actions: ['recordClose', 'announceClose', 'planBackoff'] },
             ],
           },
-          on: { SOCKET_OPENED: 'open' },
+          on: {
+            SOCKET_OPENED: 'open',
+          },
         },
         open: {
           entry: 'announceOpen',
