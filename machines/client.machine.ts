@@ -143,6 +143,14 @@ export interface ClientInput {
   closeTimeoutMs: number;
 }
 
+/**
+ * Why the client itself gave a socket up, where no close frame and no transport error said so
+ * (the close is 1006 `abnormal`): `offline` (the device went offline, or was offline when the
+ * attempt fell due), `silence` (nothing heard for `silenceTimeoutMs`), `connect-timeout` (not
+ * open within `connectTimeoutMs`).
+ */
+export type ClientCloseCause = 'offline' | 'silence' | 'connect-timeout';
+
 /** How the last socket ended, as the client read it. */
 export interface ClientClose {
   /**
@@ -156,6 +164,14 @@ export interface ClientClose {
   retryAfterMs: number | undefined;
   /** Whether the close handshake completed (WHATWG `CloseEvent.wasClean`): false for a 1006. */
   wasClean: boolean;
+  /**
+   * Set when the client itself decided the close (a 1006 it gave up on), as a stable word to
+   * match on instead of the reason's text: `'offline'` (`the device went offline`, `the device
+   * is offline`), `'silence'` (`no message from the server for <n> ms`), `'connect-timeout'`
+   * (`connect timeout`). Absent for a close the server or the transport made (a close frame, a
+   * reset, a refused or failed connect: see `errorCode` for the transport's own code).
+   */
+  cause?: ClientCloseCause;
 }
 
 /** The client actor's context: its input, and what it learned from the sockets so far. */
@@ -186,6 +202,8 @@ export type ClientEvent =
       reason: string;
       /** Whether the close handshake completed. */
       wasClean: boolean;
+      /** Set when the client (machine or runtime) gave the socket up itself: why. */
+      cause?: ClientCloseCause;
     }
   | {
       /** Fact from the device: its network is back (a browser's `online` event). */
@@ -259,8 +277,15 @@ const closeFrom = (event: ClientEvent): ClientClose =>
         reason: closeMessageOf(event.reason),
         retryAfterMs: retryAfterMsOf(event.reason),
         wasClean: event.wasClean,
+        ...(event.cause === undefined ? {} : { cause: event.cause }),
       }
-    : { code: 1006, reason: 'connect timeout', retryAfterMs: undefined, wasClean: false };
+    : {
+        code: 1006,
+        reason: 'connect timeout',
+        retryAfterMs: undefined,
+        wasClean: false,
+        cause: 'connect-timeout',
+      };
 
 /** What the client does next after this event, by its close code and reason (see client-close.ts). */
 const dispositionAfter = (event: ClientEvent) =>
@@ -369,6 +394,7 @@ export const clientMachine = setup({
       code: 1006,
       reason: `no message from the server for ${context.silence?.timeoutMs} ms`,
       wasClean: false,
+      cause: 'silence' as const,
     })),
     /**
      * Not open within connectTimeout, and the last attempt allowed (maxAttempts): a failed
@@ -380,6 +406,7 @@ export const clientMachine = setup({
       code: 1006,
       reason: 'connect timeout',
       wasClean: false,
+      cause: 'connect-timeout' as const,
     }),
     /**
      * The device went offline: the socket (open or still connecting) is given up as lost
@@ -390,6 +417,7 @@ export const clientMachine = setup({
       code: 1006,
       reason: 'the device went offline',
       wasClean: false,
+      cause: 'offline' as const,
     }),
   },
   guards: {

@@ -264,7 +264,14 @@ describe('the client machine', () => {
     expect(c.value()).toBe('waiting');
     expect(c.sockets[0]?.live).toBe(false);
     expect(c.emitted).toEqual([
-      { type: 'close', code: 1006, reason: 'connect timeout', retryAfterMs: undefined, wasClean: false },
+      {
+        type: 'close',
+        code: 1006,
+        reason: 'connect timeout',
+        retryAfterMs: undefined,
+        wasClean: false,
+        cause: 'connect-timeout',
+      },
       { type: 'reconnecting', delayMs: 500, attempt: 1 },
     ]);
   });
@@ -509,6 +516,7 @@ describe('the silence watch', () => {
         type: 'close',
         code: 1006,
         reason: 'no message from the server for 10000 ms',
+        cause: 'silence',
         retryAfterMs: undefined,
         wasClean: false,
       },
@@ -579,6 +587,7 @@ describe('a send after a sleep (CHECK_SILENCE)', () => {
         type: 'close',
         code: 1006,
         reason: 'no message from the server for 10000 ms',
+        cause: 'silence',
         retryAfterMs: undefined,
         wasClean: false,
       },
@@ -661,6 +670,7 @@ describe('the device offline (NETWORK_OFFLINE)', () => {
         type: 'close',
         code: 1006,
         reason: 'the device went offline',
+        cause: 'offline',
         retryAfterMs: undefined,
         wasClean: false,
       },

@@ -53,7 +53,7 @@ async function startServer(options: { hold?: boolean } = {}) {
   };
 }
 
-const OFFLINE = { code: 1006, reason: 'the device went offline', wasClean: false };
+const OFFLINE = { code: 1006, reason: 'the device went offline', wasClean: false, cause: 'offline' };
 
 describe('closeOnOffline', () => {
   it('by default, `offline` while open gives the socket up as lost (1006), and `online` reconnects at once', async () => {
@@ -163,7 +163,7 @@ describe('closeOnOffline', () => {
   });
 });
 
-const IS_OFFLINE = { code: 1006, reason: 'the device is offline', wasClean: false };
+const IS_OFFLINE = { code: 1006, reason: 'the device is offline', wasClean: false, cause: 'offline' };
 
 describe('an attempt while the device is offline (navigator.onLine false)', () => {
   it('by default opens no socket: each attempt is lost at once (1006), and `online` reconnects', async () => {
