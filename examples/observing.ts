@@ -29,8 +29,14 @@ const supervisor = createSupervisor({
 
 // #region observe
 supervisor.on('disposed', ({ connectionId, userId, reason, closeCode, httpStatus, lifetimeMs }) => {
-  // httpStatus: a handshake refused over HTTP before it opened (no close frame was sent)
-  const answer = httpStatus === undefined ? `close ${closeCode}` : `HTTP ${httpStatus}`;
+  // httpStatus: a handshake refused over HTTP before it opened (no close frame was sent);
+  // neither: a dead peer the heartbeat terminated (no close frame either way)
+  const answer =
+    httpStatus !== undefined
+      ? `HTTP ${httpStatus}`
+      : closeCode !== undefined
+        ? `close ${closeCode}`
+        : 'no close';
   console.log(`disposed ${userId} ${connectionId}: ${reason}, ${answer}, after ${lifetimeMs} ms`);
 });
 // also: 'admitted', 'evicted', and 'rejected' ({ reason, status, userId, message,

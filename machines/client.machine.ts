@@ -12,6 +12,7 @@
  *   connection ──a failure to back off, the maxAttempts-th in a row──▶ suspended.untilResumed (given up)
  *   connecting ──connectTimeout, the last attempt allowed──▶ raises SOCKET_CLOSED 1006 "connect timeout": given up, as above
  *   waiting ──NETWORK_ONLINE, after a 1006 with no retry hint──▶ waiting again, with no delay left
+ *   connecting ──NETWORK_ONLINE──▶ waiting, with no delay: the attempt abandoned, a fresh one at once
  *   waiting ──RESUME (the app's resume())──▶ waiting again, with no delay left
  *   open ──CLOSE──▶ closing ──SOCKET_CLOSED (the server answered)──▶ closed, as below
  *                   closing ──closeTimeout (no answer)──▶ the same: the socket is given up
@@ -67,12 +68,28 @@
  * Any other wait (a retry hint, a shutdown's spread, a close code the server
  * chose) stays: those are the server's to decide. The attempt count is kept,
  * so a false alarm only moves the next attempt forward.
+ *
+ * `connecting` invokes one too: NETWORK_ONLINE during an attempt abandons it
+ * (`connection` left: its socket actor stopped) for `waiting` with no delay, so
+ * a fresh attempt comes at once (`reconnecting` says `delayMs: 0`; the attempt
+ * count kept, no `close` announced). The attempt made while the device said it was
+ * offline (the runtime makes every fourth one regardless, for an `onLine` that
+ * lies) goes into a network that is not there, and would otherwise sit out its
+ * connect timeout and then a backoff step: the app offline for up to
+ * connectTimeout + capMs after the network came back. Any attempt is restarted,
+ * not only one begun offline: the machine cannot tell (`onLine` is the
+ * runtime's to read), and need not: `online` fires only when the device's
+ * network changed, so a handshake under way was begun on the network before
+ * (with `closeOnOffline: false`, offline events ignored, one begun online may
+ * sit on a dead route as well). A false restart costs one handshake not yet
+ * done and counts nothing, and each needs an `online` event of its own, so it
+ * cannot loop.
  * Pure: the socket and network actors are placeholders that the runtime
  * (src/client/) supplies with `.provide()`; the random numbers come from the input.
  * Run or walked alone it needs that input (`ClientInput`): without one its first
  * step fails (its backoff is undefined) and the actor errors.
  */
-import { assign, emit, fromCallback, raise, setup } from 'xstate';
+import { assign, emit, fromCallback, raise, setup, stateIn } from 'xstate';
 import { closeMessageOf, dispositionOf, retryAfterMsOf } from './client-close.js';
 
 /** Exponential backoff with full jitter: delay = random() × min(capMs, baseMs × factor^attempt). */
@@ -126,6 +143,14 @@ export interface ClientInput {
   closeTimeoutMs: number;
 }
 
+/**
+ * Why the client itself gave a socket up, where no close frame and no transport error said so
+ * (the close is 1006 `abnormal`): `offline` (the device went offline, or was offline when the
+ * attempt fell due), `silence` (nothing heard for `silenceTimeoutMs`), `connect-timeout` (not
+ * open within `connectTimeoutMs`).
+ */
+export type ClientCloseCause = 'offline' | 'silence' | 'connect-timeout';
+
 /** How the last socket ended, as the client read it. */
 export interface ClientClose {
   /**
@@ -139,6 +164,14 @@ export interface ClientClose {
   retryAfterMs: number | undefined;
   /** Whether the close handshake completed (WHATWG `CloseEvent.wasClean`): false for a 1006. */
   wasClean: boolean;
+  /**
+   * Set when the client itself decided the close (a 1006 it gave up on), as a stable word to
+   * match on instead of the reason's text: `'offline'` (`the device went offline`, `the device
+   * is offline`), `'silence'` (`no message from the server for <n> ms`), `'connect-timeout'`
+   * (`connect timeout`). Absent for a close the server or the transport made (a close frame, a
+   * reset, a refused or failed connect: see `errorCode` for the transport's own code).
+   */
+  cause?: ClientCloseCause;
 }
 
 /** The client actor's context: its input, and what it learned from the sockets so far. */
@@ -169,6 +202,8 @@ export type ClientEvent =
       reason: string;
       /** Whether the close handshake completed. */
       wasClean: boolean;
+      /** Set when the client (machine or runtime) gave the socket up itself: why. */
+      cause?: ClientCloseCause;
     }
   | {
       /** Fact from the device: its network is back (a browser's `online` event). */
@@ -202,7 +237,10 @@ export type ClientEvent =
       type: 'CHECK_SILENCE';
     };
 
-/** Which of the device's network events a `network` actor reports: `online` while waiting, `offline` while connected. */
+/**
+ * Which of the device's network events a `network` actor reports: `online` while waiting or
+ * connecting, `offline` while connected.
+ */
 export interface ClientNetworkInput {
   /** `online` (reported as NETWORK_ONLINE) or `offline` (reported as NETWORK_OFFLINE). */
   event: 'online' | 'offline';
@@ -239,8 +277,15 @@ const closeFrom = (event: ClientEvent): ClientClose =>
         reason: closeMessageOf(event.reason),
         retryAfterMs: retryAfterMsOf(event.reason),
         wasClean: event.wasClean,
+        ...(event.cause === undefined ? {} : { cause: event.cause }),
       }
-    : { code: 1006, reason: 'connect timeout', retryAfterMs: undefined, wasClean: false };
+    : {
+        code: 1006,
+        reason: 'connect timeout',
+        retryAfterMs: undefined,
+        wasClean: false,
+        cause: 'connect-timeout',
+      };
 
 /** What the client does next after this event, by its close code and reason (see client-close.ts). */
 const dispositionAfter = (event: ClientEvent) =>
@@ -331,7 +376,8 @@ export const clientMachine = setup({
       retryDelayMs: ({ context }) => Math.min(MAX_WAIT_MS, context.lastClose?.retryAfterMs ?? 0),
     }),
     /**
-     * The network is back, or the app's resume(): the wait ends now (the attempt count stays, as
+     * The network is back (a wait cut short, an attempt under way abandoned), or the app's
+     * resume(): the wait ends now (the attempt count stays, as
      * the backoff's exponent).
      */
     planNow: assign({ retryDelayMs: 0 }),
@@ -348,6 +394,7 @@ export const clientMachine = setup({
       code: 1006,
       reason: `no message from the server for ${context.silence?.timeoutMs} ms`,
       wasClean: false,
+      cause: 'silence' as const,
     })),
     /**
      * Not open within connectTimeout, and the last attempt allowed (maxAttempts): a failed
@@ -359,6 +406,7 @@ export const clientMachine = setup({
       code: 1006,
       reason: 'connect timeout',
       wasClean: false,
+      cause: 'connect-timeout' as const,
     }),
     /**
      * The device went offline: the socket (open or still connecting) is given up as lost
@@ -369,6 +417,7 @@ export const clientMachine = setup({
       code: 1006,
       reason: 'the device went offline',
       wasClean: false,
+      cause: 'offline' as const,
     }),
   },
   guards: {
@@ -398,6 +447,11 @@ export const clientMachine = setup({
       context.retryDelayMs > 0 &&
       context.lastClose?.code === 1006 &&
       context.lastClose.retryAfterMs === undefined,
+    /**
+     * The attempt is still under way: only `connecting` listens for the network's return, and
+     * an event left over (or sent by hand) must not end an open socket or a close handshake.
+     */
+    isConnecting: stateIn('#client.connection.connecting'),
     /** Nothing heard from the server for a whole silence timeout, by the runtime's clock. */
     isSilent: ({ context }) =>
       context.silence !== undefined && context.silence.quietForMs() >= context.silence.timeoutMs,
@@ -461,9 +515,20 @@ export const clientMachine = setup({
           },
           { target: 'waiting', actions: ['recordClose', 'announceClose', 'planBackoff'] },
         ],
+        // Only while `connecting`, whose `online` actor reports it: the attempt is abandoned
+        // (leaving `connection` stops the socket actor: its socket closed, its listeners removed)
+        // for a wait of 0 ms, the way back every wait takes. No failure counted, no close
+        // announced: the attempt had not failed, only started on a network that was not there.
+        // Here, not on `connecting`: an arrow of its own widened the chart past what the README
+        // shows; this one joins connection's arrow to `waiting`.
+        NETWORK_ONLINE: { guard: 'isConnecting', target: 'waiting', actions: 'planNow' },
       },
       states: {
         connecting: {
+          // The network's return (the `online` event) while an attempt is under way, handled by
+          // `connection` (see the file's opening block). Its own id: `connection`'s `network`
+          // listens for `offline`.
+          invoke: { id: 'online', src: 'network', input: { event: 'online' } },
           after: {
             connectTimeout: [
               // The last failure allowed: raised as a failed connect (1006), so that the one arrow
@@ -472,7 +537,9 @@ export const clientMachine = setup({
               { target: '#client.waiting', actions: ['recordClose', 'announceClose', 'planBackoff'] },
             ],
           },
-          on: { SOCKET_OPENED: 'open' },
+          on: {
+            SOCKET_OPENED: 'open',
+          },
         },
         open: {
           entry: 'announceOpen',

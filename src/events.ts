@@ -219,7 +219,12 @@ export interface DisposeInfo {
    * frame the peer is sent (4503, or the app's own code) once its handshake
    * completes; if it never completes (`closeRefusalTimeoutMs`, or the end of
    * shutdown, comes first), the peer is answered with the equivalent HTTP
-   * status instead. Undefined when the peer got an HTTP answer (see `httpStatus`).
+   * status instead. 1006 when the socket closed with no close frame (a peer's TCP reset, a
+   * peer gone while `verifyClient` held it, `ws` ending it on bad input: `reason: 'error'`).
+   * Undefined when no close frame was sent or received and the supervisor did not wait for the
+   * socket's close: a dead peer the heartbeat terminated (`dead-peer`), a peer answered over
+   * HTTP (see `httpStatus`), a socket that reset while still held (`reason: 'error'`, with its
+   * `socketError`), or a failing `handleUpgrade`.
    */
   closeCode: number | undefined;
   /**

@@ -46,7 +46,9 @@ export interface ClientCloseEvent extends ClientClose {
    * The `code` of the transport error that ended the socket, when it had one: under Node with
    * `ws`, Node's `err.code` (`ECONNREFUSED`, `ENOTFOUND`, `DEPTH_ZERO_SELF_SIGNED_CERT`,
    * `CERT_HAS_EXPIRED`) or ws's `WS_ERR_*`, stable where `reason` (the error's words) is not.
-   * Absent otherwise (a close frame, a refused upgrade, a timeout; a browser tells no error).
+   * Absent otherwise: a close frame, a refused upgrade, a close the client decided (see
+   * `cause`), an open socket lost to a TCP reset or a killed server (`ws` reports that as a
+   * close with no error: 1006, reason `''`), and anything in a browser (it tells no error).
    */
   errorCode?: string;
   /**

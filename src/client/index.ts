@@ -4,7 +4,7 @@
  * built-in and needs only `xstate` and a WebSocket constructor.
  */
 
-export type { ClientBackoff, ClientClose } from '../../machines/client.machine.js';
+export type { ClientBackoff, ClientClose, ClientCloseCause } from '../../machines/client.machine.js';
 export {
   ClientCloseCodes,
   type CloseDisposition,

@@ -163,8 +163,11 @@ export interface ClientOptions {
    * Reconnects as soon as the platform says the network is back (a browser's `online` event,
    * in a page or a worker) while the client waits after a 1006 (a socket lost, a connect
    * failed or timed out) with no retry hint, instead of waiting out the backoff. A wait the
-   * server asked for (a retry hint, a shutdown's spread, any other close code) is kept.
-   * Where there is no such event (Node), it does nothing. @default true
+   * server asked for (a retry hint, a shutdown's spread, any other close code) is kept. An
+   * attempt still connecting when it fires (one begun while the device was offline) is
+   * abandoned for a fresh one at once, rather than left to its connect timeout; no failure is
+   * counted and no `close` reported (`reconnecting` says `delayMs: 0`). Where there is no such event (Node), it does nothing.
+   * @default true
    */
   reconnectOnOnline?: boolean | undefined;
   /**

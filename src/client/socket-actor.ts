@@ -147,7 +147,13 @@ function offlineLater(sendBack: (event: ClientEvent) => void) {
   let cancelled = false;
   queueMicrotask(() => {
     if (!cancelled) {
-      sendBack({ type: 'SOCKET_CLOSED', code: 1006, reason: 'the device is offline', wasClean: false });
+      sendBack({
+        type: 'SOCKET_CLOSED',
+        code: 1006,
+        reason: 'the device is offline',
+        wasClean: false,
+        cause: 'offline',
+      });
     }
   });
   return () => {

@@ -264,7 +264,14 @@ describe('the client machine', () => {
     expect(c.value()).toBe('waiting');
     expect(c.sockets[0]?.live).toBe(false);
     expect(c.emitted).toEqual([
-      { type: 'close', code: 1006, reason: 'connect timeout', retryAfterMs: undefined, wasClean: false },
+      {
+        type: 'close',
+        code: 1006,
+        reason: 'connect timeout',
+        retryAfterMs: undefined,
+        wasClean: false,
+        cause: 'connect-timeout',
+      },
       { type: 'reconnecting', delayMs: 500, attempt: 1 },
     ]);
   });
@@ -365,11 +372,31 @@ describe('the client machine', () => {
     expect(c.value()).toEqual({ connection: 'connecting' });
   });
 
-  it('the network back means nothing outside `waiting`', () => {
+  it('the network back while connecting abandons the attempt for a fresh one at once, counting no failure', () => {
     const c = startClient([0.5]);
+    c.closeWith(1006);
+    const waited = c.emitted.at(-1) as { delayMs: number };
+    c.advance(waited.delayMs); // the backoff: attempt 1
+    expect(c.sockets.map((s) => s.live)).toEqual([false, true]);
+    const announced = c.emitted.length;
     c.actor.send({ type: 'NETWORK_ONLINE' });
+    // No close: a wait of 0 ms, the attempt count kept, the abandoned attempt's socket stopped.
+    expect(c.value()).toBe('waiting');
+    expect(c.emitted.slice(announced)).toEqual([{ type: 'reconnecting', delayMs: 0, attempt: 1 }]);
+    expect(c.sockets.map((s) => s.live)).toEqual([false, false]);
+    expect(c.clock.pending).toBe(1); // the wait of 0 ms: the connect timeout went with the attempt
+    c.advance(0);
     expect(c.value()).toEqual({ connection: 'connecting' });
-    expect(c.sockets).toHaveLength(1);
+    expect(c.sockets.map((s) => s.live)).toEqual([false, false, true]);
+    expect(c.actor.getSnapshot().context.attempt).toBe(1);
+  });
+
+  it('the network back means nothing while open or suspended', () => {
+    const c = startClient([0.5]);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.actor.send({ type: 'NETWORK_ONLINE' });
+    expect(c.value()).toEqual({ connection: { open: 'unwatched' } });
+    expect(c.sockets.map((s) => s.live)).toEqual([true]);
     c.closeWith(4001, 'evicted: idle');
     c.actor.send({ type: 'NETWORK_ONLINE' });
     expect(c.value()).toEqual({ suspended: 'untilActive' });
@@ -489,6 +516,7 @@ describe('the silence watch', () => {
         type: 'close',
         code: 1006,
         reason: 'no message from the server for 10000 ms',
+        cause: 'silence',
         retryAfterMs: undefined,
         wasClean: false,
       },
@@ -559,6 +587,7 @@ describe('a send after a sleep (CHECK_SILENCE)', () => {
         type: 'close',
         code: 1006,
         reason: 'no message from the server for 10000 ms',
+        cause: 'silence',
         retryAfterMs: undefined,
         wasClean: false,
       },
@@ -616,9 +645,9 @@ describe('the device offline (NETWORK_OFFLINE)', () => {
     return { actor, networks, held: () => networks.filter((n) => n.live).map((n) => n.event) };
   }
 
-  it('listens for `offline` while connecting and open, for `online` while waiting, and for neither once closed', () => {
+  it('listens for `offline` while connecting and open, for `online` while connecting and waiting, and for neither once closed', () => {
     const r = startRecording();
-    expect(r.held()).toEqual(['offline']);
+    expect(r.held()).toEqual(['offline', 'online']);
     r.actor.send({ type: 'SOCKET_OPENED' });
     expect(r.held()).toEqual(['offline']);
     r.actor.send({ type: 'NETWORK_OFFLINE' });
@@ -641,6 +670,7 @@ describe('the device offline (NETWORK_OFFLINE)', () => {
         type: 'close',
         code: 1006,
         reason: 'the device went offline',
+        cause: 'offline',
         retryAfterMs: undefined,
         wasClean: false,
       },

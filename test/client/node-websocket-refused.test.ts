@@ -166,6 +166,7 @@ describe('the client on Node’s own WebSocket (undici), refused over HTTP', () 
           code: 1006,
           kind: 'abnormal',
           reason: 'connect timeout',
+          cause: 'connect-timeout',
           wasClean: false,
           opened: false,
           next: 'reconnect',

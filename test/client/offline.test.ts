@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { ioWait } from '../helpers/server.js';
-import { expectReleased, installOnLine, installOnlineTarget, startClient } from './helpers.js';
+import { expectReleased, installOnLine, installOnlineTarget, silentServer, startClient } from './helpers.js';
 
 /**
  * A ws server on port 0 that records each connection's end; with `hold`, it holds every
@@ -53,7 +53,7 @@ async function startServer(options: { hold?: boolean } = {}) {
   };
 }
 
-const OFFLINE = { code: 1006, reason: 'the device went offline', wasClean: false };
+const OFFLINE = { code: 1006, reason: 'the device went offline', wasClean: false, cause: 'offline' };
 
 describe('closeOnOffline', () => {
   it('by default, `offline` while open gives the socket up as lost (1006), and `online` reconnects at once', async () => {
@@ -163,7 +163,7 @@ describe('closeOnOffline', () => {
   });
 });
 
-const IS_OFFLINE = { code: 1006, reason: 'the device is offline', wasClean: false };
+const IS_OFFLINE = { code: 1006, reason: 'the device is offline', wasClean: false, cause: 'offline' };
 
 describe('an attempt while the device is offline (navigator.onLine false)', () => {
   it('by default opens no socket: each attempt is lost at once (1006), and `online` reconnects', async () => {
@@ -234,6 +234,61 @@ describe('an attempt while the device is offline (navigator.onLine false)', () =
     await vi.waitFor(() => expect(server.open()).toBe(1), ioWait);
     t.client.close();
     await expectReleased(t);
+  });
+
+  // Trial: the attempt made offline regardless went into a blackholed network and sat in
+  // `connecting`; the `online` that came meanwhile did nothing (only `waiting` listened), so the
+  // app stayed offline for its connect timeout and a backoff step after the network was back.
+  it('`online` while the attempt made offline regardless is connecting abandons it and connects at once', async () => {
+    const network = installOnlineTarget();
+    const onLine = installOnLine(false);
+    const blackhole = await silentServer(); // accepts, and never answers the upgrade
+    const server = await startServer();
+    let target = blackhole.url;
+    const t = startClient({ url: () => target });
+    expect(await t.next('close', 0)).toMatchObject(IS_OFFLINE);
+    for (const delayMs of [250, 500]) {
+      const step = t.mark();
+      t.simulated.increment(delayMs);
+      expect(await t.next('close', step)).toMatchObject(IS_OFFLINE);
+    }
+    // The fourth, made all the same: its handshake reaches nobody who answers.
+    t.simulated.increment(1_000);
+    await vi.waitFor(() => expect(blackhole.accepted()).toBe(1), ioWait);
+    expect(t.client.state).toBe('connecting');
+    expect(t.sockets).toHaveLength(1);
+    expect(network.listeners('online')).toBe(1); // held while connecting, too
+
+    // The network is back: no connect timeout, no backoff step waited out.
+    onLine.set(true);
+    target = server.url;
+    const startedAt = t.simulated.now();
+    const back = t.mark();
+    network.online();
+    // Abandoned, not failed: no close announced, no backoff, the attempt count kept.
+    expect(t.events.slice(back)).toEqual([
+      ['reconnecting', { delayMs: 0, attempt: 3 }],
+      ['state', { state: 'waiting', previous: 'connecting' }],
+    ]);
+    t.simulated.increment(0); // a delay of 0 ms: on a SimulatedClock, it fires when the clock is moved
+    expect(t.sockets).toHaveLength(2); // a fresh attempt, at once
+    await t.next('open', back);
+    expect(t.simulated.now()).toBe(startedAt);
+    expect(t.events.slice(back).filter(([type]) => type === 'close')).toEqual([]);
+    expect(t.client.state).toBe('open');
+    // The abandoned socket is gone, and so is its TCP connection.
+    expect(t.sockets[0]?.readyState).not.toBe(t.sockets[0]?.OPEN);
+    await vi.waitFor(() => expect(blackhole.open()).toBe(0), ioWait);
+    expect(network.listeners('online')).toBe(0);
+    // Dropped before stableAfterMs: the fourth failure in a row (the three above counted, the
+    // abandoned attempt not), its ceiling 500 × 2³ ms.
+    const drop = t.mark();
+    for (const entry of server.connections) entry.ws.terminate();
+    expect(await t.next('reconnecting', drop)).toEqual({ delayMs: 2_000, attempt: 4 });
+
+    t.client.close();
+    await expectReleased(t);
+    expect(network.listeners('online')).toBe(0);
   });
 
   it('close() before the offline attempt is reported: no late close, nothing left', async () => {

@@ -271,6 +271,7 @@ describe('connectTimeoutMs (README: a connect that does not open within it count
       code: 1006,
       kind: 'abnormal',
       reason: 'connect timeout',
+      cause: 'connect-timeout',
       retryAfterMs: undefined,
       wasClean: false,
       opened: false,

@@ -13,7 +13,14 @@ import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
 import { Refusal, type SupervisorOptions } from '../../src/index.js';
 import { closeServer, listenOnLoopback, startServer, userFromQuery } from '../helpers/server.js';
-import { expectReleased, pingBlindWebSocket, startClient, startClosingServer } from './helpers.js';
+import {
+  expectReleased,
+  muteableServer,
+  pingBlindWebSocket,
+  silentServer,
+  startClient,
+  startClosingServer,
+} from './helpers.js';
 
 describe('codes the table names but no test sent over a socket', () => {
   it('1012 service restart: kind shutdown, back at a random moment within shutdownWindowMs, no attempt counted', async () => {
@@ -223,5 +230,41 @@ describe("a WebSocket that shows no HTTP status (README: a browser's, Node 22's 
     expect(t.client.state).toBe('closed');
     // ws ended the refused request itself (no listener of its own took the response): nothing open.
     await vi.waitFor(() => expect(whatwg.sockets.map((ws) => ws.readyState)).toEqual([WebSocket.CLOSED]));
+  });
+});
+
+describe('the 1006 row: an open socket lost, and a close the client decided (README: `errorCode`, `cause`)', () => {
+  it("a TCP reset of an open socket: 1006, reason '', neither errorCode nor cause", async () => {
+    const server = await muteableServer();
+    const t = startClient({ url: server.url });
+    await t.next('open', 0);
+    const from = t.mark();
+    for (const ws of server.server.clients) ws.terminate(); // destroys the TCP socket: no close frame
+    const close = await t.next('close', from);
+    expect(close).toEqual({
+      code: 1006,
+      reason: '',
+      retryAfterMs: undefined,
+      wasClean: false,
+      opened: true,
+      kind: 'abnormal',
+      next: 'reconnect',
+    });
+    expect(t.client.lastClose).toBe(close);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('a connect timeout: cause connect-timeout on the event and on lastClose, with no errorCode', async () => {
+    const server = await silentServer();
+    const t = startClient({ url: server.url, connectTimeoutMs: 1_000 });
+    await vi.waitFor(() => expect(server.accepted()).toBe(1));
+    t.simulated.increment(1_000);
+    const close = await t.next('close', 0);
+    expect(close).toMatchObject({ code: 1006, reason: 'connect timeout', cause: 'connect-timeout' });
+    expect(close.errorCode).toBeUndefined();
+    expect(t.client.lastClose?.cause).toBe('connect-timeout');
+    t.client.close();
+    await expectReleased(t);
   });
 });

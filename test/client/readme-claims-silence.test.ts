@@ -45,6 +45,7 @@ describe('silenceTimeoutMs against a server that only sends messages (no pings)'
     expect(await t.next('close', from)).toEqual({
       code: 1006,
       reason: 'no message from the server for 5000 ms',
+      cause: 'silence',
       retryAfterMs: undefined,
       wasClean: false,
       opened: true,

@@ -56,6 +56,7 @@ describe('send() after a sleep, with silenceTimeoutMs', () => {
     expect(await t.next('close', from)).toEqual({
       code: 1006,
       reason: `no message from the server for ${SILENCE_MS} ms`,
+      cause: 'silence',
       retryAfterMs: undefined,
       wasClean: false,
       opened: true,
@@ -125,6 +126,7 @@ describe('send() after a sleep, with silenceTimeoutMs', () => {
     expect(t.client.lastClose).toMatchObject({
       code: 1006,
       reason: `no message from the server for ${SILENCE_MS} ms`,
+      cause: 'silence',
     });
     expect(server.received).toEqual([]);
     t.client.close();
@@ -147,6 +149,7 @@ describe('send() after a sleep, with silenceTimeoutMs', () => {
     expect(await t.next('close', from)).toMatchObject({
       code: 1006,
       reason: `no message from the server for ${SILENCE_MS} ms`,
+      cause: 'silence',
     });
     await vi.waitFor(() => expect(server.open()).toBe(0), ioWait);
     expect(server.received).toEqual([]);

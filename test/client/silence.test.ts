@@ -77,6 +77,7 @@ describe('a client behind a network gone silent', () => {
     expect(await t.next('close', from)).toEqual({
       code: 1006,
       reason: 'no message from the server for 5000 ms',
+      cause: 'silence',
       retryAfterMs: undefined,
       wasClean: false,
       opened: true,

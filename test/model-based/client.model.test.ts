@@ -92,8 +92,8 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
       return is(snapshot, 'suspended');
     case 'RESUME': // the runtime sends it only while suspended or waiting
       return is(snapshot, 'suspended') || is(snapshot, 'waiting');
-    case 'NETWORK_ONLINE': // only `waiting` listens for the network's return
-      return is(snapshot, 'waiting');
+    case 'NETWORK_ONLINE': // only `waiting` and `connecting` listen for the network's return
+      return is(snapshot, 'waiting') || is(snapshot, { connection: 'connecting' });
     case 'NETWORK_OFFLINE': // only `connection` listens for its loss
       return is(snapshot, 'connection');
     case 'CHECK_SILENCE': // the runtime checks only on an open socket watched for silence
@@ -142,11 +142,18 @@ const model = createTestModel(modelMachine, {
   events: events as never,
   filterEvents: canHappen as never,
   // Context counts attempts without bound: a state is its value and the event that entered it,
-  // and, for a 4002, whether the connection it ended was stable (at once) or not (backed off).
+  // and, for a 4002, whether the connection it ended was stable (at once) or not (backed off);
+  // for `waiting` by NETWORK_ONLINE, whether a socket had closed yet: without one, it came from
+  // `connecting` (the first attempt abandoned), not from a wait cut short, which follows a close.
   serializeState: (snapshot, event) => {
     const code = (event as { code?: number } | undefined)?.code;
     const stable = code === 4002 && (snapshot.context as { stable: boolean }).stable ? ' stable' : '';
-    return `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${code ?? ''}${stable}`;
+    const first =
+      event?.type === 'NETWORK_ONLINE' &&
+      (snapshot.context as { lastClose?: unknown }).lastClose === undefined
+        ? ' first'
+        : '';
+    return `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${code ?? ''}${stable}${first}`;
   },
 });
 const paths = model.getShortestPaths();
@@ -279,6 +286,19 @@ async function perform(
       await t.next('close', from);
       return;
     case 'NETWORK_ONLINE':
+      if (is(before, { connection: 'connecting' })) {
+        // The handshake under way reached the server first. Abandoned at once (a wait of 0 ms,
+        // then a fresh attempt), before the server answers: refused only afterwards, so that its refusal cannot stand
+        // in for the abandon (nor be taken for the fresh attempt's answer).
+        await until(() => server.held.length > 0, 'the handshake');
+        const sockets = t.sockets.length;
+        network.online();
+        expect(t.client.state, 'abandoned at once').toBe('waiting');
+        server.held.shift()?.(false);
+        const abandoned = t.sockets[sockets - 1] as WebSocket;
+        await until(() => abandoned.readyState === abandoned.CLOSED, 'the abandoned socket to close');
+        return;
+      }
       network.online();
       return;
     case 'NETWORK_OFFLINE':

@@ -14,7 +14,7 @@
  *   WSSUP_MUTANTS_OF=lease npm run test:mutants   # one machine's mutants only
  *
  * And the client's semantic mutants (its silence watch, its close handshake), and its
- * transitions on the device's `offline`, on a send after a sleep, on resume() while waiting
+ * transitions on the device's `offline` (and on its `online` while connecting), on a send after a sleep, on resume() while waiting
  * on the app's close() of an open socket (`closing`) and its giving up after maxAttempts, removed, against the client's walk
  * and its tests.
  *
@@ -199,6 +199,7 @@ it('every mutant of the machines named (a transition removed, or a rule broken) 
       .filter(
         (t) =>
           t.event === 'NETWORK_OFFLINE' ||
+          (t.event === 'NETWORK_ONLINE' && t.source === 'client.connection.connecting') ||
           t.event === 'CHECK_SILENCE' ||
           (t.event === 'RESUME' && t.source === 'client.waiting') ||
           // maxAttempts: the failure that gives up instead of backing off.

@@ -397,7 +397,7 @@ describe('the packed package in a fresh app', () => {
         HeldConnection ChartGraph ChartNode ChartNodeType ChartEdge ChartEdgeKind ChartDelay ChartFormat ChartName
         RenderChartOptions`.split(/\s+/),
       'ws-supervisor/client':
-        `createClient Client ClientOptions ClientUrlContext ClientEvents ClientCloseEvent
+        `createClient Client ClientOptions ClientUrlContext ClientEvents ClientCloseEvent ClientCloseCause
         ClientListener ClientState CloseEventLike MessageEventLike BlobLike WebSocketLike`.split(/\s+/),
       'ws-supervisor/dashboard': `createDashboard Authorize AccessVerdict Activity ActivityKind StateCounts
         StatsView`.split(/\s+/),

@@ -343,6 +343,7 @@ describe("the README's list of the client's events", () => {
         next: true,
         givenUp: true,
         errorCode: true,
+        cause: true,
       } satisfies Record<keyof ClientEvents['close'], true>),
       reconnecting: Object.keys({ delayMs: true, attempt: true } satisfies Record<
         keyof ClientEvents['reconnecting'],

@@ -28,6 +28,7 @@ import {
   userIdProblem,
 } from 'ws-supervisor';
 import {
+  type ClientCloseCause,
   type ClientCloseEvent,
   type ClientState,
   type ClientUrlContext,
@@ -218,6 +219,13 @@ console.log(codeOf);
 // ws's WebSocket is a constructor the client takes as it is (Node 20 has no global one).
 const client = createClient({ url: 'ws://127.0.0.1:1/ws', WebSocket, backoff: { capMs: 60_000 } });
 client.on('close', (event: ClientCloseEvent) => console.log(event.kind, event.next, event.retryAfterMs));
+// A close the client decided says why as a word (absent for the server's or the transport's).
+const causeText: Record<ClientCloseCause, string> = {
+  offline: 'no network',
+  silence: 'the server went quiet',
+  'connect-timeout': 'the server is slow to answer',
+};
+client.on('close', ({ cause }) => console.log(cause === undefined ? 'closed' : causeText[cause]));
 // A url function is given its attempt (its first call comes inside createClient(): not `client`).
 export const urlFor = ({ attempt, lastClose }: ClientUrlContext): string =>
   `ws://127.0.0.1:1/ws?attempt=${attempt}&after=${lastClose?.kind ?? 'none'}`;
