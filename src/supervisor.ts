@@ -70,8 +70,14 @@ export type { ShutdownOptions, ShutdownPace, Supervisor };
  *   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
  * });
  * supervisor.attach(httpServer);
- * // A SIGTERM handler replaces Node's default exit: the process ends once the server is closed.
- * process.on('SIGTERM', () => void supervisor.shutdown().then(() => httpServer.close())); // 1001 to every client
+ * // A SIGTERM handler replaces Node's default exit: the process ends once the server is closed,
+ * // even when shutdown() rejects (cluster mode's stop failed).
+ * process.on('SIGTERM', () =>
+ *   void supervisor
+ *     .shutdown() // 1001 to every client
+ *     .catch((error: unknown) => console.error('shutdown failed', error))
+ *     .finally(() => httpServer.close()),
+ * );
  * ```
  */
 export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<Data>): Supervisor<Data> {
