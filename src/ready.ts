@@ -51,11 +51,13 @@ export class Readiness {
     let signal: AbortSignal | undefined;
     try {
       signal = readyOptions(options);
+      // Inside the try: a signal-like object (by shape) whose `aborted` or `reason` getter
+      // throws rejects too, rather than throwing past the caller's .catch().
+      if (signal?.aborted === true) return Promise.reject(withCause(signal.reason, this.#lastFailure));
     } catch (error) {
       // Rejected, not thrown, as shutdown(): a caller's .catch() sees it (nothing waits).
       return Promise.reject(error);
     }
-    if (signal?.aborted === true) return Promise.reject(withCause(signal.reason, this.#lastFailure));
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     if (this.#ready) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -69,8 +71,10 @@ export class Readiness {
         resolve: () => settle(resolve),
         reject: (error) => settle(() => reject(error)),
       };
-      this.#waiters.add(waiter);
+      // Listened to first: a signal-like whose addEventListener throws rejects (the executor's
+      // throw) with no waiter left behind.
       signal?.addEventListener('abort', aborted, { once: true });
+      this.#waiters.add(waiter);
     });
   }
 

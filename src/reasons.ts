@@ -64,6 +64,18 @@ export const REJECT_STATUSES = {
   'socket-closed': [],
 } as const satisfies { readonly [R in RejectReason]: readonly StatusOf<R>[] };
 
+/**
+ * Both ways: each reason's list holds every status its event type allows, not only some
+ * (`satisfies` above checks the other way). A list shrunk, or a type widened, fails here,
+ * so the metrics never meet a status they exported no series for.
+ */
+const rejectStatusesExact: { [R in RejectReason]: true } = {} as {
+  [R in RejectReason]: SameType<(typeof REJECT_STATUSES)[R][number], StatusOf<R>>;
+};
+void rejectStatusesExact;
+
+type SameType<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+
 /** The statuses a `rejected` event of reason `R` may carry (a member may hold two reasons). */
 type StatusOf<R extends RejectReason> = Exclude<
   RejectedEvent extends infer E

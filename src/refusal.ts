@@ -121,12 +121,30 @@ function isForeignRefusal(value: unknown): boolean {
 }
 
 /**
- * What is wrong with this Refusal's fields now, or undefined: JavaScript ignores
+ * This Refusal's fields, or what is wrong with them now: JavaScript ignores
  * `readonly`, so a field changed after the constructor checked it (an HTTP 200 to
  * an upgrade, `Retry-After: NaN`) is checked again where the refusal is sent.
  */
-export const changedRefusalProblem = (refusal: Refusal): string | undefined =>
-  refusalProblem(refusal.status, refusal.message, refusal.retryAfterMs);
+export function checkedRefusalFields(
+  refusal: Refusal,
+):
+  | { status: RefusalStatus; message: string; retryAfterMs: number | undefined; problem?: undefined }
+  | { problem: string } {
+  // Each field read once: what is checked is what is sent. A getter that answers 401 to
+  // the check and 418 afterwards would otherwise reach the client as HTTP 418.
+  const { status, message, retryAfterMs } = refusal as {
+    status: unknown;
+    message: unknown;
+    retryAfterMs: unknown;
+  };
+  const problem = refusalProblem(status, message, retryAfterMs);
+  if (problem !== undefined) return { problem };
+  return {
+    status: status as RefusalStatus,
+    message: typeof message === 'string' ? message : '',
+    retryAfterMs: retryAfterMs as number | undefined,
+  };
+}
 
 /** What is wrong with a Refusal's options argument, or undefined: an object whose keys are all known. */
 function optionsProblem(options: unknown): string | undefined {

@@ -70,8 +70,14 @@ export type { ShutdownOptions, ShutdownPace, Supervisor };
  *   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),
  * });
  * supervisor.attach(httpServer);
- * // A SIGTERM handler replaces Node's default exit: the process ends once the server is closed.
- * process.on('SIGTERM', () => void supervisor.shutdown().then(() => httpServer.close())); // 1001 to every client
+ * // A SIGTERM handler replaces Node's default exit: the process ends once the server is closed,
+ * // even when shutdown() rejects (cluster mode's stop failed).
+ * process.on('SIGTERM', () =>
+ *   void supervisor
+ *     .shutdown() // 1001 to every client
+ *     .catch((error: unknown) => console.error('shutdown failed', error))
+ *     .finally(() => httpServer.close()),
+ * );
  * ```
  */
 export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<Data>): Supervisor<Data> {
@@ -811,7 +817,13 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     roomMembers: registry.roomMembers as (room: string) => ConnectionHandle<Data>[],
     roomSize: registry.roomSize,
     stats: ((statsOptions?: StatsOptions) => {
-      checkStatsOptions(statsOptions, ['perUser', 'cluster'], 'stats');
+      const invalid = statsOptionsError(statsOptions, ['perUser', 'cluster'], 'stats');
+      if (invalid !== undefined) {
+        // The cluster form returns a promise: its caller's .catch() sees the mistake, as
+        // shutdown()'s does. The plain form returns none, so it throws.
+        if (asksForCluster(statsOptions)) return Promise.reject(invalid);
+        throw invalid;
+      }
       if (statsOptions?.cluster !== true) return collectStats(sources, statsOptions);
       const local = collectStats(sources, statsOptions);
       return clusterOnly('stats')
@@ -819,7 +831,11 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
         .then((global) => ({ ...local, global }));
     }) as Supervisor['stats'],
     userStats: ((userId: string, userOptions?: { cluster?: boolean }) => {
-      checkStatsOptions(userOptions, ['cluster'], 'userStats');
+      const badOptions = statsOptionsError(userOptions, ['cluster'], 'userStats');
+      if (badOptions !== undefined) {
+        if (asksForCluster(userOptions)) return Promise.reject(badOptions);
+        throw badOptions;
+      }
       // A bad id is the caller's mistake, as for connectionsOf(): not a user without a
       // connection (undefined), and in cluster mode it must not reach the store (nor its breaker).
       const invalid = userIdArgumentError('userStats', userId);
@@ -876,6 +892,27 @@ function refuseUnknownKeys(value: object, known: readonly string[], what: string
  * under the known keys. null would fail as a TypeError, and a string, a typo
  * or `cluster: 'true'` would be read as no option (sync local stats, not a Promise).
  */
+/** What checkStatsOptions throws, returned; undefined for good options. */
+function statsOptionsError(options: unknown, known: readonly string[], what: string): unknown {
+  try {
+    checkStatsOptions(options, known, what);
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}
+
+/** Whether a stats call is the cluster form (`{ cluster: true }`), which returns a promise. */
+function asksForCluster(options: unknown): boolean {
+  try {
+    return (
+      typeof options === 'object' && options !== null && (options as { cluster?: unknown }).cluster === true
+    );
+  } catch {
+    return false; // a throwing getter: not a form that asked for a promise
+  }
+}
+
 function checkStatsOptions(options: unknown, known: readonly string[], what: string): void {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null) {

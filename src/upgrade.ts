@@ -22,7 +22,7 @@ import type { ClusterBook, Reservation } from './cluster/cluster-admission.js';
 import { AppHookError, SupervisorError } from './errors.js';
 import { expiresAtInSeconds, expiresAtOf } from './expires-at.js';
 import type { AuthResult, ResolvedOptions, SupervisorOptions } from './options.js';
-import { changedRefusalProblem, Refusal } from './refusal.js';
+import { checkedRefusalFields, Refusal } from './refusal.js';
 import type { Reject, Rejection } from './rejections.js';
 import { isThenable } from './thenable.js';
 import { checkHandshake } from './transport/handshake.js';
@@ -397,13 +397,15 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
       if (auth === null || auth === undefined)
         return reject(request, socket, head, { reason: 'unauthenticated', message: 'unauthenticated' });
       if (auth instanceof Refusal) {
-        const changed = changedRefusalProblem(auth);
-        if (changed !== undefined) {
-          const cause = new TypeError(`authenticate's Refusal was changed after it was made: ${changed}`);
+        const fields = checkedRefusalFields(auth);
+        if (fields.problem !== undefined) {
+          const cause = new TypeError(
+            `authenticate's Refusal was changed after it was made: ${fields.problem}`,
+          );
           report(new AppHookError('authenticate', cause));
           return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
         }
-        const { status, message, retryAfterMs } = auth;
+        const { status, message, retryAfterMs } = fields;
         return reject(request, socket, head, { reason: 'refused', status, message, retryAfterMs });
       }
       const userId = typeof auth === 'object' ? auth.userId : auth;

@@ -255,12 +255,16 @@ const clockNow = (clock: Clock | undefined): (() => number) | undefined => {
  * import { createDashboard, tokenAuthorizer } from 'ws-supervisor/dashboard';
  *
  * const dashboard = createDashboard(supervisor, { authorize: tokenAuthorizer(secret) });
- * app.use('/dashboard', dashboard); // Express; or, in a plain http server:
+ * app.use('/dashboard', dashboard); // Express
+ * const server = app.listen(8080); // or, in a plain http server's request handler:
  * // if (request.url?.startsWith('/dashboard')) return dashboard(request, response);
  * // Event streams never end on their own: end them, or server.close() would wait for the browsers.
  * process.on('SIGTERM', () => {
  *   dashboard.close();
- *   void supervisor.shutdown().then(() => server.close());
+ *   void supervisor
+ *     .shutdown()
+ *     .catch((error: unknown) => console.error('shutdown failed', error))
+ *     .finally(() => server.close()); // closed even when shutdown() rejects
  * });
  * ```
  */

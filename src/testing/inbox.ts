@@ -51,7 +51,7 @@ export interface Inbox {
    *   closes before the last of them came; those that came are taken all the same, and are
    *   the error's `received`.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (the promise rejects, nothing is taken)
-   *   for a `count` that is not a positive integer.
+   *   for a `count` that is not a positive integer, or is above 100,000.
    */
   take(count: number): Promise<InboxMessage[]>;
   /** Resolves when the socket has closed (never rejects): its code, its reason, its error if any. */
@@ -84,6 +84,13 @@ function toBuffer(data: WebSocket.RawData): Buffer {
   if (Array.isArray(data)) return Buffer.concat(data);
   return Buffer.from(data);
 }
+
+/**
+ * The most take(count) waits for at once. It makes one waiting promise per message, all at
+ * the call: take(1e8) would allocate 1e8 of them, and above 2^32 - 1 Array.from throws a
+ * RangeError at the call. A test never needs near this many; a larger count is a slip.
+ */
+const MAX_TAKE = 100_000;
 
 /**
  * Starts buffering every message `ws` receives, from now on. Call it right after
@@ -185,11 +192,11 @@ export function inbox(ws: WebSocket): Inbox {
     next,
     take(count: number): Promise<InboxMessage[]> {
       // Rejected, not thrown: a promise's caller handles its errors in one place (nothing waits).
-      if (!Number.isSafeInteger(count) || count < 1) {
+      if (!Number.isSafeInteger(count) || count < 1 || count > MAX_TAKE) {
         return Promise.reject(
           new SupervisorError(
             'WSSUP_INVALID_ARGUMENT',
-            `inbox take(count): expected a positive integer, received ${describeValue(count)}.`,
+            `inbox take(count): expected a positive integer of at most ${MAX_TAKE}, received ${describeValue(count)}.`,
           ),
         );
       }

@@ -23,7 +23,8 @@ import { extension, PerMessageDeflate, subprotocol } from './ws-peer.js';
 
 /** How to refuse a malformed upgrade request: an HTTP status, a body and extra headers. */
 export interface HandshakeRefusal {
-  status: number;
+  /** The statuses a `bad-handshake` rejected event may carry (src/reasons.ts lists the same). */
+  status: 400 | 405 | 500 | 505;
   message: string;
   headers?: Readonly<Record<string, string>>;
   /** Set when the app's `shouldHandle` threw: report it, then refuse (HTTP 500). */

@@ -108,4 +108,22 @@ describe('ready() without cluster', () => {
     await expect(call()).rejects.toThrow(message);
     await expect(call()).rejects.toThrow(expect.objectContaining({ code: 'WSSUP_INVALID_ARGUMENT' }));
   });
+
+  it('rejects, never throws, when a signal-like object throws as its fields are read', async () => {
+    const supervisor = localSupervisor();
+    const bug = new Error('getter bug');
+    const signal = {
+      aborted: true,
+      get reason(): unknown {
+        throw bug;
+      },
+      addEventListener: () => {},
+      removeEventListener: () => {},
+    };
+    let result: Promise<void> | undefined;
+    expect(() => {
+      result = supervisor.ready({ signal } as never);
+    }).not.toThrow();
+    await expect(result).rejects.toBe(bug);
+  });
 });

@@ -239,6 +239,24 @@ describe('Refusal (item 3)', () => {
   );
 });
 
+describe('a Refusal whose fields answer differently each time they are read', () => {
+  it('is sent as it was checked: a status getter saying 401, then 418, never reaches the client as 418', async () => {
+    const t = await startRulesServer({
+      authenticate: () => {
+        const refusal = new Refusal(401, 'who are you');
+        let reads = 0;
+        Object.defineProperty(refusal, 'status', { get: () => (++reads === 1 ? 401 : 418) });
+        return refusal;
+      },
+    });
+    const answer = await httpRefusal(t.url('anyone'));
+    expect(answer).toMatchObject({ status: 401, body: 'who are you\n' });
+    expect(t.events.rejected).toMatchObject([{ reason: 'refused', status: 401 }]);
+    expect(t.errors).toEqual([]);
+    expectNoLeaks(t.supervisor);
+  });
+});
+
 describe('Retry-After on every 429 and 503 (item 3)', () => {
   it('user limit: 429 with the default Retry-After: 5', async () => {
     const t = await startRulesServer({ maxConnectionsPerUser: 1 });

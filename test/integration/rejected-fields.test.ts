@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { type AuthResult, Refusal, type RejectedEvent } from '../../src/index.js';
+import { REJECT_STATUSES } from '../../src/reasons.js';
 import { rawConnect, readResponseHead, upgradeRequest } from '../helpers/cleanup.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { httpRefusal } from '../helpers/refusals.js';
@@ -35,6 +36,9 @@ async function onlyRejection(t: RulesServer): Promise<RejectedEvent> {
   await vi.waitFor(() => expect(t.events.rejected).toHaveLength(1), ioWait);
   const [event] = t.events.rejected;
   if (event === undefined) throw new Error('no rejected event');
+  // The metrics' `status` label: one of the reason's listed statuses, or none exactly when nothing was sent.
+  expect([...REJECT_STATUSES[event.reason], undefined]).toContain(event.status);
+  expect(event.status === undefined).toBe(event.via === undefined);
   return event;
 }
 

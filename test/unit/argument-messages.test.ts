@@ -71,6 +71,41 @@ describe('a bad argument that is a string is quoted in the message', () => {
   });
 });
 
+describe('the cluster forms of stats() and userStats() reject a bad option: they return a promise', () => {
+  it.each<[string, (made: Supervisor) => unknown, RegExp]>([
+    [
+      'stats, an unknown key',
+      (made) => made.stats({ cluster: true, bogus: 1 } as never),
+      /unknown key bogus/,
+    ],
+    [
+      'stats, perUser not a boolean',
+      (made) => made.stats({ cluster: true, perUser: 'y' as never }),
+      /perUser/,
+    ],
+    [
+      'userStats, an unknown key',
+      (made) => made.userStats('a', { cluster: true, x: 1 } as never),
+      /unknown key x/,
+    ],
+  ])('%s', async (_, call, says) => {
+    let result: unknown;
+    expect(() => {
+      result = call(supervisor());
+    }).not.toThrow();
+    expect(result).toBeInstanceOf(Promise);
+    await expect(result).rejects.toMatchObject({
+      code: 'WSSUP_INVALID_ARGUMENT',
+      message: expect.stringMatching(says),
+    });
+  });
+
+  it('while the plain forms, which return no promise, still throw', () => {
+    expect(messageOf(() => supervisor().stats({ perUser: 'y' as never }))).toMatch(/perUser/);
+    expect(messageOf(() => supervisor().userStats('a', { x: 1 } as never))).toMatch(/unknown key x/);
+  });
+});
+
 /** What `call` threw or rejected with: a SupervisorError with WSSUP_INVALID_ARGUMENT. */
 async function messageOfEither(call: () => unknown): Promise<string> {
   let failure: unknown;
