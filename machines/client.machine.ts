@@ -169,7 +169,9 @@ export interface ClientClose {
    * match on instead of the reason's text: `'offline'` (`the device went offline`, `the device
    * is offline`), `'silence'` (`no message from the server for <n> ms`), `'connect-timeout'`
    * (`connect timeout`). Absent for a close the server or the transport made (a close frame, a
-   * reset, a refused or failed connect: see `errorCode` for the transport's own code).
+   * reset, a refused or failed connect: see `errorCode` for the transport's own code), and for
+   * the 1006 of an attempt whose `url()` hook threw or answered no usable URL (reported through
+   * the `error` event instead).
    */
   cause?: ClientCloseCause;
 }
