@@ -83,7 +83,11 @@
  * (with `closeOnOffline: false`, offline events ignored, one begun online may
  * sit on a dead route as well). A false restart costs one handshake not yet
  * done and counts nothing, and each needs an `online` event of its own, so it
- * cannot loop.
+ * cannot loop on its own. But nothing bounds how often: a device firing `online`
+ * faster than the handshake completes (some WebViews, with `closeOnOffline: false`)
+ * restarts every attempt before it opens or times out, so the client never connects
+ * and maxAttempts never trips (README "The network coming back" says so, and that
+ * `reconnectOnOnline: false` avoids it).
  * Pure: the socket and network actors are placeholders that the runtime
  * (src/client/) supplies with `.provide()`; the random numbers come from the input.
  * Run or walked alone it needs that input (`ClientInput`): without one its first
@@ -169,7 +173,9 @@ export interface ClientClose {
    * match on instead of the reason's text: `'offline'` (`the device went offline`, `the device
    * is offline`), `'silence'` (`no message from the server for <n> ms`), `'connect-timeout'`
    * (`connect timeout`). Absent for a close the server or the transport made (a close frame, a
-   * reset, a refused or failed connect: see `errorCode` for the transport's own code).
+   * reset, a refused or failed connect: see `errorCode` for the transport's own code), and for
+   * the 1006 of an attempt whose `url()` hook threw or answered no usable URL (reported through
+   * the `error` event instead).
    */
   cause?: ClientCloseCause;
 }

@@ -267,7 +267,12 @@ describe('createClient({ maxAttempts })', () => {
     const t = startClient({ url: server.url, maxAttempts: 2, connectTimeoutMs: 1_000 });
     await within(PROMPTLY_MS, () => server.accepted() === 1, 'the first connection');
     t.simulated.increment(1_000); // timed out: failure 1
-    expect(await t.next('close', 0)).toMatchObject({ code: 1006, opened: false, next: 'reconnect' });
+    expect(await t.next('close', 0)).toMatchObject({
+      code: 1006,
+      opened: false,
+      next: 'reconnect',
+      cause: 'connect-timeout',
+    });
     await waitOut(t, 0);
     await within(PROMPTLY_MS, () => server.accepted() === 2, 'the second connection');
     const from = t.mark();
@@ -279,7 +284,11 @@ describe('createClient({ maxAttempts })', () => {
       wasClean: false,
       opened: false,
       next: 'wait-for-resume',
+      givenUp: true,
+      cause: 'connect-timeout',
     });
+    expect(t.client.lastClose).toBe(last);
+    expect(t.client.lastClose).toMatchObject({ givenUp: true, cause: 'connect-timeout' });
     expect(t.client.state).toBe('suspended');
     expect(t.events.slice(from).map(([type]) => type)).toEqual(['close', 'state']);
     expect(t.events.at(-1)).toEqual(['state', { state: 'suspended', previous: 'connecting' }]);

@@ -199,7 +199,8 @@ it('every mutant of the machines named (a transition removed, or a rule broken) 
       .filter(
         (t) =>
           t.event === 'NETWORK_OFFLINE' ||
-          (t.event === 'NETWORK_ONLINE' && t.source === 'client.connection.connecting') ||
+          // `online` while connecting: on `connection`, guarded by isConnecting.
+          (t.event === 'NETWORK_ONLINE' && t.guard === 'isConnecting') ||
           t.event === 'CHECK_SILENCE' ||
           (t.event === 'RESUME' && t.source === 'client.waiting') ||
           // maxAttempts: the failure that gives up instead of backing off.
