@@ -10,6 +10,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import { createDashboard } from '../../src/dashboard/index.js';
+import type { Supervisor } from '../../src/index.js';
 import { chromiumHint, findChromium, launchChromium } from '../helpers/chromium.js';
 import { MemoryBook } from '../helpers/memory-slot-store.js';
 import { requireExternal } from '../helpers/requirements.js';
@@ -28,6 +29,22 @@ describe.runIf(hasBrowser)('the dashboard event list in a browser, cluster mode'
     await browser?.close();
   });
 
+  /** The supervisor's dashboard on a loopback port, live in a new page; its page errors collected. */
+  async function openDashboard(supervisor: Supervisor) {
+    const dashboard = createDashboard(supervisor, { authorize: () => true });
+    onTestFinished(() => dashboard.close());
+    const http = createServer((request, response) => dashboard(request, response));
+    const port = await listenOnLoopback(http);
+    onTestFinished(() => closeServer(http));
+    const page = await browser.newPage();
+    onTestFinished(() => page.close());
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`http://127.0.0.1:${port}/dashboard`);
+    await page.waitForSelector('#status.live');
+    return { page, errors };
+  }
+
   it('lists the breaker opening and closing and the new incarnation, under the node id', async () => {
     const clock = new SimulatedClock();
     const book = new MemoryBook(() => clock.now());
@@ -39,18 +56,7 @@ describe.runIf(hasBrowser)('the dashboard event list in a browser, cluster mode'
     });
     await t.supervisor.ready({ signal: AbortSignal.timeout(10_000) });
     const first = store.incarnation;
-    const dashboard = createDashboard(t.supervisor, { authorize: () => true });
-    onTestFinished(() => dashboard.close());
-    const http = createServer((request, response) => dashboard(request, response));
-    const port = await listenOnLoopback(http);
-    onTestFinished(() => closeServer(http));
-
-    const page = await browser.newPage();
-    onTestFinished(() => page.close());
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`http://127.0.0.1:${port}/dashboard`);
-    await page.waitForSelector('#status.live');
+    const { page, errors } = await openDashboard(t.supervisor);
 
     // The store away: admissions fail until the breaker opens; then one gets through once it
     // lets a call try again (a second of real time), with the simulated clock standing still.
@@ -104,17 +110,7 @@ describe.runIf(hasBrowser)('the dashboard event list in a browser, cluster mode'
       });
     const [here, there] = [await node('node-here'), await node('node-there')];
     for (const t of [here, there]) await t.supervisor.ready({ signal: AbortSignal.timeout(10_000) });
-    const dashboard = createDashboard(here.supervisor, { authorize: () => true });
-    onTestFinished(() => dashboard.close());
-    const http = createServer((request, response) => dashboard(request, response));
-    const port = await listenOnLoopback(http);
-    onTestFinished(() => closeServer(http));
-    const page = await browser.newPage();
-    onTestFinished(() => page.close());
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`http://127.0.0.1:${port}/dashboard`);
-    await page.waitForSelector('#status.live');
+    const { page, errors } = await openDashboard(here.supervisor);
 
     // A reconnect of a client instance at the limit replaces its earlier connection.
     for (let i = 0; i < 4; i++) await connect(here.url('sue'));

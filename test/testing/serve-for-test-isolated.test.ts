@@ -6,18 +6,8 @@
 import type { Server } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import { createSupervisor, type SupervisorOptions } from '../../src/index.js';
 import { serveForTest } from '../../src/testing/index.js';
-
-/** A supervisor whose user is ?user=, answering each message with its text. */
-function createEcho(overrides: Partial<SupervisorOptions> = {}) {
-  return createSupervisor({
-    preset: 'test',
-    authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
-    onMessage: (connection, data) => connection.send(data.toString()),
-    ...overrides,
-  });
-}
+import { createEcho } from './echo-app.js';
 
 afterEach(() => {
   vi.useRealTimers();

@@ -7,18 +7,8 @@
 import { describe, expect, it, onTestFinished } from 'vitest';
 import WebSocket from 'ws';
 import { SimulatedClock } from 'xstate';
-import { createSupervisor, type SupervisorOptions } from '../../src/index.js';
 import { ShutdownStuckError, serveForTest, TestLeakError } from '../../src/testing/index.js';
-
-/** A supervisor whose user is ?user=, answering each message with its text. */
-function createEcho(overrides: Partial<SupervisorOptions> = {}) {
-  return createSupervisor({
-    preset: 'test',
-    authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
-    onMessage: (connection, data) => connection.send(data.toString()),
-    ...overrides,
-  });
-}
+import { createEcho } from './echo-app.js';
 
 describe('serveForTest()', () => {
   it('serves the supervisor on 127.0.0.1, opens clients by path or URL, and records what happened', async () => {
