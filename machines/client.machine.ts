@@ -12,7 +12,7 @@
  *   connection ──a failure to back off, the maxAttempts-th in a row──▶ suspended.untilResumed (given up)
  *   connecting ──connectTimeout, the last attempt allowed──▶ raises SOCKET_CLOSED 1006 "connect timeout": given up, as above
  *   waiting ──NETWORK_ONLINE, after a 1006 with no retry hint──▶ waiting again, with no delay left
- *   connecting ──NETWORK_ONLINE──▶ waiting, with no delay: the attempt abandoned, a fresh one at once
+ *   connecting ──NETWORK_ONLINE, unless this attempt already replaced one──▶ waiting, with no delay: the attempt abandoned, a fresh one at once
  *   waiting ──RESUME (the app's resume())──▶ waiting again, with no delay left
  *   open ──CLOSE──▶ closing ──SOCKET_CLOSED (the server answered)──▶ closed, as below
  *                   closing ──closeTimeout (no answer)──▶ the same: the socket is given up
@@ -82,18 +82,18 @@
  * network changed, so a handshake under way was begun on the network before
  * (with `closeOnOffline: false`, offline events ignored, one begun online may
  * sit on a dead route as well). A false restart costs one handshake not yet
- * done and counts nothing, and each needs an `online` event of its own, so it
- * cannot loop on its own. But nothing bounds how often: a device firing `online`
- * faster than the handshake completes (some WebViews, with `closeOnOffline: false`)
- * restarts every attempt before it opens or times out, so the client never connects
- * and maxAttempts never trips (README "The network coming back" says so, and that
- * `reconnectOnOnline: false` avoids it).
+ * done and counts nothing. Once per attempt, though: the fresh attempt is marked
+ * (`attemptRestarted`) and a further `online` leaves it to open, fail or time out,
+ * as any attempt; its end (recordClose) clears the mark. Without that bound a device
+ * firing `online` faster than the handshake completes (some WebViews, with
+ * `closeOnOffline: false`) restarted every attempt before it could open or time out:
+ * the client never connected, and, no failure counted, maxAttempts never tripped.
  * Pure: the socket and network actors are placeholders that the runtime
  * (src/client/) supplies with `.provide()`; the random numbers come from the input.
  * Run or walked alone it needs that input (`ClientInput`): without one its first
  * step fails (its backoff is undefined) and the actor errors.
  */
-import { assign, emit, fromCallback, raise, setup, stateIn } from 'xstate';
+import { and, assign, emit, fromCallback, not, raise, setup, stateIn } from 'xstate';
 import { closeMessageOf, dispositionOf, retryAfterMsOf } from './client-close.js';
 
 /** Exponential backoff with full jitter: delay = random() × min(capMs, baseMs × factor^attempt). */
@@ -190,6 +190,12 @@ export interface ClientContext extends ClientInput {
   retryDelayMs: number;
   /** How the last socket ended; undefined until one has. */
   lastClose: ClientClose | undefined;
+  /**
+   * The attempt under way replaced one abandoned for the network's return (`online` while
+   * connecting): a further `online` leaves it be, so that a storm of them cannot restart attempts
+   * for ever. Cleared when an attempt ends (recordClose).
+   */
+  attemptRestarted: boolean;
 }
 
 /** The client actor's events: facts from its socket, and commands from the app. */
@@ -338,7 +344,8 @@ export const clientMachine = setup({
     // Placeholder: the runtime (src/client/client.ts) sends 1000 on the open socket, the
     // close handshake's first half; the answer comes back as SOCKET_CLOSED.
     closeSocket: () => {},
-    recordClose: assign({ lastClose: ({ event }) => closeFrom(event) }),
+    /** An attempt or a connection ended: how, and the attempt's restart (if any) forgotten. */
+    recordClose: assign({ lastClose: ({ event }) => closeFrom(event), attemptRestarted: false }),
     announceClose: emit(({ context }) => ({ type: 'close' as const, ...(context.lastClose as ClientClose) })),
     /** The close of the last failure allowed (maxAttempts): the client gives up rather than retry. */
     announceGiveUp: emit(({ context }) => ({
@@ -382,11 +389,15 @@ export const clientMachine = setup({
       retryDelayMs: ({ context }) => Math.min(MAX_WAIT_MS, context.lastClose?.retryAfterMs ?? 0),
     }),
     /**
-     * The network is back (a wait cut short, an attempt under way abandoned), or the app's
-     * resume(): the wait ends now (the attempt count stays, as
-     * the backoff's exponent).
+     * The network is back (a wait cut short), or the app's resume(): the wait ends now (the
+     * attempt count stays, as the backoff's exponent).
      */
     planNow: assign({ retryDelayMs: 0 }),
+    /**
+     * The network is back during an attempt: abandoned for a fresh one now (as planNow), and the
+     * fresh one marked, so that the next `online` lets it finish.
+     */
+    planRestart: assign({ retryDelayMs: 0, attemptRestarted: true }),
     resetAttempts: assign({ attempt: 0 }),
     markStable: assign({ attempt: 0, stable: true }),
     forgetStable: assign({ stable: false }),
@@ -458,6 +469,10 @@ export const clientMachine = setup({
      * an event left over (or sent by hand) must not end an open socket or a close handshake.
      */
     isConnecting: stateIn('#client.connection.connecting'),
+    /** This attempt already replaced one abandoned for an `online`: it runs to its end. */
+    attemptRestarted: ({ context }) => context.attemptRestarted,
+    /** An `online` may restart the attempt: one still connecting, and not itself a restart (once per attempt). */
+    mayRestart: and(['isConnecting', not('attemptRestarted')]),
     /** Nothing heard from the server for a whole silence timeout, by the runtime's clock. */
     isSilent: ({ context }) =>
       context.silence !== undefined && context.silence.quietForMs() >= context.silence.timeoutMs,
@@ -478,7 +493,14 @@ export const clientMachine = setup({
   },
 }).createMachine({
   id: 'client',
-  context: ({ input }) => ({ ...input, attempt: 0, stable: false, retryDelayMs: 0, lastClose: undefined }),
+  context: ({ input }) => ({
+    ...input,
+    attempt: 0,
+    stable: false,
+    retryDelayMs: 0,
+    lastClose: undefined,
+    attemptRestarted: false,
+  }),
   initial: 'connection',
   on: {
     CLOSE: '.closed',
@@ -525,9 +547,15 @@ export const clientMachine = setup({
         // (leaving `connection` stops the socket actor: its socket closed, its listeners removed)
         // for a wait of 0 ms, the way back every wait takes. No failure counted, no close
         // announced: the attempt had not failed, only started on a network that was not there.
+        // Once per attempt: the fresh one runs to its end (an `online` storm would otherwise
+        // restart attempts for ever, none failing, maxAttempts never reached).
         // Here, not on `connecting`: an arrow of its own widened the chart past what the README
         // shows; this one joins connection's arrow to `waiting`.
-        NETWORK_ONLINE: { guard: 'isConnecting', target: 'waiting', actions: 'planNow' },
+        NETWORK_ONLINE: {
+          guard: 'mayRestart',
+          target: 'waiting',
+          actions: 'planRestart',
+        },
       },
       states: {
         connecting: {

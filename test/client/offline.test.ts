@@ -361,3 +361,75 @@ describe('an attempt while the device is offline (navigator.onLine false)', () =
     await expectReleased(t);
   });
 });
+
+// Review r19: every `online` restarted the attempt under way, and none counted as a failure: a
+// device firing `online` faster than the handshake completes (some WebViews, with
+// `closeOnOffline: false`) never connected, and `maxAttempts` never gave up (31 sockets, 0 opens
+// in 3 s). Once per attempt now: the fresh attempt is left to open, fail or time out.
+describe('`online` again and again while connecting (a storm)', () => {
+  /** `count` `online` events, each followed by a turn of I/O and a 0 ms move of the clock. */
+  async function storm(
+    network: ReturnType<typeof installOnlineTarget>,
+    t: ReturnType<typeof startClient>,
+    count: number,
+  ) {
+    for (let i = 0; i < count; i++) {
+      network.online();
+      await new Promise((resolve) => setImmediate(resolve));
+      t.simulated.increment(0); // a wait of 0 ms, if the `online` started one
+    }
+  }
+
+  it('restarts the attempt once; the fresh one is left to open', async () => {
+    const network = installOnlineTarget();
+    const server = await startServer({ hold: true });
+    const t = startClient({ url: server.url });
+    await vi.waitFor(() => expect(server.held).toHaveLength(1), ioWait);
+    const from = t.mark();
+    await storm(network, t, 20);
+    expect(t.sockets).toHaveLength(2); // the first abandoned, the second kept
+    expect(t.client.state).toBe('connecting');
+    expect(t.events.slice(from).filter(([type]) => type === 'reconnecting' || type === 'close')).toEqual([
+      ['reconnecting', { delayMs: 0, attempt: 0 }],
+    ]);
+    await vi.waitFor(() => expect(server.held).toHaveLength(2), ioWait);
+    server.held[1]?.();
+    await t.next('open', from);
+    expect(network.listeners('online')).toBe(0);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('against a server that never answers, each attempt times out, counted: maxAttempts gives up', async () => {
+    const network = installOnlineTarget();
+    const blackhole = await silentServer();
+    const t = startClient({ url: blackhole.url, maxAttempts: 2, connectTimeoutMs: 1_000 });
+    await vi.waitFor(() => expect(blackhole.accepted()).toBe(1), ioWait);
+    await storm(network, t, 10);
+    expect(t.sockets).toHaveLength(2);
+
+    // The restarted attempt times out: the first failure, backed off.
+    const first = t.mark();
+    t.simulated.increment(1_000);
+    expect(await t.next('close', first)).toMatchObject({ code: 1006, cause: 'connect-timeout' });
+    const { delayMs, attempt } = await t.next('reconnecting', first);
+    expect(attempt).toBe(1);
+    t.simulated.increment(delayMs);
+    await vi.waitFor(() => expect(blackhole.accepted()).toBe(3), ioWait);
+
+    // The failure cleared the mark: this attempt may be restarted once too, and no more.
+    await storm(network, t, 10);
+    expect(t.sockets).toHaveLength(4);
+    const last = t.mark();
+    t.simulated.increment(1_000);
+    expect(await t.next('close', last)).toMatchObject({
+      code: 1006,
+      cause: 'connect-timeout',
+      givenUp: true,
+    });
+    expect(t.client.state).toBe('suspended');
+    expect(network.listeners('online')).toBe(0);
+    t.client.close();
+    await expectReleased(t);
+  });
+});

@@ -120,6 +120,7 @@ function withSilenceClock(config: StateConfig): void {
     stable: false,
     retryDelayMs: 0,
     lastClose: undefined,
+    attemptRestarted: false,
     heardSinceArmed: false,
   });
 }
@@ -144,7 +145,9 @@ const model = createTestModel(modelMachine, {
   // Context counts attempts without bound: a state is its value and the event that entered it,
   // and, for a 4002, whether the connection it ended was stable (at once) or not (backed off);
   // for `waiting` by NETWORK_ONLINE, whether a socket had closed yet: without one, it came from
-  // `connecting` (the first attempt abandoned), not from a wait cut short, which follows a close.
+  // `connecting` (the first attempt abandoned), not from a wait cut short, which follows a close;
+  // and whether the attempt under way already replaced one abandoned for an `online` (then a
+  // further `online` is left alone: a state of its own, so the walk sends it one).
   serializeState: (snapshot, event) => {
     const code = (event as { code?: number } | undefined)?.code;
     const stable = code === 4002 && (snapshot.context as { stable: boolean }).stable ? ' stable' : '';
@@ -153,7 +156,12 @@ const model = createTestModel(modelMachine, {
       (snapshot.context as { lastClose?: unknown }).lastClose === undefined
         ? ' first'
         : '';
-    return `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${code ?? ''}${stable}${first}`;
+    const restarted =
+      is(snapshot, { connection: 'connecting' }) &&
+      (snapshot.context as { attemptRestarted: boolean }).attemptRestarted
+        ? ' restarted'
+        : '';
+    return `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${code ?? ''}${stable}${first}${restarted}`;
   },
 });
 const paths = model.getShortestPaths();
@@ -286,6 +294,24 @@ async function perform(
       await t.next('close', from);
       return;
     case 'NETWORK_ONLINE':
+      if (
+        is(before, { connection: 'connecting' }) &&
+        (before.context as { attemptRestarted: boolean }).attemptRestarted
+      ) {
+        // This attempt already replaced one abandoned for an `online`: left to finish. The same
+        // socket, its handshake still held by the server, and no `reconnecting` announced.
+        await until(() => server.held.length > 0, 'the handshake');
+        const sockets = t.sockets.length;
+        network.online();
+        await new Promise((resolve) => setImmediate(resolve));
+        expect(t.client.state, 'left connecting').toBe('connecting');
+        expect(t.sockets.length, 'no fresh attempt').toBe(sockets);
+        expect(
+          t.events.slice(from).map(([type]) => type),
+          'nothing announced',
+        ).toEqual([]);
+        return;
+      }
       if (is(before, { connection: 'connecting' })) {
         // The handshake under way reached the server first. Abandoned at once (a wait of 0 ms,
         // then a fresh attempt), before the server answers: refused only afterwards, so that its refusal cannot stand

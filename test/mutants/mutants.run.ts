@@ -199,8 +199,8 @@ it('every mutant of the machines named (a transition removed, or a rule broken) 
       .filter(
         (t) =>
           t.event === 'NETWORK_OFFLINE' ||
-          // `online` while connecting: on `connection`, guarded by isConnecting.
-          (t.event === 'NETWORK_ONLINE' && t.guard === 'isConnecting') ||
+          // `online` while connecting: on `connection`, guarded by mayRestart (once per attempt).
+          (t.event === 'NETWORK_ONLINE' && t.guard === 'mayRestart') ||
           t.event === 'CHECK_SILENCE' ||
           (t.event === 'RESUME' && t.source === 'client.waiting') ||
           // maxAttempts: the failure that gives up instead of backing off.

@@ -137,7 +137,10 @@ export const clientSemanticMutants: Record<string, (machine: ClientMachine) => C
   // The app's close() on an open socket: a handshake bounded by ws's own 30 s is the bug it
   // fixes (one that never ends is `closing`'s two transitions removed, among the mutants above).
   "client: delay closeTimeout ws's own 30 s": (machine) =>
-    machine.provide({ delays: { closeTimeout: 30_000 } }),
+    machine.provide({ delays: { closeTimeout: 30_000 } }), // An `online` storm: every `online` during an attempt restarting it, none failing, the client
+  // never connects and maxAttempts never trips; once per attempt is the rule.
+  'client: guard attemptRestarted never set (every online restarts the attempt)': (machine) =>
+    machine.provide({ guards: { attemptRestarted: () => false } }),
 };
 
 /**
