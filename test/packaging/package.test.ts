@@ -523,6 +523,7 @@ describe('the packed package in a fresh app', () => {
     'bench/socketio-server.ts',
     'docs/dashboard.png',
     'examples/client-ca.test.ts',
+    'examples/client-headers.test.ts',
     'examples/client-token.test.ts',
     'examples/testing-your-app.test.ts',
     'examples/walking-the-machines.test.ts',
