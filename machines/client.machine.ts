@@ -12,7 +12,8 @@
  *   connection ──a failure to back off, the maxAttempts-th in a row──▶ suspended.untilResumed (given up)
  *   connecting ──connectTimeout, the last attempt allowed──▶ raises SOCKET_CLOSED 1006 "connect timeout": given up, as above
  *   waiting ──NETWORK_ONLINE, after a 1006 with no retry hint──▶ waiting again, with no delay left
- *   connecting ──NETWORK_ONLINE, unless this attempt already replaced one──▶ waiting, with no delay: the attempt abandoned, a fresh one at once
+ *   connecting ──NETWORK_ONLINE──▶ waiting, with no delay: the attempt abandoned, a fresh one at once
+ *     (either, once: until the connection is stable or the device is seen offline, further `online`s are ignored)
  *   waiting ──RESUME (the app's resume())──▶ waiting again, with no delay left
  *   open ──CLOSE──▶ closing ──SOCKET_CLOSED (the server answered)──▶ closed, as below
  *                   closing ──closeTimeout (no answer)──▶ the same: the socket is given up
@@ -82,12 +83,20 @@
  * network changed, so a handshake under way was begun on the network before
  * (with `closeOnOffline: false`, offline events ignored, one begun online may
  * sit on a dead route as well). A false restart costs one handshake not yet
- * done and counts nothing. Once per attempt, though: the fresh attempt is marked
- * (`attemptRestarted`) and a further `online` leaves it to open, fail or time out,
- * as any attempt; its end (recordClose) clears the mark. Without that bound a device
- * firing `online` faster than the handshake completes (some WebViews, with
- * `closeOnOffline: false`) restarted every attempt before it could open or time out:
- * the client never connected, and, no failure counted, maxAttempts never tripped.
+ * done and counts nothing.
+ *
+ * Both are taken once (`onlineHandled`): an `online` that cut a wait or restarted an
+ * attempt is the news that the network is back, and another one says nothing new until
+ * the client has lost it again, by its own account: a connection that stayed open for
+ * stableAfterMs (markStable) or a close that says the device is offline (recordClose, cause
+ * `offline`) clears the mark. Meanwhile attempts open, fail or time out, and waits back
+ * off, as without the event. Without that bound a device firing `online` again and again
+ * (some WebViews, with `closeOnOffline: false`) restarted every attempt before it could
+ * open or time out (the client never connected, and, no failure counted, maxAttempts never
+ * tripped), and cut every wait after a failure short (a server down was retried with no
+ * backoff at all). The price: with no `offline` event between two changes of network, the
+ * second `online` is not acted on, and an attempt begun on the old network waits out its
+ * connect timeout.
  * Pure: the socket and network actors are placeholders that the runtime
  * (src/client/) supplies with `.provide()`; the random numbers come from the input.
  * Run or walked alone it needs that input (`ClientInput`): without one its first
@@ -191,11 +200,12 @@ export interface ClientContext extends ClientInput {
   /** How the last socket ended; undefined until one has. */
   lastClose: ClientClose | undefined;
   /**
-   * The attempt under way replaced one abandoned for the network's return (`online` while
-   * connecting): a further `online` leaves it be, so that a storm of them cannot restart attempts
-   * for ever. Cleared when an attempt ends (recordClose).
+   * An `online` event was acted on (a wait cut short, an attempt restarted) and the client has
+   * neither stayed connected for stableAfterMs nor seen the device offline since: a further
+   * `online` says nothing new, and is ignored (a storm of them cannot cut every wait nor restart
+   * every attempt).
    */
-  attemptRestarted: boolean;
+  onlineHandled: boolean;
 }
 
 /** The client actor's events: facts from its socket, and commands from the app. */
@@ -344,8 +354,14 @@ export const clientMachine = setup({
     // Placeholder: the runtime (src/client/client.ts) sends 1000 on the open socket, the
     // close handshake's first half; the answer comes back as SOCKET_CLOSED.
     closeSocket: () => {},
-    /** An attempt or a connection ended: how, and the attempt's restart (if any) forgotten. */
-    recordClose: assign({ lastClose: ({ event }) => closeFrom(event), attemptRestarted: false }),
+    /**
+     * An attempt or a connection ended: how. A close the device's being offline caused also
+     * forgets an `online` already acted on: the next one is news again.
+     */
+    recordClose: assign(({ context, event }) => {
+      const lastClose = closeFrom(event);
+      return { lastClose, onlineHandled: context.onlineHandled && lastClose.cause !== 'offline' };
+    }),
     announceClose: emit(({ context }) => ({ type: 'close' as const, ...(context.lastClose as ClientClose) })),
     /** The close of the last failure allowed (maxAttempts): the client gives up rather than retry. */
     announceGiveUp: emit(({ context }) => ({
@@ -388,18 +404,16 @@ export const clientMachine = setup({
     planPrompt: assign({
       retryDelayMs: ({ context }) => Math.min(MAX_WAIT_MS, context.lastClose?.retryAfterMs ?? 0),
     }),
-    /**
-     * The network is back (a wait cut short), or the app's resume(): the wait ends now (the
-     * attempt count stays, as the backoff's exponent).
-     */
+    /** The app's resume(): the wait ends now (the attempt count stays, as the backoff's exponent). */
     planNow: assign({ retryDelayMs: 0 }),
     /**
-     * The network is back during an attempt: abandoned for a fresh one now (as planNow), and the
-     * fresh one marked, so that the next `online` lets it finish.
+     * The network is back (a wait cut short, an attempt under way abandoned): the next attempt
+     * now, as planNow, and the news taken (`onlineHandled`), so that the next `online` is ignored.
      */
-    planRestart: assign({ retryDelayMs: 0, attemptRestarted: true }),
+    planOnline: assign({ retryDelayMs: 0, onlineHandled: true }),
     resetAttempts: assign({ attempt: 0 }),
-    markStable: assign({ attempt: 0, stable: true }),
+    /** Open for stableAfterMs: the backoff back to its first step, and the next `online` news again. */
+    markStable: assign({ attempt: 0, stable: true, onlineHandled: false }),
     forgetStable: assign({ stable: false }),
     /**
      * Given up for its silence: reported as the socket lost without a close frame (1006).
@@ -469,10 +483,12 @@ export const clientMachine = setup({
      * an event left over (or sent by hand) must not end an open socket or a close handshake.
      */
     isConnecting: stateIn('#client.connection.connecting'),
-    /** This attempt already replaced one abandoned for an `online`: it runs to its end. */
-    attemptRestarted: ({ context }) => context.attemptRestarted,
-    /** An `online` may restart the attempt: one still connecting, and not itself a restart (once per attempt). */
-    mayRestart: and(['isConnecting', not('attemptRestarted')]),
+    /** An `online` was acted on already, and nothing since said the network went away again. */
+    onlineHandled: ({ context }) => context.onlineHandled,
+    /** An `online` restarts the attempt: one still connecting, the first `online` since the network was lost. */
+    mayRestart: and(['isConnecting', not('onlineHandled')]),
+    /** An `online` cuts the wait: one after a network failure, the first `online` since the network was lost. */
+    mayCutWait: and(['isNetworkFailure', not('onlineHandled')]),
     /** Nothing heard from the server for a whole silence timeout, by the runtime's clock. */
     isSilent: ({ context }) =>
       context.silence !== undefined && context.silence.quietForMs() >= context.silence.timeoutMs,
@@ -499,7 +515,7 @@ export const clientMachine = setup({
     stable: false,
     retryDelayMs: 0,
     lastClose: undefined,
-    attemptRestarted: false,
+    onlineHandled: false,
   }),
   initial: 'connection',
   on: {
@@ -547,14 +563,14 @@ export const clientMachine = setup({
         // (leaving `connection` stops the socket actor: its socket closed, its listeners removed)
         // for a wait of 0 ms, the way back every wait takes. No failure counted, no close
         // announced: the attempt had not failed, only started on a network that was not there.
-        // Once per attempt: the fresh one runs to its end (an `online` storm would otherwise
-        // restart attempts for ever, none failing, maxAttempts never reached).
+        // Once (see the file's opening block): a storm of `online` events would otherwise restart
+        // attempts for ever, none failing, maxAttempts never reached.
         // Here, not on `connecting`: an arrow of its own widened the chart past what the README
         // shows; this one joins connection's arrow to `waiting`.
         NETWORK_ONLINE: {
           guard: 'mayRestart',
           target: 'waiting',
-          actions: 'planRestart',
+          actions: 'planOnline',
         },
       },
       states: {
@@ -621,7 +637,9 @@ export const clientMachine = setup({
       after: { retryDelay: 'connection' },
       on: {
         // Re-entered with no delay left: the way back is the one every wait takes.
-        NETWORK_ONLINE: { guard: 'isNetworkFailure', target: 'waiting', reenter: true, actions: 'planNow' },
+        // Once, as connection's restart (the file's opening block): a storm of `online` events would
+        // otherwise cut every wait after a failure, a server down retried with no backoff at all.
+        NETWORK_ONLINE: { guard: 'mayCutWait', target: 'waiting', reenter: true, actions: 'planOnline' },
         // The app's resume() (a "Retry now" button): no delay left, whatever the wait (a retry
         // hint too: the app's word), and the same way back. The attempt count stays.
         RESUME: { target: 'waiting', reenter: true, actions: 'planNow' },

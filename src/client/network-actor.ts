@@ -3,7 +3,8 @@
  * events (a browser's window, a worker's scope). Invoked by `waiting` for
  * `online` (NETWORK_ONLINE: a backoff after a lost network ends once the
  * network is back), by `connecting` for `online` too (an attempt under way,
- * perhaps made while offline, is abandoned for a fresh one) and by
+ * perhaps made while offline, is abandoned for a fresh one; the machine acts on one
+ * `online` until the network is lost again, see machines/client.machine.ts) and by
  * `connection` for `offline` (NETWORK_OFFLINE: the
  * socket is given up at once instead of waiting minutes for TCP). Its undo,
  * run whenever that state is left, removes the one listener it added. Where

@@ -166,7 +166,10 @@ export interface ClientOptions {
    * server asked for (a retry hint, a shutdown's spread, any other close code) is kept. An
    * attempt still connecting when it fires (one begun while the device was offline) is
    * abandoned for a fresh one at once, rather than left to its connect timeout; no failure is
-   * counted and no `close` reported (`reconnecting` says `delayMs: 0`). Where there is no such event (Node), it does nothing.
+   * counted and no `close` reported (`reconnecting` says `delayMs: 0`). Either is done once:
+   * further `online` events are ignored until a connection stays open for `stableAfterMs` or a
+   * close says the device is offline, so a storm of them neither restarts every attempt nor
+   * cuts every wait. Where there is no such event (Node), it does nothing.
    * @default true
    */
   reconnectOnOnline?: boolean | undefined;

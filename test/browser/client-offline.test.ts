@@ -68,6 +68,32 @@ ${countingWebSocket}
   window.ready = true;
 </script>`;
 
+/**
+ * A client of window.Counting whose `url()` answers only when the test resolves it (window.pending),
+ * and `window.storm(n)`: n `online` events on the window at once.
+ */
+const stormPage = (wsUrl: string) => `<!doctype html>
+<meta charset="utf-8">
+<title>ws-supervisor/client in an online storm</title>
+<script type="importmap">{ "imports": { "xstate": "/xstate/xstate.esm.js" } }</script>
+<script type="module">
+  import { createClient } from '/dist/src/client/index.js';
+${countingWebSocket}
+  window.events = [];
+  window.pending = [];
+  window.storm = (n) => {
+    for (let i = 0; i < n; i++) window.dispatchEvent(new Event('online'));
+  };
+  window.client = createClient({
+    url: () => new Promise((resolve) => window.pending.push(() => resolve(${JSON.stringify(wsUrl)}))),
+    WebSocket: window.Counting,
+  });
+  for (const type of ['open', 'close', 'reconnecting']) {
+    window.client.on(type, (event) => window.events.push({ type, ...event }));
+  }
+  window.ready = true;
+</script>`;
+
 describe.runIf(hasBrowser)('the client in a browser whose network goes and comes back', () => {
   const browserTab = useClientTab(search, { consoleErrors: true });
   const { logged } = browserTab;
@@ -164,6 +190,39 @@ describe.runIf(hasBrowser)('the client in a browser whose network goes and comes
     } finally {
       logged.length = 0;
       await browserTab.tab.context().setOffline(false);
+      await closeServer(files);
+    }
+  }, 60_000);
+
+  // Review r21: an `online` storm (a WebView firing the event again and again) restarted every
+  // attempt before it could open; the first `online` is acted on, the rest ignored.
+  it('an `online` storm restarts the attempt under way once; the fresh attempt opens', async () => {
+    const server = await startServer({ heartbeatIntervalMs: 1e9, idleTimeoutMs: 1e9 });
+    const { files, port } = await serveClientPage(stormPage(server.url('zoe')));
+    try {
+      await browserTab.tab.goto(`http://127.0.0.1:${port}/`);
+      await until('window.ready === true && window.pending.length === 1');
+      await evaluate('window.storm(20)'); // the attempt (still in its url()) abandoned, at once
+      await until('window.pending.length === 2'); // the fresh attempt's url(), after its 0 ms wait
+      await evaluate('window.storm(20)'); // ignored: the fresh attempt is left to finish
+      await evaluate('new Promise((resolve) => setTimeout(resolve, 0))');
+      expect(await evaluate<number>('window.pending.length')).toBe(2);
+      await evaluate('window.pending[1]()');
+      await until("window.client.state === 'open'");
+      expect(await evaluate<number>('window.sockets.length')).toBe(1);
+      expect(await evaluate<unknown[]>('window.events')).toEqual([
+        { type: 'reconnecting', delayMs: 0, attempt: 0 },
+        { type: 'open', url: expect.stringContaining(server.url('zoe')) },
+      ]);
+      await evaluate('window.pending[0]()'); // the abandoned url() answering late changes nothing
+      await evaluate('new Promise((resolve) => setTimeout(resolve, 0))');
+      expect(await evaluate<number>('window.sockets.length')).toBe(1);
+      await evaluate('window.client.close()');
+      await allDisposed(server.supervisor);
+      expectNoLeaks(server.supervisor);
+      expect(logged).toEqual([]);
+    } finally {
+      logged.length = 0;
       await closeServer(files);
     }
   }, 60_000);

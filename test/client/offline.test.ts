@@ -11,7 +11,14 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { ioWait } from '../helpers/server.js';
-import { expectReleased, installOnLine, installOnlineTarget, silentServer, startClient } from './helpers.js';
+import {
+  expectReleased,
+  installOnLine,
+  installOnlineTarget,
+  silentServer,
+  startClient,
+  type TestClient,
+} from './helpers.js';
 
 /**
  * A ws server on port 0 that records each connection's end; with `hold`, it holds every
@@ -365,20 +372,20 @@ describe('an attempt while the device is offline (navigator.onLine false)', () =
 // Review r19: every `online` restarted the attempt under way, and none counted as a failure: a
 // device firing `online` faster than the handshake completes (some WebViews, with
 // `closeOnOffline: false`) never connected, and `maxAttempts` never gave up (31 sockets, 0 opens
-// in 3 s). Once per attempt now: the fresh attempt is left to open, fail or time out.
-describe('`online` again and again while connecting (a storm)', () => {
+// in 3 s). Review r21: and each wait after a failure was cut to 0 ms, a server down retried with
+// no backoff. An `online` is acted on once now, until the connection is stable or the device is
+// seen offline.
+describe('`online` again and again (a storm)', () => {
   /** `count` `online` events, each followed by a turn of I/O and a 0 ms move of the clock. */
-  async function storm(
-    network: ReturnType<typeof installOnlineTarget>,
-    t: ReturnType<typeof startClient>,
-    count: number,
-  ) {
+  async function storm(network: ReturnType<typeof installOnlineTarget>, t: TestClient, count: number) {
     for (let i = 0; i < count; i++) {
       network.online();
       await new Promise((resolve) => setImmediate(resolve));
       t.simulated.increment(0); // a wait of 0 ms, if the `online` started one
     }
   }
+  const reconnectsOf = (t: TestClient, from: number) =>
+    t.events.slice(from).filter(([type]) => type === 'reconnecting' || type === 'close');
 
   it('restarts the attempt once; the fresh one is left to open', async () => {
     const network = installOnlineTarget();
@@ -389,9 +396,7 @@ describe('`online` again and again while connecting (a storm)', () => {
     await storm(network, t, 20);
     expect(t.sockets).toHaveLength(2); // the first abandoned, the second kept
     expect(t.client.state).toBe('connecting');
-    expect(t.events.slice(from).filter(([type]) => type === 'reconnecting' || type === 'close')).toEqual([
-      ['reconnecting', { delayMs: 0, attempt: 0 }],
-    ]);
+    expect(reconnectsOf(t, from)).toEqual([['reconnecting', { delayMs: 0, attempt: 0 }]]);
     await vi.waitFor(() => expect(server.held).toHaveLength(2), ioWait);
     server.held[1]?.();
     await t.next('open', from);
@@ -400,26 +405,28 @@ describe('`online` again and again while connecting (a storm)', () => {
     await expectReleased(t);
   });
 
-  it('against a server that never answers, each attempt times out, counted: maxAttempts gives up', async () => {
+  it('against a server that never answers, every wait is waited out and maxAttempts gives up', async () => {
     const network = installOnlineTarget();
     const blackhole = await silentServer();
     const t = startClient({ url: blackhole.url, maxAttempts: 2, connectTimeoutMs: 1_000 });
     await vi.waitFor(() => expect(blackhole.accepted()).toBe(1), ioWait);
     await storm(network, t, 10);
-    expect(t.sockets).toHaveLength(2);
+    expect(t.sockets).toHaveLength(2); // restarted once
 
-    // The restarted attempt times out: the first failure, backed off.
+    // The restarted attempt times out: the first failure, backed off, and the storm goes on:
+    // the wait is not cut short, nor the next attempt restarted.
     const first = t.mark();
     t.simulated.increment(1_000);
     expect(await t.next('close', first)).toMatchObject({ code: 1006, cause: 'connect-timeout' });
-    const { delayMs, attempt } = await t.next('reconnecting', first);
-    expect(attempt).toBe(1);
+    const { delayMs } = await t.next('reconnecting', first);
+    expect(delayMs).toBeGreaterThan(0);
+    await storm(network, t, 10);
+    expect(t.client.state).toBe('waiting');
+    expect(reconnectsOf(t, first)).toHaveLength(2); // the close and its one wait
     t.simulated.increment(delayMs);
     await vi.waitFor(() => expect(blackhole.accepted()).toBe(3), ioWait);
-
-    // The failure cleared the mark: this attempt may be restarted once too, and no more.
     await storm(network, t, 10);
-    expect(t.sockets).toHaveLength(4);
+    expect(t.sockets).toHaveLength(3);
     const last = t.mark();
     t.simulated.increment(1_000);
     expect(await t.next('close', last)).toMatchObject({
@@ -429,6 +436,49 @@ describe('`online` again and again while connecting (a storm)', () => {
     });
     expect(t.client.state).toBe('suspended');
     expect(network.listeners('online')).toBe(0);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('a connection that stayed open for stableAfterMs makes the next `online` news again', async () => {
+    const network = installOnlineTarget();
+    const server = await startServer({ hold: true });
+    const t = startClient({ url: server.url, stableAfterMs: 3_000 });
+    await vi.waitFor(() => expect(server.held).toHaveLength(1), ioWait);
+    await storm(network, t, 3); // restarted once
+    await vi.waitFor(() => expect(server.held).toHaveLength(2), ioWait);
+    server.held[1]?.();
+    await t.next('open');
+    t.simulated.increment(3_000); // stable
+    // Lost (no close frame), then the network's return: the wait is cut short again.
+    const lost = t.mark();
+    for (const entry of server.connections) entry.ws.terminate();
+    const { delayMs } = await t.next('reconnecting', lost);
+    expect(delayMs).toBeGreaterThan(0);
+    const back = t.mark();
+    network.online();
+    expect(reconnectsOf(t, back)).toEqual([['reconnecting', { delayMs: 0, attempt: 1 }]]);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('the device seen offline makes the next `online` news again', async () => {
+    const network = installOnlineTarget();
+    const server = await startServer({ hold: true });
+    const t = startClient({ url: server.url });
+    await vi.waitFor(() => expect(server.held).toHaveLength(1), ioWait);
+    await storm(network, t, 3); // restarted once: the next `online` is ignored
+    expect(t.sockets).toHaveLength(2);
+    // The device goes offline during the fresh attempt (given up, `cause: 'offline'`), then
+    // comes back: that `online` cuts the wait short.
+    const gone = t.mark();
+    network.offline();
+    expect(await t.next('close', gone)).toMatchObject({ code: 1006, cause: 'offline' });
+    const { delayMs } = await t.next('reconnecting', gone);
+    expect(delayMs).toBeGreaterThan(0);
+    const back = t.mark();
+    network.online();
+    expect(reconnectsOf(t, back)).toEqual([['reconnecting', { delayMs: 0, attempt: 1 }]]);
     t.client.close();
     await expectReleased(t);
   });

@@ -75,6 +75,9 @@ const events = [
 ];
 
 const is = (snapshot: AnyMachineSnapshot, value: unknown) => snapshot.matches(value as never);
+/** An `online` was acted on already (the next is ignored until stable or offline). */
+const onlineHandled = (snapshot: AnyMachineSnapshot) =>
+  (snapshot.context as { onlineHandled: boolean }).onlineHandled;
 
 /** Only what can really happen in each state. */
 function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<string, unknown>): boolean {
@@ -120,7 +123,7 @@ function withSilenceClock(config: StateConfig): void {
     stable: false,
     retryDelayMs: 0,
     lastClose: undefined,
-    attemptRestarted: false,
+    onlineHandled: false,
     heardSinceArmed: false,
   });
 }
@@ -146,8 +149,8 @@ const model = createTestModel(modelMachine, {
   // and, for a 4002, whether the connection it ended was stable (at once) or not (backed off);
   // for `waiting` by NETWORK_ONLINE, whether a socket had closed yet: without one, it came from
   // `connecting` (the first attempt abandoned), not from a wait cut short, which follows a close;
-  // and whether the attempt under way already replaced one abandoned for an `online` (then a
-  // further `online` is left alone: a state of its own, so the walk sends it one).
+  // and, while connecting or waiting, whether an `online` was acted on already (then a further
+  // one is ignored: a state of its own, so the walk sends it one).
   serializeState: (snapshot, event) => {
     const code = (event as { code?: number } | undefined)?.code;
     const stable = code === 4002 && (snapshot.context as { stable: boolean }).stable ? ' stable' : '';
@@ -156,12 +159,11 @@ const model = createTestModel(modelMachine, {
       (snapshot.context as { lastClose?: unknown }).lastClose === undefined
         ? ' first'
         : '';
-    const restarted =
-      is(snapshot, { connection: 'connecting' }) &&
-      (snapshot.context as { attemptRestarted: boolean }).attemptRestarted
-        ? ' restarted'
+    const handled =
+      (is(snapshot, { connection: 'connecting' }) || is(snapshot, 'waiting')) && onlineHandled(snapshot)
+        ? ' online handled'
         : '';
-    return `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${code ?? ''}${stable}${first}${restarted}`;
+    return `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${code ?? ''}${stable}${first}${handled}`;
   },
 });
 const paths = model.getShortestPaths();
@@ -294,12 +296,10 @@ async function perform(
       await t.next('close', from);
       return;
     case 'NETWORK_ONLINE':
-      if (
-        is(before, { connection: 'connecting' }) &&
-        (before.context as { attemptRestarted: boolean }).attemptRestarted
-      ) {
-        // This attempt already replaced one abandoned for an `online`: left to finish. The same
-        // socket, its handshake still held by the server, and no `reconnecting` announced.
+      if (is(before, { connection: 'connecting' }) && onlineHandled(before)) {
+        // An `online` was acted on already: this attempt is left to finish. The same socket, its
+        // handshake still held by the server (the last one held: an abandoned attempt's stays in
+        // the list), and no `reconnecting` announced.
         await until(() => server.held.length > 0, 'the handshake');
         const sockets = t.sockets.length;
         network.online();
@@ -325,7 +325,18 @@ async function perform(
         await until(() => abandoned.readyState === abandoned.CLOSED, 'the abandoned socket to close');
         return;
       }
+      // Waiting: cut short (a `reconnecting` of 0 ms) where the model is, ignored (nothing
+      // announced, the wait as it was) where it is not.
       network.online();
+      expect(
+        t.events.slice(from).filter(([type]) => type === 'reconnecting'),
+        'the wait cut short by the first online only',
+      ).toEqual(
+        (after.context as { retryDelayMs: number }).retryDelayMs === 0 &&
+          (before.context as { retryDelayMs: number }).retryDelayMs > 0
+          ? [['reconnecting', { delayMs: 0, attempt: (before.context as { attempt: number }).attempt }]]
+          : [],
+      );
       return;
     case 'NETWORK_OFFLINE':
       if (is(before, { connection: 'closing' })) {

@@ -199,8 +199,10 @@ it('every mutant of the machines named (a transition removed, or a rule broken) 
       .filter(
         (t) =>
           t.event === 'NETWORK_OFFLINE' ||
-          // `online` while connecting: on `connection`, guarded by mayRestart (once per attempt).
+          // `online` while connecting: on `connection`, guarded by mayRestart (once, as the cut of a
+          // wait: mayCutWait, below).
           (t.event === 'NETWORK_ONLINE' && t.guard === 'mayRestart') ||
+          (t.event === 'NETWORK_ONLINE' && t.guard === 'mayCutWait') ||
           t.event === 'CHECK_SILENCE' ||
           (t.event === 'RESUME' && t.source === 'client.waiting') ||
           // maxAttempts: the failure that gives up instead of backing off.

@@ -137,10 +137,13 @@ export const clientSemanticMutants: Record<string, (machine: ClientMachine) => C
   // The app's close() on an open socket: a handshake bounded by ws's own 30 s is the bug it
   // fixes (one that never ends is `closing`'s two transitions removed, among the mutants above).
   "client: delay closeTimeout ws's own 30 s": (machine) =>
-    machine.provide({ delays: { closeTimeout: 30_000 } }), // An `online` storm: every `online` during an attempt restarting it, none failing, the client
-  // never connects and maxAttempts never trips; once per attempt is the rule.
-  'client: guard attemptRestarted never set (every online restarts the attempt)': (machine) =>
-    machine.provide({ guards: { attemptRestarted: () => false } }),
+    machine.provide({ delays: { closeTimeout: 30_000 } }),
+  // An `online` storm: every `online` acted on (each attempt restarted before it could open, each
+  // wait after a failure cut to 0 ms); once until stable or offline is the rule.
+  'client: guard onlineHandled ignored (every online acts)': (machine) =>
+    machine.provide({ guards: { onlineHandled: () => false } }),
+  'client: action markStable keeps an online handled (a later online ignored)': (machine) =>
+    machine.provide({ actions: { markStable: assign({ attempt: 0, stable: true }) } }),
 };
 
 /**
