@@ -43,7 +43,10 @@ server.listen(flags.port, '127.0.0.1', () => {
   const stop = () => {
     client.close(); // stops for good: no reconnect to the server going away
     keyboard?.close();
-    void supervisor.shutdown().then(() => server.close()); // 1001 to every other client
+    void supervisor
+      .shutdown() // 1001 to every other client
+      .catch((error: unknown) => console.error('shutdown failed', error))
+      .finally(() => server.close());
   };
   process.on('SIGINT', stop).on('SIGTERM', stop);
 });

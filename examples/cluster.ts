@@ -129,6 +129,11 @@ server.listen(flags.port, '127.0.0.1', () => {
   console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).port}`);
 });
 
-// Shutdown releases this process's slots and lease in Redis before it resolves.
-const stop = () => void supervisor.shutdown().then(() => server.close());
+// Shutdown releases this process's slots and lease in Redis before it resolves. The server
+// closes even when it rejects (the store's stop failed): the process ends.
+const stop = () =>
+  void supervisor
+    .shutdown()
+    .catch((error: unknown) => console.error('shutdown failed', error))
+    .finally(() => server.close());
 process.on('SIGINT', stop).on('SIGTERM', stop);

@@ -88,10 +88,13 @@ console.log(`listening on ws://127.0.0.1:${(server.address() as AddressInfo).por
 // the clients do not all reconnect elsewhere at once; at 30 s the rest is terminated.
 // `on`, not `once`: under npm, Ctrl-C reaches node twice, and shutdown() is idempotent.
 const stop = () =>
-  void supervisor.shutdown({ deadlineMs: 30_000, pace: { windowMs: 20_000, batches: 10 } }).then(() => {
-    detach();
-    server.close();
-    server.closeAllConnections();
-  });
+  void supervisor
+    .shutdown({ deadlineMs: 30_000, pace: { windowMs: 20_000, batches: 10 } })
+    .catch((error: unknown) => console.error('shutdown failed', error))
+    .finally(() => {
+      detach();
+      server.close();
+      server.closeAllConnections();
+    });
 process.on('SIGINT', stop).on('SIGTERM', stop);
 // #endregion shutdown

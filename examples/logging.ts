@@ -68,5 +68,9 @@ server.listen(flags.port, '127.0.0.1', () => {
 });
 
 // `on`, not `once`: under npm, Ctrl-C reaches node twice, and shutdown() is idempotent.
-const stop = () => void supervisor.shutdown().then(() => server.close());
+const stop = () =>
+  void supervisor
+    .shutdown()
+    .catch((error: unknown) => console.error('shutdown failed', error))
+    .finally(() => server.close());
 process.on('SIGINT', stop).on('SIGTERM', stop);

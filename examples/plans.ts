@@ -69,5 +69,9 @@ server.listen(port, '127.0.0.1', () => {
 });
 
 // `on`, not `once`: under npm, Ctrl-C reaches node twice, and shutdown() is idempotent.
-const stop = () => void supervisor.shutdown().then(() => server.close()); // 1001 to every client
+const stop = () =>
+  void supervisor
+    .shutdown() // 1001 to every client
+    .catch((error: unknown) => console.error('shutdown failed', error))
+    .finally(() => server.close());
 process.on('SIGINT', stop).on('SIGTERM', stop);

@@ -61,21 +61,59 @@ export class Readiness {
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     if (this.#ready) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const aborted = () => settle(() => reject(withCause(signal?.reason, this.#lastFailure)));
+      let settled = false;
+      /** True once addEventListener has returned: only then is there a listener to remove. */
+      let listening = false;
+      const aborted = () => {
+        // A signal-like whose `reason` getter throws: ready() rejects with that error (settle()
+        // had removed the waiter before the getter threw, and the wait stayed pending forever).
+        let reason: unknown;
+        try {
+          reason = withCause(signal?.reason, this.#lastFailure);
+        } catch (error) {
+          reason = error;
+        }
+        settle(() => reject(reason));
+      };
       const settle = (how: () => void) => {
+        // Once: a signal-like may call the listener again (it ignored `once`), or after reached().
+        if (settled) return;
+        settled = true;
         this.#waiters.delete(waiter);
-        signal?.removeEventListener('abort', aborted);
+        if (listening) removeListener();
         how();
+      };
+      const removeListener = () => {
+        try {
+          signal?.removeEventListener('abort', aborted);
+        } catch {
+          // A signal-like's bug: the wait settles all the same, and the other waiters with it.
+        }
       };
       const waiter: Waiter = {
         resolve: () => settle(resolve),
         reject: (error) => settle(() => reject(error)),
       };
-      // Listened to first: a signal-like whose addEventListener throws rejects (the executor's
-      // throw) with no waiter left behind.
-      signal?.addEventListener('abort', aborted, { once: true });
+      // The waiter first, then the listener: an abort that the listener hears at once (a
+      // signal-like that calls it inside addEventListener) finds the waiter to remove.
       this.#waiters.add(waiter);
+      try {
+        signal?.addEventListener('abort', aborted, { once: true });
+      } catch (error) {
+        // A signal-like whose addEventListener throws: ready() rejects with that error, and
+        // no waiter is left behind (nothing listens, so nothing is removed).
+        settle(() => reject(error));
+        return;
+      }
+      listening = true;
+      // Settled inside addEventListener: the listener it may have kept afterwards is removed, once.
+      if (settled) removeListener();
     });
+  }
+
+  /** How many waits are pending: none is left behind by one that settled (test/unit/ready-signal-like.test.ts). */
+  get pending(): number {
+    return this.#waiters.size;
   }
 
   /** The first lease is held: every waiter resolves, and every later call at once. Idempotent. */

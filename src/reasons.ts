@@ -76,8 +76,12 @@ void rejectStatusesExact;
 
 type SameType<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 
-/** The statuses a `rejected` event of reason `R` may carry (a member may hold two reasons). */
-type StatusOf<R extends RejectReason> = Exclude<
+/**
+ * The statuses a `rejected` event of reason `R` may carry (a member may hold two reasons): also
+ * the type of what sends them (rejections.ts, transport/handshake.ts), so that a status the
+ * event type does not list fails to compile there.
+ */
+export type StatusOf<R extends RejectReason> = Exclude<
   RejectedEvent extends infer E
     ? E extends { reason: infer X; status: infer S }
       ? R extends X

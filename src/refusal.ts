@@ -141,7 +141,9 @@ export function checkedRefusalFields(
   if (problem !== undefined) return { problem };
   return {
     status: status as RefusalStatus,
-    message: typeof message === 'string' ? message : '',
+    // As the constructor defaults it: a message that reads as undefined (a subclass's getter)
+    // is the status text, not an empty body.
+    message: typeof message === 'string' ? message : (STATUS_CODES[status as number] ?? 'refused'),
     retryAfterMs: retryAfterMs as number | undefined,
   };
 }

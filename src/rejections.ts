@@ -11,12 +11,17 @@ import type { Duplex } from 'node:stream';
 import type { Books } from './books.js';
 import type { RejectedEvent, RejectReason, SupervisorEvents } from './events.js';
 import type { ResolvedOptions } from './options.js';
+import type { StatusOf } from './reasons.js';
 import { closeCodeFor, closeReason, retryAfterSeconds } from './refusal.js';
 import { withoutHints } from './refusal-text.js';
 import type { CloseRefusals } from './transport/close-refusal.js';
 import { refuseUpgrade } from './transport/http-refusal.js';
 
-const refusalStatus: Record<RejectReason, number | undefined> = {
+/**
+ * Each reason's own status. Typed by the `rejected` event's statuses, so that one the event
+ * type (and REJECT_STATUSES, the metrics' series) does not list fails to compile.
+ */
+const refusalStatus: { readonly [R in RejectReason]: StatusOf<R> | undefined } = {
   'bad-handshake': 400, // issue 13 (2): the default; checkHandshake gives the status ws would
   'origin-not-allowed': 403, // allowedOrigins: a page of another site, refused before authenticate
   unauthenticated: 401,

@@ -90,8 +90,10 @@ export interface Supervisor<Data = unknown> {
    * A node that stopped renewing (crashed) stays listed, its `leaseExpiresInMs`
    * negative, until a reaper removes its lease: its slots count no more.
    * @throws {SupervisorError} (rejects) WSSUP_INVALID_ARGUMENT without the `cluster` option,
-   *   WSSUP_STORE_UNAVAILABLE when the store does not answer (and before the first lease:
-   *   `stats().cluster.leaseHeld` is false until then), WSSUP_SHUTTING_DOWN once shutdown()
+   *   or for bad options (a key other than `perUser` and `cluster`, or one that is not a
+   *   boolean: this form rejects, where the plain form throws), WSSUP_STORE_UNAVAILABLE when
+   *   the store does not answer (and before the first lease: `stats().cluster.leaseHeld` is
+   *   false until then), WSSUP_SHUTTING_DOWN once shutdown()
    *   has stopped the store (the store and its breaker are not touched).
    */
   stats(options: StatsOptions & { cluster: true }): Promise<ClusterWideStats>;
@@ -100,7 +102,8 @@ export interface Supervisor<Data = unknown> {
    * books the machines keep (`perUser` walks the users, so only when asked).
    * Inside an event listener or hook, it already reflects that event.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT when options is neither undefined nor an object,
-   *   has a key other than `perUser` and `cluster`, or one of them is not a boolean.
+   *   has a key other than `perUser` and `cluster`, or one of them is not a boolean (thrown:
+   *   the `{ cluster: true }` form rejects with it instead).
    */
   stats(options?: StatsOptions & { cluster?: false | undefined }): SupervisorStats;
   /** A `cluster` flag known only at run time: the stats without it, a Promise of the cluster-wide ones with it. */
@@ -109,14 +112,14 @@ export interface Supervisor<Data = unknown> {
    * Cluster mode: the user's cluster-wide book (live, idle, by node), read
    * from the store; undefined when the user holds no slot anywhere.
    * @throws {SupervisorError} (rejects) as stats({ cluster: true }), and WSSUP_INVALID_ARGUMENT
-   *   for an invalid user id (before the store is asked); throws WSSUP_INVALID_ARGUMENT for
-   *   options other than `{ cluster?: boolean }`.
+   *   for an invalid user id (before the store is asked) or for options other than
+   *   `{ cluster?: boolean }` (this form rejects, where the plain form throws).
    */
   userStats(userId: string, options: { cluster: true }): Promise<ClusterUserBook | undefined>;
   /**
    * One user's slot book in O(1), or undefined when the user holds no connection.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an invalid user id (as connectionsOf()),
-   *   or options that are neither undefined nor an object.
+   *   or options other than `{ cluster?: boolean }` (thrown: the `{ cluster: true }` form rejects).
    */
   userStats(userId: string, options?: { cluster?: false | undefined }): UserStats | undefined;
   /** A `cluster` flag known only at run time: this process's book without it, a Promise of the cluster-wide one with it. */

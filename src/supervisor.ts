@@ -817,29 +817,30 @@ export function createSupervisor<Data = unknown>(appOptions: SupervisorOptions<D
     roomMembers: registry.roomMembers as (room: string) => ConnectionHandle<Data>[],
     roomSize: registry.roomSize,
     stats: ((statsOptions?: StatsOptions) => {
-      const invalid = statsOptionsError(statsOptions, ['perUser', 'cluster'], 'stats');
+      // Each option read once (readStatsOptions): the form chosen is the one checked.
+      const { values, cluster, invalid } = readStatsOptions(statsOptions, ['perUser', 'cluster'], 'stats');
       if (invalid !== undefined) {
         // The cluster form returns a promise: its caller's .catch() sees the mistake, as
         // shutdown()'s does. The plain form returns none, so it throws.
-        if (asksForCluster(statsOptions)) return Promise.reject(invalid);
-        throw invalid;
+        if (cluster) return Promise.reject(invalid.error);
+        throw invalid.error;
       }
-      if (statsOptions?.cluster !== true) return collectStats(sources, statsOptions);
-      const local = collectStats(sources, statsOptions);
+      const local = collectStats(sources, { perUser: values.perUser });
+      if (!cluster) return local;
       return clusterOnly('stats')
         .then((book) => book.view())
         .then((global) => ({ ...local, global }));
     }) as Supervisor['stats'],
     userStats: ((userId: string, userOptions?: { cluster?: boolean }) => {
-      const badOptions = statsOptionsError(userOptions, ['cluster'], 'userStats');
+      const { cluster, invalid: badOptions } = readStatsOptions(userOptions, ['cluster'], 'userStats');
       if (badOptions !== undefined) {
-        if (asksForCluster(userOptions)) return Promise.reject(badOptions);
-        throw badOptions;
+        if (cluster) return Promise.reject(badOptions.error);
+        throw badOptions.error;
       }
       // A bad id is the caller's mistake, as for connectionsOf(): not a user without a
       // connection (undefined), and in cluster mode it must not reach the store (nor its breaker).
       const invalid = userIdArgumentError('userStats', userId);
-      if (userOptions?.cluster === true) {
+      if (cluster) {
         if (invalid !== undefined) return Promise.reject(invalid);
         return clusterOnly('userStats').then((book) => book.userBook(userId));
       }
@@ -888,32 +889,56 @@ function refuseUnknownKeys(value: object, known: readonly string[], what: string
 }
 
 /**
+ * The options of stats() or userStats(), each known key read once, as checkedRefusalFields()
+ * reads a Refusal: what is checked is what is used (a `cluster` getter that answered true to
+ * the check and false afterwards made the cluster form synchronous). `cluster` is whether the
+ * call is the cluster form (`cluster: true`), which returns a promise, also for options refused
+ * for another key; `invalid` holds what checkStatsOptions threw, for options it refuses.
+ */
+function readStatsOptions(
+  options: unknown,
+  known: readonly string[],
+  what: string,
+): { values: StatsOptions; cluster: boolean; invalid?: { error: unknown } | undefined } {
+  const reads = new Map<string, StatsRead>();
+  if (typeof options === 'object' && options !== null) {
+    for (const key of known) {
+      try {
+        reads.set(key, { value: (options as Record<string, unknown>)[key] });
+      } catch (thrown) {
+        reads.set(key, { thrown });
+      }
+    }
+  }
+  const readValue = (key: string): unknown => {
+    const read = reads.get(key);
+    return read !== undefined && 'value' in read ? read.value : undefined;
+  };
+  const values = { perUser: readValue('perUser'), cluster: readValue('cluster') } as StatsOptions;
+  const cluster = values.cluster === true;
+  try {
+    checkStatsOptions(options, reads, known, what);
+    return { values, cluster };
+  } catch (error) {
+    return { values, cluster, invalid: { error } };
+  }
+}
+
+/** One option's value as read once, or what its getter threw. */
+type StatsRead = { value: unknown } | { thrown: unknown };
+
+/**
  * The options of stats() and userStats(): undefined, or an object of booleans
  * under the known keys. null would fail as a TypeError, and a string, a typo
  * or `cluster: 'true'` would be read as no option (sync local stats, not a Promise).
+ * Checks the values readStatsOptions() read, not the object's getters again.
  */
-/** What checkStatsOptions throws, returned; undefined for good options. */
-function statsOptionsError(options: unknown, known: readonly string[], what: string): unknown {
-  try {
-    checkStatsOptions(options, known, what);
-    return undefined;
-  } catch (error) {
-    return error;
-  }
-}
-
-/** Whether a stats call is the cluster form (`{ cluster: true }`), which returns a promise. */
-function asksForCluster(options: unknown): boolean {
-  try {
-    return (
-      typeof options === 'object' && options !== null && (options as { cluster?: unknown }).cluster === true
-    );
-  } catch {
-    return false; // a throwing getter: not a form that asked for a promise
-  }
-}
-
-function checkStatsOptions(options: unknown, known: readonly string[], what: string): void {
+function checkStatsOptions(
+  options: unknown,
+  reads: ReadonlyMap<string, StatsRead>,
+  known: readonly string[],
+  what: string,
+): void {
   if (options === undefined) return;
   if (typeof options !== 'object' || options === null) {
     throw new SupervisorError(
@@ -923,7 +948,9 @@ function checkStatsOptions(options: unknown, known: readonly string[], what: str
   }
   refuseUnknownKeys(options, known, `${what} options`);
   for (const key of known) {
-    const value: unknown = (options as Record<string, unknown>)[key];
+    const read = reads.get(key);
+    if (read !== undefined && 'thrown' in read) throw read.thrown;
+    const value = read?.value;
     if (value !== undefined && typeof value !== 'boolean') {
       throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `${what} options: ${key} must be a boolean`);
     }

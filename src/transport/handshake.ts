@@ -18,13 +18,14 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { AppHookError } from '../errors.js';
+import type { StatusOf } from '../reasons.js';
 // ws's own parsers, read from the app's ws (ws-peer.ts checks that it has them).
 import { extension, PerMessageDeflate, subprotocol } from './ws-peer.js';
 
 /** How to refuse a malformed upgrade request: an HTTP status, a body and extra headers. */
 export interface HandshakeRefusal {
-  /** The statuses a `bad-handshake` rejected event may carry (src/reasons.ts lists the same). */
-  status: 400 | 405 | 500 | 505;
+  /** The statuses a `bad-handshake` rejected event may carry: its type's own, so that another fails to compile. */
+  status: StatusOf<'bad-handshake'>;
   message: string;
   headers?: Readonly<Record<string, string>>;
   /** Set when the app's `shouldHandle` threw: report it, then refuse (HTTP 500). */

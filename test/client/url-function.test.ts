@@ -75,7 +75,12 @@ describe('a url function that gives no URL the client can use', () => {
     const { error } = await t.next('error', 0);
     expect(error).toBeInstanceOf(SupervisorError);
     expect(error).toMatchObject({ code: 'WSSUP_APP_HOOK_FAILED', hook: 'url', cause: thrown });
-    expect(await t.next('close', 0)).toMatchObject({ code: 1006, reason: 'cannot connect: no token yet' });
+    const close = await t.next('close', 0);
+    expect(close).toMatchObject({ code: 1006, reason: 'cannot connect: no token yet' });
+    // As the docs say: no `cause` on the close (the `error` event carries it), nor on lastClose.
+    expect(close).not.toHaveProperty('cause');
+    expect(t.client.lastClose).toMatchObject({ code: 1006, reason: 'cannot connect: no token yet' });
+    expect(t.client.lastClose).not.toHaveProperty('cause');
     t.client.close();
     await expectReleased(t);
   });

@@ -255,6 +255,21 @@ describe('a Refusal whose fields answer differently each time they are read', ()
     expect(t.errors).toEqual([]);
     expectNoLeaks(t.supervisor);
   });
+
+  it("a message that reads as undefined (an app's getter) is sent as the status text, the constructor's default: not an empty body", async () => {
+    const t = await startRulesServer({
+      authenticate: () => {
+        const refusal = new Refusal(403, 'account suspended');
+        Object.defineProperty(refusal, 'message', { get: () => undefined });
+        return refusal;
+      },
+    });
+    const answer = await httpRefusal(t.url('anyone'));
+    expect(answer).toMatchObject({ status: 403, body: 'Forbidden\n' });
+    expect(t.events.rejected).toMatchObject([{ reason: 'refused', status: 403, message: 'Forbidden' }]);
+    expect(t.errors).toEqual([]);
+    expectNoLeaks(t.supervisor);
+  });
 });
 
 describe('Retry-After on every 429 and 503 (item 3)', () => {

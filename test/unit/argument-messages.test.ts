@@ -104,6 +104,48 @@ describe('the cluster forms of stats() and userStats() reject a bad option: they
     expect(messageOf(() => supervisor().stats({ perUser: 'y' as never }))).toMatch(/perUser/);
     expect(messageOf(() => supervisor().userStats('a', { x: 1 } as never))).toMatch(/unknown key x/);
   });
+
+  // Review r20: `cluster` was read three times (the check, the form, the call): a getter that
+  // answered true to the check and false afterwards got the plain form, checked as the other.
+  it.each<[string, (made: Supervisor, options: object) => unknown]>([
+    ['stats', (made, options) => made.stats(options as never)],
+    ['userStats', (made, options) => made.userStats('a', options as never)],
+  ])(
+    '%s reads `cluster` once: a getter that answers true, then false, gets the cluster form',
+    async (_, call) => {
+      let reads = 0;
+      const options = {
+        get cluster() {
+          reads += 1;
+          return reads === 1;
+        },
+      };
+      let result: unknown;
+      expect(() => {
+        result = call(supervisor(), options);
+      }).not.toThrow();
+      expect(reads).toBe(1);
+      expect(result).toBeInstanceOf(Promise);
+      // This supervisor has no `cluster` option: the cluster form rejects, as for a plain `cluster: true`.
+      await expect(result).rejects.toMatchObject({
+        code: 'WSSUP_INVALID_ARGUMENT',
+        message: expect.stringMatching(/cluster/),
+      });
+    },
+  );
+
+  it('stats() reads `perUser` once: a getter that answers true, then false, gets the users it was checked for', () => {
+    let reads = 0;
+    const options = {
+      get perUser() {
+        reads += 1;
+        return reads === 1;
+      },
+    };
+    const stats = supervisor().stats(options);
+    expect(reads).toBe(1);
+    expect(stats.perUser).toEqual({});
+  });
 });
 
 /** What `call` threw or rejected with: a SupervisorError with WSSUP_INVALID_ARGUMENT. */

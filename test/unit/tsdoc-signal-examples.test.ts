@@ -3,11 +3,24 @@
  * must leave a process that exits. A `process.on('SIGTERM', …)` handler replaces Node's default
  * exit, so one that only calls `supervisor.shutdown()` keeps the HTTP server, and the process,
  * running until the orchestrator's SIGKILL (a new-user trial copied createSupervisor's).
+ * The same holds of what the README, the docs and examples/ show (review r20): each of their
+ * signal handlers, and every promise chain on shutdown() they show (the README's cluster-worker
+ * and Express lines among them), catches the rejection and closes the server in `.finally()`.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
-const src = new URL('../../src/', import.meta.url);
+const root = new URL('../../', import.meta.url);
+const src = new URL('src/', root);
+
+/**
+ * shutdown() whose rejection is caught, then the server closed whatever happened: `.then()`
+ * alone left the server open and the rejection unhandled when shutdown() rejected (cluster
+ * mode's stop). The `finally` may be a block (express-registry detaches first) and close()
+ * may take a callback (the README's cluster-worker line).
+ */
+const CATCH_THEN_CLOSE =
+  /shutdown\([^)]*\)(?:\s*\/\/[^\n]*)?\s*\.catch\([^\n]*\)\s*\.finally\(\(\) => (?:\{[^}]*?)?\w*[sS]erver\.close\(/;
 
 /** Each TSDoc block's @example text, with its file, the leading ` * ` removed. */
 function examples(): { file: string; text: string }[] {
@@ -41,9 +54,105 @@ describe('TSDoc examples that handle a signal', () => {
     (_file, text) => {
       // .then() alone: a rejected shutdown() (cluster mode's stop) left the server open and
       // the rejection unhandled.
-      expect(text).toMatch(
-        /shutdown\([^)]*\)(?:\s*\/\/[^\n]*)?\s*\.catch\([^\n]*\)\s*\.finally\(\(\) => \w*[sS]erver\.close\(\)\)/,
-      );
+      expect(text).toMatch(CATCH_THEN_CLOSE);
+    },
+  );
+});
+
+/** The documents and examples an app copies from: examples/*.ts, the README, docs/*.md. */
+function documents(): { file: string; text: string }[] {
+  const inDir = (dir: string, ext: string) =>
+    readdirSync(new URL(`${dir}/`, root))
+      .filter((name) => name.endsWith(ext))
+      .map((name) => `${dir}/${name}`);
+  return [...inDir('examples', '.ts'), 'README.md', ...inDir('docs', '.md')].map((file) => ({
+    file,
+    text: readFileSync(new URL(file, root), 'utf8'),
+  }));
+}
+
+/**
+ * The `stop` handlers of the pieces that stop on a signal (an example file, a fenced block
+ * of a document): from `const stop =` to the `process.on()` that installs it. One that calls
+ * no shutdown() (examples/fastify.ts: `app.close()`, whose preClose hook awaits it) is left out.
+ */
+function signalHandlers(): { where: string; text: string }[] {
+  const found: { where: string; text: string }[] = [];
+  for (const { file, text } of documents()) {
+    const pieces = file.endsWith('.md')
+      ? [...text.matchAll(/```\w*\n([\s\S]*?)```/g)].map((m) => m[1] ?? '')
+      : [text];
+    for (const piece of pieces) {
+      const handler = /const stop = [\s\S]*?process\.on\(\s*'SIG\w+',\s*stop\)/.exec(piece)?.[0];
+      if (handler?.includes('shutdown(')) found.push({ where: file, text: handler });
+    }
+  }
+  return found;
+}
+
+/** Every promise chain on shutdown() (`.then`, `.catch` or `.finally` after the call), from the call on. */
+function shutdownChains(): { where: string; text: string }[] {
+  const found: { where: string; text: string }[] = [];
+  for (const { file, text } of documents()) {
+    for (const match of text.matchAll(/shutdown\([^)]*\)(?:\s*\/\/[^\n]*)?\s*\.(?:then|catch|finally)\(/g)) {
+      const line = text.slice(0, match.index).split('\n').length;
+      found.push({ where: `${file}:${line}`, text: text.slice(match.index, match.index + 400) });
+    }
+  }
+  return found;
+}
+
+describe('the signal handlers of the README, the docs and examples/', () => {
+  const handlers = signalHandlers();
+
+  it('are found (the scan reads them)', () => {
+    expect(handlers.map(({ where }) => where).sort()).toEqual([
+      'README.md',
+      'README.md',
+      'examples/client.ts',
+      'examples/cluster.ts',
+      'examples/embedding.ts',
+      'examples/express-registry.ts',
+      'examples/logging.ts',
+      'examples/observing.ts',
+      'examples/plans.ts',
+      'examples/rooms.ts',
+    ]);
+  });
+
+  it.each(handlers.map(({ where, text }) => [where, text]))(
+    '%s closes the HTTP server once shutdown() has settled, and catches its rejection',
+    (_where, text) => {
+      expect(text).toMatch(CATCH_THEN_CLOSE);
+    },
+  );
+});
+
+describe('every promise chain on shutdown() in the README, the docs and examples/', () => {
+  const chains = shutdownChains();
+
+  it("is found (the scan reads them: the handlers above, and the README's cluster-worker and Express lines)", () => {
+    expect(chains.map(({ where }) => where.replace(/:\d+$/, '')).sort()).toEqual([
+      'README.md',
+      'README.md',
+      'README.md',
+      'README.md',
+      'examples/client.ts',
+      'examples/cluster.ts',
+      'examples/embedding.ts',
+      'examples/express-registry.ts',
+      'examples/logging.ts',
+      'examples/observing.ts',
+      'examples/plans.ts',
+      'examples/rooms.ts',
+    ]);
+  });
+
+  it.each(chains.map(({ where, text }) => [where, text]))(
+    '%s catches the rejection, then closes the server in .finally()',
+    (_where, text) => {
+      // From the call on: a chain that goes on with .then() fails, whatever follows it.
+      expect(text.match(CATCH_THEN_CLOSE)?.index).toBe(0);
     },
   );
 });
