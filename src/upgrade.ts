@@ -405,8 +405,8 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
           report(new AppHookError('authenticate', cause));
           return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
         }
-        const { status, message, retryAfterMs } = fields;
-        return reject(request, socket, head, { reason: 'refused', status, message, retryAfterMs });
+        const { status, message, retryAfterMs, userId } = fields;
+        return reject(request, socket, head, { reason: 'refused', status, message, retryAfterMs, userId });
       }
       const userId = typeof auth === 'object' ? auth.userId : auth;
       const { correlationId, problem: badCorrelation } = correlationIdOf(

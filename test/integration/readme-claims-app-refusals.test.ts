@@ -3,7 +3,7 @@
  * refusal-from-another-copy.test.ts did not prove. A `Refusal` this copy
  * cannot honour (another copy's with a status this version does not know, or
  * one from a version without the mark) is answered as any other value that is
- * not a user id: returned, HTTP 400 and onError says it is another copy's
+ * not a user id: returned, HTTP 500 and onError says it is another copy's
  * `Refusal`; thrown, HTTP 500 and an `AppHookError` with it as `cause`. And a
  * 403 `Refusal` with `retryAfterMs` sends it too (the 401 case is in
  * refusals.test.ts). Real sockets on port 0.
