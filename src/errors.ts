@@ -28,7 +28,7 @@ export const ErrorCodes = Object.freeze({
   WSSUP_TEST_SHUTDOWN_STUCK:
     "ws-supervisor/testing: a serveForTest() app's close() on a simulated clock moved the clock 100 times (ten drainTimeoutMs) and shutdown() had still not resolved (ShutdownStuckError's stillConnected names open()'s clients still connected).",
   WSSUP_APP_HOOK_FAILED:
-    "An app hook or event listener threw or rejected, or authenticate returned a user id that is not a string (the client still gets its 400) or a correlationId that is not a string (left out; the connection is not refused for it), or a result with a key it does not know (`expiresAtMs`: the cause names the key probably meant) or an expiresAt or maxConnectionsPerUser it cannot use (refused with 500); it is reported to onError and the connection still reaches disposed. Also the client's `error` event when a `url` function throws.",
+    "An app hook or event listener threw or rejected, or authenticate returned a user id that is not a string (refused with 500, auth-failed, which clients retry) or a correlationId that is not a string (left out; the connection is not refused for it), or a result with a key it does not know (`expiresAtMs`: the cause names the key probably meant) or an expiresAt or maxConnectionsPerUser it cannot use (refused with 500); it is reported to onError and the connection still reaches disposed. Also the client's `error` event when a `url` function throws.",
   WSSUP_MISSING_PEER:
     'A feature needs an optional peer dependency that is not installed, e.g. SVG charts need elkjs (npm install elkjs).',
   WSSUP_UNSUPPORTED_PEER:

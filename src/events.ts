@@ -12,8 +12,8 @@ export type RejectReason =
   | 'bad-handshake' // a request ws would refuse: method, Upgrade, key, version, path, protocol or extension header (HTTP 400, 405 for a method other than GET, 505 below HTTP/1.1, 500 when shouldHandle throws); checked before authenticate
   | 'origin-not-allowed' // allowedOrigins is set and the request's Origin is not in it (HTTP 403); checked before authenticate
   | 'unauthenticated' // authenticate returned null or undefined (HTTP 401)
-  | 'invalid-user-id' // not a string, empty, over 128 UTF-8 bytes, or a control, bidi-control, line-separator, U+FFFD or lone-surrogate character (HTTP 400)
-  | 'auth-failed' // authenticate threw or rejected (HTTP 500)
+  | 'invalid-user-id' // a string id that is empty, over 128 UTF-8 bytes, or holds a control, bidi-control, line-separator, U+FFFD, lone-surrogate or invisible character (HTTP 400)
+  | 'auth-failed' // authenticate threw or rejected, or its result cannot be used: a user id that is not a string, an unknown key, a bad expiresAt or maxConnectionsPerUser (HTTP 500)
   | 'refused' // authenticate returned or threw a Refusal: its status (401, 403, 429 or 503)
   | 'user-limit' // the user is at maxConnectionsPerUser after evicting idle ones (HTTP 429)
   | 'rate-limited' // the user's admissionRate bucket is empty (HTTP 429, Retry-After: until the next token)
@@ -85,8 +85,8 @@ export interface RejectedEventFields {
  * A union on `reason`: checking it narrows the fields only some reasons carry.
  * `live` and `limit` are set on `user-limit` only; `userId` is a string on
  * `user-limit`, `rate-limited`, `process-limit` and `store-unavailable` (always
- * after authenticate), and undefined on `bad-handshake`, `origin-not-allowed`,
- * `invalid-user-id` and `refused`; only 429/503 refusals (and an app's Refusal
+ * after authenticate), undefined on `bad-handshake`, `origin-not-allowed` and
+ * `invalid-user-id`, and on `refused` the Refusal's own `userId` if it gave one; only 429/503 refusals (and an app's Refusal
  * that gives one) carry `retryAfterMs`; `socket-closed` has no `status` and no `via`.
  * Each `status` is the reason's own (see {@link RejectReason}), or undefined when
  * the socket was gone before the answer.
@@ -136,7 +136,8 @@ export type RejectedEvent =
   | (RejectedEventFields & {
       reason: 'refused';
       status: RefusalStatus | undefined;
-      userId: undefined;
+      /** The Refusal's own `userId` (`new Refusal(403, 'tenant suspended', { userId })`), if it gave one. */
+      userId: string | undefined;
       correlationId?: undefined;
       live?: undefined;
       limit?: undefined;

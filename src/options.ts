@@ -40,7 +40,11 @@ import { describeListeningServer, isNoServerWebSocketServer } from './ws-server-
 export type AuthResult<Data = unknown> =
   | string
   | {
-      /** The user the connection counts against (see the README's "User ids"). */
+      /**
+       * The user the connection counts against (see the README's "User ids"). A string that
+       * breaks their rules refuses the upgrade (400, `invalid-user-id`); a value that is not a
+       * string is the app's slip: refused with 500 (`auth-failed`) and reported to onError.
+       */
       userId: string;
       /**
        * Carried by every event about this connection and by `connection.correlationId` (a request id,

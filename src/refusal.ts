@@ -7,6 +7,7 @@
 import { STATUS_CODES } from 'node:http';
 import { describeValue, SupervisorError } from './errors.js';
 import { withoutHints } from './refusal-text.js';
+import { userIdProblem } from './user-id.js';
 
 /** The statuses an app may refuse with. */
 export type RefusalStatus = 401 | 403 | 429 | 503;
@@ -31,15 +32,18 @@ export const MAX_CLOSE_REASON_BYTES = 123;
  * @param options.retryAfterMs When the client may try again; sent as `Retry-After` (seconds, rounded up).
  *   A 429 or 503 without it gets the `retryAfterMs.refused` option's default.
  * @param options.cause What made the app refuse (a database down, say), kept as an Error's `cause`.
+ * @param options.userId The user refused, when the app knows it (a tenant suspended, a plan over
+ *   its quota): the `rejected` event's `userId`, for logs and audits. It never reaches the client
+ *   and books nothing. Checked as every user id is (README, "User ids").
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for another status, a message that is not a
- *   string, a `retryAfterMs` that is not a finite number ≥ 0, or options that are not an object
- *   or have another key (`{ retryAfter: 5 }`).
+ *   string, a `retryAfterMs` that is not a finite number ≥ 0, a `userId` that is not a valid user
+ *   id, or options that are not an object or have another key (`{ retryAfter: 5 }`).
  * @example
  * ```ts
  * authenticate: async (request) => {
  *   const claims = await verify(request);
  *   if (claims === null) return null; // 401
- *   if (claims.banned) return new Refusal(403, 'account suspended');
+ *   if (claims.banned) return new Refusal(403, 'account suspended', { userId: claims.sub });
  *   return { userId: claims.sub, data: { plan: claims.plan } };
  * }
  * ```
@@ -49,18 +53,20 @@ export class Refusal extends Error {
   readonly status: RefusalStatus;
   /** The retry hint (`Retry-After`) in ms, as given; undefined for the configured default (429, 503) or none. */
   readonly retryAfterMs: number | undefined;
+  /** The user refused, as given (the `rejected` event's `userId`); undefined when the app gave none. */
+  readonly userId: string | undefined;
 
   constructor(
     status: RefusalStatus,
     message?: string,
-    options: { retryAfterMs?: number | undefined; cause?: unknown } = {},
+    options: { retryAfterMs?: number | undefined; cause?: unknown; userId?: string | undefined } = {},
   ) {
     // The options are checked too: `{ retryAfter: 5 }` or a bare 5000 was dropped in silence,
     // and the client got no Retry-After.
     const badOptions = optionsProblem(options);
     if (badOptions !== undefined) throw new SupervisorError('WSSUP_INVALID_ARGUMENT', badOptions);
-    const retryAfterMs = options.retryAfterMs;
-    const problem = refusalProblem(status, message, retryAfterMs);
+    const { retryAfterMs, userId } = options;
+    const problem = refusalProblem(status, message, retryAfterMs, userId);
     if (problem !== undefined) throw new SupervisorError('WSSUP_INVALID_ARGUMENT', problem);
     // `cause` as Error's own options take it (what made the app refuse: a database down, say).
     super(
@@ -70,6 +76,7 @@ export class Refusal extends Error {
     this.name = 'Refusal';
     this.status = status;
     this.retryAfterMs = retryAfterMs;
+    this.userId = userId;
     Object.defineProperty(this, REFUSAL_MARK, { value: REFUSAL_SHAPE });
   }
 
@@ -93,6 +100,7 @@ export class Refusal extends Error {
  * The mark every copy's constructor sets: `Symbol.for` gives each copy the same
  * symbol, where each has its own class. Its value names the shape a copy relies
  * on (status, message, retryAfterMs as here); a later shape takes another value.
+ * `userId`, optional, came later in the same shape: a copy without it ignores it.
  */
 const REFUSAL_MARK = Symbol.for('ws-supervisor.Refusal');
 const REFUSAL_SHAPE = 1;
@@ -105,6 +113,7 @@ function isForeignRefusal(value: unknown): boolean {
     status?: unknown;
     message?: unknown;
     retryAfterMs?: unknown;
+    userId?: unknown;
   };
   // Plain instanceof never read the value; these reads may throw (a "strict" Proxy's trap, a
   // getter), on authenticate's answer or what it threw: such a value is no Refusal, as
@@ -113,7 +122,7 @@ function isForeignRefusal(value: unknown): boolean {
     return (
       refusal[REFUSAL_MARK] === REFUSAL_SHAPE &&
       typeof refusal.message === 'string' &&
-      refusalProblem(refusal.status, refusal.message, refusal.retryAfterMs) === undefined
+      refusalProblem(refusal.status, refusal.message, refusal.retryAfterMs, refusal.userId) === undefined
     );
   } catch {
     return false;
@@ -125,19 +134,24 @@ function isForeignRefusal(value: unknown): boolean {
  * `readonly`, so a field changed after the constructor checked it (an HTTP 200 to
  * an upgrade, `Retry-After: NaN`) is checked again where the refusal is sent.
  */
-export function checkedRefusalFields(
-  refusal: Refusal,
-):
-  | { status: RefusalStatus; message: string; retryAfterMs: number | undefined; problem?: undefined }
+export function checkedRefusalFields(refusal: Refusal):
+  | {
+      status: RefusalStatus;
+      message: string;
+      retryAfterMs: number | undefined;
+      userId: string | undefined;
+      problem?: undefined;
+    }
   | { problem: string } {
   // Each field read once: what is checked is what is sent. A getter that answers 401 to
   // the check and 418 afterwards would otherwise reach the client as HTTP 418.
-  const { status, message, retryAfterMs } = refusal as {
+  const { status, message, retryAfterMs, userId } = refusal as {
     status: unknown;
     message: unknown;
     retryAfterMs: unknown;
+    userId: unknown;
   };
-  const problem = refusalProblem(status, message, retryAfterMs);
+  const problem = refusalProblem(status, message, retryAfterMs, userId);
   if (problem !== undefined) return { problem };
   return {
     status: status as RefusalStatus,
@@ -145,6 +159,7 @@ export function checkedRefusalFields(
     // is the status text, not an empty body.
     message: typeof message === 'string' ? message : (STATUS_CODES[status as number] ?? 'refused'),
     retryAfterMs: retryAfterMs as number | undefined,
+    userId: userId as string | undefined,
   };
 }
 
@@ -153,14 +168,21 @@ function optionsProblem(options: unknown): string | undefined {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     return `a Refusal's options must be an object such as { retryAfterMs: 5000 }, got ${describeValue(options)}`;
   }
-  const unknown = Object.keys(options).find((key) => key !== 'retryAfterMs' && key !== 'cause');
+  const unknown = Object.keys(options).find(
+    (key) => key !== 'retryAfterMs' && key !== 'cause' && key !== 'userId',
+  );
   if (unknown !== undefined)
-    return `a Refusal's options: unknown key ${unknown}, expected retryAfterMs or cause`;
+    return `a Refusal's options: unknown key ${unknown}, expected retryAfterMs, cause or userId`;
   return undefined;
 }
 
 /** What is wrong with a Refusal's fields, or undefined. */
-function refusalProblem(status: unknown, message: unknown, retryAfterMs: unknown): string | undefined {
+function refusalProblem(
+  status: unknown,
+  message: unknown,
+  retryAfterMs: unknown,
+  userId: unknown,
+): string | undefined {
   if (typeof status !== 'number' || !refusalStatuses.has(status)) {
     return `a Refusal's status must be 401, 403, 429 or 503, got ${describeValue(status)}`;
   }
@@ -175,6 +197,12 @@ function refusalProblem(status: unknown, message: unknown, retryAfterMs: unknown
   if (retryAfterMs !== undefined && !isDuration(retryAfterMs)) {
     return `a Refusal's retryAfterMs must be a finite number of milliseconds >= 0, got ${describeValue(retryAfterMs)}`;
   }
+  // A bad id would reach logs and audits as the user refused: checked as every user id is.
+  if (userId !== undefined && typeof userId !== 'string') {
+    return `a Refusal's userId must be a string, got ${describeValue(userId)}`;
+  }
+  const badUserId = userId === undefined ? undefined : userIdProblem(userId);
+  if (badUserId !== undefined) return `a Refusal's userId: ${badUserId} (README, User ids)`;
   return undefined;
 }
 

@@ -96,7 +96,7 @@ const isPending = (verdict: unknown): verdict is PromiseLike<AuthResult> => isTh
 
 /**
  * An Error that authenticate returned instead of throwing it. Not a Refusal, ours or
- * another copy's that this one cannot honour (named so: a 400 that says why, user-id.ts).
+ * another copy's that this one cannot honour (named so: a 500 whose report says why, user-id.ts).
  */
 const isReturnedError = (auth: unknown): auth is Error =>
   // isNativeError: an Error of another realm (a vm context) too, which instanceof misses.
@@ -405,18 +405,28 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
           report(new AppHookError('authenticate', cause));
           return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
         }
-        const { status, message, retryAfterMs } = fields;
-        return reject(request, socket, head, { reason: 'refused', status, message, retryAfterMs });
+        const { status, message, retryAfterMs, userId } = fields;
+        return reject(request, socket, head, { reason: 'refused', status, message, retryAfterMs, userId });
       }
       const userId = typeof auth === 'object' ? auth.userId : auth;
       const { correlationId, problem: badCorrelation } = correlationIdOf(
         typeof auth === 'object' ? auth.correlationId : undefined,
       );
       if (badCorrelation !== undefined) report(new AppHookError('authenticate', badCorrelation));
+      // A user id that is not a string (`{ id }`, a number from a database) is the app's
+      // slip, never the client's: 500 auth-failed, which clients back off from and retry
+      // once the app is fixed. A 400 (close 4400) would suspend the package's client for
+      // good. A string that breaks the rules may come from the request: 400 invalid-user-id.
+      if (typeof userId !== 'string') {
+        report(new AppHookError('authenticate', authResultError(auth, userId)));
+        return reject(request, socket, head, {
+          reason: 'auth-failed',
+          message: 'authentication failed',
+          correlationId,
+        });
+      }
       const problem = userIdProblem(userId);
       if (problem !== undefined) {
-        if (typeof userId !== 'string')
-          report(new AppHookError('authenticate', authResultError(auth, userId)));
         return reject(request, socket, head, { reason: 'invalid-user-id', message: problem, correlationId });
       }
       // A key the result may not have (`expiresAtMs`: a session that would never end), a

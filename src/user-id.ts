@@ -1,8 +1,9 @@
 /**
  * User ids come from the app's authenticate hook; they key the per-user limit
- * and appear in logs, metric labels and events. An id is refused (HTTP 400,
- * `invalid-user-id`) unless it is a non-empty string of at most
- * MAX_USER_ID_BYTES bytes in UTF-8, free of the characters below.
+ * and appear in logs, metric labels and events. A string id is refused (HTTP 400,
+ * `invalid-user-id`) unless it is non-empty, of at most MAX_USER_ID_BYTES
+ * bytes in UTF-8, free of the characters below. An id that is not a string is
+ * the app's slip: HTTP 500, `auth-failed` (upgrade.ts).
  */
 import { describeValue, SupervisorError } from './errors.js';
 
@@ -88,7 +89,8 @@ const PRINTABLE_ASCII = /^[ -~]*$/;
 
 /**
  * Why `userId` cannot be a user id, or undefined when it can: the check every id that
- * `authenticate` returns passes (else HTTP 400, `invalid-user-id`), and every method that
+ * `authenticate` returns passes (else HTTP 400, `invalid-user-id`, or 500 `auth-failed` for
+ * one that is not a string), and every method that
  * takes one (else `WSSUP_INVALID_ARGUMENT`). A user id is a non-empty string of at most
  * MAX_USER_ID_BYTES bytes in UTF-8, free of controls, Bidi_Control, U+2028/U+2029, U+FFFD,
  * lone surrogates and invisible characters, with joiners and variation selectors only where
@@ -132,9 +134,9 @@ export function characterProblem(text: string): string | undefined {
 /**
  * What onError is told when `authenticate` gave a user id that is not a string
  * (a number from a database, `{ id }` for `{ userId }`): the app's slip, never
- * the client's, whose only other trace is a 400 a browser cannot read. The
- * client's refusal is unchanged; an id that is a string but breaks the rules
- * above may come from the request, so it is not reported.
+ * the client's, answered 500 `auth-failed` (which clients retry with backoff,
+ * where a 400 would suspend them). An id that is a string but breaks the rules
+ * above may come from the request: 400 `invalid-user-id`, not reported.
  */
 export function authResultError(auth: unknown, userId: unknown): TypeError {
   // Not `instanceof Refusal` (src/refusal.ts), yet named so: another copy's, which this one cannot honour.

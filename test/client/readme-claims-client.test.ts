@@ -87,6 +87,35 @@ describe('an authenticate that fails (README: 4500 and every other server error 
   });
 });
 
+describe("an authenticate whose user id is not a string (README, User ids: the app's slip, 500 auth-failed, not 400)", () => {
+  it("refuse: 'close': close 4500, backed off (not suspended as a 4400 would be); the client gets in once the app is fixed", async () => {
+    let fixed = false;
+    const server = await startServer({
+      refuse: 'close',
+      // The slip of a new app: `{ id }` where `{ userId }` belongs.
+      authenticate: () => (fixed ? 'dee' : ({ id: 'dee' } as never)),
+    });
+    const t = startClient({ url: server.url('dee') });
+
+    expect(await t.next('close')).toMatchObject({ code: 4500, kind: 'auth-failed', next: 'reconnect' });
+    expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 250, attempt: 1 });
+    expect(server.supervisor.stats().counters.rejected).toBe(1);
+    expect(server.errors).toEqual([
+      expect.objectContaining({ code: 'WSSUP_APP_HOOK_FAILED', hook: 'authenticate' }),
+    ]);
+
+    fixed = true; // the app's fix deployed: the client comes back by itself
+    const from = t.mark();
+    t.simulated.increment(250);
+    expect(await t.next('open', from)).toEqual({ url: sentUrl(t, server.url('dee')) });
+    expect(server.supervisor.userStats('dee')).toMatchObject({ live: 1 });
+    t.client.close();
+    await expectReleased(t);
+    await allDisposed(server.supervisor);
+    expectNoLeaks(server.supervisor);
+  });
+});
+
 describe("the supervisor's other HTTP refusals, read under Node (README: 400 as 4400, 403 as 4403)", () => {
   it.each([
     ['a Refusal(403)', () => new Refusal(403, 'banned'), 4403, 'forbidden', 'HTTP 403 Forbidden: banned'],

@@ -268,3 +268,65 @@ describe('the 1006 row: an open socket lost, and a close the client decided (REA
     await expectReleased(t);
   });
 });
+
+describe("disconnectUser's code decides whether the client comes back (README: Registry, which code to close with)", () => {
+  // [call, code, reason, kind, next, the first wait (0.5 of jitter), or undefined: none scheduled]
+  const rows: [string, number | undefined, string | undefined, string, string, number | undefined][] = [
+    [
+      'disconnectUser(id): 1000, the default, waits for resume()',
+      undefined,
+      undefined,
+      'normal',
+      'wait-for-resume',
+      undefined,
+    ],
+    ['4403 keeps it away until resume()', 4403, 'kicked', 'forbidden', 'wait-for-resume', undefined],
+    ['4000 lets it back after backoff', 4000, 'reset by support', 'other', 'reconnect', 250],
+    ['4008 lets it back after backoff', 4008, 'slow consumer', 'slow-consumer', 'reconnect', 250],
+    [
+      '4503 with retry-after=60 keeps it away 60 s, then backoff',
+      4503,
+      'maintenance retry-after=60',
+      'unavailable',
+      'reconnect',
+      60_250,
+    ],
+    [
+      '4429 with retry-after=30 (a plan downgraded) keeps it away 30 s',
+      4429,
+      'plan limit lowered retry-after=30',
+      'too-many-requests',
+      'reconnect',
+      30_250,
+    ],
+  ];
+
+  it.each(rows)('%s', async (_name, code, reason, kind, next, delayMs) => {
+    const server = await startServer();
+    const t = startClient({ url: server.url('amy') });
+    await t.next('open');
+    const from = t.mark();
+    const closed =
+      code === undefined
+        ? server.supervisor.disconnectUser('amy')
+        : server.supervisor.disconnectUser('amy', code, reason);
+    expect(closed).toBe(1);
+    expect(await t.next('close', from)).toMatchObject({ code: code ?? 1000, kind, next });
+    if (delayMs === undefined) {
+      expect(t.client.state).toBe('suspended');
+      t.simulated.increment(3_600_000);
+      expect(t.clock.pending).toBe(0);
+      expect(t.sockets).toHaveLength(1);
+    } else {
+      expect(await t.next('reconnecting', from)).toMatchObject({ delayMs });
+      t.simulated.increment(delayMs - 1);
+      expect(t.sockets).toHaveLength(1);
+      const back = t.mark();
+      t.simulated.increment(1);
+      await t.next('open', back); // admitted again: nothing refuses it
+      expect(t.sockets).toHaveLength(2);
+    }
+    t.client.close();
+    await expectReleased(t);
+  });
+});

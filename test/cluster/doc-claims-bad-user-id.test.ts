@@ -9,8 +9,9 @@
  * shows which state the process is in. A bad id never counts against the breaker.
  */
 import { describe, expect, it, vi } from 'vitest';
-import type { SupervisorError } from '../../src/index.js';
-import { connect, ioWait, startServer } from '../helpers/server.js';
+import type { AuthResult, RejectedEvent, SupervisorError } from '../../src/index.js';
+import { httpRefusal } from '../helpers/refusals.js';
+import { connect, ioWait, startServer, userFromQuery } from '../helpers/server.js';
 import { freshPrefix, hasRedis, usePrivateRedis } from './store-fixture.js';
 
 /** What a call settles with: 'resolved', or the code of its error (a throw counts as a rejection). */
@@ -93,5 +94,35 @@ describe.runIf(hasRedis)('docs: a bad user id in the cluster-wide calls', () => 
     } finally {
       if (paused) redis.current.resume();
     }
+  });
+});
+
+describe.runIf(hasRedis)("docs: authenticate's user id in cluster mode (README, User ids)", () => {
+  const redis = usePrivateRedis();
+
+  it('one that is not a string is 500 auth-failed and reported, a string that breaks the rules 400, as on one process; neither is booked', async () => {
+    const t = await startServer({
+      cluster: { redis: redis.current.url, nodeId: 'app-ids', keyPrefix: freshPrefix() },
+      authenticate: (request) => {
+        const user = userFromQuery(request);
+        if (user === 'object') return { id: 'ann' } as unknown as AuthResult;
+        return user === 'empty' ? '' : user;
+      },
+    });
+    await t.supervisor.ready({ signal: AbortSignal.timeout(10_000) });
+    const rejected: RejectedEvent[] = [];
+    t.supervisor.on('rejected', (event) => void rejected.push(event));
+
+    expect((await httpRefusal(t.url('object'))).status).toBe(500);
+    expect((await httpRefusal(t.url('empty'))).status).toBe(400);
+    expect(rejected.map((event) => [event.reason, event.status])).toEqual([
+      ['auth-failed', 500],
+      ['invalid-user-id', 400],
+    ]);
+    expect(t.errors).toEqual([
+      expect.objectContaining({ code: 'WSSUP_APP_HOOK_FAILED', hook: 'authenticate' }),
+    ]);
+    expect(await t.supervisor.userStats('ann', { cluster: true })).toBeUndefined();
+    await t.supervisor.shutdown({ deadlineMs: 200 });
   });
 });

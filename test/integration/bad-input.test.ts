@@ -98,25 +98,25 @@ describe('refused upgrades allocate nothing', () => {
     ['a C1 control (NEL) in the user id', 400, 'invalid-user-id', /control characters/, () => 'eve\u0085'],
     [
       'a user id that is a number',
-      400,
-      'invalid-user-id',
-      /must be a string, got number/,
+      500,
+      'auth-failed',
+      /^authentication failed$/,
       () => 42,
       /^authenticate returned 42, not a user id: /,
     ],
     [
       'an object whose userId is a number',
-      400,
-      'invalid-user-id',
-      /must be a string, got number/,
+      500,
+      'auth-failed',
+      /^authentication failed$/,
       () => ({ userId: 42 }),
       /^authenticate returned an object whose userId is 42, not a user id: /,
     ],
     [
       'an object without userId',
-      400,
-      'invalid-user-id',
-      /must be a string, got undefined/,
+      500,
+      'auth-failed',
+      /^authentication failed$/,
       () => ({ id: 'alice' }),
       // Its keys named: "whose userId is undefined" left the app to guess that it wrote `id`.
       /^authenticate returned an object without userId \(its keys: id\), not a user id: /,
@@ -169,16 +169,16 @@ describe('refused upgrades allocate nothing', () => {
     // The client reads the same clear message as the body.
     expect(answer.body).toBe(`${(rejected[0] as { message: string }).message}\n`);
     expectNothingAllocated(before, t.supervisor.stats());
-    if (reason === 'auth-failed') {
-      expectOneAppHookError(t.errors, { hook: 'authenticate', connectionId: undefined, cause: boom });
-    } else if (reported !== undefined) {
-      // A user id that is not a string is the app's slip, never the client's: without this
-      // report the only trace of a broken authenticate was a 400 that a browser cannot read.
+    if (reported !== undefined) {
+      // A user id that is not a string is the app's slip, never the client's: a 500 the client
+      // backs off from (a 400 suspended ws-supervisor/client for good), and this report.
       expectOneAppHookError(t.errors, {
         hook: 'authenticate',
         connectionId: undefined,
         cause: expect.objectContaining({ name: 'TypeError', message: expect.stringMatching(reported) }),
       });
+    } else if (reason === 'auth-failed') {
+      expectOneAppHookError(t.errors, { hook: 'authenticate', connectionId: undefined, cause: boom });
     } else {
       expect(t.errors).toEqual([]);
     }

@@ -122,7 +122,7 @@ describe('a correlation id that is not a string', () => {
   // connection: refused for its user id or at the process limit, the app's log claimed
   // an admission that never happened.
   it.each([
-    ['a user id that is not a string', { maxConnections: undefined }, 7, 400],
+    ['a user id that is not a string', { maxConnections: undefined }, 7, 500],
     ['the process limit', { maxConnections: 1 }, 'ivy', 503],
   ])(
     'refused for %s: the report does not claim the connection was admitted',

@@ -3,7 +3,7 @@
  * refusal-from-another-copy.test.ts did not prove. A `Refusal` this copy
  * cannot honour (another copy's with a status this version does not know, or
  * one from a version without the mark) is answered as any other value that is
- * not a user id: returned, HTTP 400 and onError says it is another copy's
+ * not a user id: returned, HTTP 500 and onError says it is another copy's
  * `Refusal`; thrown, HTTP 500 and an `AppHookError` with it as `cause`. And a
  * 403 `Refusal` with `retryAfterMs` sends it too (the 401 case is in
  * refusals.test.ts). Real sockets on port 0.
@@ -51,11 +51,11 @@ describe('a Refusal this copy cannot honour', () => {
   it.each([
     ['another copy’s, with a status this version does not know', unknownStatus],
     ['from a version without the mark', async () => unmarked()],
-  ])('%s, returned: HTTP 400, and onError says it is another copy’s Refusal', async (_name, make) => {
+  ])('%s, returned: HTTP 500, and onError says it is another copy’s Refusal', async (_name, make) => {
     const foreign = await make();
     expect(foreign instanceof Refusal).toBe(false);
     const t = await startRulesServer({ authenticate: () => foreign });
-    expect((await httpRefusal(t.url('ada'))).status).toBe(400);
+    expect((await httpRefusal(t.url('ada'))).status).toBe(500);
     expect(t.errors).toHaveLength(1);
     const [error] = t.errors.splice(0) as [AppHookError];
     expect(error).toMatchObject({ code: 'WSSUP_APP_HOOK_FAILED', hook: 'authenticate' });

@@ -82,12 +82,12 @@ describe('WSSUP_APP_HOOK_FAILED: an app hook or event listener threw or rejected
     },
   );
 
-  it("an authenticate that returned a user id that is not a string: hook 'authenticate', cause a TypeError naming what it returned; the client still gets its 400 invalid-user-id", async () => {
+  it("an authenticate that returned a user id that is not a string: hook 'authenticate', cause a TypeError naming what it returned; the client gets a 500 auth-failed (retried), not a 400", async () => {
     const t = await startServer({ authenticate: () => ({ userId: 7 as unknown as string }) });
     const rejected: unknown[] = [];
     t.supervisor.on('rejected', (event) => void rejected.push(event.reason));
-    expect((await httpRefusal(t.url('ada'))).status).toBe(400);
-    expect(rejected).toEqual(['invalid-user-id']);
+    expect((await httpRefusal(t.url('ada'))).status).toBe(500);
+    expect(rejected).toEqual(['auth-failed']);
     expect(t.errors).toHaveLength(1);
     const [error] = t.errors as [AppHookError];
     expect(error).toMatchObject({ code: 'WSSUP_APP_HOOK_FAILED', hook: 'authenticate' });

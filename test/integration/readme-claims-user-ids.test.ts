@@ -107,7 +107,7 @@ describe('the list of refused characters is the whole list (README: an id is ref
   });
 });
 
-describe("an id that is not a string is authenticate's slip (README: the 400, and an AppHookError whose cause says what it returned)", () => {
+describe("an id that is not a string is authenticate's slip (README: a 500 auth-failed, which clients retry, and an AppHookError whose cause says what it returned)", () => {
   it.each<[string, unknown, RegExp]>([
     ['true (a check returned instead of the id)', true, /^authenticate returned true, not a user id/],
     [
@@ -117,12 +117,19 @@ describe("an id that is not a string is authenticate's slip (README: the 400, an
     ],
     ['a String object', new String('alice'), /^authenticate returned .*, not a user id/],
     ['a bigint', 42n, /^authenticate returned a bigint, not a user id/],
-  ])('%s: HTTP 400 invalid-user-id, and onError hears of it', async (_name, returned, cause) => {
+    [
+      '{ userId: undefined }',
+      { userId: undefined },
+      /^authenticate returned an object whose userId is undefined, not a user id/,
+    ],
+  ])('%s: HTTP 500 auth-failed, and onError hears of it', async (_name, returned, cause) => {
     const t = await startServer({ authenticate: () => returned as AuthResult });
     const rejected: RejectedEvent[] = [];
     t.supervisor.on('rejected', (event) => rejected.push(event));
-    expect(await connectRefused(t.url('x'))).toBe(400);
-    expect(rejected).toMatchObject([{ reason: 'invalid-user-id', status: 400 }]);
+    expect(await connectRefused(t.url('x'))).toBe(500);
+    expect(rejected).toMatchObject([
+      { reason: 'auth-failed', status: 500, message: 'authentication failed' },
+    ]);
     expect(t.errors).toEqual([
       expect.objectContaining({
         code: 'WSSUP_APP_HOOK_FAILED',

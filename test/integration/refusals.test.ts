@@ -182,8 +182,13 @@ describe('Refusal (item 3)', () => {
     // A misspelt or misplaced hint used to be dropped silently: the client got no Retry-After.
     [
       [429, 'x', { retryAfter: 5 }],
-      /a Refusal's options: unknown key retryAfter, expected retryAfterMs or cause/,
+      /a Refusal's options: unknown key retryAfter, expected retryAfterMs, cause or userId/,
     ],
+    // Its userId is checked as every user id is: it reaches logs and audits as the user refused.
+    [[403, 'x', { userId: '' }], /^a Refusal's userId: user id is empty \(README, User ids\)$/],
+    [[403, 'x', { userId: 42 }], /^a Refusal's userId must be a string, got 42$/],
+    [[403, 'x', { userId: 'eve\nadmin' }], /^a Refusal's userId: user id contains control characters/],
+    [[403, 'x', { userId: 'u'.repeat(129) }], /^a Refusal's userId: user id is longer than 128 bytes/],
     [[429, 'x', 5_000], /a Refusal's options must be an object such as \{ retryAfterMs: 5000 \}, got 5000/],
     [[429, 'x', null], /a Refusal's options must be an object .*, got null/],
   ])('new Refusal(%j) throws WSSUP_INVALID_ARGUMENT', (args, message) => {
@@ -215,6 +220,7 @@ describe('Refusal (item 3)', () => {
       /a Refusal's retryAfterMs must be a finite number of milliseconds >= 0, got NaN/,
     ],
     ['message', 'an object', { text: 'no' }, /a Refusal's message must be a string/],
+    ['userId', 'an empty string', '', /a Refusal's userId: user id is empty/],
   ] as const)(
     'a Refusal whose %s was changed to %s after it was made is not sent as it is: 500, reported',
     async (field, _label, value, problem) => {
@@ -237,6 +243,62 @@ describe('Refusal (item 3)', () => {
       expectNoLeaks(t.supervisor);
     },
   );
+});
+
+describe("a Refusal's userId (README: whom the app refused, in the rejected event only)", () => {
+  it.each([
+    ['returned', false],
+    ['thrown', true],
+  ])(
+    '%s: the rejected event carries it; the client reads the status and message only',
+    async (_how, thrown) => {
+      const t = await startRulesServer({
+        authenticate: (request) => {
+          const refusal = new Refusal(403, 'tenant suspended', { userId: `acme:${userFromQuery(request)}` });
+          if (thrown) throw refusal;
+          return refusal;
+        },
+      });
+      const answer = await httpRefusal(t.url('ann'));
+      expect(answer).toMatchObject({ status: 403, body: 'tenant suspended\n' });
+      expect(t.events.rejected).toEqual([
+        expect.objectContaining({
+          reason: 'refused',
+          status: 403,
+          userId: 'acme:ann',
+          message: 'tenant suspended',
+        }),
+      ]);
+      expect(new Refusal(403, 'x', { userId: 'acme:ann' }).userId).toBe('acme:ann');
+      expect(new Refusal(403).userId).toBeUndefined();
+      expect(t.errors).toEqual([]);
+      // Nothing booked for the user it names.
+      expect(t.supervisor.userStats('acme:ann')).toBeUndefined();
+      expectNoLeaks(t.supervisor);
+    },
+  );
+
+  it('without one, the event says userId: undefined, as before', async () => {
+    const t = await startRulesServer({ authenticate: () => new Refusal(403, 'tenant suspended') });
+    expect((await httpRefusal(t.url('ann'))).status).toBe(403);
+    expect(t.events.rejected).toEqual([expect.objectContaining({ reason: 'refused', userId: undefined })]);
+    expectNoLeaks(t.supervisor);
+  });
+
+  it('is read once, as the other fields are: a getter that answers a good id, then a bad one, is sent as checked', async () => {
+    const t = await startRulesServer({
+      authenticate: () => {
+        const refusal = new Refusal(403, 'tenant suspended');
+        let reads = 0;
+        Object.defineProperty(refusal, 'userId', { get: () => (++reads === 1 ? 'acme:ann' : 'eve\nadmin') });
+        return refusal;
+      },
+    });
+    expect((await httpRefusal(t.url('ann'))).status).toBe(403);
+    expect(t.events.rejected).toEqual([expect.objectContaining({ reason: 'refused', userId: 'acme:ann' })]);
+    expect(t.errors).toEqual([]);
+    expectNoLeaks(t.supervisor);
+  });
 });
 
 describe('a Refusal whose fields answer differently each time they are read', () => {

@@ -525,6 +525,7 @@ describe('the packed package in a fresh app', () => {
     'examples/client-ca.test.ts',
     'examples/client-headers.test.ts',
     'examples/client-token.test.ts',
+    'examples/tenants.test.ts',
     'examples/testing-your-app.test.ts',
     'examples/walking-the-machines.test.ts',
     'machines',

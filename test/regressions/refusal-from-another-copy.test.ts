@@ -2,7 +2,7 @@
  * A Refusal from another copy of ws-supervisor (two versions in node_modules,
  * or a bundled copy beside the package). `authenticate`'s answer was checked
  * with `instanceof Refusal` only: the other copy's Refusal failed it, so a
- * returned one got 400 `invalid-user-id` with a report telling the app to
+ * returned one got 400 `invalid-user-id` (500 `auth-failed` since) with a report telling the app to
  * return a Refusal (which it did), and a thrown one got 500 `auth-failed`.
  */
 import { describe, expect, it } from 'vitest';
@@ -69,7 +69,7 @@ describe('a Refusal from another copy of ws-supervisor', () => {
 
     const t = await startRulesServer({ authenticate: () => foreign as Refusal });
     const answer = await httpRefusal(t.url('ada'));
-    expect(answer.status).toBe(400);
+    expect(answer.status).toBe(500);
     expect(t.errors).toHaveLength(1);
     expect(String(t.errors.splice(0)[0]?.cause)).toMatch(
       /a Refusal \(status 418\) of another copy of ws-supervisor/,

@@ -58,6 +58,14 @@ describe('error codes', () => {
     expect(documentedCodes().sort()).toEqual(Object.keys(ErrorCodes).sort());
   });
 
+  it("the README names ErrorCodes by its table, as the lookup of a code's description", () => {
+    const section = readme.slice(readme.indexOf('## Error codes'), readme.indexOf('| Code |'));
+    expect(section).toContain('`ErrorCodes` (exported from `ws-supervisor`)');
+    expect(section).toContain('`ErrorCodes[error.code]`');
+    const error: SupervisorError = new MissingPeerError('elkjs', 'SVG charts', undefined);
+    expect(ErrorCodes[error.code]).toBe(ErrorCodes.WSSUP_MISSING_PEER);
+  });
+
   it('every code is namespaced and described', () => {
     for (const [code, meaning] of Object.entries(ErrorCodes)) {
       expect(code).toMatch(/^WSSUP_[A-Z_]+$/);

@@ -98,7 +98,7 @@ const withData = createSupervisor<{ plan: 'free' | 'pro' }>({
   admissionRate: { perSecond: 1, burst: 5 },
   authenticate: (request) =>
     request.headers.authorization === undefined
-      ? new Refusal(403, 'no token', { retryAfterMs: 1_000 })
+      ? new Refusal(403, 'no token', { retryAfterMs: 1_000, userId: 'acme:anonymous' })
       : // Plan tiers: the user's own limit, instead of maxConnectionsPerUser.
         { userId: request.headers.authorization, data: { plan: 'pro' }, maxConnectionsPerUser: 20 },
   onOpen: (connection) => {
@@ -114,6 +114,12 @@ console.log(plans, withData.connection('id')?.data?.plan, withData.sendToUser('a
 withData.on('rejected', ({ via, remoteAddress, userAgent, retryAfterMs }) =>
   console.log(via, remoteAddress, userAgent, retryAfterMs),
 );
+// A Refusal that names whom it refused (a tenant suspended): the event's userId on 'refused'.
+withData.on('rejected', (event) => {
+  const refusedUser: string | undefined = event.reason === 'refused' ? event.userId : undefined;
+  const given: string | undefined = new Refusal(403, 'tenant suspended', { userId: 'acme:ann' }).userId;
+  console.log(refusedUser, given);
+});
 await withData.shutdown({ deadlineMs: 0 });
 
 // Hooks and listeners written as functions of their own, typed from the public entry point alone.
