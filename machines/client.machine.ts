@@ -13,7 +13,8 @@
  *   connecting ──connectTimeout, the last attempt allowed──▶ raises SOCKET_CLOSED 1006 "connect timeout": given up, as above
  *   waiting ──NETWORK_ONLINE, after a 1006 with no retry hint──▶ waiting again, with no delay left
  *   connecting ──NETWORK_ONLINE──▶ waiting, with no delay: the attempt abandoned, a fresh one at once
- *     (either, once: until the connection is stable or the device is seen offline, further `online`s are ignored)
+ *     (either, once: until the connection is stable, the device is seen offline or the app resumes, further `online`s are ignored)
+ *   waiting ──NETWORK_OFFLINE──▶ waiting: the device seen offline, the next `online` is news again
  *   waiting ──RESUME (the app's resume())──▶ waiting again, with no delay left
  *   open ──CLOSE──▶ closing ──SOCKET_CLOSED (the server answered)──▶ closed, as below
  *                   closing ──closeTimeout (no answer)──▶ the same: the socket is given up
@@ -88,15 +89,17 @@
  * Both are taken once (`onlineHandled`): an `online` that cut a wait or restarted an
  * attempt is the news that the network is back, and another one says nothing new until
  * the client has lost it again, by its own account: a connection that stayed open for
- * stableAfterMs (markStable) or a close that says the device is offline (recordClose, cause
- * `offline`) clears the mark. Meanwhile attempts open, fail or time out, and waits back
- * off, as without the event. Without that bound a device firing `online` again and again
+ * stableAfterMs (markStable), a close that says the device is offline (recordClose, cause
+ * `offline`), or an `offline` event while waiting (forgetOnline: `waiting` listens for it
+ * too, nothing else to do there) clears the mark; so does the app's resume() or activity()
+ * out of `suspended` (resetAttempts: the app's word, not the network's). Meanwhile attempts
+ * open, fail or time out, and waits back off, as without the event. Without that bound a device firing `online` again and again
  * (some WebViews, with `closeOnOffline: false`) restarted every attempt before it could
  * open or time out (the client never connected, and, no failure counted, maxAttempts never
  * tripped), and cut every wait after a failure short (a server down was retried with no
  * backoff at all). The price: with no `offline` event between two changes of network, the
- * second `online` is not acted on, and an attempt begun on the old network waits out its
- * connect timeout.
+ * second `online` is not acted on: an attempt begun on the old network waits out its
+ * connect timeout, a wait its backoff step.
  * Pure: the socket and network actors are placeholders that the runtime
  * (src/client/) supplies with `.provide()`; the random numbers come from the input.
  * Run or walked alone it needs that input (`ClientInput`): without one its first
@@ -404,14 +407,20 @@ export const clientMachine = setup({
     planPrompt: assign({
       retryDelayMs: ({ context }) => Math.min(MAX_WAIT_MS, context.lastClose?.retryAfterMs ?? 0),
     }),
-    /** The app's resume(): the wait ends now (the attempt count stays, as the backoff's exponent). */
-    planNow: assign({ retryDelayMs: 0 }),
+    /**
+     * The app's resume(): the wait ends now (the attempt count stays, as the backoff's exponent),
+     * and the next `online` is news again (the app's word, not the network's).
+     */
+    planNow: assign({ retryDelayMs: 0, onlineHandled: false }),
     /**
      * The network is back (a wait cut short, an attempt under way abandoned): the next attempt
      * now, as planNow, and the news taken (`onlineHandled`), so that the next `online` is ignored.
      */
     planOnline: assign({ retryDelayMs: 0, onlineHandled: true }),
-    resetAttempts: assign({ attempt: 0 }),
+    /** The app's resume() or activity(): a fresh start, the next `online` news again. */
+    resetAttempts: assign({ attempt: 0, onlineHandled: false }),
+    /** The device seen offline while waiting: the next `online` is news again. */
+    forgetOnline: assign({ onlineHandled: false }),
     /** Open for stableAfterMs: the backoff back to its first step, and the next `online` news again. */
     markStable: assign({ attempt: 0, stable: true, onlineHandled: false }),
     forgetStable: assign({ stable: false }),
@@ -633,7 +642,11 @@ export const clientMachine = setup({
 
     waiting: {
       entry: 'announceReconnecting',
-      invoke: { id: 'network', src: 'network', input: { event: 'online' } },
+      invoke: [
+        { id: 'network', src: 'network', input: { event: 'online' } },
+        // Only to hear the network go: the next `online` is news again (see the opening block).
+        { id: 'offline', src: 'network', input: { event: 'offline' } },
+      ],
       after: { retryDelay: 'connection' },
       on: {
         // Re-entered with no delay left: the way back is the one every wait takes.
@@ -643,6 +656,7 @@ export const clientMachine = setup({
         // The app's resume() (a "Retry now" button): no delay left, whatever the wait (a retry
         // hint too: the app's word), and the same way back. The attempt count stays.
         RESUME: { target: 'waiting', reenter: true, actions: 'planNow' },
+        NETWORK_OFFLINE: { actions: 'forgetOnline' },
       },
     },
 

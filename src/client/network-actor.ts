@@ -5,6 +5,7 @@
  * network is back), by `connecting` for `online` too (an attempt under way,
  * perhaps made while offline, is abandoned for a fresh one; the machine acts on one
  * `online` until the network is lost again, see machines/client.machine.ts) and by
+ * `waiting` for `offline` too (the next `online` is acted on again) and by
  * `connection` for `offline` (NETWORK_OFFLINE: the
  * socket is given up at once instead of waiting minutes for TCP). Its undo,
  * run whenever that state is left, removes the one listener it added. Where

@@ -169,7 +169,8 @@ export interface ClientOptions {
    * counted and no `close` reported (`reconnecting` says `delayMs: 0`). Either is done once:
    * further `online` events are ignored until a connection stays open for `stableAfterMs` or a
    * close says the device is offline, so a storm of them neither restarts every attempt nor
-   * cuts every wait. Where there is no such event (Node), it does nothing.
+   * cuts every wait (an `offline` while waiting, resume() and activity() make the next one news
+   * again too). Where there is no such event (Node), it does nothing.
    * @default true
    */
   reconnectOnOnline?: boolean | undefined;

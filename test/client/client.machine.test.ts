@@ -645,13 +645,13 @@ describe('the device offline (NETWORK_OFFLINE)', () => {
     return { actor, networks, held: () => networks.filter((n) => n.live).map((n) => n.event) };
   }
 
-  it('listens for `offline` while connecting and open, for `online` while connecting and waiting, and for neither once closed', () => {
+  it('listens for `offline` while connecting, open and waiting, for `online` while connecting and waiting, and for neither once closed', () => {
     const r = startRecording();
     expect(r.held()).toEqual(['offline', 'online']);
     r.actor.send({ type: 'SOCKET_OPENED' });
     expect(r.held()).toEqual(['offline']);
     r.actor.send({ type: 'NETWORK_OFFLINE' });
-    expect(r.held()).toEqual(['online']);
+    expect(r.held()).toEqual(['online', 'offline']);
     r.actor.send({ type: 'CLOSE' });
     expect(r.held()).toEqual([]);
   });

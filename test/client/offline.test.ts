@@ -69,7 +69,7 @@ describe('closeOnOffline', () => {
     const t = startClient({ url: server.url });
     await t.next('open');
     await vi.waitFor(() => expect(server.open()).toBe(1), ioWait);
-    expect(network.listeners('offline')).toBe(1); // held only while connecting or open
+    expect(network.listeners('offline')).toBe(1); // held while connecting, open or waiting
     expect(network.listeners('online')).toBe(0);
 
     const from = t.mark();
@@ -87,12 +87,14 @@ describe('closeOnOffline', () => {
     expect(await t.next('reconnecting', from)).toEqual({ delayMs: 250, attempt: 1 });
     // The client closed its end: the server sees the connection end, with no wait for TCP.
     await vi.waitFor(() => expect(server.open()).toBe(0), ioWait);
-    expect(network.listeners('offline')).toBe(0);
+    expect(network.listeners('offline')).toBe(1); // the wait's own: an `online` after it is news
     expect(network.listeners('online')).toBe(1);
 
-    // A second `offline` while waiting does nothing.
+    // A second `offline` while waiting gives nothing up and announces nothing.
+    const again = t.mark();
     network.offline();
     expect(t.client.state).toBe('waiting');
+    expect(t.events.slice(again)).toEqual([]);
 
     const back = t.mark();
     network.online();
@@ -125,7 +127,7 @@ describe('closeOnOffline', () => {
     // The connect timeout went with the attempt: only the backoff is pending, once the aborted
     // socket has closed (the bound on that wait, for `closed`, goes with its close).
     await vi.waitFor(() => expect(t.clock.pending).toBe(1), ioWait);
-    expect(network.listeners('offline')).toBe(0);
+    expect(network.listeners('offline')).toBe(1); // the wait's own
 
     // The late handshake opens nothing: that attempt is over.
     server.held.shift()?.();
@@ -458,6 +460,51 @@ describe('`online` again and again (a storm)', () => {
     const back = t.mark();
     network.online();
     expect(reconnectsOf(t, back)).toEqual([['reconnecting', { delayMs: 0, attempt: 1 }]]);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  // Review r22: `offline` was heard only while connecting or open, so an `offline` then an
+  // `online` during a wait (a server that drops each connection at once, then the user moves from
+  // Wi-Fi to cellular) left the mark set and the `online` ignored: the wait went on up to capMs.
+  it('`offline` then `online` during a wait, after an `online` was acted on: the wait is cut short', async () => {
+    const network = installOnlineTarget();
+    const blackhole = await silentServer();
+    const t = startClient({ url: blackhole.url, connectTimeoutMs: 1_000 });
+    await vi.waitFor(() => expect(blackhole.accepted()).toBe(1), ioWait);
+    network.online(); // acted on: the attempt restarted
+    t.simulated.increment(0);
+    await vi.waitFor(() => expect(blackhole.accepted()).toBe(2), ioWait);
+    const failed = t.mark();
+    t.simulated.increment(1_000); // timed out: a wait
+    const { delayMs } = await t.next('reconnecting', failed);
+    expect(delayMs).toBeGreaterThan(0);
+    network.online(); // ignored: nothing says the network went away since
+    expect(reconnectsOf(t, failed)).toHaveLength(2); // the close and its wait, no more
+    const back = t.mark();
+    network.offline();
+    network.online();
+    expect(reconnectsOf(t, back)).toEqual([['reconnecting', { delayMs: 0, attempt: 1 }]]);
+    t.client.close();
+    await expectReleased(t);
+  });
+
+  it('resume() after giving up makes the next `online` news again', async () => {
+    const network = installOnlineTarget();
+    const blackhole = await silentServer();
+    const t = startClient({ url: blackhole.url, connectTimeoutMs: 1_000, maxAttempts: 1 });
+    await vi.waitFor(() => expect(blackhole.accepted()).toBe(1), ioWait);
+    network.online(); // acted on: the attempt restarted
+    t.simulated.increment(0);
+    await vi.waitFor(() => expect(blackhole.accepted()).toBe(2), ioWait);
+    const given = t.mark();
+    t.simulated.increment(1_000);
+    expect(await t.next('close', given)).toMatchObject({ givenUp: true });
+    t.client.resume();
+    await vi.waitFor(() => expect(blackhole.accepted()).toBe(3), ioWait);
+    const back = t.mark();
+    network.online(); // the resumed attempt restarted: the app's resume() made it news again
+    expect(reconnectsOf(t, back)).toEqual([['reconnecting', { delayMs: 0, attempt: 0 }]]);
     t.client.close();
     await expectReleased(t);
   });

@@ -97,8 +97,8 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
       return is(snapshot, 'suspended') || is(snapshot, 'waiting');
     case 'NETWORK_ONLINE': // only `waiting` and `connecting` listen for the network's return
       return is(snapshot, 'waiting') || is(snapshot, { connection: 'connecting' });
-    case 'NETWORK_OFFLINE': // only `connection` listens for its loss
-      return is(snapshot, 'connection');
+    case 'NETWORK_OFFLINE': // `connection` listens for its loss, and `waiting` (to act on the next `online`)
+      return is(snapshot, 'connection') || is(snapshot, 'waiting');
     case 'CHECK_SILENCE': // the runtime checks only on an open socket watched for silence
       return is(snapshot, { connection: { open: 'watched' } });
     default:
@@ -163,7 +163,24 @@ const model = createTestModel(modelMachine, {
       (is(snapshot, { connection: 'connecting' }) || is(snapshot, 'waiting')) && onlineHandled(snapshot)
         ? ' online handled'
         : '';
-    return `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${code ?? ''}${stable}${first}${handled}`;
+    // An `online` ignored by a wait (its delay left as it was: a cut makes it 0 ms), a state of its
+    // own: otherwise the one reached by `offline` then `online` is shorter, and the walk never sends
+    // an `online` to a wait that acted on one already.
+    // `offline` heard by a wait that no `offline` began (a refused connect's): a state of its own,
+    // or the walk takes it for the wait that `offline` began, and never sends one to a wait.
+    const heard =
+      event?.type === 'NETWORK_OFFLINE' &&
+      is(snapshot, 'waiting') &&
+      (snapshot.context as { lastClose?: { cause?: string } }).lastClose?.cause !== 'offline'
+        ? ' heard while waiting'
+        : '';
+    const ignored =
+      event?.type === 'NETWORK_ONLINE' &&
+      is(snapshot, 'waiting') &&
+      (snapshot.context as { retryDelayMs: number }).retryDelayMs > 0
+        ? ' ignored'
+        : '';
+    return `${JSON.stringify(snapshot.value)} by ${event?.type ?? 'start'}${code ?? ''}${stable}${first}${handled}${ignored}${heard}`;
   },
 });
 const paths = model.getShortestPaths();
@@ -339,6 +356,12 @@ async function perform(
       );
       return;
     case 'NETWORK_OFFLINE':
+      if (is(before, 'waiting')) {
+        // Heard, and nothing announced: the wait goes on (the next `online` is news again).
+        network.offline();
+        expect(t.events.slice(from), 'nothing announced').toEqual([]);
+        return;
+      }
       if (is(before, { connection: 'closing' })) {
         // The handshake is given up as the socket is: destroyed at once, and nothing announced.
         network.offline();

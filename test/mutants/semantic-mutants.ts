@@ -144,6 +144,8 @@ export const clientSemanticMutants: Record<string, (machine: ClientMachine) => C
     machine.provide({ guards: { onlineHandled: () => false } }),
   'client: action markStable keeps an online handled (a later online ignored)': (machine) =>
     machine.provide({ actions: { markStable: assign({ attempt: 0, stable: true }) } }),
+  'client: action forgetOnline forgets nothing (an offline while waiting unheard)': (machine) =>
+    machine.provide({ actions: { forgetOnline: () => {} } }),
 };
 
 /**
