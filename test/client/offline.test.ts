@@ -386,6 +386,20 @@ describe('`online` again and again (a storm)', () => {
       t.simulated.increment(0); // a wait of 0 ms, if the `online` started one
     }
   }
+  /**
+   * A client of a server that never answers (connect timeout 1 s), whose first attempt an
+   * `online` restarted: the next `online` is ignored until something makes it news again.
+   */
+  async function restartedOnce(options: { maxAttempts?: number }) {
+    const network = installOnlineTarget();
+    const blackhole = await silentServer();
+    const t = startClient({ url: blackhole.url, connectTimeoutMs: 1_000, ...options });
+    await vi.waitFor(() => expect(blackhole.accepted()).toBe(1), ioWait);
+    network.online(); // acted on: the attempt restarted
+    t.simulated.increment(0);
+    await vi.waitFor(() => expect(blackhole.accepted()).toBe(2), ioWait);
+    return { network, t, blackhole };
+  }
   const reconnectsOf = (t: TestClient, from: number) =>
     t.events.slice(from).filter(([type]) => type === 'reconnecting' || type === 'close');
 
@@ -468,13 +482,7 @@ describe('`online` again and again (a storm)', () => {
   // `online` during a wait (a server that drops each connection at once, then the user moves from
   // Wi-Fi to cellular) left the mark set and the `online` ignored: the wait went on up to capMs.
   it('`offline` then `online` during a wait, after an `online` was acted on: the wait is cut short', async () => {
-    const network = installOnlineTarget();
-    const blackhole = await silentServer();
-    const t = startClient({ url: blackhole.url, connectTimeoutMs: 1_000 });
-    await vi.waitFor(() => expect(blackhole.accepted()).toBe(1), ioWait);
-    network.online(); // acted on: the attempt restarted
-    t.simulated.increment(0);
-    await vi.waitFor(() => expect(blackhole.accepted()).toBe(2), ioWait);
+    const { network, t } = await restartedOnce({});
     const failed = t.mark();
     t.simulated.increment(1_000); // timed out: a wait
     const { delayMs } = await t.next('reconnecting', failed);
@@ -490,13 +498,7 @@ describe('`online` again and again (a storm)', () => {
   });
 
   it('resume() after giving up makes the next `online` news again', async () => {
-    const network = installOnlineTarget();
-    const blackhole = await silentServer();
-    const t = startClient({ url: blackhole.url, connectTimeoutMs: 1_000, maxAttempts: 1 });
-    await vi.waitFor(() => expect(blackhole.accepted()).toBe(1), ioWait);
-    network.online(); // acted on: the attempt restarted
-    t.simulated.increment(0);
-    await vi.waitFor(() => expect(blackhole.accepted()).toBe(2), ioWait);
+    const { network, t, blackhole } = await restartedOnce({ maxAttempts: 1 });
     const given = t.mark();
     t.simulated.increment(1_000);
     expect(await t.next('close', given)).toMatchObject({ givenUp: true });
