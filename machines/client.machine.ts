@@ -91,9 +91,10 @@
  * the client has lost it again, by its own account: a connection that stayed open for
  * stableAfterMs (markStable), a close that says the device is offline (recordClose, cause
  * `offline`), or an `offline` event while waiting (forgetOnline: `waiting` listens for it
- * too, nothing else to do there) clears the mark; so does the app's resume() or activity()
- * out of `suspended` (resetAttempts: the app's word, not the network's). Meanwhile attempts
- * open, fail or time out, and waits back off, as without the event. Without that bound a device firing `online` again and again
+ * too, nothing else to do there) clears the mark; so does the app's resume() (planNow,
+ * resetAttempts) or activity() (resetAttempts): the app's word, not the network's.
+ * Meanwhile attempts open, fail or time out, and waits back off, as without the event.
+ * Without that bound a device firing `online` again and again
  * (some WebViews, with `closeOnOffline: false`) restarted every attempt before it could
  * open or time out (the client never connected, and, no failure counted, maxAttempts never
  * tripped), and cut every wait after a failure short (a server down was retried with no
@@ -203,10 +204,10 @@ export interface ClientContext extends ClientInput {
   /** How the last socket ended; undefined until one has. */
   lastClose: ClientClose | undefined;
   /**
-   * An `online` event was acted on (a wait cut short, an attempt restarted) and the client has
-   * neither stayed connected for stableAfterMs nor seen the device offline since: a further
-   * `online` says nothing new, and is ignored (a storm of them cannot cut every wait nor restart
-   * every attempt).
+   * An `online` event was acted on (a wait cut short, an attempt restarted) and, since, the
+   * client has neither stayed connected for stableAfterMs nor seen the device offline, nor has
+   * the app called resume() or activity(): a further `online` says nothing new, and is ignored
+   * (a storm of them cannot cut every wait nor restart every attempt).
    */
   onlineHandled: boolean;
 }
