@@ -34,8 +34,11 @@ const detach = supervisor.attach(app.server, { path: '/ws' }); // before or afte
 // preClose, not onClose: Fastify runs onClose after its server has closed, and the server
 // cannot close while the supervisor's clients are connected: app.close() would never end.
 app.addHook('preClose', async () => {
-  await supervisor.shutdown(); // 1001 to every client
-  detach();
+  try {
+    await supervisor.shutdown(); // 1001 to every client
+  } finally {
+    detach(); // even when shutdown() rejects (cluster mode's stop): the path is let go
+  }
 });
 // #endregion shutdown
 

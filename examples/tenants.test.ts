@@ -18,6 +18,7 @@ import WebSocket from 'ws';
 import { createSupervisor, Refusal, type RejectedEvent } from 'ws-supervisor';
 import { createClient } from 'ws-supervisor/client';
 import { registerMetrics } from 'ws-supervisor/metrics';
+import { SimulatedClock } from 'xstate';
 
 type Plan = 'starter' | 'team' | 'enterprise';
 interface Session {
@@ -95,7 +96,7 @@ it('per-plan limits, tenant rooms, a refusal that names its user, a downgrade at
   };
 
   // Per-plan limits, and the option for a result without one.
-  await open('t-ann');
+  const annFirst = await open('t-ann');
   await open('t-ann');
   expect(supervisor.userStats('acme:ann')?.limit).toBe(10);
   await open('t-cy');
@@ -121,7 +122,9 @@ it('per-plan limits, tenant rooms, a refusal that names its user, a downgrade at
 
   // A downgrade: the user's limit stays 10 until the next admission; applied at once, the newest
   // connection (the client's) is closed with 4429 and its hint, and the client backs off 30 s.
-  const client = createClient({ url: url('t-ann'), WebSocket, random: () => 0 });
+  // The client's delays on a simulated clock: its 30 s wait is moved through, not waited.
+  const clock = new SimulatedClock();
+  const client = createClient({ url: url('t-ann'), WebSocket, random: () => 0, clock });
   onTestFinished(() => {
     client.close();
     return client.closed;
@@ -135,6 +138,22 @@ it('per-plan limits, tenant rooms, a refusal that names its user, a downgrade at
   expect(await closed).toMatchObject({ code: 4429, kind: 'too-many-requests', retryAfterMs: 30_000 });
   expect(await waiting).toMatchObject({ delayMs: 30_000 }); // the hint, plus 0 of jitter here
   expect(client.state).toBe('waiting');
+
+  // 30 s later it comes back, and is admitted against the new limit (2), or refused with 429
+  // and backed off while the user is at it: here ann still holds two connections.
+  const refusedAgain = client.once('close', { signal: AbortSignal.timeout(10_000) });
+  const backingOff = client.once('reconnecting', { signal: AbortSignal.timeout(10_000) });
+  clock.increment(30_000);
+  expect(await refusedAgain).toMatchObject({ code: 4429, kind: 'too-many-requests', retryAfterMs: 5_000 });
+  expect(rejected.at(-1)).toMatchObject({ reason: 'user-limit', userId: 'acme:ann', status: 429, limit: 2 });
+  const { delayMs } = await backingOff;
+  // One of ann's connections goes: at the next attempt, admitted under the starter plan's limit.
+  annFirst.close();
+  await expect.poll(() => supervisor.userStats('acme:ann')?.live).toBe(1);
+  const admitted = client.once('open', { signal: AbortSignal.timeout(10_000) });
+  clock.increment(delayMs);
+  await admitted;
+  expect(supervisor.userStats('acme:ann')).toMatchObject({ live: 2, limit: 2 });
 
   // The whole tenant closed.
   closeTenant('acme');

@@ -13,7 +13,7 @@ export type RejectReason =
   | 'origin-not-allowed' // allowedOrigins is set and the request's Origin is not in it (HTTP 403); checked before authenticate
   | 'unauthenticated' // authenticate returned null or undefined (HTTP 401)
   | 'invalid-user-id' // a string id that is empty, over 128 UTF-8 bytes, or holds a control, bidi-control, line-separator, U+FFFD, lone-surrogate or invisible character (HTTP 400)
-  | 'auth-failed' // authenticate threw or rejected, or its result cannot be used: a user id that is not a string, an unknown key, a bad expiresAt or maxConnectionsPerUser (HTTP 500)
+  | 'auth-failed' // authenticate threw or rejected, did not settle within authenticateTimeoutMs, returned an Error or another copy's Refusal that this copy cannot honour, or its result cannot be used: a user id that is not a string, an unknown key, a bad expiresAt or maxConnectionsPerUser (HTTP 500)
   | 'refused' // authenticate returned or threw a Refusal: its status (401, 403, 429 or 503)
   | 'user-limit' // the user is at maxConnectionsPerUser after evicting idle ones (HTTP 429)
   | 'rate-limited' // the user's admissionRate bucket is empty (HTTP 429, Retry-After: until the next token)

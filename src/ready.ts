@@ -64,17 +64,20 @@ export class Readiness {
       let settled = false;
       /** True once addEventListener has returned: only then is there a listener to remove. */
       let listening = false;
-      const aborted = () => {
-        // A signal-like whose `reason` getter throws: ready() rejects with that error (settle()
-        // had removed the waiter before the getter threw, and the wait stayed pending forever).
-        let reason: unknown;
-        try {
-          reason = withCause(signal?.reason, this.#lastFailure);
-        } catch (error) {
-          reason = error;
-        }
-        settle(() => reject(reason));
-      };
+      // `reason` is read inside settle(), past its guard: once, and not at all for a call that
+      // comes after the wait settled (a signal-like that fires twice, or after reached()).
+      const aborted = () =>
+        settle(() => {
+          // A signal-like whose `reason` getter throws: ready() rejects with that error (settle()
+          // had removed the waiter before the getter threw, and the wait stayed pending forever).
+          let reason: unknown;
+          try {
+            reason = withCause(signal?.reason, this.#lastFailure);
+          } catch (error) {
+            reason = error;
+          }
+          reject(reason);
+        });
       const settle = (how: () => void) => {
         // Once: a signal-like may call the listener again (it ignored `once`), or after reached().
         if (settled) return;
@@ -101,7 +104,10 @@ export class Readiness {
         signal?.addEventListener('abort', aborted, { once: true });
       } catch (error) {
         // A signal-like whose addEventListener throws: ready() rejects with that error, and
-        // no waiter is left behind (nothing listens, so nothing is removed).
+        // no waiter is left behind. It may have kept the listener before it threw (and called
+        // it: settled already, with `listening` false): removed here, whichever (a listener
+        // never added is no-op to remove).
+        removeListener();
         settle(() => reject(error));
         return;
       }

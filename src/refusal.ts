@@ -34,10 +34,14 @@ export const MAX_CLOSE_REASON_BYTES = 123;
  * @param options.cause What made the app refuse (a database down, say), kept as an Error's `cause`.
  * @param options.userId The user refused, when the app knows it (a tenant suspended, a plan over
  *   its quota): the `rejected` event's `userId`, for logs and audits. It never reaches the client
- *   and books nothing. Checked as every user id is (README, "User ids").
+ *   and books nothing. A string that breaks the rules of user ids (README, "User ids"), which may
+ *   come from the request (a token's subject), does not throw: where the refusal is sent, it is
+ *   left out of the event (userId undefined) and reported to onError as an `AppHookError` (hook
+ *   `authenticate`), and the client still gets the status the app chose. So is one changed after
+ *   the refusal was made, whatever its type.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for another status, a message that is not a
- *   string, a `retryAfterMs` that is not a finite number ≥ 0, a `userId` that is not a valid user
- *   id, or options that are not an object or have another key (`{ retryAfter: 5 }`).
+ *   string, a `retryAfterMs` that is not a finite number ≥ 0, a `userId` that is not a string,
+ *   or options that are not an object or have another key (`{ retryAfter: 5 }`).
  * @example
  * ```ts
  * authenticate: async (request) => {
@@ -66,7 +70,14 @@ export class Refusal extends Error {
     const badOptions = optionsProblem(options);
     if (badOptions !== undefined) throw new SupervisorError('WSSUP_INVALID_ARGUMENT', badOptions);
     const { retryAfterMs, userId } = options;
-    const problem = refusalProblem(status, message, retryAfterMs, userId);
+    // A wrong type is the app's slip, as a message that is not a string is; a string that
+    // breaks the id rules may come from the request: dropped where it is sent, not thrown here
+    // (a throw in authenticate was a 500 that the client retried for ever, not the app's 401).
+    const problem =
+      refusalProblem(status, message, retryAfterMs) ??
+      (userId !== undefined && typeof userId !== 'string'
+        ? `a Refusal's userId must be a string, got ${describeValue(userId)}`
+        : undefined);
     if (problem !== undefined) throw new SupervisorError('WSSUP_INVALID_ARGUMENT', problem);
     // `cause` as Error's own options take it (what made the app refuse: a database down, say).
     super(
@@ -105,7 +116,11 @@ export class Refusal extends Error {
 const REFUSAL_MARK = Symbol.for('ws-supervisor.Refusal');
 const REFUSAL_SHAPE = 1;
 
-/** Another copy's Refusal whose fields pass this copy's rules (a later version may allow more). */
+/**
+ * Another copy's Refusal whose status, message and retryAfterMs pass this copy's rules (a later
+ * version may allow more). Its userId decides nothing here: a bad one is dropped where the
+ * refusal is sent (checkedRefusalFields), as this copy's own is; the client gets the status.
+ */
 function isForeignRefusal(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;
   const refusal = value as {
@@ -113,7 +128,6 @@ function isForeignRefusal(value: unknown): boolean {
     status?: unknown;
     message?: unknown;
     retryAfterMs?: unknown;
-    userId?: unknown;
   };
   // Plain instanceof never read the value; these reads may throw (a "strict" Proxy's trap, a
   // getter), on authenticate's answer or what it threw: such a value is no Refusal, as
@@ -122,7 +136,7 @@ function isForeignRefusal(value: unknown): boolean {
     return (
       refusal[REFUSAL_MARK] === REFUSAL_SHAPE &&
       typeof refusal.message === 'string' &&
-      refusalProblem(refusal.status, refusal.message, refusal.retryAfterMs, refusal.userId) === undefined
+      refusalProblem(refusal.status, refusal.message, refusal.retryAfterMs) === undefined
     );
   } catch {
     return false;
@@ -133,6 +147,9 @@ function isForeignRefusal(value: unknown): boolean {
  * This Refusal's fields, or what is wrong with them now: JavaScript ignores
  * `readonly`, so a field changed after the constructor checked it (an HTTP 200 to
  * an upgrade, `Retry-After: NaN`) is checked again where the refusal is sent.
+ * A userId that is not a user id (a string that breaks the rules, or anything
+ * changed after) refuses nothing: it is left out, with `userIdProblem` saying why,
+ * for onError, and the refusal is sent with the status the app chose.
  */
 export function checkedRefusalFields(refusal: Refusal):
   | {
@@ -140,6 +157,7 @@ export function checkedRefusalFields(refusal: Refusal):
       message: string;
       retryAfterMs: number | undefined;
       userId: string | undefined;
+      userIdProblem?: string;
       problem?: undefined;
     }
   | { problem: string } {
@@ -151,15 +169,17 @@ export function checkedRefusalFields(refusal: Refusal):
     retryAfterMs: unknown;
     userId: unknown;
   };
-  const problem = refusalProblem(status, message, retryAfterMs, userId);
+  const problem = refusalProblem(status, message, retryAfterMs);
   if (problem !== undefined) return { problem };
+  const badUserId = userId === undefined ? undefined : userIdProblem(userId);
   return {
     status: status as RefusalStatus,
     // As the constructor defaults it: a message that reads as undefined (a subclass's getter)
     // is the status text, not an empty body.
     message: typeof message === 'string' ? message : (STATUS_CODES[status as number] ?? 'refused'),
     retryAfterMs: retryAfterMs as number | undefined,
-    userId: userId as string | undefined,
+    userId: badUserId === undefined ? (userId as string | undefined) : undefined,
+    ...(badUserId === undefined ? {} : { userIdProblem: badUserId }),
   };
 }
 
@@ -176,13 +196,8 @@ function optionsProblem(options: unknown): string | undefined {
   return undefined;
 }
 
-/** What is wrong with a Refusal's fields, or undefined. */
-function refusalProblem(
-  status: unknown,
-  message: unknown,
-  retryAfterMs: unknown,
-  userId: unknown,
-): string | undefined {
+/** What is wrong with the fields a Refusal's client reads, or undefined (its userId: checkedRefusalFields). */
+function refusalProblem(status: unknown, message: unknown, retryAfterMs: unknown): string | undefined {
   if (typeof status !== 'number' || !refusalStatuses.has(status)) {
     return `a Refusal's status must be 401, 403, 429 or 503, got ${describeValue(status)}`;
   }
@@ -197,12 +212,6 @@ function refusalProblem(
   if (retryAfterMs !== undefined && !isDuration(retryAfterMs)) {
     return `a Refusal's retryAfterMs must be a finite number of milliseconds >= 0, got ${describeValue(retryAfterMs)}`;
   }
-  // A bad id would reach logs and audits as the user refused: checked as every user id is.
-  if (userId !== undefined && typeof userId !== 'string') {
-    return `a Refusal's userId must be a string, got ${describeValue(userId)}`;
-  }
-  const badUserId = userId === undefined ? undefined : userIdProblem(userId);
-  if (badUserId !== undefined) return `a Refusal's userId: ${badUserId} (README, User ids)`;
   return undefined;
 }
 

@@ -105,6 +105,15 @@ const isReturnedError = (auth: unknown): auth is Error =>
   auth.name !== 'Refusal';
 
 /**
+ * An Error named Refusal that is no Refusal this copy honours (`instanceof` said no): another
+ * copy's with a status this one does not know, or one of a version without the mark. Answered
+ * 500 before its fields are read as a result's: its `userId` must not make it a 400 (which
+ * suspends the package's client) nor its `status` an "unknown key".
+ */
+const isUnhonouredRefusal = (auth: unknown): auth is Error =>
+  (auth instanceof Error || types.isNativeError(auth)) && auth.name === 'Refusal';
+
+/**
  * What onError gets for an Error that authenticate returned (or resolved to), the JavaScript
  * habit of Socket.IO's `next(new Error(…))`: a failing hook, as if it had thrown it (500 or
  * 4500), with that Error as its cause and a message saying what to do instead.
@@ -405,8 +414,20 @@ export function createUpgradePath(deps: UpgradeDeps): UpgradePath {
           report(new AppHookError('authenticate', cause));
           return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
         }
-        const { status, message, retryAfterMs, userId } = fields;
+        const { status, message, retryAfterMs, userId, userIdProblem: badUserId } = fields;
+        if (badUserId !== undefined) {
+          // Whom the app refused is for logs only: a bad one is left out, the refusal sent.
+          const cause = new TypeError(
+            `authenticate's Refusal has a userId that is not a user id (${badUserId}): it was left out of the rejected event, and the refusal was sent with its status (README, User ids)`,
+          );
+          report(new AppHookError('authenticate', cause));
+        }
         return reject(request, socket, head, { reason: 'refused', status, message, retryAfterMs, userId });
+      }
+      if (isUnhonouredRefusal(auth)) {
+        // Not read as a result: "another copy's Refusal", 500 (README, Refusals the app chooses).
+        report(new AppHookError('authenticate', authResultError(auth, undefined)));
+        return reject(request, socket, head, { reason: 'auth-failed', message: 'authentication failed' });
       }
       const userId = typeof auth === 'object' ? auth.userId : auth;
       const { correlationId, problem: badCorrelation } = correlationIdOf(

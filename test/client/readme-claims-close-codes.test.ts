@@ -281,6 +281,32 @@ describe("disconnectUser's code decides whether the client comes back (README: R
       undefined,
     ],
     ['4403 keeps it away until resume()', 4403, 'kicked', 'forbidden', 'wait-for-resume', undefined],
+    // "After 1000 or a 44xx other than 4429 the hint changes nothing: it waits for resume()":
+    // no attempt, even well past the hint's time on the simulated clock.
+    [
+      '1000 with retry-after=30: the hint changes nothing',
+      1000,
+      'bye retry-after=30',
+      'normal',
+      'wait-for-resume',
+      undefined,
+    ],
+    [
+      '4403 with retry-after=30: the hint changes nothing',
+      4403,
+      'kicked retry-after=30',
+      'forbidden',
+      'wait-for-resume',
+      undefined,
+    ],
+    [
+      '4400 with retry-after=30: the hint changes nothing',
+      4400,
+      'bad id retry-after=30',
+      'bad-request',
+      'wait-for-resume',
+      undefined,
+    ],
     ['4000 lets it back after backoff', 4000, 'reset by support', 'other', 'reconnect', 250],
     ['4008 lets it back after backoff', 4008, 'slow consumer', 'slow-consumer', 'reconnect', 250],
     [

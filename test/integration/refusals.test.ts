@@ -7,6 +7,7 @@
 import { describe, expect, expectTypeOf, it, onTestFinished, vi } from 'vitest';
 import { WebSocketServer } from 'ws';
 import {
+  AppHookError,
   type ConnectionHandle,
   createSupervisor,
   Refusal,
@@ -184,11 +185,10 @@ describe('Refusal (item 3)', () => {
       [429, 'x', { retryAfter: 5 }],
       /a Refusal's options: unknown key retryAfter, expected retryAfterMs, cause or userId/,
     ],
-    // Its userId is checked as every user id is: it reaches logs and audits as the user refused.
-    [[403, 'x', { userId: '' }], /^a Refusal's userId: user id is empty \(README, User ids\)$/],
+    // A userId that is not a string is the app's slip, as a message that is not one is (a string
+    // that breaks the id rules is not thrown: it is dropped where the refusal is sent, below).
     [[403, 'x', { userId: 42 }], /^a Refusal's userId must be a string, got 42$/],
-    [[403, 'x', { userId: 'eve\nadmin' }], /^a Refusal's userId: user id contains control characters/],
-    [[403, 'x', { userId: 'u'.repeat(129) }], /^a Refusal's userId: user id is longer than 128 bytes/],
+    [[403, 'x', { userId: { id: 'ann' } }], /^a Refusal's userId must be a string, got an object/],
     [[429, 'x', 5_000], /a Refusal's options must be an object such as \{ retryAfterMs: 5000 \}, got 5000/],
     [[429, 'x', null], /a Refusal's options must be an object .*, got null/],
   ])('new Refusal(%j) throws WSSUP_INVALID_ARGUMENT', (args, message) => {
@@ -220,7 +220,6 @@ describe('Refusal (item 3)', () => {
       /a Refusal's retryAfterMs must be a finite number of milliseconds >= 0, got NaN/,
     ],
     ['message', 'an object', { text: 'no' }, /a Refusal's message must be a string/],
-    ['userId', 'an empty string', '', /a Refusal's userId: user id is empty/],
   ] as const)(
     'a Refusal whose %s was changed to %s after it was made is not sent as it is: 500, reported',
     async (field, _label, value, problem) => {
@@ -284,6 +283,57 @@ describe("a Refusal's userId (README: whom the app refused, in the rejected even
     expect(t.events.rejected).toEqual([expect.objectContaining({ reason: 'refused', userId: undefined })]);
     expectNoLeaks(t.supervisor);
   });
+
+  // A request-derived id (a token's subject) that breaks the rules threw in the constructor,
+  // inside authenticate: a 500 the client retried for ever, instead of the app's 401.
+  it.each([
+    ['too long, returned', 'u'.repeat(129), false, /user id is longer than 128 bytes in UTF-8/],
+    ['with a newline, thrown', 'eve\nadmin', true, /user id contains control characters/],
+    ['empty, thrown', '', true, /user id is empty/],
+  ])(
+    'one that breaks the id rules (%s) is dropped and reported: the client gets the status the app chose',
+    async (_name, subject, thrown, problem) => {
+      const t = await startRulesServer({
+        authenticate: () => {
+          const refusal = new Refusal(401, 'bad token', { userId: subject });
+          if (thrown) throw refusal;
+          return refusal;
+        },
+      });
+      const answer = await httpRefusal(t.url('ann'));
+      expect(answer).toMatchObject({ status: 401, body: 'bad token\n' });
+      expect(t.events.rejected).toEqual([
+        expect.objectContaining({ reason: 'refused', status: 401, userId: undefined }),
+      ]);
+      expect(t.errors).toHaveLength(1);
+      const [error] = t.errors.splice(0);
+      expect(error).toBeInstanceOf(AppHookError);
+      expect(error).toMatchObject({ code: 'WSSUP_APP_HOOK_FAILED', hook: 'authenticate' });
+      expect(String((error as AppHookError).cause)).toMatch(problem);
+      expect(String((error as AppHookError).cause)).toMatch(/left out of the rejected event/);
+      expectNoLeaks(t.supervisor);
+    },
+  );
+
+  it.each([
+    ['an empty string', '', /user id is empty/],
+    ['a number', 42, /user id must be a string, got number/],
+  ])(
+    'one changed after the refusal was made to %s is dropped and reported too, the refusal sent',
+    async (_name, value, problem) => {
+      const t = await startRulesServer({
+        authenticate: () =>
+          Object.assign(new Refusal(403, 'tenant suspended', { userId: 'acme:ann' }), { userId: value }),
+      });
+      expect((await httpRefusal(t.url('ann'))).status).toBe(403);
+      expect(t.events.rejected).toEqual([
+        expect.objectContaining({ reason: 'refused', status: 403, userId: undefined }),
+      ]);
+      expect(t.errors).toHaveLength(1);
+      expect(String((t.errors.splice(0)[0] as AppHookError).cause)).toMatch(problem);
+      expectNoLeaks(t.supervisor);
+    },
+  );
 
   it('is read once, as the other fields are: a getter that answers a good id, then a bad one, is sent as checked', async () => {
     const t = await startRulesServer({

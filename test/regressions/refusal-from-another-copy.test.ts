@@ -77,6 +77,52 @@ describe('a Refusal from another copy of ws-supervisor', () => {
     expectNoLeaks(t.supervisor);
   });
 
+  // Its userId was part of "can honour": a bad one made it no Refusal, then read as a result's
+  // user id, a 400 invalid-user-id that suspended the package's client for good, unreported.
+  it('with a userId that breaks the id rules, is honoured: its status is sent, the userId dropped and reported', async () => {
+    const other = await loadSecondCopy();
+    const foreign = new other.Refusal(403, 'tenant suspended');
+    Object.defineProperty(foreign, 'userId', { value: 'u'.repeat(129) });
+    expect(foreign instanceof Refusal).toBe(true);
+
+    const t = await startRulesServer({ authenticate: () => foreign as Refusal });
+    const answer = await httpRefusal(t.url('ada'));
+    expect(answer).toMatchObject({ status: 403, body: 'tenant suspended\n' });
+    expect(t.events.rejected).toEqual([
+      expect.objectContaining({ reason: 'refused', status: 403, userId: undefined }),
+    ]);
+    expect(t.errors).toHaveLength(1);
+    const [error] = t.errors.splice(0);
+    expect(error).toMatchObject({ code: 'WSSUP_APP_HOOK_FAILED', hook: 'authenticate' });
+    expect(String(error?.cause)).toMatch(/user id is longer than 128 bytes in UTF-8/);
+    expectNoLeaks(t.supervisor);
+  });
+
+  // One this copy cannot honour was read as a result: its string userId passed, and onError
+  // told the app of "unknown keys status, retryAfterMs, name", or its bad userId got a 400.
+  it.each([
+    ['a valid userId', 'acme:ann'],
+    ['a userId that breaks the id rules', 'u'.repeat(129)],
+  ])(
+    'not honoured (status 418) with %s, is answered 500 and onError says it is another copy’s Refusal',
+    async (_name, userId) => {
+      const other = await loadSecondCopy();
+      const foreign = new other.Refusal(403, 'nope');
+      Object.defineProperty(foreign, 'status', { value: 418 });
+      Object.defineProperty(foreign, 'userId', { value: userId });
+      expect(foreign instanceof Refusal).toBe(false);
+
+      const t = await startRulesServer({ authenticate: () => foreign as Refusal });
+      expect((await httpRefusal(t.url('ada'))).status).toBe(500);
+      expect(t.events.rejected).toMatchObject([{ reason: 'auth-failed', status: 500 }]);
+      expect(t.errors).toHaveLength(1);
+      const cause = String(t.errors.splice(0)[0]?.cause);
+      expect(cause).toMatch(/a Refusal \(status 418\) of another copy of ws-supervisor/);
+      expect(cause).not.toMatch(/unknown key/);
+      expectNoLeaks(t.supervisor);
+    },
+  );
+
   // instanceof Refusal reads the value (the other copy's mark and fields), where plain instanceof
   // walked its prototype chain only: a value that throws when an unknown property is read (a
   // "strict" Proxy, as some libraries wrap their objects and errors in) made it throw.

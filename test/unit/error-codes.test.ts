@@ -53,6 +53,25 @@ function rowOf(code: string): string {
   return readme.match(new RegExp(`^\\|\\s*\`${code}\`\\s*\\|.*$`, 'm'))?.[0] ?? '';
 }
 
+/** One instance of each error class. */
+function instances(): SupervisorError[] {
+  return [
+    new InvalidOptionError('preset', "'production'", 'prod'),
+    new AppHookError('onOpen', new Error('boom'), 'connection-id'),
+    new MissingPeerError('elkjs', 'SVG charts', new Error('not found')),
+    new SlotStoreUnavailableError('redis timed out', { cause: new Error('timeout') }),
+    new SocketClosedError({
+      closeCode: 4001,
+      closeReason: 'evicted: idle',
+      waitedFor: 1,
+      receivedInAll: 0,
+      cause: new Error('read ECONNRESET'),
+    }),
+    new TestLeakError(['stats().connections is 1, not 0'], []),
+    new ShutdownStuckError(['#1 ws://127.0.0.1:1/'], 60_000),
+  ];
+}
+
 describe('error codes', () => {
   it('the README documents exactly the codes in src/errors.ts', () => {
     expect(documentedCodes().sort()).toEqual(Object.keys(ErrorCodes).sort());
@@ -62,8 +81,24 @@ describe('error codes', () => {
     const section = readme.slice(readme.indexOf('## Error codes'), readme.indexOf('| Code |'));
     expect(section).toContain('`ErrorCodes` (exported from `ws-supervisor`)');
     expect(section).toContain('`ErrorCodes[error.code]`');
-    const error: SupervisorError = new MissingPeerError('elkjs', 'SVG charts', undefined);
-    expect(ErrorCodes[error.code]).toBe(ErrorCodes.WSSUP_MISSING_PEER);
+  });
+
+  // The lookup the README names must answer for every error the package makes: each code
+  // src/ and machines/ pass to an error (a SupervisorError or a class's super()), and each
+  // class's instance, is a row of the table at run time (not only in the ErrorCode type).
+  it('ErrorCodes[error.code] describes every code src/ makes an error with', () => {
+    const made = new Set<string>();
+    for (const text of sources().values()) {
+      for (const match of text.matchAll(/(?:new SupervisorError|super)\(\s*'(WSSUP_[A-Z_]+)'/g))
+        made.add(match[1] as string);
+    }
+    for (const error of instances()) made.add(error.code);
+    // The scan reads what it is meant to: the plain errors' codes, and the classes'.
+    expect(made).toContain('WSSUP_INVALID_ARGUMENT');
+    expect(made).toContain('WSSUP_MISSING_PEER');
+    const lookup = ErrorCodes as Record<string, string | undefined>;
+    const undescribed = [...made].filter((code) => !Object.hasOwn(lookup, code) || !lookup[code]);
+    expect(undescribed).toEqual([]);
   });
 
   it('every code is namespaced and described', () => {
@@ -130,22 +165,7 @@ describe('error codes', () => {
   });
 
   it('the README lists the fields each error class carries, and no other', () => {
-    const instances: SupervisorError[] = [
-      new InvalidOptionError('preset', "'production'", 'prod'),
-      new AppHookError('onOpen', new Error('boom'), 'connection-id'),
-      new MissingPeerError('elkjs', 'SVG charts', new Error('not found')),
-      new SlotStoreUnavailableError('redis timed out', { cause: new Error('timeout') }),
-      new SocketClosedError({
-        closeCode: 4001,
-        closeReason: 'evicted: idle',
-        waitedFor: 1,
-        receivedInAll: 0,
-        cause: new Error('read ECONNRESET'),
-      }),
-      new TestLeakError(['stats().connections is 1, not 0'], []),
-      new ShutdownStuckError(['#1 ws://127.0.0.1:1/'], 60_000),
-    ];
-    for (const error of instances) {
+    for (const error of instances()) {
       // What Error and SupervisorError give every error are not the class's own.
       const fields = Object.getOwnPropertyNames(error)
         .filter((field) => !['stack', 'message', 'name', 'code'].includes(field))

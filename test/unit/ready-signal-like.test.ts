@@ -69,9 +69,11 @@ describe('ready() with a signal-like that misbehaves', () => {
     const readiness = new Readiness(false);
     expect(await outcome(wait(readiness, signal))).toEqual({ rejected: bug });
     expect(readiness.pending).toBe(0);
+    // Removed once at the throw (it may have kept the listener before it threw).
+    expect(calls).toEqual({ add: 1, remove: 1 });
     readiness.reached();
-    // A waiter left behind would settle at reached() and remove a listener never added.
-    expect(calls).toEqual({ add: 1, remove: 0 });
+    // A waiter left behind would settle at reached() and remove it again.
+    expect(calls).toEqual({ add: 1, remove: 1 });
     expect(readiness.pending).toBe(0);
     // And close() finds none to reject either (nothing throws, nothing pends).
     readiness.close(new SupervisorError('WSSUP_SHUTTING_DOWN', 'shutting down'));
@@ -94,6 +96,71 @@ describe('ready() with a signal-like that misbehaves', () => {
     readiness.reached();
     expect(handle.calls).toEqual({ add: 1, remove: 1 });
   });
+
+  // The listener was called, settled the wait with `listening` still false, and the throw's catch
+  // found it settled: the listener stayed registered on the signal-like.
+  it('an addEventListener that keeps and calls the listener, then throws: rejects once, the listener removed', async () => {
+    const reason = new Error('aborted inside addEventListener');
+    const bug = new Error('addEventListener bug after the call');
+    let kept: Listener | undefined;
+    const handle = signalLike({
+      addEventListener: (_type, listener) => {
+        kept = listener;
+        handle.signal.aborted = true;
+        handle.signal.reason = reason;
+        listener();
+        throw bug;
+      },
+    });
+    handle.signal.removeEventListener = (_type: string, given: Listener) => {
+      handle.calls.remove += 1;
+      if (given === kept) kept = undefined;
+    };
+    const readiness = new Readiness(false);
+    expect(await outcome(wait(readiness, handle.signal))).toEqual({ rejected: reason });
+    expect(kept).toBeUndefined();
+    expect(handle.calls).toEqual({ add: 1, remove: 1 });
+    expect(readiness.pending).toBe(0);
+  });
+
+  // A signal-like that ignores `once` (calls the listener at each abort it thinks it has), or
+  // calls it after reached(): the wait settles once, reads `reason` once, removes the listener once.
+  it.each([
+    ['fires twice', false],
+    ['fires after reached()', true],
+  ])(
+    'a signal-like that %s: settled once, one reason read, one removeEventListener',
+    async (_name, reachedFirst) => {
+      const calls = { add: 0, remove: 0, reason: 0 };
+      let listener: Listener | undefined;
+      const signal = {
+        aborted: false,
+        get reason() {
+          calls.reason += 1;
+          return new Error('aborted');
+        },
+        addEventListener(_type: string, given: Listener) {
+          calls.add += 1;
+          listener = given;
+        },
+        // Counts, and keeps the listener: it calls it again all the same.
+        removeEventListener() {
+          calls.remove += 1;
+        },
+      };
+      const readiness = new Readiness(false);
+      const result = wait(readiness, signal);
+      if (reachedFirst) readiness.reached();
+      signal.aborted = true;
+      listener?.();
+      listener?.();
+      const settledAs = await outcome(result);
+      if (reachedFirst) expect(settledAs).toEqual({ resolved: true });
+      else expect(settledAs).toEqual({ rejected: expect.objectContaining({ message: 'aborted' }) });
+      expect(calls).toEqual({ add: 1, remove: 1, reason: reachedFirst ? 0 : 1 });
+      expect(readiness.pending).toBe(0);
+    },
+  );
 
   it('a reason getter that throws when the abort comes: rejects with its error, not pending forever', async () => {
     const bug = new Error('reason getter bug');

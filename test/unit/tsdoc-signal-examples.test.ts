@@ -156,3 +156,43 @@ describe('every promise chain on shutdown() in the README, the docs and examples
     },
   );
 });
+
+/**
+ * Every `await …shutdown()` inside a function (a hook such as Fastify's preClose) of the
+ * non-test examples and the documents, with the lines around it. A statement after it in
+ * the same block is skipped when shutdown() rejects (cluster mode's stop): examples/fastify.ts
+ * left its detach() undone that way (review r22). Top-level awaits end a script; tests are
+ * not copied into apps.
+ */
+function awaitedShutdowns(): { where: string; before: string; after: string }[] {
+  const found: { where: string; before: string; after: string }[] = [];
+  for (const { file, text } of documents()) {
+    if (file.endsWith('.test.ts')) continue;
+    const lines = text.split('\n');
+    lines.forEach((line, at) => {
+      if (!/^[ \t]+await [\w.]*shutdown\(/.test(line)) return;
+      found.push({ where: `${file}:${at + 1}`, before: lines[at - 1] ?? '', after: lines[at + 1] ?? '' });
+    });
+  }
+  return found;
+}
+
+describe('every awaited shutdown() in a function of the README, the docs and examples/', () => {
+  const awaited = awaitedShutdowns();
+
+  it("is found (the scan reads them: Fastify's preClose hook, in the example and the README)", () => {
+    expect(awaited.map(({ where }) => where.replace(/:\d+$/, '')).sort()).toEqual([
+      'README.md',
+      'examples/fastify.ts',
+    ]);
+  });
+
+  it.each(awaited.map(({ where, before, after }) => [where, before, after]))(
+    '%s skips nothing when shutdown() rejects: it ends its function, or what follows is in a finally',
+    (_where, before, after) => {
+      const ends = /^\s*\}\)?;?\s*$/.test(after);
+      const inTry = /try \{\s*$/.test(before) && /^\s*\} finally \{\s*$/.test(after);
+      expect(ends || inTry, `after it: ${after.trim()}`).toBe(true);
+    },
+  );
+});
