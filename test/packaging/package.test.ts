@@ -524,6 +524,7 @@ describe('the packed package in a fresh app', () => {
     'docs/dashboard.png',
     'examples/client-ca.test.ts',
     'examples/client-headers.test.ts',
+    'examples/client-tabs.test.ts',
     'examples/client-token.test.ts',
     'examples/tenants.test.ts',
     'examples/testing-your-app.test.ts',
