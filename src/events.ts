@@ -86,7 +86,7 @@ export interface RejectedEventFields {
  * `live` and `limit` are set on `user-limit` only; `userId` is a string on
  * `user-limit`, `rate-limited`, `process-limit` and `store-unavailable` (always
  * after authenticate), undefined on `bad-handshake`, `origin-not-allowed` and
- * `invalid-user-id`, and on `refused` the Refusal's own `userId` if it gave one; only 429/503 refusals (and an app's Refusal
+ * `invalid-user-id`, and on `refused` the Refusal's own `userId` if it gave a valid one; only 429/503 refusals (and an app's Refusal
  * that gives one) carry `retryAfterMs`; `socket-closed` has no `status` and no `via`.
  * Each `status` is the reason's own (see {@link RejectReason}), or undefined when
  * the socket was gone before the answer.
@@ -136,7 +136,10 @@ export type RejectedEvent =
   | (RejectedEventFields & {
       reason: 'refused';
       status: RefusalStatus | undefined;
-      /** The Refusal's own `userId` (`new Refusal(403, 'tenant suspended', { userId })`), if it gave one. */
+      /**
+       * The Refusal's own `userId` (`new Refusal(403, 'tenant suspended', { userId })`), if it gave
+       * one that is a user id (another is left out and reported to onError).
+       */
       userId: string | undefined;
       correlationId?: undefined;
       live?: undefined;

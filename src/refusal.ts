@@ -34,14 +34,14 @@ export const MAX_CLOSE_REASON_BYTES = 123;
  * @param options.cause What made the app refuse (a database down, say), kept as an Error's `cause`.
  * @param options.userId The user refused, when the app knows it (a tenant suspended, a plan over
  *   its quota): the `rejected` event's `userId`, for logs and audits. It never reaches the client
- *   and books nothing. A string that breaks the rules of user ids (README, "User ids"), which may
- *   come from the request (a token's subject), does not throw: where the refusal is sent, it is
- *   left out of the event (userId undefined) and reported to onError as an `AppHookError` (hook
- *   `authenticate`), and the client still gets the status the app chose. So is one changed after
- *   the refusal was made, whatever its type.
+ *   and books nothing. One that is not a user id (a string that breaks the rules of user ids,
+ *   README "User ids", or no string at all), which may come from the request (a token's subject),
+ *   does not throw: where the refusal is sent, it is left out of the event (userId undefined) and
+ *   reported to onError as an `AppHookError` (hook `authenticate`), and the client still gets the
+ *   status the app chose. So is one changed after the refusal was made.
  * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for another status, a message that is not a
- *   string, a `retryAfterMs` that is not a finite number ≥ 0, a `userId` that is not a string,
- *   or options that are not an object or have another key (`{ retryAfter: 5 }`).
+ *   string, a `retryAfterMs` that is not a finite number ≥ 0, or options that are not an object
+ *   or have another key (`{ retryAfter: 5 }`).
  * @example
  * ```ts
  * authenticate: async (request) => {
@@ -70,14 +70,11 @@ export class Refusal extends Error {
     const badOptions = optionsProblem(options);
     if (badOptions !== undefined) throw new SupervisorError('WSSUP_INVALID_ARGUMENT', badOptions);
     const { retryAfterMs, userId } = options;
-    // A wrong type is the app's slip, as a message that is not a string is; a string that
-    // breaks the id rules may come from the request: dropped where it is sent, not thrown here
-    // (a throw in authenticate was a 500 that the client retried for ever, not the app's 401).
-    const problem =
-      refusalProblem(status, message, retryAfterMs) ??
-      (userId !== undefined && typeof userId !== 'string'
-        ? `a Refusal's userId must be a string, got ${describeValue(userId)}`
-        : undefined);
+    // The userId is not checked here: it may come from the request (a token's subject that
+    // failed verification: a string that breaks the id rules, a number, null), and a throw in
+    // authenticate was a 500 that the client retried for ever, not the app's 401. Where the
+    // refusal is sent, a bad one is dropped and reported (checkedRefusalFields).
+    const problem = refusalProblem(status, message, retryAfterMs);
     if (problem !== undefined) throw new SupervisorError('WSSUP_INVALID_ARGUMENT', problem);
     // `cause` as Error's own options take it (what made the app refuse: a database down, say).
     super(

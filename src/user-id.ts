@@ -5,6 +5,7 @@
  * bytes in UTF-8, free of the characters below. An id that is not a string is
  * the app's slip: HTTP 500, `auth-failed` (upgrade.ts).
  */
+import { types } from 'node:util';
 import { describeValue, SupervisorError } from './errors.js';
 
 /**
@@ -140,8 +141,14 @@ export function characterProblem(text: string): string | undefined {
  */
 export function authResultError(auth: unknown, userId: unknown): TypeError {
   // Not `instanceof Refusal` (src/refusal.ts), yet named so: another copy's, which this one cannot honour.
-  if (auth instanceof Error && auth.name === 'Refusal') {
-    const { status } = auth as { status?: unknown };
+  // An Error of another realm (a vm context) too, as upgrade.ts's isUnhonouredRefusal sends here.
+  if ((auth instanceof Error || types.isNativeError(auth)) && (auth as Error).name === 'Refusal') {
+    let status: unknown;
+    try {
+      ({ status } = auth as { status?: unknown });
+    } catch {
+      status = 'unreadable: its getter threw';
+    }
     return new TypeError(
       `authenticate returned a Refusal (status ${describeValue(status)}) of another copy of ws-supervisor ` +
         'that this copy cannot honour (an older version, or a status this version does not know): ' +

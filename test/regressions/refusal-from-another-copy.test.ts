@@ -5,6 +5,7 @@
  * returned one got 400 `invalid-user-id` (500 `auth-failed` since) with a report telling the app to
  * return a Refusal (which it did), and a thrown one got 500 `auth-failed`.
  */
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { Refusal } from '../../src/index.js';
 import { httpRefusal } from '../helpers/refusals.js';
@@ -119,6 +120,42 @@ describe('a Refusal from another copy of ws-supervisor', () => {
       const cause = String(t.errors.splice(0)[0]?.cause);
       expect(cause).toMatch(/a Refusal \(status 418\) of another copy of ws-supervisor/);
       expect(cause).not.toMatch(/unknown key/);
+      expectNoLeaks(t.supervisor);
+    },
+  );
+
+  // Review r24: an Error of another realm named Refusal (a vm context: `instanceof Error` is false)
+  // was answered 500 but reported as a result "whose userId is undefined"; one whose `status`
+  // getter threw was reported as a bug of ws-supervisor (internal-error).
+  it.each([
+    [
+      'of another realm (a vm context)',
+      () =>
+        runInNewContext(
+          "Object.assign(new Error('nope'), { name: 'Refusal', status: 418, userId: 'acme:ann' })",
+        ),
+      /a Refusal \(status 418\) of another copy of ws-supervisor/,
+    ],
+    [
+      'whose status getter throws',
+      () =>
+        Object.defineProperty(Object.assign(new Error('nope'), { name: 'Refusal' }), 'status', {
+          get() {
+            throw new Error('no status');
+          },
+        }),
+      /a Refusal \(status .*unreadable.*\) of another copy of ws-supervisor/,
+    ],
+  ])(
+    'an Error named Refusal %s is answered 500 auth-failed, and onError says it is another copy’s',
+    async (_name, make, said) => {
+      const t = await startRulesServer({ authenticate: () => make() as Refusal });
+      expect((await httpRefusal(t.url('ada'))).status).toBe(500);
+      expect(t.events.rejected).toMatchObject([{ reason: 'auth-failed', status: 500 }]);
+      expect(t.errors).toHaveLength(1);
+      const [error] = t.errors.splice(0);
+      expect(error).toMatchObject({ code: 'WSSUP_APP_HOOK_FAILED', hook: 'authenticate' });
+      expect(String(error?.cause)).toMatch(said);
       expectNoLeaks(t.supervisor);
     },
   );
