@@ -400,6 +400,18 @@ describe('`online` again and again (a storm)', () => {
     await vi.waitFor(() => expect(blackhole.accepted()).toBe(2), ioWait);
     return { network, t, blackhole };
   }
+  /** The wait begun after `from` (a backoff step), then an `online`: cut short, as news. */
+  async function expectOnlineCutsTheWait(
+    network: ReturnType<typeof installOnlineTarget>,
+    t: TestClient,
+    from: number,
+  ) {
+    const { delayMs } = await t.next('reconnecting', from);
+    expect(delayMs).toBeGreaterThan(0);
+    const back = t.mark();
+    network.online();
+    expect(reconnectsOf(t, back)).toEqual([['reconnecting', { delayMs: 0, attempt: 1 }]]);
+  }
   const reconnectsOf = (t: TestClient, from: number) =>
     t.events.slice(from).filter(([type]) => type === 'reconnecting' || type === 'close');
 
@@ -469,11 +481,7 @@ describe('`online` again and again (a storm)', () => {
     // Lost (no close frame), then the network's return: the wait is cut short again.
     const lost = t.mark();
     for (const entry of server.connections) entry.ws.terminate();
-    const { delayMs } = await t.next('reconnecting', lost);
-    expect(delayMs).toBeGreaterThan(0);
-    const back = t.mark();
-    network.online();
-    expect(reconnectsOf(t, back)).toEqual([['reconnecting', { delayMs: 0, attempt: 1 }]]);
+    await expectOnlineCutsTheWait(network, t, lost);
     t.client.close();
     await expectReleased(t);
   });
@@ -523,11 +531,7 @@ describe('`online` again and again (a storm)', () => {
     const gone = t.mark();
     network.offline();
     expect(await t.next('close', gone)).toMatchObject({ code: 1006, cause: 'offline' });
-    const { delayMs } = await t.next('reconnecting', gone);
-    expect(delayMs).toBeGreaterThan(0);
-    const back = t.mark();
-    network.online();
-    expect(reconnectsOf(t, back)).toEqual([['reconnecting', { delayMs: 0, attempt: 1 }]]);
+    await expectOnlineCutsTheWait(network, t, gone);
     t.client.close();
     await expectReleased(t);
   });

@@ -102,6 +102,18 @@ function shutdownChains(): { where: string; text: string }[] {
   return found;
 }
 
+/** The examples that stop on SIGTERM, each with one handler and one chain on shutdown(). */
+const EXAMPLES_WITH_SIGNAL_HANDLERS = [
+  'examples/client.ts',
+  'examples/cluster.ts',
+  'examples/embedding.ts',
+  'examples/express-registry.ts',
+  'examples/logging.ts',
+  'examples/observing.ts',
+  'examples/plans.ts',
+  'examples/rooms.ts',
+];
+
 describe('the signal handlers of the README, the docs and examples/', () => {
   const handlers = signalHandlers();
 
@@ -109,14 +121,7 @@ describe('the signal handlers of the README, the docs and examples/', () => {
     expect(handlers.map(({ where }) => where).sort()).toEqual([
       'README.md',
       'README.md',
-      'examples/client.ts',
-      'examples/cluster.ts',
-      'examples/embedding.ts',
-      'examples/express-registry.ts',
-      'examples/logging.ts',
-      'examples/observing.ts',
-      'examples/plans.ts',
-      'examples/rooms.ts',
+      ...EXAMPLES_WITH_SIGNAL_HANDLERS,
     ]);
   });
 
@@ -137,14 +142,7 @@ describe('every promise chain on shutdown() in the README, the docs and examples
       'README.md',
       'README.md',
       'README.md',
-      'examples/client.ts',
-      'examples/cluster.ts',
-      'examples/embedding.ts',
-      'examples/express-registry.ts',
-      'examples/logging.ts',
-      'examples/observing.ts',
-      'examples/plans.ts',
-      'examples/rooms.ts',
+      ...EXAMPLES_WITH_SIGNAL_HANDLERS,
     ]);
   });
 
