@@ -6,7 +6,8 @@
  *   ┌────────────── connection (owns the socket) ──────────────┐
  *   │ connecting ──SOCKET_OPENED──▶ open                        │──SOCKET_CLOSED──┬─▶ waiting ──retryDelay──▶ connection
  *   └──────────────────────────────────────────────────────────┘   (by code)     └─▶ suspended ──ACTIVITY/RESUME──▶ connection
- *   open.watched ──silenceTimeout, nothing heard──▶ raises SOCKET_CLOSED 1006: the socket is lost, as above
+ *   open.watched ──silenceTimeout, nothing heard──▶ open.confirming ──nextTurn (0 ms), still nothing──▶
+ *     raises SOCKET_CLOSED 1006: the socket is lost, as above (heard meanwhile: back to open.watched)
  *   open.watched ──CHECK_SILENCE (the app's send()), nothing heard for the whole timeout──▶ the same
  *   connection ──NETWORK_OFFLINE──▶ raises SOCKET_CLOSED 1006 "the device went offline": lost, as above
  *   connection ──a failure to back off, the maxAttempts-th in a row──▶ suspended.untilResumed (given up)
@@ -45,13 +46,21 @@
  * is given up as a lost one: a SOCKET_CLOSED 1006 raised, which `connection`
  * handles as it handles a real one (the same backoff, the same `close`), with
  * no arrow of its own across the chart; heard meanwhile, the delay re-arms
- * for the time left. Without one, `open.unwatched` arms nothing: the socket
+ * for the time left. Not at once, though: `open.confirming` looks again one
+ * turn of the event loop later (`nextTurn`, 0 ms), and only a socket still
+ * silent then is given up. A process or a page frozen past the timeout (a
+ * background tab, a laptop's lid, a blocked event loop) runs its overdue timer
+ * before it reads the messages that waited in the socket meanwhile: in Node a
+ * 0 ms timer runs after the poll phase has read the sockets, in a browser
+ * after the message tasks already queued. So a server that talked through the
+ * freeze is heard first, and its socket kept. Without one, `open.unwatched` arms nothing: the socket
  * lasts until either side closes it or TCP gives up, as before.
  * A delay armed before a sleep may wait out its remaining time after the wake
  * (timers frozen or throttled while the clock went on), so the runtime also
  * asks, with CHECK_SILENCE, when the app sends and the silence clock says the
- * timeout is past: the same guard and the same give-up, now, instead of a
- * message written into a socket long dead.
+ * timeout is past: the same guard and the same second look a turn later; the
+ * runtime's send() writes nothing meanwhile (false), rather than a message
+ * into a socket that may be long dead.
  *
  * `connection` also invokes the `network` actor, for the device's `offline`
  * event: a socket connecting or open when the device loses its network (Wi-Fi
@@ -508,6 +517,9 @@ export const clientMachine = setup({
     retryDelay: ({ context }) => context.retryDelayMs,
     stableAfter: ({ context }) => context.stableAfterMs,
     closeTimeout: ({ context }) => context.closeTimeoutMs,
+    // One turn of the event loop: in Node a 0 ms timer runs after the poll phase has read
+    // the sockets; in a browser, after the message tasks already queued.
+    nextTurn: () => 0,
     // The time left until the server would be silent for the whole timeout: all
     // of it on open, what remains after the last message when re-armed. Never
     // more than the timeout: a wall clock set back makes the quiet time negative,
@@ -614,13 +626,24 @@ export const clientMachine = setup({
             },
             watched: {
               // The app sends after the silence clock passed the timeout (its delay late, frozen by a sleep).
-              on: { CHECK_SILENCE: { guard: 'isSilent', actions: 'giveUpSilentSocket' } },
+              on: { CHECK_SILENCE: { guard: 'isSilent', target: 'confirming' } },
               after: {
                 silenceTimeout: [
-                  { guard: 'isSilent', actions: 'giveUpSilentSocket' },
+                  { guard: 'isSilent', target: 'confirming' },
                   // Heard meanwhile: wait for the time left.
                   { target: 'watched', reenter: true },
                 ],
+              },
+            },
+            /**
+             * Silent by the clock, but the messages that came while the process or the page was
+             * frozen may be waiting in the socket, unread: a timer overdue at the thaw runs before
+             * them. One turn of the event loop (0 ms) reads them first; then, still silent, the
+             * socket is given up; heard, it is kept, watched again for the time left.
+             */
+            confirming: {
+              after: {
+                nextTurn: [{ guard: 'isSilent', actions: 'giveUpSilentSocket' }, { target: 'watched' }],
               },
             },
           },

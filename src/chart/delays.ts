@@ -47,6 +47,8 @@ export const delaySettings: Readonly<Record<ChartName, Readonly<Record<string, s
     closeTimeout: "`createClient()`'s `closeTimeoutMs`",
     silenceTimeout:
       "`createClient()`'s `silenceTimeoutMs`, less the time already silent when it is armed again",
+    nextTurn:
+      'none: 0 ms, one turn of the event loop, so that the messages already waiting in the socket are read before the silence check looks again',
   },
   dashboard: {
     pollInterval: "`createDashboard()`'s `pollMs`",

@@ -71,7 +71,8 @@ const INTROS: Record<string, string> = {
     'spread after a shutdown, or a prompt retry after an expired session, then `retryDelay`) or to ' +
     '`suspended` (evicted: until the user is active again; a normal close or a 4xx refusal: until ' +
     "the app's `RESUME`). With a " +
-    'silence timeout, `open.watched` gives up a socket not heard from for the whole timeout, as ' +
+    'silence timeout, `open.watched` gives up a socket not heard from for the whole timeout (after ' +
+    '`confirming`: one more turn of the event loop, for the messages already waiting in it), as ' +
     'a device going offline (`NETWORK_OFFLINE`) does; `closing` waits at most `closeTimeout` for ' +
     "the server's answer to the app's `close()`.",
   // The root is parallel (dashed regions in the SVG, regions split by `--` in Mermaid): say it in words too.

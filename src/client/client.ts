@@ -128,13 +128,16 @@ export interface Client {
   /**
    * Sends on the open socket. With `silenceTimeoutMs`, a socket that has heard nothing from the
    * server for that long by the client's clock (its timer late after a sleep: a laptop's closed
-   * lid, a phone's throttled tab) is given up first, as the timeout would have given it up
-   * (`close` 1006, then a reconnect), and the message is not written into it: send again on `open`.
+   * lid, a phone's throttled tab) gets nothing written into it: false, and the silence check runs,
+   * looking again one turn of the event loop later, once what waited in the socket is read. Still
+   * silent, it is given up, as the timeout would have given it up (`close` 1006, then a
+   * reconnect): send again on `open`. Heard meanwhile, it is kept (`state` stays `'open'`, nothing
+   * is announced) and the next send() goes through: send again a turn later (`setTimeout(…, 0)`).
    * Bytes in shared memory (a SharedArrayBuffer or a view of one) are sent as a copy: a browser's
    * WebSocket refuses shared ones.
    * After a 4001 `evicted: idle` the client is `suspended`, with no socket: send() returns false
    * until the app calls `activity()` (or `resume()`) and the client has reconnected (`open`).
-   * @returns false (and sends nothing) unless `state` is `'open'` (while `suspended` after an idle eviction too), or when the socket is given up for its silence
+   * @returns false (and sends nothing) unless `state` is `'open'` (while `suspended` after an idle eviction too), or when the server has been silent for `silenceTimeoutMs` (the socket then checked, and given up unless heard a turn later)
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT (and sends nothing) unless `data` is a string, an ArrayBuffer, a view or a Blob
    */
   send(data: ClientData): boolean;
@@ -553,10 +556,11 @@ export function createClient(options: ClientOptions): Client {
       }
       if (closing || socket === undefined || socket.readyState !== ReadyState.open) return false;
       // Silent for the whole timeout by the clock, yet still open: the silence delay is late,
-      // frozen or throttled through a sleep. The socket is given up now, as the delay would
-      // have (the machine checks again), and nothing is written into it: false, as for any
-      // send that sent nothing. Not `state` after the step: from inside a listener, the step
-      // waits for the one under way.
+      // frozen or throttled through a sleep. The machine checks now, as the delay would have
+      // (a second look a turn later: what waited in the socket is read first), and nothing
+      // is written into a socket that may be dead: false, as for any send that sent nothing,
+      // also while that second look is pending. Not `state` after the step: from inside a
+      // listener, the step waits for the one under way.
       if (silenceTimeoutMs !== undefined && silence.quietForMs() >= silenceTimeoutMs) {
         actor.send({ type: 'CHECK_SILENCE' });
         return false;

@@ -151,7 +151,10 @@ export interface ClientOptions {
    * connection. Without it, a server gone silent (a laptop that slept, a NAT that dropped
    * the flow) leaves the client `open` until TCP gives up. Set it above the server's
    * heartbeat interval (twice it, say), and give the server a `heartbeatMessage` if the
-   * client runs in browsers. @default none (never given up for silence)
+   * client runs in browsers. A socket found silent is given up only if it still is one turn of
+   * the event loop later, so that what waited in it through a freeze (a background tab, a
+   * process blocked past the timeout) is read first, and a server that kept talking is heard.
+   * @default none (never given up for silence)
    */
   silenceTimeoutMs?: number | undefined;
   /**

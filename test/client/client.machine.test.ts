@@ -480,6 +480,11 @@ describe("the app's CLOSE on an open socket: the close handshake, bounded by clo
   });
 });
 
+/** Open, watched for silence, its delay armed (no check pending). */
+const WATCHED = { connection: { open: 'watched' } };
+/** Open, silent by the clock: the check looks again one turn (0 ms) later. */
+const CONFIRMING = { connection: { open: 'confirming' } };
+
 describe('the silence watch', () => {
   /** A server last heard at `heard.at` (set by the test), watched for 10 s. */
   function watchedClient() {
@@ -505,10 +510,14 @@ describe('the silence watch', () => {
     const c = watchedClient();
     c.actor.send({ type: 'SOCKET_OPENED' });
     c.hear(); // the runtime stamps the open
-    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    expect(c.value()).toEqual(WATCHED);
     c.advance(9_999);
-    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    expect(c.value()).toEqual(WATCHED);
     c.advance(1);
+    // Not yet: the messages that waited in the socket through a freeze are read first.
+    expect(c.value()).toEqual(CONFIRMING);
+    expect(c.sockets.map((s) => s.live)).toEqual([true]);
+    c.advance(0); // one turn later, still silent
     expect(c.value()).toBe('waiting');
     expect(c.sockets.map((s) => s.live)).toEqual([false]);
     expect(c.emitted.slice(-2)).toEqual([
@@ -531,10 +540,11 @@ describe('the silence watch', () => {
     c.advance(6_000);
     c.hear(); // a message at 6 s
     c.advance(4_000); // the delay fires at 10 s: heard 4 s ago, 6 s left
-    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    expect(c.value()).toEqual(WATCHED);
     c.advance(5_999);
-    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    expect(c.value()).toEqual(WATCHED);
     c.advance(1); // 16 s: silent since 6 s
+    c.advance(0);
     expect(c.value()).toBe('waiting');
   });
 
@@ -549,6 +559,7 @@ describe('the silence watch', () => {
     c.advance(1_000); // fires at 11 s: quiet for minus a year; re-armed for at most 10 s, not a year
     c.heard.at -= 365 * 86_400_000; // and is right again
     c.advance(10_000); // 21 s: silent for 20 s
+    c.advance(0);
     expect(c.value()).toBe('waiting');
   });
 
@@ -560,7 +571,7 @@ describe('the silence watch', () => {
       c.advance(3_000);
       c.hear();
     }
-    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    expect(c.value()).toEqual(WATCHED);
     expect(c.emitted.filter((event) => event.type === 'close')).toEqual([]);
   });
 });
@@ -578,8 +589,12 @@ describe('a send after a sleep (CHECK_SILENCE)', () => {
     const c = watchedClient();
     c.advance(2_000);
     c.heard.at -= 3_600_000; // slept an hour, timers frozen: the clock moved, the delay did not fire
-    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    expect(c.value()).toEqual(WATCHED);
     c.actor.send({ type: 'CHECK_SILENCE' });
+    expect(c.value()).toEqual(CONFIRMING);
+    c.actor.send({ type: 'CHECK_SILENCE' }); // another send meanwhile: the check is pending already
+    expect(c.value()).toEqual(CONFIRMING);
+    c.advance(0); // one turn later, nothing read: still silent
     expect(c.value()).toBe('waiting');
     expect(c.sockets.map((s) => s.live)).toEqual([false]);
     expect(c.emitted.slice(-2)).toEqual([
@@ -600,10 +615,40 @@ describe('a send after a sleep (CHECK_SILENCE)', () => {
     const c = watchedClient();
     c.advance(9_999);
     c.actor.send({ type: 'CHECK_SILENCE' });
-    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    expect(c.value()).toEqual(WATCHED);
     expect(c.emitted.filter((event) => event.type === 'close')).toEqual([]);
     c.advance(1); // the delay, armed at the open, still fires at 10 s
+    c.advance(0);
     expect(c.value()).toBe('waiting');
+  });
+
+  it('silent by the clock, but heard before the check looks again (the messages waiting in the socket, read): kept, and re-armed', () => {
+    const c = watchedClient();
+    c.advance(2_000);
+    c.heard.at -= 3_600_000; // slept an hour: the server's messages wait in the socket, unread
+    c.actor.send({ type: 'CHECK_SILENCE' });
+    expect(c.value()).toEqual(CONFIRMING);
+    c.heard.at = c.now(); // the runtime reads them: heard now
+    c.advance(0);
+    expect(c.value()).toEqual(WATCHED);
+    expect(c.sockets.map((s) => s.live)).toEqual([true]);
+    expect(c.emitted.filter((event) => event.type === 'close')).toEqual([]);
+    // Re-armed for a whole timeout from the message read: given up only 10 s later, if silent.
+    c.advance(9_999);
+    expect(c.value()).toEqual(WATCHED);
+    c.advance(1);
+    c.advance(0);
+    expect(c.value()).toBe('waiting');
+  });
+
+  it("the silence delay's check too: heard before its second look, the socket is kept", () => {
+    const c = watchedClient();
+    c.advance(10_000); // the delay fires, nothing heard by the clock
+    expect(c.value()).toEqual(CONFIRMING);
+    c.heard.at = c.now();
+    c.advance(0);
+    expect(c.value()).toEqual(WATCHED);
+    expect(c.emitted.filter((event) => event.type === 'close')).toEqual([]);
   });
 
   it('means nothing outside an open socket watched for silence', () => {

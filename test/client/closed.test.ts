@@ -181,6 +181,7 @@ describe('client.closed', () => {
     server.mute();
     const from = t.mark();
     t.simulated.increment(1_000); // given up: 1000 sent, then destroyed; its `close` is to come
+    t.simulated.increment(0); // the silence check's second look, a turn later
     await t.next('close', from);
     t.client.close(); // waiting: no socket of its own, but the given-up one has not closed yet
     await t.client.closed;
@@ -197,6 +198,7 @@ describe('client.closed', () => {
     server.mute();
     const from = t.mark();
     t.simulated.increment(1_000); // given up: 1000 sent, then destroyed
+    t.simulated.increment(0); // the silence check's second look, a turn later
     await t.next('close', from);
     if (socket.readyState !== WebSocket.CLOSED) await new Promise((resolve) => socket.once('close', resolve));
     const resolved = watch(t);

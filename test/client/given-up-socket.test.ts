@@ -22,6 +22,7 @@ describe('a socket the client gives up is destroyed at once under ws', () => {
     server.mute();
     const from = t.mark();
     t.simulated.increment(5_000);
+    t.simulated.increment(0); // the silence check's second look, a turn later
     expect(await t.next('close', from)).toMatchObject({
       code: 1006,
       reason: 'no message from the server for 5000 ms',
@@ -92,6 +93,7 @@ describe('a socket the client gives up is destroyed at once under ws', () => {
     await t.next('open');
     const from = t.mark();
     t.simulated.increment(5_000);
+    t.simulated.increment(0); // the silence check's second look, a turn later
     expect(await t.next('close', from)).toMatchObject({ code: 1006 });
     // A server that still answers hears the client's 1000 and ends the handshake.
     await within(PROMPTLY_MS, () => server.closes.length >= 1, 'the server to see the close');

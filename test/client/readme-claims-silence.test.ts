@@ -42,6 +42,7 @@ describe('silenceTimeoutMs against a server that only sends messages (no pings)'
     expect(t.client.state).toBe('open');
     const from = t.mark();
     t.simulated.increment(1);
+    t.simulated.increment(0); // the check's second look, one turn later: still silent
     expect(await t.next('close', from)).toEqual({
       code: 1006,
       reason: 'no message from the server for 5000 ms',

@@ -52,6 +52,11 @@ describe('send() after a sleep, with silenceTimeoutMs', () => {
     expect(t.client.state).toBe('open');
     const from = t.mark();
     expect(t.client.send('written into a dead socket?')).toBe(false);
+    // Not given up yet: the check looks again one turn later, after the messages that may
+    // have waited in the socket through the sleep are read. Meanwhile nothing is written.
+    expect(t.client.state).toBe('open');
+    expect(t.client.send('while the check is pending')).toBe(false);
+    t.simulated.increment(0); // one turn later: nothing read, still silent
     expect(t.client.state).toBe('waiting');
     expect(await t.next('close', from)).toEqual({
       code: 1006,
@@ -106,6 +111,27 @@ describe('send() after a sleep, with silenceTimeoutMs', () => {
     await expectReleased(t);
   });
 
+  it("the server's messages already on their way when the check runs: read before it looks again, the socket kept", async () => {
+    const server = await startQuietServer();
+    const t = startClient({ url: server.url, silenceTimeoutMs: SILENCE_MS });
+    await t.next('open');
+    t.sleep(60_000);
+    const from = t.mark();
+    // The server spoke during the sleep, but the client has not read it yet: a thawed tab's or
+    // a blocked process's first task, before the socket's data.
+    server.connections[0]?.ws.send('sent while you slept');
+    expect(t.client.send('not yet')).toBe(false);
+    expect(t.client.state).toBe('open');
+    await t.next('message', from); // read
+    t.simulated.increment(0); // the check looks again: heard
+    expect(t.client.state).toBe('open');
+    expect(t.events.slice(from).map(([type]) => type)).toEqual(['message']);
+    expect(t.client.send('hello again')).toBe(true);
+    await vi.waitFor(() => expect(server.received).toEqual(['hello again']), ioWait);
+    t.client.close();
+    await expectReleased(t);
+  });
+
   it('a send from inside a listener of the step that opened the socket still answers false and sends nothing', async () => {
     const server = await startQuietServer();
     const t = startClient({ url: server.url, silenceTimeoutMs: SILENCE_MS });
@@ -122,6 +148,7 @@ describe('send() after a sleep, with silenceTimeoutMs', () => {
     t.simulated.increment(delayMs);
     await t.next('open', from);
     expect(answers).toEqual([false]);
+    t.simulated.increment(0); // the check's second look
     await vi.waitFor(() => expect(t.client.state).toBe('waiting'), ioWait);
     expect(t.client.lastClose).toMatchObject({
       code: 1006,

@@ -74,6 +74,7 @@ describe('a client behind a network gone silent', () => {
     t.simulated.increment(4_999);
     expect(t.client.state).toBe('open');
     t.simulated.increment(1);
+    t.simulated.increment(0); // the check's second look, one turn later: still silent
     expect(await t.next('close', from)).toEqual({
       code: 1006,
       reason: 'no message from the server for 5000 ms',
@@ -178,6 +179,7 @@ describe("the server's heartbeatMessage, for clients that cannot see pings", () 
     expect(t.client.state).toBe('open');
     await heartbeat();
     t.simulated.increment(500);
+    t.simulated.increment(0); // the check's second look
     expect((await t.next('close', from)).reason).toBe('no message from the server for 2500 ms');
     t.client.close();
     await expectReleased(t);

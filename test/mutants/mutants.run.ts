@@ -14,7 +14,8 @@
  *   WSSUP_MUTANTS_OF=lease npm run test:mutants   # one machine's mutants only
  *
  * And the client's semantic mutants (its silence watch, its close handshake), and its
- * transitions on the device's `offline` (and on its `online` while connecting), on a send after a sleep, on resume() while waiting
+ * transitions on the device's `offline` (and on its `online` while connecting), on a send after a sleep (and the silence
+ * check's second look, `confirming`), on resume() while waiting
  * on the app's close() of an open socket (`closing`) and its giving up after maxAttempts, removed, against the client's walk
  * and its tests.
  *
@@ -204,6 +205,8 @@ it('every mutant of the machines named (a transition removed, or a rule broken) 
           (t.event === 'NETWORK_ONLINE' && t.guard === 'mayRestart') ||
           (t.event === 'NETWORK_ONLINE' && t.guard === 'mayCutWait') ||
           t.event === 'CHECK_SILENCE' ||
+          // The silence check's second look, a turn later: given up, or kept (heard meanwhile).
+          t.source === 'client.connection.open.confirming' ||
           (t.event === 'RESUME' && t.source === 'client.waiting') ||
           // maxAttempts: the failure that gives up instead of backing off.
           t.guard === 'isLastAttempt' ||

@@ -91,7 +91,8 @@ type DashboardFeedMachine = typeof dashboardFeedMachine;
  * The client's silence watch, which, like the idle delay, reads a clock the
  * runtime stamps with no step: a check that ignores it gives up a server that
  * talks, or never gives up a silent one (it re-arms forever); one that re-arms
- * for the whole timeout gives up a silent one late; a give-up that raises
+ * for the whole timeout gives up a silent one late, and so does a second look
+ * (`confirming`) that waits a timeout rather than a turn; a give-up that raises
  * nothing leaves a silent socket open, its delay spent.
  */
 export const clientSemanticMutants: Record<string, (machine: ClientMachine) => ClientMachine> = {
@@ -102,6 +103,9 @@ export const clientSemanticMutants: Record<string, (machine: ClientMachine) => C
     machine.provide({ delays: { silenceTimeout: ({ context }) => context.silence?.timeoutMs ?? 1 } }),
   'client: action giveUpSilentSocket raises nothing': (machine) =>
     machine.provide({ actions: { giveUpSilentSocket: () => {} } }),
+  // The check's second look waits a whole timeout instead of one turn: a silent socket given up late.
+  'client: delay nextTurn a whole timeout': (machine) =>
+    machine.provide({ delays: { nextTurn: ({ context }) => context.silence?.timeoutMs ?? 1 } }),
   // The device offline: a give-up that raises nothing leaves a dead socket `open`.
   'client: action giveUpOfflineSocket raises nothing': (machine) =>
     machine.provide({ actions: { giveUpOfflineSocket: () => {} } }),
