@@ -22,7 +22,7 @@ import { refuseUpgrade } from './transport/http-refusal.js';
 /** The options of `supervisor.attach(server, options)`. */
 export interface AttachOptions {
   /**
-   * The path (query excluded) the supervisor owns: its requests reach only the
+   * The path (query excluded; of a target in absolute form, the path after its authority) the supervisor owns: its requests reach only the
    * supervisor, never the server's other `upgrade` listeners, whenever they
    * were added. Requests for other paths reach only those listeners, in
    * their order, or are refused with 404 when there is none. Without a path,
@@ -59,7 +59,21 @@ const kGuard = Symbol('ws-supervisor upgrade guard');
 const isGuard = (listener: Listener): listener is Guard => kGuard in listener;
 
 // Split, not new URL(): a request line such as `GET //[` must not throw in a server listener.
-const pathOf = (request: IncomingMessage) => (request.url ?? '/').split('?', 1)[0] ?? '/';
+/**
+ * The path (query excluded) of a request's target. A target in absolute form
+ * (`GET http://host/ws HTTP/1.1`, which RFC 9112 §3.2.2 says a server must
+ * accept) gives the path after its authority, as written (no dot segments
+ * removed, like the origin form); one the WHATWG URL parser refuses is
+ * matched as written, as any other target.
+ */
+const pathOf = (request: IncomingMessage): string => {
+  const target = request.url ?? '/';
+  if (!target.startsWith('/')) {
+    const absolute = /^[a-z][a-z\d+.-]*:\/\/[^/?#]*([^?#]*)/i.exec(target);
+    if (absolute !== null && URL.canParse(target, 'http://dummy.invalid')) return absolute[1] || '/';
+  }
+  return target.split('?', 1)[0] ?? '/';
+};
 
 /**
  * One per server with at least one attached path: the supervisors' routes,

@@ -65,9 +65,13 @@ export interface RejectedEventFields {
   retryAfterMs?: number | undefined;
   /** The peer's address as the socket saw it (a proxy's, behind one: read `x-forwarded-for` yourself); undefined once the socket was reset. */
   remoteAddress?: string | undefined;
-  /** The request's `user-agent` header, as sent (untrusted: escape it before you display it). */
+  /**
+   * The request's `user-agent` header, as sent but cut to its first 256 characters
+   * (UTF-16 code units) and `…` when longer, so that logging each refusal stays
+   * bounded (untrusted: escape it before you display it).
+   */
   userAgent?: string | undefined;
-  /** The correlation id `authenticate` returned, when it got that far. */
+  /** The correlation id `authenticate` returned, when it got that far, as returned (not cut: bound it there if you copy it from a request header). */
   correlationId?: string | undefined;
   /**
    * `user-limit` only: the user's live connections (connecting or active) that refused this

@@ -21,6 +21,21 @@ import { refuseUpgrade } from './transport/http-refusal.js';
  * Each reason's own status. Typed by the `rejected` event's statuses, so that one the event
  * type (and REJECT_STATUSES, the metrics' series) does not list fails to compile.
  */
+/** The most UTF-16 code units of a `user-agent` header the `rejected` event passes on. */
+export const MAX_EVENT_USER_AGENT = 256;
+
+/**
+ * A request's `user-agent` as the `rejected` event carries it: its first
+ * MAX_EVENT_USER_AGENT code units and `…` when longer, so that an app that
+ * logs each refusal writes a bounded line whatever an anonymous client sends.
+ */
+export function boundedUserAgent(userAgent: string | undefined): string | undefined {
+  if (userAgent === undefined || userAgent.length <= MAX_EVENT_USER_AGENT) return userAgent;
+  const last = userAgent.charCodeAt(MAX_EVENT_USER_AGENT - 1);
+  const end = last >= 0xd800 && last <= 0xdbff ? MAX_EVENT_USER_AGENT - 1 : MAX_EVENT_USER_AGENT;
+  return `${userAgent.slice(0, end)}…`;
+}
+
 const refusalStatus: { readonly [R in RejectReason]: StatusOf<R> | undefined } = {
   'bad-handshake': 400, // issue 13 (2): the default; checkHandshake gives the status ws would
   'origin-not-allowed': 403, // allowedOrigins: a page of another site, refused before authenticate
@@ -102,7 +117,7 @@ export function createRejections({ retryHints, closeRefusals, counters, events }
       via,
       retryAfterMs: status === undefined ? undefined : retryAfterMs,
       remoteAddress,
-      userAgent: request.headers['user-agent'],
+      userAgent: boundedUserAgent(request.headers['user-agent']),
       correlationId: rejection.correlationId,
       live: rejection.live,
       limit: rejection.limit,

@@ -67,7 +67,22 @@ export interface ReferenceServerExtras {
    * collects the lines in one place keeps them there)
    */
   error?: (line: string) => void;
+  /** The HTTP server's timeouts, for a test that cannot wait 10 s. @default HTTP_TIMEOUTS */
+  httpTimeouts?: Partial<Record<keyof typeof HTTP_TIMEOUTS, number>>;
 }
+
+/**
+ * The HTTP server's bounds on a request that never finishes (slowloris): its
+ * headers within 10 s, the whole request within 30 s. Node checks both only
+ * every `connectionsCheckingInterval` (30 s by default, which let a half-sent
+ * request hold its socket that long whatever `headersTimeout` said), so it is
+ * checked every second.
+ */
+export const HTTP_TIMEOUTS = {
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  connectionsCheckingInterval: 1_000,
+} as const;
 
 export async function startReferenceServer(
   config: ServerConfig,
@@ -154,7 +169,7 @@ export async function startReferenceServer(
     ['/healthz', livenessRoute],
     ['/readyz', createReadinessRoute(supervisor)],
   ]);
-  const server = createServer((request, response) => {
+  const server = createServer({ ...HTTP_TIMEOUTS, ...extras.httpTimeouts }, (request, response) => {
     const pathname = pathOf(request);
     if (pathname === dashboard.basePath || pathname.startsWith(`${dashboard.basePath}/`)) {
       dashboard(request, response);

@@ -5,10 +5,19 @@
  * examples.test.ts): the server in process on port 0, or the built program as a real process.
  */
 import { once } from 'node:events';
-import { type AddressInfo, createServer as createTcpServer, type Socket } from 'node:net';
+import {
+  type AddressInfo,
+  connect as connectTcp,
+  createServer as createTcpServer,
+  type Socket,
+} from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import WebSocket from 'ws';
-import { type ReferenceServer, startReferenceServer } from '../../examples/reference-server/server.js';
+import {
+  HTTP_TIMEOUTS,
+  type ReferenceServer,
+  startReferenceServer,
+} from '../../examples/reference-server/server.js';
 import type { PerUserStats } from '../../examples/reference-server/stats-route.js';
 import { hasRedis } from '../cluster/store-fixture.js';
 import { rawWebSocket } from '../helpers/cleanup.js';
@@ -84,6 +93,36 @@ describe('GET /stats?perUser=1 (README: most live, then most draining, then by i
       perUser: [{ userId: 'ann', live: 1 }],
     });
   });
+});
+
+describe('a half-sent request (README: the reference server checks headersTimeout every second)', () => {
+  it("is closed within headersTimeout and a check, not after Node's 30 s interval", async () => {
+    // Only headersTimeout shortened (the test cannot wait 10 s): the check interval is the server's own.
+    const server = await startReferenceServer(
+      { host: '127.0.0.1', port: 0, limits: { preset: 'test' } },
+      () => {},
+      { httpTimeouts: { headersTimeout: 1_000, requestTimeout: 2_000 } },
+    );
+    onTestFinished(() => server.close());
+    expect(HTTP_TIMEOUTS).toEqual({
+      headersTimeout: 10_000,
+      requestTimeout: 30_000,
+      connectionsCheckingInterval: 1_000,
+    });
+    const socket = connectTcp(server.port, '127.0.0.1');
+    onTestFinished(() => {
+      socket.destroy();
+    });
+    socket.on('error', () => {});
+    socket.resume(); // Node's 408 is read, so that 'close' comes
+    socket.write('GET /?user=slow HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n');
+    // Real time, generously bounded: closed by about 2 s; Node's default interval would hold it 30 s.
+    const closed = await Promise.race([
+      once(socket, 'close').then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), 10_000)),
+    ]);
+    expect(closed).toBe(true);
+  }, 20_000);
 });
 
 describe('--max-connections (README: the process-wide limit, none by default)', () => {

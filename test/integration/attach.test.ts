@@ -96,6 +96,33 @@ describe('attaching', () => {
     expectNoLeaks(supervisor);
   });
 
+  it('attach(server, { path }) matches a request target in absolute form (RFC 9112 §3.2.2) by its path', async () => {
+    const { supervisor, server } = await listen({ path: '/ws', authenticate: () => 'absolute' });
+    const port = (server.address() as AddressInfo).port;
+    const statusFor = async (target: string) => {
+      const socket = connectTcp(port, '127.0.0.1');
+      onTestFinished(() => {
+        socket.destroy();
+      });
+      socket.write(
+        `GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${Buffer.alloc(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      );
+      const [reply] = (await once(socket, 'data')) as [Buffer];
+      socket.destroy();
+      return reply.toString().split('\r\n', 1)[0];
+    };
+    expect(await statusFor('http://127.0.0.1/ws')).toMatch(/^HTTP\/1\.1 101 /);
+    expect(await statusFor(`http://127.0.0.1:${port}/ws?x=1`)).toMatch(/^HTTP\/1\.1 101 /);
+    expect(await statusFor('http://127.0.0.1/other')).toMatch(/^HTTP\/1\.1 404 /);
+    // Its path as written, like the origin form's: no dot segments removed, no prefix match.
+    expect(await statusFor('http://127.0.0.1/x/../ws')).toMatch(/^HTTP\/1\.1 404 /);
+    expect(await statusFor('http://127.0.0.1/wsx')).toMatch(/^HTTP\/1\.1 404 /);
+    await allDisposed(supervisor);
+    expect(supervisor.stats().counters).toMatchObject({ admitted: 2 });
+    expectNoLeaks(supervisor);
+  });
+
   it('handleUpgrade() from the app’s own upgrade listener', async () => {
     const { supervisor, base } = await listen({ manual: true });
     const ws = await connect(`${base}/manual?user=bob`);

@@ -518,4 +518,16 @@ describe('rejected events say who was refused (item 9)', () => {
     await allDisposed(t.supervisor);
     expectNoLeaks(t.supervisor);
   });
+
+  it("cuts an anonymous client's long user agent to its first 256 characters and '…' (README: a bounded line per refusal)", async () => {
+    const t = await startRulesServer({ authenticate: () => undefined });
+    const long = `Mozilla/5.0 ${'A'.repeat(8_000)}`;
+    await httpRefusal(t.url('x'), { headers: { 'user-agent': long } });
+    await httpRefusal(t.url('x'), { headers: { 'user-agent': 'B'.repeat(256) } });
+    const [cut, whole] = t.events.rejected as { userAgent?: string }[];
+    expect(cut?.userAgent).toBe(`${long.slice(0, 256)}…`);
+    expect(whole?.userAgent).toBe('B'.repeat(256));
+    await allDisposed(t.supervisor);
+    expectNoLeaks(t.supervisor);
+  });
 });
