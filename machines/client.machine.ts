@@ -51,7 +51,8 @@
  * silent then is given up. A process or a page frozen past the timeout (a
  * background tab, a laptop's lid, a blocked event loop) runs its overdue timer
  * before it reads the messages that waited in the socket meanwhile: in Node a
- * 0 ms timer runs after the poll phase has read the sockets, in a browser
+ * 0 ms timer runs after the poll phase has read the sockets (not messages ws
+ * still inflates on a worker thread, with permessage-deflate), in Chromium
  * after the message tasks already queued. So a server that talked through the
  * freeze is heard first, and its socket kept. Without one, `open.unwatched` arms nothing: the socket
  * lasts until either side closes it or TCP gives up, as before.
@@ -508,6 +509,11 @@ export const clientMachine = setup({
     mayRestart: and(['isConnecting', not('onlineHandled')]),
     /** An `online` cuts the wait: one after a network failure, the first `online` since the network was lost. */
     mayCutWait: and(['isNetworkFailure', not('onlineHandled')]),
+    /**
+     * At stableAfter: silent past the whole timeout already (isSilent, named apart for the chart's
+     * reader and for the model-based walk, whose isSilent reads its own flag).
+     */
+    silentPastTimeout: and(['isSilent']),
     /** Nothing heard from the server for a whole silence timeout, by the runtime's clock. */
     isSilent: ({ context }) =>
       context.silence !== undefined && context.silence.quietForMs() >= context.silence.timeoutMs,
@@ -518,7 +524,8 @@ export const clientMachine = setup({
     stableAfter: ({ context }) => context.stableAfterMs,
     closeTimeout: ({ context }) => context.closeTimeoutMs,
     // One turn of the event loop: in Node a 0 ms timer runs after the poll phase has read
-    // the sockets; in a browser, after the message tasks already queued.
+    // the sockets; in Chromium, after the message tasks already queued (not under ws with
+    // permessage-deflate: it inflates on a worker thread; README "A server gone silent").
     nextTurn: () => 0,
     // The time left until the server would be silent for the whole timeout: all
     // of it on open, what remains after the last message when re-armed. Never
@@ -615,7 +622,11 @@ export const clientMachine = setup({
         },
         open: {
           entry: 'announceOpen',
-          after: { stableAfter: { actions: 'markStable' } },
+          // Not while silent past the timeout (a freeze makes both delays fall due at once, and
+          // the silence check waits its turn in `confirming`): a connection given up for its
+          // silence must not have reset the backoff first. Heard meanwhile, it stays unmarked:
+          // its next failure backs off one step more than it would have.
+          after: { stableAfter: { guard: not('silentPastTimeout'), actions: 'markStable' } },
           // The app's close(): the handshake, bounded (closing), rather than the root's `closed` at once.
           on: { CLOSE: 'closing' },
           initial: 'unwatched',

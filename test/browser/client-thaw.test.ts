@@ -83,7 +83,7 @@ describe.runIf(hasBrowser)('the client in a tab frozen past its silence timeout,
       const cdp = await browserTab.tab.context().newCDPSession(browserTab.tab);
       await cdp.send('Debugger.enable');
       // Several freezes: which of the thawed tasks runs first is the browser's to choose, and
-      // varies from run to run (before the fix one freeze gave the socket up 2 times in 3).
+      // varies from run to run (before the fix a single freeze gave the socket up in 2 runs of 3, and four freezes in every run).
       for (let freeze = 1; freeze <= FREEZES; freeze++) {
         await cdp.send('Debugger.pause');
         await new Promise((resolve) => setTimeout(resolve, PAUSED_MS));

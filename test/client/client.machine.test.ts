@@ -651,6 +651,36 @@ describe('a send after a sleep (CHECK_SILENCE)', () => {
     expect(c.emitted.filter((event) => event.type === 'close')).toEqual([]);
   });
 
+  // Review r26: after a freeze past the silence timeout and stableAfter, both delays fell due at
+  // once; stableAfter fired while the silence check waited its turn (`confirming`), marked the
+  // connection stable and reset the backoff, and the socket was then given up all the same.
+  it('a freeze past both the silence timeout and stableAfter counts the connection as no stable one', () => {
+    const heard = { at: 0 };
+    const c = startClient([0.5], (now) => ({ timeoutMs: 1_000, quietForMs: () => now() - heard.at }));
+    c.closeWith(1006); // a failed connect: attempt 1, a wait of 500 ms
+    c.advance(500);
+    c.closeWith(1006); // attempt 2, a wait of 1 s
+    c.advance(1_000);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    heard.at = c.now();
+    c.advance(10_000); // frozen: both delays overdue
+    c.advance(0);
+    expect(c.value()).toBe('waiting');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 2_000, attempt: 3 });
+  });
+
+  it('a connection heard throughout is counted stable at stableAfter, as without the watch', () => {
+    const heard = { at: 0 };
+    const c = startClient([0.5], (now) => ({ timeoutMs: 10_000, quietForMs: () => now() - heard.at }));
+    c.closeWith(1006);
+    c.advance(500);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    heard.at = c.now();
+    c.advance(3_000); // stableAfter: the backoff back to its first step
+    c.closeWith(1006);
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 500, attempt: 1 });
+  });
+
   it('means nothing outside an open socket watched for silence', () => {
     const unwatched = startClient([0.5]);
     unwatched.actor.send({ type: 'CHECK_SILENCE' });

@@ -51,8 +51,9 @@ it('blocked past the timeout while the server talked: its waiting messages are r
   await t.next('open');
   await t.next('message');
   const from = t.mark();
-  // Blocked from inside a timer, so that the overdue silence delay runs in the same timers
-  // phase, before the poll phase reads the socket.
+  // Blocked from inside a timer, past the timeout: the silence delay falls due during the block,
+  // and runs before all that waited in the socket is read (without the second look this test
+  // fails: 3 runs of 3, and a review's 3 of 3).
   let blockedFrom = 0;
   let blockedUntil = 0;
   await new Promise<void>((resolve) =>

@@ -102,7 +102,10 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
     case 'CHECK_SILENCE': // the runtime checks only on an open socket watched for silence
       // (while a check is pending, `confirming`, another changes nothing: test/client/ pins that)
       return is(snapshot, { connection: { open: 'watched' } });
-    case afterEvent('stableAfter'): // a 0 ms delay pending (the silence check's) falls due first
+    // The harness cannot make stableAfter fire while the silence check's 0 ms delay is pending
+    // (it falls due first on the test's clock); after a real freeze it can, and then marks
+    // nothing (silentPastTimeout: test/client/client.machine.test.ts).
+    case afterEvent('stableAfter'):
       return !is(snapshot, { connection: { open: 'confirming' } });
     default:
       return true;
@@ -143,6 +146,10 @@ const modelMachine = toModelMachine(clientMachine, {
   implementations: {
     guards: {
       isSilent: ({ context }: { context: { heardSinceArmed: boolean } }) => !context.heardSinceArmed,
+      // The walk's stableAfter (3 s) falls due before the silence timeout (4 s), and never while a
+      // check is pending (filterEvents): never silent past the timeout then. After a freeze it
+      // can be: test/client/client.machine.test.ts pins that on the real machine.
+      silentPastTimeout: () => false,
     },
     actions: {
       modelMarkHeard: assign({ heardSinceArmed: true }),

@@ -150,6 +150,9 @@ export const clientSemanticMutants: Record<string, (machine: ClientMachine) => C
     machine.provide({ actions: { markStable: assign({ attempt: 0, stable: true }) } }),
   'client: action forgetOnline forgets nothing (an offline while waiting unheard)': (machine) =>
     machine.provide({ actions: { forgetOnline: () => {} } }),
+  // A freeze past the silence timeout and stableAfter: stable, the backoff reset, then given up.
+  'client: guard silentPastTimeout never (a silent connection counted stable)': (machine) =>
+    machine.provide({ guards: { silentPastTimeout: () => false } }),
 };
 
 /**
