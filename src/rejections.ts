@@ -17,10 +17,6 @@ import { withoutHints } from './refusal-text.js';
 import type { CloseRefusals } from './transport/close-refusal.js';
 import { refuseUpgrade } from './transport/http-refusal.js';
 
-/**
- * Each reason's own status. Typed by the `rejected` event's statuses, so that one the event
- * type (and REJECT_STATUSES, the metrics' series) does not list fails to compile.
- */
 /** The most UTF-16 code units of a `user-agent` header the `rejected` event passes on. */
 export const MAX_EVENT_USER_AGENT = 256;
 
@@ -36,6 +32,10 @@ export function boundedUserAgent(userAgent: string | undefined): string | undefi
   return `${userAgent.slice(0, end)}…`;
 }
 
+/**
+ * Each reason's own status. Typed by the `rejected` event's statuses, so that one the event
+ * type (and REJECT_STATUSES, the metrics' series) does not list fails to compile.
+ */
 const refusalStatus: { readonly [R in RejectReason]: StatusOf<R> | undefined } = {
   'bad-handshake': 400, // issue 13 (2): the default; checkHandshake gives the status ws would
   'origin-not-allowed': 403, // allowedOrigins: a page of another site, refused before authenticate
