@@ -51,9 +51,9 @@
  * silent then is given up. A process or a page frozen past the timeout (a
  * background tab, a laptop's lid, a blocked event loop) runs its overdue timer
  * before it reads the messages that waited in the socket meanwhile: in Node a
- * 0 ms timer runs after the poll phase has read the sockets (not messages ws
- * still inflates on a worker thread, with permessage-deflate), in Chromium
- * after the message tasks already queued. So a server that talked through the
+ * 0 ms timer runs after the poll phase has read the sockets (the runtime counts
+ * their bytes as heard: ws inflates compressed messages on a worker thread,
+ * later), in Chromium after the message tasks already queued. So a server that talked through the
  * freeze is heard first, and its socket kept. Without one, `open.unwatched` arms nothing: the socket
  * lasts until either side closes it or TCP gives up, as before.
  * A delay armed before a sleep may wait out its remaining time after the wake
@@ -524,8 +524,8 @@ export const clientMachine = setup({
     stableAfter: ({ context }) => context.stableAfterMs,
     closeTimeout: ({ context }) => context.closeTimeoutMs,
     // One turn of the event loop: in Node a 0 ms timer runs after the poll phase has read
-    // the sockets; in Chromium, after the message tasks already queued (not under ws with
-    // permessage-deflate: it inflates on a worker thread; README "A server gone silent").
+    // the sockets (their bytes count as heard, whatever ws still inflates); in Chromium, after
+    // the message tasks already queued.
     nextTurn: () => 0,
     // The time left until the server would be silent for the whole timeout: all
     // of it on open, what remains after the last message when re-armed. Never

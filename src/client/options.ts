@@ -145,7 +145,7 @@ export interface ClientOptions {
   closeTimeoutMs?: number | undefined;
   /**
    * Gives up an open socket that has heard nothing from the server (no message, and under
-   * `ws` no ping either: a browser's WebSocket shows no pings) for this long: it is closed,
+   * `ws` no ping nor any byte either: a browser's WebSocket shows no pings) for this long: it is closed,
    * `close` reports 1006 with the reason `no message from the server for <n> ms`
    * (`wasClean` false), and the client reconnects with backoff, as after any lost
    * connection. Without it, a server gone silent (a laptop that slept, a NAT that dropped

@@ -94,12 +94,23 @@ const BODY_BEFORE_TIMEOUT_MS = 50;
 /** ws's handler of a refused upgrade: the request, and the response that is not a 101. */
 type UnexpectedResponseListener = (request: unknown, response: RefusedResponseLike) => void;
 
+/** ws's handler of the 101: the response, whose `socket` is the connection's TCP socket. */
+type UpgradeListener = (response: { socket?: TcpLike }) => void;
+
+/** The part of a TCP socket (Node's net.Socket) the silence clock listens to. */
+interface TcpLike {
+  on(event: 'data', listener: () => void): unknown;
+  off(event: 'data', listener: () => void): unknown;
+}
+
 /** The EventEmitter side of ws's WebSocket, if the socket has one. */
 interface EmitterLike {
   on(event: 'ping', listener: () => void): unknown;
   on(event: 'unexpected-response', listener: UnexpectedResponseListener): unknown;
+  on(event: 'upgrade', listener: UpgradeListener): unknown;
   off(event: 'ping', listener: () => void): unknown;
   off(event: 'unexpected-response', listener: UnexpectedResponseListener): unknown;
+  off(event: 'upgrade', listener: UpgradeListener): unknown;
 }
 
 const asEmitter = (socket: WebSocketLike): EmitterLike | undefined => {
@@ -255,6 +266,7 @@ function connect(
   if (options.binaryType !== undefined) socket.binaryType = options.binaryType;
 
   const opened = () => {
+    tcp?.on('data', pinged);
     hooks.heard();
     hooks.attach(socket, url);
     sendBack({ type: 'SOCKET_OPENED' });
@@ -268,6 +280,19 @@ function connect(
   const emitter = asEmitter(socket);
   const pinged = () => hooks.heard();
   emitter?.on('ping', pinged);
+  // And any byte from the server, where the socket shows its TCP socket (ws's 'upgrade'): with
+  // permessage-deflate, ws inflates each message on a worker thread and reads no further frame,
+  // pings included, until it is done, so a message that waited through a freeze was heard only
+  // after the silence check's second look (machines/client.machine.ts, `confirming`) had given
+  // a live socket up. Listened to from the `open` on, once ws reads the socket itself: a `data`
+  // listener added at the `upgrade` would set the stream flowing before ws listens, and the
+  // bytes that came meanwhile (a close frame sent at once) would be lost to ws.
+  let tcp: TcpLike | undefined;
+  const upgraded: UpgradeListener = (response) => {
+    const given = response.socket;
+    if (given !== undefined && typeof given.on === 'function' && typeof given.off === 'function') tcp = given;
+  };
+  emitter?.on('upgrade', upgraded);
   // A refused upgrade, where the socket shows its response (ws's 'unexpected-response'; a
   // browser shows nothing but the 1006 that follows): read as its close-code twin, so that a
   // 401 is not retried forever and a 429's Retry-After is waited out. With a listener, ws
@@ -348,6 +373,8 @@ function connect(
     refusal?.read.stop();
     hooks.attach(undefined);
     emitter?.off('ping', pinged);
+    emitter?.off('upgrade', upgraded);
+    tcp?.off('data', pinged);
     emitter?.off('unexpected-response', unexpected);
     socket.removeEventListener('open', opened);
     socket.removeEventListener('message', message);
