@@ -111,10 +111,11 @@ async function tracesOf(redis: PrivateRedis, incarnation: number, users: string[
 
 // Its tests spend most of their time waiting (drains, lease expiries): most run concurrently.
 describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
-  const nodeArgs = [
-    ...['--drain-timeout-ms', String(drainMs)],
+  const nodeArgsFor = (drain: number) => [
+    ...['--drain-timeout-ms', String(drain)],
     ...['--heartbeat-ms', String(patientMs), '--idle-timeout-ms', String(patientMs)],
   ];
+  const nodeArgs = nodeArgsFor(drainMs);
 
   onOwnRedis(
     'one process at a time: not ready before the port closes, exit 0 within the grace, 1001 and reconnects, never over the limit, a clean book after (same node id too)',
@@ -212,10 +213,9 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
     redis: PrivateRedis,
     nodeId: string,
     user: string,
-    args: string[] = [],
-    env: NodeJS.ProcessEnv = {},
+    { args = [], drain = drainMs }: { args?: string[]; drain?: number } = {},
   ) {
-    const node = await startNode(redis, nodeId, [...nodeArgs, ...args], env);
+    const node = await startNode(redis, nodeId, [...nodeArgsFor(drain), ...args]);
     // It listens before its first lease is taken, and under --store-unavailable reject an
     // upgrade meanwhile is refused with 503: on a loaded machine that took longer than the
     // first attempt (a clean-clone CI failed here so).
@@ -234,7 +234,11 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
   onOwnRedis(
     'a second SIGTERM during the drain exits at once (143); the slots it kept free within leaseTtl + reaper period',
     async (redis) => {
-      const { node, silence } = await loaded(redis, 'twice', 'cat');
+      // The second SIGTERM must land while the drain still runs: with the file's 3 s drain, a
+      // clean-clone CI's loaded child printed "still draining" (its 500 ms window) so late that its
+      // drain was over when the signal came, and it exited 0. A drain bounded by the silent
+      // client's heartbeat (patientMs) instead leaves seconds for it.
+      const { node, silence } = await loaded(redis, 'twice', 'cat', { drain: 60_000 });
       const other = await startNode(redis, 'twice-other');
       silence();
       node.program.child.kill('SIGTERM');
@@ -251,7 +255,8 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
   onOwnRedis(
     'SIGKILL in the middle of the drain: its slots free within leaseTtl + reaper period',
     async (redis) => {
-      const { node, silence } = await loaded(redis, 'killed', 'dan');
+      // Killed in the middle whatever the load: see the test above.
+      const { node, silence } = await loaded(redis, 'killed', 'dan', { drain: 60_000 });
       const other = await startNode(redis, 'killed-other');
       silence();
       node.program.child.kill('SIGTERM');
@@ -271,10 +276,9 @@ describe.runIf(hasRedis)('a rolling restart of three reference servers', () => {
         `SIGTERM while Redis is ${outage} (--store-unavailable ${policy}): exit 0 within the grace, the slots free with the lease once Redis is back`,
         async (redis) => {
           const user = `eve-${policy}-${outage}`;
-          const { node, silence } = await loaded(redis, `down-${policy}-${outage}`, user, [
-            '--store-unavailable',
-            policy,
-          ]);
+          const { node, silence } = await loaded(redis, `down-${policy}-${outage}`, user, {
+            args: ['--store-unavailable', policy],
+          });
           // A live node: its reaper frees what the stopped one could not give back.
           const other = await startNode(redis, `up-${policy}-${outage}`);
           silence();
