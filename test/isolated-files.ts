@@ -16,6 +16,7 @@ export const isolatedFiles = [
   'test/client/closed.test.ts',
   'test/client/instance.test.ts',
   'test/client/options.test.ts',
+  'test/client/same-instance-same-ms.test.ts',
   'test/client/send-after-sleep.test.ts',
   'test/client/silence.test.ts',
   'test/cluster/readmit-at-scale.test.ts',

@@ -189,8 +189,18 @@ export interface Client {
    */
   readonly closed: Promise<void>;
   /**
-   * Adds a listener; returns the function that removes it.
+   * Adds a listener; returns the function that removes it. As EventTarget's
+   * addEventListener, one function is one registration per event type: added twice, it is
+   * called once per event, and either remover removes it (also when it was added again after
+   * that remover first ran). So two parts of an app (two React components) that subscribe the
+   * same function share one registration, and the first to unsubscribe ends it for both: give
+   * each its own function (`(event) => handle(event)`). The supervisor's on() differs: its
+   * undo removes only its own subscription.
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event or a listener that is not a function
+   * @example
+   * ```ts
+   * useEffect(() => client.on('message', ({ data }) => show(data)), [client]); // the remover is the cleanup
+   * ```
    */
   on<K extends keyof ClientEvents>(type: K, listener: ClientListener<K>): () => void;
   /**
