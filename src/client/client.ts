@@ -191,11 +191,11 @@ export interface Client {
   /**
    * Adds a listener; returns the function that removes it. As EventTarget's
    * addEventListener, one function is one registration per event type: added twice, it is
-   * called once per event, and either remover removes it (also when it was added again after
-   * that remover first ran). So two parts of an app (two React components) that subscribe the
-   * same function share one registration, and the first to unsubscribe ends it for both: give
-   * each its own function (`(event) => handle(event)`). The supervisor's on() differs: its
-   * undo removes only its own subscription.
+   * called once per event, and either remover removes it. So two parts of an app (two React
+   * components) that subscribe the same function share one registration, and the first to
+   * unsubscribe ends it for both: give each its own function (`(event) => handle(event)`). A
+   * remover never removes a later registration: once the function is added again after its
+   * removal, an old remover (a cleanup that runs twice) leaves it, as the supervisor's on().
    * @throws {SupervisorError} WSSUP_INVALID_ARGUMENT for an unknown event or a listener that is not a function
    * @example
    * ```ts
@@ -329,7 +329,11 @@ export function createClient(options: ClientOptions): Client {
   // Copy on write, as Node's EventEmitter: an emit goes to the listeners registered when it
   // began. A Set iterated while a listener adds to it visits the newcomer, and a listener that
   // removes and re-adds itself was visited again and again: an endless loop.
-  type Lists = { [K in keyof ClientEvents]: readonly ClientListener<K>[] };
+  // One registration per function and event type, as addEventListener's; an object of its own, so
+  // that a remover removes the registration it made or found, never a later one of the same
+  // function (a cleanup that runs again after the function was added anew), as supervisor.on().
+  type Registration<K extends keyof ClientEvents> = { readonly listener: ClientListener<K> };
+  type Lists = { [K in keyof ClientEvents]: readonly Registration<K>[] };
   const empty: Lists = { open: [], message: [], close: [], reconnecting: [], state: [], error: [] };
   let listeners: Lists = empty;
   // once()'s waits: rejected once the client has closed, after the final `state` event.
@@ -346,7 +350,7 @@ export function createClient(options: ClientOptions): Client {
     });
   const emit = <K extends keyof ClientEvents>(type: K, event: ClientEvents[K]) => {
     if (closing && !(type === 'state' && (event as ClientEvents['state']).state === 'closed')) return;
-    for (const listener of listeners[type]) {
+    for (const { listener } of listeners[type]) {
       try {
         listener(event);
       } catch (error) {
@@ -605,13 +609,16 @@ export function createClient(options: ClientOptions): Client {
         throw new SupervisorError('WSSUP_INVALID_ARGUMENT', `the listener of '${type}' must be a function`);
       }
       if (closing || state === 'closed') return () => {};
-      const lists = listeners as unknown as Record<typeof type, readonly (typeof listener)[]>;
-      // Once per listener, as a Set kept it: the same function added twice is called once.
-      if (!lists[type].includes(listener)) listeners = { ...listeners, [type]: [...lists[type], listener] };
+      type Entry = { readonly listener: typeof listener };
+      const lists = listeners as unknown as Record<typeof type, readonly Entry[]>;
+      // Once per listener: the same function added twice is called once, and either remover removes it.
+      const found = lists[type].find((registered) => registered.listener === listener);
+      const registration = found ?? { listener };
+      if (found === undefined) listeners = { ...listeners, [type]: [...lists[type], registration] };
       return () => {
-        const current = listeners as unknown as Record<typeof type, readonly (typeof listener)[]>;
-        if (current[type].includes(listener)) {
-          listeners = { ...listeners, [type]: current[type].filter((added) => added !== listener) };
+        const current = listeners as unknown as Record<typeof type, readonly Entry[]>;
+        if (current[type].includes(registration)) {
+          listeners = { ...listeners, [type]: current[type].filter((added) => added !== registration) };
         }
       };
     },
