@@ -396,8 +396,9 @@ export const clientMachine = setup({
      * jitter then spans at least half the hint: clients refused together (one
      * 503 with a 5 s hint) come back over 5 to 7.5 s, not within the first
      * step's 0.5 s, a wave as sharp as the refusal. Half, so the spread grows
-     * with the hint the server chose while the mean wait stays within 1.25×
-     * the hint; never sooner than the hint.
+     * with the hint the server chose while the mean wait is 1.25× the hint
+     * (wherever half the hint outgrows the step), not 1.5×; never sooner than
+     * the hint.
      */
     planBackoff: assign(({ context }) => {
       const { baseMs, capMs, factor } = context.backoff;
