@@ -21,7 +21,7 @@ const flags = readExampleFlags({
 // #region server
 const supervisor = createSupervisor({
   preset: 'test', // idle after 1 s, a heartbeat (ping) every second
-  maxConnectionsPerUser: 1, // so idle connections are evicted at once (at ceil(0.7 × 1) = 1)
+  maxConnectionsPerUser: 1, // T = ceil(0.7 × 1) = 1: even a lone connection is evicted once idle
   heartbeatMessage: 'hb', // sent with every ping: a browser, which sees no pings, hears a quiet server by it
   authenticate: (request) => new URLSearchParams(request.url?.split('?')[1]).get('user'),
   onMessage: (connection, data, isBinary) => connection.send(data, { binary: isBinary }),

@@ -392,12 +392,18 @@ export const clientMachine = setup({
     /**
      * Full jitter (AWS's "Exponential Backoff and Jitter"): a uniform delay up
      * to the exponential ceiling, so clients that failed together do not
-     * retry together. A retry hint is a floor the jitter is added to.
+     * retry together. A retry hint is a floor the jitter is added to, and the
+     * jitter then spans at least half the hint: clients refused together (one
+     * 503 with a 5 s hint) come back over 5 to 7.5 s, not within the first
+     * step's 0.5 s, a wave as sharp as the refusal. Half, so the spread grows
+     * with the hint the server chose while the mean wait is 1.25× the hint
+     * (wherever half the hint outgrows the step), not 1.5×; never sooner than
+     * the hint.
      */
     planBackoff: assign(({ context }) => {
       const { baseMs, capMs, factor } = context.backoff;
-      const ceiling = Math.min(capMs, baseMs * factor ** context.attempt);
       const floor = context.lastClose?.retryAfterMs ?? 0;
+      const ceiling = Math.max(Math.min(capMs, baseMs * factor ** context.attempt), floor / 2);
       return {
         retryDelayMs: Math.min(MAX_WAIT_MS, Math.round(floor + context.random() * ceiling)),
         attempt: context.attempt + 1,

@@ -172,15 +172,52 @@ describe('the client machine', () => {
     });
   });
 
-  it('waits at least the retry hint after 4429 and 4503, plus the jitter', () => {
+  it('waits at least the retry hint after 4429 and 4503, plus the jitter (over at least half the hint)', () => {
     const c = startClient([0.5]);
     c.closeWith(4429, 'too many retry-after=5');
-    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 5_500, attempt: 1 });
-    c.advance(5_499);
+    // 5 s, plus 0.5 of max(the first step, 1 s; half the hint, 2.5 s).
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 6_250, attempt: 1 });
+    c.advance(6_249);
     expect(c.value()).toBe('waiting');
     c.advance(1);
+    // 2 s, plus 0.5 of the second step (2 s), wider than half the hint.
     c.closeWith(4503, 'shutting down retry-after=2');
     expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 3_000, attempt: 2 });
+  });
+
+  it('spreads the clients refused together with one hint over half the hint after it, never sooner (a 5 s hint: 5 to 7.5 s)', () => {
+    // 100 clients refused by one 503 with a 5 s hint, each drawing its own jitter (evenly spread
+    // draws in [0, 1)): under a jitter of the first step alone (1 s here) they came back within
+    // 1 s of each other, a wave; the window after the hint is max(step, hint / 2).
+    const delays: number[] = [];
+    for (let k = 0; k < 100; k++) {
+      const c = startClient([k / 100]);
+      c.closeWith(4503, 'overloaded retry-after=5');
+      delays.push((c.emitted.at(-1) as { delayMs: number }).delayMs);
+      c.actor.stop();
+    }
+    expect(Math.min(...delays)).toBe(5_000);
+    expect(Math.max(...delays)).toBeGreaterThanOrEqual(7_475);
+    expect(Math.max(...delays)).toBeLessThan(7_500);
+    // No more than a share of them in any 250 ms: 100 over 2.5 s is 10 in each.
+    for (let from = 5_000; from < 7_500; from += 250) {
+      expect(delays.filter((d) => d >= from && d < from + 250).length).toBeLessThanOrEqual(11);
+    }
+  });
+
+  it('jitters over the backoff step where it outgrows half the hint, and a large hint still within the longest timer', () => {
+    const c = startClient([0.5]);
+    // 1 s hint: half of it (0.5 s) is below the first step (1 s): the step's jitter, as without a hint.
+    c.closeWith(4429, 'too many retry-after=1');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 1_500, attempt: 1 });
+    c.advance(1_500);
+    // A 60 s hint spreads over 60 to 90 s.
+    c.closeWith(4503, 'maintenance retry-after=60');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 75_000, attempt: 2 });
+    c.advance(75_000);
+    // A hint near the longest timer: the wait is cut to it, never more.
+    c.closeWith(4503, 'maintenance retry-after=2000000');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 2_147_483_647, attempt: 3 });
   });
 
   it('spreads the return after 1001 over the shutdown window, without growing the backoff', () => {
@@ -773,7 +810,7 @@ describe('the device offline (NETWORK_OFFLINE)', () => {
 describe('the delays, for any jitter (fast-check)', () => {
   const jitter = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });
 
-  it('a back-off never comes before the retry hint, nor after the hint plus the ceiling', () => {
+  it('a back-off never comes before the retry hint, nor after the hint plus the ceiling or half the hint', () => {
     fc.assert(
       fc.property(
         fc.array(jitter, { minLength: 1, maxLength: 8 }),
@@ -786,7 +823,7 @@ describe('the delays, for any jitter (fast-check)', () => {
             const { delayMs } = c.emitted.at(-1) as { delayMs: number };
             const ceiling = Math.min(8_000, 1_000 * 2 ** failure);
             expect(delayMs).toBeGreaterThanOrEqual(hintSeconds * 1_000);
-            expect(delayMs).toBeLessThanOrEqual(hintSeconds * 1_000 + ceiling);
+            expect(delayMs).toBeLessThanOrEqual(hintSeconds * 1_000 + Math.max(ceiling, hintSeconds * 500));
             c.advance(delayMs);
           }
           c.actor.stop();

@@ -418,7 +418,7 @@ describe('refusals and closes a plain ws server sends', () => {
     const t = startClient({ url: server.url });
     expect(await t.next('close')).toMatchObject({ code, kind, reason: message, retryAfterMs: 5_000 });
     const { delayMs } = await t.next('reconnecting', 0);
-    expect(delayMs).toBe(5_250); // the hint, plus 0.5 × 500 of jitter
+    expect(delayMs).toBe(6_250); // the hint, plus 0.5 × 2500 of jitter (half the hint: wider than 500)
     t.simulated.increment(4_999);
     expect(t.client.state).toBe('waiting');
     // Nothing reached the server meanwhile (a connect would have been counted by now: it is loopback).

@@ -88,7 +88,7 @@ describe('an HTTP refusal, read by the client under Node (ws)', () => {
       next: 'reconnect',
     });
     const { delayMs } = await t.next('reconnecting', 0);
-    expect(delayMs).toBe(5_250); // the hint, plus 0.5 × 500 of jitter
+    expect(delayMs).toBe(6_250); // the hint, plus 0.5 × 2500 of jitter (half the hint: wider than 500)
     t.simulated.increment(4_999);
     expect(t.client.state).toBe('waiting');
     expect(t.sockets).toHaveLength(1);
@@ -117,7 +117,8 @@ describe('an HTTP refusal, read by the client under Node (ws)', () => {
       opened: false,
       next: 'reconnect',
     });
-    expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 3_250, attempt: 1 });
+    // The hint, plus 0.5 × 1500 of jitter (half the hint: wider than the first step, 500).
+    expect(await t.next('reconnecting', 0)).toEqual({ delayMs: 3_750, attempt: 1 });
 
     t.client.close();
     await expectReleased(t);

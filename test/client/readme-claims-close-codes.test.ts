@@ -199,7 +199,8 @@ describe('the 429 and 503 rows of the table, read by the client under Node (READ
         next: 'reconnect',
       });
       const { delayMs } = await t.next('reconnecting', 0);
-      expect(delayMs).toBe(hintMs + 250); // the hint, plus 0.5 × 500 of jitter
+      // The hint, plus 0.5 of the jitter's span: half the hint, wider than the first step (500).
+      expect(delayMs).toBe(hintMs + hintMs / 4);
       t.simulated.increment(delayMs - 1);
       expect(t.client.state).toBe('waiting');
       expect(server.supervisor.stats().counters.rejected).toBe(1);
@@ -270,7 +271,8 @@ describe('the 1006 row: an open socket lost, and a close the client decided (REA
 });
 
 describe("disconnectUser's code decides whether the client comes back (README: Registry, which code to close with)", () => {
-  // [call, code, reason, kind, next, the first wait (0.5 of jitter), or undefined: none scheduled]
+  // [call, code, reason, kind, next, the first wait (0.5 of the jitter's span: 500, or half the
+  // hint where wider), or undefined: none scheduled]
   const rows: [string, number | undefined, string | undefined, string, string, number | undefined][] = [
     [
       'disconnectUser(id): 1000, the default, waits for resume()',
@@ -315,7 +317,7 @@ describe("disconnectUser's code decides whether the client comes back (README: R
       'maintenance retry-after=60',
       'unavailable',
       'reconnect',
-      60_250,
+      75_000,
     ],
     [
       '4429 with retry-after=30 (a plan downgraded) keeps it away 30 s',
@@ -323,7 +325,7 @@ describe("disconnectUser's code decides whether the client comes back (README: R
       'plan limit lowered retry-after=30',
       'too-many-requests',
       'reconnect',
-      30_250,
+      37_500,
     ],
   ];
 
