@@ -103,8 +103,9 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
       // (while a check is pending, `confirming`, another changes nothing: test/client/ pins that)
       return is(snapshot, { connection: { open: 'watched' } });
     // The harness cannot make stableAfter fire while the silence check's 0 ms delay is pending
-    // (it falls due first on the test's clock); after a real freeze it can, and then marks
-    // nothing (silentPastTimeout: test/client/client.machine.test.ts).
+    // (it falls due first on the test's clock); after a real freeze it can, and then defers the
+    // mark to the second look (silentPastTimeout, deferStable, markIfDue:
+    // test/client/client.machine.test.ts).
     case afterEvent('stableAfter'):
       return !is(snapshot, { connection: { open: 'confirming' } });
     default:
@@ -137,6 +138,7 @@ function withSilenceClock(config: StateConfig): void {
     retryDelayMs: 0,
     lastClose: undefined,
     onlineHandled: false,
+    stableDue: false,
     heardSinceArmed: false,
   });
 }
