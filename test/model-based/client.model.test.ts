@@ -149,8 +149,12 @@ const modelMachine = toModelMachine(clientMachine, {
     guards: {
       isSilent: ({ context }: { context: { heardSinceArmed: boolean } }) => !context.heardSinceArmed,
       // The walk's stableAfter (3 s) falls due before the silence timeout (4 s), and never while a
-      // check is pending (filterEvents): never silent past the timeout then. After a freeze it
-      // can be: test/client/client.machine.test.ts pins that on the real machine.
+      // check is pending (filterEvents): never silent past the timeout in the model. The real
+      // client can be, after a sleep (CHECK_SILENCE: its clock past the timeout with no delay
+      // fired, stableAfter then overdue): its `[silentPastTimeout] / deferStable` is walked that
+      // way (the coverage gate fails without it: the mutant `silentPastTimeout never`). What the
+      // deferred mark does (markIfDue) changes no state the walk compares:
+      // test/client/client.machine.test.ts pins it on the real machine.
       silentPastTimeout: () => false,
     },
     actions: {
