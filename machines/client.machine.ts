@@ -99,7 +99,7 @@
  * Both are taken once (`onlineHandled`): an `online` that cut a wait or restarted an
  * attempt is the news that the network is back, and another one says nothing new until
  * the client has lost it again, by its own account: a connection that stayed open for
- * stableAfterMs (markStable), a close that says the device is offline (recordClose, cause
+ * stableAfterMs (markStable; after a freeze, markIfDue), a close that says the device is offline (recordClose, cause
  * `offline`), or an `offline` event while waiting (forgetOnline: `waiting` listens for it
  * too, nothing else to do there) clears the mark; so does the app's resume() (planNow,
  * resetAttempts) or activity() (resetAttempts): the app's word, not the network's.
@@ -220,6 +220,12 @@ export interface ClientContext extends ClientInput {
    * (a storm of them cannot cut every wait nor restart every attempt).
    */
   onlineHandled: boolean;
+  /**
+   * stableAfterMs fell due while the socket was silent past the whole timeout (a freeze made both
+   * delays overdue at once): the mark waits for the silence check's second look, and is made if
+   * the socket is kept (false from each new attempt).
+   */
+  stableDue: boolean;
 }
 
 /** The client actor's events: facts from its socket, and commands from the app. */
@@ -440,7 +446,13 @@ export const clientMachine = setup({
     forgetOnline: assign({ onlineHandled: false }),
     /** Open for stableAfterMs: the backoff back to its first step, and the next `online` news again. */
     markStable: assign({ attempt: 0, stable: true, onlineHandled: false }),
-    forgetStable: assign({ stable: false }),
+    /** stableAfter fell due on a socket silent past the timeout: marked only if the second look keeps it. */
+    deferStable: assign({ stableDue: true }),
+    /** Kept by the second look: the mark stableAfter deferred, if it did (markStable's, then). */
+    markIfDue: assign(({ context }) =>
+      context.stableDue ? { attempt: 0, stable: true, onlineHandled: false, stableDue: false } : {},
+    ),
+    forgetStable: assign({ stable: false, stableDue: false }),
     /**
      * Given up for its silence: reported as the socket lost without a close frame (1006).
      * Raised, so `connection`'s own SOCKET_CLOSED handles it, in this same step: leaving
@@ -551,6 +563,7 @@ export const clientMachine = setup({
     retryDelayMs: 0,
     lastClose: undefined,
     onlineHandled: false,
+    stableDue: false,
   }),
   initial: 'connection',
   on: {
@@ -630,9 +643,12 @@ export const clientMachine = setup({
           entry: 'announceOpen',
           // Not while silent past the timeout (a freeze makes both delays fall due at once, and
           // the silence check waits its turn in `confirming`): a connection given up for its
-          // silence must not have reset the backoff first. Heard meanwhile, it stays unmarked:
-          // its next failure backs off one step more than it would have.
-          after: { stableAfter: { guard: not('silentPastTimeout'), actions: 'markStable' } },
+          // silence must not have reset the backoff first. The mark is deferred (deferStable), not
+          // dropped: stableAfter fires once, and a socket the second look keeps is marked then
+          // (markIfDue), or it would stay unmarked for its whole life (review r27).
+          after: {
+            stableAfter: [{ guard: 'silentPastTimeout', actions: 'deferStable' }, { actions: 'markStable' }],
+          },
           // The app's close(): the handshake, bounded (closing), rather than the root's `closed` at once.
           on: { CLOSE: 'closing' },
           initial: 'unwatched',
@@ -660,7 +676,11 @@ export const clientMachine = setup({
              */
             confirming: {
               after: {
-                nextTurn: [{ guard: 'isSilent', actions: 'giveUpSilentSocket' }, { target: 'watched' }],
+                nextTurn: [
+                  { guard: 'isSilent', actions: 'giveUpSilentSocket' },
+                  // Kept: the stable mark stableAfter deferred meanwhile, if it did.
+                  { target: 'watched', actions: 'markIfDue' },
+                ],
               },
             },
           },

@@ -286,13 +286,14 @@ function connect(
   // after the silence check's second look (machines/client.machine.ts, `confirming`) had given
   // a live socket up. Listened to from the `open` on, once ws reads the socket itself: a `data`
   // listener added at the `upgrade` would set the stream flowing before ws listens, and the
-  // bytes that came meanwhile (a close frame sent at once) would be lost to ws.
+  // bytes that came meanwhile (a close frame sent at once) would be lost to ws. Only with a
+  // silence timeout: without one nothing reads the clock, and every chunk would stamp it for naught.
   let tcp: TcpLike | undefined;
   const upgraded: UpgradeListener = (response) => {
     const given = response.socket;
     if (given !== undefined && typeof given.on === 'function' && typeof given.off === 'function') tcp = given;
   };
-  emitter?.on('upgrade', upgraded);
+  if (options.silenceTimeoutMs !== undefined) emitter?.on('upgrade', upgraded);
   // A refused upgrade, where the socket shows its response (ws's 'unexpected-response'; a
   // browser shows nothing but the 1006 that follows): read as its close-code twin, so that a
   // 401 is not retried forever and a 429's Retry-After is waited out. With a listener, ws

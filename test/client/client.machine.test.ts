@@ -706,6 +706,86 @@ describe('a send after a sleep (CHECK_SILENCE)', () => {
     expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 2_000, attempt: 3 });
   });
 
+  // Review r27: stableAfter fires once. Found silent during the freeze, it marked nothing, and a
+  // socket the second look then kept stayed unmarked for its whole life: its attempt count kept
+  // (with maxAttempts, a first drop hours later could give up for good), a 4002 backed off.
+  /**
+   * A client watched for silence (1 s) whose thaw is played look by look: the simulated clock runs
+   * every overdue delay, and the 0 ms one they arm, in one advance, so `readAtLook(n)` has the
+   * messages that waited in the socket read just before the silence clock's nth look from then on.
+   */
+  function frozenClient() {
+    const heard = { at: 0 };
+    let looksLeft = Number.POSITIVE_INFINITY;
+    const c = startClient([0.5], (now) => ({
+      timeoutMs: 1_000,
+      quietForMs: () => {
+        looksLeft -= 1;
+        if (looksLeft === 0) heard.at = now();
+        return now() - heard.at;
+      },
+    }));
+    return {
+      ...c,
+      heard,
+      readAtLook: (n: number) => {
+        looksLeft = n;
+      },
+      context: () => c.actor.getSnapshot().context,
+    };
+  }
+
+  it('a freeze past both, the socket then kept by the second look: counted stable then (the mark deferred, not dropped)', () => {
+    const c = frozenClient();
+    c.closeWith(1006); // attempt 1
+    c.advance(500);
+    c.closeWith(1006); // attempt 2
+    c.advance(1_000);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.heard.at = c.now();
+    // Frozen past both: the silence delay's look (1), stableAfter's (2), then the thaw reads what
+    // the server sent meanwhile, and the second look (3) finds it heard.
+    c.readAtLook(3);
+    c.advance(10_000);
+    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    expect(c.context()).toMatchObject({ stable: true, attempt: 0, stableDue: false });
+    for (let i = 0; i < 3_600; i++) {
+      c.heard.at = c.now(); // an hour, heard throughout
+      c.advance(999);
+    }
+    c.closeWith(1006);
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 500, attempt: 1 });
+  });
+
+  it('a freeze past both, then kept: a 4002 on it later reconnects at once (an expired session, not a failure)', () => {
+    const c = frozenClient();
+    c.closeWith(1006); // attempt 1
+    c.advance(500);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.heard.at = c.now();
+    c.readAtLook(3);
+    c.advance(10_000);
+    c.closeWith(4002, 'session expired');
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 0, attempt: 0 });
+  });
+
+  it('a deferred mark is not inherited: the next connection, kept by a second look before stableAfter, is no stable one', () => {
+    const c = frozenClient();
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.heard.at = c.now();
+    c.advance(10_000); // frozen past both (the mark deferred), and silent at the second look: given up
+    expect(c.emitted.at(-1)).toEqual({ type: 'reconnecting', delayMs: 500, attempt: 1 });
+    c.advance(500);
+    c.actor.send({ type: 'SOCKET_OPENED' });
+    c.heard.at = c.now();
+    // Silent for the timeout, before stableAfter (3 s): the silence delay's look (1), then heard
+    // at the second look (2); stableAfter still to come.
+    c.readAtLook(2);
+    c.advance(1_000);
+    expect(c.value()).toEqual({ connection: { open: 'watched' } });
+    expect(c.context()).toMatchObject({ stable: false, attempt: 1 });
+  });
+
   it('a connection heard throughout is counted stable at stableAfter, as without the watch', () => {
     const heard = { at: 0 };
     const c = startClient([0.5], (now) => ({ timeoutMs: 10_000, quietForMs: () => now() - heard.at }));

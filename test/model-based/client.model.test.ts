@@ -103,8 +103,9 @@ function canHappen(snapshot: AnyMachineSnapshot, event: EventObject & Record<str
       // (while a check is pending, `confirming`, another changes nothing: test/client/ pins that)
       return is(snapshot, { connection: { open: 'watched' } });
     // The harness cannot make stableAfter fire while the silence check's 0 ms delay is pending
-    // (it falls due first on the test's clock); after a real freeze it can, and then marks
-    // nothing (silentPastTimeout: test/client/client.machine.test.ts).
+    // (it falls due first on the test's clock); after a real freeze it can, and then defers the
+    // mark to the second look (silentPastTimeout, deferStable, markIfDue:
+    // test/client/client.machine.test.ts).
     case afterEvent('stableAfter'):
       return !is(snapshot, { connection: { open: 'confirming' } });
     default:
@@ -137,6 +138,7 @@ function withSilenceClock(config: StateConfig): void {
     retryDelayMs: 0,
     lastClose: undefined,
     onlineHandled: false,
+    stableDue: false,
     heardSinceArmed: false,
   });
 }
@@ -147,8 +149,12 @@ const modelMachine = toModelMachine(clientMachine, {
     guards: {
       isSilent: ({ context }: { context: { heardSinceArmed: boolean } }) => !context.heardSinceArmed,
       // The walk's stableAfter (3 s) falls due before the silence timeout (4 s), and never while a
-      // check is pending (filterEvents): never silent past the timeout then. After a freeze it
-      // can be: test/client/client.machine.test.ts pins that on the real machine.
+      // check is pending (filterEvents): never silent past the timeout in the model. The real
+      // client can be, after a sleep (CHECK_SILENCE: its clock past the timeout with no delay
+      // fired, stableAfter then overdue): its `[silentPastTimeout] / deferStable` is walked that
+      // way (the coverage gate fails without it: the mutant `silentPastTimeout never`). What the
+      // deferred mark does (markIfDue) changes no state the walk compares:
+      // test/client/client.machine.test.ts pins it on the real machine.
       silentPastTimeout: () => false,
     },
     actions: {

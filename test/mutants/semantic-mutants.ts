@@ -153,6 +153,11 @@ export const clientSemanticMutants: Record<string, (machine: ClientMachine) => C
   // A freeze past the silence timeout and stableAfter: stable, the backoff reset, then given up.
   'client: guard silentPastTimeout never (a silent connection counted stable)': (machine) =>
     machine.provide({ guards: { silentPastTimeout: () => false } }),
+  // Then kept by the second look (review r27): the mark deferred must be made, and by no later connection.
+  'client: action markIfDue marks nothing (a deferred mark never applied)': (machine) =>
+    machine.provide({ actions: { markIfDue: () => {} } }),
+  'client: action forgetStable keeps a deferred mark (inherited by the next connection)': (machine) =>
+    machine.provide({ actions: { forgetStable: assign({ stable: false }) } }),
 };
 
 /**
