@@ -109,7 +109,7 @@ export interface ClientOptions {
    * or timed-out connect, and every code without a rule of its own. `capMs`
    * is at least `baseMs`: without one, a `baseMs` above 30000 is the cap too.
    * After a server's retry hint the wait is the hint plus a jitter up to the
-   * larger of the step and half the hint (a 5 s hint: 5 to 7.5 s).
+   * larger of the step and half the hint (a 5 s hint, while the step is at most 2.5 s: 5 to 7.5 s).
    * @default { baseMs: 500, capMs: 30000, factor: 2 }
    */
   backoff?: { [K in keyof ClientBackoff]?: ClientBackoff[K] | undefined } | undefined;

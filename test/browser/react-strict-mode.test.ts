@@ -108,7 +108,7 @@ describe.runIf(hasBrowser)('the README React hook under StrictMode, in Chromium'
       const user = `dev-${load}`;
       // A fresh context per load, as a developer's reload is a cold start: in one tab reloaded
       // again and again, the plain hook was refused in one run of three (10 loads); in fresh
-      // contexts, within the first three loads of every run.
+      // contexts, within the first four loads of every run (10 runs, two trials).
       const context = await browser.newContext();
       try {
         const tab = await context.newPage();

@@ -42,31 +42,35 @@ describe('a device alone at its limit', () => {
     },
   );
 
-  it('limit 2 with evictionThreshold 1: T = 2, a lone connection is never evicted, a second one still evicts the idle', async () => {
-    const serverClock = new SimulatedClock();
-    const server = await startServer({
-      clock: serverClock,
-      maxConnectionsPerUser: 2,
-      evictionThreshold: 1,
-      heartbeatIntervalMs: 1e9,
-    });
-    const t = startClient({ url: server.url('meter-2') });
-    await t.next('open');
-    const from = t.mark();
-    serverClock.increment(server.supervisor.options.idleTimeoutMs * 100);
-    await new Promise((resolve) => setTimeout(resolve, 50)); // an eviction would be on its way
-    expect(t.client.state).toBe('open');
-    expect(server.supervisor.stats().counters.evicted).toBe(0);
-    // A second connection of that device (its ghost's successor, say): n = 2 = T, the idle one goes.
-    const second = await connect(server.url('meter-2'));
-    expect(await t.next('close', from)).toMatchObject({ code: 4001, kind: 'evicted' });
-    expect(second.readyState).toBe(WebSocket.OPEN);
-    second.close();
-    t.client.close();
-    await expectReleased(t);
-    await allDisposed(server.supervisor);
-    expectNoLeaks(server.supervisor);
-  });
+  // T = ceil(threshold × 2) = 2 at the default 0.7 as at 1 (at any threshold above 0.5).
+  it.each([0.7, 1])(
+    'limit 2 at evictionThreshold %s: T = 2, a lone connection is never evicted, a second one still evicts the idle',
+    async (evictionThreshold) => {
+      const serverClock = new SimulatedClock();
+      const server = await startServer({
+        clock: serverClock,
+        maxConnectionsPerUser: 2,
+        evictionThreshold,
+        heartbeatIntervalMs: 1e9,
+      });
+      const t = startClient({ url: server.url('meter-2') });
+      await t.next('open');
+      const from = t.mark();
+      serverClock.increment(server.supervisor.options.idleTimeoutMs * 100);
+      await new Promise((resolve) => setTimeout(resolve, 50)); // an eviction would be on its way
+      expect(t.client.state).toBe('open');
+      expect(server.supervisor.stats().counters.evicted).toBe(0);
+      // A second connection of that device (its ghost's successor, say): n = 2 = T, the idle one goes.
+      const second = await connect(server.url('meter-2'));
+      expect(await t.next('close', from)).toMatchObject({ code: 4001, kind: 'evicted' });
+      expect(second.readyState).toBe(WebSocket.OPEN);
+      second.close();
+      t.client.close();
+      await expectReleased(t);
+      await allDisposed(server.supervisor);
+      expectNoLeaks(server.supervisor);
+    },
+  );
 
   it('limit 1, a device that sends an app message within idleTimeoutMs: never idle, never evicted', async () => {
     const serverClock = new SimulatedClock();
