@@ -8,7 +8,8 @@
  * and each user's capacity band are checked too, and the rooms: every
  * member a registered connection that lists the room, every room of a
  * connection holding it, no room without a member. And each client instance
- * a user supervisor knows names one of its children.
+ * a user supervisor knows names one of its children, and each drain it may
+ * still terminate (its drain cap) a draining child.
  */
 import type { AnyActorRef } from 'xstate';
 import type { UserSupervisorContext } from '../machines/user-supervisor.machine.js';
@@ -136,6 +137,18 @@ export function auditBooks(books: Books, users: ReadonlyMap<string, UserRecord>)
           `user ${userId}: client instance ${instance} names connection ${child.connectionId}, which is not a child`,
         );
     }
+    // The drains the cap may still terminate: each a draining child, and no more than the
+    // user's limit while it supervises (a shutdown drains every child, uncapped).
+    for (const connectionId of context.drains) {
+      if (byId.get(connectionId) !== 'draining')
+        mismatches.push(
+          `user ${userId}: the drains list connection ${connectionId}, which is ${byId.get(connectionId) ?? 'not a child'}`,
+        );
+    }
+    if (snapshot.value === 'supervising' && context.drains.length > context.limit)
+      mismatches.push(
+        `user ${userId}: ${context.drains.length} drains are listed, more than the limit ${context.limit}`,
+      );
     for (const connectionId of context.slots.keys()) {
       if (!byId.has(connectionId))
         mismatches.push(`user ${userId}: slot of ${connectionId} has no running actor`);
