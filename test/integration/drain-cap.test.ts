@@ -133,6 +133,49 @@ describe(`the drain cap: a user holds at most ${limit} draining connections (lim
     expectNoLeaks(t.supervisor);
   });
 
+  it("a paced shutdown's earlier batches are capped as any drain, its last batch is not", async () => {
+    const small = 2;
+    const t = await startOwnServer({
+      maxConnectionsPerUser: small,
+      drainTimeoutMs: 60_000,
+      idleTimeoutMs: 600_000,
+    });
+    // a1 and a2 drain (superseded, never answering), a3 and b are live and never read.
+    const silent: WebSocket[] = [];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const ws = await connect(`${t.url('di')}&wssup-instance=${instance}.${3_000 + attempt}`);
+      stopReading(ws);
+      silent.push(ws);
+    }
+    const other = await connect(t.url('di'));
+    stopReading(other);
+    const [a1, , a3] = t.events.admitted.map((event) => event.connectionId);
+    expect(t.supervisor.userStats('di')).toMatchObject({ live: small, draining: small });
+
+    const done = t.supervisor.shutdown({ deadlineMs: 10_000, pace: { windowMs: 4_000, batches: 2 } });
+    // The first batch drains the oldest live one (a3) with 1001: a third drain, so a1 goes.
+    await vi.waitFor(() => expect(t.events.disposed).toHaveLength(1), ioWait);
+    expect(t.events.disposed[0]).toMatchObject({ connectionId: a1, reason: 'evicted', closeCode: 4001 });
+    expect(t.supervisor.userStats('di')).toMatchObject({ live: 1, draining: small });
+    expect(t.supervisor.connectionsOf('di').map((c) => c.id)).not.toContain(a3);
+    // The last batch tells the rest all together: three drains, none terminated, until the deadline.
+    t.clock.increment(2_000);
+    await vi.waitFor(
+      () => expect(t.supervisor.stats()).toMatchObject({ connections: 3, byState: { draining: 3 } }),
+      ioWait,
+    );
+    expect(t.events.disposed).toHaveLength(1);
+    t.clock.increment(8_000);
+    await done;
+    expect(
+      t.events.disposed
+        .slice(1)
+        .map((event) => event.reason)
+        .sort(),
+    ).toEqual(['evicted', 'shutdown', 'shutdown']);
+    expectNoLeaks(t.supervisor);
+  });
+
   it('a shutdown is not capped: every live connection drains with its 1001, none terminated before the deadline', async () => {
     const small = 2;
     const t = await startOwnServer({ maxConnectionsPerUser: small, drainTimeoutMs: 60_000 });
