@@ -132,9 +132,10 @@ export interface UserSupervisorContext extends UserSupervisorInput {
   /** Longest idle first. */
   idle: readonly IdleChild[];
   /**
-   * The connection ids of the draining children not yet sent TERMINATE, oldest drain first
-   * (at most `limit` once a step is over, while `supervising`). A child leaves it when it is
-   * terminated for the cap (never told twice) or ends.
+   * The connection ids of the draining children not yet sent TERMINATE, oldest drain first:
+   * at most `limit` after each drain that starts while `supervising` (a limit lowered since
+   * caps them at the next one). A child leaves it when it is terminated for the cap (never
+   * told twice) or ends.
    */
   drains: readonly string[];
   /** Client instance id → its newest child by attempt time (only ADMITs that carried one). */
